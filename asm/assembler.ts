@@ -1,0 +1,446 @@
+/**
+ * The Assembler: matches an instruction's operands against the table rows of
+ * its mnemonic, encodes the first row that fits, and keeps labels, fixups,
+ * alignment, a constant pool and (optionally) a listing.
+ *
+ * Jump rule: a jump to a label already bound (backward) takes the shortest
+ * form that reaches; a jump to a label not yet bound (forward) takes rel32,
+ * unless written `label.short` (`jmp short L1`), which must then reach with
+ * rel8 or finishing throws.
+ *
+ * @module
+ */
+import { AssemblerError } from "./errors.ts";
+import { describe, encode, type Fixup, immFits, rel8Length, type Sink } from "./encode.ts";
+import { formatInstruction } from "./format.ts";
+import { C, Label, Mem, type Operand, Reg, ShortRef } from "./operands.ts";
+import { EVEX, LEGACY, ROLE, type Row, VEX } from "./rows.ts";
+import { GROUPS } from "./table.ts";
+
+/** Options of an {@link Assembler}. */
+export interface AssemblerOptions {
+  /** Record each instruction for {@link Program.listing}. Default false (faster). */
+  listing?: boolean;
+}
+
+/** One line of a listing. */
+export interface ListingEntry {
+  /** Byte offset. */
+  offset: number;
+  /** Bytes it takes. */
+  length: number;
+  /** Intel-syntax text (a label line ends with `:`). */
+  text: string;
+  /** Index in `TABLE` of the row that encoded it; -1 for labels and data. */
+  row: number;
+}
+
+/** The result of {@link Assembler.finish}. */
+export interface Program {
+  /** The machine code followed by the constant pool. */
+  code: Uint8Array;
+  /** Bytes of instructions before the constant pool. */
+  codeBytes: number;
+  /** Instructions emitted. */
+  instructions: number;
+  /** Offsets of every label. */
+  labels: Map<string, number>;
+  /** The listing: one line per label, instruction and data, with offset and bytes. */
+  listing(): string;
+  /** Listing entries (empty unless made with `listing: true`). */
+  entries: ListingEntry[];
+}
+
+// Intel's recommended multi-byte NOPs (SDM vol. 2B, NOP), by length.
+const NOPS: readonly number[][] = [
+  [],
+  [0x90],
+  [0x66, 0x90],
+  [0x0f, 0x1f, 0x00],
+  [0x0f, 0x1f, 0x40, 0x00],
+  [0x0f, 0x1f, 0x44, 0x00, 0x00],
+  [0x66, 0x0f, 0x1f, 0x44, 0x00, 0x00],
+  [0x0f, 0x1f, 0x80, 0x00, 0x00, 0x00, 0x00],
+  [0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+  [0x66, 0x0f, 0x1f, 0x84, 0x00, 0x00, 0x00, 0x00, 0x00],
+];
+
+interface Constant {
+  label: Label;
+  bytes: Uint8Array;
+  align: number;
+}
+
+type Raw = { offset: number; length: number; row: Row | null; ops: Operand[]; text?: string };
+
+function classOf(op: Operand): number {
+  if (typeof op === "number") return op === 1 ? C.IMM | C.ONE : C.IMM;
+  if (typeof op === "bigint") return C.IMM;
+  return (op as { cls: number }).cls;
+}
+
+/** An x86-64 assembler whose output is byte-identical to GNU as (see README). */
+export class Assembler {
+  readonly #sink: Sink = { buf: new Uint8Array(4096), pos: 0, fixups: [] };
+  readonly #ops: Operand[] = [];
+  readonly #labels: Label[] = [];
+  readonly #constants: Constant[] = [];
+  readonly #constantKeys = new Map<string, Label>();
+  readonly #raw: Raw[] | null;
+  #count = 0;
+  #finished = false;
+
+  /** Makes an empty assembler. */
+  constructor(options: AssemblerOptions = {}) {
+    this.#raw = options.listing ? [] : null;
+  }
+
+  /** Current offset in bytes. */
+  get offset(): number {
+    return this.#sink.pos;
+  }
+
+  /** Instructions emitted so far. */
+  get instructions(): number {
+    return this.#count;
+  }
+
+  /**
+   * Emits one instruction: `emit("vfmadd231ps", zmm0, zmm1, dword(rax, 64).b)`.
+   * Throws {@link AssemblerError} when no table row takes these operands.
+   */
+  emit(mnemonic: string, a?: Operand, b?: Operand, c?: Operand, d?: Operand, e?: Operand): this {
+    const ops = this.#ops;
+    const n = e !== undefined
+      ? 5
+      : d !== undefined
+      ? 4
+      : c !== undefined
+      ? 3
+      : b !== undefined
+      ? 2
+      : a !== undefined
+      ? 1
+      : 0;
+    ops.length = n;
+    if (n > 0) ops[0] = a!;
+    if (n > 1) ops[1] = b!;
+    if (n > 2) ops[2] = c!;
+    if (n > 3) ops[3] = d!;
+    if (n > 4) ops[4] = e!;
+    return this.emitOperands(mnemonic, ops, n);
+  }
+
+  /** Emits one instruction from an operand array (first `n` entries). */
+  emitOperands(mnemonic: string, ops: readonly Operand[], n: number = ops.length): this {
+    if (this.#finished) throw new AssemblerError(mnemonic, "the program is already finished");
+    const rows = GROUPS.get(mnemonic);
+    if (rows === undefined) {
+      throw new AssemblerError(describe(mnemonic, ops, n), `unknown mnemonic ${mnemonic}`);
+    }
+    const sink = this.#sink;
+    let row: Row | null = null;
+    for (let i = 0; i < rows.length; i++) {
+      if (matches(rows[i], ops, n, sink.pos)) {
+        row = rows[i];
+        break;
+      }
+    }
+    if (row === null) throw noMatch(mnemonic, rows, ops, n);
+    if (hasUnsizedMemory(ops, n)) checkAmbiguity(row, rows, ops, n, sink.pos);
+    if (row.space === VEX && needsVex3OnlyForB(row, ops, n)) {
+      row = vex2Alternative(row, rows, ops, n);
+    }
+    const start = sink.pos;
+    encode(sink, row, ops, n);
+    this.#count++;
+    if (this.#raw) {
+      this.#raw.push({ offset: start, length: sink.pos - start, row, ops: ops.slice(0, n) });
+    }
+    return this;
+  }
+
+  /** A new unbound label; `name` shows in listings. */
+  label(name?: string): Label {
+    const l = new Label(name ?? `L${this.#labels.length}`, this);
+    this.#labels.push(l);
+    return l;
+  }
+
+  /** Binds `label` to the current offset. A label binds once. */
+  bind(label: Label): this {
+    if (label.owner !== this) {
+      throw new AssemblerError(label.name, "label belongs to another assembler");
+    }
+    if (label.bound) throw new AssemblerError(label.name, `label ${label.name} is bound twice`);
+    label.offset = this.#sink.pos;
+    this.#raw?.push({
+      offset: label.offset,
+      length: 0,
+      row: null,
+      ops: [],
+      text: `${label.name}:`,
+    });
+    return this;
+  }
+
+  /** Pads with multi-byte NOPs to a multiple of `boundary` (a power of two). */
+  align(boundary: number): this {
+    if (!Number.isInteger(boundary) || boundary < 1 || (boundary & (boundary - 1)) !== 0) {
+      throw new AssemblerError(`align ${boundary}`, "alignment must be a power of two");
+    }
+    let pad = (boundary - (this.#sink.pos % boundary)) % boundary;
+    while (pad > 0) {
+      const n = Math.min(pad, 9);
+      this.bytes(NOPS[n], `nop${n > 1 ? ` (${n} bytes)` : ""}`);
+      pad -= n;
+    }
+    return this;
+  }
+
+  /** Emits raw bytes in place (listed as a `.byte` line). */
+  bytes(data: ArrayLike<number>, comment = ""): this {
+    const sink = this.#sink;
+    while (sink.pos + data.length > sink.buf.length) {
+      const bigger = new Uint8Array(sink.buf.length * 2);
+      bigger.set(sink.buf);
+      sink.buf = bigger;
+    }
+    const start = sink.pos;
+    for (let i = 0; i < data.length; i++) sink.buf[sink.pos++] = data[i];
+    if (this.#raw) {
+      const list = Array.from(data, (b) => `0x${b.toString(16).padStart(2, "0")}`).join(", ");
+      this.#raw.push({
+        offset: start,
+        length: data.length,
+        row: null,
+        ops: [],
+        text: `.byte ${list}${comment ? `  # ${comment}` : ""}`,
+      });
+    }
+    return this;
+  }
+
+  /**
+   * A constant placed after the code (aligned) and addressed RIP-relative:
+   * `emit("vbroadcastss", zmm0, dword(a.constant(f32(1.5))))`. Equal constants share one copy.
+   */
+  constant(data: Uint8Array | Float32Array | Int32Array | Uint32Array, align = 16): Label {
+    const bytes = data instanceof Uint8Array
+      ? data
+      : new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+    const key = `${align}:${bytes.join(",")}`;
+    const known = this.#constantKeys.get(key);
+    if (known) return known;
+    const label = this.label(`C${this.#constants.length}`);
+    this.#constants.push({ label, bytes: bytes.slice(), align });
+    this.#constantKeys.set(key, label);
+    return label;
+  }
+
+  /** Lays out the constant pool, resolves every label reference, returns the program. */
+  finish(): Program {
+    if (this.#finished) throw new AssemblerError("", "finish() called twice");
+    const codeBytes = this.#sink.pos;
+    for (const c of this.#constants) {
+      const pad = (c.align - (this.#sink.pos % c.align)) % c.align;
+      if (pad) this.bytes(new Uint8Array(pad).fill(0xcc), "pad");
+      this.bind(c.label);
+      this.bytes(c.bytes);
+    }
+    this.#finished = true;
+    const sink = this.#sink;
+    for (const fx of sink.fixups) resolve(sink.buf, fx);
+    const labels = new Map<string, number>();
+    for (const l of this.#labels) labels.set(l.name, l.offset);
+    const code = sink.buf.slice(0, sink.pos);
+    const raw = this.#raw ?? [];
+    const entries: ListingEntry[] = raw.map((r) => ({
+      offset: r.offset,
+      length: r.length,
+      text: r.text ?? formatInstruction(r.row!, r.ops),
+      row: r.row ? r.row.index : -1,
+    }));
+    return {
+      code,
+      codeBytes,
+      instructions: this.#count,
+      labels,
+      entries,
+      listing: () => formatListing(entries, code),
+    };
+  }
+}
+
+function resolve(buf: Uint8Array, fx: Fixup): void {
+  if (!fx.label.bound) {
+    throw new AssemblerError(fx.label.name, `label ${fx.label.name} is referenced but never bound`);
+  }
+  const d = fx.label.offset + fx.addend - fx.end;
+  if (fx.size === 1) {
+    if (d < -128 || d > 127) {
+      throw new AssemblerError(
+        `short jump to ${fx.label.name}`,
+        `target is ${d} bytes away, beyond the -128..127 of rel8`,
+      );
+    }
+    buf[fx.at] = d & 0xff;
+  } else {
+    buf[fx.at] = d & 0xff;
+    buf[fx.at + 1] = (d >> 8) & 0xff;
+    buf[fx.at + 2] = (d >> 16) & 0xff;
+    buf[fx.at + 3] = (d >> 24) & 0xff;
+  }
+}
+
+/** Does `row` accept these operands at code offset `pos`? */
+function matches(row: Row, ops: readonly Operand[], n: number, pos: number): boolean {
+  const specs = row.ops;
+  if (specs.length !== n) return false;
+  for (let i = 0; i < n; i++) {
+    const spec = specs[i];
+    const op = ops[i];
+    const cls = classOf(op);
+    if ((cls & spec.accept) === 0 || (cls & spec.require) !== spec.require) return false;
+    if (spec.imm !== 0 && (cls & C.IMM) !== 0) {
+      if (!immFits(op as number | bigint, spec.imm, row.opsize)) return false;
+    } else if (op instanceof Reg) {
+      if (op.mask !== 0 && spec.maskMode === 0) return false;
+      if (op.zero && spec.maskMode !== 2) return false;
+    } else if (op instanceof Mem) {
+      if (op.mask !== 0 && spec.maskMode === 0) return false;
+      if (op.bcst > 1 && op.bcst !== row.bcstCount) return false;
+    } else if (spec.role === ROLE.J) {
+      if (spec.immBytes === 1) {
+        if (op instanceof ShortRef) continue;
+        const label = op as Label;
+        if (!label.bound) return false;
+        const d = label.offset - (pos + rel8Length(row));
+        if (d < -128 || d > 127) return false;
+      } else if (op instanceof ShortRef) return false;
+    }
+  }
+  if (row.distinct) {
+    for (let i = 0; i < n; i++) {
+      for (let j = i + 1; j < n; j++) if (ops[i] === ops[j]) return false;
+    }
+  }
+  return true;
+}
+
+function hasUnsizedMemory(ops: readonly Operand[], n: number): boolean {
+  for (let i = 0; i < n; i++) {
+    const op = ops[i];
+    if (op instanceof Mem && (op.size === 0 || op.bcst === 1)) return true;
+  }
+  return false;
+}
+
+/** A memory operand without a size must leave only one memory size possible (as GNU as requires). */
+function checkAmbiguity(
+  row: Row,
+  rows: Row[],
+  ops: readonly Operand[],
+  n: number,
+  pos: number,
+): void {
+  const size = row.memIndex >= 0 ? row.ops[row.memIndex].memSize : 0;
+  const bcst = row.memIndex >= 0 && (ops[row.memIndex] as Mem).bcst !== 0;
+  for (const other of rows) {
+    if (other === row || other.memIndex < 0) continue;
+    const s = other.ops[other.memIndex].memSize;
+    const differs = bcst ? other.bcstCount !== row.bcstCount : s !== 0 && size !== 0 && s !== size;
+    if (differs && matches(other, ops, n, pos)) {
+      throw new AssemblerError(
+        describe(row.mnemonic, ops, n),
+        bcst
+          ? "ambiguous broadcast: write the element count, {1to4}/{1to8}/{1to16}"
+          : "ambiguous operand size: write byte/word/dword/qword/xmmword/ymmword/zmmword ptr",
+      );
+    }
+  }
+}
+
+/** Registers only: would this VEX row need the 3-byte prefix for REX.B alone? */
+function needsVex3OnlyForB(row: Row, ops: readonly Operand[], n: number): boolean {
+  if (row.map !== 1 || row.w !== 0) return false;
+  let rmHigh = false;
+  for (let i = 0; i < n; i++) {
+    const op = ops[i];
+    if (!(op instanceof Reg)) return false;
+    if (row.ops[i].role === ROLE.M && op.id >= 8) rmHigh = true;
+  }
+  return rmHigh;
+}
+
+/**
+ * GNU as swaps the two registers of a move that also has a store form, so
+ * the high register lands in ModRM.reg and the 2-byte VEX prefix suffices.
+ * Any other row of the group with the same operand kinds but reg/rm exchanged
+ * is such a store form.
+ */
+function vex2Alternative(row: Row, rows: Row[], ops: readonly Operand[], n: number): Row {
+  for (const other of rows) {
+    if (other === row || other.space !== VEX || other.map !== 1 || other.w !== 0) continue;
+    if (!matches(other, ops, n, 0)) continue;
+    let highInRm = false;
+    for (let i = 0; i < n; i++) {
+      if (other.ops[i].role === ROLE.M && (ops[i] as Reg).id >= 8) highInRm = true;
+    }
+    if (!highInRm) return other;
+  }
+  return row;
+}
+
+function noMatch(
+  mnemonic: string,
+  rows: Row[],
+  ops: readonly Operand[],
+  n: number,
+): AssemblerError {
+  const text = describe(mnemonic, ops, n);
+  // Say what is wrong when it is one value out of range or a mask not allowed.
+  for (const row of rows) {
+    if (row.ops.length !== n) continue;
+    let kindsFit = true;
+    let why = "";
+    for (let i = 0; i < n; i++) {
+      const cls = classOf(ops[i]);
+      const spec = row.ops[i];
+      if ((cls & spec.accept) === 0 || (cls & spec.require) !== spec.require) kindsFit = false;
+      else if (spec.imm !== 0 && !immFits(ops[i] as number | bigint, spec.imm, row.opsize)) {
+        why ||= `immediate ${String(ops[i])} does not fit ${spec.token}`;
+      } else if (
+        (ops[i] instanceof Reg || ops[i] instanceof Mem) && (ops[i] as Reg).mask && !spec.maskMode
+      ) {
+        why ||= `operand ${i + 1} cannot take an opmask`;
+      } else if (spec.role === ROLE.J && spec.immBytes === 1) {
+        why ||= "jump target out of rel8 range";
+      }
+    }
+    if (kindsFit && why) return new AssemblerError(text, why);
+  }
+  const forms = [...new Set(rows.map((r) => `${r.mnemonic} ${r.spec[1]}`))].slice(0, 12);
+  return new AssemblerError(
+    text,
+    `no form of ${mnemonic} takes these operands; forms: ${forms.join(" | ")}`,
+  );
+}
+
+function formatListing(entries: ListingEntry[], code: Uint8Array): string {
+  const lines: string[] = [];
+  for (const e of entries) {
+    if (e.length === 0) {
+      lines.push(e.text);
+      continue;
+    }
+    const hex = Array.from(
+      code.subarray(e.offset, e.offset + e.length),
+      (b) => b.toString(16).padStart(2, "0"),
+    ).join(" ");
+    lines.push(`    ${e.text.padEnd(56)} # ${e.offset.toString(16).padStart(4, "0")}: ${hex}`);
+  }
+  return lines.join("\n") + "\n";
+}
+
+export { EVEX, LEGACY, VEX };

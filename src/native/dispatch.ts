@@ -1,0 +1,71 @@
+/**
+ * The fast way into JIT code.
+ *
+ * `Deno.UnsafeFnPointer.call` always takes Deno's generic path (hundreds of
+ * ns). Only symbols of a `Deno.dlopen`ed library get V8's fast calls, so we
+ * emit a one-function shared object, `njit_call(fn, a, b, c, d, e)`, whose code
+ * moves each argument one register down and tail-jumps to `fn`. It is written
+ * into a memfd and opened as `/proc/self/fd/N`: no file on disk, no read
+ * permission, only `--allow-ffi`. Every kernel is then entered as `fn(args)`,
+ * with its operands in an argument block.
+ *
+ * @module
+ */
+import { Assembler, r8, r9, rax, rcx, rdi, rdx, rsi } from "../../asm/mod.ts";
+import { buildSharedObject } from "./elf.ts";
+import { libc, libcError, MFD_CLOEXEC } from "./libc.ts";
+
+/** FFI signatures of the trampoline; all name the same code. */
+export const TRAMPOLINE_SYMBOLS = {
+  /** fn(args), result ignored. */
+  call: { name: "njit_call", parameters: ["pointer", "pointer"], result: "void" },
+  /** fn(args), result in xmm0 returned as a double. */
+  callF64: { name: "njit_call", parameters: ["pointer", "pointer"], result: "f64" },
+  /** fn(args), result in eax returned as an i32. */
+  callI32: { name: "njit_call", parameters: ["pointer", "pointer"], result: "i32" },
+  /** fn(a, b, c): the block and two more pointers, result ignored. */
+  call3: {
+    name: "njit_call",
+    parameters: ["pointer", "pointer", "pointer", "pointer"],
+    result: "void",
+  },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The callable trampoline symbols. */
+export type Dispatch = Deno.DynamicLibrary<typeof TRAMPOLINE_SYMBOLS>["symbols"];
+
+/**
+ * The trampoline's code: rdi holds the target; the next five arguments move
+ * down one register each (rsi->rdi, rdx->rsi, rcx->rdx, r8->rcx, r9->r8),
+ * then a tail jump, so the target returns straight to the FFI caller.
+ */
+export function trampolineCode(): Uint8Array {
+  const a = new Assembler();
+  a.emit("mov", rax, rdi);
+  a.emit("mov", rdi, rsi);
+  a.emit("mov", rsi, rdx);
+  a.emit("mov", rdx, rcx);
+  a.emit("mov", rcx, r8);
+  a.emit("mov", r8, r9);
+  a.emit("jmp", rax);
+  return a.finish().code;
+}
+
+let lib: Deno.DynamicLibrary<typeof TRAMPOLINE_SYMBOLS> | undefined;
+
+/** The trampoline symbols, built and opened on first use. */
+export function dispatch(): Dispatch {
+  if (lib) return lib.symbols;
+  const c = libc();
+  const so = buildSharedObject([{ name: "njit_call", code: trampolineCode() }]);
+  const fd = c.memfd_create(new TextEncoder().encode("njit-trampoline\0"), MFD_CLOEXEC);
+  if (fd < 0) throw libcError("memfd_create");
+  try {
+    const written = c.write(fd, so, BigInt(so.length));
+    if (written !== BigInt(so.length)) throw libcError("write(memfd)");
+    lib = Deno.dlopen(`/proc/self/fd/${fd}`, TRAMPOLINE_SYMBOLS);
+  } finally {
+    c.close(fd);
+  }
+  return lib.symbols;
+}

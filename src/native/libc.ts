@@ -1,0 +1,147 @@
+/**
+ * The one libc symbol table of the project, and the lazy loader around it.
+ *
+ * Everything native that neural-jit does goes through these symbols: executable
+ * memory (mmap/mprotect/munmap/madvise), the memfd that carries the dispatch
+ * trampoline, and errno. Kernels themselves are entered through the trampoline
+ * (see `dispatch.ts`), never through `Deno.UnsafeFnPointer` on a hot path.
+ *
+ * @module
+ */
+
+/** Every libc function the project calls, with its FFI signature. */
+export const LIBC_SYMBOLS = {
+  mmap: { parameters: ["pointer", "usize", "i32", "i32", "i32", "i64"], result: "pointer" },
+  munmap: { parameters: ["pointer", "usize"], result: "i32" },
+  mprotect: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  madvise: { parameters: ["pointer", "usize", "i32"], result: "i32" },
+  sysconf: { parameters: ["i32"], result: "i64" },
+  memfd_create: { parameters: ["buffer", "u32"], result: "i32" },
+  write: { parameters: ["i32", "buffer", "usize"], result: "isize" },
+  close: { parameters: ["i32"], result: "i32" },
+  memcpy: { parameters: ["pointer", "buffer", "usize"], result: "pointer" },
+  syscall: { parameters: ["i64", "i64", "i64"], result: "i64" },
+  __errno_location: { parameters: [], result: "pointer" },
+} as const satisfies Deno.ForeignLibraryInterface;
+
+/** The loaded libc symbols. */
+export type Libc = Deno.DynamicLibrary<typeof LIBC_SYMBOLS>["symbols"];
+
+/** Linux constants used with the symbols above (x86-64 values). */
+export const PROT_NONE = 0;
+/** Pages may be read. */
+export const PROT_READ = 1;
+/** Pages may be written. */
+export const PROT_WRITE = 2;
+/** Pages may be executed. */
+export const PROT_EXEC = 4;
+/** mmap flag: private copy-on-write mapping. */
+export const MAP_PRIVATE = 0x02;
+/** mmap flag: not backed by a file. */
+export const MAP_ANONYMOUS = 0x20;
+/** mmap flag: do not reserve swap for the mapping. */
+export const MAP_NORESERVE = 0x4000;
+/** madvise advice: drop the pages; the next touch sees zeros. */
+export const MADV_DONTNEED = 4;
+/** sysconf name of the page size. */
+export const SC_PAGESIZE = 30;
+/** memfd_create flag: close the descriptor on exec. */
+export const MFD_CLOEXEC = 1;
+
+/** Why the JIT cannot run here, or `undefined` if it can. */
+export type UnavailableReason = "platform" | "permission" | "library";
+
+/**
+ * Thrown when native code cannot be used: not x86-64 Linux, no `--allow-ffi`,
+ * or libc could not be opened. The TypeScript paths of the module keep working.
+ */
+export class JitUnavailableError extends Error {
+  /** What is missing. */
+  readonly reason: UnavailableReason;
+  /** Builds the error; `cause` keeps the original exception. */
+  constructor(reason: UnavailableReason, message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = "JitUnavailableError";
+    this.reason = reason;
+  }
+}
+
+/** True when the process runs on x86-64 Linux, the only place the JIT can run. */
+export function isSupportedPlatform(): boolean {
+  return Deno.build.os === "linux" && Deno.build.arch === "x86_64";
+}
+
+let library: Deno.DynamicLibrary<typeof LIBC_SYMBOLS> | undefined;
+let failure: JitUnavailableError | undefined;
+
+/**
+ * Opens libc once and returns its symbols. Throws {@link JitUnavailableError}
+ * with a message naming `--allow-ffi` when the permission is missing.
+ */
+export function libc(): Libc {
+  if (library) return library.symbols;
+  if (failure) throw failure;
+  if (!isSupportedPlatform()) {
+    failure = new JitUnavailableError(
+      "platform",
+      `neural-jit: the JIT needs x86-64 Linux, this is ${Deno.build.arch} ${Deno.build.os}; ` +
+        "only the TypeScript paths are available",
+    );
+    throw failure;
+  }
+  try {
+    library = Deno.dlopen("libc.so.6", LIBC_SYMBOLS);
+  } catch (cause) {
+    if (cause instanceof Deno.errors.NotCapable || cause instanceof Deno.errors.PermissionDenied) {
+      // Not cached: the permission may be granted later in the same process.
+      throw new JitUnavailableError(
+        "permission",
+        "neural-jit needs FFI access to run machine code: add --allow-ffi " +
+          "(or run the deno.json tasks, which grant it with -P)",
+        { cause },
+      );
+    }
+    failure = new JitUnavailableError("library", `neural-jit: cannot open libc.so.6`, { cause });
+    throw failure;
+  }
+  return library.symbols;
+}
+
+/** Whether the JIT can run in this process, without throwing. */
+export function jitAvailable(): boolean {
+  try {
+    libc();
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** The current thread's errno, read right after a failed libc call. */
+export function errno(): number {
+  const where = libc().__errno_location();
+  return where === null ? 0 : new Deno.UnsafePointerView(where).getInt32(0);
+}
+
+/** An Error for a failed libc call, naming the call and errno. */
+export function libcError(call: string, code: number = errno()): Error {
+  const names: Record<number, string> = {
+    1: "EPERM",
+    9: "EBADF",
+    12: "ENOMEM",
+    13: "EACCES",
+    14: "EFAULT",
+    22: "EINVAL",
+    24: "EMFILE",
+  };
+  const name = names[code] ?? "errno";
+  return new Error(`neural-jit: ${call} failed: ${name} (${code})`);
+}
+
+let pageSizeCache = 0;
+
+/** The system page size in bytes. */
+export function pageSize(): number {
+  if (pageSizeCache === 0) pageSizeCache = Number(libc().sysconf(SC_PAGESIZE));
+  return pageSizeCache;
+}
