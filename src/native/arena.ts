@@ -74,7 +74,9 @@ export class CodeBlock {
   /** @internal first page within the chunk */
   readonly firstPage: number;
   #freed = false;
-  #fn: Deno.UnsafeFnPointer<{ parameters: ["pointer"]; result: "void" }> | undefined;
+  #fn:
+    | Deno.UnsafeFnPointer<{ readonly parameters: readonly ["pointer"]; readonly result: "void" }>
+    | undefined;
 
   /** @internal */
   constructor(
@@ -108,14 +110,14 @@ export class CodeBlock {
    * block). Convenient but slow: Deno calls it through its generic path
    * (hundreds of ns); the runtime dispatches through the trampoline instead.
    */
-  get fnPointer(): Deno.UnsafeFnPointer<{ parameters: ["pointer"]; result: "void" }> {
+  get fnPointer(): Deno.UnsafeFnPointer<
+    { readonly parameters: readonly ["pointer"]; readonly result: "void" }
+  > {
     if (this.#freed) throw new Error("neural-jit: this code block was freed");
+    const definition = { parameters: ["pointer"], result: "void" } as const;
     this.#fn ??= new Deno.UnsafeFnPointer(
-      this.pointer,
-      {
-        parameters: ["pointer"],
-        result: "void",
-      } as const,
+      this.pointer as Deno.PointerObject<typeof definition>,
+      definition,
     );
     return this.#fn;
   }

@@ -5,7 +5,8 @@
  * and only symbols of a `Deno.dlopen`ed library get that. So we emit a tiny
  * library ourselves: no sections, two PT_LOAD segments (code R+X, dynamic
  * table R+W, so the loader may relocate it in place on any glibc), PT_DYNAMIC,
- * and a SysV hash table with one bucket, which is all `dlsym` needs.
+ * PT_GNU_STACK (non-executable stack), and a SysV hash table with one bucket,
+ * which is all `dlsym` needs.
  *
  * @module
  */
@@ -33,7 +34,7 @@ const DT_SYMENT = 11;
 /** Builds the bytes of a shared object exporting `functions`. */
 export function buildSharedObject(functions: readonly ElfFunction[]): Uint8Array {
   const names = new TextEncoder();
-  const phnum = 3;
+  const phnum = 4;
   const nsym = functions.length + 1; // entry 0 is the null symbol
   let off = EHDR + PHDR * phnum;
 
@@ -102,10 +103,13 @@ export function buildSharedObject(functions: readonly ElfFunction[]): Uint8Array
     u64(at + 40, size);
     u64(at + 48, type === 1 ? PAGE : 8);
   };
-  const PT_LOAD = 1, PT_DYNAMIC = 2, PF_X = 1, PF_W = 2, PF_R = 4;
+  const PT_LOAD = 1, PT_DYNAMIC = 2, PT_GNU_STACK = 0x6474e551, PF_X = 1, PF_W = 2, PF_R = 4;
   phdr(0, PT_LOAD, PF_R | PF_X, 0, 0, textEnd);
   phdr(1, PT_LOAD, PF_R | PF_W, dynOff, dynAddr, fileEnd - dynOff);
   phdr(2, PT_DYNAMIC, PF_R | PF_W, dynOff, dynAddr, fileEnd - dynOff);
+  // Without PT_GNU_STACK, glibc assumes the object needs an executable stack
+  // and remaps every thread's stack read-write-execute. Say it does not.
+  phdr(3, PT_GNU_STACK, PF_R | PF_W, 0, 0, 0);
 
   // Hash: one bucket holding symbol 1, each chain links to the next symbol.
   u32(hashOff, 1);

@@ -1,0 +1,24 @@
+/**
+ * neural-jit: neural-network operations made fast by x86-64 machine code
+ * written at run time, from scratch — its own assembler, executable memory,
+ * CPU detection and kernels specialized to the shape and instruction set.
+ *
+ * @example
+ * ```ts
+ * import { assemble, cpuFeatures } from "@njit/core";
+ *
+ * console.log(cpuFeatures().isa); // "avx512", "avx2", ...
+ * console.log(assemble("vfmadd231ps zmm0, zmm1, dword ptr [rax+64]{1to16}"));
+ * ```
+ *
+ * @module
+ */
+export { assemble, assembleProgram, Assembler, AssemblerError } from "./asm/mod.ts";
+export type { AssemblerOptions, ListingEntry, Program } from "./asm/mod.ts";
+export * as asm from "./asm/mod.ts";
+export { cpuFeatures, ISA_LEVELS, isaLevel } from "./src/cpu.ts";
+export type { CacheInfo, CpuFeatures, IsaLevel } from "./src/cpu.ts";
+export { CodeArena, CodeBlock } from "./src/native/arena.ts";
+export type { CodeArenaOptions, CodeArenaStats } from "./src/native/arena.ts";
+export { jitAvailable, JitUnavailableError } from "./src/native/libc.ts";
+export type { UnavailableReason } from "./src/native/libc.ts";

@@ -1,0 +1,308 @@
+/**
+ * CPU features, cache sizes and the ISA level the project may use, found by
+ * executing our own CPUID and XGETBV stubs. An instruction set the OS has not
+ * enabled in XCR0 counts as absent. `NJIT_MAX_ISA` caps the level.
+ *
+ * @module
+ */
+import { env } from "./env.ts";
+import { isSupportedPlatform, libc } from "./native/libc.ts";
+import { cpuid, xgetbv } from "./native/stubs.ts";
+
+/** Instruction-set levels, weakest first. */
+export const ISA_LEVELS = ["scalar", "sse2", "avx2", "avx512", "amx"] as const;
+/** An instruction-set level a kernel can be generated for. */
+export type IsaLevel = typeof ISA_LEVELS[number];
+
+/** One cache of the memory hierarchy (CPUID leaf 4, or 0x8000001D on AMD). */
+export interface CacheInfo {
+  /** 1, 2 or 3. */
+  level: number;
+  /** "data", "instruction" or "unified". */
+  type: "data" | "instruction" | "unified";
+  /** Total bytes. */
+  sizeBytes: number;
+  /** Line size in bytes. */
+  lineBytes: number;
+  /** Associativity. */
+  ways: number;
+  /** Logical processors sharing it. */
+  sharedBy: number;
+}
+
+/** What the CPU and OS offer, as found by CPUID and XGETBV. */
+export interface CpuFeatures {
+  /** Whether this process can run JIT code at all (x86-64 Linux with FFI). */
+  jit: boolean;
+  /** "GenuineIntel", "AuthenticAMD", ... */
+  vendor: string;
+  /** The brand string. */
+  brand: string;
+  /** Display family, model and stepping. */
+  family: number;
+  model: number;
+  stepping: number;
+  sse2: boolean;
+  sse3: boolean;
+  ssse3: boolean;
+  sse41: boolean;
+  sse42: boolean;
+  popcnt: boolean;
+  avx: boolean;
+  avx2: boolean;
+  fma: boolean;
+  f16c: boolean;
+  bmi1: boolean;
+  bmi2: boolean;
+  avx512f: boolean;
+  avx512dq: boolean;
+  avx512cd: boolean;
+  avx512bw: boolean;
+  avx512vl: boolean;
+  avx512ifma: boolean;
+  avx512vbmi: boolean;
+  avx512vnni: boolean;
+  avx512bf16: boolean;
+  avx512fp16: boolean;
+  amxTile: boolean;
+  amxBf16: boolean;
+  amxInt8: boolean;
+  /** XCR0 state components enabled by the OS. */
+  osXmm: boolean;
+  osYmm: boolean;
+  osZmm: boolean;
+  osAmx: boolean;
+  /** Caches, L1 first. */
+  caches: CacheInfo[];
+  /** Bytes of L1 data, L2 and L3 cache (0 when unknown). */
+  l1d: number;
+  l2: number;
+  l3: number;
+  /** The best level the hardware and OS support. */
+  bestIsa: IsaLevel;
+  /** The level the project uses: `bestIsa` capped by `NJIT_MAX_ISA`. */
+  isa: IsaLevel;
+}
+
+const bit = (v: number, b: number) => ((v >>> b) & 1) === 1;
+
+function text(...regs: number[]): string {
+  const bytes = new Uint8Array(new Uint32Array(regs).buffer);
+  return new TextDecoder().decode(bytes).replace(/\0+$/, "").trim();
+}
+
+function readCaches(vendor: string, maxExt: number, topoext: boolean): CacheInfo[] {
+  const leaf = vendor === "AuthenticAMD" || vendor === "HygonGenuine"
+    ? (topoext && maxExt >= 0x8000001d ? 0x8000001d : 0)
+    : (cpuid(0)[0] >= 4 ? 4 : 0);
+  const out: CacheInfo[] = [];
+  if (leaf === 0) return out;
+  for (let i = 0; i < 16; i++) {
+    const [a, b, c] = cpuid(leaf, i);
+    const type = a & 31;
+    if (type === 0) break;
+    const lineBytes = (b & 0xfff) + 1;
+    const partitions = ((b >>> 12) & 0x3ff) + 1;
+    const ways = ((b >>> 22) & 0x3ff) + 1;
+    const sets = c + 1;
+    out.push({
+      level: (a >>> 5) & 7,
+      type: type === 1 ? "data" : type === 2 ? "instruction" : "unified",
+      sizeBytes: ways * partitions * lineBytes * sets,
+      lineBytes,
+      ways,
+      sharedBy: ((a >>> 14) & 0xfff) + 1,
+    });
+  }
+  return out;
+}
+
+function detect(): CpuFeatures {
+  const [maxLeaf, vb, vc, vd] = cpuid(0);
+  const vendor = text(vb, vd, vc);
+  const [sig, , c1, d1] = cpuid(1);
+  const [, b7, c7, d7] = maxLeaf >= 7 ? cpuid(7, 0) : [0, 0, 0, 0];
+  const [a71] = maxLeaf >= 7 ? cpuid(7, 1) : [0];
+  const maxExt = cpuid(0x80000000)[0] >>> 0;
+  const [, , c81] = maxExt >= 0x80000001 ? cpuid(0x80000001) : [0, 0, 0];
+  const brand = maxExt >= 0x80000004
+    ? text(...cpuid(0x80000002), ...cpuid(0x80000003), ...cpuid(0x80000004))
+    : "";
+  const baseFamily = (sig >>> 8) & 15, baseModel = (sig >>> 4) & 15;
+  const family = baseFamily === 15 ? baseFamily + ((sig >>> 20) & 0xff) : baseFamily;
+  const model = baseFamily === 6 || baseFamily === 15
+    ? baseModel + (((sig >>> 16) & 15) << 4)
+    : baseModel;
+
+  // XCR0: which register states the OS saves. Without OSXSAVE, XGETBV faults.
+  let xcr0 = 0;
+  if (bit(c1, 27)) xcr0 = xgetbv(0)[0];
+  const osXmm = bit(xcr0, 1);
+  const osYmm = osXmm && bit(xcr0, 2);
+  const osZmm = osYmm && bit(xcr0, 5) && bit(xcr0, 6) && bit(xcr0, 7);
+  const osAmx = osZmm && bit(xcr0, 17) && bit(xcr0, 18);
+
+  const avx = osYmm && bit(c1, 28);
+  const avx512f = osZmm && bit(b7, 16);
+  const caches = readCaches(vendor, maxExt, bit(c81, 22));
+  const find = (level: number, data: boolean) =>
+    caches.find((c) => c.level === level && (data ? c.type !== "instruction" : true))?.sizeBytes ??
+      0;
+  const f: CpuFeatures = {
+    jit: true,
+    vendor,
+    brand,
+    family,
+    model,
+    stepping: sig & 15,
+    sse2: bit(d1, 26),
+    sse3: bit(c1, 0),
+    ssse3: bit(c1, 9),
+    sse41: bit(c1, 19),
+    sse42: bit(c1, 20),
+    popcnt: bit(c1, 23),
+    avx,
+    avx2: avx && bit(b7, 5),
+    fma: avx && bit(c1, 12),
+    f16c: avx && bit(c1, 29),
+    bmi1: bit(b7, 3),
+    bmi2: bit(b7, 8),
+    avx512f,
+    avx512dq: avx512f && bit(b7, 17),
+    avx512cd: avx512f && bit(b7, 28),
+    avx512bw: avx512f && bit(b7, 30),
+    avx512vl: avx512f && bit(b7, 31),
+    avx512ifma: avx512f && bit(b7, 21),
+    avx512vbmi: avx512f && bit(c7, 1),
+    avx512vnni: avx512f && bit(c7, 11),
+    avx512bf16: avx512f && bit(a71, 5),
+    avx512fp16: avx512f && bit(d7, 23),
+    amxTile: osAmx && bit(d7, 24),
+    amxBf16: osAmx && bit(d7, 22),
+    amxInt8: osAmx && bit(d7, 25),
+    osXmm,
+    osYmm,
+    osZmm,
+    osAmx,
+    caches,
+    l1d: find(1, true),
+    l2: find(2, true),
+    l3: find(3, true),
+    bestIsa: "scalar",
+    isa: "scalar",
+  };
+  f.bestIsa = bestLevel(f);
+  f.isa = capIsa(f.bestIsa);
+  return f;
+}
+
+function bestLevel(f: CpuFeatures): IsaLevel {
+  const avx2 = f.avx2 && f.fma;
+  const avx512 = avx2 && f.avx512f && f.avx512vl && f.avx512bw && f.avx512dq;
+  if (avx512 && f.amxTile && f.amxBf16 && f.amxInt8 && requestAmx()) return "amx";
+  if (avx512) return "avx512";
+  if (avx2) return "avx2";
+  if (f.sse2 && f.osXmm) return "sse2";
+  return "scalar";
+}
+
+/** Linux hands out the AMX tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM). */
+function requestAmx(): boolean {
+  const SYS_arch_prctl = 158n, ARCH_REQ_XCOMP_PERM = 0x1023n, XFEATURE_XTILEDATA = 18n;
+  return libc().syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) === 0n;
+}
+
+/** The `NJIT_MAX_ISA` cap, or undefined. Throws a RangeError on an unknown value. */
+export function maxIsaFromEnv(): IsaLevel | undefined {
+  const v = env("NJIT_MAX_ISA");
+  if (v === undefined) return undefined;
+  const level = v.toLowerCase() as IsaLevel;
+  if (!ISA_LEVELS.includes(level)) {
+    throw new RangeError(`NJIT_MAX_ISA must be one of ${ISA_LEVELS.join(", ")}; got "${v}"`);
+  }
+  return level;
+}
+
+/** `best` lowered to `cap` (default: the `NJIT_MAX_ISA` cap). */
+export function capIsa(best: IsaLevel, cap: IsaLevel | undefined = maxIsaFromEnv()): IsaLevel {
+  if (cap === undefined) return best;
+  return ISA_LEVELS.indexOf(cap) < ISA_LEVELS.indexOf(best) ? cap : best;
+}
+
+/** Every level from scalar up to `top`. */
+export function levelsUpTo(top: IsaLevel): IsaLevel[] {
+  return ISA_LEVELS.slice(0, ISA_LEVELS.indexOf(top) + 1);
+}
+
+/** The boolean features, by name. */
+const FLAGS = [
+  "sse2",
+  "sse3",
+  "ssse3",
+  "sse41",
+  "sse42",
+  "popcnt",
+  "avx",
+  "avx2",
+  "fma",
+  "f16c",
+  "bmi1",
+  "bmi2",
+  "avx512f",
+  "avx512dq",
+  "avx512cd",
+  "avx512bw",
+  "avx512vl",
+  "avx512ifma",
+  "avx512vbmi",
+  "avx512vnni",
+  "avx512bf16",
+  "avx512fp16",
+  "amxTile",
+  "amxBf16",
+  "amxInt8",
+  "osXmm",
+  "osYmm",
+  "osZmm",
+  "osAmx",
+] as const;
+
+/** What is reported where no JIT code can run: nothing but the scalar level. */
+function unavailable(): CpuFeatures {
+  const f: Partial<CpuFeatures> = {
+    jit: false,
+    vendor: "",
+    brand: "",
+    family: 0,
+    model: 0,
+    stepping: 0,
+    caches: [],
+    l1d: 0,
+    l2: 0,
+    l3: 0,
+    bestIsa: "scalar",
+    isa: "scalar",
+  };
+  for (const k of FLAGS) f[k] = false;
+  return f as CpuFeatures;
+}
+
+let cached: CpuFeatures | undefined;
+
+/**
+ * CPU features, cache sizes and ISA levels of this machine. Detected once by
+ * executing CPUID/XGETBV; needs `--allow-ffi`. Off x86-64 Linux it reports
+ * `jit: false` and the scalar level.
+ */
+export function cpuFeatures(): CpuFeatures {
+  if (cached) return { ...cached, caches: [...cached.caches], isa: capIsa(cached.bestIsa) };
+  if (!isSupportedPlatform()) return unavailable();
+  libc(); // throws the --allow-ffi message when FFI is not granted
+  cached = detect();
+  return cpuFeatures();
+}
+
+/** The ISA level kernels are generated for: detected best, capped by `NJIT_MAX_ISA`. */
+export function isaLevel(): IsaLevel {
+  return cpuFeatures().isa;
+}

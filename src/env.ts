@@ -1,0 +1,31 @@
+/**
+ * The environment knobs, read in one place: NJIT_MAX_ISA, NJIT_VERBOSE,
+ * NJIT_DUMP, NJIT_THRESHOLD, NJIT_CACHE_CAPACITY. Reading never prompts: when
+ * env access is not granted the knob counts as unset.
+ *
+ * @module
+ */
+
+/** The value of `name`, or undefined when unset or not readable. */
+export function env(name: string): string | undefined {
+  try {
+    if (Deno.permissions.querySync({ name: "env", variable: name }).state !== "granted") {
+      return undefined;
+    }
+    const v = Deno.env.get(name);
+    return v === "" ? undefined : v;
+  } catch {
+    return undefined;
+  }
+}
+
+/** An integer knob, or `fallback`; a value that is not a non-negative integer throws a RangeError. */
+export function envInt(name: string, fallback: number): number {
+  const v = env(name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new RangeError(`${name} must be a non-negative integer, got "${v}"`);
+  }
+  return n;
+}

@@ -1,0 +1,64 @@
+/**
+ * Native addresses of JavaScript memory.
+ *
+ * `Deno.UnsafePointer.of` costs hundreds of ns, so addresses are taken once
+ * per ArrayBuffer and cached. That is sound because an ArrayBuffer's backing
+ * store does not move: `new ArrayBuffer(n)` is always allocated off the V8
+ * heap, and reading `.buffer` of a small on-heap typed array moves its data
+ * off-heap for good before we take the address. A detached buffer reports
+ * length 0, which validation rejects before any cached address is used.
+ *
+ * @module
+ */
+
+const addresses = new WeakMap<ArrayBufferLike, number>();
+
+/** Address of the first byte of `buffer` (stable for the buffer's lifetime). */
+export function bufferAddress(buffer: ArrayBufferLike): number {
+  let a = addresses.get(buffer);
+  if (a === undefined) {
+    const p = Deno.UnsafePointer.of(buffer as ArrayBuffer);
+    a = p === null ? 0 : Number(Deno.UnsafePointer.value(p));
+    addresses.set(buffer, a);
+  }
+  return a;
+}
+
+/** Address of element 0 of a typed array view (its buffer's address plus the view's offset). */
+export function viewAddress(view: ArrayBufferView): number {
+  // `.buffer` first: it externalizes an on-heap array before the address is taken.
+  return bufferAddress(view.buffer) + view.byteOffset;
+}
+
+/**
+ * A fixed block of native memory owned by JavaScript: an argument block for
+ * kernels, or scratch. The pointer object is made once, so passing it to
+ * FFI calls costs nothing.
+ */
+export class NativeBlock {
+  /** The bytes. */
+  readonly buffer: ArrayBuffer;
+  /** Views over the same bytes. */
+  readonly f64: Float64Array;
+  /** 32-bit float view. */
+  readonly f32: Float32Array;
+  /** 32-bit signed view. */
+  readonly i32: Int32Array;
+  /** 32-bit unsigned view. */
+  readonly u32: Uint32Array;
+  /** Address as a pointer object for FFI calls. */
+  readonly pointer: Deno.PointerObject;
+  /** Address as a number. */
+  readonly address: number;
+
+  /** Allocates `bytes` (rounded up to 64) off the V8 heap. */
+  constructor(bytes: number) {
+    this.buffer = new ArrayBuffer(Math.max(64, Math.ceil(bytes / 64) * 64));
+    this.f64 = new Float64Array(this.buffer);
+    this.f32 = new Float32Array(this.buffer);
+    this.i32 = new Int32Array(this.buffer);
+    this.u32 = new Uint32Array(this.buffer);
+    this.pointer = Deno.UnsafePointer.of(this.buffer) as Deno.PointerObject;
+    this.address = Number(Deno.UnsafePointer.value(this.pointer));
+  }
+}

@@ -1,0 +1,117 @@
+/**
+ * The CPUID, XGETBV and RDTSC stubs: tiny functions written with our
+ * assembler, installed once in a code arena of their own, entered through
+ * the trampoline.
+ *
+ * @module
+ */
+import {
+  Assembler,
+  dword,
+  eax,
+  ebx,
+  ecx,
+  edx,
+  r8,
+  rax,
+  rbx,
+  rdi,
+  rdx,
+  XMM,
+} from "../../asm/mod.ts";
+import { CodeArena, type CodeBlock } from "./arena.ts";
+import { dispatch } from "./dispatch.ts";
+import { NativeBlock } from "./memory.ts";
+
+/** cpuid(block): block = [leaf, subleaf, eax, ebx, ecx, edx] as u32. rbx is callee-saved. */
+export function cpuidCode(): Uint8Array {
+  const a = new Assembler();
+  a.emit("push", rbx);
+  a.emit("mov", r8, rdi);
+  a.emit("mov", eax, dword(r8, 0));
+  a.emit("mov", ecx, dword(r8, 4));
+  a.emit("cpuid");
+  a.emit("mov", dword(r8, 8), eax);
+  a.emit("mov", dword(r8, 12), ebx);
+  a.emit("mov", dword(r8, 16), ecx);
+  a.emit("mov", dword(r8, 20), edx);
+  a.emit("pop", rbx);
+  a.emit("ret");
+  return a.finish().code;
+}
+
+/** xgetbv(block): block = [xcr, lo, hi] as u32. Only valid when CPUID says OSXSAVE. */
+export function xgetbvCode(): Uint8Array {
+  const a = new Assembler();
+  a.emit("mov", ecx, dword(rdi, 0));
+  a.emit("xgetbv");
+  a.emit("mov", dword(rdi, 4), eax);
+  a.emit("mov", dword(rdi, 8), edx);
+  a.emit("ret");
+  return a.finish().code;
+}
+
+/** rdtsc(): the time-stamp counter as a double in xmm0 (exact below 2^53 cycles). */
+export function rdtscCode(): Uint8Array {
+  const a = new Assembler();
+  a.emit("rdtsc");
+  a.emit("shl", rdx, 32);
+  a.emit("or", rax, rdx);
+  a.emit("cvtsi2sd", XMM[0], rax);
+  a.emit("ret");
+  return a.finish().code;
+}
+
+interface Stubs {
+  cpuid: CodeBlock;
+  xgetbv: CodeBlock;
+  rdtsc: CodeBlock;
+  block: NativeBlock;
+}
+let stubs: Stubs | undefined;
+
+function installed(): Stubs {
+  if (stubs) return stubs;
+  const arena = new CodeArena({ budgetBytes: 64 << 10, chunkBytes: 64 << 10 });
+  stubs = {
+    cpuid: arena.install(cpuidCode()),
+    xgetbv: arena.install(xgetbvCode()),
+    rdtsc: arena.install(rdtscCode()),
+    block: new NativeBlock(64),
+  };
+  return stubs;
+}
+
+/** Executes CPUID for `leaf`/`subleaf`: [eax, ebx, ecx, edx]. */
+export function cpuid(leaf: number, subleaf = 0): [number, number, number, number] {
+  const s = installed();
+  s.block.u32[0] = leaf;
+  s.block.u32[1] = subleaf;
+  dispatch().call(s.cpuid.pointer, s.block.pointer);
+  const u = s.block.u32;
+  return [u[2], u[3], u[4], u[5]];
+}
+
+/** Executes XGETBV for register `xcr`: the 64-bit value as [low, high] 32-bit halves. */
+export function xgetbv(xcr = 0): [number, number] {
+  const s = installed();
+  s.block.u32[0] = xcr;
+  dispatch().call(s.xgetbv.pointer, s.block.pointer);
+  return [s.block.u32[1], s.block.u32[2]];
+}
+
+/** The RDTSC stub's code block and the trampoline, for callers that time hot paths. */
+export function rdtscStub(): {
+  block: CodeBlock;
+  callF64: (fn: Deno.PointerObject, a: null) => number;
+} {
+  const s = installed();
+  const d = dispatch();
+  return { block: s.rdtsc, callF64: d.callF64 as (fn: Deno.PointerObject, a: null) => number };
+}
+
+/** Reads the time-stamp counter (about 10 ns through the trampoline). */
+export function rdtsc(): number {
+  const s = installed();
+  return dispatch().callF64(s.rdtsc.pointer, null);
+}

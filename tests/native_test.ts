@@ -1,0 +1,188 @@
+import assert from "node:assert/strict";
+import { Assembler, dword, eax, rdi, XMM } from "../asm/mod.ts";
+import { CodeArena } from "../src/native/arena.ts";
+import { dispatch, trampolineCode } from "../src/native/dispatch.ts";
+import { buildSharedObject } from "../src/native/elf.ts";
+import { NativeBlock, viewAddress } from "../src/native/memory.ts";
+import { pageSize } from "../src/native/libc.ts";
+import { rdtsc } from "../src/native/stubs.ts";
+
+function mappings(): string[] {
+  return Deno.readTextFileSync("/proc/self/maps").split("\n").filter((l) => l !== "");
+}
+function permsAt(address: number): string {
+  for (const line of mappings()) {
+    const [range, perms] = line.split(" ");
+    const [lo, hi] = range.split("-").map((h) => parseInt(h, 16));
+    if (address >= lo && address < hi) return perms;
+  }
+  return "unmapped";
+}
+/** `inc dword ptr [rdi]; ret`, from the assembler. */
+function incCode(): Uint8Array {
+  const a = new Assembler();
+  a.emit("inc", dword(rdi));
+  a.emit("ret");
+  return a.finish().code;
+}
+
+Deno.test("arena: no page is ever writable and executable (V8 jitless subprocess)", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "--v8-flags=--jitless",
+      "-A",
+      new URL("./fixtures/wx_probe.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const stderr = new TextDecoder().decode(out.stderr);
+  assert.ok(out.success, stderr);
+  const report = JSON.parse(new TextDecoder().decode(out.stdout));
+  assert.equal(report.calls, 5, "each installed block ran once");
+  assert.deepEqual(report.live, ["r-xp", "r-xp", "r-xp", "r-xp", "r-xp"]);
+  assert.deepEqual(report.wx, [], "a writable+executable mapping exists");
+  assert.equal(report.freed, "---p", "freed code keeps no access");
+});
+
+Deno.test("arena: live code is read-execute, freed code is inaccessible and its pages reused", () => {
+  const arena = new CodeArena({ budgetBytes: 1 << 20 });
+  try {
+    const a = arena.install(incCode());
+    assert.equal(permsAt(a.address), "r-xp");
+    const block = new NativeBlock(64);
+    dispatch().call(a.pointer, block.pointer);
+    assert.equal(block.i32[0], 1);
+    arena.free(a);
+    assert.equal(permsAt(a.address), "---p");
+    assert.throws(() => arena.free(a), /freed twice/);
+    const b = arena.install(incCode());
+    assert.equal(b.address, a.address, "the freed range is reused first");
+  } finally {
+    arena.close();
+  }
+});
+
+Deno.test("arena: byte budget holds and mappings do not grow over 100,000 install/free cycles", () => {
+  const page = pageSize();
+  const arena = new CodeArena({ budgetBytes: 64 * page, chunkBytes: 32 * page });
+  try {
+    const code = incCode();
+    const big = new Uint8Array(3 * page + 5).fill(0xc3);
+    const live: ReturnType<CodeArena["install"]>[] = [];
+    let seed = 12345;
+    const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+    // Warm up to a steady state, then count mappings.
+    for (let i = 0; i < 1000; i++) {
+      if (live.length < 20 && (live.length === 0 || rand() < 0.55)) {
+        live.push(arena.install(rand() < 0.2 ? big : code));
+      } else arena.free(live.splice(Math.floor(rand() * live.length), 1)[0]);
+    }
+    const before = mappings().length;
+    let maxChunks = 0;
+    for (let i = 0; i < 100_000; i++) {
+      if (live.length < 20 && (live.length === 0 || rand() < 0.5)) {
+        live.push(arena.install(rand() < 0.2 ? big : code));
+      } else arena.free(live.splice(Math.floor(rand() * live.length), 1)[0]);
+      const s = arena.stats();
+      assert.ok(s.liveBytes <= s.budgetBytes);
+      maxChunks = Math.max(maxChunks, s.chunks);
+    }
+    const after = mappings().length;
+    assert.ok(maxChunks <= 3, `chunks grew to ${maxChunks}`);
+    // Protection changes split a chunk into at most one mapping per live block and gap.
+    assert.ok(after <= before + 2 * 20, `mappings grew from ${before} to ${after}`);
+    while (live.length) arena.free(live.pop()!);
+    assert.equal(arena.stats().liveBytes, 0);
+    assert.equal(arena.stats().chunks, 1);
+    assert.equal(arena.stats().installs, arena.stats().frees);
+  } finally {
+    arena.close();
+  }
+});
+
+Deno.test("arena: exceeding the budget is a RangeError; close unmaps everything", () => {
+  const page = pageSize();
+  const arena = new CodeArena({ budgetBytes: 2 * page });
+  const a = arena.install(new Uint8Array(page).fill(0xc3));
+  arena.install(new Uint8Array(10).fill(0xc3));
+  assert.throws(() => arena.install(new Uint8Array(1).fill(0xc3)), RangeError);
+  assert.throws(() => new CodeArena({ budgetBytes: 10 }), RangeError);
+  arena.close();
+  assert.equal(permsAt(a.address), "unmapped");
+  assert.throws(() => arena.install(new Uint8Array(1)), /closed/);
+});
+
+Deno.test("dispatch: the trampoline passes the argument block and returns xmm0/eax", () => {
+  const arena = new CodeArena();
+  try {
+    const a = new Assembler();
+    a.emit("mov", eax, dword(rdi, 0));
+    a.emit("add", eax, dword(rdi, 4));
+    a.emit("cvtsi2sd", XMM[0], eax);
+    a.emit("ret");
+    const f = arena.install(a.finish().code);
+    const block = new NativeBlock(64);
+    block.i32[0] = 40;
+    block.i32[1] = 2;
+    assert.equal(dispatch().callF64(f.pointer, block.pointer), 42);
+    assert.equal(dispatch().callI32(f.pointer, block.pointer), 42);
+    // The slow generic path reaches the same code.
+    f.fnPointer.call(block.pointer);
+    const t0 = rdtsc();
+    assert.ok(rdtsc() > t0, "rdtsc advances");
+  } finally {
+    arena.close();
+  }
+});
+
+Deno.test("native: addresses of typed-array views include their offset and stay stable", () => {
+  const f = new Float32Array(1000);
+  const v = f.subarray(3);
+  assert.equal(viewAddress(v), viewAddress(f) + 12);
+  const small = new Float32Array(4); // on-heap in V8 until .buffer is read
+  const addr = viewAddress(small);
+  const junk = Array.from({ length: 10_000 }, () => new Float32Array(4)); // provoke GC churn
+  assert.equal(viewAddress(small), addr);
+  assert.ok(junk.length > 0);
+});
+
+Deno.test({
+  name: "elf: the trampoline object is a valid shared object to readelf",
+  ignore: (() => {
+    try {
+      return !new Deno.Command("readelf", { args: ["--version"], stdout: "null" }).outputSync()
+        .success;
+    } catch {
+      return true;
+    }
+  })(),
+  fn() {
+    const so = buildSharedObject([{ name: "njit_call", code: trampolineCode() }]);
+    const path = Deno.makeTempFileSync({ suffix: ".so" });
+    try {
+      Deno.writeFileSync(path, so);
+      const readelf = (...args: string[]) => {
+        const out = new Deno.Command("readelf", {
+          args: ["-W", ...args, path],
+          stdout: "piped",
+          stderr: "piped",
+        })
+          .outputSync();
+        return [new TextDecoder().decode(out.stdout), new TextDecoder().decode(out.stderr)];
+      };
+      const [headers, err1] = readelf("-l", "-d");
+      const [symbols, err2] = readelf("-D", "-s");
+      const text = headers + symbols;
+      const err = err1 + err2;
+      assert.equal(err, "");
+      assert.match(text, /DYN \(Shared object file\)/);
+      assert.match(text, /GNU_STACK\s.*\sRW\s/);
+      assert.match(text, /LOAD\s.*\sR E\s/);
+      assert.match(text, /FUNC\s+GLOBAL\s+DEFAULT\s+\d+ njit_call/);
+    } finally {
+      Deno.removeSync(path);
+    }
+  },
+});
