@@ -13,8 +13,8 @@
 import { AssemblerError } from "./errors.ts";
 import { describe, encode, type Fixup, immFits, rel8Length, type Sink } from "./encode.ts";
 import { formatInstruction } from "./format.ts";
-import { C, Label, Mem, type Operand, Reg, ShortRef } from "./operands.ts";
-import { EVEX, LEGACY, ROLE, type Row, VEX } from "./rows.ts";
+import { C, C_DECOR, Label, Mem, type Operand, Reg, ShortRef } from "./operands.ts";
+import { EVEX, LEGACY, type OperandSpec, ROLE, type Row, VEX } from "./rows.ts";
 import { GROUPS } from "./table.ts";
 
 /** Options of an {@link Assembler}. */
@@ -73,6 +73,27 @@ interface Constant {
 
 type Raw = { offset: number; length: number; row: Row | null; ops: Operand[]; text?: string };
 
+/**
+ * The rows of one mnemonic, and the row the last emit of it chose with its
+ * operand classes: kernels repeat the same forms thousands of times, so most
+ * emits skip the matching scan. Only choices that needed no value check
+ * (immediates, labels, broadcast counts, distinct registers) are remembered.
+ */
+interface Group {
+  rows: Row[];
+  last: Row | null;
+  n: number;
+  c0: number;
+  c1: number;
+  c2: number;
+  c3: number;
+  c4: number;
+}
+const BY_MNEMONIC = new Map<string, Group>();
+for (const [mnemonic, rows] of GROUPS) {
+  BY_MNEMONIC.set(mnemonic, { rows, last: null, n: -1, c0: 0, c1: 0, c2: 0, c3: 0, c4: 0 });
+}
+
 function classOf(op: Operand): number {
   if (typeof op === "number") return op === 1 ? C.IMM | C.ONE : C.IMM;
   if (typeof op === "bigint") return C.IMM;
@@ -82,7 +103,7 @@ function classOf(op: Operand): number {
 /** An x86-64 assembler whose output is byte-identical to GNU as (see README). */
 export class Assembler {
   readonly #sink: Sink = { buf: new Uint8Array(4096), pos: 0, fixups: [] };
-  readonly #ops: Operand[] = [];
+  readonly #ops: Operand[] = [0, 0, 0, 0, 0];
   readonly #labels: Label[] = [];
   readonly #constants: Constant[] = [];
   readonly #constantKeys = new Map<string, Label>();
@@ -111,43 +132,71 @@ export class Assembler {
    */
   emit(mnemonic: string, a?: Operand, b?: Operand, c?: Operand, d?: Operand, e?: Operand): this {
     const ops = this.#ops;
-    const n = e !== undefined
-      ? 5
-      : d !== undefined
-      ? 4
-      : c !== undefined
-      ? 3
-      : b !== undefined
-      ? 2
-      : a !== undefined
-      ? 1
-      : 0;
-    ops.length = n;
-    if (n > 0) ops[0] = a!;
-    if (n > 1) ops[1] = b!;
-    if (n > 2) ops[2] = c!;
-    if (n > 3) ops[3] = d!;
-    if (n > 4) ops[4] = e!;
+    let n = 0;
+    if (a !== undefined) {
+      ops[0] = a;
+      n = 1;
+      if (b !== undefined) {
+        ops[1] = b;
+        n = 2;
+        if (c !== undefined) {
+          ops[2] = c;
+          n = 3;
+          if (d !== undefined) {
+            ops[3] = d;
+            n = 4;
+            if (e !== undefined) {
+              ops[4] = e;
+              n = 5;
+            }
+          }
+        }
+      }
+    }
     return this.emitOperands(mnemonic, ops, n);
   }
 
   /** Emits one instruction from an operand array (first `n` entries). */
   emitOperands(mnemonic: string, ops: readonly Operand[], n: number = ops.length): this {
     if (this.#finished) throw new AssemblerError(mnemonic, "the program is already finished");
-    const rows = GROUPS.get(mnemonic);
-    if (rows === undefined) {
+    const group = BY_MNEMONIC.get(mnemonic);
+    if (group === undefined) {
       throw new AssemblerError(describe(mnemonic, ops, n), `unknown mnemonic ${mnemonic}`);
     }
+    const rows = group.rows;
     const sink = this.#sink;
+    const c0 = n > 0 ? classOf(ops[0]) : 0, c1 = n > 1 ? classOf(ops[1]) : 0;
+    const c2 = n > 2 ? classOf(ops[2]) : 0, c3 = n > 3 ? classOf(ops[3]) : 0;
+    const c4 = n > 4 ? classOf(ops[4]) : 0;
     let row: Row | null = null;
-    for (let i = 0; i < rows.length; i++) {
-      if (matches(rows[i], ops, n, sink.pos)) {
-        row = rows[i];
-        break;
+    if (
+      group.last !== null && group.n === n && group.c0 === c0 && group.c1 === c1 &&
+      group.c2 === c2 && group.c3 === c3 && group.c4 === c4
+    ) row = group.last;
+    else {
+      for (let i = 0; i < rows.length; i++) {
+        if (matches(rows[i], ops, n, sink.pos)) {
+          row = rows[i];
+          break;
+        }
+      }
+      if (row === null) throw noMatch(mnemonic, rows, ops, n);
+      if (((c0 | c1 | c2 | c3 | c4) & CHECK) === 0 && !row.distinct) {
+        group.last = row;
+        group.n = n;
+        group.c0 = c0;
+        group.c1 = c1;
+        group.c2 = c2;
+        group.c3 = c3;
+        group.c4 = c4;
       }
     }
-    if (row === null) throw noMatch(mnemonic, rows, ops, n);
-    if (hasUnsizedMemory(ops, n)) checkAmbiguity(row, rows, ops, n, sink.pos);
+    if (row.memIndex >= 0) {
+      const m = ops[row.memIndex];
+      if (m instanceof Mem && ((m.cls & C.MANY) !== 0 || m.bcst === 1)) {
+        checkAmbiguity(row, rows, ops, n, sink.pos);
+      }
+    }
     if (row.space === VEX && needsVex3OnlyForB(row, ops, n)) {
       row = vex2Alternative(row, rows, ops, n);
     }
@@ -293,32 +342,21 @@ function resolve(buf: Uint8Array, fx: Fixup): void {
   }
 }
 
-/** Does `row` accept these operands at code offset `pos`? */
+const CHECK = C.IMM | C.REL | C.BN;
+
+/** Does `row` accept these operands at code offset `pos`? Bit tests first, value checks after. */
 function matches(row: Row, ops: readonly Operand[], n: number, pos: number): boolean {
   const specs = row.ops;
   if (specs.length !== n) return false;
   for (let i = 0; i < n; i++) {
     const spec = specs[i];
     const op = ops[i];
-    const cls = classOf(op);
-    if ((cls & spec.accept) === 0 || (cls & spec.require) !== spec.require) return false;
-    if (spec.imm !== 0 && (cls & C.IMM) !== 0) {
-      if (!immFits(op as number | bigint, spec.imm, row.opsize)) return false;
-    } else if (op instanceof Reg) {
-      if (op.mask !== 0 && spec.maskMode === 0) return false;
-      if (op.zero && spec.maskMode !== 2) return false;
-    } else if (op instanceof Mem) {
-      if (op.mask !== 0 && spec.maskMode === 0) return false;
-      if (op.bcst > 1 && op.bcst !== row.bcstCount) return false;
-    } else if (spec.role === ROLE.J) {
-      if (spec.immBytes === 1) {
-        if (op instanceof ShortRef) continue;
-        const label = op as Label;
-        if (!label.bound) return false;
-        const d = label.offset - (pos + rel8Length(row));
-        if (d < -128 || d > 127) return false;
-      } else if (op instanceof ShortRef) return false;
-    }
+    const cls = typeof op === "object" ? op.cls : op === 1 ? C.IMM | C.ONE : C.IMM;
+    if (
+      (cls & spec.accept) === 0 || (cls & spec.require) !== spec.require ||
+      (cls & C_DECOR & ~spec.decor) !== 0
+    ) return false;
+    if ((cls & CHECK) !== 0 && !valueFits(row, spec, op, cls, pos)) return false;
   }
   if (row.distinct) {
     for (let i = 0; i < n; i++) {
@@ -328,12 +366,18 @@ function matches(row: Row, ops: readonly Operand[], n: number, pos: number): boo
   return true;
 }
 
-function hasUnsizedMemory(ops: readonly Operand[], n: number): boolean {
-  for (let i = 0; i < n; i++) {
-    const op = ops[i];
-    if (op instanceof Mem && (op.size === 0 || op.bcst === 1)) return true;
+/** The checks that need values: immediate ranges, broadcast counts, jump distances. */
+function valueFits(row: Row, spec: OperandSpec, op: Operand, cls: number, pos: number): boolean {
+  if (cls & C.IMM) return spec.imm === 0 || immFits(op as number | bigint, spec.imm, row.opsize);
+  if (cls & C.BN) return (op as Mem).bcst === row.bcstCount;
+  if (spec.immBytes === 1) {
+    if (op instanceof ShortRef) return true;
+    const label = op as Label;
+    if (!label.bound) return false;
+    const d = label.offset - (pos + rel8Length(row));
+    return d >= -128 && d <= 127;
   }
-  return false;
+  return !(op instanceof ShortRef);
 }
 
 /** A memory operand without a size must leave only one memory size possible (as GNU as requires). */
@@ -363,14 +407,11 @@ function checkAmbiguity(
 
 /** Registers only: would this VEX row need the 3-byte prefix for REX.B alone? */
 function needsVex3OnlyForB(row: Row, ops: readonly Operand[], n: number): boolean {
-  if (row.map !== 1 || row.w !== 0) return false;
-  let rmHigh = false;
-  for (let i = 0; i < n; i++) {
-    const op = ops[i];
-    if (!(op instanceof Reg)) return false;
-    if (row.ops[i].role === ROLE.M && op.id >= 8) rmHigh = true;
-  }
-  return rmHigh;
+  if (row.map !== 1 || row.w !== 0 || row.rmIdx < 0) return false;
+  const rm = ops[row.rmIdx];
+  if (!(rm instanceof Reg) || rm.id < 8) return false;
+  for (let i = 0; i < n; i++) if (!(ops[i] instanceof Reg)) return false;
+  return true;
 }
 
 /**

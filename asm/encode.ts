@@ -36,9 +36,8 @@ interface Fields {
   mem: Mem | null;
   vvvv: Reg | null;
   opreg: Reg | null;
-  is4: Reg | null;
 }
-const f: Fields = { reg: null, rm: null, mem: null, vvvv: null, opreg: null, is4: null };
+const f: Fields = { reg: null, rm: null, mem: null, vvvv: null, opreg: null };
 
 /** Text of an instruction for error messages. */
 export function describe(mnemonic: string, ops: ArrayLike<Operand>, n: number): string {
@@ -53,68 +52,56 @@ export function describe(mnemonic: string, ops: ArrayLike<Operand>, n: number): 
   return `${mnemonic} ${parts.join(", ")}`.trim();
 }
 
-function sortFields(row: Row, ops: ArrayLike<Operand>, n: number): void {
-  f.reg =
-    f.rm =
-    f.mem =
-    f.vvvv =
-    f.opreg =
-    f.is4 =
-      null;
-  for (let i = 0; i < n; i++) {
-    const op = ops[i];
-    switch (row.ops[i].role) {
-      case ROLE.R:
-        f.reg = op as Reg;
-        break;
-      case ROLE.M:
-        if (op instanceof Mem) f.mem = op;
-        else f.rm = op as Reg;
-        break;
-      case ROLE.V:
-        f.vvvv = op as Reg;
-        break;
-      case ROLE.O:
-        f.opreg = op as Reg;
-        break;
-      case ROLE.S:
-        f.is4 = op as Reg;
-        break;
-    }
+function sortFields(row: Row, ops: ArrayLike<Operand>): void {
+  f.reg = row.regIdx >= 0 ? ops[row.regIdx] as Reg : null;
+  f.rm = f.mem = null;
+  if (row.rmIdx >= 0) {
+    const o = ops[row.rmIdx];
+    if (o instanceof Mem) f.mem = o;
+    else f.rm = o as Reg;
   }
+  f.vvvv = row.vIdx >= 0 ? ops[row.vIdx] as Reg : null;
+  f.opreg = row.opregIdx >= 0 ? ops[row.opregIdx] as Reg : null;
 }
 
 /** Encodes one instruction at `sink.pos`. The row must match the operands. */
 export function encode(sink: Sink, row: Row, ops: ArrayLike<Operand>, n: number): void {
-  sortFields(row, ops, n);
+  sortFields(row, ops);
   if (sink.pos + 32 > sink.buf.length) {
     const bigger = new Uint8Array(sink.buf.length * 2);
     bigger.set(sink.buf);
     sink.buf = bigger;
   }
-  const start = sink.pos;
-  if (row.space === LEGACY) legacyPrefix(sink, row, ops, n);
-  else if (row.space === VEX) vexPrefix(sink, row);
-  else evexPrefix(sink, row, ops[0]);
-
   const buf = sink.buf;
+  const start = sink.pos;
+  let pos = start;
+  if (row.space === LEGACY) pos = legacyPrefix(buf, pos, row, ops, n);
+  else if (row.space === VEX) pos = vexPrefix(buf, pos, row);
+  else pos = evexPrefix(buf, pos, row, ops[0]);
+
   const op = row.opcode;
-  for (let i = 0; i < op.length; i++) buf[sink.pos++] = op[i];
-  if (f.opreg) buf[sink.pos - 1] += f.opreg.id & 7;
+  for (let i = 0; i < op.length; i++) buf[pos++] = op[i];
+  if (f.opreg !== null) buf[pos - 1] += f.opreg.id & 7;
 
   let ripAt = -1;
   if (row.digit !== -2) {
-    const regField = row.digit >= 0 ? row.digit : f.reg ? f.reg.id : 0;
-    if (f.rm) buf[sink.pos++] = 0xc0 | ((regField & 7) << 3) | (f.rm.id & 7);
-    else if (f.mem) ripAt = modrmMemory(sink, row, regField & 7, f.mem);
-    else buf[sink.pos++] = 0xc0 | ((regField & 7) << 3); // register-only forms (tilezero)
+    const regField = (row.digit >= 0 ? row.digit : f.reg !== null ? f.reg.id : 0) & 7;
+    if (f.rm !== null) buf[pos++] = 0xc0 | (regField << 3) | (f.rm.id & 7);
+    else if (f.mem !== null) {
+      sink.pos = pos;
+      ripAt = modrmMemory(sink, row, regField, f.mem);
+      pos = sink.pos;
+    } else buf[pos++] = 0xc0 | (regField << 3); // register-only forms (tilezero)
   }
+  sink.pos = pos;
   // Immediates, is4 and relative targets, in operand order.
-  for (let i = 0; i < n; i++) {
+  const tail = row.tailIdx;
+  for (let t = 0; t < tail.length; t++) {
+    const i = tail[t];
     const spec = row.ops[i];
     if (spec.role === ROLE.I) writeImm(sink, ops[i] as number | bigint, spec.immBytes);
     else if (spec.role === ROLE.S) buf[sink.pos++] = ((ops[i] as Reg).id & 15) << 4;
-    else if (spec.role === ROLE.J) relative(sink, ops[i] as Label | ShortRef, spec.immBytes);
+    else relative(sink, ops[i] as Label | ShortRef, spec.immBytes);
   }
   if (ripAt >= 0) {
     const mem = f.mem!;
@@ -127,23 +114,26 @@ export function encode(sink: Sink, row: Row, ops: ArrayLike<Operand>, n: number)
   }
 }
 
-function legacyPrefix(sink: Sink, row: Row, ops: ArrayLike<Operand>, n: number): void {
-  const buf = sink.buf;
-  for (let i = 0; i < row.prefixes.length; i++) buf[sink.pos++] = row.prefixes[i];
+function legacyPrefix(
+  buf: Uint8Array,
+  pos: number,
+  row: Row,
+  ops: ArrayLike<Operand>,
+  n: number,
+): number {
+  const prefixes = row.prefixes;
+  for (let i = 0; i < prefixes.length; i++) buf[pos++] = prefixes[i];
   let rex = row.w << 3;
-  if (f.reg) rex |= (f.reg.id & 8) >> 1;
-  if (f.mem) {
-    if (f.mem.index) rex |= (f.mem.index.id & 8) >> 2;
-    if (f.mem.base && f.mem.base.kind !== "rip") rex |= (f.mem.base.id & 8) >> 3;
-  }
-  if (f.rm) rex |= (f.rm.id & 8) >> 3;
-  if (f.opreg) rex |= (f.opreg.id & 8) >> 3;
+  if (f.reg !== null) rex |= (f.reg.id & 8) >> 1;
+  rex |= rmBits();
   let high = false, needs = false;
-  for (let i = 0; i < n; i++) {
-    const o = ops[i];
-    if (o instanceof Reg) {
-      if (o.kind === "gp8h") high = true;
-      else if (o.rexOnly) needs = true;
+  if (row.byteRegs) {
+    for (let i = 0; i < n; i++) {
+      const o = ops[i];
+      if (o instanceof Reg) {
+        if (o.kind === "gp8h") high = true;
+        else if (o.rexOnly) needs = true;
+      }
     }
   }
   if (rex !== 0 || needs) {
@@ -153,59 +143,64 @@ function legacyPrefix(sink: Sink, row: Row, ops: ArrayLike<Operand>, n: number):
         "ah/ch/dh/bh cannot be encoded in an instruction that needs a REX prefix",
       );
     }
-    buf[sink.pos++] = 0x40 | rex;
+    buf[pos++] = 0x40 | rex;
   }
+  return pos;
 }
 
-/** The B/X extension bits of the ModRM.rm side. */
+/** The X and B extension bits (bit 3 of index and base/rm/opcode register), as X<<1 | B. */
 function rmBits(): number {
-  let x = 0, b = 0;
-  if (f.rm) b = (f.rm.id >> 3) & 1;
-  else if (f.mem) {
-    if (f.mem.index) x = (f.mem.index.id >> 3) & 1;
-    if (f.mem.base && f.mem.base.kind !== "rip") b = (f.mem.base.id >> 3) & 1;
-  } else if (f.opreg) b = (f.opreg.id >> 3) & 1;
-  return (x << 1) | b;
-}
-
-function vexPrefix(sink: Sink, row: Row): void {
-  const buf = sink.buf;
-  const r = f.reg ? (f.reg.id >> 3) & 1 : 0;
-  const xb = rmBits();
-  const v = f.vvvv ? f.vvvv.id & 15 : 0;
-  if (row.map === 1 && row.w === 0 && xb === 0) {
-    buf[sink.pos++] = 0xc5;
-    buf[sink.pos++] = ((r ^ 1) << 7) | ((v ^ 15) << 3) | (row.l << 2) | row.pp;
-  } else {
-    buf[sink.pos++] = 0xc4;
-    buf[sink.pos++] = ((r ^ 1) << 7) | ((xb ^ 3) << 5) | row.map;
-    buf[sink.pos++] = (row.w << 7) | ((v ^ 15) << 3) | (row.l << 2) | row.pp;
+  if (f.rm !== null) return (f.rm.id >> 3) & 1;
+  const mem = f.mem;
+  if (mem !== null) {
+    let xb = 0;
+    if (mem.index !== null) xb = (mem.index.id & 8) >> 2;
+    if (mem.base !== null && mem.base.kind !== "rip") xb |= (mem.base.id >> 3) & 1;
+    return xb;
   }
+  if (f.opreg !== null) return (f.opreg.id >> 3) & 1;
+  return 0;
 }
 
-function evexPrefix(sink: Sink, row: Row, dest: Operand): void {
-  const buf = sink.buf;
-  const reg = f.reg ? f.reg.id : 0;
-  let x = 0, b = 0;
-  if (f.rm) {
+function vexPrefix(buf: Uint8Array, pos: number, row: Row): number {
+  const r = f.reg !== null ? (f.reg.id >> 3) & 1 : 0;
+  const xb = rmBits();
+  const v = f.vvvv !== null ? f.vvvv.id & 15 : 0;
+  if (row.map === 1 && row.w === 0 && xb === 0) {
+    buf[pos++] = 0xc5;
+    buf[pos++] = ((r ^ 1) << 7) | ((v ^ 15) << 3) | (row.l << 2) | row.pp;
+  } else {
+    buf[pos++] = 0xc4;
+    buf[pos++] = ((r ^ 1) << 7) | ((xb ^ 3) << 5) | row.map;
+    buf[pos++] = (row.w << 7) | ((v ^ 15) << 3) | (row.l << 2) | row.pp;
+  }
+  return pos;
+}
+
+function evexPrefix(buf: Uint8Array, pos: number, row: Row, dest: Operand): number {
+  const reg = f.reg !== null ? f.reg.id : 0;
+  let x = 0, b = 0, bc = 0;
+  if (f.rm !== null) {
     b = (f.rm.id >> 3) & 1;
     x = (f.rm.id >> 4) & 1;
-  } else if (f.mem) {
-    if (f.mem.index) x = (f.mem.index.id >> 3) & 1;
-    if (f.mem.base && f.mem.base.kind !== "rip") b = (f.mem.base.id >> 3) & 1;
+  } else if (f.mem !== null) {
+    const xb = rmBits();
+    x = xb >> 1;
+    b = xb & 1;
+    if (f.mem.bcst !== 0) bc = 1;
   }
-  const v = f.vvvv ? f.vvvv.id : 0;
+  const v = f.vvvv !== null ? f.vvvv.id : 0;
   let aaa = 0, z = 0;
   if (dest instanceof Reg) {
     aaa = dest.mask;
     z = dest.zero ? 1 : 0;
   } else if (dest instanceof Mem) aaa = dest.mask;
-  const bc = f.mem && f.mem.bcst ? 1 : 0;
-  buf[sink.pos++] = 0x62;
-  buf[sink.pos++] = ((((reg >> 3) & 1) ^ 1) << 7) | ((x ^ 1) << 6) | ((b ^ 1) << 5) |
+  buf[pos++] = 0x62;
+  buf[pos++] = ((((reg >> 3) & 1) ^ 1) << 7) | ((x ^ 1) << 6) | ((b ^ 1) << 5) |
     ((((reg >> 4) & 1) ^ 1) << 4) | row.map;
-  buf[sink.pos++] = (row.w << 7) | (((v & 15) ^ 15) << 3) | 4 | row.pp;
-  buf[sink.pos++] = (z << 7) | (row.l << 5) | (bc << 4) | ((((v >> 4) & 1) ^ 1) << 3) | aaa;
+  buf[pos++] = (row.w << 7) | (((v & 15) ^ 15) << 3) | 4 | row.pp;
+  buf[pos++] = (z << 7) | (row.l << 5) | (bc << 4) | ((((v >> 4) & 1) ^ 1) << 3) | aaa;
+  return pos;
 }
 
 /**

@@ -41,7 +41,14 @@ export const C = {
   IMM: 1 << 24,
   REL: 1 << 25, // a label as a jump/call target
   ONE: 1 << 26, // the immediate 1 (shift by one)
+  // Decorations, so the matcher can reject them with bit tests.
+  MASKED: 1 << 27, // {k1}..{k7} on a register or memory destination
+  ZEROED: 1 << 28, // {z}
+  BN: 1 << 29, // a broadcast with its element count written out: {1to16}
 } as const;
+
+/** Decoration bits a row must accept explicitly. */
+export const C_DECOR = C.MASKED | C.ZEROED;
 
 /** Every memory size class. */
 export const C_MEM = C.M8 | C.M16 | C.M32 | C.M64 | C.M128 | C.M256 | C.M512;
@@ -139,7 +146,7 @@ export class Reg {
         cls = C.TMM;
         break;
     }
-    this.cls = cls;
+    this.cls = cls | (mask ? C.MASKED : 0) | (zero ? C.ZEROED : 0);
   }
 
   /** This register with merge-masking by opmask `k` (k1..k7): `zmm0{k1}`. */
@@ -457,8 +464,9 @@ export class Mem {
     this.bcst = bcst;
     this.label = label;
     this.mask = mask;
-    this.cls = bcst ? (size === 4 ? C.B32 : size === 8 ? C.B64 : C.B32 | C.B64) : SIZE_CLASS[size];
-    if (this.cls === undefined) {
+    const cls = bcst ? (size === 4 ? C.B32 : size === 8 ? C.B64 : C.B32 | C.B64) : SIZE_CLASS[size];
+    this.cls = cls | (mask ? C.MASKED : 0) | (bcst > 1 ? C.BN : 0);
+    if (cls === undefined) {
       throw new AssemblerError("", `memory operand size must be 1..64 bytes, got ${size}`);
     }
     if (base && base.kind !== "gp64" && base.kind !== "rip") {

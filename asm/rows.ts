@@ -45,6 +45,8 @@ export interface OperandSpec {
   accept: number;
   /** All of these class bits must be present (fixed registers). */
   require: number;
+  /** Decoration bits ({k}, {z}) allowed here. */
+  decor: number;
   /** Role from op/en. */
   role: number;
   /** Immediate kind for I operands. */
@@ -96,6 +98,16 @@ export interface Row {
   sib: boolean;
   /** Register operands must all differ (AMX tile products). */
   distinct: boolean;
+  /** Some operand is an 8-bit register (spl..dil need REX, ah..bh forbid it). */
+  byteRegs: boolean;
+  /** Operand index by role, -1 when absent. */
+  regIdx: number;
+  rmIdx: number;
+  vIdx: number;
+  opregIdx: number;
+  is4Idx: number;
+  /** Operand indexes of immediates, is4 registers and relative targets, in order. */
+  tailIdx: number[];
   /** Index of the row in the table. */
   index: number;
 }
@@ -241,8 +253,9 @@ function compileOperand(
       }
     }
   }
+  const decor = (maskMode >= 1 ? C.MASKED : 0) | (maskMode === 2 ? C.ZEROED : 0);
   return [
-    { accept, require, role, imm, immBytes, maskMode, memSize, token: t },
+    { accept, require, decor, role, imm, immBytes, maskMode, memSize, token: t },
     gpSize,
   ];
 }
@@ -386,7 +399,18 @@ export function compileRow(spec: RowSpec, index: number): Row {
     if (m.accept & (C.B32 | C.B64)) bcstCount = vl / nb;
     if (n === 0) fail(spec, "disp8*N is zero");
   }
+  const roleIdx = (role: number) => ops.findIndex((o) => o.role === role);
   return {
+    byteRegs: ops.some((o) => (o.accept & (C.GP8 | C.GP8H)) !== 0),
+    regIdx: roleIdx(ROLE.R),
+    rmIdx: roleIdx(ROLE.M),
+    vIdx: roleIdx(ROLE.V),
+    opregIdx: roleIdx(ROLE.O),
+    is4Idx: roleIdx(ROLE.S),
+    tailIdx: ops.map((o, i) => [o.role, i]).filter(([r]) =>
+      r === ROLE.I || r === ROLE.S || r === ROLE.J
+    )
+      .map(([, i]) => i),
     mnemonic,
     spec,
     ops,
