@@ -1,0 +1,69 @@
+/**
+ * The calling convention of every kernel: `void kernel(double* args)`,
+ * entered through the dispatch trampoline with the argument block in rdi.
+ * Pointers travel in the block as doubles (exact below 2^53, which every
+ * user-space address is), so TypeScript writes them with one store and no
+ * BigInt; the prologue converts them with cvttsd2si.
+ *
+ * @module
+ */
+import {
+  type Assembler,
+  qword,
+  r12,
+  r13,
+  r14,
+  r15,
+  rbp,
+  rbx,
+  rdi,
+  type Reg,
+} from "../../asm/mod.ts";
+
+/** Argument block slots (f64 each). */
+export const ARG = {
+  /** Address of A's first element. */
+  A: 0,
+  /** Address of B's first element. */
+  B: 1,
+  /** Address of C's first element. */
+  C: 2,
+  /** Address of the workspace (packing buffers). */
+  WORK: 3,
+  /** alpha and beta for kernels that take them at run time. */
+  ALPHA: 4,
+  BETA: 5,
+} as const;
+
+/** Bytes of the argument block. */
+export const ARG_BYTES = 64;
+
+/** The registers a kernel must restore (System V x86-64). */
+export const CALLEE_SAVED: readonly Reg[] = [rbx, rbp, r12, r13, r14, r15];
+
+/** Saves the callee-saved registers the kernel uses. */
+export function saveRegisters(a: Assembler, used: readonly Reg[]): void {
+  for (const r of CALLEE_SAVED) if (used.includes(r)) a.emit("push", r);
+}
+
+/** Restores them (reverse order). */
+export function restoreRegisters(a: Assembler, used: readonly Reg[]): void {
+  for (const r of [...CALLEE_SAVED].reverse()) if (used.includes(r)) a.emit("pop", r);
+}
+
+/** dst = the pointer in argument slot `slot`. */
+export function loadPointer(a: Assembler, dst: Reg, slot: number): void {
+  a.emit("cvttsd2si", dst, qword(rdi, slot * 8));
+}
+
+/** A loop run `count` times (a constant): nothing, the body once, or a counted loop on `counter`. */
+export function countedLoop(a: Assembler, counter: Reg, count: number, body: () => void): void {
+  if (count <= 0) return;
+  if (count === 1) return body();
+  a.emit("mov", counter, count);
+  const top = a.label();
+  a.bind(top);
+  body();
+  a.emit("dec", counter);
+  a.emit("jnz", top);
+}

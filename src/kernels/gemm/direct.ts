@@ -1,0 +1,119 @@
+/**
+ * GEMM without packing, for operands that fit the caches (and the L2 level
+ * of the demo): a loop over C tiles, column tiles outside so a tile-wide
+ * strip of B stays in cache while every row tile of A streams past it. Every
+ * stride is a generation-time constant, so A, B and C are addressed as
+ * `[base + constant]` and edge tiles are their own microkernel instances.
+ *
+ * @module
+ */
+import {
+  type Assembler,
+  ptr,
+  r10,
+  r11,
+  r12,
+  r13,
+  r14,
+  r8,
+  r9,
+  rax,
+  rbp,
+  rbx,
+  rdx,
+  rsi,
+} from "../../../asm/mod.ts";
+import { ARG, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
+import { type Tail, Vec, type VecIsa } from "../vec.ts";
+import { columnGroups, emitMicrokernel, registersNeeded } from "./microkernel.ts";
+import type { GemmSpec } from "./spec.ts";
+
+/** Tile shape and loop choices of a direct GEMM. */
+export interface DirectPlan {
+  /** Rows per tile. */
+  mr: number;
+  /** Columns per tile (a multiple of the vector lanes). */
+  nr: number;
+  /** k steps per loop iteration. */
+  unroll: number;
+  /** Accumulator sets. */
+  kSplit: number;
+}
+
+const USED = [rbx, rbp, r12, r13, r14];
+
+/** Emits `void gemm(args)` computing the whole spec without packing. Requires !transB. */
+export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: DirectPlan): void {
+  if (s.transB) throw new Error("direct GEMM reads B rows; transposed B goes through packing");
+  const v = new Vec(a, isa);
+  const rA0 = r8, rB0 = r9, rC0 = r10, rArow = r11, rBcol = rbx, rCt = rbp, rCcol = r12;
+  const rA = rsi, rB = rdx, counter = rax, rI = r13, rJ = r14;
+  saveRegisters(a, USED);
+  loadPointer(a, rA0, ARG.A);
+  loadPointer(a, rB0, ARG.B);
+  loadPointer(a, rC0, ARG.C);
+
+  const nrEdge = s.n % p.nr;
+  const mrEdge = s.m % p.mr;
+  let tail: Tail | null = null;
+  const reserved: number[] = [];
+  if (nrEdge % isa.lanes !== 0 && (isa.level === "avx512" || isa.level === "avx2")) {
+    const m = isa.nregs - 1;
+    tail = v.tail(nrEdge % isa.lanes, 1, m);
+    if (isa.level === "avx2") reserved.push(m);
+  }
+  const aRow = s.transA ? 4 : s.lda * 4; // bytes between rows of op(A)
+  const aCol = s.transA ? s.lda * 4 : 4; // bytes between k steps of op(A)
+
+  const tile = (mr: number, nr: number) => {
+    const groups = columnGroups(isa, nr, tail);
+    // Split rows when the tile's accumulators would not fit the register file.
+    const free = isa.nregs - reserved.length;
+    let rows = mr;
+    while (rows > 1 && registersNeeded(isa, rows, groups.length, p.kSplit) > free) rows--;
+    const kSplit = registersNeeded(isa, rows, groups.length, p.kSplit) > free ? 1 : p.kSplit;
+    for (let r0 = 0; r0 < mr; r0 += rows) {
+      const h = Math.min(rows, mr - r0);
+      a.emit("lea", rA, ptr(rArow, r0 * aRow));
+      a.emit("mov", rB, rBcol);
+      emitMicrokernel(v, {
+        mr: h,
+        groups,
+        a: { base: rA, rowBytes: aRow, colBytes: aCol },
+        b: { base: rB, rowBytes: s.ldb * 4, colBytes: 4 },
+        c: { base: rCt, rowBytes: s.ldc * 4, offset: r0 * s.ldc * 4 },
+        k: s.k,
+        counter,
+        unroll: p.unroll,
+        kSplit,
+        alpha: s.alpha,
+        beta: s.beta,
+        first: true,
+        reserved,
+      });
+    }
+  };
+
+  const column = (nr: number) => {
+    a.emit("mov", rArow, rA0);
+    a.emit("mov", rCt, rCcol);
+    countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
+      tile(p.mr, nr);
+      a.emit("add", rArow, p.mr * aRow);
+      a.emit("add", rCt, p.mr * s.ldc * 4);
+    });
+    if (mrEdge) tile(mrEdge, nr);
+  };
+
+  a.emit("mov", rBcol, rB0);
+  a.emit("mov", rCcol, rC0);
+  countedLoop(a, rJ, Math.floor(s.n / p.nr), () => {
+    column(p.nr);
+    a.emit("add", rBcol, p.nr * 4);
+    a.emit("add", rCcol, p.nr * 4);
+  });
+  if (nrEdge) column(nrEdge);
+  v.leave();
+  restoreRegisters(a, USED);
+  a.emit("ret");
+}

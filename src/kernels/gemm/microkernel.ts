@@ -1,0 +1,322 @@
+/**
+ * The register-tiled GEMM microkernel, for every ISA level.
+ *
+ * It computes an mr×nr tile of C = alpha·A·B + beta·C with all accumulators
+ * in registers: per k step it loads the tile's row of B (one register per
+ * column group), broadcasts one element of A per row, and issues one FMA per
+ * accumulator. A, B and C are reached through base registers with strides
+ * known at generation time, so every address is `[base + constant]`: the same
+ * code serves row-major, transposed and packed operands.
+ *
+ * Columns come in groups: full vectors, then a masked tail (AVX-512 opmask,
+ * AVX2 vmaskmovps) or, at SSE2, single-float columns. With few accumulators
+ * the k loop alternates between `kSplit` accumulator sets, so the FMA latency
+ * does not bound small tiles.
+ *
+ * @module
+ */
+import { type Assembler, byte, type Reg } from "../../../asm/mod.ts";
+import type { Tail, Vec, VecIsa } from "../vec.ts";
+
+/** A run of columns handled by one register per row. */
+export interface ColumnGroup {
+  /** First column of the group within the tile. */
+  col: number;
+  /** Columns: the level's lanes, a tail's lanes, or 1 (scalar column). */
+  width: number;
+  /** Set for a masked partial vector. */
+  tail: Tail | null;
+  /** A single column handled with scalar instructions (SSE2 tails, the scalar level). */
+  scalar: boolean;
+}
+
+/** Splits `nr` columns into groups: full vectors, then a masked tail or scalar columns. */
+export function columnGroups(isa: VecIsa, nr: number, tail: Tail | null): ColumnGroup[] {
+  const groups: ColumnGroup[] = [];
+  let col = 0;
+  while (nr - col >= isa.lanes) {
+    groups.push({ col, width: isa.lanes, tail: null, scalar: isa.lanes === 1 });
+    col += isa.lanes;
+  }
+  const rest = nr - col;
+  if (rest > 0) {
+    if (tail && isa.lanes > 1) {
+      if (tail.lanes !== rest) throw new Error(`tail of ${tail.lanes} lanes for ${rest} columns`);
+      groups.push({ col, width: rest, tail, scalar: false });
+    } else {for (let j = col; j < nr; j++) {
+        groups.push({ col: j, width: 1, tail: null, scalar: true });
+      }}
+  }
+  return groups;
+}
+
+/** An operand reached as `base + row·rowBytes + col·colBytes`. */
+export interface Strided {
+  base: Reg;
+  rowBytes: number;
+  colBytes: number;
+}
+
+/** Everything one microkernel instance needs. */
+export interface MicrokernelSpec {
+  /** Rows of the tile. */
+  mr: number;
+  /** Column groups of the tile. */
+  groups: ColumnGroup[];
+  /** op(A): element (i, p). The base advances with p. */
+  a: Strided;
+  /** op(B): element (p, j) at base + p·rowBytes + j·4. The base advances with p. */
+  b: Strided;
+  /** C: element (i, j) at base + offset + i·rowBytes + j·4. */
+  c: { base: Reg; rowBytes: number; offset?: number };
+  /** k steps: a constant, or a register holding it (≥ 1, preserved). */
+  k: number | Reg;
+  /** Scratch register for the loop counter. */
+  counter: Reg;
+  /** k steps per loop iteration (a power of two when k is a register). */
+  unroll: number;
+  /** Independent accumulator sets (1 or 2). */
+  kSplit: number;
+  alpha: number;
+  beta: number;
+  /** true: C = alpha·AB + beta·C; false: C += alpha·AB; a register: true when nonzero. */
+  first: boolean | Reg;
+  /** Vector registers the microkernel must not touch (an AVX2 tail mask). */
+  reserved?: number[];
+  /** Bytes ahead of B to prefetch each k step (0: none). */
+  prefetch?: number;
+  /** Prefetch the C tile before the k loop, so the update finds it in cache. */
+  prefetchC?: boolean;
+  /**
+   * Replaces the C update: receives the accumulator of (row, group) and the
+   * vector registers free after the k loop.
+   */
+  epilogue?: (acc: (i: number, g: number) => number, free: number[]) => void;
+}
+
+/** Vector registers a tile needs: accumulators, B row, broadcasts, scratch. */
+export function registersNeeded(isa: VecIsa, mr: number, groups: number, kSplit: number): number {
+  return kSplit * mr * groups + groups + 1 + (isa.fma ? 0 : 1);
+}
+
+/** Emits the microkernel: zero, k loop, C update. Advances `a.base` and `b.base`. */
+export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
+  const a = v.a;
+  const { mr, groups } = s;
+  const ng = groups.length;
+  const reserved = new Set(s.reserved ?? []);
+  const pool: number[] = [];
+  for (let r = 0; r < v.isa.nregs; r++) if (!reserved.has(r)) pool.push(r);
+  const nacc = s.kSplit * mr * ng;
+  const need = registersNeeded(v.isa, mr, ng, s.kSplit);
+  if (need > pool.length) {
+    throw new Error(
+      `microkernel ${mr}×${ng} groups ×${s.kSplit} needs ${need} registers, has ${pool.length}`,
+    );
+  }
+  const acc = (set: number, i: number, g: number) => pool[(set * mr + i) * ng + g];
+  const bReg = (g: number) => pool[nacc + g];
+  const spare = pool.slice(nacc + ng);
+  const tmp = v.isa.fma ? -1 : spare.pop()!;
+  const bcast = spare.length >= 2 ? [spare[0], spare[1]] : [spare[0]];
+
+  for (let set = 0; set < s.kSplit; set++) {
+    for (let i = 0; i < mr; i++) for (let g = 0; g < ng; g++) v.zero(acc(set, i, g));
+  }
+  if (s.prefetchC) {
+    const rowBytes = groups[ng - 1].col * 4 + groups[ng - 1].width * 4;
+    for (let i = 0; i < mr; i++) {
+      for (let off = 0; off < rowBytes; off += 64) {
+        a.emit("prefetcht0", byte(s.c.base, (s.c.offset ?? 0) + i * s.c.rowBytes + off));
+      }
+    }
+  }
+
+  let bc = 0;
+  const step = (u: number, set: number) => {
+    for (let g = 0; g < ng; g++) {
+      const grp = groups[g];
+      const disp = u * s.b.rowBytes + grp.col * 4;
+      if (grp.scalar) v.loadScalar(bReg(g), s.b.base, disp);
+      else v.load(bReg(g), s.b.base, disp, grp.tail ?? undefined);
+    }
+    if (s.prefetch) {
+      for (let off = 0; off < s.b.rowBytes && off < 128; off += 64) {
+        a.emit("prefetcht0", byte(s.b.base, u * s.b.rowBytes + s.prefetch + off));
+      }
+    }
+    for (let i = 0; i < mr; i++) {
+      const t = bcast[bc++ % bcast.length];
+      v.broadcast(t, s.a.base, i * s.a.rowBytes + u * s.a.colBytes);
+      for (let g = 0; g < ng; g++) {
+        if (groups[g].scalar && v.isa.lanes > 1) v.fmaScalar(acc(set, i, g), bReg(g), t, tmp);
+        else v.fma(acc(set, i, g), bReg(g), t, tmp);
+      }
+    }
+  };
+  const advance = (steps: number) => {
+    if (steps === 0) return;
+    a.emit("add", s.a.base, steps * s.a.colBytes);
+    a.emit("add", s.b.base, steps * s.b.rowBytes);
+  };
+
+  const U = s.unroll;
+  if (typeof s.k === "number") {
+    const full = Math.floor(s.k / U), rem = s.k % U;
+    if (full > 1) {
+      a.emit("mov", s.counter, full);
+      const top = a.label();
+      a.align(16);
+      a.bind(top);
+      for (let u = 0; u < U; u++) step(u, u % s.kSplit);
+      advance(U);
+      a.emit("dec", s.counter);
+      a.emit("jnz", top);
+    } else if (full === 1) {
+      for (let u = 0; u < U; u++) step(u, u % s.kSplit);
+      advance(U);
+    }
+    for (let u = 0; u < rem; u++) step(u, u % s.kSplit);
+    if (rem) advance(rem);
+  } else {
+    if ((U & (U - 1)) !== 0) throw new Error("unroll must be a power of two for a runtime k");
+    const remainder = a.label(), done = a.label();
+    a.emit("mov", s.counter, s.k);
+    a.emit("shr", s.counter, Math.log2(U));
+    a.emit("jz", remainder);
+    const top = a.label();
+    a.align(16);
+    a.bind(top);
+    for (let u = 0; u < U; u++) step(u, u % s.kSplit);
+    advance(U);
+    a.emit("dec", s.counter);
+    a.emit("jnz", top);
+    a.bind(remainder);
+    if (U > 1) {
+      a.emit("mov", s.counter, s.k);
+      a.emit("and", s.counter, U - 1);
+      a.emit("jz", done);
+      const one = a.label();
+      a.bind(one);
+      step(0, 0);
+      advance(1);
+      a.emit("dec", s.counter);
+      a.emit("jnz", one);
+    }
+    a.bind(done);
+  }
+  if (s.kSplit > 1) {
+    for (let set = 1; set < s.kSplit; set++) {
+      for (let i = 0; i < mr; i++) {
+        for (let g = 0; g < ng; g++) {
+          if (groups[g].scalar && v.isa.lanes > 1) addScalar(v, acc(0, i, g), acc(set, i, g));
+          else v.add(acc(0, i, g), acc(0, i, g), acc(set, i, g));
+        }
+      }
+    }
+  }
+
+  // Registers free for the C update: everything but the first accumulator set.
+  const free = pool.slice(mr * ng);
+  const tileAcc = (i: number, g: number) => acc(0, i, g);
+  if (s.epilogue) s.epilogue(tileAcc, free);
+  else emitTileUpdate(v, s, tileAcc, free);
+}
+
+/** The C update of a tile, choosing first/accumulate at run time when `s.first` is a register. */
+export function emitTileUpdate(
+  v: Vec,
+  s: MicrokernelSpec,
+  acc: (i: number, g: number) => number,
+  free: number[],
+): void {
+  const a = v.a;
+  if (typeof s.first === "boolean") return emitUpdate(v, s, s.first, acc, free);
+  const accumulate = a.label(), end = a.label();
+  a.emit("test", s.first, s.first);
+  a.emit("jz", accumulate);
+  emitUpdate(v, s, true, acc, free);
+  a.emit("jmp", end);
+  a.bind(accumulate);
+  emitUpdate(v, s, false, acc, free);
+  a.bind(end);
+}
+
+function addScalar(v: Vec, dst: number, src: number): void {
+  binScalar(v, "add", dst, src);
+}
+
+/**
+ * C update of the tile. first: C = alpha·acc + beta·C (beta = 0 never reads C);
+ * otherwise C += alpha·acc.
+ */
+export function emitUpdate(
+  v: Vec,
+  s: MicrokernelSpec,
+  first: boolean,
+  acc: (i: number, g: number) => number,
+  free: number[],
+): void {
+  const a = v.a;
+  const alpha = s.alpha;
+  const beta = first ? s.beta : 1;
+  const regs = [...free];
+  const alphaReg = alpha !== 1 ? regs.shift()! : -1;
+  const betaReg = beta !== 0 && beta !== 1 ? regs.shift()! : -1;
+  const cTmp = regs.shift()!;
+  const sTmp = regs.shift() ?? -1; // scratch for SSE2 multiply-adds
+  if (alphaReg >= 0) v.constant(alphaReg, alpha);
+  if (betaReg >= 0) v.constant(betaReg, beta);
+  for (let i = 0; i < s.mr; i++) {
+    for (let g = 0; g < s.groups.length; g++) {
+      const grp = s.groups[g];
+      const scalar = grp.scalar && v.isa.lanes > 1;
+      const disp = (s.c.offset ?? 0) + i * s.c.rowBytes + grp.col * 4;
+      const x = acc(i, g);
+      const load = (dst: number) =>
+        scalar
+          ? v.loadScalar(dst, s.c.base, disp)
+          : v.load(dst, s.c.base, disp, grp.tail ?? undefined);
+      const mul = (dst: number, r: number) =>
+        scalar ? binScalar(v, "mul", dst, r) : v.mul(dst, dst, r);
+      const add = (dst: number, r: number) =>
+        scalar ? binScalar(v, "add", dst, r) : v.add(dst, dst, r);
+      const fma = (dst: number, x1: number, y1: number) => {
+        if (scalar) v.fmaScalar(dst, x1, y1, sTmp);
+        else v.fma(dst, x1, y1, sTmp);
+      };
+      if (beta === 0) {
+        if (alphaReg >= 0) mul(x, alphaReg);
+      } else if (beta === 1) {
+        load(cTmp);
+        if (alphaReg >= 0) fma(cTmp, x, alphaReg);
+        else add(cTmp, x);
+        store(v, s.c.base, disp, cTmp, grp, scalar);
+        continue;
+      } else {
+        if (alphaReg >= 0) mul(x, alphaReg);
+        load(cTmp);
+        fma(x, cTmp, betaReg);
+      }
+      store(v, s.c.base, disp, x, grp, scalar);
+    }
+  }
+}
+
+function store(
+  v: Vec,
+  base: Reg,
+  disp: number,
+  src: number,
+  grp: ColumnGroup,
+  scalar: boolean,
+): void {
+  if (scalar) v.storeScalar(base, disp, src);
+  else v.store(base, disp, src, grp.tail ?? undefined);
+}
+
+function binScalar(v: Vec, op: "mul" | "add", dst: number, src: number): void {
+  const a: Assembler = v.a;
+  if (v.isa.vex) a.emit(`v${op}ss`, v.x(dst), v.x(dst), v.x(src));
+  else a.emit(`${op}ss`, v.x(dst), v.x(src));
+}

@@ -1,0 +1,243 @@
+/**
+ * One vocabulary of vector operations for every instruction-set level, in the
+ * spirit of oneDNN's `uni_*` helpers: a generator says "load", "broadcast",
+ * "fma" and gets SSE2, AVX2+FMA or AVX-512 code (or scalar SSE for the
+ * scalar level). Registers are numbered; `Vec.r(i)` maps them to xmm/ymm/zmm.
+ *
+ * A row's last partial vector is a "tail": AVX-512 masks it with an opmask
+ * register, AVX2 with a vmaskmovps mask vector; SSE2 has neither, so its
+ * generators split tails into scalar columns (width 1).
+ *
+ * @module
+ */
+import {
+  type Assembler,
+  dword,
+  eax,
+  KREG,
+  type Mem,
+  ptr,
+  type Reg,
+  vreg,
+  ymmword,
+  zmmword,
+} from "../../asm/mod.ts";
+import type { IsaLevel } from "../cpu.ts";
+
+/** The levels a vector generator targets (AMX kernels reuse avx512 for their non-tile parts). */
+export type VecLevel = "scalar" | "sse2" | "avx2" | "avx512";
+
+/** What a level offers a generator. */
+export interface VecIsa {
+  /** The level. */
+  level: VecLevel;
+  /** f32 lanes per vector register (1 at the scalar level). */
+  lanes: number;
+  /** Vector registers available. */
+  nregs: number;
+  /** Fused multiply-add available. */
+  fma: boolean;
+  /** Three-operand (VEX/EVEX) forms available. */
+  vex: boolean;
+  /** Register width in bits. */
+  bits: number;
+}
+
+/** The vector level for an ISA level (amx uses avx512 for its vector parts). */
+export function vecIsa(level: IsaLevel | VecLevel): VecIsa {
+  switch (level) {
+    case "scalar":
+      return { level: "scalar", lanes: 1, nregs: 16, fma: false, vex: false, bits: 128 };
+    case "sse2":
+      return { level: "sse2", lanes: 4, nregs: 16, fma: false, vex: false, bits: 128 };
+    case "avx2":
+      return { level: "avx2", lanes: 8, nregs: 16, fma: true, vex: true, bits: 256 };
+    case "avx512":
+    case "amx":
+      return { level: "avx512", lanes: 16, nregs: 32, fma: true, vex: true, bits: 512 };
+  }
+}
+
+/** How the last, partial vector of a row is read and written. */
+export interface Tail {
+  /** Active lanes (1..lanes-1). */
+  lanes: number;
+  /** AVX-512: the opmask register; AVX2: the mask vector register number. */
+  k: Reg | null;
+  m: number;
+}
+
+/** Vector operations on numbered registers for one ISA level. */
+export class Vec {
+  /** The assembler written to. */
+  readonly a: Assembler;
+  /** The level. */
+  readonly isa: VecIsa;
+  readonly #regs: Reg[];
+
+  /** Binds an assembler to a level. */
+  constructor(a: Assembler, isa: VecIsa) {
+    this.a = a;
+    this.isa = isa;
+    this.#regs = Array.from({ length: isa.nregs }, (_, i) => vreg(isa.bits, i));
+  }
+
+  /** Vector register `i` at the level's width. */
+  r(i: number): Reg {
+    const r = this.#regs[i];
+    if (!r) throw new RangeError(`vector register ${i} does not exist at ${this.isa.level}`);
+    return r;
+  }
+
+  /** Register `i` as xmm (for scalar operations at any level). */
+  x(i: number): Reg {
+    return vreg(128, i);
+  }
+
+  /**
+   * Prepares a tail of `lanes` active lanes: sets opmask `k` (AVX-512) or
+   * loads mask vector register `m` (AVX2). Not for SSE2 or scalar.
+   */
+  tail(lanes: number, k = 1, m = -1): Tail {
+    const a = this.a;
+    if (this.isa.level === "avx512") {
+      a.emit("mov", eax, (1 << lanes) - 1);
+      a.emit("kmovw", KREG[k], eax);
+      return { lanes, k: KREG[k], m: -1 };
+    }
+    if (this.isa.level === "avx2") {
+      const mask = new Int32Array(8);
+      for (let i = 0; i < lanes; i++) mask[i] = -1;
+      a.emit("vmovups", this.r(m), ptr(a.constant(mask, 32), 0, null, 1, 32));
+      return { lanes, k: null, m };
+    }
+    throw new Error(`no vector tails at ${this.isa.level}: split into scalar columns`);
+  }
+
+  /** dst = [base+disp] (full vector, or the tail's lanes with the rest zeroed). */
+  load(dst: number, base: Reg, disp: number, tail?: Tail): void {
+    const a = this.a;
+    const l = this.isa.level;
+    if (l === "scalar") return void a.emit("movss", this.x(dst), dword(base, disp));
+    if (tail) {
+      if (l === "avx512") {
+        return void a.emit("vmovups", this.r(dst).k(tail.k!).z, zmmword(base, disp));
+      }
+      return void a.emit("vmaskmovps", this.r(dst), this.r(tail.m), ymmword(base, disp));
+    }
+    a.emit(
+      this.isa.vex ? "vmovups" : "movups",
+      this.r(dst),
+      ptr(base, disp, null, 1, this.isa.bits / 8),
+    );
+  }
+
+  /** [base+disp] = src (full vector, or only the tail's lanes). */
+  store(base: Reg, disp: number, src: number, tail?: Tail): void {
+    const a = this.a;
+    const l = this.isa.level;
+    if (l === "scalar") return void a.emit("movss", dword(base, disp), this.x(src));
+    if (tail) {
+      if (l === "avx512") {
+        return void a.emit("vmovups", zmmword(base, disp).k(tail.k!), this.r(src));
+      }
+      return void a.emit("vmaskmovps", ymmword(base, disp), this.r(tail.m), this.r(src));
+    }
+    a.emit(
+      this.isa.vex ? "vmovups" : "movups",
+      ptr(base, disp, null, 1, this.isa.bits / 8),
+      this.r(src),
+    );
+  }
+
+  /** dst = the f32 at [base+disp] in every lane. */
+  broadcast(dst: number, base: Reg, disp: number): void {
+    this.broadcastMem(dst, dword(base, disp));
+  }
+
+  /** dst = the f32 at `m` (a dword operand) in every lane. */
+  broadcastMem(dst: number, m: Mem): void {
+    const a = this.a;
+    const l = this.isa.level;
+    if (l === "scalar") return void a.emit("movss", this.x(dst), m);
+    if (l === "sse2") {
+      a.emit("movss", this.x(dst), m);
+      a.emit("shufps", this.x(dst), this.x(dst), 0);
+      return;
+    }
+    a.emit("vbroadcastss", this.r(dst), m);
+  }
+
+  /** Scalar lane 0: dst = [base+disp]. */
+  loadScalar(dst: number, base: Reg, disp: number): void {
+    this.a.emit(this.isa.vex ? "vmovss" : "movss", this.x(dst), dword(base, disp));
+  }
+
+  /** Scalar lane 0: [base+disp] = src. */
+  storeScalar(base: Reg, disp: number, src: number): void {
+    this.a.emit(this.isa.vex ? "vmovss" : "movss", dword(base, disp), this.x(src));
+  }
+
+  /** acc += x * y. Without FMA (scalar, SSE2) it needs the scratch register `tmp`. */
+  fma(acc: number, x: number, y: number, tmp: number): void {
+    const a = this.a;
+    const l = this.isa.level;
+    if (this.isa.fma) return void a.emit("vfmadd231ps", this.r(acc), this.r(x), this.r(y));
+    const [mov, mul, add] = l === "scalar"
+      ? ["movss", "mulss", "addss"]
+      : ["movaps", "mulps", "addps"];
+    a.emit(mov, this.x(tmp), this.x(x));
+    a.emit(mul, this.x(tmp), this.x(y));
+    a.emit(add, this.x(acc), this.x(tmp));
+  }
+
+  /** Scalar lane 0 only: acc += x * y (movss/mulss/addss or vfmadd231ss). */
+  fmaScalar(acc: number, x: number, y: number, tmp: number): void {
+    const a = this.a;
+    if (this.isa.fma) return void a.emit("vfmadd231ss", this.x(acc), this.x(x), this.x(y));
+    a.emit("movss", this.x(tmp), this.x(x));
+    a.emit("mulss", this.x(tmp), this.x(y));
+    a.emit("addss", this.x(acc), this.x(tmp));
+  }
+
+  /** dst = x * y. */
+  mul(dst: number, x: number, y: number): void {
+    this.#binary("mul", dst, x, y);
+  }
+
+  /** dst = x + y. */
+  add(dst: number, x: number, y: number): void {
+    this.#binary("add", dst, x, y);
+  }
+
+  #binary(op: "mul" | "add", dst: number, x: number, y: number): void {
+    const a = this.a;
+    const l = this.isa.level;
+    if (this.isa.vex) return void a.emit(`v${op}ps`, this.r(dst), this.r(x), this.r(y));
+    const suffix = l === "scalar" ? "ss" : "ps";
+    if (dst !== x) {
+      if (dst === y) return void a.emit(`${op}${suffix}`, this.x(dst), this.x(x)); // commutative
+      a.emit(l === "scalar" ? "movss" : "movaps", this.x(dst), this.x(x));
+    }
+    a.emit(`${op}${suffix}`, this.x(dst), this.x(y));
+  }
+
+  /** dst = 0. */
+  zero(dst: number): void {
+    if (this.isa.vex) {
+      // The xmm form zeroes the whole register and has the shortest encoding.
+      const r = dst < 16 ? this.x(dst) : this.r(dst);
+      this.a.emit(dst < 16 ? "vxorps" : "vpxord", r, r, r);
+    } else this.a.emit("xorps", this.x(dst), this.x(dst));
+  }
+
+  /** Broadcasts an f32 constant from the constant pool into every lane of dst. */
+  constant(dst: number, value: number): void {
+    this.broadcastMem(dst, dword(this.a.constant(new Float32Array([value]), 4)));
+  }
+
+  /** Clears the upper register state before returning to code that may use SSE. */
+  leave(): void {
+    if (this.isa.vex) this.a.emit("vzeroupper");
+  }
+}
