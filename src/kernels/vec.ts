@@ -200,6 +200,12 @@ export class Vec {
     a.emit("addss", this.x(acc), this.x(tmp));
   }
 
+  /** Scalar lane 0: dst = dst op src (VEX-encoded at the AVX levels, so no SSE/AVX transition). */
+  scalarOp(op: "add" | "mul", dst: number, src: number): void {
+    if (this.isa.vex) this.a.emit(`v${op}ss`, this.x(dst), this.x(dst), this.x(src));
+    else this.a.emit(`${op}ss`, this.x(dst), this.x(src));
+  }
+
   /** dst = x * y. */
   mul(dst: number, x: number, y: number): void {
     this.#binary("mul", dst, x, y);

@@ -11,11 +11,11 @@
  *
  * @module
  */
-import { Assembler, r8, r9, rax, rcx, rdi, rdx, rsi } from "../../asm/mod.ts";
+import { Assembler, qword, r12, r8, r9, rax, rbx, rcx, rdi, rdx, rsi } from "../../asm/mod.ts";
 import { buildSharedObject } from "./elf.ts";
 import { libc, libcError, MFD_CLOEXEC } from "./libc.ts";
 
-/** FFI signatures of the trampoline; all name the same code. */
+/** FFI signatures of the trampolines (several JS signatures may name the same code). */
 export const TRAMPOLINE_SYMBOLS = {
   /** fn(args), result ignored. */
   call: { name: "njit_call", parameters: ["pointer", "pointer"], result: "void" },
@@ -23,10 +23,13 @@ export const TRAMPOLINE_SYMBOLS = {
   callF64: { name: "njit_call", parameters: ["pointer", "pointer"], result: "f64" },
   /** fn(args), result in eax returned as an i32. */
   callI32: { name: "njit_call", parameters: ["pointer", "pointer"], result: "i32" },
-  /** fn(a, b, c): the block and two more pointers, result ignored. */
-  call3: {
-    name: "njit_call",
-    parameters: ["pointer", "pointer", "pointer", "pointer"],
+  /**
+   * fn(args), timed: adds the RDTSC cycles of the call to u64 counters[0] and
+   * increments counters[1], all in native code (no timer call from JS).
+   */
+  callTimed: {
+    name: "njit_call_timed",
+    parameters: ["pointer", "pointer", "pointer"],
     result: "void",
   },
 } as const satisfies Deno.ForeignLibraryInterface;
@@ -51,13 +54,46 @@ export function trampolineCode(): Uint8Array {
   return a.finish().code;
 }
 
+/**
+ * The timed trampoline: `njit_call_timed(fn, args, counters)`. rbx and r12
+ * are callee-saved, so they hold fn and counters across the call; three
+ * pushes keep the stack 16-byte aligned at the inner call.
+ */
+export function timedTrampolineCode(): Uint8Array {
+  const a = new Assembler();
+  a.emit("push", rbx);
+  a.emit("push", r12);
+  a.emit("mov", rbx, rdi);
+  a.emit("mov", r12, rdx);
+  a.emit("mov", rdi, rsi);
+  a.emit("rdtsc");
+  a.emit("shl", rdx, 32);
+  a.emit("or", rax, rdx);
+  a.emit("push", rax);
+  a.emit("call", rbx);
+  a.emit("rdtsc");
+  a.emit("shl", rdx, 32);
+  a.emit("or", rax, rdx);
+  a.emit("pop", rcx);
+  a.emit("sub", rax, rcx);
+  a.emit("add", qword(r12, 0), rax);
+  a.emit("inc", qword(r12, 8));
+  a.emit("pop", r12);
+  a.emit("pop", rbx);
+  a.emit("ret");
+  return a.finish().code;
+}
+
 let lib: Deno.DynamicLibrary<typeof TRAMPOLINE_SYMBOLS> | undefined;
 
 /** The trampoline symbols, built and opened on first use. */
 export function dispatch(): Dispatch {
   if (lib) return lib.symbols;
   const c = libc();
-  const so = buildSharedObject([{ name: "njit_call", code: trampolineCode() }]);
+  const so = buildSharedObject([
+    { name: "njit_call", code: trampolineCode() },
+    { name: "njit_call_timed", code: timedTrampolineCode() },
+  ]);
   const fd = c.memfd_create(new TextEncoder().encode("njit-trampoline\0"), MFD_CLOEXEC);
   if (fd < 0) throw libcError("memfd_create");
   try {

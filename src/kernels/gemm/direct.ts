@@ -15,11 +15,14 @@ import {
   r12,
   r13,
   r14,
+  r15,
   r8,
   r9,
   rax,
   rbp,
   rbx,
+  rcx,
+  rdi,
   rdx,
   rsi,
 } from "../../../asm/mod.ts";
@@ -38,16 +41,30 @@ export interface DirectPlan {
   unroll: number;
   /** Accumulator sets. */
   kSplit: number;
+  /** AVX-512: broadcast A inside the FMA. */
+  embedBroadcast?: boolean;
+  /** Loop over row tiles outside, column tiles inside (the naive order of level 0). */
+  rowsOuter?: boolean;
+  /**
+   * K block: when smaller than k, the tile loops run once per block of kc
+   * steps (beta applied on the first), so A's row panel and B's column strip
+   * of one block stay in L2 while all tiles pass.
+   */
+  kc?: number;
 }
 
-const USED = [rbx, rbp, r12, r13, r14];
+const USED = [rbx, rbp, r12, r13, r14, r15];
 
 /** Emits `void gemm(args)` computing the whole spec without packing. Requires !transB. */
 export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: DirectPlan): void {
-  if (s.transB) throw new Error("direct GEMM reads B rows; transposed B goes through packing");
+  if (s.transB && isa.lanes > 1) {
+    throw new Error("direct GEMM reads B rows with vectors; transposed B goes through packing");
+  }
   const v = new Vec(a, isa);
   const rA0 = r8, rB0 = r9, rC0 = r10, rArow = r11, rBcol = rbx, rCt = rbp, rCcol = r12;
   const rA = rsi, rB = rdx, counter = rax, rI = r13, rJ = r14;
+  const rKc = r15, rFirst = rdi, rKrem = rcx;
+  const blocked = p.kc !== undefined && p.kc < s.k;
   saveRegisters(a, USED);
   loadPointer(a, rA0, ARG.A);
   loadPointer(a, rB0, ARG.B);
@@ -64,6 +81,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: Direct
   }
   const aRow = s.transA ? 4 : s.lda * 4; // bytes between rows of op(A)
   const aCol = s.transA ? s.lda * 4 : 4; // bytes between k steps of op(A)
+  const bRow = s.transB ? 4 : s.ldb * 4; // bytes between k steps of op(B)
+  const bCol = s.transB ? s.ldb * 4 : 4; // bytes between columns of op(B) (scalar columns only)
 
   const tile = (mr: number, nr: number) => {
     const groups = columnGroups(isa, nr, tail);
@@ -80,16 +99,17 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: Direct
         mr: h,
         groups,
         a: { base: rA, rowBytes: aRow, colBytes: aCol },
-        b: { base: rB, rowBytes: s.ldb * 4, colBytes: 4 },
+        b: { base: rB, rowBytes: bRow, colBytes: bCol },
         c: { base: rCt, rowBytes: s.ldc * 4, offset: r0 * s.ldc * 4 },
-        k: s.k,
+        k: blocked ? rKc : s.k,
         counter,
         unroll: p.unroll,
         kSplit,
         alpha: s.alpha,
         beta: s.beta,
-        first: true,
+        first: blocked ? rFirst : true,
         reserved,
+        embedBroadcast: p.embedBroadcast,
       });
     }
   };
@@ -105,14 +125,61 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: Direct
     if (mrEdge) tile(mrEdge, nr);
   };
 
-  a.emit("mov", rBcol, rB0);
-  a.emit("mov", rCcol, rC0);
-  countedLoop(a, rJ, Math.floor(s.n / p.nr), () => {
-    column(p.nr);
-    a.emit("add", rBcol, p.nr * 4);
-    a.emit("add", rCcol, p.nr * 4);
-  });
-  if (nrEdge) column(nrEdge);
+  const nest = () => {
+    if (!p.rowsOuter) {
+      a.emit("mov", rBcol, rB0);
+      a.emit("mov", rCcol, rC0);
+      countedLoop(a, rJ, Math.floor(s.n / p.nr), () => {
+        column(p.nr);
+        a.emit("add", rBcol, p.nr * bCol);
+        a.emit("add", rCcol, p.nr * 4);
+      });
+      if (nrEdge) column(nrEdge);
+      return;
+    }
+    // Row tiles outside: the naive order (level 0).
+    a.emit("mov", rArow, rA0);
+    a.emit("mov", rCcol, rC0);
+    const row = (mr: number) => {
+      a.emit("mov", rBcol, rB0);
+      a.emit("push", rCcol);
+      countedLoop(a, rJ, Math.floor(s.n / p.nr), () => {
+        a.emit("mov", rCt, rCcol);
+        tile(mr, p.nr);
+        a.emit("add", rBcol, p.nr * bCol);
+        a.emit("add", rCcol, p.nr * 4);
+      });
+      if (nrEdge) {
+        a.emit("mov", rCt, rCcol);
+        tile(mr, nrEdge);
+      }
+      a.emit("pop", rCcol);
+    };
+    countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
+      row(p.mr);
+      a.emit("add", rArow, p.mr * aRow);
+      a.emit("add", rCcol, p.mr * s.ldc * 4);
+    });
+    if (mrEdge) row(mrEdge);
+  };
+  if (!blocked) nest();
+  else {
+    // K blocks: kc = min(KC, remaining); beta only on the first block.
+    const KC = p.kc!;
+    a.emit("mov", rKrem, s.k);
+    a.emit("mov", rFirst, 1);
+    const top = a.label("pc");
+    a.bind(top);
+    a.emit("mov", rKc, KC);
+    a.emit("cmp", rKrem, rKc);
+    a.emit("cmovb", rKc, rKrem);
+    nest();
+    a.emit("mov", rFirst, 0);
+    a.emit("add", rA0, KC * aCol);
+    a.emit("add", rB0, KC * bRow);
+    a.emit("sub", rKrem, KC);
+    a.emit("jg", top);
+  }
   v.leave();
   restoreRegisters(a, USED);
   a.emit("ret");

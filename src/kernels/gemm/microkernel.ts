@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { type Assembler, byte, type Reg } from "../../../asm/mod.ts";
+import { byte, dword, type Reg } from "../../../asm/mod.ts";
 import type { Tail, Vec, VecIsa } from "../vec.ts";
 
 /** A run of columns handled by one register per row. */
@@ -65,7 +65,7 @@ export interface MicrokernelSpec {
   groups: ColumnGroup[];
   /** op(A): element (i, p). The base advances with p. */
   a: Strided;
-  /** op(B): element (p, j) at base + p·rowBytes + j·4. The base advances with p. */
+  /** op(B): element (p, j) at base + p·rowBytes + j·colBytes (4 for vector columns). The base advances with p. */
   b: Strided;
   /** C: element (i, j) at base + offset + i·rowBytes + j·4. */
   c: { base: Reg; rowBytes: number; offset?: number };
@@ -88,15 +88,25 @@ export interface MicrokernelSpec {
   /** Prefetch the C tile before the k loop, so the update finds it in cache. */
   prefetchC?: boolean;
   /**
+   * AVX-512: fold A's broadcast into the FMA (`vfmadd231ps acc, b, [a]{1to16}`)
+   * instead of a separate vbroadcastss; pays off when each row has one group.
+   */
+  embedBroadcast?: boolean;
+  /**
    * Replaces the C update: receives the accumulator of (row, group) and the
    * vector registers free after the k loop.
    */
   epilogue?: (acc: (i: number, g: number) => number, free: number[]) => void;
 }
 
-/** Vector registers a tile needs: accumulators, B row, broadcasts, scratch. */
+/**
+ * Vector registers a tile needs: its accumulators, plus the larger of what
+ * the k loop needs beside them (B row, broadcast, scratch without FMA) and
+ * what the C update needs (alpha, beta, C, scratch without FMA).
+ */
 export function registersNeeded(isa: VecIsa, mr: number, groups: number, kSplit: number): number {
-  return kSplit * mr * groups + groups + 1 + (isa.fma ? 0 : 1);
+  const scratch = isa.fma ? 0 : 1;
+  return kSplit * mr * groups + Math.max(groups + 1 + scratch, 3 + scratch);
 }
 
 /** Emits the microkernel: zero, k loop, C update. Advances `a.base` and `b.base`. */
@@ -107,6 +117,9 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   const reserved = new Set(s.reserved ?? []);
   const pool: number[] = [];
   for (let r = 0; r < v.isa.nregs; r++) if (!reserved.has(r)) pool.push(r);
+  if (s.b.colBytes !== 4 && groups.some((g) => !g.scalar)) {
+    throw new Error("vector columns of B must be contiguous (colBytes 4)");
+  }
   const nacc = s.kSplit * mr * ng;
   const need = registersNeeded(v.isa, mr, ng, s.kSplit);
   if (need > pool.length) {
@@ -133,10 +146,12 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   }
 
   let bc = 0;
+  const embed = (s.embedBroadcast ?? false) && v.isa.level === "avx512" &&
+    groups.every((g) => !g.scalar);
   const step = (u: number, set: number) => {
     for (let g = 0; g < ng; g++) {
       const grp = groups[g];
-      const disp = u * s.b.rowBytes + grp.col * 4;
+      const disp = u * s.b.rowBytes + grp.col * s.b.colBytes;
       if (grp.scalar) v.loadScalar(bReg(g), s.b.base, disp);
       else v.load(bReg(g), s.b.base, disp, grp.tail ?? undefined);
     }
@@ -146,8 +161,15 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       }
     }
     for (let i = 0; i < mr; i++) {
+      const disp = i * s.a.rowBytes + u * s.a.colBytes;
+      if (embed) {
+        for (let g = 0; g < ng; g++) {
+          a.emit("vfmadd231ps", v.r(acc(set, i, g)), v.r(bReg(g)), dword(s.a.base, disp).b);
+        }
+        continue;
+      }
       const t = bcast[bc++ % bcast.length];
-      v.broadcast(t, s.a.base, i * s.a.rowBytes + u * s.a.colBytes);
+      v.broadcast(t, s.a.base, disp);
       for (let g = 0; g < ng; g++) {
         if (groups[g].scalar && v.isa.lanes > 1) v.fmaScalar(acc(set, i, g), bReg(g), t, tmp);
         else v.fma(acc(set, i, g), bReg(g), t, tmp);
@@ -182,7 +204,9 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     if ((U & (U - 1)) !== 0) throw new Error("unroll must be a power of two for a runtime k");
     const remainder = a.label(), done = a.label();
     a.emit("mov", s.counter, s.k);
-    a.emit("shr", s.counter, Math.log2(U));
+    // A shift by 0 leaves the flags alone, so unroll 1 tests instead.
+    if (U > 1) a.emit("shr", s.counter, Math.log2(U));
+    else a.emit("test", s.counter, s.counter);
     a.emit("jz", remainder);
     const top = a.label();
     a.align(16);
@@ -209,7 +233,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     for (let set = 1; set < s.kSplit; set++) {
       for (let i = 0; i < mr; i++) {
         for (let g = 0; g < ng; g++) {
-          if (groups[g].scalar && v.isa.lanes > 1) addScalar(v, acc(0, i, g), acc(set, i, g));
+          if (groups[g].scalar && v.isa.lanes > 1) v.scalarOp("add", acc(0, i, g), acc(set, i, g));
           else v.add(acc(0, i, g), acc(0, i, g), acc(set, i, g));
         }
       }
@@ -240,10 +264,6 @@ export function emitTileUpdate(
   a.bind(accumulate);
   emitUpdate(v, s, false, acc, free);
   a.bind(end);
-}
-
-function addScalar(v: Vec, dst: number, src: number): void {
-  binScalar(v, "add", dst, src);
 }
 
 /**
@@ -278,9 +298,9 @@ export function emitUpdate(
           ? v.loadScalar(dst, s.c.base, disp)
           : v.load(dst, s.c.base, disp, grp.tail ?? undefined);
       const mul = (dst: number, r: number) =>
-        scalar ? binScalar(v, "mul", dst, r) : v.mul(dst, dst, r);
+        scalar ? v.scalarOp("mul", dst, r) : v.mul(dst, dst, r);
       const add = (dst: number, r: number) =>
-        scalar ? binScalar(v, "add", dst, r) : v.add(dst, dst, r);
+        scalar ? v.scalarOp("add", dst, r) : v.add(dst, dst, r);
       const fma = (dst: number, x1: number, y1: number) => {
         if (scalar) v.fmaScalar(dst, x1, y1, sTmp);
         else v.fma(dst, x1, y1, sTmp);
@@ -313,10 +333,4 @@ function store(
 ): void {
   if (scalar) v.storeScalar(base, disp, src);
   else v.store(base, disp, src, grp.tail ?? undefined);
-}
-
-function binScalar(v: Vec, op: "mul" | "add", dst: number, src: number): void {
-  const a: Assembler = v.a;
-  if (v.isa.vex) a.emit(`v${op}ss`, v.x(dst), v.x(dst), v.x(src));
-  else a.emit(`${op}ss`, v.x(dst), v.x(src));
 }

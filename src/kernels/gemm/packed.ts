@@ -363,11 +363,11 @@ function emitEdgeUpdate(
     a.emit("xor", GP32[rJ.id], GP32[rJ.id]);
     a.bind(col);
     v.a.emit(v.isa.vex ? "vmovss" : "movss", v.x(x), dword(rT, 0, rJ, 4));
-    if (s.alpha !== 1) scalarOp(v, "mul", x, alpha);
+    if (s.alpha !== 1) v.scalarOp("mul", x, alpha);
     if (effBeta !== 0) {
       v.a.emit(v.isa.vex ? "vmovss" : "movss", v.x(c), dword(rC, 0, rJ, 4));
-      if (effBeta !== 1) scalarOp(v, "mul", c, beta);
-      scalarOp(v, "add", x, c);
+      if (effBeta !== 1) v.scalarOp("mul", c, beta);
+      v.scalarOp("add", x, c);
     }
     v.a.emit(v.isa.vex ? "vmovss" : "movss", dword(rC, 0, rJ, 4), v.x(x));
     a.emit("inc", rJ);
@@ -386,9 +386,4 @@ function emitEdgeUpdate(
   a.bind(accumulate);
   scalarLoop(false);
   a.bind(done);
-}
-
-function scalarOp(v: Vec, op: "mul" | "add", dst: number, src: number): void {
-  if (v.isa.vex) v.a.emit(`v${op}ss`, v.x(dst), v.x(dst), v.x(src));
-  else v.a.emit(`${op}ss`, v.x(dst), v.x(src));
 }

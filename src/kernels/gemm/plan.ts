@@ -1,0 +1,172 @@
+/**
+ * How a GEMM is computed: the level, the driver (path), the tile and the
+ * blocking. One policy, in one place; `generateGemm` only carries it out.
+ *
+ * Levels (each emitted as machine code):
+ * - L0 naive i-j-k, scalar: one dot product per element of C.
+ * - L1 i-k-j, scalar: unit stride along B and C rows.
+ * - L2 register-blocked and unrolled, scalar: a 3×3 tile of C in registers.
+ * - L3 the fast kernel for the ISA: SIMD tiles of C in registers, and for
+ *   operands that outgrow the caches, blocking with packing.
+ *
+ * @module
+ */
+import type { VecLevel } from "../vec.ts";
+import { vecIsa } from "../vec.ts";
+import type { DirectPlan } from "./direct.ts";
+import { type PackedPlan, packedWorkspace } from "./packed.ts";
+import type { GemmSpec } from "./spec.ts";
+
+/** Optimization level of a GEMM kernel. */
+export type GemmLevel = 0 | 1 | 2 | 3;
+
+/** All levels, slowest first. */
+export const GEMM_LEVELS: readonly GemmLevel[] = [0, 1, 2, 3];
+
+/** The driver that computes the call. */
+export type GemmPath = "empty" | "scale" | "ikj" | "direct" | "packed";
+
+/** A complete plan for one spec at one level and ISA. */
+export interface GemmPlan {
+  level: GemmLevel;
+  isa: VecLevel;
+  path: GemmPath;
+  direct?: DirectPlan;
+  packed?: PackedPlan;
+  /** Bytes of workspace the kernel needs (64-byte aligned), 0 if none. */
+  workspaceBytes: number;
+  /** One line for listings and verbose output. */
+  description: string;
+}
+
+/** Cache sizes that steer the blocking. */
+export interface CacheSizes {
+  l1d: number;
+  l2: number;
+}
+
+const DEFAULT_CACHES: CacheSizes = { l1d: 32 << 10, l2: 1 << 20 };
+
+/** Vector registers a direct tile needs (see microkernel.ts), with an AVX2 tail mask. */
+function registers(
+  isa: VecLevel,
+  mr: number,
+  groups: number,
+  kSplit: number,
+  tailReg: boolean,
+): number {
+  const v = vecIsa(isa);
+  return kSplit * mr * groups + groups + 1 + (v.fma ? 0 : 1) + (tailReg ? 1 : 0);
+}
+
+/**
+ * The direct tile for a shape. Measured on Zen 4 and Intel server parts,
+ * these are the shapes that stay within a few percent of the best:
+ * few rows → all rows in one tile, split k for latency; otherwise 6×4
+ * vectors (AVX-512) or 4×3 (AVX2, SSE2), and 8×3 for medium M with long K
+ * (fewer B loads per FMA where B streams from L2).
+ */
+export function chooseDirectTile(s: GemmSpec, isa: VecLevel): DirectPlan {
+  const v = vecIsa(isa);
+  const lanes = v.lanes;
+  const vecCols = Math.ceil(s.n / lanes);
+  const tail = isa === "avx2" && s.n % lanes !== 0;
+  let [mr, nv] = isa === "avx512" ? [6, 4] : [4, 3];
+  if (isa === "avx512" && s.m > 14 && s.m <= 128 && s.k >= 1024) [mr, nv] = [8, 3];
+  nv = Math.min(nv, vecCols);
+  if (s.m <= 14) {
+    // One row tile: as many vectors as the registers allow beside it.
+    mr = s.m;
+    nv = Math.min(vecCols, 4);
+  }
+  while (nv > 1 && registers(isa, Math.min(mr, s.m), nv, 1, tail) > v.nregs) nv--;
+  while (mr > 1 && registers(isa, mr, nv, 1, tail) > v.nregs) mr--;
+  let kSplit = 1;
+  while (
+    kSplit < 4 && mr * nv * kSplit < 8 && registers(isa, mr, nv, kSplit * 2, tail) <= v.nregs
+  ) {
+    kSplit *= 2;
+  }
+  return {
+    mr,
+    nr: nv * lanes,
+    unroll: 4,
+    kSplit,
+    embedBroadcast: isa === "avx512" && nv === 1,
+  };
+}
+
+/** Blocking of the packed path for a level and cache sizes. */
+export function choosePackedPlan(s: GemmSpec, isa: VecLevel, caches: CacheSizes): PackedPlan {
+  const lanes = vecIsa(isa).lanes;
+  const [mr, nr] = isa === "avx512" ? [12, 32] : isa === "avx2" ? [6, 16] : [6, 8];
+  // A micro-panel mr×kc in about half of L1; B block kc×nc about the L2 size.
+  const kcMax = Math.max(64, Math.floor(caches.l1d / 2 / (mr * 4) / 16) * 16);
+  const kc = s.k <= kcMax ? s.k : Math.ceil(s.k / Math.ceil(s.k / kcMax));
+  const ncFit = Math.max(nr, Math.floor(caches.l2 / (kc * 4) / nr) * nr);
+  const nc = Math.min(ncFit, Math.ceil(s.n / nr) * nr);
+  void lanes;
+  return { mr, nr, kc, nc, unroll: 4, prefetchC: true };
+}
+
+/** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
+function aliasing(s: GemmSpec, mr: number): boolean {
+  const rowBytes = s.transA ? 4 : s.lda * 4;
+  // Rows a multiple of 4 KiB apart all land in one L1 set group.
+  return !s.transA && mr > 8 && rowBytes % 4096 === 0;
+}
+
+/** The plan for a spec at a level on an ISA. */
+export function planGemm(
+  s: GemmSpec,
+  isa: VecLevel,
+  level: GemmLevel,
+  caches: CacheSizes = DEFAULT_CACHES,
+): GemmPlan {
+  const make = (path: GemmPath, extra: Partial<GemmPlan>, description: string): GemmPlan => ({
+    level,
+    isa,
+    path,
+    workspaceBytes: 0,
+    description,
+    ...extra,
+  });
+  if (s.m === 0 || s.n === 0) return make("empty", {}, "empty: nothing to compute");
+  if (s.alpha === 0 || s.k === 0) return make("scale", {}, `C = ${s.beta}·C`);
+  if (level === 0) {
+    const direct: DirectPlan = { mr: 1, nr: 1, unroll: 1, kSplit: 1, rowsOuter: true };
+    return make("direct", { isa: "scalar", direct }, "L0 naive i-j-k, scalar");
+  }
+  if (level === 1) return make("ikj", { isa: "scalar" }, "L1 i-k-j, scalar");
+  if (level === 2) {
+    const direct: DirectPlan = { mr: 3, nr: 3, unroll: 4, kSplit: 1 };
+    return make(
+      "direct",
+      { isa: "scalar", direct },
+      "L2 register-blocked 3×3, unrolled ×4, scalar",
+    );
+  }
+  if (isa === "scalar") {
+    const direct: DirectPlan = { mr: 3, nr: 3, unroll: 4, kSplit: 1 };
+    return make("direct", { direct }, "L3 scalar (no SIMD level allowed): register-blocked 3×3");
+  }
+  const operandBytes = 4 * (s.m * s.k + s.k * s.n);
+  const direct = chooseDirectTile(s, isa);
+  // Packing B pays off only when each packed element feeds enough rows of A.
+  const small = operandBytes <= 3 * caches.l2 || s.m <= 16 || (s.m <= 128 && isa === "avx512");
+  if (!s.transB && small && !aliasing(s, direct.mr)) {
+    return make(
+      "direct",
+      { direct },
+      `L3 ${isa} direct ${direct.mr}×${direct.nr}${
+        direct.kSplit > 1 ? ` k-split ${direct.kSplit}` : ""
+      }`,
+    );
+  }
+  const packed = choosePackedPlan(s, isa, caches);
+  return make(
+    "packed",
+    { packed, workspaceBytes: packedWorkspace(packed).bytes },
+    `L3 ${isa} packed ${packed.mr}×${packed.nr} kc=${packed.kc} nc=${packed.nc}`,
+  );
+}

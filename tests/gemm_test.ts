@@ -1,0 +1,365 @@
+import assert from "node:assert/strict";
+import { Assembler } from "../asm/mod.ts";
+import { type GemmLevel, type IsaLevel, isaLevel, Jit } from "../mod.ts";
+import { ISA_LEVELS, levelsUpTo } from "../src/cpu.ts";
+import { gemmF64, type GemmSpec } from "../src/kernels/gemm/mod.ts";
+import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
+import { emitDirectGemm } from "../src/kernels/gemm/direct.ts";
+import { vecIsa } from "../src/kernels/vec.ts";
+import { CodeArena } from "../src/native/arena.ts";
+import { dispatch } from "../src/native/dispatch.ts";
+import { NativeBlock, viewAddress } from "../src/native/memory.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+const EDGES = [1, 7, 15, 16, 17, 31, 33, 63, 65, 0, 2, 3, 4, 5, 8, 13, 24, 48];
+
+/** Every (level, ISA) configuration this machine runs: L0-L2 are scalar; L3 for each SIMD level. */
+function configurations(): { level: GemmLevel; isa: IsaLevel }[] {
+  const top = isaLevel();
+  const out: { level: GemmLevel; isa: IsaLevel }[] = [
+    { level: 0, isa: "scalar" },
+    { level: 1, isa: "scalar" },
+    { level: 2, isa: "scalar" },
+  ];
+  for (const isa of levelsUpTo(top)) if (isa !== "amx") out.push({ level: 3, isa });
+  return out;
+}
+
+interface Case {
+  spec: GemmSpec;
+  a: Float32Array;
+  b: Float32Array;
+  c: Float32Array;
+  c0: Float32Array;
+}
+
+/** A random call: sizes 0..300 (edge sizes often), transposes, alpha/beta, padded lds, odd offsets. */
+function randomCase(r: () => number, integers: boolean, maxWork: number): Case {
+  const size = () => (r() < 0.6 ? pick(r, EDGES) : int(r, 0, 300));
+  let m = size(), n = size(), k = size();
+  while (m * n * k > maxWork) {
+    if (k >= m && k >= n) k = Math.floor(k / 2);
+    else if (m >= n) m = Math.floor(m / 2);
+    else n = Math.floor(n / 2);
+  }
+  const transA = r() < 0.3, transB = r() < 0.3;
+  const alpha = pick(r, [1, 1, -0.5, 0, 2]);
+  const beta = pick(r, [0, 0, 1, -0.5]);
+  const pad = () => (r() < 0.5 ? 0 : int(r, 1, 9));
+  const lda = (transA ? m : k) + pad(), ldb = (transB ? k : n) + pad(), ldc = n + pad();
+  const value = () => (integers ? int(r, -3, 3) : r() * 2 - 1);
+  const view = (rows: number, ld: number, fill = true) => {
+    const offset = int(r, 0, 5); // any element offset, odd included: no alignment assumed
+    const len = rows === 0 ? 0 : (rows - 1) * ld + (ld || 0);
+    const buf = new Float32Array(offset + len + int(r, 0, 3));
+    if (fill) { for (let i = 0; i < buf.length; i++) buf[i] = value(); }
+    return buf.subarray(offset, offset + len);
+  };
+  const a = view(transA ? k : m, lda), b = view(transB ? n : k, ldb), c = view(m, ldc);
+  if (beta === 0) { for (let i = 0; i < c.length; i += 7) c[i] = NaN; // beta = 0 must ignore it
+   }
+  const spec: GemmSpec = { m, n, k, transA, transB, lda, ldb, ldc, alpha, beta };
+  return { spec, a, b, c, c0: c.slice() };
+}
+
+/** Compares C with the f64 reference: exactly, or within a bound that grows with k. */
+function check(cs: Case, exact: boolean, label: string): void {
+  const { spec: s, a, b, c, c0 } = cs;
+  const ref = gemmF64(a, b, c0, s);
+  for (let i = 0; i < s.m; i++) {
+    for (let j = 0; j < s.n; j++) {
+      const got = c[i * s.ldc + j], want = ref[i * s.n + j];
+      if (exact) {
+        if (got !== want) assert.fail(`${label}: C[${i}][${j}] = ${got}, expected exactly ${want}`);
+        continue;
+      }
+      let mag = 0;
+      for (let p = 0; p < s.k && s.alpha !== 0; p++) {
+        const av = s.transA ? a[p * s.lda + i] : a[i * s.lda + p];
+        const bv = s.transB ? b[j * s.ldb + p] : b[p * s.ldb + j];
+        mag += Math.abs(av * bv);
+      }
+      const bound = 2 ** -23 * (s.k + 4) *
+          (Math.abs(s.alpha) * mag + (s.beta ? Math.abs(s.beta * c0[i * s.ldc + j]) : 0)) + 1e-30;
+      if (!(Math.abs(got - want) <= bound)) {
+        assert.fail(`${label}: C[${i}][${j}] = ${got}, expected ${want} ± ${bound}`);
+      }
+    }
+  }
+  // Nothing outside the m×n window of C changes (the padding between rows keeps its values).
+  for (let i = 0; i < s.m; i++) {
+    for (let j = s.n; j < s.ldc && i * s.ldc + j < c.length; j++) {
+      const x = c[i * s.ldc + j], y = c0[i * s.ldc + j];
+      if (!Object.is(x, y)) {
+        assert.fail(`${label}: C padding at [${i}][${j}] changed from ${y} to ${x}`);
+      }
+    }
+  }
+}
+
+for (const { level, isa } of configurations()) {
+  Deno.test(`gemm L${level} ${isa}: 1,000 seeded random cases against the f64 reference`, () => {
+    const seed = 1000 + level * 10 + ISA_LEVELS.indexOf(isa);
+    const r = rng(seed);
+    using jit = new Jit();
+    for (let t = 0; t < 1000; t++) {
+      const cs = randomCase(r, false, level === 3 ? 600_000 : 120_000);
+      const kernel = jit.compileGemm(cs.spec, { level, isa });
+      try {
+        kernel.run(cs.a, cs.b, cs.c);
+        check(
+          cs,
+          false,
+          `seed ${seed} case ${t} ${JSON.stringify(cs.spec)} plan "${kernel.plan.description}"`,
+        );
+      } finally {
+        kernel.free();
+      }
+    }
+  });
+
+  Deno.test(`gemm L${level} ${isa}: bit-exact on small-integer inputs`, () => {
+    const seed = 2000 + level * 10 + ISA_LEVELS.indexOf(isa);
+    const r = rng(seed);
+    using jit = new Jit();
+    for (let t = 0; t < 300; t++) {
+      const cs = randomCase(r, true, level === 3 ? 600_000 : 120_000);
+      const kernel = jit.compileGemm(cs.spec, { level, isa });
+      try {
+        kernel.run(cs.a, cs.b, cs.c);
+        check(
+          cs,
+          true,
+          `seed ${seed} case ${t} ${JSON.stringify(cs.spec)} plan "${kernel.plan.description}"`,
+        );
+      } finally {
+        kernel.free();
+      }
+    }
+  });
+}
+
+/** Runs a hand-built plan (bypassing the planner) on a random integer case. */
+function runPlan(
+  emit: (a: Assembler, s: GemmSpec) => number,
+  cs: Case,
+  arena: CodeArena,
+): void {
+  const a = new Assembler();
+  const work = emit(a, cs.spec);
+  const block = arena.install(a.finish().code);
+  const ws = new Float32Array(work / 4 + 32);
+  const args = new NativeBlock(64);
+  args.f64[0] = viewAddress(cs.a);
+  args.f64[1] = viewAddress(cs.b);
+  args.f64[2] = viewAddress(cs.c);
+  args.f64[3] = viewAddress(ws) + ((64 - (viewAddress(ws) % 64)) % 64);
+  dispatch().call(block.pointer, args.pointer);
+  arena.free(block);
+}
+
+Deno.test("gemm packed path: many K and N blocks, edges, every transpose, every SIMD level", () => {
+  const r = rng(77);
+  const arena = new CodeArena();
+  try {
+    for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "scalar" && l !== "amx")) {
+      const v = vecIsa(isa);
+      for (let t = 0; t < 120; t++) {
+        const cs = randomCase(r, true, 400_000);
+        if (cs.spec.m === 0 || cs.spec.n === 0 || cs.spec.k === 0 || cs.spec.alpha === 0) continue;
+        const mr = pick(r, [4, 6, isa === "avx512" ? 12 : 6]);
+        const nr = v.lanes * pick(r, [1, 2]);
+        const plan = {
+          mr,
+          nr,
+          kc: pick(r, [4, 9, 16, 64]),
+          nc: nr * pick(r, [1, 2, 5]),
+          unroll: pick(r, [1, 2, 4]),
+          prefetchC: r() < 0.5,
+        };
+        runPlan(
+          (a, s) => {
+            emitPackedGemm(a, v, s, plan);
+            return packedWorkspace(plan).bytes;
+          },
+          cs,
+          arena,
+        );
+        check(
+          cs,
+          true,
+          `packed ${isa} case ${t} ${JSON.stringify(cs.spec)} ${JSON.stringify(plan)}`,
+        );
+      }
+    }
+  } finally {
+    arena.close();
+  }
+});
+
+Deno.test("gemm direct path with K blocks and every tile shape", () => {
+  const r = rng(99);
+  const arena = new CodeArena();
+  try {
+    for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "amx")) {
+      const v = vecIsa(isa);
+      for (let t = 0; t < 120; t++) {
+        const cs = randomCase(r, true, 400_000);
+        if (
+          cs.spec.transB || cs.spec.m === 0 || cs.spec.n === 0 || cs.spec.k === 0 ||
+          cs.spec.alpha === 0
+        ) continue;
+        const plan = {
+          mr: int(r, 1, 6),
+          nr: v.lanes * int(r, 1, 2),
+          unroll: pick(r, [1, 2, 4]),
+          kSplit: pick(r, [1, 2]),
+          kc: pick(r, [undefined, 3, 8, 32]),
+          embedBroadcast: r() < 0.5,
+          rowsOuter: r() < 0.3,
+        };
+        runPlan(
+          (a, s) => {
+            emitDirectGemm(a, v, s, plan);
+            return 0;
+          },
+          cs,
+          arena,
+        );
+        check(
+          cs,
+          true,
+          `direct ${isa} case ${t} ${JSON.stringify(cs.spec)} ${JSON.stringify(plan)}`,
+        );
+      }
+    }
+  } finally {
+    arena.close();
+  }
+});
+
+Deno.test("jit.gemm: semantics of alpha = 0, beta = 0, k = 0 and empty shapes", () => {
+  using jit = new Jit({ threshold: 0 });
+  const nothing = new Float32Array(0);
+  const c = new Float32Array([1, 2, 3, 4]);
+  jit.gemm(nothing, nothing, c, { m: 2, n: 2, k: 5, alpha: 0, beta: 2 }); // A and B are not read
+  assert.deepEqual([...c], [2, 4, 6, 8]);
+  c.set([NaN, NaN, Infinity, -0]);
+  jit.gemm(nothing, nothing, c, { m: 2, n: 2, k: 0, beta: 0 });
+  assert.deepEqual([...c], [0, 0, 0, 0]);
+  c.set([1, 2, 3, 4]);
+  jit.gemm(nothing, nothing, c, { m: 2, n: 2, k: 0, beta: -1 });
+  assert.deepEqual([...c], [-1, -2, -3, -4]);
+  jit.gemm(nothing, nothing, nothing, { m: 0, n: 0, k: 3 });
+  const a = new Float32Array([1, 2]), b = new Float32Array([3, 4]);
+  const out = new Float32Array([NaN]);
+  jit.gemm(a, b, out, { m: 1, n: 1, k: 2 }); // beta = 0 ignores the NaN already in C
+  assert.deepEqual([...out], [11]);
+});
+
+Deno.test("jit.gemm: bad input throws TypeError/RangeError naming argument, value and minimum", () => {
+  using jit = new Jit();
+  const f = new Float32Array(16);
+  const throws = (fn: () => void, type: typeof TypeError | typeof RangeError, re: RegExp) =>
+    assert.throws(fn, (e: unknown) => e instanceof type && re.test((e as Error).message));
+  throws(
+    () => jit.gemm([] as unknown as Float32Array, f, f, { m: 1, n: 1, k: 1 }),
+    TypeError,
+    /a must be a Float32Array, got an Array/,
+  );
+  throws(
+    () => jit.gemm(f, new Float64Array(4) as unknown as Float32Array, f, { m: 1, n: 1, k: 1 }),
+    TypeError,
+    /b must be a Float32Array, got a Float64Array/,
+  );
+  throws(
+    () => jit.gemm(f, f, null as unknown as Float32Array, { m: 1, n: 1, k: 1 }),
+    TypeError,
+    /c must be a Float32Array, got null/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, undefined as unknown as { m: number; n: number; k: number }),
+    TypeError,
+    /options must be an object/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: -1, n: 1, k: 1 }),
+    RangeError,
+    /m must be a non-negative integer, got -1/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 1, n: 1.5, k: 1 }),
+    RangeError,
+    /n must be a non-negative integer, got 1.5/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 1, n: 1, k: NaN }),
+    RangeError,
+    /k must be a non-negative integer, got NaN/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 2, n: 2, k: 4, lda: 3 }),
+    RangeError,
+    /lda must be at least 4 .*got 3/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 2, n: 3, k: 2, transA: true, lda: 1 }),
+    RangeError,
+    /lda must be at least 2 .*got 1/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 2, n: 3, k: 2, ldb: 2 }),
+    RangeError,
+    /ldb must be at least 3 .*got 2/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 2, n: 3, k: 2, ldc: 1 }),
+    RangeError,
+    /ldc must be at least 3 .*got 1/,
+  );
+  const big = new Float32Array(64);
+  throws(
+    () => jit.gemm(f, big, big, { m: 4, n: 4, k: 5 }),
+    RangeError,
+    /a has 16 elements but m=4 rows of k=5 at lda=5 needs at least 20/,
+  );
+  throws(
+    () => jit.gemm(big, f, big, { m: 4, n: 5, k: 4 }),
+    RangeError,
+    /b has 16 elements but k=4 rows of n=5 at ldb=5 needs at least 20/,
+  );
+  throws(
+    () => jit.gemm(big, f, big, { m: 4, n: 5, k: 4, transB: true }),
+    RangeError,
+    /b has 16 elements but n=5 rows of k=4 at ldb=4 needs at least 20/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 4, n: 4, k: 4, ldc: 5 }),
+    RangeError,
+    /c has 16 elements but m=4 rows of n=4 at ldc=5 needs at least 19/,
+  );
+  throws(
+    () => jit.gemm(f, f, f.subarray(1), { m: 4, n: 4, k: 4 }),
+    RangeError,
+    /c has 15 elements/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 1, n: 1, k: 1, transA: 1 as unknown as boolean }),
+    TypeError,
+    /transA must be a boolean/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 1, n: 1, k: 1, alpha: "2" as unknown as number }),
+    TypeError,
+    /alpha must be a number/,
+  );
+  throws(
+    () => jit.gemm(f, f, f, { m: 2 ** 21, n: 1, k: 1 }),
+    RangeError,
+    /exceeds the supported maximum/,
+  );
+  // A detached buffer reports length 0: rejected, never dereferenced.
+  const detached = new Float32Array(16);
+  structuredClone(detached.buffer, { transfer: [detached.buffer] });
+  throws(() => jit.gemm(detached, f, f, { m: 4, n: 4, k: 4 }), RangeError, /a has 0 elements/);
+});
