@@ -183,10 +183,10 @@ export class Vec {
     const a = this.a;
     const l = this.isa.level;
     if (this.isa.fma) return void a.emit("vfmadd231ps", this.r(acc), this.r(x), this.r(y));
-    const [mov, mul, add] = l === "scalar"
-      ? ["movss", "mulss", "addss"]
-      : ["movaps", "mulps", "addps"];
-    a.emit(mov, this.x(tmp), this.x(x));
+    // movaps, not movss: a register-to-register movss merges into tmp's old
+    // value, chaining every multiply-add through one dependency.
+    const [mul, add] = l === "scalar" ? ["mulss", "addss"] : ["mulps", "addps"];
+    a.emit("movaps", this.x(tmp), this.x(x));
     a.emit(mul, this.x(tmp), this.x(y));
     a.emit(add, this.x(acc), this.x(tmp));
   }
@@ -195,7 +195,7 @@ export class Vec {
   fmaScalar(acc: number, x: number, y: number, tmp: number): void {
     const a = this.a;
     if (this.isa.fma) return void a.emit("vfmadd231ss", this.x(acc), this.x(x), this.x(y));
-    a.emit("movss", this.x(tmp), this.x(x));
+    a.emit("movaps", this.x(tmp), this.x(x));
     a.emit("mulss", this.x(tmp), this.x(y));
     a.emit("addss", this.x(acc), this.x(tmp));
   }
@@ -223,7 +223,7 @@ export class Vec {
     const suffix = l === "scalar" ? "ss" : "ps";
     if (dst !== x) {
       if (dst === y) return void a.emit(`${op}${suffix}`, this.x(dst), this.x(x)); // commutative
-      a.emit(l === "scalar" ? "movss" : "movaps", this.x(dst), this.x(x));
+      a.emit("movaps", this.x(dst), this.x(x));
     }
     a.emit(`${op}${suffix}`, this.x(dst), this.x(y));
   }

@@ -277,7 +277,6 @@ export function emitUpdate(
   acc: (i: number, g: number) => number,
   free: number[],
 ): void {
-  const a = v.a;
   const alpha = s.alpha;
   const beta = first ? s.beta : 1;
   const regs = [...free];
