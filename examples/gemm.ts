@@ -11,7 +11,8 @@ import { parseArgs } from "node:util";
 import { cpuFeatures, GEMM_LEVELS, type IsaLevel, Jit, measurePeak } from "../mod.ts";
 import { ISA_LEVELS, levelsUpTo } from "../src/cpu.ts";
 
-const HELP = `usage: deno task demo [--sizes 32,64,128,256] [--isa scalar|sse2|avx2|avx512] [--json] [--help]
+const HELP =
+  `usage: deno task demo [--sizes 32,64,128,256] [--isa scalar|sse2|avx2|avx512] [--json] [--help]
 
 Runs C = A·B (f32, square) at every optimization level as machine code:
   L0 naive i-j-k, L1 i-k-j, L2 register-blocked (all scalar),
@@ -113,7 +114,9 @@ if (values.json) {
   const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s);
   console.log(bold(`neural-jit: GEMM C = A·B (f32, one thread) as machine code at every level`));
   console.log(
-    `${features.brand} — kernels up to ${jit.isa}; peak measured now: ${peak.peakGflops.toFixed(1)} GFLOPS ` +
+    `${features.brand} — kernels up to ${jit.isa}; peak measured now: ${
+      peak.peakGflops.toFixed(1)
+    } GFLOPS ` +
       `(FMA ${peak.fma.zmm ? "zmm" : "ymm"}), read ${peak.readGBs.toFixed(1)} GB/s\n`,
   );
   const head = ["size", "level", "how", "ms/call", "GFLOPS", "× L0", "% peak"];
@@ -127,7 +130,8 @@ if (values.json) {
     r.percentOfPeak.toFixed(1) + "%",
   ]);
   const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i].length)));
-  const line = (r: string[]) => r.map((c, i) => (i === 1 || i === 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
+  const line = (r: string[]) =>
+    r.map((c, i) => (i === 1 || i === 2 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join("  ");
   console.log(bold(line(head)));
   let last = rows[0]?.size;
   for (let i = 0; i < body.length; i++) {
@@ -135,5 +139,7 @@ if (values.json) {
     last = rows[i].size;
     console.log(line(body[i]));
   }
-  console.log(`\nEvery row ran machine code emitted by neural-jit's own assembler; --json for the raw figures.`);
+  console.log(
+    `\nEvery row ran machine code emitted by neural-jit's own assembler; --json for the raw figures.`,
+  );
 }

@@ -52,6 +52,11 @@ export interface JitOptions {
   verbose?: boolean;
   /** Directory for each compiled kernel's `.bin` and `.lst`. Default: NJIT_DUMP. */
   dump?: string;
+  /**
+   * Most keys profiled at once. Beyond it the least recently called keys
+   * without a compiled kernel are forgotten. Default 4096.
+   */
+  keyCapacity?: number;
 }
 
 /** Per-key figures of {@link JitStats}. */
@@ -136,6 +141,8 @@ interface GemmEntry extends LruNode {
   lastPlan: GemmPlan | null;
   /** u64 cycles, u64 calls: written by the timed trampoline. */
   counters: NativeBlock | null;
+  /** Tick of the last call (for forgetting cold keys). */
+  lastUse: number;
 }
 
 /** A kernel compiled on request ({@link Jit.compileGemm}): fixed shape, level and ISA. */
@@ -199,7 +206,9 @@ export class Jit {
   #workspaceAddr = 0;
   readonly #lru = new LruList<GemmEntry>();
   readonly #buckets = new Map<number, GemmEntry>();
-  readonly #entries: GemmEntry[] = [];
+  #entries: GemmEntry[] = [];
+  readonly #keyCapacity: number;
+  #tick = 0;
   readonly #scratch: GemmSpec = emptySpec();
   #last: GemmEntry | null = null;
   #lastA: Float32Array | null = null;
@@ -227,14 +236,19 @@ export class Jit {
       throw new RangeError(`Jit: cacheCapacity must be a positive integer, got ${capacity}`);
     }
     const bytes = options.cacheBytes ?? 16 << 20;
-    if (!Number.isInteger(bytes) || bytes < 4096) {
-      throw new RangeError(`Jit: cacheBytes must be an integer of at least 4096, got ${bytes}`);
+    if (!Number.isInteger(bytes) || bytes < 1) {
+      throw new RangeError(`Jit: cacheBytes must be a positive integer, got ${bytes}`);
     }
     if (options.maxIsa !== undefined && !ISA_LEVELS.includes(options.maxIsa)) {
       throw new RangeError(
         `Jit: maxIsa must be one of ${ISA_LEVELS.join(", ")}, got ${options.maxIsa}`,
       );
     }
+    const keyCapacity = options.keyCapacity ?? 4096;
+    if (!Number.isInteger(keyCapacity) || keyCapacity < 1) {
+      throw new RangeError(`Jit: keyCapacity must be a positive integer, got ${keyCapacity}`);
+    }
+    this.#keyCapacity = keyCapacity;
     this.#threshold = threshold;
     this.#capacity = capacity;
     this.#maxBytes = bytes;
@@ -277,6 +291,7 @@ export class Jit {
     let e = this.#last;
     if (e === null || !sameSpec(e.spec, s)) e = this.#entry(s);
     this.#last = e;
+    e.lastUse = ++this.#tick;
     const calls = ++e.calls;
     let kernel = e.kernel;
     if (kernel === null) {
@@ -475,6 +490,7 @@ export class Jit {
       kernel: null,
       lastPlan: null,
       counters: null,
+      lastUse: ++this.#tick,
       lruPrev: null,
       lruNext: null,
       lruBytes: 0,
@@ -482,7 +498,28 @@ export class Jit {
     };
     this.#buckets.set(h, e);
     this.#entries.push(e);
+    if (this.#entries.length > this.#keyCapacity + (this.#keyCapacity >> 2)) this.#forgetColdKeys();
     return e;
+  }
+
+  /** Drops the least recently called keys that hold no kernel, down to keyCapacity. */
+  #forgetColdKeys(): void {
+    const cold = this.#entries.filter((e) => e.kernel === null).sort((x, y) =>
+      x.lastUse - y.lastUse
+    );
+    const drop = new Set(cold.slice(0, this.#entries.length - this.#keyCapacity));
+    this.#entries = this.#entries.filter((e) => !drop.has(e));
+    for (const e of drop) {
+      let head = this.#buckets.get(e.hash) ?? null;
+      if (head === e) {
+        if (e.chain) this.#buckets.set(e.hash, e.chain);
+        else this.#buckets.delete(e.hash);
+      } else {
+        while (head && head.chain !== e) head = head.chain;
+        if (head) head.chain = e.chain;
+      }
+      if (this.#last === e) this.#last = null;
+    }
   }
 
   #tier0(e: GemmEntry, a: Float32Array, b: Float32Array, c: Float32Array): void {

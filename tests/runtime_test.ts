@@ -1,0 +1,258 @@
+import assert from "node:assert/strict";
+import { Jit } from "../mod.ts";
+import { assemble } from "../asm/mod.ts";
+
+/** Small-integer operands: every f32 sum is exact, so all tiers agree bit for bit. */
+function operands(m: number, n: number, k: number, seed = 1) {
+  let s = seed;
+  const next = () => ((s = (s * 1103515245 + 12345) >>> 0) % 7) - 3;
+  return {
+    a: new Float32Array(m * k).map(next),
+    b: new Float32Array(k * n).map(next),
+    c: new Float32Array(m * n),
+  };
+}
+
+function rss(): number {
+  const status = Deno.readTextFileSync("/proc/self/status");
+  return Number(/VmRSS:\s+(\d+) kB/.exec(status)![1]) * 1024;
+}
+
+Deno.test("runtime: a key compiles exactly once, at the threshold; below it nothing compiles", () => {
+  using jit = new Jit({ threshold: 10 });
+  const { a, b, c } = operands(8, 8, 8);
+  for (let i = 1; i <= 9; i++) {
+    jit.gemm(a, b, c, { m: 8, n: 8, k: 8 });
+    assert.equal(jit.stats().compiles, 0, `compiled after ${i} calls`);
+  }
+  jit.gemm(a, b, c, { m: 8, n: 8, k: 8 });
+  assert.equal(jit.stats().compiles, 1);
+  for (let i = 0; i < 100; i++) jit.gemm(a, b, c, { m: 8, n: 8, k: 8 });
+  const s = jit.stats();
+  assert.equal(s.compiles, 1);
+  assert.equal(s.calls, 110);
+  assert.equal(s.tier0Calls, 9);
+  assert.equal(s.tier1Calls, 101);
+  // Stats add up: every call from the threshold on is a hit or a miss.
+  assert.equal(s.hits + s.misses, s.calls - s.tier0Calls);
+  assert.equal(s.misses, 1);
+  assert.equal(s.keys[0].state, "compiled");
+  assert.equal(s.keys[0].reason, "threshold");
+  assert.ok(s.keys[0].tier1MeanUs! > 0 && s.keys[0].tier0MeanUs! > 0);
+  assert.ok(s.compileUs.total > 0 && s.compileUs.max >= s.compileUs.mean);
+});
+
+Deno.test("runtime: a key that is never hot is never compiled; an expensive call compiles at once", () => {
+  using jit = new Jit({ threshold: 1000 });
+  const small = operands(4, 4, 4);
+  for (let i = 0; i < 999; i++) jit.gemm(small.a, small.b, small.c, { m: 4, n: 4, k: 4 });
+  assert.equal(jit.stats().compiles, 0);
+  const big = operands(128, 128, 128); // 4 MFLOP: one tier-0 call costs more than compiling
+  jit.gemm(big.a, big.b, big.c, { m: 128, n: 128, k: 128 });
+  const s = jit.stats();
+  assert.equal(s.compiles, 1);
+  assert.equal(s.keys.find((k) => k.key.startsWith("gemm 128x128x128"))!.reason, "expensive-call");
+});
+
+Deno.test("runtime: results are identical before and after tier-up", () => {
+  using jit = new Jit({ threshold: 3 });
+  for (
+    const [m, n, k, opts] of [
+      [33, 17, 65, {}],
+      [7, 40, 9, { transA: true, alpha: -0.5, beta: 2 }],
+      [12, 31, 16, { transB: true, beta: 1 }],
+    ] as const
+  ) {
+    const { a, b } = operands(m, n, k, m * n);
+    const outs: number[][] = [];
+    for (let i = 0; i < 6; i++) {
+      const c = new Float32Array(m * n).fill(1);
+      jit.gemm(a, b, c, { m, n, k, ...opts, lda: opts.transA ? m : k, ldb: opts.transB ? k : n });
+      outs.push([...c]);
+    }
+    for (const o of outs) assert.deepEqual(o, outs[0]);
+  }
+  assert.equal(jit.stats().compiles, 3);
+});
+
+Deno.test("runtime: LRU order and eviction by count are exact; evicted keys recompile", () => {
+  using jit = new Jit({ threshold: 0, cacheCapacity: 3 });
+  const run = (n: number) => {
+    const { a, b, c } = operands(n, n, n);
+    jit.gemm(a, b, c, { m: n, n, k: n });
+  };
+  const state = (n: number) =>
+    jit.stats().keys.find((k) => k.key.startsWith(`gemm ${n}x${n}x${n} `))!.state;
+  run(1);
+  run(2);
+  run(3);
+  run(1); // 1 becomes most recent: 2 is now the least recent
+  run(4); // evicts 2
+  assert.equal(state(2), "evicted");
+  assert.deepEqual([1, 3, 4].map(state), ["compiled", "compiled", "compiled"]);
+  run(5); // evicts 3
+  assert.equal(state(3), "evicted");
+  run(2); // recompiles 2, evicts 1
+  assert.equal(state(2), "compiled");
+  assert.equal(state(1), "evicted");
+  const s = jit.stats();
+  assert.equal(s.evictions, 3);
+  assert.equal(s.compiles, 6);
+  assert.equal(s.kernels, 3);
+  assert.equal(s.hits + s.misses, s.calls - s.tier0Calls);
+});
+
+Deno.test("runtime: eviction by bytes keeps live code within cacheBytes", () => {
+  // Measure two kernels' sizes, then allow exactly those two.
+  const sizes: number[] = [];
+  {
+    using probe = new Jit({ threshold: 0 });
+    for (const n of [20, 21, 22]) {
+      const { a, b, c } = operands(n, n, n);
+      probe.gemm(a, b, c, { m: n, n, k: n });
+      sizes.push(probe.stats().keys.find((k) => k.key.startsWith(`gemm ${n}x`))!.codeBytes);
+    }
+  }
+  const budget = sizes[0] + sizes[1];
+  using jit = new Jit({ threshold: 0, cacheBytes: budget });
+  for (const n of [20, 21]) {
+    const { a, b, c } = operands(n, n, n);
+    jit.gemm(a, b, c, { m: n, n, k: n });
+  }
+  assert.equal(jit.stats().evictions, 0);
+  assert.equal(jit.stats().codeBytes, budget);
+  const { a, b, c } = operands(22, 22, 22);
+  jit.gemm(a, b, c, { m: 22, n: 22, k: 22 }); // does not fit beside both: the least recent goes
+  const s = jit.stats();
+  // Least recent first: 20 goes; 21 goes too if 21 and 22 together still exceed the budget.
+  const both = sizes[1] + sizes[2] <= budget;
+  assert.equal(s.evictions, both ? 1 : 2);
+  assert.equal(s.keys.find((k) => k.key.startsWith("gemm 20x"))!.state, "evicted");
+  assert.equal(
+    s.keys.find((k) => k.key.startsWith("gemm 21x"))!.state,
+    both ? "compiled" : "evicted",
+  );
+  assert.equal(s.keys.find((k) => k.key.startsWith("gemm 22x"))!.state, "compiled");
+  assert.equal(s.codeBytes, both ? sizes[1] + sizes[2] : sizes[2]);
+  assert.equal(s.codeBytes, s.keys.reduce((t, k) => t + k.codeBytes, 0));
+});
+
+Deno.test("runtime: 100,000 compile/evict cycles of distinct shapes keep mappings and memory flat", () => {
+  using jit = new Jit({ threshold: 0, cacheCapacity: 4, keyCapacity: 64, profile: false });
+  const a = new Float32Array(64 * 64).fill(1), b = a.slice(), c = a.slice();
+  const shape = (i: number) => ({ m: 1 + (i % 61), n: 1 + ((i >> 3) % 59), k: 1 + ((i * 7) % 53) });
+  const mappings = () => Deno.readTextFileSync("/proc/self/maps").split("\n").length;
+  for (let i = 0; i < 5000; i++) jit.gemm(a, b, c, shape(i)); // warm up to a steady state
+  const maps0 = mappings(), rss0 = rss();
+  let maxMaps = maps0;
+  for (let i = 5000; i < 105_000; i++) {
+    jit.gemm(a, b, c, shape(i));
+    if (i % 5000 === 0) maxMaps = Math.max(maxMaps, mappings());
+  }
+  const s = jit.stats();
+  assert.ok(s.compiles >= 100_000, `${s.compiles} compiles`);
+  assert.equal(s.kernels, 4);
+  assert.ok(s.keys.length <= 64 + 16);
+  assert.ok(maxMaps <= maps0 + 16, `mappings grew from ${maps0} to ${maxMaps}`);
+  const growth = rss() - rss0;
+  assert.ok(growth < 48 << 20, `resident memory grew by ${(growth / 2 ** 20).toFixed(1)} MiB`);
+});
+
+Deno.test("runtime: close() releases everything and later use throws", () => {
+  const jit = new Jit({ threshold: 0 });
+  const { a, b, c } = operands(4, 4, 4);
+  jit.gemm(a, b, c, { m: 4, n: 4, k: 4 });
+  const k = jit.compileGemm({ m: 4, n: 4, k: 4 });
+  jit.close();
+  assert.throws(() => jit.gemm(a, b, c, { m: 4, n: 4, k: 4 }), /closed/);
+  assert.throws(() => k.run(a, b, c), /closed/);
+  jit.close(); // idempotent
+});
+
+Deno.test("runtime: options and environment knobs are validated", () => {
+  assert.throws(() => new Jit({ threshold: -1 }), RangeError);
+  assert.throws(() => new Jit({ cacheCapacity: 0 }), RangeError);
+  assert.throws(() => new Jit({ cacheBytes: 0 }), RangeError);
+  assert.throws(() => new Jit({ maxIsa: "avx9" as never }), RangeError);
+  using capped = new Jit({ maxIsa: "sse2" });
+  assert.equal(capped.isa, "sse2");
+  const { a, b, c } = operands(16, 16, 16);
+  const k = capped.compileGemm({ m: 16, n: 16, k: 16 });
+  assert.match(k.plan.description, /sse2/);
+  k.run(a, b, c);
+});
+
+Deno.test({
+  name:
+    "runtime: NJIT_DUMP writes .bin and .lst that objdump disassembles to the listing's instructions",
+  ignore: (() => {
+    try {
+      return !new Deno.Command("objdump", { args: ["--version"], stdout: "null" }).outputSync()
+        .success;
+    } catch {
+      return true;
+    }
+  })(),
+  fn() {
+    const dir = Deno.makeTempDirSync({ prefix: "njit-dump-" });
+    try {
+      using jit = new Jit({ threshold: 0, dump: dir });
+      for (
+        const [m, n, k, o] of [[37, 45, 19, {}], [300, 300, 300, {
+          transB: true,
+          alpha: 2,
+          beta: 1,
+        }]] as const
+      ) {
+        const { a, b, c } = operands(m, n, k);
+        jit.gemm(a, b, c, { m, n, k, ...o });
+      }
+      const bins = [...Deno.readDirSync(dir)].filter((e) => e.name.endsWith(".bin"));
+      assert.equal(bins.length, 2);
+      const canonical: Record<string, string> = {
+        jnz: "jne",
+        jz: "je",
+        jnae: "jb",
+        jc: "jb",
+        jnb: "jae",
+        jnc: "jae",
+        setnz: "setne",
+        setz: "sete",
+        cmovnz: "cmovne",
+        cmovz: "cmove",
+      };
+      for (const bin of bins) {
+        const path = `${dir}/${bin.name}`;
+        const listing = Deno.readTextFileSync(path.replace(/\.bin$/, ".lst"));
+        const code = Deno.readFileSync(path);
+        // The listing reassembles to the dumped bytes.
+        assert.deepEqual(assemble(listing), code);
+        const out = new Deno.Command("objdump", {
+          args: ["-D", "-b", "binary", "-m", "i386:x86-64", "-M", "intel", path],
+          stdout: "piped",
+        }).outputSync();
+        const theirs = new Map<number, string>();
+        for (const line of new TextDecoder().decode(out.stdout).split("\n")) {
+          const m = /^\s*([0-9a-f]+):\s+(?:[0-9a-f]{2} )+\s*([a-z0-9]+)/.exec(line);
+          if (m) theirs.set(parseInt(m[1], 16), m[2]);
+        }
+        let compared = 0;
+        for (const line of listing.split("\n")) {
+          const m = /^\s+([a-z][a-z0-9]*)\b.*# ([0-9a-f]+):/.exec(line);
+          if (!m) continue;
+          const ours = canonical[m[1]] ?? m[1];
+          const at = parseInt(m[2], 16);
+          assert.equal(
+            theirs.get(at),
+            ours === "mov" && theirs.get(at) === "movabs" ? "movabs" : ours,
+            `${bin.name} at 0x${m[2]}: ${line.trim()}`,
+          );
+          compared++;
+        }
+        assert.ok(compared > 50, `only ${compared} instructions compared`);
+      }
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
