@@ -42,51 +42,47 @@ function describe(v: unknown): string {
     : `${typeof v} ${String(v)}`;
 }
 
-function dimension(name: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isInteger(v) || v < 0) {
-    throw new RangeError(
-      `gemm: ${name} must be a non-negative integer, got ${
-        typeof v === "number" ? v : describe(v)
-      }`,
-    );
-  }
-  if (v > MAX_DIMENSION) {
+// Cold paths: each throws the error that names the argument, the value and what was expected.
+
+function badDimension(name: string, v: unknown): never {
+  if (typeof v === "number" && Number.isInteger(v) && v > MAX_DIMENSION) {
     throw new RangeError(`gemm: ${name} = ${v} exceeds the supported maximum of ${MAX_DIMENSION}`);
   }
-  return v;
+  throw new RangeError(
+    `gemm: ${name} must be a non-negative integer, got ${typeof v === "number" ? v : describe(v)}`,
+  );
 }
 
-function leading(name: string, v: unknown, fallback: number, min: number, what: string): number {
-  if (v === undefined) return fallback;
-  const ld = dimension(name, v);
-  if (ld < min) {
-    throw new RangeError(`gemm: ${name} must be at least ${min} (${what}), got ${ld}`);
-  }
-  return ld;
+function badLeading(name: string, v: unknown, min: number, what: string): never {
+  if ((v as number) >>> 0 !== v || (v as number) > MAX_DIMENSION) badDimension(name, v);
+  throw new RangeError(`gemm: ${name} must be at least ${min} (${what}), got ${v}`);
 }
 
-function flag(name: string, v: unknown): boolean {
-  if (v === undefined) return false;
-  if (typeof v !== "boolean") {
-    throw new TypeError(`gemm: ${name} must be a boolean, got ${describe(v)}`);
-  }
-  return v;
+function badFlag(name: string, v: unknown): never {
+  throw new TypeError(`gemm: ${name} must be a boolean, got ${describe(v)}`);
 }
 
-function scalar(name: string, v: unknown, fallback: number): number {
-  if (v === undefined) return fallback;
-  if (typeof v !== "number") {
-    throw new TypeError(`gemm: ${name} must be a number, got ${describe(v)}`);
-  }
-  return v;
+function badScalar(name: string, v: unknown): never {
+  throw new TypeError(`gemm: ${name} must be a number, got ${describe(v)}`);
 }
 
-function extent(name: string, arr: Float32Array, need: number, what: string): void {
-  if (arr.length < need) {
-    throw new RangeError(
-      `gemm: ${name} has ${arr.length} elements but ${what} needs at least ${need}`,
-    );
-  }
+function badArray(name: string, v: unknown): never {
+  throw new TypeError(`gemm: ${name} must be a Float32Array, got ${describe(v)}`);
+}
+
+function badExtent(name: string, arr: Float32Array, need: number, s: GemmSpec): never {
+  const what = name === "c"
+    ? `m=${s.m} rows of n=${s.n} at ldc=${s.ldc}`
+    : name === "a"
+    ? (s.transA
+      ? `k=${s.k} rows of m=${s.m} at lda=${s.lda}`
+      : `m=${s.m} rows of k=${s.k} at lda=${s.lda}`)
+    : (s.transB
+      ? `n=${s.n} rows of k=${s.k} at ldb=${s.ldb}`
+      : `k=${s.k} rows of n=${s.n} at ldb=${s.ldb}`);
+  throw new RangeError(
+    `gemm: ${name} has ${arr.length} elements but ${what} needs at least ${need}`,
+  );
 }
 
 /** Checks the options of a gemm call and writes the resolved shape into `out`. */
@@ -94,25 +90,45 @@ export function readGemmShape(o: GemmOptions, out: GemmSpec): void {
   if (o === null || typeof o !== "object") {
     throw new TypeError(`gemm: options must be an object with m, n and k, got ${describe(o)}`);
   }
-  const m = dimension("m", o.m), n = dimension("n", o.n), k = dimension("k", o.k);
-  const transA = flag("transA", o.transA), transB = flag("transB", o.transB);
-  const alpha = scalar("alpha", o.alpha, 1), beta = scalar("beta", o.beta, 0);
+  // (v >>> 0) === v holds exactly for integers in [0, 2^32): one test for type, sign and fraction.
+  const m = o.m, n = o.n, k = o.k;
+  if (m >>> 0 !== m || m > MAX_DIMENSION) badDimension("m", m);
+  if (n >>> 0 !== n || n > MAX_DIMENSION) badDimension("n", n);
+  if (k >>> 0 !== k || k > MAX_DIMENSION) badDimension("k", k);
+  let transA = o.transA, transB = o.transB;
+  if (transA === undefined) transA = false;
+  else if (transA !== true && transA !== false) badFlag("transA", transA);
+  if (transB === undefined) transB = false;
+  else if (transB !== true && transB !== false) badFlag("transB", transB);
+  let alpha = o.alpha, beta = o.beta;
+  if (alpha === undefined) alpha = 1;
+  else if (typeof alpha !== "number") badScalar("alpha", alpha);
+  if (beta === undefined) beta = 0;
+  else if (typeof beta !== "number") badScalar("beta", beta);
   const aRow = transA ? m : k, bRow = transB ? k : n;
-  out.lda = leading(
-    "lda",
-    o.lda,
-    aRow,
-    aRow,
-    transA ? "A is stored k×m: its rows hold m" : "the rows of A hold k",
-  );
-  out.ldb = leading(
-    "ldb",
-    o.ldb,
-    bRow,
-    bRow,
-    transB ? "B is stored n×k: its rows hold k" : "the rows of B hold n",
-  );
-  out.ldc = leading("ldc", o.ldc, n, n, "the rows of C hold n");
+  let lda = o.lda, ldb = o.ldb, ldc = o.ldc;
+  if (lda === undefined) lda = aRow;
+  else if (lda >>> 0 !== lda || lda > MAX_DIMENSION || lda < aRow) {
+    badLeading(
+      "lda",
+      lda,
+      aRow,
+      transA ? "A is stored k×m: its rows hold m" : "the rows of A hold k",
+    );
+  }
+  if (ldb === undefined) ldb = bRow;
+  else if (ldb >>> 0 !== ldb || ldb > MAX_DIMENSION || ldb < bRow) {
+    badLeading(
+      "ldb",
+      ldb,
+      bRow,
+      transB ? "B is stored n×k: its rows hold k" : "the rows of B hold n",
+    );
+  }
+  if (ldc === undefined) ldc = n;
+  else if (ldc >>> 0 !== ldc || ldc > MAX_DIMENSION || ldc < n) {
+    badLeading("ldc", ldc, n, "the rows of C hold n");
+  }
   out.m = m;
   out.n = n;
   out.k = k;
@@ -120,36 +136,26 @@ export function readGemmShape(o: GemmOptions, out: GemmSpec): void {
   out.transB = transB;
   out.alpha = alpha;
   out.beta = beta;
+  out.lda = lda;
+  out.ldb = ldb;
+  out.ldc = ldc;
 }
 
 /** Checks that a, b and c are Float32Arrays holding every element the call `s` touches. */
 export function checkGemmArrays(a: unknown, b: unknown, c: unknown, s: GemmSpec): void {
-  if (!(a instanceof Float32Array)) {
-    throw new TypeError(`gemm: a must be a Float32Array, got ${describe(a)}`);
-  }
-  if (!(b instanceof Float32Array)) {
-    throw new TypeError(`gemm: b must be a Float32Array, got ${describe(b)}`);
-  }
-  if (!(c instanceof Float32Array)) {
-    throw new TypeError(`gemm: c must be a Float32Array, got ${describe(c)}`);
-  }
-  const { m, n, k, lda, ldb, ldc, transA, transB } = s;
+  if (!(a instanceof Float32Array)) badArray("a", a);
+  if (!(b instanceof Float32Array)) badArray("b", b);
+  if (!(c instanceof Float32Array)) badArray("c", c);
+  const m = s.m, n = s.n, k = s.k;
+  if (m === 0 || n === 0) return;
   // Extents: one past the last element the call touches.
-  if (m > 0 && n > 0) extent("c", c, (m - 1) * ldc + n, `m=${m} rows of n=${n} at ldc=${ldc}`);
-  if (m > 0 && n > 0 && k > 0 && s.alpha !== 0) {
-    extent(
-      "a",
-      a,
-      transA ? (k - 1) * lda + m : (m - 1) * lda + k,
-      transA ? `k=${k} rows of m=${m} at lda=${lda}` : `m=${m} rows of k=${k} at lda=${lda}`,
-    );
-    extent(
-      "b",
-      b,
-      transB ? (n - 1) * ldb + k : (k - 1) * ldb + n,
-      transB ? `n=${n} rows of k=${k} at ldb=${ldb}` : `k=${k} rows of n=${n} at ldb=${ldb}`,
-    );
-  }
+  const needC = (m - 1) * s.ldc + n;
+  if (c.length < needC) badExtent("c", c, needC, s);
+  if (k === 0 || s.alpha === 0) return;
+  const needA = s.transA ? (k - 1) * s.lda + m : (m - 1) * s.lda + k;
+  if (a.length < needA) badExtent("a", a, needA, s);
+  const needB = s.transB ? (n - 1) * s.ldb + k : (k - 1) * s.ldb + n;
+  if (b.length < needB) badExtent("b", b, needB, s);
 }
 
 /**
