@@ -74,24 +74,22 @@ interface Constant {
 type Raw = { offset: number; length: number; row: Row | null; ops: Operand[]; text?: string };
 
 /**
- * The rows of one mnemonic, and the row the last emit of it chose with its
- * operand classes: kernels repeat the same forms thousands of times, so most
- * emits skip the matching scan. Only choices that needed no value check
- * (immediates, labels, broadcast counts, distinct registers) are remembered.
+ * The rows of one mnemonic, and a small cache of the rows recent emits chose
+ * for their operand classes: kernels repeat a few forms thousands of times,
+ * so most emits skip the matching scan. Eight slots, picked by a hash of the
+ * classes, hold loads and stores of one mnemonic side by side. Only choices
+ * that needed no value check (immediates, labels, broadcast counts, distinct
+ * registers) are remembered.
  */
 interface Group {
   rows: Row[];
-  last: Row | null;
-  n: number;
-  c0: number;
-  c1: number;
-  c2: number;
-  c3: number;
-  c4: number;
+  /** Per slot: the row, then n and c0..c4 at [slot * 6 ..]. */
+  rowOf: (Row | null)[];
+  key: Float64Array;
 }
 const BY_MNEMONIC = new Map<string, Group>();
 for (const [mnemonic, rows] of GROUPS) {
-  BY_MNEMONIC.set(mnemonic, { rows, last: null, n: -1, c0: 0, c1: 0, c2: 0, c3: 0, c4: 0 });
+  BY_MNEMONIC.set(mnemonic, { rows, rowOf: new Array(8).fill(null), key: new Float64Array(48) });
 }
 
 function classOf(op: Operand): number {
@@ -169,10 +167,13 @@ export class Assembler {
     const c2 = n > 2 ? classOf(ops[2]) : 0, c3 = n > 3 ? classOf(ops[3]) : 0;
     const c4 = n > 4 ? classOf(ops[4]) : 0;
     let row: Row | null = null;
+    const slot = Math.imul(c0 + 3 * c1 + 5 * c2 + 7 * c3 + 11 * c4 + n, 0x9e3779b1) >>> 29;
+    const key = group.key, at = slot * 6;
+    const cached = group.rowOf[slot];
     if (
-      group.last !== null && group.n === n && group.c0 === c0 && group.c1 === c1 &&
-      group.c2 === c2 && group.c3 === c3 && group.c4 === c4
-    ) row = group.last;
+      cached !== null && key[at] === n && key[at + 1] === c0 && key[at + 2] === c1 &&
+      key[at + 3] === c2 && key[at + 4] === c3 && key[at + 5] === c4
+    ) row = cached;
     else {
       for (let i = 0; i < rows.length; i++) {
         if (matches(rows[i], ops, n, sink.pos)) {
@@ -182,13 +183,13 @@ export class Assembler {
       }
       if (row === null) throw noMatch(mnemonic, rows, ops, n);
       if (((c0 | c1 | c2 | c3 | c4) & CHECK) === 0 && !row.distinct) {
-        group.last = row;
-        group.n = n;
-        group.c0 = c0;
-        group.c1 = c1;
-        group.c2 = c2;
-        group.c3 = c3;
-        group.c4 = c4;
+        group.rowOf[slot] = row;
+        key[at] = n;
+        key[at + 1] = c0;
+        key[at + 2] = c1;
+        key[at + 3] = c2;
+        key[at + 4] = c3;
+        key[at + 5] = c4;
       }
     }
     if (row.memIndex >= 0) {

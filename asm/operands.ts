@@ -399,16 +399,16 @@ export class ShortRef {
   }
 }
 
-const SIZE_CLASS: Record<number, number> = {
-  0: C.MANY,
-  1: C.M8,
-  2: C.M16,
-  4: C.M32,
-  8: C.M64,
-  16: C.M128,
-  32: C.M256,
-  64: C.M512,
-};
+// Memory class bits by access size in bytes (undefined: not a valid size).
+const SIZE_CLASS: (number | undefined)[] = [];
+SIZE_CLASS[0] = C.MANY;
+SIZE_CLASS[1] = C.M8;
+SIZE_CLASS[2] = C.M16;
+SIZE_CLASS[4] = C.M32;
+SIZE_CLASS[8] = C.M64;
+SIZE_CLASS[16] = C.M128;
+SIZE_CLASS[32] = C.M256;
+SIZE_CLASS[64] = C.M512;
 
 /** Size words of Intel syntax by byte count. */
 export const SIZE_WORDS: Readonly<Record<number, string>> = {
@@ -465,10 +465,10 @@ export class Mem {
     this.label = label;
     this.mask = mask;
     const cls = bcst ? (size === 4 ? C.B32 : size === 8 ? C.B64 : C.B32 | C.B64) : SIZE_CLASS[size];
-    this.cls = cls | (mask ? C.MASKED : 0) | (bcst > 1 ? C.BN : 0);
     if (cls === undefined) {
       throw new AssemblerError("", `memory operand size must be 1..64 bytes, got ${size}`);
     }
+    this.cls = cls | (mask ? C.MASKED : 0) | (bcst > 1 ? C.BN : 0);
     if (base && base.kind !== "gp64" && base.kind !== "rip") {
       throw new AssemblerError(
         "",
