@@ -5,6 +5,7 @@ import { ISA_LEVELS, levelsUpTo } from "../src/cpu.ts";
 import { gemmF64, type GemmSpec } from "../src/kernels/gemm/mod.ts";
 import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
 import { emitDirectGemm } from "../src/kernels/gemm/direct.ts";
+import { emitSkinnyGemm } from "../src/kernels/gemm/skinny.ts";
 import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
@@ -231,6 +232,37 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
           true,
           `direct ${isa} case ${t} ${JSON.stringify(cs.spec)} ${JSON.stringify(plan)}`,
         );
+      }
+    }
+  } finally {
+    arena.close();
+  }
+});
+
+Deno.test("gemm skinny path (m ≤ 4, B streamed): every AVX level, transposed A, tails", () => {
+  const r = rng(123);
+  const arena = new CodeArena();
+  try {
+    for (const isa of levelsUpTo(isaLevel()).filter((l) => l === "avx2" || l === "avx512")) {
+      const v = vecIsa(isa);
+      for (let t = 0; t < 150; t++) {
+        const cs = randomCase(r, true, 400_000);
+        cs.spec.m = Math.min(cs.spec.m, 4);
+        if (
+          cs.spec.transB || cs.spec.m === 0 || cs.spec.n === 0 || cs.spec.k === 0 ||
+          cs.spec.alpha === 0
+        ) continue;
+        cs.c = cs.c.subarray(0, (cs.spec.m - 1) * cs.spec.ldc + cs.spec.n);
+        cs.c0 = cs.c.slice();
+        runPlan(
+          (a, s) => {
+            emitSkinnyGemm(a, v, s);
+            return 0;
+          },
+          cs,
+          arena,
+        );
+        check(cs, true, `skinny ${isa} case ${t} ${JSON.stringify(cs.spec)}`);
       }
     }
   } finally {

@@ -10,18 +10,7 @@
  *
  * @module
  */
-import {
-  type Assembler,
-  dword,
-  eax,
-  KREG,
-  type Mem,
-  ptr,
-  type Reg,
-  vreg,
-  ymmword,
-  zmmword,
-} from "../../asm/mod.ts";
+import { type Assembler, dword, eax, KREG, type Mem, ptr, type Reg, vreg } from "../../asm/mod.ts";
 import type { IsaLevel } from "../cpu.ts";
 
 /** The levels a vector generator targets (AMX kernels reuse avx512 for their non-tile parts). */
@@ -116,38 +105,36 @@ export class Vec {
 
   /** dst = [base+disp] (full vector, or the tail's lanes with the rest zeroed). */
   load(dst: number, base: Reg, disp: number, tail?: Tail): void {
-    const a = this.a;
-    const l = this.isa.level;
-    if (l === "scalar") return void a.emit("movss", this.x(dst), dword(base, disp));
-    if (tail) {
-      if (l === "avx512") {
-        return void a.emit("vmovups", this.r(dst).k(tail.k!).z, zmmword(base, disp));
-      }
-      return void a.emit("vmaskmovps", this.r(dst), this.r(tail.m), ymmword(base, disp));
-    }
-    a.emit(
-      this.isa.vex ? "vmovups" : "movups",
-      this.r(dst),
-      ptr(base, disp, null, 1, this.isa.bits / 8),
-    );
+    this.loadMem(dst, ptr(base, disp), tail);
   }
 
   /** [base+disp] = src (full vector, or only the tail's lanes). */
   store(base: Reg, disp: number, src: number, tail?: Tail): void {
+    this.storeMem(ptr(base, disp), src, tail);
+  }
+
+  /** dst = memory at `m` (any addressing; the size is set here). */
+  loadMem(dst: number, m: Mem, tail?: Tail): void {
     const a = this.a;
     const l = this.isa.level;
-    if (l === "scalar") return void a.emit("movss", dword(base, disp), this.x(src));
+    if (l === "scalar") return void a.emit("movss", this.x(dst), m.withSize(4));
     if (tail) {
-      if (l === "avx512") {
-        return void a.emit("vmovups", zmmword(base, disp).k(tail.k!), this.r(src));
-      }
-      return void a.emit("vmaskmovps", ymmword(base, disp), this.r(tail.m), this.r(src));
+      if (l === "avx512") return void a.emit("vmovups", this.r(dst).k(tail.k!).z, m.withSize(64));
+      return void a.emit("vmaskmovps", this.r(dst), this.r(tail.m), m.withSize(32));
     }
-    a.emit(
-      this.isa.vex ? "vmovups" : "movups",
-      ptr(base, disp, null, 1, this.isa.bits / 8),
-      this.r(src),
-    );
+    a.emit(this.isa.vex ? "vmovups" : "movups", this.r(dst), m.withSize(this.isa.bits / 8));
+  }
+
+  /** memory at `m` = src. */
+  storeMem(m: Mem, src: number, tail?: Tail): void {
+    const a = this.a;
+    const l = this.isa.level;
+    if (l === "scalar") return void a.emit("movss", m.withSize(4), this.x(src));
+    if (tail) {
+      if (l === "avx512") return void a.emit("vmovups", m.withSize(64).k(tail.k!), this.r(src));
+      return void a.emit("vmaskmovps", m.withSize(32), this.r(tail.m), this.r(src));
+    }
+    a.emit(this.isa.vex ? "vmovups" : "movups", m.withSize(this.isa.bits / 8), this.r(src));
   }
 
   /** dst = the f32 at [base+disp] in every lane. */

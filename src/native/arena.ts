@@ -4,13 +4,17 @@
  * Address space is reserved in chunks mapped PROT_NONE. Installing code takes a
  * page-granular range from a chunk (first fit over a sorted free list), makes it
  * read-write, copies the bytes in, then makes it read-execute. No page is ever
- * writable and executable at once. Freeing returns the range to PROT_NONE, drops
- * its pages (madvise DONTNEED, so resident memory does not grow), coalesces it
- * with its neighbours, and unmaps a chunk once it is empty and another chunk
- * exists. A byte budget bounds the live code.
+ * writable and executable at once. Freeing returns the range to PROT_NONE at
+ * once, coalesces it with its neighbours, and unmaps a chunk once it is empty
+ * and another chunk exists; the freed pages themselves are dropped (madvise
+ * DONTNEED) in batches of 256 KiB, so resident memory stays bounded without a
+ * syscall per free. A byte budget bounds the live code.
  *
  * @module
  */
+/** Freed bytes that accumulate before their pages are dropped with madvise. */
+const PENDING_RELEASE_BYTES = 256 << 10;
+
 import {
   libc,
   libcError,
@@ -134,6 +138,8 @@ export class CodeArena {
   #installs = 0;
   #frees = 0;
   #closed = false;
+  #pending: [number, number][] = [];
+  #pendingBytes = 0;
 
   /** Makes an arena; nothing is mapped until the first install. */
   constructor(options: CodeArenaOptions = {}) {
@@ -181,6 +187,8 @@ export class CodeArena {
     const [chunk, first] = this.#take(pages);
     const bytes = pages * this.#page;
     const at = Deno.UnsafePointer.offset(chunk.base, first * this.#page) as Deno.PointerObject;
+    // Pages about to hold code again must not be dropped later under it.
+    this.#unpend(Number(Deno.UnsafePointer.value(at)), bytes);
     const c = libc();
     if (c.mprotect(at, BigInt(bytes), PROT_READ | PROT_WRITE) !== 0) {
       const err = libcError("mprotect(RW)");
@@ -237,6 +245,8 @@ export class CodeArena {
       libc().munmap(chunk.base, BigInt(chunk.pages * this.#page));
     }
     this.#chunks = [];
+    this.#pending = [];
+    this.#pendingBytes = 0;
     this.#livePages = 0;
     this.#blocks = 0;
   }
@@ -244,7 +254,39 @@ export class CodeArena {
   #release(at: Deno.PointerObject, bytes: number): void {
     const c = libc();
     if (c.mprotect(at, BigInt(bytes), PROT_NONE) !== 0) throw libcError("mprotect(NONE)");
-    c.madvise(at, BigInt(bytes), MADV_DONTNEED);
+    // Dropping the pages costs a syscall per free; batch it. Freed pages are
+    // inaccessible at once; their memory goes back once enough are pending.
+    this.#pending.push([Number(Deno.UnsafePointer.value(at)), bytes]);
+    this.#pendingBytes += bytes;
+    if (this.#pendingBytes >= PENDING_RELEASE_BYTES) this.#dropPending();
+  }
+
+  /** madvise(DONTNEED) every pending freed range. */
+  #dropPending(): void {
+    const c = libc();
+    for (const [at, bytes] of this.#pending) {
+      c.madvise(Deno.UnsafePointer.create(BigInt(at)), BigInt(bytes), MADV_DONTNEED);
+    }
+    this.#pending = [];
+    this.#pendingBytes = 0;
+  }
+
+  /** Forgets pending releases inside [start, start+bytes): those pages are in use again. */
+  #unpend(start: number, bytes: number): void {
+    if (this.#pending.length === 0) return;
+    const end = start + bytes;
+    const kept: [number, number][] = [];
+    for (const [s, n] of this.#pending) {
+      const e = s + n;
+      if (e <= start || s >= end) {
+        kept.push([s, n]);
+        continue;
+      }
+      if (s < start) kept.push([s, start - s]);
+      if (e > end) kept.push([end, e - end]);
+    }
+    this.#pending = kept;
+    this.#pendingBytes = kept.reduce((t, [, n]) => t + n, 0);
   }
 
   /** First fit over all chunks; maps a new chunk when none has room. */
@@ -304,6 +346,8 @@ export class CodeArena {
       free.splice(i, 0, [first, pages]);
     }
     if (chunk.livePages === 0 && this.#chunks.length > 1) {
+      const base = Number(Deno.UnsafePointer.value(chunk.base));
+      this.#unpend(base, chunk.pages * this.#page);
       libc().munmap(chunk.base, BigInt(chunk.pages * this.#page));
       this.#chunks.splice(this.#chunks.indexOf(chunk), 1);
     }

@@ -103,7 +103,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: Direct
         c: { base: rCt, rowBytes: s.ldc * 4, offset: r0 * s.ldc * 4 },
         k: blocked ? rKc : s.k,
         counter,
-        unroll: p.unroll,
+        // Edge tiles run once per row or column of tiles: less unrolling, less code.
+        unroll: mr === p.mr && nr === p.nr ? p.unroll : Math.min(p.unroll, 2),
         kSplit,
         alpha: s.alpha,
         beta: s.beta,

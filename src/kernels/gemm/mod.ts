@@ -9,6 +9,7 @@ import { vecIsa } from "../vec.ts";
 import { emitDirectGemm } from "./direct.ts";
 import { emitIkjGemm, emitScaleC } from "./ikj.ts";
 import { emitPackedGemm } from "./packed.ts";
+import { emitSkinnyGemm } from "./skinny.ts";
 import type { GemmPlan } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";
 
@@ -39,6 +40,9 @@ export function generateGemm(
       break;
     case "packed":
       emitPackedGemm(a, isa, s, plan.packed!);
+      break;
+    case "skinny":
+      emitSkinnyGemm(a, isa, s);
       break;
   }
   return a.finish();

@@ -24,7 +24,7 @@ export type GemmLevel = 0 | 1 | 2 | 3;
 export const GEMM_LEVELS: readonly GemmLevel[] = [0, 1, 2, 3];
 
 /** The driver that computes the call. */
-export type GemmPath = "empty" | "scale" | "ikj" | "direct" | "packed";
+export type GemmPath = "empty" | "scale" | "ikj" | "direct" | "packed" | "skinny";
 
 /** A complete plan for one spec at one level and ISA. */
 export interface GemmPlan {
@@ -151,6 +151,16 @@ export function planGemm(
     return make("direct", { direct }, "L3 scalar (no SIMD level allowed): register-blocked 3×3");
   }
   const operandBytes = 4 * (s.m * s.k + s.k * s.n);
+  if (
+    s.m <= 4 && !s.transB && isa !== "sse2" && operandBytes > caches.l2 &&
+    s.n >= 4 * vecIsa(isa).lanes
+  ) {
+    return make(
+      "skinny",
+      {},
+      `L3 ${isa} skinny: B streamed row by row, ${s.m} row${s.m > 1 ? "s" : ""} of C in L1`,
+    );
+  }
   const direct = chooseDirectTile(s, isa);
   // Packing B pays off only when each packed element feeds enough rows of A.
   const small = operandBytes <= 3 * caches.l2 || s.m <= 16 || (s.m <= 128 && isa === "avx512");

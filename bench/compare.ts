@@ -1,0 +1,221 @@
+/**
+ * neural-jit against OpenBLAS and oneDNN, one thread, same process, same
+ * operands: GFLOPS, % of the FMA peak measured in this run, and our ratio to
+ * the better peer. Peers are loaded through FFI only if installed
+ * (Debian: libopenblas0-pthread, libdnnl-dev); they are never a dependency.
+ *
+ *   deno task compare                 # squares 32..2048 and the NN shapes
+ *   deno task compare --isa avx2      # our AVX2 path, peers limited to AVX2 too
+ *   deno task compare --json
+ */
+import { parseArgs } from "node:util";
+import { cpuFeatures, type IsaLevel, Jit, measurePeak } from "../mod.ts";
+
+const { values } = parseArgs({
+  options: {
+    isa: { type: "string" },
+    json: { type: "boolean", default: false },
+    shapes: { type: "string" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (values.help) {
+  console.log("usage: deno task compare [--isa avx2|avx512] [--shapes 64x64x64,...] [--json]");
+  Deno.exit(0);
+}
+const isa = values.isa as IsaLevel | undefined;
+// Peers read these once, when loaded: limit them like our JIT, and to one thread.
+Deno.env.set("OMP_NUM_THREADS", "1");
+Deno.env.set("OPENBLAS_NUM_THREADS", "1");
+if (isa === "avx2") {
+  Deno.env.set("OPENBLAS_CORETYPE", "Haswell");
+  Deno.env.set("ONEDNN_MAX_CPU_ISA", "AVX2");
+}
+
+type Gemm = (
+  m: number,
+  n: number,
+  k: number,
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+) => void;
+
+function openblas(): Gemm | null {
+  try {
+    const lib = Deno.dlopen("libopenblas.so.0", {
+      cblas_sgemm: {
+        parameters: [
+          "i32",
+          "i32",
+          "i32",
+          "i32",
+          "i32",
+          "i32",
+          "f32",
+          "buffer",
+          "i32",
+          "buffer",
+          "i32",
+          "f32",
+          "buffer",
+          "i32",
+        ],
+        result: "void",
+      },
+      openblas_set_num_threads: { parameters: ["i32"], result: "void" },
+    });
+    lib.symbols.openblas_set_num_threads(1);
+    return (m, n, k, a, b, c) =>
+      lib.symbols.cblas_sgemm(101, 111, 111, m, n, k, 1, a, k, b, n, 0, c, n);
+  } catch {
+    return null;
+  }
+}
+
+function onednn(): Gemm | null {
+  for (const name of ["libdnnl.so.3", "libdnnl.so.2"]) {
+    try {
+      const lib = Deno.dlopen(name, {
+        dnnl_sgemm: {
+          parameters: [
+            "u8",
+            "u8",
+            "i64",
+            "i64",
+            "i64",
+            "f32",
+            "buffer",
+            "i64",
+            "buffer",
+            "i64",
+            "f32",
+            "buffer",
+            "i64",
+          ],
+          result: "i32",
+        },
+      });
+      const N = "N".charCodeAt(0);
+      return (m, n, k, a, b, c) => {
+        lib.symbols.dnnl_sgemm(
+          N,
+          N,
+          BigInt(m),
+          BigInt(n),
+          BigInt(k),
+          1,
+          a,
+          BigInt(k),
+          b,
+          BigInt(n),
+          0,
+          c,
+          BigInt(n),
+        );
+      };
+    } catch {
+      continue;
+    }
+  }
+  return null;
+}
+
+/** Median seconds per call over windows of ~20 ms, at least 7 windows, after warm-up. */
+function time(run: () => void, flops: number): number {
+  for (let i = 0; i < 3; i++) run();
+  const per = Math.max(1, Math.round(2e9 / 100 / flops));
+  const t: number[] = [];
+  const start = performance.now();
+  while (t.length < 7 || (t.length < 25 && performance.now() - start < 600)) {
+    const t0 = performance.now();
+    for (let i = 0; i < per; i++) run();
+    t.push((performance.now() - t0) / per / 1000);
+  }
+  t.sort((x, y) => x - y);
+  return t[t.length >> 1];
+}
+
+const SQUARES = [32, 64, 128, 256, 512, 1024, 2048].map((s) => [s, s, s]);
+const NN = [[1, 4096, 4096], [64, 768, 3072], [128, 3072, 768], [49, 64, 576], [6, 16, 1024]];
+const shapes = values.shapes
+  ? values.shapes.split(",").map((s) => s.split("x").map(Number))
+  : [...SQUARES, ...NN];
+
+const peak = measurePeak(20);
+const peakGflops = isa === "avx2" ? (peak.fma.ymm ?? peak.peakGflops) : peak.peakGflops;
+const peers: [string, Gemm | null][] = [["OpenBLAS", openblas()], ["oneDNN", onednn()]];
+using jit = new Jit({ threshold: 1, maxIsa: isa });
+
+interface Row {
+  shape: string;
+  plan: string;
+  ours: number;
+  oursPct: number;
+  peers: Record<string, { gflops: number; pct: number } | null>;
+  ratioToBest: number | null;
+  boundPct?: number;
+}
+const rows: Row[] = [];
+for (const [m, n, k] of shapes) {
+  const a = new Float32Array(m * k).map(() => Math.random() - 0.5);
+  const b = new Float32Array(k * n).map(() => Math.random() - 0.5);
+  const c = new Float32Array(m * n);
+  const flops = 2 * m * n * k;
+  const opts = { m, n, k };
+  jit.gemm(a, b, c, opts);
+  jit.gemm(a, b, c, opts); // compiled by now (threshold 1)
+  const ours = flops / time(() => jit.gemm(a, b, c, opts), flops) / 1e9;
+  const plan = jit.stats().keys.find((s) => s.key.startsWith(`gemm ${m}x${n}x${k} `))?.plan ?? "?";
+  const row: Row = {
+    shape: `${m}x${n}x${k}`,
+    plan,
+    ours,
+    oursPct: (100 * ours) / peakGflops,
+    peers: {},
+    ratioToBest: null,
+  };
+  let best = 0;
+  for (const [name, gemm] of peers) {
+    if (!gemm) {
+      row.peers[name] = null;
+      continue;
+    }
+    const g = flops / time(() => gemm(m, n, k, a, b, c), flops) / 1e9;
+    row.peers[name] = { gflops: g, pct: (100 * g) / peakGflops };
+    best = Math.max(best, g);
+  }
+  if (best) row.ratioToBest = ours / best;
+  if (m === 1) {
+    // GEMV-like: every element of B is read once, 2 bytes per FLOP.
+    row.boundPct = (100 * ours) / (peak.readGBs / 2);
+  }
+  rows.push(row);
+  if (!values.json) {
+    const p = (
+      x: { gflops: number; pct: number } | null,
+    ) => (x ? `${x.gflops.toFixed(1)} (${x.pct.toFixed(1)}%)` : "n/a");
+    console.log(
+      `${row.shape.padEnd(15)} ours ${ours.toFixed(1).padStart(6)} GFLOPS ${
+        row.oursPct.toFixed(1).padStart(5)
+      }%` +
+        `${row.boundPct !== undefined ? ` [${row.boundPct.toFixed(0)}% of read bound]` : ""}  ` +
+        peers.map(([name]) => `${name} ${p(row.peers[name])}`).join("  ") +
+        `  ratio ${row.ratioToBest?.toFixed(2) ?? "n/a"}  ${plan}`,
+    );
+  }
+}
+const env = {
+  date: new Date().toISOString().slice(0, 10),
+  cpu: cpuFeatures().brand,
+  isa: jit.isa,
+  peakGflops,
+  readGBs: peak.readGBs,
+  threads: 1,
+};
+if (values.json) console.log(JSON.stringify({ ...env, rows }, null, 2));
+else {console.log(
+    `\n${env.date} ${env.cpu}, our ISA ${env.isa}, peak ${peakGflops.toFixed(1)} GFLOPS, read ${
+      peak.readGBs.toFixed(1)
+    } GB/s, 1 thread`,
+  );}

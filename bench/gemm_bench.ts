@@ -1,0 +1,67 @@
+/**
+ * The GEMM level progression: one group per size, the TypeScript reference
+ * and level 0 against every level and every ISA this machine has (capped by
+ * NJIT_MAX_ISA), plus the cost of compiling one specialized kernel.
+ *
+ *   deno task bench                    # everything
+ *   deno bench -P bench/gemm_bench.ts  # this file
+ */
+import { GEMM_LEVELS, gemmReference, isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+
+const jit = new Jit();
+const simd = levelsUpTo(isaLevel()).filter((l) => l !== "scalar" && l !== "amx");
+
+for (const n of [32, 64, 128, 256, 512, 1024]) {
+  const a = new Float32Array(n * n).map(() => Math.random() - 0.5);
+  const b = new Float32Array(n * n).map(() => Math.random() - 0.5);
+  const c = new Float32Array(n * n);
+  const spec = {
+    m: n,
+    n,
+    k: n,
+    transA: false,
+    transB: false,
+    lda: n,
+    ldb: n,
+    ldc: n,
+    alpha: 1,
+    beta: 0,
+  };
+  const group = `gemm ${n}³`;
+  // The slow baselines only where a run stays under ~0.2 s.
+  if (n <= 256) {
+    Deno.bench({ name: "TypeScript reference", group, fn: () => gemmReference(a, b, c, spec) });
+  }
+  for (const level of GEMM_LEVELS.filter((l) => l < 3)) {
+    if (n > (level === 0 ? 256 : 512)) continue;
+    const kernel = jit.compileGemm(spec, { level, isa: "scalar" });
+    Deno.bench({
+      name: `L${level} ${kernel.plan.description.slice(3)}`,
+      group,
+      baseline: level === 0,
+      fn: () => kernel.run(a, b, c),
+    });
+  }
+  for (const isa of simd) {
+    const kernel = jit.compileGemm(spec, { level: 3, isa });
+    Deno.bench({
+      name: `L3 ${kernel.plan.description.slice(3)}`,
+      group,
+      baseline: n > 256 && isa === simd[0],
+      fn: () => kernel.run(a, b, c),
+    });
+  }
+}
+
+// Compile time of one specialized kernel (generate + assemble + install), over varied shapes.
+const shapes = [[64, 64, 64], [100, 37, 250], [256, 256, 256], [49, 64, 576], [1000, 1000, 1000]];
+let i = 0;
+Deno.bench({
+  name: "compile one specialized L3 kernel (varied shapes, median)",
+  group: "compile",
+  fn() {
+    const [m, n, k] = shapes[i++ % shapes.length];
+    jit.compileGemm({ m, n, k, transB: i % 3 === 0 }).free();
+  },
+});

@@ -1,0 +1,114 @@
+/**
+ * GEMM for a few rows of C (m = 1..4) against a large B: bandwidth-bound, so
+ * the loop order serves the memory system. Every element of B is used m
+ * times at most; B is read once, front to back, u rows at a time (u
+ * sequential streams the hardware prefetchers follow), while C's rows stay
+ * in L1 and take u FMAs per load and store.
+ *
+ * ```
+ * C[0..m) = beta·C
+ * for k by u:   a[i][t] = alpha·A[i][k+t] broadcast
+ *   for j by vector:  c = C[i][j] + Σ_t a[i][t]·B[k+t][j]  (each B vector loaded once for all rows)
+ * ```
+ *
+ * @module
+ */
+import {
+  type Assembler,
+  GP32,
+  ptr,
+  r10,
+  r11,
+  r8,
+  r9,
+  rax,
+  rcx,
+  type Reg,
+} from "../../../asm/mod.ts";
+import { ARG, countedLoop, loadPointer } from "../abi.ts";
+import { type Tail, Vec, type VecIsa } from "../vec.ts";
+import type { GemmSpec } from "./spec.ts";
+
+/** The k steps per pass for a row count and level. */
+export function skinnyUnroll(isa: VecIsa, m: number): number {
+  // Registers: m·u broadcasts of A, u rows of B, one C temporary per row.
+  for (const u of [4, 2, 1]) if (m * u + u + m + 2 <= isa.nregs) return u;
+  return 1;
+}
+
+/** Emits `void gemm(args)` for m ≤ 4 rows, B untransposed, at an AVX level. */
+export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
+  if (s.transB || s.m > 4 || !isa.vex) {
+    throw new Error("skinny GEMM: m ≤ 4, B untransposed, AVX levels");
+  }
+  const v = new Vec(a, isa);
+  const lanes = isa.lanes, bytes = lanes * 4;
+  const rA = r8, rB = r9, rC = r10, rJ = rcx, rK = r11;
+  loadPointer(a, rA, ARG.A);
+  loadPointer(a, rB, ARG.B);
+  loadPointer(a, rC, ARG.C);
+  const u = skinnyUnroll(isa, s.m);
+  const full = Math.floor(s.n / lanes), rest = s.n % lanes;
+  const aCol = s.transA ? s.lda * 4 : 4, aRow = s.transA ? 4 : s.lda * 4;
+  const M = s.m;
+  // Register map: [A broadcasts m·u][B rows u][C temporaries m][alpha][beta/mask]
+  const aReg = (i: number, t: number) => i * u + t;
+  const bReg = (t: number) => M * u + t;
+  const cReg = (i: number) => M * u + u + i;
+  const ALPHA = M * u + u + M, AUX = ALPHA + 1;
+  let tail: Tail | undefined;
+  if (rest) tail = v.tail(rest, 1, AUX);
+
+  // Columns: a vector loop over the full vectors, then the masked tail.
+  const columns = (body: (j: Reg | null, disp: number, t?: Tail) => void) => {
+    a.emit("xor", GP32[rJ.id], GP32[rJ.id]);
+    countedLoop(a, rax, full, () => {
+      body(rJ, 0);
+      a.emit("add", rJ, bytes);
+    });
+    if (tail) body(null, full * bytes, tail);
+  };
+  const at = (base: Reg, j: Reg | null, disp: number) => ptr(base, disp, j, 1);
+
+  // C = beta·C.
+  if (s.beta !== 1) {
+    if (s.beta !== 0) v.constant(ALPHA, s.beta);
+    else v.zero(cReg(0));
+    for (let i = 0; i < M; i++) {
+      columns((j, disp, t) => {
+        const m = at(rC, j, disp + i * s.ldc * 4);
+        if (s.beta !== 0) {
+          v.loadMem(cReg(0), m, t);
+          v.mul(cReg(0), cReg(0), ALPHA);
+        }
+        v.storeMem(m, cReg(0), t);
+      });
+    }
+  }
+  if (s.alpha !== 1) v.constant(ALPHA, s.alpha);
+
+  // One pass over `steps` rows of B starting at rB.
+  const pass = (steps: number) => {
+    for (let i = 0; i < M; i++) {
+      for (let t = 0; t < steps; t++) {
+        v.broadcast(aReg(i, t), rA, i * aRow + t * aCol);
+        if (s.alpha !== 1) v.mul(aReg(i, t), aReg(i, t), ALPHA);
+      }
+    }
+    columns((j, disp, t) => {
+      for (let r = 0; r < steps; r++) v.loadMem(bReg(r), at(rB, j, disp + r * s.ldb * 4), t);
+      for (let i = 0; i < M; i++) {
+        const m = at(rC, j, disp + i * s.ldc * 4);
+        v.loadMem(cReg(i), m, t);
+        for (let r = 0; r < steps; r++) v.fma(cReg(i), aReg(i, r), bReg(r), -1);
+        v.storeMem(m, cReg(i), t);
+      }
+    });
+    a.emit("add", rA, steps * aCol);
+    a.emit("add", rB, steps * s.ldb * 4);
+  };
+  countedLoop(a, rK, Math.floor(s.k / u), () => pass(u));
+  if (s.k % u) pass(s.k % u);
+  v.leave();
+  a.emit("ret");
+}
