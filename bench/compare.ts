@@ -121,19 +121,28 @@ function onednn(): Gemm | null {
   return null;
 }
 
-/** Median seconds per call over windows of ~20 ms, at least 7 windows, after warm-up. */
-function time(run: () => void, flops: number): number {
-  for (let i = 0; i < 3; i++) run();
-  const per = Math.max(1, Math.round(2e9 / 100 / flops));
-  const t: number[] = [];
-  const start = performance.now();
-  while (t.length < 7 || (t.length < 25 && performance.now() - start < 600)) {
+/**
+ * Median seconds per call of each implementation. Windows of ~20 ms are
+ * interleaved round-robin (ours, OpenBLAS, oneDNN, ours, ...) so that a
+ * noisy neighbour slows every contender alike; at least 9 rounds.
+ */
+function timeAll(runs: (() => void)[], flops: number): number[] {
+  const per = Math.max(1, Math.round(2e7 / flops));
+  // Warm up ~100 ms each, so V8 has optimized every call path before timing.
+  for (const run of runs) {
     const t0 = performance.now();
-    for (let i = 0; i < per; i++) run();
-    t.push((performance.now() - t0) / per / 1000);
+    for (let i = 0; i < 3 || performance.now() - t0 < 100; i++) run();
   }
-  t.sort((x, y) => x - y);
-  return t[t.length >> 1];
+  const t: number[][] = runs.map(() => []);
+  const start = performance.now();
+  while (t[0].length < 9 || (t[0].length < 31 && performance.now() - start < 1500)) {
+    runs.forEach((run, r) => {
+      const t0 = performance.now();
+      for (let i = 0; i < per; i++) run();
+      t[r].push((performance.now() - t0) / per / 1000);
+    });
+  }
+  return t.map((x) => x.sort((p, q) => p - q)[x.length >> 1]);
 }
 
 const SQUARES = [32, 64, 128, 256, 512, 1024, 2048].map((s) => [s, s, s]);
@@ -165,26 +174,18 @@ for (const [m, n, k] of shapes) {
   const opts = { m, n, k };
   jit.gemm(a, b, c, opts);
   jit.gemm(a, b, c, opts); // compiled by now (threshold 1)
-  const ours = flops / time(() => jit.gemm(a, b, c, opts), flops) / 1e9;
+  const present = peers.filter(([, g]) => g !== null) as [string, Gemm][];
+  const secs = timeAll([() => jit.gemm(a, b, c, opts), ...present.map(([, g]) => () => g(m, n, k, a, b, c))], flops);
+  const ours = flops / secs[0] / 1e9;
   const plan = jit.stats().keys.find((s) => s.key.startsWith(`gemm ${m}x${n}x${k} `))?.plan ?? "?";
-  const row: Row = {
-    shape: `${m}x${n}x${k}`,
-    plan,
-    ours,
-    oursPct: (100 * ours) / peakGflops,
-    peers: {},
-    ratioToBest: null,
-  };
+  const row: Row = { shape: `${m}x${n}x${k}`, plan, ours, oursPct: (100 * ours) / peakGflops, peers: {}, ratioToBest: null };
   let best = 0;
-  for (const [name, gemm] of peers) {
-    if (!gemm) {
-      row.peers[name] = null;
-      continue;
-    }
-    const g = flops / time(() => gemm(m, n, k, a, b, c), flops) / 1e9;
+  for (const [name] of peers) row.peers[name] = null;
+  present.forEach(([name], i) => {
+    const g = flops / secs[i + 1] / 1e9;
     row.peers[name] = { gflops: g, pct: (100 * g) / peakGflops };
     best = Math.max(best, g);
-  }
+  });
   if (best) row.ratioToBest = ours / best;
   if (m === 1) {
     // GEMV-like: every element of B is read once, 2 bytes per FLOP.
