@@ -175,10 +175,20 @@ for (const [m, n, k] of shapes) {
   jit.gemm(a, b, c, opts);
   jit.gemm(a, b, c, opts); // compiled by now (threshold 1)
   const present = peers.filter(([, g]) => g !== null) as [string, Gemm][];
-  const secs = timeAll([() => jit.gemm(a, b, c, opts), ...present.map(([, g]) => () => g(m, n, k, a, b, c))], flops);
+  const secs = timeAll([
+    () => jit.gemm(a, b, c, opts),
+    ...present.map(([, g]) => () => g(m, n, k, a, b, c)),
+  ], flops);
   const ours = flops / secs[0] / 1e9;
   const plan = jit.stats().keys.find((s) => s.key.startsWith(`gemm ${m}x${n}x${k} `))?.plan ?? "?";
-  const row: Row = { shape: `${m}x${n}x${k}`, plan, ours, oursPct: (100 * ours) / peakGflops, peers: {}, ratioToBest: null };
+  const row: Row = {
+    shape: `${m}x${n}x${k}`,
+    plan,
+    ours,
+    oursPct: (100 * ours) / peakGflops,
+    peers: {},
+    ratioToBest: null,
+  };
   let best = 0;
   for (const [name] of peers) row.peers[name] = null;
   present.forEach(([name], i) => {
