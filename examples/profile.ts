@@ -223,6 +223,37 @@ let breakEven: {
   log(jit.report());
 }
 
+// ---- 5. compile time over many distinct shapes
+log(
+  "5. Compile time: 300 distinct shapes (m, n, k up to ~300, a third with Bᵀ), each compiled once",
+);
+let compile: { median: number; p10: number; p90: number; meanBytes: number };
+{
+  using jit = new Jit({ threshold: 0, cacheCapacity: 1024 });
+  const a = new Float32Array(1 << 18), b = new Float32Array(1 << 18), c = new Float32Array(1 << 18);
+  for (let i = 0; i < 300; i++) {
+    const m = 8 + ((i * 37) % 300), n = 8 + ((i * 53) % 300), k = 8 + ((i * 71) % 300);
+    jit.gemm(a, b, c, { m, n, k, transB: i % 3 === 0 });
+  }
+  const keys = jit.stats().keys;
+  const us = keys.map((k) => k.compileUs).sort((x, y) => x - y);
+  const q = (f: number) => us[Math.min(us.length - 1, Math.floor(f * us.length))];
+  compile = {
+    median: q(0.5),
+    p10: q(0.1),
+    p90: q(0.9),
+    meanBytes: keys.reduce((t, k) => t + k.codeBytes, 0) / keys.length,
+  };
+  log(
+    `   median ${compile.median.toFixed(0)} µs (p10 ${compile.p10.toFixed(0)}, p90 ${
+      compile.p90.toFixed(0)
+    }), ` +
+      `${compile.meanBytes.toFixed(0)} bytes of code per kernel on average`,
+  );
+}
+
 if (values.json) {
-  console.log(JSON.stringify({ threshold, timeline, cache: cacheStats, breakEven }, null, 2));
+  console.log(
+    JSON.stringify({ threshold, timeline, cache: cacheStats, breakEven, compile }, null, 2),
+  );
 }

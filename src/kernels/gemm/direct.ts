@@ -104,7 +104,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: Direct
         k: blocked ? rKc : s.k,
         counter,
         // Edge tiles run once per row or column of tiles: less unrolling, less code.
-        unroll: mr === p.mr && nr === p.nr ? p.unroll : Math.min(p.unroll, 2),
+        unroll: mr === p.mr && nr === p.nr ? p.unroll : 1,
         kSplit,
         alpha: s.alpha,
         beta: s.beta,

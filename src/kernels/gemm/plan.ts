@@ -91,7 +91,9 @@ export function chooseDirectTile(s: GemmSpec, isa: VecLevel): DirectPlan {
   return {
     mr,
     nr: nv * lanes,
-    unroll: 4,
+    // Measured: with 24+ FMAs per k step the loop overhead is already noise;
+    // unrolling 2 instead of 4 gives the same speed and a third less code.
+    unroll: 2,
     kSplit,
     embedBroadcast: isa === "avx512" && nv === 1,
   };
