@@ -14,7 +14,7 @@ import { AssemblerError } from "./errors.ts";
 import { describe, encode, type Fixup, immFits, rel8Length, type Sink } from "./encode.ts";
 import { formatInstruction } from "./format.ts";
 import { C, C_DECOR, Label, Mem, type Operand, Reg, ShortRef } from "./operands.ts";
-import { EVEX, LEGACY, type OperandSpec, ROLE, type Row, VEX } from "./rows.ts";
+import { type OperandSpec, ROLE, type Row, VEX } from "./rows.ts";
 import { GROUPS } from "./table.ts";
 
 /** Options of an {@link Assembler}. */
@@ -484,5 +484,3 @@ function formatListing(entries: ListingEntry[], code: Uint8Array): string {
   }
   return lines.join("\n") + "\n";
 }
-
-export { EVEX, LEGACY, VEX };

@@ -100,16 +100,6 @@ export function xgetbv(xcr = 0): [number, number] {
   return [s.block.u32[1], s.block.u32[2]];
 }
 
-/** The RDTSC stub's code block and the trampoline, for callers that time hot paths. */
-export function rdtscStub(): {
-  block: CodeBlock;
-  callF64: (fn: Deno.PointerObject, a: null) => number;
-} {
-  const s = installed();
-  const d = dispatch();
-  return { block: s.rdtsc, callF64: d.callF64 as (fn: Deno.PointerObject, a: null) => number };
-}
-
 /** Reads the time-stamp counter (about 10 ns through the trampoline). */
 export function rdtsc(): number {
   const s = installed();

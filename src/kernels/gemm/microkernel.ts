@@ -183,21 +183,25 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   };
 
   const U = s.unroll;
+  const unrolled = () => {
+    for (let u = 0; u < U; u++) step(u, u % s.kSplit);
+    advance(U);
+  };
+  /** The unrolled body as a loop on the counter (already loaded, nonzero). */
+  const loop = () => {
+    const top = a.label();
+    a.align(16);
+    a.bind(top);
+    unrolled();
+    a.emit("dec", s.counter);
+    a.emit("jnz", top);
+  };
   if (typeof s.k === "number") {
     const full = Math.floor(s.k / U), rem = s.k % U;
     if (full > 1) {
       a.emit("mov", s.counter, full);
-      const top = a.label();
-      a.align(16);
-      a.bind(top);
-      for (let u = 0; u < U; u++) step(u, u % s.kSplit);
-      advance(U);
-      a.emit("dec", s.counter);
-      a.emit("jnz", top);
-    } else if (full === 1) {
-      for (let u = 0; u < U; u++) step(u, u % s.kSplit);
-      advance(U);
-    }
+      loop();
+    } else if (full === 1) unrolled();
     for (let u = 0; u < rem; u++) step(u, u % s.kSplit);
     if (rem) advance(rem);
   } else {
@@ -208,13 +212,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     if (U > 1) a.emit("shr", s.counter, Math.log2(U));
     else a.emit("test", s.counter, s.counter);
     a.emit("jz", remainder);
-    const top = a.label();
-    a.align(16);
-    a.bind(top);
-    for (let u = 0; u < U; u++) step(u, u % s.kSplit);
-    advance(U);
-    a.emit("dec", s.counter);
-    a.emit("jnz", top);
+    loop();
     a.bind(remainder);
     if (U > 1) {
       a.emit("mov", s.counter, s.k);
