@@ -260,3 +260,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test("runtime: steady-state calls allocate nothing (heap over 1,000,000 cache hits)", async () => {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc,--min-semi-space-size=128,--max-semi-space-size=128",
+      new URL("./fixtures/steady_alloc.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  assert.ok(out.success, new TextDecoder().decode(out.stderr));
+  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  // One byte per call would be 1 MB; the control loop (a small object per call) must show up.
+  assert.ok(
+    r.control > 8 << 20,
+    `the control loop grew only ${r.control} bytes: the detector is blind`,
+  );
+  assert.ok(r.steady < 64 << 10, `heap grew by ${r.steady} bytes over ${r.calls} calls`);
+});
