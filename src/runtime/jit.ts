@@ -340,7 +340,7 @@ export class Jit {
     const isa = capIsa(choice.isa ?? this.#isa, this.#isa);
     const t0 = performance.now();
     const plan = planGemm(spec, VEC_OF[isa], level, this.#caches);
-    const program = generateGemm(spec, plan, { listing: true });
+    const program = generateGemm(spec, plan);
     let block: CodeBlock | null = null;
     if (this.#jit) {
       this.#ensureNative();
@@ -369,7 +369,8 @@ export class Jit {
       compileUs,
       code: block,
       run,
-      listing: () => program.listing(),
+      // Generation is deterministic: regenerate with a listing when asked.
+      listing: () => generateGemm(spec, plan, { listing: true }).listing(),
       free: () => {
         if (freed || this.#closed) return;
         freed = true;
