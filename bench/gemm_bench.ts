@@ -29,17 +29,21 @@ for (const n of [32, 64, 128, 256, 512, 1024]) {
     beta: 0,
   };
   const group = `gemm ${n}³`;
-  // The slow baselines only where a run stays under ~0.2 s.
-  if (n <= 256) {
-    Deno.bench({ name: "TypeScript reference", group, fn: () => gemmReference(a, b, c, spec) });
-  }
+  // Runs that take a second or more get a fixed, small iteration count.
+  const slow = n >= 512 ? { n: n >= 1024 ? 2 : 4, warmup: 1 } : {};
+  Deno.bench({
+    name: "TypeScript reference",
+    group,
+    ...slow,
+    fn: () => gemmReference(a, b, c, spec),
+  });
   for (const level of GEMM_LEVELS.filter((l) => l < 3)) {
-    if (n > (level === 0 ? 256 : 512)) continue;
     const kernel = jit.compileGemm(spec, { level, isa: "scalar" });
     Deno.bench({
       name: `L${level} ${kernel.plan.description.slice(3)}`,
       group,
       baseline: level === 0,
+      ...slow,
       fn: () => kernel.run(a, b, c),
     });
   }
@@ -48,7 +52,6 @@ for (const n of [32, 64, 128, 256, 512, 1024]) {
     Deno.bench({
       name: `L3 ${kernel.plan.description.slice(3)}`,
       group,
-      baseline: n > 256 && isa === simd[0],
       fn: () => kernel.run(a, b, c),
     });
   }

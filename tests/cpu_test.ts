@@ -45,9 +45,18 @@ Deno.test("cpu: every feature agrees with the kernel's /proc/cpuinfo flags", () 
   assert.equal(cpuFeatures().model, model);
 });
 
-Deno.test("cpu: cache sizes agree with sysfs", () => {
+const SYSFS_CACHES = "/sys/devices/system/cpu/cpu0/cache";
+const hasSysfsCaches = (() => {
+  try {
+    return Deno.statSync(SYSFS_CACHES).isDirectory;
+  } catch {
+    return false;
+  }
+})();
+
+Deno.test({ name: "cpu: cache sizes agree with sysfs", ignore: !hasSysfsCaches }, () => {
   const f = cpuFeatures();
-  const dir = "/sys/devices/system/cpu/cpu0/cache";
+  const dir = SYSFS_CACHES;
   let checked = 0;
   for (const entry of Deno.readDirSync(dir)) {
     if (!entry.name.startsWith("index")) continue;
@@ -67,11 +76,14 @@ Deno.test("cpu: cache sizes agree with sysfs", () => {
 Deno.test("cpu: ISA level follows the features; NJIT_MAX_ISA caps it", async () => {
   const f = cpuFeatures();
   const expected: IsaLevel = f.avx512f && f.avx512vl && f.avx512bw && f.avx512dq && f.fma
-    ? (f.amxTile && f.amxBf16 && f.amxInt8 ? "amx" : "avx512")
+    ? "avx512"
     : f.avx2 && f.fma
     ? "avx2"
     : "sse2";
-  assert.equal(f.bestIsa, expected);
+  if (f.amxTile && f.amxBf16 && f.amxInt8 && expected === "avx512") {
+    // AMX also needs the kernel to grant the tile state (arch_prctl), which old kernels refuse.
+    assert.ok(f.bestIsa === "amx" || f.bestIsa === "avx512", f.bestIsa);
+  } else assert.equal(f.bestIsa, expected);
   assert.equal(capIsa("avx512", "avx2"), "avx2");
   assert.equal(capIsa("avx2", "avx512"), "avx2");
   assert.equal(capIsa("sse2", undefined), "sse2");
