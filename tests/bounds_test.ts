@@ -1,0 +1,140 @@
+/**
+ * Kernels never touch memory outside what validation accepted: every operand
+ * is placed flush against an inaccessible (PROT_NONE) page — its last element
+ * just before one, or its first element just after one — so a read or write
+ * one element too far kills the process and fails this test.
+ */
+import assert from "node:assert/strict";
+import { isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import type { GemmLevel, IsaLevel } from "../mod.ts";
+import {
+  libc,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  pageSize,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+} from "../src/native/libc.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+const PAGE = pageSize();
+
+interface Guarded {
+  view: Float32Array;
+  free(): void;
+}
+
+/** `count` floats in fresh pages with a PROT_NONE page right after (end) or right before (start). */
+function guarded(count: number, side: "end" | "start"): Guarded {
+  const c = libc();
+  const dataPages = Math.max(1, Math.ceil((count * 4) / PAGE));
+  const total = (dataPages + 2) * PAGE;
+  const base = c.mmap(
+    null,
+    BigInt(total),
+    PROT_READ | PROT_WRITE,
+    MAP_PRIVATE | MAP_ANONYMOUS,
+    -1,
+    0n,
+  )!;
+  // Guard pages on both ends of the data pages.
+  c.mprotect(base, BigInt(PAGE), PROT_NONE);
+  c.mprotect(Deno.UnsafePointer.offset(base, (dataPages + 1) * PAGE)!, BigInt(PAGE), PROT_NONE);
+  const data = Deno.UnsafePointerView.getArrayBuffer(
+    Deno.UnsafePointer.offset(base, PAGE)!,
+    dataPages * PAGE,
+  );
+  const offset = side === "end" ? dataPages * PAGE - count * 4 : 0;
+  const view = new Float32Array(data, offset, count);
+  return { view, free: () => void c.munmap(base, BigInt(total)) };
+}
+
+function configurations(): { level: GemmLevel; isa: IsaLevel }[] {
+  const out: { level: GemmLevel; isa: IsaLevel }[] = [{ level: 0, isa: "scalar" }, {
+    level: 1,
+    isa: "scalar",
+  }, { level: 2, isa: "scalar" }];
+  for (const isa of levelsUpTo(isaLevel())) if (isa !== "amx") out.push({ level: 3, isa });
+  return out;
+}
+
+Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both sides", () => {
+  const r = rng(4242);
+  using jit = new Jit({ threshold: 0 });
+  let runs = 0;
+  for (const { level, isa } of configurations()) {
+    for (let t = 0; t < 60; t++) {
+      const m = pick(r, [1, 2, 3, 5, 7, 13, 17, 33, int(r, 1, 70)]);
+      const n = pick(r, [1, 2, 3, 7, 9, 15, 17, 31, 33, int(r, 1, 90)]);
+      const k = pick(r, [1, 2, 3, 5, 8, 17, int(r, 1, 80)]);
+      const transA = r() < 0.4, transB = r() < 0.4;
+      const lda = (transA ? m : k) + int(r, 0, 3),
+        ldb = (transB ? k : n) + int(r, 0, 3),
+        ldc = n + int(r, 0, 3);
+      const alpha = pick(r, [1, -2]), beta = pick(r, [0, 1, 0.5]);
+      // Exactly the extents validation requires, nothing more.
+      const aLen = transA ? (k - 1) * lda + m : (m - 1) * lda + k;
+      const bLen = transB ? (n - 1) * ldb + k : (k - 1) * ldb + n;
+      const cLen = (m - 1) * ldc + n;
+      for (const side of ["end", "start"] as const) {
+        const A = guarded(aLen, side), B = guarded(bLen, side), C = guarded(cLen, side);
+        try {
+          A.view.fill(1);
+          B.view.fill(2);
+          C.view.fill(3);
+          const opts = { m, n, k, transA, transB, lda, ldb, ldc, alpha, beta };
+          if (level === 3) jit.gemm(A.view, B.view, C.view, opts); // the runtime's plan
+          const kernel = jit.compileGemm(opts, { level, isa });
+          kernel.run(A.view, B.view, C.view);
+          kernel.free();
+          runs++;
+          // Untouched padding of C keeps its value; the m×n window got alpha·(2k) + beta·old.
+          for (let i = 0; i < m; i++) {
+            for (let j = n; j < ldc && i * ldc + j < cLen; j++) {
+              assert.equal(C.view[i * ldc + j], 3);
+            }
+          }
+        } finally {
+          A.free();
+          B.free();
+          C.free();
+        }
+      }
+    }
+  }
+  assert.ok(runs > 600);
+});
+
+Deno.test("bounds: the packed and skinny paths at sizes that select them, guarded", () => {
+  using jit = new Jit({ threshold: 0 });
+  for (
+    const [m, n, k, transB] of [[70, 600, 900, true], [130, 1030, 1100, false], [
+      3,
+      2053,
+      1031,
+      false,
+    ], [1, 4099, 600, false]] as const
+  ) {
+    for (const side of ["end", "start"] as const) {
+      const A = guarded(m * k, side), B = guarded(k * n, side), C = guarded(m * n, side);
+      try {
+        A.view.fill(1);
+        B.view.fill(1);
+        jit.gemm(A.view, B.view, C.view, { m, n, k, transB });
+        assert.equal(C.view[0], k);
+        assert.equal(C.view[m * n - 1], k);
+      } finally {
+        A.free();
+        B.free();
+        C.free();
+      }
+    }
+  }
+  const plans = jit.stats().keys.map((s) => s.plan ?? "");
+  if (jit.isa !== "scalar") assert.ok(plans.some((p) => p.includes("packed")), plans.join(" | "));
+  if (jit.isa === "avx2" || jit.isa === "avx512" || jit.isa === "amx") {
+    assert.ok(plans.some((p) => p.includes("skinny")), plans.join(" | "));
+  }
+});
