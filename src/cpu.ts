@@ -192,7 +192,7 @@ function detect(): CpuFeatures {
     isa: "scalar",
   };
   f.bestIsa = bestLevel(f);
-  f.isa = capIsa(f.bestIsa);
+  f.isa = capIsa(f.bestIsa, maxIsaFromEnv());
   return f;
 }
 
@@ -223,8 +223,8 @@ export function maxIsaFromEnv(): IsaLevel | undefined {
   return level;
 }
 
-/** `best` lowered to `cap` (default: the `NJIT_MAX_ISA` cap). */
-export function capIsa(best: IsaLevel, cap: IsaLevel | undefined = maxIsaFromEnv()): IsaLevel {
+/** `best` lowered to `cap` (no cap when undefined). */
+export function capIsa(best: IsaLevel, cap: IsaLevel | undefined): IsaLevel {
   if (cap === undefined) return best;
   return ISA_LEVELS.indexOf(cap) < ISA_LEVELS.indexOf(best) ? cap : best;
 }
@@ -295,7 +295,9 @@ let cached: CpuFeatures | undefined;
  * `jit: false` and the scalar level.
  */
 export function cpuFeatures(): CpuFeatures {
-  if (cached) return { ...cached, caches: [...cached.caches], isa: capIsa(cached.bestIsa) };
+  if (cached) {
+    return { ...cached, caches: [...cached.caches], isa: capIsa(cached.bestIsa, maxIsaFromEnv()) };
+  }
   if (!isSupportedPlatform()) return unavailable();
   libc(); // throws the --allow-ffi message when FFI is not granted
   cached = detect();
