@@ -239,7 +239,7 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
   }
 });
 
-Deno.test("gemm skinny path (m ≤ 4, B streamed): every AVX level, transposed A, tails", () => {
+Deno.test("gemm skinny path (few rows, B streamed): every AVX level, transposed A, tails", () => {
   const r = rng(123);
   const arena = new CodeArena();
   try {
@@ -247,7 +247,7 @@ Deno.test("gemm skinny path (m ≤ 4, B streamed): every AVX level, transposed A
       const v = vecIsa(isa);
       for (let t = 0; t < 150; t++) {
         const cs = randomCase(r, true, 400_000);
-        cs.spec.m = Math.min(cs.spec.m, 4);
+        cs.spec.m = Math.min(cs.spec.m, isa === "avx512" ? 8 : 6);
         if (
           cs.spec.transB || cs.spec.m === 0 || cs.spec.n === 0 || cs.spec.k === 0 ||
           cs.spec.alpha === 0

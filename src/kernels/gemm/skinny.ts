@@ -1,5 +1,5 @@
 /**
- * GEMM for a few rows of C (m = 1..4) against a large B: bandwidth-bound, so
+ * GEMM for a few rows of C (m = 1..8, as registers allow) against a large B: bandwidth-bound, so
  * the loop order serves the memory system. Every element of B is used m
  * times at most; B is read once, front to back, u rows at a time (u
  * sequential streams the hardware prefetchers follow), while C's rows stay
@@ -29,17 +29,18 @@ import { ARG, countedLoop, loadPointer } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import type { GemmSpec } from "./spec.ts";
 
-/** The k steps per pass for a row count and level. */
+/** The k steps per pass for a row count and level; 0 when even one does not fit. */
 export function skinnyUnroll(isa: VecIsa, m: number): number {
-  // Registers: m·u broadcasts of A, u rows of B, one C temporary per row.
+  // Registers: m·u broadcasts of A, u rows of B, one C temporary per row, alpha, mask.
   for (const u of [4, 2, 1]) if (m * u + u + m + 2 <= isa.nregs) return u;
-  return 1;
+  return 0;
 }
 
-/** Emits `void gemm(args)` for m ≤ 4 rows, B untransposed, at an AVX level. */
+/** Emits `void gemm(args)` for a few rows (see {@link skinnyUnroll}), B untransposed, at an AVX level. */
 export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
-  if (s.transB || s.m > 4 || !isa.vex) {
-    throw new Error("skinny GEMM: m ≤ 4, B untransposed, AVX levels");
+  const u = skinnyUnroll(isa, s.m);
+  if (s.transB || u === 0 || !isa.vex) {
+    throw new Error("skinny GEMM: few rows, B untransposed, AVX levels");
   }
   const v = new Vec(a, isa);
   const lanes = isa.lanes, bytes = lanes * 4;
@@ -47,7 +48,6 @@ export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
   loadPointer(a, rA, ARG.A);
   loadPointer(a, rB, ARG.B);
   loadPointer(a, rC, ARG.C);
-  const u = skinnyUnroll(isa, s.m);
   const full = Math.floor(s.n / lanes), rest = s.n % lanes;
   const aCol = s.transA ? s.lda * 4 : 4, aRow = s.transA ? 4 : s.lda * 4;
   const M = s.m;
