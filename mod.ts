@@ -14,7 +14,8 @@
  * @module
  */
 export { assemble, assembleProgram, Assembler, AssemblerError } from "./asm/mod.ts";
-export type { AssemblerOptions, ListingEntry, Program } from "./asm/mod.ts";
+export type { AssemblerOptions, ListingEntry, Operand, Program, RegKind } from "./asm/mod.ts";
+export { Label, Mem, Reg, ShortRef } from "./asm/mod.ts";
 export * as asm from "./asm/mod.ts";
 export { cpuFeatures, ISA_LEVELS, isaLevel } from "./src/cpu.ts";
 export type { CacheInfo, CpuFeatures, IsaLevel } from "./src/cpu.ts";
@@ -26,6 +27,10 @@ export { Jit } from "./src/runtime/jit.ts";
 export type { GemmKernel, JitOptions, JitStats, KeyStats } from "./src/runtime/jit.ts";
 export type { GemmOptions } from "./src/runtime/gemm_args.ts";
 export { GEMM_LEVELS, gemmReference } from "./src/kernels/gemm/mod.ts";
-export type { GemmLevel, GemmPlan, GemmSpec } from "./src/kernels/gemm/mod.ts";
+export type { GemmLevel, GemmPath, GemmPlan, GemmSpec } from "./src/kernels/gemm/mod.ts";
+export type { DirectPlan } from "./src/kernels/gemm/direct.ts";
+export type { PackedPlan } from "./src/kernels/gemm/packed.ts";
+export type { VecLevel } from "./src/kernels/vec.ts";
+export type { TierReason } from "./src/runtime/policy.ts";
 export { measurePeak } from "./src/peak.ts";
 export type { PeakFigures } from "./src/peak.ts";

@@ -358,7 +358,7 @@ export class Label {
   /** Name used in listings. */
   readonly name: string;
   /** Byte offset once bound, -1 before. */
-  offset = -1;
+  offset: number = -1;
   /** @internal the assembler that made it */
   readonly owner: object;
   /** Class bits for table matching. */

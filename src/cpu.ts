@@ -40,43 +40,75 @@ export interface CpuFeatures {
   brand: string;
   /** Display family, model and stepping. */
   family: number;
+  /** Display model (with the extended model bits). */
   model: number;
+  /** Stepping. */
   stepping: number;
+  /** SSE2 (every x86-64). */
   sse2: boolean;
+  /** SSE3. */
   sse3: boolean;
+  /** SSSE3. */
   ssse3: boolean;
+  /** SSE4.1. */
   sse41: boolean;
+  /** SSE4.2. */
   sse42: boolean;
+  /** POPCNT. */
   popcnt: boolean;
+  /** AVX, enabled by the OS. */
   avx: boolean;
+  /** AVX2, enabled by the OS. */
   avx2: boolean;
+  /** FMA3, enabled by the OS. */
   fma: boolean;
+  /** F16C half-precision conversions. */
   f16c: boolean;
+  /** BMI1. */
   bmi1: boolean;
+  /** BMI2. */
   bmi2: boolean;
+  /** AVX-512 Foundation, enabled by the OS (opmask and ZMM state in XCR0). */
   avx512f: boolean;
+  /** AVX-512 DQ. */
   avx512dq: boolean;
+  /** AVX-512 CD. */
   avx512cd: boolean;
+  /** AVX-512 BW. */
   avx512bw: boolean;
+  /** AVX-512 VL (EVEX on xmm/ymm). */
   avx512vl: boolean;
+  /** AVX-512 IFMA. */
   avx512ifma: boolean;
+  /** AVX-512 VBMI. */
   avx512vbmi: boolean;
+  /** AVX-512 VNNI (int8 dot products). */
   avx512vnni: boolean;
+  /** AVX-512 BF16. */
   avx512bf16: boolean;
+  /** AVX-512 FP16. */
   avx512fp16: boolean;
+  /** AMX tiles, enabled by the OS. */
   amxTile: boolean;
+  /** AMX BF16 tile products. */
   amxBf16: boolean;
+  /** AMX int8 tile products. */
   amxInt8: boolean;
   /** XCR0 state components enabled by the OS. */
   osXmm: boolean;
+  /** The OS saves YMM state (XCR0 bits 1-2). */
   osYmm: boolean;
+  /** The OS saves opmask and ZMM state (XCR0 bits 5-7). */
   osZmm: boolean;
+  /** The OS saves AMX tile state (XCR0 bits 17-18). */
   osAmx: boolean;
   /** Caches, L1 first. */
   caches: CacheInfo[];
   /** Bytes of L1 data, L2 and L3 cache (0 when unknown). */
   l1d: number;
+  /** Bytes of L2 cache per core (0 when unknown). */
   l2: number;
+  /** Bytes of L3 cache (0 when unknown). */
   l3: number;
   /** The best level the hardware and OS support. */
   bestIsa: IsaLevel;

@@ -26,7 +26,9 @@ export interface GemmOptions {
   beta?: number;
   /** Row stride of A as stored; default its row length (dense). */
   lda?: number;
+  /** Row stride of B as stored; default its row length. */
   ldb?: number;
+  /** Row stride of C; default n. */
   ldc?: number;
 }
 

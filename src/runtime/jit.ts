@@ -65,6 +65,7 @@ export interface KeyStats {
   key: string;
   /** "cold" (tier 0), "compiled" (in the cache) or "evicted". */
   state: "cold" | "compiled" | "evicted";
+  /** Calls seen. */
   calls: number;
   /** Calls that ran on the TypeScript reference. */
   tier0Calls: number;
@@ -72,11 +73,15 @@ export interface KeyStats {
   tier1Calls: number;
   /** Mean microseconds per call on each tier (null before the first such call). */
   tier0MeanUs: number | null;
+  /** Mean microseconds per compiled call (null before the first). */
   tier1MeanUs: number | null;
   /** Total microseconds spent on this key, both tiers. */
   totalUs: number;
+  /** Calls that found their kernel in the cache. */
   hits: number;
+  /** Calls at or past the threshold that had to compile. */
   misses: number;
+  /** Kernels compiled. */
   compiles: number;
   /** Microseconds of the last compile. */
   compileUs: number;
@@ -96,20 +101,31 @@ export interface JitStats {
   jit: boolean;
   /** The ISA level kernels are generated for. */
   isa: IsaLevel;
+  /** Calls before a key compiles. */
   threshold: number;
+  /** Calls seen. */
   calls: number;
+  /** Calls on the TypeScript reference. */
   tier0Calls: number;
+  /** Calls on compiled code. */
   tier1Calls: number;
+  /** Kernels compiled. */
   compiles: number;
+  /** Calls that found their kernel in the cache. */
   hits: number;
+  /** Calls at or past the threshold that had to compile. */
   misses: number;
+  /** Kernels evicted from the cache. */
   evictions: number;
   /** hits ÷ (hits + misses), or 0 before any compiled call. */
   hitRate: number;
   /** Kernels in the cache now, and their code bytes. */
   kernels: number;
+  /** Bytes of machine code live in the cache. */
   codeBytes: number;
+  /** Most kernels the cache keeps. */
   cacheCapacity: number;
+  /** Most code bytes the cache keeps. */
   cacheBytes: number;
   /** Compile time in microseconds: total, mean, max. */
   compileUs: { total: number; mean: number; max: number };
@@ -129,13 +145,19 @@ interface GemmEntry extends LruNode {
   hash: number;
   flops: number;
   chain: GemmEntry | null;
+  /** Calls seen. */
   calls: number;
+  /** Calls on the TypeScript reference. */
   tier0Calls: number;
   tier0Ns: number;
+  /** Calls that found their kernel in the cache. */
   hits: number;
+  /** Calls at or past the threshold that had to compile. */
   misses: number;
+  /** Kernels compiled. */
   compiles: number;
   compileNs: number;
+  /** Why it was compiled: the threshold, or one call costing more than compiling. */
   reason: TierReason | null;
   kernel: Kernel | null;
   lastPlan: GemmPlan | null;

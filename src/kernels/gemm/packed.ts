@@ -57,8 +57,9 @@ import type { GemmSpec } from "./spec.ts";
 
 /** Blocking of a packed GEMM. */
 export interface PackedPlan {
-  /** Microkernel rows and columns (nr a multiple of the vector lanes). */
+  /** Microkernel rows. */
   mr: number;
+  /** Microkernel columns (a multiple of the vector lanes). */
   nr: number;
   /** K block (A micro-panel mr×kc stays in L1). */
   kc: number;

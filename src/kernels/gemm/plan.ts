@@ -28,10 +28,15 @@ export type GemmPath = "empty" | "scale" | "ikj" | "direct" | "packed" | "skinny
 
 /** A complete plan for one spec at one level and ISA. */
 export interface GemmPlan {
+  /** Optimization level. */
   level: GemmLevel;
+  /** Vector level the code uses. */
   isa: VecLevel;
+  /** The driver. */
   path: GemmPath;
+  /** Tile of the direct path. */
   direct?: DirectPlan;
+  /** Blocking of the packed path. */
   packed?: PackedPlan;
   /** Bytes of workspace the kernel needs (64-byte aligned), 0 if none. */
   workspaceBytes: number;

@@ -7,8 +7,11 @@
 
 /** A fully specified GEMM (leading dimensions resolved). */
 export interface GemmSpec {
+  /** Rows of op(A) and C. */
   m: number;
+  /** Columns of op(B) and C. */
   n: number;
+  /** Columns of op(A), rows of op(B). */
   k: number;
   /** op(A) = Aᵀ: A is stored k×m. */
   transA: boolean;
@@ -16,9 +19,13 @@ export interface GemmSpec {
   transB: boolean;
   /** Elements between rows of A as stored. */
   lda: number;
+  /** Elements between rows of B as stored. */
   ldb: number;
+  /** Elements between rows of C. */
   ldc: number;
+  /** Scale of the product. */
   alpha: number;
+  /** Scale of C's previous value (0: C is overwritten). */
   beta: number;
 }
 
