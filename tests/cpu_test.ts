@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { capIsa, cpuFeatures, ISA_LEVELS, type IsaLevel, levelsUpTo } from "../src/cpu.ts";
+import { runFixture } from "./helpers/fixture.ts";
 
 const CPUINFO_NAMES: Record<string, string> = {
   sse2: "sse2",
@@ -88,15 +89,8 @@ Deno.test("cpu: ISA level follows the features; NJIT_MAX_ISA caps it", async () 
   assert.equal(capIsa("avx2", "avx512"), "avx2");
   assert.equal(capIsa("sse2", undefined), "sse2");
   assert.deepEqual(levelsUpTo("avx2"), ["scalar", "sse2", "avx2"]);
-  const fixture = new URL("./fixtures/isa_cap.ts", import.meta.url).pathname;
-  const run = async (cap: string) => {
-    const out = await new Deno.Command(Deno.execPath(), {
-      args: ["run", "--allow-ffi", "--allow-env", fixture],
-      env: { NJIT_MAX_ISA: cap },
-      stdout: "piped",
-    }).output();
-    return JSON.parse(new TextDecoder().decode(out.stdout));
-  };
+  const run = (cap: string) =>
+    runFixture("isa_cap.ts", ["--allow-ffi", "--allow-env"], { NJIT_MAX_ISA: cap });
   for (const cap of ISA_LEVELS) {
     const r = await run(cap);
     assert.equal(r.best, f.bestIsa);
@@ -104,20 +98,14 @@ Deno.test("cpu: ISA level follows the features; NJIT_MAX_ISA caps it", async () 
   }
   const bad = await run("avx9000");
   assert.equal(bad.error, "RangeError");
-  assert.match(bad.message, /NJIT_MAX_ISA must be one of scalar, sse2, avx2, avx512, amx/);
+  assert.match(String(bad.message), /NJIT_MAX_ISA must be one of scalar, sse2, avx2, avx512, amx/);
 });
 
 Deno.test("permissions: without --allow-ffi the first use names the flag; NotCapable is the cause", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--no-prompt", new URL("./fixtures/no_ffi.ts", import.meta.url).pathname],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  const r = await runFixture("no_ffi.ts", ["--no-prompt"]);
   assert.equal(r.threw, true);
   assert.equal(r.isJitUnavailable, true);
   assert.equal(r.reason, "permission");
-  assert.match(r.message, /--allow-ffi/);
+  assert.match(String(r.message), /--allow-ffi/);
   assert.equal(r.cause, "NotCapable");
 });

@@ -6,18 +6,8 @@ import { buildSharedObject } from "../src/native/elf.ts";
 import { NativeBlock, viewAddress } from "../src/native/memory.ts";
 import { pageSize } from "../src/native/libc.ts";
 import { rdtsc } from "../src/native/stubs.ts";
+import { mappings, permsAt, runFixture } from "./helpers/fixture.ts";
 
-function mappings(): string[] {
-  return Deno.readTextFileSync("/proc/self/maps").split("\n").filter((l) => l !== "");
-}
-function permsAt(address: number): string {
-  for (const line of mappings()) {
-    const [range, perms] = line.split(" ");
-    const [lo, hi] = range.split("-").map((h) => parseInt(h, 16));
-    if (address >= lo && address < hi) return perms;
-  }
-  return "unmapped";
-}
 /** `inc dword ptr [rdi]; ret`, from the assembler. */
 function incCode(): Uint8Array {
   const a = new Assembler();
@@ -27,19 +17,7 @@ function incCode(): Uint8Array {
 }
 
 Deno.test("arena: no page is ever writable and executable (V8 jitless subprocess)", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "--v8-flags=--jitless",
-      "-A",
-      new URL("./fixtures/wx_probe.ts", import.meta.url).pathname,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  const stderr = new TextDecoder().decode(out.stderr);
-  assert.ok(out.success, stderr);
-  const report = JSON.parse(new TextDecoder().decode(out.stdout));
+  const report = await runFixture("wx_probe.ts", ["--v8-flags=--jitless", "-A"]);
   assert.equal(report.calls, 5, "each installed block ran once");
   assert.deepEqual(report.live, ["r-xp", "r-xp", "r-xp", "r-xp", "r-xp"]);
   assert.deepEqual(report.wx, [], "a writable+executable mapping exists");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { capIsa } from "../src/cpu.ts";
+import { runFixture } from "./helpers/fixture.ts";
 import { assemble } from "../asm/mod.ts";
 
 /** Small-integer operands: every f32 sum is exact, so all tiers agree bit for bit. */
@@ -134,18 +135,10 @@ Deno.test("runtime: eviction by bytes keeps live code within cacheBytes", () => 
 });
 
 Deno.test("runtime: 100,000 compile/evict cycles of distinct shapes keep mappings and memory flat", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--v8-flags=--expose-gc",
-      new URL("./fixtures/churn.ts", import.meta.url).pathname,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  const r = await runFixture("churn.ts", ["-A", "--v8-flags=--expose-gc"]) as Record<
+    string,
+    number
+  >;
   assert.ok(r.compiles >= 150_000, `${r.compiles} compiles`);
   assert.equal(r.kernels, 4);
   assert.ok(r.keys <= 64 + 16, `${r.keys} keys kept`);
@@ -261,18 +254,10 @@ Deno.test({
 });
 
 Deno.test("runtime: steady-state calls allocate nothing (heap over 1,000,000 cache hits)", async () => {
-  const out = await new Deno.Command(Deno.execPath(), {
-    args: [
-      "run",
-      "-A",
-      "--v8-flags=--expose-gc,--min-semi-space-size=128,--max-semi-space-size=128",
-      new URL("./fixtures/steady_alloc.ts", import.meta.url).pathname,
-    ],
-    stdout: "piped",
-    stderr: "piped",
-  }).output();
-  assert.ok(out.success, new TextDecoder().decode(out.stderr));
-  const r = JSON.parse(new TextDecoder().decode(out.stdout));
+  const r = await runFixture("steady_alloc.ts", [
+    "-A",
+    "--v8-flags=--expose-gc,--min-semi-space-size=128,--max-semi-space-size=128",
+  ]) as Record<string, number>;
   // One byte per call would be 1 MB; the control loop (a small object per call) must show up.
   assert.ok(
     r.control > 8 << 20,
