@@ -10,6 +10,16 @@
  *
  * @module
  */
+import {
+  libc,
+  libcError,
+  MAP_ANONYMOUS,
+  MAP_PRIVATE,
+  pageSize,
+  PROT_NONE,
+  PROT_READ,
+  PROT_WRITE,
+} from "./libc.ts";
 
 const addresses = new WeakMap<ArrayBufferLike, number>();
 
@@ -60,5 +70,54 @@ export class NativeBlock {
     this.u32 = new Uint32Array(this.buffer);
     this.pointer = Deno.UnsafePointer.of(this.buffer) as Deno.PointerObject;
     this.address = Number(Deno.UnsafePointer.value(this.pointer));
+  }
+}
+
+/**
+ * Native scratch memory for kernels (packing buffers): read-write pages from
+ * mmap with an inaccessible guard page right after them, so a kernel that
+ * overran its workspace would fault at once instead of corrupting anything.
+ */
+export class GuardedPages {
+  /** Address of the first usable byte (page aligned). */
+  readonly address: number;
+  /** Usable bytes. */
+  readonly bytes: number;
+  readonly #base: Deno.PointerObject;
+  readonly #total: number;
+  #freed = false;
+
+  /** Maps at least `bytes` (rounded up to pages) plus the guard page. */
+  constructor(bytes: number) {
+    const page = pageSize();
+    const usable = Math.max(page, Math.ceil(bytes / page) * page);
+    this.#total = usable + page;
+    const c = libc();
+    const base = c.mmap(
+      null,
+      BigInt(this.#total),
+      PROT_READ | PROT_WRITE,
+      MAP_PRIVATE | MAP_ANONYMOUS,
+      -1,
+      0n,
+    );
+    if (base === null || Deno.UnsafePointer.value(base) === 0xffffffffffffffffn) {
+      throw libcError("mmap");
+    }
+    if (c.mprotect(Deno.UnsafePointer.offset(base, usable)!, BigInt(page), PROT_NONE) !== 0) {
+      const err = libcError("mprotect(guard)");
+      c.munmap(base, BigInt(this.#total));
+      throw err;
+    }
+    this.#base = base;
+    this.address = Number(Deno.UnsafePointer.value(base));
+    this.bytes = usable;
+  }
+
+  /** Unmaps the pages (idempotent). */
+  free(): void {
+    if (this.#freed) return;
+    this.#freed = true;
+    libc().munmap(this.#base, BigInt(this.#total));
   }
 }

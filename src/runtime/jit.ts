@@ -21,7 +21,7 @@ import type { VecLevel } from "../kernels/vec.ts";
 import { CodeArena, type CodeBlock } from "../native/arena.ts";
 import { type Dispatch, dispatch } from "../native/dispatch.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
-import { NativeBlock, viewAddress } from "../native/memory.ts";
+import { GuardedPages, NativeBlock, viewAddress } from "../native/memory.ts";
 import { rdtsc } from "../native/stubs.ts";
 import {
   checkGemmArrays,
@@ -151,7 +151,7 @@ export class Jit {
   #d: Dispatch | null = null;
   #args: NativeBlock | null = null;
   #argsPtr: Deno.PointerObject | null = null;
-  #workspace: Float32Array | null = null;
+  #workspace: GuardedPages | null = null;
   #workspaceAddr = 0;
   readonly #lru = new LruList<GemmEntry>();
   readonly #buckets = new Map<number, GemmEntry>();
@@ -380,6 +380,7 @@ export class Jit {
     this.#arena = null;
     for (const e of this.#entries) e.kernel = null;
     this.#lastA = this.#lastB = this.#lastC = null;
+    this.#workspace?.free();
     this.#workspace = null;
     this.#explicit = [];
   }
@@ -460,11 +461,12 @@ export class Jit {
     this.#argsPtr = this.#args.pointer;
   }
 
+  /** Grows the kernels' workspace (page aligned, guard page after) to at least `bytes`. */
   #ensureWorkspace(bytes: number): void {
-    if (bytes === 0 || (this.#workspace && this.#workspace.byteLength >= bytes + 64)) return;
-    this.#workspace = new Float32Array(Math.ceil((bytes + 128) / 4));
-    const addr = viewAddress(this.#workspace);
-    this.#workspaceAddr = addr + ((64 - (addr % 64)) % 64);
+    if (bytes === 0 || (this.#workspace && this.#workspace.bytes >= bytes)) return;
+    this.#workspace?.free();
+    this.#workspace = new GuardedPages(bytes);
+    this.#workspaceAddr = this.#workspace.address;
   }
 
   #compile(e: GemmEntry, reason: TierReason): Kernel {

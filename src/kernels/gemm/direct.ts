@@ -24,11 +24,13 @@ import {
   rcx,
   rdi,
   rdx,
+  type Reg,
   rsi,
 } from "../../../asm/mod.ts";
 import { ARG, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { columnGroups, emitMicrokernel, registersNeeded } from "./microkernel.ts";
+import { emitTransposePanel16 } from "./pack.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /** Tile shape and loop choices of a direct GEMM. */
@@ -46,6 +48,11 @@ export interface DirectPlan {
   /** Loop over row tiles outside, column tiles inside (the naive order of level 0). */
   rowsOuter?: boolean;
   /**
+   * AVX-512 with Bᵀ: first transpose B into the workspace as k rows of this
+   * many floats (16×16 blocks in registers), then run on it as on a plain B.
+   */
+  transposeB?: number;
+  /**
    * K block: when smaller than k, the tile loops run once per block of kc
    * steps (beta applied on the first), so A's row panel and B's column strip
    * of one block stay in L2 while all tiles pass.
@@ -56,7 +63,10 @@ export interface DirectPlan {
 const USED = [rbx, rbp, r12, r13, r14, r15];
 
 /** Emits `void gemm(args)` computing the whole spec without packing. Requires !transB. */
-export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: DirectPlan): void {
+export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: DirectPlan): void {
+  const ldbT = spec.transB && isa.level === "avx512" ? (p.transposeB ?? 0) : 0;
+  // After the transpose, the rest reads B as an untransposed k×ldbT matrix.
+  const s: GemmSpec = ldbT ? { ...spec, transB: false, ldb: ldbT } : spec;
   if (s.transB && isa.lanes > 1) {
     throw new Error("direct GEMM reads B rows with vectors; transposed B goes through packing");
   }
@@ -69,6 +79,10 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: Direct
   loadPointer(a, rA0, ARG.A);
   loadPointer(a, rB0, ARG.B);
   loadPointer(a, rC0, ARG.C);
+  if (ldbT) {
+    emitTransposeB(v, spec, ldbT, rB0);
+    loadPointer(a, rB0, ARG.WORK);
+  }
 
   const nrEdge = s.n % p.nr;
   const mrEdge = s.m % p.mr;
@@ -184,4 +198,32 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: Direct
   v.leave();
   restoreRegisters(a, USED);
   a.emit("ret");
+}
+
+/** Bytes of workspace the transposed copy of B takes (16 rows of slack). */
+export function transposedBBytes(k: number, ldbT: number): number {
+  return (k + 16) * ldbT * 4;
+}
+
+/**
+ * Writes op(B) (k×n) into the workspace with row stride ldbT, from Bᵀ as
+ * stored (n rows of k, stride ldb): 16 rows of Bᵀ at a time through the
+ * 16×16 register transpose. Uses rsi, rdx, rax, rcx, r11, r13, r14, rbx,
+ * rbp, r15 (all free before the tile loops).
+ */
+function emitTransposeB(v: Vec, s: GemmSpec, ldbT: number, rB: Reg): void {
+  const a = v.a;
+  const regs = { src: rsi, dst: rdx, rem: rax, t: rcx, one: r11, start: r13 };
+  a.emit("mov", r15, s.k);
+  a.emit("mov", rbx, rB);
+  loadPointer(a, rbp, ARG.WORK);
+  const panel = (cols: number) => {
+    a.emit("mov", rsi, rbx);
+    a.emit("mov", rdx, rbp);
+    emitTransposePanel16(v, regs, r15, cols, 16, s.ldb * 4, ldbT * 4);
+    a.emit("add", rbx, 16 * s.ldb * 4);
+    a.emit("add", rbp, 64);
+  };
+  countedLoop(a, r14, Math.floor(s.n / 16), () => panel(16));
+  if (s.n % 16) panel(s.n % 16);
 }

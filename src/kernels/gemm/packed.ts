@@ -52,7 +52,13 @@ import {
   emitTileUpdate,
   type MicrokernelSpec,
 } from "./microkernel.ts";
-import { emitCopyRows, emitTransposeCopy, type PackRegs } from "./pack.ts";
+import {
+  emitCopyRows,
+  emitTransposeCopy,
+  emitTransposePanel16,
+  type PackRegs,
+  type TransposeRegs,
+} from "./pack.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /** Blocking of a packed GEMM. */
@@ -89,7 +95,8 @@ export function packedWorkspace(
   p: PackedPlan,
 ): { bp: number; ap: number; tile: number; bytes: number } {
   const bp = 0;
-  const ap = align64(p.kc * p.nc * 4);
+  // 16 rows of slack: the transposing pack writes whole blocks of 16 k steps.
+  const ap = align64(p.kc * p.nc * 4 + 16 * p.nr * 4);
   const tile = ap + align64(Math.max(p.kc, packedARowStride(p)) * p.mr * 4);
   return { bp, ap, tile, bytes: tile + align64(p.mr * p.nr * 4) };
 }
@@ -329,7 +336,11 @@ function minInto(a: Assembler, dst: Reg, value: ReturnType<typeof qword>, limit:
 
 function packBPanel(v: Vec, r: PackRegs, s: GemmSpec, kc: Reg, width: number, pad: number): void {
   if (!s.transB) emitCopyRows(v, r, kc, width, pad, s.ldb * 4, pad * 4);
-  else emitTransposeCopy(v, r, kc, width, pad, s.ldb * 4, pad * 4);
+  else if (v.isa.level === "avx512") {
+    // r10/r11 are free while B is packed (they serve the jr loop later).
+    const t: TransposeRegs = { src: r.src, dst: r.dst, rem: r.i, t: r.t, one: r11, start: r10 };
+    emitTransposePanel16(v, t, kc, width, pad, s.ldb * 4, pad * 4);
+  } else emitTransposeCopy(v, r, kc, width, pad, s.ldb * 4, pad * 4);
 }
 
 /**

@@ -13,7 +13,7 @@
  */
 import type { VecLevel } from "../vec.ts";
 import { vecIsa } from "../vec.ts";
-import type { DirectPlan } from "./direct.ts";
+import { type DirectPlan, transposedBBytes } from "./direct.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
 import type { GemmSpec } from "./spec.ts";
 
@@ -184,13 +184,19 @@ export function planGemm(
     if (isa === "avx2") [direct.mr, direct.nr] = [6, 16];
   }
   const small = operandBytes <= (isa === "avx512" ? 3 : 1) * caches.l2 || s.m <= 16 || medium;
-  if (!s.transB && small && !aliasing(s, direct.mr)) {
+  // Small Bᵀ on AVX-512: transpose B once into the workspace, then read it in place.
+  let workspaceBytes = 0;
+  if (s.transB && isa === "avx512" && operandBytes <= 3 * caches.l2) {
+    direct.transposeB = Math.ceil(s.n / 16) * 16;
+    workspaceBytes = transposedBBytes(s.k, direct.transposeB);
+  }
+  if ((!s.transB || direct.transposeB) && small && !aliasing(s, direct.mr)) {
     return make(
       "direct",
-      { direct },
+      { direct, workspaceBytes },
       `L3 ${isa} direct ${direct.mr}×${direct.nr}${
         direct.kSplit > 1 ? ` k-split ${direct.kSplit}` : ""
-      }${direct.kc ? ` kc=${direct.kc}` : ""}`,
+      }${direct.kc ? ` kc=${direct.kc}` : ""}${direct.transposeB ? ", Bᵀ transposed first" : ""}`,
     );
   }
   const packed = choosePackedPlan(s, isa, caches);
