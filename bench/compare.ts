@@ -14,16 +14,21 @@ import { cpuFeatures, type IsaLevel, Jit, measurePeak } from "../mod.ts";
 const { values } = parseArgs({
   options: {
     isa: { type: "string" },
+    transB: { type: "boolean", default: false },
     json: { type: "boolean", default: false },
     shapes: { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
-  console.log("usage: deno task compare [--isa avx2|avx512] [--shapes 64x64x64,...] [--json]");
+  console.log(
+    "usage: deno task compare [--isa avx2|avx512] [--transB] [--shapes 64x64x64,...] [--json]",
+  );
   Deno.exit(0);
 }
 const isa = values.isa as IsaLevel | undefined;
+/** C = A·Bᵀ with B stored n×k (as a Linear layer's weights are) instead of k×n. */
+const transB = values.transB ?? false;
 // Peers read these once, when loaded: limit them like our JIT, and to one thread.
 Deno.env.set("OMP_NUM_THREADS", "1");
 Deno.env.set("OPENBLAS_NUM_THREADS", "1");
@@ -171,7 +176,7 @@ for (const [m, n, k] of shapes) {
   const b = new Float32Array(k * n).map(() => Math.random() - 0.5);
   const c = new Float32Array(m * n);
   const flops = 2 * m * n * k;
-  const opts = { m, n, k };
+  const opts = { m, n, k, transB };
   jit.gemm(a, b, c, opts);
   jit.gemm(a, b, c, opts); // compiled by now (threshold 1)
   const present = peers.filter(([, g]) => g !== null) as [string, Gemm][];
@@ -180,7 +185,9 @@ for (const [m, n, k] of shapes) {
     ...present.map(([, g]) => () => g(m, n, k, a, b, c)),
   ], flops);
   const ours = flops / secs[0] / 1e9;
-  const plan = jit.stats().keys.find((s) => s.key.startsWith(`gemm ${m}x${n}x${k} `))?.plan ?? "?";
+  const plan = jit.stats().keys.find((s) =>
+    s.key.startsWith(`gemm ${m}x${n}x${k} N${transB ? "T" : "N"} `)
+  )?.plan ?? "?";
   const row: Row = {
     shape: `${m}x${n}x${k}`,
     plan,
@@ -220,6 +227,7 @@ const env = {
   date: new Date().toISOString().slice(0, 10),
   cpu: cpuFeatures().brand,
   isa: jit.isa,
+  transB,
   peakGflops,
   readGBs: peak.readGBs,
   threads: 1,
