@@ -36,6 +36,7 @@ Deno.test("runtime: a key compiles exactly once, at the threshold; below it noth
   assert.equal(s.keys[0].state, "compiled");
   assert.equal(s.keys[0].reason, "threshold");
   assert.ok(s.keys[0].tier1MeanUs! > 0 && s.keys[0].tier0MeanUs! > 0);
+  assert.ok(s.keys[0].tier1Cycles > 0, "RDTSC cycles of compiled calls are counted");
   assert.ok(s.compileUs.total > 0 && s.compileUs.max >= s.compileUs.mean);
 });
 

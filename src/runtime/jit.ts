@@ -566,6 +566,7 @@ export class Jit {
       tier0MeanUs: t0Mean,
       tier1MeanUs: t1Mean,
       totalUs: e.tier0Ns / 1000 + tier1Ns / 1000,
+      tier1Cycles: cycles,
       hits: e.hits,
       misses: e.misses,
       compiles: e.compiles,

@@ -25,6 +25,8 @@ export interface KeyStats {
   tier1MeanUs: number | null;
   /** Total microseconds spent on this key, both tiers. */
   totalUs: number;
+  /** Time-stamp-counter cycles of its compiled calls, counted in native code around each call. */
+  tier1Cycles: number;
   /** Calls that found their kernel in the cache. */
   hits: number;
   /** Calls at or past the threshold that had to compile. */
