@@ -8,47 +8,20 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import type { GemmLevel, IsaLevel } from "../mod.ts";
-import {
-  libc,
-  MAP_ANONYMOUS,
-  MAP_PRIVATE,
-  pageSize,
-  PROT_NONE,
-  PROT_READ,
-  PROT_WRITE,
-} from "../src/native/libc.ts";
+import { GuardedPages } from "../src/native/memory.ts";
 import { int, pick, rng } from "./helpers/random.ts";
-
-const PAGE = pageSize();
 
 interface Guarded {
   view: Float32Array;
   free(): void;
 }
 
-/** `count` floats in fresh pages with a PROT_NONE page right after (end) or right before (start). */
+/** `count` floats flush against the guard page after them (end) or before them (start). */
 function guarded(count: number, side: "end" | "start"): Guarded {
-  const c = libc();
-  const dataPages = Math.max(1, Math.ceil((count * 4) / PAGE));
-  const total = (dataPages + 2) * PAGE;
-  const base = c.mmap(
-    null,
-    BigInt(total),
-    PROT_READ | PROT_WRITE,
-    MAP_PRIVATE | MAP_ANONYMOUS,
-    -1,
-    0n,
-  )!;
-  // Guard pages on both ends of the data pages.
-  c.mprotect(base, BigInt(PAGE), PROT_NONE);
-  c.mprotect(Deno.UnsafePointer.offset(base, (dataPages + 1) * PAGE)!, BigInt(PAGE), PROT_NONE);
-  const data = Deno.UnsafePointerView.getArrayBuffer(
-    Deno.UnsafePointer.offset(base, PAGE)!,
-    dataPages * PAGE,
-  );
-  const offset = side === "end" ? dataPages * PAGE - count * 4 : 0;
-  const view = new Float32Array(data, offset, count);
-  return { view, free: () => void c.munmap(base, BigInt(total)) };
+  const pages = new GuardedPages(count * 4);
+  const data = Deno.UnsafePointerView.getArrayBuffer(pages.pointer, pages.bytes);
+  const view = new Float32Array(data, side === "end" ? pages.bytes - count * 4 : 0, count);
+  return { view, free: () => pages.free() };
 }
 
 function configurations(): { level: GemmLevel; isa: IsaLevel }[] {

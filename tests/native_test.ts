@@ -6,7 +6,7 @@ import { buildSharedObject } from "../src/native/elf.ts";
 import { NativeBlock, viewAddress } from "../src/native/memory.ts";
 import { pageSize } from "../src/native/libc.ts";
 import { rdtsc } from "../src/native/stubs.ts";
-import { mappings, permsAt, runFixture } from "./helpers/fixture.ts";
+import { mappings, permsAt, runFixture, toolAvailable } from "./helpers/fixture.ts";
 
 /** `inc dword ptr [rdi]; ret`, from the assembler. */
 function incCode(): Uint8Array {
@@ -128,14 +128,7 @@ Deno.test("native: addresses of typed-array views include their offset and stay 
 
 Deno.test({
   name: "elf: the trampoline object is a valid shared object to readelf",
-  ignore: (() => {
-    try {
-      return !new Deno.Command("readelf", { args: ["--version"], stdout: "null" }).outputSync()
-        .success;
-    } catch {
-      return true;
-    }
-  })(),
+  ignore: !toolAvailable("readelf"),
   fn() {
     const so = buildSharedObject([{ name: "njit_call", code: trampolineCode() }]);
     const path = Deno.makeTempFileSync({ suffix: ".so" });

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { capIsa } from "../src/cpu.ts";
-import { runFixture } from "./helpers/fixture.ts";
+import { runFixture, toolAvailable } from "./helpers/fixture.ts";
 import { assemble } from "../asm/mod.ts";
 
 /** Small-integer operands: every f32 sum is exact, so all tiers agree bit for bit. */
@@ -182,14 +182,7 @@ Deno.test("runtime: options and environment knobs are validated", () => {
 Deno.test({
   name:
     "runtime: NJIT_DUMP writes .bin and .lst that objdump disassembles to the listing's instructions",
-  ignore: (() => {
-    try {
-      return !new Deno.Command("objdump", { args: ["--version"], stdout: "null" }).outputSync()
-        .success;
-    } catch {
-      return true;
-    }
-  })(),
+  ignore: !toolAvailable("objdump"),
   fn() {
     const dir = Deno.makeTempDirSync({ prefix: "njit-dump-" });
     try {

@@ -30,13 +30,7 @@ export const ARG = {
   C: 2,
   /** Address of the workspace (packing buffers). */
   WORK: 3,
-  /** alpha and beta for kernels that take them at run time. */
-  ALPHA: 4,
-  BETA: 5,
 } as const;
-
-/** Bytes of the argument block. */
-export const ARG_BYTES = 64;
 
 /** The registers a kernel must restore (System V x86-64). */
 export const CALLEE_SAVED: readonly Reg[] = [rbx, rbp, r12, r13, r14, r15];

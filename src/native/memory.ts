@@ -75,11 +75,13 @@ export class NativeBlock {
 
 /**
  * Native scratch memory for kernels (packing buffers): read-write pages from
- * mmap with an inaccessible guard page right after them, so a kernel that
- * overran its workspace would fault at once instead of corrupting anything.
+ * mmap between two inaccessible guard pages, so a kernel that ran past either
+ * end of its workspace would fault at once instead of corrupting anything.
  */
 export class GuardedPages {
-  /** Address of the first usable byte (page aligned). */
+  /** The first usable byte (page aligned). */
+  readonly pointer: Deno.PointerObject;
+  /** Its address as a number. */
   readonly address: number;
   /** Usable bytes. */
   readonly bytes: number;
@@ -87,30 +89,25 @@ export class GuardedPages {
   readonly #total: number;
   #freed = false;
 
-  /** Maps at least `bytes` (rounded up to pages) plus the guard page. */
+  /** Maps at least `bytes` (rounded up to pages) with a guard page before and after. */
   constructor(bytes: number) {
     const page = pageSize();
     const usable = Math.max(page, Math.ceil(bytes / page) * page);
-    this.#total = usable + page;
+    this.#total = usable + 2 * page;
     const c = libc();
-    const base = c.mmap(
-      null,
-      BigInt(this.#total),
-      PROT_READ | PROT_WRITE,
-      MAP_PRIVATE | MAP_ANONYMOUS,
-      -1,
-      0n,
-    );
+    const base = c.mmap(null, BigInt(this.#total), PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0n);
     if (base === null || Deno.UnsafePointer.value(base) === 0xffffffffffffffffn) {
       throw libcError("mmap");
     }
-    if (c.mprotect(Deno.UnsafePointer.offset(base, usable)!, BigInt(page), PROT_NONE) !== 0) {
-      const err = libcError("mprotect(guard)");
+    const pointer = Deno.UnsafePointer.offset(base, page) as Deno.PointerObject;
+    if (c.mprotect(pointer, BigInt(usable), PROT_READ | PROT_WRITE) !== 0) {
+      const err = libcError("mprotect(RW)");
       c.munmap(base, BigInt(this.#total));
       throw err;
     }
     this.#base = base;
-    this.address = Number(Deno.UnsafePointer.value(base));
+    this.pointer = pointer;
+    this.address = Number(Deno.UnsafePointer.value(pointer));
     this.bytes = usable;
   }
 

@@ -4,19 +4,11 @@
  *
  * @module
  */
+import { toolAvailable } from "../helpers/fixture.ts";
 
 /** Whether GNU as, nm and objcopy can be run here. */
 export function gasAvailable(): boolean {
-  try {
-    for (const tool of ["as", "nm", "objcopy"]) {
-      const r = new Deno.Command(tool, { args: ["--version"], stdout: "null", stderr: "null" })
-        .outputSync();
-      if (!r.success) return false;
-    }
-    return true;
-  } catch {
-    return false;
-  }
+  return ["as", "nm", "objcopy"].every(toolAvailable);
 }
 
 function run(cmd: string, args: string[]): { ok: boolean; stdout: string; stderr: string } {

@@ -33,3 +33,14 @@ export function permsAt(address: number): string {
   }
   return "unmapped";
 }
+
+/** Whether `tool --version` runs here (GNU binutils are optional on a test machine). */
+export function toolAvailable(tool: string): boolean {
+  try {
+    return new Deno.Command(tool, { args: ["--version"], stdout: "null", stderr: "null" })
+      .outputSync()
+      .success;
+  } catch {
+    return false;
+  }
+}
