@@ -5,10 +5,9 @@
  * one element too far kills the process and fails this test.
  */
 import assert from "node:assert/strict";
-import { isaLevel, Jit } from "../mod.ts";
-import { levelsUpTo } from "../src/cpu.ts";
-import type { GemmLevel, IsaLevel } from "../mod.ts";
+import { Jit } from "../mod.ts";
 import { GuardedPages } from "../src/native/memory.ts";
+import { gemmConfigurations } from "./helpers/configurations.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
 interface Guarded {
@@ -24,20 +23,11 @@ function guarded(count: number, side: "end" | "start"): Guarded {
   return { view, free: () => pages.free() };
 }
 
-function configurations(): { level: GemmLevel; isa: IsaLevel }[] {
-  const out: { level: GemmLevel; isa: IsaLevel }[] = [{ level: 0, isa: "scalar" }, {
-    level: 1,
-    isa: "scalar",
-  }, { level: 2, isa: "scalar" }];
-  for (const isa of levelsUpTo(isaLevel())) if (isa !== "amx") out.push({ level: 3, isa });
-  return out;
-}
-
 Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both sides", () => {
   const r = rng(4242);
   using jit = new Jit({ threshold: 0 });
   let runs = 0;
-  for (const { level, isa } of configurations()) {
+  for (const { level, isa } of gemmConfigurations()) {
     for (let t = 0; t < 60; t++) {
       const m = pick(r, [1, 2, 3, 5, 7, 13, 17, 33, int(r, 1, 70)]);
       const n = pick(r, [1, 2, 3, 7, 9, 15, 17, 31, 33, int(r, 1, 90)]);
@@ -77,7 +67,7 @@ Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both side
       }
     }
   }
-  assert.equal(runs, configurations().length * 60 * 2);
+  assert.equal(runs, gemmConfigurations().length * 60 * 2);
 });
 
 Deno.test("bounds: the packed and skinny paths at sizes that select them, guarded", () => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { Assembler } from "../asm/mod.ts";
-import { type GemmLevel, type IsaLevel, isaLevel, Jit } from "../mod.ts";
+import { isaLevel, Jit } from "../mod.ts";
 import { ISA_LEVELS, levelsUpTo } from "../src/cpu.ts";
 import { gemmF64, type GemmSpec } from "../src/kernels/gemm/mod.ts";
 import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
@@ -10,21 +10,10 @@ import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock, viewAddress } from "../src/native/memory.ts";
+import { gemmConfigurations } from "./helpers/configurations.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
 const EDGES = [1, 7, 15, 16, 17, 31, 33, 63, 65, 0, 2, 3, 4, 5, 8, 13, 24, 48];
-
-/** Every (level, ISA) configuration this machine runs: L0-L2 are scalar; L3 for each SIMD level. */
-function configurations(): { level: GemmLevel; isa: IsaLevel }[] {
-  const top = isaLevel();
-  const out: { level: GemmLevel; isa: IsaLevel }[] = [
-    { level: 0, isa: "scalar" },
-    { level: 1, isa: "scalar" },
-    { level: 2, isa: "scalar" },
-  ];
-  for (const isa of levelsUpTo(top)) if (isa !== "amx") out.push({ level: 3, isa });
-  return out;
-}
 
 interface Case {
   spec: GemmSpec;
@@ -98,7 +87,7 @@ function check(cs: Case, exact: boolean, label: string): void {
   }
 }
 
-for (const { level, isa } of configurations()) {
+for (const { level, isa } of gemmConfigurations()) {
   Deno.test(`gemm L${level} ${isa}: 1,000 seeded random cases against the f64 reference`, () => {
     const seed = 1000 + level * 10 + ISA_LEVELS.indexOf(isa);
     const r = rng(seed);

@@ -1,12 +1,11 @@
 /**
- * GEMM level 1 (cache-friendly loop order i-k-j, scalar), and the
- * C = beta·C program used when alpha = 0 or k = 0 (nothing to multiply).
+ * GEMM level 1: the cache-friendly loop order i-k-j, scalar.
  *
  * @module
  */
 import { type Assembler, dword, r10, r11, r8, r9, rax, rcx, rdx, rsi } from "../../../asm/mod.ts";
 import { ARG, countedLoop, loadPointer } from "../abi.ts";
-import { type Tail, Vec, type VecIsa } from "../vec.ts";
+import { Vec } from "../vec.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /**
@@ -62,46 +61,5 @@ export function emitIkjGemm(a: Assembler, s: GemmSpec): void {
     a.emit("add", rA, aRow);
     a.emit("add", rC, s.ldc * 4);
   });
-  a.emit("ret");
-}
-
-/** C = beta·C over the m×n matrix (beta = 0 writes zeros without reading C). */
-export function emitScaleC(a: Assembler, isa: VecIsa, s: GemmSpec): void {
-  const v = new Vec(a, isa);
-  const rC = r8, rCj = r9, rI = rax, rJ = rcx;
-  loadPointer(a, rC, ARG.C);
-  if (s.beta === 1 || s.m === 0 || s.n === 0) return void a.emit("ret");
-  const lanes = isa.lanes;
-  const X = 0, BETA = 1;
-  if (s.beta !== 0) v.constant(BETA, s.beta);
-  else v.zero(X);
-  const full = Math.floor(s.n / lanes), rest = s.n % lanes;
-  let tail: Tail | null = null;
-  if (rest && (isa.level === "avx512" || isa.level === "avx2")) tail = v.tail(rest, 1, 2);
-  const one = (disp: number, t?: Tail) => {
-    if (s.beta !== 0) {
-      v.load(X, rCj, disp, t);
-      v.mul(X, X, BETA);
-    }
-    v.store(rCj, disp, X, t);
-  };
-  const oneScalar = (disp: number) => {
-    if (s.beta !== 0) {
-      v.loadScalar(X, rCj, disp);
-      v.scalarOp("mul", X, BETA);
-    }
-    v.storeScalar(rCj, disp, X);
-  };
-  countedLoop(a, rI, s.m, () => {
-    a.emit("mov", rCj, rC);
-    countedLoop(a, rJ, full, () => {
-      one(0);
-      a.emit("add", rCj, lanes * 4);
-    });
-    if (tail) one(0, tail);
-    else for (let j = 0; j < rest; j++) oneScalar(j * 4);
-    a.emit("add", rC, s.ldc * 4);
-  });
-  v.leave();
   a.emit("ret");
 }

@@ -7,8 +7,9 @@
 import { Assembler, type Program } from "../../../asm/mod.ts";
 import { vecIsa } from "../vec.ts";
 import { emitDirectGemm } from "./direct.ts";
-import { emitIkjGemm, emitScaleC } from "./ikj.ts";
+import { emitIkjGemm } from "./ikj.ts";
 import { emitPackedGemm } from "./packed.ts";
+import { emitScaleC } from "./scale.ts";
 import { emitSkinnyGemm } from "./skinny.ts";
 import type { GemmPlan } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";

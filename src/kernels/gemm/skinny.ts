@@ -23,10 +23,13 @@ import {
   r9,
   rax,
   rcx,
+  rdx,
   type Reg,
+  rsi,
 } from "../../../asm/mod.ts";
 import { ARG, countedLoop, loadPointer } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
+import { emitScaleRows } from "./scale.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /** The k steps per pass for a row count and level; 0 when even one does not fit. */
@@ -70,21 +73,14 @@ export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
   };
   const at = (base: Reg, j: Reg | null, disp: number) => ptr(base, disp, j, 1);
 
-  // C = beta·C.
-  if (s.beta !== 1) {
-    if (s.beta !== 0) v.constant(ALPHA, s.beta);
-    else v.zero(cReg(0));
-    for (let i = 0; i < M; i++) {
-      columns((j, disp, t) => {
-        const m = at(rC, j, disp + i * s.ldc * 4);
-        if (s.beta !== 0) {
-          v.loadMem(cReg(0), m, t);
-          v.mul(cReg(0), cReg(0), ALPHA);
-        }
-        v.storeMem(m, cReg(0), t);
-      });
-    }
-  }
+  // C = beta·C first; the passes below add into it. rK and rax are free until then.
+  emitScaleRows(
+    v,
+    s,
+    rC,
+    { x: cReg(0), beta: ALPHA, row: rdx, col: rsi, i: rK, j: rax },
+    tail ?? null,
+  );
   if (s.alpha !== 1) v.constant(ALPHA, s.alpha);
 
   // One pass over `steps` rows of B starting at rB.
