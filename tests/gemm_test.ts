@@ -129,6 +129,48 @@ for (const { level, isa } of gemmConfigurations()) {
   });
 }
 
+Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, A rows 4 KiB apart", () => {
+  // The sweep's sizes (≤ 300) never make B outgrow L2 or put A's rows a
+  // multiple of 4 KiB apart; these reach the K-blocked, strip-prefetching
+  // direct path and the 6-row tiles that avoid L1 set conflicts.
+  const r = rng(4242);
+  using jit = new Jit();
+  const shapes: [number, number, number][] = [[37, 530, 520], [11, 300, 1024], [129, 70, 2100]];
+  for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "scalar" && l !== "amx")) {
+    for (const [m, n, k] of shapes) {
+      const value = () => int(r, -3, 3);
+      const a = Float32Array.from({ length: m * k }, value);
+      const b = Float32Array.from({ length: k * n }, value);
+      const c = new Float32Array(m * n).fill(NaN);
+      const spec: GemmSpec = {
+        m,
+        n,
+        k,
+        transA: false,
+        transB: false,
+        lda: k,
+        ldb: n,
+        ldc: n,
+        alpha: 1,
+        beta: 0,
+      };
+      const kernel = jit.compileGemm(spec, { level: 3, isa });
+      if (isa === "avx512" && m <= 128) {
+        assert.equal(kernel.plan.path, "direct", kernel.plan.description);
+        if (k * n * 4 > 1 << 20) assert.equal(kernel.plan.direct?.prefetchNext, "all");
+        if (k === 1024) assert.equal(kernel.plan.direct?.mr, 6, kernel.plan.description);
+      }
+      kernel.run(a, b, c);
+      check(
+        { spec, a, b, c, c0: c.slice() },
+        true,
+        `${isa} ${m}×${n}×${k} ${kernel.plan.description}`,
+      );
+      kernel.free();
+    }
+  }
+});
+
 /** Runs a hand-built plan (bypassing the planner) on a random integer case. */
 function runPlan(
   emit: (a: Assembler, s: GemmSpec) => number,
@@ -207,6 +249,7 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
           unroll: pick(r, [1, 2, 4]),
           kSplit: pick(r, [1, 2]),
           kc: pick(r, [undefined, 3, 8, 32]),
+          prefetchNext: pick(r, [undefined, "last", "all"] as const),
           embedBroadcast: r() < 0.5,
           rowsOuter: r() < 0.3,
           transposeB,

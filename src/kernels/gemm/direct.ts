@@ -58,6 +58,11 @@ export interface DirectPlan {
    * of one block stay in L2 while all tiles pass.
    */
   kc?: number;
+  /**
+   * Prefetch the next column strip of B (same k rows) while the last row
+   * tiles of this strip run: "last" in the last row tile, "all" in every one.
+   */
+  prefetchNext?: "last" | "all";
 }
 
 const USED = [rbx, rbp, r12, r13, r14, r15];
@@ -98,7 +103,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   const bRow = s.transB ? 4 : s.ldb * 4; // bytes between k steps of op(B)
   const bCol = s.transB ? s.ldb * 4 : 4; // bytes between columns of op(B) (scalar columns only)
 
-  const tile = (mr: number, nr: number) => {
+  const tile = (mr: number, nr: number, prefetchNext = false) => {
     const groups = columnGroups(isa, nr, tail);
     // Split rows when the tile's accumulators would not fit the register file.
     const free = isa.nregs - reserved.length;
@@ -125,6 +130,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
         first: blocked ? rFirst : true,
         reserved,
         embedBroadcast: p.embedBroadcast,
+        prefetch: prefetchNext ? nr * 4 : 0,
+        prefetchBytes: nr * 4,
       });
     }
   };
@@ -132,12 +139,15 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   const column = (nr: number) => {
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCt, rCcol);
-    countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
-      tile(p.mr, nr);
+    const full = Math.floor(s.m / p.mr);
+    const peel = p.prefetchNext === "last" && !mrEdge && full > 1 ? 1 : 0;
+    countedLoop(a, rI, full - peel, () => {
+      tile(p.mr, nr, p.prefetchNext === "all");
       a.emit("add", rArow, p.mr * aRow);
       a.emit("add", rCt, p.mr * s.ldc * 4);
     });
-    if (mrEdge) tile(mrEdge, nr);
+    if (peel) tile(p.mr, nr, true);
+    if (mrEdge) tile(mrEdge, nr, p.prefetchNext !== undefined);
   };
 
   const nest = () => {

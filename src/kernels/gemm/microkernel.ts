@@ -85,6 +85,8 @@ export interface MicrokernelSpec {
   reserved?: number[];
   /** Bytes ahead of B to prefetch each k step (0: none). */
   prefetch?: number;
+  /** Bytes of B to prefetch each k step from `prefetch` on (default: the row, at most 128). */
+  prefetchBytes?: number;
   /** Prefetch the C tile before the k loop, so the update finds it in cache. */
   prefetchC?: boolean;
   /**
@@ -156,7 +158,8 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       else v.load(bReg(g), s.b.base, disp, grp.tail ?? undefined);
     }
     if (s.prefetch) {
-      for (let off = 0; off < s.b.rowBytes && off < 128; off += 64) {
+      const bytes = s.prefetchBytes ?? Math.min(s.b.rowBytes, 128);
+      for (let off = 0; off < bytes; off += 64) {
         a.emit("prefetcht0", byte(s.b.base, u * s.b.rowBytes + s.prefetch + off));
       }
     }

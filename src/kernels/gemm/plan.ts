@@ -81,8 +81,9 @@ export function chooseDirectTile(s: GemmSpec, isa: VecLevel): DirectPlan {
   if (isa === "avx512" && s.m <= 48 && s.n <= 48) [mr, nv] = [4, 4]; // small squares: short rows of tiles
   nv = Math.min(nv, vecCols);
   if (s.m <= 14) {
-    // One row tile: as many vectors as the registers allow beside it.
-    mr = s.m;
+    // One row tile: as many vectors as the registers allow beside it, unless
+    // its rows would share L1 sets (see `aliasing`): then tiles of 6 rows.
+    mr = aliasing(s, s.m) ? 6 : s.m;
     nv = Math.min(vecCols, 4);
   }
   while (nv > 1 && registers(isa, Math.min(mr, s.m), nv, 1, tail) > v.nregs) nv--;
@@ -102,6 +103,13 @@ export function chooseDirectTile(s: GemmSpec, isa: VecLevel): DirectPlan {
     kSplit,
     embedBroadcast: isa === "avx512" && nv === 1,
   };
+}
+
+/** Splits `k` into equal blocks of at most `max` (multiples of 16 where possible). */
+function evenBlock(k: number, max: number): number {
+  if (k <= max) return k;
+  const blocks = Math.ceil(k / max);
+  return Math.min(max, Math.ceil(k / blocks / 16) * 16);
 }
 
 /** Blocking of the packed path for a level and cache sizes. */
@@ -183,6 +191,15 @@ export function planGemm(
     direct.kc = 256;
     if (isa === "avx2") [direct.mr, direct.nr] = [6, 16];
   }
+  if (isa === "avx512" && medium && s.k * s.n * 4 > caches.l2) {
+    // B does not stay in L2 between calls: its first pass over each column
+    // strip would wait on L3/DRAM. Prefetch the next strip while the row
+    // tiles run over this one, and block K so that A's row panel and two
+    // strips of B stay in L2. Measured on Zen 4, 64×768×3072: 74-81% → 92-95%
+    // of peak; 16-32 rows × 2048-4096: 42-62% → 77-91%.
+    direct.kc = evenBlock(s.k, 512);
+    direct.prefetchNext = "all";
+  }
   const small = operandBytes <= (isa === "avx512" ? 3 : 1) * caches.l2 || s.m <= 16 || medium;
   // Small Bᵀ on AVX-512: transpose B once into the workspace, then read it in place.
   let workspaceBytes = 0;
@@ -196,7 +213,9 @@ export function planGemm(
       { direct, workspaceBytes },
       `L3 ${isa} direct ${direct.mr}×${direct.nr}${
         direct.kSplit > 1 ? ` k-split ${direct.kSplit}` : ""
-      }${direct.kc ? ` kc=${direct.kc}` : ""}${direct.transposeB ? ", Bᵀ transposed first" : ""}`,
+      }${direct.kc ? ` kc=${direct.kc}` : ""}${
+        direct.prefetchNext ? ", next B strip prefetched" : ""
+      }${direct.transposeB ? ", Bᵀ transposed first" : ""}`,
     );
   }
   const packed = choosePackedPlan(s, isa, caches);
