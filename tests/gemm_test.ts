@@ -4,7 +4,7 @@ import { isaLevel, Jit } from "../mod.ts";
 import { ISA_LEVELS, levelsUpTo } from "../src/cpu.ts";
 import { gemmF64, type GemmSpec } from "../src/kernels/gemm/mod.ts";
 import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
-import { emitDirectGemm, transposedBBytes } from "../src/kernels/gemm/direct.ts";
+import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { emitSkinnyGemm } from "../src/kernels/gemm/skinny.ts";
 import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
@@ -129,15 +129,21 @@ for (const { level, isa } of gemmConfigurations()) {
   });
 }
 
-Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, A rows 4 KiB apart", () => {
-  // The sweep's sizes (≤ 300) never make B outgrow L2 or put A's rows a
-  // multiple of 4 KiB apart; these reach the K-blocked, strip-prefetching
-  // direct path and the 6-row tiles that avoid L1 set conflicts.
+Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, rows 4 KiB apart", () => {
+  // The sweep's sizes (≤ 300) never make B outgrow L2 or put rows a multiple
+  // of 4 KiB apart; these reach the K-blocked, strip-prefetching direct path,
+  // the 6-row tiles that avoid L1 set conflicts, and Bᵀ transposed strip by strip.
   const r = rng(4242);
   using jit = new Jit();
-  const shapes: [number, number, number][] = [[37, 530, 520], [11, 300, 1024], [129, 70, 2100]];
+  const shapes: [number, number, number, boolean][] = [
+    [37, 530, 520, false],
+    [11, 300, 1024, false],
+    [129, 70, 2100, false],
+    [20, 700, 1200, true],
+    [9, 400, 2048, true],
+  ];
   for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "scalar" && l !== "amx")) {
-    for (const [m, n, k] of shapes) {
+    for (const [m, n, k, transB] of shapes) {
       const value = () => int(r, -3, 3);
       const a = Float32Array.from({ length: m * k }, value);
       const b = Float32Array.from({ length: k * n }, value);
@@ -147,25 +153,23 @@ Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, A rows 
         n,
         k,
         transA: false,
-        transB: false,
+        transB,
         lda: k,
-        ldb: n,
+        ldb: transB ? k : n,
         ldc: n,
         alpha: 1,
         beta: 0,
       };
       const kernel = jit.compileGemm(spec, { level: 3, isa });
+      const d = kernel.plan.description;
       if (isa === "avx512" && m <= 128) {
-        assert.equal(kernel.plan.path, "direct", kernel.plan.description);
-        if (k * n * 4 > 1 << 20) assert.equal(kernel.plan.direct?.prefetchNext, "all");
-        if (k === 1024) assert.equal(kernel.plan.direct?.mr, 6, kernel.plan.description);
+        assert.equal(kernel.plan.path, "direct", d);
+        if (transB) assert.equal(kernel.plan.direct?.transposeStrips, true, d);
+        else if (k * n * 4 > 1 << 20) assert.equal(kernel.plan.direct?.prefetchNext, "all", d);
+        if (k === 1024) assert.equal(kernel.plan.direct?.mr, 6, d);
       }
       kernel.run(a, b, c);
-      check(
-        { spec, a, b, c, c0: c.slice() },
-        true,
-        `${isa} ${m}×${n}×${k} ${kernel.plan.description}`,
-      );
+      check({ spec, a, b, c, c0: c.slice() }, true, `${isa} ${m}×${n}×${k} transB ${transB} ${d}`);
       kernel.free();
     }
   }
@@ -239,6 +243,7 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
         const cs = randomCase(r, true, 400_000);
         // Bᵀ reaches the direct path only through the AVX-512 transpose (or scalar columns).
         const transposeB = cs.spec.transB && isa === "avx512" ? Math.ceil(cs.spec.n / 16) * 16 : 0;
+        const transposeStrips = transposeB > 0 && r() < 0.5;
         if (
           (cs.spec.transB && !transposeB && v.lanes > 1) || cs.spec.m === 0 || cs.spec.n === 0 ||
           cs.spec.k === 0 || cs.spec.alpha === 0
@@ -246,17 +251,20 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
         const plan = {
           mr: int(r, 1, 6),
           nr: v.lanes * int(r, 1, 2),
-          unroll: pick(r, [1, 2, 4]),
+          unroll: pick(r, [1, 2, 4, 16]),
           kSplit: pick(r, [1, 2]),
           kc: pick(r, [undefined, 3, 8, 32]),
           prefetchNext: pick(r, [undefined, "last", "all"] as const),
           embedBroadcast: r() < 0.5,
           rowsOuter: r() < 0.3,
           transposeB,
+          transposeStrips,
         };
+        if (transposeStrips) plan.rowsOuter = false;
         runPlan(
           (a, s) => {
             emitDirectGemm(a, v, s, plan);
+            if (transposeStrips) return stripBufferBytes(plan.kc ?? s.k, plan.nr);
             return transposeB ? transposedBBytes(s.k, transposeB) : 0;
           },
           cs,

@@ -87,6 +87,12 @@ export interface MicrokernelSpec {
   prefetch?: number;
   /** Bytes of B to prefetch each k step from `prefetch` on (default: the row, at most 128). */
   prefetchBytes?: number;
+  /**
+   * A prefetch stream beside the operands: each iteration of the unrolled
+   * loop prefetches `base + offset` for every offset (spread over its k
+   * steps), then advances `base` by `advance`. The remainder steps skip it.
+   */
+  stream?: { base: Reg; offsets: number[]; advance: number; hint?: string };
   /** Prefetch the C tile before the k loop, so the update finds it in cache. */
   prefetchC?: boolean;
   /**
@@ -150,7 +156,14 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   let bc = 0;
   const embed = (s.embedBroadcast ?? false) && v.isa.level === "avx512" &&
     groups.every((g) => !g.scalar);
-  const step = (u: number, set: number) => {
+  const step = (u: number, set: number, streamed = false) => {
+    if (streamed && s.stream) {
+      const { base, offsets } = s.stream;
+      const per = Math.ceil(offsets.length / s.unroll);
+      for (const off of offsets.slice(u * per, (u + 1) * per)) {
+        a.emit(s.stream.hint ?? "prefetcht0", byte(base, off));
+      }
+    }
     for (let g = 0; g < ng; g++) {
       const grp = groups[g];
       const disp = u * s.b.rowBytes + grp.col * s.b.colBytes;
@@ -187,8 +200,9 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
 
   const U = s.unroll;
   const unrolled = () => {
-    for (let u = 0; u < U; u++) step(u, u % s.kSplit);
+    for (let u = 0; u < U; u++) step(u, u % s.kSplit, true);
     advance(U);
+    if (s.stream) a.emit("add", s.stream.base, s.stream.advance);
   };
   /** The unrolled body as a loop on the counter (already loaded, nonzero). */
   const loop = () => {
