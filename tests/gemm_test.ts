@@ -141,6 +141,11 @@ Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, rows 4 
     [129, 70, 2100, false],
     [20, 700, 1200, true],
     [9, 400, 2048, true],
+    [1, 700, 1500, true],
+    [30, 800, 1100, true],
+    [30, 800, 1024, true], // Bᵀ rows 4 KiB apart: the transpose goes 8 rows at a time
+    [20, 100, 1024, true],
+    [300, 70, 2048, true],
   ];
   for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "scalar" && l !== "amx")) {
     for (const [m, n, k, transB] of shapes) {
@@ -162,11 +167,13 @@ Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, rows 4 
       };
       const kernel = jit.compileGemm(spec, { level: 3, isa });
       const d = kernel.plan.description;
-      if (isa === "avx512" && m <= 128) {
+      if (transB && m <= 16 && isa !== "sse2") assert.equal(kernel.plan.path, "dot", d);
+      else if (isa === "avx512" && m <= 128) {
         assert.equal(kernel.plan.path, "direct", d);
-        if (transB) assert.equal(kernel.plan.direct?.transposeStrips, true, d);
+        const big = 4 * (m * k + k * n) > 3 << 20;
+        if (transB) assert.equal(kernel.plan.direct?.transposeStrips ?? false, big, d);
         else if (k * n * 4 > 1 << 20) assert.equal(kernel.plan.direct?.prefetchNext, "all", d);
-        if (k === 1024) assert.equal(kernel.plan.direct?.mr, 6, d);
+        if (k === 1024 && !transB) assert.equal(kernel.plan.direct?.mr, 6, d);
       }
       kernel.run(a, b, c);
       check({ spec, a, b, c, c0: c.slice() }, true, `${isa} ${m}×${n}×${k} transB ${transB} ${d}`);

@@ -7,6 +7,7 @@
 import { Assembler, type Program } from "../../../asm/mod.ts";
 import { vecIsa } from "../vec.ts";
 import { emitDirectGemm } from "./direct.ts";
+import { emitDotGemm } from "./dot.ts";
 import { emitIkjGemm } from "./ikj.ts";
 import { emitPackedGemm } from "./packed.ts";
 import { emitScaleC } from "./scale.ts";
@@ -44,6 +45,9 @@ export function generateGemm(
       break;
     case "skinny":
       emitSkinnyGemm(a, isa, s);
+      break;
+    case "dot":
+      emitDotGemm(a, isa, s);
       break;
   }
   return a.finish();

@@ -10,7 +10,16 @@
  *
  * @module
  */
-import { type Assembler, dword, GP32, KREG, type Reg, zmmword } from "../../../asm/mod.ts";
+import {
+  type Assembler,
+  dword,
+  GP32,
+  KREG,
+  type Reg,
+  vreg,
+  xmmword,
+  zmmword,
+} from "../../../asm/mod.ts";
 import type { Vec } from "../vec.ts";
 
 /** Registers a packing loop may use as scratch. */
@@ -131,6 +140,10 @@ export interface TransposeRegs {
  * `cols`. Whole blocks of 16 destination rows are written, so up to 15 rows
  * past kc get zeros: the caller leaves that slack after the buffer.
  * 64 shuffles move 256 floats, where the scalar copy needs 512 moves.
+ *
+ * Source rows a multiple of 4 KiB apart put all 16 loads of a block in one
+ * L1 set (8 ways): then the block goes in two passes of 8 rows, each stored
+ * as 128-bit pieces (measured on Zen 4: 64×768×3072 with Bᵀ, 75% → 88%).
  */
 export function emitTransposePanel16(
   v: Vec,
@@ -156,7 +169,31 @@ export function emitTransposePanel16(
   a.emit("shlx", GP32[r.t.id], GP32[r.one.id], GP32[r.t.id]);
   a.emit("dec", GP32[r.t.id]);
   a.emit("kmovw", k, GP32[r.t.id]);
+  const halves = srcStride % 4096 === 0;
   for (let g = 0; g * 16 < pad; g++) {
+    if (halves && g * 16 < cols) {
+      for (let h = 0; h < 2; h++) {
+        const row0 = g * 16 + h * 8;
+        for (let q = 0; q < 8; q++) {
+          if (row0 + q < cols) {
+            a.emit("vmovups", R(q).k(k).z, zmmword(r.src, (row0 + q) * srcStride));
+          } else v.zero(q);
+        }
+        transpose8(a, R, T);
+        // R(4g+c), 128-bit lane L: element 4L+c of rows 4g..4g+3 of this pass.
+        for (let L = 0; L < 4; L++) {
+          for (let grp = 0; grp < 2; grp++) {
+            for (let c = 0; c < 4; c++) {
+              const at = xmmword(r.dst, (4 * L + c) * dstStride + g * 64 + h * 32 + grp * 16);
+              const src = R(4 * grp + c);
+              if (L === 0) a.emit("vmovups", at, vreg(128, src.id));
+              else a.emit("vextractf32x4", at, src, L);
+            }
+          }
+        }
+      }
+      continue;
+    }
     if (g * 16 >= cols) {
       // Columns past the panel's edge: zeros.
       v.zero(0);
@@ -178,6 +215,20 @@ export function emitTransposePanel16(
   // Like the other copies, leave dst right after the panel's kc rows.
   a.emit("imul", r.dst, kc, dstStride);
   a.emit("add", r.dst, r.start);
+}
+
+/** The first two interleave steps of {@link transpose16} on 8 rows R(0..7). */
+function transpose8(a: Assembler, R: (i: number) => Reg, T: (i: number) => Reg): void {
+  for (let i = 0; i < 4; i++) {
+    a.emit("vunpcklps", T(2 * i), R(2 * i), R(2 * i + 1));
+    a.emit("vunpckhps", T(2 * i + 1), R(2 * i), R(2 * i + 1));
+  }
+  for (let g = 0; g < 2; g++) {
+    a.emit("vshufps", R(4 * g), T(4 * g), T(4 * g + 2), 0x44);
+    a.emit("vshufps", R(4 * g + 1), T(4 * g), T(4 * g + 2), 0xee);
+    a.emit("vshufps", R(4 * g + 2), T(4 * g + 1), T(4 * g + 3), 0x44);
+    a.emit("vshufps", R(4 * g + 3), T(4 * g + 1), T(4 * g + 3), 0xee);
+  }
 }
 
 /**

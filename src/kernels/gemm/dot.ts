@@ -1,0 +1,183 @@
+/**
+ * GEMM with Bᵀ (B stored n×k, as a Linear layer keeps its weights) for a few
+ * rows of C: every C[i][j] = Σ_k A[i][k]·Bᵀ[j][k] is a dot product of two
+ * contiguous rows, so nothing is transposed and no workspace is needed. A
+ * tile of mr rows of A × nb rows of Bᵀ keeps mr·nb vector accumulators; k
+ * runs along the vector lanes (the last partial vector masked), and each
+ * accumulator's lanes are summed once, at the end, four results per xmm.
+ *
+ * ```
+ * for j by nb:                 nb rows of Bᵀ: nb sequential streams
+ *   for i by mr:               A's rows stay in L1/L2 across column blocks
+ *     acc[i][j] += A[i][k..k+lanes] · Bᵀ[j][k..k+lanes]   for k by lanes
+ *     C[i][j..j+4) = alpha·Σlanes(acc) + beta·C             four at a time
+ * ```
+ *
+ * @module
+ */
+import {
+  type Assembler,
+  edi,
+  KREG,
+  ptr,
+  r10,
+  r11,
+  r8,
+  r9,
+  rax,
+  rcx,
+  rdx,
+  type Reg,
+  rsi,
+  vreg,
+  xmmword,
+} from "../../../asm/mod.ts";
+import { ARG, countedLoop, loadPointer } from "../abi.ts";
+import { type Tail, Vec, type VecIsa } from "../vec.ts";
+import type { GemmSpec } from "./spec.ts";
+
+/** The tile of the dot-product kernel: rows of A and rows of Bᵀ per tile. */
+export interface DotTile {
+  mr: number;
+  nb: number;
+}
+
+/**
+ * Rows of A and of Bᵀ per tile: mr·nb accumulators, mr rows of A, two B
+ * registers (and an AVX2 tail mask) within the register file; row tiles of
+ * balanced height; at most 8 Bᵀ streams at once.
+ */
+export function dotTile(isa: VecIsa, m: number): DotTile {
+  const free = isa.nregs - 2 - (isa.level === "avx2" ? 1 : 0);
+  const most = isa.level === "avx512" ? 6 : 3;
+  const tiles = Math.ceil(Math.max(1, m) / most);
+  const mr = Math.max(1, Math.ceil(m / tiles));
+  const nb = Math.max(1, Math.min(8, Math.floor((free - mr) / mr)));
+  return { mr, nb };
+}
+
+/** Emits `void gemm(args)` for op(A) = A (rows along k) and op(B) = Bᵀ, at AVX2 or AVX-512. */
+export function emitDotGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
+  if (!s.transB || s.transA || (isa.level !== "avx2" && isa.level !== "avx512")) {
+    throw new Error("dot GEMM: A untransposed, B transposed, AVX2 or AVX-512");
+  }
+  const v = new Vec(a, isa);
+  const { mr: MR, nb: NB } = dotTile(isa, s.m);
+  const lanes = isa.lanes, vbytes = lanes * 4;
+  const full = Math.floor(s.k / lanes), rest = s.k % lanes;
+  const lda4 = s.lda * 4, ldb4 = s.ldb * 4, ldc4 = s.ldc * 4;
+  const rA0 = r8, rB = r9, rC = r10, rArow = r11, rCt = rsi, rK = rcx, rJ = rdx, rI = rax;
+
+  // The k tail's mask first: v.tail writes eax, free until the loops start.
+  let tail: Tail | undefined;
+  if (rest) tail = v.tail(rest, 1, isa.nregs - 1);
+  loadPointer(a, rA0, ARG.A);
+  loadPointer(a, rB, ARG.B);
+  loadPointer(a, rC, ARG.C);
+
+  const tile = (mr: number, nb: number) => {
+    const acc = (i: number, j: number) => i * nb + j;
+    const aReg = (i: number) => mr * nb + i;
+    const bReg = (j: number) => mr * nb + mr + (j & 1);
+    for (let x = 0; x < mr * nb; x++) v.zero(x);
+    // One k vector at rK + disp (rK null: disp alone).
+    const step = (k: Reg | null, disp: number, t?: Tail) => {
+      for (let i = 0; i < mr; i++) v.loadMem(aReg(i), ptr(rArow, disp + i * lda4, k), t);
+      for (let j = 0; j < nb; j++) {
+        v.loadMem(bReg(j), ptr(rB, disp + j * ldb4, k), t);
+        for (let i = 0; i < mr; i++) v.fma(acc(i, j), aReg(i), bReg(j), -1);
+      }
+    };
+    if (full === 1) step(null, 0);
+    else if (full > 1) {
+      a.emit("xor", rK, rK);
+      const top = a.label();
+      a.align(16);
+      a.bind(top);
+      step(rK, 0);
+      a.emit("add", rK, vbytes);
+      a.emit("cmp", rK, full * vbytes);
+      a.emit("jb", top);
+    }
+    if (tail) step(null, full * vbytes, tail);
+
+    // Lanes → sums. Temporaries: the registers of A and B, free now.
+    const t1 = aReg(0), t2 = bReg(0), t3 = bReg(1);
+    const X = (r: number) => vreg(128, r), Y = (r: number) => vreg(256, r);
+    const toXmm = (x: number) => {
+      if (isa.level === "avx512") {
+        a.emit("vextractf32x8", Y(t1), v.r(x), 1);
+        a.emit("vaddps", Y(x), Y(x), Y(t1));
+        a.emit("vextractf32x4", X(t1), Y(x), 1);
+      } else a.emit("vextractf128", X(t1), Y(x), 1);
+      a.emit("vaddps", X(x), X(x), X(t1));
+    };
+    // [Σw, Σx, Σy, Σz] into w; the EVEX-encodable shuffles, so any register works.
+    const sum4 = (w: number, x: number, y: number, z: number) => {
+      a.emit("vunpcklps", X(t1), X(w), X(x));
+      a.emit("vunpckhps", X(t2), X(w), X(x));
+      a.emit("vaddps", X(w), X(t1), X(t2));
+      a.emit("vunpcklps", X(t1), X(y), X(z));
+      a.emit("vunpckhps", X(t2), X(y), X(z));
+      a.emit("vaddps", X(t3), X(t1), X(t2));
+      a.emit("vshufps", X(t1), X(w), X(t3), 0x44);
+      a.emit("vshufps", X(t2), X(w), X(t3), 0xee);
+      a.emit("vaddps", X(w), X(t1), X(t2));
+    };
+    const vec4 = (value: number) => xmmword(a.constant(new Float32Array(4).fill(value), 16));
+    for (let i = 0; i < mr; i++) {
+      for (let j0 = 0; j0 < nb; j0 += 4) {
+        const cols = Math.min(4, nb - j0);
+        const r = (q: number) => acc(i, j0 + Math.min(q, cols - 1));
+        for (let q = 0; q < cols; q++) toXmm(acc(i, j0 + q));
+        sum4(r(0), r(1), r(2), r(3));
+        const x = X(r(0));
+        if (s.alpha !== 1) a.emit("vmulps", x, x, vec4(s.alpha));
+        const c = xmmword(rCt, i * ldc4 + j0 * 4);
+        let mask: Reg | null = null;
+        if (cols < 4 && isa.level === "avx512") {
+          a.emit("mov", edi, (1 << cols) - 1);
+          a.emit("kmovw", KREG[2], edi);
+          mask = KREG[2];
+        } else if (cols < 4) {
+          const bits = new Int32Array(4).map((_, q) => (q < cols ? -1 : 0));
+          a.emit("vmovups", X(t3), xmmword(a.constant(bits, 16)));
+        }
+        const load = (dst: number) => {
+          if (cols === 4) a.emit("vmovups", X(dst), c);
+          else if (mask) a.emit("vmovups", X(dst).k(mask).z, c);
+          else a.emit("vmaskmovps", X(dst), X(t3), c);
+        };
+        if (s.beta === 1) {
+          load(t1);
+          a.emit("vaddps", x, x, X(t1));
+        } else if (s.beta !== 0) {
+          load(t1);
+          a.emit("vfmadd231ps", x, X(t1), vec4(s.beta));
+        }
+        if (cols === 4) a.emit("vmovups", c, x);
+        else if (mask) a.emit("vmovups", c.k(mask), x);
+        else a.emit("vmaskmovps", c, X(t3), x);
+      }
+    }
+  };
+
+  const column = (nb: number) => {
+    a.emit("mov", rArow, rA0);
+    a.emit("mov", rCt, rC);
+    countedLoop(a, rI, Math.floor(s.m / MR), () => {
+      tile(MR, nb);
+      a.emit("add", rArow, MR * lda4);
+      a.emit("add", rCt, MR * ldc4);
+    });
+    if (s.m % MR) tile(s.m % MR, nb);
+  };
+  countedLoop(a, rJ, Math.floor(s.n / NB), () => {
+    column(NB);
+    a.emit("add", rB, NB * ldb4);
+    a.emit("add", rC, NB * 4);
+  });
+  if (s.n % NB) column(s.n % NB);
+  v.leave();
+  a.emit("ret");
+}
