@@ -70,16 +70,18 @@ Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both side
   assert.equal(runs, gemmConfigurations().length * 60 * 2);
 });
 
-Deno.test("bounds: the packed and skinny paths at sizes that select them, guarded", () => {
+Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select them, guarded", () => {
   using jit = new Jit({ threshold: 0 });
-  for (
-    const [m, n, k, transB] of [[70, 600, 900, true], [130, 1030, 1100, false], [
-      3,
-      2053,
-      1031,
-      false,
-    ], [1, 4099, 600, false]] as const
-  ) {
+  const shapes: [number, number, number, boolean][] = [
+    [70, 600, 900, true],
+    [130, 1030, 1100, false],
+    [3, 2053, 1031, false],
+    [1, 4099, 600, false],
+    [40, 1000, 900, true], // Bᵀ transposed strip by strip (AVX-512)
+    [40, 300, 3000, false], // K blocks, next strip prefetched (AVX-512)
+    [5, 3001, 700, true], // dot products
+  ];
+  for (const [m, n, k, transB] of shapes) {
     for (const side of ["end", "start"] as const) {
       const A = guarded(m * k, side), B = guarded(k * n, side), C = guarded(m * n, side);
       try {
@@ -99,5 +101,10 @@ Deno.test("bounds: the packed and skinny paths at sizes that select them, guarde
   if (jit.isa !== "scalar") assert.ok(plans.some((p) => p.includes("packed")), plans.join(" | "));
   if (jit.isa === "avx2" || jit.isa === "avx512" || jit.isa === "amx") {
     assert.ok(plans.some((p) => p.includes("skinny")), plans.join(" | "));
+    assert.ok(plans.some((p) => p.includes("dot products")), plans.join(" | "));
+  }
+  if (jit.isa === "avx512" || jit.isa === "amx") {
+    assert.ok(plans.some((p) => p.includes("strip by strip")), plans.join(" | "));
+    assert.ok(plans.some((p) => p.includes("next B strip")), plans.join(" | "));
   }
 });
