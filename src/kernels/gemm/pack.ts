@@ -179,7 +179,7 @@ export function emitTransposePanel16(
             a.emit("vmovups", R(q).k(k).z, zmmword(r.src, (row0 + q) * srcStride));
           } else v.zero(q);
         }
-        transpose8(a, R, T);
+        interleaveRows(a, R, T, 8);
         // R(4g+c), 128-bit lane L: element 4L+c of rows 4g..4g+3 of this pass.
         for (let L = 0; L < 4; L++) {
           for (let grp = 0; grp < 2; grp++) {
@@ -217,13 +217,22 @@ export function emitTransposePanel16(
   a.emit("add", r.dst, r.start);
 }
 
-/** The first two interleave steps of {@link transpose16} on 8 rows R(0..7). */
-function transpose8(a: Assembler, R: (i: number) => Reg, T: (i: number) => Reg): void {
-  for (let i = 0; i < 4; i++) {
+/**
+ * The first two steps of a transpose of `rows` (8 or 16) rows R(0..rows):
+ * 32-bit then 64-bit interleaves, leaving in R(4g+c), 128-bit lane L,
+ * element 4L+c of rows 4g..4g+3. T(0..rows) is scratch.
+ */
+function interleaveRows(
+  a: Assembler,
+  R: (i: number) => Reg,
+  T: (i: number) => Reg,
+  rows: number,
+): void {
+  for (let i = 0; i < rows / 2; i++) {
     a.emit("vunpcklps", T(2 * i), R(2 * i), R(2 * i + 1));
     a.emit("vunpckhps", T(2 * i + 1), R(2 * i), R(2 * i + 1));
   }
-  for (let g = 0; g < 2; g++) {
+  for (let g = 0; g < rows / 4; g++) {
     a.emit("vshufps", R(4 * g), T(4 * g), T(4 * g + 2), 0x44);
     a.emit("vshufps", R(4 * g + 1), T(4 * g), T(4 * g + 2), 0xee);
     a.emit("vshufps", R(4 * g + 2), T(4 * g + 1), T(4 * g + 3), 0x44);
@@ -237,17 +246,7 @@ function transpose8(a: Assembler, R: (i: number) => Reg, T: (i: number) => Reg):
  * interleaves, then a last lane shuffle.
  */
 function transpose16(a: Assembler, R: (i: number) => Reg, T: (i: number) => Reg): void {
-  for (let i = 0; i < 8; i++) {
-    a.emit("vunpcklps", T(2 * i), R(2 * i), R(2 * i + 1));
-    a.emit("vunpckhps", T(2 * i + 1), R(2 * i), R(2 * i + 1));
-  }
-  // R(4g+c), lane L: element 4L+c of rows 4g..4g+3.
-  for (let g = 0; g < 4; g++) {
-    a.emit("vshufps", R(4 * g), T(4 * g), T(4 * g + 2), 0x44);
-    a.emit("vshufps", R(4 * g + 1), T(4 * g), T(4 * g + 2), 0xee);
-    a.emit("vshufps", R(4 * g + 2), T(4 * g + 1), T(4 * g + 3), 0x44);
-    a.emit("vshufps", R(4 * g + 3), T(4 * g + 1), T(4 * g + 3), 0xee);
-  }
+  interleaveRows(a, R, T, 16);
   // Lanes 0/2 and 1/3 of groups 0+1 (T(c), T(4+c)) and 2+3 (T(8+c), T(12+c)).
   for (let c = 0; c < 4; c++) {
     a.emit("vshuff32x4", T(c), R(c), R(4 + c), 0x88);
