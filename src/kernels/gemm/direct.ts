@@ -61,10 +61,11 @@ export interface DirectPlan {
    */
   kc?: number;
   /**
-   * Prefetch the next column strip of B (same k rows) while the last row
-   * tiles of this strip run: "last" in the last row tile, "all" in every one.
+   * Every row tile prefetches the next column strip of B (same k rows), so
+   * the strip's first pass does not wait on memory. With transposed strips
+   * it takes unroll 16 (one 64-byte column of the strip's rows per loop).
    */
-  prefetchNext?: "last" | "all";
+  prefetchNext?: boolean;
   /**
    * AVX-512 with Bᵀ too large to transpose whole: transpose each kc×nr strip
    * of op(B) into the workspace just before the row tiles run over it (nr a
@@ -123,7 +124,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   const srcRow = strips ? 4 : bRow;
   const srcCol = strips ? spec.ldb * 4 : bCol;
 
-  const tile = (mr: number, nr: number, prefetchNext = false) => {
+  const tile = (mr: number, nr: number) => {
     const groups = columnGroups(isa, nr, tail);
     // Split rows when the tile's accumulators would not fit the register file.
     const free = isa.nregs - reserved.length;
@@ -134,7 +135,9 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       const h = Math.min(rows, mr - r0);
       a.emit("lea", rA, ptr(rArow, r0 * aRow));
       a.emit("mov", rB, strips ? qword(rsp, 0) : rBcol);
+      // Edge tiles run once per row or column of tiles: less unrolling, less code.
       const unroll = mr === p.mr && nr === p.nr ? p.unroll : 1;
+      const prefetchNext = p.prefetchNext ?? false;
       const stream = prefetchNext && strips && unroll === 16;
       if (stream) a.emit("lea", rStream, ptr(rBcol, p.nr * spec.ldb * 4));
       emitMicrokernel(v, {
@@ -145,7 +148,6 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
         c: { base: rCt, rowBytes: s.ldc * 4, offset: r0 * s.ldc * 4 },
         k: blocked ? rKc : s.k,
         counter,
-        // Edge tiles run once per row or column of tiles: less unrolling, less code.
         unroll,
         kSplit,
         alpha: s.alpha,
@@ -177,15 +179,12 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   const column = (nr: number) => {
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCt, rCcol);
-    const full = Math.floor(s.m / p.mr);
-    const peel = p.prefetchNext === "last" && !mrEdge && full > 1 ? 1 : 0;
-    countedLoop(a, rI, full - peel, () => {
-      tile(p.mr, nr, p.prefetchNext === "all");
+    countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
+      tile(p.mr, nr);
       a.emit("add", rArow, p.mr * aRow);
       a.emit("add", rCt, p.mr * s.ldc * 4);
     });
-    if (peel) tile(p.mr, nr, true);
-    if (mrEdge) tile(mrEdge, nr, p.prefetchNext !== undefined);
+    if (mrEdge) tile(mrEdge, nr);
   };
 
   /** Bᵀ rows rBcol.. (kc of them from the block's k) → the strip buffer, kc rows of p.nr. */

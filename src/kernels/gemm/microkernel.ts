@@ -92,7 +92,12 @@ export interface MicrokernelSpec {
    * loop prefetches `base + offset` for every offset (spread over its k
    * steps), then advances `base` by `advance`. The remainder steps skip it.
    */
-  stream?: { base: Reg; offsets: number[]; advance: number; hint?: string };
+  stream?: {
+    base: Reg;
+    offsets: number[];
+    advance: number;
+    hint?: "prefetcht0" | "prefetcht1" | "prefetcht2" | "prefetchnta";
+  };
   /** Prefetch the C tile before the k loop, so the update finds it in cache. */
   prefetchC?: boolean;
   /**

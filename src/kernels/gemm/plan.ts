@@ -106,27 +106,39 @@ export function chooseDirectTile(s: GemmSpec, isa: VecLevel): DirectPlan {
   };
 }
 
-/** Splits `k` into equal blocks of at most `max` (multiples of 16 where possible). */
-function evenBlock(k: number, max: number): number {
+/**
+ * `k` split into equal blocks of at most `max`: the block length (the last
+ * may be shorter), rounded up to a multiple of `align` within `max` (whole
+ * cache lines per block where the direct kernel unrolls 16 steps).
+ */
+function evenBlock(k: number, max: number, align = 1): number {
   if (k <= max) return k;
-  const blocks = Math.ceil(k / max);
-  return Math.min(max, Math.ceil(k / blocks / 16) * 16);
+  return Math.min(max, Math.ceil(k / Math.ceil(k / max) / align) * align);
 }
 
 /** Blocking of the packed path for a level and cache sizes. */
 export function choosePackedPlan(s: GemmSpec, isa: VecLevel, caches: CacheSizes): PackedPlan {
-  const lanes = vecIsa(isa).lanes;
   // Measured on Zen 4: 6×64 beats 12×32 by ~3% (half the broadcasts per FMA).
   const [mr, nr] = isa === "avx512" ? [6, 64] : isa === "avx2" ? [6, 16] : [6, 8];
   // A micro-panel mr×kc in about 60% of L1 (at most 512 steps), K split
   // evenly; B block kc×nc about 2× L2 (measured best: the L2 streamer keeps
   // up with the panel being read, and longer panels amortize the A packs).
   const kcMax = Math.min(512, Math.max(64, Math.floor((0.6 * caches.l1d) / (mr * 4) / 16) * 16));
-  const kc = s.k <= kcMax ? s.k : Math.ceil(s.k / Math.ceil(s.k / kcMax));
+  const kc = evenBlock(s.k, kcMax);
   const ncFit = Math.max(nr, Math.floor((2 * caches.l2) / (kc * 4) / nr) * nr);
   const nc = Math.min(ncFit, Math.ceil(s.n / nr) * nr);
-  void lanes;
   return { mr, nr, kc, nc, unroll: 4, prefetchC: true };
+}
+
+/** One line for an L3 direct plan. */
+function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): string {
+  const parts = [`L3 ${isa} direct ${d.mr}×${d.nr}`];
+  if (d.kSplit > 1) parts.push(` k-split ${d.kSplit}`);
+  if (d.kc !== undefined && d.kc < s.k) parts.push(` kc=${d.kc}`);
+  if (d.transposeStrips) parts.push(", Bᵀ transposed strip by strip");
+  else if (d.transposeB) parts.push(", Bᵀ transposed first");
+  if (d.prefetchNext) parts.push(", next B strip prefetched");
+  return parts.join("");
 }
 
 /** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
@@ -206,26 +218,21 @@ export function planGemm(
     // tiles run over this one, and block K so that A's row panel and two
     // strips of B stay in L2. Measured on Zen 4, 64×768×3072: 74-81% → 92-95%
     // of peak; 16-32 rows × 2048-4096: 42-62% → 77-91%.
-    direct.kc = evenBlock(s.k, 512);
-    direct.prefetchNext = "all";
+    direct.kc = evenBlock(s.k, 512, 16);
+    direct.prefetchNext = true;
   }
   if (s.transB && isa === "avx512" && s.m > 6 && s.m <= 128 && operandBytes > 3 * caches.l2) {
     // Bᵀ too large to transpose whole: transpose strip by strip, prefetching
     // the next strip's rows during the tile passes. Measured on Zen 4 against
     // the packed path: 128×3072×768 77→91%, 100×2000×1000 77→93%,
-    // 32×1024×2000 52→80%, 64×768×3072 68→74% (its Bᵀ rows are 12 KiB apart,
-    // so the transpose's 16 row streams share one L1 set).
+    // 32×1024×2000 52→80-85%, 64×768×3072 68→80% (its Bᵀ rows are 12 KiB apart,
+    // so the transpose goes 8 rows at a time; see pack.ts).
     direct.transposeStrips = true;
-    direct.kc = evenBlock(s.k, 1024);
+    direct.kc = evenBlock(s.k, 1024, 16);
     direct.unroll = 16;
-    direct.prefetchNext = "all";
-    return make(
-      "direct",
-      { direct, workspaceBytes: stripBufferBytes(direct.kc, direct.nr) },
-      `L3 ${isa} direct ${direct.mr}×${direct.nr}${
-        direct.kc < s.k ? ` kc=${direct.kc}` : ""
-      }, Bᵀ transposed strip by strip, next strip prefetched`,
-    );
+    direct.prefetchNext = true;
+    const workspaceBytes = stripBufferBytes(direct.kc, direct.nr);
+    return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
   const small = operandBytes <= (isa === "avx512" ? 3 : 1) * caches.l2 || s.m <= 16 || medium;
   // Small Bᵀ on AVX-512: transpose B once into the workspace, then read it in place.
@@ -235,15 +242,7 @@ export function planGemm(
     workspaceBytes = transposedBBytes(s.k, direct.transposeB);
   }
   if ((!s.transB || direct.transposeB) && small && !aliasing(s, direct.mr)) {
-    return make(
-      "direct",
-      { direct, workspaceBytes },
-      `L3 ${isa} direct ${direct.mr}×${direct.nr}${
-        direct.kSplit > 1 ? ` k-split ${direct.kSplit}` : ""
-      }${direct.kc ? ` kc=${direct.kc}` : ""}${
-        direct.prefetchNext ? ", next B strip prefetched" : ""
-      }${direct.transposeB ? ", Bᵀ transposed first" : ""}`,
-    );
+    return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
   const packed = choosePackedPlan(s, isa, caches);
   return make(
