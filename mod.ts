@@ -2,36 +2,41 @@
  * neural-jit: neural-network operations made fast by x86-64 machine code
  * written at run time, from scratch — its own assembler, executable memory,
  * CPU detection and kernels specialized to the shape and instruction set.
+ * The assembler is its own entry point: `@njit/core/asm`.
  *
  * @example
  * ```ts
- * import { assemble, cpuFeatures } from "@njit/core";
+ * import { Jit } from "@njit/core";
  *
- * console.log(cpuFeatures().isa); // "avx512", "avx2", ...
- * console.log(assemble("vfmadd231ps zmm0, zmm1, dword ptr [rax+64]{1to16}"));
+ * using jit = new Jit();
+ * const [m, n, k] = [64, 64, 64];
+ * const a = new Float32Array(m * k).fill(1), b = new Float32Array(k * n).fill(1);
+ * const c = new Float32Array(m * n);
+ * jit.gemm(a, b, c, { m, n, k }); // compiled for 64×64×64 on this first call
+ * console.log(c[0], jit.stats().keys[0].plan); // 64, "L3 avx512 direct 6×64"
  * ```
  *
  * @module
  */
-export { assemble, assembleProgram, Assembler, AssemblerError } from "./asm/mod.ts";
-export type { AssemblerOptions, ListingEntry, Operand, Program, RegKind } from "./asm/mod.ts";
-export { Label, Mem, Reg, ShortRef } from "./asm/mod.ts";
-export * as asm from "./asm/mod.ts";
-export { cpuFeatures, ISA_LEVELS, isaLevel } from "./src/cpu.ts";
-export type { CacheInfo, CpuFeatures, IsaLevel } from "./src/cpu.ts";
-export { CodeArena, CodeBlock } from "./src/native/arena.ts";
-export type { CodeArenaOptions, CodeArenaStats } from "./src/native/arena.ts";
-export { jitAvailable, JitUnavailableError } from "./src/native/libc.ts";
-export type { UnavailableReason } from "./src/native/libc.ts";
 export { Jit } from "./src/runtime/jit.ts";
 export type { GemmKernel, JitOptions } from "./src/runtime/jit.ts";
 export type { JitStats, KeyStats } from "./src/runtime/stats.ts";
-export type { GemmOptions } from "./src/runtime/gemm_args.ts";
-export { GEMM_LEVELS, gemmReference } from "./src/kernels/gemm/mod.ts";
-export type { GemmLevel, GemmPath, GemmPlan, GemmSpec } from "./src/kernels/gemm/mod.ts";
+export type { TierReason } from "./src/runtime/policy.ts";
+export { GEMM_LEVELS, gemmReference, MAX_DIMENSION } from "./src/kernels/gemm/mod.ts";
+export type {
+  GemmLevel,
+  GemmOptions,
+  GemmPath,
+  GemmPlan,
+  GemmSpec,
+} from "./src/kernels/gemm/mod.ts";
 export type { DirectPlan } from "./src/kernels/gemm/direct.ts";
 export type { PackedPlan } from "./src/kernels/gemm/packed.ts";
 export type { VecLevel } from "./src/kernels/vec.ts";
-export type { TierReason } from "./src/runtime/policy.ts";
+export { cpuFeatures, ISA_LEVELS, isaLevel } from "./src/cpu.ts";
+export type { CacheInfo, CpuFeatures, IsaLevel } from "./src/cpu.ts";
+export type { CodeBlock } from "./src/native/arena.ts";
+export { jitAvailable, JitUnavailableError } from "./src/native/libc.ts";
+export type { UnavailableReason } from "./src/native/libc.ts";
 export { measurePeak } from "./src/peak.ts";
 export type { PeakFigures } from "./src/peak.ts";

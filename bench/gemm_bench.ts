@@ -60,7 +60,7 @@ for (const n of [32, 64, 128, 256, 512, 1024]) {
 // Compile time through the runtime: each iteration calls jit.gemm on a shape it has not
 // seen (threshold 0), so it plans, generates, assembles, installs and runs one kernel.
 // Small shapes keep the run itself under a microsecond or two.
-const fresh = new Jit({ threshold: 0, cacheCapacity: 64, keyCapacity: 64 });
+const fresh = new Jit({ cacheCapacity: 64, keyCapacity: 64 });
 const buf = new Float32Array(64 * 64);
 let i = 0;
 Deno.bench({

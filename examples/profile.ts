@@ -1,30 +1,25 @@
 /**
  * The profile-guided runtime at work:
- *  1. threshold mechanics: per-call time before and after a shape turns hot;
+ *  1. cold calls: the first call of a new shape (compile included), against
+ *     the earlier design that ran TypeScript until a threshold of 100 calls;
  *  2. the code cache under a working set larger than it (hits, misses, evictions);
- *  3. compile cost against the time it saves: break-even per kernel;
- *  4. the hot-path report.
+ *  3. the hot-path report;
+ *  4. compile time over many distinct shapes.
  *
- *   deno task profile [--threshold 100] [--json]
+ *   deno task profile [--json]
  */
 import { parseArgs } from "node:util";
 import { gemmReference, Jit, type JitStats } from "../mod.ts";
 
 const { values } = parseArgs({
   options: {
-    threshold: { type: "string", default: "100" },
     json: { type: "boolean", default: false },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
-  console.log("usage: deno task profile [--threshold N] [--json]");
+  console.log("usage: deno task profile [--json]");
   Deno.exit(0);
-}
-const threshold = Number(values.threshold);
-if (!Number.isInteger(threshold) || threshold < 1) {
-  console.error(`--threshold must be a positive integer, got ${values.threshold}`);
-  Deno.exit(2);
 }
 const log = values.json ? () => {} : console.log;
 const operands = (m: number, n: number, k: number) => ({
@@ -37,7 +32,7 @@ const operands = (m: number, n: number, k: number) => ({
 // itself (a few ms); measure the runtime after that warm-up, and say so.
 {
   const t0 = performance.now();
-  using warm = new Jit({ threshold: 0 });
+  using warm = new Jit();
   for (const n of [5, 9, 17, 33, 65]) {
     const { a, b, c } = operands(n, n, n);
     warm.gemm(a, b, c, { m: n, n, k: n });
@@ -49,53 +44,90 @@ const operands = (m: number, n: number, k: number) => ({
   );
 }
 
-// ---- 1. threshold mechanics
-log(
-  `1. Threshold: one shape, 64×64×64, called ${
-    3 * threshold
-  } times; kernel compiled at call ${threshold}`,
-);
-const timeline: { call: number; tier: number; us: number }[] = [];
+// ---- 1. cold calls
+// The earlier design (before 2026-12): calls ran on the TypeScript reference
+// (f64 sums: other bits than the kernel's) until call 100, or compiled at
+// once when one call cost ≥ 2^20 FLOPs. Now every call runs the key's kernel.
+const OLD_THRESHOLD = 100, OLD_EAGER_FLOPS = 1 << 20;
+log("1. Cold calls: the first call of a new shape, and the first 100 calls in all (µs)");
+const cold: {
+  shape: string;
+  compileUs: number;
+  firstCallUs: number;
+  kernelUs: number;
+  referenceUs: number;
+  oldFirstCallUs: number;
+  first100Us: number;
+  oldFirst100Us: number;
+}[] = [];
 {
-  using jit = new Jit({ threshold });
-  const { a, b, c } = operands(64, 64, 64);
-  const o = { m: 64, n: 64, k: 64 };
-  for (let call = 1; call <= 3 * threshold; call++) {
+  using jit = new Jit();
+  const shapes = [
+    [8, 8, 8],
+    [32, 32, 32],
+    [64, 64, 64],
+    [96, 96, 96],
+    [128, 128, 128],
+    [
+      49,
+      64,
+      576,
+    ],
+    [6, 16, 1024],
+    [256, 256, 256],
+  ];
+  for (const [m, n, k] of shapes) {
+    const { a, b, c } = operands(m, n, k);
+    for (let i = 0; i < 200; i++) jit.gemm(a, b, c, { m, n, k });
+    const st = jit.stats().keys.find((e) => e.key.startsWith(`gemm ${m}x${n}x${k} `))!;
+    const spec = {
+      m,
+      n,
+      k,
+      transA: false,
+      transB: false,
+      lda: k,
+      ldb: n,
+      ldc: n,
+      alpha: 1,
+      beta: 0,
+    };
+    const reps = Math.max(1, Math.min(50, Math.floor(2e6 / (m * n * k))));
+    for (let i = 0; i < 3; i++) gemmReference(a, b, c, spec); // V8 warms up the reference
     const t0 = performance.now();
-    jit.gemm(a, b, c, o);
-    const us = (performance.now() - t0) * 1000;
-    const tier = jit.stats().compiles > 0 ? 1 : 0;
-    timeline.push({ call, tier, us });
-  }
-  const k = jit.stats().keys[0];
-  const show = [
-    1,
-    2,
-    Math.floor(threshold / 2),
-    threshold - 1,
-    threshold,
-    threshold + 1,
-    2 * threshold,
-    3 * threshold,
-  ]
-    .filter((x, i, arr) => x >= 1 && arr.indexOf(x) === i);
-  for (const call of show) {
-    const t = timeline[call - 1];
-    log(
-      `   call ${String(call).padStart(4)}: ${t.us.toFixed(1).padStart(8)} µs  tier ${t.tier}` +
-        (call === threshold
-          ? `   <- compiled here (${k.compileUs.toFixed(0)} µs, plan "${k.plan}")`
-          : ""),
-    );
+    for (let i = 0; i < reps; i++) gemmReference(a, b, c, spec);
+    const referenceUs = ((performance.now() - t0) * 1000) / reps;
+    const kernelUs = st.kernelMeanUs!;
+    const eager = 2 * m * n * k >= OLD_EAGER_FLOPS;
+    const oldFirstCallUs = eager ? st.firstCallUs! : referenceUs;
+    const oldFirst100Us = eager
+      ? st.firstCallUs! + 99 * kernelUs
+      : (OLD_THRESHOLD - 1) * referenceUs + st.compileUs + kernelUs;
+    cold.push({
+      shape: `${m}×${n}×${k}`,
+      compileUs: st.compileUs,
+      firstCallUs: st.firstCallUs!,
+      kernelUs,
+      referenceUs,
+      oldFirstCallUs,
+      first100Us: st.firstCallUs! + 99 * kernelUs,
+      oldFirst100Us,
+    });
   }
   log(
-    `   mean per call: tier 0 ${k.tier0MeanUs?.toFixed(1)} µs, tier 1 ${
-      k.tier1MeanUs?.toFixed(2)
-    } µs ` +
-      `(${(k.tier0MeanUs! / k.tier1MeanUs!).toFixed(0)}× faster); break-even after ${
-        k.breakEvenCalls?.toFixed(1)
-      } calls\n`,
+    "   shape          compile  1st call  kernel/call  TS/call  | earlier: 1st call  | first 100: now   earlier",
   );
+  for (const r of cold) {
+    const f = (x: number, w: number, d = 1) => x.toFixed(d).padStart(w);
+    log(
+      `   ${r.shape.padEnd(13)} ${f(r.compileUs, 8, 0)} ${f(r.firstCallUs, 9, 0)} ${
+        f(r.kernelUs, 12, 2)
+      } ${f(r.referenceUs, 8)}  | ${f(r.oldFirstCallUs, 17, 0)}  | ${f(r.first100Us, 14, 0)} ${
+        f(r.oldFirst100Us, 9, 0)
+      }`,
+    );
+  }
+  log("");
 }
 
 // ---- 2. the cache under pressure
@@ -113,7 +145,7 @@ const shapes = [
 log(`2. Cache: capacity ${capacity} kernels, ${shapes.length} shapes, 80% of calls on the first 3`);
 let cacheStats: JitStats;
 {
-  using jit = new Jit({ threshold: 10, cacheCapacity: capacity });
+  using jit = new Jit({ cacheCapacity: capacity });
   const ops = shapes.map(([m, n, k]) => ({ ...operands(m, n, k), o: { m, n, k } }));
   let seed = 7;
   const rand = () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
@@ -145,91 +177,32 @@ let cacheStats: JitStats;
     `   steady   20,000 calls: hits ${steady.hits}, misses ${steady.misses}, evictions ${steady.evictions}, ` +
       `hit rate ${(100 * steady.hitRate).toFixed(1)}%`,
   );
-  log(`   (every miss recompiles an evicted shape: LRU keeps the hot ones resident)\n`);
+  log(
+    `   (a miss recompiles an evicted shape; LRU keeps the hot ones resident, and keys that ` +
+      `churn are pinned: ${cacheStats.pinned} now)\n`,
+  );
 }
 
-// ---- 3. compile cost against time saved, per kernel
-log("3. Compile cost against time saved (threshold 20, each shape called 200 times)");
-let breakEven: {
-  shape: string;
-  reason: string | null;
-  compileUs: number;
-  tier0Us: number;
-  tier1Us: number;
-  breakEvenCalls: number | null;
-}[];
+// ---- 3. hot paths
+log("3. Hot-path report (jit.report())");
 {
-  using jit = new Jit({ threshold: 20 });
+  using jit = new Jit();
   for (
-    const [m, n, k] of [[8, 8, 8], [32, 32, 32], [64, 64, 64], [96, 96, 96], [128, 128, 128], [
-      49,
-      64,
-      576,
-    ], [6, 16, 1024]]
+    const [m, n, k] of [[8, 8, 8], [64, 64, 64], [128, 128, 128], [49, 64, 576], [6, 16, 1024]]
   ) {
     const { a, b, c } = operands(m, n, k);
     for (let i = 0; i < 200; i++) jit.gemm(a, b, c, { m, n, k });
   }
-  breakEven = jit.stats().keys.map((k) => {
-    const shape = k.key.split(" ")[1];
-    let tier0 = k.tier0MeanUs;
-    if (tier0 === null) {
-      // Compiled at its first call (one tier-0 call would cost more than compiling):
-      // time the TypeScript reference here to show what that saved.
-      const [m, n, kk] = shape.split("x").map(Number);
-      const { a, b, c } = operands(m, n, kk);
-      const spec = {
-        m,
-        n,
-        k: kk,
-        transA: false,
-        transB: false,
-        lda: kk,
-        ldb: n,
-        ldc: n,
-        alpha: 1,
-        beta: 0,
-      };
-      const t0 = performance.now();
-      for (let i = 0; i < 3; i++) gemmReference(a, b, c, spec);
-      tier0 = ((performance.now() - t0) * 1000) / 3;
-    }
-    const saved = tier0 - (k.tier1MeanUs ?? 0);
-    return {
-      shape,
-      reason: k.reason,
-      compileUs: k.compileUs,
-      tier0Us: tier0,
-      tier1Us: k.tier1MeanUs ?? NaN,
-      breakEvenCalls: saved > 0 ? k.compileUs / saved : null,
-    };
-  });
-  log(
-    "   shape        compiled at       compile µs  tier 0 µs/call  tier 1 µs/call  break-even (calls)",
-  );
-  for (const r of breakEven) {
-    const at = r.reason === "threshold" ? "call 20" : "call 1 (costly)";
-    const cols = [
-      r.compileUs.toFixed(0).padStart(10),
-      r.tier0Us.toFixed(1).padStart(14),
-      r.tier1Us.toFixed(2).padStart(14),
-      (r.breakEvenCalls?.toFixed(2) ?? "-").padStart(18),
-    ];
-    log(`   ${r.shape.padEnd(12)} ${at.padEnd(15)} ${cols.join("  ")}`);
-  }
-  log("");
-  // ---- 4. hot paths
-  log("4. Hot-path report (jit.report())");
   log(jit.report());
 }
 
-// ---- 5. compile time over many distinct shapes
+// ---- 4. compile time over many distinct shapes
 log(
-  "5. Compile time: 300 distinct shapes (m, n, k up to ~300, a third with Bᵀ), each compiled once",
+  "4. Compile time: 300 distinct shapes (m, n, k up to ~300, a third with Bᵀ), each compiled once",
 );
 let compile: { median: number; p10: number; p90: number; meanBytes: number };
 {
-  using jit = new Jit({ threshold: 0, cacheCapacity: 1024 });
+  using jit = new Jit({ cacheCapacity: 1024 });
   const a = new Float32Array(1 << 18), b = new Float32Array(1 << 18), c = new Float32Array(1 << 18);
   for (let i = 0; i < 300; i++) {
     const m = 8 + ((i * 37) % 300), n = 8 + ((i * 53) % 300), k = 8 + ((i * 71) % 300);
@@ -254,6 +227,6 @@ let compile: { median: number; p10: number; p90: number; meanBytes: number };
 
 if (values.json) {
   console.log(
-    JSON.stringify({ threshold, timeline, cache: cacheStats, breakEven, compile }, null, 2),
+    JSON.stringify({ cold, cache: cacheStats, compile }, null, 2),
   );
 }

@@ -25,7 +25,7 @@ function guarded(count: number, side: "end" | "start"): Guarded {
 
 Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both sides", () => {
   const r = rng(4242);
-  using jit = new Jit({ threshold: 0 });
+  using jit = new Jit();
   let runs = 0;
   for (const { level, isa } of gemmConfigurations()) {
     for (let t = 0; t < 60; t++) {
@@ -71,7 +71,7 @@ Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both side
 });
 
 Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select them, guarded", () => {
-  using jit = new Jit({ threshold: 0 });
+  using jit = new Jit();
   const shapes: [number, number, number, boolean][] = [
     [70, 600, 900, true],
     [130, 1030, 1100, false],

@@ -196,7 +196,7 @@ function runPlan(
   args.f64[0] = viewAddress(cs.a);
   args.f64[1] = viewAddress(cs.b);
   args.f64[2] = viewAddress(cs.c);
-  args.f64[3] = viewAddress(ws) + ((64 - (viewAddress(ws) % 64)) % 64);
+  args.f64[6] = viewAddress(ws) + ((64 - (viewAddress(ws) % 64)) % 64);
   dispatch().call(block.pointer, args.pointer);
   arena.free(block);
 }
@@ -321,7 +321,7 @@ Deno.test("gemm skinny path (few rows, B streamed): every AVX level, transposed 
 });
 
 Deno.test("jit.gemm: semantics of alpha = 0, beta = 0, k = 0 and empty shapes", () => {
-  using jit = new Jit({ threshold: 0 });
+  using jit = new Jit();
   const nothing = new Float32Array(0);
   const c = new Float32Array([1, 2, 3, 4]);
   jit.gemm(nothing, nothing, c, { m: 2, n: 2, k: 5, alpha: 0, beta: 2 }); // A and B are not read

@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { capIsa } from "../src/cpu.ts";
 import { runFixture, toolAvailable } from "./helpers/fixture.ts";
+import { rng } from "./helpers/random.ts";
 import { assemble } from "../asm/mod.ts";
 
 /** Small-integer operands: every f32 sum is exact, so all tiers agree bit for bit. */
@@ -15,66 +16,89 @@ function operands(m: number, n: number, k: number, seed = 1) {
   };
 }
 
-Deno.test("runtime: a key compiles exactly once, at the threshold; below it nothing compiles", () => {
+Deno.test("runtime: a key compiles once, on its first call; it is hot from the threshold on", () => {
   using jit = new Jit({ threshold: 10 });
   const { a, b, c } = operands(8, 8, 8);
-  for (let i = 1; i <= 9; i++) {
-    jit.gemm(a, b, c, { m: 8, n: 8, k: 8 });
-    assert.equal(jit.stats().compiles, 0, `compiled after ${i} calls`);
-  }
   jit.gemm(a, b, c, { m: 8, n: 8, k: 8 });
-  assert.equal(jit.stats().compiles, 1);
-  for (let i = 0; i < 100; i++) jit.gemm(a, b, c, { m: 8, n: 8, k: 8 });
-  const s = jit.stats();
+  let s = jit.stats();
+  assert.equal(s.compiles, 1);
+  assert.equal(s.keys[0].reason, "first-call");
+  assert.equal(s.keys[0].hot, false);
+  assert.ok(s.keys[0].firstCallUs! >= s.keys[0].compileUs, "first call includes its compile");
+  for (let i = 0; i < 109; i++) jit.gemm(a, b, c, { m: 8, n: 8, k: 8 });
+  s = jit.stats();
   assert.equal(s.compiles, 1);
   assert.equal(s.calls, 110);
-  assert.equal(s.tier0Calls, 9);
-  assert.equal(s.tier1Calls, 101);
-  // Stats add up: every call from the threshold on is a hit or a miss.
-  assert.equal(s.hits + s.misses, s.calls - s.tier0Calls);
+  assert.equal(s.referenceCalls, 0, "no call runs on TypeScript where the JIT runs");
+  assert.equal(s.kernelCalls, 110);
+  assert.equal(s.hits + s.misses, s.calls);
   assert.equal(s.misses, 1);
   assert.equal(s.keys[0].state, "compiled");
-  assert.equal(s.keys[0].reason, "threshold");
-  assert.ok(s.keys[0].tier1MeanUs! > 0 && s.keys[0].tier0MeanUs! > 0);
-  assert.ok(s.keys[0].tier1Cycles > 0, "RDTSC cycles of compiled calls are counted");
+  assert.equal(s.keys[0].hot, true);
+  assert.ok(s.keys[0].kernelMeanUs! > 0);
+  assert.ok(s.keys[0].kernelCycles > 0, "RDTSC cycles of kernel calls are counted");
   assert.ok(s.compileUs.total > 0 && s.compileUs.max >= s.compileUs.mean);
 });
 
-Deno.test("runtime: a key that is never hot is never compiled; an expensive call compiles at once", () => {
-  using jit = new Jit({ threshold: 1000 });
-  const small = operands(4, 4, 4);
-  for (let i = 0; i < 999; i++) jit.gemm(small.a, small.b, small.c, { m: 4, n: 4, k: 4 });
-  assert.equal(jit.stats().compiles, 0);
-  const big = operands(128, 128, 128); // 4 MFLOP: one tier-0 call costs more than compiling
-  jit.gemm(big.a, big.b, big.c, { m: 128, n: 128, k: 128 });
-  const s = jit.stats();
-  assert.equal(s.compiles, 1);
-  assert.equal(s.keys.find((k) => k.key.startsWith("gemm 128x128x128"))!.reason, "expensive-call");
+/** Operands of random non-integer values: sums round differently in any other order. */
+function randomOperands(m: number, n: number, k: number, seed: number) {
+  const r = rng(seed);
+  const fill = (len: number) => new Float32Array(len).map(() => (r() - 0.5) * 3.7);
+  return { a: fill(m * k), b: fill(k * n), c0: fill(m * n) };
+}
+
+Deno.test("runtime: a call gives the same bits on its 1st, 2nd and 500th run, after eviction and pinning", () => {
+  // Every GEMM driver: tiny, direct with k split, skinny, dot (Bᵀ), packed, scale.
+  const shapes = [
+    [8, 8, 64, {}],
+    [3, 5, 200, { alpha: 0.37, beta: -1.25 }],
+    [4, 4096, 300, {}],
+    [5, 1000, 700, { transB: true }],
+    [200, 190, 600, { transA: true, beta: 0.5 }],
+    [7, 9, 0, { beta: 3 }],
+  ] as const;
+  for (const seed of [1, 2]) {
+    // A 1-kernel cache: the shapes evict each other, churn, and get pinned along the way.
+    using jit = new Jit({ cacheCapacity: 1, threshold: 3 });
+    const runs = new Map<number, Float32Array[]>();
+    const data = shapes.map(([m, n, k], i) => randomOperands(m, n, k, seed * 100 + i));
+    for (let round = 0; round < 6; round++) {
+      shapes.forEach(([m, n, k, o], i) => {
+        const c = data[i].c0.slice();
+        jit.gemm(data[i].a, data[i].b, c, { m, n, k, ...o });
+        runs.set(i, [...(runs.get(i) ?? []), c]);
+      });
+    }
+    shapes.forEach(([m, n, k], i) => {
+      const [first, ...rest] = runs.get(i)!;
+      for (const [r, c] of rest.entries()) {
+        const differ = c.findIndex((x, j) => !Object.is(x, first[j]));
+        assert.equal(differ, -1, `seed ${seed}: ${m}x${n}x${k} run ${r + 2} differs at ${differ}`);
+      }
+    });
+    const s = jit.stats();
+    assert.equal(s.referenceCalls, 0);
+    assert.ok(s.pinned >= 1, "churning keys were pinned");
+    assert.ok(s.evictions >= 1);
+  }
 });
 
-Deno.test("runtime: results are identical before and after tier-up", () => {
-  using jit = new Jit({ threshold: 3 });
-  for (
-    const [m, n, k, opts] of [
-      [33, 17, 65, {}],
-      [7, 40, 9, { transA: true, alpha: -0.5, beta: 2 }],
-      [12, 31, 16, { transB: true, beta: 1 }],
-    ] as const
-  ) {
-    const { a, b } = operands(m, n, k, m * n);
-    const outs: number[][] = [];
-    for (let i = 0; i < 6; i++) {
-      const c = new Float32Array(m * n).fill(1);
-      jit.gemm(a, b, c, { m, n, k, ...opts, lda: opts.transA ? m : k, ldb: opts.transB ? k : n });
-      outs.push([...c]);
-    }
-    for (const o of outs) assert.deepEqual(o, outs[0]);
+Deno.test("runtime: two shapes alternating through a 1-kernel cache stop recompiling", () => {
+  using jit = new Jit({ cacheCapacity: 1 });
+  const x = operands(16, 16, 16), y = operands(24, 24, 24);
+  for (let i = 0; i < 1000; i++) {
+    jit.gemm(x.a, x.b, x.c, { m: 16, n: 16, k: 16 });
+    jit.gemm(y.a, y.b, y.c, { m: 24, n: 24, k: 24 });
   }
-  assert.equal(jit.stats().compiles, 3);
+  const s = jit.stats();
+  assert.ok(s.compiles <= 6, `${s.compiles} compiles in 2,000 calls`);
+  assert.equal(s.pinned, 1);
+  assert.deepEqual(s.keys.map((k) => k.state).sort(), ["compiled", "pinned"]);
+  assert.equal(s.keys.find((k) => k.state === "pinned")!.reason, "pinned");
 });
 
 Deno.test("runtime: LRU order and eviction by count are exact; evicted keys recompile", () => {
-  using jit = new Jit({ threshold: 0, cacheCapacity: 3 });
+  using jit = new Jit({ cacheCapacity: 3 });
   const run = (n: number) => {
     const { a, b, c } = operands(n, n, n);
     jit.gemm(a, b, c, { m: n, n, k: n });
@@ -97,14 +121,14 @@ Deno.test("runtime: LRU order and eviction by count are exact; evicted keys reco
   assert.equal(s.evictions, 3);
   assert.equal(s.compiles, 6);
   assert.equal(s.kernels, 3);
-  assert.equal(s.hits + s.misses, s.calls - s.tier0Calls);
+  assert.equal(s.hits + s.misses, s.calls - s.referenceCalls);
 });
 
 Deno.test("runtime: eviction by bytes keeps live code within cacheBytes", () => {
   // Measure two kernels' sizes, then allow exactly those two.
   const sizes: number[] = [];
   {
-    using probe = new Jit({ threshold: 0 });
+    using probe = new Jit();
     for (const n of [20, 21, 22]) {
       const { a, b, c } = operands(n, n, n);
       probe.gemm(a, b, c, { m: n, n, k: n });
@@ -112,7 +136,7 @@ Deno.test("runtime: eviction by bytes keeps live code within cacheBytes", () => 
     }
   }
   const budget = sizes[0] + sizes[1];
-  using jit = new Jit({ threshold: 0, cacheBytes: budget });
+  using jit = new Jit({ cacheBytes: budget });
   for (const n of [20, 21]) {
     const { a, b, c } = operands(n, n, n);
     jit.gemm(a, b, c, { m: n, n, k: n });
@@ -155,7 +179,7 @@ Deno.test("runtime: 100,000 compile/evict cycles of distinct shapes keep mapping
 });
 
 Deno.test("runtime: close() releases everything and later use throws", () => {
-  const jit = new Jit({ threshold: 0 });
+  const jit = new Jit();
   const { a, b, c } = operands(4, 4, 4);
   jit.gemm(a, b, c, { m: 4, n: 4, k: 4 });
   const k = jit.compileGemm({ m: 4, n: 4, k: 4 });
@@ -186,7 +210,7 @@ Deno.test({
   fn() {
     const dir = Deno.makeTempDirSync({ prefix: "njit-dump-" });
     try {
-      using jit = new Jit({ threshold: 0, dump: dir });
+      using jit = new Jit({ dump: dir });
       for (
         const [m, n, k, o] of [[37, 45, 19, {}], [300, 300, 300, {
           transB: true,

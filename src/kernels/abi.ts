@@ -20,17 +20,14 @@ import {
   type Reg,
 } from "../../asm/mod.ts";
 
-/** Argument block slots (f64 each). */
-export const ARG = {
-  /** Address of A's first element. */
-  A: 0,
-  /** Address of B's first element. */
-  B: 1,
-  /** Address of C's first element. */
-  C: 2,
-  /** Address of the workspace (packing buffers). */
-  WORK: 3,
-} as const;
+/**
+ * Argument block: slots 0..5 hold the operands' addresses in the order of
+ * the family's `operands`; this slot holds the workspace address.
+ */
+export const WORKSPACE_SLOT = 6;
+
+/** Bytes of an argument block. */
+export const ARG_BLOCK_BYTES = 64;
 
 /** The registers a kernel must restore (System V x86-64). */
 export const CALLEE_SAVED: readonly Reg[] = [rbx, rbp, r12, r13, r14, r15];

@@ -20,24 +20,35 @@ import {
   PROT_READ,
   PROT_WRITE,
 } from "./libc.ts";
+import { viewBuffer, viewByteOffset } from "../typed.ts";
 
 const addresses = new WeakMap<ArrayBufferLike, number>();
 
-/** Address of the first byte of `buffer` (stable for the buffer's lifetime). */
+/**
+ * Address of the first byte of `buffer` (stable for the buffer's lifetime),
+ * or 0 when it has none now (detached, or empty): 0 is never cached.
+ */
 export function bufferAddress(buffer: ArrayBufferLike): number {
   let a = addresses.get(buffer);
   if (a === undefined) {
-    const p = Deno.UnsafePointer.of(buffer as ArrayBuffer);
+    let p: Deno.PointerValue = null;
+    try {
+      p = Deno.UnsafePointer.of(buffer as ArrayBuffer);
+    } catch { /* detached */ }
     a = p === null ? 0 : Number(Deno.UnsafePointer.value(p));
-    addresses.set(buffer, a);
+    if (a !== 0) addresses.set(buffer, a);
   }
   return a;
 }
 
-/** Address of element 0 of a typed array view (its buffer's address plus the view's offset). */
+/**
+ * Address of element 0 of a typed array (its buffer's address plus the
+ * view's offset), both read through the intrinsic getters.
+ */
 export function viewAddress(view: ArrayBufferView): number {
-  // `.buffer` first: it externalizes an on-heap array before the address is taken.
-  return bufferAddress(view.buffer) + view.byteOffset;
+  // The buffer first: reading it externalizes an on-heap array before the address is taken.
+  const base = bufferAddress(viewBuffer(view));
+  return base === 0 ? 0 : base + viewByteOffset(view);
 }
 
 /**

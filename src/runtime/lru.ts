@@ -72,9 +72,11 @@ export class LruList<T extends LruNode> {
     return this.#tail;
   }
 
-  /** Entries from most to least recent. */
-  *entries(): IterableIterator<T> {
-    for (let n = this.#head; n; n = n.lruNext as T | null) yield n;
+  /** Unlinks every entry. */
+  clear(): void {
+    for (let n = this.#head; n; n = n.lruNext as T | null) n.lruLinked = false;
+    this.#head = this.#tail = null;
+    this.#count = this.#bytes = 0;
   }
 
   #unlink(node: T): void {

@@ -9,73 +9,87 @@ import type { TierReason } from "./policy.ts";
 
 /** Per-key figures of {@link JitStats}. */
 export interface KeyStats {
-  /** The key: op, shape, layout, alpha/beta. */
+  /** The key: op, shape, layout, scalars. */
   key: string;
-  /** "cold" (tier 0), "compiled" (in the cache) or "evicted". */
-  state: "cold" | "compiled" | "evicted";
+  /** The op family. */
+  family: string;
+  /**
+   * "compiled" (in the LRU cache), "pinned" (kept out of the LRU: it was
+   * churning), "evicted", or "reference" (runs on TypeScript: no JIT here, or
+   * no kernel could be built for it).
+   */
+  state: "compiled" | "pinned" | "evicted" | "reference";
+  /** Called at least `threshold` times. */
+  hot: boolean;
   /** Calls seen. */
   calls: number;
+  /** Calls that ran machine code. */
+  kernelCalls: number;
   /** Calls that ran on the TypeScript reference. */
-  tier0Calls: number;
-  /** Calls that ran compiled code. */
-  tier1Calls: number;
-  /** Mean microseconds per call on each tier (null before the first such call). */
-  tier0MeanUs: number | null;
-  /** Mean microseconds per compiled call (null before the first). */
-  tier1MeanUs: number | null;
-  /** Total microseconds spent on this key, both tiers. */
+  referenceCalls: number;
+  /** Mean microseconds per kernel call, timed with RDTSC in native code (null without profiling). */
+  kernelMeanUs: number | null;
+  /** Total microseconds in this key's kernels. */
   totalUs: number;
-  /** Time-stamp-counter cycles of its compiled calls, counted in native code around each call. */
-  tier1Cycles: number;
+  /** Time-stamp-counter cycles of its kernel calls. */
+  kernelCycles: number;
   /** Calls that found their kernel in the cache. */
   hits: number;
-  /** Calls at or past the threshold that had to compile. */
+  /** Calls that had to compile. */
   misses: number;
   /** Kernels compiled. */
   compiles: number;
   /** Microseconds of the last compile. */
   compileUs: number;
-  /** Calls after which compiling paid for itself: compile time ÷ time saved per call. */
-  breakEvenCalls: number | null;
-  /** Why it was compiled. */
+  /** Microseconds of the key's first call, compile included (the cold-call latency). */
+  firstCallUs: number | null;
+  /** How it got its kernel. */
   reason: TierReason | null;
   /** The plan of its kernel, e.g. "L3 avx512 direct 6×64". */
   plan: string | null;
+  /** Why its own plan could not be built (it runs a fallback plan), or null. */
+  failure: string | null;
   /** Bytes of its machine code (0 when not compiled). */
   codeBytes: number;
 }
 
 /** What `Jit.stats()` returns: a plain object. */
 export interface JitStats {
-  /** Whether machine code can run here (false: everything runs on tier 0). */
+  /** Whether machine code can run here (false: everything runs on the TypeScript reference). */
   jit: boolean;
   /** The ISA level kernels are generated for. */
   isa: IsaLevel;
-  /** Calls before a key compiles. */
+  /** Calls after which a key counts as hot. */
   threshold: number;
   /** Calls seen. */
   calls: number;
   /** Calls on the TypeScript reference. */
-  tier0Calls: number;
-  /** Calls on compiled code. */
-  tier1Calls: number;
+  referenceCalls: number;
+  /** Calls on machine code. */
+  kernelCalls: number;
   /** Kernels compiled. */
   compiles: number;
   /** Calls that found their kernel in the cache. */
   hits: number;
-  /** Calls at or past the threshold that had to compile. */
+  /** Calls that had to compile. */
   misses: number;
   /** Kernels evicted from the cache. */
   evictions: number;
-  /** hits ÷ (hits + misses), or 0 before any compiled call. */
+  /** hits ÷ (hits + misses), or 0 before any kernel call. */
   hitRate: number;
-  /** Kernels in the cache now, and their code bytes. */
+  /** Kernels live now (in the LRU and pinned). */
   kernels: number;
-  /** Bytes of machine code live in the cache. */
+  /** Kernels pinned out of the LRU because their keys churned. */
+  pinned: number;
+  /** Compiles of keys that had been compiled before (evicted, then called again). */
+  churnCompiles: number;
+  /** Keys whose own plan could not be built and run a fallback plan. */
+  fallbacks: number;
+  /** Bytes of machine code live. */
   codeBytes: number;
-  /** Most kernels the cache keeps. */
+  /** Most kernels the LRU keeps. */
   cacheCapacity: number;
-  /** Most code bytes the cache keeps. */
+  /** Most code bytes the LRU keeps. */
   cacheBytes: number;
   /** Compile time in microseconds: total, mean, max. */
   compileUs: { total: number; mean: number; max: number };
@@ -88,12 +102,11 @@ export function formatReport(s: JitStats, limit: number): string {
   const fmt = (x: number | null, d = 1) => (x === null ? "-" : x.toFixed(d));
   const rows = s.keys.slice(0, limit).map((k) => [
     k.key,
-    k.state,
+    k.state + (k.hot ? ", hot" : ""),
     String(k.calls),
-    fmt(k.tier0MeanUs, 2),
-    fmt(k.tier1MeanUs, 2),
+    fmt(k.kernelMeanUs, 2),
     fmt(k.compiles ? k.compileUs : null, 0),
-    fmt(k.breakEvenCalls, 1),
+    fmt(k.firstCallUs, 0),
     fmt(k.totalUs / 1000, 2),
     k.plan ?? "-",
   ]);
@@ -101,17 +114,16 @@ export function formatReport(s: JitStats, limit: number): string {
     "key",
     "state",
     "calls",
-    "tier0 µs",
-    "tier1 µs",
+    "µs/call",
     "compile µs",
-    "break-even",
+    "1st call µs",
     "total ms",
     "plan",
   ];
   return table(head, rows) +
-    `\ncalls ${s.calls} (tier 0: ${s.tier0Calls}), compiles ${s.compiles}, hits ${s.hits}, ` +
-    `misses ${s.misses}, evictions ${s.evictions}, hit rate ${(100 * s.hitRate).toFixed(1)}%, ` +
-    `${s.kernels} kernels / ${s.codeBytes} bytes live\n`;
+    `\ncalls ${s.calls} (reference: ${s.referenceCalls}), compiles ${s.compiles}, hits ${s.hits}, ` +
+    `misses ${s.misses}, evictions ${s.evictions}, pinned ${s.pinned}, ` +
+    `hit rate ${(100 * s.hitRate).toFixed(1)}%, ${s.kernels} kernels / ${s.codeBytes} bytes live\n`;
 }
 
 function table(head: string[], rows: string[][]): string {

@@ -29,11 +29,11 @@ import {
   rsi,
   rsp,
 } from "../../../asm/mod.ts";
-import { ARG, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
+import { countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { columnGroups, emitMicrokernel, registersNeeded } from "./microkernel.ts";
 import { emitTransposePanel16 } from "./pack.ts";
-import type { GemmSpec } from "./spec.ts";
+import { ARG, type GemmSpec } from "./spec.ts";
 
 /** Tile shape and loop choices of a direct GEMM. */
 export interface DirectPlan {

@@ -32,9 +32,9 @@ import {
   vreg,
   xmmword,
 } from "../../../asm/mod.ts";
-import { ARG, countedLoop, loadPointer } from "../abi.ts";
+import { countedLoop, loadPointer } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
-import type { GemmSpec } from "./spec.ts";
+import { ARG, type GemmSpec } from "./spec.ts";
 
 /** The tile of the dot-product kernel: rows of A and rows of Bᵀ per tile. */
 export interface DotTile {

@@ -4,9 +4,9 @@
  * @module
  */
 import { type Assembler, dword, r10, r11, r8, r9, rax, rcx, rdx, rsi } from "../../../asm/mod.ts";
-import { ARG, countedLoop, loadPointer } from "../abi.ts";
+import { countedLoop, loadPointer } from "../abi.ts";
 import { Vec } from "../vec.ts";
-import type { GemmSpec } from "./spec.ts";
+import { ARG, type GemmSpec } from "./spec.ts";
 
 /**
  * Level 1: for each row i of C, scale it by beta, then for each k add

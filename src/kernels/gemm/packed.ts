@@ -44,7 +44,7 @@ import {
   rsi,
   rsp,
 } from "../../../asm/mod.ts";
-import { ARG, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
+import { loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import { Vec, type VecIsa } from "../vec.ts";
 import {
   columnGroups,
@@ -59,7 +59,7 @@ import {
   type PackRegs,
   type TransposeRegs,
 } from "./pack.ts";
-import type { GemmSpec } from "./spec.ts";
+import { ARG, type GemmSpec } from "./spec.ts";
 
 /** Blocking of a packed GEMM. */
 export interface PackedPlan {

@@ -6,9 +6,9 @@
  * @module
  */
 import { type Assembler, r10, r8, r9, rax, rcx, type Reg } from "../../../asm/mod.ts";
-import { ARG, countedLoop, loadPointer } from "../abi.ts";
+import { countedLoop, loadPointer } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
-import type { GemmSpec } from "./spec.ts";
+import { ARG, type GemmSpec } from "./spec.ts";
 
 /** The registers {@link emitScaleRows} may overwrite. */
 export interface ScaleRegisters {

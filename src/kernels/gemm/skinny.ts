@@ -27,10 +27,10 @@ import {
   type Reg,
   rsi,
 } from "../../../asm/mod.ts";
-import { ARG, countedLoop, loadPointer } from "../abi.ts";
+import { countedLoop, loadPointer } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { emitScaleRows } from "./scale.ts";
-import type { GemmSpec } from "./spec.ts";
+import { ARG, type GemmSpec } from "./spec.ts";
 
 /** The k steps per pass for a row count and level; 0 when even one does not fit. */
 export function skinnyUnroll(isa: VecIsa, m: number): number {

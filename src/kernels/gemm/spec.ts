@@ -5,6 +5,20 @@
  * @module
  */
 
+import { WORKSPACE_SLOT } from "../abi.ts";
+
+/** Argument block slots of a GEMM kernel (f64 each). */
+export const ARG = {
+  /** Address of A's first element. */
+  A: 0,
+  /** Address of B's first element. */
+  B: 1,
+  /** Address of C's first element. */
+  C: 2,
+  /** Address of the workspace (packing buffers). */
+  WORK: WORKSPACE_SLOT,
+} as const;
+
 /** A fully specified GEMM (leading dimensions resolved). */
 export interface GemmSpec {
   /** Rows of op(A) and C. */
@@ -39,21 +53,30 @@ export function bIndex(s: GemmSpec, p: number, j: number): number {
   return s.transB ? j * s.ldb + p : p * s.ldb + j;
 }
 
-/** Elements of A a call reads: one past the last element touched (0 when none). */
+/**
+ * Elements a matrix stored as `rows` rows of `cols` at row stride `ld`
+ * spans: one past its last element (0 when empty). The one extent formula:
+ * validation, plans and tests all come here.
+ */
+export function storedExtent(rows: number, cols: number, ld: number): number {
+  return rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols;
+}
+
+/** Elements of A a call reads (0 when it reads none). */
 export function aExtent(s: GemmSpec): number {
-  if (s.m === 0 || s.k === 0 || s.alpha === 0) return 0;
-  return s.transA ? (s.k - 1) * s.lda + s.m : (s.m - 1) * s.lda + s.k;
+  if (s.alpha === 0 || s.n === 0) return 0;
+  return s.transA ? storedExtent(s.k, s.m, s.lda) : storedExtent(s.m, s.k, s.lda);
 }
 
 /** Elements of B a call reads. */
 export function bExtent(s: GemmSpec): number {
-  if (s.n === 0 || s.k === 0 || s.alpha === 0) return 0;
-  return s.transB ? (s.n - 1) * s.ldb + s.k : (s.k - 1) * s.ldb + s.n;
+  if (s.alpha === 0 || s.m === 0) return 0;
+  return s.transB ? storedExtent(s.n, s.k, s.ldb) : storedExtent(s.k, s.n, s.ldb);
 }
 
 /** Elements of C a call reads or writes. */
 export function cExtent(s: GemmSpec): number {
-  return s.m === 0 || s.n === 0 ? 0 : (s.m - 1) * s.ldc + s.n;
+  return storedExtent(s.m, s.n, s.ldc);
 }
 
 /** Floating-point operations of the call (2·m·n·k). */

@@ -1,0 +1,20 @@
+/**
+ * The registry of op families: a family's index here is slot 0 of its keys.
+ * Adding a family is its folder plus one line below.
+ *
+ * @module
+ */
+import type { OpFamily } from "./family.ts";
+import { GEMM } from "./gemm/family.ts";
+
+/** Every op family the runtime serves. */
+export const FAMILIES: readonly OpFamily[] = [
+  GEMM,
+];
+
+/** The registry index of a family (slot 0 of its keys). */
+export function familyId(f: OpFamily): number {
+  const i = FAMILIES.indexOf(f);
+  if (i < 0) throw new Error(`neural-jit: op family ${f.name} is not registered`);
+  return i;
+}

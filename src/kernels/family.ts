@@ -1,0 +1,88 @@
+/**
+ * The op-family contract: what every folder under `src/kernels/` offers the
+ * runtime. The runtime knows no op; it holds a family, the call's numeric
+ * key and its operands, and asks the family for the rest.
+ *
+ * A call goes: the family's `read` (options and operand lengths validated
+ * through the intrinsic getters, the key written into the runtime's scratch
+ * key, the bytes each operand touches into `extents`) → the runtime finds the
+ * key's entry (one shared hash and comparison over every key slot, see
+ * `key.ts`) → on a miss `decode` → `plan` → `generate` → install → dispatch
+ * with the operands' addresses in argument slots 0..operands-1 and the
+ * workspace address after them.
+ *
+ * @module
+ */
+import type { Program } from "../../asm/mod.ts";
+import type { VecLevel } from "./vec.ts";
+
+/** The machine a plan is made for. */
+export interface Target {
+  /** Vector level of the code. */
+  isa: VecLevel;
+  /** L1 data cache bytes per core. */
+  l1d: number;
+  /** L2 cache bytes per core. */
+  l2: number;
+}
+
+/** What every plan says of itself. */
+export interface KernelPlan {
+  /** One line for verbose output, stats and listings. */
+  description: string;
+  /** Bytes of native scratch the kernel needs (0 if none). */
+  workspaceBytes: number;
+}
+
+/** Work of one call, for the tiering policy and stats. */
+export interface Cost {
+  /** Floating-point operations. */
+  flops: number;
+  /** Bytes read and written. */
+  bytes: number;
+}
+
+/**
+ * One op family. `Spec` is the decoded key (a plain object the generator
+ * reads), `Plan` how its kernel is built.
+ */
+export interface OpFamily<Spec = unknown, Plan extends KernelPlan = KernelPlan> {
+  /** The op's name, as keys and errors show it. */
+  readonly name: string;
+  /** Names of the key slots after the family slot (for texts and tests). */
+  readonly keyFields: readonly string[];
+  /** Names of the operands, in argument-block order (inputs first). */
+  readonly operands: readonly string[];
+  /** How many of the last operands are written (outputs). */
+  readonly outputs: number;
+  /** The call a key describes. Called on a miss only. */
+  decode(key: Int32Array): Spec;
+  /** The key as text: op, shape, layout, scalars. */
+  describe(spec: Spec): string;
+  /** FLOPs and bytes of one call. */
+  cost(spec: Spec): Cost;
+  /**
+   * The plan for the spec on a target. Its choices decide the numerics of
+   * the call, so it may depend on the spec and the target only.
+   */
+  plan(spec: Spec, target: Target): Plan;
+  /**
+   * A plan that computes the same call with the simplest code the family
+   * has, used when generating `plan(spec)` failed. Same numerics are not
+   * promised: it serves keys whose first plan can never be built.
+   */
+  fallbackPlan(spec: Spec, target: Target): Plan;
+  /** The machine code of a plan: `void kernel(double* args)`. */
+  generate(spec: Spec, plan: Plan, options: { listing: boolean }): Program;
+  /**
+   * The TypeScript computation: where no machine code can run, and the
+   * oracle of the tests. `operands` in the order of {@link operands}.
+   */
+  reference(spec: Spec, operands: readonly Float32Array[]): void;
+}
+
+/** Largest operand count of any family (argument-block slots before the workspace). */
+export const MAX_OPERANDS = 6;
+
+/** Largest key length of any family, family slot included. */
+export const MAX_KEY_SLOTS = 32;

@@ -1,0 +1,31 @@
+/**
+ * GEMM as an op family: the contract of `../family.ts` over the planner,
+ * generators and reference of this folder.
+ *
+ * @module
+ */
+import type { OpFamily } from "../family.ts";
+import { generateGemm } from "./generate.ts";
+import { type GemmPlan, planGemm } from "./plan.ts";
+import { decodeGemmKey, describeGemm, GEMM_KEY_FIELDS } from "./read.ts";
+import { gemmReference } from "./reference.ts";
+import { aExtent, bExtent, cExtent, gemmFlops, type GemmSpec } from "./spec.ts";
+
+/** C = alpha·op(A)·op(B) + beta·C, row-major; operands a, b, c. */
+export const GEMM: OpFamily<GemmSpec, GemmPlan> = {
+  name: "gemm",
+  keyFields: GEMM_KEY_FIELDS,
+  operands: ["a", "b", "c"],
+  outputs: 1,
+  decode: decodeGemmKey,
+  describe: describeGemm,
+  cost: (s) => ({
+    flops: gemmFlops(s),
+    bytes: 4 * (aExtent(s) + bExtent(s) + (s.beta === 0 ? 1 : 2) * cExtent(s)),
+  }),
+  plan: (s, t) => planGemm(s, t.isa, 3, t),
+  // Level 1 (i-k-j, scalar): the least code there is, no blocking, no workspace.
+  fallbackPlan: (s, t) => planGemm(s, t.isa, 1, t),
+  generate: (s, p, o) => generateGemm(s, p, o),
+  reference: (s, [a, b, c]) => gemmReference(a, b, c, s),
+};

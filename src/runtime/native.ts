@@ -1,0 +1,92 @@
+/**
+ * Native resources shared by every Jit of this isolate: one code arena (so
+ * kernels of many Jits share pages and mappings), one workspace (calls run
+ * one at a time on this thread), the trampoline. Each Jit owns a
+ * {@link KernelSet}: the blocks it installed. A Jit that is closed frees its
+ * set; one dropped without `close()` has its set freed when it is collected
+ * (FinalizationRegistry), so 10,000 dropped Jits leave no code behind.
+ *
+ * @module
+ */
+import { CodeArena, type CodeBlock } from "../native/arena.ts";
+import { GuardedPages } from "../native/memory.ts";
+
+/** Live code of all Jits at once, bytes (each Jit also bounds its own). */
+const ARENA_BUDGET = 1 << 30;
+
+let arena: CodeArena | null = null;
+let workspace: GuardedPages | null = null;
+let liveSets = 0;
+
+/**
+ * Address of the current workspace (0 before any): read on every call, as
+ * another Jit may have grown it since.
+ */
+export let workspaceAddress = 0;
+
+/** The isolate's code arena. */
+export function sharedArena(): CodeArena {
+  arena ??= new CodeArena({ budgetBytes: ARENA_BUDGET });
+  return arena;
+}
+
+/** Grows the workspace (page aligned, guard pages on both sides) to at least `bytes`. */
+export function ensureWorkspace(bytes: number): void {
+  if (bytes === 0 || (workspace !== null && workspace.bytes >= bytes)) return;
+  workspace?.free();
+  workspace = new GuardedPages(bytes);
+  workspaceAddress = workspace.address;
+}
+
+/** The kernels one Jit installed; freed together. */
+export class KernelSet {
+  readonly #blocks = new Set<CodeBlock>();
+  #released = false;
+
+  constructor() {
+    liveSets++;
+  }
+
+  /** Installs code in the shared arena and counts it to this set. */
+  install(code: Uint8Array): CodeBlock {
+    const block = sharedArena().install(code);
+    this.#blocks.add(block);
+    return block;
+  }
+
+  /** Frees one block of this set. */
+  free(block: CodeBlock): void {
+    if (!this.#blocks.delete(block)) return;
+    sharedArena().free(block);
+  }
+
+  /** Blocks live in this set. */
+  get size(): number {
+    return this.#blocks.size;
+  }
+
+  /** Frees every block; the last set released also returns the workspace. */
+  release(): void {
+    if (this.#released) return;
+    this.#released = true;
+    for (const b of this.#blocks) sharedArena().free(b);
+    this.#blocks.clear();
+    if (--liveSets === 0) {
+      workspace?.free();
+      workspace = null;
+      workspaceAddress = 0;
+    }
+  }
+}
+
+const collected = new FinalizationRegistry<KernelSet>((set) => set.release());
+
+/** Frees `set` when `owner` is collected, unless {@link forget} ran first. */
+export function releaseWhenCollected(owner: object, set: KernelSet): void {
+  collected.register(owner, set, set);
+}
+
+/** Stops watching a set (its owner released it). */
+export function forget(set: KernelSet): void {
+  collected.unregister(set);
+}

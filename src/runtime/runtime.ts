@@ -1,0 +1,562 @@
+/**
+ * The kernel cache, generic over op families: entries per (family, key),
+ * their kernels, LRU by count and bytes with admission control, profiling,
+ * stats, verbose lines and dumps. It knows no op: a family reads a call into
+ * `key` and `extents`, the wrapper hands over the operands, and `run` does
+ * the rest.
+ *
+ * @module
+ */
+import type { IsaLevel } from "../cpu.ts";
+import { WORKSPACE_SLOT } from "../kernels/abi.ts";
+import { FAMILIES } from "../kernels/families.ts";
+import {
+  type KernelPlan,
+  MAX_KEY_SLOTS,
+  MAX_OPERANDS,
+  type OpFamily,
+  type Target,
+} from "../kernels/family.ts";
+import { hashKey, sameKey } from "../kernels/key.ts";
+import type { CodeBlock } from "../native/arena.ts";
+import { type Dispatch, dispatch } from "../native/dispatch.ts";
+import { NativeBlock, viewAddress } from "../native/memory.ts";
+import { rdtsc } from "../native/stubs.ts";
+import { describe, isFloat32Array, viewBuffer, viewByteOffset } from "../typed.ts";
+import { LruList, type LruNode } from "./lru.ts";
+import {
+  ensureWorkspace,
+  forget,
+  KernelSet,
+  releaseWhenCollected,
+  workspaceAddress,
+} from "./native.ts";
+import { compileReason, type TierReason } from "./policy.ts";
+import { formatReport, type JitStats, type KeyStats } from "./stats.ts";
+
+/** What a runtime is made with (resolved options of a Jit). */
+export interface RuntimeConfig {
+  threshold: number;
+  capacity: number;
+  maxBytes: number;
+  keyCapacity: number;
+  profile: boolean;
+  verbose: boolean;
+  dump: string | undefined;
+  jit: boolean;
+  isa: IsaLevel;
+  target: Target;
+}
+
+interface Kernel {
+  block: CodeBlock;
+  plan: KernelPlan;
+}
+
+interface Entry extends LruNode {
+  family: OpFamily;
+  /** The key, exactly its family's length. */
+  key: Int32Array;
+  hash: number;
+  spec: unknown;
+  text: string;
+  chain: Entry | null;
+  calls: number;
+  /** Calls on the TypeScript reference (no JIT here, or no kernel could be built). */
+  referenceCalls: number;
+  hits: number;
+  misses: number;
+  compiles: number;
+  compileNs: number;
+  /** Nanoseconds of the first call, compile included. */
+  firstCallNs: number;
+  reason: TierReason | null;
+  kernel: Kernel | null;
+  /** The plan, made once: recompiles reuse it. */
+  plan: KernelPlan | null;
+  pinned: boolean;
+  /** Why the key's own plan could not be built (it runs the fallback plan). */
+  failure: string | null;
+  /** Neither plan could be built: the key runs on the reference. */
+  referenceOnly: boolean;
+  /** u64 cycles, u64 calls: written by the timed trampoline. */
+  counters: NativeBlock | null;
+  lastUse: number;
+}
+
+let tscPerNs = 0;
+/** TSC ticks per nanosecond, measured once over a few milliseconds. */
+function tscRate(): number {
+  if (tscPerNs) return tscPerNs;
+  const t0 = performance.now(), c0 = rdtsc();
+  while (performance.now() - t0 < 5) { /* spin */ }
+  tscPerNs = (rdtsc() - c0) / ((performance.now() - t0) * 1e6);
+  return tscPerNs;
+}
+
+/** Stand-in addresses where no native code runs: distinct per buffer, for the overlap check. */
+const pseudoBases = new WeakMap<ArrayBufferLike, number>();
+let nextPseudoBase = 2 ** 40;
+function pseudoAddress(view: Float32Array): number {
+  const buffer = viewBuffer(view);
+  let base = pseudoBases.get(buffer);
+  if (base === undefined) {
+    base = nextPseudoBase;
+    nextPseudoBase += 2 ** 33;
+    pseudoBases.set(buffer, base);
+  }
+  return base + viewByteOffset(view);
+}
+
+/** A view no caller holds: the empty slot. */
+const NO_VIEW = new Float32Array(0);
+
+function closedError(): Error {
+  return new Error("Jit: this Jit is closed");
+}
+
+/** One Jit's kernels, keys and counters. */
+export class Runtime {
+  /** The call's key: the family's `read` fills slots 1.., `run` slot 0. */
+  readonly key: Int32Array = new Int32Array(MAX_KEY_SLOTS);
+  /** Bytes each operand of the call touches, written by the family's `read`. */
+  readonly extents: Float64Array = new Float64Array(MAX_OPERANDS);
+  readonly #config: RuntimeConfig;
+  /** The operands last taken per slot (NO_VIEW: none, so that null is checked like any value). */
+  readonly #views: Float32Array[] = new Array(MAX_OPERANDS).fill(NO_VIEW);
+  readonly #addrs = new Float64Array(MAX_OPERANDS);
+  #set: KernelSet | null = null;
+  #d: Dispatch | null = null;
+  #args: Float64Array | null = null;
+  #argsPtr: Deno.PointerObject | null = null;
+  readonly #lru = new LruList<Entry>();
+  readonly #buckets = new Map<number, Entry>();
+  #entries: Entry[] = [];
+  #last: Entry | null = null;
+  #tick = 0;
+  #compiles = 0;
+  #compileNs = 0;
+  #compileMaxNs = 0;
+  #evictions = 0;
+  #pinned = 0;
+  #pinnedBytes = 0;
+  #churnCompiles = 0;
+  #fallbacks = 0;
+  #closed = false;
+  #dumpWarned = false;
+  /** A view or the entry changed since the argument block was written. */
+  #dirty = true;
+  readonly #profile: boolean;
+
+  /** A runtime; nothing native is made until the first kernel. */
+  constructor(config: RuntimeConfig, owner: object) {
+    this.#config = config;
+    this.#profile = config.profile;
+    this.#owner = new WeakRef(owner);
+  }
+
+  readonly #owner: WeakRef<object>;
+
+  /** Whether close() ran. */
+  get closed(): boolean {
+    return this.#closed;
+  }
+
+  /**
+   * Takes operand `slot` of a call of `family`: checks it is a Float32Array
+   * and finds its address, both once per view (a view's buffer and offset
+   * never change; its length is the family's to check on every call).
+   */
+  operand(family: OpFamily, slot: number, x: unknown): void {
+    if (x !== this.#views[slot]) this.#admit(family, slot, x);
+  }
+
+  #admit(family: OpFamily, slot: number, x: unknown): void {
+    if (!isFloat32Array(x)) {
+      throw new TypeError(
+        `${family.name}: ${family.operands[slot]} must be a Float32Array, got ${describe(x)}`,
+      );
+    }
+    const address = this.#config.jit ? viewAddress(x) : pseudoAddress(x);
+    // No address (detached, or an empty buffer that may grow): not cached, so
+    // the next call asks again; this call's read rejects any element of it.
+    this.#views[slot] = address === 0 ? NO_VIEW : x;
+    this.#addrs[slot] = address;
+    this.#dirty = true;
+  }
+
+  /** Runs the call read into `key`, `extents` and the operands, for family number `id`. */
+  run(id: number): void {
+    if (this.#closed) throw closedError();
+    const key = this.key;
+    key[0] = id;
+    // Slot 0 differs between families, so comparing the last entry's length of slots suffices.
+    let e = this.#last;
+    if (e === null || !sameKey(e.key, key, e.key.length)) {
+      e = this.#entry(FAMILIES[id]);
+      this.#last = e;
+      this.#dirty = true;
+    }
+    // Extents follow from the key and addresses from the views: only a new
+    // entry or a new view needs the overlap check and new argument slots.
+    if (this.#dirty) this.#prepare(e.family);
+    e.lastUse = ++this.#tick;
+    e.calls++;
+    const kernel = e.kernel;
+    if (kernel !== null) {
+      e.hits++;
+      if (!e.pinned) this.#lru.touch(e);
+      this.#args![WORKSPACE_SLOT] = workspaceAddress;
+      if (this.#profile) {
+        this.#d!.callTimed(kernel.block.pointer, this.#argsPtr, e.counters!.pointer);
+      } else this.#d!.call(kernel.block.pointer, this.#argsPtr);
+      return;
+    }
+    this.#miss(e);
+  }
+
+  /** A call whose key has no kernel: compile it (the first call, or after an eviction). */
+  #miss(e: Entry): void {
+    const ops = e.family.operands.length;
+    if (!this.#config.jit || e.referenceOnly) return this.#reference(e, ops);
+    e.misses++;
+    const t0 = e.calls === 1 ? performance.now() : 0;
+    const kernel = this.#compile(e);
+    if (kernel === null) return this.#reference(e, ops);
+    this.#args![WORKSPACE_SLOT] = workspaceAddress;
+    if (this.#profile) this.#d!.callTimed(kernel.block.pointer, this.#argsPtr, e.counters!.pointer);
+    else this.#d!.call(kernel.block.pointer, this.#argsPtr);
+    if (t0) e.firstCallNs = (performance.now() - t0) * 1e6;
+  }
+
+  /** Checks overlap and writes the operands' addresses into the argument block. */
+  #prepare(f: OpFamily): void {
+    const ops = f.operands.length;
+    this.#checkOverlap(f, ops);
+    this.#dirty = false;
+    if (!this.#config.jit) return;
+    this.#ensureNative();
+    const args = this.#args!, addrs = this.#addrs;
+    for (let i = 0; i < ops; i++) args[i] = addrs[i];
+  }
+
+  /** Outputs may not overlap any other operand (bytes the call touches, by address). */
+  #checkOverlap(f: OpFamily, ops: number): void {
+    const addrs = this.#addrs, ext = this.extents;
+    for (let o = ops - f.outputs; o < ops; o++) {
+      const o0 = addrs[o], o1 = o0 + ext[o];
+      if (o1 === o0) continue;
+      for (let i = 0; i < ops; i++) {
+        if (i === o) continue;
+        const i0 = addrs[i], i1 = i0 + ext[i];
+        if (i1 !== i0 && o0 < i1 && i0 < o1) this.#overlapError(f, o, i);
+      }
+    }
+  }
+
+  #overlapError(f: OpFamily, o: number, i: number): never {
+    const out = f.operands[o], input = f.operands[i];
+    const bytes = (s: number) => `[${this.#addrs[s]}, ${this.#addrs[s] + this.extents[s]})`;
+    throw new RangeError(
+      `${f.name}: ${out} overlaps ${input} (the bytes the call touches: ${out} ${bytes(o)}, ` +
+        `${input} ${bytes(i)}); ${f.name} does not compute in place, pass a separate ${out}`,
+    );
+  }
+
+  #reference(e: Entry, ops: number): void {
+    e.referenceCalls++;
+    e.family.reference(e.spec, this.#views.slice(0, ops) as Float32Array[]);
+  }
+
+  #entry(f: OpFamily): Entry {
+    const len = f.keyFields.length + 1;
+    const h = hashKey(this.key, len);
+    let e = this.#buckets.get(h) ?? null;
+    while (e !== null && !(e.key.length === len && sameKey(e.key, this.key, len))) e = e.chain;
+    if (e !== null) return e;
+    const key = this.key.slice(0, len);
+    const spec = f.decode(key);
+    e = {
+      family: f,
+      key,
+      hash: h,
+      spec,
+      text: f.describe(spec),
+      chain: this.#buckets.get(h) ?? null,
+      calls: 0,
+      referenceCalls: 0,
+      hits: 0,
+      misses: 0,
+      compiles: 0,
+      compileNs: 0,
+      firstCallNs: 0,
+      reason: null,
+      kernel: null,
+      plan: null,
+      pinned: false,
+      failure: null,
+      referenceOnly: false,
+      counters: null,
+      lastUse: ++this.#tick,
+      lruPrev: null,
+      lruNext: null,
+      lruBytes: 0,
+      lruLinked: false,
+    };
+    this.#buckets.set(h, e);
+    this.#entries.push(e);
+    const cap = this.#config.keyCapacity;
+    if (this.#entries.length > cap + (cap >> 2)) this.#forgetColdKeys();
+    return e;
+  }
+
+  /** Drops the least recently called keys that hold no kernel, down to keyCapacity. */
+  #forgetColdKeys(): void {
+    const cold = this.#entries.filter((e) => e.kernel === null).sort((x, y) =>
+      x.lastUse - y.lastUse
+    );
+    const drop = new Set(cold.slice(0, this.#entries.length - this.#config.keyCapacity));
+    this.#entries = this.#entries.filter((e) => !drop.has(e));
+    for (const e of drop) {
+      let head = this.#buckets.get(e.hash) ?? null;
+      if (head === e) {
+        if (e.chain) this.#buckets.set(e.hash, e.chain);
+        else this.#buckets.delete(e.hash);
+      } else {
+        while (head && head.chain !== e) head = head.chain;
+        if (head) head.chain = e.chain;
+      }
+      if (this.#last === e) this.#last = null;
+    }
+  }
+
+  #ensureNative(): void {
+    if (this.#set || !this.#config.jit) return;
+    this.#set = new KernelSet();
+    const owner = this.#owner.deref();
+    if (owner) releaseWhenCollected(owner, this.#set);
+    this.#d = dispatch();
+    const args = new NativeBlock(64);
+    this.#args = args.f64;
+    this.#argsPtr = args.pointer;
+  }
+
+  /** Plans (once), generates and installs the key's kernel; null when no plan can be built. */
+  #compile(e: Entry): Kernel | null {
+    this.#ensureNative();
+    const c = this.#config, f = e.family;
+    const t0 = performance.now();
+    let reason = compileReason(e.compiles);
+    let program;
+    try {
+      e.plan ??= f.plan(e.spec, c.target);
+      program = f.generate(e.spec, e.plan, { listing: c.dump !== undefined });
+    } catch (err) {
+      // A plan that cannot be built stays unbuilt: the key keeps the fallback plan.
+      e.failure = (err as Error)?.message ?? String(err);
+      this.#fallbacks++;
+      try {
+        e.plan = f.fallbackPlan(e.spec, c.target);
+        program = f.generate(e.spec, e.plan, { listing: c.dump !== undefined });
+        reason = "fallback";
+      } catch (err2) {
+        e.failure += `; fallback: ${(err2 as Error)?.message ?? String(err2)}`;
+        e.referenceOnly = true;
+        if (c.verbose) console.error(`njit: ${e.text}: no kernel (${e.failure}); reference`);
+        return null;
+      }
+      if (c.verbose) console.error(`njit: ${e.text}: ${e.failure}; fallback plan`);
+    }
+    const plan = e.plan;
+    const size = program.code.length;
+    if (e.compiles > 0) this.#churnCompiles++;
+    const pin = reason === "pinned" && this.#pinned < c.capacity &&
+      this.#pinnedBytes + size <= c.maxBytes;
+    if (!pin) {
+      while (
+        this.#lru.count >= c.capacity ||
+        (this.#lru.count > 0 && this.#lru.bytes + size > c.maxBytes)
+      ) this.#evict(this.#lru.oldest()!);
+    }
+    const block = this.#set!.install(program.code);
+    ensureWorkspace(plan.workspaceBytes);
+    const ns = (performance.now() - t0) * 1e6;
+    const kernel: Kernel = { block, plan };
+    e.kernel = kernel;
+    e.reason = reason === "pinned" && !pin ? "recompile" : reason;
+    e.compiles++;
+    e.compileNs = ns;
+    e.counters ??= new NativeBlock(16);
+    e.lruBytes = size;
+    if (pin) {
+      e.pinned = true;
+      this.#pinned++;
+      this.#pinnedBytes += size;
+    } else this.#lru.insert(e);
+    this.#compiles++;
+    this.#compileNs += ns;
+    this.#compileMaxNs = Math.max(this.#compileMaxNs, ns);
+    if (c.verbose) {
+      console.error(
+        `njit: compile ${e.text} isa=${c.isa} plan="${plan.description}" code=${size}B ` +
+          `${(ns / 1000).toFixed(1)}us (${e.reason}${pin ? ": kept out of the LRU" : ""})`,
+      );
+    }
+    if (c.dump !== undefined) this.#writeDump(e, program.code, program.listing());
+    return kernel;
+  }
+
+  #evict(e: Entry): void {
+    this.#lru.remove(e);
+    if (e.kernel) this.#set!.free(e.kernel.block);
+    e.kernel = null;
+    this.#evictions++;
+    if (this.#last === e) this.#last = null;
+    if (this.#config.verbose) {
+      console.error(
+        `njit: evict ${e.text} (cache full: ${this.#lru.count} kernels, ${this.#lru.bytes} bytes)`,
+      );
+    }
+  }
+
+  #writeDump(e: Entry, code: Uint8Array, listing: string): void {
+    const dir = this.#config.dump!;
+    const name = e.text.replace(/[^A-Za-z0-9.=-]+/g, "_") + `.${this.#config.isa}.${e.compiles}`;
+    try {
+      Deno.mkdirSync(dir, { recursive: true });
+      Deno.writeFileSync(`${dir}/${name}.bin`, code);
+      Deno.writeTextFileSync(`${dir}/${name}.lst`, listing);
+    } catch (err) {
+      if (!this.#dumpWarned) {
+        console.warn(`njit: cannot write NJIT_DUMP files to ${dir}: ${(err as Error).message}`);
+      }
+      this.#dumpWarned = true;
+    }
+  }
+
+  /** Installs code outside the cache (explicitly compiled kernels); freed by close(). */
+  installExplicit(code: Uint8Array, workspaceBytes: number): CodeBlock {
+    if (this.#closed) throw closedError();
+    this.#ensureNative();
+    const block = this.#set!.install(code);
+    ensureWorkspace(workspaceBytes);
+    return block;
+  }
+
+  /** Frees a block of {@link installExplicit}. */
+  freeExplicit(block: CodeBlock): void {
+    if (!this.#closed && !block.freed) this.#set!.free(block);
+  }
+
+  /** Calls an explicitly installed block on the operands taken by {@link operand}. */
+  callExplicit(block: CodeBlock, ops: number): void {
+    if (this.#closed) throw closedError();
+    if (block.freed) throw new Error("neural-jit: this kernel was freed");
+    const args = this.#args!, addrs = this.#addrs;
+    for (let i = 0; i < ops; i++) args[i] = addrs[i];
+    args[WORKSPACE_SLOT] = workspaceAddress;
+    this.#d!.call(block.pointer, this.#argsPtr);
+    // Its operands may belong to another family's slots: the next run rewrites the block.
+    this.#dirty = true;
+  }
+
+  /** Frees every kernel; later calls throw. */
+  close(): void {
+    if (this.#closed) return;
+    this.#closed = true;
+    if (this.#set) {
+      forget(this.#set);
+      this.#set.release();
+    }
+    for (const e of this.#entries) {
+      e.kernel = null;
+      e.pinned = false;
+    }
+    this.#lru.clear();
+    this.#pinned = this.#pinnedBytes = 0;
+    this.#views.fill(NO_VIEW);
+    this.#last = null;
+    this.#dirty = true;
+  }
+
+  /** Counters of the runtime and of every key, as a plain object. */
+  stats(): JitStats {
+    const c = this.#config;
+    const keys = this.#entries.map((e) => this.#keyStats(e));
+    keys.sort((x, y) => y.totalUs - x.totalUs);
+    let hits = 0, misses = 0, calls = 0, reference = 0;
+    for (const e of this.#entries) {
+      hits += e.hits;
+      misses += e.misses;
+      calls += e.calls;
+      reference += e.referenceCalls;
+    }
+    return {
+      jit: c.jit,
+      isa: c.isa,
+      threshold: c.threshold,
+      calls,
+      referenceCalls: reference,
+      kernelCalls: calls - reference,
+      compiles: this.#compiles,
+      hits,
+      misses,
+      evictions: this.#evictions,
+      hitRate: hits + misses ? hits / (hits + misses) : 0,
+      kernels: this.#lru.count + this.#pinned,
+      pinned: this.#pinned,
+      churnCompiles: this.#churnCompiles,
+      fallbacks: this.#fallbacks,
+      codeBytes: this.#lru.bytes + this.#pinnedBytes,
+      cacheCapacity: c.capacity,
+      cacheBytes: c.maxBytes,
+      compileUs: {
+        total: this.#compileNs / 1000,
+        mean: this.#compiles ? this.#compileNs / this.#compiles / 1000 : 0,
+        max: this.#compileMaxNs / 1000,
+      },
+      keys,
+    };
+  }
+
+  /** The hot-path report. */
+  report(limit: number): string {
+    return formatReport(this.stats(), limit);
+  }
+
+  #keyStats(e: Entry): KeyStats {
+    let cycles = 0, timed = 0;
+    if (e.counters) {
+      const u = e.counters.u32;
+      cycles = u[0] + u[1] * 2 ** 32;
+      timed = u[2] + u[3] * 2 ** 32;
+    }
+    const kernelNs = cycles && this.#config.jit ? cycles / tscRate() : 0;
+    const state = e.kernel
+      ? (e.pinned ? "pinned" : "compiled")
+      : e.referenceOnly || !this.#config.jit
+      ? "reference"
+      : "evicted";
+    return {
+      key: e.text,
+      family: e.family.name,
+      state,
+      hot: e.calls >= this.#config.threshold,
+      calls: e.calls,
+      kernelCalls: e.calls - e.referenceCalls,
+      referenceCalls: e.referenceCalls,
+      kernelMeanUs: timed && this.#config.profile ? kernelNs / timed / 1000 : null,
+      totalUs: kernelNs / 1000,
+      kernelCycles: cycles,
+      hits: e.hits,
+      misses: e.misses,
+      compiles: e.compiles,
+      compileUs: e.compileNs / 1000,
+      firstCallUs: e.firstCallNs ? e.firstCallNs / 1000 : null,
+      reason: e.reason,
+      plan: e.plan?.description ?? null,
+      failure: e.failure,
+      codeBytes: e.kernel?.block.size ?? 0,
+    };
+  }
+}

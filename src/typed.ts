@@ -1,0 +1,77 @@
+/**
+ * The boundary between user input and native code: typed arrays are read
+ * through the intrinsic `%TypedArray%.prototype` getters, captured when this
+ * module loads, so an own property or a subclass getter cannot lie about a
+ * view's length, offset or buffer. A detached buffer reads as length 0; a
+ * view that a shrunk resizable buffer leaves out of bounds reads as length 0
+ * too. A view's buffer and byte offset never change, so its address can be
+ * cached by identity; its length can (detach, resize) and is read on every
+ * call.
+ *
+ * @module
+ */
+
+const TYPED_ARRAY_PROTOTYPE = Object.getPrototypeOf(Uint8Array.prototype);
+
+function intrinsicGetter(name: PropertyKey): (this: unknown) => unknown {
+  const d = Object.getOwnPropertyDescriptor(TYPED_ARRAY_PROTOTYPE, name);
+  if (!d?.get) throw new Error(`neural-jit: %TypedArray%.prototype has no getter ${String(name)}`);
+  return d.get;
+}
+
+const TAG = intrinsicGetter(Symbol.toStringTag) as (this: unknown) => string | undefined;
+const LENGTH = intrinsicGetter("length") as (this: ArrayBufferView) => number;
+const BYTE_OFFSET = intrinsicGetter("byteOffset") as (this: ArrayBufferView) => number;
+const BUFFER = intrinsicGetter("buffer") as (this: ArrayBufferView) => ArrayBufferLike;
+
+/** Whether `x` is a real Float32Array (a subclass counts); no user code runs. */
+export function isFloat32Array(x: unknown): x is Float32Array {
+  return TAG.call(x) === "Float32Array";
+}
+
+/** Elements of a real typed array, as the engine knows them (0 when detached or out of bounds). */
+export function viewLength(x: ArrayBufferView): number {
+  return LENGTH.call(x);
+}
+
+/**
+ * Whether a real Float32Array holds at least `n` elements. An integer-indexed
+ * read goes straight to the buffer (no own property, prototype or subclass
+ * takes part) and gives undefined past the end, after a detach, or when a
+ * shrunk resizable buffer cut the view off: as exact as the intrinsic length
+ * getter, and several times cheaper on the hot path.
+ */
+export function holds(x: Float32Array, n: number): boolean {
+  return n === 0 || x[n - 1] !== undefined;
+}
+
+/** Byte offset of a real typed array within its buffer. */
+export function viewByteOffset(x: ArrayBufferView): number {
+  return BYTE_OFFSET.call(x);
+}
+
+/** The buffer of a real typed array. */
+export function viewBuffer(x: ArrayBufferView): ArrayBufferLike {
+  return BUFFER.call(x);
+}
+
+/** A value as an error message shows it: its type and, for primitives, itself. */
+export function describe(v: unknown): string {
+  if (v === null) return "null";
+  if (v === undefined) return "undefined";
+  if (typeof v === "bigint") return `a bigint (${v}n)`;
+  if (typeof v === "symbol") return `a symbol`;
+  if (typeof v === "function") return "a function";
+  if (Array.isArray(v)) return "an Array";
+  if (typeof v === "object") {
+    const tag = TAG.call(v);
+    if (tag !== undefined) return `a ${tag}`;
+    let name = "Object";
+    try {
+      name = Object.getPrototypeOf(v)?.constructor?.name ?? "Object";
+    } catch { /* a hostile proxy: keep the generic name */ }
+    return `an object (${name})`;
+  }
+  if (typeof v === "string") return `string ${JSON.stringify(v)}`;
+  return `${typeof v} ${String(v)}`;
+}
