@@ -460,7 +460,16 @@ function noMatch(
         why ||= "jump target out of rel8 range";
       }
     }
-    if (kindsFit && why) return new AssemblerError(text, why);
+    if (kindsFit && why) {
+      // Name the widest immediate any form takes, not the first form's.
+      const widest = rows.filter((r) => r.ops.length === n).flatMap((r) => r.ops)
+        .filter((o) => o.imm !== 0).sort((x, y) => y.immBytes - x.immBytes)[0];
+      if (widest && why.startsWith("immediate")) {
+        const imm = ops.find((o) => typeof o === "number" || typeof o === "bigint");
+        why = `immediate ${String(imm)} does not fit ${widest.token}`;
+      }
+      return new AssemblerError(text, why);
+    }
   }
   const forms = [...new Set(rows.map((r) => `${r.mnemonic} ${r.spec[1]}`))].slice(0, 12);
   return new AssemblerError(

@@ -9,6 +9,7 @@
  */
 import {
   type Assembler,
+  type Mem,
   qword,
   r12,
   r13,
@@ -57,4 +58,18 @@ export function countedLoop(a: Assembler, counter: Reg, count: number, body: () 
   body();
   a.emit("dec", counter);
   a.emit("jnz", top);
+}
+
+/**
+ * dst += imm (or -= for "sub") for any immediate a stride product can reach:
+ * x86 adds take 32-bit signed immediates, so a larger one (a K block of a
+ * 4 MiB leading dimension is 2 GiB) goes in several steps of at most 2^30.
+ */
+export function addImmediate(a: Assembler, op: "add" | "sub", dst: Reg | Mem, imm: number): void {
+  let rest = imm;
+  while (rest > 0x7fffffff) {
+    a.emit(op, dst, 1 << 30);
+    rest -= 1 << 30;
+  }
+  if (rest !== 0) a.emit(op, dst, rest);
 }

@@ -29,7 +29,7 @@ import {
   rsi,
   rsp,
 } from "../../../asm/mod.ts";
-import { countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
+import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { columnGroups, emitMicrokernel, registersNeeded } from "./microkernel.ts";
 import { emitTransposePanel16 } from "./pack.ts";
@@ -181,8 +181,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     a.emit("mov", rCt, rCcol);
     countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
       tile(p.mr, nr);
-      a.emit("add", rArow, p.mr * aRow);
-      a.emit("add", rCt, p.mr * s.ldc * 4);
+      addImmediate(a, "add", rArow, p.mr * aRow);
+      addImmediate(a, "add", rCt, p.mr * s.ldc * 4);
     });
     if (mrEdge) tile(mrEdge, nr);
   };
@@ -201,8 +201,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       countedLoop(a, rJ, Math.floor(s.n / p.nr), () => {
         if (strips) transposeStrip(p.nr);
         column(p.nr);
-        a.emit("add", rBcol, p.nr * srcCol);
-        a.emit("add", rCcol, p.nr * 4);
+        addImmediate(a, "add", rBcol, p.nr * srcCol);
+        addImmediate(a, "add", rCcol, p.nr * 4);
       });
       if (nrEdge) {
         if (strips) transposeStrip(nrEdge);
@@ -220,8 +220,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       countedLoop(a, rJ, Math.floor(s.n / p.nr), () => {
         a.emit("mov", rCt, rCcol);
         tile(mr, p.nr);
-        a.emit("add", rBcol, p.nr * srcCol);
-        a.emit("add", rCcol, p.nr * 4);
+        addImmediate(a, "add", rBcol, p.nr * srcCol);
+        addImmediate(a, "add", rCcol, p.nr * 4);
       });
       if (nrEdge) {
         a.emit("mov", rCt, rCcol);
@@ -231,8 +231,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     };
     countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
       row(p.mr);
-      a.emit("add", rArow, p.mr * aRow);
-      a.emit("add", rCcol, p.mr * s.ldc * 4);
+      addImmediate(a, "add", rArow, p.mr * aRow);
+      addImmediate(a, "add", rCcol, p.mr * s.ldc * 4);
     });
     if (mrEdge) row(mrEdge);
   };
@@ -252,8 +252,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     a.emit("cmovb", rKc, kRem);
     nest();
     a.emit("mov", rFirst, 0);
-    a.emit("add", rA0, KC * aCol);
-    a.emit("add", rB0, KC * srcRow);
+    addImmediate(a, "add", rA0, KC * aCol);
+    addImmediate(a, "add", rB0, KC * srcRow);
     a.emit("sub", kRem, KC);
     a.emit("jg", top);
   }
@@ -289,7 +289,7 @@ function emitTransposeB(v: Vec, s: GemmSpec, ldbT: number, rB: Reg): void {
     a.emit("mov", rsi, rbx);
     a.emit("mov", rdx, rbp);
     emitTransposePanel16(v, regs, r15, cols, 16, s.ldb * 4, ldbT * 4);
-    a.emit("add", rbx, 16 * s.ldb * 4);
+    addImmediate(a, "add", rbx, 16 * s.ldb * 4);
     a.emit("add", rbp, 64);
   };
   countedLoop(a, r14, Math.floor(s.n / 16), () => panel(16));

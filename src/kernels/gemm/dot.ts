@@ -32,7 +32,7 @@ import {
   vreg,
   xmmword,
 } from "../../../asm/mod.ts";
-import { countedLoop, loadPointer } from "../abi.ts";
+import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
@@ -95,7 +95,7 @@ export function emitDotGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
       a.align(16);
       a.bind(top);
       step(rK, 0);
-      a.emit("add", rK, vbytes);
+      addImmediate(a, "add", rK, vbytes);
       a.emit("cmp", rK, full * vbytes);
       a.emit("jb", top);
     }
@@ -167,15 +167,15 @@ export function emitDotGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
     a.emit("mov", rCt, rC);
     countedLoop(a, rI, Math.floor(s.m / MR), () => {
       tile(MR, nb);
-      a.emit("add", rArow, MR * lda4);
-      a.emit("add", rCt, MR * ldc4);
+      addImmediate(a, "add", rArow, MR * lda4);
+      addImmediate(a, "add", rCt, MR * ldc4);
     });
     if (s.m % MR) tile(s.m % MR, nb);
   };
   countedLoop(a, rJ, Math.floor(s.n / NB), () => {
     column(NB);
-    a.emit("add", rB, NB * ldb4);
-    a.emit("add", rC, NB * 4);
+    addImmediate(a, "add", rB, NB * ldb4);
+    addImmediate(a, "add", rC, NB * 4);
   });
   if (s.n % NB) column(s.n % NB);
   v.leave();

@@ -4,7 +4,7 @@
  * @module
  */
 import { type Assembler, dword, r10, r11, r8, r9, rax, rcx, rdx, rsi } from "../../../asm/mod.ts";
-import { countedLoop, loadPointer } from "../abi.ts";
+import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { Vec } from "../vec.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
@@ -59,7 +59,7 @@ export function emitIkjGemm(a: Assembler, s: GemmSpec): void {
     });
     a.emit("pop", rI);
     a.emit("add", rA, aRow);
-    a.emit("add", rC, s.ldc * 4);
+    addImmediate(a, "add", rC, s.ldc * 4);
   });
   a.emit("ret");
 }

@@ -17,6 +17,7 @@
  */
 import { byte, dword, type Reg } from "../../../asm/mod.ts";
 import type { Tail, Vec, VecIsa } from "../vec.ts";
+import { addImmediate } from "../abi.ts";
 
 /** A run of columns handled by one register per row. */
 export interface ColumnGroup {
@@ -199,8 +200,8 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   };
   const advance = (steps: number) => {
     if (steps === 0) return;
-    a.emit("add", s.a.base, steps * s.a.colBytes);
-    a.emit("add", s.b.base, steps * s.b.rowBytes);
+    addImmediate(a, "add", s.a.base, steps * s.a.colBytes);
+    addImmediate(a, "add", s.b.base, steps * s.b.rowBytes);
   };
 
   const U = s.unroll;

@@ -21,6 +21,7 @@ import {
   zmmword,
 } from "../../../asm/mod.ts";
 import type { Vec } from "../vec.ts";
+import { addImmediate } from "../abi.ts";
 
 /** Registers a packing loop may use as scratch. */
 export interface PackRegs {
@@ -65,8 +66,8 @@ export function emitCopyRows(
       for (; z + lanes <= padWidth; z += lanes) v.store(r.dst, z * 4, 8);
       for (; z < padWidth; z++) a.emit("mov", dword(r.dst, z * 4), 0);
     }
-    a.emit("add", r.src, srcStride);
-    a.emit("add", r.dst, dstStride);
+    addImmediate(a, "add", r.src, srcStride);
+    addImmediate(a, "add", r.dst, dstStride);
   };
   loop(a, r.i, rows, body);
 }
@@ -94,7 +95,7 @@ export function emitTransposeCopy(
     }
     for (let c = cols; c < padCols; c++) a.emit("mov", dword(r.dst, c * 4), 0);
     a.emit("add", r.src, 4);
-    a.emit("add", r.dst, dstStride);
+    addImmediate(a, "add", r.dst, dstStride);
   });
 }
 
@@ -209,7 +210,7 @@ export function emitTransposePanel16(
     for (let i = 0; i < 16; i++) a.emit("vmovups", zmmword(r.dst, i * dstStride + g * 64), R(i));
   }
   a.emit("add", r.src, 64);
-  a.emit("add", r.dst, 16 * dstStride);
+  addImmediate(a, "add", r.dst, 16 * dstStride);
   a.emit("sub", r.rem, 16);
   a.emit("jg", top);
   // Like the other copies, leave dst right after the panel's kc rows.

@@ -44,7 +44,7 @@ import {
   rsi,
   rsp,
 } from "../../../asm/mod.ts";
-import { loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
+import { addImmediate, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import { Vec, type VecIsa } from "../vec.ts";
 import {
   columnGroups,
@@ -183,7 +183,7 @@ export function emitPackedGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: Packed
     a.bind(full);
     a.emit("mov", r.src, panelSrc);
     packBPanel(v, r, s, rKc, NR, NR);
-    a.emit("add", panelSrc, NR * bColB);
+    addImmediate(a, "add", panelSrc, NR * bColB);
     a.emit("sub", remaining, NR);
     a.emit("cmp", remaining, NR);
     a.emit("jae", full);
@@ -265,23 +265,23 @@ export function emitPackedGemm(a: Assembler, isa: VecIsa, s: GemmSpec, p: Packed
   a.emit("mov", rdx, rPanel);
   a.emit("call", ukr);
   a.emit("add", rPanel, rPanelBytes);
-  a.emit("add", rCt, NR * 4);
+  addImmediate(a, "add", rCt, NR * 4);
   a.emit("sub", rNrem, NR);
   a.emit("jg", jrTop);
   // next row panel
-  a.emit("add", slot(S.AIR), MR * aRowB);
-  a.emit("add", slot(S.CIR), MR * cRowB);
+  addImmediate(a, "add", slot(S.AIR), MR * aRowB);
+  addImmediate(a, "add", slot(S.CIR), MR * cRowB);
   a.emit("sub", slot(S.MREM), MR);
   a.emit("jg", irTop);
   // next K block
   a.emit("mov", rFirst, 0);
-  a.emit("add", slot(S.BPC), KC * bRowB);
-  a.emit("add", slot(S.APC), KC * aColB);
+  addImmediate(a, "add", slot(S.BPC), KC * bRowB);
+  addImmediate(a, "add", slot(S.APC), KC * aColB);
   a.emit("sub", slot(S.KREM), KC);
   a.emit("jg", pcTop);
   // next N block
-  a.emit("add", slot(S.BJC), NC * bColB);
-  a.emit("add", slot(S.CJC), NC * 4);
+  addImmediate(a, "add", slot(S.BJC), NC * bColB);
+  addImmediate(a, "add", slot(S.CJC), NC * 4);
   a.emit("sub", slot(S.NCREM), NC);
   a.emit("jg", jcTop);
 
@@ -385,8 +385,8 @@ function emitEdgeUpdate(
     a.emit("inc", rJ);
     a.emit("cmp", rJ, r9);
     a.emit("jb", col);
-    a.emit("add", rT, p.nr * 4);
-    a.emit("add", rC, s.ldc * 4);
+    addImmediate(a, "add", rT, p.nr * 4);
+    addImmediate(a, "add", rC, s.ldc * 4);
     a.emit("dec", rRows);
     a.emit("jnz", row);
   };

@@ -193,9 +193,11 @@ export function planGemm(
   }
   // Measured: streaming B beats tiles up to 6 rows with AVX-512 (2.3× at 4, 1.2× at 6).
   const skinnyRows = isa === "avx512" ? 6 : 4;
+  // It accumulates in C, so alpha applies at the end: C = alpha·(A·B) needs C
+  // to start at zero (beta = 0) unless alpha = 1.
   if (
     s.m <= skinnyRows && !s.transB && isa !== "sse2" && operandBytes > caches.l2 &&
-    s.n >= 4 * vecIsa(isa).lanes
+    s.n >= 4 * vecIsa(isa).lanes && (s.alpha === 1 || s.beta === 0)
   ) {
     return make(
       "skinny",

@@ -6,7 +6,7 @@
  * @module
  */
 import { type Assembler, r10, r8, r9, rax, rcx, type Reg } from "../../../asm/mod.ts";
-import { countedLoop, loadPointer } from "../abi.ts";
+import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
@@ -59,11 +59,11 @@ export function emitScaleRows(
     a.emit("mov", r.col, r.row);
     countedLoop(a, r.j, full, () => {
       one(0);
-      a.emit("add", r.col, lanes * 4);
+      addImmediate(a, "add", r.col, lanes * 4);
     });
     if (tail) one(0, tail);
     else for (let j = 0; j < rest; j++) oneScalar(j * 4);
-    a.emit("add", r.row, s.ldc * 4);
+    addImmediate(a, "add", r.row, s.ldc * 4);
   });
 }
 

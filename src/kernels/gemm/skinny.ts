@@ -7,8 +7,9 @@
  *
  * ```
  * C[0..m) = beta·C
- * for k by u:   a[i][t] = alpha·A[i][k+t] broadcast
+ * for k by u:   a[i][t] = A[i][k+t] broadcast
  *   for j by vector:  c = C[i][j] + Σ_t a[i][t]·B[k+t][j]  (each B vector loaded once for all rows)
+ * C[0..m) = alpha·C   (beta = 0 or alpha = 1 only: see the planner)
  * ```
  *
  * @module
@@ -27,7 +28,7 @@ import {
   type Reg,
   rsi,
 } from "../../../asm/mod.ts";
-import { countedLoop, loadPointer } from "../abi.ts";
+import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { emitScaleRows } from "./scale.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
@@ -67,7 +68,7 @@ export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
     a.emit("xor", GP32[rJ.id], GP32[rJ.id]);
     countedLoop(a, rax, full, () => {
       body(rJ, 0);
-      a.emit("add", rJ, bytes);
+      addImmediate(a, "add", rJ, bytes);
     });
     if (tail) body(null, full * bytes, tail);
   };
@@ -81,14 +82,12 @@ export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
     { x: cReg(0), beta: ALPHA, row: rdx, col: rsi, i: rK, j: rax },
     tail ?? null,
   );
-  if (s.alpha !== 1) v.constant(ALPHA, s.alpha);
 
   // One pass over `steps` rows of B starting at rB.
   const pass = (steps: number) => {
     for (let i = 0; i < M; i++) {
       for (let t = 0; t < steps; t++) {
         v.broadcast(aReg(i, t), rA, i * aRow + t * aCol);
-        if (s.alpha !== 1) v.mul(aReg(i, t), aReg(i, t), ALPHA);
       }
     }
     columns((j, disp, t) => {
@@ -100,11 +99,22 @@ export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
         v.storeMem(m, cReg(i), t);
       }
     });
-    a.emit("add", rA, steps * aCol);
-    a.emit("add", rB, steps * s.ldb * 4);
+    addImmediate(a, "add", rA, steps * aCol);
+    addImmediate(a, "add", rB, steps * s.ldb * 4);
   };
   countedLoop(a, rK, Math.floor(s.k / u), () => pass(u));
   if (s.k % u) pass(s.k % u);
+  // C = alpha·(A·B), as BLAS defines it: scaling A first would overflow
+  // where the product does not (A = 1e30, B = 1e-30, alpha = 1e10).
+  if (s.alpha !== 1) {
+    emitScaleRows(
+      v,
+      { ...s, beta: s.alpha },
+      rC,
+      { x: cReg(0), beta: ALPHA, row: rdx, col: rsi, i: rK, j: rax },
+      tail ?? null,
+    );
+  }
   v.leave();
   a.emit("ret");
 }
