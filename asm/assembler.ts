@@ -236,8 +236,12 @@ export class Assembler {
 
   /** Pads with multi-byte NOPs to a multiple of `boundary` (a power of two). */
   align(boundary: number): this {
-    if (!Number.isInteger(boundary) || boundary < 1 || (boundary & (boundary - 1)) !== 0) {
-      throw new AssemblerError(`align ${boundary}`, "alignment must be a power of two");
+    // Code is installed at page starts: a larger boundary could not hold.
+    if (
+      !Number.isInteger(boundary) || boundary < 1 || boundary > 4096 ||
+      (boundary & (boundary - 1)) !== 0
+    ) {
+      throw new AssemblerError(`align ${boundary}`, "alignment must be a power of two up to 4096");
     }
     let pad = (boundary - (this.#sink.pos % boundary)) % boundary;
     while (pad > 0) {

@@ -83,36 +83,71 @@ function directive(a: Assembler, stmt: string): void {
     case ".code64":
       return;
     case ".byte":
-      a.bytes(args.map((s) => Number(parseNumber(s, stmt)) & 0xff));
+      a.bytes(littleEndian(args, 1, stmt));
       return;
-    case ".long": {
-      const out: number[] = [];
-      for (const s of args) {
-        const v = Number(parseNumber(s, stmt));
-        for (let i = 0; i < 4; i++) out.push(Math.floor(v / 2 ** (8 * i)) & 0xff);
-      }
-      a.bytes(out);
+    case ".long":
+      a.bytes(littleEndian(args, 4, stmt));
       return;
-    }
-    case ".quad": {
-      const out: number[] = [];
-      for (const s of args) {
-        const v = BigInt.asUintN(64, BigInt(parseNumber(s, stmt)));
-        for (let i = 0n; i < 8n; i++) out.push(Number((v >> (8n * i)) & 0xffn));
-      }
-      a.bytes(out);
+    case ".quad":
+      a.bytes(littleEndian(args, 8, stmt));
       return;
-    }
     case ".align":
     case ".balign":
-      a.align(Number(parseNumber(args[0], stmt)));
+      a.align(alignment(args, stmt, false));
       return;
     case ".p2align":
-      a.align(2 ** Number(parseNumber(args[0], stmt)));
+      a.align(alignment(args, stmt, true));
       return;
     default:
       throw new AssemblerError(stmt, `unsupported directive ${name}`);
   }
+}
+
+/**
+ * The values of a data directive as `size`-byte little-endian integers.
+ * Each must fit the size, signed or unsigned (GNU as only warns and
+ * truncates; a silently wrong byte is worse than an error).
+ */
+function littleEndian(args: string[], size: number, stmt: string): number[] {
+  if (args.length === 0) throw new AssemblerError(stmt, "expects at least one value");
+  const bits = BigInt(8 * size);
+  const out: number[] = [];
+  for (const s of args) {
+    const v = BigInt(parseNumber(s, stmt));
+    if (v < -(1n << (bits - 1n)) || v >= 1n << bits) {
+      throw new AssemblerError(
+        stmt,
+        `value ${s} does not fit ${size} byte${size > 1 ? "s" : ""} ` +
+          `(${-(1n << (bits - 1n))} to ${(1n << bits) - 1n})`,
+      );
+    }
+    const u = BigInt.asUintN(Number(bits), v);
+    for (let i = 0n; i < BigInt(size); i++) out.push(Number((u >> (8n * i)) & 0xffn));
+  }
+  return out;
+}
+
+/** Largest alignment: code is installed at page starts, so a larger one could not hold. */
+const MAX_ALIGN_LOG2 = 12;
+
+/** The byte boundary of `.align`/`.balign` (bytes) or `.p2align` (a power of two). */
+function alignment(args: string[], stmt: string, log2: boolean): number {
+  if (args.length !== 1) {
+    throw new AssemblerError(
+      stmt,
+      args.length === 0
+        ? `expects an alignment (${log2 ? "a power of two's exponent" : "bytes"})`
+        : "fill and maximum-skip operands are not supported",
+    );
+  }
+  const v = parseNumber(args[0], stmt);
+  const max = log2 ? MAX_ALIGN_LOG2 : 2 ** MAX_ALIGN_LOG2;
+  if (typeof v !== "number" || v < (log2 ? 0 : 1) || v > max) {
+    throw new AssemblerError(stmt, `alignment ${args[0]} must be ${log2 ? 0 : 1} to ${max}`);
+  }
+  if (log2) return 2 ** v;
+  if ((v & (v - 1)) !== 0) throw new AssemblerError(stmt, `alignment ${v} is not a power of two`);
+  return v;
 }
 
 function instruction(a: Assembler, stmt: string, labelFor: (name: string) => Label): void {
