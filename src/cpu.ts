@@ -231,15 +231,21 @@ function detect(): CpuFeatures {
 function bestLevel(f: CpuFeatures): IsaLevel {
   const avx2 = f.avx2 && f.fma;
   const avx512 = avx2 && f.avx512f && f.avx512vl && f.avx512bw && f.avx512dq;
-  if (avx512 && f.amxTile && f.amxBf16 && f.amxInt8 && requestAmx()) return "amx";
+  // AMX counts when the CPU and the OS (XCR0) have it; the tile-state
+  // permission is asked for only when an AMX kernel is about to run.
+  if (avx512 && f.amxTile && f.amxBf16 && f.amxInt8) return "amx";
   if (avx512) return "avx512";
   if (avx2) return "avx2";
   if (f.sse2 && f.osXmm) return "sse2";
   return "scalar";
 }
 
-/** Linux hands out the AMX tile state only on request (arch_prctl ARCH_REQ_XCOMP_PERM). */
-function requestAmx(): boolean {
+/**
+ * Linux hands out the AMX tile state only on request (arch_prctl
+ * ARCH_REQ_XCOMP_PERM): call this before the first AMX tile instruction runs.
+ * No kernel uses AMX tiles yet (their vector parts are AVX-512).
+ */
+export function requestAmxPermission(): boolean {
   const SYS_arch_prctl = 158n, ARCH_REQ_XCOMP_PERM = 0x1023n, XFEATURE_XTILEDATA = 18n;
   return libc().syscall(SYS_arch_prctl, ARCH_REQ_XCOMP_PERM, XFEATURE_XTILEDATA) === 0n;
 }

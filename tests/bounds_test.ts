@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { Jit } from "../mod.ts";
+import { aExtent, bExtent, cExtent } from "../src/kernels/gemm/mod.ts";
 import { GuardedPages } from "../src/native/memory.ts";
 import { gemmConfigurations } from "./helpers/configurations.ts";
 import { int, pick, rng } from "./helpers/random.ts";
@@ -37,10 +38,9 @@ Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both side
         ldb = (transB ? k : n) + int(r, 0, 3),
         ldc = n + int(r, 0, 3);
       const alpha = pick(r, [1, -2]), beta = pick(r, [0, 1, 0.5]);
-      // Exactly the extents validation requires, nothing more.
-      const aLen = transA ? (k - 1) * lda + m : (m - 1) * lda + k;
-      const bLen = transB ? (n - 1) * ldb + k : (k - 1) * ldb + n;
-      const cLen = (m - 1) * ldc + n;
+      // Exactly the extents validation requires (its own functions), nothing more.
+      const spec = { m, n, k, transA, transB, lda, ldb, ldc, alpha, beta };
+      const aLen = aExtent(spec), bLen = bExtent(spec), cLen = cExtent(spec);
       for (const side of ["end", "start"] as const) {
         const A = guarded(aLen, side), B = guarded(bLen, side), C = guarded(cLen, side);
         try {

@@ -302,6 +302,8 @@ Deno.test("gemm skinny path (few rows, B streamed): every AVX level, transposed 
           cs.spec.transB || cs.spec.m === 0 || cs.spec.n === 0 || cs.spec.k === 0 ||
           cs.spec.alpha === 0
         ) continue;
+        // The path scales the product at the end: beta = 0 whenever alpha ≠ 1 (as the planner).
+        if (cs.spec.alpha !== 1) cs.spec.beta = 0;
         cs.c = cs.c.subarray(0, (cs.spec.m - 1) * cs.spec.ldc + cs.spec.n);
         cs.c0 = cs.c.slice();
         runPlan(

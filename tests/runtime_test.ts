@@ -3,6 +3,7 @@ import { isaLevel, Jit } from "../mod.ts";
 import { capIsa } from "../src/cpu.ts";
 import { runFixture, toolAvailable } from "./helpers/fixture.ts";
 import { rng } from "./helpers/random.ts";
+import { GEMM } from "../src/kernels/gemm/mod.ts";
 import { assemble } from "../asm/mod.ts";
 
 /** Small-integer operands: every f32 sum is exact, so all tiers agree bit for bit. */
@@ -282,4 +283,47 @@ Deno.test("runtime: steady-state calls allocate nothing (heap over 1,000,000 cac
     `the control loop grew only ${r.control} bytes: the detector is blind`,
   );
   assert.ok(r.steady < 64 << 10, `heap grew by ${r.steady} bytes over ${r.calls} calls`);
+});
+
+Deno.test("runtime: changing any single field of a call selects a different kernel", () => {
+  const base = {
+    m: 6,
+    n: 7,
+    k: 5,
+    transA: false,
+    transB: false,
+    lda: 5,
+    ldb: 7,
+    ldc: 7,
+    alpha: 1,
+    beta: 0,
+  };
+  // One mutation per key field; a field added to the key without one here fails the test.
+  const mutations: Record<string, Partial<typeof base>> = {
+    m: { m: 5 },
+    n: { n: 6, ldb: 7, ldc: 7 },
+    k: { k: 4, lda: 5 },
+    transA: { transA: true, lda: 6 },
+    transB: { transB: true, ldb: 5 },
+    lda: { lda: 6 },
+    ldb: { ldb: 8 },
+    ldc: { ldc: 8 },
+    alpha: { alpha: 2 },
+    beta: { beta: 1 },
+  };
+  assert.deepEqual(Object.keys(mutations), [...GEMM.keyFields]);
+  using jit = new Jit();
+  const a = new Float32Array(64), b = new Float32Array(64), c = new Float32Array(64);
+  jit.gemm(a, b, c, base);
+  jit.gemm(a, b, c, base);
+  assert.equal(jit.stats().compiles, 1);
+  for (const [field, change] of Object.entries(mutations)) {
+    const before = jit.stats();
+    jit.gemm(a, b, c, { ...base, ...change });
+    const after = jit.stats();
+    assert.equal(after.keys.length, before.keys.length + 1, `changing ${field} found an old key`);
+    assert.equal(after.compiles, before.compiles + 1, `changing ${field} compiled nothing`);
+    jit.gemm(a, b, c, base); // the base key is still its own
+    assert.equal(jit.stats().compiles, after.compiles, `the base call recompiled after ${field}`);
+  }
 });

@@ -165,11 +165,6 @@ export class CodeArena {
     return this.#page;
   }
 
-  /** Whether `bytes` more of code fit the budget now. */
-  fits(bytes: number): boolean {
-    return (this.#livePages + Math.ceil(bytes / this.#page)) * this.#page <= this.#budget;
-  }
-
   /**
    * Copies `code` into fresh pages and makes them read-execute.
    * Throws a RangeError when the budget would be exceeded.

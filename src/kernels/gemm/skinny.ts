@@ -43,8 +43,8 @@ export function skinnyUnroll(isa: VecIsa, m: number): number {
 /** Emits `void gemm(args)` for a few rows (see {@link skinnyUnroll}), B untransposed, at an AVX level. */
 export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
   const u = skinnyUnroll(isa, s.m);
-  if (s.transB || u === 0 || !isa.vex) {
-    throw new Error("skinny GEMM: few rows, B untransposed, AVX levels");
+  if (s.transB || u === 0 || !isa.vex || (s.alpha !== 1 && s.beta !== 0)) {
+    throw new Error("skinny GEMM: few rows, B untransposed, AVX levels, alpha = 1 or beta = 0");
   }
   const v = new Vec(a, isa);
   const lanes = isa.lanes, bytes = lanes * 4;
