@@ -63,10 +63,13 @@ export interface OperandSpec {
 
 /** A compiled row. */
 export interface Row {
+  /** The mnemonic it encodes. */
   mnemonic: string;
   /** The row as written, for messages and tests. */
   spec: RowSpec;
+  /** Its operands' specifications, in order. */
   ops: OperandSpec[];
+  /** Opcode space (map) of the encoding. */
   space: number;
   /** Legacy: mandatory/size prefixes in order. */
   prefixes: number[];
@@ -102,9 +105,13 @@ export interface Row {
   byteRegs: boolean;
   /** Operand index by role, -1 when absent. */
   regIdx: number;
+  /** Index of the ModRM r/m operand, -1 when absent. */
   rmIdx: number;
+  /** Index of the VEX/EVEX vvvv operand, -1 when absent. */
   vIdx: number;
+  /** Index of the register folded into the opcode, -1 when absent. */
   opregIdx: number;
+  /** Index of the is4 register operand, -1 when absent. */
   is4Idx: number;
   /** Operand indexes of immediates, is4 registers and relative targets, in order. */
   tailIdx: number[];
