@@ -206,13 +206,16 @@ export class Runtime {
     if (kernel !== null) {
       e.hits++;
       if (!e.pinned) this.#lru.touch(e);
-      this.#args![WORKSPACE_SLOT] = workspaceAddress;
-      if (this.#profile) {
-        this.#d!.callTimed(kernel.block.pointer, this.#argsPtr, e.counters!.pointer);
-      } else this.#d!.call(kernel.block.pointer, this.#argsPtr);
-      return;
+      return this.#call(e, kernel);
     }
     this.#miss(e);
+  }
+
+  /** Enters a kernel through the trampoline (timed when profiling). */
+  #call(e: Entry, kernel: Kernel): void {
+    this.#args![WORKSPACE_SLOT] = workspaceAddress;
+    if (this.#profile) this.#d!.callTimed(kernel.block.pointer, this.#argsPtr, e.counters!.pointer);
+    else this.#d!.call(kernel.block.pointer, this.#argsPtr);
   }
 
   /** A call whose key has no kernel: compile it (the first call, or after an eviction). */
@@ -223,9 +226,7 @@ export class Runtime {
     const t0 = e.calls === 1 ? performance.now() : 0;
     const kernel = this.#compile(e);
     if (kernel === null) return this.#reference(e, ops);
-    this.#args![WORKSPACE_SLOT] = workspaceAddress;
-    if (this.#profile) this.#d!.callTimed(kernel.block.pointer, this.#argsPtr, e.counters!.pointer);
-    else this.#d!.call(kernel.block.pointer, this.#argsPtr);
+    this.#call(e, kernel);
     if (t0) e.firstCallNs = (performance.now() - t0) * 1e6;
   }
 

@@ -175,21 +175,7 @@ export function checkGemmLengths(
   extents[2] = 4 * needC;
 }
 
-/** Writes the key of spec `s` into slots 1.. of `key`. */
-export function encodeGemmKey(s: GemmSpec, key: Int32Array): void {
-  key[1] = s.m;
-  key[2] = s.n;
-  key[3] = s.k;
-  key[4] = s.transA ? 1 : 0;
-  key[5] = s.transB ? 1 : 0;
-  key[6] = s.lda;
-  key[7] = s.ldb;
-  key[8] = s.ldc;
-  // The common scalars skip the bit conversion (-0 and +0 share a key: the same kernel).
-  key[9] = s.alpha === 1 ? ONE_BITS : f32Bits(s.alpha);
-  key[10] = s.beta === 0 ? 0 : f32Bits(s.beta);
-}
-
+/** f32 bits of 1: the common alpha skips the conversion. */
 const ONE_BITS = 0x3f800000;
 
 /** The spec a key describes. */
