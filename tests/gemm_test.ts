@@ -2,10 +2,11 @@ import assert from "node:assert/strict";
 import { Assembler } from "../asm/mod.ts";
 import { isaLevel, Jit } from "../mod.ts";
 import { ISA_LEVELS, levelsUpTo } from "../src/cpu.ts";
-import { gemmF64, type GemmSpec } from "../src/kernels/gemm/mod.ts";
+import { gemmF64, type GemmSpec, generateGemm, planGemm } from "../src/kernels/gemm/mod.ts";
 import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
 import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { emitSkinnyGemm } from "../src/kernels/gemm/skinny.ts";
+import { tileFits } from "../src/kernels/gemm/microkernel.ts";
 import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
@@ -268,6 +269,11 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
           transposeStrips,
         };
         if (transposeStrips) plan.rowsOuter = false;
+        // Draw only plans the planner could make: full tiles within the register rule.
+        const reserved = isa === "avx2" && (cs.spec.n % plan.nr) % v.lanes !== 0 ? 1 : 0;
+        const fits = () => tileFits(v, plan.mr, plan.nr / v.lanes, plan.kSplit, reserved);
+        if (!fits()) plan.kSplit = 1;
+        while (!fits()) plan.mr--;
         runPlan(
           (a, s) => {
             emitDirectGemm(a, v, s, plan);
@@ -446,4 +452,64 @@ Deno.test("jit.gemm: bad input throws TypeError/RangeError naming argument, valu
   const detached = new Float32Array(16);
   structuredClone(detached.buffer, { transfer: [detached.buffer] });
   throws(() => jit.gemm(detached, f, f, { m: 4, n: 4, k: 4 }), RangeError, /a has 0 elements/);
+});
+
+Deno.test("gemm plans: every direct tile fits the microkernel's register rule on every ISA", () => {
+  // Generation needs no CPU support, so every ISA is checked on any machine:
+  // the generator throws when a full tile of the plan would not fit (the
+  // planner and the microkernel share one rule, `tileFits`).
+  const sizes = [1, 2, 3, 5, 7, 8, 9, 13, 14, 15, 16, 17, 24, 31, 33, 48, 64, 100, 130];
+  let direct = 0;
+  for (const isa of ISA_LEVELS) {
+    if (isa === "amx") continue;
+    for (const m of sizes) {
+      for (const n of sizes) {
+        for (
+          const [k, transA, transB] of [[9, false, false], [64, true, false], [
+            33,
+            false,
+            true,
+          ]] as const
+        ) {
+          const spec: GemmSpec = {
+            m,
+            n,
+            k,
+            transA,
+            transB,
+            lda: transA ? m : k,
+            ldb: transB ? k : n,
+            ldc: n,
+            alpha: 1.5,
+            beta: 0.5,
+          };
+          const plan = planGemm(spec, isa);
+          const where = `${isa} ${m}×${n}×${k} ${transA ? "T" : "N"}${
+            transB ? "T" : "N"
+          }: ${plan.description}`;
+          if (plan.direct) direct++;
+          assert.doesNotThrow(() => generateGemm(spec, plan), where);
+        }
+      }
+    }
+  }
+  assert.ok(direct > 1000, `${direct} direct plans checked`);
+});
+
+Deno.test("gemm plans: a few rows that need two tiles split evenly (AVX2, m = 14 → 7 + 7)", () => {
+  const spec: GemmSpec = {
+    m: 14,
+    n: 8,
+    k: 64,
+    transA: false,
+    transB: false,
+    lda: 64,
+    ldb: 8,
+    ldc: 8,
+    alpha: 1,
+    beta: 0,
+  };
+  const plan = planGemm(spec, "avx2");
+  assert.equal(plan.direct?.mr, 7, plan.description);
+  assert.match(plan.description, /direct 7×8/);
 });

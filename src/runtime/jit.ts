@@ -16,7 +16,7 @@ import {
   type GemmPlan,
   type GemmSpec,
   generateGemm,
-  planGemm,
+  planAtLevel,
   readGemm,
   readGemmShape,
 } from "../kernels/gemm/mod.ts";
@@ -202,7 +202,7 @@ export class Jit {
     const level = choice.level ?? 3;
     const isa = capIsa(choice.isa ?? this.#isa, this.#isa);
     const t0 = performance.now();
-    const plan = planGemm(spec, VEC_OF[isa], level, this.#target);
+    const plan = planAtLevel(spec, VEC_OF[isa], level, this.#target);
     const program = generateGemm(spec, plan, { listing: false });
     const block = this.#jit ? rt.installExplicit(program.code, plan.workspaceBytes) : null;
     const compileUs = (performance.now() - t0) * 1000;

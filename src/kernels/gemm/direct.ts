@@ -31,7 +31,7 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
-import { columnGroups, emitMicrokernel, registersNeeded } from "./microkernel.ts";
+import { columnGroups, emitMicrokernel, tileFits } from "./microkernel.ts";
 import { emitTransposePanel16 } from "./pack.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
@@ -126,11 +126,17 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
 
   const tile = (mr: number, nr: number) => {
     const groups = columnGroups(isa, nr, tail);
-    // Split rows when the tile's accumulators would not fit the register file.
-    const free = isa.nregs - reserved.length;
+    // The plan's full tiles fit (plan.ts uses the same rule); an edge tile
+    // can have more groups (SSE2 splits a tail into scalar columns), so
+    // split its rows when its accumulators would not fit.
+    const fits = (rows: number, kSplit: number) =>
+      tileFits(isa, rows, groups.length, kSplit, reserved.length);
+    if (mr === p.mr && nr === p.nr && !fits(mr, p.kSplit)) {
+      throw new Error(`direct plan ${p.mr}×${p.nr} ×${p.kSplit} does not fit the registers`);
+    }
     let rows = mr;
-    while (rows > 1 && registersNeeded(isa, rows, groups.length, p.kSplit) > free) rows--;
-    const kSplit = registersNeeded(isa, rows, groups.length, p.kSplit) > free ? 1 : p.kSplit;
+    while (rows > 1 && !fits(rows, p.kSplit)) rows--;
+    const kSplit = fits(rows, p.kSplit) ? p.kSplit : 1;
     for (let r0 = 0; r0 < mr; r0 += rows) {
       const h = Math.min(rows, mr - r0);
       a.emit("lea", rA, ptr(rArow, r0 * aRow));

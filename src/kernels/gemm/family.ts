@@ -6,7 +6,7 @@
  */
 import type { OpFamily } from "../family.ts";
 import { generateGemm } from "./generate.ts";
-import { type GemmPlan, planGemm } from "./plan.ts";
+import { type GemmPlan, planGemm, planIkj } from "./plan.ts";
 import { decodeGemmKey, describeGemm, GEMM_KEY_FIELDS } from "./read.ts";
 import { gemmReference } from "./reference.ts";
 import { aExtent, bExtent, cExtent, gemmFlops, type GemmSpec } from "./spec.ts";
@@ -23,9 +23,8 @@ export const GEMM: OpFamily<GemmSpec, GemmPlan> = {
     flops: gemmFlops(s),
     bytes: 4 * (aExtent(s) + bExtent(s) + (s.beta === 0 ? 1 : 2) * cExtent(s)),
   }),
-  plan: (s, t) => planGemm(s, t.isa, 3, t),
-  // Level 1 (i-k-j, scalar): the least code there is, no blocking, no workspace.
-  fallbackPlan: (s, t) => planGemm(s, t.isa, 1, t),
+  plan: (s, t) => planGemm(s, t.isa, t),
+  fallbackPlan: (s) => planIkj(s),
   generate: (s, p, o) => generateGemm(s, p, o),
   reference: (s, [a, b, c]) => gemmReference(a, b, c, s),
 };

@@ -123,6 +123,21 @@ export function registersNeeded(isa: VecIsa, mr: number, groups: number, kSplit:
   return kSplit * mr * groups + Math.max(groups + 1 + scratch, 3 + scratch);
 }
 
+/**
+ * Whether a tile of `mr` rows × `groups` column groups with `kSplit`
+ * accumulator sets fits the register file beside `reserved` registers: the
+ * one register rule, shared by the planner and the generators.
+ */
+export function tileFits(
+  isa: VecIsa,
+  mr: number,
+  groups: number,
+  kSplit: number,
+  reserved: number,
+): boolean {
+  return registersNeeded(isa, mr, groups, kSplit) <= isa.nregs - reserved;
+}
+
 /** Emits the microkernel: zero, k loop, C update. Advances `a.base` and `b.base`. */
 export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   const a = v.a;

@@ -6,7 +6,8 @@
  */
 export { GEMM } from "./family.ts";
 export { generateGemm } from "./generate.ts";
-export { GEMM_LEVELS, type GemmLevel, type GemmPath, type GemmPlan, planGemm } from "./plan.ts";
+export { type GemmPath, type GemmPlan, planGemm } from "./plan.ts";
+export { GEMM_LEVELS, type GemmLevel, planAtLevel } from "./levels.ts";
 export { aExtent, bExtent, cExtent, gemmFlops, type GemmSpec } from "./spec.ts";
 export { gemmF64, gemmReference } from "./reference.ts";
 export { type GemmOptions, MAX_DIMENSION, readGemm, readGemmShape } from "./read.ts";

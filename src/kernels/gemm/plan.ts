@@ -1,13 +1,9 @@
 /**
- * How a GEMM is computed: the level, the driver (path), the tile and the
- * blocking. One policy, in one place; `generateGemm` only carries it out.
- *
- * Levels (each emitted as machine code):
- * - L0 naive i-j-k, scalar: one dot product per element of C.
- * - L1 i-k-j, scalar: unit stride along B and C rows.
- * - L2 register-blocked and unrolled, scalar: a 3×3 tile of C in registers.
- * - L3 the fast kernel for the ISA: SIMD tiles of C in registers, and for
- *   operands that outgrow the caches, blocking with packing.
+ * How a GEMM is computed in production: the driver (path), the tile and the
+ * blocking for the ISA (level 3 of the demo: SIMD tiles of C in registers,
+ * and for operands that outgrow the caches, blocking with packing). One
+ * policy, in one place; `generateGemm` only carries it out. The demo's
+ * teaching levels live in `levels.ts`.
  *
  * @module
  */
@@ -15,22 +11,17 @@ import type { VecLevel } from "../vec.ts";
 import { vecIsa } from "../vec.ts";
 import { type DirectPlan, stripBufferBytes, transposedBBytes } from "./direct.ts";
 import { dotTile } from "./dot.ts";
+import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
 import type { GemmSpec } from "./spec.ts";
-
-/** Optimization level of a GEMM kernel. */
-export type GemmLevel = 0 | 1 | 2 | 3;
-
-/** All levels, slowest first. */
-export const GEMM_LEVELS: readonly GemmLevel[] = [0, 1, 2, 3];
 
 /** The driver that computes the call. */
 export type GemmPath = "empty" | "scale" | "ikj" | "direct" | "packed" | "skinny" | "dot";
 
 /** A complete plan for one spec at one level and ISA. */
 export interface GemmPlan {
-  /** Optimization level. */
-  level: GemmLevel;
+  /** Optimization level (0-2: the demo's teaching levels, see levels.ts). */
+  level: 0 | 1 | 2 | 3;
   /** Vector level the code uses. */
   isa: VecLevel;
   /** The driver. */
@@ -52,18 +43,6 @@ export interface CacheSizes {
 }
 
 const DEFAULT_CACHES: CacheSizes = { l1d: 32 << 10, l2: 1 << 20 };
-
-/** Vector registers a direct tile needs (see microkernel.ts), with an AVX2 tail mask. */
-function registers(
-  isa: VecLevel,
-  mr: number,
-  groups: number,
-  kSplit: number,
-  tailReg: boolean,
-): number {
-  const v = vecIsa(isa);
-  return kSplit * mr * groups + groups + 1 + (v.fma ? 0 : 1) + (tailReg ? 1 : 0);
-}
 
 /**
  * The direct tile for a shape. Measured on Zen 4 and Intel server parts,
@@ -87,12 +66,15 @@ export function chooseDirectTile(s: GemmSpec, isa: VecLevel): DirectPlan {
     mr = aliasing(s, s.m) ? 6 : s.m;
     nv = Math.min(vecCols, 4);
   }
-  while (nv > 1 && registers(isa, Math.min(mr, s.m), nv, 1, tail) > v.nregs) nv--;
-  while (mr > 1 && registers(isa, mr, nv, 1, tail) > v.nregs) mr--;
+  // The microkernel's own register rule; an AVX2 tail mask takes a register.
+  const reserved = tail ? 1 : 0;
+  while (nv > 1 && !tileFits(v, Math.min(mr, s.m), nv, 1, reserved)) nv--;
+  let rows = mr;
+  while (rows > 1 && !tileFits(v, rows, nv, 1, reserved)) rows--;
+  // A few rows that do not fit one tile: tiles of equal height (14 → 7+7, not 13+1).
+  if (rows < mr) mr = s.m <= 14 ? Math.ceil(s.m / Math.ceil(s.m / rows)) : rows;
   let kSplit = 1;
-  while (
-    kSplit < 4 && mr * nv * kSplit < 8 && registers(isa, mr, nv, kSplit * 2, tail) <= v.nregs
-  ) {
+  while (kSplit < 4 && mr * nv * kSplit < 8 && tileFits(v, mr, nv, kSplit * 2, reserved)) {
     kSplit *= 2;
   }
   return {
@@ -148,36 +130,41 @@ function aliasing(s: GemmSpec, mr: number): boolean {
   return !s.transA && mr > 8 && rowBytes % 4096 === 0;
 }
 
-/** The plan for a spec at a level on an ISA. */
+/** The plan of a call with nothing to multiply (an empty C, alpha = 0 or k = 0), or null. */
+export function trivialPlan(s: GemmSpec, isa: VecLevel, level: GemmPlan["level"]): GemmPlan | null {
+  const base = { level, isa, workspaceBytes: 0 };
+  if (s.m === 0 || s.n === 0) {
+    return { ...base, path: "empty", description: "empty: nothing to compute" };
+  }
+  if (s.alpha === 0 || s.k === 0) return { ...base, path: "scale", description: `C = ${s.beta}·C` };
+  return null;
+}
+
+/**
+ * The i-k-j scalar loop: the least code there is, no blocking, no workspace
+ * (the family's fallback when a plan fails to build, and level 1 of the demo).
+ */
+export function planIkj(s: GemmSpec): GemmPlan {
+  return trivialPlan(s, "scalar", 1) ??
+    { level: 1, isa: "scalar", path: "ikj", workspaceBytes: 0, description: "L1 i-k-j, scalar" };
+}
+
+/** The production plan for a spec on an ISA. */
 export function planGemm(
   s: GemmSpec,
   isa: VecLevel,
-  level: GemmLevel,
   caches: CacheSizes = DEFAULT_CACHES,
 ): GemmPlan {
   const make = (path: GemmPath, extra: Partial<GemmPlan>, description: string): GemmPlan => ({
-    level,
+    level: 3,
     isa,
     path,
     workspaceBytes: 0,
     description,
     ...extra,
   });
-  if (s.m === 0 || s.n === 0) return make("empty", {}, "empty: nothing to compute");
-  if (s.alpha === 0 || s.k === 0) return make("scale", {}, `C = ${s.beta}·C`);
-  if (level === 0) {
-    const direct: DirectPlan = { mr: 1, nr: 1, unroll: 1, kSplit: 1, rowsOuter: true };
-    return make("direct", { isa: "scalar", direct }, "L0 naive i-j-k, scalar");
-  }
-  if (level === 1) return make("ikj", { isa: "scalar" }, "L1 i-k-j, scalar");
-  if (level === 2) {
-    const direct: DirectPlan = { mr: 3, nr: 3, unroll: 4, kSplit: 1 };
-    return make(
-      "direct",
-      { isa: "scalar", direct },
-      "L2 register-blocked 3×3, unrolled ×4, scalar",
-    );
-  }
+  const trivial = trivialPlan(s, isa, 3);
+  if (trivial) return trivial;
   if (isa === "scalar") {
     const direct: DirectPlan = { mr: 3, nr: 3, unroll: 4, kSplit: 1 };
     return make("direct", { direct }, "L3 scalar (no SIMD level allowed): register-blocked 3×3");
