@@ -55,6 +55,11 @@ export interface OpFamily<Spec = unknown, Plan extends KernelPlan = KernelPlan> 
   readonly operands: readonly string[];
   /** How many of the last operands are written (outputs). */
   readonly outputs: number;
+  /**
+   * Whether an output may be exactly an input (same first element: an
+   * elementwise op computes in place). Any other overlap is a RangeError.
+   */
+  readonly inPlace?: boolean;
   /** The call a key describes. Called on a miss only. */
   decode(key: Int32Array): Spec;
   /** The key as text: op, shape, layout, scalars. */

@@ -47,6 +47,48 @@ export function vecIsa(level: IsaLevel | VecLevel): VecIsa {
   }
 }
 
+/** An f32 constant (by value) or a 32-bit pattern, in every lane: read from the constant pool. */
+export type Konst = { readonly f32: number } | { readonly bits: number };
+
+/** A source operand: a vector register number or a constant. */
+export type Src = number | Konst;
+
+/** The constant `value` (rounded to f32) in every lane. */
+export function f32(value: number): Konst {
+  return { f32: value };
+}
+
+/** The 32-bit pattern `bits` in every lane. */
+export function bits(value: number): Konst {
+  return { bits: value | 0 };
+}
+
+/** Lane-wise float operations (x86 semantics: min/max return the second source when either is NaN). */
+export type FloatOp = "add" | "sub" | "mul" | "div" | "min" | "max";
+
+/** Lane-wise bitwise operations; `andn` is `~x & y`. */
+export type BitOp = "and" | "andn" | "or" | "xor";
+
+/** Lane-wise 32-bit integer operations. */
+export type IntOp = "addi" | "subi";
+
+/** Comparison predicates (the eight of SSE; `nlt`/`nle` are true for NaN). */
+export type Predicate = "eq" | "lt" | "le" | "unord" | "neq" | "nlt" | "nle" | "ord";
+
+const PREDICATES: Record<Predicate, number> = {
+  eq: 0,
+  lt: 1,
+  le: 2,
+  unord: 3,
+  neq: 4,
+  nlt: 5,
+  nle: 6,
+  ord: 7,
+};
+
+/** A lane mask: an opmask register at AVX-512, else a vector register of all-ones/zero lanes. */
+export type Mask = { readonly k: Reg } | { readonly v: number };
+
 /** How the last, partial vector of a row is read and written. */
 export interface Tail {
   /** Active lanes (1..lanes-1). */
@@ -227,6 +269,158 @@ export class Vec {
   /** Broadcasts an f32 constant from the constant pool into every lane of dst. */
   constant(dst: number, value: number): void {
     this.broadcastMem(dst, dword(this.a.constant(new Float32Array([value]), 4)));
+  }
+
+  /** The memory operand of a constant: replicated to the width (broadcast at AVX-512). */
+  konst(c: Konst): Mem {
+    const a = this.a;
+    const lane = "f32" in c ? new Float32Array([c.f32]) : new Int32Array([c.bits]);
+    if (this.isa.level === "avx512") return dword(a.constant(lane, 4)).b;
+    return this.#replicated(lane);
+  }
+
+  /** The constant as one dword (for a broadcast load), or replicated below AVX-512. */
+  #konstLoad(c: Konst): Mem {
+    const lane = "f32" in c ? new Float32Array([c.f32]) : new Int32Array([c.bits]);
+    if (this.isa.level === "avx512") return dword(this.a.constant(lane, 4));
+    return this.#replicated(lane);
+  }
+
+  #replicated(lane: Float32Array | Int32Array): Mem {
+    const a = this.a;
+    const bytes = this.isa.bits / 8;
+    const data = new Int32Array(bytes / 4).fill(new Int32Array(lane.buffer)[0]);
+    return ptr(a.constant(data, bytes), 0, null, 1, bytes);
+  }
+
+  #src(y: Src): Reg | Mem {
+    return typeof y === "number" ? this.r(y) : this.konst(y);
+  }
+
+  /** dst = src (a register copy or a constant). */
+  move(dst: number, src: Src): void {
+    if (typeof src === "number") {
+      if (src !== dst) this.a.emit(this.isa.vex ? "vmovaps" : "movaps", this.r(dst), this.r(src));
+    } else if (this.isa.level === "avx512") {
+      this.a.emit("vbroadcastss", this.r(dst), this.#konstLoad(src));
+    } else this.a.emit(this.isa.vex ? "vmovaps" : "movaps", this.r(dst), this.#konstLoad(src));
+  }
+
+  /**
+   * dst = x op y, lane-wise, on full registers at every level (the scalar
+   * level computes with SSE packed forms; only lane 0 is loaded and stored).
+   * Without VEX, dst = y with dst ≠ x works only for commutative ops.
+   */
+  op(op: FloatOp | BitOp | IntOp, dst: number, x: number, y: Src): void {
+    const a = this.a;
+    const name = this.#opName(op);
+    if (this.isa.vex) return void a.emit(`v${name}`, this.r(dst), this.r(x), this.#src(y));
+    if (dst !== x) {
+      if (dst === y) {
+        // min/max pick an operand on NaN and ±0: not commutative in x86 terms.
+        const commutative = op === "add" || op === "mul" || op === "and" || op === "or" ||
+          op === "xor" || op === "addi";
+        if (!commutative) throw new Error(`${op}: dst = y ≠ x needs VEX`);
+        return void a.emit(name, this.r(dst), this.r(x));
+      }
+      a.emit("movaps", this.r(dst), this.r(x));
+    }
+    a.emit(name, this.r(dst), this.#src(y));
+  }
+
+  #opName(op: FloatOp | BitOp | IntOp): string {
+    if (op === "addi") return "paddd";
+    if (op === "subi") return "psubd";
+    if (this.isa.level === "avx512" && (op === "and" || op === "andn" || op === "or" || op === "xor")) {
+      return `p${op}d`; // AVX512F has the dword forms; the ps forms need DQ
+    }
+    return `${op}ps`;
+  }
+
+  /** dst = x·y + z (fused where FMA exists; else a multiply then an add, rounded twice). */
+  fmadd(dst: number, x: number, y: Src, z: Src): void {
+    const a = this.a;
+    if (!this.isa.fma) {
+      if (typeof z === "number" && dst === z) {
+        throw new Error("fmadd without FMA: dst = z needs a temporary");
+      }
+      this.op("mul", dst, x, y);
+      return this.op("add", dst, dst, z);
+    }
+    const reg = (r: Src) => typeof r === "number";
+    if (reg(z) && dst === z) return void a.emit("vfmadd231ps", this.r(dst), this.r(x), this.#src(y));
+    if (reg(y) && dst === y) return void a.emit("vfmadd213ps", this.r(dst), this.r(x), this.#src(z));
+    if (!reg(y) && !reg(z)) {
+      if (dst === x) throw new Error("fmadd: dst = x with two constants needs a temporary");
+      this.move(dst, y);
+      return void a.emit("vfmadd213ps", this.r(dst), this.r(x), this.#src(z));
+    }
+    this.move(dst, x);
+    // 213: dst = y·dst + z; 132: dst = dst·z + y, the memory operand last.
+    if (reg(y)) return void a.emit("vfmadd213ps", this.r(dst), this.r(y as number), this.#src(z));
+    a.emit("vfmadd132ps", this.r(dst), this.r(z as number), this.#src(y));
+  }
+
+  /** dst = x << n or x >> n (logical "srl" or arithmetic "sra") on 32-bit lanes. */
+  shift(kind: "sll" | "srl" | "sra", dst: number, x: number, n: number): void {
+    const name = `p${kind}d`;
+    if (this.isa.vex) return void this.a.emit(`v${name}`, this.r(dst), this.r(x), n);
+    if (dst !== x) this.a.emit("movaps", this.r(dst), this.r(x));
+    this.a.emit(name, this.r(dst), n);
+  }
+
+  /** dst = lanes converted: "toInt" rounds to nearest (MXCSR), "toFloat" converts int32 lanes. */
+  convert(kind: "toInt" | "toFloat", dst: number, x: number): void {
+    const name = kind === "toInt" ? "cvtps2dq" : "cvtdq2ps";
+    this.a.emit(this.isa.vex ? `v${name}` : name, this.r(dst), this.r(x));
+  }
+
+  /** dst = √x, correctly rounded. */
+  sqrt(dst: number, x: number): void {
+    this.a.emit(this.isa.vex ? "vsqrtps" : "sqrtps", this.r(dst), this.r(x));
+  }
+
+  /** mask = x pred y, lane-wise. A vector mask register must not be x unless VEX. */
+  compare(mask: Mask, x: number, pred: Predicate, y: Src): void {
+    const a = this.a;
+    const imm = PREDICATES[pred];
+    if ("k" in mask) return void a.emit("vcmpps", mask.k, this.r(x), this.#src(y), imm);
+    if (this.isa.vex) return void a.emit("vcmpps", this.r(mask.v), this.r(x), this.#src(y), imm);
+    if (mask.v !== x) a.emit("movaps", this.r(mask.v), this.r(x));
+    a.emit("cmpps", this.r(mask.v), this.#src(y), imm);
+  }
+
+  /**
+   * dst = mask ? t : f, lane-wise. Without VEX it needs `tmp` (distinct from
+   * every operand); the mask is kept.
+   */
+  select(dst: number, mask: Mask, t: Src, f: number, tmp = -1): void {
+    const a = this.a;
+    if ("k" in mask) {
+      return void a.emit("vblendmps", this.r(dst).k(mask.k), this.r(f), this.#src(t));
+    }
+    if (this.isa.vex) {
+      return void a.emit("vblendvps", this.r(dst), this.r(f), this.#src(t), this.r(mask.v));
+    }
+    if (tmp < 0) throw new Error("select without VEX needs a temporary");
+    // dst = f ^ ((f ^ t) & mask): one temporary, the mask and t only read.
+    this.move(tmp, t);
+    a.emit("xorps", this.r(tmp), this.r(f));
+    a.emit("andps", this.r(tmp), this.r(mask.v));
+    if (dst !== f) a.emit("movaps", this.r(dst), this.r(f));
+    a.emit("xorps", this.r(dst), this.r(tmp));
+  }
+
+  /** AVX-512 only: dst = x·2^⌊y⌋ with IEEE overflow, underflow and special cases (vscalefps). */
+  scale2(dst: number, x: number, y: Src): void {
+    if (this.isa.level !== "avx512") throw new Error("scale2 needs AVX-512");
+    this.a.emit("vscalefps", this.r(dst), this.r(x), this.#src(y));
+  }
+
+  /** AVX-512 only: dst = x rounded to the nearest integer (ties to even), as a float. */
+  roundNearest(dst: number, x: number): void {
+    if (this.isa.level !== "avx512") throw new Error("roundNearest needs AVX-512");
+    this.a.emit("vrndscaleps", this.r(dst), this.r(x), 8);
   }
 
   /** Clears the upper register state before returning to code that may use SSE. */

@@ -21,6 +21,7 @@ import {
   readGemmShape,
 } from "../kernels/gemm/mod.ts";
 import { emptySpec } from "../kernels/gemm/read.ts";
+import { readUnary, UNARY, type UnaryOp, type UnaryParams } from "../kernels/unary/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -86,6 +87,7 @@ const VEC_OF: Record<IsaLevel, VecLevel> = {
 };
 
 const GEMM_ID = familyId(GEMM);
+const UNARY_ID = familyId(UNARY);
 
 function badOption(name: string, v: unknown, what: string): never {
   throw new RangeError(`Jit: ${name} must be ${what}, got ${describe(v)}`);
@@ -185,6 +187,21 @@ export class Jit {
     rt.operand(GEMM, 2, c);
     readGemm(a, b, c, options, rt.key, rt.extents);
     rt.run(GEMM_ID);
+  }
+
+  /**
+   * y = op(x) elementwise, with ONNX definitions and default parameters
+   * (`{ alpha, beta, gamma, min, max }`, as the op takes them). y must have
+   * as many elements as x, and may be x itself (in place). Transcendental
+   * ops are within 4 ulp of the correctly rounded result for every f32.
+   */
+  unary(op: UnaryOp, x: Float32Array, y: Float32Array, params?: UnaryParams): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(UNARY, 0, x);
+    rt.operand(UNARY, 1, y);
+    readUnary(op, x, y, params, rt.key, rt.extents);
+    rt.run(UNARY_ID);
   }
 
   /**

@@ -250,7 +250,9 @@ export class Runtime {
       for (let i = 0; i < ops; i++) {
         if (i === o) continue;
         const i0 = addrs[i], i1 = i0 + ext[i];
-        if (i1 !== i0 && o0 < i1 && i0 < o1) this.#overlapError(f, o, i);
+        if (i1 !== i0 && o0 < i1 && i0 < o1 && !(f.inPlace && o0 === i0 && o1 === i1)) {
+          this.#overlapError(f, o, i);
+        }
       }
     }
   }
@@ -260,7 +262,7 @@ export class Runtime {
     const bytes = (s: number) => `[${this.#addrs[s]}, ${this.#addrs[s] + this.extents[s]})`;
     throw new RangeError(
       `${f.name}: ${out} overlaps ${input} (the bytes the call touches: ${out} ${bytes(o)}, ` +
-        `${input} ${bytes(i)}); ${f.name} does not compute in place, pass a separate ${out}`,
+        `${input} ${bytes(i)}); ${f.inPlace ? `${out} may be ${input} itself, not part of it` : `${f.name} does not compute in place, pass a separate ${out}`}`,
     );
   }
 

@@ -1,0 +1,154 @@
+/**
+ * The activations built from the functions of this folder, with ONNX
+ * definitions. Where a formula would give −Inf·0 = NaN at −Inf (GELU, SiLU,
+ * mish), the input is first raised to a finite value whose result already
+ * rounds to −0; where 1 + tanh or 1 + erf would cancel for negative inputs,
+ * the form without cancellation is used (GELU-tanh is x·sigmoid(2u), GELU's
+ * negative side uses erfc).
+ *
+ * @module
+ */
+import { f32 } from "../vec.ts";
+import { emitErfParts } from "./erf.ts";
+import { emitExp, emitExpm1Negative, EXP_LO } from "./exp.ts";
+import type { Lanes } from "./lanes.ts";
+import { emitLog1p } from "./log.ts";
+import { emitSigmoid } from "./tanh.ts";
+
+const SQRT_HALF = Math.SQRT1_2;
+/** 2·√(2/π): GELU-tanh's u doubled for the sigmoid form. */
+const GELU_TANH_2C = 2 * Math.sqrt(2 / Math.PI);
+
+/** y = max(0, x), NaN kept. */
+export function emitRelu(m: Lanes, y: number, x: number): void {
+  m.atLeast(y, x, 0);
+}
+
+/** y = x ≥ 0 ? x : alpha·x. */
+export function emitLeakyRelu(m: Lanes, y: number, x: number, alpha: number): void {
+  const v = m.v;
+  const t = m.take(), mk = m.mask();
+  v.op("mul", t, x, f32(alpha));
+  v.compare(mk, x, "lt", f32(0));
+  m.select(y, mk, t, x);
+  m.giveMask(mk);
+  m.give(t);
+}
+
+/** y = min(hi, max(lo, x)), NaN kept. */
+export function emitClip(m: Lanes, y: number, x: number, lo: number, hi: number): void {
+  const t = m.take();
+  m.atLeast(t, x, lo);
+  m.atMost(y, t, hi);
+  m.give(t);
+}
+
+/** y = max(0, min(1, alpha·x + beta)), NaN kept. */
+export function emitHardSigmoid(m: Lanes, y: number, x: number, alpha: number, beta: number): void {
+  const t = m.take();
+  m.v.fmadd(y, x, f32(alpha), f32(beta));
+  m.atMost(t, y, 1);
+  m.atLeast(y, t, 0);
+  m.give(t);
+}
+
+/** y = x·max(0, min(1, x/6 + 1/2)); from −3 down it is 0, so −Inf gives −0, not NaN. */
+export function emitHardSwish(m: Lanes, y: number, x: number): void {
+  const t = m.take(), xl = m.take();
+  m.atLeast(xl, x, -3);
+  emitHardSigmoid(m, t, xl, 1 / 6, 0.5);
+  m.v.op("mul", y, t, xl);
+  m.give(t, xl);
+}
+
+/** y = x > 0 ? x : alpha·(e^x − 1), NaN kept; gamma scales both sides (SELU). */
+export function emitElu(m: Lanes, y: number, x: number, alpha: number, gamma = 1): void {
+  const v = m.v;
+  const t = m.take(), mk = m.mask();
+  emitExpm1Negative(m, t, x);
+  v.op("mul", t, t, f32(alpha * gamma));
+  v.compare(mk, x, "nle", f32(0)); // x > 0, or NaN
+  if (gamma === 1) m.select(y, mk, x, t);
+  else {
+    v.op("mul", y, x, f32(gamma));
+    m.select(y, mk, y, t);
+  }
+  m.giveMask(mk);
+  m.give(t);
+}
+
+/** y = x·Φ(x) = x/2·(1 + erf(x/√2)). */
+export function emitGelu(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const xl = m.take(), a = m.take(), small = m.take(), tail = m.take(), mk = m.mask();
+  m.atLeast(xl, x, -15); // GELU(−15) rounds to −0: −Inf gives −0, not NaN
+  v.op("mul", a, xl, f32(SQRT_HALF));
+  m.abs(a, a);
+  emitErfParts(m, small, tail, a, 11);
+  // Below |z| = 0.5 the series; above, the tail (1 − erf(0.5) = 0.48: no cancellation).
+  v.compare(mk, a, "lt", f32(0.5));
+  // erf(|z|) for x ≥ 0: 1 + erf; for x < 0: erfc(|z|), from the tail where it
+  // is valid, so the result keeps its relative accuracy.
+  v.move(a, f32(1));
+  v.op("sub", a, a, tail);
+  m.select(a, mk, small, a); // erf(|z|)
+  v.move(y, f32(1));
+  v.op("sub", y, y, small);
+  m.select(tail, mk, y, tail); // erfc(|z|)
+  v.op("add", a, a, f32(1)); // 1 + erf(|z|)
+  v.compare(mk, xl, "lt", f32(0));
+  m.select(a, mk, tail, a);
+  v.op("mul", y, xl, f32(0.5));
+  v.op("mul", y, y, a);
+  m.giveMask(mk);
+  m.give(xl, a, small, tail);
+}
+
+/** y = x/2·(1 + tanh(√(2/π)(x + 0.044715x³))) computed as x·sigmoid(2u). */
+export function emitGeluTanh(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const xl = m.take(), u = m.take();
+  m.atLeast(xl, x, -20);
+  v.op("mul", u, xl, xl);
+  m.fma(u, u, f32(0.044715 * GELU_TANH_2C), f32(GELU_TANH_2C));
+  v.op("mul", u, u, xl);
+  emitSigmoid(m, y, u);
+  v.op("mul", y, y, xl);
+  m.give(xl, u);
+}
+
+/** y = x·sigmoid(x). */
+export function emitSilu(m: Lanes, y: number, x: number): void {
+  const xl = m.take();
+  m.atLeast(xl, x, EXP_LO);
+  emitSigmoid(m, y, xl);
+  m.v.op("mul", y, y, xl);
+  m.give(xl);
+}
+
+/** y = ln(1 + e^x) = max(x, 0) + ln(1 + e^−|x|). */
+export function emitSoftplus(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const t = m.take(), e = m.take();
+  v.op("or", t, x, f32(-0));
+  emitExp(m, e, t);
+  emitLog1p(m, t, e);
+  m.atLeast(y, x, 0);
+  v.op("add", y, y, t);
+  m.give(t, e);
+}
+
+/** y = x·tanh(ln(1 + e^x)) = x·n/(n + 2), n = e^x(e^x + 2). */
+export function emitMish(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const xl = m.take(), t = m.take(), e = m.take();
+  m.atLeast(xl, x, EXP_LO);
+  m.atMost(t, xl, 12); // the ratio is 1 in f32 from here on
+  emitExp(m, e, t);
+  v.op("add", t, e, f32(2));
+  v.op("mul", t, t, e); // n
+  v.op("add", e, t, f32(2));
+  v.op("div", t, t, e);
+  v.op("mul", y, t, xl);
+  m.give(xl, t, e);
+}

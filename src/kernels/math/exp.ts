@@ -1,0 +1,115 @@
+/**
+ * e^x and e^x − 1 (for x ≤ 0), the core of sigmoid, tanh, softmax, erf's
+ * tail and the ELU family.
+ *
+ * x = n·ln2 + r with n = round(x·log2e) and |r| ≤ ln2/2 (Cody-Waite: ln2 in
+ * two parts, the first with 9 significant bits so n·LN2_HI is exact without
+ * FMA); e^r = 1 + r + r²·q(r) with q of degree 4 (fitted by
+ * tools/fit_math.py, relative error 3e-9); then 2^n: vscalefps at AVX-512
+ * (IEEE overflow and gradual underflow in one rounding), elsewhere two
+ * exponent-field factors, since n ∈ [−150, 128] does not fit one.
+ *
+ * @module
+ */
+import { bits, f32 } from "../vec.ts";
+import type { Lanes } from "./lanes.ts";
+
+/** ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits. */
+export const LN2_HI = 0.693359375;
+/** The rest of ln 2. */
+export const LN2_LO = -2.12194440e-4;
+const LOG2E = 1.44269504088896341;
+/** Below this e^x rounds to 0 in f32 (e^-104 < 2^-150). */
+export const EXP_LO = -104;
+/** Above this e^x is +Inf in f32. */
+export const EXP_HI = 89;
+
+/** e^r on [−ln2/2, ln2/2]: 1 + r + r²(q0 + q1 r + ...), Horner coefficients from r⁰. */
+const EXP_POLY = [
+  1,
+  1,
+  0.4999999403953552,
+  0.1666652113199234,
+  0.04166838899254799,
+  0.008368710055947304,
+  0.001381461275741458,
+];
+
+/**
+ * n = round(t·log2e) into `n` (as a float) and, below AVX-512, into the
+ * returned int register; t becomes r = t − n·ln2.
+ */
+function reduce(m: Lanes, n: number, t: number): number {
+  const v = m.v;
+  v.op("mul", n, t, f32(LOG2E));
+  let ni = -1;
+  if (v.isa.level === "avx512") v.roundNearest(n, n);
+  else {
+    ni = m.take();
+    v.convert("toInt", ni, n);
+    v.convert("toFloat", n, ni);
+  }
+  m.fma(t, n, f32(-LN2_HI), t);
+  m.fma(t, n, f32(-LN2_LO), t);
+  return ni;
+}
+
+/** y = e^t for t already in [EXP_LO, EXP_HI] or NaN; t is overwritten. y ≠ t. */
+export function emitExpInRange(m: Lanes, y: number, t: number): void {
+  const v = m.v;
+  const ni = reduce(m, y, t);
+  const p = m.take();
+  m.horner(p, t, EXP_POLY);
+  if (v.isa.level === "avx512") v.scale2(y, p, y);
+  else {
+    // 2^n = 2^n1 · 2^n2 with n1 = n >> 1 and n2 = n − n1, each a normal exponent.
+    v.shift("sra", y, ni, 1);
+    v.op("subi", ni, ni, y);
+    v.shift("sll", y, y, 23);
+    v.op("addi", y, y, bits(127 << 23));
+    v.op("mul", p, p, y);
+    v.shift("sll", ni, ni, 23);
+    v.op("addi", ni, ni, bits(127 << 23));
+    v.op("mul", y, p, ni);
+    m.give(ni);
+  }
+  m.give(p);
+}
+
+/** y = e^x for every f32 x (NaN kept, e^-Inf = 0, e^+Inf = +Inf). y ≠ x; x is kept. */
+export function emitExp(m: Lanes, y: number, x: number): void {
+  const t = m.take();
+  m.atLeast(y, x, EXP_LO);
+  m.atMost(t, y, EXP_HI);
+  emitExpInRange(m, y, t);
+  m.give(t);
+}
+
+/**
+ * y = e^x − 1 where x ≤ 0 (other lanes get a finite value the caller
+ * discards): 2^n·(e^r − 1) + (2^n − 1), with e^r − 1 = r·(1 + r·q(r)) so
+ * small x keep their relative accuracy. NaN is not kept. y ≠ x; x is kept.
+ */
+export function emitExpm1Negative(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const t = m.take();
+  v.move(t, f32(-88)); // e^-88 − 1 = −1 in f32; 2^n stays a normal number
+  v.op("max", t, t, x);
+  v.op("min", t, t, f32(0));
+  const ni = reduce(m, y, t);
+  const s = m.take();
+  m.horner(s, t, EXP_POLY.slice(1));
+  v.op("mul", s, s, t); // e^r − 1
+  const p2 = m.take();
+  if (v.isa.level === "avx512") {
+    v.move(p2, f32(1));
+    v.scale2(p2, p2, y);
+  } else {
+    v.shift("sll", p2, ni, 23);
+    v.op("addi", p2, p2, bits(127 << 23));
+    m.give(ni);
+  }
+  v.op("sub", y, p2, f32(1));
+  m.fma(y, s, p2, y);
+  m.give(t, s, p2);
+}

@@ -1,0 +1,122 @@
+/**
+ * What a math emitter works with: the vector vocabulary of one ISA level,
+ * the vector registers it may use as temporaries, and the masks. Every math
+ * function (exp.ts, log.ts, ...) is one emitter over this, shared by every
+ * kernel that needs it: elementwise maps, softmax, GEMM epilogues.
+ *
+ * @module
+ */
+import { KREG, type Reg } from "../../../asm/mod.ts";
+import { f32, type Konst, type Mask, type Src, type Vec } from "../vec.ts";
+
+/** A pool of temporaries over a `Vec`, with the operations math emitters need. */
+export class Lanes {
+  /** The vocabulary written through. */
+  readonly v: Vec;
+  readonly #free: number[];
+  readonly #masks: Reg[];
+
+  /**
+   * `free`: vector registers the emitters may clobber. At AVX-512 masks are
+   * opmask registers k2..k7 (k1 is left to the caller's tails).
+   */
+  constructor(v: Vec, free: readonly number[]) {
+    this.v = v;
+    this.#free = [...free];
+    this.#masks = v.isa.level === "avx512" ? [2, 3, 4, 5, 6, 7].map((i) => KREG[i]) : [];
+  }
+
+  /** Temporaries still available. */
+  get available(): number {
+    return this.#free.length;
+  }
+
+  /** A temporary vector register. */
+  take(): number {
+    const r = this.#free.pop();
+    if (r === undefined) throw new Error(`math emitter: out of vector registers at ${this.v.isa.level}`);
+    return r;
+  }
+
+  /** Returns temporaries to the pool. */
+  give(...regs: number[]): void {
+    for (const r of regs) this.#free.push(r);
+  }
+
+  /** A mask: an opmask at AVX-512, else a vector register. */
+  mask(): Mask {
+    if (this.v.isa.level !== "avx512") return { v: this.take() };
+    const k = this.#masks.pop();
+    if (!k) throw new Error("math emitter: out of opmask registers");
+    return { k };
+  }
+
+  /** Returns a mask to the pool. */
+  giveMask(m: Mask): void {
+    if ("k" in m) this.#masks.push(m.k);
+    else this.give(m.v);
+  }
+
+  /** dst = x·y + z, with a temporary where the vocabulary needs one. */
+  fma(dst: number, x: number, y: Src, z: Src): void {
+    if (dst === x && typeof y !== "number" && typeof z !== "number") {
+      const t = this.take();
+      this.v.move(t, y);
+      this.v.fmadd(dst, dst, t, z);
+      return this.give(t);
+    }
+    if (!this.v.isa.fma && z === dst) {
+      const t = this.take();
+      this.v.op("mul", t, x, y);
+      this.v.op("add", dst, dst, t);
+      return this.give(t);
+    }
+    this.v.fmadd(dst, x, y, z);
+  }
+
+  /** dst = mask ? t : f (a temporary where there is no VEX blend). */
+  select(dst: number, mask: Mask, t: Src, f: number): void {
+    if (this.v.isa.vex) return this.v.select(dst, mask, t, f);
+    const tmp = this.take();
+    this.v.select(dst, mask, t, f, tmp);
+    this.give(tmp);
+  }
+
+  /** dst = max(lo, x), NaN in x kept (x is the second source). dst ≠ x. */
+  atLeast(dst: number, x: number, lo: number): void {
+    this.v.move(dst, f32(lo));
+    this.v.op("max", dst, dst, x);
+  }
+
+  /** dst = min(hi, x), NaN in x kept. dst ≠ x. */
+  atMost(dst: number, x: number, hi: number): void {
+    this.v.move(dst, f32(hi));
+    this.v.op("min", dst, dst, x);
+  }
+
+  /** dst = c[0] + x·(c[1] + x·(c[2] + ...)) by Horner's rule. dst ≠ x. */
+  horner(dst: number, x: number, c: readonly number[]): void {
+    const n = c.length - 1;
+    if (n === 0) return this.v.move(dst, f32(c[0]));
+    this.v.fmadd(dst, x, f32(c[n]), f32(c[n - 1]));
+    for (let i = n - 2; i >= 0; i--) this.v.fmadd(dst, dst, x, f32(c[i]));
+  }
+
+  /** dst = |x|. */
+  abs(dst: number, x: number): void {
+    this.v.op("and", dst, x, SIGNLESS);
+  }
+
+  /** dst = x with the sign bit of `signOf` or-ed in (|x| given, copysign). */
+  withSign(dst: number, x: number, signOf: number): void {
+    const t = this.take();
+    this.v.op("and", t, signOf, SIGN);
+    this.v.op("or", dst, x, t);
+    this.give(t);
+  }
+}
+
+/** The sign bit of every lane. */
+export const SIGN: Konst = { bits: 0x80000000 | 0 };
+/** Every bit but the sign. */
+export const SIGNLESS: Konst = { bits: 0x7fffffff };

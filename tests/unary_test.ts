@@ -1,0 +1,302 @@
+import assert from "node:assert/strict";
+import { isaLevel, Jit, UNARY_OPS, type UnaryOp } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { erf64 } from "../src/kernels/math/reference.ts";
+import { pick, rng } from "./helpers/random.ts";
+import { ulpDistance } from "./helpers/ulp.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+const FLT_MAX = 3.4028234663852886e38;
+
+/** ≤ 4 ulp for the functions, ≤ 8 ulp or 1e-7 absolute for composites, exact for the rest. */
+const BOUNDS: Record<UnaryOp, { ulp: number; abs?: number }> = {
+  exp: { ulp: 4 },
+  log: { ulp: 4 },
+  tanh: { ulp: 4 },
+  sigmoid: { ulp: 4 },
+  erf: { ulp: 4 },
+  gelu: { ulp: 8, abs: 1e-7 },
+  geluTanh: { ulp: 8, abs: 1e-7 },
+  silu: { ulp: 8, abs: 1e-7 },
+  elu: { ulp: 8, abs: 1e-7 },
+  selu: { ulp: 8, abs: 1e-7 },
+  softplus: { ulp: 8, abs: 1e-7 },
+  mish: { ulp: 8, abs: 1e-7 },
+  hardSigmoid: { ulp: 8, abs: 1e-7 },
+  hardSwish: { ulp: 8, abs: 1e-7 },
+  relu: { ulp: 0 },
+  leakyRelu: { ulp: 0 },
+  clip: { ulp: 0 },
+  sqrt: { ulp: 0 },
+  reciprocal: { ulp: 0 },
+  abs: { ulp: 0 },
+  neg: { ulp: 0 },
+};
+
+/** Seeded inputs: every bit pattern class, the ranges where the functions bend, special values. */
+function inputs(seed: number, n: number): Float32Array {
+  const r = rng(seed);
+  const x = new Float32Array(n);
+  const bits = new Uint32Array(x.buffer);
+  const specials = [
+    0,
+    -0,
+    1,
+    -1,
+    Infinity,
+    -Infinity,
+    NaN,
+    FLT_MAX,
+    -FLT_MAX,
+    2 ** -149,
+    -(2 ** -149),
+    2 ** -126,
+  ];
+  for (let i = 0; i < n; i++) {
+    const kind = r();
+    if (kind < 0.3) bits[i] = Math.floor(r() * 2 ** 32);
+    else if (kind < 0.6) x[i] = (r() * 2 - 1) * 6;
+    else if (kind < 0.8) x[i] = (r() * 2 - 1) * pick(r, [1e-3, 0.7, 2, 20, 120]);
+    else if (kind < 0.95) x[i] = -r() * 110;
+    else x[i] = pick(r, specials);
+  }
+  return x;
+}
+
+function check(
+  op: UnaryOp,
+  x: Float32Array,
+  y: Float32Array,
+  params: readonly number[],
+  where: string,
+) {
+  const def = UNARY_OPS.find((o) => o.name === op)!;
+  const bound = BOUNDS[op];
+  let worst = 0, at = -1;
+  for (let i = 0; i < x.length; i++) {
+    const ref = Math.fround(def.reference(x[i], params));
+    const d = ulpDistance(y[i], ref);
+    if (d > bound.ulp && !(bound.abs !== undefined && Math.abs(y[i] - ref) <= bound.abs)) {
+      assert.fail(
+        `${where}: ${op}(${x[i]}) = ${y[i]}, reference ${ref}: ${d} ulp (bound ${bound.ulp}` +
+          `${bound.abs ? ` or ${bound.abs} absolute` : ""})`,
+      );
+    }
+    if (d > worst && d !== Infinity) [worst, at] = [d, i];
+  }
+  return { worst, at };
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`unary ${isa}: every op within its ulp bound on seeded inputs`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 1000 + LEVELS.indexOf(isa);
+    const x = inputs(seed, 50_000);
+    const y = new Float32Array(x.length);
+    for (const def of UNARY_OPS) {
+      const op = def.name as UnaryOp;
+      jit.unary(op, x, y);
+      check(op, x, y, def.defaults.map(Math.fround), `${isa} seed ${seed}`);
+    }
+    for (const k of jit.stats().keys) {
+      assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+      assert.ok(k.plan!.startsWith(isa === "scalar" ? "scalar" : isa), `${k.key}: ${k.plan}`);
+    }
+  });
+
+  Deno.test(`unary ${isa}: special values exactly`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const cases: [UnaryOp, number, number][] = [
+      ["exp", -Infinity, 0],
+      ["exp", Infinity, Infinity],
+      ["exp", 89, Infinity],
+      ["exp", -104, 0],
+      ["exp", 0, 1],
+      ["exp", -0, 1],
+      ["log", 0, -Infinity],
+      ["log", -0, -Infinity],
+      ["log", -1, NaN],
+      ["log", -Infinity, NaN],
+      ["log", Infinity, Infinity],
+      ["log", 1, 0],
+      ["log", 2 ** -149, Math.fround(Math.log(2 ** -149))],
+      ["tanh", Infinity, 1],
+      ["tanh", -Infinity, -1],
+      ["tanh", -0, -0],
+      ["tanh", 0, 0],
+      ["tanh", 1e-30, Math.fround(1e-30)],
+      ["sigmoid", -Infinity, 0],
+      ["sigmoid", Infinity, 1],
+      ["sigmoid", 0, 0.5],
+      ["erf", Infinity, 1],
+      ["erf", -Infinity, -1],
+      ["erf", -0, -0],
+      ["gelu", -Infinity, 0],
+      ["gelu", Infinity, Infinity],
+      ["geluTanh", -Infinity, 0],
+      ["geluTanh", Infinity, Infinity],
+      ["silu", -Infinity, 0],
+      ["silu", Infinity, Infinity],
+      ["mish", -Infinity, 0],
+      ["mish", Infinity, Infinity],
+      ["softplus", -Infinity, 0],
+      ["softplus", Infinity, Infinity],
+      ["softplus", 1e4, 1e4],
+      ["elu", -Infinity, -1],
+      ["hardSwish", -Infinity, 0],
+      ["relu", -Infinity, 0],
+      ["sqrt", -1, NaN],
+      ["sqrt", -0, -0],
+      ["reciprocal", 0, Infinity],
+      ["reciprocal", -0, -Infinity],
+      ["clip", Infinity, FLT_MAX],
+      ["abs", -0, 0],
+      ["neg", 0, -0],
+    ];
+    const ops = [...new Set(UNARY_OPS.map((o) => o.name as UnaryOp))];
+    for (const op of ops) {
+      // NaN in gives NaN out, for every op.
+      const nan = new Float32Array([NaN, 1, NaN]);
+      jit.unary(op, nan, nan);
+      assert.ok(Number.isNaN(nan[0]) && Number.isNaN(nan[2]), `${isa} ${op}(NaN) = ${nan[0]}`);
+    }
+    for (const [op, x, want] of cases) {
+      const y = new Float32Array(1);
+      jit.unary(op, new Float32Array([x]), y);
+      const ok = Number.isNaN(want) ? Number.isNaN(y[0]) : Object.is(y[0], want) ||
+        (want === 0 && y[0] === 0 && !Object.is(want, -0) && op !== "abs" && op !== "tanh" &&
+          op !== "erf");
+      assert.ok(
+        ok,
+        `${isa} ${op}(${x}) = ${Object.is(y[0], -0) ? "-0" : y[0]}, expected ${
+          Object.is(want, -0) ? "-0" : want
+        }`,
+      );
+    }
+  });
+
+  Deno.test(`unary ${isa}: edge sizes, in place, parameters; same bits wherever an element sits`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(77);
+    const big = new Float32Array(1025).map(() => (r() * 2 - 1) * 8);
+    for (const op of ["tanh", "gelu", "relu", "log", "leakyRelu"] as const) {
+      const whole = new Float32Array(big.length);
+      jit.unary(op, big, whole);
+      for (const n of [1, 7, 15, 16, 17, 31, 33, 1000, 1023, 1025]) {
+        for (const off of [0, 1, 5]) {
+          if (off + n > big.length) continue;
+          const x = big.slice(off, off + n);
+          const y = new Float32Array(n);
+          jit.unary(op, x, y);
+          for (let i = 0; i < n; i++) {
+            assert.ok(Object.is(y[i], whole[off + i]), `${isa} ${op} n=${n} off=${off} [${i}]`);
+          }
+          jit.unary(op, x, x); // in place
+          assert.deepEqual(x, y, `${isa} ${op} in place n=${n}`);
+        }
+      }
+    }
+    const x = new Float32Array([-2, -0.5, 0.5, 2, 7]);
+    const y = new Float32Array(5);
+    jit.unary("leakyRelu", x, y, { alpha: 0.1 });
+    assert.deepEqual(Array.from(y), [-0.2, -0.05, 0.5, 2, 7].map(Math.fround));
+    jit.unary("clip", x, y, { min: 0, max: 6 });
+    assert.deepEqual(Array.from(y), [0, 0, 0.5, 2, 6]);
+    jit.unary("clip", x, y, { max: 1 });
+    assert.deepEqual(Array.from(y), [-2, -0.5, 0.5, 1, 1]);
+    jit.unary("hardSigmoid", x, y, { alpha: 0.5, beta: 0.25 });
+    assert.deepEqual(Array.from(y), [0, 0, 0.5, 1, 1]);
+    jit.unary("elu", x, y, { alpha: 2 });
+    assert.ok(Math.abs(y[0] - 2 * Math.expm1(-2)) < 1e-6);
+    jit.unary("selu", x, y);
+    assert.ok(Math.abs(y[3] - Math.fround(1.0507009873554805 * 2)) < 1e-6);
+    // A changed parameter is a new key: both results stay right.
+    jit.unary("leakyRelu", x, y, { alpha: 0.3 });
+    assert.equal(y[0], Math.fround(-0.6));
+  });
+}
+
+Deno.test("unary: bad input names the argument, the value and the expectation", () => {
+  using jit = new Jit();
+  const x = new Float32Array(4), y = new Float32Array(4);
+  const bad: [() => void, RegExp, ErrorConstructor][] = [
+    [
+      () => jit.unary("swish" as UnaryOp, x, y),
+      /unknown op "swish"; expected one of relu/,
+      RangeError,
+    ],
+    [
+      () => jit.unary(3 as unknown as UnaryOp, x, y),
+      /op must be a string .* got number 3/,
+      TypeError,
+    ],
+    [() => jit.unary("relu", x, new Float32Array(3)), /y has 3 elements but x has 4/, RangeError],
+    [
+      () => jit.unary("relu", [1, 2] as unknown as Float32Array, y),
+      /x must be a Float32Array, got/,
+      TypeError,
+    ],
+    [
+      () => jit.unary("relu", x, new Float64Array(4) as unknown as Float32Array),
+      /y must be a Float32Array/,
+      TypeError,
+    ],
+    [
+      () => jit.unary("relu", x, y, { alpha: 1 }),
+      /relu takes no parameters, got alpha = number 1/,
+      TypeError,
+    ],
+    [
+      () => jit.unary("leakyRelu", x, y, { alpha: "1" as unknown as number }),
+      /leakyRelu alpha must be a number, got string/,
+      TypeError,
+    ],
+    [() => jit.unary("clip", x, y, { alpha: 1 }), /clip takes only min and max/, TypeError],
+    [
+      () => jit.unary("relu", x, y, 5 as unknown as object),
+      /params must be an object or undefined, got number 5/,
+      TypeError,
+    ],
+    [() => jit.unary("relu", x, x.subarray(1) as Float32Array), /y has 3 elements/, RangeError],
+  ];
+  for (const [f, re, type] of bad) {
+    assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
+  }
+  // Overlap other than exact in-place is refused.
+  const buf = new Float32Array(8);
+  assert.throws(
+    () => jit.unary("relu", buf.subarray(0, 4), buf.subarray(2, 6)),
+    /y overlaps x .*y may be x itself, not part of it/,
+  );
+});
+
+Deno.test("unary: bit-identical across tiers and eviction on random inputs", () => {
+  using jit = new Jit({ cacheCapacity: 1 });
+  const r = rng(5);
+  const x = new Float32Array(333).map(() => (r() * 2 - 1) * 10);
+  const first = new Float32Array(x.length), again = new Float32Array(x.length);
+  jit.unary("gelu", x, first);
+  for (let i = 0; i < 300; i++) {
+    jit.unary(i % 2 ? "gelu" : "tanh", x, again); // alternating keys churn the one-kernel cache
+  }
+  jit.unary("gelu", x, again);
+  assert.deepEqual(again, first);
+  const k = jit.stats().keys.find((k) => k.key.startsWith("gelu"))!;
+  assert.equal(k.referenceCalls, 0);
+});
+
+Deno.test("erf64 reference against known values", () => {
+  // erf from Abramowitz & Stegun table 7.1 / mpmath, 15 digits.
+  const known: [number, number][] = [
+    [0.1, 0.112462916018285],
+    [0.5, 0.520499877813047],
+    [1, 0.842700792949715],
+    [2, 0.995322265018953],
+    [2.5, 0.999593047982555],
+    [3, 0.999977909503001],
+    [4, 0.999999984582742],
+  ];
+  for (const [x, e] of known) {
+    assert.ok(Math.abs(erf64(x) - e) < 2e-15, `erf64(${x}) = ${erf64(x)}`);
+  }
+});

@@ -1,0 +1,103 @@
+"""Fits the polynomial coefficients of src/kernels/math/ (a developer tool, not run by CI).
+
+Near-minimax fits by Lawson's iteratively reweighted least squares on a
+dense grid, in f64 with mpmath for the target functions; coefficients are
+then rounded to f32. The emitted kernels are checked against correctly
+rounded references by `deno task ulp`, which is the real judge.
+Usage: python3 tools/fit_math.py
+"""
+import numpy as np
+import mpmath as mp
+
+mp.mp.dps = 40
+
+
+def lawson(xs, basis, target, weight, iters=200):
+    """Minimax of weight*(sum c_i basis_i - target) over xs."""
+    A = np.array([basis(x) for x in xs])
+    t = np.array(target)
+    w = np.array(weight)
+    lw = np.ones(len(xs)) / len(xs)
+    for _ in range(iters):
+        sw = np.sqrt(lw) * w
+        c, *_ = np.linalg.lstsq(A * sw[:, None], t * sw, rcond=None)
+        err = np.abs((A @ c - t) * w)
+        lw = lw * err
+        lw /= lw.sum()
+    return c, np.max(np.abs((A @ c - t) * w))
+
+
+def f32(c):
+    return [float(np.float32(v)) for v in c]
+
+
+def show(name, c, err):
+    print(f"{name}: max weighted err {err:.3e}")
+    print("  [" + ", ".join(repr(np.float32(v).item()) for v in c) + "]")
+
+
+def exp_fit(deg):
+    # exp(r) = 1 + r + r^2 q(r), q of degree deg-2, r in [-ln2/2, ln2/2]
+    h = float(mp.log(2) / 2)
+    xs = np.cos(np.linspace(0, np.pi, 4000)) * h
+    xs = xs[np.abs(xs) > 1e-6]
+    tgt = [float((mp.exp(x) - 1 - x) / x**2) for x in xs]
+    wt = [float(x**2 / mp.exp(x)) for x in xs]  # relative error of exp
+    c, e = lawson(xs, lambda x: [x**i for i in range(deg - 1)], tgt, wt)
+    show(f"exp q deg {deg}", c, e)
+
+
+def log_fit(deg):
+    # log(1+f) = f - f^2/2 + f^3 P(f), f in [sqrt(.5)-1, sqrt(2)-1]
+    lo, hi = float(mp.sqrt(0.5) - 1), float(mp.sqrt(2) - 1)
+    xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2 * (hi - lo) + lo
+    xs = xs[np.abs(xs) > 1e-5]
+    tgt = [float((mp.log1p(x) - x + x**2 / 2) / x**3) for x in xs]
+    wt = [float(abs(x**3 / mp.log1p(x))) for x in xs]
+    c, e = lawson(xs, lambda x: [x**i for i in range(deg - 2)], tgt, wt)
+    show(f"log P deg {deg}", c, e)
+
+
+def odd_fit(name, fn, hi, deg):
+    # fn(x) = x + x^3 P(x^2) on [0, hi]  (tanh); relative error
+    xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2 * hi
+    xs = xs[xs > 1e-4]
+    tgt = [float((fn(x) - x) / x**3) for x in xs]
+    wt = [float(abs(x**3 / fn(x))) for x in xs]
+    c, e = lawson(xs, lambda x: [x ** (2 * i) for i in range((deg - 1) // 2)], tgt, wt)
+    show(f"{name} odd deg {deg} on [0,{hi}]", c, e)
+
+
+def erf_small(hi, deg):
+    # erf(x) = x P(x^2) on [0, hi]; relative error
+    xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2 * hi
+    xs = xs[xs > 1e-4]
+    tgt = [float(mp.erf(x) / x) for x in xs]
+    wt = [float(x / mp.erf(x)) for x in xs]
+    c, e = lawson(xs, lambda x: [x ** (2 * i) for i in range(deg // 2 + 1)], tgt, wt)
+    show(f"erf small deg {deg} on [0,{hi}]", c, e)
+
+
+def erfc_q(lo, hi, deg):
+    # erfc(x) = exp(-x^2) Q(x) on [lo, hi], Q polynomial in t = 1/x? try x directly
+    xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2 * (hi - lo) + lo
+    tgt = [float(mp.erfc(x) * mp.exp(x * x)) for x in xs]
+    wt = [1 / v for v in tgt]
+    # in t = 1/(1 + x/2)... polynomial in u = 1/x
+    c, e = lawson(xs, lambda x: [(1 / x) ** i for i in range(deg + 1)], tgt, wt)
+    show(f"erfc Q(1/x) deg {deg} on [{lo},{hi}]", c, e)
+    c, e = lawson(xs, lambda x: [(1 / (1 + 0.5 * x)) ** i for i in range(deg + 1)], tgt, wt)
+    show(f"erfc Q(1/(1+x/2)) deg {deg} on [{lo},{hi}]", c, e)
+
+
+if __name__ == "__main__":
+    for d in (5, 6):
+        exp_fit(d)
+    for d in (9, 10):
+        log_fit(d)
+    for d in (9, 11, 13):
+        odd_fit("tanh", mp.tanh, 0.625, d)
+    for d in (10, 12, 14):
+        erf_small(1.0, d)
+    for d in (8, 10, 12):
+        erfc_q(1.0, 4.0, d)
