@@ -7,9 +7,11 @@
  *   deno task compare                 # squares 32..2048 and the NN shapes
  *   deno task compare --isa avx2      # our AVX2 path, peers limited to AVX2 too
  *   deno task compare --json
+ *   deno task compare --ops           # neural ops vs oneDNN (see compare_ops.ts)
  */
 import { parseArgs } from "node:util";
 import { cpuFeatures, type IsaLevel, Jit, measurePeak } from "../mod.ts";
+import { compareOps } from "./compare_ops.ts";
 
 const { values } = parseArgs({
   options: {
@@ -18,6 +20,8 @@ const { values } = parseArgs({
     json: { type: "boolean", default: false },
     shapes: { type: "string" },
     help: { type: "boolean", default: false },
+    ops: { type: "boolean", default: false },
+    sizes: { type: "string" },
   },
 });
 if (values.help) {
@@ -27,6 +31,12 @@ if (values.help) {
   Deno.exit(0);
 }
 const isa = values.isa as IsaLevel | undefined;
+if (values.ops) {
+  // Neural ops (elementwise, softmax, normalization) instead of GEMM.
+  const rows = compareOps({ isa, sizes: values.sizes?.split(",").map(Number), json: values.json! });
+  if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+  Deno.exit(0);
+}
 /** C = A·Bᵀ with B stored n×k (as a Linear layer's weights are) instead of k×n. */
 const transB = values.transB ?? false;
 // Peers read these once, when loaded: limit them like our JIT, and to one thread.

@@ -50,6 +50,15 @@ export function vecIsa(level: IsaLevel | VecLevel): VecIsa {
 /** An f32 constant (by value) or a 32-bit pattern, in every lane: read from the constant pool. */
 export type Konst = { readonly f32: number } | { readonly bits: number };
 
+/** The 32-bit pattern of a constant. */
+function konstBits(c: Konst): number {
+  if ("bits" in c) return c.bits | 0;
+  KONST_F32[0] = c.f32;
+  return KONST_I32[0];
+}
+const KONST_F32 = new Float32Array(1);
+const KONST_I32 = new Int32Array(KONST_F32.buffer);
+
 /** A source operand: a vector register number or a constant. */
 export type Src = number | Konst;
 
@@ -294,11 +303,40 @@ export class Vec {
   }
 
   #src(y: Src): Reg | Mem {
-    return typeof y === "number" ? this.r(y) : this.konst(y);
+    if (typeof y === "number") return this.r(y);
+    const pinned = this.pinned(y);
+    return pinned >= 0 ? this.r(pinned) : this.konst(y);
+  }
+
+  readonly #pins = new Map<number, number>();
+  readonly #uses = new Map<number, { c: Konst; uses: number }>();
+
+  /** The register a constant was pinned to, or -1 (and counts the use). */
+  pinned(c: Konst): number {
+    const bits = konstBits(c);
+    const u = this.#uses.get(bits);
+    if (u) u.uses++;
+    else this.#uses.set(bits, { c, uses: 1 });
+    return this.#pins.get(bits) ?? -1;
+  }
+
+  /** Loads a constant into `reg` once; later uses of it read the register, not memory. */
+  pin(c: Konst, reg: number): void {
+    this.move(reg, c);
+    this.#pins.set(konstBits(c), reg);
+  }
+
+  /** The constants used so far, most used first (to choose which to pin). */
+  constantUses(): Konst[] {
+    return [...this.#uses.values()].sort((a, b) => b.uses - a.uses).map((u) => u.c);
   }
 
   /** dst = src (a register copy or a constant). */
   move(dst: number, src: Src): void {
+    if (typeof src !== "number") {
+      const pinned = this.pinned(src);
+      if (pinned >= 0) src = pinned;
+    }
     if (typeof src === "number") {
       if (src !== dst) this.a.emit(this.isa.vex ? "vmovaps" : "movaps", this.r(dst), this.r(src));
     } else if (this.isa.level === "avx512") {
@@ -331,7 +369,9 @@ export class Vec {
   #opName(op: FloatOp | BitOp | IntOp): string {
     if (op === "addi") return "paddd";
     if (op === "subi") return "psubd";
-    if (this.isa.level === "avx512" && (op === "and" || op === "andn" || op === "or" || op === "xor")) {
+    if (
+      this.isa.level === "avx512" && (op === "and" || op === "andn" || op === "or" || op === "xor")
+    ) {
       return `p${op}d`; // AVX512F has the dword forms; the ps forms need DQ
     }
     return `${op}ps`;
@@ -348,8 +388,12 @@ export class Vec {
       return this.op("add", dst, dst, z);
     }
     const reg = (r: Src) => typeof r === "number";
-    if (reg(z) && dst === z) return void a.emit("vfmadd231ps", this.r(dst), this.r(x), this.#src(y));
-    if (reg(y) && dst === y) return void a.emit("vfmadd213ps", this.r(dst), this.r(x), this.#src(z));
+    if (reg(z) && dst === z) {
+      return void a.emit("vfmadd231ps", this.r(dst), this.r(x), this.#src(y));
+    }
+    if (reg(y) && dst === y) {
+      return void a.emit("vfmadd213ps", this.r(dst), this.r(x), this.#src(z));
+    }
     if (!reg(y) && !reg(z)) {
       if (dst === x) throw new Error("fmadd: dst = x with two constants needs a temporary");
       this.move(dst, y);

@@ -262,7 +262,11 @@ export class Runtime {
     const bytes = (s: number) => `[${this.#addrs[s]}, ${this.#addrs[s] + this.extents[s]})`;
     throw new RangeError(
       `${f.name}: ${out} overlaps ${input} (the bytes the call touches: ${out} ${bytes(o)}, ` +
-        `${input} ${bytes(i)}); ${f.inPlace ? `${out} may be ${input} itself, not part of it` : `${f.name} does not compute in place, pass a separate ${out}`}`,
+        `${input} ${bytes(i)}); ${
+          f.inPlace
+            ? `${out} may be ${input} itself, not part of it`
+            : `${f.name} does not compute in place, pass a separate ${out}`
+        }`,
     );
   }
 

@@ -34,7 +34,10 @@ export class Lanes {
   /** A temporary vector register. */
   take(): number {
     const r = this.#free.pop();
-    if (r === undefined) throw new Error(`math emitter: out of vector registers at ${this.v.isa.level}`);
+    if (this.#free.length < this.#lowWater) this.#lowWater = this.#free.length;
+    if (r === undefined) {
+      throw new Error(`math emitter: out of vector registers at ${this.v.isa.level}`);
+    }
     return r;
   }
 
@@ -84,15 +87,27 @@ export class Lanes {
 
   /** dst = max(lo, x), NaN in x kept (x is the second source). dst ≠ x. */
   atLeast(dst: number, x: number, lo: number): void {
-    this.v.move(dst, f32(lo));
-    this.v.op("max", dst, dst, x);
+    this.#bound("max", dst, x, lo);
   }
 
   /** dst = min(hi, x), NaN in x kept. dst ≠ x. */
   atMost(dst: number, x: number, hi: number): void {
-    this.v.move(dst, f32(hi));
-    this.v.op("min", dst, dst, x);
+    this.#bound("min", dst, x, hi);
   }
+
+  #bound(op: "min" | "max", dst: number, x: number, k: number): void {
+    const pinned = this.v.pinned(f32(k));
+    // A pinned constant is the first source itself (VEX); else load it into dst.
+    if (pinned >= 0 && this.v.isa.vex) return this.v.op(op, dst, pinned, x);
+    this.v.move(dst, f32(k));
+    this.v.op(op, dst, dst, x);
+  }
+
+  /** The fewest temporaries that were free at any point (to size a pool). */
+  get lowWater(): number {
+    return this.#lowWater;
+  }
+  #lowWater = Infinity;
 
   /** dst = c[0] + x·(c[1] + x·(c[2] + ...)) by Horner's rule. dst ≠ x. */
   horner(dst: number, x: number, c: readonly number[]): void {

@@ -12,7 +12,7 @@
  * @module
  */
 import { f32 } from "../vec.ts";
-import { EXP_LO, emitExpInRange } from "./exp.ts";
+import { emitExpInRange, EXP_LO } from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
 
 const TANH_POLY = [

@@ -55,6 +55,15 @@ export function generateUnary(
   const free: number[] = [];
   const maskReg = isa.level === "avx2" && rest ? isa.nregs - 1 : -1;
   for (let r = 2; r < isa.nregs; r++) if (r !== maskReg) free.push(r);
+  // A dry run finds the temporaries the op needs and its constants; the
+  // registers left over hold the most used constants for the whole loop, so
+  // the loop reads them from registers instead of loading them each time.
+  const probe = new Vec(new Assembler(), isa);
+  const dry = new Lanes(probe, free);
+  def.emit(dry, Y, X, s.params);
+  const spare = free.length - (free.length - dry.lowWater);
+  const pins = probe.constantUses().slice(0, Math.max(0, spare));
+  const pinRegs = free.splice(free.length - pins.length, pins.length);
   const m = new Lanes(v, free);
   const one = (emitLoad: () => void, emitStore: () => void) => {
     emitLoad();
@@ -65,6 +74,7 @@ export function generateUnary(
 
   loadPointer(a, rsi, UNARY_ARG.X);
   loadPointer(a, rdx, UNARY_ARG.Y);
+  pins.forEach((c, i) => v.pin(c, pinRegs[i]));
   if (rest && (isa.level === "avx512" || isa.level === "avx2")) tail = v.tail(rest, 1, maskReg);
   const blocks = Math.floor(full / plan.unroll);
   countedLoop(a, rcx, blocks, () => {

@@ -1,0 +1,149 @@
+/**
+ * Neural ops against oneDNN, one thread, same process, same buffers:
+ * microseconds per call (median), % of the copy bound (a zmm load/store loop
+ * over the same buffers, measured in the same run) and our speedup over
+ * oneDNN. oneDNN runs through `bench/shim/dnnl_ops.c`, compiled here with gcc
+ * when libdnnl-dev is installed; without it our column and the bound still
+ * print.
+ *
+ *   deno task compare --ops [--sizes 1048576,67108864] [--json]
+ */
+import { type IsaLevel, Jit, type UnaryOp } from "../mod.ts";
+
+interface Shim {
+  eltwise(name: string, alpha: number, beta: number, n: number): Deno.PointerValue;
+  run(op: Deno.PointerValue, x: Float32Array, y: Float32Array): void;
+  copy(x: Float32Array, y: Float32Array, n: number, wide: boolean): void;
+}
+
+const SYMBOLS = {
+  njb_eltwise: { parameters: ["buffer", "f32", "f32", "i64"], result: "pointer" },
+  njb_run: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  njb_copy: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
+} as const;
+
+/** Builds and loads the shim; null (with the reason on stderr) if oneDNN or gcc is missing. */
+function loadShim(): { shim: Shim; dnnl: boolean } | null {
+  const dir = Deno.makeTempDirSync({ prefix: "njit-shim-" });
+  const src = new URL("./shim/dnnl_ops.c", import.meta.url).pathname;
+  const lib = `${dir}/dnnl_ops.so`;
+  const build = (args: string[]) =>
+    new Deno.Command("gcc", { args, stderr: "piped", stdout: "null" }).outputSync();
+  let out;
+  try {
+    out = build(["-O2", "-shared", "-fPIC", "-o", lib, src, "-ldnnl"]);
+  } catch (e) {
+    console.error(`compare --ops: gcc not runnable (${(e as Error).message}); no peer, no bound`);
+    return null;
+  }
+  if (!out.success) {
+    console.error("compare --ops: oneDNN not installed (Debian: libdnnl-dev); no oneDNN column");
+    return null;
+  }
+  const h = Deno.dlopen(lib, SYMBOLS);
+  const cstr = (s: string) => new TextEncoder().encode(s + "\0");
+  return {
+    dnnl: true,
+    shim: {
+      eltwise: (name, alpha, beta, n) => h.symbols.njb_eltwise(cstr(name), alpha, beta, BigInt(n)),
+      run: (op, x, y) => void h.symbols.njb_run(op, x, y),
+      copy: (x, y, n, wide) => h.symbols.njb_copy(x, y, BigInt(n), wide ? 1 : 0),
+    },
+  };
+}
+
+/** Median of per-call microseconds over interleaved samples of each contestant. */
+function race(contestants: (() => void)[], bytes: number): number[] {
+  const reps = Math.max(1, Math.round(4e6 / bytes));
+  const samples: number[][] = contestants.map(() => []);
+  for (const f of contestants) for (let i = 0; i < 2; i++) f();
+  for (let s = 0; s < 15; s++) {
+    contestants.forEach((f, i) => {
+      const t0 = performance.now();
+      for (let r = 0; r < reps; r++) f();
+      samples[i].push(((performance.now() - t0) * 1000) / reps);
+    });
+  }
+  return samples.map((v) => v.sort((a, b) => a - b)[v.length >> 1]);
+}
+
+const UNARY_ROWS: { op: UnaryOp; params?: Record<string, number>; dnnl: [number, number] }[] = [
+  { op: "relu", dnnl: [0, 0] },
+  { op: "clip", params: { min: -1, max: 6 }, dnnl: [-1, 6] },
+  { op: "hardSwish", dnnl: [0, 0] },
+  { op: "exp", dnnl: [0, 0] },
+  { op: "sigmoid", dnnl: [0, 0] },
+  { op: "silu", dnnl: [1, 0] },
+  { op: "tanh", dnnl: [0, 0] },
+  { op: "gelu", dnnl: [0, 0] },
+  { op: "geluTanh", dnnl: [0, 0] },
+  { op: "elu", dnnl: [1, 0] },
+  { op: "softplus", dnnl: [0, 0] },
+  { op: "mish", dnnl: [0, 0] },
+  { op: "log", dnnl: [0, 0] },
+];
+
+/** One row of the table. */
+export interface OpRow {
+  op: string;
+  n: number;
+  oursUs: number;
+  dnnlUs: number | null;
+  copyUs: number;
+  oursOfBound: number;
+  dnnlOfBound: number | null;
+  speedup: number | null;
+}
+
+/** Runs the comparison and prints it (or JSON). */
+export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: boolean }): OpRow[] {
+  const sizes = options.sizes ?? [1 << 20, 1 << 26];
+  const loaded = loadShim();
+  using jit = new Jit({ maxIsa: options.isa, profile: false });
+  const wide = jit.isa === "avx512" || jit.isa === "amx";
+  const rows: OpRow[] = [];
+  if (!options.json) {
+    console.log(`neural-jit ${jit.isa} vs oneDNN ${loaded ? "" : "(not installed) "}— 1 thread`);
+    console.log(
+      "op           n        ours µs  oneDNN µs   copy µs  ours %bound  oneDNN %bound  speedup",
+    );
+  }
+  for (const n of sizes) {
+    const x = new Float32Array(n), y = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = ((i * 2654435761) % 2000) / 200 - 5; // [-5, 5)
+    for (const row of UNARY_ROWS) {
+      const ours = () => jit.unary(row.op, x, y, row.params);
+      const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours;
+      const h = loaded ? loaded.shim.eltwise(row.op, row.dnnl[0], row.dnnl[1], n) : null;
+      const peer = h ? () => loaded!.shim.run(h, x, y) : null;
+      const [o, c, d] = race(peer ? [ours, copy, peer] : [ours, copy], 8 * n);
+      const r: OpRow = {
+        op: row.op,
+        n,
+        oursUs: o,
+        dnnlUs: peer ? d : null,
+        copyUs: c,
+        oursOfBound: c / o,
+        dnnlOfBound: peer ? c / d : null,
+        speedup: peer ? d / o : null,
+      };
+      rows.push(r);
+      if (!options.json) {
+        const pct = (v: number | null) => v === null ? "-" : `${(100 * v).toFixed(0)}%`;
+        console.log(
+          [
+            r.op.padEnd(10),
+            String(n).padStart(9),
+            o.toFixed(0).padStart(9),
+            (r.dnnlUs === null ? "-" : r.dnnlUs.toFixed(0)).padStart(10),
+            c.toFixed(0).padStart(9),
+            pct(r.oursOfBound).padStart(12),
+            pct(r.dnnlOfBound).padStart(14),
+            (r.speedup === null ? "-" : `${r.speedup.toFixed(2)}×`).padStart(8),
+          ].join(" "),
+        );
+      }
+    }
+  }
+  return rows;
+}

@@ -1,0 +1,105 @@
+/*
+ * A small C shim over oneDNN's C API for bench/compare_ops.ts: one primitive
+ * per call shape, run on the caller's buffers. Compiled at bench time
+ * (gcc -O2 -shared -fPIC dnnl_ops.c -ldnnl); never part of the library.
+ * Also a zmm (or ymm) copy loop: the bandwidth bound of the same buffers.
+ */
+#include <immintrin.h>
+#include <oneapi/dnnl/dnnl.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+typedef struct {
+  dnnl_primitive_t prim;
+  dnnl_memory_t src, dst;
+} op_t;
+
+static dnnl_engine_t engine;
+static dnnl_stream_t stream;
+
+static int init(void) {
+  if (engine) return 0;
+  if (dnnl_engine_create(&engine, dnnl_cpu, 0) != dnnl_success) return -1;
+  if (dnnl_stream_create(&stream, engine, dnnl_stream_default_flags) != dnnl_success) return -1;
+  return 0;
+}
+
+static dnnl_alg_kind_t alg_of(const char *name) {
+  static const struct { const char *n; dnnl_alg_kind_t a; } table[] = {
+      {"relu", dnnl_eltwise_relu},       {"tanh", dnnl_eltwise_tanh},
+      {"elu", dnnl_eltwise_elu},         {"sqrt", dnnl_eltwise_sqrt},
+      {"softplus", dnnl_eltwise_soft_relu}, {"sigmoid", dnnl_eltwise_logistic},
+      {"exp", dnnl_eltwise_exp},         {"geluTanh", dnnl_eltwise_gelu_tanh},
+      {"silu", dnnl_eltwise_swish},      {"log", dnnl_eltwise_log},
+      {"clip", dnnl_eltwise_clip},       {"gelu", dnnl_eltwise_gelu_erf},
+      {"mish", dnnl_eltwise_mish},       {"hardSwish", dnnl_eltwise_hardswish},
+      {"abs", dnnl_eltwise_abs},
+  };
+  for (size_t i = 0; i < sizeof table / sizeof table[0]; i++)
+    if (!strcmp(table[i].n, name)) return table[i].a;
+  return dnnl_alg_kind_undef;
+}
+
+/* An eltwise primitive over n floats; NULL if oneDNN lacks the op. */
+void *njb_eltwise(const char *name, float alpha, float beta, int64_t n) {
+  if (init()) return NULL;
+  dnnl_alg_kind_t alg = alg_of(name);
+  if (alg == dnnl_alg_kind_undef) return NULL;
+  dnnl_dims_t dims = {n};
+  dnnl_memory_desc_t md;
+  dnnl_memory_desc_init_by_tag(&md, 1, dims, dnnl_f32, dnnl_a);
+  dnnl_eltwise_desc_t d;
+  if (dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, alg, &md, alpha, beta)) return NULL;
+  dnnl_primitive_desc_t pd;
+  if (dnnl_primitive_desc_create(&pd, &d, NULL, engine, NULL)) return NULL;
+  op_t *op = calloc(1, sizeof *op);
+  dnnl_primitive_create(&op->prim, pd);
+  dnnl_primitive_desc_destroy(pd);
+  dnnl_memory_create(&op->src, &md, engine, DNNL_MEMORY_NONE);
+  dnnl_memory_create(&op->dst, &md, engine, DNNL_MEMORY_NONE);
+  return op;
+}
+
+/* Runs a primitive made above on x → y. */
+int njb_run(void *handle, float *x, float *y) {
+  op_t *op = handle;
+  dnnl_memory_set_data_handle(op->src, x);
+  dnnl_memory_set_data_handle(op->dst, y);
+  dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, op->src}, {DNNL_ARG_DST, op->dst}};
+  int s = dnnl_primitive_execute(op->prim, stream, 2, args);
+  dnnl_stream_wait(stream);
+  return s;
+}
+
+/* The bandwidth bound: y = x with the widest vector loads and stores, 4 per step. */
+__attribute__((target("avx512f"))) static void copy512(const float *x, float *y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 64 <= n; i += 64) {
+    __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+    __m512 c = _mm512_loadu_ps(x + i + 32), d = _mm512_loadu_ps(x + i + 48);
+    _mm512_storeu_ps(y + i, a);
+    _mm512_storeu_ps(y + i + 16, b);
+    _mm512_storeu_ps(y + i + 32, c);
+    _mm512_storeu_ps(y + i + 48, d);
+  }
+  for (; i < n; i++) y[i] = x[i];
+}
+
+__attribute__((target("avx2"))) static void copy256(const float *x, float *y, int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+    __m256 c = _mm256_loadu_ps(x + i + 16), d = _mm256_loadu_ps(x + i + 24);
+    _mm256_storeu_ps(y + i, a);
+    _mm256_storeu_ps(y + i + 8, b);
+    _mm256_storeu_ps(y + i + 16, c);
+    _mm256_storeu_ps(y + i + 24, d);
+  }
+  for (; i < n; i++) y[i] = x[i];
+}
+
+void njb_copy(const float *x, float *y, int64_t n, int wide) {
+  if (wide) copy512(x, y, n);
+  else copy256(x, y, n);
+}
