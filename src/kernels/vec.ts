@@ -122,6 +122,13 @@ export class Vec {
     this.#regs = Array.from({ length: isa.nregs }, (_, i) => vreg(isa.bits, i));
   }
 
+  /** The same level and pinned constants, writing to another assembler (see interleave.ts). */
+  retarget(a: Assembler): Vec {
+    const v = new Vec(a, this.isa);
+    for (const [bits, reg] of this.#pins) v.#pins.set(bits, reg);
+    return v;
+  }
+
   /** Vector register `i` at the level's width. */
   r(i: number): Reg {
     const r = this.#regs[i];

@@ -148,7 +148,7 @@ export function emitMish(m: Lanes, y: number, x: number): void {
   v.op("add", t, e, f32(2));
   v.op("mul", t, t, e); // n
   v.op("add", e, t, f32(2));
-  v.op("div", t, t, e);
+  m.divide(t, t, e);
   v.op("mul", y, t, xl);
   m.give(xl, t, e);
 }

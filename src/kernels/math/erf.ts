@@ -59,7 +59,7 @@ export function emitErfParts(
   m.atMost(c, a, 4);
   v.fmadd(s, c, f32(0.5), f32(1));
   v.move(c, f32(1));
-  v.op("div", c, c, s); // t
+  m.divide(c, c, s); // t
   m.horner(s, c, ERFC_Q);
   v.op("mul", tail, tail, s);
   m.give(s, c);

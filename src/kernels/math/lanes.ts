@@ -18,12 +18,13 @@ export class Lanes {
 
   /**
    * `free`: vector registers the emitters may clobber. At AVX-512 masks are
-   * opmask registers k2..k7 (k1 is left to the caller's tails).
+   * the opmask registers numbered in `masks` (k1 is left to the caller's tails).
    */
-  constructor(v: Vec, free: readonly number[]) {
+  constructor(v: Vec, free: readonly number[], masks: readonly number[] = [2, 3, 4, 5, 6, 7]) {
     this.v = v;
     this.#free = [...free];
-    this.#masks = v.isa.level === "avx512" ? [2, 3, 4, 5, 6, 7].map((i) => KREG[i]) : [];
+    this.#lowWater = free.length;
+    this.#masks = v.isa.level === "avx512" ? masks.map((i) => KREG[i]) : [];
   }
 
   /** Temporaries still available. */
@@ -107,7 +108,7 @@ export class Lanes {
   get lowWater(): number {
     return this.#lowWater;
   }
-  #lowWater = Infinity;
+  #lowWater: number;
 
   /** dst = c[0] + x·(c[1] + x·(c[2] + ...)) by Horner's rule. dst ≠ x. */
   horner(dst: number, x: number, c: readonly number[]): void {
@@ -115,6 +116,20 @@ export class Lanes {
     if (n === 0) return this.v.move(dst, f32(c[0]));
     this.v.fmadd(dst, x, f32(c[n]), f32(c[n - 1]));
     for (let i = n - 2; i >= 0; i--) this.v.fmadd(dst, dst, x, f32(c[i]));
+  }
+
+  /**
+   * dst = num/den (divps: measured on Zen 5, a 14-bit reciprocal with a
+   * Newton step is slower than the division).
+   */
+  divide(dst: number, num: number, den: number): void {
+    const v = this.v;
+    if (v.isa.vex || dst === num) return v.op("div", dst, num, den);
+    const t = dst === den ? this.take() : dst;
+    v.move(t, num);
+    v.op("div", t, t, den);
+    v.move(dst, t);
+    if (t !== dst) this.give(t);
   }
 
   /** dst = |x|. */

@@ -33,7 +33,7 @@ export function emitTanh(m: Lanes, y: number, x: number): void {
   emitExpInRange(m, y, t);
   v.op("sub", t, y, f32(1));
   v.op("add", y, y, f32(1));
-  v.op("div", t, t, y); // large |x|
+  m.divide(t, t, y); // large |x|
   v.op("mul", s, a, a);
   m.horner(q, s, TANH_POLY);
   v.op("mul", q, q, s);
@@ -57,8 +57,7 @@ export function emitSigmoid(m: Lanes, y: number, x: number): void {
   v.compare(mk, x, "nlt", f32(0)); // x ≥ 0, or NaN (which the sum keeps)
   m.select(t, mk, f32(1), y);
   v.op("add", y, y, f32(1));
-  v.op("div", t, t, y);
-  v.move(y, t);
+  m.divide(y, t, y);
   m.giveMask(mk);
   m.give(t, u);
 }
