@@ -32,6 +32,7 @@ export type {
 } from "./src/kernels/gemm/mod.ts";
 export { UNARY_OPS } from "./src/kernels/unary/mod.ts";
 export type { UnaryOp, UnaryOpDef, UnaryParams } from "./src/kernels/unary/mod.ts";
+export type { SoftmaxOptions } from "./src/kernels/softmax/mod.ts";
 export type { DirectPlan } from "./src/kernels/gemm/direct.ts";
 export type { PackedPlan } from "./src/kernels/gemm/packed.ts";
 export type { VecLevel } from "./src/kernels/vec.ts";

@@ -12,12 +12,14 @@ import { type IsaLevel, Jit, type UnaryOp } from "../mod.ts";
 
 interface Shim {
   eltwise(name: string, alpha: number, beta: number, n: number): Deno.PointerValue;
+  softmax(rows: number, cols: number, log: boolean): Deno.PointerValue;
   run(op: Deno.PointerValue, x: Float32Array, y: Float32Array): void;
   copy(x: Float32Array, y: Float32Array, n: number, wide: boolean): void;
 }
 
 const SYMBOLS = {
   njb_eltwise: { parameters: ["buffer", "f32", "f32", "i64"], result: "pointer" },
+  njb_softmax: { parameters: ["i64", "i64", "i32"], result: "pointer" },
   njb_run: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   njb_copy: { parameters: ["buffer", "buffer", "i64", "i32"], result: "void" },
 } as const;
@@ -46,6 +48,7 @@ function loadShim(): { shim: Shim; dnnl: boolean } | null {
     dnnl: true,
     shim: {
       eltwise: (name, alpha, beta, n) => h.symbols.njb_eltwise(cstr(name), alpha, beta, BigInt(n)),
+      softmax: (rows, cols, log) => h.symbols.njb_softmax(BigInt(rows), BigInt(cols), log ? 1 : 0),
       run: (op, x, y) => void h.symbols.njb_run(op, x, y),
       copy: (x, y, n, wide) => h.symbols.njb_copy(x, y, BigInt(n), wide ? 1 : 0),
     },
@@ -105,7 +108,7 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
   if (!options.json) {
     console.log(`neural-jit ${jit.isa} vs oneDNN ${loaded ? "" : "(not installed) "}— 1 thread`);
     console.log(
-      "op           n        ours µs  oneDNN µs   copy µs  ours %bound  oneDNN %bound  speedup",
+      "op                             n   ours µs  oneDNN µs   copy µs  ours %bound  oneDNN %bound  speedup",
     );
   }
   for (const n of sizes) {
@@ -128,22 +131,54 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
         speedup: peer ? d / o : null,
       };
       rows.push(r);
-      if (!options.json) {
-        const pct = (v: number | null) => v === null ? "-" : `${(100 * v).toFixed(0)}%`;
-        console.log(
-          [
-            r.op.padEnd(10),
-            String(n).padStart(9),
-            o.toFixed(0).padStart(9),
-            (r.dnnlUs === null ? "-" : r.dnnlUs.toFixed(0)).padStart(10),
-            c.toFixed(0).padStart(9),
-            pct(r.oursOfBound).padStart(12),
-            pct(r.dnnlOfBound).padStart(14),
-            (r.speedup === null ? "-" : `${r.speedup.toFixed(2)}×`).padStart(8),
-          ].join(" "),
-        );
-      }
+      if (!options.json) print(r);
     }
+  }
+  for (const [r, c, log] of SOFTMAX_ROWS) {
+    const n = r * c;
+    const x = new Float32Array(n), y = new Float32Array(n);
+    for (let i = 0; i < n; i++) x[i] = ((i * 2654435761) % 2000) / 200 - 5;
+    const name = `${log ? "logSoftmax" : "softmax"} ${r}×${c}`;
+    const ours = () => jit.softmax(x, y, { rows: r, cols: c, log });
+    const h = loaded ? loaded.shim.softmax(r, c, log) : null;
+    const peer = h ? () => loaded!.shim.run(h, x, y) : null;
+    const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours;
+    const [o, cp, d] = race(peer ? [ours, copy, peer] : [ours, copy], 8 * n);
+    const row: OpRow = {
+      op: name,
+      n,
+      oursUs: o,
+      dnnlUs: peer ? d : null,
+      copyUs: cp,
+      oursOfBound: cp / o,
+      dnnlOfBound: peer ? cp / d : null,
+      speedup: peer ? d / o : null,
+    };
+    rows.push(row);
+    if (!options.json) print(row);
   }
   return rows;
 }
+
+function print(r: OpRow): void {
+  const pct = (v: number | null) => v === null ? "-" : `${(100 * v).toFixed(0)}%`;
+  console.log(
+    [
+      r.op.padEnd(22),
+      String(r.n).padStart(9),
+      r.oursUs.toFixed(0).padStart(9),
+      (r.dnnlUs === null ? "-" : r.dnnlUs.toFixed(0)).padStart(10),
+      r.copyUs.toFixed(0).padStart(9),
+      pct(r.oursOfBound).padStart(12),
+      pct(r.dnnlOfBound).padStart(14),
+      (r.speedup === null ? "-" : `${r.speedup.toFixed(2)}×`).padStart(8),
+    ].join(" "),
+  );
+}
+
+const SOFTMAX_ROWS: [number, number, boolean][] = [
+  [1536, 128, false],
+  [128, 30522, false],
+  [1024, 1024, false],
+  [1024, 1024, true],
+];

@@ -61,6 +61,35 @@ void *njb_eltwise(const char *name, float alpha, float beta, int64_t n) {
   return op;
 }
 
+static void *finish(const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *md) {
+  op_t *op = calloc(1, sizeof *op);
+  dnnl_primitive_create(&op->prim, pd);
+  dnnl_memory_create(&op->src, md, engine, DNNL_MEMORY_NONE);
+  dnnl_memory_create(&op->dst, md, engine, DNNL_MEMORY_NONE);
+  return op;
+}
+
+/* Softmax (or logsoftmax) over the last axis of rows × cols. */
+void *njb_softmax(int64_t rows, int64_t cols, int log) {
+  if (init()) return NULL;
+  dnnl_dims_t dims = {rows, cols};
+  dnnl_memory_desc_t md;
+  dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_ab);
+  dnnl_primitive_desc_t pd;
+  if (log) {
+    dnnl_logsoftmax_desc_t d;
+    if (dnnl_logsoftmax_forward_desc_init(&d, dnnl_forward_inference, &md, 1)) return NULL;
+    if (dnnl_primitive_desc_create(&pd, &d, NULL, engine, NULL)) return NULL;
+  } else {
+    dnnl_softmax_desc_t d;
+    if (dnnl_softmax_forward_desc_init(&d, dnnl_forward_inference, &md, 1)) return NULL;
+    if (dnnl_primitive_desc_create(&pd, &d, NULL, engine, NULL)) return NULL;
+  }
+  void *op = finish(pd, &md);
+  dnnl_primitive_desc_destroy(pd);
+  return op;
+}
+
 /* Runs a primitive made above on x → y. */
 int njb_run(void *handle, float *x, float *y) {
   op_t *op = handle;

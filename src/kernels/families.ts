@@ -6,12 +6,14 @@
  */
 import type { OpFamily } from "./family.ts";
 import { GEMM } from "./gemm/family.ts";
+import { SOFTMAX } from "./softmax/family.ts";
 import { UNARY } from "./unary/family.ts";
 
 /** Every op family the runtime serves. */
 export const FAMILIES: readonly OpFamily[] = [
   GEMM,
   UNARY,
+  SOFTMAX,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

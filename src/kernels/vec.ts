@@ -246,7 +246,7 @@ export class Vec {
   }
 
   /** Scalar lane 0: dst = dst op src (VEX-encoded at the AVX levels, so no SSE/AVX transition). */
-  scalarOp(op: "add" | "mul", dst: number, src: number): void {
+  scalarOp(op: "add" | "mul" | "max" | "sub", dst: number, src: number): void {
     if (this.isa.vex) this.a.emit(`v${op}ss`, this.x(dst), this.x(dst), this.x(src));
     else this.a.emit(`${op}ss`, this.x(dst), this.x(src));
   }
@@ -472,6 +472,56 @@ export class Vec {
   roundNearest(dst: number, x: number): void {
     if (this.isa.level !== "avx512") throw new Error("roundNearest needs AVX-512");
     this.a.emit("vrndscaleps", this.r(dst), this.r(x), 8);
+  }
+
+  /**
+   * Every lane of x becomes op over all its lanes (a fixed order: halves,
+   * then quarters, ..., so the result is the same on every call). tmp is
+   * clobbered.
+   */
+  reduceAll(op: "add" | "max" | "min", x: number, tmp: number): void {
+    const a = this.a, l = this.isa.level;
+    if (l === "scalar") return;
+    const fold = () => this.op(op, x, x, tmp);
+    if (l === "avx512") {
+      a.emit("vshuff32x4", this.r(tmp), this.r(x), this.r(x), 0x4e);
+      fold();
+      a.emit("vshuff32x4", this.r(tmp), this.r(x), this.r(x), 0xb1);
+      fold();
+    } else if (l === "avx2") {
+      a.emit("vperm2f128", this.r(tmp), this.r(x), this.r(x), 0x01);
+      fold();
+    }
+    for (const imm of [0x4e, 0xb1]) {
+      if (this.isa.vex) a.emit("vpermilps", this.r(tmp), this.r(x), imm);
+      else {
+        a.emit("movaps", this.r(tmp), this.r(x));
+        a.emit("shufps", this.r(tmp), this.r(tmp), imm);
+      }
+      fold();
+    }
+  }
+
+  /**
+   * dst = the tail's lanes from memory, `fill` in the others (AVX2 needs
+   * `tmp` for the fill).
+   */
+  loadFilled(dst: number, base: Reg, disp: number, tail: Tail, fill: Konst, tmp = -1): void {
+    if (this.isa.level === "avx512") {
+      this.move(dst, fill);
+      return void this.a.emit("vmovups", this.r(dst).k(tail.k!), ptr(base, disp, null, 1, 64));
+    }
+    this.load(dst, base, disp, tail);
+    this.move(tmp, fill);
+    this.select(dst, { v: tail.m }, dst, tmp);
+  }
+
+  /** Lanes outside the tail become +0. */
+  zeroOutside(dst: number, tail: Tail): void {
+    if (this.isa.level === "avx512") {
+      return void this.a.emit("vmovaps", this.r(dst).k(tail.k!).z, this.r(dst));
+    }
+    this.a.emit("vandps", this.r(dst), this.r(dst), this.r(tail.m));
   }
 
   /** Clears the upper register state before returning to code that may use SSE. */

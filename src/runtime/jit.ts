@@ -22,6 +22,7 @@ import {
 } from "../kernels/gemm/mod.ts";
 import { emptySpec } from "../kernels/gemm/read.ts";
 import { readUnary, UNARY, type UnaryOp, type UnaryParams } from "../kernels/unary/mod.ts";
+import { readSoftmax, SOFTMAX, type SoftmaxOptions } from "../kernels/softmax/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -88,6 +89,7 @@ const VEC_OF: Record<IsaLevel, VecLevel> = {
 
 const GEMM_ID = familyId(GEMM);
 const UNARY_ID = familyId(UNARY);
+const SOFTMAX_ID = familyId(SOFTMAX);
 
 function badOption(name: string, v: unknown, what: string): never {
   throw new RangeError(`Jit: ${name} must be ${what}, got ${describe(v)}`);
@@ -202,6 +204,20 @@ export class Jit {
     rt.operand(UNARY, 1, y);
     readUnary(op, x, y, params, rt.key, rt.extents);
     rt.run(UNARY_ID);
+  }
+
+  /**
+   * Softmax (or logSoftmax with `log: true`) of each row of x (rows × cols,
+   * row-major) into y: max-subtracted, so no input overflows. A row of −Inf
+   * gives NaN (as ONNX Runtime); −Inf entries give exact zeros. y may be x.
+   */
+  softmax(x: Float32Array, y: Float32Array, options: SoftmaxOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(SOFTMAX, 0, x);
+    rt.operand(SOFTMAX, 1, y);
+    readSoftmax(x, y, options, rt.key, rt.extents);
+    rt.run(SOFTMAX_ID);
   }
 
   /**

@@ -1,0 +1,235 @@
+/**
+ * Softmax and logSoftmax along rows, in three passes over each row: the
+ * maximum; e^(x − max) (stored for softmax) and its sum; then y = e·(1/sum),
+ * or y = (x − max) − ln(sum) for logSoftmax. Max-subtracted, so no input
+ * overflows; a row of −Inf gives NaN (−Inf − −Inf), as ONNX Runtime does,
+ * and −Inf entries of a row give exact zeros (masked attention).
+ *
+ * Sums run in per-stream vector accumulators over a fixed assignment of
+ * vectors to streams, then fold in a fixed order: the result depends on the
+ * shape only. e^x is the shared emitter (math/exp.ts), several vectors
+ * interleaved as in the unary loop.
+ *
+ * @module
+ */
+import { Assembler, type Program, r10, r8, r9, rcx, rdx, rsi } from "../../../asm/mod.ts";
+import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
+import { emitInterleaved } from "../interleave.ts";
+import { emitExpInRange, EXP_LO } from "../math/exp.ts";
+import { Lanes } from "../math/lanes.ts";
+import { emitLog } from "../math/log.ts";
+import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { SOFTMAX_ARG, type SoftmaxSpec } from "./spec.ts";
+
+/** How a softmax kernel is built. */
+export interface SoftmaxPlan {
+  /** Vector level. */
+  isa: VecLevel;
+  /** Most interleaved vectors in the exponential pass. */
+  streams: number;
+  /** No workspace. */
+  workspaceBytes: 0;
+  /** One line for listings and stats. */
+  description: string;
+}
+
+/** The plan: the ISA's vectors, up to 3 interleaved. */
+export function planSoftmax(s: SoftmaxSpec, isa: VecLevel): SoftmaxPlan {
+  return {
+    isa,
+    streams: 3,
+    workspaceBytes: 0,
+    description: `${isa} ${s.log ? "logSoftmax" : "softmax"}, 3 passes per row`,
+  };
+}
+
+/** Emits `void kernel(args)` for the spec. */
+export function generateSoftmax(
+  s: SoftmaxSpec,
+  plan: SoftmaxPlan,
+  options: { listing: boolean },
+): Program {
+  const a = new Assembler({ listing: options.listing });
+  const isa = vecIsa(plan.isa);
+  const v = new Vec(a, isa);
+  const L = isa.lanes, VB = L * 4;
+  const rest = s.cols % L, full = (s.cols - rest) / L;
+  const maskReg = isa.level === "avx2" && rest ? isa.nregs - 1 : -1;
+  const all: number[] = [];
+  for (let r = 0; r < isa.nregs; r++) if (r !== maskReg) all.push(r);
+  const MX = all[0], TOTAL = all[1], pool = all.slice(2);
+
+  // Each stream: x, its sum, and the exponential's temporaries (found by a dry run).
+  const dryVec = new Vec(new Assembler(), isa);
+  const dry = new Lanes(dryVec, pool.slice(3));
+  emitExpStep(dry, pool[0], pool[1], pool[2], MX);
+  const temps = pool.length - 3 - dry.lowWater;
+  const per = temps + 3;
+  const streams = Math.max(1, Math.min(plan.streams, Math.floor(pool.length / per)));
+  const spare = pool.slice(streams * per);
+  dryVec.constantUses().slice(0, spare.length).forEach((c, i) => v.pin(c, spare[i]));
+  const stream = (i: number) => {
+    const r = pool.slice(i * per, (i + 1) * per);
+    const k = Math.floor(6 / streams);
+    return {
+      x: r[0],
+      e: r[1],
+      sum: r[2],
+      temps: r.slice(3),
+      masks: [2, 3, 4, 5, 6, 7].slice(i * k, (i + 1) * k),
+    };
+  };
+
+  if (s.rows === 0 || s.cols === 0) {
+    a.emit("ret");
+    return a.finish();
+  }
+  loadPointer(a, rsi, SOFTMAX_ARG.X);
+  loadPointer(a, rdx, SOFTMAX_ARG.Y);
+  const tail: Tail | null = rest && (isa.level === "avx512" || isa.level === "avx2")
+    ? v.tail(rest, 1, maskReg)
+    : null;
+  const scalarTail = rest && !tail ? rest : 0;
+  const tmp = pool[pool.length - 1 - spare.length] ?? pool[0];
+
+  countedLoop(a, r8, s.rows, () => {
+    // Pass 1: the row's maximum, in up to 4 accumulators.
+    const accs = pool.slice(0, Math.min(4, Math.max(1, full)));
+    for (const r of accs) v.move(r, f32(-Infinity));
+    a.emit("mov", r9, rsi);
+    const p1 = Math.floor(full / accs.length);
+    countedLoop(a, rcx, p1, () => {
+      accs.forEach((r, i) => {
+        v.load(TOTAL, r9, i * VB);
+        v.op("max", r, r, TOTAL);
+      });
+      addImmediate(a, "add", r9, accs.length * VB);
+    });
+    for (let j = 0; j < full - p1 * accs.length; j++) {
+      v.load(TOTAL, r9, j * VB);
+      v.op("max", accs[0], accs[0], TOTAL);
+    }
+    const after = (full - p1 * accs.length) * VB;
+    if (tail) {
+      v.loadFilled(TOTAL, r9, after, tail, f32(-Infinity), MX);
+      v.op("max", accs[0], accs[0], TOTAL);
+    }
+    for (let j = 0; j < scalarTail; j++) {
+      v.loadScalar(TOTAL, r9, after + j * 4);
+      v.scalarOp("max", accs[0], TOTAL);
+    }
+    for (let i = 1; i < accs.length; i++) v.op("max", accs[0], accs[0], accs[i]);
+    v.reduceAll("max", accs[0], TOTAL);
+    v.move(MX, accs[0]);
+
+    // Pass 2: e = e^(x − max), stored for softmax, summed per stream.
+    for (let i = 0; i < streams; i++) v.zero(stream(i).sum);
+    a.emit("mov", r9, rsi);
+    a.emit("mov", r10, rdx);
+    const step = (to: Assembler, i: number, disp: number, t?: Tail) => {
+      const sv = v.retarget(to), st = stream(i);
+      const m = new Lanes(sv, st.temps, st.masks);
+      sv.load(st.x, r9, disp, t);
+      emitExpStep(m, st.e, st.x, st.sum, MX, t, s.log ? null : { disp });
+    };
+    const groups = Math.floor(full / streams);
+    countedLoop(a, rcx, groups, () => {
+      emitInterleaved(a, Array.from({ length: streams }, (_, i) => (to) => step(to, i, i * VB)));
+      addImmediate(a, "add", r9, streams * VB);
+      addImmediate(a, "add", r10, streams * VB);
+    });
+    const left = full - groups * streams;
+    for (let j = 0; j < left; j++) step(a, 0, j * VB);
+    if (tail) step(a, 0, left * VB, tail);
+    for (let j = 0; j < scalarTail; j++) {
+      const st = stream(0), m = new Lanes(v, st.temps, st.masks);
+      v.loadScalar(st.x, r9, left * VB + j * 4);
+      emitExpStep(m, st.e, st.x, -1, MX);
+      if (!s.log) v.storeScalar(r10, left * VB + j * 4, st.e);
+      v.scalarOp("add", st.sum, st.e);
+    }
+    v.move(TOTAL, stream(0).sum);
+    for (let i = 1; i < streams; i++) v.op("add", TOTAL, TOTAL, stream(i).sum);
+    v.reduceAll("add", TOTAL, tmp);
+
+    // Pass 3: scale by 1/sum, or subtract max and ln(sum).
+    const m0 = new Lanes(v, pool.slice(2, pool.length - spare.length));
+    if (s.log) {
+      const lse = pool[0];
+      emitLog(m0, lse, TOTAL);
+      v.move(TOTAL, lse);
+    } else {
+      v.move(tmp, f32(1));
+      v.op("div", tmp, tmp, TOTAL);
+      v.move(TOTAL, tmp);
+    }
+    const finish = (dst: number, disp: number, t?: Tail) => {
+      if (s.log) {
+        v.load(dst, rsi, disp, t);
+        v.op("sub", dst, dst, MX);
+        v.op("sub", dst, dst, TOTAL);
+      } else {
+        v.load(dst, rdx, disp, t);
+        v.op("mul", dst, dst, TOTAL);
+      }
+      v.store(rdx, disp, dst, t);
+    };
+    a.emit("mov", r9, rsi);
+    a.emit("mov", r10, rdx);
+    const p3 = Math.floor(full / 4);
+    // Pass 3 walks rsi/rdx themselves and puts them back from r9/r10.
+    countedLoop(a, rcx, p3, () => {
+      for (let u = 0; u < 4; u++) finish(pool[u], u * VB);
+      addImmediate(a, "add", rsi, 4 * VB);
+      addImmediate(a, "add", rdx, 4 * VB);
+    });
+    const left3 = full - p3 * 4;
+    for (let j = 0; j < left3; j++) finish(pool[0], j * VB);
+    if (tail) finish(pool[0], left3 * VB, tail);
+    for (let j = 0; j < scalarTail; j++) {
+      const disp = left3 * VB + j * 4;
+      if (s.log) {
+        v.loadScalar(pool[0], rsi, disp);
+        v.scalarOp("sub", pool[0], MX);
+        v.scalarOp("sub", pool[0], TOTAL);
+      } else {
+        v.loadScalar(pool[0], rdx, disp);
+        v.scalarOp("mul", pool[0], TOTAL);
+      }
+      v.storeScalar(rdx, disp, pool[0]);
+    }
+    a.emit("mov", rsi, r9);
+    a.emit("mov", rdx, r10);
+    addImmediate(a, "add", rsi, s.cols * 4);
+    addImmediate(a, "add", rdx, s.cols * 4);
+  });
+  v.leave();
+  a.emit("ret");
+  return a.finish();
+}
+
+/**
+ * e = e^(x − max), stored at `store.disp` from r10 when asked, added to
+ * `sum` (a tail's other lanes zeroed first; sum = −1: not added).
+ */
+function emitExpStep(
+  m: Lanes,
+  e: number,
+  x: number,
+  sum: number,
+  mx: number,
+  tail?: Tail,
+  store?: { disp: number } | null,
+): void {
+  const v = m.v;
+  v.op("sub", x, x, mx);
+  // x − max ≤ 0, or NaN, or −Inf: raise to where e^x is 0 (NaN kept).
+  const t = m.take();
+  m.atLeast(t, x, EXP_LO);
+  emitExpInRange(m, e, t);
+  m.give(t);
+  if (store) v.store(r10, store.disp, e, tail);
+  if (sum < 0) return;
+  if (tail) v.zeroOutside(e, tail);
+  v.op("add", sum, sum, e);
+}

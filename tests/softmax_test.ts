@@ -1,0 +1,154 @@
+import assert from "node:assert/strict";
+import { isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { softmaxReference } from "../src/kernels/softmax/mod.ts";
+import { pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+const EDGES = [1, 7, 15, 16, 17, 31, 33, 1000, 1023, 1025];
+const EPS = 2 ** -24;
+
+/**
+ * The error the algorithm allows: a few ulp for e^x and the scaling, plus the
+ * sum's rounding (at most cols additions, relative 2^-24 each) carried into
+ * every element; logSoftmax absolutely, against the magnitude of its terms.
+ */
+function within(y: number, ref: number, d: number, lse: number, cols: number, log: boolean) {
+  if (Number.isNaN(ref)) return Number.isNaN(y);
+  if (log) {
+    return Math.abs(y - ref) <= 4 * EPS * (Math.abs(d) + Math.abs(lse)) + (8 + cols / 4) * EPS;
+  }
+  // x − max is rounded too: its error |d|·2^-24 is a relative error of e^d.
+  return Math.abs(y - ref) <= (8 + cols / 4 + Math.abs(d)) * EPS * Math.abs(ref) + 2 ** -148;
+}
+
+function check(
+  x: Float32Array,
+  y: Float32Array,
+  rows: number,
+  cols: number,
+  log: boolean,
+  where: string,
+) {
+  const ref = new Float32Array(x.length);
+  softmaxReference({ rows, cols, log }, x, ref);
+  for (let r = 0; r < rows; r++) {
+    let mx = -Infinity, sum = 0;
+    for (let j = 0; j < cols; j++) mx = Math.max(mx, x[r * cols + j]);
+    for (let j = 0; j < cols; j++) sum += Math.exp(x[r * cols + j] - mx);
+    for (let j = 0; j < cols; j++) {
+      const i = r * cols + j;
+      if (!within(y[i], ref[i], x[i] - mx, Math.log(sum), cols, log)) {
+        assert.fail(`${where}: [${r}, ${j}] x=${x[i]} got ${y[i]}, reference ${ref[i]}`);
+      }
+    }
+  }
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`softmax ${isa}: seeded shapes against the f64 reference, softmax and logSoftmax`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 300 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    for (let t = 0; t < 40; t++) {
+      const cols = pick(r, EDGES), rows = pick(r, [1, 2, 3, 5, 8]);
+      const scale = pick(r, [1, 10, 100, 1e30]);
+      const x = new Float32Array(rows * cols).map(() => (r() * 2 - 1) * scale);
+      for (const log of [false, true]) {
+        const y = new Float32Array(x.length);
+        jit.softmax(x, y, { rows, cols, log });
+        check(
+          x,
+          y,
+          rows,
+          cols,
+          log,
+          `${isa} seed ${seed} case ${t} ${rows}×${cols}${log ? " log" : ""}`,
+        );
+      }
+    }
+    for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+  });
+
+  Deno.test(`softmax ${isa}: -Inf rows and masks, in place, rows independent of their batch`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const cols = 37;
+    const x = new Float32Array(3 * cols).map((_, i) => Math.sin(i) * 5);
+    x.fill(-Infinity, 0, cols); // a row of −Inf: NaN, as ONNX Runtime
+    for (let j = 0; j < cols; j += 3) x[cols + j] = -Infinity; // masked attention
+    const y = new Float32Array(x.length);
+    jit.softmax(x, y, { rows: 3, cols });
+    for (let j = 0; j < cols; j++) assert.ok(Number.isNaN(y[j]), `all −Inf row [${j}] = ${y[j]}`);
+    let sum = 0;
+    for (let j = 0; j < cols; j++) {
+      if (j % 3 === 0) assert.ok(Object.is(y[cols + j], 0), `masked [${j}] = ${y[cols + j]}`);
+      sum += y[cols + j];
+    }
+    assert.ok(Math.abs(sum - 1) < 1e-6, `masked row sums to ${sum}`);
+    // Each row alone gives the bits it gave in the batch.
+    for (let r = 0; r < 3; r++) {
+      const one = new Float32Array(cols);
+      jit.softmax(x.subarray(r * cols, (r + 1) * cols), one, { rows: 1, cols });
+      for (let j = 0; j < cols; j++) {
+        assert.ok(Object.is(one[j], y[r * cols + j]) || Number.isNaN(one[j]));
+      }
+    }
+    const z = x.slice();
+    jit.softmax(z, z, { rows: 3, cols, log: true }); // in place
+    const w = new Float32Array(x.length);
+    jit.softmax(x, w, { rows: 3, cols, log: true });
+    assert.deepEqual(z, w);
+    jit.softmax(new Float32Array(0), new Float32Array(0), { rows: 0, cols: 5 });
+    jit.softmax(new Float32Array(0), new Float32Array(0), { rows: 4, cols: 0 });
+  });
+}
+
+Deno.test("softmax: bad input names the argument, the value and the expectation", () => {
+  using jit = new Jit();
+  const x = new Float32Array(6), y = new Float32Array(6);
+  const bad: [() => void, RegExp, ErrorConstructor][] = [
+    [
+      () => jit.softmax(x, y, { rows: 2, cols: 4 }),
+      /x has 6 elements but rows=2 × cols=4 needs exactly 8/,
+      RangeError,
+    ],
+    [
+      () => jit.softmax(x, new Float32Array(5), { rows: 2, cols: 3 }),
+      /y has 5 elements/,
+      RangeError,
+    ],
+    [
+      () => jit.softmax(x, y, { rows: -1, cols: 3 }),
+      /rows must be an integer in \[0, 1073741824\], got -1/,
+      RangeError,
+    ],
+    [
+      () => jit.softmax(x, y, { rows: 2, cols: 1.5 }),
+      /cols must be an integer .* got 1.5/,
+      RangeError,
+    ],
+    [
+      () => jit.softmax(x, y, { rows: 2n as unknown as number, cols: 3 }),
+      /rows must be a non-negative integer, got a bigint \(2n\)/,
+      TypeError,
+    ],
+    [
+      () => jit.softmax(x, y, undefined as unknown as { rows: number; cols: number }),
+      /options must be an object with rows and cols, got undefined/,
+      TypeError,
+    ],
+    [
+      () => jit.softmax(x, y, { rows: 2, cols: 3, log: 1 as unknown as boolean }),
+      /log must be a boolean, got number 1/,
+      TypeError,
+    ],
+    [
+      () => jit.softmax(x.subarray(0, 3), x.subarray(2, 5), { rows: 1, cols: 3 }),
+      /y overlaps x/,
+      RangeError,
+    ],
+  ];
+  for (const [f, re, type] of bad) {
+    assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
+  }
+});
