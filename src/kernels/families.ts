@@ -6,6 +6,7 @@
  */
 import type { OpFamily } from "./family.ts";
 import { GEMM } from "./gemm/family.ts";
+import { NORM } from "./norm/family.ts";
 import { SOFTMAX } from "./softmax/family.ts";
 import { UNARY } from "./unary/family.ts";
 
@@ -14,6 +15,7 @@ export const FAMILIES: readonly OpFamily[] = [
   GEMM,
   UNARY,
   SOFTMAX,
+  NORM,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

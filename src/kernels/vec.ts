@@ -213,6 +213,16 @@ export class Vec {
     a.emit("vbroadcastss", this.r(dst), m);
   }
 
+  /** Scalar lane 0: dst = the f32 at `m` (any addressing). */
+  loadScalarMem(dst: number, m: Mem): void {
+    this.a.emit(this.isa.vex ? "vmovss" : "movss", this.x(dst), m.withSize(4));
+  }
+
+  /** Scalar lane 0: the f32 at `m` = src. */
+  storeScalarMem(m: Mem, src: number): void {
+    this.a.emit(this.isa.vex ? "vmovss" : "movss", m.withSize(4), this.x(src));
+  }
+
   /** Scalar lane 0: dst = [base+disp]. */
   loadScalar(dst: number, base: Reg, disp: number): void {
     this.a.emit(this.isa.vex ? "vmovss" : "movss", this.x(dst), dword(base, disp));

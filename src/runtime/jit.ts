@@ -23,6 +23,7 @@ import {
 import { emptySpec } from "../kernels/gemm/read.ts";
 import { readUnary, UNARY, type UnaryOp, type UnaryParams } from "../kernels/unary/mod.ts";
 import { readSoftmax, SOFTMAX, type SoftmaxOptions } from "../kernels/softmax/mod.ts";
+import { NORM, type NormOptions, readNorm } from "../kernels/norm/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -90,6 +91,9 @@ const VEC_OF: Record<IsaLevel, VecLevel> = {
 const GEMM_ID = familyId(GEMM);
 const UNARY_ID = familyId(UNARY);
 const SOFTMAX_ID = familyId(SOFTMAX);
+const NORM_ID = familyId(NORM);
+/** Stands in for an absent optional operand (its extent is 0: never read). */
+const ABSENT = new Float32Array(1);
 
 function badOption(name: string, v: unknown, what: string): never {
   throw new RangeError(`Jit: ${name} must be ${what}, got ${describe(v)}`);
@@ -218,6 +222,40 @@ export class Jit {
     rt.operand(SOFTMAX, 1, y);
     readSoftmax(x, y, options, rt.key, rt.extents);
     rt.run(SOFTMAX_ID);
+  }
+
+  /**
+   * ONNX LayerNormalization over the last axis of x (rows × cols):
+   * y = (t − mean)/√(var + ε)·scale + bias with t = x, or x + residual
+   * (ONNX Runtime's SkipLayerNormalization). Two-pass, so rows with a large
+   * mean keep their variance. ε defaults to 1e-5; y may be x.
+   */
+  layerNorm(x: Float32Array, y: Float32Array, options: NormOptions): void {
+    this.#norm("layer", x, y, options);
+  }
+
+  /**
+   * ONNX RMSNormalization (T5-style) over the last axis:
+   * y = t/√(mean(t²) + ε)·scale with t = x, or x + residual. No bias.
+   */
+  rmsNorm(x: Float32Array, y: Float32Array, options: Omit<NormOptions, "bias">): void {
+    this.#norm("rms", x, y, options);
+  }
+
+  readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];
+
+  #norm(kind: "layer" | "rms", x: Float32Array, y: Float32Array, options: NormOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(NORM, 0, x);
+    rt.operand(NORM, 4, y);
+    const ops = this.#normOperands;
+    readNorm(kind, x, y, options, rt.key, rt.extents, ops);
+    rt.operand(NORM, 1, ops[0] ?? ABSENT);
+    rt.operand(NORM, 2, ops[1] ?? ABSENT);
+    rt.operand(NORM, 3, ops[2] ?? ABSENT);
+    ops[0] = ops[1] = ops[2] = undefined;
+    rt.run(NORM_ID);
   }
 
   /**

@@ -1,0 +1,202 @@
+/**
+ * LayerNormalization and RMSNormalization along rows, two-pass and stable:
+ * pass 1 sums x − x₀ (or with the residual added, stored into y so later
+ * passes read it once computed) for the mean, or x² for RMS; pass 2
+ * (LayerNorm) sums (x − x₀ − mean)², so rows like 1e4 + noise keep their
+ * variance (E[x²] − E[x]² would cancel it away); pass 3 writes
+ * ((x − x₀ − mean)·inv)·scale + bias with inv = 1/√(var + ε), one division
+ * per row. x₀, the row's first element, keeps the sums small and exact.
+ *
+ * Sums run in 4 vector accumulators over a fixed assignment of vectors, then
+ * fold in a fixed order: results depend on the shape only.
+ *
+ * @module
+ */
+import {
+  Assembler,
+  type Mem,
+  type Program,
+  ptr,
+  r10,
+  r11,
+  r8,
+  r9,
+  rax,
+  rcx,
+  rdx,
+  type Reg,
+  rsi,
+} from "../../../asm/mod.ts";
+import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
+import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { NORM_ARG, type NormSpec } from "./spec.ts";
+
+/** How a normalization kernel is built. */
+export interface NormPlan {
+  /** Vector level. */
+  isa: VecLevel;
+  /** No workspace. */
+  workspaceBytes: 0;
+  /** One line for listings and stats. */
+  description: string;
+}
+
+/** The plan: the ISA's vectors. */
+export function planNorm(s: NormSpec, isa: VecLevel): NormPlan {
+  const passes = s.kind === "layer" ? 3 : 2;
+  return { isa, workspaceBytes: 0, description: `${isa} ${s.kind}Norm, ${passes} passes per row` };
+}
+
+const ACCS = 4;
+
+/** Emits `void kernel(args)` for the spec. */
+export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: boolean }): Program {
+  const a = new Assembler({ listing: options.listing });
+  const isa = vecIsa(plan.isa);
+  const v = new Vec(a, isa);
+  const L = isa.lanes, VB = L * 4;
+  const rest = s.cols % L, full = (s.cols - rest) / L;
+  const maskReg = isa.level === "avx2" && rest ? isa.nregs - 1 : -1;
+  // Registers: 4 accumulators, mean, inv, temporaries, the row's shift.
+  const [MEAN, INV, T0, T1, T2, SHIFT] = [4, 5, 6, 7, 8, 9];
+  if (s.rows === 0 || s.cols === 0) {
+    a.emit("ret");
+    return a.finish();
+  }
+  const rX = rsi, rY = rdx, rR = r8, rS = r9, rB = r10, rows = r11;
+  loadPointer(a, rX, NORM_ARG.X);
+  loadPointer(a, rY, NORM_ARG.Y);
+  if (s.residual) loadPointer(a, rR, NORM_ARG.R);
+  if (s.scale) loadPointer(a, rS, NORM_ARG.SCALE);
+  if (s.bias) loadPointer(a, rB, NORM_ARG.BIAS);
+  const tail: Tail | null = rest && (isa.level === "avx512" || isa.level === "avx2")
+    ? v.tail(rest, 1, maskReg)
+    : null;
+  const at = (base: Reg, disp: number): Mem => ptr(base, disp, rax, 1);
+  const src = s.residual ? rY : rX; // where pass 2 and 3 read the row
+
+  /**
+   * A loop over the row's columns: `body(disp, kind)` for vector u of each
+   * step of 4 (rax the byte offset), then the rest of the vectors, then the
+   * tail (a masked vector, or single elements at SSE2 and scalar).
+   */
+  const columns = (
+    body: (disp: number, acc: number, kind: "vector" | "tail" | "scalar") => void,
+  ) => {
+    a.emit("xor", rax, rax);
+    const steps = Math.floor(full / ACCS);
+    countedLoop(a, rcx, steps, () => {
+      for (let u = 0; u < ACCS; u++) body(u * VB, u, "vector");
+      addImmediate(a, "add", rax, ACCS * VB);
+    });
+    const left = full - steps * ACCS;
+    for (let u = 0; u < left; u++) body(u * VB, u, "vector");
+    if (tail) body(left * VB, 0, "tail");
+    else for (let j = 0; j < rest; j++) body(left * VB + j * 4, 0, "scalar");
+  };
+  /** dst = the row's element(s) at disp: x, or x + residual (stored into y) in pass 1. */
+  const load = (dst: number, base: Reg, disp: number, kind: string) => {
+    if (kind === "scalar") v.loadScalarMem(dst, at(base, disp));
+    else v.loadMem(dst, at(base, disp), kind === "tail" ? tail! : undefined);
+  };
+  const store = (base: Reg, disp: number, x: number, kind: string) => {
+    if (kind === "scalar") v.storeScalarMem(at(base, disp), x);
+    else v.storeMem(at(base, disp), x, kind === "tail" ? tail! : undefined);
+  };
+  /** acc += t (or t²): whole vectors, or lane 0 for single elements. */
+  const accumulate = (acc: number, t: number, kind: string, square: boolean) => {
+    if (kind === "scalar") {
+      if (square) v.scalarOp("mul", t, t);
+      return v.scalarOp("add", acc, t);
+    }
+    if (square) {
+      if (isa.fma) return v.fmadd(acc, t, t, acc);
+      v.op("mul", t, t, t);
+    }
+    v.op("add", acc, acc, t);
+  };
+  const foldRow = (dst: number) => {
+    for (let i = 1; i < ACCS; i++) v.op("add", 0, 0, i);
+    v.reduceAll("add", 0, T2);
+    v.op("div", dst, 0, f32(s.cols));
+  };
+
+  const layer = s.kind === "layer";
+  /** T0 = t − shift (LayerNorm works relative to the row's first element, see below). */
+  const shifted = (kind: string) => {
+    if (!layer) return;
+    if (kind === "scalar") v.scalarOp("sub", T0, SHIFT);
+    else v.op("sub", T0, T0, SHIFT);
+  };
+
+  countedLoop(a, rows, s.rows, () => {
+    // LayerNorm sums t − t₀ (t₀ the row's first element): for rows like
+    // 1e4 + noise these differences are exact and small, so their mean is
+    // exact to f32 precision, and an f32 mean of t itself (rounded at 1e4)
+    // never enters (t − mean).
+    if (layer) {
+      v.broadcastMem(SHIFT, ptr(rX, 0, null, 1, 4));
+      if (s.residual) {
+        v.broadcastMem(T1, ptr(rR, 0, null, 1, 4));
+        v.op("add", SHIFT, SHIFT, T1);
+      }
+    }
+    // Pass 1: Σ (t − t₀) (layer) or Σ t² (rms), t = x (+ residual, stored into y).
+    for (let i = 0; i < ACCS; i++) v.zero(i);
+    columns((disp, acc, kind) => {
+      load(T0, rX, disp, kind);
+      if (s.residual) {
+        load(T1, rR, disp, kind);
+        if (kind === "scalar") v.scalarOp("add", T0, T1);
+        else v.op("add", T0, T0, T1);
+        store(rY, disp, T0, kind);
+      }
+      shifted(kind);
+      if (kind === "tail") v.zeroOutside(T0, tail!);
+      accumulate(acc, T0, kind, s.kind === "rms");
+    });
+    foldRow(MEAN); // the mean of t − t₀ (layer) or of t² (rms)
+    if (layer) {
+      // Pass 2: Σ ((t − t₀) − mean)².
+      for (let i = 0; i < ACCS; i++) v.zero(i);
+      columns((disp, acc, kind) => {
+        load(T0, src, disp, kind);
+        shifted(kind);
+        v.op("sub", T0, T0, MEAN);
+        if (kind === "tail") v.zeroOutside(T0, tail!);
+        accumulate(acc, T0, kind, true);
+      });
+      foldRow(INV);
+    } else v.move(INV, MEAN);
+    v.op("add", INV, INV, f32(s.epsilon));
+    v.sqrt(INV, INV);
+    v.move(T0, f32(1));
+    v.op("div", T0, T0, INV);
+    v.move(INV, T0);
+    // Pass 3: y = ((t − mean)·inv)·scale + bias.
+    columns((disp, _acc, kind) => {
+      const scalar = kind === "scalar";
+      load(T0, src, disp, kind);
+      const op = (o: "sub" | "mul" | "add", d: number, r: number) =>
+        scalar ? v.scalarOp(o, d, r) : v.op(o, d, d, r);
+      shifted(kind);
+      if (layer) op("sub", T0, MEAN);
+      op("mul", T0, INV);
+      if (s.scale) load(T1, rS, disp, kind);
+      if (s.bias) load(T2, rB, disp, kind);
+      if (s.scale && s.bias && isa.fma && !scalar) v.fmadd(T0, T0, T1, T2);
+      else if (s.scale && s.bias && isa.fma) a.emit("vfmadd213ss", v.x(T0), v.x(T1), v.x(T2));
+      else {
+        if (s.scale) op("mul", T0, T1);
+        if (s.bias) op("add", T0, T2);
+      }
+      store(rY, disp, T0, kind);
+    });
+    addImmediate(a, "add", rX, s.cols * 4);
+    addImmediate(a, "add", rY, s.cols * 4);
+    if (s.residual) addImmediate(a, "add", rR, s.cols * 4);
+  });
+  v.leave();
+  a.emit("ret");
+  return a.finish();
+}

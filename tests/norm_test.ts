@@ -1,0 +1,192 @@
+import assert from "node:assert/strict";
+import { isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { normReference } from "../src/kernels/norm/mod.ts";
+import { pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+const EDGES = [1, 7, 15, 16, 17, 31, 33, 1000, 1023, 1025];
+const EPS = 2 ** -24;
+
+interface Case {
+  kind: "layer" | "rms";
+  rows: number;
+  cols: number;
+  x: Float32Array;
+  residual?: Float32Array;
+  scale?: Float32Array;
+  bias?: Float32Array;
+  epsilon?: number;
+}
+
+/**
+ * Allowed error: a few ulp of each output, plus the rounding of the row's
+ * sums (at most cols/lanes + lanes additions, relative 2^-24 each) carried
+ * through the normalized magnitude of the row.
+ */
+function check(c: Case, y: Float32Array, where: string) {
+  const ref = new Float32Array(y.length);
+  const eps = Math.fround(c.epsilon ?? 1e-5);
+  normReference(
+    {
+      kind: c.kind,
+      rows: c.rows,
+      cols: c.cols,
+      scale: !!c.scale,
+      bias: !!c.bias,
+      residual: !!c.residual,
+      epsilon: eps,
+    },
+    c.x,
+    c.residual ?? c.x,
+    c.scale ?? c.x,
+    c.bias ?? c.x,
+    ref,
+  );
+  for (let r = 0; r < c.rows; r++) {
+    let big = 0;
+    for (let j = 0; j < c.cols; j++) {
+      const i = r * c.cols + j;
+      big = Math.max(big, Math.abs(ref[i] - (c.bias ? c.bias[j] : 0)));
+    }
+    for (let j = 0; j < c.cols; j++) {
+      const i = r * c.cols + j;
+      const tol = 8 * EPS * Math.abs(ref[i]) + (16 + c.cols / 4) * EPS * big;
+      if (!(Math.abs(y[i] - ref[i]) <= tol)) {
+        assert.fail(`${where}: [${r}, ${j}] got ${y[i]}, reference ${ref[i]} (tolerance ${tol})`);
+      }
+    }
+  }
+}
+
+function run(jit: Jit, c: Case, y: Float32Array) {
+  const o = {
+    rows: c.rows,
+    cols: c.cols,
+    scale: c.scale,
+    residual: c.residual,
+    epsilon: c.epsilon,
+  };
+  if (c.kind === "layer") jit.layerNorm(c.x, y, { ...o, bias: c.bias });
+  else jit.rmsNorm(c.x, y, o);
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`norm ${isa}: layerNorm and rmsNorm on seeded shapes against the f64 reference`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 500 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    for (let t = 0; t < 60; t++) {
+      const kind = pick(r, ["layer", "rms"] as const);
+      const cols = pick(r, EDGES), rows = pick(r, [1, 2, 3, 5]);
+      const offset = pick(r, [0, 0, 1e4, -300]); // rows like 1e4 + noise
+      const vec = (n: number, lo: number, w: number) => new Float32Array(n).map(() => lo + r() * w);
+      const c: Case = {
+        kind,
+        rows,
+        cols,
+        x: vec(rows * cols, offset - 1, 2),
+        residual: r() < 0.4 ? vec(rows * cols, -1, 2) : undefined,
+        scale: r() < 0.6 ? vec(cols, 0.5, 1) : undefined,
+        bias: kind === "layer" && r() < 0.6 ? vec(cols, -1, 2) : undefined,
+        epsilon: r() < 0.3 ? pick(r, [1e-6, 1e-3, 0.1]) : undefined,
+      };
+      const y = new Float32Array(rows * cols);
+      run(jit, c, y);
+      check(c, y, `${isa} seed ${seed} case ${t} ${kind} ${rows}×${cols} offset ${offset}`);
+    }
+    for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+  });
+
+  Deno.test(`norm ${isa}: 1e4 + noise keeps its variance; in place; rows independent of the batch`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(9);
+    const cols = 768;
+    const x = new Float32Array(4 * cols).map(() => 1e4 + r() * 0.01);
+    const y = new Float32Array(x.length);
+    jit.layerNorm(x, y, { rows: 4, cols });
+    check({ kind: "layer", rows: 4, cols, x }, y, `${isa} 1e4 + noise`);
+    let m = 0, v = 0;
+    for (let j = 0; j < cols; j++) m += y[j] / cols;
+    for (let j = 0; j < cols; j++) v += (y[j] - m) ** 2 / cols;
+    // var(x) ≈ 8e-6 ≫ ε = 1e-5? No: same order, so var(y) = var/(var + ε).
+    assert.ok(Math.abs(m) < 1e-5 && v > 0.3, `normalized row: mean ${m}, variance ${v}`);
+    for (let row = 0; row < 4; row++) {
+      const one = new Float32Array(cols);
+      jit.layerNorm(x.subarray(row * cols, (row + 1) * cols), one, { rows: 1, cols });
+      assert.deepEqual(one, y.subarray(row * cols, (row + 1) * cols));
+    }
+    const z = x.slice();
+    jit.layerNorm(z, z, { rows: 4, cols });
+    assert.deepEqual(z, y);
+    jit.rmsNorm(new Float32Array(0), new Float32Array(0), { rows: 0, cols: 8 });
+  });
+}
+
+Deno.test("norm: bad input names the argument, the value and the expectation", () => {
+  using jit = new Jit();
+  const x = new Float32Array(6), y = new Float32Array(6);
+  const bad: [() => void, RegExp, ErrorConstructor][] = [
+    [
+      () => jit.layerNorm(x, y, { rows: 2, cols: 4 }),
+      /layerNorm: x has 6 elements but rows=2 × cols=4 needs exactly 8/,
+      RangeError,
+    ],
+    [
+      () => jit.layerNorm(x, y, { rows: 2, cols: 3, scale: new Float32Array(2) }),
+      /scale has 2 elements but cols is 3/,
+      RangeError,
+    ],
+    [
+      () => jit.layerNorm(x, y, { rows: 2, cols: 3, bias: [1, 2, 3] as unknown as Float32Array }),
+      /bias must be a Float32Array, got/,
+      TypeError,
+    ],
+    [
+      () => jit.rmsNorm(x, y, { rows: 2, cols: 3, bias: new Float32Array(3) } as never),
+      /rmsNorm: takes no bias/,
+      TypeError,
+    ],
+    [
+      () => jit.layerNorm(x, y, { rows: 2, cols: 3, residual: new Float32Array(5) }),
+      /residual has 5 elements but rows × cols is 6/,
+      RangeError,
+    ],
+    [
+      () => jit.layerNorm(x, y, { rows: 2, cols: 3, epsilon: 0 }),
+      /epsilon must be a positive finite number, got number 0/,
+      RangeError,
+    ],
+    [
+      () => jit.layerNorm(x, y, { rows: 2, cols: 3, epsilon: "1" as unknown as number }),
+      /epsilon must be a positive finite number, got string/,
+      TypeError,
+    ],
+    [
+      () => jit.layerNorm(x, y, null as never),
+      /options must be an object with rows and cols, got null/,
+      TypeError,
+    ],
+    [
+      () =>
+        jit.layerNorm(x, buf.subarray(0, 6), { rows: 2, cols: 3, residual: buf.subarray(1, 7) }),
+      /y overlaps residual/,
+      RangeError,
+    ],
+  ];
+  for (const [f, re, type] of bad) {
+    assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
+  }
+  // A getter cannot hand validation one array and the kernel another: each option is read once.
+  let reads = 0;
+  const o = {
+    rows: 2,
+    cols: 3,
+    get scale() {
+      reads++;
+      return reads === 1 ? new Float32Array(3) : new Float32Array(1);
+    },
+  };
+  jit.layerNorm(x, y, o);
+  assert.equal(reads, 1);
+});
