@@ -125,7 +125,7 @@ for (const isa of LEVELS) {
 
 Deno.test("norm: bad input names the argument, the value and the expectation", () => {
   using jit = new Jit();
-  const x = new Float32Array(6), y = new Float32Array(6);
+  const x = new Float32Array(6), y = new Float32Array(6), buf = new Float32Array(8);
   const bad: [() => void, RegExp, ErrorConstructor][] = [
     [
       () => jit.layerNorm(x, y, { rows: 2, cols: 4 }),
