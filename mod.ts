@@ -34,6 +34,8 @@ export { UNARY_OPS } from "./src/kernels/unary/mod.ts";
 export type { UnaryOp, UnaryOpDef, UnaryParams } from "./src/kernels/unary/mod.ts";
 export type { SoftmaxOptions } from "./src/kernels/softmax/mod.ts";
 export type { NormOptions } from "./src/kernels/norm/mod.ts";
+export { REDUCE_OPS } from "./src/kernels/reduce/mod.ts";
+export type { ReduceOp, ReduceOptions } from "./src/kernels/reduce/mod.ts";
 export type { DirectPlan } from "./src/kernels/gemm/direct.ts";
 export type { PackedPlan } from "./src/kernels/gemm/packed.ts";
 export type { VecLevel } from "./src/kernels/vec.ts";

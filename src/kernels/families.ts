@@ -7,6 +7,7 @@
 import type { OpFamily } from "./family.ts";
 import { GEMM } from "./gemm/family.ts";
 import { NORM } from "./norm/family.ts";
+import { REDUCE } from "./reduce/family.ts";
 import { SOFTMAX } from "./softmax/family.ts";
 import { UNARY } from "./unary/family.ts";
 
@@ -16,6 +17,7 @@ export const FAMILIES: readonly OpFamily[] = [
   UNARY,
   SOFTMAX,
   NORM,
+  REDUCE,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

@@ -256,7 +256,7 @@ export class Vec {
   }
 
   /** Scalar lane 0: dst = dst op src (VEX-encoded at the AVX levels, so no SSE/AVX transition). */
-  scalarOp(op: "add" | "mul" | "max" | "sub", dst: number, src: number): void {
+  scalarOp(op: "add" | "mul" | "max" | "min" | "sub", dst: number, src: number): void {
     if (this.isa.vex) this.a.emit(`v${op}ss`, this.x(dst), this.x(dst), this.x(src));
     else this.a.emit(`${op}ss`, this.x(dst), this.x(src));
   }

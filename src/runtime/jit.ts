@@ -24,6 +24,7 @@ import { emptySpec } from "../kernels/gemm/read.ts";
 import { readUnary, UNARY, type UnaryOp, type UnaryParams } from "../kernels/unary/mod.ts";
 import { readSoftmax, SOFTMAX, type SoftmaxOptions } from "../kernels/softmax/mod.ts";
 import { NORM, type NormOptions, readNorm } from "../kernels/norm/mod.ts";
+import { readReduce, REDUCE, type ReduceOp, type ReduceOptions } from "../kernels/reduce/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -92,6 +93,7 @@ const GEMM_ID = familyId(GEMM);
 const UNARY_ID = familyId(UNARY);
 const SOFTMAX_ID = familyId(SOFTMAX);
 const NORM_ID = familyId(NORM);
+const REDUCE_ID = familyId(REDUCE);
 /** Stands in for an absent optional operand (its extent is 0: never read). */
 const ABSENT = new Float32Array(1);
 
@@ -240,6 +242,20 @@ export class Jit {
    */
   rmsNorm(x: Float32Array, y: Float32Array, options: Omit<NormOptions, "bias">): void {
     this.#norm("rms", x, y, options);
+  }
+
+  /**
+   * y[r] = op over row r of x (rows × cols): sum, mean, max, min, sumSquare,
+   * l2, logSumExp (ONNX Reduce* over the last axis). max and min propagate
+   * NaN; logSumExp is max-subtracted.
+   */
+  reduce(op: ReduceOp, x: Float32Array, y: Float32Array, options: ReduceOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(REDUCE, 0, x);
+    rt.operand(REDUCE, 1, y);
+    readReduce(op, x, y, options, rt.key, rt.extents);
+    rt.run(REDUCE_ID);
   }
 
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];

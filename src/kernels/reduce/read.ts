@@ -1,0 +1,82 @@
+/**
+ * Reading a `jit.reduce` call: the op by name, rows × cols matching x
+ * exactly, y holding rows results. No allocation.
+ *
+ * @module
+ */
+import { describe, viewLength } from "../../typed.ts";
+import { REDUCE_OPS, type ReduceSpec } from "./spec.ts";
+
+/** Options of `jit.reduce`. */
+export interface ReduceOptions {
+  /** Rows: one result each. */
+  rows: number;
+  /** Elements reduced per row (the last axis). */
+  cols: number;
+}
+
+/** Names of the reduction key slots after the family slot. */
+export const REDUCE_KEY_FIELDS = ["op", "rows", "cols"] as const;
+
+/** Largest rows or cols. */
+export const MAX_REDUCE_DIMENSION = 2 ** 30;
+
+const IDS: ReadonlyMap<string, number> = new Map(REDUCE_OPS.map((o, i) => [o, i]));
+
+function fail(message: string, type: "type" | "range"): never {
+  throw type === "type"
+    ? new TypeError(`reduce: ${message}`)
+    : new RangeError(`reduce: ${message}`);
+}
+
+const dimension = (v: unknown): v is number =>
+  typeof v === "number" && v >>> 0 === v && v <= MAX_REDUCE_DIMENSION;
+
+function badDimension(name: string, v: unknown): never {
+  if (typeof v !== "number") {
+    fail(`${name} must be a non-negative integer, got ${describe(v)}`, "type");
+  }
+  fail(`${name} must be an integer in [0, ${MAX_REDUCE_DIMENSION}], got ${v}`, "range");
+}
+
+/** Checks a reduction call (x and y known Float32Arrays), writes key slots 1..3 and extents. */
+export function readReduce(
+  op: string,
+  x: Float32Array,
+  y: Float32Array,
+  o: ReduceOptions,
+  key: Int32Array,
+  extents: Float64Array,
+): void {
+  const id = IDS.get(op);
+  if (id === undefined) {
+    if (typeof op !== "string") {
+      fail(`op must be a string naming the reduction, got ${describe(op)}`, "type");
+    }
+    fail(`unknown op "${op}"; expected one of ${REDUCE_OPS.join(", ")}`, "range");
+  }
+  if (o === null || typeof o !== "object") {
+    fail(`options must be an object with rows and cols, got ${describe(o)}`, "type");
+  }
+  const rows = o.rows, cols = o.cols;
+  if (!dimension(rows)) badDimension("rows", rows);
+  if (!dimension(cols)) badDimension("cols", cols);
+  const n = rows * cols;
+  const nx = viewLength(x), ny = viewLength(y);
+  if (nx !== n) {
+    fail(`x has ${nx} elements but rows=${rows} × cols=${cols} needs exactly ${n}`, "range");
+  }
+  if (ny !== rows) {
+    fail(`y has ${ny} elements but needs exactly rows=${rows} (one result per row)`, "range");
+  }
+  key[1] = id;
+  key[2] = rows;
+  key[3] = cols;
+  extents[0] = 4 * n;
+  extents[1] = 4 * rows;
+}
+
+/** The spec a key describes. */
+export function decodeReduceKey(key: Int32Array): ReduceSpec {
+  return { op: key[1], rows: key[2], cols: key[3] };
+}

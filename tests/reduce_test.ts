@@ -1,0 +1,122 @@
+import assert from "node:assert/strict";
+import { isaLevel, Jit, REDUCE_OPS, type ReduceOp } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { reduceReference } from "../src/kernels/reduce/mod.ts";
+import { pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+const EDGES = [1, 7, 15, 16, 17, 31, 33, 1000, 1023, 1025];
+const EPS = 2 ** -24;
+
+/** Sums: (cols/4 + 8) roundings of the running magnitude; max/min exact; the rest a few ulp more. */
+function tolerance(op: ReduceOp, x: Float32Array, ref: number, cols: number): number {
+  if (op === "max" || op === "min") return 0;
+  let mag = 0;
+  for (const v of x) mag += op === "sumSquare" || op === "l2" ? v * v : Math.abs(v);
+  if (op === "mean") mag /= cols;
+  if (op === "l2") mag = Math.sqrt(mag);
+  if (op === "logSumExp") mag = Math.abs(ref) + 1;
+  return (cols / 4 + 8) * EPS * mag + 4 * EPS * Math.abs(ref);
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`reduce ${isa}: every op on seeded shapes against the f64 reference`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 700 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    for (let t = 0; t < 50; t++) {
+      const cols = pick(r, EDGES), rows = pick(r, [1, 2, 3, 6]);
+      const scale = pick(r, [1, 30, 1e3]);
+      const x = new Float32Array(rows * cols).map(() => (r() * 2 - 1) * scale);
+      for (const op of REDUCE_OPS) {
+        const y = new Float32Array(rows), ref = new Float32Array(rows);
+        jit.reduce(op, x, y, { rows, cols });
+        reduceReference({ op: REDUCE_OPS.indexOf(op), rows, cols }, x, ref);
+        for (let i = 0; i < rows; i++) {
+          const tol = tolerance(op, x.subarray(i * cols, (i + 1) * cols), ref[i], cols);
+          assert.ok(
+            Math.abs(y[i] - ref[i]) <= tol,
+            `${isa} seed ${seed} case ${t} ${op} ${rows}×${cols} row ${i}: ${y[i]} vs ${
+              ref[i]
+            } (tolerance ${tol})`,
+          );
+        }
+      }
+    }
+    for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+  });
+
+  Deno.test(`reduce ${isa}: NaN, ±Inf and empty rows`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    for (const cols of [1, 5, 40]) {
+      for (const at of [0, cols - 1]) {
+        const x = new Float32Array(cols).fill(1);
+        x[at] = NaN;
+        const y = new Float32Array(1);
+        for (const op of ["max", "min", "sum", "logSumExp"] as const) {
+          jit.reduce(op, x, y, { rows: 1, cols });
+          assert.ok(Number.isNaN(y[0]), `${isa} ${op} with NaN at ${at}/${cols}: ${y[0]}`);
+        }
+      }
+      const y = new Float32Array(1);
+      jit.reduce("logSumExp", new Float32Array(cols).fill(-Infinity), y, { rows: 1, cols });
+      assert.equal(y[0], -Infinity);
+      const inf = new Float32Array(cols).fill(2);
+      inf[cols >> 1] = Infinity;
+      jit.reduce("logSumExp", inf, y, { rows: 1, cols });
+      assert.equal(y[0], Infinity);
+      jit.reduce("max", new Float32Array(cols).fill(-Infinity), y, { rows: 1, cols });
+      assert.equal(y[0], -Infinity);
+    }
+    const y = new Float32Array(2);
+    const empty = new Float32Array(0);
+    const expect: Record<ReduceOp, number> = {
+      sum: 0,
+      mean: NaN,
+      max: -Infinity,
+      min: Infinity,
+      sumSquare: 0,
+      l2: 0,
+      logSumExp: -Infinity,
+    };
+    for (const op of REDUCE_OPS) {
+      jit.reduce(op, empty, y, { rows: 2, cols: 0 });
+      assert.ok(
+        Object.is(y[0], expect[op]) && Object.is(y[1], expect[op]),
+        `${isa} empty ${op}: ${y}`,
+      );
+    }
+  });
+}
+
+Deno.test("reduce: bad input names the argument, the value and the expectation", () => {
+  using jit = new Jit();
+  const x = new Float32Array(6), y = new Float32Array(2);
+  const bad: [() => void, RegExp, ErrorConstructor][] = [
+    [
+      () => jit.reduce("prod" as ReduceOp, x, y, { rows: 2, cols: 3 }),
+      /unknown op "prod"; expected one of sum, mean/,
+      RangeError,
+    ],
+    [
+      () => jit.reduce("sum", x, y, { rows: 3, cols: 3 }),
+      /x has 6 elements but rows=3 × cols=3 needs exactly 9/,
+      RangeError,
+    ],
+    [
+      () => jit.reduce("sum", x, new Float32Array(3), { rows: 2, cols: 3 }),
+      /y has 3 elements but needs exactly rows=2/,
+      RangeError,
+    ],
+    [() => jit.reduce("sum", x, y, { rows: 2, cols: NaN }), /cols must be an integer/, RangeError],
+    [() => jit.reduce("sum", x, y, null as never), /options must be an object/, TypeError],
+    [
+      () => jit.reduce("sum", x, x.subarray(0, 2), { rows: 2, cols: 3 }),
+      /y overlaps x/,
+      RangeError,
+    ],
+  ];
+  for (const [f, re, type] of bad) {
+    assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
+  }
+});
