@@ -35,6 +35,8 @@ export type { UnaryOp, UnaryOpDef, UnaryParams } from "./src/kernels/unary/mod.t
 export type { SoftmaxOptions } from "./src/kernels/softmax/mod.ts";
 export type { NormOptions } from "./src/kernels/norm/mod.ts";
 export { REDUCE_OPS } from "./src/kernels/reduce/mod.ts";
+export { BINARY_OPS } from "./src/kernels/binary/mod.ts";
+export type { BinaryOp } from "./src/kernels/binary/mod.ts";
 export type { ReduceOp, ReduceOptions } from "./src/kernels/reduce/mod.ts";
 export type { DirectPlan } from "./src/kernels/gemm/direct.ts";
 export type { PackedPlan } from "./src/kernels/gemm/packed.ts";

@@ -5,6 +5,7 @@
  * @module
  */
 import type { OpFamily } from "./family.ts";
+import { BINARY } from "./binary/family.ts";
 import { GEMM } from "./gemm/family.ts";
 import { NORM } from "./norm/family.ts";
 import { REDUCE } from "./reduce/family.ts";
@@ -18,6 +19,7 @@ export const FAMILIES: readonly OpFamily[] = [
   SOFTMAX,
   NORM,
   REDUCE,
+  BINARY,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

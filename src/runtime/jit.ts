@@ -25,6 +25,7 @@ import { readUnary, UNARY, type UnaryOp, type UnaryParams } from "../kernels/una
 import { readSoftmax, SOFTMAX, type SoftmaxOptions } from "../kernels/softmax/mod.ts";
 import { NORM, type NormOptions, readNorm } from "../kernels/norm/mod.ts";
 import { readReduce, REDUCE, type ReduceOp, type ReduceOptions } from "../kernels/reduce/mod.ts";
+import { BINARY, type BinaryOp, readBinary } from "../kernels/binary/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -94,6 +95,7 @@ const UNARY_ID = familyId(UNARY);
 const SOFTMAX_ID = familyId(SOFTMAX);
 const NORM_ID = familyId(NORM);
 const REDUCE_ID = familyId(REDUCE);
+const BINARY_ID = familyId(BINARY);
 /** Stands in for an absent optional operand (its extent is 0: never read). */
 const ABSENT = new Float32Array(1);
 
@@ -256,6 +258,30 @@ export class Jit {
     rt.operand(REDUCE, 1, y);
     readReduce(op, x, y, options, rt.key, rt.extents);
     rt.run(REDUCE_ID);
+  }
+
+  /**
+   * y = a op b elementwise with numpy (ONNX) broadcasting: add, sub, mul,
+   * div, max, min, pow. aDims and bDims are the operands' shapes (at most 6
+   * dims, right-aligned); y holds the broadcast shape and may be a or b when
+   * it has that shape. max and min propagate NaN; pow is C's powf, with
+   * exact code for a single constant exponent of 0, ±1, ½, 2, 3... (±16).
+   */
+  binary(
+    op: BinaryOp,
+    a: Float32Array,
+    aDims: readonly number[],
+    b: Float32Array,
+    bDims: readonly number[],
+    y: Float32Array,
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(BINARY, 0, a);
+    rt.operand(BINARY, 1, b);
+    rt.operand(BINARY, 2, y);
+    readBinary(op, a, aDims, b, bDims, y, rt.key, rt.extents);
+    rt.run(BINARY_ID);
   }
 
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];

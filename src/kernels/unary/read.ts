@@ -33,6 +33,13 @@ function badParam(op: string, name: string, v: unknown, takes: readonly string[]
   throw new TypeError(`unary: ${op} ${name} must be a number, got ${describe(v)}`);
 }
 
+/** Most elements of one call (the count is an int32 key slot). */
+export const MAX_UNARY_ELEMENTS = 2 ** 31 - 1;
+
+function tooLong(n: number): never {
+  throw new RangeError(`unary: x has ${n} elements; at most ${MAX_UNARY_ELEMENTS} per call`);
+}
+
 function badLength(ny: number, nx: number): never {
   throw new RangeError(
     `unary: y has ${ny} elements but x has ${nx}; y must have exactly as many (or be x)`,
@@ -56,6 +63,7 @@ export function readUnary(
   const def = UNARY_OPS[id];
   const n = viewLength(x), ny = viewLength(y);
   if (ny !== n) badLength(ny, n);
+  if (n > MAX_UNARY_ELEMENTS) tooLong(n);
   key[1] = id;
   key[2] = n;
   key[3] = def.params.length > 0 ? f32Bits(def.defaults[0]) : 0;

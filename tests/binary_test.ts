@@ -1,0 +1,204 @@
+import assert from "node:assert/strict";
+import { BINARY_OPS, type BinaryOp, isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { binaryReference } from "../src/kernels/binary/ops.ts";
+import { pick, rng } from "./helpers/random.ts";
+import { ulpDistance } from "./helpers/ulp.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+const EDGES = [1, 7, 15, 16, 17, 31, 33, 1000, 1023, 1025];
+
+/** Element (multi-index) of a broadcast operand. */
+function at(x: Float32Array, dims: number[], outDims: number[], idx: number[]): number {
+  let off = 0;
+  const shift = outDims.length - dims.length;
+  for (let k = 0; k < dims.length; k++) off = off * dims[k] + (dims[k] === 1 ? 0 : idx[k + shift]);
+  return x[off];
+}
+
+function check(
+  op: BinaryOp,
+  a: Float32Array,
+  ad: number[],
+  b: Float32Array,
+  bd: number[],
+  y: Float32Array,
+  where: string,
+  constantExponent: boolean,
+) {
+  const rank = Math.max(ad.length, bd.length);
+  const pad = (d: number[]) => [...new Array(rank - d.length).fill(1), ...d];
+  const out = pad(ad).map((d, k) => Math.max(d, pad(bd)[k]));
+  const idx = new Array(rank).fill(0);
+  for (let i = 0; i < y.length; i++) {
+    const x1 = at(a, ad, out, idx), x2 = at(b, bd, out, idx);
+    const ref = Math.fround(binaryReference(op, x1, x2));
+    const d = ulpDistance(y[i], ref);
+    // Exact ops exact; pow: the exponential's error grows with |y·ln x|; square-and-multiply a few roundings.
+    const growth = Math.abs(x2 * Math.log(Math.abs(x1)));
+    const bound = op !== "pow"
+      ? 0
+      : constantExponent
+      ? 8
+      : 4 + (Number.isFinite(growth) ? 2 * growth : 0);
+    if (!(d <= bound)) {
+      assert.fail(`${where}: ${op}(${x1}, ${x2}) at ${i} = ${y[i]}, reference ${ref} (${d} ulp)`);
+    }
+    for (let k = rank - 1; k >= 0; k--) {
+      if (++idx[k] < out[k]) break;
+      idx[k] = 0;
+    }
+  }
+}
+
+/** A random broadcast pair of shapes: same, scalar, per-row, per-channel, or mixed. */
+function shapes(r: () => number): [number[], number[]] {
+  const kind = pick(r, ["same", "scalar", "row", "channel", "mixed"]);
+  const n = pick(r, EDGES);
+  switch (kind) {
+    case "same":
+      return [[n], [n]];
+    case "scalar":
+      return r() < 0.5 ? [[3, n], [1]] : [[], [2, n]];
+    case "row":
+      return [[pick(r, [1, 3, 4]), n], [n]];
+    case "channel": {
+      const c = pick(r, [1, 3, 16]);
+      return [[2, c, pick(r, [1, 7, 49])], [1, c, 1]];
+    }
+    default: {
+      const rank = 1 + Math.floor(r() * 6);
+      const a: number[] = [], b: number[] = [];
+      for (let k = 0; k < rank; k++) {
+        const d = pick(r, [1, 2, 3, 5]);
+        const u = r();
+        a.push(u < 0.33 ? 1 : d);
+        b.push(u >= 0.33 && u < 0.66 ? 1 : d);
+      }
+      return [a, b.slice(Math.floor(r() * rank))];
+    }
+  }
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`binary ${isa}: every op and broadcast pattern against the f64 reference`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 900 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    for (let t = 0; t < 80; t++) {
+      const [ad, bd] = r() < 0.5 ? shapes(r) : shapes(r).reverse() as [number[], number[]];
+      const na = ad.reduce((p, d) => p * d, 1), nb = bd.reduce((p, d) => p * d, 1);
+      const rank = Math.max(ad.length, bd.length);
+      const pad = (d: number[]) => [...new Array(rank - d.length).fill(1), ...d];
+      const ny = pad(ad).map((d, k) => Math.max(d, pad(bd)[k])).reduce((p, d) => p * d, 1);
+      const a = new Float32Array(na).map(() => (r() * 2 - 1) * 4);
+      const b = new Float32Array(nb).map(() => (r() * 2 - 1) * 4);
+      if (r() < 0.2) a[0] = NaN;
+      for (const op of BINARY_OPS) {
+        const bb = op === "pow" && nb === 1 && r() < 0.5
+          ? new Float32Array([pick(r, [0, 1, 2, 3, 0.5, -1, -2, 5])])
+          : b;
+        const y = new Float32Array(ny);
+        jit.binary(op, a, ad, bb, bd, y);
+        check(
+          op,
+          a,
+          ad,
+          bb,
+          bd,
+          y,
+          `${isa} seed ${seed} case ${t} [${ad}] ⊙ [${bd}]`,
+          op === "pow" && nb === 1 && (Number.isInteger(bb[0]) || bb[0] === 0.5),
+        );
+      }
+    }
+    for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+  });
+
+  Deno.test(`binary ${isa}: pow special values as C's powf; max/min propagate NaN; in place`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const xs = [0, -0, 1, -1, 2, -2, 0.5, -0.5, Infinity, -Infinity, NaN, 3];
+    const ys = [0, -0, 1, -1, 2, 3, -3, 0.5, -0.5, Infinity, -Infinity, NaN, 2.5, 1e9];
+    const a = new Float32Array(xs.length * ys.length), b = new Float32Array(a.length);
+    xs.forEach((x, i) =>
+      ys.forEach((y, j) => [a[i * ys.length + j], b[i * ys.length + j]] = [x, y])
+    );
+    const y = new Float32Array(a.length);
+    jit.binary("pow", a, [a.length], b, [b.length], y);
+    for (let i = 0; i < a.length; i++) {
+      const ref = Math.fround(binaryReference("pow", a[i], b[i]));
+      assert.ok(
+        Object.is(y[i], ref) || (Number.isNaN(ref) && Number.isNaN(y[i])) ||
+          ulpDistance(y[i], ref) <= 4,
+        `pow(${a[i]}, ${b[i]}) = ${y[i]}, expected ${ref}`,
+      );
+    }
+    const m = new Float32Array([NaN, 1, 2, NaN]), n = new Float32Array([1, NaN, 1, NaN]);
+    for (const op of ["max", "min"] as const) {
+      const out = new Float32Array(4);
+      jit.binary(op, m, [4], n, [4], out);
+      assert.ok(
+        Number.isNaN(out[0]) && Number.isNaN(out[1]) && out[2] === (op === "max" ? 2 : 1) &&
+          Number.isNaN(out[3]),
+        `${op}: ${out}`,
+      );
+    }
+    const x = new Float32Array([1, 2, 3, 4, 5, 6]), bias = new Float32Array([10, 20, 30]);
+    jit.binary("add", x, [2, 3], bias, [3], x); // in place, per-row bias
+    assert.deepEqual(Array.from(x), [11, 22, 33, 14, 25, 36]);
+  });
+}
+
+Deno.test("binary: bad input names the argument, the value and the expectation", () => {
+  using jit = new Jit();
+  const a = new Float32Array(6), b = new Float32Array(3), y = new Float32Array(6);
+  const bad: [() => void, RegExp, ErrorConstructor][] = [
+    [
+      () => jit.binary("mod" as BinaryOp, a, [6], b, [3], y),
+      /unknown op "mod"; expected one of add, sub/,
+      RangeError,
+    ],
+    [
+      () => jit.binary("add", a, [2, 3], b.subarray(0, 2), [2], y),
+      /aDims \[2, 3\] and bDims \[2\] do not broadcast/,
+      RangeError,
+    ],
+    [
+      () => jit.binary("add", a, [2, 4], b, [3], y),
+      /a has 6 elements but aDims \[2, 4\] needs exactly 8/,
+      RangeError,
+    ],
+    [
+      () => jit.binary("add", a, [2, 3], b, [3], new Float32Array(5)),
+      /y has 5 elements but the broadcast output needs exactly 6/,
+      RangeError,
+    ],
+    [
+      () => jit.binary("add", a, [1, 1, 1, 1, 1, 1, 6], b, [3], y),
+      /aDims has rank 7; at most 6/,
+      RangeError,
+    ],
+    [
+      () => jit.binary("add", a, [2, -3], b, [3], y),
+      /aDims\[1\] must be an integer in \[0, 1073741824\], got number -3/,
+      RangeError,
+    ],
+    [
+      () => jit.binary("add", a, "2,3" as never, b, [3], y),
+      /aDims must be an array of dimensions, got string/,
+      TypeError,
+    ],
+    [() => jit.binary("add", a, [2, 3], b, [3], a.subarray(0, 6)), /./, RangeError],
+  ];
+  // The last is in place (y === a exactly): allowed, so it must not throw.
+  for (const [f, re, type] of bad.slice(0, -1)) {
+    assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
+  }
+  bad.at(-1)![0]();
+  const buf = new Float32Array(8);
+  assert.throws(
+    () =>
+      jit.binary("add", buf.subarray(0, 6), [6], b.subarray(0, 1), [1, 1, 1], buf.subarray(1, 7)),
+    /y overlaps a/,
+  );
+});
