@@ -32,6 +32,7 @@ export type {
 } from "./src/kernels/gemm/mod.ts";
 export { UNARY_OPS } from "./src/kernels/unary/mod.ts";
 export type { UnaryOp, UnaryOpDef, UnaryParams } from "./src/kernels/unary/mod.ts";
+export type { Activation } from "./src/kernels/unary/read.ts";
 export type { SoftmaxOptions } from "./src/kernels/softmax/mod.ts";
 export type { NormOptions } from "./src/kernels/norm/mod.ts";
 export { REDUCE_OPS } from "./src/kernels/reduce/mod.ts";

@@ -22,7 +22,7 @@ const kernel = profiled.compileGemm(opts);
 const args = new NativeBlock(64);
 args.f64[0] = viewAddress(a);
 args.f64[1] = viewAddress(b);
-args.f64[2] = viewAddress(c);
+args.f64[3] = viewAddress(c);
 const d = dispatch();
 const fn = kernel.code!.pointer;
 

@@ -196,7 +196,7 @@ function runPlan(
   const args = new NativeBlock(64);
   args.f64[0] = viewAddress(cs.a);
   args.f64[1] = viewAddress(cs.b);
-  args.f64[2] = viewAddress(cs.c);
+  args.f64[3] = viewAddress(cs.c);
   args.f64[6] = viewAddress(ws) + ((64 - (viewAddress(ws) % 64)) % 64);
   dispatch().call(block.pointer, args.pointer);
   arena.free(block);

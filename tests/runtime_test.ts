@@ -4,6 +4,7 @@ import { capIsa } from "../src/cpu.ts";
 import { runFixture, toolAvailable } from "./helpers/fixture.ts";
 import { rng } from "./helpers/random.ts";
 import { GEMM } from "../src/kernels/gemm/mod.ts";
+import type { Activation } from "../src/kernels/unary/read.ts";
 import { assemble } from "../asm/mod.ts";
 
 /** Small-integer operands: every f32 sum is exact, so all tiers agree bit for bit. */
@@ -297,6 +298,8 @@ Deno.test("runtime: changing any single field of a call selects a different kern
     ldc: 7,
     alpha: 1,
     beta: 0,
+    activation: { op: "clip", min: 0, max: 6 } as Activation,
+    bias: undefined as Float32Array | undefined,
   };
   // One mutation per key field; a field added to the key without one here fails the test.
   const mutations: Record<string, Partial<typeof base>> = {
@@ -310,6 +313,11 @@ Deno.test("runtime: changing any single field of a call selects a different kern
     ldc: { ldc: 8 },
     alpha: { alpha: 2 },
     beta: { beta: 1 },
+    bias: { bias: new Float32Array(7) },
+    // The same two parameter values under another op: only the op slot changes.
+    activation: { activation: { op: "hardSigmoid", alpha: 0, beta: 6 } },
+    activationP0: { activation: { op: "clip", min: -1, max: 6 } },
+    activationP1: { activation: { op: "clip", min: 0, max: 5 } },
   };
   assert.deepEqual(Object.keys(mutations), [...GEMM.keyFields]);
   using jit = new Jit();

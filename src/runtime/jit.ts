@@ -21,7 +21,13 @@ import {
   readGemmShape,
 } from "../kernels/gemm/mod.ts";
 import { emptySpec } from "../kernels/gemm/read.ts";
-import { readUnary, UNARY, type UnaryOp, type UnaryParams } from "../kernels/unary/mod.ts";
+import {
+  readUnary,
+  UNARY,
+  UNARY_OPS,
+  type UnaryOp,
+  type UnaryParams,
+} from "../kernels/unary/mod.ts";
 import { readSoftmax, SOFTMAX, type SoftmaxOptions } from "../kernels/softmax/mod.ts";
 import { NORM, type NormOptions, readNorm } from "../kernels/norm/mod.ts";
 import { readReduce, REDUCE, type ReduceOp, type ReduceOptions } from "../kernels/reduce/mod.ts";
@@ -74,8 +80,8 @@ export interface GemmKernel {
   readonly compileUs: number;
   /** The installed code (null where no JIT runs); `code.freed` once freed or closed. */
   readonly code: CodeBlock | null;
-  /** Runs it; the arrays are validated against the spec first. */
-  run(a: Float32Array, b: Float32Array, c: Float32Array): void;
+  /** Runs it; the arrays are validated against the spec first (bias when compiled with one). */
+  run(a: Float32Array, b: Float32Array, c: Float32Array, bias?: Float32Array): void;
   /** Its listing: offset, bytes, Intel syntax. */
   listing(): string;
   /** Returns its code to the arena; run() throws afterwards. */
@@ -194,8 +200,11 @@ export class Jit {
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     rt.operand(GEMM, 0, a);
     rt.operand(GEMM, 1, b);
-    rt.operand(GEMM, 2, c);
-    readGemm(a, b, c, options, rt.key, rt.extents);
+    rt.operand(GEMM, 3, c);
+    const ops = this.#gemmOperands;
+    readGemm(a, b, c, options, rt.key, rt.extents, ops);
+    rt.operand(GEMM, 2, ops[0] ?? ABSENT);
+    ops[0] = undefined;
     rt.run(GEMM_ID);
   }
 
@@ -284,6 +293,7 @@ export class Jit {
     rt.run(BINARY_ID);
   }
 
+  readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];
 
   #norm(kind: "layer" | "rms", x: Float32Array, y: Float32Array, options: NormOptions): void {
@@ -321,16 +331,39 @@ export class Jit {
     const compileUs = (performance.now() - t0) * 1000;
     let freed = false;
     const key = new Int32Array(rt.key.length), extents = new Float64Array(rt.extents.length);
-    const run = (a: Float32Array, b: Float32Array, c: Float32Array) => {
+    const act = spec.epilogue?.activation;
+    const { epilogue: _, ...plain } = spec;
+    const shape: GemmOptions = {
+      ...plain,
+      activation: act
+        ? {
+          op: UNARY_OPS[act.op].name as UnaryOp,
+          ...Object.fromEntries(UNARY_OPS[act.op].params.map((p, i) => [p, act.params[i]])),
+        }
+        : undefined,
+    };
+    const withBias: GemmOptions = { ...shape };
+    const biasSlot: (Float32Array | undefined)[] = [undefined];
+    const run = (a: Float32Array, b: Float32Array, c: Float32Array, bias?: Float32Array) => {
       if (rt.closed) throw new Error("Jit: this Jit is closed");
       if (freed) throw new Error("GemmKernel: this kernel was freed");
+      const wantBias = spec.epilogue?.bias ?? false;
+      if (wantBias !== (bias !== undefined)) {
+        throw new TypeError(
+          `GemmKernel: compiled ${wantBias ? "with" : "without"} a bias; run(a, b, c${
+            wantBias ? ", bias" : ""
+          }) must match, got ${describe(bias)}`,
+        );
+      }
       rt.operand(GEMM, 0, a);
       rt.operand(GEMM, 1, b);
-      rt.operand(GEMM, 2, c);
-      readGemm(a, b, c, spec, key, extents);
+      rt.operand(GEMM, 3, c);
+      withBias.bias = bias;
+      readGemm(a, b, c, withBias, key, extents, biasSlot);
+      rt.operand(GEMM, 2, bias ?? ABSENT);
       if (rt.closed) throw new Error("Jit: this Jit is closed");
-      if (block === null) return GEMM.reference(spec, [a, b, c]);
-      rt.callExplicit(block, 3);
+      if (block === null) return GEMM.reference(spec, [a, b, bias ?? ABSENT, c]);
+      rt.callExplicit(block, 4);
     };
     return {
       spec,

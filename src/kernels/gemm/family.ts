@@ -11,11 +11,11 @@ import { decodeGemmKey, describeGemm, GEMM_KEY_FIELDS } from "./read.ts";
 import { gemmReference } from "./reference.ts";
 import { aExtent, bExtent, cExtent, gemmFlops, type GemmSpec } from "./spec.ts";
 
-/** C = alpha·op(A)·op(B) + beta·C, row-major; operands a, b, c. */
+/** C = act(alpha·op(A)·op(B) + beta·C + bias), row-major; operands a, b, bias, c. */
 export const GEMM: OpFamily<GemmSpec, GemmPlan> = {
   name: "gemm",
   keyFields: GEMM_KEY_FIELDS,
-  operands: ["a", "b", "c"],
+  operands: ["a", "b", "bias", "c"],
   outputs: 1,
   decode: decodeGemmKey,
   describe: describeGemm,
@@ -26,5 +26,5 @@ export const GEMM: OpFamily<GemmSpec, GemmPlan> = {
   plan: (s, t) => planGemm(s, t.isa, t),
   fallbackPlan: (s) => planIkj(s),
   generate: (s, p, o) => generateGemm(s, p, o),
-  reference: (s, [a, b, c]) => gemmReference(a, b, c, s),
+  reference: (s, [a, b, bias, c]) => gemmReference(a, b, c, s, bias),
 };

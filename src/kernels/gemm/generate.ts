@@ -4,7 +4,12 @@
  *
  * @module
  */
-import { Assembler, type Program } from "../../../asm/mod.ts";
+import { Assembler, type Program, r10, r11, r8, r9, rcx, rdi, rdx, rsi } from "../../../asm/mod.ts";
+import { loadPointer } from "../abi.ts";
+import { emitRowsPass } from "../elementwise.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import { Vec } from "../vec.ts";
+import { ARG } from "./spec.ts";
 import { vecIsa } from "../vec.ts";
 import { emitDirectGemm } from "./direct.ts";
 import { emitDotGemm } from "./dot.ts";
@@ -23,6 +28,18 @@ export function generateGemm(
 ): Program {
   const a = new Assembler({ listing: options.listing ?? false });
   const isa = vecIsa(plan.isa);
+  const epilogue = s.epilogue !== undefined && s.m > 0 && s.n > 0;
+  const driver = a.label();
+  if (epilogue) {
+    // The driver runs as a subroutine, then one pass over C adds the bias and
+    // applies the activation: the same code after every driver and K blocking.
+    a.emit("push", rdi);
+    a.emit("call", driver);
+    a.emit("pop", rdi);
+    emitEpilogue(a, s, plan.isa);
+    a.emit("ret");
+    a.bind(driver);
+  }
   switch (plan.path) {
     case "empty":
       a.emit("ret");
@@ -47,4 +64,31 @@ export function generateGemm(
       break;
   }
   return a.finish();
+}
+
+/** C = act(C + bias) over the m×n matrix at ARG.C (row stride ldc), at the plan's ISA. */
+function emitEpilogue(a: Assembler, s: GemmSpec, level: GemmPlan["isa"]): void {
+  const act = s.epilogue!.activation, bias = s.epilogue!.bias;
+  const isa = vecIsa(level);
+  loadPointer(a, rsi, ARG.C);
+  if (bias) loadPointer(a, rdx, ARG.BIAS);
+  const def = act ? UNARY_OPS[act.op] : null;
+  emitRowsPass(a, isa, {
+    rows: s.m,
+    cols: s.n,
+    x: rsi,
+    xStride: s.ldc,
+    y: rsi,
+    yStride: 0,
+    bias: bias ? rdx : undefined,
+    f: def ? (m, y, x) => def.emit(m, y, x, act!.params) : null,
+    streams: def && def.flops > 4 ? 3 : 1,
+    unroll: 4,
+    counter: rcx,
+    rowCounter: r8,
+    px: r9,
+    py: r10,
+    pb: r11,
+  });
+  new Vec(a, isa).leave();
 }

@@ -7,7 +7,9 @@
  *
  * @module
  */
-import { describe, holds, viewLength } from "../../typed.ts";
+import { describe, holds, isFloat32Array, viewLength } from "../../typed.ts";
+import { type Activation, decodeActivation, readActivation } from "../unary/read.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
 import { f32Bits, fromF32Bits } from "../key.ts";
 import { aExtent, bExtent, cExtent, type GemmSpec, storedExtent } from "./spec.ts";
 
@@ -33,6 +35,13 @@ export interface GemmOptions {
   ldb?: number;
   /** Row stride of C; default n. */
   ldc?: number;
+  /** Added to every row of C (n elements): C = alpha·AB + beta·C + bias. */
+  bias?: Float32Array;
+  /**
+   * Applied to every element of C last: a unary op's name (`"gelu"`) or an
+   * object with its parameters (`{ op: "clip", min: 0, max: 6 }`).
+   */
+  activation?: Activation;
 }
 
 /** Largest m, n, k or leading dimension the kernels take. */
@@ -50,6 +59,10 @@ export const GEMM_KEY_FIELDS = [
   "ldc",
   "alpha",
   "beta",
+  "bias",
+  "activation",
+  "activationP0",
+  "activationP1",
 ] as const;
 
 // Cold paths: each throws the error that names the argument, the value and what was expected.
@@ -152,6 +165,22 @@ export function readGemmShape(o: GemmOptions, out: GemmSpec): void {
   out.lda = lda;
   out.ldb = ldb;
   out.ldc = ldc;
+  readActivation("gemm", o.activation, ACT_KEY, 0);
+  const activation = decodeActivation(ACT_KEY, 0);
+  out.epilogue = o.bias !== undefined || activation
+    ? { bias: o.bias !== undefined, activation }
+    : undefined;
+}
+
+const ACT_KEY = new Int32Array(3);
+
+/** Checks a bias operand: a Float32Array of exactly n elements. */
+function checkBias(bias: unknown, n: number): void {
+  if (!isFloat32Array(bias)) {
+    throw new TypeError(`gemm: bias must be a Float32Array of n elements, got ${describe(bias)}`);
+  }
+  const len = viewLength(bias);
+  if (len !== n) throw new RangeError(`gemm: bias has ${len} elements but n is ${n}`);
 }
 
 /**
@@ -172,7 +201,7 @@ export function checkGemmLengths(
   if (lb < needB) badExtent("b", lb, needB, s);
   extents[0] = 4 * needA;
   extents[1] = 4 * needB;
-  extents[2] = 4 * needC;
+  extents[3] = 4 * needC;
 }
 
 /** f32 bits of 1: the common alpha skips the conversion. */
@@ -191,6 +220,9 @@ export function decodeGemmKey(key: Int32Array): GemmSpec {
     ldc: key[8],
     alpha: fromF32Bits(key[9]),
     beta: fromF32Bits(key[10]),
+    epilogue: key[11] === 1 || key[12] !== 0
+      ? { bias: key[11] === 1, activation: decodeActivation(key, 12) }
+      : undefined,
   };
 }
 
@@ -214,7 +246,17 @@ export function emptySpec(): GemmSpec {
 export function describeGemm(s: GemmSpec): string {
   const t = `${s.transA ? "T" : "N"}${s.transB ? "T" : "N"}`;
   const ld = `lda=${s.lda} ldb=${s.ldb} ldc=${s.ldc}`;
-  return `gemm ${s.m}x${s.n}x${s.k} ${t} ${ld} alpha=${s.alpha} beta=${s.beta}`;
+  const e = s.epilogue;
+  const epilogue = (e?.bias ? " +bias" : "") +
+    (e?.activation ? ` ${activationText(e.activation)}` : "");
+  return `gemm ${s.m}x${s.n}x${s.k} ${t} ${ld} alpha=${s.alpha} beta=${s.beta}${epilogue}`;
+}
+
+/** An activation as text: its name and parameters. */
+export function activationText(act: { op: number; params: number[] }): string {
+  const def = UNARY_OPS[act.op];
+  const p = def.params.map((name, i) => `${name}=${act.params[i]}`).join(",");
+  return p ? `${def.name}(${p})` : def.name;
 }
 
 const scratch: GemmSpec = emptySpec();
@@ -232,6 +274,7 @@ export function readGemm(
   o: GemmOptions,
   key: Int32Array,
   extents: Float64Array,
+  operands: (Float32Array | undefined)[],
 ): void {
   if (o === null || typeof o !== "object") badOptions(o);
   const m = o.m, n = o.n, k = o.k;
@@ -272,9 +315,16 @@ export function readGemm(
     readGemmShape(o, scratch);
     checkGemmLengths(a, b, c, scratch, extents); // throws the message that names the operand
   }
+  // Each option is read once: a getter cannot hand validation one array and the kernel another.
+  const bias = o.bias;
+  if (bias !== undefined) checkBias(bias, n);
+  readActivation("gemm", o.activation, key, 12);
   extents[0] = 4 * needA;
   extents[1] = 4 * needB;
-  extents[2] = 4 * needC;
+  extents[2] = bias !== undefined ? 4 * n : 0;
+  extents[3] = 4 * needC;
+  operands[0] = bias;
+  key[11] = bias !== undefined ? 1 : 0;
   key[1] = m;
   key[2] = n;
   key[3] = k;

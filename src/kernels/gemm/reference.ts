@@ -4,6 +4,7 @@
  *
  * @module
  */
+import { UNARY_OPS } from "../unary/ops.ts";
 import { aIndex, bIndex, type GemmSpec } from "./spec.ts";
 
 /**
@@ -16,6 +17,7 @@ export function gemmReference(
   b: Float32Array,
   c: Float32Array,
   s: GemmSpec,
+  bias?: Float32Array,
 ): void {
   const { m, n, k, alpha, beta, ldc } = s;
   const row = new Float64Array(n);
@@ -37,7 +39,19 @@ export function gemmReference(
       const ab = alpha === 0 ? 0 : alpha * row[j];
       c[cr + j] = beta === 0 ? ab : ab + beta * c[cr + j];
     }
+    // The epilogue works on the stored f32 value, as the kernels do.
+    if (s.epilogue) {
+      for (let j = 0; j < n; j++) c[cr + j] = epilogue(s, c[cr + j], bias?.[j] ?? 0);
+    }
   }
+}
+
+/** act(x + bias) for one element of C (x already rounded to f32, the sum too). */
+export function epilogue(s: GemmSpec, x: number, bias: number): number {
+  const e = s.epilogue;
+  if (!e) return x;
+  const t = e.bias ? Math.fround(x + bias) : x;
+  return e.activation ? UNARY_OPS[e.activation.op].reference(t, e.activation.params) : t;
 }
 
 /** The same product in f64 into a new array (the test oracle; C is m×n dense). */

@@ -13,8 +13,10 @@ export const ARG = {
   A: 0,
   /** Address of B's first element. */
   B: 1,
+  /** Address of the bias (n elements), when the call has one. */
+  BIAS: 2,
   /** Address of C's first element. */
-  C: 2,
+  C: 3,
   /** Address of the workspace (packing buffers). */
   WORK: WORKSPACE_SLOT,
 } as const;
@@ -41,6 +43,16 @@ export interface GemmSpec {
   alpha: number;
   /** Scale of C's previous value (0: C is overwritten). */
   beta: number;
+  /** What is applied to C after the product, if anything. */
+  epilogue?: GemmEpilogue;
+}
+
+/** C = act(C + bias) after alpha·AB + beta·C. */
+export interface GemmEpilogue {
+  /** A bias per column of C is added (n elements). */
+  bias: boolean;
+  /** A unary op applied to every element last (UNARY_OPS id and f32 parameters), or null. */
+  activation: { op: number; params: number[] } | null;
 }
 
 /** Element index of op(A)[i][p] in A. */
