@@ -16,6 +16,9 @@ import {
   type GemmPlan,
   type GemmSpec,
   generateGemm,
+  packB,
+  type PackBOptions,
+  PackedB,
   planAtLevel,
   readGemm,
   readGemmShape,
@@ -35,6 +38,7 @@ import { BINARY, type BinaryOp, readBinary } from "../kernels/binary/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
+import { viewAddress } from "../native/memory.ts";
 import { describe } from "../typed.ts";
 import {
   DEFAULT_CACHE_BYTES,
@@ -195,14 +199,16 @@ export class Jit {
    * element offset work; c may not overlap a or b. Throws TypeError or
    * RangeError on bad input before any native code runs.
    */
-  gemm(a: Float32Array, b: Float32Array, c: Float32Array, options: GemmOptions): void {
+  gemm(a: Float32Array, b: Float32Array | PackedB, c: Float32Array, options: GemmOptions): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
+    const packed = PackedB.is(b) ? b : null;
+    const bv = packed !== null ? packed.data : b as Float32Array;
     rt.operand(GEMM, 0, a);
-    rt.operand(GEMM, 1, b);
+    rt.operand(GEMM, 1, bv);
     rt.operand(GEMM, 3, c);
     const ops = this.#gemmOperands;
-    readGemm(a, b, c, options, rt.key, rt.extents, ops);
+    readGemm(a, bv, c, options, rt.key, rt.extents, ops, packed);
     rt.operand(GEMM, 2, ops[0] ?? ABSENT);
     ops[0] = undefined;
     rt.run(GEMM_ID);
@@ -294,6 +300,17 @@ export class Jit {
   }
 
   readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
+
+  /**
+   * Packs GEMM weights once: op(B) as a dense, line-aligned k×n copy
+   * (transposed here when `transB`), passed to {@link Jit.gemm} in place of b
+   * (without transB or ldb). A model's constant weights are held this way,
+   * so no call transposes or re-checks them.
+   */
+  packB(b: Float32Array, options: PackBOptions): PackedB {
+    if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
+    return packB(b, options, this.#jit ? viewAddress : () => 0);
+  }
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];
 
   #norm(kind: "layer" | "rms", x: Float32Array, y: Float32Array, options: NormOptions): void {

@@ -90,6 +90,10 @@ function badScalar(name: string, v: unknown): never {
   throw new TypeError(`gemm: ${name} must be a number, got ${describe(v)}`);
 }
 
+function badPacked(k: number, n: number, p: { k: number; n: number }): never {
+  throw new RangeError(`gemm: b is packed for k=${p.k}, n=${p.n}; the call has k=${k}, n=${n}`);
+}
+
 function badOptions(o: unknown): never {
   throw new TypeError(`gemm: options must be an object with m, n and k, got ${describe(o)}`);
 }
@@ -275,13 +279,24 @@ export function readGemm(
   key: Int32Array,
   extents: Float64Array,
   operands: (Float32Array | undefined)[],
+  packed: { k: number; n: number; ld: number } | null = null,
 ): void {
   if (o === null || typeof o !== "object") badOptions(o);
   const m = o.m, n = o.n, k = o.k;
   if (typeof m !== "number" || m >>> 0 !== m || m > MAX_DIMENSION) badDimension("m", m);
   if (typeof n !== "number" || n >>> 0 !== n || n > MAX_DIMENSION) badDimension("n", n);
   if (typeof k !== "number" || k >>> 0 !== k || k > MAX_DIMENSION) badDimension("k", k);
-  const transA = o.transA, transB = o.transB;
+  let transB = o.transB;
+  const transA = o.transA;
+  let ldb = o.ldb;
+  if (packed !== null) {
+    if (k !== packed.k || n !== packed.n) badPacked(k, n, packed);
+    if (transB === true || ldb !== undefined) {
+      throw new TypeError("gemm: b is packed (op(B), k×n): transB and ldb do not apply");
+    }
+    transB = false;
+    ldb = packed.ld;
+  }
   if (transA !== undefined && transA !== true && transA !== false) badFlag("transA", transA);
   if (transB !== undefined && transB !== true && transB !== false) badFlag("transB", transB);
   let alpha = o.alpha, beta = o.beta;
@@ -294,7 +309,7 @@ export function readGemm(
   // A is stored aRows×aCols, B bRows×bCols.
   const aRows = transA ? k : m, aCols = transA ? m : k;
   const bRows = transB ? n : k, bCols = transB ? k : n;
-  let lda = o.lda, ldb = o.ldb, ldc = o.ldc;
+  let lda = o.lda, ldc = o.ldc;
   if (lda === undefined) lda = aCols;
   else if (typeof lda !== "number" || lda >>> 0 !== lda || lda > MAX_DIMENSION || lda < aCols) {
     readGemmShape(o, scratch); // throws the message that names lda

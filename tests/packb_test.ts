@@ -1,0 +1,84 @@
+import assert from "node:assert/strict";
+import { isaLevel, Jit, PackedB } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { rng } from "./helpers/random.ts";
+import { viewAddress } from "../src/native/memory.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+
+for (const isa of LEVELS) {
+  Deno.test(`packB ${isa}: packed weights give the bits of the same product on a plain B`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(1500 + LEVELS.indexOf(isa));
+    for (
+      const [m, n, k] of [[1, 33, 17], [7, 1024, 64], [64, 100, 300], [3, 768, 256], [20, 16, 1]]
+    ) {
+      const a = new Float32Array(m * k).map(() => r() * 2 - 1);
+      const b = new Float32Array(k * n).map(() => r() * 2 - 1); // k×n
+      const bt = new Float32Array(n * k); // the same weights stored n×k (Linear)
+      for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bt[j * k + p] = b[p * n + j];
+      const bias = new Float32Array(n).map(() => r());
+      for (
+        const [packed, label] of [[jit.packB(b, { k, n }), "k×n"], [
+          jit.packB(bt, { k, n, transB: true }),
+          "n×k",
+        ]] as const
+      ) {
+        assert.ok(PackedB.is(packed) && packed.ld >= n && packed.ld % 16 === 0);
+        assert.equal(viewAddress(packed.data) % 64, 0, "the packed rows start on a cache line");
+        // The plain call on a dense copy with the packed stride is the same kernel: same bits.
+        const dense = new Float32Array(k * packed.ld);
+        for (let p = 0; p < k; p++) dense.set(b.subarray(p * n, (p + 1) * n), p * packed.ld);
+        const c1 = new Float32Array(m * n), c2 = new Float32Array(m * n);
+        jit.gemm(a, packed, c1, { m, n, k, bias, activation: "relu" });
+        jit.gemm(a, dense, c2, { m, n, k, ldb: packed.ld, bias, activation: "relu" });
+        assert.deepEqual(c1, c2, `${isa} ${m}×${n}×${k} from ${label}`);
+        // And close to the product on the original B.
+        const c3 = new Float32Array(m * n);
+        jit.gemm(a, bt, c3, { m, n, k, transB: true, bias, activation: "relu" });
+        for (let i = 0; i < c1.length; i++) {
+          assert.ok(Math.abs(c1[i] - c3[i]) <= 1e-5 * (1 + Math.abs(c3[i])));
+        }
+      }
+    }
+  });
+}
+
+Deno.test("packB: bad input and mismatched calls name the argument", () => {
+  using jit = new Jit();
+  const b = new Float32Array(12);
+  const p = jit.packB(b, { k: 3, n: 4 });
+  const a = new Float32Array(6), c = new Float32Array(8);
+  const bad: [() => unknown, RegExp, ErrorConstructor][] = [
+    [
+      () => jit.packB([1] as never, { k: 1, n: 1 }),
+      /packB: b must be a Float32Array, got/,
+      TypeError,
+    ],
+    [() => jit.packB(b, { k: 4, n: 4 }), /packB: b has fewer than 16 elements/, RangeError],
+    [
+      () => jit.packB(b, { k: 3, n: 4, ldb: 3 }),
+      /packB: ldb must be an integer in \[4, /,
+      RangeError,
+    ],
+    [() => jit.packB(b, { k: -1, n: 4 }), /packB: k must be an integer/, RangeError],
+    [
+      () => jit.gemm(a, p, c, { m: 2, n: 4, k: 2 }),
+      /gemm: b is packed for k=3, n=4; the call has k=2, n=4/,
+      RangeError,
+    ],
+    [
+      () => jit.gemm(new Float32Array(8), p, c, { m: 2, n: 4, k: 3, transB: true }),
+      /transB and ldb do not apply/,
+      TypeError,
+    ],
+    [
+      () => jit.gemm(a, { k: 3, n: 4, ld: 16, data: b } as never, c, { m: 2, n: 4, k: 3 }),
+      /b must be a Float32Array/,
+      TypeError,
+    ],
+  ];
+  for (const [f, re, type] of bad) {
+    assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
+  }
+});
