@@ -26,17 +26,12 @@ const { values } = parseArgs({
 });
 if (values.help) {
   console.log(
-    "usage: deno task compare [--isa avx2|avx512] [--transB] [--shapes 64x64x64,...] [--json]",
+    "usage: deno task compare [--isa avx2|avx512] [--transB] [--shapes 64x64x64,...] [--json]\n" +
+      "       deno task compare --ops [--isa avx2|avx512] [--sizes 1048576,67108864] [--json]",
   );
   Deno.exit(0);
 }
 const isa = values.isa as IsaLevel | undefined;
-if (values.ops) {
-  // Neural ops (elementwise, softmax, normalization) instead of GEMM.
-  const rows = compareOps({ isa, sizes: values.sizes?.split(",").map(Number), json: values.json! });
-  if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
-  Deno.exit(0);
-}
 /** C = A·Bᵀ with B stored n×k (as a Linear layer's weights are) instead of k×n. */
 const transB = values.transB ?? false;
 // Peers read these once, when loaded: limit them like our JIT, and to one thread.
@@ -45,6 +40,12 @@ Deno.env.set("OPENBLAS_NUM_THREADS", "1");
 if (isa === "avx2") {
   Deno.env.set("OPENBLAS_CORETYPE", "Haswell");
   Deno.env.set("ONEDNN_MAX_CPU_ISA", "AVX2");
+}
+if (values.ops) {
+  // Neural ops (elementwise, softmax, normalization) instead of GEMM.
+  const rows = compareOps({ isa, sizes: values.sizes?.split(",").map(Number), json: values.json! });
+  if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+  Deno.exit(0);
 }
 
 type Gemm = (

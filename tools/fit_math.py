@@ -90,6 +90,15 @@ def erfc_q(lo, hi, deg):
     show(f"erfc Q(1/(1+x/2)) deg {deg} on [{lo},{hi}]", c, e)
 
 
+def erfc_q_t(lo, hi, deg):
+    # erfc(x) = exp(-x^2) Q(t), t = 1/(1 + x/2): one piece from 0 (GELU's whole line)
+    xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2 * (hi - lo) + lo
+    tgt = [float(mp.erfc(x) * mp.exp(x * x)) for x in xs]
+    wt = [1 / v for v in tgt]
+    c, e = lawson(xs, lambda x: [(1 / (1 + 0.5 * x)) ** i for i in range(deg + 1)], tgt, wt)
+    show(f"erfc Q(1/(1+x/2)) deg {deg} on [{lo},{hi}]", c, e)
+
+
 if __name__ == "__main__":
     for d in (5, 6):
         exp_fit(d)
@@ -101,3 +110,5 @@ if __name__ == "__main__":
         erf_small(1.0, d)
     for d in (8, 10, 12):
         erfc_q(1.0, 4.0, d)
+    for d in (9, 10, 11):
+        erfc_q_t(0.0, 4.0, d)

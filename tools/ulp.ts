@@ -1,7 +1,8 @@
 /**
  * Exhaustive accuracy check of the unary ops over every f32 bit pattern
  * (2^32 inputs per op and ISA level), against the f64 reference rounded to
- * f32. Prints the worst ulp error and where, and fails if a bound is broken.
+ * f32. Prints the worst ulp error and where (composites: among inputs whose
+ * error is also above 1e-7 absolute), and fails if a bound is broken.
  *
  *   deno task ulp [--ops exp,log] [--isa avx512] [--step 1]
  *
@@ -22,7 +23,9 @@ const { values } = parseArgs({
 const ops = values.ops!.split(",") as UnaryOp[];
 const levels = values.isa ? [values.isa] : levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 const step = Number(values.step);
+/** exp, log, tanh, sigmoid, erf: 4 ulp; the composites 8 ulp or 1e-7 absolute. */
 const BOUND: Record<string, number> = { exp: 4, log: 4, tanh: 4, sigmoid: 4, erf: 4 };
+const ABSOLUTE = 1e-7;
 const CHUNK = 1 << 22;
 
 const F = new Float32Array(2), I = new Int32Array(F.buffer);
@@ -47,8 +50,11 @@ for (const isa of levels) {
     for (let base = 0; base < 2 ** 32; base += CHUNK * step) {
       for (let i = 0; i < CHUNK; i++) xb[i] = (base + i * step) >>> 0;
       jit.unary(op, x, y);
+      const composite = !(op in BOUND);
       for (let i = 0; i < CHUNK; i++) {
-        const d = ulps(y[i], Math.fround(f(x[i], p)));
+        const ref = Math.fround(f(x[i], p));
+        const d = ulps(y[i], ref);
+        if (composite && d > 8 && Math.abs(y[i] - ref) <= ABSOLUTE) continue;
         if (d > worst) [worst, worstX] = [d, x[i]];
         if (d > (BOUND[op] ?? 8)) over++;
       }

@@ -90,6 +90,48 @@ void *njb_softmax(int64_t rows, int64_t cols, int log) {
   return op;
 }
 
+/* Layer normalization over the last axis of rows × cols, with scale and shift (γ, β). */
+typedef struct {
+  dnnl_primitive_t prim;
+  dnnl_memory_t src, dst, scale, shift;
+} ln_t;
+
+void *njb_layernorm(int64_t rows, int64_t cols, float eps) {
+  if (init()) return NULL;
+  dnnl_dims_t dims = {rows, cols};
+  dnnl_memory_desc_t md, sd;
+  dnnl_memory_desc_init_by_tag(&md, 2, dims, dnnl_f32, dnnl_ab);
+  dnnl_dims_t sdims = {cols};
+  dnnl_memory_desc_init_by_tag(&sd, 1, sdims, dnnl_f32, dnnl_a);
+  dnnl_layer_normalization_desc_t d;
+  unsigned flags = dnnl_use_scale | dnnl_use_shift;
+  if (dnnl_layer_normalization_forward_desc_init(&d, dnnl_forward_inference, &md, NULL, eps, flags))
+    return NULL;
+  dnnl_primitive_desc_t pd;
+  if (dnnl_primitive_desc_create(&pd, &d, NULL, engine, NULL)) return NULL;
+  ln_t *op = calloc(1, sizeof *op);
+  dnnl_primitive_create(&op->prim, pd);
+  dnnl_primitive_desc_destroy(pd);
+  dnnl_memory_create(&op->src, &md, engine, DNNL_MEMORY_NONE);
+  dnnl_memory_create(&op->dst, &md, engine, DNNL_MEMORY_NONE);
+  dnnl_memory_create(&op->scale, &sd, engine, DNNL_MEMORY_NONE);
+  dnnl_memory_create(&op->shift, &sd, engine, DNNL_MEMORY_NONE);
+  return op;
+}
+
+int njb_run_layernorm(void *handle, float *x, float *y, float *scale, float *shift) {
+  ln_t *op = handle;
+  dnnl_memory_set_data_handle(op->src, x);
+  dnnl_memory_set_data_handle(op->dst, y);
+  dnnl_memory_set_data_handle(op->scale, scale);
+  dnnl_memory_set_data_handle(op->shift, shift);
+  dnnl_exec_arg_t args[] = {{DNNL_ARG_SRC, op->src}, {DNNL_ARG_DST, op->dst},
+                            {DNNL_ARG_SCALE, op->scale}, {DNNL_ARG_SHIFT, op->shift}};
+  int s = dnnl_primitive_execute(op->prim, stream, 4, args);
+  dnnl_stream_wait(stream);
+  return s;
+}
+
 /* Runs a primitive made above on x → y. */
 int njb_run(void *handle, float *x, float *y) {
   op_t *op = handle;
