@@ -1,8 +1,8 @@
 /**
  * Neural ops against oneDNN, one thread, same process, same buffers:
  * microseconds per call (median), % of the copy bound (a zmm load/store loop
- * over the same buffers, measured in the same run) and our speedup over
- * oneDNN. oneDNN runs through `bench/shim/dnnl_ops.c`, compiled here with gcc
+ * over the same buffers, measured in the same run; for binary ops scaled to
+ * the bytes they move) and our speedup over oneDNN. oneDNN runs through `bench/shim/dnnl_ops.c`, compiled here with gcc
  * when libdnnl-dev is installed; without it our column and the bound still
  * print.
  *
@@ -153,6 +153,43 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
       };
       rows.push(r);
       if (!options.json) print(r);
+    }
+  }
+  // Binary ops by broadcast pattern: the bound is the copy time scaled to the
+  // bytes the op moves (both inputs read, the output written).
+  for (const n of sizes) {
+    const a = new Float32Array(n).map((_, i) => (i % 97) / 10 - 4), y = new Float32Array(n);
+    const cols = 1024, height = n / cols;
+    const patterns: [string, Float32Array, number[], number[], number][] = [
+      ["add same shape", new Float32Array(n).fill(1.5), [n], [n], 12],
+      ["mul scalar", new Float32Array([1.5]), [n], [1], 8],
+      ["add per-row vector", new Float32Array(cols).fill(0.5), [height, cols], [cols], 8],
+      [
+        "mul per-channel NCHW",
+        new Float32Array(64).fill(2),
+        [n / (64 * 256), 64, 256],
+        [1, 64, 1],
+        8,
+      ],
+    ];
+    for (const [name, b, ad, bd, bytes] of patterns) {
+      const op = name.startsWith("add") ? "add" : "mul";
+      const ours = () => jit.binary(op, a, ad, b, bd, y);
+      const copy = loaded ? () => loaded.shim.copy(a, y, n, wide) : ours;
+      const [o, cp] = race([ours, copy], bytes * n);
+      const bound = (cp * bytes) / 8;
+      const row: OpRow = {
+        op: name,
+        n,
+        oursUs: o,
+        dnnlUs: null,
+        copyUs: bound,
+        oursOfBound: bound / o,
+        dnnlOfBound: null,
+        speedup: null,
+      };
+      rows.push(row);
+      if (!options.json) print(row);
     }
   }
   for (const [r, c, log] of SOFTMAX_ROWS) {
