@@ -99,6 +99,16 @@ def erfc_q_t(lo, hi, deg):
     show(f"erfc Q(1/(1+x/2)) deg {deg} on [{lo},{hi}]", c, e)
 
 
+def log1p_fit(deg):
+    # log1p(u) = u·P(u) on [0, 1] (softplus's ln(1 + e^-|x|)); relative error
+    xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2
+    xs = xs[xs > 1e-7]
+    tgt = [float(mp.log1p(x) / x) for x in xs]
+    wt = [float(x / mp.log1p(x)) for x in xs]
+    c, e = lawson(xs, lambda x: [x ** i for i in range(deg)], tgt, wt)
+    show(f"log1p u·P(u) deg {deg} on [0,1]", c, e)
+
+
 if __name__ == "__main__":
     for d in (5, 6):
         exp_fit(d)
@@ -112,3 +122,5 @@ if __name__ == "__main__":
         erfc_q(1.0, 4.0, d)
     for d in (9, 10, 11):
         erfc_q_t(0.0, 4.0, d)
+    for d in (9, 10, 11, 12):
+        log1p_fit(d)

@@ -11,7 +11,7 @@
 import { f32 } from "../vec.ts";
 import { emitExp, emitExpm1Negative, EXP_LO } from "./exp.ts";
 import type { Lanes } from "./lanes.ts";
-import { emitLog1p } from "./log.ts";
+import { emitLog1pUnit } from "./log.ts";
 import { emitSigmoid } from "./tanh.ts";
 
 const SQRT_HALF = Math.SQRT1_2;
@@ -151,8 +151,8 @@ export function emitSoftplus(m: Lanes, y: number, x: number): void {
   const v = m.v;
   const t = m.take(), e = m.take();
   v.op("or", t, x, f32(-0));
-  emitExp(m, e, t);
-  emitLog1p(m, t, e);
+  emitExp(m, e, t); // e^−|x| ∈ [0, 1]
+  emitLog1pUnit(m, t, e);
   m.atLeast(y, x, 0);
   v.op("add", y, y, t);
   m.give(t, e);

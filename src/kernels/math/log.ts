@@ -1,5 +1,5 @@
 /**
- * ln x and ln(1 + u), for softplus, mish's neighbours and logSoftmax.
+ * ln x (log, logSoftmax, logSumExp, pow) and ln(1 + u) on [0, 1] (softplus).
  *
  * x = z·2^e with z ∈ [√½, √2) by integer arithmetic on the bits (subnormals
  * scaled by 2^23 first); ln z = f − f²/2 + f³·P(f), f = z − 1, P of degree 6
@@ -61,24 +61,22 @@ export function emitLog(m: Lanes, y: number, x: number): void {
   m.give(t, e, u, q);
 }
 
-/**
- * y = ln(1 + u) for u ≥ 0 (or NaN), accurate for small u: with w = 1 + u
- * rounded, ln(w)·u/(w − 1) (w − 1 is exact), and u itself where w = 1.
- * y ≠ u; u is kept.
- */
-export function emitLog1p(m: Lanes, y: number, u: number): void {
-  const v = m.v;
-  const w = m.take(), l = m.take();
-  v.op("add", w, u, f32(1));
-  emitLog(m, l, w);
-  v.op("sub", w, w, f32(1));
-  const mk = m.mask();
-  v.compare(mk, w, "eq", f32(0));
-  const ratio = m.take();
-  v.move(ratio, u);
-  v.op("div", ratio, ratio, w);
-  v.op("mul", l, l, ratio);
-  m.select(y, mk, u, l);
-  m.giveMask(mk);
-  m.give(w, l, ratio);
+/** ln(1 + u) = u·P(u) on [0, 1], P of degree 9 (relative error 4.7e-9, tools/fit_math.py). */
+const LOG1P_UNIT = [
+  1.0,
+  -0.4999990165233612,
+  0.3332996368408203,
+  -0.24954132735729218,
+  0.19675935804843903,
+  -0.1530558317899704,
+  0.10603640973567963,
+  -0.056959398090839386,
+  0.01985139027237892,
+  -0.003244009567424655,
+];
+
+/** y = ln(1 + u) for u in [0, 1] (or NaN): one polynomial, full relative accuracy at small u. y ≠ u. */
+export function emitLog1pUnit(m: Lanes, y: number, u: number): void {
+  m.horner(y, u, LOG1P_UNIT);
+  m.v.op("mul", y, y, u);
 }

@@ -33,6 +33,6 @@ export function describeNorm(s: NormSpec): string {
   if (s.residual) parts.push("+residual");
   if (s.scale) parts.push("scale");
   if (s.bias) parts.push("bias");
-  parts.push(`ε=${s.epsilon}`);
+  parts.push(`ε=${+s.epsilon.toPrecision(7)}`);
   return parts.join(" ");
 }
