@@ -1,9 +1,8 @@
 /**
  * tanh x and the logistic sigmoid.
  *
- * tanh: |x| < 0.625 → |x| + |x|³·P(x²) (P of degree 4, tools/fit_math.py,
- * relative error 4e-9); otherwise (e − 1)/(e + 1) with e = e^(2·min(|x|, 9))
- * (tanh 9 rounds to 1); the sign of x put back, so tanh(−0) = −0.
+ * tanh: −m/(m + 2) with m = e^(−2|x|) − 1 (one formula for every |x|: expm1
+ * keeps small |x| accurate), the sign of x put back, so tanh(−0) = −0.
  *
  * sigmoid: with e = e^−|x|, 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0: one
  * division, and no 1 − tiny cancellation, so tiny results (x down to −103)
@@ -12,38 +11,29 @@
  * @module
  */
 import { f32 } from "../vec.ts";
-import { emitExpInRange, EXP_LO } from "./exp.ts";
+import { emitExpInRange, emitExpm1Negative, EXP_LO } from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
 
-const TANH_POLY = [
-  -0.3333328068256378,
-  0.13331441581249237,
-  -0.05373971536755562,
-  0.0206390842795372,
-  -0.005704984534531832,
-];
-
-/** y = tanh x. y ≠ x; x is kept. */
+/**
+ * y = tanh x = −m/(m + 2) with m = e^(−2|x|) − 1 ∈ (−1, 0] (expm1 keeps
+ * small |x| accurate; large |x| give m = −1, so 1), the sign of x put back.
+ */
 export function emitTanh(m: Lanes, y: number, x: number): void {
   const v = m.v;
-  const a = m.take(), t = m.take(), s = m.take(), q = m.take();
-  m.abs(a, x);
-  m.atMost(t, a, 9);
-  v.op("add", t, t, t);
-  emitExpInRange(m, y, t);
-  v.op("sub", t, y, f32(1));
-  v.op("add", y, y, f32(1));
-  m.divide(t, t, y); // large |x|
-  v.op("mul", s, a, a);
-  m.horner(q, s, TANH_POLY);
-  v.op("mul", q, q, s);
-  m.fma(q, q, a, a); // small |x|
-  const mk = m.mask();
-  v.compare(mk, a, "lt", f32(0.625));
-  m.select(y, mk, q, t);
-  m.giveMask(mk);
+  const t = m.take(), e = m.take();
+  v.op("or", t, x, SIGN);
+  v.op("add", t, t, t); // −2|x|
+  emitExpm1Negative(m, e, t);
+  v.op("add", t, e, f32(2));
+  m.divide(y, e, t);
+  m.abs(y, y); // −m/(m + 2) ≥ 0: its magnitude, +0 at 0
   m.withSign(y, y, x);
-  m.give(a, t, s, q);
+  // NaN: expm1 of a clamped NaN is finite, so put the NaN back.
+  const mk = m.mask();
+  v.compare(mk, x, "unord", x);
+  m.select(y, mk, x, y);
+  m.giveMask(mk);
+  m.give(t, e);
 }
 
 /** y = 1/(1 + e^−x). y ≠ x; x is kept. */
