@@ -24,14 +24,15 @@ export type { JitStats, KeyStats } from "./src/runtime/stats.ts";
 export type { TierReason } from "./src/runtime/policy.ts";
 export { GEMM_LEVELS, gemmReference, MAX_DIMENSION } from "./src/kernels/gemm/mod.ts";
 export type {
+  GemmEpilogue,
   GemmLevel,
   GemmOptions,
   GemmPath,
   GemmPlan,
   GemmSpec,
 } from "./src/kernels/gemm/mod.ts";
-export { UNARY_OPS } from "./src/kernels/unary/mod.ts";
-export type { UnaryOp, UnaryOpDef, UnaryParams } from "./src/kernels/unary/mod.ts";
+export { UNARY_OP_NAMES } from "./src/kernels/unary/mod.ts";
+export type { UnaryOp, UnaryParams } from "./src/kernels/unary/mod.ts";
 export type { Activation } from "./src/kernels/unary/read.ts";
 export type { SoftmaxOptions } from "./src/kernels/softmax/mod.ts";
 export type { NormOptions } from "./src/kernels/norm/mod.ts";

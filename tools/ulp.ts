@@ -9,7 +9,8 @@
  * `--step k` checks every k-th pattern (a quicker sweep).
  */
 import { parseArgs } from "node:util";
-import { isaLevel, Jit, UNARY_OPS, type UnaryOp } from "../mod.ts";
+import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
+import { UNARY_OPS } from "../src/kernels/unary/mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 
 const { values } = parseArgs({

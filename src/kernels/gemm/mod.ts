@@ -8,7 +8,7 @@ export { GEMM } from "./family.ts";
 export { generateGemm } from "./generate.ts";
 export { type GemmPath, type GemmPlan, planGemm } from "./plan.ts";
 export { GEMM_LEVELS, type GemmLevel, planAtLevel } from "./levels.ts";
-export { aExtent, bExtent, cExtent, gemmFlops, type GemmSpec } from "./spec.ts";
+export { aExtent, bExtent, cExtent, type GemmEpilogue, gemmFlops, type GemmSpec } from "./spec.ts";
 export { gemmF64, gemmReference } from "./reference.ts";
 export { type GemmOptions, MAX_DIMENSION, readGemm, readGemmShape } from "./read.ts";
 export { packB, type PackBOptions, PackedB } from "./packb.ts";

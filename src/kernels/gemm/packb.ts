@@ -25,8 +25,9 @@ export interface PackBOptions {
 
 /** op(B) packed for `jit.gemm`: pass it in place of b. */
 export class PackedB {
-  /** Rows (k) and columns (n) of op(B). */
+  /** Rows of op(B). */
   readonly k: number;
+  /** Columns of op(B). */
   readonly n: number;
   /** Row stride of the packed copy, in elements. */
   readonly ld: number;

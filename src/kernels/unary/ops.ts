@@ -167,6 +167,9 @@ export const UNARY_OPS: readonly UnaryOpDef[] = [
   ),
 ];
 
+/** The names `jit.unary` takes (and GEMM activations), in key id order. */
+export const UNARY_OP_NAMES: readonly UnaryOp[] = UNARY_OPS.map((o) => o.name as UnaryOp);
+
 /** Op name → key id. */
 export const UNARY_IDS: ReadonlyMap<string, number> = new Map(UNARY_OPS.map((o, i) => [o.name, i]));
 
