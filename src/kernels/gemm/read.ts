@@ -331,9 +331,10 @@ export function readGemm(
     checkGemmLengths(a, b, c, scratch, extents); // throws the message that names the operand
   }
   // Each option is read once: a getter cannot hand validation one array and the kernel another.
-  const bias = o.bias;
+  const bias = o.bias, activation = o.activation;
   if (bias !== undefined) checkBias(bias, n);
-  readActivation("gemm", o.activation, key, 12);
+  if (activation === undefined) key[12] = key[13] = key[14] = 0;
+  else readActivation("gemm", activation, key, 12);
   extents[0] = 4 * needA;
   extents[1] = 4 * needB;
   extents[2] = bias !== undefined ? 4 * n : 0;
