@@ -173,6 +173,7 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
       ],
     ];
     for (const [name, b, ad, bd, bytes] of patterns) {
+      if (ad.reduce((p, d) => p * d, 1) !== n) continue; // a size the pattern does not divide
       const op = name.startsWith("add") ? "add" : "mul";
       const ours = () => jit.binary(op, a, ad, b, bd, y);
       const copy = loaded ? () => loaded.shim.copy(a, y, n, wide) : ours;
@@ -237,6 +238,48 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
     };
     rows.push(row);
     if (!options.json) print(row);
+  }
+  // GEMM epilogues: the fused call against the plain GEMM, same operands, same run.
+  if (!options.json) console.log("\ngemm (m×n×k)        plain µs   + bias + relu   + bias + gelu");
+  for (const [m, n, k] of [[128, 3072, 768], [256, 256, 256]]) {
+    const a = new Float32Array(m * k).map((_, i) => ((i * 7) % 13) / 13 - 0.5);
+    const b = new Float32Array(k * n).map((_, i) => ((i * 5) % 11) / 11 - 0.5);
+    const c = new Float32Array(m * n), bias = new Float32Array(n).fill(0.1);
+    const [plain, relu, gelu] = race([
+      () => jit.gemm(a, b, c, { m, n, k }),
+      () => jit.gemm(a, b, c, { m, n, k, bias, activation: "relu" }),
+      () => jit.gemm(a, b, c, { m, n, k, bias, activation: "gelu" }),
+    ], 4 * m * n * k);
+    const pct = (v: number) => `${v.toFixed(0)} (${((v / plain - 1) * 100).toFixed(1)}%)`;
+    rows.push(
+      {
+        op: `gemm ${m}×${n}×${k} + bias + relu`,
+        n: m * n,
+        oursUs: relu,
+        dnnlUs: null,
+        copyUs: plain,
+        oursOfBound: plain / relu,
+        dnnlOfBound: null,
+        speedup: null,
+      },
+      {
+        op: `gemm ${m}×${n}×${k} + bias + gelu`,
+        n: m * n,
+        oursUs: gelu,
+        dnnlUs: null,
+        copyUs: plain,
+        oursOfBound: plain / gelu,
+        dnnlOfBound: null,
+        speedup: null,
+      },
+    );
+    if (!options.json) {
+      console.log(
+        `${`${m}×${n}×${k}`.padEnd(18)} ${plain.toFixed(0).padStart(9)}   ${
+          pct(relu).padStart(13)
+        }   ${pct(gelu).padStart(13)}`,
+      );
+    }
   }
   return rows;
 }
