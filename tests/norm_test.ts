@@ -95,6 +95,24 @@ for (const isa of LEVELS) {
       run(jit, c, y);
       check(c, y, `${isa} seed ${seed} case ${t} ${kind} ${rows}×${cols} offset ${offset}`);
     }
+    // Operands beyond L2: the plan prefetches rows ahead (a different kernel, same numerics).
+    for (const kind of ["layer", "rms"] as const) {
+      const rows = 300, cols = 1000;
+      const c: Case = {
+        kind,
+        rows,
+        cols,
+        x: new Float32Array(rows * cols).map(() => r() * 4 - 2),
+        scale: new Float32Array(cols).fill(1.25),
+      };
+      const y = new Float32Array(rows * cols);
+      run(jit, c, y);
+      check(c, y, `${isa} ${kind} ${rows}×${cols}`);
+      assert.match(
+        jit.stats().keys.find((k) => k.key.includes(`${rows}×${cols}`))!.plan!,
+        /prefetched 2 ahead/,
+      );
+    }
     for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
   });
 

