@@ -67,6 +67,18 @@ for (const isa of LEVELS) {
         );
       }
     }
+    // Operands beyond L2 with short rows: the plan prefetches rows ahead (same numerics).
+    const [rows, cols] = [300, 1000];
+    const x = new Float32Array(rows * cols).map(() => (r() * 2 - 1) * 8);
+    for (const log of [false, true]) {
+      const y = new Float32Array(x.length);
+      jit.softmax(x, y, { rows, cols, log });
+      check(x, y, rows, cols, log, `${isa} ${rows}×${cols}${log ? " log" : ""}`);
+    }
+    assert.match(
+      jit.stats().keys.find((k) => k.key.includes("300×1000"))!.plan!,
+      /prefetched 2 ahead/,
+    );
     for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
   });
 

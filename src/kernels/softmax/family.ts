@@ -18,7 +18,7 @@ export const SOFTMAX: OpFamily<SoftmaxSpec, SoftmaxPlan> = {
   decode: decodeSoftmaxKey,
   describe: describeSoftmax,
   cost: (s) => ({ flops: 20 * s.rows * s.cols, bytes: 12 * s.rows * s.cols }),
-  plan: (s, t) => planSoftmax(s, t.isa),
+  plan: (s, t) => planSoftmax(s, t.isa, t.l2),
   fallbackPlan: (s) => planSoftmax(s, "scalar"),
   generate: generateSoftmax,
   reference: (s, [x, y]) => softmaxReference(s, x, y),

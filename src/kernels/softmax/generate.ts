@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { Assembler, type Program, r10, r8, r9, rcx, rdx, rsi } from "../../../asm/mod.ts";
+import { Assembler, byte, type Program, r10, r8, r9, rcx, rdx, rsi } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
 import { emitExpInRange, EXP_LO } from "../math/exp.ts";
@@ -27,19 +27,29 @@ export interface SoftmaxPlan {
   isa: VecLevel;
   /** Most interleaved vectors in the exponential pass. */
   streams: number;
+  /** Rows ahead whose x and y lines pass 3 prefetches (0: none). */
+  prefetchRows: number;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
   description: string;
 }
 
-/** The plan: the ISA's vectors, up to 3 interleaved. */
-export function planSoftmax(s: SoftmaxSpec, isa: VecLevel): SoftmaxPlan {
+/**
+ * The plan: the ISA's vectors, up to 3 interleaved; short rows of operands
+ * beyond L2 prefetched two rows ahead. Measured on Zen 5: 1024×1024 202 →
+ * 182 µs; rows of 122 KB (128×30522) lose 20% to it, so rows over 16 KB
+ * are left to the hardware prefetcher.
+ */
+export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): SoftmaxPlan {
+  const prefetchRows = s.rows > 2 && s.cols * 4 <= 16384 && 8 * s.rows * s.cols > l2 ? 2 : 0;
+  const ahead = prefetchRows ? `, rows prefetched ${prefetchRows} ahead` : "";
   return {
     isa,
     streams: 3,
+    prefetchRows,
     workspaceBytes: 0,
-    description: `${isa} ${s.log ? "logSoftmax" : "softmax"}, 3 passes per row`,
+    description: `${isa} ${s.log ? "logSoftmax" : "softmax"}, 3 passes per row${ahead}`,
   };
 }
 
@@ -164,6 +174,10 @@ export function generateSoftmax(
       v.move(TOTAL, tmp);
     }
     const finish = (dst: number, disp: number, t?: Tail) => {
+      if (!t && plan.prefetchRows > 0) {
+        a.emit("prefetcht0", byte(rsi, plan.prefetchRows * s.cols * 4 + disp));
+        a.emit("prefetchw", byte(rdx, plan.prefetchRows * s.cols * 4 + disp));
+      }
       if (s.log) {
         v.load(dst, rsi, disp, t);
         v.op("sub", dst, dst, MX);
