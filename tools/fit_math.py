@@ -124,3 +124,24 @@ if __name__ == "__main__":
         erfc_q_t(0.0, 4.0, d)
     for d in (9, 10, 11, 12):
         log1p_fit(d)
+
+
+def phi_pieces(n=16, amax=5.6, deg=7):
+    """Φ(−a) on [0, amax) in n pieces, degree deg in t = a − c_i (c_i the f32 centre):
+    GELU's AVX-512 form (tables read by vpermps). Prints the f32 tables."""
+    h32 = float(np.float32(amax / n))
+    centres, coeffs, worst = [], [], 0
+    for i in range(n):
+        lo, hi = i * h32, (i + 1) * h32
+        c0 = float(np.float32(i * h32 + h32 / 2))
+        xs = np.cos(np.linspace(0, np.pi, 400)) * (hi - lo) / 2 + (lo + hi) / 2
+        t = xs - c0
+        tgt = np.array([float(mp.ncdf(-x)) for x in xs])
+        c, e = lawson(t, lambda u: [u ** k for k in range(deg + 1)], tgt, 1 / np.abs(tgt))
+        centres.append(c0)
+        coeffs.append(f32(c))
+        worst = max(worst, e)
+    print(f"phi pieces n={n} deg={deg} h={h32!r}: max fitted rel err {worst:.3e}")
+    print("centres", [np.float32(c).item() for c in centres])
+    for k in range(deg + 1):
+        print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])

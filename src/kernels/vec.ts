@@ -47,14 +47,20 @@ export function vecIsa(level: IsaLevel | VecLevel): VecIsa {
   }
 }
 
-/** An f32 constant (by value) or a 32-bit pattern, in every lane: read from the constant pool. */
-export type Konst = { readonly f32: number } | { readonly bits: number };
+/**
+ * A constant from the constant pool: an f32 value or a 32-bit pattern in
+ * every lane, or (AVX-512) a 16-entry table, one value per lane.
+ */
+export type Konst = { readonly f32: number } | { readonly bits: number } | {
+  readonly table: readonly number[];
+};
 
-/** The 32-bit pattern of a constant. */
-function konstBits(c: Konst): number {
-  if ("bits" in c) return c.bits | 0;
+/** A constant's identity: its 32-bit pattern, or its table's values. */
+function konstKey(c: Konst): string {
+  if ("table" in c) return c.table.join(",");
+  if ("bits" in c) return String(c.bits | 0);
   KONST_F32[0] = c.f32;
-  return KONST_I32[0];
+  return String(KONST_I32[0]);
 }
 const KONST_F32 = new Float32Array(1);
 const KONST_I32 = new Int32Array(KONST_F32.buffer);
@@ -125,7 +131,7 @@ export class Vec {
   /** The same level and pinned constants, writing to another assembler (see interleave.ts). */
   retarget(a: Assembler): Vec {
     const v = new Vec(a, this.isa);
-    for (const [bits, reg] of this.#pins) v.#pins.set(bits, reg);
+    for (const [key, reg] of this.#pins) v.#pins.set(key, reg);
     return v;
   }
 
@@ -300,6 +306,7 @@ export class Vec {
   /** The memory operand of a constant: replicated to the width (broadcast at AVX-512). */
   konst(c: Konst): Mem {
     const a = this.a;
+    if ("table" in c) return this.#tableMem(c.table);
     const lane = "f32" in c ? new Float32Array([c.f32]) : new Int32Array([c.bits]);
     if (this.isa.level === "avx512") return dword(a.constant(lane, 4)).b;
     return this.#replicated(lane);
@@ -307,6 +314,7 @@ export class Vec {
 
   /** The constant as one dword (for a broadcast load), or replicated below AVX-512. */
   #konstLoad(c: Konst): Mem {
+    if ("table" in c) return this.#tableMem(c.table);
     const lane = "f32" in c ? new Float32Array([c.f32]) : new Int32Array([c.bits]);
     if (this.isa.level === "avx512") return dword(this.a.constant(lane, 4));
     return this.#replicated(lane);
@@ -325,22 +333,22 @@ export class Vec {
     return pinned >= 0 ? this.r(pinned) : this.konst(y);
   }
 
-  readonly #pins = new Map<number, number>();
-  readonly #uses = new Map<number, { c: Konst; uses: number }>();
+  readonly #pins = new Map<string, number>();
+  readonly #uses = new Map<string, { c: Konst; uses: number }>();
 
   /** The register a constant was pinned to, or -1 (and counts the use). */
   pinned(c: Konst): number {
-    const bits = konstBits(c);
-    const u = this.#uses.get(bits);
+    const key = konstKey(c);
+    const u = this.#uses.get(key);
     if (u) u.uses++;
-    else this.#uses.set(bits, { c, uses: 1 });
-    return this.#pins.get(bits) ?? -1;
+    else this.#uses.set(key, { c, uses: 1 });
+    return this.#pins.get(key) ?? -1;
   }
 
   /** Loads a constant into `reg` once; later uses of it read the register, not memory. */
   pin(c: Konst, reg: number): void {
     this.move(reg, c);
-    this.#pins.set(konstBits(c), reg);
+    this.#pins.set(konstKey(c), reg);
   }
 
   /** The constants used so far, most used first (to choose which to pin). */
@@ -356,7 +364,8 @@ export class Vec {
     }
     if (typeof src === "number") {
       if (src !== dst) this.a.emit(this.isa.vex ? "vmovaps" : "movaps", this.r(dst), this.r(src));
-    } else if (this.isa.level === "avx512") {
+    } else if ("table" in src) this.a.emit("vmovups", this.r(dst), this.#konstLoad(src));
+    else if (this.isa.level === "avx512") {
       this.a.emit("vbroadcastss", this.r(dst), this.#konstLoad(src));
     } else this.a.emit(this.isa.vex ? "vmovaps" : "movaps", this.r(dst), this.#konstLoad(src));
   }
@@ -434,6 +443,23 @@ export class Vec {
   convert(kind: "toInt" | "toFloat", dst: number, x: number): void {
     const name = kind === "toInt" ? "cvtps2dq" : "cvtdq2ps";
     this.a.emit(this.isa.vex ? `v${name}` : name, this.r(dst), this.r(x));
+  }
+
+  /** dst = x's lanes truncated toward zero to int32 (out of range and NaN: 0x80000000). */
+  truncate(dst: number, x: number): void {
+    this.a.emit(this.isa.vex ? "vcvttps2dq" : "cvttps2dq", this.r(dst), this.r(x));
+  }
+
+  #tableMem(values: readonly number[]): Mem {
+    if (this.isa.level !== "avx512" || values.length !== 16) {
+      throw new Error("table: 16 entries at AVX-512");
+    }
+    return ptr(this.a.constant(new Float32Array(values), 64), 0, null, 1, 64);
+  }
+
+  /** AVX-512 only: dst[i] = table[idx[i] & 15] (vpermps; a pinned table is read from its register). */
+  lookup(dst: number, idx: number, table: Konst): void {
+    this.a.emit("vpermps", this.r(dst), this.r(idx), this.#src(table));
   }
 
   /** dst = √x, correctly rounded. */

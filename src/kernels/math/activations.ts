@@ -12,6 +12,7 @@ import { f32 } from "../vec.ts";
 import { emitExp, emitExpm1Negative, EXP_LO } from "./exp.ts";
 import type { Lanes } from "./lanes.ts";
 import { emitLog1pUnit } from "./log.ts";
+import { PHI_CENTRES, PHI_COEFFS, PHI_END, PHI_STEP } from "./phi_table.ts";
 import { emitSigmoid } from "./tanh.ts";
 
 const SQRT_HALF = Math.SQRT1_2;
@@ -100,6 +101,7 @@ const HALF_ERFC_Q = [
  * for x < 0 (full relative accuracy on the negative side).
  */
 export function emitGelu(m: Lanes, y: number, x: number): void {
+  if (m.v.isa.level === "avx512") return emitGeluPieces(m, y, x);
   const v = m.v;
   const xl = m.take(), a = m.take(), e = m.take(), t = m.take(), mk = m.mask();
   m.atLeast(xl, x, -15); // GELU(−15) rounds to −0: −Inf gives −0, not NaN
@@ -122,6 +124,38 @@ export function emitGelu(m: Lanes, y: number, x: number): void {
   v.op("mul", y, xl, t);
   m.giveMask(mk);
   m.give(xl, a, e, t);
+}
+
+/**
+ * AVX-512 GELU: Φ(−|x|) from 16 polynomial pieces (phi_table.ts) read by
+ * vpermps, then Φ(x) = 1 − Φ(−x) for x ≥ 0, as above. Beyond 5.6, Φ(−a) is
+ * taken as 0 (GELU there is x or below 1e-7 in magnitude).
+ */
+function emitGeluPieces(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const xl = m.take(), a = m.take(), idx = m.take(), p = m.take(), c = m.take(), mk = m.mask();
+  m.atLeast(xl, x, -15); // −Inf gives −0, not NaN
+  m.abs(a, xl);
+  v.op("mul", idx, a, f32(1 / PHI_STEP));
+  v.truncate(idx, idx); // NaN and a ≥ 5.6 index garbage pieces; both are selected away
+  v.lookup(c, idx, { table: PHI_CENTRES });
+  v.op("sub", a, a, c); // t
+  v.lookup(p, idx, { table: PHI_COEFFS[7] });
+  for (let k = 6; k >= 0; k--) {
+    v.lookup(c, idx, { table: PHI_COEFFS[k] });
+    v.fmadd(p, p, a, c);
+  }
+  m.abs(a, xl);
+  v.compare(mk, a, "nlt", f32(PHI_END)); // a ≥ 5.6 (or NaN: xl then carries it)
+  v.zero(c);
+  m.select(p, mk, c, p); // Φ(−|x|)
+  v.move(c, f32(1));
+  v.op("sub", c, c, p); // Φ(|x|)
+  v.compare(mk, xl, "lt", f32(0));
+  m.select(c, mk, p, c);
+  v.op("mul", y, xl, c);
+  m.giveMask(mk);
+  m.give(xl, a, idx, p, c);
 }
 
 /** y = x/2·(1 + tanh(√(2/π)(x + 0.044715x³))) computed as x·sigmoid(2u). */
