@@ -347,6 +347,11 @@ export class Vec {
 
   /** Loads a constant into `reg` once; later uses of it read the register, not memory. */
   pin(c: Konst, reg: number): void {
+    for (const [key, r] of this.#pins) {
+      if (r === reg && key !== konstKey(c)) {
+        throw new Error(`vector register ${reg} already holds a pinned constant`);
+      }
+    }
     this.move(reg, c);
     this.#pins.set(konstKey(c), reg);
   }

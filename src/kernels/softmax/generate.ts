@@ -29,6 +29,8 @@ export interface SoftmaxPlan {
   streams: number;
   /** Rows ahead whose x and y lines pass 3 prefetches (0: none). */
   prefetchRows: number;
+  /** The whole row is held in registers: one load and one store per element. */
+  inRegisters: boolean;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
@@ -42,14 +44,24 @@ export interface SoftmaxPlan {
  * are left to the hardware prefetcher.
  */
 export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): SoftmaxPlan {
-  const prefetchRows = s.rows > 2 && s.cols * 4 <= 16384 && 8 * s.rows * s.cols > l2 ? 2 : 0;
+  const lanes = vecIsa(isa).lanes;
+  const vectors = Math.ceil(s.cols / lanes);
+  // Rows of up to 12 vectors (AVX-512) or 4 (AVX2) stay in registers: the
+  // three passes become one load and one store per element.
+  const inRegisters = (isa === "avx512" && vectors <= 12) || (isa === "avx2" && vectors <= 4);
+  const prefetchRows = !inRegisters && s.rows > 2 && s.cols * 4 <= 16384 &&
+      8 * s.rows * s.cols > l2
+    ? 2
+    : 0;
   const ahead = prefetchRows ? `, rows prefetched ${prefetchRows} ahead` : "";
+  const how = inRegisters ? "the row in registers" : "3 passes per row";
   return {
     isa,
     streams: 3,
     prefetchRows,
+    inRegisters,
     workspaceBytes: 0,
-    description: `${isa} ${s.log ? "logSoftmax" : "softmax"}, 3 passes per row${ahead}`,
+    description: `${isa} ${s.log ? "logSoftmax" : "softmax"}, ${how}${ahead}`,
   };
 }
 
@@ -68,6 +80,14 @@ export function generateSoftmax(
   const all: number[] = [];
   for (let r = 0; r < isa.nregs; r++) if (r !== maskReg) all.push(r);
   const MX = all[0], TOTAL = all[1], pool = all.slice(2);
+  if (plan.inRegisters && s.rows > 0 && s.cols > 0) {
+    loadPointer(a, rsi, SOFTMAX_ARG.X);
+    loadPointer(a, rdx, SOFTMAX_ARG.Y);
+    emitRowsInRegisters(a, v, s, rest ? v.tail(rest, 1, maskReg) : null);
+    v.leave();
+    a.emit("ret");
+    return a.finish();
+  }
 
   // Each stream: x, its sum, and the exponential's temporaries (found by a dry run).
   const dryVec = new Vec(new Assembler(), isa);
@@ -246,4 +266,75 @@ function emitExpStep(
   if (sum < 0) return;
   if (tail) v.zeroOutside(e, tail);
   v.op("add", sum, sum, e);
+}
+
+/**
+ * Rows short enough for the register file: load the row once (the tail
+ * filled with −Inf, whose e^x is 0), take the maximum across the row's
+ * registers, e^(x − max) in place with the sum in a fixed order, scale (or
+ * subtract ln sum) and store once.
+ */
+function emitRowsInRegisters(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | null): void {
+  const isa = v.isa;
+  const L = isa.lanes, VB = L * 4;
+  const k = Math.ceil(s.cols / L);
+  const maskReg = tail && isa.level === "avx2" ? tail.m : -1;
+  const all: number[] = [];
+  for (let r = 0; r < isa.nregs; r++) if (r !== maskReg) all.push(r);
+  const MX = all[0], TOTAL = all[1], row = all.slice(2, 2 + k), rest = all.slice(2 + k);
+  // Streams for the exponentials: e and the temporaries each.
+  const dryVec = new Vec(new Assembler(), isa);
+  const dry = new Lanes(dryVec, rest.slice(1));
+  emitExpStep(dry, rest[0], row[0], -1, MX);
+  const per = 1 + rest.length - 1 - dry.lowWater;
+  const streams = Math.max(1, Math.min(3, Math.floor(rest.length / per)));
+  const spare = rest.slice(streams * per);
+  dryVec.constantUses().slice(0, spare.length).forEach((c, i) => v.pin(c, spare[i]));
+  const stream = (i: number) => {
+    const r = rest.slice(i * per, (i + 1) * per);
+    const kk = Math.floor(6 / streams);
+    return { e: r[0], temps: r.slice(1), masks: [2, 3, 4, 5, 6, 7].slice(i * kk, (i + 1) * kk) };
+  };
+  const last = k - 1;
+  countedLoop(a, r8, s.rows, () => {
+    for (let i = 0; i < k; i++) {
+      if (i === last && tail) v.loadFilled(row[i], rsi, i * VB, tail, f32(-Infinity), TOTAL);
+      else v.load(row[i], rsi, i * VB);
+    }
+    v.move(MX, row[0]);
+    for (let i = 1; i < k; i++) v.op("max", MX, MX, row[i]);
+    v.reduceAll("max", MX, TOTAL);
+    v.zero(TOTAL);
+    for (let g = 0; g < k; g += streams) {
+      const bodies = [];
+      for (let i = g; i < Math.min(k, g + streams); i++) {
+        const st = stream(i - g);
+        bodies.push((to: Assembler) => {
+          const sv = v.retarget(to);
+          const m = new Lanes(sv, st.temps, st.masks);
+          emitExpStep(m, st.e, row[i], -1, MX); // row[i] becomes x − max
+          if (!s.log) sv.move(row[i], st.e);
+        });
+      }
+      emitInterleaved(a, bodies);
+      // The sum, in row order whatever the interleaving.
+      for (let i = g; i < Math.min(k, g + streams); i++) {
+        v.op("add", TOTAL, TOTAL, s.log ? stream(i - g).e : row[i]);
+      }
+    }
+    const t = rest[0];
+    v.reduceAll("add", TOTAL, t);
+    if (s.log) {
+      const m = new Lanes(v, rest.slice(1, rest.length - spare.length));
+      emitLog(m, t, TOTAL);
+      for (let i = 0; i < k; i++) v.op("sub", row[i], row[i], t);
+    } else {
+      v.move(t, f32(1));
+      v.op("div", t, t, TOTAL);
+      for (let i = 0; i < k; i++) v.op("mul", row[i], row[i], t);
+    }
+    for (let i = 0; i < k; i++) v.store(rdx, i * VB, row[i], i === last && tail ? tail : undefined);
+    addImmediate(a, "add", rsi, s.cols * 4);
+    addImmediate(a, "add", rdx, s.cols * 4);
+  });
 }
