@@ -335,3 +335,14 @@ Deno.test("runtime: changing any single field of a call selects a different kern
     assert.equal(jit.stats().compiles, after.compiles, `the base call recompiled after ${field}`);
   }
 });
+
+Deno.test("a GemmKernel keeps its Jit's code alive after every other reference is collected", async () => {
+  // Before: the collected Jit's FinalizationRegistry freed the kernel under its live handle.
+  const r = await runFixture("kernel_outlives.ts", [
+    "--allow-ffi",
+    "--allow-env",
+    "--allow-read",
+    "--v8-flags=--expose-gc",
+  ]);
+  assert.equal(r.c0, 8);
+});

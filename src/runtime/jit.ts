@@ -369,8 +369,11 @@ export class Jit {
     };
     const withBias: GemmOptions = { ...shape };
     const biasSlot: (Float32Array | undefined)[] = [undefined];
+    // The handle keeps its Jit alive (through `this` in the arrow function):
+    // a collected Jit frees its code, and a kernel handle may outlive every
+    // other reference to the Jit.
     const run = (a: Float32Array, b: Float32Array, c: Float32Array, bias?: Float32Array) => {
-      if (rt.closed) throw new Error("Jit: this Jit is closed");
+      if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
       if (freed) throw new Error("GemmKernel: this kernel was freed");
       const wantBias = spec.epilogue?.bias ?? false;
       if (wantBias !== (bias !== undefined)) {
