@@ -61,7 +61,7 @@ for (const n of [32, 64, 128, 256, 512, 1024]) {
 // seen (threshold 0), so it plans, generates, assembles, installs and runs one kernel.
 // Small shapes keep the run itself under a microsecond or two.
 const fresh = new Jit({ cacheCapacity: 64, keyCapacity: 64 });
-const buf = new Float32Array(64 * 64);
+const buf = new Float32Array(64 * 64), out = new Float32Array(64 * 64); // C may not overlap A or B
 let i = 0;
 Deno.bench({
   name: "compile a specialized kernel at first call (new shape each time, m,n,k ≤ 64)",
@@ -69,6 +69,6 @@ Deno.bench({
   fn() {
     i++;
     const m = 1 + (i % 61), n = 1 + ((i >> 2) % 63), k = 1 + ((i * 7) % 59);
-    fresh.gemm(buf, buf, buf, { m, n, k, transB: i % 3 === 0 });
+    fresh.gemm(buf, buf, out, { m, n, k, transB: i % 3 === 0 });
   },
 });
