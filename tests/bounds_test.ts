@@ -48,7 +48,17 @@ Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both side
           B.view.fill(2);
           C.view.fill(3);
           const opts = { m, n, k, transA, transB, lda, ldb, ldc, alpha, beta };
-          if (level === 3) jit.gemm(A.view, B.view, C.view, opts); // the runtime's plan
+          if (level === 3) {
+            jit.gemm(A.view, B.view, C.view, opts); // the runtime's plan
+            // And its epilogue, with the bias against a guard page too.
+            const BIAS = guarded(n, side);
+            try {
+              jit.gemm(A.view, B.view, C.view, { ...opts, bias: BIAS.view, activation: "gelu" });
+            } finally {
+              BIAS.free();
+            }
+            C.view.fill(3);
+          }
           const kernel = jit.compileGemm(opts, { level, isa });
           kernel.run(A.view, B.view, C.view);
           kernel.free();
@@ -107,4 +117,42 @@ Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select 
     assert.ok(plans.some((p) => p.includes("strip by strip")), plans.join(" | "));
     assert.ok(plans.some((p) => p.includes("next B strip")), plans.join(" | "));
   }
+});
+
+Deno.test("bounds: every neural op stays inside its operands, guard pages on both sides", () => {
+  const r = rng(777);
+  using jit = new Jit();
+  let runs = 0;
+  for (let t = 0; t < 120; t++) {
+    const rows = pick(r, [1, 2, 3, 5]),
+      cols = pick(r, [1, 7, 15, 16, 17, 31, 33, 100, int(r, 1, 300)]);
+    const n = rows * cols;
+    for (const side of ["end", "start"] as const) {
+      const X = guarded(n, side), Y = guarded(n, side), R = guarded(n, side);
+      const G = guarded(cols, side), B = guarded(cols, side), S = guarded(rows, side);
+      try {
+        X.view.fill(0.5);
+        R.view.fill(0.25);
+        G.view.fill(1);
+        B.view.fill(0);
+        jit.unary(pick(r, ["gelu", "tanh", "relu", "log", "softplus"] as const), X.view, Y.view);
+        jit.softmax(X.view, Y.view, { rows, cols, log: r() < 0.5 });
+        jit.layerNorm(X.view, Y.view, {
+          rows,
+          cols,
+          scale: G.view,
+          bias: B.view,
+          residual: R.view,
+        });
+        jit.rmsNorm(X.view, Y.view, { rows, cols, scale: G.view });
+        jit.reduce(pick(r, ["sum", "max", "logSumExp"] as const), X.view, S.view, { rows, cols });
+        jit.binary("add", X.view, [rows, cols], G.view, [cols], Y.view);
+        jit.binary("pow", X.view, [rows, cols], S.view.subarray(0, 1), [1], Y.view);
+        runs++;
+      } finally {
+        for (const g of [X, Y, R, G, B, S]) g.free();
+      }
+    }
+  }
+  assert.equal(runs, 240);
 });
