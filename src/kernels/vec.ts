@@ -456,13 +456,17 @@ export class Vec {
   }
 
   #tableMem(values: readonly number[]): Mem {
-    if (this.isa.level !== "avx512" || values.length !== 16) {
-      throw new Error("table: 16 entries at AVX-512");
+    const bytes = this.isa.bits / 8;
+    if (!this.isa.vex || values.length !== this.isa.lanes) {
+      throw new Error(`table: ${this.isa.lanes} entries at AVX2 or AVX-512, got ${values.length}`);
     }
-    return ptr(this.a.constant(new Float32Array(values), 64), 0, null, 1, 64);
+    return ptr(this.a.constant(new Float32Array(values), bytes), 0, null, 1, bytes);
   }
 
-  /** AVX-512 only: dst[i] = table[idx[i] & 15] (vpermps; a pinned table is read from its register). */
+  /**
+   * AVX2/AVX-512: dst[i] = table[idx[i] mod lanes] (vpermps; a pinned table
+   * is read from its register).
+   */
   lookup(dst: number, idx: number, table: Konst): void {
     this.a.emit("vpermps", this.r(dst), this.r(idx), this.#src(table));
   }

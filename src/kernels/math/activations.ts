@@ -12,7 +12,15 @@ import { f32 } from "../vec.ts";
 import { emitExp, emitExpm1Negative, EXP_LO } from "./exp.ts";
 import type { Lanes } from "./lanes.ts";
 import { emitLog1pUnit } from "./log.ts";
-import { PHI_CENTRES, PHI_COEFFS, PHI_END, PHI_STEP } from "./phi_table.ts";
+import {
+  PHI8_CENTRES,
+  PHI8_COEFFS,
+  PHI8_STEP,
+  PHI_CENTRES,
+  PHI_COEFFS,
+  PHI_END,
+  PHI_STEP,
+} from "./phi_table.ts";
 import { emitSigmoid } from "./tanh.ts";
 
 const SQRT_HALF = Math.SQRT1_2;
@@ -101,7 +109,10 @@ const HALF_ERFC_Q = [
  * for x < 0 (full relative accuracy on the negative side).
  */
 export function emitGelu(m: Lanes, y: number, x: number): void {
-  if (m.v.isa.level === "avx512") return emitGeluPieces(m, y, x);
+  if (m.v.isa.level === "avx512") return emitGeluPieces(m, y, x, PHI_STEP, PHI_CENTRES, PHI_COEFFS);
+  if (m.v.isa.level === "avx2") {
+    return emitGeluPieces(m, y, x, PHI8_STEP, PHI8_CENTRES, PHI8_COEFFS);
+  }
   const v = m.v;
   const xl = m.take(), a = m.take(), e = m.take(), t = m.take(), mk = m.mask();
   m.atLeast(xl, x, -15); // GELU(−15) rounds to −0: −Inf gives −0, not NaN
@@ -127,22 +138,31 @@ export function emitGelu(m: Lanes, y: number, x: number): void {
 }
 
 /**
- * AVX-512 GELU: Φ(−|x|) from 16 polynomial pieces (phi_table.ts) read by
- * vpermps, then Φ(x) = 1 − Φ(−x) for x ≥ 0, as above. Beyond 5.6, Φ(−a) is
- * taken as 0 (GELU there is x or below 1e-7 in magnitude).
+ * GELU with vector permutes: Φ(−|x|) from one polynomial piece per lane of
+ * a table register (phi_table.ts: 16 pieces at AVX-512, 8 at AVX2), then
+ * Φ(x) = 1 − Φ(−x) for x ≥ 0, as above. Beyond 5.6, Φ(−a) is taken as 0
+ * (GELU there is x, or below 1e-7 in magnitude).
  */
-function emitGeluPieces(m: Lanes, y: number, x: number): void {
+function emitGeluPieces(
+  m: Lanes,
+  y: number,
+  x: number,
+  step: number,
+  centres: readonly number[],
+  coeffs: readonly (readonly number[])[],
+): void {
   const v = m.v;
   const xl = m.take(), a = m.take(), idx = m.take(), p = m.take(), c = m.take(), mk = m.mask();
   m.atLeast(xl, x, -15); // −Inf gives −0, not NaN
   m.abs(a, xl);
-  v.op("mul", idx, a, f32(1 / PHI_STEP));
+  v.op("mul", idx, a, f32(1 / step));
   v.truncate(idx, idx); // NaN and a ≥ 5.6 index garbage pieces; both are selected away
-  v.lookup(c, idx, { table: PHI_CENTRES });
+  v.lookup(c, idx, { table: centres });
   v.op("sub", a, a, c); // t
-  v.lookup(p, idx, { table: PHI_COEFFS[7] });
-  for (let k = 6; k >= 0; k--) {
-    v.lookup(c, idx, { table: PHI_COEFFS[k] });
+  const top = coeffs.length - 1;
+  v.lookup(p, idx, { table: coeffs[top] });
+  for (let k = top - 1; k >= 0; k--) {
+    v.lookup(c, idx, { table: coeffs[k] });
     v.fmadd(p, p, a, c);
   }
   m.abs(a, xl);
