@@ -7,7 +7,7 @@
  */
 import { describe, viewLength } from "../../typed.ts";
 import { f32Bits, fromF32Bits } from "../key.ts";
-import { UNARY_IDS, UNARY_OPS, type UnaryOp, type UnaryParam, type UnaryParams } from "./ops.ts";
+import { UNARY_IDS, UNARY_OPS, type UnaryOp, type UnaryParams } from "./ops.ts";
 import type { UnarySpec } from "./spec.ts";
 
 /** Names of the unary key slots after the family slot. */
@@ -53,30 +53,97 @@ function readParams(
   key[slot] = def.params.length > 0 ? f32Bits(def.defaults[0]) : 0;
   key[slot + 1] = def.params.length > 1 ? f32Bits(def.defaults[1]) : 0;
   if (params === undefined) return;
-  // Named loads, not a loop over names: a keyed load of a double field boxes
-  // it (16 bytes a call, measured), a named one stays unboxed.
+  // Named loads and inline conversions: a double passed through a keyed
+  // load or into a call that is not inlined is boxed (16 bytes a call).
   const alpha = params.alpha, beta = params.beta, gamma = params.gamma;
   const min = params.min, max = params.max;
-  if (alpha !== undefined) param(who, def, "alpha", alpha, key, slot);
-  if (beta !== undefined) param(who, def, "beta", beta, key, slot);
-  if (gamma !== undefined) param(who, def, "gamma", gamma, key, slot);
-  if (min !== undefined) param(who, def, "min", min, key, slot);
-  if (max !== undefined) param(who, def, "max", max, key, slot);
+  if (alpha !== undefined) {
+    const at = def.params.indexOf("alpha");
+    if (at < 0 || typeof alpha !== "number") badParam(who, def.name, "alpha", alpha, def.params);
+    BITS_F32[0] = alpha;
+    key[slot + at] = BITS_I32[0];
+  }
+  if (beta !== undefined) {
+    const at = def.params.indexOf("beta");
+    if (at < 0 || typeof beta !== "number") badParam(who, def.name, "beta", beta, def.params);
+    BITS_F32[0] = beta;
+    key[slot + at] = BITS_I32[0];
+  }
+  if (gamma !== undefined) {
+    const at = def.params.indexOf("gamma");
+    if (at < 0 || typeof gamma !== "number") badParam(who, def.name, "gamma", gamma, def.params);
+    BITS_F32[0] = gamma;
+    key[slot + at] = BITS_I32[0];
+  }
+  if (min !== undefined) {
+    const at = def.params.indexOf("min");
+    if (at < 0 || typeof min !== "number") badParam(who, def.name, "min", min, def.params);
+    BITS_F32[0] = min;
+    key[slot + at] = BITS_I32[0];
+  }
+  if (max !== undefined) {
+    const at = def.params.indexOf("max");
+    if (at < 0 || typeof max !== "number") badParam(who, def.name, "max", max, def.params);
+    BITS_F32[0] = max;
+    key[slot + at] = BITS_I32[0];
+  }
 }
 
-/** Writes one given parameter into its slot, or throws naming it. */
-function param(
+/**
+ * The same for GEMM activations: a copy on purpose, so that unary calls and
+ * activation objects (of other shapes) keep separate inline caches. Sharing
+ * one made unary's property loads polymorphic, and a polymorphic load of a
+ * double field boxes it: 16 bytes a call (measured by the allocation test).
+ */
+function readActivationParams(
   who: string,
-  def: { name: string; params: readonly UnaryParam[] },
-  name: UnaryParam,
-  v: unknown,
+  id: number,
+  params: UnaryParams | undefined,
   key: Int32Array,
   slot: number,
 ): void {
-  const at = def.params.indexOf(name);
-  if (at < 0 || typeof v !== "number") badParam(who, def.name, name, v, def.params);
-  key[slot + at] = f32Bits(v);
+  const def = UNARY_OPS[id];
+  key[slot] = def.params.length > 0 ? f32Bits(def.defaults[0]) : 0;
+  key[slot + 1] = def.params.length > 1 ? f32Bits(def.defaults[1]) : 0;
+  if (params === undefined) return;
+  // Named loads and inline conversions: a double passed through a keyed
+  // load or into a call that is not inlined is boxed (16 bytes a call).
+  const alpha = params.alpha, beta = params.beta, gamma = params.gamma;
+  const min = params.min, max = params.max;
+  if (alpha !== undefined) {
+    const at = def.params.indexOf("alpha");
+    if (at < 0 || typeof alpha !== "number") badParam(who, def.name, "alpha", alpha, def.params);
+    BITS_F32[0] = alpha;
+    key[slot + at] = BITS_I32[0];
+  }
+  if (beta !== undefined) {
+    const at = def.params.indexOf("beta");
+    if (at < 0 || typeof beta !== "number") badParam(who, def.name, "beta", beta, def.params);
+    BITS_F32[0] = beta;
+    key[slot + at] = BITS_I32[0];
+  }
+  if (gamma !== undefined) {
+    const at = def.params.indexOf("gamma");
+    if (at < 0 || typeof gamma !== "number") badParam(who, def.name, "gamma", gamma, def.params);
+    BITS_F32[0] = gamma;
+    key[slot + at] = BITS_I32[0];
+  }
+  if (min !== undefined) {
+    const at = def.params.indexOf("min");
+    if (at < 0 || typeof min !== "number") badParam(who, def.name, "min", min, def.params);
+    BITS_F32[0] = min;
+    key[slot + at] = BITS_I32[0];
+  }
+  if (max !== undefined) {
+    const at = def.params.indexOf("max");
+    if (at < 0 || typeof max !== "number") badParam(who, def.name, "max", max, def.params);
+    BITS_F32[0] = max;
+    key[slot + at] = BITS_I32[0];
+  }
 }
+
+const BITS_F32 = new Float32Array(1);
+const BITS_I32 = new Int32Array(BITS_F32.buffer);
 
 /** An activation: a unary op's name, or an object with `op` and the op's parameters. */
 export type Activation = UnaryOp | ({ op: UnaryOp } & UnaryParams);
@@ -94,7 +161,7 @@ export function readActivation(who: string, act: unknown, key: Int32Array, slot:
     const id = UNARY_IDS.get(act);
     if (id === undefined) badOp(who, "activation", act);
     key[slot] = id + 1;
-    return readParams(who, id, undefined, key, slot + 1);
+    return readActivationParams(who, id, undefined, key, slot + 1);
   }
   if (act === null || typeof act !== "object") {
     throw new TypeError(
@@ -105,7 +172,7 @@ export function readActivation(who: string, act: unknown, key: Int32Array, slot:
   const id = UNARY_IDS.get(op as string);
   if (id === undefined) badOp(who, "activation op", op);
   key[slot] = id + 1;
-  readParams(who, id, act as UnaryParams, key, slot + 1);
+  readActivationParams(who, id, act as UnaryParams, key, slot + 1);
 }
 
 /** The activation a key holds (null for none). */
