@@ -12,10 +12,11 @@
  *
  * @module
  */
-import { Assembler, type Reg } from "../../asm/mod.ts";
+import type { Assembler, Reg } from "../../asm/mod.ts";
 import { addImmediate, countedLoop } from "./abi.ts";
 import { emitInterleaved } from "./interleave.ts";
 import { Lanes } from "./math/lanes.ts";
+import { allocateStreams } from "./streams.ts";
 import { type Tail, Vec, type VecIsa } from "./vec.ts";
 
 /** What one elementwise pass does. */
@@ -53,27 +54,13 @@ export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
   const maskReg = isa.level === "avx2" && rest ? isa.nregs - 1 : -1;
   const all: number[] = [];
   for (let r = 0; r < isa.nregs; r++) if (r !== maskReg) all.push(r);
-  const BIAS = 3; // per-stream: x, y, bias temp, then f's temporaries
+  // Per stream: x, y, a bias temporary, then f's temporaries.
   const f = p.f ?? ((_m: Lanes, y: number, x: number) => v.move(y, x));
-  const dryVec = new Vec(new Assembler(), isa);
-  const dry = new Lanes(dryVec, all.slice(BIAS));
-  f(dry, 1, 0);
-  const temps = all.length - BIAS - dry.lowWater;
-  const per = temps + BIAS;
   const cheap = p.streams <= 1;
-  const streams = cheap ? 1 : Math.max(1, Math.min(p.streams, Math.floor(all.length / per)));
-  const spare = all.slice(streams * per);
-  dryVec.constantUses().slice(0, spare.length).forEach((c, i) => v.pin(c, spare[i]));
+  const streams = allocateStreams(v, all, 3, cheap ? 1 : p.streams, (m, [x, y]) => f(m, y, x));
   const stream = (i: number) => {
-    const r = all.slice(i * per, (i + 1) * per);
-    const k = Math.floor(6 / streams);
-    return {
-      x: r[0],
-      y: r[1],
-      b: r[2],
-      temps: r.slice(3),
-      masks: [2, 3, 4, 5, 6, 7].slice(i * k, (i + 1) * k),
-    };
+    const st = streams.stream(i);
+    return { x: st.fixed[0], y: st.fixed[1], b: st.fixed[2], temps: st.temps, masks: st.masks };
   };
   const body = (to: Assembler, i: number, disp: number, tail?: Tail, scalar = false) => {
     const sv = v.retarget(to), st = stream(i);
@@ -93,7 +80,7 @@ export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
   const tail = rest && (isa.level === "avx512" || isa.level === "avx2")
     ? v.tail(rest, 1, maskReg)
     : null;
-  const group = cheap ? p.unroll : streams;
+  const group = cheap ? p.unroll : streams.count;
   const blocks = Math.floor(full / group);
   const advance = (bytes: number) => {
     addImmediate(a, "add", p.px, bytes);

@@ -23,6 +23,7 @@ import {
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
 import { Lanes } from "../math/lanes.ts";
+import { allocateStreams } from "../streams.ts";
 import { type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { binaryReference, emitBinary, emitPowConstant } from "./ops.ts";
 import { BINARY_ARG, BINARY_OPS, type BinarySpec, outputSize, strides } from "./spec.ts";
@@ -73,26 +74,23 @@ export function generateBinary(
     if (s.exponent !== null && emitPowConstant(m, d, x, s.exponent)) return;
     emitBinary(m, op, d, x, y);
   };
-  const dryVec = new Vec(new Assembler(), isa);
-  const dry = new Lanes(dryVec, all.slice(5));
-  emitOp(dry, 2, 0, 1);
-  const temps = all.length - 5 - dry.lowWater;
   const heavy = op === "pow" && s.exponent === null;
-  const per = 3 + temps;
-  const streams = Math.max(1, Math.min(heavy ? 3 : 4, Math.floor((all.length - 2) / per)));
   const SA = all[0], SB = all[1]; // broadcast scalars
-  const pool = all.slice(2);
-  const spare = pool.slice(streams * per);
-  dryVec.constantUses().slice(0, spare.length).forEach((c, i) => v.pin(c, spare[i]));
+  const streams = allocateStreams(
+    v,
+    all.slice(2),
+    3,
+    heavy ? 3 : 4,
+    (m, [x, y, d]) => emitOp(m, d, x, y),
+  );
   const stream = (i: number) => {
-    const r = pool.slice(i * per, (i + 1) * per);
-    const k = Math.floor(6 / streams);
+    const st = streams.stream(i);
     return {
-      a: aScalar ? SA : r[0],
-      b: bScalar || s.exponent !== null ? SB : r[1],
-      d: r[2],
-      temps: r.slice(3),
-      masks: [2, 3, 4, 5, 6, 7].slice(i * k, (i + 1) * k),
+      a: aScalar ? SA : st.fixed[0],
+      b: bScalar || s.exponent !== null ? SB : st.fixed[1],
+      d: st.fixed[2],
+      temps: st.temps,
+      masks: st.masks,
     };
   };
   const rA = rsi, rB = rdx, rY = r8;
@@ -130,16 +128,16 @@ export function generateBinary(
       if (!bScalar) addImmediate(a, "add", pB, bytes);
       addImmediate(a, "add", pY, bytes);
     };
-    const groups = Math.floor(full / streams);
+    const groups = Math.floor(full / streams.count);
     countedLoop(a, rcx, groups, () => {
       emitInterleaved(
         a,
-        Array.from({ length: streams }, (_, i) => (to) => element(to, i, i * VB, "vector")),
+        Array.from({ length: streams.count }, (_, i) => (to) => element(to, i, i * VB, "vector")),
       );
-      advance(streams * VB);
+      advance(streams.count * VB);
     });
-    for (let j = 0; j < full - groups * streams; j++) element(a, 0, j * VB, "vector");
-    const at = (full - groups * streams) * VB;
+    for (let j = 0; j < full - groups * streams.count; j++) element(a, 0, j * VB, "vector");
+    const at = (full - groups * streams.count) * VB;
     if (tail) element(a, 0, at, "tail");
     else for (let j = 0; j < rest; j++) element(a, 0, at + j * 4, "scalar");
   };

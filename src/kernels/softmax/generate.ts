@@ -17,6 +17,7 @@ import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
 import { emitExpInRange, EXP_LO } from "../math/exp.ts";
 import { Lanes } from "../math/lanes.ts";
+import { allocateStreams } from "../streams.ts";
 import { emitLog } from "../math/log.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { SOFTMAX_ARG, type SoftmaxSpec } from "./spec.ts";
@@ -89,26 +90,20 @@ export function generateSoftmax(
     return a.finish();
   }
 
-  // Each stream: x, its sum, and the exponential's temporaries (found by a dry run).
-  const dryVec = new Vec(new Assembler(), isa);
-  const dry = new Lanes(dryVec, pool.slice(3));
-  emitExpStep(dry, pool[0], pool[1], pool[2], MX);
-  const temps = pool.length - 3 - dry.lowWater;
-  const per = temps + 3;
-  const streams = Math.max(1, Math.min(plan.streams, Math.floor(pool.length / per)));
-  const spare = pool.slice(streams * per);
-  dryVec.constantUses().slice(0, spare.length).forEach((c, i) => v.pin(c, spare[i]));
+  // Each stream: x, e, its sum, and the exponential's temporaries.
+  const plan3 = allocateStreams(
+    v,
+    pool,
+    3,
+    plan.streams,
+    (m, [x, e, sum]) => emitExpStep(m, e, x, sum, MX),
+  );
+  const streams = plan3.count;
   const stream = (i: number) => {
-    const r = pool.slice(i * per, (i + 1) * per);
-    const k = Math.floor(6 / streams);
-    return {
-      x: r[0],
-      e: r[1],
-      sum: r[2],
-      temps: r.slice(3),
-      masks: [2, 3, 4, 5, 6, 7].slice(i * k, (i + 1) * k),
-    };
+    const st = plan3.stream(i);
+    return { x: st.fixed[0], e: st.fixed[1], sum: st.fixed[2], temps: st.temps, masks: st.masks };
   };
+  const spare = pool.slice(streams * (3 + plan3.stream(0).temps.length));
 
   if (s.rows === 0 || s.cols === 0) {
     a.emit("ret");
@@ -283,18 +278,13 @@ function emitRowsInRegisters(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | 
   for (let r = 0; r < isa.nregs; r++) if (r !== maskReg) all.push(r);
   const MX = all[0], TOTAL = all[1], row = all.slice(2, 2 + k), rest = all.slice(2 + k);
   // Streams for the exponentials: e and the temporaries each.
-  const dryVec = new Vec(new Assembler(), isa);
-  const dry = new Lanes(dryVec, rest.slice(1));
-  emitExpStep(dry, rest[0], row[0], -1, MX);
-  const per = 1 + rest.length - 1 - dry.lowWater;
-  const streams = Math.max(1, Math.min(3, Math.floor(rest.length / per)));
-  const spare = rest.slice(streams * per);
-  dryVec.constantUses().slice(0, spare.length).forEach((c, i) => v.pin(c, spare[i]));
+  const exps = allocateStreams(v, rest, 1, 3, (m, [e]) => emitExpStep(m, e, row[0], -1, MX));
+  const streams = exps.count;
   const stream = (i: number) => {
-    const r = rest.slice(i * per, (i + 1) * per);
-    const kk = Math.floor(6 / streams);
-    return { e: r[0], temps: r.slice(1), masks: [2, 3, 4, 5, 6, 7].slice(i * kk, (i + 1) * kk) };
+    const st = exps.stream(i);
+    return { e: st.fixed[0], temps: st.temps, masks: st.masks };
   };
+  const spare = rest.slice(streams * (1 + exps.stream(0).temps.length));
   const last = k - 1;
   countedLoop(a, r8, s.rows, () => {
     for (let i = 0; i < k; i++) {
