@@ -29,7 +29,8 @@ import {
   rsi,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
-import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { type ColumnKind, emitColumns, rowShape, rowTail } from "../columns.ts";
+import { f32, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { NORM_ARG, type NormSpec } from "./spec.ts";
 
 /** How a normalization kernel is built. */
@@ -68,9 +69,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   const a = new Assembler({ listing: options.listing });
   const isa = vecIsa(plan.isa);
   const v = new Vec(a, isa);
-  const L = isa.lanes, VB = L * 4;
-  const rest = s.cols % L, full = (s.cols - rest) / L;
-  const maskReg = isa.level === "avx2" && rest ? isa.nregs - 1 : -1;
+  const shape = rowShape(v, s.cols);
   // Registers: 4 accumulators, mean, inv, temporaries, the row's shift.
   const [MEAN, INV, T0, T1, T2, SHIFT] = [4, 5, 6, 7, 8, 9];
   if (s.rows === 0 || s.cols === 0) {
@@ -83,31 +82,12 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   if (s.residual) loadPointer(a, rR, NORM_ARG.R);
   if (s.scale) loadPointer(a, rS, NORM_ARG.SCALE);
   if (s.bias) loadPointer(a, rB, NORM_ARG.BIAS);
-  const tail: Tail | null = rest && (isa.level === "avx512" || isa.level === "avx2")
-    ? v.tail(rest, 1, maskReg)
-    : null;
+  const tail = rowTail(v, shape);
   const at = (base: Reg, disp: number): Mem => ptr(base, disp, rax, 1);
   const src = s.residual ? rY : rX; // where pass 2 and 3 read the row
 
-  /**
-   * A loop over the row's columns: `body(disp, kind)` for vector u of each
-   * step of 4 (rax the byte offset), then the rest of the vectors, then the
-   * tail (a masked vector, or single elements at SSE2 and scalar).
-   */
-  const columns = (
-    body: (disp: number, acc: number, kind: "vector" | "tail" | "scalar") => void,
-  ) => {
-    a.emit("xor", rax, rax);
-    const steps = Math.floor(full / ACCS);
-    countedLoop(a, rcx, steps, () => {
-      for (let u = 0; u < ACCS; u++) body(u * VB, u, "vector");
-      addImmediate(a, "add", rax, ACCS * VB);
-    });
-    const left = full - steps * ACCS;
-    for (let u = 0; u < left; u++) body(u * VB, u, "vector");
-    if (tail) body(left * VB, 0, "tail");
-    else for (let j = 0; j < rest; j++) body(left * VB + j * 4, 0, "scalar");
-  };
+  const columns = (body: (disp: number, acc: number, kind: ColumnKind) => void) =>
+    emitColumns(a, shape, tail, ACCS, rax, rcx, body);
   /** dst = the row's element(s) at disp: x, or x + residual (stored into y) in pass 1. */
   const load = (dst: number, base: Reg, disp: number, kind: string) => {
     if (kind === "scalar") v.loadScalarMem(dst, at(base, disp));

@@ -24,7 +24,8 @@ import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitExpInRange, EXP_LO } from "../math/exp.ts";
 import { Lanes } from "../math/lanes.ts";
 import { emitLog } from "../math/log.ts";
-import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { type ColumnKind, emitColumns, rowShape, rowTail } from "../columns.ts";
+import { f32, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { REDUCE_ARG, REDUCE_OPS, type ReduceSpec } from "./spec.ts";
 
 /** How a reduction kernel is built. */
@@ -54,12 +55,9 @@ export function generateReduce(
   const isa = vecIsa(plan.isa);
   const v = new Vec(a, isa);
   const op = REDUCE_OPS[s.op];
-  const L = isa.lanes, VB = L * 4;
-  const rest = s.cols % L, full = (s.cols - rest) / L;
-  const maskReg = isa.level === "avx2" && rest ? isa.nregs - 1 : -1;
+  const shape = rowShape(v, s.cols);
   const [T0, T1, NAN, MX, MK] = [4, 5, 6, 7, 8];
-  const temps: number[] = [];
-  for (let r = 9; r < isa.nregs; r++) if (r !== maskReg) temps.push(r);
+  const temps = shape.registers.filter((r) => r >= 9);
   const m = new Lanes(v, temps);
   const kmask = isa.level === "avx512" ? m.mask() : { v: MK };
   if (s.rows === 0) {
@@ -68,26 +66,12 @@ export function generateReduce(
   }
   loadPointer(a, rsi, REDUCE_ARG.X);
   loadPointer(a, rdx, REDUCE_ARG.Y);
-  const tail: Tail | null = rest && (isa.level === "avx512" || isa.level === "avx2")
-    ? v.tail(rest, 1, maskReg)
-    : null;
+  const tail = rowTail(v, shape);
   const at = (disp: number): Mem => ptr(rsi, disp, rax, 1);
 
   /** body(disp, acc, kind) over the row's vectors (4 per step), then the tail. */
-  const columns = (
-    body: (disp: number, acc: number, kind: "vector" | "tail" | "scalar") => void,
-  ) => {
-    a.emit("xor", rax, rax);
-    const steps = Math.floor(full / ACCS);
-    countedLoop(a, rcx, steps, () => {
-      for (let u = 0; u < ACCS; u++) body(u * VB, u, "vector");
-      addImmediate(a, "add", rax, ACCS * VB);
-    });
-    const left = full - steps * ACCS;
-    for (let u = 0; u < left; u++) body(u * VB, u, "vector");
-    if (tail) body(left * VB, 0, "tail");
-    else for (let j = 0; j < rest; j++) body(left * VB + j * 4, 0, "scalar");
-  };
+  const columns = (body: (disp: number, acc: number, kind: ColumnKind) => void) =>
+    emitColumns(a, shape, tail, ACCS, rax, rcx, body);
   const fold = (how: "add" | "max" | "min") => {
     for (let i = 1; i < ACCS; i++) v.op(how, 0, 0, i);
     v.reduceAll(how, 0, T1);

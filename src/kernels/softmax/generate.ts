@@ -16,6 +16,7 @@ import { Assembler, byte, type Program, r10, r8, r9, rcx, rdx, rsi } from "../..
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
 import { emitExpInRange, EXP_LO } from "../math/exp.ts";
+import { rowShape, rowTail } from "../columns.ts";
 import { Lanes } from "../math/lanes.ts";
 import { allocateStreams } from "../streams.ts";
 import { emitLog } from "../math/log.ts";
@@ -75,16 +76,13 @@ export function generateSoftmax(
   const a = new Assembler({ listing: options.listing });
   const isa = vecIsa(plan.isa);
   const v = new Vec(a, isa);
-  const L = isa.lanes, VB = L * 4;
-  const rest = s.cols % L, full = (s.cols - rest) / L;
-  const maskReg = isa.level === "avx2" && rest ? isa.nregs - 1 : -1;
-  const all: number[] = [];
-  for (let r = 0; r < isa.nregs; r++) if (r !== maskReg) all.push(r);
+  const shape = rowShape(v, s.cols);
+  const { vectorBytes: VB, full, rest, registers: all } = shape;
   const MX = all[0], TOTAL = all[1], pool = all.slice(2);
   if (plan.inRegisters && s.rows > 0 && s.cols > 0) {
     loadPointer(a, rsi, SOFTMAX_ARG.X);
     loadPointer(a, rdx, SOFTMAX_ARG.Y);
-    emitRowsInRegisters(a, v, s, rest ? v.tail(rest, 1, maskReg) : null);
+    emitRowsInRegisters(a, v, s, rowTail(v, shape));
     v.leave();
     a.emit("ret");
     return a.finish();
@@ -111,9 +109,7 @@ export function generateSoftmax(
   }
   loadPointer(a, rsi, SOFTMAX_ARG.X);
   loadPointer(a, rdx, SOFTMAX_ARG.Y);
-  const tail: Tail | null = rest && (isa.level === "avx512" || isa.level === "avx2")
-    ? v.tail(rest, 1, maskReg)
-    : null;
+  const tail = rowTail(v, shape);
   const scalarTail = rest && !tail ? rest : 0;
   const tmp = pool[pool.length - 1 - spare.length] ?? pool[0];
 
