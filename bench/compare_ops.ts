@@ -85,6 +85,28 @@ function race(contestants: (() => void)[], bytes: number): number[] {
   return samples.map((v) => v.sort((a, b) => a - b)[v.length >> 1]);
 }
 
+/** Races ours, the copy bound and the peer (when there is one) and makes the row. */
+function measure(
+  op: string,
+  n: number,
+  ours: () => void,
+  copy: () => void,
+  peer: (() => void) | null,
+  bytes = 8 * n,
+): OpRow {
+  const [o, c, d] = race(peer ? [ours, copy, peer] : [ours, copy], bytes);
+  return {
+    op,
+    n,
+    oursUs: o,
+    dnnlUs: peer ? d : null,
+    copyUs: c,
+    oursOfBound: c / o,
+    dnnlOfBound: peer ? c / d : null,
+    speedup: peer ? d / o : null,
+  };
+}
+
 const UNARY_ROWS: { op: UnaryOp; params?: Record<string, number>; dnnl: [number, number] }[] = [
   { op: "relu", dnnl: [0, 0] },
   { op: "clip", params: { min: -1, max: 6 }, dnnl: [-1, 6] },
@@ -140,17 +162,7 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
       const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours;
       const h = loaded ? loaded.shim.eltwise(row.op, row.dnnl[0], row.dnnl[1], n) : null;
       const peer = h ? () => loaded!.shim.run(h, x, y) : null;
-      const [o, c, d] = race(peer ? [ours, copy, peer] : [ours, copy], 8 * n);
-      const r: OpRow = {
-        op: row.op,
-        n,
-        oursUs: o,
-        dnnlUs: peer ? d : null,
-        copyUs: c,
-        oursOfBound: c / o,
-        dnnlOfBound: peer ? c / d : null,
-        speedup: peer ? d / o : null,
-      };
+      const r = measure(row.op, n, ours, copy, peer);
       rows.push(r);
       if (!options.json) print(r);
     }
@@ -202,17 +214,7 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
     const h = loaded ? loaded.shim.softmax(r, c, log) : null;
     const peer = h ? () => loaded!.shim.run(h, x, y) : null;
     const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours;
-    const [o, cp, d] = race(peer ? [ours, copy, peer] : [ours, copy], 8 * n);
-    const row: OpRow = {
-      op: name,
-      n,
-      oursUs: o,
-      dnnlUs: peer ? d : null,
-      copyUs: cp,
-      oursOfBound: cp / o,
-      dnnlOfBound: peer ? cp / d : null,
-      speedup: peer ? d / o : null,
-    };
+    const row = measure(name, n, ours, copy, peer);
     rows.push(row);
     if (!options.json) print(row);
   }
@@ -225,17 +227,7 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
     const h = loaded ? loaded.shim.layerNorm(r, c, 1e-5) : null;
     const peer = h ? () => loaded!.shim.runLayerNorm(h, x, y, g, b) : null;
     const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours;
-    const [o, cp, d] = race(peer ? [ours, copy, peer] : [ours, copy], 8 * n);
-    const row: OpRow = {
-      op: `layerNorm ${r}×${c}`,
-      n,
-      oursUs: o,
-      dnnlUs: peer ? d : null,
-      copyUs: cp,
-      oursOfBound: cp / o,
-      dnnlOfBound: peer ? cp / d : null,
-      speedup: peer ? d / o : null,
-    };
+    const row = measure(`layerNorm ${r}×${c}`, n, ours, copy, peer);
     rows.push(row);
     if (!options.json) print(row);
   }
