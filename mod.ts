@@ -16,6 +16,24 @@
  * console.log(c[0], jit.stats().keys[0].plan); // 64, "L3 avx512 direct 6×64"
  * ```
  *
+ * A transformer block's pieces: a Linear layer with its bias and GELU fused
+ * (weights packed once), a residual LayerNorm, attention scores' softmax.
+ *
+ * @example
+ * ```ts
+ * import { Jit } from "@njit/core";
+ *
+ * using jit = new Jit();
+ * const [tokens, dim, hidden] = [8, 64, 256];
+ * const x = new Float32Array(tokens * dim).fill(0.1), h = new Float32Array(tokens * hidden);
+ * const w = jit.packB(new Float32Array(hidden * dim).fill(0.01), { k: dim, n: hidden, transB: true });
+ * jit.gemm(x, w, h, { m: tokens, n: hidden, k: dim, bias: new Float32Array(hidden), activation: "gelu" });
+ * const y = new Float32Array(tokens * dim);
+ * jit.layerNorm(x, y, { rows: tokens, cols: dim, residual: x }); // y = LN(x + x)
+ * jit.softmax(h, h, { rows: tokens, cols: hidden }); // in place
+ * jit.unary("clip", h, h, { min: 0, max: 6 });
+ * ```
+ *
  * @module
  */
 export { Jit } from "./src/runtime/jit.ts";
