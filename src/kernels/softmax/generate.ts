@@ -263,7 +263,10 @@ function emitExpStep(
  * Rows short enough for the register file: load the row once (the tail
  * filled with −Inf, whose e^x is 0), take the maximum across the row's
  * registers, e^(x − max) in place with the sum in a fixed order, scale (or
- * subtract ln sum) and store once.
+ * subtract ln sum) and store once. At AVX-512, rows of up to 8 vectors go
+ * two at a time with their instructions interleaved: each row's chain of
+ * reductions and division is latency, which the other row's work fills.
+ * A row goes through the same instructions either way: the same bits.
  */
 function emitRowsInRegisters(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | null): void {
   const isa = v.isa;
@@ -272,55 +275,74 @@ function emitRowsInRegisters(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | 
   const maskReg = tail && isa.level === "avx2" ? tail.m : -1;
   const all: number[] = [];
   for (let r = 0; r < isa.nregs; r++) if (r !== maskReg) all.push(r);
-  const MX = all[0], TOTAL = all[1], row = all.slice(2, 2 + k), rest = all.slice(2 + k);
-  // Streams for the exponentials: e and the temporaries each.
-  const exps = allocateStreams(v, rest, 1, 3, (m, [e]) => emitExpStep(m, e, row[0], -1, MX));
-  const streams = exps.count;
-  const stream = (i: number) => {
-    const st = exps.stream(i);
-    return { e: st.fixed[0], temps: st.temps, masks: st.masks };
-  };
-  const spare = rest.slice(streams * (1 + exps.stream(0).temps.length));
+  const pairs = isa.level === "avx512" && k <= 8 && s.rows >= 2;
+  const half = pairs ? all.length / 2 : all.length;
+  const sets = (pairs ? [all.slice(0, half), all.slice(half)] : [all]).map((regs) => {
+    const MX = regs[0], TOTAL = regs[1], row = regs.slice(2, 2 + k), rest = regs.slice(2 + k);
+    // Streams for the exponentials: e and the temporaries each.
+    const exps = allocateStreams(v, rest, 1, 3, (m, [e]) => emitExpStep(m, e, row[0], -1, MX));
+    const spare = rest.slice(exps.count * (1 + exps.stream(0).temps.length));
+    return { MX, TOTAL, row, rest, exps, spare };
+  });
   const last = k - 1;
-  countedLoop(a, r8, s.rows, () => {
+  /** The whole computation of the row at byte offset `off`, with register set `R`. */
+  const rowBody = (to: Assembler, R: typeof sets[number], off: number) => {
+    const w = v.retarget(to);
+    const { MX, TOTAL, row, rest, exps, spare } = R;
     for (let i = 0; i < k; i++) {
-      if (i === last && tail) v.loadFilled(row[i], rsi, i * VB, tail, f32(-Infinity), TOTAL);
-      else v.load(row[i], rsi, i * VB);
+      if (i === last && tail) w.loadFilled(row[i], rsi, off + i * VB, tail, f32(-Infinity), TOTAL);
+      else w.load(row[i], rsi, off + i * VB);
     }
-    v.move(MX, row[0]);
-    for (let i = 1; i < k; i++) v.op("max", MX, MX, row[i]);
-    v.reduceAll("max", MX, TOTAL);
-    v.zero(TOTAL);
+    w.move(MX, row[0]);
+    for (let i = 1; i < k; i++) w.op("max", MX, MX, row[i]);
+    w.reduceAll("max", MX, TOTAL);
+    w.zero(TOTAL);
+    const streams = exps.count;
     for (let g = 0; g < k; g += streams) {
       const bodies = [];
       for (let i = g; i < Math.min(k, g + streams); i++) {
-        const st = stream(i - g);
-        bodies.push((to: Assembler) => {
-          const sv = v.retarget(to);
+        const st = exps.stream(i - g);
+        bodies.push((inner: Assembler) => {
+          const sv = w.retarget(inner);
           const m = new Lanes(sv, st.temps, st.masks);
-          emitExpStep(m, st.e, row[i], -1, MX); // row[i] becomes x − max
-          if (!s.log) sv.move(row[i], st.e);
+          emitExpStep(m, st.fixed[0], row[i], -1, MX); // row[i] becomes x − max
+          if (!s.log) sv.move(row[i], st.fixed[0]);
         });
       }
-      emitInterleaved(a, bodies);
+      emitInterleaved(to, bodies);
       // The sum, in row order whatever the interleaving.
       for (let i = g; i < Math.min(k, g + streams); i++) {
-        v.op("add", TOTAL, TOTAL, s.log ? stream(i - g).e : row[i]);
+        w.op("add", TOTAL, TOTAL, s.log ? exps.stream(i - g).fixed[0] : row[i]);
       }
     }
     const t = rest[0];
-    v.reduceAll("add", TOTAL, t);
+    w.reduceAll("add", TOTAL, t);
     if (s.log) {
-      const m = new Lanes(v, rest.slice(1, rest.length - spare.length));
+      const m = new Lanes(w, rest.slice(1, rest.length - spare.length));
       emitLog(m, t, TOTAL);
-      for (let i = 0; i < k; i++) v.op("sub", row[i], row[i], t);
+      for (let i = 0; i < k; i++) w.op("sub", row[i], row[i], t);
     } else {
-      v.move(t, f32(1));
-      v.op("div", t, t, TOTAL);
-      for (let i = 0; i < k; i++) v.op("mul", row[i], row[i], t);
+      w.move(t, f32(1));
+      w.op("div", t, t, TOTAL);
+      for (let i = 0; i < k; i++) w.op("mul", row[i], row[i], t);
     }
-    for (let i = 0; i < k; i++) v.store(rdx, i * VB, row[i], i === last && tail ? tail : undefined);
-    addImmediate(a, "add", rsi, s.cols * 4);
-    addImmediate(a, "add", rdx, s.cols * 4);
+    for (let i = 0; i < k; i++) {
+      w.store(rdx, off + i * VB, row[i], i === last && tail ? tail : undefined);
+    }
+  };
+  const rowBytes = s.cols * 4;
+  if (pairs) {
+    countedLoop(a, r8, Math.floor(s.rows / 2), () => {
+      emitInterleaved(a, [(to) => rowBody(to, sets[0], 0), (to) => rowBody(to, sets[1], rowBytes)]);
+      addImmediate(a, "add", rsi, 2 * rowBytes);
+      addImmediate(a, "add", rdx, 2 * rowBytes);
+    });
+    if (s.rows % 2) rowBody(a, sets[0], 0);
+    return;
+  }
+  countedLoop(a, r8, s.rows, () => {
+    rowBody(a, sets[0], 0);
+    addImmediate(a, "add", rsi, rowBytes);
+    addImmediate(a, "add", rdx, rowBytes);
   });
 }
