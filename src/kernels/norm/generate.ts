@@ -52,7 +52,8 @@ export interface NormPlan {
  */
 export function planNorm(s: NormSpec, isa: VecLevel, l2 = 1 << 20): NormPlan {
   const passes = s.kind === "layer" ? 3 : 2;
-  const prefetchRows = s.rows > 2 && 8 * s.rows * s.cols > l2 ? 2 : 0;
+  // The prefetch displacement (two rows ahead) must fit a 32-bit displacement.
+  const prefetchRows = s.rows > 2 && 8 * s.rows * s.cols > l2 && s.cols < 1 << 26 ? 2 : 0;
   const ahead = prefetchRows ? `, rows prefetched ${prefetchRows} ahead` : "";
   return {
     isa,
