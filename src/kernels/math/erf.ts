@@ -1,10 +1,10 @@
 /**
- * erf x, and the erf/erfc pieces GELU needs.
+ * erf x.
  *
  * |x| < 1: x·P(x²), P of degree 6 (relative error 1.2e-9). |x| ≥ 1:
  * erf = 1 − erfc with erfc(a) = e^(−a²)·Q(t), t = 1/(1 + a/2), Q of degree 9
- * (relative error 1.4e-10 on [0.5, 4], so GELU may switch at 0.5); a is
- * clamped (erf 4 rounds to 1).
+ * (relative error 1.4e-10 on [0.5, 4]); a is clamped (erf 4 rounds to 1).
+ * (GELU has its own forms: activations.ts.)
  * Coefficients from tools/fit_math.py.
  *
  * @module
@@ -37,26 +37,19 @@ const ERFC_Q = [
 
 /**
  * For a = |x| (or NaN): `small` = erf(a), valid for a < 1, and `tail` =
- * erfc(a), valid for a ≥ 0.5: e^(−min(a, expMax)²)·Q(min(a, 4)). All distinct
- * registers; a is kept.
+ * erfc(a) = e^(−c²)·Q(t) with c = min(a, 4), valid for a ≥ 0.5. All
+ * distinct registers; a is kept.
  */
-export function emitErfParts(
-  m: Lanes,
-  small: number,
-  tail: number,
-  a: number,
-  expMax: number,
-): void {
+function emitErfParts(m: Lanes, small: number, tail: number, a: number): void {
   const v = m.v;
   const s = m.take(), c = m.take();
   v.op("mul", s, a, a);
   m.horner(small, s, ERF_SMALL);
   v.op("mul", small, small, a);
-  m.atMost(c, a, expMax);
+  m.atMost(c, a, 4);
   v.op("mul", s, c, c);
   v.op("xor", s, s, f32(-0)); // −c²
   emitExp(m, tail, s);
-  m.atMost(c, a, 4);
   v.fmadd(s, c, f32(0.5), f32(1));
   v.move(c, f32(1));
   m.divide(c, c, s); // t
@@ -70,7 +63,7 @@ export function emitErf(m: Lanes, y: number, x: number): void {
   const v = m.v;
   const a = m.take(), small = m.take(), tail = m.take();
   m.abs(a, x);
-  emitErfParts(m, small, tail, a, 4);
+  emitErfParts(m, small, tail, a);
   v.move(y, f32(1));
   v.op("sub", y, y, tail);
   const mk = m.mask();
