@@ -1,9 +1,11 @@
 /**
- * Softmax and logSoftmax along rows, in three passes over each row: the
- * maximum; e^(x − max) (stored for softmax) and its sum; then y = e·(1/sum),
- * or y = (x − max) − ln(sum) for logSoftmax. Max-subtracted, so no input
- * overflows; a row of −Inf gives NaN (−Inf − −Inf), as ONNX Runtime does,
- * and −Inf entries of a row give exact zeros (masked attention).
+ * Softmax and logSoftmax along rows: the maximum; e^(x − max) and its sum;
+ * then y = e·(1/sum), or y = (x − max) − ln(sum) for logSoftmax. Long rows
+ * take three passes over memory (e stored for softmax); rows of up to 12
+ * vectors are held in registers (one load, one store per element).
+ * Max-subtracted, so no input overflows; a row of −Inf gives NaN
+ * (−Inf − −Inf), as ONNX Runtime does, and −Inf entries of a row give exact
+ * zeros (masked attention).
  *
  * Sums run in per-stream vector accumulators over a fixed assignment of
  * vectors to streams, then fold in a fixed order: the result depends on the
