@@ -88,14 +88,17 @@ export function emitExp(m: Lanes, y: number, x: number): void {
 /**
  * y = e^x − 1 where x ≤ 0 (other lanes get a finite value the caller
  * discards): 2^n·(e^r − 1) + (2^n − 1), with e^r − 1 = r·(1 + r·q(r)) so
- * small x keep their relative accuracy. NaN is not kept. y ≠ x; x is kept.
+ * small x keep their relative accuracy. NaN is kept. y ≠ x; x is kept.
  */
 export function emitExpm1Negative(m: Lanes, y: number, x: number): void {
   const v = m.v;
+  // Clamped to [−88, 0] (e^-88 − 1 = −1 in f32; 2^n stays a normal number),
+  // NaN kept: it carries through to the result.
+  const u = m.take();
+  m.atLeast(u, x, -88);
   const t = m.take();
-  v.move(t, f32(-88)); // e^-88 − 1 = −1 in f32; 2^n stays a normal number
-  v.op("max", t, t, x);
-  v.op("min", t, t, f32(0));
+  m.atMost(t, u, 0);
+  m.give(u);
   const ni = reduce(m, y, t);
   const s = m.take();
   m.horner(s, t, EXP_POLY.slice(1));

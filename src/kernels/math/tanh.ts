@@ -27,12 +27,7 @@ export function emitTanh(m: Lanes, y: number, x: number): void {
   v.op("add", t, e, f32(2));
   m.divide(y, e, t);
   m.abs(y, y); // −m/(m + 2) ≥ 0: its magnitude, +0 at 0
-  m.withSign(y, y, x);
-  // NaN: expm1 of a clamped NaN is finite, so put the NaN back.
-  const mk = m.mask();
-  v.compare(mk, x, "unord", x);
-  m.select(y, mk, x, y);
-  m.giveMask(mk);
+  m.withSign(y, y, x); // NaN carries through expm1
   m.give(t, e);
 }
 
