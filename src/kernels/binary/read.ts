@@ -8,6 +8,7 @@
  * @module
  */
 import { describe, viewLength } from "../../typed.ts";
+import { dimension, fail, MAX_ROW_DIMENSION } from "../checks.ts";
 import { f32Bits, fromF32Bits } from "../key.ts";
 import { BINARY_OPS, type BinarySpec, MAX_RANK } from "./spec.ts";
 
@@ -27,17 +28,8 @@ export const BINARY_KEY_FIELDS = [
   "exponent",
 ] as const;
 
-/** Largest dimension. */
-export const MAX_BINARY_DIMENSION = 2 ** 30;
-
 const IDS: ReadonlyMap<string, number> = new Map(BINARY_OPS.map((o, i) => [o, i]));
 const POW = BINARY_OPS.indexOf("pow");
-
-function fail(message: string, type: "type" | "range"): never {
-  throw type === "type"
-    ? new TypeError(`binary: ${message}`)
-    : new RangeError(`binary: ${message}`);
-}
 
 // Scratch for the right-aligned dims of a, b and the output.
 const A = new Float64Array(MAX_RANK), B = new Float64Array(MAX_RANK);
@@ -45,19 +37,24 @@ const A = new Float64Array(MAX_RANK), B = new Float64Array(MAX_RANK);
 /** Reads dims into `out` right-aligned (leading 1s), checking them; returns the product. */
 function readDims(name: string, dims: unknown, out: Float64Array): number {
   if (!Array.isArray(dims)) {
-    fail(`${name} must be an array of dimensions, got ${describe(dims)}`, "type");
+    fail("binary", `${name} must be an array of dimensions, got ${describe(dims)}`, "type");
   }
   const rank = dims.length;
   if (rank > MAX_RANK) {
-    fail(`${name} has rank ${rank}; at most ${MAX_RANK} dimensions are supported`, "range");
+    fail(
+      "binary",
+      `${name} has rank ${rank}; at most ${MAX_RANK} dimensions are supported`,
+      "range",
+    );
   }
   out.fill(1);
   let size = 1;
   for (let i = 0; i < rank; i++) {
     const d = dims[i];
-    if (typeof d !== "number" || d >>> 0 !== d || d > MAX_BINARY_DIMENSION) {
+    if (!dimension(d)) {
       fail(
-        `${name}[${i}] must be an integer in [0, ${MAX_BINARY_DIMENSION}], got ${describe(d)}`,
+        "binary",
+        `${name}[${i}] must be an integer in [0, ${MAX_ROW_DIMENSION}], got ${describe(d)}`,
         typeof d === "number" ? "range" : "type",
       );
     }
@@ -69,6 +66,7 @@ function readDims(name: string, dims: unknown, out: Float64Array): number {
 
 function badBroadcast(aDims: number[], bDims: number[]): never {
   fail(
+    "binary",
     `aDims [${aDims.join(", ")}] and bDims [${bDims.join(", ")}] do not broadcast ` +
       "(right-aligned, each pair of dims must be equal or one of them 1)",
     "range",
@@ -92,17 +90,25 @@ export function readBinary(
   const id = IDS.get(op);
   if (id === undefined) {
     if (typeof op !== "string") {
-      fail(`op must be a string naming the op, got ${describe(op)}`, "type");
+      fail("binary", `op must be a string naming the op, got ${describe(op)}`, "type");
     }
-    fail(`unknown op "${op}"; expected one of ${BINARY_OPS.join(", ")}`, "range");
+    fail("binary", `unknown op "${op}"; expected one of ${BINARY_OPS.join(", ")}`, "range");
   }
   const na = readDims("aDims", aDims, A), nb = readDims("bDims", bDims, B);
   const la = viewLength(a), lb = viewLength(b);
   if (la !== na) {
-    fail(`a has ${la} elements but aDims [${aDims.join(", ")}] needs exactly ${na}`, "range");
+    fail(
+      "binary",
+      `a has ${la} elements but aDims [${aDims.join(", ")}] needs exactly ${na}`,
+      "range",
+    );
   }
   if (lb !== nb) {
-    fail(`b has ${lb} elements but bDims [${bDims.join(", ")}] needs exactly ${nb}`, "range");
+    fail(
+      "binary",
+      `b has ${lb} elements but bDims [${bDims.join(", ")}] needs exactly ${nb}`,
+      "range",
+    );
   }
   // Merge adjacent dims that broadcast the same way; drop dims of size 1.
   let rank = 0, ny = 1, aMask = 0, bMask = 0, prevA = -1, prevB = -1;
@@ -130,9 +136,13 @@ export function readBinary(
     key[3] = ny;
     aMask = bMask = 0;
   }
-  if (ny > 2 ** 31 - 1) fail(`the output has ${ny} elements; at most 2^31 − 1 per call`, "range");
+  if (ny > 2 ** 31 - 1) {
+    fail("binary", `the output has ${ny} elements; at most 2^31 − 1 per call`, "range");
+  }
   const ly = viewLength(y);
-  if (ly !== ny) fail(`y has ${ly} elements but the broadcast output needs exactly ${ny}`, "range");
+  if (ly !== ny) {
+    fail("binary", `y has ${ly} elements but the broadcast output needs exactly ${ny}`, "range");
+  }
   for (let k = rank; k < MAX_RANK; k++) key[3 + k] = 0;
   key[1] = id;
   key[2] = rank;

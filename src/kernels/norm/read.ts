@@ -7,6 +7,7 @@
  * @module
  */
 import { describe, isFloat32Array, viewLength } from "../../typed.ts";
+import { badDimension, badOptions, badRowsLength, dimension, fail } from "../checks.ts";
 import { f32Bits, fromF32Bits } from "../key.ts";
 import type { NormSpec } from "./spec.ts";
 
@@ -37,24 +38,7 @@ export const NORM_KEY_FIELDS = [
   "epsilon",
 ] as const;
 
-/** Largest rows or cols. */
-export const MAX_NORM_DIMENSION = 2 ** 30;
-
 const EPSILON_BITS = f32Bits(1e-5);
-
-function fail(op: string, message: string, type: "type" | "range"): never {
-  throw type === "type" ? new TypeError(`${op}: ${message}`) : new RangeError(`${op}: ${message}`);
-}
-
-const dimension = (v: unknown): v is number =>
-  typeof v === "number" && v >>> 0 === v && v <= MAX_NORM_DIMENSION;
-
-function badDimension(op: string, name: string, v: unknown): never {
-  if (typeof v !== "number") {
-    fail(op, `${name} must be a non-negative integer, got ${describe(v)}`, "type");
-  }
-  fail(op, `${name} must be an integer in [0, ${MAX_NORM_DIMENSION}], got ${v}`, "range");
-}
 
 function checkVector(op: string, name: string, v: unknown, need: number): void {
   if (!isFloat32Array(v)) fail(op, `${name} must be a Float32Array, got ${describe(v)}`, "type");
@@ -85,20 +69,14 @@ export function readNorm(
   operands: (Float32Array | undefined)[],
 ): void {
   const op = kind === "layer" ? "layerNorm" : "rmsNorm";
-  if (o === null || typeof o !== "object") {
-    fail(op, `options must be an object with rows and cols, got ${describe(o)}`, "type");
-  }
+  if (o === null || typeof o !== "object") badOptions(op, o, "rows and cols");
   const rows = o.rows, cols = o.cols;
   if (!dimension(rows)) badDimension(op, "rows", rows);
   if (!dimension(cols)) badDimension(op, "cols", cols);
   const n = rows * cols;
   const nx = viewLength(x), ny = viewLength(y);
-  if (nx !== n) {
-    fail(op, `x has ${nx} elements but rows=${rows} × cols=${cols} needs exactly ${n}`, "range");
-  }
-  if (ny !== n) {
-    fail(op, `y has ${ny} elements but rows=${rows} × cols=${cols} needs exactly ${n}`, "range");
-  }
+  if (nx !== n) badRowsLength(op, "x", nx, rows, cols);
+  if (ny !== n) badRowsLength(op, "y", ny, rows, cols);
   const scale = o.scale, bias = o.bias, residual = o.residual;
   if (scale !== undefined) checkVector(op, "scale", scale, cols);
   if (bias !== undefined) {

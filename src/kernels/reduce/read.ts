@@ -5,6 +5,7 @@
  * @module
  */
 import { describe, viewLength } from "../../typed.ts";
+import { badDimension, badOptions, badRowsLength, dimension, fail } from "../checks.ts";
 import { REDUCE_OPS, type ReduceSpec } from "./spec.ts";
 
 /** Options of `jit.reduce`. */
@@ -18,26 +19,7 @@ export interface ReduceOptions {
 /** Names of the reduction key slots after the family slot. */
 export const REDUCE_KEY_FIELDS = ["op", "rows", "cols"] as const;
 
-/** Largest rows or cols. */
-export const MAX_REDUCE_DIMENSION = 2 ** 30;
-
 const IDS: ReadonlyMap<string, number> = new Map(REDUCE_OPS.map((o, i) => [o, i]));
-
-function fail(message: string, type: "type" | "range"): never {
-  throw type === "type"
-    ? new TypeError(`reduce: ${message}`)
-    : new RangeError(`reduce: ${message}`);
-}
-
-const dimension = (v: unknown): v is number =>
-  typeof v === "number" && v >>> 0 === v && v <= MAX_REDUCE_DIMENSION;
-
-function badDimension(name: string, v: unknown): never {
-  if (typeof v !== "number") {
-    fail(`${name} must be a non-negative integer, got ${describe(v)}`, "type");
-  }
-  fail(`${name} must be an integer in [0, ${MAX_REDUCE_DIMENSION}], got ${v}`, "range");
-}
 
 /** Checks a reduction call (x and y known Float32Arrays), writes key slots 1..3 and extents. */
 export function readReduce(
@@ -51,23 +33,23 @@ export function readReduce(
   const id = IDS.get(op);
   if (id === undefined) {
     if (typeof op !== "string") {
-      fail(`op must be a string naming the reduction, got ${describe(op)}`, "type");
+      fail("reduce", `op must be a string naming the reduction, got ${describe(op)}`, "type");
     }
-    fail(`unknown op "${op}"; expected one of ${REDUCE_OPS.join(", ")}`, "range");
+    fail("reduce", `unknown op "${op}"; expected one of ${REDUCE_OPS.join(", ")}`, "range");
   }
-  if (o === null || typeof o !== "object") {
-    fail(`options must be an object with rows and cols, got ${describe(o)}`, "type");
-  }
+  if (o === null || typeof o !== "object") badOptions("reduce", o, "rows and cols");
   const rows = o.rows, cols = o.cols;
-  if (!dimension(rows)) badDimension("rows", rows);
-  if (!dimension(cols)) badDimension("cols", cols);
+  if (!dimension(rows)) badDimension("reduce", "rows", rows);
+  if (!dimension(cols)) badDimension("reduce", "cols", cols);
   const n = rows * cols;
   const nx = viewLength(x), ny = viewLength(y);
-  if (nx !== n) {
-    fail(`x has ${nx} elements but rows=${rows} × cols=${cols} needs exactly ${n}`, "range");
-  }
+  if (nx !== n) badRowsLength("reduce", "x", nx, rows, cols);
   if (ny !== rows) {
-    fail(`y has ${ny} elements but needs exactly rows=${rows} (one result per row)`, "range");
+    fail(
+      "reduce",
+      `y has ${ny} elements but needs exactly rows=${rows} (one result per row)`,
+      "range",
+    );
   }
   key[1] = id;
   key[2] = rows;
