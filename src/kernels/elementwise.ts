@@ -12,9 +12,10 @@
  *
  * @module
  */
-import type { Assembler, Reg } from "../../asm/mod.ts";
+import { type Assembler, r10, r11, r8, r9, rcx, type Reg } from "../../asm/mod.ts";
 import { addImmediate, countedLoop } from "./abi.ts";
 import { emitInterleaved } from "./interleave.ts";
+import { rowShape, rowTail } from "./columns.ts";
 import { Lanes } from "./math/lanes.ts";
 import { allocateStreams } from "./streams.ts";
 import { type Tail, Vec, type VecIsa } from "./vec.ts";
@@ -33,27 +34,27 @@ export interface RowsPass {
   bias?: Reg;
   /** y = f(x) on registers (y ≠ x, x kept); null: y = x (+ bias). */
   f: ((m: Lanes, y: number, x: number) => void) | null;
-  /** Most vectors interleaved per step (1: cheap f, several vectors in turn). */
+  /** Most vectors interleaved per step (1: cheap f, 4 vectors in turn). */
   streams: number;
-  /** Vectors per step when f is cheap (not interleaved). */
-  unroll: number;
-  /** Scratch general registers: inner counter, row counter, walking pointers. */
-  counter: Reg;
-  rowCounter: Reg;
-  px: Reg;
-  py: Reg;
-  pb: Reg;
 }
 
-/** Emits the pass (vector registers and k1-k7 are clobbered). */
+/** Vectors per step of a cheap f (not interleaved). */
+const UNROLL = 4;
+
+/** The most vectors of an op to interleave: cheap ops (≤ 4 FLOPs per element) none. */
+export function streamsFor(flopsPerElement: number): number {
+  return flopsPerElement <= 4 ? 1 : 3;
+}
+
+// Scratch general registers: inner counter, row counter, walking pointers.
+const COUNTER = rcx, ROW_COUNTER = r8, PX = r9, PY = r10, PB = r11;
+
+/** Emits the pass (vector registers, k1-k7, rcx and r8-r11 are clobbered). */
 export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
   if (p.rows === 0 || p.cols === 0) return;
   const v = new Vec(a, isa);
-  const L = isa.lanes, VB = L * 4;
-  const rest = p.cols % L, full = (p.cols - rest) / L;
-  const maskReg = isa.level === "avx2" && rest ? isa.nregs - 1 : -1;
-  const all: number[] = [];
-  for (let r = 0; r < isa.nregs; r++) if (r !== maskReg) all.push(r);
+  const shape = rowShape(v, p.cols);
+  const { vectorBytes: VB, full, rest, registers: all } = shape;
   // Per stream: x, y, a bias temporary, then f's temporaries.
   const f = p.f ?? ((_m: Lanes, y: number, x: number) => v.move(y, x));
   const cheap = p.streams <= 1;
@@ -65,51 +66,49 @@ export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
   const body = (to: Assembler, i: number, disp: number, tail?: Tail, scalar = false) => {
     const sv = v.retarget(to), st = stream(i);
     const m = new Lanes(sv, st.temps, st.masks);
-    if (scalar) sv.loadScalar(st.x, p.px, disp);
-    else sv.load(st.x, p.px, disp, tail);
+    if (scalar) sv.loadScalar(st.x, PX, disp);
+    else sv.load(st.x, PX, disp, tail);
     if (p.bias) {
-      if (scalar) sv.loadScalar(st.b, p.pb, disp);
-      else sv.load(st.b, p.pb, disp, tail);
+      if (scalar) sv.loadScalar(st.b, PB, disp);
+      else sv.load(st.b, PB, disp, tail);
       sv.op("add", st.x, st.x, st.b);
     }
     f(m, st.y, st.x);
     if (m.available !== st.temps.length) throw new Error("elementwise: f leaked registers");
-    if (scalar) sv.storeScalar(p.py, disp, st.y);
-    else sv.store(p.py, disp, st.y, tail);
+    if (scalar) sv.storeScalar(PY, disp, st.y);
+    else sv.store(PY, disp, st.y, tail);
   };
-  const tail = rest && (isa.level === "avx512" || isa.level === "avx2")
-    ? v.tail(rest, 1, maskReg)
-    : null;
-  const group = cheap ? p.unroll : streams.count;
+  const tail = rowTail(v, shape);
+  const group = cheap ? UNROLL : streams.count;
   const blocks = Math.floor(full / group);
   const advance = (bytes: number) => {
-    addImmediate(a, "add", p.px, bytes);
-    addImmediate(a, "add", p.py, bytes);
-    if (p.bias) addImmediate(a, "add", p.pb, bytes);
+    addImmediate(a, "add", PX, bytes);
+    addImmediate(a, "add", PY, bytes);
+    if (p.bias) addImmediate(a, "add", PB, bytes);
   };
   const row = () => {
-    a.emit("mov", p.px, p.x);
-    a.emit("mov", p.py, p.y);
-    if (p.bias) a.emit("mov", p.pb, p.bias);
-    countedLoop(a, p.counter, blocks, () => {
+    a.emit("mov", PX, p.x);
+    a.emit("mov", PY, p.y);
+    if (p.bias) a.emit("mov", PB, p.bias);
+    countedLoop(a, COUNTER, blocks, () => {
       if (cheap) { for (let u = 0; u < group; u++) body(a, 0, u * VB); }
       else emitInterleaved(a, Array.from({ length: group }, (_, i) => (to) => body(to, i, i * VB)));
       advance(group * VB);
     });
-    countedLoop(a, p.counter, full - blocks * group, () => {
+    countedLoop(a, COUNTER, full - blocks * group, () => {
       body(a, 0, 0);
       advance(VB);
     });
     if (tail) body(a, 0, 0, tail);
     else if (rest) {
-      countedLoop(a, p.counter, rest, () => {
+      countedLoop(a, COUNTER, rest, () => {
         body(a, 0, 0, undefined, true);
         advance(4);
       });
     }
   };
   if (p.rows === 1) return row();
-  countedLoop(a, p.rowCounter, p.rows, () => {
+  countedLoop(a, ROW_COUNTER, p.rows, () => {
     row();
     addImmediate(a, "add", p.x, p.xStride * 4);
     addImmediate(a, "add", p.y, p.yStride * 4);

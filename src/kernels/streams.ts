@@ -28,6 +28,8 @@ export interface Streams {
   count: number;
   /** The registers of stream i. */
   stream(i: number): StreamRegisters;
+  /** The pool's registers that hold no pinned constant (every stream's, in order). */
+  unpinned: number[];
 }
 
 /**
@@ -52,6 +54,7 @@ export function allocateStreams(
   const k = Math.floor(6 / count);
   return {
     count,
+    unpinned: pool.slice(0, count * per),
     stream: (i) => {
       const r = pool.slice(i * per, (i + 1) * per);
       return {

@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { Assembler, type Program, r10, r11, r8, r9, rcx, rdi, rdx, rsi } from "../../../asm/mod.ts";
+import { Assembler, type Program, rdi, rdx, rsi } from "../../../asm/mod.ts";
 import { loadPointer } from "../abi.ts";
-import { emitRowsPass } from "../elementwise.ts";
+import { emitRowsPass, streamsFor } from "../elementwise.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec } from "../vec.ts";
 import { ARG } from "./spec.ts";
@@ -82,13 +82,7 @@ function emitEpilogue(a: Assembler, s: GemmSpec, level: GemmPlan["isa"]): void {
     yStride: 0,
     bias: bias ? rdx : undefined,
     f: def ? (m, y, x) => def.emit(m, y, x, act!.params) : null,
-    streams: def && def.flops > 4 ? 3 : 1,
-    unroll: 4,
-    counter: rcx,
-    rowCounter: r8,
-    px: r9,
-    py: r10,
-    pb: r11,
+    streams: def ? streamsFor(def.flops) : 1,
   });
   new Vec(a, isa).leave();
 }

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { f32 } from "../vec.ts";
+import { f32, type Mask } from "../vec.ts";
 import { emitExp, emitExpm1Negative, EXP_LO } from "./exp.ts";
 import type { Lanes } from "./lanes.ts";
 import { emitLog1pUnit } from "./log.ts";
@@ -128,13 +128,23 @@ export function emitGelu(m: Lanes, y: number, x: number): void {
   m.divide(a, a, t);
   m.horner(t, a, HALF_ERFC_Q);
   v.op("mul", e, e, t); // Φ(−|x|)
-  v.move(t, f32(1));
-  v.op("sub", t, t, e); // Φ(|x|)
-  v.compare(mk, xl, "lt", f32(0));
-  m.select(t, mk, e, t);
-  v.op("mul", y, xl, t);
+  emitGeluFromTail(m, y, xl, e, t, mk);
   m.giveMask(mk);
   m.give(xl, a, e, t);
+}
+
+/**
+ * y = x·Φ(x) from `tail` = Φ(−|x|): Φ(x) = 1 − Φ(−x) for x ≥ 0 (no
+ * cancellation: Φ(−x) ≤ ½), Φ(−|x|) itself for x < 0. `t` and `mk` are
+ * scratch.
+ */
+function emitGeluFromTail(m: Lanes, y: number, x: number, tail: number, t: number, mk: Mask): void {
+  const v = m.v;
+  v.move(t, f32(1));
+  v.op("sub", t, t, tail);
+  v.compare(mk, x, "lt", f32(0));
+  m.select(t, mk, tail, t);
+  v.op("mul", y, x, t);
 }
 
 /**
@@ -169,11 +179,7 @@ function emitGeluPieces(
   v.compare(mk, a, "nlt", f32(PHI_END)); // a ≥ 5.6 (or NaN: xl then carries it)
   v.zero(c);
   m.select(p, mk, c, p); // Φ(−|x|)
-  v.move(c, f32(1));
-  v.op("sub", c, c, p); // Φ(|x|)
-  v.compare(mk, xl, "lt", f32(0));
-  m.select(c, mk, p, c);
-  v.op("mul", y, xl, c);
+  emitGeluFromTail(m, y, xl, p, c, mk);
   m.giveMask(mk);
   m.give(xl, a, idx, p, c);
 }

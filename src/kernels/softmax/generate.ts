@@ -103,7 +103,6 @@ export function generateSoftmax(
     const st = plan3.stream(i);
     return { x: st.fixed[0], e: st.fixed[1], sum: st.fixed[2], temps: st.temps, masks: st.masks };
   };
-  const spare = pool.slice(streams * (3 + plan3.stream(0).temps.length));
 
   if (s.rows === 0 || s.cols === 0) {
     a.emit("ret");
@@ -113,7 +112,7 @@ export function generateSoftmax(
   loadPointer(a, rdx, SOFTMAX_ARG.Y);
   const tail = rowTail(v, shape);
   const scalarTail = rest && !tail ? rest : 0;
-  const tmp = pool[pool.length - 1 - spare.length] ?? pool[0];
+  const tmp = plan3.unpinned[plan3.unpinned.length - 1];
 
   countedLoop(a, r8, s.rows, () => {
     // Pass 1: the row's maximum, in up to 4 accumulators.
@@ -176,7 +175,7 @@ export function generateSoftmax(
     v.reduceAll("add", TOTAL, tmp);
 
     // Pass 3: scale by 1/sum, or subtract max and ln(sum).
-    const m0 = new Lanes(v, pool.slice(2, pool.length - spare.length));
+    const m0 = new Lanes(v, plan3.unpinned.slice(2));
     if (s.log) {
       const lse = pool[0];
       emitLog(m0, lse, TOTAL);
@@ -283,14 +282,13 @@ function emitRowsInRegisters(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | 
     const MX = regs[0], TOTAL = regs[1], row = regs.slice(2, 2 + k), rest = regs.slice(2 + k);
     // Streams for the exponentials: e and the temporaries each.
     const exps = allocateStreams(v, rest, 1, 3, (m, [e]) => emitExpStep(m, e, row[0], -1, MX));
-    const spare = rest.slice(exps.count * (1 + exps.stream(0).temps.length));
-    return { MX, TOTAL, row, rest, exps, spare };
+    return { MX, TOTAL, row, rest, exps };
   });
   const last = k - 1;
   /** The whole computation of the row at byte offset `off`, with register set `R`. */
   const rowBody = (to: Assembler, R: typeof sets[number], off: number) => {
     const w = v.retarget(to);
-    const { MX, TOTAL, row, rest, exps, spare } = R;
+    const { MX, TOTAL, row, rest, exps } = R;
     for (let i = 0; i < k; i++) {
       if (i === last && tail) w.loadFilled(row[i], rsi, off + i * VB, tail, f32(-Infinity), TOTAL);
       else w.load(row[i], rsi, off + i * VB);
@@ -320,7 +318,7 @@ function emitRowsInRegisters(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | 
     const t = rest[0];
     w.reduceAll("add", TOTAL, t);
     if (s.log) {
-      const m = new Lanes(w, rest.slice(1, rest.length - spare.length));
+      const m = new Lanes(w, exps.unpinned.slice(1));
       emitLog(m, t, TOTAL);
       for (let i = 0; i < k; i++) w.op("sub", row[i], row[i], t);
     } else {

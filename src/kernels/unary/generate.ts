@@ -4,9 +4,9 @@
  *
  * @module
  */
-import { Assembler, type Program, r10, r11, r8, r9, rcx, rdx, rsi } from "../../../asm/mod.ts";
+import { Assembler, type Program, rdx, rsi } from "../../../asm/mod.ts";
 import { loadPointer } from "../abi.ts";
-import { emitRowsPass } from "../elementwise.ts";
+import { emitRowsPass, streamsFor } from "../elementwise.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { UNARY_OPS } from "./ops.ts";
 import { UNARY_ARG, type UnarySpec } from "./spec.ts";
@@ -15,7 +15,7 @@ import { UNARY_ARG, type UnarySpec } from "./spec.ts";
 export interface UnaryPlan {
   /** Vector level. */
   isa: VecLevel;
-  /** Most interleaved vectors per step (1: a cheap op, 4 vectors in turn). */
+  /** Most interleaved vectors per step (1: a cheap op, 4 vectors in turn; see streamsFor). */
   streams: number;
   /** No workspace. */
   workspaceBytes: 0;
@@ -26,8 +26,12 @@ export interface UnaryPlan {
 /** The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved. */
 export function planUnary(s: UnarySpec, isa: VecLevel): UnaryPlan {
   const def = UNARY_OPS[s.op];
-  const streams = def.flops <= 4 ? 1 : 3;
-  return { isa, streams, workspaceBytes: 0, description: `${isa} ${def.name}` };
+  return {
+    isa,
+    streams: streamsFor(def.flops),
+    workspaceBytes: 0,
+    description: `${isa} ${def.name}`,
+  };
 }
 
 /** Emits `void kernel(args)`: y[i] = op(x[i]) for i < n. */
@@ -50,12 +54,6 @@ export function generateUnary(
     yStride: 0,
     f: (m, y, x) => def.emit(m, y, x, s.params),
     streams: plan.streams,
-    unroll: 4,
-    counter: rcx,
-    rowCounter: r8,
-    px: r9,
-    py: r10,
-    pb: r11,
   });
   new Vec(a, isa).leave();
   a.emit("ret");

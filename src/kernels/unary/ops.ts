@@ -43,9 +43,6 @@ export interface UnaryParams {
 /** A parameter name. */
 export type UnaryParam = keyof UnaryParams;
 
-/** Every parameter name, in the order checked. */
-export const UNARY_PARAMS: readonly UnaryParam[] = ["alpha", "beta", "gamma", "min", "max"];
-
 /** One unary op. */
 export interface UnaryOpDef {
   /** The name `jit.unary` takes. */
