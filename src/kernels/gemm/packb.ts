@@ -50,10 +50,12 @@ export class PackedB {
     this.n = n;
     this.ld = ld;
     this.#data = data;
+    // Integer-indexed reads only: no method of b (a subclass may override
+    // subarray) takes part in the copy.
     for (let p = 0; p < k; p++) {
       const row = p * ld;
       if (transB) { for (let j = 0; j < n; j++) data[row + j] = b[j * ldb + p]; }
-      else data.set(b.subarray(p * ldb, p * ldb + n), row);
+      else for (let j = 0, at = p * ldb; j < n; j++) data[row + j] = b[at + j];
     }
   }
 
