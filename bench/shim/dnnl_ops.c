@@ -41,6 +41,15 @@ static dnnl_alg_kind_t alg_of(const char *name) {
   return dnnl_alg_kind_undef;
 }
 
+/* A primitive and its source and destination memories, on one descriptor. */
+static void *finish(const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *md) {
+  op_t *op = calloc(1, sizeof *op);
+  dnnl_primitive_create(&op->prim, pd);
+  dnnl_memory_create(&op->src, md, engine, DNNL_MEMORY_NONE);
+  dnnl_memory_create(&op->dst, md, engine, DNNL_MEMORY_NONE);
+  return op;
+}
+
 /* An eltwise primitive over n floats; NULL if oneDNN lacks the op. */
 void *njb_eltwise(const char *name, float alpha, float beta, int64_t n) {
   if (init()) return NULL;
@@ -53,19 +62,8 @@ void *njb_eltwise(const char *name, float alpha, float beta, int64_t n) {
   if (dnnl_eltwise_forward_desc_init(&d, dnnl_forward_inference, alg, &md, alpha, beta)) return NULL;
   dnnl_primitive_desc_t pd;
   if (dnnl_primitive_desc_create(&pd, &d, NULL, engine, NULL)) return NULL;
-  op_t *op = calloc(1, sizeof *op);
-  dnnl_primitive_create(&op->prim, pd);
+  void *op = finish(pd, &md);
   dnnl_primitive_desc_destroy(pd);
-  dnnl_memory_create(&op->src, &md, engine, DNNL_MEMORY_NONE);
-  dnnl_memory_create(&op->dst, &md, engine, DNNL_MEMORY_NONE);
-  return op;
-}
-
-static void *finish(const_dnnl_primitive_desc_t pd, const dnnl_memory_desc_t *md) {
-  op_t *op = calloc(1, sizeof *op);
-  dnnl_primitive_create(&op->prim, pd);
-  dnnl_memory_create(&op->src, md, engine, DNNL_MEMORY_NONE);
-  dnnl_memory_create(&op->dst, md, engine, DNNL_MEMORY_NONE);
   return op;
 }
 
