@@ -58,16 +58,6 @@ def log_fit(deg):
     show(f"log P deg {deg}", c, e)
 
 
-def odd_fit(name, fn, hi, deg):
-    # fn(x) = x + x^3 P(x^2) on [0, hi]  (tanh); relative error
-    xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2 * hi
-    xs = xs[xs > 1e-4]
-    tgt = [float((fn(x) - x) / x**3) for x in xs]
-    wt = [float(abs(x**3 / fn(x))) for x in xs]
-    c, e = lawson(xs, lambda x: [x ** (2 * i) for i in range((deg - 1) // 2)], tgt, wt)
-    show(f"{name} odd deg {deg} on [0,{hi}]", c, e)
-
-
 def erf_small(hi, deg):
     # erf(x) = x P(x^2) on [0, hi]; relative error
     xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2 * hi
@@ -78,20 +68,8 @@ def erf_small(hi, deg):
     show(f"erf small deg {deg} on [0,{hi}]", c, e)
 
 
-def erfc_q(lo, hi, deg):
-    # erfc(x) = exp(-x^2) Q(x) on [lo, hi], Q polynomial in t = 1/x? try x directly
-    xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2 * (hi - lo) + lo
-    tgt = [float(mp.erfc(x) * mp.exp(x * x)) for x in xs]
-    wt = [1 / v for v in tgt]
-    # in t = 1/(1 + x/2)... polynomial in u = 1/x
-    c, e = lawson(xs, lambda x: [(1 / x) ** i for i in range(deg + 1)], tgt, wt)
-    show(f"erfc Q(1/x) deg {deg} on [{lo},{hi}]", c, e)
-    c, e = lawson(xs, lambda x: [(1 / (1 + 0.5 * x)) ** i for i in range(deg + 1)], tgt, wt)
-    show(f"erfc Q(1/(1+x/2)) deg {deg} on [{lo},{hi}]", c, e)
-
-
 def erfc_q_t(lo, hi, deg):
-    # erfc(x) = exp(-x^2) Q(t), t = 1/(1 + x/2): one piece from 0 (GELU's whole line)
+    # erfc(x) = exp(-x^2) Q(t), t = 1/(1 + x/2): erf's tail from 0.5, GELU's whole line from 0
     xs = (np.cos(np.linspace(0, np.pi, 4000)) + 1) / 2 * (hi - lo) + lo
     tgt = [float(mp.erfc(x) * mp.exp(x * x)) for x in xs]
     wt = [1 / v for v in tgt]
@@ -107,23 +85,6 @@ def log1p_fit(deg):
     wt = [float(x / mp.log1p(x)) for x in xs]
     c, e = lawson(xs, lambda x: [x ** i for i in range(deg)], tgt, wt)
     show(f"log1p u·P(u) deg {deg} on [0,1]", c, e)
-
-
-if __name__ == "__main__":
-    for d in (5, 6):
-        exp_fit(d)
-    for d in (9, 10):
-        log_fit(d)
-    for d in (9, 11, 13):
-        odd_fit("tanh", mp.tanh, 0.625, d)
-    for d in (10, 12, 14):
-        erf_small(1.0, d)
-    for d in (8, 10, 12):
-        erfc_q(1.0, 4.0, d)
-    for d in (9, 10, 11):
-        erfc_q_t(0.0, 4.0, d)
-    for d in (9, 10, 11, 12):
-        log1p_fit(d)
 
 
 def phi_pieces(n=16, amax=5.6, deg=7):
@@ -145,3 +106,15 @@ def phi_pieces(n=16, amax=5.6, deg=7):
     print("centres", [np.float32(c).item() for c in centres])
     for k in range(deg + 1):
         print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
+
+
+if __name__ == "__main__":
+    # The fits whose coefficients the kernels carry (src/kernels/math/):
+    exp_fit(6)  # exp.ts EXP_POLY
+    log_fit(9)  # log.ts LOG_POLY
+    log1p_fit(10)  # log.ts LOG1P_UNIT
+    erf_small(1.0, 12)  # erf.ts ERF_SMALL
+    erfc_q_t(0.5, 4.0, 9)  # erf.ts ERFC_Q
+    erfc_q_t(0.0, 4.0, 9)  # activations.ts HALF_ERFC_Q (halved there)
+    phi_pieces(16, 5.6, 7)  # phi_table.ts PHI_*
+    phi_pieces(8, 5.6, 9)  # phi_table.ts PHI8_*
