@@ -50,3 +50,11 @@ export function badRowsLength(
     "range",
   );
 }
+
+/** The error for an op name that is not one of `names`. */
+export function badOpName(who: string, op: unknown, names: readonly string[]): never {
+  if (typeof op !== "string") {
+    fail(who, `op must be a string naming the op, got ${describe(op)}`, "type");
+  }
+  fail(who, `unknown op "${op}"; expected one of ${names.join(", ")}`, "range");
+}

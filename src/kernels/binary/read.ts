@@ -8,7 +8,7 @@
  * @module
  */
 import { describe, viewLength } from "../../typed.ts";
-import { dimension, fail, MAX_ROW_DIMENSION } from "../checks.ts";
+import { badOpName, dimension, fail, MAX_ROW_DIMENSION } from "../checks.ts";
 import { f32Bits, fromF32Bits } from "../key.ts";
 import { BINARY_OPS, type BinarySpec, MAX_RANK } from "./spec.ts";
 
@@ -88,12 +88,7 @@ export function readBinary(
   extents: Float64Array,
 ): void {
   const id = IDS.get(op);
-  if (id === undefined) {
-    if (typeof op !== "string") {
-      fail("binary", `op must be a string naming the op, got ${describe(op)}`, "type");
-    }
-    fail("binary", `unknown op "${op}"; expected one of ${BINARY_OPS.join(", ")}`, "range");
-  }
+  if (id === undefined) badOpName("binary", op, BINARY_OPS);
   const na = readDims("aDims", aDims, A), nb = readDims("bDims", bDims, B);
   const la = viewLength(a), lb = viewLength(b);
   if (la !== na) {

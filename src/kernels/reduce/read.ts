@@ -4,8 +4,8 @@
  *
  * @module
  */
-import { describe, viewLength } from "../../typed.ts";
-import { badDimension, badOptions, badRowsLength, dimension, fail } from "../checks.ts";
+import { viewLength } from "../../typed.ts";
+import { badDimension, badOpName, badOptions, badRowsLength, dimension, fail } from "../checks.ts";
 import { REDUCE_OPS, type ReduceSpec } from "./spec.ts";
 
 /** Options of `jit.reduce`. */
@@ -31,12 +31,7 @@ export function readReduce(
   extents: Float64Array,
 ): void {
   const id = IDS.get(op);
-  if (id === undefined) {
-    if (typeof op !== "string") {
-      fail("reduce", `op must be a string naming the reduction, got ${describe(op)}`, "type");
-    }
-    fail("reduce", `unknown op "${op}"; expected one of ${REDUCE_OPS.join(", ")}`, "range");
-  }
+  if (id === undefined) badOpName("reduce", op, REDUCE_OPS);
   if (o === null || typeof o !== "object") badOptions("reduce", o, "rows and cols");
   const rows = o.rows, cols = o.cols;
   if (!dimension(rows)) badDimension("reduce", "rows", rows);
