@@ -1,8 +1,8 @@
 /**
  * Text input: Intel syntax as GNU as reads it under `.intel_syntax noprefix`.
  *
- * One instruction, label or directive per line (or `;`-separated), `#`
- * comments, size words `byte/word/dword/qword/xmmword/ymmword/zmmword ptr`
+ * One instruction (optionally after `lock`), label or directive per line (or
+ * `;`-separated), `#` comments, size words `byte/word/dword/qword/xmmword/ymmword/zmmword ptr`
  * (and `bcst`, as objdump prints broadcasts), decorations `{k1}{z}` and
  * `{1to16}`, `short` jump targets, RIP-relative `[rip+label]`, and the
  * directives `.byte`, `.long`, `.quad`, `.align`/`.balign`, `.p2align`.
@@ -47,6 +47,12 @@ export function assembleProgram(text: string): Program {
           if (!m) break;
           a.bind(labelFor(m[1]));
           stmt = stmt.slice(m[0].length).trim();
+        }
+        // A `lock` prefix written before its instruction, as GNU as takes it.
+        const prefix = /^lock\s+(?=\S)/i.exec(stmt);
+        if (prefix) {
+          a.emit("lock");
+          stmt = stmt.slice(prefix[0].length);
         }
         if (stmt === "") continue;
         if (stmt.startsWith(".")) directive(a, stmt);

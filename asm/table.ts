@@ -257,6 +257,15 @@ row("nop", "r/m32", "M", "0F 1F /0");
 row("int3", "", "", "CC");
 row("ud2", "", "", "0F 0B");
 row("pause", "", "", "F3 90");
+// The thread pool's atomics: `lock` stands alone (GNU as accepts it on its own line).
+row("lock", "", "", "F0");
+row("xadd", "r/m32, r32", "MR", "0F C1 /r");
+row("xadd", "r/m64, r64", "MR", "REX.W 0F C1 /r");
+row("cmpxchg", "r/m32, r32", "MR", "0F B1 /r");
+row("cmpxchg", "r/m64, r64", "MR", "REX.W 0F B1 /r");
+row("xchg", "m32, r32", "MR", "87 /r"); // register pairs: GNU as picks 90+r forms, not needed
+row("xchg", "m64, r64", "MR", "REX.W 87 /r");
+row("syscall", "", "", "0F 05");
 row("lfence", "", "", "0F AE E8");
 row("mfence", "", "", "0F AE F0");
 row("sfence", "", "", "0F AE F8");

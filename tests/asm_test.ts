@@ -229,6 +229,10 @@ Deno.test("asm: hand-checked encodings of the hard cases", () => {
     ["vmovups zmmword ptr [rax+0x1fc0], zmm31", "62 61 7c 48 11 78 7f"],
     ["vmovaps xmm0, xmm8", "c5 78 29 c0"],
     ["tileloadd tmm1, [rax+rcx*4]", "c4 e2 7b 4b 0c 88"],
+    // The thread pool's atomics, prefix on the same line as GNU as takes it (objdump's bytes).
+    ["lock xadd dword ptr [rdi], eax", "f0 0f c1 07"],
+    ["lock xadd qword ptr [rdi+0x8], rax", "f0 48 0f c1 47 08"],
+    ["lock cmpxchg qword ptr [r12], rcx", "f0 49 0f b1 0c 24"],
   ];
   for (const [text, bytes] of cases) assert.equal(hex(assemble(text)), bytes, text);
   const a = new Assembler();
