@@ -22,6 +22,12 @@ export const LIBC_SYMBOLS = {
   memcpy: { parameters: ["pointer", "buffer", "usize"], result: "pointer" },
   syscall: { parameters: ["i64", "i64", "i64"], result: "i64" },
   __errno_location: { parameters: [], result: "pointer" },
+  /** Worker threads: our machine code as the start routine (see pool.ts). */
+  pthread_create: { parameters: ["buffer", "pointer", "pointer", "pointer"], result: "i32" },
+  pthread_join: { parameters: ["u64", "pointer"], result: "i32" },
+  pthread_setname_np: { parameters: ["u64", "buffer"], result: "i32" },
+  /** The CPUs this process may run on: the default thread count. */
+  sched_getaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
   /** The cheapest libc call there is: the reference of the dispatch bench. */
   abs: { parameters: ["i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -105,3 +105,14 @@ export function rdtsc(): number {
   const s = installed();
   return dispatch().callF64(s.rdtsc.pointer, null);
 }
+
+let tscPerNs = 0;
+
+/** TSC ticks per nanosecond, measured once over a few milliseconds. */
+export function tscRate(): number {
+  if (tscPerNs) return tscPerNs;
+  const t0 = performance.now(), c0 = rdtsc();
+  while (performance.now() - t0 < 5) { /* spin */ }
+  tscPerNs = (rdtsc() - c0) / ((performance.now() - t0) * 1e6);
+  return tscPerNs;
+}

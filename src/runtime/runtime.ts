@@ -21,7 +21,7 @@ import { hashKey, sameKey } from "../kernels/key.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { type Dispatch, dispatch } from "../native/dispatch.ts";
 import { NativeBlock, viewAddress } from "../native/memory.ts";
-import { rdtsc } from "../native/stubs.ts";
+import { tscRate } from "../native/stubs.ts";
 import { describe, isFloat32Array, viewBuffer, viewByteOffset } from "../typed.ts";
 import { LruList, type LruNode } from "./lru.ts";
 import {
@@ -82,16 +82,6 @@ interface Entry extends LruNode {
   /** u64 cycles, u64 calls: written by the timed trampoline. */
   counters: NativeBlock | null;
   lastUse: number;
-}
-
-let tscPerNs = 0;
-/** TSC ticks per nanosecond, measured once over a few milliseconds. */
-function tscRate(): number {
-  if (tscPerNs) return tscPerNs;
-  const t0 = performance.now(), c0 = rdtsc();
-  while (performance.now() - t0 < 5) { /* spin */ }
-  tscPerNs = (rdtsc() - c0) / ((performance.now() - t0) * 1e6);
-  return tscPerNs;
 }
 
 /** Stand-in addresses where no native code runs: distinct per buffer, for the overlap check. */

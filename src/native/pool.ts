@@ -1,0 +1,163 @@
+/**
+ * The native thread pool: worker threads started with libc
+ * `pthread_create` whose start routine is our worker loop (`pool_code.ts`),
+ * so they never enter V8. One pool per isolate, shared by every Jit in it
+ * (no oversubscription from several Jits); it starts workers as Jits ask
+ * for them and stops and joins them all when the last Jit using it lets go.
+ *
+ * @module
+ */
+import { CodeArena } from "./arena.ts";
+import { dispatch } from "./dispatch.ts";
+import { libc, libcError } from "./libc.ts";
+import { GuardedPages } from "./memory.ts";
+import {
+  forkJoinCode,
+  MAX_WORKERS,
+  POOL,
+  POOL_BYTES,
+  shutdownCode,
+  WORKER,
+  WORKER_BYTES,
+  workerCode,
+} from "./pool_code.ts";
+import { tscRate } from "./stubs.ts";
+
+/** Counters of one worker thread. */
+export interface WorkerStats {
+  /** Its name, as `/proc/self/task/N/comm` shows it. */
+  name: string;
+  /** Parts of jobs it ran. */
+  parts: number;
+  /** Jobs it woke up for. */
+  jobs: number;
+  /** Times it went to sleep on its futex after spinning. */
+  sleeps: number;
+}
+
+/** How long threads spin before they sleep. */
+export interface SpinPolicy {
+  /** A worker, after its last part, waiting for the next job (µs). */
+  workerUs: number;
+  /** The caller, after its own parts, waiting for the workers (µs). */
+  callerUs: number;
+}
+
+function u64(view: DataView, offset: number): number {
+  return Number(view.getBigUint64(offset, true));
+}
+
+/** The isolate's pool of native worker threads. */
+export class ThreadPool {
+  readonly #page: GuardedPages;
+  readonly #view: DataView;
+  readonly #arena: CodeArena;
+  readonly #worker: Deno.PointerObject;
+  readonly #shutdown: Deno.PointerObject;
+  /** `forkJoin(job)`: enter through the trampoline with a job block. */
+  readonly forkJoin: Deno.PointerObject;
+  readonly #threads: bigint[] = [];
+  #users = 0;
+
+  constructor() {
+    this.#page = new GuardedPages(POOL_BYTES);
+    this.#view = new DataView(
+      Deno.UnsafePointerView.getArrayBuffer(this.#page.pointer, POOL_BYTES),
+    );
+    // The code outlives any worker: the arena is kept for the isolate's life.
+    this.#arena = new CodeArena({ budgetBytes: 64 << 10, chunkBytes: 64 << 10 });
+    this.#worker = this.#arena.install(workerCode()).pointer;
+    this.#shutdown = this.#arena.install(shutdownCode()).pointer;
+    this.forkJoin = this.#arena.install(forkJoinCode(this.#page.address)).pointer;
+  }
+
+  /** Address of the shared page (tests read it). */
+  get address(): number {
+    return this.#page.address;
+  }
+
+  /** Worker threads running now. */
+  get workers(): number {
+    return this.#threads.length;
+  }
+
+  /** Sets the spin budgets (converted to TSC cycles). */
+  setSpin(policy: SpinPolicy): void {
+    const rate = tscRate();
+    this.#view.setBigUint64(POOL.WORKER_SPIN, BigInt(Math.round(policy.workerUs * 1e3 * rate)), true);
+    this.#view.setBigUint64(POOL.CALLER_SPIN, BigInt(Math.round(policy.callerUs * 1e3 * rate)), true);
+  }
+
+  /** A user (a Jit) that wants `workers` threads besides its own. */
+  acquire(workers: number): void {
+    this.#users++;
+    this.#grow(Math.min(workers, MAX_WORKERS));
+  }
+
+  /** A user lets go; the last one stops and joins every worker. */
+  release(): void {
+    if (this.#users === 0) return;
+    if (--this.#users === 0) this.#stop();
+  }
+
+  #grow(target: number): void {
+    const c = libc();
+    while (this.#threads.length < target) {
+      const i = this.#threads.length;
+      const record = POOL.WORKERS + i * WORKER_BYTES;
+      for (let b = 0; b < WORKER_BYTES; b += 8) this.#view.setBigUint64(record + b, 0n, true);
+      this.#view.setBigUint64(record + WORKER.POOL, BigInt(this.#page.address), true);
+      const id = new BigUint64Array(1);
+      const arg = Deno.UnsafePointer.create(BigInt(this.#page.address + record));
+      const rc = c.pthread_create(id, null, this.#worker, arg);
+      if (rc !== 0) throw libcError("pthread_create", rc);
+      this.#threads.push(id[0]);
+      c.pthread_setname_np(id[0], new TextEncoder().encode(`njit-worker-${i}\0`));
+    }
+  }
+
+  /** Sets STOP, wakes everyone, joins every worker, clears STOP for a later start. */
+  #stop(): void {
+    if (this.#threads.length === 0) return;
+    dispatch().call(this.#shutdown, this.#page.pointer);
+    const c = libc();
+    for (const t of this.#threads) c.pthread_join(t, null);
+    this.#threads.length = 0;
+    this.#view.setUint32(POOL.STOP, 0, true);
+  }
+
+  /** Calls that found the pool busy (an async job in flight) and ran on one thread. */
+  get serialCalls(): number {
+    return u64(this.#view, POOL.SERIAL);
+  }
+
+  /** Every worker's counters. */
+  stats(): WorkerStats[] {
+    return this.#threads.map((_, i) => {
+      const r = POOL.WORKERS + i * WORKER_BYTES;
+      return {
+        name: `njit-worker-${i}`,
+        parts: u64(this.#view, r + WORKER.PARTS),
+        jobs: u64(this.#view, r + WORKER.JOBS),
+        sleeps: u64(this.#view, r + WORKER.SLEEPS),
+      };
+    });
+  }
+}
+
+let shared: ThreadPool | undefined;
+
+/** The isolate's pool, made on first use. */
+export function sharedPool(): ThreadPool {
+  shared ??= new ThreadPool();
+  return shared;
+}
+
+/** The CPUs in this process's affinity mask (`sched_getaffinity`), at least 1. */
+export function affinityCpus(): number {
+  const mask = new Uint8Array(128);
+  if (libc().sched_getaffinity(0, BigInt(mask.length), mask) !== 0) return 1;
+  let n = 0;
+  for (const byte of mask) for (let b = byte; b; b &= b - 1) n++;
+  return Math.max(1, n);
+}

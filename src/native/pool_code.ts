@@ -1,0 +1,305 @@
+/**
+ * The thread pool's machine code: the worker loop (a pthread start routine),
+ * the caller's fork/join and the shutdown stub. Nothing here enters V8: a
+ * worker thread runs only this loop and the kernels it is handed.
+ *
+ * Shared state lives in one page of native memory (`POOL` offsets, each hot
+ * word on its own cache line):
+ * - `GEN`: bumped (atomically) to publish a job; the futex workers sleep on.
+ * - `CLAIM`: `count << 32 | next`; `lock xadd` hands out part indices. A
+ *   late worker's increment past `count` is harmless, and a publish
+ *   overwrites the whole word, so a part is never run twice.
+ * - `DONE`: parts finished; the futex the caller sleeps on (`WAITING` set).
+ * - `BUSY`: one job at a time; a caller that finds the pool busy (an async
+ *   job in flight) runs all its parts itself: same results, no waiting.
+ *
+ * Ordering is x86's: stores are seen in program order (TSO) and every
+ * `lock`ed instruction is a full barrier, so the job pointer written before
+ * `CLAIM` is seen by whoever claims from it, and a sleeper cannot miss a
+ * wake-up (it bumps `SLEEPERS` before the futex re-checks `GEN`; the caller
+ * bumps `GEN` before reading `SLEEPERS`).
+ *
+ * @module
+ */
+import {
+  Assembler,
+  dword,
+  eax,
+  ecx,
+  edx,
+  esi,
+  GP32,
+  qword,
+  r10,
+  r12,
+  r13,
+  r14,
+  r15,
+  rax,
+  rbx,
+  rcx,
+  rdi,
+  rdx,
+  type Reg,
+} from "../../asm/mod.ts";
+
+const r13d = GP32[13], r14d = GP32[14];
+
+/** Byte offsets in the pool's shared page. */
+export const POOL = {
+  GEN: 0,
+  CLAIM: 64,
+  JOB: 72,
+  DONE: 128,
+  WAITING: 132,
+  SLEEPERS: 192,
+  STOP: 256,
+  /** TSC cycles a worker spins on `GEN` before it sleeps. */
+  WORKER_SPIN: 264,
+  /** TSC cycles the caller spins on `DONE` before it sleeps. */
+  CALLER_SPIN: 272,
+  BUSY: 320,
+  /** Calls that found the pool busy and ran serially (u64). */
+  SERIAL: 328,
+  /** Worker records, `WORKER_BYTES` each. */
+  WORKERS: 512,
+} as const;
+
+/** Bytes of one worker's record: pool address, then its counters. */
+export const WORKER_BYTES = 64;
+
+/** Offsets in a worker record. */
+export const WORKER = {
+  /** The pool page's address (u64), written before the thread starts. */
+  POOL: 0,
+  /** Parts this worker ran (u64). */
+  PARTS: 8,
+  /** Times it went to sleep on the futex (u64). */
+  SLEEPS: 16,
+  /** Jobs it woke up for (u64). */
+  JOBS: 24,
+} as const;
+
+/** Bytes of the shared page (room for the worker records). */
+export const POOL_BYTES = 4096;
+
+/** Most workers a pool holds. */
+export const MAX_WORKERS = (POOL_BYTES - POOL.WORKERS) / WORKER_BYTES;
+
+/**
+ * Job layout (written by the runtime, read by the code here): u32 part count
+ * at 0, then from `JOB_PARTS` one (kernel, argument block) pair of
+ * addresses per part, as doubles (the argument-block convention).
+ */
+export const JOB_PARTS = 64;
+
+/** Bytes of one part entry. */
+export const PART_BYTES = 16;
+
+const SYS_FUTEX = 202;
+const FUTEX_WAIT_PRIVATE = 128;
+const FUTEX_WAKE_PRIVATE = 129;
+
+/** futex(rdi = word, op, val = edx): rcx and r11 are clobbered by syscall. */
+function futex(a: Assembler, op: number): void {
+  a.emit("mov", eax, SYS_FUTEX);
+  a.emit("mov", esi, op);
+  a.emit("xor", r10, r10);
+  a.emit("syscall");
+}
+
+/** rax = the TSC. */
+function readTsc(a: Assembler): void {
+  a.emit("rdtsc");
+  a.emit("shl", rdx, 32);
+  a.emit("or", rax, rdx);
+}
+
+/**
+ * Runs part `eax` of the job at `job`: its kernel on its argument block.
+ * Uses r15; the stack must be 16-byte aligned here.
+ */
+function runPart(a: Assembler, job: Reg): void {
+  a.emit("mov", eax, eax);
+  a.emit("shl", rax, 4);
+  a.emit("lea", r15, qword(job, JOB_PARTS, rax));
+  a.emit("cvttsd2si", rdi, qword(r15, 8));
+  a.emit("cvttsd2si", rax, qword(r15, 0));
+  a.emit("call", rax);
+}
+
+/**
+ * The worker loop, `void* worker(record)`: waits for a new `GEN` (spinning
+ * for `WORKER_SPIN` cycles, then on the futex), claims parts until none is
+ * left, and goes back to waiting; returns when `STOP` is set.
+ */
+export function workerCode(): Uint8Array {
+  const a = new Assembler();
+  const saved = [rbx, r12, r13, r14, r15];
+  for (const r of saved) a.emit("push", r);
+  // 5 pushes after the return address: rsp is 16-byte aligned for calls.
+  a.emit("mov", r12, rdi);
+  a.emit("mov", rbx, qword(r12, WORKER.POOL));
+  a.emit("mov", r13d, dword(rbx, POOL.GEN));
+  const wait = a.label(), spin = a.label(), sleep = a.label(), work = a.label();
+  const claim = a.label(), exit = a.label();
+  a.bind(wait);
+  readTsc(a);
+  a.emit("add", rax, qword(rbx, POOL.WORKER_SPIN));
+  a.emit("mov", r14, rax);
+  a.bind(spin);
+  a.emit("mov", eax, dword(rbx, POOL.GEN));
+  a.emit("cmp", eax, r13d);
+  a.emit("jne", work);
+  a.emit("pause");
+  readTsc(a);
+  a.emit("cmp", rax, r14);
+  a.emit("jb", spin);
+  a.bind(sleep);
+  a.emit("lock");
+  a.emit("inc", dword(rbx, POOL.SLEEPERS));
+  a.emit("inc", qword(r12, WORKER.SLEEPS));
+  a.emit("lea", rdi, qword(rbx, POOL.GEN));
+  a.emit("mov", edx, r13d);
+  futex(a, FUTEX_WAIT_PRIVATE);
+  a.emit("lock");
+  a.emit("dec", dword(rbx, POOL.SLEEPERS));
+  a.emit("mov", eax, dword(rbx, POOL.GEN));
+  a.emit("cmp", eax, r13d);
+  a.emit("je", sleep); // a spurious wake-up
+  a.bind(work);
+  a.emit("mov", r13d, eax);
+  a.emit("cmp", dword(rbx, POOL.STOP), 0);
+  a.emit("jne", exit);
+  a.emit("inc", qword(r12, WORKER.JOBS));
+  a.bind(claim);
+  a.emit("mov", eax, 1);
+  a.emit("lock");
+  a.emit("xadd", qword(rbx, POOL.CLAIM), rax);
+  a.emit("mov", r14, rax);
+  a.emit("shr", r14, 32); // the count
+  a.emit("cmp", eax, r14d);
+  a.emit("jae", wait);
+  a.emit("mov", rcx, qword(rbx, POOL.JOB));
+  runPart(a, rcx);
+  a.emit("inc", qword(r12, WORKER.PARTS));
+  a.emit("mov", eax, 1);
+  a.emit("lock");
+  a.emit("xadd", dword(rbx, POOL.DONE), eax);
+  a.emit("inc", eax);
+  a.emit("cmp", eax, r14d);
+  a.emit("jne", claim);
+  // The last part: wake the caller if it sleeps (a spurious wake is harmless).
+  a.emit("cmp", dword(rbx, POOL.WAITING), 0);
+  a.emit("je", claim);
+  a.emit("lea", rdi, qword(rbx, POOL.DONE));
+  a.emit("mov", edx, 1);
+  futex(a, FUTEX_WAKE_PRIVATE);
+  a.emit("jmp", claim);
+  a.bind(exit);
+  for (const r of [...saved].reverse()) a.emit("pop", r);
+  a.emit("xor", eax, eax);
+  a.emit("ret");
+  return a.finish().code;
+}
+
+/**
+ * `forkJoin(job)`, entered through the trampoline like a kernel: publishes
+ * the job, wakes sleeping workers, runs parts itself until none is left
+ * to claim, then waits (spinning for `CALLER_SPIN` cycles, then on the
+ * futex) until every part is done. The pool's address is built in.
+ */
+export function forkJoinCode(pool: number): Uint8Array {
+  const a = new Assembler();
+  const saved = [rbx, r12, r13, r14, r15];
+  for (const r of saved) a.emit("push", r);
+  a.emit("mov", r12, rdi);
+  a.emit("mov", rbx, pool);
+  a.emit("mov", r13d, dword(r12, 0));
+  const serial = a.label(), claim = a.label(), wait = a.label(), spin = a.label();
+  const sleep = a.label(), woke = a.label(), finish = a.label(), out = a.label();
+  // Take the pool, or run every part here.
+  a.emit("xor", eax, eax);
+  a.emit("mov", ecx, 1);
+  a.emit("lock");
+  a.emit("cmpxchg", dword(rbx, POOL.BUSY), ecx);
+  a.emit("jne", serial);
+  // Publish: job and DONE before CLAIM, CLAIM before GEN.
+  a.emit("mov", qword(rbx, POOL.JOB), r12);
+  a.emit("mov", dword(rbx, POOL.DONE), 0);
+  a.emit("mov", rax, r13);
+  a.emit("shl", rax, 32);
+  a.emit("mov", qword(rbx, POOL.CLAIM), rax);
+  a.emit("lock");
+  a.emit("inc", dword(rbx, POOL.GEN));
+  a.emit("cmp", dword(rbx, POOL.SLEEPERS), 0);
+  a.emit("je", claim);
+  a.emit("lea", rdi, qword(rbx, POOL.GEN));
+  a.emit("mov", edx, 0x7fffffff);
+  futex(a, FUTEX_WAKE_PRIVATE);
+  a.bind(claim);
+  a.emit("mov", eax, 1);
+  a.emit("lock");
+  a.emit("xadd", qword(rbx, POOL.CLAIM), rax);
+  a.emit("cmp", eax, r13d);
+  a.emit("jae", wait);
+  runPart(a, r12);
+  a.emit("lock");
+  a.emit("inc", dword(rbx, POOL.DONE));
+  a.emit("jmp", claim);
+  // Every part is claimed: wait for the ones other threads run.
+  a.bind(wait);
+  readTsc(a);
+  a.emit("add", rax, qword(rbx, POOL.CALLER_SPIN));
+  a.emit("mov", r14, rax);
+  a.bind(spin);
+  a.emit("cmp", dword(rbx, POOL.DONE), r13d);
+  a.emit("jae", finish);
+  a.emit("pause");
+  readTsc(a);
+  a.emit("cmp", rax, r14);
+  a.emit("jb", spin);
+  a.emit("mov", eax, 1);
+  a.emit("xchg", dword(rbx, POOL.WAITING), eax);
+  a.bind(sleep);
+  a.emit("mov", edx, dword(rbx, POOL.DONE));
+  a.emit("cmp", edx, r13d);
+  a.emit("jae", woke);
+  a.emit("lea", rdi, qword(rbx, POOL.DONE));
+  futex(a, FUTEX_WAIT_PRIVATE);
+  a.emit("jmp", sleep);
+  a.bind(woke);
+  a.emit("mov", dword(rbx, POOL.WAITING), 0);
+  a.bind(finish);
+  a.emit("mov", dword(rbx, POOL.BUSY), 0);
+  a.bind(out);
+  for (const r of [...saved].reverse()) a.emit("pop", r);
+  a.emit("ret");
+  // The pool is taken (an async job in flight): every part here, in order.
+  a.bind(serial);
+  a.emit("lock");
+  a.emit("inc", qword(rbx, POOL.SERIAL));
+  a.emit("xor", r14, r14);
+  const next = a.label();
+  a.bind(next);
+  a.emit("cmp", r14d, r13d);
+  a.emit("jae", out);
+  a.emit("mov", eax, r14d);
+  runPart(a, r12);
+  a.emit("inc", r14d);
+  a.emit("jmp", next);
+  return a.finish().code;
+}
+
+/** `shutdown(pool)`: sets `STOP`, bumps `GEN` and wakes every sleeper. */
+export function shutdownCode(): Uint8Array {
+  const a = new Assembler();
+  a.emit("mov", dword(rdi, POOL.STOP), 1);
+  a.emit("lock");
+  a.emit("inc", dword(rdi, POOL.GEN));
+  a.emit("lea", rdi, qword(rdi, POOL.GEN));
+  a.emit("mov", edx, 0x7fffffff);
+  futex(a, FUTEX_WAKE_PRIVATE);
+  a.emit("ret");
+  return a.finish().code;
+}
