@@ -43,6 +43,19 @@ export interface Cost {
 }
 
 /**
+ * One thread's share of a call: a sub-call over part of the data, computed
+ * by a kernel of its own.
+ */
+export interface Part<Spec = unknown, Plan extends KernelPlan = KernelPlan> {
+  /** The sub-call (same op, a part of the shape). */
+  spec: Spec;
+  /** Its plan: the whole call's choices that fix the numerics, kept. */
+  plan: Plan;
+  /** Bytes from each operand's first element to the part's, in operand order. */
+  offsets: readonly number[];
+}
+
+/**
  * One op family. `Spec` is the decoded key (a plain object the generator
  * reads), `Plan` how its kernel is built.
  */
@@ -79,6 +92,14 @@ export interface OpFamily<Spec = unknown, Plan extends KernelPlan = KernelPlan> 
   fallbackPlan(spec: Spec, target: Target): Plan;
   /** The machine code of a plan: `void kernel(double* args)`. */
   generate(spec: Spec, plan: Plan, options: { listing: boolean }): Program;
+  /**
+   * The call split into at most `parts` sub-calls over disjoint parts of
+   * the outputs, each element computed by exactly the instructions the
+   * whole call's kernel would use (so any thread count gives the same
+   * bits); null or one part when the call does not split. Absent: the
+   * family always runs on one thread.
+   */
+  partition?(spec: Spec, plan: Plan, parts: number): Part<Spec, Plan>[] | null;
   /**
    * The TypeScript computation: where no machine code can run, and the
    * oracle of the tests. `operands` in the order of {@link operands}.

@@ -84,8 +84,16 @@ export class ThreadPool {
   /** Sets the spin budgets (converted to TSC cycles). */
   setSpin(policy: SpinPolicy): void {
     const rate = tscRate();
-    this.#view.setBigUint64(POOL.WORKER_SPIN, BigInt(Math.round(policy.workerUs * 1e3 * rate)), true);
-    this.#view.setBigUint64(POOL.CALLER_SPIN, BigInt(Math.round(policy.callerUs * 1e3 * rate)), true);
+    this.#view.setBigUint64(
+      POOL.WORKER_SPIN,
+      BigInt(Math.round(policy.workerUs * 1e3 * rate)),
+      true,
+    );
+    this.#view.setBigUint64(
+      POOL.CALLER_SPIN,
+      BigInt(Math.round(policy.callerUs * 1e3 * rate)),
+      true,
+    );
   }
 
   /** A user (a Jit) that wants `workers` threads besides its own. */

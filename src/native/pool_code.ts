@@ -81,7 +81,7 @@ export const WORKER = {
 } as const;
 
 /** Bytes of the shared page (room for the worker records). */
-export const POOL_BYTES = 4096;
+export const POOL_BYTES = 8192;
 
 /** Most workers a pool holds. */
 export const MAX_WORKERS = (POOL_BYTES - POOL.WORKERS) / WORKER_BYTES;

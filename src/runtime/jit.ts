@@ -39,6 +39,8 @@ import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
 import { viewAddress } from "../native/memory.ts";
+import { affinityCpus } from "../native/pool.ts";
+import { MAX_WORKERS } from "../native/pool_code.ts";
 import { describe } from "../typed.ts";
 import {
   DEFAULT_CACHE_BYTES,
@@ -70,6 +72,13 @@ export interface JitOptions {
    * without a kernel are forgotten. Default 4096.
    */
   keyCapacity?: number;
+  /**
+   * Threads a call may use: the calling thread and `threads − 1` workers of
+   * the isolate's native pool (shared by every Jit). Default: the CPUs in
+   * the process's affinity mask, or NJIT_NUM_THREADS. Results are the same
+   * bits for any count.
+   */
+  threads?: number;
 }
 
 /** A kernel compiled on request ({@link Jit.compileGemm}): fixed shape, level and ISA. */
@@ -106,6 +115,8 @@ const SOFTMAX_ID = familyId(SOFTMAX);
 const NORM_ID = familyId(NORM);
 const REDUCE_ID = familyId(REDUCE);
 const BINARY_ID = familyId(BINARY);
+/** Most threads of a Jit: the caller and every worker a pool holds. */
+const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
 const ABSENT = new Float32Array(1);
 
@@ -156,6 +167,13 @@ export class Jit {
     }
     const verbose = env("NJIT_VERBOSE");
     this.#jit = jitAvailable();
+    const threads = count(
+      "threads",
+      options.threads,
+      envInt("NJIT_NUM_THREADS", 0) || (this.#jit ? affinityCpus() : 1),
+      1,
+    );
+    if (threads > MAX_THREADS) badOption("threads", threads, `at most ${MAX_THREADS}`);
     let isa: IsaLevel = "scalar";
     const target: Target = { isa: "scalar", l1d: 32 << 10, l2: 1 << 20 };
     if (this.#jit) {
@@ -186,12 +204,18 @@ export class Jit {
       jit: this.#jit,
       isa,
       target,
+      threads: this.#jit ? threads : 1,
     }, this);
   }
 
   /** The ISA level kernels are generated for. */
   get isa(): IsaLevel {
     return this.#isa;
+  }
+
+  /** Threads a call may use (see {@link JitOptions.threads}). */
+  get threads(): number {
+    return this.#rt.threads;
   }
 
   /**

@@ -10,6 +10,7 @@
  */
 import { CodeArena, type CodeBlock } from "../native/arena.ts";
 import { GuardedPages } from "../native/memory.ts";
+import type { ThreadPool } from "../native/pool.ts";
 
 /** Live code of all Jits at once, bytes (each Jit also bounds its own). */
 const ARENA_BUDGET = 1 << 30;
@@ -42,6 +43,7 @@ export function ensureWorkspace(bytes: number): void {
 export class KernelSet {
   readonly #blocks = new Set<CodeBlock>();
   #released = false;
+  #pool: ThreadPool | null = null;
 
   constructor() {
     liveSets++;
@@ -60,6 +62,11 @@ export class KernelSet {
     sharedArena().free(block);
   }
 
+  /** The pool this set's kernels run on: let go with the set. */
+  onRelease(pool: ThreadPool): void {
+    this.#pool = pool;
+  }
+
   /** Blocks live in this set. */
   get size(): number {
     return this.#blocks.size;
@@ -69,6 +76,9 @@ export class KernelSet {
   release(): void {
     if (this.#released) return;
     this.#released = true;
+    // The workers first: no part of a job may run on code freed below.
+    this.#pool?.release();
+    this.#pool = null;
     for (const b of this.#blocks) sharedArena().free(b);
     this.#blocks.clear();
     if (--liveSets === 0) {

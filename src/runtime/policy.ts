@@ -22,8 +22,21 @@
  * most `cacheCapacity` kernels (and `cacheBytes` of code) are pinned; past
  * that a churning key keeps recompiling, and stats say so.
  *
+ * Threads. A call splits between threads when each part would get at least
+ * `MIN_PART_NS` of work by the cost model below (its flops and bytes at one
+ * core's rates); smaller calls stay on the calling thread. The split never
+ * changes the numerics (see the family contract's `partition`), so this
+ * cut-off, like the thread count, decides speed only.
+ *
+ * Spinning. After a job a worker spins `SPIN.workerUs` on the job word, then
+ * sleeps on a futex; the caller, done with its own parts, spins
+ * `SPIN.callerUs` for the others, then sleeps. A program idle for 10 ms
+ * costs each worker one spin (0.5% of a core at 50 µs).
+ *
  * @module
  */
+import type { Cost } from "../kernels/family.ts";
+import type { SpinPolicy } from "../native/pool.ts";
 
 /** Calls of a key before it counts as hot (the seed's choice). */
 export const DEFAULT_THRESHOLD = 100;
@@ -47,4 +60,20 @@ export type TierReason = "first-call" | "recompile" | "pinned" | "fallback";
 export function compileReason(compiles: number): TierReason {
   if (compiles === 0) return "first-call";
   return compiles >= CHURN_RECOMPILES ? "pinned" : "recompile";
+}
+
+/** Least estimated work per part of a split call, ns. */
+export const MIN_PART_NS = 10_000;
+
+/** One core's rates in the cost model: f32 flops and bytes per ns (Zen 4/5, conservative). */
+export const CORE_RATES = { flopsPerNs: 100, bytesPerNs: 40 } as const;
+
+/** Spin budgets of the thread pool. */
+export const SPIN: SpinPolicy = { workerUs: 50, callerUs: 50 };
+
+/** Parts a call of this cost is split into on `threads` threads (1: it runs on the caller). */
+export function partsFor(cost: Cost, threads: number): number {
+  if (threads < 2) return 1;
+  const ns = Math.max(cost.flops / CORE_RATES.flopsPerNs, cost.bytes / CORE_RATES.bytesPerNs);
+  return Math.max(1, Math.min(threads, Math.floor(ns / MIN_PART_NS)));
 }

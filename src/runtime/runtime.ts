@@ -8,19 +8,22 @@
  * @module
  */
 import type { IsaLevel } from "../cpu.ts";
-import { WORKSPACE_SLOT } from "../kernels/abi.ts";
+import { ARG_BLOCK_BYTES, WORKSPACE_SLOT } from "../kernels/abi.ts";
 import { FAMILIES } from "../kernels/families.ts";
 import {
   type KernelPlan,
   MAX_KEY_SLOTS,
   MAX_OPERANDS,
   type OpFamily,
+  type Part,
   type Target,
 } from "../kernels/family.ts";
 import { hashKey, sameKey } from "../kernels/key.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { type Dispatch, dispatch } from "../native/dispatch.ts";
 import { NativeBlock, viewAddress } from "../native/memory.ts";
+import { JOB_PARTS, PART_BYTES } from "../native/pool_code.ts";
+import { sharedPool, type ThreadPool } from "../native/pool.ts";
 import { tscRate } from "../native/stubs.ts";
 import { describe, isFloat32Array, viewBuffer, viewByteOffset } from "../typed.ts";
 import { LruList, type LruNode } from "./lru.ts";
@@ -31,7 +34,7 @@ import {
   releaseWhenCollected,
   workspaceAddress,
 } from "./native.ts";
-import { compileReason, type TierReason } from "./policy.ts";
+import { compileReason, partsFor, SPIN, type TierReason } from "./policy.ts";
 import { formatReport, type JitStats, type KeyStats } from "./stats.ts";
 
 /** What a runtime is made with (resolved options of a Jit). */
@@ -46,11 +49,33 @@ export interface RuntimeConfig {
   jit: boolean;
   isa: IsaLevel;
   target: Target;
+  /** Threads a call may use (1: never the pool). */
+  threads: number;
 }
 
+/** A key's machine code: one kernel, or one per part of a call split between threads. */
 interface Kernel {
+  /** The whole call's kernel, or the first part's. */
   block: CodeBlock;
   plan: KernelPlan;
+  /** Every block of the key (one, or the distinct kernels of its parts). */
+  blocks: CodeBlock[];
+  /** Bytes of all its code. */
+  bytes: number;
+  split: Split | null;
+}
+
+/** A call split between threads: the pool's job block and where each part's operands start. */
+interface Split {
+  parts: number;
+  /** Job block (see pool_code.ts): part count, (kernel, argument block) per part, the blocks. */
+  job: NativeBlock;
+  /** f64 index in `job` of each part's argument block. */
+  argsAt: Int32Array;
+  /** Byte offsets: operand i of part p at [p * MAX_OPERANDS + i]. */
+  offsets: Float64Array;
+  /** Workspace bytes per part (each part has its own). */
+  workspaceStride: number;
 }
 
 interface Entry extends LruNode {
@@ -134,6 +159,7 @@ export class Runtime {
   #fallbacks = 0;
   #closed = false;
   #dumpWarned = false;
+  #pool: ThreadPool | null = null;
   /** A view or the entry changed since the argument block was written. */
   #dirty = true;
   readonly #profile: boolean;
@@ -146,6 +172,11 @@ export class Runtime {
   }
 
   readonly #owner: WeakRef<object>;
+
+  /** Threads a call may use. */
+  get threads(): number {
+    return this.#config.threads;
+  }
 
   /** Whether close() ran. */
   get closed(): boolean {
@@ -203,9 +234,25 @@ export class Runtime {
 
   /** Enters a kernel through the trampoline (timed when profiling). */
   #call(e: Entry, kernel: Kernel): void {
+    const split = kernel.split;
+    if (split !== null) return this.#callSplit(e, split);
     this.#args![WORKSPACE_SLOT] = workspaceAddress;
     if (this.#profile) this.#d!.callTimed(kernel.block.pointer, this.#argsPtr, e.counters!.pointer);
     else this.#d!.call(kernel.block.pointer, this.#argsPtr);
+  }
+
+  /** Writes every part's argument block and runs the job on the pool (fork/join in native code). */
+  #callSplit(e: Entry, split: Split): void {
+    const args = split.job.f64, at = split.argsAt, off = split.offsets, addrs = this.#addrs;
+    const ops = e.family.operands.length, ws = workspaceAddress, stride = split.workspaceStride;
+    for (let p = 0; p < split.parts; p++) {
+      const base = at[p], o = p * MAX_OPERANDS;
+      for (let i = 0; i < ops; i++) args[base + i] = addrs[i] + off[o + i];
+      args[base + WORKSPACE_SLOT] = ws + p * stride;
+    }
+    const pool = this.#pool!.forkJoin;
+    if (this.#profile) this.#d!.callTimed(pool, split.job.pointer, e.counters!.pointer);
+    else this.#d!.call(pool, split.job.pointer);
   }
 
   /** A call whose key has no kernel: compile it (the first call, or after an eviction). */
@@ -343,18 +390,23 @@ export class Runtime {
     this.#ensureNative();
     const c = this.#config, f = e.family;
     const t0 = performance.now();
+    const listing = c.dump !== undefined;
     let reason = compileReason(e.compiles);
-    let program;
+    let programs: ReturnType<OpFamily["generate"]>[], parts: Part[] | null = null;
     try {
       e.plan ??= f.plan(e.spec, c.target);
-      program = f.generate(e.spec, e.plan, { listing: c.dump !== undefined });
+      parts = this.#partition(e, e.plan);
+      programs = parts === null
+        ? [f.generate(e.spec, e.plan, { listing })]
+        : distinctParts(f, parts).map((p) => f.generate(p.spec, p.plan, { listing }));
     } catch (err) {
       // A plan that cannot be built stays unbuilt: the key keeps the fallback plan.
       e.failure = (err as Error)?.message ?? String(err);
       this.#fallbacks++;
+      parts = null;
       try {
         e.plan = f.fallbackPlan(e.spec, c.target);
-        program = f.generate(e.spec, e.plan, { listing: c.dump !== undefined });
+        programs = [f.generate(e.spec, e.plan, { listing })];
         reason = "fallback";
       } catch (err2) {
         e.failure += `; fallback: ${(err2 as Error)?.message ?? String(err2)}`;
@@ -365,7 +417,8 @@ export class Runtime {
       if (c.verbose) console.error(`njit: ${e.text}: ${e.failure}; fallback plan`);
     }
     const plan = e.plan;
-    const size = program.code.length;
+    let size = 0;
+    for (const p of programs) size += p.code.length;
     if (e.compiles > 0) this.#churnCompiles++;
     const pin = reason === "pinned" && this.#pinned < c.capacity &&
       this.#pinnedBytes + size <= c.maxBytes;
@@ -375,10 +428,12 @@ export class Runtime {
         (this.#lru.count > 0 && this.#lru.bytes + size > c.maxBytes)
       ) this.#evict(this.#lru.oldest()!);
     }
-    const block = this.#set!.install(program.code);
-    ensureWorkspace(plan.workspaceBytes);
+    const blocks = programs.map((p) => this.#set!.install(p.code));
+    let split: Split | null = null;
+    if (parts === null) ensureWorkspace(plan.workspaceBytes);
+    else split = this.#split(f, parts, blocks);
     const ns = (performance.now() - t0) * 1e6;
-    const kernel: Kernel = { block, plan };
+    const kernel: Kernel = { block: blocks[0], plan, blocks, bytes: size, split };
     e.kernel = kernel;
     e.reason = reason === "pinned" && !pin ? "recompile" : reason;
     e.compiles++;
@@ -394,18 +449,62 @@ export class Runtime {
     this.#compileNs += ns;
     this.#compileMaxNs = Math.max(this.#compileMaxNs, ns);
     if (c.verbose) {
+      const threads = split ? ` threads=${split.parts}` : "";
       console.error(
-        `njit: compile ${e.text} isa=${c.isa} plan="${plan.description}" code=${size}B ` +
+        `njit: compile ${e.text} isa=${c.isa} plan="${plan.description}"${threads} code=${size}B ` +
           `${(ns / 1000).toFixed(1)}us (${e.reason}${pin ? ": kept out of the LRU" : ""})`,
       );
     }
-    if (c.dump !== undefined) this.#writeDump(e, program.code, program.listing());
+    if (c.dump !== undefined) {
+      programs.forEach((p, i) =>
+        this.#writeDump(e, p.code, p.listing(), programs.length > 1 ? `.part${i}` : "")
+      );
+    }
     return kernel;
+  }
+
+  /** The parts of a call worth splitting between threads (the policy's cut-off), or null. */
+  #partition(e: Entry, plan: KernelPlan): Part[] | null {
+    const f = e.family;
+    if (f.partition === undefined) return null;
+    const n = partsFor(f.cost(e.spec), this.#config.threads);
+    if (n < 2) return null;
+    const parts = f.partition(e.spec, plan, n);
+    return parts !== null && parts.length > 1 ? parts : null;
+  }
+
+  /** The job block of a split call; starts the pool's workers on first use. */
+  #split(f: OpFamily, parts: Part[], blocks: CodeBlock[]): Split {
+    if (this.#pool === null) {
+      this.#pool = sharedPool();
+      this.#pool.acquire(this.#config.threads - 1);
+      this.#pool.setSpin(SPIN);
+      this.#set!.onRelease(this.#pool);
+    }
+    const n = parts.length;
+    const table = Math.ceil((JOB_PARTS + n * PART_BYTES) / 64) * 64;
+    const job = new NativeBlock(table + n * ARG_BLOCK_BYTES);
+    job.u32[0] = n;
+    const argsAt = new Int32Array(n), offsets = new Float64Array(n * MAX_OPERANDS);
+    const which = partBlocks(f, parts);
+    let stride = 0;
+    for (const p of parts) stride = Math.max(stride, Math.ceil(p.plan.workspaceBytes / 64) * 64);
+    for (let p = 0; p < n; p++) {
+      const argBytes = table + p * ARG_BLOCK_BYTES;
+      argsAt[p] = argBytes / 8;
+      job.f64[(JOB_PARTS + p * PART_BYTES) / 8] = Number(
+        Deno.UnsafePointer.value(blocks[which[p]].pointer),
+      );
+      job.f64[(JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + argBytes;
+      parts[p].offsets.forEach((o, i) => (offsets[p * MAX_OPERANDS + i] = o));
+    }
+    ensureWorkspace(stride * n);
+    return { parts: n, job, argsAt, offsets, workspaceStride: stride };
   }
 
   #evict(e: Entry): void {
     this.#lru.remove(e);
-    if (e.kernel) this.#set!.free(e.kernel.block);
+    if (e.kernel) { for (const b of e.kernel.blocks) this.#set!.free(b); }
     e.kernel = null;
     this.#evictions++;
     if (this.#last === e) this.#last = null;
@@ -416,9 +515,10 @@ export class Runtime {
     }
   }
 
-  #writeDump(e: Entry, code: Uint8Array, listing: string): void {
+  #writeDump(e: Entry, code: Uint8Array, listing: string, part: string): void {
     const dir = this.#config.dump!;
-    const name = e.text.replace(/[^A-Za-z0-9.=-]+/g, "_") + `.${this.#config.isa}.${e.compiles}`;
+    const name = e.text.replace(/[^A-Za-z0-9.=-]+/g, "_") + `.${this.#config.isa}.${e.compiles}` +
+      part;
     try {
       Deno.mkdirSync(dir, { recursive: true });
       Deno.writeFileSync(`${dir}/${name}.bin`, code);
@@ -492,6 +592,7 @@ export class Runtime {
       jit: c.jit,
       isa: c.isa,
       threshold: c.threshold,
+      threads: c.threads,
       calls,
       referenceCalls: reference,
       kernelCalls: calls - reference,
@@ -553,7 +654,26 @@ export class Runtime {
       reason: e.reason,
       plan: e.plan?.description ?? null,
       failure: e.failure,
-      codeBytes: e.kernel?.block.size ?? 0,
+      codeBytes: e.kernel?.bytes ?? 0,
+      threads: e.kernel?.split?.parts ?? 1,
     };
   }
+}
+
+/** Part `p` runs block `partBlocks(f, parts)[p]`: equal (spec, plan) pairs share one kernel. */
+function partBlocks(f: OpFamily, parts: Part[]): number[] {
+  const seen = new Map<string, number>();
+  return parts.map((p) => {
+    const id = f.describe(p.spec) + JSON.stringify(p.plan);
+    let i = seen.get(id);
+    if (i === undefined) seen.set(id, i = seen.size);
+    return i;
+  });
+}
+
+/** The parts whose kernels differ, in the order `partBlocks` numbers them. */
+function distinctParts(f: OpFamily, parts: Part[]): Part[] {
+  const which = partBlocks(f, parts), out: Part[] = [];
+  which.forEach((b, p) => (out[b] ??= parts[p]));
+  return out;
 }

@@ -51,6 +51,8 @@ export interface KeyStats {
   failure: string | null;
   /** Bytes of its machine code (0 when not compiled). */
   codeBytes: number;
+  /** Threads each call uses: its parts (1: it runs on the calling thread). */
+  threads: number;
 }
 
 /** What `Jit.stats()` returns: a plain object. */
@@ -61,6 +63,8 @@ export interface JitStats {
   isa: IsaLevel;
   /** Calls after which a key counts as hot. */
   threshold: number;
+  /** Threads a call may use (the Jit's `threads`). */
+  threads: number;
   /** Calls seen. */
   calls: number;
   /** Calls on the TypeScript reference. */
@@ -108,6 +112,7 @@ export function formatReport(s: JitStats, limit: number): string {
     fmt(k.compiles ? k.compileUs : null, 0),
     fmt(k.firstCallUs, 0),
     fmt(k.totalUs / 1000, 2),
+    String(k.threads),
     k.plan ?? "-",
   ]);
   const head = [
@@ -118,6 +123,7 @@ export function formatReport(s: JitStats, limit: number): string {
     "compile µs",
     "1st call µs",
     "total ms",
+    "threads",
     "plan",
   ];
   return table(head, rows) +

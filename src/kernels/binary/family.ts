@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { OpFamily } from "../family.ts";
+import type { OpFamily, Part } from "../family.ts";
+import { rangeParts, splitRange } from "../partition.ts";
 import { type BinaryPlan, binaryReferenceLoop, generateBinary, planBinary } from "./generate.ts";
 import { BINARY_KEY_FIELDS, decodeBinaryKey } from "./read.ts";
 import { type BinarySpec, describeBinary, outputSize } from "./spec.ts";
@@ -22,5 +23,34 @@ export const BINARY: OpFamily<BinarySpec, BinaryPlan> = {
   plan: (s, t) => planBinary(s, t.isa),
   fallbackPlan: (s) => planBinary(s, "scalar"),
   generate: generateBinary,
+  partition: binaryParts,
   reference: (s, [a, b, y]) => binaryReferenceLoop(s, a, b, y),
 };
+
+/**
+ * Parts over the outermost merged dimension (whole cache lines of elements
+ * when there is only one): each operand advances by its stride there, 0
+ * where it is broadcast.
+ */
+function binaryParts(
+  s: BinarySpec,
+  p: BinaryPlan,
+  parts: number,
+): Part<BinarySpec, BinaryPlan>[] | null {
+  if (outputSize(s) === 0) return null;
+  const rank = s.dims.length;
+  let inner = 1, aInner = 1, bInner = 1;
+  for (let k = 1; k < rank; k++) {
+    inner *= s.dims[k];
+    if (!(s.aBroadcast & (1 << k))) aInner *= s.dims[k];
+    if (!(s.bBroadcast & (1 << k))) bInner *= s.dims[k];
+  }
+  const aStride = s.aBroadcast & 1 ? 0 : aInner, bStride = s.bBroadcast & 1 ? 0 : bInner;
+  const ranges = splitRange(s.dims[0], parts, rank === 1 ? 16 : 1);
+  return rangeParts(
+    p,
+    ranges,
+    (r) => ({ ...s, dims: [r.count, ...s.dims.slice(1)] }),
+    (i) => [4 * i * aStride, 4 * i * bStride, 4 * i * inner],
+  );
+}

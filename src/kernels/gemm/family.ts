@@ -6,6 +6,7 @@
  */
 import type { OpFamily } from "../family.ts";
 import { generateGemm } from "./generate.ts";
+import { gemmParts } from "./partition.ts";
 import { type GemmPlan, planGemm, planIkj } from "./plan.ts";
 import { decodeGemmKey, describeGemm, GEMM_KEY_FIELDS } from "./read.ts";
 import { gemmReference } from "./reference.ts";
@@ -26,5 +27,6 @@ export const GEMM: OpFamily<GemmSpec, GemmPlan> = {
   plan: (s, t) => planGemm(s, t.isa, t),
   fallbackPlan: (s) => planIkj(s),
   generate: (s, p, o) => generateGemm(s, p, o),
+  partition: gemmParts,
   reference: (s, [a, b, bias, c]) => gemmReference(a, b, c, s, bias),
 };

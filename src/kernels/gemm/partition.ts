@@ -1,0 +1,87 @@
+/**
+ * A GEMM split between threads: blocks of M rows or of N columns, never K
+ * (so every element of C keeps its summation order). Each part runs the
+ * whole call's plan (driver, tile, K blocking, k-split: what fixes the
+ * numerics) on its block, cut at whole tiles so its tiles are the whole
+ * call's tiles; only what follows from the block's width (N blocking, the
+ * transposed-B buffer) is resized.
+ *
+ * @module
+ */
+import type { Part } from "../family.ts";
+import { type Range, splitRange } from "../partition.ts";
+import { vecIsa } from "../vec.ts";
+import { transposedBBytes } from "./direct.ts";
+import { dotTile } from "./dot.ts";
+import { packedWorkspace } from "./packed.ts";
+import type { GemmPlan } from "./plan.ts";
+import type { GemmSpec } from "./spec.ts";
+
+type GemmPart = Part<GemmSpec, GemmPlan>;
+
+/** Rows and columns per tile of a plan: the grains of an M and an N split. */
+function grains(s: GemmSpec, p: GemmPlan): { m: number; n: number } {
+  switch (p.path) {
+    case "direct":
+      return { m: p.direct!.mr, n: p.direct!.nr };
+    case "packed":
+      return { m: p.packed!.mr, n: p.packed!.nr };
+    case "dot":
+      return { m: s.m, n: dotTile(vecIsa(p.isa), s.m).nb };
+    case "skinny":
+      return { m: s.m, n: 4 * vecIsa(p.isa).lanes };
+    default:
+      return { m: 1, n: 16 };
+  }
+}
+
+/**
+ * Whether to split N: always where a part would otherwise redo work on B
+ * (Bᵀ transposed into the workspace) or M is one tile; else the dimension
+ * with more tiles (N for 128×768×3072: each thread streams half of B).
+ */
+function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean {
+  if (p.path === "dot" || p.path === "skinny") return true;
+  if (s.transB && (p.path === "direct" || p.path === "packed")) return true;
+  return Math.ceil(s.n / g.n) > Math.ceil(s.m / g.m);
+}
+
+/** The plan of an N block `n` wide: N blocking and the Bᵀ buffer sized to it. */
+function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
+  if (p.path === "packed") {
+    const packed = {
+      ...p.packed!,
+      nc: Math.min(p.packed!.nc, Math.ceil(n / p.packed!.nr) * p.packed!.nr),
+    };
+    return { ...p, packed, workspaceBytes: packedWorkspace(packed).bytes };
+  }
+  if (p.path === "direct" && p.direct!.transposeB) {
+    const direct = { ...p.direct!, transposeB: Math.ceil(n / 16) * 16 };
+    return { ...p, direct, workspaceBytes: transposedBBytes(s.k, direct.transposeB) };
+  }
+  return p;
+}
+
+/** The GEMM family's `partition`. */
+export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] | null {
+  if (p.path === "empty" || s.m === 0 || s.n === 0) return null;
+  const g = grains(s, p);
+  const bias = s.epilogue?.bias === true;
+  let ranges: Range[];
+  if (splitN(s, p, g)) {
+    ranges = splitRange(s.n, parts, g.n);
+    if (ranges.length < 2) return null;
+    return ranges.map((r) => ({
+      spec: { ...s, n: r.count },
+      plan: narrowed(p, s, r.count),
+      offsets: [0, 4 * r.start * (s.transB ? s.ldb : 1), bias ? 4 * r.start : 0, 4 * r.start],
+    }));
+  }
+  ranges = splitRange(s.m, parts, g.m);
+  if (ranges.length < 2) return null;
+  return ranges.map((r) => ({
+    spec: { ...s, m: r.count },
+    plan: p,
+    offsets: [4 * r.start * (s.transA ? 1 : s.lda), 0, 0, 4 * r.start * s.ldc],
+  }));
+}

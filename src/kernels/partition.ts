@@ -1,0 +1,44 @@
+/**
+ * Splitting a call's outer dimension between threads: the ranges, and the
+ * parts of a family whose rows (or elements) are computed independently.
+ *
+ * @module
+ */
+import type { KernelPlan, Part } from "./family.ts";
+
+/** A range [start, start + count) of an outer dimension. */
+export interface Range {
+  start: number;
+  count: number;
+}
+
+/**
+ * `total` split into at most `parts` contiguous ranges of whole `grain`s
+ * (the last may end short), as equal as grains allow.
+ */
+export function splitRange(total: number, parts: number, grain = 1): Range[] {
+  const units = Math.ceil(total / grain);
+  const p = Math.max(1, Math.min(parts, units));
+  const out: Range[] = [];
+  for (let i = 0; i < p; i++) {
+    const start = Math.floor((units * i) / p) * grain;
+    const end = Math.min(total, Math.floor((units * (i + 1)) / p) * grain);
+    out.push({ start, count: end - start });
+  }
+  return out;
+}
+
+/**
+ * Parts over an outer dimension of `total`: each range becomes the spec
+ * `sub(range)` under the whole call's plan, its operands advanced by
+ * `offsets(range.start)` bytes. One range: no split (null).
+ */
+export function rangeParts<Spec, Plan extends KernelPlan>(
+  plan: Plan,
+  ranges: readonly Range[],
+  sub: (r: Range) => Spec,
+  offsets: (start: number) => number[],
+): Part<Spec, Plan>[] | null {
+  if (ranges.length < 2) return null;
+  return ranges.map((r) => ({ spec: sub(r), plan, offsets: offsets(r.start) }));
+}
