@@ -24,6 +24,16 @@ export const TRAMPOLINE_SYMBOLS = {
   /** fn(args), result in eax returned as an i32. */
   callI32: { name: "njit_call", parameters: ["pointer", "pointer"], result: "i32" },
   /**
+   * fn(args) on a thread of Deno's blocking pool: a Promise that settles when
+   * fn returns, the event loop free meanwhile (the async form of calls).
+   */
+  callAsync: {
+    name: "njit_call",
+    parameters: ["pointer", "pointer"],
+    result: "void",
+    nonblocking: true,
+  },
+  /**
    * fn(args), timed: adds the RDTSC cycles of the call to u64 counters[0] and
    * increments counters[1], all in native code (no timer call from JS).
    */

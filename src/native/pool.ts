@@ -16,6 +16,7 @@ import {
   MAX_WORKERS,
   POOL,
   POOL_BYTES,
+  sequenceCode,
   shutdownCode,
   WORKER,
   WORKER_BYTES,
@@ -56,6 +57,8 @@ export class ThreadPool {
   readonly #shutdown: Deno.PointerObject;
   /** `forkJoin(job)`: enter through the trampoline with a job block. */
   readonly forkJoin: Deno.PointerObject;
+  /** `runAll(job)`: every part of a job in order, on the calling thread. */
+  readonly runAll: Deno.PointerObject;
   readonly #threads: bigint[] = [];
   #users = 0;
 
@@ -69,6 +72,7 @@ export class ThreadPool {
     this.#worker = this.#arena.install(workerCode()).pointer;
     this.#shutdown = this.#arena.install(shutdownCode()).pointer;
     this.forkJoin = this.#arena.install(forkJoinCode(this.#page.address)).pointer;
+    this.runAll = this.#arena.install(sequenceCode()).pointer;
   }
 
   /** Address of the shared page (tests read it). */

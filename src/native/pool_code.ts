@@ -303,3 +303,29 @@ export function shutdownCode(): Uint8Array {
   a.emit("ret");
   return a.finish().code;
 }
+
+/**
+ * `runAll(job)`: every part of a job in order on the calling thread: the
+ * async form's call list (each entry a kernel, or `forkJoin` on a split
+ * call's job), run off the event loop by a nonblocking FFI call.
+ */
+export function sequenceCode(): Uint8Array {
+  const a = new Assembler();
+  const saved = [rbx, r12, r13, r14, r15];
+  for (const r of saved) a.emit("push", r);
+  a.emit("mov", r12, rdi);
+  a.emit("mov", r13d, dword(r12, 0));
+  a.emit("xor", r14, r14);
+  const next = a.label(), out = a.label();
+  a.bind(next);
+  a.emit("cmp", r14d, r13d);
+  a.emit("jae", out);
+  a.emit("mov", eax, r14d);
+  runPart(a, r12);
+  a.emit("inc", r14d);
+  a.emit("jmp", next);
+  a.bind(out);
+  for (const r of [...saved].reverse()) a.emit("pop", r);
+  a.emit("ret");
+  return a.finish().code;
+}

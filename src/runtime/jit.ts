@@ -449,6 +449,44 @@ export class Jit {
     this.#rt.close();
   }
 
+  /**
+   * Runs the calls `calls` makes on this Jit without blocking the event
+   * loop: they are validated and compiled now (bad input throws here, and
+   * nothing runs), then run in order on a thread of Deno's blocking pool
+   * (split calls still use the Jit's workers); the promise resolves when the
+   * last has run. Until then the outputs are not written: do not read them,
+   * nor pass views you will detach.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const a = new Float32Array(2048 * 2048).fill(1), c = new Float32Array(2048 * 2048);
+   * await jit.async(() => jit.gemm(a, a, c, { m: 2048, n: 2048, k: 2048 }));
+   * ```
+   */
+  async(calls: () => void): Promise<void> {
+    const rt = this.#rt;
+    rt.beginAsync();
+    try {
+      calls();
+    } catch (err) {
+      rt.abortAsync();
+      return Promise.reject(err);
+    }
+    return rt.endAsync();
+  }
+
+  /** `jit.gemm` without blocking the event loop: `jit.async(() => jit.gemm(...))`. */
+  gemmAsync(
+    a: Float32Array,
+    b: Float32Array | PackedB,
+    c: Float32Array,
+    options: GemmOptions,
+  ): Promise<void> {
+    return this.async(() => this.gemm(a, b, c, options));
+  }
+
   /** Same as {@link close}. */
   [Symbol.dispose](): void {
     this.close();

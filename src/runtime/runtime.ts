@@ -21,7 +21,7 @@ import {
 import { hashKey, sameKey } from "../kernels/key.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { type Dispatch, dispatch } from "../native/dispatch.ts";
-import { NativeBlock, viewAddress } from "../native/memory.ts";
+import { GuardedPages, NativeBlock, viewAddress } from "../native/memory.ts";
 import { JOB_PARTS, PART_BYTES } from "../native/pool_code.ts";
 import { sharedPool, type ThreadPool } from "../native/pool.ts";
 import { tscRate } from "../native/stubs.ts";
@@ -123,6 +123,22 @@ function pseudoAddress(view: Float32Array): number {
   return base + viewByteOffset(view);
 }
 
+/** One call of an async call list: its code, its own copy of the argument block(s). */
+interface RecordedCall {
+  fn: number;
+  args: NativeBlock;
+  /** (f64 index in args, byte offset in the list's workspace) of each workspace slot. */
+  workspace: [number, number][];
+}
+
+/** The calls `jit.async` recorded, to run in order off the event loop. */
+interface Recording {
+  calls: RecordedCall[];
+  workspaceBytes: number;
+  /** The operands: kept reachable until the calls have run. */
+  keep: Float32Array[][];
+}
+
 /** A view no caller holds: the empty slot. */
 const NO_VIEW = new Float32Array(0);
 
@@ -160,6 +176,11 @@ export class Runtime {
   #closed = false;
   #dumpWarned = false;
   #pool: ThreadPool | null = null;
+  #recording: Recording | null = null;
+  /** Async call lists running now. */
+  #inflight = 0;
+  /** close() ran while call lists were in flight: free the code when the last ends. */
+  #releaseLater = false;
   /** A view or the entry changed since the argument block was written. */
   #dirty = true;
   readonly #profile: boolean;
@@ -234,6 +255,7 @@ export class Runtime {
 
   /** Enters a kernel through the trampoline (timed when profiling). */
   #call(e: Entry, kernel: Kernel): void {
+    if (this.#recording !== null) return this.#record(e, kernel);
     const split = kernel.split;
     if (split !== null) return this.#callSplit(e, split);
     this.#args![WORKSPACE_SLOT] = workspaceAddress;
@@ -243,6 +265,14 @@ export class Runtime {
 
   /** Writes every part's argument block and runs the job on the pool (fork/join in native code). */
   #callSplit(e: Entry, split: Split): void {
+    this.#writeParts(e, split);
+    const pool = this.#pool!.forkJoin;
+    if (this.#profile) this.#d!.callTimed(pool, split.job.pointer, e.counters!.pointer);
+    else this.#d!.call(pool, split.job.pointer);
+  }
+
+  /** Every part's operand addresses and workspace into the split's job block. */
+  #writeParts(e: Entry, split: Split): void {
     const args = split.job.f64, at = split.argsAt, off = split.offsets, addrs = this.#addrs;
     const ops = e.family.operands.length, ws = workspaceAddress, stride = split.workspaceStride;
     for (let p = 0; p < split.parts; p++) {
@@ -250,9 +280,92 @@ export class Runtime {
       for (let i = 0; i < ops; i++) args[base + i] = addrs[i] + off[o + i];
       args[base + WORKSPACE_SLOT] = ws + p * stride;
     }
-    const pool = this.#pool!.forkJoin;
-    if (this.#profile) this.#d!.callTimed(pool, split.job.pointer, e.counters!.pointer);
-    else this.#d!.call(pool, split.job.pointer);
+  }
+
+  /** Starts recording calls for {@link endAsync} instead of running them. */
+  beginAsync(): void {
+    if (this.#closed) throw closedError();
+    if (this.#recording !== null) throw new Error("Jit: async calls do not nest");
+    this.#recording = { calls: [], workspaceBytes: 0, keep: [] };
+  }
+
+  /** Drops the calls recorded (the recording function threw: none of them runs). */
+  abortAsync(): void {
+    this.#recording = null;
+  }
+
+  /**
+   * Runs the recorded calls, in order, on a thread of Deno's blocking pool
+   * (split calls still fork to the workers): the promise settles when all
+   * have run, and the event loop runs meanwhile.
+   */
+  endAsync(): Promise<void> {
+    const r = this.#recording;
+    this.#recording = null;
+    if (r === null || r.calls.length === 0) return Promise.resolve();
+    const { list, workspace } = this.#callList(r);
+    const owner = this.#owner.deref(); // held until the calls end: its code must stay
+    this.#inflight++;
+    return this.#d!.callAsync(sharedPool().runAll, list.pointer).finally(() => {
+      workspace?.free();
+      void owner, r.keep;
+      if (--this.#inflight === 0 && this.#releaseLater) this.#releaseSet();
+    });
+  }
+
+  /** The job block listing a recording's calls, and the workspace they share. */
+  #callList(r: Recording): { list: NativeBlock; workspace: GuardedPages | null } {
+    const n = r.calls.length;
+    const list = new NativeBlock(JOB_PARTS + n * PART_BYTES);
+    list.u32[0] = n;
+    const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
+    r.calls.forEach((c, i) => {
+      list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = c.fn;
+      list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = c.args.address;
+      for (const [slot, offset] of c.workspace) c.args.f64[slot] = workspace!.address + offset;
+    });
+    return { list, workspace };
+  }
+
+  /** Records a call: a copy of its argument block (or its job's), run later by endAsync. */
+  #record(e: Entry, kernel: Kernel): void {
+    const r = this.#recording!;
+    r.keep.push(this.#views.slice(0, e.family.operands.length));
+    const split = kernel.split;
+    if (split === null) {
+      const args = new NativeBlock(ARG_BLOCK_BYTES);
+      args.f64.set(this.#args!.subarray(0, ARG_BLOCK_BYTES / 8));
+      const ws = kernel.plan.workspaceBytes;
+      r.calls.push({
+        fn: pointerValue(kernel.block.pointer),
+        args,
+        workspace: ws ? [[WORKSPACE_SLOT, 0]] : [],
+      });
+      r.workspaceBytes = Math.max(r.workspaceBytes, ws);
+      return;
+    }
+    this.#writeParts(e, split);
+    const job = new NativeBlock(split.job.buffer.byteLength);
+    job.f64.set(split.job.f64);
+    const workspace: [number, number][] = [];
+    for (let p = 0; p < split.parts; p++) {
+      job.f64[(JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + 8 * split.argsAt[p];
+      workspace.push([split.argsAt[p] + WORKSPACE_SLOT, p * split.workspaceStride]);
+    }
+    r.calls.push({ fn: pointerValue(this.#pool!.forkJoin), args: job, workspace });
+    r.workspaceBytes = Math.max(r.workspaceBytes, split.parts * split.workspaceStride);
+  }
+
+  /** Runs the calls recorded so far now, on this thread (before a call that must run here). */
+  #flushRecording(): void {
+    const r = this.#recording!;
+    if (r.calls.length === 0) return;
+    const { list, workspace } = this.#callList(r);
+    this.#d!.call(sharedPool().runAll, list.pointer);
+    workspace?.free();
+    r.calls = [];
+    r.keep = [];
+    r.workspaceBytes = 0;
   }
 
   /** A call whose key has no kernel: compile it (the first call, or after an eviction). */
@@ -308,6 +421,8 @@ export class Runtime {
   }
 
   #reference(e: Entry, ops: number): void {
+    // Calls recorded before this one run first: the order of calls is kept.
+    if (this.#recording !== null) this.#flushRecording();
     e.referenceCalls++;
     e.family.reference(e.spec, this.#views.slice(0, ops) as Float32Array[]);
   }
@@ -493,7 +608,7 @@ export class Runtime {
       const argBytes = table + p * ARG_BLOCK_BYTES;
       argsAt[p] = argBytes / 8;
       job.f64[(JOB_PARTS + p * PART_BYTES) / 8] = Number(
-        Deno.UnsafePointer.value(blocks[which[p]].pointer),
+        pointerValue(blocks[which[p]].pointer),
       );
       job.f64[(JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + argBytes;
       parts[p].offsets.forEach((o, i) => (offsets[p * MAX_OPERANDS + i] = o));
@@ -557,14 +672,13 @@ export class Runtime {
     this.#dirty = true;
   }
 
-  /** Frees every kernel; later calls throw. */
+  /** Frees every kernel (once no async call list runs on them); later calls throw. */
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    if (this.#set) {
-      forget(this.#set);
-      this.#set.release();
-    }
+    this.#recording = null;
+    if (this.#inflight > 0) this.#releaseLater = true;
+    else this.#releaseSet();
     for (const e of this.#entries) {
       e.kernel = null;
       e.pinned = false;
@@ -574,6 +688,13 @@ export class Runtime {
     this.#views.fill(NO_VIEW);
     this.#last = null;
     this.#dirty = true;
+  }
+
+  #releaseSet(): void {
+    if (this.#set) {
+      forget(this.#set);
+      this.#set.release();
+    }
   }
 
   /** Counters of the runtime and of every key, as a plain object. */
@@ -676,4 +797,8 @@ function distinctParts(f: OpFamily, parts: Part[]): Part[] {
   const which = partBlocks(f, parts), out: Part[] = [];
   which.forEach((b, p) => (out[b] ??= parts[p]));
   return out;
+}
+
+function pointerValue(p: Deno.PointerObject): number {
+  return Number(Deno.UnsafePointer.value(p));
 }
