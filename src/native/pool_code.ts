@@ -78,6 +78,12 @@ export const WORKER = {
   SLEEPS: 16,
   /** Jobs it woke up for (u64). */
   JOBS: 24,
+  /**
+   * `GEN` when the thread was created (u32): its first generation. Read at
+   * start it could already include a job or the shutdown published before
+   * the thread ran, and the worker would wait for the next one forever.
+   */
+  GEN0: 32,
 } as const;
 
 /** Bytes of the shared page (room for the worker records). */
@@ -140,7 +146,7 @@ export function workerCode(): Uint8Array {
   // 5 pushes after the return address: rsp is 16-byte aligned for calls.
   a.emit("mov", r12, rdi);
   a.emit("mov", rbx, qword(r12, WORKER.POOL));
-  a.emit("mov", r13d, dword(rbx, POOL.GEN));
+  a.emit("mov", r13d, dword(r12, WORKER.GEN0));
   const wait = a.label(), spin = a.label(), sleep = a.label(), work = a.label();
   const claim = a.label(), exit = a.label();
   a.bind(wait);

@@ -47,6 +47,7 @@ import {
   DEFAULT_CACHE_CAPACITY,
   DEFAULT_KEY_CAPACITY,
   DEFAULT_THRESHOLD,
+  MIN_PART_NS,
 } from "./policy.ts";
 import { Runtime } from "./runtime.ts";
 import type { JitStats } from "./stats.ts";
@@ -79,6 +80,12 @@ export interface JitOptions {
    * bits for any count.
    */
   threads?: number;
+  /**
+   * Least estimated work per thread, in µs, for a call to be split between
+   * threads (smaller calls run on the calling thread). Default 10; 0 splits
+   * every call that can be split (tests do, to cover the split paths).
+   */
+  minPartUs?: number;
 }
 
 /** A kernel compiled on request ({@link Jit.compileGemm}): fixed shape, level and ISA. */
@@ -174,6 +181,10 @@ export class Jit {
       1,
     );
     if (threads > MAX_THREADS) badOption("threads", threads, `at most ${MAX_THREADS}`);
+    const minPartUs = options.minPartUs ?? MIN_PART_NS / 1000;
+    if (typeof minPartUs !== "number" || !(minPartUs >= 0)) {
+      badOption("minPartUs", minPartUs, "a non-negative number");
+    }
     let isa: IsaLevel = "scalar";
     const target: Target = { isa: "scalar", l1d: 32 << 10, l2: 1 << 20 };
     if (this.#jit) {
@@ -205,6 +216,7 @@ export class Jit {
       isa,
       target,
       threads: this.#jit ? threads : 1,
+      minPartNs: minPartUs * 1000,
     }, this);
   }
 

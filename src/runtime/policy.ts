@@ -72,8 +72,9 @@ export const CORE_RATES = { flopsPerNs: 100, bytesPerNs: 40 } as const;
 export const SPIN: SpinPolicy = { workerUs: 50, callerUs: 50 };
 
 /** Parts a call of this cost is split into on `threads` threads (1: it runs on the caller). */
-export function partsFor(cost: Cost, threads: number): number {
+export function partsFor(cost: Cost, threads: number, minPartNs: number = MIN_PART_NS): number {
   if (threads < 2) return 1;
   const ns = Math.max(cost.flops / CORE_RATES.flopsPerNs, cost.bytes / CORE_RATES.bytesPerNs);
-  return Math.max(1, Math.min(threads, Math.floor(ns / MIN_PART_NS)));
+  if (minPartNs <= 0) return threads;
+  return Math.max(1, Math.min(threads, Math.floor(ns / minPartNs)));
 }

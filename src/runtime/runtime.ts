@@ -51,6 +51,8 @@ export interface RuntimeConfig {
   target: Target;
   /** Threads a call may use (1: never the pool). */
   threads: number;
+  /** Least estimated ns of work per part of a split call. */
+  minPartNs: number;
 }
 
 /** A key's machine code: one kernel, or one per part of a call split between threads. */
@@ -582,7 +584,7 @@ export class Runtime {
   #partition(e: Entry, plan: KernelPlan): Part[] | null {
     const f = e.family;
     if (f.partition === undefined) return null;
-    const n = partsFor(f.cost(e.spec), this.#config.threads);
+    const n = partsFor(f.cost(e.spec), this.#config.threads, this.#config.minPartNs);
     if (n < 2) return null;
     const parts = f.partition(e.spec, plan, n);
     return parts !== null && parts.length > 1 ? parts : null;

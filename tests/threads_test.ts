@@ -1,0 +1,270 @@
+import assert from "node:assert/strict";
+import { isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { FAMILIES } from "../src/kernels/families.ts";
+import { sharedPool } from "../src/native/pool.ts";
+import { runFixture } from "./helpers/fixture.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+type Case = { name: string; outputs: number; run: (jit: Jit, out: Float32Array) => void };
+
+/** The njit-* threads of this process. */
+function njitTasks(): string[] {
+  const names: string[] = [];
+  for (const e of Deno.readDirSync("/proc/self/task")) {
+    try {
+      const comm = Deno.readTextFileSync(`/proc/self/task/${e.name}/comm`).trim();
+      if (comm.startsWith("njit-")) names.push(comm);
+    } catch { /* the task ended meanwhile */ }
+  }
+  return names;
+}
+
+/**
+ * Random calls of every family, GEMM on every driver (direct, packed, skinny,
+ * dot, Bᵀ transposed whole or strip by strip, epilogues, PackedB): shapes
+ * with the edge sizes, inputs non-integer so any change of summation order
+ * shows in the bits.
+ */
+function cases(seed: number): Case[] {
+  const r = rng(seed);
+  const vec = (n: number) => new Float32Array(n).map(() => (r() * 2 - 1) * 3);
+  const edge = () => pick(r, [1, 7, 15, 16, 17, 31, 33, 100, 1000, 1023, 1025]);
+  const out: Case[] = [];
+  const gemm = (m: number, n: number, k: number, o: Record<string, unknown> = {}) => {
+    const transA = o.transA === true, transB = o.transB === true;
+    const a = vec(m * k), b = vec(k * n), bias = vec(n);
+    const opts = { m, n, k, transA, transB, ...o };
+    out.push({
+      name: `gemm ${m}×${n}×${k} ${JSON.stringify(o)}`,
+      outputs: m * n,
+      run: (jit, c) => {
+        c.fill(0.5);
+        const packed = o.packB ? jit.packB(b, { k, n, transB }) : b;
+        jit.gemm(a, packed, c, o.bias ? { ...opts, bias } : opts);
+      },
+    });
+  };
+  gemm(edge(), edge(), int(r, 1, 300), { beta: 0.5, alpha: 1.5 });
+  gemm(int(r, 20, 200), int(r, 20, 200), int(r, 1, 200), { transA: true });
+  gemm(int(r, 17, 64), 1025, 300, { bias: true, activation: "gelu" }); // direct, kc blocks
+  gemm(700, 500, 700); // packed
+  gemm(int(r, 1, 6), 1024, 300, { bias: true, activation: "tanh" }); // skinny
+  gemm(int(r, 1, 16), int(r, 17, 300), int(r, 1, 500), { transB: true }); // dot
+  gemm(int(r, 20, 120), int(r, 17, 300), int(r, 1, 300), { transB: true }); // Bᵀ transposed
+  gemm(96, 1024, 1024, { transB: true, bias: true }); // Bᵀ strip by strip
+  gemm(int(r, 1, 100), int(r, 1, 300), int(r, 1, 300), { packB: true, activation: "relu" });
+  const n = edge() * int(r, 1, 40);
+  const x = vec(n);
+  for (const op of ["exp", "gelu", "tanh", "relu"] as const) {
+    out.push({ name: `unary ${op} ${n}`, outputs: n, run: (jit, y) => jit.unary(op, x, y) });
+  }
+  const rows = int(r, 1, 300), cols = edge();
+  const m = vec(rows * cols), res = vec(rows * cols), g = vec(cols), b = vec(cols);
+  out.push({
+    name: `softmax ${rows}×${cols}`,
+    outputs: rows * cols,
+    run: (jit, y) => jit.softmax(m, y, { rows, cols }),
+  });
+  out.push({
+    name: `layerNorm ${rows}×${cols}`,
+    outputs: rows * cols,
+    run: (jit, y) => jit.layerNorm(m, y, { rows, cols, scale: g, bias: b, residual: res }),
+  });
+  out.push({
+    name: `rmsNorm ${rows}×${cols}`,
+    outputs: rows * cols,
+    run: (jit, y) => jit.rmsNorm(m, y, { rows, cols, scale: g }),
+  });
+  out.push({
+    name: `reduce ${rows}×${cols}`,
+    outputs: rows,
+    run: (jit, y) => jit.reduce("logSumExp", m, y, { rows, cols }),
+  });
+  const d0 = int(r, 1, 9), d1 = int(r, 1, 40), d2 = edge();
+  const ba = vec(d0 * d1 * d2), bb = vec(d1 * d2), bc = vec(d0 * d1);
+  out.push({
+    name: `binary add [${d0},${d1},${d2}]+[${d1},${d2}]`,
+    outputs: d0 * d1 * d2,
+    run: (jit, y) => jit.binary("add", ba, [d0, d1, d2], bb, [d1, d2], y),
+  });
+  out.push({
+    name: `binary mul [${d0},${d1},${d2}]×[${d0},${d1},1]`,
+    outputs: d0 * d1 * d2,
+    run: (jit, y) => jit.binary("mul", ba, [d0, d1, d2], bc, [d0, d1, 1], y),
+  });
+  out.push({
+    name: `binary max flat ${ba.length}`,
+    outputs: ba.length,
+    run: (jit, y) => jit.binary("max", ba, [ba.length], ba.map((v) => -v), [ba.length], y),
+  });
+  return out;
+}
+
+Deno.test("threads: every family gives the same bits on 1, 2 and 3 threads, every ISA", () => {
+  const families = new Set<string>();
+  for (const isa of levelsUpTo(isaLevel())) {
+    for (const seed of [11, 12]) {
+      const list = cases(seed * 100 + isa.length);
+      const results: Float32Array[][] = [];
+      for (const threads of [1, 2, 3]) {
+        using jit = new Jit({ threads, minPartUs: 0, maxIsa: isa });
+        results.push(list.map((c) => {
+          const y = new Float32Array(c.outputs);
+          c.run(jit, y);
+          return y;
+        }));
+        if (threads > 1) {
+          for (const k of jit.stats().keys) if (k.threads > 1) families.add(k.family);
+        }
+      }
+      list.forEach((c, i) => {
+        for (const t of [1, 2]) {
+          assert.deepEqual(
+            results[t][i],
+            results[0][i],
+            `${c.name} at ${t + 1} threads, ${isa}, seed ${seed}`,
+          );
+        }
+      });
+    }
+  }
+  // Every family with a partition was split somewhere above.
+  const splitting = FAMILIES.filter((f) => f.partition).map((f) => f.name).sort();
+  assert.deepEqual([...families].sort(), splitting);
+  assert.deepEqual(splitting, FAMILIES.map((f) => f.name).sort(), "a family without threads");
+});
+
+Deno.test("threads: 10,000 mixed calls on 2 and 3 threads, no deadlock, results of 1 thread", () => {
+  const list = cases(77);
+  using one = new Jit({ threads: 1 });
+  const expected = list.map((c) => {
+    const y = new Float32Array(c.outputs);
+    c.run(one, y);
+    return y;
+  });
+  using two = new Jit({ threads: 2, minPartUs: 0 });
+  using three = new Jit({ threads: 3, minPartUs: 0 });
+  const r = rng(5);
+  const ys = list.map((c) => new Float32Array(c.outputs));
+  const small = list.map((c, i) => i).filter((i) => list[i].outputs <= 50_000);
+  for (let call = 0; call < 10_000; call++) {
+    const i = pick(r, small), jit = r() < 0.5 ? two : three;
+    list[i].run(jit, ys[i]);
+    if (call % 997 === 0) assert.deepEqual(ys[i], expected[i], `${list[i].name}, call ${call}`);
+  }
+  for (const i of small) assert.deepEqual(ys[i], expected[i], list[i].name);
+});
+
+Deno.test("threads: a call that throws in validation leaves the pool usable", () => {
+  using jit = new Jit({ threads: 2, minPartUs: 0 });
+  const x = new Float32Array(4096).fill(1), y = new Float32Array(4096);
+  jit.unary("exp", x, y);
+  assert.throws(() => jit.unary("exp", x, new Float32Array(3)), RangeError);
+  assert.throws(() => jit.softmax(x, y, { rows: 4097, cols: 1 }), RangeError);
+  y.fill(0);
+  jit.unary("exp", x, y);
+  assert.ok(y.every((v) => v === Math.fround(Math.E)));
+  assert.equal(jit.stats().keys.find((k) => k.family === "unary")!.threads, 2);
+});
+
+Deno.test("threads: close() joins every worker; several Jits share the pool", () => {
+  const before = njitTasks().length;
+  const x = new Float32Array(1 << 16).fill(1), y = new Float32Array(1 << 16);
+  const a = new Jit({ threads: 3, minPartUs: 0 }), b = new Jit({ threads: 2, minPartUs: 0 });
+  a.unary("relu", x, y);
+  b.unary("relu", x, y);
+  // One pool: 2 workers for the 3-thread Jit, none more for the other.
+  assert.deepEqual(njitTasks().sort(), ["njit-worker-0", "njit-worker-1"]);
+  assert.equal(sharedPool().workers, 2);
+  a.close();
+  assert.equal(njitTasks().length, 2, "b still uses the pool");
+  b.unary("relu", x, y);
+  b.close();
+  assert.equal(njitTasks().length, before);
+  // A new Jit starts workers again.
+  using c = new Jit({ threads: 2, minPartUs: 0 });
+  c.unary("relu", x, y);
+  assert.equal(njitTasks().length, 1);
+});
+
+Deno.test("threads: a pool stopped before its new workers ran still joins them", () => {
+  // A worker takes its first generation from its creator, not from when it
+  // first runs (a shutdown published before then would be missed: a hang).
+  const x = new Float32Array(4096).fill(1), y = new Float32Array(4096);
+  for (let i = 0; i < 50; i++) {
+    using jit = new Jit({ threads: 2 + (i % 2), minPartUs: 0 });
+    jit.unary("exp", x, y);
+  }
+  assert.equal(njitTasks().length, 0);
+});
+
+Deno.test("threads: a dropped Jit's workers end after collection", async () => {
+  const r = await runFixture("dropped_pool.ts", ["-A", "--v8-flags=--expose-gc"]);
+  assert.equal(r.during, 1);
+  assert.equal(r.after, 0);
+});
+
+Deno.test("threads: the async form completes while a timer keeps firing", async () => {
+  using jit = new Jit({ threads: 2 });
+  const n = 1024;
+  const a = new Float32Array(n * n).map((_, i) => (i % 13) - 6);
+  const c = new Float32Array(n * n), expected = new Float32Array(n * n);
+  jit.gemm(a, a, expected, { m: n, n, k: n });
+  jit.unary("tanh", expected, expected);
+  let ticks = 0;
+  const timer = setInterval(() => ticks++, 0);
+  try {
+    const done = jit.async(() => {
+      for (let i = 0; i < 8; i++) jit.gemm(a, a, c, { m: n, n, k: n });
+      jit.unary("tanh", c, c);
+    });
+    const ticksAtStart = ticks;
+    await done;
+    assert.ok(ticks > ticksAtStart, `the timer fired ${ticks - ticksAtStart} times meanwhile`);
+  } finally {
+    clearInterval(timer);
+  }
+  assert.deepEqual(c, expected);
+  // Bad input rejects, runs nothing, and the next async call works.
+  await assert.rejects(jit.async(() => jit.unary("exp", a, new Float32Array(1))), RangeError);
+  await jit.gemmAsync(a, a, c, { m: n, n, k: n });
+});
+
+Deno.test("threads: workers sleep when idle (under 1% of a core over 100 ms)", async () => {
+  using jit = new Jit({ threads: 2, minPartUs: 0 });
+  const x = new Float32Array(1 << 16).fill(1), y = new Float32Array(1 << 16);
+  for (let i = 0; i < 100; i++) jit.unary("exp", x, y);
+  const cpuNs = () => {
+    let ns = 0;
+    for (const e of Deno.readDirSync("/proc/self/task")) {
+      try {
+        const comm = Deno.readTextFileSync(`/proc/self/task/${e.name}/comm`).trim();
+        if (!comm.startsWith("njit-")) continue;
+        ns += Number(Deno.readTextFileSync(`/proc/self/task/${e.name}/schedstat`).split(" ")[0]);
+      } catch { /* gone */ }
+    }
+    return ns;
+  };
+  await new Promise((r) => setTimeout(r, 10));
+  const t0 = performance.now(), c0 = cpuNs();
+  await new Promise((r) => setTimeout(r, 100));
+  const busy = (cpuNs() - c0) / ((performance.now() - t0) * 1e6);
+  assert.ok(busy < 0.01, `workers busy ${(100 * busy).toFixed(2)}% while idle`);
+});
+
+Deno.test("threads: a split key dumps each distinct part's kernel", () => {
+  const dir = Deno.makeTempDirSync({ prefix: "njit-dump-" });
+  try {
+    using jit = new Jit({ dump: dir, threads: 3, minPartUs: 0 });
+    // 100 rows in 3 parts: 34, 33, 33: two distinct kernels.
+    const x = new Float32Array(100 * 40).fill(1);
+    jit.softmax(x, new Float32Array(x.length), { rows: 100, cols: 40 });
+    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
+    assert.equal(names.length, 4, names.join(" "));
+    assert.ok(names[0].includes("part0") && names[2].includes("part1"), names.join(" "));
+    assert.equal(jit.stats().keys[0].threads, 3);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
