@@ -147,7 +147,7 @@ Deno.test("threads: 10,000 mixed calls on 2 and 3 threads, no deadlock, results 
   using three = new Jit({ threads: 3, minPartUs: 0 });
   const r = rng(5);
   const ys = list.map((c) => new Float32Array(c.outputs));
-  const small = list.map((c, i) => i).filter((i) => list[i].outputs <= 50_000);
+  const small = list.map((_, i) => i).filter((i) => list[i].outputs <= 50_000);
   for (let call = 0; call < 10_000; call++) {
     const i = pick(r, small), jit = r() < 0.5 ? two : three;
     list[i].run(jit, ys[i]);
