@@ -1,17 +1,22 @@
 /**
- * neural-jit against OpenBLAS and oneDNN, one thread, same process, same
- * operands: GFLOPS, % of the FMA peak measured in this run, and our ratio to
- * the better peer. Peers are loaded through FFI only if installed
+ * neural-jit against OpenBLAS and oneDNN, same process, same operands, same
+ * thread count: GFLOPS, % of the FMA peak measured in this run on as many
+ * threads, and our ratio to the better peer; with `--threads N` (N > 1)
+ * also our 1-thread figure (×1T), the thread pool's fixed costs and its
+ * idle CPU use. Peers are loaded through FFI only if installed
  * (Debian: libopenblas0-pthread, libdnnl-dev); they are never a dependency.
  *
  *   deno task compare                 # squares 32..2048 and the NN shapes
  *   deno task compare --isa avx2      # our AVX2 path, peers limited to AVX2 too
  *   deno task compare --json
  *   deno task compare --ops           # neural ops vs oneDNN (see compare_ops.ts)
+ *   deno task compare --threads 2     # GEMM (and with --ops, the ops) on 2 threads
  */
 import { parseArgs } from "node:util";
 import { cpuFeatures, type IsaLevel, Jit, measurePeak } from "../mod.ts";
 import { compareOps } from "./compare_ops.ts";
+import { poolFigures, printPool } from "./pool_figures.ts";
+import { timeInBlocks } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -22,28 +27,39 @@ const { values } = parseArgs({
     help: { type: "boolean", default: false },
     ops: { type: "boolean", default: false },
     sizes: { type: "string" },
+    threads: { type: "string", default: "1" },
   },
 });
 if (values.help) {
   console.log(
-    "usage: deno task compare [--isa avx2|avx512] [--transB] [--shapes 64x64x64,...] [--json]\n" +
-      "       deno task compare --ops [--isa avx2|avx512] [--sizes 1048576,67108864] [--json]",
+    "usage: deno task compare [--isa avx2|avx512] [--transB] [--shapes 64x64x64,...] [--threads N] [--json]\n" +
+      "       deno task compare --ops [--isa avx2|avx512] [--sizes 1048576,67108864] [--threads N] [--json]",
   );
   Deno.exit(0);
 }
 const isa = values.isa as IsaLevel | undefined;
 /** C = A·Bᵀ with B stored n×k (as a Linear layer's weights are) instead of k×n. */
 const transB = values.transB ?? false;
-// Peers read these once, when loaded: limit them like our JIT, and to one thread.
-Deno.env.set("OMP_NUM_THREADS", "1");
-Deno.env.set("OPENBLAS_NUM_THREADS", "1");
+const threads = Number(values.threads);
+if (!Number.isInteger(threads) || threads < 1) {
+  console.error(`compare: --threads must be a positive integer, got ${values.threads}`);
+  Deno.exit(2);
+}
+// Peers read these once, when loaded: limit them like our JIT, and to as many threads.
+Deno.env.set("OMP_NUM_THREADS", String(threads));
+Deno.env.set("OPENBLAS_NUM_THREADS", String(threads));
 if (isa === "avx2") {
   Deno.env.set("OPENBLAS_CORETYPE", "Haswell");
   Deno.env.set("ONEDNN_MAX_CPU_ISA", "AVX2");
 }
 if (values.ops) {
   // Neural ops (elementwise, softmax, normalization) instead of GEMM.
-  const rows = compareOps({ isa, sizes: values.sizes?.split(",").map(Number), json: values.json! });
+  const rows = compareOps({
+    isa,
+    sizes: values.sizes?.split(",").map(Number),
+    json: values.json!,
+    threads,
+  });
   if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
   Deno.exit(0);
 }
@@ -81,7 +97,7 @@ function openblas(): Gemm | null {
       },
       openblas_set_num_threads: { parameters: ["i32"], result: "void" },
     });
-    lib.symbols.openblas_set_num_threads(1);
+    lib.symbols.openblas_set_num_threads(threads);
     return (m, n, k, a, b, c) =>
       lib.symbols.cblas_sgemm(101, 111, 111, m, n, k, 1, a, k, b, n, 0, c, n);
   } catch {
@@ -140,10 +156,12 @@ function onednn(): Gemm | null {
 /**
  * Median seconds per call of each implementation. Windows of ~20 ms are
  * interleaved round-robin (ours, OpenBLAS, oneDNN, ours, ...) so that a
- * noisy neighbour slows every contender alike; at least 9 rounds.
+ * noisy neighbour slows every contender alike; at least 9 rounds. With
+ * several threads, blocks after idle pauses instead (see timing.ts).
  */
 function timeAll(runs: (() => void)[], flops: number): number[] {
   const per = Math.max(1, Math.round(2e7 / flops));
+  if (threads > 1) return timeInBlocks(runs, per);
   // Warm up ~100 ms each, so V8 has optimized every call path before timing.
   for (const run of runs) {
     const t0 = performance.now();
@@ -162,15 +180,22 @@ function timeAll(runs: (() => void)[], flops: number): number[] {
 }
 
 const SQUARES = [32, 64, 128, 256, 512, 1024, 2048].map((s) => [s, s, s]);
-const NN = [[1, 4096, 4096], [64, 768, 3072], [128, 3072, 768], [49, 64, 576], [6, 16, 1024]];
+const NN = [
+  [1, 4096, 4096],
+  [64, 768, 3072],
+  [128, 3072, 768],
+  [49, 64, 576],
+  [6, 16, 1024],
+];
 const shapes = values.shapes
   ? values.shapes.split(",").map((s) => s.split("x").map(Number))
   : [...SQUARES, ...NN];
 
-const peak = measurePeak(20);
+const peak = measurePeak(20, threads);
 const peakGflops = isa === "avx2" ? (peak.fma.ymm ?? peak.peakGflops) : peak.peakGflops;
 const peers: [string, Gemm | null][] = [["OpenBLAS", openblas()], ["oneDNN", onednn()]];
-using jit = new Jit({ threshold: 1, maxIsa: isa });
+using jit = new Jit({ threshold: 1, maxIsa: isa, threads });
+using one = threads > 1 ? new Jit({ threshold: 1, maxIsa: isa, threads: 1 }) : null;
 
 interface Row {
   shape: string;
@@ -180,6 +205,8 @@ interface Row {
   peers: Record<string, { gflops: number; pct: number } | null>;
   ratioToBest: number | null;
   boundPct?: number;
+  /** Ours on 1 thread, GFLOPS (runs with more threads only). */
+  ours1?: number;
 }
 const rows: Row[] = [];
 for (const [m, n, k] of shapes) {
@@ -194,6 +221,7 @@ for (const [m, n, k] of shapes) {
   const secs = timeAll([
     () => jit.gemm(a, b, c, opts),
     ...present.map(([, g]) => () => g(m, n, k, a, b, c)),
+    ...(one ? [() => one.gemm(a, b, c, opts)] : []),
   ], flops);
   const ours = flops / secs[0] / 1e9;
   const plan = jit.stats().keys.find((s) =>
@@ -215,6 +243,7 @@ for (const [m, n, k] of shapes) {
     best = Math.max(best, g);
   });
   if (best) row.ratioToBest = ours / best;
+  if (one) row.ours1 = flops / secs[secs.length - 1] / 1e9;
   if (m === 1) {
     // GEMV-like: every element of B is read once, 2 bytes per FLOP.
     row.boundPct = (100 * ours) / (peak.readGBs / 2);
@@ -230,7 +259,8 @@ for (const [m, n, k] of shapes) {
       }%` +
         `${row.boundPct !== undefined ? ` [${row.boundPct.toFixed(0)}% of read bound]` : ""}  ` +
         peers.map(([name]) => `${name} ${p(row.peers[name])}`).join("  ") +
-        `  ratio ${row.ratioToBest?.toFixed(2) ?? "n/a"}  ${plan}`,
+        `  ratio ${row.ratioToBest?.toFixed(2) ?? "n/a"}` +
+        (row.ours1 ? `  ×1T ${(ours / row.ours1).toFixed(2)}` : "") + `  ${plan}`,
     );
   }
 }
@@ -241,11 +271,15 @@ const env = {
   transB,
   peakGflops,
   readGBs: peak.readGBs,
-  threads: 1,
+  threads,
+  pool: threads > 1 ? poolFigures(threads) : undefined,
 };
 if (values.json) console.log(JSON.stringify({ ...env, rows }, null, 2));
-else {console.log(
+else {
+  console.log(
     `\n${env.date} ${env.cpu}, our ISA ${env.isa}, peak ${peakGflops.toFixed(1)} GFLOPS, read ${
       peak.readGBs.toFixed(1)
-    } GB/s, 1 thread`,
-  );}
+    } GB/s, ${threads} thread${threads > 1 ? "s" : ""}`,
+  );
+  if (env.pool) printPool(env.pool);
+}

@@ -1,14 +1,20 @@
 /**
- * Neural ops against oneDNN, one thread, same process, same buffers:
+ * Neural ops against oneDNN, same process, same buffers, same thread count:
  * microseconds per call (median), % of the copy bound (a zmm load/store loop
- * over the same buffers, measured in the same run; for binary ops scaled to
- * the bytes they move) and our speedup over oneDNN. oneDNN runs through `bench/shim/dnnl_ops.c`, compiled here with gcc
- * when libdnnl-dev is installed; without it our column and the bound still
- * print.
+ * over the same buffers on as many threads, measured in the same run; for
+ * binary ops scaled to the bytes they move) and our speedup over oneDNN.
+ * oneDNN runs through `bench/shim/dnnl_ops.c`, compiled here with gcc when
+ * libdnnl-dev is installed; without it our column and the bound still print.
+ * With `--threads N` (N > 1) our 1-thread time is raced too, for the ×1T
+ * column.
  *
- *   deno task compare --ops [--sizes 1048576,67108864] [--json]
+ *   deno task compare --ops [--threads 2] [--sizes 1048576,67108864] [--json]
  */
 import { type IsaLevel, Jit, type UnaryOp } from "../mod.ts";
+import { timeInBlocks } from "./timing.ts";
+
+/** Threads of this run (blocks instead of interleaved windows above 1: see timing.ts). */
+let threadsOfRun = 1;
 
 interface Shim {
   eltwise(name: string, alpha: number, beta: number, n: number): Deno.PointerValue;
@@ -46,7 +52,7 @@ function loadShim(): { shim: Shim; dnnl: boolean } | null {
     new Deno.Command("gcc", { args, stderr: "piped", stdout: "null" }).outputSync();
   let out;
   try {
-    out = build(["-O2", "-shared", "-fPIC", "-o", lib, src, "-ldnnl"]);
+    out = build(["-O2", "-fopenmp", "-shared", "-fPIC", "-o", lib, src, "-ldnnl"]);
   } catch (e) {
     console.error(`compare --ops: gcc not runnable (${(e as Error).message}); no peer, no bound`);
     return null;
@@ -73,6 +79,9 @@ function loadShim(): { shim: Shim; dnnl: boolean } | null {
 /** Median of per-call microseconds over interleaved samples of each contestant. */
 function race(contestants: (() => void)[], bytes: number): number[] {
   const reps = Math.max(1, Math.round(4e6 / bytes));
+  if (threadsOfRun > 1) {
+    return timeInBlocks(contestants, reps, { windows: 5, pauseMs: 100 }).map((s) => s * 1e6);
+  }
   const samples: number[][] = contestants.map(() => []);
   for (const f of contestants) for (let i = 0; i < 2; i++) f();
   for (let s = 0; s < 15; s++) {
@@ -85,26 +94,43 @@ function race(contestants: (() => void)[], bytes: number): number[] {
   return samples.map((v) => v.sort((a, b) => a - b)[v.length >> 1]);
 }
 
-/** Races ours, the copy bound and the peer (when there is one) and makes the row. */
+/** Ours on the run's Jit and, with threads, on a 1-thread Jit: (jit) → call. */
+type Ours = (jit: Jit) => () => void;
+
+/** Races ours (and ours on 1 thread), the copy bound and the peer, and makes the row. */
 function measure(
+  jits: Jits,
   op: string,
   n: number,
-  ours: () => void,
+  ours: Ours,
   copy: () => void,
   peer: (() => void) | null,
   bytes = 8 * n,
+  boundScale = 1,
 ): OpRow {
-  const [o, c, d] = race(peer ? [ours, copy, peer] : [ours, copy], bytes);
+  const list = [ours(jits.main), copy];
+  if (peer) list.push(peer);
+  if (jits.one) list.push(ours(jits.one));
+  const t = race(list, bytes);
+  const o = t[0], c = t[1] * boundScale, d = peer ? t[2] : null;
+  const o1 = jits.one ? t[t.length - 1] : null;
   return {
     op,
     n,
     oursUs: o,
-    dnnlUs: peer ? d : null,
+    ours1Us: o1,
+    dnnlUs: d,
     copyUs: c,
     oursOfBound: c / o,
-    dnnlOfBound: peer ? c / d : null,
-    speedup: peer ? d / o : null,
+    dnnlOfBound: d === null ? null : c / d,
+    speedup: d === null ? null : d / o,
   };
+}
+
+/** The Jit of the run, and a 1-thread one when the run uses more. */
+interface Jits {
+  main: Jit;
+  one: Jit | null;
 }
 
 const UNARY_ROWS: { op: UnaryOp; params?: Record<string, number>; dnnl: [number, number] }[] = [
@@ -128,6 +154,8 @@ export interface OpRow {
   op: string;
   n: number;
   oursUs: number;
+  /** Ours on 1 thread (runs with more threads only). */
+  ours1Us: number | null;
   dnnlUs: number | null;
   copyUs: number;
   oursOfBound: number;
@@ -136,10 +164,16 @@ export interface OpRow {
 }
 
 /** Runs the comparison and prints it (or JSON). */
-export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: boolean }): OpRow[] {
+export function compareOps(
+  options: { isa?: IsaLevel; sizes?: number[]; json: boolean; threads: number },
+): OpRow[] {
   const sizes = options.sizes ?? [1 << 20, 1 << 26];
   const loaded = loadShim();
-  using jit = new Jit({ maxIsa: options.isa, profile: false });
+  const threads = options.threads;
+  threadsOfRun = threads;
+  using jit = new Jit({ maxIsa: options.isa, profile: false, threads });
+  using one = threads > 1 ? new Jit({ maxIsa: options.isa, profile: false, threads: 1 }) : null;
+  const jits: Jits = { main: jit, one };
   const wide = jit.isa === "avx512" || jit.isa === "amx";
   const rows: OpRow[] = [];
   // Bring the core to its working clock before the first row is timed.
@@ -149,20 +183,25 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
     while (performance.now() < until) jit.unary("exp", w, z);
   }
   if (!options.json) {
-    console.log(`neural-jit ${jit.isa} vs oneDNN ${loaded ? "" : "(not installed) "}— 1 thread`);
     console.log(
-      "op                             n   ours µs  oneDNN µs   copy µs  ours %bound  oneDNN %bound  speedup",
+      `neural-jit ${jit.isa} vs oneDNN ${loaded ? "" : "(not installed) "}— ${threads} thread${
+        threads > 1 ? "s" : ""
+      }`,
+    );
+    console.log(
+      "op                             n   ours µs  oneDNN µs   copy µs  ours %bound  oneDNN %bound  speedup" +
+        (one ? "   1T µs    ×1T" : ""),
     );
   }
   for (const n of sizes) {
     const x = new Float32Array(n), y = new Float32Array(n);
     for (let i = 0; i < n; i++) x[i] = ((i * 2654435761) % 2000) / 200 - 5; // [-5, 5)
     for (const row of UNARY_ROWS) {
-      const ours = () => jit.unary(row.op, x, y, row.params);
-      const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours;
+      const ours: Ours = (j) => () => j.unary(row.op, x, y, row.params);
+      const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours(jit);
       const h = loaded ? loaded.shim.eltwise(row.op, row.dnnl[0], row.dnnl[1], n) : null;
       const peer = h ? () => loaded!.shim.run(h, x, y) : null;
-      const r = measure(row.op, n, ours, copy, peer);
+      const r = measure(jits, row.op, n, ours, copy, peer);
       rows.push(r);
       if (!options.json) print(r);
     }
@@ -187,20 +226,9 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
     for (const [name, b, ad, bd, bytes] of patterns) {
       if (ad.reduce((p, d) => p * d, 1) !== n) continue; // a size the pattern does not divide
       const op = name.startsWith("add") ? "add" : "mul";
-      const ours = () => jit.binary(op, a, ad, b, bd, y);
-      const copy = loaded ? () => loaded.shim.copy(a, y, n, wide) : ours;
-      const [o, cp] = race([ours, copy], bytes * n);
-      const bound = (cp * bytes) / 8;
-      const row: OpRow = {
-        op: name,
-        n,
-        oursUs: o,
-        dnnlUs: null,
-        copyUs: bound,
-        oursOfBound: bound / o,
-        dnnlOfBound: null,
-        speedup: null,
-      };
+      const ours: Ours = (j) => () => j.binary(op, a, ad, b, bd, y);
+      const copy = loaded ? () => loaded.shim.copy(a, y, n, wide) : ours(jit);
+      const row = measure(jits, name, n, ours, copy, null, bytes * n, bytes / 8);
       rows.push(row);
       if (!options.json) print(row);
     }
@@ -210,11 +238,11 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
     const x = new Float32Array(n), y = new Float32Array(n);
     for (let i = 0; i < n; i++) x[i] = ((i * 2654435761) % 2000) / 200 - 5;
     const name = `${log ? "logSoftmax" : "softmax"} ${r}×${c}`;
-    const ours = () => jit.softmax(x, y, { rows: r, cols: c, log });
+    const ours: Ours = (j) => () => j.softmax(x, y, { rows: r, cols: c, log });
     const h = loaded ? loaded.shim.softmax(r, c, log) : null;
     const peer = h ? () => loaded!.shim.run(h, x, y) : null;
-    const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours;
-    const row = measure(name, n, ours, copy, peer);
+    const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours(jit);
+    const row = measure(jits, name, n, ours, copy, peer);
     rows.push(row);
     if (!options.json) print(row);
   }
@@ -223,11 +251,11 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
     const x = new Float32Array(n), y = new Float32Array(n);
     for (let i = 0; i < n; i++) x[i] = ((i * 2654435761) % 2000) / 200 - 5;
     const g = new Float32Array(c).fill(1.5), b = new Float32Array(c).fill(0.25);
-    const ours = () => jit.layerNorm(x, y, { rows: r, cols: c, scale: g, bias: b });
+    const ours: Ours = (j) => () => j.layerNorm(x, y, { rows: r, cols: c, scale: g, bias: b });
     const h = loaded ? loaded.shim.layerNorm(r, c, 1e-5) : null;
     const peer = h ? () => loaded!.shim.runLayerNorm(h, x, y, g, b) : null;
-    const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours;
-    const row = measure(`layerNorm ${r}×${c}`, n, ours, copy, peer);
+    const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : ours(jit);
+    const row = measure(jits, `layerNorm ${r}×${c}`, n, ours, copy, peer);
     rows.push(row);
     if (!options.json) print(row);
   }
@@ -248,6 +276,7 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
         op: `gemm ${m}×${n}×${k} + bias + relu`,
         n: m * n,
         oursUs: relu,
+        ours1Us: null,
         dnnlUs: null,
         copyUs: plain,
         oursOfBound: plain / relu,
@@ -258,6 +287,7 @@ export function compareOps(options: { isa?: IsaLevel; sizes?: number[]; json: bo
         op: `gemm ${m}×${n}×${k} + bias + gelu`,
         n: m * n,
         oursUs: gelu,
+        ours1Us: null,
         dnnlUs: null,
         copyUs: plain,
         oursOfBound: plain / gelu,
@@ -290,6 +320,9 @@ function print(r: OpRow): void {
       pct(r.oursOfBound).padStart(12),
       pct(r.dnnlOfBound).padStart(14),
       (r.speedup === null ? "-" : `${r.speedup.toFixed(2)}×`).padStart(8),
+      ...(r.ours1Us === null
+        ? []
+        : [r.ours1Us.toFixed(0).padStart(7), `${(r.ours1Us / r.oursUs).toFixed(2)}×`.padStart(6)]),
     ].join(" "),
   );
 }

@@ -10,6 +10,8 @@ import { fmaProbe, fmaProbeFlops, type ProbeBits, readProbe } from "./kernels/pe
 import { CodeArena } from "./native/arena.ts";
 import { dispatch } from "./native/dispatch.ts";
 import { NativeBlock, viewAddress } from "./native/memory.ts";
+import { JOB_PARTS, PART_BYTES } from "./native/pool_code.ts";
+import { sharedPool } from "./native/pool.ts";
 
 /** Peak figures of one run. */
 export interface PeakFigures {
@@ -19,6 +21,42 @@ export interface PeakFigures {
   peakGflops: number;
   /** Streaming read bandwidth over a 64 MiB buffer, GB/s. */
   readGBs: number;
+  /** Threads the probes ran on at once (figures are their sum). */
+  threads: number;
+}
+
+/**
+ * `run(entry, args)` on `threads` threads at once: the caller and pool
+ * workers, each running the probe on its own copy of the argument block
+ * (so each reads its own slice where the block says so).
+ */
+function onThreads(
+  threads: number,
+  code: Deno.PointerObject,
+  args: NativeBlock[],
+): () => void {
+  if (threads === 1) return () => dispatch().call(code, args[0].pointer);
+  const job = new NativeBlock(JOB_PARTS + threads * PART_BYTES);
+  job.u32[0] = threads;
+  for (let t = 0; t < threads; t++) {
+    job.f64[(JOB_PARTS + t * PART_BYTES) / 8] = Number(Deno.UnsafePointer.value(code));
+    job.f64[(JOB_PARTS + t * PART_BYTES) / 8 + 1] = args[t].address;
+  }
+  const fork = sharedPool().forkJoin;
+  return () => dispatch().call(fork, job.pointer);
+}
+
+/** Runs `body` with `threads − 1` pool workers started (and let go after). */
+function withWorkers<T>(threads: number, body: () => T): T {
+  if (threads === 1) return body();
+  const pool = sharedPool();
+  pool.acquire(threads - 1);
+  pool.setSpin({ workerUs: 1000, callerUs: 1000 });
+  try {
+    return body();
+  } finally {
+    pool.release();
+  }
 }
 
 function timeCall(fn: () => void): number {
@@ -27,32 +65,41 @@ function timeCall(fn: () => void): number {
   return (performance.now() - t) / 1000;
 }
 
-/** Measures the FMA peak of one width in GFLOPS (best of `repeats` runs of about `ms` each). */
-export function measureFma(bits: ProbeBits, ms = 30, repeats = 5): number {
+/**
+ * Measures the FMA peak of one width in GFLOPS (best of `repeats` runs of
+ * about `ms` each), on `threads` threads at once (their sum).
+ */
+export function measureFma(bits: ProbeBits, ms = 30, repeats = 5, threads = 1): number {
   const arena = new CodeArena({ budgetBytes: 1 << 16, chunkBytes: 1 << 16 });
   try {
     const code = arena.install(fmaProbe(bits));
-    const args = new NativeBlock(64);
-    const call = () => dispatch().call(code.pointer, args.pointer);
-    args.i32[0] = 1000;
-    const t1 = timeCall(call);
-    args.i32[0] = Math.max(
-      1000,
-      Math.min(2 ** 30, Math.round((1000 * ms) / 1000 / Math.max(t1, 1e-7))),
-    );
-    let best = 0;
-    for (let r = 0; r < repeats; r++) {
-      const t = timeCall(call);
-      best = Math.max(best, (args.i32[0] * fmaProbeFlops(bits)) / t / 1e9);
-    }
-    return best;
+    const args = Array.from({ length: threads }, () => new NativeBlock(64));
+    return withWorkers(threads, () => {
+      const call = onThreads(threads, code.pointer, args);
+      const iterations = (n: number) => args.forEach((b) => (b.i32[0] = n));
+      iterations(1000);
+      const t1 = timeCall(call);
+      iterations(
+        Math.max(1000, Math.min(2 ** 30, Math.round(ms / 1000 / Math.max(t1, 1e-7) * 1000))),
+      );
+      call();
+      let best = 0;
+      for (let r = 0; r < repeats; r++) {
+        const t = timeCall(call);
+        best = Math.max(best, (threads * args[0].i32[0] * fmaProbeFlops(bits)) / t / 1e9);
+      }
+      return best;
+    });
   } finally {
     arena.close();
   }
 }
 
-/** Measures streaming read bandwidth in GB/s over `bytes` (best of `repeats`). */
-export function measureRead(bytes = 64 << 20, repeats = 5): number {
+/**
+ * Measures streaming read bandwidth in GB/s over `bytes` (best of
+ * `repeats`), each of `threads` threads reading its own slice.
+ */
+export function measureRead(bytes = 64 << 20, repeats = 5, threads = 1): number {
   const bits = cpuFeatures().avx512f ? 512 : 256;
   const arena = new CodeArena({ budgetBytes: 1 << 16, chunkBytes: 1 << 16 });
   try {
@@ -61,30 +108,39 @@ export function measureRead(bytes = 64 << 20, repeats = 5): number {
     const offset = (64 - (viewAddress(buffer) % 64)) % 64;
     const view = new Float32Array(buffer.buffer, offset, bytes / 4);
     view.fill(1); // touch every page
-    const args = new NativeBlock(64);
-    args.f64[0] = viewAddress(view);
-    args.i32[2] = bytes / 512;
-    args.i32[4] = 1;
-    dispatch().call(code.pointer, args.pointer); // warm the TLB
-    let best = 0;
-    for (let r = 0; r < repeats; r++) {
-      const t = timeCall(() => dispatch().call(code.pointer, args.pointer));
-      best = Math.max(best, bytes / t / 1e9);
-    }
-    return best;
+    const slice = Math.floor(bytes / threads / 512) * 512;
+    const args = Array.from({ length: threads }, (_, t) => {
+      const b = new NativeBlock(64);
+      b.f64[0] = viewAddress(view) + t * slice;
+      b.i32[2] = slice / 512;
+      b.i32[4] = 1;
+      return b;
+    });
+    return withWorkers(threads, () => {
+      const call = onThreads(threads, code.pointer, args);
+      call(); // warm the TLB
+      let best = 0;
+      for (let r = 0; r < repeats; r++) {
+        best = Math.max(best, (threads * slice) / timeCall(call) / 1e9);
+      }
+      return best;
+    });
   } finally {
     arena.close();
   }
 }
 
-/** Measures every width this CPU offers and the read bandwidth. */
-export function measurePeak(ms = 30): PeakFigures {
+/**
+ * Measures every width this CPU offers and the read bandwidth, on `threads`
+ * threads at once (default 1: one core's figures).
+ */
+export function measurePeak(ms = 30, threads = 1): PeakFigures {
   const f = cpuFeatures();
   const fma = {
-    xmm: f.fma ? measureFma(128, ms) : null,
-    ymm: f.fma ? measureFma(256, ms) : null,
-    zmm: f.avx512f ? measureFma(512, ms) : null,
+    xmm: f.fma ? measureFma(128, ms, 5, threads) : null,
+    ymm: f.fma ? measureFma(256, ms, 5, threads) : null,
+    zmm: f.avx512f ? measureFma(512, ms, 5, threads) : null,
   };
   const peakGflops = Math.max(fma.xmm ?? 0, fma.ymm ?? 0, fma.zmm ?? 0);
-  return { fma, peakGflops, readGBs: measureRead() };
+  return { fma, peakGflops, readGBs: measureRead(64 << 20, 5, threads), threads };
 }

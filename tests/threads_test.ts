@@ -235,17 +235,7 @@ Deno.test("threads: workers sleep when idle (under 1% of a core over 100 ms)", a
   using jit = new Jit({ threads: 2, minPartUs: 0 });
   const x = new Float32Array(1 << 16).fill(1), y = new Float32Array(1 << 16);
   for (let i = 0; i < 100; i++) jit.unary("exp", x, y);
-  const cpuNs = () => {
-    let ns = 0;
-    for (const e of Deno.readDirSync("/proc/self/task")) {
-      try {
-        const comm = Deno.readTextFileSync(`/proc/self/task/${e.name}/comm`).trim();
-        if (!comm.startsWith("njit-")) continue;
-        ns += Number(Deno.readTextFileSync(`/proc/self/task/${e.name}/schedstat`).split(" ")[0]);
-      } catch { /* gone */ }
-    }
-    return ns;
-  };
+  const cpuNs = () => sharedPool().workerCpuNs();
   await new Promise((r) => setTimeout(r, 10));
   const t0 = performance.now(), c0 = cpuNs();
   await new Promise((r) => setTimeout(r, 100));
@@ -257,13 +247,14 @@ Deno.test("threads: a split key dumps each distinct part's kernel", () => {
   const dir = Deno.makeTempDirSync({ prefix: "njit-dump-" });
   try {
     using jit = new Jit({ dump: dir, threads: 3, minPartUs: 0 });
-    // 100 rows in 3 parts: 34, 33, 33: two distinct kernels.
+    // 100 rows in 12 parts of 8 or 9 rows: two distinct kernels.
     const x = new Float32Array(100 * 40).fill(1);
     jit.softmax(x, new Float32Array(x.length), { rows: 100, cols: 40 });
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
     assert.equal(names.length, 4, names.join(" "));
     assert.ok(names[0].includes("part0") && names[2].includes("part1"), names.join(" "));
     assert.equal(jit.stats().keys[0].threads, 3);
+    assert.equal(jit.stats().keys[0].parts, 12);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

@@ -1,10 +1,12 @@
 /*
  * A small C shim over oneDNN's C API for bench/compare_ops.ts: one primitive
  * per call shape, run on the caller's buffers. Compiled at bench time
- * (gcc -O2 -shared -fPIC dnnl_ops.c -ldnnl); never part of the library.
- * Also a zmm (or ymm) copy loop: the bandwidth bound of the same buffers.
+ * (gcc -O2 -fopenmp -shared -fPIC dnnl_ops.c -ldnnl); never part of the library.
+ * Also a zmm (or ymm) copy loop: the bandwidth bound of the same buffers, on
+ * as many threads as oneDNN gets.
  */
 #include <immintrin.h>
+#include <omp.h>
 #include <oneapi/dnnl/dnnl.h>
 #include <stdint.h>
 #include <stdlib.h>
@@ -168,7 +170,17 @@ __attribute__((target("avx2"))) static void copy256(const float *x, float *y, in
   for (; i < n; i++) y[i] = x[i];
 }
 
+/* Split between the OpenMP threads (OMP_NUM_THREADS, as oneDNN uses), 64-float chunks. */
 void njb_copy(const float *x, float *y, int64_t n, int wide) {
-  if (wide) copy512(x, y, n);
-  else copy256(x, y, n);
+#pragma omp parallel
+  {
+    int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
+    int64_t chunks = (n + 63) / 64;
+    int64_t lo = chunks * t / nt * 64, hi = chunks * (t + 1) / nt * 64;
+    if (hi > n) hi = n;
+    if (lo < hi) {
+      if (wide) copy512(x + lo, y + lo, hi - lo);
+      else copy256(x + lo, y + lo, hi - lo);
+    }
+  }
 }

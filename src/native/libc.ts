@@ -26,6 +26,9 @@ export const LIBC_SYMBOLS = {
   pthread_create: { parameters: ["buffer", "pointer", "pointer", "pointer"], result: "i32" },
   pthread_join: { parameters: ["u64", "pointer"], result: "i32" },
   pthread_setname_np: { parameters: ["u64", "buffer"], result: "i32" },
+  /** A worker's CPU time (stats, and the idle check of the benches). */
+  pthread_getcpuclockid: { parameters: ["u64", "buffer"], result: "i32" },
+  clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   /** The CPUs this process may run on: the default thread count. */
   sched_getaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
   /** The cheapest libc call there is: the reference of the dispatch bench. */

@@ -13,6 +13,7 @@ import { libc, libcError } from "./libc.ts";
 import { GuardedPages } from "./memory.ts";
 import {
   forkJoinCode,
+  MASK_BYTES,
   MAX_WORKERS,
   POOL,
   POOL_BYTES,
@@ -22,7 +23,7 @@ import {
   WORKER_BYTES,
   workerCode,
 } from "./pool_code.ts";
-import { tscRate } from "./stubs.ts";
+import { cpuid, tscRate } from "./stubs.ts";
 
 /** Counters of one worker thread. */
 export interface WorkerStats {
@@ -72,6 +73,14 @@ export class ThreadPool {
     this.#worker = this.#arena.install(workerCode()).pointer;
     this.#shutdown = this.#arena.install(shutdownCode()).pointer;
     this.forkJoin = this.#arena.install(forkJoinCode(this.#page.address)).pointer;
+    // The CPUs workers may use, for keeping them off the caller's CPU (pool_code.ts).
+    const mask = new Uint8Array(MASK_BYTES);
+    const cpus = libc().sched_getaffinity(0, BigInt(MASK_BYTES), mask) === 0 ? affinityCpus() : 1;
+    new Uint8Array(this.#view.buffer, POOL.MASK, MASK_BYTES).set(mask);
+    this.#view.setInt32(POOL.LAST_CPU, -1, true);
+    const rdtscp = (cpuid(0x80000000)[0] >>> 0) >= 0x80000001 &&
+      (cpuid(0x80000001)[3] & (1 << 27)) !== 0;
+    this.#view.setUint32(POOL.KEEP_OFF, rdtscp && cpus > 1 ? 1 : 0, true);
     this.runAll = this.#arena.install(sequenceCode()).pointer;
   }
 
@@ -126,6 +135,7 @@ export class ThreadPool {
       if (rc !== 0) throw libcError("pthread_create", rc);
       this.#threads.push(id[0]);
       c.pthread_setname_np(id[0], new TextEncoder().encode(`njit-worker-${i}\0`));
+      this.#view.setUint32(POOL.WORKER_COUNT, this.#threads.length, true);
     }
   }
 
@@ -136,12 +146,25 @@ export class ThreadPool {
     const c = libc();
     for (const t of this.#threads) c.pthread_join(t, null);
     this.#threads.length = 0;
+    this.#view.setUint32(POOL.WORKER_COUNT, 0, true);
+    this.#view.setInt32(POOL.LAST_CPU, -1, true);
     this.#view.setUint32(POOL.STOP, 0, true);
   }
 
   /** Calls that found the pool busy (an async job in flight) and ran on one thread. */
   get serialCalls(): number {
     return u64(this.#view, POOL.SERIAL);
+  }
+
+  /** CPU time the workers have used since they started, ns (from their thread CPU clocks). */
+  workerCpuNs(): number {
+    const c = libc(), id = new Int32Array(1), ts = new BigInt64Array(2);
+    let ns = 0;
+    for (const t of this.#threads) {
+      if (c.pthread_getcpuclockid(t, id) !== 0 || c.clock_gettime(id[0], ts) !== 0) continue;
+      ns += Number(ts[0]) * 1e9 + Number(ts[1]);
+    }
+    return ns;
   }
 
   /** Every worker's counters. */

@@ -778,7 +778,8 @@ export class Runtime {
       plan: e.plan?.description ?? null,
       failure: e.failure,
       codeBytes: e.kernel?.bytes ?? 0,
-      threads: e.kernel?.split?.parts ?? 1,
+      threads: Math.min(e.kernel?.split?.parts ?? 1, this.#config.threads),
+      parts: e.kernel?.split?.parts ?? 1,
     };
   }
 }

@@ -51,8 +51,10 @@ export interface KeyStats {
   failure: string | null;
   /** Bytes of its machine code (0 when not compiled). */
   codeBytes: number;
-  /** Threads each call uses: its parts (1: it runs on the calling thread). */
+  /** Threads each call uses (1: it runs on the calling thread). */
   threads: number;
+  /** Parts each call is split into, claimed by the threads as they come free. */
+  parts: number;
 }
 
 /** What `Jit.stats()` returns: a plain object. */

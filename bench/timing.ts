@@ -1,0 +1,42 @@
+/**
+ * Timing of contenders that use several threads. Interleaving short windows
+ * (ours, a peer, ours, ...) is fair to one-thread runs, but a peer's idle
+ * threads keep spinning after its call (libgomp for ~1 ms, OpenBLAS up to
+ * 2^28 cycles with sched_yield) and take the cores from whoever runs next.
+ * So each contender runs in blocks, each block after an idle pause long
+ * enough for every pool to fall asleep; blocks rotate through the
+ * contenders, so drifting clocks or neighbours still touch all alike.
+ *
+ * @module
+ */
+
+/** Sleeps the thread (no event loop needed). */
+export function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/**
+ * Median seconds per call of each contender: `rounds` rounds; in each, every
+ * contender in turn, after `pauseMs` idle, warms up and times `windows`
+ * windows of `reps` calls.
+ */
+export function timeInBlocks(
+  runs: (() => void)[],
+  reps: number,
+  options: { rounds?: number; windows?: number; pauseMs?: number } = {},
+): number[] {
+  const { rounds = 3, windows = 5, pauseMs = 150 } = options;
+  const samples: number[][] = runs.map(() => []);
+  for (let r = 0; r < rounds; r++) {
+    runs.forEach((run, i) => {
+      sleepMs(pauseMs);
+      for (let w = 0; w < 2; w++) run();
+      for (let w = 0; w < windows; w++) {
+        const t0 = performance.now();
+        for (let k = 0; k < reps; k++) run();
+        samples[i].push((performance.now() - t0) / reps / 1000);
+      }
+    });
+  }
+  return samples.map((x) => x.sort((p, q) => p - q)[x.length >> 1]);
+}
