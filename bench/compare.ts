@@ -161,7 +161,8 @@ function onednn(): Gemm | null {
  */
 function timeAll(runs: (() => void)[], flops: number): number[] {
   const per = Math.max(1, Math.round(2e7 / flops));
-  if (threads > 1) return timeInBlocks(runs, per);
+  // Several threads: blocks after idle pauses, windows of ≥ 5 ms.
+  if (threads > 1) return timeInBlocks(runs, Math.max(1, Math.round(2e9 / flops)));
   // Warm up ~100 ms each, so V8 has optimized every call path before timing.
   for (const run of runs) {
     const t0 = performance.now();

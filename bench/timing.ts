@@ -4,8 +4,10 @@
  * threads keep spinning after its call (libgomp for ~1 ms, OpenBLAS up to
  * 2^28 cycles with sched_yield) and take the cores from whoever runs next.
  * So each contender runs in blocks, each block after an idle pause long
- * enough for every pool to fall asleep; blocks rotate through the
- * contenders, so drifting clocks or neighbours still touch all alike.
+ * enough for every pool to fall asleep, then a warm-up of `warmMs` (cores
+ * idle that long come back at a low clock: GEMM 512³ on 2 threads takes
+ * ~10 calls to reach its speed, ours and oneDNN's alike); blocks rotate
+ * through the contenders, so drifting clocks or neighbours touch all alike.
  *
  * @module
  */
@@ -17,20 +19,21 @@ export function sleepMs(ms: number): void {
 
 /**
  * Median seconds per call of each contender: `rounds` rounds; in each, every
- * contender in turn, after `pauseMs` idle, warms up and times `windows`
- * windows of `reps` calls.
+ * contender in turn, after `pauseMs` idle, warms up for `warmMs` and times
+ * `windows` windows of `reps` calls.
  */
 export function timeInBlocks(
   runs: (() => void)[],
   reps: number,
-  options: { rounds?: number; windows?: number; pauseMs?: number } = {},
+  options: { rounds?: number; windows?: number; pauseMs?: number; warmMs?: number } = {},
 ): number[] {
-  const { rounds = 3, windows = 5, pauseMs = 150 } = options;
+  const { rounds = 3, windows = 5, pauseMs = 150, warmMs = 30 } = options;
   const samples: number[][] = runs.map(() => []);
   for (let r = 0; r < rounds; r++) {
     runs.forEach((run, i) => {
       sleepMs(pauseMs);
-      for (let w = 0; w < 2; w++) run();
+      const warm = performance.now() + warmMs;
+      for (let w = 0; w < 2 || performance.now() < warm; w++) run();
       for (let w = 0; w < windows; w++) {
         const t0 = performance.now();
         for (let k = 0; k < reps; k++) run();

@@ -509,13 +509,21 @@ export class Runtime {
     const t0 = performance.now();
     const listing = c.dump !== undefined;
     let reason = compileReason(e.compiles);
-    let programs: ReturnType<OpFamily["generate"]>[], parts: Part[] | null = null;
+    let programs: ReturnType<OpFamily["generate"]>[] | undefined, parts: Part[] | null = null;
     try {
       e.plan ??= f.plan(e.spec, c.target);
-      parts = this.#partition(e, e.plan);
-      programs = parts === null
-        ? [f.generate(e.spec, e.plan, { listing })]
-        : distinctParts(f, parts).map((p) => f.generate(p.spec, p.plan, { listing }));
+      const plan = e.plan;
+      try {
+        parts = this.#partition(e, plan);
+        if (parts !== null) {
+          programs = distinctParts(f, parts).map((p) => f.generate(p.spec, p.plan, { listing }));
+        }
+      } catch (err) {
+        // The parts could not be built: the whole call on one thread, same plan, same bits.
+        parts = null;
+        if (c.verbose) console.error(`njit: ${e.text}: no split (${(err as Error)?.message})`);
+      }
+      programs ??= [f.generate(e.spec, plan, { listing })];
     } catch (err) {
       // A plan that cannot be built stays unbuilt: the key keeps the fallback plan.
       e.failure = (err as Error)?.message ?? String(err);
