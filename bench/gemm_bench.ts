@@ -9,7 +9,7 @@
 import { GEMM_LEVELS, gemmReference, isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 
-const jit = new Jit();
+const jit = new Jit({ threads: 1 }); // the level progression is one core's
 const simd = levelsUpTo(isaLevel()).filter((l) => l !== "scalar" && l !== "amx");
 
 for (const n of [32, 64, 128, 256, 512, 1024]) {
@@ -60,7 +60,7 @@ for (const n of [32, 64, 128, 256, 512, 1024]) {
 // Compile time through the runtime: each iteration calls jit.gemm on a shape it has not
 // seen (threshold 0), so it plans, generates, assembles, installs and runs one kernel.
 // Small shapes keep the run itself under a microsecond or two.
-const fresh = new Jit({ cacheCapacity: 64, keyCapacity: 64 });
+const fresh = new Jit({ cacheCapacity: 64, keyCapacity: 64, threads: 1 });
 const buf = new Float32Array(64 * 64), out = new Float32Array(64 * 64); // C may not overlap A or B
 let i = 0;
 Deno.bench({

@@ -14,8 +14,8 @@ const a = new Float32Array(m * k).fill(1),
   b = new Float32Array(k * n).fill(1),
   c = new Float32Array(m * n);
 const opts = { m, n, k };
-const profiled = new Jit();
-const unprofiled = new Jit({ profile: false });
+const profiled = new Jit({ threads: 1 });
+const unprofiled = new Jit({ profile: false, threads: 1 });
 profiled.gemm(a, b, c, opts);
 unprofiled.gemm(a, b, c, opts);
 const kernel = profiled.compileGemm(opts);

@@ -5,19 +5,24 @@
  * reference doing the same work, and the largest difference between them.
  * Weights come from a fixed seed.
  *
- *   deno task mlp [--json]
+ *   deno task mlp [--threads N] [--json]   (default: the CPUs this process may use)
  */
 import { parseArgs } from "node:util";
 import { gemmReference, Jit } from "../mod.ts";
 import { softmaxReference } from "../src/kernels/softmax/mod.ts";
 
 const { values } = parseArgs({
-  options: { json: { type: "boolean", default: false }, help: { type: "boolean", default: false } },
+  options: {
+    json: { type: "boolean", default: false },
+    help: { type: "boolean", default: false },
+    threads: { type: "string" },
+  },
 });
 if (values.help) {
-  console.log("usage: deno task mlp [--json]");
+  console.log("usage: deno task mlp [--threads N] [--json]");
   Deno.exit(0);
 }
+const threads = values.threads === undefined ? undefined : Number(values.threads);
 
 /** mulberry32: the same weights on every run. */
 function rng(seed: number): () => number {
@@ -44,7 +49,7 @@ const layers = SIZES.slice(1).map((out, i) => {
   };
 });
 
-using jit = new Jit({ profile: false });
+using jit = new Jit({ profile: false, threads });
 const packed = layers.map((l) => jit.packB(l.w, { k: l.inp, n: l.out, transB: true }));
 
 function median(f: () => void, minMs = 200): number {
@@ -132,9 +137,19 @@ for (const batch of [1, 64]) {
 }
 
 if (values.json) {
-  console.log(JSON.stringify({ isa: jit.isa, rows, maxProbabilityDifference: results }, null, 2));
+  console.log(
+    JSON.stringify(
+      { isa: jit.isa, threads: jit.threads, rows, maxProbabilityDifference: results },
+      null,
+      2,
+    ),
+  );
 } else {
-  console.log(`MLP 784-1024-1024-10 on ${jit.isa}, 1 thread (median µs per call)`);
+  console.log(
+    `MLP 784-1024-1024-10 on ${jit.isa}, ${jit.threads} thread${
+      jit.threads > 1 ? "s" : ""
+    } (median µs per call; the TypeScript reference on 1)`,
+  );
   console.log("batch  op                                 JIT µs   TypeScript µs   speedup");
   for (const row of rows) {
     console.log(

@@ -261,3 +261,32 @@ Deno.test("threads: a split key dumps each distinct part's kernel", () => {
     Deno.removeSync(dir, { recursive: true });
   }
 });
+
+Deno.test("threads: a Jit works inside a Deno Worker, same bits as here", async () => {
+  const x = new Float32Array(64 * 300).map((_, i) => Math.sin(i) * 4);
+  using jit = new Jit({ threads: 1 });
+  const expected = new Float32Array(x.length);
+  jit.softmax(x, expected, { rows: 64, cols: 300 });
+  const worker = new Worker(new URL("./fixtures/worker_jit.ts", import.meta.url), {
+    type: "module",
+  });
+  const reply = new Promise<{ y: Float32Array; parts: number }>((resolve, reject) => {
+    worker.onmessage = (e) => resolve(e.data);
+    worker.onerror = (e) => reject(e);
+  });
+  worker.postMessage({ x });
+  const { y, parts } = await reply;
+  assert.ok(parts > 1, `${parts} parts`);
+  assert.deepEqual(y, expected);
+});
+
+Deno.test("threads: workers never delay process exit; NJIT_NUM_THREADS sets the default", async () => {
+  for (const how of ["return", "exit"]) {
+    // A worker that held the process up would make the child miss the 20 s timeout.
+    const r = await runFixture("exit_with_workers.ts", ["-A"], {
+      NJIT_NUM_THREADS: "3",
+      NJIT_EXIT: how,
+    }, 20_000);
+    assert.deepEqual(r, { threads: 3, keyThreads: 3 }, how);
+  }
+});

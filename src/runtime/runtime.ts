@@ -724,6 +724,7 @@ export class Runtime {
       isa: c.isa,
       threshold: c.threshold,
       threads: c.threads,
+      workers: this.#pool?.stats() ?? [],
       calls,
       referenceCalls: reference,
       kernelCalls: calls - reference,

@@ -5,6 +5,7 @@
  * @module
  */
 import type { IsaLevel } from "../cpu.ts";
+import type { WorkerStats } from "../native/pool.ts";
 import type { TierReason } from "./policy.ts";
 
 /** Per-key figures of {@link JitStats}. */
@@ -67,6 +68,8 @@ export interface JitStats {
   threshold: number;
   /** Threads a call may use (the Jit's `threads`). */
   threads: number;
+  /** Worker threads in the isolate's pool now (shared by every Jit), with their counters. */
+  workers: WorkerStats[];
   /** Calls seen. */
   calls: number;
   /** Calls on the TypeScript reference. */
@@ -131,7 +134,10 @@ export function formatReport(s: JitStats, limit: number): string {
   return table(head, rows) +
     `\ncalls ${s.calls} (reference: ${s.referenceCalls}), compiles ${s.compiles}, hits ${s.hits}, ` +
     `misses ${s.misses}, evictions ${s.evictions}, pinned ${s.pinned}, ` +
-    `hit rate ${(100 * s.hitRate).toFixed(1)}%, ${s.kernels} kernels / ${s.codeBytes} bytes live\n`;
+    `hit rate ${
+      (100 * s.hitRate).toFixed(1)
+    }%, ${s.kernels} kernels / ${s.codeBytes} bytes live, ` +
+    `${s.threads} thread${s.threads > 1 ? "s" : ""} (${s.workers.length} pool workers)\n`;
 }
 
 function table(head: string[], rows: string[][]): string {

@@ -1,18 +1,22 @@
 /**
  * Runs a script of tests/fixtures in a fresh Deno process (with the given
  * flags, e.g. V8 flags or no permissions at all) and parses the one JSON line
- * it prints. Fails with the child's stderr when it does not exit cleanly.
+ * it prints. Fails with the child's stderr when it does not exit cleanly
+ * or within `timeoutMs`.
  */
 export async function runFixture(
   name: string,
   flags: string[],
   env: Record<string, string> = {},
+  timeoutMs = 120_000,
 ): Promise<Record<string, unknown>> {
+  // A child that hangs is killed at the timeout: the test fails instead of hanging.
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", ...flags, new URL(`../fixtures/${name}`, import.meta.url).pathname],
     env,
     stdout: "piped",
     stderr: "piped",
+    signal: AbortSignal.timeout(timeoutMs),
   }).output();
   const stderr = new TextDecoder().decode(out.stderr);
   if (!out.success) throw new Error(`fixture ${name} failed (code ${out.code}):\n${stderr}`);
