@@ -1,13 +1,14 @@
 /**
  * The thread pool's own costs, for `deno task compare --threads N`: an
- * empty job (every part a bare `ret`) round trip through all threads while
- * the workers spin and after they went to sleep, next to a plain call of
- * the same `ret`; and the workers' CPU use while the program is idle, read
- * from their thread CPU clocks.
+ * empty job round trip through all threads while the workers spin and
+ * after they went to sleep, next to a plain call of an empty kernel; and
+ * the workers' CPU use while the program is idle, read from their thread
+ * CPU clocks. Each part of the empty job is a barrier (count in, wait for
+ * all N), so every thread must take part: the caller cannot run them all.
  *
  * @module
  */
-import { Assembler } from "../asm/mod.ts";
+import { Assembler, qword, rax, rcx, rdi } from "../asm/mod.ts";
 import { SPIN } from "../src/runtime/policy.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
@@ -47,16 +48,31 @@ export function poolFigures(threads: number): PoolFigures {
   const a = new Assembler();
   a.emit("ret");
   const ret = arena.install(a.finish().code);
+  // barrier(args): counter at args[0] (u64) += 1, then wait until it reaches args[1] (u64).
+  const b = new Assembler();
+  const spin = b.label();
+  b.emit("lock");
+  b.emit("inc", qword(rdi, 0));
+  b.emit("mov", rcx, qword(rdi, 8));
+  b.bind(spin);
+  b.emit("pause");
+  b.emit("mov", rax, qword(rdi, 0));
+  b.emit("cmp", rax, rcx);
+  b.emit("jb", spin);
+  b.emit("ret");
+  const barrier = arena.install(b.finish().code);
   const pool = sharedPool();
   pool.acquire(threads - 1);
   pool.setSpin(SPIN);
   try {
     const job = new NativeBlock(JOB_PARTS + threads * PART_BYTES);
+    const counter = new NativeBlock(64), count = new BigUint64Array(counter.buffer);
     job.u32[0] = threads;
     for (let t = 0; t < threads; t++) {
-      job.f64[(JOB_PARTS + t * PART_BYTES) / 8] = Number(Deno.UnsafePointer.value(ret.pointer));
-      job.f64[(JOB_PARTS + t * PART_BYTES) / 8 + 1] = job.address;
+      job.f64[(JOB_PARTS + t * PART_BYTES) / 8] = Number(Deno.UnsafePointer.value(barrier.pointer));
+      job.f64[(JOB_PARTS + t * PART_BYTES) / 8 + 1] = counter.address;
     }
+    const step = BigInt(threads);
     const d = dispatch();
     const batch = (f: () => void, n: number) => {
       const t0 = performance.now();
@@ -64,7 +80,10 @@ export function poolFigures(threads: number): PoolFigures {
       return ((performance.now() - t0) * 1e6) / n;
     };
     const plain = () => d.call(ret.pointer, job.pointer);
-    const fork = () => d.call(pool.forkJoin, job.pointer);
+    const fork = () => {
+      count[1] = count[0] + step;
+      d.call(pool.forkJoin, job.pointer);
+    };
     batch(plain, 100_000);
     batch(fork, 100_000);
     const plainNs: number[] = [], spinNs: number[] = [];
