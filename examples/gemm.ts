@@ -107,8 +107,31 @@ for (const n of sizes) {
   }
 }
 
+/**
+ * All cores: the production path (`jit.gemm`) on the Jit's threads against
+ * a 1-thread Jit, same operands, at the largest size asked for (at least 512³).
+ */
+function allCores(): { size: number; threads: number; gflops: number; oneThread: number } | null {
+  if (jit.threads < 2) return null;
+  const n = Math.max(512, ...sizes);
+  const a = new Float32Array(n * n).map(() => Math.random() - 0.5);
+  const c = new Float32Array(n * n);
+  using one = new Jit({ maxIsa: top, threads: 1 });
+  const flops = 2 * n * n * n;
+  const opts = { m: n, n, k: n };
+  const many = time(() => jit.gemm(a, a, c, opts), flops);
+  const single = time(() => one.gemm(a, a, c, opts), flops);
+  return {
+    size: n,
+    threads: jit.threads,
+    gflops: flops / many / 1e9,
+    oneThread: flops / single / 1e9,
+  };
+}
+const cores = allCores();
+
 if (values.json) {
-  console.log(JSON.stringify({ cpu: features.brand, isa: jit.isa, peak, rows }, null, 2));
+  console.log(JSON.stringify({ cpu: features.brand, isa: jit.isa, peak, rows, cores }, null, 2));
 } else {
   const color = Deno.stdout.isTerminal() && !Deno.env.get("NO_COLOR");
   const bold = (s: string) => (color ? `\x1b[1m${s}\x1b[0m` : s);
@@ -138,6 +161,14 @@ if (values.json) {
     if (rows[i].size !== last) console.log("");
     last = rows[i].size;
     console.log(line(body[i]));
+  }
+  if (cores) {
+    console.log(
+      `\nAll cores: jit.gemm ${cores.size}³ on ${cores.threads} threads ${
+        cores.gflops.toFixed(1)
+      } GFLOPS, ${(cores.gflops / cores.oneThread).toFixed(2)}× one thread ` +
+        `(the native thread pool; same bits on any thread count)`,
+    );
   }
   console.log(
     `\nEvery row ran machine code emitted by neural-jit's own assembler; --json for the raw figures.`,
