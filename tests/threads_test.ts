@@ -249,12 +249,14 @@ Deno.test("threads: a split key dumps each distinct part's kernel", () => {
   const dir = Deno.makeTempDirSync({ prefix: "njit-dump-" });
   try {
     using jit = new Jit({ dump: dir, threads: 3, minPartUs: 0 });
-    // 100 rows in 12 parts of 8 or 9 rows: two distinct kernels.
+    // 100 rows in 12 parts of 8 or 9 rows: two distinct kernels, and (a call too small to
+    // wake sleeping workers) the whole-call kernel it runs when none is awake.
     const x = new Float32Array(100 * 40).fill(1);
     jit.softmax(x, new Float32Array(x.length), { rows: 100, cols: 40 });
     const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-    assert.equal(names.length, 4, names.join(" "));
+    assert.equal(names.length, 6, names.join(" "));
     assert.ok(names[0].includes("part0") && names[2].includes("part1"), names.join(" "));
+    assert.ok(names[4].includes("whole"), names.join(" "));
     assert.equal(jit.stats().keys[0].threads, 3);
     assert.equal(jit.stats().keys[0].parts, 12);
   } finally {

@@ -53,6 +53,7 @@ function u64(view: DataView, offset: number): number {
 export class ThreadPool {
   readonly #page: GuardedPages;
   readonly #view: DataView;
+  readonly #words: Uint32Array;
   readonly #arena: CodeArena;
   readonly #worker: Deno.PointerObject;
   readonly #shutdown: Deno.PointerObject;
@@ -65,9 +66,9 @@ export class ThreadPool {
 
   constructor() {
     this.#page = new GuardedPages(POOL_BYTES);
-    this.#view = new DataView(
-      Deno.UnsafePointerView.getArrayBuffer(this.#page.pointer, POOL_BYTES),
-    );
+    const page = Deno.UnsafePointerView.getArrayBuffer(this.#page.pointer, POOL_BYTES);
+    this.#view = new DataView(page);
+    this.#words = new Uint32Array(page);
     // The code outlives any worker: the arena is kept for the isolate's life.
     this.#arena = new CodeArena({ budgetBytes: 64 << 10, chunkBytes: 64 << 10 });
     this.#worker = this.#arena.install(workerCode()).pointer;
@@ -87,6 +88,15 @@ export class ThreadPool {
   /** Address of the shared page (tests read it). */
   get address(): number {
     return this.#page.address;
+  }
+
+  /**
+   * Whether every worker sleeps on its futex now (a racy read: a worker may
+   * be falling asleep or waking; either answer is safe to act on).
+   */
+  asleep(): boolean {
+    const n = this.#words[POOL.WORKER_COUNT / 4];
+    return n === 0 || this.#words[POOL.SLEEPERS / 4] >= n;
   }
 
   /** Worker threads running now. */

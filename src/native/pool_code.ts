@@ -116,10 +116,20 @@ export const MAX_WORKERS = (POOL_BYTES - POOL.WORKERS) / WORKER_BYTES;
 
 /**
  * Job layout (written by the runtime, read by the code here): u32 part count
- * at 0, then from `JOB_PARTS` one (kernel, argument block) pair of
- * addresses per part, as doubles (the argument-block convention).
+ * at 0, u32 `JOB_WAKE` at 4, then from `JOB_PARTS` one (kernel, argument
+ * block) pair of addresses per part, as doubles (the argument-block
+ * convention).
  */
 export const JOB_PARTS = 64;
+
+/**
+ * Byte offset of the job's wake flag: nonzero, sleeping workers are woken
+ * for it; zero (a small job), it runs on the threads awake (spinning
+ * workers and the caller): waking a worker costs the caller a syscall
+ * (7-10 µs on a KVM guest, whose idle vCPU must be woken) and the worker
+ * would arrive after the job is done.
+ */
+export const JOB_WAKE = 4;
 
 /** Bytes of one part entry. */
 export const PART_BYTES = 16;
@@ -270,6 +280,8 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.emit("lock");
   a.emit("inc", dword(rbx, POOL.GEN));
   a.emit("cmp", dword(rbx, POOL.SLEEPERS), 0);
+  a.emit("je", claim);
+  a.emit("cmp", dword(r12, JOB_WAKE), 0);
   a.emit("je", claim);
   keepOffCaller(a);
   a.emit("lea", rdi, qword(rbx, POOL.GEN));

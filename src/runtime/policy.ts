@@ -24,7 +24,9 @@
  *
  * Threads. A call splits between threads when each part would get at least
  * `MIN_PART_NS` of work by the cost model below (its flops and bytes at one
- * core's rates); smaller calls stay on the calling thread. The split never
+ * core's rates); smaller calls stay on the calling thread. Only calls of
+ * `WAKE_MIN_NS` or more wake sleeping workers; smaller split calls use the
+ * workers awake, or run whole on the caller when none is. The split never
  * changes the numerics (see the family contract's `partition`), so this
  * cut-off, like the thread count, decides speed only.
  *
@@ -62,20 +64,40 @@ export function compileReason(compiles: number): TierReason {
   return compiles >= CHURN_RECOMPILES ? "pinned" : "recompile";
 }
 
-/** Least estimated work per part of a split call, ns. */
-export const MIN_PART_NS = 10_000;
+/**
+ * Least estimated work per part of a split call, ns. Measured on Zen 5 (2
+ * vCPUs, `deno run -P bench/cutoff.ts`), a forced split breaks even at
+ * about 1.5 µs of work on one thread and gains 1.5-1.9× from 5 µs, when the
+ * workers are awake.
+ */
+export const MIN_PART_NS = 2_000;
+
+/**
+ * Least estimated work of a split call for which sleeping workers are woken
+ * (waking one cost the caller 7-10 µs here, and the worker took 7-32 µs to
+ * arrive). A smaller split call runs its parts on the threads awake; when
+ * every worker sleeps it runs its whole-call kernel on the caller instead
+ * (same bits), so a small call never loses to one thread.
+ */
+export const WAKE_MIN_NS = 40_000;
 
 /**
  * Most parts per thread. Parts are claimed one at a time by whichever
  * thread is free, so with several per thread a worker that starts late (it
  * was asleep, or its core was busy) costs a fraction of a part instead of
  * a whole share. Measured on Zen 5 (2 vCPUs), GEMM 256³ right after an idle
- * pause: 2 parts 1.0× one thread, 8 parts TODO.
+ * pause, 2 parts ran at 1.0× one thread; 1024³ (packed) is best split
+ * over N in 4-8 parts.
  */
 export const PARTS_PER_THREAD = 4;
 
 /** One core's rates in the cost model: f32 flops and bytes per ns (Zen 4/5, conservative). */
 export const CORE_RATES = { flopsPerNs: 200, bytesPerNs: 40 } as const;
+
+/** The cost model's time of a call on one core, ns. */
+export function estimatedNs(cost: Cost): number {
+  return Math.max(cost.flops / CORE_RATES.flopsPerNs, cost.bytes / CORE_RATES.bytesPerNs);
+}
 
 /** Spin budgets of the thread pool. */
 export const SPIN: SpinPolicy = { workerUs: 50, callerUs: 50 };
@@ -89,6 +111,5 @@ export function partsFor(cost: Cost, threads: number, minPartNs: number = MIN_PA
   if (threads < 2) return 1;
   const most = PARTS_PER_THREAD * threads;
   if (minPartNs <= 0) return most;
-  const ns = Math.max(cost.flops / CORE_RATES.flopsPerNs, cost.bytes / CORE_RATES.bytesPerNs);
-  return Math.max(1, Math.min(most, Math.floor(ns / minPartNs)));
+  return Math.max(1, Math.min(most, Math.floor(estimatedNs(cost) / minPartNs)));
 }

@@ -22,7 +22,7 @@ import { hashKey, sameKey } from "../kernels/key.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { type Dispatch, dispatch } from "../native/dispatch.ts";
 import { GuardedPages, NativeBlock, viewAddress } from "../native/memory.ts";
-import { JOB_PARTS, PART_BYTES } from "../native/pool_code.ts";
+import { JOB_PARTS, JOB_WAKE, PART_BYTES } from "../native/pool_code.ts";
 import { sharedPool, type ThreadPool } from "../native/pool.ts";
 import { tscRate } from "../native/stubs.ts";
 import { describe, isFloat32Array, viewBuffer, viewByteOffset } from "../typed.ts";
@@ -34,7 +34,14 @@ import {
   releaseWhenCollected,
   workspaceAddress,
 } from "./native.ts";
-import { compileReason, partsFor, SPIN, type TierReason } from "./policy.ts";
+import {
+  compileReason,
+  estimatedNs,
+  partsFor,
+  SPIN,
+  type TierReason,
+  WAKE_MIN_NS,
+} from "./policy.ts";
 import { formatReport, type JitStats, type KeyStats } from "./stats.ts";
 
 /** What a runtime is made with (resolved options of a Jit). */
@@ -70,6 +77,12 @@ interface Kernel {
 /** A call split between threads: the pool's job block and where each part's operands start. */
 interface Split {
   parts: number;
+  /**
+   * A small call's whole-call kernel (same bits as its parts), run on the
+   * caller when every worker sleeps: it does not wake them (see policy.ts).
+   * Null for a call that wakes them.
+   */
+  whole: CodeBlock | null;
   /** Job block (see pool_code.ts): part count, (kernel, argument block) per part, the blocks. */
   job: NativeBlock;
   /** f64 index in `job` of each part's argument block. */
@@ -267,6 +280,14 @@ export class Runtime {
 
   /** Writes every part's argument block and runs the job on the pool (fork/join in native code). */
   #callSplit(e: Entry, split: Split): void {
+    const whole = split.whole;
+    if (whole !== null && this.#pool!.asleep()) {
+      // A small call and no worker awake: the whole-call kernel, here.
+      this.#args![WORKSPACE_SLOT] = workspaceAddress;
+      if (this.#profile) this.#d!.callTimed(whole.pointer, this.#argsPtr, e.counters!.pointer);
+      else this.#d!.call(whole.pointer, this.#argsPtr);
+      return;
+    }
     this.#writeParts(e, split);
     const pool = this.#pool!.forkJoin;
     if (this.#profile) this.#d!.callTimed(pool, split.job.pointer, e.counters!.pointer);
@@ -509,6 +530,7 @@ export class Runtime {
     const t0 = performance.now();
     const listing = c.dump !== undefined;
     let reason = compileReason(e.compiles);
+    const wakes = estimatedNs(f.cost(e.spec)) >= WAKE_MIN_NS;
     let programs: ReturnType<OpFamily["generate"]>[] | undefined, parts: Part[] | null = null;
     try {
       e.plan ??= f.plan(e.spec, c.target);
@@ -517,6 +539,8 @@ export class Runtime {
         parts = this.#partition(e, plan);
         if (parts !== null) {
           programs = distinctParts(f, parts).map((p) => f.generate(p.spec, p.plan, { listing }));
+          // A call that does not wake the workers also gets its whole-call kernel, last.
+          if (!wakes) programs.push(f.generate(e.spec, plan, { listing }));
         }
       } catch (err) {
         // The parts could not be built: the whole call on one thread, same plan, same bits.
@@ -556,7 +580,12 @@ export class Runtime {
     const blocks = programs.map((p) => this.#set!.install(p.code));
     let split: Split | null = null;
     if (parts === null) ensureWorkspace(plan.workspaceBytes);
-    else split = this.#split(f, parts, blocks);
+    else {
+      split = this.#split(f, parts, blocks, wakes);
+      if (!wakes) {
+        ensureWorkspace(Math.max(plan.workspaceBytes, split.parts * split.workspaceStride));
+      }
+    }
     const ns = (performance.now() - t0) * 1e6;
     const kernel: Kernel = { block: blocks[0], plan, blocks, bytes: size, split };
     e.kernel = kernel;
@@ -581,8 +610,14 @@ export class Runtime {
       );
     }
     if (c.dump !== undefined) {
+      const partKernels = programs.length - (split?.whole ? 1 : 0);
       programs.forEach((p, i) =>
-        this.#writeDump(e, p.code, p.listing(), programs.length > 1 ? `.part${i}` : "")
+        this.#writeDump(
+          e,
+          p.code,
+          p.listing(),
+          split === null ? "" : i < partKernels ? `.part${i}` : ".whole",
+        )
       );
     }
     return kernel;
@@ -599,7 +634,7 @@ export class Runtime {
   }
 
   /** The job block of a split call; starts the pool's workers on first use. */
-  #split(f: OpFamily, parts: Part[], blocks: CodeBlock[]): Split {
+  #split(f: OpFamily, parts: Part[], blocks: CodeBlock[], wake: boolean): Split {
     if (this.#pool === null) {
       this.#pool = sharedPool();
       this.#pool.acquire(this.#config.threads - 1);
@@ -610,6 +645,7 @@ export class Runtime {
     const table = Math.ceil((JOB_PARTS + n * PART_BYTES) / 64) * 64;
     const job = new NativeBlock(table + n * ARG_BLOCK_BYTES);
     job.u32[0] = n;
+    job.u32[JOB_WAKE / 4] = wake ? 1 : 0;
     const argsAt = new Int32Array(n), offsets = new Float64Array(n * MAX_OPERANDS);
     const which = partBlocks(f, parts);
     let stride = 0;
@@ -624,7 +660,14 @@ export class Runtime {
       parts[p].offsets.forEach((o, i) => (offsets[p * MAX_OPERANDS + i] = o));
     }
     ensureWorkspace(stride * n);
-    return { parts: n, job, argsAt, offsets, workspaceStride: stride };
+    return {
+      parts: n,
+      whole: wake ? null : blocks[blocks.length - 1],
+      job,
+      argsAt,
+      offsets,
+      workspaceStride: stride,
+    };
   }
 
   #evict(e: Entry): void {
