@@ -13,7 +13,7 @@ import { SPIN } from "../src/runtime/policy.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock } from "../src/native/memory.ts";
-import { JOB_PARTS, PART_BYTES } from "../src/native/pool_code.ts";
+import { JOB_PARTS, JOB_WAKE, PART_BYTES } from "../src/native/pool_code.ts";
 import { sharedPool } from "../src/native/pool.ts";
 
 /** What `poolFigures` measured. */
@@ -68,6 +68,7 @@ export function poolFigures(threads: number): PoolFigures {
     const job = new NativeBlock(JOB_PARTS + threads * PART_BYTES);
     const counter = new NativeBlock(64), count = new BigUint64Array(counter.buffer);
     job.u32[0] = threads;
+    job.u32[JOB_WAKE / 4] = 1; // wake sleeping workers: every part waits for all the others
     for (let t = 0; t < threads; t++) {
       job.f64[(JOB_PARTS + t * PART_BYTES) / 8] = Number(Deno.UnsafePointer.value(barrier.pointer));
       job.f64[(JOB_PARTS + t * PART_BYTES) / 8 + 1] = counter.address;

@@ -10,7 +10,7 @@ import { fmaProbe, fmaProbeFlops, type ProbeBits, readProbe } from "./kernels/pe
 import { CodeArena } from "./native/arena.ts";
 import { dispatch } from "./native/dispatch.ts";
 import { NativeBlock, viewAddress } from "./native/memory.ts";
-import { JOB_PARTS, PART_BYTES } from "./native/pool_code.ts";
+import { JOB_PARTS, JOB_WAKE, PART_BYTES } from "./native/pool_code.ts";
 import { sharedPool } from "./native/pool.ts";
 
 /** Peak figures of one run. */
@@ -38,6 +38,7 @@ function onThreads(
   if (threads === 1) return () => dispatch().call(code, args[0].pointer);
   const job = new NativeBlock(JOB_PARTS + threads * PART_BYTES);
   job.u32[0] = threads;
+  job.u32[JOB_WAKE / 4] = 1; // wake sleeping workers: every thread must take part
   for (let t = 0; t < threads; t++) {
     job.f64[(JOB_PARTS + t * PART_BYTES) / 8] = Number(Deno.UnsafePointer.value(code));
     job.f64[(JOB_PARTS + t * PART_BYTES) / 8 + 1] = args[t].address;
@@ -51,7 +52,7 @@ function withWorkers<T>(threads: number, body: () => T): T {
   if (threads === 1) return body();
   const pool = sharedPool();
   pool.acquire(threads - 1);
-  pool.setSpin({ workerUs: 1000, callerUs: 1000 });
+  pool.setSpin({ workerUs: 1000, callerUs: 1000, streamUs: 0 });
   try {
     return body();
   } finally {

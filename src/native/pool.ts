@@ -43,6 +43,11 @@ export interface SpinPolicy {
   workerUs: number;
   /** The caller, after its own parts, waiting for the workers (µs). */
   callerUs: number;
+  /**
+   * A small call that finds every worker asleep this soon (µs) after the
+   * last call ended wakes them: a dense stream of calls (see pool_code.ts).
+   */
+  streamUs: number;
 }
 
 function u64(view: DataView, offset: number): number {
@@ -53,7 +58,6 @@ function u64(view: DataView, offset: number): number {
 export class ThreadPool {
   readonly #page: GuardedPages;
   readonly #view: DataView;
-  readonly #words: Uint32Array;
   readonly #arena: CodeArena;
   readonly #worker: Deno.PointerObject;
   readonly #shutdown: Deno.PointerObject;
@@ -66,9 +70,9 @@ export class ThreadPool {
 
   constructor() {
     this.#page = new GuardedPages(POOL_BYTES);
-    const page = Deno.UnsafePointerView.getArrayBuffer(this.#page.pointer, POOL_BYTES);
-    this.#view = new DataView(page);
-    this.#words = new Uint32Array(page);
+    this.#view = new DataView(
+      Deno.UnsafePointerView.getArrayBuffer(this.#page.pointer, POOL_BYTES),
+    );
     // The code outlives any worker: the arena is kept for the isolate's life.
     this.#arena = new CodeArena({ budgetBytes: 64 << 10, chunkBytes: 64 << 10 });
     this.#worker = this.#arena.install(workerCode()).pointer;
@@ -90,15 +94,6 @@ export class ThreadPool {
     return this.#page.address;
   }
 
-  /**
-   * Whether every worker sleeps on its futex now (a racy read: a worker may
-   * be falling asleep or waking; either answer is safe to act on).
-   */
-  asleep(): boolean {
-    const n = this.#words[POOL.WORKER_COUNT / 4];
-    return n === 0 || this.#words[POOL.SLEEPERS / 4] >= n;
-  }
-
   /** Worker threads running now. */
   get workers(): number {
     return this.#threads.length;
@@ -115,6 +110,11 @@ export class ThreadPool {
     this.#view.setBigUint64(
       POOL.CALLER_SPIN,
       BigInt(Math.round(policy.callerUs * 1e3 * rate)),
+      true,
+    );
+    this.#view.setBigUint64(
+      POOL.STREAM_GAP,
+      BigInt(Math.round(policy.streamUs * 1e3 * rate)),
       true,
     );
   }

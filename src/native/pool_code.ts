@@ -46,7 +46,7 @@ import {
   type Reg,
 } from "../../asm/mod.ts";
 
-const r13d = GP32[13], r14d = GP32[14];
+const r13d = GP32[13], r14d = GP32[14], r15d = GP32[15];
 const al = GP8[0], cl = GP8[1];
 
 /** Byte offsets in the pool's shared page. */
@@ -74,6 +74,13 @@ export const POOL = {
   LAST_CPU: 340,
   /** 1 when the caller keeps sleeping workers off its CPU (RDTSCP present, 2+ CPUs). */
   KEEP_OFF: 344,
+  /** TSC when the last job (or whole-call run) ended (u64). */
+  LAST_END: 352,
+  /**
+   * TSC cycles: a small job that finds every worker asleep this soon after
+   * the last one ended is part of a dense stream of calls, and wakes them.
+   */
+  STREAM_GAP: 360,
   /** The process's CPU affinity mask (`MASK_BYTES`). */
   MASK: 512,
   /** The mask without the caller's CPU, handed to sched_setaffinity. */
@@ -124,12 +131,18 @@ export const JOB_PARTS = 64;
 
 /**
  * Byte offset of the job's wake flag: nonzero, sleeping workers are woken
- * for it; zero (a small job), it runs on the threads awake (spinning
- * workers and the caller): waking a worker costs the caller a syscall
+ * for it. Zero (a small job): waking a worker costs the caller a syscall
  * (7-10 µs on a KVM guest, whose idle vCPU must be woken) and the worker
- * would arrive after the job is done.
+ * would arrive after the job is done. Such a job runs on the threads awake;
+ * when every worker sleeps it runs its whole-call kernel (`JOB_WHOLE`) on
+ * the caller instead, unless it comes within `STREAM_GAP` of the last job:
+ * then it is part of a dense stream of calls, and waking the workers once
+ * pays for the calls to come.
  */
 export const JOB_WAKE = 4;
+
+/** Byte offsets of a small job's whole-call kernel and its argument block (doubles; 0: none). */
+export const JOB_WHOLE = 8;
 
 /** Bytes of one part entry. */
 export const PART_BYTES = 16;
@@ -271,6 +284,28 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.emit("lock");
   a.emit("cmpxchg", dword(rbx, POOL.BUSY), ecx);
   a.emit("jne", serial);
+  // r15d: whether to wake sleeping workers.
+  const publish = a.label(), wakeUp = a.label();
+  a.emit("mov", r15d, dword(r12, JOB_WAKE));
+  a.emit("test", r15d, r15d);
+  a.emit("jnz", publish);
+  a.emit("cmp", qword(r12, JOB_WHOLE), 0);
+  a.emit("je", publish);
+  a.emit("mov", eax, dword(rbx, POOL.SLEEPERS));
+  a.emit("cmp", eax, dword(rbx, POOL.WORKER_COUNT));
+  a.emit("jb", publish); // a worker is awake: the parts, no wake-up
+  readTsc(a);
+  a.emit("sub", rax, qword(rbx, POOL.LAST_END));
+  a.emit("cmp", rax, qword(rbx, POOL.STREAM_GAP));
+  a.emit("jb", wakeUp);
+  // All asleep, no stream: the whole call here.
+  a.emit("cvttsd2si", rdi, qword(r12, JOB_WHOLE + 8));
+  a.emit("cvttsd2si", rax, qword(r12, JOB_WHOLE));
+  a.emit("call", rax);
+  a.emit("jmp", finish);
+  a.bind(wakeUp);
+  a.emit("mov", r15d, 1);
+  a.bind(publish);
   // Publish: job and DONE before CLAIM, CLAIM before GEN.
   a.emit("mov", qword(rbx, POOL.JOB), r12);
   a.emit("mov", dword(rbx, POOL.DONE), 0);
@@ -281,8 +316,8 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.emit("inc", dword(rbx, POOL.GEN));
   a.emit("cmp", dword(rbx, POOL.SLEEPERS), 0);
   a.emit("je", claim);
-  a.emit("cmp", dword(r12, JOB_WAKE), 0);
-  a.emit("je", claim);
+  a.emit("test", r15d, r15d);
+  a.emit("jz", claim);
   keepOffCaller(a);
   a.emit("lea", rdi, qword(rbx, POOL.GEN));
   a.emit("mov", edx, 0x7fffffff);
@@ -321,6 +356,8 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.bind(woke);
   a.emit("mov", dword(rbx, POOL.WAITING), 0);
   a.bind(finish);
+  readTsc(a);
+  a.emit("mov", qword(rbx, POOL.LAST_END), rax);
   a.emit("mov", dword(rbx, POOL.BUSY), 0);
   a.bind(out);
   for (const r of [...saved].reverse()) a.emit("pop", r);

@@ -70,14 +70,15 @@ export function compileReason(compiles: number): TierReason {
  * about 1.5 µs of work on one thread and gains 1.5-1.9× from 5 µs, when the
  * workers are awake.
  */
-export const MIN_PART_NS = 2_000;
+export const MIN_PART_NS = 1_500;
 
 /**
  * Least estimated work of a split call for which sleeping workers are woken
  * (waking one cost the caller 7-10 µs here, and the worker took 7-32 µs to
  * arrive). A smaller split call runs its parts on the threads awake; when
  * every worker sleeps it runs its whole-call kernel on the caller instead
- * (same bits), so a small call never loses to one thread.
+ * (same bits), unless it follows the last call within `SPIN.streamUs`: a
+ * dense stream of small calls wakes the workers once, and they stay awake.
  */
 export const WAKE_MIN_NS = 40_000;
 
@@ -91,16 +92,32 @@ export const WAKE_MIN_NS = 40_000;
  */
 export const PARTS_PER_THREAD = 4;
 
-/** One core's rates in the cost model: f32 flops and bytes per ns (Zen 4/5, conservative). */
-export const CORE_RATES = { flopsPerNs: 200, bytesPerNs: 40 } as const;
+/**
+ * One core's rates in the cost model: f32 flops per ns, and bytes per ns by
+ * where the bytes live (measured on Zen 5 with elementwise ops: ~300 B/ns
+ * when they fit L2, ~90 from L3, ~40 from DRAM; taken lower).
+ */
+export const CORE_RATES = {
+  flopsPerNs: 200,
+  l2: { bytes: 1 << 20, perNs: 200 },
+  l3: { bytes: 32 << 20, perNs: 80 },
+  dramPerNs: 40,
+} as const;
 
 /** The cost model's time of a call on one core, ns. */
 export function estimatedNs(cost: Cost): number {
-  return Math.max(cost.flops / CORE_RATES.flopsPerNs, cost.bytes / CORE_RATES.bytesPerNs);
+  const r = CORE_RATES, b = cost.bytes;
+  const perNs = b <= r.l2.bytes ? r.l2.perNs : b <= r.l3.bytes ? r.l3.perNs : r.dramPerNs;
+  return Math.max(cost.flops / r.flopsPerNs, b / perNs);
 }
 
-/** Spin budgets of the thread pool. */
-export const SPIN: SpinPolicy = { workerUs: 50, callerUs: 50 };
+/**
+ * Spin budgets of the thread pool, and the gap under which a small call
+ * that finds the workers asleep counts as part of a dense stream and wakes
+ * them (see WAKE_MIN_NS): the workers' own spin, so calls this dense keep
+ * the workers awake once woken, and sparser ones never pay a wake-up.
+ */
+export const SPIN: SpinPolicy = { workerUs: 50, callerUs: 50, streamUs: 50 };
 
 /**
  * Parts a call of this cost is split into on `threads` threads (1: it runs

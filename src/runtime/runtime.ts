@@ -22,7 +22,7 @@ import { hashKey, sameKey } from "../kernels/key.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { type Dispatch, dispatch } from "../native/dispatch.ts";
 import { GuardedPages, NativeBlock, viewAddress } from "../native/memory.ts";
-import { JOB_PARTS, JOB_WAKE, PART_BYTES } from "../native/pool_code.ts";
+import { JOB_PARTS, JOB_WAKE, JOB_WHOLE, PART_BYTES } from "../native/pool_code.ts";
 import { sharedPool, type ThreadPool } from "../native/pool.ts";
 import { tscRate } from "../native/stubs.ts";
 import { describe, isFloat32Array, viewBuffer, viewByteOffset } from "../typed.ts";
@@ -280,14 +280,8 @@ export class Runtime {
 
   /** Writes every part's argument block and runs the job on the pool (fork/join in native code). */
   #callSplit(e: Entry, split: Split): void {
-    const whole = split.whole;
-    if (whole !== null && this.#pool!.asleep()) {
-      // A small call and no worker awake: the whole-call kernel, here.
-      this.#args![WORKSPACE_SLOT] = workspaceAddress;
-      if (this.#profile) this.#d!.callTimed(whole.pointer, this.#argsPtr, e.counters!.pointer);
-      else this.#d!.call(whole.pointer, this.#argsPtr);
-      return;
-    }
+    // A small call's whole-call kernel may run instead of the parts (pool_code.ts decides).
+    if (split.whole !== null) this.#args![WORKSPACE_SLOT] = workspaceAddress;
     this.#writeParts(e, split);
     const pool = this.#pool!.forkJoin;
     if (this.#profile) this.#d!.callTimed(pool, split.job.pointer, e.counters!.pointer);
@@ -370,6 +364,10 @@ export class Runtime {
     this.#writeParts(e, split);
     const job = new NativeBlock(split.job.buffer.byteLength);
     job.f64.set(split.job.f64);
+    // Off the event loop: always the parts (the whole-call kernel's argument block is the
+    // runtime's, which later calls rewrite), and the workers woken.
+    job.u32[JOB_WAKE / 4] = 1;
+    job.f64[JOB_WHOLE / 8] = job.f64[JOB_WHOLE / 8 + 1] = 0;
     const workspace: [number, number][] = [];
     for (let p = 0; p < split.parts; p++) {
       job.f64[(JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + 8 * split.argsAt[p];
@@ -646,6 +644,11 @@ export class Runtime {
     const job = new NativeBlock(table + n * ARG_BLOCK_BYTES);
     job.u32[0] = n;
     job.u32[JOB_WAKE / 4] = wake ? 1 : 0;
+    if (!wake) {
+      // The whole-call kernel (installed last) on the runtime's own argument block.
+      job.f64[JOB_WHOLE / 8] = pointerValue(blocks[blocks.length - 1].pointer);
+      job.f64[JOB_WHOLE / 8 + 1] = pointerValue(this.#argsPtr!);
+    }
     const argsAt = new Int32Array(n), offsets = new Float64Array(n * MAX_OPERANDS);
     const which = partBlocks(f, parts);
     let stride = 0;
