@@ -75,9 +75,9 @@ for (const [name, sizes, make] of cases) {
   for (const size of sizes) {
     const call = make(size);
     const t1 = median(() => call(one)), ts = median(() => call(forced));
+    const before = new Map(policy.stats().keys.map((k) => [k.key, k.calls]));
     const tp = median(() => call(policy));
-    const used = policy.stats().keys.find((k) => k.calls > 0 && k.key.includes(String(size)))
-      ?.threads;
+    const used = policy.stats().keys.find((k) => k.calls !== (before.get(k.key) ?? 0))?.threads;
     console.log(
       `${name.padEnd(22)} ${String(size).padStart(7)} ${t1.toFixed(1).padStart(9)} ${
         ts.toFixed(1).padStart(10)
