@@ -292,3 +292,28 @@ Deno.test("threads: workers never delay process exit; NJIT_NUM_THREADS sets the 
     assert.deepEqual(r, { threads: 3, keyThreads: 3 }, how);
   }
 });
+
+Deno.test("threads: calls made while an async job holds the pool run on the caller, same bits", async () => {
+  using jit = new Jit({ threads: 2, minPartUs: 0 });
+  const n = 1024;
+  const a = new Float32Array(n * n).map((_, i) => (i % 7) - 3), c = new Float32Array(n * n);
+  const x = new Float32Array(64 * 100).map((_, i) => Math.cos(i)),
+    expected = new Float32Array(x.length);
+  jit.softmax(x, expected, { rows: 64, cols: 100 });
+  const serialBefore = sharedPool().serialCalls;
+  let done = false;
+  const job = jit.async(() => {
+    for (let i = 0; i < 8; i++) jit.gemm(a, a, c, { m: n, n, k: n });
+  }).then(() => (done = true));
+  const y = new Float32Array(x.length);
+  let calls = 0;
+  while (!done) {
+    jit.softmax(x, y, { rows: 64, cols: 100 });
+    assert.deepEqual(y, expected);
+    calls++;
+    await new Promise((r) => setTimeout(r, 0));
+  }
+  await job;
+  assert.ok(calls > 0);
+  assert.ok(sharedPool().serialCalls > serialBefore, `${calls} calls, none found the pool busy`);
+});

@@ -32,6 +32,7 @@ import {
   esi,
   GP32,
   GP8,
+  type Label,
   qword,
   r10,
   r12,
@@ -366,16 +367,21 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.bind(serial);
   a.emit("lock");
   a.emit("inc", qword(rbx, POOL.SERIAL));
+  runEveryPart(a, out);
+  return a.finish().code;
+}
+
+/** Runs parts 0..r13d−1 of the job at r12 in order (counter r14), then jumps to `done`. */
+function runEveryPart(a: Assembler, done: Label): void {
   a.emit("xor", r14, r14);
   const next = a.label();
   a.bind(next);
   a.emit("cmp", r14d, r13d);
-  a.emit("jae", out);
+  a.emit("jae", done);
   a.emit("mov", eax, r14d);
   runPart(a, r12);
   a.emit("inc", r14d);
   a.emit("jmp", next);
-  return a.finish().code;
 }
 
 /**
@@ -454,15 +460,8 @@ export function sequenceCode(): Uint8Array {
   for (const r of saved) a.emit("push", r);
   a.emit("mov", r12, rdi);
   a.emit("mov", r13d, dword(r12, 0));
-  a.emit("xor", r14, r14);
-  const next = a.label(), out = a.label();
-  a.bind(next);
-  a.emit("cmp", r14d, r13d);
-  a.emit("jae", out);
-  a.emit("mov", eax, r14d);
-  runPart(a, r12);
-  a.emit("inc", r14d);
-  a.emit("jmp", next);
+  const out = a.label();
+  runEveryPart(a, out);
   a.bind(out);
   for (const r of [...saved].reverse()) a.emit("pop", r);
   a.emit("ret");
