@@ -231,6 +231,13 @@ Deno.test("threads: the async form completes while a timer keeps firing", async 
   // Bad input rejects, runs nothing, and the next async call works.
   await assert.rejects(jit.async(() => jit.unary("exp", a, new Float32Array(1))), RangeError);
   await jit.gemmAsync(a, a, c, { m: n, n, k: n });
+  // A split call whose kernels need no workspace, alone in its list.
+  const x = new Float32Array(1 << 18).map((_, i) => Math.sin(i)), e1 = new Float32Array(x.length);
+  jit.unary("exp", x, e1);
+  const e2 = new Float32Array(x.length);
+  await jit.async(() => jit.unary("exp", x, e2));
+  assert.deepEqual(e2, e1);
+  assert.ok(jit.stats().keys.find((k) => k.family === "unary")!.parts > 1);
 });
 
 Deno.test("threads: workers sleep when idle (under 1% of a core over 100 ms)", async () => {

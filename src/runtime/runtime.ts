@@ -339,7 +339,9 @@ export class Runtime {
     r.calls.forEach((c, i) => {
       list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = c.fn;
       list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = c.args.address;
-      for (const [slot, offset] of c.workspace) c.args.f64[slot] = workspace!.address + offset;
+      // No workspace (no kernel of the list needs one): the slots are never read.
+      const base = workspace?.address ?? 0;
+      for (const [slot, offset] of c.workspace) c.args.f64[slot] = base + offset;
     });
     return { list, workspace };
   }
