@@ -513,3 +513,33 @@ Deno.test("gemm plans: a few rows that need two tiles split evenly (AVX2, m = 14
   assert.equal(plan.direct?.mr, 7, plan.description);
   assert.match(plan.description, /direct 7×8/);
 });
+
+Deno.test("gemm: B at each of the 16 placements in a cache line gives the same bits (direct driver peels to a line)", () => {
+  const r = rng(99);
+  const vec = (n: number) => new Float32Array(n).map(() => r() * 2 - 1);
+  // Every SIMD level: AVX-512 peels, the others must ignore the placement.
+  for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "scalar" && l !== "amx")) {
+    for (const threads of [1, 2]) {
+      using jit = new Jit({ maxIsa: isa, threads, minPartUs: 0 });
+      for (const [m, n, k] of [[20, 64, 33], [9, 200, 17], [40, 1024, 300]]) {
+        const a = vec(m * k), bias = vec(n);
+        const b0 = vec(k * n);
+        const whole = new Float32Array(k * n + 16);
+        let first: Float32Array | null = null;
+        const keys = new Set<string>();
+        for (let off = 0; off < 16; off++) {
+          const b = whole.subarray(off, off + k * n);
+          b.set(b0);
+          const c = new Float32Array(m * n);
+          jit.gemm(a, b, c, { m, n, k, bias, activation: "gelu" });
+          if (first === null) first = c;
+          else assert.deepEqual(c, first, `${isa}, ${threads} threads, ${m}×${n}×${k}, B +${off}`);
+        }
+        for (const key of jit.stats().keys) keys.add(key.key);
+        // Every placement ran: several kernels, one per placement class, and none fell back.
+        assert.ok([...keys].some((key) => key.includes("bpeel=")), [...keys].join("\n"));
+        assert.equal(jit.stats().fallbacks, 0);
+      }
+    }
+  }
+});

@@ -250,7 +250,7 @@ export class Jit {
     rt.operand(GEMM, 1, bv);
     rt.operand(GEMM, 3, c);
     const ops = this.#gemmOperands;
-    readGemm(a, bv, c, options, rt.key, rt.extents, ops, packed);
+    readGemm(a, bv, c, options, rt.key, rt.extents, ops, packed, rt.lineOffset(1));
     rt.operand(GEMM, 2, ops[0] ?? ABSENT);
     ops[0] = undefined;
     rt.run(GEMM_ID);

@@ -171,6 +171,7 @@ export class Runtime {
   /** The operands last taken per slot (NO_VIEW: none, so that null is checked like any value). */
   readonly #views: Float32Array[] = new Array(MAX_OPERANDS).fill(NO_VIEW);
   readonly #addrs = new Float64Array(MAX_OPERANDS);
+  readonly #lineOffsets = new Int32Array(MAX_OPERANDS);
   #set: KernelSet | null = null;
   #d: Dispatch | null = null;
   #args: Float64Array | null = null;
@@ -209,6 +210,15 @@ export class Runtime {
 
   readonly #owner: WeakRef<object>;
 
+  /**
+   * Where operand `slot` of the current call starts in a 64-byte line (its
+   * address mod 64; 0 where unknown), for a family's read: a small integer,
+   * so reading it on every call allocates nothing.
+   */
+  lineOffset(slot: number): number {
+    return this.#lineOffsets[slot];
+  }
+
   /** Threads a call may use. */
   get threads(): number {
     return this.#config.threads;
@@ -239,6 +249,7 @@ export class Runtime {
     // the next call asks again; this call's read rejects any element of it.
     this.#views[slot] = address === 0 ? NO_VIEW : x;
     this.#addrs[slot] = address;
+    this.#lineOffsets[slot] = this.#config.jit ? address % 64 : 0;
     this.#dirty = true;
   }
 

@@ -4,11 +4,11 @@
  *
  * @module
  */
-import { Assembler, type Program, rdi, rdx, rsi } from "../../../asm/mod.ts";
-import { loadPointer } from "../abi.ts";
+import { Assembler, type Program, qword, rax, rdi, rdx, rsi, rsp, XMM } from "../../../asm/mod.ts";
+import { ARG_BLOCK_BYTES, loadPointer } from "../abi.ts";
 import { emitRowsPass, streamsFor } from "../elementwise.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
-import { Vec } from "../vec.ts";
+import { Vec, type VecIsa } from "../vec.ts";
 import { ARG } from "./spec.ts";
 import { vecIsa } from "../vec.ts";
 import { emitDirectGemm } from "./direct.ts";
@@ -51,7 +51,8 @@ export function generateGemm(
       emitIkjGemm(a, s);
       break;
     case "direct":
-      emitDirectGemm(a, isa, s, plan.direct!);
+      if (peels(s, plan)) emitPeeledDirect(a, isa, s, plan);
+      else emitDirectGemm(a, isa, s, plan.direct!);
       break;
     case "packed":
       emitPackedGemm(a, isa, s, plan.packed!);
@@ -64,6 +65,51 @@ export function generateGemm(
       break;
   }
   return a.finish();
+}
+
+/**
+ * Whether the direct driver runs B's first `bPeel` columns as a strip of
+ * their own: AVX-512 only, where the other part's column tail takes a mask
+ * register, not one of the vectors its tile was planned with.
+ */
+function peels(s: GemmSpec, plan: GemmPlan): boolean {
+  const d = plan.direct!;
+  return (s.bPeel ?? 0) > 0 && s.bPeel! < s.n && !s.transB && !d.transposeB &&
+    !d.transposeStrips && plan.isa === "avx512";
+}
+
+/**
+ * The direct driver twice, as subroutines on a copy of the argument block:
+ * columns [0, bPeel), then [bPeel, n) with B, C and the bias advanced, so
+ * each of the second call's strips starts on a 64-byte line of B.
+ */
+function emitPeeledDirect(a: Assembler, isa: VecIsa, s: GemmSpec, plan: GemmPlan): void {
+  const peel = s.bPeel!, FRAME = ARG_BLOCK_BYTES + 8;
+  const narrow = a.label(), rest = a.label();
+  // Entered with rsp ≡ 8 (mod 16): the frame keeps calls 16-byte aligned.
+  a.emit("sub", rsp, FRAME);
+  a.emit("mov", qword(rsp, ARG_BLOCK_BYTES), rdi);
+  for (let q = 0; q < ARG_BLOCK_BYTES; q += 8) {
+    a.emit("mov", rax, qword(rdi, q));
+    a.emit("mov", qword(rsp, q), rax);
+  }
+  a.emit("mov", rdi, rsp);
+  a.emit("call", narrow);
+  for (const slot of [ARG.B, ARG.C, ARG.BIAS]) {
+    a.emit("cvttsd2si", rax, qword(rsp, slot * 8));
+    a.emit("add", rax, peel * 4);
+    a.emit("cvtsi2sd", XMM[0], rax);
+    a.emit("movsd", qword(rsp, slot * 8), XMM[0]);
+  }
+  a.emit("mov", rdi, rsp);
+  a.emit("call", rest);
+  a.emit("mov", rdi, qword(rsp, ARG_BLOCK_BYTES));
+  a.emit("add", rsp, FRAME);
+  a.emit("ret");
+  a.bind(narrow);
+  emitDirectGemm(a, isa, { ...s, n: peel, bPeel: 0 }, plan.direct!);
+  a.bind(rest);
+  emitDirectGemm(a, isa, { ...s, n: s.n - peel, bPeel: 0 }, plan.direct!);
 }
 
 /** C = act(C + bias) over the m×n matrix at ARG.C (row stride ldc), at the plan's ISA. */

@@ -78,7 +78,8 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
     ranges = splitRange(s.n, parts, g.n);
     if (ranges.length < 2) return null;
     return ranges.map((r) => ({
-      spec: { ...s, n: r.count },
+      // The part's B starts r.start columns later: its own columns before a line boundary.
+      spec: { ...s, n: r.count, bPeel: s.bPeel ? (s.bPeel - (r.start & 15) + 16) & 15 : 0 },
       plan: narrowed(p, s, r.count),
       offsets: [0, 4 * r.start * (s.transB ? s.ldb : 1), bias ? 4 * r.start : 0, 4 * r.start],
     }));

@@ -63,6 +63,7 @@ export const GEMM_KEY_FIELDS = [
   "activation",
   "activationP0",
   "activationP1",
+  "bPeel",
 ] as const;
 
 // Cold paths: each throws the error that names the argument, the value and what was expected.
@@ -227,6 +228,7 @@ export function decodeGemmKey(key: Int32Array): GemmSpec {
     epilogue: key[11] === 1 || key[12] !== 0
       ? { bias: key[11] === 1, activation: decodeActivation(key, 12) }
       : undefined,
+    bPeel: key[15],
   };
 }
 
@@ -253,7 +255,8 @@ export function describeGemm(s: GemmSpec): string {
   const e = s.epilogue;
   const epilogue = (e?.bias ? " +bias" : "") +
     (e?.activation ? ` ${activationText(e.activation)}` : "");
-  return `gemm ${s.m}x${s.n}x${s.k} ${t} ${ld} alpha=${s.alpha} beta=${s.beta}${epilogue}`;
+  const peel = s.bPeel ? ` bpeel=${s.bPeel}` : "";
+  return `gemm ${s.m}x${s.n}x${s.k} ${t} ${ld} alpha=${s.alpha} beta=${s.beta}${epilogue}${peel}`;
 }
 
 /** An activation as text: its name and parameters. */
@@ -280,6 +283,7 @@ export function readGemm(
   extents: Float64Array,
   operands: (Float32Array | undefined)[],
   packed: { k: number; n: number; ld: number } | null = null,
+  bLineOffset = 0,
 ): void {
   if (o === null || typeof o !== "object") badOptions(o);
   const m = o.m, n = o.n, k = o.k;
@@ -352,4 +356,6 @@ export function readGemm(
   // The common scalars skip the bit conversion (-0 and +0 share a key: the same kernel).
   key[9] = alpha === 1 ? ONE_BITS : f32Bits(alpha);
   key[10] = beta === 0 ? 0 : f32Bits(beta);
+  // Untransposed B whose rows all start at the same place in a 64-byte line.
+  key[15] = !transB && (ldb & 15) === 0 && n > 16 ? ((64 - bLineOffset) & 63) >> 2 : 0;
 }

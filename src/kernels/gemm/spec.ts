@@ -45,6 +45,15 @@ export interface GemmSpec {
   beta: number;
   /** What is applied to C after the product, if anything. */
   epilogue?: GemmEpilogue;
+  /**
+   * Columns before B's first 64-byte line boundary (0-15; 0 when unknown or
+   * when rows do not share it): the direct driver runs them as a narrow
+   * strip of their own, so every other strip of B loads whole lines. A
+   * large `new Float32Array(n)` sits 16 bytes past a line here: in place,
+   * every zmm load of B split over two lines (128×3072×768 at 77-78% of one
+   * core against 86-90% aligned). The same FMAs per element: same bits.
+   */
+  bPeel?: number;
 }
 
 /** C = act(C + bias) after alpha·AB + beta·C. */
