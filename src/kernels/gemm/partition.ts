@@ -78,11 +78,20 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   const bias = s.epilogue?.bias === true;
   let ranges: Range[];
   if (splitN(s, p, g)) {
-    ranges = splitRange(s.n, parts, g.n);
+    const peel = s.bPeel ?? 0;
+    if (peel > 0 && peel < s.n) {
+      // Cut where B's columns start a cache line: only the first part has a
+      // peel of its own (narrow parts that each peeled lost 20% at 64×768×3072).
+      ranges = splitRange(s.n - peel, parts, g.n).map((r) => ({
+        start: r.start + peel,
+        count: r.count,
+      }));
+      ranges[0] = { start: 0, count: ranges[0].count + peel };
+    } else ranges = splitRange(s.n, parts, g.n);
     if (ranges.length < 2) return null;
     return ranges.map((r) => ({
       // The part's B starts r.start columns later: its own columns before a line boundary.
-      spec: { ...s, n: r.count, bPeel: s.bPeel ? (s.bPeel - (r.start & 15) + 16) & 15 : 0 },
+      spec: { ...s, n: r.count, bPeel: peel ? (peel - (r.start & 15) + 16) & 15 : 0 },
       plan: narrowed(p, s, r.count),
       offsets: [0, 4 * r.start * (s.transB ? s.ldb : 1), bias ? 4 * r.start : 0, 4 * r.start],
     }));
