@@ -324,3 +324,28 @@ Deno.test("threads: calls made while an async job holds the pool run on the call
   assert.ok(calls > 0);
   assert.ok(sharedPool().serialCalls > serialBefore, `${calls} calls, none found the pool busy`);
 });
+
+Deno.test("threads: bad thread options and misuse of the async form throw, naming what is wrong", async () => {
+  for (const threads of [0, -1, 1.5, "2", 1000]) {
+    assert.throws(() => new Jit({ threads: threads as number }), RangeError, String(threads));
+  }
+  for (const minPartUs of [-1, NaN, "1"]) {
+    assert.throws(() => new Jit({ minPartUs: minPartUs as number }), RangeError, String(minPartUs));
+  }
+  using jit = new Jit({ threads: 2 });
+  const x = new Float32Array(16), y = new Float32Array(16);
+  // Nested: the inner call throws inside the outer recording, which rejects and runs nothing.
+  await assert.rejects(
+    jit.async(() => {
+      jit.unary("exp", x, y);
+      void jit.async(() => jit.unary("exp", x, y));
+    }),
+    /do not nest/,
+  );
+  // Nothing was left recording: a plain call runs at once.
+  x.fill(0);
+  jit.unary("exp", x, y);
+  assert.equal(y[0], 1);
+  jit.close();
+  await assert.rejects(jit.async(() => {}), /closed/);
+});

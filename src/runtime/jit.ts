@@ -479,6 +479,8 @@ export class Jit {
    */
   async(calls: () => void): Promise<void> {
     const rt = this.#rt;
+    if (rt.closed) return Promise.reject(new Error("Jit: this Jit is closed"));
+    // Called inside another async's calls: throws there, so the outer one rejects.
     rt.beginAsync();
     try {
       calls();
