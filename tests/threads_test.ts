@@ -349,3 +349,8 @@ Deno.test("threads: bad thread options and misuse of the async form throw, namin
   jit.close();
   await assert.rejects(jit.async(() => {}), /closed/);
 });
+
+Deno.test("threads: operands detached and collected during an async call do not crash it", async () => {
+  const r = await runFixture("async_detach.ts", ["-A", "--v8-flags=--expose-gc"]);
+  assert.equal(r.done, 3);
+});

@@ -25,11 +25,25 @@ export const TRAMPOLINE_SYMBOLS = {
   callI32: { name: "njit_call", parameters: ["pointer", "pointer"], result: "i32" },
   /**
    * fn(args) on a thread of Deno's blocking pool: a Promise that settles when
-   * fn returns, the event loop free meanwhile (the async form of calls).
+   * fn returns, the event loop free meanwhile (the async form of calls). The
+   * eight buffers beside are ignored by the trampoline (the last four travel
+   * on the stack); Deno keeps their backing stores alive until fn returns,
+   * whatever JavaScript does with them meanwhile.
    */
-  callAsync: {
+  callAsyncKeeping: {
     name: "njit_call",
-    parameters: ["pointer", "pointer"],
+    parameters: [
+      "pointer",
+      "pointer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+      "buffer",
+    ],
     result: "void",
     nonblocking: true,
   },

@@ -466,8 +466,9 @@ export class Jit {
    * loop: they are validated and compiled now (bad input throws here, and
    * nothing runs), then run in order on a thread of Deno's blocking pool
    * (split calls still use the Jit's workers); the promise resolves when the
-   * last has run. Until then the outputs are not written: do not read them,
-   * nor pass views you will detach.
+   * last has run. Until then the outputs are not written: do not read them.
+   * The operands' memory is kept alive until then, even if their buffers are
+   * transferred meanwhile.
    *
    * @example
    * ```ts

@@ -144,15 +144,23 @@ interface RecordedCall {
   args: NativeBlock;
   /** (f64 index in args, byte offset in the list's workspace) of each workspace slot. */
   workspace: [number, number][];
+  /** The buffers of its operands. */
+  buffers: ArrayBufferLike[];
 }
 
 /** The calls `jit.async` recorded, to run in order off the event loop. */
 interface Recording {
   calls: RecordedCall[];
   workspaceBytes: number;
-  /** The operands: kept reachable until the calls have run. */
-  keep: Float32Array[][];
 }
+
+/**
+ * Buffers handed to one nonblocking call besides its list (the trampoline
+ * ignores them): Deno keeps each one's backing store alive until the call
+ * returns, so an operand transferred (detached) and collected meanwhile
+ * cannot take its memory from under a kernel.
+ */
+const KEPT_BUFFERS = 8;
 
 /** A view no caller holds: the empty slot. */
 const NO_VIEW = new Float32Array(0);
@@ -314,7 +322,7 @@ export class Runtime {
   beginAsync(): void {
     if (this.#closed) throw closedError();
     if (this.#recording !== null) throw new Error("Jit: async calls do not nest");
-    this.#recording = { calls: [], workspaceBytes: 0, keep: [] };
+    this.#recording = { calls: [], workspaceBytes: 0 };
   }
 
   /** Drops the calls recorded (the recording function threw: none of them runs). */
@@ -331,36 +339,77 @@ export class Runtime {
     const r = this.#recording;
     this.#recording = null;
     if (r === null || r.calls.length === 0) return Promise.resolve();
-    const { list, workspace } = this.#callList(r);
     const owner = this.#owner.deref(); // held until the calls end: its code must stay
     this.#inflight++;
-    return this.#d!.callAsync(sharedPool().runAll, list.pointer).finally(() => {
-      workspace?.free();
-      void owner, r.keep;
+    return this.#runSegments(r).finally(() => {
+      void owner;
       if (--this.#inflight === 0 && this.#releaseLater) this.#releaseSet();
     });
   }
 
-  /** The job block listing a recording's calls, and the workspace they share. */
-  #callList(r: Recording): { list: NativeBlock; workspace: GuardedPages | null } {
-    const n = r.calls.length;
+  /**
+   * The recorded calls in order, as segments whose operands span at most
+   * `KEPT_BUFFERS` buffers, one nonblocking call each, all on one workspace.
+   */
+  async #runSegments(r: Recording): Promise<void> {
+    const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
+    try {
+      let start = 0;
+      while (start < r.calls.length) {
+        const kept = new Set<ArrayBufferLike>();
+        let end = start;
+        for (; end < r.calls.length; end++) {
+          const more = r.calls[end].buffers.filter((b) => !kept.has(b));
+          if (kept.size + more.length > KEPT_BUFFERS && end > start) break;
+          for (const b of more) kept.add(b);
+        }
+        const list = this.#callList(r.calls.slice(start, end), workspace);
+        const keep: (ArrayBufferLike | null)[] = [...kept];
+        while (keep.length < KEPT_BUFFERS) keep.push(null);
+        await this.#d!.callAsyncKeeping(
+          sharedPool().runAll,
+          list.pointer,
+          ...(keep as [
+            ArrayBuffer,
+            ArrayBuffer,
+            ArrayBuffer,
+            ArrayBuffer,
+            ArrayBuffer,
+            ArrayBuffer,
+            ArrayBuffer,
+            ArrayBuffer,
+          ]),
+        );
+        start = end;
+      }
+    } finally {
+      workspace?.free();
+    }
+  }
+
+  /** The job block listing calls, on the workspace they share. */
+  #callList(calls: RecordedCall[], workspace: GuardedPages | null): NativeBlock {
+    const n = calls.length;
     const list = new NativeBlock(JOB_PARTS + n * PART_BYTES);
     list.u32[0] = n;
-    const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
-    r.calls.forEach((c, i) => {
+    calls.forEach((c, i) => {
       list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = c.fn;
       list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = c.args.address;
       // No workspace (no kernel of the list needs one): the slots are never read.
       const base = workspace?.address ?? 0;
       for (const [slot, offset] of c.workspace) c.args.f64[slot] = base + offset;
     });
-    return { list, workspace };
+    return list;
   }
 
   /** Records a call: a copy of its argument block (or its job's), run later by endAsync. */
   #record(e: Entry, kernel: Kernel): void {
     const r = this.#recording!;
-    r.keep.push(this.#views.slice(0, e.family.operands.length));
+    const buffers: ArrayBufferLike[] = [];
+    for (let i = 0; i < e.family.operands.length; i++) {
+      const b = viewBuffer(this.#views[i]);
+      if (!buffers.includes(b)) buffers.push(b);
+    }
     const split = kernel.split;
     if (split === null) {
       const args = new NativeBlock(ARG_BLOCK_BYTES);
@@ -370,6 +419,7 @@ export class Runtime {
         fn: pointerValue(kernel.block.pointer),
         args,
         workspace: ws ? [[WORKSPACE_SLOT, 0]] : [],
+        buffers,
       });
       r.workspaceBytes = Math.max(r.workspaceBytes, ws);
       return;
@@ -386,7 +436,7 @@ export class Runtime {
       job.f64[(JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + 8 * split.argsAt[p];
       workspace.push([split.argsAt[p] + WORKSPACE_SLOT, p * split.workspaceStride]);
     }
-    r.calls.push({ fn: pointerValue(this.#pool!.forkJoin), args: job, workspace });
+    r.calls.push({ fn: pointerValue(this.#pool!.forkJoin), args: job, workspace, buffers });
     r.workspaceBytes = Math.max(r.workspaceBytes, split.parts * split.workspaceStride);
   }
 
@@ -394,11 +444,11 @@ export class Runtime {
   #flushRecording(): void {
     const r = this.#recording!;
     if (r.calls.length === 0) return;
-    const { list, workspace } = this.#callList(r);
+    const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
+    const list = this.#callList(r.calls, workspace);
     this.#d!.call(sharedPool().runAll, list.pointer);
     workspace?.free();
     r.calls = [];
-    r.keep = [];
     r.workspaceBytes = 0;
   }
 
