@@ -354,3 +354,8 @@ Deno.test("threads: operands detached and collected during an async call do not 
   const r = await runFixture("async_detach.ts", ["-A", "--v8-flags=--expose-gc"]);
   assert.equal(r.done, 3);
 });
+
+Deno.test("threads: kernels evicted while an async list records or runs them stay until it ends", async () => {
+  const r = await runFixture("async_evict.ts", ["-A"]);
+  assert.ok((r.before as number) > 100 && (r.evictions as number) > (r.before as number));
+});

@@ -152,6 +152,8 @@ interface RecordedCall {
 interface Recording {
   calls: RecordedCall[];
   workspaceBytes: number;
+  /** The code the calls run: not freed (by an eviction) until they have run. */
+  blocks: CodeBlock[];
 }
 
 /**
@@ -205,6 +207,10 @@ export class Runtime {
   #inflight = 0;
   /** close() ran while call lists were in flight: free the code when the last ends. */
   #releaseLater = false;
+  /** Code blocks in-flight async lists run, with how many lists use each. */
+  readonly #inflightBlocks = new Map<CodeBlock, number>();
+  /** Blocks evicted while in flight: freed when their last list ends. */
+  readonly #deferredFrees = new Set<CodeBlock>();
   /** A view or the entry changed since the argument block was written. */
   #dirty = true;
   readonly #profile: boolean;
@@ -322,12 +328,33 @@ export class Runtime {
   beginAsync(): void {
     if (this.#closed) throw closedError();
     if (this.#recording !== null) throw new Error("Jit: async calls do not nest");
-    this.#recording = { calls: [], workspaceBytes: 0 };
+    this.#recording = { calls: [], workspaceBytes: 0, blocks: [] };
   }
 
   /** Drops the calls recorded (the recording function threw: none of them runs). */
   abortAsync(): void {
+    if (this.#recording !== null) this.#releaseBlocks(this.#recording);
     this.#recording = null;
+  }
+
+  /** A recording's code: kept from the call that records it until the list has run. */
+  #retainBlock(r: Recording, b: CodeBlock): void {
+    if (r.blocks.includes(b)) return;
+    r.blocks.push(b);
+    this.#inflightBlocks.set(b, (this.#inflightBlocks.get(b) ?? 0) + 1);
+  }
+
+  /** Lets a recording's code go; blocks evicted meanwhile are freed when no list holds them. */
+  #releaseBlocks(r: Recording): void {
+    for (const b of r.blocks) {
+      const left = this.#inflightBlocks.get(b)! - 1;
+      if (left > 0) this.#inflightBlocks.set(b, left);
+      else {
+        this.#inflightBlocks.delete(b);
+        if (this.#deferredFrees.delete(b) && !this.#closed) this.#set!.free(b);
+      }
+    }
+    r.blocks = [];
   }
 
   /**
@@ -343,6 +370,7 @@ export class Runtime {
     this.#inflight++;
     return this.#runSegments(r).finally(() => {
       void owner;
+      this.#releaseBlocks(r);
       if (--this.#inflight === 0 && this.#releaseLater) this.#releaseSet();
     });
   }
@@ -410,6 +438,7 @@ export class Runtime {
       const b = viewBuffer(this.#views[i]);
       if (!buffers.includes(b)) buffers.push(b);
     }
+    for (const b of kernel.blocks) this.#retainBlock(r, b);
     const split = kernel.split;
     if (split === null) {
       const args = new NativeBlock(ARG_BLOCK_BYTES);
@@ -448,6 +477,7 @@ export class Runtime {
     const list = this.#callList(r.calls, workspace);
     this.#d!.call(sharedPool().runAll, list.pointer);
     workspace?.free();
+    this.#releaseBlocks(r);
     r.calls = [];
     r.workspaceBytes = 0;
   }
@@ -738,7 +768,13 @@ export class Runtime {
 
   #evict(e: Entry): void {
     this.#lru.remove(e);
-    if (e.kernel) { for (const b of e.kernel.blocks) this.#set!.free(b); }
+    if (e.kernel) {
+      for (const b of e.kernel.blocks) {
+        // An async list still runs it: freed when the list ends.
+        if (this.#inflightBlocks.has(b)) this.#deferredFrees.add(b);
+        else this.#set!.free(b);
+      }
+    }
     e.kernel = null;
     this.#evictions++;
     if (this.#last === e) this.#last = null;
