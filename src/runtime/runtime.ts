@@ -21,11 +21,12 @@ import {
 import { hashKey, sameKey } from "../kernels/key.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { type Dispatch, dispatch } from "../native/dispatch.ts";
-import { GuardedPages, NativeBlock, viewAddress } from "../native/memory.ts";
+import { NativeBlock, viewAddress } from "../native/memory.ts";
 import { JOB_PARTS, JOB_WAKE, JOB_WHOLE, PART_BYTES } from "../native/pool_code.ts";
 import { sharedPool, type ThreadPool } from "../native/pool.ts";
 import { tscRate } from "../native/stubs.ts";
 import { describe, isFloat32Array, viewBuffer, viewByteOffset } from "../typed.ts";
+import { CallLists } from "./call_lists.ts";
 import { LruList, type LruNode } from "./lru.ts";
 import {
   ensureWorkspace,
@@ -138,32 +139,6 @@ function pseudoAddress(view: Float32Array): number {
   return base + viewByteOffset(view);
 }
 
-/** One call of an async call list: its code, its own copy of the argument block(s). */
-interface RecordedCall {
-  fn: number;
-  args: NativeBlock;
-  /** (f64 index in args, byte offset in the list's workspace) of each workspace slot. */
-  workspace: [number, number][];
-  /** The buffers of its operands. */
-  buffers: ArrayBufferLike[];
-}
-
-/** The calls `jit.async` recorded, to run in order off the event loop. */
-interface Recording {
-  calls: RecordedCall[];
-  workspaceBytes: number;
-  /** The code the calls run: not freed (by an eviction) until they have run. */
-  blocks: CodeBlock[];
-}
-
-/**
- * Buffers handed to one nonblocking call besides its list (the trampoline
- * ignores them): Deno keeps each one's backing store alive until the call
- * returns, so an operand transferred (detached) and collected meanwhile
- * cannot take its memory from under a kernel.
- */
-const KEPT_BUFFERS = 8;
-
 /** A view no caller holds: the empty slot. */
 const NO_VIEW = new Float32Array(0);
 
@@ -202,15 +177,10 @@ export class Runtime {
   #closed = false;
   #dumpWarned = false;
   #pool: ThreadPool | null = null;
-  #recording: Recording | null = null;
-  /** Async call lists running now. */
-  #inflight = 0;
+  /** The async form's call lists (recording, in flight) and what they hold. */
+  readonly #lists = new CallLists((b) => this.#set?.free(b));
   /** close() ran while call lists were in flight: free the code when the last ends. */
   #releaseLater = false;
-  /** Code blocks in-flight async lists run, with how many lists use each. */
-  readonly #inflightBlocks = new Map<CodeBlock, number>();
-  /** Blocks evicted while in flight: freed when their last list ends. */
-  readonly #deferredFrees = new Set<CodeBlock>();
   /** A view or the entry changed since the argument block was written. */
   #dirty = true;
   readonly #profile: boolean;
@@ -295,7 +265,7 @@ export class Runtime {
 
   /** Enters a kernel through the trampoline (timed when profiling). */
   #call(e: Entry, kernel: Kernel): void {
-    if (this.#recording !== null) return this.#record(e, kernel);
+    if (this.#lists.recording) return this.#record(e, kernel);
     const split = kernel.split;
     if (split !== null) return this.#callSplit(e, split);
     this.#args![WORKSPACE_SLOT] = workspaceAddress;
@@ -327,34 +297,12 @@ export class Runtime {
   /** Starts recording calls for {@link endAsync} instead of running them. */
   beginAsync(): void {
     if (this.#closed) throw closedError();
-    if (this.#recording !== null) throw new Error("Jit: async calls do not nest");
-    this.#recording = { calls: [], workspaceBytes: 0, blocks: [] };
+    this.#lists.begin();
   }
 
   /** Drops the calls recorded (the recording function threw: none of them runs). */
   abortAsync(): void {
-    if (this.#recording !== null) this.#releaseBlocks(this.#recording);
-    this.#recording = null;
-  }
-
-  /** A recording's code: kept from the call that records it until the list has run. */
-  #retainBlock(r: Recording, b: CodeBlock): void {
-    if (r.blocks.includes(b)) return;
-    r.blocks.push(b);
-    this.#inflightBlocks.set(b, (this.#inflightBlocks.get(b) ?? 0) + 1);
-  }
-
-  /** Lets a recording's code go; blocks evicted meanwhile are freed when no list holds them. */
-  #releaseBlocks(r: Recording): void {
-    for (const b of r.blocks) {
-      const left = this.#inflightBlocks.get(b)! - 1;
-      if (left > 0) this.#inflightBlocks.set(b, left);
-      else {
-        this.#inflightBlocks.delete(b);
-        if (this.#deferredFrees.delete(b) && !this.#closed) this.#set!.free(b);
-      }
-    }
-    r.blocks = [];
+    this.#lists.abort();
   }
 
   /**
@@ -363,94 +311,32 @@ export class Runtime {
    * have run, and the event loop runs meanwhile.
    */
   endAsync(): Promise<void> {
-    const r = this.#recording;
-    this.#recording = null;
-    if (r === null || r.calls.length === 0) return Promise.resolve();
-    const owner = this.#owner.deref(); // held until the calls end: its code must stay
-    this.#inflight++;
-    return this.#runSegments(r).finally(() => {
-      void owner;
-      this.#releaseBlocks(r);
-      if (--this.#inflight === 0 && this.#releaseLater) this.#releaseSet();
-    });
-  }
-
-  /**
-   * The recorded calls in order, as segments whose operands span at most
-   * `KEPT_BUFFERS` buffers, one nonblocking call each, all on one workspace.
-   */
-  async #runSegments(r: Recording): Promise<void> {
-    const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
-    try {
-      let start = 0;
-      while (start < r.calls.length) {
-        const kept = new Set<ArrayBufferLike>();
-        let end = start;
-        for (; end < r.calls.length; end++) {
-          const more = r.calls[end].buffers.filter((b) => !kept.has(b));
-          if (kept.size + more.length > KEPT_BUFFERS && end > start) break;
-          for (const b of more) kept.add(b);
-        }
-        const list = this.#callList(r.calls.slice(start, end), workspace);
-        const keep: (ArrayBufferLike | null)[] = [...kept];
-        while (keep.length < KEPT_BUFFERS) keep.push(null);
-        await this.#d!.callAsyncKeeping(
-          sharedPool().runAll,
-          list.pointer,
-          ...(keep as [
-            ArrayBuffer,
-            ArrayBuffer,
-            ArrayBuffer,
-            ArrayBuffer,
-            ArrayBuffer,
-            ArrayBuffer,
-            ArrayBuffer,
-            ArrayBuffer,
-          ]),
-        );
-        start = end;
-      }
-    } finally {
-      workspace?.free();
+    if (this.#d === null) {
+      this.#lists.abort();
+      return Promise.resolve();
     }
-  }
-
-  /** The job block listing calls, on the workspace they share. */
-  #callList(calls: RecordedCall[], workspace: GuardedPages | null): NativeBlock {
-    const n = calls.length;
-    const list = new NativeBlock(JOB_PARTS + n * PART_BYTES);
-    list.u32[0] = n;
-    calls.forEach((c, i) => {
-      list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = c.fn;
-      list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = c.args.address;
-      // No workspace (no kernel of the list needs one): the slots are never read.
-      const base = workspace?.address ?? 0;
-      for (const [slot, offset] of c.workspace) c.args.f64[slot] = base + offset;
+    const owner = this.#owner.deref(); // held until the calls end: its code must stay
+    return this.#lists.run(this.#d, sharedPool().runAll, () => {
+      void owner;
+      if (this.#lists.inflight === 0 && this.#releaseLater) this.#releaseSet();
     });
-    return list;
   }
 
   /** Records a call: a copy of its argument block (or its job's), run later by endAsync. */
   #record(e: Entry, kernel: Kernel): void {
-    const r = this.#recording!;
     const buffers: ArrayBufferLike[] = [];
     for (let i = 0; i < e.family.operands.length; i++) {
       const b = viewBuffer(this.#views[i]);
       if (!buffers.includes(b)) buffers.push(b);
     }
-    for (const b of kernel.blocks) this.#retainBlock(r, b);
     const split = kernel.split;
     if (split === null) {
       const args = new NativeBlock(ARG_BLOCK_BYTES);
       args.f64.set(this.#args!.subarray(0, ARG_BLOCK_BYTES / 8));
       const ws = kernel.plan.workspaceBytes;
-      r.calls.push({
-        fn: pointerValue(kernel.block.pointer),
-        args,
-        workspace: ws ? [[WORKSPACE_SLOT, 0]] : [],
-        buffers,
-      });
-      r.workspaceBytes = Math.max(r.workspaceBytes, ws);
+      const workspace: [number, number][] = ws ? [[WORKSPACE_SLOT, 0]] : [];
+      const call = { fn: pointerValue(kernel.block.pointer), args, workspace, buffers };
+      this.#lists.add(call, kernel.blocks, ws);
       return;
     }
     this.#writeParts(e, split);
@@ -465,21 +351,8 @@ export class Runtime {
       job.f64[(JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + 8 * split.argsAt[p];
       workspace.push([split.argsAt[p] + WORKSPACE_SLOT, p * split.workspaceStride]);
     }
-    r.calls.push({ fn: pointerValue(this.#pool!.forkJoin), args: job, workspace, buffers });
-    r.workspaceBytes = Math.max(r.workspaceBytes, split.parts * split.workspaceStride);
-  }
-
-  /** Runs the calls recorded so far now, on this thread (before a call that must run here). */
-  #flushRecording(): void {
-    const r = this.#recording!;
-    if (r.calls.length === 0) return;
-    const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
-    const list = this.#callList(r.calls, workspace);
-    this.#d!.call(sharedPool().runAll, list.pointer);
-    workspace?.free();
-    this.#releaseBlocks(r);
-    r.calls = [];
-    r.workspaceBytes = 0;
+    const call = { fn: pointerValue(this.#pool!.forkJoin), args: job, workspace, buffers };
+    this.#lists.add(call, kernel.blocks, split.parts * split.workspaceStride);
   }
 
   /** A call whose key has no kernel: compile it (the first call, or after an eviction). */
@@ -536,7 +409,7 @@ export class Runtime {
 
   #reference(e: Entry, ops: number): void {
     // Calls recorded before this one run first: the order of calls is kept.
-    if (this.#recording !== null) this.#flushRecording();
+    if (this.#lists.recording) this.#lists.flush(this.#d!, sharedPool().runAll);
     e.referenceCalls++;
     e.family.reference(e.spec, this.#views.slice(0, ops) as Float32Array[]);
   }
@@ -771,7 +644,7 @@ export class Runtime {
     if (e.kernel) {
       for (const b of e.kernel.blocks) {
         // An async list still runs it: freed when the list ends.
-        if (this.#inflightBlocks.has(b)) this.#deferredFrees.add(b);
+        if (this.#lists.holds(b)) this.#lists.deferFree(b);
         else this.#set!.free(b);
       }
     }
@@ -831,8 +704,8 @@ export class Runtime {
   close(): void {
     if (this.#closed) return;
     this.#closed = true;
-    this.#recording = null;
-    if (this.#inflight > 0) this.#releaseLater = true;
+    this.#lists.abort();
+    if (this.#lists.inflight > 0) this.#releaseLater = true;
     else this.#releaseSet();
     for (const e of this.#entries) {
       e.kernel = null;

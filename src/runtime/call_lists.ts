@@ -1,0 +1,200 @@
+/**
+ * The async form's call lists: calls recorded by `jit.async` (each with its
+ * own copy of its argument block or split job), run in order off the event
+ * loop by nonblocking FFI calls into the pool's `runAll`. What must outlive
+ * the JavaScript side while they run is held here: the code of every
+ * recorded kernel (an eviction defers its free until no list holds it) and
+ * the operands' buffers (handed to the nonblocking call, which keeps their
+ * backing stores alive even if they are transferred meanwhile).
+ *
+ * @module
+ */
+import type { CodeBlock } from "../native/arena.ts";
+import type { Dispatch } from "../native/dispatch.ts";
+import { GuardedPages, NativeBlock } from "../native/memory.ts";
+import { JOB_PARTS, PART_BYTES } from "../native/pool_code.ts";
+
+/** One call of a list: its code and its own argument block (or job block). */
+export interface RecordedCall {
+  /** Address of the code to enter with `args`. */
+  fn: number;
+  args: NativeBlock;
+  /** (f64 index in args, byte offset in the list's workspace) of each workspace slot. */
+  workspace: [number, number][];
+  /** The buffers of its operands. */
+  buffers: ArrayBufferLike[];
+}
+
+interface Recording {
+  calls: RecordedCall[];
+  workspaceBytes: number;
+  /** The code the calls run: not freed (by an eviction) until they have run. */
+  blocks: CodeBlock[];
+}
+
+/**
+ * Buffers handed to one nonblocking call besides its list (the trampoline
+ * ignores them): Deno keeps each one's backing store alive until the call
+ * returns (without them, a transferred and collected operand segfaulted).
+ */
+const KEPT_BUFFERS = 8;
+
+type KeptBuffers = [
+  ArrayBuffer,
+  ArrayBuffer,
+  ArrayBuffer,
+  ArrayBuffer,
+  ArrayBuffer,
+  ArrayBuffer,
+  ArrayBuffer,
+  ArrayBuffer,
+];
+
+/** The call lists of one runtime: the one being recorded and those in flight. */
+export class CallLists {
+  #recording: Recording | null = null;
+  #inflight = 0;
+  /** Code blocks recorded or in-flight lists run, with how many lists hold each. */
+  readonly #held = new Map<CodeBlock, number>();
+  /** Blocks evicted while held: freed when their last list lets go. */
+  readonly #deferred = new Set<CodeBlock>();
+  readonly #free: (block: CodeBlock) => void;
+
+  /** `free` releases a block's code (the runtime's kernel set). */
+  constructor(free: (block: CodeBlock) => void) {
+    this.#free = free;
+  }
+
+  /** Whether calls are being recorded now. */
+  get recording(): boolean {
+    return this.#recording !== null;
+  }
+
+  /** Lists running now. */
+  get inflight(): number {
+    return this.#inflight;
+  }
+
+  /** Starts recording. Throws inside another recording. */
+  begin(): void {
+    if (this.#recording !== null) throw new Error("Jit: async calls do not nest");
+    this.#recording = { calls: [], workspaceBytes: 0, blocks: [] };
+  }
+
+  /** Drops the calls recorded (none of them runs). */
+  abort(): void {
+    if (this.#recording !== null) this.#release(this.#recording);
+    this.#recording = null;
+  }
+
+  /** Adds a call to the recording, holding its code from now on. */
+  add(call: RecordedCall, blocks: readonly CodeBlock[], workspaceBytes: number): void {
+    const r = this.#recording!;
+    for (const b of blocks) {
+      if (r.blocks.includes(b)) continue;
+      r.blocks.push(b);
+      this.#held.set(b, (this.#held.get(b) ?? 0) + 1);
+    }
+    r.calls.push(call);
+    r.workspaceBytes = Math.max(r.workspaceBytes, workspaceBytes);
+  }
+
+  /** Whether a list holds this block: its free must wait ({@link deferFree}). */
+  holds(block: CodeBlock): boolean {
+    return this.#held.has(block);
+  }
+
+  /** Frees the block when the last list holding it ends. */
+  deferFree(block: CodeBlock): void {
+    this.#deferred.add(block);
+  }
+
+  /**
+   * Runs the recording in order through `runAll` off the event loop; `done`
+   * runs after, when the list no longer holds anything.
+   */
+  run(d: Dispatch, runAll: Deno.PointerObject, done: () => void): Promise<void> {
+    const r = this.#recording;
+    this.#recording = null;
+    if (r === null || r.calls.length === 0) {
+      if (r !== null) this.#release(r);
+      return Promise.resolve();
+    }
+    this.#inflight++;
+    return this.#segments(r, d, runAll).finally(() => {
+      this.#release(r);
+      this.#inflight--;
+      done();
+    });
+  }
+
+  /** Runs the calls recorded so far now, on this thread (before a call that must run here). */
+  flush(d: Dispatch, runAll: Deno.PointerObject): void {
+    const r = this.#recording!;
+    if (r.calls.length === 0) return;
+    const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
+    d.call(runAll, listOf(r.calls, workspace).pointer);
+    workspace?.free();
+    this.#release(r);
+    r.calls = [];
+    r.workspaceBytes = 0;
+  }
+
+  /** Forgets every list (the runtime is closed: its code is freed whole). */
+  clear(): void {
+    this.#recording = null;
+    this.#held.clear();
+    this.#deferred.clear();
+  }
+
+  /** Segments of at most `KEPT_BUFFERS` buffers, one nonblocking call each, one workspace. */
+  async #segments(r: Recording, d: Dispatch, runAll: Deno.PointerObject): Promise<void> {
+    const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
+    try {
+      let start = 0;
+      while (start < r.calls.length) {
+        const kept = new Set<ArrayBufferLike>();
+        let end = start;
+        for (; end < r.calls.length; end++) {
+          const more = r.calls[end].buffers.filter((b) => !kept.has(b));
+          if (kept.size + more.length > KEPT_BUFFERS && end > start) break;
+          for (const b of more) kept.add(b);
+        }
+        const list = listOf(r.calls.slice(start, end), workspace);
+        const keep: (ArrayBufferLike | null)[] = [...kept];
+        while (keep.length < KEPT_BUFFERS) keep.push(null);
+        await d.callAsyncKeeping(runAll, list.pointer, ...(keep as KeptBuffers));
+        start = end;
+      }
+    } finally {
+      workspace?.free();
+    }
+  }
+
+  /** Lets a recording's code go; blocks evicted meanwhile are freed when no list holds them. */
+  #release(r: Recording): void {
+    for (const b of r.blocks) {
+      const left = (this.#held.get(b) ?? 1) - 1;
+      if (left > 0) this.#held.set(b, left);
+      else {
+        this.#held.delete(b);
+        if (this.#deferred.delete(b)) this.#free(b);
+      }
+    }
+    r.blocks = [];
+  }
+}
+
+/** The job block listing calls (run in order by `runAll`), on the workspace they share. */
+function listOf(calls: RecordedCall[], workspace: GuardedPages | null): NativeBlock {
+  const list = new NativeBlock(JOB_PARTS + calls.length * PART_BYTES);
+  list.u32[0] = calls.length;
+  // No workspace (no kernel of the list needs one): the slots are never read.
+  const base = workspace?.address ?? 0;
+  calls.forEach((c, i) => {
+    list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = c.fn;
+    list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = c.args.address;
+    for (const [slot, offset] of c.workspace) c.args.f64[slot] = base + offset;
+  });
+  return list;
+}
