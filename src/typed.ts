@@ -55,6 +55,17 @@ export function viewBuffer(x: ArrayBufferView): ArrayBufferLike {
   return BUFFER.call(x);
 }
 
+const RESIZABLE = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "resizable")?.get;
+const GROWABLE = typeof SharedArrayBuffer === "function"
+  ? Object.getOwnPropertyDescriptor(SharedArrayBuffer.prototype, "growable")?.get
+  : undefined;
+
+/** Whether a buffer can change length (intrinsic getters: a subclass cannot hide it). */
+export function isResizable(buffer: ArrayBufferLike): boolean {
+  if (buffer instanceof ArrayBuffer) return RESIZABLE?.call(buffer) === true;
+  return GROWABLE?.call(buffer) === true;
+}
+
 /** A value as an error message shows it: its type and, for primitives, itself. */
 export function describe(v: unknown): string {
   if (v === null) return "null";

@@ -346,6 +346,14 @@ Deno.test("threads: bad thread options and misuse of the async form throw, namin
   x.fill(0);
   jit.unary("exp", x, y);
   assert.equal(y[0], 1);
+  // A resizable buffer: fine synchronously, refused by the async form with its name.
+  const rx = new Float32Array(new ArrayBuffer(64, { maxByteLength: 128 }));
+  jit.unary("exp", rx, y);
+  await assert.rejects(
+    jit.async(() => jit.unary("exp", rx, y)),
+    TypeError,
+    "x is a view of a resizable",
+  );
   jit.close();
   await assert.rejects(jit.async(() => {}), /closed/);
 });

@@ -25,7 +25,7 @@ import { NativeBlock, viewAddress } from "../native/memory.ts";
 import { JOB_PARTS, JOB_WAKE, JOB_WHOLE, PART_BYTES } from "../native/pool_code.ts";
 import { sharedPool, type ThreadPool } from "../native/pool.ts";
 import { tscRate } from "../native/stubs.ts";
-import { describe, isFloat32Array, viewBuffer, viewByteOffset } from "../typed.ts";
+import { describe, isFloat32Array, isResizable, viewBuffer, viewByteOffset } from "../typed.ts";
 import { CallLists } from "./call_lists.ts";
 import { LruList, type LruNode } from "./lru.ts";
 import {
@@ -327,6 +327,13 @@ export class Runtime {
     const buffers: ArrayBufferLike[] = [];
     for (let i = 0; i < e.family.operands.length; i++) {
       const b = viewBuffer(this.#views[i]);
+      if (isResizable(b)) {
+        // Deno keeps an operand's memory alive across a nonblocking call only for fixed buffers.
+        throw new TypeError(
+          `${e.family.name}: ${e.family.operands[i]} is a view of a resizable buffer; ` +
+            "jit.async needs fixed-length buffers (the synchronous call accepts it)",
+        );
+      }
       if (!buffers.includes(b)) buffers.push(b);
     }
     const split = kernel.split;
