@@ -27,6 +27,8 @@ function guarded(count: number, side: "end" | "start"): Guarded {
 Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both sides", () => {
   const r = rng(4242);
   using jit = new Jit();
+  // Every call split between 3 threads too: each part's operands against the same guards.
+  using split = new Jit({ threads: 3, minPartUs: 0 });
   let runs = 0;
   for (const { level, isa } of gemmConfigurations()) {
     for (let t = 0; t < 60; t++) {
@@ -50,10 +52,12 @@ Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both side
           const opts = { m, n, k, transA, transB, lda, ldb, ldc, alpha, beta };
           if (level === 3) {
             jit.gemm(A.view, B.view, C.view, opts); // the runtime's plan
+            split.gemm(A.view, B.view, C.view, opts);
             // And its epilogue, with the bias against a guard page too.
             const BIAS = guarded(n, side);
             try {
               jit.gemm(A.view, B.view, C.view, { ...opts, bias: BIAS.view, activation: "gelu" });
+              split.gemm(A.view, B.view, C.view, { ...opts, bias: BIAS.view, activation: "gelu" });
             } finally {
               BIAS.free();
             }
@@ -82,6 +86,7 @@ Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both side
 
 Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select them, guarded", () => {
   using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
   const shapes: [number, number, number, boolean][] = [
     [70, 600, 900, true],
     [130, 1030, 1100, false],
@@ -98,6 +103,10 @@ Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select 
         A.view.fill(1);
         B.view.fill(1);
         jit.gemm(A.view, B.view, C.view, { m, n, k, transB });
+        assert.equal(C.view[0], k);
+        assert.equal(C.view[m * n - 1], k);
+        C.view.fill(0);
+        split.gemm(A.view, B.view, C.view, { m, n, k, transB });
         assert.equal(C.view[0], k);
         assert.equal(C.view[m * n - 1], k);
       } finally {
@@ -122,6 +131,7 @@ Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select 
 Deno.test("bounds: every neural op stays inside its operands, guard pages on both sides", () => {
   const r = rng(777);
   using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
   let runs = 0;
   for (let t = 0; t < 120; t++) {
     const rows = pick(r, [1, 2, 3, 5]),
@@ -135,19 +145,24 @@ Deno.test("bounds: every neural op stays inside its operands, guard pages on bot
         R.view.fill(0.25);
         G.view.fill(1);
         B.view.fill(0);
-        jit.unary(pick(r, ["gelu", "tanh", "relu", "log", "softplus"] as const), X.view, Y.view);
-        jit.softmax(X.view, Y.view, { rows, cols, log: r() < 0.5 });
-        jit.layerNorm(X.view, Y.view, {
-          rows,
-          cols,
-          scale: G.view,
-          bias: B.view,
-          residual: R.view,
-        });
-        jit.rmsNorm(X.view, Y.view, { rows, cols, scale: G.view });
-        jit.reduce(pick(r, ["sum", "max", "logSumExp"] as const), X.view, S.view, { rows, cols });
-        jit.binary("add", X.view, [rows, cols], G.view, [cols], Y.view);
-        jit.binary("pow", X.view, [rows, cols], S.view.subarray(0, 1), [1], Y.view);
+        const op = pick(r, ["gelu", "tanh", "relu", "log", "softplus"] as const);
+        const log = r() < 0.5, reduction = pick(r, ["sum", "max", "logSumExp"] as const);
+        // Whole, and split into parts on 3 threads (every part against the same guards).
+        for (const j of [jit, split]) {
+          j.unary(op, X.view, Y.view);
+          j.softmax(X.view, Y.view, { rows, cols, log });
+          j.layerNorm(X.view, Y.view, {
+            rows,
+            cols,
+            scale: G.view,
+            bias: B.view,
+            residual: R.view,
+          });
+          j.rmsNorm(X.view, Y.view, { rows, cols, scale: G.view });
+          j.reduce(reduction, X.view, S.view, { rows, cols });
+          j.binary("add", X.view, [rows, cols], G.view, [cols], Y.view);
+          j.binary("pow", X.view, [rows, cols], S.view.subarray(0, 1), [1], Y.view);
+        }
         runs++;
       } finally {
         for (const g of [X, Y, R, G, B, S]) g.free();

@@ -252,20 +252,26 @@ Deno.test("threads: workers sleep when idle (under 1% of a core over 100 ms)", a
   assert.ok(busy < 0.01, `workers busy ${(100 * busy).toFixed(2)}% while idle`);
 });
 
-Deno.test("threads: a split key dumps each distinct part's kernel", () => {
+Deno.test("threads: a split key dumps each distinct part's kernel, and its whole-call kernel", () => {
   const dir = Deno.makeTempDirSync({ prefix: "njit-dump-" });
   try {
-    using jit = new Jit({ dump: dir, threads: 3, minPartUs: 0 });
-    // 100 rows in 12 parts of 8 or 9 rows: two distinct kernels, and (a call too small to
-    // wake sleeping workers) the whole-call kernel it runs when none is awake.
+    using forced = new Jit({ dump: `${dir}/forced`, threads: 3, minPartUs: 0 });
+    // 100 rows in 12 parts of 8 or 9 rows: two distinct kernels.
     const x = new Float32Array(100 * 40).fill(1);
-    jit.softmax(x, new Float32Array(x.length), { rows: 100, cols: 40 });
-    const names = [...Deno.readDirSync(dir)].map((e) => e.name).sort();
-    assert.equal(names.length, 6, names.join(" "));
+    forced.softmax(x, new Float32Array(x.length), { rows: 100, cols: 40 });
+    const names = [...Deno.readDirSync(`${dir}/forced`)].map((e) => e.name).sort();
+    assert.equal(names.length, 4, names.join(" "));
     assert.ok(names[0].includes("part0") && names[2].includes("part1"), names.join(" "));
-    assert.ok(names[4].includes("whole"), names.join(" "));
-    assert.equal(jit.stats().keys[0].threads, 3);
-    assert.equal(jit.stats().keys[0].parts, 12);
+    assert.equal(forced.stats().keys[0].threads, 3);
+    assert.equal(forced.stats().keys[0].parts, 12);
+    // Under the default cut-off a call too small to wake sleeping workers also gets the
+    // whole-call kernel it runs when none is awake: 1000 rows in 10 parts of 100.
+    using small = new Jit({ dump: `${dir}/small`, threads: 3 });
+    const z = new Float32Array(1000 * 100).fill(1);
+    small.softmax(z, new Float32Array(z.length), { rows: 1000, cols: 100 });
+    const more = [...Deno.readDirSync(`${dir}/small`)].map((e) => e.name).sort();
+    assert.equal(more.length, 4, more.join(" "));
+    assert.ok(more[0].includes("part0") && more[2].includes("whole"), more.join(" "));
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
@@ -366,4 +372,25 @@ Deno.test("threads: operands detached and collected during an async call do not 
 Deno.test("threads: kernels evicted while an async list records or runs them stay until it ends", async () => {
   const r = await runFixture("async_evict.ts", ["-A"]);
   assert.ok((r.before as number) > 100 && (r.evictions as number) > (r.before as number));
+});
+
+Deno.test("threads: a small split call runs whole when the workers sleep, in parts in a stream, same bits", async () => {
+  using one = new Jit({ threads: 1 });
+  using jit = new Jit({ threads: 2 });
+  const z = new Float32Array(1000 * 100).map((_, i) => Math.sin(i)),
+    expected = new Float32Array(z.length);
+  one.softmax(z, expected, { rows: 1000, cols: 100 });
+  const y = new Float32Array(z.length);
+  jit.softmax(z, y, { rows: 1000, cols: 100 }); // compiles; the pool starts
+  assert.equal(jit.stats().keys[0].parts, 8);
+  await new Promise((r) => setTimeout(r, 20)); // the workers sleep by now
+  const jobs = () => sharedPool().stats().reduce((n, w) => n + w.jobs, 0);
+  const before = jobs();
+  y.fill(0);
+  jit.softmax(z, y, { rows: 1000, cols: 100 }); // alone: the whole-call kernel, no wake-up
+  assert.deepEqual(y, expected);
+  assert.equal(jobs(), before, "a worker was woken for a small call");
+  for (let i = 0; i < 200; i++) jit.softmax(z, y, { rows: 1000, cols: 100 }); // a dense stream
+  assert.deepEqual(y, expected);
+  assert.ok(jobs() > before, "a dense stream of small calls never woke the workers");
 });

@@ -82,8 +82,9 @@ export interface JitOptions {
   threads?: number;
   /**
    * Least estimated work per thread, in µs, for a call to be split between
-   * threads (smaller calls run on the calling thread). Default 10; 0 splits
-   * every call that can be split (tests do, to cover the split paths).
+   * threads (smaller calls run on the calling thread). Default 1.5; 0 splits
+   * every call that can be split and always runs its parts, waking the
+   * workers (tests do, to cover the split paths).
    */
   minPartUs?: number;
 }

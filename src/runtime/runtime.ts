@@ -501,7 +501,8 @@ export class Runtime {
     const t0 = performance.now();
     const listing = c.dump !== undefined;
     let reason = compileReason(e.compiles);
-    const wakes = estimatedNs(f.cost(e.spec)) >= WAKE_MIN_NS;
+    // minPartUs 0 (tests, benches): every split call runs its parts, waking the workers.
+    const wakes = c.minPartNs <= 0 || estimatedNs(f.cost(e.spec)) >= WAKE_MIN_NS;
     let programs: ReturnType<OpFamily["generate"]>[] | undefined, parts: Part[] | null = null;
     try {
       e.plan ??= f.plan(e.spec, c.target);
