@@ -401,6 +401,9 @@ function keepOffCaller(a: Assembler): void {
   a.emit("je", done);
   a.emit("rdtscp");
   a.emit("and", ecx, 0xfff);
+  // A CPU beyond the mask's 1024 bits: leave the workers where they are.
+  a.emit("cmp", ecx, MASK_BYTES * 8);
+  a.emit("jae", done);
   a.emit("cmp", ecx, dword(rbx, POOL.LAST_CPU));
   a.emit("je", done);
   a.emit("mov", dword(rbx, POOL.LAST_CPU), ecx);
