@@ -75,9 +75,9 @@ export interface JitOptions {
   keyCapacity?: number;
   /**
    * Threads a call may use: the calling thread and `threads − 1` workers of
-   * the isolate's native pool (shared by every Jit). Default: the CPUs in
-   * the process's affinity mask, or NJIT_NUM_THREADS. Results are the same
-   * bits for any count.
+   * the isolate's native pool (shared by every Jit), at most 113. Default:
+   * the CPUs in the process's affinity mask (capped there), or
+   * NJIT_NUM_THREADS. Results are the same bits for any count.
    */
   threads?: number;
   /**
@@ -178,7 +178,7 @@ export class Jit {
     const threads = count(
       "threads",
       options.threads,
-      envInt("NJIT_NUM_THREADS", 0) || (this.#jit ? affinityCpus() : 1),
+      envInt("NJIT_NUM_THREADS", 0) || (this.#jit ? Math.min(affinityCpus(), MAX_THREADS) : 1),
       1,
     );
     if (threads > MAX_THREADS) badOption("threads", threads, `at most ${MAX_THREADS}`);
