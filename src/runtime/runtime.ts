@@ -177,6 +177,8 @@ export class Runtime {
   #closed = false;
   #dumpWarned = false;
   #pool: ThreadPool | null = null;
+  /** Starting worker threads failed: this runtime stays on one thread. */
+  #poolFailed = false;
   /** The async form's call lists (recording, in flight) and what they hold. */
   readonly #lists = new CallLists((b) => this.#set?.free(b));
   /** close() ran while call lists were in flight: free the code when the last ends. */
@@ -600,19 +602,37 @@ export class Runtime {
     const f = e.family;
     if (f.partition === undefined) return null;
     const n = partsFor(f.cost(e.spec), this.#config.threads, this.#config.minPartNs);
-    if (n < 2) return null;
+    if (n < 2 || !this.#startPool()) return null;
     const parts = f.partition(e.spec, plan, n);
     return parts !== null && parts.length > 1 ? parts : null;
   }
 
-  /** The job block of a split call; starts the pool's workers on first use. */
-  #split(f: OpFamily, parts: Part[], blocks: CodeBlock[], wake: boolean): Split {
-    if (this.#pool === null) {
-      this.#pool = sharedPool();
-      this.#pool.acquire(this.#config.threads - 1);
-      this.#pool.setSpin(SPIN);
-      this.#set!.onRelease(this.#pool);
+  /**
+   * The pool's workers, started on first use; false (the call stays on one
+   * thread, and so do later ones) when no thread could be started.
+   */
+  #startPool(): boolean {
+    if (this.#pool !== null) return true;
+    if (this.#poolFailed) return false;
+    const pool = sharedPool();
+    try {
+      pool.acquire(this.#config.threads - 1);
+    } catch (err) {
+      pool.release();
+      this.#poolFailed = true;
+      if (this.#config.verbose) {
+        console.error(`njit: no worker threads (${(err as Error).message}): one thread`);
+      }
+      return false;
     }
+    pool.setSpin(SPIN);
+    this.#set!.onRelease(pool);
+    this.#pool = pool;
+    return true;
+  }
+
+  /** The job block of a split call. */
+  #split(f: OpFamily, parts: Part[], blocks: CodeBlock[], wake: boolean): Split {
     const n = parts.length;
     const table = Math.ceil((JOB_PARTS + n * PART_BYTES) / 64) * 64;
     const job = new NativeBlock(table + n * ARG_BLOCK_BYTES);
