@@ -52,10 +52,13 @@ function withWorkers<T>(threads: number, body: () => T): T {
   if (threads === 1) return body();
   const pool = sharedPool();
   pool.acquire(threads - 1);
+  // Long spins between probe runs; the pool's own policy back after (Jits may share it).
+  const before = pool.spin;
   pool.setSpin({ workerUs: 1000, callerUs: 1000, streamUs: 0 });
   try {
     return body();
   } finally {
+    pool.setSpin(before);
     pool.release();
   }
 }

@@ -394,3 +394,24 @@ Deno.test("threads: a small split call runs whole when the workers sleep, in par
   assert.deepEqual(y, expected);
   assert.ok(jobs() > before, "a dense stream of small calls never woke the workers");
 });
+
+Deno.test("threads: a split key called on other arrays reads and writes those (part blocks follow the views)", () => {
+  using jit = new Jit({ threads: 2, minPartUs: 0 });
+  using one = new Jit({ threads: 1 });
+  const xs = [1, 2, 3].map((s) => new Float32Array(64 * 100).map((_, i) => Math.sin(i * s)));
+  const ys = xs.map(() => new Float32Array(64 * 100));
+  const small = new Float32Array(8);
+  for (let round = 0; round < 3; round++) {
+    xs.forEach((x, i) => {
+      ys[i].fill(0);
+      jit.softmax(x, ys[i], { rows: 64, cols: 100 }); // back to back on new arrays
+      if (round === 2) jit.unary("relu", small, small); // or with another key in between
+    });
+  }
+  assert.equal(jit.stats().keys.find((k) => k.family === "softmax")!.compiles, 1);
+  xs.forEach((x, i) => {
+    const expected = new Float32Array(x.length);
+    one.softmax(x, expected, { rows: 64, cols: 100 });
+    assert.deepEqual(ys[i], expected, `array ${i}`);
+  });
+});

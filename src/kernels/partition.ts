@@ -42,3 +42,22 @@ export function rangeParts<Spec, Plan extends KernelPlan>(
   if (ranges.length < 2) return null;
   return ranges.map((r) => ({ spec: sub(r), plan, offsets: offsets(r.start) }));
 }
+
+/**
+ * Parts of whole rows, for a family whose rows are computed independently:
+ * each part is the spec with its rows, operands advanced by
+ * `offsets(firstRow)` bytes.
+ */
+export function rowParts<Spec extends { rows: number }, Plan extends KernelPlan>(
+  spec: Spec,
+  plan: Plan,
+  parts: number,
+  offsets: (firstRow: number) => number[],
+): Part<Spec, Plan>[] | null {
+  return rangeParts(
+    plan,
+    splitRange(spec.rows, parts),
+    (r) => ({ ...spec, rows: r.count }),
+    offsets,
+  );
+}

@@ -67,6 +67,7 @@ export class ThreadPool {
   readonly runAll: Deno.PointerObject;
   readonly #threads: bigint[] = [];
   #users = 0;
+  #spin: SpinPolicy = { workerUs: 0, callerUs: 0, streamUs: 0 };
 
   constructor() {
     this.#page = new GuardedPages(POOL_BYTES);
@@ -79,9 +80,9 @@ export class ThreadPool {
     this.#shutdown = this.#arena.install(shutdownCode()).pointer;
     this.forkJoin = this.#arena.install(forkJoinCode(this.#page.address)).pointer;
     // The CPUs workers may use, for keeping them off the caller's CPU (pool_code.ts).
-    const mask = new Uint8Array(MASK_BYTES);
-    const cpus = libc().sched_getaffinity(0, BigInt(MASK_BYTES), mask) === 0 ? affinityCpus() : 1;
-    new Uint8Array(this.#view.buffer, POOL.MASK, MASK_BYTES).set(mask);
+    const mask = affinityMask();
+    if (mask) new Uint8Array(this.#view.buffer, POOL.MASK, MASK_BYTES).set(mask);
+    const cpus = mask ? countCpus(mask) : 1;
     this.#view.setInt32(POOL.LAST_CPU, -1, true);
     const rdtscp = (cpuid(0x80000000)[0] >>> 0) >= 0x80000001 &&
       (cpuid(0x80000001)[3] & (1 << 27)) !== 0;
@@ -94,6 +95,11 @@ export class ThreadPool {
     return this.#page.address;
   }
 
+  /** The spin budgets in force. */
+  get spin(): SpinPolicy {
+    return { ...this.#spin };
+  }
+
   /** Worker threads running now. */
   get workers(): number {
     return this.#threads.length;
@@ -101,6 +107,7 @@ export class ThreadPool {
 
   /** Sets the spin budgets (converted to TSC cycles). */
   setSpin(policy: SpinPolicy): void {
+    this.#spin = { ...policy };
     const rate = tscRate();
     this.#view.setBigUint64(
       POOL.WORKER_SPIN,
@@ -199,11 +206,20 @@ export function sharedPool(): ThreadPool {
   return shared;
 }
 
-/** The CPUs in this process's affinity mask (`sched_getaffinity`), at least 1. */
-export function affinityCpus(): number {
-  const mask = new Uint8Array(128);
-  if (libc().sched_getaffinity(0, BigInt(mask.length), mask) !== 0) return 1;
+/** This process's CPU affinity mask (1024 CPUs), or null when it cannot be read. */
+function affinityMask(): Uint8Array | null {
+  const mask = new Uint8Array(MASK_BYTES);
+  return libc().sched_getaffinity(0, BigInt(MASK_BYTES), mask) === 0 ? mask : null;
+}
+
+function countCpus(mask: Uint8Array): number {
   let n = 0;
   for (const byte of mask) for (let b = byte; b; b &= b - 1) n++;
   return Math.max(1, n);
+}
+
+/** The CPUs in this process's affinity mask (`sched_getaffinity`), at least 1. */
+export function affinityCpus(): number {
+  const mask = affinityMask();
+  return mask ? countCpus(mask) : 1;
 }

@@ -92,6 +92,9 @@ interface Split {
   offsets: Float64Array;
   /** Workspace bytes per part (each part has its own). */
   workspaceStride: number;
+  /** The runtime's argument epoch and workspace the part blocks were last written for. */
+  epoch: number;
+  workspace: number;
 }
 
 interface Entry extends LruNode {
@@ -183,6 +186,8 @@ export class Runtime {
   readonly #lists = new CallLists((b) => this.#set?.free(b));
   /** close() ran while call lists were in flight: free the code when the last ends. */
   #releaseLater = false;
+  /** Counts argument-block rewrites: a split's part blocks were written for one of them. */
+  #argsEpoch = 0;
   /** A view or the entry changed since the argument block was written. */
   #dirty = true;
   readonly #profile: boolean;
@@ -279,7 +284,10 @@ export class Runtime {
   #callSplit(e: Entry, split: Split): void {
     // A small call's whole-call kernel may run instead of the parts (pool_code.ts decides).
     if (split.whole !== null) this.#args![WORKSPACE_SLOT] = workspaceAddress;
-    this.#writeParts(e, split);
+    // The parts' argument blocks change only with the operands or the workspace.
+    if (split.epoch !== this.#argsEpoch || split.workspace !== workspaceAddress) {
+      this.#writeParts(e, split);
+    }
     const pool = this.#pool!.forkJoin;
     if (this.#profile) this.#d!.callTimed(pool, split.job.pointer, e.counters!.pointer);
     else this.#d!.call(pool, split.job.pointer);
@@ -294,6 +302,8 @@ export class Runtime {
       for (let i = 0; i < ops; i++) args[base + i] = addrs[i] + off[o + i];
       args[base + WORKSPACE_SLOT] = ws + p * stride;
     }
+    split.epoch = this.#argsEpoch;
+    split.workspace = ws;
   }
 
   /** Starts recording calls for {@link endAsync} instead of running them. */
@@ -381,6 +391,7 @@ export class Runtime {
     const ops = f.operands.length;
     this.#checkOverlap(f, ops);
     this.#dirty = false;
+    this.#argsEpoch++;
     if (!this.#config.jit) return;
     this.#ensureNative();
     const args = this.#args!, addrs = this.#addrs;
@@ -664,6 +675,8 @@ export class Runtime {
       argsAt,
       offsets,
       workspaceStride: stride,
+      epoch: -1,
+      workspace: -1,
     };
   }
 

@@ -5,7 +5,7 @@
  * @module
  */
 import type { OpFamily } from "../family.ts";
-import { rangeParts, splitRange } from "../partition.ts";
+import { rowParts } from "../partition.ts";
 import { generateNorm, type NormPlan, planNorm } from "./generate.ts";
 import { decodeNormKey, NORM_KEY_FIELDS } from "./read.ts";
 import { describeNorm, type NormSpec } from "./spec.ts";
@@ -28,7 +28,7 @@ export const NORM: OpFamily<NormSpec, NormPlan> = {
   generate: generateNorm,
   // Rows are independent; scale and bias are per column, shared by every part.
   partition: (s, p, parts) =>
-    rangeParts(p, splitRange(s.rows, parts), (r) => ({ ...s, rows: r.count }), (i) => {
+    rowParts(s, p, parts, (i) => {
       const o = 4 * i * s.cols;
       return [o, s.residual ? o : 0, 0, 0, o];
     }),

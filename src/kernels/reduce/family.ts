@@ -4,7 +4,7 @@
  * @module
  */
 import type { OpFamily } from "../family.ts";
-import { rangeParts, splitRange } from "../partition.ts";
+import { rowParts } from "../partition.ts";
 import { generateReduce, planReduce, type ReducePlan } from "./generate.ts";
 import { decodeReduceKey, REDUCE_KEY_FIELDS } from "./read.ts";
 import { describeReduce, REDUCE_OPS, type ReduceSpec } from "./spec.ts";
@@ -22,13 +22,7 @@ export const REDUCE: OpFamily<ReduceSpec, ReducePlan> = {
   fallbackPlan: (s) => planReduce(s, "scalar"),
   generate: generateReduce,
   // Rows are independent: a part reduces whole rows, in the same order.
-  partition: (s, p, parts) =>
-    rangeParts(
-      p,
-      splitRange(s.rows, parts),
-      (r) => ({ ...s, rows: r.count }),
-      (i) => [4 * i * s.cols, 4 * i],
-    ),
+  partition: (s, p, parts) => rowParts(s, p, parts, (i) => [4 * i * s.cols, 4 * i]),
   reference: (s, [x, y]) => reduceReference(s, x, y),
 };
 

@@ -4,7 +4,7 @@
  * @module
  */
 import type { OpFamily } from "../family.ts";
-import { rangeParts, splitRange } from "../partition.ts";
+import { rowParts } from "../partition.ts";
 import { generateSoftmax, planSoftmax, type SoftmaxPlan } from "./generate.ts";
 import { decodeSoftmaxKey, SOFTMAX_KEY_FIELDS } from "./read.ts";
 import { describeSoftmax, type SoftmaxSpec } from "./spec.ts";
@@ -23,11 +23,7 @@ export const SOFTMAX: OpFamily<SoftmaxSpec, SoftmaxPlan> = {
   fallbackPlan: (s) => planSoftmax(s, "scalar"),
   generate: generateSoftmax,
   // Rows are independent; the plan (fixed by cols) is the whole call's.
-  partition: (s, p, parts) =>
-    rangeParts(p, splitRange(s.rows, parts), (r) => ({ ...s, rows: r.count }), (i) => {
-      const o = 4 * i * s.cols;
-      return [o, o];
-    }),
+  partition: (s, p, parts) => rowParts(s, p, parts, (i) => [4 * i * s.cols, 4 * i * s.cols]),
   reference: (s, [x, y]) => softmaxReference(s, x, y),
 };
 
