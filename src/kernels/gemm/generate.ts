@@ -72,9 +72,9 @@ export function generateGemm(
  * their own: AVX-512 only, where the other part's column tail takes a mask
  * register, not one of the vectors its tile was planned with; and only for
  * a B streamed from beyond L2 (the plans that prefetch the next strip).
- * Measured on Zen 5, one thread, B 16 bytes into a line: 64×768×3072
- * 80-85% → 92%, 128×3072×768 77-83% → 87%; but 64³-256³, whose B stays in
- * L1/L2, lost 3-25% to the narrow strip's low FMA use.
+ * `bench/gemm_placement.ts` on Zen 5, one thread, B 16 bytes into a line:
+ * 128×3072×768 82-84% → 88%, 64×768×3072 88% → 92%; but 64³-256³, whose B
+ * stays in L1/L2, lost 3-25% to the narrow strip's low FMA use.
  */
 function peels(s: GemmSpec, plan: GemmPlan): boolean {
   const d = plan.direct!;

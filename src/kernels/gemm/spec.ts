@@ -50,8 +50,9 @@ export interface GemmSpec {
    * when rows do not share it): the direct driver runs them as a narrow
    * strip of their own, so every other strip of B loads whole lines. A
    * large `new Float32Array(n)` sits 16 bytes past a line here: in place,
-   * every zmm load of B split over two lines (128×3072×768 at 77-78% of one
-   * core against 86-90% aligned). The same FMAs per element: same bits.
+   * every zmm load of B split over two lines (`bench/gemm_placement.ts`:
+   * 128×3072×768 at 82-84% of one core against 89-90% aligned). The same FMAs
+   * per element: same bits.
    */
   bPeel?: number;
 }
