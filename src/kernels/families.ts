@@ -6,6 +6,7 @@
  */
 import type { OpFamily } from "./family.ts";
 import { BINARY } from "./binary/family.ts";
+import { CONV } from "./conv/family.ts";
 import { GEMM } from "./gemm/family.ts";
 import { NORM } from "./norm/family.ts";
 import { REDUCE } from "./reduce/family.ts";
@@ -20,6 +21,7 @@ export const FAMILIES: readonly OpFamily[] = [
   NORM,
   REDUCE,
   BINARY,
+  CONV,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

@@ -35,6 +35,7 @@ import { readSoftmax, SOFTMAX, type SoftmaxOptions } from "../kernels/softmax/mo
 import { NORM, type NormOptions, readNorm } from "../kernels/norm/mod.ts";
 import { readReduce, REDUCE, type ReduceOp, type ReduceOptions } from "../kernels/reduce/mod.ts";
 import { BINARY, type BinaryOp, readBinary } from "../kernels/binary/mod.ts";
+import { CONV, type Conv2dOptions, readConv } from "../kernels/conv/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -123,6 +124,7 @@ const SOFTMAX_ID = familyId(SOFTMAX);
 const NORM_ID = familyId(NORM);
 const REDUCE_ID = familyId(REDUCE);
 const BINARY_ID = familyId(BINARY);
+const CONV_ID = familyId(CONV);
 /** Most threads of a Jit: the caller and every worker a pool holds. */
 const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
@@ -342,6 +344,37 @@ export class Jit {
     rt.run(BINARY_ID);
   }
 
+  /**
+   * ONNX Conv on NCHW tensors: y = act(conv(x, w) + bias + residual), w of
+   * shape outChannels × c/group × kh × kw, with ONNX's strides, pads (or
+   * autoPad), dilations and groups. The bias, the residual (y's shape, a
+   * ResNet shortcut) and the activation are applied in registers before y
+   * is stored. y may not overlap any input.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const x = new Float32Array(3 * 32 * 32).fill(1), w = new Float32Array(8 * 3 * 3 * 3).fill(0.1);
+   * const y = new Float32Array(8 * 32 * 32);
+   * jit.conv2d(x, w, y, { n: 1, c: 3, h: 32, w: 32, outChannels: 8, kernel: [3, 3], pads: [1, 1, 1, 1], activation: "relu" });
+   * ```
+   */
+  conv2d(x: Float32Array, w: Float32Array, y: Float32Array, options: Conv2dOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(CONV, 0, x);
+    rt.operand(CONV, 1, w);
+    rt.operand(CONV, 4, y);
+    const ops = this.#convOperands;
+    readConv(x, w, y, options, rt.key, rt.extents, ops);
+    rt.operand(CONV, 2, ops[0] ?? ABSENT);
+    rt.operand(CONV, 3, ops[1] ?? ABSENT);
+    ops[0] = ops[1] = undefined;
+    rt.run(CONV_ID);
+  }
+
+  readonly #convOperands: (Float32Array | undefined)[] = [undefined, undefined];
   readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
   #bSeen: unknown = undefined;
   #bPacked: PackedB | null = null;

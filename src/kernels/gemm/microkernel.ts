@@ -82,6 +82,13 @@ export interface MicrokernelSpec {
   beta: number;
   /** true: C = alpha·AB + beta·C; false: C += alpha·AB; a register: true when nonzero. */
   first: boolean | Reg;
+  /**
+   * B rows in runs (a convolution's kernel taps): step u of an unrolled
+   * iteration reads B at base + bSteps[u] instead of base + u·rowBytes, and
+   * each iteration advances B by rowBytes. unroll = bSteps.length, and a
+   * constant k a multiple of it.
+   */
+  bSteps?: readonly number[];
   /** Vector registers the microkernel must not touch (an AVX2 tail mask). */
   reserved?: number[];
   /** Bytes ahead of B to prefetch each k step (0: none). */
@@ -187,7 +194,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     }
     for (let g = 0; g < ng; g++) {
       const grp = groups[g];
-      const disp = u * s.b.rowBytes + grp.col * s.b.colBytes;
+      const disp = (s.bSteps ? s.bSteps[u] : u * s.b.rowBytes) + grp.col * s.b.colBytes;
       if (grp.scalar) v.loadScalar(bReg(g), s.b.base, disp);
       else v.load(bReg(g), s.b.base, disp, grp.tail ?? undefined);
     }
@@ -216,8 +223,13 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   const advance = (steps: number) => {
     if (steps === 0) return;
     addImmediate(a, "add", s.a.base, steps * s.a.colBytes);
-    addImmediate(a, "add", s.b.base, steps * s.b.rowBytes);
+    addImmediate(a, "add", s.b.base, s.bSteps ? s.b.rowBytes : steps * s.b.rowBytes);
   };
+  if (s.bSteps && (s.bSteps.length !== s.unroll || typeof s.k !== "number" || s.k % s.unroll)) {
+    throw new Error(
+      "microkernel: bSteps needs unroll = bSteps.length and a constant k of whole runs",
+    );
+  }
 
   const U = s.unroll;
   const unrolled = () => {

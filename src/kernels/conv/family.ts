@@ -1,0 +1,107 @@
+/**
+ * conv2d (ONNX Conv, NCHW) with a fused bias, residual and activation, as
+ * an op family.
+ *
+ * @module
+ */
+import type { OpFamily, Part } from "../family.ts";
+import { splitRange } from "../partition.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import { generateConv } from "./generate.ts";
+import { type ConvPlan, planConv } from "./plan.ts";
+import { CONV_KEY_FIELDS, decodeConvKey, describeConv } from "./read.ts";
+import { convMacs, type ConvSpec, outHeight, outWidth } from "./spec.ts";
+
+/** y = act(conv(x, w) + bias + residual); operands x, w, bias, residual, y. */
+export const CONV: OpFamily<ConvSpec, ConvPlan> = {
+  name: "conv2d",
+  keyFields: CONV_KEY_FIELDS,
+  operands: ["x", "w", "bias", "residual", "y"],
+  outputs: 1,
+  decode: decodeConvKey,
+  describe: describeConv,
+  cost: (s) => {
+    const out = s.n * s.oc * (s.rowEnd - s.rowStart) * outWidth(s);
+    return {
+      flops: 2 * convMacs(s),
+      bytes: 4 * (s.n * s.c * s.h * s.w + s.oc * (s.c / s.group) * s.kh * s.kw +
+        out * (s.residual ? 2 : 1)),
+    };
+  },
+  plan: (s, t) => planConv(s, t.isa),
+  fallbackPlan: (s) => planConv(s, "scalar"),
+  generate: generateConv,
+  partition: convParts,
+  reference: (s, [x, w, b, r, y]) => convReference(s, x, w, b, r, y),
+};
+
+/**
+ * Parts over images when there are enough, else over bands of output rows
+ * (each part builds the planes of its band's rows only). Every output is
+ * the same FMA chain in any part, so any split gives the same bits.
+ */
+function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, ConvPlan>[] | null {
+  const oh = outHeight(s), ow = outWidth(s);
+  const xImage = 4 * s.c * s.h * s.w, yImage = 4 * s.oc * oh * ow;
+  if (s.n >= parts) {
+    const ranges = splitRange(s.n, parts);
+    if (ranges.length < 2) return null;
+    return ranges.map((r) => {
+      const spec = { ...s, n: r.count };
+      const y = r.start * yImage;
+      return {
+        spec,
+        plan: planConv(spec, plan.isa),
+        offsets: [r.start * xImage, 0, 0, s.residual ? y : 0, y],
+      };
+    });
+  }
+  const ranges = splitRange(s.rowEnd - s.rowStart, parts);
+  if (ranges.length < 2) return null;
+  return ranges.map((r) => {
+    const spec = { ...s, rowStart: s.rowStart + r.start, rowEnd: s.rowStart + r.start + r.count };
+    return { spec, plan: planConv(spec, plan.isa), offsets: [0, 0, 0, 0, 0] };
+  });
+}
+
+/** The f64 direct convolution, rounded to f32, then bias, residual (f32 adds) and activation. */
+export function convReference(
+  s: ConvSpec,
+  x: Float32Array,
+  w: Float32Array,
+  bias: Float32Array,
+  residual: Float32Array,
+  y: Float32Array,
+): void {
+  const oh = outHeight(s), ow = outWidth(s);
+  const cg = s.c / s.group, ocg = s.oc / s.group;
+  const act = s.activation ? UNARY_OPS[s.activation.op] : null;
+  for (let n = 0; n < s.n; n++) {
+    for (let o = 0; o < s.oc; o++) {
+      const grp = Math.floor(o / ocg);
+      for (let i = s.rowStart; i < s.rowEnd; i++) {
+        for (let j = 0; j < ow; j++) {
+          let sum = 0;
+          for (let c = 0; c < cg; c++) {
+            const ic = grp * cg + c;
+            for (let a = 0; a < s.kh; a++) {
+              const ih = i * s.sh + a * s.dh - s.pt;
+              if (ih < 0 || ih >= s.h) continue;
+              for (let b = 0; b < s.kw; b++) {
+                const iw = j * s.sw + b * s.dw - s.pl;
+                if (iw < 0 || iw >= s.w) continue;
+                sum += x[((n * s.c + ic) * s.h + ih) * s.w + iw] *
+                  w[((o * cg + c) * s.kh + a) * s.kw + b];
+              }
+            }
+          }
+          let t = Math.fround(sum);
+          if (s.bias) t = Math.fround(t + bias[o]);
+          const at = ((n * s.oc + o) * oh + i) * ow + j;
+          if (s.residual) t = Math.fround(t + residual[at]);
+          y[at] = act ? act.reference(t, s.activation!.params) : t;
+        }
+      }
+    }
+  }
+}

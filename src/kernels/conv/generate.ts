@@ -1,0 +1,418 @@
+/**
+ * The conv2d generator: `(spec, plan) → program`.
+ *
+ * Per image and group: the phase planes are built in the workspace (unless
+ * x is read as is, see geometry.ts), then tiles of `mr` output channels ×
+ * `ng` vectors of positions run the GEMM microkernel with the kernel's taps
+ * as B's row offsets: each k-loop iteration is one input channel (or a few)
+ * with every tap unrolled, A is w in ONNX layout (one row per output
+ * channel, broadcast), so weights need no packing. Position tiles are the
+ * outer loop, so one tile's window of the planes stays in L1 while every
+ * channel tile streams its weights from L2. The tile's store adds the bias
+ * and the residual and applies the activation in registers.
+ *
+ * Every output element is Σ over (input channel, tap) in that order with one
+ * FMA chain, whatever tile or lane computes it: tiling, bands and threads
+ * never change a bit.
+ *
+ * @module
+ */
+import {
+  Assembler,
+  dword,
+  KREG,
+  type Program,
+  ptr,
+  qword,
+  r10,
+  r11,
+  r12,
+  r13,
+  r14,
+  r15,
+  r8,
+  r9,
+  rax,
+  rbp,
+  rbx,
+  rcx,
+  rdi,
+  rdx,
+  type Reg,
+  rsi,
+  rsp,
+  word,
+} from "../../../asm/mod.ts";
+import {
+  addImmediate,
+  countedLoop,
+  loadPointer,
+  restoreRegisters,
+  saveRegisters,
+  WORKSPACE_SLOT,
+} from "../abi.ts";
+import { type ColumnGroup, columnGroups, emitMicrokernel, tileFits } from "../gemm/microkernel.ts";
+import { Lanes } from "../math/lanes.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import { type Tail, Vec, type VecIsa, vecIsa } from "../vec.ts";
+import { type ConvGeometry, convGeometry } from "./geometry.ts";
+import { emitPlanes } from "./planes.ts";
+import type { ConvPlan } from "./plan.ts";
+import { CONV_ARG, type ConvSpec } from "./spec.ts";
+
+const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
+// Stack frame slots (bytes from rsp).
+const F = {
+  X: 0, // x of the image
+  W: 8,
+  B: 16,
+  R: 24, // residual of the image (band)
+  Y: 32, // y of the image (band)
+  WS: 40,
+  IMG: 48, // counters
+  GRP: 56,
+  RUN: 64,
+  TILE: 72,
+  XG: 80, // the group's pointers
+  WG: 88,
+  BG: 96,
+  RG: 104,
+  YG: 112,
+  RUNB: 120, // the run's first position: planes, y, residual
+  RUNY: 128,
+  RUNR: 136,
+} as const;
+const FRAME = 144;
+/** AVX2: the register holding a tail tile's lane mask (kept out of the microkernel's pool). */
+const AVX2_TAIL = 15;
+/** Table mode, AVX-512: opmasks of a vector's row pieces. */
+const SEGMENT_K = [5, 6, 7];
+/** Table mode: registers of a vector's row-piece offsets. */
+const SEGMENT_OFF: Reg[] = [r8, r9, rcx];
+
+/** Bytes of one row piece in the store table: offset, then the mask. */
+function entryBytes(isa: VecIsa): number {
+  return isa.level === "avx512" ? 8 : 36;
+}
+
+/** Emits the machine code of `plan` for `s`: `void kernel(args)`. */
+export function generateConv(
+  s: ConvSpec,
+  p: ConvPlan,
+  options: { listing?: boolean } = {},
+): Program {
+  const a = new Assembler({ listing: options.listing ?? false });
+  const isa = vecIsa(p.isa);
+  const v = new Vec(a, isa);
+  const g = convGeometry(s);
+  saveRegisters(a, USED);
+  a.emit("sub", rsp, FRAME);
+  const slots: [number, number][] = [
+    [CONV_ARG.X, F.X],
+    [CONV_ARG.W, F.W],
+    [CONV_ARG.BIAS, F.B],
+    [CONV_ARG.RESIDUAL, F.R],
+    [CONV_ARG.Y, F.Y],
+    [WORKSPACE_SLOT, F.WS],
+  ];
+  for (const [slot, at] of slots) {
+    loadPointer(a, rax, slot);
+    a.emit("mov", qword(rsp, at), rax);
+  }
+  // A band starts rowStart rows into y and the residual; x read as is, as far into x.
+  const yBand = s.rowStart * g.ow * 4;
+  if (yBand) {
+    addImmediate(a, "add", qword(rsp, F.Y), yBand);
+    addImmediate(a, "add", qword(rsp, F.R), yBand);
+  }
+  if (!g.copy && s.rowStart) addImmediate(a, "add", qword(rsp, F.X), s.rowStart * s.w * 4);
+  const table = p.mode === "table" ? storeTable(isa, g, p.segments) : null;
+
+  counted(a, F.IMG, s.n, () => {
+    for (const [from, to] of [[F.X, F.XG], [F.W, F.WG], [F.B, F.BG], [F.R, F.RG], [F.Y, F.YG]]) {
+      a.emit("mov", rax, qword(rsp, from));
+      a.emit("mov", qword(rsp, to), rax);
+    }
+    counted(a, F.GRP, s.group, () => {
+      emitGroup(v, s, p, g, table);
+      const yGroup = g.ocg * g.oh * g.ow * 4;
+      addImmediate(a, "add", qword(rsp, F.XG), g.cg * s.h * s.w * 4);
+      addImmediate(a, "add", qword(rsp, F.WG), g.ocg * g.cg * s.kh * s.kw * 4);
+      addImmediate(a, "add", qword(rsp, F.BG), g.ocg * 4);
+      addImmediate(a, "add", qword(rsp, F.RG), yGroup);
+      addImmediate(a, "add", qword(rsp, F.YG), yGroup);
+    });
+    addImmediate(a, "add", qword(rsp, F.X), s.c * s.h * s.w * 4);
+    addImmediate(a, "add", qword(rsp, F.R), s.oc * g.oh * g.ow * 4);
+    addImmediate(a, "add", qword(rsp, F.Y), s.oc * g.oh * g.ow * 4);
+  });
+  a.emit("add", rsp, FRAME);
+  v.leave();
+  restoreRegisters(a, USED);
+  a.emit("ret");
+  return a.finish();
+}
+
+/** A loop run `count` times with its counter in a frame slot. */
+function counted(a: Assembler, slot: number, count: number, body: () => void): void {
+  if (count <= 0) return;
+  if (count === 1) return body();
+  a.emit("mov", qword(rsp, slot), count);
+  const top = a.label();
+  a.bind(top);
+  body();
+  a.emit("dec", qword(rsp, slot));
+  a.emit("jnz", top);
+}
+
+/** The store table: per vector of the band's domain, its row pieces (offset, mask). */
+function storeTable(isa: VecIsa, g: ConvGeometry, segments: number) {
+  const L = isa.lanes, E = entryBytes(isa);
+  const vectors = Math.ceil(g.positions / L);
+  const bytes = new Uint8Array(vectors * segments * E);
+  const view = new DataView(bytes.buffer);
+  for (let j = 0; j < vectors; j++) {
+    let seg = -1, lastRow = -1;
+    for (let l = 0; l < L; l++) {
+      const q = j * L + l;
+      if (q >= g.positions) break;
+      const row = Math.floor(q / g.wq), col = q % g.wq;
+      if (col >= g.ow) continue;
+      if (row !== lastRow) {
+        seg++;
+        lastRow = row;
+        view.setInt32((j * segments + seg) * E, (row * g.ow + j * L - row * g.wq) * 4, true);
+      }
+      const at = (j * segments + seg) * E + 4;
+      if (isa.level === "avx512") view.setUint32(at, view.getUint32(at, true) | (1 << l), true);
+      else view.setInt32(at + l * 4, -1, true);
+    }
+  }
+  return bytes;
+}
+
+/** One image group: planes, then the runs of positions and their tiles. */
+function emitGroup(
+  v: Vec,
+  s: ConvSpec,
+  p: ConvPlan,
+  g: ConvGeometry,
+  table: Uint8Array | null,
+): void {
+  const a = v.a;
+  if (g.copy) {
+    a.emit("mov", rsi, qword(rsp, F.XG));
+    a.emit("mov", rdi, qword(rsp, F.WS));
+    emitPlanes(v, s, g, rsi, rdi);
+    a.emit("mov", rax, qword(rsp, F.WS));
+  } else a.emit("mov", rax, qword(rsp, F.XG));
+  a.emit("mov", qword(rsp, F.RUNB), rax);
+  a.emit("mov", rax, qword(rsp, F.YG));
+  a.emit("mov", qword(rsp, F.RUNY), rax);
+  a.emit("mov", rax, qword(rsp, F.RG));
+  a.emit("mov", qword(rsp, F.RUNR), rax);
+  const pitched = p.mode === "runs" && g.wq > g.ow;
+  const runs = pitched ? g.rows : 1;
+  const run = pitched ? g.ow : g.positions;
+  const L = v.isa.lanes, T = p.ng * L;
+  const tableLabel = table ? a.constant(table, 64) : null;
+  const tableStep = p.segments * entryBytes(v.isa);
+  counted(a, F.RUN, runs, () => {
+    a.emit("mov", r15, qword(rsp, F.RUNB));
+    a.emit("mov", r14, qword(rsp, F.RUNY));
+    a.emit("mov", r13, qword(rsp, F.RUNR));
+    if (tableLabel) a.emit("lea", r12, ptr(tableLabel, 0, null, 1, 8));
+    const advance = (positions: number) => {
+      addImmediate(a, "add", r15, positions * 4);
+      if (tableLabel) addImmediate(a, "add", r12, (positions / L) * tableStep);
+      else {
+        addImmediate(a, "add", r14, positions * 4);
+        addImmediate(a, "add", r13, positions * 4);
+      }
+    };
+    const full = Math.floor(run / T), rem = run % T;
+    counted(a, F.TILE, full, () => {
+      emitChannelTiles(v, s, p, g, columnGroups(v.isa, T, null), null);
+      advance(T);
+    });
+    if (rem) {
+      const vectors = Math.floor(rem / L), lanes = rem % L;
+      const reserved = v.isa.level === "avx2" ? 1 : 0;
+      const vectorTail = lanes > 0 && (v.isa.level === "avx2" || v.isa.level === "avx512");
+      const tailGroups = lanes ? (vectorTail ? 1 : lanes) : 0;
+      const mr = Math.min(p.mr, g.ocg);
+      const together = tileFits(v.isa, mr, vectors + tailGroups, 1, reserved);
+      const tail = (): Tail | null => (vectorTail ? v.tail(lanes, 1, AVX2_TAIL) : null);
+      if (together || vectors === 0) {
+        const t = lanes ? tail() : null;
+        emitChannelTiles(v, s, p, g, columnGroups(v.isa, rem, t), t);
+      } else {
+        emitChannelTiles(v, s, p, g, columnGroups(v.isa, vectors * L, null), null);
+        if (lanes) {
+          advance(vectors * L);
+          const t = tail();
+          emitChannelTiles(v, s, p, g, columnGroups(v.isa, lanes, t), t);
+        }
+      }
+    }
+    if (pitched) {
+      addImmediate(a, "add", qword(rsp, F.RUNB), g.wq * 4);
+      addImmediate(a, "add", qword(rsp, F.RUNY), g.ow * 4);
+      addImmediate(a, "add", qword(rsp, F.RUNR), g.ow * 4);
+    }
+  });
+}
+
+/**
+ * Every channel tile of the group over one position tile (planes at r15,
+ * y at r14, residual at r13, table at r12): tiles of mr channels, then the
+ * rest.
+ */
+function emitChannelTiles(
+  v: Vec,
+  s: ConvSpec,
+  p: ConvPlan,
+  g: ConvGeometry,
+  groups: ColumnGroup[],
+  tail: Tail | null,
+): void {
+  const a = v.a;
+  const mr = Math.min(p.mr, g.ocg);
+  const taps = s.kh * s.kw;
+  const rowBytes = g.cg * taps * 4;
+  const planeY = g.oh * g.ow * 4;
+  a.emit("mov", rsi, qword(rsp, F.WG));
+  a.emit("mov", rbp, qword(rsp, F.BG));
+  a.emit("mov", r11, r14);
+  a.emit("mov", r10, r13);
+  const tile = (rows: number) => {
+    a.emit("mov", rdx, r15);
+    const bSteps: number[] = [];
+    for (let u = 0; u < p.unrollIc; u++) {
+      for (const t of g.taps) bSteps.push((u * g.channelStride + t) * 4);
+    }
+    emitMicrokernel(v, {
+      mr: rows,
+      groups,
+      a: { base: rsi, rowBytes, colBytes: 4 },
+      b: { base: rdx, rowBytes: p.unrollIc * g.channelStride * 4, colBytes: 4 },
+      bSteps,
+      c: { base: r11, rowBytes: planeY },
+      k: g.cg * taps,
+      counter: rax,
+      unroll: bSteps.length,
+      kSplit: 1,
+      alpha: 1,
+      beta: 0,
+      first: true,
+      reserved: tail && v.isa.level === "avx2" ? [AVX2_TAIL] : [],
+      epilogue: (acc, free) => emitStore(v, s, p, rows, groups, tail, acc, free),
+    });
+    // The microkernel advanced A by one row of weights: on to the next tile's rows.
+    addImmediate(a, "add", rsi, (rows - 1) * rowBytes);
+    addImmediate(a, "add", rbp, rows * 4);
+    addImmediate(a, "add", r11, rows * planeY);
+    addImmediate(a, "add", r10, rows * planeY);
+  };
+  const full = Math.floor(g.ocg / mr), last = g.ocg % mr;
+  countedLoop(a, rbx, full, () => tile(mr));
+  if (last) tile(last);
+}
+
+/**
+ * The tile's store: bias, residual, activation, then y (y at r11, residual
+ * at r10, bias at rbp; row i of the tile is output channel i).
+ */
+function emitStore(
+  v: Vec,
+  s: ConvSpec,
+  p: ConvPlan,
+  rows: number,
+  groups: ColumnGroup[],
+  tail: Tail | null,
+  acc: (i: number, g: number) => number,
+  free: number[],
+): void {
+  const a = v.a;
+  const g = convGeometry(s);
+  const planeY = g.oh * g.ow * 4;
+  const regs = [...free];
+  const out = regs.shift()!;
+  const biasReg = s.bias ? regs.shift()! : -1;
+  const resReg = s.residual ? regs.shift()! : -1;
+  const table = p.mode === "table";
+  const avx2Table = table && v.isa.level === "avx2";
+  const resPiece = s.residual && avx2Table ? regs.shift()! : -1;
+  const maskReg = avx2Table ? regs.shift()! : -1;
+  const def = s.activation ? UNARY_OPS[s.activation.op] : null;
+  const E = entryBytes(v.isa), S = p.segments;
+  const entry = (gi: number, seg: number) => (gi * S + seg) * E;
+
+  /** acc + bias + residual, activated: the register holding the result. */
+  const value = (i: number, gi: number, residual: (dst: number) => void): number => {
+    const x = acc(i, gi), grp = groups[gi];
+    const scalar = grp.scalar && v.isa.lanes > 1;
+    const add = (r: number) => (scalar ? v.scalarOp("add", x, r) : v.add(x, x, r));
+    if (s.bias) add(biasReg);
+    if (s.residual) {
+      residual(resReg);
+      add(resReg);
+    }
+    if (!def) return x;
+    const m = new Lanes(v, regs, [2, 3, 4]);
+    def.emit(m, out, x, s.activation!.params);
+    return out;
+  };
+
+  if (!table) {
+    for (let i = 0; i < rows; i++) {
+      if (s.bias) v.broadcast(biasReg, rbp, i * 4);
+      for (let gi = 0; gi < groups.length; gi++) {
+        const grp = groups[gi];
+        const scalar = grp.scalar && v.isa.lanes > 1;
+        const disp = i * planeY + grp.col * 4;
+        const t = grp.tail ?? tail ?? undefined;
+        const r = value(i, gi, (dst) => {
+          if (scalar) v.loadScalar(dst, r10, disp);
+          else v.load(dst, r10, disp, grp.tail ? t : undefined);
+        });
+        if (scalar) v.storeScalar(r11, disp, r);
+        else v.store(r11, disp, r, grp.tail ? t : undefined);
+      }
+    }
+    return;
+  }
+  for (let gi = 0; gi < groups.length; gi++) {
+    for (let seg = 0; seg < S; seg++) {
+      a.emit("movsxd", SEGMENT_OFF[seg], dword(r12, entry(gi, seg)));
+      if (!avx2Table) a.emit("kmovw", KREG[SEGMENT_K[seg]], word(r12, entry(gi, seg) + 4));
+    }
+    for (let i = 0; i < rows; i++) {
+      if (s.bias) v.broadcast(biasReg, rbp, i * 4);
+      const at = (seg: number) => ptr(r11, i * planeY, SEGMENT_OFF[seg], 1, v.isa.bits / 8);
+      const resAt = (seg: number) => ptr(r10, i * planeY, SEGMENT_OFF[seg], 1, v.isa.bits / 8);
+      const mask = (seg: number) => ptr(r12, entry(gi, seg) + 4, null, 1, 32);
+      const r = value(i, gi, (dst) => {
+        for (let seg = 0; seg < S; seg++) {
+          if (!avx2Table) {
+            const k = KREG[SEGMENT_K[seg]];
+            a.emit("vmovups", seg === 0 ? v.r(dst).k(k).z : v.r(dst).k(k), resAt(seg));
+            continue;
+          }
+          a.emit("vmovups", v.r(maskReg), mask(seg));
+          const into = seg === 0 ? dst : resPiece;
+          a.emit("vmaskmovps", v.r(into), v.r(maskReg), resAt(seg));
+          if (seg > 0) a.emit("vorps", v.r(dst), v.r(dst), v.r(resPiece));
+        }
+      });
+      for (let seg = 0; seg < S; seg++) {
+        if (!avx2Table) {
+          a.emit("vmovups", at(seg).k(KREG[SEGMENT_K[seg]]), v.r(r));
+          continue;
+        }
+        a.emit("vmovups", v.r(maskReg), mask(seg));
+        a.emit("vmaskmovps", at(seg), v.r(maskReg), v.r(r));
+      }
+    }
+  }
+}

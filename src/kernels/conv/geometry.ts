@@ -1,0 +1,100 @@
+/**
+ * Where a convolution's kernel reads its input: the "phase planes".
+ *
+ * The input of one image and group is rewritten (in the workspace) as
+ * sh·sw planes per channel: plane (rp, cp) holds the zero-padded input's
+ * rows rp, rp + sh, ... and columns cp, cp + sw, ... of the band's rows, as
+ * a dense Hq × Wq matrix. In those planes every tap (i, j) of the kernel
+ * reads output position (oh, ow) at one fixed plane and offset plus
+ * oh·Wq + ow, so the output rows, flattened with a row pitch of Wq, are a
+ * contiguous vector domain: a convolution is a GEMM whose B rows are
+ * shifted windows of the planes (no im2col copy, any stride or dilation).
+ * Positions with ow ≥ OW (the pitch's extra Wq − OW columns) are computed
+ * and never stored.
+ *
+ * A stride-1 call without padding reads x itself as its single plane per
+ * channel (Wq = w), so 1×1 convolutions copy nothing.
+ *
+ * @module
+ */
+import { type ConvSpec, outHeight, outWidth } from "./spec.ts";
+
+/** The read geometry of one call (or one band of output rows). */
+export interface ConvGeometry {
+  /** Output height and width of the whole call. */
+  oh: number;
+  ow: number;
+  /** Output rows of the band. */
+  rows: number;
+  /** Input channels and output channels per group. */
+  cg: number;
+  ocg: number;
+  /** Rows and row pitch of each phase plane. */
+  hq: number;
+  wq: number;
+  /** Elements between consecutive channels of the planes. */
+  channelStride: number;
+  /** Whether the planes are built in the workspace (else x is read as is). */
+  copy: boolean;
+  /** Element offset of each tap (row-major over the kernel) within a channel's planes. */
+  taps: number[];
+  /** Positions of the band's flattened domain: (rows − 1)·Wq + OW. */
+  positions: number;
+}
+
+/** The geometry of `s` (its band of rows). */
+export function convGeometry(s: ConvSpec): ConvGeometry {
+  const oh = outHeight(s), ow = outWidth(s);
+  const rows = s.rowEnd - s.rowStart;
+  const copy = s.sh !== 1 || s.sw !== 1 || s.pt !== 0 || s.pl !== 0 || s.pb !== 0 || s.pr !== 0;
+  const hq = copy ? rows + Math.floor(((s.kh - 1) * s.dh) / s.sh) : s.h;
+  const wq = copy ? ow + Math.floor(((s.kw - 1) * s.dw) / s.sw) : s.w;
+  const taps: number[] = [];
+  for (let i = 0; i < s.kh; i++) {
+    for (let j = 0; j < s.kw; j++) {
+      const rp = (i * s.dh) % s.sh, ro = Math.floor((i * s.dh) / s.sh);
+      const cp = (j * s.dw) % s.sw, co = Math.floor((j * s.dw) / s.sw);
+      taps.push(((rp * s.sw + cp) * hq + ro) * wq + co);
+    }
+  }
+  return {
+    oh,
+    ow,
+    rows,
+    cg: s.c / s.group,
+    ocg: s.oc / s.group,
+    hq,
+    wq,
+    channelStride: copy ? s.sh * s.sw * hq * wq : s.h * s.w,
+    copy,
+    taps,
+    positions: (rows - 1) * wq + ow,
+  };
+}
+
+/**
+ * Where the rows of phase plane (rp, cp) come from: plane row r is input
+ * row `firstRow + r·sh` (a zero row outside [0, h)); plane column j is
+ * input column `firstCol + j·sw` (zero outside [0, w)).
+ */
+export function planeSource(
+  s: ConvSpec,
+  rp: number,
+  cp: number,
+): { firstRow: number; firstCol: number } {
+  return { firstRow: s.rowStart * s.sh + rp - s.pt, firstCol: cp - s.pl };
+}
+
+/** [first, end) of the indices i in [0, count) with 0 ≤ first0 + i·step < limit. */
+export function validRange(
+  first0: number,
+  step: number,
+  count: number,
+  limit: number,
+): [number, number] {
+  let lo = first0 >= 0 ? 0 : Math.ceil(-first0 / step);
+  let hi = first0 >= limit ? 0 : Math.floor((limit - 1 - first0) / step) + 1;
+  lo = Math.min(lo, count);
+  hi = Math.max(lo, Math.min(hi, count));
+  return [lo, hi];
+}

@@ -1,0 +1,10 @@
+/**
+ * The conv2d family: reading, geometry, plan, generator, family object.
+ *
+ * @module
+ */
+export { CONV, convReference } from "./family.ts";
+export { type AutoPad, type Conv2dOptions, readConv } from "./read.ts";
+export { type ConvSpec, outHeight, outWidth } from "./spec.ts";
+export { type ConvPlan, planConv } from "./plan.ts";
+export { generateConv } from "./generate.ts";

@@ -1,0 +1,136 @@
+/**
+ * Building the phase planes of one image and group in the workspace (see
+ * geometry.ts): per channel and phase, zero rows above and below the input,
+ * and for each input row a zero margin, the row's columns of that phase,
+ * and a zero margin. Every count is a generation-time constant.
+ *
+ * @module
+ */
+import { ptr, r10, r11, r8, r9, rbx, rcx, rdx, type Reg } from "../../../asm/mod.ts";
+import { addImmediate, countedLoop } from "../abi.ts";
+import type { Tail, Vec } from "../vec.ts";
+import { type ConvGeometry, planeSource, validRange } from "./geometry.ts";
+import type { ConvSpec } from "./spec.ts";
+
+/** Vector registers and masks the plane copy uses (AVX2: register 1 holds the tail mask). */
+const DATA = 0, TAIL_MASK = 1;
+
+/**
+ * Fills the planes at `dst` from the group's first input channel at `src`
+ * (both advanced past the group's channels; rax, rbx, rcx, r8-r11 and k1
+ * are clobbered).
+ */
+export function emitPlanes(v: Vec, s: ConvSpec, g: ConvGeometry, src: Reg, dst: Reg): void {
+  const a = v.a;
+  const planeBytes = g.hq * g.wq * 4;
+  countedLoop(a, rbx, g.cg, () => {
+    for (let rp = 0; rp < s.sh; rp++) {
+      for (let cp = 0; cp < s.sw; cp++) {
+        const plane = (rp * s.sw + cp) * planeBytes;
+        const { firstRow, firstCol } = planeSource(s, rp, cp);
+        const [r0, r1] = validRange(firstRow, s.sh, g.hq, s.h);
+        const [c0, c1] = validRange(firstCol, s.sw, g.wq, s.w);
+        zeroRun(v, dst, plane, r0 * g.wq);
+        if (r1 > r0) {
+          const srcStart = ((firstRow + r0 * s.sh) * s.w + firstCol + c0 * s.sw) * 4;
+          a.emit("lea", r9, qwordAddress(src, srcStart));
+          a.emit("lea", r10, qwordAddress(dst, plane + r0 * g.wq * 4));
+          countedLoop(a, r11, r1 - r0, () => {
+            zeroRun(v, r10, 0, c0);
+            copyRun(v, r9, r10, c0 * 4, c1 - c0, s.sw * 4);
+            zeroRun(v, r10, c1 * 4, g.wq - c1);
+            addImmediate(a, "add", r9, s.sh * s.w * 4);
+            addImmediate(a, "add", r10, g.wq * 4);
+          });
+        }
+        zeroRun(v, dst, plane + r1 * g.wq * 4, (g.hq - r1) * g.wq);
+      }
+    }
+    addImmediate(a, "add", src, s.h * s.w * 4);
+    addImmediate(a, "add", dst, g.channelStride * 4);
+  });
+}
+
+function qwordAddress(base: Reg, disp: number) {
+  return ptr(base, disp, null, 1, 8);
+}
+
+function tailOf(v: Vec, lanes: number): Tail | null {
+  if (lanes === 0 || v.isa.lanes === 1 || v.isa.level === "sse2") return null;
+  return v.tail(lanes, 1, TAIL_MASK);
+}
+
+/** count floats of zero at [base + disp] (rcx and r8 clobbered). */
+function zeroRun(v: Vec, base: Reg, disp: number, count: number): void {
+  if (count <= 0) return;
+  const a = v.a, L = v.isa.lanes, VB = L * 4;
+  v.zero(DATA);
+  const full = Math.floor(count / L), rest = count % L;
+  if (full <= 4) {
+    for (let i = 0; i < full; i++) v.store(base, disp + i * VB, DATA);
+  } else {
+    a.emit("lea", r8, qwordAddress(base, disp));
+    countedLoop(a, rcx, full, () => {
+      v.store(r8, 0, DATA);
+      a.emit("add", r8, VB);
+    });
+  }
+  const at = disp + full * VB;
+  const tail = tailOf(v, rest);
+  if (tail) v.store(base, at, DATA, tail);
+  else for (let i = 0; i < rest; i++) v.storeScalar(base, at + i * 4, DATA);
+}
+
+/**
+ * count floats from [src] (element stride `strideBytes`) to [dst + disp],
+ * contiguous; src is left as it was (rcx, rdx, r8 clobbered).
+ */
+function copyRun(
+  v: Vec,
+  src: Reg,
+  dst: Reg,
+  disp: number,
+  count: number,
+  strideBytes: number,
+): void {
+  if (count <= 0) return;
+  const a = v.a, L = v.isa.lanes, VB = L * 4;
+  // rdx walks the source: a tail's setup writes eax.
+  const rax = rdx;
+  a.emit("mov", rax, src);
+  a.emit("lea", r8, qwordAddress(dst, disp));
+  if (strideBytes === 4 && L > 1) {
+    const full = Math.floor(count / L), rest = count % L;
+    countedLoop(a, rcx, full, () => {
+      v.load(DATA, rax, 0);
+      v.store(r8, 0, DATA);
+      a.emit("add", rax, VB);
+      a.emit("add", r8, VB);
+    });
+    const tail = tailOf(v, rest);
+    if (tail) {
+      v.load(DATA, rax, 0, tail);
+      v.store(r8, 0, DATA, tail);
+    } else {
+      for (let i = 0; i < rest; i++) {
+        v.loadScalar(DATA, rax, i * 4);
+        v.storeScalar(r8, i * 4, DATA);
+      }
+    }
+    return;
+  }
+  // Strided (a phase of a strided convolution): element by element, four per step.
+  const U = 4, full = Math.floor(count / U), rest = count % U;
+  countedLoop(a, rcx, full, () => {
+    for (let u = 0; u < U; u++) {
+      v.loadScalar(DATA + u, rax, u * strideBytes);
+      v.storeScalar(r8, u * 4, DATA + u);
+    }
+    addImmediate(a, "add", rax, U * strideBytes);
+    a.emit("add", r8, U * 4);
+  });
+  for (let u = 0; u < rest; u++) {
+    v.loadScalar(DATA + u, rax, u * strideBytes);
+    v.storeScalar(r8, u * 4, DATA + u);
+  }
+}

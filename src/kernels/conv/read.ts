@@ -1,0 +1,334 @@
+/**
+ * Reading a `jit.conv2d` call: ONNX Conv attributes checked and resolved
+ * (auto padding into explicit pads), every operand's length against the
+ * shape, the key written without allocating.
+ *
+ * @module
+ */
+import { describe, isFloat32Array, viewLength } from "../../typed.ts";
+import { badOptions, fail } from "../checks.ts";
+import { type Activation, decodeActivation, readActivation } from "../unary/read.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import { type ConvSpec, outHeight, outWidth } from "./spec.ts";
+
+/** ONNX Conv's auto_pad. */
+export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
+
+/** Options of `jit.conv2d`: the shapes and ONNX Conv's attributes. */
+export interface Conv2dOptions {
+  /** Images, input channels, input height and width (x is n×c×h×w, NCHW). */
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  /** Output channels (w is outChannels × c/group × kh × kw). */
+  outChannels: number;
+  /** Kernel [kh, kw]. */
+  kernel: readonly [number, number] | readonly number[];
+  /** Strides [sh, sw]. Default [1, 1]. */
+  strides?: readonly number[];
+  /** Pads [top, left, bottom, right] (ONNX order). Default zeros; not with autoPad. */
+  pads?: readonly number[];
+  /** ONNX auto_pad. Default "NOTSET" (use pads). */
+  autoPad?: AutoPad;
+  /** Dilations [dh, dw]. Default [1, 1]. */
+  dilations?: readonly number[];
+  /** Groups: c and outChannels divisible by it (c = group = outChannels: depthwise). Default 1. */
+  group?: number;
+  /** Per output channel bias, outChannels elements. */
+  bias?: Float32Array;
+  /** A tensor of y's shape added before the activation (a ResNet shortcut). */
+  residual?: Float32Array;
+  /** Applied last: a unary op name, or `{ op, ...params }`. */
+  activation?: Activation;
+  /** Layout of x, y and residual. Only "nchw" (ONNX's) today. */
+  layout?: "nchw";
+}
+
+/** Names of the conv2d key slots after the family slot. */
+export const CONV_KEY_FIELDS = [
+  "n",
+  "c",
+  "h",
+  "w",
+  "outChannels",
+  "kh",
+  "kw",
+  "sh",
+  "sw",
+  "dh",
+  "dw",
+  "padTop",
+  "padLeft",
+  "padBottom",
+  "padRight",
+  "group",
+  "bias",
+  "residual",
+  "activation",
+  "activationP0",
+  "activationP1",
+] as const;
+
+/** Largest n, c, h, w or outChannels. */
+export const MAX_CONV_DIMENSION = 1 << 24;
+/** Largest kernel side, stride or dilation. */
+export const MAX_CONV_WINDOW = 16;
+/** Largest pad. */
+export const MAX_CONV_PAD = 4096;
+/** Most elements of a plane (h·w, or the output's) and of a tensor. */
+export const MAX_CONV_PLANE = 1 << 24;
+export const MAX_CONV_TENSOR = 2 ** 31 - 1;
+
+const W = "conv2d";
+
+function int(v: unknown, lo: number, hi: number): boolean {
+  return typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi;
+}
+
+function badInt(name: string, v: unknown, lo: number, hi: number): never {
+  fail(
+    W,
+    `${name} must be an integer in [${lo}, ${hi}], got ${describe(v)}`,
+    typeof v === "number" ? "range" : "type",
+  );
+}
+
+/** Reads a pair or quadruple attribute into key slots from `slot`. */
+function readInts(
+  name: string,
+  v: unknown,
+  count: number,
+  lo: number,
+  hi: number,
+  fallback: number,
+  key: Int32Array,
+  slot: number,
+  stride = 1,
+): void {
+  if (v === undefined) {
+    for (let i = 0; i < count; i++) key[slot + i * stride] = fallback;
+    return;
+  }
+  if (!Array.isArray(v)) {
+    fail(W, `${name} must be an array of ${count} integers, got ${describe(v)}`, "type");
+  }
+  if (v.length !== count) {
+    fail(W, `${name} must have ${count} elements, got ${v.length}`, "range");
+  }
+  for (let i = 0; i < count; i++) {
+    const e = v[i];
+    if (!int(e, lo, hi)) badInt(`${name}[${i}]`, e, lo, hi);
+    key[slot + i * stride] = e;
+  }
+}
+
+/** SAME padding of one axis (ONNX): output ceil(in/stride), the extra pad at the end (UPPER) or start. */
+function samePads(
+  input: number,
+  k: number,
+  stride: number,
+  dilation: number,
+  upper: boolean,
+): [number, number] {
+  const out = Math.ceil(input / stride);
+  const total = Math.max(0, (out - 1) * stride + (k - 1) * dilation + 1 - input);
+  const small = Math.floor(total / 2);
+  return upper ? [small, total - small] : [total - small, small];
+}
+
+/**
+ * Checks a conv2d call (x, w, y known Float32Arrays), writes key slots
+ * 1..21 and the bytes each operand touches; `ops` receives the optional
+ * bias and residual arrays.
+ */
+export function readConv(
+  x: Float32Array,
+  w: Float32Array,
+  y: Float32Array,
+  o: Conv2dOptions,
+  key: Int32Array,
+  extents: Float64Array,
+  ops: (Float32Array | undefined)[],
+): void {
+  if (o === null || typeof o !== "object") {
+    badOptions(W, o, "n, c, h, w, outChannels and kernel");
+  }
+  const n = o.n, c = o.c, h = o.h, ww = o.w, oc = o.outChannels;
+  if (!int(n, 1, MAX_CONV_DIMENSION)) badInt("n", n, 1, MAX_CONV_DIMENSION);
+  if (!int(c, 1, MAX_CONV_DIMENSION)) badInt("c", c, 1, MAX_CONV_DIMENSION);
+  if (!int(h, 1, MAX_CONV_DIMENSION)) badInt("h", h, 1, MAX_CONV_DIMENSION);
+  if (!int(ww, 1, MAX_CONV_DIMENSION)) badInt("w", ww, 1, MAX_CONV_DIMENSION);
+  if (!int(oc, 1, MAX_CONV_DIMENSION)) badInt("outChannels", oc, 1, MAX_CONV_DIMENSION);
+  key[1] = n;
+  key[2] = c;
+  key[3] = h;
+  key[4] = ww;
+  key[5] = oc;
+  const kernel = o.kernel;
+  if (kernel === undefined) fail(W, "kernel [kh, kw] is required", "type");
+  readInts("kernel", kernel, 2, 1, MAX_CONV_WINDOW, 1, key, 6);
+  readInts("strides", o.strides, 2, 1, MAX_CONV_WINDOW, 1, key, 8);
+  readInts("dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 10);
+  const autoPad = o.autoPad, pads = o.pads;
+  if (autoPad === undefined || autoPad === "NOTSET") {
+    // ONNX order [top, left, bottom, right] into slots 12 (top), 13 (left), 14, 15.
+    readInts("pads", pads, 4, 0, MAX_CONV_PAD, 0, key, 12);
+  } else {
+    if (autoPad !== "SAME_UPPER" && autoPad !== "SAME_LOWER" && autoPad !== "VALID") {
+      fail(
+        W,
+        `autoPad must be "NOTSET", "SAME_UPPER", "SAME_LOWER" or "VALID", got ${describe(autoPad)}`,
+        typeof autoPad === "string" ? "range" : "type",
+      );
+    }
+    if (pads !== undefined) fail(W, `pads cannot be given with autoPad "${autoPad}"`, "range");
+    if (autoPad === "VALID") {
+      key[12] =
+        key[13] =
+        key[14] =
+        key[15] =
+          0;
+    } else {
+      const upper = autoPad === "SAME_UPPER";
+      const [t, b] = samePads(h, key[6], key[8], key[10], upper);
+      const [l, r] = samePads(ww, key[7], key[9], key[11], upper);
+      if (t > MAX_CONV_PAD || l > MAX_CONV_PAD || b > MAX_CONV_PAD || r > MAX_CONV_PAD) {
+        fail(W, `autoPad "${autoPad}" needs pads beyond ${MAX_CONV_PAD}`, "range");
+      }
+      key[12] = t;
+      key[13] = l;
+      key[14] = b;
+      key[15] = r;
+    }
+  }
+  const group = o.group ?? 1;
+  if (!int(group, 1, MAX_CONV_DIMENSION)) badInt("group", group, 1, MAX_CONV_DIMENSION);
+  if (c % group !== 0 || oc % group !== 0) {
+    fail(W, `group=${group} must divide c=${c} and outChannels=${oc}`, "range");
+  }
+  key[16] = group;
+  const oh = Math.floor((h + key[12] + key[14] - key[10] * (key[6] - 1) - 1) / key[8]) + 1;
+  const ow = Math.floor((ww + key[13] + key[15] - key[11] * (key[7] - 1) - 1) / key[9]) + 1;
+  if (oh < 1 || ow < 1) {
+    fail(
+      W,
+      `the ${key[6]}×${key[7]} kernel (dilations ${key[10]}×${key[11]}) is larger than the padded ${
+        h + key[12] + key[14]
+      }×${ww + key[13] + key[15]} input: the output would be empty`,
+      "range",
+    );
+  }
+  if (h * ww > MAX_CONV_PLANE || oh * ow > MAX_CONV_PLANE) {
+    fail(
+      W,
+      `planes of ${h}×${ww} in or ${oh}×${ow} out exceed ${MAX_CONV_PLANE} elements`,
+      "range",
+    );
+  }
+  const nx = n * c * h * ww, ny = n * oc * oh * ow, nw = oc * (c / group) * key[6] * key[7];
+  if (nx > MAX_CONV_TENSOR || ny > MAX_CONV_TENSOR || nw > MAX_CONV_TENSOR) {
+    fail(W, `tensors beyond ${MAX_CONV_TENSOR} elements are not supported`, "range");
+  }
+  const lx = viewLength(x), lw = viewLength(w), ly = viewLength(y);
+  if (lx !== nx) {
+    fail(W, `x has ${lx} elements but n×c×h×w = ${n}×${c}×${h}×${ww} needs ${nx}`, "range");
+  }
+  if (lw !== nw) {
+    fail(
+      W,
+      `w has ${lw} elements but outChannels×c/group×kh×kw = ${oc}×${c / group}×${key[6]}×${
+        key[7]
+      } needs ${nw}`,
+      "range",
+    );
+  }
+  if (ly !== ny) {
+    fail(
+      W,
+      `y has ${ly} elements but n×outChannels×oh×ow = ${n}×${oc}×${oh}×${ow} needs ${ny}`,
+      "range",
+    );
+  }
+  const bias = o.bias, residual = o.residual;
+  ops[0] = ops[1] = undefined;
+  if (bias !== undefined) {
+    if (!isFloat32Array(bias)) {
+      fail(W, `bias must be a Float32Array, got ${describe(bias)}`, "type");
+    }
+    const lb = viewLength(bias);
+    if (lb !== oc) fail(W, `bias has ${lb} elements; outChannels needs ${oc}`, "range");
+    ops[0] = bias;
+  }
+  if (residual !== undefined) {
+    if (!isFloat32Array(residual)) {
+      fail(W, `residual must be a Float32Array, got ${describe(residual)}`, "type");
+    }
+    const lr = viewLength(residual);
+    if (lr !== ny) fail(W, `residual has ${lr} elements; y's shape needs ${ny}`, "range");
+    ops[1] = residual;
+  }
+  key[17] = bias !== undefined ? 1 : 0;
+  key[18] = residual !== undefined ? 1 : 0;
+  readActivation(W, o.activation, key, 19);
+  const layout = o.layout;
+  if (layout !== undefined && layout !== "nchw") {
+    fail(
+      W,
+      `layout must be "nchw", got ${describe(layout)} ("nhwc" is not built yet)`,
+      typeof layout === "string" ? "range" : "type",
+    );
+  }
+  extents[0] = 4 * nx;
+  extents[1] = 4 * nw;
+  extents[2] = bias !== undefined ? 4 * oc : 0;
+  extents[3] = residual !== undefined ? 4 * ny : 0;
+  extents[4] = 4 * ny;
+}
+
+/** The spec a key describes (the whole call: every output row). */
+export function decodeConvKey(key: Int32Array): ConvSpec {
+  const s: ConvSpec = {
+    n: key[1],
+    c: key[2],
+    h: key[3],
+    w: key[4],
+    oc: key[5],
+    kh: key[6],
+    kw: key[7],
+    sh: key[8],
+    sw: key[9],
+    dh: key[10],
+    dw: key[11],
+    pt: key[12],
+    pl: key[13],
+    pb: key[14],
+    pr: key[15],
+    group: key[16],
+    bias: key[17] === 1,
+    residual: key[18] === 1,
+    activation: decodeActivation(key, 19),
+    rowStart: 0,
+    rowEnd: 0,
+  };
+  s.rowEnd = outHeight(s);
+  return s;
+}
+
+/** The spec as text. */
+export function describeConv(s: ConvSpec): string {
+  const oh = outHeight(s), ow = outWidth(s);
+  const pads = s.pt || s.pl || s.pb || s.pr ? ` pads=${s.pt},${s.pl},${s.pb},${s.pr}` : "";
+  const stride = s.sh > 1 || s.sw > 1 ? ` s${s.sh}×${s.sw}` : "";
+  const dil = s.dh > 1 || s.dw > 1 ? ` d${s.dh}×${s.dw}` : "";
+  const grp = s.group > 1 ? ` group=${s.group}` : "";
+  const act = s.activation
+    ? ` ${UNARY_OPS[s.activation.op].name}${
+      s.activation.params.length ? `(${s.activation.params.join(",")})` : ""
+    }`
+    : "";
+  const band = s.rowStart !== 0 || s.rowEnd !== oh ? ` rows ${s.rowStart}..${s.rowEnd}` : "";
+  return `conv2d ${s.n}×${s.c}×${s.h}×${s.w} → ${s.oc}×${oh}×${ow} k${s.kh}×${s.kw}${stride}${dil}${pads}${grp}${
+    s.bias ? " +bias" : ""
+  }${s.residual ? " +residual" : ""}${act}${band}`;
+}

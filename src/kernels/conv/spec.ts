@@ -1,0 +1,61 @@
+/**
+ * What one conv2d call is: ONNX Conv on NCHW tensors with its attributes
+ * resolved (auto padding turned into explicit pads), the fused epilogue
+ * (bias, residual, activation) and, for a thread's part, the band of output
+ * rows it computes.
+ *
+ * @module
+ */
+
+/** A decoded conv2d key. */
+export interface ConvSpec {
+  /** Images, input channels, input height and width. */
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+  /** Output channels. */
+  oc: number;
+  /** Kernel height and width. */
+  kh: number;
+  kw: number;
+  /** Strides, dilations. */
+  sh: number;
+  sw: number;
+  dh: number;
+  dw: number;
+  /** Pads: top, left, bottom, right. */
+  pt: number;
+  pl: number;
+  pb: number;
+  pr: number;
+  /** Groups: c and oc are multiples of it. */
+  group: number;
+  /** Per output channel bias. */
+  bias: boolean;
+  /** A tensor of y's shape added before the activation. */
+  residual: boolean;
+  /** Activation applied last: a unary op id and its parameters, or null. */
+  activation: { op: number; params: number[] } | null;
+  /** Output rows [rowStart, rowEnd) computed (a part's band; the whole call: 0, oh). */
+  rowStart: number;
+  rowEnd: number;
+}
+
+/** Argument block slots (operand order). */
+export const CONV_ARG = { X: 0, W: 1, BIAS: 2, RESIDUAL: 3, Y: 4 } as const;
+
+/** Output height: ONNX's floor((h + pads − dilated kernel) / stride) + 1. */
+export function outHeight(s: ConvSpec): number {
+  return Math.floor((s.h + s.pt + s.pb - s.dh * (s.kh - 1) - 1) / s.sh) + 1;
+}
+
+/** Output width. */
+export function outWidth(s: ConvSpec): number {
+  return Math.floor((s.w + s.pl + s.pr - s.dw * (s.kw - 1) - 1) / s.sw) + 1;
+}
+
+/** Multiply-adds of the call (its band of rows). */
+export function convMacs(s: ConvSpec): number {
+  return s.n * s.oc * (s.rowEnd - s.rowStart) * outWidth(s) * (s.c / s.group) * s.kh * s.kw;
+}
