@@ -16,10 +16,13 @@ export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 
 /** Options of `jit.conv2d`: the shapes and ONNX Conv's attributes. */
 export interface Conv2dOptions {
-  /** Images, input channels, input height and width (x is n×c×h×w, NCHW). */
+  /** Images (x is n×c×h×w, NCHW). */
   n: number;
+  /** Input channels. */
   c: number;
+  /** Input height. */
   h: number;
+  /** Input width. */
   w: number;
   /** Output channels (w is outChannels × c/group × kh × kw). */
   outChannels: number;
@@ -76,8 +79,9 @@ export const MAX_CONV_DIMENSION = 1 << 24;
 export const MAX_CONV_WINDOW = 16;
 /** Largest pad. */
 export const MAX_CONV_PAD = 4096;
-/** Most elements of a plane (h·w, or the output's) and of a tensor. */
+/** Most elements of a plane (h·w, or the output's). */
 export const MAX_CONV_PLANE = 1 << 24;
+/** Most elements of a tensor. */
 export const MAX_CONV_TENSOR = 2 ** 31 - 1;
 
 const W = "conv2d";
