@@ -10,10 +10,12 @@
  *   deno task compare --isa avx2      # our AVX2 path, peers limited to AVX2 too
  *   deno task compare --json
  *   deno task compare --ops           # neural ops vs oneDNN (see compare_ops.ts)
+ *   deno task compare --conv          # convolution layers vs oneDNN (see compare_conv.ts)
  *   deno task compare --threads 2     # GEMM (and with --ops, the ops) on 2 threads
  */
 import { parseArgs } from "node:util";
 import { cpuFeatures, type IsaLevel, Jit, measurePeak } from "../mod.ts";
+import { compareConv } from "./compare_conv.ts";
 import { compareOps } from "./compare_ops.ts";
 import { poolFigures, printPool } from "./pool_figures.ts";
 import { timeInBlocks } from "./timing.ts";
@@ -26,6 +28,7 @@ const { values } = parseArgs({
     shapes: { type: "string" },
     help: { type: "boolean", default: false },
     ops: { type: "boolean", default: false },
+    conv: { type: "boolean", default: false },
     sizes: { type: "string" },
     threads: { type: "string", default: "1" },
   },
@@ -34,6 +37,7 @@ if (values.help) {
   console.log(
     "usage: deno task compare [--isa avx2|avx512] [--transB] [--shapes 64x64x64,...] [--threads N] [--json]\n" +
       "       deno task compare --ops [--isa avx2|avx512] [--sizes 1048576,67108864] [--threads N] [--json]",
+    "       deno task compare --conv [--isa avx2|avx512] [--threads N] [--json]",
   );
   Deno.exit(0);
 }
@@ -51,6 +55,12 @@ Deno.env.set("OPENBLAS_NUM_THREADS", String(threads));
 if (isa === "avx2") {
   Deno.env.set("OPENBLAS_CORETYPE", "Haswell");
   Deno.env.set("ONEDNN_MAX_CPU_ISA", "AVX2");
+}
+if (values.conv) {
+  // Convolution layers (NCHW, +bias +relu) against oneDNN.
+  const rows = compareConv({ isa, json: values.json!, threads });
+  if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
+  Deno.exit(0);
 }
 if (values.ops) {
   // Neural ops (elementwise, softmax, normalization) instead of GEMM.

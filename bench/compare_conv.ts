@@ -1,0 +1,287 @@
+/**
+ * Convolution layers against oneDNN, same process, same thread count:
+ * microseconds per call (median), GFLOPS, % of the FMA peak measured in the
+ * same run, and our speedup over oneDNN given NCHW (as ONNX hands tensors
+ * over: oneDNN's gemm-based NCHW path) and given the layout it prefers
+ * (format "any": its brgconv/jit kernels on nChw16c or nhwc, the input
+ * reordered once beforehand and not timed). Every layer adds a bias and
+ * applies ReLU, fused on both sides. Ours always takes and returns NCHW:
+ * any layout work is in our time. oneDNN runs through
+ * `bench/shim/dnnl_conv.c`, compiled here with gcc when libdnnl-dev is
+ * installed; without it our columns still print. Each layer's output is
+ * checked against oneDNN's before timing.
+ *
+ *   deno task compare --conv [--threads 2] [--json]
+ */
+import { type Conv2dOptions, type IsaLevel, Jit, measurePeak } from "../mod.ts";
+import { sleepMs, timeInBlocks } from "./timing.ts";
+
+/** One layer of the issue's list (batch 1 unless stated). */
+interface Layer {
+  name: string;
+  o: Conv2dOptions & { pads: number[]; strides: number[]; group: number };
+}
+
+const layer = (
+  name: string,
+  n: number,
+  c: number,
+  hw: number,
+  oc: number,
+  k: number,
+  s: number,
+  p: number,
+  group = 1,
+): Layer => ({
+  name,
+  o: {
+    n,
+    c,
+    h: hw,
+    w: hw,
+    outChannels: oc,
+    kernel: [k, k],
+    strides: [s, s],
+    pads: [p, p, p, p],
+    group,
+  },
+});
+
+const LAYERS: Layer[] = [
+  layer("ResNet conv1 7×7/2 3→64 224²", 1, 3, 224, 64, 7, 2, 3),
+  layer("3×3 64→64 56²", 1, 64, 56, 64, 3, 1, 1),
+  layer("1×1 64→256 56²", 1, 64, 56, 256, 1, 1, 0),
+  layer("3×3/2 128→128 56²→28²", 1, 128, 56, 128, 3, 2, 1),
+  layer("1×1 96→24 56²", 1, 96, 56, 24, 1, 1, 0),
+  layer("3×3 64→64 56² batch 8", 8, 64, 56, 64, 3, 1, 1),
+  layer("3×3 256→256 14²", 1, 256, 14, 256, 3, 1, 1),
+  layer("3×3 512→512 7²", 1, 512, 7, 512, 3, 1, 1),
+  layer("dw 3×3 32 on 112²", 1, 32, 112, 32, 3, 1, 1, 32),
+  layer("dw 3×3 576 on 14²", 1, 576, 14, 576, 3, 1, 1, 576),
+];
+
+const SYMBOLS = {
+  njb_conv: {
+    parameters: [
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i32",
+      "i32",
+      "buffer",
+      "buffer",
+    ],
+    result: "pointer",
+  },
+  njb_conv_blocked: { parameters: ["pointer"], result: "i32" },
+  njb_conv_load: { parameters: ["pointer", "buffer"], result: "void" },
+  njb_conv_run: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
+  njb_conv_store: { parameters: ["pointer", "buffer"], result: "void" },
+} as const;
+
+type Shim = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+
+/** Builds and loads the shim; null (with the reason on stderr) if oneDNN or gcc is missing. */
+function loadShim(): Shim | null {
+  const dir = Deno.makeTempDirSync({ prefix: "njit-conv-shim-" });
+  const src = new URL("./shim/dnnl_conv.c", import.meta.url).pathname;
+  const lib = `${dir}/dnnl_conv.so`;
+  try {
+    const out = new Deno.Command("gcc", {
+      args: ["-O2", "-fopenmp", "-shared", "-fPIC", "-o", lib, src, "-ldnnl"],
+      stderr: "piped",
+      stdout: "null",
+    }).outputSync();
+    if (!out.success) {
+      console.error(
+        "compare --conv: oneDNN not installed (Debian: libdnnl-dev); no oneDNN columns",
+      );
+      return null;
+    }
+  } catch (e) {
+    console.error(`compare --conv: gcc not runnable (${(e as Error).message}); no oneDNN columns`);
+    return null;
+  }
+  return Deno.dlopen(lib, SYMBOLS).symbols;
+}
+
+/** One row of the table. */
+export interface ConvRow {
+  layer: string;
+  gflop: number;
+  oursUs: number;
+  oursPct: number;
+  dnnlNchwUs: number | null;
+  dnnlPreferredUs: number | null;
+  /** oneDNN's preferred src layout: "blocked" (nChw16c-like) or "plain" (nhwc). */
+  dnnlLayout: string | null;
+  vsNchw: number | null;
+  vsPreferred: number | null;
+}
+
+function median(x: number[]): number {
+  return x.sort((p, q) => p - q)[x.length >> 1];
+}
+
+/** Median µs per call of each, interleaved windows (1 thread) or blocks (more). */
+function race(runs: (() => void)[], flops: number, threads: number): number[] {
+  const reps = Math.max(1, Math.round(2e7 / flops));
+  if (threads > 1) {
+    return timeInBlocks(runs, Math.max(1, Math.round(1e9 / flops))).map((s) => s * 1e6);
+  }
+  for (const run of runs) {
+    const t0 = performance.now();
+    for (let i = 0; i < 3 || performance.now() - t0 < 60; i++) run();
+  }
+  const t: number[][] = runs.map(() => []);
+  const start = performance.now();
+  while (t[0].length < 9 || (t[0].length < 21 && performance.now() - start < 1500)) {
+    runs.forEach((run, r) => {
+      const t0 = performance.now();
+      for (let i = 0; i < reps; i++) run();
+      t[r].push(((performance.now() - t0) * 1000) / reps);
+    });
+  }
+  return t.map(median);
+}
+
+function outSize(o: Layer["o"]): [number, number] {
+  const [k] = o.kernel, [s] = o.strides, [p] = o.pads;
+  const oh = Math.floor((o.h + 2 * p - k) / s) + 1, ow = Math.floor((o.w + 2 * p - k) / s) + 1;
+  return [oh, ow];
+}
+
+/** Runs the comparison and prints it (or JSON). */
+export function compareConv(
+  options: { isa?: IsaLevel; json: boolean; threads: number },
+): ConvRow[] {
+  const threads = options.threads;
+  const shim = loadShim();
+  const peak = measurePeak(20, threads);
+  const peakGflops = options.isa === "avx2" ? (peak.fma.ymm ?? peak.peakGflops) : peak.peakGflops;
+  using jit = new Jit({ maxIsa: options.isa, profile: false, threads });
+  if (!options.json) {
+    console.log(
+      `neural-jit ${jit.isa} conv2d (NCHW in and out, +bias +relu) vs oneDNN ${
+        shim ? "" : "(not installed) "
+      }— ${threads} thread${threads > 1 ? "s" : ""}, FMA peak ${peakGflops.toFixed(1)} GFLOPS`,
+    );
+    console.log(
+      "layer                              GFLOP   ours µs  GFLOPS  %peak   oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best",
+    );
+  }
+  const rows: ConvRow[] = [];
+  for (const L of LAYERS) {
+    const o = L.o;
+    const [oh, ow] = outSize(o);
+    const cg = o.c / o.group;
+    const macs = o.n * o.outChannels * oh * ow * cg * o.kernel[0] * o.kernel[1];
+    const flops = 2 * macs;
+    const x = new Float32Array(o.n * o.c * o.h * o.w).map((_, i) => ((i * 7919) % 1000) / 500 - 1);
+    const w = new Float32Array(o.outChannels * cg * o.kernel[0] * o.kernel[1])
+      .map((_, i) => ((i * 104729) % 1000) / 5000 - 0.1);
+    const bias = new Float32Array(o.outChannels).map((_, i) => (i % 7) / 10 - 0.3);
+    const y = new Float32Array(o.n * o.outChannels * oh * ow);
+    const yd = new Float32Array(y.length), yp = new Float32Array(y.length);
+    const opts: Conv2dOptions = { ...o, bias, activation: "relu" };
+    const ours = () => jit.conv2d(x, w, y, opts);
+    const runs: (() => void)[] = [ours];
+    let nchw: Deno.PointerValue = null,
+      pref: Deno.PointerValue = null,
+      layout: string | null = null;
+    if (shim) {
+      const make = (preferred: number) =>
+        shim.njb_conv(
+          BigInt(o.n),
+          BigInt(o.c),
+          BigInt(o.h),
+          BigInt(o.w),
+          BigInt(o.outChannels),
+          BigInt(o.kernel[0]),
+          BigInt(o.kernel[1]),
+          BigInt(o.strides[0]),
+          BigInt(o.strides[1]),
+          1n,
+          1n,
+          BigInt(o.pads[0]),
+          BigInt(o.pads[1]),
+          BigInt(o.pads[2]),
+          BigInt(o.pads[3]),
+          BigInt(o.group),
+          preferred,
+          1,
+          w,
+          bias,
+        );
+      nchw = make(0);
+      pref = make(1);
+      if (pref) {
+        shim.njb_conv_load(pref, x);
+        const b = shim.njb_conv_blocked(pref);
+        layout = b > 0 ? "blocked" : b === 0 ? "plain" : "other";
+      }
+      // Check ours against oneDNN once (the tests check against an f64 reference).
+      ours();
+      const check = (got: Float32Array, who: string) => {
+        let worst = 0;
+        for (let i = 0; i < y.length; i++) {
+          worst = Math.max(worst, Math.abs(got[i] - y[i]) / (1 + Math.abs(y[i])));
+        }
+        if (worst > 1e-4) throw new Error(`${L.name}: ${who} differs from ours by ${worst}`);
+      };
+      if (nchw) {
+        shim.njb_conv_run(nchw, x, yd);
+        check(yd, "oneDNN nchw");
+        runs.push(() => void shim.njb_conv_run(nchw, x, yd));
+      }
+      if (pref) {
+        shim.njb_conv_run(pref, x, yp);
+        shim.njb_conv_store(pref, yp);
+        check(yp, "oneDNN preferred");
+        runs.push(() => void shim.njb_conv_run(pref, x, yp));
+      }
+    }
+    sleepMs(threads > 1 ? 0 : 20);
+    const t = race(runs, flops, threads);
+    const us = t[0];
+    const dn = nchw ? t[1] : null, dp = pref ? t[nchw ? 2 : 1] : null;
+    const g = flops / us / 1e3;
+    const row: ConvRow = {
+      layer: L.name,
+      gflop: flops / 1e9,
+      oursUs: us,
+      oursPct: (100 * g) / peakGflops,
+      dnnlNchwUs: dn,
+      dnnlPreferredUs: dp,
+      dnnlLayout: layout,
+      vsNchw: dn ? dn / us : null,
+      vsPreferred: dp ? dp / us : null,
+    };
+    rows.push(row);
+    if (!options.json) {
+      const f = (v: number | null, d = 1, width = 8) =>
+        (v === null ? "—" : v.toFixed(d)).padStart(width);
+      console.log(
+        `${L.name.padEnd(32)} ${row.gflop.toFixed(3).padStart(7)} ${f(us, 1, 9)} ${f(g, 1, 7)} ${
+          f(row.oursPct, 1, 5)
+        }% ${f(dn, 1, 16)} ${f(row.vsNchw, 2, 6)} ${f(dp, 1, 16)} (${(layout ?? "—").padEnd(7)}) ${
+          f(row.vsPreferred, 2, 6)
+        }`,
+      );
+    }
+  }
+  return rows;
+}
