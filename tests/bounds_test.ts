@@ -10,6 +10,7 @@ import { aExtent, bExtent, cExtent } from "../src/kernels/gemm/mod.ts";
 import { GuardedPages } from "../src/native/memory.ts";
 import { gemmConfigurations } from "./helpers/configurations.ts";
 import { int, pick, rng } from "./helpers/random.ts";
+import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
 
 interface Guarded {
   view: Float32Array;
@@ -170,4 +171,39 @@ Deno.test("bounds: every neural op stays inside its operands, guard pages on bot
     }
   }
   assert.equal(runs, 240);
+});
+
+Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages on both sides", () => {
+  const r = rng(4343);
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  let runs = 0;
+  for (let t = 0; t < 40; t++) {
+    const o = randomConv(r);
+    const s = convSpecOf(o);
+    const sizes = convSizes(s);
+    for (const side of ["end", "start"] as const) {
+      const X = guarded(sizes.x, side), W = guarded(sizes.w, side), Y = guarded(sizes.y, side);
+      const B = guarded(s.oc, side), R = guarded(sizes.y, side);
+      try {
+        X.view.fill(0.5);
+        W.view.fill(0.25);
+        B.view.fill(1);
+        R.view.fill(2);
+        for (const j of [jit, split]) {
+          j.conv2d(X.view, W.view, Y.view, o);
+          j.conv2d(X.view, W.view, Y.view, {
+            ...o,
+            bias: B.view,
+            residual: R.view,
+            activation: "gelu",
+          });
+        }
+        runs++;
+      } finally {
+        for (const g of [X, W, Y, B, R]) g.free();
+      }
+    }
+  }
+  assert.equal(runs, 80);
 });

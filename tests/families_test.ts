@@ -21,6 +21,20 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
     norm: (jit, out) => jit.layerNorm(x, out, { rows: 9, cols: 37, scale: w, residual: y }),
     reduce: (jit, out) => jit.reduce("logSumExp", x, out.subarray(0, 9), { rows: 9, cols: 37 }),
     binary: (jit, out) => jit.binary("pow", x.map(Math.abs), [9, 37], w, [37], out),
+    conv2d: (jit, out) =>
+      jit.conv2d(x.subarray(0, 300), w.subarray(0, 36), out.subarray(0, 270), {
+        n: 1,
+        c: 3,
+        h: 10,
+        w: 10,
+        outChannels: 6,
+        kernel: [3, 2],
+        strides: [1, 2],
+        pads: [1, 0, 0, 1],
+        group: 3,
+        bias: w.subarray(0, 6),
+        activation: "silu",
+      }),
   };
   assert.deepEqual(Object.keys(cases).sort(), FAMILIES.map((f) => f.name).sort());
   using jit = new Jit({ cacheCapacity: 1 });
@@ -42,5 +56,5 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
     0,
     "a call ran on the TypeScript reference",
   );
-  assert.ok(s.compiles >= 6, `${s.compiles} compiles`);
+  assert.ok(s.compiles >= 7, `${s.compiles} compiles`);
 });

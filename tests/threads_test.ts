@@ -5,6 +5,7 @@ import { FAMILIES } from "../src/kernels/families.ts";
 import { sharedPool } from "../src/native/pool.ts";
 import { runFixture } from "./helpers/fixture.ts";
 import { int, pick, rng } from "./helpers/random.ts";
+import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
 
 type Case = { name: string; outputs: number; run: (jit: Jit, out: Float32Array) => void };
 
@@ -100,6 +101,19 @@ function cases(seed: number): Case[] {
     outputs: ba.length,
     run: (jit, y) => jit.binary("max", ba, [ba.length], ba.map((v) => -v), [ba.length], y),
   });
+  // conv2d: over row bands (one image) and over images.
+  for (const n of [1, 3]) {
+    const o = { ...randomConv(r), n, h: int(r, 6, 30) };
+    const s = convSpecOf(o);
+    const sizes = convSizes(s);
+    if (sizes.y === 0) continue;
+    const cx = vec(sizes.x), cw = vec(sizes.w), cb = vec(s.oc), cr = vec(sizes.y);
+    out.push({
+      name: `conv2d ${JSON.stringify(o)}`,
+      outputs: sizes.y,
+      run: (jit, y) => jit.conv2d(cx, cw, y, { ...o, bias: cb, residual: cr, activation: "gelu" }),
+    });
+  }
   return out;
 }
 

@@ -236,23 +236,25 @@ function emitGroup(
       advance(T);
     });
     if (rem) {
-      const vectors = Math.floor(rem / L), lanes = rem % L;
-      const reserved = v.isa.level === "avx2" ? 1 : 0;
-      const vectorTail = lanes > 0 && (v.isa.level === "avx2" || v.isa.level === "avx512");
-      const tailGroups = lanes ? (vectorTail ? 1 : lanes) : 0;
+      // The rest of the run: its column groups (full vectors, then a masked
+      // tail or single columns) in as few tiles as the registers allow.
+      const lanes = rem % L;
+      const t = lanes && (v.isa.level === "avx2" || v.isa.level === "avx512")
+        ? v.tail(lanes, 1, AVX2_TAIL)
+        : null;
+      const all = columnGroups(v.isa, rem, t);
       const mr = Math.min(p.mr, g.ocg);
-      const together = tileFits(v.isa, mr, vectors + tailGroups, 1, reserved);
-      const tail = (): Tail | null => (vectorTail ? v.tail(lanes, 1, AVX2_TAIL) : null);
-      if (together || vectors === 0) {
-        const t = lanes ? tail() : null;
-        emitChannelTiles(v, s, p, g, columnGroups(v.isa, rem, t), t);
-      } else {
-        emitChannelTiles(v, s, p, g, columnGroups(v.isa, vectors * L, null), null);
-        if (lanes) {
-          advance(vectors * L);
-          const t = tail();
-          emitChannelTiles(v, s, p, g, columnGroups(v.isa, lanes, t), t);
-        }
+      const reserved = v.isa.level === "avx2" ? 1 : 0;
+      let at = 0; // positions the pointers were advanced past the run's last full tile
+      for (let first = 0; first < all.length;) {
+        let count = 1;
+        while (first + count < all.length && tileFits(v.isa, mr, count + 1, 1, reserved)) count++;
+        const piece = all.slice(first, first + count);
+        const col0 = piece[0].col;
+        advance(col0 - at);
+        at = col0;
+        emitChannelTiles(v, s, p, g, piece.map((c) => ({ ...c, col: c.col - col0 })), t);
+        first += count;
       }
     }
     if (pitched) {

@@ -1,0 +1,272 @@
+import assert from "node:assert/strict";
+import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { convReference } from "../src/kernels/conv/mod.ts";
+import { decodeConvKey, readConv } from "../src/kernels/conv/read.ts";
+import { UNARY_OPS } from "../src/kernels/unary/ops.ts";
+import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+
+/** Small integers: every sum of products is exact in f32, so results are exact. */
+function ints(r: () => number, n: number, lo: number, hi: number): Float32Array {
+  return new Float32Array(n).map(() => int(r, lo, hi));
+}
+
+function firstDifference(got: Float32Array, want: Float32Array): number {
+  for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) return i;
+  return -1;
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`conv2d ${isa}: seeded configurations equal the f64 reference bit for bit on small integers`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 1200 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    const modes = new Set<string>();
+    // Random cases, then one of each store path: unpadded 1×1 (x read as is), unpadded 3×3
+    // (x as is, pitched rows), padded (planes).
+    const fixed = [
+      { n: 1, c: 5, h: 9, w: 21, outChannels: 7, kernel: [1, 1] },
+      { n: 2, c: 3, h: 8, w: 19, outChannels: 4, kernel: [3, 3] },
+      { n: 1, c: 2, h: 6, w: 37, outChannels: 9, kernel: [3, 3], pads: [1, 1, 1, 1] },
+    ];
+    for (let t = 0; t < 83; t++) {
+      const o = t < 80 ? randomConv(r) : fixed[t - 80];
+      const s = convSpecOf(o);
+      const sizes = convSizes(s);
+      const x = ints(r, sizes.x, -3, 3), w = ints(r, sizes.w, -2, 2);
+      const bias = r() < 0.5 ? ints(r, s.oc, -4, 4) : undefined;
+      const residual = r() < 0.5 ? ints(r, sizes.y, -5, 5) : undefined;
+      const relu = r() < 0.3;
+      const y = new Float32Array(sizes.y).fill(NaN), want = new Float32Array(sizes.y);
+      jit.conv2d(x, w, y, { ...o, bias, residual, activation: relu ? "relu" : undefined });
+      convReference(
+        {
+          ...s,
+          bias: !!bias,
+          residual: !!residual,
+          activation: relu ? { op: 0, params: [] } : null,
+        },
+        x,
+        w,
+        bias ?? x,
+        residual ?? x,
+        want,
+      );
+      const at = firstDifference(y, want);
+      if (at >= 0) {
+        assert.fail(
+          `${isa} seed ${seed} case ${t} ${
+            JSON.stringify(o)
+          } bias ${!!bias} residual ${!!residual}: ` +
+            `y[${at}] = ${y[at]}, reference ${want[at]}`,
+        );
+      }
+    }
+    for (const k of jit.stats().keys) {
+      assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+      modes.add(
+        k.plan!.includes("table") ? "table" : k.plan!.includes("planes") ? "planes" : "direct",
+      );
+    }
+    // The three ways a tile reaches memory were all exercised.
+    const expected = isa === "avx2" || isa === "avx512"
+      ? ["table", "planes", "direct"]
+      : ["planes", "direct"];
+    for (const m of expected) assert.ok(modes.has(m), `${isa}: no ${m} plan among the cases`);
+  });
+
+  Deno.test(`conv2d ${isa}: float inputs within the reduction's rounding of the f64 reference`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 1300 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    for (let t = 0; t < 40; t++) {
+      const o = randomConv(r);
+      const s = convSpecOf(o);
+      const sizes = convSizes(s);
+      const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+      const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+      const bias = new Float32Array(s.oc).map(() => r() - 0.5);
+      const y = new Float32Array(sizes.y), want = new Float32Array(sizes.y);
+      jit.conv2d(x, w, y, { ...o, bias });
+      convReference({ ...s, bias: true }, x, w, bias, x, want);
+      // Each output is a chain of K = c/group·kh·kw FMAs of terms below 1 in magnitude.
+      const k = (s.c / s.group) * s.kh * s.kw;
+      const tol = (k + 2) * 2 ** -23 * k;
+      for (let i = 0; i < y.length; i++) {
+        if (!(Math.abs(y[i] - want[i]) <= tol)) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t} ${JSON.stringify(o)}: y[${i}] = ${y[i]}, reference ${
+              want[i]
+            }`,
+          );
+        }
+      }
+    }
+  });
+
+  Deno.test(`conv2d ${isa}: a fused activation gives the bits of jit.unary on the conv's output`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(1400);
+    // Padded (a pitched store: the table at AVX2/AVX-512) and unpadded with a tail.
+    const configs = [
+      { n: 1, c: 3, h: 9, w: 11, outChannels: 5, kernel: [3, 3], pads: [1, 1, 1, 1] },
+      { n: 2, c: 4, h: 5, w: 7, outChannels: 7, kernel: [1, 1] },
+    ];
+    for (const o of configs) {
+      const s = convSpecOf(o);
+      const sizes = convSizes(s);
+      const x = new Float32Array(sizes.x).map(() => (r() * 8 - 4) / 4);
+      const w = new Float32Array(sizes.w).map(() => (r() * 8 - 4) / 8);
+      const bias = new Float32Array(s.oc).map(() => r() - 0.5);
+      const residual = new Float32Array(sizes.y).map(() => r() - 0.5);
+      const plain = new Float32Array(sizes.y);
+      jit.conv2d(x, w, plain, { ...o, bias, residual });
+      for (const def of UNARY_OPS) {
+        const op = def.name as UnaryOp;
+        const fused = new Float32Array(sizes.y), separate = new Float32Array(sizes.y);
+        jit.conv2d(x, w, fused, { ...o, bias, residual, activation: op });
+        jit.unary(op, plain, separate);
+        const at = firstDifference(fused, separate);
+        assert.equal(
+          at,
+          -1,
+          `${isa} ${op} ${JSON.stringify(o)}: [${at}] ${fused[at]} vs ${separate[at]}`,
+        );
+      }
+    }
+  });
+}
+
+Deno.test("conv2d: the reader resolves attributes as ONNX defines them (auto_pad included)", () => {
+  const r = rng(1500);
+  const key = new Int32Array(32), ext = new Float64Array(8);
+  const check = (o: Parameters<typeof convSpecOf>[0]) => {
+    const want = convSpecOf(o);
+    const sizes = convSizes(want);
+    readConv(
+      new Float32Array(sizes.x),
+      new Float32Array(sizes.w),
+      new Float32Array(sizes.y),
+      o,
+      key,
+      ext,
+      [],
+    );
+    assert.deepEqual(decodeConvKey(key), want, JSON.stringify(o));
+  };
+  for (let t = 0; t < 200; t++) {
+    const o = randomConv(r);
+    check(o);
+    for (const autoPad of ["SAME_UPPER", "SAME_LOWER", "VALID"] as const) {
+      const { pads: _, ...rest } = o;
+      const s = convSpecOf({ ...rest, autoPad });
+      if (convSizes(s).y > 0) check({ ...rest, autoPad });
+    }
+  }
+  // SAME keeps ceil(in/stride); the odd pad goes at the end (UPPER) or the start (LOWER).
+  const base = { n: 1, c: 1, h: 6, w: 6, outChannels: 1, kernel: [4, 4] };
+  const up = convSpecOf({ ...base, autoPad: "SAME_UPPER" }),
+    low = convSpecOf({ ...base, autoPad: "SAME_LOWER" });
+  assert.deepEqual([up.pt, up.pb, low.pt, low.pb, up.rowEnd], [1, 2, 2, 1, 6]);
+});
+
+Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images and over row bands)", () => {
+  const r = rng(1600);
+  using one = new Jit({ threads: 1 });
+  using two = new Jit({ threads: 2, minPartUs: 0 });
+  using three = new Jit({ threads: 3, minPartUs: 0 });
+  for (let t = 0; t < 30; t++) {
+    const o = { ...randomConv(r), h: int(r, 4, 40) };
+    if (convSpecOf(o).rowEnd < 1) continue;
+    const s = convSpecOf(o);
+    const sizes = convSizes(s);
+    const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+    const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+    const bias = new Float32Array(s.oc).map(() => r());
+    const residual = new Float32Array(sizes.y).map(() => r());
+    const opts = {
+      ...o,
+      bias,
+      residual,
+      activation: pick(r, ["gelu", "relu", undefined] as const),
+    };
+    const ys = [one, two, three].map((j) => {
+      const y = new Float32Array(sizes.y);
+      j.conv2d(x, w, y, opts);
+      return y;
+    });
+    assert.equal(firstDifference(ys[1], ys[0]), -1, `2 threads, case ${t} ${JSON.stringify(o)}`);
+    assert.equal(firstDifference(ys[2], ys[0]), -1, `3 threads, case ${t} ${JSON.stringify(o)}`);
+  }
+  const parts = three.stats().keys.map((k) => k.parts);
+  assert.ok(parts.some((p) => p > 1), "no call was split");
+});
+
+Deno.test("conv2d: bad input throws naming the argument, before any native code runs", () => {
+  using jit = new Jit();
+  const o = { n: 1, c: 4, h: 5, w: 5, outChannels: 6, kernel: [3, 3], pads: [1, 1, 1, 1] };
+  const x = new Float32Array(100), w = new Float32Array(6 * 4 * 9), y = new Float32Array(150);
+  jit.conv2d(x, w, y, o); // the valid call
+  const bad: [unknown, RegExp, typeof TypeError | typeof RangeError][] = [
+    [{ ...o, group: 3 }, /group=3 must divide c=4 and outChannels=6/, RangeError],
+    [{ ...o, kernel: [8, 3] }, /the 8×3 kernel .* is larger than the padded 7×7 input/, RangeError],
+    [{ ...o, kernel: [3] }, /kernel must have 2 elements, got 1/, RangeError],
+    [{ ...o, kernel: undefined }, /kernel \[kh, kw\] is required/, TypeError],
+    [
+      { ...o, kernel: [3, 0] },
+      /kernel\[1\] must be an integer in \[1, 16\], got number 0/,
+      RangeError,
+    ],
+    [{ ...o, strides: [1, "2"] }, /strides\[1\] must be an integer/, TypeError],
+    [{ ...o, dilations: [1, 1.5] }, /dilations\[1\] must be an integer/, RangeError],
+    [
+      { ...o, pads: [1, 1, 1, -1] },
+      /pads\[3\] must be an integer in \[0, 4096\], got number -1/,
+      RangeError,
+    ],
+    [{ ...o, autoPad: "SAME" }, /autoPad must be "NOTSET"/, RangeError],
+    [{ ...o, autoPad: "VALID" }, /pads cannot be given with autoPad "VALID"/, RangeError],
+    [
+      { ...o, outChannels: 5 },
+      /w has 216 elements but outChannels×c\/group×kh×kw = 5×4×3×3 needs 180/,
+      RangeError,
+    ],
+    [{ ...o, h: 6 }, /x has 100 elements but n×c×h×w = 1×4×6×5 needs 120/, RangeError],
+    [
+      { ...o, pads: [0, 0, 0, 0] },
+      /y has 150 elements but n×outChannels×oh×ow = 1×6×3×3 needs 54/,
+      RangeError,
+    ],
+    [{ ...o, bias: new Float32Array(5) }, /bias has 5 elements; outChannels needs 6/, RangeError],
+    [{ ...o, bias: [1, 2, 3, 4, 5, 6] }, /bias must be a Float32Array/, TypeError],
+    [
+      { ...o, residual: new Float32Array(149) },
+      /residual has 149 elements; y's shape needs 150/,
+      RangeError,
+    ],
+    [{ ...o, activation: "nope" }, /activation/, RangeError],
+    [{ ...o, layout: "nhwc" }, /layout must be "nchw"/, RangeError],
+    [{ ...o, n: 0 }, /n must be an integer in \[1, 16777216\], got number 0/, RangeError],
+    [{ ...o, c: 2.5 }, /c must be an integer/, RangeError],
+    [null, /options must be an object/, TypeError],
+  ];
+  for (const [opts, message, kind] of bad) {
+    assert.throws(() => jit.conv2d(x, w, y, opts as never), (e: Error) => {
+      assert.ok(e instanceof kind, `${JSON.stringify(opts)}: ${e}`);
+      assert.match(e.message, message);
+      assert.match(e.message, /^conv2d: /);
+      return true;
+    });
+  }
+  assert.throws(() => jit.conv2d([1] as never, w, y, o), /conv2d: x must be a Float32Array/);
+  assert.throws(() => jit.conv2d(x, w, x.subarray(0, 150) as never, o), RangeError);
+  // y overlapping an input is refused.
+  const shared = new Float32Array(250);
+  assert.throws(
+    () => jit.conv2d(shared.subarray(0, 100), w, shared.subarray(50, 200), o),
+    /overlap/,
+  );
+});

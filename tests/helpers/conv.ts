@@ -1,0 +1,87 @@
+/**
+ * Random conv2d configurations for the tests (kernel 1-7, stride 1-3,
+ * dilation 1-2, asymmetric pads, groups with depthwise, odd sizes, batch
+ * 1-3) and their spec, derived here from the ONNX formulas independently of
+ * the library's reader (a test compares the two).
+ */
+import type { Conv2dOptions } from "../../mod.ts";
+import type { ConvSpec } from "../../src/kernels/conv/spec.ts";
+import { int, pick } from "./random.ts";
+
+/** A configuration whose output is not empty. */
+export function randomConv(r: () => number): Conv2dOptions & { kernel: number[] } {
+  for (;;) {
+    const group = pick(r, [1, 1, 1, 2, 3, 0]); // 0: depthwise
+    const cg = int(r, 1, 6), ocg = int(r, 1, 9);
+    const g = group === 0 ? int(r, 1, 12) : group;
+    const kh = int(r, 1, 7), kw = pick(r, [kh, int(r, 1, 7)]);
+    const o = {
+      n: pick(r, [1, 1, 2, 3]),
+      c: group === 0 ? g : cg * g,
+      h: int(r, 1, 24),
+      w: pick(r, [int(r, 1, 40), 16, 17, 33]),
+      outChannels: group === 0 ? g * pick(r, [1, 1, 2]) : ocg * g,
+      kernel: [kh, kw],
+      strides: [int(r, 1, 3), int(r, 1, 3)],
+      pads: [int(r, 0, 3), int(r, 0, 3), int(r, 0, 3), int(r, 0, 3)],
+      dilations: [int(r, 1, 2), int(r, 1, 2)],
+      group: g,
+    };
+    const s = convSpecOf(o);
+    if (s.rowEnd >= 1 && outW(s) >= 1) return o;
+  }
+}
+
+function outW(s: ConvSpec): number {
+  return Math.floor((s.w + s.pl + s.pr - s.dw * (s.kw - 1) - 1) / s.sw) + 1;
+}
+
+/** The spec of a configuration by ONNX's definitions (auto_pad included). */
+export function convSpecOf(o: Conv2dOptions): ConvSpec {
+  const [kh, kw] = o.kernel;
+  const [sh, sw] = o.strides ?? [1, 1];
+  const [dh, dw] = o.dilations ?? [1, 1];
+  let pads = o.pads ?? [0, 0, 0, 0];
+  if (o.autoPad === "SAME_UPPER" || o.autoPad === "SAME_LOWER") {
+    const same = (size: number, k: number, s: number, d: number) => {
+      const total = Math.max(0, (Math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size);
+      const small = Math.floor(total / 2);
+      return o.autoPad === "SAME_UPPER" ? [small, total - small] : [total - small, small];
+    };
+    const [t, b] = same(o.h, kh, sh, dh), [l, r] = same(o.w, kw, sw, dw);
+    pads = [t, l, b, r];
+  } else if (o.autoPad === "VALID") pads = [0, 0, 0, 0];
+  const oh = Math.floor((o.h + pads[0] + pads[2] - dh * (kh - 1) - 1) / sh) + 1;
+  return {
+    n: o.n,
+    c: o.c,
+    h: o.h,
+    w: o.w,
+    oc: o.outChannels,
+    kh,
+    kw,
+    sh,
+    sw,
+    dh,
+    dw,
+    pt: pads[0],
+    pl: pads[1],
+    pb: pads[2],
+    pr: pads[3],
+    group: o.group ?? 1,
+    bias: o.bias !== undefined,
+    residual: o.residual !== undefined,
+    activation: null,
+    rowStart: 0,
+    rowEnd: oh,
+  };
+}
+
+/** Elements of x, w and y. */
+export function convSizes(s: ConvSpec): { x: number; w: number; y: number } {
+  return {
+    x: s.n * s.c * s.h * s.w,
+    w: s.oc * (s.c / s.group) * s.kh * s.kw,
+    y: s.n * s.oc * s.rowEnd * outW(s),
+  };
+}
