@@ -136,9 +136,13 @@ function median(x: number[]): number {
   return x.sort((p, q) => p - q)[x.length >> 1];
 }
 
-/** Median µs per call of each, interleaved windows (1 thread) or blocks (more). */
+/**
+ * Median µs per call of each, interleaved windows of ~10 ms (1 thread) or
+ * blocks (more): long enough that a window's first call, which finds its
+ * operands evicted by the other contender, weighs little.
+ */
 function race(runs: (() => void)[], flops: number, threads: number): number[] {
-  const reps = Math.max(1, Math.round(2e7 / flops));
+  const reps = Math.max(2, Math.round(2.5e9 / flops));
   if (threads > 1) {
     return timeInBlocks(runs, Math.max(1, Math.round(1e9 / flops))).map((s) => s * 1e6);
   }

@@ -28,7 +28,7 @@ export const CONV: OpFamily<ConvSpec, ConvPlan> = {
         out * (s.residual ? 2 : 1)),
     };
   },
-  plan: (s, t) => planConv(s, t.isa),
+  plan: (s, t) => planConv(s, t.isa, t.l2),
   fallbackPlan: (s) => planConv(s, "scalar"),
   generate: generateConv,
   partition: convParts,
@@ -51,7 +51,7 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
       const y = r.start * yImage;
       return {
         spec,
-        plan: planConv(spec, plan.isa),
+        plan: planConv(spec, plan.isa, plan.l2),
         offsets: [r.start * xImage, 0, 0, s.residual ? y : 0, y],
       };
     });
@@ -60,7 +60,7 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
   if (ranges.length < 2) return null;
   return ranges.map((r) => {
     const spec = { ...s, rowStart: s.rowStart + r.start, rowEnd: s.rowStart + r.start + r.count };
-    return { spec, plan: planConv(spec, plan.isa), offsets: [0, 0, 0, 0, 0] };
+    return { spec, plan: planConv(spec, plan.isa, plan.l2), offsets: [0, 0, 0, 0, 0] };
   });
 }
 

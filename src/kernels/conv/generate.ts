@@ -81,8 +81,14 @@ const F = {
   RUNB: 120, // the run's first position: planes, y, residual
   RUNY: 128,
   RUNR: 136,
+  PLANES: 192, // the group's planes (the workspace, or x)
+  WB: 144, // the channel block's weights, bias, y and residual
+  BB: 152,
+  YB: 160,
+  RB: 168,
+  BLK: 176, // block counter
 } as const;
-const FRAME = 144;
+const FRAME = 200;
 /** AVX2: the register holding a tail tile's lane mask (kept out of the microkernel's pool). */
 const AVX2_TAIL = 15;
 /** Table mode, AVX-512: opmasks of a vector's row pieces. */
@@ -206,11 +212,40 @@ function emitGroup(
     emitPlanes(v, s, g, rsi, rdi);
     a.emit("mov", rax, qword(rsp, F.WS));
   } else a.emit("mov", rax, qword(rsp, F.XG));
-  a.emit("mov", qword(rsp, F.RUNB), rax);
-  a.emit("mov", rax, qword(rsp, F.YG));
-  a.emit("mov", qword(rsp, F.RUNY), rax);
-  a.emit("mov", rax, qword(rsp, F.RG));
-  a.emit("mov", qword(rsp, F.RUNR), rax);
+  a.emit("mov", qword(rsp, F.PLANES), rax);
+  for (const [from, to] of [[F.WG, F.WB], [F.BG, F.BB], [F.YG, F.YB], [F.RG, F.RB]]) {
+    a.emit("mov", rax, qword(rsp, from));
+    a.emit("mov", qword(rsp, to), rax);
+  }
+  // Blocks of output channels whose weights stay in L2 while every position
+  // tile passes (a layer with many channels on a small image), then the rest.
+  const rowBytes = g.cg * s.kh * s.kw * 4, planeY = g.oh * g.ow * 4;
+  const block = p.ocBlock, fullBlocks = Math.floor(g.ocg / block), last = g.ocg % block;
+  const runBlock = (channels: number) => {
+    emitRuns(v, s, p, g, table, channels);
+    addImmediate(a, "add", qword(rsp, F.WB), channels * rowBytes);
+    addImmediate(a, "add", qword(rsp, F.BB), channels * 4);
+    addImmediate(a, "add", qword(rsp, F.YB), channels * planeY);
+    addImmediate(a, "add", qword(rsp, F.RB), channels * planeY);
+  };
+  counted(a, F.BLK, fullBlocks, () => runBlock(block));
+  if (last) runBlock(last);
+}
+
+/** The runs of positions of one channel block, and their tiles. */
+function emitRuns(
+  v: Vec,
+  s: ConvSpec,
+  p: ConvPlan,
+  g: ConvGeometry,
+  table: Uint8Array | null,
+  channels: number,
+): void {
+  const a = v.a;
+  for (const [from, to] of [[F.PLANES, F.RUNB], [F.YB, F.RUNY], [F.RB, F.RUNR]]) {
+    a.emit("mov", rax, qword(rsp, from));
+    a.emit("mov", qword(rsp, to), rax);
+  }
   const pitched = p.mode === "runs" && g.wq > g.ow;
   const runs = pitched ? g.rows : 1;
   const run = pitched ? g.ow : g.positions;
@@ -232,7 +267,7 @@ function emitGroup(
     };
     const full = Math.floor(run / T), rem = run % T;
     counted(a, F.TILE, full, () => {
-      emitChannelTiles(v, s, p, g, columnGroups(v.isa, T, null), null);
+      emitChannelTiles(v, s, p, g, channels, columnGroups(v.isa, T, null), null);
       advance(T);
     });
     if (rem) {
@@ -243,7 +278,7 @@ function emitGroup(
         ? v.tail(lanes, 1, AVX2_TAIL)
         : null;
       const all = columnGroups(v.isa, rem, t);
-      const mr = Math.min(p.mr, g.ocg);
+      const mr = Math.min(p.mr, channels);
       const reserved = v.isa.level === "avx2" ? 1 : 0;
       let at = 0; // positions the pointers were advanced past the run's last full tile
       for (let first = 0; first < all.length;) {
@@ -253,7 +288,7 @@ function emitGroup(
         const col0 = piece[0].col;
         advance(col0 - at);
         at = col0;
-        emitChannelTiles(v, s, p, g, piece.map((c) => ({ ...c, col: c.col - col0 })), t);
+        emitChannelTiles(v, s, p, g, channels, piece.map((c) => ({ ...c, col: c.col - col0 })), t);
         first += count;
       }
     }
@@ -266,7 +301,7 @@ function emitGroup(
 }
 
 /**
- * Every channel tile of the group over one position tile (planes at r15,
+ * Every channel tile of the block over one position tile (planes at r15,
  * y at r14, residual at r13, table at r12): tiles of mr channels, then the
  * rest.
  */
@@ -275,16 +310,17 @@ function emitChannelTiles(
   s: ConvSpec,
   p: ConvPlan,
   g: ConvGeometry,
+  channels: number,
   groups: ColumnGroup[],
   tail: Tail | null,
 ): void {
   const a = v.a;
-  const mr = Math.min(p.mr, g.ocg);
+  const mr = Math.min(p.mr, channels);
   const taps = s.kh * s.kw;
   const rowBytes = g.cg * taps * 4;
   const planeY = g.oh * g.ow * 4;
-  a.emit("mov", rsi, qword(rsp, F.WG));
-  a.emit("mov", rbp, qword(rsp, F.BG));
+  a.emit("mov", rsi, qword(rsp, F.WB));
+  a.emit("mov", rbp, qword(rsp, F.BB));
   a.emit("mov", r11, r14);
   a.emit("mov", r10, r13);
   const tile = (rows: number) => {
@@ -316,7 +352,7 @@ function emitChannelTiles(
     addImmediate(a, "add", r11, rows * planeY);
     addImmediate(a, "add", r10, rows * planeY);
   };
-  const full = Math.floor(g.ocg / mr), last = g.ocg % mr;
+  const full = Math.floor(channels / mr), last = channels % mr;
   countedLoop(a, rbx, full, () => tile(mr));
   if (last) tile(last);
 }

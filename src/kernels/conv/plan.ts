@@ -38,6 +38,10 @@ export interface ConvPlan extends KernelPlan {
   mode: ConvStoreMode;
   /** Table mode: most row pieces of one vector. */
   segments: number;
+  /** Output channels per block: the weights of one block stay in L2 while every position tile passes. */
+  ocBlock: number;
+  /** L2 bytes the blocking was made for (parts are planned for the same). */
+  l2: number;
 }
 
 /** Most row pieces a stored vector may have in table mode (one opmask or offset register each). */
@@ -80,7 +84,7 @@ export function vectorSegments(g: ConvGeometry, q0: number, lanes: number): numb
 }
 
 /** The plan for `s` at `level`. */
-export function planConv(s: ConvSpec, level: VecLevel): ConvPlan {
+export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
   const isa = vecIsa(level);
   const g = convGeometry(s);
   const L = isa.lanes;
@@ -95,25 +99,7 @@ export function planConv(s: ConvSpec, level: VecLevel): ConvPlan {
   }
   // Positions a tile may cover: the run (one output row in runs mode with a pitch).
   const run = mode === "runs" && g.wq > g.ow ? g.ow : g.positions;
-  const vectors = Math.ceil(run / L);
-  // 6×4 vectors at AVX-512 (8×3 when the channels come in eights), 4×3 below,
-  // as the GEMM direct tile; fewer channels widen the tile instead.
-  let [mr, ng] = level === "avx512"
-    ? (g.ocg % 6 !== 0 && g.ocg % 8 === 0 ? [8, 3] : [6, 4])
-    : [4, 3];
-  const accs = mr * ng;
-  mr = Math.min(mr, g.ocg);
-  ng = Math.max(1, Math.min(Math.floor(accs / mr), 8, vectors));
-  const extra = epilogueRegisters(s, isa, mode);
-  // The tail tile of an AVX2 run reserves its mask register.
-  const reserved = level === "avx2" ? 1 : 0;
-  const fits = (m: number, n: number) =>
-    tileFits(isa, m, n, 1, reserved) && m * n + extra + reserved <= isa.nregs;
-  while (ng > 1 && !fits(mr, ng)) ng--;
-  while (mr > 1 && !fits(mr, ng)) mr--;
-  if (!fits(mr, ng)) {
-    throw new Error(`conv2d: no register tile fits the epilogue's ${extra} registers`);
-  }
+  const { mr, ng } = chooseTile(s, isa, mode, g.ocg, Math.ceil(run / L));
   const taps = s.kh * s.kw;
   let unrollIc = 1;
   for (const u of [4, 2]) {
@@ -122,6 +108,11 @@ export function planConv(s: ConvSpec, level: VecLevel): ConvPlan {
       break;
     }
   }
+  // Weights beyond half of L2: blocks of channels (whole tiles) that fit it.
+  const rowBytes = g.cg * taps * 4;
+  const ocBlock = g.ocg * rowBytes <= l2 / 2
+    ? g.ocg
+    : Math.min(g.ocg, Math.max(1, Math.floor(l2 / 2 / rowBytes / mr)) * mr);
   const workspaceBytes = g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
   return {
     isa: level,
@@ -130,9 +121,57 @@ export function planConv(s: ConvSpec, level: VecLevel): ConvPlan {
     unrollIc,
     mode,
     segments,
+    ocBlock,
+    l2,
     workspaceBytes,
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
-      g.copy ? ` planes ${g.hq}×${g.wq}` : ""
-    }`,
+      ocBlock < g.ocg ? ` blocks of ${ocBlock} channels` : ""
+    }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}`,
   };
+}
+
+/**
+ * The register tile (channels × vectors) with the fewest estimated cycles
+ * for `channels` × `vectors` of outputs: per k step a tile of m × n costs
+ * the larger of its FMAs (two per cycle), its loads (n vectors and m
+ * broadcasts, two per cycle) and the FMA latency (4 cycles per chain), and
+ * the edge tiles pay their own (a 7×7 image's 4 vectors are one 6×4 tile,
+ * not 8×3 and a single-vector 8×1). Among equal estimates, more
+ * accumulators. At most 8 channels (broadcasts) per tile: on Zen 5 the
+ * broadcast-heavy 14×2 the estimate ties with 6×4 ran 13% slower (3×3
+ * 512→512 on 7², 161 against 184 GFLOPS).
+ */
+function chooseTile(
+  s: ConvSpec,
+  isa: VecIsa,
+  mode: ConvStoreMode,
+  channels: number,
+  vectors: number,
+): { mr: number; ng: number } {
+  const extra = epilogueRegisters(s, isa, mode);
+  // The tail tile of an AVX2 run reserves its mask register.
+  const reserved = isa.level === "avx2" ? 1 : 0;
+  const fits = (m: number, n: number) =>
+    tileFits(isa, m, n, 1, reserved) && m * n + extra + reserved <= isa.nregs;
+  const step = (m: number, n: number) => Math.max((m * n) / 2, (m + n) / 2, 4);
+  let best = { mr: 1, ng: 1 }, bestCost = Infinity;
+  for (let m = 1; m <= Math.min(channels, 8); m++) {
+    for (let n = 1; n <= Math.min(vectors, 8); n++) {
+      if (!fits(m, n)) continue;
+      const mt = [[Math.floor(channels / m), m], [1, channels % m]];
+      const nt = [[Math.floor(vectors / n), n], [1, vectors % n]];
+      let cost = 0;
+      for (const [cm, sm] of mt) {
+        for (const [cn, sn] of nt) if (cm && sm && cn && sn) cost += cm * cn * step(sm, sn);
+      }
+      if (cost < bestCost - 1e-9 || (cost < bestCost + 1e-9 && m * n > best.mr * best.ng)) {
+        best = { mr: m, ng: n };
+        bestCost = cost;
+      }
+    }
+  }
+  if (!fits(best.mr, best.ng)) {
+    throw new Error(`conv2d: no register tile fits the epilogue's ${extra} registers`);
+  }
+  return best;
 }

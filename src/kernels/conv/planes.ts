@@ -119,6 +119,7 @@ function copyRun(
     }
     return;
   }
+  if (strideBytes === 8 && v.isa.level === "avx512") return copyEvens(v, rax, count);
   // Strided (a phase of a strided convolution): element by element, four per step.
   const U = 4, full = Math.floor(count / U), rest = count % U;
   countedLoop(a, rcx, full, () => {
@@ -133,4 +134,36 @@ function copyRun(
     v.loadScalar(DATA + u, rax, u * strideBytes);
     v.storeScalar(r8, u * 4, DATA + u);
   }
+}
+
+/**
+ * AVX-512, stride 2: 16 outputs from two vectors of the source by one
+ * vpermt2ps (the even lanes). A block is read whole only while its 32nd
+ * source element lies within the 2·count − 1 the run needs; the rest goes
+ * through masked loads, so nothing past the run's last element is read.
+ */
+function copyEvens(v: Vec, src: Reg, count: number): void {
+  const a = v.a, IDX = 2, HI = 3;
+  const idx = new Int32Array(16).map((_, i) => 2 * i);
+  a.emit("vmovups", v.r(IDX), ptr(a.constant(idx, 64), 0, null, 1, 64));
+  const full = count >= 17 ? Math.floor((count - 17) / 16) + 1 : 0;
+  countedLoop(a, rcx, full, () => {
+    v.load(DATA, src, 0);
+    a.emit("vpermt2ps", v.r(DATA), v.r(IDX), ptr(src, 64, null, 1, 64));
+    v.store(r8, 0, DATA);
+    a.emit("add", src, 128);
+    a.emit("add", r8, 64);
+  });
+  const rest = count - 16 * full;
+  if (rest === 0) return;
+  const need = 2 * rest - 1;
+  if (need >= 16) v.load(DATA, src, 0);
+  else v.load(DATA, src, 0, v.tail(need, 1));
+  if (need > 16) {
+    const hi = v.tail(need - 16, 2);
+    v.load(HI, src, 64, hi);
+    a.emit("vpermt2ps", v.r(DATA), v.r(IDX), v.r(HI));
+  } else a.emit("vpermt2ps", v.r(DATA), v.r(IDX), v.r(DATA));
+  if (rest === 16) v.store(r8, 0, DATA);
+  else v.store(r8, 0, DATA, v.tail(rest, 3));
 }
