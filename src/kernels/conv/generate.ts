@@ -57,6 +57,7 @@ import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, Vec, type VecIsa, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { emitPlanes } from "./planes.ts";
+import { entryBytes, storeTable } from "./store_table.ts";
 import type { ConvPlan } from "./plan.ts";
 import { CONV_ARG, type ConvSpec } from "./spec.ts";
 
@@ -96,10 +97,6 @@ const SEGMENT_K = [5, 6, 7];
 /** Table mode: registers of a vector's row-piece offsets. */
 const SEGMENT_OFF: Reg[] = [r8, r9, rcx];
 
-/** Bytes of one row piece in the store table: offset, then the mask. */
-function entryBytes(isa: VecIsa): number {
-  return isa.level === "avx512" ? 8 : 36;
-}
 
 /** Emits the machine code of `plan` for `s`: `void kernel(args)`. */
 export function generateConv(
@@ -169,32 +166,6 @@ function counted(a: Assembler, slot: number, count: number, body: () => void): v
   body();
   a.emit("dec", qword(rsp, slot));
   a.emit("jnz", top);
-}
-
-/** The store table: per vector of the band's domain, its row pieces (offset, mask). */
-function storeTable(isa: VecIsa, g: ConvGeometry, segments: number) {
-  const L = isa.lanes, E = entryBytes(isa);
-  const vectors = Math.ceil(g.positions / L);
-  const bytes = new Uint8Array(vectors * segments * E);
-  const view = new DataView(bytes.buffer);
-  for (let j = 0; j < vectors; j++) {
-    let seg = -1, lastRow = -1;
-    for (let l = 0; l < L; l++) {
-      const q = j * L + l;
-      if (q >= g.positions) break;
-      const row = Math.floor(q / g.wq), col = q % g.wq;
-      if (col >= g.ow) continue;
-      if (row !== lastRow) {
-        seg++;
-        lastRow = row;
-        view.setInt32((j * segments + seg) * E, (row * g.ow + j * L - row * g.wq) * 4, true);
-      }
-      const at = (j * segments + seg) * E + 4;
-      if (isa.level === "avx512") view.setUint32(at, view.getUint32(at, true) | (1 << l), true);
-      else view.setInt32(at + l * 4, -1, true);
-    }
-  }
-  return bytes;
 }
 
 /** One image group: planes, then the runs of positions and their tiles. */

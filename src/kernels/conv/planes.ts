@@ -8,7 +8,7 @@
  */
 import { ptr, r10, r11, r8, r9, rbx, rcx, rdx, type Reg } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop } from "../abi.ts";
-import type { Tail, Vec } from "../vec.ts";
+import { f32, type Tail, type Vec } from "../vec.ts";
 import { type ConvGeometry, planeSource, validRange } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 
@@ -16,12 +16,21 @@ import type { ConvSpec } from "./spec.ts";
 const DATA = 0, TAIL_MASK = 1;
 
 /**
- * Fills the planes at `dst` from the group's first input channel at `src`
+ * Fills the planes at `dst` from the group's first input channel at `src`,
+ * padding with `fill` (0 for a convolution, −∞ for max pooling)
  * (both advanced past the group's channels; rax, rbx, rcx, r8-r11 and k1
  * are clobbered).
  */
-export function emitPlanes(v: Vec, s: ConvSpec, g: ConvGeometry, src: Reg, dst: Reg): void {
+export function emitPlanes(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  src: Reg,
+  dst: Reg,
+  fill = 0,
+): void {
   const a = v.a;
+  const zeroRun = (v: Vec, base: Reg, disp: number, count: number) => fillRun(v, base, disp, count, fill);
   const planeBytes = g.hq * g.wq * 4;
   countedLoop(a, rbx, g.cg, () => {
     for (let rp = 0; rp < s.sh; rp++) {
@@ -60,11 +69,12 @@ function tailOf(v: Vec, lanes: number): Tail | null {
   return v.tail(lanes, 1, TAIL_MASK);
 }
 
-/** count floats of zero at [base + disp] (rcx and r8 clobbered). */
-function zeroRun(v: Vec, base: Reg, disp: number, count: number): void {
+/** count floats of `fill` at [base + disp] (rcx and r8 clobbered). */
+function fillRun(v: Vec, base: Reg, disp: number, count: number, fill: number): void {
   if (count <= 0) return;
   const a = v.a, L = v.isa.lanes, VB = L * 4;
-  v.zero(DATA);
+  if (fill === 0) v.zero(DATA);
+  else v.move(DATA, f32(fill));
   const full = Math.floor(count / L), rest = count % L;
   if (full <= 4) {
     for (let i = 0; i < full; i++) v.store(base, disp + i * VB, DATA);
