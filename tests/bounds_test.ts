@@ -207,3 +207,32 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
   }
   assert.equal(runs, 80);
 });
+
+Deno.test("bounds: pooling stays inside x and y, guard pages on both sides", () => {
+  const r = rng(4444);
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  let runs = 0;
+  for (let t = 0; t < 60; t++) {
+    const kh = int(r, 1, 4), kw = int(r, 1, 4), sh = int(r, 1, 3), sw = int(r, 1, 3);
+    const h = int(r, kh, 20), w = pick(r, [int(r, kw, 40), 17, 33].map((v) => Math.max(v, kw)));
+    const c = int(r, 1, 4);
+    const pads = [int(r, 0, kh - 1), int(r, 0, kw - 1), int(r, 0, kh - 1), int(r, 0, kw - 1)];
+    const oh = Math.floor((h + pads[0] + pads[2] - kh) / sh) + 1;
+    const ow = Math.floor((w + pads[1] + pads[3] - kw) / sw) + 1;
+    const kind = pick(r, ["max", "average"] as const);
+    for (const side of ["end", "start"] as const) {
+      const X = guarded(c * h * w, side), Y = guarded(c * oh * ow, side);
+      try {
+        X.view.fill(0.5);
+        const o = { n: 1, c, h, w, kernel: [kh, kw], strides: [sh, sw], pads };
+        for (const j of [jit, split]) j.pool(kind, X.view, Y.view, o);
+        runs++;
+      } finally {
+        X.free();
+        Y.free();
+      }
+    }
+  }
+  assert.equal(runs, 120);
+});

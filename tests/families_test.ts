@@ -35,6 +35,17 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         bias: w.subarray(0, 6),
         activation: "silu",
       }),
+    pool: (jit, out) =>
+      jit.pool("average", x.subarray(0, 300), out.subarray(0, 108), {
+        n: 1,
+        c: 3,
+        h: 10,
+        w: 10,
+        kernel: [3, 3],
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+        ceilMode: true,
+      }),
   };
   assert.deepEqual(Object.keys(cases).sort(), FAMILIES.map((f) => f.name).sort());
   using jit = new Jit({ cacheCapacity: 1 });
@@ -56,5 +67,5 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
     0,
     "a call ran on the TypeScript reference",
   );
-  assert.ok(s.compiles >= 7, `${s.compiles} compiles`);
+  assert.ok(s.compiles >= 8, `${s.compiles} compiles`);
 });

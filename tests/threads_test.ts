@@ -114,6 +114,24 @@ function cases(seed: number): Case[] {
       run: (jit, y) => jit.conv2d(cx, cw, y, { ...o, bias: cb, residual: cr, activation: "gelu" }),
     });
   }
+  const planes = int(r, 3, 20), ph = int(r, 3, 30), pw = edge() + 2;
+  const px = vec(planes * ph * pw);
+  for (const kind of ["max", "average"] as const) {
+    const o = {
+      n: 1,
+      c: planes,
+      h: ph,
+      w: pw,
+      kernel: [3, 3],
+      strides: [2, 1],
+      pads: [1, 1, 1, 1],
+    };
+    out.push({
+      name: `pool ${kind} ${JSON.stringify(o)}`,
+      outputs: planes * Math.floor((ph - 1) / 2 + 1) * pw,
+      run: (jit, y) => jit.pool(kind, px, y, o),
+    });
+  }
   return out;
 }
 

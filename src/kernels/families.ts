@@ -9,6 +9,7 @@ import { BINARY } from "./binary/family.ts";
 import { CONV } from "./conv/family.ts";
 import { GEMM } from "./gemm/family.ts";
 import { NORM } from "./norm/family.ts";
+import { POOL } from "./pool/family.ts";
 import { REDUCE } from "./reduce/family.ts";
 import { SOFTMAX } from "./softmax/family.ts";
 import { UNARY } from "./unary/family.ts";
@@ -22,6 +23,7 @@ export const FAMILIES: readonly OpFamily[] = [
   REDUCE,
   BINARY,
   CONV,
+  POOL,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

@@ -36,6 +36,7 @@ import { NORM, type NormOptions, readNorm } from "../kernels/norm/mod.ts";
 import { readReduce, REDUCE, type ReduceOp, type ReduceOptions } from "../kernels/reduce/mod.ts";
 import { BINARY, type BinaryOp, readBinary } from "../kernels/binary/mod.ts";
 import { CONV, type Conv2dOptions, readConv } from "../kernels/conv/mod.ts";
+import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -125,6 +126,7 @@ const NORM_ID = familyId(NORM);
 const REDUCE_ID = familyId(REDUCE);
 const BINARY_ID = familyId(BINARY);
 const CONV_ID = familyId(CONV);
+const POOL_ID = familyId(POOL);
 /** Most threads of a Jit: the caller and every worker a pool holds. */
 const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
@@ -372,6 +374,34 @@ export class Jit {
     rt.operand(CONV, 3, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;
     rt.run(CONV_ID);
+  }
+
+  /**
+   * ONNX MaxPool / AveragePool (with kernel, strides, pads or autoPad,
+   * dilations, ceilMode, countIncludePad) and GlobalMaxPool /
+   * GlobalAveragePool on NCHW tensors; global kinds write n×c values. Max
+   * propagates NaN.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const x = new Float32Array(64 * 112 * 112), y = new Float32Array(64 * 56 * 56);
+   * jit.pool("max", x, y, { n: 1, c: 64, h: 112, w: 112, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+   * ```
+   */
+  pool(kind: PoolKind, x: Float32Array, y: Float32Array, options: PoolOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(POOL, 0, x);
+    rt.operand(POOL, 1, y);
+    if (readPool(kind, x, y, options, rt.key, rt.extents)) return rt.run(POOL_ID);
+    // Global pooling: a reduction over each plane.
+    const planes = options.n * options.c;
+    this.reduce(kind === "globalMax" ? "max" : "mean", x, y, {
+      rows: planes,
+      cols: options.h * options.w,
+    });
   }
 
   readonly #convOperands: (Float32Array | undefined)[] = [undefined, undefined];

@@ -54,7 +54,7 @@ import {
 import { type ColumnGroup, columnGroups, emitMicrokernel, tileFits } from "../gemm/microkernel.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
-import { type Tail, Vec, type VecIsa, vecIsa } from "../vec.ts";
+import { type Tail, Vec, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
@@ -96,7 +96,6 @@ const AVX2_TAIL = 15;
 const SEGMENT_K = [5, 6, 7];
 /** Table mode: registers of a vector's row-piece offsets. */
 const SEGMENT_OFF: Reg[] = [r8, r9, rcx];
-
 
 /** Emits the machine code of `plan` for `s`: `void kernel(args)`. */
 export function generateConv(

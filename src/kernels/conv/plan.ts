@@ -11,18 +11,9 @@ import { tileFits } from "../gemm/microkernel.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
-import { type ConvGeometry, convGeometry } from "./geometry.ts";
+import { convGeometry } from "./geometry.ts";
+import { chooseStore, type ConvStoreMode } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
-
-/**
- * How a tile's outputs are stored. "runs": tiles never cross a run of
- * positions that y holds contiguously (each output row, or the whole band
- * when the row pitch is the output width), stores are plain vectors.
- * "table": tiles run over the band's flattened domain, and each vector is
- * stored as up to `segments` masked pieces, one per output row it touches,
- * whose masks and offsets a table in the code holds (AVX2, AVX-512).
- */
-export type ConvStoreMode = "runs" | "table";
 
 /** A complete conv plan. */
 export interface ConvPlan extends KernelPlan {
@@ -43,11 +34,6 @@ export interface ConvPlan extends KernelPlan {
   /** L2 bytes the blocking was made for (parts are planned for the same). */
   l2: number;
 }
-
-/** Most row pieces a stored vector may have in table mode (one opmask or offset register each). */
-export const MAX_SEGMENTS = 3;
-/** Largest store table kept in the code. */
-const MAX_TABLE_BYTES = 1 << 20;
 
 /** Vector registers an activation's emitter takes as temporaries (a dry run). */
 export function activationTemps(isa: VecIsa, act: ConvSpec["activation"]): number {
@@ -70,35 +56,12 @@ export function epilogueRegisters(s: ConvSpec, isa: VecIsa, mode: ConvStoreMode)
     activationTemps(isa, s.activation);
 }
 
-/** Row pieces of the vector of positions [q0, q0 + lanes) below `positions`. */
-export function vectorSegments(g: ConvGeometry, q0: number, lanes: number): number {
-  let count = 0, lastRow = -1;
-  for (let q = q0; q < Math.min(q0 + lanes, g.positions); q++) {
-    const row = Math.floor(q / g.wq), col = q % g.wq;
-    if (col < g.ow && row !== lastRow) {
-      count++;
-      lastRow = row;
-    }
-  }
-  return count;
-}
-
 /** The plan for `s` at `level`. */
 export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
   const isa = vecIsa(level);
   const g = convGeometry(s);
   const L = isa.lanes;
-  let mode: ConvStoreMode = "runs";
-  let segments = 0;
-  if (g.wq > g.ow && (level === "avx2" || level === "avx512")) {
-    const vectors = Math.ceil(g.positions / L);
-    for (let j = 0; j < vectors; j++) segments = Math.max(segments, vectorSegments(g, j * L, L));
-    const entry = level === "avx512" ? 8 : 36;
-    if (segments <= MAX_SEGMENTS && vectors * segments * entry <= MAX_TABLE_BYTES) mode = "table";
-    else segments = 0;
-  }
-  // Positions a tile may cover: the run (one output row in runs mode with a pitch).
-  const run = mode === "runs" && g.wq > g.ow ? g.ow : g.positions;
+  const { mode, segments, run } = chooseStore(g, isa);
   const { mr, ng } = chooseTile(s, isa, mode, g.ocg, Math.ceil(run / L));
   const taps = s.kh * s.kw;
   let unrollIc = 1;

@@ -30,7 +30,8 @@ export function emitPlanes(
   fill = 0,
 ): void {
   const a = v.a;
-  const zeroRun = (v: Vec, base: Reg, disp: number, count: number) => fillRun(v, base, disp, count, fill);
+  const zeroRun = (v: Vec, base: Reg, disp: number, count: number) =>
+    fillRun(v, base, disp, count, fill);
   const planeBytes = g.hq * g.wq * 4;
   countedLoop(a, rbx, g.cg, () => {
     for (let rp = 0; rp < s.sh; rp++) {

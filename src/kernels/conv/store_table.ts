@@ -41,3 +41,52 @@ export function storeTable(isa: VecIsa, g: ConvGeometry, segments: number): Uint
   return bytes;
 }
 
+/**
+ * How a tile's outputs are stored. "runs": tiles never cross a run of
+ * positions that y holds contiguously (each output row, or the whole band
+ * when the row pitch is the output width), stores are plain vectors.
+ * "table": tiles run over the band's flattened domain, and each vector is
+ * stored as up to `segments` masked pieces, one per output row it touches,
+ * whose masks and offsets a table in the code holds (AVX2, AVX-512).
+ */
+export type ConvStoreMode = "runs" | "table";
+
+/** Most row pieces a stored vector may have in table mode (one opmask or offset register each). */
+export const MAX_SEGMENTS = 3;
+/** Largest store table kept in the code. */
+const MAX_TABLE_BYTES = 1 << 20;
+
+/** Row pieces of the vector of positions [q0, q0 + lanes) below `positions`. */
+export function vectorSegments(g: ConvGeometry, q0: number, lanes: number): number {
+  let count = 0, lastRow = -1;
+  for (let q = q0; q < Math.min(q0 + lanes, g.positions); q++) {
+    const row = Math.floor(q / g.wq), col = q % g.wq;
+    if (col < g.ow && row !== lastRow) {
+      count++;
+      lastRow = row;
+    }
+  }
+  return count;
+}
+
+/**
+ * How a band's outputs are stored at `isa`: "table" when rows are pitched
+ * and AVX2/AVX-512 masks can store the pieces (at most MAX_SEGMENTS per
+ * vector, a table of at most MAX_TABLE_BYTES), else "runs". `run` is the
+ * most positions a tile may cover.
+ */
+export function chooseStore(
+  g: ConvGeometry,
+  isa: VecIsa,
+): { mode: ConvStoreMode; segments: number; run: number } {
+  const L = isa.lanes;
+  if (g.wq > g.ow && (isa.level === "avx2" || isa.level === "avx512")) {
+    const vectors = Math.ceil(g.positions / L);
+    let segments = 0;
+    for (let j = 0; j < vectors; j++) segments = Math.max(segments, vectorSegments(g, j * L, L));
+    if (segments <= MAX_SEGMENTS && vectors * segments * entryBytes(isa) <= MAX_TABLE_BYTES) {
+      return { mode: "table", segments, run: g.positions };
+    }
+  }
+  return { mode: "runs", segments: 0, run: g.wq > g.ow ? g.ow : g.positions };
+}

@@ -1,0 +1,277 @@
+/**
+ * The pooling generator: per plane, the phase planes of the padded input
+ * (−∞ padding for max, 0 for average; read as is without padding or
+ * stride), then vectors of output positions fold their window's taps with
+ * max or add, exactly as a depthwise convolution's tiles reach its planes
+ * (conv/geometry.ts) and store through the same runs or store table.
+ * Average multiplies by the reciprocal of each position's count: one
+ * constant, or a table when borders count fewer. Max propagates NaN.
+ *
+ * @module
+ */
+import {
+  Assembler,
+  dword,
+  KREG,
+  type Program,
+  ptr,
+  qword,
+  r12,
+  r13,
+  r14,
+  r15,
+  r8,
+  r9,
+  rax,
+  rcx,
+  rdi,
+  type Reg,
+  rsi,
+  rsp,
+  word,
+} from "../../../asm/mod.ts";
+import {
+  addImmediate,
+  loadPointer,
+  restoreRegisters,
+  saveRegisters,
+  WORKSPACE_SLOT,
+} from "../abi.ts";
+import { convGeometry } from "../conv/geometry.ts";
+import { emitPlanes } from "../conv/planes.ts";
+import { chooseStore, type ConvStoreMode, entryBytes, storeTable } from "../conv/store_table.ts";
+import type { KernelPlan } from "../family.ts";
+import { columnGroups } from "../gemm/microkernel.ts";
+import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { counted as countedTaps, POOL_ARG, poolShape, type PoolSpec, windowSpec } from "./spec.ts";
+
+/** A pool plan. */
+export interface PoolPlan extends KernelPlan {
+  isa: VecLevel;
+  /** Vectors of positions per tile. */
+  ng: number;
+  mode: ConvStoreMode;
+  segments: number;
+  /** Average: the divisor is one constant (null: a table per position). */
+  divisor: number | null;
+}
+
+const USED: Reg[] = [r12, r13, r14, r15];
+const F = {
+  X: 0,
+  Y: 8,
+  WS: 16,
+  PLANE: 24,
+  RUN: 32,
+  TILE: 40,
+  RUNB: 48,
+  RUNY: 56,
+  RUNT: 64,
+  RUNR: 72,
+};
+const FRAME = 80;
+const TAIL_MASK = 15;
+const SEGMENT_K = [5, 6, 7];
+const SEGMENT_OFF: Reg[] = [r8, r9, rcx];
+
+/** The plan for `s` at `level`. */
+export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
+  const isa = vecIsa(level);
+  const ws = windowSpec(s), g = convGeometry(ws);
+  const { mode, segments, run } = chooseStore(g, isa);
+  const ng = Math.max(1, Math.min(4, Math.ceil(run / isa.lanes)));
+  let divisor: number | null = null;
+  if (s.kind === "average") {
+    const k = s.kh * s.kw;
+    // One divisor when every window counts all its taps.
+    const every = (oh: number, ow: number) =>
+      countedTaps(oh, s.h, s.kh, s.sh, s.dh, s.pt, s.pb, s.countIncludePad) *
+          countedTaps(ow, s.w, s.kw, s.sw, s.dw, s.pl, s.pr, s.countIncludePad) === k;
+    const { oh, ow } = poolShape(s);
+    let uniform = true;
+    for (let i = 0; i < oh && uniform; i++) uniform = every(i, 0) && every(i, ow - 1);
+    for (let j = 0; j < ow && uniform; j++) uniform = every(0, j) && every(oh - 1, j);
+    divisor = uniform ? k : null;
+  }
+  return {
+    isa: level,
+    ng,
+    mode,
+    segments,
+    divisor,
+    workspaceBytes: g.copy ? Math.ceil((g.channelStride * 4 + 64) / 64) * 64 : 0,
+    description: `${level} ${ng * isa.lanes} positions per tile ${mode}${
+      segments ? `/${segments}` : ""
+    }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}${
+      s.kind === "average" ? (divisor ? ` ÷${divisor}` : " ÷table") : ""
+    }`,
+  };
+}
+
+/** The reciprocal of each position's count (junk columns 1), padded to whole vectors. */
+function reciprocals(s: PoolSpec, lanes: number): Float32Array {
+  const g = convGeometry(windowSpec(s));
+  const out = new Float32Array(Math.ceil(g.positions / lanes) * lanes + lanes).fill(1);
+  for (let q = 0; q < g.positions; q++) {
+    const row = Math.floor(q / g.wq), col = q % g.wq;
+    if (col >= g.ow) continue;
+    const count = countedTaps(row, s.h, s.kh, s.sh, s.dh, s.pt, s.pb, s.countIncludePad) *
+      countedTaps(col, s.w, s.kw, s.sw, s.dw, s.pl, s.pr, s.countIncludePad);
+    out[q] = 1 / count;
+  }
+  return out;
+}
+
+/** Emits the machine code of `plan` for `s`: `void kernel(args)`. */
+export function generatePool(
+  s: PoolSpec,
+  p: PoolPlan,
+  options: { listing?: boolean } = {},
+): Program {
+  const a = new Assembler({ listing: options.listing ?? false });
+  const isa = vecIsa(p.isa), v = new Vec(a, isa), L = isa.lanes;
+  const ws = windowSpec(s), g = convGeometry(ws);
+  const max = s.kind === "max";
+  saveRegisters(a, USED);
+  a.emit("sub", rsp, FRAME);
+  for (const [slot, at] of [[POOL_ARG.X, F.X], [POOL_ARG.Y, F.Y], [WORKSPACE_SLOT, F.WS]]) {
+    loadPointer(a, rax, slot);
+    a.emit("mov", qword(rsp, at), rax);
+  }
+  const table = p.mode === "table" ? a.constant(storeTable(isa, g, p.segments), 64) : null;
+  const recips = p.divisor === null && !max ? a.constant(reciprocals(s, L), 64) : null;
+  const tableStep = p.segments * entryBytes(isa);
+  const pitched = p.mode === "runs" && g.wq > g.ow;
+  const runs = pitched ? g.rows : 1, run = pitched ? g.ow : g.positions, T = p.ng * L;
+
+  /** One tile: fold the taps of each group's vector, scale, store. */
+  const tile = (groups: ReturnType<typeof columnGroups>, tail: Tail | null) => {
+    const acc = (i: number) => i, tmp = groups.length, nan = (i: number) => groups.length + 1 + i;
+    for (let i = 0; i < groups.length; i++) {
+      const grp = groups[i];
+      const scalar = grp.scalar && L > 1;
+      const t = grp.tail ? tail! : undefined;
+      const load = (dst: number, tap: number) => {
+        const disp = (tap + grp.col) * 4;
+        if (scalar) v.loadScalar(dst, r15, disp);
+        else v.load(dst, r15, disp, t);
+      };
+      load(acc(i), g.taps[0]);
+      const nanMask = isa.level === "avx512" ? { k: KREG[2 + i] } : { v: nan(i) };
+      if (max) v.compare(nanMask, acc(i), "unord", acc(i));
+      for (let k = 1; k < g.taps.length; k++) {
+        load(tmp, g.taps[k]);
+        if (!max) {
+          v.op("add", acc(i), acc(i), tmp);
+          continue;
+        }
+        v.op("max", acc(i), acc(i), tmp);
+        if (isa.level === "avx512") {
+          a.emit("vcmpps", KREG[1 + 5], v.r(tmp), v.r(tmp), 3);
+          a.emit("korw", KREG[2 + i], KREG[2 + i], KREG[1 + 5]);
+        } else {
+          v.compare({ v: tmp }, tmp, "unord", tmp);
+          v.op("or", nan(i), nan(i), tmp);
+        }
+      }
+      if (max) {
+        // A NaN anywhere in the window gives NaN (x86 max alone would drop it).
+        if (isa.level === "avx512") v.select(acc(i), nanMask, f32(NaN), acc(i));
+        else v.op("or", acc(i), acc(i), nan(i)); // all-ones lanes are a NaN
+      } else if (p.divisor !== null) v.op("mul", acc(i), acc(i), f32(1 / p.divisor));
+      else {
+        if (scalar) v.loadScalar(tmp, r12, grp.col * 4);
+        else v.load(tmp, r12, grp.col * 4);
+        v.op("mul", acc(i), acc(i), tmp);
+      }
+      if (!table) {
+        if (scalar) v.storeScalar(r14, grp.col * 4, acc(i));
+        else v.store(r14, grp.col * 4, acc(i), t);
+        continue;
+      }
+      const vec = grp.col / L;
+      for (let seg = 0; seg < p.segments; seg++) {
+        const at = (vec * p.segments + seg) * entryBytes(isa);
+        a.emit("movsxd", SEGMENT_OFF[seg], dword(r13, at));
+        const m = ptr(r14, 0, SEGMENT_OFF[seg], 1, isa.bits / 8);
+        if (isa.level === "avx512") {
+          a.emit("kmovw", KREG[SEGMENT_K[seg]], word(r13, at + 4));
+          a.emit("vmovups", m.k(KREG[SEGMENT_K[seg]]), v.r(acc(i)));
+        } else {
+          a.emit("vmovups", v.r(tmp), ptr(r13, at + 4, null, 1, 32));
+          a.emit("vmaskmovps", m, v.r(tmp), v.r(acc(i)));
+        }
+      }
+    }
+  };
+
+  const planeLoop = () => {
+    if (g.copy) {
+      a.emit("mov", rsi, qword(rsp, F.X));
+      a.emit("mov", rdi, qword(rsp, F.WS));
+      emitPlanes(v, ws, g, rsi, rdi, max ? -Infinity : 0);
+      a.emit("mov", rax, qword(rsp, F.WS));
+    } else a.emit("mov", rax, qword(rsp, F.X));
+    a.emit("mov", qword(rsp, F.RUNB), rax);
+    a.emit("mov", rax, qword(rsp, F.Y));
+    a.emit("mov", qword(rsp, F.RUNY), rax);
+    if (recips) a.emit("lea", rax, ptr(recips, 0, null, 1, 8));
+    a.emit("mov", qword(rsp, F.RUNR), rax);
+    frameLoop(a, F.RUN, runs, () => {
+      a.emit("mov", r15, qword(rsp, F.RUNB));
+      a.emit("mov", r14, qword(rsp, F.RUNY));
+      a.emit("mov", r12, qword(rsp, F.RUNR));
+      if (table) a.emit("lea", r13, ptr(table, 0, null, 1, 8));
+      const advance = (positions: number) => {
+        addImmediate(a, "add", r15, positions * 4);
+        if (recips) addImmediate(a, "add", r12, positions * 4);
+        if (table) addImmediate(a, "add", r13, (positions / L) * tableStep);
+        else addImmediate(a, "add", r14, positions * 4);
+      };
+      frameLoop(a, F.TILE, Math.floor(run / T), () => {
+        tile(columnGroups(isa, T, null), null);
+        advance(T);
+      });
+      const rem = run % T;
+      if (rem) {
+        const lanes = rem % L;
+        const t = lanes && (isa.level === "avx2" || isa.level === "avx512")
+          ? v.tail(lanes, 1, TAIL_MASK)
+          : null;
+        const all = columnGroups(isa, rem, t);
+        // At most 4 groups per tile (registers: each has an accumulator and a NaN mask).
+        for (let first = 0; first < all.length; first += 4) {
+          const piece = all.slice(first, first + 4);
+          const col0 = piece[0].col;
+          if (first) advance(col0 - all[first - 4].col);
+          tile(piece.map((c) => ({ ...c, col: c.col - col0 })), t);
+        }
+      }
+      if (pitched) {
+        addImmediate(a, "add", qword(rsp, F.RUNB), g.wq * 4);
+        addImmediate(a, "add", qword(rsp, F.RUNY), g.ow * 4);
+        if (recips) addImmediate(a, "add", qword(rsp, F.RUNR), g.wq * 4);
+      }
+    });
+    addImmediate(a, "add", qword(rsp, F.X), s.h * s.w * 4);
+    addImmediate(a, "add", qword(rsp, F.Y), g.oh * g.ow * 4);
+  };
+  frameLoop(a, F.PLANE, s.planes, planeLoop);
+  a.emit("add", rsp, FRAME);
+  v.leave();
+  restoreRegisters(a, USED);
+  a.emit("ret");
+  return a.finish();
+}
+
+/** A loop run `count` times with its counter in a frame slot. */
+function frameLoop(a: Assembler, slot: number, count: number, body: () => void): void {
+  if (count <= 0) return;
+  if (count === 1) return body();
+  a.emit("mov", qword(rsp, slot), count);
+  const top = a.label();
+  a.bind(top);
+  body();
+  a.emit("dec", qword(rsp, slot));
+  a.emit("jnz", top);
+}

@@ -1,0 +1,273 @@
+/**
+ * Reading a `jit.pool` call: ONNX MaxPool / AveragePool attributes checked
+ * and resolved (auto padding into pads), lengths against the shape, the key
+ * written without allocating. Global pooling is read here too and runs as
+ * a reduction over each plane.
+ *
+ * @module
+ */
+import { describe, viewLength } from "../../typed.ts";
+import { badOptions, fail } from "../checks.ts";
+import type { AutoPad } from "../conv/read.ts";
+import {
+  MAX_CONV_DIMENSION,
+  MAX_CONV_PAD,
+  MAX_CONV_PLANE,
+  MAX_CONV_TENSOR,
+  MAX_CONV_WINDOW,
+} from "../conv/read.ts";
+import { poolOut, type PoolSpec } from "./spec.ts";
+
+/** The pooling `jit.pool` computes. */
+export type PoolKind = "max" | "average" | "globalMax" | "globalAverage";
+
+/** Options of `jit.pool`: the shape and ONNX's attributes. */
+export interface PoolOptions {
+  /** Images (x is n×c×h×w, NCHW). */
+  n: number;
+  /** Channels. */
+  c: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+  /** Window [kh, kw]: max and average only. */
+  kernel?: readonly number[];
+  /** Strides [sh, sw]. Default [1, 1]. */
+  strides?: readonly number[];
+  /** Pads [top, left, bottom, right]. Default zeros; not with autoPad. */
+  pads?: readonly number[];
+  /** ONNX auto_pad. Default "NOTSET". */
+  autoPad?: AutoPad;
+  /** Dilations [dh, dw]. Default [1, 1]. */
+  dilations?: readonly number[];
+  /** ONNX ceil_mode: output sizes round up. Default false. */
+  ceilMode?: boolean;
+  /** AveragePool: padded positions count in the divisor. Default false. */
+  countIncludePad?: boolean;
+  /** Layout of x and y. Only "nchw" today. */
+  layout?: "nchw";
+}
+
+/** Names of the pool key slots after the family slot. */
+export const POOL_KEY_FIELDS = [
+  "kind",
+  "planes",
+  "h",
+  "w",
+  "kh",
+  "kw",
+  "sh",
+  "sw",
+  "dh",
+  "dw",
+  "padTop",
+  "padLeft",
+  "padBottom",
+  "padRight",
+  "ceil",
+  "countIncludePad",
+] as const;
+
+const W = "pool";
+
+function int(v: unknown, lo: number, hi: number): boolean {
+  return typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi;
+}
+
+function badInt(name: string, v: unknown, lo: number, hi: number): never {
+  fail(
+    W,
+    `${name} must be an integer in [${lo}, ${hi}], got ${describe(v)}`,
+    typeof v === "number" ? "range" : "type",
+  );
+}
+
+function readPair(
+  name: string,
+  v: unknown,
+  lo: number,
+  hi: number,
+  key: Int32Array,
+  slot: number,
+  count = 2,
+): void {
+  if (v === undefined) {
+    for (let i = 0; i < count; i++) key[slot + i] = count === 2 ? 1 : 0;
+    return;
+  }
+  if (!Array.isArray(v)) {
+    fail(W, `${name} must be an array of ${count} integers, got ${describe(v)}`, "type");
+  }
+  if (v.length !== count) fail(W, `${name} must have ${count} elements, got ${v.length}`, "range");
+  for (let i = 0; i < count; i++) {
+    if (!int(v[i], lo, hi)) badInt(`${name}[${i}]`, v[i], lo, hi);
+    key[slot + i] = v[i];
+  }
+}
+
+function bool(name: string, v: unknown): boolean {
+  if (v === undefined) return false;
+  if (v !== true && v !== false) fail(W, `${name} must be a boolean, got ${describe(v)}`, "type");
+  return v;
+}
+
+/**
+ * Checks a pool call (x, y known Float32Arrays). Windowed kinds write key
+ * slots 1..16 and return true; global kinds write nothing and return false
+ * (the caller reduces each of the n·c planes).
+ */
+export function readPool(
+  kind: unknown,
+  x: Float32Array,
+  y: Float32Array,
+  o: PoolOptions,
+  key: Int32Array,
+  extents: Float64Array,
+): boolean {
+  if (kind !== "max" && kind !== "average" && kind !== "globalMax" && kind !== "globalAverage") {
+    fail(
+      W,
+      `kind must be "max", "average", "globalMax" or "globalAverage", got ${describe(kind)}`,
+      typeof kind === "string" ? "range" : "type",
+    );
+  }
+  if (o === null || typeof o !== "object") badOptions(W, o, "n, c, h and w");
+  const n = o.n, c = o.c, h = o.h, w = o.w;
+  if (!int(n, 1, MAX_CONV_DIMENSION)) badInt("n", n, 1, MAX_CONV_DIMENSION);
+  if (!int(c, 1, MAX_CONV_DIMENSION)) badInt("c", c, 1, MAX_CONV_DIMENSION);
+  if (!int(h, 1, MAX_CONV_DIMENSION)) badInt("h", h, 1, MAX_CONV_DIMENSION);
+  if (!int(w, 1, MAX_CONV_DIMENSION)) badInt("w", w, 1, MAX_CONV_DIMENSION);
+  if (o.layout !== undefined && o.layout !== "nchw") {
+    fail(W, `layout must be "nchw", got ${describe(o.layout)} ("nhwc" is not built yet)`, "range");
+  }
+  const planes = n * c;
+  if (h * w > MAX_CONV_PLANE || planes * h * w > MAX_CONV_TENSOR) {
+    fail(W, `x of ${n}×${c}×${h}×${w} is beyond the supported size`, "range");
+  }
+  const lx = viewLength(x), ly = viewLength(y);
+  if (lx !== planes * h * w) {
+    fail(
+      W,
+      `x has ${lx} elements but n×c×h×w = ${n}×${c}×${h}×${w} needs ${planes * h * w}`,
+      "range",
+    );
+  }
+  if (kind === "globalMax" || kind === "globalAverage") {
+    for (
+      const name of [
+        "kernel",
+        "strides",
+        "pads",
+        "autoPad",
+        "dilations",
+        "ceilMode",
+        "countIncludePad",
+      ] as const
+    ) {
+      if (o[name] !== undefined) fail(W, `${kind} takes no ${name}`, "range");
+    }
+    if (ly !== planes) {
+      fail(W, `y has ${ly} elements but ${kind} of n×c = ${n}×${c} needs ${planes}`, "range");
+    }
+    return false;
+  }
+  if (o.kernel === undefined) fail(W, `${kind} needs kernel [kh, kw]`, "type");
+  readPair("kernel", o.kernel, 1, MAX_CONV_WINDOW, key, 5);
+  readPair("strides", o.strides, 1, MAX_CONV_WINDOW, key, 7);
+  readPair("dilations", o.dilations, 1, MAX_CONV_WINDOW, key, 9);
+  const ceil = bool("ceilMode", o.ceilMode),
+    includePad = bool("countIncludePad", o.countIncludePad);
+  if (kind === "max" && o.countIncludePad !== undefined) {
+    fail(W, "countIncludePad is for average pooling", "range");
+  }
+  const autoPad = o.autoPad;
+  if (autoPad === undefined || autoPad === "NOTSET") {
+    readPair("pads", o.pads, 0, MAX_CONV_PAD, key, 11, 4);
+  } else {
+    if (autoPad !== "SAME_UPPER" && autoPad !== "SAME_LOWER" && autoPad !== "VALID") {
+      fail(
+        W,
+        `autoPad must be "NOTSET", "SAME_UPPER", "SAME_LOWER" or "VALID", got ${describe(autoPad)}`,
+        "range",
+      );
+    }
+    if (o.pads !== undefined) fail(W, `pads cannot be given with autoPad "${autoPad}"`, "range");
+    key[11] =
+      key[12] =
+      key[13] =
+      key[14] =
+        0;
+    if (autoPad !== "VALID") {
+      const upper = autoPad === "SAME_UPPER";
+      const same = (size: number, k: number, s: number, d: number, at: number) => {
+        const total = Math.max(0, (Math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size);
+        const small = Math.floor(total / 2);
+        key[at] = upper ? small : total - small;
+        key[at + 2] = total - key[at];
+      };
+      same(h, key[5], key[7], key[9], 11);
+      same(w, key[6], key[8], key[10], 12);
+      if (Math.max(key[11], key[12], key[13], key[14]) > MAX_CONV_PAD) {
+        fail(W, `autoPad "${autoPad}" needs pads beyond ${MAX_CONV_PAD}`, "range");
+      }
+    }
+  }
+  // As ONNX Runtime: each pad smaller than the window (a window of padding alone has no value).
+  if (key[11] >= key[5] || key[13] >= key[5] || key[12] >= key[6] || key[14] >= key[6]) {
+    fail(
+      W,
+      `pads [${key[11]}, ${key[12]}, ${key[13]}, ${key[14]}] must be smaller than the ${key[5]}×${
+        key[6]
+      } window`,
+      "range",
+    );
+  }
+  const oh = poolOut(h, key[5], key[7], key[9], key[11], key[13], ceil);
+  const ow = poolOut(w, key[6], key[8], key[10], key[12], key[14], ceil);
+  if (oh < 1 || ow < 1) {
+    fail(
+      W,
+      `the ${key[5]}×${key[6]} window is larger than the padded input: the output would be empty`,
+      "range",
+    );
+  }
+  if (ly !== planes * oh * ow) {
+    fail(
+      W,
+      `y has ${ly} elements but n×c×oh×ow = ${n}×${c}×${oh}×${ow} needs ${planes * oh * ow}`,
+      "range",
+    );
+  }
+  key[1] = kind === "max" ? 0 : 1;
+  key[2] = planes;
+  key[3] = h;
+  key[4] = w;
+  key[15] = ceil ? 1 : 0;
+  key[16] = includePad ? 1 : 0;
+  extents[0] = 4 * lx;
+  extents[1] = 4 * ly;
+  return true;
+}
+
+/** The spec a key describes. */
+export function decodePoolKey(key: Int32Array): PoolSpec {
+  return {
+    kind: key[1] === 0 ? "max" : "average",
+    planes: key[2],
+    h: key[3],
+    w: key[4],
+    kh: key[5],
+    kw: key[6],
+    sh: key[7],
+    sw: key[8],
+    dh: key[9],
+    dw: key[10],
+    pt: key[11],
+    pl: key[12],
+    pb: key[13],
+    pr: key[14],
+    ceil: key[15] === 1,
+    countIncludePad: key[16] === 1,
+  };
+}

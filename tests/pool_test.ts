@@ -1,0 +1,205 @@
+import assert from "node:assert/strict";
+import { isaLevel, Jit, type PoolOptions } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { poolReference, poolShape } from "../src/kernels/pool/mod.ts";
+import { decodePoolKey, readPool } from "../src/kernels/pool/read.ts";
+import type { PoolSpec } from "../src/kernels/pool/spec.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+
+/** A random windowed pooling configuration (pads below the window, as ONNX requires). */
+function randomPool(r: () => number): { kind: "max" | "average"; o: PoolOptions } {
+  const kh = int(r, 1, 5), kw = pick(r, [kh, int(r, 1, 5)]);
+  const kind = pick(r, ["max", "average"] as const);
+  const o: PoolOptions = {
+    n: pick(r, [1, 2]),
+    c: int(r, 1, 5),
+    h: int(r, kh, 30),
+    w: pick(r, [int(r, kw, 40), 16, 17, 33].map((v) => Math.max(v, kw))),
+    kernel: [kh, kw],
+    strides: [int(r, 1, 3), int(r, 1, 3)],
+    pads: [int(r, 0, kh - 1), int(r, 0, kw - 1), int(r, 0, kh - 1), int(r, 0, kw - 1)],
+    dilations: kind === "max" && r() < 0.3 ? [int(r, 1, 2), int(r, 1, 2)] : undefined,
+    ceilMode: r() < 0.4,
+    countIncludePad: kind === "average" ? r() < 0.5 : undefined,
+  };
+  return { kind, o };
+}
+
+function specOf(
+  kind: "max" | "average",
+  o: PoolOptions,
+  x: Float32Array,
+  y: Float32Array,
+): PoolSpec {
+  const key = new Int32Array(32);
+  readPool(kind, x, y, o, key, new Float64Array(8));
+  return decodePoolKey(key);
+}
+
+/** Output elements of a configuration (y sized by the library's own formula; checked against ONNX below). */
+function outputs(kind: "max" | "average", o: PoolOptions): number {
+  const key = new Int32Array(32);
+  const probe = { ...decodePoolKey(key), kind, planes: 1 };
+  const [kh, kw] = o.kernel!, [sh, sw] = o.strides ?? [1, 1], [dh, dw] = o.dilations ?? [1, 1];
+  const pads = o.pads ?? [0, 0, 0, 0];
+  const s: PoolSpec = {
+    ...probe,
+    h: o.h,
+    w: o.w,
+    kh,
+    kw,
+    sh,
+    sw,
+    dh,
+    dw,
+    pt: pads[0],
+    pl: pads[1],
+    pb: pads[2],
+    pr: pads[3],
+    ceil: o.ceilMode ?? false,
+    countIncludePad: o.countIncludePad ?? false,
+  };
+  const { oh, ow } = poolShape(s);
+  return o.n * o.c * oh * ow;
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`pool ${isa}: seeded max and average configurations against the f64 reference`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 2100 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    for (let t = 0; t < 80; t++) {
+      const { kind, o } = randomPool(r);
+      const ny = outputs(kind, o);
+      if (ny === 0) continue;
+      // Multiples of 1/8: sums of a window are exact, so max and the sum are exact.
+      const x = new Float32Array(o.n * o.c * o.h * o.w).map(() => int(r, -40, 40) / 8);
+      const y = new Float32Array(ny).fill(NaN), want = new Float32Array(ny);
+      jit.pool(kind, x, y, o);
+      poolReference(specOf(kind, o, x, y), x, want);
+      for (let i = 0; i < ny; i++) {
+        // max exact; average within one rounding of the product by 1/count.
+        const tol = kind === "max" ? 0 : Math.abs(want[i]) * 2 ** -23;
+        if (!(Math.abs(y[i] - want[i]) <= tol)) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t} ${kind} ${JSON.stringify(o)}: y[${i}] = ${
+              y[i]
+            }, reference ${want[i]}`,
+          );
+        }
+      }
+    }
+    for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+  });
+
+  Deno.test(`pool ${isa}: max propagates NaN; ±Inf kept; global pools reduce each plane`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const o = { n: 1, c: 2, h: 6, w: 20, kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] };
+    const x = new Float32Array(240).map((_, i) => (i % 7) - 3);
+    x[50] = NaN;
+    x[200] = Infinity;
+    x[201] = -Infinity;
+    const y = new Float32Array(240), want = new Float32Array(240);
+    jit.pool("max", x, y, o);
+    poolReference(specOf("max", o, x, y), x, want);
+    assert.deepEqual([...y].map(String), [...want].map(String));
+    assert.ok(y.some(Number.isNaN) && y.includes(Infinity));
+    const g = new Float32Array(2);
+    jit.pool("globalAverage", x.map((v) => (Number.isFinite(v) ? v : 1)), g, {
+      n: 1,
+      c: 2,
+      h: 6,
+      w: 20,
+    });
+    jit.pool("globalMax", x.subarray(120), g.subarray(1), { n: 1, c: 1, h: 6, w: 20 });
+    assert.equal(g[1], Infinity);
+  });
+}
+
+Deno.test("pool: bit-identical on 1 and 3 threads", () => {
+  const r = rng(2200);
+  using one = new Jit({ threads: 1 });
+  using three = new Jit({ threads: 3, minPartUs: 0 });
+  for (let t = 0; t < 30; t++) {
+    const { kind, o } = randomPool(r);
+    const ny = outputs(kind, o);
+    if (ny === 0) continue;
+    const x = new Float32Array(o.n * o.c * o.h * o.w).map(() => r() * 2 - 1);
+    const a = new Float32Array(ny), b = new Float32Array(ny);
+    one.pool(kind, x, a, o);
+    three.pool(kind, x, b, o);
+    assert.deepEqual(b, a, `${kind} ${JSON.stringify(o)}`);
+  }
+});
+
+Deno.test("pool: bad input throws naming the argument", () => {
+  using jit = new Jit();
+  const o = { n: 1, c: 2, h: 5, w: 5, kernel: [3, 3] };
+  const x = new Float32Array(50), y = new Float32Array(18);
+  jit.pool("max", x, y, o);
+  const bad: [string, unknown, RegExp][] = [
+    ["min", o, /kind must be "max", "average", "globalMax" or "globalAverage"/],
+    ["max", { ...o, kernel: undefined }, /max needs kernel/],
+    [
+      "max",
+      { ...o, pads: [3, 0, 0, 0] },
+      /pads \[3, 0, 0, 0\] must be smaller than the 3×3 window/,
+    ],
+    ["max", { ...o, kernel: [6, 3] }, /window is larger than the padded input/],
+    ["max", { ...o, countIncludePad: true }, /countIncludePad is for average pooling/],
+    ["average", { ...o, ceilMode: 1 }, /ceilMode must be a boolean/],
+    ["max", { ...o, h: 6 }, /x has 50 elements but n×c×h×w = 1×2×6×5 needs 60/],
+    ["max", { ...o, strides: [2, 2] }, /y has 18 elements but n×c×oh×ow = 1×2×2×2 needs 8/],
+    ["globalMax", o, /globalMax takes no kernel/],
+    [
+      "globalAverage",
+      { n: 1, c: 2, h: 5, w: 5 },
+      /y has 18 elements but globalAverage of n×c = 1×2 needs 2/,
+    ],
+    ["max", { ...o, layout: "nhwc" }, /layout must be "nchw"/],
+  ];
+  for (const [kind, opts, message] of bad) {
+    assert.throws(() => jit.pool(kind as never, x, y, opts as never), (e: Error) => {
+      assert.ok(e instanceof TypeError || e instanceof RangeError, String(e));
+      assert.match(e.message, /^pool: /);
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+});
+
+Deno.test("pool: output sizes follow ONNX (ceil mode drops a window starting in the trailing pad)", () => {
+  // ONNX MaxPool ceil_mode example: 4×4, kernel 3, stride 2 → 2×2 (floor 1×1).
+  const base = {
+    kind: "max" as const,
+    planes: 1,
+    h: 4,
+    w: 4,
+    kh: 3,
+    kw: 3,
+    sh: 2,
+    sw: 2,
+    dh: 1,
+    dw: 1,
+  };
+  const pads = { pt: 0, pl: 0, pb: 0, pr: 0, countIncludePad: false };
+  assert.deepEqual(poolShape({ ...base, ...pads, ceil: true }), { oh: 2, ow: 2 });
+  assert.deepEqual(poolShape({ ...base, ...pads, ceil: false }), { oh: 1, ow: 1 });
+  // 5 wide, kernel 2, stride 2, pad 1 each side, ceil: windows at -1, 1, 3; 5 starts in the pad.
+  const s = {
+    ...base,
+    h: 5,
+    w: 5,
+    kh: 2,
+    kw: 2,
+    pt: 1,
+    pl: 1,
+    pb: 1,
+    pr: 1,
+    countIncludePad: false,
+    ceil: true,
+  };
+  assert.deepEqual(poolShape(s), { oh: 3, ow: 3 });
+});
