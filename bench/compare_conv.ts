@@ -14,6 +14,7 @@
  *   deno task compare --conv [--threads 2] [--json]
  */
 import { type Conv2dOptions, type IsaLevel, Jit, measurePeak } from "../mod.ts";
+import { loadShim as loadOpsShim } from "./compare_ops.ts";
 import { sleepMs, timeInBlocks } from "./timing.ts";
 
 /** One layer of the issue's list (batch 1 unless stated). */
@@ -90,9 +91,29 @@ const SYMBOLS = {
   njb_conv_load: { parameters: ["pointer", "buffer"], result: "void" },
   njb_conv_run: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   njb_conv_store: { parameters: ["pointer", "buffer"], result: "void" },
+  njb_pool: {
+    parameters: [
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i64",
+      "i32",
+      "i32",
+    ],
+    result: "pointer",
+  },
 } as const;
 
 type Shim = Deno.DynamicLibrary<typeof SYMBOLS>["symbols"];
+// (pooling reuses the convolution handle's load/run/store)
 
 /** Builds and loads the shim; null (with the reason on stderr) if oneDNN or gcc is missing. */
 function loadShim(): Shim | null {
@@ -287,5 +308,124 @@ export function compareConv(
       );
     }
   }
+  comparePools(shim, threads, options.json, jit, rows);
   return rows;
+}
+
+/** A pooling row: µs, % of the copy bound, oneDNN NCHW and its best blocked/NHWC layout. */
+interface PoolCase {
+  name: string;
+  n: number;
+  c: number;
+  hw: number;
+  k: number;
+  s: number;
+  p: number;
+  global: boolean;
+}
+
+const POOLS: PoolCase[] = [
+  { name: "max pool 3×3/2 pad 1 112²×64", n: 1, c: 64, hw: 112, k: 3, s: 2, p: 1, global: false },
+  { name: "global average 7²×2048", n: 1, c: 2048, hw: 7, k: 7, s: 1, p: 0, global: true },
+];
+
+function comparePools(
+  shim: Shim | null,
+  threads: number,
+  json: boolean,
+  jit: Jit,
+  rows: ConvRow[],
+): void {
+  const ops = loadOpsShim();
+  const wide = jit.isa === "avx512" || jit.isa === "amx";
+  if (!json) {
+    console.log(
+      "\npooling                            ours µs  %copy bound   oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best",
+    );
+  }
+  for (const P of POOLS) {
+    const oh = Math.floor((P.hw + 2 * P.p - P.k) / P.s) + 1;
+    const nx = P.n * P.c * P.hw * P.hw, ny = P.n * P.c * oh * oh;
+    const x = new Float32Array(nx).map((_, i) => ((i * 7919) % 1000) / 500 - 1);
+    const y = new Float32Array(ny), yd = new Float32Array(ny);
+    const o = { n: P.n, c: P.c, h: P.hw, w: P.hw };
+    const ours = P.global ? () => jit.pool("globalAverage", x, y, o) : () =>
+      jit.pool("max", x, y, {
+        ...o,
+        kernel: [P.k, P.k],
+        strides: [P.s, P.s],
+        pads: [P.p, P.p, P.p, P.p],
+      });
+    const runs: (() => void)[] = [ours];
+    const copyBuf = new Float32Array(nx);
+    if (ops) runs.push(() => ops.shim.copy(x, copyBuf, nx, wide));
+    const layouts: [string, Deno.PointerValue][] = [];
+    if (shim) {
+      const alg = P.global ? 1 : 0;
+      for (const [name, layout] of [["nchw", 0], ["nhwc", 1], ["nChw16c", 2]] as const) {
+        const h = shim.njb_pool(
+          BigInt(P.n),
+          BigInt(P.c),
+          BigInt(P.hw),
+          BigInt(P.hw),
+          BigInt(P.k),
+          BigInt(P.k),
+          BigInt(P.s),
+          BigInt(P.s),
+          BigInt(P.p),
+          BigInt(P.p),
+          BigInt(P.p),
+          BigInt(P.p),
+          alg,
+          layout,
+        );
+        if (!h) continue;
+        if (layout) shim.njb_conv_load(h, x);
+        ours();
+        shim.njb_conv_run(h, x, yd);
+        if (layout) shim.njb_conv_store(h, yd);
+        for (let i = 0; i < ny; i++) {
+          if (Math.abs(yd[i] - y[i]) > 1e-5 * (1 + Math.abs(y[i]))) {
+            throw new Error(
+              `${P.name}: oneDNN ${name} differs from ours at ${i}: ${yd[i]} vs ${y[i]}`,
+            );
+          }
+        }
+        layouts.push([name, h]);
+        runs.push(() => void shim.njb_conv_run(h, x, yd));
+      }
+    }
+    const t = race(runs, 40 * (nx + ny), threads);
+    const us = t[0];
+    const copyUs = ops ? t[1] * (nx + ny) / (2 * nx) : null;
+    const peers = t.slice(ops ? 2 : 1);
+    const nchw = layouts.findIndex(([n]) => n === "nchw");
+    let best = -1;
+    layouts.forEach(([n], i) => {
+      if (n !== "nchw" && (best < 0 || peers[i] < peers[best])) best = i;
+    });
+    const row: ConvRow = {
+      layer: P.name,
+      gflop: 0,
+      oursUs: us,
+      oursPct: copyUs ? (100 * copyUs) / us : 0,
+      dnnlNchwUs: nchw >= 0 ? peers[nchw] : null,
+      dnnlPreferredUs: best >= 0 ? peers[best] : null,
+      dnnlLayout: best >= 0 ? layouts[best][0] : null,
+      vsNchw: nchw >= 0 ? peers[nchw] / us : null,
+      vsPreferred: best >= 0 ? peers[best] / us : null,
+    };
+    rows.push(row);
+    if (!json) {
+      const f = (v: number | null, d = 1, width = 8) =>
+        (v === null ? "—" : v.toFixed(d)).padStart(width);
+      console.log(
+        `${P.name.padEnd(32)} ${f(us, 1, 9)} ${f(copyUs ? row.oursPct : null, 1, 11)}% ${
+          f(row.dnnlNchwUs, 1, 16)
+        } ${f(row.vsNchw, 2, 6)} ${f(row.dnnlPreferredUs, 1, 16)} (${
+          (row.dnnlLayout ?? "—").padEnd(7)
+        }) ${f(row.vsPreferred, 2, 6)}`,
+      );
+    }
+  }
 }

@@ -44,7 +44,7 @@ const SYMBOLS = {
 } as const;
 
 /** Builds and loads the shim; null (with the reason on stderr) if oneDNN or gcc is missing. */
-function loadShim(): { shim: Shim; dnnl: boolean } | null {
+export function loadShim(): { shim: Shim; dnnl: boolean } | null {
   const dir = Deno.makeTempDirSync({ prefix: "njit-shim-" });
   const src = new URL("./shim/dnnl_ops.c", import.meta.url).pathname;
   const lib = `${dir}/dnnl_ops.so`;

@@ -17,7 +17,7 @@
 
 typedef struct {
   dnnl_primitive_t prim;
-  dnnl_memory_t src, wei, bias, dst;
+  dnnl_memory_t src, wei, bias, dst; /* wei and bias NULL for pooling */
   dnnl_memory_t user_src, user_dst; /* NCHW views of the caller's buffers */
   int preferred;
 } conv_t;
@@ -129,7 +129,7 @@ void njb_conv_load(void *handle, float *x) {
   reorder(op->user_src, op->src);
 }
 
-/* One convolution. nchw: on x and y directly. preferred: on its own src/dst (x, y unused). */
+/* One call. nchw: on x and y directly. preferred: on its own src/dst (x, y unused). */
 int njb_conv_run(void *handle, float *x, float *y) {
   conv_t *op = handle;
   if (!op->preferred) {
@@ -137,10 +137,10 @@ int njb_conv_run(void *handle, float *x, float *y) {
     dnnl_memory_set_data_handle(op->dst, y);
   }
   dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, op->src},
+                             {DNNL_ARG_DST, op->dst},
                              {DNNL_ARG_WEIGHTS, op->wei},
-                             {DNNL_ARG_BIAS, op->bias},
-                             {DNNL_ARG_DST, op->dst}};
-  int r = dnnl_primitive_execute(op->prim, stream, 4, args);
+                             {DNNL_ARG_BIAS, op->bias}};
+  int r = dnnl_primitive_execute(op->prim, stream, op->wei ? 4 : 2, args);
   dnnl_stream_wait(stream);
   return r;
 }
@@ -150,4 +150,42 @@ void njb_conv_store(void *handle, float *y) {
   conv_t *op = handle;
   dnnl_memory_set_data_handle(op->user_dst, y);
   reorder(op->dst, op->user_dst);
+}
+
+/*
+ * A pooling primitive: alg 0 max, 1 average excluding padding, 2 average
+ * including it. layout 0: NCHW (the caller's buffers); 1: NHWC; 2: nChw16c
+ * (x reordered into it once by njb_conv_load, y left in it).
+ */
+void *njb_pool(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t kw, int64_t sh,
+               int64_t sw, int64_t pt, int64_t pl, int64_t pb, int64_t pr, int32_t alg,
+               int32_t layout) {
+  if (init()) return NULL;
+  int64_t oh = (h + pt + pb - kh) / sh + 1, ow = (w + pl + pr - kw) / sw + 1;
+  dnnl_dims_t src_dims = {n, c, h, w}, dst_dims = {n, c, oh, ow};
+  dnnl_dims_t strides = {sh, sw}, kernel = {kh, kw}, pad_l = {pt, pl}, pad_r = {pb, pr};
+  dnnl_format_tag_t tag = layout == 0 ? dnnl_nchw : layout == 1 ? dnnl_nhwc : dnnl_aBcd16b;
+  dnnl_memory_desc_t src_md, dst_md, user_src_md, user_dst_md;
+  dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, tag);
+  dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, tag);
+  dnnl_memory_desc_init_by_tag(&user_src_md, 4, src_dims, dnnl_f32, dnnl_nchw);
+  dnnl_memory_desc_init_by_tag(&user_dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw);
+  dnnl_alg_kind_t a = alg == 0   ? dnnl_pooling_max
+                      : alg == 1 ? dnnl_pooling_avg_exclude_padding
+                                 : dnnl_pooling_avg_include_padding;
+  dnnl_pooling_desc_t d;
+  if (dnnl_pooling_forward_desc_init(&d, dnnl_forward_inference, a, &src_md, &dst_md, strides,
+                                     kernel, pad_l, pad_r))
+    return NULL;
+  dnnl_primitive_desc_t pd;
+  if (dnnl_primitive_desc_create(&pd, &d, NULL, engine, NULL)) return NULL;
+  conv_t *op = calloc(1, sizeof *op);
+  op->preferred = layout != 0;
+  dnnl_primitive_create(&op->prim, pd);
+  dnnl_memory_create(&op->src, &src_md, engine, DNNL_MEMORY_ALLOCATE);
+  dnnl_memory_create(&op->dst, &dst_md, engine, DNNL_MEMORY_ALLOCATE);
+  dnnl_memory_create(&op->user_src, &user_src_md, engine, DNNL_MEMORY_NONE);
+  dnnl_memory_create(&op->user_dst, &user_dst_md, engine, DNNL_MEMORY_NONE);
+  dnnl_primitive_desc_destroy(pd);
+  return op;
 }
