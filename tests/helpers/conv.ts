@@ -74,6 +74,9 @@ export function convSpecOf(o: Conv2dOptions): ConvSpec {
     activation: null,
     rowStart: 0,
     rowEnd: oh,
+    uh: 1,
+    uw: 1,
+    flip: false,
   };
 }
 

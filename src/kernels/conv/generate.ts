@@ -155,6 +155,11 @@ export function generateConv(
   return a.finish();
 }
 
+/** Bytes between the weights of consecutive output channels. */
+function weightRowBytes(s: ConvSpec, g: ConvGeometry): number {
+  return s.flip ? s.kh * s.kw * 4 : g.cg * s.kh * s.kw * 4;
+}
+
 /** A loop run `count` times with its counter in a frame slot. */
 function counted(a: Assembler, slot: number, count: number, body: () => void): void {
   if (count <= 0) return;
@@ -189,7 +194,7 @@ function emitGroup(
   }
   // Blocks of output channels whose weights stay in L2 while every position
   // tile passes (a layer with many channels on a small image), then the rest.
-  const rowBytes = g.cg * s.kh * s.kw * 4, planeY = g.oh * g.ow * 4;
+  const rowBytes = weightRowBytes(s, g), planeY = g.oh * g.ow * 4;
   const block = p.ocBlock, fullBlocks = Math.floor(g.ocg / block), last = g.ocg % block;
   const runBlock = (channels: number) => {
     emitRuns(v, s, p, g, table, channels);
@@ -287,7 +292,15 @@ function emitChannelTiles(
   const a = v.a;
   const mr = Math.min(p.mr, channels);
   const taps = s.kh * s.kw;
-  const rowBytes = g.cg * taps * 4;
+  const rowBytes = weightRowBytes(s, g);
+  // ONNX ConvTranspose weights: [c][oc/group][kh][kw], taps read flipped.
+  const aSteps: number[] = [];
+  for (let u = 0; u < p.unrollIc; u++) {
+    for (let t = 0; t < taps; t++) aSteps.push((u * g.ocg * taps + taps - 1 - t) * 4);
+  }
+  const aAdvance = p.unrollIc * g.ocg * taps * 4;
+  // Bytes the microkernel advances A by: one row of weights, or (flipped) every channel's taps.
+  const walked = s.flip ? g.cg * g.ocg * taps * 4 : rowBytes;
   const planeY = g.oh * g.ow * 4;
   a.emit("mov", rsi, qword(rsp, F.WB));
   a.emit("mov", rbp, qword(rsp, F.BB));
@@ -303,6 +316,8 @@ function emitChannelTiles(
       mr: rows,
       groups,
       a: { base: rsi, rowBytes, colBytes: 4 },
+      aSteps: s.flip ? aSteps : undefined,
+      aAdvance: s.flip ? aAdvance : undefined,
       b: { base: rdx, rowBytes: p.unrollIc * g.channelStride * 4, colBytes: 4 },
       bSteps,
       c: { base: r11, rowBytes: planeY },
@@ -317,7 +332,9 @@ function emitChannelTiles(
       epilogue: (acc, free) => emitStore(v, s, p, rows, groups, tail, acc, free),
     });
     // The microkernel advanced A by one row of weights: on to the next tile's rows.
-    addImmediate(a, "add", rsi, (rows - 1) * rowBytes);
+    const next = rows * rowBytes - walked;
+    if (next >= 0) addImmediate(a, "add", rsi, next);
+    else addImmediate(a, "sub", rsi, -next);
     addImmediate(a, "add", rbp, rows * 4);
     addImmediate(a, "add", r11, rows * planeY);
     addImmediate(a, "add", r10, rows * planeY);

@@ -46,7 +46,8 @@ export interface ConvGeometry {
 export function convGeometry(s: ConvSpec): ConvGeometry {
   const oh = outHeight(s), ow = outWidth(s);
   const rows = s.rowEnd - s.rowStart;
-  const copy = s.sh !== 1 || s.sw !== 1 || s.pt !== 0 || s.pl !== 0 || s.pb !== 0 || s.pr !== 0;
+  const copy = s.sh !== 1 || s.sw !== 1 || s.pt !== 0 || s.pl !== 0 || s.pb !== 0 || s.pr !== 0 ||
+    s.uh !== 1 || s.uw !== 1;
   const hq = copy ? rows + Math.floor(((s.kh - 1) * s.dh) / s.sh) : s.h;
   const wq = copy ? ow + Math.floor(((s.kw - 1) * s.dw) / s.sw) : s.w;
   const taps: number[] = [];
@@ -75,7 +76,9 @@ export function convGeometry(s: ConvSpec): ConvGeometry {
 /**
  * Where the rows of phase plane (rp, cp) come from: plane row r is input
  * row `firstRow + r·sh` (a zero row outside [0, h)); plane column j is
- * input column `firstCol + j·sw` (zero outside [0, w)).
+ * input column `firstCol + j·sw` (zero outside [0, w)). Rows and columns
+ * count in the input as read (see readHeight: upsampled for a transposed
+ * convolution).
  */
 export function planeSource(
   s: ConvSpec,

@@ -4,7 +4,8 @@
  * @module
  */
 export { CONV, convReference } from "./family.ts";
-export { type AutoPad, type Conv2dOptions, readConv } from "./read.ts";
+export type { AutoPad } from "../attributes.ts";
+export { type Conv2dOptions, readConv } from "./read.ts";
 export { type ConvSpec, outHeight, outWidth } from "./spec.ts";
 export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";

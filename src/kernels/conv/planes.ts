@@ -32,6 +32,7 @@ export function emitPlanes(
   const a = v.a;
   const zeroRun = (v: Vec, base: Reg, disp: number, count: number) =>
     fillRun(v, base, disp, count, fill);
+  if (s.uh > 1 || s.uw > 1) return emitUpsampledPlanes(v, s, g, src, dst);
   const planeBytes = g.hq * g.wq * 4;
   countedLoop(a, rbx, g.cg, () => {
     for (let rp = 0; rp < s.sh; rp++) {
@@ -177,4 +178,56 @@ function copyEvens(v: Vec, src: Reg, count: number): void {
   } else a.emit("vpermt2ps", v.r(DATA), v.r(IDX), v.r(DATA));
   if (rest === 16) v.store(r8, 0, DATA);
   else v.store(r8, 0, DATA, v.tail(rest, 3));
+}
+
+/**
+ * The plane of a transposed convolution's input (stride 1, one phase): all
+ * zeros, then x's rows scattered uh rows apart and their elements uw
+ * columns apart.
+ */
+function emitUpsampledPlanes(v: Vec, s: ConvSpec, g: ConvGeometry, src: Reg, dst: Reg): void {
+  const a = v.a;
+  const { firstRow, firstCol } = planeSource(s, 0, 0);
+  // x row ih lands on plane row ih·uh − firstRow, x column iw on plane column iw·uw − firstCol.
+  const [r0, r1] = landing(firstRow, s.uh, g.hq, s.h);
+  const [c0, c1] = landing(firstCol, s.uw, g.wq, s.w);
+  countedLoop(a, rbx, g.cg, () => {
+    fillRun(v, dst, 0, g.hq * g.wq, 0);
+    if (r1 > r0 && c1 > c0) {
+      a.emit("lea", r9, ptr(src, (r0 * s.w + c0) * 4, null, 1, 8));
+      a.emit(
+        "lea",
+        r10,
+        ptr(dst, ((r0 * s.uh - firstRow) * g.wq + c0 * s.uw - firstCol) * 4, null, 1, 8),
+      );
+      countedLoop(a, r11, r1 - r0, () => {
+        a.emit("mov", rdx, r9);
+        a.emit("mov", r8, r10);
+        const U = 4, count = c1 - c0, full = Math.floor(count / U);
+        countedLoop(a, rcx, full, () => {
+          for (let u = 0; u < U; u++) {
+            v.loadScalar(DATA + u, rdx, u * 4);
+            v.storeScalar(r8, u * s.uw * 4, DATA + u);
+          }
+          a.emit("add", rdx, U * 4);
+          addImmediate(a, "add", r8, U * s.uw * 4);
+        });
+        for (let u = 0; u < count % U; u++) {
+          v.loadScalar(DATA + u, rdx, u * 4);
+          v.storeScalar(r8, u * s.uw * 4, DATA + u);
+        }
+        addImmediate(a, "add", r9, s.w * 4);
+        addImmediate(a, "add", r10, s.uh * g.wq * 4);
+      });
+    }
+    addImmediate(a, "add", src, s.h * s.w * 4);
+    addImmediate(a, "add", dst, g.channelStride * 4);
+  });
+}
+
+/** [first, end) of the x indices i in [0, size) with 0 ≤ i·up − first < count. */
+function landing(first: number, up: number, count: number, size: number): [number, number] {
+  const lo = Math.max(0, Math.ceil(first / up));
+  const hi = Math.min(size, Math.floor((count - 1 + first) / up) + 1);
+  return [lo, Math.max(lo, hi)];
 }

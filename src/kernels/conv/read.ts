@@ -6,13 +6,11 @@
  * @module
  */
 import { describe, isFloat32Array, viewLength } from "../../typed.ts";
+import { type AutoPad, readInt, readInts, readPads } from "../attributes.ts";
 import { badOptions, fail } from "../checks.ts";
 import { type Activation, decodeActivation, readActivation } from "../unary/read.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type ConvSpec, outHeight, outWidth } from "./spec.ts";
-
-/** ONNX Conv's auto_pad. */
-export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 
 /** Options of `jit.conv2d`: the shapes and ONNX Conv's attributes. */
 export interface Conv2dOptions {
@@ -86,61 +84,6 @@ export const MAX_CONV_TENSOR = 2 ** 31 - 1;
 
 const W = "conv2d";
 
-function int(v: unknown, lo: number, hi: number): boolean {
-  return typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi;
-}
-
-function badInt(name: string, v: unknown, lo: number, hi: number): never {
-  fail(
-    W,
-    `${name} must be an integer in [${lo}, ${hi}], got ${describe(v)}`,
-    typeof v === "number" ? "range" : "type",
-  );
-}
-
-/** Reads a pair or quadruple attribute into key slots from `slot`. */
-function readInts(
-  name: string,
-  v: unknown,
-  count: number,
-  lo: number,
-  hi: number,
-  fallback: number,
-  key: Int32Array,
-  slot: number,
-  stride = 1,
-): void {
-  if (v === undefined) {
-    for (let i = 0; i < count; i++) key[slot + i * stride] = fallback;
-    return;
-  }
-  if (!Array.isArray(v)) {
-    fail(W, `${name} must be an array of ${count} integers, got ${describe(v)}`, "type");
-  }
-  if (v.length !== count) {
-    fail(W, `${name} must have ${count} elements, got ${v.length}`, "range");
-  }
-  for (let i = 0; i < count; i++) {
-    const e = v[i];
-    if (!int(e, lo, hi)) badInt(`${name}[${i}]`, e, lo, hi);
-    key[slot + i * stride] = e;
-  }
-}
-
-/** SAME padding of one axis (ONNX): output ceil(in/stride), the extra pad at the end (UPPER) or start. */
-function samePads(
-  input: number,
-  k: number,
-  stride: number,
-  dilation: number,
-  upper: boolean,
-): [number, number] {
-  const out = Math.ceil(input / stride);
-  const total = Math.max(0, (out - 1) * stride + (k - 1) * dilation + 1 - input);
-  const small = Math.floor(total / 2);
-  return upper ? [small, total - small] : [total - small, small];
-}
-
 /**
  * Checks a conv2d call (x, w, y known Float32Arrays), writes key slots
  * 1..21 and the bytes each operand touches; `ops` receives the optional
@@ -158,12 +101,11 @@ export function readConv(
   if (o === null || typeof o !== "object") {
     badOptions(W, o, "n, c, h, w, outChannels and kernel");
   }
-  const n = o.n, c = o.c, h = o.h, ww = o.w, oc = o.outChannels;
-  if (!int(n, 1, MAX_CONV_DIMENSION)) badInt("n", n, 1, MAX_CONV_DIMENSION);
-  if (!int(c, 1, MAX_CONV_DIMENSION)) badInt("c", c, 1, MAX_CONV_DIMENSION);
-  if (!int(h, 1, MAX_CONV_DIMENSION)) badInt("h", h, 1, MAX_CONV_DIMENSION);
-  if (!int(ww, 1, MAX_CONV_DIMENSION)) badInt("w", ww, 1, MAX_CONV_DIMENSION);
-  if (!int(oc, 1, MAX_CONV_DIMENSION)) badInt("outChannels", oc, 1, MAX_CONV_DIMENSION);
+  const n = readInt(W, "n", o.n, 1, MAX_CONV_DIMENSION);
+  const c = readInt(W, "c", o.c, 1, MAX_CONV_DIMENSION);
+  const h = readInt(W, "h", o.h, 1, MAX_CONV_DIMENSION);
+  const ww = readInt(W, "w", o.w, 1, MAX_CONV_DIMENSION);
+  const oc = readInt(W, "outChannels", o.outChannels, 1, MAX_CONV_DIMENSION);
   key[1] = n;
   key[2] = c;
   key[3] = h;
@@ -171,43 +113,21 @@ export function readConv(
   key[5] = oc;
   const kernel = o.kernel;
   if (kernel === undefined) fail(W, "kernel [kh, kw] is required", "type");
-  readInts("kernel", kernel, 2, 1, MAX_CONV_WINDOW, 1, key, 6);
-  readInts("strides", o.strides, 2, 1, MAX_CONV_WINDOW, 1, key, 8);
-  readInts("dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 10);
-  const autoPad = o.autoPad, pads = o.pads;
-  if (autoPad === undefined || autoPad === "NOTSET") {
-    // ONNX order [top, left, bottom, right] into slots 12 (top), 13 (left), 14, 15.
-    readInts("pads", pads, 4, 0, MAX_CONV_PAD, 0, key, 12);
-  } else {
-    if (autoPad !== "SAME_UPPER" && autoPad !== "SAME_LOWER" && autoPad !== "VALID") {
-      fail(
-        W,
-        `autoPad must be "NOTSET", "SAME_UPPER", "SAME_LOWER" or "VALID", got ${describe(autoPad)}`,
-        typeof autoPad === "string" ? "range" : "type",
-      );
-    }
-    if (pads !== undefined) fail(W, `pads cannot be given with autoPad "${autoPad}"`, "range");
-    if (autoPad === "VALID") {
-      key[12] =
-        key[13] =
-        key[14] =
-        key[15] =
-          0;
-    } else {
-      const upper = autoPad === "SAME_UPPER";
-      const [t, b] = samePads(h, key[6], key[8], key[10], upper);
-      const [l, r] = samePads(ww, key[7], key[9], key[11], upper);
-      if (t > MAX_CONV_PAD || l > MAX_CONV_PAD || b > MAX_CONV_PAD || r > MAX_CONV_PAD) {
-        fail(W, `autoPad "${autoPad}" needs pads beyond ${MAX_CONV_PAD}`, "range");
-      }
-      key[12] = t;
-      key[13] = l;
-      key[14] = b;
-      key[15] = r;
-    }
-  }
-  const group = o.group ?? 1;
-  if (!int(group, 1, MAX_CONV_DIMENSION)) badInt("group", group, 1, MAX_CONV_DIMENSION);
+  readInts(W, "kernel", kernel, 2, 1, MAX_CONV_WINDOW, 1, key, 6);
+  readInts(W, "strides", o.strides, 2, 1, MAX_CONV_WINDOW, 1, key, 8);
+  readInts(W, "dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 10);
+  // ONNX order [top, left, bottom, right] into slots 12..15.
+  readPads(W, o.pads, o.autoPad, MAX_CONV_PAD, key, 12, {
+    h,
+    w: ww,
+    kh: 6,
+    kw: 7,
+    sh: 8,
+    sw: 9,
+    dh: 10,
+    dw: 11,
+  });
+  const group = readInt(W, "group", o.group ?? 1, 1, MAX_CONV_DIMENSION);
   if (c % group !== 0 || oc % group !== 0) {
     fail(W, `group=${group} must divide c=${c} and outChannels=${oc}`, "range");
   }
@@ -314,6 +234,9 @@ export function decodeConvKey(key: Int32Array): ConvSpec {
     activation: decodeActivation(key, 19),
     rowStart: 0,
     rowEnd: 0,
+    uh: 1,
+    uw: 1,
+    flip: false,
   };
   s.rowEnd = outHeight(s);
   return s;

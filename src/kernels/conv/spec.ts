@@ -40,19 +40,38 @@ export interface ConvSpec {
   /** Output rows [rowStart, rowEnd) computed (a part's band; the whole call: 0, oh). */
   rowStart: number;
   rowEnd: number;
+  /**
+   * A transposed convolution computed as this convolution: x is read as if
+   * uh − 1 zero rows and uw − 1 zero columns stood between its own (1 for a
+   * plain convolution), and w is stored [c][oc/group][kh][kw] with the
+   * kernel flipped (ONNX ConvTranspose's layout).
+   */
+  uh: number;
+  uw: number;
+  flip: boolean;
 }
 
 /** Argument block slots (operand order). */
 export const CONV_ARG = { X: 0, W: 1, BIAS: 2, RESIDUAL: 3, Y: 4 } as const;
 
+/** Height of the input as read: x's, with uh − 1 zero rows between its rows. */
+export function readHeight(s: ConvSpec): number {
+  return (s.h - 1) * s.uh + 1;
+}
+
+/** Width of the input as read. */
+export function readWidth(s: ConvSpec): number {
+  return (s.w - 1) * s.uw + 1;
+}
+
 /** Output height: ONNX's floor((h + pads − dilated kernel) / stride) + 1. */
 export function outHeight(s: ConvSpec): number {
-  return Math.floor((s.h + s.pt + s.pb - s.dh * (s.kh - 1) - 1) / s.sh) + 1;
+  return Math.floor((readHeight(s) + s.pt + s.pb - s.dh * (s.kh - 1) - 1) / s.sh) + 1;
 }
 
 /** Output width. */
 export function outWidth(s: ConvSpec): number {
-  return Math.floor((s.w + s.pl + s.pr - s.dw * (s.kw - 1) - 1) / s.sw) + 1;
+  return Math.floor((readWidth(s) + s.pl + s.pr - s.dw * (s.kw - 1) - 1) / s.sw) + 1;
 }
 
 /** Multiply-adds of the call (its band of rows). */

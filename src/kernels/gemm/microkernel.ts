@@ -89,6 +89,13 @@ export interface MicrokernelSpec {
    * constant k a multiple of it.
    */
   bSteps?: readonly number[];
+  /**
+   * A in runs too (a transposed convolution's flipped weights): step u of
+   * an iteration reads row i at base + i·rowBytes + aSteps[u], and each
+   * iteration advances A by aAdvance.
+   */
+  aSteps?: readonly number[];
+  aAdvance?: number;
   /** Vector registers the microkernel must not touch (an AVX2 tail mask). */
   reserved?: number[];
   /** Bytes ahead of B to prefetch each k step (0: none). */
@@ -205,7 +212,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       }
     }
     for (let i = 0; i < mr; i++) {
-      const disp = i * s.a.rowBytes + u * s.a.colBytes;
+      const disp = i * s.a.rowBytes + (s.aSteps ? s.aSteps[u] : u * s.a.colBytes);
       if (embed) {
         for (let g = 0; g < ng; g++) {
           a.emit("vfmadd231ps", v.r(acc(set, i, g)), v.r(bReg(g)), dword(s.a.base, disp).b);
@@ -222,10 +229,11 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   };
   const advance = (steps: number) => {
     if (steps === 0) return;
-    addImmediate(a, "add", s.a.base, steps * s.a.colBytes);
+    addImmediate(a, "add", s.a.base, s.aSteps ? s.aAdvance! : steps * s.a.colBytes);
     addImmediate(a, "add", s.b.base, s.bSteps ? s.b.rowBytes : steps * s.b.rowBytes);
   };
-  if (s.bSteps && (s.bSteps.length !== s.unroll || typeof s.k !== "number" || s.k % s.unroll)) {
+  const runs = s.aSteps ?? s.bSteps;
+  if (runs && (runs.length !== s.unroll || typeof s.k !== "number" || s.k % s.unroll)) {
     throw new Error(
       "microkernel: bSteps needs unroll = bSteps.length and a constant k of whole runs",
     );

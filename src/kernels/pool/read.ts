@@ -7,8 +7,8 @@
  * @module
  */
 import { describe, viewLength } from "../../typed.ts";
+import { type AutoPad, readBool, readInt, readInts, readPads } from "../attributes.ts";
 import { badOptions, fail } from "../checks.ts";
-import type { AutoPad } from "../conv/read.ts";
 import {
   MAX_CONV_DIMENSION,
   MAX_CONV_PAD,
@@ -71,47 +71,6 @@ export const POOL_KEY_FIELDS = [
 
 const W = "pool";
 
-function int(v: unknown, lo: number, hi: number): boolean {
-  return typeof v === "number" && Number.isInteger(v) && v >= lo && v <= hi;
-}
-
-function badInt(name: string, v: unknown, lo: number, hi: number): never {
-  fail(
-    W,
-    `${name} must be an integer in [${lo}, ${hi}], got ${describe(v)}`,
-    typeof v === "number" ? "range" : "type",
-  );
-}
-
-function readPair(
-  name: string,
-  v: unknown,
-  lo: number,
-  hi: number,
-  key: Int32Array,
-  slot: number,
-  count = 2,
-): void {
-  if (v === undefined) {
-    for (let i = 0; i < count; i++) key[slot + i] = count === 2 ? 1 : 0;
-    return;
-  }
-  if (!Array.isArray(v)) {
-    fail(W, `${name} must be an array of ${count} integers, got ${describe(v)}`, "type");
-  }
-  if (v.length !== count) fail(W, `${name} must have ${count} elements, got ${v.length}`, "range");
-  for (let i = 0; i < count; i++) {
-    if (!int(v[i], lo, hi)) badInt(`${name}[${i}]`, v[i], lo, hi);
-    key[slot + i] = v[i];
-  }
-}
-
-function bool(name: string, v: unknown): boolean {
-  if (v === undefined) return false;
-  if (v !== true && v !== false) fail(W, `${name} must be a boolean, got ${describe(v)}`, "type");
-  return v;
-}
-
 /**
  * Checks a pool call (x, y known Float32Arrays). Windowed kinds write key
  * slots 1..16 and return true; global kinds write nothing and return false
@@ -133,11 +92,10 @@ export function readPool(
     );
   }
   if (o === null || typeof o !== "object") badOptions(W, o, "n, c, h and w");
-  const n = o.n, c = o.c, h = o.h, w = o.w;
-  if (!int(n, 1, MAX_CONV_DIMENSION)) badInt("n", n, 1, MAX_CONV_DIMENSION);
-  if (!int(c, 1, MAX_CONV_DIMENSION)) badInt("c", c, 1, MAX_CONV_DIMENSION);
-  if (!int(h, 1, MAX_CONV_DIMENSION)) badInt("h", h, 1, MAX_CONV_DIMENSION);
-  if (!int(w, 1, MAX_CONV_DIMENSION)) badInt("w", w, 1, MAX_CONV_DIMENSION);
+  const n = readInt(W, "n", o.n, 1, MAX_CONV_DIMENSION);
+  const c = readInt(W, "c", o.c, 1, MAX_CONV_DIMENSION);
+  const h = readInt(W, "h", o.h, 1, MAX_CONV_DIMENSION);
+  const w = readInt(W, "w", o.w, 1, MAX_CONV_DIMENSION);
   if (o.layout !== undefined && o.layout !== "nchw") {
     fail(W, `layout must be "nchw", got ${describe(o.layout)} ("nhwc" is not built yet)`, "range");
   }
@@ -173,46 +131,24 @@ export function readPool(
     return false;
   }
   if (o.kernel === undefined) fail(W, `${kind} needs kernel [kh, kw]`, "type");
-  readPair("kernel", o.kernel, 1, MAX_CONV_WINDOW, key, 5);
-  readPair("strides", o.strides, 1, MAX_CONV_WINDOW, key, 7);
-  readPair("dilations", o.dilations, 1, MAX_CONV_WINDOW, key, 9);
-  const ceil = bool("ceilMode", o.ceilMode),
-    includePad = bool("countIncludePad", o.countIncludePad);
+  readInts(W, "kernel", o.kernel, 2, 1, MAX_CONV_WINDOW, 1, key, 5);
+  readInts(W, "strides", o.strides, 2, 1, MAX_CONV_WINDOW, 1, key, 7);
+  readInts(W, "dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 9);
+  const ceil = readBool(W, "ceilMode", o.ceilMode);
+  const includePad = readBool(W, "countIncludePad", o.countIncludePad);
   if (kind === "max" && o.countIncludePad !== undefined) {
     fail(W, "countIncludePad is for average pooling", "range");
   }
-  const autoPad = o.autoPad;
-  if (autoPad === undefined || autoPad === "NOTSET") {
-    readPair("pads", o.pads, 0, MAX_CONV_PAD, key, 11, 4);
-  } else {
-    if (autoPad !== "SAME_UPPER" && autoPad !== "SAME_LOWER" && autoPad !== "VALID") {
-      fail(
-        W,
-        `autoPad must be "NOTSET", "SAME_UPPER", "SAME_LOWER" or "VALID", got ${describe(autoPad)}`,
-        "range",
-      );
-    }
-    if (o.pads !== undefined) fail(W, `pads cannot be given with autoPad "${autoPad}"`, "range");
-    key[11] =
-      key[12] =
-      key[13] =
-      key[14] =
-        0;
-    if (autoPad !== "VALID") {
-      const upper = autoPad === "SAME_UPPER";
-      const same = (size: number, k: number, s: number, d: number, at: number) => {
-        const total = Math.max(0, (Math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size);
-        const small = Math.floor(total / 2);
-        key[at] = upper ? small : total - small;
-        key[at + 2] = total - key[at];
-      };
-      same(h, key[5], key[7], key[9], 11);
-      same(w, key[6], key[8], key[10], 12);
-      if (Math.max(key[11], key[12], key[13], key[14]) > MAX_CONV_PAD) {
-        fail(W, `autoPad "${autoPad}" needs pads beyond ${MAX_CONV_PAD}`, "range");
-      }
-    }
-  }
+  readPads(W, o.pads, o.autoPad, MAX_CONV_PAD, key, 11, {
+    h,
+    w,
+    kh: 5,
+    kw: 6,
+    sh: 7,
+    sw: 8,
+    dh: 9,
+    dw: 10,
+  });
   // As ONNX Runtime: each pad smaller than the window (a window of padding alone has no value).
   if (key[11] >= key[5] || key[13] >= key[5] || key[12] >= key[6] || key[14] >= key[6]) {
     fail(

@@ -90,6 +90,9 @@ export function windowSpec(s: PoolSpec): ConvSpec {
     activation: null,
     rowStart: 0,
     rowEnd: oh,
+    uh: 1,
+    uw: 1,
+    flip: false,
   };
 }
 
