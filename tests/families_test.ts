@@ -35,6 +35,19 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         bias: w.subarray(0, 6),
         activation: "silu",
       }),
+    convTranspose2d: (jit, out) =>
+      jit.convTranspose2d(x.subarray(0, 48), w.subarray(0, 36), out.subarray(0, 192), {
+        n: 1,
+        c: 3,
+        h: 4,
+        w: 4,
+        outChannels: 3,
+        kernel: [2, 2],
+        strides: [2, 2],
+        pads: [0, 0, 1, 1],
+        outputPadding: [1, 1],
+        bias: w.subarray(0, 3),
+      }),
     pool: (jit, out) =>
       jit.pool("average", x.subarray(0, 300), out.subarray(0, 108), {
         n: 1,
@@ -67,5 +80,5 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
     0,
     "a call ran on the TypeScript reference",
   );
-  assert.ok(s.compiles >= 8, `${s.compiles} compiles`);
+  assert.ok(s.compiles >= 9, `${s.compiles} compiles`);
 });

@@ -114,6 +114,24 @@ function cases(seed: number): Case[] {
       run: (jit, y) => jit.conv2d(cx, cw, y, { ...o, bias: cb, residual: cr, activation: "gelu" }),
     });
   }
+  {
+    const o = {
+      n: 1,
+      c: 4,
+      h: int(r, 4, 20),
+      w: edge(),
+      outChannels: 6,
+      kernel: [3, 3],
+      strides: [2, 2],
+    };
+    const oh = 2 * (o.h - 1) + 3, ow = 2 * (o.w - 1) + 3;
+    const tx = vec(4 * o.h * o.w), tw = vec(4 * 6 * 9);
+    out.push({
+      name: `convTranspose2d ${JSON.stringify(o)}`,
+      outputs: 6 * oh * ow,
+      run: (jit, y) => jit.convTranspose2d(tx, tw, y, o),
+    });
+  }
   const planes = int(r, 3, 20), ph = int(r, 3, 30), pw = edge() + 2;
   const px = vec(planes * ph * pw);
   for (const kind of ["max", "average"] as const) {

@@ -6,7 +6,7 @@
  */
 import type { OpFamily } from "./family.ts";
 import { BINARY } from "./binary/family.ts";
-import { CONV } from "./conv/family.ts";
+import { CONV, CONV_TRANSPOSE } from "./conv/family.ts";
 import { GEMM } from "./gemm/family.ts";
 import { NORM } from "./norm/family.ts";
 import { POOL } from "./pool/family.ts";
@@ -24,6 +24,7 @@ export const FAMILIES: readonly OpFamily[] = [
   BINARY,
   CONV,
   POOL,
+  CONV_TRANSPOSE,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

@@ -35,7 +35,14 @@ import { readSoftmax, SOFTMAX, type SoftmaxOptions } from "../kernels/softmax/mo
 import { NORM, type NormOptions, readNorm } from "../kernels/norm/mod.ts";
 import { readReduce, REDUCE, type ReduceOp, type ReduceOptions } from "../kernels/reduce/mod.ts";
 import { BINARY, type BinaryOp, readBinary } from "../kernels/binary/mod.ts";
-import { CONV, type Conv2dOptions, readConv } from "../kernels/conv/mod.ts";
+import {
+  CONV,
+  type Conv2dOptions,
+  CONV_TRANSPOSE,
+  type ConvTranspose2dOptions,
+  readConv,
+  readConvTranspose,
+} from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
@@ -127,6 +134,7 @@ const REDUCE_ID = familyId(REDUCE);
 const BINARY_ID = familyId(BINARY);
 const CONV_ID = familyId(CONV);
 const POOL_ID = familyId(POOL);
+const CONV_TRANSPOSE_ID = familyId(CONV_TRANSPOSE);
 /** Most threads of a Jit: the caller and every worker a pool holds. */
 const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
@@ -402,6 +410,30 @@ export class Jit {
       rows: planes,
       cols: options.h * options.w,
     });
+  }
+
+  /**
+   * ONNX ConvTranspose on NCHW tensors: w of shape c × outChannels/group ×
+   * kh × kw; strides, pads (or autoPad), outputPadding, dilations, groups;
+   * bias, residual and activation fused as in {@link conv2d}.
+   */
+  convTranspose2d(
+    x: Float32Array,
+    w: Float32Array,
+    y: Float32Array,
+    options: ConvTranspose2dOptions,
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(CONV_TRANSPOSE, 0, x);
+    rt.operand(CONV_TRANSPOSE, 1, w);
+    rt.operand(CONV_TRANSPOSE, 4, y);
+    const ops = this.#convOperands;
+    readConvTranspose(x, w, y, options, rt.key, rt.extents, ops);
+    rt.operand(CONV_TRANSPOSE, 2, ops[0] ?? ABSENT);
+    rt.operand(CONV_TRANSPOSE, 3, ops[1] ?? ABSENT);
+    ops[0] = ops[1] = undefined;
+    rt.run(CONV_TRANSPOSE_ID);
   }
 
   readonly #convOperands: (Float32Array | undefined)[] = [undefined, undefined];

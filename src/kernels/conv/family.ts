@@ -10,30 +10,53 @@ import { UNARY_OPS } from "../unary/ops.ts";
 import { generateConv } from "./generate.ts";
 import { type ConvPlan, planConv } from "./plan.ts";
 import { CONV_KEY_FIELDS, decodeConvKey, describeConv } from "./read.ts";
+import { CONV_TRANSPOSE_KEY_FIELDS, decodeConvTransposeKey } from "./read_transpose.ts";
 import { convMacs, type ConvSpec, outHeight, outWidth } from "./spec.ts";
 
 /** y = act(conv(x, w) + bias + residual); operands x, w, bias, residual, y. */
-export const CONV: OpFamily<ConvSpec, ConvPlan> = {
-  name: "conv2d",
-  keyFields: CONV_KEY_FIELDS,
-  operands: ["x", "w", "bias", "residual", "y"],
-  outputs: 1,
-  decode: decodeConvKey,
-  describe: describeConv,
-  cost: (s) => {
-    const out = s.n * s.oc * (s.rowEnd - s.rowStart) * outWidth(s);
-    return {
-      flops: 2 * convMacs(s),
-      bytes: 4 * (s.n * s.c * s.h * s.w + s.oc * (s.c / s.group) * s.kh * s.kw +
-        out * (s.residual ? 2 : 1)),
-    };
-  },
-  plan: (s, t) => planConv(s, t.isa, t.l2),
-  fallbackPlan: (s) => planConv(s, "scalar"),
-  generate: generateConv,
-  partition: convParts,
-  reference: (s, [x, w, b, r, y]) => convReference(s, x, w, b, r, y),
-};
+export const CONV: OpFamily<ConvSpec, ConvPlan> = convFamily(
+  "conv2d",
+  CONV_KEY_FIELDS,
+  decodeConvKey,
+);
+
+/**
+ * ONNX ConvTranspose, computed as the convolution its key decodes to (see
+ * read_transpose.ts); operands x, w, bias, residual, y.
+ */
+export const CONV_TRANSPOSE: OpFamily<ConvSpec, ConvPlan> = convFamily(
+  "convTranspose2d",
+  CONV_TRANSPOSE_KEY_FIELDS,
+  decodeConvTransposeKey,
+);
+
+function convFamily(
+  name: string,
+  keyFields: readonly string[],
+  decode: (key: Int32Array) => ConvSpec,
+): OpFamily<ConvSpec, ConvPlan> {
+  return {
+    name,
+    keyFields,
+    operands: ["x", "w", "bias", "residual", "y"],
+    outputs: 1,
+    decode,
+    describe: describeConv,
+    cost: (s) => {
+      const out = s.n * s.oc * (s.rowEnd - s.rowStart) * outWidth(s);
+      return {
+        flops: 2 * convMacs(s),
+        bytes: 4 * (s.n * s.c * s.h * s.w + s.oc * (s.c / s.group) * s.kh * s.kw +
+          out * (s.residual ? 2 : 1)),
+      };
+    },
+    plan: (s, t) => planConv(s, t.isa, t.l2),
+    fallbackPlan: (s) => planConv(s, "scalar"),
+    generate: generateConv,
+    partition: convParts,
+    reference: (s, [x, w, b, r, y]) => convReference(s, x, w, b, r, y),
+  };
+}
 
 /**
  * Parts over images when there are enough, else over bands of output rows
@@ -64,7 +87,11 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
   });
 }
 
-/** The f64 direct convolution, rounded to f32, then bias, residual (f32 adds) and activation. */
+/**
+ * The f64 direct convolution, rounded to f32, then bias, residual (f32
+ * adds) and activation. x is read upsampled and w flipped when the spec
+ * says so (a transposed convolution).
+ */
 export function convReference(
   s: ConvSpec,
   x: Float32Array,
@@ -85,13 +112,15 @@ export function convReference(
           for (let c = 0; c < cg; c++) {
             const ic = grp * cg + c;
             for (let a = 0; a < s.kh; a++) {
-              const ih = i * s.sh + a * s.dh - s.pt;
-              if (ih < 0 || ih >= s.h) continue;
+              const uh = i * s.sh + a * s.dh - s.pt, ih = uh / s.uh;
+              if (uh < 0 || ih >= s.h || uh % s.uh) continue;
               for (let b = 0; b < s.kw; b++) {
-                const iw = j * s.sw + b * s.dw - s.pl;
-                if (iw < 0 || iw >= s.w) continue;
-                sum += x[((n * s.c + ic) * s.h + ih) * s.w + iw] *
-                  w[((o * cg + c) * s.kh + a) * s.kw + b];
+                const uw = j * s.sw + b * s.dw - s.pl, iw = uw / s.uw;
+                if (uw < 0 || iw >= s.w || uw % s.uw) continue;
+                const wi = s.flip
+                  ? ((ic * ocg + (o % ocg)) * s.kh + s.kh - 1 - a) * s.kw + s.kw - 1 - b
+                  : ((o * cg + c) * s.kh + a) * s.kw + b;
+                sum += x[((n * s.c + ic) * s.h + ih) * s.w + iw] * w[wi];
               }
             }
           }

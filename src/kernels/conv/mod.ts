@@ -3,7 +3,8 @@
  *
  * @module
  */
-export { CONV, convReference } from "./family.ts";
+export { CONV, CONV_TRANSPOSE, convReference } from "./family.ts";
+export { type ConvTranspose2dOptions, readConvTranspose } from "./read_transpose.ts";
 export type { AutoPad } from "../attributes.ts";
 export { type Conv2dOptions, readConv } from "./read.ts";
 export { type ConvSpec, outHeight, outWidth } from "./spec.ts";

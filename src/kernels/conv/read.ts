@@ -245,7 +245,9 @@ export function decodeConvKey(key: Int32Array): ConvSpec {
 /** The spec as text. */
 export function describeConv(s: ConvSpec): string {
   const oh = outHeight(s), ow = outWidth(s);
-  const pads = s.pt || s.pl || s.pb || s.pr ? ` pads=${s.pt},${s.pl},${s.pb},${s.pr}` : "";
+  const pads = s.pt || s.pl || s.pb || s.pr
+    ? ` ${s.flip ? "as conv " : ""}pads=${s.pt},${s.pl},${s.pb},${s.pr}`
+    : "";
   const stride = s.sh > 1 || s.sw > 1 ? ` s${s.sh}×${s.sw}` : "";
   const dil = s.dh > 1 || s.dw > 1 ? ` d${s.dh}×${s.dw}` : "";
   const grp = s.group > 1 ? ` group=${s.group}` : "";
@@ -255,7 +257,9 @@ export function describeConv(s: ConvSpec): string {
     }`
     : "";
   const band = s.rowStart !== 0 || s.rowEnd !== oh ? ` rows ${s.rowStart}..${s.rowEnd}` : "";
-  return `conv2d ${s.n}×${s.c}×${s.h}×${s.w} → ${s.oc}×${oh}×${ow} k${s.kh}×${s.kw}${stride}${dil}${pads}${grp}${
+  const op = s.flip ? "convTranspose2d" : "conv2d";
+  const up = s.uh > 1 || s.uw > 1 ? ` up${s.uh}×${s.uw}` : "";
+  return `${op} ${s.n}×${s.c}×${s.h}×${s.w} → ${s.oc}×${oh}×${ow} k${s.kh}×${s.kw}${up}${stride}${dil}${pads}${grp}${
     s.bias ? " +bias" : ""
   }${s.residual ? " +residual" : ""}${act}${band}`;
 }

@@ -1,0 +1,259 @@
+/**
+ * Reading a `jit.convTranspose2d` call (ONNX ConvTranspose, NCHW). The call
+ * is decoded into the convolution that computes it: x read upsampled by the
+ * strides (zeros between its elements), padded by (k − 1)·d − pad (plus the
+ * output padding at the end), stride 1, with w's taps flipped and its
+ * [c][oc/group] layout read as is.
+ *
+ * @module
+ */
+import { describe, isFloat32Array, viewLength } from "../../typed.ts";
+import { type AutoPad, readInt, readInts } from "../attributes.ts";
+import { badOptions, fail } from "../checks.ts";
+import { type Activation, decodeActivation, readActivation } from "../unary/read.ts";
+import {
+  MAX_CONV_DIMENSION,
+  MAX_CONV_PAD,
+  MAX_CONV_PLANE,
+  MAX_CONV_TENSOR,
+  MAX_CONV_WINDOW,
+} from "./read.ts";
+import { type ConvSpec, outHeight } from "./spec.ts";
+
+/** Options of `jit.convTranspose2d`: the shapes and ONNX ConvTranspose's attributes. */
+export interface ConvTranspose2dOptions {
+  /** Images (x is n×c×h×w, NCHW). */
+  n: number;
+  /** Input channels (w is c × outChannels/group × kh × kw). */
+  c: number;
+  /** Input height. */
+  h: number;
+  /** Input width. */
+  w: number;
+  /** Output channels. */
+  outChannels: number;
+  /** Kernel [kh, kw]. */
+  kernel: readonly number[];
+  /** Strides [sh, sw]. Default [1, 1]. */
+  strides?: readonly number[];
+  /** Pads [top, left, bottom, right], cropped from the full output. Default zeros. */
+  pads?: readonly number[];
+  /** ONNX auto_pad: SAME gives h·stride outputs. Default "NOTSET". */
+  autoPad?: AutoPad;
+  /** Added to the output size at the end of each axis, [ph, pw]. Default [0, 0]. */
+  outputPadding?: readonly number[];
+  /** Dilations [dh, dw]. Default [1, 1]. */
+  dilations?: readonly number[];
+  /** Groups: c and outChannels divisible by it. Default 1. */
+  group?: number;
+  /** Per output channel bias, outChannels elements. */
+  bias?: Float32Array;
+  /** A tensor of y's shape added before the activation. */
+  residual?: Float32Array;
+  /** Applied last: a unary op name, or `{ op, ...params }`. */
+  activation?: Activation;
+}
+
+/** Names of the convTranspose2d key slots after the family slot. */
+export const CONV_TRANSPOSE_KEY_FIELDS = [
+  "n",
+  "c",
+  "h",
+  "w",
+  "outChannels",
+  "kh",
+  "kw",
+  "sh",
+  "sw",
+  "dh",
+  "dw",
+  "padTop",
+  "padLeft",
+  "padBottom",
+  "padRight",
+  "outputPaddingH",
+  "outputPaddingW",
+  "group",
+  "bias",
+  "residual",
+  "activation",
+  "activationP0",
+  "activationP1",
+] as const;
+
+const W = "convTranspose2d";
+
+/**
+ * Checks a convTranspose2d call (x, w, y known Float32Arrays), writes key
+ * slots 1..23 and the bytes each operand touches; `ops` receives the
+ * optional bias and residual.
+ */
+export function readConvTranspose(
+  x: Float32Array,
+  w: Float32Array,
+  y: Float32Array,
+  o: ConvTranspose2dOptions,
+  key: Int32Array,
+  extents: Float64Array,
+  ops: (Float32Array | undefined)[],
+): void {
+  if (o === null || typeof o !== "object") badOptions(W, o, "n, c, h, w, outChannels and kernel");
+  const n = readInt(W, "n", o.n, 1, MAX_CONV_DIMENSION);
+  const c = readInt(W, "c", o.c, 1, MAX_CONV_DIMENSION);
+  const h = readInt(W, "h", o.h, 1, MAX_CONV_DIMENSION);
+  const ww = readInt(W, "w", o.w, 1, MAX_CONV_DIMENSION);
+  const oc = readInt(W, "outChannels", o.outChannels, 1, MAX_CONV_DIMENSION);
+  key[1] = n;
+  key[2] = c;
+  key[3] = h;
+  key[4] = ww;
+  key[5] = oc;
+  if (o.kernel === undefined) fail(W, "kernel [kh, kw] is required", "type");
+  readInts(W, "kernel", o.kernel, 2, 1, MAX_CONV_WINDOW, 1, key, 6);
+  readInts(W, "strides", o.strides, 2, 1, MAX_CONV_WINDOW, 1, key, 8);
+  readInts(W, "dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 10);
+  readInts(W, "outputPadding", o.outputPadding, 2, 0, MAX_CONV_WINDOW - 1, 0, key, 16);
+  for (let i = 0; i < 2; i++) {
+    if (key[16 + i] >= Math.max(key[8 + i], key[10 + i])) {
+      fail(
+        W,
+        `outputPadding[${i}]=${key[16 + i]} must be smaller than the stride or the dilation`,
+        "range",
+      );
+    }
+  }
+  const autoPad = o.autoPad;
+  if (autoPad === undefined || autoPad === "NOTSET") {
+    readInts(W, "pads", o.pads, 4, 0, MAX_CONV_PAD, 0, key, 12);
+  } else {
+    if (autoPad !== "SAME_UPPER" && autoPad !== "SAME_LOWER" && autoPad !== "VALID") {
+      fail(
+        W,
+        `autoPad must be "NOTSET", "SAME_UPPER", "SAME_LOWER" or "VALID", got ${describe(autoPad)}`,
+        typeof autoPad === "string" ? "range" : "type",
+      );
+    }
+    if (o.pads !== undefined) fail(W, `pads cannot be given with autoPad "${autoPad}"`, "range");
+    key[12] =
+      key[13] =
+      key[14] =
+      key[15] =
+        0;
+    if (autoPad !== "VALID") {
+      // ONNX: output = input·stride; the total padding is what the full output has beyond it.
+      for (let i = 0; i < 2; i++) {
+        const size = i === 0 ? h : ww;
+        const total = Math.max(
+          0,
+          key[8 + i] * (size - 1) + key[16 + i] + (key[6 + i] - 1) * key[10 + i] + 1 -
+            size * key[8 + i],
+        );
+        const half = Math.floor(total / 2);
+        key[12 + i] = autoPad === "SAME_UPPER" ? half : total - half;
+        key[14 + i] = total - key[12 + i];
+      }
+    }
+  }
+  const group = readInt(W, "group", o.group ?? 1, 1, MAX_CONV_DIMENSION);
+  if (c % group !== 0 || oc % group !== 0) {
+    fail(W, `group=${group} must divide c=${c} and outChannels=${oc}`, "range");
+  }
+  key[18] = group;
+  const full = (size: number, i: number) =>
+    key[8 + i] * (size - 1) + key[16 + i] + (key[6 + i] - 1) * key[10 + i] + 1;
+  const oh = full(h, 0) - key[12] - key[14], ow = full(ww, 1) - key[13] - key[15];
+  if (oh < 1 || ow < 1) {
+    fail(W, `pads [${key[12]}, ${key[13]}, ${key[14]}, ${key[15]}] leave an empty output`, "range");
+  }
+  const hu = (h - 1) * key[8] + 1, wu = (ww - 1) * key[9] + 1;
+  if (h * ww > MAX_CONV_PLANE || oh * ow > MAX_CONV_PLANE || hu * wu > MAX_CONV_PLANE) {
+    fail(
+      W,
+      `planes of ${h}×${ww} in or ${oh}×${ow} out exceed ${MAX_CONV_PLANE} elements`,
+      "range",
+    );
+  }
+  const nx = n * c * h * ww, ny = n * oc * oh * ow, nw = c * (oc / group) * key[6] * key[7];
+  if (nx > MAX_CONV_TENSOR || ny > MAX_CONV_TENSOR || nw > MAX_CONV_TENSOR) {
+    fail(W, `tensors beyond ${MAX_CONV_TENSOR} elements are not supported`, "range");
+  }
+  const lx = viewLength(x), lw = viewLength(w), ly = viewLength(y);
+  if (lx !== nx) {
+    fail(W, `x has ${lx} elements but n×c×h×w = ${n}×${c}×${h}×${ww} needs ${nx}`, "range");
+  }
+  if (lw !== nw) {
+    fail(
+      W,
+      `w has ${lw} elements but c×outChannels/group×kh×kw = ${c}×${oc / group}×${key[6]}×${
+        key[7]
+      } needs ${nw}`,
+      "range",
+    );
+  }
+  if (ly !== ny) {
+    fail(
+      W,
+      `y has ${ly} elements but n×outChannels×oh×ow = ${n}×${oc}×${oh}×${ow} needs ${ny}`,
+      "range",
+    );
+  }
+  const bias = o.bias, residual = o.residual;
+  ops[0] = ops[1] = undefined;
+  if (bias !== undefined) {
+    if (!isFloat32Array(bias)) {
+      fail(W, `bias must be a Float32Array, got ${describe(bias)}`, "type");
+    }
+    const lb = viewLength(bias);
+    if (lb !== oc) fail(W, `bias has ${lb} elements; outChannels needs ${oc}`, "range");
+    ops[0] = bias;
+  }
+  if (residual !== undefined) {
+    if (!isFloat32Array(residual)) {
+      fail(W, `residual must be a Float32Array, got ${describe(residual)}`, "type");
+    }
+    const lr = viewLength(residual);
+    if (lr !== ny) fail(W, `residual has ${lr} elements; y's shape needs ${ny}`, "range");
+    ops[1] = residual;
+  }
+  key[19] = bias !== undefined ? 1 : 0;
+  key[20] = residual !== undefined ? 1 : 0;
+  readActivation(W, o.activation, key, 21);
+  extents[0] = 4 * nx;
+  extents[1] = 4 * nw;
+  extents[2] = bias !== undefined ? 4 * oc : 0;
+  extents[3] = residual !== undefined ? 4 * ny : 0;
+  extents[4] = 4 * ny;
+}
+
+/** The convolution that computes the call a key describes (see the module). */
+export function decodeConvTransposeKey(key: Int32Array): ConvSpec {
+  const [kh, kw, sh, sw, dh, dw] = [key[6], key[7], key[8], key[9], key[10], key[11]];
+  const s: ConvSpec = {
+    n: key[1],
+    c: key[2],
+    h: key[3],
+    w: key[4],
+    oc: key[5],
+    kh,
+    kw,
+    sh: 1,
+    sw: 1,
+    dh,
+    dw,
+    pt: (kh - 1) * dh - key[12],
+    pl: (kw - 1) * dw - key[13],
+    pb: (kh - 1) * dh - key[14] + key[16],
+    pr: (kw - 1) * dw - key[15] + key[17],
+    group: key[18],
+    bias: key[19] === 1,
+    residual: key[20] === 1,
+    activation: decodeActivation(key, 21),
+    rowStart: 0,
+    rowEnd: 0,
+    uh: sh,
+    uw: sw,
+    flip: true,
+  };
+  s.rowEnd = outHeight(s);
+  return s;
+}

@@ -1,0 +1,159 @@
+import assert from "node:assert/strict";
+import { type ConvTranspose2dOptions, isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+
+interface Case {
+  o: ConvTranspose2dOptions & { kernel: number[]; strides: number[]; pads: number[] };
+  oh: number;
+  ow: number;
+}
+
+/** A random configuration and its output size by ONNX's formula. */
+function randomCase(r: () => number): Case {
+  for (;;) {
+    const g = pick(r, [1, 1, 2, 3]);
+    const kh = int(r, 1, 5), kw = pick(r, [kh, int(r, 1, 5)]);
+    const strides = [int(r, 1, 3), int(r, 1, 3)], dilations = [int(r, 1, 2), int(r, 1, 2)];
+    const outputPadding = [0, 1].map((i) => int(r, 0, Math.max(strides[i], dilations[i]) - 1));
+    const o = {
+      n: pick(r, [1, 2]),
+      c: g * int(r, 1, 4),
+      h: int(r, 1, 12),
+      w: pick(r, [int(r, 1, 20), 8, 17]),
+      outChannels: g * int(r, 1, 5),
+      kernel: [kh, kw],
+      strides,
+      pads: [int(r, 0, kh), int(r, 0, kw), int(r, 0, kh), int(r, 0, kw)],
+      dilations,
+      outputPadding,
+      group: g,
+    };
+    const oh = strides[0] * (o.h - 1) + outputPadding[0] + (kh - 1) * dilations[0] + 1 - o.pads[0] -
+      o.pads[2];
+    const ow = strides[1] * (o.w - 1) + outputPadding[1] + (kw - 1) * dilations[1] + 1 - o.pads[1] -
+      o.pads[3];
+    if (oh >= 1 && ow >= 1) return { o, oh, ow };
+  }
+}
+
+/** ONNX ConvTranspose by its definition: every input element scattered through the kernel (f64). */
+function scatter(c: Case, x: Float32Array, w: Float32Array, bias?: Float32Array): Float64Array {
+  const { o, oh, ow } = c;
+  const [kh, kw] = o.kernel, [sh, sw] = o.strides, [dh, dw] = o.dilations ?? [1, 1];
+  const g = o.group ?? 1, cg = o.c / g, ocg = o.outChannels / g;
+  const y = new Float64Array(o.n * o.outChannels * oh * ow);
+  for (let n = 0; n < o.n; n++) {
+    for (let oc = 0; oc < o.outChannels; oc++) {
+      for (let i = 0; i < oh * ow; i++) y[(n * o.outChannels + oc) * oh * ow + i] = bias?.[oc] ?? 0;
+    }
+    for (let ic = 0; ic < o.c; ic++) {
+      const grp = Math.floor(ic / cg);
+      for (let ih = 0; ih < o.h; ih++) {
+        for (let iw = 0; iw < o.w; iw++) {
+          const v = x[((n * o.c + ic) * o.h + ih) * o.w + iw];
+          for (let m = 0; m < ocg; m++) {
+            const oc = grp * ocg + m;
+            for (let a = 0; a < kh; a++) {
+              const y0 = ih * sh + a * dh - o.pads[0];
+              if (y0 < 0 || y0 >= oh) continue;
+              for (let b = 0; b < kw; b++) {
+                const x0 = iw * sw + b * dw - o.pads[1];
+                if (x0 < 0 || x0 >= ow) continue;
+                y[((n * o.outChannels + oc) * oh + y0) * ow + x0] += v *
+                  w[((ic * ocg + m) * kh + a) * kw + b];
+              }
+            }
+          }
+        }
+      }
+    }
+  }
+  return y;
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`convTranspose2d ${isa}: seeded configurations equal ONNX's scatter definition (small integers: exactly)`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 3100 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    for (let t = 0; t < 60; t++) {
+      const c = randomCase(r);
+      const { o, oh, ow } = c;
+      const x = new Float32Array(o.n * o.c * o.h * o.w).map(() => int(r, -3, 3));
+      const w = new Float32Array(o.c * (o.outChannels / (o.group ?? 1)) * o.kernel[0] * o.kernel[1])
+        .map(() => int(r, -2, 2));
+      const bias = r() < 0.5 ? new Float32Array(o.outChannels).map(() => int(r, -4, 4)) : undefined;
+      const y = new Float32Array(o.n * o.outChannels * oh * ow).fill(NaN);
+      jit.convTranspose2d(x, w, y, { ...o, bias });
+      const want = scatter(c, x, w, bias);
+      for (let i = 0; i < y.length; i++) {
+        if (y[i] !== want[i]) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t} ${JSON.stringify(o)}: y[${i}] = ${y[i]}, definition ${
+              want[i]
+            }`,
+          );
+        }
+      }
+    }
+    for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+  });
+}
+
+Deno.test("convTranspose2d: autoPad SAME gives input·stride outputs; threads bit-identical; bad input", () => {
+  const r = rng(3200);
+  using one = new Jit({ threads: 1 });
+  using three = new Jit({ threads: 3, minPartUs: 0 });
+  const o = { n: 1, c: 3, h: 5, w: 7, outChannels: 4, kernel: [3, 3], strides: [2, 2] };
+  const x = new Float32Array(105).map(() => r() - 0.5),
+    w = new Float32Array(108).map(() => r() - 0.5);
+  for (const autoPad of ["SAME_UPPER", "SAME_LOWER"] as const) {
+    const y = new Float32Array(4 * 10 * 14), z = new Float32Array(y.length);
+    one.convTranspose2d(x, w, y, { ...o, autoPad });
+    three.convTranspose2d(x, w, z, { ...o, autoPad, activation: "relu" });
+    // SAME_UPPER pads [0, 0, 1, 1] of the full 11×15 output; SAME_LOWER [1, 1, 0, 0].
+    const pads = autoPad === "SAME_UPPER" ? [0, 0, 1, 1] : [1, 1, 0, 0];
+    const want = scatter({ o: { ...o, pads }, oh: 10, ow: 14 }, x, w);
+    for (let i = 0; i < y.length; i++) {
+      assert.ok(Math.abs(y[i] - want[i]) < 1e-5, `${autoPad} [${i}] ${y[i]} vs ${want[i]}`);
+      assert.equal(z[i], Math.max(0, y[i]), `${autoPad} 3 threads + relu [${i}]`);
+    }
+  }
+  for (let t = 0; t < 20; t++) {
+    const c = randomCase(r);
+    const { o, oh, ow } = c;
+    const xs = new Float32Array(o.n * o.c * o.h * o.w).map(() => r() - 0.5);
+    const ws = new Float32Array(o.c * (o.outChannels / (o.group ?? 1)) * o.kernel[0] * o.kernel[1])
+      .map(() => r() - 0.5);
+    const a = new Float32Array(o.n * o.outChannels * oh * ow), b = a.slice();
+    one.convTranspose2d(xs, ws, a, o);
+    three.convTranspose2d(xs, ws, b, o);
+    assert.deepEqual(b, a, JSON.stringify(o));
+  }
+  const y = new Float32Array(4 * 11 * 15);
+  one.convTranspose2d(x, w, y, o);
+  const bad: [unknown, RegExp][] = [
+    [
+      { ...o, outputPadding: [2, 0] },
+      /outputPadding\[0\]=2 must be smaller than the stride or the dilation/,
+    ],
+    [{ ...o, group: 2 }, /group=2 must divide c=3 and outChannels=4/],
+    [
+      { ...o, outChannels: 5 },
+      /w has 108 elements but c×outChannels\/group×kh×kw = 3×5×3×3 needs 135/,
+    ],
+    [{ ...o, pads: [6, 0, 6, 0] }, /leave an empty output/],
+    [{ ...o, autoPad: "VALID", pads: [0, 0, 0, 0] }, /pads cannot be given with autoPad/],
+  ];
+  for (const [opts, message] of bad) {
+    assert.throws(() => one.convTranspose2d(x, w, y, opts as never), (e: Error) => {
+      assert.ok(e instanceof RangeError, String(e));
+      assert.match(e.message, /^convTranspose2d: /);
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+});
