@@ -21,6 +21,8 @@ import { sleepMs, timeInBlocks } from "./timing.ts";
 interface Layer {
   name: string;
   o: Conv2dOptions & { pads: number[]; strides: number[]; group: number };
+  /** ONNX ConvTranspose (w is c × outChannels/group × kh × kw). */
+  transposed?: boolean;
 }
 
 const layer = (
@@ -57,6 +59,7 @@ const LAYERS: Layer[] = [
   layer("3×3 64→64 56² batch 8", 8, 64, 56, 64, 3, 1, 1),
   layer("3×3 256→256 14²", 1, 256, 14, 256, 3, 1, 1),
   layer("3×3 512→512 7²", 1, 512, 7, 512, 3, 1, 1),
+  { ...layer("ConvTranspose 2×2/2 64→64 80²", 1, 64, 80, 64, 2, 2, 0), transposed: true },
   layer("dw 3×3 32 on 112²", 1, 32, 112, 32, 3, 1, 1, 32),
   layer("dw 3×3 576 on 14²", 1, 576, 14, 576, 3, 1, 1, 576),
 ];
@@ -84,6 +87,7 @@ const SYMBOLS = {
       "i32",
       "buffer",
       "buffer",
+      "i32",
     ],
     result: "pointer",
   },
@@ -183,8 +187,9 @@ function race(runs: (() => void)[], flops: number, threads: number): number[] {
   return t.map(median);
 }
 
-function outSize(o: Layer["o"]): [number, number] {
-  const [k] = o.kernel, [s] = o.strides, [p] = o.pads;
+function outSize(L: Layer): [number, number] {
+  const o = L.o, [k] = o.kernel, [s] = o.strides, [p] = o.pads;
+  if (L.transposed) return [s * (o.h - 1) + k - 2 * p, s * (o.w - 1) + k - 2 * p];
   const oh = Math.floor((o.h + 2 * p - k) / s) + 1, ow = Math.floor((o.w + 2 * p - k) / s) + 1;
   return [oh, ow];
 }
@@ -211,18 +216,27 @@ export function compareConv(
   const rows: ConvRow[] = [];
   for (const L of LAYERS) {
     const o = L.o;
-    const [oh, ow] = outSize(o);
+    const [oh, ow] = outSize(L);
     const cg = o.c / o.group;
-    const macs = o.n * o.outChannels * oh * ow * cg * o.kernel[0] * o.kernel[1];
+    // A transposed convolution's multiply-adds: every input element through the kernel.
+    const macs = L.transposed
+      ? o.n * o.c * o.h * o.w * (o.outChannels / o.group) * o.kernel[0] * o.kernel[1]
+      : o.n * o.outChannels * oh * ow * cg * o.kernel[0] * o.kernel[1];
     const flops = 2 * macs;
     const x = new Float32Array(o.n * o.c * o.h * o.w).map((_, i) => ((i * 7919) % 1000) / 500 - 1);
-    const w = new Float32Array(o.outChannels * cg * o.kernel[0] * o.kernel[1])
+    const w = new Float32Array(
+      L.transposed
+        ? o.c * (o.outChannels / o.group) * o.kernel[0] * o.kernel[1]
+        : o.outChannels * cg * o.kernel[0] * o.kernel[1],
+    )
       .map((_, i) => ((i * 104729) % 1000) / 5000 - 0.1);
     const bias = new Float32Array(o.outChannels).map((_, i) => (i % 7) / 10 - 0.3);
     const y = new Float32Array(o.n * o.outChannels * oh * ow);
     const yd = new Float32Array(y.length), yp = new Float32Array(y.length);
     const opts: Conv2dOptions = { ...o, bias, activation: "relu" };
-    const ours = () => jit.conv2d(x, w, y, opts);
+    const ours = L.transposed
+      ? () => jit.convTranspose2d(x, w, y, opts)
+      : () => jit.conv2d(x, w, y, opts);
     const runs: (() => void)[] = [ours];
     let nchw: Deno.PointerValue = null,
       pref: Deno.PointerValue = null,
@@ -250,6 +264,7 @@ export function compareConv(
           1,
           w,
           bias,
+          L.transposed ? 1 : 0,
         );
       nchw = make(0);
       pref = make(1);

@@ -49,14 +49,20 @@ static void reorder(dnnl_memory_t from, dnnl_memory_t to) {
 
 /*
  * A conv primitive; w (oc × c/g × kh × kw) and bias (oc) are copied in now.
- * relu: append a ReLU post-op. NULL if oneDNN refuses the shape.
+ * relu: append a ReLU post-op. transposed: a deconvolution (ONNX
+ * ConvTranspose: w is c × oc/g × kh × kw). NULL if oneDNN refuses the shape.
  */
 void *njb_conv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, int64_t kh, int64_t kw,
                int64_t sh, int64_t sw, int64_t dh, int64_t dw, int64_t pt, int64_t pl, int64_t pb,
-               int64_t pr, int64_t g, int32_t preferred, int32_t relu, float *weights, float *bias) {
+               int64_t pr, int64_t g, int32_t preferred, int32_t relu, float *weights, float *bias,
+               int32_t transposed) {
   if (init()) return NULL;
   int64_t oh = (h + pt + pb - dh * (kh - 1) - 1) / sh + 1;
   int64_t ow = (w + pl + pr - dw * (kw - 1) - 1) / sw + 1;
+  if (transposed) {
+    oh = sh * (h - 1) + dh * (kh - 1) + 1 - pt - pb;
+    ow = sw * (w - 1) + dw * (kw - 1) + 1 - pl - pr;
+  }
   dnnl_dims_t src_dims = {n, c, h, w}, dst_dims = {n, oc, oh, ow}, bias_dims = {oc};
   dnnl_dims_t wei_dims = {g, oc / g, c / g, kh, kw};
   dnnl_dims_t strides = {sh, sw}, dil = {dh - 1, dw - 1}, pad_l = {pt, pl}, pad_r = {pb, pr};
@@ -70,16 +76,27 @@ void *njb_conv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, int64_t k
   dnnl_memory_desc_init_by_tag(&user_dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw);
   if (wei_nd == 5) {
     dnnl_memory_desc_init_by_tag(&wei_md, 5, wei_dims, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&user_wei_md, 5, wei_dims, dnnl_f32, dnnl_goihw);
+    dnnl_memory_desc_init_by_tag(&user_wei_md, 5, wei_dims, dnnl_f32,
+                                 transposed ? dnnl_giohw : dnnl_goihw);
   } else {
     dnnl_memory_desc_init_by_tag(&wei_md, 4, wei_plain, dnnl_f32, dnnl_format_tag_any);
-    dnnl_memory_desc_init_by_tag(&user_wei_md, 4, wei_plain, dnnl_f32, dnnl_oihw);
+    dnnl_memory_desc_init_by_tag(&user_wei_md, 4, wei_plain, dnnl_f32,
+                                 transposed ? dnnl_iohw : dnnl_oihw);
   }
   dnnl_memory_desc_init_by_tag(&bias_md, 1, bias_dims, dnnl_f32, dnnl_x);
   dnnl_convolution_desc_t d;
-  if (dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference,
-                                                 dnnl_convolution_direct, &src_md, &wei_md,
-                                                 &bias_md, &dst_md, strides, dil, pad_l, pad_r))
+  dnnl_deconvolution_desc_t dd;
+  void *desc = &d;
+  if (transposed) {
+    desc = &dd;
+    if (dnnl_dilated_deconvolution_forward_desc_init(&dd, dnnl_forward_inference,
+                                                     dnnl_deconvolution_direct, &src_md, &wei_md,
+                                                     &bias_md, &dst_md, strides, dil, pad_l, pad_r))
+      return NULL;
+  } else if (dnnl_dilated_convolution_forward_desc_init(&d, dnnl_forward_inference,
+                                                        dnnl_convolution_direct, &src_md, &wei_md,
+                                                        &bias_md, &dst_md, strides, dil, pad_l,
+                                                        pad_r))
     return NULL;
   dnnl_primitive_attr_t attr = NULL;
   if (relu) {
@@ -91,7 +108,7 @@ void *njb_conv(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oc, int64_t k
     dnnl_post_ops_destroy(po);
   }
   dnnl_primitive_desc_t pd;
-  if (dnnl_primitive_desc_create(&pd, &d, attr, engine, NULL)) return NULL;
+  if (dnnl_primitive_desc_create(&pd, desc, attr, engine, NULL)) return NULL;
   if (attr) dnnl_primitive_attr_destroy(attr);
   conv_t *op = calloc(1, sizeof *op);
   op->preferred = preferred;
