@@ -57,6 +57,12 @@ export type { SoftmaxOptions } from "./src/kernels/softmax/mod.ts";
 export type { NormOptions } from "./src/kernels/norm/mod.ts";
 export type { AutoPad, Conv2dOptions, ConvTranspose2dOptions } from "./src/kernels/conv/mod.ts";
 export type { PoolKind, PoolOptions } from "./src/kernels/pool/mod.ts";
+export {
+  type BatchNormOptions,
+  foldBatchNorm,
+  type FoldedConv,
+  type FoldOptions,
+} from "./src/kernels/batchnorm/mod.ts";
 export { REDUCE_OPS } from "./src/kernels/reduce/mod.ts";
 export { BINARY_OPS } from "./src/kernels/binary/mod.ts";
 export type { BinaryOp } from "./src/kernels/binary/mod.ts";

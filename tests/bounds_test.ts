@@ -236,3 +236,36 @@ Deno.test("bounds: pooling stays inside x and y, guard pages on both sides", () 
   }
   assert.equal(runs, 120);
 });
+
+Deno.test("bounds: convTranspose2d and batchNorm stay inside their operands, guard pages on both sides", () => {
+  const r = rng(4545);
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  let runs = 0;
+  for (let t = 0; t < 40; t++) {
+    const c = int(r, 1, 4), oc = int(r, 1, 5), h = int(r, 1, 9), w = pick(r, [1, 5, 16, 17]);
+    const kh = int(r, 1, 4), kw = int(r, 1, 4), sh = int(r, 1, 3), sw = int(r, 1, 3);
+    const pads = [int(r, 0, kh - 1), int(r, 0, kw - 1), int(r, 0, kh - 1), int(r, 0, kw - 1)];
+    const oh = sh * (h - 1) + kh - pads[0] - pads[2], ow = sw * (w - 1) + kw - pads[1] - pads[3];
+    if (oh < 1 || ow < 1) continue;
+    for (const side of ["end", "start"] as const) {
+      const X = guarded(c * h * w, side), W = guarded(c * oc * kh * kw, side);
+      const Y = guarded(oc * oh * ow, side), P = guarded(c, side);
+      try {
+        X.view.fill(0.5);
+        W.view.fill(0.25);
+        P.view.fill(1);
+        const o = { n: 1, c, h, w, outChannels: oc, kernel: [kh, kw], strides: [sh, sw], pads };
+        const bn = { n: 1, c, h, w, scale: P.view, bias: P.view, mean: P.view, variance: P.view };
+        for (const j of [jit, split]) {
+          j.convTranspose2d(X.view, W.view, Y.view, o);
+          j.batchNorm(X.view, X.view, bn);
+        }
+        runs++;
+      } finally {
+        for (const g of [X, W, Y, P]) g.free();
+      }
+    }
+  }
+  assert.ok(runs > 40, `${runs} runs`);
+});

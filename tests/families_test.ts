@@ -48,6 +48,17 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         outputPadding: [1, 1],
         bias: w.subarray(0, 3),
       }),
+    batchNorm: (jit, out) =>
+      jit.batchNorm(x.subarray(0, 333), out, {
+        n: 1,
+        c: 9,
+        h: 37,
+        w: 1,
+        scale: w.subarray(0, 9),
+        bias: w.subarray(9, 18),
+        mean: w.subarray(18, 27),
+        variance: w.subarray(27, 36).map(Math.abs),
+      }),
     pool: (jit, out) =>
       jit.pool("average", x.subarray(0, 300), out.subarray(0, 108), {
         n: 1,
@@ -80,5 +91,5 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
     0,
     "a call ran on the TypeScript reference",
   );
-  assert.ok(s.compiles >= 9, `${s.compiles} compiles`);
+  assert.ok(s.compiles >= 10, `${s.compiles} compiles`);
 });

@@ -132,6 +132,24 @@ function cases(seed: number): Case[] {
       run: (jit, y) => jit.convTranspose2d(tx, tw, y, o),
     });
   }
+  {
+    const c = int(r, 2, 30), hw = edge(), bx = vec(2 * c * hw), bp = vec(4 * c).map(Math.abs);
+    const o = {
+      n: 2,
+      c,
+      h: 1,
+      w: hw,
+      scale: bp.subarray(0, c),
+      bias: bp.subarray(c, 2 * c),
+      mean: bp.subarray(2 * c, 3 * c),
+      variance: bp.subarray(3 * c),
+    };
+    out.push({
+      name: `batchNorm 2×${c}×${hw}`,
+      outputs: 2 * c * hw,
+      run: (jit, y) => jit.batchNorm(bx, y, o),
+    });
+  }
   const planes = int(r, 3, 20), ph = int(r, 3, 30), pw = edge() + 2;
   const px = vec(planes * ph * pw);
   for (const kind of ["max", "average"] as const) {

@@ -5,6 +5,7 @@
  * @module
  */
 import type { OpFamily } from "./family.ts";
+import { BATCHNORM } from "./batchnorm/family.ts";
 import { BINARY } from "./binary/family.ts";
 import { CONV, CONV_TRANSPOSE } from "./conv/family.ts";
 import { GEMM } from "./gemm/family.ts";
@@ -25,6 +26,7 @@ export const FAMILIES: readonly OpFamily[] = [
   CONV,
   POOL,
   CONV_TRANSPOSE,
+  BATCHNORM,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

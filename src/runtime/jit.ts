@@ -35,6 +35,7 @@ import { readSoftmax, SOFTMAX, type SoftmaxOptions } from "../kernels/softmax/mo
 import { NORM, type NormOptions, readNorm } from "../kernels/norm/mod.ts";
 import { readReduce, REDUCE, type ReduceOp, type ReduceOptions } from "../kernels/reduce/mod.ts";
 import { BINARY, type BinaryOp, readBinary } from "../kernels/binary/mod.ts";
+import { BATCHNORM, type BatchNormOptions, readBatchNorm } from "../kernels/batchnorm/mod.ts";
 import {
   CONV,
   type Conv2dOptions,
@@ -135,6 +136,7 @@ const BINARY_ID = familyId(BINARY);
 const CONV_ID = familyId(CONV);
 const POOL_ID = familyId(POOL);
 const CONV_TRANSPOSE_ID = familyId(CONV_TRANSPOSE);
+const BATCHNORM_ID = familyId(BATCHNORM);
 /** Most threads of a Jit: the caller and every worker a pool holds. */
 const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
@@ -436,6 +438,29 @@ export class Jit {
     rt.run(CONV_TRANSPOSE_ID);
   }
 
+  /**
+   * ONNX BatchNormalization (inference) on NCHW: y = (x − mean)/√(var + ε)·
+   * scale + bias per channel, as ONNX Runtime computes it (per-channel
+   * factors first, then one multiply-add per element). y may be x. Where a
+   * convolution precedes it, fold it instead ({@link foldBatchNorm}).
+   */
+  batchNorm(x: Float32Array, y: Float32Array, options: BatchNormOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(BATCHNORM, 0, x);
+    rt.operand(BATCHNORM, 5, y);
+    const ops = this.#bnOperands;
+    readBatchNorm(x, y, options, rt.key, rt.extents, ops);
+    for (let i = 0; i < 4; i++) rt.operand(BATCHNORM, 1 + i, ops[i]);
+    ops[0] =
+      ops[1] =
+      ops[2] =
+      ops[3] =
+        undefined;
+    rt.run(BATCHNORM_ID);
+  }
+
+  readonly #bnOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined, undefined];
   readonly #convOperands: (Float32Array | undefined)[] = [undefined, undefined];
   readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
   #bSeen: unknown = undefined;
