@@ -57,6 +57,12 @@ export type { SoftmaxOptions } from "./src/kernels/softmax/mod.ts";
 export type { NormOptions } from "./src/kernels/norm/mod.ts";
 export type { AutoPad, Conv2dOptions, ConvTranspose2dOptions } from "./src/kernels/conv/mod.ts";
 export type { PoolKind, PoolOptions } from "./src/kernels/pool/mod.ts";
+export type {
+  CoordinateMode,
+  NearestMode,
+  ResizeMode,
+  ResizeOptions,
+} from "./src/kernels/resize/mod.ts";
 export {
   type BatchNormOptions,
   foldBatchNorm,

@@ -269,3 +269,33 @@ Deno.test("bounds: convTranspose2d and batchNorm stay inside their operands, gua
   }
   assert.ok(runs > 40, `${runs} runs`);
 });
+
+Deno.test("bounds: resize stays inside x and y, guard pages on both sides", () => {
+  const r = rng(4646);
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  let runs = 0;
+  for (let t = 0; t < 40; t++) {
+    const o = {
+      n: 1,
+      c: int(r, 1, 3),
+      h: int(r, 1, 9),
+      w: pick(r, [1, 5, 16, 17]),
+      outH: int(r, 1, 20),
+      outW: pick(r, [1, 7, 16, 33]),
+      mode: pick(r, ["nearest", "linear", "cubic"] as const),
+    };
+    for (const side of ["end", "start"] as const) {
+      const X = guarded(o.c * o.h * o.w, side), Y = guarded(o.c * o.outH * o.outW, side);
+      try {
+        X.view.fill(0.5);
+        for (const j of [jit, split]) j.resize(X.view, Y.view, o);
+        runs++;
+      } finally {
+        X.free();
+        Y.free();
+      }
+    }
+  }
+  assert.equal(runs, 80);
+});

@@ -59,6 +59,16 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         mean: w.subarray(18, 27),
         variance: w.subarray(27, 36).map(Math.abs),
       }),
+    resize: (jit, out) =>
+      jit.resize(x.subarray(0, 90), out.subarray(0, 168), {
+        n: 1,
+        c: 2,
+        h: 5,
+        w: 9,
+        outH: 7,
+        outW: 12,
+        mode: "cubic",
+      }),
     pool: (jit, out) =>
       jit.pool("average", x.subarray(0, 300), out.subarray(0, 108), {
         n: 1,
@@ -91,5 +101,5 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
     0,
     "a call ran on the TypeScript reference",
   );
-  assert.ok(s.compiles >= 10, `${s.compiles} compiles`);
+  assert.ok(s.compiles >= 11, `${s.compiles} compiles`);
 });

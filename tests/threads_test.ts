@@ -150,6 +150,24 @@ function cases(seed: number): Case[] {
       run: (jit, y) => jit.batchNorm(bx, y, o),
     });
   }
+  {
+    const o = {
+      n: 3,
+      c: int(r, 1, 5),
+      h: int(r, 1, 20),
+      w: edge(),
+      outH: int(r, 1, 30),
+      outW: edge(),
+    };
+    const rx = vec(3 * o.c * o.h * o.w);
+    for (const mode of ["nearest", "linear", "cubic"] as const) {
+      out.push({
+        name: `resize ${mode} ${JSON.stringify(o)}`,
+        outputs: 3 * o.c * o.outH * o.outW,
+        run: (jit, y) => jit.resize(rx, y, { ...o, mode }),
+      });
+    }
+  }
   const planes = int(r, 3, 20), ph = int(r, 3, 30), pw = edge() + 2;
   const px = vec(planes * ph * pw);
   for (const kind of ["max", "average"] as const) {

@@ -12,6 +12,7 @@ import { GEMM } from "./gemm/family.ts";
 import { NORM } from "./norm/family.ts";
 import { POOL } from "./pool/family.ts";
 import { REDUCE } from "./reduce/family.ts";
+import { RESIZE } from "./resize/family.ts";
 import { SOFTMAX } from "./softmax/family.ts";
 import { UNARY } from "./unary/family.ts";
 
@@ -27,6 +28,7 @@ export const FAMILIES: readonly OpFamily[] = [
   POOL,
   CONV_TRANSPOSE,
   BATCHNORM,
+  RESIZE,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

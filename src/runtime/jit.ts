@@ -45,6 +45,7 @@ import {
   readConvTranspose,
 } from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
+import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -137,6 +138,7 @@ const CONV_ID = familyId(CONV);
 const POOL_ID = familyId(POOL);
 const CONV_TRANSPOSE_ID = familyId(CONV_TRANSPOSE);
 const BATCHNORM_ID = familyId(BATCHNORM);
+const RESIZE_ID = familyId(RESIZE);
 /** Most threads of a Jit: the caller and every worker a pool holds. */
 const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
@@ -458,6 +460,21 @@ export class Jit {
       ops[3] =
         undefined;
     rt.run(BATCHNORM_ID);
+  }
+
+  /**
+   * ONNX Resize on the last two axes of NCHW: mode "nearest" (nearestMode
+   * round_prefer_floor, round_prefer_ceil, floor, ceil), "linear" or "cubic"
+   * (cubicCoeffA), coordinate transforms half_pixel, asymmetric,
+   * align_corners, pytorch_half_pixel; edges repeat.
+   */
+  resize(x: Float32Array, y: Float32Array, options: ResizeOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(RESIZE, 0, x);
+    rt.operand(RESIZE, 1, y);
+    readResize(x, y, options, rt.key, rt.extents);
+    rt.run(RESIZE_ID);
   }
 
   readonly #bnOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined, undefined];

@@ -1,0 +1,15 @@
+/**
+ * The resize family: reading, tables, generator, family object.
+ *
+ * @module
+ */
+export { RESIZE, resizeReference } from "./family.ts";
+export { readResize, type ResizeOptions } from "./read.ts";
+export {
+  axisTable,
+  type CoordinateMode,
+  type NearestMode,
+  type ResizeMode,
+  type ResizeSpec,
+} from "./spec.ts";
+export { generateResize, planResize, type ResizePlan } from "./generate.ts";

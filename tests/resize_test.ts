@@ -1,0 +1,217 @@
+import assert from "node:assert/strict";
+import { isaLevel, Jit, type ResizeOptions } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+
+/** ONNX Resize of one plane by its definition, in f64, element by element. */
+function definition(
+  x: Float32Array,
+  o: Required<Omit<ResizeOptions, "scales">> & { scales?: number[] },
+) {
+  const sh = o.scales?.[0] ?? o.outH / o.h, sw = o.scales?.[1] ?? o.outW / o.w;
+  const coord = (out: number, scale: number, inLen: number, outLen: number) => {
+    switch (o.coordinateTransformationMode) {
+      case "half_pixel":
+        return (out + 0.5) / Math.fround(scale) - 0.5;
+      case "pytorch_half_pixel":
+        return outLen > 1 ? (out + 0.5) / Math.fround(scale) - 0.5 : 0;
+      case "align_corners":
+        return outLen === 1 ? 0 : out * (inLen - 1) / (outLen - 1);
+      case "asymmetric":
+        return out / Math.fround(scale);
+    }
+  };
+  const at = (r: number, c: number) =>
+    x[Math.min(o.h - 1, Math.max(0, r)) * o.w + Math.min(o.w - 1, Math.max(0, c))];
+  const taps = (v: number, len: number): [number, number][] => {
+    if (o.mode === "nearest") {
+      const i = o.nearestMode === "floor"
+        ? Math.floor(v)
+        : o.nearestMode === "ceil"
+        ? Math.ceil(v)
+        : o.nearestMode === "round_prefer_ceil"
+        ? Math.floor(v + 0.5)
+        : Math.ceil(v - 0.5);
+      return [[i, 1]];
+    }
+    if (o.mode === "linear") {
+      const c = Math.min(Math.max(v, 0), len - 1), i = Math.floor(c);
+      return [[i, 1 - (c - i)], [i + 1, c - i]];
+    }
+    const i = Math.floor(v), t = v - i, A = o.cubicCoeffA;
+    const k = (d: number) => {
+      d = Math.abs(d);
+      return d <= 1
+        ? (A + 2) * d ** 3 - (A + 3) * d ** 2 + 1
+        : d < 2
+        ? A * d ** 3 - 5 * A * d ** 2 + 8 * A * d - 4 * A
+        : 0;
+    };
+    return [-1, 0, 1, 2].map((j) => [i + j, k(t - j)]);
+  };
+  const y = new Float64Array(o.outH * o.outW);
+  for (let i = 0; i < o.outH; i++) {
+    for (let j = 0; j < o.outW; j++) {
+      let sum = 0;
+      for (const [r, wr] of taps(coord(i, sh, o.h, o.outH), o.h)) {
+        for (const [c, wc] of taps(coord(j, sw, o.w, o.outW), o.w)) sum += wr * wc * at(r, c);
+      }
+      y[i * o.outW + j] = sum;
+    }
+  }
+  return y;
+}
+
+const MODES = ["nearest", "linear", "cubic"] as const;
+const COORDS = ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"] as const;
+const NEAREST = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"] as const;
+
+for (const isa of LEVELS) {
+  Deno.test(`resize ${isa}: every mode and coordinate transform against ONNX's definition`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 5100 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    for (let t = 0; t < 80; t++) {
+      const o = {
+        n: 1,
+        c: 1,
+        h: int(r, 1, 12),
+        w: pick(r, [int(r, 1, 20), 8, 17]),
+        outH: int(r, 1, 30),
+        outW: pick(r, [int(r, 1, 40), 16, 33]),
+        mode: pick(r, MODES),
+        coordinateTransformationMode: pick(r, COORDS),
+        nearestMode: pick(r, NEAREST),
+        cubicCoeffA: pick(r, [-0.75, -0.5]),
+      };
+      const x = new Float32Array(o.h * o.w).map(() => int(r, -20, 20) / 4);
+      const y = new Float32Array(o.outH * o.outW);
+      jit.resize(x, y, o);
+      const want = definition(x, o);
+      for (let i = 0; i < y.length; i++) {
+        const tol = o.mode === "nearest" ? 0 : 1e-5 * (1 + Math.abs(want[i]));
+        if (!(Math.abs(y[i] - want[i]) <= tol)) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t} ${JSON.stringify(o)}: y[${i}] = ${y[i]}, definition ${
+              want[i]
+            }`,
+          );
+        }
+      }
+    }
+    for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+  });
+}
+
+Deno.test("resize: ONNX's own examples (linear and cubic upsampling by 2, half_pixel)", () => {
+  using jit = new Jit();
+  const y = new Float32Array(16);
+  jit.resize(new Float32Array([1, 2, 3, 4]), y, {
+    n: 1,
+    c: 1,
+    h: 2,
+    w: 2,
+    outH: 4,
+    outW: 4,
+    mode: "linear",
+  });
+  assert.deepEqual([...y], [
+    1,
+    1.25,
+    1.75,
+    2,
+    1.5,
+    1.75,
+    2.25,
+    2.5,
+    2.5,
+    2.75,
+    3.25,
+    3.5,
+    3,
+    3.25,
+    3.75,
+    4,
+  ]);
+  const c = new Float32Array(64);
+  jit.resize(new Float32Array(16).map((_, i) => i + 1), c, {
+    n: 1,
+    c: 1,
+    h: 4,
+    w: 4,
+    outH: 8,
+    outW: 8,
+    mode: "cubic",
+  });
+  const first = [
+    0.47265625,
+    0.76953125,
+    1.24609375,
+    1.875,
+    2.28125,
+    2.91015625,
+    3.38671875,
+    3.68359375,
+  ];
+  for (let j = 0; j < 8; j++) {
+    assert.ok(Math.abs(c[j] - first[j]) < 1e-5, `cubic [0, ${j}] ${c[j]} vs ${first[j]}`);
+  }
+  const n = new Float32Array(16);
+  jit.resize(new Float32Array([1, 2, 3, 4]), n, {
+    n: 1,
+    c: 1,
+    h: 2,
+    w: 2,
+    outH: 4,
+    outW: 4,
+    coordinateTransformationMode: "asymmetric",
+    nearestMode: "floor",
+  });
+  assert.deepEqual([...n], [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
+});
+
+Deno.test("resize: threads bit-identical; explicit scales; bad input", () => {
+  const r = rng(5200);
+  using one = new Jit({ threads: 1 });
+  using three = new Jit({ threads: 3, minPartUs: 0 });
+  const o = { n: 2, c: 5, h: 7, w: 9, outH: 15, outW: 20, mode: "cubic" as const };
+  const x = new Float32Array(2 * 5 * 63).map(() => r()),
+    a = new Float32Array(2 * 5 * 300),
+    b = a.slice();
+  one.resize(x, a, o);
+  three.resize(x, b, o);
+  assert.deepEqual(b, a);
+  // scales given: the transform divides by 1.5, not 7/5.
+  const s = { n: 1, c: 1, h: 5, w: 1, outH: 7, outW: 1, mode: "linear" as const, scales: [1.5, 1] };
+  const y = new Float32Array(7), xs = new Float32Array([0, 1, 2, 3, 4]);
+  one.resize(xs, y, s);
+  const want = definition(xs, {
+    ...s,
+    coordinateTransformationMode: "half_pixel",
+    nearestMode: "floor",
+    cubicCoeffA: 0,
+  });
+  for (let i = 0; i < 7; i++) {
+    assert.ok(Math.abs(y[i] - want[i]) < 1e-6, `[${i}] ${y[i]} vs ${want[i]}`);
+  }
+  const bad: [unknown, RegExp][] = [
+    [{ ...o, mode: "area" }, /mode must be one of "nearest", "linear", "cubic"/],
+    [
+      { ...o, coordinateTransformationMode: "tf_crop_and_resize" },
+      /coordinateTransformationMode must be one of/,
+    ],
+    [{ ...o, outH: 0 }, /outH must be an integer in \[1, /],
+    [{ ...o, scales: [2] }, /scales must be an array \[scaleH, scaleW\]/],
+    [{ ...o, scales: [2, -1] }, /scales\[1\] must be a positive finite number/],
+    [{ ...o, outW: 21 }, /y has 3000 elements but n×c×outH×outW = 2×5×15×21 needs 3150/],
+  ];
+  for (const [opts, message] of bad) {
+    assert.throws(() => one.resize(x, a, opts as never), (e: Error) => {
+      assert.match(e.message, /^resize: /);
+      assert.match(e.message, message);
+      return true;
+    });
+  }
+});
