@@ -270,3 +270,54 @@ Deno.test("conv2d: bad input throws naming the argument, before any native code 
     /overlap/,
   );
 });
+
+Deno.test("conv2d: packed weights give the plain call's bits, are a private copy, and must match the shape", () => {
+  using jit = new Jit();
+  const r = rng(1700);
+  const o = {
+    n: 1,
+    c: 4,
+    h: 9,
+    w: 10,
+    outChannels: 6,
+    kernel: [3, 3],
+    pads: [1, 1, 1, 1],
+    group: 2,
+  };
+  const x = new Float32Array(360).map(() => r() - 0.5),
+    w = new Float32Array(6 * 2 * 9).map(() => r() - 0.5);
+  const plain = new Float32Array(540), packed = plain.slice();
+  const handle = jit.packConvWeights(w, { outChannels: 6, c: 4, kernel: [3, 3], group: 2 });
+  jit.conv2d(x, w, plain, o);
+  w.fill(0); // the handle holds its own copy
+  jit.conv2d(x, handle, packed, o);
+  assert.deepEqual(packed, plain);
+  assert.throws(
+    () => jit.conv2d(x, handle, packed, { ...o, kernel: [9, 1], pads: [4, 0, 4, 0] }),
+    /conv2d: w was packed for conv2d outChannels=6 c=4 group=2 kernel 3×3, not outChannels=6 c=4 group=2 kernel 9×1/,
+  );
+  assert.throws(
+    () => jit.conv2d(x, { data: w } as never, packed, o),
+    /conv2d: w must be a Float32Array/,
+  );
+  assert.throws(
+    () => jit.packConvWeights(w.subarray(1), { outChannels: 6, c: 4, kernel: [3, 3], group: 2 }),
+    /packConvWeights: w has 107 elements but the shape needs 108/,
+  );
+  // ConvTranspose weights packed as such.
+  const tw = new Float32Array(4 * 3 * 4).map(() => r() - 0.5);
+  const t = { n: 1, c: 4, h: 3, w: 3, outChannels: 6, kernel: [2, 2], strides: [2, 2], group: 2 };
+  const ta = new Float32Array(6 * 36), tb = ta.slice();
+  jit.convTranspose2d(x.subarray(0, 36), tw, ta, t);
+  jit.convTranspose2d(
+    x.subarray(0, 36),
+    jit.packConvWeights(tw, { outChannels: 6, c: 4, kernel: [2, 2], group: 2, transposed: true }),
+    tb,
+    t,
+  );
+  assert.deepEqual(tb, ta);
+  assert.throws(
+    () => jit.convTranspose2d(x.subarray(0, 36), handle, tb, t),
+    /was packed for conv2d/,
+  );
+});

@@ -41,6 +41,8 @@ import {
   type Conv2dOptions,
   CONV_TRANSPOSE,
   type ConvTranspose2dOptions,
+  ConvWeights,
+  type ConvWeightsOptions,
   readConv,
   readConvTranspose,
 } from "../kernels/conv/mod.ts";
@@ -374,14 +376,22 @@ export class Jit {
    * jit.conv2d(x, w, y, { n: 1, c: 3, h: 32, w: 32, outChannels: 8, kernel: [3, 3], pads: [1, 1, 1, 1], activation: "relu" });
    * ```
    */
-  conv2d(x: Float32Array, w: Float32Array, y: Float32Array, options: Conv2dOptions): void {
+  conv2d(
+    x: Float32Array,
+    w: Float32Array | ConvWeights,
+    y: Float32Array,
+    options: Conv2dOptions,
+  ): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
+    const packed = this.#packed(w);
+    const wv = packed !== null ? packed.data : w as Float32Array;
     rt.operand(CONV, 0, x);
-    rt.operand(CONV, 1, w);
+    rt.operand(CONV, 1, wv);
     rt.operand(CONV, 4, y);
     const ops = this.#convOperands;
-    readConv(x, w, y, options, rt.key, rt.extents, ops);
+    readConv(x, wv, y, options, rt.key, rt.extents, ops);
+    if (packed !== null) this.#checkPacked(packed, "conv2d", false);
     rt.operand(CONV, 2, ops[0] ?? ABSENT);
     rt.operand(CONV, 3, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;
@@ -423,17 +433,20 @@ export class Jit {
    */
   convTranspose2d(
     x: Float32Array,
-    w: Float32Array,
+    w: Float32Array | ConvWeights,
     y: Float32Array,
     options: ConvTranspose2dOptions,
   ): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
+    const packed = this.#packed(w);
+    const wv = packed !== null ? packed.data : w as Float32Array;
     rt.operand(CONV_TRANSPOSE, 0, x);
-    rt.operand(CONV_TRANSPOSE, 1, w);
+    rt.operand(CONV_TRANSPOSE, 1, wv);
     rt.operand(CONV_TRANSPOSE, 4, y);
     const ops = this.#convOperands;
-    readConvTranspose(x, w, y, options, rt.key, rt.extents, ops);
+    readConvTranspose(x, wv, y, options, rt.key, rt.extents, ops);
+    if (packed !== null) this.#checkPacked(packed, "convTranspose2d", true);
     rt.operand(CONV_TRANSPOSE, 2, ops[0] ?? ABSENT);
     rt.operand(CONV_TRANSPOSE, 3, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;
@@ -479,6 +492,36 @@ export class Jit {
 
   readonly #bnOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined, undefined];
   readonly #convOperands: (Float32Array | undefined)[] = [undefined, undefined];
+  #wSeen: unknown = undefined;
+  #wPacked: ConvWeights | null = null;
+
+  /** w as packed weights, or null (the brand check once per distinct w). */
+  #packed(w: unknown): ConvWeights | null {
+    if (w !== this.#wSeen) {
+      this.#wSeen = w;
+      this.#wPacked = ConvWeights.is(w) ? w : null;
+    }
+    return this.#wPacked;
+  }
+
+  /** Packed weights must have been packed for the call's shape (key slots already read). */
+  #checkPacked(p: ConvWeights, who: string, transposed: boolean): void {
+    const k = this.#rt.key;
+    const group = k[transposed ? 18 : 16];
+    const err = p.mismatch(who, k[5], k[2], group, k[6], k[7], transposed);
+    if (err) throw err;
+  }
+
+  /**
+   * Packs convolution weights once: a private, line-aligned copy checked
+   * against its shape, accepted by {@link conv2d} (or, with `transposed`,
+   * {@link convTranspose2d}) in place of w. A model holds its constant
+   * weights this way.
+   */
+  packConvWeights(w: Float32Array, options: ConvWeightsOptions): ConvWeights {
+    if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
+    return new ConvWeights(w, options, this.#jit ? viewAddress : () => 0);
+  }
   readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
   #bSeen: unknown = undefined;
   #bPacked: PackedB | null = null;

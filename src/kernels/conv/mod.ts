@@ -10,3 +10,4 @@ export { type Conv2dOptions, readConv } from "./read.ts";
 export { type ConvSpec, outHeight, outWidth } from "./spec.ts";
 export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";
+export { ConvWeights, type ConvWeightsOptions } from "./weights.ts";

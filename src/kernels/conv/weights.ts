@@ -1,0 +1,119 @@
+/**
+ * Convolution weights packed once (`jit.packConvWeights`): a private copy
+ * of w on a 64-byte line, with the shape it was packed for. A model's
+ * constant weights are held this way, so no call can see them change and
+ * each call checks only that its options match the shape. The kernels read
+ * the ONNX layout as is (A rows of the GEMM, see generate.ts), so the copy
+ * keeps it.
+ *
+ * @module
+ */
+import { describe, isFloat32Array, viewLength } from "../../typed.ts";
+import { readInt, readInts } from "../attributes.ts";
+import { fail } from "../checks.ts";
+import { MAX_CONV_DIMENSION, MAX_CONV_WINDOW } from "./read.ts";
+
+/** The shape weights are packed for. */
+export interface ConvWeightsOptions {
+  /** Output channels. */
+  outChannels: number;
+  /** Input channels. */
+  c: number;
+  /** Kernel [kh, kw]. */
+  kernel: readonly number[];
+  /** Groups. Default 1. */
+  group?: number;
+  /** ConvTranspose weights (c × outChannels/group × kh × kw). Default false. */
+  transposed?: boolean;
+}
+
+const W = "packConvWeights";
+const SHAPE = new Int32Array(2);
+
+/** Weights packed once for conv2d (or convTranspose2d); pass in place of w. */
+export class ConvWeights {
+  /** Output channels, input channels, groups, kernel height and width. */
+  readonly outChannels: number;
+  /** Input channels. */
+  readonly c: number;
+  /** Groups. */
+  readonly group: number;
+  /** Kernel height. */
+  readonly kh: number;
+  /** Kernel width. */
+  readonly kw: number;
+  /** For convTranspose2d. */
+  readonly transposed: boolean;
+  readonly #data: Float32Array;
+
+  /** Checks w against the shape and copies it (integer-indexed reads only). */
+  constructor(w: Float32Array, o: ConvWeightsOptions, address: (v: Float32Array) => number) {
+    if (o === null || typeof o !== "object") {
+      fail(
+        W,
+        `options must be an object with outChannels, c and kernel, got ${describe(o)}`,
+        "type",
+      );
+    }
+    if (!isFloat32Array(w)) fail(W, `w must be a Float32Array, got ${describe(w)}`, "type");
+    this.outChannels = readInt(W, "outChannels", o.outChannels, 1, MAX_CONV_DIMENSION);
+    this.c = readInt(W, "c", o.c, 1, MAX_CONV_DIMENSION);
+    this.group = readInt(W, "group", o.group ?? 1, 1, MAX_CONV_DIMENSION);
+    readInts(W, "kernel", o.kernel, 2, 1, MAX_CONV_WINDOW, 1, SHAPE, 0);
+    this.kh = SHAPE[0];
+    this.kw = SHAPE[1];
+    const t = o.transposed ?? false;
+    if (t !== true && t !== false) {
+      fail(W, `transposed must be a boolean, got ${describe(t)}`, "type");
+    }
+    this.transposed = t;
+    if (this.c % this.group || this.outChannels % this.group) {
+      fail(
+        W,
+        `group=${this.group} must divide c=${this.c} and outChannels=${this.outChannels}`,
+        "range",
+      );
+    }
+    const n = this.c * (this.outChannels / this.group) * this.kh * this.kw;
+    const lw = viewLength(w);
+    if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");
+    const whole = new Float32Array(n + 16);
+    const skip = ((64 - (address(whole) % 64)) % 64) / 4;
+    this.#data = whole.subarray(skip, skip + n);
+    for (let i = 0; i < n; i++) this.#data[i] = w[i];
+  }
+
+  /** The packed elements. */
+  get data(): Float32Array {
+    return this.#data;
+  }
+
+  /** Whether x is a ConvWeights (a brand check no object can fake). */
+  static is(x: unknown): x is ConvWeights {
+    return typeof x === "object" && x !== null && #data in x;
+  }
+
+  /**
+   * The error for options that do not match the packed shape (null when
+   * they match): `who` names the call.
+   */
+  mismatch(
+    who: string,
+    oc: number,
+    c: number,
+    group: number,
+    kh: number,
+    kw: number,
+    transposed: boolean,
+  ): Error | null {
+    if (
+      oc === this.outChannels && c === this.c && group === this.group && kh === this.kh &&
+      kw === this.kw && transposed === this.transposed
+    ) return null;
+    return new RangeError(
+      `${who}: w was packed for ${
+        this.transposed ? "convTranspose2d" : "conv2d"
+      } outChannels=${this.outChannels} c=${this.c} group=${this.group} kernel ${this.kh}×${this.kw}, not outChannels=${oc} c=${c} group=${group} kernel ${kh}×${kw}`,
+    );
+  }
+}
