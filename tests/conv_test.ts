@@ -173,13 +173,18 @@ Deno.test("conv2d: the reader resolves attributes as ONNX defines them (auto_pad
   assert.deepEqual([up.pt, up.pb, low.pt, low.pb, up.rowEnd], [1, 2, 2, 1, 6]);
 });
 
-Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images and over row bands)", () => {
+Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images, groups, channels, row bands)", () => {
   const r = rng(1600);
   using one = new Jit({ threads: 1 });
   using two = new Jit({ threads: 2, minPartUs: 0 });
   using three = new Jit({ threads: 3, minPartUs: 0 });
-  for (let t = 0; t < 30; t++) {
-    const o = { ...randomConv(r), h: int(r, 4, 40) };
+  // Depthwise (split by groups), a small image with many channels (by output channels), then random.
+  const fixed = [
+    { n: 1, c: 12, h: 9, w: 11, outChannels: 12, kernel: [3, 3], pads: [1, 1, 1, 1], group: 12 },
+    { n: 1, c: 64, h: 7, w: 7, outChannels: 70, kernel: [3, 3], pads: [1, 1, 1, 1] },
+  ];
+  for (let t = 0; t < 32; t++) {
+    const o = t < 2 ? fixed[t] : { ...randomConv(r), h: int(r, 4, 40) };
     if (convSpecOf(o).rowEnd < 1) continue;
     const s = convSpecOf(o);
     const sizes = convSizes(s);

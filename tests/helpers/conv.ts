@@ -77,6 +77,8 @@ export function convSpecOf(o: Conv2dOptions): ConvSpec {
     uh: 1,
     uw: 1,
     flip: false,
+    cTotal: o.c,
+    ocTotal: o.outChannels,
   };
 }
 

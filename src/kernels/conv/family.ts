@@ -11,6 +11,7 @@ import { generateConv } from "./generate.ts";
 import { type ConvPlan, planConv } from "./plan.ts";
 import { CONV_KEY_FIELDS, decodeConvKey, describeConv } from "./read.ts";
 import { CONV_TRANSPOSE_KEY_FIELDS, decodeConvTransposeKey } from "./read_transpose.ts";
+import { convGeometry } from "./geometry.ts";
 import { convMacs, type ConvSpec, outHeight, outWidth } from "./spec.ts";
 
 /** y = act(conv(x, w) + bias + residual); operands x, w, bias, residual, y. */
@@ -59,32 +60,63 @@ function convFamily(
 }
 
 /**
- * Parts over images when there are enough, else over bands of output rows
- * (each part builds the planes of its band's rows only). Every output is
- * the same FMA chain in any part, so any split gives the same bits.
+ * Parts over images when there are enough; else over groups (depthwise);
+ * else over output channels in whole tiles when the weights outweigh the
+ * input's planes (a small image with many channels: each part streams only
+ * its channels' weights); else over bands of output rows (each part builds
+ * the planes of its band's rows only). Every output is the same FMA chain
+ * in any part, so any split gives the same bits.
  */
 function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, ConvPlan>[] | null {
-  const oh = outHeight(s), ow = outWidth(s);
-  const xImage = 4 * s.c * s.h * s.w, yImage = 4 * s.oc * oh * ow;
-  if (s.n >= parts) {
-    const ranges = splitRange(s.n, parts);
-    if (ranges.length < 2) return null;
-    return ranges.map((r) => {
-      const spec = { ...s, n: r.count };
-      const y = r.start * yImage;
-      return {
-        spec,
-        plan: planConv(spec, plan.isa, plan.l2),
-        offsets: [r.start * xImage, 0, 0, s.residual ? y : 0, y],
-      };
-    });
-  }
-  const ranges = splitRange(s.rowEnd - s.rowStart, parts);
-  if (ranges.length < 2) return null;
-  return ranges.map((r) => {
-    const spec = { ...s, rowStart: s.rowStart + r.start, rowEnd: s.rowStart + r.start + r.count };
-    return { spec, plan: planConv(spec, plan.isa, plan.l2), offsets: [0, 0, 0, 0, 0] };
+  const oh = outHeight(s), ow = outWidth(s), g = convGeometry(s);
+  const taps = s.kh * s.kw, planeY = 4 * oh * ow;
+  const part = (spec: ConvSpec, offsets: number[]): Part<ConvSpec, ConvPlan> => ({
+    spec,
+    plan: planConv(spec, plan.isa, plan.l2),
+    offsets,
   });
+  const split = (total: number, grain = 1) => {
+    const ranges = splitRange(total, parts, grain);
+    return ranges.length < 2 ? null : ranges;
+  };
+  const res = (bytes: number) => (s.residual ? bytes : 0);
+  if (s.n >= parts) {
+    const xImage = 4 * s.cTotal * s.h * s.w, yImage = s.ocTotal * planeY;
+    return split(s.n)?.map((r) =>
+      part({ ...s, n: r.count }, [r.start * xImage, 0, 0, res(r.start * yImage), r.start * yImage])
+    ) ?? null;
+  }
+  if (s.group >= parts) {
+    return split(s.group)?.map((r) => {
+      const y = r.start * g.ocg * planeY;
+      return part(
+        { ...s, group: r.count, c: g.cg * r.count, oc: g.ocg * r.count },
+        [
+          4 * r.start * g.cg * s.h * s.w,
+          4 * r.start * g.ocg * g.cg * taps,
+          4 * r.start * g.ocg,
+          res(y),
+          y,
+        ],
+      );
+    }) ?? null;
+  }
+  const weights = 4 * s.oc * g.cg * taps, planes = 4 * g.cg * g.channelStride;
+  if (s.group === 1 && !s.flip && weights > planes && s.oc >= 2 * plan.mr) {
+    return split(s.oc, plan.mr)?.map((r) => {
+      const y = r.start * planeY;
+      return part({ ...s, oc: r.count }, [0, 4 * r.start * g.cg * taps, 4 * r.start, res(y), y]);
+    }) ?? null;
+  }
+  return split(s.rowEnd - s.rowStart)?.map((r) =>
+    part({ ...s, rowStart: s.rowStart + r.start, rowEnd: s.rowStart + r.start + r.count }, [
+      0,
+      0,
+      0,
+      0,
+      0,
+    ])
+  ) ?? null;
 }
 
 /**
@@ -120,13 +152,13 @@ export function convReference(
                 const wi = s.flip
                   ? ((ic * ocg + (o % ocg)) * s.kh + s.kh - 1 - a) * s.kw + s.kw - 1 - b
                   : ((o * cg + c) * s.kh + a) * s.kw + b;
-                sum += x[((n * s.c + ic) * s.h + ih) * s.w + iw] * w[wi];
+                sum += x[((n * s.cTotal + ic) * s.h + ih) * s.w + iw] * w[wi];
               }
             }
           }
           let t = Math.fround(sum);
           if (s.bias) t = Math.fround(t + bias[o]);
-          const at = ((n * s.oc + o) * oh + i) * ow + j;
+          const at = ((n * s.ocTotal + o) * oh + i) * ow + j;
           if (s.residual) t = Math.fround(t + residual[at]);
           y[at] = act ? act.reference(t, s.activation!.params) : t;
         }

@@ -144,9 +144,9 @@ export function generateConv(
       addImmediate(a, "add", qword(rsp, F.RG), yGroup);
       addImmediate(a, "add", qword(rsp, F.YG), yGroup);
     });
-    addImmediate(a, "add", qword(rsp, F.X), s.c * s.h * s.w * 4);
-    addImmediate(a, "add", qword(rsp, F.R), s.oc * g.oh * g.ow * 4);
-    addImmediate(a, "add", qword(rsp, F.Y), s.oc * g.oh * g.ow * 4);
+    addImmediate(a, "add", qword(rsp, F.X), s.cTotal * s.h * s.w * 4);
+    addImmediate(a, "add", qword(rsp, F.R), s.ocTotal * g.oh * g.ow * 4);
+    addImmediate(a, "add", qword(rsp, F.Y), s.ocTotal * g.oh * g.ow * 4);
   });
   a.emit("add", rsp, FRAME);
   v.leave();

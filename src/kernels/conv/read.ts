@@ -237,6 +237,8 @@ export function decodeConvKey(key: Int32Array): ConvSpec {
     uh: 1,
     uw: 1,
     flip: false,
+    cTotal: key[2],
+    ocTotal: key[5],
   };
   s.rowEnd = outHeight(s);
   return s;

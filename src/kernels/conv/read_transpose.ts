@@ -253,6 +253,8 @@ export function decodeConvTransposeKey(key: Int32Array): ConvSpec {
     uh: sh,
     uw: sw,
     flip: true,
+    cTotal: key[2],
+    ocTotal: key[5],
   };
   s.rowEnd = outHeight(s);
   return s;

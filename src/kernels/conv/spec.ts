@@ -49,6 +49,13 @@ export interface ConvSpec {
   uh: number;
   uw: number;
   flip: boolean;
+  /**
+   * Channels of an image of x and of y (their strides between images): c
+   * and oc, unless a thread's part computes some groups or output channels
+   * of each image.
+   */
+  cTotal: number;
+  ocTotal: number;
 }
 
 /** Argument block slots (operand order). */

@@ -93,6 +93,8 @@ export function windowSpec(s: PoolSpec): ConvSpec {
     uh: 1,
     uw: 1,
     flip: false,
+    cTotal: 1,
+    ocTotal: 1,
   };
 }
 
