@@ -54,7 +54,12 @@ export function readInts(
   if (v.length !== count) {
     fail(who, `${name} must have ${count} elements, got ${v.length}`, "range");
   }
-  for (let i = 0; i < count; i++) key[slot + i] = readInt(who, `${name}[${i}]`, v[i], lo, hi);
+  for (let i = 0; i < count; i++) {
+    const e = v[i];
+    // The element's name is built only for the error: a template string per call would allocate.
+    if (!isInt(e, lo, hi)) badInt(who, `${name}[${i}]`, e, lo, hi);
+    key[slot + i] = e;
+  }
 }
 
 /** Reads an optional boolean (false when absent). */
@@ -70,8 +75,8 @@ export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 /**
  * Reads pads or auto_pad into key[slot..slot+3] ([top, left, bottom, right]):
  * SAME pads keep ceil(in/stride) outputs, the odd one at the end (UPPER) or
- * the start (LOWER). `sizes`, `kernel`, `strides`, `dilations` are read
- * from the key slots given.
+ * the start (LOWER). The kernel, strides and dilations are already in the
+ * key as pairs at `window`, `window + 2` and `window + 4`.
  */
 export function readPads(
   who: string,
@@ -80,16 +85,9 @@ export function readPads(
   maxPad: number,
   key: Int32Array,
   slot: number,
-  at: {
-    h: number;
-    w: number;
-    kh: number;
-    kw: number;
-    sh: number;
-    sw: number;
-    dh: number;
-    dw: number;
-  },
+  h: number,
+  w: number,
+  window: number,
 ): void {
   if (autoPad === undefined || autoPad === "NOTSET") {
     return readInts(who, "pads", pads, 4, 0, maxPad, 0, key, slot);
@@ -118,6 +116,6 @@ export function readPads(
       fail(who, `autoPad "${autoPad}" needs pads beyond ${maxPad}`, "range");
     }
   };
-  same(at.h, key[at.kh], key[at.sh], key[at.dh], slot);
-  same(at.w, key[at.kw], key[at.sw], key[at.dw], slot + 1);
+  same(h, key[window], key[window + 2], key[window + 4], slot);
+  same(w, key[window + 1], key[window + 3], key[window + 5], slot + 1);
 }

@@ -81,17 +81,10 @@ export function readBatchNorm(
     fail(W, `x has ${lx} elements but n×c×h×w = ${n}×${c}×${h}×${w} needs ${total}`, "range");
   }
   if (ly !== total) fail(W, `y has ${ly} elements but x's shape needs ${total}`, "range");
-  const params = [o.scale, o.bias, o.mean, o.variance];
-  const names = ["scale", "bias", "mean", "variance"];
-  for (let i = 0; i < 4; i++) {
-    const p = params[i];
-    if (!isFloat32Array(p)) {
-      fail(W, `${names[i]} must be a Float32Array, got ${describe(p)}`, "type");
-    }
-    const lp = viewLength(p);
-    if (lp !== c) fail(W, `${names[i]} has ${lp} elements; c needs ${c}`, "range");
-    ops[i] = p;
-  }
+  ops[0] = perChannel("scale", o.scale, c);
+  ops[1] = perChannel("bias", o.bias, c);
+  ops[2] = perChannel("mean", o.mean, c);
+  ops[3] = perChannel("variance", o.variance, c);
   const eps = o.epsilon ?? 1e-5;
   if (typeof eps !== "number" || !(eps >= 0) || !Number.isFinite(eps)) {
     fail(
@@ -110,6 +103,14 @@ export function readBatchNorm(
     extents[3] =
     extents[4] =
       4 * c;
+}
+
+/** A per-channel array: a Float32Array of c elements. */
+function perChannel(name: string, p: unknown, c: number): Float32Array {
+  if (!isFloat32Array(p)) fail(W, `${name} must be a Float32Array, got ${describe(p)}`, "type");
+  const lp = viewLength(p);
+  if (lp !== c) fail(W, `${name} has ${lp} elements; c needs ${c}`, "range");
+  return p;
 }
 
 /** The spec a key describes. */

@@ -117,16 +117,7 @@ export function readConv(
   readInts(W, "strides", o.strides, 2, 1, MAX_CONV_WINDOW, 1, key, 8);
   readInts(W, "dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 10);
   // ONNX order [top, left, bottom, right] into slots 12..15.
-  readPads(W, o.pads, o.autoPad, MAX_CONV_PAD, key, 12, {
-    h,
-    w: ww,
-    kh: 6,
-    kw: 7,
-    sh: 8,
-    sw: 9,
-    dh: 10,
-    dw: 11,
-  });
+  readPads(W, o.pads, o.autoPad, MAX_CONV_PAD, key, 12, h, ww, 6);
   const group = readInt(W, "group", o.group ?? 1, 1, MAX_CONV_DIMENSION);
   if (c % group !== 0 || oc % group !== 0) {
     fail(W, `group=${group} must divide c=${c} and outChannels=${oc}`, "range");

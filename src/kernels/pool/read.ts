@@ -139,16 +139,7 @@ export function readPool(
   if (kind === "max" && o.countIncludePad !== undefined) {
     fail(W, "countIncludePad is for average pooling", "range");
   }
-  readPads(W, o.pads, o.autoPad, MAX_CONV_PAD, key, 11, {
-    h,
-    w,
-    kh: 5,
-    kw: 6,
-    sh: 7,
-    sw: 8,
-    dh: 9,
-    dw: 10,
-  });
+  readPads(W, o.pads, o.autoPad, MAX_CONV_PAD, key, 11, h, w, 5);
   // As ONNX Runtime: each pad smaller than the window (a window of padding alone has no value).
   if (key[11] >= key[5] || key[13] >= key[5] || key[12] >= key[6] || key[14] >= key[6]) {
     fail(
