@@ -110,7 +110,7 @@ layers.push({
       pads: [1, 1, 1, 1],
     }),
 });
-let x = pooled;
+let x: Float32Array = pooled;
 for (const b of [1, 2]) {
   const a = conv(`block${b} 3×3 64→64 +relu`, x, 64, 56, 64, 3, 1, { activation: "relu" });
   const out = conv(`block${b} 3×3 64→64 +shortcut +relu`, a.y, 64, 56, 64, 3, 1, {
