@@ -19,6 +19,7 @@ import {
   rbx,
   rdi,
   type Reg,
+  rsp,
 } from "../../asm/mod.ts";
 
 /**
@@ -57,6 +58,21 @@ export function countedLoop(a: Assembler, counter: Reg, count: number, body: () 
   a.bind(top);
   body();
   a.emit("dec", counter);
+  a.emit("jnz", top);
+}
+
+/**
+ * A loop run `count` times (a constant) with its counter in the qword at
+ * [rsp + slot]: for loop nests deeper than the free registers.
+ */
+export function frameLoop(a: Assembler, slot: number, count: number, body: () => void): void {
+  if (count <= 0) return;
+  if (count === 1) return body();
+  a.emit("mov", qword(rsp, slot), count);
+  const top = a.label();
+  a.bind(top);
+  body();
+  a.emit("dec", qword(rsp, slot));
   a.emit("jnz", top);
 }
 

@@ -46,6 +46,7 @@ import {
 import {
   addImmediate,
   countedLoop,
+  frameLoop,
   loadPointer,
   restoreRegisters,
   saveRegisters,
@@ -130,12 +131,12 @@ export function generateConv(
   if (!g.copy && s.rowStart) addImmediate(a, "add", qword(rsp, F.X), s.rowStart * s.w * 4);
   const table = p.mode === "table" ? storeTable(isa, g, p.segments) : null;
 
-  counted(a, F.IMG, s.n, () => {
+  frameLoop(a, F.IMG, s.n, () => {
     for (const [from, to] of [[F.X, F.XG], [F.W, F.WG], [F.B, F.BG], [F.R, F.RG], [F.Y, F.YG]]) {
       a.emit("mov", rax, qword(rsp, from));
       a.emit("mov", qword(rsp, to), rax);
     }
-    counted(a, F.GRP, s.group, () => {
+    frameLoop(a, F.GRP, s.group, () => {
       emitGroup(v, s, p, g, table);
       const yGroup = g.ocg * g.oh * g.ow * 4;
       addImmediate(a, "add", qword(rsp, F.XG), g.cg * s.h * s.w * 4);
@@ -158,18 +159,6 @@ export function generateConv(
 /** Bytes between the weights of consecutive output channels. */
 function weightRowBytes(s: ConvSpec, g: ConvGeometry): number {
   return s.flip ? s.kh * s.kw * 4 : g.cg * s.kh * s.kw * 4;
-}
-
-/** A loop run `count` times with its counter in a frame slot. */
-function counted(a: Assembler, slot: number, count: number, body: () => void): void {
-  if (count <= 0) return;
-  if (count === 1) return body();
-  a.emit("mov", qword(rsp, slot), count);
-  const top = a.label();
-  a.bind(top);
-  body();
-  a.emit("dec", qword(rsp, slot));
-  a.emit("jnz", top);
 }
 
 /** One image group: planes, then the runs of positions and their tiles. */
@@ -203,7 +192,7 @@ function emitGroup(
     addImmediate(a, "add", qword(rsp, F.YB), channels * planeY);
     addImmediate(a, "add", qword(rsp, F.RB), channels * planeY);
   };
-  counted(a, F.BLK, fullBlocks, () => runBlock(block));
+  frameLoop(a, F.BLK, fullBlocks, () => runBlock(block));
   if (last) runBlock(last);
 }
 
@@ -227,7 +216,7 @@ function emitRuns(
   const L = v.isa.lanes, T = p.ng * L;
   const tableLabel = table ? a.constant(table, 64) : null;
   const tableStep = p.segments * entryBytes(v.isa);
-  counted(a, F.RUN, runs, () => {
+  frameLoop(a, F.RUN, runs, () => {
     a.emit("mov", r15, qword(rsp, F.RUNB));
     a.emit("mov", r14, qword(rsp, F.RUNY));
     a.emit("mov", r13, qword(rsp, F.RUNR));
@@ -241,7 +230,7 @@ function emitRuns(
       }
     };
     const full = Math.floor(run / T), rem = run % T;
-    counted(a, F.TILE, full, () => {
+    frameLoop(a, F.TILE, full, () => {
       emitChannelTiles(v, s, p, g, channels, columnGroups(v.isa, T, null), null);
       advance(T);
     });

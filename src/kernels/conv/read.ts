@@ -165,27 +165,7 @@ export function readConv(
       "range",
     );
   }
-  const bias = o.bias, residual = o.residual;
-  ops[0] = ops[1] = undefined;
-  if (bias !== undefined) {
-    if (!isFloat32Array(bias)) {
-      fail(W, `bias must be a Float32Array, got ${describe(bias)}`, "type");
-    }
-    const lb = viewLength(bias);
-    if (lb !== oc) fail(W, `bias has ${lb} elements; outChannels needs ${oc}`, "range");
-    ops[0] = bias;
-  }
-  if (residual !== undefined) {
-    if (!isFloat32Array(residual)) {
-      fail(W, `residual must be a Float32Array, got ${describe(residual)}`, "type");
-    }
-    const lr = viewLength(residual);
-    if (lr !== ny) fail(W, `residual has ${lr} elements; y's shape needs ${ny}`, "range");
-    ops[1] = residual;
-  }
-  key[17] = bias !== undefined ? 1 : 0;
-  key[18] = residual !== undefined ? 1 : 0;
-  readActivation(W, o.activation, key, 19);
+  readEpilogue(W, o, oc, ny, key, 17, ops);
   const layout = o.layout;
   if (layout !== undefined && layout !== "nchw") {
     fail(
@@ -196,9 +176,46 @@ export function readConv(
   }
   extents[0] = 4 * nx;
   extents[1] = 4 * nw;
-  extents[2] = bias !== undefined ? 4 * oc : 0;
-  extents[3] = residual !== undefined ? 4 * ny : 0;
+  extents[2] = key[17] ? 4 * oc : 0;
+  extents[3] = key[18] ? 4 * ny : 0;
   extents[4] = 4 * ny;
+}
+
+/**
+ * The fused epilogue of a convolution call: bias (outChannels elements)
+ * and residual (y's `ny`) into ops[0..1] and key[slot], key[slot + 1], the
+ * activation from key[slot + 2].
+ */
+export function readEpilogue(
+  who: string,
+  o: { bias?: unknown; residual?: unknown; activation?: unknown },
+  oc: number,
+  ny: number,
+  key: Int32Array,
+  slot: number,
+  ops: (Float32Array | undefined)[],
+): void {
+  const bias = o.bias, residual = o.residual;
+  ops[0] = ops[1] = undefined;
+  if (bias !== undefined) {
+    if (!isFloat32Array(bias)) {
+      fail(who, `bias must be a Float32Array, got ${describe(bias)}`, "type");
+    }
+    const lb = viewLength(bias);
+    if (lb !== oc) fail(who, `bias has ${lb} elements; outChannels needs ${oc}`, "range");
+    ops[0] = bias;
+  }
+  if (residual !== undefined) {
+    if (!isFloat32Array(residual)) {
+      fail(who, `residual must be a Float32Array, got ${describe(residual)}`, "type");
+    }
+    const lr = viewLength(residual);
+    if (lr !== ny) fail(who, `residual has ${lr} elements; y's shape needs ${ny}`, "range");
+    ops[1] = residual;
+  }
+  key[slot] = bias !== undefined ? 1 : 0;
+  key[slot + 1] = residual !== undefined ? 1 : 0;
+  readActivation(who, o.activation, key, slot + 2);
 }
 
 /** The spec a key describes (the whole call: every output row). */

@@ -7,16 +7,17 @@
  *
  * @module
  */
-import { describe, isFloat32Array, viewLength } from "../../typed.ts";
+import { describe, viewLength } from "../../typed.ts";
 import { type AutoPad, readInt, readInts } from "../attributes.ts";
 import { badOptions, fail } from "../checks.ts";
-import { type Activation, decodeActivation, readActivation } from "../unary/read.ts";
+import { type Activation, decodeActivation } from "../unary/read.ts";
 import {
   MAX_CONV_DIMENSION,
   MAX_CONV_PAD,
   MAX_CONV_PLANE,
   MAX_CONV_TENSOR,
   MAX_CONV_WINDOW,
+  readEpilogue,
 } from "./read.ts";
 import { type ConvSpec, outHeight } from "./spec.ts";
 
@@ -197,31 +198,11 @@ export function readConvTranspose(
       "range",
     );
   }
-  const bias = o.bias, residual = o.residual;
-  ops[0] = ops[1] = undefined;
-  if (bias !== undefined) {
-    if (!isFloat32Array(bias)) {
-      fail(W, `bias must be a Float32Array, got ${describe(bias)}`, "type");
-    }
-    const lb = viewLength(bias);
-    if (lb !== oc) fail(W, `bias has ${lb} elements; outChannels needs ${oc}`, "range");
-    ops[0] = bias;
-  }
-  if (residual !== undefined) {
-    if (!isFloat32Array(residual)) {
-      fail(W, `residual must be a Float32Array, got ${describe(residual)}`, "type");
-    }
-    const lr = viewLength(residual);
-    if (lr !== ny) fail(W, `residual has ${lr} elements; y's shape needs ${ny}`, "range");
-    ops[1] = residual;
-  }
-  key[19] = bias !== undefined ? 1 : 0;
-  key[20] = residual !== undefined ? 1 : 0;
-  readActivation(W, o.activation, key, 21);
+  readEpilogue(W, o, oc, ny, key, 19, ops);
   extents[0] = 4 * nx;
   extents[1] = 4 * nw;
-  extents[2] = bias !== undefined ? 4 * oc : 0;
-  extents[3] = residual !== undefined ? 4 * ny : 0;
+  extents[2] = key[19] ? 4 * oc : 0;
+  extents[3] = key[20] ? 4 * ny : 0;
   extents[4] = 4 * ny;
 }
 

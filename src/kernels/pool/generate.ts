@@ -32,6 +32,7 @@ import {
 } from "../../../asm/mod.ts";
 import {
   addImmediate,
+  frameLoop,
   loadPointer,
   restoreRegisters,
   saveRegisters,
@@ -262,16 +263,4 @@ export function generatePool(
   restoreRegisters(a, USED);
   a.emit("ret");
   return a.finish();
-}
-
-/** A loop run `count` times with its counter in a frame slot. */
-function frameLoop(a: Assembler, slot: number, count: number, body: () => void): void {
-  if (count <= 0) return;
-  if (count === 1) return body();
-  a.emit("mov", qword(rsp, slot), count);
-  const top = a.label();
-  a.bind(top);
-  body();
-  a.emit("dec", qword(rsp, slot));
-  a.emit("jnz", top);
 }
