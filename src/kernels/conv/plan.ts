@@ -12,7 +12,7 @@ import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
 import { convGeometry } from "./geometry.ts";
-import { chooseStore, type ConvStoreMode } from "./store_table.ts";
+import { type ConvStoreMode, tableSegments } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
 
 /** A complete conv plan. */
@@ -61,9 +61,30 @@ export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
   const isa = vecIsa(level);
   const g = convGeometry(s);
   const L = isa.lanes;
-  const { mode, segments, run } = chooseStore(g, isa);
-  const { mr, ng } = chooseTile(s, isa, mode, g.ocg, Math.ceil(run / L));
-  const taps = s.kh * s.kw;
+  const taps = s.kh * s.kw, work = g.cg * taps;
+  // Runs (plain stores; a pitched band's rows one by one) or the table (the
+  // flat domain, pieces per row): whichever the tile estimate finds cheaper.
+  const pitched = g.wq > g.ow;
+  const options: { mode: ConvStoreMode; segments: number; runs: number; run: number }[] = [
+    { mode: "runs", segments: 0, runs: pitched ? g.rows : 1, run: pitched ? g.ow : g.positions },
+  ];
+  const pieces = tableSegments(g, isa);
+  if (pieces) options.push({ mode: "table", segments: pieces, runs: 1, run: g.positions });
+  let best = null as null | {
+    mode: ConvStoreMode;
+    segments: number;
+    mr: number;
+    ng: number;
+    cost: number;
+  };
+  for (const o of options) {
+    const t = chooseTile(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments);
+    const cost = o.runs * t.cost;
+    if (!best || cost < best.cost) {
+      best = { mode: o.mode, segments: o.segments, mr: t.mr, ng: t.ng, cost };
+    }
+  }
+  const { mode, segments, mr, ng } = best!;
   let unrollIc = 1;
   for (const u of [4, 2]) {
     if (taps * u <= 4 && g.cg % u === 0) {
@@ -95,10 +116,11 @@ export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
 
 /**
  * The register tile (channels × vectors) with the fewest estimated cycles
- * for `channels` × `vectors` of outputs: per k step a tile of m × n costs
- * the larger of its FMAs (two per cycle), its loads (n vectors and m
- * broadcasts, two per cycle) and the FMA latency (4 cycles per chain), and
- * the edge tiles pay their own (a 7×7 image's 4 vectors are one 6×4 tile,
+ * for `channels` × `vectors` of outputs, and that estimate: per k step (of
+ * `work`) a tile of m × n costs the larger of its FMAs (two per cycle), its
+ * loads (n vectors and m broadcasts, two per cycle) and the FMA latency (4
+ * cycles per chain), its store `store` instructions per vector (two per
+ * cycle), and the edge tiles pay their own (a 7×7 image's 4 vectors are one 6×4 tile,
  * not 8×3 and a single-vector 8×1). Among equal estimates, more
  * accumulators. At most 8 channels (broadcasts) per tile: on Zen 5 the
  * broadcast-heavy 14×2 the estimate ties with 6×4 ran 13% slower (3×3
@@ -110,14 +132,17 @@ function chooseTile(
   mode: ConvStoreMode,
   channels: number,
   vectors: number,
-): { mr: number; ng: number } {
+  work: number,
+  store: number,
+): { mr: number; ng: number; cost: number } {
   const extra = epilogueRegisters(s, isa, mode);
   // The tail tile of an AVX2 run reserves its mask register.
   const reserved = isa.level === "avx2" ? 1 : 0;
   const fits = (m: number, n: number) =>
     tileFits(isa, m, n, 1, reserved) && m * n + extra + reserved <= isa.nregs;
-  const step = (m: number, n: number) => Math.max((m * n) / 2, (m + n) / 2, 4);
-  let best = { mr: 1, ng: 1 }, bestCost = Infinity;
+  const step = (m: number, n: number) =>
+    work * Math.max((m * n) / 2, (m + n) / 2, 4) + (m * n * store) / 2;
+  let best = { mr: 1, ng: 1, cost: Infinity };
   for (let m = 1; m <= Math.min(channels, 8); m++) {
     for (let n = 1; n <= Math.min(vectors, 8); n++) {
       if (!fits(m, n)) continue;
@@ -127,9 +152,8 @@ function chooseTile(
       for (const [cm, sm] of mt) {
         for (const [cn, sn] of nt) if (cm && sm && cn && sn) cost += cm * cn * step(sm, sn);
       }
-      if (cost < bestCost - 1e-9 || (cost < bestCost + 1e-9 && m * n > best.mr * best.ng)) {
-        best = { mr: m, ng: n };
-        bestCost = cost;
+      if (cost < best.cost - 1e-9 || (cost < best.cost + 1e-9 && m * n > best.mr * best.ng)) {
+        best = { mr: m, ng: n, cost };
       }
     }
   }

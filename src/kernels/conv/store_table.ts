@@ -70,23 +70,43 @@ export function vectorSegments(g: ConvGeometry, q0: number, lanes: number): numb
 }
 
 /**
- * How a band's outputs are stored at `isa`: "table" when rows are pitched
- * and AVX2/AVX-512 masks can store the pieces (at most MAX_SEGMENTS per
- * vector, a table of at most MAX_TABLE_BYTES), else "runs". `run` is the
- * most positions a tile may cover.
+ * Row pieces per vector of the band's table at `isa`, or 0 where no table
+ * can serve (rows not pitched, SSE2/scalar, more than MAX_SEGMENTS pieces,
+ * a table beyond MAX_TABLE_BYTES).
+ */
+export function tableSegments(g: ConvGeometry, isa: VecIsa): number {
+  const L = isa.lanes;
+  if (g.wq <= g.ow || (isa.level !== "avx2" && isa.level !== "avx512")) return 0;
+  const vectors = Math.ceil(g.positions / L);
+  let segments = 0;
+  for (let j = 0; j < vectors; j++) segments = Math.max(segments, vectorSegments(g, j * L, L));
+  return segments <= MAX_SEGMENTS && vectors * segments * entryBytes(isa) <= MAX_TABLE_BYTES
+    ? segments
+    : 0;
+}
+
+/**
+ * How a band's outputs are stored at `isa`: "table" when rows are pitched,
+ * AVX2/AVX-512 masks can store the pieces (at most MAX_SEGMENTS per vector,
+ * a table of at most MAX_TABLE_BYTES) and it is estimated cheaper than
+ * "runs": a vector costs its `work` (FMAs or folds per output) plus its
+ * store, and a table's store 4 instructions more per piece, where rows
+ * whose width is a multiple of the lanes waste nothing in runs (a
+ * depthwise 3×3 on 112² stores 784 row vectors of 9 FMAs plainly rather
+ * than 805 flat ones through the table). `run` is the most positions a
+ * tile may cover.
  */
 export function chooseStore(
   g: ConvGeometry,
   isa: VecIsa,
+  work: number,
 ): { mode: ConvStoreMode; segments: number; run: number } {
-  const L = isa.lanes;
-  if (g.wq > g.ow && (isa.level === "avx2" || isa.level === "avx512")) {
+  const L = isa.lanes, segments = tableSegments(g, isa);
+  if (segments) {
     const vectors = Math.ceil(g.positions / L);
-    let segments = 0;
-    for (let j = 0; j < vectors; j++) segments = Math.max(segments, vectorSegments(g, j * L, L));
-    if (segments <= MAX_SEGMENTS && vectors * segments * entryBytes(isa) <= MAX_TABLE_BYTES) {
-      return { mode: "table", segments, run: g.positions };
-    }
+    const table = vectors * (work + 3 + 4 * segments),
+      runs = g.rows * Math.ceil(g.ow / L) * (work + 3);
+    if (table < runs) return { mode: "table", segments, run: g.positions };
   }
   return { mode: "runs", segments: 0, run: g.wq > g.ow ? g.ow : g.positions };
 }

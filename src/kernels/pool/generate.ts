@@ -79,7 +79,7 @@ const SEGMENT_OFF: Reg[] = [r8, r9, rcx];
 export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
   const isa = vecIsa(level);
   const ws = windowSpec(s), g = convGeometry(ws);
-  const { mode, segments, run } = chooseStore(g, isa);
+  const { mode, segments, run } = chooseStore(g, isa, s.kh * s.kw);
   const ng = Math.max(1, Math.min(4, Math.ceil(run / isa.lanes)));
   let divisor: number | null = null;
   if (s.kind === "average") {
