@@ -31,8 +31,23 @@ for (const isa of LEVELS) {
       { n: 1, c: 5, h: 9, w: 21, outChannels: 7, kernel: [1, 1] },
       { n: 2, c: 3, h: 8, w: 19, outChannels: 4, kernel: [3, 3] },
       { n: 1, c: 2, h: 6, w: 37, outChannels: 9, kernel: [3, 3], pads: [1, 1, 1, 1] },
+      // Depthwise, x read in place at AVX-512: padded, 25 taps dilated, unpadded, tiny rows.
+      { n: 2, c: 5, h: 11, w: 37, outChannels: 5, kernel: [3, 3], pads: [1, 1, 1, 1], group: 5 },
+      {
+        n: 1,
+        c: 3,
+        h: 13,
+        w: 21,
+        outChannels: 3,
+        kernel: [5, 5],
+        dilations: [2, 2],
+        pads: [4, 3, 4, 5],
+        group: 3,
+      },
+      { n: 1, c: 4, h: 9, w: 40, outChannels: 4, kernel: [3, 2], group: 4 },
+      { n: 1, c: 6, h: 17, w: 3, outChannels: 6, kernel: [3, 3], pads: [2, 1, 0, 1], group: 6 },
     ];
-    for (let t = 0; t < 83; t++) {
+    for (let t = 0; t < 80 + fixed.length; t++) {
       const o = t < 80 ? randomConv(r) : fixed[t - 80];
       const s = convSpecOf(o);
       const sizes = convSizes(s);

@@ -57,6 +57,7 @@ import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, Vec, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
+import { emitDepthwiseGroup } from "./depthwise.ts";
 import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
 import type { ConvPlan } from "./plan.ts";
@@ -84,13 +85,14 @@ const F = {
   RUNY: 128,
   RUNR: 136,
   PLANES: 192, // the group's planes (the workspace, or x)
+  ROW0: 200, // depthwise: the first output row of the tile
   WB: 144, // the channel block's weights, bias, y and residual
   BB: 152,
   YB: 160,
   RB: 168,
   BLK: 176, // block counter
 } as const;
-const FRAME = 200;
+const FRAME = 208;
 /** AVX2: the register holding a tail tile's lane mask (kept out of the microkernel's pool). */
 const AVX2_TAIL = 15;
 /** Table mode, AVX-512: opmasks of a vector's row pieces. */
@@ -128,7 +130,16 @@ export function generateConv(
     addImmediate(a, "add", qword(rsp, F.Y), yBand);
     addImmediate(a, "add", qword(rsp, F.R), yBand);
   }
-  if (!g.copy && s.rowStart) addImmediate(a, "add", qword(rsp, F.X), s.rowStart * s.w * 4);
+  // (The depthwise kernel addresses x's rows itself.)
+  if (!g.copy && s.rowStart && !p.depthwise) {
+    addImmediate(a, "add", qword(rsp, F.X), s.rowStart * s.w * 4);
+  }
+  if (p.depthwise) {
+    // Its zero row: the rows above and below x.
+    a.emit("mov", rax, qword(rsp, F.WS));
+    v.zero(0);
+    for (let at = 0; at < p.workspaceBytes; at += 64) v.store(rax, at, 0);
+  }
   const table = p.mode === "table" ? storeTable(isa, g, p.segments) : null;
 
   frameLoop(a, F.IMG, s.n, () => {
@@ -170,6 +181,7 @@ function emitGroup(
   table: Uint8Array | null,
 ): void {
   const a = v.a;
+  if (p.depthwise) return emitDepthwiseGroup(v, s, g, p.depthwise, F);
   if (g.copy) {
     a.emit("mov", rsi, qword(rsp, F.XG));
     a.emit("mov", rdi, qword(rsp, F.WS));

@@ -11,6 +11,13 @@ import { tileFits } from "../gemm/microkernel.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
+import {
+  depthwiseFits,
+  depthwiseServes,
+  type DepthwiseTile,
+  depthwiseTile,
+  depthwiseWorkspace,
+} from "./depthwise.ts";
 import { convGeometry } from "./geometry.ts";
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
@@ -33,6 +40,8 @@ export interface ConvPlan extends KernelPlan {
   ocBlock: number;
   /** L2 bytes the blocking was made for (parts are planned for the same). */
   l2: number;
+  /** The depthwise kernel's tile (x read in place, see depthwise.ts), or null. */
+  depthwise: DepthwiseTile | null;
 }
 
 /** Vector registers an activation's emitter takes as temporaries (a dry run). */
@@ -62,6 +71,23 @@ export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
   const g = convGeometry(s);
   const L = isa.lanes;
   const taps = s.kh * s.kw, work = g.cg * taps;
+  const actRegs = s.activation ? 1 + activationTemps(isa, s.activation) : 0;
+  if (depthwiseServes(s, g, level) && depthwiseFits(s, actRegs)) {
+    const t = depthwiseTile(s, g, actRegs);
+    return {
+      isa: level,
+      mr: 1,
+      ng: t.vectors,
+      unrollIc: 1,
+      mode: "runs",
+      segments: 0,
+      ocBlock: 1,
+      l2,
+      depthwise: t,
+      workspaceBytes: depthwiseWorkspace(s),
+      description: `${level} depthwise ${t.rows} rows × ${t.vectors * 16}, x in place`,
+    };
+  }
   // Runs (plain stores; a pitched band's rows one by one) or the table (the
   // flat domain, pieces per row): whichever the tile estimate finds cheaper.
   const pitched = g.wq > g.ow;
@@ -107,6 +133,7 @@ export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
     segments,
     ocBlock,
     l2,
+    depthwise: null,
     workspaceBytes,
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
       ocBlock < g.ocg ? ` blocks of ${ocBlock} channels` : ""

@@ -1,0 +1,267 @@
+/**
+ * Depthwise convolution (one input and one output channel per group, stride
+ * 1) at AVX-512, reading x in place: no phase planes. A tile is R output
+ * rows × V vectors of one channel; each input row the tile needs is loaded
+ * once per tap column and feeds every output row of the tile that uses it
+ * (R rows share R + kh − 1 input rows). Rows above or below x read a zero
+ * row in the workspace (row pointers chosen with cmov); columns left or
+ * right of x are masked off in the load (fault-suppressing, zero lanes).
+ * Each output is the same FMA chain, taps in row-major order from +0, as
+ * the general kernel computes it, so the bits are the general kernel's.
+ *
+ * @module
+ */
+import {
+  dword,
+  eax,
+  KREG,
+  qword,
+  r10,
+  r11,
+  r12,
+  r13,
+  r14,
+  r15,
+  r8,
+  r9,
+  rax,
+  rbp,
+  rbx,
+  rcx,
+  rdi,
+  rdx,
+  type Reg,
+  rsi,
+  rsp,
+  zmmword,
+} from "../../../asm/mod.ts";
+import { addImmediate, frameLoop } from "../abi.ts";
+import { Lanes } from "../math/lanes.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import type { Vec } from "../vec.ts";
+import type { ConvGeometry } from "./geometry.ts";
+import type { ConvSpec } from "./spec.ts";
+
+/** The tile of a depthwise plan. */
+export interface DepthwiseTile {
+  /** Output rows per tile. */
+  rows: number;
+  /** Vectors per column chunk of a row. */
+  vectors: number;
+}
+
+/** Row pointers of a tile's input rows (at most 8). */
+const ROW_REGS: Reg[] = [r8, r9, r10, r11, r12, r13, r14, r15];
+
+/** Whether the depthwise kernel serves `s` at `level`. */
+export function depthwiseServes(s: ConvSpec, g: ConvGeometry, level: string): boolean {
+  return level === "avx512" && g.cg === 1 && g.ocg === 1 && s.sh === 1 && s.sw === 1 && !s.flip &&
+    s.uh === 1 && s.uw === 1 && s.kh * s.kw <= 25;
+}
+
+/**
+ * Workspace: a zero row standing for the rows above and below x, with a
+ * line of margin on each side. Loads read only the lanes of columns inside
+ * the row (the others are masked), but a masked-off lane on an
+ * inaccessible page still costs a fault-suppression assist of hundreds of
+ * cycles (depthwise 3×3 on 14²×576, Zen 5: 190 µs with the zero row at the
+ * start of its mapping, 17 µs with the margin), so the row's vectors stay
+ * inside the mapping.
+ */
+export function depthwiseWorkspace(s: ConvSpec): number {
+  return Math.ceil((s.w * 4) / 64) * 64 + 2 * ZERO_MARGIN;
+}
+
+/** Bytes before (and after) the zero row in the workspace. */
+export const ZERO_MARGIN = 64;
+
+/**
+ * The tile for an output row of `ow`: as many vectors per chunk as fit 14
+ * accumulators beside the weights, and rows to fill them (input rows ≤ 8).
+ */
+export function depthwiseTile(s: ConvSpec, g: ConvGeometry, activation: number): DepthwiseTile {
+  const vectors = Math.ceil(g.ow / 16), taps = s.kh * s.kw;
+  const weights = taps <= 9 ? taps : 0; // more taps: broadcast from memory in the FMA
+  // Accumulators: beside the weights, a load and a bias register, and the activation's.
+  const budget = Math.min(16, 30 - weights - activation);
+  const v = Math.max(1, Math.min(vectors, 7, budget));
+  const rows = Math.max(1, Math.min(Math.floor(budget / v), g.rows, 8 - (s.kh - 1) * s.dh));
+  return { rows, vectors: v };
+}
+
+/** Whether the activation's registers leave a tile at all. */
+export function depthwiseFits(s: ConvSpec, activation: number): boolean {
+  const taps = s.kh * s.kw;
+  return 30 - (taps <= 9 ? taps : 0) - activation >= 1 && (s.kh - 1) * s.dh < 8;
+}
+
+/**
+ * Emits the depthwise body: the caller has the frame of generate.ts with
+ * the group's pointers (x channel at F.XG, weights at F.WG, bias at F.BG, y
+ * at F.YG, residual at F.RG) and the workspace at F.WS.
+ */
+export function emitDepthwiseGroup(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  tile: DepthwiseTile,
+  frame: {
+    XG: number;
+    WG: number;
+    BG: number;
+    YG: number;
+    RG: number;
+    WS: number;
+    TILE: number;
+    ROW0: number;
+  },
+): void {
+  const a = v.a;
+  const taps = s.kh * s.kw, inWeights = taps <= 9;
+  const R = tile.rows, V = tile.vectors;
+  const W0 = 0; // weights in registers 0..taps-1
+  const ACC0 = inWeights ? taps : 0;
+  const acc = (r: number, j: number) => ACC0 + r * V + j;
+  const LOAD = ACC0 + R * V, BIAS = LOAD + 1;
+  const free = Array.from({ length: 32 - (BIAS + 1) }, (_, i) => BIAS + 1 + i);
+  const def = s.activation ? UNARY_OPS[s.activation.op] : null;
+  const OUT = def ? free.shift()! : -1;
+  const zeroRow = rdi; // the workspace's zero row
+  a.emit("mov", rsi, qword(rsp, frame.XG));
+  a.emit("mov", rdx, qword(rsp, frame.WG));
+  a.emit("mov", rbp, qword(rsp, frame.YG));
+  a.emit("mov", rbx, qword(rsp, frame.RG));
+  a.emit("mov", zeroRow, qword(rsp, frame.WS));
+  a.emit("add", zeroRow, ZERO_MARGIN);
+  if (inWeights) { for (let t = 0; t < taps; t++) v.broadcast(W0 + t, rdx, t * 4); }
+  if (s.bias) {
+    a.emit("mov", rax, qword(rsp, frame.BG));
+    v.broadcast(BIAS, rax, 0);
+  }
+  // Load masks: the edge vectors' lanes inside x's row, per tap column. They are the same for
+  // every row and tile: the first three distinct ones live in k2, k6, k7 for the whole kernel
+  // (one kmovw per load serialized the loads of a 14-wide image through one opmask).
+  const maskOf = (ow0: number, kj: number) => {
+    const col = ow0 + kj * s.dw - s.pl;
+    let mask = 0;
+    for (let l = 0; l < 16; l++) {
+      if (ow0 + l < g.ow && col + l >= 0 && col + l < s.w) mask |= 1 << l;
+    }
+    return mask;
+  };
+  const distinct = new Set<number>();
+  for (let ow0 = 0; ow0 < g.ow; ow0 += 16) {
+    for (let kj = 0; kj < s.kw; kj++) {
+      const m = maskOf(ow0, kj);
+      if (m !== 0 && m !== 0xffff) distinct.add(m);
+    }
+  }
+  // All in registers when three suffice; else two, and k7 set before each load of the others.
+  const statics = new Map<number, number>();
+  for (const m of distinct) {
+    if (statics.size < (distinct.size <= 3 ? 3 : 2)) statics.set(m, [2, 6, 7][statics.size]);
+  }
+  for (const [m, k] of statics) {
+    a.emit("mov", eax, m);
+    a.emit("kmovw", KREG[k], eax);
+  }
+  const tailLanes = g.ow % 16;
+  if (tailLanes) {
+    a.emit("mov", eax, (1 << tailLanes) - 1);
+    a.emit("kmovw", KREG[1], eax);
+  }
+  const inRows = R + (s.kh - 1) * s.dh;
+  /** Row pointers of input rows oh0 − pt + q for q < inRows; oh0 in rcx (rows of this tile). */
+  const rowPointers = () => {
+    for (let q = 0; q < inRows; q++) {
+      // ih = oh0 − pt + q: valid when 0 ≤ ih < h (unsigned compare), else the zero row.
+      a.emit("lea", rax, qword(rcx, q - s.pt));
+      a.emit("imul", ROW_REGS[q], rax, s.w * 4);
+      a.emit("add", ROW_REGS[q], rsi);
+      a.emit("cmp", rax, s.h);
+      a.emit("cmovae", ROW_REGS[q], zeroRow);
+    }
+  };
+  const fullTiles = Math.floor(g.rows / R), lastRows = g.rows % R;
+  const tileBody = (rows: number) => {
+    rowPointers();
+    for (let c0 = 0; c0 < g.ow; c0 += V * 16) {
+      const nv = Math.min(V, Math.ceil((g.ow - c0) / 16));
+      for (let r = 0; r < rows; r++) for (let j = 0; j < nv; j++) v.zero(acc(r, j));
+      // Input row q feeds output row r through kernel row i = (q − r)/dh.
+      for (let q = 0; q < rows + (s.kh - 1) * s.dh; q++) {
+        for (let kj = 0; kj < s.kw; kj++) {
+          for (let j = 0; j < nv; j++) {
+            const users: [number, number][] = [];
+            for (let r = 0; r < rows; r++) {
+              const d = q - r;
+              if (d >= 0 && d % s.dh === 0 && d / s.dh < s.kh) users.push([r, d / s.dh]);
+            }
+            if (users.length === 0) continue;
+            const ow0 = c0 + j * 16, col = ow0 + kj * s.dw - s.pl;
+            const mask = maskOf(ow0, kj);
+            if (mask === 0) continue;
+            const m = zmmword(ROW_REGS[q], col * 4);
+            if (mask === 0xffff) a.emit("vmovups", v.r(LOAD), m);
+            else {
+              let k = statics.get(mask);
+              if (k === undefined) {
+                k = 7;
+                a.emit("mov", eax, mask);
+                a.emit("kmovw", KREG[k], eax);
+              }
+              a.emit("vmovups", v.r(LOAD).k(KREG[k]).z, m);
+            }
+            // Taps in row-major order for each output row: users come in increasing r,
+            // and for one r the loop visits kernel rows in order, columns in order.
+            for (const [r, i] of users) {
+              const t = i * s.kw + kj;
+              if (inWeights) a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(LOAD), v.r(W0 + t));
+              else a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(LOAD), dword(rdx, t * 4).b);
+            }
+          }
+        }
+      }
+      // Store: bias, residual, activation; the row's last vector masked.
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j < nv; j++) {
+          const ow0 = c0 + j * 16, lanes = Math.min(16, g.ow - ow0);
+          const x = acc(r, j);
+          const disp = r * g.ow * 4 + ow0 * 4;
+          const mem = (base: Reg) => zmmword(base, disp);
+          if (s.bias) v.add(x, x, BIAS);
+          if (s.residual) {
+            if (lanes < 16) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, mem(rbx));
+            else a.emit("vmovups", v.r(LOAD), mem(rbx));
+            v.add(x, x, LOAD);
+          }
+          let out = x;
+          if (def) {
+            def.emit(new Lanes(v, free, [3, 4, 5]), OUT, x, s.activation!.params);
+            out = OUT;
+          }
+          if (lanes < 16) a.emit("vmovups", mem(rbp).k(KREG[1]), v.r(out));
+          else a.emit("vmovups", mem(rbp), v.r(out));
+        }
+      }
+    }
+  };
+  // rcx = first output row of the tile (kept in the frame slot across the body).
+  a.emit("mov", qword(rsp, frame.ROW0), s.rowStart);
+  const advance = (rows: number) => {
+    a.emit("mov", rcx, qword(rsp, frame.ROW0));
+    a.emit("add", rcx, rows);
+    a.emit("mov", qword(rsp, frame.ROW0), rcx);
+    addImmediate(a, "add", rbp, rows * g.ow * 4);
+    addImmediate(a, "add", rbx, rows * g.ow * 4);
+  };
+  frameLoop(a, frame.TILE, fullTiles, () => {
+    a.emit("mov", rcx, qword(rsp, frame.ROW0));
+    tileBody(R);
+    advance(R);
+  });
+  if (lastRows) {
+    a.emit("mov", rcx, qword(rsp, frame.ROW0));
+    tileBody(lastRows);
+  }
+}
