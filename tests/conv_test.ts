@@ -341,3 +341,30 @@ Deno.test("conv2d: packed weights give the plain call's bits, are a private copy
     /convTranspose2d: w has 108 elements/,
   );
 });
+
+Deno.test({
+  name: "conv2d: the AVX-512 depthwise kernel (x in place) gives the general kernel's bits",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const r = rng(1800);
+    using wide = new Jit({ maxIsa: "avx512" });
+    using general = new Jit({ maxIsa: "avx2" }); // same FMA order through the phase planes
+    for (
+      const o of [
+        { n: 2, c: 5, h: 11, w: 37, outChannels: 5, kernel: [3, 3], pads: [1, 1, 1, 1], group: 5 },
+        { n: 1, c: 7, h: 14, w: 14, outChannels: 7, kernel: [3, 3], pads: [1, 1, 1, 1], group: 7 },
+        { n: 1, c: 3, h: 9, w: 70, outChannels: 3, kernel: [5, 5], pads: [2, 2, 2, 2], group: 3 },
+      ]
+    ) {
+      const s = convSpecOf(o), sizes = convSizes(s);
+      const x = new Float32Array(sizes.x).map(() => r() - 0.5);
+      const w = new Float32Array(sizes.w).map(() => r() - 0.5);
+      const bias = new Float32Array(s.oc).map(() => r());
+      const a = new Float32Array(sizes.y), b = a.slice();
+      wide.conv2d(x, w, a, { ...o, bias, activation: "relu" });
+      general.conv2d(x, w, b, { ...o, bias, activation: "relu" });
+      assert.equal(firstDifference(a, b), -1, JSON.stringify(o));
+    }
+    assert.ok(wide.stats().keys.every((k) => k.plan!.includes("depthwise")));
+  },
+});
