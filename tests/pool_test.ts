@@ -38,14 +38,13 @@ function specOf(
   return decodePoolKey(key);
 }
 
-/** Output elements of a configuration (y sized by the library's own formula; checked against ONNX below). */
+/** Output elements of a configuration, by the spec's output formula (checked against ONNX below). */
 function outputs(kind: "max" | "average", o: PoolOptions): number {
-  const key = new Int32Array(32);
-  const probe = { ...decodePoolKey(key), kind, planes: 1 };
   const [kh, kw] = o.kernel!, [sh, sw] = o.strides ?? [1, 1], [dh, dw] = o.dilations ?? [1, 1];
-  const pads = o.pads ?? [0, 0, 0, 0];
-  const s: PoolSpec = {
-    ...probe,
+  const [pt, pl, pb, pr] = o.pads ?? [0, 0, 0, 0];
+  const { oh, ow } = poolShape({
+    kind,
+    planes: 1,
     h: o.h,
     w: o.w,
     kh,
@@ -54,14 +53,13 @@ function outputs(kind: "max" | "average", o: PoolOptions): number {
     sw,
     dh,
     dw,
-    pt: pads[0],
-    pl: pads[1],
-    pb: pads[2],
-    pr: pads[3],
+    pt,
+    pl,
+    pb,
+    pr,
     ceil: o.ceilMode ?? false,
     countIncludePad: o.countIncludePad ?? false,
-  };
-  const { oh, ow } = poolShape(s);
+  });
   return o.n * o.c * oh * ow;
 }
 

@@ -72,6 +72,40 @@ export function readBool(who: string, name: string, v: unknown): boolean {
 /** ONNX auto_pad. */
 export type AutoPad = "NOTSET" | "SAME_UPPER" | "SAME_LOWER" | "VALID";
 
+/** ONNX auto_pad as read: NOTSET, VALID, or SAME with the odd pad at the end (UPPER) or start. */
+export type PadMode = "explicit" | "valid" | "upper" | "lower";
+
+/** Checks auto_pad (and that pads are not given with it). */
+export function readAutoPad(who: string, autoPad: unknown, pads: unknown): PadMode {
+  if (autoPad === undefined || autoPad === "NOTSET") return "explicit";
+  if (autoPad !== "SAME_UPPER" && autoPad !== "SAME_LOWER" && autoPad !== "VALID") {
+    fail(
+      who,
+      `autoPad must be "NOTSET", "SAME_UPPER", "SAME_LOWER" or "VALID", got ${describe(autoPad)}`,
+      typeof autoPad === "string" ? "range" : "type",
+    );
+  }
+  if (pads !== undefined) fail(who, `pads cannot be given with autoPad "${autoPad}"`, "range");
+  return autoPad === "VALID" ? "valid" : autoPad === "SAME_UPPER" ? "upper" : "lower";
+}
+
+/** Splits a SAME axis's total padding into key[lead] and key[lead + 2] (≤ maxPad). */
+export function splitSame(
+  who: string,
+  total: number,
+  mode: PadMode,
+  maxPad: number,
+  key: Int32Array,
+  lead: number,
+): void {
+  const small = Math.floor(total / 2);
+  key[lead] = mode === "upper" ? small : total - small;
+  key[lead + 2] = total - key[lead];
+  if (key[lead] > maxPad || key[lead + 2] > maxPad) {
+    fail(who, `autoPad needs pads beyond ${maxPad}, got a total of ${total}`, "range");
+  }
+}
+
 /**
  * Reads pads or auto_pad into key[slot..slot+3] ([top, left, bottom, right]):
  * SAME pads keep ceil(in/stride) outputs, the odd one at the end (UPPER) or
@@ -89,33 +123,18 @@ export function readPads(
   w: number,
   window: number,
 ): void {
-  if (autoPad === undefined || autoPad === "NOTSET") {
-    return readInts(who, "pads", pads, 4, 0, maxPad, 0, key, slot);
-  }
-  if (autoPad !== "SAME_UPPER" && autoPad !== "SAME_LOWER" && autoPad !== "VALID") {
-    fail(
-      who,
-      `autoPad must be "NOTSET", "SAME_UPPER", "SAME_LOWER" or "VALID", got ${describe(autoPad)}`,
-      typeof autoPad === "string" ? "range" : "type",
-    );
-  }
-  if (pads !== undefined) fail(who, `pads cannot be given with autoPad "${autoPad}"`, "range");
+  const mode = readAutoPad(who, autoPad, pads);
+  if (mode === "explicit") return readInts(who, "pads", pads, 4, 0, maxPad, 0, key, slot);
   key[slot] =
     key[slot + 1] =
     key[slot + 2] =
     key[slot + 3] =
       0;
-  if (autoPad === "VALID") return;
-  const upper = autoPad === "SAME_UPPER";
-  const same = (size: number, k: number, s: number, d: number, lead: number) => {
+  if (mode === "valid") return;
+  for (let i = 0; i < 2; i++) {
+    const size = i === 0 ? h : w, k = key[window + i], s = key[window + 2 + i];
+    const d = key[window + 4 + i];
     const total = Math.max(0, (Math.ceil(size / s) - 1) * s + (k - 1) * d + 1 - size);
-    const small = Math.floor(total / 2);
-    key[lead] = upper ? small : total - small;
-    key[lead + 2] = total - key[lead];
-    if (key[lead] > maxPad || key[lead + 2] > maxPad) {
-      fail(who, `autoPad "${autoPad}" needs pads beyond ${maxPad}`, "range");
-    }
-  };
-  same(h, key[window], key[window + 2], key[window + 4], slot);
-  same(w, key[window + 1], key[window + 3], key[window + 5], slot + 1);
+    splitSame(who, total, mode, maxPad, key, slot + i);
+  }
 }

@@ -418,13 +418,14 @@ export class Jit {
     rt.operand(POOL, 0, x);
     rt.operand(POOL, 1, y);
     if (readPool(kind, x, y, options, rt.key, rt.extents)) return rt.run(POOL_ID);
-    // Global pooling: a reduction over each plane.
-    const planes = options.n * options.c;
-    this.reduce(kind === "globalMax" ? "max" : "mean", x, y, {
-      rows: planes,
-      cols: options.h * options.w,
-    });
+    // Global pooling: a reduction over each plane (the shape as validated, options read once).
+    const rows = this.#globalRows;
+    rows.rows = rt.key[2];
+    rows.cols = rt.key[3] * rt.key[4];
+    this.reduce(kind === "globalMax" ? "max" : "mean", x, y, rows);
   }
+
+  readonly #globalRows: ReduceOptions = { rows: 0, cols: 0 };
 
   /**
    * ONNX ConvTranspose on NCHW tensors: w of shape c × outChannels/group ×

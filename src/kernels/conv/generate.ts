@@ -138,7 +138,10 @@ export function generateConv(
     // Its zero row: the rows above and below x.
     a.emit("mov", rax, qword(rsp, F.WS));
     v.zero(0);
-    for (let at = 0; at < p.workspaceBytes; at += 64) v.store(rax, at, 0);
+    countedLoop(a, rcx, p.workspaceBytes / 64, () => {
+      v.store(rax, 0, 0);
+      a.emit("add", rax, 64);
+    });
   }
   const table = p.mode === "table" ? storeTable(isa, g, p.segments) : null;
 

@@ -118,10 +118,7 @@ export function readConv(
   readInts(W, "dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 10);
   // ONNX order [top, left, bottom, right] into slots 12..15.
   readPads(W, o.pads, o.autoPad, MAX_CONV_PAD, key, 12, h, ww, 6);
-  const group = readInt(W, "group", o.group ?? 1, 1, MAX_CONV_DIMENSION);
-  if (c % group !== 0 || oc % group !== 0) {
-    fail(W, `group=${group} must divide c=${c} and outChannels=${oc}`, "range");
-  }
+  const group = readGroup(W, o.group, c, oc);
   key[16] = group;
   const oh = Math.floor((h + key[12] + key[14] - key[10] * (key[6] - 1) - 1) / key[8]) + 1;
   const ow = Math.floor((ww + key[13] + key[15] - key[11] * (key[7] - 1) - 1) / key[9]) + 1;
@@ -134,37 +131,26 @@ export function readConv(
       "range",
     );
   }
-  if (h * ww > MAX_CONV_PLANE || oh * ow > MAX_CONV_PLANE) {
-    fail(
-      W,
-      `planes of ${h}×${ww} in or ${oh}×${ow} out exceed ${MAX_CONV_PLANE} elements`,
-      "range",
-    );
-  }
-  const nx = n * c * h * ww, ny = n * oc * oh * ow, nw = oc * (c / group) * key[6] * key[7];
-  if (nx > MAX_CONV_TENSOR || ny > MAX_CONV_TENSOR || nw > MAX_CONV_TENSOR) {
-    fail(W, `tensors beyond ${MAX_CONV_TENSOR} elements are not supported`, "range");
-  }
-  const lx = viewLength(x), lw = viewLength(w), ly = viewLength(y);
-  if (lx !== nx) {
-    fail(W, `x has ${lx} elements but n×c×h×w = ${n}×${c}×${h}×${ww} needs ${nx}`, "range");
-  }
-  if (lw !== nw) {
-    fail(
-      W,
-      `w has ${lw} elements but outChannels×c/group×kh×kw = ${oc}×${c / group}×${key[6]}×${
-        key[7]
-      } needs ${nw}`,
-      "range",
-    );
-  }
-  if (ly !== ny) {
-    fail(
-      W,
-      `y has ${ly} elements but n×outChannels×oh×ow = ${n}×${oc}×${oh}×${ow} needs ${ny}`,
-      "range",
-    );
-  }
+  const ny = n * oc * oh * ow;
+  readSizes(
+    W,
+    x,
+    w,
+    y,
+    n,
+    c,
+    h,
+    ww,
+    oc,
+    oh,
+    ow,
+    h * ww,
+    oc,
+    c / group,
+    "outChannels×c/group",
+    key,
+    extents,
+  );
   readEpilogue(W, o, oc, ny, key, 17, ops);
   const layout = o.layout;
   if (layout !== undefined && layout !== "nchw") {
@@ -174,10 +160,75 @@ export function readConv(
       typeof layout === "string" ? "range" : "type",
     );
   }
-  extents[0] = 4 * nx;
-  extents[1] = 4 * nw;
   extents[2] = key[17] ? 4 * oc : 0;
   extents[3] = key[18] ? 4 * ny : 0;
+}
+
+/** Groups: an integer dividing c and oc (default 1). */
+export function readGroup(who: string, v: unknown, c: number, oc: number): number {
+  const group = readInt(who, "group", v ?? 1, 1, MAX_CONV_DIMENSION);
+  if (c % group !== 0 || oc % group !== 0) {
+    fail(who, `group=${group} must divide c=${c} and outChannels=${oc}`, "range");
+  }
+  return group;
+}
+
+/**
+ * A convolution's sizes against its operands: planes and tensors within
+ * the limits (`plane`: the largest input plane the kernel reads), x, w
+ * (w0 × w1 × kh × kw, named `wNames` in the error) and y of exactly their
+ * lengths; extents 0 (x), 1 (w) and 4 (y) written.
+ */
+export function readSizes(
+  who: string,
+  x: Float32Array,
+  w: Float32Array,
+  y: Float32Array,
+  n: number,
+  c: number,
+  h: number,
+  ww: number,
+  oc: number,
+  oh: number,
+  ow: number,
+  plane: number,
+  w0: number,
+  w1: number,
+  wNames: string,
+  key: Int32Array,
+  extents: Float64Array,
+): void {
+  if (plane > MAX_CONV_PLANE || oh * ow > MAX_CONV_PLANE) {
+    fail(
+      who,
+      `planes of ${h}×${ww} in or ${oh}×${ow} out exceed ${MAX_CONV_PLANE} elements`,
+      "range",
+    );
+  }
+  const nx = n * c * h * ww, ny = n * oc * oh * ow, nw = w0 * w1 * key[6] * key[7];
+  if (nx > MAX_CONV_TENSOR || ny > MAX_CONV_TENSOR || nw > MAX_CONV_TENSOR) {
+    fail(who, `tensors beyond ${MAX_CONV_TENSOR} elements are not supported`, "range");
+  }
+  const lx = viewLength(x), lw = viewLength(w), ly = viewLength(y);
+  if (lx !== nx) {
+    fail(who, `x has ${lx} elements but n×c×h×w = ${n}×${c}×${h}×${ww} needs ${nx}`, "range");
+  }
+  if (lw !== nw) {
+    fail(
+      who,
+      `w has ${lw} elements but ${wNames}×kh×kw = ${w0}×${w1}×${key[6]}×${key[7]} needs ${nw}`,
+      "range",
+    );
+  }
+  if (ly !== ny) {
+    fail(
+      who,
+      `y has ${ly} elements but n×outChannels×oh×ow = ${n}×${oc}×${oh}×${ow} needs ${ny}`,
+      "range",
+    );
+  }
+  extents[0] = 4 * nx;
+  extents[1] = 4 * nw;
   extents[4] = 4 * ny;
 }
 

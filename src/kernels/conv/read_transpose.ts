@@ -7,17 +7,16 @@
  *
  * @module
  */
-import { describe, viewLength } from "../../typed.ts";
-import { type AutoPad, readInt, readInts } from "../attributes.ts";
+import { type AutoPad, readAutoPad, readInt, readInts, splitSame } from "../attributes.ts";
 import { badOptions, fail } from "../checks.ts";
 import { type Activation, decodeActivation } from "../unary/read.ts";
 import {
   MAX_CONV_DIMENSION,
   MAX_CONV_PAD,
-  MAX_CONV_PLANE,
-  MAX_CONV_TENSOR,
   MAX_CONV_WINDOW,
   readEpilogue,
+  readGroup,
+  readSizes,
 } from "./read.ts";
 import { type ConvSpec, outHeight } from "./spec.ts";
 
@@ -123,42 +122,22 @@ export function readConvTranspose(
       );
     }
   }
-  const autoPad = o.autoPad;
-  if (autoPad === undefined || autoPad === "NOTSET") {
-    readInts(W, "pads", o.pads, 4, 0, MAX_CONV_PAD, 0, key, 12);
-  } else {
-    if (autoPad !== "SAME_UPPER" && autoPad !== "SAME_LOWER" && autoPad !== "VALID") {
-      fail(
-        W,
-        `autoPad must be "NOTSET", "SAME_UPPER", "SAME_LOWER" or "VALID", got ${describe(autoPad)}`,
-        typeof autoPad === "string" ? "range" : "type",
-      );
-    }
-    if (o.pads !== undefined) fail(W, `pads cannot be given with autoPad "${autoPad}"`, "range");
+  const mode = readAutoPad(W, o.autoPad, o.pads);
+  if (mode === "explicit") readInts(W, "pads", o.pads, 4, 0, MAX_CONV_PAD, 0, key, 12);
+  else {
     key[12] =
       key[13] =
       key[14] =
       key[15] =
         0;
-    if (autoPad !== "VALID") {
-      // ONNX: output = input·stride; the total padding is what the full output has beyond it.
-      for (let i = 0; i < 2; i++) {
-        const size = i === 0 ? h : ww;
-        const total = Math.max(
-          0,
-          key[8 + i] * (size - 1) + key[16 + i] + (key[6 + i] - 1) * key[10 + i] + 1 -
-            size * key[8 + i],
-        );
-        const half = Math.floor(total / 2);
-        key[12 + i] = autoPad === "SAME_UPPER" ? half : total - half;
-        key[14 + i] = total - key[12 + i];
-      }
+    // ONNX: SAME gives output = input·stride; the total padding is what the full output has beyond it.
+    for (let i = 0; mode !== "valid" && i < 2; i++) {
+      const size = i === 0 ? h : ww;
+      const full = key[8 + i] * (size - 1) + key[16 + i] + (key[6 + i] - 1) * key[10 + i] + 1;
+      splitSame(W, Math.max(0, full - size * key[8 + i]), mode, MAX_CONV_PAD, key, 12 + i);
     }
   }
-  const group = readInt(W, "group", o.group ?? 1, 1, MAX_CONV_DIMENSION);
-  if (c % group !== 0 || oc % group !== 0) {
-    fail(W, `group=${group} must divide c=${c} and outChannels=${oc}`, "range");
-  }
+  const group = readGroup(W, o.group, c, oc);
   key[18] = group;
   const full = (size: number, i: number) =>
     key[8 + i] * (size - 1) + key[16 + i] + (key[6 + i] - 1) * key[10 + i] + 1;
@@ -166,44 +145,31 @@ export function readConvTranspose(
   if (oh < 1 || ow < 1) {
     fail(W, `pads [${key[12]}, ${key[13]}, ${key[14]}, ${key[15]}] leave an empty output`, "range");
   }
-  const hu = (h - 1) * key[8] + 1, wu = (ww - 1) * key[9] + 1;
-  if (h * ww > MAX_CONV_PLANE || oh * ow > MAX_CONV_PLANE || hu * wu > MAX_CONV_PLANE) {
-    fail(
-      W,
-      `planes of ${h}×${ww} in or ${oh}×${ow} out exceed ${MAX_CONV_PLANE} elements`,
-      "range",
-    );
-  }
-  const nx = n * c * h * ww, ny = n * oc * oh * ow, nw = c * (oc / group) * key[6] * key[7];
-  if (nx > MAX_CONV_TENSOR || ny > MAX_CONV_TENSOR || nw > MAX_CONV_TENSOR) {
-    fail(W, `tensors beyond ${MAX_CONV_TENSOR} elements are not supported`, "range");
-  }
-  const lx = viewLength(x), lw = viewLength(w), ly = viewLength(y);
-  if (lx !== nx) {
-    fail(W, `x has ${lx} elements but n×c×h×w = ${n}×${c}×${h}×${ww} needs ${nx}`, "range");
-  }
-  if (lw !== nw) {
-    fail(
-      W,
-      `w has ${lw} elements but c×outChannels/group×kh×kw = ${c}×${oc / group}×${key[6]}×${
-        key[7]
-      } needs ${nw}`,
-      "range",
-    );
-  }
-  if (ly !== ny) {
-    fail(
-      W,
-      `y has ${ly} elements but n×outChannels×oh×ow = ${n}×${oc}×${oh}×${ow} needs ${ny}`,
-      "range",
-    );
-  }
+  // The kernel reads x upsampled by the strides.
+  const upsampled = ((h - 1) * key[8] + 1) * ((ww - 1) * key[9] + 1);
+  const ny = n * oc * oh * ow;
+  readSizes(
+    W,
+    x,
+    w,
+    y,
+    n,
+    c,
+    h,
+    ww,
+    oc,
+    oh,
+    ow,
+    Math.max(h * ww, upsampled),
+    c,
+    oc / group,
+    "c×outChannels/group",
+    key,
+    extents,
+  );
   readEpilogue(W, o, oc, ny, key, 19, ops);
-  extents[0] = 4 * nx;
-  extents[1] = 4 * nw;
   extents[2] = key[19] ? 4 * oc : 0;
   extents[3] = key[20] ? 4 * ny : 0;
-  extents[4] = 4 * ny;
 }
 
 /** The convolution that computes the call a key describes (see the module). */

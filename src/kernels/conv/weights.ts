@@ -11,7 +11,7 @@
 import { describe, isFloat32Array, viewLength } from "../../typed.ts";
 import { readInt, readInts } from "../attributes.ts";
 import { fail } from "../checks.ts";
-import { MAX_CONV_DIMENSION, MAX_CONV_WINDOW } from "./read.ts";
+import { MAX_CONV_DIMENSION, MAX_CONV_WINDOW, readGroup } from "./read.ts";
 
 /** The shape weights are packed for. */
 export interface ConvWeightsOptions {
@@ -32,7 +32,7 @@ const SHAPE = new Int32Array(2);
 
 /** Weights packed once for conv2d (or convTranspose2d); pass in place of w. */
 export class ConvWeights {
-  /** Output channels, input channels, groups, kernel height and width. */
+  /** Output channels. */
   readonly outChannels: number;
   /** Input channels. */
   readonly c: number;
@@ -58,7 +58,7 @@ export class ConvWeights {
     if (!isFloat32Array(w)) fail(W, `w must be a Float32Array, got ${describe(w)}`, "type");
     this.outChannels = readInt(W, "outChannels", o.outChannels, 1, MAX_CONV_DIMENSION);
     this.c = readInt(W, "c", o.c, 1, MAX_CONV_DIMENSION);
-    this.group = readInt(W, "group", o.group ?? 1, 1, MAX_CONV_DIMENSION);
+    this.group = readGroup(W, o.group, this.c, this.outChannels);
     readInts(W, "kernel", o.kernel, 2, 1, MAX_CONV_WINDOW, 1, SHAPE, 0);
     this.kh = SHAPE[0];
     this.kw = SHAPE[1];
@@ -67,13 +67,6 @@ export class ConvWeights {
       fail(W, `transposed must be a boolean, got ${describe(t)}`, "type");
     }
     this.transposed = t;
-    if (this.c % this.group || this.outChannels % this.group) {
-      fail(
-        W,
-        `group=${this.group} must divide c=${this.c} and outChannels=${this.outChannels}`,
-        "range",
-      );
-    }
     const n = this.c * (this.outChannels / this.group) * this.kh * this.kw;
     const lw = viewLength(w);
     if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");

@@ -71,10 +71,22 @@ export const POOL_KEY_FIELDS = [
 
 const W = "pool";
 
+/** The options only windowed pooling takes. */
+const WINDOW_OPTIONS = [
+  "kernel",
+  "strides",
+  "pads",
+  "autoPad",
+  "dilations",
+  "ceilMode",
+  "countIncludePad",
+] as const;
+
 /**
  * Checks a pool call (x, y known Float32Arrays). Windowed kinds write key
- * slots 1..16 and return true; global kinds write nothing and return false
- * (the caller reduces each of the n·c planes).
+ * slots 1..16 and return true; global kinds write only the planes and their
+ * size (slots 2..4) and return false: the caller reduces each of the n·c
+ * planes.
  */
 export function readPool(
   kind: unknown,
@@ -111,18 +123,11 @@ export function readPool(
       "range",
     );
   }
+  key[2] = planes;
+  key[3] = h;
+  key[4] = w;
   if (kind === "globalMax" || kind === "globalAverage") {
-    for (
-      const name of [
-        "kernel",
-        "strides",
-        "pads",
-        "autoPad",
-        "dilations",
-        "ceilMode",
-        "countIncludePad",
-      ] as const
-    ) {
+    for (const name of WINDOW_OPTIONS) {
       if (o[name] !== undefined) fail(W, `${kind} takes no ${name}`, "range");
     }
     if (ly !== planes) {
@@ -167,9 +172,6 @@ export function readPool(
     );
   }
   key[1] = kind === "max" ? 0 : 1;
-  key[2] = planes;
-  key[3] = h;
-  key[4] = w;
   key[15] = ceil ? 1 : 0;
   key[16] = includePad ? 1 : 0;
   extents[0] = 4 * lx;
