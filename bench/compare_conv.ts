@@ -5,7 +5,9 @@
  * over: oneDNN's gemm-based NCHW path) and given the layout it prefers
  * (format "any": its brgconv/jit kernels on nChw16c or nhwc, the input
  * reordered once beforehand and not timed). Every layer adds a bias and
- * applies ReLU, fused on both sides. Ours always takes and returns NCHW:
+ * applies ReLU, fused on both sides. A second table does the same for the
+ * memory-bound ops (pooling, Resize, BatchNormalization) with the copy
+ * bound. Ours always takes and returns NCHW:
  * any layout work is in our time. oneDNN runs through
  * `bench/shim/dnnl_conv.c`, compiled here with gcc when libdnnl-dev is
  * installed; without it our columns still print. Each layer's output is
@@ -95,6 +97,14 @@ const SYMBOLS = {
   njb_conv_load: { parameters: ["pointer", "buffer"], result: "void" },
   njb_conv_run: { parameters: ["pointer", "buffer", "buffer"], result: "i32" },
   njb_conv_store: { parameters: ["pointer", "buffer"], result: "void" },
+  njb_resample: {
+    parameters: ["i64", "i64", "i64", "i64", "i64", "i64", "i32", "i32"],
+    result: "pointer",
+  },
+  njb_batchnorm: {
+    parameters: ["i64", "i64", "i64", "i64", "f32", "i32", "buffer", "buffer", "buffer", "buffer"],
+    result: "pointer",
+  },
   njb_pool: {
     parameters: [
       "i64",
@@ -323,28 +333,136 @@ export function compareConv(
       );
     }
   }
-  comparePools(shim, threads, options.json, jit, rows);
+  compareBound(shim, threads, options.json, jit, rows);
   return rows;
 }
 
-/** A pooling row: µs, % of the copy bound, oneDNN NCHW and its best blocked/NHWC layout. */
-interface PoolCase {
+/**
+ * A memory-bound CNN op: the input and output sizes, ours on NCHW, and
+ * oneDNN's primitive for a layout (0 NCHW, 1 NHWC, 2 nChw16c; null if it
+ * has none). Reported as µs, % of the copy bound (a copy of x scaled to the
+ * bytes the op moves), and ratios to oneDNN NCHW and its best other layout.
+ */
+interface BoundCase {
   name: string;
-  n: number;
-  c: number;
-  hw: number;
-  k: number;
-  s: number;
-  p: number;
-  global: boolean;
+  nx: number;
+  ny: number;
+  ours: (jit: Jit, x: Float32Array, y: Float32Array) => void;
+  peer: (shim: Shim, layout: number) => Deno.PointerValue;
 }
 
-const POOLS: PoolCase[] = [
-  { name: "max pool 3×3/2 pad 1 112²×64", n: 1, c: 64, hw: 112, k: 3, s: 2, p: 1, global: false },
-  { name: "global average 7²×2048", n: 1, c: 2048, hw: 7, k: 7, s: 1, p: 0, global: true },
+const i64 = BigInt;
+const pool = (
+  name: string,
+  c: number,
+  hw: number,
+  k: number,
+  s: number,
+  p: number,
+  global: boolean,
+): BoundCase => {
+  const oh = Math.floor((hw + 2 * p - k) / s) + 1, o = { n: 1, c, h: hw, w: hw };
+  return {
+    name,
+    nx: c * hw * hw,
+    ny: c * oh * oh,
+    ours: global
+      ? (jit, x, y) => jit.pool("globalAverage", x, y, o)
+      : (jit, x, y) =>
+        jit.pool("max", x, y, { ...o, kernel: [k, k], strides: [s, s], pads: [p, p, p, p] }),
+    peer: (shim, layout) =>
+      shim.njb_pool(
+        1n,
+        i64(c),
+        i64(hw),
+        i64(hw),
+        i64(k),
+        i64(k),
+        i64(s),
+        i64(s),
+        i64(p),
+        i64(p),
+        i64(p),
+        i64(p),
+        global ? 1 : 0,
+        layout,
+      ),
+  };
+};
+const resize = (name: string, c: number, hw: number, linear: boolean): BoundCase => {
+  const o = {
+    n: 1,
+    c,
+    h: hw,
+    w: hw,
+    outH: 2 * hw,
+    outW: 2 * hw,
+    mode: linear ? "linear" as const : "nearest" as const,
+  };
+  return {
+    name,
+    nx: c * hw * hw,
+    ny: 4 * c * hw * hw,
+    // oneDNN resamples with half-pixel centres; its nearest rounds half up.
+    ours: (jit, x, y) => jit.resize(x, y, linear ? o : { ...o, nearestMode: "round_prefer_ceil" }),
+    // oneDNN 2.6.3's jit resampling segfaults on plain NCHW on this machine (its avx2 and
+    // avx512 kernels; only the sse41 one runs it): compared in NHWC and nChw16c only.
+    peer: (shim, layout) =>
+      layout === 0 ? null : shim.njb_resample(
+        1n,
+        i64(c),
+        i64(hw),
+        i64(hw),
+        i64(2 * hw),
+        i64(2 * hw),
+        linear ? 1 : 0,
+        layout,
+      ),
+  };
+};
+const BN_MEAN = new Float32Array(64).map((_, i) => (i % 5) / 10),
+  BN_VAR = new Float32Array(64).map((_, i) => 1 + (i % 3) / 4);
+const BN_SCALE = new Float32Array(64).map((_, i) => 0.5 + (i % 7) / 10),
+  BN_SHIFT = new Float32Array(64).map((_, i) => (i % 4) / 8);
+const batchNorm = (name: string, hw: number): BoundCase => ({
+  name,
+  nx: 64 * hw * hw,
+  ny: 64 * hw * hw,
+  ours: (jit, x, y) =>
+    jit.batchNorm(x, y, {
+      n: 1,
+      c: 64,
+      h: hw,
+      w: hw,
+      scale: BN_SCALE,
+      bias: BN_SHIFT,
+      mean: BN_MEAN,
+      variance: BN_VAR,
+    }),
+  peer: (shim, layout) =>
+    shim.njb_batchnorm(
+      1n,
+      64n,
+      i64(hw),
+      i64(hw),
+      1e-5,
+      layout,
+      BN_MEAN,
+      BN_VAR,
+      BN_SCALE,
+      BN_SHIFT,
+    ),
+});
+
+const BOUND_CASES: BoundCase[] = [
+  pool("max pool 3×3/2 pad 1 112²×64", 64, 112, 3, 2, 1, false),
+  pool("global average 7²×2048", 2048, 7, 7, 1, 0, true),
+  resize("resize linear 2× 56²×64", 64, 56, true),
+  resize("resize nearest 2× 56²×64", 64, 56, false),
+  batchNorm("batchNorm 112²×64", 112),
 ];
 
-function comparePools(
+function compareBound(
   shim: Shim | null,
   threads: number,
   json: boolean,
@@ -355,45 +473,21 @@ function comparePools(
   const wide = jit.isa === "avx512" || jit.isa === "amx";
   if (!json) {
     console.log(
-      "\npooling                            ours µs  %copy bound   oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best",
+      "\nmemory-bound ops                   ours µs  %copy bound   oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best",
     );
   }
-  for (const P of POOLS) {
-    const oh = Math.floor((P.hw + 2 * P.p - P.k) / P.s) + 1;
-    const nx = P.n * P.c * P.hw * P.hw, ny = P.n * P.c * oh * oh;
+  for (const P of BOUND_CASES) {
+    const { nx, ny } = P;
     const x = new Float32Array(nx).map((_, i) => ((i * 7919) % 1000) / 500 - 1);
     const y = new Float32Array(ny), yd = new Float32Array(ny);
-    const o = { n: P.n, c: P.c, h: P.hw, w: P.hw };
-    const ours = P.global ? () => jit.pool("globalAverage", x, y, o) : () =>
-      jit.pool("max", x, y, {
-        ...o,
-        kernel: [P.k, P.k],
-        strides: [P.s, P.s],
-        pads: [P.p, P.p, P.p, P.p],
-      });
+    const ours = () => P.ours(jit, x, y);
     const runs: (() => void)[] = [ours];
     const copyBuf = new Float32Array(nx);
     if (ops) runs.push(() => ops.shim.copy(x, copyBuf, nx, wide));
     const layouts: [string, Deno.PointerValue][] = [];
     if (shim) {
-      const alg = P.global ? 1 : 0;
       for (const [name, layout] of [["nchw", 0], ["nhwc", 1], ["nChw16c", 2]] as const) {
-        const h = shim.njb_pool(
-          BigInt(P.n),
-          BigInt(P.c),
-          BigInt(P.hw),
-          BigInt(P.hw),
-          BigInt(P.k),
-          BigInt(P.k),
-          BigInt(P.s),
-          BigInt(P.s),
-          BigInt(P.p),
-          BigInt(P.p),
-          BigInt(P.p),
-          BigInt(P.p),
-          alg,
-          layout,
-        );
+        const h = P.peer(shim, layout);
         if (!h) continue;
         if (layout) shim.njb_conv_load(h, x);
         ours();
@@ -410,6 +504,7 @@ function comparePools(
         runs.push(() => void shim.njb_conv_run(h, x, yd));
       }
     }
+    // race() sizes its windows by work: ~10 flops per byte moved keeps them near 10 ms.
     const t = race(runs, 40 * (nx + ny), threads);
     const us = t[0];
     const copyUs = ops ? t[1] * (nx + ny) / (2 * nx) : null;

@@ -20,6 +20,8 @@ typedef struct {
   dnnl_memory_t src, wei, bias, dst; /* wei and bias NULL for pooling */
   dnnl_memory_t user_src, user_dst; /* NCHW views of the caller's buffers */
   int preferred;
+  dnnl_exec_arg_t extra[4]; /* batch normalization's statistics, scale and shift */
+  int nextra;
 } conv_t;
 
 static dnnl_engine_t engine;
@@ -153,11 +155,14 @@ int njb_conv_run(void *handle, float *x, float *y) {
     dnnl_memory_set_data_handle(op->src, x);
     dnnl_memory_set_data_handle(op->dst, y);
   }
-  dnnl_exec_arg_t args[4] = {{DNNL_ARG_SRC, op->src},
-                             {DNNL_ARG_DST, op->dst},
-                             {DNNL_ARG_WEIGHTS, op->wei},
-                             {DNNL_ARG_BIAS, op->bias}};
-  int r = dnnl_primitive_execute(op->prim, stream, op->wei ? 4 : 2, args);
+  dnnl_exec_arg_t args[8] = {{DNNL_ARG_SRC, op->src}, {DNNL_ARG_DST, op->dst}};
+  int nargs = 2;
+  if (op->wei) {
+    args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_WEIGHTS, op->wei};
+    args[nargs++] = (dnnl_exec_arg_t){DNNL_ARG_BIAS, op->bias};
+  }
+  for (int i = 0; i < op->nextra; i++) args[nargs++] = op->extra[i];
+  int r = dnnl_primitive_execute(op->prim, stream, nargs, args);
   dnnl_stream_wait(stream);
   return r;
 }
@@ -167,6 +172,75 @@ void njb_conv_store(void *handle, float *y) {
   conv_t *op = handle;
   dnnl_memory_set_data_handle(op->user_dst, y);
   reorder(op->dst, op->user_dst);
+}
+
+/* src and dst memories (x's shape in, dst_dims out) in `layout` (0 NCHW, 1 NHWC, 2 nChw16c). */
+static conv_t *plain_op(const_dnnl_primitive_desc_t pd, const dnnl_dims_t src_dims,
+                        const dnnl_dims_t dst_dims, int32_t layout) {
+  dnnl_format_tag_t tag = layout == 0 ? dnnl_nchw : layout == 1 ? dnnl_nhwc : dnnl_aBcd16b;
+  dnnl_memory_desc_t src_md, dst_md, user_src_md, user_dst_md;
+  dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, tag);
+  dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, tag);
+  dnnl_memory_desc_init_by_tag(&user_src_md, 4, src_dims, dnnl_f32, dnnl_nchw);
+  dnnl_memory_desc_init_by_tag(&user_dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw);
+  conv_t *op = calloc(1, sizeof *op);
+  op->preferred = layout != 0;
+  dnnl_primitive_create(&op->prim, pd);
+  dnnl_memory_create(&op->src, &src_md, engine, DNNL_MEMORY_ALLOCATE);
+  dnnl_memory_create(&op->dst, &dst_md, engine, DNNL_MEMORY_ALLOCATE);
+  dnnl_memory_create(&op->user_src, &user_src_md, engine, DNNL_MEMORY_NONE);
+  dnnl_memory_create(&op->user_dst, &user_dst_md, engine, DNNL_MEMORY_NONE);
+  return op;
+}
+
+/* Resampling of the last two axes to oh × ow: linear (1) or nearest (0). */
+void *njb_resample(int64_t n, int64_t c, int64_t h, int64_t w, int64_t oh, int64_t ow,
+                   int32_t linear, int32_t layout) {
+  if (init()) return NULL;
+  dnnl_dims_t src_dims = {n, c, h, w}, dst_dims = {n, c, oh, ow};
+  dnnl_format_tag_t tag = layout == 0 ? dnnl_nchw : layout == 1 ? dnnl_nhwc : dnnl_aBcd16b;
+  dnnl_memory_desc_t src_md, dst_md;
+  dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, tag);
+  dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, tag);
+  dnnl_resampling_desc_t d;
+  const float factors[2] = {(float)oh / (float)h, (float)ow / (float)w};
+  if (dnnl_resampling_forward_desc_init(&d, dnnl_forward_inference,
+                                        linear ? dnnl_resampling_linear : dnnl_resampling_nearest,
+                                        factors, &src_md, &dst_md))
+    return NULL;
+  dnnl_primitive_desc_t pd;
+  if (dnnl_primitive_desc_create(&pd, &d, NULL, engine, NULL)) return NULL;
+  conv_t *op = plain_op(pd, src_dims, dst_dims, layout);
+  dnnl_primitive_desc_destroy(pd);
+  return op;
+}
+
+/* Inference batch normalization with the given statistics, scale and shift (c floats each). */
+void *njb_batchnorm(int64_t n, int64_t c, int64_t h, int64_t w, float eps, int32_t layout,
+                    float *mean, float *var, float *scale, float *shift) {
+  if (init()) return NULL;
+  dnnl_dims_t dims = {n, c, h, w}, cdims = {c};
+  dnnl_format_tag_t tag = layout == 0 ? dnnl_nchw : layout == 1 ? dnnl_nhwc : dnnl_aBcd16b;
+  dnnl_memory_desc_t md, cmd;
+  dnnl_memory_desc_init_by_tag(&md, 4, dims, dnnl_f32, tag);
+  dnnl_memory_desc_init_by_tag(&cmd, 1, cdims, dnnl_f32, dnnl_x);
+  dnnl_batch_normalization_desc_t d;
+  if (dnnl_batch_normalization_forward_desc_init(
+          &d, dnnl_forward_inference, &md, eps,
+          dnnl_use_global_stats | dnnl_use_scale | dnnl_use_shift))
+    return NULL;
+  dnnl_primitive_desc_t pd;
+  if (dnnl_primitive_desc_create(&pd, &d, NULL, engine, NULL)) return NULL;
+  conv_t *op = plain_op(pd, dims, dims, layout);
+  dnnl_primitive_desc_destroy(pd);
+  const int args[4] = {DNNL_ARG_MEAN, DNNL_ARG_VARIANCE, DNNL_ARG_SCALE, DNNL_ARG_SHIFT};
+  float *data[4] = {mean, var, scale, shift};
+  for (int i = 0; i < 4; i++) {
+    dnnl_memory_t m;
+    dnnl_memory_create(&m, &cmd, engine, data[i]);
+    op->extra[op->nextra++] = (dnnl_exec_arg_t){args[i], m};
+  }
+  return op;
 }
 
 /*
@@ -182,11 +256,9 @@ void *njb_pool(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t k
   dnnl_dims_t src_dims = {n, c, h, w}, dst_dims = {n, c, oh, ow};
   dnnl_dims_t strides = {sh, sw}, kernel = {kh, kw}, pad_l = {pt, pl}, pad_r = {pb, pr};
   dnnl_format_tag_t tag = layout == 0 ? dnnl_nchw : layout == 1 ? dnnl_nhwc : dnnl_aBcd16b;
-  dnnl_memory_desc_t src_md, dst_md, user_src_md, user_dst_md;
+  dnnl_memory_desc_t src_md, dst_md;
   dnnl_memory_desc_init_by_tag(&src_md, 4, src_dims, dnnl_f32, tag);
   dnnl_memory_desc_init_by_tag(&dst_md, 4, dst_dims, dnnl_f32, tag);
-  dnnl_memory_desc_init_by_tag(&user_src_md, 4, src_dims, dnnl_f32, dnnl_nchw);
-  dnnl_memory_desc_init_by_tag(&user_dst_md, 4, dst_dims, dnnl_f32, dnnl_nchw);
   dnnl_alg_kind_t a = alg == 0   ? dnnl_pooling_max
                       : alg == 1 ? dnnl_pooling_avg_exclude_padding
                                  : dnnl_pooling_avg_include_padding;
@@ -196,13 +268,7 @@ void *njb_pool(int64_t n, int64_t c, int64_t h, int64_t w, int64_t kh, int64_t k
     return NULL;
   dnnl_primitive_desc_t pd;
   if (dnnl_primitive_desc_create(&pd, &d, NULL, engine, NULL)) return NULL;
-  conv_t *op = calloc(1, sizeof *op);
-  op->preferred = layout != 0;
-  dnnl_primitive_create(&op->prim, pd);
-  dnnl_memory_create(&op->src, &src_md, engine, DNNL_MEMORY_ALLOCATE);
-  dnnl_memory_create(&op->dst, &dst_md, engine, DNNL_MEMORY_ALLOCATE);
-  dnnl_memory_create(&op->user_src, &user_src_md, engine, DNNL_MEMORY_NONE);
-  dnnl_memory_create(&op->user_dst, &user_dst_md, engine, DNNL_MEMORY_NONE);
+  conv_t *op = plain_op(pd, src_dims, dst_dims, layout);
   dnnl_primitive_desc_destroy(pd);
   return op;
 }
