@@ -1,0 +1,8 @@
+/**
+ * The fusions, in the order they run (each one module with its pattern and
+ * rewrite).
+ *
+ * @module
+ */
+export { FUSIONS } from "./registry.ts";
+export type { Fusion } from "./fusion.ts";

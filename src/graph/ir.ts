@@ -1,0 +1,108 @@
+/**
+ * The graph IR: nodes with typed attributes, constants, and the graph's
+ * inputs and outputs. Fusions rewrite it; the planner turns it into steps.
+ */
+import type { Activation } from "../kernels/unary/read.ts";
+import type { DType } from "../onnx/dtype.ts";
+import type { ConstTensor } from "../onnx/tensor_data.ts";
+import { ModelError } from "../onnx/wire.ts";
+
+/** An attribute value as the IR holds it. */
+export type AttrValue = number | string | number[] | string[] | ConstTensor;
+
+/** A node's attributes with checked, defaulted getters. */
+export class Attrs {
+  readonly map: Map<string, AttrValue>;
+  /** Names the error messages carry ("Conv node 'conv1'"). */
+  readonly owner: string;
+  constructor(map: Map<string, AttrValue>, owner: string) {
+    this.map = map;
+    this.owner = owner;
+  }
+  has(name: string): boolean {
+    return this.map.has(name);
+  }
+  #bad(name: string, want: string): never {
+    throw new ModelError(`ONNX: ${this.owner}: attribute '${name}' must be ${want}`);
+  }
+  int(name: string, def: number): number {
+    const v = this.map.get(name);
+    if (v === undefined) return def;
+    if (typeof v !== "number" || !Number.isInteger(v)) this.#bad(name, "an integer");
+    return v;
+  }
+  float(name: string, def: number): number {
+    const v = this.map.get(name);
+    if (v === undefined) return def;
+    if (typeof v !== "number") this.#bad(name, "a number");
+    return v;
+  }
+  string(name: string, def: string): string {
+    const v = this.map.get(name);
+    if (v === undefined) return def;
+    if (typeof v !== "string") this.#bad(name, "a string");
+    return v;
+  }
+  ints(name: string): number[] | null {
+    const v = this.map.get(name);
+    if (v === undefined) return null;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "number" || !Number.isInteger(x))) {
+      this.#bad(name, "a list of integers");
+    }
+    return v as number[];
+  }
+  floats(name: string): number[] | null {
+    const v = this.map.get(name);
+    if (v === undefined) return null;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "number")) {
+      this.#bad(name, "a list of numbers");
+    }
+    return v as number[];
+  }
+  tensor(name: string): ConstTensor | null {
+    const v = this.map.get(name);
+    if (v === undefined) return null;
+    if (typeof v !== "object" || Array.isArray(v)) this.#bad(name, "a tensor");
+    return v as ConstTensor;
+  }
+  /** A copy with some attributes set (fusions). */
+  with(entries: Record<string, AttrValue>): Attrs {
+    const m = new Map(this.map);
+    for (const [k, v] of Object.entries(entries)) m.set(k, v);
+    return new Attrs(m, this.owner);
+  }
+}
+
+/** A graph node. inputs may hold "" for an omitted optional input. */
+export interface Node {
+  op: string;
+  domain: string;
+  name: string;
+  inputs: string[];
+  outputs: string[];
+  attrs: Attrs;
+  /** The opset version of the node's domain. */
+  opset: number;
+  /** Set by fusions (domain "njit"): the activation applied in the op's epilogue. */
+  fused?: { activation?: Activation };
+}
+
+/** A graph input or output as declared: a dim is a size, a symbol, or null (unknown). */
+export interface GraphValue {
+  name: string;
+  type: DType;
+  dims: (number | string | null)[] | null;
+}
+
+/** The graph a session runs. */
+export interface Graph {
+  nodes: Node[];
+  inputs: GraphValue[];
+  outputs: GraphValue[];
+  constants: Map<string, ConstTensor>;
+}
+
+/** "Conv node 'conv1'" (or its index when unnamed), for messages. */
+export function describeNode(n: Node): string {
+  return `${n.op} node '${n.name || n.outputs[0] || "?"}'`;
+}

@@ -1,0 +1,249 @@
+/**
+ * Broadcasting binary ONNX ops: float32 arithmetic through `jit.binary`
+ * (Add, Sub, Mul, Div, Pow, Max, Min, and the variadic Sum/Max/Min as a
+ * chain), comparisons and logic (bool out), Where, and every op on integer
+ * types (shape arithmetic) by a TS loop.
+ */
+import type { BinaryOp } from "../../kernels/binary/mod.ts";
+import type { DType, TensorData } from "../../onnx/dtype.ts";
+import type { Node } from "../ir.ts";
+import {
+  broadcast,
+  type Buf,
+  expectType,
+  fail,
+  type Meta,
+  meta,
+  need,
+  type OpDef,
+  stridesOf,
+} from "./op.ts";
+
+/** Strides of `dims` broadcast to `out` (0 along broadcast axes), right-aligned. */
+export function broadcastStrides(dims: readonly number[], out: readonly number[]): number[] {
+  const s = stridesOf(dims), r = out.length, off = r - dims.length, res: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const j = i - off;
+    res.push(j < 0 || dims[j] === 1 ? 0 : s[j]);
+  }
+  return res;
+}
+
+/** Calls f(i, offsets...) for every output element, walking operands by their broadcast strides. */
+function forEachBroadcast(
+  out: readonly number[],
+  operands: readonly (readonly number[])[],
+  f: (i: number, o: Int32Array) => void,
+): void {
+  const strides = operands.map((d) => broadcastStrides(d, out));
+  const r = out.length, idx = new Int32Array(r), off = new Int32Array(operands.length);
+  let total = 1;
+  for (const d of out) total *= d;
+  for (let i = 0; i < total; i++) {
+    f(i, off);
+    for (let k = r - 1; k >= 0; k--) {
+      idx[k]++;
+      for (let j = 0; j < operands.length; j++) off[j] += strides[j][k];
+      if (idx[k] < out[k]) break;
+      for (let j = 0; j < operands.length; j++) off[j] -= strides[j][k] * out[k];
+      idx[k] = 0;
+    }
+  }
+}
+
+function arith(op: string, a: number, b: number, integer: boolean): number {
+  switch (op) {
+    case "Add":
+    case "Sum":
+      return a + b;
+    case "Sub":
+      return a - b;
+    case "Mul":
+      return a * b;
+    case "Div":
+      return integer ? Math.trunc(a / b) : a / b;
+    case "Pow":
+      return a ** b;
+    case "Max":
+      return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.max(a, b);
+    case "Min":
+      return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b);
+    case "Mod":
+      return integer ? a - Math.floor(a / b) * b : a % b;
+    case "Equal":
+      return a === b ? 1 : 0;
+    case "Less":
+      return a < b ? 1 : 0;
+    case "Greater":
+      return a > b ? 1 : 0;
+    case "LessOrEqual":
+      return a <= b ? 1 : 0;
+    case "GreaterOrEqual":
+      return a >= b ? 1 : 0;
+    case "And":
+      return a && b ? 1 : 0;
+    case "Or":
+      return a || b ? 1 : 0;
+    case "Xor":
+      return (a ? 1 : 0) ^ (b ? 1 : 0);
+  }
+  throw new Error(`unreachable: ${op}`);
+}
+
+function write(y: TensorData, i: number, v: number): void {
+  if (y instanceof BigInt64Array) y[i] = BigInt(Number.isFinite(v) ? Math.trunc(v) : 0);
+  else (y as Float32Array)[i] = v;
+}
+
+/** A TS step: y = fold(op, inputs) with broadcasting. */
+function tsStep(op: string, ins: readonly Buf[], y: Buf): () => void {
+  const integer = y.type !== "float32" && y.type !== "float64" && y.type !== "bool";
+  const datas = ins.map((b) => b.data), dims = ins.map((b) => b.dims);
+  return () =>
+    forEachBroadcast(y.dims, dims, (i, off) => {
+      let v = Number(datas[0][off[0]]);
+      for (let j = 1; j < datas.length; j++) v = arith(op, v, Number(datas[j][off[j]]), integer);
+      write(y.data, i, v);
+    });
+}
+
+const JIT_OPS: Record<string, BinaryOp> = {
+  Add: "add",
+  Sum: "add",
+  Sub: "sub",
+  Mul: "mul",
+  Div: "div",
+  Pow: "pow",
+  Max: "max",
+  Min: "min",
+};
+
+const NUMERIC: DType[] = ["float32", "float64", "int64", "int32", "int16", "int8", "uint8"];
+
+function arithmeticDef(op: string, variadic: boolean): OpDef {
+  return {
+    attributes: [],
+    infer(n, ins) {
+      const xs = need(n, ins, variadic ? 1 : 2, variadic ? 64 : 2);
+      let dims = xs[0].dims;
+      for (let i = 0; i < xs.length; i++) {
+        expectType(n, xs[i], i, ...NUMERIC);
+        // Pow's exponent may differ in type; every other op takes one type.
+        if (op !== "Pow" && xs[i].type !== xs[0].type) {
+          fail(n, `input ${i} is ${xs[i].type}, input 0 is ${xs[0].type}`);
+        }
+        dims = broadcast(n, dims, xs[i].dims);
+      }
+      return [meta(xs[0].type, dims)];
+    },
+    build(_n, ins, outs, env) {
+      const xs = ins as Buf[], y = outs[0];
+      const jitOp = JIT_OPS[op];
+      const allF32 = xs.every((b) => b.type === "float32");
+      if (!allF32 || !jitOp || y.dims.length > 6) return { native: false, run: tsStep(op, xs, y) };
+      const jit = env.jit, yd = y.data as Float32Array;
+      if (xs.length === 1) {
+        const x = xs[0].data as Float32Array;
+        return { native: false, run: () => yd.set(x) };
+      }
+      const a = xs[0].data as Float32Array, b = xs[1].data as Float32Array;
+      const ad = xs[0].dims, bd = xs[1].dims, yDims = y.dims;
+      if (xs.length === 2) return { native: true, run: () => jit.binary(jitOp, a, ad, b, bd, yd) };
+      const rest = xs.slice(2);
+      return {
+        native: true,
+        run: () => {
+          jit.binary(jitOp, a, ad, b, bd, yd);
+          for (const r of rest) jit.binary(jitOp, yd, yDims, r.data as Float32Array, r.dims, yd);
+        },
+      };
+    },
+  };
+}
+
+function compareDef(op: string, logic: boolean): OpDef {
+  return {
+    attributes: [],
+    infer(n, ins) {
+      const [a, b] = need(n, ins, 2);
+      if (logic) {
+        expectType(n, a, 0, "bool");
+        expectType(n, b, 1, "bool");
+      } else if (a.type !== b.type) fail(n, `inputs are ${a.type} and ${b.type}`);
+      return [meta("bool", broadcast(n, a.dims, b.dims))];
+    },
+    build(_n, ins, outs) {
+      return { native: false, run: tsStep(op, ins as Buf[], outs[0]) };
+    },
+  };
+}
+
+const NOT: OpDef = {
+  attributes: [],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "bool");
+    return [meta("bool", x.dims)];
+  },
+  build(_n, ins, outs) {
+    const x = ins[0]!.data as Uint8Array, y = outs[0].data as Uint8Array;
+    return {
+      native: false,
+      run: () => {
+        for (let i = 0; i < x.length; i++) y[i] = x[i] ? 0 : 1;
+      },
+    };
+  },
+};
+
+const WHERE: OpDef = {
+  attributes: [],
+  infer(n, ins) {
+    const [c, x, y] = need(n, ins, 3);
+    expectType(n, c, 0, "bool");
+    if (x.type !== y.type) fail(n, `X is ${x.type} and Y is ${y.type}`);
+    return [meta(x.type, broadcast(n, broadcast(n, c.dims, x.dims), y.dims))];
+  },
+  build(_n, ins, outs) {
+    const [c, x, y] = ins as Buf[], out = outs[0];
+    const cd = c.data as Uint8Array, xd = x.data as Float32Array, yd = y.data as Float32Array;
+    const od = out.data as Float32Array;
+    return {
+      native: false,
+      run: () =>
+        forEachBroadcast(out.dims, [c.dims, x.dims, y.dims], (i, off) => {
+          od[i] = cd[off[0]] ? xd[off[1]] : yd[off[2]];
+        }),
+    };
+  },
+};
+
+/** The binary, comparison and logic op definitions by ONNX name. */
+export const BINARY_OPS: Record<string, OpDef> = {
+  Add: arithmeticDef("Add", false),
+  Sub: arithmeticDef("Sub", false),
+  Mul: arithmeticDef("Mul", false),
+  Div: arithmeticDef("Div", false),
+  Pow: arithmeticDef("Pow", false),
+  Mod: { ...arithmeticDef("Mod", false), attributes: ["fmod"] },
+  Max: arithmeticDef("Max", true),
+  Min: arithmeticDef("Min", true),
+  Sum: arithmeticDef("Sum", true),
+  Equal: compareDef("Equal", false),
+  Less: compareDef("Less", false),
+  Greater: compareDef("Greater", false),
+  LessOrEqual: compareDef("LessOrEqual", false),
+  GreaterOrEqual: compareDef("GreaterOrEqual", false),
+  And: compareDef("And", true),
+  Or: compareDef("Or", true),
+  Xor: compareDef("Xor", true),
+  Not: NOT,
+  Where: WHERE,
+};
+
+/** Whether a node is a float32 Add (fusions look for residual and bias adds). */
+export function isAdd(n: Node): boolean {
+  return n.domain === "" && (n.op === "Add" || (n.op === "Sum" && n.inputs.length === 2));
+}
+
+export type { Meta };

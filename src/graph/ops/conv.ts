@@ -1,0 +1,447 @@
+/**
+ * The CNN ops on the convolution families: Conv and ConvTranspose (1-D as
+ * 2-D with height 1; constant weights packed once; bias, residual and
+ * activation fused when the graph's fusions set them), BatchNormalization,
+ * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Resize.
+ */
+import type { AutoPad, Conv2dOptions, ConvTranspose2dOptions } from "../../kernels/conv/mod.ts";
+import type { PoolOptions } from "../../kernels/pool/mod.ts";
+import type {
+  CoordinateMode,
+  NearestMode,
+  ResizeMode,
+  ResizeOptions,
+} from "../../kernels/resize/mod.ts";
+import type { BatchNormOptions } from "../../kernels/batchnorm/mod.ts";
+import type { Node } from "../ir.ts";
+import {
+  type Buf,
+  expectType,
+  fail,
+  knownInts,
+  knownNumbers,
+  type Meta,
+  meta,
+  need,
+  type OpDef,
+  sizeOf,
+} from "./op.ts";
+
+/** The spatial attributes of a Conv/ConvTranspose/pool node, as 2-D. */
+interface Window {
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  pads: number[];
+  autoPad: AutoPad;
+  /** Spatial input dims as 2-D [h, w]. */
+  hw: number[];
+}
+
+const AUTO_PADS = ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"];
+
+/** Reads the window attributes of an N-C-spatial input (1 or 2 spatial dims). */
+function windowOf(n: Node, x: Meta, kernel: number[] | null): Window {
+  const r = x.dims.length - 2;
+  if (r !== 1 && r !== 2) {
+    fail(n, `input has rank ${x.dims.length}: only 1-D and 2-D (rank 3 and 4) are supported`);
+  }
+  const k = n.attrs.ints("kernel_shape") ?? kernel ?? fail(n, "kernel_shape is required");
+  const strides = n.attrs.ints("strides") ?? new Array(r).fill(1);
+  const dil = n.attrs.ints("dilations") ?? new Array(r).fill(1);
+  const pads = n.attrs.ints("pads") ?? new Array(2 * r).fill(0);
+  const autoPad = n.attrs.string("auto_pad", "NOTSET");
+  if (!AUTO_PADS.includes(autoPad)) {
+    fail(n, `auto_pad '${autoPad}' is not one of ${AUTO_PADS.join(", ")}`);
+  }
+  if (k.length !== r || strides.length !== r || dil.length !== r || pads.length !== 2 * r) {
+    fail(n, `kernel_shape, strides, dilations or pads do not match ${r} spatial dims`);
+  }
+  if (r === 1) {
+    return {
+      kernel: [1, k[0]],
+      strides: [1, strides[0]],
+      dilations: [1, dil[0]],
+      pads: [0, pads[0], 0, pads[1]],
+      autoPad: autoPad as AutoPad,
+      hw: [1, x.dims[2]],
+    };
+  }
+  return {
+    kernel: k,
+    strides,
+    dilations: dil,
+    pads,
+    autoPad: autoPad as AutoPad,
+    hw: x.dims.slice(2),
+  };
+}
+
+/** Output size of one axis of a convolution or pool (ONNX). */
+function windowOut(
+  size: number,
+  k: number,
+  s: number,
+  d: number,
+  lead: number,
+  trail: number,
+  auto: AutoPad,
+  ceil: boolean,
+): number {
+  if (auto === "SAME_UPPER" || auto === "SAME_LOWER") return Math.ceil(size / s);
+  if (auto === "VALID") lead = trail = 0;
+  const span = size + lead + trail - ((k - 1) * d + 1);
+  if (span < 0) return 0;
+  let out = (ceil ? Math.ceil(span / s) : Math.floor(span / s)) + 1;
+  if (ceil && (out - 1) * s >= size + lead) out--;
+  return out;
+}
+
+/** Output dims of a window op in the input's rank. */
+function outDims(x: Meta, channels: number, w: Window, ceil: boolean): number[] {
+  const oh = windowOut(
+    w.hw[0],
+    w.kernel[0],
+    w.strides[0],
+    w.dilations[0],
+    w.pads[0],
+    w.pads[2],
+    w.autoPad,
+    ceil,
+  );
+  const ow = windowOut(
+    w.hw[1],
+    w.kernel[1],
+    w.strides[1],
+    w.dilations[1],
+    w.pads[1],
+    w.pads[3],
+    w.autoPad,
+    ceil,
+  );
+  return x.dims.length === 3 ? [x.dims[0], channels, ow] : [x.dims[0], channels, oh, ow];
+}
+
+function convOptions(x: Buf, outChannels: number, w: Window, group: number): Conv2dOptions {
+  const o: Conv2dOptions = {
+    n: x.dims[0],
+    c: x.dims[1],
+    h: w.hw[0],
+    w: w.hw[1],
+    outChannels,
+    kernel: w.kernel,
+    strides: w.strides,
+    dilations: w.dilations,
+    group,
+  };
+  if (w.autoPad === "NOTSET") o.pads = w.pads;
+  else o.autoPad = w.autoPad;
+  return o;
+}
+
+/** Conv; with `fused`: residual (input 3) and activation. */
+export const CONV: OpDef = {
+  attributes: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
+  infer(n, ins) {
+    const xs = need(n, ins, 2, n.domain === "njit" ? 4 : 3);
+    const [x, wt] = xs;
+    xs.forEach((m, i) => m && expectType(n, m, i, "float32"));
+    const group = n.attrs.int("group", 1);
+    if (wt.dims.length !== x.dims.length) {
+      fail(n, `W has rank ${wt.dims.length}, X ${x.dims.length}`);
+    }
+    if (group < 1 || x.dims[1] % group !== 0 || wt.dims[0] % group !== 0) {
+      fail(
+        n,
+        `group ${group} does not divide the ${x.dims[1]} input and ${wt.dims[0]} output channels`,
+      );
+    }
+    if (wt.dims[1] * group !== x.dims[1]) {
+      fail(
+        n,
+        `W [${wt.dims.join(", ")}] expects ${wt.dims[1] * group} input channels, X has ${
+          x.dims[1]
+        }`,
+      );
+    }
+    const w = windowOf(n, x, wt.dims.slice(2));
+    if (xs[2] && sizeOf(xs[2].dims) !== wt.dims[0]) fail(n, `B must have ${wt.dims[0]} elements`);
+    return [meta("float32", outDims(x, wt.dims[0], w, false))];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, wt = ins[1]!, y = outs[0];
+    const group = n.attrs.int("group", 1);
+    const w = windowOf(n, x, wt.dims.slice(2));
+    const o = convOptions(x, wt.dims[0], w, group);
+    if (ins[2]) o.bias = ins[2].data as Float32Array;
+    if (ins[3]) o.residual = ins[3].data as Float32Array;
+    if (n.fused?.activation) o.activation = n.fused.activation;
+    const weights = wt.constant
+      ? env.weights.conv(wt.data as Float32Array, {
+        outChannels: o.outChannels,
+        c: o.c,
+        kernel: o.kernel,
+        group,
+      })
+      : wt.data as Float32Array;
+    const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
+    return { native: true, run: () => jit.conv2d(xd, weights, yd, o) };
+  },
+};
+
+function transposeOut(n: Node, x: Meta, wt: Meta): { dims: number[]; w: Window; op: number[] } {
+  const group = n.attrs.int("group", 1);
+  if (wt.dims.length !== x.dims.length) fail(n, `W has rank ${wt.dims.length}, X ${x.dims.length}`);
+  if (wt.dims[0] !== x.dims[1]) {
+    fail(n, `W [${wt.dims.join(", ")}] expects ${wt.dims[0]} input channels, X has ${x.dims[1]}`);
+  }
+  if (group < 1 || x.dims[1] % group !== 0) {
+    fail(n, `group ${group} does not divide ${x.dims[1]} channels`);
+  }
+  const w = windowOf(n, x, wt.dims.slice(2));
+  const r = x.dims.length - 2;
+  const opad = n.attrs.ints("output_padding") ?? new Array(r).fill(0);
+  if (opad.length !== r) fail(n, "output_padding does not match the spatial dims");
+  const op = r === 1 ? [0, opad[0]] : opad;
+  const size = (i: number) => {
+    const full = w.strides[i] * (w.hw[i] - 1) + op[i] + (w.kernel[i] - 1) * w.dilations[i] + 1;
+    return w.autoPad === "SAME_UPPER" || w.autoPad === "SAME_LOWER"
+      ? w.hw[i] * w.strides[i]
+      : w.autoPad === "VALID"
+      ? full
+      : full - w.pads[i] - w.pads[i + 2];
+  };
+  const oc = wt.dims[1] * group, oh = size(0), ow = size(1);
+  if (oh <= 0 || ow <= 0) fail(n, "the output would be empty");
+  return { dims: r === 1 ? [x.dims[0], oc, ow] : [x.dims[0], oc, oh, ow], w, op };
+}
+
+/** ConvTranspose (output_shape is not supported: exporters give output_padding). */
+export const CONV_TRANSPOSE: OpDef = {
+  attributes: [
+    "auto_pad",
+    "dilations",
+    "group",
+    "kernel_shape",
+    "output_padding",
+    "pads",
+    "strides",
+  ],
+  infer(n, ins) {
+    const xs = need(n, ins, 2, n.domain === "njit" ? 4 : 3);
+    xs.forEach((m, i) => m && expectType(n, m, i, "float32"));
+    const t = transposeOut(n, xs[0], xs[1]);
+    if (xs[2] && sizeOf(xs[2].dims) !== t.dims[1]) fail(n, `B must have ${t.dims[1]} elements`);
+    return [meta("float32", t.dims)];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, wt = ins[1]!, y = outs[0];
+    const { w, op } = transposeOut(n, x, wt);
+    const group = n.attrs.int("group", 1);
+    const o: ConvTranspose2dOptions = {
+      n: x.dims[0],
+      c: x.dims[1],
+      h: w.hw[0],
+      w: w.hw[1],
+      outChannels: y.dims[1],
+      kernel: w.kernel,
+      strides: w.strides,
+      dilations: w.dilations,
+      outputPadding: op,
+      group,
+    };
+    if (w.autoPad === "NOTSET") o.pads = w.pads;
+    else o.autoPad = w.autoPad;
+    if (ins[2]) o.bias = ins[2].data as Float32Array;
+    if (ins[3]) o.residual = ins[3].data as Float32Array;
+    if (n.fused?.activation) o.activation = n.fused.activation;
+    const weights = wt.constant
+      ? env.weights.conv(wt.data as Float32Array, {
+        outChannels: o.outChannels,
+        c: o.c,
+        kernel: o.kernel,
+        group,
+        transposed: true,
+      })
+      : wt.data as Float32Array;
+    const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
+    return { native: true, run: () => jit.convTranspose2d(xd, weights, yd, o) };
+  },
+};
+
+const BATCH_NORM: OpDef = {
+  attributes: ["epsilon", "momentum", "spatial", "training_mode", "is_test", "consumed_inputs"],
+  infer(n, ins) {
+    const xs = need(n, ins, 5);
+    xs.forEach((m, i) => expectType(n, m, i, "float32"));
+    if (n.attrs.int("training_mode", 0) !== 0) fail(n, "training_mode is not supported");
+    if (n.attrs.int("spatial", 1) !== 1) fail(n, "spatial=0 is not supported");
+    if (n.outputs.filter((o) => o !== "").length > 1) fail(n, "training outputs are not supported");
+    const x = xs[0];
+    if (x.dims.length < 2) fail(n, "X must have rank ≥ 2");
+    for (let i = 1; i < 5; i++) {
+      if (sizeOf(xs[i].dims) !== x.dims[1]) fail(n, `input ${i} must have ${x.dims[1]} elements`);
+    }
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, y = outs[0];
+    const o: BatchNormOptions = {
+      n: x.dims[0],
+      c: x.dims[1],
+      h: sizeOf(x.dims.slice(2)),
+      w: 1,
+      scale: ins[1]!.data as Float32Array,
+      bias: ins[2]!.data as Float32Array,
+      mean: ins[3]!.data as Float32Array,
+      variance: ins[4]!.data as Float32Array,
+      epsilon: n.attrs.float("epsilon", 1e-5),
+    };
+    const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
+    return { native: true, run: () => jit.batchNorm(xd, yd, o) };
+  },
+};
+
+function poolDef(kind: "max" | "average"): OpDef {
+  const attributes = ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "strides"];
+  attributes.push(kind === "max" ? "storage_order" : "count_include_pad");
+  return {
+    attributes,
+    infer(n, ins) {
+      const [x] = need(n, ins, 1);
+      expectType(n, x, 0, "float32");
+      if (n.outputs.length > 1 && n.outputs[1] !== "") {
+        fail(n, "the Indices output is not supported");
+      }
+      const w = windowOf(n, x, null);
+      return [meta("float32", outDims(x, x.dims[1], w, n.attrs.int("ceil_mode", 0) !== 0))];
+    },
+    build(n, ins, outs, env) {
+      const x = ins[0]!, y = outs[0], w = windowOf(n, x, null);
+      const o: PoolOptions = {
+        n: x.dims[0],
+        c: x.dims[1],
+        h: w.hw[0],
+        w: w.hw[1],
+        kernel: w.kernel,
+        strides: w.strides,
+        dilations: w.dilations,
+        ceilMode: n.attrs.int("ceil_mode", 0) !== 0,
+      };
+      if (w.autoPad === "NOTSET") o.pads = w.pads;
+      else o.autoPad = w.autoPad;
+      if (kind === "average") o.countIncludePad = n.attrs.int("count_include_pad", 0) !== 0;
+      const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
+      return { native: true, run: () => jit.pool(kind, xd, yd, o) };
+    },
+  };
+}
+
+function globalPoolDef(kind: "globalMax" | "globalAverage"): OpDef {
+  return {
+    attributes: [],
+    infer(n, ins) {
+      const [x] = need(n, ins, 1);
+      expectType(n, x, 0, "float32");
+      if (x.dims.length < 3) fail(n, "X must have rank ≥ 3");
+      return [meta("float32", x.dims.map((d, i) => (i < 2 ? d : 1)))];
+    },
+    build(_n, ins, outs, env) {
+      const x = ins[0]!, y = outs[0];
+      const o: PoolOptions = { n: x.dims[0], c: x.dims[1], h: sizeOf(x.dims.slice(2)), w: 1 };
+      const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
+      return { native: true, run: () => jit.pool(kind, xd, yd, o) };
+    },
+  };
+}
+
+interface ResizePlan {
+  dims: number[];
+  scales: number[] | null;
+}
+
+function resizePlan(n: Node, ins: readonly (Meta | null)[]): ResizePlan {
+  const x = ins[0]!;
+  if (x.dims.length !== 4) fail(n, `X has rank ${x.dims.length}: only 4-D (NCHW) is supported`);
+  if (n.attrs.int("antialias", 0) !== 0) fail(n, "antialias is not supported");
+  if (n.attrs.int("exclude_outside", 0) !== 0) fail(n, "exclude_outside is not supported");
+  if (n.attrs.has("axes")) fail(n, "axes is not supported");
+  const policy = n.attrs.string("keep_aspect_ratio_policy", "stretch");
+  if (policy !== "stretch") fail(n, `keep_aspect_ratio_policy '${policy}' is not supported`);
+  const scaleIn = n.opset < 11 ? ins[1] : ins[2], sizeIn = n.opset < 11 ? null : ins[3];
+  let dims: number[], scales: number[] | null = null;
+  if (sizeIn && sizeIn.dims[0] !== 0) {
+    dims = knownInts(n, sizeIn, "sizes");
+    if (scaleIn && sizeOf(scaleIn.dims) !== 0) fail(n, "scales and sizes are both given");
+  } else if (scaleIn && sizeOf(scaleIn.dims) !== 0) {
+    scales = knownNumbers(n, scaleIn, "scales");
+    if (scales.length !== 4) fail(n, `scales has ${scales.length} values, expected 4`);
+    dims = x.dims.map((d, i) => Math.floor(d * scales![i]));
+  } else return fail(n, "needs scales or sizes");
+  if (dims.length !== 4) fail(n, `sizes has ${dims.length} values, expected 4`);
+  if (dims[0] !== x.dims[0] || dims[1] !== x.dims[1]) {
+    fail(n, "only the last two axes may be resized");
+  }
+  if (dims[2] <= 0 || dims[3] <= 0) fail(n, `output size [${dims.join(", ")}] is empty`);
+  return { dims, scales };
+}
+
+const RESIZE: OpDef = {
+  attributes: [
+    "coordinate_transformation_mode",
+    "cubic_coeff_a",
+    "exclude_outside",
+    "extrapolation_value",
+    "mode",
+    "nearest_mode",
+    "antialias",
+    "axes",
+    "keep_aspect_ratio_policy",
+  ],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1, 4);
+    expectType(n, x, 0, "float32");
+    const mode = n.attrs.string("mode", "nearest");
+    if (mode !== "nearest" && mode !== "linear" && mode !== "cubic") {
+      fail(n, `mode '${mode}' is not supported`);
+    }
+    const ct = n.attrs.string("coordinate_transformation_mode", "half_pixel");
+    if (!["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"].includes(ct)) {
+      fail(n, `coordinate_transformation_mode '${ct}' is not supported`);
+    }
+    return [meta("float32", resizePlan(n, ins).dims)];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, y = outs[0], p = resizePlan(n, ins);
+    const o: ResizeOptions = {
+      n: x.dims[0],
+      c: x.dims[1],
+      h: x.dims[2],
+      w: x.dims[3],
+      outH: p.dims[2],
+      outW: p.dims[3],
+      mode: n.attrs.string("mode", "nearest") as ResizeMode,
+      coordinateTransformationMode: n.attrs.string(
+        "coordinate_transformation_mode",
+        n.opset < 11 ? "asymmetric" : "half_pixel",
+      ) as CoordinateMode,
+      nearestMode: n.attrs.string("nearest_mode", "round_prefer_floor") as NearestMode,
+      cubicCoeffA: n.attrs.float("cubic_coeff_a", -0.75),
+    };
+    if (p.scales) o.scales = [p.scales[2], p.scales[3]];
+    const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
+    return { native: true, run: () => jit.resize(xd, yd, o) };
+  },
+};
+
+/** The convolution-family op definitions by ONNX name. */
+export const CONV_OPS: Record<string, OpDef> = {
+  Conv: CONV,
+  ConvTranspose: CONV_TRANSPOSE,
+  BatchNormalization: BATCH_NORM,
+  MaxPool: poolDef("max"),
+  AveragePool: poolDef("average"),
+  GlobalMaxPool: globalPoolDef("globalMax"),
+  GlobalAveragePool: globalPoolDef("globalAverage"),
+  Resize: RESIZE,
+};

@@ -1,0 +1,237 @@
+/**
+ * Row-wise ops: Softmax and LogSoftmax (opset < 13 coerces to 2-D at axis;
+ * from 13 one axis), LayerNormalization (fused form: with a residual added
+ * first), and the Reduce ops (axes as attribute or input by opset). The last
+ * axes run on the Jit's families; other axes by a TS loop.
+ */
+import type { NormOptions } from "../../kernels/norm/mod.ts";
+import type { ReduceOp } from "../../kernels/reduce/mod.ts";
+import type { Node } from "../ir.ts";
+import {
+  axisOf,
+  type Buf,
+  expectType,
+  fail,
+  knownInts,
+  type Meta,
+  meta,
+  need,
+  type OpDef,
+  sizeOf,
+  stridesOf,
+} from "./op.ts";
+
+/** Softmax over an inner axis: rows × axis × inner, by a TS loop (f32 results). */
+function softmaxInner(
+  x: Float32Array,
+  y: Float32Array,
+  outer: number,
+  d: number,
+  inner: number,
+  log: boolean,
+): void {
+  for (let o = 0; o < outer; o++) {
+    for (let i = 0; i < inner; i++) {
+      const base = o * d * inner + i;
+      let max = -Infinity;
+      for (let k = 0; k < d; k++) max = Math.max(max, x[base + k * inner]);
+      let sum = 0;
+      for (let k = 0; k < d; k++) sum += Math.exp(x[base + k * inner] - max);
+      for (let k = 0; k < d; k++) {
+        const v = x[base + k * inner] - max;
+        y[base + k * inner] = log ? v - Math.log(sum) : Math.exp(v) / sum;
+      }
+    }
+  }
+}
+
+function softmaxDef(log: boolean): OpDef {
+  return {
+    attributes: ["axis"],
+    infer(n, ins) {
+      const [x] = need(n, ins, 1);
+      expectType(n, x, 0, "float32");
+      axisOf(n, n.attrs.int("axis", n.opset < 13 ? 1 : -1), Math.max(x.dims.length, 1));
+      return [meta("float32", x.dims)];
+    },
+    build(n, ins, outs, env) {
+      const x = ins[0]!, y = outs[0], r = Math.max(x.dims.length, 1);
+      const axis = axisOf(n, n.attrs.int("axis", n.opset < 13 ? 1 : -1), r);
+      const xd = x.data as Float32Array, yd = y.data as Float32Array, jit = env.jit;
+      const outer = sizeOf(x.dims.slice(0, axis));
+      if (n.opset < 13 || axis === r - 1) {
+        const o = { rows: outer, cols: sizeOf(x.dims.slice(axis)), log };
+        return { native: true, run: () => jit.softmax(xd, yd, o) };
+      }
+      const d = x.dims[axis], inner = sizeOf(x.dims.slice(axis + 1));
+      return { native: false, run: () => softmaxInner(xd, yd, outer, d, inner, log) };
+    },
+  };
+}
+
+/** LayerNormalization; the fused form (domain njit) takes a residual as input 3. */
+export const LAYER_NORM: OpDef = {
+  attributes: ["axis", "epsilon", "stash_type"],
+  infer(n, ins) {
+    const xs = need(n, ins, 2, n.domain === "njit" ? 4 : 3);
+    xs.forEach((m, i) => m && expectType(n, m, i, "float32"));
+    if (n.outputs.slice(1).some((o) => o !== "")) {
+      fail(n, "the Mean and InvStdDev outputs are not supported");
+    }
+    const x = xs[0], axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
+    const cols = sizeOf(x.dims.slice(axis));
+    if (sizeOf(xs[1].dims) !== cols) {
+      fail(n, `Scale must have ${cols} elements (X's dims from axis ${axis})`);
+    }
+    if (xs[2] && sizeOf(xs[2].dims) !== cols) fail(n, `B must have ${cols} elements`);
+    if (xs[3] && xs[3].dims.join() !== x.dims.join()) fail(n, "the residual must have X's shape");
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, y = outs[0], axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
+    const o: NormOptions = {
+      rows: sizeOf(x.dims.slice(0, axis)),
+      cols: sizeOf(x.dims.slice(axis)),
+      scale: ins[1]!.data as Float32Array,
+      epsilon: n.attrs.float("epsilon", 1e-5),
+    };
+    if (ins[2]) o.bias = ins[2].data as Float32Array;
+    if (ins[3]) o.residual = ins[3].data as Float32Array;
+    const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
+    return { native: true, run: () => jit.layerNorm(xd, yd, o) };
+  },
+};
+
+const REDUCE_OPS: Record<string, ReduceOp> = {
+  ReduceMean: "mean",
+  ReduceSum: "sum",
+  ReduceMax: "max",
+  ReduceMin: "min",
+  ReduceSumSquare: "sumSquare",
+  ReduceL2: "l2",
+  ReduceLogSumExp: "logSumExp",
+};
+
+interface ReducePlan {
+  dims: number[];
+  /** Reduced axes, sorted. */
+  axes: number[];
+}
+
+function reducePlan(n: Node, ins: readonly (Meta | null)[]): ReducePlan {
+  const x = ins[0]!, r = x.dims.length;
+  // Axes became an input in opset 13 for ReduceSum, 18 for the others.
+  const fromInput = n.opset >= (n.op === "ReduceSum" ? 13 : 18);
+  let axes: number[] | null;
+  if (fromInput) {
+    if (n.attrs.has("axes")) {
+      fail(n, `axes is an input from opset ${n.op === "ReduceSum" ? 13 : 18}`);
+    }
+    axes = ins[1] && sizeOf(ins[1].dims) > 0 ? knownInts(n, ins[1], "axes") : null;
+  } else axes = n.attrs.ints("axes");
+  const keep = n.attrs.int("keepdims", 1) !== 0;
+  if (axes === null || axes.length === 0) {
+    if (fromInput && n.attrs.int("noop_with_empty_axes", 0) !== 0) {
+      return { dims: x.dims.slice(), axes: [] };
+    }
+    axes = Array.from({ length: r }, (_, i) => i);
+  }
+  const set = [...new Set(axes.map((a) => axisOf(n, a, r, "axes")))].sort((a, b) => a - b);
+  const dims: number[] = [];
+  for (let i = 0; i < r; i++) {
+    if (!set.includes(i)) dims.push(x.dims[i]);
+    else if (keep) dims.push(1);
+  }
+  return { dims, axes: set };
+}
+
+function reduceValue(op: ReduceOp, v: Float64Array | number[], count: number): number {
+  let acc: number;
+  switch (op) {
+    case "max":
+    case "min": {
+      acc = op === "max" ? -Infinity : Infinity;
+      for (let i = 0; i < count; i++) {
+        if (Number.isNaN(v[i])) return NaN;
+        acc = op === "max" ? Math.max(acc, v[i]) : Math.min(acc, v[i]);
+      }
+      return acc;
+    }
+    case "logSumExp": {
+      let m = -Infinity;
+      for (let i = 0; i < count; i++) m = Math.max(m, v[i]);
+      acc = 0;
+      for (let i = 0; i < count; i++) acc += Math.exp(v[i] - m);
+      return m + Math.log(acc);
+    }
+    default:
+      acc = 0;
+      for (let i = 0; i < count; i++) acc += op === "sumSquare" || op === "l2" ? v[i] * v[i] : v[i];
+      return op === "mean" ? acc / count : op === "l2" ? Math.sqrt(acc) : acc;
+  }
+}
+
+/** Reduction over any axes by a TS loop (f64 accumulation). */
+function reduceAny(op: ReduceOp, x: Buf, y: Buf, axes: readonly number[]): () => void {
+  const r = x.dims.length, xs = stridesOf(x.dims);
+  const kept = Array.from({ length: r }, (_, i) => i).filter((i) => !axes.includes(i));
+  const keptDims = kept.map((i) => x.dims[i]), redDims = axes.map((i) => x.dims[i]);
+  const count = sizeOf(redDims), total = sizeOf(keptDims), buf = new Float64Array(count);
+  const offsets = (dims: readonly number[], ids: readonly number[]) => {
+    const out = new Int32Array(sizeOf(dims)), idx = new Array(dims.length).fill(0);
+    for (let i = 0; i < out.length; i++) {
+      let o = 0;
+      for (let k = 0; k < dims.length; k++) o += idx[k] * xs[ids[k]];
+      out[i] = o;
+      for (let k = dims.length - 1; k >= 0; k--) {
+        if (++idx[k] < dims[k]) break;
+        idx[k] = 0;
+      }
+    }
+    return out;
+  };
+  const outer = offsets(keptDims, kept), inner = offsets(redDims, axes);
+  const xd = x.data as Float32Array, yd = y.data as Float32Array;
+  return () => {
+    for (let i = 0; i < total; i++) {
+      for (let j = 0; j < count; j++) buf[j] = xd[outer[i] + inner[j]];
+      yd[i] = reduceValue(op, buf, count);
+    }
+  };
+}
+
+function reduceDef(op: ReduceOp): OpDef {
+  return {
+    attributes: ["axes", "keepdims", "noop_with_empty_axes"],
+    infer(n, ins) {
+      const [x] = need(n, ins, 1, 2);
+      expectType(n, x, 0, "float32");
+      const p = reducePlan(n, ins);
+      if (p.axes.some((a) => x.dims[a] === 0) && (op === "max" || op === "min")) {
+        fail(n, "reducing an empty axis");
+      }
+      return [meta("float32", p.dims)];
+    },
+    build(n, ins, outs, env) {
+      const x = ins[0]!, y = outs[0], p = reducePlan(n, ins), r = x.dims.length;
+      const xd = x.data as Float32Array, yd = y.data as Float32Array;
+      if (p.axes.length === 0) return { native: false, run: () => yd.set(xd) };
+      const trailing = p.axes.every((a, i) => a === r - p.axes.length + i);
+      if (!trailing) return { native: false, run: reduceAny(op, x, y, p.axes) };
+      const o = {
+        rows: sizeOf(x.dims.slice(0, r - p.axes.length)),
+        cols: sizeOf(p.axes.map((a) => x.dims[a])),
+      };
+      const jit = env.jit;
+      return { native: true, run: () => jit.reduce(op, xd, yd, o) };
+    },
+  };
+}
+
+/** The row-wise op definitions by ONNX name. */
+export const NORM_OPS: Record<string, OpDef> = {
+  Softmax: softmaxDef(false),
+  LogSoftmax: softmaxDef(true),
+  LayerNormalization: LAYER_NORM,
+  ...Object.fromEntries(Object.entries(REDUCE_OPS).map(([k, op]) => [k, reduceDef(op)])),
+};

@@ -1,0 +1,138 @@
+/**
+ * The op contract of the graph layer: an op infers its outputs' types and
+ * shapes (and values, where they follow from shapes or constants) and builds
+ * a step that computes them from buffers, calling the Jit's op families
+ * where the work is numeric.
+ */
+import type { Jit } from "../../runtime/jit.ts";
+import type { DType, TensorData } from "../../onnx/dtype.ts";
+import { ModelError } from "../../onnx/wire.ts";
+import { describeNode, type Node } from "../ir.ts";
+import type { WeightCache } from "../weights.ts";
+
+/** A value as the planner knows it: type, concrete dims, and data when known before running. */
+export interface Meta {
+  type: DType;
+  dims: number[];
+  /** The value, when it is a constant or follows from shapes (then the op is folded). */
+  data: TensorData | null;
+}
+
+/** A value with its buffer, for building steps. */
+export interface Buf {
+  type: DType;
+  dims: number[];
+  data: TensorData;
+  /** A constant of the graph (weights): may be packed once. */
+  constant: boolean;
+}
+
+/** What a step may use. */
+export interface Env {
+  jit: Jit;
+  weights: WeightCache;
+}
+
+/** One unit of a plan: `native` steps only call Jit op families (so they can run off the event loop). */
+export interface Step {
+  run: () => void;
+  native: boolean;
+}
+
+/** An op of the default ONNX domain (or our own fused ops). */
+export interface OpDef {
+  /** Attributes the op accepts; any other is an error at load. */
+  attributes: readonly string[];
+  /** Output metas from the inputs' (null: an omitted optional input). */
+  infer(n: Node, ins: readonly (Meta | null)[]): Meta[];
+  /** Output 0 is input 0's data under new dims (Reshape and friends): no step. */
+  alias?: boolean;
+  /** The step computing outputs from inputs (null: nothing to do). */
+  build(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[], env: Env): Step | null;
+}
+
+/** A ModelError about a node. */
+export function fail(n: Node, msg: string): never {
+  throw new ModelError(`ONNX: ${describeNode(n)}: ${msg}`);
+}
+
+/** The input metas, checking the count and that required ones are present. */
+export function need(n: Node, ins: readonly (Meta | null)[], min: number, max = min): Meta[] {
+  if (ins.length < min || ins.length > max) {
+    fail(n, `has ${ins.length} inputs, expected ${min === max ? min : `${min}-${max}`}`);
+  }
+  for (let i = 0; i < min; i++) if (ins[i] === null) fail(n, `input ${i} is required`);
+  return ins as Meta[];
+}
+
+/** Checks an input's type. */
+export function expectType(n: Node, m: Meta, i: number, ...types: DType[]): void {
+  if (!types.includes(m.type)) fail(n, `input ${i} is ${m.type}, expected ${types.join(" or ")}`);
+}
+
+/** Element count of dims. */
+export function sizeOf(dims: readonly number[]): number {
+  let s = 1;
+  for (const d of dims) s *= d;
+  return s;
+}
+
+/** A known input's values as integers (int64 or int32 data), or an error naming the input. */
+export function knownInts(n: Node, m: Meta | null, what: string): number[] {
+  if (m === null) fail(n, `${what} is required`);
+  if (m.data === null) {
+    fail(
+      n,
+      `${what} must be a constant or computed from shapes (data-dependent shapes are not supported)`,
+    );
+  }
+  const out: number[] = [];
+  for (let i = 0; i < m.data.length; i++) {
+    const v = Number(m.data[i]);
+    if (!Number.isSafeInteger(v)) fail(n, `${what}[${i}] is ${v}, expected an integer`);
+    out.push(v);
+  }
+  return out;
+}
+
+/** A known input's values as numbers. */
+export function knownNumbers(n: Node, m: Meta | null, what: string): number[] {
+  if (m === null) fail(n, `${what} is required`);
+  if (m.data === null) fail(n, `${what} must be a constant`);
+  return Array.from(m.data as ArrayLike<number | bigint>, (v) => Number(v));
+}
+
+/** Normalizes a possibly negative axis against rank r. */
+export function axisOf(n: Node, axis: number, r: number, what = "axis"): number {
+  if (axis < -r || axis >= r) fail(n, `${what} ${axis} out of range for rank ${r}`);
+  return axis < 0 ? axis + r : axis;
+}
+
+/** Numpy broadcast of two shapes, or an error. */
+export function broadcast(n: Node, a: readonly number[], b: readonly number[]): number[] {
+  const r = Math.max(a.length, b.length), out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const x = a[a.length - r + i] ?? 1, y = b[b.length - r + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) {
+      fail(n, `shapes [${a.join(", ")}] and [${b.join(", ")}] do not broadcast`);
+    }
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+}
+
+/** Row-major strides of dims. */
+export function stridesOf(dims: readonly number[]): number[] {
+  const s = new Array<number>(dims.length);
+  let acc = 1;
+  for (let i = dims.length - 1; i >= 0; i--) {
+    s[i] = acc;
+    acc *= dims[i];
+  }
+  return s;
+}
+
+/** Meta of a value not known before running. */
+export function meta(type: DType, dims: number[]): Meta {
+  return { type, dims, data: null };
+}

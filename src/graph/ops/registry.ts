@@ -1,0 +1,40 @@
+/**
+ * The op registry: ONNX op type → definition. Adding an op is a definition
+ * in one of the op modules plus its line here (through the module's table).
+ * Fused forms made by the graph's fusions are the same definitions under
+ * the domain "njit" (extra inputs and `node.fused` allowed).
+ */
+import { BINARY_OPS } from "./binary.ts";
+import { CONV_OPS } from "./conv.ts";
+import { GEMM_OP, MATMUL } from "./matmul.ts";
+import { MOVEMENT_OPS } from "./movement.ts";
+import { NORM_OPS } from "./norm.ts";
+import type { OpDef } from "./op.ts";
+import { SHAPE_OPS } from "./shape.ts";
+import { UNARY_OPS } from "./unary.ts";
+
+const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
+  ...UNARY_OPS,
+  ...BINARY_OPS,
+  ...SHAPE_OPS,
+  ...MOVEMENT_OPS,
+  ...NORM_OPS,
+  ...CONV_OPS,
+  MatMul: MATMUL,
+  Gemm: GEMM_OP,
+}));
+
+/** Ops that have a fused form (domain "njit"). */
+const FUSED = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm", "LayerNormalization"]);
+
+/** The definition of an op of the default domain (or a fused op of "njit"), or null. */
+export function opDef(op: string, domain = ""): OpDef | null {
+  if (domain === "njit" && !FUSED.has(op)) return null;
+  if (domain !== "" && domain !== "njit") return null;
+  return OPS.get(op) ?? null;
+}
+
+/** The op types of the default domain we run, sorted. */
+export function supportedOps(): string[] {
+  return [...OPS.keys(), "Constant"].sort();
+}

@@ -1,0 +1,126 @@
+/**
+ * Elementwise unary ONNX ops on float32 through `jit.unary` (Relu, Sigmoid,
+ * Tanh, Exp, Log, Sqrt, Erf, Gelu, Clip, HardSigmoid, HardSwish, ...), Neg
+ * and Abs also on integers (shape arithmetic). `activationOf` gives the same
+ * op as a fusable activation (Conv/Gemm epilogues).
+ */
+import type { Activation } from "../../kernels/unary/read.ts";
+import type { Node } from "../ir.ts";
+import { expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
+
+const F32_MAX = 3.4028234663852886e38;
+
+/** ONNX op → jit.unary op, and its attributes → parameters. */
+const UNARY: Record<string, { attrs: readonly string[]; act: (n: Node) => Activation }> = {
+  Relu: { attrs: [], act: () => "relu" },
+  LeakyRelu: {
+    attrs: ["alpha"],
+    act: (n) => ({ op: "leakyRelu", alpha: n.attrs.float("alpha", 0.01) }),
+  },
+  Elu: { attrs: ["alpha"], act: (n) => ({ op: "elu", alpha: n.attrs.float("alpha", 1) }) },
+  Selu: {
+    attrs: ["alpha", "gamma"],
+    act: (n) => ({
+      op: "selu",
+      alpha: n.attrs.float("alpha", 1.6732632423543772),
+      gamma: n.attrs.float("gamma", 1.0507009873554805),
+    }),
+  },
+  Sigmoid: { attrs: [], act: () => "sigmoid" },
+  HardSigmoid: {
+    attrs: ["alpha", "beta"],
+    act: (n) => ({
+      op: "hardSigmoid",
+      alpha: n.attrs.float("alpha", 0.2),
+      beta: n.attrs.float("beta", 0.5),
+    }),
+  },
+  HardSwish: { attrs: [], act: () => "hardSwish" },
+  Mish: { attrs: [], act: () => "mish" },
+  Softplus: { attrs: [], act: () => "softplus" },
+  Tanh: { attrs: [], act: () => "tanh" },
+  Exp: { attrs: [], act: () => "exp" },
+  Log: { attrs: [], act: () => "log" },
+  Sqrt: { attrs: [], act: () => "sqrt" },
+  Reciprocal: { attrs: [], act: () => "reciprocal" },
+  Abs: { attrs: [], act: () => "abs" },
+  Neg: { attrs: [], act: () => "neg" },
+  Erf: { attrs: [], act: () => "erf" },
+  Gelu: {
+    attrs: ["approximate"],
+    act: (n) => {
+      const a = n.attrs.string("approximate", "none");
+      if (a !== "none" && a !== "tanh") fail(n, `approximate '${a}' is not "none" or "tanh"`);
+      return a === "tanh" ? "geluTanh" : "gelu";
+    },
+  },
+};
+
+/** The activation a unary node computes (Clip with constant bounds included), or null. */
+export function activationOf(n: Node, ins: readonly (Meta | null)[] = []): Activation | null {
+  if (n.domain !== "") return null;
+  if (n.op === "Clip") return clipActivation(n, ins);
+  const u = UNARY[n.op];
+  return u ? u.act(n) : null;
+}
+
+function boundOf(n: Node, m: Meta | null | undefined, what: string, def: number): number {
+  if (!m) return def;
+  if (m.data === null) fail(n, `${what} must be a constant`);
+  if (m.data.length !== 1) fail(n, `${what} must be a scalar`);
+  return Number(m.data[0]);
+}
+
+function clipActivation(n: Node, ins: readonly (Meta | null)[]): Activation {
+  if (n.opset < 11) {
+    return { op: "clip", min: n.attrs.float("min", -F32_MAX), max: n.attrs.float("max", F32_MAX) };
+  }
+  return {
+    op: "clip",
+    min: boundOf(n, ins[1], "min", -F32_MAX),
+    max: boundOf(n, ins[2], "max", F32_MAX),
+  };
+}
+
+function unaryDef(attrs: readonly string[], integers: boolean): OpDef {
+  return {
+    attributes: attrs,
+    infer(n, ins) {
+      const [x] = need(n, ins, 1, n.op === "Clip" ? 3 : 1);
+      if (integers) expectType(n, x, 0, "float32", "int64", "int32");
+      else expectType(n, x, 0, "float32");
+      if (x.type === "float32") activationOf(n, ins); // checks attributes and Clip's bounds
+      return [meta(x.type, x.dims)];
+    },
+    build(n, ins, outs, env) {
+      const x = ins[0]!, y = outs[0];
+      if (x.type !== "float32") {
+        const neg = n.op === "Neg";
+        const xs = x.data as Int32Array, ys = y.data as Int32Array; // int32 or int64: same code
+        return {
+          native: false,
+          run: () => {
+            for (let i = 0; i < xs.length; i++) {
+              const v = xs[i];
+              ys[i] = neg ? -v : v < 0 ? -v : v;
+            }
+          },
+        };
+      }
+      const act = activationOf(n, ins);
+      const op = typeof act === "string" ? act : act!.op;
+      const params = typeof act === "string" ? undefined : act!;
+      const xd = x.data as Float32Array, yd = y.data as Float32Array;
+      const jit = env.jit;
+      return { native: true, run: () => jit.unary(op, xd, yd, params) };
+    },
+  };
+}
+
+/** The unary op definitions by ONNX name. */
+export const UNARY_OPS: Record<string, OpDef> = {
+  ...Object.fromEntries(
+    Object.entries(UNARY).map(([k, u]) => [k, unaryDef(u.attrs, k === "Neg" || k === "Abs")]),
+  ),
+  Clip: unaryDef(["min", "max"], false),
+};

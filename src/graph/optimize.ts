@@ -1,0 +1,89 @@
+/**
+ * Graph rewrites at create: constant folding (nodes whose inputs are all
+ * constants are computed once), dead-node removal, and the fusions of
+ * `fusions/`, each gated by the session's graphOptimizationLevel.
+ */
+import type { ConstTensor } from "../onnx/tensor_data.ts";
+import type { Graph, Node } from "./ir.ts";
+import type { Env, Meta } from "./ops/op.ts";
+import { inferNode } from "./plan.ts";
+import { FUSIONS } from "./fusions/mod.ts";
+
+/** ONNX Runtime's levels: basic folds constants and removes dead nodes; extended and all fuse. */
+export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
+
+/** What optimization did, for reports and tests. */
+export interface OptimizationReport {
+  folded: number;
+  removed: number;
+  /** Rewrites per fusion name. */
+  fusions: Record<string, number>;
+}
+
+/** Folds nodes whose inputs are all constants into constants. */
+export function foldConstants(g: Graph, env: Env): number {
+  const kept: Node[] = [];
+  let folded = 0;
+  for (const n of g.nodes) {
+    const ins: (Meta | null)[] = [];
+    let constant = n.inputs.length > 0;
+    for (const name of n.inputs) {
+      if (name === "") {
+        ins.push(null);
+        continue;
+      }
+      const c = g.constants.get(name);
+      if (!c) {
+        constant = false;
+        break;
+      }
+      ins.push({ type: c.type, dims: c.dims, data: c.data });
+    }
+    if (!constant) {
+      kept.push(n);
+      continue;
+    }
+    const outs = inferNode(n, ins, env);
+    if (!outs.every((o) => o.data !== null)) {
+      kept.push(n);
+      continue;
+    }
+    n.outputs.forEach((name, i) => {
+      if (name !== "") g.constants.set(name, outs[i] as ConstTensor);
+    });
+    folded++;
+  }
+  g.nodes = kept;
+  return folded;
+}
+
+/** Removes nodes no graph output depends on, and constants nothing reads. */
+export function removeDead(g: Graph): number {
+  const needed = new Set(g.outputs.map((o) => o.name));
+  const kept: Node[] = [];
+  for (let i = g.nodes.length - 1; i >= 0; i--) {
+    const n = g.nodes[i];
+    if (!n.outputs.some((o) => needed.has(o))) continue;
+    for (const name of n.inputs) if (name !== "") needed.add(name);
+    kept.push(n);
+  }
+  const removed = g.nodes.length - kept.length;
+  g.nodes = kept.reverse();
+  for (const name of [...g.constants.keys()]) if (!needed.has(name)) g.constants.delete(name);
+  return removed;
+}
+
+/** Runs the optimizations the level allows; returns what they did. */
+export function optimize(g: Graph, level: OptimizationLevel, env: Env): OptimizationReport {
+  const report: OptimizationReport = { folded: 0, removed: 0, fusions: {} };
+  if (level === "disabled") return report;
+  report.folded = foldConstants(g, env);
+  report.removed = removeDead(g);
+  if (level === "basic") return report;
+  for (const f of FUSIONS) {
+    const count = f.apply(g);
+    if (count > 0) report.fusions[f.name] = count;
+  }
+  report.removed += removeDead(g);
+  return report;
+}

@@ -1,0 +1,184 @@
+/**
+ * A plan for one set of input shapes: shapes inferred through the graph,
+ * every value computable before running (constants, shapes and what follows
+ * from them) folded, intermediates placed in one arena by liveness, and one
+ * step per remaining node bound to its buffers. Running a plan allocates
+ * nothing.
+ */
+import { allocate, byteSize, type DType, type TensorData, viewOf } from "../onnx/dtype.ts";
+import { describeNode, type Graph, type Node } from "./ir.ts";
+import { ArenaPlanner } from "./memory.ts";
+import { type Buf, type Env, fail, type Meta, type OpDef, sizeOf } from "./ops/op.ts";
+import { opDef } from "./ops/registry.ts";
+
+/** A node bound to its buffers. */
+export interface PlanStep {
+  node: Node;
+  run: () => void;
+  /** Only Jit calls: may run off the event loop. */
+  native: boolean;
+}
+
+/** A value's storage. */
+interface Root {
+  type: DType;
+  bytes: number;
+  first: number;
+  last: number;
+  offset: number;
+  /** Set for feeds (own buffer) and after the arena is made. */
+  buffer: ArrayBuffer | null;
+}
+
+/** What a run needs: buffers for the feeds, the steps, the outputs' buffers. */
+export interface Plan {
+  /** One buffer per graph input, the feed is copied into. */
+  inputs: TensorData[];
+  steps: PlanStep[];
+  outputs: { type: DType; dims: number[]; data: TensorData }[];
+  /** Bytes of the intermediate arena. */
+  arenaBytes: number;
+}
+
+function defOf(n: Node): OpDef {
+  const def = opDef(n.op, n.domain);
+  if (def === null) fail(n, "has no implementation"); // load() checked: unreachable
+  return def;
+}
+
+/**
+ * Infers a node's outputs; if every input is known, computes them now (the
+ * node folds). Returns the output metas (data set when known).
+ */
+export function inferNode(n: Node, ins: readonly (Meta | null)[], env: Env): Meta[] {
+  const def = defOf(n);
+  const outs = def.infer(n, ins);
+  if (outs.length < n.outputs.length) {
+    fail(n, `gives ${outs.length} outputs, ${n.outputs.length} named`);
+  }
+  if (outs.every((o) => o.data !== null)) return outs;
+  const present = ins.filter((m): m is Meta => m !== null);
+  if (present.length === 0 || present.some((m) => m.data === null)) return outs;
+  // Every input known: evaluate now.
+  if (def.alias) return [{ ...outs[0], data: present[0].data }, ...outs.slice(1)];
+  const bufs = ins.map((m) => m && { type: m.type, dims: m.dims, data: m.data!, constant: true });
+  const outBufs: Buf[] = outs.map((o) => ({
+    type: o.type,
+    dims: o.dims,
+    data: o.data ?? allocate(o.type, sizeOf(o.dims)),
+    constant: true,
+  }));
+  if (outBufs.some((b) => b.data.length > 0)) def.build(n, bufs, outBufs, env)?.run();
+  return outBufs.map((b) => ({ type: b.type, dims: b.dims, data: b.data }));
+}
+
+/** Builds the plan for the graph's inputs having `feedDims`. */
+export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env): Plan {
+  const metas = new Map<string, Meta>();
+  for (const [name, t] of graph.constants) {
+    metas.set(name, { type: t.type, dims: t.dims, data: t.data });
+  }
+  const roots = new Map<string, Root>();
+  const inputs: TensorData[] = [];
+  graph.inputs.forEach((v, i) => {
+    const dims = feedDims[i].slice();
+    metas.set(v.name, { type: v.type, dims, data: null });
+    const data = allocate(v.type, sizeOf(dims));
+    inputs.push(data);
+    roots.set(v.name, {
+      type: v.type,
+      bytes: 0,
+      first: -1,
+      last: -1,
+      offset: 0,
+      buffer: data.buffer as ArrayBuffer,
+    });
+  });
+  // Shapes and folding; the nodes left run.
+  const live: Node[] = [];
+  const owner = new Map<string, Root>(roots);
+  for (const n of graph.nodes) {
+    const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
+    let outs: Meta[];
+    try {
+      outs = inferNode(n, ins, env);
+    } catch (e) {
+      if (e instanceof RangeError || e instanceof TypeError) {
+        throw new RangeError(`${describeNode(n)}: ${e.message}`);
+      }
+      throw e;
+    }
+    n.outputs.forEach((name, i) => name !== "" && metas.set(name, outs[i]));
+    if (outs.every((o, i) => o.data !== null || n.outputs[i] === "")) continue;
+    const step = live.length, def = defOf(n);
+    n.outputs.forEach((name, i) => {
+      if (name === "" || outs[i].data !== null) return;
+      if (def.alias && i === 0) owner.set(name, owner.get(n.inputs[0])!);
+      else {
+        const bytes = sizeOf(outs[i].dims) * byteSize(outs[i].type);
+        owner.set(name, {
+          type: outs[i].type,
+          bytes,
+          first: step,
+          last: step,
+          offset: 0,
+          buffer: null,
+        });
+      }
+    });
+    live.push(n);
+  }
+  // Liveness: the last step reading each root; graph outputs live to the end.
+  live.forEach((n, i) => {
+    for (const name of n.inputs) {
+      const r = owner.get(name);
+      if (r) r.last = Math.max(r.last, i);
+    }
+  });
+  for (const o of graph.outputs) {
+    const r = owner.get(o.name);
+    if (r) r.last = Infinity;
+  }
+  // Offsets by liveness.
+  const arena = new ArenaPlanner();
+  const byFirst = new Map<number, Root[]>(), byLast = new Map<number, Root[]>();
+  for (const r of new Set(owner.values())) {
+    if (r.buffer !== null) continue;
+    (byFirst.get(r.first) ?? byFirst.set(r.first, []).get(r.first)!).push(r);
+    if (r.last !== Infinity) (byLast.get(r.last) ?? byLast.set(r.last, []).get(r.last)!).push(r);
+  }
+  for (let i = 0; i < live.length; i++) {
+    for (const r of byFirst.get(i) ?? []) r.offset = arena.alloc(r.bytes);
+    for (const r of byLast.get(i) ?? []) arena.release(r.offset, r.bytes);
+  }
+  const buffer = new ArrayBuffer(arena.size);
+  const bufOf = (name: string): Buf => {
+    const m = metas.get(name)!;
+    if (m.data !== null) return { type: m.type, dims: m.dims, data: m.data, constant: true };
+    const r = owner.get(name)!;
+    const count = sizeOf(m.dims);
+    const data = r.buffer !== null
+      ? viewOf(m.type, r.buffer, 0, count)
+      : viewOf(m.type, buffer, r.offset, count);
+    return { type: m.type, dims: m.dims, data, constant: false };
+  };
+  const steps: PlanStep[] = [];
+  for (const n of live) {
+    const ins = n.inputs.map((name) => (name === "" ? null : bufOf(name)));
+    const outs = n.outputs.map((name) =>
+      name === ""
+        ? { type: "float32" as DType, dims: [0], data: new Float32Array(0), constant: false }
+        : bufOf(name)
+    );
+    const def = defOf(n);
+    if (def.alias) continue;
+    if (outs.every((o) => o.data.length === 0)) continue;
+    const step = def.build(n, ins, outs, env);
+    if (step) steps.push({ node: n, run: step.run, native: step.native });
+  }
+  const outputs = graph.outputs.map((o) => {
+    const b = bufOf(o.name);
+    return { type: b.type, dims: b.dims, data: b.data };
+  });
+  return { inputs, steps, outputs, arenaBytes: arena.size };
+}

@@ -1,0 +1,86 @@
+/**
+ * The session profiler (enableProfiling): every node's calls and time, a
+ * report of the hot nodes, and a Chrome trace-event file (as ONNX Runtime
+ * writes) that Perfetto and chrome://tracing open.
+ */
+import { describeNode } from "./ir.ts";
+import type { PlanStep } from "./plan.ts";
+
+interface NodeTime {
+  name: string;
+  op: string;
+  calls: number;
+  totalUs: number;
+}
+
+/** Most trace events kept (a long profile keeps its first ones). */
+const MAX_EVENTS = 1_000_000;
+
+export class Profiler {
+  readonly #prefix: string;
+  readonly #nodes = new Map<string, NodeTime>();
+  readonly #events: { name: string; op: string; ts: number; dur: number }[] = [];
+  readonly #origin = performance.now();
+
+  constructor(prefix: string) {
+    this.#prefix = prefix;
+  }
+
+  /** Runs the steps on this thread, timing each. */
+  runSteps(steps: readonly PlanStep[]): void {
+    for (const s of steps) {
+      const t0 = performance.now();
+      s.run();
+      const t1 = performance.now();
+      const key = describeNode(s.node);
+      let e = this.#nodes.get(key);
+      if (!e) this.#nodes.set(key, e = { name: s.node.name, op: s.node.op, calls: 0, totalUs: 0 });
+      e.calls++;
+      e.totalUs += (t1 - t0) * 1000;
+      if (this.#events.length < MAX_EVENTS) {
+        this.#events.push({
+          name: s.node.name,
+          op: s.node.op,
+          ts: (t0 - this.#origin) * 1000,
+          dur: (t1 - t0) * 1000,
+        });
+      }
+    }
+  }
+
+  /** The hottest nodes as a table. */
+  report(limit: number): string {
+    const rows = [...this.#nodes.values()].sort((a, b) => b.totalUs - a.totalUs);
+    const total = rows.reduce((s, r) => s + r.totalUs, 0) || 1;
+    const lines = [
+      "node                                     op                   calls    total µs   mean µs  share",
+    ];
+    for (const r of rows.slice(0, limit)) {
+      lines.push(
+        `${r.name.slice(0, 40).padEnd(40)} ${r.op.padEnd(20)} ${String(r.calls).padStart(5)} ${
+          r.totalUs.toFixed(0).padStart(11)
+        } ${(r.totalUs / r.calls).toFixed(1).padStart(9)} ${
+          (100 * r.totalUs / total).toFixed(1).padStart(5)
+        }%`,
+      );
+    }
+    return lines.join("\n");
+  }
+
+  /** Writes the trace file; returns its name. */
+  write(): string {
+    const file = `${this.#prefix}_${new Date().toISOString().replace(/[:.]/g, "-")}.json`;
+    const events = this.#events.map((e) => ({
+      cat: "Node",
+      pid: 1,
+      tid: 1,
+      ph: "X",
+      name: e.name,
+      ts: Math.round(e.ts * 1000) / 1000,
+      dur: Math.round(e.dur * 1000) / 1000,
+      args: { op_name: e.op },
+    }));
+    Deno.writeTextFileSync(file, JSON.stringify(events));
+    return file;
+  }
+}

@@ -1,0 +1,379 @@
+/**
+ * InferenceSession: ONNX Runtime's JS API over our graph layer. `create`
+ * reads and optimizes the model and packs its weights; `run` validates the
+ * feeds, picks the plan for their shapes (built on the first run of a
+ * shape), runs it and returns fresh output tensors.
+ */
+import { Jit } from "../runtime/jit.ts";
+import { dtypeOfArray } from "../onnx/dtype.ts";
+import { readModel } from "../onnx/model.ts";
+import type { ExternalSource } from "../onnx/tensor_data.ts";
+import { ModelError } from "../onnx/wire.ts";
+import type { Graph } from "./ir.ts";
+import { loadGraph } from "./load.ts";
+import { type OptimizationLevel, type OptimizationReport, optimize } from "./optimize.ts";
+import type { Env } from "./ops/op.ts";
+import { buildPlan, type Plan } from "./plan.ts";
+import { Profiler } from "./profiler.ts";
+import { Tensor } from "./tensor.ts";
+import { WeightCache } from "./weights.ts";
+
+/** Options of {@link InferenceSession.create} (ONNX Runtime's names). */
+export interface SessionOptions {
+  /** Threads per op. Default: the Jit's (the CPUs available, or NJIT_NUM_THREADS). */
+  intraOpNumThreads?: number;
+  /** Accepted for compatibility; ops run one after another. */
+  interOpNumThreads?: number;
+  /** "disabled" | "basic" (fold constants, drop dead nodes) | "extended" | "all" (fusions). Default "all". */
+  graphOptimizationLevel?: OptimizationLevel;
+  /** Time every node; `endProfiling()` writes a Chrome trace. Default false. */
+  enableProfiling?: boolean;
+  /** Trace file name prefix. Default "njit_profile". */
+  profileFilePrefix?: string;
+  /** 0 verbose … 4 fatal; below 2, create logs what optimization did. Default 2. */
+  logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
+  /** Accepted for compatibility ("cpu" is the only provider). */
+  executionProviders?: readonly unknown[];
+}
+
+/** Feeds: input name → Tensor. */
+export type FeedsType = Record<string, Tensor>;
+/** Results: output name → Tensor. */
+export type ReturnType = Record<string, Tensor>;
+
+const LEVELS = ["disabled", "basic", "extended", "all"];
+
+function checkOptions(o: SessionOptions): void {
+  if (o === null || typeof o !== "object") {
+    throw new TypeError(
+      `InferenceSession.create: options must be an object, got ${o === null ? "null" : typeof o}`,
+    );
+  }
+  const t = o.intraOpNumThreads;
+  if (
+    t !== undefined && t !== 0 &&
+    (typeof t !== "number" || !Number.isInteger(t) || t < 1 || t > 113)
+  ) {
+    throw new RangeError(
+      `InferenceSession.create: intraOpNumThreads must be an integer in 1..113, got ${String(t)}`,
+    );
+  }
+  const l = o.graphOptimizationLevel;
+  if (l !== undefined && !LEVELS.includes(l)) {
+    throw new RangeError(
+      `InferenceSession.create: graphOptimizationLevel must be one of ${LEVELS.join(", ")}, got ${
+        String(l)
+      }`,
+    );
+  }
+}
+
+/**
+ * A loaded model, run with ONNX Runtime's API: change the import from
+ * `onnxruntime-node` to `@njit/core` and the same code runs.
+ *
+ * @example
+ * ```ts ignore
+ * import { InferenceSession, Tensor } from "@njit/core";
+ * const session = await InferenceSession.create("model.onnx", { intraOpNumThreads: 2 });
+ * const x = new Tensor("float32", new Float32Array(3 * 224 * 224), [1, 3, 224, 224]);
+ * const out = await session.run({ [session.inputNames[0]]: x });
+ * console.log(out[session.outputNames[0]].dims);
+ * ```
+ */
+export class InferenceSession {
+  /** The graph's input names (initializers excluded). */
+  readonly inputNames: readonly string[];
+  /** The graph's output names. */
+  readonly outputNames: readonly string[];
+  /** What create's optimization did. */
+  readonly optimization: OptimizationReport;
+  readonly #graph: Graph;
+  readonly #jit: Jit;
+  readonly #env: Env;
+  readonly #plans = new Map<string, Plan>();
+  #last: Plan | null = null;
+  #lastDims: number[][] = [];
+  #queue: Promise<unknown> = Promise.resolve();
+  #released = false;
+  readonly #profiler: Profiler | null;
+
+  private constructor(graph: Graph, options: SessionOptions) {
+    const threads = options.intraOpNumThreads || undefined;
+    this.#jit = new Jit(threads === undefined ? {} : { threads });
+    this.#env = { jit: this.#jit, weights: new WeightCache(this.#jit) };
+    this.#graph = graph;
+    this.optimization = optimize(graph, options.graphOptimizationLevel ?? "all", this.#env);
+    this.inputNames = Object.freeze(graph.inputs.map((v) => v.name));
+    this.outputNames = Object.freeze(graph.outputs.map((v) => v.name));
+    this.#profiler = options.enableProfiling
+      ? new Profiler(options.profileFilePrefix ?? "njit_profile")
+      : null;
+    if ((options.logSeverityLevel ?? 2) < 2) {
+      console.error(
+        `njit: session: ${graph.nodes.length} nodes after optimization`,
+        this.optimization,
+      );
+    }
+  }
+
+  /** Loads a model from a path or its bytes. Errors (file, format, unsupported ops) reject here. */
+  static create(
+    model: string | Uint8Array | ArrayBuffer,
+    options: SessionOptions = {},
+  ): Promise<InferenceSession> {
+    try {
+      return Promise.resolve(InferenceSession.createSync(model, options));
+    } catch (e) {
+      return Promise.reject(e);
+    }
+  }
+
+  /** {@link create} without a promise. */
+  static createSync(
+    model: string | Uint8Array | ArrayBuffer,
+    options: SessionOptions = {},
+  ): InferenceSession {
+    checkOptions(options);
+    let bytes: Uint8Array, ext: ExternalSource | null = null;
+    if (typeof model === "string") {
+      try {
+        bytes = Deno.readFileSync(model);
+        const real = Deno.realPathSync(model);
+        ext = { dir: real.slice(0, real.lastIndexOf("/")) || "/", files: new Map() };
+      } catch (e) {
+        throw new ModelError(`ONNX: cannot read '${model}': ${(e as Error).message}`);
+      }
+    } else if (model instanceof Uint8Array) bytes = model;
+    else if (model instanceof ArrayBuffer) bytes = new Uint8Array(model);
+    else {
+      throw new TypeError(
+        "InferenceSession.create: the model must be a path, a Uint8Array or an ArrayBuffer",
+      );
+    }
+    const graph = loadGraph(readModel(bytes), ext);
+    return new InferenceSession(graph, options);
+  }
+
+  /** Nodes left after optimization (for tests and reports). */
+  get nodeCount(): number {
+    return this.#graph.nodes.length;
+  }
+
+  /** The op types left after optimization, with their counts. */
+  get nodeOps(): Record<string, number> {
+    const out: Record<string, number> = {};
+    for (const n of this.#graph.nodes) {
+      const k = n.domain === "njit" ? `njit.${n.op}` : n.op;
+      out[k] = (out[k] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  /** Checks the feeds and returns the plan for their shapes (built on first sight). */
+  #plan(feeds: FeedsType): Plan {
+    if (this.#released) throw new Error("InferenceSession: the session was released");
+    if (feeds === null || typeof feeds !== "object") {
+      throw new TypeError(`InferenceSession.run: feeds must be an object of input name → Tensor`);
+    }
+    const inputs = this.#graph.inputs;
+    for (const k of Object.keys(feeds)) {
+      if (!this.inputNames.includes(k)) {
+        throw new RangeError(
+          `InferenceSession.run: '${k}' is not an input (inputs: ${this.inputNames.join(", ")})`,
+        );
+      }
+    }
+    const dims = this.#lastDims;
+    let same = this.#last !== null;
+    const symbols = new Map<string, number>();
+    for (let i = 0; i < inputs.length; i++) {
+      const v = inputs[i], t = feeds[v.name];
+      if (t === undefined) {
+        throw new RangeError(`InferenceSession.run: input '${v.name}' is missing`);
+      }
+      if (t === null || typeof t !== "object") {
+        throw new TypeError(`InferenceSession.run: input '${v.name}' must be a Tensor`);
+      }
+      const data = t.data, td = t.dims, type = t.type;
+      const have = dtypeOfArray(data);
+      if (
+        type !== v.type || have === null ||
+        (have !== type && !(type === "bool" && have === "uint8"))
+      ) {
+        throw new TypeError(
+          `InferenceSession.run: input '${v.name}' is ${String(type)}${
+            have && have !== type ? ` (${have} data)` : ""
+          }, expected ${v.type}`,
+        );
+      }
+      if (!Array.isArray(td)) {
+        throw new TypeError(`InferenceSession.run: input '${v.name}' has no dims array`);
+      }
+      let size = 1;
+      for (let k = 0; k < td.length; k++) {
+        const d = td[k];
+        if (typeof d !== "number" || !Number.isInteger(d) || d < 0) {
+          throw new RangeError(
+            `InferenceSession.run: input '${v.name}' dims[${k}] is ${String(d)}`,
+          );
+        }
+        size *= d;
+      }
+      if (size !== data.length) {
+        throw new RangeError(
+          `InferenceSession.run: input '${v.name}' has dims [${
+            td.join(", ")
+          }] (${size} elements) but ${data.length} values`,
+        );
+      }
+      if (v.dims !== null) {
+        if (td.length !== v.dims.length) {
+          throw new RangeError(
+            `InferenceSession.run: input '${v.name}' has rank ${td.length}, expected ${v.dims.length} ([${
+              v.dims.map((d) => d ?? "?").join(", ")
+            }])`,
+          );
+        }
+        for (let k = 0; k < td.length; k++) {
+          const want = v.dims[k];
+          if (typeof want === "number" && want !== td[k]) {
+            throw new RangeError(
+              `InferenceSession.run: input '${v.name}' dims[${k}] is ${td[k]}, expected ${want}`,
+            );
+          }
+          if (typeof want === "string") {
+            const seen = symbols.get(want);
+            if (seen !== undefined && seen !== td[k]) {
+              throw new RangeError(
+                `InferenceSession.run: input '${v.name}' dims[${k}] is ${
+                  td[k]
+                }, but '${want}' is ${seen} in another input`,
+              );
+            }
+            symbols.set(want, td[k]);
+          }
+        }
+      }
+      if (same) {
+        const prev = dims[i];
+        if (prev.length !== td.length) same = false;
+        else for (let k = 0; k < td.length; k++) if (prev[k] !== td[k]) same = false;
+      }
+    }
+    if (same) return this.#last!;
+    const feedDims = inputs.map((v) => [...feeds[v.name].dims]);
+    const key = feedDims.map((d) => d.join("x")).join(",");
+    let plan = this.#plans.get(key);
+    if (!plan) {
+      plan = buildPlan(this.#graph, feedDims, this.#env);
+      this.#plans.set(key, plan);
+    }
+    this.#last = plan;
+    this.#lastDims = feedDims;
+    return plan;
+  }
+
+  #fetch(fetches: readonly string[] | undefined): readonly string[] {
+    if (fetches === undefined) return this.outputNames;
+    if (!Array.isArray(fetches)) {
+      throw new TypeError("InferenceSession.run: fetches must be an array of output names");
+    }
+    for (const f of fetches) {
+      if (!this.outputNames.includes(f)) {
+        throw new RangeError(
+          `InferenceSession.run: '${String(f)}' is not an output (outputs: ${
+            this.outputNames.join(", ")
+          })`,
+        );
+      }
+    }
+    return fetches;
+  }
+
+  #copyIn(plan: Plan, feeds: FeedsType): void {
+    const inputs = this.#graph.inputs;
+    for (let i = 0; i < inputs.length; i++) {
+      (plan.inputs[i] as Float32Array).set(feeds[inputs[i].name].data as Float32Array);
+    }
+  }
+
+  #results(plan: Plan, names: readonly string[]): ReturnType {
+    const out: ReturnType = {};
+    for (const name of names) {
+      const o = plan.outputs[this.outputNames.indexOf(name)];
+      out[name] = new Tensor(o.type, o.data.slice(), o.dims);
+    }
+    return out;
+  }
+
+  /** Runs the model on the calling thread (scripts, benches). */
+  runSync(feeds: FeedsType, fetches?: readonly string[]): ReturnType {
+    const plan = this.#plan(feeds);
+    const names = this.#fetch(fetches);
+    this.#copyIn(plan, feeds);
+    const prof = this.#profiler;
+    if (prof === null) { for (const s of plan.steps) s.run(); }
+    else prof.runSteps(plan.steps);
+    return this.#results(plan, names);
+  }
+
+  /**
+   * Runs the model without blocking the event loop: the Jit's calls run on
+   * a thread of Deno's blocking pool. Runs of one session are queued.
+   */
+  run(feeds: FeedsType, fetches?: readonly string[]): Promise<ReturnType> {
+    const next = this.#queue.then(() => this.#runAsync(feeds, fetches));
+    this.#queue = next.catch(() => {});
+    return next;
+  }
+
+  async #runAsync(feeds: FeedsType, fetches?: readonly string[]): Promise<ReturnType> {
+    const plan = this.#plan(feeds);
+    const names = this.#fetch(fetches);
+    this.#copyIn(plan, feeds);
+    if (this.#profiler !== null) {
+      this.#profiler.runSteps(plan.steps);
+      return this.#results(plan, names);
+    }
+    const steps = plan.steps, jit = this.#jit;
+    for (let i = 0; i < steps.length;) {
+      if (!steps[i].native) {
+        steps[i++].run();
+        continue;
+      }
+      const from = i;
+      while (i < steps.length && steps[i].native) i++;
+      const to = i;
+      await jit.async(() => {
+        for (let k = from; k < to; k++) steps[k].run();
+      });
+    }
+    return this.#results(plan, names);
+  }
+
+  /** Per node: calls and time, hottest first (needs enableProfiling). */
+  report(limit = 20): string {
+    if (this.#profiler === null) {
+      return "profiling is off: create the session with enableProfiling: true";
+    }
+    return this.#profiler.report(limit);
+  }
+
+  /** Writes the Chrome trace (enableProfiling) and returns its file name. */
+  endProfiling(): string {
+    if (this.#profiler === null) throw new Error("InferenceSession: profiling is off");
+    return this.#profiler.write();
+  }
+
+  /** Frees the session's code and buffers. */
+  release(): Promise<void> {
+    if (!this.#released) {
+      this.#released = true;
+      this.#plans.clear();
+      this.#last = null;
+      this.#jit.close();
+    }
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,136 @@
+/**
+ * The Tensor of ONNX Runtime's JS API (onnxruntime-common): a type, a typed
+ * array and dims, so code written for onnxruntime-node runs unchanged.
+ */
+import { allocate, type DType, dtypeOfArray, type TensorData } from "../onnx/dtype.ts";
+
+/** Element types a Tensor may hold (ONNX Runtime's names). */
+export type TensorType = DType;
+
+const ARRAY_OF: Record<DType, string> = {
+  float32: "Float32Array",
+  float64: "Float64Array",
+  int64: "BigInt64Array",
+  int32: "Int32Array",
+  int16: "Int16Array",
+  int8: "Int8Array",
+  uint8: "Uint8Array",
+  bool: "Uint8Array",
+};
+
+/** Largest dimension and element count a Tensor takes. */
+const MAX_ELEMENTS = 2 ** 31 - 1;
+
+function checkDims(dims: readonly number[], who: string): number {
+  if (!Array.isArray(dims)) throw new TypeError(`${who}: dims must be an array of sizes`);
+  let size = 1;
+  for (let i = 0; i < dims.length; i++) {
+    const d = dims[i];
+    if (typeof d !== "number" || !Number.isInteger(d) || d < 0 || d > MAX_ELEMENTS) {
+      throw new RangeError(`${who}: dims[${i}] is ${String(d)}, expected an integer ≥ 0`);
+    }
+    size *= d;
+  }
+  if (size > MAX_ELEMENTS) throw new RangeError(`${who}: ${size} elements exceed ${MAX_ELEMENTS}`);
+  return size;
+}
+
+/**
+ * A CPU tensor: `new Tensor("float32", data, [1, 3, 224, 224])` or
+ * `new Tensor(data, dims)` (type from the array). Plain number arrays are
+ * copied into the type's typed array; a typed array is used as is.
+ *
+ * @example
+ * ```ts
+ * import { Tensor } from "@njit/core";
+ * const t = new Tensor("float32", new Float32Array(6), [2, 3]);
+ * console.log(t.type, t.dims, t.size); // float32 [2, 3] 6
+ * ```
+ */
+export class Tensor {
+  /** The element type. */
+  readonly type: TensorType;
+  /** The elements, row-major. */
+  readonly data: TensorData;
+  /** The shape. */
+  readonly dims: readonly number[];
+  /** Element count. */
+  readonly size: number;
+  /** Always "cpu". */
+  readonly location: "cpu" = "cpu";
+
+  constructor(
+    type: TensorType,
+    data: TensorData | readonly number[] | readonly bigint[],
+    dims?: readonly number[],
+  );
+  constructor(data: TensorData, dims?: readonly number[]);
+  constructor(
+    a: TensorType | TensorData,
+    b?: TensorData | readonly number[] | readonly bigint[] | readonly number[],
+    c?: readonly number[],
+  ) {
+    let type: DType, data: unknown, dims: readonly number[] | undefined;
+    if (typeof a === "string") {
+      type = a;
+      data = b;
+      dims = c;
+      if (!(type in ARRAY_OF)) {
+        throw new TypeError(
+          `Tensor: type '${String(type)}' is not supported (${Object.keys(ARRAY_OF).join(", ")})`,
+        );
+      }
+    } else {
+      const t = dtypeOfArray(a);
+      if (t === null) {
+        throw new TypeError("Tensor: data must be a typed array when no type is given");
+      }
+      type = t;
+      data = a;
+      dims = b as readonly number[] | undefined;
+    }
+    if (Array.isArray(data)) {
+      const arr = allocate(type, data.length);
+      for (let i = 0; i < data.length; i++) {
+        const v = data[i];
+        if (arr instanceof BigInt64Array) arr[i] = BigInt(v);
+        else (arr as Float32Array)[i] = Number(v);
+      }
+      data = arr;
+    }
+    const have = dtypeOfArray(data);
+    const want = ARRAY_OF[type];
+    if (have === null || data!.constructor.name !== want) {
+      throw new TypeError(
+        `Tensor: a ${type} tensor needs a ${want}, got ${
+          data === null || data === undefined ? String(data) : (data as object).constructor.name
+        }`,
+      );
+    }
+    const length = (data as TensorData).length;
+    const shape = dims ?? [length];
+    const size = checkDims(shape, "Tensor");
+    if (size !== length) {
+      throw new RangeError(
+        `Tensor: dims [${shape.join(", ")}] hold ${size} elements, data has ${length}`,
+      );
+    }
+    this.type = type;
+    this.data = data as TensorData;
+    this.dims = Object.freeze(shape.slice());
+    this.size = size;
+  }
+
+  /** The data (ONNX Runtime's async accessor). */
+  getData(): Promise<TensorData> {
+    return Promise.resolve(this.data);
+  }
+
+  /** A tensor of the same data with other dims of the same element count. */
+  reshape(dims: readonly number[]): Tensor {
+    return new Tensor(this.type, this.data, dims);
+  }
+
+  /** Nothing to free on the CPU (ONNX Runtime API). */
+  dispose(): void {}
+}

@@ -1,0 +1,156 @@
+/**
+ * Element types: ONNX's TensorProto.DataType numbers, ONNX Runtime's type
+ * names, and the typed array that holds each. int64 is a BigInt64Array, as
+ * ONNX Runtime's JS API gives it.
+ */
+
+/** The tensor element types a model may use (ONNX Runtime's names). */
+export type DType = "float32" | "float64" | "int64" | "int32" | "int16" | "int8" | "uint8" | "bool";
+
+/** A tensor's elements. bool is a Uint8Array of 0/1. */
+export type TensorData =
+  | Float32Array
+  | Float64Array
+  | BigInt64Array
+  | Int32Array
+  | Int16Array
+  | Int8Array
+  | Uint8Array;
+
+/** TensorProto.DataType → our type, for the types we run. */
+const FROM_ONNX: Record<number, DType> = {
+  1: "float32",
+  2: "uint8",
+  3: "int8",
+  5: "int16",
+  6: "int32",
+  7: "int64",
+  9: "bool",
+  11: "float64",
+};
+
+/** ONNX names of every TensorProto.DataType, for messages. */
+const ONNX_NAMES: Record<number, string> = {
+  0: "UNDEFINED",
+  1: "FLOAT",
+  2: "UINT8",
+  3: "INT8",
+  4: "UINT16",
+  5: "INT16",
+  6: "INT32",
+  7: "INT64",
+  8: "STRING",
+  9: "BOOL",
+  10: "FLOAT16",
+  11: "DOUBLE",
+  12: "UINT32",
+  13: "UINT64",
+  14: "COMPLEX64",
+  15: "COMPLEX128",
+  16: "BFLOAT16",
+  17: "FLOAT8E4M3FN",
+  18: "FLOAT8E4M3FNUZ",
+  19: "FLOAT8E5M2",
+  20: "FLOAT8E5M2FNUZ",
+  21: "UINT4",
+  22: "INT4",
+};
+
+/** Our type for an ONNX data type number, or null when we do not run it. */
+export function dtypeOf(onnx: number): DType | null {
+  return FROM_ONNX[onnx] ?? null;
+}
+
+/** "FLOAT16 (10)" */
+export function onnxTypeName(onnx: number): string {
+  return `${ONNX_NAMES[onnx] ?? "unknown type"} (${onnx})`;
+}
+
+/** The ONNX data type number of one of ours. */
+export function onnxTypeOf(t: DType): number {
+  for (const k in FROM_ONNX) if (FROM_ONNX[k] === t) return Number(k);
+  throw new Error(`unreachable: ${t}`);
+}
+
+/** Bytes per element. */
+export function byteSize(t: DType): number {
+  switch (t) {
+    case "float64":
+    case "int64":
+      return 8;
+    case "float32":
+    case "int32":
+      return 4;
+    case "int16":
+      return 2;
+    default:
+      return 1;
+  }
+}
+
+/** A zeroed array of `size` elements of type t. */
+export function allocate(t: DType, size: number): TensorData {
+  switch (t) {
+    case "float32":
+      return new Float32Array(size);
+    case "float64":
+      return new Float64Array(size);
+    case "int64":
+      return new BigInt64Array(size);
+    case "int32":
+      return new Int32Array(size);
+    case "int16":
+      return new Int16Array(size);
+    case "int8":
+      return new Int8Array(size);
+    default:
+      return new Uint8Array(size);
+  }
+}
+
+/** A view of t's element type over a buffer (offset in bytes, aligned to the element). */
+export function viewOf(
+  t: DType,
+  buffer: ArrayBuffer,
+  byteOffset: number,
+  size: number,
+): TensorData {
+  switch (t) {
+    case "float32":
+      return new Float32Array(buffer, byteOffset, size);
+    case "float64":
+      return new Float64Array(buffer, byteOffset, size);
+    case "int64":
+      return new BigInt64Array(buffer, byteOffset, size);
+    case "int32":
+      return new Int32Array(buffer, byteOffset, size);
+    case "int16":
+      return new Int16Array(buffer, byteOffset, size);
+    case "int8":
+      return new Int8Array(buffer, byteOffset, size);
+    default:
+      return new Uint8Array(buffer, byteOffset, size);
+  }
+}
+
+/** The type a typed array holds, or null for other arrays (bool cannot be told from uint8). */
+export function dtypeOfArray(a: unknown): DType | null {
+  if (a instanceof Float32Array) return "float32";
+  if (a instanceof Float64Array) return "float64";
+  if (a instanceof BigInt64Array) return "int64";
+  if (a instanceof Int32Array) return "int32";
+  if (a instanceof Int16Array) return "int16";
+  if (a instanceof Int8Array) return "int8";
+  if (a instanceof Uint8Array) return "uint8";
+  return null;
+}
+
+/** Whether values of t are held as bigint. */
+export function isBig(t: DType): boolean {
+  return t === "int64";
+}
+
+/** Element i of any tensor data as a number (int64 converted; exact below 2^53). */
+export function numberAt(d: TensorData, i: number): number {
+  return Number(d[i]);
+}

@@ -1,0 +1,154 @@
+/**
+ * A TensorProto's payload as a typed array: raw_data (little-endian, copied
+ * so it is aligned and owned), the typed fields, or external data in a file
+ * beside the model (a path that leaves the model's directory is refused).
+ */
+import { allocate, byteSize, type DType, dtypeOf, onnxTypeName, type TensorData } from "./dtype.ts";
+import type { OnnxTensor } from "./model.ts";
+import { ModelError } from "./wire.ts";
+
+/** A tensor with its element type, shape and data. */
+export interface ConstTensor {
+  type: DType;
+  dims: number[];
+  data: TensorData;
+}
+
+/** Where external data files are looked for: the model's directory, or none (bytes given). */
+export interface ExternalSource {
+  /** The model's directory (real path). */
+  dir: string;
+  /** Files read so far, by real path. */
+  files: Map<string, Uint8Array>;
+}
+
+/** Largest tensor we materialize (elements): bounds allocations a hostile header could ask for. */
+export const MAX_TENSOR_ELEMENTS = 2 ** 31 - 1;
+
+/** Element count of dims, checked against the limit. */
+export function elementCount(dims: readonly number[], where: string): number {
+  let n = 1;
+  for (const d of dims) n *= d;
+  if (n > MAX_TENSOR_ELEMENTS) {
+    throw new ModelError(`ONNX: ${where}: ${n} elements exceed the limit ${MAX_TENSOR_ELEMENTS}`);
+  }
+  return n;
+}
+
+/** The tensor's data as a fresh, aligned typed array of its type. */
+export function materialize(t: OnnxTensor, external: ExternalSource | null): ConstTensor {
+  const type = dtypeOf(t.dataType);
+  if (type === null) {
+    throw new ModelError(
+      `ONNX: ${t.where}: data type ${onnxTypeName(t.dataType)} is not supported`,
+    );
+  }
+  const size = elementCount(t.dims, t.where);
+  const data = allocate(type, size);
+  if (t.external !== null) {
+    copyBytes(data, readExternal(t, external, size * byteSize(type)), t.where);
+  } else if (t.raw !== null) {
+    if (t.raw.length !== size * byteSize(type)) {
+      throw new ModelError(
+        `ONNX: ${t.where}: raw_data has ${t.raw.length} bytes, expected ${
+          size * byteSize(type)
+        } for ${type}[${t.dims.join(", ")}]`,
+      );
+    }
+    copyBytes(data, t.raw, t.where);
+  } else {
+    fromFields(t, type, data, size);
+  }
+  return { type, dims: t.dims.slice(), data };
+}
+
+function copyBytes(data: TensorData, bytes: Uint8Array, where: string): void {
+  const out = new Uint8Array(data.buffer, data.byteOffset, data.byteLength);
+  if (bytes.length !== out.length) {
+    throw new ModelError(`ONNX: ${where}: ${bytes.length} bytes of data, expected ${out.length}`);
+  }
+  out.set(bytes); // little-endian on x86-64: the wire order is the memory order
+}
+
+function fromFields(t: OnnxTensor, type: DType, data: TensorData, size: number): void {
+  const src: number[] = type === "float32"
+    ? t.floats
+    : type === "float64"
+    ? t.doubles
+    : type === "int64"
+    ? t.int64s
+    : t.int32s;
+  if (src.length !== size) {
+    throw new ModelError(
+      `ONNX: ${t.where}: ${src.length} values for ${type}[${t.dims.join(", ")}] (${size} elements)`,
+    );
+  }
+  if (data instanceof BigInt64Array) {
+    for (let i = 0; i < size; i++) data[i] = BigInt(src[i]);
+  } else {
+    for (let i = 0; i < size; i++) (data as Float32Array)[i] = src[i];
+  }
+}
+
+function readExternal(t: OnnxTensor, ext: ExternalSource | null, bytes: number): Uint8Array {
+  const info = t.external!;
+  if (ext === null) {
+    throw new ModelError(
+      `ONNX: ${t.where}: external data needs the model's directory: create the session from a path`,
+    );
+  }
+  const location = info.get("location") ?? "";
+  const path = resolveInside(ext.dir, location, t.where);
+  let file = ext.files.get(path);
+  if (file === undefined) {
+    try {
+      file = Deno.readFileSync(path);
+    } catch (e) {
+      throw new ModelError(
+        `ONNX: ${t.where}: cannot read external data '${location}': ${(e as Error).message}`,
+      );
+    }
+    ext.files.set(path, file);
+  }
+  const offset = parseCount(info.get("offset") ?? "0", "offset", t.where);
+  const length = info.has("length") ? parseCount(info.get("length")!, "length", t.where) : bytes;
+  if (length !== bytes) {
+    throw new ModelError(`ONNX: ${t.where}: external length ${length}, expected ${bytes} bytes`);
+  }
+  if (offset + length > file.length) {
+    throw new ModelError(
+      `ONNX: ${t.where}: external data [${offset}, ${
+        offset + length
+      }) runs past the end of '${location}' (${file.length} bytes)`,
+    );
+  }
+  return file.subarray(offset, offset + length);
+}
+
+function parseCount(s: string, what: string, where: string): number {
+  if (!/^[0-9]{1,15}$/.test(s)) {
+    throw new ModelError(`ONNX: ${where}: external data ${what} '${s}' is not a byte count`);
+  }
+  return Number(s);
+}
+
+/** The real path of `location` under dir; refuses absolute paths and escapes (.., symlinks). */
+function resolveInside(dir: string, location: string, where: string): string {
+  const bad = () =>
+    new ModelError(
+      `ONNX: ${where}: external data location '${location}' leaves the model's directory`,
+    );
+  if (location === "" || location.startsWith("/") || location.includes("\0")) throw bad();
+  const parts = location.split(/[\\/]/);
+  if (parts.some((p) => p === "..")) throw bad();
+  let real: string;
+  try {
+    real = Deno.realPathSync(`${dir}/${location}`);
+  } catch (e) {
+    throw new ModelError(
+      `ONNX: ${where}: cannot read external data '${location}': ${(e as Error).message}`,
+    );
+  }
+  if (!real.startsWith(dir.endsWith("/") ? dir : dir + "/")) throw bad();
+  return real;
+}
