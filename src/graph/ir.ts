@@ -65,6 +65,12 @@ export class Attrs {
     if (typeof v !== "object" || Array.isArray(v)) this.#bad(name, "a tensor");
     return v as ConstTensor;
   }
+  /** A copy without some attributes (fusions). */
+  without(...names: string[]): Attrs {
+    const m = new Map(this.map);
+    for (const k of names) m.delete(k);
+    return new Attrs(m, this.owner);
+  }
   /** A copy with some attributes set (fusions). */
   with(entries: Record<string, AttrValue>): Attrs {
     const m = new Map(this.map);

@@ -84,6 +84,26 @@ export function optimize(g: Graph, level: OptimizationLevel, env: Env): Optimiza
     const count = f.apply(g);
     if (count > 0) report.fusions[f.name] = count;
   }
+  topoSort(g);
   report.removed += removeDead(g);
   return report;
+}
+
+/**
+ * Restores topological order after rewrites (a fused node may read a value
+ * produced after its old place): stable, so an ordered graph is unchanged.
+ */
+export function topoSort(g: Graph): void {
+  const ready = new Set<string>([...g.constants.keys(), ...g.inputs.map((v) => v.name)]);
+  const pending = g.nodes.slice(), out: Node[] = [];
+  while (pending.length > 0) {
+    const i = pending.findIndex((n) => n.inputs.every((name) => name === "" || ready.has(name)));
+    if (i < 0) {
+      throw new Error(`graph rewrite left a cycle at ${pending[0].op} '${pending[0].name}'`);
+    }
+    const [n] = pending.splice(i, 1);
+    for (const o of n.outputs) ready.add(o);
+    out.push(n);
+  }
+  g.nodes = out;
 }

@@ -38,22 +38,26 @@ export class WireReader {
     return this.pos >= this.end;
   }
 
-  /** A varint as a number; values beyond 2^53 (or negative int64) are exact up to ±2^53. */
+  /**
+   * A varint as a number: the low and high 32 bits are gathered exactly, then
+   * combined (negative int64 by two's complement), exact within ±2^53.
+   */
   varint(): number {
     const b = this.bytes;
-    let result = 0, scale = 1;
+    let lo = 0, hi = 0;
     for (let i = 0; i < 10; i++) {
       if (this.pos >= this.end) this.fail("truncated varint");
-      const byte = b[this.pos++];
-      if (i === 9) {
-        // The tenth byte holds bit 63 only: set means a negative int64.
-        if (byte > 1) this.fail("varint longer than 64 bits");
-        if (byte === 1) return result - 2 ** 64;
-        return result;
+      const byte = b[this.pos++], bits = byte & 0x7f;
+      if (i < 4) lo += bits * 2 ** (7 * i);
+      else if (i === 4) {
+        lo += (bits & 0xf) * 2 ** 28;
+        hi += bits >> 4;
+      } else if (i < 9) hi += bits * 2 ** (7 * i - 32);
+      else {
+        if (bits > 1) this.fail("varint longer than 64 bits");
+        hi += bits * 2 ** 31;
       }
-      result += (byte & 0x7f) * scale;
-      if (byte < 0x80) return result;
-      scale *= 128;
+      if (byte < 0x80) return hi >= 2 ** 31 ? (hi - 2 ** 32) * 2 ** 32 + lo : hi * 2 ** 32 + lo;
     }
     return this.fail("varint longer than 64 bits");
   }

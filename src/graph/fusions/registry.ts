@@ -1,4 +1,21 @@
 /** The fusions in the order they run: adding one is a module plus its line here. */
+import { ACTIVATION } from "./activation.ts";
+import { ADD_LAYERNORM } from "./add_layernorm.ts";
+import { BATCHNORM_INTO_CONV } from "./batchnorm_conv.ts";
+import { CONV_RESIDUAL } from "./conv_residual.ts";
 import type { Fusion } from "./fusion.ts";
+import { GELU } from "./gelu.ts";
+import { HARD_SWISH } from "./hardswish.ts";
+import { LAYERNORM } from "./layernorm.ts";
+import { MATMUL_BIAS } from "./matmul_bias.ts";
 
-export const FUSIONS: readonly Fusion[] = [];
+export const FUSIONS: readonly Fusion[] = [
+  BATCHNORM_INTO_CONV,
+  LAYERNORM,
+  GELU,
+  HARD_SWISH,
+  MATMUL_BIAS,
+  CONV_RESIDUAL,
+  ACTIVATION,
+  ADD_LAYERNORM,
+];

@@ -16,6 +16,7 @@ import type { BatchNormOptions } from "../../kernels/batchnorm/mod.ts";
 import type { Node } from "../ir.ts";
 import {
   type Buf,
+  type Env,
   expectType,
   fail,
   knownInts,
@@ -25,6 +26,7 @@ import {
   need,
   type OpDef,
   sizeOf,
+  type Step,
 } from "./op.ts";
 
 /** The spatial attributes of a Conv/ConvTranspose/pool node, as 2-D. */
@@ -139,6 +141,38 @@ function convOptions(x: Buf, outChannels: number, w: Window, group: number): Con
   return o;
 }
 
+/**
+ * The fused residual and activation of a conv: in its epilogue when the
+ * residual has the output's shape, else (a broadcast Add the fusion could
+ * not see) the conv, then the add and the activation in place.
+ */
+function epilogue(
+  n: Node,
+  residual: Buf | null | undefined,
+  y: Buf,
+  o: Conv2dOptions | ConvTranspose2dOptions,
+  conv: () => void,
+  env: Env,
+): Step {
+  const act = n.fused?.activation;
+  if (!residual || residual.dims.join() === y.dims.join()) {
+    if (residual) o.residual = residual.data as Float32Array;
+    if (act) o.activation = act;
+    return { native: true, run: conv };
+  }
+  const jit = env.jit, yd = y.data as Float32Array, rd = residual.data as Float32Array;
+  const op = act === undefined ? null : typeof act === "string" ? act : act.op;
+  const params = typeof act === "object" ? act : undefined;
+  return {
+    native: true,
+    run: () => {
+      conv();
+      jit.binary("add", yd, y.dims, rd, residual.dims, yd);
+      if (op) jit.unary(op, yd, yd, params);
+    },
+  };
+}
+
 /** Conv; with `fused`: residual (input 3) and activation. */
 export const CONV: OpDef = {
   attributes: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
@@ -174,8 +208,6 @@ export const CONV: OpDef = {
     const w = windowOf(n, x, wt.dims.slice(2));
     const o = convOptions(x, wt.dims[0], w, group);
     if (ins[2]) o.bias = ins[2].data as Float32Array;
-    if (ins[3]) o.residual = ins[3].data as Float32Array;
-    if (n.fused?.activation) o.activation = n.fused.activation;
     const weights = wt.constant
       ? env.weights.conv(wt.data as Float32Array, {
         outChannels: o.outChannels,
@@ -185,7 +217,7 @@ export const CONV: OpDef = {
       })
       : wt.data as Float32Array;
     const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
-    return { native: true, run: () => jit.conv2d(xd, weights, yd, o) };
+    return epilogue(n, ins[3], y, o, () => jit.conv2d(xd, weights, yd, o), env);
   },
 };
 
@@ -253,8 +285,6 @@ export const CONV_TRANSPOSE: OpDef = {
     if (w.autoPad === "NOTSET") o.pads = w.pads;
     else o.autoPad = w.autoPad;
     if (ins[2]) o.bias = ins[2].data as Float32Array;
-    if (ins[3]) o.residual = ins[3].data as Float32Array;
-    if (n.fused?.activation) o.activation = n.fused.activation;
     const weights = wt.constant
       ? env.weights.conv(wt.data as Float32Array, {
         outChannels: o.outChannels,
@@ -265,7 +295,7 @@ export const CONV_TRANSPOSE: OpDef = {
       })
       : wt.data as Float32Array;
     const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
-    return { native: true, run: () => jit.convTranspose2d(xd, weights, yd, o) };
+    return epilogue(n, ins[3], y, o, () => jit.convTranspose2d(xd, weights, yd, o), env);
   },
 };
 

@@ -9,6 +9,7 @@ import type { ReduceOp } from "../../kernels/reduce/mod.ts";
 import type { Node } from "../ir.ts";
 import {
   axisOf,
+  broadcast,
   type Buf,
   expectType,
   fail,
@@ -84,7 +85,9 @@ export const LAYER_NORM: OpDef = {
       fail(n, `Scale must have ${cols} elements (X's dims from axis ${axis})`);
     }
     if (xs[2] && sizeOf(xs[2].dims) !== cols) fail(n, `B must have ${cols} elements`);
-    if (xs[3] && xs[3].dims.join() !== x.dims.join()) fail(n, "the residual must have X's shape");
+    if (xs[3] && broadcast(n, x.dims, xs[3].dims).join() !== x.dims.join()) {
+      fail(n, "the residual would change X's shape");
+    }
     return [meta("float32", x.dims)];
   },
   build(n, ins, outs, env) {
@@ -96,9 +99,21 @@ export const LAYER_NORM: OpDef = {
       epsilon: n.attrs.float("epsilon", 1e-5),
     };
     if (ins[2]) o.bias = ins[2].data as Float32Array;
-    if (ins[3]) o.residual = ins[3].data as Float32Array;
     const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
-    return { native: true, run: () => jit.layerNorm(xd, yd, o) };
+    const r = ins[3];
+    if (!r || r.dims.join() === x.dims.join()) {
+      if (r) o.residual = r.data as Float32Array;
+      return { native: true, run: () => jit.layerNorm(xd, yd, o) };
+    }
+    // A broadcast residual (the fusion could not see shapes): add first, then normalize in place.
+    const rd = r.data as Float32Array;
+    return {
+      native: true,
+      run: () => {
+        jit.binary("add", xd, x.dims, rd, r.dims, yd);
+        jit.layerNorm(yd, yd, o);
+      },
+    };
   },
 };
 

@@ -1,0 +1,149 @@
+/**
+ * Whole models against onnxruntime-node in the same process, same random
+ * feeds, same thread count: create time, median ms per `run` after warm-up
+ * (ours and ORT's, both the async `run`; blocks alternate between the two,
+ * each after an idle pause), the speedup, and the GFLOPS of the model's
+ * Conv/MatMul/Gemm as % of the FMA peak measured in the same run on as many
+ * threads. Outputs are checked against ORT's first (max abs difference ≤
+ * 1e-4 × max(1, max |output|)). The models come from `tools/model_zoo.ts`.
+ *
+ *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,cnn] [--json]
+ */
+import { parseArgs } from "node:util";
+import { InferenceSession, measurePeak, Tensor } from "../mod.ts";
+import { encoderLayer, mlp, resnetCnn, type ZooModel } from "../tools/model_zoo.ts";
+import { sleepMs } from "./timing.ts";
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: "string", default: "1,2" },
+    models: { type: "string", default: "mlp1,mlp64,bert,bert-dec,cnn" },
+    json: { type: "boolean", default: false },
+    ms: { type: "string", default: "1500" },
+  },
+});
+
+// deno-lint-ignore no-explicit-any
+type Ort = any;
+let ort: Ort = null;
+try {
+  ort = await import("npm:onnxruntime-node@1.30.0");
+} catch (e) {
+  console.error(`onnxruntime-node is not available (${(e as Error).message}): our columns only`);
+}
+
+const MODELS: Record<string, () => ZooModel> = {
+  mlp1: () => mlp([784, 1024, 1024, 10], 1),
+  mlp64: () => mlp([784, 1024, 1024, 10], 64),
+  bert: () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
+  "bert-dec": () =>
+    encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, decomposedLayerNorm: true }),
+  cnn: () => resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }),
+};
+
+// deno-lint-ignore no-explicit-any
+type Session = { run(feeds: any): Promise<any> };
+
+/** Median ms per run of each session: blocks alternate, each after an idle pause and a warm-up. */
+async function timeRuns(sessions: [Session, unknown][], budgetMs: number): Promise<number[]> {
+  const samples: number[][] = sessions.map(() => []);
+  const rounds = 3;
+  for (let r = 0; r < rounds; r++) {
+    for (let i = 0; i < sessions.length; i++) {
+      const [s, feeds] = sessions[i];
+      sleepMs(100);
+      const warmEnd = performance.now() + 100;
+      for (let w = 0; w < 3 || performance.now() < warmEnd; w++) await s.run(feeds);
+      const end = performance.now() + budgetMs / rounds / sessions.length;
+      do {
+        const t0 = performance.now();
+        await s.run(feeds);
+        samples[i].push(performance.now() - t0);
+      } while (performance.now() < end || samples[i].length < 5 * (r + 1));
+    }
+  }
+  return samples.map((x) => x.sort((a, b) => a - b)[x.length >> 1]);
+}
+
+function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): [number, number] {
+  let d = 0, m = 0;
+  for (let i = 0; i < a.length; i++) {
+    d = Math.max(d, Math.abs(a[i] - b[i]));
+    m = Math.max(m, Math.abs(b[i]));
+  }
+  return [d, m];
+}
+
+const rows: Record<string, unknown>[] = [];
+const threadList = values.threads.split(",").map(Number);
+const peaks = new Map(threadList.map((t) => [t, measurePeak(30, t).peakGflops]));
+for (const key of values.models.split(",")) {
+  const make = MODELS[key];
+  if (!make) throw new Error(`unknown model '${key}' (${Object.keys(MODELS).join(", ")})`);
+  const m = make();
+  for (const threads of threadList) {
+    const t0 = performance.now();
+    const ours = await InferenceSession.create(m.bytes, { intraOpNumThreads: threads });
+    const createMs = performance.now() - t0;
+    const feeds: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(m.feeds)) feeds[k] = new Tensor(v.type, v.data, v.dims);
+    const out = await ours.run(feeds);
+    const row: Record<string, unknown> = {
+      model: m.name,
+      threads,
+      createMs: +createMs.toFixed(1),
+      gflop: +(m.flops / 1e9).toFixed(3),
+    };
+    const contenders: [Session, unknown][] = [[ours, feeds]];
+    if (ort) {
+      const t1 = performance.now();
+      const theirs = await ort.InferenceSession.create(m.bytes, {
+        intraOpNumThreads: threads,
+        interOpNumThreads: 1,
+        graphOptimizationLevel: "all",
+      });
+      row.ortCreateMs = +(performance.now() - t1).toFixed(1);
+      const ortFeeds: Record<string, unknown> = {};
+      for (const [k, v] of Object.entries(m.feeds)) {
+        ortFeeds[k] = new ort.Tensor(v.type, v.data, v.dims);
+      }
+      const ref = await theirs.run(ortFeeds);
+      for (const name of ours.outputNames) {
+        const [d, mx] = maxDiff(out[name].data as Float32Array, ref[name].data as Float32Array);
+        if (!(d <= 1e-4 * Math.max(1, mx))) {
+          throw new Error(`${m.name}: output '${name}' differs from ORT by ${d} (max |out| ${mx})`);
+        }
+        row.maxDiff = +d.toExponential(2);
+      }
+      contenders.push([theirs, ortFeeds]);
+    }
+    const budget = Number(values.ms);
+    const [mine, theirs] = await timeRuns(contenders, budget);
+    row.ms = +mine.toFixed(3);
+    row.pctPeak = +(100 * m.flops / (mine * 1e-3) / 1e9 / peaks.get(threads)!).toFixed(1);
+    if (theirs !== undefined) {
+      row.ortMs = +theirs.toFixed(3);
+      row.speedup = +(theirs / mine).toFixed(2);
+      row.ortPctPeak = +(100 * m.flops / (theirs * 1e-3) / 1e9 / peaks.get(threads)!).toFixed(1);
+    }
+    await ours.release();
+    rows.push(row);
+    if (!values.json) {
+      console.log(
+        `${m.name.padEnd(52)} ${threads}T  ours ${
+          String(row.ms).padStart(8)
+        } ms (${row.pctPeak}% peak)` +
+          (theirs !== undefined
+            ? `  ORT ${String(row.ortMs).padStart(8)} ms  ×${row.speedup}`
+            : "") +
+          `  create ${row.createMs} ms${
+            row.ortCreateMs !== undefined ? ` (ORT ${row.ortCreateMs})` : ""
+          }`,
+      );
+    }
+  }
+}
+if (values.json) console.log(JSON.stringify({ peaks: Object.fromEntries(peaks), rows }, null, 1));
+else {console.log(`FMA peak: ${
+    [...peaks].map(([t, p]) => `${t}T ${p.toFixed(0)} GFLOPS`).join(", ")
+  }`);}

@@ -1,0 +1,278 @@
+/**
+ * Example models written with our ONNX writer the way exporters write them
+ * (random weights from a fixed seed): an MLP, a BERT-style encoder layer
+ * (LayerNormalization op or decomposed, GELU decomposed, an int64 attention
+ * mask turned into an additive bias), a ResNet-style CNN (Conv + BN + Relu,
+ * residual adds) and a MobileNet-style block. Used by the tests, `deno task
+ * model` with no file, and `deno task compare-models`.
+ */
+import { f, GraphBuilder, seededFloats } from "./onnx_writer.ts";
+
+/** A model and feeds for it. */
+export interface ZooModel {
+  name: string;
+  bytes: Uint8Array;
+  feeds: Record<
+    string,
+    { type: "float32" | "int64"; dims: number[]; data: Float32Array | BigInt64Array }
+  >;
+  /** Multiply-adds ×2 of its Conv/MatMul/Gemm nodes at these feeds (for % of peak). */
+  flops: number;
+}
+
+let seed = 1;
+function w(g: GraphBuilder, name: string, dims: number[], scale: number): string {
+  const n = dims.reduce((a, b) => a * b, 1);
+  return g.weight(name, dims, seededFloats(n, seed++ * 7919, scale));
+}
+
+/** MLP sizes[0] → … → sizes[last] with Relu between (Gemm, transB, as torch exports Linear). */
+export function mlp(sizes: number[], batch: number, opset = 17): ZooModel {
+  seed = 1;
+  const g = new GraphBuilder(opset);
+  let x = g.input("input", "float32", ["batch", sizes[0]]);
+  let flops = 0;
+  for (let i = 1; i < sizes.length; i++) {
+    const wn = w(g, `fc${i}.weight`, [sizes[i], sizes[i - 1]], 1 / Math.sqrt(sizes[i - 1]));
+    const bn = w(g, `fc${i}.bias`, [sizes[i]], 0.1);
+    x = g.op("Gemm", [x, wn, bn], { alpha: f(1), beta: f(1), transB: 1 });
+    if (i < sizes.length - 1) x = g.op("Relu", [x]);
+    flops += 2 * batch * sizes[i] * sizes[i - 1];
+  }
+  g.output(g.op("Identity", [x], {}, "logits"), "float32", ["batch", sizes[sizes.length - 1]]);
+  return {
+    name: `MLP ${sizes.join("-")}, batch ${batch}`,
+    bytes: g.toBytes(),
+    feeds: {
+      input: { type: "float32", dims: [batch, sizes[0]], data: seededFloats(batch * sizes[0], 99) },
+    },
+    flops,
+  };
+}
+
+/** Options of {@link encoderLayer}. */
+export interface EncoderOptions {
+  seq: number;
+  hidden: number;
+  heads: number;
+  ff: number;
+  batch?: number;
+  /** Write LayerNorm as ReduceMean/Sub/Pow/... (as older exporters do). */
+  decomposedLayerNorm?: boolean;
+  opset?: number;
+}
+
+/** One BERT encoder layer as HF/PyTorch export it: the attention mask is an int64 input. */
+export function encoderLayer(o: EncoderOptions): ZooModel {
+  seed = 11;
+  const { seq, hidden, heads, ff } = o, batch = o.batch ?? 1, dh = hidden / heads;
+  const opset = o.opset ?? (o.decomposedLayerNorm ? 14 : 17);
+  const g = new GraphBuilder(opset);
+  const x = g.input("hidden_states", "float32", ["batch", "sequence", hidden]);
+  g.input("attention_mask", "int64", ["batch", "sequence"]);
+  const s = 1 / Math.sqrt(hidden);
+  const linear = (input: string, name: string, k: number, n: number) =>
+    g.op("Add", [
+      g.op("MatMul", [input, w(g, `${name}.weight`, [k, n], s)]),
+      w(g, `${name}.bias`, [n], 0.02),
+    ]);
+  const ln = (input: string, name: string) => {
+    const gamma = g.weight(
+      `${name}.gamma`,
+      [hidden],
+      seededFloats(hidden, seed++, 0.1).map((v) => 1 + v),
+    );
+    const beta = w(g, `${name}.beta`, [hidden], 0.1);
+    if (!o.decomposedLayerNorm) {
+      return g.op("LayerNormalization", [input, gamma, beta], { axis: -1, epsilon: f(1e-12) });
+    }
+    const axes = { axes: [-1] };
+    const mean = g.op("ReduceMean", [input], axes);
+    const d = g.op("Sub", [input, mean]);
+    const two = g.initializer(g.fresh("two"), { type: "float32", dims: [], data: [2] });
+    const v = g.op("ReduceMean", [g.op("Pow", [d, two])], axes);
+    const eps = g.initializer(g.fresh("eps"), { type: "float32", dims: [], data: [1e-12] });
+    const norm = g.op("Div", [d, g.op("Sqrt", [g.op("Add", [v, eps])])]);
+    return g.op("Add", [g.op("Mul", [norm, gamma]), beta]);
+  };
+  const shape4 = g.ints("shape_heads", [0, 0, heads, dh]);
+  const split = (t: string, perm: number[]) =>
+    g.op("Transpose", [g.op("Reshape", [t, shape4])], { perm });
+  const q = split(linear(x, "query", hidden, hidden), [0, 2, 1, 3]);
+  const k = split(linear(x, "key", hidden, hidden), [0, 2, 3, 1]);
+  const v = split(linear(x, "value", hidden, hidden), [0, 2, 1, 3]);
+  // mask: (1 − mask) · −10000, broadcast over heads and queries.
+  const m = g.op("Cast", [g.op("Unsqueeze", ["attention_mask", g.ints("axes12", [1, 2])])], {
+    to: 1,
+  });
+  const one = g.initializer("one", { type: "float32", dims: [], data: [1] });
+  const big = g.initializer("neg_big", { type: "float32", dims: [], data: [-10000] });
+  const bias = g.op("Mul", [g.op("Sub", [one, m]), big]);
+  const scale = g.initializer("scale", { type: "float32", dims: [], data: [Math.sqrt(dh)] });
+  const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), scale]), bias]);
+  const probs = g.op("Softmax", [scores], { axis: -1 });
+  const ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] });
+  const merged = g.op("Reshape", [ctx, g.ints("shape_merge", [0, 0, hidden])]);
+  const attn = ln(
+    g.op("Add", [linear(merged, "attention.output", hidden, hidden), x]),
+    "attention.ln",
+  );
+  // GELU as torch exports it: x·½·(1 + erf(x/√2)).
+  const h = linear(attn, "intermediate", hidden, ff);
+  const sqrt2 = g.initializer("sqrt2", { type: "float32", dims: [], data: [Math.SQRT2] });
+  const half = g.initializer("half", { type: "float32", dims: [], data: [0.5] });
+  const erf1 = g.op("Add", [g.op("Erf", [g.op("Div", [h, sqrt2])]), one]);
+  const gelu = g.op("Mul", [g.op("Mul", [h, erf1]), half]);
+  const out = ln(g.op("Add", [linear(gelu, "output", ff, hidden), attn]), "output.ln");
+  g.output(g.op("Identity", [out], {}, "last_hidden_state"), "float32", [
+    "batch",
+    "sequence",
+    hidden,
+  ]);
+  const mask = new BigInt64Array(batch * seq).fill(1n);
+  for (let b = 0; b < batch; b++) {
+    for (let i = seq - Math.floor(seq / 8); i < seq; i++) mask[b * seq + i] = 0n;
+  }
+  const tokens = batch * seq;
+  return {
+    name: `encoder layer ${hidden}/${heads}/${ff}, seq ${seq}${
+      o.decomposedLayerNorm ? ", LayerNorm decomposed" : ""
+    }`,
+    bytes: g.toBytes(),
+    feeds: {
+      hidden_states: {
+        type: "float32",
+        dims: [batch, seq, hidden],
+        data: seededFloats(tokens * hidden, 5),
+      },
+      attention_mask: { type: "int64", dims: [batch, seq], data: mask },
+    },
+    flops: 2 * tokens * (4 * hidden * hidden + 2 * hidden * ff) +
+      2 * 2 * batch * seq * seq * hidden,
+  };
+}
+
+/** Options of {@link resnetCnn}. */
+export interface CnnOptions {
+  size: number;
+  /** Channels per stage (each stage after the first halves the size). */
+  widths: number[];
+  /** Residual blocks per stage. */
+  blocks: number;
+  classes?: number;
+  batch?: number;
+}
+
+/**
+ * A ResNet-style CNN: stem 7×7/2 conv + BN + Relu + 3×3/2 max pool, then
+ * stages of basic blocks (3×3 conv + BN + Relu, 3×3 conv + BN, add, Relu;
+ * a 1×1/2 projection where the shape changes), global average pool, Gemm.
+ */
+export function resnetCnn(o: CnnOptions): ZooModel {
+  seed = 21;
+  const g = new GraphBuilder(13);
+  const batch = o.batch ?? 1, classes = o.classes ?? 10;
+  g.input("image", "float32", ["N", 3, o.size, o.size]);
+  let flops = 0, size = o.size, c = 3;
+  const conv = (x: string, cin: number, cout: number, k: number, stride: number, relu: boolean) => {
+    const wn = w(g, g.fresh("conv.w"), [cout, cin, k, k], Math.sqrt(2 / (cin * k * k)));
+    const pad = Math.floor(k / 2);
+    let y = g.op("Conv", [x, wn], {
+      kernel_shape: [k, k],
+      strides: [stride, stride],
+      pads: [pad, pad, pad, pad],
+    });
+    const out = Math.floor((size + 2 * pad - k) / stride) + 1;
+    flops += 2 * batch * cout * out * out * cin * k * k;
+    const bn = (name: string, vals: Float32Array) => g.weight(g.fresh(name), [cout], vals);
+    y = g.op("BatchNormalization", [
+      y,
+      bn("bn.scale", seededFloats(cout, seed++, 0.2).map((v) => 1 + v)),
+      bn("bn.bias", seededFloats(cout, seed++, 0.1)),
+      bn("bn.mean", seededFloats(cout, seed++, 0.1)),
+      bn("bn.var", seededFloats(cout, seed++, 0.2).map((v) => 1 + v)),
+    ], { epsilon: f(1e-5) });
+    return { y: relu ? g.op("Relu", [y]) : y, out };
+  };
+  let r = conv("image", c, o.widths[0], 7, 2, true);
+  size = r.out;
+  let x = g.op("MaxPool", [r.y], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+  size = Math.floor((size + 2 - 3) / 2) + 1;
+  c = o.widths[0];
+  o.widths.forEach((width, stage) => {
+    for (let b = 0; b < o.blocks; b++) {
+      const stride = stage > 0 && b === 0 ? 2 : 1;
+      const inSize = size;
+      const a = conv(x, c, width, 3, stride, true);
+      size = a.out;
+      const bb = conv(a.y, width, width, 3, 1, false);
+      let shortcut = x;
+      if (stride !== 1 || c !== width) {
+        const saved = size;
+        size = inSize;
+        shortcut = conv(x, c, width, 1, stride, false).y;
+        size = saved;
+      }
+      x = g.op("Relu", [g.op("Add", [bb.y, shortcut])]);
+      c = width;
+    }
+  });
+  const pooled = g.op("Flatten", [g.op("GlobalAveragePool", [x])], { axis: 1 });
+  const fc = g.op("Gemm", [
+    pooled,
+    w(g, "fc.w", [classes, c], 1 / Math.sqrt(c)),
+    w(g, "fc.b", [classes], 0.1),
+  ], {
+    transB: 1,
+  });
+  flops += 2 * batch * classes * c;
+  g.output(g.op("Identity", [fc], {}, "logits"), "float32", ["N", classes]);
+  return {
+    name: `ResNet-style CNN ${o.widths.join("/")}×${o.blocks}, ${batch}×3×${o.size}²`,
+    bytes: g.toBytes(),
+    feeds: {
+      image: {
+        type: "float32",
+        dims: [batch, 3, o.size, o.size],
+        data: seededFloats(batch * 3 * o.size * o.size, 3),
+      },
+    },
+    flops,
+  };
+}
+
+/** A MobileNetV2/V3-style block stack: 1×1 expand + Clip(0, 6), depthwise 3×3, x·HardSigmoid(x), 1×1 project. */
+export function mobileBlock(size: number, channels: number, expand: number): ZooModel {
+  seed = 31;
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", [1, channels, size, size]);
+  const e = channels * expand;
+  const zero = g.initializer("zero", { type: "float32", dims: [], data: [0] });
+  const six = g.initializer("six", { type: "float32", dims: [], data: [6] });
+  let y = g.op("Conv", [
+    "x",
+    w(g, "expand.w", [e, channels, 1, 1], 0.3),
+    w(g, "expand.b", [e], 0.1),
+  ], {
+    kernel_shape: [1, 1],
+  });
+  y = g.op("Clip", [y, zero, six]);
+  y = g.op("Conv", [y, w(g, "dw.w", [e, 1, 3, 3], 0.3), w(g, "dw.b", [e], 0.1)], {
+    kernel_shape: [3, 3],
+    pads: [1, 1, 1, 1],
+    group: e,
+  });
+  const hs = g.op("HardSigmoid", [y], { alpha: f(1 / 6), beta: f(0.5) });
+  y = g.op("Mul", [y, hs]);
+  y = g.op("Conv", [y, w(g, "project.w", [channels, e, 1, 1], 0.2)], { kernel_shape: [1, 1] });
+  g.output(g.op("Add", [y, "x"], {}, "y"), "float32", [1, channels, size, size]);
+  const px = size * size;
+  return {
+    name: `MobileNet-style block ${channels}×${expand} on ${size}²`,
+    bytes: g.toBytes(),
+    feeds: {
+      x: { type: "float32", dims: [1, channels, size, size], data: seededFloats(channels * px, 4) },
+    },
+    flops: 2 * px * (2 * e * channels + 9 * e),
+  };
+}
