@@ -27,7 +27,9 @@ const { values } = parseArgs({
 type Ort = any;
 let ort: Ort = null;
 try {
-  ort = await import("npm:onnxruntime-node@1.30.0");
+  // A computed specifier: `deno check` must not fetch the package (288 MB) for this file.
+  const spec = ["npm:onnxruntime-node", "1.30.0"].join("@");
+  ort = await import(spec);
 } catch (e) {
   console.error(`onnxruntime-node is not available (${(e as Error).message}): our columns only`);
 }

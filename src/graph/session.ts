@@ -42,6 +42,7 @@ export type FeedsType = Record<string, Tensor>;
 export type ReturnType = Record<string, Tensor>;
 
 const LEVELS = ["disabled", "basic", "extended", "all"];
+const NO_RETAIN = { retain: false } as const;
 
 function checkOptions(o: SessionOptions): void {
   if (o === null || typeof o !== "object") {
@@ -345,19 +346,23 @@ export class InferenceSession {
       const from = i;
       while (i < steps.length && steps[i].native) i++;
       const to = i;
+      // Every operand is the session's own (arena, weights, copied feeds): nothing to retain.
       await jit.async(() => {
         for (let k = from; k < to; k++) steps[k].run();
-      });
+      }, NO_RETAIN);
     }
     return this.#results(plan, names);
   }
 
-  /** Per node: calls and time, hottest first (needs enableProfiling). */
+  /**
+   * The hot nodes (calls and time per node, with enableProfiling) and the
+   * kernels behind them (the Jit's report: calls, µs per call, plan).
+   */
   report(limit = 20): string {
-    if (this.#profiler === null) {
-      return "profiling is off: create the session with enableProfiling: true";
-    }
-    return this.#profiler.report(limit);
+    const nodes = this.#profiler === null
+      ? "per-node times: create the session with enableProfiling: true"
+      : this.#profiler.report(limit);
+    return `${nodes}\n\n${this.#jit.report(limit)}`;
   }
 
   /** Writes the Chrome trace (enableProfiling) and returns its file name. */

@@ -322,7 +322,7 @@ export class Runtime {
    * (split calls still fork to the workers): the promise settles when all
    * have run, and the event loop runs meanwhile.
    */
-  endAsync(): Promise<void> {
+  endAsync(retain = true): Promise<void> {
     if (this.#d === null) {
       this.#lists.abort();
       return Promise.resolve();
@@ -331,7 +331,7 @@ export class Runtime {
     return this.#lists.run(this.#d, sharedPool().runAll, () => {
       void owner;
       if (this.#lists.inflight === 0 && this.#releaseLater) this.#releaseSet();
-    });
+    }, retain);
   }
 
   /** Records a call: a copy of its argument block (or its job's), run later by endAsync. */
