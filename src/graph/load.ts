@@ -112,7 +112,13 @@ export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
         );
       }
     }
-    for (const name of node.outputs) if (name !== "") defined.add(name);
+    for (const name of node.outputs) {
+      if (name === "") continue;
+      if (defined.has(name)) {
+        throw new ModelError(`ONNX: ${describeNode(node)}: output '${name}' is already defined`);
+      }
+      defined.add(name);
+    }
     if (node.domain === "" && node.op === "Constant") {
       constants.set(node.outputs[0], constantValue(node));
       continue;

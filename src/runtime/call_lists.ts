@@ -154,7 +154,12 @@ export class CallLists {
    * workspace. Without `retain` (the caller owns every operand's buffer and
    * neither transfers nor resizes one meanwhile) the whole list is one call.
    */
-  async #segments(r: Recording, d: Dispatch, runAll: Deno.PointerObject, retain: boolean): Promise<void> {
+  async #segments(
+    r: Recording,
+    d: Dispatch,
+    runAll: Deno.PointerObject,
+    retain: boolean,
+  ): Promise<void> {
     const workspace = r.workspaceBytes > 0 ? this.#workspace(r.workspaceBytes) : null;
     try {
       let start = 0;

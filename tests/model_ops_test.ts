@@ -1,0 +1,497 @@
+/**
+ * Every supported op alone (with its attribute variants and opset forms),
+ * in a model written by our ONNX writer, against onnxruntime (live when
+ * installed, else the committed golden outputs), optimizations on and off.
+ */
+import { f, fs, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
+import { checkModel, type Feed } from "./helpers/golden.ts";
+
+interface Case {
+  name: string;
+  build: (g: GraphBuilder) => void;
+  feeds: Record<string, Feed>;
+  opset?: number;
+}
+
+const F = (dims: number[], seed: number, scale = 1, shift = 0): Feed => {
+  const n = dims.reduce((a, b) => a * b, 1);
+  return { type: "float32", dims, data: seededFloats(n, seed, scale).map((v) => v + shift) };
+};
+const I64 = (dims: number[], values: number[]): Feed => ({
+  type: "int64",
+  dims,
+  data: BigInt64Array.from(values, (v) => BigInt(v)),
+});
+
+/** One op on input x (float32 dims) with attributes, output y. */
+function unary(
+  op: string,
+  attrs: Record<string, ReturnType<typeof f> | number | string | number[]> = {},
+  dims = [2, 3, 17],
+  scale = 3,
+  shift = 0,
+  opset = 17,
+): Case {
+  return {
+    name: `${op}${Object.keys(attrs).length ? " " + JSON.stringify(attrs) : ""} opset ${opset}`,
+    opset,
+    build: (g) => {
+      g.input("x", "float32", dims);
+      g.output(g.op(op, ["x"], attrs as never, "y"));
+    },
+    feeds: { x: F(dims, 7, scale, shift) },
+  };
+}
+
+/** One two-input op on float inputs a, b. */
+function binary(op: string, da: number[], db: number[], opset = 17, bShift = 0): Case {
+  return {
+    name: `${op} [${da}] [${db}] opset ${opset}`,
+    opset,
+    build: (g) => {
+      g.input("a", "float32", da);
+      g.input("b", "float32", db);
+      g.output(g.op(op, ["a", "b"], {}, "y"));
+    },
+    feeds: { a: F(da, 3, 2), b: F(db, 4, 1, bShift) },
+  };
+}
+
+/** A graph with one float input x and arbitrary nodes. */
+function graph(
+  name: string,
+  dims: number[],
+  build: (g: GraphBuilder) => void,
+  opset = 17,
+  scale = 2,
+): Case {
+  return {
+    name,
+    opset,
+    build: (g) => {
+      g.input("x", "float32", dims);
+      build(g);
+    },
+    feeds: { x: F(dims, 11, scale) },
+  };
+}
+
+const w = (g: GraphBuilder, name: string, dims: number[], seed: number, scale = 0.5) =>
+  g.weight(name, dims, seededFloats(dims.reduce((a, b) => a * b, 1), seed, scale));
+
+const CASES: Case[] = [
+  unary("Relu"),
+  unary("Sigmoid"),
+  unary("Tanh"),
+  unary("Exp"),
+  unary("Log", {}, [2, 3, 17], 1, 1.5),
+  unary("Sqrt", {}, [2, 3, 17], 1, 1.5),
+  unary("Reciprocal", {}, [2, 3, 17], 1, 2),
+  unary("Abs"),
+  unary("Neg"),
+  unary("Erf"),
+  unary("LeakyRelu", { alpha: f(0.2) }),
+  unary("Elu", { alpha: f(0.7) }),
+  unary("Selu"),
+  unary("HardSigmoid", { alpha: f(0.25), beta: f(0.4) }),
+  unary("HardSwish"),
+  unary("Softplus"),
+  unary("Mish", {}, [2, 3, 17], 3, 0, 18),
+  unary("Gelu", {}, [2, 3, 17], 3, 0, 20),
+  unary("Gelu", { approximate: "tanh" }, [2, 3, 17], 3, 0, 20),
+  unary("Clip", { min: f(-0.5), max: f(1) }, [4, 9], 3, 0, 9),
+  {
+    name: "Clip min/max inputs opset 13",
+    opset: 13,
+    build: (g) => {
+      g.input("x", "float32", [4, 9]);
+      const lo = g.initializer("lo", { type: "float32", dims: [], data: [0] });
+      const hi = g.initializer("hi", { type: "float32", dims: [], data: [6] });
+      g.output(g.op("Clip", ["x", lo, hi], {}, "y"));
+    },
+    feeds: { x: F([4, 9], 2, 10) },
+  },
+  {
+    name: "Clip max only opset 13",
+    opset: 13,
+    build: (g) => {
+      g.input("x", "float32", [4, 9]);
+      const hi = g.initializer("hi", { type: "float32", dims: [], data: [0.5] });
+      g.output(g.op("Clip", ["x", "", hi], {}, "y"));
+    },
+    feeds: { x: F([4, 9], 2, 3) },
+  },
+  binary("Add", [2, 3, 4], [4]),
+  binary("Add", [2, 1, 4], [3, 1]),
+  binary("Sub", [5, 6], [5, 6]),
+  binary("Mul", [1, 3, 1, 5], [2, 1, 4, 1]),
+  binary("Div", [4, 7], [7], 17, 3),
+  binary("Pow", [3, 5], [3, 5], 17, 0),
+  binary("Max", [3, 5], [5]),
+  binary("Min", [3, 5], [3, 1]),
+  {
+    name: "Pow by constant 2 and 0.5",
+    build: (g) => {
+      g.input("x", "float32", [3, 8]);
+      const two = g.initializer("two", { type: "float32", dims: [], data: [2] });
+      const half = g.initializer("half", { type: "float32", dims: [1], data: [0.5] });
+      g.output(g.op("Pow", [g.op("Pow", ["x", two]), half], {}, "y"));
+    },
+    feeds: { x: F([3, 8], 9, 3) },
+  },
+  {
+    name: "Sum and Max of three",
+    build: (g) => {
+      for (const n of ["a", "b", "c"]) g.input(n, "float32", [2, 5]);
+      g.output(g.op("Sum", ["a", "b", "c"], {}, "s"));
+      g.output(g.op("Max", ["a", "b", "c"], {}, "m"));
+    },
+    feeds: { a: F([2, 5], 1), b: F([2, 5], 2), c: F([2, 5], 3) },
+  },
+  {
+    name: "Where Greater Less Equal Not And Or",
+    build: (g) => {
+      g.input("a", "float32", [3, 4]);
+      g.input("b", "float32", [4]);
+      const gt = g.op("Greater", ["a", "b"]);
+      const lt = g.op("Less", ["a", "b"]);
+      g.output(g.op("Where", [gt, "a", "b"], {}, "y"));
+      g.output(g.op("And", [g.op("Not", [gt]), g.op("Not", [lt])], {}, "eq"), "bool");
+      g.output(g.op("Or", [gt, lt], {}, "ne"), "bool");
+    },
+    feeds: {
+      a: {
+        type: "float32",
+        dims: [3, 4],
+        data: Float32Array.from([1, 2, 3, 4, 4, 3, 2, 1, 0, 2, 0, 4]),
+      },
+      b: F([4], 1, 0, 2),
+    },
+  },
+  {
+    name: "Equal on int64 feeds, Cast to float",
+    build: (g) => {
+      g.input("i", "int64", [2, 3]);
+      g.input("j", "int64", [3]);
+      g.output(g.op("Cast", [g.op("Equal", ["i", "j"])], { to: 1 }, "y"));
+      g.output(g.op("Cast", [g.op("Add", ["i", "j"])], { to: 1 }, "s"));
+    },
+    feeds: { i: I64([2, 3], [1, 2, 3, 3, 2, 1]), j: I64([3], [1, 5, 1]) },
+  },
+  {
+    name: "MatMul 2-D",
+    build: (g) => {
+      g.input("a", "float32", [5, 7]);
+      g.output(g.op("MatMul", ["a", w(g, "b", [7, 9], 1)], {}, "y"));
+    },
+    feeds: { a: F([5, 7], 2) },
+  },
+  {
+    name: "MatMul batched 3-D × constant 2-D, and feed × feed 4-D",
+    build: (g) => {
+      g.input("a", "float32", [2, 5, 7]);
+      g.input("q", "float32", [2, 3, 4, 6]);
+      g.input("k", "float32", [2, 3, 6, 5]);
+      g.output(g.op("MatMul", ["a", w(g, "b", [7, 9], 1)], {}, "y"));
+      g.output(g.op("MatMul", ["q", "k"], {}, "s"));
+    },
+    feeds: { a: F([2, 5, 7], 2), q: F([2, 3, 4, 6], 3), k: F([2, 3, 6, 5], 4) },
+  },
+  {
+    name: "MatMul broadcast batch and 1-D operands",
+    build: (g) => {
+      g.input("a", "float32", [3, 1, 4, 6]);
+      g.input("b", "float32", [2, 6, 5]);
+      g.input("v", "float32", [6]);
+      g.output(g.op("MatMul", ["a", "b"], {}, "y"));
+      g.output(g.op("MatMul", ["v", "b"], {}, "vb"));
+      g.output(g.op("MatMul", ["a", "v"], {}, "av"));
+    },
+    feeds: { a: F([3, 1, 4, 6], 5), b: F([2, 6, 5], 6), v: F([6], 7) },
+  },
+  {
+    name: "Gemm transA transB alpha beta C [M,N]",
+    build: (g) => {
+      g.input("a", "float32", [7, 5]);
+      g.input("c", "float32", [5, 9]);
+      g.output(
+        g.op("Gemm", ["a", w(g, "b", [9, 7], 1), "c"], {
+          transA: 1,
+          transB: 1,
+          alpha: f(0.5),
+          beta: f(2),
+        }, "y"),
+      );
+    },
+    feeds: { a: F([7, 5], 1), c: F([5, 9], 2) },
+  },
+  {
+    name: "Gemm C row, C scalar, C column, no C",
+    build: (g) => {
+      g.input("a", "float32", [4, 6]);
+      const b = w(g, "b", [6, 3], 2);
+      g.output(g.op("Gemm", ["a", b, w(g, "row", [3], 3)], { beta: f(0.5) }, "y1"));
+      g.output(g.op("Gemm", ["a", b, w(g, "scalar", [], 4)], {}, "y2"));
+      g.output(g.op("Gemm", ["a", b, w(g, "col", [4, 1], 5)], {}, "y3"));
+      g.output(g.op("Gemm", ["a", b], { alpha: f(2) }, "y4"));
+    },
+    feeds: { a: F([4, 6], 1) },
+  },
+  graph("Conv 3×3 pads bias", [1, 3, 9, 11], (g) => {
+    g.output(
+      g.op(
+        "Conv",
+        ["x", w(g, "w", [4, 3, 3, 3], 1), w(g, "b", [4], 2)],
+        { pads: [1, 1, 1, 1] },
+        "y",
+      ),
+    );
+  }),
+  graph("Conv stride 2 dilation 2 asymmetric pads batch 2", [2, 4, 13, 10], (g) => {
+    g.output(g.op("Conv", ["x", w(g, "w", [6, 4, 3, 2], 1)], {
+      strides: [2, 3],
+      dilations: [2, 1],
+      pads: [2, 0, 1, 1],
+    }, "y"));
+  }),
+  graph("Conv depthwise and grouped", [1, 8, 10, 10], (g) => {
+    g.output(
+      g.op("Conv", ["x", w(g, "dw", [8, 1, 3, 3], 1)], { group: 8, pads: [1, 1, 1, 1] }, "dw_y"),
+    );
+    g.output(g.op("Conv", ["x", w(g, "gw", [4, 4, 1, 1], 2)], { group: 2 }, "g_y"));
+  }),
+  graph("Conv auto_pad SAME_UPPER, SAME_LOWER, VALID", [1, 2, 7, 8], (g) => {
+    const k = w(g, "w", [3, 2, 4, 3], 1);
+    g.output(g.op("Conv", ["x", k], { auto_pad: "SAME_UPPER", strides: [2, 2] }, "up"));
+    g.output(g.op("Conv", ["x", k], { auto_pad: "SAME_LOWER" }, "low"));
+    g.output(g.op("Conv", ["x", k], { auto_pad: "VALID" }, "valid"));
+  }),
+  graph("Conv 1-D", [2, 3, 20], (g) => {
+    g.output(g.op("Conv", ["x", w(g, "w", [5, 3, 4], 1)], { strides: [2], pads: [1, 2] }, "y"));
+  }),
+  graph("ConvTranspose stride 2 output_padding group", [1, 4, 5, 6], (g) => {
+    g.output(g.op("ConvTranspose", ["x", w(g, "w", [4, 3, 3, 3], 1), w(g, "b", [6], 2)], {
+      strides: [2, 2],
+      output_padding: [1, 0],
+      pads: [1, 0, 1, 1],
+      group: 2,
+    }, "y"));
+  }),
+  graph("ConvTranspose 2×2/2 auto_pad SAME_UPPER", [1, 3, 4, 4], (g) => {
+    g.output(
+      g.op("ConvTranspose", ["x", w(g, "w", [3, 2, 2, 2], 1)], {
+        strides: [2, 2],
+        auto_pad: "SAME_UPPER",
+      }, "y"),
+    );
+  }),
+  graph("BatchNormalization on a computed input", [2, 3, 4, 5], (g) => {
+    const s = g.op("Relu", ["x"]);
+    g.output(g.op(
+      "BatchNormalization",
+      [
+        s,
+        w(g, "scale", [3], 1),
+        w(g, "bias", [3], 2),
+        w(g, "mean", [3], 3),
+        g.weight("var", [3], [0.5, 1, 2]),
+      ],
+      { epsilon: f(1e-3) },
+      "y",
+    ));
+  }),
+  graph("MaxPool ceil_mode pads dilations", [1, 2, 11, 9], (g) => {
+    g.output(
+      g.op("MaxPool", ["x"], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] }, "a"),
+    );
+    g.output(g.op("MaxPool", ["x"], { kernel_shape: [2, 3], strides: [2, 2], ceil_mode: 1 }, "b"));
+    g.output(g.op("MaxPool", ["x"], { kernel_shape: [2, 2], dilations: [2, 2] }, "c"));
+  }),
+  graph("AveragePool count_include_pad, SAME_UPPER, 1-D", [1, 3, 8, 7], (g) => {
+    g.output(
+      g.op(
+        "AveragePool",
+        ["x"],
+        { kernel_shape: [3, 3], pads: [1, 1, 1, 1], count_include_pad: 1 },
+        "a",
+      ),
+    );
+    g.output(g.op("AveragePool", ["x"], { kernel_shape: [3, 2], pads: [1, 0, 1, 1] }, "b"));
+    g.output(
+      g.op(
+        "AveragePool",
+        ["x"],
+        { kernel_shape: [2, 2], strides: [2, 2], auto_pad: "SAME_UPPER" },
+        "c",
+      ),
+    );
+  }),
+  graph("GlobalAveragePool GlobalMaxPool", [2, 3, 5, 6], (g) => {
+    g.output(g.op("GlobalAveragePool", ["x"], {}, "a"));
+    g.output(g.op("GlobalMaxPool", ["x"], {}, "m"));
+  }),
+  graph("Resize nearest scales, linear sizes, cubic align_corners", [1, 2, 5, 6], (g) => {
+    const sc = g.initializer("scales", { type: "float32", dims: [4], data: [1, 1, 2, 1.5] });
+    g.output(g.op("Resize", ["x", "", sc], { mode: "nearest" }, "nearest"));
+    const sizes = g.ints("sizes", [1, 2, 7, 9]);
+    g.output(g.op("Resize", ["x", "", "", sizes], { mode: "linear" }, "linear"));
+    g.output(g.op("Resize", ["x", "", "", sizes], {
+      mode: "cubic",
+      coordinate_transformation_mode: "align_corners",
+    }, "cubic"));
+    g.output(g.op("Resize", ["x", "", sc], {
+      mode: "nearest",
+      coordinate_transformation_mode: "asymmetric",
+      nearest_mode: "floor",
+    }, "asym"));
+  }, 13),
+  graph("Softmax opset 11 axis 1 (2-D coercion)", [2, 3, 4], (g) => {
+    g.output(g.op("Softmax", ["x"], {}, "y"));
+    g.output(g.op("LogSoftmax", ["x"], { axis: 2 }, "l"));
+  }, 11),
+  graph("Softmax opset 13 last axis and axis 1", [2, 3, 4], (g) => {
+    g.output(g.op("Softmax", ["x"], {}, "y"));
+    g.output(g.op("Softmax", ["x"], { axis: 1 }, "y1"));
+    g.output(g.op("LogSoftmax", ["x"], { axis: -1 }, "l"));
+  }, 13),
+  graph("LayerNormalization axis -1 and -2", [2, 3, 8], (g) => {
+    g.output(
+      g.op(
+        "LayerNormalization",
+        ["x", w(g, "s", [8], 1), w(g, "b", [8], 2)],
+        { epsilon: f(1e-5) },
+        "y",
+      ),
+    );
+    g.output(g.op("LayerNormalization", ["x", w(g, "s2", [3, 8], 3)], { axis: -2 }, "y2"));
+  }),
+  graph("ReduceMean/Sum/Max opset 13 (axes attribute; ReduceSum axes input)", [2, 3, 4], (g) => {
+    g.output(g.op("ReduceMean", ["x"], { axes: [-1] }, "mean"));
+    g.output(g.op("ReduceMax", ["x"], { axes: [1], keepdims: 0 }, "max"));
+    g.output(g.op("ReduceSum", ["x", g.ints("axes", [0, 2])], { keepdims: 0 }, "sum"));
+    g.output(g.op("ReduceMean", ["x"], {}, "all"));
+    g.output(g.op("ReduceMin", ["x"], { axes: [1, 2] }, "min"));
+  }, 13),
+  graph("Reduce opset 18 (axes input), noop_with_empty_axes", [2, 3, 4], (g) => {
+    g.output(g.op("ReduceMean", ["x", g.ints("axes", [-1])], {}, "mean"));
+    g.output(g.op("ReduceMax", ["x", g.ints("axes0", [0])], { keepdims: 0 }, "max"));
+    g.output(g.op("ReduceSumSquare", ["x", g.ints("axes1", [1])], {}, "ss"));
+    g.output(g.op("ReduceL2", ["x"], { keepdims: 0 }, "l2"));
+    g.output(g.op("ReduceLogSumExp", ["x", g.ints("axes2", [2])], {}, "lse"));
+    g.output(g.op("ReduceSum", ["x"], { noop_with_empty_axes: 1 }, "noop"));
+  }, 18),
+  {
+    name: "Shape Gather Unsqueeze Concat Reshape with a symbolic batch",
+    build: (g) => {
+      g.input("x", "float32", ["batch", 3, 4]);
+      const shape = g.op("Shape", ["x"]);
+      const batch = g.op("Gather", [shape, g.ints("zero", [0], [])], { axis: 0 });
+      const dims = g.op("Concat", [
+        g.op("Unsqueeze", [batch, g.ints("ax", [0])]),
+        g.ints("rest", [12]),
+      ], { axis: 0 });
+      g.output(g.op("Reshape", ["x", dims], {}, "flat"));
+      g.output(g.op("Cast", [shape], { to: 1 }, "shape"));
+    },
+    feeds: { x: F([5, 3, 4], 3) },
+  },
+  graph("Flatten Squeeze Unsqueeze opset 11 (attributes)", [2, 1, 3, 1], (g) => {
+    g.output(g.op("Flatten", ["x"], { axis: 2 }, "flat"));
+    g.output(g.op("Squeeze", ["x"], { axes: [1] }, "sq"));
+    g.output(g.op("Unsqueeze", ["x"], { axes: [0, 5] }, "unsq"));
+    g.output(g.op("Squeeze", ["x"], {}, "all"));
+  }, 11),
+  graph("Squeeze Unsqueeze opset 13 (inputs)", [2, 1, 3, 1], (g) => {
+    g.output(g.op("Squeeze", ["x", g.ints("a", [3, 1])], {}, "sq"));
+    g.output(g.op("Unsqueeze", ["x", g.ints("b", [-1, 0])], {}, "unsq"));
+  }, 13),
+  graph("Transpose default and perm", [2, 3, 4, 5], (g) => {
+    g.output(g.op("Transpose", ["x"], {}, "rev"));
+    g.output(g.op("Transpose", ["x"], { perm: [0, 2, 1, 3] }, "heads"));
+    g.output(g.op("Transpose", ["x"], { perm: [0, 3, 1, 2] }, "nchw"));
+  }),
+  graph("Slice with steps, negative indices, clamping", [4, 6, 5], (g) => {
+    g.output(
+      g.op(
+        "Slice",
+        [
+          "x",
+          g.ints("s", [1, -1]),
+          g.ints("e", [100, -6]),
+          g.ints("a", [0, 1]),
+          g.ints("st", [2, -2]),
+        ],
+        {},
+        "y",
+      ),
+    );
+    g.output(
+      g.op("Slice", ["x", g.ints("s2", [-3]), g.ints("e2", [-1]), g.ints("a2", [-1])], {}, "y2"),
+    );
+  }, 13),
+  graph("Slice opset 9 (attributes)", [4, 6], (g) => {
+    g.output(g.op("Slice", ["x"], { starts: [1, 0], ends: [3, 4], axes: [0, 1] }, "y"));
+  }, 9),
+  graph("Split opset 13 (sizes input) and opset 11 (equal)", [6, 4], (g) => {
+    g.node("Split", ["x", g.ints("sp", [1, 2, 3])], ["a", "b", "c"], { axis: 0 });
+    for (const o of ["a", "b", "c"]) g.output(o);
+  }, 13),
+  graph("Split opset 18 num_outputs (uneven)", [7, 2], (g) => {
+    g.node("Split", ["x"], ["a", "b", "c"], { axis: 0, num_outputs: 3 });
+    for (const o of ["a", "b", "c"]) g.output(o);
+  }, 18),
+  graph("Expand Tile", [3, 1], (g) => {
+    g.output(g.op("Expand", ["x", g.ints("shape", [2, 3, 4])], {}, "e"));
+    g.output(g.op("Tile", ["x", g.ints("reps", [2, 3])], {}, "t"));
+  }),
+  graph("Pad constant reflect edge (opset 13 inputs)", [1, 2, 4, 5], (g) => {
+    const pads = g.ints("pads", [0, 0, 1, 2, 0, 0, 2, 1]);
+    const v = g.initializer("v", { type: "float32", dims: [], data: [0.5] });
+    g.output(g.op("Pad", ["x", pads, v], {}, "c"));
+    g.output(g.op("Pad", ["x", pads], { mode: "reflect" }, "r"));
+    g.output(g.op("Pad", ["x", pads], { mode: "edge" }, "e"));
+    g.output(g.op("Pad", ["x", g.ints("cropPads", [0, 0, -1, 0, 0, 0, 0, -2])], {}, "crop"));
+  }, 13),
+  graph("Pad opset 7 (attributes)", [3, 4], (g) => {
+    g.output(g.op("Pad", ["x"], { pads: [1, 0, 0, 2], value: f(-1) }, "y"));
+  }, 7),
+  graph("Cast Range ConstantOfShape Identity Dropout", [3, 4], (g) => {
+    const n = g.op("Shape", ["x"]);
+    const c = g.op("ConstantOfShape", [n], {
+      value: { tensor: { type: "float32", dims: [1], data: [0.25] } },
+    });
+    g.output(g.op("Add", [g.op("Identity", ["x"]), c], {}, "y"));
+    const r = g.op("Range", [
+      g.ints("start", [1], []),
+      g.ints("limit", [10], []),
+      g.ints("delta", [3], []),
+    ]);
+    g.output(g.op("Cast", [r], { to: 1 }, "range"));
+    g.output(g.op("Dropout", ["x"], {}, "d"));
+    g.output(g.op("Cast", [g.op("Cast", ["x"], { to: 7 })], { to: 1 }, "trunc"));
+  }),
+  graph("Constant node forms", [2, 2], (g) => {
+    const c = g.node("Constant", [], 1, { value_floats: fs([1, 2]) })[0];
+    const d = g.node("Constant", [], 1, {
+      value: { tensor: { type: "float32", dims: [2, 2], data: [1, 0, 0, 1] } },
+    })[0];
+    g.output(g.op("Add", [g.op("Mul", ["x", d]), c], {}, "y"));
+  }),
+  {
+    name: "Gather with runtime int64 indices (embedding) and negative index",
+    build: (g) => {
+      g.input("ids", "int64", [2, 3]);
+      g.output(g.op("Gather", [w(g, "table", [10, 4], 1), "ids"], {}, "emb"));
+      g.output(g.op("Gather", [w(g, "t2", [3, 5], 2), "ids"], { axis: 1 }, "cols"));
+    },
+    feeds: { ids: I64([2, 3], [0, 2, -1, 1, 1, 2]) },
+  },
+];
+
+for (const c of CASES) {
+  Deno.test(`model op: ${c.name}`, async () => {
+    const g = new GraphBuilder(c.opset ?? 17);
+    c.build(g);
+    await checkModel(`op ${c.name}`, g.toBytes(), c.feeds);
+  });
+}
