@@ -136,7 +136,9 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
   const tokens = batch * seq;
   return {
     name: `encoder layer ${hidden}/${heads}/${ff}, seq ${seq}${
-      o.decomposedLayerNorm ? ", LayerNorm decomposed" : ""
+      batch > 1 ? `, batch ${batch}` : ""
+    }${o.decomposedLayerNorm ? ", LayerNorm decomposed" : ""}${
+      o.opset ? `, opset ${o.opset}` : ""
     }`,
     bytes: g.toBytes(),
     feeds: {

@@ -1,0 +1,250 @@
+/**
+ * Whole models (written as exporters write them) against onnxruntime (live
+ * or golden), fusions counted and checked against the unoptimized graph,
+ * symbolic dims across feeds, the Tensor/InferenceSession API, bad feeds,
+ * and the same bits with 1 or 2 threads and on every run.
+ */
+import assert from "node:assert/strict";
+import { InferenceSession, ModelError, Tensor } from "../mod.ts";
+import { encoderLayer, mlp, mobileBlock, resnetCnn, type ZooModel } from "../tools/model_zoo.ts";
+import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
+import { checkModel } from "./helpers/golden.ts";
+
+const MODELS: (() => ZooModel)[] = [
+  () => mlp([32, 64, 48, 10], 3),
+  () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, batch: 2 }),
+  () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, decomposedLayerNorm: true }),
+  () =>
+    encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, opset: 13, decomposedLayerNorm: true }),
+  () => resnetCnn({ size: 40, widths: [8, 16], blocks: 1, batch: 2 }),
+  () => mobileBlock(12, 8, 3),
+];
+
+for (const make of MODELS) {
+  const m = make();
+  Deno.test(`model: ${m.name} matches onnxruntime`, async () => {
+    await checkModel(`model ${m.name}`, m.bytes, m.feeds);
+  });
+}
+
+function feedsOf(m: ZooModel): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(m.feeds)) out[k] = new Tensor(v.type, v.data, v.dims);
+  return out;
+}
+
+Deno.test("model: fusions leave the expected nodes and keep the outputs", async () => {
+  const cases: [ZooModel, Record<string, number>][] = [
+    [encoderLayer({ seq: 8, hidden: 32, heads: 4, ff: 64, decomposedLayerNorm: true }), {
+      "njit.MatMul": 6, // Q, K, V, output and FF projections with their bias (FF1 with its GELU)
+      "njit.LayerNormalization": 2, // decomposed LayerNorm found, residual Add fused in
+    }],
+    [resnetCnn({ size: 32, widths: [8, 16], blocks: 1 }), { "njit.Conv": 5, Conv: 1 }],
+    [mobileBlock(10, 8, 2), { "njit.Conv": 3 }],
+    [mlp([16, 32, 8], 1), { "njit.Gemm": 1, Gemm: 1 }],
+  ];
+  for (const [m, want] of cases) {
+    const on = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });
+    const off = await InferenceSession.create(m.bytes, {
+      graphOptimizationLevel: "disabled",
+      intraOpNumThreads: 1,
+    });
+    const ops = on.nodeOps;
+    for (const [op, count] of Object.entries(want)) {
+      assert.equal(ops[op] ?? 0, count, `${m.name}: ${op} in ${JSON.stringify(ops)}`);
+    }
+    for (
+      const gone of [
+        "BatchNormalization",
+        "Relu",
+        "Erf",
+        "ReduceMean",
+        "HardSigmoid",
+        "Clip",
+        "Pow",
+        "Sqrt",
+      ]
+    ) {
+      assert.equal(ops[gone], undefined, `${m.name}: ${gone} left in ${JSON.stringify(ops)}`);
+    }
+    assert.ok(
+      on.nodeCount < off.nodeCount,
+      `${m.name}: ${on.nodeCount} nodes optimized, ${off.nodeCount} not`,
+    );
+    const a = on.runSync(feedsOf(m)), b = off.runSync(feedsOf(m));
+    for (const k of on.outputNames) {
+      const x = a[k].data as Float32Array, y = b[k].data as Float32Array;
+      let max = 0, diff = 0;
+      for (let i = 0; i < y.length; i++) {
+        max = Math.max(max, Math.abs(y[i]));
+        diff = Math.max(diff, Math.abs(x[i] - y[i]));
+      }
+      assert.ok(diff <= 1e-4 * Math.max(1, max), `${m.name}: optimized differs by ${diff}`);
+    }
+    await on.release();
+    await off.release();
+  }
+});
+
+Deno.test("model: symbolic dims take new shapes per run (plans per shape, reused)", async () => {
+  const small = encoderLayer({ seq: 6, hidden: 16, heads: 2, ff: 32, batch: 1 });
+  const s = await InferenceSession.create(small.bytes, { intraOpNumThreads: 1 });
+  for (const [batch, seq] of [[1, 6], [2, 9], [1, 6], [3, 1]]) {
+    const x = new Tensor("float32", seededFloats(batch * seq * 16, batch * 10 + seq), [
+      batch,
+      seq,
+      16,
+    ]);
+    const mask = new Tensor("int64", new BigInt64Array(batch * seq).fill(1n), [batch, seq]);
+    const out = s.runSync({ hidden_states: x, attention_mask: mask });
+    assert.deepEqual(out.last_hidden_state.dims, [batch, seq, 16]);
+    // Each row of a batch is computed alone: batch rows equal the single-row result.
+    const one = s.runSync({
+      hidden_states: new Tensor("float32", (x.data as Float32Array).slice(0, seq * 16), [
+        1,
+        seq,
+        16,
+      ]),
+      attention_mask: new Tensor("int64", new BigInt64Array(seq).fill(1n), [1, seq]),
+    });
+    const a = (out.last_hidden_state.data as Float32Array).subarray(0, seq * 16);
+    const b = one.last_hidden_state.data as Float32Array;
+    for (let i = 0; i < b.length; i++) {
+      assert.ok(Math.abs(a[i] - b[i]) <= 1e-5, `batch ${batch} seq ${seq} at ${i}`);
+    }
+  }
+  await s.release();
+});
+
+Deno.test("model: same bits with 1 and 2 threads, sync and async, first and 20th run", async () => {
+  for (
+    const m of [
+      resnetCnn({ size: 48, widths: [16, 32], blocks: 1 }),
+      encoderLayer({ seq: 16, hidden: 64, heads: 4, ff: 128 }),
+    ]
+  ) {
+    const one = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });
+    const two = await InferenceSession.create(m.bytes, { intraOpNumThreads: 2 });
+    const feeds = feedsOf(m);
+    const first = one.runSync(feeds);
+    let last = first;
+    for (let i = 0; i < 20; i++) last = await two.run(feeds);
+    for (const k of one.outputNames) {
+      assert.deepEqual(last[k].data, first[k].data, `${m.name}: ${k}`);
+    }
+    await one.release();
+    await two.release();
+  }
+});
+
+Deno.test("Tensor: ORT's constructor forms and checks", () => {
+  const t = new Tensor("float32", new Float32Array(6), [2, 3]);
+  assert.equal(t.size, 6);
+  assert.deepEqual(t.dims, [2, 3]);
+  assert.equal(new Tensor(new BigInt64Array(4)).type, "int64");
+  assert.deepEqual(Array.from(new Tensor("int64", [1, 2, 3]).data as BigInt64Array), [1n, 2n, 3n]);
+  assert.deepEqual(new Tensor("float32", [1, 2, 3, 4], [2, 2]).dims, [2, 2]);
+  assert.throws(() => new Tensor("float32", new Float32Array(5), [2, 3]), RangeError);
+  assert.throws(() => new Tensor("float32", new Int32Array(6), [2, 3]), TypeError);
+  assert.throws(() => new Tensor("string" as never, new Float32Array(1)), TypeError);
+  assert.throws(() => new Tensor("float32", new Float32Array(1), [-1]), RangeError);
+});
+
+Deno.test("InferenceSession: bad feeds and options throw before anything runs", async () => {
+  const m = mlp([4, 3], 2);
+  const s = await InferenceSession.create(m.bytes);
+  assert.deepEqual(s.inputNames, ["input"]);
+  assert.deepEqual(s.outputNames, ["logits"]);
+  const x = new Tensor("float32", new Float32Array(8), [2, 4]);
+  await assert.rejects(s.run({}), /input 'input' is missing/);
+  await assert.rejects(s.run({ input: x, extra: x }), /'extra' is not an input/);
+  assert.throws(
+    () => s.runSync({ input: new Tensor("float32", new Float32Array(6), [2, 3]) }),
+    /dims\[1\] is 3, expected 4/,
+  );
+  assert.throws(
+    () => s.runSync({ input: new Tensor("float32", new Float32Array(4), [4]) }),
+    /rank 1, expected 2/,
+  );
+  assert.throws(
+    () => s.runSync({ input: new Tensor("int32", new Int32Array(8), [2, 4]) }),
+    TypeError,
+  );
+  assert.throws(() => s.runSync({ input: x }, ["nope"]), /'nope' is not an output/);
+  assert.throws(() => s.runSync(null as never), TypeError);
+  // A lying tensor: dims and data disagree.
+  assert.throws(
+    () =>
+      s.runSync({ input: { type: "float32", dims: [2, 4], data: new Float32Array(3) } as never }),
+    RangeError,
+  );
+  assert.equal(s.runSync({ input: x }, ["logits"]).logits.dims.join(), "2,3");
+  await s.release();
+  await assert.rejects(s.run({ input: x }), /released/);
+  await assert.rejects(InferenceSession.create(m.bytes, { intraOpNumThreads: -1 }), RangeError);
+  await assert.rejects(
+    InferenceSession.create(m.bytes, { graphOptimizationLevel: "max" as never }),
+    RangeError,
+  );
+  await assert.rejects(InferenceSession.create(42 as never), TypeError);
+  await assert.rejects(InferenceSession.create("/nonexistent/model.onnx"), ModelError);
+});
+
+Deno.test("InferenceSession: unsupported ops, attributes and types are named at create", async () => {
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [2]);
+  g.output(g.op("Softsign", [g.op("Foo", ["x"])], {}, "y"));
+  await assert.rejects(
+    InferenceSession.create(g.toBytes()),
+    /unsupported ops: Foo \(domain ai\.onnx, opset 17, node 'Foo_0'\); Softsign/,
+  );
+  const h = new GraphBuilder(17);
+  h.input("x", "float32", [2]);
+  h.output(h.op("Relu", ["x"], { bogus: 1 }, "y"));
+  await assert.rejects(InferenceSession.create(h.toBytes()), /attribute 'bogus' is not supported/);
+  const k = new GraphBuilder(17);
+  k.input("x", "float16", [2]);
+  k.output(k.op("Relu", ["x"], {}, "y"));
+  await assert.rejects(InferenceSession.create(k.toBytes()), /FLOAT16 \(10\), not supported/);
+  const o = new GraphBuilder(23);
+  o.input("x", "float32", [2]);
+  o.output(o.op("Relu", ["x"], {}, "y"));
+  await assert.rejects(
+    InferenceSession.create(o.toBytes()),
+    /opset 23 of ai.onnx; supported: 7-21/,
+  );
+  const r = new GraphBuilder(17);
+  r.input("x", "float32", [2, 3]);
+  r.input("s", "int64", [2]);
+  r.output(r.op("Reshape", ["x", "s"], {}, "y"));
+  const s = await InferenceSession.create(r.toBytes());
+  assert.throws(
+    () =>
+      s.runSync({
+        x: new Tensor("float32", new Float32Array(6), [2, 3]),
+        s: new Tensor("int64", [3, 2], [2]),
+      }),
+    /data-dependent shapes are not supported/,
+  );
+});
+
+Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace", async () => {
+  const m = resnetCnn({ size: 32, widths: [8], blocks: 1 });
+  const dir = Deno.makeTempDirSync();
+  const s = await InferenceSession.create(m.bytes, {
+    enableProfiling: true,
+    profileFilePrefix: `${dir}/trace`,
+  });
+  for (let i = 0; i < 3; i++) await s.run(feedsOf(m));
+  const report = s.report();
+  assert.match(report, /Conv/);
+  assert.match(report, /conv2d 1×3×32×32/);
+  const file = s.endProfiling();
+  const events = JSON.parse(Deno.readTextFileSync(file));
+  const names = new Set(events.map((e: { name: string }) => e.name));
+  assert.ok(names.size >= s.nodeCount - 2, `${names.size} nodes traced of ${s.nodeCount}`);
+  assert.equal(events.length, 3 * names.size);
+  assert.equal(events[0].ph, "X");
+  assert.ok(typeof events[0].dur === "number" && events[0].args.op_name);
+  Deno.removeSync(dir, { recursive: true });
+});
