@@ -44,21 +44,30 @@ export function materialize(t: OnnxTensor, external: ExternalSource | null): Con
     );
   }
   const size = elementCount(t.dims, t.where);
-  const data = allocate(type, size);
-  if (t.external !== null) {
-    copyBytes(data, readExternal(t, external, size * byteSize(type)), t.where);
-  } else if (t.raw !== null) {
-    if (t.raw.length !== size * byteSize(type)) {
+  const bytes = size * byteSize(type);
+  // Every length is checked before the allocation: a hostile header cannot ask for gigabytes.
+  let source: Uint8Array | null = null;
+  if (t.external !== null) source = readExternal(t, external, bytes);
+  else if (t.raw !== null) {
+    if (t.raw.length !== bytes) {
       throw new ModelError(
-        `ONNX: ${t.where}: raw_data has ${t.raw.length} bytes, expected ${
-          size * byteSize(type)
-        } for ${type}[${t.dims.join(", ")}]`,
+        `ONNX: ${t.where}: raw_data has ${t.raw.length} bytes, expected ${bytes} for ${type}[${
+          t.dims.join(", ")
+        }]`,
       );
     }
-    copyBytes(data, t.raw, t.where);
+    source = t.raw;
   } else {
-    fromFields(t, type, data, size);
+    const have = fieldOf(t, type).length;
+    if (have !== size) {
+      throw new ModelError(
+        `ONNX: ${t.where}: ${have} values for ${type}[${t.dims.join(", ")}] (${size} elements)`,
+      );
+    }
   }
+  const data = allocate(type, size);
+  if (source !== null) copyBytes(data, source, t.where);
+  else fromFields(fieldOf(t, type), data, size);
   return { type, dims: t.dims.slice(), data };
 }
 
@@ -70,19 +79,18 @@ function copyBytes(data: TensorData, bytes: Uint8Array, where: string): void {
   out.set(bytes); // little-endian on x86-64: the wire order is the memory order
 }
 
-function fromFields(t: OnnxTensor, type: DType, data: TensorData, size: number): void {
-  const src: number[] = type === "float32"
+/** The typed field that holds a type's values. */
+function fieldOf(t: OnnxTensor, type: DType): number[] {
+  return type === "float32"
     ? t.floats
     : type === "float64"
     ? t.doubles
     : type === "int64"
     ? t.int64s
     : t.int32s;
-  if (src.length !== size) {
-    throw new ModelError(
-      `ONNX: ${t.where}: ${src.length} values for ${type}[${t.dims.join(", ")}] (${size} elements)`,
-    );
-  }
+}
+
+function fromFields(src: number[], data: TensorData, size: number): void {
   if (data instanceof BigInt64Array) {
     for (let i = 0; i < size; i++) data[i] = BigInt(src[i]);
   } else {

@@ -1,0 +1,219 @@
+/**
+ * The ONNX reader on hostile bytes: every truncation of a small model and
+ * seeded random byte flips give an error or a model, never a crash or a
+ * hang; the wire format's corner cases (negative int64, packed and unpacked
+ * repeated fields, typed-field tensors); external data beside the model and
+ * paths that try to leave its directory.
+ */
+import assert from "node:assert/strict";
+import { InferenceSession, ModelError, Tensor } from "../mod.ts";
+import { readModel } from "../src/onnx/model.ts";
+import { WireReader } from "../src/onnx/wire.ts";
+import { mlp, resnetCnn } from "../tools/model_zoo.ts";
+import { GraphBuilder, Message, seededFloats, tensorMessage } from "../tools/onnx_writer.ts";
+
+Deno.test("wire: varints of every width and sign, packed and unpacked repeated fields", () => {
+  const values = [
+    0,
+    1,
+    127,
+    128,
+    300,
+    2 ** 31 - 1,
+    2 ** 31,
+    2 ** 32 + 5,
+    2 ** 53 - 1,
+    -1,
+    -2,
+    -(2 ** 31),
+    -(2 ** 53 - 1),
+  ];
+  const m = new Message();
+  for (const v of values) m.varint(1, v);
+  m.packedVarints(2, values);
+  const r = new WireReader(m.done(), "test");
+  const unpacked: number[] = [], packed: number[] = [];
+  while (!r.done) {
+    const [field, wire] = r.tag();
+    r.int64s(wire, "v", field === 1 ? unpacked : packed);
+  }
+  assert.deepEqual(unpacked, values);
+  assert.deepEqual(packed, values);
+  // 2^63 − 1 is not a safe integer: an error naming it, not a wrong value.
+  const big = new Message().varint(1, 2n ** 63n - 1n).done();
+  const rb = new WireReader(big, "test");
+  rb.tag();
+  assert.throws(() => rb.int64("dim"), /not a safe integer/);
+  // An 11-byte varint.
+  const long = new WireReader(
+    new Uint8Array([8, 255, 255, 255, 255, 255, 255, 255, 255, 255, 255, 1]),
+    "test",
+  );
+  long.tag();
+  assert.throws(() => long.varint(), /longer than 64 bits/);
+});
+
+Deno.test("reader: tensors in typed fields, int64 initializers and attributes read back", async () => {
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", [2, 3]);
+  g.initializer("w", {
+    type: "float32",
+    dims: [2, 3],
+    data: [1, -2, 3, 0.5, 0, -1],
+    typedFields: true,
+  });
+  g.initializer("shape", { type: "int64", dims: [2], data: [3, -1], typedFields: true });
+  g.output(g.op("Reshape", [g.op("Mul", ["x", "w"]), "shape"], {}, "y"));
+  const s = await InferenceSession.create(g.toBytes());
+  const out = s.runSync({ x: new Tensor("float32", [1, 1, 1, 2, 2, 2], [2, 3]) });
+  assert.deepEqual(out.y.dims, [3, 2]);
+  assert.deepEqual(Array.from(out.y.data as Float32Array), [1, -2, 3, 1, 0, -2]);
+  const model = readModel(g.toBytes());
+  assert.equal(model.opsets.get(""), 13);
+  assert.equal(model.graph.inputs[0].dims?.join(), "2,3");
+});
+
+/** Runs create (and a run when create succeeds) on mutated bytes: any Error is fine. */
+async function survive(bytes: Uint8Array, feeds: Record<string, Tensor>): Promise<"error" | "ok"> {
+  try {
+    const s = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    try {
+      s.runSync(feeds);
+    } catch (e) {
+      assert.ok(e instanceof Error, `run threw a non-Error: ${e}`);
+    } finally {
+      await s.release();
+    }
+    return "ok";
+  } catch (e) {
+    assert.ok(e instanceof Error, `create threw a non-Error: ${e}`);
+    return "error";
+  }
+}
+
+Deno.test("reader: every truncation of a small model is an error, never a crash", async () => {
+  const m = mlp([6, 5, 3], 1);
+  const feeds = { input: new Tensor("float32", seededFloats(6, 1), [1, 6]) };
+  let errors = 0;
+  for (let len = 0; len < m.bytes.length; len++) {
+    const r = await survive(m.bytes.subarray(0, len), feeds);
+    if (r === "error") errors++;
+  }
+  // A cut between top-level fields can leave a valid prefix; most cuts are errors.
+  assert.ok(errors > m.bytes.length * 0.9, `${errors} errors of ${m.bytes.length} truncations`);
+  await assert.rejects(InferenceSession.create(new Uint8Array(0)), ModelError);
+});
+
+Deno.test("reader: seeded random byte flips never crash (seed printed on failure)", async () => {
+  const models = [mlp([6, 5, 3], 1), resnetCnn({ size: 16, widths: [4], blocks: 1 })];
+  for (const m of models) {
+    const feeds: Record<string, Tensor> = {};
+    for (const [k, v] of Object.entries(m.feeds)) feeds[k] = new Tensor(v.type, v.data, v.dims);
+    for (let seed = 1; seed <= 300; seed++) {
+      let s = seed * 2654435761 >>> 0;
+      const next = () => {
+        s ^= s << 13;
+        s >>>= 0;
+        s ^= s >>> 17;
+        s ^= s << 5;
+        return (s >>>= 0);
+      };
+      const bytes = m.bytes.slice();
+      const flips = 1 + next() % 4;
+      for (let i = 0; i < flips; i++) bytes[next() % bytes.length] ^= 1 << (next() % 8);
+      try {
+        await survive(bytes, feeds);
+      } catch (e) {
+        throw new Error(`${m.name}, seed ${seed}: ${(e as Error).message}`);
+      }
+    }
+  }
+});
+
+Deno.test("reader: hostile headers are refused before any allocation", async () => {
+  // An initializer claiming 2^30 elements with 4 bytes of data.
+  const t = tensorMessage("w", { type: "float32", dims: [1 << 16, 1 << 14], data: [1] });
+  const g = new Message().message(5, t).string(2, "g");
+  const model = new Message().varint(1, 8).message(7, g).message(
+    8,
+    new Message().string(1, "").varint(2, 17),
+  );
+  await assert.rejects(
+    InferenceSession.create(model.done()),
+    /raw_data has 4 bytes, expected 4294967296/,
+  );
+  // A length prefix running past the end.
+  await assert.rejects(
+    InferenceSession.create(new Uint8Array([0x3a, 0xff, 0xff, 0x03, 1, 2])),
+    /runs past the end/,
+  );
+  // Wire type 3 (groups).
+  await assert.rejects(InferenceSession.create(new Uint8Array([0x0b])), /unsupported wire type 3/);
+  // Deeply nested subgraphs are bounded.
+  let inner = new Message().string(2, "leaf");
+  for (let i = 0; i < 40; i++) {
+    const attr = new Message().string(1, "g").message(6, inner).varint(20, 5);
+    inner = new Message().message(1, new Message().string(4, "If").message(5, attr)).string(
+      2,
+      `g${i}`,
+    );
+  }
+  const deep = new Message().varint(1, 8).message(7, inner).message(
+    8,
+    new Message().string(1, "").varint(2, 17),
+  );
+  await assert.rejects(InferenceSession.create(deep.done()), /nested deeper than 32/);
+});
+
+Deno.test("reader: external data beside the model; paths leaving its directory are refused", async () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const weights = Float32Array.from([1, 2, 3, 4, 5, 6]);
+    const pad = new Uint8Array(16);
+    Deno.writeFileSync(
+      `${dir}/weights.bin`,
+      new Uint8Array([...pad, ...new Uint8Array(weights.buffer)]),
+    );
+    const build = (location: string, offset = 16, length = 24) => {
+      const ext = (k: string, v: string) => new Message().string(1, k).string(2, v);
+      const t = new Message().packedVarints(1, [2, 3]).varint(2, 1).string(8, "w")
+        .message(13, ext("location", location)).message(13, ext("offset", String(offset)))
+        .message(13, ext("length", String(length))).varint(14, 1);
+      const g = new GraphBuilder(17);
+      g.input("x", "float32", [2, 3]);
+      g.output(g.op("Add", ["x", "w"], {}, "y"));
+      // Splice the external initializer into the graph message.
+      const graph = g.graphMessage().message(5, t);
+      return new Message().varint(1, 8).message(7, graph).message(
+        8,
+        new Message().string(1, "").varint(2, 17),
+      ).done();
+    };
+    Deno.writeFileSync(`${dir}/ok.onnx`, build("weights.bin"));
+    const s = await InferenceSession.create(`${dir}/ok.onnx`);
+    const y = s.runSync({ x: new Tensor("float32", new Float32Array(6), [2, 3]) }).y;
+    assert.deepEqual(Array.from(y.data as Float32Array), [1, 2, 3, 4, 5, 6]);
+    await assert.rejects(
+      InferenceSession.create(build("weights.bin")),
+      /create the session from a path/,
+    );
+    for (const bad of ["../weights.bin", "/etc/passwd", "sub/../../x"]) {
+      Deno.writeFileSync(`${dir}/bad.onnx`, build(bad));
+      await assert.rejects(
+        InferenceSession.create(`${dir}/bad.onnx`),
+        /leaves the model's directory/,
+        bad,
+      );
+    }
+    Deno.symlinkSync("/etc", `${dir}/escape`);
+    Deno.writeFileSync(`${dir}/link.onnx`, build("escape/hostname"));
+    await assert.rejects(
+      InferenceSession.create(`${dir}/link.onnx`),
+      /leaves the model's directory|cannot read/,
+    );
+    Deno.writeFileSync(`${dir}/past.onnx`, build("weights.bin", 32));
+    await assert.rejects(InferenceSession.create(`${dir}/past.onnx`), /runs past the end/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
