@@ -226,6 +226,7 @@ Deno.test("InferenceSession: unsupported ops, attributes and types are named at 
       }),
     /data-dependent shapes are not supported/,
   );
+  await s.release();
 });
 
 Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace", async () => {
@@ -246,5 +247,6 @@ Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace",
   assert.equal(events.length, 3 * names.size);
   assert.equal(events[0].ph, "X");
   assert.ok(typeof events[0].dur === "number" && events[0].args.op_name);
+  await s.release();
   Deno.removeSync(dir, { recursive: true });
 });

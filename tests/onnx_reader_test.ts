@@ -68,6 +68,7 @@ Deno.test("reader: tensors in typed fields, int64 initializers and attributes re
   const out = s.runSync({ x: new Tensor("float32", [1, 1, 1, 2, 2, 2], [2, 3]) });
   assert.deepEqual(out.y.dims, [3, 2]);
   assert.deepEqual(Array.from(out.y.data as Float32Array), [1, -2, 3, 1, 0, -2]);
+  await s.release();
   const model = readModel(g.toBytes());
   assert.equal(model.opsets.get(""), 13);
   assert.equal(model.graph.inputs[0].dims?.join(), "2,3");
@@ -193,6 +194,7 @@ Deno.test("reader: external data beside the model; paths leaving its directory a
     const s = await InferenceSession.create(`${dir}/ok.onnx`);
     const y = s.runSync({ x: new Tensor("float32", new Float32Array(6), [2, 3]) }).y;
     assert.deepEqual(Array.from(y.data as Float32Array), [1, 2, 3, 4, 5, 6]);
+    await s.release();
     await assert.rejects(
       InferenceSession.create(build("weights.bin")),
       /create the session from a path/,

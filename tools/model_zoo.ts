@@ -196,7 +196,7 @@ export function resnetCnn(o: CnnOptions): ZooModel {
     ], { epsilon: f(1e-5) });
     return { y: relu ? g.op("Relu", [y]) : y, out };
   };
-  let r = conv("image", c, o.widths[0], 7, 2, true);
+  const r = conv("image", c, o.widths[0], 7, 2, true);
   size = r.out;
   let x = g.op("MaxPool", [r.y], { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
   size = Math.floor((size + 2 - 3) / 2) + 1;

@@ -14,7 +14,9 @@ export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
 
 /** What optimization did, for reports and tests. */
 export interface OptimizationReport {
+  /** Nodes computed once at create (all inputs constant). */
   folded: number;
+  /** Nodes removed: no output depends on them, or fused into another. */
   removed: number;
   /** Rewrites per fusion name. */
   fusions: Record<string, number>;

@@ -104,7 +104,12 @@ export class InferenceSession {
     this.#jit = new Jit(threads === undefined ? {} : { threads });
     this.#env = { jit: this.#jit, weights: new WeightCache(this.#jit) };
     this.#graph = graph;
-    this.optimization = optimize(graph, options.graphOptimizationLevel ?? "all", this.#env);
+    try {
+      this.optimization = optimize(graph, options.graphOptimizationLevel ?? "all", this.#env);
+    } catch (e) {
+      this.#jit.close(); // a model folding fails on frees its code and workers now
+      throw e;
+    }
     this.inputNames = Object.freeze(graph.inputs.map((v) => v.name));
     this.outputNames = Object.freeze(graph.outputs.map((v) => v.name));
     this.#profiler = options.enableProfiling

@@ -59,11 +59,13 @@ export class Tensor {
   /** Always "cpu". */
   readonly location: "cpu" = "cpu";
 
+  /** A tensor of `type` over `data` (a plain array is copied into the type's typed array). */
   constructor(
     type: TensorType,
     data: TensorData | readonly number[] | readonly bigint[],
     dims?: readonly number[],
   );
+  /** A tensor of the typed array's type (Uint8Array: uint8). */
   constructor(data: TensorData, dims?: readonly number[]);
   constructor(
     a: TensorType | TensorData,

@@ -7,6 +7,7 @@
 
 /** A malformed, truncated or unsupported model: the message says what and where. */
 export class ModelError extends Error {
+  /** "ModelError". */
   override name = "ModelError";
 }
 
