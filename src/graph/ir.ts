@@ -90,7 +90,15 @@ export interface Node {
   /** The opset version of the node's domain. */
   opset: number;
   /** Set by fusions (domain "njit"): the activation applied in the op's epilogue. */
-  fused?: { activation?: Activation };
+  fused?: {
+    activation?: Activation;
+    /**
+     * MatMul only: a Transpose folded into input A (0), B (1) or the output
+     * (2): the buffer holds the transposed tensor, read or written through
+     * strides (attention's head split and merge).
+     */
+    perms?: (number[] | null)[];
+  };
 }
 
 /** A graph input or output as declared: a dim is a size, a symbol, or null (unknown). */

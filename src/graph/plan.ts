@@ -38,6 +38,10 @@ export interface Plan {
   outputs: { type: DType; dims: number[]; data: TensorData }[];
   /** Bytes of the intermediate arena. */
   arenaBytes: number;
+  /** ms of its last run on the calling thread (null: not measured), for the inline policy. */
+  inlineMs: number | null;
+  /** ms of its last run off the event loop (null: none yet). */
+  asyncMs: number | null;
 }
 
 function defOf(n: Node): OpDef {
@@ -180,5 +184,5 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     const b = bufOf(o.name);
     return { type: b.type, dims: b.dims, data: b.data };
   });
-  return { inputs, steps, outputs, arenaBytes: arena.size };
+  return { inputs, steps, outputs, arenaBytes: arena.size, inlineMs: null, asyncMs: null };
 }

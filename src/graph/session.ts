@@ -5,6 +5,7 @@
  * shape), runs it and returns fresh output tensors.
  */
 import { Jit } from "../runtime/jit.ts";
+import { INLINE_RUN_MAX_MS, PROBE_RUN_MAX_MS } from "../runtime/policy.ts";
 import { dtypeOfArray } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
 import type { ExternalSource } from "../onnx/tensor_data.ts";
@@ -319,14 +320,19 @@ export class InferenceSession {
     const names = this.#fetch(fetches);
     this.#copyIn(plan, feeds);
     const prof = this.#profiler;
-    if (prof === null) { for (const s of plan.steps) s.run(); }
-    else prof.runSteps(plan.steps);
+    if (prof === null) {
+      const t0 = performance.now();
+      for (const s of plan.steps) s.run();
+      plan.inlineMs = performance.now() - t0;
+    } else prof.runSteps(plan.steps);
     return this.#results(plan, names);
   }
 
   /**
    * Runs the model without blocking the event loop: the Jit's calls run on
-   * a thread of Deno's blocking pool. Runs of one session are queued.
+   * a thread of Deno's blocking pool; a plan measured to run in under 1 ms
+   * runs on this thread instead (the hop costs more: see policy.ts). Runs of
+   * one session are queued.
    */
   run(feeds: FeedsType, fetches?: readonly string[]): Promise<ReturnType> {
     const next = this.#queue.then(() => this.#runAsync(feeds, fetches));
@@ -342,6 +348,15 @@ export class InferenceSession {
       this.#profiler.runSteps(plan.steps);
       return this.#results(plan, names);
     }
+    // Short runs stay on this thread (policy.ts: the hop would cost more than the wait).
+    const probe = plan.inlineMs === null && plan.asyncMs !== null && plan.asyncMs < PROBE_RUN_MAX_MS;
+    if (probe || (plan.inlineMs !== null && plan.inlineMs < INLINE_RUN_MAX_MS)) {
+      const t0 = performance.now();
+      for (const s of plan.steps) s.run();
+      plan.inlineMs = performance.now() - t0;
+      return this.#results(plan, names);
+    }
+    const t0 = performance.now();
     const steps = plan.steps, jit = this.#jit;
     for (let i = 0; i < steps.length;) {
       if (!steps[i].native) {
@@ -356,6 +371,7 @@ export class InferenceSession {
         for (let k = from; k < to; k++) steps[k].run();
       }, NO_RETAIN);
     }
+    plan.asyncMs = performance.now() - t0;
     return this.#results(plan, names);
   }
 

@@ -130,3 +130,18 @@ export function partsFor(cost: Cost, threads: number, minPartNs: number = MIN_PA
   if (minPartNs <= 0) return most;
   return Math.max(1, Math.min(most, Math.floor(estimatedNs(cost) / minPartNs)));
 }
+
+/**
+ * Model runs. `session.run` takes its Jit calls off the event loop, which
+ * costs a thread hop per run (measured on Zen 5, 2 vCPUs: ~60 µs round trip,
+ * plus up to ~0.25 ms while the other core pulls a layer's operands into its
+ * caches) and one more per stretch of native calls between TypeScript steps.
+ * A plan whose run measured on the calling thread takes less than
+ * `INLINE_RUN_MAX_MS` runs there instead: the event loop waits less than
+ * the hop would cost (an MLP at batch 1: 75 µs inline, 130 µs off the loop).
+ * Until a plan has been measured it runs off the loop; a plan whose
+ * off-loop run took under `PROBE_RUN_MAX_MS` is then measured inline once.
+ */
+export const INLINE_RUN_MAX_MS = 1;
+/** See {@link INLINE_RUN_MAX_MS}. */
+export const PROBE_RUN_MAX_MS = 3;

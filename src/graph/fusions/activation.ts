@@ -33,7 +33,7 @@ export const ACTIVATION: Fusion = {
       }
       if (activation === null) continue;
       p.domain = "njit";
-      p.fused = { activation };
+      p.fused = { ...p.fused, activation };
       p.outputs = [act.outputs[0]];
       dead.add(act);
       count++;

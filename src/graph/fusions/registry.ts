@@ -8,6 +8,7 @@ import { GELU } from "./gelu.ts";
 import { HARD_SWISH } from "./hardswish.ts";
 import { LAYERNORM } from "./layernorm.ts";
 import { MATMUL_BIAS } from "./matmul_bias.ts";
+import { TRANSPOSE_MATMUL } from "./transpose_matmul.ts";
 
 export const FUSIONS: readonly Fusion[] = [
   BATCHNORM_INTO_CONV,
@@ -15,6 +16,7 @@ export const FUSIONS: readonly Fusion[] = [
   GELU,
   HARD_SWISH,
   MATMUL_BIAS,
+  TRANSPOSE_MATMUL,
   CONV_RESIDUAL,
   ACTIVATION,
   ADD_LAYERNORM,

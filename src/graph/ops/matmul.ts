@@ -57,21 +57,59 @@ function matmulShape(n: Node, a: readonly number[], b: readonly number[]): MatMu
   return { dims, batch, m, k, n: nn, a: pa, b: pb };
 }
 
-const MATMUL_INPUTS = 2;
+/** Dims of a Transpose(x, perm) (perm null: x's). */
+function permuted(dims: readonly number[], perm: readonly number[] | null | undefined): number[] {
+  return perm ? perm.map((p) => dims[p]) : dims.slice();
+}
+
+/** The inverse permutation (output perms: logical dims from the buffer's). */
+function inverse(perm: readonly number[]): number[] {
+  const inv = new Array<number>(perm.length);
+  perm.forEach((p, i) => (inv[p] = i));
+  return inv;
+}
 
 function inferMatMul(n: Node, ins: readonly (Meta | null)[]): Meta[] {
   const fused = n.domain === "njit";
-  const xs = need(n, ins, MATMUL_INPUTS, fused ? 3 : 2);
+  const xs = need(n, ins, 2, fused ? 3 : 2);
   expectType(n, xs[0], 0, "float32");
   expectType(n, xs[1], 1, "float32");
-  const s = matmulShape(n, xs[0].dims, xs[1].dims);
+  const perms = n.fused?.perms ?? [];
+  for (let i = 0; i < 3; i++) {
+    const p = perms[i], r = i < 2 ? xs[i].dims.length : null;
+    if (p && r !== null && p.length !== r) fail(n, `folded Transpose of input ${i} has rank ${p.length}, input ${r}`);
+  }
+  const s = matmulShape(n, permuted(xs[0].dims, perms[0]), permuted(xs[1].dims, perms[1]));
   if (xs[2] && (xs[2].dims.length !== 1 || xs[2].dims[0] !== s.n)) fail(n, "bias must be [N]");
-  return [meta("float32", s.dims)];
+  const yPerm = perms[2];
+  if (yPerm && yPerm.length !== s.dims.length) fail(n, `folded output Transpose has rank ${yPerm.length}`);
+  return [meta("float32", permuted(s.dims, yPerm))];
+}
+
+/** An operand seen through a perm: its logical dims and the strides to walk its buffer by them. */
+interface View {
+  dims: number[];
+  strides: number[];
+}
+
+function viewOf(bufDims: readonly number[], perm: readonly number[] | null | undefined): View {
+  const st = stridesOf(bufDims);
+  return perm ? { dims: perm.map((p) => bufDims[p]), strides: perm.map((p) => st[p]) } : { dims: bufDims.slice(), strides: st };
+}
+
+/** Matrix part of a view: [transposed, leading dimension], or null when neither axis is contiguous. */
+function matrixLayout(v: View): [boolean, number] | null {
+  const r = v.dims.length, rows = v.strides[r - 2], cols = v.strides[r - 1];
+  if (cols === 1 || v.dims[r - 1] === 1) return [false, Math.max(rows, v.dims[r - 1], 1)];
+  if (rows === 1 || v.dims[r - 2] === 1) return [true, Math.max(cols, v.dims[r - 2], 1)];
+  return null;
 }
 
 function buildMatMul(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[], env: Env): Step {
   const a = ins[0]!, b = ins[1]!, y = outs[0];
-  const s = matmulShape(n, a.dims, b.dims);
+  const perms = n.fused?.perms ?? [];
+  const va = viewOf(a.dims, perms[0]), vb = viewOf(b.dims, perms[1]);
+  const s = matmulShape(n, va.dims, vb.dims);
   const options: GemmOptions = { m: s.m, n: s.n, k: s.k };
   if (ins[2]) options.bias = ins[2].data as Float32Array;
   if (n.fused?.activation) options.activation = n.fused.activation;
@@ -79,43 +117,56 @@ function buildMatMul(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[]
   const batches = s.batch.reduce((p, q) => p * q, 1);
   const bBatch = s.b.slice(0, -2).reduce((p, q) => p * q, 1);
   const aBatch = s.a.slice(0, -2).reduce((p, q) => p * q, 1);
-  if (bBatch === 1 && aBatch === batches) {
+  if (!perms.some((p) => p) && bBatch === 1 && aBatch === batches) {
     // B the same for every batch: one GEMM over all rows of A.
     options.m = s.m * batches;
     const ad = a.data as Float32Array;
-    const bv = b.constant
-      ? env.weights.packB(b.data as Float32Array, { k: s.k, n: s.n })
-      : b.data as Float32Array;
+    const bv = b.constant ? env.weights.packB(b.data as Float32Array, { k: s.k, n: s.n }) : b.data as Float32Array;
     return { native: true, run: () => jit.gemm(ad, bv, yd, options) };
   }
-  // Batched: one GEMM per batch on views (made once here).
-  const as = broadcastStrides(s.a.slice(0, -2), s.batch),
-    bs = broadcastStrides(s.b.slice(0, -2), s.batch);
+  // Batched: one GEMM per batch on strided views (made once here). 1-D operands are
+  // promoted as matmulShape does; a folded Transpose changes the strides only.
+  const promote = (v: View, first: boolean): View =>
+    v.dims.length > 1 ? v : first
+      ? { dims: [1, v.dims[0]], strides: [v.dims[0], 1] }
+      : { dims: [v.dims[0], 1], strides: [1, 1] };
+  const pa = promote(va, true), pb = promote(vb, false);
+  const outDims = [...s.batch, s.m, s.n];
+  const yInv = perms[2] ? inverse(perms[2]) : null;
+  const py = yInv ? viewOf(y.dims, yInv) : { dims: outDims, strides: stridesOf(outDims) };
+  const la = matrixLayout(pa), lb = matrixLayout(pb), ly = matrixLayout(py);
+  if (!la || !lb || !ly || ly[0]) fail(n, "a folded Transpose leaves no contiguous matrix axis");
+  options.transA = la[0];
+  options.lda = la[1];
+  options.transB = lb[0];
+  options.ldb = lb[1];
+  options.ldc = ly[1];
+  const batchStrides = (v: View) => {
+    const bd = v.dims.slice(0, -2), bs = v.strides.slice(0, -2), off = s.batch.length - bd.length;
+    return s.batch.map((_, i) => (i < off || bd[i - off] === 1 ? 0 : bs[i - off]));
+  };
+  const as = batchStrides(pa), bs = batchStrides(pb), ys = batchStrides(py);
+  // Elements a strided matrix spans from its first element.
+  const extent = (rows: number, cols: number, trans: boolean, ld: number) =>
+    trans ? (cols - 1) * ld + rows : (rows - 1) * ld + cols;
+  const ea = extent(s.m, s.k, la[0], la[1]), eb = extent(s.k, s.n, lb[0], lb[1]), ey = extent(s.m, s.n, false, ly[1]);
   const views: [Float32Array, Float32Array, Float32Array][] = [];
   const idx = new Array(s.batch.length).fill(0);
+  const ad = a.data as Float32Array, bd = b.data as Float32Array;
   for (let i = 0; i < batches; i++) {
-    let ao = 0, bo = 0;
+    let ao = 0, bo = 0, yo = 0;
     for (let d = 0; d < idx.length; d++) {
       ao += idx[d] * as[d];
       bo += idx[d] * bs[d];
+      yo += idx[d] * ys[d];
     }
-    const mk = s.m * s.k, kn = s.k * s.n, mn = s.m * s.n;
-    views.push([
-      (a.data as Float32Array).subarray(ao * mk, ao * mk + mk),
-      (b.data as Float32Array).subarray(bo * kn, bo * kn + kn),
-      yd.subarray(i * mn, i * mn + mn),
-    ]);
+    views.push([ad.subarray(ao, ao + ea), bd.subarray(bo, bo + eb), yd.subarray(yo, yo + ey)]);
     for (let d = idx.length - 1; d >= 0; d--) {
       if (++idx[d] < s.batch[d]) break;
       idx[d] = 0;
     }
   }
-  return {
-    native: true,
-    run: () => {
-      for (const [av, bv, cv] of views) jit.gemm(av, bv, cv, options);
-    },
-  };
+  return { native: true, run: () => { for (const [av, bv, cv] of views) jit.gemm(av, bv, cv, options); } };
 }
 
 /** ONNX MatMul (and the fused MatMul + bias + activation of domain njit). */

@@ -1,0 +1,175 @@
+/**
+ * Runs an ONNX model as ONNX Runtime's perf_test does: random feeds (fixed
+ * seed; int64/bool inputs are ones, valid as ids and masks), warm-up, then
+ * the median time per run; with --compare, onnxruntime-node on the same
+ * feeds in the same process (max abs/rel difference and the speed ratio).
+ * With no file it writes two example models with our own ONNX writer (a
+ * transformer encoder layer and a small CNN) and runs those.
+ *
+ *   deno task model [file.onnx] [--threads N] [--runs N] [--shape name=1x3x224x224]
+ *                   [--profile out] [--compare] [--ops] [--level all|extended|basic|disabled]
+ */
+import { parseArgs } from "node:util";
+import { InferenceSession, type OptimizationLevel, Tensor } from "../mod.ts";
+import { readModel } from "../src/onnx/model.ts";
+import { supportedOps } from "../src/graph/ops/registry.ts";
+import { encoderLayer, resnetCnn } from "../tools/model_zoo.ts";
+import { seededFloats } from "../tools/onnx_writer.ts";
+
+const { values, positionals } = parseArgs({
+  allowPositionals: true,
+  options: {
+    threads: { type: "string" },
+    runs: { type: "string", default: "50" },
+    shape: { type: "string", multiple: true, default: [] },
+    profile: { type: "string" },
+    compare: { type: "boolean", default: false },
+    ops: { type: "boolean", default: false },
+    level: { type: "string", default: "all" },
+    help: { type: "boolean", default: false },
+  },
+});
+if (values.help) {
+  console.log(
+    "usage: deno task model [file.onnx] [--threads N] [--runs N] [--shape name=1x3x224x224] " +
+      "[--profile out] [--compare] [--ops] [--level all|extended|basic|disabled]",
+  );
+  Deno.exit(0);
+}
+
+/** The op census: every op type with its count, supported or not. */
+function census(bytes: Uint8Array): string {
+  const m = readModel(bytes);
+  const counts = new Map<string, number>();
+  for (const n of m.graph.nodes) {
+    const k = n.domain ? `${n.domain}:${n.opType}` : n.opType;
+    counts.set(k, (counts.get(k) ?? 0) + 1);
+  }
+  const ok = new Set(supportedOps());
+  const lines = [`opset ${m.opsets.get("")}, ${m.graph.nodes.length} nodes, producer ${m.producerName || "?"}`];
+  for (const [op, c] of [...counts].sort((a, b) => b[1] - a[1])) {
+    lines.push(`  ${op.padEnd(28)} ${String(c).padStart(5)}  ${ok.has(op) ? "supported" : "NOT SUPPORTED"}`);
+  }
+  return lines.join("\n");
+}
+
+function parseShapes(list: string[]): Map<string, number[]> {
+  const out = new Map<string, number[]>();
+  for (const s of list) {
+    const [name, dims] = s.split("=");
+    if (!name || !dims || !/^\d+(x\d+)*$/.test(dims)) throw new Error(`--shape ${s}: expected name=1x3x224x224`);
+    out.set(name, dims.split("x").map(Number));
+  }
+  return out;
+}
+
+// deno-lint-ignore no-explicit-any
+async function loadOrt(): Promise<any> {
+  try {
+    if (!Deno.env.get("ONNXRUNTIME_NODE_INSTALL")) Deno.env.set("ONNXRUNTIME_NODE_INSTALL", "skip");
+    const spec = ["npm:onnxruntime-node", "1.30.0"].join("@");
+    return await import(spec);
+  } catch (e) {
+    console.error(`--compare: onnxruntime-node is not available (${(e as Error).message})`);
+    return null;
+  }
+}
+
+async function runModel(name: string, bytes: Uint8Array, shapes: Map<string, number[]>): Promise<void> {
+  console.log(`\n== ${name}`);
+  if (values.ops) {
+    console.log(census(bytes));
+    return;
+  }
+  const threads = values.threads === undefined ? undefined : Number(values.threads);
+  const t0 = performance.now();
+  const session = await InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    graphOptimizationLevel: values.level as OptimizationLevel,
+    enableProfiling: values.profile !== undefined,
+    profileFilePrefix: values.profile,
+  });
+  const createMs = performance.now() - t0;
+  const model = readModel(bytes);
+  const declared = new Map(model.graph.inputs.map((v) => [v.name, v]));
+  const feeds: Record<string, Tensor> = {};
+  let seed = 1;
+  for (const input of session.inputNames) {
+    const v = declared.get(input)!;
+    const dims = shapes.get(input) ?? (v.dims ?? []).map((d) => (typeof d === "number" ? d : 1));
+    const size = dims.reduce((a, b) => a * b, 1);
+    const type = v.elemType === 7 ? "int64" : v.elemType === 9 ? "bool" : v.elemType === 6 ? "int32" : "float32";
+    const data = type === "int64"
+      ? new BigInt64Array(size).fill(1n)
+      : type === "bool"
+      ? new Uint8Array(size).fill(1)
+      : type === "int32"
+      ? new Int32Array(size).fill(1)
+      : seededFloats(size, seed++);
+    feeds[input] = new Tensor(type, data, dims);
+    console.log(`input  ${input}: ${type} [${dims.join(", ")}]`);
+  }
+  const runs = Number(values.runs);
+  let out = await session.run(feeds);
+  for (let i = 0; i < 3; i++) out = await session.run(feeds);
+  const times: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    const t = performance.now();
+    await session.run(feeds);
+    times.push(performance.now() - t);
+  }
+  times.sort((a, b) => a - b);
+  const ms = times[times.length >> 1];
+  for (const [k, t] of Object.entries(out)) {
+    const head = Array.from(t.data.subarray(0, 4) as ArrayLike<number>, (v) => Number(v).toPrecision(5));
+    console.log(`output ${k}: ${t.type} [${t.dims.join(", ")}] ${head.join(", ")}${t.size > 4 ? ", …" : ""}`);
+  }
+  console.log(
+    `create ${createMs.toFixed(1)} ms, ${session.nodeCount} nodes after optimization (${
+      JSON.stringify(session.optimization.fusions)
+    }); run median ${ms.toFixed(3)} ms over ${runs} runs`,
+  );
+  if (values.compare) {
+    const ort = await loadOrt();
+    if (ort) {
+      const o = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads ?? 0 });
+      const of: Record<string, unknown> = {};
+      for (const [k, t] of Object.entries(feeds)) of[k] = new ort.Tensor(t.type, t.data, t.dims);
+      const ref = await o.run(of);
+      for (let i = 0; i < 3; i++) await o.run(of);
+      const ot: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const t = performance.now();
+        await o.run(of);
+        ot.push(performance.now() - t);
+      }
+      ot.sort((a, b) => a - b);
+      for (const k of Object.keys(out)) {
+        const a = out[k].data as Float32Array, b = ref[k].data as Float32Array;
+        let abs = 0, max = 0;
+        for (let i = 0; i < a.length; i++) {
+          abs = Math.max(abs, Math.abs(Number(a[i]) - Number(b[i])));
+          max = Math.max(max, Math.abs(Number(b[i])));
+        }
+        console.log(`vs ORT ${k}: max abs diff ${abs.toExponential(2)}, max rel ${(abs / Math.max(max, 1e-30)).toExponential(2)}`);
+      }
+      const theirs = ot[ot.length >> 1];
+      console.log(`ORT run median ${theirs.toFixed(3)} ms: ours is ×${(theirs / ms).toFixed(2)}`);
+    }
+  }
+  if (values.profile !== undefined) {
+    console.log(session.report());
+    console.log(`trace: ${session.endProfiling()}`);
+  }
+  await session.release();
+}
+
+const shapes = parseShapes(values.shape as string[]);
+if (positionals.length === 0) {
+  const bert = encoderLayer({ seq: 64, hidden: 256, heads: 4, ff: 1024 });
+  await runModel(`example: ${bert.name} (written by tools/onnx_writer.ts)`, bert.bytes, shapes);
+  const cnn = resnetCnn({ size: 96, widths: [32, 64], blocks: 1 });
+  await runModel(`example: ${cnn.name} (written by tools/onnx_writer.ts)`, cnn.bytes, shapes);
+} else {
+  for (const file of positionals) await runModel(file, Deno.readFileSync(file), shapes);
+}
