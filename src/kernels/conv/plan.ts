@@ -118,11 +118,13 @@ export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
       break;
     }
   }
-  // Weights beyond half of L2: blocks of channels (whole tiles) that fit it.
+  // Weights beyond half of L2: blocks of channels (whole tiles) that fit it, as even as
+  // whole tiles allow (128 channels in blocks of 110 left an 18-channel block: 70% at 2T).
   const rowBytes = g.cg * taps * 4;
+  const fit = Math.max(1, Math.floor(l2 / 2 / rowBytes / mr)) * mr;
   const ocBlock = g.ocg * rowBytes <= l2 / 2
     ? g.ocg
-    : Math.min(g.ocg, Math.max(1, Math.floor(l2 / 2 / rowBytes / mr)) * mr);
+    : Math.min(g.ocg, fit, Math.ceil(g.ocg / Math.ceil(g.ocg / fit) / mr) * mr);
   const workspaceBytes = g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
   return {
     isa: level,
