@@ -46,9 +46,13 @@ function census(bytes: Uint8Array): string {
     counts.set(k, (counts.get(k) ?? 0) + 1);
   }
   const ok = new Set(supportedOps());
-  const lines = [`opset ${m.opsets.get("")}, ${m.graph.nodes.length} nodes, producer ${m.producerName || "?"}`];
+  const lines = [
+    `opset ${m.opsets.get("")}, ${m.graph.nodes.length} nodes, producer ${m.producerName || "?"}`,
+  ];
   for (const [op, c] of [...counts].sort((a, b) => b[1] - a[1])) {
-    lines.push(`  ${op.padEnd(28)} ${String(c).padStart(5)}  ${ok.has(op) ? "supported" : "NOT SUPPORTED"}`);
+    lines.push(
+      `  ${op.padEnd(28)} ${String(c).padStart(5)}  ${ok.has(op) ? "supported" : "NOT SUPPORTED"}`,
+    );
   }
   return lines.join("\n");
 }
@@ -57,7 +61,9 @@ function parseShapes(list: string[]): Map<string, number[]> {
   const out = new Map<string, number[]>();
   for (const s of list) {
     const [name, dims] = s.split("=");
-    if (!name || !dims || !/^\d+(x\d+)*$/.test(dims)) throw new Error(`--shape ${s}: expected name=1x3x224x224`);
+    if (!name || !dims || !/^\d+(x\d+)*$/.test(dims)) {
+      throw new Error(`--shape ${s}: expected name=1x3x224x224`);
+    }
     out.set(name, dims.split("x").map(Number));
   }
   return out;
@@ -75,7 +81,11 @@ async function loadOrt(): Promise<any> {
   }
 }
 
-async function runModel(name: string, bytes: Uint8Array, shapes: Map<string, number[]>): Promise<void> {
+async function runModel(
+  name: string,
+  bytes: Uint8Array,
+  shapes: Map<string, number[]>,
+): Promise<void> {
   console.log(`\n== ${name}`);
   if (values.ops) {
     console.log(census(bytes));
@@ -98,7 +108,13 @@ async function runModel(name: string, bytes: Uint8Array, shapes: Map<string, num
     const v = declared.get(input)!;
     const dims = shapes.get(input) ?? (v.dims ?? []).map((d) => (typeof d === "number" ? d : 1));
     const size = dims.reduce((a, b) => a * b, 1);
-    const type = v.elemType === 7 ? "int64" : v.elemType === 9 ? "bool" : v.elemType === 6 ? "int32" : "float32";
+    const type = v.elemType === 7
+      ? "int64"
+      : v.elemType === 9
+      ? "bool"
+      : v.elemType === 6
+      ? "int32"
+      : "float32";
     const data = type === "int64"
       ? new BigInt64Array(size).fill(1n)
       : type === "bool"
@@ -121,8 +137,13 @@ async function runModel(name: string, bytes: Uint8Array, shapes: Map<string, num
   times.sort((a, b) => a - b);
   const ms = times[times.length >> 1];
   for (const [k, t] of Object.entries(out)) {
-    const head = Array.from(t.data.subarray(0, 4) as ArrayLike<number>, (v) => Number(v).toPrecision(5));
-    console.log(`output ${k}: ${t.type} [${t.dims.join(", ")}] ${head.join(", ")}${t.size > 4 ? ", …" : ""}`);
+    const head = Array.from(
+      t.data.subarray(0, 4) as ArrayLike<number>,
+      (v) => Number(v).toPrecision(5),
+    );
+    console.log(
+      `output ${k}: ${t.type} [${t.dims.join(", ")}] ${head.join(", ")}${t.size > 4 ? ", …" : ""}`,
+    );
   }
   console.log(
     `create ${createMs.toFixed(1)} ms, ${session.nodeCount} nodes after optimization (${
@@ -151,7 +172,11 @@ async function runModel(name: string, bytes: Uint8Array, shapes: Map<string, num
           abs = Math.max(abs, Math.abs(Number(a[i]) - Number(b[i])));
           max = Math.max(max, Math.abs(Number(b[i])));
         }
-        console.log(`vs ORT ${k}: max abs diff ${abs.toExponential(2)}, max rel ${(abs / Math.max(max, 1e-30)).toExponential(2)}`);
+        console.log(
+          `vs ORT ${k}: max abs diff ${abs.toExponential(2)}, max rel ${
+            (abs / Math.max(max, 1e-30)).toExponential(2)
+          }`,
+        );
       }
       const theirs = ot[ot.length >> 1];
       console.log(`ORT run median ${theirs.toFixed(3)} ms: ours is ×${(theirs / ms).toFixed(2)}`);

@@ -253,3 +253,45 @@ Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace",
   await s.release();
   Deno.removeSync(dir, { recursive: true });
 });
+
+Deno.test("InferenceSession: steady-state runs allocate only their outputs; weights packed at create", async () => {
+  const cmd = new Deno.Command(Deno.execPath(), {
+    args: [
+      "run",
+      "-A",
+      "--v8-flags=--expose-gc,--min-semi-space-size=128,--max-semi-space-size=128",
+      new URL("./fixtures/session_alloc.ts", import.meta.url).pathname,
+    ],
+    stdout: "piped",
+    stderr: "piped",
+  });
+  const out = await cmd.output();
+  assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+  const r = JSON.parse(new TextDecoder().decode(out.stdout)) as Record<
+    string,
+    {
+      perRun: number;
+      outputBytes: number;
+      nodes: number;
+      packedAtCreate: number;
+      packedAfter: number;
+    }
+  >;
+  const rows = Object.values(r);
+  for (const [name, v] of Object.entries(r)) {
+    // The output tensors (data, Tensor, dims, the result record) and nothing per node.
+    assert.ok(
+      v.perRun - v.outputBytes < 2048,
+      `${name}: ${v.perRun} bytes per run, outputs ${v.outputBytes}`,
+    );
+    assert.ok(
+      v.packedAtCreate > 0 && v.packedAfter === v.packedAtCreate,
+      `${name}: packed ${JSON.stringify(v)}`,
+    );
+  }
+  // 8 and 14 nodes, the same outputs: a per-node allocation would show as a difference.
+  assert.ok(
+    Math.abs(rows[1].perRun - rows[0].perRun) < 512,
+    `per-run bytes grow with nodes: ${JSON.stringify(r)}`,
+  );
+});

@@ -8,6 +8,7 @@ import type { Graph, Node } from "./ir.ts";
 import type { Env, Meta } from "./ops/op.ts";
 import { inferNode } from "./plan.ts";
 import { FUSIONS } from "./fusions/mod.ts";
+import { opDef } from "./ops/registry.ts";
 
 /** ONNX Runtime's levels: basic folds constants and removes dead nodes; extended and all fuse. */
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
@@ -73,6 +74,27 @@ export function removeDead(g: Graph): number {
   g.nodes = kept.reverse();
   for (const name of [...g.constants.keys()]) if (!needed.has(name)) g.constants.delete(name);
   return removed;
+}
+
+/**
+ * Packs every node's constant weights now (create), so no run packs any. A
+ * node whose weights do not fit its op (a bad model) is left for the plan
+ * to report.
+ */
+export function prepackWeights(g: Graph, env: Env): void {
+  for (const n of g.nodes) {
+    const def = opDef(n.op, n.domain);
+    if (!def?.prepack) continue;
+    const consts = n.inputs.map((name) => {
+      const c = name ? g.constants.get(name) : undefined;
+      return c && c.type === "float32" ? { type: c.type, dims: c.dims, data: c.data } : null;
+    });
+    try {
+      def.prepack(n, consts, env);
+    } catch (e) {
+      if (!(e instanceof RangeError || e instanceof TypeError)) throw e;
+    }
+  }
 }
 
 /** Runs the optimizations the level allows; returns what they did. */

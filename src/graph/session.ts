@@ -12,7 +12,12 @@ import type { ExternalSource } from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
 import type { Graph } from "./ir.ts";
 import { loadGraph } from "./load.ts";
-import { type OptimizationLevel, type OptimizationReport, optimize } from "./optimize.ts";
+import {
+  type OptimizationLevel,
+  type OptimizationReport,
+  optimize,
+  prepackWeights,
+} from "./optimize.ts";
 import type { Env } from "./ops/op.ts";
 import { buildPlan, type Plan } from "./plan.ts";
 import { Profiler } from "./profiler.ts";
@@ -97,6 +102,8 @@ export class InferenceSession {
   #last: Plan | null = null;
   #lastDims: number[][] = [];
   #queue: Promise<unknown> = Promise.resolve();
+  readonly #symbols = new Map<string, number>();
+  readonly #inputSet: ReadonlySet<string>;
   #released = false;
   readonly #profiler: Profiler | null;
 
@@ -107,11 +114,13 @@ export class InferenceSession {
     this.#graph = graph;
     try {
       this.optimization = optimize(graph, options.graphOptimizationLevel ?? "all", this.#env);
+      prepackWeights(graph, this.#env);
     } catch (e) {
       this.#jit.close(); // a model folding fails on frees its code and workers now
       throw e;
     }
     this.inputNames = Object.freeze(graph.inputs.map((v) => v.name));
+    this.#inputSet = new Set(this.inputNames);
     this.outputNames = Object.freeze(graph.outputs.map((v) => v.name));
     this.#profiler = options.enableProfiling
       ? new Profiler(options.profileFilePrefix ?? "njit_profile")
@@ -162,6 +171,11 @@ export class InferenceSession {
     return new InferenceSession(graph, options);
   }
 
+  /** Constant weight tensors packed (all at create: runs pack none). */
+  get weightsPacked(): number {
+    return this.#env.weights.count;
+  }
+
   /** Nodes left after optimization (for tests and reports). */
   get nodeCount(): number {
     return this.#graph.nodes.length;
@@ -184,8 +198,9 @@ export class InferenceSession {
       throw new TypeError(`InferenceSession.run: feeds must be an object of input name → Tensor`);
     }
     const inputs = this.#graph.inputs;
-    for (const k of Object.keys(feeds)) {
-      if (!this.inputNames.includes(k)) {
+    // for-in and a kept Map: checking the feeds allocates nothing.
+    for (const k in feeds) {
+      if (!this.#inputSet.has(k)) {
         throw new RangeError(
           `InferenceSession.run: '${k}' is not an input (inputs: ${this.inputNames.join(", ")})`,
         );
@@ -193,7 +208,8 @@ export class InferenceSession {
     }
     const dims = this.#lastDims;
     let same = this.#last !== null;
-    const symbols = new Map<string, number>();
+    const symbols = this.#symbols;
+    symbols.clear();
     for (let i = 0; i < inputs.length; i++) {
       const v = inputs[i], t = feeds[v.name];
       if (t === undefined) {
@@ -349,7 +365,8 @@ export class InferenceSession {
       return this.#results(plan, names);
     }
     // Short runs stay on this thread (policy.ts: the hop would cost more than the wait).
-    const probe = plan.inlineMs === null && plan.asyncMs !== null && plan.asyncMs < PROBE_RUN_MAX_MS;
+    const probe = plan.inlineMs === null && plan.asyncMs !== null &&
+      plan.asyncMs < PROBE_RUN_MAX_MS;
     if (probe || (plan.inlineMs !== null && plan.inlineMs < INLINE_RUN_MAX_MS)) {
       const t0 = performance.now();
       for (const s of plan.steps) s.run();

@@ -11,6 +11,9 @@ export class WeightCache {
   readonly #b = new Map<Float32Array, Map<string, PackedB>>();
   readonly #conv = new Map<Float32Array, Map<string, ConvWeights>>();
 
+  /** Weight tensors packed so far. */
+  count = 0;
+
   constructor(jit: Jit) {
     this.#jit = jit;
   }
@@ -21,17 +24,26 @@ export class WeightCache {
     let m = this.#b.get(b);
     if (!m) this.#b.set(b, m = new Map());
     let p = m.get(key);
-    if (!p) m.set(key, p = this.#jit.packB(b, options));
+    if (!p) {
+      m.set(key, p = this.#jit.packB(b, options));
+      this.count++;
+    }
     return p;
   }
 
   /** Convolution weights packed for their shape. */
   conv(w: Float32Array, options: ConvWeightsOptions): ConvWeights {
-    const key = JSON.stringify(options);
+    const o = options;
+    const key = `${o.outChannels},${o.c},${o.kernel.join("x")},${o.group ?? 1},${
+      o.transposed ? 1 : 0
+    }`;
     let m = this.#conv.get(w);
     if (!m) this.#conv.set(w, m = new Map());
     let p = m.get(key);
-    if (!p) m.set(key, p = this.#jit.packConvWeights(w, options));
+    if (!p) {
+      m.set(key, p = this.#jit.packConvWeights(w, options));
+      this.count++;
+    }
     return p;
   }
 }

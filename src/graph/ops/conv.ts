@@ -173,9 +173,31 @@ function epilogue(
   };
 }
 
+/** Packs constant conv weights as build will ask for them (2-D kernel; 1-D as 1×k). */
+function prepackConv(
+  n: Node,
+  consts: readonly (Meta | null)[],
+  env: Env,
+  transposed: boolean,
+): void {
+  const w = consts[1];
+  if (!w || (w.dims.length !== 3 && w.dims.length !== 4)) return;
+  const group = n.attrs.int("group", 1);
+  const kernel = w.dims.length === 3 ? [1, w.dims[2]] : w.dims.slice(2);
+  if (group < 1) return;
+  env.weights.conv(w.data as Float32Array, {
+    outChannels: transposed ? w.dims[1] * group : w.dims[0],
+    c: transposed ? w.dims[0] : w.dims[1] * group,
+    kernel,
+    group,
+    transposed,
+  });
+}
+
 /** Conv; with `fused`: residual (input 3) and activation. */
 export const CONV: OpDef = {
   attributes: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
+  prepack: (n, consts, env) => prepackConv(n, consts, env, false),
   infer(n, ins) {
     const xs = need(n, ins, 2, n.domain === "njit" ? 4 : 3);
     const [x, wt] = xs;

@@ -77,12 +77,16 @@ function inferMatMul(n: Node, ins: readonly (Meta | null)[]): Meta[] {
   const perms = n.fused?.perms ?? [];
   for (let i = 0; i < 3; i++) {
     const p = perms[i], r = i < 2 ? xs[i].dims.length : null;
-    if (p && r !== null && p.length !== r) fail(n, `folded Transpose of input ${i} has rank ${p.length}, input ${r}`);
+    if (p && r !== null && p.length !== r) {
+      fail(n, `folded Transpose of input ${i} has rank ${p.length}, input ${r}`);
+    }
   }
   const s = matmulShape(n, permuted(xs[0].dims, perms[0]), permuted(xs[1].dims, perms[1]));
   if (xs[2] && (xs[2].dims.length !== 1 || xs[2].dims[0] !== s.n)) fail(n, "bias must be [N]");
   const yPerm = perms[2];
-  if (yPerm && yPerm.length !== s.dims.length) fail(n, `folded output Transpose has rank ${yPerm.length}`);
+  if (yPerm && yPerm.length !== s.dims.length) {
+    fail(n, `folded output Transpose has rank ${yPerm.length}`);
+  }
   return [meta("float32", permuted(s.dims, yPerm))];
 }
 
@@ -94,7 +98,9 @@ interface View {
 
 function viewOf(bufDims: readonly number[], perm: readonly number[] | null | undefined): View {
   const st = stridesOf(bufDims);
-  return perm ? { dims: perm.map((p) => bufDims[p]), strides: perm.map((p) => st[p]) } : { dims: bufDims.slice(), strides: st };
+  return perm
+    ? { dims: perm.map((p) => bufDims[p]), strides: perm.map((p) => st[p]) }
+    : { dims: bufDims.slice(), strides: st };
 }
 
 /** Matrix part of a view: [transposed, leading dimension], or null when neither axis is contiguous. */
@@ -121,13 +127,17 @@ function buildMatMul(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[]
     // B the same for every batch: one GEMM over all rows of A.
     options.m = s.m * batches;
     const ad = a.data as Float32Array;
-    const bv = b.constant ? env.weights.packB(b.data as Float32Array, { k: s.k, n: s.n }) : b.data as Float32Array;
+    const bv = b.constant
+      ? env.weights.packB(b.data as Float32Array, { k: s.k, n: s.n })
+      : b.data as Float32Array;
     return { native: true, run: () => jit.gemm(ad, bv, yd, options) };
   }
   // Batched: one GEMM per batch on strided views (made once here). 1-D operands are
   // promoted as matmulShape does; a folded Transpose changes the strides only.
   const promote = (v: View, first: boolean): View =>
-    v.dims.length > 1 ? v : first
+    v.dims.length > 1
+      ? v
+      : first
       ? { dims: [1, v.dims[0]], strides: [v.dims[0], 1] }
       : { dims: [v.dims[0], 1], strides: [1, 1] };
   const pa = promote(va, true), pb = promote(vb, false);
@@ -149,7 +159,9 @@ function buildMatMul(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[]
   // Elements a strided matrix spans from its first element.
   const extent = (rows: number, cols: number, trans: boolean, ld: number) =>
     trans ? (cols - 1) * ld + rows : (rows - 1) * ld + cols;
-  const ea = extent(s.m, s.k, la[0], la[1]), eb = extent(s.k, s.n, lb[0], lb[1]), ey = extent(s.m, s.n, false, ly[1]);
+  const ea = extent(s.m, s.k, la[0], la[1]),
+    eb = extent(s.k, s.n, lb[0], lb[1]),
+    ey = extent(s.m, s.n, false, ly[1]);
   const views: [Float32Array, Float32Array, Float32Array][] = [];
   const idx = new Array(s.batch.length).fill(0);
   const ad = a.data as Float32Array, bd = b.data as Float32Array;
@@ -166,7 +178,12 @@ function buildMatMul(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[]
       idx[d] = 0;
     }
   }
-  return { native: true, run: () => { for (const [av, bv, cv] of views) jit.gemm(av, bv, cv, options); } };
+  return {
+    native: true,
+    run: () => {
+      for (const [av, bv, cv] of views) jit.gemm(av, bv, cv, options);
+    },
+  };
 }
 
 /** ONNX MatMul (and the fused MatMul + bias + activation of domain njit). */
@@ -174,6 +191,12 @@ export const MATMUL: OpDef = {
   attributes: [],
   infer: inferMatMul,
   build: buildMatMul,
+  prepack(n, consts, env) {
+    const b = consts[1];
+    if (b && b.dims.length === 2 && !n.fused?.perms?.some((p) => p)) {
+      env.weights.packB(b.data as Float32Array, { k: b.dims[0], n: b.dims[1] });
+    }
+  },
 };
 
 function gemmDims(n: Node, a: Meta, b: Meta): [number, number, number] {
@@ -190,6 +213,13 @@ function gemmDims(n: Node, a: Meta, b: Meta): [number, number, number] {
 /** ONNX Gemm: Y = alpha·op(A)·op(B) + beta·C (C broadcast to M×N), activation when fused. */
 export const GEMM_OP: OpDef = {
   attributes: ["alpha", "beta", "transA", "transB"],
+  prepack(n, consts, env) {
+    const b = consts[1];
+    if (!b || b.dims.length !== 2) return;
+    const tb = n.attrs.int("transB", 0) !== 0;
+    const [k, nn] = tb ? [b.dims[1], b.dims[0]] : b.dims;
+    env.weights.packB(b.data as Float32Array, { k, n: nn, transB: tb });
+  },
   infer(n, ins) {
     const xs = need(n, ins, 2, 3);
     expectType(n, xs[0], 0, "float32");

@@ -49,6 +49,8 @@ export interface OpDef {
   alias?: boolean;
   /** The step computing outputs from inputs (null: nothing to do). */
   build(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[], env: Env): Step | null;
+  /** At create: pack the node's constant weights (inputs given when constant, else null). */
+  prepack?(n: Node, consts: readonly (Meta | null)[], env: Env): void;
 }
 
 /** A ModelError about a node. */

@@ -244,7 +244,9 @@ export function castInto(src: TensorData, dst: TensorData, toBool: boolean): voi
   } else if (toBool) {
     for (let i = 0; i < n; i++) (dst as Uint8Array)[i] = Number(src[i]) !== 0 ? 1 : 0;
   } else if (src instanceof BigInt64Array) {
-    for (let i = 0; i < n; i++) (dst as Float32Array)[i] = Number(src[i]);
+    // Through 32-bit halves: reading a BigInt64Array element allocates a BigInt.
+    const w = new Int32Array(src.buffer, src.byteOffset, 2 * n), d = dst as Float32Array;
+    for (let i = 0; i < n; i++) d[i] = w[2 * i + 1] * 4294967296 + (w[2 * i] >>> 0);
   } else {
     const d = dst as Float32Array, s = src as Float32Array;
     for (let i = 0; i < n; i++) d[i] = s[i];

@@ -127,8 +127,10 @@ export function readPool(
   key[3] = h;
   key[4] = w;
   if (kind === "globalMax" || kind === "globalAverage") {
-    for (const name of WINDOW_OPTIONS) {
-      if (o[name] !== undefined) fail(W, `${kind} takes no ${name}`, "range");
+    for (let i = 0; i < WINDOW_OPTIONS.length; i++) {
+      if (o[WINDOW_OPTIONS[i]] !== undefined) {
+        fail(W, `${kind} takes no ${WINDOW_OPTIONS[i]}`, "range");
+      }
     }
     if (ly !== planes) {
       fail(W, `y has ${ly} elements but ${kind} of n×c = ${n}×${c} needs ${planes}`, "range");
