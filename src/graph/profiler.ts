@@ -33,7 +33,7 @@ export class Profiler {
       s.run();
       const t1 = performance.now();
       const key = describeNode(s.node);
-      let e = this.#nodes.get(key);
+      const e = this.#nodes.get(key);
       if (!e) {
         // A node's first call compiles its kernels: kept in the trace, not in the means.
         this.#nodes.set(key, { name: s.node.name, op: s.node.op, calls: 0, totalUs: 0 });
