@@ -191,10 +191,17 @@ async function runModel(
 
 const shapes = parseShapes(values.shape as string[]);
 if (positionals.length === 0) {
-  const bert = encoderLayer({ seq: 64, hidden: 256, heads: 4, ff: 1024 });
-  await runModel(`example: ${bert.name} (written by tools/onnx_writer.ts)`, bert.bytes, shapes);
-  const cnn = resnetCnn({ size: 96, widths: [32, 64], blocks: 1 });
-  await runModel(`example: ${cnn.name} (written by tools/onnx_writer.ts)`, cnn.bytes, shapes);
+  for (
+    const m of [
+      encoderLayer({ seq: 64, hidden: 256, heads: 4, ff: 1024 }),
+      resnetCnn({ size: 96, widths: [32, 64], blocks: 1 }),
+    ]
+  ) {
+    // The example's own feed shapes, unless --shape says otherwise.
+    const own = new Map(Object.entries(m.feeds).map(([k, v]) => [k, v.dims]));
+    for (const [k, v] of shapes) own.set(k, v);
+    await runModel(`example: ${m.name} (written by tools/onnx_writer.ts)`, m.bytes, own);
+  }
 } else {
   for (const file of positionals) await runModel(file, Deno.readFileSync(file), shapes);
 }
