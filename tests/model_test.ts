@@ -295,3 +295,20 @@ Deno.test("InferenceSession: steady-state runs allocate only their outputs; weig
     `per-run bytes grow with nodes: ${JSON.stringify(r)}`,
   );
 });
+
+Deno.test("InferenceSession: Conv, ConvTranspose, MatMul and Gemm weights are all packed at create", async () => {
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [1, 2, 6, 6]);
+  const w = (name: string, dims: number[]) =>
+    g.weight(name, dims, seededFloats(dims.reduce((a, b) => a * b, 1), 3, 0.3));
+  const c = g.op("Conv", ["x", w("cw", [4, 2, 3, 3])], { pads: [1, 1, 1, 1] });
+  const t = g.op("ConvTranspose", [c, w("tw", [4, 2, 2, 2])], { strides: [2, 2] });
+  const f = g.op("Flatten", [g.op("GlobalAveragePool", [t])]);
+  const mm = g.op("MatMul", [f, w("mw", [2, 5])]);
+  g.output(g.op("Gemm", [mm, w("gw", [3, 5])], { transB: 1 }, "y"));
+  const s = await InferenceSession.create(g.toBytes(), { intraOpNumThreads: 1 });
+  assert.equal(s.weightsPacked, 4);
+  s.runSync({ x: new Tensor("float32", seededFloats(72, 1), [1, 2, 6, 6]) });
+  assert.equal(s.weightsPacked, 4);
+  await s.release();
+});

@@ -173,6 +173,24 @@ function epilogue(
   };
 }
 
+/** The weights a conv call takes: packed once when constant, else the buffer as is. */
+function weightsOf(
+  wt: Buf,
+  o: { outChannels: number; c: number; kernel: readonly number[] },
+  group: number,
+  transposed: boolean,
+  env: Env,
+) {
+  if (!wt.constant) return wt.data as Float32Array;
+  return env.weights.conv(wt.data as Float32Array, {
+    outChannels: o.outChannels,
+    c: o.c,
+    kernel: o.kernel,
+    group,
+    transposed,
+  });
+}
+
 /** Packs constant conv weights as build will ask for them (2-D kernel; 1-D as 1×k). */
 function prepackConv(
   n: Node,
@@ -230,14 +248,7 @@ export const CONV: OpDef = {
     const w = windowOf(n, x, wt.dims.slice(2));
     const o = convOptions(x, wt.dims[0], w, group);
     if (ins[2]) o.bias = ins[2].data as Float32Array;
-    const weights = wt.constant
-      ? env.weights.conv(wt.data as Float32Array, {
-        outChannels: o.outChannels,
-        c: o.c,
-        kernel: o.kernel,
-        group,
-      })
-      : wt.data as Float32Array;
+    const weights = weightsOf(wt, o, group, false, env);
     const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
     return epilogue(n, ins[3], y, o, () => jit.conv2d(xd, weights, yd, o), env);
   },
@@ -281,6 +292,7 @@ export const CONV_TRANSPOSE: OpDef = {
     "pads",
     "strides",
   ],
+  prepack: (n, consts, env) => prepackConv(n, consts, env, true),
   infer(n, ins) {
     const xs = need(n, ins, 2, n.domain === "njit" ? 4 : 3);
     xs.forEach((m, i) => m && expectType(n, m, i, "float32"));
@@ -292,30 +304,9 @@ export const CONV_TRANSPOSE: OpDef = {
     const x = ins[0]!, wt = ins[1]!, y = outs[0];
     const { w, op } = transposeOut(n, x, wt);
     const group = n.attrs.int("group", 1);
-    const o: ConvTranspose2dOptions = {
-      n: x.dims[0],
-      c: x.dims[1],
-      h: w.hw[0],
-      w: w.hw[1],
-      outChannels: y.dims[1],
-      kernel: w.kernel,
-      strides: w.strides,
-      dilations: w.dilations,
-      outputPadding: op,
-      group,
-    };
-    if (w.autoPad === "NOTSET") o.pads = w.pads;
-    else o.autoPad = w.autoPad;
+    const o: ConvTranspose2dOptions = { ...convOptions(x, y.dims[1], w, group), outputPadding: op };
     if (ins[2]) o.bias = ins[2].data as Float32Array;
-    const weights = wt.constant
-      ? env.weights.conv(wt.data as Float32Array, {
-        outChannels: o.outChannels,
-        c: o.c,
-        kernel: o.kernel,
-        group,
-        transposed: true,
-      })
-      : wt.data as Float32Array;
+    const weights = weightsOf(wt, o, group, true, env);
     const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
     return epilogue(n, ins[3], y, o, () => jit.convTranspose2d(xd, weights, yd, o), env);
   },
