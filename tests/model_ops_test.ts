@@ -486,6 +486,78 @@ const CASES: Case[] = [
     },
     feeds: { ids: I64([2, 3], [0, 2, -1, 1, 1, 2]) },
   },
+  unary("Floor"),
+  unary("Ceil"),
+  {
+    name: "Round (halves to even)",
+    build: (g) => {
+      g.input("x", "float32", [8]);
+      g.output(g.op("Round", ["x"], {}, "y"));
+    },
+    feeds: {
+      x: {
+        type: "float32",
+        dims: [8],
+        data: Float32Array.from([0.5, 1.5, 2.5, -0.5, -1.5, 2.4, -2.6, 3]),
+      },
+    },
+  },
+  unary("Sign"),
+  unary("Sin"),
+  unary("Cos"),
+  unary("Softsign"),
+  graph("PRelu per-channel and scalar slope", [2, 3, 4, 5], (g) => {
+    g.output(g.op("PRelu", ["x", w(g, "slope", [3, 1, 1], 1)], {}, "y"));
+    g.output(g.op("PRelu", ["x", g.weight("s1", [1], [0.25])], {}, "y1"));
+  }),
+  graph("ArgMax ArgMin (keepdims, select_last_index)", [3, 4, 5], (g) => {
+    g.output(g.op("ArgMax", ["x"], { axis: 1 }, "amax"), "int64");
+    g.output(g.op("ArgMin", ["x"], { axis: -1, keepdims: 0 }, "amin"), "int64");
+    g.output(
+      g.op("ArgMax", [g.op("Round", ["x"])], { axis: 2, select_last_index: 1 }, "last"),
+      "int64",
+    );
+  }, 13),
+  graph("CumSum exclusive reverse, Trilu", [3, 5], (g) => {
+    g.output(g.op("CumSum", ["x", g.ints("ax", [1], [])], {}, "c"));
+    g.output(g.op("CumSum", ["x", g.ints("ax0", [0], [])], { exclusive: 1, reverse: 1 }, "cr"));
+    g.output(g.op("Trilu", ["x"], {}, "up"));
+    g.output(g.op("Trilu", ["x", g.ints("k", [-1], [])], { upper: 0 }, "low"));
+  }, 14),
+  {
+    name: "GatherElements",
+    build: (g) => {
+      g.input("x", "float32", [3, 4]);
+      g.input("i", "int64", [2, 4]);
+      g.output(g.op("GatherElements", ["x", "i"], { axis: 0 }, "y"));
+    },
+    feeds: { x: F([3, 4], 5), i: I64([2, 4], [0, 1, 2, -1, 2, 2, 0, 1]) },
+    opset: 13,
+  },
+  graph("DepthToSpace DCR and CRD, SpaceToDepth", [1, 8, 2, 3], (g) => {
+    g.output(g.op("DepthToSpace", ["x"], { blocksize: 2 }, "dcr"));
+    g.output(g.op("DepthToSpace", ["x"], { blocksize: 2, mode: "CRD" }, "crd"));
+    g.output(
+      g.op(
+        "SpaceToDepth",
+        [g.op("DepthToSpace", ["x"], { blocksize: 2 })],
+        { blocksize: 2 },
+        "round",
+      ),
+    );
+  }, 13),
+  graph("InstanceNormalization", [2, 3, 4, 5], (g) => {
+    g.output(
+      g.op("InstanceNormalization", ["x", w(g, "s", [3], 1), w(g, "b", [3], 2)], {
+        epsilon: f(1e-4),
+      }, "y"),
+    );
+  }),
+  graph("Upsample opset 9 nearest and linear", [1, 2, 3, 4], (g) => {
+    const sc = g.initializer("scales", { type: "float32", dims: [4], data: [1, 1, 2, 2] });
+    g.output(g.op("Upsample", ["x", sc], { mode: "nearest" }, "n"));
+    g.output(g.op("Upsample", ["x", sc], { mode: "linear" }, "l"));
+  }, 9),
 ];
 
 for (const c of CASES) {

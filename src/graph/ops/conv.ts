@@ -477,6 +477,50 @@ const RESIZE: OpDef = {
   },
 };
 
+/** Upsample (opsets 7-9; Resize's ancestor): asymmetric coordinates, nearest rounds down. */
+const UPSAMPLE: OpDef = {
+  attributes: ["mode", "scales"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1, 2);
+    expectType(n, x, 0, "float32");
+    return [meta("float32", upsampleDims(n, ins))];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, dims = upsampleDims(n, ins), scales = upsampleScales(n, ins);
+    const mode = n.attrs.string("mode", "nearest");
+    const o: ResizeOptions = {
+      n: x.dims[0],
+      c: x.dims[1],
+      h: x.dims[2],
+      w: x.dims[3],
+      outH: dims[2],
+      outW: dims[3],
+      mode: mode === "linear" || mode === "bilinear" ? "linear" : "nearest",
+      coordinateTransformationMode: "asymmetric",
+      nearestMode: "floor",
+      scales: [scales[2], scales[3]],
+    };
+    const jit = env.jit, xd = x.data as Float32Array, yd = outs[0].data as Float32Array;
+    return { native: true, run: () => jit.resize(xd, yd, o) };
+  },
+};
+
+function upsampleScales(n: Node, ins: readonly (Meta | null)[]): number[] {
+  const s = ins[1] ? knownNumbers(n, ins[1], "scales") : n.attrs.floats("scales");
+  if (!s || s.length !== 4) fail(n, "scales must have 4 values (NCHW)");
+  if (s[0] !== 1 || s[1] !== 1) fail(n, "only the last two axes may be scaled");
+  return s;
+}
+
+function upsampleDims(n: Node, ins: readonly (Meta | null)[]): number[] {
+  const x = ins[0]!;
+  if (x.dims.length !== 4) fail(n, "X must be 4-D (NCHW)");
+  const mode = n.attrs.string("mode", "nearest");
+  if (!["nearest", "linear", "bilinear"].includes(mode)) fail(n, `mode '${mode}' is not supported`);
+  const s = upsampleScales(n, ins);
+  return x.dims.map((d, i) => Math.floor(d * s[i]));
+}
+
 /** The convolution-family op definitions by ONNX name. */
 export const CONV_OPS: Record<string, OpDef> = {
   Conv: CONV,
@@ -487,4 +531,5 @@ export const CONV_OPS: Record<string, OpDef> = {
   GlobalMaxPool: globalPoolDef("globalMax"),
   GlobalAveragePool: globalPoolDef("globalAverage"),
   Resize: RESIZE,
+  Upsample: UPSAMPLE,
 };

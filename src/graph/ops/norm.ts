@@ -243,10 +243,49 @@ function reduceDef(op: ReduceOp): OpDef {
   };
 }
 
+/**
+ * InstanceNormalization: each (image, channel) plane normalized (the
+ * LayerNorm kernel with unit scale over rows of H·W), then the per-channel
+ * scale and bias as broadcast multiply and add.
+ */
+const INSTANCE_NORM: OpDef = {
+  attributes: ["epsilon"],
+  infer(n, ins) {
+    const [x, scale, bias] = need(n, ins, 3);
+    [x, scale, bias].forEach((m, i) => expectType(n, m, i, "float32"));
+    if (x.dims.length < 3) fail(n, "X must have rank ≥ 3");
+    if (sizeOf(scale.dims) !== x.dims[1] || sizeOf(bias.dims) !== x.dims[1]) {
+      fail(n, `scale and B must have ${x.dims[1]} elements`);
+    }
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, y = outs[0], c = x.dims[1], cols = sizeOf(x.dims.slice(2));
+    const o: NormOptions = {
+      rows: x.dims[0] * c,
+      cols,
+      scale: new Float32Array(cols).fill(1),
+      epsilon: n.attrs.float("epsilon", 1e-5),
+    };
+    const perChannel = [1, c, 1];
+    const xd = x.data as Float32Array, yd = y.data as Float32Array, yDims = [x.dims[0], c, cols];
+    const sd = ins[1]!.data as Float32Array, bd = ins[2]!.data as Float32Array, jit = env.jit;
+    return {
+      native: true,
+      run: () => {
+        jit.layerNorm(xd, yd, o);
+        jit.binary("mul", yd, yDims, sd, perChannel, yd);
+        jit.binary("add", yd, yDims, bd, perChannel, yd);
+      },
+    };
+  },
+};
+
 /** The row-wise op definitions by ONNX name. */
 export const NORM_OPS: Record<string, OpDef> = {
   Softmax: softmaxDef(false),
   LogSoftmax: softmaxDef(true),
   LayerNormalization: LAYER_NORM,
+  InstanceNormalization: INSTANCE_NORM,
   ...Object.fromEntries(Object.entries(REDUCE_OPS).map(([k, op]) => [k, reduceDef(op)])),
 };

@@ -7,6 +7,8 @@
 import { BINARY_OPS } from "./binary.ts";
 import { CONV_OPS } from "./conv.ts";
 import { GEMM_OP, MATMUL } from "./matmul.ts";
+import { INDEXING_OPS } from "./indexing.ts";
+import { MATH_OPS } from "./math.ts";
 import { MOVEMENT_OPS } from "./movement.ts";
 import { NORM_OPS } from "./norm.ts";
 import type { OpDef } from "./op.ts";
@@ -20,6 +22,8 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...MOVEMENT_OPS,
   ...NORM_OPS,
   ...CONV_OPS,
+  ...MATH_OPS,
+  ...INDEXING_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
