@@ -25,6 +25,14 @@ const BYTE_OFFSET = intrinsicGetter("byteOffset") as (this: ArrayBufferView) => 
 const BUFFER = intrinsicGetter("buffer") as (this: ArrayBufferView) => ArrayBufferLike;
 
 /** Whether `x` is a real Float32Array (a subclass counts); no user code runs. */
+/**
+ * The typed array kind of x by the intrinsic getter ("Float32Array", ...), or
+ * undefined for anything else: a subclass or a proxy cannot change it.
+ */
+export function typedArrayTag(x: unknown): string | undefined {
+  return TAG.call(x);
+}
+
 export function isFloat32Array(x: unknown): x is Float32Array {
   return TAG.call(x) === "Float32Array";
 }

@@ -5,8 +5,9 @@
  * shape), runs it and returns fresh output tensors.
  */
 import { Jit } from "../runtime/jit.ts";
-import { INLINE_RUN_MAX_MS, PROBE_RUN_MAX_MS } from "../runtime/policy.ts";
-import { dtypeOfArray } from "../onnx/dtype.ts";
+import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS } from "../runtime/policy.ts";
+import { typedArrayTag, viewLength } from "../typed.ts";
+import type { DType } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
 import type { ExternalSource } from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
@@ -48,6 +49,16 @@ export type FeedsType = Record<string, Tensor>;
 export type ReturnType = Record<string, Tensor>;
 
 const LEVELS = ["disabled", "basic", "extended", "all"];
+/** Tensor types by typed array kind (bool tensors are Uint8Arrays too). */
+const TAG_TYPES: Record<string, DType> = {
+  Float32Array: "float32",
+  Float64Array: "float64",
+  BigInt64Array: "int64",
+  Int32Array: "int32",
+  Int16Array: "int16",
+  Int8Array: "int8",
+  Uint8Array: "uint8",
+};
 const NO_RETAIN = { retain: false } as const;
 
 function checkOptions(o: SessionOptions): void {
@@ -219,7 +230,8 @@ export class InferenceSession {
         throw new TypeError(`InferenceSession.run: input '${v.name}' must be a Tensor`);
       }
       const data = t.data, td = t.dims, type = t.type;
-      const have = dtypeOfArray(data);
+      // Kind and length through the intrinsic getters: a subclass cannot lie about them.
+      const have = TAG_TYPES[typedArrayTag(data) ?? ""] ?? null;
       if (
         type !== v.type || have === null ||
         (have !== type && !(type === "bool" && have === "uint8"))
@@ -243,11 +255,11 @@ export class InferenceSession {
         }
         size *= d;
       }
-      if (size !== data.length) {
+      if (size !== viewLength(data)) {
         throw new RangeError(
           `InferenceSession.run: input '${v.name}' has dims [${
             td.join(", ")
-          }] (${size} elements) but ${data.length} values`,
+          }] (${size} elements) but ${viewLength(data)} values`,
         );
       }
       if (v.dims !== null) {
@@ -288,10 +300,12 @@ export class InferenceSession {
     const feedDims = inputs.map((v) => [...feeds[v.name].dims]);
     const key = feedDims.map((d) => d.join("x")).join(",");
     let plan = this.#plans.get(key);
-    if (!plan) {
+    if (plan) this.#plans.delete(key); // re-inserted last: the Map's order is the LRU order
+    else {
       plan = buildPlan(this.#graph, feedDims, this.#env);
-      this.#plans.set(key, plan);
+      if (this.#plans.size >= MAX_PLANS) this.#plans.delete(this.#plans.keys().next().value!);
     }
+    this.#plans.set(key, plan);
     this.#last = plan;
     this.#lastDims = feedDims;
     return plan;

@@ -145,3 +145,10 @@ export function partsFor(cost: Cost, threads: number, minPartNs: number = MIN_PA
 export const INLINE_RUN_MAX_MS = 1;
 /** See {@link INLINE_RUN_MAX_MS}. */
 export const PROBE_RUN_MAX_MS = 3;
+
+/**
+ * Plans a session keeps, one per set of input shapes (each holds its arena):
+ * the least recently used is dropped beyond this (a model fed every sequence
+ * length from 1 to 512 would otherwise hold 512 arenas).
+ */
+export const MAX_PLANS = 16;
