@@ -16,10 +16,12 @@ import { JOB_PARTS, PART_BYTES } from "../native/pool_code.ts";
 
 /** One call of a list: its code and its own argument block (or job block). */
 export interface RecordedCall {
-  /** Address of the code to enter with `args`. */
+  /** Address of the code to enter with its argument block. */
   fn: number;
+  /** The slab holding its argument block (or job block), at byte offset `at`. */
   args: NativeBlock;
-  /** (f64 index in args, byte offset in the list's workspace) of each workspace slot. */
+  at: number;
+  /** (f64 index in the block, byte offset in the list's workspace) of each workspace slot. */
   workspace: [number, number][];
   /** The buffers of its operands. */
   buffers: ArrayBufferLike[];
@@ -27,9 +29,15 @@ export interface RecordedCall {
 
 interface Recording {
   calls: RecordedCall[];
+  /** Keep the operands' buffers alive (jit.async's `retain`). */
+  retain: boolean;
+  /** The slab argument blocks are cut from now, and the next free byte in it. */
+  slab: NativeBlock | null;
+  slabUsed: number;
   workspaceBytes: number;
   /** The code the calls run: not freed (by an eviction) until they have run. */
   blocks: CodeBlock[];
+  blockSet: Set<CodeBlock>;
 }
 
 /**
@@ -49,6 +57,9 @@ type KeptBuffers = [
   ArrayBuffer,
   ArrayBuffer,
 ];
+
+/** Bytes of one slab of recorded argument blocks. */
+const SLAB_BYTES = 16384;
 
 /** The call lists of one runtime: the one being recorded and those in flight. */
 export class CallLists {
@@ -76,9 +87,40 @@ export class CallLists {
   }
 
   /** Starts recording. Throws inside another recording. */
-  begin(): void {
+  begin(retain = true): void {
     if (this.#recording !== null) throw new Error("Jit: async calls do not nest");
-    this.#recording = { calls: [], workspaceBytes: 0, blocks: [] };
+    this.#recording = {
+      calls: [],
+      retain,
+      slab: null,
+      slabUsed: 0,
+      workspaceBytes: 0,
+      blocks: [],
+      blockSet: new Set(),
+    };
+  }
+
+  /** Whether the recording keeps operand buffers (else the caller owns them). */
+  get retaining(): boolean {
+    return this.#recording?.retain ?? true;
+  }
+
+  /**
+   * A block of `bytes` for a recorded call's arguments, cut from a slab the
+   * recording shares (a NativeBlock per call cost ~3 µs: an ArrayBuffer, its
+   * views and its address): [slab, byte offset], 64-byte aligned.
+   */
+  argBlock(bytes: number): [NativeBlock, number] {
+    const r = this.#recording!;
+    const size = Math.ceil(bytes / 64) * 64;
+    if (size > SLAB_BYTES / 4) return [new NativeBlock(size), 0];
+    if (r.slab === null || r.slabUsed + size > SLAB_BYTES) {
+      r.slab = new NativeBlock(SLAB_BYTES);
+      r.slabUsed = 0;
+    }
+    const at = r.slabUsed;
+    r.slabUsed += size;
+    return [r.slab, at];
   }
 
   /** Drops the calls recorded (none of them runs). */
@@ -90,8 +132,10 @@ export class CallLists {
   /** Adds a call to the recording, holding its code from now on. */
   add(call: RecordedCall, blocks: readonly CodeBlock[], workspaceBytes: number): void {
     const r = this.#recording!;
-    for (const b of blocks) {
-      if (r.blocks.includes(b)) continue;
+    for (let i = 0; i < blocks.length; i++) {
+      const b = blocks[i];
+      if (r.blockSet.has(b)) continue;
+      r.blockSet.add(b);
       r.blocks.push(b);
       this.#held.set(b, (this.#held.get(b) ?? 0) + 1);
     }
@@ -213,6 +257,7 @@ export class CallLists {
       }
     }
     r.blocks = [];
+    r.blockSet.clear();
   }
 }
 
@@ -224,8 +269,8 @@ function listOf(calls: RecordedCall[], workspace: GuardedPages | null): NativeBl
   const base = workspace?.address ?? 0;
   calls.forEach((c, i) => {
     list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = c.fn;
-    list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = c.args.address;
-    for (const [slot, offset] of c.workspace) c.args.f64[slot] = base + offset;
+    list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = c.args.address + c.at;
+    for (const [slot, offset] of c.workspace) c.args.f64[c.at / 8 + slot] = base + offset;
   });
   return list;
 }

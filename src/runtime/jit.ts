@@ -676,7 +676,7 @@ export class Jit {
     const rt = this.#rt;
     if (rt.closed) return Promise.reject(new Error("Jit: this Jit is closed"));
     // Called inside another async's calls: throws there, so the outer one rejects.
-    rt.beginAsync();
+    rt.beginAsync(options?.retain !== false);
     try {
       calls();
     } catch (err) {

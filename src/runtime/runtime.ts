@@ -307,9 +307,9 @@ export class Runtime {
   }
 
   /** Starts recording calls for {@link endAsync} instead of running them. */
-  beginAsync(): void {
+  beginAsync(retain = true): void {
     if (this.#closed) throw closedError();
-    this.#lists.begin();
+    this.#lists.begin(retain);
   }
 
   /** Drops the calls recorded (the recording function threw: none of them runs). */
@@ -337,7 +337,8 @@ export class Runtime {
   /** Records a call: a copy of its argument block (or its job's), run later by endAsync. */
   #record(e: Entry, kernel: Kernel): void {
     const buffers: ArrayBufferLike[] = [];
-    for (let i = 0; i < e.family.operands.length; i++) {
+    // Not retaining: the caller owns the buffers (nothing to keep or check).
+    for (let i = 0; this.#lists.retaining && i < e.family.operands.length; i++) {
       const b = viewBuffer(this.#views[i]);
       if (isResizable(b)) {
         // Deno keeps an operand's memory alive across a nonblocking call only for fixed buffers.
@@ -350,27 +351,34 @@ export class Runtime {
     }
     const split = kernel.split;
     if (split === null) {
-      const args = new NativeBlock(ARG_BLOCK_BYTES);
-      args.f64.set(this.#args!.subarray(0, ARG_BLOCK_BYTES / 8));
+      const [args, at] = this.#lists.argBlock(ARG_BLOCK_BYTES);
+      const src = this.#args!, dst = args.f64, f = at / 8;
+      for (let i = 0; i < ARG_BLOCK_BYTES / 8; i++) dst[f + i] = src[i];
       const ws = kernel.plan.workspaceBytes;
-      const workspace: [number, number][] = ws ? [[WORKSPACE_SLOT, 0]] : [];
-      const call = { fn: pointerValue(kernel.block.pointer), args, workspace, buffers };
+      const call = {
+        fn: kernel.block.address,
+        args,
+        at,
+        workspace: ws ? WORKSPACE_AT_0 : NO_WORKSPACE,
+        buffers,
+      };
       this.#lists.add(call, kernel.blocks, ws);
       return;
     }
     this.#writeParts(e, split);
-    const job = new NativeBlock(split.job.buffer.byteLength);
-    job.f64.set(split.job.f64);
+    const [job, at] = this.#lists.argBlock(split.job.buffer.byteLength);
+    const f = at / 8;
+    job.f64.set(split.job.f64, f);
     // Off the event loop: always the parts (the whole-call kernel's argument block is the
     // runtime's, which later calls rewrite), and the workers woken.
-    job.u32[JOB_WAKE / 4] = 1;
-    job.f64[JOB_WHOLE / 8] = job.f64[JOB_WHOLE / 8 + 1] = 0;
+    job.u32[(at + JOB_WAKE) / 4] = 1;
+    job.f64[f + JOB_WHOLE / 8] = job.f64[f + JOB_WHOLE / 8 + 1] = 0;
     const workspace: [number, number][] = [];
     for (let p = 0; p < split.parts; p++) {
-      job.f64[(JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + 8 * split.argsAt[p];
+      job.f64[f + (JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + at + 8 * split.argsAt[p];
       workspace.push([split.argsAt[p] + WORKSPACE_SLOT, p * split.workspaceStride]);
     }
-    const call = { fn: pointerValue(this.#pool!.forkJoin), args: job, workspace, buffers };
+    const call = { fn: pointerValue(this.#pool!.forkJoin), args: job, at, workspace, buffers };
     this.#lists.add(call, kernel.blocks, split.parts * split.workspaceStride);
   }
 
@@ -869,6 +877,10 @@ function distinctParts(f: OpFamily, parts: Part[]): Part[] {
   which.forEach((b, p) => (out[b] ??= parts[p]));
   return out;
 }
+
+/** A recorded call's workspace slots: one at offset 0, or none (shared, never written). */
+const WORKSPACE_AT_0: [number, number][] = [[WORKSPACE_SLOT, 0]];
+const NO_WORKSPACE: [number, number][] = [];
 
 function pointerValue(p: Deno.PointerObject): number {
   return Number(Deno.UnsafePointer.value(p));
