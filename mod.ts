@@ -58,6 +58,7 @@ export type { NormOptions } from "./src/kernels/norm/mod.ts";
 export type { AutoPad, Conv2dOptions, ConvTranspose2dOptions } from "./src/kernels/conv/mod.ts";
 export { ConvWeights, type ConvWeightsOptions } from "./src/kernels/conv/mod.ts";
 export type { PoolKind, PoolOptions } from "./src/kernels/pool/mod.ts";
+export type { CopyOptions } from "./src/kernels/copy/mod.ts";
 export type {
   CoordinateMode,
   NearestMode,

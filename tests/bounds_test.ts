@@ -299,3 +299,30 @@ Deno.test("bounds: resize stays inside x and y, guard pages on both sides", () =
   }
   assert.equal(runs, 80);
 });
+
+Deno.test("bounds: copy stays inside x and y, guard pages on both sides", () => {
+  const r = rng(4747);
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  let runs = 0;
+  for (let t = 0; t < 40; t++) {
+    const d = [int(r, 1, 5), pick(r, [1, 3, 16, 17]), pick(r, [1, 2, 15, 33])];
+    const n = d[0] * d[1] * d[2];
+    // Transposed (last axis strided) or row-contiguous, chosen at random.
+    const o = r() < 0.5
+      ? { dims: [d[2], d[0], d[1]], xStrides: [1, d[1] * d[2], d[2]] }
+      : { dims: [d[1], d[0], d[2]], xStrides: [d[2], d[1] * d[2], 1] };
+    for (const side of ["end", "start"] as const) {
+      const X = guarded(n, side), Y = guarded(n, side);
+      try {
+        X.view.fill(0.5);
+        for (const j of [jit, split]) j.copy(X.view, Y.view, o);
+        runs++;
+      } finally {
+        X.free();
+        Y.free();
+      }
+    }
+  }
+  assert.equal(runs, 80);
+});

@@ -69,6 +69,8 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         outW: 12,
         mode: "cubic",
       }),
+    copy: (jit, out) =>
+      jit.copy(x.subarray(0, 120), out.subarray(0, 120), { dims: [4, 5, 6], xStrides: [1, 24, 4] }),
     pool: (jit, out) =>
       jit.pool("average", x.subarray(0, 300), out.subarray(0, 108), {
         n: 1,

@@ -186,6 +186,22 @@ function cases(seed: number): Case[] {
       run: (jit, y) => jit.pool(kind, px, y, o),
     });
   }
+  {
+    // A transpose of a 3-D tensor with edge sizes, and a broadcast along one axis.
+    const d = [int(r, 2, 9), edge(), int(r, 2, 7)];
+    const cx = vec(d[0] * d[1] * d[2]);
+    const dims = [d[2], d[0], d[1]], xStrides = [1, d[1] * d[2], d[2]];
+    out.push({
+      name: `copy transpose ${JSON.stringify(dims)}`,
+      outputs: cx.length,
+      run: (jit, y) => jit.copy(cx, y, { dims, xStrides }),
+    });
+    out.push({
+      name: `copy broadcast ${JSON.stringify(d)}`,
+      outputs: 3 * cx.length,
+      run: (jit, y) => jit.copy(cx, y, { dims: [3, ...d], xStrides: [0, d[1] * d[2], d[2], 1] }),
+    });
+  }
   return out;
 }
 

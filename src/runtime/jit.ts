@@ -48,6 +48,7 @@ import {
 } from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
+import { COPY, type CopyOptions, readCopy } from "../kernels/copy/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -153,6 +154,7 @@ const POOL_ID = familyId(POOL);
 const CONV_TRANSPOSE_ID = familyId(CONV_TRANSPOSE);
 const BATCHNORM_ID = familyId(BATCHNORM);
 const RESIZE_ID = familyId(RESIZE);
+const COPY_ID = familyId(COPY);
 /** Most threads of a Jit: the caller and every worker a pool holds. */
 const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
@@ -501,6 +503,29 @@ export class Jit {
     rt.operand(RESIZE, 1, y);
     readResize(x, y, options, rt.key, rt.extents);
     rt.run(RESIZE_ID);
+  }
+
+  /**
+   * A strided copy: y[Σ idx·yStride] = x[Σ idx·xStride] over `dims`
+   * (outermost first; yStrides default to y dense), x and y views at their
+   * first element. Moves bits, so a Float32Array view of any 4-byte type
+   * copies it exactly. A transpose, a concatenation's part, a slice: one
+   * call. y may not overlap x.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const x = new Float32Array(6).map((_, i) => i), y = new Float32Array(6);
+   * jit.copy(x, y, { dims: [3, 2], xStrides: [1, 3] }); // the transpose of 2×3: y = 0 3 1 4 2 5
+   * ```
+   */
+  copy(x: Float32Array, y: Float32Array, options: CopyOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(COPY, 0, x);
+    rt.operand(COPY, 1, y);
+    if (readCopy(x, y, options, rt.key, rt.extents)) rt.run(COPY_ID);
   }
 
   readonly #bnOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined, undefined];

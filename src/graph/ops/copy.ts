@@ -5,6 +5,7 @@
  * Works on every element type (same type in and out). Plain loops: the
  * innermost dimension is a tight loop, so V8 keeps it fast.
  */
+import type { Jit } from "../../runtime/jit.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 
 /** A precomputed strided copy; `run` allocates nothing. */
@@ -87,4 +88,74 @@ export class StridedCopy {
       if (k < 0) return;
     }
   }
+}
+
+/** Most dims `jit.copy` takes after merging (its canonical form). */
+const NATIVE_DIMS = 5;
+
+/**
+ * The copy as a `jit.copy` call when its elements are 4 or 8 bytes (8-byte
+ * ones as pairs) and every stride is non-negative with y written in order;
+ * else null (the TypeScript loop serves).
+ */
+export function nativeCopy(
+  c: StridedCopy,
+  src: TensorData,
+  dst: TensorData,
+  jit: Jit,
+): (() => void) | null {
+  const bytes = src.BYTES_PER_ELEMENT;
+  if ((bytes !== 4 && bytes !== 8) || dst.BYTES_PER_ELEMENT !== bytes) return null;
+  const pair = bytes / 4;
+  const dims = Array.from(c.dims), xs = Array.from(c.srcStrides).map((v) => v * pair);
+  const ys = Array.from(c.dstStrides).map((v) => v * pair);
+  if (pair === 2) {
+    dims.push(2);
+    xs.push(1);
+    ys.push(1);
+  }
+  if (dims.includes(0) || xs.some((v) => v < 0) || ys.some((v) => v < 1)) return null;
+  // y row-major: each stride clears the span inside it (jit.copy checks the same).
+  for (let k = dims.length - 2, span = 1 + (dims[k + 1] - 1) * ys[k + 1]; k >= 0; k--) {
+    if (ys[k] < span) return null;
+    span += (dims[k] - 1) * ys[k];
+  }
+  const live = dims.filter((d) => d > 1).length;
+  if (live > NATIVE_DIMS - 1) return null; // merging may not bring it under the limit: stay safe
+  const x = new Float32Array(
+    src.buffer,
+    src.byteOffset + 4 * pair * c.srcBase,
+    (src.length - c.srcBase) * pair,
+  );
+  const y = new Float32Array(
+    dst.buffer,
+    dst.byteOffset + 4 * pair * c.dstBase,
+    (dst.length - c.dstBase) * pair,
+  );
+  const o = { dims, xStrides: xs, yStrides: ys };
+  return () => jit.copy(x, y, o);
+}
+
+/** One step running strided copies: `jit.copy` calls when every one can be, else TypeScript. */
+export function copyStep(copies: readonly [StridedCopy, TensorData, TensorData][], jit: Jit): {
+  run: () => void;
+  native: boolean;
+} {
+  const calls = copies.map(([c, x, y]) => nativeCopy(c, x, y, jit));
+  if (calls.every((f) => f !== null)) {
+    const fs = calls as (() => void)[];
+    if (fs.length === 1) return { native: true, run: fs[0] };
+    return {
+      native: true,
+      run: () => {
+        for (const f of fs) f();
+      },
+    };
+  }
+  return {
+    native: false,
+    run: () => {
+      for (const [c, x, y] of copies) c.run(x, y);
+    },
+  };
 }

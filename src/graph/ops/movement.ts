@@ -4,8 +4,9 @@
  * so a run allocates nothing).
  */
 import { allocate } from "../../onnx/dtype.ts";
+import type { TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
-import { StridedCopy } from "./copy.ts";
+import { copyStep, StridedCopy } from "./copy.ts";
 import {
   axisOf,
   type Buf,
@@ -46,20 +47,19 @@ const CONCAT: OpDef = {
     }
     return [meta(xs[0].type, dims)];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const y = outs[0], axis = axisOf(n, n.attrs.int("axis", 0), y.dims.length);
-    const ys = stridesOf(y.dims), copies: [StridedCopy, Buf][] = [];
+    const ys = stridesOf(y.dims), copies: [StridedCopy, TensorData, TensorData][] = [];
     let at = 0;
     for (const x of ins as Buf[]) {
-      copies.push([new StridedCopy(x.dims, stridesOf(x.dims), ys, 0, at * ys[axis]), x]);
+      copies.push([
+        new StridedCopy(x.dims, stridesOf(x.dims), ys, 0, at * ys[axis]),
+        x.data,
+        y.data,
+      ]);
       at += x.dims[axis];
     }
-    return {
-      native: false,
-      run: () => {
-        for (const [c, x] of copies) c.run(x.data, y.data);
-      },
-    };
+    return copyStep(copies, env.jit);
   },
 };
 
@@ -92,20 +92,19 @@ const SPLIT: OpDef = {
       return meta(x.type, d);
     });
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, axis = axisOf(n, n.attrs.int("axis", 0), x.dims.length);
-    const xs = stridesOf(x.dims), copies: [StridedCopy, Buf][] = [];
+    const xs = stridesOf(x.dims), copies: [StridedCopy, TensorData, TensorData][] = [];
     let at = 0;
     for (const y of outs) {
-      copies.push([new StridedCopy(y.dims, xs, stridesOf(y.dims), at * xs[axis], 0), y]);
+      copies.push([
+        new StridedCopy(y.dims, xs, stridesOf(y.dims), at * xs[axis], 0),
+        x.data,
+        y.data,
+      ]);
       at += y.dims[axis];
     }
-    return {
-      native: false,
-      run: () => {
-        for (const [c, y] of copies) c.run(x.data, y.data);
-      },
-    };
+    return copyStep(copies, env.jit);
   },
 };
 
@@ -177,10 +176,10 @@ const SLICE: OpDef = {
     }
     return [meta(x.type, range.dims)];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, y = outs[0];
     const copy = sliceCopy(x, sliceRange(n, ins, x));
-    return { native: false, run: () => copy.run(x.data, y.data) };
+    return copyStep([[copy, x.data, y.data]], env.jit);
   },
 };
 
@@ -246,11 +245,11 @@ const TRANSPOSE: OpDef = {
     const perm = permOf(n, x.dims.length);
     return [meta(x.type, perm.map((p) => x.dims[p]))];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, y = outs[0], perm = permOf(n, x.dims.length);
     const xs = stridesOf(x.dims);
     const copy = new StridedCopy(y.dims, perm.map((p) => xs[p]), stridesOf(y.dims));
-    return { native: false, run: () => copy.run(x.data, y.data) };
+    return copyStep([[copy, x.data, y.data]], env.jit);
   },
 };
 
@@ -273,7 +272,7 @@ const TILE: OpDef = {
     }
     return [meta(x.type, x.dims.map((d, i) => d * reps[i]))];
   },
-  build(_n, ins, outs) {
+  build(_n, ins, outs, env) {
     const x = ins[0]!, y = outs[0], xs = stridesOf(x.dims), ys = stridesOf(y.dims);
     // Walk [rep0, d0, rep1, d1, ...]: a repeat reads the same source (stride 0).
     const dims: number[] = [], ss: number[] = [], ds: number[] = [];
@@ -283,7 +282,7 @@ const TILE: OpDef = {
       ds.push(d * ys[i], ys[i]);
     });
     const copy = new StridedCopy(dims, ss, ds);
-    return { native: false, run: () => copy.run(x.data, y.data) };
+    return copyStep([[copy, x.data, y.data]], env.jit);
   },
 };
 

@@ -6,7 +6,7 @@
  */
 import { allocate, type DType, dtypeOf, onnxTypeName, type TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
-import { StridedCopy } from "./copy.ts";
+import { copyStep, StridedCopy } from "./copy.ts";
 import { broadcastStrides } from "./binary.ts";
 import {
   axisOf,
@@ -189,10 +189,10 @@ const EXPAND: OpDef = {
     }
     return [meta(x.type, dims)];
   },
-  build(_n, ins, outs) {
+  build(_n, ins, outs, env) {
     const x = ins[0]!, y = outs[0];
     const copy = new StridedCopy(y.dims, broadcastStrides(x.dims, y.dims), stridesOf(y.dims));
-    return { native: false, run: () => copy.run(x.data, y.data) };
+    return copyStep([[copy, x.data, y.data]], env.jit);
   },
 };
 
