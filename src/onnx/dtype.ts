@@ -66,12 +66,6 @@ export function onnxTypeName(onnx: number): string {
   return `${ONNX_NAMES[onnx] ?? "unknown type"} (${onnx})`;
 }
 
-/** The ONNX data type number of one of ours. */
-export function onnxTypeOf(t: DType): number {
-  for (const k in FROM_ONNX) if (FROM_ONNX[k] === t) return Number(k);
-  throw new Error(`unreachable: ${t}`);
-}
-
 /** Bytes per element. */
 export function byteSize(t: DType): number {
   switch (t) {
@@ -143,14 +137,4 @@ export function dtypeOfArray(a: unknown): DType | null {
   if (a instanceof Int8Array) return "int8";
   if (a instanceof Uint8Array) return "uint8";
   return null;
-}
-
-/** Whether values of t are held as bigint. */
-export function isBig(t: DType): boolean {
-  return t === "int64";
-}
-
-/** Element i of any tensor data as a number (int64 converted; exact below 2^53). */
-export function numberAt(d: TensorData, i: number): number {
-  return Number(d[i]);
 }

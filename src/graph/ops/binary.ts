@@ -6,18 +6,7 @@
  */
 import type { BinaryOp } from "../../kernels/binary/mod.ts";
 import type { DType, TensorData } from "../../onnx/dtype.ts";
-import type { Node } from "../ir.ts";
-import {
-  broadcast,
-  type Buf,
-  expectType,
-  fail,
-  type Meta,
-  meta,
-  need,
-  type OpDef,
-  stridesOf,
-} from "./op.ts";
+import { broadcast, type Buf, expectType, fail, meta, need, type OpDef, stridesOf } from "./op.ts";
 
 /** Strides of `dims` broadcast to `out` (0 along broadcast axes), right-aligned. */
 export function broadcastStrides(dims: readonly number[], out: readonly number[]): number[] {
@@ -29,24 +18,42 @@ export function broadcastStrides(dims: readonly number[], out: readonly number[]
   return res;
 }
 
-/** Calls f(i, offsets...) for every output element, walking operands by their broadcast strides. */
-function forEachBroadcast(
-  out: readonly number[],
-  operands: readonly (readonly number[])[],
-  f: (i: number, o: Int32Array) => void,
-): void {
-  const strides = operands.map((d) => broadcastStrides(d, out));
-  const r = out.length, idx = new Int32Array(r), off = new Int32Array(operands.length);
-  let total = 1;
-  for (const d of out) total *= d;
-  for (let i = 0; i < total; i++) {
-    f(i, off);
-    for (let k = r - 1; k >= 0; k--) {
-      idx[k]++;
-      for (let j = 0; j < operands.length; j++) off[j] += strides[j][k];
-      if (idx[k] < out[k]) break;
-      for (let j = 0; j < operands.length; j++) off[j] -= strides[j][k] * out[k];
-      idx[k] = 0;
+/**
+ * A walk over every output element with each operand's offset by its
+ * broadcast strides: strides and scratch made once (at build), so a run
+ * allocates nothing.
+ */
+class BroadcastWalk {
+  readonly #out: readonly number[];
+  readonly #strides: number[][];
+  readonly #idx: Int32Array;
+  /** The operands' offsets at the current element. */
+  readonly off: Int32Array;
+  readonly #total: number;
+
+  constructor(out: readonly number[], operands: readonly (readonly number[])[]) {
+    this.#out = out;
+    this.#strides = operands.map((d) => broadcastStrides(d, out));
+    this.#idx = new Int32Array(out.length);
+    this.off = new Int32Array(operands.length);
+    this.#total = out.reduce((p, d) => p * d, 1);
+  }
+
+  /** Calls f(i) for every output element i, with `off` set for it. */
+  run(f: (i: number) => void): void {
+    const out = this.#out, strides = this.#strides, idx = this.#idx, off = this.off;
+    const r = out.length, m = off.length;
+    idx.fill(0);
+    off.fill(0);
+    for (let i = 0; i < this.#total; i++) {
+      f(i);
+      for (let k = r - 1; k >= 0; k--) {
+        idx[k]++;
+        for (let j = 0; j < m; j++) off[j] += strides[j][k];
+        if (idx[k] < out[k]) break;
+        for (let j = 0; j < m; j++) off[j] -= strides[j][k] * out[k];
+        idx[k] = 0;
+      }
     }
   }
 }
@@ -98,13 +105,14 @@ function write(y: TensorData, i: number, v: number): void {
 /** A TS step: y = fold(op, inputs) with broadcasting. */
 function tsStep(op: string, ins: readonly Buf[], y: Buf): () => void {
   const integer = y.type !== "float32" && y.type !== "float64" && y.type !== "bool";
-  const datas = ins.map((b) => b.data), dims = ins.map((b) => b.dims);
-  return () =>
-    forEachBroadcast(y.dims, dims, (i, off) => {
-      let v = Number(datas[0][off[0]]);
-      for (let j = 1; j < datas.length; j++) v = arith(op, v, Number(datas[j][off[j]]), integer);
-      write(y.data, i, v);
-    });
+  const datas = ins.map((b) => b.data), walk = new BroadcastWalk(y.dims, ins.map((b) => b.dims));
+  const off = walk.off, yd = y.data;
+  const each = (i: number) => {
+    let v = Number(datas[0][off[0]]);
+    for (let j = 1; j < datas.length; j++) v = arith(op, v, Number(datas[j][off[j]]), integer);
+    write(yd, i, v);
+  };
+  return () => walk.run(each);
 }
 
 const JIT_OPS: Record<string, BinaryOp> = {
@@ -208,13 +216,11 @@ const WHERE: OpDef = {
     const [c, x, y] = ins as Buf[], out = outs[0];
     const cd = c.data as Uint8Array, xd = x.data as Float32Array, yd = y.data as Float32Array;
     const od = out.data as Float32Array;
-    return {
-      native: false,
-      run: () =>
-        forEachBroadcast(out.dims, [c.dims, x.dims, y.dims], (i, off) => {
-          od[i] = cd[off[0]] ? xd[off[1]] : yd[off[2]];
-        }),
+    const walk = new BroadcastWalk(out.dims, [c.dims, x.dims, y.dims]), off = walk.off;
+    const each = (i: number) => {
+      od[i] = cd[off[0]] ? xd[off[1]] : yd[off[2]];
     };
+    return { native: false, run: () => walk.run(each) };
   },
 };
 
@@ -240,10 +246,3 @@ export const BINARY_OPS: Record<string, OpDef> = {
   Not: NOT,
   Where: WHERE,
 };
-
-/** Whether a node is a float32 Add (fusions look for residual and bias adds). */
-export function isAdd(n: Node): boolean {
-  return n.domain === "" && (n.op === "Add" || (n.op === "Sum" && n.inputs.length === 2));
-}
-
-export type { Meta };

@@ -5,6 +5,7 @@
  * Works on every element type (same type in and out). Plain loops: the
  * innermost dimension is a tight loop, so V8 keeps it fast.
  */
+import { copyFits } from "../../kernels/copy/mod.ts";
 import type { Jit } from "../../runtime/jit.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 
@@ -43,13 +44,16 @@ export class StridedCopy {
         t.push(dstStrides[i]);
       }
     }
-    if (d.length === 0 && !dims.includes(0)) {
+    if (dims.includes(0)) {
+      // Nothing to copy: one empty dim.
+      d.length = s.length = t.length = 0;
+      d.push(0);
+      s.push(0);
+      t.push(0);
+    } else if (d.length === 0) {
       d.push(1);
       s.push(0);
       t.push(0);
-    }
-    if (dims.includes(0)) {
-      d.splice(0, d.length, 0), s.splice(0, s.length, 0), t.splice(0, t.length, 0);
     }
     this.dims = Int32Array.from(d);
     this.srcStrides = Int32Array.from(s);
@@ -90,9 +94,6 @@ export class StridedCopy {
   }
 }
 
-/** Most dims `jit.copy` takes after merging (its canonical form). */
-const NATIVE_DIMS = 5;
-
 /**
  * The copy as a `jit.copy` call when its elements are 4 or 8 bytes (8-byte
  * ones as pairs), its innermost dim is contiguous in both, and every stride
@@ -119,14 +120,8 @@ export function nativeCopy(
     xs.push(1);
     ys.push(1);
   }
-  if (dims.includes(0) || xs.some((v) => v < 0) || ys.some((v) => v < 1)) return null;
-  // y row-major: each stride clears the span inside it (jit.copy checks the same).
-  for (let k = dims.length - 2, span = 1 + (dims[k + 1] - 1) * ys[k + 1]; k >= 0; k--) {
-    if (ys[k] < span) return null;
-    span += (dims[k] - 1) * ys[k];
-  }
-  const live = dims.filter((d) => d > 1).length;
-  if (live > NATIVE_DIMS - 1) return null; // merging may not bring it under the limit: stay safe
+  // The family's own canonical form decides (merging, dim limit, y written once).
+  if (dims.includes(0) || xs.some((v) => v < 0) || !copyFits(dims, xs, ys)) return null;
   const x = new Float32Array(
     src.buffer,
     src.byteOffset + 4 * pair * c.srcBase,

@@ -201,7 +201,7 @@ const GATHER: OpDef = {
     const dims = [...x.dims.slice(0, axis), ...idx.dims, ...x.dims.slice(axis + 1)];
     if (x.data !== null && idx.data !== null) {
       const data = allocate(x.type, sizeOf(dims));
-      gatherRun(n, x.data, x.dims, axis, idx.data, data);
+      gatherRun(n, x.data, ...gatherSizes(x.dims, axis), idx.data, data);
       return [{ type: x.type, dims, data }];
     }
     return [meta(x.type, dims)];
@@ -209,19 +209,21 @@ const GATHER: OpDef = {
   build(n, ins, outs) {
     const x = ins[0]!, idx = ins[1]!, y = outs[0];
     const axis = axisOf(n, n.attrs.int("axis", 0), x.dims.length);
-    return { native: false, run: () => gatherRun(n, x.data, x.dims, axis, idx.data, y.data) };
+    const [outer, d, inner] = gatherSizes(x.dims, axis);
+    return { native: false, run: () => gatherRun(n, x.data, outer, d, inner, idx.data, y.data) };
   },
 };
 
+/** Gather's loop: outer × indices × inner blocks (sizes from X's dims, computed once per build). */
 function gatherRun(
   n: Node,
   x: ArrayLike<unknown>,
-  dims: readonly number[],
-  axis: number,
+  outer: number,
+  d: number,
+  inner: number,
   idx: ArrayLike<number | bigint>,
   y: ArrayLike<unknown>,
 ): void {
-  const outer = sizeOf(dims.slice(0, axis)), inner = sizeOf(dims.slice(axis + 1)), d = dims[axis];
   const xs = x as Float32Array, ys = y as Float32Array, count = idx.length;
   for (let o = 0, p = 0; o < outer; o++) {
     for (let j = 0; j < count; j++) {
@@ -236,6 +238,11 @@ function gatherRun(
       for (let i = 0; i < inner; i++) ys[p++] = xs[src + i];
     }
   }
+}
+
+/** Gather's block sizes around the axis. */
+function gatherSizes(dims: readonly number[], axis: number): [number, number, number] {
+  return [sizeOf(dims.slice(0, axis)), dims[axis], sizeOf(dims.slice(axis + 1))];
 }
 
 const TRANSPOSE: OpDef = {

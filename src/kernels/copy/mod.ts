@@ -4,5 +4,5 @@
  * @module
  */
 export { COPY, copyReference } from "./family.ts";
-export { type CopyOptions, readCopy } from "./read.ts";
+export { copyFits, type CopyOptions, readCopy } from "./read.ts";
 export { type CopySpec, MAX_COPY_DIMS } from "./spec.ts";

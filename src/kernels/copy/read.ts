@@ -73,6 +73,62 @@ const SD = new Int32Array(MAX_COPY_DIMS), SX = new Int32Array(MAX_COPY_DIMS);
 const SY = new Int32Array(MAX_COPY_DIMS);
 
 /**
+ * Puts a copy in canonical form in SD/SX/SY (innermost first): size-1 dims
+ * dropped, neighbours contiguous in both merged. Returns the dim count, or
+ * why the family cannot take it. Dims are ≥ 1, strides ≥ 0 (checked before).
+ */
+function canonical(
+  dims: readonly number[],
+  xs: readonly number[],
+  ys: readonly number[] | undefined,
+): number | string {
+  let n = 0;
+  for (let i = dims.length - 1, dense = 1; i >= 0; i--) {
+    const d = dims[i], ysi = ys === undefined ? dense : ys[i];
+    dense *= d;
+    if (d === 1) continue;
+    if (ysi < 1) return `yStrides[${i}] ≥ 1 (y's elements must not repeat)`;
+    // Contiguous with the dim inside it in both x and y: one longer dim.
+    if (n > 0 && SX[n - 1] * SD[n - 1] === xs[i] && SY[n - 1] * SD[n - 1] === ysi) {
+      SD[n - 1] *= d;
+      continue;
+    }
+    if (n === MAX_COPY_DIMS) return `at most ${MAX_COPY_DIMS} dims after merging`;
+    SD[n] = d;
+    SX[n] = xs[i];
+    SY[n] = ysi;
+    n++;
+  }
+  if (n === 0) {
+    SD[0] = SX[0] = SY[0] = 1;
+    n = 1;
+  }
+  // y's elements are written once: each dim's stride clears the span of the dims inside it.
+  for (let k = 1, span = 1 + (SD[0] - 1) * SY[0]; k < n; k++) {
+    if (SY[k] < span) return "strides under which no element of y is written twice";
+    span += (SD[k] - 1) * SY[k];
+  }
+  // An innermost dim strided in x or y makes every element a row: one dim fewer fits.
+  if ((SX[0] !== 1 || SY[0] !== 1) && n === MAX_COPY_DIMS) {
+    return `at most ${MAX_COPY_DIMS - 1} dims after merging when the last is strided`;
+  }
+  return n;
+}
+
+/**
+ * Whether `jit.copy` takes this copy (dims ≥ 1, strides ≥ 0 given as
+ * numbers): the same canonical form its reader builds, so a caller can
+ * decide once, at plan time, and never meet the error on a run.
+ */
+export function copyFits(
+  dims: readonly number[],
+  xStrides: readonly number[],
+  yStrides?: readonly number[],
+): boolean {
+  return typeof canonical(dims, xStrides, yStrides) === "number";
+}
+
+/**
  * Checks a copy (x and y known Float32Arrays), writes key slots 1..16 and
  * the extents. Returns false when there is nothing to copy (a dim of 0).
  */
@@ -96,36 +152,8 @@ export function readCopy(
   const ys = o.yStrides;
   if (ys !== undefined) readList("yStrides", ys, r, 0);
   for (let i = 0; i < r; i++) if (dims[i] === 0) return false;
-  let n = 0;
-  for (let i = r - 1, dense = 1; i >= 0; i--) {
-    const d = dims[i], ysi = ys === undefined ? dense : ys[i];
-    dense *= d;
-    if (d === 1) continue;
-    if (ysi < 1) bad(`yStrides[${i}]`, ysi, "≥ 1 (y's elements must not repeat)");
-    // Contiguous with the dim inside it in both x and y: one longer dim.
-    if (n > 0 && SX[n - 1] * SD[n - 1] === xs[i] && SY[n - 1] * SD[n - 1] === ysi) {
-      SD[n - 1] *= d;
-      continue;
-    }
-    if (n === MAX_COPY_DIMS) bad("dims", dims, `at most ${MAX_COPY_DIMS} dims after merging`);
-    SD[n] = d;
-    SX[n] = xs[i];
-    SY[n] = ysi;
-    n++;
-  }
-  if (n === 0) {
-    SD[0] = SX[0] = SY[0] = 1;
-    n = 1;
-  }
-  // y's elements are written once: each dim's stride clears the span of the dims inside it.
-  for (let k = 1, span = 1 + (SD[0] - 1) * SY[0]; k < n; k++) {
-    if (SY[k] < span) bad("yStrides", ys, "strides under which no element of y is written twice");
-    span += (SD[k] - 1) * SY[k];
-  }
-  // An innermost dim strided in x or y makes every element a row: one dim fewer fits.
-  if ((SX[0] !== 1 || SY[0] !== 1) && n === MAX_COPY_DIMS) {
-    bad("dims", dims, `at most ${MAX_COPY_DIMS - 1} dims after merging when the last is strided`);
-  }
+  const n = canonical(dims, xs, ys);
+  if (typeof n === "string") bad("dims and strides", dims, n);
   key[RANK] = n;
   let nx = 1, ny = 1;
   for (let k = 0; k < MAX_COPY_DIMS; k++) {
