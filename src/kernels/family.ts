@@ -101,6 +101,14 @@ export interface OpFamily<Spec = unknown, Plan extends KernelPlan = KernelPlan> 
    */
   partition?(spec: Spec, plan: Plan, parts: number): Part<Spec, Plan>[] | null;
   /**
+   * Other plans for the spec that compute exactly the bits `plan` computes
+   * (tile shapes, loop orders, blocking of outputs, prefetching: never a
+   * change of any element's summation order), for tier 2 to measure on the
+   * key's live calls. Their parts (see `partition`) must keep the same
+   * promise. Absent or empty: the family's only choice is the thread split.
+   */
+  candidates?(spec: Spec, plan: Plan, target: Target): Plan[];
+  /**
    * The TypeScript computation: where no machine code can run, and the
    * oracle of the tests. `operands` in the order of {@link operands}.
    */

@@ -62,9 +62,27 @@ import {
   DEFAULT_KEY_CAPACITY,
   DEFAULT_THRESHOLD,
   MIN_PART_NS,
+  TUNE,
 } from "./policy.ts";
 import { Runtime } from "./runtime.ts";
 import type { JitStats } from "./stats.ts";
+import { type CpuDescription, TuneCache } from "./tune_cache.ts";
+
+/** This CPU as the tuning cache keys it, at the Jit's ISA level. */
+function cpuDescription(isa: IsaLevel): CpuDescription {
+  const f = cpuFeatures();
+  return {
+    vendor: f.vendor,
+    brand: f.brand,
+    family: f.family,
+    model: f.model,
+    stepping: f.stepping,
+    isa,
+    l1d: f.l1d,
+    l2: f.l2,
+    l3: f.l3,
+  };
+}
 
 /** Options of a {@link Jit}. All optional. */
 export interface JitOptions {
@@ -101,6 +119,19 @@ export interface JitOptions {
    * workers (tests do, to cover the split paths).
    */
   minPartUs?: number;
+  /**
+   * Tier 2's budget: the extra time tuning a hot key may spend (compiling
+   * its candidate plans, and calls on candidates slower than its tier-1
+   * kernel) as a fraction of the key's own run time so far. Default 0.1; 0
+   * turns tier 2 off. Tuning never changes results (same bits).
+   */
+  tuneBudget?: number;
+  /**
+   * A JSON file where tuned plans are kept per CPU, read at construction and
+   * written as keys finish tuning, so a new process starts on them. Default:
+   * NJIT_TUNE_CACHE (none when unset).
+   */
+  tuneCache?: string;
 }
 
 /** Options of {@link Jit.async}. */
@@ -218,6 +249,16 @@ export class Jit {
     if (typeof minPartUs !== "number" || !(minPartUs >= 0)) {
       badOption("minPartUs", minPartUs, "a non-negative number");
     }
+    const tuneBudget = options.tuneBudget ?? TUNE.budget;
+    if (typeof tuneBudget !== "number" || !(tuneBudget >= 0)) {
+      badOption("tuneBudget", tuneBudget, "a non-negative number (0: no tuning)");
+    }
+    const tuneCachePath = options.tuneCache ?? env("NJIT_TUNE_CACHE");
+    if (
+      tuneCachePath !== undefined && (typeof tuneCachePath !== "string" || tuneCachePath === "")
+    ) {
+      badOption("tuneCache", tuneCachePath, "a file path");
+    }
     let isa: IsaLevel = "scalar";
     const target: Target = { isa: "scalar", l1d: 32 << 10, l2: 1 << 20 };
     if (this.#jit) {
@@ -237,6 +278,9 @@ export class Jit {
     }
     this.#isa = isa;
     this.#target = target;
+    const tuneCache = this.#jit && tuneBudget > 0 && tuneCachePath !== undefined
+      ? new TuneCache(tuneCachePath, cpuDescription(isa))
+      : null;
     this.#rt = new Runtime({
       threshold,
       capacity,
@@ -250,7 +294,31 @@ export class Jit {
       target,
       threads: this.#jit ? threads : 1,
       minPartNs: minPartUs * 1000,
+      tuneBudget: this.#jit ? tuneBudget : 0,
+      tuneCache,
     }, this);
+  }
+
+  /**
+   * Warm-up: while on, every key tunes (tier 2) from its next call, not
+   * waiting to turn hot and unbounded by the budget; run representative
+   * calls, then turn it off. Off settles each tuning that has measured
+   * enough; the others go on under the budget.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const a = new Float32Array(64 * 64), c = new Float32Array(64 * 64);
+   * jit.warmup(true);
+   * for (let i = 0; i < 100; i++) jit.gemm(a, a, c, { m: 64, n: 64, k: 64 });
+   * jit.warmup(false);
+   * console.log(jit.stats().keys[0].tuning?.state);
+   * ```
+   */
+  warmup(on: boolean): void {
+    if (typeof on !== "boolean") badOption("warmup", on, "a boolean");
+    if (this.#jit) this.#rt.setEager(on);
   }
 
   /** The ISA level kernels are generated for. */

@@ -152,3 +152,35 @@ export const PROBE_RUN_MAX_MS = 3;
  * length from 1 to 512 would otherwise hold 512 arenas).
  */
 export const MAX_PLANS = 16;
+
+/**
+ * Tier 2: tuning on live calls (see tuner.ts). A key that turned hot (its
+ * `threshold`-th call) on its tier-1 kernel gets its family's candidate plans
+ * (and, for a split call, other part counts), each compiled and then run on
+ * the key's real calls in turn, timed with RDTSC; the fastest is kept.
+ *
+ * - `budget`: the extra time tuning may spend (candidate compiles, plus the
+ *   time calls on a candidate took beyond the tier-1 kernel's median) as a
+ *   fraction of the key's own run time so far. Past it, tuning waits (its
+ *   calls run tier 1, untimed) until the key's run time has grown enough: a
+ *   cheap key tunes slowly, and a key that stops being called stops tuning.
+ * - `baseline`: tier-1 calls timed before any candidate is compiled (the
+ *   median that prices the budget).
+ * - `rounds`: interleaved rounds (one timed call per live candidate each) of
+ *   measurement: at least `min`, then every `min` rounds a candidate whose
+ *   median is `drop` slower than the best stops being measured, and tuning
+ *   ends when one is left or after `max` rounds. Interleaving spreads the
+ *   machine's noise (2 shared vCPUs here, ±10-30% between runs) over every
+ *   candidate alike.
+ * - `minGain`: a candidate replaces tier 1 only if its median is at least
+ *   this much faster (so noise cannot make tuning a loss).
+ * - `maxCandidates`: most candidates per key, tier 1 included.
+ */
+export const TUNE = {
+  budget: 0.1,
+  baseline: 3,
+  rounds: { min: 5, max: 15 },
+  drop: 0.1,
+  minGain: 0.02,
+  maxCandidates: 12,
+} as const;

@@ -38,12 +38,16 @@ import {
 import {
   compileReason,
   estimatedNs,
+  PARTS_PER_THREAD,
   partsFor,
   SPIN,
   type TierReason,
+  TUNE,
   WAKE_MIN_NS,
 } from "./policy.ts";
-import { formatReport, type JitStats, type KeyStats } from "./stats.ts";
+import { formatReport, type JitStats, type KeyStats, type TuneStats } from "./stats.ts";
+import type { TuneCache } from "./tune_cache.ts";
+import { type Candidate, candidateId, Tuner, type TuneState } from "./tuner.ts";
 
 /** What a runtime is made with (resolved options of a Jit). */
 export interface RuntimeConfig {
@@ -61,6 +65,12 @@ export interface RuntimeConfig {
   threads: number;
   /** Least estimated ns of work per part of a split call. */
   minPartNs: number;
+  /** Tier 2's budget, a fraction of a key's run time (0: no tuning). */
+  tuneBudget: number;
+  /** Where tuned plans are kept between processes, or null. */
+  tuneCache: TuneCache | null;
+  /** The op families served (default: the registry; tests add synthetic ones). */
+  families?: readonly OpFamily[];
 }
 
 /** A key's machine code: one kernel, or one per part of a call split between threads. */
@@ -73,6 +83,17 @@ interface Kernel {
   /** Bytes of all its code. */
   bytes: number;
   split: Split | null;
+  /** Parts asked of the family's partition (1: whole). */
+  asked: number;
+}
+
+/** What generating a kernel produced, before it is installed. */
+interface Generated {
+  programs: ReturnType<OpFamily["generate"]>[];
+  parts: Part[] | null;
+  /** Whether the split call wakes sleeping workers (else it has a whole-call kernel, last). */
+  wakes: boolean;
+  asked: number;
 }
 
 /** A call split between threads: the pool's job block and where each part's operands start. */
@@ -126,6 +147,15 @@ interface Entry extends LruNode {
   /** u64 cycles, u64 calls: written by the timed trampoline. */
   counters: NativeBlock | null;
   lastUse: number;
+  /** Parts its calls are split into (tier 2's or the cache's choice), -1: the policy's. */
+  parts: number;
+  /** The call count from which tier 2 is consulted (Infinity: never again). */
+  tuneAt: number;
+  /** Its tuning in progress, or null. */
+  tuner: Tuner<Kernel> | null;
+  /** Its tuning as stats (in progress, done, cached), or null if it never started. */
+  tuneState: TuneState | null;
+  tuneStats: TuneStats | null;
 }
 
 /** Stand-in addresses where no native code runs: distinct per buffer, for the overlap check. */
@@ -191,11 +221,17 @@ export class Runtime {
   /** A view or the entry changed since the argument block was written. */
   #dirty = true;
   readonly #profile: boolean;
+  readonly #families: readonly OpFamily[];
+  /** Warm-up: every key tunes on its next calls, unbounded by the budget. */
+  #eager = false;
+  /** Counters of one timed tuning call. */
+  #tuneCounters: NativeBlock | null = null;
 
   /** A runtime; nothing native is made until the first kernel. */
   constructor(config: RuntimeConfig, owner: object) {
     this.#config = config;
     this.#profile = config.profile;
+    this.#families = config.families ?? FAMILIES;
     this.#owner = new WeakRef(owner);
   }
 
@@ -252,7 +288,7 @@ export class Runtime {
     // Slot 0 differs between families, so comparing the last entry's length of slots suffices.
     let e = this.#last;
     if (e === null || !sameKey(e.key, key, e.key.length)) {
-      e = this.#entry(FAMILIES[id]);
+      e = this.#entry(this.#families[id]);
       this.#last = e;
       this.#dirty = true;
     }
@@ -265,6 +301,7 @@ export class Runtime {
     if (kernel !== null) {
       e.hits++;
       if (!e.pinned) this.#lru.touch(e);
+      if (e.calls >= e.tuneAt) return this.#tier2(e, kernel);
       return this.#call(e, kernel);
     }
     this.#miss(e);
@@ -472,6 +509,11 @@ export class Runtime {
       referenceOnly: false,
       counters: null,
       lastUse: ++this.#tick,
+      parts: -1,
+      tuneAt: this.#tuneStart(),
+      tuner: null,
+      tuneState: null,
+      tuneStats: null,
       lruPrev: null,
       lruNext: null,
       lruBytes: 0,
@@ -522,33 +564,26 @@ export class Runtime {
     const t0 = performance.now();
     const listing = c.dump !== undefined;
     let reason = compileReason(e.compiles);
-    // minPartUs 0 (tests, benches): every split call runs its parts, waking the workers.
-    const wakes = c.minPartNs <= 0 || estimatedNs(f.cost(e.spec)) >= WAKE_MIN_NS;
-    let programs: ReturnType<OpFamily["generate"]>[] | undefined, parts: Part[] | null = null;
+    let gen: Generated;
     try {
-      e.plan ??= f.plan(e.spec, c.target);
-      const plan = e.plan;
-      try {
-        parts = this.#partition(e, plan);
-        if (parts !== null) {
-          programs = distinctParts(f, parts).map((p) => f.generate(p.spec, p.plan, { listing }));
-          // A call that does not wake the workers also gets its whole-call kernel, last.
-          if (!wakes) programs.push(f.generate(e.spec, plan, { listing }));
-        }
-      } catch (err) {
-        // The parts could not be built: the whole call on one thread, same plan, same bits.
-        parts = null;
-        if (c.verbose) console.error(`njit: ${e.text}: no split (${(err as Error)?.message})`);
+      if (e.plan === null) {
+        e.plan = f.plan(e.spec, c.target);
+        this.#fromTuneCache(e);
       }
-      programs ??= [f.generate(e.spec, plan, { listing })];
+      gen = this.#generate(e, e.plan, e.parts);
     } catch (err) {
       // A plan that cannot be built stays unbuilt: the key keeps the fallback plan.
       e.failure = (err as Error)?.message ?? String(err);
+      e.tuneAt = Infinity;
       this.#fallbacks++;
-      parts = null;
       try {
         e.plan = f.fallbackPlan(e.spec, c.target);
-        programs = [f.generate(e.spec, e.plan, { listing })];
+        gen = {
+          programs: [f.generate(e.spec, e.plan, { listing })],
+          parts: null,
+          wakes: false,
+          asked: 1,
+        };
         reason = "fallback";
       } catch (err2) {
         e.failure += `; fallback: ${(err2 as Error)?.message ?? String(err2)}`;
@@ -560,7 +595,7 @@ export class Runtime {
     }
     const plan = e.plan;
     let size = 0;
-    for (const p of programs) size += p.code.length;
+    for (const p of gen.programs) size += p.code.length;
     if (e.compiles > 0) this.#churnCompiles++;
     const pin = reason === "pinned" && this.#pinned < c.capacity &&
       this.#pinnedBytes + size <= c.maxBytes;
@@ -570,17 +605,9 @@ export class Runtime {
         (this.#lru.count > 0 && this.#lru.bytes + size > c.maxBytes)
       ) this.#evict(this.#lru.oldest()!);
     }
-    const blocks = programs.map((p) => this.#set!.install(p.code));
-    let split: Split | null = null;
-    if (parts === null) ensureWorkspace(plan.workspaceBytes);
-    else {
-      split = this.#split(f, parts, blocks, wakes);
-      if (!wakes) {
-        ensureWorkspace(Math.max(plan.workspaceBytes, split.parts * split.workspaceStride));
-      }
-    }
+    const kernel = this.#install(f, plan, gen);
+    const split = kernel.split;
     const ns = (performance.now() - t0) * 1e6;
-    const kernel: Kernel = { block: blocks[0], plan, blocks, bytes: size, split };
     e.kernel = kernel;
     e.reason = reason === "pinned" && !pin ? "recompile" : reason;
     e.compiles++;
@@ -597,30 +624,82 @@ export class Runtime {
     this.#compileMaxNs = Math.max(this.#compileMaxNs, ns);
     if (c.verbose) {
       const threads = split ? ` threads=${split.parts}` : "";
+      const tier = e.tuneState === "cached" ? ", tier 2 from the tuning cache" : "";
       console.error(
         `njit: compile ${e.text} isa=${c.isa} plan="${plan.description}"${threads} code=${size}B ` +
-          `${(ns / 1000).toFixed(1)}us (${e.reason}${pin ? ": kept out of the LRU" : ""})`,
+          `${(ns / 1000).toFixed(1)}us (${e.reason}${pin ? ": kept out of the LRU" : ""}${tier})`,
       );
     }
-    if (c.dump !== undefined) {
-      const partKernels = programs.length - (split?.whole ? 1 : 0);
-      programs.forEach((p, i) =>
-        this.#writeDump(
-          e,
-          p.code,
-          p.listing(),
-          split === null ? "" : i < partKernels ? `.part${i}` : ".whole",
-        )
-      );
-    }
+    if (c.dump !== undefined) this.#dumpKernel(e, gen, split);
     return kernel;
   }
 
-  /** The parts of a call worth splitting between threads (the policy's cut-off), or null. */
-  #partition(e: Entry, plan: KernelPlan): Part[] | null {
+  #dumpKernel(e: Entry, gen: Generated, split: Split | null): void {
+    const partKernels = gen.programs.length - (split?.whole ? 1 : 0);
+    gen.programs.forEach((p, i) =>
+      this.#writeDump(
+        e,
+        p.code,
+        p.listing(),
+        split === null ? "" : i < partKernels ? `.part${i}` : ".whole",
+      )
+    );
+  }
+
+  /**
+   * The machine code of a plan for the key: its parts' kernels when the
+   * call splits (`asked` parts, -1: as many as the policy gives it), else
+   * the whole call's. Throws when the plan cannot be built.
+   */
+  #generate(e: Entry, plan: KernelPlan, asked: number): Generated {
+    const c = this.#config, f = e.family, listing = c.dump !== undefined;
+    // minPartUs 0 (tests, benches): every split call runs its parts, waking the workers.
+    const wakes = c.minPartNs <= 0 || estimatedNs(f.cost(e.spec)) >= WAKE_MIN_NS;
+    const n = asked >= 0 ? asked : this.#partsWanted(e);
+    let programs: Generated["programs"] | undefined, parts: Part[] | null = null;
+    try {
+      parts = this.#partition(e, plan, n);
+      if (parts !== null) {
+        programs = distinctParts(f, parts).map((p) => f.generate(p.spec, p.plan, { listing }));
+        // A call that does not wake the workers also gets its whole-call kernel, last.
+        if (!wakes) programs.push(f.generate(e.spec, plan, { listing }));
+      }
+    } catch (err) {
+      // The parts could not be built: the whole call on one thread, same plan, same bits.
+      parts = null;
+      programs = undefined;
+      if (c.verbose) console.error(`njit: ${e.text}: no split (${(err as Error)?.message})`);
+    }
+    programs ??= [f.generate(e.spec, plan, { listing })];
+    return { programs, parts, wakes, asked: n };
+  }
+
+  /** Installs generated code as a kernel (and its split's job block), with its workspace. */
+  #install(f: OpFamily, plan: KernelPlan, gen: Generated): Kernel {
+    const blocks = gen.programs.map((p) => this.#set!.install(p.code));
+    let size = 0;
+    for (const p of gen.programs) size += p.code.length;
+    let split: Split | null = null;
+    if (gen.parts === null) ensureWorkspace(plan.workspaceBytes);
+    else {
+      split = this.#split(f, gen.parts, blocks, gen.wakes);
+      if (!gen.wakes) {
+        ensureWorkspace(Math.max(plan.workspaceBytes, split.parts * split.workspaceStride));
+      }
+    }
+    return { block: blocks[0], plan, blocks, bytes: size, split, asked: gen.asked };
+  }
+
+  /** Parts the policy gives a call of the key (1: it runs whole). */
+  #partsWanted(e: Entry): number {
+    if (e.family.partition === undefined) return 1;
+    return partsFor(e.family.cost(e.spec), this.#config.threads, this.#config.minPartNs);
+  }
+
+  /** The key's call in `n` parts (null: it runs whole). */
+  #partition(e: Entry, plan: KernelPlan, n: number): Part[] | null {
     const f = e.family;
     if (f.partition === undefined) return null;
-    const n = partsFor(f.cost(e.spec), this.#config.threads, this.#config.minPartNs);
     if (n < 2 || !this.#startPool()) return null;
     const parts = f.partition(e.spec, plan, n);
     return parts !== null && parts.length > 1 ? parts : null;
@@ -688,15 +767,273 @@ export class Runtime {
     };
   }
 
-  #evict(e: Entry): void {
-    this.#lru.remove(e);
-    if (e.kernel) {
-      for (const b of e.kernel.blocks) {
-        // An async list still runs it: freed when the list ends.
-        if (this.#lists.holds(b)) this.#lists.deferFree(b);
-        else this.#set!.free(b);
+  /** The call count from which a new key is tuned (Infinity: tier 2 is off). */
+  #tuneStart(): number {
+    if (this.#config.tuneBudget <= 0 || !this.#config.jit) return Infinity;
+    return this.#eager ? 0 : this.#config.threshold;
+  }
+
+  /** A call of a key that tier 2 works on: the candidate the tuner picks, timed. */
+  #tier2(e: Entry, kernel: Kernel): void {
+    // Recorded calls run later, untimed: tier 2 waits for synchronous ones.
+    if (this.#lists.recording) return this.#call(e, kernel);
+    let t = e.tuner;
+    if (t === null) {
+      t = this.#startTuning(e, kernel);
+      if (t === null) {
+        e.tuneAt = Infinity;
+        return this.#call(e, kernel);
       }
     }
+    const i = t.next(e.calls, this.#eager);
+    if (i < 0) {
+      e.tuneAt = t.resumeAt;
+      this.#syncTuneStats(e);
+      return this.#call(e, kernel);
+    }
+    const cand = t.candidates[i];
+    if (cand.kernel === null) {
+      const t0 = performance.now();
+      try {
+        const gen = this.#generate(e, cand.plan, cand.parts);
+        t.built(i, this.#install(e.family, cand.plan, gen), (performance.now() - t0) * 1e6);
+      } catch (err) {
+        t.failed(i, (err as Error)?.message ?? String(err), (performance.now() - t0) * 1e6);
+        return this.#call(e, kernel);
+      }
+    }
+    if (t.record(i, this.#timedCall(e, cand.kernel!))) this.#finishTuning(e, t);
+  }
+
+  /**
+   * The key's tuning: its tier-1 kernel, the family's other plans and, for a
+   * split call, other part counts; null when there is nothing to choose.
+   */
+  #startTuning(e: Entry, kernel: Kernel): Tuner<Kernel> | null {
+    if (e.failure !== null || e.plan === null) return null;
+    const list = this.#candidates(e, e.plan, kernel.asked);
+    if (list.length < 2) return null;
+    list[0].kernel = kernel;
+    const t = new Tuner<Kernel>(list, this.#config.tuneBudget, e.compileNs);
+    e.tuner = t;
+    e.tuneState = "measuring";
+    this.#tuneCounters ??= new NativeBlock(16);
+    if (this.#config.verbose) {
+      console.error(`njit: tune ${e.text}: ${list.length} candidates (tier 1 first)`);
+    }
+    return t;
+  }
+
+  /** Candidates for a key whose tier-1 plan is `plan` asked in `asked` parts (tier 1 first). */
+  #candidates(e: Entry, plan: KernelPlan, asked: number): Candidate<Kernel>[] {
+    const f = e.family, c = this.#config;
+    const make = (p: KernelPlan, parts: number): Candidate<Kernel> => ({
+      plan: p,
+      parts,
+      id: candidateId(p, parts),
+      kernel: null,
+      failure: null,
+      compileNs: 0,
+      samples: [],
+      dropped: false,
+    });
+    const out = [make(plan, asked)];
+    const seen = new Set([out[0].id]);
+    const add = (p: KernelPlan, parts: number) => {
+      const cand = make(p, parts);
+      if (out.length < TUNE.maxCandidates && !seen.has(cand.id)) {
+        seen.add(cand.id);
+        out.push(cand);
+      }
+    };
+    // A split call: other part counts (the split never changes the bits).
+    if (f.partition !== undefined && asked >= 2) {
+      for (const n of [1, c.threads, 2 * c.threads, PARTS_PER_THREAD * c.threads]) add(plan, n);
+    }
+    for (const p of f.candidates?.(e.spec, plan, c.target) ?? []) add(p, asked);
+    return out;
+  }
+
+  /** Runs the call on a kernel, timed in native code: its ns. */
+  #timedCall(e: Entry, kernel: Kernel): number {
+    const k = this.#tuneCounters!, u = k.u32;
+    u[0] =
+      u[1] =
+      u[2] =
+      u[3] =
+        0;
+    const split = kernel.split;
+    if (split === null) {
+      this.#args![WORKSPACE_SLOT] = workspaceAddress;
+      this.#d!.callTimed(kernel.block.pointer, this.#argsPtr, k.pointer);
+    } else {
+      if (split.whole !== null) this.#args![WORKSPACE_SLOT] = workspaceAddress;
+      if (split.epoch !== this.#argsEpoch || split.workspace !== workspaceAddress) {
+        this.#writeParts(e, split);
+      }
+      this.#d!.callTimed(this.#pool!.forkJoin, split.job.pointer, k.pointer);
+    }
+    const cycles = u[0] + u[1] * 2 ** 32;
+    if (this.#profile && e.counters !== null) {
+      // The key's own counters (stats) include its tuning calls.
+      const c = e.counters.u32;
+      const total = c[0] + c[1] * 2 ** 32 + cycles, calls = c[2] + c[3] * 2 ** 32 + 1;
+      c[0] = total % 2 ** 32;
+      c[1] = Math.floor(total / 2 ** 32);
+      c[2] = calls % 2 ** 32;
+      c[3] = Math.floor(calls / 2 ** 32);
+    }
+    return cycles / tscRate();
+  }
+
+  /** The tuner chose: the key keeps the winner, the other candidates' code is freed. */
+  #finishTuning(e: Entry, t: Tuner<Kernel>): void {
+    const w = t.winner, win = t.candidates[w];
+    t.candidates.forEach((c, i) => {
+      if (i !== 0 && i !== w && c.kernel !== null) this.#freeKernel(c.kernel);
+    });
+    if (w > 0 && win.kernel !== null && e.kernel !== null) {
+      const old = e.kernel;
+      this.#freeKernel(old);
+      e.kernel = win.kernel;
+      e.plan = win.plan;
+      e.parts = win.parts;
+      if (e.pinned) this.#pinnedBytes += win.kernel.bytes - old.bytes;
+      else {
+        this.#lru.remove(e);
+        e.lruBytes = win.kernel.bytes;
+        this.#lru.insert(e);
+      }
+    }
+    e.tuneAt = Infinity;
+    e.tuneState = "done";
+    this.#syncTuneStats(e);
+    e.tuner = null;
+    const gain = t.gain();
+    const c = this.#config;
+    if (c.tuneCache !== null) {
+      c.tuneCache.store(e.text, c.threads, {
+        id: win.id,
+        plan: win.plan.description,
+        parts: win.parts,
+        gain,
+        us: t.median(w) / 1000,
+      });
+    }
+    if (c.verbose) {
+      const lines = t.candidates.map((cand, i) =>
+        `  ${i === w ? "*" : " "} ${i === 0 ? "tier 1 " : `cand ${i} `}${cand.plan.description}` +
+        ` parts=${cand.parts}: ${
+          cand.failure ??
+            (cand.samples.length
+              ? `median ${(t.median(i) / 1000).toFixed(2)}us of ${cand.samples.length}`
+              : "not measured")
+        }`
+      );
+      console.error(
+        `njit: tuned ${e.text}: ${w === 0 ? "tier 1 kept" : `candidate ${w}`}, ` +
+          `${gain.toFixed(3)}× tier 1, tuning spent ${(t.spentNs / 1000).toFixed(1)}us\n` +
+          lines.join("\n"),
+      );
+    }
+  }
+
+  /** The key's tuning stats from its tuner. */
+  #syncTuneStats(e: Entry): void {
+    const t = e.tuner;
+    if (t === null) return;
+    if (t.state !== "done") e.tuneState = t.state;
+    const budget = t.available(e.calls, this.#eager);
+    e.tuneStats = {
+      state: e.tuneState ?? t.state,
+      candidates: t.candidates.map((c, i) => ({
+        plan: c.plan.description,
+        parts: c.parts,
+        medianUs: c.samples.length ? t.median(i) / 1000 : null,
+        samples: c.samples.length,
+        compileUs: c.compileNs / 1000,
+        failure: c.failure,
+      })),
+      winner: t.winner >= 0 ? t.winner : null,
+      gain: t.winner >= 0 ? t.gain() : null,
+      spentUs: t.spentNs / 1000,
+      budgetUs: Number.isFinite(budget) ? (budget + t.spentNs) / 1000 : null,
+    };
+  }
+
+  /** A plan the tuning cache holds for the key, if it is one of the key's candidates. */
+  #fromTuneCache(e: Entry): void {
+    const c = this.#config;
+    if (c.tuneCache === null || e.tuneAt === Infinity) return;
+    const hit = c.tuneCache.lookup(e.text, c.threads);
+    if (hit === undefined) return;
+    const cand = this.#candidates(e, e.plan!, this.#partsWanted(e)).find((x) => x.id === hit.id);
+    if (cand === undefined) {
+      if (c.verbose) {
+        console.error(`njit: ${e.text}: the tuning cache's plan is not a candidate; ignored`);
+      }
+      return;
+    }
+    e.plan = cand.plan;
+    e.parts = cand.parts;
+    e.tuneAt = Infinity;
+    e.tuneState = "cached";
+    e.tuneStats = {
+      state: "cached",
+      candidates: [],
+      winner: null,
+      gain: hit.gain,
+      spentUs: 0,
+      budgetUs: null,
+    };
+  }
+
+  /** Frees a kernel's code (later, if an async call list still runs it). */
+  #freeKernel(k: Kernel): void {
+    for (const b of k.blocks) {
+      if (this.#lists.holds(b)) this.#lists.deferFree(b);
+      else this.#set!.free(b);
+    }
+  }
+
+  /** Drops a key's tuning in progress (its kernel was evicted, or the Jit closes). */
+  #abandonTuning(e: Entry): void {
+    const t = e.tuner;
+    if (t === null) return;
+    this.#syncTuneStats(e);
+    t.candidates.forEach((c, i) => {
+      if (i !== 0 && c.kernel !== null && !this.#closed) this.#freeKernel(c.kernel);
+    });
+    e.tuner = null;
+    e.tuneAt = Infinity;
+    e.tuneState = "abandoned";
+    if (e.tuneStats) e.tuneStats.state = "abandoned";
+  }
+
+  /**
+   * Warm-up mode: while on, every key tunes from its next call, unbounded by
+   * the budget. Turning it off settles each tuning that has measured its
+   * least rounds; the rest go on under the budget.
+   */
+  setEager(on: boolean): void {
+    if (this.#closed) throw closedError();
+    this.#eager = on;
+    for (const e of this.#entries) {
+      if (e.tuneState === null && e.tuner === null && e.tuneAt !== Infinity) {
+        e.tuneAt = this.#tuneStart();
+      }
+      const t = e.tuner;
+      if (on || t === null) continue;
+      if (t.settle()) this.#finishTuning(e, t);
+      else e.tuneAt = Math.min(e.tuneAt, e.calls);
+    }
+  }
+
+  #evict(e: Entry): void {
+    this.#lru.remove(e);
+    this.#abandonTuning(e);
+    // An async list still running its code frees it when the list ends.
+    if (e.kernel) this.#freeKernel(e.kernel);
     e.kernel = null;
     this.#evictions++;
     if (this.#last === e) this.#last = null;
@@ -757,6 +1094,7 @@ export class Runtime {
     if (this.#lists.inflight > 0) this.#releaseLater = true;
     else this.#releaseSet();
     for (const e of this.#entries) {
+      this.#abandonTuning(e);
       e.kernel = null;
       e.pinned = false;
     }
@@ -822,6 +1160,7 @@ export class Runtime {
   }
 
   #keyStats(e: Entry): KeyStats {
+    this.#syncTuneStats(e);
     let cycles = 0, timed = 0;
     if (e.counters) {
       const u = e.counters.u32;
@@ -856,6 +1195,12 @@ export class Runtime {
       codeBytes: e.kernel?.bytes ?? 0,
       threads: Math.min(e.kernel?.split?.parts ?? 1, this.#config.threads),
       parts: e.kernel?.split?.parts ?? 1,
+      tier: e.tuneState === "cached" || (e.tuneState === "done" && (e.tuneStats?.winner ?? 0) > 0)
+        ? 2
+        : 1,
+      tuning: e.tuneStats === null
+        ? null
+        : { ...e.tuneStats, candidates: [...e.tuneStats.candidates] },
     };
   }
 }

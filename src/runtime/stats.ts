@@ -56,6 +56,46 @@ export interface KeyStats {
   threads: number;
   /** Parts each call is split into, claimed by the threads as they come free. */
   parts: number;
+  /** 1: the key runs its tier-1 kernel; 2: a kernel tier 2 chose (measured, or from the tuning cache). */
+  tier: 1 | 2;
+  /** Its tuning (tier 2), or null if it never started. */
+  tuning: TuneStats | null;
+}
+
+/** One candidate of a key's tuning. */
+export interface TuneCandidateStats {
+  /** Its plan. */
+  plan: string;
+  /** Parts its calls are split into (1: whole). */
+  parts: number;
+  /** Median µs of its timed calls (null: none yet). */
+  medianUs: number | null;
+  /** Timed calls. */
+  samples: number;
+  /** µs its compile took (0 for tier 1: compiled before tuning). */
+  compileUs: number;
+  /** Why it could not be built, or null. */
+  failure: string | null;
+}
+
+/** A key's tier-2 tuning. */
+export interface TuneStats {
+  /**
+   * "measuring", "waiting" (for budget: the key's run time has to grow),
+   * "done", "cached" (the plan came from the tuning cache), "abandoned" (its
+   * kernel was evicted, or the Jit closed, before it ended).
+   */
+  state: "measuring" | "waiting" | "done" | "cached" | "abandoned";
+  /** Tier 1 first. */
+  candidates: TuneCandidateStats[];
+  /** Index of the kept candidate (0: tier 1 kept), null until done. */
+  winner: number | null;
+  /** Tier 1's median time over the winner's, null until done. */
+  gain: number | null;
+  /** µs spent tuning beyond running tier 1: compiles, and calls slower than tier 1's median. */
+  spentUs: number;
+  /** µs the budget allowed so far (null: a warm-up, no budget). */
+  budgetUs: number | null;
 }
 
 /** What `Jit.stats()` returns: a plain object. */
@@ -118,6 +158,7 @@ export function formatReport(s: JitStats, limit: number): string {
     fmt(k.firstCallUs, 0),
     fmt(k.totalUs / 1000, 2),
     String(k.threads),
+    tierText(k),
     k.plan ?? "-",
   ]);
   const head = [
@@ -129,6 +170,7 @@ export function formatReport(s: JitStats, limit: number): string {
     "1st call µs",
     "total ms",
     "threads",
+    "tier",
     "plan",
   ];
   return table(head, rows) +
@@ -138,6 +180,18 @@ export function formatReport(s: JitStats, limit: number): string {
       (100 * s.hitRate).toFixed(1)
     }%, ${s.kernels} kernels / ${s.codeBytes} bytes live, ` +
     `${s.threads} thread${s.threads > 1 ? "s" : ""} (${s.workers.length} pool workers)\n`;
+}
+
+/** The tier column: 1, 2 with its gain, or tuning's state. */
+function tierText(k: KeyStats): string {
+  const t = k.tuning;
+  if (t === null) return String(k.tier);
+  if (t.state === "done" || t.state === "cached") {
+    return `${k.tier} (${t.gain === null ? "?" : t.gain.toFixed(2)}×${
+      t.state === "cached" ? ", cache" : ""
+    })`;
+  }
+  return `1 (${t.state})`;
 }
 
 function table(head: string[], rows: string[][]): string {

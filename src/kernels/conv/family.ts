@@ -8,7 +8,7 @@ import type { OpFamily, Part } from "../family.ts";
 import { splitRange } from "../partition.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { generateConv } from "./generate.ts";
-import { type ConvPlan, planConv } from "./plan.ts";
+import { convChoices, type ConvPlan, planConv } from "./plan.ts";
 import { CONV_KEY_FIELDS, decodeConvKey, describeConv } from "./read.ts";
 import { CONV_TRANSPOSE_KEY_FIELDS, decodeConvTransposeKey } from "./read_transpose.ts";
 import { convGeometry } from "./geometry.ts";
@@ -55,6 +55,17 @@ function convFamily(
     fallbackPlan: (s) => planConv(s, "scalar"),
     generate: generateConv,
     partition: convParts,
+    candidates: (s, p) => {
+      const out: ConvPlan[] = [];
+      for (const c of convChoices(s, p)) {
+        try {
+          out.push(planConv(s, p.isa, p.l2, c));
+        } catch {
+          // A tile the epilogue leaves no room for: not a candidate.
+        }
+      }
+      return out;
+    },
     reference: (s, [x, w, b, r, y]) => convReference(s, x, w, b, r, y),
   };
 }
@@ -72,7 +83,7 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
   const taps = s.kh * s.kw, planeY = 4 * oh * ow;
   const part = (spec: ConvSpec, offsets: number[]): Part<ConvSpec, ConvPlan> => ({
     spec,
-    plan: planConv(spec, plan.isa, plan.l2),
+    plan: planConv(spec, plan.isa, plan.l2, plan.choice),
     offsets,
   });
   const split = (total: number, grain = 1) => {

@@ -42,6 +42,22 @@ export interface ConvPlan extends KernelPlan {
   l2: number;
   /** The depthwise kernel's tile (x read in place, see depthwise.ts), or null. */
   depthwise: DepthwiseTile | null;
+  /** Tier 2's choice this plan was made with (parts are planned with it too), if any. */
+  choice?: ConvChoice;
+}
+
+/**
+ * What tier 2 may choose for a convolution: the store mode and register
+ * tile, and the L2 bytes the channel blocking aims at. None of it changes
+ * an output's FMA chain (input channels and taps in order), so none of it
+ * changes the bits.
+ */
+export interface ConvChoice {
+  mode: ConvStoreMode;
+  mr: number;
+  ng: number;
+  /** L2 bytes the output-channel blocks are sized for. */
+  l2: number;
 }
 
 /** Vector registers an activation's emitter takes as temporaries (a dry run). */
@@ -65,14 +81,22 @@ export function epilogueRegisters(s: ConvSpec, isa: VecIsa, mode: ConvStoreMode)
     activationTemps(isa, s.activation);
 }
 
-/** The plan for `s` at `level`. */
-export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
+/**
+ * The plan for `s` at `level`, or with tier 2's `choice` of mode, tile and
+ * blocking (parts of a split call are planned with the same choice).
+ */
+export function planConv(
+  s: ConvSpec,
+  level: VecLevel,
+  l2 = 1 << 20,
+  choice?: ConvChoice,
+): ConvPlan {
   const isa = vecIsa(level);
   const g = convGeometry(s);
   const L = isa.lanes;
   const taps = s.kh * s.kw, work = g.cg * taps;
   const actRegs = s.activation ? 1 + activationTemps(isa, s.activation) : 0;
-  if (depthwiseServes(s, g, level) && depthwiseFits(s, actRegs)) {
+  if (choice === undefined && depthwiseServes(s, g, level) && depthwiseFits(s, actRegs)) {
     const t = depthwiseTile(s, g, actRegs);
     return {
       isa: level,
@@ -104,13 +128,27 @@ export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
     cost: number;
   };
   for (const o of options) {
-    const t = chooseTile(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments);
+    if (choice !== undefined && o.mode !== choice.mode) continue;
+    const t = choice === undefined
+      ? chooseTile(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments)
+      : { mr: Math.min(choice.mr, g.ocg), ng: choice.ng, cost: 0 };
     const cost = o.runs * t.cost;
     if (!best || cost < best.cost) {
       best = { mode: o.mode, segments: o.segments, mr: t.mr, ng: t.ng, cost };
     }
   }
-  const { mode, segments, mr, ng } = best!;
+  if (best === null) {
+    throw new Error(`conv2d: store mode ${choice?.mode} does not serve this shape`);
+  }
+  const { mode, segments, mr, ng } = best;
+  if (choice !== undefined) {
+    l2 = choice.l2;
+    const avx2Reserved = isa.level === "avx2" ? 1 : 0;
+    if (
+      !tileFits(isa, mr, ng, 1, avx2Reserved) ||
+      mr * ng + epilogueRegisters(s, isa, mode) + avx2Reserved > isa.nregs
+    ) throw new Error(`conv2d: tile ${mr}×${ng} does not fit the registers`);
+  }
   let unrollIc = 1;
   for (const u of [4, 2]) {
     if (taps * u <= 4 && g.cg % u === 0) {
@@ -137,6 +175,7 @@ export function planConv(s: ConvSpec, level: VecLevel, l2 = 1 << 20): ConvPlan {
     l2,
     depthwise: null,
     workspaceBytes,
+    ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
       ocBlock < g.ocg ? ` blocks of ${ocBlock} channels` : ""
     }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}`,
@@ -164,6 +203,25 @@ function chooseTile(
   work: number,
   store: number,
 ): { mr: number; ng: number; cost: number } {
+  const ranked = rankTiles(s, isa, mode, channels, vectors, work, store);
+  if (ranked.length === 0) {
+    throw new Error(
+      `conv2d: no register tile fits the epilogue's ${epilogueRegisters(s, isa, mode)} registers`,
+    );
+  }
+  return ranked[0];
+}
+
+/** Every register tile that fits, by the estimate of {@link chooseTile}, best first. */
+function rankTiles(
+  s: ConvSpec,
+  isa: VecIsa,
+  mode: ConvStoreMode,
+  channels: number,
+  vectors: number,
+  work: number,
+  store: number,
+): { mr: number; ng: number; cost: number }[] {
   const extra = epilogueRegisters(s, isa, mode);
   // The tail tile of an AVX2 run reserves its mask register.
   const reserved = isa.level === "avx2" ? 1 : 0;
@@ -171,7 +229,7 @@ function chooseTile(
     tileFits(isa, m, n, 1, reserved) && m * n + extra + reserved <= isa.nregs;
   const step = (m: number, n: number) =>
     work * Math.max((m * n) / 2, (m + n) / 2, 4) + (m * n * store) / 2;
-  let best = { mr: 1, ng: 1, cost: Infinity };
+  const out: { mr: number; ng: number; cost: number }[] = [];
   for (let m = 1; m <= Math.min(channels, 8); m++) {
     for (let n = 1; n <= Math.min(vectors, 8); n++) {
       if (!fits(m, n)) continue;
@@ -181,13 +239,42 @@ function chooseTile(
       for (const [cm, sm] of mt) {
         for (const [cn, sn] of nt) if (cm && sm && cn && sn) cost += cm * cn * step(sm, sn);
       }
-      if (cost < best.cost - 1e-9 || (cost < best.cost + 1e-9 && m * n > best.mr * best.ng)) {
-        best = { mr: m, ng: n, cost };
-      }
+      out.push({ mr: m, ng: n, cost });
     }
   }
-  if (!fits(best.mr, best.ng)) {
-    throw new Error(`conv2d: no register tile fits the epilogue's ${extra} registers`);
+  // Cheapest first; among equal estimates, more accumulators.
+  return out.sort((x, y) =>
+    Math.abs(x.cost - y.cost) > 1e-9 ? x.cost - y.cost : y.mr * y.ng - x.mr * x.ng
+  );
+}
+
+/**
+ * Tier 2's choices for a planned convolution: the best tiles of each store
+ * mode by the estimate (the planner's own pick left out), and the plan's
+ * tile with channel blocks sized for half and twice its L2 bytes.
+ */
+export function convChoices(s: ConvSpec, plan: ConvPlan, perMode = 5): ConvChoice[] {
+  if (plan.depthwise !== null || plan.isa === "scalar") return [];
+  const isa = vecIsa(plan.isa), g = convGeometry(s), L = isa.lanes;
+  const work = g.cg * s.kh * s.kw;
+  const pitched = g.wq > g.ow;
+  const modes: { mode: ConvStoreMode; segments: number; run: number }[] = [
+    { mode: "runs", segments: 0, run: pitched ? g.ow : g.positions },
+  ];
+  const pieces = tableSegments(g, isa);
+  if (pieces) modes.push({ mode: "table", segments: pieces, run: g.positions });
+  const out: ConvChoice[] = [];
+  for (const m of modes) {
+    const ranked = rankTiles(s, isa, m.mode, g.ocg, Math.ceil(m.run / L), work, 3 + 4 * m.segments)
+      .filter((t) => !(m.mode === plan.mode && t.mr === plan.mr && t.ng === plan.ng));
+    for (const t of ranked.slice(0, perMode)) {
+      out.push({ mode: m.mode, mr: t.mr, ng: t.ng, l2: plan.l2 });
+    }
   }
-  return best;
+  if (plan.ocBlock < g.ocg || g.ocg * work * 4 > plan.l2 / 4) {
+    for (const l2 of [plan.l2 / 2, plan.l2 * 2]) {
+      out.push({ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2 });
+    }
+  }
+  return out;
 }

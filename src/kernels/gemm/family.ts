@@ -5,6 +5,7 @@
  * @module
  */
 import type { OpFamily } from "../family.ts";
+import { gemmCandidates } from "./candidates.ts";
 import { generateGemm } from "./generate.ts";
 import { gemmParts } from "./partition.ts";
 import { type GemmPlan, planGemm, planIkj } from "./plan.ts";
@@ -28,5 +29,6 @@ export const GEMM: OpFamily<GemmSpec, GemmPlan> = {
   fallbackPlan: (s) => planIkj(s),
   generate: (s, p, o) => generateGemm(s, p, o),
   partition: gemmParts,
+  candidates: gemmCandidates,
   reference: (s, [a, b, bias, c]) => gemmReference(a, b, c, s, bias),
 };

@@ -113,7 +113,7 @@ export function choosePackedPlan(s: GemmSpec, isa: VecLevel, caches: CacheSizes)
 }
 
 /** One line for an L3 direct plan. */
-function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): string {
+export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): string {
   const parts = [`L3 ${isa} direct ${d.mr}×${d.nr}`];
   if (d.kSplit > 1) parts.push(` k-split ${d.kSplit}`);
   if (d.kc !== undefined && d.kc < s.k) parts.push(` kc=${d.kc}`);

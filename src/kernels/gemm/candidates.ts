@@ -1,0 +1,158 @@
+/**
+ * Tier 2's candidates for a GEMM: plans that compute exactly the bits of
+ * the tier-1 plan. What fixes a GEMM's bits is each element's summation:
+ * the K blocks (kc: each block's sum starts at zero and is added into C),
+ * the accumulator sets (kSplit), and the C update. So candidates keep kc
+ * and kSplit and vary the rest: the tile (mr × nr), unrolling, prefetching
+ * of the next strip, and direct against packed drivers (same kc blocks).
+ *
+ * Tiles change which elements are edge tiles, and the packed driver's edge
+ * update rounds alpha·acc and beta·C separately where full tiles fuse them
+ * (FMA): so tiles and drivers vary only when alpha = 1 and beta is 0 or 1,
+ * where every update is one exact operation (acc, or acc + C). The tests
+ * run every candidate of many shapes against tier 1, bit for bit.
+ *
+ * @module
+ */
+import type { Target } from "../family.ts";
+import { vecIsa, type VecLevel } from "../vec.ts";
+import { type DirectPlan, stripBufferBytes, transposedBBytes } from "./direct.ts";
+import { tileFits } from "./microkernel.ts";
+import { type PackedPlan, packedWorkspace } from "./packed.ts";
+import { describeDirect, type GemmPlan } from "./plan.ts";
+import type { GemmSpec } from "./spec.ts";
+
+/** Register tiles tried (rows × vectors), per ISA. */
+const DIRECT_TILES: Record<VecLevel, [number, number][]> = {
+  scalar: [],
+  sse2: [[4, 3], [6, 2], [3, 4], [8, 1], [4, 2]],
+  avx2: [[4, 3], [6, 2], [3, 4], [5, 2], [8, 1], [2, 6]],
+  avx512: [[6, 4], [8, 3], [4, 4], [12, 2], [4, 6], [5, 5], [14, 1]],
+};
+
+/** Packed microkernels tried (rows × columns), per ISA. */
+const PACKED_TILES: Record<VecLevel, [number, number][]> = {
+  scalar: [],
+  sse2: [[6, 8], [4, 12]],
+  avx2: [[6, 16], [4, 24], [8, 8]],
+  avx512: [[6, 64], [12, 32], [8, 48], [14, 16]],
+};
+
+/** The GEMM family's `candidates`. */
+export function gemmCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
+  if (p.level !== 3 || p.isa === "scalar") return [];
+  if (p.path === "direct") return directCandidates(s, p, t);
+  if (p.path === "packed") return packedCandidates(s, p);
+  return [];
+}
+
+/** Whether tiles and drivers may vary (every C update one exact operation). */
+function tilesFree(s: GemmSpec): boolean {
+  return s.alpha === 1 && (s.beta === 0 || s.beta === 1);
+}
+
+/** The K block a plan sums in (k: one block). */
+function kBlock(s: GemmSpec, kc: number | undefined): number {
+  return kc === undefined || kc >= s.k ? s.k : kc;
+}
+
+function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
+  const d = p.direct!, isa = p.isa, v = vecIsa(isa);
+  const out: GemmPlan[] = [];
+  const make = (x: DirectPlan): GemmPlan => {
+    let workspaceBytes = p.workspaceBytes;
+    if (x.transposeStrips) workspaceBytes = stripBufferBytes(x.kc!, x.nr);
+    else if (x.transposeB) workspaceBytes = transposedBBytes(s.k, x.transposeB);
+    return { ...p, direct: x, workspaceBytes, description: describeDirect(s, isa, x) };
+  };
+  // Loop choices that never touch the tiles.
+  if (!d.transposeStrips) {
+    for (const unroll of [1, 4]) {
+      if (unroll !== d.unroll && unroll % d.kSplit === 0) out.push(make({ ...d, unroll }));
+    }
+  }
+  if (d.kc !== undefined && d.kc < s.k) out.push(make({ ...d, prefetchNext: !d.prefetchNext }));
+  if (!tilesFree(s) || d.kSplit !== 1) return out;
+  const tail = isa === "avx2" && s.n % v.lanes !== 0 ? 1 : 0;
+  const vecCols = Math.ceil(s.n / v.lanes);
+  for (const [mr, nv] of DIRECT_TILES[isa]) {
+    if (nv > vecCols || mr > Math.max(s.m, 1) * 2 || !tileFits(v, mr, nv, 1, tail)) continue;
+    if (mr === d.mr && nv * v.lanes === d.nr) continue;
+    if (d.transposeStrips && (nv * v.lanes) % 16 !== 0) continue;
+    out.push(make({ ...d, mr, nr: nv * v.lanes, embedBroadcast: isa === "avx512" && nv === 1 }));
+  }
+  // The packed driver over the same K blocks (A and B read from packed panels).
+  const kc = kBlock(s, d.kc);
+  if (!s.transB || isa === "avx512") {
+    for (const packed of packedPlans(s, isa, kc, t.l2)) out.push(packedPlan(p, packed));
+  }
+  return out;
+}
+
+function packedCandidates(s: GemmSpec, p: GemmPlan): GemmPlan[] {
+  const q = p.packed!, out: GemmPlan[] = [];
+  const up = (n: number) => Math.ceil(n / q.nr) * q.nr;
+  for (const nc of [up(q.nc / 2), up(q.nc * 2)]) {
+    if (nc !== q.nc && nc >= q.nr && nc <= up(s.n)) out.push(packedPlan(p, { ...q, nc }));
+  }
+  for (const prefetchB of [256, 1024]) {
+    if (prefetchB !== q.prefetchB) out.push(packedPlan(p, { ...q, prefetchB }));
+  }
+  out.push(packedPlan(p, { ...q, prefetchC: !q.prefetchC }));
+  if (!tilesFree(s)) return out;
+  for (const x of packedPlans(s, p.isa, q.kc, 2 * q.nc * q.kc * 4)) {
+    if (x.mr !== q.mr || x.nr !== q.nr) out.push(packedPlan(p, x));
+  }
+  // The direct driver over the same K blocks, on untransposed B.
+  if (!s.transB) {
+    const v = vecIsa(p.isa);
+    const [mr, nv] = DIRECT_TILES[p.isa][0];
+    const direct: DirectPlan = {
+      mr,
+      nr: nv * v.lanes,
+      unroll: 2,
+      kSplit: 1,
+      kc: q.kc < s.k ? q.kc : undefined,
+      prefetchNext: q.kc < s.k,
+    };
+    out.push({
+      ...p,
+      path: "direct",
+      packed: undefined,
+      direct,
+      workspaceBytes: 0,
+      description: describeDirect(s, p.isa, direct),
+    });
+  }
+  return out;
+}
+
+/** Packed plans over K blocks of `kc`, one per microkernel that fits, B blocks sized to `l2Bytes`. */
+function packedPlans(s: GemmSpec, isa: VecLevel, kc: number, l2Bytes: number): PackedPlan[] {
+  const v = vecIsa(isa), out: PackedPlan[] = [];
+  for (const [mr, nr] of PACKED_TILES[isa]) {
+    if (!tileFits(v, mr, nr / v.lanes, 1, 0)) continue;
+    const ncFit = Math.max(nr, Math.floor(l2Bytes / (kc * 4) / nr) * nr);
+    out.push({
+      mr,
+      nr,
+      kc,
+      nc: Math.min(ncFit, Math.ceil(s.n / nr) * nr),
+      unroll: 4,
+      prefetchC: true,
+    });
+  }
+  return out;
+}
+
+function packedPlan(p: GemmPlan, packed: PackedPlan): GemmPlan {
+  return {
+    ...p,
+    path: "packed",
+    direct: undefined,
+    packed,
+    workspaceBytes: packedWorkspace(packed).bytes,
+    description: `L3 ${p.isa} packed ${packed.mr}×${packed.nr} kc=${packed.kc} nc=${packed.nc}` +
+      `${packed.prefetchB ? ` pfB=${packed.prefetchB}` : ""}${packed.prefetchC ? "" : " no-pfC"}`,
+  };
+}

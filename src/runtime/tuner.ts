@@ -1,0 +1,214 @@
+/**
+ * Tier 2: a hot key's candidate plans measured on its own live calls. This
+ * is the decision logic only (which candidate the next call runs, what the
+ * budget allows, when the fastest is clear); the runtime builds and calls
+ * the kernels and feeds back each call's measured time. The policy's
+ * figures are in policy.ts (`TUNE`).
+ *
+ * Candidate 0 is the key's tier-1 kernel. Every candidate computes the same
+ * bits (the family promises it for its `candidates`; part counts never
+ * change the numerics), so any call may run on any of them.
+ *
+ * @module
+ */
+import type { KernelPlan } from "../kernels/family.ts";
+import { TUNE } from "./policy.ts";
+
+/** One candidate: a plan and the parts its calls are split into. */
+export interface Candidate<K> {
+  plan: KernelPlan;
+  /** Parts asked of the family's partition (1: the call runs whole). */
+  parts: number;
+  /** Identity (the plan's JSON and the parts): what the tuning cache stores. */
+  id: string;
+  /** Its kernel, once built. */
+  kernel: K | null;
+  /** Why it could not be built, or null. */
+  failure: string | null;
+  compileNs: number;
+  /** Timed calls, ns (the first call after its compile is not one: cold code). */
+  samples: number[];
+  /** No longer measured: clearly slower than the best, or failed. */
+  dropped: boolean;
+}
+
+/** The state of a key's tuning, for stats. */
+export type TuneState = "measuring" | "waiting" | "done" | "cached" | "abandoned";
+
+/** A key's tuning: candidates, measurements, budget. */
+export class Tuner<K> {
+  readonly candidates: Candidate<K>[];
+  /** Extra ns spent: candidate compiles and calls beyond the tier-1 median. */
+  spentNs = 0;
+  /** Calls of the key timed here, and their ns. */
+  #timedCalls = 0;
+  #timedNs = 0;
+  #rounds = 0;
+  /** Index in the round of the next candidate to measure. */
+  #cursor = 0;
+  #order: number[] = [];
+  /** The next call is a fresh candidate's first (warm-up) call. */
+  #warm = -1;
+  /** When waiting on the budget: the call count at which to look again. */
+  resumeAt = 0;
+  state: TuneState = "measuring";
+  /** The chosen candidate once done. */
+  winner = -1;
+  readonly #budget: number;
+  readonly #compileEstimateNs: number;
+
+  /**
+   * `budget` as a fraction of the key's run time; `compileEstimateNs` what
+   * one candidate's compile is expected to cost (tier 1's compile).
+   */
+  constructor(candidates: Candidate<K>[], budget: number, compileEstimateNs: number) {
+    this.candidates = candidates;
+    this.#budget = budget;
+    this.#compileEstimateNs = compileEstimateNs;
+  }
+
+  /** Median of a candidate's samples (Infinity without any). */
+  median(i: number): number {
+    const s = this.candidates[i].samples;
+    if (s.length === 0) return Infinity;
+    const sorted = [...s].sort((x, y) => x - y);
+    const h = sorted.length >> 1;
+    return sorted.length & 1 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
+  }
+
+  /** Budget ns left after `calls` calls of the key (Infinity when unlimited). */
+  available(calls: number, unlimited: boolean): number {
+    if (unlimited) return Infinity;
+    const base = this.median(0);
+    const runNs = (calls - this.#timedCalls) * (Number.isFinite(base) ? base : 0) +
+      this.#timedNs;
+    return this.#budget * runNs - this.spentNs;
+  }
+
+  /**
+   * The candidate the call numbered `calls` runs, timed; -1: it runs tier 1
+   * untimed (waiting for budget, see `resumeAt`). A candidate without a
+   * kernel is to be built first (then `built` or `failed`).
+   */
+  next(calls: number, unlimited: boolean): number {
+    const c = this.candidates;
+    if (c[0].samples.length < TUNE.baseline) return 0;
+    // Build every candidate first (as the budget allows), one per call.
+    for (let i = 1; i < c.length; i++) {
+      if (c[i].kernel !== null || c[i].dropped) continue;
+      return this.#afford(calls, unlimited, this.#compileEstimateNs) ? i : -1;
+    }
+    if (this.#order.length === 0) this.#startRound();
+    const i = this.#order[this.#cursor];
+    // A call on tier 1 costs nothing extra; others may cost up to their last gap.
+    if (i === 0 || this.#afford(calls, unlimited, 0)) return i;
+    return -1;
+  }
+
+  #afford(calls: number, unlimited: boolean, ns: number): boolean {
+    const left = this.available(calls, unlimited);
+    if (left >= ns) return true;
+    // Wait until the key's run time pays for it (its calls at the tier-1 median).
+    const perCall = this.#budget * this.median(0);
+    const wait = perCall > 0 ? Math.ceil((ns - left) / perCall) : Infinity;
+    this.resumeAt = calls + Math.max(1, Math.min(wait, 1e9));
+    this.state = "waiting";
+    return false;
+  }
+
+  /** Candidate `i` was built in `ns`. Its first call warms it up (not a sample). */
+  built(i: number, kernel: K, ns: number): void {
+    const c = this.candidates[i];
+    c.kernel = kernel;
+    c.compileNs = ns;
+    this.spentNs += ns;
+    this.#warm = i;
+    this.state = "measuring";
+  }
+
+  /** Candidate `i` could not be built (after `ns`). */
+  failed(i: number, message: string, ns: number): void {
+    const c = this.candidates[i];
+    c.failure = message;
+    c.dropped = true;
+    this.spentNs += ns;
+  }
+
+  /** A call on candidate `i` took `ns`. Returns true when tuning is done. */
+  record(i: number, ns: number): boolean {
+    this.#timedCalls++;
+    this.#timedNs += ns;
+    const base = this.median(0);
+    if (i !== 0 && Number.isFinite(base)) this.spentNs += Math.max(0, ns - base);
+    this.state = "measuring";
+    if (this.#warm === i) {
+      this.#warm = -1;
+      return false;
+    }
+    this.candidates[i].samples.push(ns);
+    if (this.#order.length === 0) return false; // baseline calls
+    if (++this.#cursor < this.#order.length) return false;
+    this.#rounds++;
+    if (this.#rounds % TUNE.rounds.min === 0) this.#prune();
+    const live = this.#live();
+    if (live.length === 1 || this.#rounds >= TUNE.rounds.max) return this.#finish();
+    this.#startRound();
+    return false;
+  }
+
+  /** Ends tuning with what was measured, if every live candidate has its least rounds. */
+  settle(): boolean {
+    if (this.state === "done") return true;
+    const live = this.#live();
+    if (live.some((i) => this.candidates[i].samples.length < TUNE.rounds.min)) return false;
+    return this.#finish();
+  }
+
+  #live(): number[] {
+    const out: number[] = [];
+    this.candidates.forEach((c, i) => {
+      if (!c.dropped && c.kernel !== null) out.push(i);
+    });
+    return out;
+  }
+
+  #startRound(): void {
+    this.#order = this.#live();
+    this.#cursor = 0;
+  }
+
+  /** Stops measuring candidates clearly slower than the best (never tier 1). */
+  #prune(): void {
+    const live = this.#live();
+    const best = Math.min(...live.map((i) => this.median(i)));
+    for (const i of live) {
+      if (i !== 0 && this.median(i) > best * (1 + TUNE.drop)) this.candidates[i].dropped = true;
+    }
+  }
+
+  #finish(): boolean {
+    const base = this.median(0);
+    let best = 0;
+    for (const i of this.#live()) {
+      if (
+        this.candidates[i].samples.length >= TUNE.rounds.min && this.median(i) < this.median(best)
+      ) {
+        best = i;
+      }
+    }
+    this.winner = this.median(best) < base * (1 - TUNE.minGain) ? best : 0;
+    this.state = "done";
+    return true;
+  }
+
+  /** Tier 1's median over the winner's (1 when tier 1 won or nothing was measured). */
+  gain(): number {
+    if (this.winner <= 0) return 1;
+    return this.median(0) / this.median(this.winner);
+  }
+}
+
+/** A candidate's identity: its plan and part count. */
+export function candidateId(plan: KernelPlan, parts: number): string {
+  return `${parts}|${JSON.stringify(plan)}`;
+}
