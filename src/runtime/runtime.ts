@@ -836,6 +836,7 @@ export class Runtime {
       compileNs: 0,
       samples: [],
       dropped: false,
+      lastNs: 0,
     });
     const out = [make(plan, asked)];
     const seen = new Set([out[0].id]);

@@ -30,6 +30,8 @@ export interface Candidate<K> {
   samples: number[];
   /** No longer measured: clearly slower than the best, or failed. */
   dropped: boolean;
+  /** Its last timed call, ns (0: none yet). */
+  lastNs: number;
 }
 
 /** The state of a key's tuning, for stats. */
@@ -55,7 +57,8 @@ export class Tuner<K> {
   /** The chosen candidate once done. */
   winner = -1;
   readonly #budget: number;
-  readonly #compileEstimateNs: number;
+  /** What the next compile is expected to cost: the longest one seen. */
+  #compileEstimateNs: number;
 
   /**
    * `budget` as a fraction of the key's run time; `compileEstimateNs` what
@@ -96,13 +99,15 @@ export class Tuner<K> {
     // Build every candidate first (as the budget allows), one per call.
     for (let i = 1; i < c.length; i++) {
       if (c[i].kernel !== null || c[i].dropped) continue;
-      return this.#afford(calls, unlimited, this.#compileEstimateNs) ? i : -1;
+      // Compile times vary (±50% here): the estimate is the longest seen, with a margin.
+      return this.#afford(calls, unlimited, 1.5 * this.#compileEstimateNs) ? i : -1;
     }
     if (this.#order.length === 0) this.#startRound();
     const i = this.#order[this.#cursor];
-    // A call on tier 1 costs nothing extra; others may cost up to their last gap.
-    if (i === 0 || this.#afford(calls, unlimited, 0)) return i;
-    return -1;
+    // A call on tier 1 costs nothing extra; another is expected to cost what its last did beyond it.
+    if (i === 0) return 0;
+    const extra = Math.max(0, c[i].lastNs - this.median(0));
+    return this.#afford(calls, unlimited, extra) ? i : -1;
   }
 
   #afford(calls: number, unlimited: boolean, ns: number): boolean {
@@ -122,6 +127,7 @@ export class Tuner<K> {
     c.kernel = kernel;
     c.compileNs = ns;
     this.spentNs += ns;
+    this.#compileEstimateNs = Math.max(this.#compileEstimateNs, ns);
     this.#warm = i;
     this.state = "measuring";
   }
@@ -136,6 +142,7 @@ export class Tuner<K> {
 
   /** A call on candidate `i` took `ns`. Returns true when tuning is done. */
   record(i: number, ns: number): boolean {
+    this.candidates[i].lastNs = ns;
     this.#timedCalls++;
     this.#timedNs += ns;
     const base = this.median(0);

@@ -106,7 +106,10 @@ function packedCandidates(s: GemmSpec, p: GemmPlan): GemmPlan[] {
   // The direct driver over the same K blocks, on untransposed B.
   if (!s.transB) {
     const v = vecIsa(p.isa);
-    const [mr, nv] = DIRECT_TILES[p.isa][0];
+    const tail = p.isa === "avx2" && s.n % v.lanes !== 0 ? 1 : 0;
+    const tile = DIRECT_TILES[p.isa].find(([mr, nv]) => tileFits(v, mr, nv, 1, tail));
+    if (tile === undefined) return out;
+    const [mr, nv] = tile;
     const direct: DirectPlan = {
       mr,
       nr: nv * v.lanes,

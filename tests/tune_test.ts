@@ -1,0 +1,416 @@
+// Tier 2 (tuning on live calls): every candidate of a key gives the tier-1
+// kernel's bits, the budget holds, the tuning cache round-trips and refuses
+// what is not its CPU's.
+import assert from "node:assert/strict";
+import { Assembler, dword, type Program, r8, r9, rax, rcx, XMM } from "../asm/mod.ts";
+const xmm0 = XMM[0];
+import { cpuFeatures, type IsaLevel, levelsUpTo } from "../src/cpu.ts";
+import { countedLoop, loadPointer } from "../src/kernels/abi.ts";
+import type { KernelPlan, OpFamily } from "../src/kernels/family.ts";
+import { Runtime } from "../src/runtime/runtime.ts";
+import { TUNE } from "../src/runtime/policy.ts";
+import { Jit, type JitStats } from "../mod.ts";
+import { rng as seededRandom } from "./helpers/random.ts";
+
+const JIT = cpuFeatures().jit;
+const LEVELS: IsaLevel[] = JIT
+  ? levelsUpTo(cpuFeatures().isa).filter((l) => l !== "scalar" && l !== "amx")
+  : [];
+
+/** Seeded floats in [-1, 1) (not small integers: a changed summation order changes bits). */
+function floats(n: number, rand: () => number): Float32Array {
+  return Float32Array.from({ length: n }, () => rand() * 2 - 1);
+}
+
+/**
+ * Calls `call` in warm-up mode until the key is tuned, each call's output
+ * against the first's, bit for bit; returns the key's stats.
+ */
+function tuneAndCompare(
+  jit: Jit,
+  what: string,
+  reset: () => void,
+  call: () => void,
+  out: Float32Array,
+  mayFail = false,
+): JitStats["keys"][number] {
+  reset();
+  call();
+  const first = new Uint32Array(out.slice().buffer);
+  const bits = new Uint32Array(out.buffer, out.byteOffset, out.length);
+  jit.warmup(true);
+  for (let i = 0; i < 400; i++) {
+    reset();
+    call();
+    for (let j = 0; j < bits.length; j++) {
+      if (bits[j] !== first[j]) {
+        const k = jit.stats().keys[0];
+        assert.fail(
+          `${what}: call ${i} (tuning ${k.tuning?.state}, candidates ${
+            k.tuning?.candidates.map((c) => `${c.plan} parts=${c.parts}`).join("; ")
+          }) changed element ${j}: ${first[j].toString(16)} → ${bits[j].toString(16)}`,
+        );
+      }
+    }
+    if (jit.stats().keys[0].tuning?.state === "done") break;
+  }
+  jit.warmup(false);
+  const k = jit.stats().keys[0];
+  assert.equal(k.tuning?.state, "done", `${what}: tuning did not end`);
+  let built = 0;
+  for (const c of k.tuning!.candidates) {
+    // A conv candidate may find the registers short for its epilogue at build
+    // time (the planner's estimate is the same for tier 1): dropped, never run.
+    if (mayFail && c.failure !== null) {
+      assert.equal(c.samples, 0);
+      continue;
+    }
+    assert.equal(c.failure, null, `${what}: candidate ${c.plan} could not be built`);
+    assert.ok(c.samples > 0, `${what}: candidate ${c.plan} parts=${c.parts} never ran`);
+    built++;
+  }
+  assert.ok(built >= Math.min(2, k.tuning!.candidates.length), `${what}: only tier 1 was built`);
+  return k;
+}
+
+const GEMM_SHAPES: {
+  m: number;
+  n: number;
+  k: number;
+  transA?: boolean;
+  transB?: boolean;
+  alpha?: number;
+  beta?: number;
+  bias?: boolean;
+  activation?: "relu" | "gelu";
+}[] = [
+  { m: 64, n: 96, k: 80 },
+  { m: 37, n: 53, k: 71, beta: 1 },
+  { m: 33, n: 70, k: 45, alpha: 0.5, beta: 0.25 },
+  { m: 50, n: 45, k: 64, transB: true, bias: true, activation: "relu" },
+  { m: 24, n: 200, k: 300, transA: true, bias: true, activation: "gelu" },
+  { m: 96, n: 520, k: 700 }, // K blocked (medium M, B past L2)
+  { m: 200, n: 300, k: 700, transB: true }, // Bᵀ past L2
+  { m: 300, n: 280, k: 600, beta: 1 }, // packed
+];
+
+for (const isa of LEVELS) {
+  for (const threads of [1, 2]) {
+    Deno.test(`tune: every GEMM candidate gives tier 1's bits (${isa}, ${threads} thread${threads > 1 ? "s" : ""})`, () => {
+      for (const [i, sh] of GEMM_SHAPES.entries()) {
+        const seed = 0x7e57 + i;
+        const rand = seededRandom(seed);
+        using jit = new Jit({ maxIsa: isa, threads, minPartUs: threads > 1 ? 0 : undefined });
+        const ta = sh.transA ?? false, tb = sh.transB ?? false;
+        const a = floats(sh.m * sh.k, rand), b = floats(sh.k * sh.n, rand);
+        const c0 = floats(sh.m * sh.n, rand), c = c0.slice();
+        const bias = sh.bias ? floats(sh.n, rand) : undefined;
+        const o = {
+          m: sh.m,
+          n: sh.n,
+          k: sh.k,
+          transA: ta,
+          transB: tb,
+          alpha: sh.alpha ?? 1,
+          beta: sh.beta ?? 0,
+          bias,
+          activation: sh.activation,
+        };
+        const k = tuneAndCompare(
+          jit,
+          `gemm ${JSON.stringify({ ...sh, isa, threads, seed })}`,
+          () => c.set(c0),
+          () => jit.gemm(a, b, c, o),
+          c,
+        );
+        if (threads === 1) {
+          assert.ok(k.tuning!.candidates.length > 1, `${k.key}: no candidates at ${isa}`);
+        }
+      }
+    });
+  }
+}
+
+const CONV_SHAPES = [
+  { n: 1, c: 16, h: 14, w: 14, outChannels: 24, kernel: [3, 3], pads: [1, 1, 1, 1] },
+  { n: 1, c: 32, h: 9, w: 11, outChannels: 40, kernel: [1, 1] },
+  {
+    n: 2,
+    c: 8,
+    h: 15,
+    w: 15,
+    outChannels: 16,
+    kernel: [3, 3],
+    strides: [2, 2],
+    pads: [1, 1, 1, 1],
+  },
+  { n: 1, c: 64, h: 7, w: 7, outChannels: 300, kernel: [1, 1] }, // channel blocks
+  { n: 1, c: 16, h: 10, w: 10, outChannels: 16, kernel: [3, 3], pads: [1, 1, 1, 1], group: 4 },
+];
+
+for (const isa of LEVELS) {
+  for (const threads of [1, 2]) {
+    Deno.test(`tune: every conv candidate gives tier 1's bits (${isa}, ${threads} thread${threads > 1 ? "s" : ""})`, () => {
+      for (const [i, sh] of CONV_SHAPES.entries()) {
+        const seed = 0xc0 + i;
+        const rand = seededRandom(seed);
+        using jit = new Jit({ maxIsa: isa, threads, minPartUs: threads > 1 ? 0 : undefined });
+        const g = sh.group ?? 1, s = sh.strides?.[0] ?? 1, p = sh.pads?.[0] ?? 0;
+        const oh = Math.floor((sh.h + 2 * p - sh.kernel[0]) / s) + 1;
+        const ow = Math.floor((sh.w + 2 * p - sh.kernel[1]) / s) + 1;
+        const x = floats(sh.n * sh.c * sh.h * sh.w, rand);
+        const w = floats(sh.outChannels * (sh.c / g) * sh.kernel[0] * sh.kernel[1], rand);
+        const bias = floats(sh.outChannels, rand);
+        const residual = floats(sh.n * sh.outChannels * oh * ow, rand);
+        const y = new Float32Array(residual.length);
+        const o = {
+          ...sh,
+          bias,
+          residual,
+          activation: i % 2 ? "relu" as const : "sigmoid" as const,
+        };
+        tuneAndCompare(
+          jit,
+          `conv2d ${JSON.stringify({ ...sh, isa, threads, seed })}`,
+          () => {},
+          () => jit.conv2d(x, w, y, o),
+          y,
+          true,
+        );
+      }
+    });
+  }
+}
+
+// --- A synthetic family: y = x + x, by a plan whose `reps` repeats the
+// whole pass (same bits every time); one candidate repeats it 200 times.
+interface SynthPlan extends KernelPlan {
+  reps: number;
+}
+interface SynthSpec {
+  n: number;
+}
+const SYNTH: OpFamily<SynthSpec, SynthPlan> = {
+  name: "synth",
+  keyFields: ["n"],
+  operands: ["x", "y"],
+  outputs: 1,
+  decode: (key) => ({ n: key[1] }),
+  describe: (s) => `synth n=${s.n}`,
+  cost: (s) => ({ flops: s.n, bytes: 8 * s.n }),
+  plan: () => ({ reps: 1, workspaceBytes: 0, description: "once" }),
+  fallbackPlan: () => ({ reps: 1, workspaceBytes: 0, description: "once" }),
+  candidates: () => [
+    { reps: 200, workspaceBytes: 0, description: "200 times (slow)" },
+    { reps: 2, workspaceBytes: 0, description: "twice" },
+  ],
+  generate: (s, p, o): Program => {
+    const a = new Assembler({ listing: o.listing });
+    countedLoop(a, r9, p.reps, () => {
+      loadPointer(a, rax, 0);
+      loadPointer(a, rcx, 1);
+      countedLoop(a, r8, s.n, () => {
+        a.emit("movss", xmm0, dword(rax, 0));
+        a.emit("addss", xmm0, xmm0);
+        a.emit("movss", dword(rcx, 0), xmm0);
+        a.emit("add", rax, 4);
+        a.emit("add", rcx, 4);
+      });
+    });
+    a.emit("ret");
+    return a.finish();
+  },
+  reference: (s, [x, y]) => {
+    for (let i = 0; i < s.n; i++) y[i] = x[i] + x[i];
+  },
+};
+
+function synthRuntime(threshold: number, owner: object): Runtime {
+  return new Runtime({
+    threshold,
+    capacity: 16,
+    maxBytes: 1 << 20,
+    keyCapacity: 64,
+    profile: true,
+    verbose: false,
+    dump: undefined,
+    jit: true,
+    isa: "sse2",
+    target: { isa: "sse2", l1d: 32 << 10, l2: 1 << 20 },
+    threads: 1,
+    minPartNs: 1500,
+    tuneBudget: TUNE.budget,
+    tuneCache: null,
+    families: [SYNTH],
+  }, owner);
+}
+
+function synthCall(rt: Runtime, x: Float32Array, y: Float32Array): void {
+  rt.operand(SYNTH, 0, x);
+  rt.operand(SYNTH, 1, y);
+  rt.key[1] = x.length;
+  rt.extents[0] = rt.extents[1] = 4 * x.length;
+  rt.run(0);
+}
+
+Deno.test({
+  name: "tune: the budget holds on a family with a deliberately slow candidate",
+  ignore: !JIT,
+  fn() {
+    const owner = {};
+    const rt = synthRuntime(50, owner);
+    const n = 2048;
+    const x = floats(n, seededRandom(5)), y = new Float32Array(n), want = new Float32Array(n);
+    SYNTH.reference({ n }, [x, want]);
+    let calls = 0, waited = false;
+    const budgetOk = () => {
+      const k = rt.stats().keys[0];
+      const t = k.tuning;
+      if (t === null) return;
+      if (t.state === "waiting") waited = true;
+      // Spent within the budget of the key's measured run time, plus at most
+      // one call on the slow candidate (a call's time is known only once it
+      // ran: the first call on a new candidate can overshoot by its own extra).
+      const tier1 = t.candidates[0].medianUs ?? 0;
+      const allowed = TUNE.budget * k.totalUs + 200 * tier1;
+      assert.ok(
+        t.spentUs <= allowed,
+        `after ${calls} calls: spent ${t.spentUs.toFixed(1)} µs > ${allowed.toFixed(1)} µs`,
+      );
+    };
+    while (calls < 200_000) {
+      synthCall(rt, x, y);
+      calls++;
+      if (calls % 97 === 0) {
+        assert.deepEqual(y, want);
+        budgetOk();
+        if (rt.stats().keys[0].tuning?.state === "done") break;
+      }
+    }
+    const k = rt.stats().keys[0];
+    assert.equal(k.tuning?.state, "done", `not tuned after ${calls} calls`);
+    assert.ok(waited, "the budget never held tuning back: the test does not test it");
+    const slow = k.tuning!.candidates.findIndex((c) => c.plan.startsWith("200"));
+    assert.notEqual(k.tuning!.winner, slow);
+    assert.equal(k.plan, k.tuning!.candidates[k.tuning!.winner!].plan);
+    // The slow candidate stopped being measured after the least rounds.
+    assert.ok(k.tuning!.candidates[slow].samples <= TUNE.rounds.min);
+    budgetOk();
+    for (let i = 0; i < 100; i++) synthCall(rt, x, y);
+    assert.deepEqual(y, want);
+    rt.close();
+  },
+});
+
+Deno.test({
+  name: "tune: a key that never turns hot is never tuned; tuneBudget 0 never tunes",
+  ignore: !JIT,
+  fn() {
+    const owner = {};
+    const rt = synthRuntime(1000, owner);
+    const x = floats(64, seededRandom(6)), y = new Float32Array(64);
+    for (let i = 0; i < 999; i++) synthCall(rt, x, y);
+    assert.equal(rt.stats().keys[0].tuning, null);
+    rt.close();
+    using jit = new Jit({ tuneBudget: 0 });
+    const a = new Float32Array(64 * 64);
+    jit.warmup(true);
+    for (let i = 0; i < 300; i++) jit.gemm(a, a, a.slice(), { m: 64, n: 64, k: 64 });
+    assert.equal(jit.stats().keys[0].tuning, null);
+    assert.throws(() => new Jit({ tuneBudget: -1 }), RangeError);
+    assert.throws(() => new Jit({ tuneCache: "" }), RangeError);
+  },
+});
+
+function tuneOnce(path: string): { stats: JitStats["keys"][number]; out: Float32Array } {
+  using jit = new Jit({ tuneCache: path, threads: 1 });
+  const rand = seededRandom(9);
+  const a = floats(96 * 200, rand), b = floats(200 * 130, rand), c = new Float32Array(96 * 130);
+  jit.warmup(true);
+  const settled = () => ["done", "cached"].includes(jit.stats().keys[0]?.tuning?.state ?? "");
+  for (let i = 0; i < 400 && !settled(); i++) {
+    jit.gemm(a, b, c, { m: 96, n: 130, k: 200 });
+  }
+  jit.warmup(false);
+  jit.gemm(a, b, c, { m: 96, n: 130, k: 200 });
+  return { stats: jit.stats().keys[0], out: c };
+}
+
+Deno.test({
+  name: "tune: the tuning cache round-trips; another CPU's section is ignored and kept",
+  ignore: !JIT,
+  fn() {
+    const dir = Deno.makeTempDirSync();
+    try {
+      const path = `${dir}/tune.json`;
+      const first = tuneOnce(path);
+      assert.equal(first.stats.tuning?.state, "done");
+      const file = JSON.parse(Deno.readTextFileSync(path));
+      assert.equal(file.format, "njit-tune-cache");
+      assert.equal(file.cpus.length, 1);
+      const entry = Object.values(file.cpus[0].keys)[0] as { plan: string; parts: number };
+      assert.equal(entry.plan, first.stats.plan);
+      // A new process (a new Jit) starts on the tuned plan, with the same bits.
+      const second = tuneOnce(path);
+      assert.equal(second.stats.tuning?.state, "cached");
+      assert.equal(second.stats.plan, first.stats.plan);
+      assert.equal(second.stats.calls, 2); // cached from its first call
+      assert.deepEqual(second.out, first.out);
+      // The same entries under another CPU: not used, and kept when this CPU's are written.
+      file.cpus[0].cpu.brand = "Some Other CPU";
+      file.cpus[0].keys[Object.keys(file.cpus[0].keys)[0]].id = "1|{}";
+      Deno.writeTextFileSync(path, JSON.stringify(file));
+      const third = tuneOnce(path);
+      assert.equal(third.stats.tuning?.state, "done");
+      const after = JSON.parse(Deno.readTextFileSync(path));
+      assert.deepEqual(after.cpus.map((c: { cpu: { brand: string } }) => c.cpu.brand), [
+        "Some Other CPU",
+        cpuFeatures().brand,
+      ]);
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "tune: a corrupt tuning cache is reported and ignored; an entry that is no candidate is ignored",
+  ignore: !JIT,
+  fn() {
+    const dir = Deno.makeTempDirSync();
+    const warn = console.warn;
+    const warnings: string[] = [];
+    console.warn = (...args: unknown[]) => warnings.push(args.join(" "));
+    try {
+      const path = `${dir}/tune.json`;
+      for (
+        const bad of [
+          "{ not json",
+          JSON.stringify({ format: "other" }),
+          JSON.stringify({ format: "njit-tune-cache", version: 99, cpus: [] }),
+          JSON.stringify({ format: "njit-tune-cache", version: 1, cpus: [{ cpu: {}, keys: {} }] }),
+        ]
+      ) {
+        Deno.writeTextFileSync(path, bad);
+        warnings.length = 0;
+        const r = tuneOnce(path);
+        assert.equal(warnings.length, 1, `${bad}: ${warnings.join("; ")}`);
+        assert.match(warnings[0], /tuning cache .* ignored/);
+        assert.equal(r.stats.tuning?.state, "done");
+      }
+      // A well-formed entry naming a plan the family does not offer: tuned afresh.
+      const file = JSON.parse(Deno.readTextFileSync(path));
+      const key = Object.keys(file.cpus[0].keys)[0];
+      file.cpus[0].keys[key].id = `1|${
+        JSON.stringify({ level: 3, path: "direct", direct: { mr: 99 } })
+      }`;
+      Deno.writeTextFileSync(path, JSON.stringify(file));
+      const r = tuneOnce(path);
+      assert.equal(r.stats.tuning?.state, "done");
+    } finally {
+      console.warn = warn;
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
