@@ -12,6 +12,10 @@
  *   deno task compare --ops           # neural ops vs oneDNN (see compare_ops.ts)
  *   deno task compare --conv          # convolution layers vs oneDNN (see compare_conv.ts)
  *   deno task compare --threads 2     # GEMM (and with --ops, the ops) on 2 threads
+ *   deno task compare --tune          # also each shape tuned (tier 2) against tier 1
+ *
+ * Ours is tier 1 (the planner's kernel, tuning off) unless --tune, which adds
+ * a Jit whose keys were tuned in a warm-up: its GFLOPS and ratio to tier 1.
  */
 import { parseArgs } from "node:util";
 import { cpuFeatures, type IsaLevel, Jit, measurePeak } from "../mod.ts";
@@ -19,6 +23,7 @@ import { compareConv } from "./compare_conv.ts";
 import { compareOps } from "./compare_ops.ts";
 import { poolFigures, printPool } from "./pool_figures.ts";
 import { timeInBlocks } from "./timing.ts";
+import { tuneWarmup } from "./tuning.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,8 +36,10 @@ const { values } = parseArgs({
     conv: { type: "boolean", default: false },
     sizes: { type: "string" },
     threads: { type: "string", default: "1" },
+    tune: { type: "boolean", default: false },
   },
 });
+const tune = values.tune ?? false;
 if (values.help) {
   console.log(
     "usage: deno task compare [--isa avx2|avx512] [--transB] [--shapes 64x64x64,...] [--threads N] [--json]\n" +
@@ -58,7 +65,7 @@ if (isa === "avx2") {
 }
 if (values.conv) {
   // Convolution layers (NCHW, +bias +relu) against oneDNN.
-  const rows = compareConv({ isa, json: values.json!, threads });
+  const rows = compareConv({ isa, json: values.json!, threads, tune });
   if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
   Deno.exit(0);
 }
@@ -69,6 +76,7 @@ if (values.ops) {
     sizes: values.sizes?.split(",").map(Number),
     json: values.json!,
     threads,
+    tune,
   });
   if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
   Deno.exit(0);
@@ -205,8 +213,9 @@ const shapes = values.shapes
 const peak = measurePeak(20, threads);
 const peakGflops = isa === "avx2" ? (peak.fma.ymm ?? peak.peakGflops) : peak.peakGflops;
 const peers: [string, Gemm | null][] = [["OpenBLAS", openblas()], ["oneDNN", onednn()]];
-using jit = new Jit({ threshold: 1, maxIsa: isa, threads });
-using one = threads > 1 ? new Jit({ threshold: 1, maxIsa: isa, threads: 1 }) : null;
+using jit = new Jit({ threshold: 1, maxIsa: isa, threads, tuneBudget: 0 });
+using one = threads > 1 ? new Jit({ threshold: 1, maxIsa: isa, threads: 1, tuneBudget: 0 }) : null;
+using tuned = tune ? new Jit({ threshold: 1, maxIsa: isa, threads }) : null;
 
 interface Row {
   shape: string;
@@ -218,6 +227,8 @@ interface Row {
   boundPct?: number;
   /** Ours on 1 thread, GFLOPS (runs with more threads only). */
   ours1?: number;
+  /** Ours tuned (tier 2), GFLOPS, its % of peak, its plan and parts (with --tune). */
+  tuned?: { gflops: number; pct: number; ratio: number; plan: string; parts: number };
 }
 const rows: Row[] = [];
 for (const [m, n, k] of shapes) {
@@ -229,9 +240,11 @@ for (const [m, n, k] of shapes) {
   jit.gemm(a, b, c, opts);
   jit.gemm(a, b, c, opts); // compiled by now (threshold 1)
   const present = peers.filter(([, g]) => g !== null) as [string, Gemm][];
+  if (tuned) tuneWarmup(tuned, () => tuned.gemm(a, b, c, opts));
   const secs = timeAll([
     () => jit.gemm(a, b, c, opts),
     ...present.map(([, g]) => () => g(m, n, k, a, b, c)),
+    ...(tuned ? [() => tuned.gemm(a, b, c, opts)] : []),
     ...(one ? [() => one.gemm(a, b, c, opts)] : []),
   ], flops);
   const ours = flops / secs[0] / 1e9;
@@ -255,6 +268,19 @@ for (const [m, n, k] of shapes) {
   });
   if (best) row.ratioToBest = ours / best;
   if (one) row.ours1 = flops / secs[secs.length - 1] / 1e9;
+  if (tuned) {
+    const g = flops / secs[present.length + 1] / 1e9;
+    const key = tuned.stats().keys.find((s) =>
+      s.key.startsWith(`gemm ${m}x${n}x${k} N${transB ? "T" : "N"} `)
+    );
+    row.tuned = {
+      gflops: g,
+      pct: (100 * g) / peakGflops,
+      ratio: g / ours,
+      plan: key?.plan ?? "?",
+      parts: key?.parts ?? 1,
+    };
+  }
   if (m === 1) {
     // GEMV-like: every element of B is read once, 2 bytes per FLOP.
     row.boundPct = (100 * ours) / (peak.readGBs / 2);
@@ -271,7 +297,14 @@ for (const [m, n, k] of shapes) {
         `${row.boundPct !== undefined ? ` [${row.boundPct.toFixed(0)}% of read bound]` : ""}  ` +
         peers.map(([name]) => `${name} ${p(row.peers[name])}`).join("  ") +
         `  ratio ${row.ratioToBest?.toFixed(2) ?? "n/a"}` +
-        (row.ours1 ? `  ×1T ${(ours / row.ours1).toFixed(2)}` : "") + `  ${plan}`,
+        (row.ours1 ? `  ×1T ${(ours / row.ours1).toFixed(2)}` : "") + `  ${plan}` +
+        (row.tuned
+          ? `\n${"".padEnd(15)} tuned ${row.tuned.gflops.toFixed(1).padStart(5)} GFLOPS ${
+            row.tuned.pct.toFixed(1).padStart(5)
+          }%  ×tier1 ${row.tuned.ratio.toFixed(2)}  ${row.tuned.plan}${
+            row.tuned.parts > 1 ? ` (${row.tuned.parts} parts)` : ""
+          }`
+          : ""),
     );
   }
 }

@@ -18,6 +18,7 @@
 import { type Conv2dOptions, type IsaLevel, Jit, measurePeak } from "../mod.ts";
 import { loadShim as loadOpsShim } from "./compare_ops.ts";
 import { sleepMs, timeInBlocks } from "./timing.ts";
+import { tuneWarmup } from "./tuning.ts";
 
 /** One layer of the issue's list (batch 1 unless stated). */
 interface Layer {
@@ -165,6 +166,9 @@ export interface ConvRow {
   dnnlLayout: string | null;
   vsNchw: number | null;
   vsPreferred: number | null;
+  /** Ours tuned (tier 2, with --tune) and its plan. */
+  tunedUs?: number;
+  tunedPlan?: string;
 }
 
 function median(x: number[]): number {
@@ -206,13 +210,15 @@ function outSize(L: Layer): [number, number] {
 
 /** Runs the comparison and prints it (or JSON). */
 export function compareConv(
-  options: { isa?: IsaLevel; json: boolean; threads: number },
+  options: { isa?: IsaLevel; json: boolean; threads: number; tune?: boolean },
 ): ConvRow[] {
   const threads = options.threads;
   const shim = loadShim();
   const peak = measurePeak(20, threads);
   const peakGflops = options.isa === "avx2" ? (peak.fma.ymm ?? peak.peakGflops) : peak.peakGflops;
-  using jit = new Jit({ maxIsa: options.isa, profile: false, threads });
+  using jit = new Jit({ maxIsa: options.isa, profile: false, threads, tuneBudget: 0 });
+  // --tune: each layer also on a Jit whose key was tuned (tier 2) in a warm-up.
+  using tuned = options.tune ? new Jit({ maxIsa: options.isa, profile: false, threads }) : null;
   if (!options.json) {
     console.log(
       `neural-jit ${jit.isa} conv2d (NCHW in and out, +bias +relu) vs oneDNN ${
@@ -220,7 +226,8 @@ export function compareConv(
       }— ${threads} thread${threads > 1 ? "s" : ""}, FMA peak ${peakGflops.toFixed(1)} GFLOPS`,
     );
     console.log(
-      "layer                              GFLOP   ours µs  GFLOPS  %peak   oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best",
+      "layer                              GFLOP   ours µs  GFLOPS  %peak   oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best" +
+        (tuned ? "  tuned µs  %peak ×tier1" : ""),
     );
   }
   const rows: ConvRow[] = [];
@@ -304,6 +311,16 @@ export function compareConv(
         runs.push(() => void shim.njb_conv_run(pref, x, yp));
       }
     }
+    let tunedPlan = "";
+    if (tuned) {
+      const call = L.transposed
+        ? () => tuned.convTranspose2d(x, w, yp, opts)
+        : () => tuned.conv2d(x, w, yp, opts);
+      tuneWarmup(tuned, call);
+      const k = tuned.stats().keys.find((s) => s.key.includes(`${o.n}×${o.c}×${o.h}×${o.w} `));
+      tunedPlan = `${k?.plan ?? "?"}${(k?.parts ?? 1) > 1 ? ` (${k!.parts} parts)` : ""}`;
+      runs.push(call);
+    }
     sleepMs(threads > 1 ? 0 : 20);
     const t = race(runs, flops, threads);
     const us = t[0];
@@ -319,6 +336,7 @@ export function compareConv(
       dnnlLayout: layout,
       vsNchw: dn ? dn / us : null,
       vsPreferred: dp ? dp / us : null,
+      ...(tuned ? { tunedUs: t[runs.length - 1], tunedPlan } : {}),
     };
     rows.push(row);
     if (!options.json) {
@@ -329,7 +347,12 @@ export function compareConv(
           f(row.oursPct, 1, 5)
         }% ${f(dn, 1, 16)} ${f(row.vsNchw, 2, 6)} ${f(dp, 1, 16)} (${(layout ?? "—").padEnd(7)}) ${
           f(row.vsPreferred, 2, 6)
-        }`,
+        }` +
+          (row.tunedUs
+            ? ` ${f(row.tunedUs, 1, 9)} ${
+              f((100 * flops) / row.tunedUs / 1e3 / peakGflops, 1, 5)
+            }% ${f(us / row.tunedUs, 2, 6)}  ${row.tunedPlan}`
+            : ""),
       );
     }
   }

@@ -12,6 +12,7 @@
  */
 import { type IsaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { timeInBlocks } from "./timing.ts";
+import { tuneWarmup } from "./tuning.ts";
 
 /** Threads of this run (blocks instead of interleaved windows above 1: see timing.ts). */
 let threadsOfRun = 1;
@@ -111,14 +112,26 @@ function measure(
   const list = [ours(jits.main), copy];
   if (peer) list.push(peer);
   if (jits.one) list.push(ours(jits.one));
+  let tunedAt = -1, tunedNote = "";
+  if (jits.tuned) {
+    const call = ours(jits.tuned);
+    tuneWarmup(jits.tuned, call);
+    const k = jits.tuned.stats().keys.at(-1);
+    // Nothing to choose (one plan, one part): tier 2 leaves the key alone.
+    tunedNote = k?.tuning ? `${k.tuning.candidates.length} candidates` : "no candidates";
+    tunedAt = list.length;
+    list.push(call);
+  }
   const t = race(list, bytes);
   const o = t[0], c = t[1] * boundScale, d = peer ? t[2] : null;
-  const o1 = jits.one ? t[t.length - 1] : null;
+  const o1 = jits.one ? t[jits.tuned ? t.length - 2 : t.length - 1] : null;
   return {
     op,
     n,
     oursUs: o,
     ours1Us: o1,
+    tunedUs: tunedAt >= 0 ? t[tunedAt] : null,
+    tunedNote,
     dnnlUs: d,
     copyUs: c,
     oursOfBound: c / o,
@@ -127,10 +140,11 @@ function measure(
   };
 }
 
-/** The Jit of the run, and a 1-thread one when the run uses more. */
+/** The Jit of the run, a 1-thread one when the run uses more, a tuned one with --tune. */
 interface Jits {
   main: Jit;
   one: Jit | null;
+  tuned: Jit | null;
 }
 
 const UNARY_ROWS: { op: UnaryOp; params?: Record<string, number>; dnnl: [number, number] }[] = [
@@ -156,6 +170,9 @@ export interface OpRow {
   oursUs: number;
   /** Ours on 1 thread (runs with more threads only). */
   ours1Us: number | null;
+  /** Ours tuned (tier 2, with --tune), and how many candidates it had. */
+  tunedUs?: number | null;
+  tunedNote?: string;
   dnnlUs: number | null;
   copyUs: number;
   oursOfBound: number;
@@ -165,15 +182,17 @@ export interface OpRow {
 
 /** Runs the comparison and prints it (or JSON). */
 export function compareOps(
-  options: { isa?: IsaLevel; sizes?: number[]; json: boolean; threads: number },
+  options: { isa?: IsaLevel; sizes?: number[]; json: boolean; threads: number; tune?: boolean },
 ): OpRow[] {
   const sizes = options.sizes ?? [1 << 20, 1 << 26];
   const loaded = loadShim();
   const threads = options.threads;
   threadsOfRun = threads;
-  using jit = new Jit({ maxIsa: options.isa, profile: false, threads });
-  using one = threads > 1 ? new Jit({ maxIsa: options.isa, profile: false, threads: 1 }) : null;
-  const jits: Jits = { main: jit, one };
+  const base = { maxIsa: options.isa, profile: false };
+  using jit = new Jit({ ...base, threads, tuneBudget: 0 });
+  using one = threads > 1 ? new Jit({ ...base, threads: 1, tuneBudget: 0 }) : null;
+  using tuned = options.tune ? new Jit({ ...base, threads }) : null;
+  const jits: Jits = { main: jit, one, tuned };
   const wide = jit.isa === "avx512" || jit.isa === "amx";
   const rows: OpRow[] = [];
   // Bring the core to its working clock before the first row is timed.
@@ -190,7 +209,7 @@ export function compareOps(
     );
     console.log(
       "op                             n   ours µs  oneDNN µs   copy µs  ours %bound  oneDNN %bound  speedup" +
-        (one ? "   1T µs    ×1T" : ""),
+        (one ? "   1T µs    ×1T" : "") + (tuned ? "  tuned µs  ×tier1" : ""),
     );
   }
   for (const n of sizes) {
@@ -323,6 +342,11 @@ function print(r: OpRow): void {
       ...(r.ours1Us === null
         ? []
         : [r.ours1Us.toFixed(0).padStart(7), `${(r.ours1Us / r.oursUs).toFixed(2)}×`.padStart(6)]),
+      ...(r.tunedUs == null ? [] : [
+        r.tunedUs.toFixed(0).padStart(9),
+        `${(r.oursUs / r.tunedUs).toFixed(2)}×`.padStart(7),
+        ` ${r.tunedNote}`,
+      ]),
     ].join(" "),
   );
 }

@@ -8,6 +8,11 @@
  *
  *   deno task model [file.onnx] [--threads N] [--runs N] [--shape name=1x3x224x224]
  *                   [--profile out] [--compare] [--ops] [--level all|extended|basic|disabled]
+ *                   [--tune [--tune-runs N] [--tune-cache file]]
+ *
+ * With --tune a second session tunes its kernels (tier 2) in a warm-up of up
+ * to --tune-runs runs (default 300, ending once every kernel is tuned); the
+ * two are then timed run by run, alternating: tier 1 (tuning off) against tuned.
  */
 import { parseArgs } from "node:util";
 import { InferenceSession, type OptimizationLevel, Tensor } from "../mod.ts";
@@ -26,13 +31,17 @@ const { values, positionals } = parseArgs({
     compare: { type: "boolean", default: false },
     ops: { type: "boolean", default: false },
     level: { type: "string", default: "all" },
+    tune: { type: "boolean", default: false },
+    "tune-runs": { type: "string", default: "300" },
+    "tune-cache": { type: "string" },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(
     "usage: deno task model [file.onnx] [--threads N] [--runs N] [--shape name=1x3x224x224] " +
-      "[--profile out] [--compare] [--ops] [--level all|extended|basic|disabled]",
+      "[--profile out] [--compare] [--ops] [--level all|extended|basic|disabled] " +
+      "[--tune [--tune-runs N] [--tune-cache file]]",
   );
   Deno.exit(0);
 }
@@ -98,6 +107,8 @@ async function runModel(
     graphOptimizationLevel: values.level as OptimizationLevel,
     enableProfiling: values.profile !== undefined,
     profileFilePrefix: values.profile,
+    // With --tune this session is tier 1 only (the baseline).
+    ...(values.tune ? { tuneBudget: 0 } : {}),
   });
   const createMs = performance.now() - t0;
   const model = readModel(bytes);
@@ -128,11 +139,17 @@ async function runModel(
   const runs = Number(values.runs);
   let out = await session.run(feeds);
   for (let i = 0; i < 3; i++) out = await session.run(feeds);
-  const times: number[] = [];
+  const tuned = values.tune ? await tunedSession(bytes, feeds, threads) : null;
+  const times: number[] = [], tunedTimes: number[] = [];
   for (let i = 0; i < runs; i++) {
     const t = performance.now();
     await session.run(feeds);
     times.push(performance.now() - t);
+    if (tuned) {
+      const t1 = performance.now();
+      await tuned.run(feeds);
+      tunedTimes.push(performance.now() - t1);
+    }
   }
   times.sort((a, b) => a - b);
   const ms = times[times.length >> 1];
@@ -150,6 +167,17 @@ async function runModel(
       JSON.stringify(session.optimization.fusions)
     }); run median ${ms.toFixed(3)} ms over ${runs} runs`,
   );
+  if (tuned) {
+    tunedTimes.sort((a, b) => a - b);
+    const tm = tunedTimes[tunedTimes.length >> 1];
+    console.log(
+      `tuned run median ${tm.toFixed(3)} ms over ${runs} runs (alternating with tier 1): ×${
+        (ms / tm).toFixed(3)
+      } over tier 1`,
+    );
+    console.log(tuned.report(12).split("\n\n")[1]);
+    await tuned.release();
+  }
   if (values.compare) {
     const ort = await loadOrt();
     if (ort) {
@@ -187,6 +215,32 @@ async function runModel(
     console.log(`trace: ${session.endProfiling()}`);
   }
   await session.release();
+}
+
+/** A session whose kernels were tuned in a warm-up (--tune): its report says what was chosen. */
+async function tunedSession(
+  bytes: Uint8Array,
+  feeds: Record<string, Tensor>,
+  threads: number | undefined,
+): Promise<InferenceSession> {
+  const most = Number(values["tune-runs"]);
+  const t0 = performance.now();
+  const s = await InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    graphOptimizationLevel: values.level as OptimizationLevel,
+    tuningRuns: most,
+    ...(values["tune-cache"] ? { tuneCache: values["tune-cache"] } : {}),
+  });
+  let runs = 0;
+  do {
+    await s.run(feeds);
+    runs++;
+  } while (runs < most && s.tuningPending > 0);
+  console.log(
+    `tuning warm-up: ${runs} runs, ${((performance.now() - t0) / 1000).toFixed(2)} s, ` +
+      `${s.tuningPending} kernels still tuning`,
+  );
+  return s;
 }
 
 const shapes = parseShapes(values.shape as string[]);

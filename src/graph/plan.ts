@@ -42,6 +42,8 @@ export interface Plan {
   inlineMs: number | null;
   /** ms of its last run off the event loop (null: none yet). */
   asyncMs: number | null;
+  /** Tuning warm-up runs left (the session's `tuningRuns`; 0: none). */
+  tuneRunsLeft: number;
 }
 
 function defOf(n: Node): OpDef {
@@ -184,5 +186,13 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     const b = bufOf(o.name);
     return { type: b.type, dims: b.dims, data: b.data };
   });
-  return { inputs, steps, outputs, arenaBytes: arena.size, inlineMs: null, asyncMs: null };
+  return {
+    inputs,
+    steps,
+    outputs,
+    arenaBytes: arena.size,
+    inlineMs: null,
+    asyncMs: null,
+    tuneRunsLeft: 0,
+  };
 }

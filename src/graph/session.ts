@@ -41,6 +41,18 @@ export interface SessionOptions {
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /** Accepted for compatibility ("cpu" is the only provider). */
   executionProviders?: readonly unknown[];
+  /**
+   * Tier-2 warm-up (ours): the first `tuningRuns` runs of each set of input
+   * shapes run on the calling thread with every kernel tuning on their calls
+   * (`Jit.warmup`), ending early once all are tuned; later runs use the
+   * tuned kernels. Results are the same bits throughout. Default 0 (runs
+   * made with `runSync` still tune hot kernels under the Jit's budget).
+   */
+  tuningRuns?: number;
+  /** A tuning cache file (see `JitOptions.tuneCache`). Default: NJIT_TUNE_CACHE. */
+  tuneCache?: string;
+  /** Tier 2's budget (see `JitOptions.tuneBudget`; 0 turns tuning off). Default 0.1. */
+  tuneBudget?: number;
 }
 
 /** Feeds: input name → Tensor. */
@@ -74,6 +86,17 @@ function checkOptions(o: SessionOptions): void {
   ) {
     throw new RangeError(
       `InferenceSession.create: intraOpNumThreads must be an integer in 1..113, got ${String(t)}`,
+    );
+  }
+  const r = o.tuningRuns;
+  if (r !== undefined && (typeof r !== "number" || !Number.isInteger(r) || r < 0)) {
+    throw new RangeError(
+      `InferenceSession.create: tuningRuns must be a non-negative integer, got ${String(r)}`,
+    );
+  }
+  if (o.tuneCache !== undefined && (typeof o.tuneCache !== "string" || o.tuneCache === "")) {
+    throw new TypeError(
+      `InferenceSession.create: tuneCache must be a file path, got ${String(o.tuneCache)}`,
     );
   }
   const l = o.graphOptimizationLevel;
@@ -117,10 +140,16 @@ export class InferenceSession {
   readonly #inputSet: ReadonlySet<string>;
   #released = false;
   readonly #profiler: Profiler | null;
+  readonly #tuningRuns: number;
 
   private constructor(graph: Graph, options: SessionOptions) {
     const threads = options.intraOpNumThreads || undefined;
-    this.#jit = new Jit(threads === undefined ? {} : { threads });
+    this.#jit = new Jit({
+      ...(threads === undefined ? {} : { threads }),
+      ...(options.tuneCache === undefined ? {} : { tuneCache: options.tuneCache }),
+      ...(options.tuneBudget === undefined ? {} : { tuneBudget: options.tuneBudget }),
+    });
+    this.#tuningRuns = options.tuningRuns ?? 0;
     this.#env = { jit: this.#jit, weights: new WeightCache(this.#jit) };
     this.#graph = graph;
     try {
@@ -303,6 +332,7 @@ export class InferenceSession {
     if (plan) this.#plans.delete(key); // re-inserted last: the Map's order is the LRU order
     else {
       plan = buildPlan(this.#graph, feedDims, this.#env);
+      plan.tuneRunsLeft = this.#tuningRuns;
       if (this.#plans.size >= MAX_PLANS) this.#plans.delete(this.#plans.keys().next().value!);
     }
     this.#plans.set(key, plan);
@@ -349,6 +379,7 @@ export class InferenceSession {
     const plan = this.#plan(feeds);
     const names = this.#fetch(fetches);
     this.#copyIn(plan, feeds);
+    if (plan.tuneRunsLeft > 0) return this.#tuningRun(plan, names);
     const prof = this.#profiler;
     if (prof === null) {
       const t0 = performance.now();
@@ -374,6 +405,7 @@ export class InferenceSession {
     const plan = this.#plan(feeds);
     const names = this.#fetch(fetches);
     this.#copyIn(plan, feeds);
+    if (plan.tuneRunsLeft > 0) return this.#tuningRun(plan, names);
     if (this.#profiler !== null) {
       this.#profiler.runSteps(plan.steps);
       return this.#results(plan, names);
@@ -404,6 +436,30 @@ export class InferenceSession {
     }
     plan.asyncMs = performance.now() - t0;
     return this.#results(plan, names);
+  }
+
+  /**
+   * A warm-up run (`tuningRuns`): on this thread, every kernel tuning on its
+   * call; the last one (or the first after which nothing is left to tune)
+   * ends the warm-up.
+   */
+  #tuningRun(plan: Plan, names: readonly string[]): ReturnType {
+    const jit = this.#jit;
+    jit.warmup(true);
+    try {
+      if (this.#profiler !== null) this.#profiler.runSteps(plan.steps);
+      else for (const s of plan.steps) s.run();
+    } finally {
+      plan.tuneRunsLeft--;
+      jit.warmup(false);
+      if (jit.tuningPending === 0) plan.tuneRunsLeft = 0;
+    }
+    return this.#results(plan, names);
+  }
+
+  /** Kernels whose tuning (tier 2) has not ended: 0 once the warm-up has tuned them all. */
+  get tuningPending(): number {
+    return this.#jit.tuningPending;
   }
 
   /**

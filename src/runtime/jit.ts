@@ -321,6 +321,14 @@ export class Jit {
     if (this.#jit) this.#rt.setEager(on);
   }
 
+  /**
+   * Keys with a kernel whose tuning has not ended: tuning now, waiting for
+   * budget, or (hot soon, or in warm-up) about to start. 0: nothing left to tune.
+   */
+  get tuningPending(): number {
+    return this.#jit ? this.#rt.tuningPending() : 0;
+  }
+
   /** The ISA level kernels are generated for. */
   get isa(): IsaLevel {
     return this.#isa;

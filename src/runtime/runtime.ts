@@ -1030,6 +1030,17 @@ export class Runtime {
     }
   }
 
+  /** Keys with a kernel whose tuning has not ended (or not started, but will). */
+  tuningPending(): number {
+    let n = 0;
+    for (const e of this.#entries) {
+      if (
+        e.tuner !== null || (e.kernel !== null && e.tuneState === null && e.tuneAt !== Infinity)
+      ) n++;
+    }
+    return n;
+  }
+
   #evict(e: Entry): void {
     this.#lru.remove(e);
     this.#abandonTuning(e);
