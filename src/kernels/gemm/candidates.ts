@@ -72,6 +72,23 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
     }
   }
   if (d.kc !== undefined && d.kc < s.k) out.push(make({ ...d, prefetchNext: !d.prefetchNext }));
+  // Bᵀ at AVX-512: transposed whole first, or strip by strip (same K blocks).
+  if (d.transposeStrips) {
+    out.push(
+      make({ ...d, transposeStrips: false, transposeB: Math.ceil(s.n / 16) * 16, unroll: 2 }),
+    );
+  } else if (d.transposeB && d.nr % 16 === 0) {
+    out.push(
+      make({
+        ...d,
+        transposeB: undefined,
+        transposeStrips: true,
+        kc: kBlock(s, d.kc),
+        unroll: 16,
+        prefetchNext: true,
+      }),
+    );
+  }
   if (!tilesFree(s) || d.kSplit !== 1) return out;
   const tail = isa === "avx2" && s.n % v.lanes !== 0 ? 1 : 0;
   const vecCols = Math.ceil(s.n / v.lanes);
