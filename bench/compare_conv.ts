@@ -312,10 +312,11 @@ export function compareConv(
       }
     }
     let tunedPlan = "";
+    const yt = new Float32Array(y.length);
     if (tuned) {
       const call = L.transposed
-        ? () => tuned.convTranspose2d(x, w, yp, opts)
-        : () => tuned.conv2d(x, w, yp, opts);
+        ? () => tuned.convTranspose2d(x, w, yt, opts)
+        : () => tuned.conv2d(x, w, yt, opts);
       tuneWarmup(tuned, call);
       const k = tuned.stats().keys.find((s) => s.key.includes(`${o.n}×${o.c}×${o.h}×${o.w} `));
       tunedPlan = `${k?.plan ?? "?"}${(k?.parts ?? 1) > 1 ? ` (${k!.parts} parts)` : ""}`;

@@ -9,6 +9,11 @@
  * models come from `tools/model_zoo.ts`.
  *
  *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,cnn] [--json]
+ *                            [--tune]
+ *
+ * With --tune, ours is tier 1 (tuning off) and a second session of ours,
+ * tuned in a warm-up (`tuningRuns`, until every kernel is tuned), is timed
+ * alongside: its ms and its gain over tier 1.
  */
 import { parseArgs } from "node:util";
 import { InferenceSession, measurePeak, Tensor } from "../mod.ts";
@@ -21,8 +26,10 @@ const { values } = parseArgs({
     models: { type: "string", default: "mlp1,mlp64,bert,bert-dec,cnn" },
     json: { type: "boolean", default: false },
     ms: { type: "string", default: "1500" },
+    tune: { type: "boolean", default: false },
   },
 });
+const tune = values.tune ?? false;
 
 // deno-lint-ignore no-explicit-any
 type Ort = any;
@@ -89,7 +96,10 @@ for (const key of values.models.split(",")) {
     let createMs = Infinity, ours: InferenceSession | null = null;
     for (let i = 0; i < 3; i++) {
       const t0 = performance.now();
-      const s = await InferenceSession.create(m.bytes, { intraOpNumThreads: threads });
+      const s = await InferenceSession.create(m.bytes, {
+        intraOpNumThreads: threads,
+        ...(tune ? { tuneBudget: 0 } : {}),
+      });
       createMs = Math.min(createMs, performance.now() - t0);
       if (ours) await ours.release();
       ours = s;
@@ -133,11 +143,36 @@ for (const key of values.models.split(",")) {
       }
       contenders.push([theirs, ortFeeds]);
     }
+    let tuned: InferenceSession | null = null;
+    if (tune) {
+      const t0 = performance.now();
+      tuned = await InferenceSession.create(m.bytes, {
+        intraOpNumThreads: threads,
+        tuningRuns: 400,
+      });
+      let runs = 0;
+      do {
+        await tuned.run(feeds);
+        runs++;
+      } while (runs < 400 && tuned.tuningPending > 0);
+      row.tuneRuns = runs;
+      row.tuneSeconds = +((performance.now() - t0) / 1000).toFixed(2);
+      contenders.push([tuned, feeds]);
+    }
     const budget = Number(values.ms);
-    const [mine, theirs] = await timeRuns(contenders, budget);
+    const times = await timeRuns(contenders, budget);
+    const [mine, theirs] = times;
+    if (tuned) {
+      const t = times[times.length - 1];
+      row.tunedMs = +t.toFixed(3);
+      row.tunedGain = +(mine / t).toFixed(3);
+      row.tunedPctPeak = +(100 * m.flops / (t * 1e-3) / 1e9 / peaks.get(threads)!).toFixed(1);
+      row.tunedSpeedup = theirs !== undefined && ort ? +(theirs / t).toFixed(2) : undefined;
+      await tuned.release();
+    }
     row.ms = +mine.toFixed(3);
     row.pctPeak = +(100 * m.flops / (mine * 1e-3) / 1e9 / peaks.get(threads)!).toFixed(1);
-    if (theirs !== undefined) {
+    if (theirs !== undefined && ort) {
       row.ortMs = +theirs.toFixed(3);
       row.speedup = +(theirs / mine).toFixed(2);
       row.ortPctPeak = +(100 * m.flops / (theirs * 1e-3) / 1e9 / peaks.get(threads)!).toFixed(1);
@@ -154,7 +189,15 @@ for (const key of values.models.split(",")) {
             : "") +
           `  create ${row.createMs} ms${
             row.ortCreateMs !== undefined ? ` (ORT ${row.ortCreateMs})` : ""
-          }`,
+          }` +
+          (row.tunedMs !== undefined
+            ? `\n${"".padEnd(56)}tuned ${
+              String(row.tunedMs).padStart(8)
+            } ms (${row.tunedPctPeak}% peak)  ×${row.tunedGain} over tier 1` +
+              `${
+                row.tunedSpeedup !== undefined ? `  ×${row.tunedSpeedup} vs ORT` : ""
+              }  (warm-up ${row.tuneRuns} runs, ${row.tuneSeconds} s)`
+            : ""),
       );
     }
   }
