@@ -57,7 +57,7 @@ export class Tuner<K> {
   /** The chosen candidate once done. */
   winner = -1;
   readonly #budget: number;
-  /** What the next compile is expected to cost: the longest one seen. */
+  /** What the next compile is expected to cost: the last one's time. */
   #compileEstimateNs: number;
 
   /**
@@ -99,7 +99,7 @@ export class Tuner<K> {
     // Build every candidate first (as the budget allows), one per call.
     for (let i = 1; i < c.length; i++) {
       if (c[i].kernel !== null || c[i].dropped) continue;
-      // Compile times vary (±50% here): the estimate is the longest seen, with a margin.
+      // Compile times vary (±50% here): the last one's, with a margin.
       return this.#afford(calls, unlimited, 1.5 * this.#compileEstimateNs) ? i : -1;
     }
     if (this.#order.length === 0) this.#startRound();
@@ -127,7 +127,7 @@ export class Tuner<K> {
     c.kernel = kernel;
     c.compileNs = ns;
     this.spentNs += ns;
-    this.#compileEstimateNs = Math.max(this.#compileEstimateNs, ns);
+    this.#compileEstimateNs = ns;
     this.#warm = i;
     this.state = "measuring";
   }
