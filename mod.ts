@@ -38,12 +38,7 @@
  */
 export { Jit } from "./src/runtime/jit.ts";
 export type { AsyncOptions, GemmKernel, JitOptions } from "./src/runtime/jit.ts";
-export type {
-  JitStats,
-  KeyStats,
-  TuneCandidateStats,
-  TuneStats,
-} from "./src/runtime/stats.ts";
+export type { JitStats, KeyStats, TuneCandidateStats, TuneStats } from "./src/runtime/stats.ts";
 export type { WorkerStats } from "./src/native/pool.ts";
 export type { TierReason } from "./src/runtime/policy.ts";
 export { GEMM_LEVELS, gemmReference, MAX_DIMENSION } from "./src/kernels/gemm/mod.ts";

@@ -414,3 +414,52 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name: "tune: eviction, close and jit.async during tuning keep results and never crash",
+  ignore: !JIT,
+  async fn() {
+    const rand = seededRandom(11);
+    const shapes = [[40, 70, 90], [33, 66, 99], [50, 64, 80]];
+    const ops = shapes.map(([m, n, k]) => ({
+      a: floats(m * k, rand),
+      b: floats(k * n, rand),
+      c: new Float32Array(m * n),
+      want: new Float32Array(m * n),
+      o: { m, n, k },
+    }));
+    {
+      // Reference bits from a Jit that never tunes.
+      using ref = new Jit({ tuneBudget: 0 });
+      for (const x of ops) ref.gemm(x.a, x.b, x.want, x.o);
+    }
+    // Three keys through a 2-kernel cache: tuning keys are evicted mid-way, again and again.
+    using jit = new Jit({ cacheCapacity: 2, threads: 1 });
+    jit.warmup(true);
+    for (let i = 0; i < 600; i++) {
+      const x = ops[(i * 7 + (i >> 3)) % 3];
+      jit.gemm(x.a, x.b, x.c, x.o);
+      assert.deepEqual(x.c, x.want, `call ${i}`);
+      if (i % 50 === 0) {
+        // Recorded calls are not timed: they run the key's current kernel.
+        await jit.async(() => {
+          for (const y of ops) jit.gemm(y.a, y.b, y.c, y.o);
+        });
+        for (const y of ops) assert.deepEqual(y.c, y.want);
+      }
+    }
+    jit.warmup(false);
+    assert.ok(
+      jit.stats().keys.some((k) => k.tuning?.state === "abandoned"),
+      "no tuning was cut short by an eviction: the test does not test it",
+    );
+    // Closing in the middle of a tuning frees everything; later calls throw.
+    using other = new Jit({ threads: 1 });
+    other.warmup(true);
+    for (let i = 0; i < 10; i++) other.gemm(ops[0].a, ops[0].b, ops[0].c, ops[0].o);
+    assert.equal(other.stats().keys[0].tuning?.state, "measuring");
+    other.close();
+    assert.throws(() => other.gemm(ops[0].a, ops[0].b, ops[0].c, ops[0].o), /closed/);
+    assert.throws(() => other.warmup(false), /closed/);
+  },
+});

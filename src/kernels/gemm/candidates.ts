@@ -63,7 +63,9 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
     let workspaceBytes = p.workspaceBytes;
     if (x.transposeStrips) workspaceBytes = stripBufferBytes(x.kc!, x.nr);
     else if (x.transposeB) workspaceBytes = transposedBBytes(s.k, x.transposeB);
-    return { ...p, direct: x, workspaceBytes, description: describeDirect(s, isa, x) };
+    const loops = (x.unroll !== d.unroll ? `, unroll ${x.unroll}` : "") +
+      (x.rowsOuter ? ", row tiles outside" : "");
+    return { ...p, direct: x, workspaceBytes, description: describeDirect(s, isa, x) + loops };
   };
   // Loop choices that never touch the tiles.
   if (!d.transposeStrips) {
@@ -72,6 +74,8 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
     }
   }
   if (d.kc !== undefined && d.kc < s.k) out.push(make({ ...d, prefetchNext: !d.prefetchNext }));
+  // Row tiles outside (A's row panel stays in L1 while B's block streams from L2).
+  if (!d.transposeStrips && !d.prefetchNext) out.push(make({ ...d, rowsOuter: !d.rowsOuter }));
   // Bᵀ at AVX-512: transposed whole first, or strip by strip (same K blocks).
   if (d.transposeStrips) {
     out.push(
