@@ -1,0 +1,105 @@
+/**
+ * One key's tier-2 tuning, shown: its candidates, each one's median time
+ * over the interleaved rounds the tuner measured on the key's own calls,
+ * the winner and its gain over tier 1 (the figures the tuner decided on),
+ * and every call's output checked against the first call's bits.
+ *
+ *   deno run -A bench/tune_candidates.ts --gemm 128x1024x1024 [--transB] [--isa avx2] [--threads 2]
+ *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { type IsaLevel, Jit, measurePeak } from "../mod.ts";
+
+const { values } = parseArgs({
+  options: {
+    gemm: { type: "string" },
+    conv: { type: "string" },
+    transB: { type: "boolean", default: false },
+    isa: { type: "string" },
+    threads: { type: "string", default: "1" },
+  },
+});
+const threads = Number(values.threads);
+const isa = values.isa as IsaLevel | undefined;
+using jit = new Jit({ threads, maxIsa: isa });
+const rand = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
+let call: () => void, out: Float32Array, flops: number;
+if (values.gemm) {
+  const [m, n, k] = values.gemm.split("x").map(Number);
+  const a = rand(m * k), b = rand(k * n), c = new Float32Array(m * n);
+  const o = { m, n, k, transB: values.transB };
+  call = () => jit.gemm(a, b, c, o);
+  out = c;
+  flops = 2 * m * n * k;
+} else if (values.conv) {
+  const [n, c, h, w, oc, kh, s] = values.conv.split(",").map(Number);
+  const p = (kh - 1) >> 1;
+  const oh = Math.floor((h + 2 * p - kh) / s) + 1, ow = Math.floor((w + 2 * p - kh) / s) + 1;
+  const x = rand(n * c * h * w),
+    wt = rand(oc * c * kh * kh),
+    y = new Float32Array(n * oc * oh * ow);
+  const o = {
+    n,
+    c,
+    h,
+    w,
+    outChannels: oc,
+    kernel: [kh, kh],
+    strides: [s, s],
+    pads: [p, p, p, p],
+    bias: rand(oc),
+    activation: "relu" as const,
+  };
+  call = () => jit.conv2d(x, wt, y, o);
+  out = y;
+  flops = 2 * n * oc * oh * ow * c * kh * kh;
+} else {
+  console.error(
+    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride; [--isa] [--threads]",
+  );
+  Deno.exit(2);
+}
+call();
+const first = out.slice();
+jit.warmup(true);
+let calls = 0;
+for (; calls < 2000 && (calls < 2 || jit.tuningPending > 0); calls++) {
+  call();
+  for (let i = 0; i < out.length; i++) {
+    if (!Object.is(out[i], first[i])) throw new Error(`call ${calls}: element ${i} changed`);
+  }
+}
+jit.warmup(false);
+const key = jit.stats().keys[0];
+const t = key.tuning;
+const peak = measurePeak(20, threads);
+const peakGflops = jit.isa === "avx2" ? (peak.fma.ymm ?? peak.peakGflops) : peak.peakGflops;
+console.log(
+  `${key.key}\n${jit.isa}, ${threads} thread(s), FMA peak ${peakGflops.toFixed(0)} GFLOPS`,
+);
+if (t === null) {
+  console.log("no candidates: tier 1 is the key's only plan");
+  Deno.exit(0);
+}
+console.log(
+  "    candidate                                                             parts  median µs  % peak  samples",
+);
+t.candidates.forEach((c, i) => {
+  const pct = c.medianUs ? (100 * flops / (c.medianUs * 1e3) / peakGflops).toFixed(1) : "-";
+  console.log(
+    `${i === t.winner ? "*" : " "} ${String(i).padStart(2)} ${(i === 0 ? "tier 1: " : "") + c.plan}`
+      .padEnd(76) +
+      `${String(c.parts).padStart(5)} ${
+        (c.medianUs?.toFixed(1) ?? c.failure ?? "-").padStart(10)
+      } ${pct.padStart(7)} ${String(c.samples).padStart(8)}`,
+  );
+});
+console.log(
+  `${t.state}: ${t.winner === 0 ? "tier 1 kept" : `candidate ${t.winner}`}, ×${
+    t.gain?.toFixed(3)
+  } over tier 1; ${calls} warm-up calls, all bit-identical to the first; tuning spent ${
+    (t.spentUs / 1000).toFixed(1)
+  } ms`,
+);
