@@ -5,7 +5,7 @@
  * and every call's output checked against the first call's bits.
  *
  *   deno run -A bench/tune_candidates.ts --gemm 128x1024x1024 [--transB] [--isa avx2] [--threads 2]
- *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride
+ *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
  *
  * @module
  */
@@ -34,11 +34,11 @@ if (values.gemm) {
   out = c;
   flops = 2 * m * n * k;
 } else if (values.conv) {
-  const [n, c, h, w, oc, kh, s] = values.conv.split(",").map(Number);
+  const [n, c, h, w, oc, kh, s, group = 1] = values.conv.split(",").map(Number);
   const p = (kh - 1) >> 1;
   const oh = Math.floor((h + 2 * p - kh) / s) + 1, ow = Math.floor((w + 2 * p - kh) / s) + 1;
   const x = rand(n * c * h * w),
-    wt = rand(oc * c * kh * kh),
+    wt = rand(oc * (c / group) * kh * kh),
     y = new Float32Array(n * oc * oh * ow);
   const o = {
     n,
@@ -49,12 +49,13 @@ if (values.gemm) {
     kernel: [kh, kh],
     strides: [s, s],
     pads: [p, p, p, p],
+    group,
     bias: rand(oc),
     activation: "relu" as const,
   };
   call = () => jit.conv2d(x, wt, y, o);
   out = y;
-  flops = 2 * n * oc * oh * ow * c * kh * kh;
+  flops = 2 * n * oc * oh * ow * (c / group) * kh * kh;
 } else {
   console.error(
     "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride; [--isa] [--threads]",

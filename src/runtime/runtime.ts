@@ -785,7 +785,7 @@ export class Runtime {
         return this.#call(e, kernel);
       }
     }
-    const i = t.next(e.calls, this.#eager);
+    const i = t.next(e.calls, this.#eager, this.#measuredNs(e));
     if (i < 0) {
       e.tuneAt = t.resumeAt;
       this.#syncTuneStats(e);
@@ -856,6 +856,13 @@ export class Runtime {
     }
     for (const p of f.candidates?.(e.spec, plan, c.target) ?? []) add(p, asked);
     return out;
+  }
+
+  /** The key's kernel time so far, ns, when the runtime profiles (else -1). */
+  #measuredNs(e: Entry): number {
+    if (!this.#profile || e.counters === null) return -1;
+    const u = e.counters.u32;
+    return (u[0] + u[1] * 2 ** 32) / tscRate();
   }
 
   /** Runs the call on a kernel, timed in native code: its ns. */
@@ -947,7 +954,7 @@ export class Runtime {
     const t = e.tuner;
     if (t === null) return;
     if (t.state !== "done") e.tuneState = t.state;
-    const budget = t.available(e.calls, this.#eager);
+    const budget = t.available(e.calls, this.#eager, this.#measuredNs(e));
     e.tuneStats = {
       state: e.tuneState ?? t.state,
       candidates: t.candidates.map((c, i) => ({
@@ -961,6 +968,7 @@ export class Runtime {
       winner: t.winner >= 0 ? t.winner : null,
       gain: t.winner >= 0 ? t.gain() : null,
       spentUs: t.spentNs / 1000,
+      lastSpendUs: t.lastSpendNs / 1000,
       budgetUs: Number.isFinite(budget) ? (budget + t.spentNs) / 1000 : null,
     };
   }
@@ -988,6 +996,7 @@ export class Runtime {
       winner: null,
       gain: hit.gain,
       spentUs: 0,
+      lastSpendUs: 0,
       budgetUs: null,
     };
   }

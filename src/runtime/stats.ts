@@ -94,6 +94,11 @@ export interface TuneStats {
   gain: number | null;
   /** µs spent tuning beyond running tier 1: compiles, and calls slower than tier 1's median. */
   spentUs: number;
+  /**
+   * µs the latest compile or candidate call added to `spentUs`: the budget is
+   * checked before each, so `spentUs − lastSpendUs` is within `budgetUs`.
+   */
+  lastSpendUs: number;
   /** µs the budget allowed so far (null: a warm-up, no budget). */
   budgetUs: number | null;
 }

@@ -42,6 +42,11 @@ export class Tuner<K> {
   readonly candidates: Candidate<K>[];
   /** Extra ns spent: candidate compiles and calls beyond the tier-1 median. */
   spentNs = 0;
+  /**
+   * What the latest action (a compile or a call) added to `spentNs`. The
+   * budget is checked before each action; its own cost is known only after.
+   */
+  lastSpendNs = 0;
   /** Calls of the key timed here, and their ns. */
   #timedCalls = 0;
   #timedNs = 0;
@@ -51,6 +56,8 @@ export class Tuner<K> {
   #order: number[] = [];
   /** The next call is a fresh candidate's first (warm-up) call. */
   #warm = -1;
+  /** The key's measured run time at the last `next` (-1: not profiled). */
+  #measuredNs = -1;
   /** When waiting on the budget: the call count at which to look again. */
   resumeAt = 0;
   state: TuneState = "measuring";
@@ -79,12 +86,17 @@ export class Tuner<K> {
     return sorted.length & 1 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
   }
 
-  /** Budget ns left after `calls` calls of the key (Infinity when unlimited). */
-  available(calls: number, unlimited: boolean): number {
+  /**
+   * Budget ns left after `calls` calls of the key (Infinity when unlimited):
+   * of its measured run time when the runtime profiles (`measuredNs` ≥ 0),
+   * else of its calls priced at tier 1's median.
+   */
+  available(calls: number, unlimited: boolean, measuredNs = -1): number {
     if (unlimited) return Infinity;
     const base = this.median(0);
-    const runNs = (calls - this.#timedCalls) * (Number.isFinite(base) ? base : 0) +
-      this.#timedNs;
+    const runNs = measuredNs >= 0
+      ? measuredNs
+      : (calls - this.#timedCalls) * (Number.isFinite(base) ? base : 0) + this.#timedNs;
     return this.#budget * runNs - this.spentNs;
   }
 
@@ -93,9 +105,10 @@ export class Tuner<K> {
    * untimed (waiting for budget, see `resumeAt`). A candidate without a
    * kernel is to be built first (then `built` or `failed`).
    */
-  next(calls: number, unlimited: boolean): number {
+  next(calls: number, unlimited: boolean, measuredNs = -1): number {
     const c = this.candidates;
     if (c[0].samples.length < TUNE.baseline) return 0;
+    this.#measuredNs = measuredNs;
     // Build every candidate first (as the budget allows), one per call.
     for (let i = 1; i < c.length; i++) {
       if (c[i].kernel !== null || c[i].dropped) continue;
@@ -111,7 +124,7 @@ export class Tuner<K> {
   }
 
   #afford(calls: number, unlimited: boolean, ns: number): boolean {
-    const left = this.available(calls, unlimited);
+    const left = this.available(calls, unlimited, this.#measuredNs);
     if (left >= ns) return true;
     // Wait until the key's run time pays for it (its calls at the tier-1 median).
     const perCall = this.#budget * this.median(0);
@@ -127,6 +140,7 @@ export class Tuner<K> {
     c.kernel = kernel;
     c.compileNs = ns;
     this.spentNs += ns;
+    this.lastSpendNs = ns;
     this.#compileEstimateNs = ns;
     this.#warm = i;
     this.state = "measuring";
@@ -138,6 +152,7 @@ export class Tuner<K> {
     c.failure = message;
     c.dropped = true;
     this.spentNs += ns;
+    this.lastSpendNs = ns;
   }
 
   /** A call on candidate `i` took `ns`. Returns true when tuning is done. */
@@ -146,7 +161,11 @@ export class Tuner<K> {
     this.#timedCalls++;
     this.#timedNs += ns;
     const base = this.median(0);
-    if (i !== 0 && Number.isFinite(base)) this.spentNs += Math.max(0, ns - base);
+    const extra = i !== 0 && Number.isFinite(base) ? Math.max(0, ns - base) : 0;
+    this.spentNs += extra;
+    // A build and its first call are one action (the call follows at once, unchecked).
+    if (this.#warm === i) this.lastSpendNs += extra;
+    else if (i !== 0) this.lastSpendNs = extra;
     this.state = "measuring";
     if (this.#warm === i) {
       this.#warm = -1;

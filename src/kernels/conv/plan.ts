@@ -58,6 +58,8 @@ export interface ConvChoice {
   ng: number;
   /** L2 bytes the output-channel blocks are sized for. */
   l2: number;
+  /** A depthwise call's tile instead (the other fields then unused). */
+  depthwise?: DepthwiseTile;
 }
 
 /** Vector registers an activation's emitter takes as temporaries (a dry run). */
@@ -96,9 +98,18 @@ export function planConv(
   const L = isa.lanes;
   const taps = s.kh * s.kw, work = g.cg * taps;
   const actRegs = s.activation ? 1 + activationTemps(isa, s.activation) : 0;
-  if (choice === undefined && depthwiseServes(s, g, level) && depthwiseFits(s, actRegs)) {
-    const t = depthwiseTile(s, g, actRegs);
+  const dw = depthwiseServes(s, g, level) && depthwiseFits(s, actRegs);
+  if (dw && (choice === undefined || choice.depthwise !== undefined)) {
+    const auto = depthwiseTile(s, g, actRegs);
+    // A part's band may have fewer rows than the chosen tile.
+    const t = choice?.depthwise
+      ? {
+        rows: Math.max(1, Math.min(choice.depthwise.rows, g.rows, 8 - (s.kh - 1) * s.dh)),
+        vectors: choice.depthwise.vectors,
+      }
+      : auto;
     return {
+      ...(choice ? { choice } : {}),
       isa: level,
       mr: 1,
       ng: t.vectors,
@@ -249,12 +260,33 @@ function rankTiles(
 }
 
 /**
+ * Tier 2's depthwise choices: tiles of rows × vectors that fit the planner's
+ * register budget (accumulators beside the weights, a load, a bias and the
+ * activation's registers), the planner's own left out.
+ */
+function depthwiseChoices(s: ConvSpec, plan: ConvPlan, tile: DepthwiseTile): ConvChoice[] {
+  const g = convGeometry(s), isa = vecIsa(plan.isa);
+  const act = s.activation ? 1 + activationTemps(isa, s.activation) : 0;
+  const taps = s.kh * s.kw, budget = Math.min(16, 30 - (taps <= 9 ? taps : 0) - act);
+  const rowsMost = Math.min(g.rows, 8 - (s.kh - 1) * s.dh);
+  const out: ConvChoice[] = [];
+  for (let v = 1; v <= Math.min(Math.ceil(g.ow / 16), 7); v++) {
+    for (let r = 1; r <= rowsMost; r++) {
+      if (r * v > budget || r * v < budget / 3 || (r === tile.rows && v === tile.vectors)) continue;
+      out.push({ mode: "runs", mr: 1, ng: v, l2: plan.l2, depthwise: { rows: r, vectors: v } });
+    }
+  }
+  return out.slice(0, 8);
+}
+
+/**
  * Tier 2's choices for a planned convolution: the best tiles of each store
  * mode by the estimate (the planner's own pick left out), and the plan's
  * tile with channel blocks sized for half and twice its L2 bytes.
  */
 export function convChoices(s: ConvSpec, plan: ConvPlan, perMode = 5): ConvChoice[] {
-  if (plan.depthwise !== null || plan.isa === "scalar") return [];
+  if (plan.isa === "scalar") return [];
+  if (plan.depthwise !== null) return depthwiseChoices(s, plan, plan.depthwise);
   const isa = vecIsa(plan.isa), g = convGeometry(s), L = isa.lanes;
   const work = g.cg * s.kh * s.kw;
   const pitched = g.wq > g.ow;
