@@ -5,6 +5,7 @@
  * shape), runs it and returns fresh output tensors.
  */
 import { Jit } from "../runtime/jit.ts";
+import type { JitStats } from "../runtime/stats.ts";
 import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS } from "../runtime/policy.ts";
 import { typedArrayTag, viewLength } from "../typed.ts";
 import type { DType } from "../onnx/dtype.ts";
@@ -460,6 +461,11 @@ export class InferenceSession {
   /** Kernels whose tuning (tier 2) has not ended: 0 once the warm-up has tuned them all. */
   get tuningPending(): number {
     return this.#jit.tuningPending;
+  }
+
+  /** The session's kernels: the Jit's stats (per key: calls, µs per call, plan, tier, tuning). */
+  kernelStats(): JitStats {
+    return this.#jit.stats();
   }
 
   /**

@@ -56,6 +56,14 @@ export class Tuner<K> {
   #order: number[] = [];
   /** The next call is a fresh candidate's first (warm-up) call. */
   #warm = -1;
+  /** Tier 1's calls timed before the rounds, ns. */
+  readonly #baseline: number[] = [];
+
+  /** Tier 1's time per call: its median in the rounds, or of its baseline before them. */
+  #base(): number {
+    return this.candidates[0].samples.length ? this.median(0) : medianOf(this.#baseline);
+  }
+
   /** The key's measured run time at the last `next` (-1: not profiled). */
   #measuredNs = -1;
   /** When waiting on the budget: the call count at which to look again. */
@@ -77,13 +85,9 @@ export class Tuner<K> {
     this.#compileEstimateNs = compileEstimateNs;
   }
 
-  /** Median of a candidate's samples (Infinity without any). */
+  /** Median of a candidate's samples in the rounds (Infinity without any). */
   median(i: number): number {
-    const s = this.candidates[i].samples;
-    if (s.length === 0) return Infinity;
-    const sorted = [...s].sort((x, y) => x - y);
-    const h = sorted.length >> 1;
-    return sorted.length & 1 ? sorted[h] : (sorted[h - 1] + sorted[h]) / 2;
+    return medianOf(this.candidates[i].samples);
   }
 
   /**
@@ -93,7 +97,7 @@ export class Tuner<K> {
    */
   available(calls: number, unlimited: boolean, measuredNs = -1): number {
     if (unlimited) return Infinity;
-    const base = this.median(0);
+    const base = this.#base();
     const runNs = measuredNs >= 0
       ? measuredNs
       : (calls - this.#timedCalls) * (Number.isFinite(base) ? base : 0) + this.#timedNs;
@@ -107,7 +111,7 @@ export class Tuner<K> {
    */
   next(calls: number, unlimited: boolean, measuredNs = -1): number {
     const c = this.candidates;
-    if (c[0].samples.length < TUNE.baseline) return 0;
+    if (this.#baseline.length < TUNE.baseline) return 0;
     this.#measuredNs = measuredNs;
     // Build every candidate first (as the budget allows), one per call.
     for (let i = 1; i < c.length; i++) {
@@ -119,7 +123,7 @@ export class Tuner<K> {
     const i = this.#order[this.#cursor];
     // A call on tier 1 costs nothing extra; another is expected to cost what its last did beyond it.
     if (i === 0) return 0;
-    const extra = Math.max(0, c[i].lastNs - this.median(0));
+    const extra = Math.max(0, c[i].lastNs - this.#base());
     return this.#afford(calls, unlimited, extra) ? i : -1;
   }
 
@@ -127,7 +131,7 @@ export class Tuner<K> {
     const left = this.available(calls, unlimited, this.#measuredNs);
     if (left >= ns) return true;
     // Wait until the key's run time pays for it (its calls at the tier-1 median).
-    const perCall = this.#budget * this.median(0);
+    const perCall = this.#budget * this.#base();
     const wait = perCall > 0 ? Math.ceil((ns - left) / perCall) : Infinity;
     this.resumeAt = calls + Math.max(1, Math.min(wait, 1e9));
     this.state = "waiting";
@@ -160,7 +164,7 @@ export class Tuner<K> {
     this.candidates[i].lastNs = ns;
     this.#timedCalls++;
     this.#timedNs += ns;
-    const base = this.median(0);
+    const base = this.#base();
     const extra = i !== 0 && Number.isFinite(base) ? Math.max(0, ns - base) : 0;
     this.spentNs += extra;
     // A build and its first call are one action (the call follows at once, unchecked).
@@ -171,8 +175,13 @@ export class Tuner<K> {
       this.#warm = -1;
       return false;
     }
+    // Before the rounds: tier 1's baseline, which prices the budget only (the
+    // first calls after a compile run colder than the rounds' interleaved ones).
+    if (this.#order.length === 0) {
+      if (i === 0) this.#baseline.push(ns);
+      return false;
+    }
     this.candidates[i].samples.push(ns);
-    if (this.#order.length === 0) return false; // baseline calls
     if (++this.#cursor < this.#order.length) return false;
     this.#rounds++;
     if (this.#rounds % TUNE.rounds.min === 0) this.#prune();
@@ -222,7 +231,9 @@ export class Tuner<K> {
         best = i;
       }
     }
-    this.winner = this.median(best) < base * (1 - TUNE.minGain) ? best : 0;
+    // Faster by the median, and clearly: three quarters of its calls beat tier 1's median.
+    const clear = quantileOf(this.candidates[best].samples, 0.75) < base;
+    this.winner = clear && this.median(best) < base * (1 - TUNE.minGain) ? best : 0;
     this.state = "done";
     return true;
   }
@@ -237,4 +248,18 @@ export class Tuner<K> {
 /** A candidate's identity: its plan and part count. */
 export function candidateId(plan: KernelPlan, parts: number): string {
   return `${parts}|${JSON.stringify(plan)}`;
+}
+
+function medianOf(s: readonly number[]): number {
+  return quantileOf(s, 0.5);
+}
+
+/** The q-quantile of samples (linear between order statistics; Infinity without any). */
+function quantileOf(s: readonly number[], q: number): number {
+  if (s.length === 0) return Infinity;
+  const sorted = [...s].sort((x, y) => x - y);
+  const at = q * (sorted.length - 1), lo = Math.floor(at);
+  return lo + 1 < sorted.length
+    ? sorted[lo] + (at - lo) * (sorted[lo + 1] - sorted[lo])
+    : sorted[lo];
 }
