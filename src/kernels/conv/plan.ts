@@ -141,8 +141,15 @@ export function planConv(
   for (const o of options) {
     if (choice !== undefined && o.mode !== choice.mode) continue;
     const t = choice === undefined
-      ? chooseTile(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments)
+      ? rankTiles(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments)[0]
       : { mr: Math.min(choice.mr, g.ocg), ng: choice.ng, cost: 0 };
+    if (t === undefined) {
+      throw new Error(
+        `conv2d: no register tile fits the epilogue's ${
+          epilogueRegisters(s, isa, o.mode)
+        } registers`,
+      );
+    }
     const cost = o.runs * t.cost;
     if (!best || cost < best.cost) {
       best = { mode: o.mode, segments: o.segments, mr: t.mr, ng: t.ng, cost };
@@ -194,8 +201,8 @@ export function planConv(
 }
 
 /**
- * The register tile (channels × vectors) with the fewest estimated cycles
- * for `channels` × `vectors` of outputs, and that estimate: per k step (of
+ * Every register tile (channels × vectors) that fits, cheapest first, with
+ * its estimated cycles for `channels` × `vectors` of outputs: per k step (of
  * `work`) a tile of m × n costs the larger of its FMAs (two per cycle), its
  * loads (n vectors and m broadcasts, two per cycle) and the FMA latency (4
  * cycles per chain), its store `store` instructions per vector (two per
@@ -205,25 +212,6 @@ export function planConv(
  * broadcast-heavy 14×2 the estimate ties with 6×4 ran 13% slower (3×3
  * 512→512 on 7², 161 against 184 GFLOPS).
  */
-function chooseTile(
-  s: ConvSpec,
-  isa: VecIsa,
-  mode: ConvStoreMode,
-  channels: number,
-  vectors: number,
-  work: number,
-  store: number,
-): { mr: number; ng: number; cost: number } {
-  const ranked = rankTiles(s, isa, mode, channels, vectors, work, store);
-  if (ranked.length === 0) {
-    throw new Error(
-      `conv2d: no register tile fits the epilogue's ${epilogueRegisters(s, isa, mode)} registers`,
-    );
-  }
-  return ranked[0];
-}
-
-/** Every register tile that fits, by the estimate of {@link chooseTile}, best first. */
 function rankTiles(
   s: ConvSpec,
   isa: VecIsa,
