@@ -475,3 +475,43 @@ Deno.test({
     assert.throws(() => other.warmup(false), /closed/);
   },
 });
+
+Deno.test({
+  name: "tune: calls made through jit.async are timed where they run and tune the key, same bits",
+  ignore: !GEMM_TUNES,
+  async fn() {
+    const rand = seededRandom(12);
+    const [m, n, k] = [48, 96, 128];
+    const a = floats(m * k, rand), b = floats(k * n, rand), c = new Float32Array(m * n);
+    for (const threads of [1, 2]) {
+      using jit = new Jit({ threads, minPartUs: threads > 1 ? 0 : undefined });
+      const o = { m, n, k };
+      await jit.async(() => jit.gemm(a, b, c, o));
+      const first = c.slice();
+      jit.warmup(true);
+      let lists = 0;
+      for (; lists < 400 && jit.stats().keys[0].tuning?.state !== "done"; lists++) {
+        c.fill(NaN);
+        // Several calls of the key per list: one of them is timed, the others run its kernel.
+        await jit.async(() => {
+          jit.gemm(a, b, c, o);
+          jit.gemm(a, b, c, o);
+        });
+        assert.deepEqual(c, first, `threads ${threads}, list ${lists}`);
+      }
+      jit.warmup(false);
+      const t = jit.stats().keys[0].tuning!;
+      assert.equal(t.state, "done", `threads ${threads}: not tuned after ${lists} lists`);
+      for (const cand of t.candidates) {
+        assert.ok(cand.samples > 0 && cand.medianUs! > 0, `${cand.plan}: never timed`);
+      }
+      // An aborted recording leaves no timed call pending.
+      await assert.rejects(jit.async(() => {
+        jit.gemm(a, b, c, o);
+        throw new Error("stop");
+      }));
+      await jit.async(() => jit.gemm(a, b, c, o));
+      assert.deepEqual(c, first);
+    }
+  },
+});

@@ -19,6 +19,7 @@ import {
   POOL_BYTES,
   sequenceCode,
   shutdownCode,
+  timedPartCode,
   WORKER,
   WORKER_BYTES,
   workerCode,
@@ -65,6 +66,8 @@ export class ThreadPool {
   readonly forkJoin: Deno.PointerObject;
   /** `runAll(job)`: every part of a job in order, on the calling thread. */
   readonly runAll: Deno.PointerObject;
+  /** Address of `timedPart(block)`: a part entry timing another (see pool_code.ts). */
+  readonly timedPart: number;
   readonly #threads: bigint[] = [];
   #users = 0;
   #spin: SpinPolicy = { workerUs: 0, callerUs: 0, streamUs: 0 };
@@ -88,6 +91,7 @@ export class ThreadPool {
       (cpuid(0x80000001)[3] & (1 << 27)) !== 0;
     this.#view.setUint32(POOL.KEEP_OFF, rdtscp && cpus > 1 ? 1 : 0, true);
     this.runAll = this.#arena.install(sequenceCode()).pointer;
+    this.timedPart = this.#arena.install(timedPartCode()).address;
   }
 
   /** Address of the shared page (tests read it). */

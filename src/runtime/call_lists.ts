@@ -25,6 +25,11 @@ export interface RecordedCall {
   workspace: [number, number][];
   /** The buffers of its operands. */
   buffers: ArrayBufferLike[];
+  /**
+   * A call tier 2 times: the list enters `part` (the pool's `timedPart`) with
+   * the block at `header` + `at` ([fn, argument block, counters] as doubles).
+   */
+  timed?: { part: number; header: NativeBlock; at: number };
 }
 
 interface Recording {
@@ -268,8 +273,11 @@ function listOf(calls: RecordedCall[], workspace: GuardedPages | null): NativeBl
   // No workspace (no kernel of the list needs one): the slots are never read.
   const base = workspace?.address ?? 0;
   calls.forEach((c, i) => {
-    list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = c.fn;
-    list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = c.args.address + c.at;
+    const t = c.timed;
+    list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = t ? t.part : c.fn;
+    list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = t
+      ? t.header.address + t.at
+      : c.args.address + c.at;
     for (const [slot, offset] of c.workspace) c.args.f64[c.at / 8 + slot] = base + offset;
   });
   return list;

@@ -26,7 +26,7 @@ import { JOB_PARTS, JOB_WAKE, JOB_WHOLE, PART_BYTES } from "../native/pool_code.
 import { sharedPool, type ThreadPool } from "../native/pool.ts";
 import { tscRate } from "../native/stubs.ts";
 import { describe, isFloat32Array, isResizable, viewBuffer, viewByteOffset } from "../typed.ts";
-import { CallLists } from "./call_lists.ts";
+import { CallLists, type RecordedCall } from "./call_lists.ts";
 import { LruList, type LruNode } from "./lru.ts";
 import {
   ensureWorkspace,
@@ -156,6 +156,11 @@ interface Entry extends LruNode {
   /** Its tuning as stats (in progress, done, cached), or null if it never started. */
   tuneState: TuneState | null;
   tuneStats: TuneStats | null;
+  /** Counters of its timed call in a recorded list not yet run, or null; and the candidate's index. */
+  tunePending: NativeBlock | null;
+  tunePendingIndex: number;
+  /** Calls recorded for jit.async (not profiled: its counters hold only its synchronous calls). */
+  recordedCalls: number;
 }
 
 /** Stand-in addresses where no native code runs: distinct per buffer, for the overlap check. */
@@ -226,6 +231,8 @@ export class Runtime {
   #eager = false;
   /** Counters of one timed tuning call. */
   #tuneCounters: NativeBlock | null = null;
+  /** Keys with a timed tuning call in the recording (settled when its list has run). */
+  #recTimed: Entry[] = [];
 
   /** A runtime; nothing native is made until the first kernel. */
   constructor(config: RuntimeConfig, owner: object) {
@@ -347,11 +354,14 @@ export class Runtime {
   beginAsync(retain = true): void {
     if (this.#closed) throw closedError();
     this.#lists.begin(retain);
+    this.#recTimed = [];
   }
 
   /** Drops the calls recorded (the recording function threw: none of them runs). */
   abortAsync(): void {
     this.#lists.abort();
+    for (const e of this.#recTimed) e.tunePending = null;
+    this.#recTimed = [];
   }
 
   /**
@@ -365,14 +375,21 @@ export class Runtime {
       return Promise.resolve();
     }
     const owner = this.#owner.deref(); // held until the calls end: its code must stay
+    const timed = this.#recTimed;
+    this.#recTimed = [];
     return this.#lists.run(this.#d, sharedPool().runAll, () => {
       void owner;
+      this.#settleTimed(timed);
       if (this.#lists.inflight === 0 && this.#releaseLater) this.#releaseSet();
     }, retain);
   }
 
-  /** Records a call: a copy of its argument block (or its job's), run later by endAsync. */
-  #record(e: Entry, kernel: Kernel): void {
+  /**
+   * Records a call: a copy of its argument block (or its job's), run later by
+   * endAsync; with `counters`, entered through the pool's `timedPart` (tier 2).
+   */
+  #record(e: Entry, kernel: Kernel, counters: NativeBlock | null = null): void {
+    e.recordedCalls++;
     const buffers: ArrayBufferLike[] = [];
     // Not retaining: the caller owns the buffers (nothing to keep or check).
     for (let i = 0; this.#lists.retaining && i < e.family.operands.length; i++) {
@@ -392,13 +409,14 @@ export class Runtime {
       const src = this.#args!, dst = args.f64, f = at / 8;
       for (let i = 0; i < ARG_BLOCK_BYTES / 8; i++) dst[f + i] = src[i];
       const ws = kernel.plan.workspaceBytes;
-      const call = {
+      const call: RecordedCall = {
         fn: kernel.block.address,
         args,
         at,
         workspace: ws ? WORKSPACE_AT_0 : NO_WORKSPACE,
         buffers,
       };
+      if (counters !== null) this.#timeRecorded(call, counters);
       this.#lists.add(call, kernel.blocks, ws);
       return;
     }
@@ -415,8 +433,36 @@ export class Runtime {
       job.f64[f + (JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + at + 8 * split.argsAt[p];
       workspace.push([split.argsAt[p] + WORKSPACE_SLOT, p * split.workspaceStride]);
     }
-    const call = { fn: pointerValue(this.#pool!.forkJoin), args: job, at, workspace, buffers };
+    const call: RecordedCall = {
+      fn: pointerValue(this.#pool!.forkJoin),
+      args: job,
+      at,
+      workspace,
+      buffers,
+    };
+    if (counters !== null) this.#timeRecorded(call, counters);
     this.#lists.add(call, kernel.blocks, split.parts * split.workspaceStride);
+  }
+
+  /** Makes a recorded call a timed one: its list enters it through `timedPart`. */
+  #timeRecorded(call: RecordedCall, counters: NativeBlock): void {
+    const [header, at] = this.#lists.argBlock(24);
+    const f = at / 8;
+    header.f64[f] = call.fn;
+    header.f64[f + 1] = call.args.address + call.at;
+    header.f64[f + 2] = counters.address;
+    call.timed = { part: sharedPool().timedPart, header, at };
+  }
+
+  /** Feeds the tuners the times of their calls in a list that has run. */
+  #settleTimed(keys: Entry[]): void {
+    for (const e of keys) {
+      const c = e.tunePending, t = e.tuner;
+      e.tunePending = null;
+      if (c === null || t === null || this.#closed || c.u32[2] === 0) continue; // never ran
+      const ns = (c.u32[0] + c.u32[1] * 2 ** 32) / tscRate();
+      if (t.record(e.tunePendingIndex, ns)) this.#finishTuning(e, t);
+    }
   }
 
   /** A call whose key has no kernel: compile it (the first call, or after an eviction). */
@@ -474,7 +520,11 @@ export class Runtime {
 
   #reference(e: Entry, ops: number): void {
     // Calls recorded before this one run first: the order of calls is kept.
-    if (this.#lists.recording) this.#lists.flush(this.#d!, sharedPool().runAll);
+    if (this.#lists.recording) {
+      this.#lists.flush(this.#d!, sharedPool().runAll);
+      this.#settleTimed(this.#recTimed);
+      this.#recTimed = [];
+    }
     e.referenceCalls++;
     e.family.reference(e.spec, this.#views.slice(0, ops) as Float32Array[]);
   }
@@ -514,6 +564,9 @@ export class Runtime {
       tuner: null,
       tuneState: null,
       tuneStats: null,
+      tunePending: null,
+      tunePendingIndex: -1,
+      recordedCalls: 0,
       lruPrev: null,
       lruNext: null,
       lruBytes: 0,
@@ -775,8 +828,8 @@ export class Runtime {
 
   /** A call of a key that tier 2 works on: the candidate the tuner picks, timed. */
   #tier2(e: Entry, kernel: Kernel): void {
-    // Recorded calls run later, untimed: tier 2 waits for synchronous ones.
-    if (this.#lists.recording) return this.#call(e, kernel);
+    // One timed call of a key at a time: one in a recorded list waits for the list to run.
+    if (e.tunePending !== null) return this.#call(e, kernel);
     let t = e.tuner;
     if (t === null) {
       t = this.#startTuning(e, kernel);
@@ -801,6 +854,14 @@ export class Runtime {
         t.failed(i, (err as Error)?.message ?? String(err), (performance.now() - t0) * 1e6);
         return this.#call(e, kernel);
       }
+    }
+    if (this.#lists.recording) {
+      // Recorded: timed where it runs (off the event loop), fed back when its list has run.
+      const counters = new NativeBlock(16);
+      e.tunePending = counters;
+      e.tunePendingIndex = i;
+      this.#recTimed.push(e);
+      return this.#record(e, cand.kernel!, counters);
     }
     if (t.record(i, this.#timedCall(e, cand.kernel!))) this.#finishTuning(e, t);
   }
@@ -860,7 +921,8 @@ export class Runtime {
 
   /** The key's kernel time so far, ns, when the runtime profiles (else -1). */
   #measuredNs(e: Entry): number {
-    if (!this.#profile || e.counters === null) return -1;
+    // Recorded calls are not profiled: their key's counters miss them.
+    if (!this.#profile || e.counters === null || e.recordedCalls > 0) return -1;
     const u = e.counters.u32;
     return (u[0] + u[1] * 2 ** 32) / tscRate();
   }
