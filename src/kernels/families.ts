@@ -8,6 +8,7 @@ import type { OpFamily } from "./family.ts";
 import { BATCHNORM } from "./batchnorm/family.ts";
 import { BINARY } from "./binary/family.ts";
 import { CONV, CONV_TRANSPOSE } from "./conv/family.ts";
+import { CHAIN } from "./chain/family.ts";
 import { COPY } from "./copy/family.ts";
 import { GEMM } from "./gemm/family.ts";
 import { NORM } from "./norm/family.ts";
@@ -31,6 +32,7 @@ export const FAMILIES: readonly OpFamily[] = [
   BATCHNORM,
   RESIZE,
   COPY,
+  CHAIN,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

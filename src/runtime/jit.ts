@@ -49,6 +49,7 @@ import {
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
 import { COPY, type CopyOptions, readCopy } from "../kernels/copy/mod.ts";
+import { CHAIN, type ChainStep, readChain } from "../kernels/chain/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -186,6 +187,7 @@ const CONV_TRANSPOSE_ID = familyId(CONV_TRANSPOSE);
 const BATCHNORM_ID = familyId(BATCHNORM);
 const RESIZE_ID = familyId(RESIZE);
 const COPY_ID = familyId(COPY);
+const CHAIN_ID = familyId(CHAIN);
 /** Most threads of a Jit: the caller and every worker a pool holds. */
 const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
@@ -378,6 +380,32 @@ export class Jit {
     rt.operand(UNARY, 1, y);
     readUnary(op, x, y, params, rt.key, rt.extents);
     rt.run(UNARY_ID);
+  }
+
+  /**
+   * Several elementwise steps in one pass over x: y = step_k(…step_1(x)),
+   * each step rounded to f32 as the op called alone would be (same bits as
+   * the ops one by one, without the passes over memory between them). A
+   * step is a unary op as `activation` takes it (`"sigmoid"`,
+   * `{ op: "leakyRelu", alpha }`) or a binary op against a constant or
+   * against x: `{ op: "mul", value: 0.5 }`, `{ op: "mul", x: true }`,
+   * `{ op: "sub", value: 1, left: true }` (1 − y). At most 8 steps; y may be x.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const x = new Float32Array([-1, 0, 1, 2]), y = new Float32Array(4);
+   * jit.chain(x, y, ["sigmoid", { op: "mul", x: true }]); // SiLU written as two ops
+   * ```
+   */
+  chain(x: Float32Array, y: Float32Array, steps: readonly ChainStep[]): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(CHAIN, 0, x);
+    rt.operand(CHAIN, 1, y);
+    readChain(x, y, steps, rt.key, rt.extents);
+    rt.run(CHAIN_ID);
   }
 
   /**

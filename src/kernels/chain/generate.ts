@@ -1,0 +1,95 @@
+/**
+ * The chain kernel: one row of n elements through the shared elementwise
+ * pass (elementwise.ts) with f the composition of the steps' emitters (the
+ * unary ops' and the binary family's own), each step's value in a register.
+ *
+ * @module
+ */
+import { Assembler, type Program, rdx, rsi } from "../../../asm/mod.ts";
+import { loadPointer } from "../abi.ts";
+import { emitBinary, emitPowConstant } from "../binary/ops.ts";
+import { emitRowsPass, streamsFor } from "../elementwise.ts";
+import type { Lanes } from "../math/lanes.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import { Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { CHAIN_ARG, type ChainSpec, type ChainStepSpec } from "./spec.ts";
+
+/** How a chain kernel is built. */
+export interface ChainPlan {
+  /** Vector level. */
+  isa: VecLevel;
+  /** Most interleaved vectors per step (see streamsFor). */
+  streams: number;
+  /** No workspace. */
+  workspaceBytes: 0;
+  /** One line for listings and stats. */
+  description: string;
+}
+
+/** FLOPs per element of a step (a binary step one, pow ~30). */
+export function stepFlops(s: ChainStepSpec): number {
+  if (s.kind === "unary") return UNARY_OPS[s.op].flops;
+  return s.op === "pow" ? 30 : 1;
+}
+
+/** The plan: as many interleaved vectors as the chain's work calls for. */
+export function planChain(s: ChainSpec, isa: VecLevel): ChainPlan {
+  const flops = s.steps.reduce((t, st) => t + stepFlops(st), 0);
+  return {
+    isa,
+    streams: streamsFor(flops),
+    workspaceBytes: 0,
+    description: `${isa} chain of ${s.steps.length}`,
+  };
+}
+
+/** d = step(cur) (d ≠ cur, cur and x kept). */
+function emitStep(m: Lanes, s: ChainStepSpec, d: number, cur: number, x: number): void {
+  if (s.kind === "unary") return UNARY_OPS[s.op].emit(m, d, cur, s.params);
+  if (s.operand === "x") {
+    return s.left ? emitBinary(m, s.op, d, x, cur) : emitBinary(m, s.op, d, cur, x);
+  }
+  // A constant exponent: the binary family's exact code for it.
+  if (s.op === "pow" && !s.left && emitPowConstant(m, d, cur, s.value)) return;
+  const c = m.take();
+  m.v.move(c, { f32: s.value });
+  if (s.left) emitBinary(m, s.op, d, c, cur);
+  else emitBinary(m, s.op, d, cur, c);
+  m.give(c);
+}
+
+/** Emits `void kernel(args)`: y[i] = steps(x[i]) for i < n. */
+export function generateChain(
+  s: ChainSpec,
+  plan: ChainPlan,
+  options: { listing: boolean },
+): Program {
+  const a = new Assembler({ listing: options.listing });
+  const isa = vecIsa(plan.isa);
+  loadPointer(a, rsi, CHAIN_ARG.X);
+  loadPointer(a, rdx, CHAIN_ARG.Y);
+  emitRowsPass(a, isa, {
+    rows: 1,
+    cols: s.n,
+    x: rsi,
+    xStride: 0,
+    y: rdx,
+    yStride: 0,
+    f: (m, y, x) => {
+      // Two registers take turns holding the running value; the last step writes y.
+      const last = s.steps.length - 1;
+      const t = last > 0 ? [m.take(), last > 1 ? m.take() : -1] : [];
+      let cur = x;
+      s.steps.forEach((st, i) => {
+        const d = i === last ? y : t[i & 1];
+        emitStep(m, st, d, cur, x);
+        cur = d;
+      });
+      m.give(...t.filter((r) => r >= 0));
+    },
+    streams: plan.streams,
+  });
+  new Vec(a, isa).leave();
+  a.emit("ret");
+  return a.finish();
+}
