@@ -326,3 +326,27 @@ Deno.test("bounds: copy stays inside x and y, guard pages on both sides", () => 
   }
   assert.equal(runs, 80);
 });
+
+Deno.test("bounds: chain stays inside x and y, guard pages on both sides", () => {
+  const r = rng(4848);
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  let runs = 0;
+  for (let t = 0; t < 30; t++) {
+    const n = pick(r, [1, 7, 15, 16, 17, 31, 33, 1000, 1025, 40001]);
+    for (const side of ["end", "start"] as const) {
+      const X = guarded(n, side), Y = guarded(n, side);
+      try {
+        X.view.fill(0.5);
+        for (const j of [jit, split]) {
+          j.chain(X.view, Y.view, ["sigmoid", { op: "mul", x: true }, { op: "pow", value: 3 }]);
+        }
+        runs++;
+      } finally {
+        X.free();
+        Y.free();
+      }
+    }
+  }
+  assert.equal(runs, 60);
+});

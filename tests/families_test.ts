@@ -69,6 +69,13 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         outW: 12,
         mode: "cubic",
       }),
+    chain: (jit, out) =>
+      jit.chain(x.subarray(0, 333), out.subarray(0, 333), [
+        { op: "mul", value: 0.5 },
+        "sigmoid",
+        { op: "mul", x: true },
+        { op: "sub", value: 1, left: true },
+      ]),
     copy: (jit, out) =>
       jit.copy(x.subarray(0, 120), out.subarray(0, 120), { dims: [4, 5, 6], xStrides: [1, 24, 4] }),
     pool: (jit, out) =>

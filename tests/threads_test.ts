@@ -202,6 +202,17 @@ function cases(seed: number): Case[] {
       run: (jit, y) => jit.copy(cx, y, { dims: [3, ...d], xStrides: [0, d[1] * d[2], d[2], 1] }),
     });
   }
+  {
+    // An elementwise chain of an edge length.
+    const n = 16 * int(r, 40, 90) + edge();
+    const cx = vec(n);
+    out.push({
+      name: `chain n=${n}`,
+      outputs: n,
+      run: (jit, y) =>
+        jit.chain(cx, y, ["tanh", { op: "mul", x: true }, { op: "add", value: 0.25 }, "exp"]),
+    });
+  }
   return out;
 }
 

@@ -2,6 +2,7 @@
  * The graph IR: nodes with typed attributes, constants, and the graph's
  * inputs and outputs. Fusions rewrite it; the planner turns it into steps.
  */
+import type { ChainStep } from "../kernels/chain/mod.ts";
 import type { Activation } from "../kernels/unary/read.ts";
 import type { DType } from "../onnx/dtype.ts";
 import type { ConstTensor } from "../onnx/tensor_data.ts";
@@ -98,6 +99,11 @@ export interface Node {
      * strides (attention's head split and merge).
      */
     perms?: (number[] | null)[];
+    /**
+     * ElementwiseChain only: the steps, and the largest rank of the scalar
+     * constants folded into them (the output is x's shape padded to it).
+     */
+    chain?: { steps: ChainStep[]; constRank: number };
   };
 }
 

@@ -49,7 +49,7 @@ import {
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
 import { COPY, type CopyOptions, readCopy } from "../kernels/copy/mod.ts";
-import { CHAIN, type ChainStep, readChain } from "../kernels/chain/mod.ts";
+import { CHAIN, type ChainStep, type ChainSteps, readChain } from "../kernels/chain/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -390,6 +390,7 @@ export class Jit {
    * `{ op: "leakyRelu", alpha }`) or a binary op against a constant or
    * against x: `{ op: "mul", value: 0.5 }`, `{ op: "mul", x: true }`,
    * `{ op: "sub", value: 1, left: true }` (1 − y). At most 8 steps; y may be x.
+   * In a loop, pass a {@link ChainSteps} (checked and encoded once).
    *
    * @example
    * ```ts
@@ -399,7 +400,7 @@ export class Jit {
    * jit.chain(x, y, ["sigmoid", { op: "mul", x: true }]); // SiLU written as two ops
    * ```
    */
-  chain(x: Float32Array, y: Float32Array, steps: readonly ChainStep[]): void {
+  chain(x: Float32Array, y: Float32Array, steps: readonly ChainStep[] | ChainSteps): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     rt.operand(CHAIN, 0, x);

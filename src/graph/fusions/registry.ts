@@ -3,6 +3,7 @@ import { ACTIVATION } from "./activation.ts";
 import { ADD_LAYERNORM } from "./add_layernorm.ts";
 import { BATCHNORM_INTO_CONV } from "./batchnorm_conv.ts";
 import { CONV_RESIDUAL } from "./conv_residual.ts";
+import { ELEMENTWISE_CHAIN_FUSION } from "./elementwise_chain.ts";
 import type { Fusion } from "./fusion.ts";
 import { GELU } from "./gelu.ts";
 import { HARD_SWISH } from "./hardswish.ts";
@@ -20,4 +21,5 @@ export const FUSIONS: readonly Fusion[] = [
   CONV_RESIDUAL,
   ACTIVATION,
   ADD_LAYERNORM,
+  ELEMENTWISE_CHAIN_FUSION,
 ];

@@ -5,6 +5,7 @@
  * the domain "njit" (extra inputs and `node.fused` allowed).
  */
 import { BINARY_OPS } from "./binary.ts";
+import { ELEMENTWISE_CHAIN } from "./chain.ts";
 import { CONV_OPS } from "./conv.ts";
 import { GEMM_OP, MATMUL } from "./matmul.ts";
 import { INDEXING_OPS } from "./indexing.ts";
@@ -31,8 +32,12 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
 /** Ops that have a fused form (domain "njit"). */
 const FUSED = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm", "LayerNormalization"]);
 
+/** Ops that exist only as fusions make them (domain "njit"). */
+const NJIT_ONLY: ReadonlyMap<string, OpDef> = new Map([["ElementwiseChain", ELEMENTWISE_CHAIN]]);
+
 /** The definition of an op of the default domain (or a fused op of "njit"), or null. */
 export function opDef(op: string, domain = ""): OpDef | null {
+  if (domain === "njit" && NJIT_ONLY.has(op)) return NJIT_ONLY.get(op)!;
   if (domain === "njit" && !FUSED.has(op)) return null;
   if (domain !== "" && domain !== "njit") return null;
   return OPS.get(op) ?? null;

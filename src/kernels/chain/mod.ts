@@ -5,5 +5,5 @@
  * @module
  */
 export { CHAIN, chainReference } from "./family.ts";
-export { type ChainStep, readChain } from "./read.ts";
+export { type ChainStep, ChainSteps, readChain } from "./read.ts";
 export { type ChainSpec, describeChain, MAX_CHAIN_STEPS } from "./spec.ts";

@@ -66,30 +66,53 @@ function readBinaryStep(i: number, step: object, id: number, key: Int32Array, sl
   key[slot + 2] = 0;
 }
 
+/** `who` of each step's errors, made once (a string built per call would allocate). */
+const WHO = Array.from({ length: MAX_CHAIN_STEPS }, (_, i) => `chain: steps[${i}]`);
+
 /**
- * Checks a chain call (x and y are known Float32Arrays) and writes its key
- * (slots 1..26) and the bytes x and y touch.
+ * Steps checked and encoded once, for calls in a loop: reading an array of
+ * step objects of different shapes on every call costs a few loads that V8
+ * cannot keep monomorphic (and may box their numbers); a `ChainSteps` is
+ * copied as integers. Immutable: later changes to the array it was made from
+ * do not reach it.
+ *
+ * @example
+ * ```ts
+ * import { ChainSteps, Jit } from "@njit/core";
+ * using jit = new Jit();
+ * const silu = new ChainSteps(["sigmoid", { op: "mul", x: true }]);
+ * const x = new Float32Array(1024), y = new Float32Array(1024);
+ * for (let i = 0; i < 100; i++) jit.chain(x, y, silu);
+ * ```
  */
-export function readChain(
-  x: Float32Array,
-  y: Float32Array,
-  steps: readonly ChainStep[],
-  key: Int32Array,
-  extents: Float64Array,
-): void {
-  const n = viewLength(x), ny = viewLength(y);
-  if (ny !== n) {
-    throw new RangeError(
-      `chain: y has ${ny} elements but x has ${n}; y must have exactly as many (or be x)`,
-    );
+export class ChainSteps {
+  /** Key slots 2..26: the step count, then (code, a, b) per step. */
+  readonly #slots: Int32Array;
+  /** Checks and encodes `steps` (the errors of `jit.chain`). */
+  constructor(steps: readonly ChainStep[]) {
+    const key = new Int32Array(3 + 3 * MAX_CHAIN_STEPS);
+    readSteps(steps, key);
+    this.#slots = key.slice(2);
   }
-  if (n > MAX_CHAIN_ELEMENTS) {
-    throw new RangeError(`chain: x has ${n} elements; at most ${MAX_CHAIN_ELEMENTS} per call`);
+  /** Steps in the chain. */
+  get length(): number {
+    return this.#slots[0];
   }
+  /** Whether `x` is a ChainSteps (a brand check: a lookalike object is not). */
+  static is(x: unknown): x is ChainSteps {
+    return typeof x === "object" && x !== null && #slots in x;
+  }
+  /** Writes the encoded steps into key slots 2.. */
+  static copyInto(c: ChainSteps, key: Int32Array): void {
+    key.set(c.#slots, 2);
+  }
+}
+
+/** Checks `steps` and writes key[2] (the count) and slots 3.. (three per step). */
+function readSteps(steps: readonly ChainStep[], key: Int32Array): void {
   if (!Array.isArray(steps)) badSteps(steps);
   const count = steps.length;
   if (count < 1 || count > MAX_CHAIN_STEPS) badSteps(steps);
-  key[1] = n;
   key[2] = count;
   for (let i = 0; i < MAX_CHAIN_STEPS; i++) {
     const slot = 3 + 3 * i;
@@ -103,7 +126,7 @@ export function readChain(
     if (b !== undefined && typeof step === "object" && step !== null) {
       readBinaryStep(i, step, b, key, slot);
     } else if (typeof op === "string" && UNARY_IDS.has(op as UnaryOp)) {
-      readActivation(`chain: steps[${i}]`, step, key, slot);
+      readActivation(WHO[i], step, key, slot);
     } else {
       badStep(
         i,
@@ -113,6 +136,31 @@ export function readChain(
       );
     }
   }
+}
+
+/**
+ * Checks a chain call (x and y are known Float32Arrays) and writes its key
+ * (slots 1..26) and the bytes x and y touch.
+ */
+export function readChain(
+  x: Float32Array,
+  y: Float32Array,
+  steps: readonly ChainStep[] | ChainSteps,
+  key: Int32Array,
+  extents: Float64Array,
+): void {
+  const n = viewLength(x), ny = viewLength(y);
+  if (ny !== n) {
+    throw new RangeError(
+      `chain: y has ${ny} elements but x has ${n}; y must have exactly as many (or be x)`,
+    );
+  }
+  if (n > MAX_CHAIN_ELEMENTS) {
+    throw new RangeError(`chain: x has ${n} elements; at most ${MAX_CHAIN_ELEMENTS} per call`);
+  }
+  key[1] = n;
+  if (ChainSteps.is(steps)) ChainSteps.copyInto(steps, key);
+  else readSteps(steps, key);
   extents[0] = 4 * n;
   extents[1] = 4 * n;
 }
