@@ -10,7 +10,7 @@
  *
  *   deno task compare --ops [--threads 2] [--sizes 1048576,67108864] [--json]
  */
-import { type IsaLevel, Jit, type UnaryOp } from "../mod.ts";
+import { ChainSteps, type IsaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { timeInBlocks } from "./timing.ts";
 import { tuneWarmup } from "./tuning.ts";
 
@@ -277,6 +277,53 @@ export function compareOps(
     const row = measure(jits, `layerNorm ${r}×${c}`, n, ours, copy, peer);
     rows.push(row);
     if (!options.json) print(row);
+  }
+  // Elementwise chains (the graph's fusion) against the same ops one by one.
+  if (!options.json) {
+    console.log("\nchain (n = 1 Mi)                     chain µs  one by one µs  speedup  copy µs");
+  }
+  {
+    const n = 1 << 20;
+    const x = new Float32Array(n).map((_, i) => ((i * 2654435761) % 2000) / 200 - 5);
+    const y = new Float32Array(n), t = new Float32Array(n), one = new Float32Array([1]);
+    const half = new Float32Array([0.5]);
+    const chains: [string, ChainSteps, () => void][] = [
+      ["silu as sigmoid, mul x", new ChainSteps(["sigmoid", { op: "mul", x: true }]), () => {
+        jit.unary("sigmoid", x, t);
+        jit.binary("mul", t, [n], x, [n], y);
+      }],
+      [
+        "x·0.5 + 1 → tanh",
+        new ChainSteps([{ op: "mul", value: 0.5 }, { op: "add", value: 1 }, "tanh"]),
+        () => {
+          jit.binary("mul", x, [n], half, [1], t);
+          jit.binary("add", t, [n], one, [1], y);
+          jit.unary("tanh", y, t);
+        },
+      ],
+    ];
+    for (const [name, steps, separate] of chains) {
+      const copy = loaded ? () => loaded.shim.copy(x, y, n, wide) : () => y.set(x);
+      const [c, sep, cp] = race([() => jit.chain(x, y, steps), separate, copy], 8 * n);
+      rows.push({
+        op: `chain ${name}`,
+        n,
+        oursUs: c,
+        ours1Us: null,
+        dnnlUs: null,
+        copyUs: cp,
+        oursOfBound: cp / c,
+        dnnlOfBound: null,
+        speedup: sep / c,
+      });
+      if (!options.json) {
+        console.log(
+          `${name.padEnd(36)} ${c.toFixed(0).padStart(8)} ${sep.toFixed(0).padStart(14)} ${
+            (sep / c).toFixed(2).padStart(7)
+          }× ${cp.toFixed(0).padStart(8)}`,
+        );
+      }
+    }
   }
   // GEMM epilogues: the fused call against the plain GEMM, same operands, same run.
   if (!options.json) console.log("\ngemm (m×n×k)        plain µs   + bias + relu   + bias + gelu");
