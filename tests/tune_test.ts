@@ -282,8 +282,11 @@ Deno.test({
           t.lastSpendUs.toFixed(1)
         }) > ${allowed.toFixed(1)} µs`,
       );
-      // And the budget the tuner reports is that same fraction.
-      assert.ok(Math.abs((t.budgetUs ?? 0) - allowed) <= 0.01 * allowed + 1);
+      // And the budget a live tuning reports is that same fraction (a finished one's stats
+      // are those of its last call).
+      if (t.state !== "done") {
+        assert.ok(Math.abs((t.budgetUs ?? 0) - allowed) <= 0.01 * allowed + 1);
+      }
     };
     // A compile slowed by a loaded machine raises the next one's estimate: allow many calls.
     while (calls < 2_000_000) {

@@ -184,7 +184,8 @@ export class Tuner<K> {
     this.candidates[i].samples.push(ns);
     if (++this.#cursor < this.#order.length) return false;
     this.#rounds++;
-    if (this.#rounds % TUNE.rounds.min === 0) this.#prune();
+    if (this.#rounds % TUNE.rounds.min === 0) this.#prune(TUNE.drop);
+    else if (this.#rounds <= 2) this.#prune(TUNE.dropEarly); // far slower: no need for 5 rounds
     const live = this.#live();
     if (live.length === 1 || this.#rounds >= TUNE.rounds.max) return this.#finish();
     this.#startRound();
@@ -212,12 +213,12 @@ export class Tuner<K> {
     this.#cursor = 0;
   }
 
-  /** Stops measuring candidates clearly slower than the best (never tier 1). */
-  #prune(): void {
+  /** Stops measuring candidates slower than the best by more than `margin` (never tier 1). */
+  #prune(margin: number): void {
     const live = this.#live();
     const best = Math.min(...live.map((i) => this.median(i)));
     for (const i of live) {
-      if (i !== 0 && this.median(i) > best * (1 + TUNE.drop)) this.candidates[i].dropped = true;
+      if (i !== 0 && this.median(i) > best * (1 + margin)) this.candidates[i].dropped = true;
     }
   }
 
