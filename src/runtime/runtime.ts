@@ -38,16 +38,14 @@ import {
 import {
   compileReason,
   estimatedNs,
-  PARTS_PER_THREAD,
   partsFor,
   SPIN,
   type TierReason,
-  TUNE,
   WAKE_MIN_NS,
 } from "./policy.ts";
 import { formatReport, type JitStats, type KeyStats, type TuneStats } from "./stats.ts";
 import type { TuneCache } from "./tune_cache.ts";
-import { type Candidate, candidateId, Tuner, type TuneState } from "./tuner.ts";
+import { candidateList, describeTuning, Tuner, type TuneState, tuneStatsOf } from "./tuner.ts";
 
 /** What a runtime is made with (resolved options of a Jit). */
 export interface RuntimeConfig {
@@ -872,7 +870,14 @@ export class Runtime {
    */
   #startTuning(e: Entry, kernel: Kernel): Tuner<Kernel> | null {
     if (e.failure !== null || e.plan === null) return null;
-    const list = this.#candidates(e, e.plan, kernel.asked);
+    const list = candidateList<Kernel>(
+      e.family,
+      e.spec,
+      e.plan,
+      kernel.asked,
+      this.#config.threads,
+      this.#config.target,
+    );
     if (list.length < 2) return null;
     list[0].kernel = kernel;
     // A process's first compiles also warm V8 up on the generators (7 ms, then 0.1-0.4):
@@ -886,37 +891,6 @@ export class Runtime {
       console.error(`njit: tune ${e.text}: ${list.length} candidates (tier 1 first)`);
     }
     return t;
-  }
-
-  /** Candidates for a key whose tier-1 plan is `plan` asked in `asked` parts (tier 1 first). */
-  #candidates(e: Entry, plan: KernelPlan, asked: number): Candidate<Kernel>[] {
-    const f = e.family, c = this.#config;
-    const make = (p: KernelPlan, parts: number): Candidate<Kernel> => ({
-      plan: p,
-      parts,
-      id: candidateId(p, parts),
-      kernel: null,
-      failure: null,
-      compileNs: 0,
-      samples: [],
-      dropped: false,
-      lastNs: 0,
-    });
-    const out = [make(plan, asked)];
-    const seen = new Set([out[0].id]);
-    const add = (p: KernelPlan, parts: number) => {
-      const cand = make(p, parts);
-      if (out.length < TUNE.maxCandidates && !seen.has(cand.id)) {
-        seen.add(cand.id);
-        out.push(cand);
-      }
-    };
-    // A split call: other part counts (the split never changes the bits).
-    if (f.partition !== undefined && asked >= 2) {
-      for (const n of [1, c.threads, 2 * c.threads, PARTS_PER_THREAD * c.threads]) add(plan, n);
-    }
-    for (const p of f.candidates?.(e.spec, plan, c.target) ?? []) add(p, asked);
-    return out;
   }
 
   /** The key's kernel time so far, ns, when the runtime profiles (else -1). */
@@ -993,22 +967,7 @@ export class Runtime {
         us: t.median(w) / 1000,
       });
     }
-    if (c.verbose) {
-      const lines = t.candidates.map((cand, i) =>
-        `  ${i === w ? "*" : " "} ${i === 0 ? "tier 1 " : `cand ${i} `}${cand.plan.description}` +
-        ` parts=${cand.parts}: ${
-          cand.failure ??
-            (cand.samples.length
-              ? `median ${(t.median(i) / 1000).toFixed(2)}us of ${cand.samples.length}`
-              : "not measured")
-        }`
-      );
-      console.error(
-        `njit: tuned ${e.text}: ${w === 0 ? "tier 1 kept" : `candidate ${w}`}, ` +
-          `${gain.toFixed(3)}× tier 1, tuning spent ${(t.spentNs / 1000).toFixed(1)}us\n` +
-          lines.join("\n"),
-      );
-    }
+    if (c.verbose) console.error(`njit: tuned ${e.text}: ${describeTuning(t)}`);
   }
 
   /** The key's tuning stats from its tuner. */
@@ -1017,22 +976,7 @@ export class Runtime {
     if (t === null) return;
     if (t.state !== "done") e.tuneState = t.state;
     const budget = t.available(e.calls, this.#eager, this.#measuredNs(e));
-    e.tuneStats = {
-      state: e.tuneState ?? t.state,
-      candidates: t.candidates.map((c, i) => ({
-        plan: c.plan.description,
-        parts: c.parts,
-        medianUs: c.samples.length ? t.median(i) / 1000 : null,
-        samples: c.samples.length,
-        compileUs: c.compileNs / 1000,
-        failure: c.failure,
-      })),
-      winner: t.winner >= 0 ? t.winner : null,
-      gain: t.winner >= 0 ? t.gain() : null,
-      spentUs: t.spentNs / 1000,
-      lastSpendUs: t.lastSpendNs / 1000,
-      budgetUs: Number.isFinite(budget) ? (budget + t.spentNs) / 1000 : null,
-    };
+    e.tuneStats = tuneStatsOf(t, e.tuneState ?? t.state, budget);
   }
 
   /** A plan the tuning cache holds for the key, if it is one of the key's candidates. */
@@ -1041,7 +985,14 @@ export class Runtime {
     if (c.tuneCache === null || e.tuneAt === Infinity) return;
     const hit = c.tuneCache.lookup(e.text, c.threads);
     if (hit === undefined) return;
-    const cand = this.#candidates(e, e.plan!, this.#partsWanted(e)).find((x) => x.id === hit.id);
+    const cand = candidateList(
+      e.family,
+      e.spec,
+      e.plan!,
+      this.#partsWanted(e),
+      c.threads,
+      c.target,
+    ).find((x) => x.id === hit.id);
     if (cand === undefined) {
       if (c.verbose) {
         console.error(`njit: ${e.text}: the tuning cache's plan is not a candidate; ignored`);

@@ -11,8 +11,9 @@
  *
  * @module
  */
-import type { KernelPlan } from "../kernels/family.ts";
-import { TUNE } from "./policy.ts";
+import type { KernelPlan, OpFamily, Target } from "../kernels/family.ts";
+import { PARTS_PER_THREAD, TUNE } from "./policy.ts";
+import type { TuneStats } from "./stats.ts";
 
 /** One candidate: a plan and the parts its calls are split into. */
 export interface Candidate<K> {
@@ -244,6 +245,82 @@ export class Tuner<K> {
     if (this.winner <= 0) return 1;
     return this.median(0) / this.median(this.winner);
   }
+}
+
+/**
+ * A key's candidates: its tier-1 plan in `asked` parts first, then, for a
+ * split call, other part counts (the split never changes the bits), then the
+ * family's other plans; distinct, at most `TUNE.maxCandidates`.
+ */
+export function candidateList<K>(
+  f: OpFamily,
+  spec: unknown,
+  plan: KernelPlan,
+  asked: number,
+  threads: number,
+  target: Target,
+): Candidate<K>[] {
+  const make = (p: KernelPlan, parts: number): Candidate<K> => ({
+    plan: p,
+    parts,
+    id: candidateId(p, parts),
+    kernel: null,
+    failure: null,
+    compileNs: 0,
+    samples: [],
+    dropped: false,
+    lastNs: 0,
+  });
+  const out = [make(plan, asked)];
+  const seen = new Set([out[0].id]);
+  const add = (p: KernelPlan, parts: number) => {
+    const cand = make(p, parts);
+    if (out.length < TUNE.maxCandidates && !seen.has(cand.id)) {
+      seen.add(cand.id);
+      out.push(cand);
+    }
+  };
+  if (f.partition !== undefined && asked >= 2) {
+    for (const n of [1, threads, 2 * threads, PARTS_PER_THREAD * threads]) add(plan, n);
+  }
+  for (const p of f.candidates?.(spec, plan, target) ?? []) add(p, asked);
+  return out;
+}
+
+/** A tuning as stats (`budgetNs`: what is left, Infinity in a warm-up). */
+export function tuneStatsOf<K>(t: Tuner<K>, state: TuneState, budgetNs: number): TuneStats {
+  return {
+    state,
+    candidates: t.candidates.map((c, i) => ({
+      plan: c.plan.description,
+      parts: c.parts,
+      medianUs: c.samples.length ? t.median(i) / 1000 : null,
+      samples: c.samples.length,
+      compileUs: c.compileNs / 1000,
+      failure: c.failure,
+    })),
+    winner: t.winner >= 0 ? t.winner : null,
+    gain: t.winner >= 0 ? t.gain() : null,
+    spentUs: t.spentNs / 1000,
+    lastSpendUs: t.lastSpendNs / 1000,
+    budgetUs: Number.isFinite(budgetNs) ? (budgetNs + t.spentNs) / 1000 : null,
+  };
+}
+
+/** A finished tuning for verbose output: the winner, the gain, the time, every candidate. */
+export function describeTuning<K>(t: Tuner<K>): string {
+  const w = t.winner;
+  const lines = t.candidates.map((c, i) =>
+    `  ${i === w ? "*" : " "} ${i === 0 ? "tier 1 " : `cand ${i} `}${c.plan.description}` +
+    ` parts=${c.parts}: ${
+      c.failure ??
+        (c.samples.length
+          ? `median ${(t.median(i) / 1000).toFixed(2)}us of ${c.samples.length}`
+          : "not measured")
+    }`
+  );
+  return `${w === 0 ? "tier 1 kept" : `candidate ${w}`}, ${t.gain().toFixed(3)}× tier 1, ` +
+    `tuning spent ${(t.spentNs / 1000).toFixed(1)}us\n${lines.join("\n")}`;
 }
 
 /** A candidate's identity: its plan and part count. */
