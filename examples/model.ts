@@ -175,15 +175,15 @@ async function runModel(
         (ms / tm).toFixed(3)
       } over tier 1`,
     );
-    // Per kernel: µs per call in the tier-1 session and in the tuned one (profiled in both).
-    const before = new Map(session.kernelStats().keys.map((k) => [k.key, k.kernelMeanUs]));
-    console.log("kernel".padEnd(72) + "tier 1 µs  tuned µs  ×tier1  tuned plan");
+    // Per kernel: the tuner's own medians (interleaved rounds on the warm-up's calls).
+    console.log("kernel".padEnd(72) + "tier 1 µs  chosen µs  ×tier1  chosen plan");
     for (const k of tuned.kernelStats().keys.slice(0, 12)) {
-      const b = before.get(k.key) ?? null, a = k.kernelMeanUs;
+      const t = k.tuning, c = t?.candidates;
+      const base = c?.[0]?.medianUs ?? null, won = c?.[t?.winner ?? 0]?.medianUs ?? null;
       console.log(
-        `${k.key.slice(0, 71).padEnd(72)}${(b?.toFixed(1) ?? "-").padStart(9)} ${
-          (a?.toFixed(1) ?? "-").padStart(9)
-        } ${(b && a ? (b / a).toFixed(2) : "-").padStart(7)}  ${k.tier === 2 ? "" : "(tier 1) "}${
+        `${k.key.slice(0, 71).padEnd(72)}${(base?.toFixed(1) ?? "-").padStart(9)} ${
+          (won?.toFixed(1) ?? "-").padStart(10)
+        } ${(t?.gain?.toFixed(2) ?? "-").padStart(7)}  ${k.tier === 2 ? "" : "(tier 1) "}${
           k.plan ?? "-"
         }${k.parts > 1 ? `, ${k.parts} parts` : ""}`,
       );
