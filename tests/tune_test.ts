@@ -464,10 +464,11 @@ Deno.test({
       }
     }
     jit.warmup(false);
-    assert.ok(
-      jit.stats().keys.some((k) => k.tuning?.state === "abandoned"),
-      "no tuning was cut short by an eviction: the test does not test it",
-    );
+    // Every key was evicted mid-tuning (they tune from their 2nd call), then pinned as a
+    // churning key, then tuned again out of the LRU.
+    const st = jit.stats();
+    assert.ok(st.evictions > 0 && st.pinned > 0, "no eviction cut a tuning short: untested");
+    for (const k of st.keys) assert.equal(k.tuning?.state, "done", k.key);
     // Closing in the middle of a tuning frees everything; later calls throw.
     using other = new Jit({ threads: 1 });
     other.warmup(true);

@@ -670,6 +670,13 @@ export class Runtime {
       this.#pinned++;
       this.#pinnedBytes += size;
     } else this.#lru.insert(e);
+    // A tuning an eviction cut short starts again once the key is hot again (a
+    // churning key is pinned at its third compile: its kernel then stays).
+    if (e.tuneState === "abandoned" && e.failure === null && c.tuneBudget > 0) {
+      e.tuneState = null;
+      e.tuneStats = null;
+      e.tuneAt = this.#eager ? 0 : e.calls + c.threshold;
+    }
     this.#compiles++;
     this.#compileNs += ns;
     this.#compileMaxNs = Math.max(this.#compileMaxNs, ns);
