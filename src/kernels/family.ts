@@ -105,9 +105,11 @@ export interface OpFamily<Spec = unknown, Plan extends KernelPlan = KernelPlan> 
    * (tile shapes, loop orders, blocking of outputs, prefetching: never a
    * change of any element's summation order), for tier 2 to measure on the
    * key's live calls. Their parts (see `partition`) must keep the same
-   * promise. Absent or empty: the family's only choice is the thread split.
+   * promise. `parts`: the parts the call is split into (1: it runs whole),
+   * so a family offers choices of how to split only where it matters.
+   * Absent or empty: the family's only choice is the part count.
    */
-  candidates?(spec: Spec, plan: Plan, target: Target): Plan[];
+  candidates?(spec: Spec, plan: Plan, target: Target, parts: number): Plan[];
   /**
    * The TypeScript computation: where no machine code can run, and the
    * oracle of the tests. `operands` in the order of {@link operands}.

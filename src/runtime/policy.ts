@@ -169,9 +169,11 @@ export const MAX_PLANS = 16;
  * - `rounds`: interleaved rounds (one timed call per live candidate each) of
  *   measurement: at least `min`, then every `min` rounds a candidate whose
  *   median is `drop` slower than the best stops being measured, and tuning
- *   ends when one is left or after `max` rounds; after each of the first two
- *   rounds a candidate `dropEarly` slower than the best is dropped already
- *   (measured: conv tiles at 0.4× tier 1 took 5 rounds of budget to go).
+ *   ends when one is left or after `max` rounds; after the second round a
+ *   candidate whose both calls were `dropEarly` slower than the best median
+ *   is dropped already (measured: conv tiles at 0.4× tier 1 took 5 rounds of
+ *   budget to go; one call is not enough at 2 threads, where a call can run
+ *   at one thread's speed when the other vCPU is taken).
  *   Interleaving spreads the
  *   machine's noise (2 shared vCPUs here, ±10-30% between runs) over every
  *   candidate alike.

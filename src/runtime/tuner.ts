@@ -185,8 +185,9 @@ export class Tuner<K> {
     this.candidates[i].samples.push(ns);
     if (++this.#cursor < this.#order.length) return false;
     this.#rounds++;
-    if (this.#rounds % TUNE.rounds.min === 0) this.#prune(TUNE.drop);
-    else if (this.#rounds <= 2) this.#prune(TUNE.dropEarly); // far slower: no need for 5 rounds
+    if (this.#rounds % TUNE.rounds.min === 0) this.#prune(TUNE.drop, 0.5);
+    // Far slower on every call so far (2 of them): no need for 5 rounds.
+    else if (this.#rounds === 2) this.#prune(TUNE.dropEarly, 0);
     const live = this.#live();
     if (live.length === 1 || this.#rounds >= TUNE.rounds.max) return this.#finish();
     this.#startRound();
@@ -214,12 +215,17 @@ export class Tuner<K> {
     this.#cursor = 0;
   }
 
-  /** Stops measuring candidates slower than the best by more than `margin` (never tier 1). */
-  #prune(margin: number): void {
+  /**
+   * Stops measuring candidates whose `q`-quantile (0.5: the median, 0: the
+   * fastest call) is slower than the best median by more than `margin`
+   * (never tier 1).
+   */
+  #prune(margin: number, q: number): void {
     const live = this.#live();
     const best = Math.min(...live.map((i) => this.median(i)));
     for (const i of live) {
-      if (i !== 0 && this.median(i) > best * (1 + margin)) this.candidates[i].dropped = true;
+      const at = quantileOf(this.candidates[i].samples, q);
+      if (i !== 0 && at > best * (1 + margin)) this.candidates[i].dropped = true;
     }
   }
 
@@ -283,7 +289,7 @@ export function candidateList<K>(
   if (f.partition !== undefined && asked >= 2) {
     for (const n of [1, threads, 2 * threads, PARTS_PER_THREAD * threads]) add(plan, n);
   }
-  for (const p of f.candidates?.(spec, plan, target) ?? []) add(p, asked);
+  for (const p of f.candidates?.(spec, plan, target, asked) ?? []) add(p, asked);
   return out;
 }
 

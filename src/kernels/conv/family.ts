@@ -55,9 +55,9 @@ function convFamily(
     fallbackPlan: (s) => planConv(s, "scalar"),
     generate: generateConv,
     partition: convParts,
-    candidates: (s, p) => {
+    candidates: (s, p, _t, parts) => {
       const out: ConvPlan[] = [];
-      for (const c of convChoices(s, p)) {
+      for (const c of convChoices(s, p, parts > 1)) {
         try {
           out.push(planConv(s, p.isa, p.l2, c));
         } catch {
@@ -113,7 +113,9 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
     }) ?? null;
   }
   const weights = 4 * s.oc * g.cg * taps, planes = 4 * g.cg * g.channelStride;
-  if (s.group === 1 && !s.flip && weights > planes && s.oc >= 2 * plan.mr) {
+  const chosen = plan.choice?.split;
+  const byChannels = chosen === undefined ? weights > planes : chosen === "channels";
+  if (s.group === 1 && !s.flip && byChannels && s.oc >= 2 * plan.mr) {
     return split(s.oc, plan.mr)?.map((r) => {
       const y = r.start * planeY;
       return part({ ...s, oc: r.count }, [0, 4 * r.start * g.cg * taps, 4 * r.start, res(y), y]);

@@ -60,6 +60,8 @@ export interface ConvChoice {
   l2: number;
   /** A depthwise call's tile instead (the other fields then unused). */
   depthwise?: DepthwiseTile;
+  /** What a split call's parts cut when images and groups do not: absent, family.ts's rule. */
+  split?: "channels" | "rows";
 }
 
 /** Vector registers an activation's emitter takes as temporaries (a dry run). */
@@ -195,8 +197,10 @@ export function planConv(
     workspaceBytes,
     ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
-      ocBlock < g.ocg ? ` blocks of ${ocBlock} channels` : ""
-    }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}`,
+      choice?.split ? `, parts over ${choice.split}` : ""
+    }${ocBlock < g.ocg ? ` blocks of ${ocBlock} channels` : ""}${
+      g.copy ? ` planes ${g.hq}×${g.wq}` : ""
+    }`,
   };
 }
 
@@ -272,9 +276,21 @@ function depthwiseChoices(s: ConvSpec, plan: ConvPlan, tile: DepthwiseTile): Con
  * mode by the estimate (the planner's own pick left out), and the plan's
  * tile with channel blocks sized for half and twice its L2 bytes.
  */
-export function convChoices(s: ConvSpec, plan: ConvPlan, perMode = 5): ConvChoice[] {
+export function convChoices(
+  s: ConvSpec,
+  plan: ConvPlan,
+  threads = false,
+  perMode = 5,
+): ConvChoice[] {
   if (plan.isa === "scalar") return [];
   if (plan.depthwise !== null) return depthwiseChoices(s, plan, plan.depthwise);
+  // Split calls of one image and group: parts over output channels or over rows of the output.
+  const splits: ConvChoice[] = [];
+  if (threads && s.n === 1 && s.group === 1 && !s.flip) {
+    for (const split of ["channels", "rows"] as const) {
+      splits.push({ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, split });
+    }
+  }
   const isa = vecIsa(plan.isa), g = convGeometry(s), L = isa.lanes;
   const work = g.cg * s.kh * s.kw;
   const pitched = g.wq > g.ow;
@@ -296,5 +312,5 @@ export function convChoices(s: ConvSpec, plan: ConvPlan, perMode = 5): ConvChoic
       out.push({ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2 });
     }
   }
-  return out;
+  return [...splits, ...out];
 }

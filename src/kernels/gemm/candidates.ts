@@ -39,11 +39,24 @@ const PACKED_TILES: Record<VecLevel, [number, number][]> = {
 };
 
 /** The GEMM family's `candidates`. */
-export function gemmCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
+export function gemmCandidates(s: GemmSpec, p: GemmPlan, t: Target, parts = 1): GemmPlan[] {
   if (p.level !== 3 || p.isa === "scalar") return [];
-  if (p.path === "direct") return directCandidates(s, p, t);
-  if (p.path === "packed") return packedCandidates(s, p);
-  return [];
+  const out = p.path === "direct"
+    ? directCandidates(s, p, t)
+    : p.path === "packed"
+    ? packedCandidates(s, p)
+    : [];
+  // Split calls: the other dimension to cut (direct and packed paths, where both can split).
+  if (parts > 1 && (p.path === "direct" || p.path === "packed")) {
+    for (const splitAlong of ["m", "n"] as const) {
+      out.push({
+        ...p,
+        splitAlong,
+        description: `${p.description}, parts along ${splitAlong.toUpperCase()}`,
+      });
+    }
+  }
+  return out;
 }
 
 /** Whether tiles and drivers may vary (every C update one exact operation). */

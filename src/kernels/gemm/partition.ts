@@ -50,6 +50,7 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean 
   const mTiles = Math.ceil(s.m / g.m), nTiles = Math.ceil(s.n / g.n);
   if (nTiles < 2) return false;
   if (mTiles < 2) return true;
+  if (p.splitAlong !== undefined) return p.splitAlong === "n";
   if (p.path === "dot" || p.path === "skinny" || p.path === "packed") return true;
   if (s.transB && p.path === "direct") return true;
   return nTiles > mTiles;

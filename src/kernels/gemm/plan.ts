@@ -32,6 +32,11 @@ export interface GemmPlan {
   packed?: PackedPlan;
   /** Bytes of workspace the kernel needs (64-byte aligned), 0 if none. */
   workspaceBytes: number;
+  /**
+   * Tier 2's choice of the dimension a split call's parts cut (either keeps
+   * every element's sum); absent: partition.ts's rule.
+   */
+  splitAlong?: "m" | "n";
   /** One line for listings and verbose output. */
   description: string;
 }
