@@ -122,11 +122,17 @@ export const SPIN: SpinPolicy = { workerUs: 50, callerUs: 50, streamUs: 50 };
 /**
  * Parts a call of this cost is split into on `threads` threads (1: it runs
  * on the caller): one per `minPartNs` of estimated work, at most
- * `PARTS_PER_THREAD` per thread; a call worth less than two parts stays whole.
+ * `PARTS_PER_THREAD` per thread (or the family's fewer, `OpFamily.partsPerThread`);
+ * a call worth less than two parts stays whole.
  */
-export function partsFor(cost: Cost, threads: number, minPartNs: number = MIN_PART_NS): number {
+export function partsFor(
+  cost: Cost,
+  threads: number,
+  minPartNs: number = MIN_PART_NS,
+  perThread: number = PARTS_PER_THREAD,
+): number {
   if (threads < 2) return 1;
-  const most = PARTS_PER_THREAD * threads;
+  const most = Math.min(perThread, PARTS_PER_THREAD) * threads;
   if (minPartNs <= 0) return most;
   return Math.max(1, Math.min(most, Math.floor(estimatedNs(cost) / minPartNs)));
 }

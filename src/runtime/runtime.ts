@@ -751,7 +751,8 @@ export class Runtime {
   /** Parts the policy gives a call of the key (1: it runs whole). */
   #partsWanted(e: Entry): number {
     if (e.family.partition === undefined) return 1;
-    return partsFor(e.family.cost(e.spec), this.#config.threads, this.#config.minPartNs);
+    const f = e.family;
+    return partsFor(f.cost(e.spec), this.#config.threads, this.#config.minPartNs, f.partsPerThread);
   }
 
   /** The key's call in `n` parts (null: it runs whole). */
