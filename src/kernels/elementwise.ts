@@ -12,8 +12,19 @@
  *
  * @module
  */
-import { type Assembler, r10, r11, r8, r9, rcx, type Reg } from "../../asm/mod.ts";
-import { addImmediate, countedLoop } from "./abi.ts";
+import {
+  Assembler,
+  type Program,
+  r10,
+  r11,
+  r8,
+  r9,
+  rcx,
+  rdx,
+  type Reg,
+  rsi,
+} from "../../asm/mod.ts";
+import { addImmediate, countedLoop, loadPointer } from "./abi.ts";
 import { emitInterleaved } from "./interleave.ts";
 import { rowShape, rowTail } from "./columns.ts";
 import { Lanes } from "./math/lanes.ts";
@@ -113,4 +124,24 @@ export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
     addImmediate(a, "add", p.x, p.xStride * 4);
     addImmediate(a, "add", p.y, p.yStride * 4);
   });
+}
+
+/**
+ * `void kernel(args)`: y[i] = f(x[i]) for i < n, x and y in argument slots
+ * 0 and 1 (the unary and chain families' whole kernel).
+ */
+export function elementwiseKernel(
+  isa: VecIsa,
+  n: number,
+  f: (m: Lanes, y: number, x: number) => void,
+  streams: number,
+  options: { listing: boolean },
+): Program {
+  const a = new Assembler({ listing: options.listing });
+  loadPointer(a, rsi, 0);
+  loadPointer(a, rdx, 1);
+  emitRowsPass(a, isa, { rows: 1, cols: n, x: rsi, xStride: 0, y: rdx, yStride: 0, f, streams });
+  new Vec(a, isa).leave();
+  a.emit("ret");
+  return a.finish();
 }

@@ -8,21 +8,11 @@
  * same bits. Runs after every other fusion, so it takes only what they left.
  */
 import type { ChainStep } from "../../kernels/chain/mod.ts";
-import type { BinaryOp } from "../../kernels/binary/mod.ts";
 import { MAX_CHAIN_STEPS } from "../../kernels/chain/mod.ts";
 import type { Node } from "../ir.ts";
+import { JIT_OPS } from "../ops/binary.ts";
 import { activationOf } from "../ops/unary.ts";
 import { type Fusion, GraphIndex, removeNodes } from "./fusion.ts";
-
-const BINARY: Record<string, BinaryOp> = {
-  Add: "add",
-  Sub: "sub",
-  Mul: "mul",
-  Div: "div",
-  Pow: "pow",
-  Max: "max",
-  Min: "min",
-};
 
 /** Every attribute a link may carry (the chain's node keeps none). */
 const ATTRIBUTE_NAMES = ["alpha", "beta", "gamma", "min", "max", "approximate"];
@@ -38,7 +28,7 @@ export const ELEMENTWISE_CHAIN_FUSION: Fusion = {
     /** Node n as a step on value `cur` of a chain over x, with the constant's rank; or null. */
     const step = (n: Node, cur: string, x: string, first: boolean) => {
       if (n.domain !== "" || dead.has(n) || n.outputs.length !== 1) return null;
-      const op = BINARY[n.op];
+      const op = JIT_OPS[n.op];
       if (op !== undefined) {
         if (n.inputs.length !== 2) return null;
         const at = n.inputs.indexOf(cur);

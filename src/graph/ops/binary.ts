@@ -115,7 +115,8 @@ function tsStep(op: string, ins: readonly Buf[], y: Buf): () => void {
   return () => walk.run(each);
 }
 
-const JIT_OPS: Record<string, BinaryOp> = {
+/** ONNX op → the binary family's op (the chain fusion reads it too). */
+export const JIT_OPS: Readonly<Record<string, BinaryOp>> = {
   Add: "add",
   Sum: "add",
   Sub: "sub",

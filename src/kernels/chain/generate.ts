@@ -5,14 +5,13 @@
  *
  * @module
  */
-import { Assembler, type Program, rdx, rsi } from "../../../asm/mod.ts";
-import { loadPointer } from "../abi.ts";
+import type { Program } from "../../../asm/mod.ts";
 import { emitBinary, emitPowConstant } from "../binary/ops.ts";
-import { emitRowsPass, streamsFor } from "../elementwise.ts";
+import { elementwiseKernel, streamsFor } from "../elementwise.ts";
 import type { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
-import { Vec, vecIsa, type VecLevel } from "../vec.ts";
-import { CHAIN_ARG, type ChainSpec, type ChainStepSpec } from "./spec.ts";
+import { vecIsa, type VecLevel } from "../vec.ts";
+import type { ChainSpec, ChainStepSpec } from "./spec.ts";
 
 /** How a chain kernel is built. */
 export interface ChainPlan {
@@ -64,20 +63,12 @@ export function generateChain(
   plan: ChainPlan,
   options: { listing: boolean },
 ): Program {
-  const a = new Assembler({ listing: options.listing });
-  const isa = vecIsa(plan.isa);
-  loadPointer(a, rsi, CHAIN_ARG.X);
-  loadPointer(a, rdx, CHAIN_ARG.Y);
-  emitRowsPass(a, isa, {
-    rows: 1,
-    cols: s.n,
-    x: rsi,
-    xStride: 0,
-    y: rdx,
-    yStride: 0,
-    f: (m, y, x) => {
+  const last = s.steps.length - 1;
+  return elementwiseKernel(
+    vecIsa(plan.isa),
+    s.n,
+    (m, y, x) => {
       // Two registers take turns holding the running value; the last step writes y.
-      const last = s.steps.length - 1;
       const t = last > 0 ? [m.take(), last > 1 ? m.take() : -1] : [];
       let cur = x;
       s.steps.forEach((st, i) => {
@@ -87,9 +78,7 @@ export function generateChain(
       });
       m.give(...t.filter((r) => r >= 0));
     },
-    streams: plan.streams,
-  });
-  new Vec(a, isa).leave();
-  a.emit("ret");
-  return a.finish();
+    plan.streams,
+    options,
+  );
 }

@@ -24,9 +24,6 @@ export interface ChainSpec {
   steps: ChainStepSpec[];
 }
 
-/** Argument block slots. */
-export const CHAIN_ARG = { X: 0, Y: 1 } as const;
-
 /** Key code of a binary step: 64 + op·4 + (against x: 2) + (left: 1). */
 export function binaryCode(op: number, againstX: boolean, left: boolean): number {
   return 64 + op * 4 + (againstX ? 2 : 0) + (left ? 1 : 0);

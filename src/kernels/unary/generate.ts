@@ -4,12 +4,11 @@
  *
  * @module
  */
-import { Assembler, type Program, rdx, rsi } from "../../../asm/mod.ts";
-import { loadPointer } from "../abi.ts";
-import { emitRowsPass, streamsFor } from "../elementwise.ts";
-import { Vec, vecIsa, type VecLevel } from "../vec.ts";
+import type { Program } from "../../../asm/mod.ts";
+import { elementwiseKernel, streamsFor } from "../elementwise.ts";
+import { vecIsa, type VecLevel } from "../vec.ts";
 import { UNARY_OPS } from "./ops.ts";
-import { UNARY_ARG, type UnarySpec } from "./spec.ts";
+import type { UnarySpec } from "./spec.ts";
 
 /** How a unary kernel is built. */
 export interface UnaryPlan {
@@ -40,22 +39,12 @@ export function generateUnary(
   plan: UnaryPlan,
   options: { listing: boolean },
 ): Program {
-  const a = new Assembler({ listing: options.listing });
-  const isa = vecIsa(plan.isa);
   const def = UNARY_OPS[s.op];
-  loadPointer(a, rsi, UNARY_ARG.X);
-  loadPointer(a, rdx, UNARY_ARG.Y);
-  emitRowsPass(a, isa, {
-    rows: 1,
-    cols: s.n,
-    x: rsi,
-    xStride: 0,
-    y: rdx,
-    yStride: 0,
-    f: (m, y, x) => def.emit(m, y, x, s.params),
-    streams: plan.streams,
-  });
-  new Vec(a, isa).leave();
-  a.emit("ret");
-  return a.finish();
+  return elementwiseKernel(
+    vecIsa(plan.isa),
+    s.n,
+    (m, y, x) => def.emit(m, y, x, s.params),
+    plan.streams,
+    options,
+  );
 }

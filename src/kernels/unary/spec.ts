@@ -16,9 +16,6 @@ export interface UnarySpec {
   params: number[];
 }
 
-/** Argument block slots. */
-export const UNARY_ARG = { X: 0, Y: 1 } as const;
-
 /** The spec as text. */
 export function describeUnary(s: UnarySpec): string {
   const def = UNARY_OPS[s.op];
