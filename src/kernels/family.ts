@@ -101,11 +101,12 @@ export interface OpFamily<Spec = unknown, Plan extends KernelPlan = KernelPlan> 
    */
   partition?(spec: Spec, plan: Plan, parts: number): Part<Spec, Plan>[] | null;
   /**
-   * Most parts per thread the family's split calls are cut into, when fewer
+   * Most parts per thread a split call of the spec is cut into, when fewer
    * than the policy's (its parts carry a fixed cost each: a convolution's
-   * row band or channel block rebuilds input planes). Absent: the policy's.
+   * row band or channel block rebuilds input planes). Absent or Infinity:
+   * the policy's.
    */
-  readonly partsPerThread?: number;
+  partsPerThread?(spec: Spec): number;
   /**
    * Other plans for the spec that compute exactly the bits `plan` computes
    * (tile shapes, loop orders, blocking of outputs, prefetching: never a

@@ -752,7 +752,8 @@ export class Runtime {
   #partsWanted(e: Entry): number {
     if (e.family.partition === undefined) return 1;
     const f = e.family;
-    return partsFor(f.cost(e.spec), this.#config.threads, this.#config.minPartNs, f.partsPerThread);
+    const perThread = f.partsPerThread?.(e.spec);
+    return partsFor(f.cost(e.spec), this.#config.threads, this.#config.minPartNs, perThread);
   }
 
   /** The key's call in `n` parts (null: it runs whole). */

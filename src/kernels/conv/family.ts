@@ -55,10 +55,11 @@ function convFamily(
     fallbackPlan: (s) => planConv(s, "scalar"),
     generate: generateConv,
     partition: convParts,
-    // One part per thread: measured on Zen 5 (2 threads, deno task compare --conv), 2 parts
-    // against 8 ran 3×3 56² 579 → 509 µs, 3×3/2 716 → 544, 14² 620 → 548, 7² 719 → 632,
-    // depthwise 14² 12.2 → 8.2 (each part rebuilds its input planes or rows).
-    partsPerThread: 1,
+    // One part per thread where parts cut one image's rows or channels (each rebuilds input
+    // planes): measured on Zen 5 (2 threads, deno task compare --conv), 2 parts against 8 ran
+    // 3×3 56² 579 → 509 µs, 3×3/2 716 → 544, 14² 620 → 548, 7² 719 → 632. Splits over images
+    // or groups rebuild nothing: the policy's (depthwise 14² took 14.5 µs in 2 parts, 12.2 in 8).
+    partsPerThread: (s) => (s.n > 1 || s.group > 1 ? Infinity : 1),
     candidates: (s, p, _t, parts) => {
       const out: ConvPlan[] = [];
       for (const c of convChoices(s, p, parts > 1)) {
