@@ -9,7 +9,7 @@ import { countedLoop, loadPointer } from "../src/kernels/abi.ts";
 import type { KernelPlan, OpFamily } from "../src/kernels/family.ts";
 import { Runtime } from "../src/runtime/runtime.ts";
 import { TUNE } from "../src/runtime/policy.ts";
-import { Jit, type JitStats } from "../mod.ts";
+import { ChainSteps, Jit, type JitStats } from "../mod.ts";
 import { rng as seededRandom } from "./helpers/random.ts";
 
 const JIT = cpuFeatures().jit;
@@ -519,3 +519,22 @@ Deno.test({
     }
   },
 });
+
+for (const isa of LEVELS) {
+  Deno.test(`tune: every unary and chain candidate (interleaving) gives tier 1's bits (${isa})`, () => {
+    const rand = seededRandom(0x0e1e);
+    const x = floats(4099, rand).map((v) => v * 6);
+    x[7] = NaN;
+    x[8] = -Infinity;
+    for (const op of ["tanh", "log", "gelu", "softplus"] as const) {
+      using jit = new Jit({ maxIsa: isa, threads: 1 });
+      const y = new Float32Array(x.length);
+      const k = tuneAndCompare(jit, `unary ${op} (${isa})`, () => {}, () => jit.unary(op, x, y), y);
+      assert.ok(k.tuning!.candidates.length >= 3, `${op}: no candidates`);
+    }
+    using jit = new Jit({ maxIsa: isa, threads: 1 });
+    const y = new Float32Array(x.length);
+    const steps = new ChainSteps([{ op: "mul", value: 0.3 }, "sigmoid", { op: "mul", x: true }]);
+    tuneAndCompare(jit, `chain (${isa})`, () => {}, () => jit.chain(x, y, steps), y);
+  });
+}

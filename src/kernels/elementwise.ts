@@ -52,6 +52,15 @@ export interface RowsPass {
 /** Vectors per step of a cheap f (not interleaved). */
 const UNROLL = 4;
 
+/**
+ * Tier 2's choices of interleaved vectors for a pass that takes `streams`:
+ * the others of 1-4 (every element runs the same instructions in any, so
+ * the bits are the same; only the overlap of their latencies differs).
+ */
+export function streamChoices(streams: number): number[] {
+  return [1, 2, 3, 4].filter((n) => n !== streams);
+}
+
 /** The most vectors of an op to interleave: cheap ops (≤ 4 FLOPs per element) none. */
 export function streamsFor(flopsPerElement: number): number {
   return flopsPerElement <= 4 ? 1 : 3;

@@ -4,6 +4,7 @@
  * @module
  */
 import type { OpFamily } from "../family.ts";
+import { streamChoices } from "../elementwise.ts";
 import { rangeParts, splitRange } from "../partition.ts";
 import { generateUnary, planUnary, type UnaryPlan } from "./generate.ts";
 import { UNARY_OPS } from "./ops.ts";
@@ -23,6 +24,12 @@ export const UNARY: OpFamily<UnarySpec, UnaryPlan> = {
   plan: (s, t) => planUnary(s, t.isa),
   fallbackPlan: (s) => planUnary(s, "scalar"),
   generate: generateUnary,
+  candidates: (_s, p) =>
+    streamChoices(p.streams).map((streams) => ({
+      ...p,
+      streams,
+      description: `${p.description}, ${streams} interleaved`,
+    })),
   // Chunks of whole cache lines; every element runs the same instructions.
   partition: (s, p, parts) =>
     rangeParts(p, splitRange(s.n, parts, 16), (r) => ({ ...s, n: r.count }), (i) => [4 * i, 4 * i]),
