@@ -538,3 +538,34 @@ for (const isa of LEVELS) {
     tuneAndCompare(jit, `chain (${isa})`, () => {}, () => jit.chain(x, y, steps), y);
   });
 }
+
+for (const isa of LEVELS) {
+  Deno.test(`tune: every convTranspose2d candidate gives tier 1's bits (${isa}, 1 and 2 threads)`, () => {
+    const rand = seededRandom(0x7a);
+    for (const threads of [1, 2]) {
+      using jit = new Jit({ maxIsa: isa, threads, minPartUs: threads > 1 ? 0 : undefined });
+      const o = {
+        n: 1,
+        c: 24,
+        h: 9,
+        w: 11,
+        outChannels: 20,
+        kernel: [3, 3],
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+        outputPadding: [1, 1],
+      };
+      const oh = 2 * 8 - 2 + 3 + 1, ow = 2 * 10 - 2 + 3 + 1;
+      const x = floats(24 * 9 * 11, rand), w = floats(24 * 20 * 9, rand);
+      const bias = floats(20, rand), y = new Float32Array(20 * oh * ow);
+      tuneAndCompare(
+        jit,
+        `convTranspose2d (${isa}, ${threads} threads)`,
+        () => {},
+        () => jit.convTranspose2d(x, w, y, { ...o, bias, activation: "relu" }),
+        y,
+        true,
+      );
+    }
+  });
+}
