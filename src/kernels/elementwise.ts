@@ -28,6 +28,8 @@ import { addImmediate, countedLoop, loadPointer } from "./abi.ts";
 import { emitInterleaved } from "./interleave.ts";
 import { rowShape, rowTail } from "./columns.ts";
 import { Lanes } from "./math/lanes.ts";
+import type { KernelPlan, Part } from "./family.ts";
+import { rangeParts, splitRange } from "./partition.ts";
 import { allocateStreams } from "./streams.ts";
 import { type Tail, Vec, type VecIsa } from "./vec.ts";
 
@@ -53,12 +55,31 @@ export interface RowsPass {
 const UNROLL = 4;
 
 /**
- * Tier 2's choices of interleaved vectors for a pass that takes `streams`:
- * the others of 1-4 (every element runs the same instructions in any, so
- * the bits are the same; only the overlap of their latencies differs).
+ * Tier 2's candidates of a pass's plan: the same plan with the other counts
+ * of interleaved vectors of 1-4 (every element runs the same instructions in
+ * any, so the bits are the same; only the overlap of their latencies differs).
  */
-export function streamChoices(streams: number): number[] {
-  return [1, 2, 3, 4].filter((n) => n !== streams);
+export function streamCandidates<P extends { streams: number; description: string }>(p: P): P[] {
+  return [1, 2, 3, 4].filter((n) => n !== p.streams).map((streams) => ({
+    ...p,
+    streams,
+    description: `${p.description}, ${streams} interleaved`,
+  }));
+}
+
+/**
+ * The parts of an n-element pass (x, y): chunks of whole cache lines; every
+ * element runs the same instructions in any part.
+ */
+export function elementwiseParts<S extends { n: number }, P extends KernelPlan>(
+  s: S,
+  p: P,
+  parts: number,
+): Part<S, P>[] | null {
+  return rangeParts(p, splitRange(s.n, parts, 16), (r) => ({ ...s, n: r.count }), (i) => [
+    4 * i,
+    4 * i,
+  ]);
 }
 
 /** The most vectors of an op to interleave: cheap ops (≤ 4 FLOPs per element) none. */

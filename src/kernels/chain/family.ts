@@ -6,8 +6,7 @@
  */
 import { binaryReference } from "../binary/ops.ts";
 import type { OpFamily } from "../family.ts";
-import { streamChoices } from "../elementwise.ts";
-import { rangeParts, splitRange } from "../partition.ts";
+import { elementwiseParts, streamCandidates } from "../elementwise.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type ChainPlan, generateChain, planChain, stepFlops } from "./generate.ts";
 import { CHAIN_KEY_FIELDS, decodeChainKey } from "./read.ts";
@@ -26,15 +25,8 @@ export const CHAIN: OpFamily<ChainSpec, ChainPlan> = {
   plan: (s, t) => planChain(s, t.isa),
   fallbackPlan: (s) => planChain(s, "scalar"),
   generate: generateChain,
-  candidates: (_s, p) =>
-    streamChoices(p.streams).map((streams) => ({
-      ...p,
-      streams,
-      description: `${p.description}, ${streams} interleaved`,
-    })),
-  // Chunks of whole cache lines; every element runs the same instructions.
-  partition: (s, p, parts) =>
-    rangeParts(p, splitRange(s.n, parts, 16), (r) => ({ ...s, n: r.count }), (i) => [4 * i, 4 * i]),
+  candidates: (_s, p) => streamCandidates(p),
+  partition: elementwiseParts,
   reference: (s, [x, y]) => chainReference(s, x, y),
 };
 

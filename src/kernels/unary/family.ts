@@ -4,8 +4,7 @@
  * @module
  */
 import type { OpFamily } from "../family.ts";
-import { streamChoices } from "../elementwise.ts";
-import { rangeParts, splitRange } from "../partition.ts";
+import { elementwiseParts, streamCandidates } from "../elementwise.ts";
 import { generateUnary, planUnary, type UnaryPlan } from "./generate.ts";
 import { UNARY_OPS } from "./ops.ts";
 import { decodeUnaryKey, UNARY_KEY_FIELDS } from "./read.ts";
@@ -24,15 +23,8 @@ export const UNARY: OpFamily<UnarySpec, UnaryPlan> = {
   plan: (s, t) => planUnary(s, t.isa),
   fallbackPlan: (s) => planUnary(s, "scalar"),
   generate: generateUnary,
-  candidates: (_s, p) =>
-    streamChoices(p.streams).map((streams) => ({
-      ...p,
-      streams,
-      description: `${p.description}, ${streams} interleaved`,
-    })),
-  // Chunks of whole cache lines; every element runs the same instructions.
-  partition: (s, p, parts) =>
-    rangeParts(p, splitRange(s.n, parts, 16), (r) => ({ ...s, n: r.count }), (i) => [4 * i, 4 * i]),
+  candidates: (_s, p) => streamCandidates(p),
+  partition: elementwiseParts,
   reference: (s, [x, y]) => unaryReference(s, x, y),
 };
 
