@@ -7,7 +7,7 @@
  *
  * @module
  */
-import { describe, holds, isFloat32Array } from "../../typed.ts";
+import { describe, holds, isFloat32Array, viewBuffer, viewByteOffset } from "../../typed.ts";
 import { MAX_DIMENSION } from "./read.ts";
 import { storedExtent } from "./spec.ts";
 
@@ -50,12 +50,19 @@ export class PackedB {
     this.n = n;
     this.ld = ld;
     this.#data = data;
-    // Integer-indexed reads only: no method of b (a subclass may override
-    // subarray) takes part in the copy.
-    for (let p = 0; p < k; p++) {
-      const row = p * ld;
-      if (transB) { for (let j = 0; j < n; j++) data[row + j] = b[j * ldb + p]; }
-      else for (let j = 0, at = p * ldb; j < n; j++) data[row + j] = b[at + j];
+    // No method of b takes part (a subclass may override them): rows are
+    // copied from plain views of its buffer (found through the intrinsic
+    // getters) by the intrinsic set, a memory copy; Bᵀ by indexed reads.
+    if (transB) {
+      for (let p = 0; p < k; p++) {
+        const row = p * ld;
+        for (let j = 0; j < n; j++) data[row + j] = b[j * ldb + p];
+      }
+    } else if (n > 0) {
+      const buffer = viewBuffer(b), offset = viewByteOffset(b);
+      for (let p = 0; p < k; p++) {
+        TYPED_SET.call(data, new Float32Array(buffer, offset + 4 * p * ldb, n), p * ld);
+      }
     }
   }
 
@@ -69,6 +76,9 @@ export class PackedB {
     return typeof x === "object" && x !== null && #data in x;
   }
 }
+
+/** %TypedArray%.prototype.set, taken once (an own or subclass `set` is never called). */
+const TYPED_SET = Object.getPrototypeOf(Float32Array.prototype).set as Float32Array["set"];
 
 const dimension = (v: unknown): v is number =>
   typeof v === "number" && v >>> 0 === v && v <= MAX_DIMENSION;
