@@ -463,6 +463,14 @@ Deno.test({
         for (const y of ops) assert.deepEqual(y.c, y.want);
       }
     }
+    // Then as many more calls as the tunings restarted after the evictions need (each
+    // key's third compile pins it; a tuning takes up to ~200 calls in warm-up).
+    const settled = () => jit.stats().keys.every((k) => k.tuning?.state === "done");
+    for (let i = 0; i < 3000 && !settled(); i++) {
+      const x = ops[i % 3];
+      jit.gemm(x.a, x.b, x.c, x.o);
+      assert.deepEqual(x.c, x.want, `call ${600 + i}`);
+    }
     jit.warmup(false);
     // Every key was evicted mid-tuning (they tune from their 2nd call), then pinned as a
     // churning key, then tuned again out of the LRU.
