@@ -1,6 +1,7 @@
 /**
  * The environment knobs, read in one place: NJIT_MAX_ISA, NJIT_VERBOSE,
- * NJIT_DUMP, NJIT_THRESHOLD, NJIT_CACHE_CAPACITY. Reading never prompts: when
+ * NJIT_DUMP, NJIT_THRESHOLD, NJIT_CACHE_CAPACITY, NJIT_NUM_THREADS,
+ * NJIT_TUNE_BUDGET, NJIT_TUNE_CACHE. Reading never prompts: when
  * env access is not granted the knob counts as unset.
  *
  * @module
@@ -17,6 +18,17 @@ export function env(name: string): string | undefined {
   } catch {
     return undefined;
   }
+}
+
+/** A number knob, or `fallback`; a value that is not a non-negative number throws a RangeError. */
+export function envNumber(name: string, fallback: number): number {
+  const v = env(name);
+  if (v === undefined) return fallback;
+  const n = Number(v);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new RangeError(`${name} must be a non-negative number, got "${v}"`);
+  }
+  return n;
 }
 
 /** An integer knob, or `fallback`; a value that is not a non-negative integer throws a RangeError. */

@@ -6,7 +6,7 @@
  * @module
  */
 import { capIsa, cpuFeatures, ISA_LEVELS, type IsaLevel, maxIsaFromEnv } from "../cpu.ts";
-import { env, envInt } from "../env.ts";
+import { env, envInt, envNumber } from "../env.ts";
 import { familyId } from "../kernels/families.ts";
 import type { Target } from "../kernels/family.ts";
 import {
@@ -123,8 +123,8 @@ export interface JitOptions {
   /**
    * Tier 2's budget: the extra time tuning a hot key may spend (compiling
    * its candidate plans, and calls on candidates slower than its tier-1
-   * kernel) as a fraction of the key's own run time so far. Default 0.1; 0
-   * turns tier 2 off. Tuning never changes results (same bits).
+   * kernel) as a fraction of the key's own run time so far. Default 0.1 (or
+   * NJIT_TUNE_BUDGET); 0 turns tier 2 off. Tuning never changes results (same bits).
    */
   tuneBudget?: number;
   /**
@@ -251,7 +251,7 @@ export class Jit {
     if (typeof minPartUs !== "number" || !(minPartUs >= 0)) {
       badOption("minPartUs", minPartUs, "a non-negative number");
     }
-    const tuneBudget = options.tuneBudget ?? TUNE.budget;
+    const tuneBudget = options.tuneBudget ?? envNumber("NJIT_TUNE_BUDGET", TUNE.budget);
     if (typeof tuneBudget !== "number" || !(tuneBudget >= 0)) {
       badOption("tuneBudget", tuneBudget, "a non-negative number (0: no tuning)");
     }
