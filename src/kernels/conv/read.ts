@@ -85,6 +85,38 @@ export const MAX_CONV_TENSOR = 2 ** 31 - 1;
 const W = "conv2d";
 
 /**
+ * The shape both convolutions read alike into key slots 1..11: n, c, h, w,
+ * outChannels, then kernel, strides and dilations (two slots each).
+ */
+export function readConvShape(
+  who: string,
+  o: {
+    n: unknown;
+    c: unknown;
+    h: unknown;
+    w: unknown;
+    outChannels: unknown;
+    kernel?: unknown;
+    strides?: unknown;
+    dilations?: unknown;
+  },
+  key: Int32Array,
+): void {
+  if (o === null || typeof o !== "object") {
+    badOptions(who, o, "n, c, h, w, outChannels and kernel");
+  }
+  key[1] = readInt(who, "n", o.n, 1, MAX_CONV_DIMENSION);
+  key[2] = readInt(who, "c", o.c, 1, MAX_CONV_DIMENSION);
+  key[3] = readInt(who, "h", o.h, 1, MAX_CONV_DIMENSION);
+  key[4] = readInt(who, "w", o.w, 1, MAX_CONV_DIMENSION);
+  key[5] = readInt(who, "outChannels", o.outChannels, 1, MAX_CONV_DIMENSION);
+  if (o.kernel === undefined) fail(who, "kernel [kh, kw] is required", "type");
+  readInts(who, "kernel", o.kernel, 2, 1, MAX_CONV_WINDOW, 1, key, 6);
+  readInts(who, "strides", o.strides, 2, 1, MAX_CONV_WINDOW, 1, key, 8);
+  readInts(who, "dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 10);
+}
+
+/**
  * Checks a conv2d call (x, w, y known Float32Arrays), writes key slots
  * 1..21 and the bytes each operand touches; `ops` receives the optional
  * bias and residual arrays.
@@ -98,24 +130,8 @@ export function readConv(
   extents: Float64Array,
   ops: (Float32Array | undefined)[],
 ): void {
-  if (o === null || typeof o !== "object") {
-    badOptions(W, o, "n, c, h, w, outChannels and kernel");
-  }
-  const n = readInt(W, "n", o.n, 1, MAX_CONV_DIMENSION);
-  const c = readInt(W, "c", o.c, 1, MAX_CONV_DIMENSION);
-  const h = readInt(W, "h", o.h, 1, MAX_CONV_DIMENSION);
-  const ww = readInt(W, "w", o.w, 1, MAX_CONV_DIMENSION);
-  const oc = readInt(W, "outChannels", o.outChannels, 1, MAX_CONV_DIMENSION);
-  key[1] = n;
-  key[2] = c;
-  key[3] = h;
-  key[4] = ww;
-  key[5] = oc;
-  const kernel = o.kernel;
-  if (kernel === undefined) fail(W, "kernel [kh, kw] is required", "type");
-  readInts(W, "kernel", kernel, 2, 1, MAX_CONV_WINDOW, 1, key, 6);
-  readInts(W, "strides", o.strides, 2, 1, MAX_CONV_WINDOW, 1, key, 8);
-  readInts(W, "dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 10);
+  readConvShape(W, o, key);
+  const n = key[1], c = key[2], h = key[3], ww = key[4], oc = key[5];
   // ONNX order [top, left, bottom, right] into slots 12..15.
   readPads(W, o.pads, o.autoPad, MAX_CONV_PAD, key, 12, h, ww, 6);
   const group = readGroup(W, o.group, c, oc);

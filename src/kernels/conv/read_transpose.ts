@@ -7,13 +7,13 @@
  *
  * @module
  */
-import { type AutoPad, readAutoPad, readInt, readInts, splitSame } from "../attributes.ts";
-import { badOptions, fail } from "../checks.ts";
+import { type AutoPad, readAutoPad, readInts, splitSame } from "../attributes.ts";
+import { fail } from "../checks.ts";
 import { type Activation, decodeActivation } from "../unary/read.ts";
 import {
-  MAX_CONV_DIMENSION,
   MAX_CONV_PAD,
   MAX_CONV_WINDOW,
+  readConvShape,
   readEpilogue,
   readGroup,
   readSizes,
@@ -84,6 +84,14 @@ export const CONV_TRANSPOSE_KEY_FIELDS = [
 const W = "convTranspose2d";
 
 /**
+ * The full output of axis i (0: h, 1: w) before pads crop it: the input
+ * upsampled by the stride through the dilated kernel, plus the output padding.
+ */
+function fullSize(key: Int32Array, size: number, i: number): number {
+  return key[8 + i] * (size - 1) + key[16 + i] + (key[6 + i] - 1) * key[10 + i] + 1;
+}
+
+/**
  * Checks a convTranspose2d call (x, w, y known Float32Arrays), writes key
  * slots 1..23 and the bytes each operand touches; `ops` receives the
  * optional bias and residual.
@@ -97,21 +105,8 @@ export function readConvTranspose(
   extents: Float64Array,
   ops: (Float32Array | undefined)[],
 ): void {
-  if (o === null || typeof o !== "object") badOptions(W, o, "n, c, h, w, outChannels and kernel");
-  const n = readInt(W, "n", o.n, 1, MAX_CONV_DIMENSION);
-  const c = readInt(W, "c", o.c, 1, MAX_CONV_DIMENSION);
-  const h = readInt(W, "h", o.h, 1, MAX_CONV_DIMENSION);
-  const ww = readInt(W, "w", o.w, 1, MAX_CONV_DIMENSION);
-  const oc = readInt(W, "outChannels", o.outChannels, 1, MAX_CONV_DIMENSION);
-  key[1] = n;
-  key[2] = c;
-  key[3] = h;
-  key[4] = ww;
-  key[5] = oc;
-  if (o.kernel === undefined) fail(W, "kernel [kh, kw] is required", "type");
-  readInts(W, "kernel", o.kernel, 2, 1, MAX_CONV_WINDOW, 1, key, 6);
-  readInts(W, "strides", o.strides, 2, 1, MAX_CONV_WINDOW, 1, key, 8);
-  readInts(W, "dilations", o.dilations, 2, 1, MAX_CONV_WINDOW, 1, key, 10);
+  readConvShape(W, o, key);
+  const n = key[1], c = key[2], h = key[3], ww = key[4], oc = key[5];
   readInts(W, "outputPadding", o.outputPadding, 2, 0, MAX_CONV_WINDOW - 1, 0, key, 16);
   for (let i = 0; i < 2; i++) {
     if (key[16 + i] >= Math.max(key[8 + i], key[10 + i])) {
@@ -133,15 +128,19 @@ export function readConvTranspose(
     // ONNX: SAME gives output = input·stride; the total padding is what the full output has beyond it.
     for (let i = 0; mode !== "valid" && i < 2; i++) {
       const size = i === 0 ? h : ww;
-      const full = key[8 + i] * (size - 1) + key[16 + i] + (key[6 + i] - 1) * key[10 + i] + 1;
-      splitSame(W, Math.max(0, full - size * key[8 + i]), mode, MAX_CONV_PAD, key, 12 + i);
+      splitSame(
+        W,
+        Math.max(0, fullSize(key, size, i) - size * key[8 + i]),
+        mode,
+        MAX_CONV_PAD,
+        key,
+        12 + i,
+      );
     }
   }
   const group = readGroup(W, o.group, c, oc);
   key[18] = group;
-  const full = (size: number, i: number) =>
-    key[8 + i] * (size - 1) + key[16 + i] + (key[6 + i] - 1) * key[10 + i] + 1;
-  const oh = full(h, 0) - key[12] - key[14], ow = full(ww, 1) - key[13] - key[15];
+  const oh = fullSize(key, h, 0) - key[12] - key[14], ow = fullSize(key, ww, 1) - key[13] - key[15];
   if (oh < 1 || ow < 1) {
     fail(W, `pads [${key[12]}, ${key[13]}, ${key[14]}, ${key[15]}] leave an empty output`, "range");
   }
