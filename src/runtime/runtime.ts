@@ -157,6 +157,8 @@ interface Entry extends LruNode {
   /** Counters of its timed call in a recorded list not yet run, or null; and the candidate's index. */
   tunePending: NativeBlock | null;
   tunePendingIndex: number;
+  /** The counters block its timed calls in recorded lists use (made once). */
+  asyncCounters: NativeBlock | null;
   /** Calls recorded for jit.async (not profiled: its counters hold only its synchronous calls). */
   recordedCalls: number;
 }
@@ -564,6 +566,7 @@ export class Runtime {
       tuneStats: null,
       tunePending: null,
       tunePendingIndex: -1,
+      asyncCounters: null,
       recordedCalls: 0,
       lruPrev: null,
       lruNext: null,
@@ -847,8 +850,7 @@ export class Runtime {
     }
     const i = t.next(e.calls, this.#eager, this.#measuredNs(e));
     if (i < 0) {
-      e.tuneAt = t.resumeAt;
-      this.#syncTuneStats(e);
+      e.tuneAt = t.resumeAt; // stats() reads the tuner's state when asked
       return this.#call(e, kernel);
     }
     const cand = t.candidates[i];
@@ -864,7 +866,9 @@ export class Runtime {
     }
     if (this.#lists.recording) {
       // Recorded: timed where it runs (off the event loop), fed back when its list has run.
-      const counters = new NativeBlock(16);
+      // One block per key, zeroed for each timed call (one is pending at a time).
+      const counters = e.asyncCounters ??= new NativeBlock(16);
+      counters.u32.fill(0);
       e.tunePending = counters;
       e.tunePendingIndex = i;
       this.#recTimed.push(e);
