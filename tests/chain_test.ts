@@ -8,6 +8,8 @@ import { ChainSteps, InferenceSession, Jit, type JitStats, Tensor } from "../mod
 import type { ChainStep } from "../mod.ts";
 import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { int, pick, rng } from "./helpers/random.ts";
+import { chainReference, type ChainSpec, readChain } from "../src/kernels/chain/mod.ts";
+import { decodeChainKey } from "../src/kernels/chain/read.ts";
 
 const LEVELS: IsaLevel[] = levelsUpTo(cpuFeatures().isa).filter((l) => l !== "amx");
 const UNARY = ["relu", "sigmoid", "tanh", "exp", "erf", "gelu", "softplus", "sqrt", "neg", "abs"];
@@ -209,3 +211,46 @@ Deno.test("chain: ChainSteps encodes once (the array's later changes do not reac
   assert.throws(() => jit.chain(x, b, fake), /steps must be an array/);
   assert.throws(() => new ChainSteps([{ op: "mul" } as never]), /steps\[0\] a binary step/);
 });
+
+for (const isa of LEVELS) {
+  Deno.test(`chain: exact steps equal the f64 reference rounded per step, bit for bit (${isa})`, () => {
+    // +, −, ·, ÷, max, min, relu, abs, neg and clip are correctly rounded in f32, and so is
+    // f64 rounded to f32 for each of them: the kernel must give the reference's bits.
+    const exact = ["relu", "abs", "neg", { op: "clip", min: -2, max: 3 }] as const;
+    using jit = new Jit({ maxIsa: isa, threads: 1 });
+    for (let c = 0; c < 100; c++) {
+      const seed = 0xe4ac + c, r = rng(seed);
+      const steps: ChainStep[] = [];
+      for (let i = int(r, 1, 8); i > 0; i--) {
+        if (r() < 0.3) steps.push(pick(r, exact) as ChainStep);
+        else {
+          const op = pick(r, ["add", "sub", "mul", "div", "max", "min"] as const);
+          const left = r() < 0.3;
+          steps.push(
+            steps.length > 0 && r() < 0.3
+              ? { op, x: true, left }
+              : { op, value: (r() - 0.5) * 5, left },
+          );
+        }
+      }
+      const n = pick(r, [1, 15, 16, 17, 100, 1025]);
+      const x = inputs(r, n), y = new Float32Array(n), want = new Float32Array(n);
+      jit.chain(x, y, steps);
+      chainReference(decodeSpec(n, steps), x, want);
+      for (let i = 0; i < n; i++) {
+        if (!Object.is(y[i], want[i]) && !(Number.isNaN(y[i]) && Number.isNaN(want[i]))) {
+          assert.fail(
+            `seed ${seed} (${isa}) ${JSON.stringify(steps)}: x=${x[i]}: ${y[i]} vs ${want[i]}`,
+          );
+        }
+      }
+    }
+  });
+}
+
+/** The spec jit.chain reads from `steps` (through the family's own reader). */
+function decodeSpec(n: number, steps: readonly ChainStep[]): ChainSpec {
+  const key = new Int32Array(32), extents = new Float64Array(8);
+  readChain(new Float32Array(n), new Float32Array(n), steps, key, extents);
+  return decodeChainKey(key);
+}

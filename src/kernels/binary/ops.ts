@@ -123,10 +123,11 @@ export function binaryReference(op: BinaryOp, x: number, y: number): number {
       return x * y;
     case "div":
       return x / y;
+    // As the kernels compute them (x86 max/min): between equal values (±0) the second.
     case "max":
-      return Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.max(x, y);
+      return Number.isNaN(x) || Number.isNaN(y) ? NaN : x > y ? x : y;
     case "min":
-      return Number.isNaN(x) || Number.isNaN(y) ? NaN : Math.min(x, y);
+      return Number.isNaN(x) || Number.isNaN(y) ? NaN : x < y ? x : y;
     case "pow":
       // C's pow(1, NaN) = 1 and pow(−1, ±Inf) = 1, where ** gives NaN.
       return x === 1 || (x === -1 && !Number.isFinite(y) && !Number.isNaN(y)) ? 1 : x ** y;

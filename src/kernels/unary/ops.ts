@@ -77,7 +77,8 @@ const op = (
 
 /** Every unary op, by key id. */
 export const UNARY_OPS: readonly UnaryOpDef[] = [
-  op("relu", 1, (m, y, x) => emitRelu(m, y, x), (x) => nanKept(x, (v) => Math.max(0, v))),
+  // max(x, 0) as the kernel computes it: x for x ≥ 0, so −0 stays −0 (Math.max(0, −0) is +0).
+  op("relu", 1, (m, y, x) => emitRelu(m, y, x), (x) => nanKept(x, (v) => (v < 0 ? 0 : v))),
   op(
     "leakyRelu",
     2,
