@@ -198,6 +198,14 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
             residual: R.view,
             activation: "gelu",
           });
+          // Packed weights: the channel-vector kernel where AVX-512 has it.
+          const packed = j.packConvWeights(W.view, {
+            outChannels: o.outChannels,
+            c: o.c,
+            kernel: o.kernel,
+            group: o.group,
+          });
+          j.conv2d(X.view, packed, Y.view, { ...o, bias: B.view, residual: R.view });
         }
         runs++;
       } finally {

@@ -152,6 +152,11 @@ const CONV_SHAPES = [
   { n: 1, c: 16, h: 10, w: 10, outChannels: 16, kernel: [3, 3], pads: [1, 1, 1, 1], group: 4 },
   // Depthwise (its own kernel at AVX-512): tiles of rows × vectors.
   { n: 1, c: 24, h: 19, w: 70, outChannels: 24, kernel: [3, 3], pads: [1, 1, 1, 1], group: 24 },
+  // Input-channel passes (a deep 1×1), then packed weights: the channel-vector kernel at
+  // AVX-512 (whole rows; pieces of rows) against the position-vector kernel's tiles.
+  { n: 1, c: 260, h: 6, w: 9, outChannels: 24, kernel: [1, 1] },
+  { n: 1, c: 24, h: 7, w: 7, outChannels: 40, kernel: [3, 3], pads: [1, 1, 1, 1], packed: true },
+  { n: 1, c: 20, h: 9, w: 30, outChannels: 36, kernel: [3, 3], pads: [1, 1, 1, 1], packed: true },
 ];
 
 for (const isa of LEVELS) {
@@ -165,12 +170,16 @@ for (const isa of LEVELS) {
         const oh = Math.floor((sh.h + 2 * p - sh.kernel[0]) / s) + 1;
         const ow = Math.floor((sh.w + 2 * p - sh.kernel[1]) / s) + 1;
         const x = floats(sh.n * sh.c * sh.h * sh.w, rand);
-        const w = floats(sh.outChannels * (sh.c / g) * sh.kernel[0] * sh.kernel[1], rand);
+        const plain = floats(sh.outChannels * (sh.c / g) * sh.kernel[0] * sh.kernel[1], rand);
+        const w = sh.packed
+          ? jit.packConvWeights(plain, { outChannels: sh.outChannels, c: sh.c, kernel: sh.kernel })
+          : plain;
         const bias = floats(sh.outChannels, rand);
         const residual = floats(sh.n * sh.outChannels * oh * ow, rand);
         const y = new Float32Array(residual.length);
         const o = {
           ...sh,
+          packed: undefined,
           bias,
           residual,
           activation: i % 2 ? "relu" as const : "sigmoid" as const,

@@ -40,6 +40,7 @@ import {
   CONV,
   type Conv2dOptions,
   CONV_TRANSPOSE,
+  CONV_W_LANES_SLOT,
   type ConvTranspose2dOptions,
   ConvWeights,
   type ConvWeightsOptions,
@@ -511,6 +512,7 @@ export class Jit {
     const ops = this.#convOperands;
     readConv(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "conv2d", false);
+    rt.key[CONV_W_LANES_SLOT] = packed !== null ? packed.lanes : 0;
     rt.operand(CONV, 2, ops[0] ?? ABSENT);
     rt.operand(CONV, 3, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;
@@ -663,7 +665,9 @@ export class Jit {
    */
   packConvWeights(w: Float32Array, options: ConvWeightsOptions): ConvWeights {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
-    return new ConvWeights(w, options, this.#jit ? viewAddress : () => 0);
+    // AVX-512 code may read them as channel vectors too (conv/channel_vectors.ts).
+    const lanes = this.#jit && VEC_OF[this.#isa] === "avx512" ? 16 : 0;
+    return new ConvWeights(w, options, this.#jit ? viewAddress : () => 0, lanes);
   }
   readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
   #bSeen: unknown = undefined;

@@ -51,7 +51,7 @@ function convFamily(
           out * (s.residual ? 2 : 1)),
       };
     },
-    plan: (s, t) => planConv(s, t.isa, t.l2),
+    plan: (s, t) => planConv(s, t.isa, t),
     fallbackPlan: (s) => planConv(s, "scalar"),
     generate: generateConv,
     partition: convParts,
@@ -64,7 +64,7 @@ function convFamily(
       const out: ConvPlan[] = [];
       for (const c of convChoices(s, p, parts > 1)) {
         try {
-          out.push(planConv(s, p.isa, p.l2, c));
+          out.push(planConv(s, p.isa, p, c));
         } catch {
           // A tile the epilogue leaves no room for: not a candidate.
         }
@@ -88,7 +88,7 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
   const taps = s.kh * s.kw, planeY = 4 * oh * ow;
   const part = (spec: ConvSpec, offsets: number[]): Part<ConvSpec, ConvPlan> => ({
     spec,
-    plan: planConv(spec, plan.isa, plan.l2, plan.choice),
+    plan: planConv(spec, plan.isa, plan, plan.choice),
     offsets,
   });
   const split = (total: number, grain = 1) => {
@@ -123,7 +123,15 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
   if (s.group === 1 && !s.flip && byChannels && s.oc >= 2 * plan.mr) {
     return split(s.oc, plan.mr)?.map((r) => {
       const y = r.start * planeY;
-      return part({ ...s, oc: r.count }, [0, 4 * r.start * g.cg * taps, 4 * r.start, res(y), y]);
+      // The channel-vector copy of w serves a part only from the start of one of its blocks.
+      const wLanes = s.wLanes && r.start % s.wLanes === 0 ? s.wLanes : 0;
+      return part({ ...s, oc: r.count, wLanes }, [
+        0,
+        4 * r.start * g.cg * taps,
+        4 * r.start,
+        res(y),
+        y,
+      ]);
     }) ?? null;
   }
   return split(s.rowEnd - s.rowStart)?.map((r) =>

@@ -6,7 +6,7 @@
 export { CONV, CONV_TRANSPOSE, convReference } from "./family.ts";
 export { type ConvTranspose2dOptions, readConvTranspose } from "./read_transpose.ts";
 export type { AutoPad } from "../attributes.ts";
-export { type Conv2dOptions, readConv } from "./read.ts";
+export { type Conv2dOptions, CONV_W_LANES_SLOT, readConv } from "./read.ts";
 export { type ConvSpec, outHeight, outWidth } from "./spec.ts";
 export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";

@@ -18,7 +18,14 @@ import {
   depthwiseTile,
   depthwiseWorkspace,
 } from "./depthwise.ts";
-import { convGeometry } from "./geometry.ts";
+import { type ConvGeometry, convGeometry } from "./geometry.ts";
+import {
+  channelVectorCycles,
+  channelVectorsServe,
+  type ChannelVectorTile,
+  channelVectorTile,
+  CV_LANES,
+} from "./channel_vectors.ts";
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
 
@@ -40,8 +47,18 @@ export interface ConvPlan extends KernelPlan {
   ocBlock: number;
   /** L2 bytes the blocking was made for (parts are planned for the same). */
   l2: number;
+  /** L1 data bytes the input-channel blocking was made for. */
+  l1d: number;
+  /**
+   * Input channels per pass over a position tile: the planes' window of a
+   * pass stays in L1 while every channel tile reads it (see generate.ts's
+   * emitIcBlocks); the group's channels when they all fit.
+   */
+  icBlock: number;
   /** The depthwise kernel's tile (x read in place, see depthwise.ts), or null. */
   depthwise: DepthwiseTile | null;
+  /** The channel-vector kernel's tile (see channel_vectors.ts), or null. */
+  cv: ChannelVectorTile | null;
   /** Tier 2's choice this plan was made with (parts are planned with it too), if any. */
   choice?: ConvChoice;
 }
@@ -58,8 +75,12 @@ export interface ConvChoice {
   ng: number;
   /** L2 bytes the output-channel blocks are sized for. */
   l2: number;
+  /** Input channels per pass (absent: the planner's, from L1). */
+  icBlock?: number;
   /** A depthwise call's tile instead (the other fields then unused). */
   depthwise?: DepthwiseTile;
+  /** The channel-vector kernel's tile instead (the other fields then unused). */
+  cv?: ChannelVectorTile;
   /** What a split call's parts cut when images and groups do not: absent, family.ts's rule. */
   split?: "channels" | "rows";
 }
@@ -92,9 +113,11 @@ export function epilogueRegisters(s: ConvSpec, isa: VecIsa, mode: ConvStoreMode)
 export function planConv(
   s: ConvSpec,
   level: VecLevel,
-  l2 = 1 << 20,
+  caches: { l1d: number; l2: number } = { l1d: 48 << 10, l2: 1 << 20 },
   choice?: ConvChoice,
 ): ConvPlan {
+  let l2 = caches.l2;
+  const l1d = caches.l1d;
   const isa = vecIsa(level);
   const g = convGeometry(s);
   const L = isa.lanes;
@@ -120,11 +143,36 @@ export function planConv(
       segments: 0,
       ocBlock: 1,
       l2,
+      l1d,
+      icBlock: g.cg,
       depthwise: t,
+      cv: null,
       workspaceBytes: depthwiseWorkspace(s),
       description: `${level} depthwise ${t.rows} rows × ${t.vectors * 16}, x in place`,
     };
   }
+  const workspaceBytes = g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
+  const cvServes = channelVectorsServe(s, isa);
+  const cvPlan = (t: ChannelVectorTile): ConvPlan => ({
+    ...(choice ? { choice } : {}),
+    isa: level,
+    mr: CV_LANES * t.vectors, // parts over channels cut whole blocks
+    ng: 1,
+    unrollIc: 1,
+    mode: "runs",
+    segments: 0,
+    ocBlock: g.ocg,
+    l2,
+    l1d,
+    icBlock: g.cg,
+    depthwise: null,
+    cv: t,
+    workspaceBytes,
+    description: `${level} channel vectors ${
+      t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
+    } × ${16 * t.vectors} channels${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}`,
+  });
+  if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // Runs (plain stores; a pitched band's rows one by one) or the table (the
   // flat domain, pieces per row): whichever the tile estimate finds cheaper.
   const pitched = g.wq > g.ow;
@@ -161,6 +209,15 @@ export function planConv(
     throw new Error(`conv2d: store mode ${choice?.mode} does not serve this shape`);
   }
   const { mode, segments, mr, ng } = best;
+  if (cvServes && choice === undefined) {
+    const t = channelVectorTile(g.ow, g.ocg);
+    // The position-vector estimate misses how a small image's deep 1×1 layer streams its
+    // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5): small images lean here.
+    const lean = g.rows * g.ow <= 256 ? 1.15 : 1;
+    if (channelVectorCycles(s, g, t) < best.cost * lean) {
+      return cvPlan(t);
+    }
+  }
   if (choice !== undefined) {
     l2 = choice.l2;
     const avx2Reserved = isa.level === "avx2" ? 1 : 0;
@@ -183,7 +240,7 @@ export function planConv(
   const ocBlock = g.ocg * rowBytes <= l2 / 2
     ? g.ocg
     : Math.min(g.ocg, fit, Math.ceil(g.ocg / Math.ceil(g.ocg / fit) / mr) * mr);
-  const workspaceBytes = g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
+  const icBlock = choice?.icBlock ?? icBlockFor(s, g, ng * L, unrollIc, l1d);
   return {
     isa: level,
     mr,
@@ -193,15 +250,47 @@ export function planConv(
     segments,
     ocBlock,
     l2,
+    l1d,
+    icBlock,
     depthwise: null,
+    cv: null,
     workspaceBytes,
     ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
       choice?.split ? `, parts over ${choice.split}` : ""
     }${ocBlock < g.ocg ? ` blocks of ${ocBlock} channels` : ""}${
-      g.copy ? ` planes ${g.hq}×${g.wq}` : ""
-    }`,
+      icBlock < g.cg ? ` passes of ${icBlock} inputs` : ""
+    }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}`,
   };
+}
+
+/**
+ * Input channels per pass over a position tile of `positions`: as many as
+ * keep the planes' window of the pass (the cache lines its taps read, per
+ * channel) in half of L1, in passes as even as whole k-loop iterations
+ * allow, and at least 128 k steps each (a pass reloads and stores its
+ * partial sums: about 2% of its FMA time then). All channels when they fit.
+ */
+export function icBlockFor(
+  s: ConvSpec,
+  g: ConvGeometry,
+  positions: number,
+  unrollIc: number,
+  l1d: number,
+): number {
+  const lines = new Set<number>();
+  for (const t of g.taps) {
+    for (let l = Math.floor(t / 16); l <= Math.floor((t + positions) / 16); l++) lines.add(l);
+  }
+  const bytes = (lines.size + 1) * 64, taps = s.kh * s.kw;
+  // A K×K kernel's taps share their lines (3×3: about 150 bytes per k step against a 1×1's
+  // 384): its window streams from L2 fast enough, and passes measured 3-5% slower there.
+  if (bytes / taps < 256) return g.cg;
+  const round = (c: number) => Math.ceil(c / unrollIc) * unrollIc;
+  let kc = Math.floor(l1d / 2 / bytes / unrollIc) * unrollIc;
+  kc = Math.max(kc, round(Math.ceil(128 / taps)));
+  if (kc >= g.cg) return g.cg;
+  return Math.min(g.cg, round(Math.ceil(g.cg / Math.ceil(g.cg / kc))));
 }
 
 /**
@@ -288,10 +377,31 @@ export function convChoices(
   const splits: ConvChoice[] = [];
   if (threads && s.n === 1 && s.group === 1 && !s.flip) {
     for (const split of ["channels", "rows"] as const) {
-      splits.push({ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, split });
+      splits.push({
+        mode: plan.mode,
+        mr: plan.mr,
+        ng: plan.ng,
+        l2: plan.l2,
+        split,
+        ...(plan.cv ? { cv: plan.cv } : {}),
+      });
     }
   }
   const isa = vecIsa(plan.isa), g = convGeometry(s), L = isa.lanes;
+  // The other kernel, and the channel-vector kernel's other tiles: one vector of channels,
+  // narrower pieces of a row.
+  const cvs: ConvChoice[] = [];
+  if (channelVectorsServe(s, isa)) {
+    const tiles = [channelVectorTile(g.ow, g.ocg)];
+    if (g.ocg > CV_LANES) tiles.push(channelVectorTile(g.ow, g.ocg, 1));
+    for (const width of [8, 11]) tiles.push(channelVectorTile(g.ow, g.ocg, 2, width));
+    const seen = new Set(plan.cv ? [JSON.stringify(plan.cv)] : []);
+    for (const t of tiles) {
+      if (seen.has(JSON.stringify(t))) continue;
+      seen.add(JSON.stringify(t));
+      cvs.push({ mode: "runs", mr: CV_LANES * t.vectors, ng: 1, l2: plan.l2, cv: t });
+    }
+  }
   const work = g.cg * s.kh * s.kw;
   const pitched = g.wq > g.ow;
   const modes: { mode: ConvStoreMode; segments: number; run: number }[] = [
@@ -303,14 +413,20 @@ export function convChoices(
   for (const m of modes) {
     const ranked = rankTiles(s, isa, m.mode, g.ocg, Math.ceil(m.run / L), work, 3 + 4 * m.segments)
       .filter((t) => !(m.mode === plan.mode && t.mr === plan.mr && t.ng === plan.ng));
-    for (const t of ranked.slice(0, perMode)) {
+    for (const t of ranked.slice(0, plan.cv ? 2 : perMode)) {
       out.push({ mode: m.mode, mr: t.mr, ng: t.ng, l2: plan.l2 });
     }
   }
-  if (plan.ocBlock < g.ocg || g.ocg * work * 4 > plan.l2 / 4) {
+  // Input-channel passes: none, or twice as long.
+  if (!plan.cv && plan.icBlock < g.cg) {
+    const base = { mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2 };
+    out.push({ ...base, icBlock: g.cg });
+    if (plan.icBlock * 2 < g.cg) out.push({ ...base, icBlock: plan.icBlock * 2 });
+  }
+  if (!plan.cv && (plan.ocBlock < g.ocg || g.ocg * work * 4 > plan.l2 / 4)) {
     for (const l2 of [plan.l2 / 2, plan.l2 * 2]) {
       out.push({ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2 });
     }
   }
-  return [...splits, ...out];
+  return [...splits, ...cvs, ...out];
 }

@@ -69,7 +69,11 @@ export const CONV_KEY_FIELDS = [
   "activation",
   "activationP0",
   "activationP1",
+  "wLanes",
 ] as const;
+
+/** The key slot of the packed weights' channel-vector lanes (0: none), written by jit.conv2d. */
+export const CONV_W_LANES_SLOT = 22;
 
 /** Largest n, c, h, w or outChannels. */
 export const MAX_CONV_DIMENSION = 1 << 24;
@@ -314,6 +318,8 @@ export function decodeConvKey(key: Int32Array): ConvSpec {
     flip: false,
     cTotal: key[2],
     ocTotal: key[5],
+    // Written by jit.conv2d after the read (packed weights' layouts); absent in shorter keys.
+    wLanes: key[CONV_W_LANES_SLOT] | 0,
   };
   s.rowEnd = outHeight(s);
   return s;

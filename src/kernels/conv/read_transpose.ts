@@ -201,6 +201,7 @@ export function decodeConvTransposeKey(key: Int32Array): ConvSpec {
     flip: true,
     cTotal: key[2],
     ocTotal: key[5],
+    wLanes: 0,
   };
   s.rowEnd = outHeight(s);
   return s;

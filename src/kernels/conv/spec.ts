@@ -56,6 +56,11 @@ export interface ConvSpec {
    */
   cTotal: number;
   ocTotal: number;
+  /**
+   * Lanes of the channel-vector copy of w that follows its ONNX copy
+   * (packed weights, see weights.ts), or 0 when w is only ONNX's layout.
+   */
+  wLanes: number;
 }
 
 /** Argument block slots (operand order). */

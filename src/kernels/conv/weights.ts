@@ -2,9 +2,13 @@
  * Convolution weights packed once (`jit.packConvWeights`): a private copy
  * of w on a 64-byte line, with the shape it was packed for. A model's
  * constant weights are held this way, so no call can see them change and
- * each call checks only that its options match the shape. The kernels read
- * the ONNX layout as is (A rows of the GEMM, see generate.ts), so the copy
- * keeps it.
+ * each call checks only that its options match the shape. The position-
+ * vector kernel reads the ONNX layout as is (A rows of the GEMM, see
+ * generate.ts), so the copy keeps it; for an AVX-512 Jit a second copy
+ * follows it on the next line, [outChannels/16][c][kh][kw][16] (zero
+ * channels past outChannels), which the channel-vector kernel reads
+ * (channel_vectors.ts): twice the memory of the weights, for kernels that
+ * need no repacking per call.
  *
  * @module
  */
@@ -44,10 +48,17 @@ export class ConvWeights {
   readonly kw: number;
   /** For convTranspose2d. */
   readonly transposed: boolean;
+  /** Lanes of the channel-vector copy after the ONNX one (0: none; see the module). */
+  readonly lanes: number;
   readonly #data: Float32Array;
 
   /** Checks w against the shape and copies it (integer-indexed reads only). */
-  constructor(w: Float32Array, o: ConvWeightsOptions, address: (v: Float32Array) => number) {
+  constructor(
+    w: Float32Array,
+    o: ConvWeightsOptions,
+    address: (v: Float32Array) => number,
+    lanes = 0,
+  ) {
     if (o === null || typeof o !== "object") {
       fail(
         W,
@@ -70,10 +81,22 @@ export class ConvWeights {
     const n = this.c * (this.outChannels / this.group) * this.kh * this.kw;
     const lw = viewLength(w);
     if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");
-    const whole = new Float32Array(n + 16);
+    this.lanes = this.group === 1 && !t ? lanes : 0;
+    const L = this.lanes, oc = this.outChannels, k = this.c * this.kh * this.kw;
+    const at = Math.ceil(n / 16) * 16, extra = L ? Math.ceil(oc / L) * L * k : 0;
+    const whole = new Float32Array(at + extra + 16);
     const skip = ((64 - (address(whole) % 64)) % 64) / 4;
     this.#data = whole.subarray(skip, skip + n);
-    for (let i = 0; i < n; i++) this.#data[i] = w[i];
+    const data = this.#data;
+    for (let i = 0; i < n; i++) data[i] = w[i];
+    if (L) {
+      // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
+      const cv = whole.subarray(skip + at, skip + at + extra);
+      for (let o = 0; o < oc; o++) {
+        const base = Math.floor(o / L) * k * L + (o % L);
+        for (let j = 0, src = o * k; j < k; j++) cv[base + j * L] = data[src + j];
+      }
+    }
   }
 
   /** The packed elements. */

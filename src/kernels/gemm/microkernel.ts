@@ -121,6 +121,13 @@ export interface MicrokernelSpec {
    */
   embedBroadcast?: boolean;
   /**
+   * Replaces zeroing the accumulators (kSplit 1): fills the accumulator of
+   * (row, group), with the vector registers not holding accumulators free.
+   * A convolution split over input-channel blocks reloads its exact partial
+   * sums this way, so the FMA chain goes on as if never stored.
+   */
+  init?: (acc: (i: number, g: number) => number, free: number[]) => void;
+  /**
    * Replaces the C update: receives the accumulator of (row, group) and the
    * vector registers free after the k loop.
    */
@@ -176,8 +183,13 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   const tmp = v.isa.fma ? -1 : spare.pop()!;
   const bcast = spare.length >= 2 ? [spare[0], spare[1]] : [spare[0]];
 
-  for (let set = 0; set < s.kSplit; set++) {
-    for (let i = 0; i < mr; i++) for (let g = 0; g < ng; g++) v.zero(acc(set, i, g));
+  if (s.init) {
+    if (s.kSplit !== 1) throw new Error("microkernel: init needs kSplit 1");
+    s.init((i, g) => acc(0, i, g), pool.slice(nacc));
+  } else {
+    for (let set = 0; set < s.kSplit; set++) {
+      for (let i = 0; i < mr; i++) for (let g = 0; g < ng; g++) v.zero(acc(set, i, g));
+    }
   }
   if (s.prefetchC) {
     const rowBytes = groups[ng - 1].col * 4 + groups[ng - 1].width * 4;

@@ -1,0 +1,71 @@
+/**
+ * The channel-vector kernel's inner loop in isolation, data in L1: P
+ * positions broadcast × V vectors of channels per k step, the broadcast
+ * folded into each FMA ("embed") or loaded once into a register for V FMAs
+ * ("bcast"). GFLOPS against `deno task peak`'s FMA figure: why the kernel
+ * takes two vectors (conv/channel_vectors.ts).
+ *
+ *   deno run -A bench/cv_probe.ts
+ *
+ * @module
+ */
+import { Assembler, dword, eax, ptr, rax, rdi, rdx, rsi, vreg, zmmword } from "../asm/mod.ts";
+import { CodeArena } from "../src/native/arena.ts";
+import { dispatch } from "../src/native/dispatch.ts";
+import { NativeBlock } from "../src/native/memory.ts";
+const z = (i: number) => vreg(512, i);
+function build(kind: string, P: number, V: number): Uint8Array {
+  const a = new Assembler();
+  for (let i = 0; i < 32; i++) a.emit("vxorps", vreg(128, i), vreg(128, i), vreg(128, i));
+  a.emit("mov", eax, dword(rdi, 0));
+  a.emit("lea", rsi, ptr(rdi, 64));
+  a.emit("lea", rdx, ptr(rdi, 1024));
+  const top = a.label();
+  a.align(64);
+  a.bind(top);
+  for (let t = 0; t < 8; t++) {
+    const W = P * V;
+    for (let v = 0; v < V; v++) a.emit("vmovups", z(W + v), zmmword(rsi, (t * V + v) * 64));
+    for (let p = 0; p < P; p++) {
+      if (kind === "embed") {
+        for (let v = 0; v < V; v++) {
+          a.emit("vfmadd231ps", z(p * V + v), z(W + v), dword(rdx, (p + t * 3) * 4).b);
+        }
+      } else {
+        const B = P * V + V + (p % 2);
+        a.emit("vbroadcastss", z(B), dword(rdx, (p + t * 3) * 4));
+        for (let v = 0; v < V; v++) a.emit("vfmadd231ps", z(p * V + v), z(W + v), z(B));
+      }
+    }
+  }
+  a.emit("dec", rax);
+  a.emit("jnz", top);
+  a.emit("vzeroupper");
+  a.emit("ret");
+  return a.finish().code;
+}
+const arena = new CodeArena({ budgetBytes: 1 << 20, chunkBytes: 1 << 20 });
+const blk = new NativeBlock(8192);
+const variants: [string, number, number][] = [
+  ["embed", 14, 1],
+  ["bcast", 14, 1],
+  ["embed", 16, 1],
+  ["bcast", 14, 2],
+  ["embed", 14, 2],
+  ["bcast", 7, 2],
+  ["bcast", 8, 3],
+  ["bcast", 6, 4],
+];
+for (const [kind, P, V] of variants) {
+  const code = arena.install(build(kind, P, V));
+  blk.i32[0] = 200000;
+  dispatch().call(code.pointer, blk.pointer);
+  let best = 0;
+  for (let r = 0; r < 5; r++) {
+    const t = performance.now();
+    dispatch().call(code.pointer, blk.pointer);
+    const s = (performance.now() - t) / 1000;
+    best = Math.max(best, (200000 * 8 * P * V * 32) / s / 1e9);
+  }
+  console.log(`${kind} P=${P} V=${V}: ${best.toFixed(0)} GFLOPS`);
+}

@@ -1,0 +1,302 @@
+/**
+ * The channel-vector kernel: output channels along the vector lanes,
+ * output positions broadcast (AVX-512), for images too small for the
+ * position-vector kernel. At 7×7 that kernel computes 63 pitched positions
+ * in 64 lanes for 49 outputs (77% of its FMAs useful); here every lane of
+ * every FMA is an output: a tile is up to 16 positions (whole output rows
+ * while they fit, else pieces of a row) × 16 output channels, each FMA
+ * `acc[p] += w[ic][tap][16 channels] · x[ic][p + tap]` with the input
+ * broadcast from the phase planes by the FMA itself.
+ *
+ * The weights come packed by `jit.packConvWeights` as [oc/16][ic][tap][16]
+ * after the ONNX copy (see weights.ts); a tile's 16 accumulators are
+ * transposed in registers (channels × positions) before the store, so
+ * bias, residual and activation see the same vectors of positions as the
+ * position-vector kernel's store, and y is written in NCHW rows.
+ *
+ * Every output is Σ over (input channel, tap) in that order with one FMA
+ * chain, as in generate.ts: the two kernels give the same bits.
+ *
+ * @module
+ */
+import { byte, qword, r10, r11, rax, rbp, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import { addImmediate, frameLoop } from "../abi.ts";
+import { Lanes } from "../math/lanes.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import type { Vec, VecIsa } from "../vec.ts";
+import type { ConvGeometry } from "./geometry.ts";
+import type { ConvSpec } from "./spec.ts";
+
+/** Lanes of the channel-vector layout (AVX-512). */
+export const CV_LANES = 16;
+
+/**
+ * Bytes ahead of each weight stream to prefetch, per line read. The
+ * streams are 14-28 FMAs per line apart and the hardware's prefetch does
+ * not keep two of them in L1: measured on Zen 5 with the distance varied
+ * (`bench/conv_layer.ts`), 1×1 2048→512 on 7² ran 172 → 225 GFLOPS with
+ * 4 KB (2 KB: 209; 8 KB: 225), 3×3 layers 0-3% faster.
+ */
+const WEIGHTS_AHEAD = 4096;
+
+/**
+ * A channel-vector tile: positions (output rows per tile, or one row's
+ * pieces) × vectors of 16 output channels.
+ */
+export interface ChannelVectorTile {
+  /** Whole output rows per tile, or 1 with pieces of at most `width` columns. */
+  rows: number;
+  /** Most positions of one piece of a row (rows 1), else ow. */
+  width: number;
+  /**
+   * Vectors of 16 channels (1 or 2). Two share each broadcast: one load
+   * per two FMAs runs at the FMA peak where one per FMA ran at 85-88% of
+   * it (Zen 5, `bench/cv_probe.ts`).
+   */
+  vectors: number;
+}
+
+/** Most positions of a tile of `vectors` vectors: 28 or 16 accumulators. */
+export function channelVectorPositions(vectors: number): number {
+  return vectors === 2 ? 14 : 16;
+}
+
+/** Frame slots the kernel uses (generate.ts's frame). */
+export interface ChannelVectorFrame {
+  /** 14 vectors of scratch: the second vector's accumulators while the first is stored. */
+  SPILL: number;
+  PLANES: number;
+  WB: number;
+  BB: number;
+  YB: number;
+  RB: number;
+  BLK: number;
+  RUN: number;
+  RUNB: number;
+  RUNY: number;
+  RUNR: number;
+}
+
+/** Bytes from w to its channel-vector layout: the ONNX copy, rounded to a line. */
+export function channelVectorOffset(s: ConvSpec): number {
+  return Math.ceil((s.ocTotal * (s.c / s.group) * s.kh * s.kw * 4) / 64) * 64;
+}
+
+/** Whether the kernel serves `s` at `isa`: AVX-512, packed weights in its layout, one group. */
+export function channelVectorsServe(s: ConvSpec, isa: VecIsa): boolean {
+  return isa.level === "avx512" && s.wLanes === CV_LANES && s.group === 1 && !s.flip;
+}
+
+/**
+ * The tile for an output `ow` wide: whole rows while `width` positions
+ * hold them, else pieces of a row; two vectors of channels unless the
+ * group has 16 or fewer.
+ */
+export function channelVectorTile(
+  ow: number,
+  ocg: number,
+  vectors = ocg > CV_LANES ? 2 : 1,
+  width = channelVectorPositions(vectors),
+): ChannelVectorTile {
+  if (ow <= width) return { rows: Math.max(1, Math.floor(width / ow)), width: ow, vectors };
+  const pieces = Math.ceil(ow / width);
+  return { rows: 1, width: Math.ceil(ow / pieces), vectors };
+}
+
+/**
+ * Estimated cycles of the kernel for `s` (its band): per tile and k step
+ * the larger of its FMAs (two per cycle; a one-vector tile's loads hold it
+ * to 85% of that) and the FMA latency (4 cycles per chain), plus about 150
+ * cycles of transpose and store per vector, for every block of channels.
+ */
+export function channelVectorCycles(s: ConvSpec, g: ConvGeometry, t: ChannelVectorTile): number {
+  const k = g.cg * s.kh * s.kw, V = t.vectors;
+  let cycles = 0;
+  for (const p of tilePositions(g, t)) {
+    cycles += k * Math.max((p * V) / (V === 2 ? 2 : 1.7), 4) + 150 * V;
+  }
+  return cycles * Math.ceil(g.ocg / (CV_LANES * V));
+}
+
+/** The positions of each tile of the band, in order. */
+function tilePositions(g: ConvGeometry, t: ChannelVectorTile): number[] {
+  const out: number[] = [];
+  if (t.rows > 1 || t.width === g.ow) {
+    for (let r = 0; r < g.rows; r += t.rows) out.push(Math.min(t.rows, g.rows - r) * g.ow);
+    return out;
+  }
+  for (let r = 0; r < g.rows; r++) for (const [, w] of rowPieces(g.ow, t.width)) out.push(w);
+  return out;
+}
+
+/** A row of `ow` columns in pieces of at most `width`, as even as can be: [first column, width]. */
+function rowPieces(ow: number, width: number): [number, number][] {
+  const n = Math.ceil(ow / width), out: [number, number][] = [];
+  for (let i = 0, c = 0; i < n; i++) {
+    const w = Math.floor(ow / n) + (i < ow % n ? 1 : 0);
+    out.push([c, w]);
+    c += w;
+  }
+  return out;
+}
+
+/**
+ * The channel blocks of one image (planes at frame.PLANES, w's ONNX copy
+ * at frame.WB, bias, y and residual at BB, YB, RB): blocks of 16 output
+ * channels, each over every tile of positions.
+ */
+export function emitChannelVectorGroup(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  t: ChannelVectorTile,
+  F: ChannelVectorFrame,
+): void {
+  const a = v.a;
+  const L = CV_LANES, k = g.cg * s.kh * s.kw, planeY = g.oh * g.ow * 4;
+  addImmediate(a, "add", qword(rsp, F.WB), channelVectorOffset(s));
+  /** A block of `channels` output channels in `vectors` vectors. */
+  const block = (vectors: number, channels: number) => {
+    for (const [from, to] of [[F.PLANES, F.RUNB], [F.YB, F.RUNY], [F.RB, F.RUNR]]) {
+      a.emit("mov", rax, qword(rsp, from));
+      a.emit("mov", qword(rsp, to), rax);
+    }
+    const whole = t.rows > 1 || t.width === g.ow;
+    const step = whole ? t.rows : 1;
+    const rowsOf = (r: number) => {
+      if (whole) {
+        const offs: number[] = [];
+        for (let i = 0; i < r * g.ow; i++) offs.push(Math.floor(i / g.ow) * g.wq + (i % g.ow));
+        emitTile(offs, 0, vectors, channels);
+        return;
+      }
+      for (const [c0, w] of rowPieces(g.ow, t.width)) {
+        emitTile(Array.from({ length: w }, (_, i) => c0 + i), c0, vectors, channels);
+      }
+    };
+    const advance = () => {
+      addImmediate(a, "add", qword(rsp, F.RUNB), step * g.wq * 4);
+      addImmediate(a, "add", qword(rsp, F.RUNY), step * g.ow * 4);
+      addImmediate(a, "add", qword(rsp, F.RUNR), step * g.ow * 4);
+    };
+    frameLoop(a, F.RUN, Math.floor(g.rows / step), () => {
+      rowsOf(step);
+      advance();
+    });
+    if (g.rows % step) rowsOf(g.rows % step);
+    addImmediate(a, "add", qword(rsp, F.WB), vectors * k * L * 4);
+    addImmediate(a, "add", qword(rsp, F.BB), vectors * L * 4);
+    addImmediate(a, "add", qword(rsp, F.YB), vectors * L * planeY);
+    addImmediate(a, "add", qword(rsp, F.RB), vectors * L * planeY);
+  };
+  const per = t.vectors * L, rest = g.ocg % per;
+  frameLoop(a, F.BLK, Math.floor(g.ocg / per), () => block(t.vectors, per));
+  if (rest) block(Math.ceil(rest / L), rest);
+
+  /**
+   * One tile: positions at plane offsets `offs` from the run's planes
+   * (RUNB), y and residual `col` columns into the run's rows; `channels`
+   * of the block's 16 are stored.
+   */
+  /**
+   * One tile: positions at plane offsets `offs` from the run's planes
+   * (RUNB), y and residual `col` columns into the run's rows; `channels`
+   * of the block's `vectors` × 16 are stored. Accumulator (p, v) is
+   * register v·P + p; the weights are 28 and 29, the broadcasts 30 and 31.
+   */
+  function emitTile(offs: number[], col: number, vectors: number, channels: number): void {
+    const P = offs.length, taps = g.taps;
+    const acc = (p: number, vi: number) => vi * P + p;
+    a.emit("mov", rdx, qword(rsp, F.RUNB));
+    a.emit("mov", rsi, qword(rsp, F.WB));
+    for (let vi = 0; vi < vectors; vi++) for (let p = 0; p < P; p++) v.zero(acc(p, vi));
+    a.emit("mov", rax, g.cg);
+    const top = a.label();
+    a.align(16);
+    a.bind(top);
+    for (let ti = 0; ti < taps.length; ti++) {
+      for (let vi = 0; vi < vectors; vi++) {
+        a.emit("prefetcht0", byte(rsi, (vi * k + ti) * L * 4 + WEIGHTS_AHEAD));
+      }
+      for (let vi = 0; vi < vectors; vi++) v.load(28 + vi, rsi, (vi * k + ti) * L * 4);
+      for (let p = 0; p < P; p++) {
+        const b = 30 + (p % 2);
+        v.broadcast(b, rdx, (offs[p] + taps[ti]) * 4);
+        for (let vi = 0; vi < vectors; vi++) v.fma(acc(p, vi), 28 + vi, b, -1);
+      }
+    }
+    addImmediate(a, "add", rsi, taps.length * L * 4);
+    addImmediate(a, "add", rdx, g.channelStride * 4);
+    a.emit("dec", rax);
+    a.emit("jnz", top);
+    // The second vector waits in the frame while the first is transposed and stored.
+    if (vectors === 2) { for (let p = 0; p < P; p++) v.store(rsp, F.SPILL + p * 64, acc(p, 1)); }
+    const tail = P < L ? v.tail(P, 1) : undefined;
+    a.emit("mov", r11, qword(rsp, F.RUNY));
+    a.emit("mov", r10, qword(rsp, F.RUNR));
+    a.emit("mov", rbp, qword(rsp, F.BB));
+    for (let vi = 0; vi < vectors; vi++) {
+      if (vi === 1) { for (let p = 0; p < P; p++) v.load(p, rsp, F.SPILL + p * 64); }
+      const out = transpose16(v);
+      const first = vi * L, count = Math.min(L, channels - first);
+      const free = Array.from({ length: 16 }, (_, i) => 16 + i);
+      const res = free.shift()!, outReg = free.shift()!;
+      const def = s.activation ? UNARY_OPS[s.activation.op] : null;
+      for (let j = 0; j < count; j++) {
+        const x = out[j], at = (first + j) * planeY + col * 4;
+        if (s.bias) {
+          v.broadcast(res, rbp, (first + j) * 4);
+          v.add(x, x, res);
+        }
+        if (s.residual) {
+          v.load(res, r10, at, tail);
+          v.add(x, x, res);
+        }
+        let r = x;
+        if (def) {
+          def.emit(new Lanes(v, free, [2, 3, 4]), outReg, x, s.activation!.params);
+          r = outReg;
+        }
+        v.store(r11, at, r, tail);
+      }
+    }
+  }
+}
+
+/**
+ * Transposes registers 0..15 (row p: position p's 16 channels) in place
+ * through 16..31: returns the register holding channel j's 16 positions.
+ */
+function transpose16(v: Vec): number[] {
+  const a = v.a, r = (i: number) => v.r(i);
+  // Pairs of rows interleaved (32-bit), then quads (64-bit): T holds, per 128-bit lane l,
+  // rows 4q..4q+3 at column 4l + c in register U(q, c).
+  for (let i = 0; i < 8; i++) {
+    a.emit("vunpcklps", r(16 + 2 * i), r(2 * i), r(2 * i + 1));
+    a.emit("vunpckhps", r(17 + 2 * i), r(2 * i), r(2 * i + 1));
+  }
+  const U = (q: number, c: number) => 4 * q + c;
+  for (let q = 0; q < 4; q++) {
+    for (let h = 0; h < 2; h++) {
+      const lo = 16 + 4 * q + h, hi = 16 + 4 * q + 2 + h;
+      a.emit("vshufps", r(U(q, 2 * h)), r(lo), r(hi), 0x44);
+      a.emit("vshufps", r(U(q, 2 * h + 1)), r(lo), r(hi), 0xee);
+    }
+  }
+  // 128-bit blocks: for each c, the 4×4 transpose of U(0..3, c)'s lanes.
+  const out = new Array<number>(16);
+  for (let c = 0; c < 4; c++) {
+    const V = [16 + 4 * c, 17 + 4 * c, 18 + 4 * c, 19 + 4 * c];
+    a.emit("vshuff32x4", r(V[0]), r(U(0, c)), r(U(1, c)), 0x88);
+    a.emit("vshuff32x4", r(V[1]), r(U(0, c)), r(U(1, c)), 0xdd);
+    a.emit("vshuff32x4", r(V[2]), r(U(2, c)), r(U(3, c)), 0x88);
+    a.emit("vshuff32x4", r(V[3]), r(U(2, c)), r(U(3, c)), 0xdd);
+    // Column 4l + c: lanes l = 0, 2 from (V0, V2), l = 1, 3 from (V1, V3).
+    a.emit("vshuff32x4", r(U(0, c)), r(V[0]), r(V[2]), 0x88);
+    a.emit("vshuff32x4", r(U(2, c)), r(V[0]), r(V[2]), 0xdd);
+    a.emit("vshuff32x4", r(U(1, c)), r(V[1]), r(V[3]), 0x88);
+    a.emit("vshuff32x4", r(U(3, c)), r(V[1]), r(V[3]), 0xdd);
+    for (let l = 0; l < 4; l++) out[4 * l + c] = U(l, c);
+  }
+  return out;
+}

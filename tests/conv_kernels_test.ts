@@ -1,0 +1,227 @@
+/**
+ * The convolution's other kernels against the position-vector kernel and
+ * the f64 reference: the AVX-512 channel-vector kernel (packed weights)
+ * and input-channel passes (deep 1×1 layers), bit for bit.
+ */
+import assert from "node:assert/strict";
+import { isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { convReference } from "../src/kernels/conv/mod.ts";
+import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+const AVX512 = LEVELS.includes("avx512");
+
+function firstDifference(got: Float32Array, want: Float32Array): number {
+  for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) return i;
+  return -1;
+}
+
+/** Shapes that take the channel-vector kernel's every path. */
+const CV_CASES = [
+  // Whole rows (2 per tile) and a last single row; 32 + 8 channels (a one-vector block).
+  { n: 1, c: 24, h: 7, w: 7, outChannels: 40, kernel: [3, 3], pads: [1, 1, 1, 1] },
+  // Pieces of rows (30 → 2 × 15, then 3 × 10 at width 11), stride 2, asymmetric pads.
+  { n: 1, c: 20, h: 9, w: 30, outChannels: 36, kernel: [3, 3], pads: [1, 1, 1, 1] },
+  {
+    n: 2,
+    c: 9,
+    h: 20,
+    w: 33,
+    outChannels: 33,
+    kernel: [3, 3],
+    strides: [2, 2],
+    pads: [0, 1, 2, 1],
+  },
+  // x read as is (1×1, no padding): 17 channels (a second vector of one).
+  { n: 1, c: 37, h: 14, w: 14, outChannels: 17, kernel: [1, 1] },
+  // 16 channels (one vector), dilation, 5×5.
+  {
+    n: 1,
+    c: 6,
+    h: 11,
+    w: 13,
+    outChannels: 16,
+    kernel: [5, 5],
+    dilations: [2, 1],
+    pads: [4, 2, 4, 2],
+  },
+  { n: 3, c: 12, h: 5, w: 5, outChannels: 64, kernel: [3, 3], pads: [1, 1, 1, 1] },
+];
+
+Deno.test({
+  name: "conv2d avx512: the channel-vector kernel (packed weights) gives the plain call's bits",
+  ignore: !AVX512,
+  fn: () => {
+    const r = rng(1900);
+    const acts = ["relu", "gelu", "hardSwish", undefined] as const;
+    for (const [i, o] of CV_CASES.entries()) {
+      // Tier 2 in warm-up runs every candidate on the key's calls: the channel-vector tiles
+      // and the position-vector tiles, whichever tier 1 chose.
+      using jit = new Jit({ maxIsa: "avx512", threads: 1 });
+      const s = convSpecOf(o), sizes = convSizes(s);
+      const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+      const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+      const bias = i % 3 ? new Float32Array(s.oc).map(() => r()) : undefined;
+      const residual = i % 2 ? new Float32Array(sizes.y).map(() => r()) : undefined;
+      const opts = { ...o, bias, residual, activation: acts[i % acts.length] };
+      const plain = new Float32Array(sizes.y).fill(NaN), packed = plain.slice();
+      jit.conv2d(x, w, plain, opts);
+      const handle = jit.packConvWeights(w, {
+        outChannels: o.outChannels,
+        c: o.c,
+        kernel: o.kernel,
+      });
+      jit.warmup(true);
+      for (let call = 0; call < 300; call++) {
+        packed.fill(NaN);
+        jit.conv2d(x, handle, packed, opts);
+        const at = firstDifference(packed, plain);
+        assert.equal(
+          at,
+          -1,
+          `case ${i} call ${call} ${JSON.stringify(o)}: y[${at}] ${packed[at]} vs ${plain[at]}`,
+        );
+        if (jit.stats().keys[1]?.tuning?.state === "done") break;
+      }
+      jit.warmup(false);
+      const k = jit.stats().keys.find((k) => k.tuning)!;
+      assert.equal(k.tuning!.state, "done");
+      const ran = k.tuning!.candidates.filter((c) => c.samples > 0).map((c) => c.plan);
+      assert.ok(
+        ran.filter((p) => p.includes("channel vectors")).length >= 2,
+        `case ${i}: ${ran.join("; ")}`,
+      );
+    }
+  },
+});
+
+Deno.test({
+  name: "conv2d avx512: the channel-vector kernel equals the f64 reference on small integers",
+  ignore: !AVX512,
+  fn: () => {
+    const seed = 1910, r = rng(seed);
+    using jit = new Jit({ maxIsa: "avx512", threads: 1 });
+    for (let t = 0; t < 40; t++) {
+      const base = randomConv(r);
+      const o = { ...base, group: 1, c: int(r, 1, 40), outChannels: int(r, 1, 70) };
+      const s = convSpecOf(o), sizes = convSizes(s);
+      const x = new Float32Array(sizes.x).map(() => int(r, -3, 3));
+      const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
+      const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
+      const residual = r() < 0.5 ? new Float32Array(sizes.y).map(() => int(r, -5, 5)) : undefined;
+      const relu = pick(r, [true, false]);
+      const y = new Float32Array(sizes.y).fill(NaN), want = new Float32Array(sizes.y);
+      const handle = jit.packConvWeights(w, {
+        outChannels: o.outChannels,
+        c: o.c,
+        kernel: o.kernel,
+      });
+      jit.conv2d(x, handle, y, { ...o, bias, residual, activation: relu ? "relu" : undefined });
+      convReference(
+        { ...s, bias: true, residual: !!residual, activation: relu ? { op: 0, params: [] } : null },
+        x,
+        w,
+        bias,
+        residual ?? x,
+        want,
+      );
+      const at = firstDifference(y, want);
+      assert.equal(
+        at,
+        -1,
+        `seed ${seed} case ${t} ${JSON.stringify(o)}: y[${at}] = ${y[at]}, reference ${want[at]}`,
+      );
+    }
+    const plans = jit.stats().keys.map((k) => k.plan!);
+    // The planner's choice (16 of the 40 when written): the kernel must have run on many.
+    const cv = plans.filter((p) => p.includes("channel vectors")).length;
+    assert.ok(cv >= 8, `only ${cv} of ${plans.length} calls took the channel-vector kernel`);
+  },
+});
+
+Deno.test({
+  name: "conv2d avx512: channel-vector calls split over 2 and 3 threads give one thread's bits",
+  ignore: !AVX512,
+  fn: () => {
+    const r = rng(1920);
+    using one = new Jit({ maxIsa: "avx512", threads: 1 });
+    using two = new Jit({ maxIsa: "avx512", threads: 2, minPartUs: 0 });
+    using three = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0 });
+    for (
+      const o of [...CV_CASES, {
+        n: 1,
+        c: 48,
+        h: 7,
+        w: 7,
+        outChannels: 100,
+        kernel: [3, 3],
+        pads: [1, 1, 1, 1],
+      }]
+    ) {
+      const s = convSpecOf(o), sizes = convSizes(s);
+      const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+      const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+      const opts = {
+        ...o,
+        bias: new Float32Array(s.oc).map(() => r()),
+        activation: "gelu" as const,
+      };
+      const ys = [one, two, three].map((j) => {
+        const y = new Float32Array(sizes.y);
+        j.conv2d(
+          x,
+          j.packConvWeights(w, { outChannels: o.outChannels, c: o.c, kernel: o.kernel }),
+          y,
+          opts,
+        );
+        return y;
+      });
+      assert.equal(firstDifference(ys[1], ys[0]), -1, `2 threads ${JSON.stringify(o)}`);
+      assert.equal(firstDifference(ys[2], ys[0]), -1, `3 threads ${JSON.stringify(o)}`);
+    }
+    assert.ok(three.stats().keys.some((k) => k.parts > 1 && k.plan!.includes("channel vectors")));
+  },
+});
+
+for (const isa of LEVELS) {
+  Deno.test(`conv2d ${isa}: input-channel passes (deep 1×1 layers) equal the f64 reference on small integers`, () => {
+    const seed = 1930 + LEVELS.indexOf(isa), r = rng(seed);
+    using jit = new Jit({ maxIsa: isa, threads: 1 });
+    // Passes of whole k-loop iterations (260 = 3 × 88 − 4 with 4 channels per iteration,
+    // 129 = 65 + 64 with one), pitched rows in the table store, a masked tail.
+    const cases = [
+      { n: 1, c: 260, h: 6, w: 9, outChannels: 13, kernel: [1, 1] },
+      { n: 2, c: 129, h: 5, w: 7, outChannels: 9, kernel: [1, 1], pads: [1, 0, 1, 2] },
+      { n: 1, c: 300, h: 4, w: 21, outChannels: 7, kernel: [1, 2], strides: [1, 2] },
+    ];
+    for (const [t, o] of cases.entries()) {
+      const s = convSpecOf(o), sizes = convSizes(s);
+      const x = new Float32Array(sizes.x).map(() => int(r, -2, 2));
+      const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
+      const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
+      const residual = new Float32Array(sizes.y).map(() => int(r, -5, 5));
+      const y = new Float32Array(sizes.y).fill(NaN), want = new Float32Array(sizes.y);
+      jit.conv2d(x, w, y, { ...o, bias, residual, activation: "relu" });
+      convReference(
+        { ...s, bias: true, residual: true, activation: { op: 0, params: [] } },
+        x,
+        w,
+        bias,
+        residual,
+        want,
+      );
+      const at = firstDifference(y, want);
+      assert.equal(
+        at,
+        -1,
+        `${isa} seed ${seed} case ${t}: y[${at}] = ${y[at]}, reference ${want[at]}`,
+      );
+    }
+    if (isa === "avx2" || isa === "avx512") { // (narrow SSE2 tiles read little per k step)
+      const plans = jit.stats().keys.map((k) => k.plan!);
+      assert.ok(plans.some((p) => p.includes("passes of")), plans.join("\n"));
+    }
+  });
+}
