@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { describe, isFloat32Array, viewLength } from "../../typed.ts";
+import { describe, isFloat32Array, viewBuffer, viewByteOffset, viewLength } from "../../typed.ts";
 import { readInt, readInts } from "../attributes.ts";
 import { fail } from "../checks.ts";
 import { MAX_CONV_DIMENSION, MAX_CONV_WINDOW, readGroup } from "./read.ts";
@@ -88,7 +88,9 @@ export class ConvWeights {
     const skip = ((64 - (address(whole) % 64)) % 64) / 4;
     this.#data = whole.subarray(skip, skip + n);
     const data = this.#data;
-    for (let i = 0; i < n; i++) data[i] = w[i];
+    // No method of w takes part: a plain view of its buffer (found through the intrinsic
+    // getters), copied by the intrinsic set.
+    TYPED_SET.call(data, new Float32Array(viewBuffer(w), viewByteOffset(w), n));
     if (L) {
       // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
       const cv = whole.subarray(skip + at, skip + at + extra);
@@ -133,3 +135,6 @@ export class ConvWeights {
     );
   }
 }
+
+/** %TypedArray%.prototype.set, taken once (an own or subclass `set` is never called). */
+const TYPED_SET = Object.getPrototypeOf(Float32Array.prototype).set as Float32Array["set"];
