@@ -62,6 +62,8 @@ const LAYERS: Layer[] = [
   layer("3×3 64→64 56² batch 8", 8, 64, 56, 64, 3, 1, 1),
   layer("3×3 256→256 14²", 1, 256, 14, 256, 3, 1, 1),
   layer("3×3 512→512 7²", 1, 512, 7, 512, 3, 1, 1),
+  layer("1×1 1024→256 14²", 1, 1024, 14, 256, 1, 1, 0),
+  layer("1×1 2048→512 7²", 1, 2048, 7, 512, 1, 1, 0),
   { ...layer("ConvTranspose 2×2/2 64→64 80²", 1, 64, 80, 64, 2, 2, 0), transposed: true },
   layer("dw 3×3 32 on 112²", 1, 32, 112, 32, 3, 1, 1, 32),
   layer("dw 3×3 576 on 14²", 1, 576, 14, 576, 3, 1, 1, 576),
@@ -251,9 +253,19 @@ export function compareConv(
     const y = new Float32Array(o.n * o.outChannels * oh * ow);
     const yd = new Float32Array(y.length), yp = new Float32Array(y.length);
     const opts: Conv2dOptions = { ...o, bias, activation: "relu" };
+    // Weights packed once, as a model holds them (oneDNN's are reordered once too).
+    const pack = (j: Jit) =>
+      j.packConvWeights(w, {
+        outChannels: o.outChannels,
+        c: o.c,
+        kernel: o.kernel,
+        group: o.group,
+        transposed: L.transposed ?? false,
+      });
+    const wp = pack(jit);
     const ours = L.transposed
-      ? () => jit.convTranspose2d(x, w, y, opts)
-      : () => jit.conv2d(x, w, y, opts);
+      ? () => jit.convTranspose2d(x, wp, y, opts)
+      : () => jit.conv2d(x, wp, y, opts);
     const runs: (() => void)[] = [ours];
     let nchw: Deno.PointerValue = null,
       pref: Deno.PointerValue = null,
@@ -314,9 +326,10 @@ export function compareConv(
     let tunedPlan = "";
     const yt = new Float32Array(y.length);
     if (tuned) {
+      const wt = pack(tuned);
       const call = L.transposed
-        ? () => tuned.convTranspose2d(x, w, yt, opts)
-        : () => tuned.conv2d(x, w, yt, opts);
+        ? () => tuned.convTranspose2d(x, wt, yt, opts)
+        : () => tuned.conv2d(x, wt, yt, opts);
       tuneWarmup(tuned, call);
       const k = tuned.stats().keys.find((s) => s.key.includes(`${o.n}×${o.c}×${o.h}×${o.w} `));
       tunedPlan = `${k?.plan ?? "?"}${(k?.parts ?? 1) > 1 ? ` (${k!.parts} parts)` : ""}`;
