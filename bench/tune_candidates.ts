@@ -6,6 +6,7 @@
  *
  *   deno run -A bench/tune_candidates.ts --gemm 128x1024x1024 [--transB] [--isa avx2] [--threads 2]
  *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
+ *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed   # weights packed once
  *
  * @module
  */
@@ -17,6 +18,7 @@ const { values } = parseArgs({
     gemm: { type: "string" },
     conv: { type: "string" },
     transB: { type: "boolean", default: false },
+    packed: { type: "boolean", default: false },
     isa: { type: "string" },
     threads: { type: "string", default: "1" },
   },
@@ -53,7 +55,11 @@ if (values.gemm) {
     bias: rand(oc),
     activation: "relu" as const,
   };
-  call = () => jit.conv2d(x, wt, y, o);
+  // --packed: weights packed once, as a model holds them (the channel-vector kernel's layout).
+  const wp = values.packed
+    ? jit.packConvWeights(wt, { outChannels: oc, c, kernel: [kh, kh], group })
+    : wt;
+  call = () => jit.conv2d(x, wp, y, o);
   out = y;
   flops = 2 * n * oc * oh * ow * (c / group) * kh * kh;
 } else {

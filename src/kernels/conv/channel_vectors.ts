@@ -19,7 +19,7 @@
  *
  * @module
  */
-import { byte, qword, r10, r11, rax, rbp, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import { byte, ptr, qword, r10, r11, r8, rax, rbp, rdx, rsi, rsp } from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
@@ -65,7 +65,8 @@ export function channelVectorPositions(vectors: number): number {
 export interface ChannelVectorFrame {
   /** 14 vectors of scratch: the second vector's accumulators while the first is stored. */
   SPILL: number;
-  PLANES: number;
+  /** x of the image and group. */
+  XG: number;
   WB: number;
   BB: number;
   YB: number;
@@ -141,9 +142,15 @@ function rowPieces(ow: number, width: number): [number, number][] {
 }
 
 /**
- * The channel blocks of one image (planes at frame.PLANES, w's ONNX copy
- * at frame.WB, bias, y and residual at BB, YB, RB): blocks of 16 output
- * channels, each over every tile of positions.
+ * The channel blocks of one image and group, x read in place (x at
+ * frame.XG, w's ONNX copy at frame.WB, bias, y and residual at BB, YB,
+ * RB): blocks of 32 (or 16) output channels, each over every tile of
+ * positions. Each broadcast is one input element at a displacement known
+ * here (any stride and dilation), or, where a tap falls in the padding,
+ * a zero from the constant pool: the FMA is still made, so the chain is
+ * the one the position-vector kernel computes through its zero-padded
+ * planes. Tiles whose rows all read inside x run in a loop; the rows
+ * that reach the top or bottom padding are emitted one by one.
  */
 export function emitChannelVectorGroup(
   v: Vec,
@@ -154,36 +161,55 @@ export function emitChannelVectorGroup(
 ): void {
   const a = v.a;
   const L = CV_LANES, k = g.cg * s.kh * s.kw, planeY = g.oh * g.ow * 4;
+  const zero = a.constant(new Uint8Array(64), 64);
   addImmediate(a, "add", qword(rsp, F.WB), channelVectorOffset(s));
+  const whole = t.rows > 1 || t.width === g.ow;
+  const step = whole ? t.rows : 1;
+  /** Whether output row `oh` reads only rows of x (no tap in the top or bottom padding). */
+  const inside = (oh: number) =>
+    oh * s.sh - s.pt >= 0 && oh * s.sh - s.pt + (s.kh - 1) * s.dh < s.h;
+  // The band's tiles of rows: [first row, rows, inside].
+  const tiles: [number, number, boolean][] = [];
+  for (let r = s.rowStart; r < s.rowEnd; r += step) {
+    const n = Math.min(step, s.rowEnd - r);
+    let ok = true;
+    for (let q = r; q < r + n; q++) ok &&= inside(q);
+    tiles.push([r, n, ok]);
+  }
   /** A block of `channels` output channels in `vectors` vectors. */
   const block = (vectors: number, channels: number) => {
-    for (const [from, to] of [[F.PLANES, F.RUNB], [F.YB, F.RUNY], [F.RB, F.RUNR]]) {
+    for (const [from, to] of [[F.YB, F.RUNY], [F.RB, F.RUNR]]) {
       a.emit("mov", rax, qword(rsp, from));
       a.emit("mov", qword(rsp, to), rax);
     }
-    const whole = t.rows > 1 || t.width === g.ow;
-    const step = whole ? t.rows : 1;
-    const rowsOf = (r: number) => {
-      if (whole) {
-        const offs: number[] = [];
-        for (let i = 0; i < r * g.ow; i++) offs.push(Math.floor(i / g.ow) * g.wq + (i % g.ow));
-        emitTile(offs, 0, vectors, channels);
-        return;
-      }
-      for (const [c0, w] of rowPieces(g.ow, t.width)) {
-        emitTile(Array.from({ length: w }, (_, i) => c0 + i), c0, vectors, channels);
-      }
+    const nextRows = (n: number) => {
+      addImmediate(a, "add", qword(rsp, F.RUNY), n * g.ow * 4);
+      addImmediate(a, "add", qword(rsp, F.RUNR), n * g.ow * 4);
     };
-    const advance = () => {
-      addImmediate(a, "add", qword(rsp, F.RUNB), step * g.wq * 4);
-      addImmediate(a, "add", qword(rsp, F.RUNY), step * g.ow * 4);
-      addImmediate(a, "add", qword(rsp, F.RUNR), step * g.ow * 4);
-    };
-    frameLoop(a, F.RUN, Math.floor(g.rows / step), () => {
-      rowsOf(step);
-      advance();
-    });
-    if (g.rows % step) rowsOf(g.rows % step);
+    for (let i = 0; i < tiles.length;) {
+      const [r0, n, ok] = tiles[i];
+      if (!ok) {
+        // A row reaching the padding: displacements from x's image start, known here.
+        a.emit("mov", rax, qword(rsp, F.XG));
+        a.emit("mov", qword(rsp, F.RUNB), rax);
+        rowTiles(r0, n, 0, vectors, channels);
+        nextRows(n);
+        i++;
+        continue;
+      }
+      // A run of inside tiles of the same height: one loop, x's rows from a running pointer.
+      let j = i;
+      while (j < tiles.length && tiles[j][2] && tiles[j][1] === n) j++;
+      a.emit("mov", rax, qword(rsp, F.XG));
+      addImmediate(a, "add", rax, (r0 * s.sh - s.pt) * s.w * 4);
+      a.emit("mov", qword(rsp, F.RUNB), rax);
+      frameLoop(a, F.RUN, j - i, () => {
+        rowTiles(r0, n, r0 * s.sh - s.pt, vectors, channels);
+        addImmediate(a, "add", qword(rsp, F.RUNB), n * s.sh * s.w * 4);
+        nextRows(n);
+      });
+      i = j;
+    }
     addImmediate(a, "add", qword(rsp, F.WB), vectors * k * L * 4);
     addImmediate(a, "add", qword(rsp, F.BB), vectors * L * 4);
     addImmediate(a, "add", qword(rsp, F.YB), vectors * L * planeY);
@@ -194,18 +220,37 @@ export function emitChannelVectorGroup(
   if (rest) block(Math.ceil(rest / L), rest);
 
   /**
-   * One tile: positions at plane offsets `offs` from the run's planes
-   * (RUNB), y and residual `col` columns into the run's rows; `channels`
-   * of the block's 16 are stored.
+   * The tiles of `n` output rows from row `r0`, x's row `base` at RUNB
+   * (0 with RUNB at x's start): whole rows in one tile, else its pieces.
    */
-  /**
-   * One tile: positions at plane offsets `offs` from the run's planes
-   * (RUNB), y and residual `col` columns into the run's rows; `channels`
-   * of the block's `vectors` × 16 are stored. Accumulator (p, v) is
-   * register v·P + p; the weights are 28 and 29, the broadcasts 30 and 31.
-   */
-  function emitTile(offs: number[], col: number, vectors: number, channels: number): void {
+  function rowTiles(r0: number, n: number, base: number, vectors: number, channels: number) {
+    // The byte displacement of tap (i, j) for output (oh, ow) from RUNB, or null in the padding.
+    const at = (oh: number, ow: number) =>
+      g.taps.map((_, tap) => {
+        const i = Math.floor(tap / s.kw), j = tap % s.kw;
+        const ih = oh * s.sh + i * s.dh - s.pt, iw = ow * s.sw + j * s.dw - s.pl;
+        if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) return null;
+        return ((ih - base) * s.w + iw) * 4;
+      });
+    if (whole) {
+      const offs: (number | null)[][] = [];
+      for (let q = 0; q < n * g.ow; q++) offs.push(at(r0 + Math.floor(q / g.ow), q % g.ow));
+      emitTile(offs, 0, vectors, channels);
+      return;
+    }
+    for (const [c0, w] of rowPieces(g.ow, t.width)) {
+      emitTile(Array.from({ length: w }, (_, q) => at(r0, c0 + q)), c0, vectors, channels);
+    }
+  }
+
+  function emitTile(
+    offs: (number | null)[][],
+    col: number,
+    vectors: number,
+    channels: number,
+  ): void {
     const P = offs.length, taps = g.taps;
+    a.emit("lea", r8, ptr(zero, 0, null, 1, 64));
     const acc = (p: number, vi: number) => vi * P + p;
     a.emit("mov", rdx, qword(rsp, F.RUNB));
     a.emit("mov", rsi, qword(rsp, F.WB));
@@ -221,12 +266,14 @@ export function emitChannelVectorGroup(
       for (let vi = 0; vi < vectors; vi++) v.load(28 + vi, rsi, (vi * k + ti) * L * 4);
       for (let p = 0; p < P; p++) {
         const b = 30 + (p % 2);
-        v.broadcast(b, rdx, (offs[p] + taps[ti]) * 4);
+        const d = offs[p][ti];
+        if (d === null) v.broadcast(b, r8, 0);
+        else v.broadcast(b, rdx, d);
         for (let vi = 0; vi < vectors; vi++) v.fma(acc(p, vi), 28 + vi, b, -1);
       }
     }
     addImmediate(a, "add", rsi, taps.length * L * 4);
-    addImmediate(a, "add", rdx, g.channelStride * 4);
+    addImmediate(a, "add", rdx, s.h * s.w * 4);
     a.emit("dec", rax);
     a.emit("jnz", top);
     // The second vector waits in the frame while the first is transposed and stored.

@@ -141,8 +141,8 @@ export function generateConv(
     addImmediate(a, "add", qword(rsp, F.Y), yBand);
     addImmediate(a, "add", qword(rsp, F.R), yBand);
   }
-  // (The depthwise kernel addresses x's rows itself.)
-  if (!g.copy && s.rowStart && !p.depthwise) {
+  // (The depthwise and channel-vector kernels address x's rows themselves.)
+  if (!g.copy && s.rowStart && !p.depthwise && !p.cv) {
     addImmediate(a, "add", qword(rsp, F.X), s.rowStart * s.w * 4);
   }
   if (p.depthwise) {
@@ -196,6 +196,16 @@ function emitGroup(
 ): void {
   const a = v.a;
   if (p.depthwise) return emitDepthwiseGroup(v, s, g, p.depthwise, F);
+  const blockPointers = () => {
+    for (const [from, to] of [[F.WG, F.WB], [F.BG, F.BB], [F.YG, F.YB], [F.RG, F.RB]]) {
+      a.emit("mov", rax, qword(rsp, from));
+      a.emit("mov", qword(rsp, to), rax);
+    }
+  };
+  if (p.cv) {
+    blockPointers();
+    return emitChannelVectorGroup(v, s, g, p.cv, F);
+  }
   if (g.copy) {
     a.emit("mov", rsi, qword(rsp, F.XG));
     a.emit("mov", rdi, qword(rsp, F.WS));
@@ -203,11 +213,7 @@ function emitGroup(
     a.emit("mov", rax, qword(rsp, F.WS));
   } else a.emit("mov", rax, qword(rsp, F.XG));
   a.emit("mov", qword(rsp, F.PLANES), rax);
-  for (const [from, to] of [[F.WG, F.WB], [F.BG, F.BB], [F.YG, F.YB], [F.RG, F.RB]]) {
-    a.emit("mov", rax, qword(rsp, from));
-    a.emit("mov", qword(rsp, to), rax);
-  }
-  if (p.cv) return emitChannelVectorGroup(v, s, g, p.cv, F);
+  blockPointers();
   // Blocks of output channels whose weights stay in L2 while every position
   // tile passes (a layer with many channels on a small image), then the rest.
   const rowBytes = weightRowBytes(s, g), planeY = g.oh * g.ow * 4;

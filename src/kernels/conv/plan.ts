@@ -167,10 +167,10 @@ export function planConv(
     icBlock: g.cg,
     depthwise: null,
     cv: t,
-    workspaceBytes,
+    workspaceBytes: 0, // x read in place
     description: `${level} channel vectors ${
       t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
-    } × ${16 * t.vectors} channels${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}`,
+    } × ${16 * t.vectors} channels, x in place`,
   });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // Runs (plain stores; a pitched band's rows one by one) or the table (the
@@ -214,7 +214,9 @@ export function planConv(
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
     // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5): small images lean here.
     const lean = g.rows * g.ow <= 256 ? 1.15 : 1;
-    if (channelVectorCycles(s, g, t) < best.cost * lean) {
+    // That kernel also builds its planes (x read, planes written) where this one reads x.
+    const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
+    if (channelVectorCycles(s, g, t) < (best.cost + planes) * lean) {
       return cvPlan(t);
     }
   }
