@@ -142,15 +142,39 @@ async function runModel(
   let out = await session.run(feeds);
   for (let i = 0; i < 3; i++) out = await session.run(feeds);
   const tuned = values.tune ? await tunedSession(bytes, feeds, threads) : null;
-  const times: number[] = [], tunedTimes: number[] = [];
-  for (let i = 0; i < runs; i++) {
-    const t = performance.now();
-    await session.run(feeds);
-    times.push(performance.now() - t);
-    if (tuned) {
-      const t1 = performance.now();
-      await tuned.run(feeds);
-      tunedTimes.push(performance.now() - t1);
+  // --compare: onnxruntime-node's session in the same loop, run for run (this machine's
+  // load moves by tens of percent over seconds: only alternating runs compare).
+  const ort = values.compare ? await loadOrt() : null;
+  const theirs = ort
+    ? await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads ?? 0 })
+    : null;
+  const theirFeeds: Record<string, unknown> = {};
+  let ref: Record<string, { data: unknown }> | null = null;
+  if (ort && theirs) {
+    for (const [k, t] of Object.entries(feeds)) {
+      theirFeeds[k] = new ort.Tensor(t.type, t.data, t.dims);
+    }
+    ref = await theirs.run(theirFeeds);
+    for (let i = 0; i < 3; i++) await theirs.run(theirFeeds);
+  }
+  const times: number[] = [], tunedTimes: number[] = [], theirTimes: number[] = [];
+  // Blocks of runs, each contender in turn after a pause: ORT's idle workers spin for a
+  // while after its runs, so run-by-run alternation at 2 threads times that spin, not us.
+  const contenders: [() => Promise<unknown>, number[]][] = [[() => session.run(feeds), times]];
+  if (tuned) contenders.push([() => tuned.run(feeds), tunedTimes]);
+  if (theirs) contenders.push([() => theirs.run(theirFeeds), theirTimes]);
+  const block = contenders.length > 1 ? Math.max(1, Math.ceil(runs / 5)) : runs;
+  for (let done = 0; done < runs; done += block) {
+    for (const [run, into] of contenders) {
+      if (contenders.length > 1) {
+        await new Promise((r) => setTimeout(r, 100));
+        await run();
+      }
+      for (let i = done; i < Math.min(runs, done + block); i++) {
+        const t = performance.now();
+        await run();
+        into.push(performance.now() - t);
+      }
     }
   }
   times.sort((a, b) => a - b);
@@ -173,7 +197,7 @@ async function runModel(
     tunedTimes.sort((a, b) => a - b);
     const tm = tunedTimes[tunedTimes.length >> 1];
     console.log(
-      `tuned run median ${tm.toFixed(3)} ms over ${runs} runs (alternating with tier 1): ×${
+      `tuned run median ${tm.toFixed(3)} ms over ${runs} runs (blocks alternating with tier 1): ×${
         (ms / tm).toFixed(3)
       } over tier 1`,
     );
@@ -192,37 +216,28 @@ async function runModel(
     }
     await tuned.release();
   }
-  if (values.compare) {
-    const ort = await loadOrt();
-    if (ort) {
-      const o = await ort.InferenceSession.create(bytes, { intraOpNumThreads: threads ?? 0 });
-      const of: Record<string, unknown> = {};
-      for (const [k, t] of Object.entries(feeds)) of[k] = new ort.Tensor(t.type, t.data, t.dims);
-      const ref = await o.run(of);
-      for (let i = 0; i < 3; i++) await o.run(of);
-      const ot: number[] = [];
-      for (let i = 0; i < runs; i++) {
-        const t = performance.now();
-        await o.run(of);
-        ot.push(performance.now() - t);
+  if (values.compare && theirs && ref) {
+    for (const k of Object.keys(out)) {
+      const a = out[k].data as Float32Array, b = ref[k].data as Float32Array;
+      let abs = 0, max = 0;
+      for (let i = 0; i < a.length; i++) {
+        abs = Math.max(abs, Math.abs(Number(a[i]) - Number(b[i])));
+        max = Math.max(max, Math.abs(Number(b[i])));
       }
-      ot.sort((a, b) => a - b);
-      for (const k of Object.keys(out)) {
-        const a = out[k].data as Float32Array, b = ref[k].data as Float32Array;
-        let abs = 0, max = 0;
-        for (let i = 0; i < a.length; i++) {
-          abs = Math.max(abs, Math.abs(Number(a[i]) - Number(b[i])));
-          max = Math.max(max, Math.abs(Number(b[i])));
-        }
-        console.log(
-          `vs ORT ${k}: max abs diff ${abs.toExponential(2)}, max rel ${
-            (abs / Math.max(max, 1e-30)).toExponential(2)
-          }`,
-        );
-      }
-      const theirs = ot[ot.length >> 1];
-      console.log(`ORT run median ${theirs.toFixed(3)} ms: ours is ×${(theirs / ms).toFixed(2)}`);
+      console.log(
+        `vs ORT ${k}: max abs diff ${abs.toExponential(2)}, max rel ${
+          (abs / Math.max(max, 1e-30)).toExponential(2)
+        }`,
+      );
     }
+    theirTimes.sort((a, b) => a - b);
+    const their = theirTimes[theirTimes.length >> 1];
+    console.log(
+      `ORT run median ${their.toFixed(3)} ms (blocks alternating with ours): ours is ×${
+        (their / ms).toFixed(2)
+      }`,
+    );
+    await theirs.release();
   }
   if (values.profile !== undefined) {
     console.log(session.report());
