@@ -101,6 +101,7 @@ const F = {
   ICW: 208, // input-channel blocks: bytes into the weights and the planes, counter
   ICB: 216,
   ICN: 224,
+  NEXTW: 232, // the channel-vector kernel's prefetch pointer into the next block's weights
   SPILL: 240, // the channel-vector kernel's 14 vectors (896 bytes)
 } as const;
 const FRAME = 240 + 14 * 64;

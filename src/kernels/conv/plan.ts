@@ -170,7 +170,7 @@ export function planConv(
     workspaceBytes: 0, // x read in place
     description: `${level} channel vectors ${
       t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
-    } × ${16 * t.vectors} channels, x in place`,
+    } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}`,
   });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // Runs (plain stores; a pitched band's rows one by one) or the table (the
@@ -210,7 +210,7 @@ export function planConv(
   }
   const { mode, segments, mr, ng } = best;
   if (cvServes && choice === undefined) {
-    const t = channelVectorTile(g.ow, g.ocg);
+    const t = channelVectorTile(g);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
     // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5): small images lean here.
     const lean = g.rows * g.ow <= 256 ? 1.15 : 1;
@@ -394,9 +394,10 @@ export function convChoices(
   // narrower pieces of a row.
   const cvs: ConvChoice[] = [];
   if (channelVectorsServe(s, isa)) {
-    const tiles = [channelVectorTile(g.ow, g.ocg)];
-    if (g.ocg > CV_LANES) tiles.push(channelVectorTile(g.ow, g.ocg, 1));
-    for (const width of [8, 11]) tiles.push(channelVectorTile(g.ow, g.ocg, 2, width));
+    const first = channelVectorTile(g);
+    const tiles = [first, { ...first, nextBlock: !first.nextBlock }];
+    if (g.ocg > CV_LANES) tiles.push(channelVectorTile(g, 1));
+    for (const width of [8, 11]) tiles.push(channelVectorTile(g, 2, width));
     const seen = new Set(plan.cv ? [JSON.stringify(plan.cv)] : []);
     for (const t of tiles) {
       if (seen.has(JSON.stringify(t))) continue;
