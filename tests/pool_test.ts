@@ -201,3 +201,36 @@ Deno.test("pool: output sizes follow ONNX (ceil mode drops a window starting in 
   };
   assert.deepEqual(poolShape(s), { oh: 3, ow: 3 });
 });
+
+Deno.test({
+  name: "pool avx512: max read in place gives the plane kernel's bits (±0 ties, NaN, ±Inf)",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const seed = 2300, r = rng(seed);
+    using wide = new Jit({ maxIsa: "avx512" });
+    using planes = new Jit({ maxIsa: "avx2" }); // the same folds through −∞-padded planes
+    let inPlace = 0;
+    for (let t = 0; t < 120; t++) {
+      const o = { ...randomPool(r).o, countIncludePad: undefined };
+      if (r() < 0.6) o.strides = [o.strides![0], pick(r, [1, 2])]; // the in-place kernel's
+      const n = o.n * o.c * o.h * o.w, ny = outputs("max", o);
+      // Few distinct values: ties everywhere, zeros of both signs, some NaN and infinities.
+      const x = new Float32Array(n).map(() =>
+        pick(r, [0, -0, 0, -0, 1, -1, 2, Infinity, -Infinity, NaN, 0.5, -0.5, 3])
+      );
+      const a = new Float32Array(ny).fill(7), b = a.slice();
+      wide.pool("max", x, a, o);
+      planes.pool("max", x, b, o);
+      // Bit for bit, but NaN: AVX2 builds its NaN from a compare mask (all ones).
+      const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
+      const at = ua.findIndex((v, i) => v !== ub[i] && !(Number.isNaN(a[i]) && Number.isNaN(b[i])));
+      assert.equal(
+        at,
+        -1,
+        `seed ${seed} case ${t} ${JSON.stringify(o)}: y[${at}] ${a[at]} vs ${b[at]}`,
+      );
+    }
+    for (const k of wide.stats().keys) if (k.plan!.includes("in place")) inPlace++;
+    assert.ok(inPlace >= 20, `only ${inPlace} configurations took the in-place kernel`);
+  },
+});

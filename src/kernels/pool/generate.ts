@@ -45,6 +45,7 @@ import type { KernelPlan } from "../family.ts";
 import { columnGroups } from "../gemm/microkernel.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { counted as countedTaps, POOL_ARG, poolShape, type PoolSpec, windowSpec } from "./spec.ts";
+import { emitMaxInPlace, maxInPlaceServes } from "./max_in_place.ts";
 
 /** A pool plan. */
 export interface PoolPlan extends KernelPlan {
@@ -55,6 +56,8 @@ export interface PoolPlan extends KernelPlan {
   segments: number;
   /** Average: the divisor is one constant (null: a table per position). */
   divisor: number | null;
+  /** Max read in place, no planes (max_in_place.ts). */
+  inPlace: boolean;
 }
 
 const USED: Reg[] = [r12, r13, r14, r15];
@@ -78,6 +81,20 @@ const SEGMENT_OFF: Reg[] = [r8, r9, rcx];
 /** The plan for `s` at `level`. */
 export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
   const isa = vecIsa(level);
+  if (maxInPlaceServes(s, level)) {
+    return {
+      isa: level,
+      ng: 1,
+      mode: "runs",
+      segments: 0,
+      divisor: null,
+      inPlace: true,
+      workspaceBytes: 0,
+      description: `${level} max in place, rows of ${Math.ceil(poolShape(s).ow / 16)} vectors${
+        s.sw === 2 ? ", even/odd lanes" : ""
+      }`,
+    };
+  }
   const ws = windowSpec(s), g = convGeometry(ws);
   const { mode, segments, run } = chooseStore(g, isa, s.kh * s.kw);
   const ng = Math.max(1, Math.min(4, Math.ceil(run / isa.lanes)));
@@ -100,6 +117,7 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
     mode,
     segments,
     divisor,
+    inPlace: false,
     workspaceBytes: g.copy ? Math.ceil((g.channelStride * 4 + 64) / 64) * 64 : 0,
     description: `${level} ${ng * isa.lanes} positions per tile ${mode}${
       segments ? `/${segments}` : ""
@@ -207,6 +225,12 @@ export function generatePool(
   };
 
   const planeLoop = () => {
+    if (p.inPlace) {
+      emitMaxInPlace(v, s, F);
+      addImmediate(a, "add", qword(rsp, F.X), s.h * s.w * 4);
+      addImmediate(a, "add", qword(rsp, F.Y), g.oh * g.ow * 4);
+      return;
+    }
     if (g.copy) {
       a.emit("mov", rsi, qword(rsp, F.X));
       a.emit("mov", rdi, qword(rsp, F.WS));
