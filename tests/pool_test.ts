@@ -210,9 +210,17 @@ Deno.test({
     using wide = new Jit({ maxIsa: "avx512" });
     using planes = new Jit({ maxIsa: "avx2" }); // the same folds through −∞-padded planes
     let inPlace = 0;
-    for (let t = 0; t < 120; t++) {
-      const o = { ...randomPool(r).o, countIncludePad: undefined };
-      if (r() < 0.6) o.strides = [o.strides![0], pick(r, [1, 2])]; // the in-place kernel's
+    // The ResNet stem's 3×3/2 (each input row folded once), at edges of every kind.
+    const fixed: PoolOptions[] = [
+      { n: 1, c: 3, h: 112, w: 112, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+      { n: 2, c: 2, h: 15, w: 70, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+      { n: 1, c: 2, h: 16, w: 17, kernel: [3, 3], strides: [2, 2], ceilMode: true },
+      { n: 1, c: 1, h: 9, w: 150, kernel: [3, 3], strides: [2, 2], pads: [0, 1, 2, 0] },
+      { n: 1, c: 2, h: 3, w: 5, kernel: [3, 3], strides: [2, 2], pads: [2, 2, 2, 2] },
+    ];
+    for (let t = 0; t < 120 + fixed.length; t++) {
+      const o = t < 120 ? { ...randomPool(r).o, countIncludePad: undefined } : fixed[t - 120];
+      if (t < 120 && r() < 0.6) o.strides = [o.strides![0], pick(r, [1, 2])]; // in place
       const n = o.n * o.c * o.h * o.w, ny = outputs("max", o);
       // Few distinct values: ties everywhere, zeros of both signs, some NaN and infinities.
       const x = new Float32Array(n).map(() =>
@@ -232,5 +240,7 @@ Deno.test({
     }
     for (const k of wide.stats().keys) if (k.plan!.includes("in place")) inPlace++;
     assert.ok(inPlace >= 20, `only ${inPlace} configurations took the in-place kernel`);
+    const shared = wide.stats().keys.filter((k) => k.plan!.includes("folded once")).length;
+    assert.ok(shared >= fixed.length, `only ${shared} configurations folded rows once`);
   },
 });

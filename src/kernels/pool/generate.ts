@@ -45,7 +45,7 @@ import type { KernelPlan } from "../family.ts";
 import { columnGroups } from "../gemm/microkernel.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { counted as countedTaps, POOL_ARG, poolShape, type PoolSpec, windowSpec } from "./spec.ts";
-import { emitMaxInPlace, maxInPlaceServes } from "./max_in_place.ts";
+import { emitMaxInPlace, maxInPlaceServes, maxSharedServes } from "./max_in_place.ts";
 
 /** A pool plan. */
 export interface PoolPlan extends KernelPlan {
@@ -92,7 +92,7 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
       workspaceBytes: 0,
       description: `${level} max in place, rows of ${Math.ceil(poolShape(s).ow / 16)} vectors${
         s.sw === 2 ? ", even/odd lanes" : ""
-      }`,
+      }${maxSharedServes(s) ? ", each row folded once" : ""}`,
     };
   }
   const ws = windowSpec(s), g = convGeometry(ws);

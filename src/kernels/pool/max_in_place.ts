@@ -21,10 +21,15 @@ import { f32, type Vec } from "../vec.ts";
 import { poolShape, type PoolSpec } from "./spec.ts";
 
 const L = 16;
-/** Registers: −∞, the even and odd lane indices, then per vector an accumulator and three temporaries. */
-const NINF = 0, EVEN = 1, ODD = 2, ACC = 3, A = 4, B = 5, T = 6;
-/** Opmasks: the store's tail, the NaN lanes, a compare, a load's valid lanes. */
-const K_TAIL = 1, K_NAN = 2, K_CMP = 3, K_LOAD = 7;
+/**
+ * Registers: −∞, the even and odd lane indices, an accumulator, three
+ * temporaries, and (shared rows) the carried folds of a group's vectors.
+ */
+const NINF = 0, EVEN = 1, ODD = 2, ACC = 3, A = 4, B = 5, T = 6, CARRY = 8;
+/** Opmasks: the store's tail, the NaN lanes, a compare and a load's valid lanes, the carried NaN lanes. */
+const K_TAIL = 1, K_NAN = 6, K_CMP = 7, K_LOAD = 7, K_CARRY = 2;
+/** Column vectors carried down the rows at once (opmasks 2-5). */
+const GROUP = 4;
 
 /** Whether the kernel serves `s`: max, stride 1 or 2 across, no dilation across, at most 8 wide. */
 export function maxInPlaceServes(s: PoolSpec, level: string): boolean {
@@ -43,9 +48,8 @@ export interface MaxInPlaceFrame {
 export function emitMaxInPlace(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
   const a = v.a;
   const { oh, ow } = poolShape(s);
-  v.move(NINF, f32(-Infinity));
-  v.move(EVEN, { table: lanes((i) => 2 * i) });
-  v.move(ODD, { table: lanes((i) => 2 * i + 1) });
+  if (maxSharedServes(s)) return emitMaxShared(v, s, F);
+  setUp(v);
   const inside = (o: number) => o * s.sh - s.pt >= 0 && o * s.sh - s.pt + (s.kh - 1) * s.dh < s.h;
   a.emit("mov", r14, qword(rsp, F.Y));
   for (let o = 0; o < oh;) {
@@ -78,50 +82,150 @@ export function emitMaxInPlace(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
  */
 function emitRow(a: Assembler, v: Vec, s: PoolSpec, ow: number, o: number, base: number): void {
   for (let c = 0; c < ow; c += L) {
-    const lanes = Math.min(L, ow - c);
     v.move(ACC, NINF);
     a.emit("kxorw", KREG[K_NAN], KREG[K_NAN], KREG[K_NAN]);
-    const nan = (x: number, y: number) => {
-      a.emit("vcmpps", KREG[K_CMP], v.r(x), v.r(y), 3); // unordered: x or y is NaN
-      a.emit("korw", KREG[K_NAN], KREG[K_NAN], KREG[K_CMP]);
-    };
     for (let i = 0; i < s.kh; i++) {
       const ih = o * s.sh - s.pt + i * s.dh;
       if (ih < 0 || ih >= s.h) continue; // −∞: changes no maximum
-      const row = (ih - base) * s.w;
-      const c0 = c * s.sw - s.pl; // column of tap 0 for the vector's first position
-      if (s.sw === 1) {
-        for (let j = 0; j < s.kw; j++) {
-          const reg = j % 2 ? B : A;
-          load(a, v, s, reg, row, c0 + j);
-          v.op("max", ACC, ACC, reg);
-          if (j % 2) nan(A, B);
+      foldRow(a, v, s, ACC, K_NAN, (ih - base) * s.w, c * s.sw - s.pl);
+    }
+    store(a, v, ow, c, ACC, K_NAN);
+  }
+}
+
+/**
+ * 3×3 windows at stride 2 down (the pooling after a ResNet stem): each
+ * input row's fold is made once. Output row o reads rows 2o − pt (the
+ * previous output's last row: its fold carried in a register, with its
+ * NaN lanes in an opmask), 2o − pt + 1 (folded into the output) and
+ * 2o − pt + 2 (folded alone, then into the output, then carried). Column
+ * vectors go in groups of 4, each group down every row.
+ */
+export function emitMaxShared(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
+  const a = v.a;
+  const { oh, ow } = poolShape(s);
+  setUp(v);
+  const valid = (r: number) => r >= 0 && r < s.h;
+  const vectors = Math.ceil(ow / L);
+  for (let g0 = 0; g0 < vectors; g0 += GROUP) {
+    const group = Math.min(GROUP, vectors - g0);
+    const carry = (k: number) => CARRY + k, carryK = (k: number) => K_CARRY + k;
+    // The first output's first row.
+    a.emit("mov", r15, qword(rsp, F.X));
+    for (let k = 0; k < group; k++) {
+      v.move(carry(k), NINF);
+      a.emit("kxorw", KREG[carryK(k)], KREG[carryK(k)], KREG[carryK(k)]);
+      const r = -s.pt;
+      if (valid(r)) foldRow(a, v, s, carry(k), carryK(k), r * s.w, (g0 + k) * L * 2 - s.pl);
+    }
+    a.emit("mov", r14, qword(rsp, F.Y));
+    /** Output row o, x's row `base` at r15. */
+    const row = (o: number, base: number) => {
+      const r1 = 2 * o - s.pt + 1, r2 = r1 + 1;
+      for (let k = 0; k < group; k++) {
+        const c = (g0 + k) * L, c0 = c * 2 - s.pl;
+        v.move(ACC, carry(k));
+        a.emit("kmovw", KREG[K_NAN], KREG[carryK(k)]);
+        if (valid(r1)) foldRow(a, v, s, ACC, K_NAN, (r1 - base) * s.w, c0);
+        v.move(carry(k), NINF);
+        a.emit("kxorw", KREG[carryK(k)], KREG[carryK(k)], KREG[carryK(k)]);
+        if (valid(r2)) {
+          foldRow(a, v, s, carry(k), carryK(k), (r2 - base) * s.w, c0);
+          v.op("max", ACC, ACC, carry(k));
+          a.emit("korw", KREG[K_NAN], KREG[K_NAN], KREG[carryK(k)]);
         }
-        if (s.kw % 2) nan(A, A);
+        store(a, v, ow, c, ACC, K_NAN);
+      }
+    };
+    const inside = (o: number) => valid(2 * o - s.pt + 1) && valid(2 * o - s.pt + 2);
+    for (let o = 0; o < oh;) {
+      if (!inside(o)) {
+        a.emit("mov", r15, qword(rsp, F.X));
+        row(o, 0);
+        addImmediate(a, "add", r14, ow * 4);
+        o++;
         continue;
       }
-      // Stride 2: columns c0 + 2m .. c0 + 2m + 31 give tap 2m (even lanes) and 2m + 1 (odd).
-      for (let m = 0; 2 * m < s.kw; m++) {
-        const pair = 2 * m + 1 < s.kw;
-        load(a, v, s, A, row, c0 + 2 * m);
-        load(a, v, s, B, row, c0 + 2 * m + L);
-        if (pair) {
-          v.move(T, A);
-          a.emit("vpermt2ps", v.r(T), v.r(ODD), v.r(B));
-        }
-        a.emit("vpermt2ps", v.r(A), v.r(EVEN), v.r(B));
-        v.op("max", ACC, ACC, A);
-        if (pair) v.op("max", ACC, ACC, T);
-        nan(A, pair ? T : A);
-      }
+      let end = o;
+      while (end < oh && inside(end)) end++;
+      const base = 2 * o - s.pt;
+      a.emit("mov", r15, qword(rsp, F.X));
+      addImmediate(a, "add", r15, base * s.w * 4);
+      frameLoop(a, F.RUN, end - o, () => {
+        row(o, base);
+        addImmediate(a, "add", r15, 2 * s.w * 4);
+        addImmediate(a, "add", r14, ow * 4);
+      });
+      o = end;
     }
-    v.select(ACC, { k: KREG[K_NAN] }, f32(NaN), ACC);
-    if (lanes < L) {
-      a.emit("mov", eax, (1 << lanes) - 1);
-      a.emit("kmovw", KREG[K_TAIL], eax);
-      a.emit("vmovups", ptr(r14, c * 4).k(KREG[K_TAIL]), v.r(ACC));
-    } else v.store(r14, c * 4, ACC);
   }
+}
+
+/** Whether the shared-row kernel serves `s` (on top of maxInPlaceServes). */
+export function maxSharedServes(s: PoolSpec): boolean {
+  return s.kh === 3 && s.sh === 2 && s.dh === 1 && s.sw === 2;
+}
+
+/** −∞ and the lane tables. */
+function setUp(v: Vec): void {
+  v.move(NINF, f32(-Infinity));
+  v.move(EVEN, { table: lanes((i) => 2 * i) });
+  v.move(ODD, { table: lanes((i) => 2 * i + 1) });
+}
+
+/**
+ * Folds one input row's taps, in column order, into `into` (max) and
+ * their NaN lanes into opmask `nanK`: the row `row` elements past r15,
+ * tap 0 of the vector's first position at column c0.
+ */
+function foldRow(
+  a: Assembler,
+  v: Vec,
+  s: PoolSpec,
+  into: number,
+  nanK: number,
+  row: number,
+  c0: number,
+): void {
+  const nan = (x: number, y: number) => {
+    a.emit("vcmpps", KREG[K_CMP], v.r(x), v.r(y), 3); // unordered: x or y is NaN
+    a.emit("korw", KREG[nanK], KREG[nanK], KREG[K_CMP]);
+  };
+  if (s.sw === 1) {
+    for (let j = 0; j < s.kw; j++) {
+      const reg = j % 2 ? B : A;
+      load(a, v, s, reg, row, c0 + j);
+      v.op("max", into, into, reg);
+      if (j % 2) nan(A, B);
+    }
+    if (s.kw % 2) nan(A, A);
+    return;
+  }
+  // Stride 2: columns c0 + 2m .. c0 + 2m + 31 give tap 2m (even lanes) and 2m + 1 (odd).
+  for (let m = 0; 2 * m < s.kw; m++) {
+    const pair = 2 * m + 1 < s.kw;
+    load(a, v, s, A, row, c0 + 2 * m);
+    load(a, v, s, B, row, c0 + 2 * m + L);
+    if (pair) {
+      v.move(T, A);
+      a.emit("vpermt2ps", v.r(T), v.r(ODD), v.r(B));
+    }
+    a.emit("vpermt2ps", v.r(A), v.r(EVEN), v.r(B));
+    v.op("max", into, into, A);
+    if (pair) v.op("max", into, into, T);
+    nan(A, pair ? T : A);
+  }
+}
+
+/** y's vector at column c of the row at r14: the NaN lanes of `nanK` the one quiet NaN. */
+function store(a: Assembler, v: Vec, ow: number, c: number, acc: number, nanK: number): void {
+  v.select(acc, { k: KREG[nanK] }, f32(NaN), acc);
+  const lanes = Math.min(L, ow - c);
+  if (lanes < L) {
+    a.emit("mov", eax, (1 << lanes) - 1);
+    a.emit("kmovw", KREG[K_TAIL], eax);
+    a.emit("vmovups", ptr(r14, c * 4).k(KREG[K_TAIL]), v.r(acc));
+  } else v.store(r14, c * 4, acc);
 }
 
 /** reg = x's 16 columns from `col` of the row `row` elements past r15; columns outside x read −∞. */
