@@ -42,6 +42,8 @@ export interface Plan {
   inlineMs: number | null;
   /** ms of its last run off the event loop (null: none yet). */
   asyncMs: number | null;
+  /** Runs off the event loop since it last ran on the calling thread. */
+  offLoopRuns: number;
   /** Tuning warm-up runs left (the session's `tuningRuns`; 0: none). */
   tuneRunsLeft: number;
 }
@@ -193,6 +195,7 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     arenaBytes: arena.size,
     inlineMs: null,
     asyncMs: null,
+    offLoopRuns: 0,
     tuneRunsLeft: 0,
   };
 }

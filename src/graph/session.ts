@@ -6,7 +6,7 @@
  */
 import { Jit } from "../runtime/jit.ts";
 import type { JitStats } from "../runtime/stats.ts";
-import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS } from "../runtime/policy.ts";
+import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS, REPROBE_RUNS } from "../runtime/policy.ts";
 import { typedArrayTag, viewLength } from "../typed.ts";
 import type { DType } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
@@ -412,12 +412,15 @@ export class InferenceSession {
       return this.#results(plan, names);
     }
     // Short runs stay on this thread (policy.ts: the hop would cost more than the wait).
-    const probe = plan.inlineMs === null && plan.asyncMs !== null &&
-      plan.asyncMs < PROBE_RUN_MAX_MS;
+    // Measured inline once short off the loop, and again every REPROBE_RUNS runs (a probe that
+    // met a recompile or a busy core must not send a 60 µs plan off the loop for good).
+    const probe = plan.asyncMs !== null && plan.asyncMs < PROBE_RUN_MAX_MS &&
+      (plan.inlineMs === null || plan.offLoopRuns >= REPROBE_RUNS);
     if (probe || (plan.inlineMs !== null && plan.inlineMs < INLINE_RUN_MAX_MS)) {
       const t0 = performance.now();
       for (const s of plan.steps) s.run();
       plan.inlineMs = performance.now() - t0;
+      plan.offLoopRuns = 0;
       return this.#results(plan, names);
     }
     const t0 = performance.now();
@@ -436,6 +439,7 @@ export class InferenceSession {
       }, NO_RETAIN);
     }
     plan.asyncMs = performance.now() - t0;
+    plan.offLoopRuns++;
     return this.#results(plan, names);
   }
 

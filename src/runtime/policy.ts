@@ -151,6 +151,8 @@ export function partsFor(
 export const INLINE_RUN_MAX_MS = 1;
 /** See {@link INLINE_RUN_MAX_MS}. */
 export const PROBE_RUN_MAX_MS = 3;
+/** Runs off the loop after which a short plan is measured inline again. */
+export const REPROBE_RUNS = 64;
 
 /**
  * Plans a session keeps, one per set of input shapes (each holds its arena):
