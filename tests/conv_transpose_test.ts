@@ -157,3 +157,72 @@ Deno.test("convTranspose2d: autoPad SAME gives input·stride outputs; threads bi
     });
   }
 });
+
+Deno.test({
+  name:
+    "convTranspose2d avx512: by output phases (packed weights) equals the scatter definition and the upsampled kernel",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const seed = 3300, r = rng(seed);
+    using jit = new Jit({ maxIsa: "avx512", threads: 1 });
+    using three = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0 });
+    let phases = 0;
+    for (let t = 0; t < 70; t++) {
+      // Stride 2 across (the kernel's case), one group; then wide channel counts.
+      const base = randomCase(r);
+      const o0 = { ...base.o, group: 1, strides: [base.o.strides[0], 2] };
+      o0.outputPadding = [
+        Math.min(o0.outputPadding![0], Math.max(o0.strides[0], o0.dilations![0]) - 1),
+        Math.min(o0.outputPadding![1], Math.max(2, o0.dilations![1]) - 1),
+      ];
+      if (t >= 60) Object.assign(o0, { c: int(r, 20, 40), outChannels: int(r, 17, 50) });
+      const [kh, kw] = o0.kernel, [sh, sw] = o0.strides, [dh, dw] = o0.dilations!;
+      const oh = sh * (o0.h - 1) + o0.outputPadding[0] + (kh - 1) * dh + 1 - o0.pads[0] -
+        o0.pads[2];
+      const ow = sw * (o0.w - 1) + o0.outputPadding[1] + (kw - 1) * dw + 1 - o0.pads[1] -
+        o0.pads[3];
+      if (oh < 1 || ow < 1) continue;
+      const c = { o: o0, oh, ow };
+      const x = new Float32Array(o0.n * o0.c * o0.h * o0.w).map(() => int(r, -3, 3));
+      const w = new Float32Array(o0.c * o0.outChannels * kh * kw).map(() => int(r, -2, 2));
+      const bias = new Float32Array(o0.outChannels).map(() => int(r, -4, 4));
+      const packed = jit.packConvWeights(w, {
+        outChannels: o0.outChannels,
+        c: o0.c,
+        kernel: o0.kernel,
+        transposed: true,
+      });
+      const y = new Float32Array(o0.n * o0.outChannels * oh * ow).fill(NaN);
+      jit.convTranspose2d(x, packed, y, { ...o0, bias });
+      const want = scatter(c, x, w, bias);
+      for (let i = 0; i < y.length; i++) {
+        if (y[i] !== want[i]) {
+          assert.fail(
+            `seed ${seed} case ${t} ${JSON.stringify(o0)}: y[${i}] = ${y[i]}, definition ${
+              want[i]
+            }`,
+          );
+        }
+      }
+      // Floats: the upsampled kernel's bits, with a residual and an activation; 3 threads too.
+      const xf = x.map(() => r() - 0.5), wf = w.map(() => r() - 0.5);
+      const residual = new Float32Array(y.length).map(() => r() - 0.5);
+      const opts = { ...o0, bias, residual, activation: "gelu" as const };
+      const plain = new Float32Array(y.length), byPhases = plain.slice(), split = plain.slice();
+      jit.convTranspose2d(xf, wf, plain, opts);
+      const pf = (j: Jit) =>
+        j.packConvWeights(wf, {
+          outChannels: o0.outChannels,
+          c: o0.c,
+          kernel: o0.kernel,
+          transposed: true,
+        });
+      jit.convTranspose2d(xf, pf(jit), byPhases, opts);
+      three.convTranspose2d(xf, pf(three), split, opts);
+      assert.deepEqual(byPhases, plain, `floats, case ${t} ${JSON.stringify(o0)}`);
+      assert.deepEqual(split, plain, `3 threads, case ${t} ${JSON.stringify(o0)}`);
+    }
+    for (const k of jit.stats().keys) if (k.plan!.includes("output phases")) phases++;
+    assert.ok(phases >= 30, `only ${phases} calls went by output phases`);
+  },
+});

@@ -585,6 +585,22 @@ for (const isa of LEVELS) {
         y,
         true,
       );
+      // Packed weights: by output phases at AVX-512, against the upsampled kernel's tiles.
+      using packedJit = new Jit({ maxIsa: isa, threads, minPartUs: threads > 1 ? 0 : undefined });
+      const pw = packedJit.packConvWeights(w, {
+        outChannels: 20,
+        c: 24,
+        kernel: [3, 3],
+        transposed: true,
+      });
+      tuneAndCompare(
+        packedJit,
+        `convTranspose2d packed (${isa}, ${threads} threads)`,
+        () => {},
+        () => packedJit.convTranspose2d(x, pw, y, { ...o, bias, activation: "relu" }),
+        y,
+        true,
+      );
     }
   });
 }

@@ -40,6 +40,7 @@ import {
   CONV,
   type Conv2dOptions,
   CONV_TRANSPOSE,
+  CONV_TRANSPOSE_W_LANES_SLOT,
   CONV_W_LANES_SLOT,
   type ConvTranspose2dOptions,
   ConvWeights,
@@ -569,6 +570,7 @@ export class Jit {
     const ops = this.#convOperands;
     readConvTranspose(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "convTranspose2d", true);
+    rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = packed !== null ? packed.lanes : 0;
     rt.operand(CONV_TRANSPOSE, 2, ops[0] ?? ABSENT);
     rt.operand(CONV_TRANSPOSE, 3, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;

@@ -351,7 +351,7 @@ export function emitChannelVectorGroup(
  * Transposes registers 0..15 (row p: position p's 16 channels) in place
  * through 16..31: returns the register holding channel j's 16 positions.
  */
-function transpose16(v: Vec): number[] {
+export function transpose16(v: Vec): number[] {
   const a = v.a, r = (i: number) => v.r(i);
   // Pairs of rows interleaved (32-bit), then quads (64-bit): T holds, per 128-bit lane l,
   // rows 4q..4q+3 at column 4l + c in register U(q, c).

@@ -59,6 +59,7 @@ import { type Tail, Vec, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
 import { emitChannelVectorGroup } from "./channel_vectors.ts";
+import { emitTransposePhases } from "./transpose_phases.ts";
 import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
 import type { ConvPlan } from "./plan.ts";
@@ -102,9 +103,9 @@ const F = {
   ICB: 216,
   ICN: 224,
   NEXTW: 232, // the channel-vector kernel's prefetch pointer into the next block's weights
-  SPILL: 240, // the channel-vector kernel's 14 vectors (896 bytes)
+  SPILL: 240, // the channel-vector and phase kernels' 30 vectors
 } as const;
-const FRAME = 240 + 14 * 64;
+const FRAME = 240 + 30 * 64;
 /** AVX2: the register holding a tail tile's lane mask (kept out of the microkernel's pool). */
 const AVX2_TAIL = 15;
 /** Table mode, AVX-512: opmasks of a vector's row pieces. */
@@ -143,7 +144,7 @@ export function generateConv(
     addImmediate(a, "add", qword(rsp, F.R), yBand);
   }
   // (The depthwise and channel-vector kernels address x's rows themselves.)
-  if (!g.copy && s.rowStart && !p.depthwise && !p.cv) {
+  if (!g.copy && s.rowStart && !p.depthwise && !p.cv && !p.phases) {
     addImmediate(a, "add", qword(rsp, F.X), s.rowStart * s.w * 4);
   }
   if (p.depthwise) {
@@ -206,6 +207,10 @@ function emitGroup(
   if (p.cv) {
     blockPointers();
     return emitChannelVectorGroup(v, s, g, p.cv, F);
+  }
+  if (p.phases) {
+    blockPointers();
+    return emitTransposePhases(v, s, g, F);
   }
   if (g.copy) {
     a.emit("mov", rsi, qword(rsp, F.XG));

@@ -4,7 +4,11 @@
  * @module
  */
 export { CONV, CONV_TRANSPOSE, convReference } from "./family.ts";
-export { type ConvTranspose2dOptions, readConvTranspose } from "./read_transpose.ts";
+export {
+  CONV_TRANSPOSE_W_LANES_SLOT,
+  type ConvTranspose2dOptions,
+  readConvTranspose,
+} from "./read_transpose.ts";
 export type { AutoPad } from "../attributes.ts";
 export { type Conv2dOptions, CONV_W_LANES_SLOT, readConv } from "./read.ts";
 export { type ConvSpec, outHeight, outWidth } from "./spec.ts";

@@ -19,6 +19,7 @@ import {
   depthwiseWorkspace,
 } from "./depthwise.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
+import { PHASE_POSITIONS, phasesServe } from "./transpose_phases.ts";
 import {
   channelVectorCycles,
   channelVectorsServe,
@@ -59,6 +60,8 @@ export interface ConvPlan extends KernelPlan {
   depthwise: DepthwiseTile | null;
   /** The channel-vector kernel's tile (see channel_vectors.ts), or null. */
   cv: ChannelVectorTile | null;
+  /** A transposed convolution by output phases (transpose_phases.ts). */
+  phases: boolean;
   /** Tier 2's choice this plan was made with (parts are planned with it too), if any. */
   choice?: ConvChoice;
 }
@@ -81,6 +84,8 @@ export interface ConvChoice {
   depthwise?: DepthwiseTile;
   /** The channel-vector kernel's tile instead (the other fields then unused). */
   cv?: ChannelVectorTile;
+  /** A transposed convolution: by output phases (true) or on the upsampled input (false). */
+  phases?: boolean;
   /** What a split call's parts cut when images and groups do not: absent, family.ts's rule. */
   split?: "channels" | "rows";
 }
@@ -147,6 +152,7 @@ export function planConv(
       icBlock: g.cg,
       depthwise: t,
       cv: null,
+      phases: false,
       workspaceBytes: depthwiseWorkspace(s),
       description: `${level} depthwise ${t.rows} rows × ${t.vectors * 16}, x in place`,
     };
@@ -167,12 +173,35 @@ export function planConv(
     icBlock: g.cg,
     depthwise: null,
     cv: t,
+    phases: false,
     workspaceBytes: 0, // x read in place
     description: `${level} channel vectors ${
       t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
     } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}`,
   });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
+  // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2).
+  if (phasesServe(s, isa) && (choice === undefined || choice.phases === true)) {
+    return {
+      ...(choice ? { choice } : {}),
+      isa: level,
+      mr: CV_LANES,
+      ng: 1,
+      unrollIc: 1,
+      mode: "runs",
+      segments: 0,
+      ocBlock: g.ocg,
+      l2,
+      l1d,
+      icBlock: g.cg,
+      depthwise: null,
+      cv: null,
+      phases: true,
+      workspaceBytes: 0,
+      description:
+        `${level} by output phases, ${PHASE_POSITIONS} × 2 positions × 16 channels, x in place`,
+    };
+  }
   // Runs (plain stores; a pitched band's rows one by one) or the table (the
   // flat domain, pieces per row): whichever the tile estimate finds cheaper.
   const pitched = g.wq > g.ow;
@@ -256,6 +285,7 @@ export function planConv(
     icBlock,
     depthwise: null,
     cv: null,
+    phases: false,
     workspaceBytes,
     ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
@@ -375,6 +405,11 @@ export function convChoices(
 ): ConvChoice[] {
   if (plan.isa === "scalar") return [];
   if (plan.depthwise !== null) return depthwiseChoices(s, plan, plan.depthwise);
+  // A transposed convolution by phases: against the upsampled kernel's best tiles.
+  const phases: ConvChoice[] = [];
+  if (phasesServe(s, vecIsa(plan.isa)) && !plan.phases) {
+    phases.push({ mode: "runs", mr: 1, ng: 1, l2: plan.l2, phases: true });
+  }
   // Split calls of one image and group: parts over output channels or over rows of the output.
   const splits: ConvChoice[] = [];
   if (threads && s.n === 1 && s.group === 1 && !s.flip) {
@@ -416,20 +451,20 @@ export function convChoices(
   for (const m of modes) {
     const ranked = rankTiles(s, isa, m.mode, g.ocg, Math.ceil(m.run / L), work, 3 + 4 * m.segments)
       .filter((t) => !(m.mode === plan.mode && t.mr === plan.mr && t.ng === plan.ng));
-    for (const t of ranked.slice(0, plan.cv ? 2 : perMode)) {
+    for (const t of ranked.slice(0, plan.cv || plan.phases ? 2 : perMode)) {
       out.push({ mode: m.mode, mr: t.mr, ng: t.ng, l2: plan.l2 });
     }
   }
   // Input-channel passes: none, or twice as long.
-  if (!plan.cv && plan.icBlock < g.cg) {
+  if (!plan.cv && !plan.phases && plan.icBlock < g.cg) {
     const base = { mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2 };
     out.push({ ...base, icBlock: g.cg });
     if (plan.icBlock * 2 < g.cg) out.push({ ...base, icBlock: plan.icBlock * 2 });
   }
-  if (!plan.cv && (plan.ocBlock < g.ocg || g.ocg * work * 4 > plan.l2 / 4)) {
+  if (!plan.cv && !plan.phases && (plan.ocBlock < g.ocg || g.ocg * work * 4 > plan.l2 / 4)) {
     for (const l2 of [plan.l2 / 2, plan.l2 * 2]) {
       out.push({ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2 });
     }
   }
-  return [...splits, ...cvs, ...out];
+  return [...splits, ...phases, ...cvs, ...out];
 }

@@ -79,7 +79,11 @@ export const CONV_TRANSPOSE_KEY_FIELDS = [
   "activation",
   "activationP0",
   "activationP1",
+  "wLanes",
 ] as const;
+
+/** The key slot of the packed weights' channel-vector lanes (0: none), written by jit.convTranspose2d. */
+export const CONV_TRANSPOSE_W_LANES_SLOT = 24;
 
 const W = "convTranspose2d";
 
@@ -201,7 +205,7 @@ export function decodeConvTransposeKey(key: Int32Array): ConvSpec {
     flip: true,
     cTotal: key[2],
     ocTotal: key[5],
-    wLanes: 0,
+    wLanes: key[CONV_TRANSPOSE_W_LANES_SLOT] | 0,
   };
   s.rowEnd = outHeight(s);
   return s;

@@ -4,11 +4,12 @@
  * constant weights are held this way, so no call can see them change and
  * each call checks only that its options match the shape. The position-
  * vector kernel reads the ONNX layout as is (A rows of the GEMM, see
- * generate.ts), so the copy keeps it; for an AVX-512 Jit a second copy
- * follows it on the next line, [outChannels/16][c][kh][kw][16] (zero
- * channels past outChannels), which the channel-vector kernel reads
- * (channel_vectors.ts): twice the memory of the weights, for kernels that
- * need no repacking per call.
+ * generate.ts), so the copy keeps it; for an AVX-512 Jit and one group a
+ * second copy follows it on the next line, [outChannels/16][c][kh][kw][16]
+ * (zero channels past outChannels), which the channel-vector kernel
+ * (channel_vectors.ts) and ConvTranspose by output phases
+ * (transpose_phases.ts) read: twice the memory of the weights, for kernels
+ * that need no repacking per call.
  *
  * @module
  */
@@ -81,7 +82,7 @@ export class ConvWeights {
     const n = this.c * (this.outChannels / this.group) * this.kh * this.kw;
     const lw = viewLength(w);
     if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");
-    this.lanes = this.group === 1 && !t ? lanes : 0;
+    this.lanes = this.group === 1 ? lanes : 0;
     const L = this.lanes, oc = this.outChannels, k = this.c * this.kh * this.kw;
     const at = Math.ceil(n / 16) * 16, extra = L ? Math.ceil(oc / L) * L * k : 0;
     const whole = new Float32Array(at + extra + 16);
@@ -94,9 +95,18 @@ export class ConvWeights {
     if (L) {
       // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
       const cv = whole.subarray(skip + at, skip + at + extra);
+      // Channel o's k weights: w[o][c][kh][kw] (conv2d), or w[c][o][kh][kw] (transposed).
+      const taps = this.kh * this.kw;
       for (let o = 0; o < oc; o++) {
         const base = Math.floor(o / L) * k * L + (o % L);
-        for (let j = 0, src = o * k; j < k; j++) cv[base + j * L] = data[src + j];
+        if (!t) {
+          for (let j = 0, src = o * k; j < k; j++) cv[base + j * L] = data[src + j];
+          continue;
+        }
+        for (let c = 0; c < this.c; c++) {
+          const src = (c * oc + o) * taps, dst = base + c * taps * L;
+          for (let j = 0; j < taps; j++) cv[dst + j * L] = data[src + j];
+        }
       }
     }
   }

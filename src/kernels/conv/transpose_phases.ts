@@ -1,0 +1,298 @@
+/**
+ * ConvTranspose by output phases (AVX-512, stride 2 across): no zeros
+ * upsampled into the input. An output column 2m + q (q the phase) reads
+ * only the kernel columns b with q + b·dw − pl even, at input column
+ * m + (q + b·dw − pl)/2, so a tile of P positions per phase × 16 output
+ * channels takes, per input channel, its taps in "rounds": round r is each
+ * phase's r-th valid tap, whose weight vector (channels along the lanes,
+ * from the packed layout) multiplies P broadcast inputs; where the two
+ * phases read the same input (a 2×2/2 layer: always) one broadcast serves
+ * both FMAs. The two phases' accumulators are transposed in registers and
+ * interleaved lane by lane (`vpermt2ps`), so y is written in whole NCHW
+ * rows with the bias, residual and activation applied in registers.
+ *
+ * Every output sums the valid taps of the convolution it computes (see
+ * read_transpose.ts) over (input channel, tap) in the order the upsampled
+ * kernel does; the upsampled input's zeros it skips added ±0 to a sum
+ * that started at +0, which changes nothing unless a weight is ±∞ or NaN
+ * (there this kernel gives ONNX's value, as the f64 reference does, and
+ * the upsampled kernel NaN).
+ *
+ * @module
+ */
+import {
+  byte,
+  type Mem,
+  ptr,
+  qword,
+  r10,
+  r11,
+  r8,
+  rax,
+  rbp,
+  rdx,
+  rsi,
+  rsp,
+} from "../../../asm/mod.ts";
+import { addImmediate, frameLoop } from "../abi.ts";
+import { Lanes } from "../math/lanes.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import type { Vec, VecIsa } from "../vec.ts";
+import { transpose16 } from "./channel_vectors.ts";
+import type { ConvGeometry } from "./geometry.ts";
+import type { ConvSpec } from "./spec.ts";
+
+const L = 16;
+/** Positions per phase in a tile: two phases' accumulators in 28 registers. */
+export const PHASE_POSITIONS = 14;
+
+/** Frame slots the kernel uses (generate.ts's frame). */
+export interface PhaseFrame {
+  XG: number;
+  WB: number;
+  BB: number;
+  YB: number;
+  RB: number;
+  BLK: number;
+  RUN: number;
+  RUNB: number;
+  RUNY: number;
+  RUNR: number;
+  /** 30 vectors of scratch. */
+  SPILL: number;
+}
+
+/** Whether the kernel serves `s`: a transposed convolution of stride 2 across, one group, packed weights. */
+export function phasesServe(s: ConvSpec, isa: VecIsa): boolean {
+  return isa.level === "avx512" && s.flip && s.uw === 2 && s.sw === 1 && s.sh === 1 &&
+    s.group === 1 && s.wLanes === L;
+}
+
+/** Bytes from w to its channel-vector layout ([oc/16][c][kh][kw][16]). */
+function vectorsOffset(s: ConvSpec): number {
+  return Math.ceil((s.c * s.ocTotal * s.kh * s.kw * 4) / 64) * 64;
+}
+
+/** A row of `n` positions per phase in pieces of at most PHASE_POSITIONS: [first, count]. */
+function pieces(n: number): [number, number][] {
+  const k = Math.ceil(n / PHASE_POSITIONS), out: [number, number][] = [];
+  for (let i = 0, m = 0; i < k; i++) {
+    const c = Math.floor(n / k) + (i < n % k ? 1 : 0);
+    out.push([m, c]);
+    m += c;
+  }
+  return out;
+}
+
+/** The image's blocks of 16 output channels, x at frame.XG, w's ONNX copy at frame.WB. */
+export function emitTransposePhases(v: Vec, s: ConvSpec, g: ConvGeometry, F: PhaseFrame): void {
+  const a = v.a;
+  const K = s.c * s.kh * s.kw, planeY = g.oh * g.ow * 4;
+  const zero = a.constant(new Uint8Array(64), 64);
+  const def = s.activation ? UNARY_OPS[s.activation.op] : null;
+  addImmediate(a, "add", qword(rsp, F.WB), vectorsOffset(s));
+  // Interleaving tables: lanes 2m + q from phase q's lane m (low and high halves).
+  const interleave = (half: number) =>
+    Array.from(
+      new Float32Array(
+        Int32Array.from({ length: L }, (_, i) => (i & 1 ? 16 : 0) + half * 8 + (i >> 1)).buffer,
+      ),
+    );
+  /** Input row of conv tap a for output row oy, or null (outside x or between its rows). */
+  const inRow = (oy: number, ta: number): number | null => {
+    const u = oy + ta * s.dh - s.pt;
+    if (u < 0 || u % s.uh) return null;
+    const iy = u / s.uh;
+    return iy < s.h ? iy : null;
+  };
+  /** Output rows [oy, oy + n) read only rows inside x for every tap that lands on one. */
+  const unit = Math.max(1, s.uh);
+  const inside = (oy: number) => {
+    for (let r = oy; r < oy + unit; r++) {
+      for (let ta = 0; ta < s.kh; ta++) {
+        const u = r + ta * s.dh - s.pt;
+        if (u % s.uh === 0 && (u < 0 || u / s.uh >= s.h)) return false;
+      }
+    }
+    return true;
+  };
+  const block = (channels: number) => {
+    for (const [from, to] of [[F.YB, F.RUNY], [F.RB, F.RUNR]]) {
+      a.emit("mov", rax, qword(rsp, from));
+      a.emit("mov", qword(rsp, to), rax);
+    }
+    const nextRows = (n: number) => {
+      addImmediate(a, "add", qword(rsp, F.RUNY), n * g.ow * 4);
+      addImmediate(a, "add", qword(rsp, F.RUNR), n * g.ow * 4);
+    };
+    for (let oy = s.rowStart; oy < s.rowEnd;) {
+      const n = Math.min(unit, s.rowEnd - oy);
+      if (n < unit || !inside(oy)) {
+        a.emit("mov", rax, qword(rsp, F.XG));
+        a.emit("mov", qword(rsp, F.RUNB), rax);
+        for (let r = 0; r < n; r++) emitRow(oy + r, r, 0, channels);
+        nextRows(n);
+        oy += n;
+        continue;
+      }
+      let end = oy;
+      while (end + unit <= s.rowEnd && inside(end)) end += unit;
+      // x's row for the unit's first tap row, advancing one row per unit of uh output rows.
+      let base = Infinity;
+      for (let r = 0; r < unit; r++) {
+        for (let ta = 0; ta < s.kh; ta++) {
+          const iy = inRow(oy + r, ta);
+          if (iy !== null) base = Math.min(base, iy);
+        }
+      }
+      if (!Number.isFinite(base)) base = 0;
+      a.emit("mov", rax, qword(rsp, F.XG));
+      addImmediate(a, "add", rax, base * s.w * 4);
+      a.emit("mov", qword(rsp, F.RUNB), rax);
+      const first = oy;
+      frameLoop(a, F.RUN, (end - oy) / unit, () => {
+        for (let r = 0; r < unit; r++) emitRow(first + r, r, base, channels);
+        addImmediate(a, "add", qword(rsp, F.RUNB), s.w * 4);
+        nextRows(unit);
+      });
+      oy = end;
+    }
+    addImmediate(a, "add", qword(rsp, F.WB), K * L * 4);
+    addImmediate(a, "add", qword(rsp, F.BB), L * 4);
+    addImmediate(a, "add", qword(rsp, F.YB), L * planeY);
+    addImmediate(a, "add", qword(rsp, F.RB), L * planeY);
+  };
+  frameLoop(a, F.BLK, Math.floor(g.ocg / L), () => block(L));
+  if (g.ocg % L) block(g.ocg % L);
+
+  /**
+   * Output row oy (row `r` of its unit; x's row `base` at RUNB, y's unit
+   * at RUNY): its tiles of positions.
+   */
+  function emitRow(oy: number, r: number, base: number, channels: number): void {
+    const taps: { ta: number; iy: number }[] = [];
+    for (let ta = 0; ta < s.kh; ta++) {
+      const iy = inRow(oy, ta);
+      if (iy !== null) taps.push({ ta, iy });
+    }
+    for (const [m0, count] of pieces(Math.ceil(g.ow / 2))) {
+      emitTile(taps, m0, count, r, base, channels);
+    }
+  }
+
+  /**
+   * One tile: positions m0 .. m0 + P − 1 of both phases (output columns
+   * 2m + q) of one output row, its row taps `rowTaps`.
+   */
+  function emitTile(
+    rowTaps: { ta: number; iy: number }[],
+    m0: number,
+    P: number,
+    r: number,
+    base: number,
+    channels: number,
+  ): void {
+    const acc = (q: number, m: number) => q * P + m;
+    // Each phase's taps in the upsampled kernel's order: rows, then columns.
+    const phaseTaps = [0, 1].map((q) => {
+      const out: { ta: number; tb: number; iy: number; dx: number }[] = [];
+      for (const { ta, iy } of rowTaps) {
+        for (let tb = 0; tb < s.kw; tb++) {
+          const d = q + tb * s.dw - s.pl;
+          if (d % 2 === 0) out.push({ ta, tb, iy, dx: d / 2 });
+        }
+      }
+      return out;
+    });
+    a.emit("mov", rdx, qword(rsp, F.RUNB));
+    a.emit("mov", rsi, qword(rsp, F.WB));
+    a.emit("lea", r8, ptr(zero, 0, null, 1, 64));
+    for (let q = 0; q < 2; q++) for (let m = 0; m < P; m++) v.zero(acc(q, m));
+    a.emit("mov", rax, s.c);
+    const top = a.label();
+    a.align(16);
+    a.bind(top);
+    const rounds = Math.max(phaseTaps[0].length, phaseTaps[1].length);
+    for (let round = 0; round < rounds; round++) {
+      const tap = [phaseTaps[0][round], phaseTaps[1][round]];
+      for (let q = 0; q < 2; q++) {
+        const t = tap[q];
+        if (!t) continue;
+        // The flipped kernel: conv tap (a, b) is w[c][o][kh−1−a][kw−1−b].
+        const i = s.kh - 1 - t.ta, j = s.kw - 1 - t.tb;
+        const at = (i * s.kw + j) * L * 4;
+        a.emit("prefetcht0", byte(rsi, at + 4096));
+        v.load(28 + q, rsi, at);
+      }
+      for (let m = 0; m < P; m++) {
+        /** The input's address for phase q at position m, or null (outside x: the zero). */
+        const addr = (q: number): number | null => {
+          const t = tap[q];
+          const ix = m0 + m + t.dx;
+          if (ix < 0 || ix >= s.w) return null;
+          return ((t.iy - base) * s.w + ix) * 4;
+        };
+        const qs = [0, 1].filter((q) => tap[q]);
+        const d = qs.map(addr);
+        const shared = qs.length === 2 && d[0] === d[1];
+        for (let k = 0; k < qs.length; k++) {
+          if (k === 1 && shared) {
+            v.fma(acc(qs[k], m), 28 + qs[k], 30, -1);
+            continue;
+          }
+          const b = 30 + k;
+          const mem: Mem = d[k] === null ? ptr(r8, 0) : ptr(rdx, d[k]!);
+          v.broadcastMem(b, mem);
+          v.fma(acc(qs[k], m), 28 + qs[k], b, -1);
+        }
+      }
+    }
+    addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
+    addImmediate(a, "add", rdx, s.h * s.w * 4);
+    a.emit("dec", rax);
+    a.emit("jnz", top);
+    // Phase 1 waits in the frame while phase 0 is transposed into the frame too.
+    const spill = (k: number) => F.SPILL + k * 64;
+    for (let m = 0; m < P; m++) v.store(rsp, spill(m), acc(1, m));
+    const out0 = transpose16(v);
+    for (let j = 0; j < channels; j++) v.store(rsp, spill(14 + j), out0[j]);
+    for (let m = 0; m < P; m++) v.load(m, rsp, spill(m));
+    const out1 = transpose16(v);
+    // Registers 16-31 are free now: the tables, the halves, the epilogue's.
+    const LO = 16, HI = 17, T0 = 18, T1 = 19, RES = 20, OUT = 21;
+    const free = Array.from({ length: 10 }, (_, i) => 22 + i);
+    v.move(LO, { table: interleave(0) });
+    v.move(HI, { table: interleave(1) });
+    a.emit("mov", r11, qword(rsp, F.RUNY));
+    a.emit("mov", r10, qword(rsp, F.RUNR));
+    a.emit("mov", rbp, qword(rsp, F.BB));
+    const row = r * g.ow * 4;
+    const total = Math.min(2 * P, g.ow - 2 * m0); // outputs of the tile in this row
+    for (let j = 0; j < channels; j++) {
+      v.load(T0, rsp, spill(14 + j));
+      v.move(T1, T0);
+      a.emit("vpermt2ps", v.r(T0), v.r(LO), v.r(out1[j]));
+      a.emit("vpermt2ps", v.r(T1), v.r(HI), v.r(out1[j]));
+      for (const [h, x] of [[0, T0], [1, T1]] as const) {
+        const lanes = Math.min(L, total - h * L);
+        if (lanes <= 0) continue;
+        const tail = lanes < L ? v.tail(lanes, 1) : undefined;
+        const at = j * planeY + row + (2 * m0 + h * L) * 4;
+        if (s.bias) {
+          v.broadcast(RES, rbp, j * 4);
+          v.add(x, x, RES);
+        }
+        if (s.residual) {
+          v.load(RES, r10, at, tail);
+          v.add(x, x, RES);
+        }
+        let res = x as number;
+        if (def) {
+          def.emit(new Lanes(v, free, [2, 3, 4]), OUT, x, s.activation!.params);
+          res = OUT;
+        }
+        v.store(r11, at, res, tail);
+      }
+    }
+  }
+}
