@@ -138,3 +138,32 @@ Deno.test("copy: bad input is named before any native code runs", () => {
   );
   jit.copy(x, y, { dims: [0, 4], xStrides: [4, 1] }); // nothing to copy
 });
+
+Deno.test({
+  name: "copy avx512: 16×16 transposes (edges, strided rows, outer dims) equal the odometer's bits",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const seed = 7800, r = rng(seed);
+    using jit = new Jit({ maxIsa: "avx512" });
+    for (const rows of [1, 15, 16, 17, 33, 100]) {
+      for (const cols of [1, 7, 16, 17, 40]) {
+        // y[o][i][j] = x[o][j][i] (x rows padded to ldx), y rows padded to ldy, 2 outer blocks.
+        const ldx = rows + int(r, 0, 3), ldy = cols + int(r, 0, 3), outer = pick(r, [1, 2]);
+        const x = new Float32Array(outer * cols * ldx);
+        const bits = new Uint32Array(x.buffer);
+        for (let i = 0; i < bits.length; i++) bits[i] = Math.floor(r() * 2 ** 32) >>> 0;
+        const dims = [outer, rows, cols], xs = [cols * ldx, 1, ldx], ys = [rows * ldy, ldy, 1];
+        const y = new Float32Array(outer * rows * ldy), want = y.slice();
+        expected(x, want, dims, xs, ys);
+        jit.copy(x, y, { dims, xStrides: xs, yStrides: ys });
+        assert.deepEqual(
+          new Uint32Array(y.buffer),
+          new Uint32Array(want.buffer),
+          `seed ${seed} rows ${rows} cols ${cols} ldx ${ldx} ldy ${ldy} outer ${outer}`,
+        );
+      }
+    }
+    const plans = jit.stats().keys.map((k) => k.plan!);
+    assert.ok(plans.filter((p) => p.includes("16×16 transposes")).length >= 20, plans.join("\n"));
+  },
+});

@@ -22,6 +22,7 @@ import {
   planAtLevel,
   readGemm,
   readGemmShape,
+  type StridedCopy,
 } from "../kernels/gemm/mod.ts";
 import { emptySpec } from "../kernels/gemm/read.ts";
 import {
@@ -669,9 +670,13 @@ export class Jit {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
     // AVX-512 code may read them as channel vectors too (conv/channel_vectors.ts).
     const lanes = this.#jit && VEC_OF[this.#isa] === "avx512" ? 16 : 0;
-    return new ConvWeights(w, options, this.#jit ? viewAddress : () => 0, lanes);
+    return new ConvWeights(w, options, this.#jit ? viewAddress : () => 0, lanes, this.#packCopy);
   }
   readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
+  /** Packers' transposes through jit.copy where native code runs (else their own loops). */
+  get #packCopy(): StridedCopy | undefined {
+    return this.#jit ? (x, y, o) => this.copy(x, y, o) : undefined;
+  }
   #bSeen: unknown = undefined;
   #bPacked: PackedB | null = null;
 
@@ -683,7 +688,7 @@ export class Jit {
    */
   packB(b: Float32Array, options: PackBOptions): PackedB {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
-    return packB(b, options, this.#jit ? viewAddress : () => 0);
+    return packB(b, options, this.#jit ? viewAddress : () => 0, this.#packCopy);
   }
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];
 

@@ -149,6 +149,8 @@ interface Entry extends LruNode {
   parts: number;
   /** The call count from which tier 2 is consulted (Infinity: never again). */
   tuneAt: number;
+  /** Its calls when warm-up last began: a key not called since is not pending. */
+  tuneFrom: number;
   /** Its tuning in progress, or null. */
   tuner: Tuner<Kernel> | null;
   /** Its tuning as stats (in progress, done, cached), or null if it never started. */
@@ -561,6 +563,7 @@ export class Runtime {
       lastUse: ++this.#tick,
       parts: -1,
       tuneAt: this.#tuneStart(),
+      tuneFrom: 0,
       tuner: null,
       tuneState: null,
       tuneStats: null,
@@ -1058,6 +1061,7 @@ export class Runtime {
     if (this.#closed) throw closedError();
     this.#eager = on;
     for (const e of this.#entries) {
+      if (on) e.tuneFrom = e.calls;
       if (e.tuneState === null && e.tuner === null && e.tuneAt !== Infinity) {
         e.tuneAt = this.#tuneStart();
       }
@@ -1068,12 +1072,18 @@ export class Runtime {
     }
   }
 
-  /** Keys with a kernel whose tuning has not ended (or not started, but will). */
+  /**
+   * Keys with a kernel whose tuning has not ended (or not started, but
+   * will), among those called since warm-up last began: a key called once
+   * before it (a packer's copy at create) never comes back to tune.
+   */
   tuningPending(): number {
     let n = 0;
     for (const e of this.#entries) {
       if (
-        e.tuner !== null || (e.kernel !== null && e.tuneState === null && e.tuneAt !== Infinity)
+        e.tuner !== null ||
+        (e.kernel !== null && e.tuneState === null && e.tuneAt !== Infinity &&
+          e.calls > e.tuneFrom)
       ) n++;
     }
     return n;

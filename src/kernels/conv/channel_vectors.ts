@@ -25,6 +25,7 @@ import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec, VecIsa } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
+import { transpose16 } from "../transpose.ts";
 import type { ConvSpec } from "./spec.ts";
 
 /** Lanes of the channel-vector layout (AVX-512). */
@@ -345,42 +346,4 @@ export function emitChannelVectorGroup(
       }
     }
   }
-}
-
-/**
- * Transposes registers 0..15 (row p: position p's 16 channels) in place
- * through 16..31: returns the register holding channel j's 16 positions.
- */
-export function transpose16(v: Vec): number[] {
-  const a = v.a, r = (i: number) => v.r(i);
-  // Pairs of rows interleaved (32-bit), then quads (64-bit): T holds, per 128-bit lane l,
-  // rows 4q..4q+3 at column 4l + c in register U(q, c).
-  for (let i = 0; i < 8; i++) {
-    a.emit("vunpcklps", r(16 + 2 * i), r(2 * i), r(2 * i + 1));
-    a.emit("vunpckhps", r(17 + 2 * i), r(2 * i), r(2 * i + 1));
-  }
-  const U = (q: number, c: number) => 4 * q + c;
-  for (let q = 0; q < 4; q++) {
-    for (let h = 0; h < 2; h++) {
-      const lo = 16 + 4 * q + h, hi = 16 + 4 * q + 2 + h;
-      a.emit("vshufps", r(U(q, 2 * h)), r(lo), r(hi), 0x44);
-      a.emit("vshufps", r(U(q, 2 * h + 1)), r(lo), r(hi), 0xee);
-    }
-  }
-  // 128-bit blocks: for each c, the 4×4 transpose of U(0..3, c)'s lanes.
-  const out = new Array<number>(16);
-  for (let c = 0; c < 4; c++) {
-    const V = [16 + 4 * c, 17 + 4 * c, 18 + 4 * c, 19 + 4 * c];
-    a.emit("vshuff32x4", r(V[0]), r(U(0, c)), r(U(1, c)), 0x88);
-    a.emit("vshuff32x4", r(V[1]), r(U(0, c)), r(U(1, c)), 0xdd);
-    a.emit("vshuff32x4", r(V[2]), r(U(2, c)), r(U(3, c)), 0x88);
-    a.emit("vshuff32x4", r(V[3]), r(U(2, c)), r(U(3, c)), 0xdd);
-    // Column 4l + c: lanes l = 0, 2 from (V0, V2), l = 1, 3 from (V1, V3).
-    a.emit("vshuff32x4", r(U(0, c)), r(V[0]), r(V[2]), 0x88);
-    a.emit("vshuff32x4", r(U(2, c)), r(V[0]), r(V[2]), 0xdd);
-    a.emit("vshuff32x4", r(U(1, c)), r(V[1]), r(V[3]), 0x88);
-    a.emit("vshuff32x4", r(U(3, c)), r(V[1]), r(V[3]), 0xdd);
-    for (let l = 0; l < 4; l++) out[4 * l + c] = U(l, c);
-  }
-  return out;
 }

@@ -38,7 +38,7 @@ import { addImmediate, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec, VecIsa } from "../vec.ts";
-import { transpose16 } from "./channel_vectors.ts";
+import { transpose16 } from "../transpose.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 

@@ -14,6 +14,7 @@
  * @module
  */
 import { describe, isFloat32Array, viewBuffer, viewByteOffset, viewLength } from "../../typed.ts";
+import type { StridedCopy } from "../gemm/packb.ts";
 import { readInt, readInts } from "../attributes.ts";
 import { fail } from "../checks.ts";
 import { MAX_CONV_DIMENSION, MAX_CONV_WINDOW, readGroup } from "./read.ts";
@@ -59,6 +60,7 @@ export class ConvWeights {
     o: ConvWeightsOptions,
     address: (v: Float32Array) => number,
     lanes = 0,
+    copy?: StridedCopy,
   ) {
     if (o === null || typeof o !== "object") {
       fail(
@@ -96,7 +98,30 @@ export class ConvWeights {
       // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
       const cv = whole.subarray(skip + at, skip + at + extra);
       // Channel o's k weights: w[o][c][kh][kw] (conv2d), or w[c][o][kh][kw] (transposed).
-      const taps = this.kh * this.kw;
+      const taps = this.kh * this.kw, full = Math.floor(oc / L), rest = oc % L;
+      if (copy) {
+        // Blocks of L channels turned channel-last by strided copies (16×16 transposes).
+        const C = this.c;
+        const part = (first: number, lanes: number, blocks: number) => {
+          const x = data.subarray(t ? first * taps : first * k), y = cv.subarray(first * k);
+          if (!t) {
+            copy(x, y, {
+              dims: [blocks, k, lanes],
+              xStrides: [L * k, 1, k],
+              yStrides: [L * k, L, 1],
+            });
+          } else {
+            copy(x, y, {
+              dims: [blocks, C, taps, lanes],
+              xStrides: [L * taps, oc * taps, 1, taps],
+              yStrides: [C * taps * L, taps * L, L, 1],
+            });
+          }
+        };
+        if (full) part(0, L, full);
+        if (rest) part(full * L, rest, 1);
+        return;
+      }
       for (let o = 0; o < oc; o++) {
         const base = Math.floor(o / L) * k * L + (o % L);
         if (!t) {

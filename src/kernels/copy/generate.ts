@@ -13,6 +13,7 @@ import { addImmediate, frameLoop, loadPointer } from "../abi.ts";
 import { emitRowsPass } from "../elementwise.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { COPY_ARG, type CopySpec } from "./spec.ts";
+import { emitTransposePass, transposeServes } from "./transpose.ts";
 
 /** How a copy kernel is built. */
 export interface CopyPlan {
@@ -27,7 +28,9 @@ export function planCopy(s: CopySpec, isa: VecLevel): CopyPlan {
   return {
     isa,
     workspaceBytes: 0,
-    description: `${isa} copy, ${rows ? "contiguous rows" : "element by element"}`,
+    description: `${isa} copy, ${
+      rows ? "contiguous rows" : transposeServes(s, isa) ? "16×16 transposes" : "element by element"
+    }`,
   };
 }
 
@@ -45,9 +48,10 @@ export function generateCopy(s: CopySpec, plan: CopyPlan, options: { listing: bo
   const isa = vecIsa(plan.isa);
   const n = s.dims.length;
   const contiguous = s.xStrides[n - 1] === 1 && s.yStrides[n - 1] === 1;
+  const transpose = !contiguous && transposeServes(s, plan.isa);
   // The rows pass: [rows, cols] with row strides; the dims outside it loop here.
   const cols = contiguous ? s.dims[n - 1] : 1;
-  const r = contiguous ? n - 2 : n - 1; // index of the rows dim (−1: one row)
+  const r = contiguous || transpose ? n - 2 : n - 1; // index of the rows dim (−1: one row)
   const rows = r >= 0 ? s.dims[r] : 1;
   const rxs = r >= 0 ? s.xStrides[r] : 0, rys = r >= 0 ? s.yStrides[r] : 0;
   const outer = Math.max(r, 0);
@@ -64,6 +68,14 @@ export function generateCopy(s: CopySpec, plan: CopyPlan, options: { listing: bo
     if (l === outer) {
       a.emit("mov", rsi, qword(rsp, XP(l)));
       a.emit("mov", rdx, qword(rsp, YP(l)));
+      if (transpose) {
+        return emitTransposePass(a, new Vec(a, isa), {
+          rows,
+          cols: s.dims[n - 1],
+          ldx: s.xStrides[n - 1],
+          ldy: rys,
+        });
+      }
       emitRowsPass(a, isa, {
         rows,
         cols,

@@ -23,6 +23,17 @@ export interface PackBOptions {
   ldb?: number;
 }
 
+/**
+ * A strided copy of x into y (`jit.copy`'s options), given to packers by a
+ * Jit with native code: their transposes at memory speed instead of a loop
+ * here.
+ */
+export type StridedCopy = (
+  x: Float32Array,
+  y: Float32Array,
+  o: { dims: number[]; xStrides: number[]; yStrides: number[] },
+) => void;
+
 /** op(B) packed for `jit.gemm`: pass it in place of b. */
 export class PackedB {
   /** Rows of op(B). */
@@ -37,7 +48,12 @@ export class PackedB {
    * Packs `b` (validated by the caller). `address` gives a view's address
    * (0 where unknown), to start the copy on a 64-byte line.
    */
-  constructor(b: Float32Array, o: Required<PackBOptions>, address: (v: Float32Array) => number) {
+  constructor(
+    b: Float32Array,
+    o: Required<PackBOptions>,
+    address: (v: Float32Array) => number,
+    copy?: StridedCopy,
+  ) {
     const { k, n, transB, ldb } = o;
     let ld = Math.max(16, Math.ceil(n / 16) * 16);
     if ((ld * 4) % 4096 === 0) ld += 16; // rows 4 KiB apart share L1 sets
@@ -53,7 +69,10 @@ export class PackedB {
     // No method of b takes part (a subclass may override them): rows are
     // copied from plain views of its buffer (found through the intrinsic
     // getters) by the intrinsic set, a memory copy; Bᵀ by indexed reads.
-    if (transB) {
+    if (transB && copy && k > 0 && n > 0) {
+      // The transpose as one strided copy: 16×16 blocks in registers at AVX-512.
+      copy(b, data, { dims: [k, n], xStrides: [1, ldb], yStrides: [ld, 1] });
+    } else if (transB) {
       for (let p = 0; p < k; p++) {
         const row = p * ld;
         for (let j = 0; j < n; j++) data[row + j] = b[j * ldb + p];
@@ -84,7 +103,12 @@ const dimension = (v: unknown): v is number =>
   typeof v === "number" && v >>> 0 === v && v <= MAX_DIMENSION;
 
 /** Checks `jit.packB`'s arguments and packs. */
-export function packB(b: unknown, o: PackBOptions, address: (v: Float32Array) => number): PackedB {
+export function packB(
+  b: unknown,
+  o: PackBOptions,
+  address: (v: Float32Array) => number,
+  copy?: StridedCopy,
+): PackedB {
   if (!isFloat32Array(b)) {
     throw new TypeError(`packB: b must be a Float32Array, got ${describe(b)}`);
   }
@@ -117,5 +141,5 @@ export function packB(b: unknown, o: PackBOptions, address: (v: Float32Array) =>
       `packB: b has fewer than ${need} elements, which ${rows} rows of ${rowLength} at ldb=${ldb} need`,
     );
   }
-  return new PackedB(b, { k, n, transB, ldb }, address);
+  return new PackedB(b, { k, n, transB, ldb }, address, copy);
 }
