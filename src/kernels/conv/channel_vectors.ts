@@ -23,7 +23,7 @@ import { byte, ptr, qword, r10, r11, r8, r9, rax, rbp, rdx, rsi, rsp } from "../
 import { addImmediate, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
-import type { Vec, VecIsa } from "../vec.ts";
+import type { Tail, Vec, VecIsa } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import { transpose16 } from "../transpose.ts";
 import type { ConvSpec } from "./spec.ts";
@@ -90,6 +90,38 @@ export interface ChannelVectorFrame {
   RUNB: number;
   RUNY: number;
   RUNR: number;
+}
+
+/**
+ * One output vector of channel `channel` (lanes: positions) to y at r11 +
+ * `at`: the bias (at rbp) and the residual (at r10 + `at`) added, the
+ * activation applied, `tail`'s lanes only. `regs.res` and `regs.out` are
+ * scratch, `regs.free` the activation's.
+ */
+export function emitVectorStore(
+  v: Vec,
+  s: ConvSpec,
+  x: number,
+  channel: number,
+  at: number,
+  tail: Tail | undefined,
+  regs: { res: number; out: number; free: number[] },
+): void {
+  if (s.bias) {
+    v.broadcast(regs.res, rbp, channel * 4);
+    v.add(x, x, regs.res);
+  }
+  if (s.residual) {
+    v.load(regs.res, r10, at, tail);
+    v.add(x, x, regs.res);
+  }
+  let r = x;
+  if (s.activation) {
+    const def = UNARY_OPS[s.activation.op];
+    def.emit(new Lanes(v, regs.free, [2, 3, 4]), regs.out, x, s.activation.params);
+    r = regs.out;
+  }
+  v.store(r11, at, r, tail);
 }
 
 /** Bytes from w to its channel-vector layout: the ONNX copy, rounded to a line. */
@@ -326,23 +358,12 @@ export function emitChannelVectorGroup(
       const first = vi * L, count = Math.min(L, channels - first);
       const free = Array.from({ length: 16 }, (_, i) => 16 + i);
       const res = free.shift()!, outReg = free.shift()!;
-      const def = s.activation ? UNARY_OPS[s.activation.op] : null;
       for (let j = 0; j < count; j++) {
-        const x = out[j], at = (first + j) * planeY + col * 4;
-        if (s.bias) {
-          v.broadcast(res, rbp, (first + j) * 4);
-          v.add(x, x, res);
-        }
-        if (s.residual) {
-          v.load(res, r10, at, tail);
-          v.add(x, x, res);
-        }
-        let r = x;
-        if (def) {
-          def.emit(new Lanes(v, free, [2, 3, 4]), outReg, x, s.activation!.params);
-          r = outReg;
-        }
-        v.store(r11, at, r, tail);
+        emitVectorStore(v, s, out[j], first + j, (first + j) * planeY + col * 4, tail, {
+          res,
+          out: outReg,
+          free,
+        });
       }
     }
   }

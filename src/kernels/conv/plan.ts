@@ -159,10 +159,12 @@ export function planConv(
   }
   const workspaceBytes = g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
   const cvServes = channelVectorsServe(s, isa);
-  const cvPlan = (t: ChannelVectorTile): ConvPlan => ({
+  /** A kernel that reads x in place and writes channel blocks (channel vectors, ConvTranspose phases). */
+  const inPlace = (
+    o: { mr: number; cv: ChannelVectorTile | null; phases: boolean; description: string },
+  ): ConvPlan => ({
     ...(choice ? { choice } : {}),
     isa: level,
-    mr: CV_LANES * t.vectors, // parts over channels cut whole blocks
     ng: 1,
     unrollIc: 1,
     mode: "runs",
@@ -172,35 +174,28 @@ export function planConv(
     l1d,
     icBlock: g.cg,
     depthwise: null,
-    cv: t,
-    phases: false,
-    workspaceBytes: 0, // x read in place
-    description: `${level} channel vectors ${
-      t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
-    } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}`,
+    workspaceBytes: 0,
+    ...o,
   });
+  const cvPlan = (t: ChannelVectorTile): ConvPlan =>
+    inPlace({
+      mr: CV_LANES * t.vectors, // parts over channels cut whole blocks
+      cv: t,
+      phases: false,
+      description: `${level} channel vectors ${
+        t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
+      } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}`,
+    });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2).
   if (phasesServe(s, isa) && (choice === undefined || choice.phases === true)) {
-    return {
-      ...(choice ? { choice } : {}),
-      isa: level,
+    return inPlace({
       mr: CV_LANES,
-      ng: 1,
-      unrollIc: 1,
-      mode: "runs",
-      segments: 0,
-      ocBlock: g.ocg,
-      l2,
-      l1d,
-      icBlock: g.cg,
-      depthwise: null,
       cv: null,
       phases: true,
-      workspaceBytes: 0,
       description:
         `${level} by output phases, ${PHASE_POSITIONS} × 2 positions × 16 channels, x in place`,
-    };
+    });
   }
   // Runs (plain stores; a pitched band's rows one by one) or the table (the
   // flat domain, pieces per row): whichever the tile estimate finds cheaper.

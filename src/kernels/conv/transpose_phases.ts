@@ -35,10 +35,9 @@ import {
   rsp,
 } from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
-import { Lanes } from "../math/lanes.ts";
-import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec, VecIsa } from "../vec.ts";
 import { transpose16 } from "../transpose.ts";
+import { type ChannelVectorFrame, emitVectorStore } from "./channel_vectors.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 
@@ -46,21 +45,8 @@ const L = 16;
 /** Positions per phase in a tile: two phases' accumulators in 28 registers. */
 export const PHASE_POSITIONS = 14;
 
-/** Frame slots the kernel uses (generate.ts's frame). */
-export interface PhaseFrame {
-  XG: number;
-  WB: number;
-  BB: number;
-  YB: number;
-  RB: number;
-  BLK: number;
-  RUN: number;
-  RUNB: number;
-  RUNY: number;
-  RUNR: number;
-  /** 30 vectors of scratch. */
-  SPILL: number;
-}
+/** Frame slots the kernel uses: the channel-vector kernel's (SPILL: 30 vectors here). */
+export type PhaseFrame = ChannelVectorFrame;
 
 /** Whether the kernel serves `s`: a transposed convolution of stride 2 across, one group, packed weights. */
 export function phasesServe(s: ConvSpec, isa: VecIsa): boolean {
@@ -89,7 +75,6 @@ export function emitTransposePhases(v: Vec, s: ConvSpec, g: ConvGeometry, F: Pha
   const a = v.a;
   const K = s.c * s.kh * s.kw, planeY = g.oh * g.ow * 4;
   const zero = a.constant(new Uint8Array(64), 64);
-  const def = s.activation ? UNARY_OPS[s.activation.op] : null;
   addImmediate(a, "add", qword(rsp, F.WB), vectorsOffset(s));
   // Interleaving tables: lanes 2m + q from phase q's lane m (low and high halves).
   const interleave = (half: number) =>
@@ -278,20 +263,7 @@ export function emitTransposePhases(v: Vec, s: ConvSpec, g: ConvGeometry, F: Pha
         if (lanes <= 0) continue;
         const tail = lanes < L ? v.tail(lanes, 1) : undefined;
         const at = j * planeY + row + (2 * m0 + h * L) * 4;
-        if (s.bias) {
-          v.broadcast(RES, rbp, j * 4);
-          v.add(x, x, RES);
-        }
-        if (s.residual) {
-          v.load(RES, r10, at, tail);
-          v.add(x, x, RES);
-        }
-        let res = x as number;
-        if (def) {
-          def.emit(new Lanes(v, free, [2, 3, 4]), OUT, x, s.activation!.params);
-          res = OUT;
-        }
-        v.store(r11, at, res, tail);
+        emitVectorStore(v, s, x, j, at, tail, { res: RES, out: OUT, free });
       }
     }
   }
