@@ -148,3 +148,41 @@ Deno.test("batchNorm: bad input throws naming the argument", () => {
     });
   }
 });
+
+for (const isa of LEVELS) {
+  Deno.test(`batchNorm ${isa}: a fused activation gives batchNorm then jit.unary, bit for bit`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(5200 + LEVELS.indexOf(isa));
+    const c = 5, h = 3, w = 19;
+    const x = new Float32Array(2 * c * h * w).map(() => r() * 8 - 4);
+    const per = () => new Float32Array(c).map(() => r() * 2 - 1);
+    const o = {
+      n: 2,
+      c,
+      h,
+      w,
+      scale: per(),
+      bias: per(),
+      mean: per(),
+      variance: per().map(Math.abs),
+    };
+    const acts = [
+      "relu",
+      "gelu",
+      "sigmoid",
+      { op: "clip", min: -0.5, max: 0.75 },
+      { op: "leakyRelu", alpha: 0.1 },
+    ] as const;
+    for (const act of acts) {
+      const want = new Float32Array(x.length), got = new Float32Array(x.length);
+      jit.batchNorm(x, want, o);
+      if (typeof act === "string") jit.unary(act, want, want);
+      else jit.unary(act.op, want, want, act);
+      jit.batchNorm(x, got, { ...o, activation: act });
+      assert.deepEqual(got, want, `${isa} ${JSON.stringify(act)}`);
+      got.set(x); // in place too
+      jit.batchNorm(got, got, { ...o, activation: act });
+      assert.deepEqual(got, want, `${isa} ${JSON.stringify(act)} in place`);
+    }
+  });
+}

@@ -1,14 +1,14 @@
 /**
- * A unary activation after Conv, ConvTranspose, Gemm or MatMul (fused or
- * not, read by nothing else): applied in the producer's epilogue, in
- * registers.
+ * A unary activation after Conv, ConvTranspose, Gemm, MatMul or an unfolded
+ * BatchNormalization (fused or not, read by nothing else): applied in the
+ * producer's epilogue, in registers.
  */
 import { activationOf } from "../ops/unary.ts";
 import type { Meta } from "../ops/op.ts";
 import { type Fusion, GraphIndex, is, removeNodes } from "./fusion.ts";
 import type { Node } from "../ir.ts";
 
-const PRODUCERS = ["Conv", "ConvTranspose", "Gemm", "MatMul"];
+const PRODUCERS = ["Conv", "ConvTranspose", "Gemm", "MatMul", "BatchNormalization"];
 
 export const ACTIVATION: Fusion = {
   name: "activation into its producer",

@@ -1,6 +1,7 @@
 /** The fusions in the order they run: adding one is a module plus its line here. */
 import { ACTIVATION } from "./activation.ts";
 import { ADD_LAYERNORM } from "./add_layernorm.ts";
+import { AFFINE_INTO_BATCHNORM } from "./batchnorm_affine.ts";
 import { BATCHNORM_INTO_CONV } from "./batchnorm_conv.ts";
 import { CONV_RESIDUAL } from "./conv_residual.ts";
 import { ELEMENTWISE_CHAIN_FUSION } from "./elementwise_chain.ts";
@@ -12,6 +13,7 @@ import { MATMUL_BIAS } from "./matmul_bias.ts";
 import { TRANSPOSE_MATMUL } from "./transpose_matmul.ts";
 
 export const FUSIONS: readonly Fusion[] = [
+  AFFINE_INTO_BATCHNORM,
   BATCHNORM_INTO_CONV,
   LAYERNORM,
   GELU,

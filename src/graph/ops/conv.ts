@@ -340,6 +340,8 @@ const BATCH_NORM: OpDef = {
       variance: ins[4]!.data as Float32Array,
       epsilon: n.attrs.float("epsilon", 1e-5),
     };
+    // An activation the fusions put here (domain "njit"): in the kernel's registers.
+    if (n.fused?.activation) o.activation = n.fused.activation;
     const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
     return { native: true, run: () => jit.batchNorm(xd, yd, o) };
   },

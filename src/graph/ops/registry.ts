@@ -30,7 +30,14 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
 }));
 
 /** Ops that have a fused form (domain "njit"). */
-const FUSED = new Set(["Conv", "ConvTranspose", "MatMul", "Gemm", "LayerNormalization"]);
+const FUSED = new Set([
+  "Conv",
+  "ConvTranspose",
+  "MatMul",
+  "Gemm",
+  "LayerNormalization",
+  "BatchNormalization",
+]);
 
 /** Ops that exist only as fusions make them (domain "njit"). */
 const NJIT_ONLY: ReadonlyMap<string, OpDef> = new Map([["ElementwiseChain", ELEMENTWISE_CHAIN]]);

@@ -6,6 +6,7 @@
  */
 import type { OpFamily, Part } from "../family.ts";
 import { splitRange } from "../partition.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
 import { type BatchNormPlan, generateBatchNorm, planBatchNorm } from "./generate.ts";
 import { BATCHNORM_KEY_FIELDS, type BatchNormSpec, decodeBatchNormKey } from "./read.ts";
 
@@ -17,7 +18,10 @@ export const BATCHNORM: OpFamily<BatchNormSpec, BatchNormPlan> = {
   outputs: 1,
   inPlace: true,
   decode: decodeBatchNormKey,
-  describe: (s) => `batchNorm ${s.n}×${s.c}×${s.plane} ε=${s.epsilon}`,
+  describe: (s) =>
+    `batchNorm ${s.n}×${s.c}×${s.plane} ε=${s.epsilon}${
+      s.activation ? ` ${UNARY_OPS[s.activation.op].name}` : ""
+    }`,
   cost: (s) => ({ flops: 2 * s.n * s.c * s.plane, bytes: 8 * s.n * s.c * s.plane }),
   plan: (s, t) => planBatchNorm(s, t.isa),
   fallbackPlan: (s) => planBatchNorm(s, "scalar"),
@@ -61,7 +65,11 @@ export function batchNormReference(
       const a = f(f(1 / f(Math.sqrt(f(variance[c] + s.epsilon)))) * scale[c]);
       const b = f(bias[c] - f(mean[c] * a));
       const o = (n * s.channels + c) * s.plane;
-      for (let i = 0; i < s.plane; i++) y[o + i] = f(x[o + i] * a + b);
+      const act = s.activation ? UNARY_OPS[s.activation.op] : null;
+      for (let i = 0; i < s.plane; i++) {
+        const t = f(x[o + i] * a + b);
+        y[o + i] = act ? act.reference(t, s.activation!.params) : t;
+      }
     }
   }
 }

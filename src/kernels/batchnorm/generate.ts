@@ -27,6 +27,8 @@ import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters
 import type { KernelPlan } from "../family.ts";
 import { rowShape, rowTail } from "../columns.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { Lanes } from "../math/lanes.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
 import { BATCHNORM_ARG, type BatchNormSpec } from "./read.ts";
 
 /** A batchNorm plan: the vector level. */
@@ -35,8 +37,14 @@ export interface BatchNormPlan extends KernelPlan {
 }
 
 /** The plan at `level`. */
-export function planBatchNorm(_s: BatchNormSpec, level: VecLevel): BatchNormPlan {
-  return { isa: level, workspaceBytes: 0, description: `${level} x·a + b per plane` };
+export function planBatchNorm(s: BatchNormSpec, level: VecLevel): BatchNormPlan {
+  return {
+    isa: level,
+    workspaceBytes: 0,
+    description: `${level} x·a + b per plane${
+      s.activation ? `, ${UNARY_OPS[s.activation.op].name}` : ""
+    }`,
+  };
 }
 
 const USED: Reg[] = [r12, r13];
@@ -67,6 +75,10 @@ export function generateBatchNorm(
     else a.emit(op, v.x(dst), from);
   };
   const eps = dword(a.constant(new Float32Array([s.epsilon]), 4));
+  // The activation's result and registers: everything past a, b and the value.
+  const def = s.activation ? UNARY_OPS[s.activation.op] : null;
+  // (Not the AVX2 tail's mask register: the shape keeps it out of its list.)
+  const OUT = 3, pool = shape.registers.filter((r) => r > OUT);
   const one = dword(a.constant(new Float32Array([1]), 4));
   countedLoop(a, r12, s.n, () => {
     a.emit("xor", rcx, rcx); // parameter offset of the channel
@@ -90,8 +102,13 @@ export function generateBatchNorm(
         if (one) v.loadScalar(T, rsi, disp);
         else v.load(T, rsi, disp, t);
         v.fmadd(T, T, A, B);
-        if (one) v.storeScalar(rdx, disp, T);
-        else v.store(rdx, disp, T, t);
+        let r = T;
+        if (def) {
+          def.emit(new Lanes(v, pool, [2, 3, 4]), OUT, T, s.activation!.params);
+          r = OUT;
+        }
+        if (one) v.storeScalar(rdx, disp, r);
+        else v.store(rdx, disp, r, t);
       };
       const full = shape.full;
       countedLoop(a, rax, Math.floor(full / U), () => {

@@ -10,6 +10,7 @@ import { readInt } from "../attributes.ts";
 import { badOptions, fail } from "../checks.ts";
 import { MAX_CONV_DIMENSION, MAX_CONV_TENSOR } from "../conv/read.ts";
 import { f32Bits, fromF32Bits } from "../key.ts";
+import { type Activation, decodeActivation, readActivation } from "../unary/read.ts";
 
 /** Options of `jit.batchNorm`. */
 export interface BatchNormOptions {
@@ -31,6 +32,8 @@ export interface BatchNormOptions {
   variance: Float32Array;
   /** Added to the variance. Default 1e-5 (ONNX). */
   epsilon?: number;
+  /** Applied last, in registers: a unary op name, or `{ op, ...params }`. */
+  activation?: Activation;
 }
 
 /** What one batchNorm call is (a thread's part: `c` of the image's `channels`). */
@@ -43,13 +46,23 @@ export interface BatchNormSpec {
   /** Elements per plane (h·w). */
   plane: number;
   epsilon: number;
+  /** Applied last: a unary op id and its parameters, or null. */
+  activation: { op: number; params: number[] } | null;
 }
 
 /** Argument block slots. */
 export const BATCHNORM_ARG = { X: 0, SCALE: 1, BIAS: 2, MEAN: 3, VAR: 4, Y: 5 } as const;
 
 /** Names of the key slots after the family slot. */
-export const BATCHNORM_KEY_FIELDS = ["n", "c", "plane", "epsilon"] as const;
+export const BATCHNORM_KEY_FIELDS = [
+  "n",
+  "c",
+  "plane",
+  "epsilon",
+  "activation",
+  "activationP0",
+  "activationP1",
+] as const;
 
 const W = "batchNorm";
 
@@ -97,6 +110,7 @@ export function readBatchNorm(
   key[2] = c;
   key[3] = h * w;
   key[4] = f32Bits(eps);
+  readActivation(W, o.activation, key, 5);
   extents[0] = extents[5] = 4 * total;
   extents[1] =
     extents[2] =
@@ -115,5 +129,12 @@ function perChannel(name: string, p: unknown, c: number): Float32Array {
 
 /** The spec a key describes. */
 export function decodeBatchNormKey(key: Int32Array): BatchNormSpec {
-  return { n: key[1], c: key[2], channels: key[2], plane: key[3], epsilon: fromF32Bits(key[4]) };
+  return {
+    n: key[1],
+    c: key[2],
+    channels: key[2],
+    plane: key[3],
+    epsilon: fromF32Bits(key[4]),
+    activation: decodeActivation(key, 5),
+  };
 }

@@ -1,0 +1,80 @@
+/**
+ * BatchNormalization followed by per-channel Mul and Add (caffe2's export,
+ * DenseNet's pre-activation) folds into one BatchNormalization with ReLU
+ * in its kernel, and after a Conv into the Conv; constants that do not
+ * broadcast along channels only, or a BatchNormalization read twice, stay.
+ */
+import assert from "node:assert/strict";
+import { InferenceSession, Tensor } from "../mod.ts";
+import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
+
+const C = 6;
+
+function model(): Uint8Array {
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", ["batch", C, 5, 7]);
+  let seed = 1;
+  const vec = (name: string, dims: number[], shift = 0, scale = 0.5) =>
+    g.weight(
+      name,
+      dims,
+      seededFloats(dims.reduce((a, b) => a * b, 1), seed++, scale).map((v) => v + shift),
+    );
+  const bn = (x: string, p: string) =>
+    g.op("BatchNormalization", [
+      x,
+      vec(`${p}.scale`, [C], 1),
+      vec(`${p}.bias`, [C]),
+      vec(`${p}.mean`, [C]),
+      vec(`${p}.var`, [C], 1, 0.3),
+    ]);
+  // Pre-activation: BN → Mul([C,1,1]) → Add([1,C,1,1]) → Relu → Conv.
+  const b1 = bn("x", "bn1");
+  const m1 = g.op("Mul", [b1, vec("m1", [C, 1, 1], 1)]);
+  const a1 = g.op("Add", [vec("a1", [1, C, 1, 1]), m1]);
+  const r1 = g.op("Relu", [a1]);
+  const conv = g.op("Conv", [r1, vec("w", [C, C, 3, 3])], { pads: [1, 1, 1, 1] });
+  // After the Conv: BN → Mul(scalar) → Add([C,1,1]) → Relu, all into the Conv.
+  const b2 = bn(conv, "bn2");
+  const m2 = g.op("Mul", [b2, vec("m2", [1], 1)]);
+  const a2 = g.op("Add", [m2, vec("a2", [C, 1, 1])]);
+  const r2 = g.op("Relu", [a2]);
+  // Left alone: an Add whose constant varies along W (not a channel vector).
+  const b3 = bn(r2, "bn3");
+  const a3 = g.op("Add", [b3, vec("a3", [7])]);
+  g.output(g.op("Sigmoid", [a3], {}, "y"), "float32", null);
+  return g.toBytes();
+}
+
+Deno.test("fusion: per-channel Mul/Add fold into BatchNormalization (and it into Conv), ReLU into its kernel", async () => {
+  const bytes = model();
+  const fused = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const plain = await InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: "basic",
+  });
+  try {
+    const f = fused.optimization.fusions;
+    assert.equal(f["per-channel Mul/Add into BatchNormalization"], 4);
+    assert.equal(f["BatchNormalization into Conv"], 1);
+    assert.equal(f["activation into its producer"], 2);
+    // BN+ReLU, Conv(+BN+affine+ReLU), BN, Add, Sigmoid.
+    assert.equal(fused.nodeCount, 5);
+    for (const batch of [1, 3]) {
+      const x = seededFloats(batch * C * 35, 40 + batch, 2);
+      const feeds = { x: new Tensor("float32", x, [batch, C, 5, 7]) };
+      const a = fused.runSync(feeds).y.data as Float32Array;
+      const b = plain.runSync(feeds).y.data as Float32Array;
+      // One rounding where the graph had one per node: within a few ulp of the unfused graph.
+      for (let i = 0; i < a.length; i++) {
+        assert.ok(
+          Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])),
+          `[${i}] ${a[i]} vs ${b[i]}`,
+        );
+      }
+    }
+  } finally {
+    await fused.release();
+    await plain.release();
+  }
+});
