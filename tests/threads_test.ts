@@ -365,6 +365,30 @@ Deno.test("threads: workers sleep when idle (under 1% of a core over 100 ms)", a
   assert.ok(busy < 0.01, `workers busy ${(100 * busy).toFixed(2)}% while idle`);
 });
 
+Deno.test("threads: holdWorkers keeps the workers awake between calls; released, they sleep again", async () => {
+  using jit = new Jit({ threads: 2, minPartUs: 0 });
+  const x = new Float32Array(1 << 16).fill(1), y = new Float32Array(1 << 16);
+  for (let i = 0; i < 20; i++) jit.unary("exp", x, y); // the pool started, its workers awake
+  const sleeps = () => sharedPool().stats().reduce((t, w) => t + Number(w.sleeps), 0);
+  const cpuNs = () => sharedPool().workerCpuNs();
+  jit.holdWorkers(true);
+  jit.unary("exp", x, y);
+  const s0 = sleeps(), c0 = cpuNs(), t0 = performance.now();
+  await new Promise((r) => setTimeout(r, 5)); // a gap 100 times the policy's spin
+  jit.unary("exp", x, y);
+  // Held: no worker slept across the gap, and one spun through it.
+  assert.equal(sleeps(), s0, "a held worker slept");
+  assert.ok(cpuNs() - c0 > 0.5 * (performance.now() - t0) * 1e6, "no worker spun while held");
+  jit.holdWorkers(false);
+  jit.holdWorkers(false); // an extra release changes nothing
+  await new Promise((r) => setTimeout(r, 10));
+  const c1 = cpuNs(), t1 = performance.now();
+  await new Promise((r) => setTimeout(r, 100));
+  const busy = (cpuNs() - c1) / ((performance.now() - t1) * 1e6);
+  assert.ok(busy < 0.01, `workers busy ${(100 * busy).toFixed(2)}% after the release`);
+  assert.throws(() => jit.holdWorkers(1 as never), /holdWorkers/);
+});
+
 Deno.test("threads: a split key dumps each distinct part's kernel, and its whole-call kernel", () => {
   const dir = Deno.makeTempDirSync({ prefix: "njit-dump-" });
   try {

@@ -380,14 +380,20 @@ export class InferenceSession {
     const plan = this.#plan(feeds);
     const names = this.#fetch(fetches);
     this.#copyIn(plan, feeds);
-    if (plan.tuneRunsLeft > 0) return this.#tuningRun(plan, names);
-    const prof = this.#profiler;
-    if (prof === null) {
-      const t0 = performance.now();
-      for (const s of plan.steps) s.run();
-      plan.inlineMs = performance.now() - t0;
-    } else prof.runSteps(plan.steps);
-    return this.#results(plan, names);
+    // The pool's workers stay awake from one layer to the next (Jit.holdWorkers).
+    this.#jit.holdWorkers(true);
+    try {
+      if (plan.tuneRunsLeft > 0) return this.#tuningRun(plan, names);
+      const prof = this.#profiler;
+      if (prof === null) {
+        const t0 = performance.now();
+        for (const s of plan.steps) s.run();
+        plan.inlineMs = performance.now() - t0;
+      } else prof.runSteps(plan.steps);
+      return this.#results(plan, names);
+    } finally {
+      this.#jit.holdWorkers(false);
+    }
   }
 
   /**
@@ -406,6 +412,16 @@ export class InferenceSession {
     const plan = this.#plan(feeds);
     const names = this.#fetch(fetches);
     this.#copyIn(plan, feeds);
+    this.#jit.holdWorkers(true);
+    try {
+      return await this.#runHeld(plan, names);
+    } finally {
+      this.#jit.holdWorkers(false);
+    }
+  }
+
+  /** A run's steps, off the event loop unless short (the workers held awake by the caller). */
+  async #runHeld(plan: Plan, names: readonly string[]): Promise<ReturnType> {
     if (plan.tuneRunsLeft > 0) return this.#tuningRun(plan, names);
     if (this.#profiler !== null) {
       this.#profiler.runSteps(plan.steps);

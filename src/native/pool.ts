@@ -71,6 +71,10 @@ export class ThreadPool {
   readonly #threads: bigint[] = [];
   #users = 0;
   #spin: SpinPolicy = { workerUs: 0, callerUs: 0, streamUs: 0 };
+  #holds = 0;
+  /** The workers' spin in TSC cycles: the policy's, and while held. */
+  #workerCycles = 0;
+  #heldCycles = 0;
 
   constructor() {
     this.#page = new GuardedPages(POOL_BYTES);
@@ -113,11 +117,9 @@ export class ThreadPool {
   setSpin(policy: SpinPolicy): void {
     this.#spin = { ...policy };
     const rate = tscRate();
-    this.#view.setBigUint64(
-      POOL.WORKER_SPIN,
-      BigInt(Math.round(policy.workerUs * 1e3 * rate)),
-      true,
-    );
+    this.#workerCycles = Math.round(policy.workerUs * 1e3 * rate);
+    this.#heldCycles = Math.round(HELD_SPIN_US * 1e3 * rate);
+    this.#writeWorkerSpin();
     this.#view.setBigUint64(
       POOL.CALLER_SPIN,
       BigInt(Math.round(policy.callerUs * 1e3 * rate)),
@@ -128,6 +130,25 @@ export class ThreadPool {
       BigInt(Math.round(policy.streamUs * 1e3 * rate)),
       true,
     );
+  }
+
+  /**
+   * While held (a model run in progress: calls follow each other, some too
+   * small to split), workers between jobs spin up to `HELD_SPIN_US` instead
+   * of the policy's budget, so the next split call finds them awake; the
+   * last release restores the budget, and spinning workers read it at once.
+   * Holds nest (several sessions); no allocation.
+   */
+  hold(on: boolean): void {
+    this.#holds += on ? 1 : -1;
+    if (this.#holds < 0) this.#holds = 0;
+    if (on ? this.#holds === 1 : this.#holds === 0) this.#writeWorkerSpin();
+  }
+
+  #writeWorkerSpin(): void {
+    const cycles = this.#holds > 0 ? this.#heldCycles : this.#workerCycles;
+    this.#view.setUint32(POOL.WORKER_SPIN, cycles >>> 0, true);
+    this.#view.setUint32(POOL.WORKER_SPIN + 4, Math.floor(cycles / 2 ** 32), true);
   }
 
   /** A user (a Jit) that wants `workers` threads besides its own. */
@@ -201,6 +222,14 @@ export class ThreadPool {
     });
   }
 }
+
+/**
+ * A held pool's worker spin, µs: longer than any gap between a run's split
+ * calls (a 2 vCPU machine's wake-up took 7-32 µs and a ShuffleNet run has
+ * about 50 split calls), short enough that a run that never releases
+ * (an exception) costs one core 20 ms, then nothing.
+ */
+const HELD_SPIN_US = 20_000;
 
 let shared: ThreadPool | undefined;
 

@@ -236,15 +236,16 @@ export function workerCode(): Uint8Array {
   const claim = a.label(), exit = a.label();
   a.bind(wait);
   readTsc(a);
-  a.emit("add", rax, qword(rbx, POOL.WORKER_SPIN));
-  a.emit("mov", r14, rax);
+  a.emit("mov", r14, rax); // when the wait began
   a.bind(spin);
   a.emit("mov", eax, dword(rbx, POOL.GEN));
   a.emit("cmp", eax, r13d);
   a.emit("jne", work);
   a.emit("pause");
+  // The budget is read on every turn: a hold ending (ThreadPool.hold) ends long spins at once.
   readTsc(a);
-  a.emit("cmp", rax, r14);
+  a.emit("sub", rax, r14);
+  a.emit("cmp", rax, qword(rbx, POOL.WORKER_SPIN));
   a.emit("jb", spin);
   a.bind(sleep);
   a.emit("lock");

@@ -327,6 +327,28 @@ export class Jit {
   }
 
   /**
+   * Keeps the thread pool's workers awake between calls while on: for a
+   * sequence of calls (a model's layers), where the calls too small to
+   * split would let them fall asleep and the next split call pay their
+   * wake-up (7-32 µs each on a 2 vCPU machine). Off again: their spin
+   * budget (policy.ts) is back at once. `InferenceSession` holds them for
+   * each run.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit({ threads: 2 });
+   * jit.holdWorkers(true);
+   * // ... a sequence of calls ...
+   * jit.holdWorkers(false);
+   * ```
+   */
+  holdWorkers(on: boolean): void {
+    if (typeof on !== "boolean") badOption("holdWorkers", on, "a boolean");
+    if (this.#jit && !this.#rt.closed) this.#rt.holdWorkers(on);
+  }
+
+  /**
    * Keys with a kernel whose tuning has not ended: tuning now, waiting for
    * budget, or (hot soon, or in warm-up) about to start. 0: nothing left to tune.
    */

@@ -1147,8 +1147,21 @@ export class Runtime {
   }
 
   /** Frees every kernel (once no async call list runs on them); later calls throw. */
+  /**
+   * Keeps the pool's workers spinning between calls while on (see
+   * ThreadPool.hold): for a sequence of calls, like a model run. Nothing
+   * before the pool has started.
+   */
+  holdWorkers(on: boolean): void {
+    if (on === this.#held || this.#pool === null) return;
+    this.#held = on;
+    this.#pool.hold(on);
+  }
+  #held = false;
+
   close(): void {
     if (this.#closed) return;
+    this.holdWorkers(false);
     this.#closed = true;
     this.#lists.abort();
     if (this.#lists.inflight > 0) this.#releaseLater = true;
