@@ -281,11 +281,68 @@ const INSTANCE_NORM: OpDef = {
   },
 };
 
+/**
+ * LRN (local response normalization across channels, AlexNet and
+ * GoogLeNet): y = x / (bias + alpha/size · Σ x²)^beta, the sum over the
+ * `size` channels around each one. On the Jit: the squares, the window's
+ * sum as `size` adds of channel-shifted slices (in channel order), then
+ * the scale, shift, power and division, every view made once at build.
+ */
+const LRN: OpDef = {
+  attributes: ["alpha", "beta", "bias", "size"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    if (x.dims.length < 3) fail(n, "X must have rank ≥ 3 (N, C, spatial...)");
+    const size = n.attrs.int("size", 0);
+    if (!(size >= 1)) fail(n, `size must be a positive integer, got ${size}`);
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, y = outs[0], jit = env.jit;
+    const N = x.dims[0], C = x.dims[1], hw = sizeOf(x.dims.slice(2)), total = N * C * hw;
+    const size = n.attrs.int("size", 1), alpha = n.attrs.float("alpha", 1e-4);
+    const beta = n.attrs.float("beta", 0.75), bias = n.attrs.float("bias", 1);
+    const lo = Math.floor((size - 1) / 2), hi = Math.ceil((size - 1) / 2);
+    const xd = x.data as Float32Array, yd = y.data as Float32Array;
+    const sq = new Float32Array(total), sum = new Float32Array(total), flat = [total];
+    // Channel c takes channel c + d for d = −lo..hi: the slice [c0, c1) of every image.
+    const adds: { into: Float32Array; from: Float32Array; dims: number[] }[] = [];
+    for (let img = 0; img < N; img++) {
+      for (let d = -lo; d <= hi; d++) {
+        const c0 = Math.max(0, -d), c1 = Math.min(C, C - d);
+        if (c1 <= c0) continue;
+        const at = (img * C + c0) * hw, len = (c1 - c0) * hw;
+        adds.push({
+          into: sum.subarray(at, at + len),
+          from: sq.subarray(at + d * hw, at + d * hw + len),
+          dims: [len],
+        });
+      }
+    }
+    const k = Float32Array.of(alpha / size), b = Float32Array.of(bias), e = Float32Array.of(beta);
+    const one = [1];
+    return {
+      native: true,
+      run: () => {
+        jit.binary("mul", xd, flat, xd, flat, sq);
+        sum.fill(0);
+        for (const a of adds) jit.binary("add", a.into, a.dims, a.from, a.dims, a.into);
+        jit.binary("mul", sum, flat, k, one, sum);
+        jit.binary("add", sum, flat, b, one, sum);
+        jit.binary("pow", sum, flat, e, one, sum);
+        jit.binary("div", xd, flat, sum, flat, yd);
+      },
+    };
+  },
+};
+
 /** The row-wise op definitions by ONNX name. */
 export const NORM_OPS: Record<string, OpDef> = {
   Softmax: softmaxDef(false),
   LogSoftmax: softmaxDef(true),
   LayerNormalization: LAYER_NORM,
   InstanceNormalization: INSTANCE_NORM,
+  LRN,
   ...Object.fromEntries(Object.entries(REDUCE_OPS).map(([k, op]) => [k, reduceDef(op)])),
 };
