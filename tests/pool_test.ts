@@ -244,3 +244,36 @@ Deno.test({
     assert.ok(shared >= fixed.length, `only ${shared} configurations folded rows once`);
   },
 });
+
+Deno.test({
+  name:
+    "pool avx512: average read in place gives the plane kernel's bits (−0 sums, padding, counts)",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const seed = 2400, r = rng(seed);
+    using wide = new Jit({ maxIsa: "avx512" });
+    using planes = new Jit({ maxIsa: "avx2" }); // the same sums through zero-padded planes
+    for (let t = 0; t < 120; t++) {
+      const o = { ...randomPool(r).o, dilations: undefined };
+      o.strides = [o.strides![0], pick(r, [1, 2, 2])];
+      o.countIncludePad = pick(r, [true, false]);
+      const n = o.n * o.c * o.h * o.w, ny = outputs("average", o);
+      // Zeros of both signs (a window of −0 sums to −0 without padding, +0 with it), NaN, ±Inf.
+      const x = new Float32Array(n).map(() =>
+        pick(r, [-0, -0, 0, -0, 1.5, -2.25, 3, NaN, Infinity, -Infinity, 0.1, -0.7])
+      );
+      const a = new Float32Array(ny).fill(7), b = a.slice();
+      wide.pool("average", x, a, o);
+      planes.pool("average", x, b, o);
+      const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
+      const at = ua.findIndex((v, i) => v !== ub[i]);
+      assert.equal(
+        at,
+        -1,
+        `seed ${seed} case ${t} ${JSON.stringify(o)}: y[${at}] ${a[at]} vs ${b[at]}`,
+      );
+    }
+    const inPlace = wide.stats().keys.filter((k) => k.plan!.includes("average in place")).length;
+    assert.ok(inPlace >= 60, `only ${inPlace} configurations averaged in place`);
+  },
+});

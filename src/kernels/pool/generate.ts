@@ -46,6 +46,7 @@ import { columnGroups } from "../gemm/microkernel.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { counted as countedTaps, POOL_ARG, poolShape, type PoolSpec, windowSpec } from "./spec.ts";
 import { emitMaxInPlace, maxInPlaceServes, maxSharedServes } from "./max_in_place.ts";
+import { emitAverageInPlace } from "./average_in_place.ts";
 
 /** A pool plan. */
 export interface PoolPlan extends KernelPlan {
@@ -81,23 +82,6 @@ const SEGMENT_OFF: Reg[] = [r8, r9, rcx];
 /** The plan for `s` at `level`. */
 export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
   const isa = vecIsa(level);
-  if (maxInPlaceServes(s, level)) {
-    return {
-      isa: level,
-      ng: 1,
-      mode: "runs",
-      segments: 0,
-      divisor: null,
-      inPlace: true,
-      workspaceBytes: 0,
-      description: `${level} max in place, rows of ${Math.ceil(poolShape(s).ow / 16)} vectors${
-        s.sw === 2 ? ", even/odd lanes" : ""
-      }${maxSharedServes(s) ? ", each row folded once" : ""}`,
-    };
-  }
-  const ws = windowSpec(s), g = convGeometry(ws);
-  const { mode, segments, run } = chooseStore(g, isa, s.kh * s.kw);
-  const ng = Math.max(1, Math.min(4, Math.ceil(run / isa.lanes)));
   let divisor: number | null = null;
   if (s.kind === "average") {
     const k = s.kh * s.kw;
@@ -111,6 +95,27 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
     for (let j = 0; j < ow && uniform; j++) uniform = every(0, j) && every(oh - 1, j);
     divisor = uniform ? k : null;
   }
+  const divided = s.kind === "average" ? (divisor ? ` ÷${divisor}` : " ÷table") : "";
+  if (maxInPlaceServes(s, level)) {
+    const max = s.kind === "max";
+    return {
+      isa: level,
+      ng: 1,
+      mode: "runs",
+      segments: 0,
+      divisor,
+      inPlace: true,
+      workspaceBytes: 0,
+      description: `${level} ${s.kind} in place, rows of ${
+        Math.ceil(poolShape(s).ow / 16)
+      } vectors${s.sw === 2 ? ", even/odd lanes" : ""}${
+        max && maxSharedServes(s) ? ", each row folded once" : ""
+      }${divided}`,
+    };
+  }
+  const ws = windowSpec(s), g = convGeometry(ws);
+  const { mode, segments, run } = chooseStore(g, isa, s.kh * s.kw);
+  const ng = Math.max(1, Math.min(4, Math.ceil(run / isa.lanes)));
   return {
     isa: level,
     ng,
@@ -121,9 +126,7 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
     workspaceBytes: g.copy ? Math.ceil((g.channelStride * 4 + 64) / 64) * 64 : 0,
     description: `${level} ${ng * isa.lanes} positions per tile ${mode}${
       segments ? `/${segments}` : ""
-    }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}${
-      s.kind === "average" ? (divisor ? ` ÷${divisor}` : " ÷table") : ""
-    }`,
+    }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}${divided}`,
   };
 }
 
@@ -226,7 +229,10 @@ export function generatePool(
 
   const planeLoop = () => {
     if (p.inPlace) {
-      emitMaxInPlace(v, s, F);
+      if (max) emitMaxInPlace(v, s, F);
+      else {
+        emitAverageInPlace(v, s, F, p.divisor, p.divisor === null ? reciprocals(s, L) : null, g.wq);
+      }
       addImmediate(a, "add", qword(rsp, F.X), s.h * s.w * 4);
       addImmediate(a, "add", qword(rsp, F.Y), g.oh * g.ow * 4);
       return;

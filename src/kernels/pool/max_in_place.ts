@@ -31,10 +31,9 @@ const K_TAIL = 1, K_NAN = 6, K_CMP = 7, K_LOAD = 7, K_CARRY = 2;
 /** Column vectors carried down the rows at once (opmasks 2-5). */
 const GROUP = 4;
 
-/** Whether the kernel serves `s`: max, stride 1 or 2 across, no dilation across, at most 8 wide. */
+/** Whether the kernel (or average_in_place.ts) serves `s`: stride 1 or 2 across, no dilation across, at most 8 wide. */
 export function maxInPlaceServes(s: PoolSpec, level: string): boolean {
-  return level === "avx512" && s.kind === "max" && (s.sw === 1 || s.sw === 2) && s.dw === 1 &&
-    s.kw <= 8;
+  return level === "avx512" && (s.sw === 1 || s.sw === 2) && s.dw === 1 && s.kw <= 8;
 }
 
 /** Frame slots the kernel uses (generate.ts's frame). */
@@ -84,10 +83,11 @@ function emitRow(a: Assembler, v: Vec, s: PoolSpec, ow: number, o: number, base:
   for (let c = 0; c < ow; c += L) {
     v.move(ACC, NINF);
     a.emit("kxorw", KREG[K_NAN], KREG[K_NAN], KREG[K_NAN]);
+    const masks = maskCache(a, 2, 4); // k2-k5
     for (let i = 0; i < s.kh; i++) {
       const ih = o * s.sh - s.pt + i * s.dh;
       if (ih < 0 || ih >= s.h) continue; // −∞: changes no maximum
-      foldRow(a, v, s, ACC, K_NAN, (ih - base) * s.w, c * s.sw - s.pl);
+      foldRow(a, v, s, ACC, K_NAN, (ih - base) * s.w, c * s.sw - s.pl, masks);
     }
     store(a, v, ow, c, ACC, K_NAN);
   }
@@ -186,6 +186,7 @@ function foldRow(
   nanK: number,
   row: number,
   c0: number,
+  masks?: (mask: number) => number,
 ): void {
   const nan = (x: number, y: number) => {
     a.emit("vcmpps", KREG[K_CMP], v.r(x), v.r(y), 3); // unordered: x or y is NaN
@@ -194,7 +195,7 @@ function foldRow(
   if (s.sw === 1) {
     for (let j = 0; j < s.kw; j++) {
       const reg = j % 2 ? B : A;
-      load(a, v, s, reg, row, c0 + j);
+      load(a, v, s, reg, row, c0 + j, false, masks);
       v.op("max", into, into, reg);
       if (j % 2) nan(A, B);
     }
@@ -204,8 +205,8 @@ function foldRow(
   // Stride 2: columns c0 + 2m .. c0 + 2m + 31 give tap 2m (even lanes) and 2m + 1 (odd).
   for (let m = 0; 2 * m < s.kw; m++) {
     const pair = 2 * m + 1 < s.kw;
-    load(a, v, s, A, row, c0 + 2 * m);
-    load(a, v, s, B, row, c0 + 2 * m + L);
+    load(a, v, s, A, row, c0 + 2 * m, false, masks);
+    load(a, v, s, B, row, c0 + 2 * m + L, false, masks);
     if (pair) {
       v.move(T, A);
       a.emit("vpermt2ps", v.r(T), v.r(ODD), v.r(B));
@@ -228,20 +229,60 @@ function store(a: Assembler, v: Vec, ow: number, c: number, acc: number, nanK: n
   } else v.store(r14, c * 4, acc);
 }
 
-/** reg = x's 16 columns from `col` of the row `row` elements past r15; columns outside x read −∞. */
-function load(a: Assembler, v: Vec, s: PoolSpec, reg: number, row: number, col: number): void {
+/**
+ * reg = x's 16 columns from `col` of the row `row` elements past r15;
+ * columns outside x read −∞ (max), or 0 (`zero`: average).
+ */
+export function load(
+  a: Assembler,
+  v: Vec,
+  s: PoolSpec,
+  reg: number,
+  row: number,
+  col: number,
+  zero = false,
+  masks?: (mask: number) => number,
+): void {
   let mask = 0;
   for (let l = 0; l < L; l++) if (col + l >= 0 && col + l < s.w) mask |= 1 << l;
   const at = ptr(r15, (row + col) * 4);
   if (mask === 0xffff) return v.loadMem(reg, at);
-  v.move(reg, NINF);
-  if (mask === 0) return;
-  a.emit("mov", eax, mask);
-  a.emit("kmovw", KREG[K_LOAD], eax);
-  a.emit("vmovups", v.r(reg).k(KREG[K_LOAD]), at);
+  if (mask === 0) return zero ? v.zero(reg) : v.move(reg, NINF);
+  // An opmask already holding the pattern (`masks`), or set here.
+  let k = masks ? masks(mask) : -1;
+  if (k < 0) {
+    a.emit("mov", eax, mask);
+    a.emit("kmovw", KREG[K_LOAD], eax);
+    k = K_LOAD;
+  }
+  if (zero) a.emit("vmovups", v.r(reg).k(KREG[k]).z, at);
+  else {
+    v.move(reg, NINF);
+    a.emit("vmovups", v.r(reg).k(KREG[k]), at);
+  }
+}
+
+/**
+ * The edge masks of one output vector (the same on every row of its
+ * window), each set once into opmasks first .. first + count − 1; -1 when
+ * they are all taken (the load sets its own).
+ */
+export function maskCache(a: Assembler, first: number, count: number): (mask: number) => number {
+  const held = new Map<number, number>();
+  return (mask) => {
+    let k = held.get(mask);
+    if (k === undefined) {
+      if (held.size === count) return -1;
+      k = first + held.size;
+      a.emit("mov", eax, mask);
+      a.emit("kmovw", KREG[k], eax);
+      held.set(mask, k);
+    }
+    return k;
+  };
 }
 
 /** A table of 16 integer lanes (a constant table holds f32 values: these are their bits). */
-function lanes(f: (i: number) => number): number[] {
+export function lanes(f: (i: number) => number): number[] {
   return Array.from(new Float32Array(Int32Array.from({ length: L }, (_, i) => f(i)).buffer));
 }
