@@ -10,17 +10,7 @@
  *
  * @module
  */
-import {
-  type Assembler,
-  eax,
-  KREG,
-  type Mem,
-  ptr,
-  qword,
-  r14,
-  r15,
-  rsp,
-} from "../../../asm/mod.ts";
+import { eax, KREG, type Mem, ptr, qword, r14, r15, rsp } from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
 import { f32, type Vec } from "../vec.ts";
 import { lanes, load, maskCache, type MaxInPlaceFrame } from "./max_in_place.ts";
