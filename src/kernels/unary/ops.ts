@@ -73,7 +73,18 @@ const op = (
   reference: UnaryOpDef["reference"],
   params: readonly UnaryParam[] = [],
   defaults: readonly number[] = [],
-): UnaryOpDef => ({ name, params, defaults, flops, emit, reference });
+): UnaryOpDef => ({
+  name,
+  params,
+  defaults,
+  flops,
+  // The contract, checked when code is generated: an emitter may write y before it reads x.
+  emit: (m, y, x, p) => {
+    if (y === x) throw new Error(`unary ${name}: the result register must not be x's (${x})`);
+    emit(m, y, x, p);
+  },
+  reference,
+});
 
 /** Every unary op, by key id. */
 export const UNARY_OPS: readonly UnaryOpDef[] = [
