@@ -198,8 +198,8 @@ export function generatePool(
       }
       if (max) {
         // A NaN anywhere in the window gives NaN (x86 max alone would drop it).
-        if (isa.level === "avx512") v.select(acc(i), nanMask, f32(NaN), acc(i));
-        else v.op("or", acc(i), acc(i), nan(i)); // all-ones lanes are a NaN
+        // The one quiet NaN at every level (an all-ones lane is a NaN too, but another one).
+        v.select(acc(i), nanMask, f32(NaN), acc(i), tmp);
       } else if (p.divisor !== null) v.op("mul", acc(i), acc(i), f32(1 / p.divisor));
       else {
         if (scalar) v.loadScalar(tmp, r12, grp.col * 4);
