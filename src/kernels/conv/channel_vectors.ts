@@ -3,16 +3,18 @@
  * output positions broadcast (AVX-512), for images too small for the
  * position-vector kernel. At 7×7 that kernel computes 63 pitched positions
  * in 64 lanes for 49 outputs (77% of its FMAs useful); here every lane of
- * every FMA is an output: a tile is up to 16 positions (whole output rows
- * while they fit, else pieces of a row) × 16 output channels, each FMA
- * `acc[p] += w[ic][tap][16 channels] · x[ic][p + tap]` with the input
- * broadcast from the phase planes by the FMA itself.
+ * every FMA is an output: a tile is up to 14 positions (whole output rows
+ * while they fit, else pieces of a row) × 32 output channels (two
+ * vectors), and per input channel and tap each broadcast input feeds two
+ * FMAs, `acc[p][v] += w[ic][tap][16 channels of v] · x[ic][p + tap]`, with
+ * x read in place (a tap in the padding broadcasts a zero).
  *
  * The weights come packed by `jit.packConvWeights` as [oc/16][ic][tap][16]
- * after the ONNX copy (see weights.ts); a tile's 16 accumulators are
- * transposed in registers (channels × positions) before the store, so
- * bias, residual and activation see the same vectors of positions as the
- * position-vector kernel's store, and y is written in NCHW rows.
+ * after the ONNX copy (see weights.ts); a tile's accumulators are
+ * transposed in registers, 16×16 at a time (../transpose.ts), before the
+ * store, so bias, residual and activation see the same vectors of
+ * positions as the position-vector kernel's store, and y is written in
+ * NCHW rows.
  *
  * Every output is Σ over (input channel, tap) in that order with one FMA
  * chain, as in generate.ts: the two kernels give the same bits.
