@@ -10,10 +10,9 @@
  *
  * @module
  */
-import { eax, KREG, type Mem, ptr, qword, r14, r15, rsp } from "../../../asm/mod.ts";
-import { addImmediate, frameLoop } from "../abi.ts";
+import { eax, KREG, type Mem, ptr, qword, r14, rsp } from "../../../asm/mod.ts";
 import { f32, type Vec } from "../vec.ts";
-import { lanes, load, maskCache, type MaxInPlaceFrame } from "./max_in_place.ts";
+import { emitRows, lanes, load, maskCache, type MaxInPlaceFrame } from "./max_in_place.ts";
 import { poolShape, type PoolSpec } from "./spec.ts";
 
 const L = 16;
@@ -97,25 +96,6 @@ export function emitAverageInPlace(
     }
   };
   a.emit("mov", r14, qword(rsp, F.Y));
-  for (let o = 0; o < oh;) {
-    if (!inside(o)) {
-      a.emit("mov", r15, qword(rsp, F.X));
-      row(o, 0);
-      addImmediate(a, "add", r14, ow * 4);
-      o++;
-      continue;
-    }
-    // Rows reading only x: one loop, unless the reciprocals differ from row to row.
-    let end = o;
-    while (end < oh && inside(end)) end++;
-    const base = o * s.sh - s.pt, first = o;
-    a.emit("mov", r15, qword(rsp, F.X));
-    addImmediate(a, "add", r15, base * s.w * 4);
-    frameLoop(a, F.RUN, end - o, () => {
-      row(first, base);
-      addImmediate(a, "add", r15, s.sh * s.w * 4);
-      addImmediate(a, "add", r14, ow * 4);
-    });
-    o = end;
-  }
+  // Rows reading only x share one loop: their reciprocals are the same row after row.
+  emitRows(a, F, { oh, ow, w: s.w, step: s.sh }, inside, (o) => o * s.sh - s.pt, row);
 }

@@ -51,24 +51,48 @@ export function emitMaxInPlace(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
   setUp(v);
   const inside = (o: number) => o * s.sh - s.pt >= 0 && o * s.sh - s.pt + (s.kh - 1) * s.dh < s.h;
   a.emit("mov", r14, qword(rsp, F.Y));
+  emitRows(
+    a,
+    F,
+    { oh, ow, w: s.w, step: s.sh },
+    inside,
+    (o) => o * s.sh - s.pt,
+    (o, base) => emitRow(a, v, s, ow, o, base),
+  );
+}
+
+/**
+ * The output rows of a plane, y's row at r14 (advanced here), x's row for
+ * each at r15: a row that reaches the padding (not `inside`) is emitted
+ * alone, with r15 at the plane's start (base 0); a run of inside rows is
+ * one loop, r15 at x's row `baseOf(first)` and `step` rows further each
+ * time, their code made for the run's first row.
+ */
+export function emitRows(
+  a: Assembler,
+  F: MaxInPlaceFrame,
+  shape: { oh: number; ow: number; w: number; step: number },
+  inside: (o: number) => boolean,
+  baseOf: (o: number) => number,
+  row: (o: number, base: number) => void,
+): void {
+  const { oh, ow, w, step } = shape;
   for (let o = 0; o < oh;) {
     if (!inside(o)) {
-      // Rows from x's plane start, their validity known here.
       a.emit("mov", r15, qword(rsp, F.X));
-      emitRow(a, v, s, ow, o, 0);
+      row(o, 0);
       addImmediate(a, "add", r14, ow * 4);
       o++;
       continue;
     }
     let end = o;
     while (end < oh && inside(end)) end++;
-    const base = o * s.sh - s.pt;
+    const base = baseOf(o), first = o;
     a.emit("mov", r15, qword(rsp, F.X));
-    addImmediate(a, "add", r15, base * s.w * 4);
-    const first = o;
+    addImmediate(a, "add", r15, base * w * 4);
     frameLoop(a, F.RUN, end - o, () => {
-      emitRow(a, v, s, ow, first, base);
-      addImmediate(a, "add", r15, s.sh * s.w * 4);
+      row(first, base);
+      addImmediate(a, "add", r15, step * w * 4);
       addImmediate(a, "add", r14, ow * 4);
     });
     o = end;
@@ -138,26 +162,7 @@ export function emitMaxShared(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
       }
     };
     const inside = (o: number) => valid(2 * o - s.pt + 1) && valid(2 * o - s.pt + 2);
-    for (let o = 0; o < oh;) {
-      if (!inside(o)) {
-        a.emit("mov", r15, qword(rsp, F.X));
-        row(o, 0);
-        addImmediate(a, "add", r14, ow * 4);
-        o++;
-        continue;
-      }
-      let end = o;
-      while (end < oh && inside(end)) end++;
-      const base = 2 * o - s.pt;
-      a.emit("mov", r15, qword(rsp, F.X));
-      addImmediate(a, "add", r15, base * s.w * 4);
-      frameLoop(a, F.RUN, end - o, () => {
-        row(o, base);
-        addImmediate(a, "add", r15, 2 * s.w * 4);
-        addImmediate(a, "add", r14, ow * 4);
-      });
-      o = end;
-    }
+    emitRows(a, F, { oh, ow, w: s.w, step: 2 }, inside, (o) => 2 * o - s.pt, row);
   }
 }
 
