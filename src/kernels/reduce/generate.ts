@@ -101,8 +101,8 @@ export function generateReduce(
       m.select(0, kmask, NAN, 0);
     }
   };
-  /** Pass summing x (or x²) into register 0. */
-  const additive = (square: boolean) => {
+  /** Pass summing x (or x²) into register 0 (its lanes summed too, unless `vectorOnly`). */
+  const additive = (square: boolean, vectorOnly = false) => {
     for (let i = 0; i < ACCS; i++) v.zero(i);
     columns((disp, acc, kind) => {
       if (kind === "scalar") {
@@ -115,10 +115,30 @@ export function generateReduce(
       if (square) v.op("mul", T0, T0, T0);
       v.op("add", acc, acc, T0);
     });
-    fold("add");
+    if (!vectorOnly) return fold("add");
+    for (let i = 1; i < ACCS; i++) v.op("add", 0, 0, i);
   };
+  const additiveOp = op === "sum" || op === "mean" || op === "sumSquare" || op === "l2";
+  /** mean and l2 from a sum in register `r`. */
+  const finish = (r: number) => {
+    if (op === "mean") v.op("div", r, r, f32(s.cols));
+    if (op === "l2") v.sqrt(r, r);
+  };
+  // AVX-512, sums: 16 rows at a time, their lanes summed together (see sum16Rows).
+  const groups = additiveOp && isa.level === "avx512" ? Math.floor(s.rows / 16) : 0;
+  countedLoop(a, r8, groups, () => {
+    for (let r = 0; r < 16; r++) {
+      additive(op === "sumSquare" || op === "l2", true);
+      v.move(16 + r, 0);
+      addImmediate(a, "add", rsi, s.cols * 4);
+    }
+    sum16Rows(v, 16, T0);
+    finish(0);
+    v.store(rdx, 0, 0);
+    a.emit("add", rdx, 64);
+  });
 
-  countedLoop(a, r8, s.rows, () => {
+  countedLoop(a, r8, s.rows - 16 * groups, () => {
     if (op === "max" || op === "min") extremum(op, true);
     else if (op === "logSumExp") {
       extremum("max", false);
@@ -143,8 +163,7 @@ export function generateReduce(
       v.op("add", 0, T0, MX);
     } else {
       additive(op === "sumSquare" || op === "l2");
-      if (op === "mean") v.op("div", 0, 0, f32(s.cols));
-      if (op === "l2") v.sqrt(0, 0);
+      finish(0);
     }
     v.storeScalar(rdx, 0, 0);
     a.emit("add", rdx, 4);
@@ -154,3 +173,47 @@ export function generateReduce(
   a.emit("ret");
   return a.finish();
 }
+
+/**
+ * The lanes of 16 rows' vectors (registers first .. first + 15, row r in
+ * first + r) summed at once into register 0, row r in lane r: the pairs
+ * Vec.reduceAll adds within one vector — lane l with l ^ 8, then l ^ 4,
+ * l ^ 2, l ^ 1, the lower lane first — added across registers instead
+ * (128-bit blocks of two rows' halves, then 64-bit and 32-bit pairs of
+ * four rows), so every row gets the bits of its own reduceAll in a quarter
+ * of the instructions and one store. Registers 1-3, 8-15 and the inputs
+ * are clobbered; `tmp` is scratch.
+ */
+function sum16Rows(v: Vec, first: number, tmp: number): void {
+  const a = v.a, r = (i: number) => v.r(i);
+  const Y = (i: number) => 8 + i, Z = (j: number) => first + j, W = (m: number) => first + 4 + m;
+  // l + (l ^ 8): two rows per register, lanes 0-7 and 8-15.
+  for (let i = 0; i < 8; i++) {
+    a.emit("vshuff32x4", r(Y(i)), r(first + 2 * i), r(first + 2 * i + 1), 0x44);
+    a.emit("vshuff32x4", r(tmp), r(first + 2 * i), r(first + 2 * i + 1), 0xee);
+    v.op("add", Y(i), Y(i), tmp);
+  }
+  // l + (l ^ 4): four rows per register, one per 128-bit block.
+  for (let j = 0; j < 4; j++) {
+    a.emit("vshuff32x4", r(Z(j)), r(Y(2 * j)), r(Y(2 * j + 1)), 0x88);
+    a.emit("vshuff32x4", r(tmp), r(Y(2 * j)), r(Y(2 * j + 1)), 0xdd);
+    v.op("add", Z(j), Z(j), tmp);
+  }
+  // l + (l ^ 2): per block, two rows' two lanes.
+  for (let m = 0; m < 2; m++) {
+    a.emit("vshufps", r(W(m)), r(Z(2 * m)), r(Z(2 * m + 1)), 0x44);
+    a.emit("vshufps", r(tmp), r(Z(2 * m)), r(Z(2 * m + 1)), 0xee);
+    v.op("add", W(m), W(m), tmp);
+  }
+  // l + (l ^ 1): lane 4k + p holds row k + 4p; then each row to its lane.
+  a.emit("vshufps", r(1), r(W(0)), r(W(1)), 0x88);
+  a.emit("vshufps", r(tmp), r(W(0)), r(W(1)), 0xdd);
+  v.op("add", 1, 1, tmp);
+  v.move(2, { table: ROW_ORDER });
+  a.emit("vpermps", r(0), r(2), r(1));
+}
+
+/** vpermps indices: lane r takes lane 4·(r mod 4) + ⌊r/4⌋ (f32 bit patterns of the integers). */
+const ROW_ORDER: number[] = Array.from(
+  new Float32Array(Int32Array.from({ length: 16 }, (_, i) => 4 * (i % 4) + (i >> 2)).buffer),
+);
