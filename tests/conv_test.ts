@@ -193,13 +193,15 @@ Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images, group
   using one = new Jit({ threads: 1 });
   using two = new Jit({ threads: 2, minPartUs: 0 });
   using three = new Jit({ threads: 3, minPartUs: 0 });
-  // Depthwise (split by groups), a small image with many channels (by output channels), then random.
+  // Depthwise (split by groups), a small image with many channels (by output channels), fewer
+  // groups than parts whose weights outweigh a group's planes (by groups), then random.
   const fixed = [
     { n: 1, c: 12, h: 9, w: 11, outChannels: 12, kernel: [3, 3], pads: [1, 1, 1, 1], group: 12 },
     { n: 1, c: 64, h: 7, w: 7, outChannels: 70, kernel: [3, 3], pads: [1, 1, 1, 1] },
+    { n: 1, c: 96, h: 5, w: 5, outChannels: 96, kernel: [1, 1], group: 3 },
   ];
   for (let t = 0; t < 32; t++) {
-    const o = t < 2 ? fixed[t] : { ...randomConv(r), h: int(r, 4, 40) };
+    const o = t < fixed.length ? fixed[t] : { ...randomConv(r), h: int(r, 4, 40) };
     if (convSpecOf(o).rowEnd < 1) continue;
     const s = convSpecOf(o);
     const sizes = convSizes(s);

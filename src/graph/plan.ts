@@ -105,6 +105,8 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
   // Shapes and folding; the nodes left run.
   const live: Node[] = [];
   const owner = new Map<string, Root>(roots);
+  /** Byte offset of a value inside its root (a slice of a concatenation), when not 0. */
+  const within = new Map<string, number>();
   for (const n of graph.nodes) {
     const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
     let outs: Meta[];
@@ -147,6 +149,7 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     const r = owner.get(o.name);
     if (r) r.last = Infinity;
   }
+  placeSlices(live, metas, owner, within);
   // Offsets by liveness.
   const arena = new ArenaPlanner();
   const byFirst = new Map<number, Root[]>(), byLast = new Map<number, Root[]>();
@@ -167,7 +170,7 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     const count = sizeOf(m.dims);
     const data = r.buffer !== null
       ? viewOf(m.type, r.buffer, 0, count)
-      : viewOf(m.type, buffer, r.offset, count);
+      : viewOf(m.type, buffer, r.offset + (within.get(name) ?? 0), count);
     return { type: m.type, dims: m.dims, data, constant: false };
   };
   const steps: PlanStep[] = [];
@@ -198,4 +201,49 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     offLoopRuns: 0,
     tuneRunsLeft: 0,
   };
+}
+
+/**
+ * Concatenations without copies: where an op's inputs are contiguous blocks
+ * of its output (`OpDef.slices`), each input whose storage is its own
+ * intermediate (made by a step, not a feed, constant, graph output or
+ * another block) moves into the output's storage at its block, so its
+ * producer writes it there and the copy finds nothing to do. The output's
+ * storage then lives from the first producer's step. Nested concatenations
+ * (DenseNet's growing ones) nest: a placed output moves with its blocks.
+ */
+function placeSlices(
+  live: readonly Node[],
+  metas: ReadonlyMap<string, Meta>,
+  owner: Map<string, Root>,
+  within: Map<string, number>,
+): void {
+  live.forEach((n, step) => {
+    const def = defOf(n);
+    if (!def.slices || n.outputs.length !== 1) return;
+    const out = metas.get(n.outputs[0])!, y = owner.get(n.outputs[0]);
+    if (out.data !== null || !y || y.buffer !== null || y.first !== step) return;
+    const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
+    if (ins.some((m) => m === null || m.type !== out.type)) return;
+    const at = def.slices(n, out, ins as Meta[]);
+    if (at === null) return;
+    const size = byteSize(out.type), moved = new Set<Root>();
+    n.inputs.forEach((name, i) => {
+      const r = owner.get(name), m = ins[i]!;
+      const bytes = sizeOf(m.dims) * size;
+      if (
+        !r || r === y || moved.has(r) || m.data !== null || r.buffer !== null ||
+        r.last === Infinity || bytes === 0 || r.bytes !== bytes || (within.get(name) ?? 0) !== 0
+      ) return;
+      moved.add(r);
+      const offset = at[i] * size;
+      for (const [v, root] of owner) {
+        if (root !== r) continue;
+        owner.set(v, y);
+        within.set(v, (within.get(v) ?? 0) + offset);
+      }
+      y.first = Math.min(y.first, r.first);
+      y.last = Math.max(y.last, r.last);
+    });
+  });
 }

@@ -47,19 +47,33 @@ const CONCAT: OpDef = {
     }
     return [meta(xs[0].type, dims)];
   },
+  slices(n, out, ins) {
+    const axis = axisOf(n, n.attrs.int("axis", 0), out.dims.length);
+    if (out.dims.slice(0, axis).some((d) => d !== 1)) return null;
+    const at: number[] = [];
+    let k = 0;
+    for (const x of ins) {
+      at.push(k);
+      k += sizeOf(x.dims);
+    }
+    return at;
+  },
   build(n, ins, outs, env) {
     const y = outs[0], axis = axisOf(n, n.attrs.int("axis", 0), y.dims.length);
     const ys = stridesOf(y.dims), copies: [StridedCopy, TensorData, TensorData][] = [];
+    const size = y.data.BYTES_PER_ELEMENT;
     let at = 0;
     for (const x of ins as Buf[]) {
-      copies.push([
-        new StridedCopy(x.dims, stridesOf(x.dims), ys, 0, at * ys[axis]),
-        x.data,
-        y.data,
-      ]);
+      const to = at * ys[axis];
+      // An input its producer wrote in place (the planner put it there): nothing to copy.
+      const placed = x.data.buffer === y.data.buffer &&
+        x.data.byteOffset === y.data.byteOffset + to * size;
+      if (!placed) {
+        copies.push([new StridedCopy(x.dims, stridesOf(x.dims), ys, 0, to), x.data, y.data]);
+      }
       at += x.dims[axis];
     }
-    return copyStep(copies, env.jit);
+    return copies.length === 0 ? null : copyStep(copies, env.jit);
   },
 };
 

@@ -47,6 +47,12 @@ export interface OpDef {
   infer(n: Node, ins: readonly (Meta | null)[]): Meta[];
   /** Output 0 is input 0's data under new dims (Reshape and friends): no step. */
   alias?: boolean;
+  /**
+   * Where each input lies in output 0, in elements, when every input is one
+   * contiguous block of it (Concat on an axis with only 1s before it), else
+   * null: the planner may then have the inputs' producers write there.
+   */
+  slices?(n: Node, out: Meta, ins: readonly Meta[]): number[] | null;
   /** The step computing outputs from inputs (null: nothing to do). */
   build(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[], env: Env): Step | null;
   /** At create: pack the node's constant weights (inputs given when constant, else null). */

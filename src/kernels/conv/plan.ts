@@ -86,8 +86,8 @@ export interface ConvChoice {
   cv?: ChannelVectorTile;
   /** A transposed convolution: by output phases (true) or on the upsampled input (false). */
   phases?: boolean;
-  /** What a split call's parts cut when images and groups do not: absent, family.ts's rule. */
-  split?: "channels" | "rows";
+  /** What a split call's parts cut when images do not: absent, family.ts's rule. */
+  split?: "channels" | "rows" | "groups";
 }
 
 /** Vector registers an activation's emitter takes as temporaries (a dry run). */
@@ -407,8 +407,9 @@ export function convChoices(
   }
   // Split calls of one image and group: parts over output channels or over rows of the output.
   const splits: ConvChoice[] = [];
-  if (threads && s.n === 1 && s.group === 1 && !s.flip) {
-    for (const split of ["channels", "rows"] as const) {
+  if (threads && s.n === 1 && !s.flip && (s.group === 1 || plan.depthwise === null)) {
+    const ways = s.group === 1 ? ["channels", "rows"] as const : ["groups", "rows"] as const;
+    for (const split of ways) {
       splits.push({
         mode: plan.mode,
         mr: plan.mr,
