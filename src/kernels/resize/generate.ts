@@ -1,16 +1,25 @@
 /**
  * The resize kernel: per plane, a horizontal pass (each input row through
- * the column table into a workspace of h × outW: scalar, as each output
- * column reads its own input columns), then a vertical pass (each output
- * row = the weighted sum of the workspace rows the row table names, in
- * vectors). Tables are constants in the code; nearest copies, so its
- * values pass through untouched.
+ * the column table into a workspace of h × outW), then a vertical pass
+ * (each output row = the weighted sum of the workspace rows the row table
+ * names, in vectors). Tables are constants in the code; nearest copies, so
+ * its values pass through untouched.
+ *
+ * The horizontal pass runs in vectors where each output vector's columns
+ * read a window of input columns one permute reaches (two vectors at
+ * AVX-512, one at AVX2: any upscale, mild downscales): the window is
+ * loaded, each tap's columns permuted out of it, and the taps weighted in
+ * the scalar pass's order (a multiply, then FMAs), so the bits are the
+ * scalar pass's. The row's vectors are unrolled (their windows, masks and
+ * tables are constants); other shapes take the scalar pass.
  *
  * @module
  */
 import {
   Assembler,
   dword,
+  eax,
+  KREG,
   type Program,
   ptr,
   qword,
@@ -45,15 +54,139 @@ import { type AxisTable, axisTable, RESIZE_ARG, type ResizeSpec } from "./spec.t
 /** A resize plan. */
 export interface ResizePlan extends KernelPlan {
   isa: VecLevel;
+  /** The horizontal pass's output vectors, when it runs by permutes (else scalar). */
+  permutes: PermuteVector[] | null;
 }
 
-/** The plan at `level`: a workspace of one plane's horizontal pass. */
-export function planResize(s: ResizeSpec, level: VecLevel): ResizePlan {
+/** One output vector of the horizontal pass by permutes. */
+export interface PermuteVector {
+  /** The first input column of its window. */
+  lo: number;
+  /** Input columns its taps read, from `lo`. */
+  window: number;
+  /** Its output columns (the row's last vector may have fewer than a vector's lanes). */
+  lanes: number;
+}
+
+/** Most output vectors per row unrolled in the permute pass (wider rows go scalar). */
+export const MAX_PERMUTE_VECTORS = 128;
+
+/**
+ * The horizontal pass's vectors at `level` when every one's window fits one
+ * permute (2 vectors of input columns at AVX-512, 1 at AVX2), else null.
+ */
+export function permuteVectors(s: ResizeSpec, level: VecLevel): PermuteVector[] | null {
+  if (level !== "avx512" && level !== "avx2") return null;
+  const L = level === "avx512" ? 16 : 8, reach = level === "avx512" ? 2 * L : L;
+  const count = Math.ceil(s.ow / L);
+  if (count > MAX_PERMUTE_VECTORS) return null;
+  const cols = axisTable(s, "w"), out: PermuteVector[] = [];
+  for (let u = 0; u < count; u++) {
+    const lanes = Math.min(L, s.ow - u * L);
+    let lo = Infinity, hi = -Infinity;
+    for (let k = u * L * cols.taps; k < (u * L + lanes) * cols.taps; k++) {
+      lo = Math.min(lo, cols.index[k]);
+      hi = Math.max(hi, cols.index[k]);
+    }
+    if (hi - lo + 1 > reach) return null;
+    out.push({ lo, window: hi - lo + 1, lanes });
+  }
+  return out;
+}
+
+/**
+ * The plan at `level`: a workspace of one plane's horizontal pass, by
+ * permutes where they reach (unless `permute` is false).
+ */
+export function planResize(s: ResizeSpec, level: VecLevel, permute = true): ResizePlan {
+  const permutes = permute ? permuteVectors(s, level) : null;
   return {
     isa: level,
+    permutes,
     workspaceBytes: Math.ceil((s.h * s.ow * 4) / 64) * 64,
-    description: `${level} ${s.mode} separable, ${s.h}×${s.ow} horizontal pass`,
+    description: `${level} ${s.mode} separable, ${s.h}×${s.ow} horizontal pass${
+      permutes ? " by permutes" : ""
+    }`,
   };
+}
+
+/**
+ * Per vector and tap: the lanes' window-relative column indices (i32),
+ * then their weights (f32); lanes past the row's end read column 0 with
+ * weight 0 (their results are not stored).
+ */
+function permuteTable(cols: AxisTable, vectors: PermuteVector[], L: number): Uint8Array {
+  const out = new Uint8Array(vectors.length * cols.taps * 8 * L), view = new DataView(out.buffer);
+  vectors.forEach((p, u) => {
+    for (let t = 0; t < cols.taps; t++) {
+      const at = (u * cols.taps + t) * 8 * L;
+      for (let l = 0; l < p.lanes; l++) {
+        const k = (u * L + l) * cols.taps + t;
+        view.setInt32(at + 4 * l, cols.index[k] - p.lo, true);
+        view.setFloat32(at + 4 * L + 4 * l, cols.weight[k], true);
+      }
+    }
+  });
+  return out;
+}
+
+/**
+ * One input row (at rsi) through the permute vectors into the workspace row
+ * (at rdi). Registers: 0-1 the window, 2 the sum, 3 a tap's columns, 4 an
+ * AVX2 mask; opmask k2 at AVX-512.
+ */
+function emitPermuteRow(
+  a: Assembler,
+  v: Vec,
+  s: ResizeSpec,
+  cols: AxisTable,
+  vectors: PermuteVector[],
+  table: ReturnType<Assembler["constant"]>,
+): void {
+  const L = v.isa.lanes, VB = L * 4, wide = v.isa.level === "avx512";
+  const nearest = s.mode === "nearest";
+  const k2 = KREG[2];
+  // A mask of the first `lanes` lanes: opmask k2, or vector register 4.
+  const mask = (lanes: number) => {
+    if (wide) {
+      a.emit("mov", eax, (1 << lanes) - 1);
+      a.emit("kmovw", k2, eax);
+    } else {
+      const m = new Int32Array(8);
+      for (let i = 0; i < lanes; i++) m[i] = -1;
+      a.emit("vmovups", v.r(4), ptr(a.constant(m, 32), 0, null, 1, 32));
+    }
+  };
+  // Window part `i` (columns lo + i·L …), only the row's columns (the buffer may end there).
+  const loadWindow = (reg: number, column: number) => {
+    const lanes = Math.min(L, s.w - column), at = ptr(rsi, 4 * column, null, 1, VB);
+    if (lanes >= L) return void a.emit("vmovups", v.r(reg), at);
+    mask(lanes);
+    if (wide) a.emit("vmovups", v.r(reg).k(k2).z, at);
+    else a.emit("vmaskmovps", v.r(reg), v.r(4), at);
+  };
+  vectors.forEach((p, u) => {
+    loadWindow(0, p.lo);
+    if (p.window > L) loadWindow(1, p.lo + L);
+    const sum = nearest ? 3 : 2;
+    for (let t = 0; t < cols.taps; t++) {
+      const at = (u * cols.taps + t) * 8 * L;
+      a.emit("vmovups", v.r(3), ptr(table, at, null, 1, VB));
+      if (p.window > L) a.emit("vpermi2ps", v.r(3), v.r(0), v.r(1));
+      else a.emit("vpermps", v.r(3), v.r(3), v.r(0));
+      if (nearest) continue;
+      const weights = ptr(table, at + VB, null, 1, VB);
+      if (t === 0) a.emit("vmulps", v.r(2), v.r(3), weights);
+      else a.emit("vfmadd231ps", v.r(2), v.r(3), weights);
+    }
+    const to = ptr(rdi, u * VB, null, 1, VB);
+    if (p.lanes >= L) a.emit("vmovups", to, v.r(sum));
+    else {
+      mask(p.lanes);
+      if (wide) a.emit("vmovups", to.k(k2), v.r(sum));
+      else a.emit("vmaskmovps", to, v.r(4), v.r(sum));
+    }
+  });
 }
 
 const USED: Reg[] = [r12, r13, r14];
@@ -79,7 +212,11 @@ export function generateResize(
   const v = new Vec(a, vecIsa(p.isa));
   const cols = axisTable(s, "w"), rows = axisTable(s, "h");
   const nearest = s.mode === "nearest";
-  const colTable = a.constant(tableBytes(cols, 4), 64);
+  const permutes = p.permutes;
+  const permuteConstants = permutes
+    ? a.constant(permuteTable(cols, permutes, v.isa.lanes), 64)
+    : null;
+  const colTable = permutes ? null : a.constant(tableBytes(cols, 4), 64);
   const rowTable = a.constant(tableBytes(rows, s.ow * 4), 64);
   saveRegisters(a, USED);
   loadPointer(a, rsi, RESIZE_ARG.X);
@@ -96,34 +233,42 @@ export function generateResize(
   countedLoop(a, r13, s.planes, () => {
     // Horizontal: tmp[row][j] = Σ_t wc[j][t]·x[row][col(j, t)].
     a.emit("mov", rdi, qword(rsp, -8));
-    countedLoop(a, r12, s.h, () => {
-      a.emit("lea", r8, ptr(colTable, 0, null, 1, 8));
-      countedLoop(a, rcx, s.ow, () => {
-        if (nearest) {
-          a.emit("movsxd", rax, dword(r8, 0));
-          v.loadScalarMem(0, dword(rsi, 0, rax, 1));
-        } else {
-          for (let t = 0; t < cols.taps; t++) {
-            a.emit("movsxd", rax, dword(r8, 8 * t));
-            if (t === 0) {
-              v.loadScalarMem(0, dword(rsi, 0, rax, 1));
-              a.emit(
-                v.isa.vex ? "vmulss" : "mulss",
-                ...(v.isa.vex ? [v.x(0), v.x(0)] : [v.x(0)]),
-                dword(r8, 4),
-              );
-            } else {
-              v.loadScalarMem(1, dword(rsi, 0, rax, 1));
-              fmaScalar(0, 1, dword(r8, 8 * t + 4));
+    if (permutes) {
+      countedLoop(a, r12, s.h, () => {
+        emitPermuteRow(a, v, s, cols, permutes, permuteConstants!);
+        addImmediate(a, "add", rdi, s.ow * 4);
+        addImmediate(a, "add", rsi, s.w * 4);
+      });
+    } else {
+      countedLoop(a, r12, s.h, () => {
+        a.emit("lea", r8, ptr(colTable!, 0, null, 1, 8));
+        countedLoop(a, rcx, s.ow, () => {
+          if (nearest) {
+            a.emit("movsxd", rax, dword(r8, 0));
+            v.loadScalarMem(0, dword(rsi, 0, rax, 1));
+          } else {
+            for (let t = 0; t < cols.taps; t++) {
+              a.emit("movsxd", rax, dword(r8, 8 * t));
+              if (t === 0) {
+                v.loadScalarMem(0, dword(rsi, 0, rax, 1));
+                a.emit(
+                  v.isa.vex ? "vmulss" : "mulss",
+                  ...(v.isa.vex ? [v.x(0), v.x(0)] : [v.x(0)]),
+                  dword(r8, 4),
+                );
+              } else {
+                v.loadScalarMem(1, dword(rsi, 0, rax, 1));
+                fmaScalar(0, 1, dword(r8, 8 * t + 4));
+              }
             }
           }
-        }
-        v.storeScalarMem(dword(rdi, 0), 0);
-        a.emit("add", r8, 8 * cols.taps);
-        a.emit("add", rdi, 4);
+          v.storeScalarMem(dword(rdi, 0), 0);
+          a.emit("add", r8, 8 * cols.taps);
+          a.emit("add", rdi, 4);
+        });
+        addImmediate(a, "add", rsi, s.w * 4);
       });
-      addImmediate(a, "add", rsi, s.w * 4);
-    });
+    }
     // Vertical: y[i][j] = Σ_t wr[i][t]·tmp[row(i, t)][j].
     a.emit("lea", r8, ptr(rowTable, 0, null, 1, 8));
     const tail = rowTail(v, shape);
