@@ -105,8 +105,10 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
   // Shapes and folding; the nodes left run.
   const live: Node[] = [];
   const owner = new Map<string, Root>(roots);
-  /** Byte offset of a value inside its root (a slice of a concatenation), when not 0. */
+  /** Byte offset of a value inside its root (a block of a Concat or Split), when not 0. */
   const within = new Map<string, number>();
+  /** Nodes whose outputs are views of their input (no step). */
+  const viewed = new Set<Node>();
   for (const n of graph.nodes) {
     const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
     let outs: Meta[];
@@ -121,10 +123,28 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     n.outputs.forEach((name, i) => name !== "" && metas.set(name, outs[i]));
     if (outs.every((o, i) => o.data !== null || n.outputs[i] === "")) continue;
     const step = live.length, def = defOf(n);
+    // Outputs that are blocks of input 0 (Split): views of its storage, no step.
+    const x = metas.get(n.inputs[0]);
+    const at = def.views && x && x.data === null ? def.views(n, x, outs) : null;
+    if (at !== null) {
+      const root = owner.get(n.inputs[0])!, base = within.get(n.inputs[0]) ?? 0;
+      const size = byteSize(x!.type);
+      n.outputs.forEach((name, i) => {
+        if (name === "") return;
+        owner.set(name, root);
+        if (base + at[i] * size !== 0) within.set(name, base + at[i] * size);
+      });
+      viewed.add(n);
+      live.push(n);
+      continue;
+    }
     n.outputs.forEach((name, i) => {
       if (name === "" || outs[i].data !== null) return;
-      if (def.alias && i === 0) owner.set(name, owner.get(n.inputs[0])!);
-      else {
+      if (def.alias && i === 0) {
+        owner.set(name, owner.get(n.inputs[0])!);
+        const base = within.get(n.inputs[0]);
+        if (base) within.set(name, base);
+      } else {
         const bytes = sizeOf(outs[i].dims) * byteSize(outs[i].type);
         owner.set(name, {
           type: outs[i].type,
@@ -168,9 +188,10 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     if (m.data !== null) return { type: m.type, dims: m.dims, data: m.data, constant: true };
     const r = owner.get(name)!;
     const count = sizeOf(m.dims);
+    const at = within.get(name) ?? 0;
     const data = r.buffer !== null
-      ? viewOf(m.type, r.buffer, 0, count)
-      : viewOf(m.type, buffer, r.offset + (within.get(name) ?? 0), count);
+      ? viewOf(m.type, r.buffer, at, count)
+      : viewOf(m.type, buffer, r.offset + at, count);
     return { type: m.type, dims: m.dims, data, constant: false };
   };
   const steps: PlanStep[] = [];
@@ -182,7 +203,7 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
         : bufOf(name)
     );
     const def = defOf(n);
-    if (def.alias) continue;
+    if (def.alias || viewed.has(n)) continue;
     if (outs.every((o) => o.data.length === 0)) continue;
     const step = def.build(n, ins, outs, env);
     if (step) steps.push({ node: n, run: step.run, native: step.native });

@@ -106,6 +106,17 @@ const SPLIT: OpDef = {
       return meta(x.type, d);
     });
   },
+  views(n, x, outs) {
+    const axis = axisOf(n, n.attrs.int("axis", 0), x.dims.length);
+    if (x.dims.slice(0, axis).some((d) => d !== 1)) return null;
+    const at: number[] = [];
+    let k = 0;
+    for (const y of outs) {
+      at.push(k);
+      k += sizeOf(y.dims);
+    }
+    return at;
+  },
   build(n, ins, outs, env) {
     const x = ins[0]!, axis = axisOf(n, n.attrs.int("axis", 0), x.dims.length);
     const xs = stridesOf(x.dims), copies: [StridedCopy, TensorData, TensorData][] = [];

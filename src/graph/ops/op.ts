@@ -53,6 +53,13 @@ export interface OpDef {
    * null: the planner may then have the inputs' producers write there.
    */
   slices?(n: Node, out: Meta, ins: readonly Meta[]): number[] | null;
+  /**
+   * Where each output lies in input 0, in elements, when every output is
+   * one contiguous block of it (Split on an axis with only 1s before it),
+   * else null: the planner then makes the outputs views of the input, and
+   * the op runs no step.
+   */
+  views?(n: Node, x: Meta, outs: readonly Meta[]): number[] | null;
   /** The step computing outputs from inputs (null: nothing to do). */
   build(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[], env: Env): Step | null;
   /** At create: pack the node's constant weights (inputs given when constant, else null). */

@@ -1,10 +1,11 @@
 /**
- * Concatenations without copies: the planner puts a Concat's inputs where
- * they lie in its output (an axis with only 1s before it), so their
- * producers write them there and the Concat runs no step. Inputs that must
- * keep their own storage (a feed, a graph output, a value already placed in
- * another Concat, a repeat) are still copied; so is everything at batch 2.
- * Outputs are checked bit for bit against a reference on exact values.
+ * Copies the planner removes. Concat: its inputs are put where they lie in
+ * its output (an axis with only 1s before it), so their producers write
+ * them there and the Concat runs no step; inputs that must keep their own
+ * storage (a feed, a graph output, a value already placed in another
+ * Concat, a repeat) are still copied, and so is everything at batch 2.
+ * Split: its outputs are views of its input's blocks. Outputs are checked
+ * bit for bit against a reference on exact values.
  */
 import assert from "node:assert/strict";
 import { InferenceSession, Tensor } from "../mod.ts";
@@ -128,6 +129,99 @@ for (const threads of [1, 2]) {
         "Concat_7",
         "Concat_9",
       ]);
+    } finally {
+      one.release();
+    }
+  });
+}
+
+/** Split's blocks as views of its input: x [batch, 6, 4, 5]. */
+function splitModel(): Uint8Array {
+  const g = new GraphBuilder(13);
+  const x = g.input("x", "float32", ["batch", 6, 4, 5]);
+  const two = g.weight("two", [1], [2]);
+  const a = g.op("Relu", [x]); //                                                  Relu_0
+  const [s1, s2, s3] = g.node("Split", [a, g.ints("sizes", [1, 2, 3])], 3, { axis: 1 }); // Split_1: views
+  g.op("Neg", [s1], {}, "t1"); //                                                  Neg_2
+  g.op("Identity", [s2], {}, "t2"); //                                             Identity_3
+  g.op("Mul", [s3, two], {}, "t3"); //                                             Mul_4
+  const [f1, f2] = g.node("Split", [x, g.ints("halves", [3, 3])], 2, { axis: -3 }); // Split_5: of the feed
+  g.op("Abs", [f1], {}, "u1"); //                                                  Abs_6
+  g.op("Concat", [s3, s1, f2], { axis: 1 }, "c"); //                               Concat_7: views copied
+  const [r1, r2] = g.node("Split", [a, g.ints("rows", [1, 3])], 2, { axis: 2 }); // Split_8: 6 before axis
+  g.op("Sub", [r2, r1], {}, "d"); //                                               Sub_9
+  for (const o of ["t1", "t2", "t3", "u1", "c", "d"]) g.output(o, "float32", null);
+  return g.toBytes();
+}
+
+function block(x: Arr, axis: number, from: number, count: number): Arr {
+  const dims = x.dims.slice();
+  dims[axis] = count;
+  const outer = dims.slice(0, axis).reduce((p, v) => p * v, 1);
+  const inner = dims.slice(axis + 1).reduce((p, v) => p * v, 1);
+  const data = new Float32Array(outer * count * inner);
+  for (let o = 0; o < outer; o++) {
+    const src = (o * x.dims[axis] + from) * inner;
+    data.set(x.data.subarray(src, src + count * inner), o * count * inner);
+  }
+  return { data, dims };
+}
+
+function splitReference(x: Arr): Record<string, Arr> {
+  const a = map(x, (v) => Math.max(v, 0));
+  const s1 = block(a, 1, 0, 1), s2 = block(a, 1, 1, 2), s3 = block(a, 1, 3, 3);
+  const r1 = block(a, 2, 0, 1), r2 = block(a, 2, 1, 3);
+  const d = {
+    data: r2.data.map((v, i) => v - r1.data[Math.floor(i / 15) * 5 + (i % 5)]),
+    dims: r2.dims,
+  };
+  return {
+    t1: map(s1, (v) => -v),
+    t2: s2,
+    t3: map(s3, (v) => v * 2),
+    u1: map(block(x, 1, 0, 3), Math.abs),
+    c: concat([s3, s1, block(x, 1, 3, 3)], 1),
+    d,
+  };
+}
+
+/** Nodes of `op` that ran a step. */
+function steps(s: InferenceSession, op: string): string[] {
+  return s.report(100).split("\n").filter((l) => new RegExp(`\\s${op}\\s`).test(l))
+    .map((l) => l.split(/\s+/)[0]).sort();
+}
+
+for (const threads of [1, 2]) {
+  Deno.test(`split views: blocks of the input, no copies (${threads} thread(s))`, async () => {
+    const s = await InferenceSession.create(splitModel(), {
+      intraOpNumThreads: threads,
+      enableProfiling: true,
+    });
+    try {
+      for (const batch of [1, 2, 1]) {
+        const dims = [batch, 6, 4, 5];
+        const xs = new Float32Array(batch * 120).map((_, i) => ((i * 5) % 19 - 9) * 0.5);
+        const want = splitReference({ data: xs, dims });
+        for (let run = 0; run < 3; run++) {
+          const got = s.runSync({ x: new Tensor("float32", xs, dims) });
+          for (const [name, w] of Object.entries(want)) {
+            assert.deepEqual(got[name].dims, w.dims, `${name} dims (batch ${batch})`);
+            assert.deepEqual(got[name].data, w.data, `${name} (batch ${batch}, run ${run})`);
+          }
+        }
+      }
+    } finally {
+      s.release();
+    }
+    const one = await InferenceSession.create(splitModel(), {
+      intraOpNumThreads: threads,
+      enableProfiling: true,
+    });
+    try {
+      const xs = new Float32Array(120).map((_, i) => i % 7 - 3);
+      for (let run = 0; run < 2; run++) one.runSync({ x: new Tensor("float32", xs, [1, 6, 4, 5]) });
+      assert.deepEqual(steps(one, "Split"), ["Split_8"]);
+      assert.deepEqual(steps(one, "Concat"), ["Concat_7"]);
     } finally {
       one.release();
     }
