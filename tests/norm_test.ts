@@ -139,6 +139,30 @@ for (const isa of LEVELS) {
     assert.deepEqual(z, y);
     jit.rmsNorm(new Float32Array(0), new Float32Array(0), { rows: 0, cols: 8 });
   });
+
+  Deno.test(`norm ${isa}: every row gives its bits alone (residual, scale, bias; tails)`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(77);
+    for (const cols of [1, 17, 33, 768, 1025]) {
+      for (const kind of ["layer", "rms"] as const) {
+        const rows = 5;
+        const f = (n: number) => new Float32Array(n).map(() => r() * 4 - 2);
+        const x = f(rows * cols), residual = f(rows * cols), scale = f(cols), bias = f(cols);
+        const y = new Float32Array(x.length);
+        const norm = (xs: Float32Array, ys: Float32Array, res: Float32Array, n: number) =>
+          kind === "layer"
+            ? jit.layerNorm(xs, ys, { rows: n, cols, residual: res, scale, bias })
+            : jit.rmsNorm(xs, ys, { rows: n, cols, residual: res, scale });
+        norm(x, y, residual, rows);
+        for (let row = 0; row < rows; row++) {
+          const part = (a: Float32Array) => a.slice(row * cols, (row + 1) * cols);
+          const one = new Float32Array(cols);
+          norm(part(x), one, part(residual), 1);
+          assert.deepEqual(one, part(y), `${kind} cols ${cols} row ${row}`);
+        }
+      }
+    }
+  });
 }
 
 Deno.test("norm: bad input names the argument, the value and the expectation", () => {
