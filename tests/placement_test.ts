@@ -86,43 +86,56 @@ function reference(x: Arr): Record<string, Arr> {
   };
 }
 
-/** Concat nodes that ran a step (the profiler lists every node that ran). */
-function concatSteps(s: InferenceSession): string[] {
-  return s.report(100).split("\n").filter((l) => /\sConcat\s/.test(l)).map((l) => l.split(/\s+/)[0])
-    .sort();
+/** Nodes of `op` that ran a step (the profiler lists every node that ran). */
+function steps(s: InferenceSession, op: string): string[] {
+  return s.report(100).split("\n").filter((l) => new RegExp(`\\s${op}\\s`).test(l))
+    .map((l) => l.split(/\s+/)[0]).sort();
+}
+
+/**
+ * Runs `bytes` at batch 1, 2, 1 (three runs each), every output against the
+ * reference bit for bit; then a fresh session at batch 1 only, returned for
+ * its steps to be checked.
+ */
+async function checkRuns(
+  bytes: Uint8Array,
+  threads: number,
+  shape: number[],
+  values: (i: number) => number,
+  reference: (x: Arr) => Record<string, Arr>,
+): Promise<InferenceSession> {
+  const options = { intraOpNumThreads: threads, enableProfiling: true };
+  const s = await InferenceSession.create(bytes, options);
+  try {
+    for (const batch of [1, 2, 1]) {
+      const dims = [batch, ...shape];
+      const xs = new Float32Array(batch * 120).map((_, i) => values(i));
+      const want = reference({ data: xs, dims });
+      for (let run = 0; run < 3; run++) {
+        const got = s.runSync({ x: new Tensor("float32", xs, dims) });
+        for (const [name, w] of Object.entries(want)) {
+          assert.deepEqual(got[name].dims, w.dims, `${name} dims (batch ${batch})`);
+          assert.deepEqual(got[name].data, w.data, `${name} (batch ${batch}, run ${run})`);
+        }
+      }
+    }
+  } finally {
+    s.release();
+  }
+  const one = await InferenceSession.create(bytes, options);
+  const xs = new Float32Array(120).map((_, i) => values(i));
+  const dims = [1, ...shape];
+  for (let run = 0; run < 2; run++) one.runSync({ x: new Tensor("float32", xs, dims) });
+  return one;
 }
 
 for (const threads of [1, 2]) {
   Deno.test(`concat placement: producers write into the concatenation (${threads} thread(s))`, async () => {
-    const s = await InferenceSession.create(model(), {
-      intraOpNumThreads: threads,
-      enableProfiling: true,
-    });
+    const values = (i: number) => ((i * 7) % 23 - 11) * 0.5;
+    const one = await checkRuns(model(), threads, [4, 5, 6], values, reference);
     try {
-      for (const batch of [1, 2, 1]) {
-        const dims = [batch, 4, 5, 6];
-        const xs = new Float32Array(batch * 120).map((_, i) => ((i * 7) % 23 - 11) * 0.5);
-        const want = reference({ data: xs, dims });
-        for (let run = 0; run < 3; run++) {
-          const got = s.runSync({ x: new Tensor("float32", xs, dims) });
-          for (const [name, w] of Object.entries(want)) {
-            assert.deepEqual(got[name].dims, w.dims, `${name} dims (batch ${batch})`);
-            assert.deepEqual(got[name].data, w.data, `${name} (batch ${batch}, run ${run})`);
-          }
-        }
-      }
-    } finally {
-      s.release();
-    }
-    // Batch 1 alone: only the Concats whose inputs could not be placed run.
-    const one = await InferenceSession.create(model(), {
-      intraOpNumThreads: threads,
-      enableProfiling: true,
-    });
-    try {
-      const xs = new Float32Array(120).map((_, i) => i % 5 - 2);
-      for (let run = 0; run < 2; run++) one.runSync({ x: new Tensor("float32", xs, [1, 4, 5, 6]) });
-      assert.deepEqual(concatSteps(one), [
+      // Batch 1: only the Concats whose inputs could not be placed run.
+      assert.deepEqual(steps(one, "Concat"), [
         "Concat_12",
         "Concat_15",
         "Concat_6",
@@ -185,41 +198,11 @@ function splitReference(x: Arr): Record<string, Arr> {
   };
 }
 
-/** Nodes of `op` that ran a step. */
-function steps(s: InferenceSession, op: string): string[] {
-  return s.report(100).split("\n").filter((l) => new RegExp(`\\s${op}\\s`).test(l))
-    .map((l) => l.split(/\s+/)[0]).sort();
-}
-
 for (const threads of [1, 2]) {
   Deno.test(`split views: blocks of the input, no copies (${threads} thread(s))`, async () => {
-    const s = await InferenceSession.create(splitModel(), {
-      intraOpNumThreads: threads,
-      enableProfiling: true,
-    });
+    const values = (i: number) => ((i * 5) % 19 - 9) * 0.5;
+    const one = await checkRuns(splitModel(), threads, [6, 4, 5], values, splitReference);
     try {
-      for (const batch of [1, 2, 1]) {
-        const dims = [batch, 6, 4, 5];
-        const xs = new Float32Array(batch * 120).map((_, i) => ((i * 5) % 19 - 9) * 0.5);
-        const want = splitReference({ data: xs, dims });
-        for (let run = 0; run < 3; run++) {
-          const got = s.runSync({ x: new Tensor("float32", xs, dims) });
-          for (const [name, w] of Object.entries(want)) {
-            assert.deepEqual(got[name].dims, w.dims, `${name} dims (batch ${batch})`);
-            assert.deepEqual(got[name].data, w.data, `${name} (batch ${batch}, run ${run})`);
-          }
-        }
-      }
-    } finally {
-      s.release();
-    }
-    const one = await InferenceSession.create(splitModel(), {
-      intraOpNumThreads: threads,
-      enableProfiling: true,
-    });
-    try {
-      const xs = new Float32Array(120).map((_, i) => i % 7 - 3);
-      for (let run = 0; run < 2; run++) one.runSync({ x: new Tensor("float32", xs, [1, 6, 4, 5]) });
       assert.deepEqual(steps(one, "Split"), ["Split_8"]);
       assert.deepEqual(steps(one, "Concat"), ["Concat_7"]);
     } finally {

@@ -21,6 +21,23 @@ import {
   stridesOf,
 } from "./op.ts";
 
+/**
+ * Element offsets of `parts` laid end to end along the node's `axis` of
+ * `whole` (Concat's inputs in its output, Split's outputs in its input),
+ * when each is one contiguous block: only 1s before the axis. Else null.
+ */
+function contiguousBlocks(n: Node, whole: Meta, parts: readonly Meta[]): number[] | null {
+  const axis = axisOf(n, n.attrs.int("axis", 0), whole.dims.length);
+  if (whole.dims.slice(0, axis).some((d) => d !== 1)) return null;
+  const at: number[] = [];
+  let k = 0;
+  for (const p of parts) {
+    at.push(k);
+    k += sizeOf(p.dims);
+  }
+  return at;
+}
+
 const CONCAT: OpDef = {
   attributes: ["axis"],
   infer(n, ins) {
@@ -47,17 +64,7 @@ const CONCAT: OpDef = {
     }
     return [meta(xs[0].type, dims)];
   },
-  slices(n, out, ins) {
-    const axis = axisOf(n, n.attrs.int("axis", 0), out.dims.length);
-    if (out.dims.slice(0, axis).some((d) => d !== 1)) return null;
-    const at: number[] = [];
-    let k = 0;
-    for (const x of ins) {
-      at.push(k);
-      k += sizeOf(x.dims);
-    }
-    return at;
-  },
+  slices: (n, out, ins) => contiguousBlocks(n, out, ins),
   build(n, ins, outs, env) {
     const y = outs[0], axis = axisOf(n, n.attrs.int("axis", 0), y.dims.length);
     const ys = stridesOf(y.dims), copies: [StridedCopy, TensorData, TensorData][] = [];
@@ -106,17 +113,7 @@ const SPLIT: OpDef = {
       return meta(x.type, d);
     });
   },
-  views(n, x, outs) {
-    const axis = axisOf(n, n.attrs.int("axis", 0), x.dims.length);
-    if (x.dims.slice(0, axis).some((d) => d !== 1)) return null;
-    const at: number[] = [];
-    let k = 0;
-    for (const y of outs) {
-      at.push(k);
-      k += sizeOf(y.dims);
-    }
-    return at;
-  },
+  views: (n, x, outs) => contiguousBlocks(n, x, outs),
   build(n, ins, outs, env) {
     const x = ins[0]!, axis = axisOf(n, n.attrs.int("axis", 0), x.dims.length);
     const xs = stridesOf(x.dims), copies: [StridedCopy, TensorData, TensorData][] = [];
