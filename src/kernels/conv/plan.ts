@@ -236,8 +236,13 @@ export function planConv(
   if (cvServes && choice === undefined) {
     const t = channelVectorTile(g);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
-    // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5): small images lean here.
-    const lean = g.rows * g.ow <= 256 ? 1.15 : 1;
+    // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5), and how in a model,
+    // caches cold, its 6 lines per input plane and step stall where this kernel reads one
+    // (ResNet-50 on Zen 5, 1 thread, two sessions alternating: 1×1 256→128 56² 1250 → 1066
+    // µs, 512→256 28² 1219 → 1059, 512→128 28² 574 → 505; 64→256 56² was 582 → 655, and
+    // DenseNet-121's 1×1 layers of 128-512 inputs all gained 3-28%): small images and deep
+    // inputs lean here.
+    const lean = g.rows * g.ow <= 256 || g.cg >= 128 ? 1.15 : 1;
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
     if (channelVectorCycles(s, g, t) < (best.cost + planes) * lean) {
