@@ -116,6 +116,12 @@ export interface MicrokernelSpec {
   /** Prefetch the C tile before the k loop, so the update finds it in cache. */
   prefetchC?: boolean;
   /**
+   * How: `prefetcht0` (default: C is read, beta ≠ 0 or an update), or
+   * `prefetchw` (C only written: the line is claimed for writing, so the
+   * stores do not wait for its read-for-ownership).
+   */
+  prefetchCHint?: "prefetcht0" | "prefetchw";
+  /**
    * AVX-512: fold A's broadcast into the FMA (`vfmadd231ps acc, b, [a]{1to16}`)
    * instead of a separate vbroadcastss; pays off when each row has one group.
    */
@@ -195,7 +201,10 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     const rowBytes = groups[ng - 1].col * 4 + groups[ng - 1].width * 4;
     for (let i = 0; i < mr; i++) {
       for (let off = 0; off < rowBytes; off += 64) {
-        a.emit("prefetcht0", byte(s.c.base, (s.c.offset ?? 0) + i * s.c.rowBytes + off));
+        a.emit(
+          s.prefetchCHint ?? "prefetcht0",
+          byte(s.c.base, (s.c.offset ?? 0) + i * s.c.rowBytes + off),
+        );
       }
     }
   }
