@@ -67,6 +67,8 @@ const LAYERS: Layer[] = [
   { ...layer("ConvTranspose 2×2/2 64→64 80²", 1, 64, 80, 64, 2, 2, 0), transposed: true },
   layer("dw 3×3 32 on 112²", 1, 32, 112, 32, 3, 1, 1, 32),
   layer("dw 3×3 576 on 14²", 1, 576, 14, 576, 3, 1, 1, 576),
+  layer("dw 3×3/2 96 on 112²", 1, 96, 112, 96, 3, 2, 1, 96),
+  layer("dw 3×3/2 576 on 14²", 1, 576, 14, 576, 3, 2, 1, 576),
 ];
 
 const SYMBOLS = {

@@ -345,7 +345,8 @@ Deno.test("conv2d: packed weights give the plain call's bits, are a private copy
 });
 
 Deno.test({
-  name: "conv2d: the AVX-512 depthwise kernel (x in place) gives the general kernel's bits",
+  name:
+    "conv2d: the AVX-512 depthwise kernel (x in place, strides 1 and 2) gives the general kernel's bits",
   ignore: !LEVELS.includes("avx512"),
   fn: () => {
     const r = rng(1800);
@@ -356,6 +357,53 @@ Deno.test({
         { n: 2, c: 5, h: 11, w: 37, outChannels: 5, kernel: [3, 3], pads: [1, 1, 1, 1], group: 5 },
         { n: 1, c: 7, h: 14, w: 14, outChannels: 7, kernel: [3, 3], pads: [1, 1, 1, 1], group: 7 },
         { n: 1, c: 3, h: 9, w: 70, outChannels: 3, kernel: [5, 5], pads: [2, 2, 2, 2], group: 3 },
+        // Stride 2 (across: pairs of loads, even and odd lanes), down, both; odd kernels and pads.
+        ...[[2, 2], [2, 1], [1, 2]].map((strides) => ({
+          n: 2,
+          c: 5,
+          h: 13,
+          w: 37,
+          outChannels: 5,
+          kernel: [3, 3],
+          strides,
+          pads: [1, 1, 1, 1],
+          group: 5,
+        })),
+        {
+          n: 1,
+          c: 3,
+          h: 9,
+          w: 70,
+          outChannels: 3,
+          kernel: [5, 5],
+          strides: [2, 2],
+          pads: [2, 2, 2, 2],
+          group: 3,
+        },
+        {
+          n: 1,
+          c: 2,
+          h: 10,
+          w: 40,
+          outChannels: 2,
+          kernel: [4, 4],
+          strides: [2, 2],
+          pads: [1, 2, 2, 1],
+          group: 2,
+        },
+        { n: 1, c: 6, h: 15, w: 15, outChannels: 6, kernel: [3, 3], strides: [2, 2], group: 6 },
+        {
+          n: 1,
+          c: 4,
+          h: 17,
+          w: 17,
+          outChannels: 4,
+          kernel: [3, 3],
+          strides: [2, 2],
+          pads: [1, 1, 1, 1],
+          dilations: [2, 1],
+          group: 4,
+        },
       ]
     ) {
       const s = convSpecOf(o), sizes = convSizes(s);

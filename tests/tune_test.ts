@@ -155,6 +155,17 @@ const CONV_SHAPES = [
   { n: 1, c: 16, h: 10, w: 10, outChannels: 16, kernel: [3, 3], pads: [1, 1, 1, 1], group: 4 },
   // Depthwise (its own kernel at AVX-512): tiles of rows × vectors.
   { n: 1, c: 24, h: 19, w: 70, outChannels: 24, kernel: [3, 3], pads: [1, 1, 1, 1], group: 24 },
+  {
+    n: 1,
+    c: 24,
+    h: 21,
+    w: 71,
+    outChannels: 24,
+    kernel: [3, 3],
+    strides: [2, 2],
+    pads: [1, 1, 1, 1],
+    group: 24,
+  },
   // Input-channel passes (a deep 1×1), then packed weights: the channel-vector kernel at
   // AVX-512 (whole rows; pieces of rows) against the position-vector kernel's tiles.
   { n: 1, c: 260, h: 6, w: 9, outChannels: 24, kernel: [1, 1] },

@@ -1,13 +1,17 @@
 /**
- * Depthwise convolution (one input and one output channel per group, stride
- * 1) at AVX-512, reading x in place: no phase planes. A tile is R output
- * rows × V vectors of one channel; each input row the tile needs is loaded
- * once per tap column and feeds every output row of the tile that uses it
- * (R rows share R + kh − 1 input rows). Rows above or below x read a zero
- * row in the workspace (row pointers chosen with cmov); columns left or
- * right of x are masked off in the load (fault-suppressing, zero lanes).
- * Each output is the same FMA chain, taps in row-major order from +0, as
- * the general kernel computes it, so the bits are the general kernel's.
+ * Depthwise convolution (one input and one output channel per group,
+ * stride 1 or 2) at AVX-512, reading x in place: no phase planes. A tile is
+ * R output rows × V vectors of one channel; each input row the tile needs
+ * is loaded once per tap column and feeds every output row of the tile
+ * that uses it (R rows share (R − 1)·stride + kh input rows). Rows above or
+ * below x read a zero row in the workspace (row pointers chosen with cmov);
+ * columns left or right of x are masked off in the load (fault-suppressing,
+ * zero lanes). At stride 2 across, 16 outputs read 32 input columns: a pair
+ * of loads, whose even lanes are one tap column and odd lanes the next
+ * (`vpermi2ps`). Each output is the same FMA chain, taps in row-major order
+ * from +0, as the general kernel computes it (a tap whose lanes all lie
+ * outside x is skipped: its products are zeros, which leave a sum that
+ * starts at +0 unchanged), so the bits are the general kernel's.
  *
  * @module
  */
@@ -15,6 +19,7 @@ import {
   dword,
   eax,
   KREG,
+  ptr,
   qword,
   r10,
   r11,
@@ -55,8 +60,24 @@ const ROW_REGS: Reg[] = [r8, r9, r10, r11, r12, r13, r14, r15];
 
 /** Whether the depthwise kernel serves `s` at `level`. */
 export function depthwiseServes(s: ConvSpec, g: ConvGeometry, level: string): boolean {
-  return level === "avx512" && g.cg === 1 && g.ocg === 1 && s.sh === 1 && s.sw === 1 && !s.flip &&
-    s.uh === 1 && s.uw === 1 && s.kh * s.kw <= 25;
+  return level === "avx512" && g.cg === 1 && g.ocg === 1 && (s.sh === 1 || s.sh === 2) &&
+    (s.sw === 1 || (s.sw === 2 && s.dw === 1)) && !s.flip && s.uh === 1 && s.uw === 1 &&
+    s.kh * s.kw <= 25;
+}
+
+/** Output rows a tile may have: its input rows, (rows − 1)·sh + (kh − 1)·dh + 1, at most 8. */
+export function depthwiseRowsMost(s: ConvSpec): number {
+  return Math.max(0, Math.floor((8 - 1 - (s.kh - 1) * s.dh) / s.sh) + 1);
+}
+
+/**
+ * Accumulators a tile may have beside the weights in registers (taps ≤ 9),
+ * a load, a bias, the activation's registers, and at stride 2 across the
+ * pair's second load, the permute's result and its two index vectors.
+ */
+export function depthwiseBudget(s: ConvSpec, activation: number): number {
+  const taps = s.kh * s.kw;
+  return Math.min(16, 30 - (taps <= 9 ? taps : 0) - activation - (s.sw === 2 ? 4 : 0));
 }
 
 /**
@@ -80,19 +101,16 @@ export const ZERO_MARGIN = 64;
  * accumulators beside the weights, and rows to fill them (input rows ≤ 8).
  */
 export function depthwiseTile(s: ConvSpec, g: ConvGeometry, activation: number): DepthwiseTile {
-  const vectors = Math.ceil(g.ow / 16), taps = s.kh * s.kw;
-  const weights = taps <= 9 ? taps : 0; // more taps: broadcast from memory in the FMA
-  // Accumulators: beside the weights, a load and a bias register, and the activation's.
-  const budget = Math.min(16, 30 - weights - activation);
+  const vectors = Math.ceil(g.ow / 16);
+  const budget = depthwiseBudget(s, activation);
   const v = Math.max(1, Math.min(vectors, 7, budget));
-  const rows = Math.max(1, Math.min(Math.floor(budget / v), g.rows, 8 - (s.kh - 1) * s.dh));
+  const rows = Math.max(1, Math.min(Math.floor(budget / v), g.rows, depthwiseRowsMost(s)));
   return { rows, vectors: v };
 }
 
 /** Whether the activation's registers leave a tile at all. */
 export function depthwiseFits(s: ConvSpec, activation: number): boolean {
-  const taps = s.kh * s.kw;
-  return 30 - (taps <= 9 ? taps : 0) - activation >= 1 && (s.kh - 1) * s.dh < 8;
+  return depthwiseBudget(s, activation) >= 1 && depthwiseRowsMost(s) >= 1;
 }
 
 /**
@@ -118,11 +136,13 @@ export function emitDepthwiseGroup(
 ): void {
   const a = v.a;
   const taps = s.kh * s.kw, inWeights = taps <= 9;
-  const R = tile.rows, V = tile.vectors;
+  const R = tile.rows, V = tile.vectors, SH = s.sh, pairs = s.sw === 2;
   const W0 = 0; // weights in registers 0..taps-1
   const ACC0 = inWeights ? taps : 0;
   const acc = (r: number, j: number) => ACC0 + r * V + j;
-  const LOAD = ACC0 + R * V, BIAS = LOAD + 1;
+  // At stride 2 across: LOAD and HI the pair, PERM a tap column out of it, EVEN/ODD its indices.
+  const LOAD = ACC0 + R * V, HI = LOAD + 1, PERM = LOAD + 2, EVEN = LOAD + 3, ODD = LOAD + 4;
+  const BIAS = pairs ? LOAD + 5 : LOAD + 1;
   const free = Array.from({ length: 32 - (BIAS + 1) }, (_, i) => BIAS + 1 + i);
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
   const OUT = def ? free.shift()! : -1;
@@ -138,9 +158,14 @@ export function emitDepthwiseGroup(
     a.emit("mov", rax, qword(rsp, frame.BG));
     v.broadcast(BIAS, rax, 0);
   }
-  // Load masks: the edge vectors' lanes inside x's row, per tap column. They are the same for
-  // every row and tile: the first three distinct ones live in k2, k6, k7 for the whole kernel
-  // (one kmovw per load serialized the loads of a 14-wide image through one opmask).
+  if (pairs) {
+    const lanes = (odd: number) => Int32Array.from({ length: 16 }, (_, l) => 2 * l + odd);
+    a.emit("vmovups", v.r(EVEN), zmmword(a.constant(lanes(0), 64), 0));
+    a.emit("vmovups", v.r(ODD), zmmword(a.constant(lanes(1), 64), 0));
+  }
+  // Load masks: the edge vectors' lanes inside x's row, per load. They are the same for every
+  // row and tile: the first three distinct ones live in k2, k6, k7 for the whole kernel (one
+  // kmovw per load serialized the loads of a 14-wide image through one opmask).
   const maskOf = (ow0: number, kj: number) => {
     const col = ow0 + kj * s.dw - s.pl;
     let mask = 0;
@@ -149,12 +174,21 @@ export function emitDepthwiseGroup(
     }
     return mask;
   };
+  /** Stride 2: the lanes inside x's row of the load at input column `col`. */
+  const rowMask = (col: number) => {
+    let mask = 0;
+    for (let l = 0; l < 16; l++) if (col + l >= 0 && col + l < s.w) mask |= 1 << l;
+    return mask;
+  };
+  /** Stride 2: pair m of output vector ow0 reads columns 2·ow0 − pl + 2m on (taps 2m, 2m + 1). */
+  const pairColumn = (ow0: number, m: number) => 2 * ow0 - s.pl + 2 * m;
   const distinct = new Set<number>();
   for (let ow0 = 0; ow0 < g.ow; ow0 += 16) {
-    for (let kj = 0; kj < s.kw; kj++) {
-      const m = maskOf(ow0, kj);
-      if (m !== 0 && m !== 0xffff) distinct.add(m);
-    }
+    const masks = pairs
+      ? Array.from({ length: Math.ceil(s.kw / 2) }, (_, m) => pairColumn(ow0, m))
+        .flatMap((col) => [rowMask(col), rowMask(col + 16)])
+      : Array.from({ length: s.kw }, (_, kj) => maskOf(ow0, kj));
+    for (const m of masks) if (m !== 0 && m !== 0xffff) distinct.add(m);
   }
   // All in registers when three suffice; else two, and k7 set before each load of the others.
   const statics = new Map<number, number>();
@@ -170,12 +204,13 @@ export function emitDepthwiseGroup(
     a.emit("mov", eax, (1 << tailLanes) - 1);
     a.emit("kmovw", KREG[1], eax);
   }
-  const inRows = R + (s.kh - 1) * s.dh;
-  /** Row pointers of input rows oh0 − pt + q for q < inRows; oh0 in rcx (rows of this tile). */
+  const inRows = (R - 1) * SH + (s.kh - 1) * s.dh + 1;
+  /** Row pointers of input rows oh0·sh − pt + q for q < inRows; oh0 in rcx (rows of this tile). */
   const rowPointers = () => {
     for (let q = 0; q < inRows; q++) {
-      // ih = oh0 − pt + q: valid when 0 ≤ ih < h (unsigned compare), else the zero row.
-      a.emit("lea", rax, qword(rcx, q - s.pt));
+      // ih = oh0·sh − pt + q: valid when 0 ≤ ih < h (unsigned compare), else the zero row.
+      if (SH === 1) a.emit("lea", rax, qword(rcx, q - s.pt));
+      else a.emit("lea", rax, ptr(rcx, q - s.pt, rcx, SH - 1, 8));
       a.emit("imul", ROW_REGS[q], rax, s.w * 4);
       a.emit("add", ROW_REGS[q], rsi);
       a.emit("cmp", rax, s.h);
@@ -188,37 +223,61 @@ export function emitDepthwiseGroup(
     for (let c0 = 0; c0 < g.ow; c0 += V * 16) {
       const nv = Math.min(V, Math.ceil((g.ow - c0) / 16));
       for (let r = 0; r < rows; r++) for (let j = 0; j < nv; j++) v.zero(acc(r, j));
-      // Input row q feeds output row r through kernel row i = (q − r)/dh.
-      for (let q = 0; q < rows + (s.kh - 1) * s.dh; q++) {
+      /** reg = 16 floats of input row q from column `col`, lanes outside `mask` zero. */
+      const load = (reg: number, q: number, col: number, mask: number) => {
+        // No lane inside the row: no access (past the row's end it may leave the mapping).
+        if (mask === 0) return void v.zero(reg);
+        const m = zmmword(ROW_REGS[q], col * 4);
+        if (mask === 0xffff) return void a.emit("vmovups", v.r(reg), m);
+        let k = statics.get(mask);
+        if (k === undefined) {
+          k = 7;
+          a.emit("mov", eax, mask);
+          a.emit("kmovw", KREG[k], eax);
+        }
+        a.emit("vmovups", v.r(reg).k(KREG[k]).z, m);
+      };
+      // Taps in row-major order for each output row: users come in increasing r, and for
+      // one r the loop visits kernel rows in order, columns in order.
+      const fmas = (users: [number, number][], kj: number, j: number, src: number) => {
+        for (const [r, i] of users) {
+          const t = i * s.kw + kj;
+          if (inWeights) a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(src), v.r(W0 + t));
+          else a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(src), dword(rdx, t * 4).b);
+        }
+      };
+      // Input row q feeds output row r through kernel row i = (q − r·sh)/dh.
+      for (let q = 0; q < (rows - 1) * SH + (s.kh - 1) * s.dh + 1; q++) {
+        const users: [number, number][] = [];
+        for (let r = 0; r < rows; r++) {
+          const d = q - r * SH;
+          if (d >= 0 && d % s.dh === 0 && d / s.dh < s.kh) users.push([r, d / s.dh]);
+        }
+        if (users.length === 0) continue;
+        if (pairs) {
+          for (let m = 0; m < Math.ceil(s.kw / 2); m++) {
+            for (let j = 0; j < nv; j++) {
+              const col = pairColumn(c0 + j * 16, m);
+              const lo = rowMask(col), hi = rowMask(col + 16);
+              if (lo === 0 && hi === 0) continue;
+              load(LOAD, q, col, lo);
+              load(HI, q, col + 16, hi);
+              for (let kj = 2 * m; kj < Math.min(2 * m + 2, s.kw); kj++) {
+                a.emit("vmovaps", v.r(PERM), v.r(kj % 2 ? ODD : EVEN));
+                a.emit("vpermi2ps", v.r(PERM), v.r(LOAD), v.r(HI));
+                fmas(users, kj, j, PERM);
+              }
+            }
+          }
+          continue;
+        }
         for (let kj = 0; kj < s.kw; kj++) {
           for (let j = 0; j < nv; j++) {
-            const users: [number, number][] = [];
-            for (let r = 0; r < rows; r++) {
-              const d = q - r;
-              if (d >= 0 && d % s.dh === 0 && d / s.dh < s.kh) users.push([r, d / s.dh]);
-            }
-            if (users.length === 0) continue;
-            const ow0 = c0 + j * 16, col = ow0 + kj * s.dw - s.pl;
+            const ow0 = c0 + j * 16;
             const mask = maskOf(ow0, kj);
             if (mask === 0) continue;
-            const m = zmmword(ROW_REGS[q], col * 4);
-            if (mask === 0xffff) a.emit("vmovups", v.r(LOAD), m);
-            else {
-              let k = statics.get(mask);
-              if (k === undefined) {
-                k = 7;
-                a.emit("mov", eax, mask);
-                a.emit("kmovw", KREG[k], eax);
-              }
-              a.emit("vmovups", v.r(LOAD).k(KREG[k]).z, m);
-            }
-            // Taps in row-major order for each output row: users come in increasing r,
-            // and for one r the loop visits kernel rows in order, columns in order.
-            for (const [r, i] of users) {
-              const t = i * s.kw + kj;
-              if (inWeights) a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(LOAD), v.r(W0 + t));
-              else a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(LOAD), dword(rdx, t * 4).b);
-            }
+            load(LOAD, q, ow0 + kj * s.dw - s.pl, mask);
+            fmas(users, kj, j, LOAD);
           }
         }
       }

@@ -12,7 +12,9 @@ import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
 import {
+  depthwiseBudget,
   depthwiseFits,
+  depthwiseRowsMost,
   depthwiseServes,
   type DepthwiseTile,
   depthwiseTile,
@@ -134,7 +136,7 @@ export function planConv(
     // A part's band may have fewer rows than the chosen tile.
     const t = choice?.depthwise
       ? {
-        rows: Math.max(1, Math.min(choice.depthwise.rows, g.rows, 8 - (s.kh - 1) * s.dh)),
+        rows: Math.max(1, Math.min(choice.depthwise.rows, g.rows, depthwiseRowsMost(s))),
         vectors: choice.depthwise.vectors,
       }
       : auto;
@@ -380,8 +382,8 @@ function rankTiles(
 function depthwiseChoices(s: ConvSpec, plan: ConvPlan, tile: DepthwiseTile): ConvChoice[] {
   const g = convGeometry(s), isa = vecIsa(plan.isa);
   const act = s.activation ? 1 + activationTemps(isa, s.activation) : 0;
-  const taps = s.kh * s.kw, budget = Math.min(16, 30 - (taps <= 9 ? taps : 0) - act);
-  const rowsMost = Math.min(g.rows, 8 - (s.kh - 1) * s.dh);
+  const budget = depthwiseBudget(s, act);
+  const rowsMost = Math.min(g.rows, depthwiseRowsMost(s));
   const out: ConvChoice[] = [];
   for (let v = 1; v <= Math.min(Math.ceil(g.ow / 16), 7); v++) {
     for (let r = 1; r <= rowsMost; r++) {
