@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { InferenceSession, Tensor } from "../mod.ts";
 import { GraphBuilder } from "../tools/onnx_writer.ts";
+import { int, pick, rng } from "./helpers/random.ts";
 
 function model(): Uint8Array {
   const g = new GraphBuilder(13);
@@ -210,3 +211,104 @@ for (const threads of [1, 2]) {
     }
   });
 }
+
+/**
+ * Random graphs of exact ops (Relu, Neg, Abs, Add, Mul, Concat, Split and
+ * Reshape on [1, c, 2, 3] tensors), any value read by several nodes,
+ * concatenated twice or with itself, split and re-concatenated, some made
+ * graph outputs: every output bit for bit against the graph evaluated here,
+ * on 1 and 2 threads, run twice.
+ */
+Deno.test("placement: random graphs of Concat, Split and elementwise ops give the reference's bits", async () => {
+  for (let trial = 0; trial < 60; trial++) {
+    const seed = 0x9a0 + trial;
+    const r = rng(seed);
+    const g = new GraphBuilder(13);
+    const vals: { name: string; c: number; data: Float32Array }[] = [];
+    const x0 = new Float32Array(6 * 3).map(() => int(r, -8, 8) / 4);
+    vals.push({ name: g.input("x", "float32", [1, 3, 2, 3]), c: 3, data: x0 });
+    const shape = g.ints("shape", [1, -1, 6]), back = g.ints("back", [1, -1, 2, 3]);
+    const two = g.weight("two", [1], [2]);
+    const any = () => vals[int(r, 0, vals.length - 1)];
+    for (let n = int(r, 3, 14); n > 0; n--) {
+      const kind = pick(r, ["unary", "binary", "concat", "concat", "split", "reshape"] as const);
+      if (kind === "unary") {
+        const a = any(), op = pick(r, ["Relu", "Neg", "Abs"]);
+        const f = op === "Relu"
+          ? (v: number) => Math.max(v, 0)
+          : op === "Neg"
+          ? (v: number) => -v
+          : Math.abs;
+        vals.push({ name: g.op(op, [a.name]), c: a.c, data: a.data.map(f) });
+      } else if (kind === "binary") {
+        const a = any(), same = vals.filter((v) => v.c === a.c), b = pick(r, same);
+        if (r() < 0.3) {
+          vals.push({ name: g.op("Mul", [a.name, two]), c: a.c, data: a.data.map((v) => v * 2) });
+        } else {
+          vals.push({
+            name: g.op("Add", [a.name, b.name]),
+            c: a.c,
+            data: a.data.map((v, i) => v + b.data[i]),
+          });
+        }
+      } else if (kind === "concat") {
+        const parts = Array.from({ length: int(r, 2, 3) }, any);
+        const data = new Float32Array(parts.reduce((s, p) => s + p.data.length, 0));
+        let at = 0;
+        for (const p of parts) {
+          data.set(p.data, at);
+          at += p.data.length;
+        }
+        const c = parts.reduce((s, p) => s + p.c, 0);
+        vals.push({ name: g.op("Concat", parts.map((p) => p.name), { axis: 1 }), c, data });
+      } else if (kind === "split") {
+        const a = any();
+        if (a.c < 2) continue;
+        const first = int(r, 1, a.c - 1);
+        const outs = g.node(
+          "Split",
+          [a.name, g.ints(`sizes${n}_${trial}`, [first, a.c - first])],
+          2,
+          {
+            axis: 1,
+          },
+        );
+        vals.push({ name: outs[0], c: first, data: a.data.slice(0, first * 6) });
+        vals.push({ name: outs[1], c: a.c - first, data: a.data.slice(first * 6) });
+      } else {
+        // Through a Reshape and back: aliases of the same storage.
+        const a = any();
+        const flat = g.op("Reshape", [a.name, shape]);
+        vals.push({ name: g.op("Reshape", [flat, back]), c: a.c, data: a.data.slice() });
+      }
+    }
+    // Outputs: the last value and a few others (a value that is also concatenated, or split).
+    const outs = new Set([vals.length - 1]);
+    for (let k = int(r, 0, 3); k > 0; k--) outs.add(int(r, 1, vals.length - 1));
+    const names: string[] = [];
+    for (const i of outs) {
+      const name = `out${i}`;
+      g.op("Identity", [vals[i].name], {}, name);
+      g.output(name, "float32", null);
+      names.push(name);
+    }
+    const bytes = g.toBytes();
+    for (const threads of [1, 2]) {
+      const s = await InferenceSession.create(bytes, { intraOpNumThreads: threads });
+      try {
+        for (let run = 0; run < 2; run++) {
+          const got = s.runSync({ x: new Tensor("float32", x0, [1, 3, 2, 3]) });
+          for (const i of outs) {
+            assert.deepEqual(
+              got[`out${i}`].data,
+              vals[i].data,
+              `seed ${seed}, ${threads} thread(s), run ${run}: out${i}`,
+            );
+          }
+        }
+      } finally {
+        s.release();
+      }
+    }
+  }
+});
