@@ -55,7 +55,12 @@ export type { UnaryOp, UnaryParams } from "./src/kernels/unary/mod.ts";
 export type { Activation } from "./src/kernels/unary/read.ts";
 export type { SoftmaxOptions } from "./src/kernels/softmax/mod.ts";
 export type { NormOptions } from "./src/kernels/norm/mod.ts";
-export type { AutoPad, Conv2dOptions, ConvTranspose2dOptions } from "./src/kernels/conv/mod.ts";
+export type {
+  AutoPad,
+  Conv2dOptions,
+  ConvTranspose2dOptions,
+  TensorLayout,
+} from "./src/kernels/conv/mod.ts";
 export { ConvWeights, type ConvWeightsOptions } from "./src/kernels/conv/mod.ts";
 export type { PoolKind, PoolOptions } from "./src/kernels/pool/mod.ts";
 export type { CopyOptions } from "./src/kernels/copy/mod.ts";

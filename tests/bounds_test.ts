@@ -219,6 +219,8 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
             group: o.group,
           });
           j.conv2d(X.view, packed, Y.view, { ...o, bias: B.view, residual: R.view });
+          // NHWC: transposes into the Jit's scratch tensors and back.
+          j.conv2d(X.view, W.view, Y.view, { ...o, residual: R.view, layout: "nhwc" });
         }
         runs++;
       } finally {
@@ -247,7 +249,10 @@ Deno.test("bounds: pooling stays inside x and y, guard pages on both sides", () 
       try {
         X.view.fill(0.5);
         const o = { n: 1, c, h, w, kernel: [kh, kw], strides: [sh, sw], pads };
-        for (const j of [jit, split]) j.pool(kind, X.view, Y.view, o);
+        for (const j of [jit, split]) {
+          j.pool(kind, X.view, Y.view, o);
+          j.pool(kind, X.view, Y.view, { ...o, layout: "nhwc" });
+        }
         runs++;
       } finally {
         X.free();

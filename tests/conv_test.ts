@@ -4,7 +4,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { convReference } from "../src/kernels/conv/mod.ts";
 import { decodeConvKey, readConv } from "../src/kernels/conv/read.ts";
 import { UNARY_OPS } from "../src/kernels/unary/ops.ts";
-import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
+import { convSizes, convSpecOf, randomConv, toNhwc } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -270,7 +270,8 @@ Deno.test("conv2d: bad input throws naming the argument, before any native code 
       RangeError,
     ],
     [{ ...o, activation: "nope" }, /activation/, RangeError],
-    [{ ...o, layout: "nhwc" }, /layout must be "nchw"/, RangeError],
+    [{ ...o, layout: "nwhc" }, /layout must be "nchw" or "nhwc", got string "nwhc"/, RangeError],
+    [{ ...o, layout: 1 }, /layout must be "nchw" or "nhwc", got number 1/, TypeError],
     [{ ...o, n: 0 }, /n must be an integer in \[1, 16777216\], got number 0/, RangeError],
     [{ ...o, c: 2.5 }, /c must be an integer/, RangeError],
     [null, /options must be an object/, TypeError],
@@ -417,4 +418,53 @@ Deno.test({
     }
     assert.ok(wide.stats().keys.every((k) => k.plan!.includes("depthwise")));
   },
+});
+
+Deno.test("conv2d: NHWC x, y and residual give the NCHW call's bits, transposed (every ISA, 1 and 3 threads)", () => {
+  const r = rng(2100);
+  for (const isa of LEVELS) {
+    for (const threads of [1, 3]) {
+      using jit = new Jit({ maxIsa: isa, threads, minPartUs: threads > 1 ? 0 : undefined });
+      for (let t = 0; t < 12; t++) {
+        const o = randomConv(r);
+        const s = convSpecOf(o), sizes = convSizes(s);
+        const oh = sizes.y / (s.n * s.oc), hw = s.h * s.w;
+        const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+        const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+        const bias = new Float32Array(s.oc).map(() => r());
+        const residual = new Float32Array(sizes.y).map(() => r() - 0.5);
+        const activation = pick(r, ["relu", "gelu", undefined] as const);
+        const packed = t % 3 === 2;
+        const wt = packed
+          ? jit.packConvWeights(w, { outChannels: s.oc, c: s.c, kernel: o.kernel, group: o.group })
+          : w;
+        const y = new Float32Array(sizes.y);
+        jit.conv2d(x, wt, y, { ...o, bias, residual, activation });
+        const yh = new Float32Array(sizes.y);
+        jit.conv2d(toNhwc(x, s.n, s.c, hw), wt, yh, {
+          ...o,
+          bias,
+          residual: toNhwc(residual, s.n, s.oc, oh),
+          activation,
+          layout: "nhwc",
+        });
+        assert.equal(
+          firstDifference(yh, toNhwc(y, s.n, s.oc, oh)),
+          -1,
+          `${isa} ${threads} threads ${JSON.stringify(o)}`,
+        );
+      }
+      // y overlapping x is refused in NHWC as in NCHW.
+      const o = { n: 1, c: 2, h: 4, w: 4, outChannels: 2, kernel: [1, 1] };
+      const shared = new Float32Array(64);
+      assert.throws(
+        () =>
+          jit.conv2d(shared.subarray(0, 32), new Float32Array(4), shared.subarray(16, 48), {
+            ...o,
+            layout: "nhwc",
+          }),
+        /conv2d: y overlaps x/,
+      );
+    }
+  }
 });

@@ -4,6 +4,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { poolReference, poolShape } from "../src/kernels/pool/mod.ts";
 import { decodePoolKey, readPool } from "../src/kernels/pool/read.ts";
 import type { PoolSpec } from "../src/kernels/pool/spec.ts";
+import { toNhwc } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -156,7 +157,7 @@ Deno.test("pool: bad input throws naming the argument", () => {
       { n: 1, c: 2, h: 5, w: 5 },
       /y has 18 elements but globalAverage of n×c = 1×2 needs 2/,
     ],
-    ["max", { ...o, layout: "nhwc" }, /layout must be "nchw"/],
+    ["max", { ...o, layout: "NHWC" }, /layout must be "nchw" or "nhwc", got string "NHWC"/],
   ];
   for (const [kind, opts, message] of bad) {
     assert.throws(() => jit.pool(kind as never, x, y, opts as never), (e: Error) => {
@@ -276,4 +277,41 @@ Deno.test({
     const inPlace = wide.stats().keys.filter((k) => k.plan!.includes("average in place")).length;
     assert.ok(inPlace >= 60, `only ${inPlace} configurations averaged in place`);
   },
+});
+
+Deno.test("pool: NHWC x and y give the NCHW call's bits, transposed (every ISA, 1 and 3 threads)", () => {
+  const r = rng(2200);
+  for (const isa of LEVELS) {
+    for (const threads of [1, 3]) {
+      using jit = new Jit({ maxIsa: isa, threads, minPartUs: threads > 1 ? 0 : undefined });
+      for (let t = 0; t < 16; t++) {
+        const kind = pick(r, ["max", "average", "globalMax", "globalAverage"] as const);
+        const global = kind === "globalMax" || kind === "globalAverage";
+        const kh = int(r, 1, 3), kw = int(r, 1, 3), sh = int(r, 1, 2), sw = int(r, 1, 2);
+        const n = int(r, 1, 2), c = int(r, 1, 20), h = int(r, kh, 12), w = int(r, kw, 40);
+        const o = global ? { n, c, h, w } : {
+          n,
+          c,
+          h,
+          w,
+          kernel: [kh, kw],
+          strides: [sh, sw],
+          pads: [0, int(r, 0, kw - 1), int(r, 0, kh - 1), 0],
+        };
+        const oh = global ? 1 : Math.floor((h + o.pads![2] - kh) / sh) + 1;
+        const ow = global ? 1 : Math.floor((w + o.pads![1] - kw) / sw) + 1;
+        const x = new Float32Array(n * c * h * w).map(() => r() * 2 - 1);
+        x[int(r, 0, x.length - 1)] = NaN;
+        const y = new Float32Array(n * c * oh * ow), yh = y.slice();
+        jit.pool(kind, x, y, o);
+        jit.pool(kind, toNhwc(x, n, c, h * w), yh, { ...o, layout: "nhwc" });
+        const want = toNhwc(y, n, c, oh * ow);
+        for (let i = 0; i < y.length; i++) {
+          if (!Object.is(yh[i], want[i])) {
+            assert.fail(`${isa} ${threads} threads ${kind} ${JSON.stringify(o)}: element ${i}`);
+          }
+        }
+      }
+    }
+  }
 });

@@ -287,7 +287,7 @@ Deno.test("runtime: steady-state calls of every family allocate nothing (1,000,0
   for (const [name, grew] of Object.entries(r.steady)) {
     assert.ok(grew < 64 << 10, `${name}: heap grew by ${grew} bytes in steady state`);
   }
-  assert.equal(Object.keys(r.steady).length, 19);
+  assert.equal(Object.keys(r.steady).length, 21);
 });
 
 Deno.test("runtime: changing any single field of a call selects a different kernel", () => {

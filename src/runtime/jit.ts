@@ -48,6 +48,7 @@ import {
   type ConvWeightsOptions,
   readConv,
   readConvTranspose,
+  readLayout,
 } from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
@@ -59,7 +60,7 @@ import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
 import { viewAddress } from "../native/memory.ts";
 import { affinityCpus } from "../native/pool.ts";
 import { MAX_WORKERS } from "../native/pool_code.ts";
-import { describe } from "../typed.ts";
+import { describe, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
 import {
   DEFAULT_CACHE_BYTES,
   DEFAULT_CACHE_CAPACITY,
@@ -509,7 +510,9 @@ export class Jit {
    * shape outChannels × c/group × kh × kw, with ONNX's strides, pads (or
    * autoPad), dilations and groups. The bias, the residual (y's shape, a
    * ResNet shortcut) and the activation are applied in registers before y
-   * is stored. y may not overlap any input.
+   * is stored. y may not overlap any input. With `layout: "nhwc"`, x, y and
+   * the residual are NHWC: transposed to NCHW and back around the NCHW
+   * kernels (the same bits; the transposes cost memory passes).
    *
    * @example
    * ```ts
@@ -536,6 +539,7 @@ export class Jit {
     const ops = this.#convOperands;
     readConv(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "conv2d", false);
+    if (readLayout("conv2d", options.layout)) return this.#conv2dNhwc(x, w, wv, y, options);
     rt.key[CONV_W_LANES_SLOT] = packed !== null ? packed.lanes : 0;
     rt.operand(CONV, 2, ops[0] ?? ABSENT);
     rt.operand(CONV, 3, ops[1] ?? ABSENT);
@@ -546,8 +550,8 @@ export class Jit {
   /**
    * ONNX MaxPool / AveragePool (with kernel, strides, pads or autoPad,
    * dilations, ceilMode, countIncludePad) and GlobalMaxPool /
-   * GlobalAveragePool on NCHW tensors; global kinds write n×c values. Max
-   * propagates NaN.
+   * GlobalAveragePool on NCHW tensors (or NHWC with `layout: "nhwc"`, as
+   * {@link conv2d}); global kinds write n×c values. Max propagates NaN.
    *
    * @example
    * ```ts
@@ -562,7 +566,9 @@ export class Jit {
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     rt.operand(POOL, 0, x);
     rt.operand(POOL, 1, y);
-    if (readPool(kind, x, y, options, rt.key, rt.extents)) return rt.run(POOL_ID);
+    const kernel = readPool(kind, x, y, options, rt.key, rt.extents);
+    if (readLayout("pool", options.layout)) return this.#poolNhwc(kind, x, y, options);
+    if (kernel) return rt.run(POOL_ID);
     // Global pooling: a reduction over each plane (the shape as validated, options read once).
     const rows = this.#globalRows;
     rows.rows = rt.key[2];
@@ -659,6 +665,121 @@ export class Jit {
     rt.operand(COPY, 1, y);
     if (readCopy(x, y, options, rt.key, rt.extents)) rt.run(COPY_ID);
   }
+
+  /**
+   * conv2d on NHWC x, y and residual (validated as NCHW: the same sizes):
+   * x and the residual transposed to NCHW scratch tensors, the NCHW call,
+   * its y transposed back; every step an exact copy, so the bits are the
+   * NCHW call's. y may not overlap an input here either.
+   */
+  #conv2dNhwc(
+    x: Float32Array,
+    w: Float32Array | ConvWeights,
+    wv: Float32Array,
+    y: Float32Array,
+    o: Conv2dOptions,
+  ): void {
+    const k = this.#rt.key, ops = this.#convOperands;
+    const bias = ops[0], residual = ops[1];
+    ops[0] = ops[1] = undefined;
+    const n = k[1], c = k[2], oc = k[5], plane = k[3] * k[4], ny = viewLength(y);
+    const planeY = ny / (n * oc);
+    disjoint("conv2d", y, "x", x);
+    disjoint("conv2d", y, "w", wv);
+    disjoint("conv2d", y, "bias", bias);
+    disjoint("conv2d", y, "residual", residual);
+    // The NCHW call's options from the validated key (autoPad resolved into pads).
+    const q = this.#nchwConv;
+    q.n = n, q.c = c, q.h = k[3], q.w = k[4], q.outChannels = oc, q.group = k[16];
+    // Slots 6-15: kernel, strides, dilations, pads (q's arrays).
+    const I = this.#nchwInts;
+    I[0][0] = k[6],
+      I[0][1] = k[7],
+      I[1][0] = k[8],
+      I[1][1] = k[9],
+      I[2][0] = k[10],
+      I[2][1] = k[11];
+    for (let i = 0; i < 4; i++) I[3][i] = k[12 + i];
+    q.bias = bias, q.activation = o.activation;
+    const X = this.#scratchOf(0, n * c * plane), Y = this.#scratchOf(1, ny);
+    this.#transpose(x, X, n, plane, c);
+    if (residual) this.#transpose(residual, q.residual = this.#scratchOf(2, ny), n, planeY, oc);
+    else q.residual = undefined;
+    this.conv2d(X, w, Y, q);
+    this.#transpose(Y, y, n, oc, planeY);
+  }
+
+  /** pool on NHWC x and y, as conv2d's: x transposed to NCHW, the NCHW call, y back. */
+  #poolNhwc(kind: PoolKind, x: Float32Array, y: Float32Array, o: PoolOptions): void {
+    const n = o.n, c = o.c, plane = viewLength(x) / (n * c), ny = viewLength(y);
+    disjoint("pool", y, "x", x);
+    // The NCHW call re-reads and re-validates these (a changed getter fails there).
+    const q = this.#nchwPool;
+    q.n = n, q.c = c, q.h = o.h, q.w = o.w, q.kernel = o.kernel, q.strides = o.strides;
+    q.pads = o.pads, q.autoPad = o.autoPad, q.dilations = o.dilations, q.ceilMode = o.ceilMode;
+    q.countIncludePad = o.countIncludePad;
+    const X = this.#scratchOf(0, n * c * plane);
+    this.#transpose(x, X, n, plane, c);
+    // Global kinds write n×c values: the same order in both layouts.
+    if (kind === "globalMax" || kind === "globalAverage") return this.pool(kind, X, y, q);
+    const Y = this.#scratchOf(1, ny);
+    this.pool(kind, X, Y, q);
+    this.#transpose(Y, y, n, c, ny / (n * c));
+  }
+
+  /**
+   * y[i][b][a] = x[i][a][b] for n images of rows × cols (NHWC → NCHW is
+   * rows = positions, cols = channels; NCHW → NHWC the other way round).
+   */
+  #transpose(x: Float32Array, y: Float32Array, n: number, rows: number, cols: number): void {
+    const t = this.#transposeOptions, image = rows * cols;
+    t.dims[0] = n, t.dims[1] = cols, t.dims[2] = rows;
+    t.xStrides[0] = image, t.xStrides[1] = 1, t.xStrides[2] = cols;
+    t.yStrides[0] = image, t.yStrides[1] = rows, t.yStrides[2] = 1;
+    this.copy(x, y, t);
+  }
+
+  /**
+   * Scratch tensor `i` (NHWC calls' NCHW x, y, residual) of `count`
+   * elements: grown when too short (the old one kept: a recorded call list
+   * may still hold it), its view of that length reused while the length
+   * stays the same.
+   */
+  #scratchOf(i: number, count: number): Float32Array {
+    let buf = this.#scratch[i];
+    if (buf.length < count) {
+      if (buf.length > 0) this.#outgrown.push(buf);
+      buf = this.#scratch[i] = new Float32Array(Math.max(count, 2 * buf.length));
+      this.#scratchViews[i] = buf;
+    }
+    const view = this.#scratchViews[i];
+    if (view.length === count && view.buffer === buf.buffer) return view;
+    return this.#scratchViews[i] = buf.subarray(0, count);
+  }
+
+  readonly #scratch: Float32Array[] = [0, 0, 0].map(() => new Float32Array(0));
+  readonly #scratchViews: Float32Array[] = [...this.#scratch];
+  readonly #outgrown: Float32Array[] = [];
+  /** The NCHW call's kernel, strides, dilations and pads (conv2d key slots 6-15). */
+  readonly #nchwInts: number[][] = [[1, 1], [1, 1], [1, 1], [0, 0, 0, 0]];
+  readonly #nchwConv: Conv2dOptions = {
+    n: 1,
+    c: 1,
+    h: 1,
+    w: 1,
+    outChannels: 1,
+    kernel: this.#nchwInts[0],
+    strides: this.#nchwInts[1],
+    dilations: this.#nchwInts[2],
+    pads: this.#nchwInts[3],
+  };
+
+  readonly #nchwPool: PoolOptions = { n: 1, c: 1, h: 1, w: 1 };
+  readonly #transposeOptions: { dims: number[]; xStrides: number[]; yStrides: number[] } = {
+    dims: [0, 0, 0],
+    xStrides: [0, 0, 0],
+    yStrides: [0, 0, 0],
+  };
 
   readonly #bnOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined, undefined];
   readonly #convOperands: (Float32Array | undefined)[] = [undefined, undefined];
@@ -862,5 +983,20 @@ export class Jit {
   /** Same as {@link close}. */
   [Symbol.dispose](): void {
     this.close();
+  }
+}
+
+/**
+ * Throws a RangeError when y shares a byte with the input `x` (if given), as
+ * the runtime's check does for a kernel's operands.
+ */
+function disjoint(who: string, y: Float32Array, name: string, x: Float32Array | undefined): void {
+  if (x === undefined || viewBuffer(x) !== viewBuffer(y)) return;
+  const from = viewByteOffset(y), to = from + 4 * viewLength(y);
+  const a = viewByteOffset(x), b = a + 4 * viewLength(x);
+  if (a < to && from < b) {
+    throw new RangeError(
+      `${who}: y overlaps ${name} (bytes [${from}, ${to}) and [${a}, ${b}) of one buffer); ${who} does not compute in place, pass a separate y`,
+    );
   }
 }

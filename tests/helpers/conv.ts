@@ -91,3 +91,14 @@ export function convSizes(s: ConvSpec): { x: number; w: number; y: number } {
     y: s.n * s.oc * s.rowEnd * outW(s),
   };
 }
+
+/** An NCHW tensor of n images × c planes of `plane` elements, as NHWC. */
+export function toNhwc(x: Float32Array, n: number, c: number, plane: number): Float32Array {
+  const y = new Float32Array(x.length);
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      for (let p = 0; p < plane; p++) y[(b * plane + p) * c + ch] = x[(b * c + ch) * plane + p];
+    }
+  }
+  return y;
+}

@@ -10,7 +10,13 @@ export {
   readConvTranspose,
 } from "./read_transpose.ts";
 export type { AutoPad } from "../attributes.ts";
-export { type Conv2dOptions, CONV_W_LANES_SLOT, readConv } from "./read.ts";
+export {
+  type Conv2dOptions,
+  CONV_W_LANES_SLOT,
+  readConv,
+  readLayout,
+  type TensorLayout,
+} from "./read.ts";
 export { type ConvSpec, outHeight, outWidth } from "./spec.ts";
 export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";

@@ -15,6 +15,8 @@ import {
   MAX_CONV_PLANE,
   MAX_CONV_TENSOR,
   MAX_CONV_WINDOW,
+  readLayout,
+  type TensorLayout,
 } from "../conv/read.ts";
 import { poolOut, type PoolSpec } from "./spec.ts";
 
@@ -45,8 +47,8 @@ export interface PoolOptions {
   ceilMode?: boolean;
   /** AveragePool: padded positions count in the divisor. Default false. */
   countIncludePad?: boolean;
-  /** Layout of x and y. Only "nchw" today. */
-  layout?: "nchw";
+  /** Layout of x and y: "nchw" (ONNX's, the default) or "nhwc" (see conv2d's). */
+  layout?: TensorLayout;
 }
 
 /** Names of the pool key slots after the family slot. */
@@ -108,9 +110,7 @@ export function readPool(
   const c = readInt(W, "c", o.c, 1, MAX_CONV_DIMENSION);
   const h = readInt(W, "h", o.h, 1, MAX_CONV_DIMENSION);
   const w = readInt(W, "w", o.w, 1, MAX_CONV_DIMENSION);
-  if (o.layout !== undefined && o.layout !== "nchw") {
-    fail(W, `layout must be "nchw", got ${describe(o.layout)} ("nhwc" is not built yet)`, "range");
-  }
+  readLayout(W, o.layout);
   const planes = n * c;
   if (h * w > MAX_CONV_PLANE || planes * h * w > MAX_CONV_TENSOR) {
     fail(W, `x of ${n}×${c}×${h}×${w} is beyond the supported size`, "range");
