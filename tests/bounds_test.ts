@@ -219,8 +219,15 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
             group: o.group,
           });
           j.conv2d(X.view, packed, Y.view, { ...o, bias: B.view, residual: R.view });
-          // NHWC: transposes into the Jit's scratch tensors and back.
+          // NHWC: transposes into the Jit's scratch tensors and back; with packed weights the
+          // channel-vector kernel computes it as it is (AVX-512, one group).
           j.conv2d(X.view, W.view, Y.view, { ...o, residual: R.view, layout: "nhwc" });
+          j.conv2d(X.view, packed, Y.view, {
+            ...o,
+            bias: B.view,
+            residual: R.view,
+            layout: "nhwc",
+          });
         }
         runs++;
       } finally {

@@ -468,3 +468,66 @@ Deno.test("conv2d: NHWC x, y and residual give the NCHW call's bits, transposed 
     }
   }
 });
+
+Deno.test({
+  name:
+    "conv2d: NHWC on the channel-vector kernel (AVX-512, packed weights) gives the NCHW call's bits",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const r = rng(2300);
+    // Whole rows, pieces of rows, strides, a partial vector of channels, 1×1, many channels
+    // on a small image (parts over channels), batches.
+    const shapes = [
+      [1, 16, 7, 7, 32, 3, 1, 1],
+      [2, 20, 9, 30, 40, 3, 1, 1],
+      [1, 64, 14, 14, 64, 1, 1, 0],
+      [1, 8, 15, 17, 24, 3, 2, 1],
+      [1, 33, 5, 5, 17, 5, 1, 2],
+      [1, 256, 7, 7, 256, 3, 1, 1],
+    ];
+    for (const threads of [1, 3]) {
+      using jit = new Jit({ threads, minPartUs: threads > 1 ? 0 : undefined, maxIsa: "avx512" });
+      for (const [n, c, h, w, oc, k, s, p] of shapes) {
+        const oh = Math.floor((h + 2 * p - k) / s) + 1, ow = Math.floor((w + 2 * p - k) / s) + 1;
+        const ny = n * oc * oh * ow;
+        const x = new Float32Array(n * c * h * w).map(() => r() * 2 - 1);
+        const wt = new Float32Array(oc * c * k * k).map(() => r() - 0.5);
+        const bias = new Float32Array(oc).map(() => r());
+        const residual = new Float32Array(ny).map(() => r() - 0.5);
+        const packed = jit.packConvWeights(wt, { outChannels: oc, c, kernel: [k, k] });
+        const o = {
+          n,
+          c,
+          h,
+          w,
+          outChannels: oc,
+          kernel: [k, k],
+          strides: [s, s],
+          pads: [p, p, p, p],
+          bias,
+          residual,
+          activation: pick(r, ["gelu", "relu", undefined] as const),
+        };
+        const y = new Float32Array(ny), yh = new Float32Array(ny);
+        jit.conv2d(x, packed, y, o);
+        jit.conv2d(toNhwc(x, n, c, h * w), packed, yh, {
+          ...o,
+          residual: toNhwc(residual, n, oc, oh * ow),
+          layout: "nhwc",
+        });
+        assert.equal(
+          firstDifference(yh, toNhwc(y, n, oc, oh * ow)),
+          -1,
+          `${threads} threads ${n},${c},${h},${w},${oc},${k},${s}`,
+        );
+      }
+      const keys = jit.stats().keys.filter((key) => key.key.endsWith("nhwc"));
+      assert.equal(keys.length, shapes.length, "every NHWC call keyed as such");
+      assert.ok(
+        keys.every((key) => /channel vectors.*NHWC/.test(key.plan!)),
+        "on the channel-vector kernel",
+      );
+      if (threads > 1) assert.ok(keys.some((key) => key.parts > 1), "no NHWC call was split");
+    }
+  },
+});

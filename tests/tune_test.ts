@@ -171,6 +171,18 @@ const CONV_SHAPES = [
   { n: 1, c: 260, h: 6, w: 9, outChannels: 24, kernel: [1, 1] },
   { n: 1, c: 24, h: 7, w: 7, outChannels: 40, kernel: [3, 3], pads: [1, 1, 1, 1], packed: true },
   { n: 1, c: 20, h: 9, w: 30, outChannels: 36, kernel: [3, 3], pads: [1, 1, 1, 1], packed: true },
+  // NHWC: on the channel-vector kernel at AVX-512 (its tiles and splits), transposed elsewhere.
+  {
+    n: 1,
+    c: 20,
+    h: 9,
+    w: 30,
+    outChannels: 36,
+    kernel: [3, 3],
+    pads: [1, 1, 1, 1],
+    packed: true,
+    layout: "nhwc" as const,
+  },
 ];
 
 for (const isa of LEVELS) {

@@ -40,6 +40,7 @@ import { BATCHNORM, type BatchNormOptions, readBatchNorm } from "../kernels/batc
 import {
   CONV,
   type Conv2dOptions,
+  CONV_NHWC_SLOT,
   CONV_TRANSPOSE,
   CONV_TRANSPOSE_W_LANES_SLOT,
   CONV_W_LANES_SLOT,
@@ -539,8 +540,16 @@ export class Jit {
     const ops = this.#convOperands;
     readConv(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "conv2d", false);
-    if (readLayout("conv2d", options.layout)) return this.#conv2dNhwc(x, w, wv, y, options);
     rt.key[CONV_W_LANES_SLOT] = packed !== null ? packed.lanes : 0;
+    if (readLayout("conv2d", options.layout)) {
+      // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
+      // group); other calls go through NCHW.
+      const wide = this.isa === "avx512" || this.isa === "amx";
+      if (!wide || packed === null || packed.lanes === 0 || rt.key[16] !== 1) {
+        return this.#conv2dNhwc(x, w, wv, y, options);
+      }
+      rt.key[CONV_NHWC_SLOT] = 1;
+    }
     rt.operand(CONV, 2, ops[0] ?? ABSENT);
     rt.operand(CONV, 3, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;

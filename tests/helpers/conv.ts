@@ -79,6 +79,7 @@ export function convSpecOf(o: Conv2dOptions): ConvSpec {
     flip: false,
     cTotal: o.c,
     ocTotal: o.outChannels,
+    nhwc: false,
     wLanes: 0,
   };
 }

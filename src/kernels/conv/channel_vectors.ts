@@ -218,6 +218,10 @@ export function emitChannelVectorGroup(
 ): void {
   const a = v.a;
   const L = CV_LANES, k = g.cg * s.kh * s.kw, planeY = g.oh * g.ow * 4;
+  // Elements between positions of x and of y, and bytes between input channels of x:
+  // NCHW 1, 1, a plane; NHWC every channel of a position, then the next channel.
+  const posX = s.nhwc ? s.cTotal : 1, posY = s.nhwc ? s.ocTotal : 1;
+  const channelX = s.nhwc ? 4 : s.h * s.w * 4;
   const zero = a.constant(new Uint8Array(64), 64);
   addImmediate(a, "add", qword(rsp, F.WB), channelVectorOffset(s));
   const whole = t.rows > 1 || t.width === g.ow;
@@ -249,8 +253,8 @@ export function emitChannelVectorGroup(
       a.emit("mov", qword(rsp, F.NEXTW), rax);
     }
     const nextRows = (n: number) => {
-      addImmediate(a, "add", qword(rsp, F.RUNY), n * g.ow * 4);
-      addImmediate(a, "add", qword(rsp, F.RUNR), n * g.ow * 4);
+      addImmediate(a, "add", qword(rsp, F.RUNY), n * g.ow * posY * 4);
+      addImmediate(a, "add", qword(rsp, F.RUNR), n * g.ow * posY * 4);
     };
     for (let i = 0; i < tiles.length;) {
       const [r0, n, ok] = tiles[i];
@@ -267,19 +271,19 @@ export function emitChannelVectorGroup(
       let j = i;
       while (j < tiles.length && tiles[j][2] && tiles[j][1] === n) j++;
       a.emit("mov", rax, qword(rsp, F.XG));
-      addImmediate(a, "add", rax, (r0 * s.sh - s.pt) * s.w * 4);
+      addImmediate(a, "add", rax, (r0 * s.sh - s.pt) * s.w * posX * 4);
       a.emit("mov", qword(rsp, F.RUNB), rax);
       frameLoop(a, F.RUN, j - i, () => {
         rowTiles(r0, n, r0 * s.sh - s.pt, vectors, channels);
-        addImmediate(a, "add", qword(rsp, F.RUNB), n * s.sh * s.w * 4);
+        addImmediate(a, "add", qword(rsp, F.RUNB), n * s.sh * s.w * posX * 4);
         nextRows(n);
       });
       i = j;
     }
     addImmediate(a, "add", qword(rsp, F.WB), vectors * k * L * 4);
     addImmediate(a, "add", qword(rsp, F.BB), vectors * L * 4);
-    addImmediate(a, "add", qword(rsp, F.YB), vectors * L * planeY);
-    addImmediate(a, "add", qword(rsp, F.RB), vectors * L * planeY);
+    addImmediate(a, "add", qword(rsp, F.YB), vectors * L * (s.nhwc ? 4 : planeY));
+    addImmediate(a, "add", qword(rsp, F.RB), vectors * L * (s.nhwc ? 4 : planeY));
   };
   const per = t.vectors * L, rest = g.ocg % per;
   frameLoop(a, F.BLK, Math.floor(g.ocg / per), () => block(t.vectors, per));
@@ -296,7 +300,7 @@ export function emitChannelVectorGroup(
         const i = Math.floor(tap / s.kw), j = tap % s.kw;
         const ih = oh * s.sh + i * s.dh - s.pt, iw = ow * s.sw + j * s.dw - s.pl;
         if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) return null;
-        return ((ih - base) * s.w + iw) * 4;
+        return ((ih - base) * s.w + iw) * posX * 4;
       });
     if (whole) {
       const offs: (number | null)[][] = [];
@@ -344,10 +348,11 @@ export function emitChannelVectorGroup(
       addImmediate(a, "add", r9, nextStep);
     }
     addImmediate(a, "add", rsi, taps.length * L * 4);
-    addImmediate(a, "add", rdx, s.h * s.w * 4);
+    addImmediate(a, "add", rdx, channelX);
     a.emit("dec", rax);
     a.emit("jnz", top);
     if (nextStep) a.emit("mov", qword(rsp, F.NEXTW), r9);
+    if (s.nhwc) return storeRows(P, col, vectors, channels);
     // The second vector waits in the frame while the first is transposed and stored.
     if (vectors === 2) { for (let p = 0; p < P; p++) v.store(rsp, F.SPILL + p * 64, acc(p, 1)); }
     const tail = P < L ? v.tail(P, 1) : undefined;
@@ -366,6 +371,48 @@ export function emitChannelVectorGroup(
           out: outReg,
           free,
         });
+      }
+    }
+  }
+
+  /**
+   * NHWC: each accumulator is 16 channels of one position, a piece of y's
+   * row for that position: bias (a vector of channels), residual and
+   * activation, then stored as it is (no transpose). The second vector's
+   * accumulators wait in the frame, so the first's are stored with 18
+   * registers free.
+   */
+  function storeRows(P: number, col: number, vectors: number, channels: number): void {
+    const acc = (p: number, vi: number) => vi * P + p;
+    if (vectors === 2) { for (let p = 0; p < P; p++) v.store(rsp, F.SPILL + p * 64, acc(p, 1)); }
+    a.emit("mov", r11, qword(rsp, F.RUNY));
+    a.emit("mov", r10, qword(rsp, F.RUNR));
+    a.emit("mov", rbp, qword(rsp, F.BB));
+    const free = Array.from({ length: 32 - P }, (_, i) => P + i);
+    const BIAS = free.shift()!, RES = free.shift()!, OUT = free.shift()!, X = free.shift()!;
+    for (let vi = 0; vi < vectors; vi++) {
+      const lanes = Math.min(L, channels - vi * L);
+      const tail = lanes < L ? v.tail(lanes, 1) : undefined;
+      if (s.bias) v.load(BIAS, rbp, vi * L * 4, tail);
+      for (let p = 0; p < P; p++) {
+        let x = acc(p, vi);
+        if (vi === 1) {
+          v.load(X, rsp, F.SPILL + p * 64);
+          x = X;
+        }
+        const at = (col + p) * posY * 4 + vi * L * 4;
+        if (s.bias) v.add(x, x, BIAS);
+        if (s.residual) {
+          v.load(RES, r10, at, tail);
+          v.add(x, x, RES);
+        }
+        let r = x;
+        if (s.activation) {
+          const def = UNARY_OPS[s.activation.op];
+          def.emit(new Lanes(v, free, [2, 3, 4]), OUT, x, s.activation.params);
+          r = OUT;
+        }
+        v.store(r11, at, r, tail);
       }
     }
   }

@@ -128,7 +128,8 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
   const byChannels = chosen === undefined ? weights > planes : chosen === "channels";
   if (s.group === 1 && !s.flip && byChannels && s.oc >= 2 * plan.mr) {
     return split(s.oc, plan.mr)?.map((r) => {
-      const y = r.start * planeY;
+      // NHWC: a part's channels are a column range of every position's row.
+      const y = s.nhwc ? 4 * r.start : r.start * planeY;
       // The channel-vector copy of w serves a part only from the start of one of its blocks.
       const wLanes = s.wLanes && r.start % s.wLanes === 0 ? s.wLanes : 0;
       return part({ ...s, oc: r.count, wLanes }, [

@@ -138,7 +138,7 @@ export function generateConv(
     a.emit("mov", qword(rsp, at), rax);
   }
   // A band starts rowStart rows into y and the residual; x read as is, as far into x.
-  const yBand = s.rowStart * g.ow * 4;
+  const yBand = s.rowStart * g.ow * 4 * (s.nhwc ? s.ocTotal : 1);
   if (yBand) {
     addImmediate(a, "add", qword(rsp, F.Y), yBand);
     addImmediate(a, "add", qword(rsp, F.R), yBand);

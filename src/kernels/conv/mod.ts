@@ -12,6 +12,7 @@ export {
 export type { AutoPad } from "../attributes.ts";
 export {
   type Conv2dOptions,
+  CONV_NHWC_SLOT,
   CONV_W_LANES_SLOT,
   readConv,
   readLayout,

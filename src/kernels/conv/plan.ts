@@ -24,6 +24,7 @@ import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { PHASE_POSITIONS, phasesServe } from "./transpose_phases.ts";
 import {
   channelVectorCycles,
+  channelVectorPositions,
   channelVectorsServe,
   type ChannelVectorTile,
   channelVectorTile,
@@ -186,9 +187,17 @@ export function planConv(
       phases: false,
       description: `${level} channel vectors ${
         t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
-      } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}`,
+      } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}${
+        s.nhwc ? ", NHWC" : ""
+      }`,
     });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
+  // NHWC: the channel-vector kernel's vectors of output channels are its rows; no other kernel
+  // reads or writes it (jit.conv2d keys NHWC as such only where this one serves).
+  if (s.nhwc) {
+    if (!cvServes) throw new Error("conv2d: NHWC is computed by the channel-vector kernel only");
+    return cvPlan(nhwcTile(s, g));
+  }
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2).
   if (phasesServe(s, isa) && (choice === undefined || choice.phases === true)) {
     return inPlace({
@@ -375,6 +384,28 @@ function rankTiles(
 }
 
 /**
+ * The channel-vector tile for NHWC: each k step broadcasts one element of
+ * every position of the tile, positions c·4 bytes apart, so their lines
+ * fall in L1 sets 64 / gcd(c/16, 64) apart: at 1024 channels all in one set,
+ * where 14 positions outnumber its 12 ways and evict each other every step
+ * (1×1 1024→256 on 14²: 1.62× the NCHW call's time with 14 positions, Zen
+ * 5). At most 8 positions per set.
+ */
+function nhwcTile(s: ConvSpec, g: ConvGeometry): ChannelVectorTile {
+  const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
+  const sets = s.cTotal % 16 === 0 ? 64 / gcd((s.cTotal / 16) % 64 || 64, 64) : 64;
+  const t = channelVectorTile(g);
+  const most = 8 * sets;
+  return t.width > most || t.rows * t.width > most
+    ? channelVectorTile(
+      g,
+      t.vectors,
+      Math.max(1, Math.min(most, channelVectorPositions(t.vectors))),
+    )
+    : t;
+}
+
+/**
  * Tier 2's depthwise choices: tiles of rows × vectors that fit the planner's
  * register budget (accumulators beside the weights, a load, a bias and the
  * activation's registers), the planner's own left out.
@@ -443,6 +474,7 @@ export function convChoices(
       cvs.push({ mode: "runs", mr: CV_LANES * t.vectors, ng: 1, l2: plan.l2, cv: t });
     }
   }
+  if (s.nhwc) return [...splits, ...cvs]; // no other kernel computes NHWC
   const work = g.cg * s.kh * s.kw;
   const pitched = g.wq > g.ow;
   const modes: { mode: ConvStoreMode; segments: number; run: number }[] = [

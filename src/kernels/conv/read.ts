@@ -74,10 +74,17 @@ export const CONV_KEY_FIELDS = [
   "activationP0",
   "activationP1",
   "wLanes",
+  "nhwc",
 ] as const;
 
 /** The key slot of the packed weights' channel-vector lanes (0: none), written by jit.conv2d. */
 export const CONV_W_LANES_SLOT = 22;
+
+/**
+ * The key slot of an NHWC call computed as such (1; jit.conv2d writes it
+ * where the channel-vector kernel serves), else 0.
+ */
+export const CONV_NHWC_SLOT = 23;
 
 /** Largest n, c, h, w or outChannels. */
 export const MAX_CONV_DIMENSION = 1 << 24;
@@ -177,6 +184,7 @@ export function readConv(
   );
   readEpilogue(W, o, oc, ny, key, 17, ops);
   readLayout(W, o.layout);
+  key[CONV_NHWC_SLOT] = 0; // jit.conv2d sets it where the NHWC call runs as such
   extents[2] = key[17] ? 4 * oc : 0;
   extents[3] = key[18] ? 4 * ny : 0;
 }
@@ -336,6 +344,7 @@ export function decodeConvKey(key: Int32Array): ConvSpec {
     ocTotal: key[5],
     // Written by jit.conv2d after the read (packed weights' layouts); absent in shorter keys.
     wLanes: key[CONV_W_LANES_SLOT] | 0,
+    nhwc: key[CONV_NHWC_SLOT] === 1,
   };
   s.rowEnd = outHeight(s);
   return s;
@@ -360,5 +369,5 @@ export function describeConv(s: ConvSpec): string {
   const up = s.uh > 1 || s.uw > 1 ? ` up${s.uh}×${s.uw}` : "";
   return `${op} ${s.n}×${s.c}×${s.h}×${s.w} → ${s.oc}×${oh}×${ow} k${s.kh}×${s.kw}${up}${stride}${dil}${pads}${grp}${
     s.bias ? " +bias" : ""
-  }${s.residual ? " +residual" : ""}${act}${band}`;
+  }${s.residual ? " +residual" : ""}${act}${band}${s.nhwc ? " nhwc" : ""}`;
 }

@@ -205,6 +205,7 @@ export function decodeConvTransposeKey(key: Int32Array): ConvSpec {
     flip: true,
     cTotal: key[2],
     ocTotal: key[5],
+    nhwc: false,
     wLanes: key[CONV_TRANSPOSE_W_LANES_SLOT] | 0,
   };
   s.rowEnd = outHeight(s);

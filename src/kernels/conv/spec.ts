@@ -61,6 +61,12 @@ export interface ConvSpec {
    * (packed weights, see weights.ts), or 0 when w is only ONNX's layout.
    */
   wLanes: number;
+  /**
+   * x, y and the residual are NHWC (channels innermost): only the
+   * channel-vector kernel computes it (its vectors of output channels are
+   * NHWC's rows), others plan NCHW.
+   */
+  nhwc: boolean;
 }
 
 /** Argument block slots (operand order). */

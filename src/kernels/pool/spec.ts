@@ -95,6 +95,7 @@ export function windowSpec(s: PoolSpec): ConvSpec {
     flip: false,
     cTotal: 1,
     ocTotal: 1,
+    nhwc: false,
     wLanes: 0,
   };
 }
