@@ -170,6 +170,9 @@ export interface ConvRow {
   dnnlLayout: string | null;
   vsNchw: number | null;
   vsPreferred: number | null;
+  /** Ours given and giving NHWC (oneDNN's plain layout), and its ratio to oneDNN's best. */
+  oursNhwcUs: number | null;
+  vsPreferredNhwc: number | null;
   /** Ours tuned (tier 2, with --tune) and its plan. */
   tunedUs?: number;
   tunedPlan?: string;
@@ -230,7 +233,7 @@ export function compareConv(
       }— ${threads} thread${threads > 1 ? "s" : ""}, FMA peak ${peakGflops.toFixed(1)} GFLOPS`,
     );
     console.log(
-      "layer                              GFLOP   ours µs  GFLOPS  %peak   oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best" +
+      "layer                              GFLOP   ours µs  GFLOPS  %peak   oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best  ours nhwc µs  ×best" +
         (tuned ? "  tuned µs  %peak ×tier1" : ""),
     );
   }
@@ -269,6 +272,10 @@ export function compareConv(
       ? () => jit.convTranspose2d(x, wp, y, opts)
       : () => jit.conv2d(x, wp, y, opts);
     const runs: (() => void)[] = [ours];
+    // Ours on NHWC x and y (the channel-vector kernel computes it as it is where it serves,
+    // else transposes around NCHW); the contents do not matter for the time.
+    const yh = new Float32Array(y.length);
+    const oursNhwc = L.transposed ? null : () => jit.conv2d(x, wp, yh, { ...opts, layout: "nhwc" });
     let nchw: Deno.PointerValue = null,
       pref: Deno.PointerValue = null,
       layout: string | null = null;
@@ -325,6 +332,7 @@ export function compareConv(
         runs.push(() => void shim.njb_conv_run(pref, x, yp));
       }
     }
+    if (oursNhwc) runs.push(oursNhwc);
     let tunedPlan = "";
     const yt = new Float32Array(y.length);
     if (tuned) {
@@ -341,6 +349,7 @@ export function compareConv(
     const t = race(runs, flops, threads);
     const us = t[0];
     const dn = nchw ? t[1] : null, dp = pref ? t[nchw ? 2 : 1] : null;
+    const dh = oursNhwc ? t[1 + (nchw ? 1 : 0) + (pref ? 1 : 0)] : null;
     const g = flops / us / 1e3;
     const row: ConvRow = {
       layer: L.name,
@@ -352,6 +361,8 @@ export function compareConv(
       dnnlLayout: layout,
       vsNchw: dn ? dn / us : null,
       vsPreferred: dp ? dp / us : null,
+      oursNhwcUs: dh,
+      vsPreferredNhwc: dp && dh ? dp / dh : null,
       ...(tuned ? { tunedUs: t[runs.length - 1], tunedPlan } : {}),
     };
     rows.push(row);
@@ -363,7 +374,7 @@ export function compareConv(
           f(row.oursPct, 1, 5)
         }% ${f(dn, 1, 16)} ${f(row.vsNchw, 2, 6)} ${f(dp, 1, 16)} (${(layout ?? "—").padEnd(7)}) ${
           f(row.vsPreferred, 2, 6)
-        }` +
+        } ${f(dh, 1, 13)} ${f(row.vsPreferredNhwc, 2, 6)}` +
           (row.tunedUs
             ? ` ${f(row.tunedUs, 1, 9)} ${
               f((100 * flops) / row.tunedUs / 1e3 / peakGflops, 1, 5)
@@ -563,6 +574,8 @@ function compareBound(
       dnnlLayout: best >= 0 ? layouts[best][0] : null,
       vsNchw: nchw >= 0 ? peers[nchw] / us : null,
       vsPreferred: best >= 0 ? peers[best] / us : null,
+      oursNhwcUs: null,
+      vsPreferredNhwc: null,
     };
     rows.push(row);
     if (!json) {

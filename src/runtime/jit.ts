@@ -543,9 +543,10 @@ export class Jit {
     rt.key[CONV_W_LANES_SLOT] = packed !== null ? packed.lanes : 0;
     if (readLayout("conv2d", options.layout)) {
       // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
-      // group); other calls go through NCHW.
+      // group, 16 input channels or more: a stem on 3 channels ran 1.4× slower there than
+      // transposed around the position kernel); other calls go through NCHW.
       const wide = this.isa === "avx512" || this.isa === "amx";
-      if (!wide || packed === null || packed.lanes === 0 || rt.key[16] !== 1) {
+      if (!wide || packed === null || packed.lanes === 0 || rt.key[16] !== 1 || rt.key[2] < 16) {
         return this.#conv2dNhwc(x, w, wv, y, options);
       }
       rt.key[CONV_NHWC_SLOT] = 1;
