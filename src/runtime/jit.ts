@@ -544,9 +544,14 @@ export class Jit {
     if (readLayout("conv2d", options.layout)) {
       // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
       // group, 16 input channels or more: a stem on 3 channels ran 1.4× slower there than
-      // transposed around the position kernel); other calls go through NCHW.
+      // transposed around the position kernel; an image under 2 GB, as it addresses x's
+      // positions by 32-bit displacements); other calls go through NCHW.
       const wide = this.isa === "avx512" || this.isa === "amx";
-      if (!wide || packed === null || packed.lanes === 0 || rt.key[16] !== 1 || rt.key[2] < 16) {
+      const k = rt.key;
+      if (
+        !wide || packed === null || packed.lanes === 0 || k[16] !== 1 || k[2] < 16 ||
+        k[2] * k[3] * k[4] * 4 >= 2 ** 31
+      ) {
         return this.#conv2dNhwc(x, w, wv, y, options);
       }
       rt.key[CONV_NHWC_SLOT] = 1;
