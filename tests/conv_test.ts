@@ -536,3 +536,32 @@ Deno.test({
     }
   },
 });
+
+Deno.test("conv2d: NHWC calls in concurrent async lists and sync calls meanwhile keep their own scratch", async () => {
+  using jit = new Jit({ threads: 2 });
+  const r = rng(2400);
+  const o = { n: 1, c: 6, h: 20, w: 24, outChannels: 10, kernel: [3, 3], pads: [1, 1, 1, 1] };
+  const w = new Float32Array(10 * 6 * 9).map(() => r() - 0.5);
+  const make = () => new Float32Array(6 * 20 * 24).map(() => r() * 2 - 1);
+  const want = (x: Float32Array) => {
+    const y = new Float32Array(10 * 20 * 24);
+    jit.conv2d(x, w, y, { ...o, layout: "nhwc" });
+    return y;
+  };
+  for (let round = 0; round < 5; round++) {
+    const xs = [make(), make(), make()];
+    const expect = xs.map(want);
+    const ys = xs.map(() => new Float32Array(10 * 20 * 24));
+    const lists = [0, 1].map((i) =>
+      jit.async(() => {
+        for (let k = 0; k < 3; k++) jit.conv2d(xs[i], w, ys[i], { ...o, layout: "nhwc" });
+      })
+    );
+    // A sync NHWC call while the lists may be running.
+    jit.conv2d(xs[2], w, ys[2], { ...o, layout: "nhwc" });
+    await Promise.all(lists);
+    for (let i = 0; i < 3; i++) {
+      assert.equal(firstDifference(ys[i], expect[i]), -1, `round ${round}, call ${i}`);
+    }
+  }
+});

@@ -758,9 +758,12 @@ export class Jit {
    * Scratch tensor `i` (NHWC calls' NCHW x, y, residual) of `count`
    * elements: grown when too short (the old one kept: a recorded call list
    * may still hold it), its view of that length reused while the length
-   * stays the same.
+   * stays the same. While calls are recorded or a recorded list runs, a
+   * fresh one (the list holds it until it has run): lists run on other
+   * threads, and a shared tensor would be written by two at once.
    */
   #scratchOf(i: number, count: number): Float32Array {
+    if (this.#rt.listsActive) return new Float32Array(count);
     let buf = this.#scratch[i];
     if (buf.length < count) {
       if (buf.length > 0) this.#outgrown.push(buf);

@@ -261,6 +261,14 @@ export class Runtime {
   }
 
   /** Whether close() ran. */
+  /**
+   * Whether calls are being recorded (inside jit.async) or a recorded list
+   * is running: memory a call shares with later calls may be in use.
+   */
+  get listsActive(): boolean {
+    return this.#lists.recording || this.#lists.inflight > 0;
+  }
+
   get closed(): boolean {
     return this.#closed;
   }
