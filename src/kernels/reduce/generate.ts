@@ -34,16 +34,24 @@ export interface ReducePlan {
   isa: VecLevel;
   /** No workspace. */
   workspaceBytes: 0;
+  /** Sums of short rows: each row added into one register from memory, no loop. */
+  shortRows: boolean;
   /** One line for listings and stats. */
   description: string;
 }
 
-/** The plan: the ISA's vectors, 4 accumulators. */
+/** The plan: the ISA's vectors, 4 accumulators, or one per row for short AVX-512 sums. */
 export function planReduce(s: ReduceSpec, isa: VecLevel): ReducePlan {
-  return { isa, workspaceBytes: 0, description: `${isa} ${REDUCE_OPS[s.op]}, 4 accumulators` };
+  const op = REDUCE_OPS[s.op];
+  const shortRows = (op === "sum" || op === "mean") && isa === "avx512" && s.cols > 0 &&
+    Math.ceil(s.cols / 16) <= SHORT_ROW_VECTORS;
+  const how = shortRows ? "a register per row" : "4 accumulators";
+  return { isa, workspaceBytes: 0, shortRows, description: `${isa} ${op}, ${how}` };
 }
 
 const ACCS = 4;
+/** Rows of up to this many vectors (tail included) are summed without accumulators or a loop. */
+const SHORT_ROW_VECTORS = 8;
 
 /** Emits `void kernel(args)` for the spec. */
 export function generateReduce(
@@ -119,6 +127,27 @@ export function generateReduce(
     for (let i = 1; i < ACCS; i++) v.op("add", 0, 0, i);
   };
   const additiveOp = op === "sum" || op === "mean" || op === "sumSquare" || op === "l2";
+  // AVX-512 sums of short rows (global average pooling's 7² planes): each row
+  // added into one register straight from memory, in order, no loop.
+  const shortRows = plan.shortRows;
+  /** Row `row` (from rsi) summed lane-wise into register `dst`: v0 + v1 + … + tail. */
+  const shortRow = (dst: number, row: number) => {
+    const base = row * s.cols * 4, VB = shape.vectorBytes;
+    if (shape.full === 0) return v.loadMem(dst, ptr(rsi, base), tail!);
+    v.loadMem(dst, ptr(rsi, base));
+    for (let u = 1; u < shape.full; u++) {
+      a.emit("vaddps", v.r(dst), v.r(dst), ptr(rsi, base + u * VB).withSize(64));
+    }
+    // Merge-masked: the lanes past the row keep their sums (and fault on nothing).
+    if (tail) {
+      a.emit(
+        "vaddps",
+        v.r(dst).k(tail.k!),
+        v.r(dst),
+        ptr(rsi, base + shape.full * VB).withSize(64),
+      );
+    }
+  };
   /** mean and l2 from a sum in register `r`. */
   const finish = (r: number) => {
     if (op === "mean") v.op("div", r, r, f32(s.cols));
@@ -127,10 +156,15 @@ export function generateReduce(
   // AVX-512, sums: 16 rows at a time, their lanes summed together (see sum16Rows).
   const groups = additiveOp && isa.level === "avx512" ? Math.floor(s.rows / 16) : 0;
   countedLoop(a, r8, groups, () => {
-    for (let r = 0; r < 16; r++) {
-      additive(op === "sumSquare" || op === "l2", true);
-      v.move(16 + r, 0);
-      addImmediate(a, "add", rsi, s.cols * 4);
+    if (shortRows) {
+      for (let r = 0; r < 16; r++) shortRow(16 + r, r);
+      addImmediate(a, "add", rsi, 16 * s.cols * 4);
+    } else {
+      for (let r = 0; r < 16; r++) {
+        additive(op === "sumSquare" || op === "l2", true);
+        v.move(16 + r, 0);
+        addImmediate(a, "add", rsi, s.cols * 4);
+      }
     }
     sum16Rows(v, 16, T0);
     finish(0);
@@ -161,6 +195,10 @@ export function generateReduce(
       fold("add");
       emitLog(m, T0, 0);
       v.op("add", 0, T0, MX);
+    } else if (shortRows) {
+      shortRow(0, 0);
+      v.reduceAll("add", 0, T1);
+      finish(0);
     } else {
       additive(op === "sumSquare" || op === "l2");
       finish(0);
