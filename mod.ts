@@ -37,7 +37,7 @@
  * @module
  */
 export { Jit } from "./src/runtime/jit.ts";
-export type { AsyncOptions, GemmKernel, JitOptions } from "./src/runtime/jit.ts";
+export type { AsyncOptions, GemmKernel, JitOptions, RecordedCalls } from "./src/runtime/jit.ts";
 export type { JitStats, KeyStats, TuneCandidateStats, TuneStats } from "./src/runtime/stats.ts";
 export type { WorkerStats } from "./src/native/pool.ts";
 export type { TierReason } from "./src/runtime/policy.ts";

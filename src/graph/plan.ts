@@ -6,6 +6,7 @@
  * nothing.
  */
 import { allocate, byteSize, type DType, type TensorData, viewOf } from "../onnx/dtype.ts";
+import type { RecordedCalls } from "../runtime/jit.ts";
 import { describeNode, type Graph, type Node } from "./ir.ts";
 import { ArenaPlanner } from "./memory.ts";
 import { type Buf, type Env, fail, type Meta, type OpDef, sizeOf } from "./ops/op.ts";
@@ -46,6 +47,8 @@ export interface Plan {
   offLoopRuns: number;
   /** Tuning warm-up runs left (the session's `tuningRuns`; 0: none). */
   tuneRunsLeft: number;
+  /** Each run of native steps as recorded off the loop, to replay (index: the run's order). */
+  recorded: (RecordedCalls | null)[];
 }
 
 function defOf(n: Node): OpDef {
@@ -221,6 +224,7 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     asyncMs: null,
     offLoopRuns: 0,
     tuneRunsLeft: 0,
+    recorded: [],
   };
 }
 

@@ -63,8 +63,27 @@ type KeptBuffers = [
   ArrayBuffer,
 ];
 
+/** No buffers kept (the caller owns them). */
+const NO_BUFFERS = new Array(KEPT_BUFFERS).fill(null) as unknown as KeptBuffers;
+
 /** Bytes of one slab of recorded argument blocks. */
 const SLAB_BYTES = 16384;
+
+/**
+ * A recording kept to run again ({@link CallLists.keep}): its calls and the
+ * code they enter (held only while a run is in flight), and its list block,
+ * built on the first run and patched when the workspace moves.
+ */
+export interface KeptList {
+  readonly calls: readonly RecordedCall[];
+  readonly blocks: readonly CodeBlock[];
+  readonly workspaceBytes: number;
+  list: NativeBlock | null;
+  /** The workspace address the list's calls hold. */
+  listBase: number;
+  /** A run of it is in flight. */
+  busy: boolean;
+}
 
 /** The call lists of one runtime: the one being recorded and those in flight. */
 export class CallLists {
@@ -177,6 +196,53 @@ export class CallLists {
     });
   }
 
+  /**
+   * Ends the recording without running it and keeps it for {@link replay}:
+   * the code it enters is let go until a run holds it again (the runtime
+   * tells a kept list that met a free of its code from one that did not).
+   */
+  keep(): KeptList {
+    const r = this.#recording!;
+    this.#recording = null;
+    const kept: KeptList = {
+      calls: r.calls,
+      blocks: [...r.blocks],
+      workspaceBytes: r.workspaceBytes,
+      list: null,
+      listBase: -1,
+      busy: false,
+    };
+    this.#release(r);
+    return kept;
+  }
+
+  /**
+   * Runs a kept list off the event loop (one nonblocking call: the caller
+   * owns every operand's buffer), holding its code until it ends; `done`
+   * runs after.
+   */
+  replay(k: KeptList, d: Dispatch, runAll: Deno.PointerObject, done: () => void): Promise<void> {
+    if (k.calls.length === 0) {
+      done();
+      return Promise.resolve();
+    }
+    for (const b of k.blocks) this.#held.set(b, (this.#held.get(b) ?? 0) + 1);
+    k.busy = true;
+    this.#inflight++;
+    const workspace = k.workspaceBytes > 0 ? this.#workspace(k.workspaceBytes) : null;
+    const base = workspace?.address ?? 0;
+    if (k.list === null) k.list = listOf(k.calls, workspace);
+    else if (k.listBase !== base) patchWorkspace(k.calls, base);
+    k.listBase = base;
+    return d.callAsyncKeeping(runAll, k.list.pointer, ...NO_BUFFERS).finally(() => {
+      if (workspace !== null) this.#returnWorkspace(workspace);
+      this.#unhold(k.blocks);
+      k.busy = false;
+      this.#inflight--;
+      done();
+    });
+  }
+
   /** Runs the calls recorded so far now, on this thread (before a call that must run here). */
   flush(d: Dispatch, runAll: Deno.PointerObject): void {
     const r = this.#recording!;
@@ -253,7 +319,13 @@ export class CallLists {
 
   /** Lets a recording's code go; blocks evicted meanwhile are freed when no list holds them. */
   #release(r: Recording): void {
-    for (const b of r.blocks) {
+    this.#unhold(r.blocks);
+    r.blocks = [];
+    r.blockSet.clear();
+  }
+
+  #unhold(blocks: readonly CodeBlock[]): void {
+    for (const b of blocks) {
       const left = (this.#held.get(b) ?? 1) - 1;
       if (left > 0) this.#held.set(b, left);
       else {
@@ -261,24 +333,28 @@ export class CallLists {
         if (this.#deferred.delete(b)) this.#free(b);
       }
     }
-    r.blocks = [];
-    r.blockSet.clear();
   }
 }
 
 /** The job block listing calls (run in order by `runAll`), on the workspace they share. */
-function listOf(calls: RecordedCall[], workspace: GuardedPages | null): NativeBlock {
+function listOf(calls: readonly RecordedCall[], workspace: GuardedPages | null): NativeBlock {
   const list = new NativeBlock(JOB_PARTS + calls.length * PART_BYTES);
   list.u32[0] = calls.length;
-  // No workspace (no kernel of the list needs one): the slots are never read.
-  const base = workspace?.address ?? 0;
   calls.forEach((c, i) => {
     const t = c.timed;
     list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = t ? t.part : c.fn;
     list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = t
       ? t.header.address + t.at
       : c.args.address + c.at;
-    for (const [slot, offset] of c.workspace) c.args.f64[c.at / 8 + slot] = base + offset;
   });
+  // No workspace (no kernel of the list needs one): the slots are never read.
+  patchWorkspace(calls, workspace?.address ?? 0);
   return list;
+}
+
+/** Every call's workspace slots pointed into the workspace at `base`. */
+function patchWorkspace(calls: readonly RecordedCall[], base: number): void {
+  for (const c of calls) {
+    for (const [slot, offset] of c.workspace) c.args.f64[c.at / 8 + slot] = base + offset;
+  }
 }

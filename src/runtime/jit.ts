@@ -70,7 +70,7 @@ import {
   MIN_PART_NS,
   TUNE,
 } from "./policy.ts";
-import { Runtime } from "./runtime.ts";
+import { type KeptCalls, Runtime } from "./runtime.ts";
 import type { JitStats } from "./stats.ts";
 import { type CpuDescription, TuneCache } from "./tune_cache.ts";
 
@@ -209,6 +209,15 @@ function count(name: string, v: unknown, fallback: number, min: number): number 
   }
   return v;
 }
+
+/** Calls recorded by {@link Jit.record}, to run again with {@link Jit.replay}. */
+export interface RecordedCalls {
+  /** Their first run: settles when the calls have run. */
+  readonly done: Promise<void>;
+}
+
+/** What the runtime kept of each replayable recording. */
+const KEPT = new WeakMap<RecordedCalls, { kept: KeptCalls; scratch: Float32Array[] }>();
 
 /**
  * The JIT. `jit.gemm(a, b, c, { m, n, k })` computes C = alpha·op(A)·op(B) +
@@ -763,7 +772,12 @@ export class Jit {
    * threads, and a shared tensor would be written by two at once.
    */
   #scratchOf(i: number, count: number): Float32Array {
-    if (this.#rt.listsActive) return new Float32Array(count);
+    if (this.#rt.listsActive) {
+      const fresh = new Float32Array(count);
+      // Recorded: held by the recording (its calls write it later), whatever it retains.
+      if (this.#rt.recording) this.#recScratch.push(fresh);
+      return fresh;
+    }
     let buf = this.#scratch[i];
     if (buf.length < count) {
       if (buf.length > 0) this.#outgrown.push(buf);
@@ -778,6 +792,8 @@ export class Jit {
   readonly #scratch: Float32Array[] = [0, 0, 0].map(() => new Float32Array(0));
   readonly #scratchViews: Float32Array[] = [...this.#scratch];
   readonly #outgrown: Float32Array[] = [];
+  /** Fresh scratch tensors of the calls being recorded. */
+  #recScratch: Float32Array[] = [];
   /** The NCHW call's kernel, strides, dilations and pads (conv2d key slots 6-15). */
   readonly #nchwInts: number[][] = [[1, 1], [1, 1], [1, 1], [0, 0, 0, 0]];
   readonly #nchwConv: Conv2dOptions = {
@@ -979,13 +995,66 @@ export class Jit {
     if (rt.closed) return Promise.reject(new Error("Jit: this Jit is closed"));
     // Called inside another async's calls: throws there, so the outer one rejects.
     rt.beginAsync(options?.retain !== false);
+    this.#recScratch = [];
     try {
       calls();
     } catch (err) {
       rt.abortAsync();
       return Promise.reject(err);
     }
-    return rt.endAsync(options?.retain !== false);
+    const scratch = this.#recScratch;
+    return rt.endAsync(options?.retain !== false).finally(() => void scratch);
+  }
+
+  /**
+   * {@link async} with `retain: false`, and the calls are kept: `replay`
+   * runs the same calls on the same memory again for the cost of one
+   * native call, without validating, keying or recording them anew (a
+   * model's run: tens of calls, ~3 µs each to record). The operands'
+   * buffers are the caller's: keep them alive, neither transferred nor
+   * resized, while the recording is in use.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const x = new Float32Array(1 << 20).fill(-1), y = new Float32Array(1 << 20);
+   * const run = jit.record(() => jit.unary("relu", x, y));
+   * await run.done;
+   * await (jit.replay(run) ?? jit.record(() => jit.unary("relu", x, y)).done);
+   * ```
+   */
+  record(calls: () => void): RecordedCalls {
+    const rt = this.#rt;
+    if (rt.closed) return { done: Promise.reject(new Error("Jit: this Jit is closed")) };
+    const generation = rt.codeGeneration;
+    rt.beginAsync(false);
+    this.#recScratch = [];
+    try {
+      calls();
+    } catch (err) {
+      rt.abortAsync();
+      return { done: Promise.reject(err) };
+    }
+    const scratch = this.#recScratch;
+    const { done, kept } = rt.endKept(generation);
+    const recorded: RecordedCalls = { done: done.finally(() => void scratch) };
+    if (kept !== null) KEPT.set(recorded, { kept, scratch });
+    return recorded;
+  }
+
+  /**
+   * Runs recorded calls again (off the event loop, counted in the stats as
+   * calls), or returns null and runs nothing when they cannot run as
+   * recorded: code they enter was freed or retuned since, a key is due to
+   * tune on its next calls, they met a call that runs only on the caller's
+   * thread, or their last run has not ended. Then record them anew.
+   */
+  replay(recorded: RecordedCalls): Promise<void> | null {
+    const k = KEPT.get(recorded);
+    if (k === undefined) return null;
+    const scratch = k.scratch; // written by the calls: held until they have run
+    return this.#rt.replay(k.kept)?.finally(() => void scratch) ?? null;
   }
 
   /** `jit.gemm` without blocking the event loop: `jit.async(() => jit.gemm(...))`. */

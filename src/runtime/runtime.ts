@@ -26,7 +26,7 @@ import { JOB_PARTS, JOB_WAKE, JOB_WHOLE, PART_BYTES } from "../native/pool_code.
 import { sharedPool, type ThreadPool } from "../native/pool.ts";
 import { tscRate } from "../native/stubs.ts";
 import { describe, isFloat32Array, isResizable, viewBuffer, viewByteOffset } from "../typed.ts";
-import { CallLists, type RecordedCall } from "./call_lists.ts";
+import { CallLists, type KeptList, type RecordedCall } from "./call_lists.ts";
 import { LruList, type LruNode } from "./lru.ts";
 import {
   ensureWorkspace,
@@ -114,6 +114,15 @@ interface Split {
   /** The runtime's argument epoch and workspace the part blocks were last written for. */
   epoch: number;
   workspace: number;
+}
+
+/** A kept recording ({@link Runtime.endKept}): its list, and how many calls each key made in it. */
+export interface KeptCalls {
+  readonly list: KeptList;
+  /** The code generation it was recorded in. */
+  readonly generation: number;
+  readonly entries: readonly Entry[];
+  readonly counts: readonly number[];
 }
 
 interface Entry extends LruNode {
@@ -210,6 +219,7 @@ export class Runtime {
   #compileNs = 0;
   #compileMaxNs = 0;
   #evictions = 0;
+  #replays = 0;
   #pinned = 0;
   #pinnedBytes = 0;
   #churnCompiles = 0;
@@ -235,6 +245,12 @@ export class Runtime {
   #tuneCounters: NativeBlock | null = null;
   /** Keys with a timed tuning call in the recording (settled when its list has run). */
   #recTimed: Entry[] = [];
+  /** The key of every call in the recording, in order (for a kept list's counts). */
+  #recEntries: Entry[] = [];
+  /** A recorded call ran on this thread now (a reference call flushed the recording). */
+  #recFlushed = false;
+  /** Bumped whenever code is freed (evicted, replaced by tuning) and at close: kept lists older are stale. */
+  #codeGeneration = 0;
 
   /** A runtime; nothing native is made until the first kernel. */
   constructor(config: RuntimeConfig, owner: object) {
@@ -267,6 +283,11 @@ export class Runtime {
    */
   get listsActive(): boolean {
     return this.#lists.recording || this.#lists.inflight > 0;
+  }
+
+  /** Calls are being recorded now. */
+  get recording(): boolean {
+    return this.#lists.recording;
   }
 
   get closed(): boolean {
@@ -365,6 +386,8 @@ export class Runtime {
     if (this.#closed) throw closedError();
     this.#lists.begin(retain);
     this.#recTimed = [];
+    this.#recEntries = [];
+    this.#recFlushed = false;
   }
 
   /** Drops the calls recorded (the recording function threw: none of them runs). */
@@ -372,6 +395,66 @@ export class Runtime {
     this.#lists.abort();
     for (const e of this.#recTimed) e.tunePending = null;
     this.#recTimed = [];
+    this.#recEntries = [];
+  }
+
+  /**
+   * Ends a recording begun by `beginAsync(false)` (started at code
+   * generation `generation`) and runs it like {@link endAsync}, keeping it
+   * for {@link replay} when it can run again as it is: no tuning call and
+   * no call run here meanwhile, and no code freed since the recording began.
+   */
+  endKept(generation: number): { done: Promise<void>; kept: KeptCalls | null } {
+    const replayable = this.#d !== null && this.#recTimed.length === 0 && !this.#recFlushed &&
+      generation === this.#codeGeneration;
+    if (!replayable) return { done: this.endAsync(false), kept: null };
+    const counts = new Map<Entry, number>();
+    for (const e of this.#recEntries) counts.set(e, (counts.get(e) ?? 0) + 1);
+    this.#recEntries = [];
+    const kept: KeptCalls = {
+      list: this.#lists.keep(),
+      generation,
+      entries: [...counts.keys()],
+      counts: [...counts.values()],
+    };
+    return { done: this.#runKept(kept), kept };
+  }
+
+  /** The code generation now (a kept list recorded from here is stale once it moves). */
+  get codeGeneration(): number {
+    return this.#codeGeneration;
+  }
+
+  /**
+   * Runs a kept list again, counting its calls as if made; null (nothing
+   * runs) when it is stale — code freed since it was recorded, a key due to
+   * tune on its next calls — or still running: record the calls anew.
+   */
+  replay(kept: KeptCalls): Promise<void> | null {
+    if (this.#closed || kept.list.busy || kept.generation !== this.#codeGeneration) return null;
+    const { entries, counts } = kept;
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i];
+      if (e.kernel === null || e.calls + counts[i] >= e.tuneAt) return null;
+    }
+    for (let i = 0; i < entries.length; i++) {
+      const e = entries[i], n = counts[i];
+      e.calls += n;
+      e.hits += n;
+      e.recordedCalls += n;
+      e.lastUse = ++this.#tick;
+      if (!e.pinned) this.#lru.touch(e);
+    }
+    this.#replays++;
+    return this.#runKept(kept);
+  }
+
+  #runKept(kept: KeptCalls): Promise<void> {
+    const owner = this.#owner.deref(); // held until the calls end: its code must stay
+    return this.#lists.replay(kept.list, this.#d!, sharedPool().runAll, () => {
+      void owner;
+      if (this.#lists.inflight === 0 && this.#releaseLater) this.#releaseSet();
+    });
   }
 
   /**
@@ -400,6 +483,7 @@ export class Runtime {
    */
   #record(e: Entry, kernel: Kernel, counters: NativeBlock | null = null): void {
     e.recordedCalls++;
+    this.#recEntries.push(e);
     const buffers: ArrayBufferLike[] = [];
     // Not retaining: the caller owns the buffers (nothing to keep or check).
     for (let i = 0; this.#lists.retaining && i < e.family.operands.length; i++) {
@@ -534,6 +618,7 @@ export class Runtime {
       this.#lists.flush(this.#d!, sharedPool().runAll);
       this.#settleTimed(this.#recTimed);
       this.#recTimed = [];
+      this.#recFlushed = true;
     }
     e.referenceCalls++;
     e.family.reference(e.spec, this.#views.slice(0, ops) as Float32Array[]);
@@ -1040,6 +1125,7 @@ export class Runtime {
 
   /** Frees a kernel's code (later, if an async call list still runs it). */
   #freeKernel(k: Kernel): void {
+    this.#codeGeneration++;
     for (const b of k.blocks) {
       if (this.#lists.holds(b)) this.#lists.deferFree(b);
       else this.#set!.free(b);
@@ -1171,6 +1257,7 @@ export class Runtime {
     if (this.#closed) return;
     this.holdWorkers(false);
     this.#closed = true;
+    this.#codeGeneration++;
     this.#lists.abort();
     if (this.#lists.inflight > 0) this.#releaseLater = true;
     else this.#releaseSet();
@@ -1218,6 +1305,7 @@ export class Runtime {
       hits,
       misses,
       evictions: this.#evictions,
+      replays: this.#replays,
       hitRate: hits + misses ? hits / (hits + misses) : 0,
       kernels: this.#lru.count + this.#pinned,
       pinned: this.#pinned,

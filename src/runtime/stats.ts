@@ -129,6 +129,8 @@ export interface JitStats {
   misses: number;
   /** Kernels evicted from the cache. */
   evictions: number;
+  /** Recorded call lists run again by `jit.replay` (their calls count as calls and hits). */
+  replays: number;
   /** hits ÷ (hits + misses), or 0 before any kernel call. */
   hitRate: number;
   /** Kernels live now (in the LRU and pinned). */
@@ -180,7 +182,7 @@ export function formatReport(s: JitStats, limit: number): string {
   ];
   return table(head, rows) +
     `\ncalls ${s.calls} (reference: ${s.referenceCalls}), compiles ${s.compiles}, hits ${s.hits}, ` +
-    `misses ${s.misses}, evictions ${s.evictions}, pinned ${s.pinned}, ` +
+    `misses ${s.misses}, evictions ${s.evictions}, pinned ${s.pinned}, replays ${s.replays}, ` +
     `hit rate ${
       (100 * s.hitRate).toFixed(1)
     }%, ${s.kernels} kernels / ${s.codeBytes} bytes live, ` +

@@ -1,0 +1,148 @@
+import assert from "node:assert/strict";
+import { InferenceSession, Jit, Tensor } from "../mod.ts";
+import { resnetCnn } from "../tools/model_zoo.ts";
+import { rng } from "./helpers/random.ts";
+
+const same = (a: Float32Array, b: Float32Array, what: string) => {
+  assert.equal(a.length, b.length, what);
+  const ua = new Uint32Array(a.buffer, a.byteOffset, a.length);
+  const ub = new Uint32Array(b.buffer, b.byteOffset, b.length);
+  for (let i = 0; i < a.length; i++) {
+    if (ua[i] !== ub[i]) assert.fail(`${what}: element ${i}: ${a[i]} vs ${b[i]}`);
+  }
+};
+
+/** A few calls of several families, a split GEMM among them, on fixed buffers. */
+function calls(jit: Jit, t: Record<string, Float32Array>): void {
+  jit.gemm(t.a, t.b, t.c, { m: 96, n: 160, k: 200, bias: t.bias, activation: "gelu" });
+  jit.softmax(t.c, t.d, { rows: 96, cols: 160 });
+  jit.layerNorm(t.d, t.e, { rows: 96, cols: 160, residual: t.c });
+  jit.conv2d(t.img, t.w, t.out, {
+    n: 1,
+    c: 8,
+    h: 20,
+    w: 20,
+    outChannels: 16,
+    kernel: [3, 3],
+    pads: [1, 1, 1, 1],
+    layout: "nhwc", // transposed around NCHW through scratch tensors the recording holds
+  });
+}
+
+function tensors(): Record<string, Float32Array> {
+  return {
+    a: new Float32Array(96 * 200),
+    b: new Float32Array(200 * 160),
+    bias: new Float32Array(160),
+    c: new Float32Array(96 * 160),
+    d: new Float32Array(96 * 160),
+    e: new Float32Array(96 * 160),
+    img: new Float32Array(8 * 400),
+    w: new Float32Array(16 * 8 * 9),
+    out: new Float32Array(16 * 400),
+  };
+}
+
+function fill(t: Record<string, Float32Array>, r: () => number): void {
+  for (const k of ["a", "b", "bias", "img", "w"]) t[k].forEach((_, i) => t[k][i] = r() * 2 - 1);
+}
+
+Deno.test("record: replays run the recorded calls on the operands' current values, same bits, counted as calls", async () => {
+  const seed = 4100, r = rng(seed);
+  using jit = new Jit({ threads: 2, minPartUs: 0, tuneBudget: 0 });
+  using ref = new Jit({ threads: 1, tuneBudget: 0 });
+  const t = tensors(), u = tensors();
+  fill(t, r);
+  const recorded = jit.record(() => calls(jit, t));
+  await recorded.done;
+  for (let round = 0; round < 6; round++) {
+    for (const k of ["a", "b", "bias", "img", "w"]) u[k].set(t[k]);
+    calls(ref, u);
+    for (const k of ["c", "d", "e", "out"]) same(t[k], u[k], `seed ${seed} round ${round} ${k}`);
+    fill(t, r); // new values in the same buffers
+    const run = jit.replay(recorded);
+    assert.ok(run !== null, `round ${round}: the recording should replay`);
+    await run;
+  }
+  const s = jit.stats();
+  assert.equal(s.replays, 6);
+  // Every key: its recorded call and six replays.
+  for (const k of s.keys) assert.equal(k.calls, 7, k.key);
+});
+
+Deno.test("record: replay runs nothing and returns null when the recording cannot run as it was", async () => {
+  using jit = new Jit({ cacheCapacity: 2, tuneBudget: 0 });
+  const x = new Float32Array(64).fill(0.5), y = new Float32Array(64), z = new Float32Array(32);
+  const rec = jit.record(() => {
+    jit.unary("exp", x, y);
+    jit.unary("tanh", y, y);
+  });
+  await rec.done;
+  using ref = new Jit();
+  const r = new Float32Array(64);
+  ref.unary("exp", x, r);
+  ref.unary("tanh", r, r);
+  const expected = r[0];
+  assert.equal(y[0], expected);
+  // Still running: a second run of the same list waits for a new recording.
+  y.fill(0);
+  const first = jit.replay(rec);
+  assert.ok(first !== null);
+  assert.equal(jit.replay(rec), null);
+  await first;
+  assert.equal(y[0], expected);
+  // Code it enters evicted (a third kernel in a cache of two): stale, and its calls do not run.
+  jit.unary("exp", z, z);
+  y.fill(0);
+  assert.equal(jit.replay(rec), null);
+  assert.equal(y[0], 0);
+  const again = jit.record(() => {
+    jit.unary("exp", x, y);
+    jit.unary("tanh", y, y);
+  });
+  await again.done;
+  assert.equal(y[0], expected);
+  // Recordings that tuned on their calls ran once: their timed calls are not repeated.
+  using tuning = new Jit({ tuneBudget: 1e6 });
+  tuning.unary("gelu", x, y); // compiled: its next calls tune
+  tuning.warmup(true);
+  const timed = tuning.record(() => tuning.unary("gelu", x, y));
+  await timed.done;
+  tuning.warmup(false);
+  assert.equal(tuning.replay(timed), null);
+  // Closed: nothing replays, a new recording rejects.
+  jit.close();
+  assert.equal(jit.replay(again), null);
+  await assert.rejects(jit.record(() => jit.unary("exp", x, y)).done, /closed/);
+  // Bad input while recording: the recording is dropped, the error rejects its run.
+  using other = new Jit();
+  await assert.rejects(other.record(() => other.unary("exp", x, new Float32Array(3))).done);
+  assert.equal(other.stats().calls, 0);
+});
+
+Deno.test("record: a session's runs replay its recorded calls; outputs equal runSync's for every feed", async () => {
+  const model = resnetCnn({ size: 160, widths: [16, 32], blocks: 1, classes: 10 });
+  const session = await InferenceSession.create(model.bytes, {
+    intraOpNumThreads: 2,
+    tuneBudget: 0,
+  });
+  const twin = await InferenceSession.create(model.bytes, { intraOpNumThreads: 1, tuneBudget: 0 });
+  try {
+    const r = rng(4200);
+    for (let i = 0; i < 6; i++) {
+      const image = new Float32Array(3 * 160 * 160).map(() => r() * 2 - 1);
+      const feeds = { image: new Tensor("float32", image, [1, 3, 160, 160]) };
+      const got = await session.run(feeds);
+      const want = twin.runSync(feeds);
+      for (const name of session.outputNames) {
+        same(got[name].data as Float32Array, want[name].data as Float32Array, `run ${i} ${name}`);
+      }
+    }
+    const stats = session.kernelStats();
+    // The first run off the loop records; later ones replay, unless the plan runs inline.
+    assert.ok(stats.replays >= 1, `replays ${stats.replays}`);
+  } finally {
+    await session.release();
+    await twin.release();
+  }
+});
