@@ -109,7 +109,7 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
       description: `${level} ${s.kind} in place, rows of ${
         Math.ceil(poolShape(s).ow / 16)
       } vectors${s.sw === 2 ? ", even/odd lanes" : ""}${
-        max && maxSharedServes(s) ? ", each row folded once" : ""
+        max && maxSharedServes(s) ? ", each row folded once, x prefetched 8 KiB ahead" : ""
       }${divided}`,
     };
   }
