@@ -43,6 +43,11 @@ Deno.test("model: fusions leave the expected nodes and keep the outputs", async 
       "njit.LayerNormalization": 2, // decomposed LayerNorm found, residual Add fused in
     }],
     [resnetCnn({ size: 32, widths: [8, 16], blocks: 1 }), { "njit.Conv": 5, Conv: 1 }],
+    [resnetCnn({ size: 32, widths: [8, 16], blocks: 1, shortcut: "Sum" }), {
+      "njit.Conv": 5, // the shortcut Sums fused in as Adds are, their Relus after them
+      Conv: 1,
+      Sum: 0,
+    }],
     [mobileBlock(10, 8, 2), { "njit.Conv": 3 }],
     [mlp([16, 32, 8], 1), { "njit.Gemm": 1, Gemm: 1 }],
   ];

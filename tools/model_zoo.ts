@@ -163,6 +163,8 @@ export interface CnnOptions {
   blocks: number;
   classes?: number;
   batch?: number;
+  /** The op adding a block's shortcut: Add, or Sum as Caffe2's exports write it. Default Add. */
+  shortcut?: "Add" | "Sum";
 }
 
 /**
@@ -215,7 +217,7 @@ export function resnetCnn(o: CnnOptions): ZooModel {
         shortcut = conv(x, c, width, 1, stride, false).y;
         size = saved;
       }
-      x = g.op("Relu", [g.op("Add", [bb.y, shortcut])]);
+      x = g.op("Relu", [g.op(o.shortcut ?? "Add", [bb.y, shortcut])]);
       c = width;
     }
   });
@@ -230,7 +232,9 @@ export function resnetCnn(o: CnnOptions): ZooModel {
   flops += 2 * batch * classes * c;
   g.output(g.op("Identity", [fc], {}, "logits"), "float32", ["N", classes]);
   return {
-    name: `ResNet-style CNN ${o.widths.join("/")}×${o.blocks}, ${batch}×3×${o.size}²`,
+    name: `ResNet-style CNN ${o.widths.join("/")}×${o.blocks}, ${batch}×3×${o.size}²${
+      o.shortcut === "Sum" ? ", Sum shortcuts" : ""
+    }`,
     bytes: g.toBytes(),
     feeds: {
       image: {
