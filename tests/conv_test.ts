@@ -225,6 +225,25 @@ Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images, group
   }
   const parts = three.stats().keys.map((k) => k.parts);
   assert.ok(parts.some((p) => p > 1), "no call was split");
+  // Packed weights, the channel-vector kernel split over channels: 160 and 96 channels are 5 and
+  // 3 tiles of 32, shared out in vectors of 16 (80 + 80; 48 + 48 + 64), the last block of a part
+  // one vector wide.
+  for (const [c, oc] of [[128, 160], [64, 96], [48, 224]]) {
+    const o = { n: 1, c, h: 14, w: 14, outChannels: oc, kernel: [3, 3], pads: [1, 1, 1, 1] };
+    const x = new Float32Array(c * 196).map(() => r() * 2 - 1);
+    const w = new Float32Array(oc * c * 9).map(() => r() * 2 - 1);
+    const bias = new Float32Array(oc).map(() => r());
+    const ys = [one, two, three].map((j) => {
+      const y = new Float32Array(oc * 196);
+      const packed = j.packConvWeights(w, { outChannels: oc, c, kernel: [3, 3] });
+      j.conv2d(x, packed, y, { ...o, bias, activation: "relu" });
+      return y;
+    });
+    assert.equal(firstDifference(ys[1], ys[0]), -1, `packed ${c}→${oc}, 2 threads`);
+    assert.equal(firstDifference(ys[2], ys[0]), -1, `packed ${c}→${oc}, 3 threads`);
+  }
+  const cv = three.stats().keys.filter((k) => k.plan?.includes("channel vectors") && k.parts > 1);
+  assert.equal(cv.length, 3, three.report(40));
 });
 
 Deno.test("conv2d: bad input throws naming the argument, before any native code runs", () => {
