@@ -74,6 +74,19 @@ export function isResizable(buffer: ArrayBufferLike): boolean {
   return GROWABLE?.call(buffer) === true;
 }
 
+const DETACHED = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "detached")?.get;
+const BYTE_LENGTH = Object.getOwnPropertyDescriptor(ArrayBuffer.prototype, "byteLength")?.get;
+
+/**
+ * Whether a buffer was detached (transferred): its memory is no longer
+ * its own. A SharedArrayBuffer never is.
+ */
+export function isDetached(buffer: ArrayBufferLike): boolean {
+  if (!(buffer instanceof ArrayBuffer)) return false;
+  if (DETACHED) return DETACHED.call(buffer) === true;
+  return BYTE_LENGTH!.call(buffer) === 0;
+}
+
 /** A value as an error message shows it: its type and, for primitives, itself. */
 export function describe(v: unknown): string {
   if (v === null) return "null";

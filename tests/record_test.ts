@@ -110,6 +110,20 @@ Deno.test("record: replay runs nothing and returns null when the recording canno
   await timed.done;
   tuning.warmup(false);
   assert.equal(tuning.replay(timed), null);
+  // An operand's buffer transferred: stale (the new recording validates it, and throws).
+  const moved = new Float32Array(64).fill(0.5), out = new Float32Array(64);
+  const held = jit.record(() => jit.unary("exp", moved, out));
+  await held.done;
+  const before = jit.replay(held);
+  assert.ok(before !== null);
+  await before;
+  const gone = moved.buffer.transfer();
+  assert.equal(jit.replay(held), null);
+  await assert.rejects(jit.record(() => jit.unary("exp", moved, out)).done, RangeError);
+  assert.equal(new Float32Array(gone)[0], 0.5);
+  // Resizable buffers: refused while recording, as jit.async refuses them.
+  const growing = new Float32Array(new ArrayBuffer(256, { maxByteLength: 512 }));
+  await assert.rejects(jit.record(() => jit.unary("exp", growing, growing)).done, /fixed-length/);
   // Closed: nothing replays, a new recording rejects.
   jit.close();
   assert.equal(jit.replay(again), null);

@@ -36,6 +36,8 @@ interface Recording {
   calls: RecordedCall[];
   /** Keep the operands' buffers alive (jit.async's `retain`). */
   retain: boolean;
+  /** Collect the operands' buffers (retained, or held by a kept list). */
+  collect: boolean;
   /** The slab argument blocks are cut from now, and the next free byte in it. */
   slab: NativeBlock | null;
   slabUsed: number;
@@ -77,6 +79,8 @@ const SLAB_BYTES = 16384;
 export interface KeptList {
   readonly calls: readonly RecordedCall[];
   readonly blocks: readonly CodeBlock[];
+  /** Every operand's buffer, held while the list is (a replay checks none was detached). */
+  readonly buffers: readonly ArrayBufferLike[];
   readonly workspaceBytes: number;
   list: NativeBlock | null;
   /** The workspace address the list's calls hold. */
@@ -110,12 +114,17 @@ export class CallLists {
     return this.#inflight;
   }
 
-  /** Starts recording. Throws inside another recording. */
-  begin(retain = true): void {
+  /**
+   * Starts recording. Throws inside another recording. `collect`: gather
+   * the operands' buffers even when not retaining them (a kept list holds
+   * them).
+   */
+  begin(retain = true, collect = retain): void {
     if (this.#recording !== null) throw new Error("Jit: async calls do not nest");
     this.#recording = {
       calls: [],
       retain,
+      collect,
       slab: null,
       slabUsed: 0,
       workspaceBytes: 0,
@@ -127,6 +136,11 @@ export class CallLists {
   /** Whether the recording keeps operand buffers (else the caller owns them). */
   get retaining(): boolean {
     return this.#recording?.retain ?? true;
+  }
+
+  /** Whether the recording gathers its calls' operand buffers. */
+  get collecting(): boolean {
+    return this.#recording?.collect ?? true;
   }
 
   /**
@@ -204,9 +218,12 @@ export class CallLists {
   keep(): KeptList {
     const r = this.#recording!;
     this.#recording = null;
+    const buffers = new Set<ArrayBufferLike>();
+    for (const c of r.calls) for (const b of c.buffers) buffers.add(b);
     const kept: KeptList = {
       calls: r.calls,
       blocks: [...r.blocks],
+      buffers: [...buffers],
       workspaceBytes: r.workspaceBytes,
       list: null,
       listBase: -1,

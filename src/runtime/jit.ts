@@ -1010,9 +1010,10 @@ export class Jit {
    * {@link async} with `retain: false`, and the calls are kept: `replay`
    * runs the same calls on the same memory again for the cost of one
    * native call, without validating, keying or recording them anew (a
-   * model's run: tens of calls, ~3 µs each to record). The operands'
-   * buffers are the caller's: keep them alive, neither transferred nor
-   * resized, while the recording is in use.
+   * model's run: tens of calls, ~3 µs each to record). The recording holds
+   * the operands' buffers (they stay alive while it does), takes fixed-length
+   * buffers only, and does not replay once one of them was transferred; do
+   * not transfer one while a run is in flight (as with `retain: false`).
    *
    * @example
    * ```ts
@@ -1028,7 +1029,8 @@ export class Jit {
     const rt = this.#rt;
     if (rt.closed) return { done: Promise.reject(new Error("Jit: this Jit is closed")) };
     const generation = rt.codeGeneration;
-    rt.beginAsync(false);
+    // Not retained through the nonblocking call, but held by the recording (see replay).
+    rt.beginAsync(false, true);
     this.#recScratch = [];
     try {
       calls();
@@ -1047,8 +1049,9 @@ export class Jit {
    * Runs recorded calls again (off the event loop, counted in the stats as
    * calls), or returns null and runs nothing when they cannot run as
    * recorded: code they enter was freed or retuned since, a key is due to
-   * tune on its next calls, they met a call that runs only on the caller's
-   * thread, or their last run has not ended. Then record them anew.
+   * tune on its next calls, an operand's buffer was transferred, they met a
+   * call that runs only on the caller's thread, or their last run has not
+   * ended. Then record them anew (which validates every operand again).
    */
   replay(recorded: RecordedCalls): Promise<void> | null {
     const k = KEPT.get(recorded);

@@ -25,7 +25,14 @@ import { NativeBlock, viewAddress } from "../native/memory.ts";
 import { JOB_PARTS, JOB_WAKE, JOB_WHOLE, PART_BYTES } from "../native/pool_code.ts";
 import { sharedPool, type ThreadPool } from "../native/pool.ts";
 import { tscRate } from "../native/stubs.ts";
-import { describe, isFloat32Array, isResizable, viewBuffer, viewByteOffset } from "../typed.ts";
+import {
+  describe,
+  isDetached,
+  isFloat32Array,
+  isResizable,
+  viewBuffer,
+  viewByteOffset,
+} from "../typed.ts";
 import { CallLists, type KeptList, type RecordedCall } from "./call_lists.ts";
 import { LruList, type LruNode } from "./lru.ts";
 import {
@@ -382,9 +389,9 @@ export class Runtime {
   }
 
   /** Starts recording calls for {@link endAsync} instead of running them. */
-  beginAsync(retain = true): void {
+  beginAsync(retain = true, collect = retain): void {
     if (this.#closed) throw closedError();
-    this.#lists.begin(retain);
+    this.#lists.begin(retain, collect);
     this.#recTimed = [];
     this.#recEntries = [];
     this.#recFlushed = false;
@@ -432,6 +439,8 @@ export class Runtime {
    */
   replay(kept: KeptCalls): Promise<void> | null {
     if (this.#closed || kept.list.busy || kept.generation !== this.#codeGeneration) return null;
+    // A buffer transferred since: its memory is not the operand's any more.
+    for (const b of kept.list.buffers) if (isDetached(b)) return null;
     const { entries, counts } = kept;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i];
@@ -485,14 +494,14 @@ export class Runtime {
     e.recordedCalls++;
     this.#recEntries.push(e);
     const buffers: ArrayBufferLike[] = [];
-    // Not retaining: the caller owns the buffers (nothing to keep or check).
-    for (let i = 0; this.#lists.retaining && i < e.family.operands.length; i++) {
+    // Neither retained nor kept for replays: the caller owns the buffers (nothing to check).
+    for (let i = 0; this.#lists.collecting && i < e.family.operands.length; i++) {
       const b = viewBuffer(this.#views[i]);
       if (isResizable(b)) {
         // Deno keeps an operand's memory alive across a nonblocking call only for fixed buffers.
         throw new TypeError(
           `${e.family.name}: ${e.family.operands[i]} is a view of a resizable buffer; ` +
-            "jit.async needs fixed-length buffers (the synchronous call accepts it)",
+            "jit.async and jit.record need fixed-length buffers (the synchronous call accepts it)",
         );
       }
       if (!buffers.includes(b)) buffers.push(b);
