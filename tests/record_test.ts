@@ -160,3 +160,35 @@ Deno.test("record: a session's runs replay its recorded calls; outputs equal run
     await twin.release();
   }
 });
+
+Deno.test("session: runSync while a run of the same shapes is in flight computes on a spare plan, both right", async () => {
+  const model = resnetCnn({ size: 224, widths: [32, 64], blocks: 1, classes: 10 });
+  const session = await InferenceSession.create(model.bytes, {
+    intraOpNumThreads: 1,
+    tuneBudget: 0,
+  });
+  try {
+    const feeds = (seed: number) => ({
+      image: new Tensor(
+        "float32",
+        new Float32Array(3 * 224 * 224).map((_, i) => Math.sin(i * seed)),
+        [1, 3, 224, 224],
+      ),
+    });
+    const a = feeds(1), b = feeds(2);
+    const wantA = session.runSync(a).logits.data as Float32Array;
+    const wantB = session.runSync(b).logits.data as Float32Array;
+    await session.run(a); // off the loop from now on (a plan of several ms)
+    for (let i = 0; i < 5; i++) {
+      const pending = session.run(a);
+      // Until the run's calls are in flight on another thread.
+      for (let t = 0; t < 4; t++) await Promise.resolve();
+      const gotB = session.runSync(b).logits.data as Float32Array;
+      const gotA = (await pending).logits.data as Float32Array;
+      same(gotB, wantB, `round ${i}: runSync during the run`);
+      same(gotA, wantA, `round ${i}: the run`);
+    }
+  } finally {
+    await session.release();
+  }
+});

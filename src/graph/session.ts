@@ -147,6 +147,10 @@ export class InferenceSession {
   #last: Plan | null = null;
   #lastDims: number[][] = [];
   #queue: Promise<unknown> = Promise.resolve();
+  /** The plan a `run` has off the event loop now, if any. */
+  #inFlight: Plan | null = null;
+  /** runSync's spare plans, by the plan in flight they stand in for. */
+  readonly #spares = new WeakMap<Plan, Plan>();
   readonly #symbols = new Map<string, number>();
   readonly #inputSet: ReadonlySet<string>;
   #released = false;
@@ -354,6 +358,19 @@ export class InferenceSession {
     return plan;
   }
 
+  /**
+   * A second plan for the shapes of `plan` (built on first need, kept while
+   * `plan` is): what runSync computes on while `plan` runs off the loop.
+   */
+  #spareOf(plan: Plan): Plan {
+    let spare = this.#spares.get(plan);
+    if (spare === undefined) {
+      spare = buildPlan(this.#graph, this.#lastDims, this.#env);
+      this.#spares.set(plan, spare);
+    }
+    return spare;
+  }
+
   #fetch(fetches: readonly string[] | undefined): readonly string[] {
     if (fetches === undefined) return this.outputNames;
     if (!Array.isArray(fetches)) {
@@ -387,9 +404,14 @@ export class InferenceSession {
     return out;
   }
 
-  /** Runs the model on the calling thread (scripts, benches). */
+  /**
+   * Runs the model on the calling thread (scripts, benches). While a `run`
+   * of the same shapes is in flight (its calls write that plan's arena off
+   * the event loop), it runs on a spare plan of its own.
+   */
   runSync(feeds: FeedsType, fetches?: readonly string[]): ReturnType {
-    const plan = this.#plan(feeds);
+    let plan = this.#plan(feeds);
+    if (plan === this.#inFlight) plan = this.#spareOf(plan);
     const names = this.#fetch(fetches);
     this.#copyIn(plan, feeds);
     // The pool's workers stay awake from one layer to the next (Jit.holdWorkers).
@@ -425,9 +447,11 @@ export class InferenceSession {
     const names = this.#fetch(fetches);
     this.#copyIn(plan, feeds);
     this.#jit.holdWorkers(true);
+    this.#inFlight = plan;
     try {
       return await this.#runHeld(plan, names);
     } finally {
+      this.#inFlight = null;
       this.#jit.holdWorkers(false);
     }
   }
