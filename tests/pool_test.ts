@@ -117,6 +117,38 @@ for (const isa of LEVELS) {
   });
 }
 
+Deno.test("pool: a window of the whole unpadded plane is the global pool (its reduction), NCHW and NHWC", () => {
+  const r = rng(2300);
+  using jit = new Jit();
+  for (const [h, w, c] of [[7, 7, 40], [1, 5, 3], [3, 4, 17]]) {
+    const x = new Float32Array(2 * c * h * w).map(() => r() * 8 - 4);
+    x[3] = NaN;
+    const o = { n: 2, c, h, w, kernel: [h, w], strides: [2, 3] };
+    for (const kind of ["max", "average"] as const) {
+      const y = new Float32Array(2 * c), want = new Float32Array(2 * c);
+      jit.pool(kind, x, y, o);
+      poolReference(specOf(kind, o, x, y), x, want);
+      for (let i = 0; i < y.length; i++) {
+        const tol = kind === "max" ? 0 : 1e-6 * 4;
+        assert.ok(
+          Object.is(y[i], want[i]) || Math.abs(y[i] - want[i]) <= tol,
+          `${kind} ${h}×${w} plane ${i}: ${y[i]} vs ${want[i]}`,
+        );
+      }
+      assert.ok(Number.isNaN(y[0]), `${kind}: the NaN of plane 0`);
+      // NHWC: the same values, the planes' order being the channels' in both.
+      const yn = new Float32Array(2 * c);
+      jit.pool(kind, toNhwc(x, 2, c, h * w), yn, { ...o, layout: "nhwc" });
+      assert.deepEqual([...yn].map(String), [...y].map(String));
+    }
+  }
+  // The reduction ran, no windowed pool kernel was made.
+  assert.ok(
+    jit.stats().keys.every((k) => !k.key.startsWith("maxPool") && !k.key.startsWith("averagePool")),
+  );
+  assert.ok(jit.stats().keys.some((k) => k.key.startsWith("reduce")));
+});
+
 Deno.test("pool: bit-identical on 1 and 3 threads", () => {
   const r = rng(2200);
   using one = new Jit({ threads: 1 });

@@ -597,7 +597,7 @@ export class Jit {
     const rows = this.#globalRows;
     rows.rows = rt.key[2];
     rows.cols = rt.key[3] * rt.key[4];
-    this.reduce(kind === "globalMax" ? "max" : "mean", x, y, rows);
+    this.reduce(kind === "globalMax" || kind === "max" ? "max" : "mean", x, y, rows);
   }
 
   readonly #globalRows: ReduceOptions = { rows: 0, cols: 0 };
