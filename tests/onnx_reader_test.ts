@@ -166,6 +166,30 @@ Deno.test("reader: hostile headers are refused before any allocation", async () 
   await assert.rejects(InferenceSession.create(deep.done()), /nested deeper than 32/);
 });
 
+Deno.test("reader: shapes computed too large (a corrupt constant) fail naming the node, without allocating", async () => {
+  const ofShape = new GraphBuilder(13);
+  ofShape.input("x", "float32", [2]);
+  const c = ofShape.op("ConstantOfShape", [ofShape.ints("shape", [1 << 20, 1 << 20])]);
+  ofShape.output(ofShape.op("Add", ["x", ofShape.op("ReduceSum", [c], { keepdims: 0 })], {}, "y"));
+  await assert.rejects(
+    InferenceSession.create(ofShape.toBytes()),
+    (e: Error) =>
+      e instanceof ModelError && /ConstantOfShape.*1099511627776 elements exceed/.test(e.message),
+  );
+  const range = new GraphBuilder(13);
+  range.input("x", "float32", [2]);
+  const r = range.op("Range", [
+    range.ints("start", [0], []),
+    range.ints("limit", [2 ** 40], []),
+    range.ints("delta", [1], []),
+  ]);
+  range.output(range.op("Cast", [r], { to: 1 }, "y"));
+  await assert.rejects(
+    InferenceSession.create(range.toBytes()),
+    (e: Error) => e instanceof ModelError && /Range.*elements exceed/.test(e.message),
+  );
+});
+
 Deno.test("reader: external data beside the model; paths leaving its directory are refused", async () => {
   const dir = Deno.makeTempDirSync();
   try {

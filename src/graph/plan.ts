@@ -9,7 +9,7 @@ import { allocate, byteSize, type DType, type TensorData, viewOf } from "../onnx
 import type { RecordedCalls } from "../runtime/jit.ts";
 import { describeNode, type Graph, type Node } from "./ir.ts";
 import { ArenaPlanner } from "./memory.ts";
-import { type Buf, type Env, fail, type Meta, type OpDef, sizeOf } from "./ops/op.ts";
+import { type Buf, checkedSize, type Env, fail, type Meta, type OpDef, sizeOf } from "./ops/op.ts";
 import { opDef } from "./ops/registry.ts";
 
 /** A node bound to its buffers. */
@@ -63,10 +63,22 @@ function defOf(n: Node): OpDef {
  */
 export function inferNode(n: Node, ins: readonly (Meta | null)[], env: Env): Meta[] {
   const def = defOf(n);
-  const outs = def.infer(n, ins);
+  let outs: Meta[];
+  try {
+    outs = def.infer(n, ins);
+  } catch (e) {
+    // A folded output too large to allocate (a shape computed from corrupt data).
+    if (e instanceof RangeError && /allocation failed|Invalid typed array length/.test(e.message)) {
+      fail(n, `an output too large to allocate (${e.message})`);
+    }
+    throw e;
+  }
   if (outs.length < n.outputs.length) {
     fail(n, `gives ${outs.length} outputs, ${n.outputs.length} named`);
   }
+  // Every tensor within the elements one array holds (the kernels' limit too): a corrupt
+  // shape must fail here, not as an arena the host cannot back.
+  for (const o of outs) checkedSize(n, o.dims);
   if (outs.every((o) => o.data !== null)) return outs;
   const present = ins.filter((m): m is Meta => m !== null);
   if (present.length === 0 || present.some((m) => m.data === null)) return outs;

@@ -7,6 +7,7 @@
 import type { Jit } from "../../runtime/jit.ts";
 import type { DType, TensorData } from "../../onnx/dtype.ts";
 import { ModelError } from "../../onnx/wire.ts";
+import { MAX_TENSOR_ELEMENTS } from "../../onnx/tensor_data.ts";
 import { describeNode, type Node } from "../ir.ts";
 import type { WeightCache } from "../weights.ts";
 
@@ -90,6 +91,15 @@ export function sizeOf(dims: readonly number[]): number {
   let s = 1;
   for (const d of dims) s *= d;
   return s;
+}
+
+/** Elements of `dims`, or an error naming the node when one array cannot hold them. */
+export function checkedSize(n: Node, dims: readonly number[]): number {
+  const size = sizeOf(dims);
+  if (!(size <= MAX_TENSOR_ELEMENTS)) {
+    fail(n, `an output of [${dims.join(", ")}]: ${size} elements exceed ${MAX_TENSOR_ELEMENTS}`);
+  }
+  return size;
 }
 
 /** A known input's values as integers (int64 or int32 data), or an error naming the input. */

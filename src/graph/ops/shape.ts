@@ -10,6 +10,7 @@ import { copyStep, StridedCopy } from "./copy.ts";
 import { broadcastStrides } from "./binary.ts";
 import {
   axisOf,
+  checkedSize,
   fail,
   knownInts,
   knownNumbers,
@@ -204,7 +205,7 @@ const CONSTANT_OF_SHAPE: OpDef = {
     if (dims.some((d) => d < 0)) fail(n, `shape [${dims.join(", ")}] has a negative size`);
     const v = n.attrs.tensor("value");
     const type: DType = v ? v.type : "float32";
-    const data = allocate(type, sizeOf(dims));
+    const data = allocate(type, checkedSize(n, dims));
     if (v) {
       if (v.data.length !== 1) fail(n, "value must hold one element");
       (data as Float32Array).fill(v.data[0] as number);
@@ -222,7 +223,7 @@ const RANGE: OpDef = {
     const [limit] = knownNumbers(n, b, "limit"), [delta] = knownNumbers(n, c, "delta");
     if (a.type !== b.type || a.type !== c.type) fail(n, "start, limit and delta differ in type");
     if (delta === 0) fail(n, "delta is 0");
-    const count = Math.max(Math.ceil((limit - start) / delta), 0);
+    const count = checkedSize(n, [Math.max(Math.ceil((limit - start) / delta), 0)]);
     const data = allocate(a.type, count);
     for (let i = 0; i < count; i++) {
       if (data instanceof BigInt64Array) data[i] = BigInt(start + i * delta);
