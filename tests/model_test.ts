@@ -158,6 +158,59 @@ Deno.test("Tensor: ORT's constructor forms and checks", () => {
   assert.throws(() => new Tensor("float32", new Float32Array(1), [-1]), RangeError);
 });
 
+Deno.test("InferenceSession: fetches as tensors to write the outputs into (reused run after run), or null", async () => {
+  const m = mlp([16, 32, 3], 2);
+  const s = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });
+  try {
+    const into = new Tensor("float32", new Float32Array(6), [2, 3]);
+    for (let i = 0; i < 3; i++) {
+      const x = new Tensor("float32", new Float32Array(32).map((_, j) => Math.sin(i + j)), [2, 16]);
+      const want = s.runSync({ input: x }).logits.data as Float32Array;
+      const a = await s.run({ input: x }, { logits: into });
+      assert.equal(a.logits, into, "run returns the tensor given");
+      assert.deepEqual([...(into.data as Float32Array)], [...want]);
+      (into.data as Float32Array).fill(0);
+      assert.equal(s.runSync({ input: x }, { logits: into }).logits, into);
+      assert.deepEqual([...(into.data as Float32Array)], [...want]);
+      const fresh = s.runSync({ input: x }, { logits: null }).logits;
+      assert.notEqual(fresh, into);
+      assert.deepEqual([...(fresh.data as Float32Array)], [...want]);
+    }
+    const x = new Tensor("float32", new Float32Array(32), [2, 16]);
+    const bad: [unknown, RegExp, ErrorConstructor][] = [
+      [
+        { logits: new Tensor("float32", new Float32Array(6), [3, 2]) },
+        /dims \[3, 2\], the output has \[2, 3\]/,
+        RangeError,
+      ],
+      [
+        { logits: new Tensor("int32", new Int32Array(6), [2, 3]) },
+        /is int32, the output is float32/,
+        TypeError,
+      ],
+      [
+        { logits: { type: "float32", dims: [2, 3], data: new Float32Array(6) } },
+        /must be a Tensor or null/,
+        TypeError,
+      ],
+      [{ nope: null }, /'nope' is not an output/, RangeError],
+      [42, /fetches must be an array of output names or an object/, TypeError],
+    ];
+    for (const [fetches, re, type] of bad) {
+      assert.throws(
+        () => s.runSync({ input: x }, fetches as never),
+        (e: Error) => e instanceof type && re.test(e.message),
+      );
+      await assert.rejects(
+        s.run({ input: x }, fetches as never),
+        (e: Error) => e instanceof type && re.test(e.message),
+      );
+    }
+  } finally {
+    await s.release();
+  }
+});
+
 Deno.test("InferenceSession: bad feeds and options throw before anything runs", async () => {
   const m = mlp([4, 3], 2);
   const s = await InferenceSession.create(m.bytes);

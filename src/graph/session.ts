@@ -8,7 +8,7 @@ import { Jit } from "../runtime/jit.ts";
 import type { JitStats } from "../runtime/stats.ts";
 import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS, REPROBE_RUNS } from "../runtime/policy.ts";
 import { typedArrayTag, viewLength } from "../typed.ts";
-import type { DType } from "../onnx/dtype.ts";
+import type { DType, TensorData } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
 import type { ExternalSource } from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
@@ -66,6 +66,52 @@ export interface SessionOptions {
 export type FeedsType = Record<string, Tensor>;
 /** Results: output name → Tensor. */
 export type ReturnType = Record<string, Tensor>;
+/**
+ * What `run` returns (as ONNX Runtime's `fetches`): output names, or output
+ * name → a Tensor of the output's type and dims to write it into (reused run
+ * after run: nothing allocated), or null for a new one.
+ */
+export type FetchesType = readonly string[] | Readonly<Record<string, Tensor | null>>;
+
+/** TypedArray.prototype.set, read once: a subclass cannot replace it. */
+const TYPED_SET = Object.getPrototypeOf(Uint8Array.prototype).set as (
+  this: TensorData,
+  src: TensorData,
+) => void;
+
+/**
+ * A tensor given to receive output `name`: a Tensor of the output's type,
+ * dims and length, its data a real typed array of that kind (read through
+ * the intrinsic getters), or an error naming the output and what differs.
+ */
+function checkInto(name: string, t: unknown, o: Plan["outputs"][number]): void {
+  const where = `InferenceSession.run: fetches['${name}']`;
+  if (!(t instanceof Tensor)) throw new TypeError(`${where} must be a Tensor or null`);
+  if (t.type !== o.type) throw new TypeError(`${where} is ${t.type}, the output is ${o.type}`);
+  const d = t.dims;
+  if (d.length !== o.dims.length || d.some((v, i) => v !== o.dims[i])) {
+    throw new RangeError(
+      `${where} has dims [${d.join(", ")}], the output has [${o.dims.join(", ")}]`,
+    );
+  }
+  const have = TAG_TYPES[typedArrayTag(t.data) ?? ""] ?? null;
+  if (have === null || (have !== o.type && !(o.type === "bool" && have === "uint8"))) {
+    throw new TypeError(`${where}.data is not a ${o.type} array`);
+  }
+  if (viewLength(t.data as ArrayBufferView) !== viewLength(o.data as ArrayBufferView)) {
+    throw new RangeError(
+      `${where}.data holds ${viewLength(t.data as ArrayBufferView)} elements, the output ${
+        viewLength(o.data as ArrayBufferView)
+      }`,
+    );
+  }
+}
+
+/** A run's outputs: their names, and the tensors given to write them into (by name). */
+interface Fetch {
+  names: readonly string[];
+  into: Readonly<Record<string, Tensor | null>> | null;
+}
 
 const LEVELS = ["disabled", "basic", "extended", "all"];
 /** Tensor types by typed array kind (bool tensors are Uint8Arrays too). */
@@ -371,22 +417,31 @@ export class InferenceSession {
     return spare;
   }
 
-  #fetch(fetches: readonly string[] | undefined): readonly string[] {
-    if (fetches === undefined) return this.outputNames;
-    if (!Array.isArray(fetches)) {
-      throw new TypeError("InferenceSession.run: fetches must be an array of output names");
+  #fetch(plan: Plan, fetches: FetchesType | undefined): Fetch {
+    if (fetches === undefined) return this.#allOutputs ??= { names: this.outputNames, into: null };
+    if (fetches === null || typeof fetches !== "object") {
+      throw new TypeError(
+        "InferenceSession.run: fetches must be an array of output names or an object of them",
+      );
     }
-    for (const f of fetches) {
-      if (!this.outputNames.includes(f)) {
+    const list = Array.isArray(fetches);
+    const names: string[] = list ? [...(fetches as readonly string[])] : Object.keys(fetches);
+    for (const f of names) {
+      const at = this.outputNames.indexOf(f);
+      if (at < 0) {
         throw new RangeError(
           `InferenceSession.run: '${String(f)}' is not an output (outputs: ${
             this.outputNames.join(", ")
           })`,
         );
       }
+      if (list) continue;
+      const t = (fetches as Record<string, Tensor | null>)[f];
+      if (t !== null) checkInto(f, t, plan.outputs[at]);
     }
-    return fetches;
+    return { names, into: list ? null : fetches as Record<string, Tensor | null> };
   }
+  #allOutputs: Fetch | null = null;
 
   #copyIn(plan: Plan, feeds: FeedsType): void {
     const inputs = this.#graph.inputs;
@@ -395,11 +450,17 @@ export class InferenceSession {
     }
   }
 
-  #results(plan: Plan, names: readonly string[]): ReturnType {
+  #results(plan: Plan, fetch: Fetch): ReturnType {
     const out: ReturnType = {};
-    for (const name of names) {
+    for (const name of fetch.names) {
       const o = plan.outputs[this.outputNames.indexOf(name)];
-      out[name] = new Tensor(o.type, o.data.slice(), o.dims);
+      const into = fetch.into?.[name] ?? null;
+      if (into === null) out[name] = new Tensor(o.type, o.data.slice(), o.dims);
+      else {
+        // Checked before the run (checkInto): its array, of the output's kind and length.
+        TYPED_SET.call(into.data, o.data);
+        out[name] = into;
+      }
     }
     return out;
   }
@@ -409,10 +470,10 @@ export class InferenceSession {
    * of the same shapes is in flight (its calls write that plan's arena off
    * the event loop), it runs on a spare plan of its own.
    */
-  runSync(feeds: FeedsType, fetches?: readonly string[]): ReturnType {
+  runSync(feeds: FeedsType, fetches?: FetchesType): ReturnType {
     let plan = this.#plan(feeds);
     if (plan === this.#inFlight) plan = this.#spareOf(plan);
-    const names = this.#fetch(fetches);
+    const names = this.#fetch(plan, fetches);
     this.#copyIn(plan, feeds);
     // The pool's workers stay awake from one layer to the next (Jit.holdWorkers).
     this.#jit.holdWorkers(true);
@@ -436,15 +497,15 @@ export class InferenceSession {
    * runs on this thread instead (the hop costs more: see policy.ts). Runs of
    * one session are queued.
    */
-  run(feeds: FeedsType, fetches?: readonly string[]): Promise<ReturnType> {
+  run(feeds: FeedsType, fetches?: FetchesType): Promise<ReturnType> {
     const next = this.#queue.then(() => this.#runAsync(feeds, fetches));
     this.#queue = next.catch(() => {});
     return next;
   }
 
-  async #runAsync(feeds: FeedsType, fetches?: readonly string[]): Promise<ReturnType> {
+  async #runAsync(feeds: FeedsType, fetches?: FetchesType): Promise<ReturnType> {
     const plan = this.#plan(feeds);
-    const names = this.#fetch(fetches);
+    const names = this.#fetch(plan, fetches);
     this.#copyIn(plan, feeds);
     this.#jit.holdWorkers(true);
     this.#inFlight = plan;
@@ -457,7 +518,7 @@ export class InferenceSession {
   }
 
   /** A run's steps, off the event loop unless short (the workers held awake by the caller). */
-  async #runHeld(plan: Plan, names: readonly string[]): Promise<ReturnType> {
+  async #runHeld(plan: Plan, names: Fetch): Promise<ReturnType> {
     if (plan.tuneRunsLeft > 0) return this.#tuningRun(plan, names);
     if (this.#profiler !== null) {
       this.#profiler.runSteps(plan.steps);
@@ -509,7 +570,7 @@ export class InferenceSession {
    * call; the last one (or the first after which nothing is left to tune)
    * ends the warm-up.
    */
-  #tuningRun(plan: Plan, names: readonly string[]): ReturnType {
+  #tuningRun(plan: Plan, names: Fetch): ReturnType {
     const jit = this.#jit;
     jit.warmup(true);
     try {
