@@ -95,7 +95,13 @@ export type { UnavailableReason } from "./src/native/libc.ts";
 export { measurePeak } from "./src/peak.ts";
 export type { PeakFigures } from "./src/peak.ts";
 export { InferenceSession } from "./src/graph/session.ts";
-export type { FeedsType, FetchesType, ReturnType, SessionOptions } from "./src/graph/session.ts";
+export type {
+  FeedsType,
+  FetchesType,
+  ReturnType,
+  RunOptions,
+  SessionOptions,
+} from "./src/graph/session.ts";
 export type { OptimizationLevel, OptimizationReport } from "./src/graph/optimize.ts";
 export { Tensor } from "./src/graph/tensor.ts";
 export type { TensorType } from "./src/graph/tensor.ts";

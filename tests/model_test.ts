@@ -177,6 +177,13 @@ Deno.test("InferenceSession: fetches as tensors to write the outputs into (reuse
       assert.deepEqual([...(fresh.data as Float32Array)], [...want]);
     }
     const x = new Tensor("float32", new Float32Array(32), [2, 16]);
+    // As ONNX Runtime: an object without output-name keys holding a Tensor or null is RunOptions
+    // (every output); RunOptions as a third argument too.
+    const all = s.runSync({ input: x }, { tag: "t", nope: null } as never);
+    assert.deepEqual(Object.keys(all), ["logits"]);
+    assert.notEqual(all.logits, into);
+    assert.equal((await s.run({ input: x }, { logits: into }, { tag: "t" })).logits, into);
+    assert.equal((await s.run({ input: x }, ["logits"], { logSeverityLevel: 3 })).logits.size, 6);
     const bad: [unknown, RegExp, ErrorConstructor][] = [
       [
         { logits: new Tensor("float32", new Float32Array(6), [3, 2]) },
@@ -188,13 +195,9 @@ Deno.test("InferenceSession: fetches as tensors to write the outputs into (reuse
         /is int32, the output is float32/,
         TypeError,
       ],
-      [
-        { logits: { type: "float32", dims: [2, 3], data: new Float32Array(6) } },
-        /must be a Tensor or null/,
-        TypeError,
-      ],
-      [{ nope: null }, /'nope' is not an output/, RangeError],
+      [["nope"], /'nope' is not an output/, RangeError],
       [42, /fetches must be an array of output names or an object/, TypeError],
+      [into, /fetches must be an array of output names or an object/, TypeError],
     ];
     for (const [fetches, re, type] of bad) {
       assert.throws(

@@ -72,6 +72,17 @@ export type ReturnType = Record<string, Tensor>;
  * after run: nothing allocated), or null for a new one.
  */
 export type FetchesType = readonly string[] | Readonly<Record<string, Tensor | null>>;
+/** ONNX Runtime's per-run options: accepted, and not used (logging and tags are the session's). */
+export interface RunOptions {
+  /** Accepted for compatibility. */
+  logSeverityLevel?: number;
+  /** Accepted for compatibility. */
+  logVerbosityLevel?: number;
+  /** Accepted for compatibility. */
+  terminate?: boolean;
+  /** Accepted for compatibility. */
+  tag?: string;
+}
 
 /** TypedArray.prototype.set, read once: a subclass cannot replace it. */
 const TYPED_SET = Object.getPrototypeOf(Uint8Array.prototype).set as (
@@ -417,29 +428,42 @@ export class InferenceSession {
     return spare;
   }
 
-  #fetch(plan: Plan, fetches: FetchesType | undefined): Fetch {
+  /**
+   * The outputs a run returns, as ONNX Runtime reads its second argument: an
+   * array of output names; an object whose output-name keys hold a Tensor or
+   * null (only those are fetched, into the Tensors given); any other object
+   * is RunOptions (every output).
+   */
+  #fetch(plan: Plan, fetches: FetchesType | RunOptions | undefined): Fetch {
     if (fetches === undefined) return this.#allOutputs ??= { names: this.outputNames, into: null };
-    if (fetches === null || typeof fetches !== "object") {
+    if (fetches === null || typeof fetches !== "object" || fetches instanceof Tensor) {
       throw new TypeError(
         "InferenceSession.run: fetches must be an array of output names or an object of them",
       );
     }
-    const list = Array.isArray(fetches);
-    const names: string[] = list ? [...(fetches as readonly string[])] : Object.keys(fetches);
-    for (const f of names) {
-      const at = this.outputNames.indexOf(f);
-      if (at < 0) {
-        throw new RangeError(
-          `InferenceSession.run: '${String(f)}' is not an output (outputs: ${
-            this.outputNames.join(", ")
-          })`,
-        );
+    if (Array.isArray(fetches)) {
+      for (const f of fetches) {
+        if (!this.outputNames.includes(f)) {
+          throw new RangeError(
+            `InferenceSession.run: '${String(f)}' is not an output (outputs: ${
+              this.outputNames.join(", ")
+            })`,
+          );
+        }
       }
-      if (list) continue;
-      const t = (fetches as Record<string, Tensor | null>)[f];
-      if (t !== null) checkInto(f, t, plan.outputs[at]);
+      return { names: fetches, into: null };
     }
-    return { names, into: list ? null : fetches as Record<string, Tensor | null> };
+    const dict = fetches as Record<string, unknown>, names: string[] = [];
+    for (let i = 0; i < this.outputNames.length; i++) {
+      const name = this.outputNames[i];
+      if (!Object.hasOwn(dict, name)) continue;
+      const t = dict[name];
+      if (t !== null && !(t instanceof Tensor)) continue;
+      if (t !== null) checkInto(name, t, plan.outputs[i]);
+      names.push(name);
+    }
+    if (names.length === 0) return this.#allOutputs ??= { names: this.outputNames, into: null };
+    return { names, into: dict as Record<string, Tensor | null> };
   }
   #allOutputs: Fetch | null = null;
 
@@ -470,7 +494,7 @@ export class InferenceSession {
    * of the same shapes is in flight (its calls write that plan's arena off
    * the event loop), it runs on a spare plan of its own.
    */
-  runSync(feeds: FeedsType, fetches?: FetchesType): ReturnType {
+  runSync(feeds: FeedsType, fetches?: FetchesType | RunOptions, _options?: RunOptions): ReturnType {
     let plan = this.#plan(feeds);
     if (plan === this.#inFlight) plan = this.#spareOf(plan);
     const names = this.#fetch(plan, fetches);
@@ -497,13 +521,17 @@ export class InferenceSession {
    * runs on this thread instead (the hop costs more: see policy.ts). Runs of
    * one session are queued.
    */
-  run(feeds: FeedsType, fetches?: FetchesType): Promise<ReturnType> {
+  run(
+    feeds: FeedsType,
+    fetches?: FetchesType | RunOptions,
+    _options?: RunOptions,
+  ): Promise<ReturnType> {
     const next = this.#queue.then(() => this.#runAsync(feeds, fetches));
     this.#queue = next.catch(() => {});
     return next;
   }
 
-  async #runAsync(feeds: FeedsType, fetches?: FetchesType): Promise<ReturnType> {
+  async #runAsync(feeds: FeedsType, fetches?: FetchesType | RunOptions): Promise<ReturnType> {
     const plan = this.#plan(feeds);
     const names = this.#fetch(plan, fetches);
     this.#copyIn(plan, feeds);
