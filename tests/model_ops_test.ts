@@ -3,6 +3,8 @@
  * in a model written by our ONNX writer, against onnxruntime (live when
  * installed, else the committed golden outputs), optimizations on and off.
  */
+import assert from "node:assert/strict";
+import { InferenceSession, Tensor } from "../mod.ts";
 import { f, fs, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { checkModel, type Feed } from "./helpers/golden.ts";
 
@@ -553,6 +555,90 @@ const CASES: Case[] = [
       }, "y"),
     );
   }),
+  graph("GroupNormalization opset 18 (scale and bias per group)", [2, 6, 3, 4], (g) => {
+    const sc = g.initializer("s", { type: "float32", dims: [3], data: [1.5, -0.5, 2] });
+    const b = g.initializer("b", { type: "float32", dims: [3], data: [0.1, 0.2, -0.3] });
+    g.output(g.op("GroupNormalization", ["x", sc, b], { num_groups: 3, epsilon: f(1e-3) }, "y"));
+  }, 18),
+  graph("GroupNormalization opset 21 (scale and bias per channel)", [2, 6, 5], (g) => {
+    const sc = w(g, "s", [6], 5, 1), b = w(g, "b", [6], 6, 0.5);
+    g.output(g.op("GroupNormalization", ["x", sc, b], { num_groups: 2 }, "y"));
+  }, 21),
+  graph("Tan Atan Sinh Cosh Asinh; Asin Acos Atanh inside (-1, 1); Acosh from 1", [2, 9], (g) => {
+    for (const op of ["Tan", "Atan", "Sinh", "Cosh", "Asinh"]) g.output(g.op(op, ["x"], {}, op));
+    const c = g.initializer("c", { type: "float32", dims: [], data: [0.45] });
+    const small = g.op("Mul", ["x", c]);
+    for (const op of ["Asin", "Acos", "Atanh"]) g.output(g.op(op, [small], {}, op));
+    const one = g.initializer("one", { type: "float32", dims: [], data: [1] });
+    g.output(g.op("Acosh", [g.op("Add", [g.op("Abs", ["x"]), one])], {}, "Acosh"));
+  }),
+  graph("Celu ThresholdedRelu Shrink", [3, 11], (g) => {
+    g.output(g.op("Celu", ["x"], { alpha: f(0.7) }, "celu"));
+    g.output(g.op("ThresholdedRelu", ["x"], { alpha: f(0.3) }, "thr"));
+    g.output(g.op("Shrink", ["x"], { bias: f(0.2), lambd: f(0.4) }, "shrink"));
+    g.output(g.op("Shrink", ["x"], {}, "shrinkDefault"));
+  }, 12),
+  graph("IsNaN IsInf (both signs, one)", [2, 6], (g) => {
+    const zero = g.initializer("z", { type: "float32", dims: [], data: [0] });
+    const odd = g.op("Div", [g.op("Floor", ["x"]), zero]); // ±Inf and NaN (0/0)
+    g.output(g.op("IsNaN", [odd], {}, "nan"), "bool");
+    g.output(g.op("IsInf", [odd], {}, "inf"), "bool");
+    g.output(g.op("IsInf", [odd], { detect_negative: 0 }, "pos"), "bool");
+  }, 13),
+  graph("TopK largest and smallest, along an axis and the last", [3, 4, 5], (g) => {
+    const [v, i] = g.node("TopK", ["x", g.ints("k", [3])], 2, { axis: 1 });
+    g.output(g.op("Identity", [v], {}, "v"));
+    g.output(g.op("Identity", [i], {}, "i"), "int64");
+    const [v2, i2] = g.node("TopK", ["x", g.ints("k2", [2])], 2, { largest: 0 });
+    g.output(g.op("Identity", [v2], {}, "v2"));
+    g.output(g.op("Identity", [i2], {}, "i2"), "int64");
+  }, 11),
+  graph("TopK with ties keeps the lower index", [2, 6], (g) => {
+    const r = g.op("Floor", [
+      g.op("Mul", ["x", g.initializer("h", { type: "float32", dims: [], data: [0.5] })]),
+    ]);
+    const [v, i] = g.node("TopK", [r, g.ints("k", [4])], 2, {});
+    g.output(g.op("Identity", [v], {}, "v"));
+    g.output(g.op("Identity", [i], {}, "i"), "int64");
+  }, 11),
+  graph("GatherND, batch_dims 0 and 1, negative indices", [2, 3, 4], (g) => {
+    g.output(g.op("GatherND", ["x", g.ints("i0", [0, 1, 1, -1, 1, 2], [3, 2])], {}, "a"));
+    g.output(
+      g.op("GatherND", ["x", g.ints("i1", [2, 0, 1, -1], [2, 2, 1])], { batch_dims: 1 }, "b"),
+    );
+    g.output(g.op("GatherND", ["x", g.ints("i2", [1, 2, 3, 0, 0, 0], [2, 3])], {}, "c"));
+  }, 13),
+  graph("ScatterND replace and add", [4, 3], (g) => {
+    const upd = g.initializer("u", { type: "float32", dims: [2, 3], data: [1, 2, 3, 4, 5, 6] });
+    g.output(g.op("ScatterND", ["x", g.ints("i", [3, 1], [2, 1]), upd], {}, "r"));
+    g.output(g.op("ScatterND", ["x", g.ints("j", [1, 1], [2, 1]), upd], { reduction: "add" }, "s"));
+    const one = g.initializer("one", { type: "float32", dims: [2], data: [9, 8] });
+    g.output(g.op("ScatterND", ["x", g.ints("k", [0, 2, -1, 0], [2, 2]), one], {}, "e"));
+  }, 16),
+  graph("ScatterElements along each axis, replace and add", [3, 4], (g) => {
+    const upd = g.initializer("u", { type: "float32", dims: [2, 2], data: [1, 2, 3, 4] });
+    g.output(
+      g.op("ScatterElements", ["x", g.ints("i", [1, 0, 2, -1], [2, 2]), upd], { axis: 1 }, "a"),
+    );
+    g.output(
+      g.op("ScatterElements", ["x", g.ints("j", [2, 2, 0, 2], [2, 2]), upd], {
+        axis: 0,
+        reduction: "add",
+      }, "b"),
+    );
+  }, 16),
+  {
+    name: "OneHot of int64 indices (negative, out of range), axis -1 and 0",
+    opset: 11,
+    build: (g) => {
+      g.input("ids", "int64", [2, 3]);
+      const vals = g.initializer("vals", { type: "float32", dims: [2], data: [-1, 3] });
+      const depth = g.ints("depth", [4], []);
+      g.output(g.op("OneHot", ["ids", depth, vals], {}, "a"));
+      g.output(g.op("OneHot", ["ids", depth, vals], { axis: 0 }, "b"));
+    },
+    feeds: { ids: I64([2, 3], [0, 3, -1, 5, -4, 2]) },
+  },
   graph("Upsample opset 9 nearest and linear", [1, 2, 3, 4], (g) => {
     const sc = g.initializer("scales", { type: "float32", dims: [4], data: [1, 1, 2, 2] });
     g.output(g.op("Upsample", ["x", sc], { mode: "nearest" }, "n"));
@@ -567,3 +653,30 @@ for (const c of CASES) {
     await checkModel(`op ${c.name}`, g.toBytes(), c.feeds);
   });
 }
+
+Deno.test("model op: an index out of range throws naming the node", async () => {
+  const g = new GraphBuilder(16);
+  g.input("x", "float32", [3, 2]);
+  g.input("i", "int64", [2, 1]);
+  const upd = g.initializer("u", { type: "float32", dims: [2, 2], data: [1, 2, 3, 4] });
+  g.output(g.op("GatherND", ["x", "i"], {}, "a"));
+  g.output(g.op("ScatterND", ["x", "i", upd], {}, "b"));
+  const s = await InferenceSession.create(g.toBytes());
+  try {
+    const x = new Tensor("float32", new Float32Array([1, 2, 3, 4, 5, 6]), [3, 2]);
+    const ok = s.runSync({ x, i: new Tensor("int64", new BigInt64Array([2n, -3n]), [2, 1]) });
+    assert.deepEqual([...(ok.a.data as Float32Array)], [5, 6, 1, 2]);
+    for (const bad of [3n, -4n]) {
+      const i = new Tensor("int64", new BigInt64Array([0n, bad]), [2, 1]);
+      assert.throws(
+        () => s.runSync({ x, i }),
+        (e: Error) =>
+          e instanceof RangeError &&
+          /GatherND node .*index -?\d+ is outside 0\.\.2/.test(e.message),
+      );
+      await assert.rejects(s.run({ x, i }), RangeError);
+    }
+  } finally {
+    await s.release();
+  }
+});

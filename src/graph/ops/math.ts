@@ -1,8 +1,10 @@
 /**
  * Elementwise ops without a Jit family, by TypeScript loops on float32:
- * Floor, Ceil, Round (half to even), Sign, Sin, Cos, Softsign; and PRelu
- * (slope broadcast to x).
+ * Floor, Ceil, Round (half to even), Sign, the trigonometric and hyperbolic
+ * functions and their inverses, Softsign, Celu, ThresholdedRelu, Shrink;
+ * IsNaN and IsInf (bool out); and PRelu (slope broadcast to x).
  */
+import type { Node } from "../ir.ts";
 import { broadcastStrides } from "./binary.ts";
 import { broadcast, type Buf, expectType, fail, meta, need, type OpDef, stridesOf } from "./op.ts";
 
@@ -19,18 +21,44 @@ const FUNCTIONS: Record<string, (v: number) => number> = {
   Sign: (v) => (Number.isNaN(v) ? NaN : v > 0 ? 1 : v < 0 ? -1 : 0),
   Sin: Math.sin,
   Cos: Math.cos,
+  Tan: Math.tan,
+  Asin: Math.asin,
+  Acos: Math.acos,
+  Atan: Math.atan,
+  Sinh: Math.sinh,
+  Cosh: Math.cosh,
+  Asinh: Math.asinh,
+  Acosh: Math.acosh,
+  Atanh: Math.atanh,
   Softsign: (v) => v / (1 + Math.abs(v)),
 };
 
-function mathDef(f: (v: number) => number): OpDef {
+/** Elementwise functions with attributes: the function a node's attributes make. */
+const WITH_ATTRIBUTES: Record<string, [string[], (n: Node) => (v: number) => number]> = {
+  Celu: [["alpha"], (n) => {
+    const a = n.attrs.float("alpha", 1);
+    return (v) => Math.max(0, v) + Math.min(0, a * Math.expm1(v / a));
+  }],
+  ThresholdedRelu: [["alpha"], (n) => {
+    const a = n.attrs.float("alpha", 1);
+    return (v) => (v > a ? v : 0);
+  }],
+  Shrink: [["bias", "lambd"], (n) => {
+    const b = n.attrs.float("bias", 0), l = n.attrs.float("lambd", 0.5);
+    return (v) => (v < -l ? v + b : v > l ? v - b : 0);
+  }],
+};
+
+function mathDef(make: (n: Node) => (v: number) => number, attributes: string[] = []): OpDef {
   return {
-    attributes: [],
+    attributes,
     infer(n, ins) {
       const [x] = need(n, ins, 1);
       expectType(n, x, 0, "float32");
       return [meta("float32", x.dims)];
     },
-    build(_n, ins, outs) {
+    build(n, ins, outs) {
+      const f = make(n);
       const x = ins[0]!.data as Float32Array, y = outs[0].data as Float32Array;
       return {
         native: false,
@@ -81,8 +109,39 @@ const PRELU: OpDef = {
   },
 };
 
+/** IsNaN, and IsInf (detect_negative, detect_positive): bool (uint8) out. */
+function testDef(inf: boolean): OpDef {
+  return {
+    attributes: inf ? ["detect_negative", "detect_positive"] : [],
+    infer(n, ins) {
+      const [x] = need(n, ins, 1);
+      expectType(n, x, 0, "float32");
+      return [meta("bool", x.dims)];
+    },
+    build(n, ins, outs) {
+      const neg = n.attrs.int("detect_negative", 1) !== 0;
+      const pos = n.attrs.int("detect_positive", 1) !== 0;
+      const x = ins[0]!.data as Float32Array, y = outs[0].data as Uint8Array;
+      return {
+        native: false,
+        run: () => {
+          for (let i = 0; i < x.length; i++) {
+            const v = x[i];
+            y[i] = (inf ? (pos && v === Infinity) || (neg && v === -Infinity) : v !== v) ? 1 : 0;
+          }
+        },
+      };
+    },
+  };
+}
+
 /** The TS elementwise op definitions by ONNX name. */
 export const MATH_OPS: Record<string, OpDef> = {
-  ...Object.fromEntries(Object.entries(FUNCTIONS).map(([k, f]) => [k, mathDef(f)])),
+  ...Object.fromEntries(Object.entries(FUNCTIONS).map(([k, f]) => [k, mathDef(() => f)])),
+  ...Object.fromEntries(
+    Object.entries(WITH_ATTRIBUTES).map(([k, [attrs, make]]) => [k, mathDef(make, attrs)]),
+  ),
+  IsNaN: testDef(false),
+  IsInf: testDef(true),
   PRelu: PRELU,
 };

@@ -282,6 +282,55 @@ const INSTANCE_NORM: OpDef = {
 };
 
 /**
+ * GroupNormalization (opsets 18 and 21): the channels of each image in
+ * `num_groups` groups, each group's (C/G)·H·W values normalized as one row
+ * (the norm family, stable two-pass), then scaled and shifted per channel
+ * (opset 21: scale and bias of C; opset 18: of G, each group's pair
+ * spread over its channels).
+ */
+const GROUP_NORM: OpDef = {
+  attributes: ["epsilon", "num_groups", "stash_type"],
+  infer(n, ins) {
+    const [x, scale, bias] = need(n, ins, 3);
+    [x, scale, bias].forEach((m, i) => expectType(n, m, i, "float32"));
+    if (x.dims.length < 3) fail(n, "X must have rank ≥ 3");
+    const c = x.dims[1], g = n.attrs.int("num_groups", 0);
+    if (!(g >= 1 && c % g === 0)) fail(n, `num_groups ${g} must divide the ${c} channels`);
+    const per = n.opset < 21 ? g : c;
+    if (sizeOf(scale.dims) !== per || sizeOf(bias.dims) !== per) {
+      fail(n, `scale and bias must have ${per} elements (opset ${n.opset})`);
+    }
+    if (n.attrs.int("stash_type", 1) !== 1) fail(n, "stash_type must be 1 (float32)");
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, y = outs[0], c = x.dims[1], g = n.attrs.int("num_groups", 0);
+    const plane = sizeOf(x.dims.slice(2)), cols = (c / g) * plane;
+    const o: NormOptions = {
+      rows: x.dims[0] * g,
+      cols,
+      scale: new Float32Array(cols).fill(1),
+      epsilon: n.attrs.float("epsilon", 1e-5),
+    };
+    // Per channel: opset 18's per-group pairs spread over their channels.
+    const perChannel = (t: Float32Array) =>
+      n.opset < 21 ? Float32Array.from({ length: c }, (_, ch) => t[Math.floor(ch / (c / g))]) : t;
+    const sd = perChannel(ins[1]!.data as Float32Array),
+      bd = perChannel(ins[2]!.data as Float32Array);
+    const xd = x.data as Float32Array, yd = y.data as Float32Array, yDims = [x.dims[0], c, plane];
+    const jit = env.jit, channel = [1, c, 1];
+    return {
+      native: true,
+      run: () => {
+        jit.layerNorm(xd, yd, o);
+        jit.binary("mul", yd, yDims, sd, channel, yd);
+        jit.binary("add", yd, yDims, bd, channel, yd);
+      },
+    };
+  },
+};
+
+/**
  * LRN (local response normalization across channels, AlexNet and
  * GoogLeNet): y = x / (bias + alpha/size · Σ x²)^beta, the sum over the
  * `size` channels around each one. On the Jit: the squares, the window's
@@ -343,6 +392,7 @@ export const NORM_OPS: Record<string, OpDef> = {
   LogSoftmax: softmaxDef(true),
   LayerNormalization: LAYER_NORM,
   InstanceNormalization: INSTANCE_NORM,
+  GroupNormalization: GROUP_NORM,
   LRN,
   ...Object.fromEntries(Object.entries(REDUCE_OPS).map(([k, op]) => [k, reduceDef(op)])),
 };
