@@ -432,6 +432,12 @@ function emitChannelTiles(
       // slower with it).
       prefetchC: bigOutput,
       prefetchCHint: "prefetchw",
+      // And its residual's lines, read by the store, as cold (ResNet-50's 1×1 64→256 56² with
+      // its shortcut, two sessions alternating, created in either order: 793 → 715 and 647 →
+      // 632 µs, where a control of identical code moved ±3%; whole runs within noise).
+      prefetchAlso: s.residual && blk.last
+        ? [{ base: r10, rowBytes: planeY, hint: "prefetcht0" }]
+        : undefined,
       mr: rows,
       groups,
       a: { base: rsi, rowBytes, colBytes: 4 },

@@ -121,6 +121,8 @@ export interface MicrokernelSpec {
    * stores do not wait for its read-for-ownership).
    */
   prefetchCHint?: "prefetcht0" | "prefetchw";
+  /** More regions of the C tile's shape prefetched with it (a residual read by the epilogue). */
+  prefetchAlso?: { base: Reg; rowBytes: number; hint: "prefetcht0" | "prefetchw" }[];
   /**
    * AVX-512: fold A's broadcast into the FMA (`vfmadd231ps acc, b, [a]{1to16}`)
    * instead of a separate vbroadcastss; pays off when each row has one group.
@@ -199,12 +201,15 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   }
   if (s.prefetchC) {
     const rowBytes = groups[ng - 1].col * 4 + groups[ng - 1].width * 4;
-    for (let i = 0; i < mr; i++) {
-      for (let off = 0; off < rowBytes; off += 64) {
-        a.emit(
-          s.prefetchCHint ?? "prefetcht0",
-          byte(s.c.base, (s.c.offset ?? 0) + i * s.c.rowBytes + off),
-        );
+    const regions = [
+      { base: s.c.base, offset: s.c.offset ?? 0, rowBytes: s.c.rowBytes, hint: s.prefetchCHint },
+      ...(s.prefetchAlso ?? []).map((r) => ({ ...r, offset: 0 })),
+    ];
+    for (const r of regions) {
+      for (let i = 0; i < mr; i++) {
+        for (let off = 0; off < rowBytes; off += 64) {
+          a.emit(r.hint ?? "prefetcht0", byte(r.base, r.offset + i * r.rowBytes + off));
+        }
       }
     }
   }
