@@ -560,6 +560,17 @@ const CASES: Case[] = [
     const b = g.initializer("b", { type: "float32", dims: [3], data: [0.1, 0.2, -0.3] });
     g.output(g.op("GroupNormalization", ["x", sc, b], { num_groups: 3, epsilon: f(1e-3) }, "y"));
   }, 18),
+  {
+    name: "GroupNormalization opset 18 with scale and bias fed at run time",
+    opset: 18,
+    build: (g) => {
+      g.input("x", "float32", [1, 4, 3, 3]);
+      g.input("s", "float32", [2]);
+      g.input("b", "float32", [2]);
+      g.output(g.op("GroupNormalization", ["x", "s", "b"], { num_groups: 2 }, "y"));
+    },
+    feeds: { x: F([1, 4, 3, 3], 12, 2), s: F([2], 13, 1, 1), b: F([2], 14, 0.5) },
+  },
   graph("GroupNormalization opset 21 (scale and bias per channel)", [2, 6, 5], (g) => {
     const sc = w(g, "s", [6], 5, 1), b = w(g, "b", [6], 6, 0.5);
     g.output(g.op("GroupNormalization", ["x", sc, b], { num_groups: 2 }, "y"));
@@ -584,6 +595,55 @@ const CASES: Case[] = [
     g.output(g.op("IsNaN", [odd], {}, "nan"), "bool");
     g.output(g.op("IsInf", [odd], {}, "inf"), "bool");
     g.output(g.op("IsInf", [odd], { detect_negative: 0 }, "pos"), "bool");
+  }, 13),
+  graph("QuantizeLinear uint8 per tensor, int8 per axis; DequantizeLinear back", [2, 3, 8], (g) => {
+    const s1 = g.initializer("s1", { type: "float32", dims: [], data: [0.02] });
+    const z1 = g.initializer("z1", { type: "uint8", dims: [], data: [128] });
+    const q1 = g.op("QuantizeLinear", ["x", s1, z1]);
+    g.output(g.op("Identity", [q1], {}, "q1"), "uint8");
+    g.output(g.op("DequantizeLinear", [q1, s1, z1], {}, "d1"));
+    const s2 = g.initializer("s2", { type: "float32", dims: [3], data: [0.01, 0.05, 0.25] });
+    const z2 = g.initializer("z2", { type: "int8", dims: [3], data: [0, -3, 7] });
+    const q2 = g.op("QuantizeLinear", ["x", s2, z2], { axis: 1 });
+    g.output(g.op("Identity", [q2], {}, "q2"), "int8");
+    g.output(g.op("DequantizeLinear", [q2, s2, z2], { axis: 1 }, "d2"));
+    // Ties: x/scale exactly half-way (0.5·0.25 steps) round to even.
+    const half = g.initializer("h", {
+      type: "float32",
+      dims: [6],
+      data: [0.125, 0.375, -0.125, -0.375, 0.625, 2.5],
+    });
+    const s3 = g.initializer("s3", { type: "float32", dims: [], data: [0.25] });
+    const z3 = g.initializer("z3", { type: "int8", dims: [], data: [0] });
+    g.output(g.op("QuantizeLinear", [half, s3, z3], {}, "ties"), "int8");
+  }, 13),
+  graph(
+    "DynamicQuantizeLinear, then MatMulInteger and the dequantizing Mul (a dynamic-quantized Linear)",
+    [2, 3, 40],
+    (g) => {
+      const [q, scale, zp] = g.node("DynamicQuantizeLinear", ["x"], 3, {});
+      g.output(g.op("Identity", [q], {}, "q"), "uint8");
+      g.output(g.op("Identity", [scale], {}, "scale"));
+      g.output(g.op("Identity", [zp], {}, "zp"), "uint8");
+      const wq = Array.from({ length: 40 * 6 }, (_, i) => ((i * 37) % 255) - 127);
+      const W = g.initializer("W", { type: "int8", dims: [40, 6], data: wq });
+      const wz = g.initializer("wz", { type: "int8", dims: [6], data: [0, 1, -2, 3, -4, 5] });
+      const mm = g.op("MatMulInteger", [q, W, zp, wz]);
+      g.output(g.op("Identity", [mm], {}, "mm"), "int32");
+      const ws = g.initializer("ws", { type: "float32", dims: [], data: [0.01] });
+      const y = g.op("Mul", [g.op("Cast", [mm], { to: 1 }), g.op("Mul", [scale, ws])]);
+      g.output(g.op("Identity", [y], {}, "y"));
+    },
+    11,
+  ),
+  graph("MatMulInteger int8 × uint8, K beyond one exact block", [3, 4100], (g) => {
+    const s = g.initializer("s", { type: "float32", dims: [], data: [0.01] });
+    const z = g.initializer("z", { type: "int8", dims: [], data: [-1] });
+    const a = g.op("QuantizeLinear", ["x", s, z]);
+    const bq = Array.from({ length: 4100 * 2 }, (_, i) => (i * 101) % 256);
+    const B = g.initializer("B", { type: "uint8", dims: [4100, 2], data: bq });
+    const bz = g.initializer("bz", { type: "uint8", dims: [], data: [131] });
+    g.output(g.op("MatMulInteger", [a, B, z, bz], {}, "mm"), "int32");
   }, 13),
   graph("TopK largest and smallest, along an axis and the last", [3, 4, 5], (g) => {
     const [v, i] = g.node("TopK", ["x", g.ints("k", [3])], 2, { axis: 1 });

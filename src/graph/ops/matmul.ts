@@ -21,7 +21,7 @@ import {
   stridesOf,
 } from "./op.ts";
 
-interface MatMulShape {
+export interface MatMulShape {
   /** Output dims. */
   dims: number[];
   batch: number[];
@@ -33,7 +33,7 @@ interface MatMulShape {
   b: number[];
 }
 
-function matmulShape(n: Node, a: readonly number[], b: readonly number[]): MatMulShape {
+export function matmulShape(n: Node, a: readonly number[], b: readonly number[]): MatMulShape {
   if (a.length === 0 || b.length === 0) fail(n, "MatMul of a scalar");
   const pa = a.length === 1 ? [1, a[0]] : a.slice();
   const pb = b.length === 1 ? [b[0], 1] : b.slice();

@@ -312,16 +312,25 @@ const GROUP_NORM: OpDef = {
       scale: new Float32Array(cols).fill(1),
       epsilon: n.attrs.float("epsilon", 1e-5),
     };
-    // Per channel: opset 18's per-group pairs spread over their channels.
-    const perChannel = (t: Float32Array) =>
-      n.opset < 21 ? Float32Array.from({ length: c }, (_, ch) => t[Math.floor(ch / (c / g))]) : t;
-    const sd = perChannel(ins[1]!.data as Float32Array),
-      bd = perChannel(ins[2]!.data as Float32Array);
+    // Per channel: opset 18's per-group pairs spread over their channels (each run when they
+    // are computed: then the step runs here, not recorded).
+    const spread = n.opset < 21;
+    const perGroup = [ins[1]!, ins[2]!], fixed = perGroup.every((b) => b.constant);
+    const perChannel = perGroup.map((b) => spread ? new Float32Array(c) : b.data as Float32Array);
+    const fill = () => {
+      for (let i = 0; i < 2; i++) {
+        const t = perGroup[i].data as Float32Array;
+        for (let ch = 0; ch < c; ch++) perChannel[i][ch] = t[Math.floor(ch / (c / g))];
+      }
+    };
+    if (spread && fixed) fill();
+    const [sd, bd] = perChannel;
     const xd = x.data as Float32Array, yd = y.data as Float32Array, yDims = [x.dims[0], c, plane];
     const jit = env.jit, channel = [1, c, 1];
     return {
-      native: true,
+      native: !spread || fixed,
       run: () => {
+        if (spread && !fixed) fill();
         jit.layerNorm(xd, yd, o);
         jit.binary("mul", yd, yDims, sd, channel, yd);
         jit.binary("add", yd, yDims, bd, channel, yd);

@@ -12,6 +12,7 @@ import { INDEXING_OPS } from "./indexing.ts";
 import { MATH_OPS } from "./math.ts";
 import { MOVEMENT_OPS } from "./movement.ts";
 import { NORM_OPS } from "./norm.ts";
+import { QUANTIZE_OPS } from "./quantize.ts";
 import { SCATTER_OPS } from "./scatter.ts";
 import type { OpDef } from "./op.ts";
 import { SHAPE_OPS } from "./shape.ts";
@@ -27,6 +28,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...MATH_OPS,
   ...INDEXING_OPS,
   ...SCATTER_OPS,
+  ...QUANTIZE_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));

@@ -1,0 +1,239 @@
+/**
+ * The quantization ops, computed as ONNX Runtime computes them (float32
+ * steps, rounding half to even, saturation): QuantizeLinear and
+ * DequantizeLinear (per tensor or per axis), DynamicQuantizeLinear (uint8,
+ * the range stretched to hold 0), and MatMulInteger (8-bit operands, int32
+ * out) — exactly, on the float GEMM: with B − zb split into 16·high + low
+ * (high in −16..15, low in 0..15), each product sum stays below 2²⁴ for K
+ * up to 4096 per block, so the two float GEMMs are exact integers and
+ * 16·high + low is the int32 result (wrapping as int32 does).
+ */
+import type { DType, TensorData } from "../../onnx/dtype.ts";
+import type { Node } from "../ir.ts";
+import { broadcastStrides } from "./binary.ts";
+import { matmulShape } from "./matmul.ts";
+import {
+  axisOf,
+  type Buf,
+  expectType,
+  fail,
+  type Meta,
+  meta,
+  need,
+  type OpDef,
+  sizeOf,
+  stridesOf,
+} from "./op.ts";
+
+const f = Math.fround;
+
+/** Round half to even (ONNX's rounding for quantization). */
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The range of an 8-bit type. */
+function range(t: DType): [number, number] {
+  return t === "int8" ? [-128, 127] : [0, 255];
+}
+
+/** Per-axis parameters: the index of x's element i's scale (0 for per tensor). */
+function paramIndex(n: Node, x: Meta, scale: Meta): (i: number) => number {
+  const count = sizeOf(scale.dims);
+  if (scale.dims.length === 0 || count === 1) return () => 0;
+  if (scale.dims.length !== 1) fail(n, "scale must be a scalar or 1-D");
+  const axis = axisOf(n, n.attrs.int("axis", 1), x.dims.length);
+  if (x.dims[axis] !== count) fail(n, `scale has ${count} values, axis ${axis} is ${x.dims[axis]}`);
+  const inner = sizeOf(x.dims.slice(axis + 1));
+  return (i) => Math.floor(i / inner) % count;
+}
+
+function checkZeroPoint(n: Node, scale: Meta, zp: Meta | null): void {
+  if (zp && sizeOf(zp.dims) !== sizeOf(scale.dims)) {
+    fail(n, "the zero point must have the scale's shape");
+  }
+}
+
+const QUANTIZE: OpDef = {
+  attributes: ["axis", "saturate"],
+  infer(n, ins) {
+    const [x, scale, zp] = need(n, ins, 2, 3);
+    expectType(n, x, 0, "float32");
+    expectType(n, scale, 1, "float32");
+    if (zp) expectType(n, zp, 2, "uint8", "int8");
+    checkZeroPoint(n, scale, zp);
+    paramIndex(n, x, scale);
+    return [meta(zp ? zp.type : "uint8", x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0] as Buf, scale = ins[1] as Buf, zp = ins[2] ?? null, y = outs[0];
+    const at = paramIndex(n, x, scale), [lo, hi] = range(y.type);
+    const xd = x.data as Float32Array, sd = scale.data as Float32Array;
+    const zd = zp ? (zp.data as Int8Array | Uint8Array) : null, yd = y.data as Int8Array;
+    return {
+      native: false,
+      run: () => {
+        for (let i = 0; i < xd.length; i++) {
+          const p = at(i), q = roundEven(f(xd[i] / sd[p])) + (zd ? zd[p] : 0);
+          yd[i] = q < lo ? lo : q > hi ? hi : q; // NaN → 0 as the conversion gives
+        }
+      },
+    };
+  },
+};
+
+const DEQUANTIZE: OpDef = {
+  attributes: ["axis"],
+  infer(n, ins) {
+    const [x, scale, zp] = need(n, ins, 2, 3);
+    expectType(n, x, 0, "uint8", "int8", "int32");
+    expectType(n, scale, 1, "float32");
+    if (zp && zp.type !== x.type) fail(n, `the zero point is ${zp.type}, x is ${x.type}`);
+    checkZeroPoint(n, scale, zp);
+    paramIndex(n, x, scale);
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0] as Buf, scale = ins[1] as Buf, zp = ins[2] ?? null, y = outs[0];
+    const at = paramIndex(n, x, scale);
+    const xd = x.data as Int32Array, sd = scale.data as Float32Array;
+    const zd = zp ? (zp.data as Int32Array) : null, yd = y.data as Float32Array;
+    return {
+      native: false,
+      run: () => {
+        for (let i = 0; i < xd.length; i++) {
+          const p = at(i);
+          yd[i] = f((xd[i] - (zd ? zd[p] : 0)) * sd[p]);
+        }
+      },
+    };
+  },
+};
+
+const DYNAMIC_QUANTIZE: OpDef = {
+  attributes: [],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    return [meta("uint8", x.dims), meta("float32", []), meta("uint8", [])];
+  },
+  build(_n, ins, outs) {
+    const xd = ins[0]!.data as Float32Array, yd = outs[0].data as Uint8Array;
+    const sOut = outs[1].data as Float32Array, zOut = outs[2].data as Uint8Array;
+    return {
+      native: false,
+      run: () => {
+        let min = 0, max = 0; // the range holds 0
+        for (let i = 0; i < xd.length; i++) {
+          const v = xd[i];
+          if (v < min) min = v;
+          if (v > max) max = v;
+        }
+        const scale = max === min ? 1 : f(f(max - min) / 255);
+        const initial = f(0 - f(min / scale));
+        const zp = roundEven(Math.max(0, Math.min(255, initial)));
+        sOut[0] = scale;
+        zOut[0] = zp;
+        for (let i = 0; i < xd.length; i++) {
+          const q = roundEven(f(xd[i] / scale)) + zp;
+          yd[i] = q < 0 ? 0 : q > 255 ? 255 : q;
+        }
+      },
+    };
+  },
+};
+
+/** K per exact block: 255·16·K stays below 2²⁴. */
+const EXACT_K = 4096;
+
+const MATMUL_INTEGER: OpDef = {
+  attributes: [],
+  infer(n, ins) {
+    const [a, b, za, zb] = need(n, ins, 2, 4);
+    expectType(n, a, 0, "uint8", "int8");
+    expectType(n, b, 1, "uint8", "int8");
+    if (a.dims.length < 2 || b.dims.length < 2) fail(n, "A and B must have rank ≥ 2");
+    const s = matmulShape(n, a.dims, b.dims);
+    if (za && sizeOf(za.dims) !== 1) {
+      fail(n, "a_zero_point must be a scalar (per-row is not supported)");
+    }
+    if (zb && sizeOf(zb.dims) !== 1 && !(zb.dims.length === 1 && zb.dims[0] === s.n)) {
+      fail(n, `b_zero_point must be a scalar or have N = ${s.n} values`);
+    }
+    return [meta("int32", s.dims)];
+  },
+  build(n, ins, outs, env) {
+    const a = ins[0] as Buf, b = ins[1] as Buf, za = ins[2] ?? null, zb = ins[3] ?? null;
+    const y = outs[0], s = matmulShape(n, a.dims, b.dims), { m, k, n: nn } = s;
+    const batches = sizeOf(s.batch), jit = env.jit;
+    const aStr = broadcastStrides(s.a.slice(0, -2), s.batch).map((v) => v * m * k);
+    const bStr = broadcastStrides(s.b.slice(0, -2), s.batch).map((v) => v * k * nn);
+    const bat = stridesOf(s.batch);
+    const ad = a.data as Uint8Array, bd = b.data as Uint8Array, yd = y.data as Int32Array;
+    // The zero points are read when the step runs (one may be computed: DynamicQuantizeLinear's).
+    const zbOf = (col: number) =>
+      zb ? Number((zb.data as TensorData)[sizeOf(zb.dims) === 1 ? 0 : col]) : 0;
+    const blocks = Math.ceil(k / EXACT_K);
+    // B − zb in high and low parts, per batch of B, made once when B is a constant.
+    const split = (off: number, k0: number, kc: number) => {
+      const hi = new Float32Array(kc * nn), lo = new Float32Array(kc * nn);
+      for (let r = 0; r < kc; r++) {
+        for (let c = 0; c < nn; c++) {
+          const v = bd[off + (k0 + r) * nn + c] - zbOf(c), l = v & 15;
+          lo[r * nn + c] = l;
+          hi[r * nn + c] = (v - l) / 16;
+        }
+      }
+      return { hi, lo };
+    };
+    const bBatches = sizeOf(s.b.slice(0, -2));
+    const constB = b.constant && (zb === null || zb.constant);
+    const cached = constB
+      ? Array.from({ length: bBatches }, (_, bb) =>
+        Array.from({ length: blocks }, (_, q) => {
+          const k0 = q * EXACT_K;
+          return split(bb * k * nn, k0, Math.min(EXACT_K, k - k0));
+        }))
+      : null;
+    const aF = new Float32Array(m * EXACT_K), hiC = new Float32Array(m * nn);
+    const loC = new Float32Array(m * nn), acc = new Float64Array(m * nn);
+    return {
+      native: false,
+      run: () => {
+        const zaV = za ? Number((za.data as TensorData)[0]) : 0;
+        for (let t = 0; t < batches; t++) {
+          let aOff = 0, bOff = 0, rem = t;
+          for (let d = 0; d < s.batch.length; d++) {
+            const q = Math.floor(rem / bat[d]);
+            rem -= q * bat[d];
+            aOff += q * aStr[d];
+            bOff += q * bStr[d];
+          }
+          acc.fill(0);
+          for (let q = 0; q < blocks; q++) {
+            const k0 = q * EXACT_K, kc = Math.min(EXACT_K, k - k0);
+            for (let i = 0; i < m; i++) {
+              for (let j = 0; j < kc; j++) aF[i * kc + j] = ad[aOff + i * k + k0 + j] - zaV;
+            }
+            const parts = cached ? cached[bOff / (k * nn)][q] : split(bOff, k0, kc);
+            const av = aF.subarray(0, m * kc);
+            jit.gemm(av, parts.hi, hiC, { m, n: nn, k: kc });
+            jit.gemm(av, parts.lo, loC, { m, n: nn, k: kc });
+            for (let e = 0; e < m * nn; e++) acc[e] += 16 * hiC[e] + loC[e];
+          }
+          const base = t * m * nn;
+          for (let e = 0; e < m * nn; e++) yd[base + e] = acc[e] | 0;
+        }
+      },
+    };
+  },
+};
+
+/** The quantization op definitions by ONNX name. */
+export const QUANTIZE_OPS: Record<string, OpDef> = {
+  QuantizeLinear: QUANTIZE,
+  DequantizeLinear: DEQUANTIZE,
+  DynamicQuantizeLinear: DYNAMIC_QUANTIZE,
+  MatMulInteger: MATMUL_INTEGER,
+};
