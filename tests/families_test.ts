@@ -13,6 +13,10 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
   const r = rng(4242);
   const vec = (n: number) => new Float32Array(n).map(() => (r() * 2 - 1) * 3);
   const [x, y, w] = [vec(333), vec(333), vec(37)];
+  // The 8-bit GEMM's operands: its int32 output is read through the Float32Array's bytes.
+  const qa = Uint8Array.from({ length: 9 * 40 }, () => Math.floor(r() * 256));
+  const qb = Int8Array.from({ length: 37 * 30 }, () => Math.floor(r() * 256) - 128);
+  const qbias = Int32Array.from({ length: 30 }, () => Math.floor(r() * 2000) - 1000);
   const cases: Record<string, (jit: Jit, out: Float32Array) => void> = {
     gemm: (jit, out) =>
       jit.gemm(x, w, out, { m: 9, n: 1, k: 37, bias: w.subarray(0, 1), activation: "gelu" }),
@@ -78,6 +82,14 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
       ]),
     copy: (jit, out) =>
       jit.copy(x.subarray(0, 120), out.subarray(0, 120), { dims: [4, 5, 6], xStrides: [1, 24, 4] }),
+    gemmInt8: (jit, out) =>
+      jit.gemmInt8(qa, jit.packInt8B(qb, { k: 37, n: 30 }), new Int32Array(out.buffer, 0, 270), {
+        m: 9,
+        n: 30,
+        k: 37,
+        lda: 40,
+        bias: qbias,
+      }),
     pool: (jit, out) =>
       jit.pool("average", x.subarray(0, 300), out.subarray(0, 108), {
         n: 1,

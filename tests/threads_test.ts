@@ -216,6 +216,28 @@ function cases(seed: number): Case[] {
     });
   }
   {
+    // The 8-bit GEMM (int32 out, read through the output's bytes): an edge width, split over
+    // column tiles or rows.
+    const m = int(r, 1, 140), n = edge(), k = int(r, 1, 70), lda = Math.ceil(k / 4) * 4;
+    const qa = Uint8Array.from({ length: m * lda }, () => int(r, 0, 255));
+    const qb = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
+    out.push({
+      name: `gemmInt8 ${m}×${n}×${k}`,
+      outputs: m * n,
+      run: (jit, y) =>
+        jit.gemmInt8(
+          qa,
+          jit.packInt8B(qb, { k, n }),
+          new Int32Array(y.buffer, y.byteOffset, m * n),
+          {
+            m,
+            n,
+            k,
+          },
+        ),
+    });
+  }
+  {
     // An elementwise chain of an edge length.
     const n = 16 * int(r, 40, 90) + edge();
     const cx = vec(n);

@@ -13,6 +13,7 @@ import { COPY } from "./copy/family.ts";
 import { GEMM } from "./gemm/family.ts";
 import { NORM } from "./norm/family.ts";
 import { POOL } from "./pool/family.ts";
+import { QGEMM } from "./qgemm/family.ts";
 import { REDUCE } from "./reduce/family.ts";
 import { RESIZE } from "./resize/family.ts";
 import { SOFTMAX } from "./softmax/family.ts";
@@ -33,6 +34,7 @@ export const FAMILIES: readonly OpFamily[] = [
   RESIZE,
   COPY,
   CHAIN,
+  QGEMM,
 ];
 
 /** The registry index of a family (slot 0 of its keys). */

@@ -55,13 +55,20 @@ import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
 import { COPY, type CopyOptions, readCopy } from "../kernels/copy/mod.ts";
 import { CHAIN, type ChainStep, type ChainSteps, readChain } from "../kernels/chain/mod.ts";
+import {
+  type Int8GemmOptions,
+  type PackedInt8B,
+  packInt8B,
+  QGEMM,
+  readQGemm,
+} from "../kernels/qgemm/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
 import { viewAddress } from "../native/memory.ts";
 import { affinityCpus } from "../native/pool.ts";
 import { MAX_WORKERS } from "../native/pool_code.ts";
-import { describe, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
+import { describe, typedArrayTag, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
 import {
   DEFAULT_CACHE_BYTES,
   DEFAULT_CACHE_CAPACITY,
@@ -193,6 +200,32 @@ const BATCHNORM_ID = familyId(BATCHNORM);
 const RESIZE_ID = familyId(RESIZE);
 const COPY_ID = familyId(COPY);
 const CHAIN_ID = familyId(CHAIN);
+const QGEMM_ID = familyId(QGEMM);
+
+/** Packed int8 B matrices made by `Jit.packInt8B` (the brand `gemmInt8` checks). */
+const PACKED_INT8 = new WeakSet<PackedInt8B>();
+/** Float32Array views of 8-bit and int32 operands' bytes (the runtime's operand kind), by array. */
+const BYTE_VIEWS = new WeakMap<ArrayBufferView, Float32Array>();
+
+/** A Float32Array over the first ⌊bytes/4⌋·4 bytes of `x` (kept for x's next calls). */
+function bytesView(x: ArrayBufferView, name: string): Float32Array {
+  const buffer = viewBuffer(x), offset = viewByteOffset(x);
+  const bytes = viewLength(x) * (typedArrayTag(x) === "Int32Array" ? 4 : 1);
+  let v = BYTE_VIEWS.get(x);
+  if (
+    v !== undefined && v.buffer === buffer && v.byteOffset === offset && v.length === bytes >> 2
+  ) {
+    return v;
+  }
+  if (offset % 4 !== 0) {
+    throw new RangeError(
+      `gemmInt8: ${name} must start at a multiple of 4 bytes, starts at ${offset}`,
+    );
+  }
+  v = new Float32Array(buffer, offset, bytes >> 2);
+  BYTE_VIEWS.set(x, v);
+  return v;
+}
 /** Most threads of a Jit: the caller and every worker a pool holds. */
 const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
@@ -866,6 +899,84 @@ export class Jit {
   packB(b: Float32Array, options: PackBOptions): PackedB {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
     return packB(b, options, this.#jit ? viewAddress : () => 0, this.#packCopy);
+  }
+
+  /**
+   * B (int8, k × n, row stride `ldb`, default n) packed for {@link gemmInt8}:
+   * groups of 4 rows interleaved per column, padded with zeros, and its
+   * column sums (for zero-point corrections).
+   */
+  packInt8B(b: Int8Array, options: { k: number; n: number; ldb?: number }): PackedInt8B {
+    if (typedArrayTag(b) !== "Int8Array") {
+      throw new TypeError(`packInt8B: b must be an Int8Array, got ${describe(b)}`);
+    }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `packInt8B: options must be an object with k and n, got ${describe(options)}`,
+      );
+    }
+    const { k, n } = options, ldb = options.ldb ?? n;
+    for (const [name, v] of [["k", k], ["n", n], ["ldb", ldb]] as const) {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v > 1 << 24) {
+        throw new RangeError(
+          `packInt8B: ${name} must be an integer in [0, 2^24], got ${String(v)}`,
+        );
+      }
+    }
+    if (ldb < n) throw new RangeError(`packInt8B: ldb ${ldb} is less than n ${n}`);
+    const need = k > 0 && n > 0 ? (k - 1) * ldb + n : 0;
+    if (viewLength(b) < need) {
+      throw new RangeError(
+        `packInt8B: b has ${viewLength(b)} elements, k×n with ldb=${ldb} needs ${need}`,
+      );
+    }
+    const packed = packInt8B(b, k, n, ldb);
+    PACKED_INT8.add(packed);
+    return packed;
+  }
+
+  /**
+   * C (int32, m × n) = A (uint8, m × k) · B (int8, packed by
+   * {@link packInt8B}) + an optional int32 per column (`bias`), exactly,
+   * sums wrapping as int32 (ONNX MatMulInteger's product; zero points'
+   * terms are the caller's: B's column sums come with it, per-column terms
+   * go in `bias`). AVX-512 VNNI `vpdpbusd` tiles where the CPU has them, else
+   * a scalar loop; A's rows `lda` bytes apart (a multiple of 4 of at least k
+   * rounded up to 4: the bytes past k are read and multiplied by zeros).
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const b = jit.packInt8B(new Int8Array(64 * 32).fill(-3), { k: 64, n: 32 });
+   * const c = new Int32Array(8 * 32);
+   * jit.gemmInt8(new Uint8Array(8 * 64).fill(200), b, c, { m: 8, n: 32, k: 64 });
+   * ```
+   */
+  gemmInt8(a: Uint8Array, b: PackedInt8B, c: Int32Array, options: Int8GemmOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    if (typedArrayTag(a) !== "Uint8Array") {
+      throw new TypeError(`gemmInt8: a must be a Uint8Array, got ${describe(a)}`);
+    }
+    if (typedArrayTag(c) !== "Int32Array") {
+      throw new TypeError(`gemmInt8: c must be an Int32Array, got ${describe(c)}`);
+    }
+    if (!PACKED_INT8.has(b)) {
+      throw new TypeError(`gemmInt8: b must be made by jit.packInt8B, got ${describe(b)}`);
+    }
+    const bias = options !== null && typeof options === "object" ? options.bias : undefined;
+    if (bias !== undefined && typedArrayTag(bias) !== "Int32Array") {
+      throw new TypeError(`gemmInt8: bias must be an Int32Array, got ${describe(bias)}`);
+    }
+    const av = bytesView(a, "a"), cv = bytesView(c, "c");
+    const bv = bias === undefined ? null : bytesView(bias, "bias");
+    rt.operand(QGEMM, 0, av);
+    rt.operand(QGEMM, 1, b.view);
+    rt.operand(QGEMM, 2, bv ?? ABSENT);
+    rt.operand(QGEMM, 3, cv);
+    readQGemm(viewLength(a), b, cv, bv, options, rt.key, rt.extents);
+    rt.run(QGEMM_ID);
   }
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];
 

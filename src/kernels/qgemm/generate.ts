@@ -1,0 +1,215 @@
+/**
+ * The 8-bit GEMM's machine code. With AVX-512 VNNI: tiles of 6 rows × 4
+ * vectors of 16 columns, 24 int32 accumulators; per group of 4 k, the
+ * tile's 4 vectors of packed B loaded once and each row's 4 bytes of A
+ * broadcast, `vpdpbusd` adding the 4 products of u8 × s8 to each lane (no
+ * saturation: sums wrap as int32). Column tiles outside (B's panel of 64
+ * columns stays in L2 while every row tile passes), row tiles inside.
+ * Without VNNI: a scalar triple loop (movzx, movsx, imul). Integer sums in
+ * any order are the same: every plan gives the same bits.
+ *
+ * @module
+ */
+import {
+  Assembler,
+  byte,
+  dword,
+  eax,
+  GP32,
+  KREG,
+  type Program,
+  ptr,
+  qword,
+  r10,
+  r11,
+  r12,
+  r13,
+  r14,
+  r15,
+  r8,
+  r9,
+  rax,
+  rbp,
+  rbx,
+  rcx,
+  rdx,
+  type Reg,
+  rsi,
+  rsp,
+  ZMM,
+} from "../../../asm/mod.ts";
+import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
+import type { KernelPlan } from "../family.ts";
+import { kGroups, QGEMM_ARG, type QGemmSpec } from "./spec.ts";
+
+/** How an 8-bit GEMM is computed. */
+export interface QGemmPlan extends KernelPlan {
+  /** "vnni": the vpdpbusd tiles; "scalar": the triple loop. */
+  path: "vnni" | "scalar";
+  /** Rows per tile. */
+  mr: number;
+  /** Vectors of 16 columns per tile. */
+  nv: number;
+}
+
+const MR = 6, NV = 4;
+
+/** The plan: VNNI tiles where the level is AVX-512 and the CPU has VNNI, else the loop. */
+export function planQGemm(_s: QGemmSpec, avx512: boolean, vnni: boolean): QGemmPlan {
+  if (avx512 && vnni) {
+    return {
+      path: "vnni",
+      mr: MR,
+      nv: NV,
+      workspaceBytes: 0,
+      description: `avx512 vnni ${MR}×${NV * 16} tiles of vpdpbusd`,
+    };
+  }
+  return { path: "scalar", mr: 1, nv: 0, workspaceBytes: 0, description: "scalar loop" };
+}
+
+const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
+/** Frame slots: the column tile loop's counter. */
+const COLS = 0, FRAME = 16;
+
+/** Emits `void kernel(args)`. */
+export function generateQGemm(
+  s: QGemmSpec,
+  plan: QGemmPlan,
+  options: { listing: boolean },
+): Program {
+  const a = new Assembler({ listing: options.listing });
+  saveRegisters(a, USED);
+  a.emit("sub", rsp, FRAME);
+  loadPointer(a, rsi, QGEMM_ARG.A);
+  loadPointer(a, rdx, QGEMM_ARG.B);
+  loadPointer(a, r8, QGEMM_ARG.C);
+  if (s.bias) loadPointer(a, rbp, QGEMM_ARG.BIAS);
+  if (s.m > 0 && s.n > 0) {
+    if (plan.path === "vnni") emitVnni(a, s, plan);
+    else emitScalar(a, s);
+  }
+  a.emit("add", rsp, FRAME);
+  restoreRegisters(a, USED);
+  a.emit("vzeroupper");
+  a.emit("ret");
+  return a.finish();
+}
+
+/** rsi = A, rdx = packed B, r8 = C. */
+function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
+  const groups = kGroups(s.k), bRow = s.bStride * 4, vectors = Math.ceil(s.n / 16);
+  const tail = s.n % 16; // valid lanes of the last vector (0: all)
+  const acc = (i: number, j: number) => ZMM[i * p.nv + j];
+  const bv = (j: number) => ZMM[24 + j], A0 = ZMM[28], A1 = ZMM[29];
+  if (tail) {
+    a.emit("mov", eax, (1 << tail) - 1);
+    a.emit("kmovw", KREG[1], eax);
+  }
+  /** One tile of `rows` × `nv` vectors: A at r12, B at r10, C at r11; `masked`: its last vector. */
+  const tile = (rows: number, nv: number, masked: boolean) => {
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < nv; j++) a.emit("vpxord", acc(i, j), acc(i, j), acc(i, j));
+    }
+    a.emit("mov", r13, r12);
+    a.emit("mov", r14, r10);
+    countedLoop(a, rax, groups, () => {
+      for (let j = 0; j < nv; j++) a.emit("vmovdqu32", bv(j), ptr(r14, j * 64).withSize(64));
+      for (let i = 0; i < rows; i++) {
+        const t = i % 2 ? A1 : A0;
+        a.emit("vpbroadcastd", t, dword(r13, i * s.lda));
+        for (let j = 0; j < nv; j++) a.emit("vpdpbusd", acc(i, j), t, bv(j));
+      }
+      a.emit("add", r13, 4);
+      addImmediate(a, "add", r14, bRow);
+    });
+    for (let i = 0; i < rows; i++) {
+      for (let j = 0; j < nv; j++) {
+        // The column bias (rbp at the tile's first column): read past n only in its padding
+        // lanes when masked, the load masked as the store is.
+        if (s.bias) {
+          const bm = ptr(rbp, j * 64).withSize(64);
+          if (masked && j === nv - 1) {
+            a.emit("vmovdqu32", bv(0).k(KREG[1]).z, bm);
+            a.emit("vpaddd", acc(i, j), acc(i, j), bv(0));
+          } else a.emit("vpaddd", acc(i, j), acc(i, j), bm);
+        }
+        const at = ptr(r11, i * s.ldc * 4 + j * 64).withSize(64);
+        if (masked && j === nv - 1) a.emit("vmovdqu32", at.k(KREG[1]), acc(i, j));
+        else a.emit("vmovdqu32", at, acc(i, j));
+      }
+    }
+  };
+  /** Every row tile of one column tile (A from rsi, C from r9, B at r10). */
+  const rowsOf = (nv: number, masked: boolean) => {
+    a.emit("mov", r12, rsi);
+    a.emit("mov", r11, r9);
+    const full = Math.floor(s.m / p.mr), rest = s.m % p.mr;
+    countedLoop(a, r15, full, () => {
+      tile(p.mr, nv, masked);
+      addImmediate(a, "add", r12, p.mr * s.lda);
+      addImmediate(a, "add", r11, p.mr * s.ldc * 4);
+    });
+    if (rest) tile(rest, nv, masked);
+  };
+  a.emit("mov", r10, rdx);
+  a.emit("mov", r9, r8);
+  const fullTiles = Math.floor(vectors / p.nv), lastVectors = vectors % p.nv;
+  // The partial vector (n % 16) is the last one: in the last tile, narrow or full.
+  const plainFull = tail && lastVectors === 0 ? fullTiles - 1 : fullTiles;
+  const advance = () => {
+    addImmediate(a, "add", r10, p.nv * 64);
+    addImmediate(a, "add", r9, p.nv * 64);
+    if (s.bias) addImmediate(a, "add", rbp, p.nv * 64);
+  };
+  if (plainFull > 1) {
+    a.emit("mov", qword(rsp, COLS), plainFull);
+    const top = a.label();
+    a.bind(top);
+    rowsOf(p.nv, false);
+    advance();
+    a.emit("dec", qword(rsp, COLS));
+    a.emit("jnz", top);
+  } else if (plainFull === 1) {
+    rowsOf(p.nv, false);
+    advance();
+  }
+  if (plainFull < fullTiles) {
+    rowsOf(p.nv, true);
+    advance();
+  }
+  if (lastVectors) rowsOf(lastVectors, tail !== 0);
+}
+
+/** rsi = A, rdx = packed B, r8 = C: for each row and column, Σ over 4-byte groups. */
+function emitScalar(a: Assembler, s: QGemmSpec): void {
+  const groups = kGroups(s.k);
+  // r9: A row, r10: C row, r11: column index·4 (B's column offset), r12d: the sum; eax and
+  // r8d the products' factors (r8 is free once C's row is in r10).
+  const sum = GP32[12], t = GP32[8];
+  a.emit("mov", r9, rsi);
+  a.emit("mov", r10, r8);
+  countedLoop(a, r15, s.m, () => {
+    a.emit("xor", r11, r11);
+    countedLoop(a, r14, s.n, () => {
+      if (s.bias) a.emit("mov", sum, dword(rbp, 0, r11, 1));
+      else a.emit("xor", r12, r12);
+      a.emit("mov", r13, r9);
+      a.emit("lea", rbx, ptr(rdx, 0, r11, 1));
+      countedLoop(a, rcx, groups, () => {
+        for (let q = 0; q < 4; q++) {
+          a.emit("movzx", eax, byte(r13, q));
+          a.emit("movsx", t, byte(rbx, q));
+          a.emit("imul", eax, t);
+          a.emit("add", sum, eax);
+        }
+        a.emit("add", r13, 4);
+        addImmediate(a, "add", rbx, s.bStride * 4);
+      });
+      a.emit("mov", dword(r10, 0, r11, 1), sum);
+      a.emit("add", r11, 4);
+    });
+    addImmediate(a, "add", r9, s.lda);
+    addImmediate(a, "add", r10, s.ldc * 4);
+  });
+}

@@ -1,0 +1,45 @@
+/**
+ * Packing B (int8, k × n row-major) for the 8-bit GEMM: for each group of
+ * 4 rows, every column's 4 bytes together (the operand `vpdpbusd` takes),
+ * columns padded to a multiple of 16 and rows to a multiple of 4 with
+ * zeros; and B's column sums (for zero-point corrections).
+ *
+ * @module
+ */
+import { kGroups } from "./spec.ts";
+
+/** B packed once for `jit.gemmInt8`: its bytes, shape and column sums. */
+export interface PackedInt8B {
+  /** The packed bytes, as the Float32Array view the kernel's operand is. */
+  readonly view: Float32Array;
+  /** Rows of B (the GEMM's k). */
+  readonly k: number;
+  /** Columns of B (the GEMM's n). */
+  readonly n: number;
+  /** Packed columns per group of 4 rows (n rounded up to 16). */
+  readonly stride: number;
+  /** Σ over k of each column (int32). */
+  readonly columnSums: Int32Array;
+}
+
+/** Packs B (k × n, row stride ldb) and sums its columns. */
+export function packInt8B(b: Int8Array, k: number, n: number, ldb: number): PackedInt8B {
+  const stride = Math.ceil(n / 16) * 16, groups = kGroups(k);
+  const bytes = new Int8Array(Math.max(1, groups * stride * 4));
+  const sums = new Int32Array(n);
+  for (let r = 0; r < k; r++) {
+    const g = r >> 2, lane = r & 3;
+    for (let c = 0; c < n; c++) {
+      const v = b[r * ldb + c];
+      bytes[(g * stride + c) * 4 + lane] = v;
+      sums[c] += v;
+    }
+  }
+  return {
+    view: new Float32Array(bytes.buffer, 0, bytes.length / 4),
+    k,
+    n,
+    stride,
+    columnSums: sums,
+  };
+}

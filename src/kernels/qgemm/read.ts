@@ -1,0 +1,103 @@
+/**
+ * Reading a `jit.gemmInt8` call: the shape, strides and lengths checked
+ * against the operands (views of their bytes) and the packed B. No
+ * allocation.
+ *
+ * @module
+ */
+import { viewLength } from "../../typed.ts";
+import { badDimension, badOptions, dimension, fail } from "../checks.ts";
+import type { PackedInt8B } from "./pack.ts";
+import { kGroups, type QGemmSpec } from "./spec.ts";
+
+/** Options of `jit.gemmInt8`. */
+export interface Int8GemmOptions {
+  /** Rows of A and C. */
+  m: number;
+  /** Columns of B and C. */
+  n: number;
+  /** Columns of A, rows of B. */
+  k: number;
+  /** Bytes between rows of A: a multiple of 4, at least k rounded up to 4 (the default). */
+  lda?: number;
+  /** Elements between rows of C (default n). */
+  ldc?: number;
+  /** An int32 per column added to every row of C (n of them). */
+  bias?: Int32Array;
+}
+
+/** Names of the key slots after the family slot. */
+export const QGEMM_KEY_FIELDS = ["m", "n", "k", "lda", "ldc", "bStride", "bias"] as const;
+
+const W = "gemmInt8";
+
+/**
+ * Checks a call: `a` and `c` are the Float32Array views of A's and C's
+ * bytes (`aBytes`: A's own length in bytes), `b` a packed B. Writes key
+ * slots 1..6 and the extents.
+ */
+export function readQGemm(
+  aBytes: number,
+  b: PackedInt8B,
+  c: Float32Array,
+  bias: Float32Array | null,
+  o: Int8GemmOptions,
+  key: Int32Array,
+  extents: Float64Array,
+): void {
+  if (o === null || typeof o !== "object") badOptions(W, o, "m, n and k");
+  const { m, n, k } = o;
+  if (!dimension(m)) badDimension(W, "m", m);
+  if (!dimension(n)) badDimension(W, "n", n);
+  if (!dimension(k)) badDimension(W, "k", k);
+  if (n !== b.n || k !== b.k) {
+    fail(W, `b was packed as ${b.k}×${b.n}, the call needs k×n = ${k}×${n}`, "range");
+  }
+  const k4 = kGroups(k) * 4;
+  const lda = o.lda ?? k4, ldc = o.ldc ?? n;
+  if (!dimension(lda) || lda % 4 !== 0 || lda < k4) {
+    fail(
+      W,
+      `lda must be a multiple of 4 of at least ${k4} (k rounded up to 4), got ${lda}`,
+      "range",
+    );
+  }
+  if (!dimension(ldc) || ldc < n) fail(W, `ldc must be an integer ≥ n = ${n}, got ${ldc}`, "range");
+  const needA = m > 0 ? (m - 1) * lda + k4 : 0, needC = m > 0 && n > 0 ? (m - 1) * ldc + n : 0;
+  if (aBytes < needA) {
+    fail(
+      W,
+      `a has ${aBytes} bytes but m=${m} rows of lda=${lda} (the last ${k4}) need ${needA}`,
+      "range",
+    );
+  }
+  const lc = viewLength(c);
+  if (lc < needC) fail(W, `c has ${lc} elements but m×n with ldc=${ldc} needs ${needC}`, "range");
+  key[1] = m;
+  key[2] = n;
+  key[3] = k;
+  key[4] = lda;
+  key[5] = ldc;
+  if (bias !== null && viewLength(bias) < n) {
+    fail(W, `bias has ${viewLength(bias)} elements, n = ${n} needed`, "range");
+  }
+  key[6] = b.stride;
+  key[7] = bias !== null ? 1 : 0;
+  extents[0] = needA;
+  extents[1] = kGroups(k) * b.stride * 4;
+  extents[2] = bias !== null ? 4 * n : 0;
+  extents[3] = 4 * needC;
+}
+
+/** The spec a key describes. */
+export function decodeQGemmKey(key: Int32Array): QGemmSpec {
+  return {
+    m: key[1],
+    n: key[2],
+    k: key[3],
+    lda: key[4],
+    ldc: key[5],
+    bStride: key[6],
+    bias: key[7] === 1,
+  };
+}

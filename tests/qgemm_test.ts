@@ -1,0 +1,167 @@
+/**
+ * The 8-bit GEMM (`jit.gemmInt8`): exact against int32 loops on seeded
+ * shapes (edges of the 6×64 tile and of k's groups of 4), on every ISA
+ * level the machine has (the VNNI tiles, else the scalar loop), the same
+ * bits on 1, 2 and 3 threads, inside its operands with guard pages on both
+ * sides, and bad input named before any native code runs.
+ */
+import assert from "node:assert/strict";
+import { cpuFeatures, isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { GuardedPages } from "../src/native/memory.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+const SIZES = [1, 3, 5, 6, 7, 13, 16, 17, 63, 64, 65, 130];
+
+/** C = A·B + bias by int32 loops (A rows lda bytes apart). */
+function expected(
+  a: Uint8Array,
+  b: Int8Array,
+  bias: Int32Array | null,
+  m: number,
+  n: number,
+  k: number,
+  lda: number,
+): Int32Array {
+  const c = new Int32Array(m * n);
+  for (let i = 0; i < m; i++) {
+    for (let j = 0; j < n; j++) {
+      let s = bias ? bias[j] : 0;
+      for (let q = 0; q < k; q++) s = (s + a[i * lda + q] * b[q * n + j]) | 0;
+      c[i * n + j] = s;
+    }
+  }
+  return c;
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`gemmInt8 ${isa}: exact on seeded shapes, with and without a column bias, strided A`, () => {
+    const seed = 5100 + LEVELS.indexOf(isa), r = rng(seed);
+    using jit = new Jit({ maxIsa: isa });
+    for (let t = 0; t < 40; t++) {
+      const m = pick(r, SIZES), n = pick(r, SIZES), k = pick(r, [1, 2, 3, 4, 5, 8, 37, 64, 100]);
+      const lda = Math.ceil(k / 4) * 4 + 4 * int(r, 0, 2);
+      const a = Uint8Array.from({ length: m * lda }, () => int(r, 0, 255));
+      const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
+      const bias = r() < 0.5 ? Int32Array.from({ length: n }, () => int(r, -1e6, 1e6)) : null;
+      const c = new Int32Array(m * n).fill(7);
+      const pb = jit.packInt8B(b, { k, n });
+      jit.gemmInt8(a, pb, c, { m, n, k, lda, ...(bias ? { bias } : {}) });
+      const want = expected(a, b, bias, m, n, k, lda);
+      for (let i = 0; i < want.length; i++) {
+        if (c[i] !== want[i]) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t} ${m}×${n}×${k}: c[${i}] ${c[i]} vs ${want[i]}`,
+          );
+        }
+      }
+      // Column sums come with the packing.
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let q = 0; q < k; q++) s += b[q * n + j];
+        assert.equal(pb.columnSums[j], s);
+      }
+    }
+    // The VNNI tiles where the level is AVX-512 and the CPU has VNNI, else the scalar loop.
+    const vnni = isa === "avx512" && cpuFeatures().avx512vnni;
+    for (const q of jit.stats().keys) {
+      assert.ok(q.plan?.includes(vnni ? "vnni" : "scalar loop"), `${isa}: ${q.plan}`);
+    }
+  });
+}
+
+Deno.test("gemmInt8: the same bits on 1, 2 and 3 threads; products at the int8 extremes wrap as int32", () => {
+  const r = rng(5200);
+  using one = new Jit({ threads: 1 });
+  using two = new Jit({ threads: 2, minPartUs: 0 });
+  using three = new Jit({ threads: 3, minPartUs: 0 });
+  for (const [m, n, k] of [[130, 300, 100], [7, 1000, 40], [300, 17, 64]]) {
+    const a = Uint8Array.from({ length: m * k }, () => int(r, 0, 255));
+    const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
+    const bias = Int32Array.from({ length: n }, () => int(r, -1000, 1000));
+    const outs = [one, two, three].map((j) => {
+      const c = new Int32Array(m * n);
+      j.gemmInt8(a, j.packInt8B(b, { k, n }), c, { m, n, k, bias });
+      return c;
+    });
+    assert.deepEqual(outs[1], outs[0], `${m}×${n}×${k} on 2 threads`);
+    assert.deepEqual(outs[2], outs[0], `${m}×${n}×${k} on 3 threads`);
+  }
+  assert.ok(three.stats().keys.some((q) => q.parts > 1), "no call was split");
+  // 255 · −128 · 4096 · 20 wraps past 2³¹: as int32 arithmetic does.
+  const k = 4096 * 20, a = new Uint8Array(k).fill(255), b = new Int8Array(k).fill(-128);
+  const c = new Int32Array(1);
+  one.gemmInt8(a, one.packInt8B(b, { k, n: 1 }), c, { m: 1, n: 1, k });
+  assert.equal(c[0], (255 * -128 * k) | 0);
+});
+
+Deno.test("gemmInt8: operands against guard pages on both sides (whole and in parts)", () => {
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  for (const [m, n, k] of [[7, 65, 5], [13, 17, 64], [6, 128, 3]]) {
+    for (const side of ["start", "end"] as const) {
+      const k4 = Math.ceil(k / 4) * 4;
+      const pa = new GuardedPages(m * k4), pc = new GuardedPages(m * n * 4);
+      try {
+        const ab = Deno.UnsafePointerView.getArrayBuffer(pa.pointer, pa.bytes);
+        const cb = Deno.UnsafePointerView.getArrayBuffer(pc.pointer, pc.bytes);
+        const a = new Uint8Array(ab, side === "end" ? pa.bytes - m * k4 : 0, m * k4).fill(3);
+        const c = new Int32Array(cb, side === "end" ? pc.bytes - m * n * 4 : 0, m * n);
+        const b = new Int8Array(k * n).fill(-2);
+        for (const j of [jit, split]) {
+          j.gemmInt8(a, j.packInt8B(b, { k, n }), c, { m, n, k });
+          assert.equal(c[c.length - 1], 3 * -2 * k);
+        }
+      } finally {
+        pa.free();
+        pc.free();
+      }
+    }
+  }
+});
+
+Deno.test("gemmInt8: bad input throws naming the argument before any native code runs", () => {
+  using jit = new Jit();
+  const b = jit.packInt8B(new Int8Array(8 * 4), { k: 8, n: 4 });
+  const a = new Uint8Array(16), c = new Int32Array(8);
+  const o = { m: 2, n: 4, k: 8 };
+  const cases: [() => void, RegExp, ErrorConstructor][] = [
+    [() => jit.gemmInt8(new Int8Array(16) as never, b, c, o), /a must be a Uint8Array/, TypeError],
+    [
+      () => jit.gemmInt8(a, b, new Float32Array(8) as never, o),
+      /c must be an Int32Array/,
+      TypeError,
+    ],
+    [() => jit.gemmInt8(a, { ...b } as never, c, o), /b must be made by jit.packInt8B/, TypeError],
+    [() => jit.gemmInt8(a, b, c, { ...o, k: 9 }), /b was packed as 8×4/, RangeError],
+    [
+      () => jit.gemmInt8(a, b, c, { ...o, lda: 6 }),
+      /lda must be a multiple of 4 of at least 8/,
+      RangeError,
+    ],
+    [() => jit.gemmInt8(a, b, c, { ...o, m: 3 }), /a has 16 bytes/, RangeError],
+    [() => jit.gemmInt8(a, b, new Int32Array(7), o), /c has 7 elements/, RangeError],
+    [
+      () => jit.gemmInt8(a.subarray(1), b, c, { ...o, m: 1 }),
+      /start at a multiple of 4 bytes/,
+      RangeError,
+    ],
+    [
+      () => jit.gemmInt8(a, b, c, { ...o, bias: new Int32Array(3) }),
+      /bias has 3 elements/,
+      RangeError,
+    ],
+    [() => jit.gemmInt8(a, b, c, null as never), /options/, TypeError],
+    [
+      () => jit.packInt8B(new Uint8Array(4) as never, { k: 2, n: 2 }),
+      /b must be an Int8Array/,
+      TypeError,
+    ],
+    [() => jit.packInt8B(new Int8Array(3), { k: 2, n: 2 }), /b has 3 elements/, RangeError],
+  ];
+  for (const [f, re, type] of cases) {
+    assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
+  }
+  assert.equal(jit.stats().calls, 0);
+});
