@@ -52,7 +52,14 @@ export interface QGemmPlan extends KernelPlan {
   nv: number;
 }
 
+/**
+ * 6 rows × 4 vectors: 24 accumulators, 4 B vectors and 2 broadcasts of A in 30 registers.
+ * Measured on Zen 5 (128×3072×768, one thread, one Jit each): 6×4 634 GOPS, 8×3 628, 12×2
+ * 565, 4×6 559, 3×8 484.
+ */
 const MR = 6, NV = 4;
+/** Groups of 4 k per loop iteration (two Jits alternating: 1 805 µs, 2 772, 4 794). */
+const UNROLL = 2;
 
 /** The plan: VNNI tiles where the level is AVX-512 and the CPU has VNNI, else the loop. */
 export function planQGemm(_s: QGemmSpec, avx512: boolean, vnni: boolean): QGemmPlan {
@@ -113,16 +120,24 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
     }
     a.emit("mov", r13, r12);
     a.emit("mov", r14, r10);
-    countedLoop(a, rax, groups, () => {
-      for (let j = 0; j < nv; j++) a.emit("vmovdqu32", bv(j), ptr(r14, j * 64).withSize(64));
+    const unroll = UNROLL;
+    const step = (u: number) => {
+      for (let j = 0; j < nv; j++) {
+        a.emit("vmovdqu32", bv(j), ptr(r14, u * bRow + j * 64).withSize(64));
+      }
       for (let i = 0; i < rows; i++) {
         const t = i % 2 ? A1 : A0;
-        a.emit("vpbroadcastd", t, dword(r13, i * s.lda));
+        a.emit("vpbroadcastd", t, dword(r13, i * s.lda + 4 * u));
         for (let j = 0; j < nv; j++) a.emit("vpdpbusd", acc(i, j), t, bv(j));
       }
-      a.emit("add", r13, 4);
-      addImmediate(a, "add", r14, bRow);
+    };
+    const whole = Math.floor(groups / unroll), left = groups % unroll;
+    countedLoop(a, rax, whole, () => {
+      for (let u = 0; u < unroll; u++) step(u);
+      a.emit("add", r13, 4 * unroll);
+      addImmediate(a, "add", r14, bRow * unroll);
     });
+    for (let u = 0; u < left; u++) step(u);
     for (let i = 0; i < rows; i++) {
       for (let j = 0; j < nv; j++) {
         // The column bias (rbp at the tile's first column): read past n only in its padding
