@@ -8,7 +8,7 @@
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
  * models come from `tools/model_zoo.ts`.
  *
- *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,cnn] [--json]
+ *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,cnn] [--json]
  *                            [--tune]
  *
  * Ours is tier 1 (tuning off: a session tuning under its budget would be
@@ -24,7 +24,7 @@ import { sleepMs } from "./timing.ts";
 const { values } = parseArgs({
   options: {
     threads: { type: "string", default: "1,2" },
-    models: { type: "string", default: "mlp1,mlp64,bert,bert-dec,cnn" },
+    models: { type: "string", default: "mlp1,mlp64,bert,bert-dec,bert-int8,cnn" },
     json: { type: "boolean", default: false },
     ms: { type: "string", default: "1500" },
     tune: { type: "boolean", default: false },
@@ -49,6 +49,7 @@ const MODELS: Record<string, () => ZooModel> = {
   bert: () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
   "bert-dec": () =>
     encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, decomposedLayerNorm: true }),
+  "bert-int8": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, quantized: true }),
   cnn: () => resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }),
 };
 
@@ -137,9 +138,15 @@ for (const key of values.models.split(",")) {
         ortFeeds[k] = new ort.Tensor(v.type, v.data, v.dims);
       }
       const ref = await theirs.run(ortFeeds);
+      // A dynamically quantized model rounds its activations to 8 bits: a float difference of
+      // an ulp upstream (our GELU's against ORT's) can move one quantized value a step, and the
+      // output by ~1e-3 of its range — ORT's own outputs at optimization levels "basic" and
+      // "all" differ by 4e-4 on the int8 BERT layer. Its check allows 1e-2; every float model
+      // 1e-4 (the int8 layer at test size matches ORT within 1e-4: tests/model_test.ts).
+      const tolerance = key.endsWith("int8") ? 1e-2 : 1e-4;
       for (const name of ours.outputNames) {
         const [d, mx] = maxDiff(out[name].data as Float32Array, ref[name].data as Float32Array);
-        if (!(d <= 1e-4 * Math.max(1, mx))) {
+        if (!(d <= tolerance * Math.max(1, mx))) {
           throw new Error(`${m.name}: output '${name}' differs from ORT by ${d} (max |out| ${mx})`);
         }
         row.maxDiff = +d.toExponential(2);

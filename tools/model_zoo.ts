@@ -60,6 +60,12 @@ export interface EncoderOptions {
   /** Write LayerNorm as ReduceMean/Sub/Pow/... (as older exporters do). */
   decomposedLayerNorm?: boolean;
   opset?: number;
+  /**
+   * Each Linear dynamically quantized as ONNX Runtime's quantize_dynamic writes it:
+   * DynamicQuantizeLinear → MatMulInteger (int8 weights, symmetric per tensor) → Cast → Mul by
+   * the two scales → Add the bias.
+   */
+  quantized?: boolean;
 }
 
 /** One BERT encoder layer as HF/PyTorch export it: the attention mask is an int64 input. */
@@ -71,11 +77,28 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
   const x = g.input("hidden_states", "float32", ["batch", "sequence", hidden]);
   g.input("attention_mask", "int64", ["batch", "sequence"]);
   const s = 1 / Math.sqrt(hidden);
-  const linear = (input: string, name: string, k: number, n: number) =>
-    g.op("Add", [
-      g.op("MatMul", [input, w(g, `${name}.weight`, [k, n], s)]),
+  const linear = (input: string, name: string, k: number, n: number) => {
+    if (!o.quantized) {
+      return g.op("Add", [
+        g.op("MatMul", [input, w(g, `${name}.weight`, [k, n], s)]),
+        w(g, `${name}.bias`, [n], 0.02),
+      ]);
+    }
+    const wf = seededFloats(k * n, seed++ * 7919, s);
+    let big = 0;
+    for (const v of wf) big = Math.max(big, Math.abs(v));
+    const ws = big / 127;
+    const wq = Array.from(wf, (v) => Math.max(-127, Math.min(127, Math.round(v / ws))));
+    const W = g.initializer(`${name}.weight_quantized`, { type: "int8", dims: [k, n], data: wq });
+    const zero = g.initializer(`${name}.weight_zero_point`, { type: "int8", dims: [], data: [0] });
+    const scale = g.initializer(`${name}.weight_scale`, { type: "float32", dims: [], data: [ws] });
+    const [q, qs, qz] = g.node("DynamicQuantizeLinear", [input], 3, {});
+    const y = g.op("Cast", [g.op("MatMulInteger", [q, W, qz, zero])], { to: 1 });
+    return g.op("Add", [
+      g.op("Mul", [y, g.op("Mul", [qs, scale])]),
       w(g, `${name}.bias`, [n], 0.02),
     ]);
+  };
   const ln = (input: string, name: string) => {
     const gamma = g.weight(
       `${name}.gamma`,
@@ -136,10 +159,10 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
   const tokens = batch * seq;
   return {
     name: `encoder layer ${hidden}/${heads}/${ff}, seq ${seq}${
-      batch > 1 ? `, batch ${batch}` : ""
-    }${o.decomposedLayerNorm ? ", LayerNorm decomposed" : ""}${
-      o.opset ? `, opset ${o.opset}` : ""
-    }`,
+      o.quantized ? ", int8 (dynamic)" : ""
+    }${batch > 1 ? `, batch ${batch}` : ""}${
+      o.decomposedLayerNorm ? ", LayerNorm decomposed" : ""
+    }${o.opset ? `, opset ${o.opset}` : ""}`,
     bytes: g.toBytes(),
     feeds: {
       hidden_states: {

@@ -126,19 +126,33 @@ const DYNAMIC_QUANTIZE: OpDef = {
     const xd = ins[0]!.data as Float32Array, yd = outs[0].data as Uint8Array;
     const sOut = outs[1].data as Float32Array, zOut = outs[2].data as Uint8Array;
     const count = xd.length, dims = [count], one = [1], jit = env.jit;
-    const t = new Float32Array(count), scaleArr = new Float32Array(1), zpArr = new Float32Array(1);
+    const t = new Float32Array(count), bits = new Uint32Array(t.buffer);
+    const scaleArr = new Float32Array(1), zpArr = new Float32Array(1), ext = new Float32Array(2);
     // x/scale lies within ±255: adding and taking away 1.5·2²³ in float32 rounds it to an
-    // integer, halves to even, as the conversion does; then + zp and the clamp, all exact.
+    // integer, halves to even, as the conversion does; then + zp and the clamp, all exact; then
+    // + 2²³ puts each value, 0..255, in its float's low byte, which a Uint8Array takes from
+    // the Uint32Array view (393,216 values: 61 µs where Uint8Array.set of the floats took 591).
     const round: ChainStep[] = [{ op: "add", value: 12582912 }, { op: "sub", value: 12582912 }];
-    const clamp: ChainStep[] = [{ op: "clip", min: 0, max: 255 }];
+    const clamp: ChainStep[] = [{ op: "clip", min: 0, max: 255 }, { op: "add", value: 8388608 }];
+    const rows = { rows: 1, cols: count };
     return {
       native: false,
       run: () => {
         let min = 0, max = 0; // the range holds 0
-        for (let i = 0; i < count; i++) {
-          const v = xd[i];
-          if (v < min) min = v;
-          if (v > max) max = v;
+        if (count > 0) {
+          jit.reduce("min", xd, ext.subarray(0, 1), rows);
+          jit.reduce("max", xd, ext.subarray(1, 2), rows);
+          min = Math.min(0, ext[0]);
+          max = Math.max(0, ext[1]);
+          if (Number.isNaN(min) || Number.isNaN(max)) {
+            // NaN in x: the range of the numbers (the reduction propagates NaN).
+            min = max = 0;
+            for (let i = 0; i < count; i++) {
+              const v = xd[i];
+              if (v < min) min = v;
+              if (v > max) max = v;
+            }
+          }
         }
         const scale = max === min ? 1 : f(f(max - min) / 255);
         const initial = f(0 - f(min / scale));
@@ -146,12 +160,11 @@ const DYNAMIC_QUANTIZE: OpDef = {
         sOut[0] = scaleArr[0] = scale;
         zOut[0] = zpArr[0] = zp;
         if (count === 0) return;
-        // On the Jit, float32 steps as the TypeScript would take them (570 → ~150 µs on 98,304).
         jit.binary("div", xd, dims, scaleArr, one, t);
         jit.chain(t, t, round);
         jit.binary("add", t, dims, zpArr, one, t);
         jit.chain(t, t, clamp);
-        yd.set(t); // integers in 0..255: converted exactly
+        yd.set(bits);
       },
     };
   },
