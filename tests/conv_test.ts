@@ -242,8 +242,11 @@ Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images, group
     assert.equal(firstDifference(ys[1], ys[0]), -1, `packed ${c}→${oc}, 2 threads`);
     assert.equal(firstDifference(ys[2], ys[0]), -1, `packed ${c}→${oc}, 3 threads`);
   }
-  const cv = three.stats().keys.filter((k) => k.plan?.includes("channel vectors") && k.parts > 1);
-  assert.equal(cv.length, 3, three.report(40));
+  // (The channel-vector kernel is AVX-512's: below it the position kernel took them, same bits.)
+  if (three.isa === "avx512" || three.isa === "amx") {
+    const cv = three.stats().keys.filter((k) => k.plan?.includes("channel vectors") && k.parts > 1);
+    assert.equal(cv.length, 3, three.report(40));
+  }
 });
 
 Deno.test("conv2d: bad input throws naming the argument, before any native code runs", () => {
