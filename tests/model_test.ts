@@ -51,6 +51,11 @@ Deno.test("model: fusions leave the expected nodes and keep the outputs", async 
     }],
     [mobileBlock(10, 8, 2), { "njit.Conv": 3 }],
     [mlp([16, 32, 8], 1), { "njit.Gemm": 1, Gemm: 1 }],
+    // Each dynamically quantized Linear: MatMulInteger, its Cast and its scale Mul as one.
+    [encoderLayer({ seq: 8, hidden: 32, heads: 4, ff: 64, quantized: true }), {
+      "njit.MatMulInteger": 6,
+      MatMulInteger: 0,
+    }],
   ];
   for (const [m, want] of cases) {
     const on = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });

@@ -45,15 +45,31 @@ for (const isa of LEVELS) {
       const a = Uint8Array.from({ length: m * lda }, () => int(r, 0, 255));
       const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
       const bias = r() < 0.5 ? Int32Array.from({ length: n }, () => int(r, -1e6, 1e6)) : null;
-      const c = new Int32Array(m * n).fill(7);
       const pb = jit.packInt8B(b, { k, n });
-      jit.gemmInt8(a, pb, c, { m, n, k, lda, ...(bias ? { bias } : {}) });
       const want = expected(a, b, bias, m, n, k, lda);
-      for (let i = 0; i < want.length; i++) {
-        if (c[i] !== want[i]) {
-          assert.fail(
-            `${isa} seed ${seed} case ${t} ${m}×${n}×${k}: c[${i}] ${c[i]} vs ${want[i]}`,
-          );
+      // Int32 C, or float C scaled (one scale or one per column) as Cast and Mul would.
+      const mode = pick(r, [0, 1, 2] as const);
+      if (mode === 0) {
+        const c = new Int32Array(m * n).fill(7);
+        jit.gemmInt8(a, pb, c, { m, n, k, lda, ...(bias ? { bias } : {}) });
+        for (let i = 0; i < want.length; i++) {
+          if (c[i] !== want[i]) {
+            assert.fail(
+              `${isa} seed ${seed} case ${t} ${m}×${n}×${k}: c[${i}] ${c[i]} vs ${want[i]}`,
+            );
+          }
+        }
+      } else {
+        const scale = Float32Array.from({ length: mode === 1 ? 1 : n }, () => r() * 0.01);
+        const c = new Float32Array(m * n).fill(7);
+        jit.gemmInt8(a, pb, c, { m, n, k, lda, scale, ...(bias ? { bias } : {}) });
+        for (let i = 0; i < want.length; i++) {
+          const w = Math.fround(Math.fround(want[i]) * scale[mode === 1 || n === 1 ? 0 : i % n]);
+          if (!Object.is(c[i], w)) {
+            assert.fail(
+              `${isa} seed ${seed} case ${t} ${m}×${n}×${k} scale ${mode}: c[${i}] ${c[i]} vs ${w}`,
+            );
+          }
         }
       }
       // Column sums come with the packing.
@@ -128,10 +144,21 @@ Deno.test("gemmInt8: bad input throws naming the argument before any native code
   const o = { m: 2, n: 4, k: 8 };
   const cases: [() => void, RegExp, ErrorConstructor][] = [
     [() => jit.gemmInt8(new Int8Array(16) as never, b, c, o), /a must be a Uint8Array/, TypeError],
+    [() => jit.gemmInt8(a, b, new Float32Array(8), o), /a Float32Array c takes a scale/, TypeError],
     [
-      () => jit.gemmInt8(a, b, new Float32Array(8) as never, o),
-      /c must be an Int32Array/,
+      () => jit.gemmInt8(a, b, new Uint32Array(8) as never, o),
+      /c must be an Int32Array or a Float32Array/,
       TypeError,
+    ],
+    [
+      () => jit.gemmInt8(a, b, c, { ...o, scale: new Float32Array(1) }),
+      /an Int32Array c none/,
+      TypeError,
+    ],
+    [
+      () => jit.gemmInt8(a, b, new Float32Array(8), { ...o, scale: new Float32Array(3) }),
+      /scale has 3 elements: 1, or one per column/,
+      RangeError,
     ],
     [() => jit.gemmInt8(a, { ...b } as never, c, o), /b must be made by jit.packInt8B/, TypeError],
     [() => jit.gemmInt8(a, b, c, { ...o, k: 9 }), /b was packed as 8×4/, RangeError],

@@ -68,7 +68,14 @@ import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
 import { viewAddress } from "../native/memory.ts";
 import { affinityCpus } from "../native/pool.ts";
 import { MAX_WORKERS } from "../native/pool_code.ts";
-import { describe, typedArrayTag, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
+import {
+  describe,
+  isFloat32Array,
+  typedArrayTag,
+  viewBuffer,
+  viewByteOffset,
+  viewLength,
+} from "../typed.ts";
 import {
   DEFAULT_CACHE_BYTES,
   DEFAULT_CACHE_CAPACITY,
@@ -953,29 +960,48 @@ export class Jit {
    * jit.gemmInt8(new Uint8Array(8 * 64).fill(200), b, c, { m: 8, n: 32, k: 64 });
    * ```
    */
-  gemmInt8(a: Uint8Array, b: PackedInt8B, c: Int32Array, options: Int8GemmOptions): void {
+  gemmInt8(
+    a: Uint8Array,
+    b: PackedInt8B,
+    c: Int32Array | Float32Array,
+    options: Int8GemmOptions,
+  ): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     if (typedArrayTag(a) !== "Uint8Array") {
       throw new TypeError(`gemmInt8: a must be a Uint8Array, got ${describe(a)}`);
     }
-    if (typedArrayTag(c) !== "Int32Array") {
-      throw new TypeError(`gemmInt8: c must be an Int32Array, got ${describe(c)}`);
+    const tag = typedArrayTag(c);
+    if (tag !== "Int32Array" && tag !== "Float32Array") {
+      throw new TypeError(
+        `gemmInt8: c must be an Int32Array or a Float32Array, got ${describe(c)}`,
+      );
     }
     if (!PACKED_INT8.has(b)) {
       throw new TypeError(`gemmInt8: b must be made by jit.packInt8B, got ${describe(b)}`);
     }
-    const bias = options !== null && typeof options === "object" ? options.bias : undefined;
+    const o = options !== null && typeof options === "object" ? options : null;
+    const bias = o?.bias, scale = o?.scale;
     if (bias !== undefined && typedArrayTag(bias) !== "Int32Array") {
       throw new TypeError(`gemmInt8: bias must be an Int32Array, got ${describe(bias)}`);
     }
-    const av = bytesView(a, "a"), cv = bytesView(c, "c");
+    if ((tag === "Float32Array") !== (scale !== undefined)) {
+      throw new TypeError(
+        "gemmInt8: a Float32Array c takes a scale (a Float32Array), an Int32Array c none",
+      );
+    }
+    if (scale !== undefined && !isFloat32Array(scale)) {
+      throw new TypeError(`gemmInt8: scale must be a Float32Array, got ${describe(scale)}`);
+    }
+    const av = bytesView(a, "a"),
+      cv = tag === "Float32Array" ? c as Float32Array : bytesView(c, "c");
     const bv = bias === undefined ? null : bytesView(bias, "bias");
     rt.operand(QGEMM, 0, av);
     rt.operand(QGEMM, 1, b.view);
     rt.operand(QGEMM, 2, bv ?? ABSENT);
-    rt.operand(QGEMM, 3, cv);
-    readQGemm(viewLength(a), b, cv, bv, options, rt.key, rt.extents);
+    rt.operand(QGEMM, 3, scale ?? ABSENT);
+    rt.operand(QGEMM, 4, cv);
+    readQGemm(viewLength(a), b, cv, bv, scale ?? null, options, rt.key, rt.extents);
     rt.run(QGEMM_ID);
   }
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];

@@ -10,6 +10,7 @@ import { GELU } from "./gelu.ts";
 import { HARD_SWISH } from "./hardswish.ts";
 import { LAYERNORM } from "./layernorm.ts";
 import { MATMUL_BIAS } from "./matmul_bias.ts";
+import { MATMUL_INTEGER_SCALE } from "./matmul_integer_scale.ts";
 import { TRANSPOSE_MATMUL } from "./transpose_matmul.ts";
 
 export const FUSIONS: readonly Fusion[] = [
@@ -19,6 +20,7 @@ export const FUSIONS: readonly Fusion[] = [
   GELU,
   HARD_SWISH,
   MATMUL_BIAS,
+  MATMUL_INTEGER_SCALE,
   TRANSPOSE_MATMUL,
   CONV_RESIDUAL,
   ACTIVATION,

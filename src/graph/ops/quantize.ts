@@ -176,7 +176,9 @@ const EXACT_K = 4096;
 const MATMUL_INTEGER: OpDef = {
   attributes: [],
   infer(n, ins) {
-    const [a, b, za, zb] = need(n, ins, 2, 4);
+    // Fused (njit): a fifth input, the float scale (1 or N values) the int32 sums are multiplied by.
+    const fused = n.domain === "njit";
+    const [a, b, za, zb, scale] = need(n, ins, 2, fused ? 5 : 4);
     expectType(n, a, 0, "uint8", "int8");
     expectType(n, b, 1, "uint8", "int8");
     if (a.dims.length < 2 || b.dims.length < 2) fail(n, "A and B must have rank ≥ 2");
@@ -187,13 +189,50 @@ const MATMUL_INTEGER: OpDef = {
     if (zb && sizeOf(zb.dims) !== 1 && !(zb.dims.length === 1 && zb.dims[0] === s.n)) {
       fail(n, `b_zero_point must be a scalar or have N = ${s.n} values`);
     }
+    if (fused) {
+      if (!scale) fail(n, "the fused form needs its scale");
+      expectType(n, scale, 4, "float32");
+      const size = sizeOf(scale.dims);
+      if (size !== 1 && !(size === s.n && scale.dims[scale.dims.length - 1] === s.n)) {
+        fail(n, `the scale must have 1 or N = ${s.n} values`);
+      }
+      return [meta("float32", s.dims)];
+    }
     return [meta("int32", s.dims)];
   },
   build(n, ins, outs, env) {
     const vnni = (env.jit.isa === "avx512" || env.jit.isa === "amx") && cpuFeatures().avx512vnni;
-    return vnni
-      ? int8Step(n, ins as Buf[], outs[0], env)
-      : floatStep(n, ins as Buf[], outs[0], env);
+    const scale = ins[4] ?? null;
+    if (scale === null) {
+      return vnni
+        ? int8Step(n, ins as Buf[], outs[0], env, null)
+        : floatStep(n, ins as Buf[], outs[0], env);
+    }
+    // Fused: int32 sums into a scratch (the float path, or asymmetric B's row terms), then scaled
+    // here; with VNNI and symmetric B the kernel's store converts and scales.
+    const y = outs[0],
+      ints: Buf = {
+        type: "int32",
+        dims: y.dims,
+        data: new Int32Array(sizeOf(y.dims)),
+        constant: false,
+      };
+    const sd = scale.data as Float32Array,
+      yd = y.data as Float32Array,
+      id = ints.data as Int32Array;
+    const perColumn = sizeOf(scale.dims) !== 1, cols = y.dims[y.dims.length - 1];
+    const rescale = () => {
+      for (let i = 0; i < id.length; i++) yd[i] = f(f(id[i]) * sd[perColumn ? i % cols : 0]);
+    };
+    if (vnni) return int8Step(n, ins as Buf[], ints, env, { y: yd, scale: sd, rescale });
+    const step = floatStep(n, ins as Buf[], ints, env);
+    return {
+      native: false,
+      run: () => {
+        step.run();
+        rescale();
+      },
+    };
   },
 };
 
@@ -203,7 +242,13 @@ const MATMUL_INTEGER: OpDef = {
  * shifted by −128), then the zero points' terms: Σ(a − za)(b − zb) =
  * Σab − zb·Σa − za·Σb + k·za·zb, in int32 as ONNX Runtime wraps.
  */
-function int8Step(n: Node, ins: Buf[], y: Buf, env: Env): Step {
+function int8Step(
+  n: Node,
+  ins: Buf[],
+  y: Buf,
+  env: Env,
+  fused: { y: Float32Array; scale: Float32Array; rescale: () => void } | null,
+): Step {
   const [a, b] = ins, za = ins[2] ?? null, zb = ins[3] ?? null;
   const s = matmulShape(n, a.dims, b.dims), { m, k, n: nn } = s, jit = env.jit;
   const batches = sizeOf(s.batch), bat = stridesOf(s.batch);
@@ -257,6 +302,12 @@ function int8Step(n: Node, ins: Buf[], y: Buf, env: Env): Step {
         // (−zb·Σa, asymmetric B only) here.
         const cs = pb.columnSums, kz = k * zaV;
         for (let j = 0; j < nn; j++) corr[j] = (kz * zbs[j] - zaV * cs[j]) | 0;
+        if (fused && !anyZb) {
+          // Straight to float: the store converts and scales.
+          const out = fused.y.subarray(t * m * nn, (t + 1) * m * nn);
+          jit.gemmInt8(av, pb, out, { m, n: nn, k, lda: k4, bias: corr, scale: fused.scale });
+          continue;
+        }
         jit.gemmInt8(av, pb, c, { m, n: nn, k, lda: k4, bias: corr });
         if (!anyZb) continue;
         for (let i = 0; i < m; i++) {
@@ -266,6 +317,7 @@ function int8Step(n: Node, ins: Buf[], y: Buf, env: Env): Step {
           for (let j = 0; j < nn; j++) c[row + j] = (c[row + j] - zbs[j] * ra) | 0;
         }
       }
+      if (fused && anyZb) fused.rescale();
     },
   };
 }

@@ -41,6 +41,7 @@ const FUSED = new Set([
   "Gemm",
   "LayerNormalization",
   "BatchNormalization",
+  "MatMulInteger",
 ]);
 
 /** Ops that exist only as fusions make them (domain "njit"). */

@@ -15,7 +15,7 @@ import { describeQGemm, kGroups, type QGemmSpec } from "./spec.ts";
 export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
   name: "gemmInt8",
   keyFields: QGEMM_KEY_FIELDS,
-  operands: ["a", "b", "bias", "c"],
+  operands: ["a", "b", "bias", "scale", "c"],
   outputs: 1,
   decode: decodeQGemmKey,
   describe: describeQGemm,
@@ -37,16 +37,23 @@ export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
         ? {
           spec: { ...s, n: r.count },
           plan: p,
-          offsets: [0, 4 * r.start, s.bias ? 4 * r.start : 0, 4 * r.start],
+          offsets: [
+            0,
+            4 * r.start,
+            s.bias ? 4 * r.start : 0,
+            s.scale === 2 ? 4 * r.start : 0,
+            4 * r.start,
+          ],
         }
         : {
           spec: { ...s, m: r.count },
           plan: p,
-          offsets: [r.start * s.lda, 0, 0, 4 * r.start * s.ldc],
+          offsets: [r.start * s.lda, 0, 0, 0, 4 * r.start * s.ldc],
         }
     );
   },
-  reference: (s, [a, b, bias, c]) => qgemmReference(s, a, b, s.bias ? bias : null, c),
+  reference: (s, [a, b, bias, scale, c]) =>
+    qgemmReference(s, a, b, s.bias ? bias : null, s.scale ? scale : null, c),
 };
 
 /** The TypeScript computation (the tests' oracle): int32 sums, wrapping. */
@@ -55,6 +62,7 @@ export function qgemmReference(
   a: Float32Array,
   b: Float32Array,
   bias: Float32Array | null,
+  scale: Float32Array | null,
   c: Float32Array,
 ): void {
   const bi = bias ? new Int32Array(bias.buffer, bias.byteOffset, bias.length) : null;
@@ -70,7 +78,8 @@ export function qgemmReference(
           acc = (acc + A[i * s.lda + g * 4 + q] * B[(g * s.bStride + j) * 4 + q]) | 0;
         }
       }
-      C[i * s.ldc + j] = acc;
+      if (scale) c[i * s.ldc + j] = Math.fround(Math.fround(acc) * scale[s.scale === 2 ? j : 0]);
+      else C[i * s.ldc + j] = acc;
     }
   }
 }

@@ -32,10 +32,12 @@ import {
   rbp,
   rbx,
   rcx,
+  rdi,
   rdx,
   type Reg,
   rsi,
   rsp,
+  XMM,
   ZMM,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
@@ -92,6 +94,8 @@ export function generateQGemm(
   loadPointer(a, rdx, QGEMM_ARG.B);
   loadPointer(a, r8, QGEMM_ARG.C);
   if (s.bias) loadPointer(a, rbp, QGEMM_ARG.BIAS);
+  // Last: rdi is the argument block until here.
+  if (s.scale) loadPointer(a, rdi, QGEMM_ARG.SCALE);
   if (s.m > 0 && s.n > 0) {
     if (plan.path === "vnni") emitVnni(a, s, plan);
     else emitScalar(a, s);
@@ -149,6 +153,15 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
             a.emit("vpaddd", acc(i, j), acc(i, j), bv(0));
           } else a.emit("vpaddd", acc(i, j), acc(i, j), bm);
         }
+        // Float C: the sum converted (nearest even) and scaled, as a Cast and a Mul would.
+        if (s.scale) {
+          a.emit("vcvtdq2ps", acc(i, j), acc(i, j));
+          if (s.scale === 1) a.emit("vmulps", acc(i, j), acc(i, j), dword(rdi, 0).b);
+          else if (masked && j === nv - 1) {
+            a.emit("vmovups", bv(1).k(KREG[1]).z, ptr(rdi, j * 64).withSize(64));
+            a.emit("vmulps", acc(i, j), acc(i, j), bv(1));
+          } else a.emit("vmulps", acc(i, j), acc(i, j), ptr(rdi, j * 64).withSize(64));
+        }
         const at = ptr(r11, i * s.ldc * 4 + j * 64).withSize(64);
         if (masked && j === nv - 1) a.emit("vmovdqu32", at.k(KREG[1]), acc(i, j));
         else a.emit("vmovdqu32", at, acc(i, j));
@@ -176,6 +189,7 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
     addImmediate(a, "add", r10, p.nv * 64);
     addImmediate(a, "add", r9, p.nv * 64);
     if (s.bias) addImmediate(a, "add", rbp, p.nv * 64);
+    if (s.scale === 2) addImmediate(a, "add", rdi, p.nv * 64);
   };
   if (plainFull > 1) {
     a.emit("mov", qword(rsp, COLS), plainFull);
@@ -221,7 +235,11 @@ function emitScalar(a: Assembler, s: QGemmSpec): void {
         a.emit("add", r13, 4);
         addImmediate(a, "add", rbx, s.bStride * 4);
       });
-      a.emit("mov", dword(r10, 0, r11, 1), sum);
+      if (s.scale) {
+        a.emit("cvtsi2ss", XMM[0], sum);
+        a.emit("mulss", XMM[0], s.scale === 2 ? dword(rdi, 0, r11, 1) : dword(rdi, 0));
+        a.emit("movss", dword(r10, 0, r11, 1), XMM[0]);
+      } else a.emit("mov", dword(r10, 0, r11, 1), sum);
       a.emit("add", r11, 4);
     });
     addImmediate(a, "add", r9, s.lda);

@@ -24,10 +24,15 @@ export interface Int8GemmOptions {
   ldc?: number;
   /** An int32 per column added to every row of C (n of them). */
   bias?: Int32Array;
+  /**
+   * With a Float32Array C: each int32 sum as a float times this scale (one
+   * value, or one per column).
+   */
+  scale?: Float32Array;
 }
 
 /** Names of the key slots after the family slot. */
-export const QGEMM_KEY_FIELDS = ["m", "n", "k", "lda", "ldc", "bStride", "bias"] as const;
+export const QGEMM_KEY_FIELDS = ["m", "n", "k", "lda", "ldc", "bStride", "bias", "scale"] as const;
 
 const W = "gemmInt8";
 
@@ -41,6 +46,7 @@ export function readQGemm(
   b: PackedInt8B,
   c: Float32Array,
   bias: Float32Array | null,
+  scale: Float32Array | null,
   o: Int8GemmOptions,
   key: Int32Array,
   extents: Float64Array,
@@ -81,12 +87,23 @@ export function readQGemm(
   if (bias !== null && viewLength(bias) < n) {
     fail(W, `bias has ${viewLength(bias)} elements, n = ${n} needed`, "range");
   }
+  let mode = 0;
+  if (scale !== null) {
+    const ls = viewLength(scale);
+    if (ls !== 1 && ls !== n) {
+      fail(W, `scale has ${ls} elements: 1, or one per column (n = ${n})`, "range");
+    }
+    mode = ls === 1 && n !== 1 ? 1 : 2;
+    if (n === 1) mode = 1;
+  }
   key[6] = b.stride;
   key[7] = bias !== null ? 1 : 0;
+  key[8] = mode;
   extents[0] = needA;
   extents[1] = kGroups(k) * b.stride * 4;
   extents[2] = bias !== null ? 4 * n : 0;
-  extents[3] = 4 * needC;
+  extents[3] = mode === 0 ? 0 : mode === 1 ? 4 : 4 * n;
+  extents[4] = 4 * needC;
 }
 
 /** The spec a key describes. */
@@ -99,5 +116,6 @@ export function decodeQGemmKey(key: Int32Array): QGemmSpec {
     ldc: key[5],
     bStride: key[6],
     bias: key[7] === 1,
+    scale: key[8] as 0 | 1 | 2,
   };
 }

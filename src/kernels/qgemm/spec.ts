@@ -23,10 +23,15 @@ export interface QGemmSpec {
   bStride: number;
   /** An int32 per column added to every row (zero points' terms). */
   bias: boolean;
+  /**
+   * C as float32: each sum converted (nearest even) and multiplied by the
+   * scale — 0: no (int32 C), 1: one scale, 2: one per column.
+   */
+  scale: 0 | 1 | 2;
 }
 
 /** Argument block slots. */
-export const QGEMM_ARG = { A: 0, B: 1, BIAS: 2, C: 3 } as const;
+export const QGEMM_ARG = { A: 0, B: 1, BIAS: 2, SCALE: 3, C: 4 } as const;
 
 /** Groups of 4 rows of B (k rounded up to 4, over 4). */
 export function kGroups(k: number): number {
@@ -37,5 +42,5 @@ export function kGroups(k: number): number {
 export function describeQGemm(s: QGemmSpec): string {
   return `gemmInt8 ${s.m}x${s.n}x${s.k} lda=${s.lda} ldc=${s.ldc} bStride=${s.bStride}${
     s.bias ? " +column bias" : ""
-  }`;
+  }${s.scale === 1 ? " → float ×scale" : s.scale === 2 ? " → float ×column scales" : ""}`;
 }
