@@ -645,6 +645,32 @@ const CASES: Case[] = [
     const bz = g.initializer("bz", { type: "uint8", dims: [], data: [131] });
     g.output(g.op("MatMulInteger", [a, B, z, bz], {}, "mm"), "int32");
   }, 13),
+  graph(
+    "Einsum as batched GEMMs (attention's, a Linear's, transposed operands)",
+    [2, 3, 4, 5],
+    (g) => {
+      const k = w(g, "k", [2, 3, 6, 5], 21),
+        v = w(g, "v", [5, 7], 22),
+        u = w(g, "u", [4, 2, 6], 23);
+      g.output(g.op("Einsum", ["x", k], { equation: "bhqd,bhkd->bhqk" }, "scores"));
+      g.output(g.op("Einsum", ["x", v], { equation: "bhqd,de->bhqe" }, "linear"));
+      g.output(g.op("Einsum", ["x", u], { equation: "bhqd,qbk->hdk" }, "mixed"));
+      g.output(g.op("Einsum", ["x", k], { equation: "bhqd,bhkd" }, "implicit"));
+    },
+    12,
+  ),
+  graph(
+    "Einsum by the loop: transpose, trace, sum over a letter, outer product",
+    [4, 4, 3],
+    (g) => {
+      const v = w(g, "v", [3], 24);
+      g.output(g.op("Einsum", ["x"], { equation: "ijk->kji" }, "perm"));
+      g.output(g.op("Einsum", ["x"], { equation: "iik->k" }, "trace"));
+      g.output(g.op("Einsum", ["x", v], { equation: "ijk,k->" }, "dot"));
+      g.output(g.op("Einsum", ["x", v], { equation: "ijk,l->ijkl" }, "outer"));
+    },
+    12,
+  ),
   graph("TopK largest and smallest, along an axis and the last", [3, 4, 5], (g) => {
     const [v, i] = g.node("TopK", ["x", g.ints("k", [3])], 2, { axis: 1 });
     g.output(g.op("Identity", [v], {}, "v"));

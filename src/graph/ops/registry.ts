@@ -12,6 +12,7 @@ import { INDEXING_OPS } from "./indexing.ts";
 import { MATH_OPS } from "./math.ts";
 import { MOVEMENT_OPS } from "./movement.ts";
 import { NORM_OPS } from "./norm.ts";
+import { EINSUM_OPS } from "./einsum.ts";
 import { QUANTIZE_OPS } from "./quantize.ts";
 import { SCATTER_OPS } from "./scatter.ts";
 import type { OpDef } from "./op.ts";
@@ -29,6 +30,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...INDEXING_OPS,
   ...SCATTER_OPS,
   ...QUANTIZE_OPS,
+  ...EINSUM_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
