@@ -671,6 +671,24 @@ const CASES: Case[] = [
     },
     12,
   ),
+  graph("Mean of 1, 2 and 3 inputs (broadcast)", [2, 3, 4], (g) => {
+    const a = w(g, "a", [3, 4], 25), b = w(g, "b", [4], 26);
+    g.output(g.op("Mean", ["x"], {}, "one"));
+    g.output(g.op("Mean", ["x", a], {}, "two"));
+    g.output(g.op("Mean", ["x", a, b], {}, "three"));
+    // The first two narrower than the last: the sum widens on the third input.
+    g.output(g.op("Sum", [b, a, "x"], {}, "widening"));
+    g.output(g.op("Mean", [b, a, "x"], {}, "widening_mean"));
+  }, 13),
+  graph("Hardmax (ties to the first), EyeLike, LpNormalization p 1 and 2", [3, 5], (g) => {
+    const r = g.op("Floor", ["x"]); // ties
+    g.output(g.op("Hardmax", [r], { axis: 1 }, "hard"));
+    g.output(g.op("Hardmax", ["x"], { axis: 0 }, "hard0"));
+    g.output(g.op("EyeLike", ["x"], { k: 1 }, "eye"));
+    g.output(g.op("EyeLike", ["x"], { k: -2, dtype: 7 }, "eye64"), "int64");
+    g.output(g.op("LpNormalization", ["x"], { axis: 1, p: 1 }, "l1"));
+    g.output(g.op("LpNormalization", ["x"], { axis: 0 }, "l2"));
+  }, 13),
   graph("TopK largest and smallest, along an axis and the last", [3, 4, 5], (g) => {
     const [v, i] = g.node("TopK", ["x", g.ints("k", [3])], 2, { axis: 1 });
     g.output(g.op("Identity", [v], {}, "v"));

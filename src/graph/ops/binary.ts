@@ -157,6 +157,11 @@ function arithmeticDef(op: string, variadic: boolean): OpDef {
       }
       const a = xs[0].data as Float32Array, b = xs[1].data as Float32Array;
       const ad = xs[0].dims, bd = xs[1].dims, yDims = y.dims;
+      // The first pair writes y whole: with a later input widening the shape, the loop instead.
+      const pair = broadcast(_n, ad, bd);
+      if (pair.length !== yDims.length || pair.some((d, i) => d !== yDims[i])) {
+        return { native: false, run: tsStep(op, xs, y) };
+      }
       if (xs.length === 2) return { native: true, run: () => jit.binary(jitOp, a, ad, b, bd, yd) };
       const rest = xs.slice(2);
       return {
@@ -225,8 +230,31 @@ const WHERE: OpDef = {
   },
 };
 
+/** Mean (variadic, float32): Sum's steps, then the division by the count. */
+const SUM = arithmeticDef("Sum", true);
+const MEAN: OpDef = {
+  attributes: [],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1, 64);
+    expectType(n, x, 0, "float32");
+    return SUM.infer(n, ins);
+  },
+  build(n, ins, outs, env) {
+    const sum = SUM.build(n, ins, outs, env)!, y = outs[0], yd = y.data as Float32Array;
+    const count = Float32Array.of(ins.length), dims = y.dims, jit = env.jit;
+    return {
+      native: sum.native,
+      run: () => {
+        sum.run();
+        jit.binary("div", yd, dims, count, [1], yd);
+      },
+    };
+  },
+};
+
 /** The binary, comparison and logic op definitions by ONNX name. */
 export const BINARY_OPS: Record<string, OpDef> = {
+  Mean: MEAN,
   Add: arithmeticDef("Add", false),
   Sub: arithmeticDef("Sub", false),
   Mul: arithmeticDef("Mul", false),

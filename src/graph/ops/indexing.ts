@@ -215,8 +215,42 @@ function spaceDef(toSpace: boolean): OpDef {
   };
 }
 
+/** Hardmax (opset 13, along one axis): 1 at each lane's first maximum, 0 elsewhere. */
+const HARDMAX: OpDef = {
+  attributes: ["axis"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    if (n.opset < 13) fail(n, "Hardmax before opset 13 (2-D coercion) is not supported");
+    axisOf(n, n.attrs.int("axis", -1), x.dims.length);
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0] as Buf, y = outs[0].data as Float32Array, xd = x.data as Float32Array;
+    const axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
+    const outer = sizeOf(x.dims.slice(0, axis)), d = x.dims[axis];
+    const inner = sizeOf(x.dims.slice(axis + 1));
+    return {
+      native: false,
+      run: () => {
+        y.fill(0);
+        for (let o = 0; o < outer; o++) {
+          for (let i = 0; i < inner; i++) {
+            let best = 0;
+            for (let k = 1; k < d; k++) {
+              if (xd[(o * d + k) * inner + i] > xd[(o * d + best) * inner + i]) best = k;
+            }
+            if (d > 0) y[(o * d + best) * inner + i] = 1;
+          }
+        }
+      },
+    };
+  },
+};
+
 /** The indexing op definitions by ONNX name. */
 export const INDEXING_OPS: Record<string, OpDef> = {
+  Hardmax: HARDMAX,
   ArgMax: argDef(true),
   ArgMin: argDef(false),
   CumSum: CUMSUM,

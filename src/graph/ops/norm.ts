@@ -339,6 +339,44 @@ const GROUP_NORM: OpDef = {
   },
 };
 
+/** LpNormalization (p 1 or 2, along one axis): x over its norm, a TypeScript loop in float64. */
+const LP_NORM: OpDef = {
+  attributes: ["axis", "p"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    const p = n.attrs.int("p", 2);
+    if (p !== 1 && p !== 2) fail(n, `p must be 1 or 2, got ${p}`);
+    axisOf(n, n.attrs.int("axis", -1), x.dims.length);
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, xd = x.data as Float32Array, yd = outs[0].data as Float32Array;
+    const axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length), p = n.attrs.int("p", 2);
+    const outer = sizeOf(x.dims.slice(0, axis)), d = x.dims[axis];
+    const inner = sizeOf(x.dims.slice(axis + 1));
+    return {
+      native: false,
+      run: () => {
+        for (let o = 0; o < outer; o++) {
+          for (let i = 0; i < inner; i++) {
+            let norm = 0;
+            for (let k = 0; k < d; k++) {
+              const v = xd[(o * d + k) * inner + i];
+              norm += p === 1 ? Math.abs(v) : v * v;
+            }
+            if (p === 2) norm = Math.sqrt(norm);
+            for (let k = 0; k < d; k++) {
+              const at = (o * d + k) * inner + i;
+              yd[at] = norm === 0 ? 0 : xd[at] / norm;
+            }
+          }
+        }
+      },
+    };
+  },
+};
+
 /**
  * LRN (local response normalization across channels, AlexNet and
  * GoogLeNet): y = x / (bias + alpha/size · Σ x²)^beta, the sum over the
@@ -402,6 +440,7 @@ export const NORM_OPS: Record<string, OpDef> = {
   LayerNormalization: LAYER_NORM,
   InstanceNormalization: INSTANCE_NORM,
   GroupNormalization: GROUP_NORM,
+  LpNormalization: LP_NORM,
   LRN,
   ...Object.fromEntries(Object.entries(REDUCE_OPS).map(([k, op]) => [k, reduceDef(op)])),
 };

@@ -276,8 +276,28 @@ const CAST: OpDef = {
   },
 };
 
+/** EyeLike: ones on diagonal k of a 2-D tensor's shape (its type, or dtype's). */
+const EYE_LIKE: OpDef = {
+  attributes: ["dtype", "k"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    if (x.dims.length !== 2) fail(n, "input must be 2-D");
+    const to = n.attrs.int("dtype", 0), type = to ? dtypeOf(to) : x.type;
+    if (type === null) fail(n, `dtype ${onnxTypeName(to)} is not supported`);
+    const [r, c] = x.dims, k = n.attrs.int("k", 0), data = allocate(type, checkedSize(n, [r, c]));
+    const one = (data instanceof BigInt64Array ? 1n : 1) as number;
+    for (let i = 0; i < r; i++) {
+      const j = i + k;
+      if (j >= 0 && j < c) (data as Float32Array)[i * c + j] = one;
+    }
+    return [{ type, dims: [r, c], data }];
+  },
+  build: () => null,
+};
+
 /** The shape op definitions by ONNX name. */
 export const SHAPE_OPS: Record<string, OpDef> = {
+  EyeLike: EYE_LIKE,
   Shape: SHAPE,
   Size: SIZE,
   Reshape: RESHAPE,
