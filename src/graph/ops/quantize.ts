@@ -128,6 +128,7 @@ const DYNAMIC_QUANTIZE: OpDef = {
     const count = xd.length, dims = [count], one = [1], jit = env.jit;
     const t = new Float32Array(count), bits = new Uint32Array(t.buffer);
     const scaleArr = new Float32Array(1), zpArr = new Float32Array(1), ext = new Float32Array(2);
+    const lo = ext.subarray(0, 1), hi = ext.subarray(1, 2);
     // x/scale lies within ±255: adding and taking away 1.5·2²³ in float32 rounds it to an
     // integer, halves to even, as the conversion does; then + zp and the clamp, all exact; then
     // + 2²³ puts each value, 0..255, in its float's low byte, which a Uint8Array takes from
@@ -140,8 +141,8 @@ const DYNAMIC_QUANTIZE: OpDef = {
       run: () => {
         let min = 0, max = 0; // the range holds 0
         if (count > 0) {
-          jit.reduce("min", xd, ext.subarray(0, 1), rows);
-          jit.reduce("max", xd, ext.subarray(1, 2), rows);
+          jit.reduce("min", xd, lo, rows);
+          jit.reduce("max", xd, hi, rows);
           min = Math.min(0, ext[0]);
           max = Math.max(0, ext[1]);
           if (Number.isNaN(min) || Number.isNaN(max)) {
@@ -268,6 +269,15 @@ function int8Step(
   const fixedB = b.constant && (zb === null || zb.constant);
   const packed = fixedB ? Array.from({ length: bBatches }, (_, q) => packOne(q * k * nn)) : null;
   const zbs = new Int32Array(nn), corr = new Int32Array(nn);
+  // Each batch's views, made once (a run allocates nothing here).
+  const yViews = Array.from(
+    { length: batches },
+    (_, t) => yd.subarray(t * m * nn, (t + 1) * m * nn),
+  );
+  const fusedViews = fused
+    ? Array.from({ length: batches }, (_, t) => fused.y.subarray(t * m * nn, (t + 1) * m * nn))
+    : [];
+  const aViews = new Map<number, Uint8Array>();
   return {
     native: false,
     run: () => {
@@ -287,8 +297,9 @@ function int8Step(
           bOff += q * bStr[d];
         }
         let av: Uint8Array;
-        if (aRows === null) av = ad.subarray(aOff, aOff + m * k);
-        else {
+        if (aRows === null) {
+          av = aViews.get(aOff) ?? aViews.set(aOff, ad.subarray(aOff, aOff + m * k)).get(aOff)!;
+        } else {
           for (let i = 0; i < m; i++) {
             for (let j = 0; j < k; j++) {
               aRows[i * k4 + j] = aSigned ? ad[aOff + i * k + j] + 128 : ad[aOff + i * k + j];
@@ -297,14 +308,14 @@ function int8Step(
           av = aRows;
         }
         const pb = packed ? packed[bOff / (k * nn)] : packOne(bOff);
-        const c = yd.subarray(t * m * nn, (t + 1) * m * nn);
+        const c = yViews[t];
         // The per-column terms (−za·Σb + k·za·zb) added by the kernel; the per-row one
         // (−zb·Σa, asymmetric B only) here.
         const cs = pb.columnSums, kz = k * zaV;
         for (let j = 0; j < nn; j++) corr[j] = (kz * zbs[j] - zaV * cs[j]) | 0;
         if (fused && !anyZb) {
           // Straight to float: the store converts and scales.
-          const out = fused.y.subarray(t * m * nn, (t + 1) * m * nn);
+          const out = fusedViews[t];
           jit.gemmInt8(av, pb, out, { m, n: nn, k, lda: k4, bias: corr, scale: fused.scale });
           continue;
         }

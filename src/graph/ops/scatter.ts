@@ -125,11 +125,11 @@ const GATHER_ND: OpDef = {
     const { b, m, batches, tuples, slice } = gatherNdShape(n, x.dims, idx.dims);
     const xs = stridesOf(x.dims), batchStride = b > 0 ? xs[b - 1] : 0;
     const xd = x.data, id = idx.data as unknown as Elements;
+    const from = new Float64Array(batches * tuples);
     return {
       native: false,
       run: () => {
         // Indices first (all in range, or nothing is written), then the copies.
-        const from = new Float64Array(batches * tuples);
         for (let t = 0; t < batches * tuples; t++) {
           let at = Math.floor(t / tuples) * batchStride;
           for (let j = 0; j < m; j++) {
@@ -194,11 +194,10 @@ const SCATTER_ND: OpDef = {
     const tuples = sizeOf(idx.dims.slice(0, q - 1)), slice = sizeOf(x.dims.slice(m));
     const reduce = reductionOf(n, x.type === "int64");
     const id = idx.data as unknown as Elements, ud = upd.data as unknown as Elements;
-    const yd = y as unknown as Elements;
+    const yd = y as unknown as Elements, to = new Float64Array(tuples);
     return {
       native: false,
       run: () => {
-        const to = new Float64Array(tuples);
         for (let t = 0; t < tuples; t++) {
           let at = 0;
           for (let j = 0; j < m; j++) at += indexIn(n, id[t * m + j], x.dims[j], "index") * xs[j];
@@ -207,9 +206,10 @@ const SCATTER_ND: OpDef = {
         copyRun(x.data, 0, y, 0, sizeOf(x.dims));
         for (let t = 0; t < tuples; t++) {
           if (reduce === null) copyRun(upd.data, t * slice, y, to[t], slice);
-          else {for (let e = 0; e < slice; e++) {
-              yd[to[t] + e] = reduce(yd[to[t] + e], ud[t * slice + e]);
-            }}
+          else {
+            const base = to[t];
+            for (let e = 0; e < slice; e++) yd[base + e] = reduce(yd[base + e], ud[t * slice + e]);
+          }
         }
       },
     };
@@ -235,11 +235,10 @@ const SCATTER_ELEMENTS: OpDef = {
     const xs = stridesOf(x.dims), is = stridesOf(idx.dims), count = sizeOf(idx.dims);
     const reduce = reductionOf(n, x.type === "int64");
     const id = idx.data as unknown as Elements, ud = upd.data as unknown as Elements;
-    const yd = y as unknown as Elements;
+    const yd = y as unknown as Elements, to = new Float64Array(count);
     return {
       native: false,
       run: () => {
-        const to = new Float64Array(count);
         for (let i = 0; i < count; i++) {
           let rem = i, at = 0;
           for (let a = 0; a < r; a++) {
