@@ -689,6 +689,40 @@ const CASES: Case[] = [
     g.output(g.op("LpNormalization", ["x"], { axis: 1, p: 1 }, "l1"));
     g.output(g.op("LpNormalization", ["x"], { axis: 0 }, "l2"));
   }, 13),
+  graph("LSTM forward with bias and initial states; reverse; all outputs", [5, 2, 3], (g) => {
+    const W = w(g, "W", [1, 16, 3], 31), R = w(g, "R", [1, 16, 4], 32), B = w(g, "B", [1, 32], 33);
+    const h0 = w(g, "h0", [1, 2, 4], 34), c0 = w(g, "c0", [1, 2, 4], 35);
+    const [y, yh, yc] = g.node("LSTM", ["x", W, R, B, "", h0, c0], 3, { hidden_size: 4 });
+    g.output(g.op("Identity", [y], {}, "y"));
+    g.output(g.op("Identity", [yh], {}, "yh"));
+    g.output(g.op("Identity", [yc], {}, "yc"));
+    const [yr] = g.node("LSTM", ["x", W, R], 1, { hidden_size: 4, direction: "reverse" });
+    g.output(g.op("Identity", [yr], {}, "yr"));
+  }, 7),
+  graph(
+    "LSTM bidirectional with peepholes, clip and input_forget (opset 14)",
+    [6, 2, 3],
+    (g) => {
+      const W = w(g, "W", [2, 20, 3], 36),
+        R = w(g, "R", [2, 20, 5], 37),
+        B = w(g, "B", [2, 40], 38);
+      const P = w(g, "P", [2, 15], 39);
+      const [y, yh] = g.node("LSTM", ["x", W, R, B, "", "", "", P], 2, {
+        hidden_size: 5,
+        direction: "bidirectional",
+        clip: f(1.5),
+      });
+      g.output(g.op("Identity", [y], {}, "y"));
+      g.output(g.op("Identity", [yh], {}, "yh"));
+      const [yf] = g.node("LSTM", ["x", W, R, B], 1, {
+        hidden_size: 5,
+        direction: "bidirectional",
+        input_forget: 1,
+      });
+      g.output(g.op("Identity", [yf], {}, "yf"));
+    },
+    14,
+  ),
   graph("TopK largest and smallest, along an axis and the last", [3, 4, 5], (g) => {
     const [v, i] = g.node("TopK", ["x", g.ints("k", [3])], 2, { axis: 1 });
     g.output(g.op("Identity", [v], {}, "v"));
@@ -782,5 +816,78 @@ Deno.test("model op: an index out of range throws naming the node", async () => 
     }
   } finally {
     await s.release();
+  }
+});
+
+Deno.test("model op: LSTM layout 1 (batch first) equals layout 0 on transposed operands", async () => {
+  // onnxruntime 1.30 refuses layout 1, so the oracle is our layout 0, which it checks.
+  const [S, N, I, H] = [4, 3, 2, 5];
+  const build = (layout: number) => {
+    const g = new GraphBuilder(14);
+    g.input("x", "float32", layout ? [N, S, I] : [S, N, I]);
+    g.input("h0", "float32", layout ? [N, 2, H] : [2, N, H]);
+    const W = g.initializer("W", {
+      type: "float32",
+      dims: [2, 4 * H, I],
+      data: seededFloats(8 * H * I, 41, 1),
+    });
+    const R = g.initializer("R", {
+      type: "float32",
+      dims: [2, 4 * H, H],
+      data: seededFloats(8 * H * H, 42, 1),
+    });
+    const [y, yh, yc] = g.node("LSTM", ["x", W, R, "", "", "h0"], 3, {
+      hidden_size: H,
+      direction: "bidirectional",
+      layout,
+    });
+    g.output(g.op("Identity", [y], {}, "y"));
+    g.output(g.op("Identity", [yh], {}, "yh"));
+    g.output(g.op("Identity", [yc], {}, "yc"));
+    return g.toBytes();
+  };
+  /** Swaps the first two axes of an [a, b, c] array. */
+  const swap01 = (v: Float32Array, a: number, b: number, c: number) => {
+    const o = new Float32Array(v.length);
+    for (let i = 0; i < a; i++) {
+      for (let j = 0; j < b; j++) {
+        for (let k = 0; k < c; k++) o[(j * a + i) * c + k] = v[(i * b + j) * c + k];
+      }
+    }
+    return o;
+  };
+  const x0 = seededFloats(S * N * I, 44, 2), h00 = seededFloats(2 * N * H, 43, 1);
+  const s0 = await InferenceSession.create(build(0));
+  const s1 = await InferenceSession.create(build(1));
+  try {
+    const ref = s0.runSync({
+      x: new Tensor("float32", x0, [S, N, I]),
+      h0: new Tensor("float32", h00, [2, N, H]),
+    });
+    const got = s1.runSync({
+      x: new Tensor("float32", swap01(x0, S, N, I), [N, S, I]),
+      h0: new Tensor("float32", swap01(h00, 2, N, H), [N, 2, H]),
+    });
+    // y: layout 0 [S, 2, N, H], layout 1 [N, S, 2, H].
+    assert.deepEqual(got.y.dims, [N, S, 2, H]);
+    const ry = ref.y.data as Float32Array, gy = got.y.data as Float32Array;
+    for (let s = 0; s < S; s++) {
+      for (let d = 0; d < 2; d++) {
+        for (let n = 0; n < N; n++) {
+          for (let k = 0; k < H; k++) {
+            assert.equal(gy[((n * S + s) * 2 + d) * H + k], ry[((s * 2 + d) * N + n) * H + k]);
+          }
+        }
+      }
+    }
+    // y_h, y_c: layout 0 [2, N, H], layout 1 [N, 2, H].
+    for (const name of ["yh", "yc"]) {
+      assert.deepEqual(got[name].dims, [N, 2, H]);
+      const want = swap01(ref[name].data as Float32Array, 2, N, H);
+      assert.deepEqual([...(got[name].data as Float32Array)], [...want]);
+    }
+  } finally {
+    await s0.release();
+    await s1.release();
   }
 });

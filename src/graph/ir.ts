@@ -60,6 +60,14 @@ export class Attrs {
     }
     return v as number[];
   }
+  strings(name: string): string[] | null {
+    const v = this.map.get(name);
+    if (v === undefined) return null;
+    if (!Array.isArray(v) || v.some((x) => typeof x !== "string")) {
+      this.#bad(name, "a list of strings");
+    }
+    return v as string[];
+  }
   tensor(name: string): ConstTensor | null {
     const v = this.map.get(name);
     if (v === undefined) return null;

@@ -13,6 +13,7 @@ import { MATH_OPS } from "./math.ts";
 import { MOVEMENT_OPS } from "./movement.ts";
 import { NORM_OPS } from "./norm.ts";
 import { EINSUM_OPS } from "./einsum.ts";
+import { LSTM_OPS } from "./lstm.ts";
 import { QUANTIZE_OPS } from "./quantize.ts";
 import { SCATTER_OPS } from "./scatter.ts";
 import type { OpDef } from "./op.ts";
@@ -31,6 +32,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...SCATTER_OPS,
   ...QUANTIZE_OPS,
   ...EINSUM_OPS,
+  ...LSTM_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
