@@ -14,7 +14,7 @@ import { int, pick, rng } from "./helpers/random.ts";
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 const SIZES = [1, 3, 5, 6, 7, 13, 16, 17, 63, 64, 65, 130];
 
-/** C = A·B + bias by int32 loops (A rows lda bytes apart). */
+/** C = (A − za)·B + bias by int32 loops (A rows lda bytes apart). */
 function expected(
   a: Uint8Array,
   b: Int8Array,
@@ -23,12 +23,13 @@ function expected(
   n: number,
   k: number,
   lda: number,
+  za = 0,
 ): Int32Array {
   const c = new Int32Array(m * n);
   for (let i = 0; i < m; i++) {
     for (let j = 0; j < n; j++) {
       let s = bias ? bias[j] : 0;
-      for (let q = 0; q < k; q++) s = (s + a[i * lda + q] * b[q * n + j]) | 0;
+      for (let q = 0; q < k; q++) s = (s + (a[i * lda + q] - za) * b[q * n + j]) | 0;
       c[i * n + j] = s;
     }
   }
@@ -36,7 +37,7 @@ function expected(
 }
 
 for (const isa of LEVELS) {
-  Deno.test(`gemmInt8 ${isa}: exact on seeded shapes, with and without a column bias, strided A`, () => {
+  Deno.test(`gemmInt8 ${isa}: exact on seeded shapes, with and without a column bias and A's zero point, strided A`, () => {
     const seed = 5100 + LEVELS.indexOf(isa), r = rng(seed);
     using jit = new Jit({ maxIsa: isa });
     for (let t = 0; t < 40; t++) {
@@ -46,23 +47,31 @@ for (const isa of LEVELS) {
       const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
       const bias = r() < 0.5 ? Int32Array.from({ length: n }, () => int(r, -1e6, 1e6)) : null;
       const pb = jit.packInt8B(b, { k, n });
-      const want = expected(a, b, bias, m, n, k, lda);
+      // A's zero point half the time, in a byte of a bigger buffer (read as the call runs).
+      const zeroBytes = new Uint8Array(12).fill(99);
+      const aZeroPoint = r() < 0.5 ? zeroBytes.subarray(4, 5) : undefined;
+      if (aZeroPoint) aZeroPoint[0] = int(r, 0, 255);
+      const za = aZeroPoint ? aZeroPoint[0] : 0;
+      const want = expected(a, b, bias, m, n, k, lda, za);
+      const extra = { ...(bias ? { bias } : {}), ...(aZeroPoint ? { aZeroPoint } : {}) };
       // Int32 C, or float C scaled (one scale or one per column) as Cast and Mul would.
       const mode = pick(r, [0, 1, 2] as const);
       if (mode === 0) {
         const c = new Int32Array(m * n).fill(7);
-        jit.gemmInt8(a, pb, c, { m, n, k, lda, ...(bias ? { bias } : {}) });
+        jit.gemmInt8(a, pb, c, { m, n, k, lda, ...extra });
         for (let i = 0; i < want.length; i++) {
           if (c[i] !== want[i]) {
             assert.fail(
-              `${isa} seed ${seed} case ${t} ${m}×${n}×${k}: c[${i}] ${c[i]} vs ${want[i]}`,
+              `${isa} seed ${seed} case ${t} ${m}×${n}×${k} za ${za}: c[${i}] ${c[i]} vs ${
+                want[i]
+              }`,
             );
           }
         }
       } else {
         const scale = Float32Array.from({ length: mode === 1 ? 1 : n }, () => r() * 0.01);
         const c = new Float32Array(m * n).fill(7);
-        jit.gemmInt8(a, pb, c, { m, n, k, lda, scale, ...(bias ? { bias } : {}) });
+        jit.gemmInt8(a, pb, c, { m, n, k, lda, scale, ...extra });
         for (let i = 0; i < want.length; i++) {
           const w = Math.fround(Math.fround(want[i]) * scale[mode === 1 || n === 1 ? 0 : i % n]);
           if (!Object.is(c[i], w)) {
@@ -96,13 +105,19 @@ Deno.test("gemmInt8: the same bits on 1, 2 and 3 threads; products at the int8 e
     const a = Uint8Array.from({ length: m * k }, () => int(r, 0, 255));
     const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
     const bias = Int32Array.from({ length: n }, () => int(r, -1000, 1000));
-    const outs = [one, two, three].map((j) => {
-      const c = new Int32Array(m * n);
-      j.gemmInt8(a, j.packInt8B(b, { k, n }), c, { m, n, k, bias });
-      return c;
+    const aZeroPoint = Uint8Array.of(int(r, 0, 255));
+    const outs = [one, two, three].flatMap((j) => {
+      const c = new Int32Array(m * n), cz = new Int32Array(m * n);
+      const pb = j.packInt8B(b, { k, n });
+      j.gemmInt8(a, pb, c, { m, n, k, bias });
+      j.gemmInt8(a, pb, cz, { m, n, k, bias, aZeroPoint });
+      return [c, cz];
     });
-    assert.deepEqual(outs[1], outs[0], `${m}×${n}×${k} on 2 threads`);
-    assert.deepEqual(outs[2], outs[0], `${m}×${n}×${k} on 3 threads`);
+    assert.deepEqual(outs[1], expected(a, b, bias, m, n, k, k, aZeroPoint[0]));
+    for (const z of [0, 1]) {
+      assert.deepEqual(outs[2 + z], outs[z], `${m}×${n}×${k} on 2 threads, za ${z}`);
+      assert.deepEqual(outs[4 + z], outs[z], `${m}×${n}×${k} on 3 threads, za ${z}`);
+    }
   }
   assert.ok(three.stats().keys.some((q) => q.parts > 1), "no call was split");
   // 255 · −128 · 4096 · 20 wraps past 2³¹: as int32 arithmetic does.
@@ -181,6 +196,21 @@ Deno.test("gemmInt8: bad input throws naming the argument before any native code
     ],
     [() => jit.gemmInt8(a, b, c, null as never), /options/, TypeError],
     [
+      () => jit.gemmInt8(a, b, c, { ...o, aZeroPoint: new Int8Array(4) as never }),
+      /aZeroPoint must be a Uint8Array of at least 1 element/,
+      TypeError,
+    ],
+    [
+      () => jit.gemmInt8(a, b, c, { ...o, aZeroPoint: new Uint8Array(0) }),
+      /aZeroPoint must be a Uint8Array of at least 1 element/,
+      TypeError,
+    ],
+    [
+      () => jit.gemmInt8(a, b, c, { ...o, aZeroPoint: new Uint8Array(8).subarray(3, 4) }),
+      /aZeroPoint must start at a multiple of 4 bytes/,
+      RangeError,
+    ],
+    [
       () => jit.packInt8B(new Uint8Array(4) as never, { k: 2, n: 2 }),
       /b must be an Int8Array/,
       TypeError,
@@ -191,4 +221,30 @@ Deno.test("gemmInt8: bad input throws naming the argument before any native code
     assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
   }
   assert.equal(jit.stats().calls, 0);
+});
+
+Deno.test("gemmInt8: A's zero point is read when the call runs (hits and replays)", async () => {
+  using jit = new Jit();
+  const r = rng(5300);
+  const [m, n, k] = [7, 70, 20];
+  const a = Uint8Array.from({ length: m * k }, () => int(r, 0, 255));
+  const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
+  const pb = jit.packInt8B(b, { k, n });
+  const aZeroPoint = new Uint8Array(4), c = new Int32Array(m * n);
+  for (const za of [0, 255, 17]) {
+    aZeroPoint[0] = za;
+    jit.gemmInt8(a, pb, c, { m, n, k, aZeroPoint });
+    assert.deepEqual(c, expected(a, b, null, m, n, k, k, za), `za ${za}`);
+  }
+  // Recorded once, replayed after the zero point changed: the replay reads the new one.
+  const run = jit.record(() => jit.gemmInt8(a, pb, c, { m, n, k, aZeroPoint }));
+  await run.done;
+  for (const za of [200, 3]) {
+    aZeroPoint[0] = za;
+    c.fill(0);
+    const again = jit.replay(run);
+    assert.ok(again !== null, "the recording did not replay");
+    await again;
+    assert.deepEqual(c, expected(a, b, null, m, n, k, k, za), `replayed, za ${za}`);
+  }
 });

@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { OpFamily } from "./family.ts";
+import { MAX_OPERANDS, type OpFamily } from "./family.ts";
 import { BATCHNORM } from "./batchnorm/family.ts";
 import { BINARY } from "./binary/family.ts";
 import { CONV, CONV_TRANSPOSE } from "./conv/family.ts";
@@ -36,6 +36,16 @@ export const FAMILIES: readonly OpFamily[] = [
   CHAIN,
   QGEMM,
 ];
+
+// An argument block holds MAX_OPERANDS operands before the workspace slot: a family with
+// more would write its last operand over the workspace pointer.
+for (const f of FAMILIES) {
+  if (f.operands.length > MAX_OPERANDS) {
+    throw new Error(
+      `neural-jit: op family ${f.name} has ${f.operands.length} operands, at most ${MAX_OPERANDS}`,
+    );
+  }
+}
 
 /** The registry index of a family (slot 0 of its keys). */
 export function familyId(f: OpFamily): number {

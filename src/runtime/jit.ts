@@ -945,9 +945,10 @@ export class Jit {
   /**
    * C (int32, m × n) = A (uint8, m × k) · B (int8, packed by
    * {@link packInt8B}) + an optional int32 per column (`bias`), exactly,
-   * sums wrapping as int32 (ONNX MatMulInteger's product; zero points'
-   * terms are the caller's: B's column sums come with it, per-column terms
-   * go in `bias`). AVX-512 VNNI `vpdpbusd` tiles where the CPU has them, else
+   * sums wrapping as int32 (ONNX MatMulInteger's product; B's column sums
+   * come with it, per-column terms go in `bias`; A's zero point, when
+   * `aZeroPoint` holds it, is read as the kernel runs, so a zero point
+   * computed by an earlier call needs no trip through JavaScript). AVX-512 VNNI `vpdpbusd` tiles where the CPU has them, else
    * a scalar loop; A's rows `lda` bytes apart (a multiple of 4 of at least k
    * rounded up to 4: the bytes past k are read and multiplied by zeros).
    *
@@ -981,7 +982,12 @@ export class Jit {
       throw new TypeError(`gemmInt8: b must be made by jit.packInt8B, got ${describe(b)}`);
     }
     const o = options !== null && typeof options === "object" ? options : null;
-    const bias = o?.bias, scale = o?.scale;
+    const bias = o?.bias, scale = o?.scale, aZero = o?.aZeroPoint;
+    if (aZero !== undefined && (typedArrayTag(aZero) !== "Uint8Array" || viewLength(aZero) < 1)) {
+      throw new TypeError(
+        `gemmInt8: aZeroPoint must be a Uint8Array of at least 1 element, got ${describe(aZero)}`,
+      );
+    }
     if (bias !== undefined && typedArrayTag(bias) !== "Int32Array") {
       throw new TypeError(`gemmInt8: bias must be an Int32Array, got ${describe(bias)}`);
     }
@@ -1000,8 +1006,19 @@ export class Jit {
     rt.operand(QGEMM, 1, b.view);
     rt.operand(QGEMM, 2, bv ?? ABSENT);
     rt.operand(QGEMM, 3, scale ?? ABSENT);
-    rt.operand(QGEMM, 4, cv);
-    readQGemm(viewLength(a), b, cv, bv, scale ?? null, options, rt.key, rt.extents);
+    rt.operand(QGEMM, 4, aZero === undefined ? ABSENT : bytesView(aZero, "aZeroPoint"));
+    rt.operand(QGEMM, 5, cv);
+    readQGemm(
+      viewLength(a),
+      b,
+      cv,
+      bv,
+      scale ?? null,
+      aZero !== undefined,
+      options,
+      rt.key,
+      rt.extents,
+    );
     rt.run(QGEMM_ID);
   }
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];

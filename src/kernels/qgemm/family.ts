@@ -15,7 +15,7 @@ import { describeQGemm, kGroups, type QGemmSpec } from "./spec.ts";
 export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
   name: "gemmInt8",
   keyFields: QGEMM_KEY_FIELDS,
-  operands: ["a", "b", "bias", "scale", "c"],
+  operands: ["a", "b", "bias", "scale", "aZeroPoint", "c"],
   outputs: 1,
   decode: decodeQGemmKey,
   describe: describeQGemm,
@@ -42,18 +42,27 @@ export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
             4 * r.start,
             s.bias ? 4 * r.start : 0,
             s.scale === 2 ? 4 * r.start : 0,
+            0,
             4 * r.start,
           ],
         }
         : {
           spec: { ...s, m: r.count },
           plan: p,
-          offsets: [r.start * s.lda, 0, 0, 0, 4 * r.start * s.ldc],
+          offsets: [r.start * s.lda, 0, 0, 0, 0, 4 * r.start * s.ldc],
         }
     );
   },
-  reference: (s, [a, b, bias, scale, c]) =>
-    qgemmReference(s, a, b, s.bias ? bias : null, s.scale ? scale : null, c),
+  reference: (s, [a, b, bias, scale, aZero, c]) =>
+    qgemmReference(
+      s,
+      a,
+      b,
+      s.bias ? bias : null,
+      s.scale ? scale : null,
+      s.aZero ? aZero : null,
+      c,
+    ),
 };
 
 /** The TypeScript computation (the tests' oracle): int32 sums, wrapping. */
@@ -63,9 +72,14 @@ export function qgemmReference(
   b: Float32Array,
   bias: Float32Array | null,
   scale: Float32Array | null,
+  aZero: Float32Array | null,
   c: Float32Array,
 ): void {
   const bi = bias ? new Int32Array(bias.buffer, bias.byteOffset, bias.length) : null;
+  const za = aZero ? new Uint8Array(aZero.buffer, aZero.byteOffset, 1)[0] : 0;
+  // B's column sums follow its packed bytes.
+  const sumsAt = b.byteOffset + kGroups(s.k) * s.bStride * 4;
+  const sums = aZero ? new Int32Array(b.buffer, sumsAt, s.n) : null;
   const A = new Uint8Array(a.buffer, a.byteOffset, a.byteLength);
   const B = new Int8Array(b.buffer, b.byteOffset, b.byteLength);
   const C = new Int32Array(c.buffer, c.byteOffset, c.length);
@@ -73,6 +87,7 @@ export function qgemmReference(
   for (let i = 0; i < s.m; i++) {
     for (let j = 0; j < s.n; j++) {
       let acc = bi ? bi[j] : 0;
+      if (sums) acc = (acc - Math.imul(za, sums[j])) | 0;
       for (let g = 0; g < groups; g++) {
         for (let q = 0; q < 4; q++) {
           acc = (acc + A[i * s.lda + g * 4 + q] * B[(g * s.bStride + j) * 4 + q]) | 0;

@@ -78,8 +78,8 @@ export function planQGemm(_s: QGemmSpec, avx512: boolean, vnni: boolean): QGemmP
 }
 
 const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
-/** Frame slots: the column tile loop's counter. */
-const COLS = 0, FRAME = 16;
+/** Frame slots: the column tile loop's counter, za (int32), B's column sums pointer. */
+const COLS = 0, ZA_SLOT = 8, SUMS_SLOT = 16, FRAME = 32;
 
 /** Emits `void kernel(args)`. */
 export function generateQGemm(
@@ -94,6 +94,14 @@ export function generateQGemm(
   loadPointer(a, rdx, QGEMM_ARG.B);
   loadPointer(a, r8, QGEMM_ARG.C);
   if (s.bias) loadPointer(a, rbp, QGEMM_ARG.BIAS);
+  if (s.aZero) {
+    // za as an int32 (the byte read once, as the call runs) and B's column sums, in the frame.
+    loadPointer(a, rcx, QGEMM_ARG.AZERO);
+    a.emit("movzx", eax, byte(rcx, 0));
+    a.emit("mov", dword(rsp, ZA_SLOT), eax);
+    a.emit("lea", rcx, ptr(rdx, kGroups(s.k) * s.bStride * 4)); // after packed B's bytes
+    a.emit("mov", qword(rsp, SUMS_SLOT), rcx);
+  }
   // Last: rdi is the argument block until here.
   if (s.scale) loadPointer(a, rdi, QGEMM_ARG.SCALE);
   if (s.m > 0 && s.n > 0) {
@@ -112,11 +120,12 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
   const groups = kGroups(s.k), bRow = s.bStride * 4, vectors = Math.ceil(s.n / 16);
   const tail = s.n % 16; // valid lanes of the last vector (0: all)
   const acc = (i: number, j: number) => ZMM[i * p.nv + j];
-  const bv = (j: number) => ZMM[24 + j], A0 = ZMM[28], A1 = ZMM[29];
+  const bv = (j: number) => ZMM[24 + j], A0 = ZMM[28], A1 = ZMM[29], T = ZMM[30], ZA = ZMM[31];
   if (tail) {
     a.emit("mov", eax, (1 << tail) - 1);
     a.emit("kmovw", KREG[1], eax);
   }
+  if (s.aZero) a.emit("vpbroadcastd", ZA, dword(rsp, ZA_SLOT));
   /** One tile of `rows` × `nv` vectors: A at r12, B at r10, C at r11; `masked`: its last vector. */
   const tile = (rows: number, nv: number, masked: boolean) => {
     for (let i = 0; i < rows; i++) {
@@ -142,24 +151,36 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
       addImmediate(a, "add", r14, bRow * unroll);
     });
     for (let u = 0; u < left; u++) step(u);
+    // The column terms once per tile (B's registers are free now): bias, za·Σb or their
+    // difference; read past n only in the padding lanes of a masked vector, the loads masked
+    // as the store is.
+    const terms = s.bias || s.aZero, fold = s.aZero && !s.bias ? "vpsubd" : "vpaddd";
+    for (let j = 0; j < nv && terms; j++) {
+      const cut = masked && j === nv - 1;
+      const sm = ptr(rcx, j * 64).withSize(64), bm = ptr(rbp, j * 64).withSize(64);
+      if (s.aZero) {
+        if (cut) {
+          a.emit("vmovdqu32", bv(j).k(KREG[1]).z, sm);
+          a.emit("vpmulld", bv(j), bv(j), ZA);
+        } else a.emit("vpmulld", bv(j), ZA, sm);
+      }
+      if (s.bias) {
+        const to = s.aZero ? T : bv(j);
+        if (cut) a.emit("vmovdqu32", to.k(KREG[1]).z, bm);
+        else a.emit("vmovdqu32", to, bm);
+        if (s.aZero) a.emit("vpsubd", bv(j), T, bv(j));
+      }
+    }
     for (let i = 0; i < rows; i++) {
       for (let j = 0; j < nv; j++) {
-        // The column bias (rbp at the tile's first column): read past n only in its padding
-        // lanes when masked, the load masked as the store is.
-        if (s.bias) {
-          const bm = ptr(rbp, j * 64).withSize(64);
-          if (masked && j === nv - 1) {
-            a.emit("vmovdqu32", bv(0).k(KREG[1]).z, bm);
-            a.emit("vpaddd", acc(i, j), acc(i, j), bv(0));
-          } else a.emit("vpaddd", acc(i, j), acc(i, j), bm);
-        }
+        if (terms) a.emit(fold, acc(i, j), acc(i, j), bv(j));
         // Float C: the sum converted (nearest even) and scaled, as a Cast and a Mul would.
         if (s.scale) {
           a.emit("vcvtdq2ps", acc(i, j), acc(i, j));
           if (s.scale === 1) a.emit("vmulps", acc(i, j), acc(i, j), dword(rdi, 0).b);
           else if (masked && j === nv - 1) {
-            a.emit("vmovups", bv(1).k(KREG[1]).z, ptr(rdi, j * 64).withSize(64));
-            a.emit("vmulps", acc(i, j), acc(i, j), bv(1));
+            a.emit("vmovups", T.k(KREG[1]).z, ptr(rdi, j * 64).withSize(64));
+            a.emit("vmulps", acc(i, j), acc(i, j), T);
           } else a.emit("vmulps", acc(i, j), acc(i, j), ptr(rdi, j * 64).withSize(64));
         }
         const at = ptr(r11, i * s.ldc * 4 + j * 64).withSize(64);
@@ -189,6 +210,7 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
     addImmediate(a, "add", r10, p.nv * 64);
     addImmediate(a, "add", r9, p.nv * 64);
     if (s.bias) addImmediate(a, "add", rbp, p.nv * 64);
+    if (s.aZero) addImmediate(a, "add", rcx, p.nv * 64);
     if (s.scale === 2) addImmediate(a, "add", rdi, p.nv * 64);
   };
   if (plainFull > 1) {
@@ -235,6 +257,12 @@ function emitScalar(a: Assembler, s: QGemmSpec): void {
         a.emit("add", r13, 4);
         addImmediate(a, "add", rbx, s.bStride * 4);
       });
+      if (s.aZero) {
+        a.emit("mov", rax, qword(rsp, SUMS_SLOT));
+        a.emit("mov", eax, dword(rax, 0, r11, 1));
+        a.emit("imul", eax, dword(rsp, ZA_SLOT));
+        a.emit("sub", sum, eax);
+      }
       if (s.scale) {
         a.emit("cvtsi2ss", XMM[0], sum);
         a.emit("mulss", XMM[0], s.scale === 2 ? dword(rdi, 0, r11, 1) : dword(rdi, 0));

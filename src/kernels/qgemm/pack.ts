@@ -10,7 +10,7 @@ import { kGroups } from "./spec.ts";
 
 /** B packed once for `jit.gemmInt8`: its bytes, shape and column sums. */
 export interface PackedInt8B {
-  /** The packed bytes, as the Float32Array view the kernel's operand is. */
+  /** The packed bytes and the column sums, as the Float32Array view the kernel's operand is. */
   readonly view: Float32Array;
   /** Rows of B (the GEMM's k). */
   readonly k: number;
@@ -18,15 +18,20 @@ export interface PackedInt8B {
   readonly n: number;
   /** Packed columns per group of 4 rows (n rounded up to 16). */
   readonly stride: number;
-  /** Σ over k of each column (int32). */
+  /** Σ over k of each column (int32; in the packing's buffer, after the bytes). */
   readonly columnSums: Int32Array;
 }
 
-/** Packs B (k × n, row stride ldb) and sums its columns. */
+/**
+ * Packs B (k × n, row stride ldb) and sums its columns: the sums (int32,
+ * `stride` of them) follow the packed bytes in the same buffer, so a kernel
+ * (or a part of one, its columns offset alike) finds them from B's address.
+ */
 export function packInt8B(b: Int8Array, k: number, n: number, ldb: number): PackedInt8B {
   const stride = Math.ceil(n / 16) * 16, groups = kGroups(k);
-  const bytes = new Int8Array(Math.max(1, groups * stride * 4));
-  const sums = new Int32Array(n);
+  const packedBytes = groups * stride * 4;
+  const bytes = new Int8Array(packedBytes + stride * 4);
+  const sums = new Int32Array(bytes.buffer, packedBytes, n);
   for (let r = 0; r < k; r++) {
     const g = r >> 2, lane = r & 3;
     for (let c = 0; c < n; c++) {

@@ -29,10 +29,26 @@ export interface Int8GemmOptions {
    * value, or one per column).
    */
   scale?: Float32Array;
+  /**
+   * A's zero point (its first byte), read when the call runs: C = Σ(a − za)·b
+   * (+ bias), B's column sums taken za times. A Uint8Array starting at a
+   * multiple of 4 bytes, its 4-byte word inside its buffer.
+   */
+  aZeroPoint?: Uint8Array;
 }
 
 /** Names of the key slots after the family slot. */
-export const QGEMM_KEY_FIELDS = ["m", "n", "k", "lda", "ldc", "bStride", "bias", "scale"] as const;
+export const QGEMM_KEY_FIELDS = [
+  "m",
+  "n",
+  "k",
+  "lda",
+  "ldc",
+  "bStride",
+  "bias",
+  "scale",
+  "aZero",
+] as const;
 
 const W = "gemmInt8";
 
@@ -47,6 +63,7 @@ export function readQGemm(
   c: Float32Array,
   bias: Float32Array | null,
   scale: Float32Array | null,
+  aZero: boolean,
   o: Int8GemmOptions,
   key: Int32Array,
   extents: Float64Array,
@@ -99,11 +116,13 @@ export function readQGemm(
   key[6] = b.stride;
   key[7] = bias !== null ? 1 : 0;
   key[8] = mode;
+  key[9] = aZero ? 1 : 0;
   extents[0] = needA;
-  extents[1] = kGroups(k) * b.stride * 4;
+  extents[1] = kGroups(k) * b.stride * 4 + (aZero ? 4 * n : 0);
   extents[2] = bias !== null ? 4 * n : 0;
   extents[3] = mode === 0 ? 0 : mode === 1 ? 4 : 4 * n;
-  extents[4] = 4 * needC;
+  extents[4] = aZero ? 1 : 0;
+  extents[5] = 4 * needC;
 }
 
 /** The spec a key describes. */
@@ -117,5 +136,6 @@ export function decodeQGemmKey(key: Int32Array): QGemmSpec {
     bStride: key[6],
     bias: key[7] === 1,
     scale: key[8] as 0 | 1 | 2,
+    aZero: key[9] === 1,
   };
 }

@@ -24,6 +24,12 @@ export interface QGemmSpec {
   /** An int32 per column added to every row (zero points' terms). */
   bias: boolean;
   /**
+   * A's zero point read when the kernel runs (a byte): za times B's column
+   * sums (int32, after packed B's bytes: `bStride` of them) taken from every
+   * row, so C = Σ(a − za)·b.
+   */
+  aZero: boolean;
+  /**
    * C as float32: each sum converted (nearest even) and multiplied by the
    * scale — 0: no (int32 C), 1: one scale, 2: one per column.
    */
@@ -31,7 +37,7 @@ export interface QGemmSpec {
 }
 
 /** Argument block slots. */
-export const QGEMM_ARG = { A: 0, B: 1, BIAS: 2, SCALE: 3, C: 4 } as const;
+export const QGEMM_ARG = { A: 0, B: 1, BIAS: 2, SCALE: 3, AZERO: 4, C: 5 } as const;
 
 /** Groups of 4 rows of B (k rounded up to 4, over 4). */
 export function kGroups(k: number): number {
@@ -42,5 +48,7 @@ export function kGroups(k: number): number {
 export function describeQGemm(s: QGemmSpec): string {
   return `gemmInt8 ${s.m}x${s.n}x${s.k} lda=${s.lda} ldc=${s.ldc} bStride=${s.bStride}${
     s.bias ? " +column bias" : ""
-  }${s.scale === 1 ? " → float ×scale" : s.scale === 2 ? " → float ×column scales" : ""}`;
+  }${s.aZero ? " −za·Σb" : ""}${
+    s.scale === 1 ? " → float ×scale" : s.scale === 2 ? " → float ×column scales" : ""
+  }`;
 }
