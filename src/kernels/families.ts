@@ -14,6 +14,7 @@ import { GEMM } from "./gemm/family.ts";
 import { NORM } from "./norm/family.ts";
 import { POOL } from "./pool/family.ts";
 import { QGEMM } from "./qgemm/family.ts";
+import { QUANTIZE } from "./quantize/family.ts";
 import { REDUCE } from "./reduce/family.ts";
 import { RESIZE } from "./resize/family.ts";
 import { SOFTMAX } from "./softmax/family.ts";
@@ -35,6 +36,7 @@ export const FAMILIES: readonly OpFamily[] = [
   COPY,
   CHAIN,
   QGEMM,
+  QUANTIZE,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

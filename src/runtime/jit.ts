@@ -62,6 +62,7 @@ import {
   QGEMM,
   readQGemm,
 } from "../kernels/qgemm/mod.ts";
+import { QUANTIZE, readQuantize } from "../kernels/quantize/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -208,6 +209,7 @@ const RESIZE_ID = familyId(RESIZE);
 const COPY_ID = familyId(COPY);
 const CHAIN_ID = familyId(CHAIN);
 const QGEMM_ID = familyId(QGEMM);
+const QUANTIZE_ID = familyId(QUANTIZE);
 
 /** Packed int8 B matrices made by `Jit.packInt8B` (the brand `gemmInt8` checks). */
 const PACKED_INT8 = new WeakSet<PackedInt8B>();
@@ -215,7 +217,7 @@ const PACKED_INT8 = new WeakSet<PackedInt8B>();
 const BYTE_VIEWS = new WeakMap<ArrayBufferView, Float32Array>();
 
 /** A Float32Array over the first ⌊bytes/4⌋·4 bytes of `x` (kept for x's next calls). */
-function bytesView(x: ArrayBufferView, name: string): Float32Array {
+function bytesView(x: ArrayBufferView, name: string, op = "gemmInt8"): Float32Array {
   const buffer = viewBuffer(x), offset = viewByteOffset(x);
   const bytes = viewLength(x) * (typedArrayTag(x) === "Int32Array" ? 4 : 1);
   let v = BYTE_VIEWS.get(x);
@@ -226,7 +228,7 @@ function bytesView(x: ArrayBufferView, name: string): Float32Array {
   }
   if (offset % 4 !== 0) {
     throw new RangeError(
-      `gemmInt8: ${name} must start at a multiple of 4 bytes, starts at ${offset}`,
+      `${op}: ${name} must start at a multiple of 4 bytes, starts at ${offset}`,
     );
   }
   v = new Float32Array(buffer, offset, bytes >> 2);
@@ -1021,6 +1023,46 @@ export class Jit {
     );
     rt.run(QGEMM_ID);
   }
+  /**
+   * ONNX DynamicQuantizeLinear, as ONNX Runtime computes it: the range of x
+   * and 0 (NaNs ignored) gives scale = (max − min)/255 (1 for an empty
+   * range) and zeroPoint = round(clamp(−min/scale, 0, 255)); each
+   * y = clamp(round(x/scale) + zeroPoint, 0, 255), rounding half to even
+   * (NaN → 0). One native call (two passes over x), so the scale and zero
+   * point can feed a later call ({@link gemmInt8}'s `aZeroPoint`, a scale
+   * product) without a trip through JavaScript. y and zeroPoint must start
+   * at a multiple of 4 bytes.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const y = new Uint8Array(4), scale = new Float32Array(1), zp = new Uint8Array(4);
+   * jit.quantizeDynamic(Float32Array.of(-1, 0, 0.5, 2), y, scale, zp);
+   * // scale[0] = 3/255, zp[0] = 85, y = [0, 85, 127, 255] (0.5/scale = 42.49…)
+   * ```
+   */
+  quantizeDynamic(
+    x: Float32Array,
+    y: Uint8Array,
+    scale: Float32Array,
+    zeroPoint: Uint8Array,
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    for (const [name, v] of [["y", y], ["zeroPoint", zeroPoint]] as const) {
+      if (typedArrayTag(v) !== "Uint8Array") {
+        throw new TypeError(`quantizeDynamic: ${name} must be a Uint8Array, got ${describe(v)}`);
+      }
+    }
+    rt.operand(QUANTIZE, 0, x);
+    rt.operand(QUANTIZE, 1, bytesView(y, "y", "quantizeDynamic"));
+    rt.operand(QUANTIZE, 2, scale);
+    rt.operand(QUANTIZE, 3, bytesView(zeroPoint, "zeroPoint", "quantizeDynamic"));
+    readQuantize(x, viewLength(y), scale, viewLength(zeroPoint), rt.key, rt.extents);
+    rt.run(QUANTIZE_ID);
+  }
+
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];
 
   #norm(kind: "layer" | "rms", x: Float32Array, y: Float32Array, options: NormOptions): void {

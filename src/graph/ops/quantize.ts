@@ -9,7 +9,6 @@
  * 16·high + low is the int32 result (wrapping as int32 does).
  */
 import { cpuFeatures } from "../../cpu.ts";
-import type { ChainStep } from "../../kernels/chain/mod.ts";
 import type { DType, TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
 import { broadcastStrides } from "./binary.ts";
@@ -125,49 +124,10 @@ const DYNAMIC_QUANTIZE: OpDef = {
   build(_n, ins, outs, env) {
     const xd = ins[0]!.data as Float32Array, yd = outs[0].data as Uint8Array;
     const sOut = outs[1].data as Float32Array, zOut = outs[2].data as Uint8Array;
-    const count = xd.length, dims = [count], one = [1], jit = env.jit;
-    const t = new Float32Array(count), bits = new Uint32Array(t.buffer);
-    const scaleArr = new Float32Array(1), zpArr = new Float32Array(1), ext = new Float32Array(2);
-    const lo = ext.subarray(0, 1), hi = ext.subarray(1, 2);
-    // x/scale lies within ±255: adding and taking away 1.5·2²³ in float32 rounds it to an
-    // integer, halves to even, as the conversion does; then + zp and the clamp, all exact; then
-    // + 2²³ puts each value, 0..255, in its float's low byte, which a Uint8Array takes from
-    // the Uint32Array view (393,216 values: 61 µs where Uint8Array.set of the floats took 591).
-    const round: ChainStep[] = [{ op: "add", value: 12582912 }, { op: "sub", value: 12582912 }];
-    const clamp: ChainStep[] = [{ op: "clip", min: 0, max: 255 }, { op: "add", value: 8388608 }];
-    const rows = { rows: 1, cols: count };
-    return {
-      native: false,
-      run: () => {
-        let min = 0, max = 0; // the range holds 0
-        if (count > 0) {
-          jit.reduce("min", xd, lo, rows);
-          jit.reduce("max", xd, hi, rows);
-          min = Math.min(0, ext[0]);
-          max = Math.max(0, ext[1]);
-          if (Number.isNaN(min) || Number.isNaN(max)) {
-            // NaN in x: the range of the numbers (the reduction propagates NaN).
-            min = max = 0;
-            for (let i = 0; i < count; i++) {
-              const v = xd[i];
-              if (v < min) min = v;
-              if (v > max) max = v;
-            }
-          }
-        }
-        const scale = max === min ? 1 : f(f(max - min) / 255);
-        const initial = f(0 - f(min / scale));
-        const zp = roundEven(Math.max(0, Math.min(255, initial)));
-        sOut[0] = scaleArr[0] = scale;
-        zOut[0] = zpArr[0] = zp;
-        if (count === 0) return;
-        jit.binary("div", xd, dims, scaleArr, one, t);
-        jit.chain(t, t, round);
-        jit.binary("add", t, dims, zpArr, one, t);
-        jit.chain(t, t, clamp);
-        yd.set(bits);
-      },
-    };
+    const jit = env.jit;
+    // One native call: the range, scale, zero point and bytes (the zero point and scale
+    // then feed MatMulInteger's kernel in memory).
+    return { native: true, run: () => jit.quantizeDynamic(xd, yd, sOut, zOut) };
   },
 };
 
@@ -278,6 +238,55 @@ function int8Step(
     ? Array.from({ length: batches }, (_, t) => fused.y.subarray(t * m * nn, (t + 1) * m * nn))
     : [];
   const aViews = new Map<number, Uint8Array>();
+  // All native when A is uint8 rows as they stand, B and its zero point are constants and
+  // B is symmetric (no per-row term): A's zero point is read by the kernel from memory
+  // (DynamicQuantizeLinear's output), so the step runs off the event loop with the rest.
+  const zbFixed = zb === null || zb.constant;
+  const zbAll = zbFixed
+    ? Array.from({ length: nn }, (_, j) => {
+      const z = zb ? Number((zb.data as TensorData)[sizeOf(zb.dims) === 1 ? 0 : j]) : 0;
+      return z - (bUnsigned ? 128 : 0);
+    })
+    : null;
+  if (!aSigned && aRows === null && packed !== null && zbAll?.every((z) => z === 0)) {
+    const zaBytes = za === null
+      ? null
+      : (za.data as Uint8Array).byteOffset % 4 === 0
+      ? za.data as Uint8Array
+      : za.constant
+      ? Uint8Array.of((za.data as Uint8Array)[0], 0, 0, 0) // the kernel needs it 4-aligned
+      : null;
+    if (za === null || zaBytes !== null) {
+      const calls = Array.from({ length: batches }, (_, t) => {
+        let aOff = 0, bOff = 0, rem = t;
+        for (let d = 0; d < s.batch.length; d++) {
+          const q = Math.floor(rem / bat[d]);
+          rem -= q * bat[d];
+          aOff += q * aStr[d];
+          bOff += q * bStr[d];
+        }
+        return {
+          a: ad.subarray(aOff, aOff + m * k),
+          b: packed[bOff / (k * nn)],
+          c: fused ? fusedViews[t] : yViews[t],
+          options: {
+            m,
+            n: nn,
+            k,
+            lda: k4,
+            ...(fused ? { scale: fused.scale } : {}),
+            ...(zaBytes ? { aZeroPoint: zaBytes } : {}),
+          },
+        };
+      });
+      return {
+        native: true,
+        run: () => {
+          for (const c of calls) jit.gemmInt8(c.a, c.b, c.c, c.options);
+        },
+      };
+    }
+  }
   return {
     native: false,
     run: () => {
