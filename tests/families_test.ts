@@ -90,6 +90,11 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         lda: 40,
         bias: qbias,
       }),
+    quantizeDynamic: (jit, out) => {
+      // y's bytes, the scale and the zero point written into out's first elements.
+      const y = new Uint8Array(out.buffer, 0, 333);
+      jit.quantizeDynamic(x, y, out.subarray(90, 91), new Uint8Array(out.buffer, 4 * 91, 1));
+    },
     pool: (jit, out) =>
       jit.pool("average", x.subarray(0, 300), out.subarray(0, 108), {
         n: 1,

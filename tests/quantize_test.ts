@@ -96,9 +96,15 @@ for (const isa of LEVELS) {
   });
 }
 
-Deno.test("quantizeDynamic: operands against guard pages on both sides", () => {
-  using jit = new Jit();
-  for (const n of [1, 16, 17, 70]) {
+Deno.test("quantizeDynamic: operands against guard pages on both sides (whole and in parts)", () => {
+  using one = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  for (
+    const [jit, n] of [[one, 1], [one, 16], [one, 17], [one, 70], [split, 1000], [
+      split,
+      4099,
+    ]] as const
+  ) {
     for (const side of ["start", "end"] as const) {
       const px = new GuardedPages(4 * n), py = new GuardedPages(n);
       try {
@@ -112,6 +118,7 @@ Deno.test("quantizeDynamic: operands against guard pages on both sides", () => {
         const scale = new Float32Array(1), zp = new Uint8Array(4);
         jit.quantizeDynamic(x, y, scale, zp);
         assert.deepEqual(y, expected(x).y, `n ${n} ${side}`);
+        if (jit === split) assert.ok(jit.stats().keys.every((k) => k.parts > 1), "not split");
       } finally {
         px.free();
         py.free();

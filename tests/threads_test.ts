@@ -238,6 +238,22 @@ function cases(seed: number): Case[] {
     });
   }
   {
+    // Dynamic quantization of an edge length: y's bytes, then the scale and zero point.
+    const n = 256 * int(r, 2, 40) + edge();
+    const cx = vec(n), words = Math.ceil(n / 4);
+    out.push({
+      name: `quantizeDynamic n=${n}`,
+      outputs: words + 2,
+      run: (jit, y) =>
+        jit.quantizeDynamic(
+          cx,
+          new Uint8Array(y.buffer, y.byteOffset, n),
+          y.subarray(words, words + 1),
+          new Uint8Array(y.buffer, y.byteOffset + 4 * (words + 1), 1),
+        ),
+    });
+  }
+  {
     // An elementwise chain of an edge length.
     const n = 16 * int(r, 40, 90) + edge();
     const cx = vec(n);

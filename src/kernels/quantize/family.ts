@@ -5,7 +5,8 @@
  *
  * @module
  */
-import type { OpFamily } from "../family.ts";
+import type { OpFamily, Part } from "../family.ts";
+import { splitRange } from "../partition.ts";
 import { generateQuantize, planQuantize, type QuantizePlan } from "./generate.ts";
 import { decodeQuantizeKey, QUANTIZE_KEY_FIELDS } from "./read.ts";
 import { describeQuantize, type QuantizeSpec } from "./spec.ts";
@@ -22,7 +23,17 @@ export const QUANTIZE: OpFamily<QuantizeSpec, QuantizePlan> = {
   plan: (s, t) => planQuantize(s, t.isa),
   fallbackPlan: (s) => planQuantize(s, "scalar"),
   generate: generateQuantize,
-  // The range is over all of x: one part.
+  // Each part finds the range of all of x (the same code over the same x: the same scale and
+  // zero point, which every part writes alike) and quantizes its own elements.
+  partition: (s, p, parts) => {
+    const ranges = splitRange(s.n, parts, 256);
+    if (ranges.length < 2) return null;
+    return ranges.map((r): Part<QuantizeSpec, QuantizePlan> => ({
+      spec: { ...s, from: r.start, count: r.count },
+      plan: p,
+      offsets: [0, 0, 0, 0],
+    }));
+  },
   reference: (s, [x, y, scale, zero]) =>
     quantizeReference(
       s.n,

@@ -35,7 +35,7 @@ import {
   XMM,
   ZMM,
 } from "../../../asm/mod.ts";
-import { countedLoop, loadPointer } from "../abi.ts";
+import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { QUANTIZE_ARG, type QuantizeSpec } from "./spec.ts";
@@ -81,11 +81,17 @@ const F32 = (v: number) => new Float32Array([v]);
 function emitVectors(a: Assembler, s: QuantizeSpec): void {
   const v = new Vec(a, vecIsa("avx512"));
   const c = (value: number) => dword(a.constant(F32(value), 4)).b;
-  const full = Math.floor(s.n / 16), tail = s.n % 16, k1 = KREG[1];
+  const full = Math.floor(s.n / 16), tail = s.n % 16, k1 = KREG[1], k3 = KREG[3];
   const MIN = (i: number) => ZMM[i], MAX = (i: number) => ZMM[4 + i], X = (i: number) => ZMM[8 + i];
   if (tail) {
     a.emit("mov", eax, (1 << tail) - 1);
     a.emit("kmovw", k1, eax);
+  }
+  // Pass 2 covers [from, from + count): its own vector count and tail.
+  const qFull = Math.floor(s.count / 16), qTail = s.count % 16;
+  if (qTail) {
+    a.emit("mov", eax, (1 << qTail) - 1);
+    a.emit("kmovw", k3, eax);
   }
   for (let i = 0; i < ACCS; i++) {
     a.emit("vxorps", MIN(i), MIN(i), MIN(i));
@@ -133,7 +139,7 @@ function emitVectors(a: Assembler, s: QuantizeSpec): void {
   a.emit("vpxord", ZERO, ZERO, ZERO);
   const quantize = (u: number, disp: number, masked: boolean) => {
     const at = ptr(r10, 4 * disp).withSize(64), to = ptr(r11, disp).withSize(16);
-    if (masked) a.emit("vmovups", X(u).k(k1).z, at);
+    if (masked) a.emit("vmovups", X(u).k(k3).z, at);
     else a.emit("vmovups", X(u), at);
     a.emit("vdivps", X(u), X(u), SCALE);
     a.emit("vmaxps", X(u), X(u), LO);
@@ -141,17 +147,19 @@ function emitVectors(a: Assembler, s: QuantizeSpec): void {
     a.emit("vcvtps2dq", X(u), X(u));
     a.emit("vpaddd", X(u), X(u), ZP);
     a.emit("vpmaxsd", X(u), X(u), ZERO);
-    a.emit("vpmovusdb", masked ? to.k(k1) : to, X(u));
+    a.emit("vpmovusdb", masked ? to.k(k3) : to, X(u));
   };
   a.emit("mov", r10, rsi);
   a.emit("mov", r11, rdx);
-  countedLoop(a, rax, Math.floor(full / ACCS), () => {
+  addImmediate(a, "add", r10, 4 * s.from);
+  addImmediate(a, "add", r11, s.from);
+  countedLoop(a, rax, Math.floor(qFull / ACCS), () => {
     for (let u = 0; u < ACCS; u++) quantize(u, 16 * u, false);
     a.emit("add", r10, 64 * ACCS);
     a.emit("add", r11, 16 * ACCS);
   });
-  for (let u = 0; u < full % ACCS; u++) quantize(u, 16 * u, false);
-  if (tail) quantize(0, 16 * (full % ACCS), true);
+  for (let u = 0; u < qFull % ACCS; u++) quantize(u, 16 * u, false);
+  if (qTail) quantize(0, 16 * (qFull % ACCS), true);
   a.emit("vzeroupper");
 }
 
@@ -191,7 +199,9 @@ function emitScalar(a: Assembler, s: QuantizeSpec): void {
   a.emit("mov", byte(r9, 0), cl);
   a.emit("mov", r10, rsi);
   a.emit("mov", r9, rdx);
-  countedLoop(a, rax, s.n, () => {
+  addImmediate(a, "add", r10, 4 * s.from);
+  addImmediate(a, "add", r9, s.from);
+  countedLoop(a, rax, s.count, () => {
     a.emit("movss", X, dword(r10, 0));
     a.emit("divss", X, SCALE);
     a.emit("maxss", X, c(-256)); // NaN → −256

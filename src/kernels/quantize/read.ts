@@ -39,5 +39,5 @@ export function readQuantize(
 
 /** The spec a key describes. */
 export function decodeQuantizeKey(key: Int32Array): QuantizeSpec {
-  return { n: key[1] };
+  return { n: key[1], from: 0, count: key[1] };
 }
