@@ -7,6 +7,7 @@ import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
 import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { emitSkinnyGemm } from "../src/kernels/gemm/skinny.ts";
 import { tileFits } from "../src/kernels/gemm/microkernel.ts";
+import { ARG } from "../src/kernels/gemm/spec.ts";
 import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
@@ -197,7 +198,7 @@ function runPlan(
   args.f64[0] = viewAddress(cs.a);
   args.f64[1] = viewAddress(cs.b);
   args.f64[3] = viewAddress(cs.c);
-  args.f64[6] = viewAddress(ws) + ((64 - (viewAddress(ws) % 64)) % 64);
+  args.f64[ARG.WORK] = viewAddress(ws) + ((64 - (viewAddress(ws) % 64)) % 64);
   dispatch().call(block.pointer, args.pointer);
   arena.free(block);
 }

@@ -23,10 +23,10 @@ import {
 } from "../../asm/mod.ts";
 
 /**
- * Argument block: slots 0..5 hold the operands' addresses in the order of
+ * Argument block: slots 0..6 hold the operands' addresses in the order of
  * the family's `operands`; this slot holds the workspace address.
  */
-export const WORKSPACE_SLOT = 6;
+export const WORKSPACE_SLOT = 7;
 
 /** Bytes of an argument block. */
 export const ARG_BLOCK_BYTES = 64;

@@ -125,7 +125,7 @@ export interface OpFamily<Spec = unknown, Plan extends KernelPlan = KernelPlan> 
 }
 
 /** Largest operand count of any family (argument-block slots before the workspace). */
-export const MAX_OPERANDS = 6;
+export const MAX_OPERANDS = 7;
 
 /** Largest key length of any family, family slot included. */
 export const MAX_KEY_SLOTS = 32;
