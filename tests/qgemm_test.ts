@@ -40,7 +40,18 @@ for (const isa of LEVELS) {
   Deno.test(`gemmInt8 ${isa}: exact on seeded shapes, with and without a column bias and A's zero point, strided A`, () => {
     const seed = 5100 + LEVELS.indexOf(isa), r = rng(seed);
     using jit = new Jit({ maxIsa: isa });
-    for (let t = 0; t < 40; t++) {
+    // The activation's oracle: the unary family at the level the kernel's store runs (the
+    // VNNI tiles' AVX-512, else the scalar loop's scalar code): the same emitter, the same bits.
+    const vnni = isa === "avx512" && cpuFeatures().avx512vnni;
+    using unary = new Jit({ maxIsa: vnni ? "avx512" : "scalar" });
+    const ACTIVATIONS = [
+      "gelu",
+      "relu",
+      "sigmoid",
+      { op: "leakyRelu", alpha: 0.1 },
+      { op: "clip", min: -0.5, max: 0.5 },
+    ] as const;
+    for (let t = 0; t < 60; t++) {
       const m = pick(r, SIZES), n = pick(r, SIZES), k = pick(r, [1, 2, 3, 4, 5, 8, 37, 64, 100]);
       const lda = Math.ceil(k / 4) * 4 + 4 * int(r, 0, 2);
       const a = Uint8Array.from({ length: m * lda }, () => int(r, 0, 255));
@@ -70,13 +81,35 @@ for (const isa of LEVELS) {
         }
       } else {
         const scale = Float32Array.from({ length: mode === 1 ? 1 : n }, () => r() * 0.01);
+        // A Linear layer's float bias after the scale and an activation, each half the time.
+        const floatBias = r() < 0.5 ? Float32Array.from({ length: n }, () => r() * 4 - 2) : null;
+        const activation = r() < 0.5 ? pick(r, ACTIVATIONS) : null;
         const c = new Float32Array(m * n).fill(7);
-        jit.gemmInt8(a, pb, c, { m, n, k, lda, scale, ...extra });
+        jit.gemmInt8(a, pb, c, {
+          m,
+          n,
+          k,
+          lda,
+          scale,
+          ...extra,
+          ...(floatBias ? { floatBias } : {}),
+          ...(activation ? { activation } : {}),
+        });
+        const w = new Float32Array(m * n);
         for (let i = 0; i < want.length; i++) {
-          const w = Math.fround(Math.fround(want[i]) * scale[mode === 1 || n === 1 ? 0 : i % n]);
-          if (!Object.is(c[i], w)) {
+          w[i] = Math.fround(Math.fround(want[i]) * scale[mode === 1 || n === 1 ? 0 : i % n]);
+          if (floatBias) w[i] = Math.fround(w[i] + floatBias[i % n]);
+        }
+        if (activation) {
+          const op = typeof activation === "string" ? activation : activation.op;
+          unary.unary(op, w, w, typeof activation === "string" ? undefined : activation);
+        }
+        for (let i = 0; i < want.length; i++) {
+          if (!Object.is(c[i], w[i])) {
             assert.fail(
-              `${isa} seed ${seed} case ${t} ${m}×${n}×${k} scale ${mode}: c[${i}] ${c[i]} vs ${w}`,
+              `${isa} seed ${seed} case ${t} ${m}×${n}×${k} scale ${mode} bias ${!!floatBias} ${
+                JSON.stringify(activation)
+              }: c[${i}] ${c[i]} vs ${w[i]}`,
             );
           }
         }
@@ -89,7 +122,6 @@ for (const isa of LEVELS) {
       }
     }
     // The VNNI tiles where the level is AVX-512 and the CPU has VNNI, else the scalar loop.
-    const vnni = isa === "avx512" && cpuFeatures().avx512vnni;
     for (const q of jit.stats().keys) {
       assert.ok(q.plan?.includes(vnni ? "vnni" : "scalar loop"), `${isa}: ${q.plan}`);
     }
@@ -106,17 +138,19 @@ Deno.test("gemmInt8: the same bits on 1, 2 and 3 threads; products at the int8 e
     const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
     const bias = Int32Array.from({ length: n }, () => int(r, -1000, 1000));
     const aZeroPoint = Uint8Array.of(int(r, 0, 255));
+    const scale = Float32Array.of(0.003), floatBias = Float32Array.from({ length: n }, () => r());
     const outs = [one, two, three].flatMap((j) => {
-      const c = new Int32Array(m * n), cz = new Int32Array(m * n);
+      const c = new Int32Array(m * n), cz = new Int32Array(m * n), cf = new Float32Array(m * n);
       const pb = j.packInt8B(b, { k, n });
       j.gemmInt8(a, pb, c, { m, n, k, bias });
       j.gemmInt8(a, pb, cz, { m, n, k, bias, aZeroPoint });
-      return [c, cz];
+      j.gemmInt8(a, pb, cf, { m, n, k, aZeroPoint, scale, floatBias, activation: "gelu" });
+      return [c, cz, new Int32Array(cf.buffer)];
     });
     assert.deepEqual(outs[1], expected(a, b, bias, m, n, k, k, aZeroPoint[0]));
-    for (const z of [0, 1]) {
-      assert.deepEqual(outs[2 + z], outs[z], `${m}×${n}×${k} on 2 threads, za ${z}`);
-      assert.deepEqual(outs[4 + z], outs[z], `${m}×${n}×${k} on 3 threads, za ${z}`);
+    for (const z of [0, 1, 2]) {
+      assert.deepEqual(outs[3 + z], outs[z], `${m}×${n}×${k} on 2 threads, output ${z}`);
+      assert.deepEqual(outs[6 + z], outs[z], `${m}×${n}×${k} on 3 threads, output ${z}`);
     }
   }
   assert.ok(three.stats().keys.some((q) => q.parts > 1), "no call was split");
@@ -195,6 +229,31 @@ Deno.test("gemmInt8: bad input throws naming the argument before any native code
       RangeError,
     ],
     [() => jit.gemmInt8(a, b, c, null as never), /options/, TypeError],
+    [
+      () => jit.gemmInt8(a, b, c, { ...o, activation: "gelu" }),
+      /floatBias and activation need a Float32Array c/,
+      TypeError,
+    ],
+    [
+      () =>
+        jit.gemmInt8(a, b, new Float32Array(8), {
+          ...o,
+          scale: new Float32Array(1),
+          activation: "nope" as never,
+        }),
+      /unknown activation "nope"/,
+      RangeError,
+    ],
+    [
+      () =>
+        jit.gemmInt8(a, b, new Float32Array(8), {
+          ...o,
+          scale: new Float32Array(1),
+          floatBias: new Float32Array(3),
+        }),
+      /floatBias has 3 elements/,
+      RangeError,
+    ],
     [
       () => jit.gemmInt8(a, b, c, { ...o, aZeroPoint: new Int8Array(4) as never }),
       /aZeroPoint must be a Uint8Array of at least 1 element/,

@@ -984,7 +984,13 @@ export class Jit {
       throw new TypeError(`gemmInt8: b must be made by jit.packInt8B, got ${describe(b)}`);
     }
     const o = options !== null && typeof options === "object" ? options : null;
-    const bias = o?.bias, scale = o?.scale, aZero = o?.aZeroPoint;
+    const bias = o?.bias, scale = o?.scale, aZero = o?.aZeroPoint, floatBias = o?.floatBias;
+    if (floatBias !== undefined && !isFloat32Array(floatBias)) {
+      throw new TypeError(`gemmInt8: floatBias must be a Float32Array, got ${describe(floatBias)}`);
+    }
+    if (tag !== "Float32Array" && (floatBias !== undefined || o?.activation !== undefined)) {
+      throw new TypeError("gemmInt8: floatBias and activation need a Float32Array c (and a scale)");
+    }
     if (aZero !== undefined && (typedArrayTag(aZero) !== "Uint8Array" || viewLength(aZero) < 1)) {
       throw new TypeError(
         `gemmInt8: aZeroPoint must be a Uint8Array of at least 1 element, got ${describe(aZero)}`,
@@ -1009,7 +1015,8 @@ export class Jit {
     rt.operand(QGEMM, 2, bv ?? ABSENT);
     rt.operand(QGEMM, 3, scale ?? ABSENT);
     rt.operand(QGEMM, 4, aZero === undefined ? ABSENT : bytesView(aZero, "aZeroPoint"));
-    rt.operand(QGEMM, 5, cv);
+    rt.operand(QGEMM, 5, floatBias ?? ABSENT);
+    rt.operand(QGEMM, 6, cv);
     readQGemm(
       viewLength(a),
       b,
@@ -1017,6 +1024,7 @@ export class Jit {
       bv,
       scale ?? null,
       aZero !== undefined,
+      floatBias ?? null,
       options,
       rt.key,
       rt.extents,

@@ -10,12 +10,13 @@ import { splitRange } from "../partition.ts";
 import { generateQGemm, planQGemm, type QGemmPlan } from "./generate.ts";
 import { decodeQGemmKey, QGEMM_KEY_FIELDS } from "./read.ts";
 import { describeQGemm, kGroups, type QGemmSpec } from "./spec.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
 
 /** The 8-bit GEMM; operands a (A's bytes), b (packed B's bytes), c (C's int32), as Float32Array views. */
 export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
   name: "gemmInt8",
   keyFields: QGEMM_KEY_FIELDS,
-  operands: ["a", "b", "bias", "scale", "aZeroPoint", "c"],
+  operands: ["a", "b", "bias", "scale", "aZeroPoint", "floatBias", "c"],
   outputs: 1,
   decode: decodeQGemmKey,
   describe: describeQGemm,
@@ -43,17 +44,18 @@ export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
             s.bias ? 4 * r.start : 0,
             s.scale === 2 ? 4 * r.start : 0,
             0,
+            s.floatBias ? 4 * r.start : 0,
             4 * r.start,
           ],
         }
         : {
           spec: { ...s, m: r.count },
           plan: p,
-          offsets: [r.start * s.lda, 0, 0, 0, 0, 4 * r.start * s.ldc],
+          offsets: [r.start * s.lda, 0, 0, 0, 0, 0, 4 * r.start * s.ldc],
         }
     );
   },
-  reference: (s, [a, b, bias, scale, aZero, c]) =>
+  reference: (s, [a, b, bias, scale, aZero, floatBias, c]) =>
     qgemmReference(
       s,
       a,
@@ -62,6 +64,7 @@ export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
       s.scale ? scale : null,
       s.aZero ? aZero : null,
       c,
+      s.floatBias ? floatBias : null,
     ),
 };
 
@@ -74,7 +77,9 @@ export function qgemmReference(
   scale: Float32Array | null,
   aZero: Float32Array | null,
   c: Float32Array,
+  floatBias: Float32Array | null = null,
 ): void {
+  const act = s.activation ? UNARY_OPS[s.activation.op] : null;
   const bi = bias ? new Int32Array(bias.buffer, bias.byteOffset, bias.length) : null;
   const za = aZero ? new Uint8Array(aZero.buffer, aZero.byteOffset, 1)[0] : 0;
   // B's column sums follow its packed bytes.
@@ -93,8 +98,11 @@ export function qgemmReference(
           acc = (acc + A[i * s.lda + g * 4 + q] * B[(g * s.bStride + j) * 4 + q]) | 0;
         }
       }
-      if (scale) c[i * s.ldc + j] = Math.fround(Math.fround(acc) * scale[s.scale === 2 ? j : 0]);
-      else C[i * s.ldc + j] = acc;
+      if (scale) {
+        let v = Math.fround(Math.fround(acc) * scale[s.scale === 2 ? j : 0]);
+        if (floatBias) v = Math.fround(v + floatBias[j]);
+        c[i * s.ldc + j] = act ? act.reference(v, s.activation!.params) : v;
+      } else C[i * s.ldc + j] = acc;
     }
   }
 }

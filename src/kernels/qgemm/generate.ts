@@ -42,6 +42,9 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
+import { Lanes } from "../math/lanes.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import { Vec, vecIsa } from "../vec.ts";
 import { kGroups, QGEMM_ARG, type QGemmSpec } from "./spec.ts";
 
 /** How an 8-bit GEMM is computed. */
@@ -78,8 +81,8 @@ export function planQGemm(_s: QGemmSpec, avx512: boolean, vnni: boolean): QGemmP
 }
 
 const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
-/** Frame slots: the column tile loop's counter, za (int32), B's column sums pointer. */
-const COLS = 0, ZA_SLOT = 8, SUMS_SLOT = 16, FRAME = 32;
+/** Frame slots: the column tile loop's counter, za (int32), B's column sums, the float bias. */
+const COLS = 0, ZA_SLOT = 8, SUMS_SLOT = 16, FBIAS_SLOT = 24, FRAME = 32;
 
 /** Emits `void kernel(args)`. */
 export function generateQGemm(
@@ -101,6 +104,10 @@ export function generateQGemm(
     a.emit("mov", dword(rsp, ZA_SLOT), eax);
     a.emit("lea", rcx, ptr(rdx, kGroups(s.k) * s.bStride * 4)); // after packed B's bytes
     a.emit("mov", qword(rsp, SUMS_SLOT), rcx);
+  }
+  if (s.floatBias) {
+    loadPointer(a, rbx, QGEMM_ARG.FBIAS); // the VNNI path's; the scalar loop's in the frame
+    a.emit("mov", qword(rsp, FBIAS_SLOT), rbx);
   }
   // Last: rdi is the argument block until here.
   if (s.scale) loadPointer(a, rdi, QGEMM_ARG.SCALE);
@@ -125,7 +132,6 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
     a.emit("mov", eax, (1 << tail) - 1);
     a.emit("kmovw", KREG[1], eax);
   }
-  if (s.aZero) a.emit("vpbroadcastd", ZA, dword(rsp, ZA_SLOT));
   /** One tile of `rows` × `nv` vectors: A at r12, B at r10, C at r11; `masked`: its last vector. */
   const tile = (rows: number, nv: number, masked: boolean) => {
     for (let i = 0; i < rows; i++) {
@@ -155,6 +161,8 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
     // difference; read past n only in the padding lanes of a masked vector, the loads masked
     // as the store is.
     const terms = s.bias || s.aZero, fold = s.aZero && !s.bias ? "vpsubd" : "vpaddd";
+    // za from the frame each tile: an activation's temporaries take every free register.
+    if (s.aZero) a.emit("vpbroadcastd", ZA, dword(rsp, ZA_SLOT));
     for (let j = 0; j < nv && terms; j++) {
       const cut = masked && j === nv - 1;
       const sm = ptr(rcx, j * 64).withSize(64), bm = ptr(rbp, j * 64).withSize(64);
@@ -171,8 +179,12 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
         if (s.aZero) a.emit("vpsubd", bv(j), T, bv(j));
       }
     }
+    // With an activation, every accumulator is finished first, so its emitter has B's
+    // registers and the others (24-31) as temporaries.
+    const late = s.activation !== null;
     for (let i = 0; i < rows; i++) {
       for (let j = 0; j < nv; j++) {
+        const cut = masked && j === nv - 1;
         if (terms) a.emit(fold, acc(i, j), acc(i, j), bv(j));
         // Float C: the sum converted (nearest even) and scaled, as a Cast and a Mul would.
         if (s.scale) {
@@ -183,11 +195,34 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
             a.emit("vmulps", acc(i, j), acc(i, j), T);
           } else a.emit("vmulps", acc(i, j), acc(i, j), ptr(rdi, j * 64).withSize(64));
         }
-        const at = ptr(r11, i * s.ldc * 4 + j * 64).withSize(64);
-        if (masked && j === nv - 1) a.emit("vmovdqu32", at.k(KREG[1]), acc(i, j));
-        else a.emit("vmovdqu32", at, acc(i, j));
+        // The float bias (rbx at the tile's first column), rounded as an Add would.
+        if (s.floatBias) {
+          const fm = ptr(rbx, j * 64).withSize(64);
+          if (cut) {
+            a.emit("vmovups", T.k(KREG[1]).z, fm);
+            a.emit("vaddps", acc(i, j), acc(i, j), T);
+          } else a.emit("vaddps", acc(i, j), acc(i, j), fm);
+        }
+        if (!late) store(i, j, cut, acc(i, j));
       }
     }
+    if (late) {
+      const act = s.activation!, def = UNARY_OPS[act.op];
+      const v = new Vec(a, vecIsa("avx512")), OUT = 24;
+      const temps = [25, 26, 27, 28, 29, 30, 31];
+      for (let i = 0; i < rows; i++) {
+        for (let j = 0; j < nv; j++) {
+          def.emit(new Lanes(v, temps, [2, 3, 4, 5, 6, 7]), OUT, i * p.nv + j, act.params);
+          store(i, j, masked && j === nv - 1, ZMM[OUT]);
+        }
+      }
+    }
+  };
+  /** Row i, vector j of the tile to C at r11 (the last vector masked when `cut`). */
+  const store = (i: number, j: number, cut: boolean, r: Reg) => {
+    const at = ptr(r11, i * s.ldc * 4 + j * 64).withSize(64);
+    if (cut) a.emit("vmovdqu32", at.k(KREG[1]), r);
+    else a.emit("vmovdqu32", at, r);
   };
   /** Every row tile of one column tile (A from rsi, C from r9, B at r10). */
   const rowsOf = (nv: number, masked: boolean) => {
@@ -212,6 +247,7 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
     if (s.bias) addImmediate(a, "add", rbp, p.nv * 64);
     if (s.aZero) addImmediate(a, "add", rcx, p.nv * 64);
     if (s.scale === 2) addImmediate(a, "add", rdi, p.nv * 64);
+    if (s.floatBias) addImmediate(a, "add", rbx, p.nv * 64);
   };
   if (plainFull > 1) {
     a.emit("mov", qword(rsp, COLS), plainFull);
@@ -266,6 +302,16 @@ function emitScalar(a: Assembler, s: QGemmSpec): void {
       if (s.scale) {
         a.emit("cvtsi2ss", XMM[0], sum);
         a.emit("mulss", XMM[0], s.scale === 2 ? dword(rdi, 0, r11, 1) : dword(rdi, 0));
+        if (s.floatBias) {
+          a.emit("mov", rax, qword(rsp, FBIAS_SLOT));
+          a.emit("addss", XMM[0], dword(rax, 0, r11, 1));
+        }
+        if (s.activation) {
+          const act = s.activation, v = new Vec(a, vecIsa("scalar"));
+          const temps = Array.from({ length: 14 }, (_, t) => t + 2);
+          UNARY_OPS[act.op].emit(new Lanes(v, temps), 1, 0, act.params);
+          a.emit("movss", XMM[0], XMM[1]);
+        }
         a.emit("movss", dword(r10, 0, r11, 1), XMM[0]);
       } else a.emit("mov", dword(r10, 0, r11, 1), sum);
       a.emit("add", r11, 4);

@@ -8,6 +8,7 @@
 import { viewLength } from "../../typed.ts";
 import { badDimension, badOptions, dimension, fail } from "../checks.ts";
 import type { PackedInt8B } from "./pack.ts";
+import { type Activation, decodeActivation, readActivation } from "../unary/read.ts";
 import { kGroups, type QGemmSpec } from "./spec.ts";
 
 /** Options of `jit.gemmInt8`. */
@@ -35,6 +36,16 @@ export interface Int8GemmOptions {
    * multiple of 4 bytes, its 4-byte word inside its buffer.
    */
   aZeroPoint?: Uint8Array;
+  /**
+   * With a Float32Array C: a float32 per column (n of them) added to each
+   * scaled sum (a Linear layer's bias), rounded as an Add would.
+   */
+  floatBias?: Float32Array;
+  /**
+   * With a Float32Array C: a unary op applied to each element last (a name
+   * or `{ op, ...params }`, as `jit.unary` takes it; the same code and bits).
+   */
+  activation?: Activation;
 }
 
 /** Names of the key slots after the family slot. */
@@ -48,6 +59,10 @@ export const QGEMM_KEY_FIELDS = [
   "bias",
   "scale",
   "aZero",
+  "floatBias",
+  "activation",
+  "activationP0",
+  "activationP1",
 ] as const;
 
 const W = "gemmInt8";
@@ -64,6 +79,7 @@ export function readQGemm(
   bias: Float32Array | null,
   scale: Float32Array | null,
   aZero: boolean,
+  floatBias: Float32Array | null,
   o: Int8GemmOptions,
   key: Int32Array,
   extents: Float64Array,
@@ -117,12 +133,18 @@ export function readQGemm(
   key[7] = bias !== null ? 1 : 0;
   key[8] = mode;
   key[9] = aZero ? 1 : 0;
+  if (floatBias !== null && viewLength(floatBias) < n) {
+    fail(W, `floatBias has ${viewLength(floatBias)} elements, n = ${n} needed`, "range");
+  }
+  key[10] = floatBias !== null ? 1 : 0;
+  readActivation(W, o.activation, key, 11);
   extents[0] = needA;
   extents[1] = kGroups(k) * b.stride * 4 + (aZero ? 4 * n : 0);
   extents[2] = bias !== null ? 4 * n : 0;
   extents[3] = mode === 0 ? 0 : mode === 1 ? 4 : 4 * n;
   extents[4] = aZero ? 1 : 0;
-  extents[5] = 4 * needC;
+  extents[5] = floatBias !== null ? 4 * n : 0;
+  extents[6] = 4 * needC;
 }
 
 /** The spec a key describes. */
@@ -137,5 +159,7 @@ export function decodeQGemmKey(key: Int32Array): QGemmSpec {
     bias: key[7] === 1,
     scale: key[8] as 0 | 1 | 2,
     aZero: key[9] === 1,
+    floatBias: key[10] === 1,
+    activation: decodeActivation(key, 11),
   };
 }

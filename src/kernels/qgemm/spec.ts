@@ -8,6 +8,7 @@
  *
  * @module
  */
+import { UNARY_OPS } from "../unary/ops.ts";
 
 /** A decoded 8-bit GEMM key. */
 export interface QGemmSpec {
@@ -34,10 +35,14 @@ export interface QGemmSpec {
    * scale — 0: no (int32 C), 1: one scale, 2: one per column.
    */
   scale: 0 | 1 | 2;
+  /** Float C only: a float32 per column added after the scale (a Linear layer's bias). */
+  floatBias: boolean;
+  /** Float C only: a unary op applied last, with the unary family's code (null: none). */
+  activation: { op: number; params: number[] } | null;
 }
 
 /** Argument block slots. */
-export const QGEMM_ARG = { A: 0, B: 1, BIAS: 2, SCALE: 3, AZERO: 4, C: 5 } as const;
+export const QGEMM_ARG = { A: 0, B: 1, BIAS: 2, SCALE: 3, AZERO: 4, FBIAS: 5, C: 6 } as const;
 
 /** Groups of 4 rows of B (k rounded up to 4, over 4). */
 export function kGroups(k: number): number {
@@ -50,5 +55,5 @@ export function describeQGemm(s: QGemmSpec): string {
     s.bias ? " +column bias" : ""
   }${s.aZero ? " −za·Σb" : ""}${
     s.scale === 1 ? " → float ×scale" : s.scale === 2 ? " → float ×column scales" : ""
-  }`;
+  }${s.floatBias ? " +bias" : ""}${s.activation ? ` ${UNARY_OPS[s.activation.op].name}` : ""}`;
 }
