@@ -636,6 +636,36 @@ const CASES: Case[] = [
     },
     11,
   ),
+  graph(
+    "dynamic-quantized Linears with their bias and activation (fused into the 8-bit GEMM's store)",
+    [2, 5, 36],
+    (g) => {
+      const [q, scale, zp] = g.node("DynamicQuantizeLinear", ["x"], 3, {});
+      const wq = Array.from({ length: 36 * 20 }, (_, i) => ((i * 41) % 255) - 127);
+      const W = g.initializer("W", { type: "int8", dims: [36, 20], data: wq });
+      const wz = g.initializer("wz", { type: "int8", dims: [], data: [0] });
+      const linear = (ws: string, bias: string) => {
+        const mm = g.op("MatMulInteger", [q, W, zp, wz]);
+        const y = g.op("Mul", [g.op("Cast", [mm], { to: 1 }), g.op("Mul", [scale, ws])]);
+        return g.op("Add", [y, bias]);
+      };
+      const ws1 = g.initializer("ws1", { type: "float32", dims: [], data: [0.004] });
+      const ws2 = g.initializer("ws2", {
+        type: "float32",
+        dims: [20],
+        data: Array.from({ length: 20 }, (_, i) => 0.001 * (i + 1)),
+      });
+      const b1 = g.initializer("b1", {
+        type: "float32",
+        dims: [20],
+        data: Array.from({ length: 20 }, (_, i) => (i % 7) * 0.3 - 1),
+      });
+      g.output(g.op("Relu", [linear(ws1, b1)], {}, "relu"));
+      g.output(g.op("Sigmoid", [linear(ws2, b1)], {}, "sigmoid"));
+      g.output(g.op("Identity", [linear(ws2, b1)], {}, "plain"));
+    },
+    11,
+  ),
   graph("MatMulInteger int8 × uint8, K beyond one exact block", [3, 4100], (g) => {
     const s = g.initializer("s", { type: "float32", dims: [], data: [0.01] });
     const z = g.initializer("z", { type: "int8", dims: [], data: [-1] });

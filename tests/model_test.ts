@@ -51,10 +51,13 @@ Deno.test("model: fusions leave the expected nodes and keep the outputs", async 
     }],
     [mobileBlock(10, 8, 2), { "njit.Conv": 3 }],
     [mlp([16, 32, 8], 1), { "njit.Gemm": 1, Gemm: 1 }],
-    // Each dynamically quantized Linear: MatMulInteger, its Cast and its scale Mul as one.
+    // Each dynamically quantized Linear: MatMulInteger, its Cast, its scale Mul and its bias Add
+    // as one (FF1 with its GELU); the Add left is the attention mask's.
     [encoderLayer({ seq: 8, hidden: 32, heads: 4, ff: 64, quantized: true }), {
       "njit.MatMulInteger": 6,
       MatMulInteger: 0,
+      Add: 1,
+      Gelu: 0,
     }],
   ];
   for (const [m, want] of cases) {

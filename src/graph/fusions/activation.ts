@@ -1,6 +1,6 @@
 /**
- * A unary activation after Conv, ConvTranspose, Gemm, MatMul or an unfolded
- * BatchNormalization (fused or not, read by nothing else): applied in the
+ * A unary activation after Conv, ConvTranspose, Gemm, MatMul, a scaled
+ * MatMulInteger (njit) or an unfolded BatchNormalization (fused or not, read by nothing else): applied in the
  * producer's epilogue, in registers.
  */
 import { activationOf } from "../ops/unary.ts";
@@ -18,7 +18,10 @@ export const ACTIVATION: Fusion = {
     for (const act of g.nodes) {
       if (act.domain !== "" || act.inputs.length === 0) continue;
       const p = idx.producer.get(act.inputs[0]) ?? null;
-      if (!p || !PRODUCERS.some((op) => is(p, op, true)) || p.fused?.activation) continue;
+      // A MatMulInteger only in its fused form (float output, scaled in the kernel's store).
+      const scaledIntegers = p?.op === "MatMulInteger" && p.domain === "njit";
+      if (!p || !(scaledIntegers || PRODUCERS.some((op) => is(p, op, true)))) continue;
+      if (p.fused?.activation) continue;
       if (p.outputs.length !== 1 || idx.soleReader(act.inputs[0]) !== act) continue;
       const ins: (Meta | null)[] = act.inputs.map((name) => {
         const c = name ? idx.constant(name) : null;

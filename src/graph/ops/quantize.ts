@@ -10,6 +10,7 @@
  */
 import { cpuFeatures } from "../../cpu.ts";
 import type { DType, TensorData } from "../../onnx/dtype.ts";
+import type { Int8GemmOptions } from "../../kernels/qgemm/mod.ts";
 import type { Node } from "../ir.ts";
 import { broadcastStrides } from "./binary.ts";
 import { matmulShape } from "./matmul.ts";
@@ -137,9 +138,10 @@ const EXACT_K = 4096;
 const MATMUL_INTEGER: OpDef = {
   attributes: [],
   infer(n, ins) {
-    // Fused (njit): a fifth input, the float scale (1 or N values) the int32 sums are multiplied by.
+    // Fused (njit): a fifth input, the float scale (1 or N values) the int32 sums are multiplied
+    // by; a sixth, a float bias of N values added after it.
     const fused = n.domain === "njit";
-    const [a, b, za, zb, scale] = need(n, ins, 2, fused ? 5 : 4);
+    const [a, b, za, zb, scale, floatBias] = need(n, ins, 2, fused ? 6 : 4);
     expectType(n, a, 0, "uint8", "int8");
     expectType(n, b, 1, "uint8", "int8");
     if (a.dims.length < 2 || b.dims.length < 2) fail(n, "A and B must have rank ≥ 2");
@@ -157,6 +159,10 @@ const MATMUL_INTEGER: OpDef = {
       if (size !== 1 && !(size === s.n && scale.dims[scale.dims.length - 1] === s.n)) {
         fail(n, `the scale must have 1 or N = ${s.n} values`);
       }
+      if (floatBias) {
+        expectType(n, floatBias, 5, "float32");
+        if (sizeOf(floatBias.dims) !== s.n) fail(n, `the bias must have N = ${s.n} values`);
+      }
       return [meta("float32", s.dims)];
     }
     return [meta("int32", s.dims)];
@@ -164,6 +170,8 @@ const MATMUL_INTEGER: OpDef = {
   build(n, ins, outs, env) {
     const vnni = (env.jit.isa === "avx512" || env.jit.isa === "amx") && cpuFeatures().avx512vnni;
     const scale = ins[4] ?? null;
+    const floatBias = (ins[5]?.data ?? null) as Float32Array | null;
+    const act = n.fused?.activation ?? null;
     if (scale === null) {
       return vnni
         ? int8Step(n, ins as Buf[], outs[0], env, null)
@@ -182,10 +190,26 @@ const MATMUL_INTEGER: OpDef = {
       yd = y.data as Float32Array,
       id = ints.data as Int32Array;
     const perColumn = sizeOf(scale.dims) !== 1, cols = y.dims[y.dims.length - 1];
+    const jit = env.jit;
+    const [actOp, actParams] = act === null
+      ? [null, undefined]
+      : typeof act === "string"
+      ? [act, undefined]
+      : [act.op, act];
+    // The sums scaled, the bias added (each rounded as Mul and Add round), the activation by
+    // the unary family: the bits of the kernel's store.
     const rescale = () => {
-      for (let i = 0; i < id.length; i++) yd[i] = f(f(id[i]) * sd[perColumn ? i % cols : 0]);
+      for (let i = 0; i < id.length; i++) {
+        const v = f(f(id[i]) * sd[perColumn ? i % cols : 0]);
+        yd[i] = floatBias ? f(v + floatBias[i % cols]) : v;
+      }
+      if (actOp !== null) jit.unary(actOp, yd, yd, actParams);
     };
-    if (vnni) return int8Step(n, ins as Buf[], ints, env, { y: yd, scale: sd, rescale });
+    const epilogue = {
+      ...(floatBias ? { floatBias } : {}),
+      ...(act !== null ? { activation: act } : {}),
+    };
+    if (vnni) return int8Step(n, ins as Buf[], ints, env, { y: yd, scale: sd, rescale, epilogue });
     const step = floatStep(n, ins as Buf[], ints, env);
     return {
       native: false,
@@ -208,7 +232,13 @@ function int8Step(
   ins: Buf[],
   y: Buf,
   env: Env,
-  fused: { y: Float32Array; scale: Float32Array; rescale: () => void } | null,
+  fused: {
+    y: Float32Array;
+    scale: Float32Array;
+    rescale: () => void;
+    /** The float bias and activation as gemmInt8 options. */
+    epilogue: Pick<Int8GemmOptions, "floatBias" | "activation">;
+  } | null,
 ): Step {
   const [a, b] = ins, za = ins[2] ?? null, zb = ins[3] ?? null;
   const s = matmulShape(n, a.dims, b.dims), { m, k, n: nn } = s, jit = env.jit;
@@ -274,7 +304,7 @@ function int8Step(
             n: nn,
             k,
             lda: k4,
-            ...(fused ? { scale: fused.scale } : {}),
+            ...(fused ? { scale: fused.scale, ...fused.epilogue } : {}),
             ...(zaBytes ? { aZeroPoint: zaBytes } : {}),
           },
         };
@@ -325,7 +355,15 @@ function int8Step(
         if (fused && !anyZb) {
           // Straight to float: the store converts and scales.
           const out = fusedViews[t];
-          jit.gemmInt8(av, pb, out, { m, n: nn, k, lda: k4, bias: corr, scale: fused.scale });
+          jit.gemmInt8(av, pb, out, {
+            m,
+            n: nn,
+            k,
+            lda: k4,
+            bias: corr,
+            scale: fused.scale,
+            ...fused.epilogue,
+          });
           continue;
         }
         jit.gemmInt8(av, pb, c, { m, n: nn, k, lda: k4, bias: corr });
