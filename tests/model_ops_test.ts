@@ -666,6 +666,50 @@ const CASES: Case[] = [
     },
     11,
   ),
+  graph(
+    "ConvInteger 2-D: padded, strided, zero points (a dynamic-quantized Conv)",
+    [2, 3, 9, 8],
+    (g) => {
+      const [q, , zp] = g.node("DynamicQuantizeLinear", ["x"], 3, {});
+      const w = (name: string, dims: number[], seed: number) =>
+        g.initializer(name, {
+          type: "uint8",
+          dims,
+          data: Array.from({ length: dims.reduce((p, v) => p * v, 1) }, (_, i) => (i * seed) % 256),
+        });
+      const W = w("W", [4, 3, 3, 3], 37),
+        wz = g.initializer("wz", { type: "uint8", dims: [], data: [131] });
+      g.output(
+        g.op("ConvInteger", [q, W, zp, wz], { pads: [1, 0, 2, 1], strides: [2, 1] }, "padded"),
+        "int32",
+      );
+      const W2 = w("W2", [6, 1, 2, 3], 53);
+      g.output(
+        g.op(
+          "ConvInteger",
+          [q, W2, zp],
+          { group: 3, dilations: [2, 1], pads: [1, 1, 1, 0] },
+          "grouped",
+        ),
+        "int32",
+      );
+      g.output(g.op("ConvInteger", [q, W], {}, "no_zero_points"), "int32");
+    },
+    11,
+  ),
+  graph("ConvInteger 1-D (Whisper's), SAME_LOWER, stride 2", [1, 5, 20], (g) => {
+    const [q, , zp] = g.node("DynamicQuantizeLinear", ["x"], 3, {});
+    const W = g.initializer("W", {
+      type: "uint8",
+      dims: [7, 5, 3],
+      data: Array.from({ length: 105 }, (_, i) => (i * 71 + 5) % 256),
+    });
+    const wz = g.initializer("wz", { type: "uint8", dims: [], data: [128] });
+    g.output(
+      g.op("ConvInteger", [q, W, zp, wz], { auto_pad: "SAME_LOWER", strides: [2] }, "y"),
+      "int32",
+    );
+  }, 11),
   graph("MatMulInteger int8 × uint8, K beyond one exact block", [3, 4100], (g) => {
     const s = g.initializer("s", { type: "float32", dims: [], data: [0.01] });
     const z = g.initializer("z", { type: "int8", dims: [], data: [-1] });

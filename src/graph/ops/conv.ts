@@ -30,7 +30,7 @@ import {
 } from "./op.ts";
 
 /** The spatial attributes of a Conv/ConvTranspose/pool node, as 2-D. */
-interface Window {
+export interface Window {
   kernel: number[];
   strides: number[];
   dilations: number[];
@@ -43,7 +43,7 @@ interface Window {
 const AUTO_PADS = ["NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"];
 
 /** Reads the window attributes of an N-C-spatial input (1 or 2 spatial dims). */
-function windowOf(n: Node, x: Meta, kernel: number[] | null): Window {
+export function windowOf(n: Node, x: Meta, kernel: number[] | null): Window {
   const r = x.dims.length - 2;
   if (r !== 1 && r !== 2) {
     fail(n, `input has rank ${x.dims.length}: only 1-D and 2-D (rank 3 and 4) are supported`);
@@ -100,7 +100,7 @@ function windowOut(
 }
 
 /** Output dims of a window op in the input's rank. */
-function outDims(x: Meta, channels: number, w: Window, ceil: boolean): number[] {
+export function outDims(x: Meta, channels: number, w: Window, ceil: boolean): number[] {
   const oh = windowOut(
     w.hw[0],
     w.kernel[0],

@@ -7,6 +7,7 @@
 import { BINARY_OPS } from "./binary.ts";
 import { ELEMENTWISE_CHAIN } from "./chain.ts";
 import { CONV_OPS } from "./conv.ts";
+import { CONV_INTEGER_OPS } from "./conv_integer.ts";
 import { GEMM_OP, MATMUL } from "./matmul.ts";
 import { INDEXING_OPS } from "./indexing.ts";
 import { MATH_OPS } from "./math.ts";
@@ -33,6 +34,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...QUANTIZE_OPS,
   ...EINSUM_OPS,
   ...LSTM_OPS,
+  ...CONV_INTEGER_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
