@@ -797,6 +797,38 @@ const CASES: Case[] = [
     },
     14,
   ),
+  graph("GRU forward with bias and an initial state; reverse; both outputs", [5, 2, 3], (g) => {
+    const W = w(g, "W", [1, 12, 3], 51), R = w(g, "R", [1, 12, 4], 52), B = w(g, "B", [1, 24], 53);
+    const h0 = w(g, "h0", [1, 2, 4], 54);
+    const [y, yh] = g.node("GRU", ["x", W, R, B, "", h0], 2, { hidden_size: 4 });
+    g.output(g.op("Identity", [y], {}, "y"));
+    g.output(g.op("Identity", [yh], {}, "yh"));
+    const [yr] = g.node("GRU", ["x", W, R], 1, { hidden_size: 4, direction: "reverse" });
+    g.output(g.op("Identity", [yr], {}, "yr"));
+  }, 7),
+  graph(
+    "GRU bidirectional, linear_before_reset, clip (opset 14)",
+    [6, 2, 3],
+    (g) => {
+      const W = w(g, "W", [2, 15, 3], 56),
+        R = w(g, "R", [2, 15, 5], 57),
+        B = w(g, "B", [2, 30], 58);
+      const [y, yh] = g.node("GRU", ["x", W, R, B], 2, {
+        hidden_size: 5,
+        direction: "bidirectional",
+        linear_before_reset: 1,
+      });
+      g.output(g.op("Identity", [y], {}, "y"));
+      g.output(g.op("Identity", [yh], {}, "yh"));
+      const [yc] = g.node("GRU", ["x", W, R, B], 1, {
+        hidden_size: 5,
+        direction: "bidirectional",
+        clip: f(0.75),
+      });
+      g.output(g.op("Identity", [yc], {}, "yc"));
+    },
+    14,
+  ),
   graph("TopK largest and smallest, along an axis and the last", [3, 4, 5], (g) => {
     const [v, i] = g.node("TopK", ["x", g.ints("k", [3])], 2, { axis: 1 });
     g.output(g.op("Identity", [v], {}, "v"));

@@ -9,64 +9,12 @@
  * sequence whole.
  */
 import type { Node } from "../ir.ts";
-import {
-  type Buf,
-  type Env,
-  expectType,
-  fail,
-  type Meta,
-  meta,
-  need,
-  type OpDef,
-  type Step,
-} from "./op.ts";
+import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
+import { type RecurrentShape as Shape, recurrentShape } from "./recurrent.ts";
 
-interface Shape {
-  seq: number;
-  batch: number;
-  input: number;
-  hidden: number;
-  dirs: number;
-  batchFirst: boolean;
-}
-
-function shapeOf(n: Node, ins: readonly (Meta | null)[]): Shape {
-  const [x, w, r] = need(n, ins, 3, 8);
-  for (const [m, i] of [[x, 0], [w, 1], [r, 2]] as const) expectType(n, m, i, "float32");
-  const batchFirst = n.opset >= 14 && n.attrs.int("layout", 0) === 1;
-  if (x.dims.length !== 3) fail(n, "X must be 3-D");
-  const [seq, batch] = batchFirst ? [x.dims[1], x.dims[0]] : [x.dims[0], x.dims[1]];
-  const hidden = n.attrs.int("hidden_size", 0), dirs = w.dims[0], input = x.dims[2];
-  const direction = n.attrs.string("direction", "forward");
-  if (!["forward", "reverse", "bidirectional"].includes(direction)) {
-    fail(n, `direction '${direction}' is not supported`);
-  }
-  if (dirs !== (direction === "bidirectional" ? 2 : 1)) fail(n, `W has ${dirs} directions`);
-  if (w.dims.join() !== [dirs, 4 * hidden, input].join()) {
-    fail(n, `W must be [${dirs}, ${4 * hidden}, ${input}]`);
-  }
-  if (r.dims.join() !== [dirs, 4 * hidden, hidden].join()) {
-    fail(n, `R must be [${dirs}, ${4 * hidden}, ${hidden}]`);
-  }
-  const acts = n.attrs.strings("activations");
-  if (
-    acts && acts.length &&
-    acts.join() !== (dirs === 2 ? "Sigmoid,Tanh,Tanh,Sigmoid,Tanh,Tanh" : "Sigmoid,Tanh,Tanh")
-  ) {
-    fail(
-      n,
-      `activations ${acts.join(", ")}: only the defaults (Sigmoid, Tanh, Tanh) are supported`,
-    );
-  }
-  const lens = ins[4];
-  if (lens && lens.data === null) {
-    fail(n, "sequence_lens must be a constant (every sequence whole)");
-  }
-  if (lens && Array.from(lens.data as ArrayLike<number | bigint>, Number).some((v) => v !== seq)) {
-    fail(n, "sequence_lens shorter than the sequence are not supported");
-  }
-  return { seq, batch, input, hidden, dirs, batchFirst };
-}
+const DEFAULTS = ["Sigmoid", "Tanh", "Tanh"];
+const shapeOf = (n: Node, ins: readonly (Meta | null)[]): Shape =>
+  recurrentShape(n, ins, 4, DEFAULTS);
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 

@@ -14,6 +14,7 @@ import { MATH_OPS } from "./math.ts";
 import { MOVEMENT_OPS } from "./movement.ts";
 import { NORM_OPS } from "./norm.ts";
 import { EINSUM_OPS } from "./einsum.ts";
+import { GRU_OPS } from "./gru.ts";
 import { LSTM_OPS } from "./lstm.ts";
 import { QUANTIZE_OPS } from "./quantize.ts";
 import { SCATTER_OPS } from "./scatter.ts";
@@ -34,6 +35,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...QUANTIZE_OPS,
   ...EINSUM_OPS,
   ...LSTM_OPS,
+  ...GRU_OPS,
   ...CONV_INTEGER_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,

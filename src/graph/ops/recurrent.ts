@@ -1,0 +1,59 @@
+/**
+ * What the recurrent ops (LSTM, GRU) share: their shapes read and checked
+ * from X, W and R and the attributes (direction, hidden_size, layout,
+ * activations — the defaults only — and sequence_lens, whole sequences
+ * only).
+ */
+import type { Node } from "../ir.ts";
+import { expectType, fail, type Meta, need } from "./op.ts";
+
+/** A recurrent node's shape. */
+export interface RecurrentShape {
+  seq: number;
+  batch: number;
+  input: number;
+  hidden: number;
+  /** 1, or 2 (bidirectional). */
+  dirs: number;
+  /** layout 1 (opset 14): X and Y batch-first. */
+  batchFirst: boolean;
+}
+
+/** Reads the shape of a node with `gates` gates a direction and the default `activations`. */
+export function recurrentShape(
+  n: Node,
+  ins: readonly (Meta | null)[],
+  gates: number,
+  activations: readonly string[],
+): RecurrentShape {
+  const [x, w, r] = need(n, ins, 3, gates === 4 ? 8 : 6);
+  for (const [m, i] of [[x, 0], [w, 1], [r, 2]] as const) expectType(n, m, i, "float32");
+  const batchFirst = n.opset >= 14 && n.attrs.int("layout", 0) === 1;
+  if (x.dims.length !== 3) fail(n, "X must be 3-D");
+  const [seq, batch] = batchFirst ? [x.dims[1], x.dims[0]] : [x.dims[0], x.dims[1]];
+  const hidden = n.attrs.int("hidden_size", 0), dirs = w.dims[0], input = x.dims[2];
+  const direction = n.attrs.string("direction", "forward");
+  if (!["forward", "reverse", "bidirectional"].includes(direction)) {
+    fail(n, `direction '${direction}' is not supported`);
+  }
+  if (dirs !== (direction === "bidirectional" ? 2 : 1)) fail(n, `W has ${dirs} directions`);
+  const G = gates * hidden;
+  if (w.dims.join() !== [dirs, G, input].join()) fail(n, `W must be [${dirs}, ${G}, ${input}]`);
+  if (r.dims.join() !== [dirs, G, hidden].join()) fail(n, `R must be [${dirs}, ${G}, ${hidden}]`);
+  const acts = n.attrs.strings("activations");
+  const want = (dirs === 2 ? [...activations, ...activations] : activations).join();
+  if (acts && acts.length && acts.join() !== want) {
+    fail(
+      n,
+      `activations ${acts.join(", ")}: only the defaults (${activations.join(", ")}) are supported`,
+    );
+  }
+  const lens = ins[4];
+  if (lens && lens.data === null) {
+    fail(n, "sequence_lens must be a constant (every sequence whole)");
+  }
+  if (lens && Array.from(lens.data as ArrayLike<number | bigint>, Number).some((v) => v !== seq)) {
+    fail(n, "sequence_lens shorter than the sequence are not supported");
+  }
+  return { seq, batch, input, hidden, dirs, batchFirst };
+}
