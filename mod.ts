@@ -105,6 +105,6 @@ export type {
 } from "./src/graph/session.ts";
 export type { OptimizationLevel, OptimizationReport } from "./src/graph/optimize.ts";
 export { Tensor } from "./src/graph/tensor.ts";
-export type { TensorType } from "./src/graph/tensor.ts";
-export type { TensorData } from "./src/onnx/dtype.ts";
+export type { TensorElements, TensorType } from "./src/graph/tensor.ts";
+export type { DType, TensorData } from "./src/onnx/dtype.ts";
 export { ModelError } from "./src/onnx/wire.ts";

@@ -91,6 +91,8 @@ export const ONNX_TYPE = {
   bool: 9,
   float16: 10,
   float64: 11,
+  /** Types only (no data): for models that must be refused. */
+  bfloat16: 16,
 } as const;
 export type WriterType = keyof typeof ONNX_TYPE;
 
@@ -130,7 +132,11 @@ export function tensorMessage(name: string, t: WriterTensor): Message {
   const n = t.data.length;
   if (t.typedFields) {
     if (t.type === "float32") m.packedFloats(4, Array.from(t.data as ArrayLike<number>));
-    else if (t.type === "int64") m.packedVarints(7, Array.from(t.data as ArrayLike<bigint>));
+    else if (t.type === "float16") {
+      // int32_data holds each half's bits.
+      const bits = new Uint16Array(Float16Array.from(t.data as ArrayLike<number>).buffer);
+      m.packedVarints(5, Array.from(bits));
+    } else if (t.type === "int64") m.packedVarints(7, Array.from(t.data as ArrayLike<bigint>));
     else m.packedVarints(5, Array.from(t.data as ArrayLike<number>));
     return m;
   }
@@ -158,7 +164,8 @@ export function tensorMessage(name: string, t: WriterTensor): Message {
       raw = new Uint8Array(Int8Array.from(t.data as ArrayLike<number>).buffer);
       break;
     case "float16":
-      throw new Error("writer: float16 data not supported");
+      raw = new Uint8Array(Float16Array.from(t.data as ArrayLike<number>).buffer);
+      break;
     default:
       raw = Uint8Array.from(t.data as ArrayLike<number>);
   }

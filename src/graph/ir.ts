@@ -120,6 +120,8 @@ export interface GraphValue {
   name: string;
   type: DType;
   dims: (number | string | null)[] | null;
+  /** Declared float16 (type is then float32): converted at the session's edges. */
+  half?: boolean;
 }
 
 /** The graph a session runs. */

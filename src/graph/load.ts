@@ -6,7 +6,7 @@
  */
 import { dtypeOf, onnxTypeName } from "../onnx/dtype.ts";
 import { ATTR, type OnnxAttribute, type OnnxModel, type OnnxValueInfo } from "../onnx/model.ts";
-import { type ExternalSource, materialize } from "../onnx/tensor_data.ts";
+import { type ExternalSource, FLOAT16, materialize } from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
 import {
   Attrs,
@@ -16,7 +16,14 @@ import {
   type GraphValue,
   type Node,
 } from "./ir.ts";
+import { placeHalfRounding } from "./half.ts";
 import { opDef } from "./ops/registry.ts";
+
+/** Attributes naming an element type, by op: float16 there becomes float32. */
+const HALF_TYPE_ATTRIBUTES: Record<string, string[]> = {
+  Cast: ["to"],
+  EyeLike: ["dtype"],
+};
 
 /** Opsets of the default domain we run. */
 export const MIN_OPSET = 7, MAX_OPSET = 21;
@@ -48,6 +55,8 @@ function attrValue(a: OnnxAttribute, owner: string, ext: ExternalSource | null):
 
 function graphValue(v: OnnxValueInfo, what: string): GraphValue {
   if (v.nonTensor) throw new ModelError(`ONNX: graph ${what} '${v.name}' is not a tensor`);
+  // float16 runs as float32 inside; the session converts at the model's edges.
+  if (v.elemType === FLOAT16) return { name: v.name, type: "float32", dims: v.dims, half: true };
   const type = dtypeOf(v.elemType);
   if (type === null) {
     throw new ModelError(
@@ -86,6 +95,7 @@ export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
   }
   const nodes: Node[] = [];
   const unsupported = new Map<string, string>();
+  const halfSeeds = new Set<string>(inputs.filter((v) => v.half).map((v) => v.name));
   for (let i = 0; i < g.nodes.length; i++) {
     const p = g.nodes[i];
     const owner = `${p.opType} node '${p.name || `#${i}`}'`;
@@ -93,6 +103,13 @@ export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
     for (const a of p.attributes) {
       if (a.refAttrName) throw new ModelError(`ONNX: ${owner}: ref_attr_name outside a function`);
       attrs.set(a.name, attrValue(a, owner, ext));
+    }
+    // Half values are float32 here (half.ts), so a cast or type to float16 is to float32;
+    // its outputs are remembered as half.
+    for (const k of HALF_TYPE_ATTRIBUTES[p.opType] ?? []) {
+      if (attrs.get(k) !== FLOAT16) continue;
+      attrs.set(k, 1);
+      for (const v of p.outputs) if (v !== "") halfSeeds.add(v);
     }
     const node: Node = {
       op: p.opType,
@@ -153,7 +170,9 @@ export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
     }
     outputs.push(graphValue(v, "output"));
   }
-  return { nodes, inputs, outputs, constants };
+  const graph: Graph = { nodes, inputs, outputs, constants };
+  placeHalfRounding(graph, halfSeeds);
+  return graph;
 }
 
 /** A Constant node's value (value, value_float(s), value_int(s)). */

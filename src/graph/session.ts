@@ -7,8 +7,8 @@
 import { Jit } from "../runtime/jit.ts";
 import type { JitStats } from "../runtime/stats.ts";
 import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS, REPROBE_RUNS } from "../runtime/policy.ts";
-import { typedArrayTag, viewLength } from "../typed.ts";
-import type { DType, TensorData } from "../onnx/dtype.ts";
+import { typedArrayTag, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
+import type { TensorData } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
 import type { ExternalSource } from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
@@ -23,7 +23,7 @@ import {
 import type { Env } from "./ops/op.ts";
 import { buildPlan, type Plan } from "./plan.ts";
 import { Profiler } from "./profiler.ts";
-import { Tensor } from "./tensor.ts";
+import { Tensor, type TensorType } from "./tensor.ts";
 import { WeightCache } from "./weights.ts";
 
 /** Options of {@link InferenceSession.create} (ONNX Runtime's names). */
@@ -95,10 +95,11 @@ const TYPED_SET = Object.getPrototypeOf(Uint8Array.prototype).set as (
  * dims and length, its data a real typed array of that kind (read through
  * the intrinsic getters), or an error naming the output and what differs.
  */
-function checkInto(name: string, t: unknown, o: Plan["outputs"][number]): void {
+function checkInto(name: string, t: unknown, o: Plan["outputs"][number], half: boolean): void {
   const where = `InferenceSession.run: fetches['${name}']`;
   if (!(t instanceof Tensor)) throw new TypeError(`${where} must be a Tensor or null`);
-  if (t.type !== o.type) throw new TypeError(`${where} is ${t.type}, the output is ${o.type}`);
+  const type = half ? "float16" : o.type;
+  if (t.type !== type) throw new TypeError(`${where} is ${t.type}, the output is ${type}`);
   const d = t.dims;
   if (d.length !== o.dims.length || d.some((v, i) => v !== o.dims[i])) {
     throw new RangeError(
@@ -106,8 +107,8 @@ function checkInto(name: string, t: unknown, o: Plan["outputs"][number]): void {
     );
   }
   const have = TAG_TYPES[typedArrayTag(t.data) ?? ""] ?? null;
-  if (have === null || (have !== o.type && !(o.type === "bool" && have === "uint8"))) {
-    throw new TypeError(`${where}.data is not a ${o.type} array`);
+  if (have === null || (have !== type && !(type === "bool" && have === "uint8"))) {
+    throw new TypeError(`${where}.data is not a ${type} array`);
   }
   if (viewLength(t.data as ArrayBufferView) !== viewLength(o.data as ArrayBufferView)) {
     throw new RangeError(
@@ -126,8 +127,11 @@ interface Fetch {
 
 const LEVELS = ["disabled", "basic", "extended", "all"];
 /** Tensor types by typed array kind (bool tensors are Uint8Arrays too). */
-const TAG_TYPES: Record<string, DType> = {
+const TAG_TYPES: Record<string, TensorType> = {
   Float32Array: "float32",
+  // float16 tensors: a Float16Array, or the Uint16Array of bits ONNX Runtime also takes.
+  Float16Array: "float16",
+  Uint16Array: "float16",
   Float64Array: "float64",
   BigInt64Array: "int64",
   Int32Array: "int32",
@@ -332,17 +336,17 @@ export class InferenceSession {
       if (t === null || typeof t !== "object") {
         throw new TypeError(`InferenceSession.run: input '${v.name}' must be a Tensor`);
       }
-      const data = t.data, td = t.dims, type = t.type;
+      const data = t.data, td = t.dims, type = t.type, want = v.half ? "float16" : v.type;
       // Kind and length through the intrinsic getters: a subclass cannot lie about them.
       const have = TAG_TYPES[typedArrayTag(data) ?? ""] ?? null;
       if (
-        type !== v.type || have === null ||
+        type !== want || have === null ||
         (have !== type && !(type === "bool" && have === "uint8"))
       ) {
         throw new TypeError(
           `InferenceSession.run: input '${v.name}' is ${String(type)}${
             have && have !== type ? ` (${have} data)` : ""
-          }, expected ${v.type}`,
+          }, expected ${want}`,
         );
       }
       if (!Array.isArray(td)) {
@@ -459,7 +463,7 @@ export class InferenceSession {
       if (!Object.hasOwn(dict, name)) continue;
       const t = dict[name];
       if (t !== null && !(t instanceof Tensor)) continue;
-      if (t !== null) checkInto(name, t, plan.outputs[i]);
+      if (t !== null) checkInto(name, t, plan.outputs[i], this.#graph.outputs[i].half === true);
       names.push(name);
     }
     if (names.length === 0) return this.#allOutputs ??= { names: this.outputNames, into: null };
@@ -470,19 +474,30 @@ export class InferenceSession {
   #copyIn(plan: Plan, feeds: FeedsType): void {
     const inputs = this.#graph.inputs;
     for (let i = 0; i < inputs.length; i++) {
-      (plan.inputs[i] as Float32Array).set(feeds[inputs[i].name].data as Float32Array);
+      const data = feeds[inputs[i].name].data as ArrayBufferView;
+      // float16 feeds convert to float32 (exactly) as they are copied; bits in a Uint16Array
+      // are read as halves first.
+      const src = inputs[i].half && typedArrayTag(data) === "Uint16Array"
+        ? new Float16Array(viewBuffer(data), viewByteOffset(data), viewLength(data))
+        : data;
+      TYPED_SET.call(plan.inputs[i] as TensorData, src as TensorData);
     }
   }
 
   #results(plan: Plan, fetch: Fetch): ReturnType {
     const out: ReturnType = {};
     for (const name of fetch.names) {
-      const o = plan.outputs[this.outputNames.indexOf(name)];
+      const index = this.outputNames.indexOf(name), o = plan.outputs[index];
       const into = fetch.into?.[name] ?? null;
-      if (into === null) out[name] = new Tensor(o.type, o.data.slice(), o.dims);
-      else {
+      const half = this.#graph.outputs[index].half === true;
+      if (into === null) {
+        // float16 outputs rounded from float32 (to nearest, ties to even) as they are copied.
+        out[name] = half
+          ? new Tensor("float16", Float16Array.from(o.data as Float32Array), o.dims)
+          : new Tensor(o.type, o.data.slice(), o.dims);
+      } else {
         // Checked before the run (checkInto): its array, of the output's kind and length.
-        TYPED_SET.call(into.data, o.data);
+        TYPED_SET.call(into.data as TensorData, o.data);
         out[name] = into;
       }
     }

@@ -5,9 +5,13 @@
 import { allocate, type DType, dtypeOfArray, type TensorData } from "../onnx/dtype.ts";
 
 /** Element types a Tensor may hold (ONNX Runtime's names). */
-export type TensorType = DType;
+export type TensorType = DType | "float16";
 
-const ARRAY_OF: Record<DType, string> = {
+/** A Tensor's elements: float16 in a Float16Array (ONNX Runtime also takes a Uint16Array of bits). */
+export type TensorElements = TensorData | Float16Array;
+
+const ARRAY_OF: Record<TensorType, string> = {
+  float16: "Float16Array",
   float32: "Float32Array",
   float64: "Float64Array",
   int64: "BigInt64Array",
@@ -51,7 +55,7 @@ export class Tensor {
   /** The element type. */
   readonly type: TensorType;
   /** The elements, row-major. */
-  readonly data: TensorData;
+  readonly data: TensorElements;
   /** The shape. */
   readonly dims: readonly number[];
   /** Element count. */
@@ -62,17 +66,17 @@ export class Tensor {
   /** A tensor of `type` over `data` (a plain array is copied into the type's typed array). */
   constructor(
     type: TensorType,
-    data: TensorData | readonly number[] | readonly bigint[],
+    data: TensorElements | Uint16Array | readonly number[] | readonly bigint[],
     dims?: readonly number[],
   );
   /** A tensor of the typed array's type (Uint8Array: uint8). */
-  constructor(data: TensorData, dims?: readonly number[]);
+  constructor(data: TensorElements, dims?: readonly number[]);
   constructor(
-    a: TensorType | TensorData,
-    b?: TensorData | readonly number[] | readonly bigint[] | readonly number[],
+    a: TensorType | TensorElements,
+    b?: TensorElements | Uint16Array | readonly number[] | readonly bigint[] | readonly number[],
     c?: readonly number[],
   ) {
-    let type: DType, data: unknown, dims: readonly number[] | undefined;
+    let type: TensorType, data: unknown, dims: readonly number[] | undefined;
     if (typeof a === "string") {
       type = a;
       data = b;
@@ -82,6 +86,10 @@ export class Tensor {
           `Tensor: type '${String(type)}' is not supported (${Object.keys(ARRAY_OF).join(", ")})`,
         );
       }
+    } else if (a instanceof Float16Array) {
+      type = "float16";
+      data = a;
+      dims = b as readonly number[] | undefined;
     } else {
       const t = dtypeOfArray(a);
       if (t === null) {
@@ -91,8 +99,13 @@ export class Tensor {
       data = a;
       dims = b as readonly number[] | undefined;
     }
+    if (type === "float16" && Array.isArray(data)) data = Float16Array.from(data as number[]);
+    // A Uint16Array of half bits, as ONNX Runtime takes it: viewed as a Float16Array.
+    if (type === "float16" && data instanceof Uint16Array) {
+      data = new Float16Array(data.buffer, data.byteOffset, data.length);
+    }
     if (Array.isArray(data)) {
-      const arr = allocate(type, data.length);
+      const arr = allocate(type as DType, data.length);
       for (let i = 0; i < data.length; i++) {
         const v = data[i];
         if (arr instanceof BigInt64Array) arr[i] = BigInt(v);
@@ -100,7 +113,7 @@ export class Tensor {
       }
       data = arr;
     }
-    const have = dtypeOfArray(data);
+    const have = data instanceof Float16Array ? "float16" : dtypeOfArray(data);
     const want = ARRAY_OF[type];
     if (have === null || data!.constructor.name !== want) {
       throw new TypeError(
@@ -109,7 +122,7 @@ export class Tensor {
         }`,
       );
     }
-    const length = (data as TensorData).length;
+    const length = (data as TensorElements).length;
     const shape = dims ?? [length];
     const size = checkDims(shape, "Tensor");
     if (size !== length) {
@@ -118,13 +131,13 @@ export class Tensor {
       );
     }
     this.type = type;
-    this.data = data as TensorData;
+    this.data = data as TensorElements;
     this.dims = Object.freeze(shape.slice());
     this.size = size;
   }
 
   /** The data (ONNX Runtime's async accessor). */
-  getData(): Promise<TensorData> {
+  getData(): Promise<TensorElements> {
     return Promise.resolve(this.data);
   }
 

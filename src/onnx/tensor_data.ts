@@ -12,6 +12,8 @@ export interface ConstTensor {
   type: DType;
   dims: number[];
   data: TensorData;
+  /** float16 in the model (held as float32). */
+  half?: boolean;
 }
 
 /** Where external data files are looked for: the model's directory, or none (bytes given). */
@@ -35,8 +37,16 @@ export function elementCount(dims: readonly number[], where: string): number {
   return n;
 }
 
-/** The tensor's data as a fresh, aligned typed array of its type. */
+/** ONNX's FLOAT16. */
+export const FLOAT16 = 10;
+
+/**
+ * The tensor's data as a fresh, aligned typed array of its type. float16
+ * data comes out as float32 (every half is a float exactly): models with
+ * half tensors run in float32, as ONNX Runtime's CPU provider runs them.
+ */
 export function materialize(t: OnnxTensor, external: ExternalSource | null): ConstTensor {
+  if (t.dataType === FLOAT16) return materializeHalf(t, external);
   const type = dtypeOf(t.dataType);
   if (type === null) {
     throw new ModelError(
@@ -69,6 +79,38 @@ export function materialize(t: OnnxTensor, external: ExternalSource | null): Con
   if (source !== null) copyBytes(data, source, t.where);
   else fromFields(fieldOf(t, type), data, size);
   return { type, dims: t.dims.slice(), data };
+}
+
+/** A float16 tensor as float32: raw_data or external bytes, or int32_data holding each half's bits. */
+function materializeHalf(t: OnnxTensor, external: ExternalSource | null): ConstTensor {
+  const size = elementCount(t.dims, t.where), bytes = 2 * size;
+  let source: Uint8Array | null = null;
+  if (t.external !== null) source = readExternal(t, external, bytes);
+  else if (t.raw !== null) source = t.raw;
+  let halves: Float16Array;
+  if (source !== null) {
+    if (source.length !== bytes) {
+      throw new ModelError(
+        `ONNX: ${t.where}: raw_data has ${source.length} bytes, expected ${bytes} for float16[${
+          t.dims.join(", ")
+        }]`,
+      );
+    }
+    halves = new Float16Array(size);
+    new Uint8Array(halves.buffer).set(source); // copied: raw_data may be unaligned
+  } else {
+    if (t.int32s.length !== size) {
+      throw new ModelError(
+        `ONNX: ${t.where}: ${t.int32s.length} values for float16[${
+          t.dims.join(", ")
+        }] (${size} elements)`,
+      );
+    }
+    halves = new Float16Array(Uint16Array.from(t.int32s).buffer);
+  }
+  const data = new Float32Array(size);
+  data.set(halves);
+  return { type: "float32", dims: t.dims.slice(), data, half: true };
 }
 
 function copyBytes(data: TensorData, bytes: Uint8Array, where: string): void {

@@ -15,6 +15,7 @@ import { MOVEMENT_OPS } from "./movement.ts";
 import { NORM_OPS } from "./norm.ts";
 import { EINSUM_OPS } from "./einsum.ts";
 import { GRU_OPS } from "./gru.ts";
+import { ROUND_HALF } from "./half.ts";
 import { LSTM_OPS } from "./lstm.ts";
 import { QUANTIZE_OPS } from "./quantize.ts";
 import { SCATTER_OPS } from "./scatter.ts";
@@ -53,7 +54,10 @@ const FUSED = new Set([
 ]);
 
 /** Ops that exist only as fusions make them (domain "njit"). */
-const NJIT_ONLY: ReadonlyMap<string, OpDef> = new Map([["ElementwiseChain", ELEMENTWISE_CHAIN]]);
+const NJIT_ONLY: ReadonlyMap<string, OpDef> = new Map([
+  ["ElementwiseChain", ELEMENTWISE_CHAIN],
+  ["RoundHalf", ROUND_HALF],
+]);
 
 /** The definition of an op of the default domain (or a fused op of "njit"), or null. */
 export function opDef(op: string, domain = ""): OpDef | null {
