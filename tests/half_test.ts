@@ -42,10 +42,13 @@ Deno.test("float16 inside, float32 at the edges: where onnxruntime rounds to hal
     const c = g.op("ConstantOfShape", [g.ints("shape", [3, 16])], {
       value: { tensor: { type: "float16", dims: [1], data: [0.1] } },
     });
+    // A Clip read by two float32 kernels runs in float32 in onnxruntime: no rounding.
+    const c2 = g.op("Clip", [g.op("Mul", [y, half("k4", [], 68)])]);
     return {
       moved: g.op("Mul", [r, half("k2", [], 64)]),
       computed: g.op("Floor", [g.op("Mul", [mx, half("k3", [], 67)])]),
       scaled: g.op("Mul", [c, y]),
+      shared: g.op("Add", [g.op("Mul", [c2, half("k5", [], 69)]), c2]),
     };
   });
   const want = await reference("half inside, float32 edges, exact ops", bytes, { x: X });

@@ -17,6 +17,7 @@ const MODELS: (() => ZooModel)[] = [
   () =>
     encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, opset: 13, decomposedLayerNorm: true }),
   () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, quantized: true }),
+  () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, half: true }),
   () => resnetCnn({ size: 40, widths: [8, 16], blocks: 1, batch: 2 }),
   () => mobileBlock(12, 8, 3),
 ];

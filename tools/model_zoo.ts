@@ -66,6 +66,8 @@ export interface EncoderOptions {
    * the two scales → Add the bias.
    */
   quantized?: boolean;
+  /** float16 weights and compute, float32 at the edges (keep_io_types). */
+  half?: boolean;
 }
 
 /** One BERT encoder layer as HF/PyTorch export it: the attention mask is an int64 input. */
@@ -74,7 +76,12 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
   const { seq, hidden, heads, ff } = o, batch = o.batch ?? 1, dh = hidden / heads;
   const opset = o.opset ?? (o.decomposedLayerNorm ? 14 : 17);
   const g = new GraphBuilder(opset);
-  const x = g.input("hidden_states", "float32", ["batch", "sequence", hidden]);
+  // A half model keeps float32 at its edges (keep_io_types): casts after the input and before
+  // the output, float16 weights and constants.
+  if (o.half) g.floatType = "float16";
+  const input = g.input("hidden_states", "float32", ["batch", "sequence", hidden]);
+  const x = o.half ? g.op("Cast", [input], { to: 10 }) : input;
+  const F = g.floatType, FT = o.half ? 10 : 1;
   g.input("attention_mask", "int64", ["batch", "sequence"]);
   const s = 1 / Math.sqrt(hidden);
   const linear = (input: string, name: string, k: number, n: number) => {
@@ -91,9 +98,9 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
     const wq = Array.from(wf, (v) => Math.max(-127, Math.min(127, Math.round(v / ws))));
     const W = g.initializer(`${name}.weight_quantized`, { type: "int8", dims: [k, n], data: wq });
     const zero = g.initializer(`${name}.weight_zero_point`, { type: "int8", dims: [], data: [0] });
-    const scale = g.initializer(`${name}.weight_scale`, { type: "float32", dims: [], data: [ws] });
+    const scale = g.initializer(`${name}.weight_scale`, { type: F, dims: [], data: [ws] });
     const [q, qs, qz] = g.node("DynamicQuantizeLinear", [input], 3, {});
-    const y = g.op("Cast", [g.op("MatMulInteger", [q, W, qz, zero])], { to: 1 });
+    const y = g.op("Cast", [g.op("MatMulInteger", [q, W, qz, zero])], { to: FT });
     return g.op("Add", [
       g.op("Mul", [y, g.op("Mul", [qs, scale])]),
       w(g, `${name}.bias`, [n], 0.02),
@@ -112,9 +119,9 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
     const axes = { axes: [-1] };
     const mean = g.op("ReduceMean", [input], axes);
     const d = g.op("Sub", [input, mean]);
-    const two = g.initializer(g.fresh("two"), { type: "float32", dims: [], data: [2] });
+    const two = g.initializer(g.fresh("two"), { type: F, dims: [], data: [2] });
     const v = g.op("ReduceMean", [g.op("Pow", [d, two])], axes);
-    const eps = g.initializer(g.fresh("eps"), { type: "float32", dims: [], data: [1e-12] });
+    const eps = g.initializer(g.fresh("eps"), { type: F, dims: [], data: [1e-12] });
     const norm = g.op("Div", [d, g.op("Sqrt", [g.op("Add", [v, eps])])]);
     return g.op("Add", [g.op("Mul", [norm, gamma]), beta]);
   };
@@ -126,12 +133,12 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
   const v = split(linear(x, "value", hidden, hidden), [0, 2, 1, 3]);
   // mask: (1 − mask) · −10000, broadcast over heads and queries.
   const m = g.op("Cast", [g.op("Unsqueeze", ["attention_mask", g.ints("axes12", [1, 2])])], {
-    to: 1,
+    to: FT,
   });
-  const one = g.initializer("one", { type: "float32", dims: [], data: [1] });
-  const big = g.initializer("neg_big", { type: "float32", dims: [], data: [-10000] });
+  const one = g.initializer("one", { type: F, dims: [], data: [1] });
+  const big = g.initializer("neg_big", { type: F, dims: [], data: [-10000] });
   const bias = g.op("Mul", [g.op("Sub", [one, m]), big]);
-  const scale = g.initializer("scale", { type: "float32", dims: [], data: [Math.sqrt(dh)] });
+  const scale = g.initializer("scale", { type: F, dims: [], data: [Math.sqrt(dh)] });
   const scores = g.op("Add", [g.op("Div", [g.op("MatMul", [q, k]), scale]), bias]);
   const probs = g.op("Softmax", [scores], { axis: -1 });
   const ctx = g.op("Transpose", [g.op("MatMul", [probs, v])], { perm: [0, 2, 1, 3] });
@@ -142,16 +149,20 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
   );
   // GELU as torch exports it: x·½·(1 + erf(x/√2)).
   const h = linear(attn, "intermediate", hidden, ff);
-  const sqrt2 = g.initializer("sqrt2", { type: "float32", dims: [], data: [Math.SQRT2] });
-  const half = g.initializer("half", { type: "float32", dims: [], data: [0.5] });
+  const sqrt2 = g.initializer("sqrt2", { type: F, dims: [], data: [Math.SQRT2] });
+  const half = g.initializer("half", { type: F, dims: [], data: [0.5] });
   const erf1 = g.op("Add", [g.op("Erf", [g.op("Div", [h, sqrt2])]), one]);
   const gelu = g.op("Mul", [g.op("Mul", [h, erf1]), half]);
   const out = ln(g.op("Add", [linear(gelu, "output", ff, hidden), attn]), "output.ln");
-  g.output(g.op("Identity", [out], {}, "last_hidden_state"), "float32", [
-    "batch",
-    "sequence",
-    hidden,
-  ]);
+  g.output(
+    g.op(o.half ? "Cast" : "Identity", [out], o.half ? { to: 1 } : {}, "last_hidden_state"),
+    "float32",
+    [
+      "batch",
+      "sequence",
+      hidden,
+    ],
+  );
   const mask = new BigInt64Array(batch * seq).fill(1n);
   for (let b = 0; b < batch; b++) {
     for (let i = seq - Math.floor(seq / 8); i < seq; i++) mask[b * seq + i] = 0n;
@@ -160,7 +171,7 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
   return {
     name: `encoder layer ${hidden}/${heads}/${ff}, seq ${seq}${
       o.quantized ? ", int8 (dynamic)" : ""
-    }${batch > 1 ? `, batch ${batch}` : ""}${
+    }${o.half ? ", float16" : ""}${batch > 1 ? `, batch ${batch}` : ""}${
       o.decomposedLayerNorm ? ", LayerNorm decomposed" : ""
     }${o.opset ? `, opset ${o.opset}` : ""}`,
     bytes: g.toBytes(),

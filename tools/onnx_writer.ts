@@ -246,9 +246,12 @@ export class GraphBuilder {
     return name;
   }
 
-  /** A float32 initializer. */
+  /** The type `weight` writes: float16 for a half model. */
+  floatType: "float32" | "float16" = "float32";
+
+  /** A float initializer (of `floatType`). */
   weight(name: string, dims: number[], data: ArrayLike<number>): string {
-    return this.initializer(name, { type: "float32", dims, data });
+    return this.initializer(name, { type: this.floatType, dims, data });
   }
 
   /** An int64 initializer. */

@@ -9,6 +9,13 @@
  * half inputs of such ops, and after the computing ones. Which values are
  * half is the model's typing: half constants and inputs, Cast to float16,
  * and every output of a node reading a half (but Cast's).
+ *
+ * One exception, as observed (ONNX Runtime 1.30 forces some float16 nodes
+ * to float32 when only float32 kernels surround them): a computing node
+ * whose output feeds two or more nodes, all of them float32 kernels (not
+ * a Cast, a mover or another such node), and is no graph output, computes
+ * in float32: no rounding on either side. (A mover there still rounds; so
+ * does the same node feeding one float32 kernel.)
  */
 import type { Graph, Node } from "./ir.ts";
 import { Attrs } from "./ir.ts";
@@ -57,16 +64,35 @@ export function placeHalfRounding(g: Graph, seeds: ReadonlySet<string>): number 
     }
     return r;
   };
+  const readers = new Map<string, Node[]>();
+  for (const n of g.nodes) {
+    for (const v of n.inputs) {
+      if (v === "") continue;
+      const r = readers.get(v);
+      if (r) r.push(n);
+      else readers.set(v, [n]);
+    }
+  }
+  const outputs = new Set(g.outputs.map((v) => v.name));
+  const halfKernel = (n: Node) =>
+    n.domain === "" && (n.op === "Cast" || MOVERS.has(n.op) || COMPUTERS.has(n.op));
+  /** A computing node ONNX Runtime runs in float32 (the exception above). */
+  const forcedToFloat = (n: Node) =>
+    n.outputs.every((v) => {
+      const r = readers.get(v) ?? [];
+      return v === "" || (!outputs.has(v) && r.length >= 2 && !r.some(halfKernel));
+    });
   for (const n of g.nodes) {
     const isCast = n.domain === "" && n.op === "Cast";
     const readsHalf = n.inputs.some((v) => v !== "" && half.has(v));
-    if (readsHalf && n.domain === "" && (MOVERS.has(n.op) || COMPUTERS.has(n.op))) {
+    const computes = n.domain === "" && COMPUTERS.has(n.op) && !forcedToFloat(n);
+    if (readsHalf && n.domain === "" && (MOVERS.has(n.op) || computes)) {
       n.inputs = n.inputs.map((v) => (v !== "" && half.has(v) ? roundingOf(v, n.name) : v));
     }
     // A Cast writes halves when it cast to float16 (seeded); ConstantOfShape when its value is.
     const halfValue = n.op === "ConstantOfShape" && n.attrs.tensor("value")?.half === true;
     const halfOut = isCast ? half.has(n.outputs[0]) : readsHalf || halfValue;
-    if (halfOut && !isCast && n.domain === "" && COMPUTERS.has(n.op)) {
+    if (halfOut && !isCast && computes) {
       // The node writes halves: its outputs renamed, each rounded back to its name.
       const outs = n.outputs;
       n.outputs = outs.map((v) => (v === "" ? v : `${v}::float`));
