@@ -32,6 +32,7 @@ const BOUNDS: Record<UnaryOp, { ulp: number; abs?: number }> = {
   reciprocal: { ulp: 0 },
   abs: { ulp: 0 },
   neg: { ulp: 0 },
+  roundHalf: { ulp: 0 },
 };
 
 /** Seeded inputs: every bit pattern class, the ranges where the functions bend, special values. */

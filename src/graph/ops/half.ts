@@ -1,7 +1,8 @@
 /**
  * RoundHalf (domain njit, made by half.ts): a float32 value rounded to the
  * nearest float16 (ties to even, overflow to ±Infinity, NaN kept), where
- * ONNX Runtime casts a value to half; other types pass through.
+ * ONNX Runtime casts a value to half — `jit.unary("roundHalf")`, a native
+ * step; other types pass through.
  */
 import { type Buf, meta, need, type OpDef } from "./op.ts";
 
@@ -17,17 +18,10 @@ export const ROUND_HALF: OpDef = {
     const [x] = need(n, ins, 1);
     return [meta(x.type, x.dims)];
   },
-  build(_n, ins, outs) {
+  build(_n, ins, outs, env) {
     const x = ins[0] as Buf, y = outs[0];
     if (x.type !== "float32") return { native: false, run: () => TYPED_SET.call(y.data, x.data) };
-    // Through a Float16Array: both conversions are the engine's own (round to nearest even).
-    const halves = new Float16Array(x.data.length);
-    return {
-      native: false,
-      run: () => {
-        TYPED_SET.call(halves, x.data);
-        TYPED_SET.call(y.data, halves);
-      },
-    };
+    const xd = x.data as Float32Array, yd = y.data as Float32Array, jit = env.jit;
+    return { native: true, run: () => jit.unary("roundHalf", xd, yd) };
   },
 };

@@ -19,6 +19,7 @@ import {
   emitSoftplus,
 } from "../math/activations.ts";
 import { emitErf } from "../math/erf.ts";
+import { emitRoundHalf } from "../math/half.ts";
 import { emitExp } from "../math/exp.ts";
 import { type Lanes, SIGN } from "../math/lanes.ts";
 import { emitLog } from "../math/log.ts";
@@ -174,6 +175,8 @@ export const UNARY_OPS: readonly UnaryOpDef[] = [
     ["min", "max"],
     [-FLT_MAX, FLT_MAX],
   ),
+  // To the nearest float16 and back (a float16 model's casts): the engine's own rounding.
+  op("roundHalf", 11, (m, y, x) => emitRoundHalf(m, y, x), (x) => Math.f16round(x)),
 ];
 
 /** The names `jit.unary` takes (and GEMM activations), in key id order. */
@@ -204,4 +207,5 @@ export type UnaryOp =
   | "abs"
   | "neg"
   | "erf"
-  | "clip";
+  | "clip"
+  | "roundHalf";
