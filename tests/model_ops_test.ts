@@ -797,6 +797,15 @@ const CASES: Case[] = [
     },
     14,
   ),
+  graph("CastLike to int32 and back to float (opset 15)", [2, 5], (g) => {
+    const like = g.initializer("like", { type: "int32", dims: [1], data: [0] });
+    const i = g.op("CastLike", [
+      g.op("Mul", ["x", g.initializer("k", { type: "float32", dims: [], data: [10] })]),
+      like,
+    ]);
+    g.output(g.op("Identity", [i], {}, "ints"), "int32");
+    g.output(g.op("CastLike", [i, "x"], {}, "back"));
+  }, 15),
   graph("GRU forward with bias and an initial state; reverse; both outputs", [5, 2, 3], (g) => {
     const W = w(g, "W", [1, 12, 3], 51), R = w(g, "R", [1, 12, 4], 52), B = w(g, "B", [1, 24], 53);
     const h0 = w(g, "h0", [1, 2, 4], 54);

@@ -91,7 +91,12 @@ export function placeHalfRounding(g: Graph, seeds: ReadonlySet<string>): number 
     }
     // A Cast writes halves when it cast to float16 (seeded); ConstantOfShape when its value is.
     const halfValue = n.op === "ConstantOfShape" && n.attrs.tensor("value")?.half === true;
-    const halfOut = isCast ? half.has(n.outputs[0]) : readsHalf || halfValue;
+    // CastLike writes its second input's type.
+    const halfOut = isCast
+      ? half.has(n.outputs[0])
+      : n.domain === "" && n.op === "CastLike"
+      ? half.has(n.inputs[1])
+      : readsHalf || halfValue;
     if (halfOut && !isCast && computes) {
       // The node writes halves: its outputs renamed, each rounded back to its name.
       const outs = n.outputs;

@@ -276,6 +276,16 @@ const CAST: OpDef = {
   },
 };
 
+/** CastLike (opset 15): Cast to the second input's type. */
+const CAST_LIKE: OpDef = {
+  attributes: ["saturate"],
+  infer(n, ins) {
+    const [x, like] = need(n, ins, 2);
+    return [meta(like.type, x.dims)];
+  },
+  build: (n, ins, outs, env) => CAST.build(n, ins, outs, env),
+};
+
 /** EyeLike: ones on diagonal k of a 2-D tensor's shape (its type, or dtype's). */
 const EYE_LIKE: OpDef = {
   attributes: ["dtype", "k"],
@@ -298,6 +308,7 @@ const EYE_LIKE: OpDef = {
 /** The shape op definitions by ONNX name. */
 export const SHAPE_OPS: Record<string, OpDef> = {
   EyeLike: EYE_LIKE,
+  CastLike: CAST_LIKE,
   Shape: SHAPE,
   Size: SIZE,
   Reshape: RESHAPE,
