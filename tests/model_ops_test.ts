@@ -797,6 +797,21 @@ const CASES: Case[] = [
     },
     14,
   ),
+  graph("RMSNormalization over the last axis and the last two (opset 23)", [2, 3, 8], (g) => {
+    g.output(g.op("RMSNormalization", ["x", w(g, "s", [8], 81)], {}, "last"));
+    g.output(
+      g.op("RMSNormalization", ["x", w(g, "s2", [3, 8], 82)], { axis: -2, epsilon: f(0.1) }, "two"),
+    );
+  }, 23),
+  graph(
+    "Reshape, Transpose and Cast at opset 25",
+    [2, 6],
+    (g) => {
+      const t = g.op("Transpose", [g.op("Reshape", ["x", g.ints("s", [3, 4])])], { perm: [1, 0] });
+      g.output(g.op("Cast", [g.op("Cast", [t], { to: 6 })], { to: 1 }, "moved"));
+    },
+    25,
+  ),
   graph("CastLike to int32 and back to float (opset 15)", [2, 5], (g) => {
     const like = g.initializer("like", { type: "int32", dims: [1], data: [0] });
     const i = g.op("CastLike", [
@@ -1004,5 +1019,27 @@ Deno.test("model op: LSTM layout 1 (batch first) equals layout 0 on transposed o
   } finally {
     await s0.release();
     await s1.release();
+  }
+});
+
+Deno.test("model op: Swish (opset 24; onnxruntime 1.30 has no kernel): x·sigmoid(alpha·x)", async () => {
+  for (const alpha of [1, 0.5]) {
+    const g = new GraphBuilder(24);
+    g.input("x", "float32", [3, 7]);
+    g.output(g.op("Swish", ["x"], alpha === 1 ? {} : { alpha: f(alpha) }, "y"));
+    const s = await InferenceSession.create(g.toBytes());
+    try {
+      const x = seededFloats(21, 91, 6);
+      const y = s.runSync({ x: new Tensor("float32", x, [3, 7]) }).y.data as Float32Array;
+      for (let i = 0; i < 21; i++) {
+        const want = x[i] / (1 + Math.exp(-alpha * x[i]));
+        assert.ok(
+          Math.abs(y[i] - want) <= 1e-6 * Math.max(1, Math.abs(want)),
+          `alpha ${alpha}: y[${i}] ${y[i]} vs ${want}`,
+        );
+      }
+    } finally {
+      await s.release();
+    }
   }
 });

@@ -26,7 +26,7 @@ const HALF_TYPE_ATTRIBUTES: Record<string, string[]> = {
 };
 
 /** Opsets of the default domain we run. */
-export const MIN_OPSET = 7, MAX_OPSET = 21;
+export const MIN_OPSET = 7, MAX_OPSET = 25;
 
 const UTF8 = new TextDecoder();
 

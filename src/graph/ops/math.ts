@@ -4,6 +4,7 @@
  * functions and their inverses, Softsign, Celu, ThresholdedRelu, Shrink;
  * IsNaN and IsInf (bool out); and PRelu (slope broadcast to x).
  */
+import { ChainSteps } from "../../kernels/chain/mod.ts";
 import type { Node } from "../ir.ts";
 import { broadcastStrides } from "./binary.ts";
 import { broadcast, type Buf, expectType, fail, meta, need, type OpDef, stridesOf } from "./op.ts";
@@ -136,7 +137,25 @@ function testDef(inf: boolean): OpDef {
 }
 
 /** The TS elementwise op definitions by ONNX name. */
+/** Swish (opset 24): x·sigmoid(alpha·x) — SiLU for alpha 1, else a chain of three steps. */
+const SWISH: OpDef = {
+  attributes: ["alpha"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!.data as Float32Array, y = outs[0].data as Float32Array, jit = env.jit;
+    const alpha = n.attrs.float("alpha", 1);
+    if (alpha === 1) return { native: true, run: () => jit.unary("silu", x, y) };
+    const steps = new ChainSteps([{ op: "mul", value: alpha }, "sigmoid", { op: "mul", x: true }]);
+    return { native: true, run: () => jit.chain(x, y, steps) };
+  },
+};
+
 export const MATH_OPS: Record<string, OpDef> = {
+  Swish: SWISH,
   ...Object.fromEntries(Object.entries(FUNCTIONS).map(([k, f]) => [k, mathDef(() => f)])),
   ...Object.fromEntries(
     Object.entries(WITH_ATTRIBUTES).map(([k, [attrs, make]]) => [k, mathDef(make, attrs)]),

@@ -117,6 +117,33 @@ export const LAYER_NORM: OpDef = {
   },
 };
 
+/** RMSNormalization (opset 23): x/√(mean(x²) + ε)·scale over the axes from `axis`. */
+export const RMS_NORM: OpDef = {
+  attributes: ["axis", "epsilon", "stash_type"],
+  infer(n, ins) {
+    const [x, scale] = need(n, ins, 2);
+    expectType(n, x, 0, "float32");
+    expectType(n, scale, 1, "float32");
+    const axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
+    const cols = sizeOf(x.dims.slice(axis));
+    if (sizeOf(scale.dims) !== cols) {
+      fail(n, `scale must have ${cols} elements (X's dims from axis ${axis})`);
+    }
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!, y = outs[0], axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
+    const o = {
+      rows: sizeOf(x.dims.slice(0, axis)),
+      cols: sizeOf(x.dims.slice(axis)),
+      scale: ins[1]!.data as Float32Array,
+      epsilon: n.attrs.float("epsilon", 1e-5),
+    };
+    const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
+    return { native: true, run: () => jit.rmsNorm(xd, yd, o) };
+  },
+};
+
 const REDUCE_OPS: Record<string, ReduceOp> = {
   ReduceMean: "mean",
   ReduceSum: "sum",
@@ -438,6 +465,7 @@ export const NORM_OPS: Record<string, OpDef> = {
   Softmax: softmaxDef(false),
   LogSoftmax: softmaxDef(true),
   LayerNormalization: LAYER_NORM,
+  RMSNormalization: RMS_NORM,
   InstanceNormalization: INSTANCE_NORM,
   GroupNormalization: GROUP_NORM,
   LpNormalization: LP_NORM,
