@@ -797,6 +797,77 @@ const CASES: Case[] = [
     },
     14,
   ),
+  {
+    name: "Attention 4-D: plain, causal, a float mask, grouped-query heads (opset 23)",
+    opset: 23,
+    build: (g) => {
+      g.input("q", "float32", [2, 4, 3, 8]);
+      g.input("k", "float32", [2, 2, 5, 8]);
+      g.input("v", "float32", [2, 2, 5, 6]);
+      g.output(g.op("Attention", ["q", "k", "v"], {}, "plain"));
+      g.output(g.op("Attention", ["q", "k", "v"], { is_causal: 1, scale: f(0.3) }, "causal"));
+      const mask = g.initializer("mask", {
+        type: "float32",
+        dims: [3, 5],
+        data: Array.from(
+          { length: 15 },
+          (_, i) => (i % 4 === 0 ? -5 : i % 7 === 0 ? -Infinity : 0.5),
+        ),
+      });
+      g.output(g.op("Attention", ["q", "k", "v", mask], {}, "masked"));
+    },
+    feeds: { q: F([2, 4, 3, 8], 101), k: F([2, 2, 5, 8], 102), v: F([2, 2, 5, 6], 103) },
+  },
+  {
+    name: "Attention 3-D with heads, a KV cache, causal, a boolean mask fed (opset 23)",
+    opset: 23,
+    build: (g) => {
+      g.input("q", "float32", [1, 3, 12]);
+      g.input("k", "float32", [1, 3, 6]);
+      g.input("v", "float32", [1, 3, 6]);
+      g.input("pk", "float32", [1, 2, 4, 3]);
+      g.input("pv", "float32", [1, 2, 4, 3]);
+      g.input("m", "bool", [1, 1, 3, 7]);
+      const heads = { q_num_heads: 4, kv_num_heads: 2 };
+      const [y, k, v] = g.node("Attention", ["q", "k", "v", "", "pk", "pv"], 3, {
+        ...heads,
+        is_causal: 1,
+      });
+      g.output(g.op("Identity", [y], {}, "y"));
+      g.output(g.op("Identity", [k], {}, "present_key"));
+      g.output(g.op("Identity", [v], {}, "present_value"));
+      // onnxruntime wants present_key whenever past_key is given.
+      const [ym] = g.node("Attention", ["q", "k", "v", "m", "pk", "pv"], 3, heads);
+      g.output(g.op("Identity", [ym], {}, "masked"));
+    },
+    feeds: {
+      q: F([1, 3, 12], 111),
+      k: F([1, 3, 6], 112),
+      v: F([1, 3, 6], 113),
+      pk: F([1, 2, 4, 3], 114),
+      pv: F([1, 2, 4, 3], 115),
+      m: {
+        type: "bool",
+        dims: [1, 1, 3, 7],
+        data: Uint8Array.from({ length: 21 }, (_, i) => (i % 5 === 2 ? 0 : 1)),
+      },
+    },
+  },
+  {
+    name: "Attention: softcap, and the scores out in modes 0 and 3 (opset 23)",
+    opset: 23,
+    build: (g) => {
+      g.input("q", "float32", [1, 2, 4, 4]);
+      g.input("k", "float32", [1, 2, 4, 4]);
+      g.input("v", "float32", [1, 2, 4, 4]);
+      g.output(g.op("Attention", ["q", "k", "v"], { softcap: f(0.7) }, "capped"));
+      const [, , , s0] = g.node("Attention", ["q", "k", "v"], 4, {});
+      g.output(g.op("Identity", [s0], {}, "scores"));
+      const [, , , s3] = g.node("Attention", ["q", "k", "v"], 4, { qk_matmul_output_mode: 3 });
+      g.output(g.op("Identity", [s3], {}, "probs"));
+    },
+    feeds: { q: F([1, 2, 4, 4], 121, 3), k: F([1, 2, 4, 4], 122, 3), v: F([1, 2, 4, 4], 123) },
+  },
   graph("RMSNormalization over the last axis and the last two (opset 23)", [2, 3, 8], (g) => {
     g.output(g.op("RMSNormalization", ["x", w(g, "s", [8], 81)], {}, "last"));
     g.output(

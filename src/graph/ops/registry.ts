@@ -4,6 +4,7 @@
  * Fused forms made by the graph's fusions are the same definitions under
  * the domain "njit" (extra inputs and `node.fused` allowed).
  */
+import { ATTENTION_OPS } from "./attention.ts";
 import { BINARY_OPS } from "./binary.ts";
 import { ELEMENTWISE_CHAIN } from "./chain.ts";
 import { CONV_OPS } from "./conv.ts";
@@ -38,6 +39,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...LSTM_OPS,
   ...GRU_OPS,
   ...CONV_INTEGER_OPS,
+  ...ATTENTION_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));

@@ -1,0 +1,267 @@
+/**
+ * Attention (opset 23): scaled dot-product attention as the ONNX reference
+ * computes it — Q, K, V as 4-D [batch, heads, sequence, head size] or 3-D
+ * [batch, sequence, heads·head size] (q_num_heads, kv_num_heads); the KV
+ * cache (past_key/past_value before K/V, present_key/present_value out);
+ * grouped-query heads (q head h reads kv head ⌊h·kv/q⌋); a boolean or
+ * additive attn_mask broadcast to [batch, q heads, q sequence, total] (a
+ * shorter last axis padded with −∞); is_causal bottom-right aligned
+ * (a query i of the new block sees keys j ≤ i + past); softcap before the
+ * mask; qk_matmul_output in modes 0 (the scaled scores) and 3 (the
+ * probabilities). Per batch and q head: a GEMM for the scores (alpha the
+ * scale), the mask added, a softmax, a GEMM into Y's place — all Jit calls;
+ * a mask given at run time is built into the bias by TypeScript.
+ */
+import { ChainSteps } from "../../kernels/chain/mod.ts";
+import type { TensorData } from "../../onnx/dtype.ts";
+import type { Node } from "../ir.ts";
+import { expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
+
+interface Shape {
+  batch: number;
+  qHeads: number;
+  kvHeads: number;
+  qSeq: number;
+  kvSeq: number;
+  past: number;
+  total: number;
+  headSize: number;
+  vHeadSize: number;
+  /** Q, K, V as [batch, sequence, heads·size]. */
+  packed: boolean;
+}
+
+function shapeOf(n: Node, ins: readonly (Meta | null)[]): Shape {
+  const [q, k, v, mask, pk, pv, nonpad] = need(n, ins, 3, 7);
+  for (const [m, i] of [[q, 0], [k, 1], [v, 2], [pk, 4], [pv, 5]] as const) {
+    if (m) expectType(n, m, i, "float32");
+  }
+  if (nonpad) fail(n, "nonpad_kv_seqlen is not supported");
+  if ((pk === null) !== (pv === null)) fail(n, "past_key and past_value go together");
+  const r = q.dims.length;
+  if ((r !== 3 && r !== 4) || k.dims.length !== r || v.dims.length !== r) {
+    fail(n, "Q, K and V must all be 3-D or all 4-D");
+  }
+  let s: Shape;
+  if (r === 4) {
+    const [b, hq, sq, d] = q.dims, [, hkv, skv, dk] = k.dims;
+    if (k.dims[0] !== b || v.dims[0] !== b || dk !== d || v.dims[1] !== hkv || v.dims[2] !== skv) {
+      fail(n, "K and V must be [batch, kv heads, kv sequence, head size] matching Q");
+    }
+    s = {
+      batch: b,
+      qHeads: hq,
+      kvHeads: hkv,
+      qSeq: sq,
+      kvSeq: skv,
+      past: 0,
+      total: skv,
+      headSize: d,
+      vHeadSize: v.dims[3],
+      packed: false,
+    };
+  } else {
+    const hq = n.attrs.int("q_num_heads", 0), hkv = n.attrs.int("kv_num_heads", 0);
+    if (hq < 1 || hkv < 1) fail(n, "3-D inputs need q_num_heads and kv_num_heads");
+    const [b, sq, qh] = q.dims, [, skv, kh] = k.dims, vh = v.dims[2];
+    if (qh % hq || kh % hkv || vh % hkv || kh / hkv !== qh / hq) {
+      fail(n, "hidden sizes do not divide into the heads, or Q's and K's head sizes differ");
+    }
+    if (k.dims[0] !== b || v.dims[0] !== b || v.dims[1] !== skv) fail(n, "K and V do not match");
+    s = {
+      batch: b,
+      qHeads: hq,
+      kvHeads: hkv,
+      qSeq: sq,
+      kvSeq: skv,
+      past: 0,
+      total: skv,
+      headSize: qh / hq,
+      vHeadSize: vh / hkv,
+      packed: true,
+    };
+  }
+  if (s.qHeads % s.kvHeads !== 0) fail(n, `q heads ${s.qHeads} are not a multiple of kv heads`);
+  if (pk && pv) {
+    const want = [s.batch, s.kvHeads, pk.dims[2], s.headSize].join();
+    if (pk.dims.length !== 4 || pk.dims.join() !== want) fail(n, `past_key must be [${want}]`);
+    const wantV = [s.batch, s.kvHeads, pk.dims[2], s.vHeadSize].join();
+    if (pv.dims.length !== 4 || pv.dims.join() !== wantV) fail(n, `past_value must be [${wantV}]`);
+    s.past = pk.dims[2];
+    s.total = s.past + s.kvSeq;
+  }
+  if (mask) {
+    expectType(n, mask, 3, "float32", "bool");
+    const md = mask.dims;
+    if (md.length < 2 || md.length > 4 || md[md.length - 1] > s.total) {
+      fail(n, `attn_mask [${md.join(", ")}] does not broadcast to the scores`);
+    }
+    const full = [s.batch, s.qHeads, s.qSeq, s.total];
+    for (let i = 1; i <= md.length; i++) {
+      const d = md[md.length - i], f = full[4 - i];
+      if (i > 1 && d !== 1 && d !== f) fail(n, `attn_mask [${md.join(", ")}] does not broadcast`);
+    }
+  }
+  const mode = n.attrs.int("qk_matmul_output_mode", 0);
+  if (n.outputs[3] && mode !== 0 && mode !== 3) {
+    fail(n, `qk_matmul_output_mode ${mode} is not supported (0 and 3 are)`);
+  }
+  if (n.outputs[3] && mode === 0 && n.attrs.float("softcap", 0) > 0) {
+    fail(n, "qk_matmul_output with softcap is not supported");
+  }
+  return s;
+}
+
+const ATTENTION: OpDef = {
+  attributes: [
+    "is_causal",
+    "kv_num_heads",
+    "q_num_heads",
+    "qk_matmul_output_mode",
+    "scale",
+    "softcap",
+    "softmax_precision",
+  ],
+  infer(n, ins) {
+    const s = shapeOf(n, ins);
+    const y = s.packed
+      ? [s.batch, s.qSeq, s.qHeads * s.vHeadSize]
+      : [s.batch, s.qHeads, s.qSeq, s.vHeadSize];
+    return [
+      meta("float32", y),
+      meta("float32", [s.batch, s.kvHeads, s.total, s.headSize]),
+      meta("float32", [s.batch, s.kvHeads, s.total, s.vHeadSize]),
+      meta("float32", [s.batch, s.qHeads, s.qSeq, s.total]),
+    ];
+  },
+  build(n, ins, outs, env) {
+    const s = shapeOf(n, ins), jit = env.jit;
+    const { batch: B, qHeads: Hq, kvHeads: Hkv, qSeq: Sq, kvSeq: Skv, past: P, total: T } = s;
+    const D = s.headSize, Dv = s.vHeadSize;
+    const q = ins[0]!.data as Float32Array, k = ins[1]!.data as Float32Array;
+    const v = ins[2]!.data as Float32Array;
+    const y = outs[0].data as Float32Array;
+    // The caches with this call's keys and values appended (outputs 1 and 2, or scratch).
+    const pk = (outs[1]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * D);
+    const pv = (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * Dv);
+    const qk = outs[3]?.data as Float32Array | undefined;
+    const mode = n.attrs.int("qk_matmul_output_mode", 0);
+    const scale = n.attrs.has("scale") ? n.attrs.float("scale", 1) : 1 / Math.sqrt(D);
+    const softcap = n.attrs.float("softcap", 0);
+    const capSteps: ChainSteps | null = softcap > 0
+      ? new ChainSteps([{ op: "mul", value: 1 / softcap }, "tanh", { op: "mul", value: softcap }])
+      : null;
+    // Copies into the caches: the past, then K and V (3-D: their heads are strided columns).
+    const copies: (() => void)[] = [];
+    const cache = (
+      src: Float32Array,
+      dst: Float32Array,
+      rows: number,
+      size: number,
+      at: number,
+    ) => {
+      const x4 = [Hkv * rows * size, rows * size, size, 1];
+      const x3 = [rows * Hkv * size, size, Hkv * size, 1];
+      const o = {
+        dims: [B, Hkv, rows, size],
+        xStrides: s.packed ? x3 : x4,
+        yStrides: [Hkv * T * size, T * size, size, 1],
+      };
+      const to = dst.subarray(at * size);
+      copies.push(() => jit.copy(src, to, o));
+    };
+    if (P > 0) {
+      const pastK = ins[4]!.data as Float32Array, pastV = ins[5]!.data as Float32Array;
+      const o = (size: number) => ({
+        dims: [B, Hkv, P, size],
+        xStrides: [Hkv * P * size, P * size, size, 1],
+        yStrides: [Hkv * T * size, T * size, size, 1],
+      });
+      const ok = o(D), ov = o(Dv);
+      copies.push(() => jit.copy(pastK, pk, ok), () => jit.copy(pastV, pv, ov));
+    }
+    cache(k, pk, Skv, D, P);
+    cache(v, pv, Skv, Dv, P);
+    // The bias: causal and the mask, over the dims the mask varies on.
+    const mask = ins[3] ?? null, causal = n.attrs.int("is_causal", 0) !== 0;
+    const md = mask ? [1, 1, 1, 1, ...mask.dims].slice(-4) : [1, 1, 1, 1];
+    const mB = md[0], mH = md[1];
+    const bias = mask || causal ? new Float32Array(mB * mH * Sq * T) : null;
+    const fillBias = () => {
+      const b = bias!, m = mask?.data as TensorData | undefined, bool = mask?.type === "bool";
+      const [, , rows, cols] = md;
+      for (let bb = 0; bb < mB; bb++) {
+        for (let hh = 0; hh < mH; hh++) {
+          for (let i = 0; i < Sq; i++) {
+            const at = ((bb * mH + hh) * Sq + i) * T;
+            for (let j = 0; j < T; j++) {
+              let val = 0;
+              if (m) {
+                if (j >= cols) val = -Infinity;
+                else {
+                  const src = ((bb * mH + hh) * rows + (rows === 1 ? 0 : i)) * cols + j;
+                  val = bool ? (m[src] ? 0 : -Infinity) : (m as Float32Array)[src];
+                }
+              }
+              if (causal && j > i + P) val = -Infinity;
+              b[at + j] = val;
+            }
+          }
+        }
+      }
+    };
+    const maskFixed = mask === null || mask.constant;
+    if (bias && maskFixed) fillBias();
+    // Per batch and q head: views made once.
+    const scores = new Float32Array(Sq * T), group = Hq / Hkv;
+    const heads: {
+      q: Float32Array;
+      k: Float32Array;
+      v: Float32Array;
+      y: Float32Array;
+      qk: Float32Array | undefined;
+      bias: Float32Array | undefined;
+    }[] = [];
+    for (let b = 0; b < B; b++) {
+      for (let h = 0; h < Hq; h++) {
+        const kvh = Math.floor(h / group);
+        const qAt = s.packed ? (b * Sq * Hq + h) * D : ((b * Hq + h) * Sq) * D;
+        const yAt = s.packed ? (b * Sq * Hq + h) * Dv : ((b * Hq + h) * Sq) * Dv;
+        heads.push({
+          q: q.subarray(qAt),
+          k: pk.subarray(((b * Hkv + kvh) * T) * D, ((b * Hkv + kvh) * T + T) * D),
+          v: pv.subarray(((b * Hkv + kvh) * T) * Dv, ((b * Hkv + kvh) * T + T) * Dv),
+          y: y.subarray(yAt),
+          qk: qk?.subarray(((b * Hq + h) * Sq) * T, ((b * Hq + h) * Sq + Sq) * T),
+          bias: bias?.subarray(
+            (((mB === 1 ? 0 : b) * mH + (mH === 1 ? 0 : h)) * Sq) * T,
+            (((mB === 1 ? 0 : b) * mH + (mH === 1 ? 0 : h)) * Sq + Sq) * T,
+          ),
+        });
+      }
+    }
+    const scoresOpt = { m: Sq, n: T, k: D, transB: true, alpha: scale, lda: s.packed ? Hq * D : D };
+    const outOpt = { m: Sq, n: Dv, k: T, ldc: s.packed ? Hq * Dv : Dv };
+    const rows = { rows: Sq, cols: T }, dims = [Sq, T];
+    const copyAll = { dims: [Sq * T], xStrides: [1], yStrides: [1] };
+    return {
+      native: maskFixed,
+      run: () => {
+        for (const c of copies) c();
+        if (bias && !maskFixed) fillBias();
+        for (const hd of heads) {
+          jit.gemm(hd.q, hd.k, scores, scoresOpt);
+          if (hd.qk && mode === 0) jit.copy(scores, hd.qk, copyAll);
+          if (capSteps) jit.chain(scores, scores, capSteps);
+          if (hd.bias) jit.binary("add", scores, dims, hd.bias, dims, scores);
+          jit.softmax(scores, scores, rows);
+          if (hd.qk && mode === 3) jit.copy(scores, hd.qk, copyAll);
+          jit.gemm(scores, hd.v, hd.y, outOpt);
+        }
+      },
+    };
+  },
+};
+
+/** The Attention definition. */
+export const ATTENTION_OPS: Record<string, OpDef> = { Attention: ATTENTION };
