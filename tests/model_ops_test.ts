@@ -839,6 +839,8 @@ const CASES: Case[] = [
       // onnxruntime wants present_key whenever past_key is given.
       const [ym] = g.node("Attention", ["q", "k", "v", "m", "pk", "pv"], 3, heads);
       g.output(g.op("Identity", [ym], {}, "masked"));
+      // No cache: the heads read K and V in place, rows kv_num_heads·size apart.
+      g.output(g.op("Attention", ["q", "k", "v"], { ...heads, is_causal: 1 }, "fresh"));
     },
     feeds: {
       q: F([1, 3, 12], 111),

@@ -142,8 +142,15 @@ const ATTENTION: OpDef = {
     const v = ins[2]!.data as Float32Array;
     const y = outs[0].data as Float32Array;
     // The caches with this call's keys and values appended (outputs 1 and 2, or scratch).
-    const pk = (outs[1]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * D);
-    const pv = (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * Dv);
+    // Without a past or a present asked for, the heads read K and V in place (3-D: rows
+    // Hkv·size apart); else the caches are built (outputs 1 and 2, or scratch).
+    const direct = P === 0 && !outs[1]?.data && !outs[2]?.data;
+    const pk = direct
+      ? k
+      : (outs[1]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * D);
+    const pv = direct
+      ? v
+      : (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * Dv);
     const qk = outs[3]?.data as Float32Array | undefined;
     const mode = n.attrs.int("qk_matmul_output_mode", 0);
     const scale = n.attrs.has("scale") ? n.attrs.float("scale", 1) : 1 / Math.sqrt(D);
@@ -180,8 +187,17 @@ const ATTENTION: OpDef = {
       const ok = o(D), ov = o(Dv);
       copies.push(() => jit.copy(pastK, pk, ok), () => jit.copy(pastV, pv, ov));
     }
-    cache(k, pk, Skv, D, P);
-    cache(v, pv, Skv, Dv, P);
+    if (!direct) {
+      cache(k, pk, Skv, D, P);
+      cache(v, pv, Skv, Dv, P);
+    }
+    // A head's first key and value in the cache (or in K and V), and their row strides.
+    const rowsApart = direct && s.packed;
+    const kAt = (b: number, kvh: number) =>
+      rowsApart ? (b * Skv * Hkv + kvh) * D : (b * Hkv + kvh) * T * D;
+    const vAt = (b: number, kvh: number) =>
+      rowsApart ? (b * Skv * Hkv + kvh) * Dv : (b * Hkv + kvh) * T * Dv;
+    const ldk = rowsApart ? Hkv * D : D, ldv = rowsApart ? Hkv * Dv : Dv;
     // The bias: causal and the mask, over the dims the mask varies on.
     const mask = ins[3] ?? null, causal = n.attrs.int("is_causal", 0) !== 0;
     const md = mask ? [1, 1, 1, 1, ...mask.dims].slice(-4) : [1, 1, 1, 1];
@@ -229,8 +245,8 @@ const ATTENTION: OpDef = {
         const yAt = s.packed ? (b * Sq * Hq + h) * Dv : ((b * Hq + h) * Sq) * Dv;
         heads.push({
           q: q.subarray(qAt),
-          k: pk.subarray(((b * Hkv + kvh) * T) * D, ((b * Hkv + kvh) * T + T) * D),
-          v: pv.subarray(((b * Hkv + kvh) * T) * Dv, ((b * Hkv + kvh) * T + T) * Dv),
+          k: pk.subarray(kAt(b, kvh)),
+          v: pv.subarray(vAt(b, kvh)),
           y: y.subarray(yAt),
           qk: qk?.subarray(((b * Hq + h) * Sq) * T, ((b * Hq + h) * Sq + Sq) * T),
           bias: bias?.subarray(
@@ -240,8 +256,16 @@ const ATTENTION: OpDef = {
         });
       }
     }
-    const scoresOpt = { m: Sq, n: T, k: D, transB: true, alpha: scale, lda: s.packed ? Hq * D : D };
-    const outOpt = { m: Sq, n: Dv, k: T, ldc: s.packed ? Hq * Dv : Dv };
+    const scoresOpt = {
+      m: Sq,
+      n: T,
+      k: D,
+      transB: true,
+      alpha: scale,
+      lda: s.packed ? Hq * D : D,
+      ldb: ldk,
+    };
+    const outOpt = { m: Sq, n: Dv, k: T, ldb: ldv, ldc: s.packed ? Hq * Dv : Dv };
     const rows = { rows: Sq, cols: T }, dims = [Sq, T];
     const copyAll = { dims: [Sq * T], xStrides: [1], yStrides: [1] };
     return {
