@@ -545,3 +545,59 @@ Deno.test("gemm: B at each of the 16 placements in a cache line gives the same b
     }
   }
 });
+
+Deno.test("gemm batch: bit-identical to one call per matrix on every level and thread count; bad strides named", () => {
+  const r = rng(9100);
+  for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "amx")) {
+    for (const threads of [1, 3]) {
+      using jit = new Jit({ maxIsa: isa, threads, minPartUs: 0 });
+      for (let t = 0; t < 6; t++) {
+        const m = int(r, 1, 40), n = int(r, 1, 70), k = int(r, 1, 50), batch = int(r, 2, 7);
+        const transA = r() < 0.5, transB = r() < 0.5;
+        // Matrices apart by a little more than their extent; B shared (stride 0) a third of the time.
+        const sA = m * k + int(r, 0, 9), sB = r() < 0.33 ? 0 : k * n + int(r, 0, 9);
+        const sC = m * n + int(r, 0, 9);
+        const a = Float32Array.from({ length: sA * batch }, () => r() * 2 - 1);
+        const b = Float32Array.from({ length: Math.max(1, sB * batch) + k * n }, () => r() * 2 - 1);
+        const c1 = new Float32Array(sC * batch), c2 = new Float32Array(sC * batch);
+        const bias = Float32Array.from({ length: n }, () => r());
+        const o = { m, n, k, transA, transB, alpha: 0.75, bias, activation: "tanh" as const };
+        jit.gemm(a, b, c1, { ...o, batch, strideA: sA, strideB: sB, strideC: sC });
+        for (let i = 0; i < batch; i++) {
+          jit.gemm(a.subarray(i * sA), b.subarray(i * sB), c2.subarray(i * sC), o);
+        }
+        for (let i = 0; i < c1.length; i++) {
+          if (!Object.is(c1[i], c2[i])) {
+            assert.fail(
+              `${isa} ${threads}T ${m}×${n}×${k} ×${batch}: c[${i}] ${c1[i]} vs ${c2[i]}`,
+            );
+          }
+        }
+      }
+      if (threads > 1) {
+        assert.ok(
+          jit.stats().keys.some((q) => q.key.includes("×") && q.parts > 1),
+          "no batch split",
+        );
+      }
+    }
+  }
+  using jit = new Jit();
+  const a = new Float32Array(64), b = new Float32Array(64), c = new Float32Array(64);
+  const o = { m: 2, n: 4, k: 4 };
+  assert.throws(() => jit.gemm(a, b, c, { ...o, batch: 0 }), /batch must be an integer in \[1/);
+  assert.throws(
+    () => jit.gemm(a, b, c, { ...o, batch: 2, strideC: 4 }),
+    /strideC must be at least one C's 8/,
+  );
+  assert.throws(
+    () => jit.gemm(a, b, c, { ...o, batch: 3, strideA: 30 }),
+    /a has 64 elements but 3 matrices/,
+  );
+  assert.throws(
+    () => jit.gemm(a, b, c, { ...o, batch: 2, strideB: -1 }),
+    /strideB must be an integer/,
+  );
+  // Side by side within C's rows (heads interleaved): allowed.
+  jit.gemm(a, b, c, { ...o, ldc: 8, batch: 2, strideC: 4 });
+});

@@ -306,7 +306,8 @@ Deno.test("runtime: changing any single field of a call selects a different kern
     bias: undefined as Float32Array | undefined,
   };
   // One mutation per key field; a field added to the key without one here fails the test.
-  const mutations: Record<string, Partial<typeof base>> = {
+  type Batch = { batch?: number; strideA?: number; strideB?: number; strideC?: number };
+  const mutations: Record<string, Partial<typeof base> & Batch> = {
     m: { m: 5 },
     n: { n: 6, ldb: 7, ldc: 7 },
     k: { k: 4, lda: 5 },
@@ -324,10 +325,14 @@ Deno.test("runtime: changing any single field of a call selects a different kern
     activationP1: { activation: { op: "clip", min: 0, max: 5 } },
     // Not an option: where B starts in a cache line (checked apart, below).
     bPeel: {},
+    batch: { batch: 2, strideC: 42 },
+    strideA: { batch: 2, strideA: 30, strideC: 42 },
+    strideB: { batch: 2, strideB: 35, strideC: 42 },
+    strideC: { batch: 2, strideC: 43 },
   };
   assert.deepEqual(Object.keys(mutations), [...GEMM.keyFields]);
   using jit = new Jit();
-  const a = new Float32Array(64), b = new Float32Array(64), c = new Float32Array(64);
+  const a = new Float32Array(128), b = new Float32Array(128), c = new Float32Array(128);
   jit.gemm(a, b, c, base);
   jit.gemm(a, b, c, base);
   assert.equal(jit.stats().compiles, 1);

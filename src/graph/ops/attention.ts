@@ -228,34 +228,37 @@ const ATTENTION: OpDef = {
     };
     const maskFixed = mask === null || mask.constant;
     if (bias && maskFixed) fillBias();
-    // Per batch and q head: views made once.
-    const scores = new Float32Array(Sq * T), group = Hq / Hkv;
-    const heads: {
+    // The heads in batched GEMM calls: per batch item one call over every q head (MHA), or
+    // per kv head one over the q heads that share it (its K and V: stride 0). The scores of
+    // every head in one buffer [batch, q heads, Sq, T] (the qk output's layout): the mask,
+    // softmax and softcap then one call each.
+    const group = Hq / Hkv, all = B * Hq * Sq * T;
+    // Mode 3's output is the probabilities: the buffer itself; mode 0's a copy of the scores.
+    const scores = (mode === 3 && qk?.length === all ? qk : null) ?? new Float32Array(all);
+    const qHead = s.packed ? D : Sq * D, yHead = s.packed ? Dv : Sq * Dv;
+    const kHead = rowsApart ? D : T * D, vHead = rowsApart ? Dv : T * Dv;
+    const calls: {
       q: Float32Array;
       k: Float32Array;
       v: Float32Array;
       y: Float32Array;
-      qk: Float32Array | undefined;
-      bias: Float32Array | undefined;
+      s: Float32Array;
     }[] = [];
     for (let b = 0; b < B; b++) {
-      for (let h = 0; h < Hq; h++) {
-        const kvh = Math.floor(h / group);
+      for (let kvh = 0; kvh < (group === 1 ? 1 : Hkv); kvh++) {
+        const h = kvh * group;
         const qAt = s.packed ? (b * Sq * Hq + h) * D : ((b * Hq + h) * Sq) * D;
         const yAt = s.packed ? (b * Sq * Hq + h) * Dv : ((b * Hq + h) * Sq) * Dv;
-        heads.push({
+        calls.push({
           q: q.subarray(qAt),
           k: pk.subarray(kAt(b, kvh)),
           v: pv.subarray(vAt(b, kvh)),
           y: y.subarray(yAt),
-          qk: qk?.subarray(((b * Hq + h) * Sq) * T, ((b * Hq + h) * Sq + Sq) * T),
-          bias: bias?.subarray(
-            (((mB === 1 ? 0 : b) * mH + (mH === 1 ? 0 : h)) * Sq) * T,
-            (((mB === 1 ? 0 : b) * mH + (mH === 1 ? 0 : h)) * Sq + Sq) * T,
-          ),
+          s: scores.subarray(((b * Hq + h) * Sq) * T),
         });
       }
     }
+    const heads = group === 1 ? Hq : group;
     const scoresOpt = {
       m: Sq,
       n: T,
@@ -264,24 +267,38 @@ const ATTENTION: OpDef = {
       alpha: scale,
       lda: s.packed ? Hq * D : D,
       ldb: ldk,
+      batch: heads,
+      strideA: qHead,
+      strideB: group === 1 ? kHead : 0,
+      strideC: Sq * T,
     };
-    const outOpt = { m: Sq, n: Dv, k: T, ldb: ldv, ldc: s.packed ? Hq * Dv : Dv };
-    const rows = { rows: Sq, cols: T }, dims = [Sq, T];
-    const copyAll = { dims: [Sq * T], xStrides: [1], yStrides: [1] };
+    const outOpt = {
+      m: Sq,
+      n: Dv,
+      k: T,
+      ldb: ldv,
+      ldc: s.packed ? Hq * Dv : Dv,
+      batch: heads,
+      strideA: Sq * T,
+      strideB: group === 1 ? vHead : 0,
+      strideC: yHead,
+    };
+    const rows = { rows: B * Hq * Sq, cols: T };
+    const dims = [B, Hq, Sq, T], biasDims = [mB, mH, Sq, T];
+    const copyAll = { dims: [all], xStrides: [1], yStrides: [1] };
+    const toQk = qk !== undefined && qk !== scores ? qk : null;
     return {
       native: maskFixed,
       run: () => {
         for (const c of copies) c();
         if (bias && !maskFixed) fillBias();
-        for (const hd of heads) {
-          jit.gemm(hd.q, hd.k, scores, scoresOpt);
-          if (hd.qk && mode === 0) jit.copy(scores, hd.qk, copyAll);
-          if (capSteps) jit.chain(scores, scores, capSteps);
-          if (hd.bias) jit.binary("add", scores, dims, hd.bias, dims, scores);
-          jit.softmax(scores, scores, rows);
-          if (hd.qk && mode === 3) jit.copy(scores, hd.qk, copyAll);
-          jit.gemm(scores, hd.v, hd.y, outOpt);
-        }
+        for (const c of calls) jit.gemm(c.q, c.k, c.s, scoresOpt);
+        if (toQk && mode === 0) jit.copy(scores, toQk, copyAll);
+        if (capSteps) jit.chain(scores, scores, capSteps);
+        if (bias) jit.binary("add", scores, dims, bias, biasDims, scores);
+        jit.softmax(scores, scores, rows);
+        if (toQk && mode === 3) jit.copy(scores, toQk, copyAll);
+        for (const c of calls) jit.gemm(c.s, c.v, c.y, outOpt);
       },
     };
   },

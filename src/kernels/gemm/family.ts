@@ -30,5 +30,17 @@ export const GEMM: OpFamily<GemmSpec, GemmPlan> = {
   generate: (s, p, o) => generateGemm(s, p, o),
   partition: gemmParts,
   candidates: gemmCandidates,
-  reference: (s, [a, b, bias, c]) => gemmReference(a, b, c, s, bias),
+  reference: (s, [a, b, bias, c]) => {
+    // Matrix by matrix, on views at their strides.
+    const batch = s.batch ?? 1, one = { ...s, batch: 1 };
+    for (let i = 0; i < batch; i++) {
+      gemmReference(
+        a.subarray(i * (s.strideA ?? 0)),
+        b.subarray(i * (s.strideB ?? 0)),
+        c.subarray(i * (s.strideC ?? 0)),
+        one,
+        bias,
+      );
+    }
+  },
 };

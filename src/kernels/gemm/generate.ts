@@ -4,7 +4,18 @@
  *
  * @module
  */
-import { Assembler, type Program, qword, rax, rdi, rdx, rsi, rsp, XMM } from "../../../asm/mod.ts";
+import {
+  Assembler,
+  type Program,
+  qword,
+  rax,
+  rcx,
+  rdi,
+  rdx,
+  rsi,
+  rsp,
+  XMM,
+} from "../../../asm/mod.ts";
 import { ARG_BLOCK_BYTES, loadPointer } from "../abi.ts";
 import { emitRowsPass, streamsFor } from "../elementwise.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
@@ -22,12 +33,16 @@ import type { GemmSpec } from "./spec.ts";
 
 /** Emits the machine code of `plan` for `spec`: `void kernel(args)`. */
 export function generateGemm(
-  s: GemmSpec,
+  spec: GemmSpec,
   plan: GemmPlan,
   options: { listing?: boolean } = {},
 ): Program {
   const a = new Assembler({ listing: options.listing ?? false });
   const isa = vecIsa(plan.isa);
+  // A batch: the one-matrix kernel below called per matrix on a copy of the argument block.
+  const batch = spec.batch ?? 1;
+  const s: GemmSpec = batch > 1 ? { ...spec, batch: 1, strideA: 0, strideB: 0, strideC: 0 } : spec;
+  if (batch > 1 && s.m > 0 && s.n > 0) emitBatchLoop(a, spec, batch);
   const epilogue = s.epilogue !== undefined && s.m > 0 && s.n > 0;
   const driver = a.label();
   if (epilogue) {
@@ -114,6 +129,41 @@ function emitPeeledDirect(a: Assembler, isa: VecIsa, s: GemmSpec, plan: GemmPlan
   emitDirectGemm(a, isa, { ...s, n: peel, bPeel: 0 }, plan.direct!);
   a.bind(rest);
   emitDirectGemm(a, isa, { ...s, n: s.n - peel, bPeel: 0 }, plan.direct!);
+}
+
+/**
+ * Calls the one-matrix kernel that follows (at the returned label's place:
+ * bound here, right after) `batch` times, A, B and C advanced by their
+ * strides in a copy of the argument block between calls. Entered with
+ * rsp ≡ 8 (mod 16): the frame keeps the calls 16-byte aligned.
+ */
+function emitBatchLoop(a: Assembler, s: GemmSpec, batch: number): void {
+  const single = a.label(), top = a.label();
+  const SAVED = ARG_BLOCK_BYTES, COUNT = ARG_BLOCK_BYTES + 8, FRAME = ARG_BLOCK_BYTES + 24;
+  a.emit("sub", rsp, FRAME);
+  a.emit("mov", qword(rsp, SAVED), rdi);
+  for (let q = 0; q < ARG_BLOCK_BYTES; q += 8) {
+    a.emit("mov", rax, qword(rdi, q));
+    a.emit("mov", qword(rsp, q), rax);
+  }
+  a.emit("mov", qword(rsp, COUNT), batch);
+  a.bind(top);
+  a.emit("mov", rdi, rsp);
+  a.emit("call", single);
+  for (const [slot, stride] of [[ARG.A, s.strideA], [ARG.B, s.strideB], [ARG.C, s.strideC]]) {
+    if (!stride) continue;
+    a.emit("cvttsd2si", rax, qword(rsp, slot! * 8));
+    a.emit("mov", rcx, stride * 4);
+    a.emit("add", rax, rcx);
+    a.emit("cvtsi2sd", XMM[0], rax);
+    a.emit("movsd", qword(rsp, slot! * 8), XMM[0]);
+  }
+  a.emit("dec", qword(rsp, COUNT));
+  a.emit("jnz", top);
+  a.emit("mov", rdi, qword(rsp, SAVED));
+  a.emit("add", rsp, FRAME);
+  a.emit("ret");
+  a.bind(single);
 }
 
 /** C = act(C + bias) over the m×n matrix at ARG.C (row stride ldc), at the plan's ISA. */

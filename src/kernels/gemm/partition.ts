@@ -75,6 +75,23 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
 /** The GEMM family's `partition`. */
 export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] | null {
   if (p.path === "empty" || s.m === 0 || s.n === 0) return null;
+  // A batch splits by matrices: each part the same product on its own ones (same bits).
+  const batch = s.batch ?? 1;
+  if (batch > 1) {
+    const split = splitRange(batch, parts);
+    if (split.length >= 2) {
+      return split.map((r) => ({
+        spec: { ...s, batch: r.count },
+        plan: p,
+        offsets: [
+          4 * r.start * (s.strideA ?? 0),
+          4 * r.start * (s.strideB ?? 0),
+          0,
+          4 * r.start * (s.strideC ?? 0),
+        ],
+      }));
+    }
+  }
   const g = grains(s, p);
   const bias = s.epilogue?.bias === true;
   let ranges: Range[];

@@ -42,6 +42,18 @@ export interface GemmOptions {
    * object with its parameters (`{ op: "clip", min: 0, max: 6 }`).
    */
   activation?: Activation;
+  /**
+   * Matrices (default 1): the product `batch` times, A, B and C advanced
+   * by `strideA`, `strideB` and `strideC` elements each time (the same bias
+   * and activation for all). Threads split a batch by matrices.
+   */
+  batch?: number;
+  /** Elements between consecutive A matrices (default 0: one A for all). */
+  strideA?: number;
+  /** Elements between consecutive B matrices (default 0: one B for all). */
+  strideB?: number;
+  /** Elements between consecutive C matrices (at least one C's extent). */
+  strideC?: number;
 }
 
 /** Largest m, n, k or leading dimension the kernels take. */
@@ -64,6 +76,10 @@ export const GEMM_KEY_FIELDS = [
   "activationP0",
   "activationP1",
   "bPeel",
+  "batch",
+  "strideA",
+  "strideB",
+  "strideC",
 ] as const;
 
 // Cold paths: each throws the error that names the argument, the value and what was expected.
@@ -229,6 +245,9 @@ export function decodeGemmKey(key: Int32Array): GemmSpec {
       ? { bias: key[11] === 1, activation: decodeActivation(key, 12) }
       : undefined,
     bPeel: key[15],
+    ...(key[16] > 1
+      ? { batch: key[16], strideA: key[17], strideB: key[18], strideC: key[19] }
+      : {}),
   };
 }
 
@@ -256,7 +275,10 @@ export function describeGemm(s: GemmSpec): string {
   const epilogue = (e?.bias ? " +bias" : "") +
     (e?.activation ? ` ${activationText(e.activation)}` : "");
   const peel = s.bPeel ? ` bpeel=${s.bPeel}` : "";
-  return `gemm ${s.m}x${s.n}x${s.k} ${t} ${ld} alpha=${s.alpha} beta=${s.beta}${epilogue}${peel}`;
+  const batch = (s.batch ?? 1) > 1
+    ? ` ×${s.batch} (strides ${s.strideA ?? 0},${s.strideB ?? 0},${s.strideC ?? 0})`
+    : "";
+  return `gemm ${s.m}x${s.n}x${s.k} ${t} ${ld} alpha=${s.alpha} beta=${s.beta}${epilogue}${peel}${batch}`;
 }
 
 /** An activation as text: its name and parameters. */
@@ -327,10 +349,44 @@ export function readGemm(
     readGemmShape(o, scratch);
   }
   const reads = alpha !== 0 && m !== 0 && n !== 0;
-  const needA = reads ? storedExtent(aRows, aCols, lda) : 0;
-  const needB = reads ? storedExtent(bRows, bCols, ldb) : 0;
-  const needC = storedExtent(m, n, ldc);
+  let needA = reads ? storedExtent(aRows, aCols, lda) : 0;
+  let needB = reads ? storedExtent(bRows, bCols, ldb) : 0;
+  let needC = storedExtent(m, n, ldc);
+  const batch = o.batch;
+  let strideA = 0, strideB = 0, strideC = 0, count = 1;
+  if (batch !== undefined && batch !== 1) {
+    if (typeof batch !== "number" || batch >>> 0 !== batch || batch < 1 || batch > MAX_DIMENSION) {
+      badBatch("batch", batch, `an integer in [1, ${MAX_DIMENSION}]`);
+    }
+    count = batch;
+    strideA = stride("strideA", o.strideA, 0);
+    strideB = stride("strideB", o.strideB, 0);
+    strideC = stride("strideC", o.strideC, needC);
+    // The matrices of C may not share an element: one after another, or side by side within
+    // C's rows (a model's heads interleaved in a row: stride ≥ n, all within ldc).
+    if (strideC < needC && !(strideC >= n && (count - 1) * strideC + n <= ldc)) {
+      badBatch(
+        "strideC",
+        strideC,
+        `at least one C's ${needC} elements, or at least n = ${n} with the matrices side by side within ldc = ${ldc}`,
+      );
+    }
+    if (needA) needA += (count - 1) * strideA;
+    if (needB) needB += (count - 1) * strideB;
+    if (needC) needC += (count - 1) * strideC;
+  }
   if (!holds(c, needC) || !holds(a, needA) || !holds(b, needB)) {
+    if (count > 1) {
+      for (const [name, x, need] of [["c", c, needC], ["a", a, needA], ["b", b, needB]] as const) {
+        if (!holds(x, need)) {
+          throw new RangeError(
+            `gemm: ${name} has ${
+              viewLength(x)
+            } elements but ${count} matrices at stride${name.toUpperCase()} need at least ${need}`,
+          );
+        }
+      }
+    }
     readGemmShape(o, scratch);
     checkGemmLengths(a, b, c, scratch, extents); // throws the message that names the operand
   }
@@ -356,6 +412,25 @@ export function readGemm(
   // The common scalars skip the bit conversion (-0 and +0 share a key: the same kernel).
   key[9] = alpha === 1 ? ONE_BITS : f32Bits(alpha);
   key[10] = beta === 0 ? 0 : f32Bits(beta);
-  // Untransposed B whose rows all start at the same place in a 64-byte line.
-  key[15] = !transB && (ldb & 15) === 0 && n > 16 ? ((64 - bLineOffset) & 63) >> 2 : 0;
+  // Untransposed B whose rows all start at the same place in a 64-byte line (in every matrix).
+  key[15] = !transB && (ldb & 15) === 0 && (strideB & 15) === 0 && n > 16
+    ? ((64 - bLineOffset) & 63) >> 2
+    : 0;
+  key[16] = count;
+  key[17] = strideA;
+  key[18] = strideB;
+  key[19] = strideC;
+}
+
+/** A stride option: an integer in [0, 2^31), `fallback` when absent. */
+function stride(name: string, v: unknown, fallback: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < 0 || v >= 2 ** 31) {
+    badBatch(name, v, "an integer in [0, 2^31)");
+  }
+  return v;
+}
+
+function badBatch(name: string, v: unknown, what: string): never {
+  throw new RangeError(`gemm: ${name} must be ${what}, got ${describe(v)}`);
 }

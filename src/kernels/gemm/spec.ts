@@ -55,6 +55,18 @@ export interface GemmSpec {
    * per element: same bits.
    */
   bPeel?: number;
+  /**
+   * Matrices in the call (absent: 1): the same product `batch` times, A, B
+   * and C advanced by their strides (elements) each time — a model's
+   * per-head products in one call, which threads split by matrices.
+   */
+  batch?: number;
+  /** Elements between consecutive A matrices (0: one A for all). */
+  strideA?: number;
+  /** Elements between consecutive B matrices (0: one B for all). */
+  strideB?: number;
+  /** Elements between consecutive C matrices. */
+  strideC?: number;
 }
 
 /** C = act(C + bias) after alpha·AB + beta·C. */
@@ -84,24 +96,32 @@ export function storedExtent(rows: number, cols: number, ld: number): number {
   return rows === 0 || cols === 0 ? 0 : (rows - 1) * ld + cols;
 }
 
+/** An extent over the call's matrices: one matrix's, plus the last one's offset. */
+function batched(one: number, s: GemmSpec, stride: number | undefined): number {
+  const b = s.batch ?? 1;
+  return one === 0 || b <= 1 ? one : one + (b - 1) * (stride ?? 0);
+}
+
 /** Elements of A a call reads (0 when it reads none). */
 export function aExtent(s: GemmSpec): number {
   if (s.alpha === 0 || s.n === 0) return 0;
-  return s.transA ? storedExtent(s.k, s.m, s.lda) : storedExtent(s.m, s.k, s.lda);
+  const one = s.transA ? storedExtent(s.k, s.m, s.lda) : storedExtent(s.m, s.k, s.lda);
+  return batched(one, s, s.strideA);
 }
 
 /** Elements of B a call reads. */
 export function bExtent(s: GemmSpec): number {
   if (s.alpha === 0 || s.m === 0) return 0;
-  return s.transB ? storedExtent(s.n, s.k, s.ldb) : storedExtent(s.k, s.n, s.ldb);
+  const one = s.transB ? storedExtent(s.n, s.k, s.ldb) : storedExtent(s.k, s.n, s.ldb);
+  return batched(one, s, s.strideB);
 }
 
 /** Elements of C a call reads or writes. */
 export function cExtent(s: GemmSpec): number {
-  return storedExtent(s.m, s.n, s.ldc);
+  return batched(storedExtent(s.m, s.n, s.ldc), s, s.strideC);
 }
 
-/** Floating-point operations of the call (2·m·n·k). */
-export function gemmFlops(s: Pick<GemmSpec, "m" | "n" | "k">): number {
-  return 2 * s.m * s.n * s.k;
+/** Floating-point operations of the call (2·m·n·k per matrix). */
+export function gemmFlops(s: Pick<GemmSpec, "m" | "n" | "k" | "batch">): number {
+  return 2 * s.m * s.n * s.k * (s.batch ?? 1);
 }
