@@ -163,6 +163,7 @@ function buildMatMul(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[]
     eb = extent(s.k, s.n, lb[0], lb[1]),
     ey = extent(s.m, s.n, false, ly[1]);
   const views: [Float32Array, Float32Array, Float32Array][] = [];
+  const offsets: [number, number, number][] = [];
   const idx = new Array(s.batch.length).fill(0);
   const ad = a.data as Float32Array, bd = b.data as Float32Array;
   for (let i = 0; i < batches; i++) {
@@ -172,10 +173,30 @@ function buildMatMul(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[]
       bo += idx[d] * bs[d];
       yo += idx[d] * ys[d];
     }
+    offsets.push([ao, bo, yo]);
     views.push([ad.subarray(ao, ao + ea), bd.subarray(bo, bo + eb), yd.subarray(yo, yo + ey)]);
     for (let d = idx.length - 1; d >= 0; d--) {
       if (++idx[d] < s.batch[d]) break;
       idx[d] = 0;
+    }
+  }
+  // Matrices evenly spaced in all three (a model's heads): one batched call, which threads
+  // split by matrices (the same bits as a call per matrix).
+  if (batches > 1) {
+    const step = offsets[1];
+    const even = offsets.every(([ao, bo, yo], i) =>
+      ao === i * step[0] && bo === i * step[1] && yo === i * step[2]
+    );
+    const sideBySide = step[2] >= s.n && (batches - 1) * step[2] + s.n <= options.ldc!;
+    if (even && (step[2] >= ey || sideBySide)) {
+      const batched: GemmOptions = {
+        ...options,
+        batch: batches,
+        strideA: step[0],
+        strideB: step[1],
+        strideC: step[2],
+      };
+      return { native: true, run: () => jit.gemm(ad, bd, yd, batched) };
     }
   }
   return {
