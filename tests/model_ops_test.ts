@@ -870,6 +870,52 @@ const CASES: Case[] = [
     },
     feeds: { q: F([1, 2, 4, 4], 121, 3), k: F([1, 2, 4, 4], 122, 3), v: F([1, 2, 4, 4], 123) },
   },
+  {
+    name: "RotaryEmbedding: 4-D halves with position_ids, 3-D interleaved and partial (opset 23)",
+    opset: 23,
+    build: (g) => {
+      g.input("x4", "float32", [2, 3, 4, 8]);
+      g.input("x3", "float32", [2, 4, 16]);
+      g.input("pos", "int64", [2, 4]);
+      const cos = g.initializer("cos", {
+        type: "float32",
+        dims: [10, 4],
+        data: Array.from({ length: 40 }, (_, i) => Math.cos(i * 0.3)),
+      });
+      const sin = g.initializer("sin", {
+        type: "float32",
+        dims: [10, 4],
+        data: Array.from({ length: 40 }, (_, i) => Math.sin(i * 0.3)),
+      });
+      g.output(g.op("RotaryEmbedding", ["x4", cos, sin, "pos"], {}, "halves"));
+      g.output(
+        g.op("RotaryEmbedding", ["x3", cos, sin, "pos"], { num_heads: 2, interleaved: 1 }, "pairs"),
+      );
+      const c2 = g.initializer("c2", {
+        type: "float32",
+        dims: [2, 4, 2],
+        data: Array.from({ length: 16 }, (_, i) => Math.cos(i * 0.7)),
+      });
+      const s2 = g.initializer("s2", {
+        type: "float32",
+        dims: [2, 4, 2],
+        data: Array.from({ length: 16 }, (_, i) => Math.sin(i * 0.7)),
+      });
+      g.output(
+        g.op(
+          "RotaryEmbedding",
+          ["x3", c2, s2],
+          { num_heads: 2, rotary_embedding_dim: 4 },
+          "partial",
+        ),
+      );
+    },
+    feeds: {
+      x4: F([2, 3, 4, 8], 131),
+      x3: F([2, 4, 16], 132),
+      pos: I64([2, 4], [0, 1, 2, 3, 5, 9, 2, 0]),
+    },
+  },
   graph("RMSNormalization over the last axis and the last two (opset 23)", [2, 3, 8], (g) => {
     g.output(g.op("RMSNormalization", ["x", w(g, "s", [8], 81)], {}, "last"));
     g.output(

@@ -17,6 +17,7 @@ import { NORM_OPS } from "./norm.ts";
 import { EINSUM_OPS } from "./einsum.ts";
 import { GRU_OPS } from "./gru.ts";
 import { ROUND_HALF } from "./half.ts";
+import { ROTARY_OPS } from "./rotary.ts";
 import { LSTM_OPS } from "./lstm.ts";
 import { QUANTIZE_OPS } from "./quantize.ts";
 import { SCATTER_OPS } from "./scatter.ts";
@@ -40,6 +41,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...GRU_OPS,
   ...CONV_INTEGER_OPS,
   ...ATTENTION_OPS,
+  ...ROTARY_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
