@@ -7,7 +7,7 @@
 import assert from "node:assert/strict";
 import { InferenceSession, ModelError, Tensor } from "../mod.ts";
 import { encoderLayer, mlp, mobileBlock, resnetCnn, type ZooModel } from "../tools/model_zoo.ts";
-import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
+import { f, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { checkModel } from "./helpers/golden.ts";
 
 const MODELS: (() => ZooModel)[] = [
@@ -418,4 +418,64 @@ Deno.test("InferenceSession: lying tensors, concurrent runs, release while a run
   await t.release();
   await pending.then(() => {}, (e) => assert.ok(e instanceof Error));
   await s.release();
+});
+
+Deno.test("model: a Llama-style decoder block at opset 23 (RMSNorm, RotaryEmbedding, GQA Attention with a KV cache) matches onnxruntime", async () => {
+  const [S, P, hidden, heads, kvHeads, ff] = [5, 3, 32, 4, 2, 48], dh = hidden / heads;
+  const g = new GraphBuilder(23);
+  g.input("x", "float32", [1, S, hidden]);
+  g.input("past_key", "float32", [1, kvHeads, P, dh]);
+  g.input("past_value", "float32", [1, kvHeads, P, dh]);
+  g.input("position_ids", "int64", [1, S]);
+  let seed = 300;
+  const weight = (dims: number[], scale = 0.2) =>
+    g.weight(g.fresh("w"), dims, seededFloats(dims.reduce((a, b) => a * b, 1), seed++, scale));
+  const rms = (t: string) =>
+    g.op("RMSNormalization", [t, weight([hidden], 1)], { epsilon: f(1e-6) });
+  const h = rms("x");
+  const q = g.op("MatMul", [h, weight([hidden, hidden])]);
+  const k = g.op("MatMul", [h, weight([hidden, kvHeads * dh])]);
+  const v = g.op("MatMul", [h, weight([hidden, kvHeads * dh])]);
+  const cos = g.initializer("cos", {
+    type: "float32",
+    dims: [16, dh / 2],
+    data: Array.from({ length: 16 * dh / 2 }, (_, i) => Math.cos(i * 0.11)),
+  });
+  const sin = g.initializer("sin", {
+    type: "float32",
+    dims: [16, dh / 2],
+    data: Array.from({ length: 16 * dh / 2 }, (_, i) => Math.sin(i * 0.11)),
+  });
+  const qr = g.op("RotaryEmbedding", [q, cos, sin, "position_ids"], { num_heads: heads });
+  const kr = g.op("RotaryEmbedding", [k, cos, sin, "position_ids"], { num_heads: kvHeads });
+  const [att, presentK, presentV] = g.node(
+    "Attention",
+    [qr, kr, v, "", "past_key", "past_value"],
+    3,
+    { q_num_heads: heads, kv_num_heads: kvHeads, is_causal: 1 },
+  );
+  const x1 = g.op("Add", ["x", g.op("MatMul", [att, weight([hidden, hidden])])]);
+  const h2 = rms(x1);
+  const gate = g.op("MatMul", [h2, weight([hidden, ff])]);
+  const silu = g.op("Mul", [gate, g.op("Sigmoid", [gate])]);
+  const up = g.op("MatMul", [h2, weight([hidden, ff])]);
+  const down = g.op("MatMul", [g.op("Mul", [silu, up]), weight([ff, hidden])]);
+  g.output(g.op("Add", [x1, down], {}, "y"));
+  g.output(g.op("Identity", [presentK], {}, "present_key"));
+  g.output(g.op("Identity", [presentV], {}, "present_value"));
+  const F = (dims: number[], seed: number) => ({
+    type: "float32" as const,
+    dims,
+    data: seededFloats(dims.reduce((a, b) => a * b, 1), seed),
+  });
+  await checkModel("model llama block opset 23", g.toBytes(), {
+    x: F([1, S, hidden], 401),
+    past_key: F([1, kvHeads, P, dh], 402),
+    past_value: F([1, kvHeads, P, dh], 403),
+    position_ids: {
+      type: "int64",
+      dims: [1, S],
+      data: BigInt64Array.from([3n, 4n, 5n, 6n, 7n]),
+    },
+  });
 });
