@@ -47,6 +47,10 @@ const expectations: Record<string, (o: Outcome) => void> = {
       gemmThrew: "Jit: this Jit is closed",
     });
   },
+  "batch-lying-length": (o) => threw(o, "RangeError", /a has 64 elements but 8 matrices/),
+  "quantize-detached": (o) => threw(o, "RangeError", /y has 0 elements, x has 64/),
+  "int8-zero-point-lying": (o) =>
+    threw(o, "TypeError", /aZeroPoint must be a Uint8Array of at least 1 element/),
   "overlap-same": (o) => threw(o, "RangeError", /c overlaps a/),
   "overlap-partial": (o) => threw(o, "RangeError", /c overlaps b/),
   "disjoint-one-buffer": right,
