@@ -374,6 +374,18 @@ const CASES: Case[] = [
     g.output(g.op("ReduceMean", ["x"], {}, "all"));
     g.output(g.op("ReduceMin", ["x"], { axes: [1, 2] }, "min"));
   }, 13),
+  graph("ReduceProd, ReduceL1, ReduceLogSum at opsets 13 and 18", [2, 3, 4], (g) => {
+    g.output(g.op("ReduceProd", ["x"], { axes: [1] }, "prod"));
+    g.output(g.op("ReduceL1", ["x"], { axes: [0, 2], keepdims: 0 }, "l1"));
+    const pos = g.op("Abs", ["x"]);
+    g.output(g.op("ReduceLogSum", [pos], { axes: [-1] }, "logsum"));
+    g.output(g.op("ReduceProd", ["x"], {}, "all"));
+  }, 13),
+  graph("ReduceProd, ReduceL1, ReduceLogSum with axes inputs (opset 18)", [2, 3, 4], (g) => {
+    g.output(g.op("ReduceProd", ["x", g.ints("a0", [-1])], {}, "prod"));
+    g.output(g.op("ReduceL1", ["x", g.ints("a1", [1])], { keepdims: 0 }, "l1"));
+    g.output(g.op("ReduceLogSum", [g.op("Abs", ["x"]), g.ints("a2", [0])], {}, "logsum"));
+  }, 18),
   graph("Reduce opset 18 (axes input), noop_with_empty_axes", [2, 3, 4], (g) => {
     g.output(g.op("ReduceMean", ["x", g.ints("axes", [-1])], {}, "mean"));
     g.output(g.op("ReduceMax", ["x", g.ints("axes0", [0])], { keepdims: 0 }, "max"));

@@ -144,7 +144,10 @@ export const RMS_NORM: OpDef = {
   },
 };
 
-const REDUCE_OPS: Record<string, ReduceOp> = {
+const REDUCE_OPS: Record<string, GraphReduceOp> = {
+  ReduceProd: "prod",
+  ReduceL1: "l1",
+  ReduceLogSum: "logSum",
   ReduceMean: "mean",
   ReduceSum: "sum",
   ReduceMax: "max",
@@ -187,9 +190,24 @@ function reducePlan(n: Node, ins: readonly (Meta | null)[]): ReducePlan {
   return { dims, axes: set };
 }
 
-function reduceValue(op: ReduceOp, v: Float64Array | number[], count: number): number {
+/** The reductions of the graph: the kernel family's, and three computed here only. */
+type GraphReduceOp = ReduceOp | "prod" | "l1" | "logSum";
+
+function reduceValue(op: GraphReduceOp, v: Float64Array | number[], count: number): number {
   let acc: number;
   switch (op) {
+    case "prod":
+      acc = 1;
+      for (let i = 0; i < count; i++) acc *= v[i];
+      return acc;
+    case "l1":
+      acc = 0;
+      for (let i = 0; i < count; i++) acc += Math.abs(v[i]);
+      return acc;
+    case "logSum":
+      acc = 0;
+      for (let i = 0; i < count; i++) acc += v[i];
+      return Math.log(acc);
     case "max":
     case "min": {
       acc = op === "max" ? -Infinity : Infinity;
@@ -214,7 +232,7 @@ function reduceValue(op: ReduceOp, v: Float64Array | number[], count: number): n
 }
 
 /** Reduction over any axes by a TS loop (f64 accumulation). */
-function reduceAny(op: ReduceOp, x: Buf, y: Buf, axes: readonly number[]): () => void {
+function reduceAny(op: GraphReduceOp, x: Buf, y: Buf, axes: readonly number[]): () => void {
   const r = x.dims.length, xs = stridesOf(x.dims);
   const kept = Array.from({ length: r }, (_, i) => i).filter((i) => !axes.includes(i));
   const keptDims = kept.map((i) => x.dims[i]), redDims = axes.map((i) => x.dims[i]);
@@ -242,7 +260,7 @@ function reduceAny(op: ReduceOp, x: Buf, y: Buf, axes: readonly number[]): () =>
   };
 }
 
-function reduceDef(op: ReduceOp): OpDef {
+function reduceDef(op: GraphReduceOp): OpDef {
   return {
     attributes: ["axes", "keepdims", "noop_with_empty_axes"],
     infer(n, ins) {
@@ -259,13 +277,17 @@ function reduceDef(op: ReduceOp): OpDef {
       const xd = x.data as Float32Array, yd = y.data as Float32Array;
       if (p.axes.length === 0) return { native: false, run: () => yd.set(xd) };
       const trailing = p.axes.every((a, i) => a === r - p.axes.length + i);
-      if (!trailing) return { native: false, run: reduceAny(op, x, y, p.axes) };
+      // Any axes, or a reduction the family has no kernel for: the float64 loop.
+      if (!trailing || op === "prod" || op === "l1" || op === "logSum") {
+        return { native: false, run: reduceAny(op, x, y, p.axes) };
+      }
       const o = {
         rows: sizeOf(x.dims.slice(0, r - p.axes.length)),
         cols: sizeOf(p.axes.map((a) => x.dims[a])),
       };
       const jit = env.jit;
-      return { native: true, run: () => jit.reduce(op, xd, yd, o) };
+      const kernelOp = op as ReduceOp;
+      return { native: true, run: () => jit.reduce(kernelOp, xd, yd, o) };
     },
   };
 }
