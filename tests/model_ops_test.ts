@@ -374,6 +374,93 @@ const CASES: Case[] = [
     g.output(g.op("ReduceMean", ["x"], {}, "all"));
     g.output(g.op("ReduceMin", ["x"], { axes: [1, 2] }, "min"));
   }, 13),
+  graph(
+    "com.microsoft: SkipLayerNormalization, SkipSimplifiedLayerNormalization, SimplifiedLayerNormalization",
+    [2, 3, 8],
+    (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      const skip = g.op("Mul", [
+        "x",
+        g.initializer("two", { type: "float32", dims: [], data: [0.5] }),
+      ]);
+      const gamma = w(g, "gamma", [8], 141),
+        beta = w(g, "beta", [8], 142),
+        bias = w(g, "bias", [8], 143);
+      const ms = "com.microsoft";
+      g.output(g.node("SkipLayerNormalization", ["x", skip, gamma, beta], ["sln"], {}, ms)[0]);
+      const [y, , , sum] = g.node(
+        "SkipLayerNormalization",
+        ["x", skip, gamma, beta, bias],
+        ["sln_bias", "", "", "sln_sum"],
+        { epsilon: f(1e-5) },
+        ms,
+      );
+      g.output(y);
+      g.output(sum);
+      g.output(
+        g.node("SkipSimplifiedLayerNormalization", ["x", skip, gamma, bias], ["ssln"], {}, ms)[0],
+      );
+      // The sum output without a bias.
+      const [y2, , , sum2] = g.node(
+        "SkipLayerNormalization",
+        ["x", skip, gamma],
+        ["sln_nobias", "", "", "sln_sum_nobias"],
+        {},
+        ms,
+      );
+      g.output(y2);
+      g.output(sum2);
+      g.output(
+        g.op("SimplifiedLayerNormalization", ["x", gamma], { axis: -1, epsilon: f(1e-6) }, "rms"),
+      );
+    },
+    17,
+  ),
+  graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
+    g.extraOpsets.push(["com.microsoft", 1]);
+    const ms = "com.microsoft", bias = w(g, "bias", [8], 144);
+    g.output(g.node("FastGelu", ["x", bias], ["fast"], {}, ms)[0]);
+    g.output(g.node("FastGelu", ["x"], ["fast_plain"], {}, ms)[0]);
+    g.output(g.node("BiasGelu", ["x", bias], ["biasgelu"], {}, ms)[0]);
+    g.output(g.node("Gelu", ["x"], ["gelu"], {}, ms)[0]);
+    g.output(g.node("QuickGelu", ["x"], ["quick"], { alpha: f(1.5) }, ms)[0]);
+  }, 17),
+  graph("com.microsoft: MatMulNBits, 4 bits with packed zero points and a bias, 8 bits plain", [
+    3,
+    40,
+  ], (g) => {
+    g.extraOpsets.push(["com.microsoft", 1]);
+    const ms = "com.microsoft";
+    const [K, N, block] = [40, 5, 16], blocks = 3;
+    const q4 = g.initializer("q4", {
+      type: "uint8",
+      dims: [N, blocks, block / 2],
+      data: Array.from({ length: N * blocks * block / 2 }, (_, i) => (i * 73 + 11) % 256),
+    });
+    const s4 = g.initializer("s4", {
+      type: "float32",
+      dims: [N * blocks],
+      data: Array.from({ length: N * blocks }, (_, i) => 0.01 * (i + 1)),
+    });
+    const z4 = g.initializer("z4", {
+      type: "uint8",
+      dims: [N * 2],
+      data: Array.from({ length: N * 2 }, (_, i) => (i * 37) % 256),
+    });
+    const b = g.initializer("b", {
+      type: "float32",
+      dims: [N],
+      data: [0.5, -1, 2, 0, 1],
+    });
+    const attrs = { K, N, bits: 4, block_size: block };
+    g.output(g.node("MatMulNBits", ["x", q4, s4, z4, "", b], ["four"], attrs, ms)[0]);
+    const q8 = g.initializer("q8", {
+      type: "uint8",
+      dims: [N, blocks, block],
+      data: Array.from({ length: N * blocks * block }, (_, i) => (i * 29 + 3) % 256),
+    });
+    g.output(g.node("MatMulNBits", ["x", q8, s4], ["eight"], { ...attrs, bits: 8 }, ms)[0]);
+  }, 17),
   graph("ReduceProd, ReduceL1, ReduceLogSum at opsets 13 and 18", [2, 3, 4], (g) => {
     g.output(g.op("ReduceProd", ["x"], { axes: [1] }, "prod"));
     g.output(g.op("ReduceL1", ["x"], { axes: [0, 2], keepdims: 0 }, "l1"));

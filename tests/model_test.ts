@@ -280,6 +280,22 @@ Deno.test("InferenceSession: unsupported ops, attributes and types are named at 
   k.input("x", "bfloat16", [2]);
   k.output(k.op("Relu", ["x"], {}, "y"));
   await assert.rejects(InferenceSession.create(k.toBytes()), /BFLOAT16 \(16\), not supported/);
+  // com.microsoft ops we do not run, including names an object's prototype holds.
+  for (const domain of ["com.microsoft", ""]) {
+    for (const op of ["GroupQueryAttention", "constructor", "__proto__", "toString"]) {
+      const ms = new GraphBuilder(17);
+      ms.extraOpsets.push(["com.microsoft", 1]);
+      ms.input("x", "float32", [2]);
+      ms.node(op, ["x"], ["y"], {}, domain);
+      ms.output("y");
+      await assert.rejects(
+        InferenceSession.create(ms.toBytes()),
+        (e: Error) =>
+          e instanceof ModelError && e.message.includes(`${op} (domain ${domain || "ai.onnx"}`),
+        `${domain} ${op}`,
+      );
+    }
+  }
   const o = new GraphBuilder(26);
   o.input("x", "float32", [2]);
   o.output(o.op("Relu", ["x"], {}, "y"));

@@ -106,7 +106,9 @@ export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
     }
     // Half values are float32 here (half.ts), so a cast or type to float16 is to float32;
     // its outputs are remembered as half.
-    for (const k of HALF_TYPE_ATTRIBUTES[p.opType] ?? []) {
+    for (
+      const k of Object.hasOwn(HALF_TYPE_ATTRIBUTES, p.opType) ? HALF_TYPE_ATTRIBUTES[p.opType] : []
+    ) {
       if (attrs.get(k) !== FLOAT16) continue;
       attrs.set(k, 1);
       for (const v of p.outputs) if (v !== "") halfSeeds.add(v);
@@ -140,7 +142,10 @@ export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
       constants.set(node.outputs[0], constantValue(node));
       continue;
     }
-    const def = node.domain === "" ? opDef(node.op) : null;
+    // The default domain and ONNX Runtime's com.microsoft ops (never our own "njit" forms).
+    const def = node.domain === "" || node.domain === "com.microsoft"
+      ? opDef(node.op, node.domain)
+      : null;
     if (def === null) {
       const dom = node.domain || "ai.onnx";
       unsupported.set(

@@ -9,6 +9,7 @@ import { BINARY_OPS } from "./binary.ts";
 import { ELEMENTWISE_CHAIN } from "./chain.ts";
 import { CONV_OPS } from "./conv.ts";
 import { CONV_INTEGER_OPS } from "./conv_integer.ts";
+import { DEFAULT_DOMAIN_CONTRIB_OPS, MICROSOFT_OPS } from "./contrib.ts";
 import { GEMM_OP, MATMUL } from "./matmul.ts";
 import { INDEXING_OPS } from "./indexing.ts";
 import { MATH_OPS } from "./math.ts";
@@ -42,6 +43,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...CONV_INTEGER_OPS,
   ...ATTENTION_OPS,
   ...ROTARY_OPS,
+  ...DEFAULT_DOMAIN_CONTRIB_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
@@ -65,6 +67,9 @@ const NJIT_ONLY: ReadonlyMap<string, OpDef> = new Map([
 
 /** The definition of an op of the default domain (or a fused op of "njit"), or null. */
 export function opDef(op: string, domain = ""): OpDef | null {
+  if (domain === "com.microsoft") {
+    return Object.hasOwn(MICROSOFT_OPS, op) ? MICROSOFT_OPS[op] : null;
+  }
   if (domain === "njit" && NJIT_ONLY.has(op)) return NJIT_ONLY.get(op)!;
   if (domain === "njit" && !FUSED.has(op)) return null;
   if (domain !== "" && domain !== "njit") return null;
