@@ -461,6 +461,74 @@ const CASES: Case[] = [
     });
     g.output(g.node("MatMulNBits", ["x", q8, s4], ["eight"], { ...attrs, bits: 8 }, ms)[0]);
   }, 17),
+  {
+    name: "com.microsoft: GroupQueryAttention, a prompt with rotary and a decode step with a cache",
+    opset: 17,
+    build: (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      // onnxruntime's rotary wants head sizes in multiples of 16.
+      const ms = "com.microsoft", [H, KV, D] = [4, 2, 16];
+      g.input("q", "float32", [1, 5, H * D]);
+      g.input("k", "float32", [1, 5, KV * D]);
+      g.input("v", "float32", [1, 5, KV * D]);
+      g.input("q1", "float32", [1, 1, H * D]);
+      g.input("k1", "float32", [1, 1, KV * D]);
+      g.input("v1", "float32", [1, 1, KV * D]);
+      g.input("qkv", "float32", [1, 5, (H + 2 * KV) * D]);
+      const cos = g.initializer("cos", {
+        type: "float32",
+        dims: [16, D / 2],
+        data: Array.from({ length: 16 * D / 2 }, (_, i) => Math.cos(i * 0.21)),
+      });
+      const sin = g.initializer("sin", {
+        type: "float32",
+        dims: [16, D / 2],
+        data: Array.from({ length: 16 * D / 2 }, (_, i) => Math.sin(i * 0.21)),
+      });
+      const i32 = (name: string, v: number[], dims: number[]) =>
+        g.initializer(name, { type: "int32", dims, data: v });
+      const attrs = { num_heads: H, kv_num_heads: KV };
+      // The prompt: 5 tokens, no past, rotary.
+      const [y, pk, pv] = g.node(
+        "GroupQueryAttention",
+        ["q", "k", "v", "", "", i32("sl5", [4], [1]), i32("t5", [5], []), cos, sin],
+        3,
+        { ...attrs, do_rotary: 1 },
+        ms,
+      );
+      g.output(g.op("Identity", [y], {}, "prompt"));
+      g.output(g.op("Identity", [pk], {}, "present_key"));
+      g.output(g.op("Identity", [pv], {}, "present_value"));
+      // One more token on that cache.
+      const [y1, pk1] = g.node(
+        "GroupQueryAttention",
+        ["q1", "k1", "v1", pk, pv, i32("sl6", [5], [1]), i32("t6", [6], []), cos, sin],
+        3,
+        { ...attrs, do_rotary: 1 },
+        ms,
+      );
+      g.output(g.op("Identity", [y1], {}, "step"));
+      g.output(g.op("Identity", [pk1], {}, "present_key_step"));
+      // Packed QKV, no rotary, a scale.
+      const [yp] = g.node(
+        "GroupQueryAttention",
+        ["qkv", "", "", "", "", i32("sl5b", [4], [1]), i32("t5b", [5], [])],
+        3,
+        { ...attrs, scale: f(0.2) },
+        ms,
+      );
+      g.output(g.op("Identity", [yp], {}, "packed"));
+    },
+    feeds: {
+      q: F([1, 5, 64], 151),
+      k: F([1, 5, 32], 152),
+      v: F([1, 5, 32], 153),
+      q1: F([1, 1, 64], 154),
+      k1: F([1, 1, 32], 155),
+      v1: F([1, 1, 32], 156),
+      qkv: F([1, 5, 128], 157),
+    },
+  },
   graph("ReduceProd, ReduceL1, ReduceLogSum at opsets 13 and 18", [2, 3, 4], (g) => {
     g.output(g.op("ReduceProd", ["x"], { axes: [1] }, "prod"));
     g.output(g.op("ReduceL1", ["x"], { axes: [0, 2], keepdims: 0 }, "l1"));

@@ -112,7 +112,7 @@ function shapeOf(n: Node, ins: readonly (Meta | null)[]): Shape {
   return s;
 }
 
-const ATTENTION: OpDef = {
+export const ATTENTION: OpDef = {
   attributes: [
     "is_causal",
     "kv_num_heads",

@@ -12,6 +12,7 @@
 import { ChainSteps } from "../../kernels/chain/mod.ts";
 import type { GemmOptions } from "../../kernels/gemm/mod.ts";
 import type { Node } from "../ir.ts";
+import { GQA_OPS } from "./gqa.ts";
 import {
   type Buf,
   type Env,
@@ -231,6 +232,7 @@ export const MICROSOFT_OPS: Record<string, OpDef> = {
     return (jit, t, y) => jit.chain(t, y, steps);
   }, ["alpha"]),
   MatMulNBits: MATMUL_NBITS,
+  ...GQA_OPS,
 };
 
 /** ONNX Runtime's default-domain contrib op. */

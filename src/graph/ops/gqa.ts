@@ -1,0 +1,202 @@
+/**
+ * GroupQueryAttention (com.microsoft), as ONNX Runtime's CPU kernel
+ * computes it for an unpadded batch: Q, K, V as [batch, sequence,
+ * heads·size] (or one packed QKV); the cache past_key/past_value
+ * [batch, kv heads, past, size] extended to present_key/present_value;
+ * causal from the past length; rotary embedding of Q and K at positions
+ * past + s (do_rotary, the caches [positions, dim/2], halves or
+ * interleaved). seqlens_k must say every sequence is whole (past + S − 1),
+ * total_sequence_length past + S. The attention itself is the Attention
+ * op's (the heads in batched GEMMs); Q and K, rotated, pass through
+ * scratch.
+ */
+import { Attrs, type Node } from "../ir.ts";
+import { ATTENTION } from "./attention.ts";
+import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
+
+interface Shape {
+  batch: number;
+  seq: number;
+  heads: number;
+  kvHeads: number;
+  size: number;
+  past: number;
+  packed: boolean;
+}
+
+function shapeOf(n: Node, ins: readonly (Meta | null)[]): Shape {
+  const [q, k, v, pk, pv, seqlens, total] = need(n, ins, 1, 9);
+  if (!seqlens || !total) fail(n, "seqlens_k and total_sequence_length are required");
+  expectType(n, q, 0, "float32");
+  expectType(n, seqlens, 5, "int32");
+  expectType(n, total, 6, "int32");
+  const heads = n.attrs.int("num_heads", 0), kvHeads = n.attrs.int("kv_num_heads", 0);
+  if (heads < 1 || kvHeads < 1 || heads % kvHeads) {
+    fail(n, "num_heads must be a multiple of kv_num_heads");
+  }
+  if (q.dims.length !== 3) fail(n, "query must be [batch, sequence, hidden]");
+  const [batch, seq, hidden] = q.dims, packed = !k;
+  const size = packed ? hidden / (heads + 2 * kvHeads) : hidden / heads;
+  if (!Number.isInteger(size)) fail(n, "the hidden size does not divide into the heads");
+  if (!packed) {
+    if (!v) fail(n, "key and value go together");
+    for (const [m, i] of [[k, 1], [v, 2]] as const) {
+      expectType(n, m!, i, "float32");
+      if (m!.dims.join() !== [batch, seq, kvHeads * size].join()) {
+        fail(n, `input ${i} must be [${batch}, ${seq}, ${kvHeads * size}]`);
+      }
+    }
+  }
+  if ((pk === null) !== (pv === null)) fail(n, "past_key and past_value go together");
+  const past = pk ? pk.dims[2] : 0;
+  for (const p of [pk, pv]) {
+    if (p && p.dims.join() !== [batch, kvHeads, past, size].join()) {
+      fail(n, `the past must be [${batch}, ${kvHeads}, past, ${size}] (BNSH)`);
+    }
+  }
+  if (n.attrs.int("do_rotary", 0) && (!ins[7] || !ins[8])) {
+    fail(n, "do_rotary needs cos_cache and sin_cache");
+  }
+  const window = n.attrs.int("local_window_size", -1);
+  if (window > 0 && past + seq > window) fail(n, `local_window_size ${window} is not supported`);
+  if (n.attrs.int("smooth_softmax", 0)) fail(n, "smooth_softmax is not supported");
+  return { batch, seq, heads, kvHeads, size, past, packed };
+}
+
+const GQA: OpDef = {
+  attributes: [
+    "num_heads",
+    "kv_num_heads",
+    "scale",
+    "softcap",
+    "local_window_size",
+    "do_rotary",
+    "rotary_interleaved",
+    "smooth_softmax",
+  ],
+  infer(n, ins) {
+    const s = shapeOf(n, ins), T = s.past + s.seq;
+    return [
+      meta("float32", [s.batch, s.seq, s.heads * s.size]),
+      meta("float32", [s.batch, s.kvHeads, T, s.size]),
+      meta("float32", [s.batch, s.kvHeads, T, s.size]),
+    ];
+  },
+  build(n, ins, outs, env) {
+    const s = shapeOf(n, ins), { batch: B, seq: S, heads: H, kvHeads: KV, size: D, past: P } = s;
+    const rotary = n.attrs.int("do_rotary", 0) !== 0;
+    const interleaved = n.attrs.int("rotary_interleaved", 0) !== 0;
+    const qIn = ins[0]!.data as Float32Array;
+    // Q, K, V as the Attention op reads them: the inputs, or scratch (unpacked, rotated).
+    const scratch = (len: number) => new Float32Array(len);
+    const q = rotary || s.packed ? scratch(B * S * H * D) : qIn;
+    const k = rotary || s.packed ? scratch(B * S * KV * D) : ins[1]!.data as Float32Array;
+    const v = s.packed ? scratch(B * S * KV * D) : ins[2]!.data as Float32Array;
+    const buf = (data: Float32Array, heads: number): Buf => ({
+      type: "float32",
+      dims: [B, S, heads * D],
+      data,
+      constant: false,
+    });
+    const attrs = new Map<string, number>([["q_num_heads", H], ["kv_num_heads", KV], [
+      "is_causal",
+      1,
+    ]]);
+    if (n.attrs.has("scale") && n.attrs.float("scale", 0) !== 0) {
+      attrs.set("scale", n.attrs.float("scale", 0));
+    }
+    if (n.attrs.float("softcap", 0) > 0) attrs.set("softcap", n.attrs.float("softcap", 0));
+    const node: Node = {
+      op: "Attention",
+      domain: "",
+      name: n.name,
+      inputs: ["q", "k", "v", "", P ? "pk" : "", P ? "pv" : ""],
+      outputs: n.outputs.slice(0, 3),
+      attrs: new Attrs(new Map([...attrs].map(([a, b]) => [a, b])), `Attention of ${n.name}`),
+      opset: 23,
+    };
+    const attIns: (Buf | null)[] = [
+      buf(q, H),
+      buf(k, KV),
+      buf(v, KV),
+      null,
+      ins[3] ?? null,
+      ins[4] ?? null,
+    ];
+    const attention = ATTENTION.build(node, attIns, outs, env)!;
+    const seqlens = ins[5]!.data as Int32Array, total = ins[6]!.data as Int32Array;
+    const cos = ins[7]?.data as Float32Array | undefined,
+      sin = ins[8]?.data as Float32Array | undefined;
+    // The caches' width is half the rotated dimension (a part of the head, or all of it).
+    const cd = ins[7]?.dims ?? [0, D / 2], half = cd[1], maxPos = cd[0];
+    if (rotary && (cd.length !== 2 || 2 * half > D)) {
+      fail(n, `cos_cache must be [positions, ≤ ${D / 2}]`);
+    }
+    const f = Math.fround;
+    /** Rotates the heads of x [B, S, heads·D] in place at positions P + s. */
+    const rotate = (x: Float32Array, heads: number) => {
+      for (let b = 0; b < B; b++) {
+        for (let t = 0; t < S; t++) {
+          const pos = P + t;
+          if (pos >= maxPos) {
+            throw new RangeError(
+              `${n.op} node '${n.name}': position ${pos} is past the rotary caches (${maxPos})`,
+            );
+          }
+          for (let h = 0; h < heads; h++) {
+            const o = ((b * S + t) * heads + h) * D;
+            for (let i = 0; i < half; i++) {
+              const i1 = interleaved ? 2 * i : i, i2 = interleaved ? 2 * i + 1 : i + half;
+              const x1 = x[o + i1],
+                x2 = x[o + i2],
+                c = cos![pos * half + i],
+                si = sin![pos * half + i];
+              x[o + i1] = f(f(c * x1) - f(si * x2));
+              x[o + i2] = f(f(si * x1) + f(c * x2));
+            }
+          }
+        }
+      }
+    };
+    const packedRow = (H + 2 * KV) * D;
+    return {
+      native: false,
+      run: () => {
+        for (let b = 0; b < B; b++) {
+          if (seqlens[b] !== P + S - 1) {
+            throw new RangeError(
+              `${n.op} node '${n.name}': seqlens_k[${b}] is ${seqlens[b]}, only whole sequences (${
+                P + S - 1
+              }) are supported`,
+            );
+          }
+        }
+        if (total[0] !== P + S) {
+          throw new RangeError(
+            `${n.op} node '${n.name}': total_sequence_length ${total[0]} is not past + sequence (${
+              P + S
+            })`,
+          );
+        }
+        if (s.packed) {
+          for (let r = 0; r < B * S; r++) {
+            q.set(qIn.subarray(r * packedRow, r * packedRow + H * D), r * H * D);
+            k.set(qIn.subarray(r * packedRow + H * D, r * packedRow + (H + KV) * D), r * KV * D);
+            v.set(qIn.subarray(r * packedRow + (H + KV) * D, (r + 1) * packedRow), r * KV * D);
+          }
+        } else if (rotary) {
+          q.set(qIn);
+          k.set(ins[1]!.data as Float32Array);
+        }
+        if (rotary) {
+          rotate(q, H);
+          rotate(k, KV);
+        }
+        attention.run();
+      },
+    };
+  },
+};
+
+/** The GroupQueryAttention definition (com.microsoft). */
+export const GQA_OPS: Record<string, OpDef> = { GroupQueryAttention: GQA };
