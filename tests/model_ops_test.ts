@@ -529,6 +529,16 @@ const CASES: Case[] = [
       qkv: F([1, 5, 128], 157),
     },
   },
+  {
+    name: "ReduceSum, ReduceMax over int64 (an attention mask's lengths)",
+    opset: 13,
+    build: (g) => {
+      g.input("m", "int64", [2, 5]);
+      g.output(g.op("ReduceSum", ["m", g.ints("ax", [1])], { keepdims: 0 }, "lengths"), "int64");
+      g.output(g.op("ReduceMax", ["m"], { axes: [0] }, "any"), "int64");
+    },
+    feeds: { m: I64([2, 5], [1, 1, 1, 0, 0, 1, 1, 1, 1, 1]) },
+  },
   graph("ReduceProd, ReduceL1, ReduceLogSum at opsets 13 and 18", [2, 3, 4], (g) => {
     g.output(g.op("ReduceProd", ["x"], { axes: [1] }, "prod"));
     g.output(g.op("ReduceL1", ["x"], { axes: [0, 2], keepdims: 0 }, "l1"));

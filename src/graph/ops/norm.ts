@@ -251,6 +251,19 @@ function reduceAny(op: GraphReduceOp, x: Buf, y: Buf, axes: readonly number[]): 
     return out;
   };
   const outer = offsets(keptDims, kept), inner = offsets(redDims, axes);
+  if (x.type === "int64" || x.type === "int32") {
+    // Integers (an attention mask's sum): exact as long as the sums stay within 2^53.
+    const xi = x.data as BigInt64Array | Int32Array, yi = y.data as BigInt64Array | Int32Array;
+    const big = x.type === "int64";
+    return () => {
+      for (let i = 0; i < total; i++) {
+        for (let j = 0; j < count; j++) buf[j] = Number(xi[outer[i] + inner[j]]);
+        const v = reduceValue(op, buf, count);
+        if (big) (yi as BigInt64Array)[i] = BigInt(Math.trunc(v));
+        else (yi as Int32Array)[i] = Math.trunc(v);
+      }
+    };
+  }
   const xd = x.data as Float32Array, yd = y.data as Float32Array;
   return () => {
     for (let i = 0; i < total; i++) {
@@ -265,15 +278,19 @@ function reduceDef(op: GraphReduceOp): OpDef {
     attributes: ["axes", "keepdims", "noop_with_empty_axes"],
     infer(n, ins) {
       const [x] = need(n, ins, 1, 2);
-      expectType(n, x, 0, "float32");
+      // Integers for the sums, products and extremes (masks and shapes), by the float64 loop.
+      const ints = op === "sum" || op === "prod" || op === "max" || op === "min";
+      if (ints) expectType(n, x, 0, "float32", "int64", "int32");
+      else expectType(n, x, 0, "float32");
       const p = reducePlan(n, ins);
       if (p.axes.some((a) => x.dims[a] === 0) && (op === "max" || op === "min")) {
         fail(n, "reducing an empty axis");
       }
-      return [meta("float32", p.dims)];
+      return [meta(x.type, p.dims)];
     },
     build(n, ins, outs, env) {
       const x = ins[0]!, y = outs[0], p = reducePlan(n, ins), r = x.dims.length;
+      if (x.type !== "float32") return { native: false, run: reduceAny(op, x, y, p.axes) };
       const xd = x.data as Float32Array, yd = y.data as Float32Array;
       if (p.axes.length === 0) return { native: false, run: () => yd.set(xd) };
       const trailing = p.axes.every((a, i) => a === r - p.axes.length + i);
