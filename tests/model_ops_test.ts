@@ -530,6 +530,54 @@ const CASES: Case[] = [
     },
   },
   {
+    name:
+      "com.microsoft: MultiHeadAttention with a bias, a padding mask, an attention bias, a cache",
+    opset: 17,
+    build: (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      const ms = "com.microsoft", [H, D] = [2, 8];
+      g.input("q", "float32", [2, 3, H * D]);
+      g.input("k", "float32", [2, 4, H * D]);
+      g.input("v", "float32", [2, 4, H * D]);
+      g.input("mask", "int32", [2, 4]);
+      g.input("pk", "float32", [2, H, 2, D]);
+      g.input("pv", "float32", [2, H, 2, D]);
+      g.input("mask6", "int32", [2, 6]);
+      const bias = w(g, "bias", [3 * H * D], 161);
+      const ab = w(g, "ab", [1, H, 3, 4], 162);
+      g.output(g.node("MultiHeadAttention", ["q", "k", "v"], ["plain"], { num_heads: H }, ms)[0]);
+      g.output(
+        g.node("MultiHeadAttention", ["q", "k", "v", bias, "mask", ab], ["masked"], {
+          num_heads: H,
+          scale: f(0.3),
+        }, ms)[0],
+      );
+      const [y, pk, pv] = g.node(
+        "MultiHeadAttention",
+        ["q", "k", "v", "", "mask6", "", "pk", "pv"],
+        3,
+        { num_heads: H },
+        ms,
+      );
+      g.output(g.op("Identity", [y], {}, "cached"));
+      g.output(g.op("Identity", [pk], {}, "present_key"));
+      g.output(g.op("Identity", [pv], {}, "present_value"));
+    },
+    feeds: {
+      q: F([2, 3, 16], 171),
+      k: F([2, 4, 16], 172),
+      v: F([2, 4, 16], 173),
+      mask: { type: "int32", dims: [2, 4], data: Int32Array.from([1, 1, 1, 0, 1, 0, 1, 1]) },
+      pk: F([2, 2, 2, 8], 174),
+      pv: F([2, 2, 2, 8], 175),
+      mask6: {
+        type: "int32",
+        dims: [2, 6],
+        data: Int32Array.from([1, 1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1]),
+      },
+    },
+  },
+  {
     name: "ReduceSum, ReduceMax over int64 (an attention mask's lengths)",
     opset: 13,
     build: (g) => {

@@ -13,6 +13,7 @@ import { ChainSteps } from "../../kernels/chain/mod.ts";
 import type { GemmOptions } from "../../kernels/gemm/mod.ts";
 import type { Node } from "../ir.ts";
 import { GQA_OPS } from "./gqa.ts";
+import { MHA_OPS } from "./mha.ts";
 import {
   type Buf,
   type Env,
@@ -233,6 +234,7 @@ export const MICROSOFT_OPS: Record<string, OpDef> = {
   }, ["alpha"]),
   MatMulNBits: MATMUL_NBITS,
   ...GQA_OPS,
+  ...MHA_OPS,
 };
 
 /** ONNX Runtime's default-domain contrib op. */

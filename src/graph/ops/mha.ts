@@ -1,0 +1,153 @@
+/**
+ * MultiHeadAttention (com.microsoft), the common form ONNX Runtime's
+ * transformer optimizer writes: query, key and value as [batch, sequence,
+ * heads·size], an optional bias for all three (added first), a
+ * key_padding_mask [batch, kv sequence] (0: masked, by mask_filter_value
+ * added), an attention_bias added to the scores, a past_key/past_value
+ * cache ([batch, heads, past, size]) and unidirectional (causal). On the
+ * Attention op: the mask and bias folded into one additive mask per run.
+ */
+import { Attrs, type Node } from "../ir.ts";
+import { ATTENTION } from "./attention.ts";
+import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
+
+interface Shape {
+  batch: number;
+  seq: number;
+  kvSeq: number;
+  heads: number;
+  size: number;
+  vSize: number;
+  past: number;
+}
+
+function shapeOf(n: Node, ins: readonly (Meta | null)[]): Shape {
+  const [q, k, v, bias, mask, ab, pk, pv] = need(n, ins, 1, 8);
+  const heads = n.attrs.int("num_heads", 0);
+  if (heads < 1) fail(n, "num_heads is required");
+  expectType(n, q, 0, "float32");
+  if (!k || !v) fail(n, "packed QKV is not supported: give key and value");
+  for (const [m, i] of [[k, 1], [v, 2]] as const) expectType(n, m!, i, "float32");
+  if (q.dims.length !== 3 || k.dims.length !== 3 || v.dims.length !== 3) {
+    fail(n, "query, key and value must be [batch, sequence, hidden] (BSNH)");
+  }
+  const [batch, seq, hidden] = q.dims, kvSeq = k.dims[1], size = hidden / heads;
+  const vSize = v.dims[2] / heads;
+  if (!Number.isInteger(size) || !Number.isInteger(vSize) || k.dims[2] !== hidden) {
+    fail(n, "the hidden sizes do not divide into num_heads");
+  }
+  if (bias && bias.dims.join() !== [2 * hidden + v.dims[2]].join()) {
+    fail(n, "bias must be [q + k + v hidden]");
+  }
+  if (mask) {
+    expectType(n, mask, 4, "int32");
+    if (mask.dims.length !== 2 || mask.dims[0] !== batch) {
+      fail(n, "key_padding_mask must be [batch, total sequence] (other forms are not supported)");
+    }
+  }
+  if (ab) expectType(n, ab, 5, "float32");
+  if ((pk === null) !== (pv === null)) fail(n, "past_key and past_value go together");
+  const past = pk ? pk.dims[2] : 0;
+  return { batch, seq, kvSeq, heads, size, vSize, past };
+}
+
+const MHA: OpDef = {
+  attributes: ["num_heads", "mask_filter_value", "scale", "unidirectional"],
+  infer(n, ins) {
+    const s = shapeOf(n, ins), T = s.past + s.kvSeq;
+    return [
+      meta("float32", [s.batch, s.seq, s.heads * s.vSize]),
+      meta("float32", [s.batch, s.heads, T, s.size]),
+      meta("float32", [s.batch, s.heads, T, s.vSize]),
+    ];
+  },
+  build(n, ins, outs, env) {
+    const s = shapeOf(n, ins), { batch: B, seq: S, kvSeq: L, heads: H, size: D, past: P } = s;
+    const T = P + L, jit = env.jit;
+    const q0 = ins[0]!, k0 = ins[1]!, v0 = ins[2]!, bias = ins[3] ?? null;
+    const mask = ins[4] ?? null, ab = ins[5] ?? null;
+    // The bias added to Q, K and V (in scratch), as their first step.
+    const q = bias ? new Float32Array(q0.data.length) : q0.data as Float32Array;
+    const k = bias ? new Float32Array(k0.data.length) : k0.data as Float32Array;
+    const v = bias ? new Float32Array(v0.data.length) : v0.data as Float32Array;
+    const buf = (data: Float32Array, dims: number[]): Buf => ({
+      type: "float32",
+      dims,
+      data,
+      constant: false,
+    });
+    // One additive mask [batch, heads, S, T] from the padding mask and the attention bias.
+    const combined = mask || ab ? new Float32Array(B * H * S * T) : null;
+    const attrs = new Map<string, number>([["q_num_heads", H], ["kv_num_heads", H]]);
+    if (n.attrs.int("unidirectional", 0)) attrs.set("is_causal", 1);
+    if (n.attrs.has("scale") && n.attrs.float("scale", 0) !== 0) {
+      attrs.set("scale", n.attrs.float("scale", 0));
+    }
+    const node: Node = {
+      op: "Attention",
+      domain: "",
+      name: n.name,
+      inputs: ["q", "k", "v", combined ? "mask" : "", P ? "pk" : "", P ? "pv" : ""],
+      outputs: n.outputs.slice(0, 3),
+      attrs: new Attrs(new Map([...attrs]), `Attention of ${n.name}`),
+      opset: 23,
+    };
+    const attention = ATTENTION.build(
+      node,
+      [
+        buf(q, q0.dims),
+        buf(k, k0.dims),
+        buf(v, v0.dims),
+        combined ? buf(combined, [B, H, S, T]) : null,
+        ins[6] ?? null,
+        ins[7] ?? null,
+      ],
+      outs,
+      env,
+    )!;
+    const filter = n.attrs.float("mask_filter_value", -10000);
+    const hidden = H * D, vHidden = v0.dims[2];
+    const bd = bias?.data as Float32Array | undefined;
+    const bq = bd?.subarray(0, hidden),
+      bk = bd?.subarray(hidden, 2 * hidden),
+      bv = bd?.subarray(2 * hidden);
+    const abd = ab?.data as Float32Array | undefined;
+    const [db, dh, di, dj] = ab ? [1, 1, 1, 1, ...ab.dims].slice(-4) : [1, 1, 1, T];
+    if (ab && dj !== T) fail(n, `attention_bias must end in the total sequence ${T}`);
+    const md = mask?.data as Int32Array | undefined;
+    return {
+      native: false,
+      run: () => {
+        if (bq && bk && bv) {
+          jit.binary("add", q0.data as Float32Array, q0.dims, bq, [hidden], q);
+          jit.binary("add", k0.data as Float32Array, k0.dims, bk, [hidden], k);
+          jit.binary("add", v0.data as Float32Array, v0.dims, bv, [vHidden], v);
+        }
+        if (combined) {
+          for (let b = 0; b < B; b++) {
+            for (let h = 0; h < H; h++) {
+              for (let i = 0; i < S; i++) {
+                const at = ((b * H + h) * S + i) * T;
+                for (let j = 0; j < T; j++) {
+                  let val = 0;
+                  if (md && md[b * T + j] === 0) val = filter;
+                  if (abd) {
+                    val += abd[
+                      (((db === 1 ? 0 : b) * dh + (dh === 1 ? 0 : h)) * di + (di === 1 ? 0 : i)) *
+                        dj + j
+                    ];
+                  }
+                  combined[at + j] = val;
+                }
+              }
+            }
+          }
+        }
+        attention.run();
+      },
+    };
+  },
+};
+
+/** The MultiHeadAttention definition (com.microsoft). */
+export const MHA_OPS: Record<string, OpDef> = { MultiHeadAttention: MHA };
