@@ -578,6 +578,43 @@ const CASES: Case[] = [
     },
   },
   {
+    name: "com.microsoft: EmbedLayerNormalization and Attention (an optimized BERT's)",
+    opset: 17,
+    build: (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      const ms = "com.microsoft", [B, S, Hd, heads] = [2, 5, 16, 2];
+      g.input("ids", "int32", [B, S]);
+      g.input("seg", "int32", [B, S]);
+      g.input("mask", "int32", [B, S]);
+      g.input("lengths", "int32", [B]);
+      const word = w(g, "word", [11, Hd], 181), pos = w(g, "pos", [8, Hd], 182);
+      const segE = w(g, "segE", [2, Hd], 183), gamma = w(g, "gamma", [Hd], 184);
+      const beta = w(g, "beta", [Hd], 185);
+      const [emb, maskIndex, sum] = g.node(
+        "EmbedLayerNormalization",
+        ["ids", "seg", word, pos, segE, gamma, beta, "mask"],
+        3,
+        { epsilon: f(1e-5) },
+        ms,
+      );
+      g.output(g.op("Identity", [emb], {}, "embedded"));
+      g.output(g.op("Identity", [maskIndex], {}, "mask_index"), "int32");
+      g.output(g.op("Identity", [sum], {}, "embedding_sum"));
+      const W = w(g, "W", [Hd, 3 * Hd], 186), bias = w(g, "b", [3 * Hd], 187);
+      const att = (inputs: string[], attrs: Record<string, number>, out: string) =>
+        g.output(g.node("Attention", inputs, [out], { num_heads: heads, ...attrs }, ms)[0]);
+      att([emb, W, bias], {}, "plain");
+      att([emb, W, bias, "lengths"], {}, "by_lengths");
+      att([emb, W, bias, "mask"], { unidirectional: 1 }, "raw_mask_causal");
+    },
+    feeds: {
+      ids: { type: "int32", dims: [2, 5], data: Int32Array.from([1, 5, 9, 2, 0, 3, 3, 10, 7, 4]) },
+      seg: { type: "int32", dims: [2, 5], data: Int32Array.from([0, 0, 1, 1, 1, 0, 1, 0, 1, 0]) },
+      mask: { type: "int32", dims: [2, 5], data: Int32Array.from([1, 1, 1, 1, 0, 1, 1, 1, 0, 0]) },
+      lengths: { type: "int32", dims: [2], data: Int32Array.from([4, 3]) },
+    },
+  },
+  {
     name: "ReduceSum, ReduceMax over int64 (an attention mask's lengths)",
     opset: 13,
     build: (g) => {

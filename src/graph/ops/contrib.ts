@@ -14,6 +14,7 @@ import type { GemmOptions } from "../../kernels/gemm/mod.ts";
 import type { Node } from "../ir.ts";
 import { GQA_OPS } from "./gqa.ts";
 import { MHA_OPS } from "./mha.ts";
+import { BERT_CONTRIB_OPS } from "./bert_contrib.ts";
 import {
   type Buf,
   type Env,
@@ -235,6 +236,7 @@ export const MICROSOFT_OPS: Record<string, OpDef> = {
   MatMulNBits: MATMUL_NBITS,
   ...GQA_OPS,
   ...MHA_OPS,
+  ...BERT_CONTRIB_OPS,
 };
 
 /** ONNX Runtime's default-domain contrib op. */

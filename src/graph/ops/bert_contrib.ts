@@ -1,0 +1,244 @@
+/**
+ * The com.microsoft ops of an ONNX Runtime–optimized BERT (the transformer
+ * optimizer's fused embedding and attention):
+ *
+ * - EmbedLayerNormalization: word, position (0.. or position_ids) and
+ *   segment embeddings summed, LayerNorm'd; mask_index the count of 1s in
+ *   each row of the mask; embedding_sum the sum before the norm.
+ * - Attention: the packed QKV projection (input × weights + bias) split
+ *   into heads, then the Attention op; mask_index as per-batch valid lengths
+ *   [batch] or a raw 0/1 mask [batch, total] (masked scores get
+ *   mask_filter_value), an attention bias, unidirectional. The past/present
+ *   cache and rotary forms are not supported.
+ */
+import { Attrs, type Node } from "../ir.ts";
+import type { TensorData } from "../../onnx/dtype.ts";
+import { ATTENTION } from "./attention.ts";
+import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
+
+const EMBED_LAYER_NORM: OpDef = {
+  attributes: ["epsilon", "mask_index_type"],
+  infer(n, ins) {
+    const [ids, seg, word, pos, segEmb, gamma, beta, mask] = need(n, ins, 1, 9);
+    expectType(n, ids, 0, "int32");
+    for (const [m, i] of [[word, 2], [pos, 3], [gamma, 5], [beta, 6]] as const) {
+      if (!m) fail(n, `input ${i} is required`);
+      expectType(n, m, i, "float32");
+    }
+    if (seg) expectType(n, seg, 1, "int32");
+    if ((seg === null) !== (segEmb === null)) {
+      fail(n, "segment_ids and segment_embedding go together");
+    }
+    if (mask) expectType(n, mask, 7, "int32");
+    if (ins[8]) fail(n, "position_ids is not supported");
+    if (ids.dims.length !== 2) fail(n, "input_ids must be [batch, sequence]");
+    const [B, S] = ids.dims, H = word!.dims[1];
+    if (pos!.dims[1] !== H || pos!.dims[0] < S) {
+      fail(n, `position_embedding must be [≥ ${S}, ${H}]`);
+    }
+    return [meta("float32", [B, S, H]), meta("int32", [B]), meta("float32", [B, S, H])];
+  },
+  build(n, ins, outs, env) {
+    const ids = ins[0]!,
+      seg = ins[1] ?? null,
+      word = ins[2]!,
+      pos = ins[3]!,
+      segEmb = ins[4] ?? null;
+    const [B, S] = ids.dims, H = word.dims[1], V = word.dims[0];
+    const id = ids.data as Int32Array, w = word.data as Float32Array, p = pos.data as Float32Array;
+    const sd = seg?.data as Int32Array | undefined, se = segEmb?.data as Float32Array | undefined;
+    const segs = segEmb ? segEmb.dims[0] : 0;
+    const y = outs[0].data as Float32Array, mi = outs[1]?.data as Int32Array | undefined;
+    const sum = (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * S * H);
+    const mask = ins[7]?.data as Int32Array | undefined;
+    const o = {
+      rows: B * S,
+      cols: H,
+      scale: ins[5]!.data as Float32Array,
+      bias: ins[6]!.data as Float32Array,
+      epsilon: n.attrs.float("epsilon", 1e-12),
+    };
+    const jit = env.jit, f = Math.fround;
+    return {
+      native: false,
+      run: () => {
+        for (let b = 0; b < B; b++) {
+          for (let s = 0; s < S; s++) {
+            const r = b * S + s, t = id[r], g = sd ? sd[r] : 0;
+            if (t < 0 || t >= V) {
+              throw new RangeError(
+                `${n.op} node '${n.name}': input id ${t} is outside 0..${V - 1}`,
+              );
+            }
+            if (sd && (g < 0 || g >= segs)) {
+              throw new RangeError(
+                `${n.op} node '${n.name}': segment id ${g} is outside 0..${segs - 1}`,
+              );
+            }
+            for (let h = 0; h < H; h++) {
+              let v = f(w[t * H + h] + p[s * H + h]);
+              if (se) v = f(v + se[g * H + h]);
+              sum[r * H + h] = v;
+            }
+          }
+          if (mi) {
+            let c = 0;
+            for (let s = 0; s < S; s++) c += mask ? mask[b * S + s] : 1;
+            mi[b] = c;
+          }
+        }
+        jit.layerNorm(sum, y, o);
+      },
+    };
+  },
+};
+
+const ATTENTION_MS: OpDef = {
+  attributes: [
+    "num_heads",
+    "unidirectional",
+    "mask_filter_value",
+    "scale",
+    "qkv_hidden_sizes",
+    "do_rotary",
+    "past_present_share_buffer",
+    "rotary_embedding_dim",
+  ],
+  infer(n, ins) {
+    const [x, w, bias, mask, past, ab] = need(n, ins, 2, 6);
+    for (const [m, i] of [[x, 0], [w, 1]] as const) expectType(n, m, i, "float32");
+    if (past) fail(n, "past (a KV cache) is not supported");
+    if (n.attrs.int("do_rotary", 0)) fail(n, "do_rotary is not supported");
+    const sizes = n.attrs.ints("qkv_hidden_sizes");
+    if (sizes && (sizes[0] !== sizes[1] || sizes[1] !== sizes[2])) {
+      fail(n, "unequal qkv_hidden_sizes are not supported");
+    }
+    const heads = n.attrs.int("num_heads", 0), hidden = w.dims[1] / 3;
+    if (
+      x.dims.length !== 3 || w.dims[0] !== x.dims[2] || !Number.isInteger(hidden) || hidden % heads
+    ) {
+      fail(
+        n,
+        "input [batch, sequence, in], weights [in, 3·hidden] with hidden a multiple of num_heads",
+      );
+    }
+    if (bias && sizeOf(bias.dims) !== 3 * hidden) fail(n, `bias must have ${3 * hidden} elements`);
+    const [B, S] = x.dims;
+    if (mask) {
+      expectType(n, mask, 3, "int32");
+      const ok = (mask.dims.length === 1 && mask.dims[0] === B) ||
+        (mask.dims.length === 2 && mask.dims[0] === B && mask.dims[1] === S);
+      if (!ok) fail(n, "mask_index must be [batch] (valid lengths) or [batch, sequence] (0/1)");
+    }
+    if (ab) expectType(n, ab, 5, "float32");
+    if (n.outputs[1]) fail(n, "the present output is not supported");
+    return [meta("float32", [B, S, hidden]), meta("float32", [1])];
+  },
+  build(n, ins, outs, env) {
+    const x = ins[0]!,
+      w = ins[1]!,
+      bias = ins[2] ?? null,
+      mask = ins[3] ?? null,
+      ab = ins[5] ?? null;
+    const [B, S, IN] = x.dims, hidden = w.dims[1] / 3, H = n.attrs.int("num_heads", 1);
+    const jit = env.jit, T = S;
+    const qkv = new Float32Array(B * S * 3 * hidden);
+    const part = () => new Float32Array(B * S * hidden);
+    const q = part(), k = part(), v = part();
+    const combined = mask || ab ? new Float32Array(B * H * S * T) : null;
+    const attrs = new Map<string, number>([["q_num_heads", H], ["kv_num_heads", H]]);
+    if (n.attrs.int("unidirectional", 0)) attrs.set("is_causal", 1);
+    if (n.attrs.has("scale") && n.attrs.float("scale", 0) !== 0) {
+      attrs.set("scale", n.attrs.float("scale", 0));
+    }
+    const node: Node = {
+      op: "Attention",
+      domain: "",
+      name: n.name,
+      inputs: ["q", "k", "v", combined ? "mask" : ""],
+      outputs: [n.outputs[0]],
+      attrs: new Attrs(new Map([...attrs]), `Attention of ${n.name}`),
+      opset: 23,
+    };
+    const buf = (data: Float32Array, dims: number[]): Buf => ({
+      type: "float32",
+      dims,
+      data,
+      constant: false,
+    });
+    const attention = ATTENTION.build(
+      node,
+      [
+        buf(q, [B, S, hidden]),
+        buf(k, [B, S, hidden]),
+        buf(v, [B, S, hidden]),
+        combined ? buf(combined, [B, H, S, T]) : null,
+      ],
+      [outs[0]],
+      env,
+    )!;
+    const weights = w.constant
+      ? env.weights.packB(w.data as Float32Array, { k: IN, n: 3 * hidden })
+      : w.data as Float32Array;
+    const gemm = {
+      m: B * S,
+      n: 3 * hidden,
+      k: IN,
+      ...(bias ? { bias: bias.data as Float32Array } : {}),
+    };
+    const slice = (at: number) => ({
+      dims: [B * S, hidden],
+      xStrides: [3 * hidden, 1],
+      yStrides: [hidden, 1],
+      at,
+    });
+    const parts = [[q, slice(0)], [k, slice(hidden)], [v, slice(2 * hidden)]] as const;
+    const views = parts.map(([to, o]) => ({
+      from: qkv.subarray(o.at),
+      to,
+      o: { dims: o.dims, xStrides: o.xStrides, yStrides: o.yStrides },
+    }));
+    const filter = n.attrs.float("mask_filter_value", -10000);
+    const md = mask?.data as TensorData | undefined, lengths = mask?.dims.length === 1;
+    const abd = ab?.data as Float32Array | undefined;
+    const [db, dh, di, dj] = ab ? [1, 1, 1, 1, ...ab.dims].slice(-4) : [1, 1, 1, T];
+    if (ab && dj !== T) fail(n, `attention_bias must end in the sequence length ${T}`);
+    const xd = x.data as Float32Array;
+    return {
+      native: false,
+      run: () => {
+        jit.gemm(xd, weights, qkv, gemm);
+        for (const p of views) jit.copy(p.from, p.to, p.o);
+        if (combined) {
+          for (let b = 0; b < B; b++) {
+            for (let h = 0; h < H; h++) {
+              for (let i = 0; i < S; i++) {
+                const at = ((b * H + h) * S + i) * T;
+                for (let j = 0; j < T; j++) {
+                  let val = 0;
+                  if (md && (lengths ? j >= Number(md[b]) : Number(md[b * T + j]) === 0)) {
+                    val = filter;
+                  }
+                  if (abd) {
+                    val += abd[
+                      (((db === 1 ? 0 : b) * dh + (dh === 1 ? 0 : h)) * di + (di === 1 ? 0 : i)) *
+                        dj + j
+                    ];
+                  }
+                  combined[at + j] = val;
+                }
+              }
+            }
+          }
+        }
+        attention.run();
+      },
+    };
+  },
+};
+
+/** The BERT ops of ONNX Runtime's transformer optimizer (com.microsoft). */
+export const BERT_CONTRIB_OPS: Record<string, OpDef> = {
+  EmbedLayerNormalization: EMBED_LAYER_NORM,
+  Attention: ATTENTION_MS,
+};
