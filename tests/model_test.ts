@@ -593,3 +593,67 @@ Deno.test("model: a 4-bit LLM decoder block as ONNX Runtime GenAI exports it (co
     past_value: F([1, kv, P, dh], 602),
   });
 });
+
+Deno.test("model: a BERT layer as ONNX Runtime's transformer optimizer writes it (com.microsoft ops) matches onnxruntime", async () => {
+  const [B, S, hidden, heads, ff, vocab] = [2, 6, 32, 4, 64, 30];
+  const g = new GraphBuilder(17);
+  g.extraOpsets.push(["com.microsoft", 1]);
+  const ms = "com.microsoft";
+  g.input("input_ids", "int32", [B, S]);
+  g.input("token_type_ids", "int32", [B, S]);
+  g.input("attention_mask", "int32", [B, S]);
+  let seed = 700;
+  const weight = (dims: number[], scale = 0.2) =>
+    g.weight(g.fresh("w"), dims, seededFloats(dims.reduce((a, b) => a * b, 1), seed++, scale));
+  const ones = (n: number) =>
+    g.weight(g.fresh("g"), [n], seededFloats(n, seed++, 0.1).map((v) => 1 + v));
+  const [emb, maskIndex] = g.node(
+    "EmbedLayerNormalization",
+    [
+      "input_ids",
+      "token_type_ids",
+      weight([vocab, hidden]),
+      weight([16, hidden]),
+      weight([2, hidden]),
+      ones(hidden),
+      weight([hidden], 0.05),
+      "attention_mask",
+    ],
+    2,
+    { epsilon: f(1e-12) },
+    ms,
+  );
+  const att = g.node(
+    "Attention",
+    [emb, weight([hidden, 3 * hidden]), weight([3 * hidden], 0.05), maskIndex],
+    1,
+    { num_heads: heads },
+    ms,
+  )[0];
+  const proj = g.op("MatMul", [att, weight([hidden, hidden])]);
+  const [ln1] = g.node(
+    "SkipLayerNormalization",
+    [proj, emb, ones(hidden), weight([hidden], 0.05), weight([hidden], 0.05)],
+    1,
+    { epsilon: f(1e-12) },
+    ms,
+  );
+  const up = g.op("MatMul", [ln1, weight([hidden, ff])]);
+  const act = g.node("BiasGelu", [up, weight([ff], 0.05)], 1, {}, ms)[0];
+  const down = g.op("MatMul", [act, weight([ff, hidden])]);
+  const [out] = g.node(
+    "SkipLayerNormalization",
+    [down, ln1, ones(hidden), weight([hidden], 0.05), weight([hidden], 0.05)],
+    1,
+    { epsilon: f(1e-12) },
+    ms,
+  );
+  g.output(g.op("Identity", [out], {}, "last_hidden_state"));
+  const i32 = (v: number[]) => ({ type: "int32" as const, dims: [B, S], data: Int32Array.from(v) });
+  await checkModel("model bert optimized com.microsoft", g.toBytes(), {
+    input_ids: i32([2, 7, 11, 5, 0, 0, 3, 29, 8, 8, 1, 0]),
+    token_type_ids: i32([0, 0, 0, 1, 1, 1, 0, 0, 1, 1, 1, 1]),
+    // The mask's lengths become mask_index (valid lengths, padding on the right).
+    attention_mask: i32([1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0]),
+  });
+});
