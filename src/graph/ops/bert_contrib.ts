@@ -12,8 +12,8 @@
  *   cache and rotary forms are not supported.
  */
 import { Attrs, type Node } from "../ir.ts";
-import type { TensorData } from "../../onnx/dtype.ts";
 import { ATTENTION } from "./attention.ts";
+import { maskBias } from "./mask_bias.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 
 const EMBED_LAYER_NORM: OpDef = {
@@ -145,7 +145,19 @@ const ATTENTION_MS: OpDef = {
     const qkv = new Float32Array(B * S * 3 * hidden);
     const part = () => new Float32Array(B * S * hidden);
     const q = part(), k = part(), v = part();
-    const combined = mask || ab ? new Float32Array(B * H * S * T) : null;
+    const filter = n.attrs.float("mask_filter_value", -10000);
+    if (ab && ab.dims[ab.dims.length - 1] !== T) {
+      fail(n, `attention_bias must end in the sequence length ${T}`);
+    }
+    const combined = mask || ab
+      ? maskBias(
+        B,
+        T,
+        mask ? { data: mask.data, lengths: mask.dims.length === 1 } : null,
+        ab ? { data: ab.data as Float32Array, dims: ab.dims } : null,
+        filter,
+      )
+      : null;
     const attrs = new Map<string, number>([["q_num_heads", H], ["kv_num_heads", H]]);
     if (n.attrs.int("unidirectional", 0)) attrs.set("is_causal", 1);
     if (n.attrs.has("scale") && n.attrs.float("scale", 0) !== 0) {
@@ -172,7 +184,7 @@ const ATTENTION_MS: OpDef = {
         buf(q, [B, S, hidden]),
         buf(k, [B, S, hidden]),
         buf(v, [B, S, hidden]),
-        combined ? buf(combined, [B, H, S, T]) : null,
+        combined ? buf(combined.data, combined.dims) : null,
       ],
       [outs[0]],
       env,
@@ -198,39 +210,13 @@ const ATTENTION_MS: OpDef = {
       to,
       o: { dims: o.dims, xStrides: o.xStrides, yStrides: o.yStrides },
     }));
-    const filter = n.attrs.float("mask_filter_value", -10000);
-    const md = mask?.data as TensorData | undefined, lengths = mask?.dims.length === 1;
-    const abd = ab?.data as Float32Array | undefined;
-    const [db, dh, di, dj] = ab ? [1, 1, 1, 1, ...ab.dims].slice(-4) : [1, 1, 1, T];
-    if (ab && dj !== T) fail(n, `attention_bias must end in the sequence length ${T}`);
     const xd = x.data as Float32Array;
     return {
       native: false,
       run: () => {
         jit.gemm(xd, weights, qkv, gemm);
         for (const p of views) jit.copy(p.from, p.to, p.o);
-        if (combined) {
-          for (let b = 0; b < B; b++) {
-            for (let h = 0; h < H; h++) {
-              for (let i = 0; i < S; i++) {
-                const at = ((b * H + h) * S + i) * T;
-                for (let j = 0; j < T; j++) {
-                  let val = 0;
-                  if (md && (lengths ? j >= Number(md[b]) : Number(md[b * T + j]) === 0)) {
-                    val = filter;
-                  }
-                  if (abd) {
-                    val += abd[
-                      (((db === 1 ? 0 : b) * dh + (dh === 1 ? 0 : h)) * di + (di === 1 ? 0 : i)) *
-                        dj + j
-                    ];
-                  }
-                  combined[at + j] = val;
-                }
-              }
-            }
-          }
-        }
+        combined?.fill();
         attention.run();
       },
     };

@@ -9,6 +9,7 @@
  */
 import { Attrs, type Node } from "../ir.ts";
 import { ATTENTION } from "./attention.ts";
+import { maskBias } from "./mask_bias.ts";
 import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
 
 interface Shape {
@@ -62,7 +63,7 @@ const MHA: OpDef = {
     ];
   },
   build(n, ins, outs, env) {
-    const s = shapeOf(n, ins), { batch: B, seq: S, kvSeq: L, heads: H, size: D, past: P } = s;
+    const s = shapeOf(n, ins), { batch: B, kvSeq: L, heads: H, size: D, past: P } = s;
     const T = P + L, jit = env.jit;
     const q0 = ins[0]!, k0 = ins[1]!, v0 = ins[2]!, bias = ins[3] ?? null;
     const mask = ins[4] ?? null, ab = ins[5] ?? null;
@@ -77,7 +78,19 @@ const MHA: OpDef = {
       constant: false,
     });
     // One additive mask [batch, heads, S, T] from the padding mask and the attention bias.
-    const combined = mask || ab ? new Float32Array(B * H * S * T) : null;
+    const filter = n.attrs.float("mask_filter_value", -10000);
+    if (ab && ab.dims[ab.dims.length - 1] !== T) {
+      fail(n, `attention_bias must end in the total sequence ${T}`);
+    }
+    const combined = mask || ab
+      ? maskBias(
+        B,
+        T,
+        mask ? { data: mask.data, lengths: false } : null,
+        ab ? { data: ab.data as Float32Array, dims: ab.dims } : null,
+        filter,
+      )
+      : null;
     const attrs = new Map<string, number>([["q_num_heads", H], ["kv_num_heads", H]]);
     if (n.attrs.int("unidirectional", 0)) attrs.set("is_causal", 1);
     if (n.attrs.has("scale") && n.attrs.float("scale", 0) !== 0) {
@@ -98,23 +111,18 @@ const MHA: OpDef = {
         buf(q, q0.dims),
         buf(k, k0.dims),
         buf(v, v0.dims),
-        combined ? buf(combined, [B, H, S, T]) : null,
+        combined ? buf(combined.data, combined.dims) : null,
         ins[6] ?? null,
         ins[7] ?? null,
       ],
       outs,
       env,
     )!;
-    const filter = n.attrs.float("mask_filter_value", -10000);
     const hidden = H * D, vHidden = v0.dims[2];
     const bd = bias?.data as Float32Array | undefined;
     const bq = bd?.subarray(0, hidden),
       bk = bd?.subarray(hidden, 2 * hidden),
       bv = bd?.subarray(2 * hidden);
-    const abd = ab?.data as Float32Array | undefined;
-    const [db, dh, di, dj] = ab ? [1, 1, 1, 1, ...ab.dims].slice(-4) : [1, 1, 1, T];
-    if (ab && dj !== T) fail(n, `attention_bias must end in the total sequence ${T}`);
-    const md = mask?.data as Int32Array | undefined;
     return {
       native: false,
       run: () => {
@@ -123,26 +131,7 @@ const MHA: OpDef = {
           jit.binary("add", k0.data as Float32Array, k0.dims, bk, [hidden], k);
           jit.binary("add", v0.data as Float32Array, v0.dims, bv, [vHidden], v);
         }
-        if (combined) {
-          for (let b = 0; b < B; b++) {
-            for (let h = 0; h < H; h++) {
-              for (let i = 0; i < S; i++) {
-                const at = ((b * H + h) * S + i) * T;
-                for (let j = 0; j < T; j++) {
-                  let val = 0;
-                  if (md && md[b * T + j] === 0) val = filter;
-                  if (abd) {
-                    val += abd[
-                      (((db === 1 ? 0 : b) * dh + (dh === 1 ? 0 : h)) * di + (di === 1 ? 0 : i)) *
-                        dj + j
-                    ];
-                  }
-                  combined[at + j] = val;
-                }
-              }
-            }
-          }
-        }
+        combined?.fill();
         attention.run();
       },
     };

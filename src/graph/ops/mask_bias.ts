@@ -1,0 +1,57 @@
+/**
+ * The one additive mask ONNX Runtime's attention ops add to the scores: a
+ * key padding mask (per batch item: valid lengths, or a raw 0/1 row over
+ * the keys; masked keys get mask_filter_value) plus an attention bias
+ * ([batch|1, heads|1, queries|1, keys]). Built over only the axes they
+ * vary on — [batch or 1, heads or 1, queries or 1, keys] — so filling it
+ * costs batch·keys for a padding mask alone; the Attention op broadcasts it.
+ */
+import type { TensorData } from "../../onnx/dtype.ts";
+
+/** An additive mask, its dims (broadcast to [batch, heads, queries, keys]) and its fill. */
+export interface MaskBias {
+  data: Float32Array;
+  dims: number[];
+  /** Recomputes it from the inputs' current values. */
+  fill(): void;
+}
+
+/** The padding mask as the op gave it: lengths [batch], or a 0/1 row [batch, keys] per item. */
+export interface PaddingMask {
+  data: TensorData;
+  lengths: boolean;
+}
+
+export function maskBias(
+  batch: number,
+  keys: number,
+  padding: PaddingMask | null,
+  bias: { data: Float32Array; dims: readonly number[] } | null,
+  filter: number,
+): MaskBias {
+  const [db, dh, di] = bias ? [1, 1, 1, 1, ...bias.dims].slice(-4) : [1, 1, 1, keys];
+  const mB = padding ? batch : db, mH = dh, mS = di;
+  const data = new Float32Array(mB * mH * mS * keys);
+  const md = padding?.data, lengths = padding?.lengths ?? false, bd = bias?.data;
+  return {
+    data,
+    dims: [mB, mH, mS, keys],
+    fill: () => {
+      for (let b = 0; b < mB; b++) {
+        for (let h = 0; h < mH; h++) {
+          for (let i = 0; i < mS; i++) {
+            const at = ((b * mH + h) * mS + i) * keys;
+            const from = ((db === 1 ? 0 : b) * dh + h) * di + i;
+            for (let j = 0; j < keys; j++) {
+              let v = bd ? bd[from * keys + j] : 0;
+              if (md && (lengths ? j >= Number(md[b]) : Number(md[b * keys + j]) === 0)) {
+                v += filter;
+              }
+              data[at + j] = v;
+            }
+          }
+        }
+      }
+    },
+  };
+}
