@@ -6,7 +6,14 @@
  */
 import assert from "node:assert/strict";
 import { InferenceSession, ModelError, Tensor } from "../mod.ts";
-import { encoderLayer, mlp, mobileBlock, resnetCnn, type ZooModel } from "../tools/model_zoo.ts";
+import {
+  encoderLayer,
+  mlp,
+  mobileBlock,
+  msEncoderLayer,
+  resnetCnn,
+  type ZooModel,
+} from "../tools/model_zoo.ts";
 import { f, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { checkModel } from "./helpers/golden.ts";
 
@@ -54,6 +61,12 @@ Deno.test("model: fusions leave the expected nodes and keep the outputs", async 
     [mlp([16, 32, 8], 1), { "njit.Gemm": 1, Gemm: 1 }],
     // Each dynamically quantized Linear: MatMulInteger, its Cast, its scale Mul and its bias Add
     // as one (FF1 with its GELU); the Add left is the attention mask's.
+    // An ORT-optimized layer's BiasGelu goes into its MatMul's epilogue.
+    [msEncoderLayer({ seq: 8, hidden: 32, heads: 4, ff: 64, vocab: 50 }), {
+      "com.microsoft.BiasGelu": 0,
+      "com.microsoft.Attention": 1,
+      "njit.MatMul": 1,
+    }],
     [encoderLayer({ seq: 8, hidden: 32, heads: 4, ff: 64, quantized: true }), {
       "njit.MatMulInteger": 6,
       MatMulInteger: 0,

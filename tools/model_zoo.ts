@@ -14,7 +14,11 @@ export interface ZooModel {
   bytes: Uint8Array;
   feeds: Record<
     string,
-    { type: "float32" | "int64"; dims: number[]; data: Float32Array | BigInt64Array }
+    {
+      type: "float32" | "int64" | "int32";
+      dims: number[];
+      data: Float32Array | BigInt64Array | Int32Array;
+    }
   >;
   /** Multiply-adds ×2 of its Conv/MatMul/Gemm nodes at these feeds (for % of peak). */
   flops: number;
@@ -314,5 +318,103 @@ export function mobileBlock(size: number, channels: number, expand: number): Zoo
       x: { type: "float32", dims: [1, channels, size, size], data: seededFloats(channels * px, 4) },
     },
     flops: 2 * px * (2 * e * channels + 9 * e),
+  };
+}
+
+/**
+ * One BERT layer as ONNX Runtime's transformer optimizer writes it (the
+ * com.microsoft ops of an optimum O2+ export): EmbedLayerNormalization,
+ * the packed-QKV Attention with the mask's lengths, a projection,
+ * SkipLayerNormalization, the FFN with BiasGelu, SkipLayerNormalization.
+ * int32 input_ids, token_type_ids and attention_mask.
+ */
+export function msEncoderLayer(
+  o: { seq: number; hidden: number; heads: number; ff: number; vocab?: number },
+): ZooModel {
+  seed = 31;
+  const { seq, hidden, heads, ff } = o, vocab = o.vocab ?? 1000;
+  const g = new GraphBuilder(17);
+  g.extraOpsets.push(["com.microsoft", 1]);
+  const ms = "com.microsoft";
+  for (const n of ["input_ids", "token_type_ids", "attention_mask"]) {
+    g.input(n, "int32", ["batch", "sequence"]);
+  }
+  const s = 1 / Math.sqrt(hidden);
+  const gamma = (name: string) =>
+    g.weight(name, [hidden], seededFloats(hidden, seed++, 0.1).map((v) => 1 + v));
+  const [emb, maskIndex] = g.node(
+    "EmbedLayerNormalization",
+    [
+      "input_ids",
+      "token_type_ids",
+      w(g, "word", [vocab, hidden], 0.5),
+      w(g, "position", [512, hidden], 0.5),
+      w(g, "segment", [2, hidden], 0.5),
+      gamma("emb.gamma"),
+      w(g, "emb.beta", [hidden], 0.1),
+      "attention_mask",
+    ],
+    2,
+    { epsilon: f(1e-12) },
+    ms,
+  );
+  const att = g.node(
+    "Attention",
+    [
+      emb,
+      w(g, "qkv.weight", [hidden, 3 * hidden], s),
+      w(g, "qkv.bias", [3 * hidden], 0.02),
+      maskIndex,
+    ],
+    1,
+    { num_heads: heads },
+    ms,
+  )[0];
+  const proj = g.op("MatMul", [att, w(g, "out.weight", [hidden, hidden], s)]);
+  const [ln1] = g.node(
+    "SkipLayerNormalization",
+    [
+      proj,
+      emb,
+      gamma("ln1.gamma"),
+      w(g, "ln1.beta", [hidden], 0.1),
+      w(g, "out.bias", [hidden], 0.02),
+    ],
+    1,
+    { epsilon: f(1e-12) },
+    ms,
+  );
+  const up = g.op("MatMul", [ln1, w(g, "ff1.weight", [hidden, ff], s)]);
+  const act = g.node("BiasGelu", [up, w(g, "ff1.bias", [ff], 0.02)], 1, {}, ms)[0];
+  const down = g.op("MatMul", [act, w(g, "ff2.weight", [ff, hidden], 1 / Math.sqrt(ff))]);
+  const [out] = g.node(
+    "SkipLayerNormalization",
+    [
+      down,
+      ln1,
+      gamma("ln2.gamma"),
+      w(g, "ln2.beta", [hidden], 0.1),
+      w(g, "ff2.bias", [hidden], 0.02),
+    ],
+    1,
+    { epsilon: f(1e-12) },
+    ms,
+  );
+  g.output(g.op("Identity", [out], {}, "last_hidden_state"), "float32", [
+    "batch",
+    "sequence",
+    hidden,
+  ]);
+  const ids = Int32Array.from({ length: seq }, (_, i) => (i * 37 + 11) % vocab);
+  const mask = Int32Array.from({ length: seq }, (_, i) => (i < seq - Math.floor(seq / 8) ? 1 : 0));
+  return {
+    name: `encoder layer ${hidden}/${heads}/${ff}, seq ${seq}, ORT-optimized (com.microsoft)`,
+    bytes: g.toBytes(),
+    feeds: {
+      input_ids: { type: "int32", dims: [1, seq], data: ids },
+      token_type_ids: { type: "int32", dims: [1, seq], data: new Int32Array(seq) },
+      attention_mask: { type: "int32", dims: [1, seq], data: mask },
+    },
+    flops: 2 * seq * (4 * hidden * hidden + 2 * hidden * ff) + 4 * seq * seq * hidden,
   };
 }

@@ -299,11 +299,12 @@ export class InferenceSession {
     return this.#graph.nodes.length;
   }
 
-  /** The op types left after optimization, with their counts. */
+  /** The op types left after optimization, with their counts (`domain.op` outside ai.onnx). */
   get nodeOps(): Record<string, number> {
     const out: Record<string, number> = {};
     for (const n of this.#graph.nodes) {
-      const k = n.domain === "njit" ? `njit.${n.op}` : n.op;
+      // Other domains' ops by domain too (com.microsoft.Attention is not ONNX's Attention).
+      const k = n.domain === "" ? n.op : `${n.domain}.${n.op}`;
       out[k] = (out[k] ?? 0) + 1;
     }
     return out;

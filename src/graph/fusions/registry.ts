@@ -10,6 +10,7 @@ import { GELU } from "./gelu.ts";
 import { HARD_SWISH } from "./hardswish.ts";
 import { LAYERNORM } from "./layernorm.ts";
 import { MATMUL_BIAS } from "./matmul_bias.ts";
+import { MATMUL_BIAS_GELU } from "./matmul_bias_gelu.ts";
 import { MATMUL_INTEGER_BIAS } from "./matmul_integer_bias.ts";
 import { MATMUL_INTEGER_SCALE } from "./matmul_integer_scale.ts";
 import { TRANSPOSE_MATMUL } from "./transpose_matmul.ts";
@@ -21,6 +22,7 @@ export const FUSIONS: readonly Fusion[] = [
   GELU,
   HARD_SWISH,
   MATMUL_BIAS,
+  MATMUL_BIAS_GELU,
   MATMUL_INTEGER_SCALE,
   MATMUL_INTEGER_BIAS,
   TRANSPOSE_MATMUL,

@@ -58,32 +58,34 @@ const EMBED_LAYER_NORM: OpDef = {
       bias: ins[6]!.data as Float32Array,
       epsilon: n.attrs.float("epsilon", 1e-12),
     };
-    const jit = env.jit, f = Math.fround;
+    const jit = env.jit, dims = [B, S, H], posRows = p.subarray(0, S * H), posDims = [S, H];
+    const segRows = se ? new Float32Array(B * S * H) : null;
     return {
       native: false,
       run: () => {
-        for (let b = 0; b < B; b++) {
-          for (let s = 0; s < S; s++) {
-            const r = b * S + s, t = id[r], g = sd ? sd[r] : 0;
-            if (t < 0 || t >= V) {
-              throw new RangeError(
-                `${n.op} node '${n.name}': input id ${t} is outside 0..${V - 1}`,
-              );
-            }
-            if (sd && (g < 0 || g >= segs)) {
+        // Word rows gathered, then the positions (one broadcast add) and segments added.
+        for (let r = 0; r < B * S; r++) {
+          const t = id[r];
+          if (t < 0 || t >= V) {
+            throw new RangeError(`${n.op} node '${n.name}': input id ${t} is outside 0..${V - 1}`);
+          }
+          sum.set(w.subarray(t * H, t * H + H), r * H);
+          if (sd && segRows) {
+            const g = sd[r];
+            if (g < 0 || g >= segs) {
               throw new RangeError(
                 `${n.op} node '${n.name}': segment id ${g} is outside 0..${segs - 1}`,
               );
             }
-            for (let h = 0; h < H; h++) {
-              let v = f(w[t * H + h] + p[s * H + h]);
-              if (se) v = f(v + se[g * H + h]);
-              sum[r * H + h] = v;
-            }
+            segRows.set(se!.subarray(g * H, g * H + H), r * H);
           }
-          if (mi) {
+        }
+        jit.binary("add", sum, dims, posRows, posDims, sum);
+        if (segRows) jit.binary("add", sum, dims, segRows, dims, sum);
+        if (mi) {
+          for (let b = 0; b < B; b++) {
             let c = 0;
-            for (let s = 0; s < S; s++) c += mask ? mask[b * S + s] : 1;
+            for (let t = 0; t < S; t++) c += mask ? mask[b * S + t] : 1;
             mi[b] = c;
           }
         }
