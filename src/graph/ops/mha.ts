@@ -49,6 +49,9 @@ function shapeOf(n: Node, ins: readonly (Meta | null)[]): Shape {
   if (ab) expectType(n, ab, 5, "float32");
   if ((pk === null) !== (pv === null)) fail(n, "past_key and past_value go together");
   const past = pk ? pk.dims[2] : 0;
+  if (mask && mask.dims[1] !== past + kvSeq) {
+    fail(n, `key_padding_mask must be [${batch}, ${past + kvSeq}] (the total sequence)`);
+  }
   return { batch, seq, kvSeq, heads, size, vSize, past };
 }
 
