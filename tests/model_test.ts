@@ -670,3 +670,47 @@ Deno.test("model: a BERT layer as ONNX Runtime's transformer optimizer writes it
     attention_mask: i32([1, 1, 1, 1, 0, 0, 1, 1, 1, 1, 1, 0]),
   });
 });
+
+Deno.test("model: attention masks and biases that do not fit are named before anything runs", async () => {
+  const build = (abDims: number[], maskDims: number[]) => {
+    const g = new GraphBuilder(17);
+    g.extraOpsets.push(["com.microsoft", 1]);
+    g.input("q", "float32", [1, 3, 8]);
+    g.input("m", "int32", maskDims);
+    const ab = g.initializer("ab", {
+      type: "float32",
+      dims: abDims,
+      data: new Array(abDims.reduce((a, b) => a * b, 1)).fill(0),
+    });
+    g.node(
+      "MultiHeadAttention",
+      ["q", "q", "q", "", "m", ab],
+      ["y"],
+      { num_heads: 2 },
+      "com.microsoft",
+    );
+    g.output("y");
+    return g.toBytes();
+  };
+  // At create or at the first run of the shapes (the plan), a ModelError naming the node.
+  const attempt = async (bytes: Uint8Array, maskLength: number) => {
+    const s = await InferenceSession.create(bytes);
+    try {
+      s.runSync({
+        q: new Tensor("float32", new Float32Array(24), [1, 3, 8]),
+        m: new Tensor("int32", new Int32Array(maskLength).fill(1), [1, maskLength]),
+      });
+    } finally {
+      await s.release();
+    }
+  };
+  await assert.rejects(
+    attempt(build([1, 3, 3, 3], [1, 3]), 3),
+    /MultiHeadAttention node .*attention_bias \[1, 3, 3, 3\] does not broadcast to \[1, 2, 3, 3\]/,
+  );
+  await assert.rejects(
+    attempt(build([1, 1, 3, 3], [1, 4]), 4),
+    /key_padding_mask must be \[1, 3\]/,
+  );
+  await attempt(build([1, 2, 1, 3], [1, 3]), 3);
+});

@@ -13,7 +13,7 @@
  */
 import { Attrs, type Node } from "../ir.ts";
 import { ATTENTION } from "./attention.ts";
-import { maskBias } from "./mask_bias.ts";
+import { biasProblem, maskBias } from "./mask_bias.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 
 const EMBED_LAYER_NORM: OpDef = {
@@ -132,7 +132,11 @@ const ATTENTION_MS: OpDef = {
         (mask.dims.length === 2 && mask.dims[0] === B && mask.dims[1] === S);
       if (!ok) fail(n, "mask_index must be [batch] (valid lengths) or [batch, sequence] (0/1)");
     }
-    if (ab) expectType(n, ab, 5, "float32");
+    if (ab) {
+      expectType(n, ab, 5, "float32");
+      const problem = biasProblem(ab.dims, [B, n.attrs.int("num_heads", 1), S, S]);
+      if (problem) fail(n, problem);
+    }
     if (n.outputs[1]) fail(n, "the present output is not supported");
     return [meta("float32", [B, S, hidden]), meta("float32", [1])];
   },

@@ -22,6 +22,18 @@ export interface PaddingMask {
   lengths: boolean;
 }
 
+/** Why an attention bias does not broadcast to [batch, heads, queries, keys], or null. */
+export function biasProblem(dims: readonly number[], full: readonly number[]): string | null {
+  if (dims.length < 1 || dims.length > 4) return "an attention bias must have 1 to 4 dimensions";
+  const d = [1, 1, 1, 1, ...dims].slice(-4);
+  for (let i = 0; i < 4; i++) {
+    if (d[i] !== full[i] && (i === 3 || d[i] !== 1)) {
+      return `attention_bias [${dims.join(", ")}] does not broadcast to [${full.join(", ")}]`;
+    }
+  }
+  return null;
+}
+
 export function maskBias(
   batch: number,
   keys: number,

@@ -9,7 +9,7 @@
  */
 import { Attrs, type Node } from "../ir.ts";
 import { ATTENTION } from "./attention.ts";
-import { maskBias } from "./mask_bias.ts";
+import { biasProblem, maskBias } from "./mask_bias.ts";
 import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
 
 interface Shape {
@@ -49,6 +49,8 @@ function shapeOf(n: Node, ins: readonly (Meta | null)[]): Shape {
   if (ab) expectType(n, ab, 5, "float32");
   if ((pk === null) !== (pv === null)) fail(n, "past_key and past_value go together");
   const past = pk ? pk.dims[2] : 0;
+  const problem = ab ? biasProblem(ab.dims, [batch, heads, seq, past + kvSeq]) : null;
+  if (problem) fail(n, problem);
   if (mask && mask.dims[1] !== past + kvSeq) {
     fail(n, `key_padding_mask must be [${batch}, ${past + kvSeq}] (the total sequence)`);
   }
