@@ -1184,6 +1184,26 @@ const CASES: Case[] = [
       g.op("RMSNormalization", ["x", w(g, "s2", [3, 8], 82)], { axis: -2, epsilon: f(0.1) }, "two"),
     );
   }, 23),
+  {
+    name:
+      "TensorScatter: a static KV cache, linear with write indices, circular, default (opset 24)",
+    opset: 24,
+    build: (g) => {
+      g.input("cache", "float32", [2, 2, 6, 4]);
+      g.input("upd", "float32", [2, 2, 2, 4]);
+      g.input("idx", "int64", [2]);
+      g.input("wrap", "int64", [2]);
+      g.output(g.op("TensorScatter", ["cache", "upd", "idx"], {}, "linear"));
+      g.output(g.op("TensorScatter", ["cache", "upd", "wrap"], { mode: "circular" }, "circular"));
+      g.output(g.op("TensorScatter", ["cache", "upd"], {}, "at_zero"));
+    },
+    feeds: {
+      cache: F([2, 2, 6, 4], 191),
+      upd: F([2, 2, 2, 4], 192),
+      idx: I64([2], [1, 4]),
+      wrap: I64([2], [3, 5]),
+    },
+  },
   graph(
     "Reshape, Transpose and Cast at opset 25",
     [2, 6],
