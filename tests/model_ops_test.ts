@@ -1185,6 +1185,26 @@ const CASES: Case[] = [
     );
   }, 23),
   {
+    name: "Attention with nonpad_kv_seqlen over a static cache, plain and causal (opset 24)",
+    opset: 24,
+    build: (g) => {
+      g.input("q", "float32", [2, 2, 2, 8]);
+      g.input("k", "float32", [2, 2, 6, 8]);
+      g.input("v", "float32", [2, 2, 6, 8]);
+      g.input("lens", "int64", [2]);
+      g.output(g.node("Attention", ["q", "k", "v", "", "", "", "lens"], ["plain"], {})[0]);
+      g.output(
+        g.node("Attention", ["q", "k", "v", "", "", "", "lens"], ["causal"], { is_causal: 1 })[0],
+      );
+    },
+    feeds: {
+      q: F([2, 2, 2, 8], 195),
+      k: F([2, 2, 6, 8], 196),
+      v: F([2, 2, 6, 8], 197),
+      lens: I64([2], [4, 6]),
+    },
+  },
+  {
     name:
       "TensorScatter: a static KV cache, linear with write indices, circular, default (opset 24)",
     opset: 24,

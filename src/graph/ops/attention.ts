@@ -36,7 +36,11 @@ function shapeOf(n: Node, ins: readonly (Meta | null)[]): Shape {
   for (const [m, i] of [[q, 0], [k, 1], [v, 2], [pk, 4], [pv, 5]] as const) {
     if (m) expectType(n, m, i, "float32");
   }
-  if (nonpad) fail(n, "nonpad_kv_seqlen is not supported");
+  if (nonpad) {
+    if (nonpad.type !== "int64" || nonpad.dims.length !== 1 || nonpad.dims[0] !== q.dims[0]) {
+      fail(n, `nonpad_kv_seqlen must be int64 [${q.dims[0]}]`);
+    }
+  }
   if ((pk === null) !== (pv === null)) fail(n, "past_key and past_value go together");
   const r = q.dims.length;
   if ((r !== 3 && r !== 4) || k.dims.length !== r || v.dims.length !== r) {
@@ -200,33 +204,42 @@ export const ATTENTION: OpDef = {
     const ldk = rowsApart ? Hkv * D : D, ldv = rowsApart ? Hkv * Dv : Dv;
     // The bias: causal and the mask, over the dims the mask varies on.
     const mask = ins[3] ?? null, causal = n.attrs.int("is_causal", 0) !== 0;
+    // opset 24: each batch item's valid keys (a static cache's filled length): the keys past it
+    // masked, and without a past, the causal frontier at that length.
+    const nonpad = ins[6] ?? null, valid = nonpad?.data as BigInt64Array | undefined;
     const md = mask ? [1, 1, 1, 1, ...mask.dims].slice(-4) : [1, 1, 1, 1];
-    const mB = md[0], mH = md[1];
-    const bias = mask || causal ? new Float32Array(mB * mH * Sq * T) : null;
+    const mB = nonpad ? B : md[0], mH = md[1];
+    const bias = mask || causal || nonpad ? new Float32Array(mB * mH * Sq * T) : null;
     const fillBias = () => {
       const b = bias!, m = mask?.data as TensorData | undefined, bool = mask?.type === "bool";
+      const mb = md[0];
       const [, , rows, cols] = md;
       for (let bb = 0; bb < mB; bb++) {
         for (let hh = 0; hh < mH; hh++) {
           for (let i = 0; i < Sq; i++) {
             const at = ((bb * mH + hh) * Sq + i) * T;
+            const keys = valid ? Number(valid[bb]) : T;
+            const offset = valid && P === 0 ? keys - Sq : P;
             for (let j = 0; j < T; j++) {
               let val = 0;
               if (m) {
                 if (j >= cols) val = -Infinity;
                 else {
-                  const src = ((bb * mH + hh) * rows + (rows === 1 ? 0 : i)) * cols + j;
+                  const src =
+                    (((mb === 1 ? 0 : bb) * mH + hh) * rows + (rows === 1 ? 0 : i)) * cols +
+                    j;
                   val = bool ? (m[src] ? 0 : -Infinity) : (m as Float32Array)[src];
                 }
               }
-              if (causal && j > i + P) val = -Infinity;
+              if (causal && j > i + offset) val = -Infinity;
+              if (j >= keys) val = -Infinity;
               b[at + j] = val;
             }
           }
         }
       }
     };
-    const maskFixed = mask === null || mask.constant;
+    const maskFixed = (mask === null || mask.constant) && (nonpad === null || nonpad.constant);
     if (bias && maskFixed) fillBias();
     // The heads in batched GEMM calls: per batch item one call over every q head (MHA), or
     // per kv head one over the q heads that share it (its K and V: stride 0). The scores of
