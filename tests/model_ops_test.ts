@@ -972,6 +972,33 @@ const CASES: Case[] = [
       "int32",
     );
   }, 11),
+  graph(
+    "DequantizeLinear of int4 and uint4 weights in blocks (opset 21), then MatMul",
+    [3, 32],
+    (g) => {
+      // Weight-only 4-bit QDQ: int4 [32, 6] in blocks of 16 along K, per block and column scales.
+      const wq = Array.from({ length: 32 * 6 }, (_, i) => ((i * 5 + 3) % 16) - 8);
+      const W = g.initializer("W", { type: "int4", dims: [32, 6], data: wq });
+      const s = g.initializer("s", {
+        type: "float32",
+        dims: [2, 6],
+        data: Array.from({ length: 12 }, (_, i) => 0.01 * (i + 1)),
+      });
+      const deq = g.op("DequantizeLinear", [W, s], { axis: 0, block_size: 16 });
+      g.output(g.op("MatMul", ["x", deq], {}, "int4"));
+      const uq = Array.from({ length: 32 * 6 }, (_, i) => (i * 7 + 1) % 16);
+      const U = g.initializer("U", { type: "uint4", dims: [32, 6], data: uq });
+      const z = g.initializer("z", {
+        type: "uint4",
+        dims: [2, 6],
+        data: Array.from({ length: 12 }, (_, i) => (i * 3) % 16),
+      });
+      const deqU = g.op("DequantizeLinear", [U, s, z], { axis: 0, block_size: 16 });
+      g.output(g.op("MatMul", ["x", deqU], {}, "uint4"));
+      g.output(g.op("Identity", [deqU], {}, "dequantized"));
+    },
+    21,
+  ),
   graph("MatMulInteger int8 × uint8, K beyond one exact block", [3, 4100], (g) => {
     const s = g.initializer("s", { type: "float32", dims: [], data: [0.01] });
     const z = g.initializer("z", { type: "int8", dims: [], data: [-1] });

@@ -91,6 +91,8 @@ export const ONNX_TYPE = {
   bool: 9,
   float16: 10,
   float64: 11,
+  uint4: 21,
+  int4: 22,
   /** Types only (no data): for models that must be refused. */
   bfloat16: 16,
 } as const;
@@ -165,6 +167,12 @@ export function tensorMessage(name: string, t: WriterTensor): Message {
       break;
     case "float16":
       raw = new Uint8Array(Float16Array.from(t.data as ArrayLike<number>).buffer);
+      break;
+    case "int4":
+    case "uint4":
+      // Two per byte, the first in the low nibble.
+      raw = new Uint8Array(Math.ceil(n / 2));
+      for (let i = 0; i < n; i++) raw[i >> 1] |= (Number(t.data[i]) & 15) << ((i & 1) * 4);
       break;
     default:
       raw = Uint8Array.from(t.data as ArrayLike<number>);

@@ -23,6 +23,7 @@ import { opDef } from "./ops/registry.ts";
 const HALF_TYPE_ATTRIBUTES: Record<string, string[]> = {
   Cast: ["to"],
   EyeLike: ["dtype"],
+  DequantizeLinear: ["output_dtype"],
 };
 
 /** Opsets of the default domain we run. */

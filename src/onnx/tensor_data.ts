@@ -47,6 +47,7 @@ export const FLOAT16 = 10;
  */
 export function materialize(t: OnnxTensor, external: ExternalSource | null): ConstTensor {
   if (t.dataType === FLOAT16) return materializeHalf(t, external);
+  if (t.dataType === UINT4 || t.dataType === INT4) return materializeNibbles(t, external);
   const type = dtypeOf(t.dataType);
   if (type === null) {
     throw new ModelError(
@@ -79,6 +80,34 @@ export function materialize(t: OnnxTensor, external: ExternalSource | null): Con
   if (source !== null) copyBytes(data, source, t.where);
   else fromFields(fieldOf(t, type), data, size);
   return { type, dims: t.dims.slice(), data };
+}
+
+/** ONNX's UINT4 and INT4 (two per byte, the first element in the low nibble). */
+export const UINT4 = 21, INT4 = 22;
+
+/**
+ * A 4-bit tensor as one byte per element: uint4 as uint8, int4 as int8
+ * (sign-extended) — DequantizeLinear reads them as it reads 8-bit values.
+ * raw_data (or external data) holds ⌈n/2⌉ bytes; int32_data one byte each.
+ */
+function materializeNibbles(t: OnnxTensor, external: ExternalSource | null): ConstTensor {
+  const size = elementCount(t.dims, t.where), bytes = Math.ceil(size / 2);
+  let source: Uint8Array;
+  if (t.external !== null) source = readExternal(t, external, bytes);
+  else if (t.raw !== null) source = t.raw;
+  else source = Uint8Array.from(t.int32s);
+  if (source.length !== bytes) {
+    throw new ModelError(
+      `ONNX: ${t.where}: ${source.length} bytes for ${size} 4-bit values (${bytes} expected)`,
+    );
+  }
+  const signed = t.dataType === INT4;
+  const data = signed ? new Int8Array(size) : new Uint8Array(size);
+  for (let i = 0; i < size; i++) {
+    const v = (source[i >> 1] >> ((i & 1) * 4)) & 15;
+    data[i] = signed && v > 7 ? v - 16 : v;
+  }
+  return { type: signed ? "int8" : "uint8", dims: t.dims.slice(), data };
 }
 
 /** A float16 tensor as float32: raw_data or external bytes, or int32_data holding each half's bits. */

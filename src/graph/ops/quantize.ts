@@ -42,9 +42,33 @@ function range(t: DType): [number, number] {
   return t === "int8" ? [-128, 127] : [0, 255];
 }
 
-/** Per-axis parameters: the index of x's element i's scale (0 for per tensor). */
+/**
+ * Per-axis parameters: the index of x's element i's scale (0 for per
+ * tensor); with block_size (opset 21) one scale per block of that many
+ * elements along the axis, the scale shaped as x with that axis ⌈d/block⌉.
+ */
 function paramIndex(n: Node, x: Meta, scale: Meta): (i: number) => number {
-  const count = sizeOf(scale.dims);
+  const count = sizeOf(scale.dims), block = n.attrs.int("block_size", 0);
+  if (block > 0) {
+    const r = x.dims.length, axis = axisOf(n, n.attrs.int("axis", 1), r);
+    const blocks = Math.ceil(x.dims[axis] / block);
+    if (
+      scale.dims.length !== r ||
+      scale.dims.some((d, i) => d !== (i === axis ? blocks : x.dims[i]))
+    ) {
+      fail(
+        n,
+        `with block_size ${block} the scale must be [${
+          x.dims.map((d, i) => (i === axis ? blocks : d)).join(", ")
+        }]`,
+      );
+    }
+    const A = x.dims[axis], inner = sizeOf(x.dims.slice(axis + 1));
+    return (i) => {
+      const o = Math.floor(i / (A * inner)), a = Math.floor(i / inner) % A;
+      return (o * blocks + Math.floor(a / block)) * inner + (i % inner);
+    };
+  }
   if (scale.dims.length === 0 || count === 1) return () => 0;
   if (scale.dims.length !== 1) fail(n, "scale must be a scalar or 1-D");
   const axis = axisOf(n, n.attrs.int("axis", 1), x.dims.length);
@@ -60,7 +84,7 @@ function checkZeroPoint(n: Node, scale: Meta, zp: Meta | null): void {
 }
 
 const QUANTIZE: OpDef = {
-  attributes: ["axis", "saturate"],
+  attributes: ["axis", "saturate", "block_size", "output_dtype"],
   infer(n, ins) {
     const [x, scale, zp] = need(n, ins, 2, 3);
     expectType(n, x, 0, "float32");
@@ -68,7 +92,15 @@ const QUANTIZE: OpDef = {
     if (zp) expectType(n, zp, 2, "uint8", "int8");
     checkZeroPoint(n, scale, zp);
     paramIndex(n, x, scale);
-    return [meta(zp ? zp.type : "uint8", x.dims)];
+    // opset 21: the type without a zero point (8 bits here; 4-bit outputs are not supported).
+    const out = n.attrs.int("output_dtype", 0);
+    if (out !== 0 && out !== 2 && out !== 3) {
+      fail(n, `output_dtype ${out} is not supported (uint8, int8 are)`);
+    }
+    if (zp && out && zp.type !== (out === 2 ? "uint8" : "int8")) {
+      fail(n, "output_dtype and the zero point differ");
+    }
+    return [meta(zp ? zp.type : out === 3 ? "int8" : "uint8", x.dims)];
   },
   build(n, ins, outs) {
     const x = ins[0] as Buf, scale = ins[1] as Buf, zp = ins[2] ?? null, y = outs[0];
@@ -88,7 +120,7 @@ const QUANTIZE: OpDef = {
 };
 
 const DEQUANTIZE: OpDef = {
-  attributes: ["axis"],
+  attributes: ["axis", "block_size", "output_dtype"],
   infer(n, ins) {
     const [x, scale, zp] = need(n, ins, 2, 3);
     expectType(n, x, 0, "uint8", "int8", "int32");
