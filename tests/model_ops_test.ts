@@ -999,6 +999,127 @@ const CASES: Case[] = [
     },
     21,
   ),
+  graph(
+    "QLinearMatMul uint8 and int8: scalar and per-column b scales (QOperator format)",
+    [2, 3, 40],
+    (g) => {
+      const sc = (name: string, data: number[]) =>
+        g.initializer(name, {
+          type: "float32",
+          dims: data.length === 1 ? [] : [data.length],
+          data,
+        });
+      const zp = (name: string, type: "uint8" | "int8", v: number) =>
+        g.initializer(name, { type, dims: [], data: [v] });
+      const as = sc("as", [0.02]), ys = sc("ys", [0.05]);
+      const a = g.op("QuantizeLinear", ["x", as, zp("az", "uint8", 121)]);
+      const B = g.initializer("B", {
+        type: "uint8",
+        dims: [40, 6],
+        data: Array.from({ length: 240 }, (_, i) => (i * 89 + 7) % 256),
+      });
+      const bs = sc("bs", [0.003]);
+      g.output(
+        g.op(
+          "QLinearMatMul",
+          [a, as, "az", B, bs, zp("bz", "uint8", 129), ys, zp("yz", "uint8", 100)],
+          {},
+          "u8",
+        ),
+        "uint8",
+      );
+      // int8 activations and weights, b's scale per output column, int8 output.
+      const a8 = g.op("QuantizeLinear", ["x", as, zp("az8", "int8", -3)]);
+      const B8 = g.initializer("B8", {
+        type: "int8",
+        dims: [40, 6],
+        data: Array.from({ length: 240 }, (_, i) => ((i * 53 + 11) % 256) - 128),
+      });
+      const bsc = sc("bsc", [0.001, 0.002, 0.0025, 0.004, 0.0005, 0.003]);
+      g.output(
+        g.op(
+          "QLinearMatMul",
+          [a8, as, "az8", B8, bsc, zp("bz8", "int8", 0), ys, zp("yz8", "int8", -5)],
+          {},
+          "i8",
+        ),
+        "int8",
+      );
+    },
+    13,
+  ),
+  graph("QLinearMatMul: sums exactly halfway between steps round to even", [6, 3], (g) => {
+    // a_scale·b_scale/y_scale = 0.5 exactly, small sums: every odd sum is a tie.
+    const sc = (name: string, v: number) =>
+      g.initializer(name, { type: "float32", dims: [], data: [v] });
+    const z = g.initializer("z", { type: "int8", dims: [], data: [0] });
+    const a = g.op("QuantizeLinear", ["x", sc("as", 0.25), z]);
+    const B = g.initializer("B", {
+      type: "int8",
+      dims: [3, 4],
+      data: [1, -1, 2, 3, -3, 1, 0, -2, 1, 1, -1, 2],
+    });
+    g.output(
+      g.op("QLinearMatMul", [a, "as", z, B, sc("bs", 0.5), z, sc("ys", 0.25), z], {}, "y"),
+      "int8",
+    );
+  }, 13),
+  graph(
+    "QLinearConv: per-channel w scales, int32 bias, padded and grouped (QOperator format)",
+    [1, 4, 9, 8],
+    (g) => {
+      const sc = (name: string, data: number[]) =>
+        g.initializer(name, {
+          type: "float32",
+          dims: data.length === 1 ? [] : [data.length],
+          data,
+        });
+      const zp = (name: string, type: "uint8" | "int8", v: number) =>
+        g.initializer(name, { type, dims: [], data: [v] });
+      const xs = sc("xs", [0.02]), ys = sc("ys", [0.04]);
+      const q = g.op("QuantizeLinear", ["x", xs, zp("xz", "uint8", 128)]);
+      const W = g.initializer("W", {
+        type: "int8",
+        dims: [5, 4, 3, 3],
+        data: Array.from({ length: 180 }, (_, i) => ((i * 37 + 5) % 255) - 127),
+      });
+      const ws = sc("ws", [0.002, 0.003, 0.001, 0.004, 0.0025]);
+      const B = g.initializer("B", { type: "int32", dims: [5], data: [300, -1200, 0, 4500, -77] });
+      g.output(
+        g.op(
+          "QLinearConv",
+          [q, xs, "xz", W, ws, zp("wz", "int8", 0), ys, zp("yz", "uint8", 90), B],
+          { pads: [1, 1, 1, 1], strides: [2, 1] },
+          "padded",
+        ),
+        "uint8",
+      );
+      const W2 = g.initializer("W2", {
+        type: "uint8",
+        dims: [4, 2, 1, 3],
+        data: Array.from({ length: 24 }, (_, i) => (i * 71 + 3) % 256),
+      });
+      g.output(
+        g.op(
+          "QLinearConv",
+          [
+            q,
+            xs,
+            "xz",
+            W2,
+            sc("ws2", [0.003]),
+            zp("wz2", "uint8", 131),
+            ys,
+            zp("yz2", "uint8", 128),
+          ],
+          { group: 2, pads: [0, 1, 0, 1] },
+          "grouped",
+        ),
+        "uint8",
+      );
+    },
+    13,
+  ),
   graph("MatMulInteger int8 × uint8, K beyond one exact block", [3, 4100], (g) => {
     const s = g.initializer("s", { type: "float32", dims: [], data: [0.01] });
     const z = g.initializer("z", { type: "int8", dims: [], data: [-1] });

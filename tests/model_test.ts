@@ -714,3 +714,57 @@ Deno.test("model: attention masks and biases that do not fit are named before an
   );
   await attempt(build([1, 2, 1, 3], [1, 3]), 3);
 });
+
+Deno.test("model: QLinear scales, zero points and biases that do not fit are named", async () => {
+  const matmul = (bScale: number, yZeroType: "uint8" | "float32") => {
+    const g = new GraphBuilder(13);
+    g.input("a", "uint8", [2, 4]);
+    const s = (name: string, n: number) =>
+      g.initializer(name, { type: "float32", dims: n === 1 ? [] : [n], data: Array(n).fill(0.1) });
+    const z = g.initializer("z", { type: "uint8", dims: [], data: [128] });
+    const yz = g.initializer("yz", { type: yZeroType, dims: [], data: [3] });
+    const B = g.initializer("B", { type: "uint8", dims: [4, 6], data: Array(24).fill(7) });
+    g.node("QLinearMatMul", ["a", s("as", 1), z, B, s("bs", bScale), z, s("ys", 1), yz], ["y"]);
+    g.output("y", "uint8");
+    return g.toBytes();
+  };
+  const conv = (biasType: "int32" | "float32", biasLength: number) => {
+    const g = new GraphBuilder(13);
+    g.input("x", "uint8", [1, 2, 5, 5]);
+    const s = g.initializer("s", { type: "float32", dims: [], data: [0.1] });
+    const z = g.initializer("z", { type: "uint8", dims: [], data: [128] });
+    const W = g.initializer("W", { type: "uint8", dims: [3, 2, 3, 3], data: Array(54).fill(9) });
+    const B = g.initializer("B", {
+      type: biasType,
+      dims: [biasLength],
+      data: Array(biasLength).fill(1),
+    });
+    g.node("QLinearConv", ["x", s, z, W, s, z, s, z, B], ["y"]);
+    g.output("y", "uint8");
+    return g.toBytes();
+  };
+  const attempt = async (bytes: Uint8Array, feed: string, dims: number[]) => {
+    const s = await InferenceSession.create(bytes);
+    try {
+      const n = dims.reduce((p, v) => p * v, 1);
+      s.runSync({ [feed]: new Tensor("uint8", new Uint8Array(n).fill(130), dims) });
+    } finally {
+      await s.release();
+    }
+  };
+  await assert.rejects(
+    attempt(matmul(5, "uint8"), "a", [2, 4]),
+    /QLinearMatMul node .*b's scale must have 1 or 6 values/,
+  );
+  await assert.rejects(attempt(matmul(1, "float32"), "a", [2, 4]), /QLinearMatMul node/);
+  await assert.rejects(
+    attempt(conv("float32", 3), "x", [1, 2, 5, 5]),
+    /QLinearConv node .*int32/,
+  );
+  await assert.rejects(
+    attempt(conv("int32", 2), "x", [1, 2, 5, 5]),
+    /QLinearConv node .*B must have 3 values/,
+  );
+  await attempt(matmul(6, "uint8"), "a", [2, 4]);
+  await attempt(conv("int32", 3), "x", [1, 2, 5, 5]);
+});

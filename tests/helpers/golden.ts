@@ -42,6 +42,8 @@ function fromBase64(type: string, s: string): TensorData {
       return new BigInt64Array(bytes.buffer);
     case "int32":
       return new Int32Array(bytes.buffer);
+    case "int8":
+      return new Int8Array(bytes.buffer);
     default:
       return bytes;
   }

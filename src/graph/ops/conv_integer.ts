@@ -27,7 +27,7 @@ function leadingPads(w: Window, out: number[]): [number, number] {
   return [lead(0), lead(1)];
 }
 
-const CONV_INTEGER: OpDef = {
+export const CONV_INTEGER: OpDef = {
   attributes: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
   infer(n, ins) {
     const [x, wt, xz, wz] = need(n, ins, 2, 4);

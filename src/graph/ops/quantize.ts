@@ -167,7 +167,7 @@ const DYNAMIC_QUANTIZE: OpDef = {
 /** K per exact block: 255·16·K stays below 2²⁴. */
 const EXACT_K = 4096;
 
-const MATMUL_INTEGER: OpDef = {
+export const MATMUL_INTEGER: OpDef = {
   attributes: [],
   infer(n, ins) {
     // Fused (njit): a fifth input, the float scale (1 or N values) the int32 sums are multiplied

@@ -19,6 +19,7 @@ import { EINSUM_OPS } from "./einsum.ts";
 import { GRU_OPS } from "./gru.ts";
 import { ROUND_HALF } from "./half.ts";
 import { ROTARY_OPS } from "./rotary.ts";
+import { QLINEAR_OPS } from "./qlinear.ts";
 import { TENSOR_SCATTER_OPS } from "./tensor_scatter.ts";
 import { LSTM_OPS } from "./lstm.ts";
 import { QUANTIZE_OPS } from "./quantize.ts";
@@ -45,6 +46,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...ATTENTION_OPS,
   ...ROTARY_OPS,
   ...TENSOR_SCATTER_OPS,
+  ...QLINEAR_OPS,
   ...DEFAULT_DOMAIN_CONTRIB_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
