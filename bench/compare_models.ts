@@ -8,7 +8,7 @@
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
  * models come from `tools/model_zoo.ts`.
  *
- *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn] [--json]
+ *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,mobilenet] [--json]
  *                            [--tune]
  *
  * Ours is tier 1 (tuning off: a session tuning under its budget would be
@@ -18,7 +18,14 @@
  */
 import { parseArgs } from "node:util";
 import { InferenceSession, measurePeak, Tensor } from "../mod.ts";
-import { encoderLayer, mlp, msEncoderLayer, resnetCnn, type ZooModel } from "../tools/model_zoo.ts";
+import {
+  encoderLayer,
+  mlp,
+  mobilenetV2,
+  msEncoderLayer,
+  resnetCnn,
+  type ZooModel,
+} from "../tools/model_zoo.ts";
 import { sleepMs } from "./timing.ts";
 
 const { values } = parseArgs({
@@ -53,6 +60,7 @@ const MODELS: Record<string, () => ZooModel> = {
   "bert-fp16": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, half: true }),
   "bert-ms": () => msEncoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
   cnn: () => resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }),
+  mobilenet: () => mobilenetV2(),
 };
 
 // deno-lint-ignore no-explicit-any

@@ -3,7 +3,7 @@
  * (random weights from a fixed seed): an MLP, a BERT-style encoder layer
  * (LayerNormalization op or decomposed, GELU decomposed, an int64 attention
  * mask turned into an additive bias), a ResNet-style CNN (Conv + BN + Relu,
- * residual adds) and a MobileNet-style block. Used by the tests, `deno task
+ * residual adds), a MobileNet-style block and a whole MobileNetV2. Used by the tests, `deno task
  * model` with no file, and `deno task compare-models`.
  */
 import { f, GraphBuilder, seededFloats } from "./onnx_writer.ts";
@@ -318,6 +318,88 @@ export function mobileBlock(size: number, channels: number, expand: number): Zoo
       x: { type: "float32", dims: [1, channels, size, size], data: seededFloats(channels * px, 4) },
     },
     flops: 2 * px * (2 * e * channels + 9 * e),
+  };
+}
+
+/**
+ * MobileNetV2 (width 1.0) as torchvision exports it at opset 13: every
+ * BatchNorm folded into its Conv's bias, ReLU6 as Clip(0, 6), the inverted
+ * residual blocks (1×1 expand, 3×3 depthwise of stride 1 or 2, 1×1 linear
+ * project, Add where the shape is kept), a 1×1 conv to 1280, global average
+ * pool, Flatten, Gemm to 1000 classes. Random weights scaled to keep the
+ * activations in range.
+ */
+export function mobilenetV2(o: { size?: number; batch?: number } = {}): ZooModel {
+  seed = 41;
+  const g = new GraphBuilder(13);
+  const batch = o.batch ?? 1, inSize = o.size ?? 224;
+  g.input("input", "float32", ["N", 3, inSize, inSize]);
+  const zero = g.initializer("zero", { type: "float32", dims: [], data: [0] });
+  const six = g.initializer("six", { type: "float32", dims: [], data: [6] });
+  let flops = 0, size = inSize;
+  const conv = (
+    x: string,
+    cin: number,
+    cout: number,
+    k: number,
+    stride: number,
+    group: number,
+    relu6: boolean,
+  ) => {
+    const pad = k >> 1, cg = cin / group;
+    const y = g.op("Conv", [
+      x,
+      w(g, g.fresh("conv.w"), [cout, cg, k, k], Math.sqrt(2 / (cg * k * k))),
+      w(g, g.fresh("conv.b"), [cout], 0.1),
+    ], {
+      dilations: [1, 1],
+      group,
+      kernel_shape: [k, k],
+      pads: [pad, pad, pad, pad],
+      strides: [stride, stride],
+    });
+    size = Math.floor((size + 2 * pad - k) / stride) + 1;
+    flops += 2 * batch * cout * size * size * cg * k * k;
+    return relu6 ? g.op("Clip", [y, zero, six]) : y;
+  };
+  let x = conv("input", 3, 32, 3, 2, 1, true), c = 32;
+  // (expansion t, output channels, blocks n, first stride s): torchvision's table.
+  const stages = [[1, 16, 1, 1], [6, 24, 2, 2], [6, 32, 3, 2], [6, 64, 4, 2], [6, 96, 3, 1], [
+    6,
+    160,
+    3,
+    2,
+  ], [6, 320, 1, 1]];
+  for (const [t, cout, n, s] of stages) {
+    for (let b = 0; b < n; b++) {
+      const stride = b === 0 ? s : 1, hidden = c * t;
+      let y = t === 1 ? x : conv(x, c, hidden, 1, 1, 1, true);
+      y = conv(y, hidden, hidden, 3, stride, hidden, true);
+      y = conv(y, hidden, cout, 1, 1, 1, false);
+      x = stride === 1 && c === cout ? g.op("Add", [x, y]) : y;
+      c = cout;
+    }
+  }
+  x = conv(x, c, 1280, 1, 1, 1, true);
+  const pooled = g.op("Flatten", [g.op("GlobalAveragePool", [x])], { axis: 1 });
+  const fc = g.op("Gemm", [
+    pooled,
+    w(g, "classifier.w", [1000, 1280], 1 / Math.sqrt(1280)),
+    w(g, "classifier.b", [1000], 0.1),
+  ], { alpha: f(1), beta: f(1), transB: 1 });
+  flops += 2 * batch * 1000 * 1280;
+  g.output(g.op("Identity", [fc], {}, "logits"), "float32", ["N", 1000]);
+  return {
+    name: `MobileNetV2 1.0, ${batch}×3×${inSize}²`,
+    bytes: g.toBytes(),
+    feeds: {
+      input: {
+        type: "float32",
+        dims: [batch, 3, inSize, inSize],
+        data: seededFloats(batch * 3 * inSize * inSize, 5),
+      },
+    },
+    flops,
   };
 }
 
