@@ -208,16 +208,18 @@ export const ATTENTION: OpDef = {
     // masked, and without a past, the causal frontier at that length.
     const nonpad = ins[6] ?? null, valid = nonpad?.data as BigInt64Array | undefined;
     const md = mask ? [1, 1, 1, 1, ...mask.dims].slice(-4) : [1, 1, 1, 1];
-    const mB = nonpad ? B : md[0], mH = md[1];
-    const bias = mask || causal || nonpad ? new Float32Array(mB * mH * Sq * T) : null;
+    // Over the axes the bias varies on: the queries' only with causal or nonpad, or a mask
+    // that has them (a key padding mask [batch, 1, 1, keys] stays one row per batch item).
+    const mB = nonpad ? B : md[0], mH = md[1], mS = causal || nonpad ? Sq : md[2];
+    const bias = mask || causal || nonpad ? new Float32Array(mB * mH * mS * T) : null;
     const fillBias = () => {
       const b = bias!, m = mask?.data as TensorData | undefined, bool = mask?.type === "bool";
       const mb = md[0];
       const [, , rows, cols] = md;
       for (let bb = 0; bb < mB; bb++) {
         for (let hh = 0; hh < mH; hh++) {
-          for (let i = 0; i < Sq; i++) {
-            const at = ((bb * mH + hh) * Sq + i) * T;
+          for (let i = 0; i < mS; i++) {
+            const at = ((bb * mH + hh) * mS + i) * T;
             const keys = valid ? Number(valid[bb]) : T;
             const offset = valid && P === 0 ? keys - Sq : P;
             for (let j = 0; j < T; j++) {
@@ -297,7 +299,7 @@ export const ATTENTION: OpDef = {
       strideC: yHead,
     };
     const rows = { rows: B * Hq * Sq, cols: T };
-    const dims = [B, Hq, Sq, T], biasDims = [mB, mH, Sq, T];
+    const dims = [B, Hq, Sq, T], biasDims = [mB, mH, mS, T];
     const copyAll = { dims: [all], xStrides: [1], yStrides: [1] };
     const toQk = qk !== undefined && qk !== scores ? qk : null;
     return {
