@@ -416,6 +416,45 @@ const CASES: Case[] = [
     },
     17,
   ),
+  graph(
+    "com.microsoft: SkipLayerNormalization's bias into the MatMul before it (input or skip side)",
+    [2, 3, 8],
+    (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      const ms = "com.microsoft", gamma = w(g, "gamma", [6], 151), beta = w(g, "beta", [6], 152);
+      const bias = w(g, "bias", [6], 153),
+        skip = g.op("Slice", [
+          "x",
+          g.ints("s0", [0]),
+          g.ints("s1", [6]),
+          g.ints("s2", [-1]),
+        ]);
+      const mm = (seed: number) => g.op("MatMul", ["x", w(g, `W${seed}`, [8, 6], seed)]);
+      // The product as the input, with the sum output read.
+      const [y, , , sum] = g.node(
+        "SkipLayerNormalization",
+        [mm(154), skip, gamma, beta, bias],
+        ["sln", "", "", "sln_sum"],
+        { epsilon: f(1e-5) },
+        ms,
+      );
+      g.output(y);
+      g.output(sum);
+      // The product as the skip.
+      g.output(
+        g.node("SkipSimplifiedLayerNormalization", [skip, mm(155), gamma, bias], ["ssln"], {}, ms)[
+          0
+        ],
+      );
+      // The product read elsewhere too: the bias stays with the norm.
+      const shared = mm(156);
+      g.output(g.op("Identity", [shared], {}, "shared"));
+      g.output(
+        g.node("SkipLayerNormalization", [shared, skip, gamma, beta, bias], ["kept"], {}, ms)[0],
+      );
+    },
+    17,
+  ),
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

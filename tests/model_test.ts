@@ -61,11 +61,14 @@ Deno.test("model: fusions leave the expected nodes and keep the outputs", async 
     [mlp([16, 32, 8], 1), { "njit.Gemm": 1, Gemm: 1 }],
     // Each dynamically quantized Linear: MatMulInteger, its Cast, its scale Mul and its bias Add
     // as one (FF1 with its GELU); the Add left is the attention mask's.
-    // An ORT-optimized layer's BiasGelu goes into its MatMul's epilogue.
+    // An ORT-optimized layer's BiasGelu goes into its MatMul's epilogue, and each
+    // SkipLayerNormalization's bias into the MatMul making its input.
     [msEncoderLayer({ seq: 8, hidden: 32, heads: 4, ff: 64, vocab: 50 }), {
       "com.microsoft.BiasGelu": 0,
       "com.microsoft.Attention": 1,
-      "njit.MatMul": 1,
+      "com.microsoft.SkipLayerNormalization": 2,
+      "njit.MatMul": 3,
+      MatMul: 0,
     }],
     [encoderLayer({ seq: 8, hidden: 32, heads: 4, ff: 64, quantized: true }), {
       "njit.MatMulInteger": 6,

@@ -13,6 +13,7 @@ import { MATMUL_BIAS } from "./matmul_bias.ts";
 import { MATMUL_BIAS_GELU } from "./matmul_bias_gelu.ts";
 import { MATMUL_INTEGER_BIAS } from "./matmul_integer_bias.ts";
 import { MATMUL_INTEGER_SCALE } from "./matmul_integer_scale.ts";
+import { SKIP_NORM_BIAS } from "./skip_norm_bias.ts";
 import { TRANSPOSE_MATMUL } from "./transpose_matmul.ts";
 
 export const FUSIONS: readonly Fusion[] = [
@@ -23,6 +24,7 @@ export const FUSIONS: readonly Fusion[] = [
   HARD_SWISH,
   MATMUL_BIAS,
   MATMUL_BIAS_GELU,
+  SKIP_NORM_BIAS,
   MATMUL_INTEGER_SCALE,
   MATMUL_INTEGER_BIAS,
   TRANSPOSE_MATMUL,

@@ -15,7 +15,17 @@
 import { ChainSteps } from "../../kernels/chain/mod.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
-import { expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
+import {
+  type Buf,
+  type Env,
+  expectType,
+  fail,
+  type Meta,
+  meta,
+  need,
+  type OpDef,
+  type Step,
+} from "./op.ts";
 
 interface Shape {
   batch: number;
@@ -138,186 +148,208 @@ export const ATTENTION: OpDef = {
       meta("float32", [s.batch, s.qHeads, s.qSeq, s.total]),
     ];
   },
-  build(n, ins, outs, env) {
-    const s = shapeOf(n, ins), jit = env.jit;
-    const { batch: B, qHeads: Hq, kvHeads: Hkv, qSeq: Sq, kvSeq: Skv, past: P, total: T } = s;
-    const D = s.headSize, Dv = s.vHeadSize;
-    const q = ins[0]!.data as Float32Array, k = ins[1]!.data as Float32Array;
-    const v = ins[2]!.data as Float32Array;
-    const y = outs[0].data as Float32Array;
-    // The caches with this call's keys and values appended (outputs 1 and 2, or scratch).
-    // Without a past or a present asked for, the heads read K and V in place (3-D: rows
-    // Hkv·size apart); else the caches are built (outputs 1 and 2, or scratch).
-    const direct = P === 0 && !outs[1]?.data && !outs[2]?.data;
-    const pk = direct
-      ? k
-      : (outs[1]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * D);
-    const pv = direct
-      ? v
-      : (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * Dv);
-    const qk = outs[3]?.data as Float32Array | undefined;
-    const mode = n.attrs.int("qk_matmul_output_mode", 0);
-    const scale = n.attrs.has("scale") ? n.attrs.float("scale", 1) : 1 / Math.sqrt(D);
-    const softcap = n.attrs.float("softcap", 0);
-    const capSteps: ChainSteps | null = softcap > 0
-      ? new ChainSteps([{ op: "mul", value: 1 / softcap }, "tanh", { op: "mul", value: softcap }])
-      : null;
-    // Copies into the caches: the past, then K and V (3-D: their heads are strided columns).
-    const copies: (() => void)[] = [];
-    const cache = (
-      src: Float32Array,
-      dst: Float32Array,
-      rows: number,
-      size: number,
-      at: number,
-    ) => {
-      const x4 = [Hkv * rows * size, rows * size, size, 1];
-      const x3 = [rows * Hkv * size, size, Hkv * size, 1];
-      const o = {
-        dims: [B, Hkv, rows, size],
-        xStrides: s.packed ? x3 : x4,
-        yStrides: [Hkv * T * size, T * size, size, 1],
-      };
-      const to = dst.subarray(at * size);
-      copies.push(() => jit.copy(src, to, o));
+  build: (n, ins, outs, env) => buildAttention(n, ins, outs, env),
+};
+
+/** Elements between one sequence position's row and the next in 3-D Q, K and V. */
+export interface RowStrides {
+  q: number;
+  k: number;
+  v: number;
+}
+
+/**
+ * The Attention op's steps; 3-D Q, K and V may be views into a wider buffer (rows
+ * `strides` apart: com.microsoft Attention's fused QKV projection read in place).
+ */
+export function buildAttention(
+  n: Node,
+  ins: readonly (Buf | null)[],
+  outs: readonly Buf[],
+  env: Env,
+  strides?: RowStrides,
+): Step {
+  const s = shapeOf(n, ins), jit = env.jit;
+  const { batch: B, qHeads: Hq, kvHeads: Hkv, qSeq: Sq, kvSeq: Skv, past: P, total: T } = s;
+  const D = s.headSize, Dv = s.vHeadSize;
+  // Rows of 3-D inputs: heads·size apart, or as the caller's views say.
+  const rowQ = strides?.q ?? Hq * D, rowK = strides?.k ?? Hkv * D;
+  const rowV = strides?.v ?? Hkv * Dv;
+  const q = ins[0]!.data as Float32Array, k = ins[1]!.data as Float32Array;
+  const v = ins[2]!.data as Float32Array;
+  const y = outs[0].data as Float32Array;
+  // The caches with this call's keys and values appended (outputs 1 and 2, or scratch).
+  // Without a past or a present asked for, the heads read K and V in place (3-D: rows
+  // Hkv·size apart); else the caches are built (outputs 1 and 2, or scratch).
+  const direct = P === 0 && !outs[1]?.data && !outs[2]?.data;
+  const pk = direct
+    ? k
+    : (outs[1]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * D);
+  const pv = direct
+    ? v
+    : (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * Dv);
+  const qk = outs[3]?.data as Float32Array | undefined;
+  const mode = n.attrs.int("qk_matmul_output_mode", 0);
+  const scale = n.attrs.has("scale") ? n.attrs.float("scale", 1) : 1 / Math.sqrt(D);
+  const softcap = n.attrs.float("softcap", 0);
+  const capSteps: ChainSteps | null = softcap > 0
+    ? new ChainSteps([{ op: "mul", value: 1 / softcap }, "tanh", { op: "mul", value: softcap }])
+    : null;
+  // Copies into the caches: the past, then K and V (3-D: their heads are strided columns).
+  const copies: (() => void)[] = [];
+  const cache = (
+    src: Float32Array,
+    dst: Float32Array,
+    rows: number,
+    size: number,
+    at: number,
+    row: number,
+  ) => {
+    const x4 = [Hkv * rows * size, rows * size, size, 1];
+    const x3 = [rows * row, size, row, 1];
+    const o = {
+      dims: [B, Hkv, rows, size],
+      xStrides: s.packed ? x3 : x4,
+      yStrides: [Hkv * T * size, T * size, size, 1],
     };
-    if (P > 0) {
-      const pastK = ins[4]!.data as Float32Array, pastV = ins[5]!.data as Float32Array;
-      const o = (size: number) => ({
-        dims: [B, Hkv, P, size],
-        xStrides: [Hkv * P * size, P * size, size, 1],
-        yStrides: [Hkv * T * size, T * size, size, 1],
-      });
-      const ok = o(D), ov = o(Dv);
-      copies.push(() => jit.copy(pastK, pk, ok), () => jit.copy(pastV, pv, ov));
-    }
-    if (!direct) {
-      cache(k, pk, Skv, D, P);
-      cache(v, pv, Skv, Dv, P);
-    }
-    // A head's first key and value in the cache (or in K and V), and their row strides.
-    const rowsApart = direct && s.packed;
-    const kAt = (b: number, kvh: number) =>
-      rowsApart ? (b * Skv * Hkv + kvh) * D : (b * Hkv + kvh) * T * D;
-    const vAt = (b: number, kvh: number) =>
-      rowsApart ? (b * Skv * Hkv + kvh) * Dv : (b * Hkv + kvh) * T * Dv;
-    const ldk = rowsApart ? Hkv * D : D, ldv = rowsApart ? Hkv * Dv : Dv;
-    // The bias: causal and the mask, over the dims the mask varies on.
-    const mask = ins[3] ?? null, causal = n.attrs.int("is_causal", 0) !== 0;
-    // opset 24: each batch item's valid keys (a static cache's filled length): the keys past it
-    // masked, and without a past, the causal frontier at that length.
-    const nonpad = ins[6] ?? null, valid = nonpad?.data as BigInt64Array | undefined;
-    const md = mask ? [1, 1, 1, 1, ...mask.dims].slice(-4) : [1, 1, 1, 1];
-    // Over the axes the bias varies on: the queries' only with causal or nonpad, or a mask
-    // that has them (a key padding mask [batch, 1, 1, keys] stays one row per batch item).
-    const mB = nonpad ? B : md[0], mH = md[1], mS = causal || nonpad ? Sq : md[2];
-    const bias = mask || causal || nonpad ? new Float32Array(mB * mH * mS * T) : null;
-    const fillBias = () => {
-      const b = bias!, m = mask?.data as TensorData | undefined, bool = mask?.type === "bool";
-      const mb = md[0];
-      const [, , rows, cols] = md;
-      for (let bb = 0; bb < mB; bb++) {
-        for (let hh = 0; hh < mH; hh++) {
-          for (let i = 0; i < mS; i++) {
-            const at = ((bb * mH + hh) * mS + i) * T;
-            const keys = valid ? Number(valid[bb]) : T;
-            const offset = valid && P === 0 ? keys - Sq : P;
-            for (let j = 0; j < T; j++) {
-              let val = 0;
-              if (m) {
-                if (j >= cols) val = -Infinity;
-                else {
-                  const src =
-                    (((mb === 1 ? 0 : bb) * mH + hh) * rows + (rows === 1 ? 0 : i)) * cols +
-                    j;
-                  val = bool ? (m[src] ? 0 : -Infinity) : (m as Float32Array)[src];
-                }
+    const to = dst.subarray(at * size);
+    copies.push(() => jit.copy(src, to, o));
+  };
+  if (P > 0) {
+    const pastK = ins[4]!.data as Float32Array, pastV = ins[5]!.data as Float32Array;
+    const o = (size: number) => ({
+      dims: [B, Hkv, P, size],
+      xStrides: [Hkv * P * size, P * size, size, 1],
+      yStrides: [Hkv * T * size, T * size, size, 1],
+    });
+    const ok = o(D), ov = o(Dv);
+    copies.push(() => jit.copy(pastK, pk, ok), () => jit.copy(pastV, pv, ov));
+  }
+  if (!direct) {
+    cache(k, pk, Skv, D, P, rowK);
+    cache(v, pv, Skv, Dv, P, rowV);
+  }
+  // A head's first key and value in the cache (or in K and V), and their row strides.
+  const rowsApart = direct && s.packed;
+  const kAt = (b: number, kvh: number) =>
+    rowsApart ? b * Skv * rowK + kvh * D : (b * Hkv + kvh) * T * D;
+  const vAt = (b: number, kvh: number) =>
+    rowsApart ? b * Skv * rowV + kvh * Dv : (b * Hkv + kvh) * T * Dv;
+  const ldk = rowsApart ? rowK : D, ldv = rowsApart ? rowV : Dv;
+  // The bias: causal and the mask, over the dims the mask varies on.
+  const mask = ins[3] ?? null, causal = n.attrs.int("is_causal", 0) !== 0;
+  // opset 24: each batch item's valid keys (a static cache's filled length): the keys past it
+  // masked, and without a past, the causal frontier at that length.
+  const nonpad = ins[6] ?? null, valid = nonpad?.data as BigInt64Array | undefined;
+  const md = mask ? [1, 1, 1, 1, ...mask.dims].slice(-4) : [1, 1, 1, 1];
+  // Over the axes the bias varies on: the queries' only with causal or nonpad, or a mask
+  // that has them (a key padding mask [batch, 1, 1, keys] stays one row per batch item).
+  const mB = nonpad ? B : md[0], mH = md[1], mS = causal || nonpad ? Sq : md[2];
+  const bias = mask || causal || nonpad ? new Float32Array(mB * mH * mS * T) : null;
+  const fillBias = () => {
+    const b = bias!, m = mask?.data as TensorData | undefined, bool = mask?.type === "bool";
+    const mb = md[0];
+    const [, , rows, cols] = md;
+    for (let bb = 0; bb < mB; bb++) {
+      for (let hh = 0; hh < mH; hh++) {
+        for (let i = 0; i < mS; i++) {
+          const at = ((bb * mH + hh) * mS + i) * T;
+          const keys = valid ? Number(valid[bb]) : T;
+          const offset = valid && P === 0 ? keys - Sq : P;
+          for (let j = 0; j < T; j++) {
+            let val = 0;
+            if (m) {
+              if (j >= cols) val = -Infinity;
+              else {
+                const src = (((mb === 1 ? 0 : bb) * mH + hh) * rows + (rows === 1 ? 0 : i)) * cols +
+                  j;
+                val = bool ? (m[src] ? 0 : -Infinity) : (m as Float32Array)[src];
               }
-              if (causal && j > i + offset) val = -Infinity;
-              if (j >= keys) val = -Infinity;
-              b[at + j] = val;
             }
+            if (causal && j > i + offset) val = -Infinity;
+            if (j >= keys) val = -Infinity;
+            b[at + j] = val;
           }
         }
       }
-    };
-    const maskFixed = (mask === null || mask.constant) && (nonpad === null || nonpad.constant);
-    if (bias && maskFixed) fillBias();
-    // The heads in batched GEMM calls: per batch item one call over every q head (MHA), or
-    // per kv head one over the q heads that share it (its K and V: stride 0). The scores of
-    // every head in one buffer [batch, q heads, Sq, T] (the qk output's layout): the mask,
-    // softmax and softcap then one call each.
-    const group = Hq / Hkv, all = B * Hq * Sq * T;
-    // Mode 3's output is the probabilities: the buffer itself; mode 0's a copy of the scores.
-    const scores = (mode === 3 && qk?.length === all ? qk : null) ?? new Float32Array(all);
-    const qHead = s.packed ? D : Sq * D, yHead = s.packed ? Dv : Sq * Dv;
-    const kHead = rowsApart ? D : T * D, vHead = rowsApart ? Dv : T * Dv;
-    const calls: {
-      q: Float32Array;
-      k: Float32Array;
-      v: Float32Array;
-      y: Float32Array;
-      s: Float32Array;
-    }[] = [];
-    for (let b = 0; b < B; b++) {
-      for (let kvh = 0; kvh < (group === 1 ? 1 : Hkv); kvh++) {
-        const h = kvh * group;
-        const qAt = s.packed ? (b * Sq * Hq + h) * D : ((b * Hq + h) * Sq) * D;
-        const yAt = s.packed ? (b * Sq * Hq + h) * Dv : ((b * Hq + h) * Sq) * Dv;
-        calls.push({
-          q: q.subarray(qAt),
-          k: pk.subarray(kAt(b, kvh)),
-          v: pv.subarray(vAt(b, kvh)),
-          y: y.subarray(yAt),
-          s: scores.subarray(((b * Hq + h) * Sq) * T),
-        });
-      }
     }
-    const heads = group === 1 ? Hq : group;
-    const scoresOpt = {
-      m: Sq,
-      n: T,
-      k: D,
-      transB: true,
-      alpha: scale,
-      lda: s.packed ? Hq * D : D,
-      ldb: ldk,
-      batch: heads,
-      strideA: qHead,
-      strideB: group === 1 ? kHead : 0,
-      strideC: Sq * T,
-    };
-    const outOpt = {
-      m: Sq,
-      n: Dv,
-      k: T,
-      ldb: ldv,
-      ldc: s.packed ? Hq * Dv : Dv,
-      batch: heads,
-      strideA: Sq * T,
-      strideB: group === 1 ? vHead : 0,
-      strideC: yHead,
-    };
-    const rows = { rows: B * Hq * Sq, cols: T };
-    const dims = [B, Hq, Sq, T], biasDims = [mB, mH, mS, T];
-    const copyAll = { dims: [all], xStrides: [1], yStrides: [1] };
-    const toQk = qk !== undefined && qk !== scores ? qk : null;
-    return {
-      native: maskFixed,
-      run: () => {
-        for (const c of copies) c();
-        if (bias && !maskFixed) fillBias();
-        for (const c of calls) jit.gemm(c.q, c.k, c.s, scoresOpt);
-        if (toQk && mode === 0) jit.copy(scores, toQk, copyAll);
-        if (capSteps) jit.chain(scores, scores, capSteps);
-        if (bias) jit.binary("add", scores, dims, bias, biasDims, scores);
-        jit.softmax(scores, scores, rows);
-        if (toQk && mode === 3) jit.copy(scores, toQk, copyAll);
-        for (const c of calls) jit.gemm(c.s, c.v, c.y, outOpt);
-      },
-    };
-  },
-};
+  };
+  const maskFixed = (mask === null || mask.constant) && (nonpad === null || nonpad.constant);
+  if (bias && maskFixed) fillBias();
+  // The heads in batched GEMM calls: per batch item one call over every q head (MHA), or
+  // per kv head one over the q heads that share it (its K and V: stride 0). The scores of
+  // every head in one buffer [batch, q heads, Sq, T] (the qk output's layout): the mask,
+  // softmax and softcap then one call each.
+  const group = Hq / Hkv, all = B * Hq * Sq * T;
+  // Mode 3's output is the probabilities: the buffer itself; mode 0's a copy of the scores.
+  const scores = (mode === 3 && qk?.length === all ? qk : null) ?? new Float32Array(all);
+  const qHead = s.packed ? D : Sq * D, yHead = s.packed ? Dv : Sq * Dv;
+  const kHead = rowsApart ? D : T * D, vHead = rowsApart ? Dv : T * Dv;
+  const calls: {
+    q: Float32Array;
+    k: Float32Array;
+    v: Float32Array;
+    y: Float32Array;
+    s: Float32Array;
+  }[] = [];
+  for (let b = 0; b < B; b++) {
+    for (let kvh = 0; kvh < (group === 1 ? 1 : Hkv); kvh++) {
+      const h = kvh * group;
+      const qAt = s.packed ? b * Sq * rowQ + h * D : ((b * Hq + h) * Sq) * D;
+      const yAt = s.packed ? (b * Sq * Hq + h) * Dv : ((b * Hq + h) * Sq) * Dv;
+      calls.push({
+        q: q.subarray(qAt),
+        k: pk.subarray(kAt(b, kvh)),
+        v: pv.subarray(vAt(b, kvh)),
+        y: y.subarray(yAt),
+        s: scores.subarray(((b * Hq + h) * Sq) * T),
+      });
+    }
+  }
+  const heads = group === 1 ? Hq : group;
+  const scoresOpt = {
+    m: Sq,
+    n: T,
+    k: D,
+    transB: true,
+    alpha: scale,
+    lda: s.packed ? rowQ : D,
+    ldb: ldk,
+    batch: heads,
+    strideA: qHead,
+    strideB: group === 1 ? kHead : 0,
+    strideC: Sq * T,
+  };
+  const outOpt = {
+    m: Sq,
+    n: Dv,
+    k: T,
+    ldb: ldv,
+    ldc: s.packed ? Hq * Dv : Dv,
+    batch: heads,
+    strideA: Sq * T,
+    strideB: group === 1 ? vHead : 0,
+    strideC: yHead,
+  };
+  const rows = { rows: B * Hq * Sq, cols: T };
+  const dims = [B, Hq, Sq, T], biasDims = [mB, mH, mS, T];
+  const copyAll = { dims: [all], xStrides: [1], yStrides: [1] };
+  const toQk = qk !== undefined && qk !== scores ? qk : null;
+  return {
+    native: maskFixed,
+    run: () => {
+      for (const c of copies) c();
+      if (bias && !maskFixed) fillBias();
+      for (const c of calls) jit.gemm(c.q, c.k, c.s, scoresOpt);
+      if (toQk && mode === 0) jit.copy(scores, toQk, copyAll);
+      if (capSteps) jit.chain(scores, scores, capSteps);
+      if (bias) jit.binary("add", scores, dims, bias, biasDims, scores);
+      jit.softmax(scores, scores, rows);
+      if (toQk && mode === 3) jit.copy(scores, toQk, copyAll);
+      for (const c of calls) jit.gemm(c.s, c.v, c.y, outOpt);
+    },
+  };
+}
 
 /** The Attention definition. */
 export const ATTENTION_OPS: Record<string, OpDef> = { Attention: ATTENTION };

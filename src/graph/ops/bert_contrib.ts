@@ -12,7 +12,7 @@
  *   cache and rotary forms are not supported.
  */
 import { Attrs, type Node } from "../ir.ts";
-import { ATTENTION } from "./attention.ts";
+import { buildAttention } from "./attention.ts";
 import { biasProblem, maskBias } from "./mask_bias.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 
@@ -148,9 +148,9 @@ const ATTENTION_MS: OpDef = {
       ab = ins[5] ?? null;
     const [B, S, IN] = x.dims, hidden = w.dims[1] / 3, H = n.attrs.int("num_heads", 1);
     const jit = env.jit, T = S;
+    // Q, K and V read in place from the projection's rows [q | k | v] (3·hidden apart).
     const qkv = new Float32Array(B * S * 3 * hidden);
-    const part = () => new Float32Array(B * S * hidden);
-    const q = part(), k = part(), v = part();
+    const q = qkv.subarray(0), k = qkv.subarray(hidden), v = qkv.subarray(2 * hidden);
     const filter = n.attrs.float("mask_filter_value", -10000);
     if (ab && ab.dims[ab.dims.length - 1] !== T) {
       fail(n, `attention_bias must end in the sequence length ${T}`);
@@ -184,7 +184,7 @@ const ATTENTION_MS: OpDef = {
       data,
       constant: false,
     });
-    const attention = ATTENTION.build(
+    const attention = buildAttention(
       node,
       [
         buf(q, [B, S, hidden]),
@@ -194,7 +194,8 @@ const ATTENTION_MS: OpDef = {
       ],
       [outs[0]],
       env,
-    )!;
+      { q: 3 * hidden, k: 3 * hidden, v: 3 * hidden },
+    );
     const weights = w.constant
       ? env.weights.packB(w.data as Float32Array, { k: IN, n: 3 * hidden })
       : w.data as Float32Array;
@@ -204,24 +205,11 @@ const ATTENTION_MS: OpDef = {
       k: IN,
       ...(bias ? { bias: bias.data as Float32Array } : {}),
     };
-    const slice = (at: number) => ({
-      dims: [B * S, hidden],
-      xStrides: [3 * hidden, 1],
-      yStrides: [hidden, 1],
-      at,
-    });
-    const parts = [[q, slice(0)], [k, slice(hidden)], [v, slice(2 * hidden)]] as const;
-    const views = parts.map(([to, o]) => ({
-      from: qkv.subarray(o.at),
-      to,
-      o: { dims: o.dims, xStrides: o.xStrides, yStrides: o.yStrides },
-    }));
     const xd = x.data as Float32Array;
     return {
       native: false,
       run: () => {
         jit.gemm(xd, weights, qkv, gemm);
-        for (const p of views) jit.copy(p.from, p.to, p.o);
         combined?.fill();
         attention.run();
       },
