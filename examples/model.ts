@@ -51,10 +51,15 @@ if (values.help) {
 function census(bytes: Uint8Array): string {
   const m = readModel(bytes);
   const counts = new Map<string, number>();
-  for (const n of m.graph.nodes) {
-    const k = n.domain ? `${n.domain}:${n.opType}` : n.opType;
-    counts.set(k, (counts.get(k) ?? 0) + 1);
-  }
+  // Subgraphs (If's branches) too: their ops run as much as the graph's.
+  const walk = (nodes: typeof m.graph.nodes) => {
+    for (const n of nodes) {
+      const k = n.domain ? `${n.domain}:${n.opType}` : n.opType;
+      counts.set(k, (counts.get(k) ?? 0) + 1);
+      for (const a of n.attributes) for (const g of [a.g, ...a.graphs]) if (g) walk(g.nodes);
+    }
+  };
+  walk(m.graph.nodes);
   const ok = new Set(supportedOps());
   const lines = [
     `opset ${m.opsets.get("")}, ${m.graph.nodes.length} nodes, producer ${m.producerName || "?"}`,

@@ -323,16 +323,33 @@ Deno.test("InferenceSession: unsupported ops, attributes and types are named at 
   r.input("x", "float32", [2, 3]);
   r.input("s", "int64", [2]);
   r.output(r.op("Reshape", ["x", "s"], {}, "y"));
+  // A shape fed as a small integer input: plans are keyed by its values.
   const s = await InferenceSession.create(r.toBytes());
+  const x6 = new Tensor("float32", Float32Array.from([1, 2, 3, 4, 5, 6]), [2, 3]);
+  for (const shape of [[3, 2], [6, 1], [3, 2], [1, 6]]) {
+    const y = s.runSync({ x: x6, s: new Tensor("int64", shape, [2]) }).y;
+    assert.deepEqual(y.dims, shape);
+    assert.deepEqual([...y.data as Float32Array], [1, 2, 3, 4, 5, 6]);
+  }
+  await s.release();
+  // A shape read from a tensor of data (more than a shape's elements): named at the run.
+  const b = new GraphBuilder(17);
+  b.input("x", "float32", [2, 3]);
+  b.input("big", "int64", [100]);
+  const shape = b.op("Slice", ["big", b.ints("at", [0]), b.ints("to", [2])]);
+  b.output(b.op("Reshape", ["x", shape], {}, "y"));
+  const sb = await InferenceSession.create(b.toBytes());
   assert.throws(
     () =>
-      s.runSync({
-        x: new Tensor("float32", new Float32Array(6), [2, 3]),
-        s: new Tensor("int64", [3, 2], [2]),
+      sb.runSync({
+        x: x6,
+        big: new Tensor("int64", BigInt64Array.from({ length: 100 }, (_, i) => BigInt(i + 2)), [
+          100,
+        ]),
       }),
     /data-dependent shapes are not supported/,
   );
-  await s.release();
+  await sb.release();
 });
 
 Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace", async () => {
@@ -771,3 +788,120 @@ Deno.test("model: QLinear scales, zero points and biases that do not fit are nam
   await attempt(matmul(6, "uint8"), "a", [2, 4]);
   await attempt(conv("int32", 3), "x", [1, 2, 5, 5]);
 });
+
+/**
+ * If with its condition fed (a bool input, as merged decoders feed use_cache_branch) or
+ * computed from shapes; a shape fed as an int64 input (Expand). Each against onnxruntime
+ * (or golden); then one session fed each condition in turn gives each plan's outputs.
+ */
+Deno.test("model: If on a fed or shape-computed condition, and a fed shape, match onnxruntime", async () => {
+  const build = () => {
+    const g = new GraphBuilder(17);
+    g.input("x", "float32", [2, "n"]);
+    g.input("flag", "bool", []);
+    g.input("shape", "int64", [3]);
+    const t = g.op("Relu", ["x"], {}, "t");
+    // then: x·c + x (c a branch initializer), and the outer value t; a nested If on a
+    // shape-computed condition inside.
+    const th = new GraphBuilder(17);
+    th.initializer("c_then", { type: "float32", dims: [], data: [1.5] });
+    const y1 = th.op("Add", [th.op("Mul", ["x", "c_then"], {}, "th_mul"), "x"], {}, "th_y");
+    const four = th.op("Constant", [], { value_int: 4 }, "th_four");
+    const width = th.op(
+      "Gather",
+      [th.op("Shape", ["x"], {}, "th_shape"), th.op("Constant", [], { value_int: 1 }, "th_one")],
+      {},
+      "th_width",
+    );
+    const inner = (name: string, op: string) => {
+      const b = new GraphBuilder(17);
+      b.op(op, ["x"], {}, `${name}_out`);
+      b.output(`${name}_out`);
+      return b;
+    };
+    th.node("If", [th.op("Equal", [width, four], {}, "th_cond")], ["th_nested"], {
+      then_branch: { graph: inner("in_then", "Neg") },
+      else_branch: { graph: inner("in_else", "Abs") },
+    });
+    th.output(y1);
+    th.output(th.op("Identity", [t], {}, "th_t")); // ORT wants outer values through an Identity
+    th.output("th_nested");
+    // else: x − 0.5 (a Constant node), relu(t)·2, and x itself.
+    const el = new GraphBuilder(17);
+    const half = el.op("Constant", [], { value_float: f(0.5) }, "el_half");
+    el.output(el.op("Sub", ["x", half], {}, "el_y"));
+    el.output(
+      el.op("Mul", [t, el.op("Constant", [], { value_float: f(2) }, "el_two")], {}, "el_t"),
+    );
+    el.output(el.op("Identity", ["x"], {}, "el_x"));
+    g.node("If", ["flag"], ["y", "u", "w"], {
+      then_branch: { graph: th },
+      else_branch: { graph: el },
+    });
+    g.output(g.op("Identity", ["y"], {}, "y_out"));
+    g.output(g.op("Identity", ["u"], {}, "u_out"));
+    g.output(g.op("Identity", ["w"], {}, "w_out"));
+    // A shape from shapes: its If is decided with no input's values.
+    const cond = g.op("Greater", [
+      g.op("Gather", [g.op("Shape", ["x"]), g.ints("one", [1], [])]),
+      g.ints("three", [3], []),
+    ]);
+    const wide = new GraphBuilder(17), narrow = new GraphBuilder(17);
+    wide.output(wide.op("Sigmoid", ["x"], {}, "wide_out"));
+    narrow.output(narrow.op("Tanh", ["x"], {}, "narrow_out"));
+    g.node("If", [cond], ["by_shape"], {
+      then_branch: { graph: wide },
+      else_branch: { graph: narrow },
+    });
+    g.output(g.op("Identity", ["by_shape"], {}, "by_shape_out"));
+    // A fed shape.
+    g.output(
+      g.op(
+        "Expand",
+        [g.op("Slice", ["x", g.ints("s0", [0]), g.ints("s1", [1]), g.ints("s2", [1])]), "shape"],
+        {},
+        "expanded",
+      ),
+    );
+    return g.toBytes();
+  };
+  const bytes = build();
+  const feeds = (n: number, flag: boolean, shape: number[]) => ({
+    x: { type: "float32" as const, dims: [2, n], data: seededFloats(2 * n, 90 + n, 2) },
+    flag: { type: "bool" as const, dims: [], data: Uint8Array.of(flag ? 1 : 0) },
+    shape: { type: "int64" as const, dims: [3], data: BigInt64Array.from(shape, BigInt) },
+  });
+  const cases: [string, ReturnType<typeof feeds>][] = [
+    ["then, n 4", feeds(4, true, [3, 2, 1])],
+    ["else, n 4", feeds(4, false, [1, 2, 4])],
+    ["then, n 3", feeds(3, true, [2, 1, 3])],
+    ["else, n 3", feeds(3, false, [2, 2, 1])],
+  ];
+  for (const [name, fd] of cases) await checkModel(`model If ${name}`, bytes, fd);
+  // One session through every case, twice: each run's outputs are its fresh session's.
+  const s = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const fresh = new Map<string, Record<string, Tensor>>();
+  for (const [name, fd] of cases) {
+    const one = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    fresh.set(name, one.runSync(toTensors(fd)));
+    await one.release();
+  }
+  for (let round = 0; round < 2; round++) {
+    for (const [name, fd] of cases) {
+      const got = s.runSync(toTensors(fd)), want = fresh.get(name)!;
+      for (const k of Object.keys(want)) {
+        assert.deepEqual(got[k].dims, want[k].dims, `${name} ${k} dims`);
+        assert.deepEqual(got[k].data, want[k].data, `${name} ${k}`);
+      }
+    }
+  }
+  await s.release();
+});
+
+function toTensors(fd: Record<string, { type: string; dims: number[]; data: unknown }>) {
+  const out: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(fd)) {
+    out[k] = new Tensor(v.type as never, v.data as never, v.dims);
+  }
+  return out;
+}

@@ -98,6 +98,12 @@ export interface Node {
   attrs: Attrs;
   /** The opset version of the node's domain. */
   opset: number;
+  /**
+   * If only: the then and else branches. The node's inputs are the condition, then every
+   * outer value the branches read (ONNX Runtime's implicit inputs), so rewrites and
+   * liveness see those reads.
+   */
+  branches?: [Branch, Branch];
   /** Set by fusions (domain "njit"): the activation applied in the op's epilogue. */
   fused?: {
     activation?: Activation;
@@ -113,6 +119,16 @@ export interface Node {
      */
     chain?: { steps: ChainStep[]; constRank: number };
   };
+}
+
+/**
+ * A subgraph run in its node's place when the plan knows which one (If's branches): its
+ * value names made unique at load, its own constants, the values it yields in order.
+ */
+export interface Branch {
+  nodes: Node[];
+  constants: Map<string, ConstTensor>;
+  outputs: string[];
 }
 
 /** A graph input or output as declared: a dim is a size, a symbol, or null (unknown). */

@@ -5,12 +5,24 @@
  * be defined before use.
  */
 import { dtypeOf, onnxTypeName } from "../onnx/dtype.ts";
-import { ATTR, type OnnxAttribute, type OnnxModel, type OnnxValueInfo } from "../onnx/model.ts";
-import { type ExternalSource, FLOAT16, materialize } from "../onnx/tensor_data.ts";
+import {
+  ATTR,
+  type OnnxAttribute,
+  type OnnxModel,
+  type OnnxNode,
+  type OnnxValueInfo,
+} from "../onnx/model.ts";
+import {
+  type ConstTensor,
+  type ExternalSource,
+  FLOAT16,
+  materialize,
+} from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
 import {
   Attrs,
   type AttrValue,
+  type Branch,
   describeNode,
   type Graph,
   type GraphValue,
@@ -67,6 +79,41 @@ function graphValue(v: OnnxValueInfo, what: string): GraphValue {
   return { name: v.name, type, dims: v.dims };
 }
 
+/** Value names visible where nodes are read: ONNX names → IR names, innermost scope first. */
+class Scope {
+  readonly #names = new Map<string, string>();
+  readonly parent: Scope | null;
+  readonly prefix: string;
+  constructor(parent: Scope | null, prefix: string) {
+    this.parent = parent;
+    this.prefix = prefix;
+  }
+  resolve(name: string): string | null {
+    return this.#names.get(name) ?? this.parent?.resolve(name) ?? null;
+  }
+  has(name: string): boolean {
+    return this.#names.has(name);
+  }
+  /** Defines a name here: its IR name is unique across the model (a branch's carry a prefix). */
+  define(name: string): string {
+    const ir = this.prefix + name;
+    this.#names.set(name, ir);
+    return ir;
+  }
+}
+
+/** What reading nodes needs besides their scope. */
+interface LoadContext {
+  model: OnnxModel;
+  ext: ExternalSource | null;
+  opset: number;
+  /** Unsupported ops found anywhere, named together at the end. */
+  unsupported: Map<string, string>;
+  halfSeeds: Set<string>;
+  /** Branches read so far: each gets a prefix of its own. */
+  branches: number;
+}
+
 /** Builds the graph; `ext` locates external data (null when the model came as bytes). */
 export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
   const opset = model.opsets.get("")!;
@@ -82,63 +129,103 @@ export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
   if (g.sparseInitializers > 0) {
     throw new ModelError("ONNX: sparse initializers are not supported");
   }
+  const scope = new Scope(null, "");
   const constants = new Map<string, ReturnType<typeof materialize>>();
   for (const t of g.initializers) {
     if (t.name === "") throw new ModelError(`ONNX: an initializer has no name`);
-    constants.set(t.name, materialize(t, ext));
+    constants.set(scope.define(t.name), materialize(t, ext));
   }
-  const defined = new Set<string>(constants.keys());
   const inputs: GraphValue[] = [];
   for (const v of g.inputs) {
     if (constants.has(v.name)) continue; // an initializer listed as input (IR < 4 style)
     inputs.push(graphValue(v, "input"));
-    defined.add(v.name);
+    scope.define(v.name);
   }
+  const ctx: LoadContext = {
+    model,
+    ext,
+    opset,
+    unsupported: new Map(),
+    halfSeeds: new Set<string>(inputs.filter((v) => v.half).map((v) => v.name)),
+    branches: 0,
+  };
+  const nodes = loadNodes(g.nodes, scope, constants, ctx);
+  if (ctx.unsupported.size > 0) {
+    throw new ModelError(
+      `ONNX: unsupported op${ctx.unsupported.size > 1 ? "s" : ""}: ${
+        [...ctx.unsupported.values()].join("; ")
+      }`,
+    );
+  }
+  const outputs: GraphValue[] = [];
+  for (const v of g.outputs) {
+    if (scope.resolve(v.name) === null) {
+      throw new ModelError(`ONNX: graph output '${v.name}' is not produced by the graph`);
+    }
+    outputs.push(graphValue(v, "output"));
+  }
+  const graph: Graph = { nodes, inputs, outputs, constants };
+  placeHalfRounding(graph, ctx.halfSeeds);
+  return graph;
+}
+
+/** Converts nodes read in `scope`; Constant nodes become `constants`. */
+function loadNodes(
+  onnxNodes: readonly OnnxNode[],
+  scope: Scope,
+  constants: Map<string, ConstTensor>,
+  ctx: LoadContext,
+): Node[] {
   const nodes: Node[] = [];
-  const unsupported = new Map<string, string>();
-  const halfSeeds = new Set<string>(inputs.filter((v) => v.half).map((v) => v.name));
-  for (let i = 0; i < g.nodes.length; i++) {
-    const p = g.nodes[i];
-    const owner = `${p.opType} node '${p.name || `#${i}`}'`;
+  for (let i = 0; i < onnxNodes.length; i++) {
+    const p = onnxNodes[i];
+    const name = p.name || `${scope.prefix}#${i}`;
+    const owner = `${p.opType} node '${name}'`;
+    const isIf = p.opType === "If" && p.domain === "";
     const attrs = new Map<string, AttrValue>();
     for (const a of p.attributes) {
       if (a.refAttrName) throw new ModelError(`ONNX: ${owner}: ref_attr_name outside a function`);
-      attrs.set(a.name, attrValue(a, owner, ext));
+      if (isIf && a.type === ATTR.GRAPH) continue; // the branches, read below
+      attrs.set(a.name, attrValue(a, owner, ctx.ext));
     }
     // Half values are float32 here (half.ts), so a cast or type to float16 is to float32;
     // its outputs are remembered as half.
-    for (
-      const k of Object.hasOwn(HALF_TYPE_ATTRIBUTES, p.opType) ? HALF_TYPE_ATTRIBUTES[p.opType] : []
-    ) {
-      if (attrs.get(k) !== FLOAT16) continue;
-      attrs.set(k, 1);
-      for (const v of p.outputs) if (v !== "") halfSeeds.add(v);
-    }
+    const halfOut =
+      (Object.hasOwn(HALF_TYPE_ATTRIBUTES, p.opType) ? HALF_TYPE_ATTRIBUTES[p.opType] : []).some(
+        (k) => {
+          if (attrs.get(k) !== FLOAT16) return false;
+          attrs.set(k, 1);
+          return true;
+        },
+      );
     const node: Node = {
       op: p.opType,
       domain: p.domain,
-      name: p.name || `#${i}`,
-      inputs: p.inputs,
-      outputs: p.outputs,
+      name,
+      inputs: p.inputs.map((v) => {
+        if (v === "") return "";
+        const ir = scope.resolve(v);
+        if (ir === null) {
+          throw new ModelError(
+            `ONNX: ${owner}: input '${v}' is not a graph input, initializer or earlier node's output`,
+          );
+        }
+        return ir;
+      }),
+      outputs: [],
       attrs: new Attrs(attrs, owner),
-      opset: p.domain === "" ? opset : (model.opsets.get(p.domain) ?? 0),
+      opset: p.domain === "" ? ctx.opset : (ctx.model.opsets.get(p.domain) ?? 0),
     };
-    for (const name of node.inputs) {
-      if (name !== "" && !defined.has(name)) {
-        throw new ModelError(
-          `ONNX: ${
-            describeNode(node)
-          }: input '${name}' is not a graph input, initializer or earlier node's output`,
-        );
+    if (isIf) readBranches(node, p, scope, ctx);
+    node.outputs = p.outputs.map((v) => {
+      if (v === "") return "";
+      if (scope.has(v)) {
+        throw new ModelError(`ONNX: ${describeNode(node)}: output '${v}' is already defined`);
       }
-    }
-    for (const name of node.outputs) {
-      if (name === "") continue;
-      if (defined.has(name)) {
-        throw new ModelError(`ONNX: ${describeNode(node)}: output '${name}' is already defined`);
-      }
-      defined.add(name);
-    }
+      const ir = scope.define(v);
+      if (halfOut) ctx.halfSeeds.add(ir);
+      return ir;
+    });
     if (node.domain === "" && node.op === "Constant") {
       constants.set(node.outputs[0], constantValue(node));
       continue;
@@ -149,7 +236,7 @@ export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
       : null;
     if (def === null) {
       const dom = node.domain || "ai.onnx";
-      unsupported.set(
+      ctx.unsupported.set(
         `${node.op}@${dom}`,
         `${node.op} (domain ${dom}, opset ${node.opset}, node '${node.name}')`,
       );
@@ -162,23 +249,64 @@ export function loadGraph(model: OnnxModel, ext: ExternalSource | null): Graph {
     }
     nodes.push(node);
   }
-  if (unsupported.size > 0) {
+  return nodes;
+}
+
+/**
+ * An If node's then_branch and else_branch, read in a scope of their own
+ * (their names prefixed, so they cannot collide with any other); the node's
+ * inputs become the condition and every outer value either branch reads.
+ */
+function readBranches(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): void {
+  const graphOf = (key: string) => {
+    const a = p.attributes.find((x) => x.name === key && x.type === ATTR.GRAPH);
+    if (!a?.g) throw new ModelError(`ONNX: ${describeNode(node)}: attribute '${key}' is required`);
+    return a.g;
+  };
+  if (node.inputs.length !== 1 || node.inputs[0] === "") {
+    throw new ModelError(`ONNX: ${describeNode(node)}: takes one input, the condition`);
+  }
+  const reads = new Set<string>();
+  const branch = (key: string): Branch => {
+    const g = graphOf(key);
+    if (g.inputs.length > 0) {
+      throw new ModelError(`ONNX: ${describeNode(node)}: ${key} declares inputs (it takes none)`);
+    }
+    if (g.sparseInitializers > 0) {
+      throw new ModelError("ONNX: sparse initializers are not supported");
+    }
+    const scope = new Scope(outer, `${node.name}/${key}#${ctx.branches++}/`);
+    const constants = new Map<string, ConstTensor>();
+    for (const t of g.initializers) constants.set(scope.define(t.name), materialize(t, ctx.ext));
+    const nodes = loadNodes(g.nodes, scope, constants, ctx);
+    const outputs = g.outputs.map((v) => {
+      const ir = scope.resolve(v.name);
+      if (ir === null) {
+        throw new ModelError(
+          `ONNX: ${describeNode(node)}: ${key} output '${v.name}' is not produced`,
+        );
+      }
+      return ir;
+    });
+    // Values read here but defined outside: the If's implicit inputs.
+    const inside = new Set<string>(constants.keys());
+    for (const n of nodes) for (const o of n.outputs) if (o !== "") inside.add(o);
+    for (const n of nodes) for (const i of n.inputs) if (i !== "" && !inside.has(i)) reads.add(i);
+    for (const o of outputs) if (!inside.has(o)) reads.add(o);
+    return { nodes, constants, outputs };
+  };
+  const then = branch("then_branch"), otherwise = branch("else_branch");
+  if (
+    then.outputs.length !== otherwise.outputs.length || then.outputs.length !== p.outputs.length
+  ) {
     throw new ModelError(
-      `ONNX: unsupported op${unsupported.size > 1 ? "s" : ""}: ${
-        [...unsupported.values()].join("; ")
-      }`,
+      `ONNX: ${
+        describeNode(node)
+      }: the branches yield ${then.outputs.length} and ${otherwise.outputs.length} values for ${p.outputs.length} outputs`,
     );
   }
-  const outputs: GraphValue[] = [];
-  for (const v of g.outputs) {
-    if (!defined.has(v.name)) {
-      throw new ModelError(`ONNX: graph output '${v.name}' is not produced by the graph`);
-    }
-    outputs.push(graphValue(v, "output"));
-  }
-  const graph: Graph = { nodes, inputs, outputs, constants };
-  placeHalfRounding(graph, halfSeeds);
-  return graph;
+  node.branches = [then, otherwise];
+  node.inputs = [node.inputs[0], ...reads];
 }
 
 /** A Constant node's value (value, value_float(s), value_int(s)). */

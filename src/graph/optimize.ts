@@ -29,7 +29,8 @@ export function foldConstants(g: Graph, env: Env): number {
   let folded = 0;
   for (const n of g.nodes) {
     const ins: (Meta | null)[] = [];
-    let constant = n.inputs.length > 0;
+    // An If is expanded by the plan (its branch's nodes fold there).
+    let constant = n.inputs.length > 0 && !n.branches;
     for (const name of n.inputs) {
       if (name === "") {
         ins.push(null);

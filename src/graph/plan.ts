@@ -7,7 +7,7 @@
  */
 import { allocate, byteSize, type DType, type TensorData, viewOf } from "../onnx/dtype.ts";
 import type { RecordedCalls } from "../runtime/jit.ts";
-import { describeNode, type Graph, type Node } from "./ir.ts";
+import { Attrs, describeNode, type Graph, type Node } from "./ir.ts";
 import { ArenaPlanner } from "./memory.ts";
 import { type Buf, checkedSize, type Env, fail, type Meta, type OpDef, sizeOf } from "./ops/op.ts";
 import { opDef } from "./ops/registry.ts";
@@ -49,6 +49,8 @@ export interface Plan {
   tuneRunsLeft: number;
   /** Each run of native steps as recorded off the loop, to replay (index: the run's order). */
   recorded: (RecordedCalls | null)[];
+  /** The input values it was made for (null: shapes alone). */
+  known: ReadonlyMap<string, TensorData> | null;
 }
 
 function defOf(n: Node): OpDef {
@@ -95,8 +97,17 @@ export function inferNode(n: Node, ins: readonly (Meta | null)[], env: Env): Met
   return outBufs.map((b) => ({ type: b.type, dims: b.dims, data: b.data }));
 }
 
-/** Builds the plan for the graph's inputs having `feedDims`. */
-export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env): Plan {
+/**
+ * Builds the plan for the graph's inputs having `feedDims`; the inputs in `known` have
+ * those values (the session keys such plans by them), so what they decide folds: shapes
+ * computed from them, the branch an If takes.
+ */
+export function buildPlan(
+  graph: Graph,
+  feedDims: readonly number[][],
+  env: Env,
+  known: ReadonlyMap<string, TensorData> | null = null,
+): Plan {
   const metas = new Map<string, Meta>();
   for (const [name, t] of graph.constants) {
     metas.set(name, { type: t.type, dims: t.dims, data: t.data });
@@ -105,7 +116,7 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
   const inputs: TensorData[] = [];
   graph.inputs.forEach((v, i) => {
     const dims = feedDims[i].slice();
-    metas.set(v.name, { type: v.type, dims, data: null });
+    metas.set(v.name, { type: v.type, dims, data: known?.get(v.name) ?? null });
     const data = allocate(v.type, sizeOf(dims));
     inputs.push(data);
     roots.set(v.name, {
@@ -124,8 +135,15 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
   const within = new Map<string, number>();
   /** Nodes whose outputs are views of their input (no step). */
   const viewed = new Set<Node>();
-  for (const n of graph.nodes) {
+  // A queue: an If whose condition is known is replaced by its branch's nodes.
+  const queue = graph.nodes.slice();
+  for (let q = 0; q < queue.length; q++) {
+    const n = queue[q];
     const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
+    if (n.branches) {
+      queue.splice(q + 1, 0, ...expandIf(n, ins[0]!, metas, env));
+      continue;
+    }
     let outs: Meta[];
     try {
       outs = inferNode(n, ins, env);
@@ -237,7 +255,35 @@ export function buildPlan(graph: Graph, feedDims: readonly number[][], env: Env)
     offLoopRuns: 0,
     tuneRunsLeft: 0,
     recorded: [],
+    known,
   };
+}
+
+/**
+ * The nodes an If runs as: its chosen branch's nodes (its constants entered in `metas`),
+ * then an Identity per output (views: no copies). An unknown condition is the op's error.
+ */
+function expandIf(n: Node, cond: Meta, metas: Map<string, Meta>, env: Env): Node[] {
+  if (cond.data === null) inferNode(n, [cond], env); // throws: the condition must be known
+  if (cond.data!.length !== 1) fail(n, `the condition has ${cond.data!.length} elements, not 1`);
+  const branch = n.branches![Number(cond.data![0]) !== 0 ? 0 : 1];
+  for (const [name, t] of branch.constants) {
+    metas.set(name, { type: t.type, dims: t.dims, data: t.data });
+  }
+  const outs: Node[] = [];
+  n.outputs.forEach((name, i) => {
+    if (name === "") return;
+    outs.push({
+      op: "Identity",
+      domain: "",
+      name: `${n.name}/output ${i}`,
+      inputs: [branch.outputs[i]],
+      outputs: [name],
+      attrs: new Attrs(new Map(), `output ${i} of ${describeNode(n)}`),
+      opset: n.opset,
+    });
+  });
+  return [...branch.nodes, ...outs];
 }
 
 /**

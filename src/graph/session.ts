@@ -62,6 +62,11 @@ export interface SessionOptions {
   replay?: boolean;
 }
 
+/** Element types of inputs whose values may key plans (shapes, conditions, indices). */
+const VALUE_TYPES: ReadonlySet<string> = new Set(["bool", "int32", "int64", "uint8", "int8"]);
+/** At most this many elements: a shape, a condition — not a tensor of data. */
+const MAX_KEYED_ELEMENTS = 64;
+
 /** Feeds: input name → Tensor. */
 export type FeedsType = Record<string, Tensor>;
 /** Results: output name → Tensor. */
@@ -207,6 +212,10 @@ export class InferenceSession {
   readonly #plans = new Map<string, Plan>();
   #last: Plan | null = null;
   #lastDims: number[][] = [];
+  /** Inputs whose values key the plans (indices into the graph's inputs), once one needed them. */
+  #keyed: number[] | null = null;
+  /** Their values in the last plan's key. */
+  #lastKnown: TensorData[] = [];
   #queue: Promise<unknown> = Promise.resolve();
   /** The plan a `run` has off the event loop now, if any. */
   #inFlight: Plan | null = null;
@@ -404,20 +413,76 @@ export class InferenceSession {
         else for (let k = 0; k < td.length; k++) if (prev[k] !== td[k]) same = false;
       }
     }
+    // Inputs whose values the plan depends on: the same values, or another plan.
+    const keyed = this.#keyed;
+    if (same && keyed !== null) {
+      for (let i = 0; i < keyed.length && same; i++) {
+        const now = feeds[inputs[keyed[i]].name].data, was = this.#lastKnown[i];
+        for (let k = 0; k < was.length; k++) if (now[k] !== was[k]) same = false;
+      }
+    }
     if (same) return this.#last!;
     const feedDims = inputs.map((v) => [...feeds[v.name].dims]);
-    const key = feedDims.map((d) => d.join("x")).join(",");
+    let key = feedDims.map((d) => d.join("x")).join(",");
+    if (keyed !== null) key += "|" + keyed.map((i) => feeds[inputs[i].name].data.join()).join("|");
     let plan = this.#plans.get(key);
     if (plan) this.#plans.delete(key); // re-inserted last: the Map's order is the LRU order
     else {
-      plan = buildPlan(this.#graph, feedDims, this.#env);
+      plan = this.#build(feedDims, feeds);
+      if (this.#keyed !== keyed) {
+        // The plan needed input values: keyed by them from now on (this plan included).
+        key += "|" + this.#keyed!.map((i) => feeds[inputs[i].name].data.join()).join("|");
+      }
       plan.tuneRunsLeft = this.#tuningRuns;
       if (this.#plans.size >= MAX_PLANS) this.#plans.delete(this.#plans.keys().next().value!);
     }
     this.#plans.set(key, plan);
     this.#last = plan;
     this.#lastDims = feedDims;
+    this.#lastKnown = this.#keyed?.map((i) => feeds[inputs[i].name].data.slice() as TensorData) ??
+      [];
     return plan;
+  }
+
+  /**
+   * A new plan for the feeds' shapes. Where it needs an input's values (a shape or an If
+   * condition read from a graph input), the first such plan finds which small bool or
+   * integer inputs it needs — all of them, then each dropped that is not needed — and the
+   * session keys its plans by their values from then on.
+   */
+  #build(feedDims: number[][], feeds: FeedsType): Plan {
+    const inputs = this.#graph.inputs;
+    const knownOf = (which: readonly number[]) =>
+      new Map(which.map((i) => [inputs[i].name, feeds[inputs[i].name].data.slice() as TensorData]));
+    if (this.#keyed !== null) {
+      return buildPlan(this.#graph, feedDims, this.#env, knownOf(this.#keyed));
+    }
+    try {
+      return buildPlan(this.#graph, feedDims, this.#env);
+    } catch (e) {
+      const needsValues = e instanceof ModelError &&
+        /must be known when the plan is made|data-dependent shapes/.test(e.message);
+      const small = inputs.flatMap((v, i) =>
+        VALUE_TYPES.has(v.type) && feeds[v.name].data.length <= MAX_KEYED_ELEMENTS ? [i] : []
+      );
+      if (!needsValues || small.length === 0) throw e;
+      let plan: Plan;
+      try {
+        plan = buildPlan(this.#graph, feedDims, this.#env, knownOf(small));
+      } catch {
+        throw e;
+      }
+      let need = small;
+      for (const i of small) {
+        const fewer = need.filter((j) => j !== i);
+        try {
+          plan = buildPlan(this.#graph, feedDims, this.#env, knownOf(fewer));
+          need = fewer;
+        } catch { /* input i is needed */ }
+      }
+      this.#keyed = need; // plan is the last that built: the one with `need` known
+      return plan;
+    }
   }
 
   /**
@@ -427,7 +492,7 @@ export class InferenceSession {
   #spareOf(plan: Plan): Plan {
     let spare = this.#spares.get(plan);
     if (spare === undefined) {
-      spare = buildPlan(this.#graph, this.#lastDims, this.#env);
+      spare = buildPlan(this.#graph, this.#lastDims, this.#env, plan.known);
       this.#spares.set(plan, spare);
     }
     return spare;

@@ -7,6 +7,7 @@
 import { ATTENTION_OPS } from "./attention.ts";
 import { BINARY_OPS } from "./binary.ts";
 import { ELEMENTWISE_CHAIN } from "./chain.ts";
+import { CONTROL_OPS } from "./control.ts";
 import { CONV_OPS } from "./conv.ts";
 import { CONV_INTEGER_OPS } from "./conv_integer.ts";
 import { DEFAULT_DOMAIN_CONTRIB_OPS, MICROSOFT_OPS } from "./contrib.ts";
@@ -48,6 +49,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...TENSOR_SCATTER_OPS,
   ...QLINEAR_OPS,
   ...DEFAULT_DOMAIN_CONTRIB_OPS,
+  ...CONTROL_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
