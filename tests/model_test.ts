@@ -905,3 +905,34 @@ function toTensors(fd: Record<string, { type: string; dims: number[]; data: unkn
   }
   return out;
 }
+
+Deno.test("model: an If's branches fold and fuse as the graph does (outer weights), and match onnxruntime", async () => {
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [3, 8]);
+  g.input("flag", "bool", [1]);
+  const W = g.weight("W", [8, 5], seededFloats(40, 601, 0.5));
+  const b1 = g.weight("b1", [5], seededFloats(5, 602)),
+    b2 = g.weight("b2", [5], seededFloats(5, 603));
+  const branch = (tag: string, bias: string, act: string | null) => {
+    const h = new GraphBuilder(17);
+    const y = h.op("Add", [h.op("MatMul", ["x", W], {}, `${tag}_mm`), bias], {}, `${tag}_add`);
+    h.output(act ? h.op(act, [y], {}, `${tag}_out`) : y);
+    return h;
+  };
+  g.node("If", ["flag"], ["y"], {
+    then_branch: { graph: branch("th", b1, "Relu") },
+    else_branch: { graph: branch("el", b2, null) },
+  });
+  g.output(g.op("Identity", ["y"], {}, "out"));
+  const bytes = g.toBytes();
+  for (const flag of [1, 0]) {
+    await checkModel(`model If fused branches flag ${flag}`, bytes, {
+      x: { type: "float32", dims: [3, 8], data: seededFloats(24, 604) },
+      flag: { type: "bool", dims: [1], data: Uint8Array.of(flag) },
+    });
+  }
+  const s = await InferenceSession.create(bytes);
+  assert.equal(s.optimization.fusions["MatMul + bias Add"], 2);
+  assert.equal(s.optimization.fusions["activation into its producer"], 1);
+  await s.release();
+});

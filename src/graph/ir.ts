@@ -152,3 +152,15 @@ export interface Graph {
 export function describeNode(n: Node): string {
   return `${n.op} node '${n.name || n.outputs[0] || "?"}'`;
 }
+
+/** The values the branches read that they do not define (an If's implicit inputs). */
+export function branchReads(branches: readonly Branch[]): string[] {
+  const reads = new Set<string>();
+  for (const b of branches) {
+    const inside = new Set<string>(b.constants.keys());
+    for (const n of b.nodes) for (const o of n.outputs) if (o !== "") inside.add(o);
+    for (const n of b.nodes) for (const i of n.inputs) if (i !== "" && !inside.has(i)) reads.add(i);
+    for (const o of b.outputs) if (!inside.has(o)) reads.add(o);
+  }
+  return [...reads];
+}

@@ -23,6 +23,7 @@ import {
   Attrs,
   type AttrValue,
   type Branch,
+  branchReads,
   describeNode,
   type Graph,
   type GraphValue,
@@ -266,7 +267,6 @@ function readBranches(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): 
   if (node.inputs.length !== 1 || node.inputs[0] === "") {
     throw new ModelError(`ONNX: ${describeNode(node)}: takes one input, the condition`);
   }
-  const reads = new Set<string>();
   const branch = (key: string): Branch => {
     const g = graphOf(key);
     if (g.inputs.length > 0) {
@@ -288,11 +288,6 @@ function readBranches(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): 
       }
       return ir;
     });
-    // Values read here but defined outside: the If's implicit inputs.
-    const inside = new Set<string>(constants.keys());
-    for (const n of nodes) for (const o of n.outputs) if (o !== "") inside.add(o);
-    for (const n of nodes) for (const i of n.inputs) if (i !== "" && !inside.has(i)) reads.add(i);
-    for (const o of outputs) if (!inside.has(o)) reads.add(o);
     return { nodes, constants, outputs };
   };
   const then = branch("then_branch"), otherwise = branch("else_branch");
@@ -306,7 +301,8 @@ function readBranches(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): 
     );
   }
   node.branches = [then, otherwise];
-  node.inputs = [node.inputs[0], ...reads];
+  // The values the branches read but do not define: the If's implicit inputs.
+  node.inputs = [node.inputs[0], ...branchReads(node.branches)];
 }
 
 /** A Constant node's value (value, value_float(s), value_int(s)). */

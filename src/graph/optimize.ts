@@ -4,7 +4,7 @@
  * `fusions/`, each gated by the session's graphOptimizationLevel.
  */
 import type { ConstTensor } from "../onnx/tensor_data.ts";
-import type { Graph, Node } from "./ir.ts";
+import { branchReads, type Graph, type Node } from "./ir.ts";
 import type { Env, Meta } from "./ops/op.ts";
 import { inferNode } from "./plan.ts";
 import { FUSIONS } from "./fusions/mod.ts";
@@ -84,6 +84,12 @@ export function removeDead(g: Graph): number {
  */
 export function prepackWeights(g: Graph, env: Env): void {
   for (const n of g.nodes) {
+    for (const b of n.branches ?? []) {
+      prepackWeights(
+        { ...g, nodes: b.nodes, constants: new Map([...g.constants, ...b.constants]) },
+        env,
+      );
+    }
     const def = opDef(n.op, n.domain);
     if (!def?.prepack) continue;
     const consts = n.inputs.map((name) => {
@@ -104,14 +110,52 @@ export function optimize(g: Graph, level: OptimizationLevel, env: Env): Optimiza
   if (level === "disabled") return report;
   report.folded = foldConstants(g, env);
   report.removed = removeDead(g);
-  if (level === "basic") return report;
-  for (const f of FUSIONS) {
-    const count = f.apply(g);
-    if (count > 0) report.fusions[f.name] = count;
+  if (level !== "basic") {
+    for (const f of FUSIONS) {
+      const count = f.apply(g);
+      if (count > 0) report.fusions[f.name] = count;
+    }
+    topoSort(g);
+    report.removed += removeDead(g);
   }
-  topoSort(g);
-  report.removed += removeDead(g);
+  for (const n of g.nodes) if (n.branches) optimizeBranches(n, g.constants, level, env, report);
   return report;
+}
+
+/**
+ * An If's branches optimized as graphs of their own — the outer constants visible (a
+ * branch's weights are mostly the model's initializers), the outer values it reads as
+ * inputs, its outputs kept — so a branch's nodes fold and fuse as the graph's do. The
+ * node's reads are then what the branches read now.
+ */
+function optimizeBranches(
+  n: Node,
+  outer: ReadonlyMap<string, ConstTensor>,
+  level: OptimizationLevel,
+  env: Env,
+  report: OptimizationReport,
+): void {
+  for (const b of n.branches!) {
+    const g: Graph = {
+      nodes: b.nodes,
+      inputs: n.inputs.slice(1).filter((v) => !outer.has(v)).map((name) => ({
+        name,
+        type: "float32",
+        dims: null,
+      })),
+      outputs: b.outputs.map((name) => ({ name, type: "float32", dims: null })),
+      constants: new Map([...outer, ...b.constants]),
+    };
+    const r = optimize(g, level, env);
+    report.folded += r.folded;
+    report.removed += r.removed;
+    for (const [k, c] of Object.entries(r.fusions)) {
+      report.fusions[k] = (report.fusions[k] ?? 0) + c;
+    }
+    b.nodes = g.nodes;
+    b.constants = new Map([...g.constants].filter(([k]) => !outer.has(k) || b.constants.has(k)));
+  }
+  n.inputs = [n.inputs[0], ...branchReads(n.branches!)];
 }
 
 /**
