@@ -455,6 +455,88 @@ const CASES: Case[] = [
     },
     17,
   ),
+  graph("Conv with windows wider than 16: a 32×32/32 patch embedding (CLIP ViT-B/32)", [
+    1,
+    3,
+    64,
+    96,
+  ], (g) => {
+    const W = w(g, "W", [8, 3, 32, 32], 161, 0.05), B = w(g, "B", [8], 162);
+    g.output(g.op("Conv", ["x", W, B], { kernel_shape: [32, 32], strides: [32, 32] }, "patches"));
+    // Dilation 17, asymmetric pads, then a residual Add and a Relu (fused when optimizing).
+    const Wd = w(g, "Wd", [4, 3, 2, 2], 163);
+    const d = g.op("Conv", ["x", Wd], { dilations: [17, 17], pads: [1, 3, 2, 0] });
+    const shaped = w(g, "R", [1, 4, 50, 82], 165);
+    g.output(g.op("Relu", [g.op("Add", [d, shaped])], {}, "dilated"));
+    // SAME_UPPER with a stride of 20 (pads 13 rows and a column: ONNX Runtime's Conv crops
+    // x where SAME's total is negative, which the conv family and ONNX's inference do not).
+    const Ws = w(g, "Ws", [2, 3, 17, 17], 164, 0.1);
+    g.output(
+      g.op(
+        "Conv",
+        ["x", Ws],
+        { auto_pad: "SAME_UPPER", strides: [20, 20] },
+        "same",
+      ),
+    );
+  }),
+  graph("Conv 1-D with a 20-wide grouped window and pads (wav2vec2's positional conv)", [
+    2,
+    8,
+    50,
+  ], (g) => {
+    const W = w(g, "W", [8, 2, 20], 171, 0.2), B = w(g, "B", [8], 172);
+    const y = g.op("Conv", ["x", W, B], { kernel_shape: [20], pads: [10, 10], group: 4 });
+    g.output(g.op("Gelu", [y], {}, "y"), "float32");
+  }, 20),
+  graph("MaxPool and AveragePool with windows wider than 16 (1-D and 2-D, pads, ceil mode)", [
+    1,
+    3,
+    40,
+    45,
+  ], (g) => {
+    g.output(
+      g.op("MaxPool", ["x"], {
+        kernel_shape: [20, 3],
+        strides: [3, 17],
+        pads: [4, 1, 4, 1],
+        ceil_mode: 1,
+      }, "max"),
+    );
+    g.output(
+      g.op(
+        "MaxPool",
+        ["x"],
+        { kernel_shape: [2, 3], dilations: [18, 1], strides: [1, 2] },
+        "max_dilated",
+      ),
+    );
+    g.output(
+      g.op(
+        "AveragePool",
+        ["x"],
+        { kernel_shape: [18, 3], strides: [5, 2], pads: [3, 1, 2, 1] },
+        "avg",
+      ),
+    );
+    g.output(
+      g.op("AveragePool", ["x"], {
+        kernel_shape: [18, 3],
+        strides: [5, 2],
+        pads: [3, 1, 2, 1],
+        count_include_pad: 1,
+      }, "avg_pads"),
+    );
+    const flat = g.op("Reshape", ["x", g.ints("flat", [1, 3, 1800])]);
+    const line = g.op("Squeeze", [flat, g.ints("sq", [])]);
+    g.output(
+      g.op("MaxPool", [g.op("Reshape", [line, g.ints("l3", [1, 3, 1800])])], {
+        kernel_shape: [200],
+        strides: [10],
+        pads: [100, 100],
+      }, "max_1d"),
+    );
+  }, 17),
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

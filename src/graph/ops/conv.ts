@@ -14,6 +14,7 @@ import type {
 } from "../../kernels/resize/mod.ts";
 import type { BatchNormOptions } from "../../kernels/batchnorm/mod.ts";
 import type { Node } from "../ir.ts";
+import { FAMILY_WINDOW, wideConv, widePool, windowTooWide } from "./window_im2col.ts";
 import {
   type Buf,
   type Env,
@@ -202,7 +203,7 @@ function prepackConv(
   if (!w || (w.dims.length !== 3 && w.dims.length !== 4)) return;
   const group = n.attrs.int("group", 1);
   const kernel = w.dims.length === 3 ? [1, w.dims[2]] : w.dims.slice(2);
-  if (group < 1) return;
+  if (group < 1 || kernel.some((k) => k > FAMILY_WINDOW)) return; // wide: window_im2col.ts
   env.weights.conv(w.data as Float32Array, {
     outChannels: transposed ? w.dims[1] * group : w.dims[0],
     c: transposed ? w.dims[0] : w.dims[1] * group,
@@ -246,6 +247,9 @@ export const CONV: OpDef = {
     const x = ins[0]!, wt = ins[1]!, y = outs[0];
     const group = n.attrs.int("group", 1);
     const w = windowOf(n, x, wt.dims.slice(2));
+    if (windowTooWide(w)) {
+      return wideConv(n, x, wt, ins[2] ?? null, ins[3] ?? null, y, w, group, env);
+    }
     const o = convOptions(x, wt.dims[0], w, group);
     if (ins[2]) o.bias = ins[2].data as Float32Array;
     const weights = weightsOf(wt, o, group, false, env);
@@ -363,6 +367,8 @@ function poolDef(kind: "max" | "average"): OpDef {
     },
     build(n, ins, outs, env) {
       const x = ins[0]!, y = outs[0], w = windowOf(n, x, null);
+      const includePad = n.attrs.int("count_include_pad", 0) !== 0;
+      if (windowTooWide(w)) return widePool(n, kind, x, y, w, includePad, env);
       const o: PoolOptions = {
         n: x.dims[0],
         c: x.dims[1],
@@ -375,7 +381,7 @@ function poolDef(kind: "max" | "average"): OpDef {
       };
       if (w.autoPad === "NOTSET") o.pads = w.pads;
       else o.autoPad = w.autoPad;
-      if (kind === "average") o.countIncludePad = n.attrs.int("count_include_pad", 0) !== 0;
+      if (kind === "average") o.countIncludePad = includePad;
       const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
       return { native: true, run: () => jit.pool(kind, xd, yd, o) };
     },
