@@ -736,6 +736,41 @@ const CASES: Case[] = [
     },
   },
   {
+    name:
+      "com.microsoft: Attention with a KV cache (past in, present out), as GPT-2's optimized exports",
+    opset: 17,
+    build: (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      const ms = "com.microsoft", [B, S, Hd, heads, P] = [2, 3, 16, 2, 4];
+      g.input("x", "float32", [B, S, Hd]);
+      g.input("past", "float32", [2, B, heads, P, Hd / heads]);
+      g.input("mask", "int32", [B, P + S]);
+      g.input("lengths", "int32", [B]);
+      const W = w(g, "W", [Hd, 3 * Hd], 191), bias = w(g, "b", [3 * Hd], 192);
+      const att = (inputs: string[], attrs: Record<string, number>, out: string) => {
+        const [y, present] = g.node("Attention", inputs, [out, `${out}_present`], {
+          num_heads: heads,
+          ...attrs,
+        }, ms);
+        g.output(y);
+        g.output(present);
+      };
+      att(["x", W, bias, "mask", "past"], { unidirectional: 1 }, "causal");
+      att(["x", W, bias, "lengths", "past"], {}, "by_lengths");
+      att(["x", W, bias, "", "past"], {}, "plain");
+    },
+    feeds: {
+      x: F([2, 3, 16], 193),
+      past: F([2, 2, 2, 4, 8], 194),
+      mask: {
+        type: "int32",
+        dims: [2, 7],
+        data: Int32Array.from([1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1, 1, 1, 1]),
+      },
+      lengths: { type: "int32", dims: [2], data: Int32Array.from([7, 5]) },
+    },
+  },
+  {
     name: "ReduceSum, ReduceMax over int64 (an attention mask's lengths)",
     opset: 13,
     build: (g) => {

@@ -8,8 +8,10 @@
  * - Attention: the packed QKV projection (input × weights + bias) split
  *   into heads, then the Attention op; mask_index as per-batch valid lengths
  *   [batch] or a raw 0/1 mask [batch, total] (masked scores get
- *   mask_filter_value), an attention bias, unidirectional. The past/present
- *   cache and rotary forms are not supported.
+ *   mask_filter_value), an attention bias, unidirectional; the KV cache as
+ *   GPT-2's optimized exports carry it (past [2, batch, heads, past length,
+ *   head size] in, present with this call's keys and values appended out).
+ *   The shared past/present buffer and rotary forms are not supported.
  */
 import { Attrs, type Node } from "../ir.ts";
 import { buildAttention } from "./attention.ts";
@@ -107,10 +109,12 @@ const ATTENTION_MS: OpDef = {
     "rotary_embedding_dim",
   ],
   infer(n, ins) {
-    const [x, w, bias, mask, past, ab] = need(n, ins, 2, 6);
+    const [x, w, bias, mask, past, ab, pastLength] = need(n, ins, 2, 7);
     for (const [m, i] of [[x, 0], [w, 1]] as const) expectType(n, m, i, "float32");
-    if (past) fail(n, "past (a KV cache) is not supported");
     if (n.attrs.int("do_rotary", 0)) fail(n, "do_rotary is not supported");
+    if (pastLength || n.attrs.int("past_present_share_buffer", 0)) {
+      fail(n, "a shared past/present buffer (past_sequence_length) is not supported");
+    }
     const sizes = n.attrs.ints("qkv_hidden_sizes");
     if (sizes && (sizes[0] !== sizes[1] || sizes[1] !== sizes[2])) {
       fail(n, "unequal qkv_hidden_sizes are not supported");
@@ -125,29 +129,42 @@ const ATTENTION_MS: OpDef = {
       );
     }
     if (bias && sizeOf(bias.dims) !== 3 * hidden) fail(n, `bias must have ${3 * hidden} elements`);
-    const [B, S] = x.dims;
+    const [B, S] = x.dims, size = hidden / heads;
+    // The KV cache: past [2, batch, heads, past length, head size] (K, then V).
+    let P = 0;
+    if (past) {
+      expectType(n, past, 4, "float32");
+      const d = past.dims;
+      if (d.length !== 5 || d[0] !== 2 || d[1] !== B || d[2] !== heads || d[4] !== size) {
+        fail(n, `past must be [2, ${B}, ${heads}, past length, ${size}]`);
+      }
+      P = d[3];
+    }
+    const T = P + S;
     if (mask) {
       expectType(n, mask, 3, "int32");
       const ok = (mask.dims.length === 1 && mask.dims[0] === B) ||
-        (mask.dims.length === 2 && mask.dims[0] === B && mask.dims[1] === S);
-      if (!ok) fail(n, "mask_index must be [batch] (valid lengths) or [batch, sequence] (0/1)");
+        (mask.dims.length === 2 && mask.dims[0] === B && mask.dims[1] === T);
+      if (!ok) {
+        fail(n, `mask_index must be [batch] (valid lengths) or [batch, ${T}] (0/1, past included)`);
+      }
     }
     if (ab) {
       expectType(n, ab, 5, "float32");
-      const problem = biasProblem(ab.dims, [B, n.attrs.int("num_heads", 1), S, S]);
+      const problem = biasProblem(ab.dims, [B, heads, S, T]);
       if (problem) fail(n, problem);
     }
-    if (n.outputs[1]) fail(n, "the present output is not supported");
-    return [meta("float32", [B, S, hidden]), meta("float32", [1])];
+    return [meta("float32", [B, S, hidden]), meta("float32", [2, B, heads, T, size])];
   },
   build(n, ins, outs, env) {
     const x = ins[0]!,
       w = ins[1]!,
       bias = ins[2] ?? null,
       mask = ins[3] ?? null,
+      past = ins[4] ?? null,
       ab = ins[5] ?? null;
     const [B, S, IN] = x.dims, hidden = w.dims[1] / 3, H = n.attrs.int("num_heads", 1);
-    const jit = env.jit, T = S;
+    const D = hidden / H, P = past ? past.dims[3] : 0, jit = env.jit, T = P + S;
     // Q, K and V read in place from the projection's rows [q | k | v] (3·hidden apart).
     const qkv = new Float32Array(B * S * 3 * hidden);
     const q = qkv.subarray(0), k = qkv.subarray(hidden), v = qkv.subarray(2 * hidden);
@@ -173,8 +190,8 @@ const ATTENTION_MS: OpDef = {
       op: "Attention",
       domain: "",
       name: n.name,
-      inputs: ["q", "k", "v", combined ? "mask" : ""],
-      outputs: [n.outputs[0]],
+      inputs: ["q", "k", "v", combined ? "mask" : "", past ? "past_k" : "", past ? "past_v" : ""],
+      outputs: [n.outputs[0], ...(outs[1] ? ["present_k", "present_v"] : [])],
       attrs: new Attrs(new Map([...attrs]), `Attention of ${n.name}`),
       opset: 23,
     };
@@ -184,6 +201,10 @@ const ATTENTION_MS: OpDef = {
       data,
       constant: false,
     });
+    const halves = (data: Float32Array, dims: number[]): Buf[] => {
+      const half = data.length / 2;
+      return [buf(data.subarray(0, half), dims), buf(data.subarray(half), dims)];
+    };
     const attention = buildAttention(
       node,
       [
@@ -191,8 +212,11 @@ const ATTENTION_MS: OpDef = {
         buf(k, [B, S, hidden]),
         buf(v, [B, S, hidden]),
         combined ? buf(combined.data, combined.dims) : null,
+        // past's K and V halves, [batch, heads, past length, head size] each
+        ...(past ? halves(past.data as Float32Array, [B, H, P, D]) : []),
       ],
-      [outs[0]],
+      // present's halves: the caches with this call's keys and values appended
+      outs[1] ? [outs[0], ...halves(outs[1].data as Float32Array, [B, H, T, D])] : [outs[0]],
       env,
       { q: 3 * hidden, k: 3 * hidden, v: 3 * hidden },
     );
