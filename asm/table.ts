@@ -556,6 +556,7 @@ vl("vpsrlq", "V, V, imm8", "VMI", "VEX.L.66.0F.WIG 73 /2 ib");
 vl("vcvtps2dq", "V, VM", "RM", "VEX.L.66.0F.WIG 5B /r");
 vl("vcvttps2dq", "V, VM", "RM", "VEX.L.F3.0F.WIG 5B /r");
 vl("vcvtdq2ps", "V, VM", "RM", "VEX.L.0F.WIG 5B /r");
+vl("vpmovzxbd", "V, QM", "RM", "VEX.L.66.0F38.WIG 31 /r");
 row("vcvtps2ph", "xmm/m64, xmm, imm8", "MRI", "VEX.128.66.0F3A.W0 1D /r ib");
 row("vcvtps2ph", "xmm/m128, ymm, imm8", "MRI", "VEX.256.66.0F3A.W0 1D /r ib");
 row("vcvtph2ps", "xmm, xmm/m64", "RM", "VEX.128.66.0F38.W0 13 /r");
@@ -691,6 +692,7 @@ vl("vcvtdq2ps", "V{kz}, VM/b32", "RM", "EVEX.L.0F.W0 5B /r", "FV");
 vl("vcvtps2ph", "HM{kz}, V, imm8", "MRI", "EVEX.L.66.0F3A.W0 1D /r ib", "HVM");
 // Narrowing dwords to bytes: truncating, and unsigned-saturating.
 vl("vpmovdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 31 /r", "QVM");
+vl("vpmovzxbd", "V{kz}, QM", "RM", "EVEX.L.66.0F38.WIG 31 /r", "QVM");
 vl("vpmovusdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 11 /r", "QVM");
 vl("vcvtph2ps", "V{kz}, HM", "RM", "EVEX.L.66.0F38.W0 13 /r", "HVM");
 row("vcvtsi2ss", "xmm, xmm, r/m32", "RVM", "EVEX.LIG.F3.0F.W0 2A /r", "T1S");

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { Jit } from "../mod.ts";
+import { Jit, packNBits } from "../mod.ts";
 import { FAMILIES } from "../src/kernels/families.ts";
 import { rng } from "./helpers/random.ts";
 
@@ -17,6 +17,15 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
   const qa = Uint8Array.from({ length: 9 * 40 }, () => Math.floor(r() * 256));
   const qb = Int8Array.from({ length: 37 * 30 }, () => Math.floor(r() * 256) - 128);
   const qbias = Int32Array.from({ length: 30 }, () => Math.floor(r() * 2000) - 1000);
+  // 4-bit weights: k 32 (two blocks of 16), n 37 (a partial tile), byte zero points.
+  const nbits = packNBits({
+    k: 32,
+    n: 37,
+    block: 16,
+    q: Uint8Array.from({ length: 37 * 16 }, () => Math.floor(r() * 256)),
+    scales: vec(74),
+    zeroPoints: Uint8Array.from({ length: 37 }, () => Math.floor(r() * 256)),
+  });
   const cases: Record<string, (jit: Jit, out: Float32Array) => void> = {
     gemm: (jit, out) =>
       jit.gemm(x, w, out, { m: 9, n: 1, k: 37, bias: w.subarray(0, 1), activation: "gelu" }),
@@ -95,6 +104,8 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
       const y = new Uint8Array(out.buffer, 0, 333);
       jit.quantizeDynamic(x, y, out.subarray(90, 91), new Uint8Array(out.buffer, 4 * 91, 1));
     },
+    matmulNBits: (jit, out) =>
+      jit.matmulNBits(x.subarray(0, 96), nbits, out.subarray(0, 111), { m: 3, bias: y }),
     pool: (jit, out) =>
       jit.pool("average", x.subarray(0, 300), out.subarray(0, 108), {
         n: 1,

@@ -581,6 +581,18 @@ const CASES: Case[] = [
       data: Array.from({ length: N * blocks * block }, (_, i) => (i * 29 + 3) % 256),
     });
     g.output(g.node("MatMulNBits", ["x", q8, s4], ["eight"], { ...attrs, bits: 8 }, ms)[0]);
+    // 4 bits over 6 rows (above the 4-bit kernel's 4: the GEMM on the dequantized weights),
+    // with the default zero point 8.
+    const six = g.op("Concat", ["x", "x"], { axis: 0 });
+    g.output(g.node("MatMulNBits", [six, q4, s4, "", "", b], ["four_rows6"], attrs, ms)[0]);
+    // Float zero points, one row (the 4-bit kernel).
+    const one = g.op("Slice", ["x", g.ints("r0", [0]), g.ints("r1", [1]), g.ints("r2", [0])]);
+    const zf = g.initializer("zf", {
+      type: "float32",
+      dims: [N * blocks],
+      data: Array.from({ length: N * blocks }, (_, i) => (i * 5) % 16),
+    });
+    g.output(g.node("MatMulNBits", [one, q4, s4, zf], ["four_float_zero"], attrs, ms)[0]);
   }, 17),
   {
     name: "com.microsoft: GroupQueryAttention, a prompt with rotary and a decode step with a cache",

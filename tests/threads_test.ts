@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { isaLevel, Jit } from "../mod.ts";
+import { isaLevel, Jit, packNBits } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { FAMILIES } from "../src/kernels/families.ts";
 import { sharedPool } from "../src/native/pool.ts";
@@ -251,6 +251,24 @@ function cases(seed: number): Case[] {
           y.subarray(words, words + 1),
           new Uint8Array(y.buffer, y.byteOffset + 4 * (words + 1), 1),
         ),
+    });
+  }
+  {
+    // A 4-bit product: rows 1-4, tiles enough to split, a partial tile and a partial block.
+    const m = int(r, 1, 4), k = 2 * int(r, 40, 200), n = 16 * int(r, 8, 20) + edge() % 16;
+    const blocks = Math.ceil(k / 32);
+    const w = packNBits({
+      k,
+      n,
+      block: 32,
+      q: Uint8Array.from({ length: n * blocks * 16 }, () => int(r, 0, 255)),
+      scales: vec(n * blocks),
+    });
+    const ca = vec(m * k), bias = vec(n);
+    out.push({
+      name: `matmulNBits ${m}×${k}×${n}`,
+      outputs: m * n,
+      run: (jit, y) => jit.matmulNBits(ca, w, y, { m, bias }),
     });
   }
   {

@@ -11,6 +11,7 @@ import { CONV, CONV_TRANSPOSE } from "./conv/family.ts";
 import { CHAIN } from "./chain/family.ts";
 import { COPY } from "./copy/family.ts";
 import { GEMM } from "./gemm/family.ts";
+import { NBITS } from "./nbits/family.ts";
 import { NORM } from "./norm/family.ts";
 import { POOL } from "./pool/family.ts";
 import { QGEMM } from "./qgemm/family.ts";
@@ -37,6 +38,7 @@ export const FAMILIES: readonly OpFamily[] = [
   CHAIN,
   QGEMM,
   QUANTIZE,
+  NBITS,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

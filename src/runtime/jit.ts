@@ -63,6 +63,7 @@ import {
   readQGemm,
 } from "../kernels/qgemm/mod.ts";
 import { QUANTIZE, readQuantize } from "../kernels/quantize/mod.ts";
+import { NBITS, type PackedNBits, readNBits } from "../kernels/nbits/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -210,6 +211,7 @@ const COPY_ID = familyId(COPY);
 const CHAIN_ID = familyId(CHAIN);
 const QGEMM_ID = familyId(QGEMM);
 const QUANTIZE_ID = familyId(QUANTIZE);
+const NBITS_ID = familyId(NBITS);
 
 /** Packed int8 B matrices made by `Jit.packInt8B` (the brand `gemmInt8` checks). */
 const PACKED_INT8 = new WeakSet<PackedInt8B>();
@@ -1069,6 +1071,65 @@ export class Jit {
     rt.operand(QUANTIZE, 3, bytesView(zeroPoint, "zeroPoint", "quantizeDynamic"));
     readQuantize(x, viewLength(y), scale, viewLength(zeroPoint), rt.key, rt.extents);
     rt.run(QUANTIZE_ID);
+  }
+
+  /**
+   * y = a × W (+ bias) with W at 4 bits a weight, as ONNX Runtime's
+   * MatMulNBits stores it (blocks of `block` along k, a float scale and an
+   * integer zero point per block: w = (q − z)·s), repacked once by
+   * {@link packNBits}. Every weight is read at 4 bits: a row of a (a
+   * decoder's step) costs the weights' bytes over the memory bandwidth,
+   * an eighth of the float weights'. y is m rows of the packing's n.
+   *
+   * @example
+   * ```ts
+   * import { Jit, packNBits } from "@njit/core";
+   * using jit = new Jit();
+   * // W 32×16, every q 9, scale 0.5, zero point 8: every weight 0.5.
+   * const w = packNBits({
+   *   k: 32, n: 16, block: 32,
+   *   q: new Uint8Array(16 * 16).fill(0x99), scales: new Float32Array(16).fill(0.5),
+   * });
+   * const y = new Float32Array(16);
+   * jit.matmulNBits(new Float32Array(32).fill(1), w, y, { m: 1 }); // y[j] = 16
+   * ```
+   */
+  matmulNBits(
+    a: Float32Array,
+    w: PackedNBits,
+    y: Float32Array,
+    options: { m: number; bias?: Float32Array },
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    if (w === null || typeof w !== "object" || typedArrayTag(w.weights) !== "Uint8Array") {
+      throw new TypeError(`matmulNBits: w must be what packNBits returns, got ${describe(w)}`);
+    }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `matmulNBits: options must be an object with m, got ${describe(options)}`,
+      );
+    }
+    const bias = options.bias;
+    rt.operand(NBITS, 0, a);
+    rt.operand(NBITS, 1, bytesView(w.weights, "w.weights", "matmulNBits"));
+    rt.operand(NBITS, 2, w.scales);
+    rt.operand(NBITS, 3, bias ?? ABSENT);
+    rt.operand(NBITS, 4, y);
+    readNBits(
+      a,
+      bytesView(w.weights, "w.weights", "matmulNBits"),
+      w.scales,
+      bias ?? null,
+      y,
+      options.m,
+      w.k,
+      w.n,
+      w.block,
+      rt.key,
+      rt.extents,
+    );
+    rt.run(NBITS_ID);
   }
 
   readonly #normOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined];

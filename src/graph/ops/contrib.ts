@@ -10,7 +10,8 @@
  * default domain.
  */
 import { ChainSteps } from "../../kernels/chain/mod.ts";
-import type { GemmOptions } from "../../kernels/gemm/mod.ts";
+import type { GemmOptions, PackedB } from "../../kernels/gemm/mod.ts";
+import { type PackedNBits, packNBits } from "../../kernels/nbits/mod.ts";
 import type { Node } from "../ir.ts";
 import { GQA_OPS } from "./gqa.ts";
 import { MHA_OPS } from "./mha.ts";
@@ -162,7 +163,30 @@ const SIMPLIFIED_LAYER_NORM: OpDef = {
   },
 };
 
-/** MatMulNBits: A [..., K] × the dequantized [K, N] weights (+ bias). */
+/**
+ * Per weights — their q, scales and zero points (nodes may share q with other scales or zero
+ * points) —: the 4-bit packing, and per session the dequantized float weights, each made
+ * once, on the first plan that needs it (decoder steps make a plan per length).
+ */
+const NBITS_PACKED = new WeakMap<object, { of: unknown[]; packed: PackedNBits }[]>();
+const NBITS_FLOAT = new WeakMap<object, WeakMap<object, { of: unknown[]; packed: PackedB }[]>>();
+
+/** The entry of `list` made from exactly these arrays (by identity), or undefined. */
+function madeFrom<T extends { of: unknown[] }>(
+  list: T[] | undefined,
+  of: unknown[],
+): T | undefined {
+  return list?.find((e) => e.of.every((x, i) => x === of[i]));
+}
+
+/** Rows of A up to which the 4-bit kernel runs (it dequantizes per row; above, the float GEMM). */
+const NBITS_MAX_ROWS = 4;
+
+/**
+ * MatMulNBits: A [..., K] × W [K, N] (+ bias). Up to 4 rows of A at 4 bits with K even:
+ * `jit.matmulNBits`, reading W at 4 bits a weight (a decoder's step: measured 3.4× the float
+ * GEMM at 4096×4096, one thread); else the GEMM on W dequantized once.
+ */
 const MATMUL_NBITS: OpDef = {
   attributes: ["K", "N", "bits", "block_size", "accuracy_level"],
   infer(n, ins) {
@@ -188,6 +212,29 @@ const MATMUL_NBITS: OpDef = {
       fail(n, `B must be [${N}, ${blocks}, ${blob}] bytes and scales ${N * blocks} values`);
     }
     const zp = ins[3] ?? null, bias = ins[5] ?? null;
+    const ad = a.data as Float32Array, yd = outs[0].data as Float32Array, jit = env.jit;
+    const rows = sizeOf(a.dims) / K;
+    const of = [sc, zp?.data ?? null];
+    if (bits === 4 && K % 2 === 0 && rows <= NBITS_MAX_ROWS) {
+      let packed = madeFrom(NBITS_PACKED.get(q), of)?.packed;
+      if (!packed) {
+        const z = zp?.data as Uint8Array | Float32Array | undefined;
+        packed = packNBits({ k: K, n: N, block, q, scales: sc, ...(z ? { zeroPoints: z } : {}) });
+        const list = NBITS_PACKED.get(q) ?? NBITS_PACKED.set(q, []).get(q)!;
+        list.push({ of, packed });
+      }
+      const w = packed, o = { m: rows, ...(bias ? { bias: bias.data as Float32Array } : {}) };
+      return { native: true, run: () => jit.matmulNBits(ad, w, yd, o) };
+    }
+    // The float weights belong to a session's Jit: cached per weight cache.
+    const floats = NBITS_FLOAT.get(env.weights) ??
+      NBITS_FLOAT.set(env.weights, new WeakMap()).get(env.weights)!;
+    const cached = madeFrom(floats.get(q), of)?.packed;
+    if (cached) {
+      const o: GemmOptions = { m: rows, n: N, k: K };
+      if (bias) o.bias = bias.data as Float32Array;
+      return { native: true, run: () => jit.gemm(ad, cached, yd, o) };
+    }
     const mask = (1 << bits) - 1, mid = 1 << (bits - 1);
     // Zero points: packed like B (one per block), or floats; default 2^(bits-1).
     const zeroOf = (col: number, blk: number): number => {
@@ -210,9 +257,9 @@ const MATMUL_NBITS: OpDef = {
         }
       }
     }
-    const jit = env.jit, packed = env.weights.packB(w, { k: K, n: N });
-    const ad = a.data as Float32Array, yd = outs[0].data as Float32Array;
-    const o: GemmOptions = { m: sizeOf(a.dims) / K, n: N, k: K };
+    const packed = env.weights.packB(w, { k: K, n: N });
+    (floats.get(q) ?? floats.set(q, []).get(q)!).push({ of, packed });
+    const o: GemmOptions = { m: rows, n: N, k: K };
     if (bias) o.bias = bias.data as Float32Array;
     return { native: true, run: () => jit.gemm(ad, packed, yd, o) };
   },
