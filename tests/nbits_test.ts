@@ -116,6 +116,25 @@ Deno.test("matmulNBits: exact on small integers; the FMA levels and thread count
   }
 });
 
+Deno.test("matmulNBits: a row's bits do not depend on the rows beside it (passes of up to 4)", () => {
+  for (const maxIsa of LEVELS) {
+    using jit = new Jit({ maxIsa, threads: 1 });
+    for (let seed = 200; seed < 210; seed++) {
+      const c = { ...makeCase(seed), m: 7 };
+      c.a = Float32Array.from({ length: 7 * c.k }, (_, i) => Math.sin(i + seed));
+      const all = run(jit, c);
+      for (let i = 0; i < 7; i++) {
+        const one = run(jit, { ...c, m: 1, a: c.a.subarray(i * c.k, (i + 1) * c.k) });
+        assert.deepEqual(
+          one,
+          all.subarray(i * c.n, (i + 1) * c.n),
+          `${maxIsa} seed ${seed} row ${i}`,
+        );
+      }
+    }
+  }
+});
+
 Deno.test("matmulNBits: operands against guard pages on both sides (whole and in parts)", () => {
   using one = new Jit({ threads: 1 });
   using split = new Jit({ threads: 3, minPartUs: 0 });

@@ -179,13 +179,14 @@ function madeFrom<T extends { of: unknown[] }>(
   return list?.find((e) => e.of.every((x, i) => x === of[i]));
 }
 
-/** Rows of A up to which the 4-bit kernel runs (it dequantizes per row; above, the float GEMM). */
-const NBITS_MAX_ROWS = 4;
+/** Rows of A up to which the 4-bit kernel runs (each weight dequantized once per 4 rows; above, the float GEMM). */
+const NBITS_MAX_ROWS = 8;
 
 /**
- * MatMulNBits: A [..., K] × W [K, N] (+ bias). Up to 4 rows of A at 4 bits with K even:
- * `jit.matmulNBits`, reading W at 4 bits a weight (a decoder's step: measured 3.4× the float
- * GEMM at 4096×4096, one thread); else the GEMM on W dequantized once.
+ * MatMulNBits: A [..., K] × W [K, N] (+ bias). Up to 8 rows of A at 4 bits with K even:
+ * `jit.matmulNBits`, reading W at 4 bits a weight (a decoder's step: measured 3.5× the float
+ * GEMM at 4096×4096, one thread; 1.14× at 8 rows, 0.86× at 16); else the GEMM on W
+ * dequantized once.
  */
 const MATMUL_NBITS: OpDef = {
   attributes: ["K", "N", "bits", "block_size", "accuracy_level"],

@@ -49,24 +49,63 @@ import { blocksOf, NBITS_ARG, type NBitsSpec, TILE, tileBytes, tileScaleFloats }
 export interface NBitsPlan extends KernelPlan {
   /** Vector path (AVX-512 or AVX2) or the scalar one. */
   path: "avx512" | "avx2" | "scalar";
-  /** Tiles a group runs together (vector paths). */
+  /** Rows of a a pass takes together (each weight dequantized once for all of them). */
+  rows: number;
+  /** Tiles a pass group runs together (vector paths). */
   group: number;
 }
 
-/** The plan: vectors where the level has FMA, else scalar. */
-export function planNBits(_s: NBitsSpec, isa: VecLevel): NBitsPlan {
+/**
+ * Units (vectors of columns) a pass holds at once for `rows` rows: its even and odd
+ * accumulators per row, its scale and zero point, beside the nibble mask, two pairs of
+ * conversion registers and (AVX2, no embedded broadcast) the two broadcasts of a.
+ */
+function unitsFor(isa: "avx512" | "avx2", rows: number): number {
+  const free = isa === "avx512" ? 32 - 1 - 4 : 16 - 1 - 2 - 2;
+  return Math.max(1, Math.min(4, Math.floor(free / (2 * rows + 2))));
+}
+
+/** The plan: vectors where the level has FMA (up to 4 rows a pass), else scalar. */
+export function planNBits(s: NBitsSpec, isa: VecLevel): NBitsPlan {
+  const rows = Math.min(4, s.m);
   if (isa === "avx512") {
-    return { path: "avx512", group: 4, workspaceBytes: 0, description: "avx512 4 tiles of 16" };
+    const group = unitsFor("avx512", rows);
+    return {
+      path: "avx512",
+      rows,
+      group,
+      workspaceBytes: 0,
+      description: `avx512 ${rows} row${rows > 1 ? "s" : ""} × ${group} tile${
+        group > 1 ? "s" : ""
+      } of 16`,
+    };
   }
   if (isa === "avx2") {
-    return { path: "avx2", group: 1, workspaceBytes: 0, description: "avx2 a tile of 16 as 2×8" };
+    // Units of 8 columns: a tile's two halves in one pass, or one a pass.
+    const units = unitsFor("avx2", rows);
+    return {
+      path: "avx2",
+      rows,
+      group: 1,
+      workspaceBytes: 0,
+      description: `avx2 ${rows} row${rows > 1 ? "s" : ""} × ${
+        units >= 2 ? "a tile" : "half a tile"
+      }`,
+    };
   }
-  return { path: "scalar", group: 1, workspaceBytes: 0, description: "scalar, a column at a time" };
+  return {
+    path: "scalar",
+    rows: 1,
+    group: 1,
+    workspaceBytes: 0,
+    description: "scalar, a column at a time",
+  };
 }
 
 const USED = [rbx, rbp, r12];
-// Frame slots: the current row of a and of y, rows left.
-const A_ROW = 0, Y_ROW = 8, ROWS = 16, FRAME = 48;
+// Frame slots: the current rows of a and y, rows left, the group counter (or the scalar
+// path's bias pointer), the scalar tile counter, the group's weights and scales.
+const A_ROW = 0, Y_ROW = 8, ROWS = 16, GROUPS = 24, W_AT = 32, SZ_AT = 40, FRAME = 48;
 
 /** Emits `void kernel(args)`. */
 export function generateNBits(
@@ -84,15 +123,23 @@ export function generateNBits(
   loadPointer(a, r8, NBITS_ARG.W);
   loadPointer(a, r9, NBITS_ARG.SZ);
   if (s.bias) loadPointer(a, rcx, NBITS_ARG.BIAS);
-  a.emit("mov", qword(rsp, ROWS), s.m);
-  const top = a.label("row");
-  a.bind(top);
-  if (plan.path === "scalar") emitScalarRow(a, s);
-  else emitVectorRow(a, s, plan);
-  addImmediate(a, "add", qword(rsp, A_ROW), 4 * s.k);
-  addImmediate(a, "add", qword(rsp, Y_ROW), 4 * s.n);
-  a.emit("dec", qword(rsp, ROWS));
-  a.emit("jnz", top);
+  // Rows in passes of plan.rows, then the rest in one pass.
+  const passes = Math.floor(s.m / plan.rows), rest = s.m % plan.rows;
+  const rowsPass = (rows: number) => {
+    if (plan.path === "scalar") emitScalarRow(a, s);
+    else emitVectorRows(a, s, plan, rows);
+    addImmediate(a, "add", qword(rsp, A_ROW), 4 * s.k * rows);
+    addImmediate(a, "add", qword(rsp, Y_ROW), 4 * s.n * rows);
+  };
+  if (passes > 1) {
+    a.emit("mov", qword(rsp, ROWS), passes);
+    const top = a.label("rows");
+    a.bind(top);
+    rowsPass(plan.rows);
+    a.emit("dec", qword(rsp, ROWS));
+    a.emit("jnz", top);
+  } else if (passes === 1) rowsPass(plan.rows);
+  if (rest > 0) rowsPass(rest);
   if (plan.path !== "scalar") a.emit("vzeroupper");
   a.emit("add", rsp, FRAME);
   restoreRegisters(a, USED);
@@ -106,60 +153,79 @@ function lastTileColumns(s: NBitsSpec): number {
 }
 
 /**
- * One row of a against the part's tiles (vector paths). r8/r9 the part's
- * weights and scales, rcx its bias; the row's a and y in the frame.
+ * `rows` rows of a against the part's tiles (vector paths): per group of tiles, passes
+ * over k (AVX-512: the group's tiles in one; AVX2: a tile's halves together or one a pass),
+ * each weight dequantized once for all the rows. r8/r9 the part's weights and scales, rcx
+ * its bias; the first row's a and y in the frame, the others k and n floats apart.
  */
-function emitVectorRow(a: Assembler, s: NBitsSpec, plan: NBitsPlan): void {
+function emitVectorRows(a: Assembler, s: NBitsSpec, plan: NBitsPlan, rows: number): void {
   const wide = plan.path === "avx512";
-  const isa = vecIsa(plan.path as VecLevel), bits = isa.bits;
-  const halves = wide ? 1 : 2; // vectors per tile
+  const isa = vecIsa(plan.path as VecLevel), bits = isa.bits, lanes = isa.lanes;
   const V = (i: number) => vreg(bits, i);
-  const G = plan.group;
-  // Registers: per (tile, half) an even and an odd accumulator, a scale and a zero point.
-  const slots = G * halves;
-  const EVEN = (t: number) => V(t), ODD = (t: number) => V(slots + t);
-  const S = (t: number) => V(2 * slots + t), Z = (t: number) => V(3 * slots + t);
-  const MASK = V(4 * slots), XE = V(4 * slots + 1), XO = V(4 * slots + 2);
-  const T = (i: number) => V(4 * slots + 3 + 2 * (i % 2)),
-    H = (i: number) => V(4 * slots + 4 + 2 * (i % 2));
+  const G = wide ? unitsFor("avx512", rows) : 1; // tiles a group
+  // A pass: its units (tile in the group, half of the tile).
+  const passes: [number, number][][] = wide
+    ? [Array.from({ length: G }, (_, t) => [t, 0] as [number, number])]
+    : unitsFor("avx2", rows) >= 2
+    ? [[[0, 0], [0, 1]]]
+    : [[[0, 0]], [[0, 1]]];
+  const U = Math.max(...passes.map((p) => p.length));
+  const EVEN = (r: number, u: number) => V(2 * (r * U + u));
+  const ODD = (r: number, u: number) => V(2 * (r * U + u) + 1);
+  const base = 2 * rows * U;
+  const S = (u: number) => V(base + u), Z = (u: number) => V(base + U + u);
+  const MASK = V(base + 2 * U);
+  const T = (i: number) => V(base + 2 * U + 1 + 2 * (i % 2));
+  const H = (i: number) => V(base + 2 * U + 2 + 2 * (i % 2));
+  const XE = V(base + 2 * U + 5), XO = V(base + 2 * U + 6); // AVX2 only
   const tb = tileBytes(s.k), tsf = tileScaleFloats(s.k, s.block) * 4;
   const blocks = blocksOf(s.k, s.block), pairsPerBlock = s.block / 2;
   const lastPairs = (s.k - (blocks - 1) * s.block) / 2;
-  const laneBytes = 4 * isa.lanes;
+  const rowA = 4 * s.k, rowY = 4 * s.n;
   a.emit("vpbroadcastd", MASK, dword(a.constant(new Int32Array([15]), 4)));
-  a.emit("mov", r10, r8);
-  a.emit("mov", r11, r9);
+  a.emit("mov", qword(rsp, W_AT), r8);
+  a.emit("mov", qword(rsp, SZ_AT), r9);
   a.emit("mov", rdx, qword(rsp, Y_ROW));
   if (s.bias) a.emit("mov", rbx, rcx);
-  const groupCode = (tiles: number, lastColumns: number) => {
-    const n = tiles * halves;
-    for (let t = 0; t < n; t++) {
-      a.emit("vxorps", EVEN(t), EVEN(t), EVEN(t));
-      a.emit("vxorps", ODD(t), ODD(t), ODD(t));
+  const passCode = (units: [number, number][], tiles: number, lastColumns: number) => {
+    for (let r = 0; r < rows; r++) {
+      for (let u = 0; u < units.length; u++) {
+        a.emit("vxorps", EVEN(r, u), EVEN(r, u), EVEN(r, u));
+        a.emit("vxorps", ODD(r, u), ODD(r, u), ODD(r, u));
+      }
     }
     a.emit("mov", rax, qword(rsp, A_ROW));
+    a.emit("mov", r10, qword(rsp, W_AT));
+    a.emit("mov", r11, qword(rsp, SZ_AT));
     const pairs = (count: number) => {
       const unroll = count % 4 === 0 ? 4 : count % 2 === 0 ? 2 : 1;
       const body = () => {
-        for (let u = 0; u < unroll; u++) {
-          a.emit("vbroadcastss", XE, dword(rax, 8 * u));
-          a.emit("vbroadcastss", XO, dword(rax, 8 * u + 4));
-          for (let t = 0; t < n; t++) {
-            const tile = Math.floor(t / halves), half = t % halves;
-            const at = tile * tb + 16 * u + (TILE / halves) * half;
-            const src = wide ? ptr(r10, at).withSize(16) : ptr(r10, at).withSize(8);
-            a.emit("vpmovzxbd", T(t), src);
-            a.emit("vpsrld", H(t), T(t), 4);
-            a.emit(wide ? "vpandd" : "vpand", T(t), T(t), MASK);
-            a.emit("vcvtdq2ps", T(t), T(t));
-            a.emit("vcvtdq2ps", H(t), H(t));
-            a.emit("vsubps", T(t), T(t), Z(t));
-            a.emit("vsubps", H(t), H(t), Z(t));
-            a.emit("vmulps", T(t), T(t), S(t));
-            a.emit("vmulps", H(t), H(t), S(t));
-            a.emit("vfmadd231ps", EVEN(t), T(t), XE);
-            a.emit("vfmadd231ps", ODD(t), H(t), XO);
-          }
+        for (let p = 0; p < unroll; p++) {
+          units.forEach(([tile, half], u) => {
+            // A tile's 16 bytes a pair; an AVX2 half its 8.
+            const src = ptr(r10, tile * tb + 16 * p + 8 * half).withSize(wide ? 16 : 8);
+            a.emit("vpmovzxbd", T(u), src);
+            a.emit("vpsrld", H(u), T(u), 4);
+            a.emit(wide ? "vpandd" : "vpand", T(u), T(u), MASK);
+            a.emit("vcvtdq2ps", T(u), T(u));
+            a.emit("vcvtdq2ps", H(u), H(u));
+            a.emit("vsubps", T(u), T(u), Z(u));
+            a.emit("vsubps", H(u), H(u), Z(u));
+            a.emit("vmulps", T(u), T(u), S(u));
+            a.emit("vmulps", H(u), H(u), S(u));
+            for (let r = 0; r < rows; r++) {
+              const x = rowA * r + 8 * p;
+              if (wide) {
+                a.emit("vfmadd231ps", EVEN(r, u), T(u), dword(rax, x).b);
+                a.emit("vfmadd231ps", ODD(r, u), H(u), dword(rax, x + 4).b);
+              } else {
+                a.emit("vbroadcastss", XE, dword(rax, x));
+                a.emit("vbroadcastss", XO, dword(rax, x + 4));
+                a.emit("vfmadd231ps", EVEN(r, u), T(u), XE);
+                a.emit("vfmadd231ps", ODD(r, u), H(u), XO);
+              }
+            }
+          });
         }
         a.emit("add", rax, 8 * unroll);
         a.emit("add", r10, 16 * unroll);
@@ -176,15 +242,11 @@ function emitVectorRow(a: Assembler, s: NBitsSpec, plan: NBitsPlan): void {
       }
     };
     const blockCode = (count: number) => {
-      for (let t = 0; t < n; t++) {
-        const tile = Math.floor(t / halves), half = t % halves;
-        a.emit("vmovups", S(t), ptr(r11, tile * tsf + half * laneBytes).withSize(bits / 8));
-        a.emit(
-          "vmovups",
-          Z(t),
-          ptr(r11, tile * tsf + 4 * TILE + half * laneBytes).withSize(bits / 8),
-        );
-      }
+      units.forEach(([tile, half], u) => {
+        const at = tile * tsf + half * 4 * lanes;
+        a.emit("vmovups", S(u), ptr(r11, at).withSize(bits / 8));
+        a.emit("vmovups", Z(u), ptr(r11, at + 4 * TILE).withSize(bits / 8));
+      });
       pairs(count);
       a.emit("add", r11, 8 * TILE);
     };
@@ -198,38 +260,44 @@ function emitVectorRow(a: Assembler, s: NBitsSpec, plan: NBitsPlan): void {
       a.emit("jnz", loop);
     } else if (fullBlocks === 1) blockCode(pairsPerBlock);
     if (lastPairs !== pairsPerBlock) blockCode(lastPairs);
-    // r10 and r11 advanced through the group's first tile: on to the next group.
-    addImmediate(a, "add", r10, (tiles - 1) * tb);
-    addImmediate(a, "add", r11, (tiles - 1) * tsf);
-    for (let t = 0; t < n; t++) {
-      const tile = Math.floor(t / halves), half = t % halves;
-      const col = tile * TILE + half * isa.lanes;
-      a.emit("vaddps", EVEN(t), EVEN(t), ODD(t));
+    units.forEach(([tile, half], u) => {
+      const col = tile * TILE + half * lanes;
       // The columns of this vector inside y (the group's last tile may be partial).
-      const valid = tile === tiles - 1
-        ? Math.min(isa.lanes, lastColumns - half * isa.lanes)
-        : isa.lanes;
-      if (valid <= 0) continue;
-      if (valid < isa.lanes) {
-        if (wide) {
-          a.emit("mov", eax, (1 << valid) - 1);
-          a.emit("kmovw", KREG[1], eax);
-          if (s.bias) a.emit("vaddps", EVEN(t).k(KREG[1]), EVEN(t), ptr(rbx, 4 * col).withSize(64));
-          a.emit("vmovups", ptr(rdx, 4 * col).withSize(64).k(KREG[1]), EVEN(t));
-        } else {
-          // AVX2: lane by lane (a masked add would read past the bias).
-          a.emit("vmovups", ptr(rsp, -64).withSize(32), EVEN(t));
-          for (let l = 0; l < valid; l++) {
-            a.emit("vmovss", XMM[T(0).id], dword(rsp, -64 + 4 * l));
-            if (s.bias) a.emit("vaddss", XMM[T(0).id], XMM[T(0).id], dword(rbx, 4 * (col + l)));
-            a.emit("vmovss", dword(rdx, 4 * (col + l)), XMM[T(0).id]);
+      const valid = tile === tiles - 1 ? Math.min(lanes, lastColumns - half * lanes) : lanes;
+      for (let r = 0; r < rows; r++) {
+        const acc = EVEN(r, u), yAt = rowY * r + 4 * col;
+        a.emit("vaddps", acc, acc, ODD(r, u));
+        if (valid <= 0) continue;
+        if (valid < lanes) {
+          if (wide) {
+            a.emit("mov", eax, (1 << valid) - 1);
+            a.emit("kmovw", KREG[1], eax);
+            if (s.bias) a.emit("vaddps", acc.k(KREG[1]), acc, ptr(rbx, 4 * col).withSize(64));
+            a.emit("vmovups", ptr(rdx, yAt).withSize(64).k(KREG[1]), acc);
+          } else {
+            // AVX2: lane by lane through the red zone (a masked add would read past the bias).
+            a.emit("vmovups", ptr(rsp, -64).withSize(32), acc);
+            const x = XMM[T(0).id];
+            for (let l = 0; l < valid; l++) {
+              a.emit("vmovss", x, dword(rsp, -64 + 4 * l));
+              if (s.bias) a.emit("vaddss", x, x, dword(rbx, 4 * (col + l)));
+              a.emit("vmovss", dword(rdx, yAt + 4 * l), x);
+            }
           }
+          continue;
         }
-        continue;
+        if (s.bias) a.emit("vaddps", acc, acc, ptr(rbx, 4 * col).withSize(bits / 8));
+        a.emit("vmovups", ptr(rdx, yAt).withSize(bits / 8), acc);
       }
-      if (s.bias) a.emit("vaddps", EVEN(t), EVEN(t), ptr(rbx, 4 * col).withSize(bits / 8));
-      a.emit("vmovups", ptr(rdx, 4 * col).withSize(bits / 8), EVEN(t));
+    });
+  };
+  const groupCode = (tiles: number, lastColumns: number) => {
+    for (const units of passes) {
+      const inside = units.filter(([tile]) => tile < tiles);
+      if (inside.length > 0) passCode(inside, tiles, lastColumns);
     }
+    addImmediate(a, "add", qword(rsp, W_AT), tiles * tb);
+    addImmediate(a, "add", qword(rsp, SZ_AT), tiles * tsf);
     addImmediate(a, "add", rdx, 4 * TILE * tiles);
     if (s.bias) addImmediate(a, "add", rbx, 4 * TILE * tiles);
   };
@@ -237,16 +305,14 @@ function emitVectorRow(a: Assembler, s: NBitsSpec, plan: NBitsPlan): void {
   const fullGroups = Math.floor(s.tiles / G), rest = s.tiles % G;
   const partial = lastTileColumns(s);
   const loopGroups = rest === 0 && partial < TILE ? fullGroups - 1 : fullGroups;
-  if (loopGroups > 0) {
-    const tail = a.label();
-    a.emit("mov", qword(rsp, 24), loopGroups);
+  if (loopGroups > 1) {
+    a.emit("mov", qword(rsp, GROUPS), loopGroups);
     const loop = a.label();
     a.bind(loop);
     groupCode(G, TILE);
-    a.emit("dec", qword(rsp, 24));
+    a.emit("dec", qword(rsp, GROUPS));
     a.emit("jnz", loop);
-    a.bind(tail);
-  }
+  } else if (loopGroups === 1) groupCode(G, TILE);
   if (loopGroups < fullGroups) groupCode(G, partial);
   if (rest > 0) groupCode(rest, partial);
 }
@@ -261,7 +327,7 @@ function emitScalarRow(a: Assembler, s: NBitsSpec): void {
   const [EVEN, ODD, SC, ZP, X, W] = [0, 1, 2, 3, 4, 5].map((i) => XMM[i]);
   const tb = tileBytes(s.k), tsf = tileScaleFloats(s.k, s.block) * 4;
   const blocks = blocksOf(s.k, s.block), pairsPerBlock = s.block / 2;
-  const BIAS_AT = 24;
+  const BIAS_AT = GROUPS;
   a.emit("mov", rdx, qword(rsp, Y_ROW));
   if (s.bias) a.emit("mov", qword(rsp, BIAS_AT), rcx);
   a.emit("mov", rbx, r8);
@@ -327,11 +393,11 @@ function emitScalarRow(a: Assembler, s: NBitsSpec): void {
   const last = lastTileColumns(s);
   const loopTiles = last === TILE ? s.tiles : s.tiles - 1;
   if (loopTiles > 0) {
-    a.emit("mov", qword(rsp, 32), loopTiles);
+    a.emit("mov", qword(rsp, W_AT), loopTiles);
     const loop = a.label();
     a.bind(loop);
     tileCode(TILE);
-    a.emit("dec", qword(rsp, 32));
+    a.emit("dec", qword(rsp, W_AT));
     a.emit("jnz", loop);
   }
   if (last < TILE) tileCode(last);
