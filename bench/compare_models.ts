@@ -8,7 +8,7 @@
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
  * models come from `tools/model_zoo.ts`.
  *
- *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,mobilenet] [--json]
+ *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,mobilenet,llm4] [--json]
  *                            [--tune]
  *
  * Ours is tier 1 (tuning off: a session tuning under its budget would be
@@ -20,6 +20,7 @@ import { parseArgs } from "node:util";
 import { InferenceSession, measurePeak, Tensor } from "../mod.ts";
 import {
   encoderLayer,
+  llmBlock,
   mlp,
   mobilenetV2,
   msEncoderLayer,
@@ -61,6 +62,9 @@ const MODELS: Record<string, () => ZooModel> = {
   "bert-ms": () => msEncoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
   cnn: () => resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }),
   mobilenet: () => mobilenetV2(),
+  // A TinyLlama-sized 4-bit decoder block's step: one token after 256.
+  llm4: () =>
+    llmBlock({ seq: 1, past: 256, hidden: 2048, heads: 32, kvHeads: 4, ff: 5632, vocab: 32000 }),
 };
 
 // deno-lint-ignore no-explicit-any

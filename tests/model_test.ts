@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { InferenceSession, ModelError, Tensor } from "../mod.ts";
 import {
   encoderLayer,
+  llmBlock,
   mlp,
   mobileBlock,
   msEncoderLayer,
@@ -530,101 +531,11 @@ Deno.test("model: a Llama-style decoder block at opset 23 (RMSNorm, RotaryEmbedd
 });
 
 Deno.test("model: a 4-bit LLM decoder block as ONNX Runtime GenAI exports it (com.microsoft ops) matches onnxruntime", async () => {
-  const [S, P, hidden, heads, kv, ff, vocab] = [4, 3, 64, 4, 2, 96, 50], dh = hidden / heads;
-  const g = new GraphBuilder(17);
-  g.extraOpsets.push(["com.microsoft", 1]);
-  const ms = "com.microsoft";
-  g.input("input_ids", "int64", [1, S]);
-  g.input("attention_mask", "int64", [1, P + S]);
-  g.input("past_key", "float32", [1, kv, P, dh]);
-  g.input("past_value", "float32", [1, kv, P, dh]);
-  let seed = 500;
-  const floats = (n: number, scale = 0.3) => Array.from(seededFloats(n, seed++, scale));
-  const emb = g.initializer("embed", {
-    type: "float32",
-    dims: [vocab, hidden],
-    data: floats(vocab * hidden),
-  });
-  /** A 4-bit Linear (MatMulNBits, blocks of 32, packed zero points). */
-  const linear = (x: string, k: number, n: number) => {
-    const blocks = k / 32;
-    const q = g.initializer(g.fresh("q"), {
-      type: "uint8",
-      dims: [n, blocks, 16],
-      data: Array.from({ length: n * blocks * 16 }, (_, i) => (i * 89 + seed) % 256),
-    });
-    const sc = g.initializer(g.fresh("s"), {
-      type: "float32",
-      dims: [n * blocks],
-      data: floats(n * blocks, 0.02).map((v) => Math.abs(v) + 0.005),
-    });
-    const zp = g.initializer(g.fresh("z"), {
-      type: "uint8",
-      dims: [n * Math.ceil(blocks / 2)],
-      data: Array.from({ length: n * Math.ceil(blocks / 2) }, (_, i) => (i * 53 + 7) % 256),
-    });
-    seed++;
-    return g.node("MatMulNBits", [x, q, sc, zp], 1, { K: k, N: n, bits: 4, block_size: 32 }, ms)[0];
-  };
-  const norm = g.initializer("norm", {
-    type: "float32",
-    dims: [hidden],
-    data: floats(hidden, 0.1).map((v) => 1 + v),
-  });
-  const x = g.op("Gather", [emb, "input_ids"]);
-  const h = g.op("SimplifiedLayerNormalization", [x, norm], { axis: -1, epsilon: f(1e-5) });
-  const qkv = linear(h, hidden, (heads + 2 * kv) * dh);
-  // seqlens_k = Σ mask − 1 as int32; total_sequence_length = the mask's length.
-  const seqlens = g.op("Cast", [
-    g.op("Sub", [
-      g.op("ReduceSum", ["attention_mask", g.ints("ax1", [1])], { keepdims: 0 }),
-      g.ints("one", [1], []),
-    ]),
-  ], { to: 6 });
-  const total = g.op("Cast", [
-    g.op("Gather", [g.op("Shape", ["attention_mask"]), g.ints("idx1", [1], [])], { axis: 0 }),
-  ], { to: 6 });
-  const cos = g.initializer("cos", {
-    type: "float32",
-    dims: [32, dh / 2],
-    data: Array.from({ length: 32 * dh / 2 }, (_, i) => Math.cos(i * 0.07)),
-  });
-  const sin = g.initializer("sin", {
-    type: "float32",
-    dims: [32, dh / 2],
-    data: Array.from({ length: 32 * dh / 2 }, (_, i) => Math.sin(i * 0.07)),
-  });
-  const [att, pk, pv] = g.node(
-    "GroupQueryAttention",
-    [qkv, "", "", "past_key", "past_value", seqlens, total, cos, sin],
-    3,
-    { num_heads: heads, kv_num_heads: kv, do_rotary: 1 },
-    ms,
-  );
-  const o = linear(att, hidden, hidden);
-  const [h2, , , x2] = g.node(
-    "SkipSimplifiedLayerNormalization",
-    [o, x, norm],
-    [g.fresh("h2"), "", "", g.fresh("x2")],
-    { epsilon: f(1e-5) },
-    ms,
-  );
-  const gate = linear(h2, hidden, ff), up = linear(h2, hidden, ff);
-  const silu = g.op("Mul", [gate, g.op("Sigmoid", [gate])]);
-  g.output(g.op("Add", [x2, linear(g.op("Mul", [silu, up]), ff, hidden)], {}, "hidden_out"));
-  g.output(g.op("Identity", [pk], {}, "present_key"));
-  g.output(g.op("Identity", [pv], {}, "present_value"));
-  const F = (dims: number[], s: number) => ({
-    type: "float32" as const,
-    dims,
-    data: seededFloats(dims.reduce((a, b) => a * b, 1), s),
-  });
-  await checkModel("model 4-bit llm block genai", g.toBytes(), {
-    input_ids: { type: "int64", dims: [1, S], data: BigInt64Array.from([3n, 17n, 42n, 8n]) },
-    attention_mask: { type: "int64", dims: [1, P + S], data: new BigInt64Array(P + S).fill(1n) },
-    past_key: F([1, kv, P, dh], 601),
-    past_value: F([1, kv, P, dh], 602),
-  });
+  const m = llmBlock({ seq: 4, past: 3, hidden: 64, heads: 4, kvHeads: 2, ff: 96, vocab: 50 });
+  await checkModel("model 4-bit llm block genai", m.bytes, m.feeds);
+  // A decoder's step (one token): the 4-bit kernel's path.
+  const step = llmBlock({ seq: 1, past: 6, hidden: 64, heads: 4, kvHeads: 2, ff: 96, vocab: 50 });
+  await checkModel("model 4-bit llm block genai one step", step.bytes, step.feeds);
 });
 
 Deno.test("model: a BERT layer as ONNX Runtime's transformer optimizer writes it (com.microsoft ops) matches onnxruntime", async () => {

@@ -500,3 +500,135 @@ export function msEncoderLayer(
     flops: 2 * seq * (4 * hidden * hidden + 2 * hidden * ff) + 4 * seq * seq * hidden,
   };
 }
+
+/** A 4-bit decoder block's sizes: a step of `seq` new tokens after `past` cached ones. */
+export interface LlmBlockOptions {
+  seq: number;
+  past: number;
+  hidden: number;
+  heads: number;
+  kvHeads: number;
+  ff: number;
+  vocab: number;
+  /** Rotary cache positions (≥ past + seq). */
+  positions?: number;
+}
+
+/**
+ * One decoder block as ONNX Runtime GenAI exports a 4-bit LLM (com.microsoft
+ * ops): Gather embedding, SimplifiedLayerNormalization, a packed-QKV
+ * MatMulNBits (blocks of 32, packed zero points), GroupQueryAttention with
+ * rotary and a KV cache (seqlens_k and total_sequence_length from the int64
+ * attention mask), the output projection, SkipSimplifiedLayerNormalization,
+ * a gated SiLU MLP of 4-bit Linears, the residual. Feeds: token ids, the
+ * mask, the past keys and values.
+ */
+export function llmBlock(o: LlmBlockOptions): ZooModel {
+  const { seq: S, past: P, hidden, heads, kvHeads: kv, ff, vocab } = o, dh = hidden / heads;
+  const positions = o.positions ?? Math.max(32, P + S);
+  const g = new GraphBuilder(17);
+  g.extraOpsets.push(["com.microsoft", 1]);
+  const ms = "com.microsoft";
+  g.input("input_ids", "int64", [1, S]);
+  g.input("attention_mask", "int64", [1, P + S]);
+  g.input("past_key", "float32", [1, kv, P, dh]);
+  g.input("past_value", "float32", [1, kv, P, dh]);
+  let seed = 500;
+  const floats = (n: number, scale = 0.3) => Array.from(seededFloats(n, seed++, scale));
+  const emb = g.initializer("embed", {
+    type: "float32",
+    dims: [vocab, hidden],
+    data: floats(vocab * hidden),
+  });
+  let flops = 0;
+  /** A 4-bit Linear (MatMulNBits, blocks of 32, packed zero points). */
+  const linear = (x: string, k: number, n: number) => {
+    const blocks = k / 32;
+    flops += 2 * S * k * n;
+    const q = g.initializer(g.fresh("q"), {
+      type: "uint8",
+      dims: [n, blocks, 16],
+      data: Array.from({ length: n * blocks * 16 }, (_, i) => (i * 89 + seed) % 256),
+    });
+    const sc = g.initializer(g.fresh("s"), {
+      type: "float32",
+      dims: [n * blocks],
+      data: floats(n * blocks, 0.02).map((v) => Math.abs(v) + 0.005),
+    });
+    const zp = g.initializer(g.fresh("z"), {
+      type: "uint8",
+      dims: [n * Math.ceil(blocks / 2)],
+      data: Array.from({ length: n * Math.ceil(blocks / 2) }, (_, i) => (i * 53 + 7) % 256),
+    });
+    seed++;
+    return g.node("MatMulNBits", [x, q, sc, zp], 1, { K: k, N: n, bits: 4, block_size: 32 }, ms)[0];
+  };
+  const norm = g.initializer("norm", {
+    type: "float32",
+    dims: [hidden],
+    data: floats(hidden, 0.1).map((v) => 1 + v),
+  });
+  const x = g.op("Gather", [emb, "input_ids"]);
+  const h = g.op("SimplifiedLayerNormalization", [x, norm], { axis: -1, epsilon: f(1e-5) });
+  const qkv = linear(h, hidden, (heads + 2 * kv) * dh);
+  // seqlens_k = Σ mask − 1 as int32; total_sequence_length = the mask's length.
+  const seqlens = g.op("Cast", [
+    g.op("Sub", [
+      g.op("ReduceSum", ["attention_mask", g.ints("ax1", [1])], { keepdims: 0 }),
+      g.ints("one", [1], []),
+    ]),
+  ], { to: 6 });
+  const total = g.op("Cast", [
+    g.op("Gather", [g.op("Shape", ["attention_mask"]), g.ints("idx1", [1], [])], { axis: 0 }),
+  ], { to: 6 });
+  const cos = g.initializer("cos", {
+    type: "float32",
+    dims: [positions, dh / 2],
+    data: Array.from({ length: (positions * dh) / 2 }, (_, i) => Math.cos(i * 0.07)),
+  });
+  const sin = g.initializer("sin", {
+    type: "float32",
+    dims: [positions, dh / 2],
+    data: Array.from({ length: (positions * dh) / 2 }, (_, i) => Math.sin(i * 0.07)),
+  });
+  const [att, pk, pv] = g.node(
+    "GroupQueryAttention",
+    [qkv, "", "", "past_key", "past_value", seqlens, total, cos, sin],
+    3,
+    { num_heads: heads, kv_num_heads: kv, do_rotary: 1 },
+    ms,
+  );
+  const out = linear(att, hidden, hidden);
+  const [h2, , , x2] = g.node(
+    "SkipSimplifiedLayerNormalization",
+    [out, x, norm],
+    [g.fresh("h2"), "", "", g.fresh("x2")],
+    { epsilon: f(1e-5) },
+    ms,
+  );
+  const gate = linear(h2, hidden, ff), up = linear(h2, hidden, ff);
+  const silu = g.op("Mul", [gate, g.op("Sigmoid", [gate])]);
+  g.output(g.op("Add", [x2, linear(g.op("Mul", [silu, up]), ff, hidden)], {}, "hidden_out"));
+  g.output(g.op("Identity", [pk], {}, "present_key"));
+  g.output(g.op("Identity", [pv], {}, "present_value"));
+  const F = (dims: number[], s: number) => ({
+    type: "float32" as const,
+    dims,
+    data: seededFloats(dims.reduce((a, b) => a * b, 1), s),
+  });
+  return {
+    name: `4-bit decoder block ${hidden}/${heads}/${kv}/${ff}, ${S} new after ${P}`,
+    bytes: g.toBytes(),
+    feeds: {
+      input_ids: {
+        type: "int64",
+        dims: [1, S],
+        data: BigInt64Array.from({ length: S }, (_, i) => BigInt([3, 17, 42, 8][i % 4] % vocab)),
+      },
+      attention_mask: { type: "int64", dims: [1, P + S], data: new BigInt64Array(P + S).fill(1n) },
+      past_key: F([1, kv, P, dh], 601),
+      past_value: F([1, kv, P, dh], 602),
+    },
+    flops,
+  };
+}
