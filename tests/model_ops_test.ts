@@ -595,6 +595,57 @@ const CASES: Case[] = [
     g.output(g.node("MatMulNBits", [one, q4, s4, zf], ["four_float_zero"], attrs, ms)[0]);
   }, 17),
   {
+    name: "com.microsoft: GroupQueryAttention, a padded batch's steps (seqlens_k per item)",
+    opset: 17,
+    build: (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      const ms = "com.microsoft", [B, H, KV, D, P] = [2, 4, 2, 16, 5];
+      g.input("pk", "float32", [B, KV, P, D]);
+      g.input("pv", "float32", [B, KV, P, D]);
+      const cos = g.initializer("cos", {
+        type: "float32",
+        dims: [16, D / 2],
+        data: Array.from({ length: 16 * D / 2 }, (_, i) => Math.cos(i * 0.21)),
+      });
+      const sin = g.initializer("sin", {
+        type: "float32",
+        dims: [16, D / 2],
+        data: Array.from({ length: 16 * D / 2 }, (_, i) => Math.sin(i * 0.21)),
+      });
+      const i32 = (name: string, v: number[], dims: number[]) =>
+        g.initializer(name, { type: "int32", dims, data: v });
+      const attrs = { num_heads: H, kv_num_heads: KV };
+      // (ONNX Runtime takes past context with S > 1 only for batch 1.)
+      for (const S of [1]) {
+        g.input(`q${S}`, "float32", [B, S, H * D]);
+        g.input(`k${S}`, "float32", [B, S, KV * D]);
+        g.input(`v${S}`, "float32", [B, S, KV * D]);
+        // Item 0 whole (its past 5, then S new), item 1 with 3 of its 5 past rows.
+        const seqlens = i32(`sl${S}`, [P + S - 1, 3 + S - 1], [B]);
+        for (const rotary of [0, 1]) {
+          const [y, pk, pv] = g.node(
+            "GroupQueryAttention",
+            [`q${S}`, `k${S}`, `v${S}`, "pk", "pv", seqlens, i32(`t${S}${rotary}`, [P + S], [])]
+              .concat(rotary ? [cos, sin] : []),
+            3,
+            { ...attrs, do_rotary: rotary },
+            ms,
+          );
+          g.output(g.op("Identity", [y], {}, `y_s${S}_r${rotary}`));
+          g.output(g.op("Identity", [pk], {}, `pk_s${S}_r${rotary}`));
+          g.output(g.op("Identity", [pv], {}, `pv_s${S}_r${rotary}`));
+        }
+      }
+    },
+    feeds: {
+      pk: F([2, 2, 5, 16], 161),
+      pv: F([2, 2, 5, 16], 162),
+      q1: F([2, 1, 64], 163),
+      k1: F([2, 1, 32], 164),
+      v1: F([2, 1, 32], 165),
+    },
+  },
+  {
     name: "com.microsoft: GroupQueryAttention, a prompt with rotary and a decode step with a cache",
     opset: 17,
     build: (g) => {

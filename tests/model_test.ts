@@ -847,3 +847,81 @@ Deno.test("model: an If's branches fold and fuse as the graph does (outer weight
   assert.equal(s.optimization.fusions["activation into its producer"], 1);
   await s.release();
 });
+
+Deno.test("model: GroupQueryAttention's padded prompt: each item's rows are its unpadded run's", async () => {
+  const [B, S, H, KV, D] = [2, 5, 4, 2, 16], lengths = [5, 3];
+  const build = (batch: number, seq: number, lens: number[]) => {
+    const g = new GraphBuilder(17);
+    g.extraOpsets.push(["com.microsoft", 1]);
+    g.input("q", "float32", [batch, seq, H * D]);
+    g.input("k", "float32", [batch, seq, KV * D]);
+    g.input("v", "float32", [batch, seq, KV * D]);
+    const cache = (name: string, fn: (x: number) => number) =>
+      g.initializer(name, {
+        type: "float32",
+        dims: [16, D / 2],
+        data: Array.from({ length: 16 * D / 2 }, (_, i) => fn(i * 0.21)),
+      });
+    const i32 = (name: string, v: number[], dims: number[]) =>
+      g.initializer(name, { type: "int32", dims, data: v });
+    const [y, pk] = g.node(
+      "GroupQueryAttention",
+      [
+        "q",
+        "k",
+        "v",
+        "",
+        "",
+        i32("sl", lens.map((l) => l - 1), [batch]),
+        i32("t", [seq], []),
+        cache("cos", Math.cos),
+        cache("sin", Math.sin),
+      ],
+      3,
+      { num_heads: H, kv_num_heads: KV, do_rotary: 1 },
+      "com.microsoft",
+    );
+    g.output(g.op("Identity", [y], {}, "y"));
+    g.output(g.op("Identity", [pk], {}, "present_key"));
+    return g.toBytes();
+  };
+  const feeds = (seq: number, item: number | null) => {
+    const out: Record<string, Tensor> = {};
+    for (
+      const [name, width, s] of [["q", H * D, 31], ["k", KV * D, 32], ["v", KV * D, 33]] as const
+    ) {
+      const all = seededFloats(B * S * width, s);
+      const rows = item === null ? all : all.subarray(item * S * width, (item * S + seq) * width);
+      out[name] = new Tensor("float32", Float32Array.from(rows), [
+        item === null ? B : 1,
+        seq,
+        width,
+      ]);
+    }
+    return out;
+  };
+  const padded = await InferenceSession.create(build(B, S, lengths));
+  const both = padded.runSync(feeds(S, null));
+  for (let item = 0; item < B; item++) {
+    const len = lengths[item];
+    const alone = await InferenceSession.create(build(1, len, [len]));
+    const one = alone.runSync(feeds(len, item));
+    const got = (both.y.data as Float32Array).subarray(item * S * H * D, (item * S + len) * H * D);
+    const want = one.y.data as Float32Array;
+    for (let i = 0; i < want.length; i++) {
+      assert.ok(Math.abs(got[i] - want[i]) <= 1e-5, `item ${item} y[${i}] ${got[i]} vs ${want[i]}`);
+    }
+    // Its present keys: the unpadded run's, the padded positions after them.
+    const pk = both.present_key.data as Float32Array, pk1 = one.present_key.data as Float32Array;
+    for (let h = 0; h < KV; h++) {
+      for (let t = 0; t < len; t++) {
+        for (let d = 0; d < D; d++) {
+          const a = pk[((item * KV + h) * S + t) * D + d], b = pk1[(h * len + t) * D + d];
+          assert.ok(Math.abs(a - b) <= 1e-6, `item ${item} present_key[${h}][${t}][${d}]`);
+        }
+      }
+    }
+    await alone.release();
+  }
+  await padded.release();
+});

@@ -5,13 +5,18 @@
  * [batch, kv heads, past, size] extended to present_key/present_value;
  * causal from the past length; rotary embedding of Q and K at positions
  * past + s (do_rotary, the caches [positions, dim/2], halves or
- * interleaved). seqlens_k must say every sequence is whole (past + S − 1),
- * total_sequence_length past + S. The attention itself is the Attention
- * op's (the heads in batched GEMMs); Q and K, rotated, pass through
- * scratch.
+ * interleaved). The attention itself is the Attention op's (the heads in
+ * batched GEMMs); Q and K, rotated, pass through scratch.
+ *
+ * A padded batch (seqlens_k + 1, each item's total, not past + S for all):
+ * as ONNX Runtime's kernel, item b's past is its total − S (0 for a first
+ * prompt: no past input), its new keys and values go right after it in
+ * present (the rest zeros), its rotary positions and causal frontier count
+ * from there, and its queries see keys below its total. The plan holds both
+ * forms and each run takes the one its seqlens_k asks for.
  */
 import { Attrs, type Node } from "../ir.ts";
-import { ATTENTION } from "./attention.ts";
+import { ATTENTION, buildAttention } from "./attention.ts";
 import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
 
 interface Shape {
@@ -133,11 +138,12 @@ const GQA: OpDef = {
       fail(n, `cos_cache must be [positions, ≤ ${D / 2}]`);
     }
     const f = Math.fround;
-    /** Rotates the heads of x [B, S, heads·D] in place at positions P + s. */
-    const rotate = (x: Float32Array, heads: number) => {
+    /** Rotates the heads of x [B, S, heads·D] in place at positions base[b] + s. */
+    const whole = new Int32Array(B).fill(P);
+    const rotate = (x: Float32Array, heads: number, base: Int32Array = whole) => {
       for (let b = 0; b < B; b++) {
         for (let t = 0; t < S; t++) {
-          const pos = P + t;
+          const pos = base[b] + t;
           if (pos >= maxPos) {
             throw new RangeError(
               `${n.op} node '${n.name}': position ${pos} is past the rotary caches (${maxPos})`,
@@ -159,35 +165,50 @@ const GQA: OpDef = {
       }
     };
     const packedRow = (H + 2 * KV) * D;
+    const T = P + S;
+    // The padded form, built on the first run that needs it.
+    let padded: ((base: Int32Array) => void) | null = null;
+    const base = new Int32Array(B);
+    const refuse = (msg: string): never => {
+      throw new RangeError(`${n.op} node '${n.name}': ${msg}`);
+    };
+    const split = () => {
+      if (s.packed) {
+        for (let r = 0; r < B * S; r++) {
+          q.set(qIn.subarray(r * packedRow, r * packedRow + H * D), r * H * D);
+          k.set(qIn.subarray(r * packedRow + H * D, r * packedRow + (H + KV) * D), r * KV * D);
+          v.set(qIn.subarray(r * packedRow + (H + KV) * D, (r + 1) * packedRow), r * KV * D);
+        }
+      } else if (rotary) {
+        q.set(qIn);
+        k.set(ins[1]!.data as Float32Array);
+      }
+    };
     return {
       native: false,
       run: () => {
+        let isWhole = true;
         for (let b = 0; b < B; b++) {
-          if (seqlens[b] !== P + S - 1) {
-            throw new RangeError(
-              `${n.op} node '${n.name}': seqlens_k[${b}] is ${seqlens[b]}, only whole sequences (${
-                P + S - 1
-              }) are supported`,
+          const totalB = seqlens[b] + 1;
+          // A first prompt (no past) starts at 0; later steps right after the item's past.
+          base[b] = P === 0 ? 0 : totalB - S;
+          if (!(totalB >= 1 && totalB <= T && base[b] >= 0 && (P === 0 ? totalB <= S : true))) {
+            refuse(
+              `seqlens_k[${b}] is ${
+                seqlens[b]
+              }: a total of ${totalB} keys does not fit past ${P} + ${S} new`,
             );
           }
+          if (totalB !== T) isWhole = false;
         }
-        if (total[0] !== P + S) {
-          throw new RangeError(
-            `${n.op} node '${n.name}': total_sequence_length ${total[0]} is not past + sequence (${
-              P + S
-            })`,
-          );
+        if (total[0] < 1 || total[0] > T) {
+          refuse(`total_sequence_length ${total[0]} is outside [1, past + sequence = ${T}]`);
         }
-        if (s.packed) {
-          for (let r = 0; r < B * S; r++) {
-            q.set(qIn.subarray(r * packedRow, r * packedRow + H * D), r * H * D);
-            k.set(qIn.subarray(r * packedRow + H * D, r * packedRow + (H + KV) * D), r * KV * D);
-            v.set(qIn.subarray(r * packedRow + (H + KV) * D, (r + 1) * packedRow), r * KV * D);
-          }
-        } else if (rotary) {
-          q.set(qIn);
-          k.set(ins[1]!.data as Float32Array);
+        if (!isWhole) {
+          padded ??= paddedForm();
+          return padded(base);
         }
+        split();
         if (rotary) {
           rotate(q, H);
           rotate(k, KV);
@@ -195,6 +216,91 @@ const GQA: OpDef = {
         attention.run();
       },
     };
+    /** The padded batch's steps (see the module comment). */
+    function paddedForm(): (base: Int32Array) => void {
+      const pk = (outs[1]?.data as Float32Array | undefined) ?? new Float32Array(B * KV * T * D);
+      const pv = (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * KV * T * D);
+      const pastK = ins[3]?.data as Float32Array | undefined;
+      const pastV = ins[4]?.data as Float32Array | undefined;
+      const mask = new Float32Array(B * S * T);
+      // Q and Y as [B, H, S, D]: the same memory as [B, S, H·D] when S = 1, else transposed.
+      const q4 = S === 1 ? q : new Float32Array(B * H * S * D);
+      const yOut = outs[0].data as Float32Array;
+      const y4 = S === 1 ? yOut : new Float32Array(B * H * S * D);
+      const toHeads = {
+        dims: [B, H, S, D],
+        xStrides: [S * H * D, D, H * D, 1],
+        yStrides: [H * S * D, S * D, D, 1],
+      };
+      const fromHeads = {
+        dims: [B, S, H, D],
+        xStrides: [H * S * D, D, S * D, 1],
+        yStrides: [S * H * D, H * D, D, 1],
+      };
+      const f4 = (data: Float32Array, dims: number[]): Buf => ({
+        type: "float32",
+        dims,
+        data,
+        constant: false,
+      });
+      const attrs = new Map<string, number>();
+      if (n.attrs.has("scale") && n.attrs.float("scale", 0) !== 0) {
+        attrs.set("scale", n.attrs.float("scale", 0));
+      }
+      if (n.attrs.float("softcap", 0) > 0) attrs.set("softcap", n.attrs.float("softcap", 0));
+      const att = buildAttention(
+        {
+          op: "Attention",
+          domain: "",
+          name: n.name,
+          inputs: ["q", "k", "v", "mask"],
+          outputs: [n.outputs[0]],
+          attrs: new Attrs(attrs, `Attention of ${n.name}`),
+          opset: 23,
+        },
+        [
+          f4(q4, [B, H, S, D]),
+          f4(pk, [B, KV, T, D]),
+          f4(pv, [B, KV, T, D]),
+          f4(mask, [B, 1, S, T]),
+        ],
+        [f4(y4, [B, H, S, D])],
+        env,
+      );
+      return (base: Int32Array) => {
+        split();
+        if (rotary) {
+          rotate(q, H, base);
+          rotate(k, KV, base);
+        }
+        // present: each item's past rows, its S new rows right after, zeros past them.
+        pk.fill(0);
+        pv.fill(0);
+        for (let b = 0; b < B; b++) {
+          for (let h = 0; h < KV; h++) {
+            const to = (b * KV + h) * T * D, from = (b * KV + h) * P * D, keep = base[b] * D;
+            if (pastK && keep > 0) {
+              pk.set(pastK.subarray(from, from + keep), to);
+              pv.set(pastV!.subarray(from, from + keep), to);
+            }
+            for (let t = 0; t < S; t++) {
+              const at = to + (base[b] + t) * D, src = ((b * S + t) * KV + h) * D;
+              pk.set(k.subarray(src, src + D), at);
+              pv.set(v.subarray(src, src + D), at);
+            }
+          }
+          // Query t sees keys up to base + t, and none at or past the item's total.
+          const totalB = seqlens[b] + 1;
+          for (let t = 0; t < S; t++) {
+            const last = Math.min(base[b] + t, totalB - 1), row = (b * S + t) * T;
+            for (let j = 0; j < T; j++) mask[row + j] = j <= last ? 0 : -Infinity;
+          }
+        }
+        if (S > 1) env.jit.copy(q, q4, toHeads);
+        att.run();
+        if (S > 1) env.jit.copy(y4, yOut, fromHeads);
+      };
+    }
   },
 };
 
