@@ -925,3 +925,94 @@ Deno.test("model: GroupQueryAttention's padded prompt: each item's rows are its 
   }
   await padded.release();
 });
+
+Deno.test("model: Loop unrolled when the plan is made (a bound, a computed condition, carried and scanned values) matches onnxruntime", async () => {
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [2, 3]);
+  // acc ← acc·0.5 + i, while i < 2 (the condition out), at most 4 times; each acc scanned.
+  const body = new GraphBuilder(17);
+  body.input("i", "int64", []);
+  body.input("c", "bool", []);
+  body.input("acc", "float32", [2, 3]);
+  const half = body.initializer("half", { type: "float32", dims: [], data: [0.5] });
+  const next = body.op(
+    "Add",
+    [
+      body.op("Mul", ["acc", half], {}, "b_mul"),
+      body.op("Cast", ["i"], { to: 1 }, "b_fi"),
+    ],
+    {},
+    "b_next",
+  );
+  body.output(
+    body.op("Less", ["i", body.op("Constant", [], { value_int: 2 }, "b_two")], {}, "b_c"),
+    "bool",
+  );
+  body.output(next);
+  body.output(body.op("Identity", [next], {}, "b_scan"));
+  const m = g.ints("m", [4], []), t = g.initializer("t", { type: "bool", dims: [], data: [1] });
+  g.node("Loop", [m, t, "x"], ["final", "steps"], { body: { graph: body } });
+  g.output(g.op("Identity", ["final"], {}, "final_out"));
+  g.output(g.op("Identity", ["steps"], {}, "steps_out"));
+  // A bound from shapes (x's rows), no condition, only a scan: x·(i + 1) through an outer value.
+  const rows = g.op("Gather", [g.op("Shape", ["x"]), g.ints("zero", [0], [])]);
+  const body2 = new GraphBuilder(17);
+  body2.input("j", "int64", []);
+  body2.input("c2", "bool", []);
+  body2.output(body2.op("Identity", ["c2"], {}, "c2_out"), "bool");
+  const scaled = body2.op(
+    "Mul",
+    [
+      "x",
+      body2.op(
+        "Cast",
+        [body2.op("Add", ["j", body2.ints("one", [1], [])], {}, "j1")],
+        { to: 1 },
+        "fj",
+      ),
+    ],
+    {},
+    "scaled",
+  );
+  body2.output(scaled);
+  g.node("Loop", [rows, ""], ["rows_scan"], { body: { graph: body2 } });
+  g.output(g.op("Identity", ["rows_scan"], {}, "rows_out"));
+  await checkModel("model Loop unrolled", g.toBytes(), {
+    x: { type: "float32", dims: [2, 3], data: seededFloats(6, 77) },
+  });
+  const s = await InferenceSession.create(g.toBytes());
+  assert.equal(s.nodeOps.Loop, 2);
+  await s.release();
+  // A condition computed from data: named when the plan is made, before anything runs.
+  const d = new GraphBuilder(17);
+  d.input("x", "float32", [2]);
+  const body3 = new GraphBuilder(17);
+  body3.input("k", "int64", []);
+  body3.input("c3", "bool", []);
+  body3.input("v", "float32", [2]);
+  const v2 = body3.op("Mul", ["v", "v"], {}, "v2");
+  body3.output(
+    body3.op(
+      "Less",
+      [
+        body3.op("ReduceSum", [v2], { keepdims: 0 }, "sum"),
+        body3.initializer(
+          "lim",
+          { type: "float32", dims: [], data: [100] },
+        ),
+      ],
+      {},
+      "c3_out",
+    ),
+    "bool",
+  );
+  body3.output(v2);
+  d.node("Loop", ["", "", "x"], ["y"], { body: { graph: body3 } });
+  d.output("y");
+  const sd = await InferenceSession.create(d.toBytes());
+  assert.throws(
+    () => sd.runSync({ x: new Tensor("float32", Float32Array.of(1.5, 2), [2]) }),
+    /Loop node .*condition is not known when the plan is made/,
+  );
+  await sd.release();
+});

@@ -99,11 +99,13 @@ export interface Node {
   /** The opset version of the node's domain. */
   opset: number;
   /**
-   * If only: the then and else branches. The node's inputs are the condition, then every
-   * outer value the branches read (ONNX Runtime's implicit inputs), so rewrites and
-   * liveness see those reads.
+   * If: the then and else branches; Loop: its body. The node's inputs are its own (the
+   * first `ownInputs`), then every outer value its subgraphs read (ONNX Runtime's implicit
+   * inputs), so rewrites and liveness see those reads.
    */
-  branches?: [Branch, Branch];
+  branches?: Branch[];
+  /** With `branches`: how many leading inputs are the op's own. */
+  ownInputs?: number;
   /** Set by fusions (domain "njit"): the activation applied in the op's epilogue. */
   fused?: {
     activation?: Activation;
@@ -129,6 +131,8 @@ export interface Branch {
   nodes: Node[];
   constants: Map<string, ConstTensor>;
   outputs: string[];
+  /** A Loop body's inputs (iteration number, condition, carried values); If's have none. */
+  inputs: string[];
 }
 
 /** A graph input or output as declared: a dim is a size, a symbol, or null (unknown). */
@@ -153,11 +157,11 @@ export function describeNode(n: Node): string {
   return `${n.op} node '${n.name || n.outputs[0] || "?"}'`;
 }
 
-/** The values the branches read that they do not define (an If's implicit inputs). */
+/** The values subgraphs read that they do not define (their node's implicit inputs). */
 export function branchReads(branches: readonly Branch[]): string[] {
   const reads = new Set<string>();
   for (const b of branches) {
-    const inside = new Set<string>(b.constants.keys());
+    const inside = new Set<string>([...b.constants.keys(), ...b.inputs]);
     for (const n of b.nodes) for (const o of n.outputs) if (o !== "") inside.add(o);
     for (const n of b.nodes) for (const i of n.inputs) if (i !== "" && !inside.has(i)) reads.add(i);
     for (const o of b.outputs) if (!inside.has(o)) reads.add(o);

@@ -182,11 +182,11 @@ function loadNodes(
     const p = onnxNodes[i];
     const name = p.name || `${scope.prefix}#${i}`;
     const owner = `${p.opType} node '${name}'`;
-    const isIf = p.opType === "If" && p.domain === "";
+    const isIf = (p.opType === "If" || p.opType === "Loop") && p.domain === "";
     const attrs = new Map<string, AttrValue>();
     for (const a of p.attributes) {
       if (a.refAttrName) throw new ModelError(`ONNX: ${owner}: ref_attr_name outside a function`);
-      if (isIf && a.type === ATTR.GRAPH) continue; // the branches, read below
+      if (isIf && a.type === ATTR.GRAPH) continue; // the branches or body, read below
       attrs.set(a.name, attrValue(a, owner, ctx.ext));
     }
     // Half values are float32 here (half.ts), so a cast or type to float16 is to float32;
@@ -217,7 +217,7 @@ function loadNodes(
       attrs: new Attrs(attrs, owner),
       opset: p.domain === "" ? ctx.opset : (ctx.model.opsets.get(p.domain) ?? 0),
     };
-    if (isIf) readBranches(node, p, scope, ctx);
+    if (isIf) readSubgraphs(node, p, scope, ctx);
     node.outputs = p.outputs.map((v) => {
       if (v === "") return "";
       if (scope.has(v)) {
@@ -254,23 +254,23 @@ function loadNodes(
 }
 
 /**
- * An If node's then_branch and else_branch, read in a scope of their own
- * (their names prefixed, so they cannot collide with any other); the node's
- * inputs become the condition and every outer value either branch reads.
+ * An If's then_branch and else_branch, or a Loop's body, read in scopes of their own (their
+ * names prefixed, so they cannot collide with any other); the node's inputs become its own
+ * then every outer value its subgraphs read.
  */
-function readBranches(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): void {
+function readSubgraphs(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): void {
+  const loop = node.op === "Loop";
   const graphOf = (key: string) => {
     const a = p.attributes.find((x) => x.name === key && x.type === ATTR.GRAPH);
     if (!a?.g) throw new ModelError(`ONNX: ${describeNode(node)}: attribute '${key}' is required`);
     return a.g;
   };
-  if (node.inputs.length !== 1 || node.inputs[0] === "") {
-    throw new ModelError(`ONNX: ${describeNode(node)}: takes one input, the condition`);
-  }
-  const branch = (key: string): Branch => {
+  const read = (key: string, inputs: number): Branch => {
     const g = graphOf(key);
-    if (g.inputs.length > 0) {
-      throw new ModelError(`ONNX: ${describeNode(node)}: ${key} declares inputs (it takes none)`);
+    if (g.inputs.length !== inputs) {
+      throw new ModelError(
+        `ONNX: ${describeNode(node)}: ${key} declares ${g.inputs.length} inputs, takes ${inputs}`,
+      );
     }
     if (g.sparseInitializers > 0) {
       throw new ModelError("ONNX: sparse initializers are not supported");
@@ -278,7 +278,13 @@ function readBranches(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): 
     const scope = new Scope(outer, `${node.name}/${key}#${ctx.branches++}/`);
     const constants = new Map<string, ConstTensor>();
     for (const t of g.initializers) constants.set(scope.define(t.name), materialize(t, ctx.ext));
+    const ins = g.inputs.map((v) => scope.define(v.name));
     const nodes = loadNodes(g.nodes, scope, constants, ctx);
+    if (loop && nodes.some((n) => n.branches)) {
+      throw new ModelError(
+        `ONNX: ${describeNode(node)}: an If or Loop inside a Loop body is not supported`,
+      );
+    }
     const outputs = g.outputs.map((v) => {
       const ir = scope.resolve(v.name);
       if (ir === null) {
@@ -288,21 +294,46 @@ function readBranches(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): 
       }
       return ir;
     });
-    return { nodes, constants, outputs };
+    return { nodes, constants, outputs, inputs: ins };
   };
-  const then = branch("then_branch"), otherwise = branch("else_branch");
-  if (
-    then.outputs.length !== otherwise.outputs.length || then.outputs.length !== p.outputs.length
-  ) {
-    throw new ModelError(
-      `ONNX: ${
-        describeNode(node)
-      }: the branches yield ${then.outputs.length} and ${otherwise.outputs.length} values for ${p.outputs.length} outputs`,
-    );
+  if (loop) {
+    // M and cond (each may be omitted), then the carried values.
+    const carried = node.inputs.length - 2;
+    if (carried < 0) throw new ModelError(`ONNX: ${describeNode(node)}: takes M and cond first`);
+    const body = read("body", 2 + carried);
+    if (
+      body.outputs.length !== 1 + carried + (p.outputs.length - carried) ||
+      p.outputs.length < carried
+    ) {
+      throw new ModelError(
+        `ONNX: ${
+          describeNode(node)
+        }: the body yields ${body.outputs.length} values for the condition, ${carried} carried and ${
+          p.outputs.length - carried
+        } scanned`,
+      );
+    }
+    node.branches = [body];
+    node.ownInputs = node.inputs.length;
+  } else {
+    if (node.inputs.length !== 1 || node.inputs[0] === "") {
+      throw new ModelError(`ONNX: ${describeNode(node)}: takes one input, the condition`);
+    }
+    const then = read("then_branch", 0), otherwise = read("else_branch", 0);
+    if (
+      then.outputs.length !== otherwise.outputs.length || then.outputs.length !== p.outputs.length
+    ) {
+      throw new ModelError(
+        `ONNX: ${
+          describeNode(node)
+        }: the branches yield ${then.outputs.length} and ${otherwise.outputs.length} values for ${p.outputs.length} outputs`,
+      );
+    }
+    node.branches = [then, otherwise];
+    node.ownInputs = 1;
   }
-  node.branches = [then, otherwise];
-  // The values the branches read but do not define: the If's implicit inputs.
-  node.inputs = [node.inputs[0], ...branchReads(node.branches)];
+  // The values the subgraphs read but do not define: the node's implicit inputs.
+  node.inputs = [...node.inputs.slice(0, node.ownInputs), ...branchReads(node.branches)];
 }
 
 /** A Constant node's value (value, value_float(s), value_int(s)). */

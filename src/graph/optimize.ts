@@ -138,7 +138,9 @@ function optimizeBranches(
   for (const b of n.branches!) {
     const g: Graph = {
       nodes: b.nodes,
-      inputs: n.inputs.slice(1).filter((v) => !outer.has(v)).map((name) => ({
+      inputs: [...b.inputs, ...n.inputs.slice(n.ownInputs!).filter((v) => !outer.has(v))].map((
+        name,
+      ) => ({
         name,
         type: "float32",
         dims: null,
@@ -155,7 +157,7 @@ function optimizeBranches(
     b.nodes = g.nodes;
     b.constants = new Map([...g.constants].filter(([k]) => !outer.has(k) || b.constants.has(k)));
   }
-  n.inputs = [n.inputs[0], ...branchReads(n.branches!)];
+  n.inputs = [...n.inputs.slice(0, n.ownInputs!), ...branchReads(n.branches!)];
 }
 
 /**

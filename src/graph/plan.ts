@@ -135,11 +135,23 @@ export function buildPlan(
   const within = new Map<string, number>();
   /** Nodes whose outputs are views of their input (no step). */
   const viewed = new Set<Node>();
-  // A queue: an If whose condition is known is replaced by its branch's nodes.
+  // A queue: an If whose condition is known is replaced by its branch's nodes, a Loop by
+  // its body's, an iteration at a time (each followed by a marker that decides the next).
   const queue = graph.nodes.slice();
+  const loops = new Map<Node, LoopState>();
   for (let q = 0; q < queue.length; q++) {
     const n = queue[q];
+    const state = loops.get(n);
+    if (state) {
+      queue.splice(q + 1, 0, ...loopStep(state, metas, env));
+      continue;
+    }
     const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
+    if (n.branches && n.op === "Loop") {
+      const first = startLoop(n, ins, metas, env, loops);
+      queue.splice(q + 1, 0, ...first);
+      continue;
+    }
     if (n.branches) {
       queue.splice(q + 1, 0, ...expandIf(n, ins[0]!, metas, env));
       continue;
@@ -285,6 +297,137 @@ function expandIf(n: Node, cond: Meta, metas: Map<string, Meta>, env: Env): Node
   });
   return [...branch.nodes, ...outs];
 }
+
+/** Most iterations a Loop is unrolled to. */
+const MAX_LOOP_ITERATIONS = 1024;
+
+/** A Loop being unrolled: its node, the next iteration, the values carried and scanned. */
+interface LoopState {
+  loop: Node;
+  marker: Node;
+  i: number;
+  max: number;
+  cond: string;
+  carried: string[];
+  scans: string[][];
+}
+
+/** A known scalar (data, one element), as a number; null when unknown. */
+function known(m: Meta | null | undefined): number | null {
+  return m && m.data !== null && m.data.length === 1 ? Number(m.data[0]) : null;
+}
+
+/**
+ * The first nodes a Loop runs as: M (absent: no bound) and the condition (absent: true)
+ * must be known when the plan is made, and so must each iteration's condition out; the
+ * body's nodes are spliced in per iteration, their values renamed `name@i`.
+ */
+function startLoop(
+  n: Node,
+  ins: readonly (Meta | null)[],
+  metas: Map<string, Meta>,
+  env: Env,
+  loops: Map<Node, LoopState>,
+): Node[] {
+  const body = n.branches![0], carried = n.ownInputs! - 2;
+  const m = ins[0] === null ? Infinity : known(ins[0]);
+  const c = ins[1] === null ? 1 : known(ins[1]);
+  if (m === null || c === null) {
+    fail(n, "its trip count and condition must be known when the plan is made");
+  }
+  for (const [name, t] of body.constants) {
+    metas.set(name, { type: t.type, dims: t.dims, data: t.data });
+  }
+  const scans = body.outputs.length - 1 - carried;
+  const marker: Node = { ...n, op: "LoopStep", inputs: [], outputs: [], branches: undefined };
+  const state: LoopState = {
+    loop: n,
+    marker,
+    i: 0,
+    max: m,
+    cond: "",
+    carried: n.inputs.slice(2, 2 + carried),
+    scans: Array.from({ length: scans }, () => []),
+  };
+  loops.set(marker, state);
+  if (m <= 0 || c === 0) return finishLoop(state, metas, env);
+  return iteration(state, metas, n.inputs[1] || null);
+}
+
+/** Iteration state.i's nodes, then the marker. */
+function iteration(s: LoopState, metas: Map<string, Meta>, cond: string | null): Node[] {
+  const body = s.loop.branches![0], i = s.i;
+  if (i >= MAX_LOOP_ITERATIONS) {
+    fail(s.loop, `more than ${MAX_LOOP_ITERATIONS} iterations are not supported`);
+  }
+  const rename = new Map<string, string>();
+  const iterName = `${s.loop.name}/iteration@${i}`;
+  metas.set(iterName, { type: "int64", dims: [], data: new BigInt64Array([BigInt(i)]) });
+  rename.set(body.inputs[0], iterName);
+  if (cond) rename.set(body.inputs[1], cond);
+  else {
+    const t = `${s.loop.name}/true@${i}`;
+    metas.set(t, { type: "bool", dims: [], data: Uint8Array.of(1) });
+    rename.set(body.inputs[1], t);
+  }
+  s.carried.forEach((v, k) => rename.set(body.inputs[2 + k], v));
+  const at = (v: string) => (v === "" ? "" : rename.get(v) ?? v);
+  const nodes = body.nodes.map((b): Node => {
+    for (const o of b.outputs) if (o !== "") rename.set(o, `${o}@${i}`);
+    return { ...b, inputs: b.inputs.map(at), outputs: b.outputs.map(at) };
+  });
+  // Outputs that are inputs or outer values pass as they are.
+  s.cond = at(body.outputs[0]);
+  const carried = s.carried.length;
+  s.carried = body.outputs.slice(1, 1 + carried).map(at);
+  body.outputs.slice(1 + carried).forEach((v, k) => s.scans[k].push(at(v)));
+  return [...nodes, s.marker];
+}
+
+/** At a marker: the next iteration, or the Loop's outputs. */
+function loopStep(s: LoopState, metas: Map<string, Meta>, env: Env): Node[] {
+  s.i++;
+  const c = known(metas.get(s.cond));
+  if (c === null) {
+    fail(s.loop, `iteration ${s.i - 1}'s condition is not known when the plan is made`);
+  }
+  if (c !== 0 && s.i < s.max) return iteration(s, metas, s.cond);
+  return finishLoop(s, metas, env);
+}
+
+/** The final carried values as the Loop's first outputs, each scan output stacked along axis 0. */
+function finishLoop(s: LoopState, metas: Map<string, Meta>, _env: Env): Node[] {
+  const n = s.loop, out: Node[] = [];
+  const node = (op: string, inputs: string[], output: string, attrs: Map<string, AttrValueLike>) =>
+    out.push({
+      op,
+      domain: "",
+      name: `${n.name}/${op} ${output}`,
+      inputs,
+      outputs: [output],
+      attrs: new Attrs(attrs as never, `${op} of ${describeNode(n)}`),
+      opset: 13,
+    });
+  s.carried.forEach((v, k) => {
+    if (n.outputs[k]) node("Identity", [v], n.outputs[k], new Map());
+  });
+  const axes = `${n.name}/axis0`;
+  metas.set(axes, { type: "int64", dims: [1], data: new BigInt64Array([0n]) });
+  s.scans.forEach((list, k) => {
+    const name = n.outputs[s.carried.length + k];
+    if (!name) return;
+    if (list.length === 0) fail(n, "a scan output of zero iterations is not supported");
+    const rows = list.map((v, i) => {
+      const u = `${name}/row@${i}`;
+      node("Unsqueeze", [v, axes], u, new Map());
+      return u;
+    });
+    node("Concat", rows, name, new Map([["axis", 0]]));
+  });
+  return out;
+}
+
+type AttrValueLike = number | string | number[];
 
 /**
  * Concatenations without copies: where an op's inputs are contiguous blocks

@@ -3,7 +3,11 @@
  * the condition must be known when the plan is made — a constant, computed
  * from shapes, or a graph input the session keys its plans by (a bool or
  * integer input, as ONNX Runtime's merged decoders feed `use_cache_branch`).
- * The node itself never runs: the plan expands it (plan.ts).
+ * Loop: unrolled when the plan is made — its trip count, first condition and
+ * each iteration's condition out known then (a constant, from shapes, from the
+ * iteration number, or a keyed input) —, at most 1024 iterations, the body's
+ * nodes per iteration with their values renamed, scan outputs stacked.
+ * The nodes themselves never run: the plan expands them (plan.ts).
  */
 import { fail, type OpDef } from "./op.ts";
 
@@ -19,5 +23,16 @@ const IF: OpDef = {
   build: () => null,
 };
 
+const LOOP: OpDef = {
+  attributes: [],
+  infer(n) {
+    fail(
+      n,
+      "its trip count and each iteration's condition must be known when the plan is made",
+    );
+  },
+  build: () => null,
+};
+
 /** The control-flow ops. */
-export const CONTROL_OPS: Record<string, OpDef> = { If: IF };
+export const CONTROL_OPS: Record<string, OpDef> = { If: IF, Loop: LOOP };
