@@ -92,6 +92,48 @@ async function survive(bytes: Uint8Array, feeds: Record<string, Tensor>): Promis
   }
 }
 
+/** A small model with an If (condition fed) and a Loop (bound 3): subgraphs to corrupt too. */
+function controlFlowModel(): { name: string; bytes: Uint8Array; feeds: Record<string, Tensor> } {
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [2, 3]);
+  g.input("flag", "bool", []);
+  const branch = (op: string, tag: string) => {
+    const b = new GraphBuilder(17);
+    b.output(b.op(op, ["x"], {}, `${tag}_y`));
+    return b;
+  };
+  g.node("If", ["flag"], ["chosen"], {
+    then_branch: { graph: branch("Relu", "th") },
+    else_branch: { graph: branch("Neg", "el") },
+  });
+  const body = new GraphBuilder(17);
+  body.input("i", "int64", []);
+  body.input("c", "bool", []);
+  body.input("acc", "float32", [2, 3]);
+  body.output(body.op("Identity", ["c"], {}, "c_out"), "bool");
+  body.output(body.op("Add", ["acc", "x"], {}, "acc_out"));
+  g.node("Loop", [g.ints("m", [3], []), "", "chosen"], ["looped"], { body: { graph: body } });
+  g.output("looped");
+  return {
+    name: "control flow",
+    bytes: g.toBytes(),
+    feeds: {
+      x: new Tensor("float32", seededFloats(6, 3), [2, 3]),
+      flag: new Tensor("bool", Uint8Array.of(1), []),
+    },
+  };
+}
+
+Deno.test("reader: every truncation of a model with If and Loop subgraphs is an error, never a crash", async () => {
+  const m = controlFlowModel();
+  assert.equal(await survive(m.bytes, m.feeds), "ok");
+  let errors = 0;
+  for (let len = 0; len < m.bytes.length; len++) {
+    if (await survive(m.bytes.subarray(0, len), m.feeds) === "error") errors++;
+  }
+  assert.ok(errors > m.bytes.length * 0.9, `${errors} errors of ${m.bytes.length} truncations`);
+});
+
 Deno.test("reader: every truncation of a small model is an error, never a crash", async () => {
   const m = mlp([6, 5, 3], 1);
   const feeds = { input: new Tensor("float32", seededFloats(6, 1), [1, 6]) };
@@ -106,10 +148,13 @@ Deno.test("reader: every truncation of a small model is an error, never a crash"
 });
 
 Deno.test("reader: seeded random byte flips never crash (seed printed on failure)", async () => {
-  const models = [mlp([6, 5, 3], 1), resnetCnn({ size: 16, widths: [4], blocks: 1 })];
-  for (const m of models) {
+  const models = [mlp([6, 5, 3], 1), resnetCnn({ size: 16, widths: [4], blocks: 1 })].map((m) => {
     const feeds: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(m.feeds)) feeds[k] = new Tensor(v.type, v.data, v.dims);
+    return { name: m.name, bytes: m.bytes, feeds };
+  });
+  models.push(controlFlowModel());
+  for (const { bytes: original, feeds, ...m } of models) {
     for (let seed = 1; seed <= 300; seed++) {
       let s = seed * 2654435761 >>> 0;
       const next = () => {
@@ -119,7 +164,7 @@ Deno.test("reader: seeded random byte flips never crash (seed printed on failure
         s ^= s << 5;
         return (s >>>= 0);
       };
-      const bytes = m.bytes.slice();
+      const bytes = original.slice();
       const flips = 1 + next() % 4;
       for (let i = 0; i < flips; i++) bytes[next() % bytes.length] ^= 1 << (next() % 8);
       try {
