@@ -284,10 +284,10 @@ Deno.test("InferenceSession: bad feeds and options throw before anything runs", 
 Deno.test("InferenceSession: unsupported ops, attributes and types are named at create", async () => {
   const g = new GraphBuilder(17);
   g.input("x", "float32", [2]);
-  g.output(g.op("NonZero", [g.op("Foo", ["x"])], {}, "y"));
+  g.output(g.op("NonMaxSuppression", [g.op("Foo", ["x"]), "x"], {}, "y"));
   await assert.rejects(
     InferenceSession.create(g.toBytes()),
-    /unsupported ops: Foo \(domain ai\.onnx, opset 17, node 'Foo_0'\); NonZero/,
+    /unsupported ops: Foo \(domain ai\.onnx, opset 17, node 'Foo_0'\); NonMaxSuppression/,
   );
   const h = new GraphBuilder(17);
   h.input("x", "float32", [2]);
@@ -1015,4 +1015,54 @@ Deno.test("model: Loop unrolled when the plan is made (a bound, a computed condi
     /Loop node .*condition is not known when the plan is made/,
   );
   await sd.release();
+});
+
+Deno.test("model: NonZero of run-time values: the rest of the graph planned per count, matches onnxruntime", async () => {
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [3, 4]);
+  const relu = g.op("Relu", ["x"], {}, "relu");
+  const idx = g.op(
+    "NonZero",
+    [g.op("Greater", ["x", g.initializer("z", { type: "float32", dims: [], data: [0.2] })])],
+    {},
+    "idx",
+  );
+  g.output(g.op("Identity", [idx], {}, "indices"), "int64");
+  // The positive values (a value computed before the cut read after it), doubled, and their sum.
+  const picked = g.op("GatherND", [relu, g.op("Transpose", [idx], { perm: [1, 0] })], {}, "picked");
+  g.output(
+    g.op(
+      "Mul",
+      [picked, g.initializer("two", { type: "float32", dims: [], data: [2] })],
+      {},
+      "doubled",
+    ),
+  );
+  g.output(g.op("ReduceSum", [picked], { keepdims: 0 }, "total"));
+  // A second cut past the first: the nonzero positions of the doubled values above 1.
+  const big = g.op("NonZero", [
+    g.op("Greater", ["doubled", g.initializer("one", { type: "float32", dims: [], data: [1] })]),
+  ]);
+  g.output(g.op("Identity", [big], {}, "big"), "int64");
+  g.output(g.op("Neg", [relu], {}, "before"));
+  const bytes = g.toBytes();
+  const feeds = (seed: number) => ({
+    x: { type: "float32" as const, dims: [3, 4], data: seededFloats(12, seed, 1.5) },
+  });
+  for (const seed of [5, 6, 7]) await checkModel(`model NonZero seed ${seed}`, bytes, feeds(seed));
+  // One session through the feeds twice: each run's outputs are a fresh session's.
+  const s = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  for (let round = 0; round < 2; round++) {
+    for (const seed of [5, 6, 7]) {
+      const fresh = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+      const t = { x: new Tensor("float32", feeds(seed).x.data, [3, 4]) };
+      const want = fresh.runSync(t), got = await s.run(t);
+      for (const k of Object.keys(want)) {
+        assert.deepEqual(got[k].dims, want[k].dims, `seed ${seed} ${k}`);
+        assert.deepEqual(got[k].data, want[k].data, `seed ${seed} ${k}`);
+      }
+      await fresh.release();
+    }
+  }
+  await s.release();
 });

@@ -107,12 +107,21 @@ export function buildPlan(
   feedDims: readonly number[][],
   env: Env,
   known: ReadonlyMap<string, TensorData> | null = null,
+  bound: ReadonlyMap<string, BoundValue> | null = null,
 ): Plan {
   const metas = new Map<string, Meta>();
   for (const [name, t] of graph.constants) {
     metas.set(name, { type: t.type, dims: t.dims, data: t.data });
   }
   const roots = new Map<string, Root>();
+  /** Byte offset of a value inside its root (a block of a Concat or Split), when not 0. */
+  const within = new Map<string, number>();
+  // Values an enclosing plan computed (before its data-dependent node): read where they are.
+  for (const [name, b] of bound ?? []) {
+    metas.set(name, { type: b.type, dims: b.dims, data: null });
+    roots.set(name, { type: b.type, bytes: 0, first: -1, last: -1, offset: 0, buffer: b.buffer });
+    if (b.byteOffset) within.set(name, b.byteOffset);
+  }
   const inputs: TensorData[] = [];
   graph.inputs.forEach((v, i) => {
     const dims = feedDims[i].slice();
@@ -131,14 +140,14 @@ export function buildPlan(
   // Shapes and folding; the nodes left run.
   const live: Node[] = [];
   const owner = new Map<string, Root>(roots);
-  /** Byte offset of a value inside its root (a block of a Concat or Split), when not 0. */
-  const within = new Map<string, number>();
   /** Nodes whose outputs are views of their input (no step). */
   const viewed = new Set<Node>();
   // A queue: an If whose condition is known is replaced by its branch's nodes, a Loop by
   // its body's, an iteration at a time (each followed by a marker that decides the next).
   const queue = graph.nodes.slice();
   const loops = new Map<Node, LoopState>();
+  // Where a data-dependent node (NonZero of values computed at run time) cuts the plan.
+  let cut = -1;
   for (let q = 0; q < queue.length; q++) {
     const n = queue[q];
     const state = loops.get(n);
@@ -147,6 +156,13 @@ export function buildPlan(
       continue;
     }
     const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
+    if (defOf(n).dynamic && ins.some((m) => m !== null && m.data === null)) {
+      if (loops.size > 0 && queue.slice(q).some((x) => loops.has(x))) {
+        fail(n, "a data-dependent node inside a Loop's body is not supported");
+      }
+      cut = q;
+      break;
+    }
     if (n.branches && n.op === "Loop") {
       const first = startLoop(n, ins, metas, env, loops);
       queue.splice(q + 1, 0, ...first);
@@ -214,6 +230,17 @@ export function buildPlan(
     const r = owner.get(o.name);
     if (r) r.last = Infinity;
   }
+  // Past a cut: what the rest of the graph reads of this plan's values lives to the end.
+  const rest = cut >= 0 ? queue.slice(cut) : [];
+  const carried = new Set<string>();
+  for (const n of rest) {
+    for (const name of n.inputs) if (name !== "" && metas.has(name)) carried.add(name);
+  }
+  for (const o of graph.outputs) if (metas.has(o.name)) carried.add(o.name);
+  for (const name of carried) {
+    const r = owner.get(name);
+    if (r && metas.get(name)!.data === null) r.last = Infinity;
+  }
   placeSlices(live, metas, owner, within);
   // Offsets by liveness.
   const arena = new ArenaPlanner();
@@ -253,10 +280,13 @@ export function buildPlan(
     const step = def.build(n, ins, outs, env);
     if (step) steps.push({ node: n, run: step.run, native: step.native });
   }
+  // Outputs this plan computes; those past a cut are the tail's, set by each run.
   const outputs = graph.outputs.map((o) => {
+    if (!metas.has(o.name)) return { type: o.type, dims: [0], data: allocate(o.type, 0) };
     const b = bufOf(o.name);
     return { type: b.type, dims: b.dims, data: b.data };
   });
+  if (cut >= 0) steps.push(tailStep(graph, rest, carried, metas, bufOf, outputs, env, known));
   return {
     inputs,
     steps,
@@ -296,6 +326,84 @@ function expandIf(n: Node, cond: Meta, metas: Map<string, Meta>, env: Env): Node
     });
   });
   return [...branch.nodes, ...outs];
+}
+
+/** A value of an enclosing plan a tail's plans read in place. */
+export interface BoundValue {
+  type: DType;
+  dims: number[];
+  buffer: ArrayBuffer;
+  byteOffset: number;
+}
+
+/** Tail plans kept per cut (one per output shape of its data-dependent node). */
+const MAX_TAIL_PLANS = 16;
+
+/**
+ * The step past a cut: runs the data-dependent node (its outputs from this run's values),
+ * then the rest of the graph on a plan for those outputs' shapes — built on first sight,
+ * kept per shape —, its inputs the node's outputs, this plan's values read in place, and
+ * the graph's outputs it computes handed to this plan's.
+ */
+function tailStep(
+  graph: Graph,
+  rest: readonly Node[],
+  carried: ReadonlySet<string>,
+  metas: ReadonlyMap<string, Meta>,
+  bufOf: (name: string) => Buf,
+  outputs: { type: DType; dims: number[]; data: TensorData }[],
+  env: Env,
+  known: ReadonlyMap<string, TensorData> | null,
+): PlanStep {
+  const d = rest[0], def = defOf(d);
+  const dIns = d.inputs.map((name) => (name === "" ? null : bufOf(name)));
+  const constants = new Map(graph.constants);
+  const bound = new Map<string, BoundValue>();
+  for (const name of carried) {
+    const m = metas.get(name)!;
+    if (m.data !== null) {
+      constants.set(name, { type: m.type, dims: m.dims, data: m.data } as never);
+      continue;
+    }
+    const b = bufOf(name);
+    bound.set(name, {
+      type: b.type,
+      dims: b.dims,
+      buffer: b.data.buffer as ArrayBuffer,
+      byteOffset: b.data.byteOffset,
+    });
+  }
+  const tails = new Map<string, Plan>();
+  // Graph outputs this plan does not compute: the tail's.
+  const fromTail = graph.outputs.flatMap((o, i) => (metas.has(o.name) ? [] : [i]));
+  return {
+    node: d,
+    native: false,
+    run: () => {
+      const outs = def.dynamic!(d, dIns);
+      const key = outs.map((o) => o.dims.join("x")).join(",");
+      let plan = tails.get(key);
+      if (plan) tails.delete(key);
+      else {
+        const named = d.outputs.map((name, i) => ({ name, o: outs[i] })).filter((x) => x.name);
+        const sub: Graph = {
+          nodes: rest.slice(1),
+          inputs: named.map((x) => ({ name: x.name, type: x.o.type, dims: x.o.dims })),
+          outputs: graph.outputs,
+          constants,
+        };
+        plan = buildPlan(sub, named.map((x) => x.o.dims), env, known, bound);
+        if (tails.size >= MAX_TAIL_PLANS) tails.delete(tails.keys().next().value!);
+      }
+      tails.set(key, plan);
+      let i = 0;
+      d.outputs.forEach((name, k) => {
+        if (name) (plan!.inputs[i++] as Float32Array).set(outs[k].data as never);
+      });
+      for (const s of plan.steps) s.run();
+      for (const k of fromTail) outputs[k] = plan.outputs[k];
+    },
+  };
 }
 
 /** Most iterations a Loop is unrolled to. */

@@ -63,6 +63,15 @@ export interface OpDef {
   views?(n: Node, x: Meta, outs: readonly Meta[]): number[] | null;
   /** The step computing outputs from inputs (null: nothing to do). */
   build(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[], env: Env): Step | null;
+  /**
+   * An op whose output shapes depend on its input's values (NonZero): computes its outputs
+   * when a run has them. The plan stops before such a node whose inputs are not known when
+   * it is made, and plans the rest of the graph per run's output shapes (plan.ts).
+   */
+  dynamic?(
+    n: Node,
+    ins: readonly (Buf | null)[],
+  ): { type: DType; dims: number[]; data: TensorData }[];
   /** At create: pack the node's constant weights (inputs given when constant, else null). */
   prepack?(n: Node, consts: readonly (Meta | null)[], env: Env): void;
 }
