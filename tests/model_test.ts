@@ -333,23 +333,20 @@ Deno.test("InferenceSession: unsupported ops, attributes and types are named at 
     assert.deepEqual([...y.data as Float32Array], [1, 2, 3, 4, 5, 6]);
   }
   await s.release();
-  // A shape read from a tensor of data (more than a shape's elements): named at the run.
+  // A shape read from computed values (a slice of a data tensor): the plan is cut before the
+  // Reshape, the rest planned per run for those values.
   const b = new GraphBuilder(17);
   b.input("x", "float32", [2, 3]);
   b.input("big", "int64", [100]);
   const shape = b.op("Slice", ["big", b.ints("at", [0]), b.ints("to", [2])]);
   b.output(b.op("Reshape", ["x", shape], {}, "y"));
   const sb = await InferenceSession.create(b.toBytes());
-  assert.throws(
-    () =>
-      sb.runSync({
-        x: x6,
-        big: new Tensor("int64", BigInt64Array.from({ length: 100 }, (_, i) => BigInt(i + 2)), [
-          100,
-        ]),
-      }),
-    /data-dependent shapes are not supported/,
-  );
+  for (const first of [[3, 2], [1, 6], [3, 2]]) {
+    const big = BigInt64Array.from({ length: 100 }, (_, i) => BigInt(i < 2 ? first[i] : i));
+    const y = (await sb.run({ x: x6, big: new Tensor("int64", big, [100]) })).y;
+    assert.deepEqual(y.dims, first);
+    assert.deepEqual([...y.data as Float32Array], [1, 2, 3, 4, 5, 6]);
+  }
   await sb.release();
 });
 
@@ -1060,6 +1057,61 @@ Deno.test("model: NonZero of run-time values: the rest of the graph planned per 
       for (const k of Object.keys(want)) {
         assert.deepEqual(got[k].dims, want[k].dims, `seed ${seed} ${k}`);
         assert.deepEqual(got[k].data, want[k].data, `seed ${seed} ${k}`);
+      }
+      await fresh.release();
+    }
+  }
+  await s.release();
+});
+
+Deno.test("model: shapes from values computed at run time (trimming to the longest length) match onnxruntime", async () => {
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [2, 6, 3]);
+  g.input("mask", "int64", [2, 6]);
+  // The longest sequence's length, a Range to it, the positions mask and x trimmed to it.
+  const longest = g.op("ReduceMax", [
+    g.op("ReduceSum", ["mask", g.ints("a1", [1])], { keepdims: 0 }),
+  ], {
+    keepdims: 1,
+  });
+  const range = g.op("Range", [
+    g.ints("r0", [0], []),
+    g.op("Squeeze", [longest]),
+    g.ints("r1", [1], []),
+  ]);
+  g.output(g.op("Cast", [range], { to: 1 }, "positions"));
+  g.output(g.op("Slice", ["x", g.ints("s0", [0]), longest, g.ints("s1", [1])], {}, "trimmed"));
+  g.output(
+    g.op(
+      "ConstantOfShape",
+      [g.op("Concat", [g.ints("two", [2]), longest], { axis: 0 })],
+      {},
+      "zeros",
+    ),
+  );
+  const bytes = g.toBytes();
+  const mask = (lens: number[]) => ({
+    type: "int64" as const,
+    dims: [2, 6],
+    data: BigInt64Array.from({ length: 12 }, (_, i) => (i % 6 < lens[Math.floor(i / 6)] ? 1n : 0n)),
+  });
+  const x = { type: "float32" as const, dims: [2, 6, 3], data: seededFloats(36, 91) };
+  for (const lens of [[4, 2], [6, 5], [1, 3]]) {
+    await checkModel(`model values cut ${lens}`, bytes, { x, mask: mask(lens) });
+  }
+  // One session through the lengths twice (a tail plan per longest length): a fresh one's.
+  const s = await InferenceSession.create(bytes);
+  const tensors = (lens: number[]) => {
+    const m = mask(lens);
+    return { x: new Tensor("float32", x.data, x.dims), mask: new Tensor("int64", m.data, m.dims) };
+  };
+  for (let round = 0; round < 2; round++) {
+    for (const lens of [[4, 2], [6, 5], [1, 3]]) {
+      const fresh = await InferenceSession.create(bytes);
+      const want = fresh.runSync(tensors(lens)), got = await s.run(tensors(lens));
+      for (const k of Object.keys(want)) {
+        assert.deepEqual(got[k].dims, want[k].dims, `${lens} ${k}`);
+        assert.deepEqual(got[k].data, want[k].data, `${lens} ${k}`);
       }
       await fresh.release();
     }

@@ -10,6 +10,7 @@ import type { RecordedCalls } from "../runtime/jit.ts";
 import { Attrs, describeNode, type Graph, type Node } from "./ir.ts";
 import { ArenaPlanner } from "./memory.ts";
 import { type Buf, checkedSize, type Env, fail, type Meta, type OpDef, sizeOf } from "./ops/op.ts";
+import { ModelError } from "../onnx/wire.ts";
 import { opDef } from "./ops/registry.ts";
 
 /** A node bound to its buffers. */
@@ -146,8 +147,9 @@ export function buildPlan(
   // its body's, an iteration at a time (each followed by a marker that decides the next).
   const queue = graph.nodes.slice();
   const loops = new Map<Node, LoopState>();
-  // Where a data-dependent node (NonZero of values computed at run time) cuts the plan.
-  let cut = -1;
+  // Where a data-dependent node (NonZero of values computed at run time) cuts the plan, and
+  // (another node) the small values whose run-time values its shapes need.
+  let cut = -1, cutValues: string[] | null = null;
   for (let q = 0; q < queue.length; q++) {
     const n = queue[q];
     const state = loops.get(n);
@@ -178,6 +180,24 @@ export function buildPlan(
     } catch (e) {
       if (e instanceof RangeError || e instanceof TypeError) {
         throw new RangeError(`${describeNode(n)}: ${e.message}`);
+      }
+      // A shape read from small integer values computed at run time (a Reshape's, a Range's
+      // bounds, a Slice's ends): cut here, the rest planned per run for those values (a node
+      // failing for another reason fails again there, at the same first run).
+      const small = n.inputs.filter((name, i) => {
+        const m = ins[i];
+        return m !== null && m.data === null && VALUE_TYPES.has(m.type) &&
+          sizeOf(m.dims) <= MAX_VALUE_ELEMENTS && name !== "";
+      });
+      // (A graph input's values the session keys its plans by instead: a whole plan each.)
+      if (
+        e instanceof ModelError && small.length > 0 &&
+        !small.some((name) => graph.inputs.some((v) => v.name === name)) &&
+        !queue.slice(q).some((x) => loops.has(x))
+      ) {
+        cut = q;
+        cutValues = small;
+        break;
       }
       throw e;
     }
@@ -286,7 +306,9 @@ export function buildPlan(
     const b = bufOf(o.name);
     return { type: b.type, dims: b.dims, data: b.data };
   });
-  if (cut >= 0) steps.push(tailStep(graph, rest, carried, metas, bufOf, outputs, env, known));
+  if (cut >= 0) {
+    steps.push(tailStep(graph, rest, carried, metas, bufOf, outputs, env, known, cutValues));
+  }
   return {
     inputs,
     steps,
@@ -354,8 +376,12 @@ function tailStep(
   outputs: { type: DType; dims: number[]; data: TensorData }[],
   env: Env,
   known: ReadonlyMap<string, TensorData> | null,
+  values: readonly string[] | null,
 ): PlanStep {
   const d = rest[0], def = defOf(d);
+  if (values !== null) {
+    return valuesTail(graph, rest, carried, metas, bufOf, outputs, env, known, values);
+  }
   const dIns = d.inputs.map((name) => (name === "" ? null : bufOf(name)));
   const constants = new Map(graph.constants);
   const bound = new Map<string, BoundValue>();
@@ -400,6 +426,76 @@ function tailStep(
       d.outputs.forEach((name, k) => {
         if (name) (plan!.inputs[i++] as Float32Array).set(outs[k].data as never);
       });
+      for (const s of plan.steps) s.run();
+      for (const k of fromTail) outputs[k] = plan.outputs[k];
+    },
+  };
+}
+
+/** Integer kinds whose run-time values a tail plan may be keyed by, and at most how many. */
+const VALUE_TYPES: ReadonlySet<string> = new Set(["int64", "int32", "bool", "uint8", "int8"]);
+const MAX_VALUE_ELEMENTS = 64;
+
+/**
+ * The step past a cut for values (see buildPlan): reads the small values from this run,
+ * then runs the rest of the graph on a plan made with them known — kept per values (16 at
+ * most) —, this plan's other values read in place.
+ */
+function valuesTail(
+  graph: Graph,
+  rest: readonly Node[],
+  carried: ReadonlySet<string>,
+  metas: ReadonlyMap<string, Meta>,
+  bufOf: (name: string) => Buf,
+  outputs: { type: DType; dims: number[]; data: TensorData }[],
+  env: Env,
+  known: ReadonlyMap<string, TensorData> | null,
+  values: readonly string[],
+): PlanStep {
+  const constants = new Map(graph.constants);
+  const bound = new Map<string, BoundValue>();
+  for (const name of carried) {
+    const m = metas.get(name)!;
+    if (m.data !== null) {
+      constants.set(name, { type: m.type, dims: m.dims, data: m.data } as never);
+    } else if (!values.includes(name)) {
+      const b = bufOf(name);
+      bound.set(name, {
+        type: b.type,
+        dims: b.dims,
+        buffer: b.data.buffer as ArrayBuffer,
+        byteOffset: b.data.byteOffset,
+      });
+    }
+  }
+  const sources = values.map((name) => ({ name, buf: bufOf(name) }));
+  const tails = new Map<string, Plan>();
+  const fromTail = graph.outputs.flatMap((o, i) => (metas.has(o.name) ? [] : [i]));
+  return {
+    node: rest[0],
+    native: false,
+    run: () => {
+      const key = sources.map((s) => s.buf.data.join()).join("|");
+      let plan = tails.get(key);
+      if (plan) tails.delete(key);
+      else {
+        const withValues = new Map(constants);
+        for (const s of sources) {
+          withValues.set(
+            s.name,
+            { type: s.buf.type, dims: s.buf.dims, data: s.buf.data.slice() } as never,
+          );
+        }
+        const sub: Graph = {
+          nodes: rest.slice(),
+          inputs: [],
+          outputs: graph.outputs,
+          constants: withValues,
+        };
+        plan = buildPlan(sub, [], env, known, bound);
+        if (tails.size >= MAX_TAIL_PLANS) tails.delete(tails.keys().next().value!);
+      }
+      tails.set(key, plan);
       for (const s of plan.steps) s.run();
       for (const k of fromTail) outputs[k] = plan.outputs[k];
     },
