@@ -537,6 +537,29 @@ const CASES: Case[] = [
       }, "max_1d"),
     );
   }, 17),
+  graph(
+    "bfloat16 weights cast to float (raw_data and int32_data), a bfloat16 Constant",
+    [2, 8],
+    (g) => {
+      const wb = g.initializer("wb", {
+        type: "bfloat16",
+        dims: [8, 5],
+        data: Array.from(seededFloats(40, 171)),
+      });
+      g.output(g.op("MatMul", ["x", g.op("Cast", [wb], { to: 1 })], {}, "y"));
+      const wt = g.initializer("wt", {
+        type: "bfloat16",
+        dims: [5],
+        data: Array.from(seededFloats(5, 172)),
+        typedFields: true,
+      });
+      g.output(g.op("Add", ["y", g.op("Cast", [wt], { to: 1 })], {}, "biased"));
+      const c = g.op("Constant", [], {
+        value: { tensor: { type: "bfloat16", dims: [2], data: [1.5, -0.3] } },
+      });
+      g.output(g.op("Cast", [c], { to: 1 }, "constant"));
+    },
+  ),
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

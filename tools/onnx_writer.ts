@@ -93,7 +93,7 @@ export const ONNX_TYPE = {
   float64: 11,
   uint4: 21,
   int4: 22,
-  /** Types only (no data): for models that must be refused. */
+  /** Values truncated to bfloat16 (a float32's upper half, rounded to nearest even). */
   bfloat16: 16,
 } as const;
 export type WriterType = keyof typeof ONNX_TYPE;
@@ -138,6 +138,10 @@ export function tensorMessage(name: string, t: WriterTensor): Message {
       // int32_data holds each half's bits.
       const bits = new Uint16Array(Float16Array.from(t.data as ArrayLike<number>).buffer);
       m.packedVarints(5, Array.from(bits));
+    } else if (t.type === "bfloat16") {
+      // int32_data holds each value's upper 16 bits (truncated).
+      const words = new Uint32Array(Float32Array.from(t.data as ArrayLike<number>).buffer);
+      m.packedVarints(5, Array.from(words, (w) => w >>> 16));
     } else if (t.type === "int64") m.packedVarints(7, Array.from(t.data as ArrayLike<bigint>));
     else m.packedVarints(5, Array.from(t.data as ArrayLike<number>));
     return m;
@@ -168,6 +172,16 @@ export function tensorMessage(name: string, t: WriterTensor): Message {
     case "float16":
       raw = new Uint8Array(Float16Array.from(t.data as ArrayLike<number>).buffer);
       break;
+    case "bfloat16": {
+      const words = new Uint32Array(Float32Array.from(t.data as ArrayLike<number>).buffer);
+      const bits = new Uint16Array(n);
+      for (let i = 0; i < n; i++) {
+        const w = words[i];
+        bits[i] = (w + 0x7fff + ((w >>> 16) & 1)) >>> 16; // nearest, ties to even (finite values)
+      }
+      raw = new Uint8Array(bits.buffer);
+      break;
+    }
     case "int4":
     case "uint4":
       // Two per byte, the first in the low nibble.

@@ -47,6 +47,7 @@ export const FLOAT16 = 10;
  */
 export function materialize(t: OnnxTensor, external: ExternalSource | null): ConstTensor {
   if (t.dataType === FLOAT16) return materializeHalf(t, external);
+  if (t.dataType === BFLOAT16) return materializeBfloat16(t, external);
   if (t.dataType === UINT4 || t.dataType === INT4) return materializeNibbles(t, external);
   const type = dtypeOf(t.dataType);
   if (type === null) {
@@ -140,6 +141,44 @@ function materializeHalf(t: OnnxTensor, external: ExternalSource | null): ConstT
   const data = new Float32Array(size);
   data.set(halves);
   return { type: "float32", dims: t.dims.slice(), data, half: true };
+}
+
+/** ONNX's BFLOAT16 element type. */
+export const BFLOAT16 = 16;
+
+/**
+ * bfloat16 data (raw_data pairs of bytes, or int32_data of 16-bit patterns) as float32 —
+ * exact: a bfloat16 is a float32's upper half. Weights stored at half size; a Cast to
+ * float of them is then the identity.
+ */
+function materializeBfloat16(t: OnnxTensor, external: ExternalSource | null): ConstTensor {
+  const size = elementCount(t.dims, t.where), bytes = 2 * size;
+  let source: Uint8Array | null = null;
+  if (t.external !== null) source = readExternal(t, external, bytes);
+  else if (t.raw !== null) source = t.raw;
+  const bits = new Uint16Array(size);
+  if (source !== null) {
+    if (source.length !== bytes) {
+      throw new ModelError(
+        `ONNX: ${t.where}: raw_data has ${source.length} bytes, expected ${bytes} for bfloat16[${
+          t.dims.join(", ")
+        }]`,
+      );
+    }
+    new Uint8Array(bits.buffer).set(source); // copied: raw_data may be unaligned
+  } else {
+    if (t.int32s.length !== size) {
+      throw new ModelError(
+        `ONNX: ${t.where}: ${t.int32s.length} values for bfloat16[${
+          t.dims.join(", ")
+        }] (${size} elements)`,
+      );
+    }
+    bits.set(t.int32s);
+  }
+  const words = new Uint32Array(size);
+  for (let i = 0; i < size; i++) words[i] = bits[i] << 16;
+  return { type: "float32", dims: t.dims.slice(), data: new Float32Array(words.buffer) };
 }
 
 function copyBytes(data: TensorData, bytes: Uint8Array, where: string): void {
