@@ -284,10 +284,10 @@ Deno.test("InferenceSession: bad feeds and options throw before anything runs", 
 Deno.test("InferenceSession: unsupported ops, attributes and types are named at create", async () => {
   const g = new GraphBuilder(17);
   g.input("x", "float32", [2]);
-  g.output(g.op("NonMaxSuppression", [g.op("Foo", ["x"]), "x"], {}, "y"));
+  g.output(g.op("Scan", [g.op("Foo", ["x"]), "x"], {}, "y"));
   await assert.rejects(
     InferenceSession.create(g.toBytes()),
-    /unsupported ops: Foo \(domain ai\.onnx, opset 17, node 'Foo_0'\); NonMaxSuppression/,
+    /unsupported ops: Foo \(domain ai\.onnx, opset 17, node 'Foo_0'\); Scan/,
   );
   const h = new GraphBuilder(17);
   h.input("x", "float32", [2]);
@@ -1112,6 +1112,76 @@ Deno.test("model: shapes from values computed at run time (trimming to the longe
       for (const k of Object.keys(want)) {
         assert.deepEqual(got[k].dims, want[k].dims, `${lens} ${k}`);
         assert.deepEqual(got[k].data, want[k].data, `${lens} ${k}`);
+      }
+      await fresh.release();
+    }
+  }
+  await s.release();
+});
+
+Deno.test("model: NonMaxSuppression of run-time scores (corner and center boxes, thresholds) matches onnxruntime", async () => {
+  const [B, N, C] = [2, 12, 3];
+  const g = new GraphBuilder(11);
+  g.input("boxes", "float32", [B, N, 4]);
+  g.input("logits", "float32", [B, C, N]);
+  // Scores computed in the graph (so the selection is planned per run), then NMS.
+  const scores = g.op("Sigmoid", ["logits"]);
+  const most = g.ints("most", [10], [1]);
+  const iou = g.initializer("iou", { type: "float32", dims: [1], data: [0.4] });
+  const min = g.initializer("min", { type: "float32", dims: [1], data: [0.3] });
+  const sel = g.op("NonMaxSuppression", ["boxes", scores, most, iou, min], {}, "selected");
+  g.output(sel, "int64");
+  g.output(
+    g.op("NonMaxSuppression", ["boxes", scores, most, iou], { center_point_box: 1 }, "centered"),
+    "int64",
+  );
+  g.output(g.op("NonMaxSuppression", ["boxes", scores], {}, "none"), "int64");
+  // The selected boxes' coordinates, gathered (a tail computing with the selection).
+  const which = g.op("Slice", [sel, g.ints("c0", [2]), g.ints("c1", [3]), g.ints("c2", [1])]);
+  g.output(
+    g.op(
+      "Gather",
+      [
+        g.op("Reshape", ["boxes", g.ints("flat", [-1, 4])]),
+        g.op("Squeeze", [which], { axes: [1] }),
+      ],
+      { axis: 0 },
+      "picked",
+    ),
+  );
+  const bytes = g.toBytes();
+  const feeds = (seed: number) => {
+    const r = seededFloats(B * N * 4, seed, 1);
+    // Boxes: corners around random centres (some overlapping), distinct scores.
+    const boxes = Float32Array.from(
+      { length: B * N * 4 },
+      (_, i) => (i % 4 < 2 ? 0 : 0.3) + Math.abs(r[i]) * 0.6,
+    );
+    return {
+      boxes: { type: "float32" as const, dims: [B, N, 4], data: boxes },
+      logits: {
+        type: "float32" as const,
+        dims: [B, C, N],
+        data: seededFloats(B * C * N, seed + 1, 3),
+      },
+    };
+  };
+  for (const seed of [21, 22, 23]) await checkModel(`model NMS seed ${seed}`, bytes, feeds(seed));
+  // One session across the seeds (a tail plan per selection count): a fresh session's outputs.
+  const s = await InferenceSession.create(bytes);
+  const tensors = (seed: number) => {
+    const fd = feeds(seed);
+    return {
+      boxes: new Tensor("float32", fd.boxes.data, fd.boxes.dims),
+      logits: new Tensor("float32", fd.logits.data, fd.logits.dims),
+    };
+  };
+  for (let round = 0; round < 2; round++) {
+    for (const seed of [21, 22, 23]) {
+      const fresh = await InferenceSession.create(bytes);
+      const want = fresh.runSync(tensors(seed)), got = await s.run(tensors(seed));
+      for (const k of Object.keys(want)) {
+        assert.deepEqual(got[k].data, want[k].data, `${seed} ${k}`);
       }
       await fresh.release();
     }

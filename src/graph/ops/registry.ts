@@ -15,6 +15,7 @@ import { GEMM_OP, MATMUL } from "./matmul.ts";
 import { INDEXING_OPS } from "./indexing.ts";
 import { MATH_OPS } from "./math.ts";
 import { MOVEMENT_OPS } from "./movement.ts";
+import { NMS_OPS } from "./nms.ts";
 import { NONZERO_OPS } from "./nonzero.ts";
 import { NORM_OPS } from "./norm.ts";
 import { EINSUM_OPS } from "./einsum.ts";
@@ -52,6 +53,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...DEFAULT_DOMAIN_CONTRIB_OPS,
   ...CONTROL_OPS,
   ...NONZERO_OPS,
+  ...NMS_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
