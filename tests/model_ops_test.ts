@@ -560,6 +560,32 @@ const CASES: Case[] = [
       g.output(g.op("Cast", [c], { to: 1 }, "constant"));
     },
   ),
+  graph(
+    "Sequence ops: construct, insert, erase, at, length, concat (new axis), split (sizes, keepdims)",
+    [
+      2,
+      3,
+      4,
+    ],
+    (g) => {
+      const seq = g.op("SequenceConstruct", ["x", g.op("Relu", ["x"]), g.op("Neg", ["x"])]);
+      const seq2 = g.op("SequenceInsert", [seq, g.op("Abs", ["x"]), g.ints("p1", [1], [])]);
+      const seq3 = g.op("SequenceErase", [seq2, g.ints("pm1", [-1], [])]);
+      g.output(g.op("SequenceAt", [seq3, g.ints("p2", [2], [])], {}, "at"));
+      g.output(g.op("SequenceLength", [seq3], {}, "length"), "int64");
+      g.output(g.op("ConcatFromSequence", [seq3], { axis: 1 }, "cat"));
+      g.output(g.op("ConcatFromSequence", [seq3], { axis: -1, new_axis: 1 }, "stacked"));
+      const parts = g.op("SplitToSequence", ["x"], { axis: 2 });
+      g.output(g.op("ConcatFromSequence", [parts], { axis: 2 }, "rejoined"));
+      const sized = g.op("SplitToSequence", ["x", g.ints("sizes", [1, 2])], { axis: 1 });
+      g.output(g.op("SequenceAt", [sized, g.ints("p3", [1], [])], {}, "second"));
+      const rows = g.op("SplitToSequence", ["x"], { axis: 0, keepdims: 0 });
+      g.output(g.op("SequenceAt", [rows, g.ints("pl", [-1], [])], {}, "last_row"));
+      const empty = g.op("SequenceEmpty", [], { dtype: 1 });
+      g.output(g.op("SequenceLength", [g.op("SequenceInsert", [empty, "x"])], {}, "one"), "int64");
+    },
+    13,
+  ),
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

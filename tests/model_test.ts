@@ -1188,3 +1188,34 @@ Deno.test("model: NonMaxSuppression of run-time scores (corner and center boxes,
   }
   await s.release();
 });
+
+Deno.test("model: a sequence position fed as an input keys the plans (SequenceAt, SequenceInsert)", async () => {
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", [2, 3]);
+  g.input("pos", "int64", []);
+  const seq = g.op("SequenceConstruct", ["x", g.op("Relu", ["x"]), g.op("Neg", ["x"])]);
+  g.output(g.op("SequenceAt", [seq, "pos"], {}, "at"));
+  g.output(
+    g.op("ConcatFromSequence", [g.op("SequenceInsert", [seq, g.op("Abs", ["x"]), "pos"])], {
+      axis: 0,
+    }, "inserted"),
+  );
+  const bytes = g.toBytes();
+  const x = seededFloats(6, 41, 2);
+  const feeds = (p: number) => ({
+    x: { type: "float32" as const, dims: [2, 3], data: x },
+    pos: { type: "int64" as const, dims: [], data: BigInt64Array.of(BigInt(p)) },
+  });
+  for (const p of [0, 2, -1]) await checkModel(`model sequence position ${p}`, bytes, feeds(p));
+  const s = await InferenceSession.create(bytes);
+  for (const p of [0, 2, -1, 1, 0]) {
+    const at = s.runSync({
+      x: new Tensor("float32", x, [2, 3]),
+      pos: new Tensor("int64", BigInt64Array.of(BigInt(p)), []),
+    }).at.data as Float32Array;
+    const k = p < 0 ? p + 3 : p;
+    const want = x.map((v) => (k === 0 ? v : k === 1 ? Math.max(v, 0) : -v));
+    assert.deepEqual([...at], [...want], `position ${p}`);
+  }
+  await s.release();
+});

@@ -30,7 +30,7 @@ export function foldConstants(g: Graph, env: Env): number {
   for (const n of g.nodes) {
     const ins: (Meta | null)[] = [];
     // An If is expanded by the plan (its branch's nodes fold there).
-    let constant = n.inputs.length > 0 && !n.branches;
+    let constant = n.inputs.length > 0 && !n.branches && !opDef(n.op, n.domain)?.expands;
     for (const name of n.inputs) {
       if (name === "") {
         ins.push(null);

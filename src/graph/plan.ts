@@ -147,6 +147,8 @@ export function buildPlan(
   // its body's, an iteration at a time (each followed by a marker that decides the next).
   const queue = graph.nodes.slice();
   const loops = new Map<Node, LoopState>();
+  /** Sequences: their elements' value names (sequence ops expand into views, Concat, Split). */
+  const sequences = new Map<string, string[]>();
   // Where a data-dependent node (NonZero of values computed at run time) cuts the plan, and
   // (another node) the small values whose run-time values its shapes need.
   let cut = -1, cutValues: string[] | null = null;
@@ -155,6 +157,10 @@ export function buildPlan(
     const state = loops.get(n);
     if (state) {
       queue.splice(q + 1, 0, ...loopStep(state, metas, env));
+      continue;
+    }
+    if (defOf(n).expands) {
+      queue.splice(q + 1, 0, ...expandSequence(n, metas, sequences));
       continue;
     }
     const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
@@ -500,6 +506,125 @@ function valuesTail(
       for (const k of fromTail) outputs[k] = plan.outputs[k];
     },
   };
+}
+
+/**
+ * A sequence op as the nodes (or none) it amounts to, its sequence updated: positions must
+ * be known when the plan is made (a keyed input's included).
+ */
+function expandSequence(
+  n: Node,
+  metas: Map<string, Meta>,
+  sequences: Map<string, string[]>,
+): Node[] {
+  const out: Node[] = [];
+  const node = (op: string, inputs: string[], outputs: string[], attrs: [string, number][] = []) =>
+    out.push({
+      op,
+      domain: "",
+      name: `${n.name}/${op} ${outputs[0]}`,
+      inputs,
+      outputs,
+      attrs: new Attrs(new Map(attrs), `${op} of ${describeNode(n)}`),
+      opset: 13,
+    });
+  const list = (i: number): string[] => {
+    const seq = sequences.get(n.inputs[i]);
+    if (!seq) fail(n, `input ${i} is not a sequence made in the graph`);
+    return seq;
+  };
+  const position = (i: number, length: number, dflt: number, insert = false): number => {
+    const name = n.inputs[i] ?? "";
+    if (name === "") return dflt;
+    const p = known(metas.get(name));
+    if (p === null) fail(n, "sequence positions must be known when the plan is made");
+    const at = p < 0 ? p + length : p;
+    if (at < 0 || at > length - (insert ? 0 : 1)) {
+      fail(n, `position ${p} is outside a sequence of ${length}`);
+    }
+    return at;
+  };
+  const constant = (name: string, values: number[], dims = [values.length]) =>
+    metas.set(name, { type: "int64", dims, data: BigInt64Array.from(values, (v) => BigInt(v)) });
+  const result = n.outputs[0];
+  switch (n.op) {
+    case "SequenceEmpty":
+      sequences.set(result, []);
+      break;
+    case "SequenceConstruct":
+      sequences.set(result, n.inputs.slice());
+      break;
+    case "SequenceInsert": {
+      const seq = list(0).slice();
+      seq.splice(position(2, seq.length, seq.length, true), 0, n.inputs[1]);
+      sequences.set(result, seq);
+      break;
+    }
+    case "SequenceErase": {
+      const seq = list(0).slice();
+      seq.splice(position(1, seq.length, seq.length - 1), 1);
+      sequences.set(result, seq);
+      break;
+    }
+    case "SequenceAt": {
+      const seq = list(0);
+      node("Identity", [seq[position(1, seq.length, 0)]], [result]);
+      break;
+    }
+    case "SequenceLength":
+      constant(result, [list(0).length], []);
+      break;
+    case "ConcatFromSequence": {
+      const seq = list(0);
+      if (seq.length === 0) fail(n, "an empty sequence has nothing to concatenate");
+      const axis = n.attrs.int("axis", 0), newAxis = n.attrs.int("new_axis", 0) === 1;
+      let parts = seq;
+      if (newAxis) {
+        const rank = metas.get(seq[0])!.dims.length + 1, at = axis < 0 ? axis + rank : axis;
+        const axes = `${result}/axes`;
+        constant(axes, [at]);
+        parts = seq.map((v, i) => {
+          const u = `${result}/part@${i}`;
+          node("Unsqueeze", [v, axes], [u]);
+          return u;
+        });
+      }
+      node("Concat", parts, [result], [["axis", axis]]);
+      break;
+    }
+    case "SplitToSequence": {
+      const x = metas.get(n.inputs[0])!, rank = x.dims.length;
+      const a0 = n.attrs.int("axis", 0), axis = a0 < 0 ? a0 + rank : a0;
+      const size = x.dims[axis];
+      let sizes: number[];
+      const split = n.inputs[1] ? metas.get(n.inputs[1])! : null;
+      if (split) {
+        if (split.data === null) fail(n, "split must be known when the plan is made");
+        const v = Array.from(split.data, Number);
+        if (split.dims.length === 0) {
+          sizes = Array.from(
+            { length: Math.ceil(size / v[0]) },
+            (_, i) => Math.min(v[0], size - i * v[0]),
+          );
+        } else sizes = v;
+      } else sizes = new Array(size).fill(1);
+      const keep = split !== null || n.attrs.int("keepdims", 1) === 1;
+      const sizesName = `${result}/sizes`, axes = `${result}/axes`;
+      constant(sizesName, sizes);
+      constant(axes, [axis]);
+      const parts = sizes.map((_, i) => `${result}/part@${i}`);
+      node("Split", [n.inputs[0], sizesName], parts, [["axis", axis]]);
+      if (!keep) {
+        const squeezed = parts.map((p) => `${p}/squeezed`);
+        parts.forEach((p, i) => node("Squeeze", [p, axes], [squeezed[i]]));
+        sequences.set(result, squeezed);
+      } else sequences.set(result, parts);
+      break;
+    }
+    default:
+      fail(n, "is not a sequence op the plan knows");
+  }
+  return out;
 }
 
 /** Most iterations a Loop is unrolled to. */

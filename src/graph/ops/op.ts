@@ -72,6 +72,8 @@ export interface OpDef {
     n: Node,
     ins: readonly (Buf | null)[],
   ): { type: DType; dims: number[]; data: TensorData }[];
+  /** The plan replaces the node by others (sequence ops): never folded or run itself. */
+  expands?: boolean;
   /** At create: pack the node's constant weights (inputs given when constant, else null). */
   prepack?(n: Node, consts: readonly (Meta | null)[], env: Env): void;
 }

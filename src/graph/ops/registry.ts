@@ -27,6 +27,7 @@ import { TENSOR_SCATTER_OPS } from "./tensor_scatter.ts";
 import { LSTM_OPS } from "./lstm.ts";
 import { QUANTIZE_OPS } from "./quantize.ts";
 import { SCATTER_OPS } from "./scatter.ts";
+import { SEQUENCE_OPS } from "./sequence.ts";
 import type { OpDef } from "./op.ts";
 import { SHAPE_OPS } from "./shape.ts";
 import { UNARY_OPS } from "./unary.ts";
@@ -54,6 +55,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...CONTROL_OPS,
   ...NONZERO_OPS,
   ...NMS_OPS,
+  ...SEQUENCE_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
