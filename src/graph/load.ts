@@ -39,8 +39,24 @@ const HALF_TYPE_ATTRIBUTES: Record<string, string[]> = {
   DequantizeLinear: ["output_dtype"],
 };
 
-/** Opsets of the default domain we run. */
-export const MIN_OPSET = 7, MAX_OPSET = 25;
+/** Opsets of the default domain we run (6: its binary ops' limited broadcasting, below). */
+export const MIN_OPSET = 6, MAX_OPSET = 25;
+
+/** Ops whose opset-6 forms take `broadcast` and `axis` (limited broadcasting). */
+const LEGACY_BROADCAST_OPS = new Set([
+  "Add",
+  "Sub",
+  "Mul",
+  "Div",
+  "Pow",
+  "And",
+  "Or",
+  "Xor",
+  "Equal",
+  "Greater",
+  "Less",
+  "Gemm",
+]);
 
 const UTF8 = new TextDecoder();
 
@@ -218,6 +234,43 @@ function loadNodes(
       opset: p.domain === "" ? ctx.opset : (ctx.model.opsets.get(p.domain) ?? 0),
     };
     if (isIf) readSubgraphs(node, p, scope, ctx);
+    // Opset 6's broadcast/axis: numpy broadcasting computes the same once B's dims line up
+    // with A's from axis (a LegacyBroadcast view of B); Gemm's C broadcast is numpy's already.
+    if (node.domain === "" && node.opset < 7 && LEGACY_BROADCAST_OPS.has(node.op)) {
+      const axis = attrs.get("axis");
+      attrs.delete("broadcast");
+      attrs.delete("axis");
+      if (typeof axis === "number" && node.op !== "Gemm" && node.inputs.length === 2) {
+        const aligned = `${scope.prefix}${name}/B aligned`;
+        nodes.push({
+          op: "LegacyBroadcast",
+          domain: "njit",
+          name: `${name}/align`,
+          inputs: [node.inputs[1], node.inputs[0]],
+          outputs: [aligned],
+          attrs: new Attrs(new Map([["axis", axis]]), owner),
+          opset: node.opset,
+        });
+        node.inputs = [node.inputs[0], aligned];
+      }
+    }
+    // Opset 6's PRelu: a 1-D slope is per channel (axis 1).
+    if (
+      node.domain === "" && node.op === "PRelu" && node.opset < 7 &&
+      constants.get(node.inputs[1])?.dims.length === 1
+    ) {
+      const aligned = `${scope.prefix}${name}/slope aligned`;
+      nodes.push({
+        op: "LegacyBroadcast",
+        domain: "njit",
+        name: `${name}/align`,
+        inputs: [node.inputs[1], node.inputs[0]],
+        outputs: [aligned],
+        attrs: new Attrs(new Map([["axis", 1]]), owner),
+        opset: node.opset,
+      });
+      node.inputs = [node.inputs[0], aligned];
+    }
     node.outputs = p.outputs.map((v) => {
       if (v === "") return "";
       if (scope.has(v)) {

@@ -21,6 +21,7 @@ import { NORM_OPS } from "./norm.ts";
 import { EINSUM_OPS } from "./einsum.ts";
 import { GRU_OPS } from "./gru.ts";
 import { ROUND_HALF } from "./half.ts";
+import { LEGACY_BROADCAST } from "./legacy.ts";
 import { ROTARY_OPS } from "./rotary.ts";
 import { QLINEAR_OPS } from "./qlinear.ts";
 import { TENSOR_SCATTER_OPS } from "./tensor_scatter.ts";
@@ -75,6 +76,7 @@ const FUSED = new Set([
 const NJIT_ONLY: ReadonlyMap<string, OpDef> = new Map([
   ["ElementwiseChain", ELEMENTWISE_CHAIN],
   ["RoundHalf", ROUND_HALF],
+  ["LegacyBroadcast", LEGACY_BROADCAST],
 ]);
 
 /** The definition of an op of the default domain (or a fused op of "njit"), or null. */
