@@ -480,6 +480,47 @@ const CASES: Case[] = [
       ),
     );
   }),
+  graph("Conv, MaxPool, AveragePool in 3-D (grouped, strided, dilated, padded, SAME, ceil mode)", [
+    2,
+    4,
+    7,
+    8,
+    9,
+  ], (g) => {
+    const W = w(g, "W", [6, 2, 3, 2, 3], 191, 0.3), B = w(g, "B", [6], 192);
+    const y = g.op("Conv", ["x", W, B], {
+      group: 2,
+      strides: [2, 1, 2],
+      dilations: [1, 2, 1],
+      pads: [1, 0, 1, 0, 1, 2],
+    });
+    g.output(g.op("Relu", [y], {}, "conv3d"));
+    const Ws = w(g, "Ws", [3, 4, 2, 3, 3], 193, 0.3);
+    g.output(g.op("Conv", ["x", Ws], { auto_pad: "SAME_UPPER", strides: [2, 2, 2] }, "same3d"));
+    g.output(
+      g.op("MaxPool", ["x"], {
+        kernel_shape: [3, 2, 3],
+        strides: [2, 2, 2],
+        pads: [1, 0, 1, 1, 1, 0],
+        ceil_mode: 1,
+      }, "max3d"),
+    );
+    g.output(
+      g.op("AveragePool", ["x"], {
+        kernel_shape: [2, 3, 2],
+        strides: [1, 2, 2],
+        pads: [1, 1, 0, 0, 1, 1],
+      }, "avg3d"),
+    );
+    g.output(
+      g.op("AveragePool", ["x"], {
+        kernel_shape: [2, 3, 2],
+        strides: [1, 2, 2],
+        pads: [1, 1, 0, 0, 1, 1],
+        count_include_pad: 1,
+      }, "avg3d_pads"),
+    );
+  }),
   graph("Conv 1-D with a 20-wide grouped window and pads (wav2vec2's positional conv)", [
     2,
     8,

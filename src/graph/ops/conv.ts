@@ -14,7 +14,14 @@ import type {
 } from "../../kernels/resize/mod.ts";
 import type { BatchNormOptions } from "../../kernels/batchnorm/mod.ts";
 import type { Node } from "../ir.ts";
-import { FAMILY_WINDOW, wideConv, widePool, windowTooWide } from "./window_im2col.ts";
+import {
+  FAMILY_WINDOW,
+  fromWindow,
+  wideConv,
+  widePool,
+  windowNd,
+  windowTooWide,
+} from "./window_im2col.ts";
 import {
   type Buf,
   type Env,
@@ -239,16 +246,27 @@ export const CONV: OpDef = {
         }`,
       );
     }
-    const w = windowOf(n, x, wt.dims.slice(2));
     if (xs[2] && sizeOf(xs[2].dims) !== wt.dims[0]) fail(n, `B must have ${wt.dims[0]} elements`);
+    if (x.dims.length === 5) {
+      // 3-D (video, volumes): im2col and a GEMM (window_im2col.ts).
+      const w = windowNd(n, x, wt.dims.slice(2), false);
+      return [meta("float32", [x.dims[0], wt.dims[0], ...w.out])];
+    }
+    const w = windowOf(n, x, wt.dims.slice(2));
     return [meta("float32", outDims(x, wt.dims[0], w, false))];
   },
   build(n, ins, outs, env) {
     const x = ins[0]!, wt = ins[1]!, y = outs[0];
     const group = n.attrs.int("group", 1);
+    if (x.dims.length === 5) {
+      const nd = windowNd(n, x, wt.dims.slice(2), false);
+      return wideConv(n, x, wt, ins[2] ?? null, ins[3] ?? null, y, nd, group, env);
+    }
     const w = windowOf(n, x, wt.dims.slice(2));
     if (windowTooWide(w)) {
-      return wideConv(n, x, wt, ins[2] ?? null, ins[3] ?? null, y, w, group, env);
+      const out = y.dims.length === 4 ? y.dims.slice(2) : [1, y.dims[2]];
+      const nd = fromWindow(w, out);
+      return wideConv(n, x, wt, ins[2] ?? null, ins[3] ?? null, y, nd, group, env);
     }
     const o = convOptions(x, wt.dims[0], w, group);
     if (ins[2]) o.bias = ins[2].data as Float32Array;
@@ -362,13 +380,25 @@ function poolDef(kind: "max" | "average"): OpDef {
       if (n.outputs.length > 1 && n.outputs[1] !== "") {
         fail(n, "the Indices output is not supported");
       }
+      const ceil = n.attrs.int("ceil_mode", 0) !== 0;
+      if (x.dims.length === 5) {
+        return [meta("float32", [x.dims[0], x.dims[1], ...windowNd(n, x, null, ceil).out])];
+      }
       const w = windowOf(n, x, null);
-      return [meta("float32", outDims(x, x.dims[1], w, n.attrs.int("ceil_mode", 0) !== 0))];
+      return [meta("float32", outDims(x, x.dims[1], w, ceil))];
     },
     build(n, ins, outs, env) {
-      const x = ins[0]!, y = outs[0], w = windowOf(n, x, null);
+      const x = ins[0]!, y = outs[0];
       const includePad = n.attrs.int("count_include_pad", 0) !== 0;
-      if (windowTooWide(w)) return widePool(n, kind, x, y, w, includePad, env);
+      const ceil = n.attrs.int("ceil_mode", 0) !== 0;
+      if (x.dims.length === 5) {
+        return widePool(n, kind, x, y, windowNd(n, x, null, ceil), includePad, env);
+      }
+      const w = windowOf(n, x, null);
+      if (windowTooWide(w)) {
+        const out = y.dims.length === 4 ? y.dims.slice(2) : [1, y.dims[2]];
+        return widePool(n, kind, x, y, fromWindow(w, out), includePad, env);
+      }
       const o: PoolOptions = {
         n: x.dims[0],
         c: x.dims[1],

@@ -1,15 +1,16 @@
 /**
- * Convolutions and pools whose window exceeds what the conv and pool
- * families generate (a kernel side, stride or dilation above 16: CLIP
- * ViT-B/32's 32×32/32 patch embedding, wav2vec2's 128-wide positional
- * convolution, pools over long 1-D signals), as the window's columns and a
- * product or a reduction over them — every step a Jit call:
+ * Convolutions and pools the conv and pool families do not generate — a
+ * window side, stride or dilation above 16 (CLIP ViT-B/32's 32×32/32 patch
+ * embedding, wav2vec2's 128-wide positional convolution, long 1-D pools), or
+ * three spatial dimensions (video and volume models) — as the window's
+ * columns and a product or a reduction over them, every step a Jit call:
  *
- * - the input copied into a padded buffer (zeros; −∞ for a max pool) large
- *   enough for every window, ceil mode's last ones included;
- * - im2col as one strided copy per image: a conv's columns [c·kh·kw, oh·ow],
- *   a pool's windows [c, oh·ow, kh·kw];
- * - a conv: one batched GEMM over the groups (weights [oc/g, c/g·kh·kw] ×
+ * - the input copied into a padded buffer (zeros; −∞ for a max pool) that
+ *   spans every window, ceil mode's last ones included;
+ * - im2col as strided copies per image: a conv's columns [c·k…, o…], a
+ *   pool's windows [c, o…, k…] (split into copies of at most the four
+ *   strided dimensions the copy family merges to);
+ * - a conv: one batched GEMM over the groups (weights [oc/g, c/g·k…] ×
  *   columns), then bias, residual and activation in place; a pool: a max
  *   or sum along the window, an average divided by each output's count of
  *   input (or padded-input) elements, counted once when the plan is made.
@@ -17,74 +18,103 @@
 import type { Activation } from "../../kernels/unary/read.ts";
 import type { Node } from "../ir.ts";
 import type { Window } from "./conv.ts";
-import { type Buf, type Env, fail, type Step } from "./op.ts";
+import { type Buf, type Env, fail, type Meta, type Step } from "./op.ts";
 
 /** Largest kernel side, stride or dilation the conv and pool families take. */
 export const FAMILY_WINDOW = 16;
 
-/** Whether a window needs this path. */
+/** Whether a 2-D window needs this path. */
 export function windowTooWide(w: Window): boolean {
   return [...w.kernel, ...w.strides, ...w.dilations].some((v) => v > FAMILY_WINDOW);
 }
 
-/**
- * The buffer every window reads: padded coordinates are x's plus (top, left); it spans
- * the windows' extent, x's rows and columns inside it copied, the rest padding.
- */
-interface Padded {
-  hp: number;
-  wp: number;
-  /** The pads, as declared or as auto_pad makes them. */
-  top: number;
-  left: number;
-  bottom: number;
-  right: number;
-  oh: number;
-  ow: number;
+/** A window over r spatial dimensions, its pads resolved. */
+export interface WindowNd {
+  sizes: number[];
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  /** Pads before and after, per dimension. */
+  begin: number[];
+  end: number[];
+  out: number[];
 }
 
 /**
- * Pads as given, or as auto_pad makes them — the total (out − 1)·s + (k − 1)·d + 1 − in,
- * at least 0 (as ONNX's shape inference and the conv family take it), the odd one at the
- * end (SAME_UPPER) or the start (SAME_LOWER).
+ * The window of an N-C-spatial input from the node's attributes (kernel from W's dims for
+ * a conv): pads as given, or as auto_pad makes them — the total (out − 1)·s + (k − 1)·d +
+ * 1 − in, at least 0 (as ONNX's shape inference and the conv family take it), the odd one
+ * at the end (SAME_UPPER) or the start (SAME_LOWER).
  */
-function windowPads(w: Window, oh: number, ow: number): number[] {
-  if (w.autoPad === "VALID") return [0, 0, 0, 0];
-  if (w.autoPad === "NOTSET") return w.pads.slice();
-  const total = (out: number, i: number) =>
-    Math.max(0, (out - 1) * w.strides[i] + (w.kernel[i] - 1) * w.dilations[i] + 1 - w.hw[i]);
-  const th = total(oh, 0), tw = total(ow, 1), lower = w.autoPad === "SAME_LOWER";
-  const head = (t: number) => (lower ? Math.ceil(t / 2) : Math.floor(t / 2));
-  return [head(th), head(tw), th - head(th), tw - head(tw)];
+export function windowNd(n: Node, x: Meta, kernel: number[] | null, ceil: boolean): WindowNd {
+  const r = x.dims.length - 2, sizes = x.dims.slice(2);
+  const k = n.attrs.ints("kernel_shape") ?? kernel ?? fail(n, "kernel_shape is required");
+  const strides = n.attrs.ints("strides") ?? new Array(r).fill(1);
+  const dilations = n.attrs.ints("dilations") ?? new Array(r).fill(1);
+  const pads = n.attrs.ints("pads") ?? new Array(2 * r).fill(0);
+  const auto = n.attrs.string("auto_pad", "NOTSET");
+  if (k.length !== r || strides.length !== r || dilations.length !== r || pads.length !== 2 * r) {
+    fail(n, `kernel_shape, strides, dilations or pads do not match ${r} spatial dims`);
+  }
+  if ([...k, ...strides, ...dilations].some((v) => !(v >= 1)) || pads.some((p) => p < 0)) {
+    fail(n, "kernel_shape, strides and dilations must be ≥ 1, pads ≥ 0");
+  }
+  const out: number[] = [], begin: number[] = [], end: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const span = (k[i] - 1) * dilations[i] + 1;
+    if (auto === "SAME_UPPER" || auto === "SAME_LOWER") {
+      out.push(Math.ceil(sizes[i] / strides[i]));
+      const total = Math.max(0, (out[i] - 1) * strides[i] + span - sizes[i]);
+      const head = auto === "SAME_LOWER" ? Math.ceil(total / 2) : Math.floor(total / 2);
+      begin.push(head), end.push(total - head);
+      continue;
+    }
+    const [b, e] = auto === "VALID" ? [0, 0] : [pads[i], pads[r + i]];
+    const room = sizes[i] + b + e - span;
+    let o = room < 0
+      ? 0
+      : (ceil ? Math.ceil(room / strides[i]) : Math.floor(room / strides[i])) + 1;
+    if (ceil && o > 0 && (o - 1) * strides[i] >= sizes[i] + b) o--;
+    out.push(o), begin.push(b), end.push(e);
+  }
+  return { sizes, kernel: k, strides, dilations, begin, end, out };
 }
 
-function paddedOf(w: Window, oh: number, ow: number): Padded {
-  const [kh, kw] = w.kernel, [sh, sw] = w.strides, [dh, dw] = w.dilations;
-  const [top, left, bottom, right] = windowPads(w, oh, ow);
-  const hp = (oh - 1) * sh + (kh - 1) * dh + 1, wp = (ow - 1) * sw + (kw - 1) * dw + 1;
-  return { hp, wp, top, left, bottom, right, oh, ow };
-}
-
-/** Copies each image's channels (the part of x the windows reach) into the padded buffer. */
-function padStep(
-  env: Env,
-  x: Float32Array,
-  xp: Float32Array,
-  planes: number,
-  w: Window,
-  p: Padded,
-): () => void {
-  const [h, wd] = w.hw;
-  const r0 = Math.max(0, -p.top), c0 = Math.max(0, -p.left);
-  const rows = Math.min(h, p.hp - p.top) - r0, cols = Math.min(wd, p.wp - p.left) - c0;
-  if (rows <= 0 || cols <= 0) return () => {};
-  const o = {
-    dims: [planes, rows, cols],
-    xStrides: [h * wd, wd, 1],
-    yStrides: [p.hp * p.wp, p.wp, 1],
+/** A 2-D (or 1-D as 1×k) Window of the families' form as a WindowNd, given its output. */
+export function fromWindow(w: Window, out: number[]): WindowNd {
+  const [top, left, bottom, right] = w.autoPad === "NOTSET" ? w.pads : [0, 0, 0, 0];
+  const nd: WindowNd = {
+    sizes: w.hw.slice(),
+    kernel: w.kernel.slice(),
+    strides: w.strides.slice(),
+    dilations: w.dilations.slice(),
+    begin: [top, left],
+    end: [bottom, right],
+    out,
   };
-  const from = x.subarray(r0 * wd + c0), into = xp.subarray((r0 + p.top) * p.wp + c0 + p.left);
-  return () => env.jit.copy(from, into, o);
+  if (w.autoPad === "SAME_UPPER" || w.autoPad === "SAME_LOWER") {
+    for (let i = 0; i < 2; i++) {
+      const span = (nd.kernel[i] - 1) * nd.dilations[i] + 1;
+      const total = Math.max(0, (out[i] - 1) * nd.strides[i] + span - nd.sizes[i]);
+      nd.begin[i] = w.autoPad === "SAME_LOWER" ? Math.ceil(total / 2) : Math.floor(total / 2);
+      nd.end[i] = total - nd.begin[i];
+    }
+  }
+  return nd;
+}
+
+/** The padded buffer's extent per dimension: every window's reach. */
+function extentOf(w: WindowNd): number[] {
+  return w.out.map((o, i) =>
+    Math.max(1, (o - 1) * w.strides[i] + (w.kernel[i] - 1) * w.dilations[i] + 1)
+  );
+}
+
+/** Row-major strides of dims. */
+function stridesOf(dims: readonly number[]): number[] {
+  const s = new Array<number>(dims.length);
+  for (let i = dims.length - 1, acc = 1; i >= 0; i--) s[i] = acc, acc *= dims[i];
+  return s;
 }
 
 /** A strided copy (`jit.copy`'s options) applied at element offsets of its x and y. */
@@ -94,27 +124,58 @@ interface Copy {
 }
 
 /**
- * A rank-5 strided copy as copies the copy family takes: one, or one per index of the
- * outermost dim when five dims of more than one element remain (the family merges
- * dims to at most 4 where the innermost is strided).
+ * A strided copy as copies the copy family takes: one, or one per index of the leading
+ * dims while more than four dims of more than one element remain (the family merges dims
+ * to at most 4 where the innermost is strided).
  */
-function copies(dims: number[], xStrides: number[], yStrides: number[]): Copy[] {
-  if (dims.filter((d) => d > 1).length <= 4) {
-    return [{ at: [0, 0], o: { dims, xStrides, yStrides } }];
+function copies(
+  dims: number[],
+  xStrides: number[],
+  yStrides: number[],
+  at: [number, number] = [0, 0],
+): Copy[] {
+  if (dims.filter((d) => d > 1).length <= 4) return [{ at, o: { dims, xStrides, yStrides } }];
+  const out: Copy[] = [];
+  for (let i = 0; i < dims[0]; i++) {
+    out.push(
+      ...copies(dims.slice(1), xStrides.slice(1), yStrides.slice(1), [
+        at[0] + i * xStrides[0],
+        at[1] + i * yStrides[0],
+      ]),
+    );
   }
-  const o = { dims: dims.slice(1), xStrides: xStrides.slice(1), yStrides: yStrides.slice(1) };
-  return Array.from({ length: dims[0] }, (_, i) => ({
-    at: [i * xStrides[0], i * yStrides[0]] as [number, number],
-    o,
+  return out;
+}
+
+/** Copies each image's planes (the part the windows reach) into the padded buffer. */
+function padStep(
+  env: Env,
+  x: Float32Array,
+  xp: Float32Array,
+  planes: number,
+  w: WindowNd,
+): () => void {
+  const ext = extentOf(w), r = w.sizes.length;
+  const xs = stridesOf([planes, ...w.sizes]), ps = stridesOf([planes, ...ext]);
+  const dims = [planes];
+  let to = 0;
+  for (let i = 0; i < r; i++) {
+    const count = Math.min(w.sizes[i], ext[i] - w.begin[i]);
+    if (count <= 0) return () => {};
+    dims.push(count);
+    to += w.begin[i] * ps[i + 1];
+  }
+  const list = copies(dims, xs, ps).map((c) => ({
+    x: x.subarray(c.at[0]),
+    y: xp.subarray(to + c.at[1]),
+    o: c.o,
   }));
+  return () => {
+    for (const c of list) env.jit.copy(c.x, c.y, c.o);
+  };
 }
 
-/** Runs copies from x to y. */
-function runCopies(env: Env, list: { x: Float32Array; y: Float32Array; c: Copy }[]): void {
-  for (const { x, y, c } of list) env.jit.copy(x, y, c.o);
-}
-
-/** A Conv whose window is too wide for the conv family (see the module comment). */
+/** A Conv the families do not serve (see the module comment). */
 export function wideConv(
   n: Node,
   x: Buf,
@@ -122,25 +183,34 @@ export function wideConv(
   bias: Buf | null,
   residual: Buf | null,
   y: Buf,
-  w: Window,
+  w: WindowNd,
   group: number,
   env: Env,
 ): Step {
   const [N, C] = x.dims, OC = wt.dims[0];
-  const oh = y.dims.length === 4 ? y.dims[2] : 1, ow = y.dims[y.dims.length - 1];
-  const p = paddedOf(w, oh, ow);
-  const [kh, kw] = w.kernel, [sh, sw] = w.strides, [dh, dw] = w.dilations;
-  const cg = C / group, ocg = OC / group, K = cg * kh * kw, P = oh * ow;
-  const plane = p.hp * p.wp;
-  if (C * kh * kw * P > 2 ** 30) fail(n, "the window's columns exceed 2^30 elements");
-  const xp = new Float32Array(C * plane), cols = new Float32Array(C * kh * kw * P);
+  const ext = extentOf(w), kAll = w.kernel.reduce((a, b) => a * b, 1);
+  const P = w.out.reduce((a, b) => a * b, 1), plane = ext.reduce((a, b) => a * b, 1);
+  const cg = C / group,
+    ocg = OC / group,
+    K = cg * kAll,
+    inPlane = w.sizes.reduce((a, b) => a * b, 1);
+  if (C * kAll * P > 2 ** 30) fail(n, "the window's columns exceed 2^30 elements");
+  const xp = new Float32Array(C * plane), cols = new Float32Array(C * kAll * P);
   const xd = x.data as Float32Array, yd = y.data as Float32Array, wd = wt.data as Float32Array;
-  const jit = env.jit;
-  const im2col = copies(
-    [C, kh, kw, oh, ow],
-    [plane, dh * p.wp, dw, sh * p.wp, sw],
-    [kh * kw * P, kw * P, P, ow, 1],
-  ).map((c) => ({ x: xp.subarray(c.at[0]), y: cols.subarray(c.at[1]), c }));
+  const jit = env.jit, es = stridesOf(ext);
+  // Columns [C, k…, o…]: tap (c, k) at output o reads padded c, o·s + k·d.
+  const colDims = [C, ...w.kernel, ...w.out];
+  const xStr = [
+    plane,
+    ...w.dilations.map((d, i) => d * es[i]),
+    ...w.strides.map((s, i) => s * es[i]),
+  ];
+  const yStr = stridesOf(colDims);
+  const im2col = copies(colDims, xStr, yStr).map((c) => ({
+    x: xp.subarray(c.at[0]),
+    y: cols.subarray(c.at[1]),
+    o: c.o,
+  }));
   const gemm = {
     m: ocg,
     n: P,
@@ -151,7 +221,7 @@ export function wideConv(
     strideC: ocg * P,
   };
   const images = Array.from({ length: N }, (_, i) => ({
-    pad: padStep(env, xd.subarray(i * C * w.hw[0] * w.hw[1]), xp, C, w, p),
+    pad: padStep(env, xd.subarray(i * C * inPlane), xp, C, w),
     y: yd.subarray(i * OC * P, (i + 1) * OC * P),
   }));
   const dims = y.dims, bd = bias?.data as Float32Array | undefined;
@@ -165,7 +235,7 @@ export function wideConv(
     run: () => {
       for (const im of images) {
         im.pad();
-        runCopies(env, im2col);
+        for (const c of im2col) jit.copy(c.x, c.y, c.o);
         jit.gemm(wd, cols, im.y, gemm);
       }
       if (bd) jit.binary("add", yd, dims, bd, biasDims, yd);
@@ -175,55 +245,65 @@ export function wideConv(
   };
 }
 
-/** A MaxPool or AveragePool whose window is too wide for the pool family. */
+/** A MaxPool or AveragePool the pool family does not serve. */
 export function widePool(
   n: Node,
   kind: "max" | "average",
   x: Buf,
   y: Buf,
-  w: Window,
+  w: WindowNd,
   countIncludePad: boolean,
   env: Env,
 ): Step {
-  const [N, C] = x.dims;
-  const oh = y.dims.length === 4 ? y.dims[2] : 1, ow = y.dims[y.dims.length - 1];
-  const p = paddedOf(w, oh, ow);
-  const [kh, kw] = w.kernel, [sh, sw] = w.strides, [dh, dw] = w.dilations;
-  const P = oh * ow, win = kh * kw, plane = p.hp * p.wp;
+  const [N, C] = x.dims, r = w.sizes.length;
+  const ext = extentOf(w), win = w.kernel.reduce((a, b) => a * b, 1);
+  const P = w.out.reduce((a, b) => a * b, 1), plane = ext.reduce((a, b) => a * b, 1);
+  const inPlane = w.sizes.reduce((a, b) => a * b, 1);
   if (C * P * win > 2 ** 30) fail(n, "the pool's windows exceed 2^30 elements");
   // Outside x: −∞ for max (never chosen), 0 for a sum.
   const xp = new Float32Array(C * plane).fill(kind === "max" ? -Infinity : 0);
   const cols = new Float32Array(C * P * win);
   const xd = x.data as Float32Array, yd = y.data as Float32Array, jit = env.jit;
-  const im2col = copies(
-    [C, oh, ow, kh, kw],
-    [plane, sh * p.wp, sw, dh * p.wp, dw],
-    [P * win, ow * win, win, kw, 1],
-  ).map((c) => ({ x: xp.subarray(c.at[0]), y: cols.subarray(c.at[1]), c }));
+  const es = stridesOf(ext);
+  // Windows [C, o…, k…].
+  const colDims = [C, ...w.out, ...w.kernel];
+  const xStr = [
+    plane,
+    ...w.strides.map((s, i) => s * es[i]),
+    ...w.dilations.map((d, i) => d * es[i]),
+  ];
+  const im2col = copies(colDims, xStr, stridesOf(colDims)).map((c) => ({
+    x: xp.subarray(c.at[0]),
+    y: cols.subarray(c.at[1]),
+    o: c.o,
+  }));
   const images = Array.from({ length: N }, (_, i) => ({
-    pad: padStep(env, xd.subarray(i * C * w.hw[0] * w.hw[1]), xp, C, w, p),
+    pad: padStep(env, xd.subarray(i * C * inPlane), xp, C, w),
     y: yd.subarray(i * C * P, (i + 1) * C * P),
   }));
   const reduce = { rows: C * P, cols: win };
   let counts: Float32Array | null = null;
   if (kind === "average") {
-    // Each output's divisor: the window's elements of x, or of x and its declared pads.
-    const [h, wd] = w.hw;
-    const ones = new Float32Array(plane);
-    const [r0, r1] = countIncludePad ? [0, p.top + h + p.bottom] : [p.top, p.top + h];
-    const [c0, c1] = countIncludePad ? [0, p.left + wd + p.right] : [p.left, p.left + wd];
-    for (let r = Math.max(0, r0); r < Math.min(p.hp, r1); r++) {
-      ones.fill(1, r * p.wp + Math.max(0, c0), r * p.wp + Math.min(p.wp, c1));
-    }
+    // Each output's divisor: its window's elements of x, or of x and its declared pads.
     counts = new Float32Array(P);
-    for (let i = 0; i < oh; i++) {
-      for (let j = 0; j < ow; j++) {
-        let c = 0;
-        for (let a = 0; a < kh; a++) {
-          for (let b = 0; b < kw; b++) c += ones[(i * sh + a * dh) * p.wp + j * sw + b * dw];
+    const lo = w.sizes.map((_, i) => (countIncludePad ? 0 : w.begin[i]));
+    const hi = w.sizes.map((
+      s,
+      i,
+    ) => (countIncludePad ? w.begin[i] + s + w.end[i] : w.begin[i] + s));
+    const os = stridesOf(w.out), ks = stridesOf(w.kernel);
+    for (let p = 0; p < P; p++) {
+      let c = 0;
+      for (let t = 0; t < win; t++) {
+        let inside = true;
+        for (let i = 0; i < r && inside; i++) {
+          const o = Math.floor(p / os[i]) % w.out[i], k = Math.floor(t / ks[i]) % w.kernel[i];
+          const at = o * w.strides[i] + k * w.dilations[i];
+          inside = at >= lo[i] && at < hi[i];
         }
-        counts[i * ow + j] = c;
+        if (inside) c++;
       }
+      counts[p] = c;
     }
   }
   const dims = [N * C, P];
@@ -232,7 +312,7 @@ export function widePool(
     run: () => {
       for (const im of images) {
         im.pad();
-        runCopies(env, im2col);
+        for (const c of im2col) jit.copy(c.x, c.y, c.o);
         jit.reduce(kind === "max" ? "max" : "sum", cols, im.y, reduce);
       }
       if (counts) jit.binary("div", yd, dims, counts, [1, P], yd);
