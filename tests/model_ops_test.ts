@@ -521,6 +521,30 @@ const CASES: Case[] = [
       }, "avg3d_pads"),
     );
   }),
+  graph("ConvTranspose in 3-D (a U-Net's 2×2×2/2, grouped, padded, output_padding) and 2-D 32/16", [
+    1,
+    4,
+    3,
+    4,
+    5,
+  ], (g) => {
+    const W = w(g, "W", [4, 3, 2, 2, 2], 201, 0.4), B = w(g, "B", [3], 202);
+    g.output(g.op("ConvTranspose", ["x", W, B], { strides: [2, 2, 2] }, "up3d"));
+    const Wg = w(g, "Wg", [4, 2, 3, 2, 3], 203, 0.4);
+    g.output(
+      g.op("ConvTranspose", ["x", Wg], {
+        group: 2,
+        strides: [2, 1, 3],
+        dilations: [1, 2, 1],
+        pads: [1, 0, 1, 0, 1, 1],
+        output_padding: [1, 0, 2],
+      }, "grouped3d"),
+    );
+    // A 2-D upsampling wider than the family's 16 (FCN-style: kernel 32, stride 16).
+    const flat = g.op("Reshape", ["x", g.ints("to2d", [1, 4, 12, 5])]);
+    const W2 = w(g, "W2", [4, 2, 32, 32], 204, 0.05);
+    g.output(g.op("ConvTranspose", [flat, W2], { strides: [16, 16], pads: [8, 8, 8, 8] }, "fcn"));
+  }),
   graph("Conv 1-D with a 20-wide grouped window and pads (wav2vec2's positional conv)", [
     2,
     8,

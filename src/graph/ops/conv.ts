@@ -17,6 +17,8 @@ import type { Node } from "../ir.ts";
 import {
   FAMILY_WINDOW,
   fromWindow,
+  transposedConv,
+  transposedNd,
   wideConv,
   widePool,
   windowNd,
@@ -318,14 +320,58 @@ export const CONV_TRANSPOSE: OpDef = {
   infer(n, ins) {
     const xs = need(n, ins, 2, n.domain === "njit" ? 4 : 3);
     xs.forEach((m, i) => m && expectType(n, m, i, "float32"));
+    if (xs[0].dims.length === 5) {
+      const [x, wt] = xs, group = n.attrs.int("group", 1);
+      if (wt.dims.length !== 5 || wt.dims[0] !== x.dims[1] || x.dims[1] % group !== 0) {
+        fail(
+          n,
+          `W [${wt.dims.join(", ")}] does not fit X [${x.dims.join(", ")}] in ${group} groups`,
+        );
+      }
+      const t = transposedNd(n, x, wt.dims.slice(2));
+      return [meta("float32", [x.dims[0], wt.dims[1] * group, ...t.out])];
+    }
     const t = transposeOut(n, xs[0], xs[1]);
     if (xs[2] && sizeOf(xs[2].dims) !== t.dims[1]) fail(n, `B must have ${t.dims[1]} elements`);
     return [meta("float32", t.dims)];
   },
   build(n, ins, outs, env) {
     const x = ins[0]!, wt = ins[1]!, y = outs[0];
-    const { w, op } = transposeOut(n, x, wt);
     const group = n.attrs.int("group", 1);
+    if (x.dims.length === 5) {
+      const t = transposedNd(n, x, wt.dims.slice(2));
+      return transposedConv(n, x, wt, ins[2] ?? null, ins[3] ?? null, y, t, group, env);
+    }
+    const { w, op } = transposeOut(n, x, wt);
+    if (windowTooWide(w)) {
+      // 1-D as 1×k (the window's first dim a unit one).
+      const t = transposedNd(n, x, wt.dims.slice(2));
+      if (x.dims.length === 3) {
+        const unit = (v: number[], one: number) => [one, ...v];
+        const t2 = {
+          out: unit(t.out, 1),
+          kernel: unit(t.kernel, 1),
+          strides: unit(t.strides, 1),
+          dilations: unit(t.dilations, 1),
+          begin: unit(t.begin, 0),
+          end: unit(t.end, 0),
+          extra: unit(t.extra, 0),
+        };
+        const as4 = (b: Buf): Buf => ({ ...b, dims: [b.dims[0], b.dims[1], 1, b.dims[2]] });
+        return transposedConv(
+          n,
+          as4(x),
+          as4(wt),
+          ins[2] ?? null,
+          ins[3] ? as4(ins[3]) : null,
+          as4(y),
+          t2,
+          group,
+          env,
+        );
+      }
+      return transposedConv(n, x, wt, ins[2] ?? null, ins[3] ?? null, y, t, group, env);
+    }
     const o: ConvTranspose2dOptions = { ...convOptions(x, y.dims[1], w, group), outputPadding: op };
     if (ins[2]) o.bias = ins[2].data as Float32Array;
     const weights = weightsOf(wt, o, group, true, env);

@@ -319,3 +319,119 @@ export function widePool(
     },
   };
 }
+
+/** A ConvTranspose's window over r spatial dims: output sizes and the equivalent conv's pads. */
+export interface TransposedNd {
+  out: number[];
+  kernel: number[];
+  strides: number[];
+  dilations: number[];
+  /** Pads before and after (as the node gives them) and output_padding. */
+  begin: number[];
+  end: number[];
+  extra: number[];
+}
+
+/** A ConvTranspose's window from its attributes (pads and output_padding; no auto_pad). */
+export function transposedNd(n: Node, x: Meta, kernel: number[]): TransposedNd {
+  const r = x.dims.length - 2, sizes = x.dims.slice(2);
+  const k = n.attrs.ints("kernel_shape") ?? kernel;
+  const strides = n.attrs.ints("strides") ?? new Array(r).fill(1);
+  const dilations = n.attrs.ints("dilations") ?? new Array(r).fill(1);
+  const pads = n.attrs.ints("pads") ?? new Array(2 * r).fill(0);
+  const extra = n.attrs.ints("output_padding") ?? new Array(r).fill(0);
+  if (n.attrs.string("auto_pad", "NOTSET") !== "NOTSET") {
+    fail(n, "auto_pad is not supported for 3-D or windows above 16 (give pads)");
+  }
+  if (
+    k.length !== r || strides.length !== r || dilations.length !== r || pads.length !== 2 * r ||
+    extra.length !== r
+  ) {
+    fail(
+      n,
+      `kernel_shape, strides, dilations, pads or output_padding do not match ${r} spatial dims`,
+    );
+  }
+  const begin = pads.slice(0, r), end = pads.slice(r);
+  const out = sizes.map((s, i) =>
+    strides[i] * (s - 1) + extra[i] + (k[i] - 1) * dilations[i] + 1 - begin[i] - end[i]
+  );
+  if (out.some((o) => o <= 0)) fail(n, "the output would be empty");
+  for (let i = 0; i < r; i++) {
+    if (begin[i] > (k[i] - 1) * dilations[i] || end[i] > (k[i] - 1) * dilations[i] + extra[i]) {
+      fail(n, "pads above the kernel's extent are not supported for 3-D or windows above 16");
+    }
+  }
+  return { out, kernel: k, strides, dilations, begin, end, extra };
+}
+
+/**
+ * A ConvTranspose the family does not serve (3-D, windows above 16) as the conv it equals:
+ * x spread s apart into zeros, padded by d·(k − 1) − pad (+ output_padding at the end),
+ * convolved at stride 1 with the weights flipped and their channel axes swapped per group.
+ */
+export function transposedConv(
+  n: Node,
+  x: Buf,
+  wt: Buf,
+  bias: Buf | null,
+  residual: Buf | null,
+  y: Buf,
+  t: TransposedNd,
+  group: number,
+  env: Env,
+): Step {
+  const [N, C] = x.dims, sizes = x.dims.slice(2), r = sizes.length;
+  const ocg = wt.dims[1],
+    OC = ocg * group,
+    cg = C / group,
+    kAll = t.kernel.reduce((a, b) => a * b, 1);
+  // x spread: [N, C, (size − 1)·s + 1 …], zeros between (written once, never touched).
+  const spread = sizes.map((s, i) => (s - 1) * t.strides[i] + 1);
+  const u = new Float32Array(N * C * spread.reduce((a, b) => a * b, 1));
+  const us = stridesOf([N * C, ...spread]), xs = stridesOf([N * C, ...sizes]);
+  const spreadCopies = copies([N * C, ...sizes], xs, [
+    us[0],
+    ...t.strides.map((s, i) => s * us[i + 1]),
+  ]);
+  // The conv's weights: W'[g·ocg + o, c, k] = W[g·cg + c, o, K − 1 − k].
+  const flipped = new Float32Array(OC * cg * kAll);
+  const wd = wt.data as Float32Array;
+  const flip = () => {
+    for (let g = 0; g < group; g++) {
+      for (let o = 0; o < ocg; o++) {
+        for (let c = 0; c < cg; c++) {
+          const to = ((g * ocg + o) * cg + c) * kAll, from = ((g * cg + c) * ocg + o) * kAll;
+          for (let k = 0; k < kAll; k++) flipped[to + k] = wd[from + kAll - 1 - k];
+        }
+      }
+    }
+  };
+  flip();
+  const w: WindowNd = {
+    sizes: spread,
+    kernel: t.kernel,
+    strides: new Array(r).fill(1),
+    dilations: t.dilations,
+    begin: t.kernel.map((k, i) => (k - 1) * t.dilations[i] - t.begin[i]),
+    end: t.kernel.map((k, i) => (k - 1) * t.dilations[i] - t.end[i] + t.extra[i]),
+    out: t.out,
+  };
+  const ub: Buf = { type: "float32", dims: [N, C, ...spread], data: u, constant: false };
+  const wb: Buf = { type: "float32", dims: [OC, cg, ...t.kernel], data: flipped, constant: true };
+  const conv = wideConv(n, ub, wb, bias, residual, y, w, group, env);
+  const xd = x.data as Float32Array, jit = env.jit;
+  const list = spreadCopies.map((c) => ({
+    x: xd.subarray(c.at[0]),
+    y: u.subarray(c.at[1]),
+    o: c.o,
+  }));
+  return {
+    native: wt.constant,
+    run: () => {
+      if (!wt.constant) flip();
+      for (const c of list) jit.copy(c.x, c.y, c.o);
+      conv.run();
+    },
+  };
+}
