@@ -651,6 +651,64 @@ const CASES: Case[] = [
     },
     13,
   ),
+  {
+    name:
+      "BitShift, BitwiseAnd/Or/Xor/Not (broadcast), Compress (axis, flattened, computed condition)",
+    opset: 18,
+    build: (g) => {
+      g.input("u", "uint8", [2, 3]);
+      g.input("i", "int32", [2, 3]);
+      g.input("x", "float32", [3, 4]);
+      const sh = g.initializer("sh", { type: "uint8", dims: [3], data: [1, 3, 7] });
+      g.output(g.op("BitShift", ["u", sh], { direction: "LEFT" }, "shl"), "uint8");
+      g.output(g.op("BitShift", ["u", sh], { direction: "RIGHT" }, "shr"), "uint8");
+      const m = g.initializer("m", { type: "int32", dims: [1, 3], data: [0x0f0f, -1, 6] });
+      g.output(g.op("BitwiseAnd", ["i", m], {}, "and"), "int32");
+      g.output(g.op("BitwiseOr", ["i", m], {}, "or"), "int32");
+      g.output(g.op("BitwiseXor", ["i", m], {}, "xor"), "int32");
+      g.output(g.op("BitwiseNot", ["i"], {}, "not"), "int32");
+      const keep = g.initializer("keep", { type: "bool", dims: [4], data: [1, 0, 1, 1] });
+      g.output(g.op("Compress", ["x", keep], { axis: 1 }, "columns"));
+      g.output(g.op("Compress", ["x", keep], {}, "flat"));
+      // A condition computed from x: planned per run.
+      const pos = g.op("Greater", [
+        "x",
+        g.initializer("z", { type: "float32", dims: [], data: [0] }),
+      ]);
+      g.output(
+        g.op("Compress", ["x", g.op("Reshape", [pos, g.ints("flat12", [12])])], {}, "positive"),
+      );
+    },
+    feeds: {
+      u: { type: "uint8", dims: [2, 3], data: Uint8Array.from([1, 200, 255, 7, 16, 129]) },
+      i: { type: "int32", dims: [2, 3], data: Int32Array.from([12345, -7, 0, 1 << 30, -1, 99]) },
+      x: F([3, 4], 211),
+    },
+  },
+  graph(
+    "HannWindow, HammingWindow, BlackmanWindow (periodic, symmetric), MeanVarianceNormalization, ReverseSequence",
+    [4, 3, 5, 2],
+    (g) => {
+      for (
+        const [op, tag] of [["HannWindow", "hann"], ["HammingWindow", "hamming"], [
+          "BlackmanWindow",
+          "blackman",
+        ]]
+      ) {
+        g.output(g.op(op, [g.ints(`${tag}_n`, [10], [])], {}, `${tag}_periodic`));
+        g.output(g.op(op, [g.ints(`${tag}_n7`, [7], [])], { periodic: 0 }, `${tag}_symmetric`));
+      }
+      g.output(g.op("MeanVarianceNormalization", ["x"], {}, "mvn"));
+      g.output(g.op("MeanVarianceNormalization", ["x"], { axes: [1] }, "mvn_axis1"));
+      const lens = g.ints("lens", [4, 1, 3], [3]);
+      g.output(g.op("ReverseSequence", ["x", lens], { batch_axis: 1, time_axis: 0 }, "reversed"));
+      const lens2 = g.ints("lens2", [3, 0, 2, 3], [4]);
+      g.output(
+        g.op("ReverseSequence", ["x", lens2], { batch_axis: 0, time_axis: 1 }, "reversed_b0"),
+      );
+    },
+    17,
+  ),
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

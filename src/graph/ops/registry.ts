@@ -14,6 +14,7 @@ import { DEFAULT_DOMAIN_CONTRIB_OPS, MICROSOFT_OPS } from "./contrib.ts";
 import { GEMM_OP, MATMUL } from "./matmul.ts";
 import { INDEXING_OPS } from "./indexing.ts";
 import { MATH_OPS } from "./math.ts";
+import { MISC_OPS } from "./misc.ts";
 import { MOVEMENT_OPS } from "./movement.ts";
 import { NMS_OPS } from "./nms.ts";
 import { NONZERO_OPS } from "./nonzero.ts";
@@ -57,6 +58,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...NONZERO_OPS,
   ...NMS_OPS,
   ...SEQUENCE_OPS,
+  ...MISC_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));

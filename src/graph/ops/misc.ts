@@ -1,0 +1,279 @@
+/**
+ * Small ops computed in TypeScript (none is where a model spends its time):
+ * the integer BitShift and Bitwise{And, Or,
+ * Xor, Not} (numpy broadcasting), Compress (its output's length is its
+ * condition's values: planned per run when they are computed), Hann,
+ * Hamming and Blackman windows (periodic or symmetric, as ONNX defines them
+ * in float64 then cast), MeanVarianceNormalization and ReverseSequence.
+ */
+import { allocate, type DType, type TensorData } from "../../onnx/dtype.ts";
+import type { Node } from "../ir.ts";
+import { axisOf, expectType, fail, knownInts, meta, need, type OpDef, sizeOf } from "./op.ts";
+
+const INTS: DType[] = ["int64", "int32", "int16", "int8", "uint8"];
+
+/** Output dims of numpy broadcasting, or an error naming the node. */
+function broadcast(n: Node, a: readonly number[], b: readonly number[]): number[] {
+  const r = Math.max(a.length, b.length), out: number[] = [];
+  for (let i = 0; i < r; i++) {
+    const x = a[a.length - r + i] ?? 1, y = b[b.length - r + i] ?? 1;
+    if (x !== y && x !== 1 && y !== 1) fail(n, `shapes [${a}] and [${b}] do not broadcast`);
+    out.push(x === 1 ? y : x);
+  }
+  return out;
+}
+
+/** Element i of y's index in a broadcast operand of dims `d` (y dims `out`). */
+function sourceIndex(i: number, out: readonly number[], d: readonly number[]): number {
+  let at = 0, stride = 1;
+  for (let k = out.length - 1, j = d.length - 1; k >= 0; k--, j--) {
+    const coord = Math.floor(i / sizeOf(out.slice(k + 1))) % out[k];
+    if (j >= 0) {
+      if (d[j] !== 1) at += coord * stride;
+      stride *= d[j];
+    }
+  }
+  return at;
+}
+
+/** Bit widths of the integer types (for shifts and Not). */
+const BITS: Partial<Record<DType, number>> = { int64: 64, int32: 32, int16: 16, int8: 8, uint8: 8 };
+
+function bitwiseDef(op: "and" | "or" | "xor" | "shift"): OpDef {
+  return {
+    attributes: op === "shift" ? ["direction"] : [],
+    infer(n, ins) {
+      const [a, b] = need(n, ins, 2);
+      // BitShift is defined on unsigned types (uint8 here); the bitwise ops on every integer.
+      expectType(n, a, 0, ...(op === "shift" ? ["uint8" as DType] : INTS));
+      if (b.type !== a.type) fail(n, `B is ${b.type}, A ${a.type}: they must match`);
+      if (op === "shift") {
+        const d = n.attrs.string("direction", "");
+        if (d !== "LEFT" && d !== "RIGHT") fail(n, `direction must be LEFT or RIGHT, got '${d}'`);
+      }
+      return [meta(a.type, broadcast(n, a.dims, b.dims))];
+    },
+    build(n, ins, outs) {
+      const a = ins[0]!, b = ins[1]!, y = outs[0], size = sizeOf(y.dims);
+      const left = n.attrs.string("direction", "") === "LEFT", bits = BITS[a.type]!;
+      const big = a.type === "int64";
+      const ia = Int32Array.from({ length: size }, (_, i) => sourceIndex(i, y.dims, a.dims));
+      const ib = Int32Array.from({ length: size }, (_, i) => sourceIndex(i, y.dims, b.dims));
+      const ad = a.data as unknown as (number | bigint)[],
+        bd = b.data as unknown as (number | bigint)[];
+      const yd = y.data as unknown as (number | bigint)[];
+      return {
+        native: false,
+        run: () => {
+          for (let i = 0; i < size; i++) {
+            const x = ad[ia[i]], z = bd[ib[i]];
+            if (big) {
+              const p = x as bigint, q = z as bigint;
+              yd[i] = op === "and"
+                ? p & q
+                : op === "or"
+                ? p | q
+                : op === "xor"
+                ? p ^ q
+                : BigInt.asIntN(64, q >= 64n ? 0n : left ? p << q : p >> q);
+              continue;
+            }
+            const p = x as number, q = z as number;
+            // Typed-array stores wrap to the type's width.
+            yd[i] = op === "and"
+              ? p & q
+              : op === "or"
+              ? p | q
+              : op === "xor"
+              ? p ^ q
+              : q >= bits
+              ? 0
+              : left
+              ? p << q
+              : p >> q;
+          }
+        },
+      };
+    },
+  };
+}
+
+const BITWISE_NOT: OpDef = {
+  attributes: [],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, ...INTS);
+    return [meta(x.type, x.dims)];
+  },
+  build(_n, ins, outs) {
+    const x = ins[0]!.data as unknown as (number | bigint)[],
+      y = outs[0].data as unknown as (number | bigint)[];
+    const big = ins[0]!.type === "int64";
+    return {
+      native: false,
+      run: () => {
+        for (let i = 0; i < y.length; i++) y[i] = big ? ~(x[i] as bigint) : ~(x[i] as number);
+      },
+    };
+  },
+};
+
+/** The elements of x (along axis, or flattened) whose condition is true. */
+function compress(n: Node, x: { type: DType; dims: number[]; data: TensorData }, cond: TensorData) {
+  const axisAttr = n.attrs.has("axis") ? n.attrs.int("axis", 0) : null;
+  const dims = axisAttr === null ? [sizeOf(x.dims)] : x.dims;
+  const axis = axisAttr === null ? 0 : axisOf(n, axisAttr, x.dims.length);
+  const d = dims[axis], outer = sizeOf(dims.slice(0, axis)), inner = sizeOf(dims.slice(axis + 1));
+  if (cond.length > d) fail(n, `condition has ${cond.length} values, the axis ${d}`);
+  const keep: number[] = [];
+  for (let i = 0; i < cond.length; i++) if (Number(cond[i]) !== 0) keep.push(i);
+  const outDims = dims.slice();
+  outDims[axis] = keep.length;
+  const data = allocate(x.type, sizeOf(outDims));
+  for (let o = 0; o < outer; o++) {
+    keep.forEach((k, j) => {
+      for (let i = 0; i < inner; i++) {
+        (data as unknown as unknown[])[(o * keep.length + j) * inner + i] =
+          (x.data as unknown as unknown[])[(o * d + k) * inner + i];
+      }
+    });
+  }
+  return { type: x.type, dims: outDims, data };
+}
+
+const COMPRESS: OpDef = {
+  attributes: ["axis"],
+  infer(n, ins) {
+    const [x, c] = need(n, ins, 2);
+    expectType(n, c, 1, "bool");
+    if (x.data === null || c.data === null) {
+      fail(
+        n,
+        "its output's length is its condition's values: planned per run (data-dependent shapes)",
+      );
+    }
+    const r = compress(n, x as never, c.data);
+    return [r];
+  },
+  dynamic(n, ins) {
+    return [compress(n, ins[0]!, ins[1]!.data)];
+  },
+  build: () => null,
+};
+
+/** ONNX's window functions: periodic (size N+1 symmetric, last dropped) or symmetric. */
+function windowDef(coefficients: number[]): OpDef {
+  return {
+    attributes: ["output_datatype", "periodic"],
+    infer(n, ins) {
+      const [size] = need(n, ins, 1);
+      const s = knownInts(n, size, "size")[0];
+      if (s < 0) fail(n, `size must be ≥ 0, got ${s}`);
+      const to = n.attrs.int("output_datatype", 1);
+      if (to !== 1) fail(n, "only float32 output is supported");
+      const periodic = n.attrs.int("periodic", 1) !== 0;
+      const N = periodic ? s : s - 1, data = new Float32Array(s);
+      for (let k = 0; k < s; k++) {
+        let v = 0;
+        coefficients.forEach((c, j) => v += (j % 2 ? -c : c) * Math.cos((2 * Math.PI * j * k) / N));
+        data[k] = s === 1 ? 1 : v;
+      }
+      return [{ ...meta("float32", [s]), data }];
+    },
+    build: () => null,
+  };
+}
+
+const MVN: OpDef = {
+  attributes: ["axes"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, y = outs[0], r = x.dims.length;
+    const axes = (n.attrs.ints("axes") ?? [0, 2, 3]).map((a) => axisOf(n, a, r, "axes"));
+    const xd = x.data as Float32Array, yd = y.data as Float32Array, size = xd.length;
+    // Each element's group: its coordinates off the reduced axes.
+    const strides = x.dims.map((_, i) => sizeOf(x.dims.slice(i + 1)));
+    const group = new Int32Array(size);
+    const kept = x.dims.map((d, i) => (axes.includes(i) ? 1 : d));
+    const keptStrides = kept.map((_, i) => sizeOf(kept.slice(i + 1)));
+    for (let e = 0; e < size; e++) {
+      let g = 0;
+      for (let i = 0; i < r; i++) {
+        if (!axes.includes(i)) g += (Math.floor(e / strides[i]) % x.dims[i]) * keptStrides[i];
+      }
+      group[e] = g;
+    }
+    const groups = sizeOf(kept), count = size / groups;
+    const mean = new Float64Array(groups), sq = new Float64Array(groups);
+    return {
+      native: false,
+      run: () => {
+        mean.fill(0), sq.fill(0);
+        for (let e = 0; e < size; e++) mean[group[e]] += xd[e], sq[group[e]] += xd[e] * xd[e];
+        for (let g = 0; g < groups; g++) {
+          mean[g] /= count;
+          sq[g] = Math.sqrt(Math.max(0, sq[g] / count - mean[g] * mean[g]));
+        }
+        // ONNX: (x − E[x]) / (sqrt(E[x²] − E[x]²) + 1e-9).
+        for (let e = 0; e < size; e++) yd[e] = (xd[e] - mean[group[e]]) / (sq[group[e]] + 1e-9);
+      },
+    };
+  },
+};
+
+const REVERSE_SEQUENCE: OpDef = {
+  attributes: ["batch_axis", "time_axis"],
+  infer(n, ins) {
+    const [x, lens] = need(n, ins, 2);
+    expectType(n, lens, 1, "int64");
+    if (x.dims.length < 2) fail(n, "input must have rank ≥ 2");
+    const b = n.attrs.int("batch_axis", 1), t = n.attrs.int("time_axis", 0);
+    if (!((b === 0 && t === 1) || (b === 1 && t === 0))) {
+      fail(n, "batch_axis and time_axis must be 0 and 1");
+    }
+    if (sizeOf(lens.dims) !== x.dims[b]) fail(n, `sequence_lens must have ${x.dims[b]} values`);
+    return [meta(x.type, x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, lens = ins[1]!.data as BigInt64Array, y = outs[0];
+    const b = n.attrs.int("batch_axis", 1), t = n.attrs.int("time_axis", 0);
+    const inner = sizeOf(x.dims.slice(2)), [d0, d1] = x.dims;
+    const xd = x.data as unknown as unknown[], yd = y.data as unknown as unknown[];
+    return {
+      native: false,
+      run: () => {
+        for (let i = 0; i < d0; i++) {
+          for (let j = 0; j < d1; j++) {
+            const batch = b === 0 ? i : j, time = t === 0 ? i : j;
+            const len = Number(lens[batch]);
+            if (len < 0 || len > x.dims[t]) {
+              throw new RangeError(`${n.op} node '${n.name}': sequence_lens[${batch}] is ${len}`);
+            }
+            const src = time < len ? len - 1 - time : time;
+            const si = t === 0 ? src * d1 + j : i * d1 + src, di = i * d1 + j;
+            for (let k = 0; k < inner; k++) yd[di * inner + k] = xd[si * inner + k];
+          }
+        }
+      },
+    };
+  },
+};
+
+/** The small TypeScript ops. */
+export const MISC_OPS: Record<string, OpDef> = {
+  BitShift: bitwiseDef("shift"),
+  BitwiseAnd: bitwiseDef("and"),
+  BitwiseOr: bitwiseDef("or"),
+  BitwiseXor: bitwiseDef("xor"),
+  BitwiseNot: BITWISE_NOT,
+  Compress: COMPRESS,
+  HannWindow: windowDef([0.5, 0.5]),
+  HammingWindow: windowDef([25 / 46, 21 / 46]),
+  BlackmanWindow: windowDef([0.42, 0.5, 0.08]),
+  MeanVarianceNormalization: MVN,
+  ReverseSequence: REVERSE_SEQUENCE,
+};
