@@ -709,6 +709,37 @@ const CASES: Case[] = [
     },
     17,
   ),
+  {
+    name: "Unique: flattened sorted and unsorted, along an axis, of values computed at run time",
+    opset: 17,
+    build: (g) => {
+      g.input("v", "int64", [10]);
+      g.input("m", "float32", [4, 3]);
+      const [y, idx, inv, cnt] = g.node("Unique", ["v"], 4, {});
+      g.output(g.op("Identity", [y], {}, "sorted_y"), "int64");
+      g.output(g.op("Identity", [idx], {}, "sorted_idx"), "int64");
+      g.output(g.op("Identity", [inv], {}, "sorted_inv"), "int64");
+      g.output(g.op("Identity", [cnt], {}, "sorted_cnt"), "int64");
+      const [u] = g.node("Unique", ["v"], 4, { sorted: 0 });
+      g.output(g.op("Identity", [u], {}, "unsorted_y"), "int64");
+      // Rows of a computed matrix (rounded to make repeats), along axis 0.
+      const rounded = g.op("Floor", [
+        g.op("Mul", ["m", g.initializer("two", { type: "float32", dims: [], data: [0.7] })]),
+      ]);
+      const [rows, , rinv, rcnt] = g.node("Unique", [rounded], 4, { axis: 0 });
+      g.output(g.op("Identity", [rows], {}, "rows"));
+      g.output(g.op("Identity", [rinv], {}, "rows_inv"), "int64");
+      g.output(g.op("Identity", [rcnt], {}, "rows_cnt"), "int64");
+    },
+    feeds: {
+      v: I64([10], [3, 1, 4, 1, 5, 9, 2, 6, 5, 3]),
+      m: {
+        type: "float32",
+        dims: [4, 3],
+        data: Float32Array.from([1, 2, 0, 3, 1, 2, 1, 2, 0, 0, 0, 0]),
+      },
+    },
+  },
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

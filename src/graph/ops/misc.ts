@@ -263,6 +263,87 @@ const REVERSE_SEQUENCE: OpDef = {
   },
 };
 
+/** Unique's outputs: the distinct values (or slices along axis), and the index maps. */
+function unique(
+  n: Node,
+  x: { type: DType; dims: number[]; data: TensorData },
+): { type: DType; dims: number[]; data: TensorData }[] {
+  const sorted = n.attrs.int("sorted", 1) !== 0;
+  const hasAxis = n.attrs.has("axis");
+  const dims = hasAxis ? x.dims : [sizeOf(x.dims)];
+  const axis = hasAxis ? axisOf(n, n.attrs.int("axis", 0), x.dims.length) : 0;
+  const d = dims[axis], outer = sizeOf(dims.slice(0, axis)), inner = sizeOf(dims.slice(axis + 1));
+  const xd = x.data as unknown as (number | bigint)[];
+  const slice = (k: number): (number | bigint)[] => {
+    const out: (number | bigint)[] = [];
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) out.push(xd[(o * d + k) * inner + i]);
+    }
+    return out;
+  };
+  const keyOf = (v: (number | bigint)[]) =>
+    v.map((e) => (Object.is(e, -0) ? 0 : e).toString()).join(",");
+  const firsts: number[] = [], counts: number[] = [], inverse: number[] = [];
+  const seen = new Map<string, number>();
+  for (let k = 0; k < d; k++) {
+    const key = keyOf(slice(k));
+    let u = seen.get(key);
+    if (u === undefined) {
+      u = firsts.length;
+      seen.set(key, u);
+      firsts.push(k);
+      counts.push(0);
+    }
+    counts[u]++;
+    inverse.push(u);
+  }
+  // Sorted: the distinct slices in lexicographic order of their elements.
+  let order = firsts.map((_, u) => u);
+  if (sorted) {
+    const cmp = (a: number, b: number) => {
+      const p = slice(firsts[a]), q = slice(firsts[b]);
+      for (let i = 0; i < p.length; i++) if (p[i] !== q[i]) return p[i] < q[i] ? -1 : 1;
+      return 0;
+    };
+    order = order.sort(cmp);
+  }
+  const rank = new Array<number>(order.length);
+  order.forEach((u, r) => (rank[u] = r));
+  const outDims = dims.slice();
+  outDims[axis] = order.length;
+  const y = allocate(x.type, sizeOf(outDims)) as unknown as (number | bigint)[];
+  order.forEach((u, r) => {
+    for (let o = 0; o < outer; o++) {
+      for (let i = 0; i < inner; i++) {
+        y[(o * order.length + r) * inner + i] = xd[(o * d + firsts[u]) * inner + i];
+      }
+    }
+  });
+  const i64 = (v: number[]) => BigInt64Array.from(v, (e) => BigInt(e));
+  return [
+    { type: x.type, dims: outDims, data: y as unknown as TensorData },
+    { type: "int64", dims: [order.length], data: i64(order.map((u) => firsts[u])) },
+    { type: "int64", dims: [d], data: i64(inverse.map((u) => rank[u])) },
+    { type: "int64", dims: [order.length], data: i64(order.map((u) => counts[u])) },
+  ];
+}
+
+const UNIQUE: OpDef = {
+  attributes: ["axis", "sorted"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    if (x.data === null) {
+      fail(
+        n,
+        "its outputs' lengths are its input's values: planned per run (data-dependent shapes)",
+      );
+    }
+    return unique(n, x as never);
+  },
+  dynamic: (n, ins) => unique(n, ins[0]!),
+  build: () => null,
+};
+
 /** The small TypeScript ops. */
 export const MISC_OPS: Record<string, OpDef> = {
   BitShift: bitwiseDef("shift"),
@@ -276,4 +357,5 @@ export const MISC_OPS: Record<string, OpDef> = {
   BlackmanWindow: windowDef([0.42, 0.5, 0.08]),
   MeanVarianceNormalization: MVN,
   ReverseSequence: REVERSE_SEQUENCE,
+  Unique: UNIQUE,
 };
