@@ -740,6 +740,44 @@ const CASES: Case[] = [
       },
     },
   },
+  {
+    name:
+      "GridSample: linear, nearest, cubic × zeros, border, reflection × align_corners (opsets 16, 20)",
+    opset: 20,
+    build: (g) => {
+      g.input("x", "float32", [2, 3, 5, 6]);
+      g.input("grid", "float32", [2, 4, 7, 2]);
+      for (const mode of ["linear", "nearest", "cubic"]) {
+        for (const pad of ["zeros", "border", "reflection"]) {
+          for (const align of [0, 1]) {
+            g.output(
+              g.op(
+                "GridSample",
+                ["x", "grid"],
+                { mode, padding_mode: pad, align_corners: align },
+                `${mode}_${pad}_${align}`,
+              ),
+            );
+          }
+        }
+      }
+    },
+    // Points in [−1.3, 1.3]: some outside the image, for the padding modes.
+    feeds: { x: F([2, 3, 5, 6], 221), grid: F([2, 4, 7, 2], 222, 1.3) },
+  },
+  {
+    name: "GridSample at opset 16 (bilinear, bicubic names)",
+    opset: 16,
+    build: (g) => {
+      g.input("x", "float32", [1, 2, 4, 5]);
+      g.input("grid", "float32", [1, 3, 3, 2]);
+      g.output(g.op("GridSample", ["x", "grid"], {}, "default"));
+      g.output(
+        g.op("GridSample", ["x", "grid"], { mode: "bicubic", padding_mode: "border" }, "bicubic"),
+      );
+    },
+    feeds: { x: F([1, 2, 4, 5], 223), grid: F([1, 3, 3, 2], 224, 1.1) },
+  },
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

@@ -20,6 +20,7 @@ import { NMS_OPS } from "./nms.ts";
 import { NONZERO_OPS } from "./nonzero.ts";
 import { NORM_OPS } from "./norm.ts";
 import { EINSUM_OPS } from "./einsum.ts";
+import { GRID_SAMPLE_OPS } from "./grid_sample.ts";
 import { GRU_OPS } from "./gru.ts";
 import { ROUND_HALF } from "./half.ts";
 import { LEGACY_BROADCAST } from "./legacy.ts";
@@ -59,6 +60,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...NMS_OPS,
   ...SEQUENCE_OPS,
   ...MISC_OPS,
+  ...GRID_SAMPLE_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));

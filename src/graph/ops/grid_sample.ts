@@ -1,0 +1,124 @@
+/**
+ * GridSample (opsets 16, 20, 22) on 4-D input, as ONNX Runtime's CPU kernel
+ * samples: grid (x, y) in [−1, 1] to pixel positions (align_corners: the
+ * corner pixels' centres, else their outer edges); linear (bilinear), nearest
+ * (half to even) or cubic (Keys, a = −0.75, 4×4) interpolation; padding for
+ * the neighbours outside the image: zeros, border (clamped) or reflection
+ * (reflected by the near border, index by index as ONNX Runtime does).
+ * A TypeScript step.
+ */
+import { expectType, fail, meta, need, type OpDef } from "./op.ts";
+
+const MODES: Record<string, "linear" | "nearest" | "cubic"> = {
+  bilinear: "linear",
+  linear: "linear",
+  nearest: "nearest",
+  bicubic: "cubic",
+  cubic: "cubic",
+};
+
+/** x reflected by the near border until inside [lo, hi]. */
+function reflect(x: number, lo: number, hi: number): number {
+  const range = hi - lo;
+  if (x < lo) {
+    const d = lo - x, k = Math.trunc(d / range), r = d - k * range;
+    return k % 2 === 0 ? lo + r : hi - r;
+  }
+  if (x > hi) {
+    const d = x - hi, k = Math.trunc(d / range), r = d - k * range;
+    return k % 2 === 0 ? hi - r : lo + r;
+  }
+  return x;
+}
+
+/** Keys' cubic convolution weights for a fraction t. */
+function cubic(t: number): number[] {
+  const a = -0.75, x = Math.abs(t);
+  return [
+    ((a * (x + 1) - 5 * a) * (x + 1) + 8 * a) * (x + 1) - 4 * a,
+    ((a + 2) * x - (a + 3)) * x * x + 1,
+    ((a + 2) * (1 - x) - (a + 3)) * (1 - x) * (1 - x) + 1,
+    ((a * (2 - x) - 5 * a) * (2 - x) + 8 * a) * (2 - x) - 4 * a,
+  ];
+}
+
+const GRID_SAMPLE: OpDef = {
+  attributes: ["align_corners", "mode", "padding_mode"],
+  infer(n, ins) {
+    const [x, grid] = need(n, ins, 2);
+    expectType(n, x, 0, "float32");
+    expectType(n, grid, 1, "float32");
+    if (x.dims.length !== 4) fail(n, `only 4-D input is supported, got rank ${x.dims.length}`);
+    const g = grid.dims;
+    if (g.length !== 4 || g[0] !== x.dims[0] || g[3] !== 2) {
+      fail(n, `grid must be [${x.dims[0]}, H, W, 2], got [${g.join(", ")}]`);
+    }
+    const mode = n.attrs.string("mode", n.opset >= 20 ? "linear" : "bilinear");
+    if (!MODES[mode]) fail(n, `mode '${mode}' is not supported`);
+    const pad = n.attrs.string("padding_mode", "zeros");
+    if (!["zeros", "border", "reflection"].includes(pad)) {
+      fail(n, `padding_mode '${pad}' is not supported`);
+    }
+    return [meta("float32", [x.dims[0], x.dims[1], g[1], g[2]])];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, grid = ins[1]!, y = outs[0];
+    const [N, C, H, W] = x.dims, [, Ho, Wo] = grid.dims;
+    const mode = MODES[n.attrs.string("mode", n.opset >= 20 ? "linear" : "bilinear")];
+    const pad = n.attrs.string("padding_mode", "zeros");
+    const align = n.attrs.int("align_corners", 0) !== 0;
+    const xd = x.data as Float32Array, gd = grid.data as Float32Array, yd = y.data as Float32Array;
+    const denorm = (
+      v: number,
+      len: number,
+    ) => (align ? ((v + 1) / 2) * (len - 1) : ((v + 1) * len - 1) / 2);
+    const [x0, x1, y0, y1] = align ? [0, W - 1, 0, H - 1] : [-0.5, W - 0.5, -0.5, H - 0.5];
+    const pixel = (plane: number, r: number, c: number): number => {
+      if (pad === "zeros") return c >= 0 && c < W && r >= 0 && r < H ? xd[plane + r * W + c] : 0;
+      if (pad === "border") {
+        return xd[plane + Math.min(H - 1, Math.max(0, r)) * W + Math.min(W - 1, Math.max(0, c))];
+      }
+      const cc = Math.trunc(reflect(c, x0, x1)), rr = Math.trunc(reflect(r, y0, y1));
+      return xd[plane + rr * W + cc];
+    };
+    const even = (v: number) => {
+      const f = Math.floor(v), d = v - f;
+      return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+    };
+    return {
+      native: false,
+      run: () => {
+        for (let b = 0; b < N; b++) {
+          for (let c = 0; c < C; c++) {
+            const plane = (b * C + c) * H * W, out = (b * C + c) * Ho * Wo;
+            for (let p = 0; p < Ho * Wo; p++) {
+              const gx = denorm(gd[(b * Ho * Wo + p) * 2], W);
+              const gy = denorm(gd[(b * Ho * Wo + p) * 2 + 1], H);
+              let v: number;
+              if (mode === "nearest") v = pixel(plane, even(gy), even(gx));
+              else if (mode === "linear") {
+                const cx = Math.floor(gx), cy = Math.floor(gy);
+                const dx1 = gx - cx, dx2 = cx + 1 - gx, dy1 = gy - cy, dy2 = cy + 1 - gy;
+                v = dy2 * (dx2 * pixel(plane, cy, cx) + dx1 * pixel(plane, cy, cx + 1)) +
+                  dy1 * (dx2 * pixel(plane, cy + 1, cx) + dx1 * pixel(plane, cy + 1, cx + 1));
+              } else {
+                const cx = Math.floor(gx) - 1, cy = Math.floor(gy) - 1;
+                const wx = cubic(gx - cx - 1), wy = cubic(gy - cy - 1);
+                v = 0;
+                for (let i = 0; i < 4; i++) {
+                  let row = 0;
+                  for (let j = 0; j < 4; j++) row += wx[j] * pixel(plane, cy + i, cx + j);
+                  v += wy[i] * row;
+                }
+              }
+              yd[out + p] = v;
+            }
+          }
+        }
+      },
+    };
+  },
+};
+
+/** GridSample. */
+export const GRID_SAMPLE_OPS: Record<string, OpDef> = { GridSample: GRID_SAMPLE };
