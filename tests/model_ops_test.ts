@@ -778,6 +778,45 @@ const CASES: Case[] = [
     },
     feeds: { x: F([1, 2, 4, 5], 223), grid: F([1, 3, 3, 2], 224, 1.1) },
   },
+  {
+    name:
+      "RoiAlign: avg and max, half_pixel and output_half_pixel, sampling ratios, scales (opset 16)",
+    opset: 16,
+    build: (g) => {
+      g.input("x", "float32", [2, 3, 10, 12]);
+      g.input("rois", "float32", [4, 4]);
+      const idx = g.ints("idx", [0, 1, 1, 0], [4]);
+      g.output(
+        g.op("RoiAlign", ["x", "rois", idx], { output_height: 3, output_width: 4 }, "avg_half"),
+      );
+      g.output(
+        g.op("RoiAlign", ["x", "rois", idx], {
+          output_height: 2,
+          output_width: 2,
+          sampling_ratio: 2,
+          spatial_scale: f(0.5),
+          coordinate_transformation_mode: "output_half_pixel",
+        }, "avg_output_half"),
+      );
+      g.output(
+        g.op("RoiAlign", ["x", "rois", idx], {
+          mode: "max",
+          output_height: 3,
+          output_width: 3,
+          sampling_ratio: 2,
+        }, "max"),
+      );
+    },
+    feeds: {
+      x: F([2, 3, 10, 12], 231),
+      // Regions inside, across the edge and beyond it.
+      rois: {
+        type: "float32",
+        dims: [4, 4],
+        data: Float32Array.from([1, 1, 6, 7, 0, 2.5, 11.5, 9, -2, -1, 4, 3, 8, 7, 14, 13]),
+      },
+    },
+  },
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

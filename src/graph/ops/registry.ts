@@ -24,6 +24,7 @@ import { GRID_SAMPLE_OPS } from "./grid_sample.ts";
 import { GRU_OPS } from "./gru.ts";
 import { ROUND_HALF } from "./half.ts";
 import { LEGACY_BROADCAST } from "./legacy.ts";
+import { ROI_ALIGN_OPS } from "./roi_align.ts";
 import { ROTARY_OPS } from "./rotary.ts";
 import { QLINEAR_OPS } from "./qlinear.ts";
 import { TENSOR_SCATTER_OPS } from "./tensor_scatter.ts";
@@ -61,6 +62,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...SEQUENCE_OPS,
   ...MISC_OPS,
   ...GRID_SAMPLE_OPS,
+  ...ROI_ALIGN_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
