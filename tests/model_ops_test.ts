@@ -817,6 +817,36 @@ const CASES: Case[] = [
       },
     },
   },
+  graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
+    2,
+    3,
+    4,
+    4,
+  ], (g) => {
+    g.output(g.op("Det", ["x"], {}, "det"));
+    g.output(g.op("GlobalLpPool", ["x"], {}, "lp2"));
+    g.output(g.op("GlobalLpPool", ["x"], { p: 1 }, "lp1"));
+    g.output(g.op("GlobalLpPool", ["x"], { p: 3 }, "lp3"));
+    g.output(g.op("CenterCropPad", ["x", g.ints("cs", [1, 5, 3, 6])], {}, "crop_pad"));
+    g.output(
+      g.op("CenterCropPad", ["x", g.ints("cs2", [2, 7])], { axes: [-2, 1] }, "crop_pad_axes"),
+    );
+  }, 18),
+  {
+    name: "Scatter (opset 10: ScatterElements by its old name)",
+    opset: 10,
+    build: (g) => {
+      g.input("x", "float32", [3, 4]);
+      const idx = g.ints("idx", [1, 0, 2, 3, 0, 1], [2, 3]);
+      const upd = g.initializer("upd", {
+        type: "float32",
+        dims: [2, 3],
+        data: [10, 20, 30, 40, 50, 60],
+      });
+      g.output(g.op("Scatter", ["x", idx, upd], { axis: 1 }, "y"));
+    },
+    feeds: { x: F([3, 4], 241) },
+  },
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

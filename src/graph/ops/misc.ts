@@ -344,6 +344,127 @@ const UNIQUE: OpDef = {
   build: () => null,
 };
 
+/** The determinant of each trailing square matrix (LU with partial pivoting, in float64). */
+const DET: OpDef = {
+  attributes: [],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    const r = x.dims.length;
+    if (r < 2 || x.dims[r - 1] !== x.dims[r - 2]) fail(n, "X must end in a square matrix");
+    return [meta("float32", x.dims.slice(0, -2))];
+  },
+  build(_n, ins, outs) {
+    const x = ins[0]!, m = x.dims[x.dims.length - 1], xd = x.data as Float32Array;
+    const yd = outs[0].data as Float32Array, a = new Float64Array(m * m);
+    return {
+      native: false,
+      run: () => {
+        for (let b = 0; b < yd.length; b++) {
+          for (let i = 0; i < m * m; i++) a[i] = xd[b * m * m + i];
+          let det = 1;
+          for (let k = 0; k < m && det !== 0; k++) {
+            let p = k;
+            for (let i = k + 1; i < m; i++) {
+              if (Math.abs(a[i * m + k]) > Math.abs(a[p * m + k])) p = i;
+            }
+            if (a[p * m + k] === 0) {
+              det = 0;
+              break;
+            }
+            if (p !== k) {
+              for (let j = 0; j < m; j++) {
+                [a[k * m + j], a[p * m + j]] = [a[p * m + j], a[k * m + j]];
+              }
+              det = -det;
+            }
+            det *= a[k * m + k];
+            for (let i = k + 1; i < m; i++) {
+              const l = a[i * m + k] / a[k * m + k];
+              for (let j = k; j < m; j++) a[i * m + j] -= l * a[k * m + j];
+            }
+          }
+          yd[b] = det;
+        }
+      },
+    };
+  },
+};
+
+/** GlobalLpPool: the p-norm of each plane. */
+const GLOBAL_LP_POOL: OpDef = {
+  attributes: ["p"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    if (x.dims.length < 3) fail(n, "X must have rank ≥ 3");
+    return [meta("float32", x.dims.map((d, i) => (i < 2 ? d : 1)))];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, p = n.attrs.int("p", 2), plane = sizeOf(x.dims.slice(2));
+    const xd = x.data as Float32Array, yd = outs[0].data as Float32Array;
+    return {
+      native: false,
+      run: () => {
+        for (let i = 0; i < yd.length; i++) {
+          let s = 0;
+          for (let j = 0; j < plane; j++) s += Math.abs(xd[i * plane + j]) ** p;
+          yd[i] = s ** (1 / p);
+        }
+      },
+    };
+  },
+};
+
+/** CenterCropPad: each axis cropped or zero-padded about its centre to the given size. */
+const CENTER_CROP_PAD: OpDef = {
+  attributes: ["axes"],
+  infer(n, ins) {
+    const [x, shape] = need(n, ins, 2);
+    const sizes = knownInts(n, shape, "shape");
+    const r = x.dims.length;
+    const axes = (n.attrs.ints("axes") ?? x.dims.map((_, i) => i)).map((a) =>
+      axisOf(n, a, r, "axes")
+    );
+    if (axes.length !== sizes.length) {
+      fail(n, `shape has ${sizes.length} values for ${axes.length} axes`);
+    }
+    const dims = x.dims.slice();
+    axes.forEach((a, i) => (dims[a] = sizes[i]));
+    return [meta(x.type, dims)];
+  },
+  build(_n, ins, outs) {
+    const x = ins[0]!, y = outs[0], r = x.dims.length;
+    // Per axis: the input start of the kept part, the output start, and its length.
+    const from = new Array<number>(r), to = new Array<number>(r), len = new Array<number>(r);
+    for (let a = 0; a < r; a++) {
+      const i = x.dims[a], o = y.dims[a];
+      if (o <= i) from[a] = Math.floor((i - o) / 2), to[a] = 0, len[a] = o;
+      else from[a] = 0, to[a] = Math.floor((o - i) / 2), len[a] = i;
+    }
+    const xd = x.data as unknown as unknown[], yd = y.data as unknown as unknown[];
+    const xs = x.dims.map((_, a) => sizeOf(x.dims.slice(a + 1)));
+    const ys = y.dims.map((_, a) => sizeOf(y.dims.slice(a + 1)));
+    const count = sizeOf(len);
+    return {
+      native: false,
+      run: () => {
+        (y.data as Float32Array).fill(0 as never);
+        for (let e = 0; e < count; e++) {
+          let si = 0, di = 0, rest = e;
+          for (let a = r - 1; a >= 0; a--) {
+            const c = rest % len[a];
+            rest = Math.floor(rest / len[a]);
+            si += (from[a] + c) * xs[a];
+            di += (to[a] + c) * ys[a];
+          }
+          yd[di] = xd[si];
+        }
+      },
+    };
+  },
+};
+
 /** The small TypeScript ops. */
 export const MISC_OPS: Record<string, OpDef> = {
   BitShift: bitwiseDef("shift"),
@@ -358,4 +479,7 @@ export const MISC_OPS: Record<string, OpDef> = {
   MeanVarianceNormalization: MVN,
   ReverseSequence: REVERSE_SEQUENCE,
   Unique: UNIQUE,
+  Det: DET,
+  GlobalLpPool: GLOBAL_LP_POOL,
+  CenterCropPad: CENTER_CROP_PAD,
 };

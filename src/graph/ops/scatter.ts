@@ -299,5 +299,7 @@ export const SCATTER_OPS: Record<string, OpDef> = {
   GatherND: GATHER_ND,
   ScatterND: SCATTER_ND,
   ScatterElements: SCATTER_ELEMENTS,
+  // Scatter (opsets 9-10, deprecated in 11): ScatterElements without a reduction.
+  Scatter: SCATTER_ELEMENTS,
   OneHot: ONE_HOT,
 };
