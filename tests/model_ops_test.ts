@@ -1951,6 +1951,43 @@ const CASES: Case[] = [
     },
     14,
   ),
+  graph(
+    "RNN forward with bias and an initial state; reverse Relu; both outputs",
+    [5, 2, 3],
+    (g) => {
+      const W = w(g, "W", [1, 4, 3], 61), R = w(g, "R", [1, 4, 4], 62), B = w(g, "B", [1, 8], 63);
+      const h0 = w(g, "h0", [1, 2, 4], 64);
+      const [y, yh] = g.node("RNN", ["x", W, R, B, "", h0], 2, { hidden_size: 4 });
+      g.output(g.op("Identity", [y], {}, "y"));
+      g.output(g.op("Identity", [yh], {}, "yh"));
+      const [yr] = g.node("RNN", ["x", W, R], 1, {
+        hidden_size: 4,
+        direction: "reverse",
+        activations: ["Relu"],
+      });
+      g.output(g.op("Identity", [yr], {}, "yr"));
+    },
+    7,
+  ),
+  graph(
+    "RNN bidirectional Tanh/Sigmoid, clip (opset 14)",
+    [6, 2, 3],
+    (g) => {
+      const W = w(g, "W", [2, 5, 3], 66),
+        R = w(g, "R", [2, 5, 5], 67),
+        B = w(g, "B", [2, 10], 68),
+        h0 = w(g, "h0", [2, 2, 5], 69);
+      const [y, yh] = g.node("RNN", ["x", W, R, B, "", h0], 2, {
+        hidden_size: 5,
+        direction: "bidirectional",
+        activations: ["Tanh", "Sigmoid"],
+        clip: f(0.75),
+      });
+      g.output(g.op("Identity", [y], {}, "y"));
+      g.output(g.op("Identity", [yh], {}, "yh"));
+    },
+    14,
+  ),
   graph("TopK largest and smallest, along an axis and the last", [3, 4, 5], (g) => {
     const [v, i] = g.node("TopK", ["x", g.ints("k", [3])], 2, { axis: 1 });
     g.output(g.op("Identity", [v], {}, "v"));
@@ -2047,78 +2084,85 @@ Deno.test("model op: an index out of range throws naming the node", async () => 
   }
 });
 
-Deno.test("model op: LSTM layout 1 (batch first) equals layout 0 on transposed operands", async () => {
-  // onnxruntime 1.30 refuses layout 1, so the oracle is our layout 0, which it checks.
-  const [S, N, I, H] = [4, 3, 2, 5];
-  const build = (layout: number) => {
-    const g = new GraphBuilder(14);
-    g.input("x", "float32", layout ? [N, S, I] : [S, N, I]);
-    g.input("h0", "float32", layout ? [N, 2, H] : [2, N, H]);
-    const W = g.initializer("W", {
-      type: "float32",
-      dims: [2, 4 * H, I],
-      data: seededFloats(8 * H * I, 41, 1),
-    });
-    const R = g.initializer("R", {
-      type: "float32",
-      dims: [2, 4 * H, H],
-      data: seededFloats(8 * H * H, 42, 1),
-    });
-    const [y, yh, yc] = g.node("LSTM", ["x", W, R, "", "", "h0"], 3, {
-      hidden_size: H,
-      direction: "bidirectional",
-      layout,
-    });
-    g.output(g.op("Identity", [y], {}, "y"));
-    g.output(g.op("Identity", [yh], {}, "yh"));
-    g.output(g.op("Identity", [yc], {}, "yc"));
-    return g.toBytes();
-  };
-  /** Swaps the first two axes of an [a, b, c] array. */
-  const swap01 = (v: Float32Array, a: number, b: number, c: number) => {
-    const o = new Float32Array(v.length);
-    for (let i = 0; i < a; i++) {
-      for (let j = 0; j < b; j++) {
-        for (let k = 0; k < c; k++) o[(j * a + i) * c + k] = v[(i * b + j) * c + k];
+for (
+  const [op, gates, attrs] of [
+    ["LSTM", 4, {}],
+    ["GRU", 3, { linear_before_reset: 1 }],
+    ["RNN", 1, { activations: ["Sigmoid", "Tanh"] }],
+  ] as [string, number, Record<string, number | string[]>][]
+) {
+  Deno.test(`model op: ${op} layout 1 (batch first) equals layout 0 on transposed operands`, async () => {
+    // onnxruntime 1.30 refuses layout 1, so the oracle is our layout 0, which it checks.
+    const [S, N, I, H] = [4, 3, 2, 5];
+    const build = (layout: number) => {
+      const g = new GraphBuilder(14);
+      g.input("x", "float32", layout ? [N, S, I] : [S, N, I]);
+      g.input("h0", "float32", layout ? [N, 2, H] : [2, N, H]);
+      const W = g.initializer("W", {
+        type: "float32",
+        dims: [2, gates * H, I],
+        data: seededFloats(2 * gates * H * I, 41, 1),
+      });
+      const R = g.initializer("R", {
+        type: "float32",
+        dims: [2, gates * H, H],
+        data: seededFloats(2 * gates * H * H, 42, 1),
+      });
+      const outs = g.node(op, ["x", W, R, "", "", "h0"], op === "LSTM" ? 3 : 2, {
+        hidden_size: H,
+        direction: "bidirectional",
+        layout,
+        ...attrs,
+      });
+      outs.forEach((o, i) => g.output(g.op("Identity", [o], {}, ["y", "yh", "yc"][i])));
+      return g.toBytes();
+    };
+    /** Swaps the first two axes of an [a, b, c] array. */
+    const swap01 = (v: Float32Array, a: number, b: number, c: number) => {
+      const o = new Float32Array(v.length);
+      for (let i = 0; i < a; i++) {
+        for (let j = 0; j < b; j++) {
+          for (let k = 0; k < c; k++) o[(j * a + i) * c + k] = v[(i * b + j) * c + k];
+        }
       }
-    }
-    return o;
-  };
-  const x0 = seededFloats(S * N * I, 44, 2), h00 = seededFloats(2 * N * H, 43, 1);
-  const s0 = await InferenceSession.create(build(0));
-  const s1 = await InferenceSession.create(build(1));
-  try {
-    const ref = s0.runSync({
-      x: new Tensor("float32", x0, [S, N, I]),
-      h0: new Tensor("float32", h00, [2, N, H]),
-    });
-    const got = s1.runSync({
-      x: new Tensor("float32", swap01(x0, S, N, I), [N, S, I]),
-      h0: new Tensor("float32", swap01(h00, 2, N, H), [N, 2, H]),
-    });
-    // y: layout 0 [S, 2, N, H], layout 1 [N, S, 2, H].
-    assert.deepEqual(got.y.dims, [N, S, 2, H]);
-    const ry = ref.y.data as Float32Array, gy = got.y.data as Float32Array;
-    for (let s = 0; s < S; s++) {
-      for (let d = 0; d < 2; d++) {
-        for (let n = 0; n < N; n++) {
-          for (let k = 0; k < H; k++) {
-            assert.equal(gy[((n * S + s) * 2 + d) * H + k], ry[((s * 2 + d) * N + n) * H + k]);
+      return o;
+    };
+    const x0 = seededFloats(S * N * I, 44, 2), h00 = seededFloats(2 * N * H, 43, 1);
+    const s0 = await InferenceSession.create(build(0));
+    const s1 = await InferenceSession.create(build(1));
+    try {
+      const ref = s0.runSync({
+        x: new Tensor("float32", x0, [S, N, I]),
+        h0: new Tensor("float32", h00, [2, N, H]),
+      });
+      const got = s1.runSync({
+        x: new Tensor("float32", swap01(x0, S, N, I), [N, S, I]),
+        h0: new Tensor("float32", swap01(h00, 2, N, H), [N, 2, H]),
+      });
+      // y: layout 0 [S, 2, N, H], layout 1 [N, S, 2, H].
+      assert.deepEqual(got.y.dims, [N, S, 2, H]);
+      const ry = ref.y.data as Float32Array, gy = got.y.data as Float32Array;
+      for (let s = 0; s < S; s++) {
+        for (let d = 0; d < 2; d++) {
+          for (let n = 0; n < N; n++) {
+            for (let k = 0; k < H; k++) {
+              assert.equal(gy[((n * S + s) * 2 + d) * H + k], ry[((s * 2 + d) * N + n) * H + k]);
+            }
           }
         }
       }
+      // y_h, y_c: layout 0 [2, N, H], layout 1 [N, 2, H].
+      for (const name of op === "LSTM" ? ["yh", "yc"] : ["yh"]) {
+        assert.deepEqual(got[name].dims, [N, 2, H]);
+        const want = swap01(ref[name].data as Float32Array, 2, N, H);
+        assert.deepEqual([...(got[name].data as Float32Array)], [...want]);
+      }
+    } finally {
+      await s0.release();
+      await s1.release();
     }
-    // y_h, y_c: layout 0 [2, N, H], layout 1 [N, 2, H].
-    for (const name of ["yh", "yc"]) {
-      assert.deepEqual(got[name].dims, [N, 2, H]);
-      const want = swap01(ref[name].data as Float32Array, 2, N, H);
-      assert.deepEqual([...(got[name].data as Float32Array)], [...want]);
-    }
-  } finally {
-    await s0.release();
-    await s1.release();
-  }
-});
+  });
+}
 
 Deno.test("model op: Swish (opset 24; onnxruntime 1.30 has no kernel): x·sigmoid(alpha·x)", async () => {
   for (const alpha of [1, 0.5]) {

@@ -1,8 +1,8 @@
 /**
- * What the recurrent ops (LSTM, GRU) share: their shapes read and checked
- * from X, W and R and the attributes (direction, hidden_size, layout,
- * activations — the defaults only — and sequence_lens, whole sequences
- * only).
+ * What the recurrent ops (RNN, LSTM, GRU) share: their shapes read and
+ * checked from X, W and R and the attributes (direction, hidden_size, layout,
+ * activations — the defaults, or for RNN one of a few without parameters — and
+ * sequence_lens, whole sequences only).
  */
 import type { Node } from "../ir.ts";
 import { expectType, fail, type Meta, need } from "./op.ts";
@@ -19,12 +19,16 @@ export interface RecurrentShape {
   batchFirst: boolean;
 }
 
-/** Reads the shape of a node with `gates` gates a direction and the default `activations`. */
+/**
+ * Reads the shape of a node with `gates` gates a direction and the default
+ * `activations` — or, given `choices`, one activation a direction among them.
+ */
 export function recurrentShape(
   n: Node,
   ins: readonly (Meta | null)[],
   gates: number,
   activations: readonly string[],
+  choices?: readonly string[],
 ): RecurrentShape {
   const [x, w, r] = need(n, ins, 3, gates === 4 ? 8 : 6);
   for (const [m, i] of [[x, 0], [w, 1], [r, 2]] as const) expectType(n, m, i, "float32");
@@ -41,8 +45,16 @@ export function recurrentShape(
   if (w.dims.join() !== [dirs, G, input].join()) fail(n, `W must be [${dirs}, ${G}, ${input}]`);
   if (r.dims.join() !== [dirs, G, hidden].join()) fail(n, `R must be [${dirs}, ${G}, ${hidden}]`);
   const acts = n.attrs.strings("activations");
+  if (choices && acts && acts.length) {
+    if (acts.length !== dirs || acts.some((a) => !choices.includes(a))) {
+      fail(n, `activations ${acts.join(", ")}: ${dirs} of ${choices.join(", ")} are supported`);
+    }
+    if (n.attrs.floats("activation_alpha")?.length || n.attrs.floats("activation_beta")?.length) {
+      fail(n, "activation_alpha/activation_beta are not supported");
+    }
+  }
   const want = (dirs === 2 ? [...activations, ...activations] : activations).join();
-  if (acts && acts.length && acts.join() !== want) {
+  if (!choices && acts && acts.length && acts.join() !== want) {
     fail(
       n,
       `activations ${acts.join(", ")}: only the defaults (${activations.join(", ")}) are supported`,

@@ -24,6 +24,7 @@ import { GRID_SAMPLE_OPS } from "./grid_sample.ts";
 import { GRU_OPS } from "./gru.ts";
 import { ROUND_HALF } from "./half.ts";
 import { LEGACY_BROADCAST } from "./legacy.ts";
+import { RNN_OPS } from "./rnn.ts";
 import { ROI_ALIGN_OPS } from "./roi_align.ts";
 import { ROTARY_OPS } from "./rotary.ts";
 import { QLINEAR_OPS } from "./qlinear.ts";
@@ -50,6 +51,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...EINSUM_OPS,
   ...LSTM_OPS,
   ...GRU_OPS,
+  ...RNN_OPS,
   ...CONV_INTEGER_OPS,
   ...ATTENTION_OPS,
   ...ROTARY_OPS,

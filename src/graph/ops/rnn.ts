@@ -1,0 +1,127 @@
+/**
+ * RNN (opsets 7 and 14): Hₜ = f(Xₜ·Wᵀ + Hₜ₋₁·Rᵀ + Wb + Rb), forward, reverse
+ * or bidirectional, with bias, an initial state, clip and layout 1 (batch
+ * first); f Tanh (the default), Relu or Sigmoid per direction. Every step's
+ * input projection in one GEMM over the whole sequence (Wb in its epilogue);
+ * per time step the recurrent GEMM (Rb in its epilogue) and f in TypeScript.
+ * sequence_lens must be absent or every sequence whole.
+ */
+import type { Node } from "../ir.ts";
+import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
+import { type RecurrentShape, recurrentShape } from "./recurrent.ts";
+
+const ACTIVATIONS: Record<string, (v: number) => number> = {
+  Tanh: Math.tanh,
+  Relu: (v) => (v > 0 ? v : 0),
+  Sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+};
+
+const shapeOf = (n: Node, ins: readonly (Meta | null)[]): RecurrentShape =>
+  recurrentShape(n, ins, 1, ["Tanh"], Object.keys(ACTIVATIONS));
+
+const RNN: OpDef = {
+  attributes: [
+    "hidden_size",
+    "direction",
+    "activations",
+    "activation_alpha",
+    "activation_beta",
+    "clip",
+    "layout",
+  ],
+  infer(n, ins) {
+    const s = shapeOf(n, ins);
+    const y = s.batchFirst
+      ? [s.batch, s.seq, s.dirs, s.hidden]
+      : [s.seq, s.dirs, s.batch, s.hidden];
+    const state = s.batchFirst ? [s.batch, s.dirs, s.hidden] : [s.dirs, s.batch, s.hidden];
+    return [meta("float32", y), meta("float32", state)];
+  },
+  build(n, ins, outs, env) {
+    return rnnStep(n, shapeOf(n, ins), ins, outs, env);
+  },
+};
+
+function rnnStep(
+  n: Node,
+  s: RecurrentShape,
+  ins: readonly (Buf | null)[],
+  outs: readonly Buf[],
+  env: Env,
+): Step {
+  const { seq, batch, input, hidden: H, dirs, batchFirst } = s, jit = env.jit;
+  const x = ins[0]!.data as Float32Array, w = ins[1]!.data as Float32Array;
+  const r = ins[2]!.data as Float32Array, b = ins[3]?.data as Float32Array | undefined;
+  const h0 = ins[5]?.data as Float32Array | undefined;
+  const clip = n.attrs.has("clip") ? n.attrs.float("clip", 0) : Infinity;
+  const reverseOnly = n.attrs.string("direction", "forward") === "reverse";
+  const names = n.attrs.strings("activations");
+  const [y, yh] = outs.map((o) => o?.data as Float32Array | undefined);
+  // X as [seq·batch, input] rows in time order (batch-first X copied once per run).
+  const xs = batchFirst ? new Float32Array(seq * batch * input) : x;
+  const proj = new Float32Array(seq * batch * H), rec = new Float32Array(batch * H);
+  const h = new Float32Array(batch * H);
+  const dir = Array.from({ length: dirs }, (_, d) => ({
+    w: w.subarray(d * H * input, (d + 1) * H * input),
+    r: r.subarray(d * H * H, (d + 1) * H * H),
+    wb: b ? b.subarray(d * 2 * H, d * 2 * H + H) : undefined,
+    rb: b ? b.subarray(d * 2 * H + H, (d + 1) * 2 * H) : undefined,
+    f: ACTIVATIONS[names && names.length ? names[d] : "Tanh"],
+  }));
+  const at = (t: number, d: number, bi: number) =>
+    batchFirst ? ((bi * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + bi) * H;
+  const stateAt = (d: number, bi: number) =>
+    batchFirst ? (bi * dirs + d) * H : (d * batch + bi) * H;
+  const clipped = (v: number) => (v > clip ? clip : v < -clip ? -clip : v);
+  return {
+    native: false,
+    run: () => {
+      if (batchFirst) {
+        for (let bi = 0; bi < batch; bi++) {
+          for (let t = 0; t < seq; t++) {
+            xs.set(
+              x.subarray((bi * seq + t) * input, (bi * seq + t + 1) * input),
+              (t * batch + bi) * input,
+            );
+          }
+        }
+      }
+      for (let d = 0; d < dirs; d++) {
+        const D = dir[d], reverse = d === 1 || reverseOnly;
+        jit.gemm(xs, D.w, proj, {
+          m: seq * batch,
+          n: H,
+          k: input,
+          transB: true,
+          ...(D.wb ? { bias: D.wb } : {}),
+        });
+        for (let bi = 0; bi < batch; bi++) {
+          for (let j = 0; j < H; j++) h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
+        }
+        for (let step = 0; step < seq; step++) {
+          const t = reverse ? seq - 1 - step : step;
+          jit.gemm(h, D.r, rec, {
+            m: batch,
+            n: H,
+            k: H,
+            transB: true,
+            ...(D.rb ? { bias: D.rb } : {}),
+          });
+          for (let bi = 0; bi < batch; bi++) {
+            const pr = (t * batch + bi) * H, rr = bi * H;
+            for (let j = 0; j < H; j++) {
+              h[rr + j] = Math.fround(D.f(clipped(proj[pr + j] + rec[rr + j])));
+            }
+            if (y) y.set(h.subarray(rr, rr + H), at(t, d, bi));
+          }
+        }
+        for (let bi = 0; bi < batch; bi++) {
+          if (yh) yh.set(h.subarray(bi * H, (bi + 1) * H), stateAt(d, bi));
+        }
+      }
+    },
+  };
+}
+
+/** The RNN definition. */
+export const RNN_OPS: Record<string, OpDef> = { RNN };
