@@ -817,6 +817,34 @@ const CASES: Case[] = [
       },
     },
   },
+  graph(
+    "LpPool 2-D: p 2 with pads and strides, p 1 SAME_UPPER, p 3 (opset 11)",
+    [2, 3, 7, 6],
+    (g) => {
+      g.output(
+        g.op("LpPool", ["x"], { kernel_shape: [3, 2], pads: [1, 0, 1, 1], strides: [2, 2] }, "a"),
+      );
+      g.output(
+        g.op("LpPool", ["x"], { kernel_shape: [2, 3], auto_pad: "SAME_UPPER", p: 1 }, "b"),
+      );
+      g.output(g.op("LpPool", ["x"], { kernel_shape: [3, 3], p: 3 }, "c"));
+    },
+    11,
+  ),
+  graph("LpPool 1-D and 3-D, dilations and ceil_mode (opset 18)", [1, 2, 5, 6, 7], (g) => {
+    g.output(
+      g.op("LpPool", ["x"], {
+        kernel_shape: [2, 2, 3],
+        strides: [2, 2, 2],
+        dilations: [1, 2, 1],
+        ceil_mode: 1,
+      }, "a"),
+    );
+    const flat = g.op("Reshape", ["x", g.ints("s", [1, 2, 210])]);
+    g.output(
+      g.op("LpPool", [flat], { kernel_shape: [20], strides: [17], pads: [3, 3], p: 1 }, "b"),
+    );
+  }, 18),
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,

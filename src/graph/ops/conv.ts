@@ -464,6 +464,24 @@ function poolDef(kind: "max" | "average"): OpDef {
   };
 }
 
+/** LpPool (opsets 2-22, any spatial rank): the p-norm of each window, on the wide-window path. */
+const LP_POOL: OpDef = {
+  attributes: ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "p", "pads", "strides"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    if (x.dims.length < 3) fail(n, "X must have rank ≥ 3");
+    const ceil = n.attrs.int("ceil_mode", 0) !== 0;
+    return [meta("float32", [x.dims[0], x.dims[1], ...windowNd(n, x, null, ceil).out])];
+  },
+  build(n, ins, outs, env) {
+    const ceil = n.attrs.int("ceil_mode", 0) !== 0, x = ins[0]!;
+    const p = n.attrs.int("p", 2);
+    if (!(p >= 1)) fail(n, `p must be ≥ 1, got ${p}`);
+    return widePool(n, "lp", x, outs[0], windowNd(n, x, null, ceil), false, env, p);
+  },
+};
+
 function globalPoolDef(kind: "globalMax" | "globalAverage"): OpDef {
   return {
     attributes: [],
@@ -612,6 +630,7 @@ export const CONV_OPS: Record<string, OpDef> = {
   BatchNormalization: BATCH_NORM,
   MaxPool: poolDef("max"),
   AveragePool: poolDef("average"),
+  LpPool: LP_POOL,
   GlobalMaxPool: globalPoolDef("globalMax"),
   GlobalAveragePool: globalPoolDef("globalAverage"),
   Resize: RESIZE,

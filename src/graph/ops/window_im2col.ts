@@ -11,9 +11,10 @@
  *   pool's windows [c, o…, k…] (split into copies of at most the four
  *   strided dimensions the copy family merges to);
  * - a conv: one batched GEMM over the groups (weights [oc/g, c/g·k…] ×
- *   columns), then bias, residual and activation in place; a pool: a max
- *   or sum along the window, an average divided by each output's count of
- *   input (or padded-input) elements, counted once when the plan is made.
+ *   columns), then bias, residual and activation in place; a pool: a max,
+ *   sum or p-norm (LpPool) along the window, an average divided by each
+ *   output's count of input (or padded-input) elements, counted once when
+ *   the plan is made.
  */
 import type { Activation } from "../../kernels/unary/read.ts";
 import type { Node } from "../ir.ts";
@@ -245,15 +246,19 @@ export function wideConv(
   };
 }
 
-/** A MaxPool or AveragePool the pool family does not serve. */
+/**
+ * A MaxPool or AveragePool the pool family does not serve, or an LpPool
+ * (every one: the p-norm of each window, pads counting as zeros).
+ */
 export function widePool(
   n: Node,
-  kind: "max" | "average",
+  kind: "max" | "average" | "lp",
   x: Buf,
   y: Buf,
   w: WindowNd,
   countIncludePad: boolean,
   env: Env,
+  p = 2,
 ): Step {
   const [N, C] = x.dims, r = w.sizes.length;
   const ext = extentOf(w), win = w.kernel.reduce((a, b) => a * b, 1);
@@ -307,13 +312,31 @@ export function widePool(
     }
   }
   const dims = [N * C, P];
+  // The window's reduction: native for max, sums and p = 1 or 2; else (Σ|v|^p)^(1/p) here.
+  const lpRows = (out: Float32Array) => {
+    for (let i = 0; i < C * P; i++) {
+      let sum = 0;
+      for (let j = i * win; j < (i + 1) * win; j++) sum += Math.abs(cols[j]) ** p;
+      out[i] = sum ** (1 / p);
+    }
+  };
+  const reduceWindows = kind === "max"
+    ? (out: Float32Array) => jit.reduce("max", cols, out, reduce)
+    : kind === "average"
+    ? (out: Float32Array) => jit.reduce("sum", cols, out, reduce)
+    : p === 2
+    ? (out: Float32Array) => jit.reduce("l2", cols, out, reduce)
+    : p === 1
+    ? (out: Float32Array) => (jit.unary("abs", cols, cols), jit.reduce("sum", cols, out, reduce))
+    : lpRows;
   return {
-    native: true,
+    // Native steps are recorded as their Jit calls: the p-norm computed here is not one.
+    native: reduceWindows !== lpRows,
     run: () => {
       for (const im of images) {
         im.pad();
         for (const c of im2col) jit.copy(c.x, c.y, c.o);
-        jit.reduce(kind === "max" ? "max" : "sum", cols, im.y, reduce);
+        reduceWindows(im.y);
       }
       if (counts) jit.binary("div", yd, dims, counts, [1, P], yd);
     },
