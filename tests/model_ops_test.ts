@@ -845,6 +845,59 @@ const CASES: Case[] = [
       g.op("LpPool", [flat], { kernel_shape: [20], strides: [17], pads: [3, 3], p: 1 }, "b"),
     );
   }, 18),
+  {
+    name: "MaxUnpool: the pool's own shape and an output_shape (opset 11)",
+    opset: 11,
+    build: (g) => {
+      g.input("x", "float32", [1, 2, 2, 3]);
+      // Each window's argmax, in the flattened [1, 2, 4, 6] (and [1, 2, 5, 7]) output.
+      const at = (w: number, c: number, i: number, j: number) => (c * 4 + i) * w + j;
+      const idx = [
+        at(6, 0, 0, 1),
+        at(6, 0, 1, 2),
+        at(6, 0, 0, 5),
+        at(6, 0, 3, 0),
+        at(6, 0, 2, 3),
+        at(6, 0, 3, 5),
+        at(6, 1, 1, 1),
+        at(6, 1, 0, 2),
+        at(6, 1, 1, 4),
+        at(6, 1, 2, 0),
+        at(6, 1, 3, 3),
+        at(6, 1, 2, 4),
+      ];
+      const I = g.ints("i", idx, [1, 2, 2, 3]);
+      g.output(g.op("MaxUnpool", ["x", I], { kernel_shape: [2, 2], strides: [2, 2] }, "y"));
+      const bigger = g.ints("s", [1, 2, 5, 7]);
+      const I2 = g.ints("i2", idx.map((v) => v + 7), [1, 2, 2, 3]);
+      g.output(
+        g.op("MaxUnpool", ["x", I2, bigger], { kernel_shape: [2, 2], strides: [2, 2] }, "z"),
+      );
+    },
+    feeds: { x: F([1, 2, 2, 3], 71) },
+  },
+  {
+    name: "Col2Im 2-D with pads, strides, dilations; 1-D (opset 18)",
+    opset: 18,
+    build: (g) => {
+      g.input("x", "float32", [1, 12, 15]);
+      g.input("x1", "float32", [2, 6, 5]);
+      g.output(
+        g.op("Col2Im", ["x", g.ints("img", [5, 6]), g.ints("blk", [2, 3])], {
+          strides: [1, 2],
+          dilations: [2, 1],
+          pads: [1, 0, 1, 1],
+        }, "y"),
+      );
+      g.output(
+        g.op("Col2Im", ["x1", g.ints("img1", [10]), g.ints("blk1", [3])], {
+          strides: [2],
+          pads: [1, 1],
+        }, "y1"),
+      );
+    },
+    feeds: { x: F([1, 12, 15], 72), x1: F([2, 6, 5], 73) },
+  },
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,
@@ -2104,6 +2157,31 @@ Deno.test("model op: an index out of range throws naming the node", async () => 
         (e: Error) =>
           e instanceof RangeError &&
           /GatherND node .*index -?\d+ is outside 0\.\.2/.test(e.message),
+      );
+      await assert.rejects(s.run({ x, i }), RangeError);
+    }
+  } finally {
+    await s.release();
+  }
+});
+
+Deno.test("model op: a MaxUnpool index outside the output throws naming the node", async () => {
+  const g = new GraphBuilder(11);
+  g.input("x", "float32", [1, 1, 1, 2]);
+  g.input("i", "int64", [1, 1, 1, 2]);
+  g.output(g.op("MaxUnpool", ["x", "i"], { kernel_shape: [2, 2], strides: [2, 2] }, "y"));
+  const s = await InferenceSession.create(g.toBytes());
+  try {
+    const x = new Tensor("float32", new Float32Array([7, 9]), [1, 1, 1, 2]);
+    const ok = s.runSync({ x, i: new Tensor("int64", new BigInt64Array([1n, 6n]), [1, 1, 1, 2]) });
+    assert.deepEqual([...(ok.y.data as Float32Array)], [0, 7, 0, 0, 0, 0, 9, 0]);
+    for (const bad of [8n, -1n]) {
+      const i = new Tensor("int64", new BigInt64Array([0n, bad]), [1, 1, 1, 2]);
+      assert.throws(
+        () => s.runSync({ x, i }),
+        (e: Error) =>
+          e instanceof RangeError &&
+          /MaxUnpool node .*index -?\d+ out of range \[0, 7\]/.test(e.message),
       );
       await assert.rejects(s.run({ x, i }), RangeError);
     }

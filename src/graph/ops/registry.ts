@@ -36,6 +36,7 @@ import { SEQUENCE_OPS } from "./sequence.ts";
 import type { OpDef } from "./op.ts";
 import { SHAPE_OPS } from "./shape.ts";
 import { UNARY_OPS } from "./unary.ts";
+import { WINDOW_SCATTER_OPS } from "./window_scatter.ts";
 
 const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...UNARY_OPS,
@@ -65,6 +66,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...MISC_OPS,
   ...GRID_SAMPLE_OPS,
   ...ROI_ALIGN_OPS,
+  ...WINDOW_SCATTER_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
