@@ -898,6 +898,29 @@ const CASES: Case[] = [
     },
     feeds: { x: F([1, 12, 15], 72), x1: F([2, 6, 5], 73) },
   },
+  {
+    name: "AffineGrid 2-D and 3-D, align_corners 0 and 1, into GridSample (opset 20)",
+    opset: 20,
+    build: (g) => {
+      g.input("t2", "float32", [2, 2, 3]);
+      g.input("t3", "float32", [1, 3, 4]);
+      g.input("x", "float32", [2, 3, 4, 5]);
+      g.output(g.op("AffineGrid", ["t2", g.ints("s2", [2, 3, 5, 6])], {}, "a"));
+      const ga = g.op("AffineGrid", ["t2", g.ints("s2b", [2, 1, 1, 4])], { align_corners: 1 });
+      g.output(g.op("Identity", [ga], {}, "b"));
+      g.output(
+        g.op("AffineGrid", ["t3", g.ints("s3", [1, 1, 2, 3, 4])], { align_corners: 1 }, "c"),
+      );
+      g.output(g.op("AffineGrid", ["t3", g.ints("s3b", [1, 2, 3, 1, 5])], {}, "d"));
+      const grid = g.op("AffineGrid", ["t2", g.ints("s", [2, 3, 3, 4])], {});
+      g.output(g.op("GridSample", ["x", grid], {}, "sampled"));
+    },
+    feeds: {
+      t2: F([2, 2, 3], 74),
+      t3: F([1, 3, 4], 75),
+      x: F([2, 3, 4, 5], 76),
+    },
+  },
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,

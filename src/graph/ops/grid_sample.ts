@@ -5,9 +5,9 @@
  * (half to even) or cubic (Keys, a = −0.75, 4×4) interpolation; padding for
  * the neighbours outside the image: zeros, border (clamped) or reflection
  * (reflected by the near border, index by index as ONNX Runtime does).
- * A TypeScript step.
+ * A TypeScript step. Also AffineGrid (opset 20), which makes such grids.
  */
-import { expectType, fail, meta, need, type OpDef } from "./op.ts";
+import { expectType, fail, knownInts, meta, need, type OpDef } from "./op.ts";
 
 const MODES: Record<string, "linear" | "nearest" | "cubic"> = {
   bilinear: "linear",
@@ -120,5 +120,69 @@ const GRID_SAMPLE: OpDef = {
   },
 };
 
-/** GridSample. */
-export const GRID_SAMPLE_OPS: Record<string, OpDef> = { GridSample: GRID_SAMPLE };
+/**
+ * A base grid axis of `len` points in float32 as ONNX Runtime makes it: −1 + i·(2 / (len − 1))
+ * (1 for a single point), scaled by (len − 1) / len without align_corners (the pixels' centres).
+ */
+function baseAxis(len: number, align: boolean): Float32Array {
+  const f = Math.fround, step = f(2 / (len - 1)), v = new Float32Array(len);
+  for (let i = 0; i < len; i++) {
+    v[i] = len === 1 ? 1 : i === len - 1 ? 1 : f(-1 + f(i * step));
+    if (!align) v[i] = f(f(v[i] * (len - 1)) / len);
+  }
+  return v;
+}
+
+/**
+ * AffineGrid (opset 20): for each of N affine matrices θ ([N, 2, 3] or [N, 3, 4]) the grid
+ * [N, (D,) H, W, 2|3] of θ · (x, y, (z,) 1) over the base grid of `size` ([N, C, (D,) H, W]).
+ */
+const AFFINE_GRID: OpDef = {
+  attributes: ["align_corners"],
+  infer(n, ins) {
+    const [theta] = need(n, ins, 2);
+    expectType(n, theta, 0, "float32");
+    const size = knownInts(n, ins[1], "size");
+    const r = size.length - 2;
+    if (r !== 2 && r !== 3) fail(n, `size must have 4 or 5 values, got [${size}]`);
+    if (theta.dims.join() !== [size[0], r, r + 1].join()) {
+      fail(n, `theta [${theta.dims}] must be [${size[0]}, ${r}, ${r + 1}]`);
+    }
+    if (size.some((d) => !(d >= 1))) fail(n, `size [${size}] must be ≥ 1`);
+    return [meta("float32", [size[0], ...size.slice(2), r])];
+  },
+  build(n, ins, outs) {
+    const size = knownInts(n, ins[1], "size"), r = size.length - 2;
+    const align = n.attrs.int("align_corners", 0) !== 0;
+    // Spatial sizes innermost first: W (x), H (y), D (z).
+    const lens = size.slice(2).reverse(), axes = lens.map((l) => baseAxis(l, align));
+    const points = lens.reduce((a, b) => a * b, 1);
+    const t = ins[0]!.data as Float32Array, y = outs[0].data as Float32Array;
+    const base = new Float32Array(r);
+    return {
+      native: false,
+      run: () => {
+        for (let b = 0; b < size[0]; b++) {
+          const tb = b * r * (r + 1);
+          for (let p = 0; p < points; p++) {
+            for (let a = 0, rest = p; a < r; a++) {
+              base[a] = axes[a][rest % lens[a]];
+              rest = Math.floor(rest / lens[a]);
+            }
+            for (let o = 0; o < r; o++) {
+              let v = t[tb + o * (r + 1) + r];
+              for (let a = 0; a < r; a++) v += t[tb + o * (r + 1) + a] * base[a];
+              y[(b * points + p) * r + o] = v;
+            }
+          }
+        }
+      },
+    };
+  },
+};
+
+/** GridSample and AffineGrid. */
+export const GRID_SAMPLE_OPS: Record<string, OpDef> = {
+  GridSample: GRID_SAMPLE,
+  AffineGrid: AFFINE_GRID,
+};
