@@ -921,6 +921,86 @@ const CASES: Case[] = [
       x: F([2, 3, 4, 5], 76),
     },
   },
+  {
+    name:
+      "DFT (opset 17): real two- and one-sided, complex inverse, dft_length padding and cutting",
+    opset: 17,
+    build: (g) => {
+      g.input("x", "float32", [2, 12, 1]);
+      g.input("z", "float32", [2, 10, 2]);
+      g.output(g.op("DFT", ["x"], {}, "full"));
+      g.output(g.op("DFT", ["x"], { onesided: 1 }, "half"));
+      g.output(g.op("DFT", ["z"], { inverse: 1 }, "inv"));
+      g.output(g.op("DFT", ["x", g.ints("l16", [16], [])], {}, "padded"));
+      g.output(g.op("DFT", ["x", g.ints("l7", [7], [])], { onesided: 1 }, "cut"));
+      g.output(g.op("DFT", ["z", g.ints("l6", [6], [])], {}, "cut_complex"));
+    },
+    feeds: { x: F([2, 12, 1], 81), z: F([2, 10, 2], 82) },
+  },
+  {
+    name: "DFT (opset 20): the axis input on an inner axis, and the default axis",
+    opset: 20,
+    build: (g) => {
+      g.input("z", "float32", [2, 6, 3, 2]);
+      g.input("x", "float32", [2, 3, 10, 1]);
+      g.output(g.op("DFT", ["z", "", g.ints("a", [1], [])], {}, "inner"));
+      g.output(g.op("DFT", ["z", "", g.ints("a2", [-3], [])], { inverse: 1 }, "inner_inv"));
+      g.output(g.op("DFT", ["x"], { onesided: 1 }, "last"));
+    },
+    feeds: { z: F([2, 6, 3, 2], 83), x: F([2, 3, 10, 1], 84) },
+  },
+  {
+    name: "STFT: a constant, a computed and no window; complex; a log-mel spectrogram (opset 17)",
+    opset: 17,
+    build: (g) => {
+      g.input("x", "float32", [2, 64, 1]);
+      g.input("z", "float32", [1, 40, 2]);
+      g.input("w", "float32", [16]);
+      const step = g.ints("step", [6], []);
+      const hann = g.op("HannWindow", [g.ints("n16", [16], [])]);
+      g.output(g.op("STFT", ["x", step, hann], {}, "hann"));
+      g.output(g.op("STFT", ["x", step, "w"], { onesided: 0 }, "fed"));
+      g.output(g.op("STFT", ["z", g.ints("s5", [5], []), "", g.ints("fl", [12], [])], {
+        onesided: 0,
+      }, "complex"));
+      // |STFT|² × mel weights, log.
+      const spec = g.op("STFT", ["x", g.ints("s8", [8], []), hann]);
+      const power = g.op("ReduceSum", [g.op("Mul", [spec, spec]), g.ints("ax", [-1])], {
+        keepdims: 0,
+      });
+      const mel = g.op("MelWeightMatrix", [
+        g.ints("mels", [5], []),
+        g.ints("L", [16], []),
+        g.ints("rate", [16000], []),
+        g.initializer("lo", { type: "float32", dims: [], data: [0] }),
+        g.initializer("hi", { type: "float32", dims: [], data: [8000] }),
+      ]);
+      g.output(g.op("Identity", [mel], {}, "mel"));
+      const floor = g.initializer("eps", { type: "float32", dims: [], data: [1e-6] });
+      g.output(g.op("Log", [g.op("Add", [g.op("MatMul", [power, mel]), floor])], {}, "logmel"));
+    },
+    feeds: {
+      x: F([2, 64, 1], 85),
+      z: F([1, 40, 2], 86),
+      w: F([16], 87),
+    },
+  },
+  {
+    name: "MelWeightMatrix: 40 mels of a 400-point DFT at 16 kHz, 20-7600 Hz (opset 17)",
+    opset: 17,
+    build: (g) => {
+      g.input("x", "float32", [1]);
+      const mel = g.op("MelWeightMatrix", [
+        g.ints("mels", [40], []),
+        g.ints("L", [400], []),
+        g.ints("rate", [16000], []),
+        g.initializer("lo", { type: "float32", dims: [], data: [20] }),
+        g.initializer("hi", { type: "float32", dims: [], data: [7600] }),
+      ]);
+      g.output(g.op("Mul", [mel, "x"], {}, "mel"));
+    },
+    feeds: { x: F([1], 88) },
+  },
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,

@@ -35,6 +35,7 @@ import { SCATTER_OPS } from "./scatter.ts";
 import { SEQUENCE_OPS } from "./sequence.ts";
 import type { OpDef } from "./op.ts";
 import { SHAPE_OPS } from "./shape.ts";
+import { SIGNAL_OPS } from "./signal.ts";
 import { UNARY_OPS } from "./unary.ts";
 import { WINDOW_SCATTER_OPS } from "./window_scatter.ts";
 
@@ -67,6 +68,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...GRID_SAMPLE_OPS,
   ...ROI_ALIGN_OPS,
   ...WINDOW_SCATTER_OPS,
+  ...SIGNAL_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
