@@ -284,10 +284,10 @@ Deno.test("InferenceSession: bad feeds and options throw before anything runs", 
 Deno.test("InferenceSession: unsupported ops, attributes and types are named at create", async () => {
   const g = new GraphBuilder(17);
   g.input("x", "float32", [2]);
-  g.output(g.op("Scan", [g.op("Foo", ["x"]), "x"], {}, "y"));
+  g.output(g.op("TfIdfVectorizer", [g.op("Foo", ["x"]), "x"], {}, "y"));
   await assert.rejects(
     InferenceSession.create(g.toBytes()),
-    /unsupported ops: Foo \(domain ai\.onnx, opset 17, node 'Foo_0'\); Scan/,
+    /unsupported ops: Foo \(domain ai\.onnx, opset 17, node 'Foo_0'\); TfIdfVectorizer/,
   );
   const h = new GraphBuilder(17);
   h.input("x", "float32", [2]);
@@ -921,6 +921,52 @@ Deno.test("model: GroupQueryAttention's padded prompt: each item's rows are its 
     await alone.release();
   }
   await padded.release();
+});
+
+Deno.test("model: Scan unrolled when the plan is made (states, scan inputs on two axes and directions, outputs on two axes and directions, an outer value) matches onnxruntime", async () => {
+  const g = new GraphBuilder(16);
+  g.input("h0", "float32", [2]);
+  g.input("xs", "float32", [4, 2]);
+  g.input("us", "float32", [2, 4]);
+  const w = g.weight("w", [2], [0.5, -0.25]);
+  // h ← tanh(h·w + x + u); scanned: h, and x − u.
+  const body = new GraphBuilder(16);
+  body.input("h", "float32", [2]);
+  body.input("x", "float32", [2]);
+  body.input("u", "float32", [2]);
+  const hn = body.op(
+    "Tanh",
+    [body.op(
+      "Add",
+      [body.op("Add", [body.op("Mul", ["h", w], {}, "s_hw"), "x"], {}, "s_a"), "u"],
+      {},
+      "s_b",
+    )],
+    {},
+    "s_h",
+  );
+  body.output(hn);
+  body.output(body.op("Identity", [hn], {}, "s_scan"));
+  body.output(body.op("Sub", ["x", "u"], {}, "s_d"));
+  g.node("Scan", ["h0", "xs", "us"], ["hT", "hs", "ds"], {
+    body: { graph: body },
+    num_scan_inputs: 2,
+    scan_input_axes: [0, 1],
+    scan_input_directions: [0, 1],
+    scan_output_axes: [0, -1],
+    scan_output_directions: [0, 1],
+  });
+  g.output(g.op("Identity", ["hT"], {}, "hT_out"));
+  g.output(g.op("Identity", ["hs"], {}, "hs_out"));
+  g.output(g.op("Identity", ["ds"], {}, "ds_out"));
+  await checkModel("model Scan unrolled", g.toBytes(), {
+    h0: { type: "float32", dims: [2], data: seededFloats(2, 78) },
+    xs: { type: "float32", dims: [4, 2], data: seededFloats(8, 79) },
+    us: { type: "float32", dims: [2, 4], data: seededFloats(8, 80) },
+  });
+  const s = await InferenceSession.create(g.toBytes());
+  assert.equal(s.nodeOps.Scan, 1);
+  await s.release();
 });
 
 Deno.test("model: Loop unrolled when the plan is made (a bound, a computed condition, carried and scanned values) matches onnxruntime", async () => {

@@ -198,7 +198,8 @@ function loadNodes(
     const p = onnxNodes[i];
     const name = p.name || `${scope.prefix}#${i}`;
     const owner = `${p.opType} node '${name}'`;
-    const isIf = (p.opType === "If" || p.opType === "Loop") && p.domain === "";
+    const isIf = (p.opType === "If" || p.opType === "Loop" || p.opType === "Scan") &&
+      p.domain === "";
     const attrs = new Map<string, AttrValue>();
     for (const a of p.attributes) {
       if (a.refAttrName) throw new ModelError(`ONNX: ${owner}: ref_attr_name outside a function`);
@@ -312,7 +313,7 @@ function loadNodes(
  * then every outer value its subgraphs read.
  */
 function readSubgraphs(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): void {
-  const loop = node.op === "Loop";
+  const loop = node.op === "Loop" || node.op === "Scan";
   const graphOf = (key: string) => {
     const a = p.attributes.find((x) => x.name === key && x.type === ATTR.GRAPH);
     if (!a?.g) throw new ModelError(`ONNX: ${describeNode(node)}: attribute '${key}' is required`);
@@ -335,7 +336,9 @@ function readSubgraphs(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext):
     const nodes = loadNodes(g.nodes, scope, constants, ctx);
     if (loop && nodes.some((n) => n.branches)) {
       throw new ModelError(
-        `ONNX: ${describeNode(node)}: an If or Loop inside a Loop body is not supported`,
+        `ONNX: ${
+          describeNode(node)
+        }: an If, Loop or Scan inside a ${node.op} body is not supported`,
       );
     }
     const outputs = g.outputs.map((v) => {
@@ -349,7 +352,31 @@ function readSubgraphs(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext):
     });
     return { nodes, constants, outputs, inputs: ins };
   };
-  if (loop) {
+  if (node.op === "Scan") {
+    // The state values, then the scan inputs; the body yields the states and one element of
+    // each scan output.
+    if (node.opset < 9) {
+      throw new ModelError(`ONNX: ${describeNode(node)}: Scan before opset 9 is not supported`);
+    }
+    const scans = node.attrs.int("num_scan_inputs", 0), states = node.inputs.length - scans;
+    if (!(scans >= 1) || states < 0 || p.outputs.length < states) {
+      throw new ModelError(
+        `ONNX: ${
+          describeNode(node)
+        }: num_scan_inputs ${scans} does not fit its ${node.inputs.length} inputs`,
+      );
+    }
+    const body = read("body", node.inputs.length);
+    if (body.outputs.length !== p.outputs.length) {
+      throw new ModelError(
+        `ONNX: ${
+          describeNode(node)
+        }: the body yields ${body.outputs.length} values for ${p.outputs.length} outputs`,
+      );
+    }
+    node.branches = [body];
+    node.ownInputs = node.inputs.length;
+  } else if (loop) {
     // M and cond (each may be omitted), then the carried values.
     const carried = node.inputs.length - 2;
     if (carried < 0) throw new ModelError(`ONNX: ${describeNode(node)}: takes M and cond first`);

@@ -171,6 +171,10 @@ export function buildPlan(
       cut = q;
       break;
     }
+    if (n.branches && n.op === "Scan") {
+      queue.splice(q + 1, 0, ...expandScan(n, ins, metas));
+      continue;
+    }
     if (n.branches && n.op === "Loop") {
       const first = startLoop(n, ins, metas, env, loops);
       queue.splice(q + 1, 0, ...first);
@@ -757,6 +761,88 @@ function finishLoop(s: LoopState, metas: Map<string, Meta>, _env: Env): Node[] {
 }
 
 type AttrValueLike = number | string | number[];
+
+/**
+ * A Scan as the nodes it runs: per iteration t, each scan input's element t (or L − 1 − t
+ * in reverse) Gathered along its axis, the body's nodes renamed `name@t`, the states carried;
+ * then the final states as the first outputs and each scan output's elements stacked
+ * (Unsqueeze, Concat) along its axis, reversed for direction 1.
+ */
+function expandScan(n: Node, ins: readonly (Meta | null)[], metas: Map<string, Meta>): Node[] {
+  const body = n.branches![0], own = n.ownInputs!, a = n.attrs;
+  const M = a.int("num_scan_inputs", 0), N = own - M, K = n.outputs.length - N;
+  const inAxes = a.ints("scan_input_axes") ?? new Array(M).fill(0);
+  const inDirs = a.ints("scan_input_directions") ?? new Array(M).fill(0);
+  const outAxes = a.ints("scan_output_axes") ?? new Array(K).fill(0);
+  const outDirs = a.ints("scan_output_directions") ?? new Array(K).fill(0);
+  if (inAxes.length !== M || inDirs.length !== M || outAxes.length !== K || outDirs.length !== K) {
+    fail(n, "scan_input_*/scan_output_* must have one value per scan input/output");
+  }
+  const scanned = ins.slice(N, own) as Meta[];
+  const axes = scanned.map((m, j) => {
+    const r = m.dims.length, ax = inAxes[j] < 0 ? inAxes[j] + r : inAxes[j];
+    if (!(ax >= 0 && ax < r)) fail(n, `scan_input_axes[${j}] ${inAxes[j]} is outside rank ${r}`);
+    return ax;
+  });
+  const L = scanned[0].dims[axes[0]];
+  if (scanned.some((m, j) => m.dims[axes[j]] !== L)) {
+    fail(n, "its scan inputs differ in length along their axes");
+  }
+  if (!(L >= 1)) fail(n, "a scan of zero iterations is not supported");
+  if (L > MAX_LOOP_ITERATIONS) {
+    fail(n, `more than ${MAX_LOOP_ITERATIONS} iterations are not supported`);
+  }
+  for (const [name, t] of body.constants) {
+    metas.set(name, { type: t.type, dims: t.dims, data: t.data });
+  }
+  const out: Node[] = [];
+  const node = (op: string, inputs: string[], output: string, attrs: Map<string, AttrValueLike>) =>
+    out.push({
+      op,
+      domain: "",
+      name: `${n.name}/${op} ${output}`,
+      inputs,
+      outputs: [output],
+      attrs: new Attrs(attrs as never, `${op} of ${describeNode(n)}`),
+      opset: 13,
+    });
+  let states = n.inputs.slice(0, N);
+  const lists: string[][] = Array.from({ length: K }, () => []);
+  for (let t = 0; t < L; t++) {
+    const rename = new Map<string, string>();
+    states.forEach((v, k) => rename.set(body.inputs[k], v));
+    n.inputs.slice(N, own).forEach((v, j) => {
+      const index = `${n.name}/index ${j}@${t}`, element = `${n.name}/element ${j}@${t}`;
+      const at = inDirs[j] ? L - 1 - t : t;
+      metas.set(index, { type: "int64", dims: [], data: new BigInt64Array([BigInt(at)]) });
+      node("Gather", [v, index], element, new Map([["axis", axes[j]]]));
+      rename.set(body.inputs[N + j], element);
+    });
+    const at = (v: string) => (v === "" ? "" : rename.get(v) ?? v);
+    for (const b of body.nodes) {
+      for (const o of b.outputs) if (o !== "") rename.set(o, `${o}@${t}`);
+      out.push({ ...b, inputs: b.inputs.map(at), outputs: b.outputs.map(at) });
+    }
+    states = body.outputs.slice(0, N).map(at);
+    body.outputs.slice(N).forEach((v, k) => lists[k].push(at(v)));
+  }
+  states.forEach((v, k) => {
+    if (n.outputs[k]) node("Identity", [v], n.outputs[k], new Map());
+  });
+  lists.forEach((list, k) => {
+    const name = n.outputs[N + k];
+    if (!name) return;
+    const axis = `${n.name}/output axis ${k}`;
+    metas.set(axis, { type: "int64", dims: [1], data: new BigInt64Array([BigInt(outAxes[k])]) });
+    const rows = (outDirs[k] ? list.slice().reverse() : list).map((v, t) => {
+      const u = `${name}/row@${t}`;
+      node("Unsqueeze", [v, axis], u, new Map());
+      return u;
+    });
+    node("Concat", rows, name, new Map([["axis", outAxes[k]]]));
+  });
+  return out;
+}
 
 /**
  * Concatenations without copies: where an op's inputs are contiguous blocks

@@ -7,6 +7,9 @@
  * each iteration's condition out known then (a constant, from shapes, from the
  * iteration number, or a keyed input) —, at most 1024 iterations, the body's
  * nodes per iteration with their values renamed, scan outputs stacked.
+ * Scan (opsets 9-25): unrolled the same way over its scan inputs' length (at
+ * most 1024), each iteration's elements Gathered along their axes, in either
+ * direction; scan outputs stacked along their axes, in either direction.
  * The nodes themselves never run: the plan expands them (plan.ts).
  */
 import { fail, type OpDef } from "./op.ts";
@@ -34,5 +37,19 @@ const LOOP: OpDef = {
   build: () => null,
 };
 
+const SCAN: OpDef = {
+  attributes: [
+    "num_scan_inputs",
+    "scan_input_axes",
+    "scan_input_directions",
+    "scan_output_axes",
+    "scan_output_directions",
+  ],
+  infer(n) {
+    fail(n, "is unrolled when the plan is made");
+  },
+  build: () => null,
+};
+
 /** The control-flow ops. */
-export const CONTROL_OPS: Record<string, OpDef> = { If: IF, Loop: LOOP };
+export const CONTROL_OPS: Record<string, OpDef> = { If: IF, Loop: LOOP, Scan: SCAN };
