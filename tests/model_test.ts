@@ -1316,3 +1316,83 @@ Deno.test("model: opset 6's limited broadcasting (broadcast, axis), Gemm's C and
   }
   await s.release();
 });
+
+Deno.test("model: random ops draw new values every run, seeded sequences repeat, and their statistics hold", async () => {
+  const build = () => {
+    const g = new GraphBuilder(17);
+    g.input("x", "float32", [200, 100]);
+    g.output(
+      g.op("RandomNormal", [], { shape: [400, 250], mean: f(2), scale: f(0.5), seed: f(3) }, "n"),
+    );
+    g.output(g.op("RandomUniformLike", ["x"], { low: f(-1), high: f(3), seed: f(4) }, "u"));
+    const p = g.initializer("p", {
+      type: "float32",
+      dims: [3, 20000],
+      data: [
+        ...new Array(20000).fill(0),
+        ...new Array(20000).fill(1),
+        ...new Array(20000).fill(0.3),
+      ],
+    });
+    g.output(g.op("Bernoulli", [p], { seed: f(5) }, "b"));
+    const logits = g.initializer("l", {
+      type: "float32",
+      dims: [1, 3],
+      data: [Math.log(0.1), Math.log(0.6), Math.log(0.3)],
+    });
+    g.output(
+      g.op("Multinomial", [logits], { sample_size: 30000, dtype: 7, seed: f(6) }, "m"),
+      "int64",
+    );
+    g.output(g.op("RandomUniform", [], { shape: [4], dtype: 11 }, "unseeded"), "float64");
+    return g.toBytes();
+  };
+  const x = new Tensor("float32", new Float32Array(20000), [200, 100]);
+  const s = await InferenceSession.create(build());
+  const again = await InferenceSession.create(build());
+  try {
+    const r1 = s.runSync({ x }), r2 = await s.run({ x }), o1 = again.runSync({ x });
+    const n = r1.n.data as Float32Array;
+    assert.deepEqual(r1.n.dims, [400, 250]);
+    const mean = n.reduce((a, v) => a + v, 0) / n.length;
+    const sd = Math.sqrt(n.reduce((a, v) => a + (v - mean) ** 2, 0) / n.length);
+    // 1e5 draws: mean within 6σ/√n = 0.0095 of 2, sd within 0.01 of 0.5.
+    assert.ok(Math.abs(mean - 2) < 0.0095 && Math.abs(sd - 0.5) < 0.01, `${mean} ${sd}`);
+    const u = r1.u.data as Float32Array;
+    assert.ok(u.every((v) => v >= -1 && v < 3));
+    const umean = u.reduce((a, v) => a + v, 0) / u.length;
+    assert.ok(Math.abs(umean - 1) < 0.05, `${umean}`); // σ = 4/√12/√2e4 = 0.008
+    const b = r1.b.data as Float32Array;
+    assert.ok(b.subarray(0, 20000).every((v) => v === 0));
+    assert.ok(b.subarray(20000, 40000).every((v) => v === 1));
+    const ones = b.subarray(40000).reduce((a, v) => a + v, 0) / 20000;
+    assert.ok(Math.abs(ones - 0.3) < 0.02, `${ones}`); // σ = 0.0032
+    const m = r1.m.data as BigInt64Array, counts = [0, 0, 0];
+    for (const v of m) counts[Number(v)]++;
+    [0.1, 0.6, 0.3].forEach((p, i) =>
+      assert.ok(Math.abs(counts[i] / 30000 - p) < 0.015, `${counts}`)
+    );
+    assert.equal(r1.unseeded.type, "float64");
+    // Every run draws anew (not folded), async included; a seeded node repeats per session.
+    for (const k of ["n", "u", "b", "m", "unseeded"]) {
+      assert.notDeepEqual(
+        Array.from(r1[k].data as ArrayLike<unknown>),
+        Array.from(r2[k].data as ArrayLike<unknown>),
+        k,
+      );
+    }
+    for (const k of ["n", "u", "b", "m"]) {
+      assert.deepEqual(
+        Array.from(o1[k].data as ArrayLike<unknown>),
+        Array.from(r1[k].data as ArrayLike<unknown>),
+        k,
+      );
+    }
+    assert.notDeepEqual([...o1.unseeded.data as Float64Array], [
+      ...r1.unseeded.data as Float64Array,
+    ]);
+  } finally {
+    await s.release();
+    await again.release();
+  }
+});

@@ -30,7 +30,8 @@ export function foldConstants(g: Graph, env: Env): number {
   for (const n of g.nodes) {
     const ins: (Meta | null)[] = [];
     // An If is expanded by the plan (its branch's nodes fold there).
-    let constant = n.inputs.length > 0 && !n.branches && !opDef(n.op, n.domain)?.expands;
+    const def = opDef(n.op, n.domain);
+    let constant = n.inputs.length > 0 && !n.branches && !def?.expands && !def?.random;
     for (const name of n.inputs) {
       if (name === "") {
         ins.push(null);

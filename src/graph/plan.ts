@@ -84,7 +84,7 @@ export function inferNode(n: Node, ins: readonly (Meta | null)[], env: Env): Met
   for (const o of outs) checkedSize(n, o.dims);
   if (outs.every((o) => o.data !== null)) return outs;
   const present = ins.filter((m): m is Meta => m !== null);
-  if (present.length === 0 || present.some((m) => m.data === null)) return outs;
+  if (def.random || present.length === 0 || present.some((m) => m.data === null)) return outs;
   // Every input known: evaluate now.
   if (def.alias) return [{ ...outs[0], data: present[0].data }, ...outs.slice(1)];
   const bufs = ins.map((m) => m && { type: m.type, dims: m.dims, data: m.data!, constant: true });

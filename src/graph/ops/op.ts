@@ -74,6 +74,8 @@ export interface OpDef {
   ): { type: DType; dims: number[]; data: TensorData }[];
   /** The plan replaces the node by others (sequence ops): never folded or run itself. */
   expands?: boolean;
+  /** Draws new values on every run (random ops): never folded, even from known inputs. */
+  random?: boolean;
   /** At create: pack the node's constant weights (inputs given when constant, else null). */
   prepack?(n: Node, consts: readonly (Meta | null)[], env: Env): void;
 }

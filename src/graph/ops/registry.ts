@@ -24,6 +24,7 @@ import { GRID_SAMPLE_OPS } from "./grid_sample.ts";
 import { GRU_OPS } from "./gru.ts";
 import { ROUND_HALF } from "./half.ts";
 import { LEGACY_BROADCAST } from "./legacy.ts";
+import { RANDOM_OPS } from "./random.ts";
 import { RNN_OPS } from "./rnn.ts";
 import { ROI_ALIGN_OPS } from "./roi_align.ts";
 import { ROTARY_OPS } from "./rotary.ts";
@@ -69,6 +70,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...ROI_ALIGN_OPS,
   ...WINDOW_SCATTER_OPS,
   ...SIGNAL_OPS,
+  ...RANDOM_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
