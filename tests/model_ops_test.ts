@@ -1001,6 +1001,53 @@ const CASES: Case[] = [
     },
     feeds: { x: F([1], 88) },
   },
+  {
+    name: "MaxRoiPool: regions inside, across the border, malformed, scaled (opset 1 kernel)",
+    opset: 12,
+    build: (g) => {
+      g.input("x", "float32", [2, 3, 9, 11]);
+      g.input("rois", "float32", [5, 5]);
+      g.output(g.op("MaxRoiPool", ["x", "rois"], { pooled_shape: [3, 2] }, "y"));
+      g.output(
+        g.op("MaxRoiPool", ["x", "rois"], { pooled_shape: [2, 4], spatial_scale: f(0.5) }, "z"),
+      );
+    },
+    feeds: {
+      // Positive values: ONNX Runtime starts its maxima at FLT_MIN (see the op).
+      x: F([2, 3, 9, 11], 89, 1, 1.5),
+      rois: {
+        type: "float32",
+        dims: [5, 5],
+        data: new Float32Array([
+          0,
+          1,
+          1,
+          6,
+          7,
+          1,
+          0.5,
+          2.5,
+          10.4,
+          8.6,
+          0,
+          8,
+          6,
+          14,
+          12,
+          1,
+          5,
+          5,
+          3,
+          2,
+          1,
+          2.5,
+          3.5,
+          9.5,
+          7.5,
+        ]),
+      },
+    },
+  },
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,
@@ -2392,5 +2439,28 @@ Deno.test("model op: Swish (opset 24; onnxruntime 1.30 has no kernel): x·sigmoi
     } finally {
       await s.release();
     }
+  }
+});
+
+Deno.test("model op: MaxRoiPool's maximum of negative values is the maximum (ONNX Runtime's is FLT_MIN)", async () => {
+  const g = new GraphBuilder(12);
+  g.input("x", "float32", [1, 1, 2, 2]);
+  g.input("rois", "float32", [2, 5]);
+  g.output(g.op("MaxRoiPool", ["x", "rois"], { pooled_shape: [1, 1] }, "y"));
+  const s = await InferenceSession.create(g.toBytes());
+  try {
+    const y = s.runSync({
+      x: new Tensor("float32", new Float32Array([-4, -3, -2, -5]), [1, 1, 2, 2]),
+      rois: new Tensor("float32", new Float32Array([0, 0, 0, 1, 1, 0, 5, 5, 7, 7]), [2, 5]),
+    }).y;
+    // The whole image, then a region wholly outside it (empty: 0).
+    assert.deepEqual([...(y.data as Float32Array)], [-2, 0]);
+    const bad = new Tensor("float32", new Float32Array([1, 0, 0, 1, 1, 0, 0, 0, 1, 1]), [2, 5]);
+    assert.throws(
+      () => s.runSync({ x: new Tensor("float32", new Float32Array(4), [1, 1, 2, 2]), rois: bad }),
+      (e: Error) => e instanceof RangeError && /MaxRoiPool node .*batch index is 1/.test(e.message),
+    );
+  } finally {
+    await s.release();
   }
 });

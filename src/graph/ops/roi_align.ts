@@ -6,9 +6,71 @@
  * each sampled on a grid (sampling_ratio, or the bin's size rounded up) by
  * bilinear interpolation; a bin's value the samples' mean, or with mode max
  * the largest of the samples' weighted corners (ONNX Runtime's form). A
- * TypeScript step.
+ * TypeScript step. Also MaxRoiPool (opset 1), Fast R-CNN's pooling.
  */
 import { expectType, fail, meta, need, type OpDef } from "./op.ts";
+
+/** C's round: half away from zero. */
+const roundAway = (v: number) => Math.sign(v) * Math.round(Math.abs(v));
+
+/**
+ * MaxRoiPool: each region [batch, x1, y1, x2, y2] (times spatial_scale, rounded to pixels,
+ * at least 1×1) cut into pooled_shape bins ⌊i·size/bins⌋ … ⌈(i + 1)·size/bins⌉, each bin's
+ * maximum (an empty bin, outside the image, 0). ONNX Runtime starts each maximum at
+ * FLT_MIN, the smallest positive float, so a bin of negative values comes out as 1.2e-38
+ * there; we give the maximum the spec asks for (Caffe's, −FLT_MAX start).
+ */
+const MAX_ROI_POOL: OpDef = {
+  attributes: ["pooled_shape", "spatial_scale"],
+  infer(n, ins) {
+    const [x, rois] = need(n, ins, 2);
+    expectType(n, x, 0, "float32");
+    expectType(n, rois, 1, "float32");
+    if (x.dims.length !== 4) fail(n, "X must be [N, C, H, W]");
+    if (rois.dims.length !== 2 || rois.dims[1] !== 5) fail(n, "rois must be [num_rois, 5]");
+    const shape = n.attrs.ints("pooled_shape") ?? fail(n, "pooled_shape is required");
+    if (shape.length !== 2 || !shape.every((v) => v >= 1)) {
+      fail(n, `pooled_shape [${shape}] must be two sizes ≥ 1`);
+    }
+    return [meta("float32", [rois.dims[0], x.dims[1], shape[0], shape[1]])];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, rois = ins[1]!.data as Float32Array, yd = outs[0].data as Float32Array;
+    const [N, C, H, W] = x.dims, R = ins[1]!.dims[0], xd = x.data as Float32Array;
+    const [ph, pw] = n.attrs.ints("pooled_shape")!, scale = n.attrs.float("spatial_scale", 1);
+    const f = Math.fround;
+    return {
+      native: false,
+      run: () => {
+        for (let r = 0; r < R; r++) {
+          const b = Math.trunc(rois[5 * r]);
+          if (!(b >= 0 && b < N)) {
+            throw new RangeError(`${n.op} node '${n.name}': rois[${r}]'s batch index is ${b}`);
+          }
+          const [sw, sh, ew, eh] = [1, 2, 3, 4].map((k) => roundAway(f(rois[5 * r + k] * scale)));
+          const bh = f(Math.max(eh - sh + 1, 1) / ph), bw = f(Math.max(ew - sw + 1, 1) / pw);
+          const clamp = (v: number, hi: number) => Math.min(Math.max(v, 0), hi);
+          for (let c = 0; c < C; c++) {
+            const plane = (b * C + c) * H * W, out = (r * C + c) * ph * pw;
+            for (let i = 0; i < ph; i++) {
+              const h0 = clamp(Math.floor(f(i * bh)) + sh, H);
+              const h1 = clamp(Math.ceil(f((i + 1) * bh)) + sh, H);
+              for (let j = 0; j < pw; j++) {
+                const w0 = clamp(Math.floor(f(j * bw)) + sw, W);
+                const w1 = clamp(Math.ceil(f((j + 1) * bw)) + sw, W);
+                let best = h1 <= h0 || w1 <= w0 ? 0 : -Infinity;
+                for (let h = h0; h < h1; h++) {
+                  for (let w = w0; w < w1; w++) best = Math.max(best, xd[plane + h * W + w]);
+                }
+                yd[out + i * pw + j] = best;
+              }
+            }
+          }
+        }
+      },
+    };
+  },
+};
 
 const ROI_ALIGN: OpDef = {
   attributes: [
@@ -108,4 +170,7 @@ const ROI_ALIGN: OpDef = {
 };
 
 /** RoiAlign. */
-export const ROI_ALIGN_OPS: Record<string, OpDef> = { RoiAlign: ROI_ALIGN };
+export const ROI_ALIGN_OPS: Record<string, OpDef> = {
+  RoiAlign: ROI_ALIGN,
+  MaxRoiPool: MAX_ROI_POOL,
+};
