@@ -1048,6 +1048,45 @@ const CASES: Case[] = [
       },
     },
   },
+  {
+    name:
+      "NegativeLogLikelihoodLoss and SoftmaxCrossEntropyLoss: weights, ignore_index, reductions",
+    opset: 13,
+    build: (g) => {
+      g.input("x", "float32", [3, 5, 4]);
+      g.input("t", "int64", [3, 4]);
+      g.input("x2", "float32", [6, 5]);
+      g.input("t2", "int32", [6]);
+      const w = g.weight("w", [5], [0.5, 1, 2, 1.5, 0.25]);
+      g.output(g.op("NegativeLogLikelihoodLoss", ["x", "t"], {}, "nll_mean"));
+      g.output(
+        g.op("NegativeLogLikelihoodLoss", ["x", "t", w], { reduction: "none" }, "nll_none"),
+      );
+      g.output(
+        g.op("NegativeLogLikelihoodLoss", ["x", "t", w], { ignore_index: 2 }, "nll_wmean"),
+      );
+      g.output(
+        g.op(
+          "NegativeLogLikelihoodLoss",
+          ["x2", "t2"],
+          { reduction: "sum", ignore_index: 4 },
+          "nll_sum",
+        ),
+      );
+      const [loss, lp] = g.node("SoftmaxCrossEntropyLoss", ["x", "t", w], 2, { ignore_index: 1 });
+      g.output(g.op("Identity", [loss], {}, "sce"));
+      g.output(g.op("Identity", [lp], {}, "sce_logprob"));
+      g.output(
+        g.op("SoftmaxCrossEntropyLoss", ["x2", "t2"], { reduction: "none" }, "sce_none"),
+      );
+    },
+    feeds: {
+      x: F([3, 5, 4], 90, 2),
+      t: I64([3, 4], [0, 1, 2, 3, 4, 2, 2, 1, 0, 0, 3, 4]),
+      x2: F([6, 5], 91, 2),
+      t2: { type: "int32", dims: [6], data: new Int32Array([4, 0, 1, 4, 2, 3]) },
+    },
+  },
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,

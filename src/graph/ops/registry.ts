@@ -30,6 +30,7 @@ import { ROI_ALIGN_OPS } from "./roi_align.ts";
 import { ROTARY_OPS } from "./rotary.ts";
 import { QLINEAR_OPS } from "./qlinear.ts";
 import { TENSOR_SCATTER_OPS } from "./tensor_scatter.ts";
+import { LOSS_OPS } from "./loss.ts";
 import { LSTM_OPS } from "./lstm.ts";
 import { QUANTIZE_OPS } from "./quantize.ts";
 import { SCATTER_OPS } from "./scatter.ts";
@@ -71,6 +72,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...WINDOW_SCATTER_OPS,
   ...SIGNAL_OPS,
   ...RANDOM_OPS,
+  ...LOSS_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));
