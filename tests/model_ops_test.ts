@@ -1087,6 +1087,51 @@ const CASES: Case[] = [
       t2: { type: "int32", dims: [6], data: new Int32Array([4, 0, 1, 4, 2, 3]) },
     },
   },
+  {
+    name: "CumProd (opset 26): float, int32 and int64 (wrapping), exclusive, reverse, axes",
+    opset: 26,
+    build: (g) => {
+      g.input("x", "float32", [3, 4, 5]);
+      g.input("i", "int32", [2, 6]);
+      g.input("l", "int64", [2, 40]);
+      g.output(g.op("CumProd", ["x", g.ints("a1", [1], [])], {}, "p"));
+      g.output(g.op("CumProd", ["x", g.ints("a2", [-1], [])], { exclusive: 1, reverse: 1 }, "q"));
+      g.output(g.op("CumProd", ["i", g.ints("a3", [1], [])], { reverse: 1 }, "ip"), "int32");
+      g.output(g.op("CumProd", ["l", g.ints("a4", [1], [])], { exclusive: 1 }, "lp"), "int64");
+    },
+    feeds: {
+      x: F([3, 4, 5], 92, 1, 0.2),
+      i: {
+        type: "int32",
+        dims: [2, 6],
+        data: Int32Array.from([70001, -30011, 20011, 90007, 11, 5, -1, 1, 80021, -60013, 40009, 3]),
+      },
+      l: I64(
+        [2, 40],
+        Array.from({ length: 80 }, (_, k) => (k % 7) - 3 + (k % 3 === 0 ? 1000003 : 0)),
+      ),
+    },
+  },
+  {
+    name: "BitCast (opset 26): float32 ↔ int32, int64 → float64, uint8 → int8",
+    opset: 26,
+    build: (g) => {
+      g.input("x", "float32", [2, 5]);
+      g.input("i", "int32", [3]);
+      g.input("l", "int64", [2]);
+      g.input("u", "uint8", [4]);
+      g.output(g.op("BitCast", ["x"], { to: 6 }, "xi"), "int32");
+      g.output(g.op("BitCast", ["i"], { to: 1 }, "if"));
+      g.output(g.op("BitCast", ["l"], { to: 11 }, "ld"), "float64");
+      g.output(g.op("BitCast", ["u"], { to: 3 }, "us"), "int8");
+    },
+    feeds: {
+      x: F([2, 5], 93, 3),
+      i: { type: "int32", dims: [3], data: Int32Array.from([1065353216, -1082130432, 1]) },
+      l: I64([2], [4607182418800017408, -4616189618054758400]),
+      u: { type: "uint8", dims: [4], data: Uint8Array.from([0, 127, 128, 255]) },
+    },
+  },
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,

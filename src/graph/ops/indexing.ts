@@ -1,6 +1,6 @@
 /**
  * Index ops by TypeScript loops: ArgMax/ArgMin (keepdims,
- * select_last_index), CumSum (exclusive, reverse), Trilu, GatherElements,
+ * select_last_index), CumSum and CumProd (exclusive, reverse), Trilu, GatherElements,
  * DepthToSpace (DCR, CRD) and SpaceToDepth.
  */
 import { StridedCopy } from "./copy.ts";
@@ -60,42 +60,76 @@ function argDef(max: boolean): OpDef {
   };
 }
 
-const CUMSUM: OpDef = {
-  attributes: ["exclusive", "reverse"],
-  infer(n, ins) {
-    const [x, a] = need(n, ins, 2);
-    expectType(n, x, 0, "float32", "int64", "int32");
-    axisOf(n, knownInts(n, a, "axis")[0], x.dims.length);
-    return [meta(x.type, x.dims)];
-  },
-  build(n, ins, outs) {
-    const x = ins[0] as Buf, y = outs[0];
-    const axis = axisOf(n, knownInts(n, ins[1], "axis")[0], x.dims.length);
-    const exclusive = n.attrs.int("exclusive", 0) !== 0, reverse = n.attrs.int("reverse", 0) !== 0;
-    const outer = sizeOf(x.dims.slice(0, axis)),
-      d = x.dims[axis],
-      inner = sizeOf(x.dims.slice(axis + 1));
-    const big = y.data instanceof BigInt64Array;
-    const xd = x.data, yd = y.data as Float32Array;
-    return {
-      native: false,
-      run: () => {
-        for (let o = 0; o < outer; o++) {
-          for (let i = 0; i < inner; i++) {
-            let acc = 0;
-            for (let s = 0; s < d; s++) {
-              const k = reverse ? d - 1 - s : s, at = (o * d + k) * inner + i;
-              const v = Number(xd[at]);
-              if (!exclusive) acc = big ? acc + v : Math.fround(acc + v);
-              (yd as unknown as number[])[at] = (big ? BigInt(acc) : acc) as number;
-              if (exclusive) acc = big ? acc + v : Math.fround(acc + v);
+/**
+ * CumSum, or CumProd (opset 26): along an axis, inclusive or exclusive, forward or reverse;
+ * float32 accumulated in float32, int32 wrapping as 32-bit, int64 exactly (BigInt, wrapping).
+ */
+function cumulativeDef(product: boolean): OpDef {
+  return {
+    attributes: ["exclusive", "reverse"],
+    infer(n, ins) {
+      const [x, a] = need(n, ins, 2);
+      expectType(n, x, 0, "float32", "int64", "int32");
+      axisOf(n, knownInts(n, a, "axis")[0], x.dims.length);
+      return [meta(x.type, x.dims)];
+    },
+    build(n, ins, outs) {
+      const x = ins[0] as Buf, y = outs[0];
+      const axis = axisOf(n, knownInts(n, ins[1], "axis")[0], x.dims.length);
+      const exclusive = n.attrs.int("exclusive", 0) !== 0,
+        reverse = n.attrs.int("reverse", 0) !== 0;
+      const outer = sizeOf(x.dims.slice(0, axis)),
+        d = x.dims[axis],
+        inner = sizeOf(x.dims.slice(axis + 1));
+      const at = (o: number, s: number, i: number) =>
+        (o * d + (reverse ? d - 1 - s : s)) * inner + i;
+      if (x.type === "int64") {
+        const xd = x.data as BigInt64Array, yd = y.data as BigInt64Array;
+        const step = product
+          ? (acc: bigint, v: bigint) => BigInt.asIntN(64, acc * v)
+          : (acc: bigint, v: bigint) => BigInt.asIntN(64, acc + v);
+        return {
+          native: false,
+          run: () => {
+            for (let o = 0; o < outer; o++) {
+              for (let i = 0; i < inner; i++) {
+                let acc = product ? 1n : 0n;
+                for (let s = 0; s < d; s++) {
+                  const k = at(o, s, i);
+                  if (!exclusive) acc = step(acc, xd[k]);
+                  yd[k] = acc;
+                  if (exclusive) acc = step(acc, xd[k]);
+                }
+              }
+            }
+          },
+        };
+      }
+      const xd = x.data as Float32Array | Int32Array, yd = y.data as Float32Array | Int32Array;
+      const step = x.type === "int32"
+        ? (product ? Math.imul : (acc: number, v: number) => (acc + v) | 0)
+        : product
+        ? (acc: number, v: number) => Math.fround(acc * v)
+        : (acc: number, v: number) => Math.fround(acc + v);
+      return {
+        native: false,
+        run: () => {
+          for (let o = 0; o < outer; o++) {
+            for (let i = 0; i < inner; i++) {
+              let acc = product ? 1 : 0;
+              for (let s = 0; s < d; s++) {
+                const k = at(o, s, i);
+                if (!exclusive) acc = step(acc, xd[k]);
+                yd[k] = acc;
+                if (exclusive) acc = step(acc, xd[k]);
+              }
             }
           }
-        }
-      },
-    };
-  },
-};
+        },
+      };
+    },
+  };
+}
 
 const TRILU: OpDef = {
   attributes: ["upper"],
@@ -253,7 +287,8 @@ export const INDEXING_OPS: Record<string, OpDef> = {
   Hardmax: HARDMAX,
   ArgMax: argDef(true),
   ArgMin: argDef(false),
-  CumSum: CUMSUM,
+  CumSum: cumulativeDef(false),
+  CumProd: cumulativeDef(true),
   Trilu: TRILU,
   GatherElements: GATHER_ELEMENTS,
   DepthToSpace: spaceDef(true),

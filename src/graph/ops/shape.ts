@@ -4,7 +4,14 @@
  * reshaping ops alias their input (no copy); ops whose result follows from
  * shapes give it as known data, so the planner folds them.
  */
-import { allocate, type DType, dtypeOf, onnxTypeName, type TensorData } from "../../onnx/dtype.ts";
+import {
+  allocate,
+  byteSize,
+  type DType,
+  dtypeOf,
+  onnxTypeName,
+  type TensorData,
+} from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
 import { copyStep, StridedCopy } from "./copy.ts";
 import { broadcastStrides } from "./binary.ts";
@@ -255,6 +262,29 @@ export function castInto(src: TensorData, dst: TensorData, toBool: boolean): voi
   }
 }
 
+/**
+ * BitCast (opset 26): the input's bytes as another type of the same width (float32 ↔ int32,
+ * float64 ↔ int64, int8 ↔ uint8; little-endian, as this machine is).
+ */
+const BIT_CAST: OpDef = {
+  attributes: ["to"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    const to = n.attrs.int("to", 0), type = dtypeOf(to);
+    const width = (t: DType) => (t === "bool" ? 0 : byteSize(t));
+    if (type === null || type === "bool" || x.type === "bool" || width(type) !== width(x.type)) {
+      fail(n, `bitcast of ${x.type} to ${onnxTypeName(to)} is not supported`);
+    }
+    return [meta(type, x.dims)];
+  },
+  build(_n, ins, outs) {
+    const x = ins[0]!.data, y = outs[0].data;
+    const from = new Uint8Array(x.buffer, x.byteOffset, x.byteLength);
+    const into = new Uint8Array(y.buffer, y.byteOffset, y.byteLength);
+    return { native: false, run: () => into.set(from) };
+  },
+};
+
 const CAST: OpDef = {
   attributes: ["to", "saturate"],
   infer(n, ins) {
@@ -321,4 +351,5 @@ export const SHAPE_OPS: Record<string, OpDef> = {
   ConstantOfShape: CONSTANT_OF_SHAPE,
   Range: RANGE,
   Cast: CAST,
+  BitCast: BIT_CAST,
 };
