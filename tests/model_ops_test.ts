@@ -1132,6 +1132,35 @@ const CASES: Case[] = [
       u: { type: "uint8", dims: [4], data: Uint8Array.from([0, 127, 128, 255]) },
     },
   },
+  {
+    name:
+      "DeformConv (opset 19): offsets, offset groups, groups, a mask, bias, pads, strides, dilations",
+    opset: 19,
+    build: (g) => {
+      g.input("x", "float32", [2, 4, 7, 8]);
+      g.input("off", "float32", [2, 2 * 2 * 9, 4, 3]);
+      g.input("mask", "float32", [2, 2 * 9, 4, 3]);
+      g.input("off1", "float32", [2, 2 * 4, 6, 7]);
+      const W = w(g, "W", [6, 2, 3, 3], 94), B = w(g, "B", [6], 95);
+      g.output(
+        g.op("DeformConv", ["x", W, "off", B, "mask"], {
+          group: 2,
+          offset_group: 2,
+          pads: [1, 1, 1, 0],
+          strides: [2, 2],
+          dilations: [1, 2],
+        }, "y"),
+      );
+      const W1 = w(g, "W1", [3, 4, 2, 2], 96);
+      g.output(g.op("DeformConv", ["x", W1, "off1"], {}, "plain"));
+    },
+    feeds: {
+      x: F([2, 4, 7, 8], 97),
+      off: F([2, 36, 4, 3], 98, 2.5),
+      mask: F([2, 18, 4, 3], 99, 0.5, 0.5),
+      off1: F([2, 8, 6, 7], 100, 1.5),
+    },
+  },
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,

@@ -19,6 +19,7 @@ import { MOVEMENT_OPS } from "./movement.ts";
 import { NMS_OPS } from "./nms.ts";
 import { NONZERO_OPS } from "./nonzero.ts";
 import { NORM_OPS } from "./norm.ts";
+import { DEFORM_CONV_OPS } from "./deform_conv.ts";
 import { EINSUM_OPS } from "./einsum.ts";
 import { GRID_SAMPLE_OPS } from "./grid_sample.ts";
 import { GRU_OPS } from "./gru.ts";
@@ -73,6 +74,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...SIGNAL_OPS,
   ...RANDOM_OPS,
   ...LOSS_OPS,
+  ...DEFORM_CONV_OPS,
   MatMul: MATMUL,
   Gemm: GEMM_OP,
 }));

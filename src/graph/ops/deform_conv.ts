@@ -1,0 +1,106 @@
+/**
+ * DeformConv (opset 19, 2-D; DCNv1 and, with a mask, DCNv2): each kernel tap
+ * of each output position reads the input at its regular place moved by its
+ * learned offset (Δh, Δw per offset group), bilinearly interpolated (zero
+ * outside the image, as torchvision and ONNX Runtime sample), times the
+ * mask's value when given. The sampled columns [C·kH·kW, oH·oW] are built in
+ * TypeScript per image, then one batched GEMM over the groups with the
+ * weights and the bias in its epilogue.
+ */
+import type { Node } from "../ir.ts";
+import { expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
+import { windowNd } from "./window_im2col.ts";
+
+/** The node's geometry from X [N, C, H, W], W [oC, C/group, kH, kW] and the attributes. */
+function deformShape(n: Node, ins: readonly (Meta | null)[]) {
+  const [x, w, offset] = need(n, ins, 3, 5);
+  for (const i of [0, 1, 2, 3, 4]) if (ins[i]) expectType(n, ins[i]!, i, "float32");
+  if (x.dims.length !== 4 || w.dims.length !== 4) fail(n, "X and W must be 4-D (2-D only)");
+  const [N, C, H, W] = x.dims, [OC, CG, KH, KW] = w.dims;
+  const group = n.attrs.int("group", 1), og = n.attrs.int("offset_group", 1);
+  if (!(group >= 1 && og >= 1) || C % group !== 0 || C % og !== 0 || OC % group !== 0) {
+    fail(n, `group ${group} / offset_group ${og} do not divide C ${C} and M ${OC}`);
+  }
+  if (CG !== C / group) fail(n, `W's channels ${CG} are not C / group = ${C / group}`);
+  const win = windowNd(n, x, [KH, KW], false);
+  const [OH, OW] = win.out;
+  const K = KH * KW;
+  if (offset.dims.join() !== [N, og * 2 * K, OH, OW].join()) {
+    fail(n, `offset [${offset.dims}] must be [${[N, og * 2 * K, OH, OW]}]`);
+  }
+  const b = ins[3], mask = ins[4];
+  if (b && b.dims.join() !== `${OC}`) fail(n, `B must be [${OC}]`);
+  if (mask && mask.dims.join() !== [N, og * K, OH, OW].join()) {
+    fail(n, `mask [${mask.dims}] must be [${[N, og * K, OH, OW]}]`);
+  }
+  return { N, C, H, W, OC, KH, KW, K, OH, OW, group, og, win };
+}
+
+const DEFORM_CONV: OpDef = {
+  attributes: ["dilations", "group", "kernel_shape", "offset_group", "pads", "strides"],
+  infer(n, ins) {
+    const s = deformShape(n, ins);
+    return [meta("float32", [s.N, s.OC, s.OH, s.OW])];
+  },
+  build(n, ins, outs, env) {
+    const { N, C, H, W, OC, KH, KW, K, OH, OW, group, og, win } = deformShape(n, ins);
+    const xd = ins[0]!.data as Float32Array, wd = ins[1]!.data as Float32Array;
+    const od = ins[2]!.data as Float32Array, bd = ins[3]?.data as Float32Array | undefined;
+    const md = ins[4]?.data as Float32Array | undefined, yd = outs[0].data as Float32Array;
+    const P = OH * OW, cpg = C / og, cols = new Float32Array(C * K * P);
+    const [sh, sw] = win.strides, [dh, dw] = win.dilations, [ph, pw] = win.begin;
+    const jit = env.jit, rows = (C / group) * K, M = OC / group;
+    const gemm = {
+      m: M,
+      n: P,
+      k: rows,
+      batch: group,
+      strideA: M * rows,
+      strideB: rows * P,
+      strideC: M * P,
+    };
+    /** x at (h, w) of a plane, bilinear, zero outside (torchvision's corner tests). */
+    const sample = (plane: number, h: number, w: number): number => {
+      if (!(h > -1 && w > -1 && h < H && w < W)) return 0;
+      const h0 = Math.floor(h), w0 = Math.floor(w), h1 = h0 + 1, w1 = w0 + 1;
+      const lh = h - h0, lw = w - w0, hh = 1 - lh, hw = 1 - lw;
+      const v1 = h0 >= 0 && w0 >= 0 ? xd[plane + h0 * W + w0] : 0;
+      const v2 = h0 >= 0 && w1 <= W - 1 ? xd[plane + h0 * W + w1] : 0;
+      const v3 = h1 <= H - 1 && w0 >= 0 ? xd[plane + h1 * W + w0] : 0;
+      const v4 = h1 <= H - 1 && w1 <= W - 1 ? xd[plane + h1 * W + w1] : 0;
+      return hh * hw * v1 + hh * lw * v2 + lh * hw * v3 + lh * lw * v4;
+    };
+    return {
+      native: false,
+      run: () => {
+        for (let b = 0; b < N; b++) {
+          for (let c = 0; c < C; c++) {
+            const g = Math.floor(c / cpg), plane = (b * C + c) * H * W;
+            for (let i = 0; i < KH; i++) {
+              for (let j = 0; j < KW; j++) {
+                const k = i * KW + j, row = (c * K + k) * P;
+                const oh = ((b * og + g) * 2 * K + 2 * k) * P, ow = oh + P;
+                const mo = ((b * og + g) * K + k) * P;
+                for (let y = 0; y < OH; y++) {
+                  for (let x = 0; x < OW; x++) {
+                    const p = y * OW + x;
+                    const h = y * sh - ph + i * dh + od[oh + p],
+                      w = x * sw - pw + j * dw + od[ow + p];
+                    const v = sample(plane, h, w);
+                    cols[row + p] = md ? v * md[mo + p] : v;
+                  }
+                }
+              }
+            }
+          }
+          const y = yd.subarray(b * OC * P, (b + 1) * OC * P);
+          jit.gemm(wd, cols, y, gemm);
+          if (bd) jit.binary("add", y, [OC, P], bd, [OC, 1], y);
+        }
+      },
+    };
+  },
+};
+
+/** DeformConv. */
+export const DEFORM_CONV_OPS: Record<string, OpDef> = { DeformConv: DEFORM_CONV };
