@@ -1161,6 +1161,19 @@ const CASES: Case[] = [
       off1: F([2, 8, 6, 7], 100, 1.5),
     },
   },
+  graph("Optional, OptionalHasElement, OptionalGetElement (opset 18; plain tensors and absent)", [
+    2,
+    3,
+  ], (g) => {
+    const opt = g.op("Optional", ["x"]);
+    g.output(g.op("OptionalHasElement", [opt], {}, "has"), "bool");
+    g.output(g.op("Relu", [g.op("OptionalGetElement", [opt])], {}, "got"));
+    g.output(g.op("OptionalHasElement", ["x"], {}, "has_plain"), "bool");
+    g.output(g.op("Neg", [g.op("OptionalGetElement", ["x"])], {}, "got_plain"));
+    g.output(g.op("OptionalHasElement", [], {}, "has_none"), "bool");
+    const empty = g.op("Optional", [], { type: { tensorType: 1 } });
+    g.output(g.op("OptionalHasElement", [empty], {}, "has_empty"), "bool");
+  }, 18),
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,

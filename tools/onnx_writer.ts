@@ -123,7 +123,9 @@ export type AttrValue =
   | { f: number }
   | { floats: number[] }
   | { tensor: WriterTensor }
-  | { graph: GraphBuilder };
+  | { graph: GraphBuilder }
+  /** A TypeProto attribute of a tensor type (ONNX element type number), as Optional's `type`. */
+  | { tensorType: number };
 
 /** TensorProto bytes. */
 export function tensorMessage(name: string, t: WriterTensor): Message {
@@ -209,6 +211,11 @@ function attributeMessage(name: string, v: AttrValue): Message {
   if ("f" in v) return m.float(2, v.f).varint(20, 1);
   if ("floats" in v) return m.packedFloats(7, v.floats).varint(20, 6);
   if ("graph" in v) return m.message(6, v.graph.graphMessage()).varint(20, 5);
+  if ("tensorType" in v) {
+    // TypeProto.tensor_type (1) { elem_type (1) }.
+    const type = new Message().message(1, new Message().varint(1, v.tensorType));
+    return m.message(14, type).varint(20, 13);
+  }
   return m.message(5, tensorMessage("", v.tensor)).varint(20, 4);
 }
 

@@ -76,6 +76,9 @@ function attrValue(a: OnnxAttribute, owner: string, ext: ExternalSource | null):
       return a.strings.map((s) => UTF8.decode(s));
     case ATTR.TENSOR:
       return materialize(a.t!, ext);
+    case ATTR.TYPE_PROTO:
+      // Only Optional's `type` (an empty optional's element type) takes one; we keep its kind.
+      return "type";
     default:
       throw new ModelError(
         `ONNX: ${owner}: attribute '${a.name}' of kind ${a.type} (graph, sparse tensor or type) is not supported`,

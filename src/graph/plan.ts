@@ -625,6 +625,26 @@ function expandSequence(
       } else sequences.set(result, parts);
       break;
     }
+    // Optionals: a list of none or one element (a tensor; an optional sequence is refused).
+    case "Optional": {
+      const x = n.inputs[0] ?? "";
+      if (sequences.has(x)) fail(n, "an optional sequence is not supported");
+      sequences.set(result, x === "" ? [] : [x]);
+      break;
+    }
+    case "OptionalHasElement": {
+      // Opset 18: a plain tensor has its element; an absent input has none.
+      const x = n.inputs[0] ?? "", opt = sequences.get(x);
+      const has = x === "" ? false : opt ? opt.length > 0 : true;
+      metas.set(result, { type: "bool", dims: [], data: Uint8Array.of(has ? 1 : 0) });
+      break;
+    }
+    case "OptionalGetElement": {
+      const x = n.inputs[0] ?? "", opt = sequences.get(x);
+      if (opt && opt.length === 0) fail(n, "the optional is empty");
+      node("Identity", [opt ? opt[0] : x], [result]);
+      break;
+    }
     default:
       fail(n, "is not a sequence op the plan knows");
   }

@@ -4,6 +4,8 @@
  * shapes, keyed inputs), so SequenceAt is a view of an element,
  * ConcatFromSequence a Concat, SplitToSequence a Split, SequenceLength a
  * constant (plan.ts). Sequences as graph inputs or outputs are not supported.
+ * Optional values (opsets 15-18) the same way, as lists of none or one tensor:
+ * OptionalHasElement a constant, OptionalGetElement a view of the element.
  */
 import { fail, type OpDef } from "./op.ts";
 
@@ -26,4 +28,7 @@ export const SEQUENCE_OPS: Record<string, OpDef> = {
   SequenceLength: planned([]),
   ConcatFromSequence: planned(["axis", "new_axis"]),
   SplitToSequence: planned(["axis", "keepdims"]),
+  Optional: planned(["type"]),
+  OptionalHasElement: planned([]),
+  OptionalGetElement: planned([]),
 };
