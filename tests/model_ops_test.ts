@@ -1174,6 +1174,31 @@ const CASES: Case[] = [
     const empty = g.op("Optional", [], { type: { tensorType: 1 } });
     g.output(g.op("OptionalHasElement", [empty], {}, "has_empty"), "bool");
   }, 18),
+  {
+    name: "SequenceMap: a sequence, a sequence beside it and a tensor, two outputs (opset 17)",
+    opset: 17,
+    build: (g) => {
+      g.input("x", "float32", [6, 4]);
+      g.input("y", "float32", [6, 4]);
+      g.input("s", "float32", [4]);
+      const sizes = g.ints("sizes", [2, 1, 3]);
+      const xs = g.op("SplitToSequence", ["x", sizes], { axis: 0 });
+      const ys = g.op("SplitToSequence", ["y", sizes], { axis: 0 });
+      const body = new GraphBuilder(17);
+      body.input("e", "float32", ["r", 4]);
+      body.input("f", "float32", ["r", 4]);
+      body.input("k", "float32", [4]);
+      const scaled = body.op("Add", [body.op("Mul", ["e", "k"], {}, "m_mul"), "f"], {}, "m_add");
+      body.output(
+        body.op("ReduceSum", [scaled, body.ints("m_axes", [0])], { keepdims: 1 }, "m_sum"),
+      );
+      body.output(body.op("Relu", [body.op("Sub", ["e", "f"], {}, "m_sub")], {}, "m_relu"));
+      g.node("SequenceMap", [xs, ys, "s"], ["sums", "relus"], { body: { graph: body } });
+      g.output(g.op("ConcatFromSequence", ["sums"], { axis: 0 }, "a"));
+      g.output(g.op("ConcatFromSequence", ["relus"], { axis: 0 }, "b"));
+    },
+    feeds: { x: F([6, 4], 101), y: F([6, 4], 102), s: F([4], 103) },
+  },
   graph("Det, GlobalLpPool (p 1, 2, 3), CenterCropPad (crop and pad, axes)", [
     2,
     3,

@@ -201,8 +201,7 @@ function loadNodes(
     const p = onnxNodes[i];
     const name = p.name || `${scope.prefix}#${i}`;
     const owner = `${p.opType} node '${name}'`;
-    const isIf = (p.opType === "If" || p.opType === "Loop" || p.opType === "Scan") &&
-      p.domain === "";
+    const isIf = ["If", "Loop", "Scan", "SequenceMap"].includes(p.opType) && p.domain === "";
     const attrs = new Map<string, AttrValue>();
     for (const a of p.attributes) {
       if (a.refAttrName) throw new ModelError(`ONNX: ${owner}: ref_attr_name outside a function`);
@@ -316,7 +315,7 @@ function loadNodes(
  * then every outer value its subgraphs read.
  */
 function readSubgraphs(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext): void {
-  const loop = node.op === "Loop" || node.op === "Scan";
+  const loop = node.op === "Loop" || node.op === "Scan" || node.op === "SequenceMap";
   const graphOf = (key: string) => {
     const a = p.attributes.find((x) => x.name === key && x.type === ATTR.GRAPH);
     if (!a?.g) throw new ModelError(`ONNX: ${describeNode(node)}: attribute '${key}' is required`);
@@ -355,7 +354,20 @@ function readSubgraphs(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext):
     });
     return { nodes, constants, outputs, inputs: ins };
   };
-  if (node.op === "Scan") {
+  if (node.op === "SequenceMap") {
+    // The body takes an element of the input sequence, then each additional input (an
+    // element of it when it is a sequence); each of its outputs makes a sequence.
+    const body = read("body", node.inputs.length);
+    if (body.outputs.length !== p.outputs.length) {
+      throw new ModelError(
+        `ONNX: ${
+          describeNode(node)
+        }: the body yields ${body.outputs.length} values for ${p.outputs.length} outputs`,
+      );
+    }
+    node.branches = [body];
+    node.ownInputs = node.inputs.length;
+  } else if (node.op === "Scan") {
     // The state values, then the scan inputs; the body yields the states and one element of
     // each scan output.
     if (node.opset < 9) {

@@ -159,6 +159,10 @@ export function buildPlan(
       queue.splice(q + 1, 0, ...loopStep(state, metas, env));
       continue;
     }
+    if (n.branches && n.op === "SequenceMap") {
+      queue.splice(q + 1, 0, ...expandSequenceMap(n, metas, sequences));
+      continue;
+    }
     if (defOf(n).expands) {
       queue.splice(q + 1, 0, ...expandSequence(n, metas, sequences));
       continue;
@@ -648,6 +652,49 @@ function expandSequence(
     default:
       fail(n, "is not a sequence op the plan knows");
   }
+  return out;
+}
+
+/**
+ * A SequenceMap as its body's nodes once per element of its input sequence (renamed
+ * `name@t`), each additional input given whole or, when a sequence of the same length,
+ * element by element; each body output's values make an output sequence.
+ */
+function expandSequenceMap(
+  n: Node,
+  metas: Map<string, Meta>,
+  sequences: Map<string, string[]>,
+): Node[] {
+  const body = n.branches![0], own = n.ownInputs!;
+  const first = sequences.get(n.inputs[0]);
+  if (!first) fail(n, "input 0 is not a sequence made in the graph");
+  const L = first.length;
+  const extra = n.inputs.slice(1, own).map((v) => {
+    const seq = sequences.get(v);
+    if (seq && seq.length !== L) fail(n, `a sequence of ${seq.length} beside one of ${L}`);
+    return seq ?? null;
+  });
+  if (L > MAX_LOOP_ITERATIONS) {
+    fail(n, `more than ${MAX_LOOP_ITERATIONS} elements are not supported`);
+  }
+  for (const [name, t] of body.constants) {
+    metas.set(name, { type: t.type, dims: t.dims, data: t.data });
+  }
+  const out: Node[] = [];
+  const lists: string[][] = body.outputs.map(() => []);
+  for (let t = 0; t < L; t++) {
+    const rename = new Map<string, string>([[body.inputs[0], first[t]]]);
+    extra.forEach((seq, j) => rename.set(body.inputs[1 + j], seq ? seq[t] : n.inputs[1 + j]));
+    const at = (v: string) => (v === "" ? "" : rename.get(v) ?? v);
+    for (const b of body.nodes) {
+      for (const o of b.outputs) if (o !== "") rename.set(o, `${o}@${t}`);
+      out.push({ ...b, inputs: b.inputs.map(at), outputs: b.outputs.map(at) });
+    }
+    body.outputs.forEach((v, k) => lists[k].push(at(v)));
+  }
+  n.outputs.forEach((name, k) => {
+    if (name) sequences.set(name, lists[k]);
+  });
   return out;
 }
 

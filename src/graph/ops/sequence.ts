@@ -4,6 +4,7 @@
  * shapes, keyed inputs), so SequenceAt is a view of an element,
  * ConcatFromSequence a Concat, SplitToSequence a Split, SequenceLength a
  * constant (plan.ts). Sequences as graph inputs or outputs are not supported.
+ * SequenceMap's body runs once per element (unrolled, plan.ts).
  * Optional values (opsets 15-18) the same way, as lists of none or one tensor:
  * OptionalHasElement a constant, OptionalGetElement a view of the element.
  */
@@ -28,6 +29,7 @@ export const SEQUENCE_OPS: Record<string, OpDef> = {
   SequenceLength: planned([]),
   ConcatFromSequence: planned(["axis", "new_axis"]),
   SplitToSequence: planned(["axis", "keepdims"]),
+  SequenceMap: planned([]),
   Optional: planned(["type"]),
   OptionalHasElement: planned([]),
   OptionalGetElement: planned([]),
