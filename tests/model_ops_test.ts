@@ -2115,9 +2115,41 @@ const CASES: Case[] = [
         input_forget: 1,
       });
       g.output(g.op("Identity", [yf], {}, "yf"));
+      // No peepholes: the gates as Jit calls, clip included.
+      const [yc] = g.node("LSTM", ["x", W, R, B], 1, {
+        hidden_size: 5,
+        direction: "bidirectional",
+        clip: f(0.5),
+      });
+      g.output(g.op("Identity", [yc], {}, "yc"));
     },
     14,
   ),
+  {
+    name: "LSTM, GRU and RNN with weights fed at run time (not packed)",
+    opset: 14,
+    build: (g) => {
+      g.input("x", "float32", [4, 3, 2]);
+      g.input("wl", "float32", [1, 12, 2]);
+      g.input("rl", "float32", [1, 12, 3]);
+      g.input("wg", "float32", [1, 9, 2]);
+      g.input("rg", "float32", [1, 9, 3]);
+      g.input("wr", "float32", [1, 3, 2]);
+      g.input("rr", "float32", [1, 3, 3]);
+      g.output(g.op("LSTM", ["x", "wl", "rl"], { hidden_size: 3 }, "l"));
+      g.output(g.op("GRU", ["x", "wg", "rg"], { hidden_size: 3 }, "gru"));
+      g.output(g.op("RNN", ["x", "wr", "rr"], { hidden_size: 3 }, "rnn"));
+    },
+    feeds: {
+      x: F([4, 3, 2], 104),
+      wl: F([1, 12, 2], 105),
+      rl: F([1, 12, 3], 106),
+      wg: F([1, 9, 2], 107),
+      rg: F([1, 9, 3], 108),
+      wr: F([1, 3, 2], 109),
+      rr: F([1, 3, 3], 110),
+    },
+  },
   {
     name: "Attention 4-D: plain, causal, a float mask, grouped-query heads (opset 23)",
     opset: 23,

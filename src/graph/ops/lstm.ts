@@ -10,7 +10,7 @@
  */
 import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
-import { type RecurrentShape as Shape, recurrentShape } from "./recurrent.ts";
+import { type RecurrentShape as Shape, recurrentShape, recurrentWeights } from "./recurrent.ts";
 
 const DEFAULTS = ["Sigmoid", "Tanh", "Tanh"];
 const shapeOf = (n: Node, ins: readonly (Meta | null)[]): Shape =>
@@ -63,13 +63,24 @@ function lstmStep(
   const xs = batchFirst ? new Float32Array(seq * batch * input) : x;
   const proj = new Float32Array(seq * batch * G), rec = new Float32Array(batch * G);
   const h = new Float32Array(batch * H), c = new Float32Array(batch * H);
-  // Per direction: Wᵀ and Rᵀ views for the GEMMs (transB), the two biases.
+  // Per direction: Wᵀ and Rᵀ for the GEMMs (packed once when constant), the two biases.
   const dir = Array.from({ length: dirs }, (_, d) => ({
-    w: w.subarray(d * G * input, (d + 1) * G * input),
-    r: r.subarray(d * G * H, (d + 1) * G * H),
+    w: recurrentWeights(env, ins[1]!, d * G * input, G, input),
+    r: recurrentWeights(env, ins[2]!, d * G * H, G, H),
     wb: b ? b.subarray(d * 2 * G, d * 2 * G + G) : undefined,
     rb: b ? b.subarray(d * 2 * G + G, (d + 1) * 2 * G) : undefined,
   }));
+  // Without peepholes or input_forget the gates run as Jit calls: the step's projection
+  // copied in, the recurrent GEMM accumulating onto it (bias in its epilogue), clip,
+  // sigmoid over i, o, f and tanh over g per row, tanh of the new cell.
+  const native = !p && !inputForget;
+  const tc = new Float32Array(batch * H);
+  const clipBounds = clip < Infinity ? { min: -clip, max: clip } : null;
+  const gatesIOF = Array.from({ length: batch }, (_, bi) => rec.subarray(bi * G, bi * G + 3 * H));
+  const gatesC = Array.from(
+    { length: batch },
+    (_, bi) => rec.subarray(bi * G + 3 * H, (bi + 1) * G),
+  );
   const at = (t: number, d: number, bi: number) =>
     batchFirst ? ((bi * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + bi) * H;
   const stateAt = (d: number, bi: number) =>
@@ -89,11 +100,11 @@ function lstmStep(
       }
       for (let d = 0; d < dirs; d++) {
         const D = dir[d], reverse = d === 1 || reverseOnly;
-        jit.gemm(xs, D.w, proj, {
+        jit.gemm(xs, D.w.b, proj, {
           m: seq * batch,
           n: G,
           k: input,
-          transB: true,
+          ...D.w.options,
           ...(D.wb ? { bias: D.wb } : {}),
         });
         for (let bi = 0; bi < batch; bi++) {
@@ -104,11 +115,38 @@ function lstmStep(
         }
         for (let step = 0; step < seq; step++) {
           const t = reverse ? seq - 1 - step : step;
-          jit.gemm(h, D.r, rec, {
+          if (native) {
+            rec.set(proj.subarray(t * batch * G, (t + 1) * batch * G));
+            jit.gemm(h, D.r.b, rec, {
+              m: batch,
+              n: G,
+              k: H,
+              beta: 1,
+              ...D.r.options,
+              ...(D.rb ? { bias: D.rb } : {}),
+            });
+            if (clipBounds) jit.unary("clip", rec, rec, clipBounds);
+            for (let bi = 0; bi < batch; bi++) {
+              // Gates i, o, f, c in ONNX's order: sigmoid over the first three, tanh the last.
+              jit.unary("sigmoid", gatesIOF[bi], gatesIOF[bi]);
+              jit.unary("tanh", gatesC[bi], gatesC[bi]);
+              for (let j = 0; j < H; j++) {
+                const rr = bi * G + j;
+                c[bi * H + j] = rec[rr + 2 * H] * c[bi * H + j] + rec[rr] * rec[rr + 3 * H];
+              }
+            }
+            jit.unary("tanh", c, tc);
+            for (let bi = 0; bi < batch; bi++) {
+              for (let j = 0; j < H; j++) h[bi * H + j] = rec[bi * G + H + j] * tc[bi * H + j];
+              if (y) y.set(h.subarray(bi * H, (bi + 1) * H), at(t, d, bi));
+            }
+            continue;
+          }
+          jit.gemm(h, D.r.b, rec, {
             m: batch,
             n: G,
             k: H,
-            transB: true,
+            ...D.r.options,
             ...(D.rb ? { bias: D.rb } : {}),
           });
           for (let bi = 0; bi < batch; bi++) {

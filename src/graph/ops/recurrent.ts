@@ -4,8 +4,38 @@
  * activations — the defaults, or for RNN one of a few without parameters — and
  * sequence_lens, whole sequences only).
  */
+import type { PackedB } from "../../kernels/gemm/mod.ts";
 import type { Node } from "../ir.ts";
-import { expectType, fail, type Meta, need } from "./op.ts";
+import { type Buf, type Env, expectType, fail, type Meta, need } from "./op.ts";
+
+/** One direction's W or R as a GEMM's Bᵀ: packed once per session when constant. */
+export interface RecurrentWeights {
+  b: Float32Array | PackedB;
+  /** transB for a plain (unpacked) view; nothing for a packed one. */
+  options: { transB?: boolean };
+}
+
+/** Each weight tensor's direction views, made once (the weight cache keys by array). */
+const VIEWS = new WeakMap<Float32Array, Map<number, Float32Array>>();
+
+/** Rows [at, at + rows) of a [*, cols] weight tensor, as Bᵀ of a GEMM with k = cols. */
+export function recurrentWeights(
+  env: Env,
+  w: Buf,
+  at: number,
+  rows: number,
+  cols: number,
+): RecurrentWeights {
+  const data = w.data as Float32Array;
+  let views = VIEWS.get(data);
+  if (!views) VIEWS.set(data, views = new Map());
+  let view = views.get(at);
+  if (!view || view.length !== rows * cols) {
+    views.set(at, view = data.subarray(at, at + rows * cols));
+  }
+  if (!w.constant) return { b: view, options: { transB: true } };
+  return { b: env.weights.packB(view, { k: cols, n: rows, transB: true }), options: {} };
+}
 
 /** A recurrent node's shape. */
 export interface RecurrentShape {
