@@ -50,8 +50,7 @@ function lstmStep(
   env: Env,
 ): Step {
   const { seq, batch, input, hidden: H, dirs, batchFirst } = s, G = 4 * H, jit = env.jit;
-  const x = ins[0]!.data as Float32Array, w = ins[1]!.data as Float32Array;
-  const r = ins[2]!.data as Float32Array, b = ins[3]?.data as Float32Array | undefined;
+  const x = ins[0]!.data as Float32Array, b = ins[3]?.data as Float32Array | undefined;
   const h0 = ins[5]?.data as Float32Array | undefined,
     c0 = ins[6]?.data as Float32Array | undefined;
   const p = ins[7]?.data as Float32Array | undefined;

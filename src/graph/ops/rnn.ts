@@ -2,18 +2,21 @@
  * RNN (opsets 7 and 14): Hₜ = f(Xₜ·Wᵀ + Hₜ₋₁·Rᵀ + Wb + Rb), forward, reverse
  * or bidirectional, with bias, an initial state, clip and layout 1 (batch
  * first); f Tanh (the default), Relu or Sigmoid per direction. Every step's
- * input projection in one GEMM over the whole sequence (Wb in its epilogue);
- * per time step the recurrent GEMM (Rb in its epilogue) and f in TypeScript.
+ * input projection in one GEMM over the whole sequence (Wb in its epilogue;
+ * W and R packed once per session when constant); per time step the
+ * recurrent GEMM accumulating onto the step's projection (Rb in its
+ * epilogue), clip and f as Jit calls.
  * sequence_lens must be absent or every sequence whole.
  */
 import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
-import { type RecurrentShape, recurrentShape } from "./recurrent.ts";
+import { type RecurrentShape, recurrentShape, recurrentWeights } from "./recurrent.ts";
 
-const ACTIVATIONS: Record<string, (v: number) => number> = {
-  Tanh: Math.tanh,
-  Relu: (v) => (v > 0 ? v : 0),
-  Sigmoid: (v) => 1 / (1 + Math.exp(-v)),
+/** The activations a direction may take, as the unary family's ops. */
+const ACTIVATIONS: Record<string, "tanh" | "relu" | "sigmoid"> = {
+  Tanh: "tanh",
+  Relu: "relu",
+  Sigmoid: "sigmoid",
 };
 
 const shapeOf = (n: Node, ins: readonly (Meta | null)[]): RecurrentShape =>
@@ -50,10 +53,10 @@ function rnnStep(
   env: Env,
 ): Step {
   const { seq, batch, input, hidden: H, dirs, batchFirst } = s, jit = env.jit;
-  const x = ins[0]!.data as Float32Array, w = ins[1]!.data as Float32Array;
-  const r = ins[2]!.data as Float32Array, b = ins[3]?.data as Float32Array | undefined;
+  const x = ins[0]!.data as Float32Array, b = ins[3]?.data as Float32Array | undefined;
   const h0 = ins[5]?.data as Float32Array | undefined;
   const clip = n.attrs.has("clip") ? n.attrs.float("clip", 0) : Infinity;
+  const bounds = clip < Infinity ? { min: -clip, max: clip } : null;
   const reverseOnly = n.attrs.string("direction", "forward") === "reverse";
   const names = n.attrs.strings("activations");
   const [y, yh] = outs.map((o) => o?.data as Float32Array | undefined);
@@ -62,8 +65,8 @@ function rnnStep(
   const proj = new Float32Array(seq * batch * H), rec = new Float32Array(batch * H);
   const h = new Float32Array(batch * H);
   const dir = Array.from({ length: dirs }, (_, d) => ({
-    w: w.subarray(d * H * input, (d + 1) * H * input),
-    r: r.subarray(d * H * H, (d + 1) * H * H),
+    w: recurrentWeights(env, ins[1]!, d * H * input, H, input),
+    r: recurrentWeights(env, ins[2]!, d * H * H, H, H),
     wb: b ? b.subarray(d * 2 * H, d * 2 * H + H) : undefined,
     rb: b ? b.subarray(d * 2 * H + H, (d + 1) * 2 * H) : undefined,
     f: ACTIVATIONS[names && names.length ? names[d] : "Tanh"],
@@ -72,7 +75,6 @@ function rnnStep(
     batchFirst ? ((bi * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + bi) * H;
   const stateAt = (d: number, bi: number) =>
     batchFirst ? (bi * dirs + d) * H : (d * batch + bi) * H;
-  const clipped = (v: number) => (v > clip ? clip : v < -clip ? -clip : v);
   return {
     native: false,
     run: () => {
@@ -88,11 +90,11 @@ function rnnStep(
       }
       for (let d = 0; d < dirs; d++) {
         const D = dir[d], reverse = d === 1 || reverseOnly;
-        jit.gemm(xs, D.w, proj, {
+        jit.gemm(xs, D.w.b, proj, {
           m: seq * batch,
           n: H,
           k: input,
-          transB: true,
+          ...D.w.options,
           ...(D.wb ? { bias: D.wb } : {}),
         });
         for (let bi = 0; bi < batch; bi++) {
@@ -100,19 +102,21 @@ function rnnStep(
         }
         for (let step = 0; step < seq; step++) {
           const t = reverse ? seq - 1 - step : step;
-          jit.gemm(h, D.r, rec, {
+          rec.set(proj.subarray(t * batch * H, (t + 1) * batch * H));
+          jit.gemm(h, D.r.b, rec, {
             m: batch,
             n: H,
             k: H,
-            transB: true,
+            beta: 1,
+            ...D.r.options,
             ...(D.rb ? { bias: D.rb } : {}),
           });
-          for (let bi = 0; bi < batch; bi++) {
-            const pr = (t * batch + bi) * H, rr = bi * H;
-            for (let j = 0; j < H; j++) {
-              h[rr + j] = Math.fround(D.f(clipped(proj[pr + j] + rec[rr + j])));
+          if (bounds) jit.unary("clip", rec, rec, bounds);
+          jit.unary(D.f, rec, h);
+          if (y) {
+            for (let bi = 0; bi < batch; bi++) {
+              y.set(h.subarray(bi * H, (bi + 1) * H), at(t, d, bi));
             }
-            if (y) y.set(h.subarray(rr, rr + H), at(t, d, bi));
           }
         }
         for (let bi = 0; bi < batch; bi++) {
