@@ -63,14 +63,41 @@ function gruStep(
   const cand = new Float32Array(batch * H);
   // Each row's z and r gates, as views the Jit calls take whole.
   const zr = Array.from({ length: batch }, (_, bi) => rec.subarray(bi * G, bi * G + 2 * H));
-  const dir = Array.from({ length: dirs }, (_, d) => ({
-    w: recurrentWeights(env, ins[1]!, d * G * input, G, input),
-    r: recurrentWeights(env, ins[2]!, d * G * H, G, H),
-    rzr: recurrentWeights(env, ins[2]!, d * G * H, 2 * H, H),
-    rh: recurrentWeights(env, ins[2]!, d * G * H + 2 * H * H, H, H),
-    wb: b ? b.subarray(d * 2 * G, d * 2 * G + G) : undefined,
-    rb: b ? b.subarray(d * 2 * G + G, (d + 1) * 2 * G) : undefined,
-  }));
+  // Per direction: the weights (packed once when constant) and each GEMM's options, made
+  // here so the steps allocate nothing.
+  const dir = Array.from({ length: dirs }, (_, d) => {
+    const w = recurrentWeights(env, ins[1]!, d * G * input, G, input);
+    const r = recurrentWeights(env, ins[2]!, d * G * H, G, H);
+    const rzr = recurrentWeights(env, ins[2]!, d * G * H, 2 * H, H);
+    const rh = recurrentWeights(env, ins[2]!, d * G * H + 2 * H * H, H, H);
+    const wb = b ? { bias: b.subarray(d * 2 * G, d * 2 * G + G) } : {};
+    const rb = b ? b.subarray(d * 2 * G + G, (d + 1) * 2 * G) : undefined;
+    return {
+      w: w.b,
+      r: r.b,
+      rzr: rzr.b,
+      rh: rh.b,
+      proj: { m: seq * batch, n: G, k: input, ...w.options, ...wb },
+      all: { m: batch, n: G, k: H, ...r.options, ...(rb ? { bias: rb } : {}) },
+      zr: {
+        m: batch,
+        n: 2 * H,
+        k: H,
+        ldc: G,
+        beta: 1,
+        ...rzr.options,
+        ...(rb ? { bias: rb.subarray(0, 2 * H) } : {}),
+      },
+      h: {
+        m: batch,
+        n: H,
+        k: H,
+        beta: 1,
+        ...rh.options,
+        ...(rb ? { bias: rb.subarray(2 * H) } : {}),
+      },
+    };
+  });
   const at = (t: number, d: number, bi: number) =>
     batchFirst ? ((bi * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + bi) * H;
   const stateAt = (d: number, bi: number) =>
@@ -90,13 +117,7 @@ function gruStep(
       }
       for (let d = 0; d < dirs; d++) {
         const D = dir[d], reverse = d === 1 || reverseOnly;
-        jit.gemm(xs, D.w.b, proj, {
-          m: seq * batch,
-          n: G,
-          k: input,
-          ...D.w.options,
-          ...(D.wb ? { bias: D.wb } : {}),
-        });
+        jit.gemm(xs, D.w, proj, D.proj);
         for (let bi = 0; bi < batch; bi++) {
           for (let j = 0; j < H; j++) h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
         }
@@ -104,27 +125,13 @@ function gruStep(
           const t = reverse ? seq - 1 - step : step, p0 = t * batch * G;
           if (beforeReset) {
             // All three gates' recurrent terms, then the step's projection added to z and r.
-            jit.gemm(h, D.r.b, rec, {
-              m: batch,
-              n: G,
-              k: H,
-              ...D.r.options,
-              ...(D.rb ? { bias: D.rb } : {}),
-            });
+            jit.gemm(h, D.r, rec, D.all);
             for (let i = 0; i < batch * G; i++) {
               if (i % G < 2 * H) rec[i] += proj[p0 + i];
             }
           } else {
             rec.set(proj.subarray(p0, p0 + batch * G));
-            jit.gemm(h, D.rzr.b, rec, {
-              m: batch,
-              n: 2 * H,
-              k: H,
-              ldc: G,
-              beta: 1,
-              ...D.rzr.options,
-              ...(D.rb ? { bias: D.rb.subarray(0, 2 * H) } : {}),
-            });
+            jit.gemm(h, D.rzr, rec, D.zr);
           }
           for (let bi = 0; bi < batch; bi++) {
             if (bounds) jit.unary("clip", zr[bi], zr[bi], bounds);
@@ -146,14 +153,7 @@ function gruStep(
                 cand[bi * H + j] = proj[p0 + bi * G + 2 * H + j];
               }
             }
-            jit.gemm(rh, D.rh.b, cand, {
-              m: batch,
-              n: H,
-              k: H,
-              beta: 1,
-              ...D.rh.options,
-              ...(D.rb ? { bias: D.rb.subarray(2 * H) } : {}),
-            });
+            jit.gemm(rh, D.rh, cand, D.h);
           }
           if (bounds) jit.unary("clip", cand, cand, bounds);
           jit.unary("tanh", cand, cand);

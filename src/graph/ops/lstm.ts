@@ -63,12 +63,20 @@ function lstmStep(
   const proj = new Float32Array(seq * batch * G), rec = new Float32Array(batch * G);
   const h = new Float32Array(batch * H), c = new Float32Array(batch * H);
   // Per direction: Wᵀ and Rᵀ for the GEMMs (packed once when constant), the two biases.
-  const dir = Array.from({ length: dirs }, (_, d) => ({
-    w: recurrentWeights(env, ins[1]!, d * G * input, G, input),
-    r: recurrentWeights(env, ins[2]!, d * G * H, G, H),
-    wb: b ? b.subarray(d * 2 * G, d * 2 * G + G) : undefined,
-    rb: b ? b.subarray(d * 2 * G + G, (d + 1) * 2 * G) : undefined,
-  }));
+  const dir = Array.from({ length: dirs }, (_, d) => {
+    const w = recurrentWeights(env, ins[1]!, d * G * input, G, input);
+    const r = recurrentWeights(env, ins[2]!, d * G * H, G, H);
+    const wb = b ? { bias: b.subarray(d * 2 * G, d * 2 * G + G) } : {};
+    const rb = b ? { bias: b.subarray(d * 2 * G + G, (d + 1) * 2 * G) } : {};
+    // Each GEMM's options made here: the steps allocate nothing.
+    return {
+      w: w.b,
+      r: r.b,
+      proj: { m: seq * batch, n: G, k: input, ...w.options, ...wb },
+      rec: { m: batch, n: G, k: H, ...r.options, ...rb },
+      acc: { m: batch, n: G, k: H, beta: 1, ...r.options, ...rb },
+    };
+  });
   // Without peepholes or input_forget the gates run as Jit calls: the step's projection
   // copied in, the recurrent GEMM accumulating onto it (bias in its epilogue), clip,
   // sigmoid over i, o, f and tanh over g per row, tanh of the new cell.
@@ -99,13 +107,7 @@ function lstmStep(
       }
       for (let d = 0; d < dirs; d++) {
         const D = dir[d], reverse = d === 1 || reverseOnly;
-        jit.gemm(xs, D.w.b, proj, {
-          m: seq * batch,
-          n: G,
-          k: input,
-          ...D.w.options,
-          ...(D.wb ? { bias: D.wb } : {}),
-        });
+        jit.gemm(xs, D.w, proj, D.proj);
         for (let bi = 0; bi < batch; bi++) {
           for (let j = 0; j < H; j++) {
             h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
@@ -116,14 +118,7 @@ function lstmStep(
           const t = reverse ? seq - 1 - step : step;
           if (native) {
             rec.set(proj.subarray(t * batch * G, (t + 1) * batch * G));
-            jit.gemm(h, D.r.b, rec, {
-              m: batch,
-              n: G,
-              k: H,
-              beta: 1,
-              ...D.r.options,
-              ...(D.rb ? { bias: D.rb } : {}),
-            });
+            jit.gemm(h, D.r, rec, D.acc);
             if (clipBounds) jit.unary("clip", rec, rec, clipBounds);
             for (let bi = 0; bi < batch; bi++) {
               // Gates i, o, f, c in ONNX's order: sigmoid over the first three, tanh the last.
@@ -141,13 +136,7 @@ function lstmStep(
             }
             continue;
           }
-          jit.gemm(h, D.r.b, rec, {
-            m: batch,
-            n: G,
-            k: H,
-            ...D.r.options,
-            ...(D.rb ? { bias: D.rb } : {}),
-          });
+          jit.gemm(h, D.r, rec, D.rec);
           for (let bi = 0; bi < batch; bi++) {
             const pr = (t * batch + bi) * G, rr = bi * G;
             for (let j = 0; j < H; j++) {

@@ -64,13 +64,21 @@ function rnnStep(
   const xs = batchFirst ? new Float32Array(seq * batch * input) : x;
   const proj = new Float32Array(seq * batch * H), rec = new Float32Array(batch * H);
   const h = new Float32Array(batch * H);
-  const dir = Array.from({ length: dirs }, (_, d) => ({
-    w: recurrentWeights(env, ins[1]!, d * H * input, H, input),
-    r: recurrentWeights(env, ins[2]!, d * H * H, H, H),
-    wb: b ? b.subarray(d * 2 * H, d * 2 * H + H) : undefined,
-    rb: b ? b.subarray(d * 2 * H + H, (d + 1) * 2 * H) : undefined,
-    f: ACTIVATIONS[names && names.length ? names[d] : "Tanh"],
-  }));
+  // Per direction: the weights (packed once when constant) and each GEMM's options, made
+  // here so the steps allocate nothing.
+  const dir = Array.from({ length: dirs }, (_, d) => {
+    const w = recurrentWeights(env, ins[1]!, d * H * input, H, input);
+    const r = recurrentWeights(env, ins[2]!, d * H * H, H, H);
+    const wb = b ? { bias: b.subarray(d * 2 * H, d * 2 * H + H) } : {};
+    const rb = b ? { bias: b.subarray(d * 2 * H + H, (d + 1) * 2 * H) } : {};
+    return {
+      w: w.b,
+      r: r.b,
+      proj: { m: seq * batch, n: H, k: input, ...w.options, ...wb },
+      acc: { m: batch, n: H, k: H, beta: 1, ...r.options, ...rb },
+      f: ACTIVATIONS[names && names.length ? names[d] : "Tanh"],
+    };
+  });
   const at = (t: number, d: number, bi: number) =>
     batchFirst ? ((bi * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + bi) * H;
   const stateAt = (d: number, bi: number) =>
@@ -90,27 +98,14 @@ function rnnStep(
       }
       for (let d = 0; d < dirs; d++) {
         const D = dir[d], reverse = d === 1 || reverseOnly;
-        jit.gemm(xs, D.w.b, proj, {
-          m: seq * batch,
-          n: H,
-          k: input,
-          ...D.w.options,
-          ...(D.wb ? { bias: D.wb } : {}),
-        });
+        jit.gemm(xs, D.w, proj, D.proj);
         for (let bi = 0; bi < batch; bi++) {
           for (let j = 0; j < H; j++) h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
         }
         for (let step = 0; step < seq; step++) {
           const t = reverse ? seq - 1 - step : step;
           rec.set(proj.subarray(t * batch * H, (t + 1) * batch * H));
-          jit.gemm(h, D.r.b, rec, {
-            m: batch,
-            n: H,
-            k: H,
-            beta: 1,
-            ...D.r.options,
-            ...(D.rb ? { bias: D.rb } : {}),
-          });
+          jit.gemm(h, D.r, rec, D.acc);
           if (bounds) jit.unary("clip", rec, rec, bounds);
           jit.unary(D.f, rec, h);
           if (y) {
