@@ -4,10 +4,10 @@
  * activations the defaults (Sigmoid, Tanh). Gates z, r, h. Every step's
  * input projection in one GEMM over the whole sequence (W's bias in its
  * epilogue; W and R packed once per session when constant); per time step
- * the recurrent GEMMs — h × Rᵀ for all three gates with linear_before_reset,
- * else h × [Rz; Rr]ᵀ accumulated onto the step's projection, then
- * (r ⊙ h) × Rhᵀ onto h̃'s — the activations (clip, sigmoid, tanh) as Jit
- * calls, the gates' products and the update in TypeScript.
+ * two recurrent GEMMs — h × [Rz; Rr]ᵀ accumulated onto the step's
+ * projection, then h × Rhᵀ (linear_before_reset: r scales it) or
+ * (r ⊙ h) × Rhᵀ onto h̃'s projection — the activations (clip, sigmoid, tanh)
+ * as Jit calls, the gates' products and the update in TypeScript.
  * sequence_lens must be absent or every sequence whole.
  */
 import type { Node } from "../ir.ts";
@@ -67,18 +67,15 @@ function gruStep(
   // here so the steps allocate nothing.
   const dir = Array.from({ length: dirs }, (_, d) => {
     const w = recurrentWeights(env, ins[1]!, d * G * input, G, input);
-    const r = recurrentWeights(env, ins[2]!, d * G * H, G, H);
     const rzr = recurrentWeights(env, ins[2]!, d * G * H, 2 * H, H);
     const rh = recurrentWeights(env, ins[2]!, d * G * H + 2 * H * H, H, H);
     const wb = b ? { bias: b.subarray(d * 2 * G, d * 2 * G + G) } : {};
     const rb = b ? b.subarray(d * 2 * G + G, (d + 1) * 2 * G) : undefined;
     return {
       w: w.b,
-      r: r.b,
       rzr: rzr.b,
       rh: rh.b,
       proj: { m: seq * batch, n: G, k: input, ...w.options, ...wb },
-      all: { m: batch, n: G, k: H, ...r.options, ...(rb ? { bias: rb } : {}) },
       zr: {
         m: batch,
         n: 2 * H,
@@ -96,6 +93,7 @@ function gruStep(
         ...rh.options,
         ...(rb ? { bias: rb.subarray(2 * H) } : {}),
       },
+      hPlain: { m: batch, n: H, k: H, ...rh.options, ...(rb ? { bias: rb.subarray(2 * H) } : {}) },
     };
   });
   const at = (t: number, d: number, bi: number) =>
@@ -123,16 +121,11 @@ function gruStep(
         }
         for (let step = 0; step < seq; step++) {
           const t = reverse ? seq - 1 - step : step, p0 = t * batch * G;
-          if (beforeReset) {
-            // All three gates' recurrent terms, then the step's projection added to z and r.
-            jit.gemm(h, D.r, rec, D.all);
-            for (let i = 0; i < batch * G; i++) {
-              if (i % G < 2 * H) rec[i] += proj[p0 + i];
-            }
-          } else {
-            rec.set(proj.subarray(p0, p0 + batch * G));
-            jit.gemm(h, D.rzr, rec, D.zr);
-          }
+          // z and r: their recurrent terms accumulated onto the step's projection.
+          rec.set(proj.subarray(p0, p0 + batch * G));
+          jit.gemm(h, D.rzr, rec, D.zr);
+          // Linear before reset: h·Rhᵀ + Rbh, which r scales below.
+          if (beforeReset) jit.gemm(h, D.rh, cand, D.hPlain);
           for (let bi = 0; bi < batch; bi++) {
             if (bounds) jit.unary("clip", zr[bi], zr[bi], bounds);
             jit.unary("sigmoid", zr[bi], zr[bi]);
@@ -141,8 +134,8 @@ function gruStep(
             // h̃'s input: its projection plus r ⊙ (h·Rhᵀ + Rbh).
             for (let bi = 0; bi < batch; bi++) {
               for (let j = 0; j < H; j++) {
-                const rr = bi * G + j;
-                cand[bi * H + j] = proj[p0 + rr + 2 * H] + rec[rr + H] * rec[rr + 2 * H];
+                const rr = bi * G + j, k = bi * H + j;
+                cand[k] = proj[p0 + rr + 2 * H] + rec[rr + H] * cand[k];
               }
             }
           } else {
