@@ -1,5 +1,6 @@
 /**
- * Recurrent layers — LSTM, GRU, RNN (forward, bias, hidden states out) — ours
+ * Recurrent layers — LSTM, GRU (linear_before_reset, as PyTorch exports it),
+ * RNN; forward, bias, hidden states out — ours
  * against onnxruntime-node in one process (medians of alternating runs).
  * ONNX Runtime's threads spin after its runs and take the second core from
  * ours at 2 threads, so its spinning is turned off here
@@ -33,7 +34,10 @@ for (const [op, gates] of [["LSTM", 4], ["GRU", 3], ["RNN", 1]] as const) {
   const W = g.weight("W", [1, gates * H, I], seededFloats(gates * H * I, 1, 0.1));
   const R = g.weight("R", [1, gates * H, H], seededFloats(gates * H * H, 2, 0.1));
   const bias = g.weight("B", [1, 2 * gates * H], seededFloats(2 * gates * H, 3, 0.1));
-  const [y] = g.node(op, ["x", W, R, bias], 2, { hidden_size: H });
+  const [y] = g.node(op, ["x", W, R, bias], 2, {
+    hidden_size: H,
+    ...(op === "GRU" ? { linear_before_reset: 1 } : {}),
+  });
   g.output(g.op("Identity", [y], {}, "y"));
   const bytes = g.toBytes();
   for (const threads of values.threads!.split(",").map(Number)) {
