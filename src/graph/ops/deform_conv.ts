@@ -4,8 +4,9 @@
  * learned offset (Δh, Δw per offset group), bilinearly interpolated (zero
  * outside the image, as torchvision and ONNX Runtime sample), times the
  * mask's value when given. The sampled columns [C·kH·kW, oH·oW] are built in
- * TypeScript per image, then one batched GEMM over the groups with the
- * weights and the bias in its epilogue.
+ * TypeScript per image — each sample's four corners and weights once per
+ * offset group, shared by its channels —, then one batched GEMM over the
+ * groups, and the bias.
  */
 import type { Node } from "../ir.ts";
 import { expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
@@ -59,37 +60,58 @@ const DEFORM_CONV: OpDef = {
       strideB: rows * P,
       strideC: M * P,
     };
-    /** x at (h, w) of a plane, bilinear, zero outside (torchvision's corner tests). */
-    const sample = (plane: number, h: number, w: number): number => {
-      if (!(h > -1 && w > -1 && h < H && w < W)) return 0;
-      const h0 = Math.floor(h), w0 = Math.floor(w), h1 = h0 + 1, w1 = w0 + 1;
-      const lh = h - h0, lw = w - w0, hh = 1 - lh, hw = 1 - lw;
-      const v1 = h0 >= 0 && w0 >= 0 ? xd[plane + h0 * W + w0] : 0;
-      const v2 = h0 >= 0 && w1 <= W - 1 ? xd[plane + h0 * W + w1] : 0;
-      const v3 = h1 <= H - 1 && w0 >= 0 ? xd[plane + h1 * W + w0] : 0;
-      const v4 = h1 <= H - 1 && w1 <= W - 1 ? xd[plane + h1 * W + w1] : 0;
-      return hh * hw * v1 + hh * lw * v2 + lh * hw * v3 + lh * lw * v4;
+    // Each (offset group, tap, position)'s four corners — plane offsets and bilinear weights
+    // times the mask, zero outside the image as torchvision tests them — made once per image
+    // and shared by the group's channels.
+    const at = new Int32Array(og * K * P * 4), wt = new Float64Array(og * K * P * 4);
+    const corners = (b: number) => {
+      for (let g = 0; g < og; g++) {
+        for (let i = 0; i < KH; i++) {
+          for (let j = 0; j < KW; j++) {
+            const k = i * KW + j;
+            const oh = ((b * og + g) * 2 * K + 2 * k) * P, ow = oh + P;
+            const mo = ((b * og + g) * K + k) * P;
+            for (let y = 0; y < OH; y++) {
+              for (let x = 0; x < OW; x++) {
+                const p = y * OW + x, e = ((g * K + k) * P + p) * 4;
+                const h = y * sh - ph + i * dh + od[oh + p], w = x * sw - pw + j * dw + od[ow + p];
+                at[e] =
+                  at[e + 1] =
+                  at[e + 2] =
+                  at[e + 3] =
+                    0;
+                wt[e] =
+                  wt[e + 1] =
+                  wt[e + 2] =
+                  wt[e + 3] =
+                    0;
+                if (!(h > -1 && w > -1 && h < H && w < W)) continue;
+                const h0 = Math.floor(h), w0 = Math.floor(w), h1 = h0 + 1, w1 = w0 + 1;
+                const lh = h - h0, lw = w - w0, hh = 1 - lh, hw = 1 - lw;
+                const m = md ? md[mo + p] : 1;
+                if (h0 >= 0 && w0 >= 0) at[e] = h0 * W + w0, wt[e] = hh * hw * m;
+                if (h0 >= 0 && w1 <= W - 1) at[e + 1] = h0 * W + w1, wt[e + 1] = hh * lw * m;
+                if (h1 <= H - 1 && w0 >= 0) at[e + 2] = h1 * W + w0, wt[e + 2] = lh * hw * m;
+                if (h1 <= H - 1 && w1 <= W - 1) at[e + 3] = h1 * W + w1, wt[e + 3] = lh * lw * m;
+              }
+            }
+          }
+        }
+      }
     };
     return {
       native: false,
       run: () => {
         for (let b = 0; b < N; b++) {
+          corners(b);
           for (let c = 0; c < C; c++) {
             const g = Math.floor(c / cpg), plane = (b * C + c) * H * W;
-            for (let i = 0; i < KH; i++) {
-              for (let j = 0; j < KW; j++) {
-                const k = i * KW + j, row = (c * K + k) * P;
-                const oh = ((b * og + g) * 2 * K + 2 * k) * P, ow = oh + P;
-                const mo = ((b * og + g) * K + k) * P;
-                for (let y = 0; y < OH; y++) {
-                  for (let x = 0; x < OW; x++) {
-                    const p = y * OW + x;
-                    const h = y * sh - ph + i * dh + od[oh + p],
-                      w = x * sw - pw + j * dw + od[ow + p];
-                    const v = sample(plane, h, w);
-                    cols[row + p] = md ? v * md[mo + p] : v;
-                  }
-                }
+            for (let k = 0; k < K; k++) {
+              const row = (c * K + k) * P, base = (g * K + k) * P * 4;
+              for (let p = 0; p < P; p++) {
+                const e = base + p * 4;
+                cols[row + p] = wt[e] * xd[plane + at[e]] + wt[e + 1] * xd[plane + at[e + 1]] +
+                  wt[e + 2] * xd[plane + at[e + 2]] + wt[e + 3] * xd[plane + at[e + 3]];
               }
             }
           }
