@@ -44,6 +44,10 @@ function fromBase64(type: string, s: string): TensorData {
       return new Int32Array(bytes.buffer);
     case "int8":
       return new Int8Array(bytes.buffer);
+    case "float64":
+      return new Float64Array(bytes.buffer);
+    case "int16":
+      return new Int16Array(bytes.buffer);
     default:
       return bytes;
   }
