@@ -2126,6 +2126,36 @@ const CASES: Case[] = [
     14,
   ),
   {
+    name:
+      "LSTM (with and without peepholes), GRU and RNN with sequence_lens fed and constant, bidirectional",
+    opset: 14,
+    build: (g) => {
+      g.input("x", "float32", [5, 3, 2]);
+      g.input("lens", "int32", [3]);
+      const fixed = g.initializer("fixed", { type: "int32", dims: [3], data: [3, 5, 1] });
+      const Wl = w(g, "Wl", [2, 12, 2], 111), Rl = w(g, "Rl", [2, 12, 3], 112);
+      const Bl = w(g, "Bl", [2, 24], 113), Pl = w(g, "Pl", [2, 9], 114);
+      const Wg = w(g, "Wg", [2, 9, 2], 115), Rg = w(g, "Rg", [2, 9, 3], 116);
+      const Wr = w(g, "Wr", [2, 3, 2], 117), Rr = w(g, "Rr", [2, 3, 3], 118);
+      const h0 = w(g, "h0", [2, 3, 3], 119);
+      const both = { hidden_size: 3, direction: "bidirectional" };
+      const outputs = (prefix: string, outs: string[]) =>
+        outs.forEach((o, i) => g.output(g.op("Identity", [o], {}, `${prefix}_${i}`)));
+      outputs("lstm", g.node("LSTM", ["x", Wl, Rl, Bl, "lens", h0], 3, both));
+      outputs("lstm_peep", g.node("LSTM", ["x", Wl, Rl, Bl, fixed, "", "", Pl], 3, both));
+      outputs("gru", g.node("GRU", ["x", Wg, Rg, "", "lens", h0], 2, both));
+      outputs(
+        "gru_lbr",
+        g.node("GRU", ["x", Wg, Rg, "", fixed], 2, { ...both, linear_before_reset: 1 }),
+      );
+      outputs("rnn", g.node("RNN", ["x", Wr, Rr, "", "lens", h0], 2, both));
+    },
+    feeds: {
+      x: F([5, 3, 2], 120),
+      lens: { type: "int32", dims: [3], data: Int32Array.from([5, 2, 4]) },
+    },
+  },
+  {
     name: "LSTM, GRU and RNN with weights fed at run time (not packed)",
     opset: 14,
     build: (g) => {
@@ -2642,6 +2672,57 @@ Deno.test("model op: MaxRoiPool's maximum of negative values is the maximum (ONN
     assert.throws(
       () => s.runSync({ x: new Tensor("float32", new Float32Array(4), [1, 1, 2, 2]), rois: bad }),
       (e: Error) => e instanceof RangeError && /MaxRoiPool node .*batch index is 1/.test(e.message),
+    );
+  } finally {
+    await s.release();
+  }
+});
+
+Deno.test("model op: recurrent sequence_lens changing between runs equal fresh sessions; out of range throws", async () => {
+  const g = new GraphBuilder(14);
+  g.input("x", "float32", [4, 2, 3]);
+  g.input("lens", "int32", [2]);
+  const W = g.initializer("W", {
+    type: "float32",
+    dims: [1, 8, 3],
+    data: seededFloats(24, 121, 0.5),
+  });
+  const R = g.initializer("R", {
+    type: "float32",
+    dims: [1, 8, 2],
+    data: seededFloats(16, 122, 0.5),
+  });
+  const [y, yh] = g.node("LSTM", ["x", W, R, "", "lens"], 2, { hidden_size: 2 });
+  g.output(g.op("Identity", [y], {}, "y"));
+  g.output(g.op("Identity", [yh], {}, "yh"));
+  const bytes = g.toBytes();
+  const x = new Tensor("float32", seededFloats(24, 123, 1), [4, 2, 3]);
+  const lens = (a: number, b: number) => new Tensor("int32", Int32Array.from([a, b]), [2]);
+  const s = await InferenceSession.create(bytes);
+  try {
+    for (const [a, b] of [[4, 4], [1, 3], [4, 2], [2, 4]]) {
+      const got = s.runSync({ x, lens: lens(a, b) });
+      const fresh = await InferenceSession.create(bytes);
+      const want = fresh.runSync({ x, lens: lens(a, b) });
+      await fresh.release();
+      for (const k of ["y", "yh"]) {
+        assert.deepEqual(
+          [...(got[k].data as Float32Array)],
+          [...(want[k].data as Float32Array)],
+          `${k} ${a},${b}`,
+        );
+      }
+      // Past an item's length its outputs are zero.
+      const yd = got.y.data as Float32Array;
+      for (let t = b; t < 4; t++) {
+        assert.deepEqual([...yd.subarray((t * 2 + 1) * 2, (t * 2 + 2) * 2)], [0, 0]);
+      }
+    }
+    assert.throws(
+      () => s.runSync({ x, lens: lens(5, 1) }),
+      (e: Error) =>
+        e instanceof RangeError &&
+        /LSTM node .*sequence_lens\[0\] is 5, not in 0\.\.4/.test(e.message),
     );
   } finally {
     await s.release();

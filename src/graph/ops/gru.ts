@@ -12,7 +12,13 @@
  */
 import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
-import { type RecurrentShape, recurrentShape, recurrentWeights } from "./recurrent.ts";
+import {
+  readLengths,
+  type RecurrentShape,
+  recurrentShape,
+  recurrentWeights,
+  stepRows,
+} from "./recurrent.ts";
 
 const shapeOf = (n: Node, ins: readonly (Meta | null)[]): RecurrentShape =>
   recurrentShape(n, ins, 3, ["Sigmoid", "Tanh"]);
@@ -61,6 +67,8 @@ function gruStep(
   const proj = new Float32Array(seq * batch * G), rec = new Float32Array(batch * G);
   const h = new Float32Array(batch * H), rh = new Float32Array(batch * H);
   const cand = new Float32Array(batch * H);
+  // Each item's length and its time index this step (−1: ended, its state kept).
+  const lengths = new Int32Array(batch), rows = new Int32Array(batch);
   // Each row's z and r gates, as views the Jit calls take whole.
   const zr = Array.from({ length: batch }, (_, bi) => rec.subarray(bi * G, bi * G + 2 * H));
   // Per direction: the weights (packed once when constant) and each GEMM's options, made
@@ -103,6 +111,7 @@ function gruStep(
   return {
     native: false,
     run: () => {
+      if (readLengths(n, ins[4], seq, lengths) && y) y.fill(0);
       if (batchFirst) {
         for (let bi = 0; bi < batch; bi++) {
           for (let t = 0; t < seq; t++) {
@@ -120,9 +129,13 @@ function gruStep(
           for (let j = 0; j < H; j++) h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
         }
         for (let step = 0; step < seq; step++) {
-          const t = reverse ? seq - 1 - step : step, p0 = t * batch * G;
-          // z and r: their recurrent terms accumulated onto the step's projection.
-          rec.set(proj.subarray(p0, p0 + batch * G));
+          stepRows(lengths, step, reverse, rows);
+          // z and r: their recurrent terms accumulated onto the step's projection (each
+          // item's own row: items may be at different times in reverse).
+          for (let bi = 0; bi < batch; bi++) {
+            const row = (rows[bi] * batch + bi) * G;
+            if (rows[bi] >= 0) rec.set(proj.subarray(row, row + G), bi * G);
+          }
           jit.gemm(h, D.rzr, rec, D.zr);
           // Linear before reset: h·Rhᵀ + Rbh, which r scales below.
           if (beforeReset) jit.gemm(h, D.rh, cand, D.hPlain);
@@ -133,17 +146,19 @@ function gruStep(
           if (beforeReset) {
             // h̃'s input: its projection plus r ⊙ (h·Rhᵀ + Rbh).
             for (let bi = 0; bi < batch; bi++) {
+              const pr = (Math.max(rows[bi], 0) * batch + bi) * G + 2 * H;
               for (let j = 0; j < H; j++) {
-                const rr = bi * G + j, k = bi * H + j;
-                cand[k] = proj[p0 + rr + 2 * H] + rec[rr + H] * cand[k];
+                const k = bi * H + j;
+                cand[k] = proj[pr + j] + rec[bi * G + H + j] * cand[k];
               }
             }
           } else {
             // (r ⊙ h)·Rhᵀ + Rbh onto h̃'s projection.
             for (let bi = 0; bi < batch; bi++) {
+              const pr = (Math.max(rows[bi], 0) * batch + bi) * G + 2 * H;
               for (let j = 0; j < H; j++) {
                 rh[bi * H + j] = rec[bi * G + H + j] * h[bi * H + j];
-                cand[bi * H + j] = proj[p0 + bi * G + 2 * H + j];
+                cand[bi * H + j] = proj[pr + j];
               }
             }
             jit.gemm(rh, D.rh, cand, D.h);
@@ -151,11 +166,12 @@ function gruStep(
           if (bounds) jit.unary("clip", cand, cand, bounds);
           jit.unary("tanh", cand, cand);
           for (let bi = 0; bi < batch; bi++) {
+            if (rows[bi] < 0) continue; // ended: the state as it was
             for (let j = 0; j < H; j++) {
               const z = rec[bi * G + j], k = bi * H + j;
               h[k] = (1 - z) * cand[k] + z * h[k];
             }
-            if (y) y.set(h.subarray(bi * H, (bi + 1) * H), at(t, d, bi));
+            if (y) y.set(h.subarray(bi * H, (bi + 1) * H), at(rows[bi], d, bi));
           }
         }
         for (let bi = 0; bi < batch; bi++) {

@@ -10,7 +10,13 @@
  */
 import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
-import { type RecurrentShape as Shape, recurrentShape, recurrentWeights } from "./recurrent.ts";
+import {
+  readLengths,
+  type RecurrentShape as Shape,
+  recurrentShape,
+  recurrentWeights,
+  stepRows,
+} from "./recurrent.ts";
 
 const DEFAULTS = ["Sigmoid", "Tanh", "Tanh"];
 const shapeOf = (n: Node, ins: readonly (Meta | null)[]): Shape =>
@@ -82,6 +88,9 @@ function lstmStep(
   // sigmoid over i, o, f and tanh over g per row, tanh of the new cell.
   const native = !p && !inputForget;
   const tc = new Float32Array(batch * H);
+  // Each item's length, its time index this step (−1: ended) and the state before the step.
+  const lengths = new Int32Array(batch), rows = new Int32Array(batch);
+  const hPrev = new Float32Array(batch * H), cPrev = new Float32Array(batch * H);
   const clipBounds = clip < Infinity ? { min: -clip, max: clip } : null;
   const gatesIOF = Array.from({ length: batch }, (_, bi) => rec.subarray(bi * G, bi * G + 3 * H));
   const gatesC = Array.from(
@@ -95,6 +104,7 @@ function lstmStep(
   return {
     native: false,
     run: () => {
+      if (readLengths(n, ins[4], seq, lengths) && y) y.fill(0);
       if (batchFirst) {
         for (let bi = 0; bi < batch; bi++) {
           for (let t = 0; t < seq; t++) {
@@ -115,10 +125,14 @@ function lstmStep(
           }
         }
         for (let step = 0; step < seq; step++) {
-          const t = reverse ? seq - 1 - step : step;
+          const all = stepRows(lengths, step, reverse, rows);
           if (native) {
-            rec.set(proj.subarray(t * batch * G, (t + 1) * batch * G));
+            for (let bi = 0; bi < batch; bi++) {
+              const row = (rows[bi] * batch + bi) * G;
+              if (rows[bi] >= 0) rec.set(proj.subarray(row, row + G), bi * G);
+            }
             jit.gemm(h, D.r, rec, D.acc);
+            if (!all) hPrev.set(h), cPrev.set(c);
             if (clipBounds) jit.unary("clip", rec, rec, clipBounds);
             for (let bi = 0; bi < batch; bi++) {
               // Gates i, o, f, c in ONNX's order: sigmoid over the first three, tanh the last.
@@ -131,14 +145,21 @@ function lstmStep(
             }
             jit.unary("tanh", c, tc);
             for (let bi = 0; bi < batch; bi++) {
-              for (let j = 0; j < H; j++) h[bi * H + j] = rec[bi * G + H + j] * tc[bi * H + j];
-              if (y) y.set(h.subarray(bi * H, (bi + 1) * H), at(t, d, bi));
+              const o = bi * H;
+              if (rows[bi] < 0) {
+                // Ended: the state as it was.
+                h.set(hPrev.subarray(o, o + H), o), c.set(cPrev.subarray(o, o + H), o);
+                continue;
+              }
+              for (let j = 0; j < H; j++) h[o + j] = rec[bi * G + H + j] * tc[o + j];
+              if (y) y.set(h.subarray(o, o + H), at(rows[bi], d, bi));
             }
             continue;
           }
           jit.gemm(h, D.r, rec, D.rec);
           for (let bi = 0; bi < batch; bi++) {
-            const pr = (t * batch + bi) * G, rr = bi * G;
+            if (rows[bi] < 0) continue; // ended: the state as it was
+            const pr = (rows[bi] * batch + bi) * G, rr = bi * G;
             for (let j = 0; j < H; j++) {
               // A gate's input (with its peephole term), clipped, as the activation takes it.
               const gate = (g: number, peep: number) => {
@@ -156,7 +177,7 @@ function lstmStep(
               c[bi * H + j] = cNew;
               h[bi * H + j] = Math.fround(o * Math.tanh(cNew));
             }
-            if (y) y.set(h.subarray(bi * H, (bi + 1) * H), at(t, d, bi));
+            if (y) y.set(h.subarray(bi * H, (bi + 1) * H), at(rows[bi], d, bi));
           }
         }
         for (let bi = 0; bi < batch; bi++) {

@@ -1,8 +1,10 @@
 /**
  * What the recurrent ops (RNN, LSTM, GRU) share: their shapes read and
  * checked from X, W and R and the attributes (direction, hidden_size, layout,
- * activations — the defaults, or for RNN one of a few without parameters — and
- * sequence_lens, whole sequences only).
+ * activations — the defaults, or for RNN one of a few without parameters) —,
+ * and each step's rows: an item shorter than the sequence (sequence_lens,
+ * read on every run) stops there — its state kept, its later outputs zero,
+ * its reverse direction starting from its own last element.
  */
 import type { PackedB } from "../../kernels/gemm/mod.ts";
 import type { Node } from "../ir.ts";
@@ -91,11 +93,56 @@ export function recurrentShape(
     );
   }
   const lens = ins[4];
-  if (lens && lens.data === null) {
-    fail(n, "sequence_lens must be a constant (every sequence whole)");
-  }
-  if (lens && Array.from(lens.data as ArrayLike<number | bigint>, Number).some((v) => v !== seq)) {
-    fail(n, "sequence_lens shorter than the sequence are not supported");
+  if (lens) {
+    expectType(n, lens, 4, "int32");
+    if (lens.dims.join() !== `${batch}`) fail(n, `sequence_lens must be [${batch}]`);
   }
   return { seq, batch, input, hidden, dirs, batchFirst };
+}
+
+/**
+ * Each item's length this run: sequence_lens (each in 0..seq, else a RangeError naming the
+ * node) or the whole sequence. Returns whether any item is shorter.
+ */
+export function readLengths(
+  n: Node,
+  lens: Buf | null | undefined,
+  seq: number,
+  out: Int32Array,
+): boolean {
+  if (!lens) {
+    out.fill(seq);
+    return false;
+  }
+  const v = lens.data as Int32Array;
+  let short = false;
+  for (let b = 0; b < out.length; b++) {
+    if (!(v[b] >= 0 && v[b] <= seq)) {
+      throw new RangeError(
+        `${n.op} node '${n.name}': sequence_lens[${b}] is ${v[b]}, not in 0..${seq}`,
+      );
+    }
+    out[b] = v[b];
+    short ||= v[b] < seq;
+  }
+  return short;
+}
+
+/**
+ * Step `step`'s time index per item (−1: the item has ended): forward t = step, reverse
+ * t = length − 1 − step. Returns whether every item is active.
+ */
+export function stepRows(
+  lengths: Int32Array,
+  step: number,
+  reverse: boolean,
+  rows: Int32Array,
+): boolean {
+  let all = true;
+  for (let b = 0; b < rows.length; b++) {
+    const len = lengths[b];
+    rows[b] = step < len ? (reverse ? len - 1 - step : step) : -1;
+    all &&= rows[b] >= 0;
+  }
+  return all;
 }

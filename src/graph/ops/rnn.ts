@@ -10,7 +10,13 @@
  */
 import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
-import { type RecurrentShape, recurrentShape, recurrentWeights } from "./recurrent.ts";
+import {
+  readLengths,
+  type RecurrentShape,
+  recurrentShape,
+  recurrentWeights,
+  stepRows,
+} from "./recurrent.ts";
 
 /** The activations a direction may take, as the unary family's ops. */
 const ACTIVATIONS: Record<string, "tanh" | "relu" | "sigmoid"> = {
@@ -63,7 +69,9 @@ function rnnStep(
   // X as [seq·batch, input] rows in time order (batch-first X copied once per run).
   const xs = batchFirst ? new Float32Array(seq * batch * input) : x;
   const proj = new Float32Array(seq * batch * H), rec = new Float32Array(batch * H);
-  const h = new Float32Array(batch * H);
+  const h = new Float32Array(batch * H), hPrev = new Float32Array(batch * H);
+  // Each item's length and its time index this step (−1: ended, its state kept).
+  const lengths = new Int32Array(batch), rows = new Int32Array(batch);
   // Per direction: the weights (packed once when constant) and each GEMM's options, made
   // here so the steps allocate nothing.
   const dir = Array.from({ length: dirs }, (_, d) => {
@@ -86,6 +94,7 @@ function rnnStep(
   return {
     native: false,
     run: () => {
+      if (readLengths(n, ins[4], seq, lengths) && y) y.fill(0);
       if (batchFirst) {
         for (let bi = 0; bi < batch; bi++) {
           for (let t = 0; t < seq; t++) {
@@ -103,15 +112,19 @@ function rnnStep(
           for (let j = 0; j < H; j++) h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
         }
         for (let step = 0; step < seq; step++) {
-          const t = reverse ? seq - 1 - step : step;
-          rec.set(proj.subarray(t * batch * H, (t + 1) * batch * H));
+          const all = stepRows(lengths, step, reverse, rows);
+          for (let bi = 0; bi < batch; bi++) {
+            const row = (rows[bi] * batch + bi) * H;
+            if (rows[bi] >= 0) rec.set(proj.subarray(row, row + H), bi * H);
+          }
           jit.gemm(h, D.r, rec, D.acc);
           if (bounds) jit.unary("clip", rec, rec, bounds);
+          if (!all) hPrev.set(h);
           jit.unary(D.f, rec, h);
-          if (y) {
-            for (let bi = 0; bi < batch; bi++) {
-              y.set(h.subarray(bi * H, (bi + 1) * H), at(t, d, bi));
-            }
+          for (let bi = 0; bi < batch; bi++) {
+            const o = bi * H;
+            if (rows[bi] < 0) h.set(hPrev.subarray(o, o + H), o); // ended: the state as it was
+            else if (y) y.set(h.subarray(o, o + H), at(rows[bi], d, bi));
           }
         }
         for (let bi = 0; bi < batch; bi++) {
