@@ -8,7 +8,7 @@
  * projection, then h × Rhᵀ (linear_before_reset: r scales it) or
  * (r ⊙ h) × Rhᵀ onto h̃'s projection — the activations (clip, sigmoid, tanh)
  * as Jit calls, the gates' products and the update in TypeScript.
- * sequence_lens must be absent or every sequence whole.
+ * sequence_lens: see recurrent.ts.
  */
 import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";

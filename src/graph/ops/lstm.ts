@@ -4,9 +4,11 @@
  * activations the defaults (Sigmoid, Tanh, Tanh). Every step's input
  * projection in one GEMM over the whole sequence ([seq·batch, input] ×
  * [input, 4H], W's bias in its epilogue), then per time step the recurrent
- * GEMM (h × Rᵀ, R's bias) and the gates in TypeScript (float32 values,
- * float64 arithmetic per element). sequence_lens must be absent or every
- * sequence whole.
+ * GEMM (W and R packed once per session when constant) accumulating onto
+ * the step's projection, R's bias in its epilogue; without peepholes or
+ * input_forget clip and the activations as Jit calls and only the cell's
+ * products in TypeScript, else the gates in TypeScript (float32 values,
+ * float64 arithmetic per element). sequence_lens: see recurrent.ts.
  */
 import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";

@@ -6,7 +6,7 @@
  * W and R packed once per session when constant); per time step the
  * recurrent GEMM accumulating onto the step's projection (Rb in its
  * epilogue), clip and f as Jit calls.
- * sequence_lens must be absent or every sequence whole.
+ * sequence_lens: see recurrent.ts.
  */
 import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
