@@ -2155,6 +2155,62 @@ const CASES: Case[] = [
       lens: { type: "int32", dims: [3], data: Int32Array.from([5, 2, 4]) },
     },
   },
+  graph(
+    "LSTM, GRU and RNN with other activations and their alpha and beta (Keras' HardSigmoid…)",
+    [5, 2, 3],
+    (g) => {
+      const Wl = w(g, "Wl", [2, 16, 3], 131), Rl = w(g, "Rl", [2, 16, 4], 132);
+      const Wg = w(g, "Wg", [2, 12, 3], 133), Rg = w(g, "Rg", [2, 12, 4], 134);
+      const Wr = w(g, "Wr", [2, 4, 3], 135), Rr = w(g, "Rr", [2, 4, 4], 136);
+      const both = { hidden_size: 4, direction: "bidirectional" };
+      const out = (name: string, v: string) => g.output(g.op("Identity", [v], {}, name));
+      out(
+        "lstm_keras",
+        g.node("LSTM", ["x", Wl, Rl], 1, {
+          ...both,
+          activations: ["HardSigmoid", "Tanh", "Tanh", "HardSigmoid", "Tanh", "Tanh"],
+          activation_alpha: { floats: [0.2, 0.25] },
+          activation_beta: { floats: [0.5, 0.45] },
+        })[0],
+      );
+      out(
+        "lstm_mixed",
+        g.node("LSTM", ["x", Wl, Rl], 1, {
+          ...both,
+          activations: ["Sigmoid", "Elu", "Softplus", "LeakyRelu", "Tanh", "Relu"],
+          activation_alpha: { floats: [0.9, 0.1] },
+        })[0],
+      );
+      out(
+        "gru_keras",
+        g.node("GRU", ["x", Wg, Rg], 1, {
+          ...both,
+          activations: ["HardSigmoid", "Relu", "HardSigmoid", "Tanh"],
+          activation_alpha: { floats: [0.3] },
+          activation_beta: { floats: [0.6] },
+        })[0],
+      );
+      out(
+        "gru_lbr",
+        g.node("GRU", ["x", Wg, Rg], 1, {
+          ...both,
+          linear_before_reset: 1,
+          activations: ["Sigmoid", "LeakyRelu", "Sigmoid", "Elu"],
+          activation_alpha: { floats: [0.05] },
+        })[0],
+      );
+      out(
+        "rnn",
+        g.node("RNN", ["x", Wr, Rr], 1, {
+          ...both,
+          activations: ["Elu", "HardSigmoid"],
+          activation_alpha: { floats: [0.8, 0.3] },
+          activation_beta: { floats: [0.4] },
+        })[0],
+      );
+    },
+    14,
+  ),
   {
     name: "LSTM, GRU and RNN with weights fed at run time (not packed)",
     opset: 14,

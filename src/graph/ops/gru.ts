@@ -1,7 +1,7 @@
 /**
  * GRU (opsets 7 and 14): forward, reverse or bidirectional, with bias, an
  * initial state, clip, linear_before_reset and layout 1 (batch first);
- * activations the defaults (Sigmoid, Tanh). Gates z, r, h. Every step's
+ * activations (f, g: see recurrent.ts). Gates z, r, h. Every step's
  * input projection in one GEMM over the whole sequence (W's bias in its
  * epilogue; W and R packed once per session when constant); per time step
  * two recurrent GEMMs — h × [Rz; Rr]ᵀ accumulated onto the step's
@@ -14,14 +14,24 @@ import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
 import {
   readLengths,
+  type RecurrentActivation,
+  recurrentActivations,
   type RecurrentShape,
   recurrentShape,
   recurrentWeights,
   stepRows,
 } from "./recurrent.ts";
 
-const shapeOf = (n: Node, ins: readonly (Meta | null)[]): RecurrentShape =>
-  recurrentShape(n, ins, 3, ["Sigmoid", "Tanh"]);
+const DEFAULTS = ["Sigmoid", "Tanh"];
+
+/** The shape and each direction's activations (f for z and r, g for h̃). */
+function shapeOf(
+  n: Node,
+  ins: readonly (Meta | null)[],
+): RecurrentShape & { acts: RecurrentActivation[][] } {
+  const s = recurrentShape(n, ins, 3);
+  return { ...s, acts: recurrentActivations(n, DEFAULTS, s.dirs) };
+}
 
 const GRU: OpDef = {
   attributes: [
@@ -49,7 +59,7 @@ const GRU: OpDef = {
 
 function gruStep(
   n: Node,
-  s: RecurrentShape,
+  s: RecurrentShape & { acts: RecurrentActivation[][] },
   ins: readonly (Buf | null)[],
   outs: readonly Buf[],
   env: Env,
@@ -123,7 +133,7 @@ function gruStep(
         }
       }
       for (let d = 0; d < dirs; d++) {
-        const D = dir[d], reverse = d === 1 || reverseOnly;
+        const D = dir[d], A = s.acts[d], reverse = d === 1 || reverseOnly;
         jit.gemm(xs, D.w, proj, D.proj);
         for (let bi = 0; bi < batch; bi++) {
           for (let j = 0; j < H; j++) h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
@@ -141,7 +151,7 @@ function gruStep(
           if (beforeReset) jit.gemm(h, D.rh, cand, D.hPlain);
           for (let bi = 0; bi < batch; bi++) {
             if (bounds) jit.unary("clip", zr[bi], zr[bi], bounds);
-            jit.unary("sigmoid", zr[bi], zr[bi]);
+            jit.unary(A[0].op, zr[bi], zr[bi], A[0].params);
           }
           if (beforeReset) {
             // h̃'s input: its projection plus r ⊙ (h·Rhᵀ + Rbh).
@@ -164,7 +174,7 @@ function gruStep(
             jit.gemm(rh, D.rh, cand, D.h);
           }
           if (bounds) jit.unary("clip", cand, cand, bounds);
-          jit.unary("tanh", cand, cand);
+          jit.unary(A[1].op, cand, cand, A[1].params);
           for (let bi = 0; bi < batch; bi++) {
             if (rows[bi] < 0) continue; // ended: the state as it was
             for (let j = 0; j < H; j++) {

@@ -1,7 +1,7 @@
 /**
  * LSTM (opsets 7 and 14): forward, reverse or bidirectional, with bias,
  * initial states, peepholes, clip, input_forget and layout 1 (batch first);
- * activations the defaults (Sigmoid, Tanh, Tanh). Every step's input
+ * activations (f, g, h: see recurrent.ts). Every step's input
  * projection in one GEMM over the whole sequence ([seq·batch, input] ×
  * [input, 4H], W's bias in its epilogue), then per time step the recurrent
  * GEMM (W and R packed once per session when constant) accumulating onto
@@ -11,9 +11,12 @@
  * float64 arithmetic per element). sequence_lens: see recurrent.ts.
  */
 import type { Node } from "../ir.ts";
-import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
+import { type Buf, type Env, fail, type Meta, meta, type OpDef, type Step } from "./op.ts";
 import {
+  defaultActivations,
   readLengths,
+  type RecurrentActivation,
+  recurrentActivations,
   type RecurrentShape as Shape,
   recurrentShape,
   recurrentWeights,
@@ -21,8 +24,20 @@ import {
 } from "./recurrent.ts";
 
 const DEFAULTS = ["Sigmoid", "Tanh", "Tanh"];
-const shapeOf = (n: Node, ins: readonly (Meta | null)[]): Shape =>
-  recurrentShape(n, ins, 4, DEFAULTS);
+
+/** The shape and each direction's activations (f, g, h); other than the defaults only where the gates run as Jit calls. */
+function shapeOf(
+  n: Node,
+  ins: readonly (Meta | null)[],
+): Shape & { acts: RecurrentActivation[][] } {
+  const s = recurrentShape(n, ins, 4);
+  const acts = recurrentActivations(n, DEFAULTS, s.dirs);
+  const typescriptGates = (ins[7] ?? null) !== null || n.attrs.int("input_forget", 0) !== 0;
+  if (typescriptGates && !acts.every((a) => defaultActivations(a, DEFAULTS))) {
+    fail(n, "activations other than the defaults with peepholes or input_forget are not supported");
+  }
+  return { ...s, acts };
+}
 
 const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
@@ -46,13 +61,15 @@ const LSTM: OpDef = {
     return [meta("float32", y), meta("float32", state), meta("float32", state)];
   },
   build(n, ins, outs, env) {
-    return lstmStep(n, shapeOf(n, ins), ins, outs, env);
+    const s = shapeOf(n, ins);
+    return lstmStep(n, s, s.acts, ins, outs, env);
   },
 };
 
 function lstmStep(
   n: Node,
   s: Shape,
+  acts: readonly RecurrentActivation[][],
   ins: readonly (Buf | null)[],
   outs: readonly Buf[],
   env: Env,
@@ -118,7 +135,7 @@ function lstmStep(
         }
       }
       for (let d = 0; d < dirs; d++) {
-        const D = dir[d], reverse = d === 1 || reverseOnly;
+        const D = dir[d], A = acts[d], reverse = d === 1 || reverseOnly;
         jit.gemm(xs, D.w, proj, D.proj);
         for (let bi = 0; bi < batch; bi++) {
           for (let j = 0; j < H; j++) {
@@ -138,14 +155,14 @@ function lstmStep(
             if (clipBounds) jit.unary("clip", rec, rec, clipBounds);
             for (let bi = 0; bi < batch; bi++) {
               // Gates i, o, f, c in ONNX's order: sigmoid over the first three, tanh the last.
-              jit.unary("sigmoid", gatesIOF[bi], gatesIOF[bi]);
-              jit.unary("tanh", gatesC[bi], gatesC[bi]);
+              jit.unary(A[0].op, gatesIOF[bi], gatesIOF[bi], A[0].params);
+              jit.unary(A[1].op, gatesC[bi], gatesC[bi], A[1].params);
               for (let j = 0; j < H; j++) {
                 const rr = bi * G + j;
                 c[bi * H + j] = rec[rr + 2 * H] * c[bi * H + j] + rec[rr] * rec[rr + 3 * H];
               }
             }
-            jit.unary("tanh", c, tc);
+            jit.unary(A[2].op, c, tc, A[2].params);
             for (let bi = 0; bi < batch; bi++) {
               const o = bi * H;
               if (rows[bi] < 0) {

@@ -1,7 +1,8 @@
 /**
  * What the recurrent ops (RNN, LSTM, GRU) share: their shapes read and
  * checked from X, W and R and the attributes (direction, hidden_size, layout,
- * activations — the defaults, or for RNN one of a few without parameters) —,
+ * activations — Sigmoid, Tanh, Relu, LeakyRelu, HardSigmoid, Elu, Softplus
+ * with their alpha and beta —),
  * and each step's rows: an item shorter than the sequence (sequence_lens,
  * read on every run) stops there — its state kept, its later outputs zero,
  * its reverse direction starting from its own last element.
@@ -51,16 +52,80 @@ export interface RecurrentShape {
   batchFirst: boolean;
 }
 
+/** One activation of a recurrent node, as the unary family computes it. */
+export interface RecurrentActivation {
+  op: "sigmoid" | "tanh" | "relu" | "leakyRelu" | "hardSigmoid" | "elu" | "softplus";
+  params?: { alpha?: number; beta?: number };
+}
+
 /**
- * Reads the shape of a node with `gates` gates a direction and the default
- * `activations` — or, given `choices`, one activation a direction among them.
+ * ONNX's activation names (any case) → the unary op, and which of activation_alpha and
+ * activation_beta each takes with its default — ONNX Runtime hands the lists out in order
+ * to the functions that take them.
  */
+const ACTIVATION_NAMES: Record<
+  string,
+  [RecurrentActivation["op"], [number, number] | null, [number, number] | null]
+> = {
+  sigmoid: ["sigmoid", null, null],
+  tanh: ["tanh", null, null],
+  relu: ["relu", null, null],
+  leakyrelu: ["leakyRelu", [0.01, 0], null],
+  hardsigmoid: ["hardSigmoid", [0.2, 0], [0.5, 0]],
+  elu: ["elu", [1, 0], null],
+  softplus: ["softplus", null, null],
+};
+
+/**
+ * A node's activations per direction (`count` a direction, the defaults when absent), with
+ * their alpha and beta. Affine, ThresholdedRelu, ScaledTanh and Softsign are refused.
+ */
+export function recurrentActivations(
+  n: Node,
+  defaults: readonly string[],
+  dirs: number,
+): RecurrentActivation[][] {
+  const given = n.attrs.strings("activations");
+  const names = given && given.length ? given : Array.from({ length: dirs }, () => defaults).flat();
+  if (names.length !== defaults.length * dirs) {
+    fail(n, `activations has ${names.length} names, expected ${defaults.length * dirs}`);
+  }
+  const alphas = n.attrs.floats("activation_alpha") ?? [],
+    betas = n.attrs.floats("activation_beta") ?? [];
+  let ai = 0, bi = 0;
+  const all = names.map((name): RecurrentActivation => {
+    const entry = Object.hasOwn(ACTIVATION_NAMES, name.toLowerCase())
+      ? ACTIVATION_NAMES[name.toLowerCase()]
+      : null;
+    if (!entry) {
+      fail(n, `activation ${name} is not supported (${Object.keys(ACTIVATION_NAMES).join(", ")})`);
+    }
+    const [op, a, b] = entry;
+    if (!a) return { op };
+    const params: { alpha?: number; beta?: number } = {};
+    params.alpha = ai < alphas.length ? alphas[ai++] : a[0];
+    if (b) params.beta = bi < betas.length ? betas[bi++] : b[0];
+    return { op, params };
+  });
+  return Array.from(
+    { length: dirs },
+    (_, d) => all.slice(d * defaults.length, (d + 1) * defaults.length),
+  );
+}
+
+/** Whether a direction's activations are the defaults (the TypeScript gates' own). */
+export function defaultActivations(
+  acts: readonly RecurrentActivation[],
+  defaults: readonly string[],
+): boolean {
+  return acts.every((a, i) => a.op === defaults[i].toLowerCase());
+}
+
+/** Reads the shape of a node with `gates` gates a direction. */
 export function recurrentShape(
   n: Node,
   ins: readonly (Meta | null)[],
   gates: number,
-  activations: readonly string[],
-  choices?: readonly string[],
 ): RecurrentShape {
   const [x, w, r] = need(n, ins, 3, gates === 4 ? 8 : 6);
   for (const [m, i] of [[x, 0], [w, 1], [r, 2]] as const) expectType(n, m, i, "float32");
@@ -76,22 +141,6 @@ export function recurrentShape(
   const G = gates * hidden;
   if (w.dims.join() !== [dirs, G, input].join()) fail(n, `W must be [${dirs}, ${G}, ${input}]`);
   if (r.dims.join() !== [dirs, G, hidden].join()) fail(n, `R must be [${dirs}, ${G}, ${hidden}]`);
-  const acts = n.attrs.strings("activations");
-  if (choices && acts && acts.length) {
-    if (acts.length !== dirs || acts.some((a) => !choices.includes(a))) {
-      fail(n, `activations ${acts.join(", ")}: ${dirs} of ${choices.join(", ")} are supported`);
-    }
-    if (n.attrs.floats("activation_alpha")?.length || n.attrs.floats("activation_beta")?.length) {
-      fail(n, "activation_alpha/activation_beta are not supported");
-    }
-  }
-  const want = (dirs === 2 ? [...activations, ...activations] : activations).join();
-  if (!choices && acts && acts.length && acts.join() !== want) {
-    fail(
-      n,
-      `activations ${acts.join(", ")}: only the defaults (${activations.join(", ")}) are supported`,
-    );
-  }
   const lens = ins[4];
   if (lens) {
     expectType(n, lens, 4, "int32");

@@ -1,7 +1,7 @@
 /**
  * RNN (opsets 7 and 14): Hₜ = f(Xₜ·Wᵀ + Hₜ₋₁·Rᵀ + Wb + Rb), forward, reverse
  * or bidirectional, with bias, an initial state, clip and layout 1 (batch
- * first); f Tanh (the default), Relu or Sigmoid per direction. Every step's
+ * first); f per direction (Tanh by default; see recurrent.ts). Every step's
  * input projection in one GEMM over the whole sequence (Wb in its epilogue;
  * W and R packed once per session when constant); per time step the
  * recurrent GEMM accumulating onto the step's projection (Rb in its
@@ -12,21 +12,22 @@ import type { Node } from "../ir.ts";
 import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
 import {
   readLengths,
+  type RecurrentActivation,
+  recurrentActivations,
   type RecurrentShape,
   recurrentShape,
   recurrentWeights,
   stepRows,
 } from "./recurrent.ts";
 
-/** The activations a direction may take, as the unary family's ops. */
-const ACTIVATIONS: Record<string, "tanh" | "relu" | "sigmoid"> = {
-  Tanh: "tanh",
-  Relu: "relu",
-  Sigmoid: "sigmoid",
-};
-
-const shapeOf = (n: Node, ins: readonly (Meta | null)[]): RecurrentShape =>
-  recurrentShape(n, ins, 1, ["Tanh"], Object.keys(ACTIVATIONS));
+/** The shape and each direction's activation f. */
+function shapeOf(
+  n: Node,
+  ins: readonly (Meta | null)[],
+): RecurrentShape & { acts: RecurrentActivation[][] } {
+  const s = recurrentShape(n, ins, 1);
+  return { ...s, acts: recurrentActivations(n, ["Tanh"], s.dirs) };
+}
 
 const RNN: OpDef = {
   attributes: [
@@ -53,7 +54,7 @@ const RNN: OpDef = {
 
 function rnnStep(
   n: Node,
-  s: RecurrentShape,
+  s: RecurrentShape & { acts: RecurrentActivation[][] },
   ins: readonly (Buf | null)[],
   outs: readonly Buf[],
   env: Env,
@@ -64,7 +65,6 @@ function rnnStep(
   const clip = n.attrs.has("clip") ? n.attrs.float("clip", 0) : Infinity;
   const bounds = clip < Infinity ? { min: -clip, max: clip } : null;
   const reverseOnly = n.attrs.string("direction", "forward") === "reverse";
-  const names = n.attrs.strings("activations");
   const [y, yh] = outs.map((o) => o?.data as Float32Array | undefined);
   // X as [seq·batch, input] rows in time order (batch-first X copied once per run).
   const xs = batchFirst ? new Float32Array(seq * batch * input) : x;
@@ -84,7 +84,7 @@ function rnnStep(
       r: r.b,
       proj: { m: seq * batch, n: H, k: input, ...w.options, ...wb },
       acc: { m: batch, n: H, k: H, beta: 1, ...r.options, ...rb },
-      f: ACTIVATIONS[names && names.length ? names[d] : "Tanh"],
+      f: s.acts[d][0],
     };
   });
   const at = (t: number, d: number, bi: number) =>
@@ -120,7 +120,7 @@ function rnnStep(
           jit.gemm(h, D.r, rec, D.acc);
           if (bounds) jit.unary("clip", rec, rec, bounds);
           if (!all) hPrev.set(h);
-          jit.unary(D.f, rec, h);
+          jit.unary(D.f.op, rec, h, D.f.params);
           for (let bi = 0; bi < batch; bi++) {
             const o = bi * H;
             if (rows[bi] < 0) h.set(hPrev.subarray(o, o + H), o); // ended: the state as it was
