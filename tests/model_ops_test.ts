@@ -2181,6 +2181,23 @@ const CASES: Case[] = [
           activation_alpha: { floats: [0.9, 0.1] },
         })[0],
       );
+      const P = w(g, "P", [2, 12], 137);
+      out(
+        "lstm_peep",
+        g.node("LSTM", ["x", Wl, Rl, "", "", "", "", P], 1, {
+          ...both,
+          clip: f(0.8),
+          activations: ["HardSigmoid", "Tanh", "Softplus", "Sigmoid", "Relu", "Tanh"],
+          activation_alpha: { floats: [0.3] },
+        })[0],
+      );
+      out(
+        "lstm_coupled",
+        g.node("LSTM", ["x", Wl, Rl, "", "", "", "", P], 1, {
+          ...both,
+          input_forget: 1,
+        })[0],
+      );
       out(
         "gru_keras",
         g.node("GRU", ["x", Wg, Rg], 1, {

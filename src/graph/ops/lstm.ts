@@ -5,15 +5,14 @@
  * projection in one GEMM over the whole sequence ([seq·batch, input] ×
  * [input, 4H], W's bias in its epilogue), then per time step the recurrent
  * GEMM (W and R packed once per session when constant) accumulating onto
- * the step's projection, R's bias in its epilogue; without peepholes or
- * input_forget clip and the activations as Jit calls and only the cell's
- * products in TypeScript, else the gates in TypeScript (float32 values,
- * float64 arithmetic per element). sequence_lens: see recurrent.ts.
+ * the step's projection, R's bias in its epilogue; clip and the activations
+ * as Jit calls per row (with peepholes per gate: i and f after adding the
+ * previous cell's term, o after the new cell's), the cell's and peepholes'
+ * products in TypeScript. sequence_lens: see recurrent.ts.
  */
 import type { Node } from "../ir.ts";
-import { type Buf, type Env, fail, type Meta, meta, type OpDef, type Step } from "./op.ts";
+import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
 import {
-  defaultActivations,
   readLengths,
   type RecurrentActivation,
   recurrentActivations,
@@ -25,21 +24,14 @@ import {
 
 const DEFAULTS = ["Sigmoid", "Tanh", "Tanh"];
 
-/** The shape and each direction's activations (f, g, h); other than the defaults only where the gates run as Jit calls. */
+/** The shape and each direction's activations (f for i, o, f; g for the cell's input; h for its output). */
 function shapeOf(
   n: Node,
   ins: readonly (Meta | null)[],
 ): Shape & { acts: RecurrentActivation[][] } {
   const s = recurrentShape(n, ins, 4);
-  const acts = recurrentActivations(n, DEFAULTS, s.dirs);
-  const typescriptGates = (ins[7] ?? null) !== null || n.attrs.int("input_forget", 0) !== 0;
-  if (typescriptGates && !acts.every((a) => defaultActivations(a, DEFAULTS))) {
-    fail(n, "activations other than the defaults with peepholes or input_forget are not supported");
-  }
-  return { ...s, acts };
+  return { ...s, acts: recurrentActivations(n, DEFAULTS, s.dirs) };
 }
-
-const sigmoid = (v: number) => 1 / (1 + Math.exp(-v));
 
 const LSTM: OpDef = {
   attributes: [
@@ -98,24 +90,24 @@ function lstmStep(
       w: w.b,
       r: r.b,
       proj: { m: seq * batch, n: G, k: input, ...w.options, ...wb },
-      rec: { m: batch, n: G, k: H, ...r.options, ...rb },
+      // Peepholes for i, o, f (H each).
+      peep: p ? p.subarray(d * 3 * H, (d + 1) * 3 * H) : null,
       acc: { m: batch, n: G, k: H, beta: 1, ...r.options, ...rb },
     };
   });
   // Without peepholes or input_forget the gates run as Jit calls: the step's projection
   // copied in, the recurrent GEMM accumulating onto it (bias in its epilogue), clip,
   // sigmoid over i, o, f and tanh over g per row, tanh of the new cell.
-  const native = !p && !inputForget;
   const tc = new Float32Array(batch * H);
   // Each item's length, its time index this step (−1: ended) and the state before the step.
   const lengths = new Int32Array(batch), rows = new Int32Array(batch);
   const hPrev = new Float32Array(batch * H), cPrev = new Float32Array(batch * H);
   const clipBounds = clip < Infinity ? { min: -clip, max: clip } : null;
-  const gatesIOF = Array.from({ length: batch }, (_, bi) => rec.subarray(bi * G, bi * G + 3 * H));
-  const gatesC = Array.from(
-    { length: batch },
-    (_, bi) => rec.subarray(bi * G + 3 * H, (bi + 1) * G),
-  );
+  // Each row's gate blocks (i, o, f, c in ONNX's order) as views the Jit calls take whole.
+  const block = (from: number, to: number) =>
+    Array.from({ length: batch }, (_, bi) => rec.subarray(bi * G + from * H, bi * G + to * H));
+  const gatesIOF = block(0, 3), gateI = block(0, 1), gateO = block(1, 2), gateF = block(2, 3);
+  const gatesC = block(3, 4);
   const at = (t: number, d: number, bi: number) =>
     batchFirst ? ((bi * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + bi) * H;
   const stateAt = (d: number, bi: number) =>
@@ -136,6 +128,7 @@ function lstmStep(
       }
       for (let d = 0; d < dirs; d++) {
         const D = dir[d], A = acts[d], reverse = d === 1 || reverseOnly;
+        const pd = D.peep;
         jit.gemm(xs, D.w, proj, D.proj);
         for (let bi = 0; bi < batch; bi++) {
           for (let j = 0; j < H; j++) {
@@ -145,58 +138,57 @@ function lstmStep(
         }
         for (let step = 0; step < seq; step++) {
           const all = stepRows(lengths, step, reverse, rows);
-          if (native) {
-            for (let bi = 0; bi < batch; bi++) {
-              const row = (rows[bi] * batch + bi) * G;
-              if (rows[bi] >= 0) rec.set(proj.subarray(row, row + G), bi * G);
-            }
-            jit.gemm(h, D.r, rec, D.acc);
-            if (!all) hPrev.set(h), cPrev.set(c);
+          for (let bi = 0; bi < batch; bi++) {
+            const row = (rows[bi] * batch + bi) * G;
+            if (rows[bi] >= 0) rec.set(proj.subarray(row, row + G), bi * G);
+          }
+          jit.gemm(h, D.r, rec, D.acc);
+          if (!all) hPrev.set(h), cPrev.set(c);
+          if (!pd) {
             if (clipBounds) jit.unary("clip", rec, rec, clipBounds);
             for (let bi = 0; bi < batch; bi++) {
-              // Gates i, o, f, c in ONNX's order: sigmoid over the first three, tanh the last.
               jit.unary(A[0].op, gatesIOF[bi], gatesIOF[bi], A[0].params);
               jit.unary(A[1].op, gatesC[bi], gatesC[bi], A[1].params);
-              for (let j = 0; j < H; j++) {
-                const rr = bi * G + j;
-                c[bi * H + j] = rec[rr + 2 * H] * c[bi * H + j] + rec[rr] * rec[rr + 3 * H];
-              }
             }
-            jit.unary(A[2].op, c, tc, A[2].params);
+          } else {
+            // Peepholes: i and f see the previous cell; o, below, the new one.
             for (let bi = 0; bi < batch; bi++) {
-              const o = bi * H;
-              if (rows[bi] < 0) {
-                // Ended: the state as it was.
-                h.set(hPrev.subarray(o, o + H), o), c.set(cPrev.subarray(o, o + H), o);
-                continue;
+              const rr = bi * G, o = bi * H;
+              for (let j = 0; j < H; j++) {
+                rec[rr + j] += pd[j] * c[o + j];
+                rec[rr + 2 * H + j] += pd[2 * H + j] * c[o + j];
               }
-              for (let j = 0; j < H; j++) h[o + j] = rec[bi * G + H + j] * tc[o + j];
-              if (y) y.set(h.subarray(o, o + H), at(rows[bi], d, bi));
+              for (const gate of [gateI[bi], gateF[bi], gatesC[bi]]) {
+                if (clipBounds) jit.unary("clip", gate, gate, clipBounds);
+              }
+              jit.unary(A[0].op, gateI[bi], gateI[bi], A[0].params);
+              jit.unary(A[0].op, gateF[bi], gateF[bi], A[0].params);
+              jit.unary(A[1].op, gatesC[bi], gatesC[bi], A[1].params);
             }
-            continue;
           }
-          jit.gemm(h, D.r, rec, D.rec);
           for (let bi = 0; bi < batch; bi++) {
-            if (rows[bi] < 0) continue; // ended: the state as it was
-            const pr = (rows[bi] * batch + bi) * G, rr = bi * G;
+            const rr = bi * G, o = bi * H;
             for (let j = 0; j < H; j++) {
-              // A gate's input (with its peephole term), clipped, as the activation takes it.
-              const gate = (g: number, peep: number) => {
-                const v = proj[pr + g * H + j] + rec[rr + g * H + j] + peep;
-                return v > clip ? clip : v < -clip ? -clip : v;
-              };
-              const cPrev = c[bi * H + j];
-              const pi = p ? p[d * 3 * H + j] : 0, po = p ? p[d * 3 * H + H + j] : 0;
-              const pf = p ? p[d * 3 * H + 2 * H + j] : 0;
-              const i = sigmoid(gate(0, pi * cPrev));
-              const f = inputForget ? 1 - i : sigmoid(gate(2, pf * cPrev));
-              const g = Math.tanh(gate(3, 0));
-              const cNew = Math.fround(f * cPrev + i * g);
-              const o = sigmoid(gate(1, po * cNew));
-              c[bi * H + j] = cNew;
-              h[bi * H + j] = Math.fround(o * Math.tanh(cNew));
+              // input_forget couples the gates: f = 1 − i.
+              const i = rec[rr + j], f = inputForget ? 1 - i : rec[rr + 2 * H + j];
+              c[o + j] = f * c[o + j] + i * rec[rr + 3 * H + j];
             }
-            if (y) y.set(h.subarray(bi * H, (bi + 1) * H), at(rows[bi], d, bi));
+            if (pd) {
+              for (let j = 0; j < H; j++) rec[rr + H + j] += pd[H + j] * c[o + j];
+              if (clipBounds) jit.unary("clip", gateO[bi], gateO[bi], clipBounds);
+              jit.unary(A[0].op, gateO[bi], gateO[bi], A[0].params);
+            }
+          }
+          jit.unary(A[2].op, c, tc, A[2].params);
+          for (let bi = 0; bi < batch; bi++) {
+            const o = bi * H;
+            if (rows[bi] < 0) {
+              // Ended: the state as it was.
+              h.set(hPrev.subarray(o, o + H), o), c.set(cPrev.subarray(o, o + H), o);
+              continue;
+            }
+            for (let j = 0; j < H; j++) h[o + j] = rec[bi * G + H + j] * tc[o + j];
+            if (y) y.set(h.subarray(o, o + H), at(rows[bi], d, bi));
           }
         }
         for (let bi = 0; bi < batch; bi++) {

@@ -113,14 +113,6 @@ export function recurrentActivations(
   );
 }
 
-/** Whether a direction's activations are the defaults (the TypeScript gates' own). */
-export function defaultActivations(
-  acts: readonly RecurrentActivation[],
-  defaults: readonly string[],
-): boolean {
-  return acts.every((a, i) => a.op === defaults[i].toLowerCase());
-}
-
 /** Reads the shape of a node with `gates` gates a direction. */
 export function recurrentShape(
   n: Node,
