@@ -6,32 +6,23 @@
  * epilogue; W and R packed once per session when constant); per time step
  * two recurrent GEMMs — h × [Rz; Rr]ᵀ accumulated onto the step's
  * projection, then h × Rhᵀ (linear_before_reset: r scales it) or
- * (r ⊙ h) × Rhᵀ onto h̃'s projection — the activations (clip, sigmoid, tanh)
- * as Jit calls, the gates' products and the update in TypeScript.
+ * (r ⊙ h) × Rhᵀ onto h̃'s projection — the activations (clip, f, g) as Jit
+ * calls, the gates' products and the update in TypeScript.
  * sequence_lens: see recurrent.ts.
  */
 import type { Node } from "../ir.ts";
-import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
+import type { Buf, Env, OpDef, Step } from "./op.ts";
 import {
   readLengths,
-  type RecurrentActivation,
-  recurrentActivations,
-  type RecurrentShape,
-  recurrentShape,
+  recurrentLayout,
+  type RecurrentNode,
+  recurrentNode,
+  recurrentOutputs,
   recurrentWeights,
   stepRows,
 } from "./recurrent.ts";
 
 const DEFAULTS = ["Sigmoid", "Tanh"];
-
-/** The shape and each direction's activations (f for z and r, g for h̃). */
-function shapeOf(
-  n: Node,
-  ins: readonly (Meta | null)[],
-): RecurrentShape & { acts: RecurrentActivation[][] } {
-  const s = recurrentShape(n, ins, 3);
-  return { ...s, acts: recurrentActivations(n, DEFAULTS, s.dirs) };
-}
 
 const GRU: OpDef = {
   attributes: [
@@ -44,36 +35,22 @@ const GRU: OpDef = {
     "linear_before_reset",
     "layout",
   ],
-  infer(n, ins) {
-    const s = shapeOf(n, ins);
-    const y = s.batchFirst
-      ? [s.batch, s.seq, s.dirs, s.hidden]
-      : [s.seq, s.dirs, s.batch, s.hidden];
-    const state = s.batchFirst ? [s.batch, s.dirs, s.hidden] : [s.dirs, s.batch, s.hidden];
-    return [meta("float32", y), meta("float32", state)];
-  },
-  build(n, ins, outs, env) {
-    return gruStep(n, shapeOf(n, ins), ins, outs, env);
-  },
+  infer: (n, ins) => recurrentOutputs(recurrentNode(n, ins, 3, DEFAULTS), 1),
+  build: (n, ins, outs, env) => gruStep(n, recurrentNode(n, ins, 3, DEFAULTS), ins, outs, env),
 };
 
 function gruStep(
   n: Node,
-  s: RecurrentShape & { acts: RecurrentActivation[][] },
+  s: RecurrentNode,
   ins: readonly (Buf | null)[],
   outs: readonly Buf[],
   env: Env,
 ): Step {
-  const { seq, batch, input, hidden: H, dirs, batchFirst } = s, G = 3 * H, jit = env.jit;
-  const x = ins[0]!.data as Float32Array, b = ins[3]?.data as Float32Array | undefined;
-  const h0 = ins[5]?.data as Float32Array | undefined;
-  const clip = n.attrs.has("clip") ? n.attrs.float("clip", 0) : Infinity;
-  const bounds = clip < Infinity ? { min: -clip, max: clip } : null;
+  const { seq, batch, input, hidden: H, dirs, clip: bounds } = s, G = 3 * H, jit = env.jit;
+  const b = ins[3]?.data as Float32Array | undefined, h0 = ins[5]?.data as Float32Array | undefined;
   const beforeReset = n.attrs.int("linear_before_reset", 0) !== 0;
-  const reverseOnly = n.attrs.string("direction", "forward") === "reverse";
   const [y, yh] = outs.map((o) => o?.data as Float32Array | undefined);
-  // X as [seq·batch, input] rows in time order (batch-first X copied once per run).
-  const xs = batchFirst ? new Float32Array(seq * batch * input) : x;
+  const io = recurrentLayout(s, ins[0]!.data as Float32Array);
   const proj = new Float32Array(seq * batch * G), rec = new Float32Array(batch * G);
   const h = new Float32Array(batch * H), rh = new Float32Array(batch * H);
   const cand = new Float32Array(batch * H);
@@ -114,38 +91,19 @@ function gruStep(
       hPlain: { m: batch, n: H, k: H, ...rh.options, ...(rb ? { bias: rb.subarray(2 * H) } : {}) },
     };
   });
-  const at = (t: number, d: number, bi: number) =>
-    batchFirst ? ((bi * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + bi) * H;
-  const stateAt = (d: number, bi: number) =>
-    batchFirst ? (bi * dirs + d) * H : (d * batch + bi) * H;
   return {
     native: false,
     run: () => {
       if (readLengths(n, ins[4], seq, lengths) && y) y.fill(0);
-      if (batchFirst) {
-        for (let bi = 0; bi < batch; bi++) {
-          for (let t = 0; t < seq; t++) {
-            xs.set(
-              x.subarray((bi * seq + t) * input, (bi * seq + t + 1) * input),
-              (t * batch + bi) * input,
-            );
-          }
-        }
-      }
+      io.timeMajor();
       for (let d = 0; d < dirs; d++) {
-        const D = dir[d], A = s.acts[d], reverse = d === 1 || reverseOnly;
-        jit.gemm(xs, D.w, proj, D.proj);
-        for (let bi = 0; bi < batch; bi++) {
-          for (let j = 0; j < H; j++) h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
-        }
+        const D = dir[d], A = s.acts[d], reverse = d === 1 || s.reverseOnly;
+        jit.gemm(io.xs, D.w, proj, D.proj);
+        io.loadState(h, h0, d);
         for (let step = 0; step < seq; step++) {
           stepRows(lengths, step, reverse, rows);
-          // z and r: their recurrent terms accumulated onto the step's projection (each
-          // item's own row: items may be at different times in reverse).
-          for (let bi = 0; bi < batch; bi++) {
-            const row = (rows[bi] * batch + bi) * G;
-            if (rows[bi] >= 0) rec.set(proj.subarray(row, row + G), bi * G);
-          }
+          // z and r: their recurrent terms accumulated onto the step's projection.
+          io.stepInputs(proj, rows, G, rec);
           jit.gemm(h, D.rzr, rec, D.zr);
           // Linear before reset: h·Rhᵀ + Rbh, which r scales below.
           if (beforeReset) jit.gemm(h, D.rh, cand, D.hPlain);
@@ -181,12 +139,10 @@ function gruStep(
               const z = rec[bi * G + j], k = bi * H + j;
               h[k] = (1 - z) * cand[k] + z * h[k];
             }
-            if (y) y.set(h.subarray(bi * H, (bi + 1) * H), at(rows[bi], d, bi));
+            if (y) y.set(h.subarray(bi * H, (bi + 1) * H), io.yAt(rows[bi], d, bi));
           }
         }
-        for (let bi = 0; bi < batch; bi++) {
-          if (yh) yh.set(h.subarray(bi * H, (bi + 1) * H), stateAt(d, bi));
-        }
+        io.storeState(yh, h, d);
       }
     },
   };

@@ -11,27 +11,19 @@
  * products in TypeScript. sequence_lens: see recurrent.ts.
  */
 import type { Node } from "../ir.ts";
-import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
+import type { Buf, Env, OpDef, Step } from "./op.ts";
 import {
   readLengths,
-  type RecurrentActivation,
-  recurrentActivations,
-  type RecurrentShape as Shape,
-  recurrentShape,
+  recurrentLayout,
+  type RecurrentNode,
+  recurrentNode,
+  recurrentOutputs,
   recurrentWeights,
   stepRows,
 } from "./recurrent.ts";
 
+/** f (for i, o and f), g (the cell's input), h (its output). */
 const DEFAULTS = ["Sigmoid", "Tanh", "Tanh"];
-
-/** The shape and each direction's activations (f for i, o, f; g for the cell's input; h for its output). */
-function shapeOf(
-  n: Node,
-  ins: readonly (Meta | null)[],
-): Shape & { acts: RecurrentActivation[][] } {
-  const s = recurrentShape(n, ins, 4);
-  return { ...s, acts: recurrentActivations(n, DEFAULTS, s.dirs) };
-}
 
 const LSTM: OpDef = {
   attributes: [
@@ -44,39 +36,25 @@ const LSTM: OpDef = {
     "input_forget",
     "layout",
   ],
-  infer(n, ins) {
-    const s = shapeOf(n, ins);
-    const y = s.batchFirst
-      ? [s.batch, s.seq, s.dirs, s.hidden]
-      : [s.seq, s.dirs, s.batch, s.hidden];
-    const state = s.batchFirst ? [s.batch, s.dirs, s.hidden] : [s.dirs, s.batch, s.hidden];
-    return [meta("float32", y), meta("float32", state), meta("float32", state)];
-  },
-  build(n, ins, outs, env) {
-    const s = shapeOf(n, ins);
-    return lstmStep(n, s, s.acts, ins, outs, env);
-  },
+  infer: (n, ins) => recurrentOutputs(recurrentNode(n, ins, 4, DEFAULTS), 2),
+  build: (n, ins, outs, env) => lstmStep(n, recurrentNode(n, ins, 4, DEFAULTS), ins, outs, env),
 };
 
 function lstmStep(
   n: Node,
-  s: Shape,
-  acts: readonly RecurrentActivation[][],
+  s: RecurrentNode,
   ins: readonly (Buf | null)[],
   outs: readonly Buf[],
   env: Env,
 ): Step {
-  const { seq, batch, input, hidden: H, dirs, batchFirst } = s, G = 4 * H, jit = env.jit;
-  const x = ins[0]!.data as Float32Array, b = ins[3]?.data as Float32Array | undefined;
+  const { seq, batch, input, hidden: H, dirs, clip: clipBounds } = s, G = 4 * H, jit = env.jit;
+  const b = ins[3]?.data as Float32Array | undefined;
   const h0 = ins[5]?.data as Float32Array | undefined,
     c0 = ins[6]?.data as Float32Array | undefined;
   const p = ins[7]?.data as Float32Array | undefined;
-  const clip = n.attrs.has("clip") ? n.attrs.float("clip", 0) : Infinity;
   const inputForget = n.attrs.int("input_forget", 0) !== 0;
-  const reverseOnly = n.attrs.string("direction", "forward") === "reverse";
   const [y, yh, yc] = outs.map((o) => o?.data as Float32Array | undefined);
-  // X as [seq·batch, input] rows in time order (batch-first X copied once per run).
-  const xs = batchFirst ? new Float32Array(seq * batch * input) : x;
+  const io = recurrentLayout(s, ins[0]!.data as Float32Array);
   const proj = new Float32Array(seq * batch * G), rec = new Float32Array(batch * G);
   const h = new Float32Array(batch * H), c = new Float32Array(batch * H);
   // Per direction: Wᵀ and Rᵀ for the GEMMs (packed once when constant), the two biases.
@@ -95,53 +73,35 @@ function lstmStep(
       acc: { m: batch, n: G, k: H, beta: 1, ...r.options, ...rb },
     };
   });
-  // Without peepholes or input_forget the gates run as Jit calls: the step's projection
-  // copied in, the recurrent GEMM accumulating onto it (bias in its epilogue), clip,
-  // sigmoid over i, o, f and tanh over g per row, tanh of the new cell.
+  // h(c) of the new cell.
   const tc = new Float32Array(batch * H);
   // Each item's length, its time index this step (−1: ended) and the state before the step.
   const lengths = new Int32Array(batch), rows = new Int32Array(batch);
   const hPrev = new Float32Array(batch * H), cPrev = new Float32Array(batch * H);
-  const clipBounds = clip < Infinity ? { min: -clip, max: clip } : null;
   // Each row's gate blocks (i, o, f, c in ONNX's order) as views the Jit calls take whole.
   const block = (from: number, to: number) =>
     Array.from({ length: batch }, (_, bi) => rec.subarray(bi * G + from * H, bi * G + to * H));
   const gatesIOF = block(0, 3), gateI = block(0, 1), gateO = block(1, 2), gateF = block(2, 3);
   const gatesC = block(3, 4);
-  const at = (t: number, d: number, bi: number) =>
-    batchFirst ? ((bi * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + bi) * H;
-  const stateAt = (d: number, bi: number) =>
-    batchFirst ? (bi * dirs + d) * H : (d * batch + bi) * H;
+  // With peepholes each gate is clipped and activated alone (o after the new cell).
+  const peepholeGates = Array.from(
+    { length: batch },
+    (_, bi) => [gateI[bi], gateF[bi], gatesC[bi]],
+  );
   return {
     native: false,
     run: () => {
       if (readLengths(n, ins[4], seq, lengths) && y) y.fill(0);
-      if (batchFirst) {
-        for (let bi = 0; bi < batch; bi++) {
-          for (let t = 0; t < seq; t++) {
-            xs.set(
-              x.subarray((bi * seq + t) * input, (bi * seq + t + 1) * input),
-              (t * batch + bi) * input,
-            );
-          }
-        }
-      }
+      io.timeMajor();
       for (let d = 0; d < dirs; d++) {
-        const D = dir[d], A = acts[d], reverse = d === 1 || reverseOnly;
+        const D = dir[d], A = s.acts[d], reverse = d === 1 || s.reverseOnly;
         const pd = D.peep;
-        jit.gemm(xs, D.w, proj, D.proj);
-        for (let bi = 0; bi < batch; bi++) {
-          for (let j = 0; j < H; j++) {
-            h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
-            c[bi * H + j] = c0 ? c0[stateAt(d, bi) + j] : 0;
-          }
-        }
+        jit.gemm(io.xs, D.w, proj, D.proj);
+        io.loadState(h, h0, d);
+        io.loadState(c, c0, d);
         for (let step = 0; step < seq; step++) {
           const all = stepRows(lengths, step, reverse, rows);
-          for (let bi = 0; bi < batch; bi++) {
-            const row = (rows[bi] * batch + bi) * G;
-            if (rows[bi] >= 0) rec.set(proj.subarray(row, row + G), bi * G);
-          }
+          io.stepInputs(proj, rows, G, rec);
           jit.gemm(h, D.r, rec, D.acc);
           if (!all) hPrev.set(h), cPrev.set(c);
           if (!pd) {
@@ -158,8 +118,8 @@ function lstmStep(
                 rec[rr + j] += pd[j] * c[o + j];
                 rec[rr + 2 * H + j] += pd[2 * H + j] * c[o + j];
               }
-              for (const gate of [gateI[bi], gateF[bi], gatesC[bi]]) {
-                if (clipBounds) jit.unary("clip", gate, gate, clipBounds);
+              if (clipBounds) {
+                for (const gate of peepholeGates[bi]) jit.unary("clip", gate, gate, clipBounds);
               }
               jit.unary(A[0].op, gateI[bi], gateI[bi], A[0].params);
               jit.unary(A[0].op, gateF[bi], gateF[bi], A[0].params);
@@ -188,13 +148,11 @@ function lstmStep(
               continue;
             }
             for (let j = 0; j < H; j++) h[o + j] = rec[bi * G + H + j] * tc[o + j];
-            if (y) y.set(h.subarray(o, o + H), at(rows[bi], d, bi));
+            if (y) y.set(h.subarray(o, o + H), io.yAt(rows[bi], d, bi));
           }
         }
-        for (let bi = 0; bi < batch; bi++) {
-          if (yh) yh.set(h.subarray(bi * H, (bi + 1) * H), stateAt(d, bi));
-          if (yc) yc.set(c.subarray(bi * H, (bi + 1) * H), stateAt(d, bi));
-        }
+        io.storeState(yh, h, d);
+        io.storeState(yc, c, d);
       }
     },
   };

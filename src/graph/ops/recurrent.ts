@@ -9,7 +9,7 @@
  */
 import type { PackedB } from "../../kernels/gemm/mod.ts";
 import type { Node } from "../ir.ts";
-import { type Buf, type Env, expectType, fail, type Meta, need } from "./op.ts";
+import { type Buf, type Env, expectType, fail, type Meta, meta, need } from "./op.ts";
 
 /** One direction's W or R as a GEMM's Bᵀ: packed once per session when constant. */
 export interface RecurrentWeights {
@@ -65,22 +65,23 @@ export interface RecurrentActivation {
  */
 const ACTIVATION_NAMES: Record<
   string,
-  [RecurrentActivation["op"], [number, number] | null, [number, number] | null]
+  [RecurrentActivation["op"], alpha: number | null, beta: number | null]
 > = {
   sigmoid: ["sigmoid", null, null],
   tanh: ["tanh", null, null],
   relu: ["relu", null, null],
-  leakyrelu: ["leakyRelu", [0.01, 0], null],
-  hardsigmoid: ["hardSigmoid", [0.2, 0], [0.5, 0]],
-  elu: ["elu", [1, 0], null],
+  leakyrelu: ["leakyRelu", 0.01, null],
+  hardsigmoid: ["hardSigmoid", 0.2, 0.5],
+  elu: ["elu", 1, null],
   softplus: ["softplus", null, null],
 };
 
 /**
- * A node's activations per direction (`count` a direction, the defaults when absent), with
- * their alpha and beta. Affine, ThresholdedRelu, ScaledTanh and Softsign are refused.
+ * A node's activations per direction (as many a direction as `defaults`, the defaults when
+ * absent), with their alpha and beta. Affine, ThresholdedRelu, ScaledTanh and Softsign are
+ * refused.
  */
-export function recurrentActivations(
+function recurrentActivations(
   n: Node,
   defaults: readonly string[],
   dirs: number,
@@ -101,10 +102,10 @@ export function recurrentActivations(
       fail(n, `activation ${name} is not supported (${Object.keys(ACTIVATION_NAMES).join(", ")})`);
     }
     const [op, a, b] = entry;
-    if (!a) return { op };
+    if (a === null) return { op };
     const params: { alpha?: number; beta?: number } = {};
-    params.alpha = ai < alphas.length ? alphas[ai++] : a[0];
-    if (b) params.beta = bi < betas.length ? betas[bi++] : b[0];
+    params.alpha = ai < alphas.length ? alphas[ai++] : a;
+    if (b !== null) params.beta = bi < betas.length ? betas[bi++] : b;
     return { op, params };
   });
   return Array.from(
@@ -113,8 +114,42 @@ export function recurrentActivations(
   );
 }
 
+/** A recurrent node as its op reads it: shape, activations, clip, direction. */
+export interface RecurrentNode extends RecurrentShape {
+  /** Per direction, the activations in ONNX's order (f, g, h for LSTM). */
+  acts: RecurrentActivation[][];
+  /** clip's bounds as the unary family's clip takes them, or null. */
+  clip: { min: number; max: number } | null;
+  /** direction "reverse": its one direction runs backward. */
+  reverseOnly: boolean;
+}
+
+/** A node with `gates` gates a direction and the default activations `defaults`, checked. */
+export function recurrentNode(
+  n: Node,
+  ins: readonly (Meta | null)[],
+  gates: number,
+  defaults: readonly string[],
+): RecurrentNode {
+  const s = recurrentShape(n, ins, gates);
+  const clip = n.attrs.has("clip") ? n.attrs.float("clip", 0) : Infinity;
+  return {
+    ...s,
+    acts: recurrentActivations(n, defaults, s.dirs),
+    clip: clip < Infinity ? { min: -clip, max: clip } : null,
+    reverseOnly: n.attrs.string("direction", "forward") === "reverse",
+  };
+}
+
+/** Y's meta, then `states` state metas (Y_h; LSTM's Y_c too), in the node's layout. */
+export function recurrentOutputs(s: RecurrentShape, states: number): Meta[] {
+  const y = s.batchFirst ? [s.batch, s.seq, s.dirs, s.hidden] : [s.seq, s.dirs, s.batch, s.hidden];
+  const state = s.batchFirst ? [s.batch, s.dirs, s.hidden] : [s.dirs, s.batch, s.hidden];
+  return [meta("float32", y), ...Array.from({ length: states }, () => meta("float32", state))];
+}
+
 /** Reads the shape of a node with `gates` gates a direction. */
-export function recurrentShape(
+function recurrentShape(
   n: Node,
   ins: readonly (Meta | null)[],
   gates: number,
@@ -186,4 +221,60 @@ export function stepRows(
     all &&= rows[b] >= 0;
   }
   return all;
+}
+
+/** Where a recurrent node's values live, and the moves every recurrent op makes each run. */
+export interface RecurrentLayout {
+  /** X as [seq·batch, input] rows in time order: X itself, or a copy `timeMajor` fills. */
+  xs: Float32Array;
+  /** Copies a batch-first X into `xs` (nothing for time-major X). */
+  timeMajor(): void;
+  /** Where item b's output at time t of direction d starts in Y. */
+  yAt(t: number, d: number, b: number): number;
+  /** The [batch, H] state of direction d from an initial-state input, or zeros. */
+  loadState(state: Float32Array, init: Float32Array | undefined, d: number): void;
+  /** The [batch, H] state of direction d into a state output (when asked for). */
+  storeState(out: Float32Array | undefined, state: Float32Array, d: number): void;
+  /** Each active item's projection row (`width` wide) of this step into its row of `rec`. */
+  stepInputs(proj: Float32Array, rows: Int32Array, width: number, rec: Float32Array): void;
+}
+
+/** The layout of a node's X (data `x`), Y and states. */
+export function recurrentLayout(s: RecurrentShape, x: Float32Array): RecurrentLayout {
+  const { seq, batch, input, hidden: H, dirs, batchFirst } = s;
+  const xs = batchFirst ? new Float32Array(seq * batch * input) : x;
+  const stateAt = (d: number, b: number) => batchFirst ? (b * dirs + d) * H : (d * batch + b) * H;
+  return {
+    xs,
+    timeMajor() {
+      if (!batchFirst) return;
+      for (let b = 0; b < batch; b++) {
+        for (let t = 0; t < seq; t++) {
+          xs.set(
+            x.subarray((b * seq + t) * input, (b * seq + t + 1) * input),
+            (t * batch + b) * input,
+          );
+        }
+      }
+    },
+    yAt: (t, d, b) =>
+      batchFirst ? ((b * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + b) * H,
+    loadState(state, init, d) {
+      for (let b = 0; b < batch; b++) {
+        if (init) state.set(init.subarray(stateAt(d, b), stateAt(d, b) + H), b * H);
+        else state.fill(0, b * H, (b + 1) * H);
+      }
+    },
+    storeState(out, state, d) {
+      if (!out) return;
+      for (let b = 0; b < batch; b++) out.set(state.subarray(b * H, (b + 1) * H), stateAt(d, b));
+    },
+    stepInputs(proj, rows, width, rec) {
+      // Each item's own row: in reverse, items of different lengths are at different times.
+      for (let b = 0; b < batch; b++) {
+        const row = (rows[b] * batch + b) * width;
+        if (rows[b] >= 0) rec.set(proj.subarray(row, row + width), b * width);
+      }
+    },
+  };
 }

@@ -9,25 +9,16 @@
  * sequence_lens: see recurrent.ts.
  */
 import type { Node } from "../ir.ts";
-import { type Buf, type Env, type Meta, meta, type OpDef, type Step } from "./op.ts";
+import type { Buf, Env, OpDef, Step } from "./op.ts";
 import {
   readLengths,
-  type RecurrentActivation,
-  recurrentActivations,
-  type RecurrentShape,
-  recurrentShape,
+  recurrentLayout,
+  type RecurrentNode,
+  recurrentNode,
+  recurrentOutputs,
   recurrentWeights,
   stepRows,
 } from "./recurrent.ts";
-
-/** The shape and each direction's activation f. */
-function shapeOf(
-  n: Node,
-  ins: readonly (Meta | null)[],
-): RecurrentShape & { acts: RecurrentActivation[][] } {
-  const s = recurrentShape(n, ins, 1);
-  return { ...s, acts: recurrentActivations(n, ["Tanh"], s.dirs) };
-}
 
 const RNN: OpDef = {
   attributes: [
@@ -39,35 +30,21 @@ const RNN: OpDef = {
     "clip",
     "layout",
   ],
-  infer(n, ins) {
-    const s = shapeOf(n, ins);
-    const y = s.batchFirst
-      ? [s.batch, s.seq, s.dirs, s.hidden]
-      : [s.seq, s.dirs, s.batch, s.hidden];
-    const state = s.batchFirst ? [s.batch, s.dirs, s.hidden] : [s.dirs, s.batch, s.hidden];
-    return [meta("float32", y), meta("float32", state)];
-  },
-  build(n, ins, outs, env) {
-    return rnnStep(n, shapeOf(n, ins), ins, outs, env);
-  },
+  infer: (n, ins) => recurrentOutputs(recurrentNode(n, ins, 1, ["Tanh"]), 1),
+  build: (n, ins, outs, env) => rnnStep(n, recurrentNode(n, ins, 1, ["Tanh"]), ins, outs, env),
 };
 
 function rnnStep(
   n: Node,
-  s: RecurrentShape & { acts: RecurrentActivation[][] },
+  s: RecurrentNode,
   ins: readonly (Buf | null)[],
   outs: readonly Buf[],
   env: Env,
 ): Step {
-  const { seq, batch, input, hidden: H, dirs, batchFirst } = s, jit = env.jit;
-  const x = ins[0]!.data as Float32Array, b = ins[3]?.data as Float32Array | undefined;
-  const h0 = ins[5]?.data as Float32Array | undefined;
-  const clip = n.attrs.has("clip") ? n.attrs.float("clip", 0) : Infinity;
-  const bounds = clip < Infinity ? { min: -clip, max: clip } : null;
-  const reverseOnly = n.attrs.string("direction", "forward") === "reverse";
+  const { seq, batch, input, hidden: H, dirs, clip } = s, jit = env.jit;
+  const b = ins[3]?.data as Float32Array | undefined, h0 = ins[5]?.data as Float32Array | undefined;
   const [y, yh] = outs.map((o) => o?.data as Float32Array | undefined);
-  // X as [seq·batch, input] rows in time order (batch-first X copied once per run).
-  const xs = batchFirst ? new Float32Array(seq * batch * input) : x;
+  const io = recurrentLayout(s, ins[0]!.data as Float32Array);
   const proj = new Float32Array(seq * batch * H), rec = new Float32Array(batch * H);
   const h = new Float32Array(batch * H), hPrev = new Float32Array(batch * H);
   // Each item's length and its time index this step (−1: ended, its state kept).
@@ -87,49 +64,29 @@ function rnnStep(
       f: s.acts[d][0],
     };
   });
-  const at = (t: number, d: number, bi: number) =>
-    batchFirst ? ((bi * seq + t) * dirs + d) * H : ((t * dirs + d) * batch + bi) * H;
-  const stateAt = (d: number, bi: number) =>
-    batchFirst ? (bi * dirs + d) * H : (d * batch + bi) * H;
   return {
     native: false,
     run: () => {
       if (readLengths(n, ins[4], seq, lengths) && y) y.fill(0);
-      if (batchFirst) {
-        for (let bi = 0; bi < batch; bi++) {
-          for (let t = 0; t < seq; t++) {
-            xs.set(
-              x.subarray((bi * seq + t) * input, (bi * seq + t + 1) * input),
-              (t * batch + bi) * input,
-            );
-          }
-        }
-      }
+      io.timeMajor();
       for (let d = 0; d < dirs; d++) {
-        const D = dir[d], reverse = d === 1 || reverseOnly;
-        jit.gemm(xs, D.w, proj, D.proj);
-        for (let bi = 0; bi < batch; bi++) {
-          for (let j = 0; j < H; j++) h[bi * H + j] = h0 ? h0[stateAt(d, bi) + j] : 0;
-        }
+        const D = dir[d], reverse = d === 1 || s.reverseOnly;
+        jit.gemm(io.xs, D.w, proj, D.proj);
+        io.loadState(h, h0, d);
         for (let step = 0; step < seq; step++) {
           const all = stepRows(lengths, step, reverse, rows);
-          for (let bi = 0; bi < batch; bi++) {
-            const row = (rows[bi] * batch + bi) * H;
-            if (rows[bi] >= 0) rec.set(proj.subarray(row, row + H), bi * H);
-          }
+          io.stepInputs(proj, rows, H, rec);
           jit.gemm(h, D.r, rec, D.acc);
-          if (bounds) jit.unary("clip", rec, rec, bounds);
+          if (clip) jit.unary("clip", rec, rec, clip);
           if (!all) hPrev.set(h);
           jit.unary(D.f.op, rec, h, D.f.params);
           for (let bi = 0; bi < batch; bi++) {
             const o = bi * H;
             if (rows[bi] < 0) h.set(hPrev.subarray(o, o + H), o); // ended: the state as it was
-            else if (y) y.set(h.subarray(o, o + H), at(rows[bi], d, bi));
+            else if (y) y.set(h.subarray(o, o + H), io.yAt(rows[bi], d, bi));
           }
         }
-        for (let bi = 0; bi < batch; bi++) {
-          if (yh) yh.set(h.subarray(bi * H, (bi + 1) * H), stateAt(d, bi));
-        }
+        io.storeState(yh, h, d);
       }
     },
   };
