@@ -13,9 +13,8 @@
  *   head size] in, present with this call's keys and values appended out).
  *   The shared past/present buffer and rotary forms are not supported.
  */
-import { Attrs, type Node } from "../ir.ts";
 import { buildAttention } from "./attention.ts";
-import { biasProblem, maskBias } from "./mask_bias.ts";
+import { biasProblem, msAttentionMask, msAttentionNode } from "./mask_bias.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 
 const EMBED_LAYER_NORM: OpDef = {
@@ -168,33 +167,19 @@ const ATTENTION_MS: OpDef = {
     // Q, K and V read in place from the projection's rows [q | k | v] (3·hidden apart).
     const qkv = new Float32Array(B * S * 3 * hidden);
     const q = qkv.subarray(0), k = qkv.subarray(hidden), v = qkv.subarray(2 * hidden);
-    const filter = n.attrs.float("mask_filter_value", -10000);
-    if (ab && ab.dims[ab.dims.length - 1] !== T) {
-      fail(n, `attention_bias must end in the sequence length ${T}`);
-    }
-    const combined = mask || ab
-      ? maskBias(
-        B,
-        T,
-        mask ? { data: mask.data, lengths: mask.dims.length === 1 } : null,
-        ab ? { data: ab.data as Float32Array, dims: ab.dims } : null,
-        filter,
-      )
-      : null;
-    const attrs = new Map<string, number>([["q_num_heads", H], ["kv_num_heads", H]]);
-    if (n.attrs.int("unidirectional", 0)) attrs.set("is_causal", 1);
-    if (n.attrs.has("scale") && n.attrs.float("scale", 0) !== 0) {
-      attrs.set("scale", n.attrs.float("scale", 0));
-    }
-    const node: Node = {
-      op: "Attention",
-      domain: "",
-      name: n.name,
-      inputs: ["q", "k", "v", combined ? "mask" : "", past ? "past_k" : "", past ? "past_v" : ""],
-      outputs: [n.outputs[0], ...(outs[1] ? ["present_k", "present_v"] : [])],
-      attrs: new Attrs(new Map([...attrs]), `Attention of ${n.name}`),
-      opset: 23,
-    };
+    const combined = msAttentionMask(
+      n,
+      B,
+      T,
+      mask ? { data: mask.data, lengths: mask.dims.length === 1 } : null,
+      ab,
+    );
+    const node = msAttentionNode(
+      n,
+      H,
+      ["q", "k", "v", combined ? "mask" : "", past ? "past_k" : "", past ? "past_v" : ""],
+      [n.outputs[0], ...(outs[1] ? ["present_k", "present_v"] : [])],
+    );
     const buf = (data: Float32Array, dims: number[]): Buf => ({
       type: "float32",
       dims,

@@ -7,6 +7,8 @@
  * costs batch·keys for a padding mask alone; the Attention op broadcasts it.
  */
 import type { TensorData } from "../../onnx/dtype.ts";
+import { Attrs, type Node } from "../ir.ts";
+import { fail } from "./op.ts";
 
 /** An additive mask, its dims (broadcast to [batch, heads, queries, keys]) and its fill. */
 export interface MaskBias {
@@ -34,6 +36,10 @@ export function biasProblem(dims: readonly number[], full: readonly number[]): s
   return null;
 }
 
+/**
+ * The mask of a padding mask and an attention bias (either may be absent), masked keys at
+ * `filter`; call `fill` when their values change.
+ */
 export function maskBias(
   batch: number,
   keys: number,
@@ -65,5 +71,51 @@ export function maskBias(
         }
       }
     },
+  };
+}
+
+/**
+ * A com.microsoft attention node's one mask from its padding mask and attention bias (keys
+ * masked at its mask_filter_value), or null when it has neither.
+ */
+export function msAttentionMask(
+  n: Node,
+  batch: number,
+  keys: number,
+  padding: PaddingMask | null,
+  bias: { data: TensorData; dims: readonly number[] } | null,
+): MaskBias | null {
+  if (bias && bias.dims[bias.dims.length - 1] !== keys) {
+    fail(n, `attention_bias must end in the number of keys ${keys}`);
+  }
+  if (!padding && !bias) return null;
+  const filter = n.attrs.float("mask_filter_value", -10000);
+  const b = bias ? { data: bias.data as Float32Array, dims: bias.dims } : null;
+  return maskBias(batch, keys, padding, b, filter);
+}
+
+/**
+ * The opset-23 Attention node a com.microsoft attention node runs as: `heads` heads for
+ * queries and keys, causal when unidirectional, its scale when given.
+ */
+export function msAttentionNode(
+  n: Node,
+  heads: number,
+  inputs: string[],
+  outputs: string[],
+): Node {
+  const attrs = new Map<string, number>([["q_num_heads", heads], ["kv_num_heads", heads]]);
+  if (n.attrs.int("unidirectional", 0)) attrs.set("is_causal", 1);
+  if (n.attrs.has("scale") && n.attrs.float("scale", 0) !== 0) {
+    attrs.set("scale", n.attrs.float("scale", 0));
+  }
+  return {
+    op: "Attention",
+    domain: "",
+    name: n.name,
+    inputs,
+    outputs,
+    attrs: new Attrs(attrs, `Attention of ${n.name}`),
+    opset: 23,
   };
 }

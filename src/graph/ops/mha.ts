@@ -7,9 +7,9 @@
  * cache ([batch, heads, past, size]) and unidirectional (causal). On the
  * Attention op: the mask and bias folded into one additive mask per run.
  */
-import { Attrs, type Node } from "../ir.ts";
+import type { Node } from "../ir.ts";
 import { ATTENTION } from "./attention.ts";
-import { biasProblem, maskBias } from "./mask_bias.ts";
+import { biasProblem, msAttentionMask, msAttentionNode } from "./mask_bias.ts";
 import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
 
 interface Shape {
@@ -83,33 +83,19 @@ const MHA: OpDef = {
       constant: false,
     });
     // One additive mask [batch, heads, S, T] from the padding mask and the attention bias.
-    const filter = n.attrs.float("mask_filter_value", -10000);
-    if (ab && ab.dims[ab.dims.length - 1] !== T) {
-      fail(n, `attention_bias must end in the total sequence ${T}`);
-    }
-    const combined = mask || ab
-      ? maskBias(
-        B,
-        T,
-        mask ? { data: mask.data, lengths: false } : null,
-        ab ? { data: ab.data as Float32Array, dims: ab.dims } : null,
-        filter,
-      )
-      : null;
-    const attrs = new Map<string, number>([["q_num_heads", H], ["kv_num_heads", H]]);
-    if (n.attrs.int("unidirectional", 0)) attrs.set("is_causal", 1);
-    if (n.attrs.has("scale") && n.attrs.float("scale", 0) !== 0) {
-      attrs.set("scale", n.attrs.float("scale", 0));
-    }
-    const node: Node = {
-      op: "Attention",
-      domain: "",
-      name: n.name,
-      inputs: ["q", "k", "v", combined ? "mask" : "", P ? "pk" : "", P ? "pv" : ""],
-      outputs: n.outputs.slice(0, 3),
-      attrs: new Attrs(new Map([...attrs]), `Attention of ${n.name}`),
-      opset: 23,
-    };
+    const combined = msAttentionMask(
+      n,
+      B,
+      T,
+      mask ? { data: mask.data, lengths: false } : null,
+      ab,
+    );
+    const node = msAttentionNode(
+      n,
+      H,
+      ["q", "k", "v", combined ? "mask" : "", P ? "pk" : "", P ? "pv" : ""],
+      n.outputs.slice(0, 3),
+    );
     const attention = ATTENTION.build(
       node,
       [
