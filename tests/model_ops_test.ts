@@ -1294,16 +1294,7 @@ const CASES: Case[] = [
       const ms = "com.microsoft", [B, H, KV, D, P] = [2, 4, 2, 16, 5];
       g.input("pk", "float32", [B, KV, P, D]);
       g.input("pv", "float32", [B, KV, P, D]);
-      const cos = g.initializer("cos", {
-        type: "float32",
-        dims: [16, D / 2],
-        data: Array.from({ length: 16 * D / 2 }, (_, i) => Math.cos(i * 0.21)),
-      });
-      const sin = g.initializer("sin", {
-        type: "float32",
-        dims: [16, D / 2],
-        data: Array.from({ length: 16 * D / 2 }, (_, i) => Math.sin(i * 0.21)),
-      });
+      const [cos, sin] = g.rotaryCache(16, D / 2, 0.21);
       const i32 = (name: string, v: number[], dims: number[]) =>
         g.initializer(name, { type: "int32", dims, data: v });
       const attrs = { num_heads: H, kv_num_heads: KV };
@@ -1351,16 +1342,7 @@ const CASES: Case[] = [
       g.input("k1", "float32", [1, 1, KV * D]);
       g.input("v1", "float32", [1, 1, KV * D]);
       g.input("qkv", "float32", [1, 5, (H + 2 * KV) * D]);
-      const cos = g.initializer("cos", {
-        type: "float32",
-        dims: [16, D / 2],
-        data: Array.from({ length: 16 * D / 2 }, (_, i) => Math.cos(i * 0.21)),
-      });
-      const sin = g.initializer("sin", {
-        type: "float32",
-        dims: [16, D / 2],
-        data: Array.from({ length: 16 * D / 2 }, (_, i) => Math.sin(i * 0.21)),
-      });
+      const [cos, sin] = g.rotaryCache(16, D / 2, 0.21);
       const i32 = (name: string, v: number[], dims: number[]) =>
         g.initializer(name, { type: "int32", dims, data: v });
       const attrs = { num_heads: H, kv_num_heads: KV };
@@ -2333,16 +2315,7 @@ const CASES: Case[] = [
       g.input("x4", "float32", [2, 3, 4, 8]);
       g.input("x3", "float32", [2, 4, 16]);
       g.input("pos", "int64", [2, 4]);
-      const cos = g.initializer("cos", {
-        type: "float32",
-        dims: [10, 4],
-        data: Array.from({ length: 40 }, (_, i) => Math.cos(i * 0.3)),
-      });
-      const sin = g.initializer("sin", {
-        type: "float32",
-        dims: [10, 4],
-        data: Array.from({ length: 40 }, (_, i) => Math.sin(i * 0.3)),
-      });
+      const [cos, sin] = g.rotaryCache(10, 4, 0.3);
       g.output(g.op("RotaryEmbedding", ["x4", cos, sin, "pos"], {}, "halves"));
       g.output(
         g.op("RotaryEmbedding", ["x3", cos, sin, "pos"], { num_heads: 2, interleaved: 1 }, "pairs"),

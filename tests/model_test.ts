@@ -483,16 +483,7 @@ Deno.test("model: a Llama-style decoder block at opset 23 (RMSNorm, RotaryEmbedd
   const q = g.op("MatMul", [h, weight([hidden, hidden])]);
   const k = g.op("MatMul", [h, weight([hidden, kvHeads * dh])]);
   const v = g.op("MatMul", [h, weight([hidden, kvHeads * dh])]);
-  const cos = g.initializer("cos", {
-    type: "float32",
-    dims: [16, dh / 2],
-    data: Array.from({ length: 16 * dh / 2 }, (_, i) => Math.cos(i * 0.11)),
-  });
-  const sin = g.initializer("sin", {
-    type: "float32",
-    dims: [16, dh / 2],
-    data: Array.from({ length: 16 * dh / 2 }, (_, i) => Math.sin(i * 0.11)),
-  });
+  const [cos, sin] = g.rotaryCache(16, dh / 2, 0.11);
   const qr = g.op("RotaryEmbedding", [q, cos, sin, "position_ids"], { num_heads: heads });
   const kr = g.op("RotaryEmbedding", [k, cos, sin, "position_ids"], { num_heads: kvHeads });
   const [att, presentK, presentV] = g.node(

@@ -581,16 +581,7 @@ export function llmBlock(o: LlmBlockOptions): ZooModel {
   const total = g.op("Cast", [
     g.op("Gather", [g.op("Shape", ["attention_mask"]), g.ints("idx1", [1], [])], { axis: 0 }),
   ], { to: 6 });
-  const cos = g.initializer("cos", {
-    type: "float32",
-    dims: [positions, dh / 2],
-    data: Array.from({ length: (positions * dh) / 2 }, (_, i) => Math.cos(i * 0.07)),
-  });
-  const sin = g.initializer("sin", {
-    type: "float32",
-    dims: [positions, dh / 2],
-    data: Array.from({ length: (positions * dh) / 2 }, (_, i) => Math.sin(i * 0.07)),
-  });
+  const [cos, sin] = g.rotaryCache(positions, dh / 2, 0.07);
   const [att, pk, pv] = g.node(
     "GroupQueryAttention",
     [qkv, "", "", "past_key", "past_value", seqlens, total, cos, sin],

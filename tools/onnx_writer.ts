@@ -278,6 +278,19 @@ export class GraphBuilder {
   /** The type `weight` writes: float16 for a half model. */
   floatType: "float32" | "float16" = "float32";
 
+  /**
+   * A rotary cache as test models use it: initializers "cos" and "sin" of [positions, half],
+   * element i the cosine and sine of i·step (arbitrary angles: the ops read them as given).
+   */
+  rotaryCache(positions: number, half: number, step: number): [string, string] {
+    const table = (f: (v: number) => number) =>
+      Array.from({ length: positions * half }, (_, i) => f(i * step));
+    return [
+      this.initializer("cos", { type: "float32", dims: [positions, half], data: table(Math.cos) }),
+      this.initializer("sin", { type: "float32", dims: [positions, half], data: table(Math.sin) }),
+    ];
+  }
+
   /** A float initializer (of `floatType`). */
   weight(name: string, dims: number[], data: ArrayLike<number>): string {
     return this.initializer(name, { type: this.floatType, dims, data });
