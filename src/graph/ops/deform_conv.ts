@@ -64,6 +64,9 @@ const DEFORM_CONV: OpDef = {
     // times the mask, zero outside the image as torchvision tests them — made once per image
     // and shared by the group's channels.
     const at = new Int32Array(og * K * P * 4), wt = new Float64Array(og * K * P * 4);
+    // Each image's output, and the bias's broadcast: made once, the run allocates nothing.
+    const images = Array.from({ length: N }, (_, b) => yd.subarray(b * OC * P, (b + 1) * OC * P));
+    const outDims = [OC, P], biasDims = [OC, 1];
     const corners = (b: number) => {
       for (let g = 0; g < og; g++) {
         for (let i = 0; i < KH; i++) {
@@ -115,9 +118,9 @@ const DEFORM_CONV: OpDef = {
               }
             }
           }
-          const y = yd.subarray(b * OC * P, (b + 1) * OC * P);
+          const y = images[b];
           jit.gemm(wd, cols, y, gemm);
-          if (bd) jit.binary("add", y, [OC, P], bd, [OC, 1], y);
+          if (bd) jit.binary("add", y, outDims, bd, biasDims, y);
         }
       },
     };

@@ -33,12 +33,12 @@ function lossShape(n: Node, ins: readonly (Meta | null)[]) {
 }
 
 /**
- * The loss of log-probabilities lp [N, C, D] (read through `at`) against targets: each
- * element's −lp·weight into `each` (none), or the sum or weighted mean as one value.
+ * The loss of log-probabilities lp [N, C, D] against targets: each element's −lp·weight
+ * into `out` (reduction none), or their sum or weighted mean as one value.
  */
 function nll(
   n: Node,
-  lp: (i: number) => number,
+  lp: Float32Array,
   target: Int32Array | BigInt64Array,
   weight: Float32Array | null,
   s: { N: number; C: number; D: number; reduction: string },
@@ -55,7 +55,7 @@ function nll(
           throw new RangeError(`${n.op} node '${n.name}': target ${k} is outside 0..${s.C - 1}`);
         }
         const w = weight ? weight[k] : 1;
-        v = -lp((b * s.C + k) * s.D + d) * w;
+        v = -lp[(b * s.C + k) * s.D + d] * w;
         weights += w;
       }
       if (s.reduction === "none") out[b * s.D + d] = v;
@@ -76,8 +76,7 @@ const NLL_LOSS: OpDef = {
     const s = lossShape(n, ins), x = ins[0]!.data as Float32Array;
     const t = ins[1]!.data as Int32Array | BigInt64Array;
     const w = (ins[2]?.data ?? null) as Float32Array | null, y = outs[0].data as Float32Array;
-    const lp = (i: number) => x[i];
-    return { native: false, run: () => nll(n, lp, t, w, s, y) };
+    return { native: false, run: () => nll(n, x, t, w, s, y) };
   },
 };
 
@@ -107,7 +106,7 @@ const SCE_LOSS: OpDef = {
             for (let c = 0; c < C; c++) lp[(b * C + c) * D + d] = x[(b * C + c) * D + d] - log;
           }
         }
-        nll(n, (i) => lp[i], t, w, s, y);
+        nll(n, lp, t, w, s, y);
       },
     };
   },

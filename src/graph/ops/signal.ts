@@ -176,9 +176,10 @@ const STFT: OpDef = {
     const frameRows = new Float32Array(batch * frames * k);
     const gather = { dims: [batch, frames, k], xStrides: [len * c, step * c, 1] };
     const o = { m: batch * frames, n: cols, k };
+    // Row (j, part) of the basis times window[j].
+    const basisDims = [ws, c * cols], windowDims = [ws, 1];
     const windowed = (): void => {
-      // Row (j, part) of the basis times window[j].
-      jit.binary("mul", plain, [ws, c * cols], win!.data as Float32Array, [ws, 1], basis);
+      jit.binary("mul", plain, basisDims, win!.data as Float32Array, windowDims, basis);
     };
     return {
       native: true,

@@ -311,7 +311,7 @@ export function widePool(
       counts[p] = c;
     }
   }
-  const dims = [N * C, P];
+  const dims = [N * C, P], countDims = [1, P];
   // The window's reduction: native for max, sums and p = 1 or 2; else (Σ|v|^p)^(1/p) here.
   const lpRows = (out: Float32Array) => {
     for (let i = 0; i < C * P; i++) {
@@ -338,7 +338,7 @@ export function widePool(
         for (const c of im2col) jit.copy(c.x, c.y, c.o);
         reduceWindows(im.y);
       }
-      if (counts) jit.binary("div", yd, dims, counts, [1, P], yd);
+      if (counts) jit.binary("div", yd, dims, counts, countDims, yd);
     },
   };
 }
