@@ -354,32 +354,23 @@ function readSubgraphs(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext):
     });
     return { nodes, constants, outputs, inputs: ins };
   };
-  if (node.op === "SequenceMap") {
-    // The body takes an element of the input sequence, then each additional input (an
-    // element of it when it is a sequence); each of its outputs makes a sequence.
-    const body = read("body", node.inputs.length);
-    if (body.outputs.length !== p.outputs.length) {
-      throw new ModelError(
-        `ONNX: ${
-          describeNode(node)
-        }: the body yields ${body.outputs.length} values for ${p.outputs.length} outputs`,
-      );
-    }
-    node.branches = [body];
-    node.ownInputs = node.inputs.length;
-  } else if (node.op === "Scan") {
-    // The state values, then the scan inputs; the body yields the states and one element of
-    // each scan output.
-    if (node.opset < 9) {
-      throw new ModelError(`ONNX: ${describeNode(node)}: Scan before opset 9 is not supported`);
-    }
-    const scans = node.attrs.int("num_scan_inputs", 0), states = node.inputs.length - scans;
-    if (!(scans >= 1) || states < 0 || p.outputs.length < states) {
-      throw new ModelError(
-        `ONNX: ${
-          describeNode(node)
-        }: num_scan_inputs ${scans} does not fit its ${node.inputs.length} inputs`,
-      );
+  if (node.op === "SequenceMap" || node.op === "Scan") {
+    // SequenceMap: the body takes an element of the input sequence, then each additional
+    // input (an element of it when it is a sequence); each of its outputs makes a sequence.
+    // Scan: the state values, then the scan inputs; the body yields the states and one
+    // element of each scan output.
+    if (node.op === "Scan") {
+      if (node.opset < 9) {
+        throw new ModelError(`ONNX: ${describeNode(node)}: Scan before opset 9 is not supported`);
+      }
+      const scans = node.attrs.int("num_scan_inputs", 0), states = node.inputs.length - scans;
+      if (!(scans >= 1) || states < 0 || p.outputs.length < states) {
+        throw new ModelError(
+          `ONNX: ${
+            describeNode(node)
+          }: num_scan_inputs ${scans} does not fit its ${node.inputs.length} inputs`,
+        );
+      }
     }
     const body = read("body", node.inputs.length);
     if (body.outputs.length !== p.outputs.length) {

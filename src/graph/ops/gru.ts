@@ -14,6 +14,7 @@ import type { Node } from "../ir.ts";
 import type { Buf, Env, OpDef, Step } from "./op.ts";
 import {
   readLengths,
+  RECURRENT_ATTRIBUTES,
   recurrentLayout,
   type RecurrentNode,
   recurrentNode,
@@ -25,16 +26,7 @@ import {
 const DEFAULTS = ["Sigmoid", "Tanh"];
 
 const GRU: OpDef = {
-  attributes: [
-    "hidden_size",
-    "direction",
-    "activations",
-    "activation_alpha",
-    "activation_beta",
-    "clip",
-    "linear_before_reset",
-    "layout",
-  ],
+  attributes: [...RECURRENT_ATTRIBUTES, "linear_before_reset"],
   infer: (n, ins) => recurrentOutputs(recurrentNode(n, ins, 3, DEFAULTS), 1),
   build: (n, ins, outs, env) => gruStep(n, recurrentNode(n, ins, 3, DEFAULTS), ins, outs, env),
 };

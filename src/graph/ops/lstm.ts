@@ -14,6 +14,7 @@ import type { Node } from "../ir.ts";
 import type { Buf, Env, OpDef, Step } from "./op.ts";
 import {
   readLengths,
+  RECURRENT_ATTRIBUTES,
   recurrentLayout,
   type RecurrentNode,
   recurrentNode,
@@ -26,16 +27,7 @@ import {
 const DEFAULTS = ["Sigmoid", "Tanh", "Tanh"];
 
 const LSTM: OpDef = {
-  attributes: [
-    "hidden_size",
-    "direction",
-    "activations",
-    "activation_alpha",
-    "activation_beta",
-    "clip",
-    "input_forget",
-    "layout",
-  ],
+  attributes: [...RECURRENT_ATTRIBUTES, "input_forget"],
   infer: (n, ins) => recurrentOutputs(recurrentNode(n, ins, 4, DEFAULTS), 2),
   build: (n, ins, outs, env) => lstmStep(n, recurrentNode(n, ins, 4, DEFAULTS), ins, outs, env),
 };

@@ -114,6 +114,17 @@ function recurrentActivations(
   );
 }
 
+/** The attributes every recurrent op takes (each adds its own). */
+export const RECURRENT_ATTRIBUTES: readonly string[] = [
+  "hidden_size",
+  "direction",
+  "activations",
+  "activation_alpha",
+  "activation_beta",
+  "clip",
+  "layout",
+];
+
 /** A recurrent node as its op reads it: shape, activations, clip, direction. */
 export interface RecurrentNode extends RecurrentShape {
   /** Per direction, the activations in ONNX's order (f, g, h for LSTM). */

@@ -12,6 +12,7 @@ import type { Node } from "../ir.ts";
 import type { Buf, Env, OpDef, Step } from "./op.ts";
 import {
   readLengths,
+  RECURRENT_ATTRIBUTES,
   recurrentLayout,
   type RecurrentNode,
   recurrentNode,
@@ -21,15 +22,7 @@ import {
 } from "./recurrent.ts";
 
 const RNN: OpDef = {
-  attributes: [
-    "hidden_size",
-    "direction",
-    "activations",
-    "activation_alpha",
-    "activation_beta",
-    "clip",
-    "layout",
-  ],
+  attributes: RECURRENT_ATTRIBUTES,
   infer: (n, ins) => recurrentOutputs(recurrentNode(n, ins, 1, ["Tanh"]), 1),
   build: (n, ins, outs, env) => rnnStep(n, recurrentNode(n, ins, 1, ["Tanh"]), ins, outs, env),
 };
