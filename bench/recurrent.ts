@@ -6,9 +6,10 @@
  * ours at 2 threads, so its spinning is turned off here
  * (`session.intra_op.allow_spinning` 0); `--spin` keeps it on.
  *
- *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/recurrent.ts [--shape 64,1,128,256] [--threads 1,2] [--spin]
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/recurrent.ts [--shape 64,1,128,256] [--threads 1,2] [--spin] [--warmup 200]
  *
- * shape: sequence, batch, input, hidden.
+ * shape: sequence, batch, input, hidden. Both sides run `--warmup` times
+ * (alternating) before the 31 timed runs.
  *
  * @module
  */
@@ -21,6 +22,7 @@ const { values } = parseArgs({
     shape: { type: "string", default: "64,1,128,256" },
     threads: { type: "string", default: "1,2" },
     spin: { type: "boolean", default: false },
+    warmup: { type: "string", default: "200" },
   },
 });
 const [S, B, I, H] = values.shape!.split(",").map(Number);
@@ -50,6 +52,13 @@ for (const [op, gates] of [["LSTM", 4], ["GRU", 3], ["RNN", 1]] as const) {
       : null;
     const xt = new Tensor("float32", x, [S, B, I]);
     const xo = ort ? new ort.Tensor("float32", x, [S, B, I]) : null;
+    // Warm-up first, as compare-models does: our step loop is TypeScript around the Jit calls,
+    // and V8 optimizes it over the first runs (64×1×128→256 GRU: ~1.0 ms a run over the first
+    // 31, 0.65 from the 300th).
+    for (let r = 0; r < Number(values.warmup); r++) {
+      await ours.run({ x: xt });
+      if (theirs) await theirs.run({ x: xo });
+    }
     const a: number[] = [], b: number[] = [];
     for (let r = 0; r < 31; r++) {
       let t = performance.now();

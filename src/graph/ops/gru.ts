@@ -5,8 +5,9 @@
  * input projection in one GEMM over the whole sequence (W's bias in its
  * epilogue; W and R packed once per session when constant); per time step
  * two recurrent GEMMs — h × [Rz; Rr]ᵀ accumulated onto the step's
- * projection, then h × Rhᵀ (linear_before_reset: r scales it) or
- * (r ⊙ h) × Rhᵀ onto h̃'s projection — the activations (clip, f, g) as Jit
+ * projection, then (r ⊙ h) × Rhᵀ onto h̃'s projection; with
+ * linear_before_reset one, h × [Rz; Rr; Rh]ᵀ, whose h̃ part r scales after
+ * (its columns start from zero, not from the projection) — the activations (clip, f, g) as Jit
  * calls, the gates' products and the update in TypeScript.
  * sequence_lens: see recurrent.ts.
  */
@@ -54,14 +55,19 @@ function gruStep(
   // here so the steps allocate nothing.
   const dir = Array.from({ length: dirs }, (_, d) => {
     const w = recurrentWeights(env, ins[1]!, d * G * input, G, input);
-    const rzr = recurrentWeights(env, ins[2]!, d * G * H, 2 * H, H);
-    const rh = recurrentWeights(env, ins[2]!, d * G * H + 2 * H * H, H, H);
+    // Linear before reset: all three gates' recurrent terms in one GEMM (one pass over R,
+    // where two took 8% longer a run at 64×1×128→256: the h̃ part's own call and output).
+    const rAll = beforeReset ? recurrentWeights(env, ins[2]!, d * G * H, G, H) : null;
+    const rzr = beforeReset ? null : recurrentWeights(env, ins[2]!, d * G * H, 2 * H, H);
+    const rh = beforeReset ? null : recurrentWeights(env, ins[2]!, d * G * H + 2 * H * H, H, H);
     const wb = b ? { bias: b.subarray(d * 2 * G, d * 2 * G + G) } : {};
     const rb = b ? b.subarray(d * 2 * G + G, (d + 1) * 2 * G) : undefined;
     return {
       w: w.b,
-      rzr: rzr.b,
-      rh: rh.b,
+      rzr: rzr?.b,
+      rh: rh?.b,
+      rAll: rAll?.b,
+      all: { m: batch, n: G, k: H, beta: 1, ...rAll?.options, ...(rb ? { bias: rb } : {}) },
       proj: { m: seq * batch, n: G, k: input, ...w.options, ...wb },
       zr: {
         m: batch,
@@ -69,7 +75,7 @@ function gruStep(
         k: H,
         ldc: G,
         beta: 1,
-        ...rzr.options,
+        ...rzr?.options,
         ...(rb ? { bias: rb.subarray(0, 2 * H) } : {}),
       },
       h: {
@@ -77,10 +83,9 @@ function gruStep(
         n: H,
         k: H,
         beta: 1,
-        ...rh.options,
+        ...rh?.options,
         ...(rb ? { bias: rb.subarray(2 * H) } : {}),
       },
-      hPlain: { m: batch, n: H, k: H, ...rh.options, ...(rb ? { bias: rb.subarray(2 * H) } : {}) },
     };
   });
   return {
@@ -96,9 +101,11 @@ function gruStep(
           stepRows(lengths, step, reverse, rows);
           // z and r: their recurrent terms accumulated onto the step's projection.
           io.stepInputs(proj, rows, G, rec);
-          jit.gemm(h, D.rzr, rec, D.zr);
-          // Linear before reset: h·Rhᵀ + Rbh, which r scales below.
-          if (beforeReset) jit.gemm(h, D.rh, cand, D.hPlain);
+          if (beforeReset) {
+            // h·Rhᵀ + Rbh beside z and r (r scales it below): its columns from zero.
+            for (let bi = 0; bi < batch; bi++) rec.fill(0, bi * G + 2 * H, (bi + 1) * G);
+            jit.gemm(h, D.rAll!, rec, D.all);
+          } else jit.gemm(h, D.rzr!, rec, D.zr);
           for (let bi = 0; bi < batch; bi++) {
             if (bounds) jit.unary("clip", zr[bi], zr[bi], bounds);
             jit.unary(A[0].op, zr[bi], zr[bi], A[0].params);
@@ -109,7 +116,7 @@ function gruStep(
               const pr = (Math.max(rows[bi], 0) * batch + bi) * G + 2 * H;
               for (let j = 0; j < H; j++) {
                 const k = bi * H + j;
-                cand[k] = proj[pr + j] + rec[bi * G + H + j] * cand[k];
+                cand[k] = proj[pr + j] + rec[bi * G + H + j] * rec[bi * G + 2 * H + j];
               }
             }
           } else {
@@ -121,7 +128,7 @@ function gruStep(
                 cand[bi * H + j] = proj[pr + j];
               }
             }
-            jit.gemm(rh, D.rh, cand, D.h);
+            jit.gemm(rh, D.rh!, cand, D.h);
           }
           if (bounds) jit.unary("clip", cand, cand, bounds);
           jit.unary(A[1].op, cand, cand, A[1].params);
