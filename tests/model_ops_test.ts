@@ -2077,6 +2077,26 @@ const CASES: Case[] = [
     g.output(g.op("Identity", [yr], {}, "yr"));
   }, 7),
   graph(
+    "LSTM at batch 1 (one GEMM over the four gates): bidirectional with peepholes and clip, initial states",
+    [4, 1, 3],
+    (g) => {
+      const W = w(g, "W", [2, 16, 3], 46),
+        R = w(g, "R", [2, 16, 4], 47),
+        B = w(g, "B", [2, 32], 48);
+      const P = w(g, "P", [2, 12], 49);
+      const h0 = w(g, "h0", [2, 1, 4], 50), c0 = w(g, "c0", [2, 1, 4], 51);
+      const [y, yh, yc] = g.node("LSTM", ["x", W, R, B, "", h0, c0, P], 3, {
+        hidden_size: 4,
+        direction: "bidirectional",
+        clip: f(2),
+      });
+      g.output(g.op("Identity", [y], {}, "y"));
+      g.output(g.op("Identity", [yh], {}, "yh"));
+      g.output(g.op("Identity", [yc], {}, "yc"));
+    },
+    14,
+  ),
+  graph(
     "LSTM bidirectional with peepholes, clip and input_forget (opset 14)",
     [6, 2, 3],
     (g) => {
