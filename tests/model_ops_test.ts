@@ -2077,6 +2077,27 @@ const CASES: Case[] = [
     g.output(g.op("Identity", [yr], {}, "yr"));
   }, 7),
   graph(
+    "GRU at batch 1 (one GEMM over the gates): linear_before_reset or not, bidirectional, clip, initial state",
+    [4, 1, 3],
+    (g) => {
+      const W = w(g, "W", [2, 12, 3], 52),
+        R = w(g, "R", [2, 12, 4], 53),
+        B = w(g, "B", [2, 24], 54);
+      const h0 = w(g, "h0", [2, 1, 4], 55);
+      for (const lbr of [0, 1]) {
+        const [y, yh] = g.node("GRU", ["x", W, R, B, "", h0], 2, {
+          hidden_size: 4,
+          direction: "bidirectional",
+          clip: f(2),
+          linear_before_reset: lbr,
+        });
+        g.output(g.op("Identity", [y], {}, `y${lbr}`));
+        g.output(g.op("Identity", [yh], {}, `yh${lbr}`));
+      }
+    },
+    14,
+  ),
+  graph(
     "LSTM at batch 1 (one GEMM over the four gates): bidirectional with peepholes and clip, initial states",
     [4, 1, 3],
     (g) => {

@@ -22,6 +22,7 @@ import {
   recurrentNode,
   recurrentOutputs,
   recurrentWeights,
+  StepMath,
   stepRows,
 } from "./recurrent.ts";
 
@@ -56,7 +57,6 @@ function lstmStep(
   const gate = Array.from({ length: 4 }, (_, q) => rec.subarray(q * bH, (q + 1) * bH));
   const [gateI, gateO, gateF, gateC] = gate, gatesIOF = rec.subarray(0, 3 * bH);
   const h = new Float32Array(bH), c = new Float32Array(bH), tc = new Float32Array(bH);
-  const dims = [batch, H], gateDims = [H];
   // Per direction and gate: Wᵀ and Rᵀ for the GEMMs (packed once when constant), the
   // biases, each GEMM's options (made here: the steps allocate nothing), the peepholes.
   // One row (batch 1): the row-major [seq, 4H] projections and [1, 4H] step are already
@@ -84,7 +84,7 @@ function lstmStep(
   // Each item's length, its time index this step (−1: ended) and the state before the step.
   const lengths = new Int32Array(batch), rows = new Int32Array(batch);
   const hPrev = new Float32Array(bH), cPrev = new Float32Array(bH);
-  const ONE = new Float32Array([1]), ONE_DIMS = [1];
+  const math = new StepMath(jit, batch, H);
   // Where each GEMM part writes: the projections of every step, the step's gates.
   const projPart = Array.from(
     { length: parts },
@@ -113,8 +113,7 @@ function lstmStep(
   };
   /** The gate's recurrent input += its peephole ⊙ the cell (tc as scratch). */
   const peephole = (g: Float32Array, weights: Float32Array) => {
-    jit.binary("mul", weights, gateDims, c, dims, tc);
-    jit.binary("add", g, dims, tc, dims, g);
+    math.rowMulAdd(weights, c, g, tc);
   };
   /** Clip (when asked) and activation `act` over a block of gates. */
   const activate = (g: Float32Array, act: RecurrentActivation) => {
@@ -147,17 +146,15 @@ function lstmStep(
           }
           activate(gateC, A[1]);
           // input_forget couples the gates: f = 1 − i.
-          if (inputForget) jit.binary("sub", ONE, ONE_DIMS, gateI, dims, gateF);
+          if (inputForget) math.oneMinus(gateI, gateF);
           // c = f ⊙ c + i ⊙ g.
-          jit.binary("mul", gateF, dims, c, dims, c);
-          jit.binary("mul", gateI, dims, gateC, dims, gateC);
-          jit.binary("add", c, dims, gateC, dims, c);
+          math.cell(gateF, c, gateI, gateC);
           if (pd) {
             peephole(gateO, pd[1]);
             activate(gateO, A[0]);
           }
           jit.unary(A[2].op, c, tc, A[2].params);
-          jit.binary("mul", gateO, dims, tc, dims, h);
+          math.mul(gateO, tc, h);
           for (let bi = 0; bi < batch; bi++) {
             const o = bi * H;
             if (rows[bi] < 0) {
