@@ -191,6 +191,17 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
     pads: [i % 3, 1, 1, i % 2 ? 2 : 0],
     group: 2,
   }));
+  // Narrow planes, several output rows a vector: stride 1 loads reach a row above and below
+  // the plane (masked off), stride 2 reads 16 columns from −pl.
+  strided.push(
+    ...[
+      { h: 7, w: 7, kernel: [3, 3], pads: [1, 1, 1, 1] },
+      { h: 4, w: 4, kernel: [3, 3], pads: [1, 1, 1, 1] },
+      { h: 5, w: 5, kernel: [5, 5], pads: [2, 2, 2, 2] },
+      { h: 14, w: 14, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+      { h: 9, w: 9, kernel: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2] },
+    ].map((o) => ({ n: 1, c: 3, outChannels: 3, group: 3, strides: [1, 1], ...o })),
+  );
   for (let t = 0; t < 40 + strided.length; t++) {
     const o = t < 40 ? randomConv(r) : strided[t - 40];
     const s = convSpecOf(o);

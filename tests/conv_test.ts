@@ -415,6 +415,21 @@ Deno.test({
           group: 2,
         },
         { n: 1, c: 6, h: 15, w: 15, outChannels: 6, kernel: [3, 3], strides: [2, 2], group: 6 },
+        // Narrow planes, several output rows a vector (depthwise_packed.ts): stride 1 with x
+        // as wide as y (7², 4², 5² with 25 taps, dilated, asymmetric pads), stride 2 (14² and
+        // 13² to 7², 11² to 6², a 5×5 kernel to 4 columns).
+        ...[
+          { h: 7, w: 7, kernel: [3, 3], pads: [1, 1, 1, 1] },
+          { h: 4, w: 4, kernel: [3, 3], pads: [1, 1, 1, 1] },
+          { h: 5, w: 5, kernel: [5, 5], pads: [2, 2, 2, 2] },
+          { h: 7, w: 7, kernel: [3, 3], pads: [2, 2, 2, 2], dilations: [2, 2] },
+          { h: 6, w: 6, kernel: [3, 3], pads: [0, 2, 2, 0] },
+          { h: 8, w: 2, kernel: [3, 3], pads: [1, 1, 1, 1] },
+          { h: 14, w: 14, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+          { h: 13, w: 13, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+          { h: 11, w: 11, kernel: [3, 3], strides: [2, 2], pads: [1, 0, 1, 2] },
+          { h: 9, w: 9, kernel: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2] },
+        ].map((o) => ({ n: 2, c: 9, outChannels: 9, group: 9, ...o })),
         {
           n: 1,
           c: 4,
@@ -437,8 +452,20 @@ Deno.test({
       wide.conv2d(x, w, a, { ...o, bias, activation: "relu" });
       general.conv2d(x, w, b, { ...o, bias, activation: "relu" });
       assert.equal(firstDifference(a, b), -1, JSON.stringify(o));
+      // With a residual added before the activation.
+      const residual = new Float32Array(sizes.y).map(() => r() - 0.5);
+      wide.conv2d(x, w, a, { ...o, bias, residual, activation: "relu" });
+      general.conv2d(x, w, b, { ...o, bias, residual, activation: "relu" });
+      assert.equal(firstDifference(a, b), -1, `${JSON.stringify(o)} with a residual`);
     }
     assert.ok(wide.stats().keys.every((k) => k.plan!.includes("depthwise")));
+    // The narrow planes took the packed kernel: the ten above and 15² to 7², each with and
+    // without a residual.
+    assert.equal(
+      wide.stats().keys.filter((k) => k.plan!.includes("rows a vector")).length,
+      2 * 11,
+      wide.stats().keys.map((k) => `${k.key} ${k.plan}`).join("\n"),
+    );
   },
 });
 

@@ -11,7 +11,9 @@
  * (`vpermi2ps`). Each output is the same FMA chain, taps in row-major order
  * from +0, as the general kernel computes it (a tap whose lanes all lie
  * outside x is skipped: its products are zeros, which leave a sum that
- * starts at +0 unchanged), so the bits are the general kernel's.
+ * starts at +0 unchanged), so the bits are the general kernel's. Planes
+ * of at most 8 columns pack several output rows into each vector
+ * (depthwise_packed.ts).
  *
  * @module
  */
@@ -46,6 +48,7 @@ import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
+import { depthwisePackedRows, emitDepthwisePackedPlane } from "./depthwise_packed.ts";
 
 /** The tile of a depthwise plan. */
 export interface DepthwiseTile {
@@ -53,6 +56,8 @@ export interface DepthwiseTile {
   rows: number;
   /** Vectors per column chunk of a row. */
   vectors: number;
+  /** A narrow plane unrolled whole, this many output rows a vector (depthwise_packed.ts). */
+  packed?: number;
 }
 
 /** Row pointers of a tile's input rows (at most 8). */
@@ -101,6 +106,8 @@ export const ZERO_MARGIN = 64;
  * accumulators beside the weights, and rows to fill them (input rows ≤ 8).
  */
 export function depthwiseTile(s: ConvSpec, g: ConvGeometry, activation: number): DepthwiseTile {
+  const packed = depthwisePackedRows(s, g, activation);
+  if (packed) return { rows: packed, vectors: 1, packed };
   const vectors = Math.ceil(g.ow / 16);
   const budget = depthwiseBudget(s, activation);
   const v = Math.max(1, Math.min(vectors, 7, budget));
@@ -154,6 +161,10 @@ export function emitDepthwiseGroup(
   a.emit("mov", zeroRow, qword(rsp, frame.WS));
   a.emit("add", zeroRow, ZERO_MARGIN);
   if (inWeights) { for (let t = 0; t < taps; t++) v.broadcast(W0 + t, rdx, t * 4); }
+  if (tile.packed) {
+    if (s.bias) a.emit("mov", rax, qword(rsp, frame.BG));
+    return emitDepthwisePackedPlane(v, s, g, tile.packed, inWeights, s.bias ? rax : null);
+  }
   if (s.bias) {
     a.emit("mov", rax, qword(rsp, frame.BG));
     v.broadcast(BIAS, rax, 0);

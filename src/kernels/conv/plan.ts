@@ -157,7 +157,9 @@ export function planConv(
       cv: null,
       phases: false,
       workspaceBytes: depthwiseWorkspace(s),
-      description: `${level} depthwise ${t.rows} rows × ${t.vectors * 16}, x in place`,
+      description: t.packed
+        ? `${level} depthwise ${t.packed} rows a vector, plane unrolled, x in place`
+        : `${level} depthwise ${t.rows} rows × ${t.vectors * 16}, x in place`,
     };
   }
   const workspaceBytes = g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
