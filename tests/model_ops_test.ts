@@ -1229,6 +1229,23 @@ const CASES: Case[] = [
     },
     feeds: { x: F([3, 4], 241) },
   },
+  graph("com.microsoft: FusedMatMul (alpha, transA, transB; packed, computed and batched B)", [
+    2,
+    3,
+    8,
+  ], (g) => {
+    g.extraOpsets.push(["com.microsoft", 1]);
+    const ms = "com.microsoft";
+    const bt = w(g, "bt", [5, 8], 161), bn = w(g, "bn", [3, 4], 162);
+    g.output(g.node("FusedMatMul", ["x", bt], ["packed_t"], { alpha: f(0.5), transB: 1 }, ms)[0]);
+    g.output(g.node("FusedMatMul", ["x", bn], ["trans_a"], { transA: 1 }, ms)[0]);
+    // B computed in the run (x as [6, 8]): read transposed as it lies.
+    const rows = g.op("Reshape", ["x", g.ints("rows", [6, 8])]);
+    g.output(g.node("FusedMatMul", ["x", rows], ["computed_t"], { transB: 1, alpha: f(2) }, ms)[0]);
+    // Attention's scores: x·xᵀ per batch, scaled.
+    g.output(g.node("FusedMatMul", ["x", "x"], ["scores"], { transB: 1, alpha: f(0.125) }, ms)[0]);
+    g.output(g.node("FusedMatMul", ["x", "x"], ["gram"], { transA: 1 }, ms)[0]);
+  }, 17),
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);
@@ -2612,6 +2629,27 @@ Deno.test("model op: an index out of range throws naming the node", async () => 
     }
   } finally {
     await s.release();
+  }
+});
+
+Deno.test("model op: FusedMatMul with transBatchA or transBatchB is refused naming the node", async () => {
+  for (const attr of ["transBatchA", "transBatchB"]) {
+    const g = new GraphBuilder(17);
+    g.extraOpsets.push(["com.microsoft", 1]);
+    g.input("x", "float32", [2, 3, 3]);
+    g.output(g.node("FusedMatMul", ["x", "x"], ["y"], { [attr]: 1 }, "com.microsoft")[0]);
+    // Refused when the plan is made: at create, or at the first run for shapes it waits for.
+    await assert.rejects(
+      async () => {
+        const s = await InferenceSession.create(g.toBytes());
+        try {
+          s.runSync({ x: new Tensor("float32", new Float32Array(18), [2, 3, 3]) });
+        } finally {
+          await s.release();
+        }
+      },
+      (e: Error) => /FusedMatMul/.test(e.message) && /transBatchA and transBatchB/.test(e.message),
+    );
   }
 });
 

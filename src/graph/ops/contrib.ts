@@ -15,6 +15,7 @@ import { type PackedNBits, packNBits } from "../../kernels/nbits/mod.ts";
 import type { Node } from "../ir.ts";
 import { GQA_OPS } from "./gqa.ts";
 import { MHA_OPS } from "./mha.ts";
+import { FUSED_MATMUL } from "./matmul.ts";
 import { BERT_CONTRIB_OPS } from "./bert_contrib.ts";
 import {
   type Buf,
@@ -282,6 +283,7 @@ export const MICROSOFT_OPS: Record<string, OpDef> = {
     return (jit, t, y) => jit.chain(t, y, steps);
   }, ["alpha"]),
   MatMulNBits: MATMUL_NBITS,
+  FusedMatMul: FUSED_MATMUL,
   ...GQA_OPS,
   ...MHA_OPS,
   ...BERT_CONTRIB_OPS,

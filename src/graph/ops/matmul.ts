@@ -111,25 +111,35 @@ function matrixLayout(v: View): [boolean, number] | null {
   return null;
 }
 
-function buildMatMul(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[], env: Env): Step {
+function buildMatMul(
+  n: Node,
+  ins: readonly (Buf | null)[],
+  outs: readonly Buf[],
+  env: Env,
+  alpha = 1,
+): Step {
   const a = ins[0]!, b = ins[1]!, y = outs[0];
   const perms = n.fused?.perms ?? [];
   const va = viewOf(a.dims, perms[0]), vb = viewOf(b.dims, perms[1]);
   const s = matmulShape(n, va.dims, vb.dims);
   const options: GemmOptions = { m: s.m, n: s.n, k: s.k };
+  if (alpha !== 1) options.alpha = alpha;
   if (ins[2]) options.bias = ins[2].data as Float32Array;
   if (n.fused?.activation) options.activation = n.fused.activation;
   const jit = env.jit, yd = y.data as Float32Array;
   const batches = s.batch.reduce((p, q) => p * q, 1);
   const bBatch = s.b.slice(0, -2).reduce((p, q) => p * q, 1);
   const aBatch = s.a.slice(0, -2).reduce((p, q) => p * q, 1);
-  if (!perms.some((p) => p) && bBatch === 1 && aBatch === batches) {
+  // A 2-D B read transposed (FusedMatMul's transB, a folded Transpose of weights) is still B.
+  const bT = b.dims.length === 2 && perms[1]?.[0] === 1;
+  if (!perms[0] && !perms[2] && (!perms[1] || bT) && bBatch === 1 && aBatch === batches) {
     // B the same for every batch: one GEMM over all rows of A.
     options.m = s.m * batches;
     const ad = a.data as Float32Array;
     const bv = b.constant
-      ? env.weights.packB(b.data as Float32Array, { k: s.k, n: s.n })
+      ? env.weights.packB(b.data as Float32Array, { k: s.k, n: s.n, transB: bT })
       : b.data as Float32Array;
+    if (!b.constant && bT) options.transB = true;
     return { native: true, run: () => jit.gemm(ad, bv, yd, options) };
   }
   // Batched: one GEMM per batch on strided views (made once here). 1-D operands are
@@ -206,6 +216,45 @@ function buildMatMul(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[]
     },
   };
 }
+
+/**
+ * com.microsoft FusedMatMul as a MatMul whose inputs are read through a swap of their last
+ * two axes (transA, transB), scaled by alpha in the GEMM. transBatchA and transBatchB
+ * (batch axes moved too) are refused.
+ */
+function fusedMatMul(n: Node, ranks: readonly number[]): Node {
+  if (n.attrs.int("transBatchA", 0) !== 0 || n.attrs.int("transBatchB", 0) !== 0) {
+    fail(n, "transBatchA and transBatchB are not supported");
+  }
+  const swap = (r: number) =>
+    r < 2 ? null : [...Array.from({ length: r - 2 }, (_, i) => i), r - 1, r - 2];
+  const perms = ["transA", "transB"].map((t, i) => n.attrs.int(t, 0) !== 0 ? swap(ranks[i]) : null);
+  return { ...n, fused: { ...n.fused, perms } };
+}
+
+/** com.microsoft FusedMatMul: Y = alpha·op(A)·op(B), numpy batch broadcasting. */
+export const FUSED_MATMUL: OpDef = {
+  attributes: ["alpha", "transA", "transB", "transBatchA", "transBatchB"],
+  infer: (n, ins) => {
+    const xs = need(n, ins, 2, 2);
+    return inferMatMul(fusedMatMul(n, xs.map((x) => x.dims.length)), xs);
+  },
+  build: (n, ins, outs, env) =>
+    buildMatMul(
+      fusedMatMul(n, ins.map((x) => x?.dims.length ?? 0)),
+      ins,
+      outs,
+      env,
+      n.attrs.float("alpha", 1),
+    ),
+  prepack(n, consts, env) {
+    const b = consts[1];
+    if (!b || b.dims.length !== 2 || n.attrs.int("transBatchB", 0) !== 0) return;
+    const tb = n.attrs.int("transB", 0) !== 0;
+    const [k, nn] = tb ? [b.dims[1], b.dims[0]] : b.dims;
+    env.weights.packB(b.data as Float32Array, { k, n: nn, transB: tb });
+  },
+};
 
 /** ONNX MatMul (and the fused MatMul + bias + activation of domain njit). */
 export const MATMUL: OpDef = {
