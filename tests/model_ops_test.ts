@@ -78,6 +78,8 @@ function graph(
   };
 }
 
+const sizeOfDims = (dims: number[]) => dims.reduce((p, q) => p * q, 1);
+
 const w = (g: GraphBuilder, name: string, dims: number[], seed: number, scale = 0.5) =>
   g.weight(name, dims, seededFloats(dims.reduce((a, b) => a * b, 1), seed, scale));
 
@@ -1246,6 +1248,126 @@ const CASES: Case[] = [
     g.output(g.node("FusedMatMul", ["x", "x"], ["scores"], { transB: 1, alpha: f(0.125) }, ms)[0]);
     g.output(g.node("FusedMatMul", ["x", "x"], ["gram"], { transA: 1 }, ms)[0]);
   }, 17),
+  ...(["uint8", "int8"] as const).map((t) =>
+    graph(
+      `com.microsoft QOperator ${t}: QLinearAdd and QLinearMul (same shape, per-channel, scalar, leading-axis broadcast, one element)`,
+      [1, 4, 5, 6],
+      (g) => {
+        g.extraOpsets.push(["com.microsoft", 1]);
+        const ms = "com.microsoft", signed = t === "int8";
+        const scalar = (name: string, v: number) =>
+          g.initializer(name, { type: "float32", dims: [], data: [v] });
+        const zero = (name: string, v: number) =>
+          g.initializer(name, { type: t, dims: [], data: [v] });
+        const q = (x: string, s: string, z: string) => g.op("QuantizeLinear", [x, s, z]);
+        const sa = scalar("sa", 0.031), za = zero("za", signed ? -7 : 121);
+        const sb = scalar("sb", 0.047), zb = zero("zb", signed ? 5 : 133);
+        const sc = scalar("sc", 0.053), zc = zero("zc", signed ? -2 : 119);
+        const a = q("x", sa, za);
+        const b = q(g.op("Mul", ["x", scalar("k", -0.7)]), sb, zb);
+        const perChannel = q(w(g, "pc", [1, 4, 1, 1], 171, 2), sb, zb);
+        const one = q(w(g, "one", [1], 172, 2), sb, zb);
+        const lead = q(w(g, "lead", [6], 173, 2), sb, zb);
+        const single = q(w(g, "single", [1, 1, 1, 1], 174, 2), sa, za);
+        for (const op of ["QLinearAdd", "QLinearMul"]) {
+          const o = (name: string, x: string, y: string, sx = sa, zx = za, sy = sb, zy = zb) =>
+            g.output(g.node(op, [x, sx, zx, y, sy, zy, sc, zc], [`${op}_${name}`], {}, ms)[0], t);
+          o("same", a, b);
+          o("channel", a, perChannel);
+          o("scalar_b", a, one);
+          o("scalar_a", one, a, sb, zb, sa, za);
+          o("lead", a, lead);
+          o("single", single, one);
+        }
+      },
+      17,
+      6,
+    )
+  ),
+  graph(
+    "com.microsoft QOperator uint8: QLinearAdd and QLinearMul on 64 × 256 pairs of bytes (same shape, and a scalar per row)",
+    [1],
+    (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      const ms = "com.microsoft";
+      const bytes = (name: string, dims: number[], at: (i: number) => number) =>
+        g.initializer(name, {
+          type: "uint8",
+          dims,
+          data: Array.from({ length: sizeOfDims(dims) }, (_, i) => at(i)),
+        });
+      const scalar = (name: string, v: number) =>
+        g.initializer(name, { type: "float32", dims: [], data: [v] });
+      const zero = (name: string, v: number) =>
+        g.initializer(name, { type: "uint8", dims: [], data: [v] });
+      // Every b against 64 values of a (every byte of a's, 4 apart from a different start per
+      // row): each (a, b) the kernel's own path, through the same shape or a scalar per row.
+      const a = bytes("a", [64, 256], (i) => i & 255);
+      const b = bytes("b", [64, 256], (i) => ((i >> 8) * 4 + (i & 3)) & 255);
+      const column = bytes("col", [64, 1], (i) => i * 4 + 1);
+      const sa = scalar("sa", 0.0371), za = zero("za", 117), sb = scalar("sb", 0.0219);
+      const zb = zero("zb", 140), sc = scalar("sc", 0.0533), zc = zero("zc", 126);
+      for (const op of ["QLinearAdd", "QLinearMul"]) {
+        g.output(g.node(op, [a, sa, za, b, sb, zb, sc, zc], [`${op}_pairs`], {}, ms)[0], "uint8");
+        g.output(
+          g.node(op, [a, sa, za, column, sb, zb, sc, zc], [`${op}_rows`], {}, ms)[0],
+          "uint8",
+        );
+      }
+      g.output(g.op("Identity", ["x"], {}, "x_out"));
+    },
+  ),
+  ...(["uint8", "int8"] as const).map((t) =>
+    graph(
+      `com.microsoft QOperator ${t}: QLinearGlobalAveragePool (NCHW, channels last), QLinearConcat, QLinearSigmoid, QLinearLeakyRelu`,
+      [2, 3, 4, 5],
+      (g) => {
+        g.extraOpsets.push(["com.microsoft", 1]);
+        const ms = "com.microsoft", signed = t === "int8";
+        const scalar = (name: string, v: number) =>
+          g.initializer(name, { type: "float32", dims: [], data: [v] });
+        const zero = (name: string, v: number) =>
+          g.initializer(name, { type: t, dims: [], data: [v] });
+        const sx = scalar("sx", 0.029), zx = zero("zx", signed ? 3 : 125);
+        const sy = scalar("sy", 0.011), zy = zero("zy", signed ? -4 : 131);
+        const x = g.op("QuantizeLinear", ["x", sx, zx]);
+        g.output(g.node("QLinearGlobalAveragePool", [x, sx, zx, sy, zy], ["gap"], {}, ms)[0], t);
+        g.output(
+          g.node("QLinearGlobalAveragePool", [x, sx, zx, sy, zy], ["gap_last"], {
+            channels_last: 1,
+          }, ms)[0],
+          t,
+        );
+        const x2 = g.op("QuantizeLinear", [g.op("Neg", ["x"]), sy, zy]);
+        const s3 = scalar("s3", 0.071), z3 = zero("z3", signed ? 11 : 101);
+        const x3 = g.op("QuantizeLinear", ["x", s3, z3]);
+        // x2 has the output's scale and zero point: copied; x and x3 requantized.
+        g.output(
+          g.node("QLinearConcat", [sy, zy, x, sx, zx, x2, sy, zy, x3, s3, z3], ["concat1"], {
+            axis: 1,
+          }, ms)[0],
+          t,
+        );
+        g.output(
+          g.node(
+            "QLinearConcat",
+            [sy, zy, x3, s3, z3, x, sx, zx],
+            ["concat_last"],
+            { axis: -1 },
+            ms,
+          )[0],
+          t,
+        );
+        g.output(g.node("QLinearSigmoid", [x, sx, zx, s3, z3], ["sigmoid"], {}, ms)[0], t);
+        g.output(
+          g.node("QLinearLeakyRelu", [x, sx, zx, sy, zy], ["leaky"], { alpha: f(0.13) }, ms)[0],
+          t,
+        );
+      },
+      17,
+      4,
+    )
+  ),
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

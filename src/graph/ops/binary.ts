@@ -23,7 +23,7 @@ export function broadcastStrides(dims: readonly number[], out: readonly number[]
  * broadcast strides: strides and scratch made once (at build), so a run
  * allocates nothing.
  */
-class BroadcastWalk {
+export class BroadcastWalk {
   readonly #out: readonly number[];
   readonly #strides: number[][];
   readonly #idx: Int32Array;

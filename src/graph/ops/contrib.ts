@@ -16,6 +16,7 @@ import type { Node } from "../ir.ts";
 import { GQA_OPS } from "./gqa.ts";
 import { MHA_OPS } from "./mha.ts";
 import { FUSED_MATMUL } from "./matmul.ts";
+import { QLINEAR_MS_OPS } from "./qlinear_ms.ts";
 import { BERT_CONTRIB_OPS } from "./bert_contrib.ts";
 import {
   type Buf,
@@ -284,6 +285,7 @@ export const MICROSOFT_OPS: Record<string, OpDef> = {
   }, ["alpha"]),
   MatMulNBits: MATMUL_NBITS,
   FusedMatMul: FUSED_MATMUL,
+  ...QLINEAR_MS_OPS,
   ...GQA_OPS,
   ...MHA_OPS,
   ...BERT_CONTRIB_OPS,

@@ -1,0 +1,356 @@
+/**
+ * ONNX Runtime's com.microsoft QOperator ops around QLinearConv and
+ * QLinearMatMul (what its static quantizer writes for the rest of a CNN):
+ * QLinearAdd, QLinearMul, QLinearGlobalAveragePool, QLinearConcat,
+ * QLinearSigmoid and QLinearLeakyRelu, 8-bit, each computed the way its CPU
+ * kernels compute it so the bytes are its bytes:
+ * - Add: the ratios a_scale/c_scale and b_scale/c_scale and a fixed part
+ *   c_zp − (ratio_a·a_zp + ratio_b·b_zp) in float32, then per element two
+ *   fused multiply-adds (a scalar side folded into the fixed part first, as
+ *   its broadcast loop hands a scalar over), rounded half to even, saturated
+ *   through 16 bits to 8.
+ * - Mul: (a − a_zp)·(b − b_zp) exact, times a_scale·b_scale/c_scale, plus
+ *   c_zp, rounded and saturated the same way.
+ * - GlobalAveragePool: the exact sum less x_zp·N, times x_scale/(y_scale·N),
+ *   clamped, rounded, y_zp added.
+ * - Concat, Sigmoid, LeakyRelu: a 256-entry table per input, each value
+ *   dequantized (x_scale·(x − x_zp)), mapped, quantized (÷ y_scale, half to
+ *   even, y_zp added, saturated); Concat copies an input whose scale and zero
+ *   point are the output's.
+ */
+import type { Node } from "../ir.ts";
+import type { TensorData } from "../../onnx/dtype.ts";
+import { BroadcastWalk } from "./binary.ts";
+import {
+  broadcast,
+  type Buf,
+  type Env,
+  expectType,
+  fail,
+  type Meta,
+  meta,
+  need,
+  type OpDef,
+  sizeOf,
+  stridesOf,
+} from "./op.ts";
+
+const f = Math.fround;
+
+/** Round half to even. */
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+}
+
+/** x86's float → int32 conversion (cvtps2dq): half to even, out of range or NaN → −2³¹. */
+function toInt32(v: number): number {
+  return v >= -2147483648 && v < 2147483648 ? roundEven(v) : -2147483648;
+}
+
+/** Saturated to 16 bits (packssdw), then to the 8-bit type (packuswb / packsswb). */
+function saturate(v: number, signed: boolean): number {
+  const w = v < -32768 ? -32768 : v > 32767 ? 32767 : v;
+  const lo = signed ? -128 : 0, hi = signed ? 127 : 255;
+  return w < lo ? lo : w > hi ? hi : w;
+}
+
+/**
+ * f32 fma(a, b, c): a·b of two f32 is exact in f64, and the sum is exact too where the
+ * magnitudes are as here (8-bit values times scale ratios), so one rounding.
+ */
+function fma(a: number, b: number, c: number): number {
+  return f(a * b + c);
+}
+
+function scalarOf(b: Buf | null, fallback = 0): number {
+  return b ? Number((b.data as TensorData)[0]) : fallback;
+}
+
+/** Checks that the inputs at `at` are one-element scales (float32) or zero points (type t). */
+function checkParams(
+  n: Node,
+  ins: readonly (Meta | null)[],
+  scales: number[],
+  zps: number[],
+  t: string,
+) {
+  for (const i of scales) {
+    expectType(n, ins[i]!, i, "float32");
+    if (sizeOf(ins[i]!.dims) !== 1) fail(n, `input ${i} (a scale) must have one element`);
+  }
+  for (const i of zps) {
+    const z = ins[i];
+    if (!z) continue;
+    if (z.type !== t) fail(n, `input ${i} (a zero point) is ${z.type}, the data ${t}`);
+    if (sizeOf(z.dims) !== 1) fail(n, `input ${i} (a zero point) must have one element`);
+  }
+}
+
+type Bytes = Int8Array | Uint8Array;
+
+/** Fails unless the inputs at `at` are given (the others may be left out). */
+function required(n: Node, ins: readonly (Meta | null)[], at: number[]): void {
+  for (const i of at) if (!ins[i]) fail(n, `input ${i} is required`);
+}
+
+/**
+ * How ONNX Runtime's broadcast loop hands elements to its kernel: spans along the
+ * innermost axis that is not 1 in the output; an input that is 1 there is a scalar per
+ * span. A single-element output is one span of one.
+ */
+function spanKind(a: readonly number[], b: readonly number[], out: readonly number[]) {
+  if (sizeOf(out) === 1) return "single";
+  let k = out.length - 1;
+  while (out[k] === 1) k--;
+  const at = (d: readonly number[]) => d[d.length - (out.length - k)] ?? 1;
+  return at(a) === 1 ? "scalarA" : at(b) === 1 ? "scalarB" : "general";
+}
+
+/** QLinearAdd and QLinearMul: A, A_scale, A_zp?, B, B_scale, B_zp?, C_scale, C_zp?. */
+function binaryOp(kind: "add" | "mul"): OpDef {
+  return {
+    attributes: [],
+    infer(n, ins) {
+      const [a, , , b] = need(n, ins, 2, 8);
+      required(n, ins, [0, 1, 3, 4, 6]);
+      expectType(n, a, 0, "uint8", "int8");
+      expectType(n, b, 3, a.type);
+      checkParams(n, ins, [1, 4, 6], [2, 5, 7], a.type);
+      return [meta(a.type, broadcast(n, a.dims, b.dims))];
+    },
+    build(_n, ins, outs) {
+      const [a, as, az, b, bs, bz, cs] = ins as (Buf | null)[], cz = ins[7] ?? null;
+      const y = outs[0], yd = y.data as Bytes, signed = y.type === "int8";
+      const ad = a!.data as Bytes, bd = b!.data as Bytes;
+      const walk = new BroadcastWalk(y.dims, [a!.dims, b!.dims]);
+      const span = spanKind(a!.dims, b!.dims, y.dims);
+      return {
+        native: false,
+        run: () => {
+          const sA = scalarOf(as), sB = scalarOf(bs), sC = scalarOf(cs);
+          const zA = scalarOf(az), zB = scalarOf(bz), zC = scalarOf(cz);
+          const off = walk.off;
+          if (kind === "mul") {
+            const ratio = f(f(sA * sB) / sC);
+            walk.run((i) => {
+              const p = (ad[off[0]] - zA) * (bd[off[1]] - zB);
+              yd[i] = saturate(toInt32(f(f(p * ratio) + zC)), signed);
+            });
+            return;
+          }
+          // The kernel is called with (span, scalar) when one side is a scalar: that
+          // side's ratio and zero point come second.
+          const swap = span === "scalarA";
+          const [s1, z1, s2, z2] = swap ? [sB, zB, sA, zA] : [sA, zA, sB, zB];
+          const r1 = f(s1 / sC), r2 = f(s2 / sC);
+          const fixed = f(zC - f(f(r1 * z1) + f(r2 * z2)));
+          walk.run((i) => {
+            const x1 = swap ? bd[off[1]] : ad[off[0]], x2 = swap ? ad[off[0]] : bd[off[1]];
+            let v: number;
+            if (span === "general") v = fma(x1, r1, fma(x2, r2, fixed));
+            else if (span === "single") v = fma(x2, r2, f(fixed + f(x1 * r1)));
+            else v = fma(x1, r1, f(fixed + f(x2 * r2)));
+            yd[i] = saturate(toInt32(v), signed);
+          });
+        },
+      };
+    },
+  };
+}
+
+/** MlasQuantizeLinear of one value: ÷ scale, half to even, zero point, saturated. */
+function quantize(v: number, scale: number, zero: number, signed: boolean): number {
+  const lo = signed ? -128 : 0, hi = signed ? 127 : 255;
+  const q = f(v / scale);
+  if (Number.isNaN(q)) return zero;
+  const c = q < lo - zero ? lo - zero : q > hi - zero ? hi - zero : q;
+  return roundEven(c) + zero;
+}
+
+/**
+ * The 256-entry table of an 8-bit map: entry i is the output for input value lo + i,
+ * `fn` mapping every dequantized value at once (in place).
+ */
+function buildTable(
+  table: Int16Array,
+  signed: boolean,
+  xs: number,
+  xz: number,
+  ys: number,
+  yz: number,
+  values: Float32Array,
+  fn: (v: Float32Array) => void,
+): void {
+  const lo = signed ? -128 : 0;
+  for (let i = 0; i < 256; i++) values[i] = f(xs * (lo + i - xz));
+  fn(values);
+  for (let i = 0; i < 256; i++) table[i] = quantize(values[i], ys, yz, signed);
+}
+
+/** QLinearSigmoid and QLinearLeakyRelu: X, X_scale, X_zp?, Y_scale, Y_zp?. */
+function lookupOp(
+  map: (n: Node, env: Env) => (v: Float32Array) => void,
+  attributes: string[],
+): OpDef {
+  return {
+    attributes,
+    infer(n, ins) {
+      const [x] = need(n, ins, 2, 5);
+      required(n, ins, [0, 1, 3]);
+      expectType(n, x, 0, "uint8", "int8");
+      checkParams(n, ins, [1, 3], [2, 4], x.type);
+      return [meta(x.type, x.dims)];
+    },
+    build(n, ins, outs, env) {
+      const [x, xs, xz, ys] = ins as (Buf | null)[], yz = ins[4] ?? null;
+      const xd = x!.data as Bytes, yd = outs[0].data as Bytes, signed = x!.type === "int8";
+      const table = new Int16Array(256), values = new Float32Array(256), fn = map(n, env);
+      const lo = signed ? -128 : 0;
+      return {
+        native: false,
+        run: () => {
+          buildTable(
+            table,
+            signed,
+            scalarOf(xs),
+            scalarOf(xz),
+            scalarOf(ys),
+            scalarOf(yz),
+            values,
+            fn,
+          );
+          for (let i = 0; i < xd.length; i++) yd[i] = table[xd[i] - lo];
+        },
+      };
+    },
+  };
+}
+
+const QLINEAR_SIGMOID = lookupOp((_n, env) => (v) => env.jit.unary("sigmoid", v, v), []);
+
+const QLINEAR_LEAKY_RELU = lookupOp((n) => {
+  const alpha = f(n.attrs.float("alpha", 0.01));
+  return (v) => {
+    for (let i = 0; i < v.length; i++) if (!(v[i] >= 0)) v[i] = f(alpha * v[i]);
+  };
+}, ["alpha"]);
+
+/** QLinearGlobalAveragePool: X, x_scale, x_zp, y_scale, y_zp; channels_last. */
+const QLINEAR_GLOBAL_AVERAGE_POOL: OpDef = {
+  attributes: ["channels_last"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 5);
+    expectType(n, x, 0, "uint8", "int8");
+    checkParams(n, ins, [1, 3], [2, 4], x.type);
+    if (x.dims.length < 3) fail(n, "X must have a batch, a channel and a spatial axis");
+    const last = n.attrs.int("channels_last", 0) !== 0, r = x.dims.length;
+    const dims = x.dims.map((d, i) => (last ? i > 0 && i < r - 1 : i > 1) ? 1 : d);
+    const image = sizeOf(x.dims) / (x.dims[0] * x.dims[last ? r - 1 : 1] || 1);
+    if (image >= 0x1000000) fail(n, `an image of ${image} elements is beyond 2^24`);
+    return [meta(x.type, dims)];
+  },
+  build(n, ins, outs) {
+    const [x, xs, xz, ys, yz] = ins as Buf[], y = outs[0];
+    const last = n.attrs.int("channels_last", 0) !== 0, r = x.dims.length;
+    const N = x.dims[0], C = x.dims[last ? r - 1 : 1], image = sizeOf(x.dims) / (N * C || 1);
+    const xd = x.data as Bytes, yd = y.data as Bytes, signed = y.type === "int8";
+    const lo = signed ? -128 : 0, hi = signed ? 127 : 255;
+    return {
+      native: false,
+      run: () => {
+        const scale = f(scalarOf(xs) / f(scalarOf(ys) * image));
+        if (!(scale >= 2 ** -32 && scale < 256)) {
+          fail(n, `x_scale / (y_scale·${image}) = ${scale} is outside [2^-32, 256)`);
+        }
+        const zx = scalarOf(xz), zy = scalarOf(yz);
+        for (let b = 0; b < N; b++) {
+          for (let c = 0; c < C; c++) {
+            let acc = -zx * image;
+            for (let p = 0; p < image; p++) {
+              acc += xd[last ? (b * image + p) * C + c : (b * C + c) * image + p];
+            }
+            let v = f(acc * scale);
+            v = v < lo - zy ? lo - zy : v > hi - zy ? hi - zy : v;
+            yd[b * C + c] = roundEven(v) + zy;
+          }
+        }
+      },
+    };
+  },
+};
+
+/** QLinearConcat: Y_scale, Y_zp, then (X, X_scale, X_zp) per input; axis. */
+const QLINEAR_CONCAT: OpDef = {
+  attributes: ["axis"],
+  infer(n, ins) {
+    if (ins.length < 5 || (ins.length - 2) % 3 !== 0) {
+      fail(n, "inputs must be Y_scale, Y_zero_point, then (X, X_scale, X_zero_point) triples");
+    }
+    const ys = need(n, ins, ins.length);
+    const t = ys[1].type;
+    if (t !== "uint8" && t !== "int8") fail(n, `Y_zero_point is ${t}, expected uint8 or int8`);
+    const xs = ys.filter((_, i) => i >= 2 && (i - 2) % 3 === 0);
+    checkParams(
+      n,
+      ins,
+      [0, ...xs.map((_, k) => 3 + 3 * k)],
+      [1, ...xs.map((_, k) => 4 + 3 * k)],
+      t,
+    );
+    const r = xs[0].dims.length,
+      axis0 = n.attrs.int("axis", 0),
+      axis = axis0 < 0 ? axis0 + r : axis0;
+    if (axis < 0 || axis >= r) fail(n, `axis ${axis0} is outside a rank-${r} input`);
+    const dims = xs[0].dims.slice();
+    dims[axis] = 0;
+    for (const [k, x] of xs.entries()) {
+      expectType(n, x, 2 + 3 * k, t);
+      if (x.dims.length !== r || x.dims.some((d, i) => i !== axis && d !== xs[0].dims[i])) {
+        fail(n, `input ${2 + 3 * k} [${x.dims.join(", ")}] does not concatenate with the first`);
+      }
+      dims[axis] += x.dims[axis];
+    }
+    return [meta(t, dims)];
+  },
+  build(n, ins, outs) {
+    const y = outs[0], yd = y.data as Bytes, signed = y.type === "int8", r = y.dims.length;
+    const axis0 = n.attrs.int("axis", 0), axis = axis0 < 0 ? axis0 + r : axis0;
+    const outer = sizeOf(y.dims.slice(0, axis)), inner = stridesOf(y.dims)[axis];
+    const rowY = y.dims[axis] * inner;
+    const parts = [] as { x: Bytes; scale: Buf; zero: Buf; row: number; at: number }[];
+    let at = 0;
+    for (let i = 2; i < ins.length; i += 3) {
+      const x = ins[i]!, row = x.dims[axis] * inner;
+      parts.push({ x: x.data as Bytes, scale: ins[i + 1]!, zero: ins[i + 2]!, row, at });
+      at += row;
+    }
+    const table = new Int16Array(256), values = new Float32Array(256), lo = signed ? -128 : 0;
+    const identity = () => {};
+    return {
+      native: false,
+      run: () => {
+        const ys = scalarOf(ins[0]), yz = scalarOf(ins[1]);
+        for (const p of parts) {
+          const xs = scalarOf(p.scale), xz = scalarOf(p.zero), copy = xs === ys && xz === yz;
+          if (!copy) buildTable(table, signed, xs, xz, ys, yz, values, identity);
+          for (let o = 0; o < outer; o++) {
+            const src = o * p.row, dst = o * rowY + p.at;
+            if (copy) { for (let j = 0; j < p.row; j++) yd[dst + j] = p.x[src + j]; }
+            else for (let j = 0; j < p.row; j++) yd[dst + j] = table[p.x[src + j] - lo];
+          }
+        }
+      },
+    };
+  },
+};
+
+/** The com.microsoft QOperator ops. */
+export const QLINEAR_MS_OPS: Record<string, OpDef> = {
+  QLinearAdd: binaryOp("add"),
+  QLinearMul: binaryOp("mul"),
+  QLinearGlobalAveragePool: QLINEAR_GLOBAL_AVERAGE_POOL,
+  QLinearConcat: QLINEAR_CONCAT,
+  QLinearSigmoid: QLINEAR_SIGMOID,
+  QLinearLeakyRelu: QLINEAR_LEAKY_RELU,
+};
