@@ -1285,6 +1285,33 @@ const CASES: Case[] = [
     )
   ),
   graph(
+    "MaxPool of uint8 and int8 (opset 12): 3×3/2 pad 1, 2×2/2 ceil_mode, 3-D",
+    [2, 3, 7, 9],
+    (g) => {
+      for (const [t, z] of [["uint8", 128], ["int8", -5]] as const) {
+        const s = g.initializer(`s_${t}`, { type: "float32", dims: [], data: [0.03] });
+        const zp = g.initializer(`z_${t}`, { type: t, dims: [], data: [z] });
+        const q = g.op("QuantizeLinear", ["x", s, zp]);
+        g.output(
+          g.op(
+            "MaxPool",
+            [q],
+            { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+            `p3_${t}`,
+          ),
+          t,
+        );
+        g.output(
+          g.op("MaxPool", [q], { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 }, `p2_${t}`),
+          t,
+        );
+        const q3 = g.op("Reshape", [q, g.ints(`r_${t}`, [2, 3, 63])]);
+        g.output(g.op("MaxPool", [q3], { kernel_shape: [4], strides: [3] }, `p1_${t}`), t);
+      }
+    },
+    12,
+  ),
+  graph(
     "com.microsoft QOperator uint8: QLinearAdd and QLinearMul on 64 × 256 pairs of bytes (same shape, and a scalar per row)",
     [1],
     (g) => {

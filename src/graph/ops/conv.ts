@@ -418,22 +418,26 @@ const BATCH_NORM: OpDef = {
 function poolDef(kind: "max" | "average"): OpDef {
   const attributes = ["auto_pad", "ceil_mode", "dilations", "kernel_shape", "pads", "strides"];
   attributes.push(kind === "max" ? "storage_order" : "count_include_pad");
-  return {
+  const def: OpDef = {
     attributes,
     infer(n, ins) {
       const [x] = need(n, ins, 1);
-      expectType(n, x, 0, "float32");
+      // MaxPool of 8-bit values (opset 12; a quantized model's pools): the float pool's
+      // maximum of exact small integers.
+      if (kind === "max") expectType(n, x, 0, "float32", "uint8", "int8");
+      else expectType(n, x, 0, "float32");
       if (n.outputs.length > 1 && n.outputs[1] !== "") {
         fail(n, "the Indices output is not supported");
       }
       const ceil = n.attrs.int("ceil_mode", 0) !== 0;
       if (x.dims.length === 5) {
-        return [meta("float32", [x.dims[0], x.dims[1], ...windowNd(n, x, null, ceil).out])];
+        return [meta(x.type, [x.dims[0], x.dims[1], ...windowNd(n, x, null, ceil).out])];
       }
       const w = windowOf(n, x, null);
-      return [meta("float32", outDims(x, x.dims[1], w, ceil))];
+      return [meta(x.type, outDims(x, x.dims[1], w, ceil))];
     },
     build(n, ins, outs, env) {
+      if (ins[0]!.type !== "float32") return bytePool(n, ins[0]!, outs[0], env, def.build);
       const x = ins[0]!, y = outs[0];
       const includePad = n.attrs.int("count_include_pad", 0) !== 0;
       const ceil = n.attrs.int("ceil_mode", 0) !== 0;
@@ -460,6 +464,27 @@ function poolDef(kind: "max" | "average"): OpDef {
       if (kind === "average") o.countIncludePad = includePad;
       const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
       return { native: true, run: () => jit.pool(kind, xd, yd, o) };
+    },
+  };
+  return def;
+}
+
+/** An 8-bit pool as the float one: x widened into a float copy, the result narrowed back. */
+function bytePool(n: Node, x: Buf, y: Buf, env: Env, build: OpDef["build"]): Step {
+  const xb = x.data as Uint8Array | Int8Array, yb = y.data as Uint8Array | Int8Array;
+  const xf = new Float32Array(xb.length), yf = new Float32Array(yb.length);
+  const step = build(
+    n,
+    [{ ...x, type: "float32", data: xf, constant: false }],
+    [{ ...y, type: "float32", data: yf }],
+    env,
+  )!;
+  return {
+    native: false,
+    run: () => {
+      for (let i = 0; i < xb.length; i++) xf[i] = xb[i];
+      step.run();
+      for (let i = 0; i < yb.length; i++) yb[i] = yf[i];
     },
   };
 }
