@@ -1285,6 +1285,38 @@ const CASES: Case[] = [
     )
   ),
   graph(
+    "com.microsoft: MatMulIntegerToFloat and DynamicQuantizeMatMul (per-tensor and per-column b, zero points, bias)",
+    [2, 3, 16],
+    (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      const ms = "com.microsoft";
+      const [K, N] = [16, 8];
+      const b8 = g.initializer("b8", {
+        type: "int8",
+        dims: [K, N],
+        data: Array.from({ length: K * N }, (_, i) => ((i * 37 + 11) % 255) - 127),
+      });
+      const bu = g.initializer("bu", {
+        type: "uint8",
+        dims: [K, N],
+        data: Array.from({ length: K * N }, (_, i) => (i * 53 + 7) % 256),
+      });
+      const bs1 = g.initializer("bs1", { type: "float32", dims: [1], data: [0.013] });
+      const bsN = w(g, "bsN", [N], 181, 0.01);
+      const zbu = g.initializer("zbu", { type: "uint8", dims: [1], data: [131] });
+      const bias = w(g, "bias", [N], 182);
+      const [qa, sa, za] = g.node("DynamicQuantizeLinear", ["x"], 3);
+      const o = (name: string, ins: string[], op = "MatMulIntegerToFloat") =>
+        g.output(g.node(op, ins, [name], {}, ms)[0]);
+      o("itf_tensor", [qa, b8, sa, bs1, za]);
+      o("itf_columns_bias", [qa, b8, sa, bsN, za, "", bias]);
+      o("itf_uint8_b_zero", [qa, bu, sa, bs1, za, zbu, bias]);
+      o("dqm_tensor", ["x", b8, bs1], "DynamicQuantizeMatMul");
+      o("dqm_columns_bias", ["x", b8, bsN, "", bias], "DynamicQuantizeMatMul");
+      o("dqm_uint8_b_zero", ["x", bu, bs1, zbu, bias], "DynamicQuantizeMatMul");
+    },
+  ),
+  graph(
     "MaxPool of uint8 and int8 (opset 12): 3×3/2 pad 1, 2×2/2 ceil_mode, 3-D",
     [2, 3, 7, 9],
     (g) => {

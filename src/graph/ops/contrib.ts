@@ -17,6 +17,7 @@ import { GQA_OPS } from "./gqa.ts";
 import { MHA_OPS } from "./mha.ts";
 import { FUSED_MATMUL } from "./matmul.ts";
 import { QLINEAR_MS_OPS } from "./qlinear_ms.ts";
+import { MATMUL_INTEGER_FLOAT_OPS } from "./matmul_integer_float.ts";
 import { BERT_CONTRIB_OPS } from "./bert_contrib.ts";
 import {
   type Buf,
@@ -286,6 +287,7 @@ export const MICROSOFT_OPS: Record<string, OpDef> = {
   MatMulNBits: MATMUL_NBITS,
   FusedMatMul: FUSED_MATMUL,
   ...QLINEAR_MS_OPS,
+  ...MATMUL_INTEGER_FLOAT_OPS,
   ...GQA_OPS,
   ...MHA_OPS,
   ...BERT_CONTRIB_OPS,
