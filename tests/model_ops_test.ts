@@ -1317,6 +1317,77 @@ const CASES: Case[] = [
     },
   ),
   graph(
+    "com.microsoft: QGemm (transB weights per column, int32 C, quantized and float Y; transA; int8)",
+    [3, 16],
+    (g) => {
+      g.extraOpsets.push(["com.microsoft", 1]);
+      const ms = "com.microsoft";
+      const [K, N] = [16, 8];
+      const bytes = (
+        name: string,
+        type: "uint8" | "int8",
+        dims: number[],
+        at: (i: number) => number,
+      ) =>
+        g.initializer(name, {
+          type,
+          dims,
+          data: Array.from({ length: sizeOfDims(dims) }, (_, i) => at(i)),
+        });
+      const scalar = (name: string, v: number) =>
+        g.initializer(name, { type: "float32", dims: [], data: [v] });
+      const sa = scalar("sa", 0.021), za = bytes("za", "uint8", [], () => 120);
+      const a = g.op("QuantizeLinear", ["x", sa, za]);
+      const bt = bytes("bt", "uint8", [N, K], (i) => (i * 61 + 3) % 256);
+      const bsN = w(g, "bsN", [N], 191, 0.01), bzN = bytes("bzN", "uint8", [N], (i) => 120 + i);
+      const c = g.initializer("c", {
+        type: "int32",
+        dims: [N],
+        data: Array.from({ length: N }, (_, i) => 300 * i - 1000),
+      });
+      const ys = scalar("ys", 0.07), yz = bytes("yz", "uint8", [], () => 127);
+      g.output(
+        g.node("QGemm", [a, sa, za, bt, bsN, bzN, c, ys, yz], ["quant"], {
+          transB: 1,
+          alpha: f(0.75),
+        }, ms)[0],
+        "uint8",
+      );
+      g.output(g.node("QGemm", [a, sa, za, bt, bsN, bzN, c], ["float"], { transB: 1 }, ms)[0]);
+      // C per row and per element.
+      for (const dims of [[3, 1], [3, N]]) {
+        const cm = g.initializer(`c${dims[1]}`, {
+          type: "int32",
+          dims,
+          data: Array.from({ length: sizeOfDims(dims) }, (_, i) => 97 * i - 500),
+        });
+        g.output(
+          g.node("QGemm", [a, sa, za, bt, bsN, bzN, cm, ys, yz], [`c_${dims.join("x")}`], {
+            transB: 1,
+          }, ms)[0],
+          "uint8",
+        );
+      }
+      // transA: A given as [K, M].
+      const at = g.op("Transpose", [a], { perm: [1, 0] });
+      const b = bytes("b", "uint8", [K, N], (i) => (i * 29 + 5) % 256);
+      const bs1 = scalar("bs1", 0.017), bz1 = bytes("bz1", "uint8", [], () => 131);
+      g.output(
+        g.node("QGemm", [at, sa, za, b, bs1, bz1, "", ys, yz], ["trans_a"], { transA: 1 }, ms)[0],
+        "uint8",
+      );
+      // int8 throughout.
+      const sa8 = scalar("sa8", 0.019), za8 = bytes("za8", "int8", [], () => -3);
+      const a8 = g.op("QuantizeLinear", ["x", sa8, za8]);
+      const b8 = bytes("b8", "int8", [K, N], (i) => ((i * 37 + 11) % 255) - 127);
+      const bz8 = bytes("bz8", "int8", [], () => 0), yz8 = bytes("yz8", "int8", [], () => -2);
+      g.output(
+        g.node("QGemm", [a8, sa8, za8, b8, bs1, bz8, c, ys, yz8], ["int8"], {}, ms)[0],
+        "int8",
+      );
+    },
+  ),
+  graph(
     "MaxPool of uint8 and int8 (opset 12): 3×3/2 pad 1, 2×2/2 ceil_mode, 3-D",
     [2, 3, 7, 9],
     (g) => {

@@ -32,7 +32,7 @@ function inner(n: Node, op: string, attrs: Attrs): Node {
  * `multipliers[floor(i / run) % multipliers.length]`: one for all, one per
  * matrix column (run 1) or one per channel (run = a channel's plane).
  */
-function requantize(
+export function requantize(
   sums: Int32Array,
   y: Int8Array | Uint8Array,
   multipliers: Float32Array,
