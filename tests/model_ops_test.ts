@@ -1387,6 +1387,43 @@ const CASES: Case[] = [
       );
     },
   ),
+  ...(["uint8", "int8"] as const).map((t) =>
+    graph(
+      `com.microsoft QOperator ${t}: QLinearAveragePool (pads with and without counting them, ceil_mode, the whole image, channels last, 1-D)`,
+      [2, 3, 7, 9],
+      (g) => {
+        g.extraOpsets.push(["com.microsoft", 1]);
+        const ms = "com.microsoft", signed = t === "int8";
+        const scalar = (name: string, v: number) =>
+          g.initializer(name, { type: "float32", dims: [], data: [v] });
+        const zero = (name: string, v: number) =>
+          g.initializer(name, { type: t, dims: [], data: [v] });
+        const sx = scalar("sx", 0.029), zx = zero("zx", signed ? 3 : 125);
+        const sy = scalar("sy", 0.013), zy = zero("zy", signed ? -4 : 131);
+        const x = g.op("QuantizeLinear", ["x", sx, zx]);
+        const pool = (name: string, input: string, attrs: Record<string, unknown>) =>
+          g.output(
+            g.node("QLinearAveragePool", [input, sx, zx, sy, zy], [name], attrs as never, ms)[0],
+            t,
+          );
+        pool("pad", x, { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
+        pool("pad_counted", x, {
+          kernel_shape: [3, 3],
+          strides: [2, 2],
+          pads: [1, 1, 1, 1],
+          count_include_pad: 1,
+        });
+        pool("ceil", x, { kernel_shape: [2, 2], strides: [2, 2], ceil_mode: 1 });
+        pool("whole", x, { kernel_shape: [7, 9] });
+        const xl = g.op("Transpose", [x], { perm: [0, 2, 3, 1] });
+        pool("last", xl, { kernel_shape: [3, 2], strides: [1, 2], channels_last: 1 });
+        const x1 = g.op("Reshape", [x, g.ints("r1", [2, 3, 63])]);
+        pool("one_d", x1, { kernel_shape: [5], strides: [3], pads: [2, 1] });
+      },
+      17,
+      4,
+    )
+  ),
   graph(
     "MaxPool of uint8 and int8 (opset 12): 3×3/2 pad 1, 2×2/2 ceil_mode, 3-D",
     [2, 3, 7, 9],
