@@ -135,6 +135,7 @@ function binaryOp(kind: "add" | "mul"): OpDef {
       const ad = a!.data as Bytes, bd = b!.data as Bytes;
       const walk = new BroadcastWalk(y.dims, [a!.dims, b!.dims]);
       const span = spanKind(a!.dims, b!.dims, y.dims);
+      const same = span === "general" && ad.length === yd.length && bd.length === yd.length;
       return {
         native: false,
         run: () => {
@@ -152,9 +153,16 @@ function binaryOp(kind: "add" | "mul"): OpDef {
           // The kernel is called with (span, scalar) when one side is a scalar: that
           // side's ratio and zero point come second.
           const swap = span === "scalarA";
-          const [s1, z1, s2, z2] = swap ? [sB, zB, sA, zA] : [sA, zA, sB, zB];
-          const r1 = f(s1 / sC), r2 = f(s2 / sC);
+          const r1 = f((swap ? sB : sA) / sC), r2 = f((swap ? sA : sB) / sC);
+          const z1 = swap ? zB : zA, z2 = swap ? zA : zB;
           const fixed = f(zC - f(f(r1 * z1) + f(r2 * z2)));
+          if (same) {
+            // Same shapes (a residual Add): one pass, no index walk.
+            for (let i = 0; i < yd.length; i++) {
+              yd[i] = saturate(toInt32(f(ad[i] * r1 + f(bd[i] * r2 + fixed))), signed);
+            }
+            return;
+          }
           walk.run((i) => {
             const x1 = swap ? bd[off[1]] : ad[off[0]], x2 = swap ? ad[off[0]] : bd[off[1]];
             let v: number;
