@@ -80,6 +80,14 @@ function graph(
 
 const sizeOfDims = (dims: number[]) => dims.reduce((p, q) => p * q, 1);
 
+/** A float32 scalar initializer (a quantization scale). */
+const scaleOf = (g: GraphBuilder, name: string, v: number) =>
+  g.initializer(name, { type: "float32", dims: [], data: [v] });
+
+/** A one-value 8-bit initializer (a zero point). */
+const zeroPointOf = (g: GraphBuilder, name: string, type: "uint8" | "int8", v: number) =>
+  g.initializer(name, { type, dims: [], data: [v] });
+
 const w = (g: GraphBuilder, name: string, dims: number[], seed: number, scale = 0.5) =>
   g.weight(name, dims, seededFloats(dims.reduce((a, b) => a * b, 1), seed, scale));
 
@@ -1255,10 +1263,8 @@ const CASES: Case[] = [
       (g) => {
         g.extraOpsets.push(["com.microsoft", 1]);
         const ms = "com.microsoft", signed = t === "int8";
-        const scalar = (name: string, v: number) =>
-          g.initializer(name, { type: "float32", dims: [], data: [v] });
-        const zero = (name: string, v: number) =>
-          g.initializer(name, { type: t, dims: [], data: [v] });
+        const scalar = (name: string, v: number) => scaleOf(g, name, v);
+        const zero = (name: string, v: number) => zeroPointOf(g, name, t, v);
         const q = (x: string, s: string, z: string) => g.op("QuantizeLinear", [x, s, z]);
         const sa = scalar("sa", 0.031), za = zero("za", signed ? -7 : 121);
         const sb = scalar("sb", 0.047), zb = zero("zb", signed ? 5 : 133);
@@ -1334,8 +1340,7 @@ const CASES: Case[] = [
           dims,
           data: Array.from({ length: sizeOfDims(dims) }, (_, i) => at(i)),
         });
-      const scalar = (name: string, v: number) =>
-        g.initializer(name, { type: "float32", dims: [], data: [v] });
+      const scalar = (name: string, v: number) => scaleOf(g, name, v);
       const sa = scalar("sa", 0.021), za = bytes("za", "uint8", [], () => 120);
       const a = g.op("QuantizeLinear", ["x", sa, za]);
       const bt = bytes("bt", "uint8", [N, K], (i) => (i * 61 + 3) % 256);
@@ -1394,10 +1399,8 @@ const CASES: Case[] = [
       (g) => {
         g.extraOpsets.push(["com.microsoft", 1]);
         const ms = "com.microsoft", signed = t === "int8";
-        const scalar = (name: string, v: number) =>
-          g.initializer(name, { type: "float32", dims: [], data: [v] });
-        const zero = (name: string, v: number) =>
-          g.initializer(name, { type: t, dims: [], data: [v] });
+        const scalar = (name: string, v: number) => scaleOf(g, name, v);
+        const zero = (name: string, v: number) => zeroPointOf(g, name, t, v);
         const sx = scalar("sx", 0.029), zx = zero("zx", signed ? 3 : 125);
         const sy = scalar("sy", 0.013), zy = zero("zy", signed ? -4 : 131);
         const x = g.op("QuantizeLinear", ["x", sx, zx]);
@@ -1463,8 +1466,7 @@ const CASES: Case[] = [
           dims,
           data: Array.from({ length: sizeOfDims(dims) }, (_, i) => at(i)),
         });
-      const scalar = (name: string, v: number) =>
-        g.initializer(name, { type: "float32", dims: [], data: [v] });
+      const scalar = (name: string, v: number) => scaleOf(g, name, v);
       const zero = (name: string, v: number) =>
         g.initializer(name, { type: "uint8", dims: [], data: [v] });
       // Every b against 64 values of a (every byte of a's, 4 apart from a different start per
@@ -1491,10 +1493,8 @@ const CASES: Case[] = [
       (g) => {
         g.extraOpsets.push(["com.microsoft", 1]);
         const ms = "com.microsoft", signed = t === "int8";
-        const scalar = (name: string, v: number) =>
-          g.initializer(name, { type: "float32", dims: [], data: [v] });
-        const zero = (name: string, v: number) =>
-          g.initializer(name, { type: t, dims: [], data: [v] });
+        const scalar = (name: string, v: number) => scaleOf(g, name, v);
+        const zero = (name: string, v: number) => zeroPointOf(g, name, t, v);
         const sx = scalar("sx", 0.029), zx = zero("zx", signed ? 3 : 125);
         const sy = scalar("sy", 0.011), zy = zero("zy", signed ? -4 : 131);
         const x = g.op("QuantizeLinear", ["x", sx, zx]);

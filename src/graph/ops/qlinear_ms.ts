@@ -30,7 +30,7 @@ import type { TensorData } from "../../onnx/dtype.ts";
 import { BroadcastWalk } from "./binary.ts";
 import { requantize } from "./qlinear.ts";
 import { type WindowNd, windowNd } from "./window_im2col.ts";
-import { MATMUL_INTEGER } from "./quantize.ts";
+import { MATMUL_INTEGER, roundEven } from "./quantize.ts";
 import {
   broadcast,
   type Buf,
@@ -46,12 +46,6 @@ import {
 } from "./op.ts";
 
 const f = Math.fround;
-
-/** Round half to even. */
-function roundEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
-}
 
 /** x86's float → int32 conversion (cvtps2dq): half to even, out of range or NaN → −2³¹. */
 function toInt32(v: number): number {

@@ -32,7 +32,7 @@ import {
 const f = Math.fround;
 
 /** Round half to even (ONNX's rounding for quantization): Math.round takes halves up. */
-function roundEven(v: number): number {
+export function roundEven(v: number): number {
   const r = Math.round(v);
   return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
 }
