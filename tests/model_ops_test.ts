@@ -7,6 +7,7 @@ import assert from "node:assert/strict";
 import { InferenceSession, Tensor } from "../mod.ts";
 import { f, fs, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { checkModel, type Feed } from "./helpers/golden.ts";
+import { loadOrt } from "./helpers/ort.ts";
 
 interface Case {
   name: string;
@@ -3066,6 +3067,138 @@ Deno.test("model op: Swish (opset 24; onnxruntime 1.30 has no kernel): x·sigmoi
     } finally {
       await s.release();
     }
+  }
+});
+
+/**
+ * An op of opsets 27-28 (onnxruntime 1.30 runs neither) against its ONNX function body
+ * written out at opset 17: ours on both, every output within 1e-6 of the body's (the same
+ * float ops; a fusion may round one of them once instead of twice), and the body also
+ * through onnxruntime when it is installed.
+ */
+async function againstBody(
+  name: string,
+  op: (g: GraphBuilder) => void,
+  body: (g: GraphBuilder) => void,
+  opset: number,
+  feeds: Record<string, { dims: number[]; data: Float32Array }>,
+  outputs: string[],
+): Promise<void> {
+  const run = async (bytes: Uint8Array) => {
+    const s = await InferenceSession.create(bytes);
+    try {
+      const t = Object.fromEntries(
+        Object.entries(feeds).map(([k, v]) => [k, new Tensor("float32", v.data, v.dims)]),
+      );
+      const out = s.runSync(t);
+      return outputs.map((o) => out[o].data as Float32Array);
+    } finally {
+      await s.release();
+    }
+  };
+  const build = (fn: (g: GraphBuilder) => void, v: number) => {
+    const g = new GraphBuilder(v);
+    for (const [k, f] of Object.entries(feeds)) g.input(k, "float32", f.dims);
+    fn(g);
+    return g.toBytes();
+  };
+  const bodyBytes = build(body, 17);
+  const ours = await run(build(op, opset)), reference = await run(bodyBytes);
+  const ort = await loadOrt();
+  const theirs: Float32Array[][] = [reference];
+  if (ort) {
+    const s = await ort.InferenceSession.create(bodyBytes);
+    const t = Object.fromEntries(
+      Object.entries(feeds).map(([k, v]) => [k, new ort.Tensor("float32", v.data, v.dims)]),
+    );
+    const out = await s.run(t);
+    theirs.push(outputs.map((o) => out[o].data as Float32Array));
+    await s.release();
+  }
+  for (const want of theirs) {
+    outputs.forEach((o, i) => {
+      assert.equal(ours[i].length, want[i].length, `${name}: ${o} size`);
+      for (let j = 0; j < want[i].length; j++) {
+        const tol = 1e-6 * Math.max(1, Math.abs(want[i][j]));
+        assert.ok(
+          Math.abs(ours[i][j] - want[i][j]) <= tol,
+          `${name}: ${o}[${j}] ${ours[i][j]} vs ${want[i][j]}`,
+        );
+      }
+    });
+  }
+}
+
+Deno.test("model op: SwiGLU (opset 28) against its function body, alpha 1 and 1.702", async () => {
+  for (const alpha of [1, 1.702]) {
+    await againstBody(
+      `SwiGLU alpha ${alpha}`,
+      (g) => g.output(g.op("SwiGLU", ["a", "b"], alpha === 1 ? {} : { alpha: f(alpha) }, "y")),
+      (g) => {
+        const k = g.initializer("alpha", { type: "float32", dims: [], data: [alpha] });
+        const gate = g.op("Mul", ["a", g.op("Sigmoid", [g.op("Mul", [k, "a"])])]);
+        g.output(g.op("Mul", [gate, "b"], {}, "y"));
+      },
+      28,
+      {
+        a: { dims: [3, 2, 17], data: seededFloats(102, 201, 6) },
+        b: { dims: [3, 2, 17], data: seededFloats(102, 202, 2) },
+      },
+      ["y"],
+    );
+  }
+});
+
+Deno.test("model op: CausalConvWithState (opset 27) against its function body: past state or none, bias, silu, k = 1", async () => {
+  const [B, C, L] = [2, 5, 7];
+  for (
+    const [k, withPast, withBias, act] of [[4, true, true, "silu"], [3, false, false, "none"], [
+      4,
+      true,
+      false,
+      "swish",
+    ], [1, false, true, "none"]] as const
+  ) {
+    const name = `k ${k}, past ${withPast}, bias ${withBias}, ${act}`;
+    const feeds: Record<string, { dims: number[]; data: Float32Array }> = {
+      x: { dims: [B, C, L], data: seededFloats(B * C * L, 211 + k, 2) },
+    };
+    if (withPast) feeds.past = { dims: [B, C, k - 1], data: seededFloats(B * C * (k - 1), 213, 2) };
+    const weights = (g: GraphBuilder) => ({
+      w: g.weight("w", [C, 1, k], seededFloats(C * k, 215, 0.5)),
+      b: withBias ? g.weight("bias", [C], seededFloats(C, 216, 0.5)) : "",
+    });
+    await againstBody(
+      `CausalConvWithState ${name}`,
+      (g) => {
+        const { w, b } = weights(g);
+        const ins = ["x", w, b, withPast ? "past" : ""];
+        while (ins[ins.length - 1] === "") ins.pop();
+        const [y, st] = g.node("CausalConvWithState", ins, 2, { activation: act });
+        g.output(g.op("Identity", [y], {}, "y"));
+        g.output(g.op("Identity", [st], {}, "state"));
+      },
+      (g) => {
+        const { w, b } = weights(g);
+        const left = withPast ? "past" : g.initializer("zeros", {
+          type: "float32",
+          dims: [B, C, k - 1],
+          data: new Array(B * C * (k - 1)).fill(0),
+        });
+        const padded = g.op("Concat", [left, "x"], { axis: 2 });
+        const conv = g.op("Conv", b ? [padded, w, b] : [padded, w], { group: C });
+        if (act === "none") g.output(g.op("Identity", [conv], {}, "y"));
+        else g.output(g.op("Mul", [conv, g.op("Sigmoid", [conv])], {}, "y"));
+        const i64 = (nm: string, v: number) =>
+          g.initializer(nm, { type: "int64", dims: [1], data: [BigInt(v)] });
+        g.output(
+          g.op("Slice", [padded, i64("st", L), i64("en", L + k - 1), i64("ax", 2)], {}, "state"),
+        );
+      },
+      27,
+      feeds,
+      ["y", "state"],
+    );
   }
 });
 

@@ -40,7 +40,7 @@ const HALF_TYPE_ATTRIBUTES: Record<string, string[]> = {
 };
 
 /** Opsets of the default domain we run (6: its binary ops' limited broadcasting, below). */
-export const MIN_OPSET = 6, MAX_OPSET = 26;
+export const MIN_OPSET = 6, MAX_OPSET = 28;
 
 /** Ops whose opset-6 forms take `broadcast` and `axis` (limited broadcasting). */
 const LEGACY_BROADCAST_OPS = new Set([

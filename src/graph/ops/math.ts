@@ -154,8 +154,38 @@ const SWISH: OpDef = {
   },
 };
 
+/**
+ * SwiGLU (opset 28): Swish_alpha(A)·B, A and B of one shape — its function body, Swish
+ * then Mul, each as the op computes it.
+ */
+const SWIGLU: OpDef = {
+  attributes: ["alpha"],
+  infer(n, ins) {
+    const [a, b] = need(n, ins, 2);
+    expectType(n, a, 0, "float32");
+    expectType(n, b, 1, "float32");
+    if (a.dims.join() !== b.dims.join()) {
+      fail(n, `A [${a.dims.join(", ")}] and B [${b.dims.join(", ")}] must have one shape`);
+    }
+    return [meta("float32", a.dims)];
+  },
+  build(n, ins, outs, env) {
+    const swish = SWISH.build(n, [ins[0]], outs, env)!;
+    const b = ins[1]!.data as Float32Array, y = outs[0].data as Float32Array, jit = env.jit;
+    const dims = [y.length];
+    return {
+      native: true,
+      run: () => {
+        swish.run();
+        jit.binary("mul", y, dims, b, dims, y);
+      },
+    };
+  },
+};
+
 export const MATH_OPS: Record<string, OpDef> = {
   Swish: SWISH,
+  SwiGLU: SWIGLU,
   ...Object.fromEntries(Object.entries(FUNCTIONS).map(([k, f]) => [k, mathDef(() => f)])),
   ...Object.fromEntries(
     Object.entries(WITH_ATTRIBUTES).map(([k, [attrs, make]]) => [k, mathDef(make, attrs)]),
