@@ -3083,6 +3083,7 @@ async function againstBody(
   opset: number,
   feeds: Record<string, { dims: number[]; data: Float32Array }>,
   outputs: string[],
+  relative = 1e-6,
 ): Promise<void> {
   const run = async (bytes: Uint8Array) => {
     const s = await InferenceSession.create(bytes);
@@ -3119,7 +3120,7 @@ async function againstBody(
     outputs.forEach((o, i) => {
       assert.equal(ours[i].length, want[i].length, `${name}: ${o} size`);
       for (let j = 0; j < want[i].length; j++) {
-        const tol = 1e-6 * Math.max(1, Math.abs(want[i][j]));
+        const tol = relative * Math.max(1, Math.abs(want[i][j]));
         assert.ok(
           Math.abs(ours[i][j] - want[i][j]) <= tol,
           `${name}: ${o}[${j}] ${ours[i][j]} vs ${want[i][j]}`,
@@ -3198,6 +3199,117 @@ Deno.test("model op: CausalConvWithState (opset 27) against its function body: p
       27,
       feeds,
       ["y", "state"],
+    );
+  }
+});
+
+Deno.test("model op: LinearAttention (opset 27) against its function body unrolled: every update rule, GQA, past state, decay per key or per head", async () => {
+  const [B, T, dk, dv] = [2, 3, 4, 3];
+  const cases = [
+    { rule: "linear", Hq: 2, Hkv: 2, past: false, decayPer: 0, betaHeads: 0 },
+    { rule: "gated", Hq: 4, Hkv: 2, past: true, decayPer: dk, betaHeads: 0 },
+    { rule: "delta", Hq: 2, Hkv: 1, past: true, decayPer: 0, betaHeads: 1 },
+    { rule: "gated_delta", Hq: 4, Hkv: 2, past: false, decayPer: 1, betaHeads: 2, scale: 0.7 },
+    { rule: "gated_delta", Hq: 2, Hkv: 2, past: true, decayPer: dk, betaHeads: 2 },
+  ];
+  for (const c of cases) {
+    const { Hq, Hkv, rule } = c, group = Hq / Hkv;
+    const feeds: Record<string, { dims: number[]; data: Float32Array }> = {
+      q: { dims: [B, T, Hq * dk], data: seededFloats(B * T * Hq * dk, 221, 1) },
+      k: { dims: [B, T, Hkv * dk], data: seededFloats(B * T * Hkv * dk, 222, 0.5) },
+      v: { dims: [B, T, Hkv * dv], data: seededFloats(B * T * Hkv * dv, 223, 1) },
+    };
+    if (c.past) {
+      feeds.past = { dims: [B, Hkv, dk, dv], data: seededFloats(B * Hkv * dk * dv, 224, 0.5) };
+    }
+    if (c.decayPer) {
+      feeds.decay = {
+        dims: [B, T, Hkv * c.decayPer],
+        data: seededFloats(B * T * Hkv * c.decayPer, 225, 0.3),
+      };
+    }
+    if (c.betaHeads) {
+      feeds.beta = {
+        dims: [B, T, c.betaHeads],
+        data: seededFloats(B * T * c.betaHeads, 226, 0.5).map((x) => 0.5 + x),
+      };
+    }
+    const scale = c.scale ?? 1 / Math.sqrt(dk);
+    await againstBody(
+      `LinearAttention ${JSON.stringify(c)}`,
+      (g) => {
+        const ins = [
+          "q",
+          "k",
+          "v",
+          c.past ? "past" : "",
+          c.decayPer ? "decay" : "",
+          c.betaHeads ? "beta" : "",
+        ];
+        while (ins[ins.length - 1] === "") ins.pop();
+        const [y, st] = g.node("LinearAttention", ins, 2, {
+          update_rule: rule,
+          q_num_heads: Hq,
+          kv_num_heads: Hkv,
+          ...(c.scale ? { scale: f(c.scale) } : {}),
+        });
+        g.output(g.op("Identity", [y], {}, "y"));
+        g.output(g.op("Identity", [st], {}, "state"));
+      },
+      (g) => {
+        const i64 = (name: string, v: number[]) =>
+          g.initializer(name, { type: "int64", dims: [v.length], data: v.map(BigInt) });
+        const at = (x: string, t: number, heads: number) =>
+          g.op("Reshape", [
+            g.op("Gather", [
+              x,
+              g.initializer(`${x}${t}`, { type: "int64", dims: [], data: [BigInt(t)] }),
+            ], { axis: 1 }),
+            i64(`${x}s${t}`, [B, heads, -1]),
+          ]);
+        let S = c.past ? "past" : g.initializer("zeros", {
+          type: "float32",
+          dims: [B, Hkv, dk, dv],
+          data: new Array(B * Hkv * dk * dv).fill(0),
+        });
+        const last = i64("last", [-1]), second = i64("second", [-2]);
+        const outs: string[] = [];
+        for (let t = 0; t < T; t++) {
+          const q = at("q", t, Hq), k = at("k", t, Hkv), v = at("v", t, Hkv);
+          if (c.decayPer) {
+            const e = g.op("Unsqueeze", [g.op("Exp", [at("decay", t, Hkv)]), last]);
+            S = g.op("Mul", [S, e]);
+          }
+          const kcol = g.op("Unsqueeze", [k, last]);
+          let w = v;
+          if (c.betaHeads) {
+            const st = g.op("Transpose", [S], { perm: [0, 1, 3, 2] });
+            const r = g.op("Squeeze", [g.op("MatMul", [st, kcol]), last]);
+            w = g.op("Mul", [at("beta", t, c.betaHeads), g.op("Sub", [v, r])]);
+          }
+          S = g.op("Add", [S, g.op("MatMul", [kcol, g.op("Unsqueeze", [w, second])])]);
+          let read = S;
+          if (group > 1) {
+            const ex = g.op("Expand", [
+              g.op("Unsqueeze", [S, i64(`two${t}`, [2])]),
+              i64(`ex${t}`, [B, Hkv, group, dk, dv]),
+            ]);
+            read = g.op("Reshape", [ex, i64(`rd${t}`, [B, Hq, dk, dv])]);
+          }
+          const o = g.op("Squeeze", [
+            g.op("MatMul", [g.op("Unsqueeze", [q, second]), read]),
+            second,
+          ]);
+          const k2 = g.initializer(`scale${t}`, { type: "float32", dims: [], data: [scale] });
+          outs.push(g.op("Reshape", [g.op("Mul", [k2, o]), i64(`os${t}`, [B, 1, Hq * dv])]));
+        }
+        g.output(g.op("Concat", outs, { axis: 1 }, "y"));
+        g.output(g.op("Identity", [S], {}, "state"));
+      },
+      27,
+      feeds,
+      ["y", "state"],
+      2e-6,
     );
   }
 });

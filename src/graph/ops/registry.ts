@@ -11,6 +11,7 @@ import { CONTROL_OPS } from "./control.ts";
 import { CONV_OPS } from "./conv.ts";
 import { CONV_INTEGER_OPS } from "./conv_integer.ts";
 import { CAUSAL_CONV_WITH_STATE } from "./causal_conv.ts";
+import { LINEAR_ATTENTION } from "./linear_attention.ts";
 import { DEFAULT_DOMAIN_CONTRIB_OPS, MICROSOFT_OPS } from "./contrib.ts";
 import { GEMM_OP, MATMUL } from "./matmul.ts";
 import { INDEXING_OPS } from "./indexing.ts";
@@ -60,6 +61,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...RNN_OPS,
   ...CONV_INTEGER_OPS,
   CausalConvWithState: CAUSAL_CONV_WITH_STATE,
+  LinearAttention: LINEAR_ATTENTION,
   ...ATTENTION_OPS,
   ...ROTARY_OPS,
   ...TENSOR_SCATTER_OPS,
