@@ -2605,6 +2605,40 @@ const CASES: Case[] = [
     feeds: { q: F([2, 4, 3, 8], 101), k: F([2, 2, 5, 8], 102), v: F([2, 2, 5, 6], 103) },
   },
   {
+    name:
+      "Attention: a query that sees no key gives a zero row (a boolean mask constant and fed, a float mask of −∞, the probabilities output)",
+    opset: 23,
+    build: (g) => {
+      g.input("q", "float32", [1, 2, 3, 4]);
+      g.input("k", "float32", [1, 2, 3, 4]);
+      g.input("v", "float32", [1, 2, 3, 4]);
+      g.input("m", "bool", [3, 3]);
+      g.output(g.op("Attention", ["q", "k", "v", "m"], {}, "fed"));
+      const none = g.initializer("none", {
+        type: "bool",
+        dims: [3, 3],
+        data: [0, 0, 0, 1, 1, 0, 1, 0, 1],
+      });
+      const [y, , , probs] = g.node("Attention", ["q", "k", "v", none], 4, {
+        qk_matmul_output_mode: 3,
+      });
+      g.output(g.op("Identity", [y], {}, "constant"));
+      g.output(g.op("Identity", [probs], {}, "probabilities"));
+      const inf = g.initializer("inf", {
+        type: "float32",
+        dims: [1, 1, 3, 3],
+        data: [0.5, -1, 0, -Infinity, -Infinity, -Infinity, 0, 0, 0],
+      });
+      g.output(g.op("Attention", ["q", "k", "v", inf], { is_causal: 1 }, "float_mask"));
+    },
+    feeds: {
+      q: F([1, 2, 3, 4], 131),
+      k: F([1, 2, 3, 4], 132),
+      v: F([1, 2, 3, 4], 133),
+      m: { type: "bool", dims: [3, 3], data: Uint8Array.from([1, 1, 0, 0, 0, 0, 1, 1, 1]) },
+    },
+  },
+  {
     name: "Attention 3-D with heads, a KV cache, causal, a boolean mask fed (opset 23)",
     opset: 23,
     build: (g) => {

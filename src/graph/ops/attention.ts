@@ -7,7 +7,7 @@
  * additive attn_mask broadcast to [batch, q heads, q sequence, total] (a
  * shorter last axis padded with −∞); is_causal bottom-right aligned
  * (a query i of the new block sees keys j ≤ i + past); softcap before the
- * mask; qk_matmul_output in modes 0 (the scaled scores) and 3 (the
+ * mask; a query that sees no key gives a zero row (as ONNX Runtime does); qk_matmul_output in modes 0 (the scaled scores) and 3 (the
  * probabilities). Per batch and q head: a GEMM for the scores (alpha the
  * scale), the mask added, a softmax, a GEMM into Y's place — all Jit calls;
  * a mask given at run time is built into the bias by TypeScript.
@@ -246,6 +246,7 @@ export function buildAttention(
   // that has them (a key padding mask [batch, 1, 1, keys] stays one row per batch item).
   const mB = nonpad ? B : md[0], mH = md[1], mS = causal || nonpad ? Sq : md[2];
   const bias = mask || causal || nonpad ? new Float32Array(mB * mH * mS * T) : null;
+  const keep = new Float32Array(mB * mH * mS);
   const fillBias = () => {
     const b = bias!, m = mask?.data as TensorData | undefined, bool = mask?.type === "bool";
     const mb = md[0];
@@ -270,12 +271,21 @@ export function buildAttention(
             if (j >= keys) val = -Infinity;
             b[at + j] = val;
           }
+          // A query that sees no key: its output row is zeros (as ONNX Runtime gives it, and
+          // the spec says from opset 25), not softmax's NaN: its bias row made finite here,
+          // its probabilities multiplied by 0 after the softmax.
+          let seen = false;
+          for (let j = 0; j < T && !seen; j++) seen = b[at + j] !== -Infinity;
+          keep[(bb * mH + hh) * mS + i] = seen ? 1 : 0;
+          if (!seen) b.fill(0, at, at + T);
         }
       }
     }
   };
   const maskFixed = (mask === null || mask.constant) && (nonpad === null || nonpad.constant);
   if (bias && maskFixed) fillBias();
+  // Rows to zero after the softmax: known now for a fixed mask, else checked every run.
+  const zeroRows = bias !== null && (!maskFixed || keep.some((k) => k === 0));
   // The heads in batched GEMM calls: per batch item one call over every q head (MHA), or
   // per kv head one over the q heads that share it (its K and V: stride 0). The scores of
   // every head in one buffer [batch, q heads, Sq, T] (the qk output's layout): the mask,
@@ -332,7 +342,7 @@ export function buildAttention(
     strideC: yHead,
   };
   const rows = { rows: B * Hq * Sq, cols: T };
-  const dims = [B, Hq, Sq, T], biasDims = [mB, mH, mS, T];
+  const dims = [B, Hq, Sq, T], biasDims = [mB, mH, mS, T], keepDims = [mB, mH, mS, 1];
   const copyAll = { dims: [all], xStrides: [1], yStrides: [1] };
   const toQk = qk !== undefined && qk !== scores ? qk : null;
   return {
@@ -345,6 +355,7 @@ export function buildAttention(
       if (capSteps) jit.chain(scores, scores, capSteps);
       if (bias) jit.binary("add", scores, dims, bias, biasDims, scores);
       jit.softmax(scores, scores, rows);
+      if (zeroRows) jit.binary("mul", scores, dims, keep, keepDims, scores);
       if (toQk && mode === 3) jit.copy(scores, toQk, copyAll);
       for (const c of calls) jit.gemm(c.s, c.v, c.y, outOpt);
     },
