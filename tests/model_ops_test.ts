@@ -3118,6 +3118,7 @@ async function againstBody(
   feeds: Record<string, { dims: number[]; data: Float32Array }>,
   outputs: string[],
   relative = 1e-6,
+  bodyOpset = 17,
 ): Promise<void> {
   const run = async (bytes: Uint8Array) => {
     const s = await InferenceSession.create(bytes);
@@ -3137,7 +3138,7 @@ async function againstBody(
     fn(g);
     return g.toBytes();
   };
-  const bodyBytes = build(body, 17);
+  const bodyBytes = build(body, bodyOpset);
   const ours = await run(build(op, opset)), reference = await run(bodyBytes);
   const ort = await loadOrt();
   const theirs: Float32Array[][] = [reference];
@@ -3344,6 +3345,57 @@ Deno.test("model op: LinearAttention (opset 27) against its function body unroll
       feeds,
       ["y", "state"],
       2e-6,
+    );
+  }
+});
+
+Deno.test("model op: Attention's sliding window (opset 25) against the same window as a boolean mask (opset 23)", async () => {
+  const [B, H, Sq, D] = [2, 2, 5, 4];
+  const cases = [
+    { left: 2, right: 0, causal: 0, past: 0 },
+    { left: 1, right: 1, causal: 1, past: 0 },
+    { left: 2, right: -1, causal: 0, past: 3 },
+    { left: -1, right: 1, causal: 0, past: 0 },
+  ];
+  for (const c of cases) {
+    const T = c.past + Sq;
+    const feeds: Record<string, { dims: number[]; data: Float32Array }> = {
+      q: { dims: [B, H, Sq, D], data: seededFloats(B * H * Sq * D, 231, 1) },
+      k: { dims: [B, H, Sq, D], data: seededFloats(B * H * Sq * D, 232, 1) },
+      v: { dims: [B, H, Sq, D], data: seededFloats(B * H * Sq * D, 233, 1) },
+    };
+    if (c.past) {
+      feeds.pk = { dims: [B, H, c.past, D], data: seededFloats(B * H * c.past * D, 234, 1) };
+      feeds.pv = { dims: [B, H, c.past, D], data: seededFloats(B * H * c.past * D, 235, 1) };
+    }
+    const kv = c.past ? ["", "pk", "pv"] : [];
+    await againstBody(
+      `Attention window ${JSON.stringify(c)}`,
+      (g) => {
+        const [y] = g.node("Attention", ["q", "k", "v", ...kv], c.past ? 3 : 1, {
+          left_window_size: c.left,
+          right_window_size: c.right,
+          is_causal: c.causal,
+        });
+        g.output(g.op("Identity", [y], {}, "y"));
+      },
+      (g) => {
+        // Query i at absolute position past + i sees keys past + i − left … past + i + right.
+        const allowed = Array.from({ length: Sq * T }, (_, at) => {
+          const i = Math.floor(at / T), j = at % T, p = c.past + i;
+          return (c.left < 0 || j >= p - c.left) && (c.right < 0 || j <= p + c.right) ? 1 : 0;
+        });
+        const m = g.initializer("window", { type: "bool", dims: [Sq, T], data: allowed });
+        const [y] = g.node("Attention", ["q", "k", "v", m, ...kv.slice(1)], c.past ? 3 : 1, {
+          is_causal: c.causal,
+        });
+        g.output(g.op("Identity", [y], {}, "y"));
+      },
+      25,
+      feeds,
+      ["y"],
+      1e-6,
+      23,
     );
   }
 });

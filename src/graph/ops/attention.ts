@@ -7,7 +7,8 @@
  * additive attn_mask broadcast to [batch, q heads, q sequence, total] (a
  * shorter last axis padded with −∞); is_causal bottom-right aligned
  * (a query i of the new block sees keys j ≤ i + past); softcap before the
- * mask; a query that sees no key gives a zero row (as ONNX Runtime does); qk_matmul_output in modes 0 (the scaled scores) and 3 (the
+ * mask; opset 25's sliding window (left_window_size, right_window_size);
+ * a query that sees no key gives a zero row (as ONNX Runtime does); qk_matmul_output in modes 0 (the scaled scores) and 3 (the
  * probabilities). Per batch and q head: a GEMM for the scores (alpha the
  * scale), the mask added, a softmax, a GEMM into Y's place — all Jit calls;
  * a mask given at run time is built into the bias by TypeScript.
@@ -130,8 +131,10 @@ export const ATTENTION: OpDef = {
   attributes: [
     "is_causal",
     "kv_num_heads",
+    "left_window_size",
     "q_num_heads",
     "qk_matmul_output_mode",
+    "right_window_size",
     "scale",
     "softcap",
     "softmax_precision",
@@ -238,14 +241,17 @@ export function buildAttention(
   const ldk = rowsApart ? rowK : D, ldv = rowsApart ? rowV : Dv;
   // The bias: causal and the mask, over the dims the mask varies on.
   const mask = ins[3] ?? null, causal = n.attrs.int("is_causal", 0) !== 0;
+  // opset 25: a query at absolute position p sees keys p − left ≤ j ≤ p + right (−1: unbounded).
+  const left = n.attrs.int("left_window_size", -1), right = n.attrs.int("right_window_size", -1);
+  const windowed = left >= 0 || right >= 0;
   // opset 24: each batch item's valid keys (a static cache's filled length): the keys past it
   // masked, and without a past, the causal frontier at that length.
   const nonpad = ins[6] ?? null, valid = nonpad?.data as BigInt64Array | undefined;
   const md = mask ? [1, 1, 1, 1, ...mask.dims].slice(-4) : [1, 1, 1, 1];
   // Over the axes the bias varies on: the queries' only with causal or nonpad, or a mask
   // that has them (a key padding mask [batch, 1, 1, keys] stays one row per batch item).
-  const mB = nonpad ? B : md[0], mH = md[1], mS = causal || nonpad ? Sq : md[2];
-  const bias = mask || causal || nonpad ? new Float32Array(mB * mH * mS * T) : null;
+  const mB = nonpad ? B : md[0], mH = md[1], mS = causal || nonpad || windowed ? Sq : md[2];
+  const bias = mask || causal || nonpad || windowed ? new Float32Array(mB * mH * mS * T) : null;
   const keep = new Float32Array(mB * mH * mS);
   const fillBias = () => {
     const b = bias!, m = mask?.data as TensorData | undefined, bool = mask?.type === "bool";
@@ -268,6 +274,8 @@ export function buildAttention(
               }
             }
             if (causal && j > i + offset) val = -Infinity;
+            if (left >= 0 && j < i + offset - left) val = -Infinity;
+            if (right >= 0 && j > i + offset + right) val = -Infinity;
             if (j >= keys) val = -Infinity;
             b[at + j] = val;
           }
