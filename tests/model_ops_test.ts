@@ -1536,6 +1536,23 @@ const CASES: Case[] = [
       4,
     )
   ),
+  graph("com.microsoft: QuantizeLinear and DequantizeLinear (8-bit, per tensor and per axis)", [
+    2,
+    3,
+    8,
+  ], (g) => {
+    g.extraOpsets.push(["com.microsoft", 1]);
+    const ms = "com.microsoft";
+    const s1 = scaleOf(g, "s1", 0.02), z1 = zeroPointOf(g, "z1", "uint8", 128);
+    const q1 = g.node("QuantizeLinear", ["x", s1, z1], ["q1"], {}, ms)[0];
+    g.output(q1, "uint8");
+    g.output(g.node("DequantizeLinear", [q1, s1, z1], ["d1"], {}, ms)[0]);
+    const s2 = g.initializer("s2", { type: "float32", dims: [3], data: [0.01, 0.05, 0.25] });
+    const z2 = g.initializer("z2", { type: "int8", dims: [3], data: [0, -3, 7] });
+    const q2 = g.node("QuantizeLinear", ["x", s2, z2], ["q2"], { axis: 1 }, ms)[0];
+    g.output(q2, "int8");
+    g.output(g.node("DequantizeLinear", [q2, s2, z2], ["d2"], { axis: 1 }, ms)[0]);
+  }, 17),
   graph("com.microsoft: FastGelu, BiasGelu, Gelu, QuickGelu", [2, 3, 8], (g) => {
     g.extraOpsets.push(["com.microsoft", 1]);
     const ms = "com.microsoft", bias = w(g, "bias", [8], 144);

@@ -18,6 +18,7 @@ import { MHA_OPS } from "./mha.ts";
 import { FUSED_MATMUL } from "./matmul.ts";
 import { QLINEAR_MS_OPS } from "./qlinear_ms.ts";
 import { MATMUL_INTEGER_FLOAT_OPS } from "./matmul_integer_float.ts";
+import { QUANTIZE_OPS } from "./quantize.ts";
 import { BERT_CONTRIB_OPS } from "./bert_contrib.ts";
 import {
   type Buf,
@@ -288,6 +289,9 @@ export const MICROSOFT_OPS: Record<string, OpDef> = {
   FusedMatMul: FUSED_MATMUL,
   ...QLINEAR_MS_OPS,
   ...MATMUL_INTEGER_FLOAT_OPS,
+  // Its QDQ pair in its own domain (the quantizer's use_qdq_contrib_ops), 8-bit as ONNX's.
+  QuantizeLinear: QUANTIZE_OPS.QuantizeLinear,
+  DequantizeLinear: QUANTIZE_OPS.DequantizeLinear,
   ...GQA_OPS,
   ...MHA_OPS,
   ...BERT_CONTRIB_OPS,
