@@ -53,6 +53,7 @@ function gruStep(
   const [gateZ, gateR, hh] = [0, 1, 2].map((q) => rec.subarray(q * bH, (q + 1) * bH));
   const gatesZR = rec.subarray(0, 2 * bH);
   const h = new Float32Array(bH), hPrev = new Float32Array(bH);
+  const hRows = Array.from({ length: batch }, (_, bi) => h.subarray(bi * H, (bi + 1) * H));
   const cand = new Float32Array(bH), t = new Float32Array(bH);
   const math = new StepMath(jit, batch, H);
   // Each item's length and its time index this step (−1: ended, its state kept).
@@ -105,6 +106,9 @@ function gruStep(
   /** Where gate q of item bi at time `row` sits among the projections. */
   const projAt = (q: number, row: number, bi: number) =>
     fused ? row * G + q * H : q * SB * H + (row * batch + bi) * H;
+  // Each gate's block of a time's projections (every item at that time), a view made on its
+  // first use: the steps allocate nothing after the first run.
+  const blocks = [0, 1, 2].map(() => new Array<Float32Array | undefined>(seq));
   /** The step's projections: z and r onto their gates, h̃'s into cand. */
   const stepInputs = () => {
     let same = true;
@@ -113,7 +117,7 @@ function gruStep(
       const to = q < 2 ? rec : cand, base = q < 2 ? q * bH : 0;
       if (same && rows[0] >= 0) {
         const at = projAt(q, rows[0], 0);
-        to.set(proj.subarray(at, at + bH), base);
+        to.set(blocks[q][rows[0]] ??= proj.subarray(at, at + bH), base);
         continue;
       }
       for (let bi = 0; bi < batch; bi++) {
@@ -155,7 +159,7 @@ function gruStep(
             const o = bi * H;
             // Ended: the state as it was.
             if (rows[bi] < 0) h.set(hPrev.subarray(o, o + H), o);
-            else if (y) y.set(h.subarray(o, o + H), io.yAt(rows[bi], d, bi));
+            else if (y) y.set(hRows[bi], io.yAt(rows[bi], d, bi));
           }
         }
         io.storeState(yh, h, d);

@@ -57,6 +57,7 @@ function lstmStep(
   const gate = Array.from({ length: 4 }, (_, q) => rec.subarray(q * bH, (q + 1) * bH));
   const [gateI, gateO, gateF, gateC] = gate, gatesIOF = rec.subarray(0, 3 * bH);
   const h = new Float32Array(bH), c = new Float32Array(bH), tc = new Float32Array(bH);
+  const hRows = Array.from({ length: batch }, (_, bi) => h.subarray(bi * H, (bi + 1) * H));
   // Per direction and gate: Wᵀ and Rᵀ for the GEMMs (packed once when constant), the
   // biases, each GEMM's options (made here: the steps allocate nothing), the peepholes.
   // One row (batch 1): the row-major [seq, 4H] projections and [1, 4H] step are already
@@ -95,6 +96,9 @@ function lstmStep(
     (_, q) => rec.subarray(q * batch * width, (q + 1) * batch * width),
   );
   /** The step's projections into its gates: a block per part when every item is at one time. */
+  // Each part's block of a time's projections, a view made on its first use: the steps
+  // allocate nothing after the first run.
+  const blocks = projPart.map(() => new Array<Float32Array | undefined>(seq));
   const stepInputs = () => {
     let same = true;
     for (let bi = 1; bi < batch; bi++) same &&= rows[bi] === rows[0];
@@ -102,7 +106,8 @@ function lstmStep(
     for (let q = 0; q < parts; q++) {
       const from = projPart[q];
       if (same && rows[0] >= 0) {
-        recPart[q].set(from.subarray(rows[0] * block, (rows[0] + 1) * block));
+        const r = rows[0];
+        recPart[q].set(blocks[q][r] ??= from.subarray(r * block, (r + 1) * block));
         continue;
       }
       for (let bi = 0; bi < batch; bi++) {
@@ -162,7 +167,7 @@ function lstmStep(
               h.set(hPrev.subarray(o, o + H), o), c.set(cPrev.subarray(o, o + H), o);
               continue;
             }
-            if (y) y.set(h.subarray(o, o + H), io.yAt(rows[bi], d, bi));
+            if (y) y.set(hRows[bi], io.yAt(rows[bi], d, bi));
           }
         }
         io.storeState(yh, h, d);
