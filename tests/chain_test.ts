@@ -254,3 +254,67 @@ function decodeSpec(n: number, steps: readonly ChainStep[]): ChainSpec {
   readChain(new Float32Array(n), new Float32Array(n), steps, key, extents);
   return decodeChainKey(key);
 }
+
+/** A QDQ model as a static quantizer writes it: activations through Q → DQ pairs. */
+function qdqModel(): Uint8Array {
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [1, 4, 6, 6]);
+  const scalar = (name: string, v: number) =>
+    g.initializer(name, { type: "float32", dims: [], data: [v] });
+  const zero = (name: string, type: "uint8" | "int8", v: number) =>
+    g.initializer(name, { type, dims: [], data: [v] });
+  const sx = scalar("sx", 0.031), zx = zero("zx", "uint8", 119);
+  const qx = g.op("DequantizeLinear", [g.op("QuantizeLinear", ["x", sx, zx]), sx, zx]);
+  const w = g.initializer("w", {
+    type: "int8",
+    dims: [5, 4, 3, 3],
+    data: Array.from({ length: 180 }, (_, i) => ((i * 37) % 255) - 127),
+  });
+  const sw = scalar("sw", 0.004), zw = zero("zw", "int8", 0);
+  const conv = g.op("Conv", [qx, g.op("DequantizeLinear", [w, sw, zw])], { pads: [1, 1, 1, 1] });
+  const relu = g.op("Relu", [conv]);
+  // int8 with a zero point, and zero points left out (uint8 0).
+  const s1 = scalar("s1", 0.027), z1 = zero("z1", "int8", -9);
+  const a1 = g.op("DequantizeLinear", [g.op("QuantizeLinear", [relu, s1, z1]), s1, z1]);
+  const s2 = scalar("s2", 0.05);
+  const a2 = g.op("DequantizeLinear", [g.op("QuantizeLinear", [a1, s2]), s2]);
+  g.output(g.op("Identity", [a2], {}, "y"));
+  // A pair whose scales differ stays two nodes.
+  const s3 = scalar("s3", 0.02), s4 = scalar("s4", 0.04);
+  g.output(g.op("DequantizeLinear", [g.op("QuantizeLinear", [conv, s3]), s4], {}, "apart"));
+  return g.toBytes();
+}
+
+Deno.test("fake-quant fusion: QuantizeLinear → DequantizeLinear pairs become chains with the pair's bits", async () => {
+  const bytes = qdqModel();
+  const fused = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const plain = await InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: "basic",
+  });
+  try {
+    assert.equal(fused.optimization.fusions["QuantizeLinear + DequantizeLinear into one pass"], 3);
+    const x = seededFloats(144, 77, 5);
+    x[3] = Infinity;
+    x[4] = -Infinity;
+    x[5] = 1e30;
+    const feeds = { x: new Tensor("float32", x, [1, 4, 6, 6]) };
+    const a = fused.runSync(feeds), b = plain.runSync(feeds);
+    assert.deepEqual(a.y.data, b.y.data);
+    assert.deepEqual(a.apart.data, b.apart.data);
+    const keys = fused.kernelStats().keys.filter((k) => k.family === "chain").map((k) => k.key);
+    assert.ok(
+      keys.some((k) =>
+        /div 0\.03.* → round → add 119 → clip\(min=0 max=255\) → sub 119 → mul 0\.03/.test(k)
+      ),
+      keys.join("\n"),
+    );
+    assert.ok(
+      keys.some((k) => /round → add -9 → clip\(min=-128 max=127\) → sub -9 → mul/.test(k)),
+      keys.join("\n"),
+    );
+  } finally {
+    await fused.release();
+    await plain.release();
+  }
+});

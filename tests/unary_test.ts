@@ -33,6 +33,7 @@ const BOUNDS: Record<UnaryOp, { ulp: number; abs?: number }> = {
   abs: { ulp: 0 },
   neg: { ulp: 0 },
   roundHalf: { ulp: 0 },
+  round: { ulp: 0 },
 };
 
 /** Seeded inputs: every bit pattern class, the ranges where the functions bend, special values. */
@@ -154,6 +155,20 @@ for (const isa of LEVELS) {
       ["clip", Infinity, FLT_MAX],
       ["abs", -0, 0],
       ["neg", 0, -0],
+      // Halves to even, the sign kept on zeros, large values and infinities as they are.
+      ["round", 2.5, 2],
+      ["round", 3.5, 4],
+      ["round", -2.5, -2],
+      ["round", -3.5, -4],
+      ["round", 0.5, 0],
+      ["round", -0.5, -0],
+      ["round", -0.4, -0],
+      ["round", 8388607.5, 8388608],
+      ["round", -8388606.5, -8388606],
+      ["round", 2 ** 23 + 1, 2 ** 23 + 1],
+      ["round", FLT_MAX, FLT_MAX],
+      ["round", -Infinity, -Infinity],
+      ["round", 2 ** -149, 0],
     ];
     const ops = [...new Set(UNARY_OPS.map((o) => o.name as UnaryOp))];
     for (const op of ops) {

@@ -5,6 +5,7 @@ import { AFFINE_INTO_BATCHNORM } from "./batchnorm_affine.ts";
 import { BATCHNORM_INTO_CONV } from "./batchnorm_conv.ts";
 import { CONV_RESIDUAL } from "./conv_residual.ts";
 import { ELEMENTWISE_CHAIN_FUSION } from "./elementwise_chain.ts";
+import { FAKE_QUANT } from "./fake_quant.ts";
 import type { Fusion } from "./fusion.ts";
 import { GELU } from "./gelu.ts";
 import { HARD_SWISH } from "./hardswish.ts";
@@ -31,5 +32,6 @@ export const FUSIONS: readonly Fusion[] = [
   CONV_RESIDUAL,
   ACTIVATION,
   ADD_LAYERNORM,
+  FAKE_QUANT,
   ELEMENTWISE_CHAIN_FUSION,
 ];

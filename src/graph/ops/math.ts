@@ -1,6 +1,6 @@
 /**
  * Elementwise ops without a Jit family, by TypeScript loops on float32:
- * Floor, Ceil, Round (half to even), Sign, the trigonometric and hyperbolic
+ * Floor, Ceil, Sign, the trigonometric and hyperbolic
  * functions and their inverses, Softsign, Celu, ThresholdedRelu, Shrink;
  * IsNaN and IsInf (bool out); and PRelu (slope broadcast to x).
  */
@@ -9,16 +9,9 @@ import type { Node } from "../ir.ts";
 import { broadcastStrides } from "./binary.ts";
 import { broadcast, type Buf, expectType, fail, meta, need, type OpDef, stridesOf } from "./op.ts";
 
-/** ONNX Round: halves to even. */
-function roundHalfEven(v: number): number {
-  const r = Math.round(v);
-  return Math.abs(v % 1) === 0.5 && r % 2 !== 0 ? r - 1 : r;
-}
-
 const FUNCTIONS: Record<string, (v: number) => number> = {
   Floor: Math.floor,
   Ceil: Math.ceil,
-  Round: roundHalfEven,
   Sign: (v) => (Number.isNaN(v) ? NaN : v > 0 ? 1 : v < 0 ? -1 : 0),
   Sin: Math.sin,
   Cos: Math.cos,

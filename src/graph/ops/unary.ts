@@ -46,6 +46,7 @@ const UNARY: Record<string, { attrs: readonly string[]; act: (n: Node) => Activa
   Abs: { attrs: [], act: () => "abs" },
   Neg: { attrs: [], act: () => "neg" },
   Erf: { attrs: [], act: () => "erf" },
+  Round: { attrs: [], act: () => "round" },
   Gelu: {
     attrs: ["approximate"],
     act: (n) => {

@@ -20,6 +20,7 @@ import {
 } from "../math/activations.ts";
 import { emitErf } from "../math/erf.ts";
 import { emitRoundHalf } from "../math/half.ts";
+import { emitRoundEven } from "../math/round.ts";
 import { emitExp } from "../math/exp.ts";
 import { type Lanes, SIGN } from "../math/lanes.ts";
 import { emitLog } from "../math/log.ts";
@@ -177,6 +178,11 @@ export const UNARY_OPS: readonly UnaryOpDef[] = [
   ),
   // To the nearest float16 and back (a float16 model's casts): the engine's own rounding.
   op("roundHalf", 11, (m, y, x) => emitRoundHalf(m, y, x), (x) => Math.f16round(x)),
+  // Halves to even; Math.round takes them up (and keeps −0 for −0.5 < x ≤ −0).
+  op("round", 7, (m, y, x) => emitRoundEven(m, y, x), (x) => {
+    const r = Math.round(x);
+    return r - x === 0.5 && r % 2 !== 0 ? r - 1 : r;
+  }),
 ];
 
 /** The names `jit.unary` takes (and GEMM activations), in key id order. */
@@ -208,4 +214,5 @@ export type UnaryOp =
   | "neg"
   | "erf"
   | "clip"
-  | "roundHalf";
+  | "roundHalf"
+  | "round";
