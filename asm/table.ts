@@ -690,10 +690,11 @@ vl("vcvtps2dq", "V{kz}, VM/b32", "RM", "EVEX.L.66.0F.W0 5B /r", "FV");
 vl("vcvttps2dq", "V{kz}, VM/b32", "RM", "EVEX.L.F3.0F.W0 5B /r", "FV");
 vl("vcvtdq2ps", "V{kz}, VM/b32", "RM", "EVEX.L.0F.W0 5B /r", "FV");
 vl("vcvtps2ph", "HM{kz}, V, imm8", "MRI", "EVEX.L.66.0F3A.W0 1D /r ib", "HVM");
-// Narrowing dwords to bytes: truncating, and unsigned-saturating.
+// Narrowing dwords to bytes: truncating, unsigned- and signed-saturating.
 vl("vpmovdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 31 /r", "QVM");
 vl("vpmovzxbd", "V{kz}, QM", "RM", "EVEX.L.66.0F38.WIG 31 /r", "QVM");
 vl("vpmovusdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 11 /r", "QVM");
+vl("vpmovsdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 21 /r", "QVM");
 vl("vcvtph2ps", "V{kz}, HM", "RM", "EVEX.L.66.0F38.W0 13 /r", "HVM");
 row("vcvtsi2ss", "xmm, xmm, r/m32", "RVM", "EVEX.LIG.F3.0F.W0 2A /r", "T1S");
 row("vcvtsi2ss", "xmm, xmm, r/m64", "RVM", "EVEX.LIG.F3.0F.W1 2A /r", "T1S");

@@ -17,6 +17,7 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
   const qa = Uint8Array.from({ length: 9 * 40 }, () => Math.floor(r() * 256));
   const qb = Int8Array.from({ length: 37 * 30 }, () => Math.floor(r() * 256) - 128);
   const qbias = Int32Array.from({ length: 30 }, () => Math.floor(r() * 2000) - 1000);
+  const qscale = Float32Array.from({ length: 5 }, () => r() / 1000);
   // 4-bit weights: k 32 (two blocks of 16), n 37 (a partial tile), byte zero points.
   const nbits = packNBits({
     k: 32,
@@ -99,6 +100,28 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         lda: 40,
         bias: qbias,
       }),
+    convInt8: (jit, out) => {
+      // 7 → 5 channels, 3×3 stride 2 on 5×10 padded: requantized bytes into out's first elements.
+      const w8 = jit.packConvInt8(qb.subarray(0, 5 * 7 * 9), {
+        outChannels: 5,
+        c: 7,
+        kernel: [3, 3],
+      });
+      jit.convInt8(qa.subarray(0, 7 * 5 * 10), w8, new Uint8Array(out.buffer, 0, 5 * 3 * 5), {
+        n: 1,
+        c: 7,
+        h: 5,
+        w: 10,
+        outChannels: 5,
+        kernel: [3, 3],
+        strides: [2, 2],
+        pads: [1, 1, 1, 0],
+        xZeroPoint: 17,
+        bias: qbias.subarray(0, 5),
+        scale: qscale,
+        yZeroPoint: 120,
+      });
+    },
     quantizeDynamic: (jit, out) => {
       // y's bytes, the scale and the zero point written into out's first elements.
       const y = new Uint8Array(out.buffer, 0, 333);

@@ -14,6 +14,7 @@ import { GEMM } from "./gemm/family.ts";
 import { NBITS } from "./nbits/family.ts";
 import { NORM } from "./norm/family.ts";
 import { POOL } from "./pool/family.ts";
+import { QCONV } from "./qconv/family.ts";
 import { QGEMM } from "./qgemm/family.ts";
 import { QUANTIZE } from "./quantize/family.ts";
 import { REDUCE } from "./reduce/family.ts";
@@ -39,6 +40,7 @@ export const FAMILIES: readonly OpFamily[] = [
   QGEMM,
   QUANTIZE,
   NBITS,
+  QCONV,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

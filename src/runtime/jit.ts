@@ -63,6 +63,13 @@ import {
   readQGemm,
 } from "../kernels/qgemm/mod.ts";
 import { QUANTIZE, readQuantize } from "../kernels/quantize/mod.ts";
+import {
+  type ConvInt8Options,
+  packConvInt8,
+  type PackedConvInt8,
+  QCONV,
+  readQConv,
+} from "../kernels/qconv/mod.ts";
 import { NBITS, type PackedNBits, readNBits } from "../kernels/nbits/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
@@ -212,9 +219,12 @@ const CHAIN_ID = familyId(CHAIN);
 const QGEMM_ID = familyId(QGEMM);
 const QUANTIZE_ID = familyId(QUANTIZE);
 const NBITS_ID = familyId(NBITS);
+const QCONV_ID = familyId(QCONV);
 
 /** Packed int8 B matrices made by `Jit.packInt8B` (the brand `gemmInt8` checks). */
 const PACKED_INT8 = new WeakSet<PackedInt8B>();
+/** Convolution weights made by `Jit.packConvInt8` (the brand `convInt8` checks). */
+const PACKED_CONV_INT8 = new WeakSet<PackedConvInt8>();
 /** Float32Array views of 8-bit and int32 operands' bytes (the runtime's operand kind), by array. */
 const BYTE_VIEWS = new WeakMap<ArrayBufferView, Float32Array>();
 
@@ -1033,6 +1043,129 @@ export class Jit {
     );
     rt.run(QGEMM_ID);
   }
+  /**
+   * Convolution weights (int8, ONNX's outChannels × c × kh × kw) packed for
+   * {@link convInt8}: per output channel, group of 4 input channels and tap,
+   * the 4 channels' bytes together, then each output channel's Σw (for x's
+   * zero point).
+   */
+  packConvInt8(
+    w: Int8Array,
+    options: { outChannels: number; c: number; kernel: readonly number[] },
+  ): PackedConvInt8 {
+    if (typedArrayTag(w) !== "Int8Array") {
+      throw new TypeError(`packConvInt8: w must be an Int8Array, got ${describe(w)}`);
+    }
+    if (options === null || typeof options !== "object") {
+      throw new TypeError(
+        `packConvInt8: options must be an object with outChannels, c and kernel, got ${
+          describe(options)
+        }`,
+      );
+    }
+    const { outChannels, c, kernel } = options;
+    if (!Array.isArray(kernel) || kernel.length !== 2) {
+      throw new TypeError(`packConvInt8: kernel must be [kh, kw], got ${describe(kernel)}`);
+    }
+    const [kh, kw] = kernel;
+    for (
+      const [name, v, max] of [
+        ["outChannels", outChannels, 1 << 24],
+        ["c", c, 1 << 24],
+        ["kernel[0]", kh, 16],
+        ["kernel[1]", kw, 16],
+      ] as const
+    ) {
+      if (typeof v !== "number" || !Number.isInteger(v) || v < 1 || v > max) {
+        throw new RangeError(`packConvInt8: ${name} must be an integer in [1, ${max}], got ${v}`);
+      }
+    }
+    const need = outChannels * c * kh * kw;
+    if (need > 2 ** 30 || viewLength(w) !== need) {
+      throw new RangeError(
+        `packConvInt8: w has ${viewLength(w)} elements, outChannels×c×kh×kw needs ${need}`,
+      );
+    }
+    const packed = packConvInt8(w, outChannels, c, kh, kw);
+    PACKED_CONV_INT8.add(packed);
+    return packed;
+  }
+
+  /**
+   * An 8-bit convolution (ONNX ConvInteger, or QLinearConv with `scale`):
+   * x (uint8 or int8, NCHW) with weights packed by {@link packConvInt8},
+   * y = Σ (x − xZeroPoint)·w + bias exactly in int32 (an Int32Array y), or
+   * requantized into a Uint8Array/Int8Array y as ONNX Runtime does it: each
+   * sum as a float32 times `scale` (one, or per output channel), clamped to
+   * y's range less `yZeroPoint`, rounded half to even, `yZeroPoint` added.
+   * Group 1; strides, dilations, pads and auto_pad as `jit.conv2d` takes
+   * them. AVX-512 VNNI `vpdpbusd` tiles where the CPU has them, else a
+   * scalar loop; threads split the output rows.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const w = jit.packConvInt8(new Int8Array(8 * 4 * 9).fill(1), { outChannels: 8, c: 4, kernel: [3, 3] });
+   * const x = new Uint8Array(4 * 6 * 6).fill(3), y = new Uint8Array(8 * 6 * 6);
+   * jit.convInt8(x, w, y, {
+   *   n: 1, c: 4, h: 6, w: 6, outChannels: 8, kernel: [3, 3], pads: [1, 1, 1, 1],
+   *   xZeroPoint: 1, scale: Float32Array.of(0.5), yZeroPoint: 10,
+   * });
+   * // y's centre: 36 products of (3 − 1)·1 = 72, × 0.5 + 10 = 46
+   * ```
+   */
+  convInt8(
+    x: Uint8Array | Int8Array,
+    w: PackedConvInt8,
+    y: Int32Array | Uint8Array | Int8Array,
+    options: ConvInt8Options,
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    const xTag = typedArrayTag(x), yTag = typedArrayTag(y);
+    if (xTag !== "Uint8Array" && xTag !== "Int8Array") {
+      throw new TypeError(`convInt8: x must be a Uint8Array or an Int8Array, got ${describe(x)}`);
+    }
+    if (yTag !== "Int32Array" && yTag !== "Uint8Array" && yTag !== "Int8Array") {
+      throw new TypeError(
+        `convInt8: y must be an Int32Array, a Uint8Array or an Int8Array, got ${describe(y)}`,
+      );
+    }
+    if (!PACKED_CONV_INT8.has(w)) {
+      throw new TypeError(`convInt8: w must be made by jit.packConvInt8, got ${describe(w)}`);
+    }
+    const o = options !== null && typeof options === "object" ? options : null;
+    const bias = o?.bias, scale = o?.scale;
+    if (bias !== undefined && typedArrayTag(bias) !== "Int32Array") {
+      throw new TypeError(`convInt8: bias must be an Int32Array, got ${describe(bias)}`);
+    }
+    if (scale !== undefined && !isFloat32Array(scale)) {
+      throw new TypeError(`convInt8: scale must be a Float32Array, got ${describe(scale)}`);
+    }
+    const out = yTag === "Int32Array" ? 0 : yTag === "Uint8Array" ? 1 : 2;
+    const xv = bytesView(x, "x", "convInt8"), yv = bytesView(y, "y", "convInt8");
+    const bv = bias === undefined ? null : bytesView(bias, "bias", "convInt8");
+    readQConv(
+      viewLength(x),
+      xTag === "Int8Array",
+      w,
+      viewLength(y),
+      out,
+      bias ?? null,
+      scale ?? null,
+      options,
+      rt.key,
+      rt.extents,
+    );
+    rt.operand(QCONV, 0, xv);
+    rt.operand(QCONV, 1, w.view);
+    rt.operand(QCONV, 2, bv ?? ABSENT);
+    rt.operand(QCONV, 3, scale ?? ABSENT);
+    rt.operand(QCONV, 4, yv);
+    rt.run(QCONV_ID);
+  }
+
   /**
    * ONNX DynamicQuantizeLinear, as ONNX Runtime computes it: the range of x
    * and 0 (NaNs ignored) gives scale = (max − min)/255 (1 for an empty
