@@ -42,7 +42,6 @@ import {
   rdi,
   rdx,
   type Reg,
-  rsi,
   rsp,
   XMM,
   ZMM,
@@ -154,7 +153,7 @@ const SIGN_BITS = repeat4(0x80);
 /**
  * The band's pixel words of the image at [rsp + XIMG] into the workspace
  * (r9), written in order: groups of 4 channels, their padded rows, each
- * row's stride phases. Uses rax, rcx, rbx, rsi, r10-r15.
+ * row's stride phases. Uses rax, rcx, rbx, r10-r15.
  */
 function emitPixelWords(a: Assembler, s: QConvSpec, L: PixelLayout, vector: boolean): void {
   const FILL = ZMM[31], FLIP = ZMM[30];
