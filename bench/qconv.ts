@@ -1,0 +1,135 @@
+/**
+ * The 8-bit convolution (`jit.convInt8`, requantized uint8 out, one
+ * multiplier per channel) on common layers, against our 8-bit GEMM of the
+ * same product (m = output positions, n = channels, k = c·kh·kw: the
+ * im2col-free kernel's bound), our float convolution of the layer, and
+ * ONNX Runtime's QLinearConv of it (one node, same process), medians in µs.
+ *
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/qconv.ts [--threads N] [--runs N]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Jit } from "../mod.ts";
+import { GraphBuilder } from "../tools/onnx_writer.ts";
+import { loadOrt } from "../tests/helpers/ort.ts";
+
+const { values } = parseArgs({
+  options: {
+    threads: { type: "string", default: "1" },
+    runs: { type: "string", default: "60" },
+  },
+});
+const threads = Number(values.threads), runs = Number(values.runs);
+const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
+
+/** [c, oc, size, kernel, stride] */
+const LAYERS: [number, number, number, number, number][] = [
+  [3, 64, 224, 3, 2],
+  [64, 64, 56, 3, 1],
+  [64, 128, 56, 3, 2],
+  [128, 128, 28, 3, 1],
+  [256, 256, 14, 3, 1],
+  [256, 64, 56, 1, 1],
+  [512, 512, 7, 3, 1],
+];
+
+const ort = await loadOrt();
+if (!ort) console.log("onnxruntime-node not loaded: its column is skipped");
+using jit = new Jit({ threads, tuneBudget: 0 });
+console.log(`${threads} thread(s), ${runs} runs each, medians`);
+for (const [c, oc, size, k, s] of LAYERS) {
+  const pad = (k - 1) >> 1, o = Math.floor((size + 2 * pad - k) / s) + 1;
+  const x = Uint8Array.from({ length: c * size * size }, (_, i) => (i * 7) & 255);
+  const w = Int8Array.from({ length: oc * c * k * k }, (_, i) => ((i * 13) & 255) - 128);
+  const bias = Int32Array.from({ length: oc }, (_, i) => i * 100 - 3000);
+  const scale = Float32Array.from({ length: oc }, (_, i) => 1 / (4000 + 97 * i));
+  const packed = jit.packConvInt8(w, { outChannels: oc, c, kernel: [k, k] });
+  const y = new Uint8Array(oc * o * o);
+  const opts = {
+    n: 1,
+    c,
+    h: size,
+    w: size,
+    outChannels: oc,
+    kernel: [k, k],
+    strides: [s, s],
+    pads: [pad, pad, pad, pad],
+    xZeroPoint: 120,
+    bias,
+    scale,
+    yZeroPoint: 128,
+  };
+  const m = o * o, kk = c * k * k, k4 = Math.ceil(kk / 4) * 4;
+  const a = Uint8Array.from({ length: m * k4 }, (_, i) => (i * 5) & 255);
+  const pb = jit.packInt8B(Int8Array.from({ length: kk * oc }, (_, i) => (i & 255) - 128), {
+    k: kk,
+    n: oc,
+  });
+  const c32 = new Int32Array(m * oc);
+  const xf = Float32Array.from(x), wf = Float32Array.from(w), yf = new Float32Array(oc * o * o);
+  const fopts = { ...opts, bias: Float32Array.from(bias) } as Record<string, unknown>;
+  for (const key of ["xZeroPoint", "scale", "yZeroPoint"]) delete fopts[key];
+  let session: { run(f: Record<string, unknown>): Promise<unknown> } | null = null;
+  let feeds: Record<string, unknown> = {};
+  if (ort) {
+    const g = new GraphBuilder();
+    g.input("x", "uint8", [1, c, size, size]);
+    g.initializer("xs", { type: "float32", dims: [], data: [0.02] });
+    g.initializer("xz", { type: "uint8", dims: [], data: [120] });
+    g.initializer("w", { type: "int8", dims: [oc, c, k, k], data: Array.from(w) });
+    g.initializer("ws", {
+      type: "float32",
+      dims: [oc],
+      data: Array.from(scale, (v) => v / 0.02 * 0.05),
+    });
+    g.initializer("wz", { type: "int8", dims: [oc], data: new Array(oc).fill(0) });
+    g.initializer("ys", { type: "float32", dims: [], data: [0.05] });
+    g.initializer("yz", { type: "uint8", dims: [], data: [128] });
+    g.initializer("b", { type: "int32", dims: [oc], data: Array.from(bias) });
+    g.node("QLinearConv", ["x", "xs", "xz", "w", "ws", "wz", "ys", "yz", "b"], ["y"], {
+      kernel_shape: [k, k],
+      strides: [s, s],
+      pads: [pad, pad, pad, pad],
+    });
+    g.output("y", "uint8", [1, oc, o, o]);
+    session = await ort.InferenceSession.create(g.toBytes(), {
+      intraOpNumThreads: threads,
+      interOpNumThreads: 1,
+    });
+    feeds = { x: new ort.Tensor("uint8", x, [1, c, size, size]) };
+  }
+  const t8: number[] = [], tg: number[] = [], tf: number[] = [], to: number[] = [];
+  for (let r = 0; r < runs + 5; r++) {
+    let t = performance.now();
+    jit.convInt8(x, packed, y, opts);
+    const d8 = performance.now() - t;
+    t = performance.now();
+    jit.gemmInt8(a, pb, c32, { m, n: oc, k: kk });
+    const dg = performance.now() - t;
+    t = performance.now();
+    jit.conv2d(xf, wf, yf, fopts as never);
+    const df = performance.now() - t;
+    let dort = NaN;
+    if (session) {
+      t = performance.now();
+      await session.run(feeds);
+      dort = performance.now() - t;
+    }
+    if (r >= 5) {
+      t8.push(d8);
+      tg.push(dg);
+      tf.push(df);
+      to.push(dort);
+    }
+  }
+  const ops = 2 * m * oc * kk, us = (v: number) => (v * 1000).toFixed(0).padStart(5);
+  const [q, g, fl, ox] = [median(t8), median(tg), median(tf), median(to)];
+  console.log(
+    `${c}→${oc} ${k}×${k}/${s} on ${size}²: convInt8 ${us(q)} µs (${
+      (ops / q / 1e6).toFixed(0)
+    } GOPS) | gemmInt8 ${us(g)} (×${(g / q).toFixed(2)}) | float conv ${us(fl)} (×${
+      (fl / q).toFixed(2)
+    }) | ORT QLinearConv ${session ? `${us(ox)} (×${(ox / q).toFixed(2)})` : "—"}`,
+  );
+}
