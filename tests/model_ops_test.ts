@@ -2334,6 +2334,31 @@ const CASES: Case[] = [
         ),
         "uint8",
       );
+      // int8 x and y (the native path's flipped sign bits), dilated.
+      const qs = g.op("QuantizeLinear", ["x", xs, zp("xz3", "int8", -7)]);
+      const W3 = g.initializer("W3", {
+        type: "int8",
+        dims: [7, 4, 2, 3],
+        data: Array.from({ length: 168 }, (_, i) => ((i * 53 + 11) % 256) - 128),
+      });
+      g.output(
+        g.op(
+          "QLinearConv",
+          [
+            qs,
+            xs,
+            "xz3",
+            W3,
+            sc("ws3", [0.002, 0.001, 0.003, 0.0015, 0.0025, 0.002, 0.001]),
+            zp("wz3", "int8", 0),
+            ys,
+            zp("yz3", "int8", 5),
+          ],
+          { dilations: [2, 1], pads: [1, 2, 0, 1] },
+          "signed",
+        ),
+        "int8",
+      );
     },
     13,
   ),

@@ -13,6 +13,7 @@
 import type { TensorData } from "../../onnx/dtype.ts";
 import type { PackedInt8B } from "../../kernels/qgemm/mod.ts";
 import { outDims, type Window, windowOf } from "./conv.ts";
+import { int8ConvOf } from "./conv_int8.ts";
 import { expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 
 /** Leading pads of both axes, resolved from auto_pad as ONNX defines it. */
@@ -60,6 +61,21 @@ export const CONV_INTEGER: OpDef = {
     const x = ins[0]!, wt = ins[1]!, xz = ins[2] ?? null, wz = ins[3] ?? null, y = outs[0];
     if (!wt.constant || (wz !== null && !wz.constant)) {
       fail(n, "W and its zero point must be constants (initializers)");
+    }
+    const native = (y.data as Int32Array).byteOffset % 4 === 0
+      ? int8ConvOf(n, x, wt, wz, env)
+      : null;
+    if (native) {
+      const zero = () => (xz ? Number((xz.data as TensorData)[0]) : 0);
+      native.options.xZeroPoint = zero();
+      const constant = !xz || xz.constant;
+      return {
+        native: constant,
+        run: () => {
+          if (!constant) native.options.xZeroPoint = zero();
+          native.run(y.data as Int32Array);
+        },
+      };
     }
     const jit = env.jit, group = n.attrs.int("group", 1);
     const w = windowOf(n, x, wt.dims.slice(2));

@@ -9,6 +9,7 @@
 import type { Attrs, Node } from "../ir.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 import { CONV_INTEGER } from "./conv_integer.ts";
+import { int8ConvOf } from "./conv_int8.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 import { MATMUL_INTEGER } from "./quantize.ts";
 
@@ -132,7 +133,30 @@ const QLINEAR_CONV: OpDef = {
   },
   build(n, ins, outs, env) {
     const [x, xs, xz, w, ws, wz, ys, yz] = ins as Buf[], bias = ins[8] ?? null;
-    const y = outs[0], sums = new Int32Array(sizeOf(y.dims));
+    const y = outs[0];
+    const yd8 = y.data as Int8Array | Uint8Array;
+    const native = yd8.byteOffset % 4 === 0 ? int8ConvOf(n, x, w, wz, env) : null;
+    if (native) {
+      // Zero points and multipliers set once where they are constants, else before each run.
+      const o = native.options, m = new Float32Array(sizeOf(ws.dims));
+      if (bias) o.bias = bias.data as Int32Array;
+      o.scale = m;
+      const settle = () => {
+        o.xZeroPoint = scalarOf(xz);
+        o.yZeroPoint = scalarOf(yz);
+        multipliersOf(m, scalarOf(xs), ws.data as Float32Array, scalarOf(ys));
+      };
+      settle();
+      const constant = [xs, xz, ws, ys, yz].every((b) => b.constant) && (!bias || bias.constant);
+      return {
+        native: constant,
+        run: () => {
+          if (!constant) settle();
+          native.run(yd8);
+        },
+      };
+    }
+    const sums = new Int32Array(sizeOf(y.dims));
     const sumsBuf: Buf = { type: "int32", dims: y.dims, data: sums, constant: false };
     const step = CONV_INTEGER.build(
       inner(n, "ConvInteger", n.attrs),
