@@ -693,6 +693,7 @@ vl("vcvtps2ph", "HM{kz}, V, imm8", "MRI", "EVEX.L.66.0F3A.W0 1D /r ib", "HVM");
 // Narrowing dwords to bytes: truncating, unsigned- and signed-saturating.
 vl("vpmovdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 31 /r", "QVM");
 vl("vpmovzxbd", "V{kz}, QM", "RM", "EVEX.L.66.0F38.WIG 31 /r", "QVM");
+vl("vpmovsxbd", "V{kz}, QM", "RM", "EVEX.L.66.0F38.WIG 21 /r", "QVM");
 vl("vpmovusdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 11 /r", "QVM");
 vl("vpmovsdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 21 /r", "QVM");
 vl("vcvtph2ps", "V{kz}, HM", "RM", "EVEX.L.66.0F38.W0 13 /r", "HVM");

@@ -24,6 +24,7 @@ import {
   mlp,
   mobilenetV2,
   msEncoderLayer,
+  quantizedCnn,
   resnetCnn,
   type ZooModel,
 } from "../tools/model_zoo.ts";
@@ -62,6 +63,10 @@ const MODELS: Record<string, () => ZooModel> = {
   "bert-ms": () => msEncoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
   cnn: () => resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }),
   mobilenet: () => mobilenetV2(),
+  "cnn-qop": () =>
+    quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qoperator" }),
+  "cnn-qdq": () =>
+    quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qdq" }),
   // A TinyLlama-sized 4-bit decoder block's step: one token after 256.
   llm4: () =>
     llmBlock({ seq: 1, past: 256, hidden: 2048, heads: 32, kvHeads: 4, ff: 5632, vocab: 32000 }),
@@ -160,7 +165,11 @@ for (const key of values.models.split(",")) {
       // A float16 model's outputs are halves rounded from float32 results that differ from
       // ORT's in the last float bits: a tie can round the other way, one half step (2^-10 of
       // the magnitude) apart.
-      const tolerance = key.endsWith("int8") ? 1e-2 : key.endsWith("fp16") ? 2 ** -10 : 1e-4;
+      const tolerance = key.endsWith("int8") || key.startsWith("cnn-q")
+        ? 1e-2
+        : key.endsWith("fp16")
+        ? 2 ** -10
+        : 1e-4;
       for (const name of ours.outputNames) {
         const [d, mx] = maxDiff(out[name].data as Float32Array, ref[name].data as Float32Array);
         if (!(d <= tolerance * Math.max(1, mx))) {

@@ -122,6 +122,12 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         yZeroPoint: 120,
       });
     },
+    qlinear: (jit, out) => {
+      // x quantized to int8 bytes, then added to itself: out's first 84 elements.
+      const q = new Int8Array(out.buffer, 0, 333);
+      jit.quantizeLinear(x, q, { scale: 0.03, zeroPoint: -5 });
+      jit.qlinearAdd(q, q, q, { aScale: 0.03, bScale: 0.02, yScale: 0.05, yZeroPoint: 3 });
+    },
     quantizeDynamic: (jit, out) => {
       // y's bytes, the scale and the zero point written into out's first elements.
       const y = new Uint8Array(out.buffer, 0, 333);

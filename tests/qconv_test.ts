@@ -120,6 +120,14 @@ function options(k: Case) {
   };
 }
 
+/** The first difference of two arrays named (assert.deepEqual's diff of big arrays takes minutes). */
+function sameElements(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  assert.equal(got.length, want.length, `${what}: lengths`);
+  for (let i = 0; i < want.length; i++) {
+    if (got[i] !== want[i]) assert.fail(`${what}: element ${i} is ${got[i]}, expected ${want[i]}`);
+  }
+}
+
 for (const isa of LEVELS) {
   Deno.test(`convInt8 ${isa}: exact on seeded shapes (int32 and requantized bytes)`, () => {
     const seed = 6100 + LEVELS.indexOf(isa), r = rng(seed);
@@ -240,7 +248,7 @@ Deno.test("convInt8: the same bits on 1, 2 and 3 threads; the family's reference
       j.convInt8(x, packed, y8, { ...options(k), xZeroPoint: 100, bias, scale, yZeroPoint: 128 });
       return [y32, y8];
     });
-    assert.deepEqual(outs[0], sums(k, x, w, 100, bias));
+    sameElements(outs[0], sums(k, x, w, 100, bias), `${JSON.stringify(k)} int32`);
     // The family's TypeScript computation (where no machine code runs): the same bytes.
     const spec: QConvSpec = {
       n: k.n,
@@ -275,10 +283,10 @@ Deno.test("convInt8: the same bits on 1, 2 and 3 threads; the family's reference
     const packed = one.packConvInt8(w, { outChannels: k.oc, c: k.c, kernel: [k.kh, k.kw] });
     const yRef = new Float32Array(Math.ceil(ny / 4));
     QCONV.reference(spec, [words(x), packed.view, words(bias), scale, yRef]);
-    assert.deepEqual(new Uint8Array(yRef.buffer, 0, ny), outs[1], "the reference");
+    sameElements(new Uint8Array(yRef.buffer, 0, ny), outs[1], "the reference");
     for (const z of [0, 1]) {
-      assert.deepEqual(outs[2 + z], outs[z], `${JSON.stringify(k)} on 2 threads, output ${z}`);
-      assert.deepEqual(outs[4 + z], outs[z], `${JSON.stringify(k)} on 3 threads, output ${z}`);
+      sameElements(outs[2 + z], outs[z], `${JSON.stringify(k)} on 2 threads, output ${z}`);
+      sameElements(outs[4 + z], outs[z], `${JSON.stringify(k)} on 3 threads, output ${z}`);
     }
   }
   assert.ok(three.stats().keys.some((q) => q.parts > 1), "no call was split");
@@ -338,7 +346,7 @@ Deno.test("convInt8: operands against guard pages on both sides (whole and in pa
               const y = new Int32Array(yb, xAt(yBytes, py.bytes), ny);
               j.convInt8(x, packed, y, options(k));
               assert.equal(y[y.length - 1], k.pads[2] ? y[y.length - 1] : full);
-              assert.deepEqual(y, sums(k, x, w, 0, null));
+              sameElements(y, sums(k, x, w, 0, null), `${JSON.stringify(k)} ${side}`);
             } else {
               const y = new Uint8Array(yb, xAt(yBytes, py.bytes), ny);
               j.convInt8(x, packed, y, { ...options(k), scale: Float32Array.of(-0.5) });

@@ -285,6 +285,177 @@ export function resnetCnn(o: CnnOptions): ZooModel {
   };
 }
 
+/** Options of a statically quantized ResNet-style CNN. */
+export interface QuantizedCnnOptions extends CnnOptions {
+  /**
+   * "qoperator": QLinearConv, QLinearAdd and QLinearGlobalAveragePool nodes;
+   * "qdq": float Conv/Add/pools between QuantizeLinear → DequantizeLinear
+   * pairs, the weights and biases as DequantizeLinear of int8/int32
+   * initializers — the two formats of ONNX Runtime's quantize_static.
+   */
+  format: "qoperator" | "qdq";
+}
+
+/**
+ * The ResNet-style CNN of {@link resnetCnn} statically quantized as ONNX
+ * Runtime's quantize_static writes it: BatchNorm folded into the convs,
+ * uint8 activations (a ReLU folded into its producer's zero point 0),
+ * symmetric int8 weights per output channel, int32 biases at the input
+ * scale × the weight's; the classifier dequantized and float.
+ */
+export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
+  seed = 61;
+  const g = new GraphBuilder(13);
+  g.extraOpsets.push(["com.microsoft", 1]);
+  const qdq = o.format === "qdq";
+  const batch = o.batch ?? 1, classes = o.classes ?? 10;
+  g.input("image", "float32", ["N", 3, o.size, o.size]);
+  let flops = 0, size = o.size, c = 3;
+  /** An activation: its tensor (bytes in QOperator form, a DequantizeLinear's float in QDQ). */
+  interface Act {
+    name: string;
+    scale: string;
+    zero: string;
+  }
+  const scalar = (type: "float32" | "uint8", v: number) =>
+    g.initializer(g.fresh(type === "uint8" ? "zp" : "scale"), { type, dims: [], data: [v] });
+  /** A quantized activation of `scale`, zero point 0 (after a ReLU) or 128. */
+  const actOf = (name: string, scale: number, relu: boolean): Act => ({
+    name,
+    scale: scalar("float32", scale),
+    zero: scalar("uint8", relu ? 0 : 128),
+  });
+  const quantize = (x: string, a: Act) => g.op("QuantizeLinear", [x, a.scale, a.zero]);
+  const dequantize = (a: Act) => g.op("DequantizeLinear", [a.name, a.scale, a.zero]);
+  const imageScale = 1 / 64;
+  let x = actOf("", imageScale, false);
+  x.name = quantize("image", x);
+  const conv = (
+    x: Act,
+    xScale: number,
+    cin: number,
+    cout: number,
+    k: number,
+    s: number,
+    relu: boolean,
+  ) => {
+    const weights = seededFloats(cout * cin * k * k, seed++ * 7919, Math.sqrt(2 / (cin * k * k)));
+    const per = cin * k * k, ws = new Float32Array(cout), wq = new Int8Array(weights.length);
+    for (let oc = 0; oc < cout; oc++) {
+      let m = 0;
+      for (let i = 0; i < per; i++) m = Math.max(m, Math.abs(weights[oc * per + i]));
+      ws[oc] = Math.fround(m / 127 || 1);
+      for (let i = 0; i < per; i++) wq[oc * per + i] = Math.round(weights[oc * per + i] / ws[oc]);
+    }
+    const bias = seededFloats(cout, seed++, 0.1);
+    const bq = Int32Array.from(bias, (b, oc) => Math.round(b / Math.fround(xScale * ws[oc])));
+    const W = g.initializer(g.fresh("conv.w"), { type: "int8", dims: [cout, cin, k, k], data: wq });
+    const Ws = g.initializer(g.fresh("conv.ws"), { type: "float32", dims: [cout], data: ws });
+    const Wz = g.initializer(g.fresh("conv.wz"), {
+      type: "int8",
+      dims: [cout],
+      data: new Array(cout).fill(0),
+    });
+    const B = g.initializer(g.fresh("conv.b"), { type: "int32", dims: [cout], data: bq });
+    const pad = Math.floor(k / 2), out = Math.floor((size + 2 * pad - k) / s) + 1;
+    flops += 2 * batch * cout * out * out * cin * k * k;
+    const attrs = { kernel_shape: [k, k], strides: [s, s], pads: [pad, pad, pad, pad] };
+    // Outputs of a 3×3 conv spread wider than its input: its scale grows with the fan-in.
+    const yScale = relu ? 0.04 : 0.06;
+    const y = actOf("", yScale, relu);
+    if (qdq) {
+      const bs = g.initializer(g.fresh("conv.bs"), {
+        type: "float32",
+        dims: [cout],
+        data: Float32Array.from(ws, (v) => xScale * v),
+      });
+      const Bz = g.initializer(g.fresh("conv.bz"), {
+        type: "int32",
+        dims: [cout],
+        data: new Array(cout).fill(0),
+      });
+      const wf = g.op("DequantizeLinear", [W, Ws, Wz], { axis: 0 });
+      const bf = g.op("DequantizeLinear", [B, bs, Bz], { axis: 0 });
+      y.name = quantize(g.op("Conv", [dequantize(x), wf, bf], attrs), y);
+    } else {
+      y.name = g.op("QLinearConv", [x.name, x.scale, x.zero, W, Ws, Wz, y.scale, y.zero, B], attrs);
+    }
+    return { y, yScale, out };
+  };
+  const add = (a: Act, b: Act, scale: number) => {
+    const y = actOf("", scale, true);
+    if (qdq) y.name = quantize(g.op("Relu", [g.op("Add", [dequantize(a), dequantize(b)])]), y);
+    else {
+      y.name = g.node(
+        "QLinearAdd",
+        [a.name, a.scale, a.zero, b.name, b.scale, b.zero, y.scale, y.zero],
+        1,
+        {},
+        "com.microsoft",
+      )[0];
+    }
+    return y;
+  };
+  const stem = conv(x, imageScale, c, o.widths[0], 7, 2, true);
+  size = stem.out;
+  x = actOf("", stem.yScale, true);
+  const poolAttrs = { kernel_shape: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] };
+  x.name = qdq
+    ? quantize(g.op("MaxPool", [dequantize(stem.y)], poolAttrs), x)
+    : g.op("MaxPool", [stem.y.name], poolAttrs);
+  let xScale = stem.yScale;
+  size = Math.floor((size + 2 - 3) / 2) + 1;
+  c = o.widths[0];
+  o.widths.forEach((width, stage) => {
+    for (let b = 0; b < o.blocks; b++) {
+      const stride = stage > 0 && b === 0 ? 2 : 1, inSize = size;
+      const first = conv(x, xScale, c, width, 3, stride, true);
+      size = first.out;
+      const second = conv(first.y, first.yScale, width, width, 3, 1, false);
+      let shortcut = x;
+      if (stride !== 1 || c !== width) {
+        const saved = size;
+        size = inSize;
+        shortcut = conv(x, xScale, c, width, 1, stride, false).y;
+        size = saved;
+      }
+      x = add(second.y, shortcut, 0.05);
+      xScale = 0.05;
+      c = width;
+    }
+  });
+  const pooled = actOf("", 0.02, true);
+  pooled.name = qdq ? quantize(g.op("GlobalAveragePool", [dequantize(x)]), pooled) : g.node(
+    "QLinearGlobalAveragePool",
+    [x.name, x.scale, x.zero, pooled.scale, pooled.zero],
+    1,
+    { channels_last: 0 },
+    "com.microsoft",
+  )[0];
+  const flat = g.op("Flatten", [dequantize(pooled)], { axis: 1 });
+  const fc = g.op("Gemm", [
+    flat,
+    w(g, "fc.w", [classes, c], 1 / Math.sqrt(c)),
+    w(g, "fc.b", [classes], 0.1),
+  ], { transB: 1 });
+  flops += 2 * batch * classes * c;
+  g.output(g.op("Identity", [fc], {}, "logits"), "float32", ["N", classes]);
+  return {
+    name: `ResNet-style CNN ${o.widths.join("/")}×${o.blocks}, ${batch}×3×${o.size}², int8 ${
+      qdq ? "QDQ" : "QOperator"
+    }`,
+    bytes: g.toBytes(),
+    feeds: {
+      image: {
+        type: "float32",
+        dims: [batch, 3, o.size, o.size],
+        data: seededFloats(batch * 3 * o.size * o.size, 3),
+      },
+    },
+    flops,
+  };
+}
+
 /** A MobileNetV2/V3-style block stack: 1×1 expand + Clip(0, 6), depthwise 3×3, x·HardSigmoid(x), 1×1 project. */
 export function mobileBlock(size: number, channels: number, expand: number): ZooModel {
   seed = 31;

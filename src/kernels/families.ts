@@ -16,6 +16,7 @@ import { NORM } from "./norm/family.ts";
 import { POOL } from "./pool/family.ts";
 import { QCONV } from "./qconv/family.ts";
 import { QGEMM } from "./qgemm/family.ts";
+import { QLINEAR } from "./qlinear/family.ts";
 import { QUANTIZE } from "./quantize/family.ts";
 import { REDUCE } from "./reduce/family.ts";
 import { RESIZE } from "./resize/family.ts";
@@ -41,6 +42,7 @@ export const FAMILIES: readonly OpFamily[] = [
   QUANTIZE,
   NBITS,
   QCONV,
+  QLINEAR,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

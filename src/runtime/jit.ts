@@ -64,6 +64,13 @@ import {
 } from "../kernels/qgemm/mod.ts";
 import { QUANTIZE, readQuantize } from "../kernels/quantize/mod.ts";
 import {
+  QLINEAR,
+  type QLinearAddOptions,
+  type QuantizeLinearOptions,
+  readQLinearAdd,
+  readQuantizeLinear,
+} from "../kernels/qlinear/mod.ts";
+import {
   type ConvInt8Options,
   packConvInt8,
   type PackedConvInt8,
@@ -220,6 +227,7 @@ const QGEMM_ID = familyId(QGEMM);
 const QUANTIZE_ID = familyId(QUANTIZE);
 const NBITS_ID = familyId(NBITS);
 const QCONV_ID = familyId(QCONV);
+const QLINEAR_ID = familyId(QLINEAR);
 
 /** Packed int8 B matrices made by `Jit.packInt8B` (the brand `gemmInt8` checks). */
 const PACKED_INT8 = new WeakSet<PackedInt8B>();
@@ -1164,6 +1172,94 @@ export class Jit {
     rt.operand(QCONV, 3, scale ?? ABSENT);
     rt.operand(QCONV, 4, yv);
     rt.run(QCONV_ID);
+  }
+
+  /**
+   * ONNX QuantizeLinear with one scale and zero point: each
+   * y = saturate(round(x / scale) + zeroPoint), the division in float32,
+   * rounding half to even, a NaN giving 0 — ONNX Runtime's bits.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const y = new Uint8Array(4);
+   * jit.quantizeLinear(Float32Array.of(-1, 0, 0.25, 9), y, { scale: 0.1, zeroPoint: 10 });
+   * // y = [0, 10, 12, 100]: −10 + 10, 0 + 10, 2.5 → 2 (half to even) + 10, 90 + 10
+   * ```
+   */
+  quantizeLinear(x: Float32Array, y: Uint8Array | Int8Array, options: QuantizeLinearOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    const tag = typedArrayTag(y);
+    if (tag !== "Uint8Array" && tag !== "Int8Array") {
+      throw new TypeError(
+        `quantizeLinear: y must be a Uint8Array or an Int8Array, got ${describe(y)}`,
+      );
+    }
+    if (!isFloat32Array(x)) {
+      throw new TypeError(`quantizeLinear: x must be a Float32Array, got ${describe(x)}`);
+    }
+    readQuantizeLinear(
+      viewLength(x),
+      viewLength(y),
+      tag === "Int8Array",
+      options,
+      rt.key,
+      rt.extents,
+    );
+    rt.operand(QLINEAR, 0, x);
+    rt.operand(QLINEAR, 1, ABSENT);
+    rt.operand(QLINEAR, 2, bytesView(y, "y", "quantizeLinear"));
+    rt.run(QLINEAR_ID);
+  }
+
+  /**
+   * com.microsoft QLinearAdd of two byte tensors of one shape, as ONNX
+   * Runtime computes it: the ratios r1 = aScale/yScale, r2 = bScale/yScale
+   * and fixed = yZeroPoint − (r1·aZeroPoint + r2·bZeroPoint) in float32,
+   * each y = saturate(round(fma(a, r1, fma(b, r2, fixed)))), half to even.
+   * a, b and y all Uint8Arrays or all Int8Arrays; y may be a.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const a = Uint8Array.of(10, 200), b = Uint8Array.of(20, 100), y = new Uint8Array(2);
+   * jit.qlinearAdd(a, b, y, { aScale: 0.5, bScale: 0.5, yScale: 1 });
+   * // y = [15, 150]
+   * ```
+   */
+  qlinearAdd(
+    a: Uint8Array | Int8Array,
+    b: Uint8Array | Int8Array,
+    y: Uint8Array | Int8Array,
+    options: QLinearAddOptions,
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    const tag = typedArrayTag(a);
+    if (tag !== "Uint8Array" && tag !== "Int8Array") {
+      throw new TypeError(`qlinearAdd: a must be a Uint8Array or an Int8Array, got ${describe(a)}`);
+    }
+    for (const [name, v] of [["b", b], ["y", y]] as const) {
+      if (typedArrayTag(v) !== tag) {
+        throw new TypeError(`qlinearAdd: ${name} must be a ${tag} as a is, got ${describe(v)}`);
+      }
+    }
+    readQLinearAdd(
+      viewLength(a),
+      viewLength(b),
+      viewLength(y),
+      tag === "Int8Array",
+      options,
+      rt.key,
+      rt.extents,
+    );
+    rt.operand(QLINEAR, 0, bytesView(a, "a", "qlinearAdd"));
+    rt.operand(QLINEAR, 1, bytesView(b, "b", "qlinearAdd"));
+    rt.operand(QLINEAR, 2, bytesView(y, "y", "qlinearAdd"));
+    rt.run(QLINEAR_ID);
   }
 
   /**

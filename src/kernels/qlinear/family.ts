@@ -1,0 +1,77 @@
+/**
+ * 8-bit elementwise ops as an op family: QuantizeLinear (float32 → bytes,
+ * per tensor) and com.microsoft QLinearAdd of one shape, bit for bit as
+ * ONNX Runtime computes them.
+ *
+ * @module
+ */
+import type { OpFamily, Part } from "../family.ts";
+import { splitRange } from "../partition.ts";
+import { generateQLinear, planQLinear, type QLinearPlan } from "./generate.ts";
+import { decodeQLinearKey, QLINEAR_KEY_FIELDS } from "./read.ts";
+import { describeQLinear, type QLinearSpec } from "./spec.ts";
+
+/** Operands a (x), b, y: Float32Array views of their bytes. */
+export const QLINEAR: OpFamily<QLinearSpec, QLinearPlan> = {
+  name: "qlinear",
+  keyFields: QLINEAR_KEY_FIELDS,
+  operands: ["a", "b", "y"],
+  outputs: 1,
+  inPlace: true,
+  decode: decodeQLinearKey,
+  describe: describeQLinear,
+  cost: (s) => ({ flops: 4 * s.count, bytes: (s.mode === "quantize" ? 5 : 3) * s.count }),
+  plan: (s, t) => planQLinear(s, t.isa),
+  fallbackPlan: (s) => planQLinear(s, "scalar"),
+  generate: generateQLinear,
+  partition: (s, p, parts) => {
+    const ranges = splitRange(s.count, parts, 256);
+    if (ranges.length < 2) return null;
+    return ranges.map((r): Part<QLinearSpec, QLinearPlan> => ({
+      spec: { ...s, from: s.from + r.start, count: r.count },
+      plan: p,
+      offsets: [0, 0, 0],
+    }));
+  },
+  reference: (s, [a, b, y]) => qlinearReference(s, a, b, y),
+};
+
+const f = Math.fround;
+
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+}
+
+/** The TypeScript computation (the tests' oracle), over the spec's elements. */
+export function qlinearReference(
+  s: QLinearSpec,
+  a: Float32Array,
+  b: Float32Array,
+  y: Float32Array,
+): void {
+  const lo = s.signedOut ? -128 : 0, hi = s.signedOut ? 127 : 255;
+  const end = s.from + s.count;
+  const Y = s.signedOut
+    ? new Int8Array(y.buffer, y.byteOffset, end)
+    : new Uint8Array(y.buffer, y.byteOffset, end);
+  if (s.mode === "quantize") {
+    const [scale, zero] = s.params;
+    for (let i = s.from; i < end; i++) {
+      const q = roundEven(f(a[i] / scale)) + zero;
+      Y[i] = q < lo ? lo : q > hi ? hi : q; // NaN → 0
+    }
+    return;
+  }
+  const [r1, r2, fixed] = s.params;
+  const view = (v: Float32Array) =>
+    s.signedIn
+      ? new Int8Array(v.buffer, v.byteOffset, end)
+      : new Uint8Array(v.buffer, v.byteOffset, end);
+  const A = view(a), B = view(b);
+  for (let i = s.from; i < end; i++) {
+    const v = f(A[i] * r1 + f(B[i] * r2 + fixed));
+    const q = v >= -2147483648 && v < 2147483648 ? roundEven(v) : -2147483648;
+    Y[i] = q < lo ? lo : q > hi ? hi : q;
+  }
+}

@@ -1,0 +1,151 @@
+/**
+ * Reading `jit.quantizeLinear` and `jit.qlinearAdd` calls: lengths and
+ * parameters checked, the float parameters' bits into the key, no
+ * allocation.
+ *
+ * @module
+ */
+import { fail } from "../checks.ts";
+import { QLINEAR_MODES, type QLinearSpec } from "./spec.ts";
+
+/** Options of `jit.quantizeLinear`: one scale and zero point for the tensor. */
+export interface QuantizeLinearOptions {
+  /** The scale (a positive finite float32, or any finite float; 0 gives NaN → 0). */
+  scale: number;
+  /** The zero point, a value of y's type. Default 0. */
+  zeroPoint?: number;
+}
+
+/** Options of `jit.qlinearAdd`: each input's and y's scale and zero point. */
+export interface QLinearAddOptions {
+  aScale: number;
+  aZeroPoint?: number;
+  bScale: number;
+  bZeroPoint?: number;
+  yScale: number;
+  yZeroPoint?: number;
+}
+
+/** Names of the key slots after the family slot. */
+export const QLINEAR_KEY_FIELDS = ["mode", "n", "signedIn", "signedOut", "p0", "p1", "p2"] as const;
+
+/** Most elements of a call. */
+const MAX_ELEMENTS = 2 ** 31 - 1;
+
+const bits = new Float32Array(1), bitsInt = new Int32Array(bits.buffer);
+/** A float32's bits as an int32 key slot. */
+function floatBits(v: number): number {
+  bits[0] = v;
+  return bitsInt[0];
+}
+
+function readFloat(who: string, name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    fail(
+      who,
+      `${name} must be a finite number, got ${String(v)}`,
+      typeof v === "number" ? "range" : "type",
+    );
+  }
+  return v;
+}
+
+function readZero(who: string, name: string, v: unknown, signed: boolean): number {
+  if (v === undefined) return 0;
+  const lo = signed ? -128 : 0, hi = signed ? 127 : 255;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < lo || v > hi) {
+    fail(
+      who,
+      `${name} must be an integer in [${lo}, ${hi}], got ${String(v)}`,
+      typeof v === "number" ? "range" : "type",
+    );
+  }
+  return v;
+}
+
+/** Checks a quantizeLinear call (x n floats, y `yLength` bytes) into the key. */
+export function readQuantizeLinear(
+  n: number,
+  yLength: number,
+  signedOut: boolean,
+  o: QuantizeLinearOptions,
+  key: Int32Array,
+  extents: Float64Array,
+): void {
+  const W = "quantizeLinear";
+  if (o === null || typeof o !== "object") fail(W, "options must be an object with scale", "type");
+  if (n > MAX_ELEMENTS) fail(W, `x has ${n} elements, at most ${MAX_ELEMENTS}`, "range");
+  if (yLength !== n) fail(W, `y has ${yLength} elements, x has ${n}: they must match`, "range");
+  const scale = readFloat(W, "scale", o.scale);
+  key[1] = 0;
+  key[2] = n;
+  key[3] = 0;
+  key[4] = signedOut ? 1 : 0;
+  key[5] = floatBits(scale);
+  key[6] = readZero(W, "zeroPoint", o.zeroPoint, signedOut);
+  key[7] = 0;
+  extents[0] = 4 * n;
+  extents[1] = 0;
+  extents[2] = n;
+}
+
+/** Checks a qlinearAdd call (a, b, y of `n` bytes each) into the key. */
+export function readQLinearAdd(
+  aLength: number,
+  bLength: number,
+  yLength: number,
+  signed: boolean,
+  o: QLinearAddOptions,
+  key: Int32Array,
+  extents: Float64Array,
+): void {
+  const W = "qlinearAdd";
+  if (o === null || typeof o !== "object") {
+    fail(W, "options must be an object with aScale, bScale and yScale", "type");
+  }
+  if (bLength !== aLength || yLength !== aLength) {
+    fail(
+      W,
+      `a, b and y have ${aLength}, ${bLength} and ${yLength} elements: they must match`,
+      "range",
+    );
+  }
+  if (aLength > MAX_ELEMENTS) {
+    fail(W, `a has ${aLength} elements, at most ${MAX_ELEMENTS}`, "range");
+  }
+  const f = Math.fround;
+  const sA = readFloat(W, "aScale", o.aScale), sB = readFloat(W, "bScale", o.bScale);
+  const sY = readFloat(W, "yScale", o.yScale);
+  if (sY === 0) fail(W, "yScale must not be 0", "range");
+  const zA = readZero(W, "aZeroPoint", o.aZeroPoint, signed);
+  const zB = readZero(W, "bZeroPoint", o.bZeroPoint, signed);
+  const zY = readZero(W, "yZeroPoint", o.yZeroPoint, signed);
+  // ONNX Runtime's constants: the ratios and the fixed part, each step in float32.
+  const r1 = f(f(sA) / f(sY)), r2 = f(f(sB) / f(sY));
+  const fixed = f(zY - f(f(r1 * zA) + f(r2 * zB)));
+  key[1] = 1;
+  key[2] = aLength;
+  key[3] = signed ? 1 : 0;
+  key[4] = signed ? 1 : 0;
+  key[5] = floatBits(r1);
+  key[6] = floatBits(r2);
+  key[7] = floatBits(fixed);
+  extents[0] = aLength;
+  extents[1] = aLength;
+  extents[2] = aLength;
+}
+
+/** The spec a key describes. */
+export function decodeQLinearKey(key: Int32Array): QLinearSpec {
+  const mode = QLINEAR_MODES[key[1]];
+  const asFloat = (v: number) => new Float32Array(new Int32Array([v]).buffer)[0];
+  return {
+    mode,
+    n: key[2],
+    signedIn: key[3] === 1,
+    signedOut: key[4] === 1,
+    params: mode === "quantize" ? [asFloat(key[5]), key[6]] : [key[5], key[6], key[7]].map(asFloat),
+    from: 0,
+    count: key[2],
+  };
+}

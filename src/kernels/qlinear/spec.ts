@@ -1,0 +1,47 @@
+/**
+ * What one 8-bit elementwise call is, as ONNX Runtime computes it:
+ * - quantize: float32 x → bytes, y = saturate(round(x / scale) + zeroPoint)
+ *   (QuantizeLinear per tensor; a NaN gives 0);
+ * - add: bytes a, b of one shape → bytes, y = saturate(round(a·r1 + (b·r2 +
+ *   fixed))) with two fused multiply-adds (com.microsoft QLinearAdd, the
+ *   ratios r = scale/y_scale and fixed = y_zp − (r1·a_zp + r2·b_zp) formed
+ *   by the caller).
+ * The float parameters travel in the key as their bits: a kernel per node.
+ *
+ * @module
+ */
+
+/** The modes. */
+export const QLINEAR_MODES = ["quantize", "add"] as const;
+/** A mode's name. */
+export type QLinearMode = typeof QLINEAR_MODES[number];
+
+/** A decoded key. */
+export interface QLinearSpec {
+  mode: QLinearMode;
+  /** Elements. */
+  n: number;
+  /** Inputs are int8 (add; else uint8). */
+  signedIn: boolean;
+  /** y is int8 (else uint8). */
+  signedOut: boolean;
+  /** quantize: scale, zero point; add: r1, r2, fixed (float32 values). */
+  params: number[];
+  /** The part's first element and count (the whole call: 0, n). */
+  from: number;
+  count: number;
+}
+
+/** Argument block slots. */
+export const QLINEAR_ARG = { A: 0, B: 1, Y: 2 } as const;
+
+/** The spec as text. */
+export function describeQLinear(s: QLinearSpec): string {
+  const t = (signed: boolean) => (signed ? "int8" : "uint8");
+  const p = s.params.map((v) => String(v)).join(", ");
+  // A part's elements are in its text: parts whose texts match share one kernel.
+  const part = s.from !== 0 || s.count !== s.n ? ` elements ${s.from}-${s.from + s.count}` : "";
+  return s.mode === "quantize"
+    ? `qlinear quantize n=${s.n} float32 → ${t(s.signedOut)} (scale, zp = ${p})${part}`
+    : `qlinear add n=${s.n} ${t(s.signedIn)} → ${t(s.signedOut)} (r1, r2, fixed = ${p})${part}`;
+}

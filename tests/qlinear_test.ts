@@ -1,0 +1,261 @@
+/**
+ * The 8-bit elementwise family (`jit.quantizeLinear`, `jit.qlinearAdd`):
+ * exact against ONNX Runtime's formulas in TypeScript on seeded values
+ * (halves, saturation, NaN, ±Inf, zero and huge scales, sizes around the
+ * 16-lane vectors), on every ISA level the machine has, the same bits on 1,
+ * 2 and 3 threads, operands against guard pages, and bad input named before
+ * any native code runs.
+ */
+import assert from "node:assert/strict";
+import { isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
+import { GuardedPages } from "../src/native/memory.ts";
+import { int, pick, rng } from "./helpers/random.ts";
+
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+const SIZES = [1, 2, 3, 5, 15, 16, 17, 31, 33, 64, 100, 257, 1000, 4099];
+const f = Math.fround;
+
+function roundEven(v: number): number {
+  const r = Math.round(v);
+  return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
+}
+
+/** The first difference of two arrays named (assert.deepEqual's diff of big arrays takes minutes). */
+function sameElements(got: ArrayLike<number>, want: ArrayLike<number>, what: string): void {
+  assert.equal(got.length, want.length, `${what}: lengths`);
+  for (let i = 0; i < want.length; i++) {
+    if (got[i] !== want[i]) assert.fail(`${what}: element ${i} is ${got[i]}, expected ${want[i]}`);
+  }
+}
+
+/** ONNX Runtime's QuantizeLinear of one value. */
+function quantize(x: number, scale: number, zero: number, signed: boolean): number {
+  const lo = signed ? -128 : 0, hi = signed ? 127 : 255;
+  const q = roundEven(f(x / scale)) + zero;
+  return Number.isNaN(q) ? 0 : q < lo ? lo : q > hi ? hi : q;
+}
+
+/** ONNX Runtime's QLinearAdd of one pair (its constants formed as it forms them). */
+function add(
+  a: number,
+  b: number,
+  o: { aScale: number; bScale: number; yScale: number; za: number; zb: number; zy: number },
+  signed: boolean,
+): number {
+  const r1 = f(f(o.aScale) / f(o.yScale)), r2 = f(f(o.bScale) / f(o.yScale));
+  const fixed = f(o.zy - f(f(r1 * o.za) + f(r2 * o.zb)));
+  const v = f(a * r1 + f(b * r2 + fixed));
+  const q = v >= -2147483648 && v < 2147483648 ? roundEven(v) : -2147483648;
+  const lo = signed ? -128 : 0, hi = signed ? 127 : 255;
+  return q < lo ? lo : q > hi ? hi : q;
+}
+
+function values(r: () => number, n: number, scale: number): Float32Array {
+  return Float32Array.from({ length: n }, () => {
+    const u = r();
+    if (u < 0.03) return pick(r, [NaN, Infinity, -Infinity, 1e30, -1e30, -0]);
+    // Exact halves of the scale now and then: the ties round to even.
+    if (u < 0.2) return f((int(r, -300, 300) + 0.5) * scale);
+    return f((r() * 2 - 1) * 200 * scale);
+  });
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`qlinear ${isa}: quantizeLinear and qlinearAdd exact on seeded values`, () => {
+    const seed = 6300 + LEVELS.indexOf(isa), r = rng(seed);
+    using jit = new Jit({ maxIsa: isa });
+    for (let t = 0; t < 60; t++) {
+      const n = pick(r, SIZES), signed = r() < 0.4;
+      const scale = pick(r, [0.1, 0.02, 1 / 64, 3.7, 1e-30, 0]);
+      const zero = signed ? int(r, -128, 127) : int(r, 0, 255);
+      const x = values(r, n, scale || 1);
+      const y = signed ? new Int8Array(n).fill(7) : new Uint8Array(n).fill(7);
+      jit.quantizeLinear(x, y, { scale, zeroPoint: zero });
+      for (let i = 0; i < n; i++) {
+        const want = quantize(x[i], f(scale), zero, signed);
+        if (y[i] !== want) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t}: quantize(${x[i]}, ${scale}, ${zero}) = ${
+              y[i]
+            }, want ${want}`,
+          );
+        }
+      }
+      const o = {
+        aScale: f(0.01 + r() * 0.1),
+        bScale: f(0.01 + r() * 0.1),
+        yScale: f(0.01 + r() * 0.2),
+        za: signed ? int(r, -128, 127) : int(r, 0, 255),
+        zb: signed ? int(r, -128, 127) : int(r, 0, 255),
+        zy: signed ? int(r, -128, 127) : int(r, 0, 255),
+      };
+      const bytes = () =>
+        signed
+          ? Int8Array.from({ length: n }, () => int(r, -128, 127))
+          : Uint8Array.from({ length: n }, () => int(r, 0, 255));
+      const a = bytes(), b = bytes(), z = signed ? new Int8Array(n) : new Uint8Array(n);
+      const opts = {
+        aScale: o.aScale,
+        bScale: o.bScale,
+        yScale: o.yScale,
+        aZeroPoint: o.za,
+        bZeroPoint: o.zb,
+        yZeroPoint: o.zy,
+      };
+      jit.qlinearAdd(a, b, z as never, opts);
+      for (let i = 0; i < n; i++) {
+        const want = add(a[i], b[i], o, signed);
+        if (z[i] !== want) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t}: add(${a[i]}, ${b[i]}, ${JSON.stringify(o)}) = ${
+              z[i]
+            }, want ${want}`,
+          );
+        }
+      }
+      // In place: y is a.
+      jit.qlinearAdd(a, b, a as never, opts);
+      assert.deepEqual(a, z);
+    }
+    const want = isa === "avx512" ? "avx512" : "scalar loop";
+    for (const q of jit.stats().keys) assert.ok(q.plan?.includes(want), `${isa}: ${q.plan}`);
+  });
+}
+
+Deno.test("qlinear: the same bits on 1, 2 and 3 threads", () => {
+  const r = rng(6400);
+  using one = new Jit({ threads: 1 });
+  using two = new Jit({ threads: 2, minPartUs: 0 });
+  using three = new Jit({ threads: 3, minPartUs: 0 });
+  const n = 100_003, x = values(r, n, 0.05);
+  const a = Uint8Array.from({ length: n }, () => int(r, 0, 255));
+  const b = Uint8Array.from({ length: n }, () => int(r, 0, 255));
+  const outs = [one, two, three].map((j) => {
+    const q = new Int8Array(n), s = new Uint8Array(n);
+    j.quantizeLinear(x, q, { scale: 0.05, zeroPoint: -3 });
+    j.qlinearAdd(a, b, s, { aScale: 0.03, bScale: 0.05, yScale: 0.07, aZeroPoint: 9 });
+    return [q, s] as const;
+  });
+  for (const k of [1, 2]) {
+    sameElements(outs[k][0], outs[0][0], `quantizeLinear on ${k + 1} threads`);
+    sameElements(outs[k][1], outs[0][1], `qlinearAdd on ${k + 1} threads`);
+  }
+  assert.ok(three.stats().keys.some((q) => q.parts > 1), "no call was split");
+});
+
+Deno.test("qlinear: operands against guard pages on both sides (whole and in parts)", () => {
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  for (const n of [17, 1000, 4100]) {
+    for (const side of ["start", "end"] as const) {
+      const pages = [new GuardedPages(4 * n), new GuardedPages(n + 4), new GuardedPages(n + 4)];
+      try {
+        const buf = (p: GuardedPages) => Deno.UnsafePointerView.getArrayBuffer(p.pointer, p.bytes);
+        const at = (p: GuardedPages, bytes: number) =>
+          side === "end" ? Math.floor((p.bytes - bytes) / 4) * 4 : 0;
+        const x = new Float32Array(buf(pages[0]), at(pages[0], 4 * n), n).fill(1.5);
+        const a = new Uint8Array(buf(pages[1]), at(pages[1], n), n).fill(4);
+        const y = new Uint8Array(buf(pages[2]), at(pages[2], n), n);
+        for (const j of [jit, split]) {
+          j.quantizeLinear(x, y, { scale: 0.5, zeroPoint: 1 });
+          assert.equal(y[n - 1], 4);
+          j.qlinearAdd(a, y, y, { aScale: 1, bScale: 1, yScale: 1 });
+          assert.equal(y[n - 1], 8);
+        }
+      } finally {
+        for (const p of pages) p.free();
+      }
+    }
+  }
+});
+
+Deno.test("qlinear: bad input throws naming the argument before any native code runs", () => {
+  using jit = new Jit();
+  const x = new Float32Array(8), y = new Uint8Array(8), a = new Uint8Array(8);
+  const add = { aScale: 1, bScale: 1, yScale: 1 };
+  const cases: [() => void, RegExp, ErrorConstructor][] = [
+    [
+      () => jit.quantizeLinear(x, new Float32Array(8) as never, { scale: 1 }),
+      /y must be a Uint8Array or an Int8Array/,
+      TypeError,
+    ],
+    [
+      () => jit.quantizeLinear(new Float64Array(8) as never, y, { scale: 1 }),
+      /x must be a Float32Array/,
+      TypeError,
+    ],
+    [
+      () => jit.quantizeLinear(x, new Uint8Array(7), { scale: 1 }),
+      /y has 7 elements, x has 8/,
+      RangeError,
+    ],
+    [() => jit.quantizeLinear(x, y, { scale: NaN }), /scale must be a finite number/, RangeError],
+    [
+      () => jit.quantizeLinear(x, y, { scale: "1" as never }),
+      /scale must be a finite number/,
+      TypeError,
+    ],
+    [
+      () => jit.quantizeLinear(x, y, { scale: 1, zeroPoint: 256 }),
+      /zeroPoint must be an integer in \[0, 255\]/,
+      RangeError,
+    ],
+    [
+      () => jit.quantizeLinear(x, new Int8Array(8), { scale: 1, zeroPoint: 200 }),
+      /zeroPoint must be an integer in \[-128, 127\]/,
+      RangeError,
+    ],
+    [() => jit.quantizeLinear(x, y, null as never), /options must be an object/, TypeError],
+    [
+      () => jit.quantizeLinear(x, y.subarray(1, 9) as never, { scale: 1 }),
+      /y has 7 elements/,
+      RangeError,
+    ],
+    [
+      () => jit.qlinearAdd(new Int16Array(8) as never, a, y, add),
+      /a must be a Uint8Array or an Int8Array/,
+      TypeError,
+    ],
+    [
+      () => jit.qlinearAdd(a, new Int8Array(8) as never, y, add),
+      /b must be a Uint8Array as a is/,
+      TypeError,
+    ],
+    [
+      () => jit.qlinearAdd(a, a, new Int8Array(8) as never, add),
+      /y must be a Uint8Array as a is/,
+      TypeError,
+    ],
+    [
+      () => jit.qlinearAdd(a, new Uint8Array(9), y, add),
+      /a, b and y have 8, 9 and 8 elements/,
+      RangeError,
+    ],
+    [() => jit.qlinearAdd(a, a, y, { ...add, yScale: 0 }), /yScale must not be 0/, RangeError],
+    [
+      () => jit.qlinearAdd(a, a, y, { ...add, bScale: Infinity }),
+      /bScale must be a finite number/,
+      RangeError,
+    ],
+    [
+      () => jit.qlinearAdd(a, a, y, { ...add, aZeroPoint: -1 }),
+      /aZeroPoint must be an integer in \[0, 255\]/,
+      RangeError,
+    ],
+    [
+      () => jit.qlinearAdd(a.subarray(1), a.subarray(1), y.subarray(1), add),
+      /a must start at a multiple of 4 bytes/,
+      RangeError,
+    ],
+    [() => jit.qlinearAdd(a, a, y, undefined as never), /options must be an object/, TypeError],
+  ];
+  for (const [call, message, kind] of cases) {
+    assert.throws(
+      call,
+      (e: Error) => e instanceof kind && message.test(e.message),
+      String(message),
+    );
+  }
+  assert.equal(jit.stats().keys.length, 0, "no kernel was made");
+});
