@@ -102,11 +102,28 @@ const QUANTIZE: OpDef = {
     }
     return [meta(zp ? zp.type : out === 3 ? "int8" : "uint8", x.dims)];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0] as Buf, scale = ins[1] as Buf, zp = ins[2] ?? null, y = outs[0];
     const at = paramIndex(n, x, scale), [lo, hi] = range(y.type);
     const xd = x.data as Float32Array, sd = scale.data as Float32Array;
     const zd = zp ? (zp.data as Int8Array | Uint8Array) : null, yd = y.data as Int8Array;
+    // One scale and zero point, y at a multiple of 4 bytes: the native pass (jit.quantizeLinear).
+    if (sizeOf(scale.dims) === 1 && yd.byteOffset % 4 === 0) {
+      const options = { scale: 0, zeroPoint: 0 };
+      const settle = () => {
+        options.scale = sd[0];
+        options.zeroPoint = zd ? zd[0] : 0;
+      };
+      settle();
+      const constant = scale.constant && (!zp || zp.constant);
+      return {
+        native: constant,
+        run: () => {
+          if (!constant) settle();
+          env.jit.quantizeLinear(xd, yd, options);
+        },
+      };
+    }
     return {
       native: false,
       run: () => {
