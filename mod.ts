@@ -86,7 +86,11 @@ export { PackedB } from "./src/kernels/gemm/mod.ts";
 export type { PackBOptions } from "./src/kernels/gemm/mod.ts";
 export type { Int8GemmOptions, PackedInt8B } from "./src/kernels/qgemm/mod.ts";
 export type { ConvInt8Options, PackedConvInt8 } from "./src/kernels/qconv/mod.ts";
-export type { QLinearAddOptions, QuantizeLinearOptions } from "./src/kernels/qlinear/mod.ts";
+export type {
+  DequantizeLinearOptions,
+  QLinearAddOptions,
+  QuantizeLinearOptions,
+} from "./src/kernels/qlinear/mod.ts";
 export { packNBits } from "./src/kernels/nbits/mod.ts";
 export type { NBitsWeights, PackedNBits } from "./src/kernels/nbits/mod.ts";
 export type { DirectPlan } from "./src/kernels/gemm/direct.ts";

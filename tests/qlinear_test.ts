@@ -1,5 +1,6 @@
 /**
- * The 8-bit elementwise family (`jit.quantizeLinear`, `jit.qlinearAdd`):
+ * The 8-bit elementwise family (`jit.quantizeLinear`, `jit.dequantizeLinear`,
+ * `jit.qlinearAdd`):
  * exact against ONNX Runtime's formulas in TypeScript on seeded values
  * (halves, saturation, NaN, ±Inf, zero and huge scales, sizes around the
  * 16-lane vectors), on every ISA level the machine has, the same bits on 1,
@@ -114,6 +115,21 @@ for (const isa of LEVELS) {
           );
         }
       }
+      // Dequantized: (x − zero)·scale in float32.
+      const ds = pick(r, [0.1, 1, 1 / 64, 3.7e-3, 250]),
+        dz = signed ? int(r, -128, 127) : int(r, 0, 255);
+      const d = new Float32Array(n).fill(7);
+      jit.dequantizeLinear(a, d, { scale: ds, zeroPoint: dz });
+      for (let i = 0; i < n; i++) {
+        const want = f((a[i] - dz) * f(ds));
+        if (!Object.is(d[i], want)) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t}: dequantize(${a[i]}, ${ds}, ${dz}) = ${
+              d[i]
+            }, want ${want}`,
+          );
+        }
+      }
       // In place: y is a.
       jit.qlinearAdd(a, b, a as never, opts);
       assert.deepEqual(a, z);
@@ -135,11 +151,14 @@ Deno.test("qlinear: the same bits on 1, 2 and 3 threads", () => {
     const q = new Int8Array(n), s = new Uint8Array(n);
     j.quantizeLinear(x, q, { scale: 0.05, zeroPoint: -3 });
     j.qlinearAdd(a, b, s, { aScale: 0.03, bScale: 0.05, yScale: 0.07, aZeroPoint: 9 });
-    return [q, s] as const;
+    const d = new Float32Array(n);
+    j.dequantizeLinear(q, d, { scale: 0.05, zeroPoint: -3 });
+    return [q, s, d] as const;
   });
   for (const k of [1, 2]) {
     sameElements(outs[k][0], outs[0][0], `quantizeLinear on ${k + 1} threads`);
     sameElements(outs[k][1], outs[0][1], `qlinearAdd on ${k + 1} threads`);
+    sameElements(outs[k][2], outs[0][2], `dequantizeLinear on ${k + 1} threads`);
   }
   assert.ok(three.stats().keys.some((q) => q.parts > 1), "no call was split");
 });
@@ -162,6 +181,8 @@ Deno.test("qlinear: operands against guard pages on both sides (whole and in par
           assert.equal(y[n - 1], 4);
           j.qlinearAdd(a, y, y, { aScale: 1, bScale: 1, yScale: 1 });
           assert.equal(y[n - 1], 8);
+          j.dequantizeLinear(y, x, { scale: 0.25, zeroPoint: 2 });
+          assert.equal(x[n - 1], 1.5);
         }
       } finally {
         for (const p of pages) p.free();
@@ -210,6 +231,31 @@ Deno.test("qlinear: bad input throws naming the argument before any native code 
     [
       () => jit.quantizeLinear(x, y.subarray(1, 9) as never, { scale: 1 }),
       /y has 7 elements/,
+      RangeError,
+    ],
+    [
+      () => jit.dequantizeLinear(x as never, x, { scale: 1 }),
+      /x must be a Uint8Array or an Int8Array/,
+      TypeError,
+    ],
+    [
+      () => jit.dequantizeLinear(a, new Float64Array(8) as never, { scale: 1 }),
+      /y must be a Float32Array/,
+      TypeError,
+    ],
+    [
+      () => jit.dequantizeLinear(a, new Float32Array(9), { scale: 1 }),
+      /y has 9 elements, x has 8/,
+      RangeError,
+    ],
+    [
+      () => jit.dequantizeLinear(a, x, { scale: -Infinity }),
+      /scale must be a finite number/,
+      RangeError,
+    ],
+    [
+      () => jit.dequantizeLinear(new Int8Array(8), x, { scale: 1, zeroPoint: 128 }),
+      /zeroPoint must be an integer in \[-128, 127\]/,
       RangeError,
     ],
     [

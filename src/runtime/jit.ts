@@ -64,9 +64,11 @@ import {
 } from "../kernels/qgemm/mod.ts";
 import { QUANTIZE, readQuantize } from "../kernels/quantize/mod.ts";
 import {
+  type DequantizeLinearOptions,
   QLINEAR,
   type QLinearAddOptions,
   type QuantizeLinearOptions,
+  readDequantizeLinear,
   readQLinearAdd,
   readQuantizeLinear,
 } from "../kernels/qlinear/mod.ts";
@@ -1211,6 +1213,50 @@ export class Jit {
     rt.operand(QLINEAR, 0, x);
     rt.operand(QLINEAR, 1, ABSENT);
     rt.operand(QLINEAR, 2, bytesView(y, "y", "quantizeLinear"));
+    rt.run(QLINEAR_ID);
+  }
+
+  /**
+   * ONNX DequantizeLinear with one scale and zero point: each
+   * y = (x − zeroPoint)·scale in float32 (with scale 1 and zero point 0, the
+   * bytes' values exactly).
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const y = new Float32Array(3);
+   * jit.dequantizeLinear(Uint8Array.of(0, 128, 255), y, { scale: 0.5, zeroPoint: 128 });
+   * // y = [-64, 0, 63.5]
+   * ```
+   */
+  dequantizeLinear(
+    x: Uint8Array | Int8Array,
+    y: Float32Array,
+    options: DequantizeLinearOptions,
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    const tag = typedArrayTag(x);
+    if (tag !== "Uint8Array" && tag !== "Int8Array") {
+      throw new TypeError(
+        `dequantizeLinear: x must be a Uint8Array or an Int8Array, got ${describe(x)}`,
+      );
+    }
+    if (!isFloat32Array(y)) {
+      throw new TypeError(`dequantizeLinear: y must be a Float32Array, got ${describe(y)}`);
+    }
+    readDequantizeLinear(
+      viewLength(x),
+      viewLength(y),
+      tag === "Int8Array",
+      options,
+      rt.key,
+      rt.extents,
+    );
+    rt.operand(QLINEAR, 0, bytesView(x, "x", "dequantizeLinear"));
+    rt.operand(QLINEAR, 1, ABSENT);
+    rt.operand(QLINEAR, 2, y);
     rt.run(QLINEAR_ID);
   }
 

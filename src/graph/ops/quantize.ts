@@ -147,11 +147,29 @@ const DEQUANTIZE: OpDef = {
     paramIndex(n, x, scale);
     return [meta("float32", x.dims)];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0] as Buf, scale = ins[1] as Buf, zp = ins[2] ?? null, y = outs[0];
     const at = paramIndex(n, x, scale);
     const xd = x.data as Int32Array, sd = scale.data as Float32Array;
     const zd = zp ? (zp.data as Int32Array) : null, yd = y.data as Float32Array;
+    // Bytes with one scale and zero point at a multiple of 4 bytes: jit.dequantizeLinear.
+    const bytes = x.data as Uint8Array | Int8Array;
+    if (x.type !== "int32" && sizeOf(scale.dims) === 1 && bytes.byteOffset % 4 === 0) {
+      const options = { scale: 0, zeroPoint: 0 };
+      const settle = () => {
+        options.scale = sd[0];
+        options.zeroPoint = zd ? zd[0] : 0;
+      };
+      settle();
+      const constant = scale.constant && (!zp || zp.constant);
+      return {
+        native: constant,
+        run: () => {
+          if (!constant) settle();
+          env.jit.dequantizeLinear(bytes, yd, options);
+        },
+      };
+    }
     return {
       native: false,
       run: () => {

@@ -1,7 +1,7 @@
 /**
- * 8-bit elementwise ops as an op family: QuantizeLinear (float32 → bytes,
- * per tensor) and com.microsoft QLinearAdd of one shape, bit for bit as
- * ONNX Runtime computes them.
+ * 8-bit elementwise ops as an op family: QuantizeLinear (float32 → bytes)
+ * and DequantizeLinear (bytes → float32) per tensor, com.microsoft QLinearAdd
+ * of one shape, bit for bit as ONNX Runtime computes them.
  *
  * @module
  */
@@ -20,7 +20,7 @@ export const QLINEAR: OpFamily<QLinearSpec, QLinearPlan> = {
   inPlace: true,
   decode: decodeQLinearKey,
   describe: describeQLinear,
-  cost: (s) => ({ flops: 4 * s.count, bytes: (s.mode === "quantize" ? 5 : 3) * s.count }),
+  cost: (s) => ({ flops: 4 * s.count, bytes: (s.mode === "add" ? 3 : 5) * s.count }),
   plan: (s, t) => planQLinear(s, t.isa),
   fallbackPlan: (s) => planQLinear(s, "scalar"),
   generate: generateQLinear,
@@ -52,6 +52,15 @@ export function qlinearReference(
 ): void {
   const lo = s.signedOut ? -128 : 0, hi = s.signedOut ? 127 : 255;
   const end = s.from + s.count;
+  const view = (v: Float32Array) =>
+    s.signedIn
+      ? new Int8Array(v.buffer, v.byteOffset, end)
+      : new Uint8Array(v.buffer, v.byteOffset, end);
+  if (s.mode === "dequantize") {
+    const [scale, zero] = s.params, X = view(a);
+    for (let i = s.from; i < end; i++) y[i] = f((X[i] - zero) * scale);
+    return;
+  }
   const Y = s.signedOut
     ? new Int8Array(y.buffer, y.byteOffset, end)
     : new Uint8Array(y.buffer, y.byteOffset, end);
@@ -64,10 +73,6 @@ export function qlinearReference(
     return;
   }
   const [r1, r2, fixed] = s.params;
-  const view = (v: Float32Array) =>
-    s.signedIn
-      ? new Int8Array(v.buffer, v.byteOffset, end)
-      : new Uint8Array(v.buffer, v.byteOffset, end);
   const A = view(a), B = view(b);
   for (let i = s.from; i < end; i++) {
     const v = f(A[i] * r1 + f(B[i] * r2 + fixed));

@@ -6,7 +6,8 @@
  * fused multiply-adds, converts and narrows with saturation. Below AVX-512,
  * one element at a time with the same float32 steps (add's multiply-adds in
  * float64, exact for 8-bit values times float32 ratios, then rounded once:
- * the fused result). Every plan gives the same bits.
+ * the fused result); dequantize widens, subtracts the zero point, converts
+ * and multiplies. Every plan gives the same bits.
  *
  * @module
  */
@@ -54,14 +55,14 @@ export function generateQLinear(
   options: { listing: boolean },
 ): Program {
   const a = new Assembler({ listing: options.listing });
-  const inBytes = s.mode === "quantize" ? 4 : 1;
+  const inBytes = s.mode === "quantize" ? 4 : 1, outBytes = s.mode === "dequantize" ? 4 : 1;
   loadPointer(a, rsi, QLINEAR_ARG.A);
   if (s.mode === "add") loadPointer(a, rdx, QLINEAR_ARG.B);
   loadPointer(a, r8, QLINEAR_ARG.Y);
   if (s.from) {
     a.emit("add", rsi, s.from * inBytes);
     if (s.mode === "add") a.emit("add", rdx, s.from);
-    a.emit("add", r8, s.from);
+    a.emit("add", r8, s.from * outBytes);
   }
   if (s.count > 0) {
     if (plan.path === "avx512") emitVectors(a, s);
@@ -103,6 +104,16 @@ function emitVectors(a: Assembler, s: QLinearSpec): void {
       a.emit("vmovdqa32", X.k(k2), ZERO);
       a.emit(narrow, masked ? to.k(k1) : to, X);
     };
+  } else if (s.mode === "dequantize") {
+    const [scale, zero] = s.params, widen = s.signedIn ? "vpmovsxbd" : "vpmovzxbd";
+    step = (masked) => {
+      const at = ptr(rsi, 0).withSize(16), to = ptr(r8, 0).withSize(64);
+      a.emit(widen, masked ? X.k(k1).z : X, at);
+      if (zero !== 0) a.emit("vpsubd", X, X, I(zero));
+      a.emit("vcvtdq2ps", X, X);
+      a.emit("vmulps", X, X, F(scale));
+      a.emit("vmovups", masked ? to.k(k1) : to, X);
+    };
   } else {
     const [r1, r2, fixed] = s.params, widen = s.signedIn ? "vpmovsxbd" : "vpmovzxbd";
     step = (masked) => {
@@ -122,12 +133,12 @@ function emitVectors(a: Assembler, s: QLinearSpec): void {
     a.emit("vbroadcastss", ZMM[4], dword(a.constant(new Float32Array([fixed]), 4)));
     a.emit("vbroadcastss", ZMM[5], dword(a.constant(new Float32Array([r1]), 4)));
   }
-  const inBytes = s.mode === "quantize" ? 64 : 16;
+  const inBytes = s.mode === "quantize" ? 64 : 16, outBytes = s.mode === "dequantize" ? 64 : 16;
   countedLoop(a, rax, full, () => {
     step(false);
     a.emit("add", rsi, inBytes);
     if (s.mode === "add") a.emit("add", rdx, 16);
-    a.emit("add", r8, 16);
+    a.emit("add", r8, outBytes);
   });
   if (tail) step(true);
 }
@@ -139,6 +150,17 @@ function emitScalar(a: Assembler, s: QLinearSpec): void {
   const f32 = (v: number) => dword(a.constant(new Float32Array([v]), 4));
   const f64 = (v: number) => qword(a.constant(new Uint8Array(new Float64Array([v]).buffer), 8));
   countedLoop(a, rax, s.count, () => {
+    if (s.mode === "dequantize") {
+      const [scale, zero] = s.params;
+      a.emit(s.signedIn ? "movsx" : "movzx", value, byte(rsi, 0));
+      if (zero !== 0) a.emit("sub", value, zero);
+      a.emit("cvtsi2ss", XMM[0], value);
+      a.emit("mulss", XMM[0], f32(scale));
+      a.emit("movss", dword(r8, 0), XMM[0]);
+      a.emit("add", rsi, 1);
+      a.emit("add", r8, 4);
+      return;
+    }
     if (s.mode === "quantize") {
       const [scale, zero] = s.params, [flo, fhi] = bounds(s, zero);
       const nan = a.label(), done = a.label();

@@ -7,8 +7,10 @@
 export { QLINEAR, qlinearReference } from "./family.ts";
 export {
   decodeQLinearKey,
+  type DequantizeLinearOptions,
   type QLinearAddOptions,
   type QuantizeLinearOptions,
+  readDequantizeLinear,
   readQLinearAdd,
   readQuantizeLinear,
 } from "./read.ts";

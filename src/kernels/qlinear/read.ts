@@ -16,6 +16,14 @@ export interface QuantizeLinearOptions {
   zeroPoint?: number;
 }
 
+/** Options of `jit.dequantizeLinear`: one scale and zero point for the tensor. */
+export interface DequantizeLinearOptions {
+  /** The scale (a finite float32). */
+  scale: number;
+  /** The zero point, a value of x's type. Default 0. */
+  zeroPoint?: number;
+}
+
 /** Options of `jit.qlinearAdd`: each input's and y's scale and zero point. */
 export interface QLinearAddOptions {
   aScale: number;
@@ -89,6 +97,32 @@ export function readQuantizeLinear(
   extents[2] = n;
 }
 
+/** Checks a dequantizeLinear call (x `n` bytes, y `yLength` floats) into the key. */
+export function readDequantizeLinear(
+  n: number,
+  yLength: number,
+  signedIn: boolean,
+  o: DequantizeLinearOptions,
+  key: Int32Array,
+  extents: Float64Array,
+): void {
+  const W = "dequantizeLinear";
+  if (o === null || typeof o !== "object") fail(W, "options must be an object with scale", "type");
+  if (n > MAX_ELEMENTS) fail(W, `x has ${n} elements, at most ${MAX_ELEMENTS}`, "range");
+  if (yLength !== n) fail(W, `y has ${yLength} elements, x has ${n}: they must match`, "range");
+  const scale = readFloat(W, "scale", o.scale);
+  key[1] = 2;
+  key[2] = n;
+  key[3] = signedIn ? 1 : 0;
+  key[4] = 0;
+  key[5] = floatBits(scale);
+  key[6] = readZero(W, "zeroPoint", o.zeroPoint, signedIn);
+  key[7] = 0;
+  extents[0] = n;
+  extents[1] = 0;
+  extents[2] = 4 * n;
+}
+
 /** Checks a qlinearAdd call (a, b, y of `n` bytes each) into the key. */
 export function readQLinearAdd(
   aLength: number,
@@ -144,7 +178,7 @@ export function decodeQLinearKey(key: Int32Array): QLinearSpec {
     n: key[2],
     signedIn: key[3] === 1,
     signedOut: key[4] === 1,
-    params: mode === "quantize" ? [asFloat(key[5]), key[6]] : [key[5], key[6], key[7]].map(asFloat),
+    params: mode === "add" ? [key[5], key[6], key[7]].map(asFloat) : [asFloat(key[5]), key[6]],
     from: 0,
     count: key[2],
   };

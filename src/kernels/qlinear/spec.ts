@@ -6,13 +6,15 @@
  *   fixed))) with two fused multiply-adds (com.microsoft QLinearAdd, the
  *   ratios r = scale/y_scale and fixed = y_zp − (r1·a_zp + r2·b_zp) formed
  *   by the caller).
+ * - dequantize: bytes → float32, y = (x − zeroPoint)·scale (DequantizeLinear
+ *   per tensor; with scale 1 the bytes' exact values).
  * The float parameters travel in the key as their bits: a kernel per node.
  *
  * @module
  */
 
 /** The modes. */
-export const QLINEAR_MODES = ["quantize", "add"] as const;
+export const QLINEAR_MODES = ["quantize", "add", "dequantize"] as const;
 /** A mode's name. */
 export type QLinearMode = typeof QLINEAR_MODES[number];
 
@@ -25,7 +27,7 @@ export interface QLinearSpec {
   signedIn: boolean;
   /** y is int8 (else uint8). */
   signedOut: boolean;
-  /** quantize: scale, zero point; add: r1, r2, fixed (float32 values). */
+  /** quantize, dequantize: scale, zero point; add: r1, r2, fixed (float32 values). */
   params: number[];
   /** The part's first element and count (the whole call: 0, n). */
   from: number;
@@ -41,6 +43,9 @@ export function describeQLinear(s: QLinearSpec): string {
   const p = s.params.map((v) => String(v)).join(", ");
   // A part's elements are in its text: parts whose texts match share one kernel.
   const part = s.from !== 0 || s.count !== s.n ? ` elements ${s.from}-${s.from + s.count}` : "";
+  if (s.mode === "dequantize") {
+    return `qlinear dequantize n=${s.n} ${t(s.signedIn)} → float32 (scale, zp = ${p})${part}`;
+  }
   return s.mode === "quantize"
     ? `qlinear quantize n=${s.n} float32 → ${t(s.signedOut)} (scale, zp = ${p})${part}`
     : `qlinear add n=${s.n} ${t(s.signedIn)} → ${t(s.signedOut)} (r1, r2, fixed = ${p})${part}`;
