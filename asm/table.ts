@@ -557,6 +557,7 @@ vl("vcvtps2dq", "V, VM", "RM", "VEX.L.66.0F.WIG 5B /r");
 vl("vcvttps2dq", "V, VM", "RM", "VEX.L.F3.0F.WIG 5B /r");
 vl("vcvtdq2ps", "V, VM", "RM", "VEX.L.0F.WIG 5B /r");
 vl("vpmovzxbd", "V, QM", "RM", "VEX.L.66.0F38.WIG 31 /r");
+vl("vpmovsxbd", "V, QM", "RM", "VEX.L.66.0F38.WIG 21 /r");
 row("vcvtps2ph", "xmm/m64, xmm, imm8", "MRI", "VEX.128.66.0F3A.W0 1D /r ib");
 row("vcvtps2ph", "xmm/m128, ymm, imm8", "MRI", "VEX.256.66.0F3A.W0 1D /r ib");
 row("vcvtph2ps", "xmm, xmm/m64", "RM", "VEX.128.66.0F38.W0 13 /r");

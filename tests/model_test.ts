@@ -12,6 +12,7 @@ import {
   mlp,
   mobileBlock,
   msEncoderLayer,
+  quantizedCnn,
   resnetCnn,
   type ZooModel,
 } from "../tools/model_zoo.ts";
@@ -28,6 +29,7 @@ const MODELS: (() => ZooModel)[] = [
   () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, half: true }),
   () => resnetCnn({ size: 40, widths: [8, 16], blocks: 1, batch: 2 }),
   () => mobileBlock(12, 8, 3),
+  () => quantizedCnn({ size: 32, widths: [8, 16], blocks: 1, format: "qoperator" }),
 ];
 
 for (const make of MODELS) {
@@ -36,6 +38,29 @@ for (const make of MODELS) {
     await checkModel(`model ${m.name}`, m.bytes, m.feeds);
   });
 }
+
+Deno.test("model: a QDQ CNN's groups become the QOperator ops ONNX Runtime makes of them, with its outputs", async () => {
+  const m = quantizedCnn({ size: 32, widths: [8, 16], blocks: 1, format: "qdq" });
+  // ONNX Runtime fuses the groups at "all" (its reference here); unfused it computes floats.
+  await checkModel(`model ${m.name}`, m.bytes, m.feeds, ["all"], "all");
+  const s = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });
+  const ops = s.nodeOps;
+  // Stem, two convs a block and stage 2's projection; a shortcut Add (and its Relu) a block.
+  for (
+    const [op, count] of Object.entries({
+      QLinearConv: 6,
+      "com.microsoft.QLinearAdd": 2,
+      "com.microsoft.QLinearGlobalAveragePool": 1,
+      MaxPool: 1,
+      Conv: 0,
+      Relu: 0,
+      Add: 0,
+    })
+  ) {
+    assert.equal(ops[op] ?? 0, count, `${op} in ${JSON.stringify(ops)}`);
+  }
+  await s.release();
+});
 
 function feedsOf(m: ZooModel): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};

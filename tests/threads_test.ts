@@ -272,6 +272,49 @@ function cases(seed: number): Case[] {
     });
   }
   {
+    // An 8-bit convolution: bands of output rows, requantized bytes of an edge width.
+    const c = int(r, 1, 9), oc = int(r, 1, 13), h = int(r, 6, 30), w = edge() + 2;
+    const x = Uint8Array.from({ length: c * h * w }, () => int(r, 0, 255));
+    const wq = Int8Array.from({ length: oc * c * 9 }, () => int(r, -128, 127));
+    const scale = Float32Array.of(0.3 / (c * 9 * 128));
+    out.push({
+      name: `convInt8 ${c}→${oc} on ${h}×${w}`,
+      outputs: Math.ceil(oc * h * w / 4),
+      run: (jit, y) =>
+        jit.convInt8(
+          x,
+          jit.packConvInt8(wq, { outChannels: oc, c, kernel: [3, 3] }),
+          new Uint8Array(y.buffer, y.byteOffset, oc * h * w),
+          {
+            n: 1,
+            c,
+            h,
+            w,
+            outChannels: oc,
+            kernel: [3, 3],
+            pads: [1, 1, 1, 1],
+            xZeroPoint: 7,
+            scale,
+            yZeroPoint: 100,
+          },
+        ),
+    });
+  }
+  {
+    // 8-bit elementwise: quantized, added to itself, dequantized (an edge length).
+    const n = 256 * int(r, 2, 40) + edge(), cx = vec(n);
+    out.push({
+      name: `qlinear n=${n}`,
+      outputs: n,
+      run: (jit, y) => {
+        const q = new Int8Array(n);
+        jit.quantizeLinear(cx, q, { scale: 0.02, zeroPoint: 3 });
+        jit.qlinearAdd(q, q, q, { aScale: 0.02, bScale: 0.03, yScale: 0.04, yZeroPoint: -1 });
+        jit.dequantizeLinear(q, y, { scale: 0.04, zeroPoint: -1 });
+      },
+    });
+  }
+  {
     // An elementwise chain of an edge length.
     const n = 16 * int(r, 40, 90) + edge();
     const cx = vec(n);

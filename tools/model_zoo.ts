@@ -348,7 +348,10 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
       for (let i = 0; i < per; i++) wq[oc * per + i] = Math.round(weights[oc * per + i] / ws[oc]);
     }
     const bias = seededFloats(cout, seed++, 0.1);
-    const bq = Int32Array.from(bias, (b, oc) => Math.round(b / Math.fround(xScale * ws[oc])));
+    const bq = Int32Array.from(
+      bias,
+      (b, oc) => Math.round(b / Math.fround(Math.fround(xScale) * ws[oc])),
+    );
     const W = g.initializer(g.fresh("conv.w"), { type: "int8", dims: [cout, cin, k, k], data: wq });
     const Ws = g.initializer(g.fresh("conv.ws"), { type: "float32", dims: [cout], data: ws });
     const Wz = g.initializer(g.fresh("conv.wz"), {
@@ -367,7 +370,7 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
       const bs = g.initializer(g.fresh("conv.bs"), {
         type: "float32",
         dims: [cout],
-        data: Float32Array.from(ws, (v) => xScale * v),
+        data: Float32Array.from(ws, (v) => Math.fround(xScale) * v),
       });
       const Bz = g.initializer(g.fresh("conv.bz"), {
         type: "int32",
@@ -440,6 +443,8 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
   ], { transB: 1 });
   flops += 2 * batch * classes * c;
   g.output(g.op("Identity", [fc], {}, "logits"), "float32", ["N", classes]);
+  // The pooled features' bytes too: an 8-bit output compared exactly.
+  g.output(pooled.name, "uint8", ["N", c, 1, 1]);
   return {
     name: `ResNet-style CNN ${o.widths.join("/")}×${o.blocks}, ${batch}×3×${o.size}², int8 ${
       qdq ? "QDQ" : "QOperator"

@@ -7,8 +7,9 @@ import type { ConstTensor } from "../onnx/tensor_data.ts";
 import { branchReads, type Graph, type Node } from "./ir.ts";
 import type { Env, Meta } from "./ops/op.ts";
 import { inferNode } from "./plan.ts";
-import { FUSIONS } from "./fusions/mod.ts";
+import { FUSIONS, FUSIONS_BEFORE_FOLDING } from "./fusions/mod.ts";
 import { opDef } from "./ops/registry.ts";
+import type { Fusion } from "./fusions/fusion.ts";
 
 /** ONNX Runtime's levels: basic folds constants and removes dead nodes; extended and all fuse. */
 export type OptimizationLevel = "disabled" | "basic" | "extended" | "all";
@@ -109,13 +110,17 @@ export function prepackWeights(g: Graph, env: Env): void {
 export function optimize(g: Graph, level: OptimizationLevel, env: Env): OptimizationReport {
   const report: OptimizationReport = { folded: 0, removed: 0, fusions: {} };
   if (level === "disabled") return report;
-  report.folded = foldConstants(g, env);
-  report.removed = removeDead(g);
-  if (level !== "basic") {
-    for (const f of FUSIONS) {
+  const fuse = (fusions: readonly Fusion[]) => {
+    for (const f of fusions) {
       const count = f.apply(g);
       if (count > 0) report.fusions[f.name] = count;
     }
+  };
+  if (level !== "basic") fuse(FUSIONS_BEFORE_FOLDING);
+  report.folded = foldConstants(g, env);
+  report.removed = removeDead(g);
+  if (level !== "basic") {
+    fuse(FUSIONS);
     topoSort(g);
     report.removed += removeDead(g);
   }

@@ -58,13 +58,14 @@ export async function reference(
   name: string,
   bytes: Uint8Array,
   feeds: Record<string, Feed>,
+  ortLevel: OptimizationLevel = "disabled",
 ): Promise<Record<string, { type: string; dims: number[]; data: TensorData }>> {
   const file = new URL(`${name.replace(/[^A-Za-z0-9_.-]/g, "_")}.json`, DIR);
   const ort = await loadOrt();
   if (ort) {
     const s = await ort.InferenceSession.create(bytes, {
       intraOpNumThreads: 1,
-      graphOptimizationLevel: "disabled",
+      graphOptimizationLevel: ortLevel,
     });
     const f: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(v.type, v.data, v.dims);
@@ -126,14 +127,19 @@ export function assertClose(
   assert.ok(diff <= tol, `${what}: max |diff| ${diff} at ${at} (${a[at]} vs ${b[at]}) > ${tol}`);
 }
 
-/** Runs a model case with every optimization level given and checks every output. */
+/**
+ * Runs a model case with every optimization level given and checks every
+ * output against ONNX Runtime's at `ortLevel` (a QDQ model's: "all", where
+ * it fuses the groups into 8-bit ops as ours does).
+ */
 export async function checkModel(
   name: string,
   bytes: Uint8Array,
   feeds: Record<string, Feed>,
   levels: OptimizationLevel[] = ["disabled", "all"],
+  ortLevel: OptimizationLevel = "disabled",
 ): Promise<void> {
-  const want = await reference(name, bytes, feeds);
+  const want = await reference(name, bytes, feeds, ortLevel);
   const tensors: Record<string, Tensor> = {};
   for (const [k, v] of Object.entries(feeds)) tensors[k] = new Tensor(v.type, v.data, v.dims);
   for (const level of levels) {

@@ -4,5 +4,5 @@
  *
  * @module
  */
-export { FUSIONS } from "./registry.ts";
+export { FUSIONS, FUSIONS_BEFORE_FOLDING } from "./registry.ts";
 export type { Fusion } from "./fusion.ts";

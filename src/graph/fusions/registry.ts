@@ -14,8 +14,16 @@ import { MATMUL_BIAS } from "./matmul_bias.ts";
 import { MATMUL_BIAS_GELU } from "./matmul_bias_gelu.ts";
 import { MATMUL_INTEGER_BIAS } from "./matmul_integer_bias.ts";
 import { MATMUL_INTEGER_SCALE } from "./matmul_integer_scale.ts";
+import { QDQ_GROUPS } from "./qdq.ts";
 import { SKIP_NORM_BIAS } from "./skip_norm_bias.ts";
 import { TRANSPOSE_MATMUL } from "./transpose_matmul.ts";
+
+/**
+ * The fusions that run before constant folding: patterns of DequantizeLinear
+ * nodes whose inputs are constants (folding would turn them into float
+ * weights).
+ */
+export const FUSIONS_BEFORE_FOLDING: readonly Fusion[] = [QDQ_GROUPS];
 
 export const FUSIONS: readonly Fusion[] = [
   AFFINE_INTO_BATCHNORM,

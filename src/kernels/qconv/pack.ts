@@ -13,10 +13,13 @@ import { channelGroups } from "./spec.ts";
 export interface PackedConvInt8 {
   /** The packed bytes and the sums, as the Float32Array view the kernel's operand is. */
   readonly view: Float32Array;
-  /** Output channels, input channels, kernel height and width. */
+  /** Output channels. */
   readonly oc: number;
+  /** Input channels. */
   readonly c: number;
+  /** Kernel height. */
   readonly kh: number;
+  /** Kernel width. */
   readonly kw: number;
   /** Σ of each output channel's weights (in the packing's buffer, after the bytes). */
   readonly sums: Int32Array;

@@ -26,11 +26,17 @@ export interface DequantizeLinearOptions {
 
 /** Options of `jit.qlinearAdd`: each input's and y's scale and zero point. */
 export interface QLinearAddOptions {
+  /** a's scale. */
   aScale: number;
+  /** a's zero point (default 0). */
   aZeroPoint?: number;
+  /** b's scale. */
   bScale: number;
+  /** b's zero point (default 0). */
   bZeroPoint?: number;
+  /** y's scale (not 0). */
   yScale: number;
+  /** y's zero point (default 0). */
   yZeroPoint?: number;
 }
 
