@@ -8,7 +8,7 @@
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
  * models come from `tools/model_zoo.ts`.
  *
- *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,mobilenet,llm4] [--json]
+ *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,cnn-qop,cnn-qdq,mobilenet,llm4] [--json]
  *                            [--tune]
  *
  * Ours is tier 1 (tuning off: a session tuning under its budget would be
@@ -71,6 +71,9 @@ const MODELS: Record<string, () => ZooModel> = {
   llm4: () =>
     llmBlock({ seq: 1, past: 256, hidden: 2048, heads: 32, kvHeads: 4, ff: 5632, vocab: 32000 }),
 };
+
+/** The 8-bit models: their multiply-adds are not FMAs, their outputs rounded to bytes. */
+const eightBit = (key: string) => key.endsWith("int8") || key.startsWith("cnn-q");
 
 // deno-lint-ignore no-explicit-any
 type Session = { run(feeds: any): Promise<any> };
@@ -219,7 +222,7 @@ for (const key of values.models.split(",")) {
       console.log(
         `${m.name.padEnd(52)} ${threads}T  ours ${String(row.ms).padStart(8)} ms (${
           // An 8-bit model's multiply-adds are not FMAs: no % of the FMA peak.
-          key.endsWith("int8") ? "int8" : `${row.pctPeak}% peak`})` +
+          eightBit(key) ? "int8" : `${row.pctPeak}% peak`})` +
           (theirs !== undefined
             ? `  ORT ${String(row.ortMs).padStart(8)} ms  ×${row.speedup}`
             : "") +
