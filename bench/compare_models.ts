@@ -168,11 +168,7 @@ for (const key of values.models.split(",")) {
       // A float16 model's outputs are halves rounded from float32 results that differ from
       // ORT's in the last float bits: a tie can round the other way, one half step (2^-10 of
       // the magnitude) apart.
-      const tolerance = key.endsWith("int8") || key.startsWith("cnn-q")
-        ? 1e-2
-        : key.endsWith("fp16")
-        ? 2 ** -10
-        : 1e-4;
+      const tolerance = eightBit(key) ? 1e-2 : key.endsWith("fp16") ? 2 ** -10 : 1e-4;
       for (const name of ours.outputNames) {
         const [d, mx] = maxDiff(out[name].data as Float32Array, ref[name].data as Float32Array);
         if (!(d <= tolerance * Math.max(1, mx))) {
