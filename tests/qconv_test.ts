@@ -342,13 +342,11 @@ Deno.test("convInt8: operands against guard pages on both sides (whole and in pa
           const yb = Deno.UnsafePointerView.getArrayBuffer(py.pointer, py.bytes);
           const x = new Uint8Array(xb, xAt(nx, px.bytes), nx).fill(3);
           const w = new Int8Array(k.oc * k.c * k.kh * k.kw).fill(-2);
-          const full = k.c * k.kh * k.kw * 3 * -2;
           for (const j of [jit, split]) {
             const packed = j.packConvInt8(w, { outChannels: k.oc, c: k.c, kernel: [k.kh, k.kw] });
             if (out === "int32") {
               const y = new Int32Array(yb, xAt(yBytes, py.bytes), ny);
               j.convInt8(x, packed, y, options(k));
-              assert.equal(y[y.length - 1], k.pads[2] ? y[y.length - 1] : full);
               sameElements(y, sums(k, x, w, 0, null), `${JSON.stringify(k)} ${side}`);
             } else {
               const y = new Uint8Array(yb, xAt(yBytes, py.bytes), ny);
