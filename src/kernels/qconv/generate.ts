@@ -1,8 +1,9 @@
 /**
  * The 8-bit convolution's machine code, per image: first the band's input
  * rows as pixel words in the workspace (see spec.ts; AVX-512 interleaves 16
- * columns of 4 channel planes with `vpmovzxbd`, shifts and ors at stride 1,
- * other strides and levels one word at a time), then the sums. With VNNI,
+ * columns of 4 channel planes with `vpmovzxbd` at stride 1 and `vpmovzxwd` at
+ * stride 2, shifts and ors; other strides and levels one word at a time),
+ * then the sums. With VNNI,
  * tiles of 6 output channels × 4 vectors of 16 positions of one output row,
  * 24 int32 accumulators: per group of 4 input channels and tap, the 4
  * vectors of pixel words loaded once and each channel's 4 weight bytes
@@ -192,7 +193,8 @@ function emitPixelWords(a: Assembler, s: QConvSpec, L: PixelLayout, vector: bool
   };
   const plane = s.h * s.w;
   /** `count` words from the planes' columns at r10 (stride sw), `planes` of them real. */
-  const words = (count: number, planes: number) => {
+  const words = (words: number, planes: number) => {
+    let count = words;
     if (count <= 0) return;
     if (vector && s.sw === 1) {
       const step = (masked: boolean) => {
@@ -221,6 +223,26 @@ function emitPixelWords(a: Assembler, s: QConvSpec, L: PixelLayout, vector: bool
         a.emit("add", rbx, rest * 4);
       }
       return;
+    }
+    if (vector && s.sw === 2 && count > 16) {
+      // Stride 2: 16 words from 32 bytes of each plane — each byte pair zero-extended into a
+      // dword (`vpmovzxwd`), the even column's byte kept (shifted to the top, then down to its
+      // place). The last 1-16 words one at a time below: a vector there would read the byte
+      // after the row's last column, past x's end on its last row.
+      const steps = Math.floor((count - 1) / 16);
+      countedLoop(a, rcx, steps, () => {
+        for (let q = 0; q < planes; q++) {
+          a.emit("vpmovzxwd", T(q), ptr(r10, q * plane).withSize(32));
+          a.emit("vpslld", T(q), T(q), 24);
+          if (q < 3) a.emit("vpsrld", T(q), T(q), 24 - 8 * q);
+          if (q > 0) a.emit("vpord", T(0), T(0), T(q));
+        }
+        if (s.xSigned) a.emit("vpxord", T(0), T(0), FLIP);
+        a.emit("vmovdqu32", ptr(rbx, 0).withSize(64), T(0));
+        a.emit("add", r10, 32);
+        a.emit("add", rbx, 64);
+      });
+      count -= 16 * steps;
     }
     countedLoop(a, rcx, count, () => {
       a.emit("movzx", eax, byte(r10, 0));
