@@ -99,32 +99,22 @@ for (const [c, oc, size, k, s] of LAYERS) {
     });
     feeds = { x: new ort.Tensor("uint8", x, [1, c, size, size]) };
   }
-  const t8: number[] = [], tg: number[] = [], tf: number[] = [], to: number[] = [];
-  for (let r = 0; r < runs + 5; r++) {
-    let t = performance.now();
-    jit.convInt8(x, packed, y, opts);
-    const d8 = performance.now() - t;
-    t = performance.now();
-    jit.gemmInt8(a, pb, c32, { m, n: oc, k: kk });
-    const dg = performance.now() - t;
-    t = performance.now();
-    jit.conv2d(xf, wf, yf, fopts as never);
-    const df = performance.now() - t;
-    let dort = NaN;
-    if (session) {
-      t = performance.now();
-      await session.run(feeds);
-      dort = performance.now() - t;
+  // Each contender in a block of its own: ONNX Runtime's pool spins after its runs and would
+  // take the core our workers wake on.
+  const time = async (call: () => unknown) => {
+    const t: number[] = [];
+    for (let r = 0; r < runs + 5; r++) {
+      const t0 = performance.now();
+      await call();
+      if (r >= 5) t.push(performance.now() - t0);
     }
-    if (r >= 5) {
-      t8.push(d8);
-      tg.push(dg);
-      tf.push(df);
-      to.push(dort);
-    }
-  }
+    return median(t);
+  };
+  const q = await time(() => jit.convInt8(x, packed, y, opts));
+  const g = await time(() => jit.gemmInt8(a, pb, c32, { m, n: oc, k: kk }));
+  const fl = await time(() => jit.conv2d(xf, wf, yf, fopts as never));
+  const ox = session ? await time(() => session!.run(feeds)) : NaN;
   const ops = 2 * m * oc * kk, us = (v: number) => (v * 1000).toFixed(0).padStart(5);
-  const [q, g, fl, ox] = [median(t8), median(tg), median(tf), median(to)];
   console.log(
     `${c}→${oc} ${k}×${k}/${s} on ${size}²: convInt8 ${us(q)} µs (${
       (ops / q / 1e6).toFixed(0)
