@@ -192,6 +192,21 @@ Deno.test("convInt8: the same bits on 1, 2 and 3 threads; the family's reference
   using two = new Jit({ threads: 2, minPartUs: 0 });
   using three = new Jit({ threads: 3, minPartUs: 0 });
   const shapes: Case[] = [
+    // A small plane: the threads split output channels (the weights' sums found from a part's).
+    {
+      n: 2,
+      c: 16,
+      h: 7,
+      w: 7,
+      oc: 40,
+      kh: 3,
+      kw: 3,
+      sh: 1,
+      sw: 1,
+      dh: 1,
+      dw: 1,
+      pads: [1, 1, 1, 1],
+    },
     {
       n: 1,
       c: 16,
@@ -274,6 +289,8 @@ Deno.test("convInt8: the same bits on 1, 2 and 3 threads; the family's reference
       bias: true,
       rowStart: 0,
       rowEnd: oh,
+      ocStart: 0,
+      ocTotal: k.oc,
     };
     const words = (b: ArrayBufferView, bytes = b.byteLength) => {
       const v = new Float32Array(Math.ceil(bytes / 4));
@@ -296,8 +313,22 @@ Deno.test("convInt8: operands against guard pages on both sides (whole and in pa
   using jit = new Jit();
   using split = new Jit({ threads: 3, minPartUs: 0 });
   const shapes: Case[] = [
-    // Rows of 7 and of 3 side by side in one vector (masked loads and stores).
-    { n: 1, c: 3, h: 7, w: 7, oc: 5, kh: 3, kw: 3, sh: 1, sw: 1, dh: 1, dw: 1, pads: [1, 1, 1, 1] },
+    // Rows of 7 and of 3 side by side in one vector (masked loads and stores); the first
+    // split into blocks of channels.
+    {
+      n: 1,
+      c: 3,
+      h: 7,
+      w: 7,
+      oc: 13,
+      kh: 3,
+      kw: 3,
+      sh: 1,
+      sw: 1,
+      dh: 1,
+      dw: 1,
+      pads: [1, 1, 1, 1],
+    },
     { n: 1, c: 2, h: 5, w: 3, oc: 7, kh: 1, kw: 1, sh: 1, sw: 1, dh: 1, dw: 1, pads: [0, 0, 0, 0] },
     {
       n: 1,

@@ -38,9 +38,28 @@ export const QCONV: OpFamily<QConvSpec, QConvPlan> = {
   plan: (s, t) => planQConv(s, t.isa === "avx512", cpuFeatures().avx512vnni),
   fallbackPlan: (s) => planQConv(s, false, false),
   generate: generateQConv,
-  // Bands of output rows, each part making the pixel words of its own band.
+  // Bands of output rows, each part making the pixel words of its own band; on small planes
+  // (a few row groups a band) blocks of output channels, each part all the rows.
   partition: (s, p, parts) => {
-    const ranges = splitRange(s.rowEnd - s.rowStart, parts, 1);
+    const rows = s.rowEnd - s.rowStart, plane = rows * qconvOutWidth(s);
+    if (plane <= SMALL_PLANE && s.oc >= 2 * p.mr) {
+      const ranges = splitRange(s.oc, parts, p.mr);
+      if (ranges.length < 2) return null;
+      const chWeights = packedWeightBytes(1, s.c, s.kh, s.kw);
+      const yPlane = qconvOutHeight(s) * qconvOutWidth(s) * outBytes(s);
+      return ranges.map((r): Part<QConvSpec, QConvPlan> => ({
+        spec: { ...s, oc: r.count, ocStart: s.ocStart + r.start },
+        plan: p,
+        offsets: [
+          0,
+          r.start * chWeights,
+          s.bias ? 4 * r.start : 0,
+          s.scale === 2 ? 4 * r.start : 0,
+          r.start * yPlane,
+        ],
+      }));
+    }
+    const ranges = splitRange(rows, parts, 1);
     if (ranges.length < 2) return null;
     return ranges.map((r): Part<QConvSpec, QConvPlan> => ({
       spec: { ...s, rowStart: s.rowStart + r.start, rowEnd: s.rowStart + r.start + r.count },
@@ -54,6 +73,9 @@ export const QCONV: OpFamily<QConvSpec, QConvPlan> = {
     qconvReference(s, x, w, s.bias ? bias : null, s.scale ? scale : null, y),
 };
 
+/** Output positions of a band up to which threads split channels instead of rows. */
+const SMALL_PLANE = 256;
+
 const f = Math.fround;
 
 /** The TypeScript computation (the tests' oracle), over the spec's band of rows. */
@@ -66,12 +88,12 @@ export function qconvReference(
   y: Float32Array,
 ): void {
   const oh = qconvOutHeight(s), ow = qconvOutWidth(s), taps = s.kh * s.kw;
-  const groups = channelGroups(s.c), nx = s.n * s.c * s.h * s.w, ny = s.n * s.oc * oh * ow;
+  const groups = channelGroups(s.c), nx = s.n * s.c * s.h * s.w, ny = s.n * s.ocTotal * oh * ow;
   const X = s.xSigned
     ? new Int8Array(x.buffer, x.byteOffset, nx)
     : new Uint8Array(x.buffer, x.byteOffset, nx);
-  const Wt = new Int8Array(w.buffer, w.byteOffset, packedWeightBytes(s.oc, s.c, s.kh, s.kw));
-  const B = bias ? new Int32Array(bias.buffer, bias.byteOffset, s.oc) : null;
+  const Wt = new Int8Array(w.buffer, w.byteOffset, packedWeightBytes(s.ocTotal, s.c, s.kh, s.kw));
+  const B = bias ? new Int32Array(bias.buffer, bias.byteOffset, s.ocTotal) : null;
   const Y = s.out === 0
     ? new Int32Array(y.buffer, y.byteOffset, ny)
     : s.out === 1
@@ -80,7 +102,7 @@ export function qconvReference(
   const [qlo, qhi] = s.out === 2 ? [-128, 127] : [0, 255];
   const lo = qlo - s.yZero, hi = qhi - s.yZero;
   for (let b = 0; b < s.n; b++) {
-    for (let o = 0; o < s.oc; o++) {
+    for (let o = s.ocStart; o < s.ocStart + s.oc; o++) {
       for (let oy = s.rowStart; oy < s.rowEnd; oy++) {
         for (let ox = 0; ox < ow; ox++) {
           let acc = B ? B[o] : 0;
@@ -94,7 +116,7 @@ export function qconvReference(
               acc = (acc + v * wt) | 0;
             }
           }
-          const at = ((b * s.oc + o) * oh + oy) * ow + ox;
+          const at = ((b * s.ocTotal + o) * oh + oy) * ow + ox;
           if (s.out === 0) {
             Y[at] = acc;
             continue;

@@ -135,7 +135,7 @@ export function generateQConv(
         a,
         "add",
         qword(rsp, YIMG),
-        s.oc * qconvOutHeight(s) * qconvOutWidth(s) * outBytes(s),
+        s.ocTotal * qconvOutHeight(s) * qconvOutWidth(s) * outBytes(s),
       );
     });
   }
@@ -313,7 +313,9 @@ function channelTerm(a: Assembler, s: QConvSpec, i: number, temp: Reg): boolean 
   if (s.bias) a.emit("mov", eax, dword(rbp, 4 * i, rcx, 1));
   else a.emit("xor", eax, eax);
   if (za !== 0) {
-    const sums = packedWeightBytes(s.oc, s.c, s.kh, s.kw);
+    // Σw after every channel's packed weights; rdx is at the part's first channel's.
+    const whole = packedWeightBytes(s.ocTotal, s.c, s.kh, s.kw);
+    const sums = whole + 4 * s.ocStart - packedWeightBytes(s.ocStart, s.c, s.kh, s.kw);
     a.emit("imul", temp, dword(rdx, sums + 4 * i, rcx, 1), za);
     a.emit("sub", eax, temp);
   }

@@ -218,5 +218,7 @@ export function decodeQConvKey(key: Int32Array): QConvSpec {
     bias: key[21] === 1,
     rowStart: key[22],
     rowEnd: key[23],
+    ocStart: 0,
+    ocTotal: key[5],
   };
 }

@@ -51,6 +51,12 @@ export interface QConvSpec {
   /** Output rows [rowStart, rowEnd) computed (the whole call: 0, oh). */
   rowStart: number;
   rowEnd: number;
+  /**
+   * A part's first output channel (its operands offset there: `oc` of
+   * them computed) and the call's output channels (0 and oc when whole).
+   */
+  ocStart: number;
+  ocTotal: number;
 }
 
 /** Argument block slots (operand order). */
@@ -123,5 +129,7 @@ export function describeQConv(s: QConvSpec): string {
     s.xSigned ? "int8" : "uint8"
   } za=${s.xZero} → ${out}${s.bias ? " +bias" : ""}${
     s.out ? ` ×${s.scale === 2 ? "channel scales" : "scale"} zp=${s.yZero}` : ""
-  }${s.rowStart !== 0 || s.rowEnd !== qconvOutHeight(s) ? ` rows ${s.rowStart}-${s.rowEnd}` : ""}`;
+  }${s.rowStart !== 0 || s.rowEnd !== qconvOutHeight(s) ? ` rows ${s.rowStart}-${s.rowEnd}` : ""}${
+    s.oc !== s.ocTotal ? ` channels ${s.ocStart}-${s.ocStart + s.oc} of ${s.ocTotal}` : ""
+  }`;
 }
