@@ -13,6 +13,7 @@ import { parseArgs } from "node:util";
 import { Jit } from "../mod.ts";
 import { GraphBuilder } from "../tools/onnx_writer.ts";
 import { loadOrt } from "../tests/helpers/ort.ts";
+import { sleepMs } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -99,9 +100,10 @@ for (const [c, oc, size, k, s] of LAYERS) {
     });
     feeds = { x: new ort.Tensor("uint8", x, [1, c, size, size]) };
   }
-  // Each contender in a block of its own: ONNX Runtime's pool spins after its runs and would
-  // take the core our workers wake on.
+  // Each contender in a block of its own after an idle pause: ONNX Runtime's pool spins after
+  // its runs and would take the core our workers wake on.
   const time = async (call: () => unknown) => {
+    sleepMs(200);
     const t: number[] = [];
     for (let r = 0; r < runs + 5; r++) {
       const t0 = performance.now();
@@ -114,6 +116,7 @@ for (const [c, oc, size, k, s] of LAYERS) {
   const g = await time(() => jit.gemmInt8(a, pb, c32, { m, n: oc, k: kk }));
   const fl = await time(() => jit.conv2d(xf, wf, yf, fopts as never));
   const ox = session ? await time(() => session!.run(feeds)) : NaN;
+  await (session as { release?: () => Promise<void> } | null)?.release?.();
   const ops = 2 * m * oc * kk, us = (v: number) => (v * 1000).toFixed(0).padStart(5);
   console.log(
     `${c}→${oc} ${k}×${k}/${s} on ${size}²: convInt8 ${us(q)} µs (${
