@@ -90,6 +90,7 @@ export type {
   DequantizeLinearOptions,
   QLinearAddOptions,
   QuantizeLinearOptions,
+  RequantizeOptions,
 } from "./src/kernels/qlinear/mod.ts";
 export { packNBits } from "./src/kernels/nbits/mod.ts";
 export type { NBitsWeights, PackedNBits } from "./src/kernels/nbits/mod.ts";

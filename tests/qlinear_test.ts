@@ -305,3 +305,115 @@ Deno.test("qlinear: bad input throws naming the argument before any native code 
   }
   assert.equal(jit.stats().keys.length, 0, "no kernel was made");
 });
+
+for (const isa of LEVELS) {
+  Deno.test(`qlinear ${isa}: requantize rows of sums with their channels' multipliers`, () => {
+    const seed = 6500 + LEVELS.indexOf(isa), r = rng(seed);
+    using jit = new Jit({ maxIsa: isa });
+    for (let t = 0; t < 40; t++) {
+      const cols = pick(r, [1, 3, 15, 16, 17, 49, 196]), rows = int(r, 1, 20);
+      const channels = pick(r, [1, 2, 3, 7, rows]), signed = r() < 0.4;
+      const n = rows * cols, zero = signed ? int(r, -128, 127) : int(r, 0, 255);
+      // Exact integer sums (ties at halves of the multipliers), a NaN now and then.
+      const x = Float32Array.from({ length: n }, () => r() < 0.01 ? NaN : int(r, -300000, 300000));
+      const m = Float32Array.from({ length: channels }, () => pick(r, [0.5, 0.25, 1 / 3000, 2e-4]));
+      const y = signed ? new Int8Array(n).fill(7) : new Uint8Array(n).fill(7);
+      jit.requantize(x, y, { cols, multipliers: m, zeroPoint: zero });
+      const lo = (signed ? -128 : 0) - zero, hi = (signed ? 127 : 255) - zero;
+      for (let i = 0; i < n; i++) {
+        let v = f(x[i] * m[Math.floor(i / cols) % channels]);
+        let want: number;
+        if (Number.isNaN(v)) want = 0;
+        else {
+          v = v < lo ? lo : v > hi ? hi : v;
+          want = roundEven(v) + zero;
+        }
+        if (y[i] !== want) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t} ${rows}×${cols}: y[${i}] ${y[i]}, want ${want}`,
+          );
+        }
+      }
+    }
+  });
+}
+
+Deno.test("qlinear: requantize on 1, 2 and 3 threads, against guard pages, bad input named", () => {
+  const r = rng(6600);
+  const rows = 64, cols = 49, n = rows * cols;
+  const x = Float32Array.from({ length: n }, () => int(r, -50000, 50000));
+  const m = Float32Array.from({ length: 16 }, () => r() / 1000);
+  const outs = [1, 2, 3].map((threads) => {
+    using j = new Jit({ threads, minPartUs: 0 });
+    const y = new Uint8Array(n);
+    j.requantize(x, y, { cols, multipliers: m, zeroPoint: 128 });
+    return y;
+  });
+  sameElements(outs[1], outs[0], "2 threads");
+  sameElements(outs[2], outs[0], "3 threads");
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  for (const side of ["start", "end"] as const) {
+    const px = new GuardedPages(4 * n), py = new GuardedPages(n + 4);
+    try {
+      const xb = Deno.UnsafePointerView.getArrayBuffer(px.pointer, px.bytes);
+      const yb = Deno.UnsafePointerView.getArrayBuffer(py.pointer, py.bytes);
+      const gx = new Float32Array(xb, side === "end" ? px.bytes - 4 * n : 0, n);
+      gx.set(x);
+      const gy = new Uint8Array(yb, side === "end" ? Math.floor((py.bytes - n) / 4) * 4 : 0, n);
+      for (const j of [jit, split]) {
+        j.requantize(gx, gy, { cols, multipliers: m, zeroPoint: 128 });
+        sameElements(gy, outs[0], `guarded ${side}`);
+      }
+    } finally {
+      px.free();
+      py.free();
+    }
+  }
+  const y = new Uint8Array(6), six = new Float32Array(6), one = Float32Array.of(1);
+  const cases: [() => void, RegExp, ErrorConstructor][] = [
+    [
+      () => jit.requantize(six, new Float32Array(6) as never, { cols: 2, multipliers: one }),
+      /y must be a Uint8Array or an Int8Array/,
+      TypeError,
+    ],
+    [
+      () => jit.requantize(new Int32Array(6) as never, y, { cols: 2, multipliers: one }),
+      /x must be a Float32Array/,
+      TypeError,
+    ],
+    [
+      () => jit.requantize(six, y, { cols: 2, multipliers: [1] as never }),
+      /multipliers must be a Float32Array/,
+      TypeError,
+    ],
+    [
+      () => jit.requantize(six, y, { cols: 4, multipliers: one }),
+      /cols must be a positive integer dividing x's 6 elements/,
+      RangeError,
+    ],
+    [
+      () => jit.requantize(six, new Uint8Array(5), { cols: 2, multipliers: one }),
+      /y has 5 elements, x has 6/,
+      RangeError,
+    ],
+    [
+      () => jit.requantize(six, y, { cols: 2, multipliers: new Float32Array(0) }),
+      /multipliers must hold at least 1 element/,
+      RangeError,
+    ],
+    [
+      () => jit.requantize(six, y, { cols: 2, multipliers: one, zeroPoint: -1 }),
+      /zeroPoint must be an integer in \[0, 255\]/,
+      RangeError,
+    ],
+    [() => jit.requantize(six, y, null as never), /multipliers must be a Float32Array/, TypeError],
+  ];
+  for (const [call, message, kind] of cases) {
+    assert.throws(
+      call,
+      (e: Error) => e instanceof kind && message.test(e.message),
+      String(message),
+    );
+  }
+});

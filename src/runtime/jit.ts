@@ -71,6 +71,8 @@ import {
   readDequantizeLinear,
   readQLinearAdd,
   readQuantizeLinear,
+  readRequantize,
+  type RequantizeOptions,
 } from "../kernels/qlinear/mod.ts";
 import {
   type ConvInt8Options,
@@ -1257,6 +1259,47 @@ export class Jit {
     rt.operand(QLINEAR, 0, bytesView(x, "x", "dequantizeLinear"));
     rt.operand(QLINEAR, 1, ABSENT);
     rt.operand(QLINEAR, 2, y);
+    rt.run(QLINEAR_ID);
+  }
+
+  /**
+   * Rows of float32 sums (exact integers: a convolution of 8-bit values
+   * computed in floats) requantized as QLinearConv's store does: row r's
+   * multiplier `multipliers[r mod multipliers.length]` (an NCHW channel's),
+   * each y = saturate(round(f32(x·m)) + zeroPoint), clamped first to y's
+   * range less the zero point, half to even; a NaN gives 0.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const y = new Uint8Array(4);
+   * jit.requantize(Float32Array.of(10, 300, 10, 300), y, {
+   *   cols: 2,
+   *   multipliers: Float32Array.of(0.5, 0.25),
+   *   zeroPoint: 100,
+   * });
+   * // y = [105, 250, 102, 175]: row 0 × 0.5, row 1 × 0.25 (2.5 → 2, half to even), + 100
+   * ```
+   */
+  requantize(x: Float32Array, y: Uint8Array | Int8Array, options: RequantizeOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    const tag = typedArrayTag(y);
+    if (tag !== "Uint8Array" && tag !== "Int8Array") {
+      throw new TypeError(`requantize: y must be a Uint8Array or an Int8Array, got ${describe(y)}`);
+    }
+    if (!isFloat32Array(x)) {
+      throw new TypeError(`requantize: x must be a Float32Array, got ${describe(x)}`);
+    }
+    const m = options !== null && typeof options === "object" ? options.multipliers : undefined;
+    if (!isFloat32Array(m)) {
+      throw new TypeError(`requantize: multipliers must be a Float32Array, got ${describe(m)}`);
+    }
+    readRequantize(viewLength(x), viewLength(y), tag === "Int8Array", options, rt.key, rt.extents);
+    rt.operand(QLINEAR, 0, x);
+    rt.operand(QLINEAR, 1, m);
+    rt.operand(QLINEAR, 2, bytesView(y, "y", "requantize"));
     rt.run(QLINEAR_ID);
   }
 

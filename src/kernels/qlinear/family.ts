@@ -25,6 +25,16 @@ export const QLINEAR: OpFamily<QLinearSpec, QLinearPlan> = {
   fallbackPlan: (s) => planQLinear(s, "scalar"),
   generate: generateQLinear,
   partition: (s, p, parts) => {
+    if (s.mode === "requantize") {
+      // Whole rows: each part starts at its row's multiplier.
+      const cols = s.params[0], rows = splitRange(s.count / cols, parts, Math.ceil(256 / cols));
+      if (rows.length < 2) return null;
+      return rows.map((r): Part<QLinearSpec, QLinearPlan> => ({
+        spec: { ...s, from: s.from + r.start * cols, count: r.count * cols },
+        plan: p,
+        offsets: [0, 0, 0],
+      }));
+    }
     const ranges = splitRange(s.count, parts, 256);
     if (ranges.length < 2) return null;
     return ranges.map((r): Part<QLinearSpec, QLinearPlan> => ({
@@ -64,6 +74,19 @@ export function qlinearReference(
   const Y = s.signedOut
     ? new Int8Array(y.buffer, y.byteOffset, end)
     : new Uint8Array(y.buffer, y.byteOffset, end);
+  if (s.mode === "requantize") {
+    const [cols, zero, channels] = s.params, flo = lo - zero, fhi = hi - zero;
+    for (let i = s.from; i < end; i++) {
+      let v = f(a[i] * b[Math.floor(i / cols) % channels]);
+      if (Number.isNaN(v)) {
+        Y[i] = 0;
+        continue;
+      }
+      v = v < flo ? flo : v > fhi ? fhi : v;
+      Y[i] = roundEven(v) + zero;
+    }
+    return;
+  }
   if (s.mode === "quantize") {
     const [scale, zero] = s.params;
     for (let i = s.from; i < end; i++) {

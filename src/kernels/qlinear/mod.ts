@@ -13,6 +13,8 @@ export {
   readDequantizeLinear,
   readQLinearAdd,
   readQuantizeLinear,
+  readRequantize,
+  type RequantizeOptions,
 } from "./read.ts";
 export { generateQLinear, planQLinear, type QLinearPlan } from "./generate.ts";
 export { describeQLinear, type QLinearSpec } from "./spec.ts";

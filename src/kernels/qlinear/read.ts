@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { viewLength } from "../../typed.ts";
 import { fail } from "../checks.ts";
 import { QLINEAR_MODES, type QLinearSpec } from "./spec.ts";
 
@@ -21,6 +22,16 @@ export interface DequantizeLinearOptions {
   /** The scale (a finite float32). */
   scale: number;
   /** The zero point, a value of x's type. Default 0. */
+  zeroPoint?: number;
+}
+
+/** Options of `jit.requantize`: rows of `cols` sums, a multiplier per row (cyclically). */
+export interface RequantizeOptions {
+  /** Sums a row (x and y are rows × cols). */
+  cols: number;
+  /** Row r's multiplier is multipliers[r mod multipliers.length] (a channel's, NCHW). */
+  multipliers: Float32Array;
+  /** y's zero point, a value of y's type. Default 0. */
   zeroPoint?: number;
 }
 
@@ -129,6 +140,43 @@ export function readDequantizeLinear(
   extents[2] = 4 * n;
 }
 
+/** Checks a requantize call (x `n` floats, y `yLength` bytes) into the key. */
+export function readRequantize(
+  n: number,
+  yLength: number,
+  signedOut: boolean,
+  o: RequantizeOptions,
+  key: Int32Array,
+  extents: Float64Array,
+): void {
+  const W = "requantize";
+  if (o === null || typeof o !== "object") {
+    fail(W, "options must be an object with cols and multipliers", "type");
+  }
+  if (n > MAX_ELEMENTS) fail(W, `x has ${n} elements, at most ${MAX_ELEMENTS}`, "range");
+  if (yLength !== n) fail(W, `y has ${yLength} elements, x has ${n}: they must match`, "range");
+  const cols = o.cols;
+  if (typeof cols !== "number" || !Number.isInteger(cols) || cols < 1 || n % cols !== 0) {
+    fail(
+      W,
+      `cols must be a positive integer dividing x's ${n} elements, got ${String(cols)}`,
+      typeof cols === "number" ? "range" : "type",
+    );
+  }
+  const channels = viewLength(o.multipliers);
+  if (channels < 1) fail(W, "multipliers must hold at least 1 element", "range");
+  key[1] = 3;
+  key[2] = n;
+  key[3] = 0;
+  key[4] = signedOut ? 1 : 0;
+  key[5] = cols;
+  key[6] = readZero(W, "zeroPoint", o.zeroPoint, signedOut);
+  key[7] = channels;
+  extents[0] = 4 * n;
+  extents[1] = 4 * channels;
+  extents[2] = n;
+}
+
 /** Checks a qlinearAdd call (a, b, y of `n` bytes each) into the key. */
 export function readQLinearAdd(
   aLength: number,
@@ -184,7 +232,11 @@ export function decodeQLinearKey(key: Int32Array): QLinearSpec {
     n: key[2],
     signedIn: key[3] === 1,
     signedOut: key[4] === 1,
-    params: mode === "add" ? [key[5], key[6], key[7]].map(asFloat) : [asFloat(key[5]), key[6]],
+    params: mode === "add"
+      ? [key[5], key[6], key[7]].map(asFloat)
+      : mode === "requantize"
+      ? [key[5], key[6], key[7]]
+      : [asFloat(key[5]), key[6]],
     from: 0,
     count: key[2],
   };

@@ -8,13 +8,18 @@
  *   by the caller).
  * - dequantize: bytes → float32, y = (x − zeroPoint)·scale (DequantizeLinear
  *   per tensor; with scale 1 the bytes' exact values).
+ * - requantize: float32 rows of exact integer sums → bytes, each row's
+ *   multiplier m (row r: multipliers[r mod channels]), y = saturate(
+ *   round(f32(x·m)) + zeroPoint) clamped first to the range less the zero
+ *   point — QLinearConv's requantizing after a float convolution of exact
+ *   integers.
  * The float parameters travel in the key as their bits: a kernel per node.
  *
  * @module
  */
 
 /** The modes. */
-export const QLINEAR_MODES = ["quantize", "add", "dequantize"] as const;
+export const QLINEAR_MODES = ["quantize", "add", "dequantize", "requantize"] as const;
 /** A mode's name. */
 export type QLinearMode = typeof QLINEAR_MODES[number];
 
@@ -27,7 +32,10 @@ export interface QLinearSpec {
   signedIn: boolean;
   /** y is int8 (else uint8). */
   signedOut: boolean;
-  /** quantize, dequantize: scale, zero point; add: r1, r2, fixed (float32 values). */
+  /**
+   * quantize, dequantize: scale, zero point; add: r1, r2, fixed (float32 values);
+   * requantize: columns a row, zero point, channels (multipliers).
+   */
   params: number[];
   /** The part's first element and count (the whole call: 0, n). */
   from: number;
@@ -43,6 +51,12 @@ export function describeQLinear(s: QLinearSpec): string {
   const p = s.params.map((v) => String(v)).join(", ");
   // A part's elements are in its text: parts whose texts match share one kernel.
   const part = s.from !== 0 || s.count !== s.n ? ` elements ${s.from}-${s.from + s.count}` : "";
+  if (s.mode === "requantize") {
+    const [cols, zero, channels] = s.params;
+    return `qlinear requantize ${s.n / cols}×${cols} float32 → ${
+      t(s.signedOut)
+    } (${channels} multipliers, zp = ${zero})${part}`;
+  }
   if (s.mode === "dequantize") {
     return `qlinear dequantize n=${s.n} ${t(s.signedIn)} → float32 (scale, zp = ${p})${part}`;
   }
