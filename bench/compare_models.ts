@@ -8,7 +8,7 @@
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
  * models come from `tools/model_zoo.ts`.
  *
- *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,cnn-qop,cnn-qdq,mobilenet,llm4] [--json]
+ *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,cnn-qop,cnn-qdq,mobile-qdq,mobilenet,llm4] [--json]
  *                            [--tune]
  *
  * Ours is tier 1 (tuning off: a session tuning under its budget would be
@@ -67,13 +67,22 @@ const MODELS: Record<string, () => ZooModel> = {
     quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qoperator" }),
   "cnn-qdq": () =>
     quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qdq" }),
+  "mobile-qdq": () =>
+    quantizedCnn({
+      size: 224,
+      widths: [24, 32, 64],
+      blocks: 2,
+      classes: 1000,
+      format: "qdq",
+      inverted: true,
+    }),
   // A TinyLlama-sized 4-bit decoder block's step: one token after 256.
   llm4: () =>
     llmBlock({ seq: 1, past: 256, hidden: 2048, heads: 32, kvHeads: 4, ff: 5632, vocab: 32000 }),
 };
 
 /** The 8-bit models: their multiply-adds are not FMAs, their outputs rounded to bytes. */
-const eightBit = (key: string) => key.endsWith("int8") || key.startsWith("cnn-q");
+const eightBit = (key: string) => key.endsWith("int8") || /-q(op|dq)$/.test(key);
 
 // deno-lint-ignore no-explicit-any
 type Session = { run(feeds: any): Promise<any> };

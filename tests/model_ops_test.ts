@@ -2334,6 +2334,31 @@ const CASES: Case[] = [
         ),
         "uint8",
       );
+      // Depthwise, strided (the exact float path: w − w_zp, the float depthwise kernel).
+      const W4 = g.initializer("W4", {
+        type: "int8",
+        dims: [4, 1, 3, 3],
+        data: Array.from({ length: 36 }, (_, i) => ((i * 29 + 7) % 255) - 127),
+      });
+      g.output(
+        g.op(
+          "QLinearConv",
+          [
+            q,
+            xs,
+            "xz",
+            W4,
+            sc("ws4", [0.004, 0.002, 0.003, 0.001]),
+            g.initializer("wz4", { type: "int8", dims: [4], data: [0, 0, 0, 0] }),
+            ys,
+            zp("yz4", "uint8", 0),
+            g.initializer("B4", { type: "int32", dims: [4], data: [900, -50, 0, 1234] }),
+          ],
+          { group: 4, pads: [1, 1, 1, 1], strides: [2, 2] },
+          "depthwise",
+        ),
+        "uint8",
+      );
       // int8 x and y (the native path's flipped sign bits), dilated.
       const qs = g.op("QuantizeLinear", ["x", xs, zp("xz3", "int8", -7)]);
       const W3 = g.initializer("W3", {

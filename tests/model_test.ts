@@ -30,6 +30,7 @@ const MODELS: (() => ZooModel)[] = [
   () => resnetCnn({ size: 40, widths: [8, 16], blocks: 1, batch: 2 }),
   () => mobileBlock(12, 8, 3),
   () => quantizedCnn({ size: 32, widths: [8, 16], blocks: 1, format: "qoperator" }),
+  () => quantizedCnn({ size: 24, widths: [8, 16], blocks: 2, format: "qoperator", inverted: true }),
 ];
 
 for (const make of MODELS) {
@@ -60,6 +61,9 @@ Deno.test("model: a QDQ CNN's groups become the QOperator ops ONNX Runtime makes
     assert.equal(ops[op] ?? 0, count, `${op} in ${JSON.stringify(ops)}`);
   }
   await s.release();
+  // MobileNet's inverted blocks: depthwise QLinearConvs (the exact float path).
+  const mb = quantizedCnn({ size: 24, widths: [8, 16], blocks: 2, format: "qdq", inverted: true });
+  await checkModel(`model ${mb.name}`, mb.bytes, mb.feeds, ["all"], "all");
 });
 
 function feedsOf(m: ZooModel): Record<string, Tensor> {

@@ -294,6 +294,12 @@ export interface QuantizedCnnOptions extends CnnOptions {
    * initializers — the two formats of ONNX Runtime's quantize_static.
    */
   format: "qoperator" | "qdq";
+  /**
+   * MobileNetV2's inverted residual blocks instead of basic blocks: 1×1
+   * expand (×4) + ReLU, depthwise 3×3 (the stride) + ReLU, 1×1 project,
+   * the shortcut Add where the shape is kept.
+   */
+  inverted?: boolean;
 }
 
 /**
@@ -338,9 +344,11 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
     k: number,
     s: number,
     relu: boolean,
+    group = 1,
   ) => {
-    const weights = seededFloats(cout * cin * k * k, seed++ * 7919, Math.sqrt(2 / (cin * k * k)));
-    const per = cin * k * k, ws = new Float32Array(cout), wq = new Int8Array(weights.length);
+    const per = (cin / group) * k * k;
+    const weights = seededFloats(cout * per, seed++ * 7919, Math.sqrt(2 / per));
+    const ws = new Float32Array(cout), wq = new Int8Array(weights.length);
     for (let oc = 0; oc < cout; oc++) {
       let m = 0;
       for (let i = 0; i < per; i++) m = Math.max(m, Math.abs(weights[oc * per + i]));
@@ -352,7 +360,11 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
       bias,
       (b, oc) => Math.round(b / Math.fround(Math.fround(xScale) * ws[oc])),
     );
-    const W = g.initializer(g.fresh("conv.w"), { type: "int8", dims: [cout, cin, k, k], data: wq });
+    const W = g.initializer(g.fresh("conv.w"), {
+      type: "int8",
+      dims: [cout, cin / group, k, k],
+      data: wq,
+    });
     const Ws = g.initializer(g.fresh("conv.ws"), { type: "float32", dims: [cout], data: ws });
     const Wz = g.initializer(g.fresh("conv.wz"), {
       type: "int8",
@@ -361,8 +373,13 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
     });
     const B = g.initializer(g.fresh("conv.b"), { type: "int32", dims: [cout], data: bq });
     const pad = Math.floor(k / 2), out = Math.floor((size + 2 * pad - k) / s) + 1;
-    flops += 2 * batch * cout * out * out * cin * k * k;
-    const attrs = { kernel_shape: [k, k], strides: [s, s], pads: [pad, pad, pad, pad] };
+    flops += 2 * batch * cout * out * out * per;
+    const attrs = {
+      kernel_shape: [k, k],
+      strides: [s, s],
+      pads: [pad, pad, pad, pad],
+      ...(group > 1 ? { group } : {}),
+    };
     // Outputs of a 3×3 conv spread wider than its input: its scale grows with the fan-in.
     const yScale = relu ? 0.04 : 0.06;
     const y = actOf("", yScale, relu);
@@ -412,6 +429,16 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
   o.widths.forEach((width, stage) => {
     for (let b = 0; b < o.blocks; b++) {
       const stride = stage > 0 && b === 0 ? 2 : 1, inSize = size;
+      if (o.inverted) {
+        const e = 4 * c, expand = conv(x, xScale, c, e, 1, 1, true);
+        const dw = conv(expand.y, expand.yScale, e, e, 3, stride, true, e);
+        size = dw.out;
+        const project = conv(dw.y, dw.yScale, e, width, 1, 1, false);
+        x = stride === 1 && c === width ? add(project.y, x, 0.05) : project.y;
+        xScale = stride === 1 && c === width ? 0.05 : project.yScale;
+        c = width;
+        continue;
+      }
       const first = conv(x, xScale, c, width, 3, stride, true);
       size = first.out;
       const second = conv(first.y, first.yScale, width, width, 3, 1, false);
@@ -446,9 +473,9 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
   // The pooled features' bytes too: an 8-bit output compared exactly.
   g.output(pooled.name, "uint8", ["N", c, 1, 1]);
   return {
-    name: `ResNet-style CNN ${o.widths.join("/")}×${o.blocks}, ${batch}×3×${o.size}², int8 ${
-      qdq ? "QDQ" : "QOperator"
-    }`,
+    name: `${o.inverted ? "MobileNet" : "ResNet"}-style CNN ${
+      o.widths.join("/")
+    }×${o.blocks}, ${batch}×3×${o.size}², int8 ${qdq ? "QDQ" : "QOperator"}`,
     bytes: g.toBytes(),
     feeds: {
       image: {

@@ -10,6 +10,7 @@ import type { Attrs, Node } from "../ir.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 import { CONV_INTEGER } from "./conv_integer.ts";
 import { int8ConvOf } from "./conv_int8.ts";
+import { exactFloatConv } from "./qconv_float.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 import { MATMUL_INTEGER } from "./quantize.ts";
 
@@ -156,6 +157,18 @@ const QLINEAR_CONV: OpDef = {
         },
       };
     }
+    // Groups and zero-point weights: exactly on the float convolution where the sums allow.
+    const mf = new Float32Array(sizeOf(ws.dims));
+    const exact = exactFloatConv(
+      n,
+      { x, xz, w, wz, bias, yz },
+      y,
+      mf,
+      () => multipliersOf(mf, scalarOf(xs), ws.data as Float32Array, scalarOf(ys)),
+      [xs, xz, ws, ys, yz].every((b) => b.constant),
+      env,
+    );
+    if (exact) return exact;
     const sums = new Int32Array(sizeOf(y.dims));
     const sumsBuf: Buf = { type: "int32", dims: y.dims, data: sums, constant: false };
     const step = CONV_INTEGER.build(

@@ -1,0 +1,95 @@
+/**
+ * QLinearConv where the 8-bit convolution kernel does not serve it (groups —
+ * depthwise above all —, weights with nonzero zero points) computed exactly
+ * on the float convolution: x − x_zp widened natively (integers, exact in
+ * float32), the float kernels of Conv over w − w_zp (integers too) and the
+ * bias, then `jit.requantize` with each channel's multiplier. Every partial
+ * sum is an integer below 2^24 — checked when the plan is made from the
+ * weights' and bias's largest magnitudes — so the float sums are the exact
+ * int32 sums in any order, and the bytes are ONNX Runtime's.
+ */
+import type { Node } from "../ir.ts";
+import type { TensorData } from "../../onnx/dtype.ts";
+import { CONV } from "./conv.ts";
+import { type Buf, type Env, sizeOf, type Step } from "./op.ts";
+
+/** Largest integer every partial sum must stay below (float32's exact integers). */
+const EXACT = 2 ** 24;
+
+/**
+ * The node's exact float path, or null where the bound or the layout does
+ * not allow it. `settle` fills the multipliers (and reads the zero points)
+ * before a run; `constant`: whether it needs to run only once.
+ */
+export function exactFloatConv(
+  n: Node,
+  ins: { x: Buf; xz: Buf; w: Buf; wz: Buf; bias: Buf | null; yz: Buf },
+  y: Buf,
+  multipliers: Float32Array,
+  settle: () => void,
+  constant: boolean,
+  env: Env,
+): Step | null {
+  const { x, xz, w, wz, bias, yz } = ins;
+  if (!w.constant || !wz.constant || (bias && !bias.constant)) return null;
+  if (x.dims.length !== 3 && x.dims.length !== 4) return null;
+  const yd = y.data as Uint8Array | Int8Array, xd = x.data as Uint8Array | Int8Array;
+  if (yd.byteOffset % 4 !== 0 || xd.byteOffset % 4 !== 0) return null;
+  const oc = w.dims[0], per = sizeOf(w.dims) / oc;
+  const wd = w.data as Uint8Array | Int8Array, zw = wz.data as TensorData;
+  const wf = new Float32Array(wd.length);
+  let maxW = 0;
+  for (let o = 0; o < oc; o++) {
+    const z = Number(zw[sizeOf(wz.dims) === 1 ? 0 : o]);
+    for (let i = o * per; i < (o + 1) * per; i++) {
+      wf[i] = wd[i] - z;
+      maxW = Math.max(maxW, Math.abs(wf[i]));
+    }
+  }
+  // |x − x_zp| at most 255 (any zero point), or less where the zero point is a constant.
+  const za = xz.constant ? Number((xz.data as TensorData)[0]) : null;
+  const maxX = za === null
+    ? 255
+    : x.type === "int8"
+    ? Math.max(za + 128, 127 - za)
+    : Math.max(za, 255 - za);
+  const bd = bias ? (bias.data as Int32Array) : null;
+  let maxB = 0;
+  for (let o = 0; bd && o < oc; o++) maxB = Math.max(maxB, Math.abs(bd[o]));
+  if (per * maxX * maxW + maxB >= EXACT) return null;
+  const xf = new Float32Array(xd.length), yf = new Float32Array(yd.length);
+  const f32 = (dims: number[], data: Float32Array, isConst: boolean): Buf => ({
+    type: "float32",
+    dims,
+    data,
+    constant: isConst,
+  });
+  const conv = CONV.build(
+    n,
+    [
+      f32(x.dims, xf, false),
+      f32(w.dims, wf, true),
+      bd ? f32([oc], Float32Array.from(bd), true) : null,
+    ],
+    [f32(y.dims, yf, false)],
+    env,
+  )!;
+  const jit = env.jit, widen = { scale: 1, zeroPoint: 0 };
+  const narrow = { cols: sizeOf(y.dims.slice(2)), multipliers, zeroPoint: 0 };
+  const zero = (b: Buf) => Number((b.data as TensorData)[0]);
+  const read = () => {
+    settle();
+    widen.zeroPoint = zero(xz);
+    narrow.zeroPoint = zero(yz);
+  };
+  read();
+  return {
+    native: constant && conv.native,
+    run: () => {
+      if (!constant) read();
+      jit.dequantizeLinear(xd, xf, widen);
+      conv.run();
+      jit.requantize(yf, yd, narrow);
+    },
+  };
+}
