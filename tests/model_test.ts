@@ -66,6 +66,51 @@ Deno.test("model: a QDQ CNN's groups become the QOperator ops ONNX Runtime makes
   await checkModel(`model ${mb.name}`, mb.bytes, mb.feeds, ["all"], "all");
 });
 
+Deno.test("model: QDQ MatMuls become QLinearMatMul as ONNX Runtime fuses them, with its outputs", async () => {
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", [4, 32]);
+  const scale = (v: number) =>
+    g.initializer(g.fresh("s"), { type: "float32", dims: [], data: [v] });
+  const zp = (v: number) => g.initializer(g.fresh("z"), { type: "uint8", dims: [], data: [v] });
+  const weights = (k: number, n: number, perColumn: boolean) => {
+    const q = g.initializer(g.fresh("w"), {
+      type: "int8",
+      dims: [k, n],
+      data: Array.from({ length: k * n }, (_, i) => ((i * 37 + 11) % 255) - 127),
+    });
+    const count = perColumn ? n : 1;
+    const ws = g.initializer(g.fresh("ws"), {
+      type: "float32",
+      dims: perColumn ? [n] : [],
+      data: Array.from({ length: count }, (_, i) => 0.002 + 0.0003 * i),
+    });
+    const wz = g.initializer(g.fresh("wz"), {
+      type: "int8",
+      dims: perColumn ? [n] : [],
+      data: new Array(count).fill(0),
+    });
+    return g.op("DequantizeLinear", [q, ws, wz], perColumn ? { axis: 1 } : {});
+  };
+  const [s1, z1, s2, z2, s3, z3] = [scale(0.05), zp(128), scale(0.1), zp(128), scale(0.04), zp(0)];
+  const x = g.op("DequantizeLinear", [g.op("QuantizeLinear", ["x", s1, z1]), s1, z1]);
+  const h = g.op("QuantizeLinear", [g.op("MatMul", [x, weights(32, 48, true)]), s2, z2]);
+  const r = g.op("Relu", [
+    g.op("MatMul", [g.op("DequantizeLinear", [h, s2, z2]), weights(48, 16, false)]),
+  ]);
+  const yq = g.op("QuantizeLinear", [r, s3, z3], {}, "yq");
+  g.output(yq, "uint8", [4, 16]);
+  g.output(g.op("DequantizeLinear", [yq, s3, z3], {}, "y"), "float32", [4, 16]);
+  const bytes = g.toBytes(),
+    feeds = {
+      x: { type: "float32" as const, dims: [4, 32], data: seededFloats(128, 77, 3) },
+    };
+  await checkModel("model QDQ MatMul chain", bytes, feeds, ["all"], "all");
+  const s = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  assert.equal(s.nodeOps.QLinearMatMul, 2, JSON.stringify(s.nodeOps));
+  assert.equal(s.nodeOps.MatMul ?? 0, 0, JSON.stringify(s.nodeOps));
+  await s.release();
+});
+
 function feedsOf(m: ZooModel): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const [k, v] of Object.entries(m.feeds)) out[k] = new Tensor(v.type, v.data, v.dims);

@@ -5,6 +5,8 @@
  * - DequantizeLinear(x), DequantizeLinear(W), [DequantizeLinear(B, int32)]
  *   → Conv → [Relu] → QuantizeLinear becomes QLinearConv (B's int32 taken
  *   as it is, as ONNX Runtime takes it);
+ * - DequantizeLinear(a), DequantizeLinear(B, constant 2-D, per tensor or
+ *   column) → MatMul → [Relu] → QuantizeLinear becomes QLinearMatMul;
  * - DequantizeLinear(a), DequantizeLinear(b) → Add or Mul → [Relu] →
  *   QuantizeLinear becomes com.microsoft QLinearAdd or QLinearMul;
  * - DequantizeLinear → GlobalAveragePool, AveragePool, LeakyRelu or Sigmoid
@@ -15,8 +17,8 @@
  * changes nothing (the quantization clamps there) and goes. Scales and zero
  * points must be constant (W's scale also one per output channel), every
  * DequantizeLinear of an activation read by the group alone, input and
- * output of one type; int8 activations only where ONNX Runtime's x86 build
- * fuses them (not for Conv: uint8 activations).
+ * output of one type; uint8 activations for Conv and MatMul (int8 ones where
+ * ONNX Runtime's x86 build may not fuse them stay float).
  *
  * It runs before constant folding, while the weights' DequantizeLinear nodes
  * still name the 8-bit initializers.
@@ -41,7 +43,7 @@ export const QDQ_GROUPS: Fusion = {
   apply(g) {
     const idx = new GraphIndex(g), dead = new Set<Node>();
     /** The DequantizeLinear producing `value` with constant scalar scale and zero point. */
-    const dequantized = (value: string, perChannel = 0): Dequantized | null => {
+    const dequantized = (value: string, perChannel = 0, axis = 0): Dequantized | null => {
       const dq = idx.producer.get(value) ?? null;
       if (!is(dq, "DequantizeLinear") || dead.has(dq) || dq.attrs.has("block_size")) return null;
       // An activation's DequantizeLinear read by this group alone (weights are constants).
@@ -52,7 +54,10 @@ export const QDQ_GROUPS: Fusion = {
       const count = s.data.length;
       if (count !== 1 && !(perChannel > 0 && count === perChannel)) return null;
       if (z.data.length !== count) return null;
-      if (count > 1 && dq.attrs.int("axis", 1) !== 0) return null;
+      if (count > 1) {
+        const rank = idx.constant(q)?.dims.length ?? 0, a = dq.attrs.int("axis", 1);
+        if ((a < 0 ? a + rank : a) !== axis) return null;
+      }
       return { node: dq, q, scale, zero };
     };
     /** The type of a byte value: its constant's, or its DequantizeLinear zero point's. */
@@ -107,6 +112,21 @@ export const QDQ_GROUPS: Fusion = {
         n.op = "QLinearConv";
         n.inputs = [dx.q, dx.scale, dx.zero, dw.q, dw.scale, dw.zero, ...out[0].inputs.slice(1, 3)];
         if (bias) n.inputs.push(bias);
+        finish(n, out[0], out[1]);
+        count++;
+      } else if (is(n, "MatMul") && n.inputs.length === 2) {
+        // Constant 2-D B, a scale per tensor or per column; ended by a QuantizeLinear (ONNX
+        // Runtime leaves a MatMul without one unfused by default).
+        const w = idx.constant(n.inputs[1]) ? null : idx.producer.get(n.inputs[1]);
+        const bc = w ? idx.constant(w.inputs[0]) : null;
+        if (!bc || !BYTE_TYPES.has(bc.type) || bc.dims.length !== 2) continue;
+        const da = dequantized(n.inputs[0]), db = dequantized(n.inputs[1], bc.dims[1], 1);
+        const out = quantizedOut(n.outputs[0]);
+        if (!da || !db || !out) continue;
+        const t = byteType(da);
+        if (t !== "uint8" || idx.constant(out[0].inputs[2])!.type !== t) continue;
+        n.op = "QLinearMatMul";
+        n.inputs = [da.q, da.scale, da.zero, db.q, db.scale, db.zero, ...out[0].inputs.slice(1, 3)];
         finish(n, out[0], out[1]);
         count++;
       } else if ((is(n, "Add") || is(n, "Mul")) && n.inputs.length === 2) {

@@ -88,7 +88,35 @@ const QLINEAR_MATMUL: OpDef = {
   },
   build(n, ins, outs, env) {
     const [a, as, az, b, bs, bz, ys, yz] = ins as Buf[];
-    const y = outs[0], sums = new Int32Array(sizeOf(y.dims));
+    const y = outs[0], yd8 = y.data as Int8Array | Uint8Array;
+    if (yd8.byteOffset % 4 === 0) {
+      // MatMulInteger's scaled form (the kernel's store converts and scales: f32(sum)·m, as
+      // MLAS requantizes) into floats, then those rounded, offset and saturated natively.
+      const m = new Float32Array(sizeOf(bs.dims)), scaled = new Float32Array(yd8.length);
+      const mBuf: Buf = { type: "float32", dims: bs.dims, data: m, constant: false };
+      const step = MATMUL_INTEGER.build(
+        { ...inner(n, "MatMulInteger", n.attrs), domain: "njit" },
+        [a, b, az, bz, mBuf],
+        [{ type: "float32", dims: y.dims, data: scaled, constant: false }],
+        env,
+      )!;
+      const round = { scale: 1, zeroPoint: 0 };
+      const settle = () => {
+        multipliersOf(m, scalarOf(as), bs.data as Float32Array, scalarOf(ys));
+        round.zeroPoint = scalarOf(yz);
+      };
+      settle();
+      const constant = [as, bs, ys, yz].every((p) => p.constant);
+      return {
+        native: constant && step.native,
+        run: () => {
+          if (!constant) settle();
+          step.run();
+          env.jit.quantizeLinear(scaled, yd8, round);
+        },
+      };
+    }
+    const sums = new Int32Array(sizeOf(y.dims));
     const sumsBuf: Buf = { type: "int32", dims: y.dims, data: sums, constant: false };
     const step = MATMUL_INTEGER.build(
       inner(n, "MatMulInteger", n.attrs),
