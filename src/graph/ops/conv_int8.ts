@@ -22,6 +22,8 @@ export interface Int8Conv {
   readonly options: ConvInt8Options;
   /** Runs it: x's bytes into y (int32 sums or requantized bytes). */
   run(y: Int32Array | Uint8Array | Int8Array): void;
+  /** Whether it only calls the Jit (x in place; else a TypeScript copy of x comes first). */
+  readonly native: boolean;
 }
 
 /** The node's native convolution, or null where only the general path computes it. */
@@ -72,6 +74,7 @@ export function int8ConvOf(
     : new Uint8Array(xd.length);
   return {
     options,
+    native: aligned,
     run: (y) => {
       if (!aligned) copy.set(xd as never);
       jit.convInt8(copy, packed, y, options);

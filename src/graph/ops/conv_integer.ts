@@ -70,7 +70,7 @@ export const CONV_INTEGER: OpDef = {
       native.options.xZeroPoint = zero();
       const constant = !xz || xz.constant;
       return {
-        native: constant,
+        native: constant && native.native,
         run: () => {
           if (!constant) native.options.xZeroPoint = zero();
           native.run(y.data as Int32Array);

@@ -178,7 +178,7 @@ const QLINEAR_CONV: OpDef = {
       settle();
       const constant = [xs, xz, ws, ys, yz].every((b) => b.constant) && (!bias || bias.constant);
       return {
-        native: constant,
+        native: constant && native.native,
         run: () => {
           if (!constant) settle();
           native.run(yd8);
