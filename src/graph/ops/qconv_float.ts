@@ -16,25 +16,29 @@ import { type Buf, type Env, sizeOf, type Step } from "./op.ts";
 /** Largest integer every partial sum must stay below (float32's exact integers). */
 const EXACT = 2 ** 24;
 
-/**
- * The node's exact float path, or null where the bound or the layout does
- * not allow it. `settle` fills the multipliers (and reads the zero points)
- * before a run; `constant`: whether it needs to run only once.
- */
-export function exactFloatConv(
+/** Whether the node's float sums are exact (the bound below) and its layout allows the path. */
+export function floatExact(
   n: Node,
-  ins: { x: Buf; xz: Buf; w: Buf; wz: Buf; bias: Buf | null; yz: Buf },
-  y: Buf,
-  multipliers: Float32Array,
-  settle: () => void,
-  constant: boolean,
-  env: Env,
-): Step | null {
-  const { x, xz, w, wz, bias, yz } = ins;
+  x: Buf,
+  xz: Buf,
+  w: Buf,
+  wz: Buf,
+  bias: Buf | null,
+): boolean {
+  return boundOf(n, x, xz, w, wz, bias) !== null;
+}
+
+/** w − w_zp as floats when every partial sum stays below 2^24, else null. */
+function boundOf(
+  _n: Node,
+  x: Buf,
+  xz: Buf,
+  w: Buf,
+  wz: Buf,
+  bias: Buf | null,
+): Float32Array | null {
   if (!w.constant || !wz.constant || (bias && !bias.constant)) return null;
   if (x.dims.length !== 3 && x.dims.length !== 4) return null;
-  const yd = y.data as Uint8Array | Int8Array, xd = x.data as Uint8Array | Int8Array;
-  if (yd.byteOffset % 4 !== 0 || xd.byteOffset % 4 !== 0) return null;
   const oc = w.dims[0], per = sizeOf(w.dims) / oc;
   const wd = w.data as Uint8Array | Int8Array, zw = wz.data as TensorData;
   const wf = new Float32Array(wd.length);
@@ -56,7 +60,29 @@ export function exactFloatConv(
   const bd = bias ? (bias.data as Int32Array) : null;
   let maxB = 0;
   for (let o = 0; bd && o < oc; o++) maxB = Math.max(maxB, Math.abs(bd[o]));
-  if (per * maxX * maxW + maxB >= EXACT) return null;
+  return per * maxX * maxW + maxB < EXACT ? wf : null;
+}
+
+/**
+ * The node's exact float path, or null where the bound or the layout does
+ * not allow it. `settle` fills the multipliers (and reads the zero points)
+ * before a run; `constant`: whether it needs to run only once.
+ */
+export function exactFloatConv(
+  n: Node,
+  ins: { x: Buf; xz: Buf; w: Buf; wz: Buf; bias: Buf | null; yz: Buf },
+  y: Buf,
+  multipliers: Float32Array,
+  settle: () => void,
+  constant: boolean,
+  env: Env,
+): Step | null {
+  const { x, xz, w, wz, bias, yz } = ins;
+  const yd = y.data as Uint8Array | Int8Array, xd = x.data as Uint8Array | Int8Array;
+  if (yd.byteOffset % 4 !== 0 || xd.byteOffset % 4 !== 0) return null;
+  const wf = boundOf(n, x, xz, w, wz, bias);
+  if (wf === null) return null;
+  const oc = w.dims[0], bd = bias ? (bias.data as Int32Array) : null;
   const xf = new Float32Array(xd.length), yf = new Float32Array(yd.length);
   const f32 = (dims: number[], data: Float32Array, isConst: boolean): Buf => ({
     type: "float32",

@@ -10,7 +10,8 @@ import type { Attrs, Node } from "../ir.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 import { CONV_INTEGER } from "./conv_integer.ts";
 import { int8ConvOf } from "./conv_int8.ts";
-import { exactFloatConv } from "./qconv_float.ts";
+import { exactFloatConv, floatExact } from "./qconv_float.ts";
+import { cpuFeatures } from "../../cpu.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 import { MATMUL_INTEGER } from "./quantize.ts";
 
@@ -164,7 +165,12 @@ const QLINEAR_CONV: OpDef = {
     const [x, xs, xz, w, ws, wz, ys, yz] = ins as Buf[], bias = ins[8] ?? null;
     const y = outs[0];
     const yd8 = y.data as Int8Array | Uint8Array;
-    const native = yd8.byteOffset % 4 === 0 ? int8ConvOf(n, x, w, wz, env) : null;
+    // The 8-bit kernel where its VNNI tiles run; below them (its scalar loop) the exact float
+    // path is faster wherever its bound holds.
+    const vnni = (env.jit.isa === "avx512" || env.jit.isa === "amx") && cpuFeatures().avx512vnni;
+    const native = yd8.byteOffset % 4 === 0 && (vnni || !floatExact(n, x, xz, w, wz, bias))
+      ? int8ConvOf(n, x, w, wz, env)
+      : null;
     if (native) {
       // Zero points and multipliers set once where they are constants, else before each run.
       const o = native.options, m = new Float32Array(sizeOf(ws.dims));
