@@ -168,7 +168,7 @@ const QLINEAR_CONV: OpDef = {
     // The 8-bit kernel where its VNNI tiles run; below them (its scalar loop) the exact float
     // path is faster wherever its bound holds.
     const vnni = (env.jit.isa === "avx512" || env.jit.isa === "amx") && cpuFeatures().avx512vnni;
-    const native = yd8.byteOffset % 4 === 0 && (vnni || !floatExact(n, x, xz, w, wz, bias))
+    const native = yd8.byteOffset % 4 === 0 && (vnni || !floatExact(x, xz, w, wz, bias))
       ? int8ConvOf(n, x, w, wz, env)
       : null;
     if (native) {
