@@ -230,6 +230,9 @@ Deno.test("model: same bits with 1 and 2 threads, sync and async, first and 20th
     const m of [
       resnetCnn({ size: 48, widths: [16, 32], blocks: 1 }),
       encoderLayer({ seq: 16, hidden: 64, heads: 4, ff: 128 }),
+      // 8-bit: convInt8's row bands and channel blocks, the qlinear steps, the exact float path.
+      quantizedCnn({ size: 48, widths: [16, 32], blocks: 1, format: "qdq" }),
+      quantizedCnn({ size: 40, widths: [16, 32], blocks: 1, format: "qoperator", inverted: true }),
     ]
   ) {
     const one = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });
