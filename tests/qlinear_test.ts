@@ -417,3 +417,179 @@ Deno.test("qlinear: requantize on 1, 2 and 3 threads, against guard pages, bad i
     );
   }
 });
+
+/** ONNX Runtime's QLinearMul of one pair. */
+function mulRef(
+  a: number,
+  b: number,
+  o: { aScale: number; bScale: number; yScale: number; za: number; zb: number; zy: number },
+  signed: boolean,
+): number {
+  const ratio = f(f(f(o.aScale) * f(o.bScale)) / f(o.yScale));
+  const v = f(f((a - o.za) * (b - o.zb) * ratio) + o.zy);
+  const q = v >= -2147483648 && v < 2147483648 ? roundEven(v) : -2147483648;
+  const lo = signed ? -128 : 0, hi = signed ? 127 : 255;
+  return q < lo ? lo : q > hi ? hi : q;
+}
+
+/** ONNX Runtime's QLinearAdd with b a span's scalar (folded into the fixed part first). */
+function addSpanRef(
+  a: number,
+  b: number,
+  o: { aScale: number; bScale: number; yScale: number; za: number; zb: number; zy: number },
+  signed: boolean,
+): number {
+  const r1 = f(f(o.aScale) / f(o.yScale)), r2 = f(f(o.bScale) / f(o.yScale));
+  const fixed = f(o.zy - f(f(r1 * o.za) + f(r2 * o.zb)));
+  const v = f(a * r1 + f(fixed + f(b * r2)));
+  const q = v >= -2147483648 && v < 2147483648 ? roundEven(v) : -2147483648;
+  const lo = signed ? -128 : 0, hi = signed ? 127 : 255;
+  return q < lo ? lo : q > hi ? hi : q;
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`qlinear ${isa}: qlinearAdd and qlinearMul with b of a's shape, a row, or a value a row`, () => {
+    const seed = 6700 + LEVELS.indexOf(isa), r = rng(seed);
+    using jit = new Jit({ maxIsa: isa });
+    for (let t = 0; t < 60; t++) {
+      const signed = r() < 0.4, mul = r() < 0.5;
+      const layout = pick(r, ["same", "row", "span"] as const);
+      const cols = pick(r, [1, 5, 16, 17, 49, 64, 100]), rows = int(r, 1, 12), n = rows * cols;
+      const bLen = layout === "same" ? n : layout === "row" ? cols : int(r, 1, rows);
+      const bytes = (len: number) =>
+        signed
+          ? Int8Array.from({ length: len }, () => int(r, -128, 127))
+          : Uint8Array.from({ length: len }, () => int(r, 0, 255));
+      const a = bytes(n), b = bytes(bLen), y = signed ? new Int8Array(n) : new Uint8Array(n);
+      const o = {
+        aScale: f(0.01 + r() * 0.1),
+        bScale: f(0.01 + r() * 0.1),
+        yScale: f(0.01 + r() * 0.3),
+        za: signed ? int(r, -128, 127) : int(r, 0, 255),
+        zb: signed ? int(r, -128, 127) : int(r, 0, 255),
+        zy: signed ? int(r, -128, 127) : int(r, 0, 255),
+      };
+      const opts = {
+        aScale: o.aScale,
+        bScale: o.bScale,
+        yScale: o.yScale,
+        aZeroPoint: o.za,
+        bZeroPoint: o.zb,
+        yZeroPoint: o.zy,
+        broadcast: layout,
+        cols,
+      };
+      if (mul) jit.qlinearMul(a, b, y as never, opts);
+      else jit.qlinearAdd(a, b, y as never, opts);
+      for (let i = 0; i < n; i++) {
+        const bi = layout === "same"
+          ? b[i]
+          : layout === "row"
+          ? b[i % cols]
+          : b[Math.floor(i / cols) % bLen];
+        const want = mul
+          ? mulRef(a[i], bi, o, signed)
+          : layout === "span"
+          ? addSpanRef(a[i], bi, o, signed)
+          : add(a[i], bi, o, signed);
+        if (y[i] !== want) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t} ${
+              mul ? "mul" : "add"
+            } ${layout} ${rows}×${cols} b ${bLen}: y[${i}] ${y[i]}, want ${want}`,
+          );
+        }
+      }
+    }
+  });
+}
+
+Deno.test("qlinear: broadcast add and mul on 1, 2 and 3 threads, against guard pages, bad input named", () => {
+  const r = rng(6800);
+  const rows = 96, cols = 49, n = rows * cols;
+  const a = Uint8Array.from({ length: n }, () => int(r, 0, 255));
+  const per = Uint8Array.from({ length: 32 }, () => int(r, 0, 255));
+  const row = Uint8Array.from({ length: cols }, () => int(r, 0, 255));
+  const o = {
+    aScale: 0.02,
+    bScale: 0.03,
+    yScale: 0.04,
+    aZeroPoint: 5,
+    bZeroPoint: 7,
+    yZeroPoint: 9,
+  };
+  const outs = [1, 2, 3].map((threads) => {
+    using j = new Jit({ threads, minPartUs: 0 });
+    const y1 = new Uint8Array(n), y2 = new Uint8Array(n);
+    j.qlinearMul(a, per, y1, { ...o, broadcast: "span", cols });
+    j.qlinearAdd(a, row, y2, { ...o, broadcast: "row", cols });
+    return [y1, y2];
+  });
+  for (const k of [1, 2]) {
+    sameElements(outs[k][0], outs[0][0], `mul by span on ${k + 1} threads`);
+    sameElements(outs[k][1], outs[0][1], `add by row on ${k + 1} threads`);
+  }
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  for (const side of ["start", "end"] as const) {
+    const pa = new GuardedPages(n + 4), pb = new GuardedPages(64), py = new GuardedPages(n + 4);
+    try {
+      const buf = (p: GuardedPages) => Deno.UnsafePointerView.getArrayBuffer(p.pointer, p.bytes);
+      const at = (p: GuardedPages, bytes: number) =>
+        side === "end" ? Math.floor((p.bytes - bytes) / 4) * 4 : 0;
+      const ga = new Uint8Array(buf(pa), at(pa, n), n), gy = new Uint8Array(buf(py), at(py, n), n);
+      const gb = new Uint8Array(buf(pb), at(pb, 32), 32);
+      ga.set(a);
+      gb.set(per);
+      for (const j of [jit, split]) {
+        j.qlinearMul(ga, gb, gy, { ...o, broadcast: "span", cols });
+        sameElements(gy, outs[0][0], `guarded ${side}`);
+      }
+    } finally {
+      pa.free();
+      pb.free();
+      py.free();
+    }
+  }
+  const y = new Uint8Array(6), six = new Uint8Array(6);
+  const base = { aScale: 1, bScale: 1, yScale: 1 };
+  const cases: [() => void, RegExp, ErrorConstructor][] = [
+    [
+      () => jit.qlinearMul(six, six, y, { ...base, broadcast: "rows" as never }),
+      /broadcast must be "same", "row" or "span"/,
+      RangeError,
+    ],
+    [
+      () => jit.qlinearMul(six, new Uint8Array(4), y, { ...base, broadcast: "row", cols: 4 }),
+      /cols must be a positive integer dividing a's 6 elements/,
+      RangeError,
+    ],
+    [
+      () => jit.qlinearAdd(six, new Uint8Array(4), y, { ...base, broadcast: "row", cols: 3 }),
+      /b has 4 elements, a row of 3 needed/,
+      RangeError,
+    ],
+    [
+      () => jit.qlinearAdd(six, new Uint8Array(4), y, { ...base, broadcast: "span", cols: 3 }),
+      /b has 4 elements: 1 to the 2 rows needed/,
+      RangeError,
+    ],
+    [
+      () => jit.qlinearMul(six, new Uint8Array(4), y, base),
+      /a, b and y have 6, 4 and 6 elements/,
+      RangeError,
+    ],
+    [
+      () => jit.qlinearMul(six, new Int8Array(6) as never, y, base),
+      /qlinearMul: b must be a Uint8Array as a is/,
+      TypeError,
+    ],
+  ];
+  for (const [call, message, kind] of cases) {
+    assert.throws(
+      call,
+      (e: Error) => e instanceof kind && message.test(e.message),
+      String(message),
+    );
+  }
+});

@@ -69,7 +69,7 @@ import {
   type QLinearAddOptions,
   type QuantizeLinearOptions,
   readDequantizeLinear,
-  readQLinearAdd,
+  readQLinearBinary,
   readQuantizeLinear,
   readRequantize,
   type RequantizeOptions,
@@ -1304,11 +1304,43 @@ export class Jit {
   }
 
   /**
-   * com.microsoft QLinearAdd of two byte tensors of one shape, as ONNX
-   * Runtime computes it: the ratios r1 = aScale/yScale, r2 = bScale/yScale
-   * and fixed = yZeroPoint − (r1·aZeroPoint + r2·bZeroPoint) in float32,
-   * each y = saturate(round(fma(a, r1, fma(b, r2, fixed)))), half to even.
-   * a, b and y all Uint8Arrays or all Int8Arrays; y may be a.
+   * com.microsoft QLinearMul of byte tensors, as ONNX Runtime computes it:
+   * each y = saturate(round(f32(f32((a − aZeroPoint)·(b − bZeroPoint)·ratio)
+   * + yZeroPoint))), ratio = aScale·bScale/yScale in float32; b of a's
+   * shape, or broadcast (`broadcast`: "row" or "span", as
+   * {@link qlinearAdd} takes it). a, b and y all Uint8Arrays or all
+   * Int8Arrays; y may be a.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const a = Uint8Array.of(10, 20, 30, 40), y = new Uint8Array(4);
+   * // Each row of 2 times its channel's value (an SE block's gate).
+   * jit.qlinearMul(a, Uint8Array.of(2, 3), y, {
+   *   aScale: 1, bScale: 1, yScale: 1, broadcast: "span", cols: 2,
+   * });
+   * // y = [20, 40, 90, 120]
+   * ```
+   */
+  qlinearMul(
+    a: Uint8Array | Int8Array,
+    b: Uint8Array | Int8Array,
+    y: Uint8Array | Int8Array,
+    options: QLinearAddOptions,
+  ): void {
+    this.#qlinearBinary(true, a, b, y, options);
+  }
+
+  /**
+   * com.microsoft QLinearAdd of byte tensors, as ONNX Runtime computes it:
+   * the ratios r1 = aScale/yScale, r2 = bScale/yScale and fixed =
+   * yZeroPoint − (r1·aZeroPoint + r2·bZeroPoint) in float32, each
+   * y = saturate(round(fma(a, r1, fma(b, r2, fixed)))), half to even. b of
+   * a's shape; or `broadcast: "row"` (a is rows of `cols`, b one row) or
+   * `"span"` (row r takes b[r mod b.length]: then y = round(fma(a, r1,
+   * f32(fixed + f32(b·r2)))), its kernel's scalar form). a, b and y all
+   * Uint8Arrays or all Int8Arrays; y may be a.
    *
    * @example
    * ```ts
@@ -1325,18 +1357,29 @@ export class Jit {
     y: Uint8Array | Int8Array,
     options: QLinearAddOptions,
   ): void {
-    const rt = this.#rt;
+    this.#qlinearBinary(false, a, b, y, options);
+  }
+
+  #qlinearBinary(
+    mul: boolean,
+    a: Uint8Array | Int8Array,
+    b: Uint8Array | Int8Array,
+    y: Uint8Array | Int8Array,
+    options: QLinearAddOptions,
+  ): void {
+    const rt = this.#rt, W = mul ? "qlinearMul" : "qlinearAdd";
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     const tag = typedArrayTag(a);
     if (tag !== "Uint8Array" && tag !== "Int8Array") {
-      throw new TypeError(`qlinearAdd: a must be a Uint8Array or an Int8Array, got ${describe(a)}`);
+      throw new TypeError(`${W}: a must be a Uint8Array or an Int8Array, got ${describe(a)}`);
     }
     for (const [name, v] of [["b", b], ["y", y]] as const) {
       if (typedArrayTag(v) !== tag) {
-        throw new TypeError(`qlinearAdd: ${name} must be a ${tag} as a is, got ${describe(v)}`);
+        throw new TypeError(`${W}: ${name} must be a ${tag} as a is, got ${describe(v)}`);
       }
     }
-    readQLinearAdd(
+    readQLinearBinary(
+      mul,
       viewLength(a),
       viewLength(b),
       viewLength(y),
@@ -1345,9 +1388,9 @@ export class Jit {
       rt.key,
       rt.extents,
     );
-    rt.operand(QLINEAR, 0, bytesView(a, "a", "qlinearAdd"));
-    rt.operand(QLINEAR, 1, bytesView(b, "b", "qlinearAdd"));
-    rt.operand(QLINEAR, 2, bytesView(y, "y", "qlinearAdd"));
+    rt.operand(QLINEAR, 0, bytesView(a, "a", W));
+    rt.operand(QLINEAR, 1, bytesView(b, "b", W));
+    rt.operand(QLINEAR, 2, bytesView(y, "y", W));
     rt.run(QLINEAR_ID);
   }
 

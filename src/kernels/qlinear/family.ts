@@ -1,7 +1,8 @@
 /**
  * 8-bit elementwise ops as an op family: QuantizeLinear (float32 → bytes)
- * and DequantizeLinear (bytes → float32) per tensor, com.microsoft QLinearAdd
- * of one shape, bit for bit as ONNX Runtime computes them.
+ * and DequantizeLinear (bytes → float32) per tensor, requantizing rows of
+ * exact sums, com.microsoft QLinearAdd and QLinearMul (b of a's shape, a
+ * row, or a value a row), bit for bit as ONNX Runtime computes them.
  *
  * @module
  */
@@ -25,9 +26,11 @@ export const QLINEAR: OpFamily<QLinearSpec, QLinearPlan> = {
   fallbackPlan: (s) => planQLinear(s, "scalar"),
   generate: generateQLinear,
   partition: (s, p, parts) => {
-    if (s.mode === "requantize") {
-      // Whole rows: each part starts at its row's multiplier.
-      const cols = s.params[0], rows = splitRange(s.count / cols, parts, Math.ceil(256 / cols));
+    const byRows = s.mode === "requantize" || s.layout !== "same";
+    if (byRows) {
+      // Whole rows: each part starts at its row's multiplier or b.
+      const cols = s.mode === "requantize" ? s.params[0] : s.cols;
+      const rows = splitRange(s.count / cols, parts, Math.ceil(256 / cols));
       if (rows.length < 2) return null;
       return rows.map((r): Part<QLinearSpec, QLinearPlan> => ({
         spec: { ...s, from: s.from + r.start * cols, count: r.count * cols },
@@ -95,10 +98,28 @@ export function qlinearReference(
     }
     return;
   }
-  const [r1, r2, fixed] = s.params;
   const A = view(a), B = view(b);
+  /** b's element for a's element i. */
+  const bAt = (i: number) =>
+    s.layout === "same"
+      ? B[i]
+      : s.layout === "row"
+      ? B[i % s.cols]
+      : B[Math.floor(i / s.cols) % s.bCount];
+  if (s.mode === "mul") {
+    const [ratio, za, zb, zy] = s.params;
+    for (let i = s.from; i < end; i++) {
+      const v = f(f((A[i] - za) * (bAt(i) - zb) * ratio) + zy);
+      const q = v >= -2147483648 && v < 2147483648 ? roundEven(v) : -2147483648;
+      Y[i] = q < lo ? lo : q > hi ? hi : q;
+    }
+    return;
+  }
+  const [r1, r2, fixed] = s.params;
   for (let i = s.from; i < end; i++) {
-    const v = f(A[i] * r1 + f(B[i] * r2 + fixed));
+    const v = s.layout === "span"
+      ? f(A[i] * r1 + f(fixed + f(bAt(i) * r2)))
+      : f(A[i] * r1 + f(bAt(i) * r2 + fixed));
     const q = v >= -2147483648 && v < 2147483648 ? roundEven(v) : -2147483648;
     Y[i] = q < lo ? lo : q > hi ? hi : q;
   }

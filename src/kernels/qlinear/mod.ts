@@ -11,7 +11,7 @@ export {
   type QLinearAddOptions,
   type QuantizeLinearOptions,
   readDequantizeLinear,
-  readQLinearAdd,
+  readQLinearBinary,
   readQuantizeLinear,
   readRequantize,
   type RequantizeOptions,

@@ -1,5 +1,6 @@
 /**
- * Reading `jit.quantizeLinear` and `jit.qlinearAdd` calls: lengths and
+ * Reading the 8-bit elementwise calls (quantizeLinear, dequantizeLinear,
+ * requantize, qlinearAdd, qlinearMul): lengths and
  * parameters checked, the float parameters' bits into the key, no
  * allocation.
  *
@@ -35,7 +36,7 @@ export interface RequantizeOptions {
   zeroPoint?: number;
 }
 
-/** Options of `jit.qlinearAdd`: each input's and y's scale and zero point. */
+/** Options of `jit.qlinearAdd` and `jit.qlinearMul`: scales, zero points, b's broadcast. */
 export interface QLinearAddOptions {
   /** a's scale. */
   aScale: number;
@@ -49,10 +50,34 @@ export interface QLinearAddOptions {
   yScale: number;
   /** y's zero point (default 0). */
   yZeroPoint?: number;
+  /**
+   * How b meets a (default "same": the same length). "row": a (and y) are
+   * rows of `cols`, b one row of `cols` (b broadcast over the leading axes);
+   * "span": a is rows of `cols`, row r takes b[r mod b.length] (b 1 along
+   * the trailing axes — a channel's value over its plane).
+   */
+  broadcast?: "same" | "row" | "span";
+  /** Elements of a row (with broadcast "row" or "span"). */
+  cols?: number;
 }
 
 /** Names of the key slots after the family slot. */
-export const QLINEAR_KEY_FIELDS = ["mode", "n", "signedIn", "signedOut", "p0", "p1", "p2"] as const;
+export const QLINEAR_KEY_FIELDS = [
+  "mode",
+  "n",
+  "signedIn",
+  "signedOut",
+  "p0",
+  "p1",
+  "p2",
+  "p3",
+  "layout",
+  "cols",
+  "bCount",
+] as const;
+
+/** The layouts' key codes. */
+const LAYOUTS = ["same", "row", "span"] as const;
 
 /** Most elements of a call. */
 const MAX_ELEMENTS = 2 ** 31 - 1;
@@ -109,6 +134,10 @@ export function readQuantizeLinear(
   key[5] = floatBits(scale);
   key[6] = readZero(W, "zeroPoint", o.zeroPoint, signedOut);
   key[7] = 0;
+  key[8] = 0;
+  key[9] = 0;
+  key[10] = 0;
+  key[11] = 0;
   extents[0] = 4 * n;
   extents[1] = 0;
   extents[2] = n;
@@ -135,6 +164,10 @@ export function readDequantizeLinear(
   key[5] = floatBits(scale);
   key[6] = readZero(W, "zeroPoint", o.zeroPoint, signedIn);
   key[7] = 0;
+  key[8] = 0;
+  key[9] = 0;
+  key[10] = 0;
+  key[11] = 0;
   extents[0] = n;
   extents[1] = 0;
   extents[2] = 4 * n;
@@ -172,13 +205,22 @@ export function readRequantize(
   key[5] = cols;
   key[6] = readZero(W, "zeroPoint", o.zeroPoint, signedOut);
   key[7] = channels;
+  key[8] = 0;
+  key[9] = 0;
+  key[10] = 0;
+  key[11] = 0;
   extents[0] = 4 * n;
   extents[1] = 4 * channels;
   extents[2] = n;
 }
 
-/** Checks a qlinearAdd call (a, b, y of `n` bytes each) into the key. */
-export function readQLinearAdd(
+/**
+ * Checks a qlinearAdd (`mul` false) or qlinearMul call (a, b, y of their
+ * lengths) into the key: ONNX Runtime's constants in float32 — add: r1, r2
+ * and the fixed part; mul: the ratio, then the zero points.
+ */
+export function readQLinearBinary(
+  mul: boolean,
   aLength: number,
   bLength: number,
   yLength: number,
@@ -187,19 +229,44 @@ export function readQLinearAdd(
   key: Int32Array,
   extents: Float64Array,
 ): void {
-  const W = "qlinearAdd";
+  const W = mul ? "qlinearMul" : "qlinearAdd";
   if (o === null || typeof o !== "object") {
     fail(W, "options must be an object with aScale, bScale and yScale", "type");
   }
-  if (bLength !== aLength || yLength !== aLength) {
-    fail(
-      W,
-      `a, b and y have ${aLength}, ${bLength} and ${yLength} elements: they must match`,
-      "range",
-    );
-  }
   if (aLength > MAX_ELEMENTS) {
     fail(W, `a has ${aLength} elements, at most ${MAX_ELEMENTS}`, "range");
+  }
+  if (yLength !== aLength) {
+    fail(W, `a and y have ${aLength} and ${yLength} elements: they must match`, "range");
+  }
+  const layout = o.broadcast ?? "same", code = LAYOUTS.indexOf(layout as never);
+  if (code < 0) {
+    fail(W, `broadcast must be "same", "row" or "span", got ${String(layout)}`, "range");
+  }
+  let cols = 0;
+  if (layout === "same") {
+    if (bLength !== aLength) {
+      fail(
+        W,
+        `a, b and y have ${aLength}, ${bLength} and ${yLength} elements: they must match`,
+        "range",
+      );
+    }
+  } else {
+    cols = o.cols as number;
+    if (typeof cols !== "number" || !Number.isInteger(cols) || cols < 1 || aLength % cols !== 0) {
+      fail(
+        W,
+        `cols must be a positive integer dividing a's ${aLength} elements, got ${String(cols)}`,
+        "range",
+      );
+    }
+    if (layout === "row" && bLength !== cols) {
+      fail(W, `b has ${bLength} elements, a row of ${cols} needed`, "range");
+    }
+    if (layout === "span" && (bLength < 1 || bLength > aLength / cols)) {
+      fail(W, `b has ${bLength} elements: 1 to the ${aLength / cols} rows needed`, "range");
+    }
   }
   const f = Math.fround;
   const sA = readFloat(W, "aScale", o.aScale), sB = readFloat(W, "bScale", o.bScale);
@@ -208,18 +275,28 @@ export function readQLinearAdd(
   const zA = readZero(W, "aZeroPoint", o.aZeroPoint, signed);
   const zB = readZero(W, "bZeroPoint", o.bZeroPoint, signed);
   const zY = readZero(W, "yZeroPoint", o.yZeroPoint, signed);
-  // ONNX Runtime's constants: the ratios and the fixed part, each step in float32.
-  const r1 = f(f(sA) / f(sY)), r2 = f(f(sB) / f(sY));
-  const fixed = f(zY - f(f(r1 * zA) + f(r2 * zB)));
-  key[1] = 1;
+  key[1] = mul ? 4 : 1;
   key[2] = aLength;
   key[3] = signed ? 1 : 0;
   key[4] = signed ? 1 : 0;
-  key[5] = floatBits(r1);
-  key[6] = floatBits(r2);
-  key[7] = floatBits(fixed);
+  if (mul) {
+    key[5] = floatBits(f(f(f(sA) * f(sB)) / f(sY)));
+    key[6] = zA;
+    key[7] = zB;
+    key[8] = zY;
+  } else {
+    // ONNX Runtime's constants: the ratios and the fixed part, each step in float32.
+    const r1 = f(f(sA) / f(sY)), r2 = f(f(sB) / f(sY));
+    key[5] = floatBits(r1);
+    key[6] = floatBits(r2);
+    key[7] = floatBits(f(zY - f(f(r1 * zA) + f(r2 * zB))));
+    key[8] = 0;
+  }
+  key[9] = code;
+  key[10] = cols;
+  key[11] = layout === "same" ? 0 : bLength;
   extents[0] = aLength;
-  extents[1] = aLength;
+  extents[1] = bLength;
   extents[2] = aLength;
 }
 
@@ -234,9 +311,14 @@ export function decodeQLinearKey(key: Int32Array): QLinearSpec {
     signedOut: key[4] === 1,
     params: mode === "add"
       ? [key[5], key[6], key[7]].map(asFloat)
+      : mode === "mul"
+      ? [asFloat(key[5]), key[6], key[7], key[8]]
       : mode === "requantize"
       ? [key[5], key[6], key[7]]
       : [asFloat(key[5]), key[6]],
+    layout: LAYOUTS[key[9]],
+    cols: key[10],
+    bCount: key[11],
     from: 0,
     count: key[2],
   };

@@ -19,7 +19,16 @@
  */
 
 /** The modes. */
-export const QLINEAR_MODES = ["quantize", "add", "dequantize", "requantize"] as const;
+export const QLINEAR_MODES = ["quantize", "add", "dequantize", "requantize", "mul"] as const;
+
+/**
+ * How b meets a (add, mul): "same" element by element; "row": a is rows of
+ * `cols`, b one row of them (b broadcast over the leading axes: ONNX
+ * Runtime's general span); "span": a is rows of `cols`, b one value a row,
+ * row r taking b[r mod bCount] (b 1 along the trailing axes: its scalar
+ * span, the scalar folded into the fixed part first).
+ */
+export type BLayout = "same" | "row" | "span";
 /** A mode's name. */
 export type QLinearMode = typeof QLINEAR_MODES[number];
 
@@ -37,6 +46,10 @@ export interface QLinearSpec {
    * requantize: columns a row, zero point, channels (multipliers).
    */
   params: number[];
+  /** add, mul: how b meets a; its row length and element count. */
+  layout: BLayout;
+  cols: number;
+  bCount: number;
   /** The part's first element and count (the whole call: 0, n). */
   from: number;
   count: number;
@@ -51,6 +64,10 @@ export function describeQLinear(s: QLinearSpec): string {
   const p = s.params.map((v) => String(v)).join(", ");
   // A part's elements are in its text: parts whose texts match share one kernel.
   const part = s.from !== 0 || s.count !== s.n ? ` elements ${s.from}-${s.from + s.count}` : "";
+  const spread = s.layout === "same" ? "" : ` b by ${s.layout} (${s.cols} a row, ${s.bCount})`;
+  if (s.mode === "mul") {
+    return `qlinear mul n=${s.n} ${t(s.signedIn)} (ratio, zps = ${p})${spread}${part}`;
+  }
   if (s.mode === "requantize") {
     const [cols, zero, channels] = s.params;
     return `qlinear requantize ${s.n / cols}×${cols} float32 → ${
@@ -62,5 +79,7 @@ export function describeQLinear(s: QLinearSpec): string {
   }
   return s.mode === "quantize"
     ? `qlinear quantize n=${s.n} float32 → ${t(s.signedOut)} (scale, zp = ${p})${part}`
-    : `qlinear add n=${s.n} ${t(s.signedIn)} → ${t(s.signedOut)} (r1, r2, fixed = ${p})${part}`;
+    : `qlinear add n=${s.n} ${t(s.signedIn)} → ${
+      t(s.signedOut)
+    } (r1, r2, fixed = ${p})${spread}${part}`;
 }
