@@ -53,6 +53,54 @@ function spanKind(a: readonly number[], b: readonly number[], out: readonly numb
   return at(a) === 1 ? "scalarA" : at(b) === 1 ? "scalarB" : "general";
 }
 
+/**
+ * The native kernel's layout for a binary op's shapes, or null: the full
+ * operand (y's shape) first — b, or a with `swap` — and the other one of y's
+ * shape ("same"), its trailing axes ("row": b[i mod cols]) or a block of axes
+ * followed by 1s ("span": one value per `cols` elements). Add keeps ONNX
+ * Runtime's formula only where its broadcast loop has the full operand
+ * first: not for a "row" a.
+ */
+function nativeLayout(
+  kind: "add" | "mul",
+  aDims: readonly number[],
+  bDims: readonly number[],
+  y: readonly number[],
+  span: "single" | "scalarA" | "scalarB" | "general",
+): { swap: boolean; layout: "same" | "row" | "span"; cols: number } | null {
+  if (span === "single") return null;
+  const r = y.length, pad = (d: readonly number[]) => [...new Array(r - d.length).fill(1), ...d];
+  const [pa, pb] = [pad(aDims), pad(bDims)];
+  const isFull = (d: number[]) => d.every((v, i) => v === y[i]);
+  const swap = !isFull(pa);
+  if (swap && !isFull(pb)) return null;
+  const other = swap ? pa : pb, n = sizeOf(y);
+  if (isFull(other)) return swap ? null : { swap, layout: "same", cols: n };
+  let first = -1, last = -1;
+  for (let k = 0; k < r; k++) {
+    if (other[k] !== 1) {
+      if (first < 0) first = k;
+      last = k;
+    }
+  }
+  if (first < 0) {
+    return kind === "add" && span !== "scalarB" && span !== "scalarA" ? null : {
+      swap,
+      layout: "span",
+      cols: n,
+    };
+  }
+  for (let k = first; k <= last; k++) if (other[k] !== y[k]) return null;
+  const inner = sizeOf(y.slice(last + 1)), block = sizeOf(y.slice(first, last + 1));
+  if (inner === 1) {
+    // b reaches the innermost axis that is not 1: ONNX Runtime's general span.
+    return kind === "add" && swap ? null : { swap, layout: "row", cols: block };
+  }
+  // One value per run of `inner`: the scalar span (ORT's own swap when a is the scalar).
+  if (kind === "add" && span !== (swap ? "scalarA" : "scalarB")) return null;
+  return { swap, layout: "span", cols: inner };
+}
+
 /** QLinearAdd and QLinearMul: A, A_scale, A_zp?, B, B_scale, B_zp?, C_scale, C_zp?. */
 function binaryOp(kind: "add" | "mul"): OpDef {
   return {
@@ -72,8 +120,12 @@ function binaryOp(kind: "add" | "mul"): OpDef {
       const walk = new BroadcastWalk(y.dims, [a!.dims, b!.dims]);
       const span = spanKind(a!.dims, b!.dims, y.dims);
       const same = span === "general" && ad.length === yd.length && bd.length === yd.length;
-      // A residual Add (one shape, every array at a multiple of 4 bytes): jit.qlinearAdd.
-      if (kind === "add" && same && [ad, bd, yd].every((d) => d.byteOffset % 4 === 0)) {
+      // Natively where ONNX Runtime's formula for the shapes is one of the kernel's: one shape,
+      // b a trailing row, or b a value per span (a the full one; with a broadcast, Mul, and
+      // Add in the scalar span ORT swaps itself, take the roles swapped).
+      const plan = nativeLayout(kind, a!.dims, b!.dims, y.dims, span);
+      if (plan && [ad, bd, yd].every((d) => d.byteOffset % 4 === 0)) {
+        const [full, other] = plan.swap ? [bd, ad] : [ad, bd];
         const options = {
           aScale: 0,
           bScale: 0,
@@ -81,22 +133,25 @@ function binaryOp(kind: "add" | "mul"): OpDef {
           aZeroPoint: 0,
           bZeroPoint: 0,
           yZeroPoint: 0,
+          broadcast: plan.layout,
+          cols: plan.cols,
         };
         const settle = () => {
-          options.aScale = scalarOf(as);
-          options.bScale = scalarOf(bs);
+          options.aScale = scalarOf(plan.swap ? bs : as);
+          options.bScale = scalarOf(plan.swap ? as : bs);
+          options.aZeroPoint = scalarOf(plan.swap ? bz : az);
+          options.bZeroPoint = scalarOf(plan.swap ? az : bz);
           options.yScale = scalarOf(cs);
-          options.aZeroPoint = scalarOf(az);
-          options.bZeroPoint = scalarOf(bz);
           options.yZeroPoint = scalarOf(cz);
         };
         settle();
         const constant = [as, az, bs, bz, cs, cz].every((p) => p === null || p.constant);
+        const call = kind === "add" ? env.jit.qlinearAdd : env.jit.qlinearMul;
         return {
           native: constant,
           run: () => {
             if (!constant) settle();
-            env.jit.qlinearAdd(ad, bd, yd, options);
+            call.call(env.jit, full, other, yd, options);
           },
         };
       }
