@@ -66,7 +66,7 @@ Deno.test("model: a QDQ CNN's groups become the QOperator ops ONNX Runtime makes
   await checkModel(`model ${mb.name}`, mb.bytes, mb.feeds, ["all"], "all");
 });
 
-Deno.test("model: QDQ MatMuls become QLinearMatMul as ONNX Runtime fuses them, with its outputs", async () => {
+Deno.test("model: QDQ MatMuls and a bias Add become QLinearMatMul and QLinearAdd as ONNX Runtime fuses them, with its outputs", async () => {
   const g = new GraphBuilder(13);
   g.input("x", "float32", [4, 32]);
   const scale = (v: number) =>
@@ -93,9 +93,21 @@ Deno.test("model: QDQ MatMuls become QLinearMatMul as ONNX Runtime fuses them, w
   };
   const [s1, z1, s2, z2, s3, z3] = [scale(0.05), zp(128), scale(0.1), zp(128), scale(0.04), zp(0)];
   const x = g.op("DequantizeLinear", [g.op("QuantizeLinear", ["x", s1, z1]), s1, z1]);
-  const h = g.op("QuantizeLinear", [g.op("MatMul", [x, weights(32, 48, true)]), s2, z2]);
+  const h0 = g.op("QuantizeLinear", [g.op("MatMul", [x, weights(32, 48, true)]), s2, z2]);
+  // The Linear's bias as quantize_static writes it: a uint8 initializer, dequantized, added.
+  const bq = g.initializer("bias_q", {
+    type: "uint8",
+    dims: [48],
+    data: Array.from({ length: 48 }, (_, i) => (i * 53 + 9) % 256),
+  });
+  const [s4, z4, s5, z5] = [scale(0.02), zp(120), scale(0.1), zp(128)];
+  const biased = g.op("Add", [
+    g.op("DequantizeLinear", [h0, s2, z2]),
+    g.op("DequantizeLinear", [bq, s4, z4]),
+  ]);
+  const h = g.op("QuantizeLinear", [biased, s5, z5]);
   const r = g.op("Relu", [
-    g.op("MatMul", [g.op("DequantizeLinear", [h, s2, z2]), weights(48, 16, false)]),
+    g.op("MatMul", [g.op("DequantizeLinear", [h, s5, z5]), weights(48, 16, false)]),
   ]);
   const yq = g.op("QuantizeLinear", [r, s3, z3], {}, "yq");
   g.output(yq, "uint8", [4, 16]);
@@ -107,6 +119,7 @@ Deno.test("model: QDQ MatMuls become QLinearMatMul as ONNX Runtime fuses them, w
   await checkModel("model QDQ MatMul chain", bytes, feeds, ["all"], "all");
   const s = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
   assert.equal(s.nodeOps.QLinearMatMul, 2, JSON.stringify(s.nodeOps));
+  assert.equal(s.nodeOps["com.microsoft.QLinearAdd"], 1, JSON.stringify(s.nodeOps));
   assert.equal(s.nodeOps.MatMul ?? 0, 0, JSON.stringify(s.nodeOps));
   await s.release();
 });

@@ -43,11 +43,19 @@ export const QDQ_GROUPS: Fusion = {
   apply(g) {
     const idx = new GraphIndex(g), dead = new Set<Node>();
     /** The DequantizeLinear producing `value` with constant scalar scale and zero point. */
-    const dequantized = (value: string, perChannel = 0, axis = 0): Dequantized | null => {
+    const dequantized = (
+      value: string,
+      perChannel = 0,
+      axis = 0,
+      constantOk = false,
+    ): Dequantized | null => {
       const dq = idx.producer.get(value) ?? null;
       if (!is(dq, "DequantizeLinear") || dead.has(dq) || dq.attrs.has("block_size")) return null;
-      // An activation's DequantizeLinear read by this group alone (weights are constants).
-      if (perChannel === 0 && (idx.constant(dq.inputs[0]) || !idx.soleReader(value))) return null;
+      // An activation's DequantizeLinear read by this group alone (weights are constants; an
+      // Add's or Mul's constant side, a bias, is one too).
+      const constant = idx.constant(dq.inputs[0]) !== null;
+      if (perChannel === 0 && constant && !constantOk) return null;
+      if (perChannel === 0 && !constant && !idx.soleReader(value)) return null;
       const [q, scale, zero = ""] = dq.inputs;
       const s = idx.constant(scale), z = zero === "" ? null : idx.constant(zero);
       if (!s || s.type !== "float32" || zero === "" || !z) return null;
@@ -130,9 +138,10 @@ export const QDQ_GROUPS: Fusion = {
         finish(n, out[0], out[1]);
         count++;
       } else if ((is(n, "Add") || is(n, "Mul")) && n.inputs.length === 2) {
-        const da = dequantized(n.inputs[0]), db = dequantized(n.inputs[1]);
+        const da = dequantized(n.inputs[0], 0, 0, true), db = dequantized(n.inputs[1], 0, 0, true);
         const out = quantizedOut(n.outputs[0]);
         if (!da || !db || !out || da.node === db.node) continue;
+        if (idx.constant(da.q) && idx.constant(db.q)) continue; // folded, not fused
         const t = byteType(da);
         if (byteType(db) !== t || idx.constant(out[0].inputs[2])!.type !== t) continue;
         n.op = `QLinear${n.op}`;
