@@ -124,6 +124,63 @@ Deno.test("model: QDQ MatMuls and a bias Add become QLinearMatMul and QLinearAdd
   await s.release();
 });
 
+Deno.test("model: QDQ groups ONNX Runtime leaves float stay float (int8 Conv, a Relu the quantization does not make redundant, MaxPool between other scales)", async () => {
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", [1, 4, 8, 8]);
+  const scale = (v: number) =>
+    g.initializer(g.fresh("s"), { type: "float32", dims: [], data: [v] });
+  const zp = (type: "uint8" | "int8", v: number) =>
+    g.initializer(g.fresh("z"), { type, dims: [], data: [v] });
+  const dq = (q: string, s: string, z: string) => g.op("DequantizeLinear", [q, s, z]);
+  // int8 activations into a Conv: ONNX Runtime's x86 QDQ rules keep it float.
+  const [si, zi] = [scale(0.05), zp("int8", 3)];
+  const xi = dq(g.op("QuantizeLinear", ["x", si, zi]), si, zi);
+  const w = g.initializer("w", {
+    type: "int8",
+    dims: [4, 4, 3, 3],
+    data: Array.from({ length: 144 }, (_, i) => ((i * 31) % 255) - 127),
+  });
+  const wf = g.op("DequantizeLinear", [w, scale(0.01), zp("int8", 0)]);
+  const [so, zo] = [scale(0.1), zp("int8", 0)];
+  const c = g.op("QuantizeLinear", [g.op("Conv", [xi, wf], { pads: [1, 1, 1, 1] }), so, zo]);
+  g.output(g.op("Identity", [c], {}, "conv_int8"), "int8", [1, 4, 8, 8]);
+  // uint8: a Relu before a quantization of zero point 128 (not redundant), and a MaxPool
+  // between two different scales.
+  const [su, zu] = [scale(0.04), zp("uint8", 128)];
+  const xu = g.op("QuantizeLinear", ["x", su, zu]);
+  const sum = g.op("Add", [dq(xu, su, zu), dq(xu, su, zu)]);
+  g.output(g.op("QuantizeLinear", [g.op("Relu", [sum]), su, zu], {}, "relu_kept"), "uint8", [
+    1,
+    4,
+    8,
+    8,
+  ]);
+  const pooled = g.op("MaxPool", [dq(xu, su, zu)], { kernel_shape: [2, 2], strides: [2, 2] });
+  g.output(g.op("QuantizeLinear", [pooled, scale(0.08), zu], {}, "pool_kept"), "uint8", [
+    1,
+    4,
+    4,
+    4,
+  ]);
+  const bytes = g.toBytes();
+  const feeds = { x: new Tensor("float32", seededFloats(256, 91, 4), [1, 4, 8, 8]) };
+  const on = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const off = await InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: "disabled",
+  });
+  const ops = on.nodeOps;
+  for (const op of ["QLinearConv", "com.microsoft.QLinearAdd"]) {
+    assert.equal(ops[op] ?? 0, 0, `${op} in ${JSON.stringify(ops)}`);
+  }
+  assert.equal(ops.Conv, 1, JSON.stringify(ops));
+  assert.equal(ops.MaxPool, 1, JSON.stringify(ops));
+  const a = on.runSync(feeds), b = off.runSync(feeds);
+  for (const k of on.outputNames) assert.deepEqual(a[k].data, b[k].data, k);
+  await on.release();
+  await off.release();
+});
+
 function feedsOf(m: ZooModel): Record<string, Tensor> {
   const out: Record<string, Tensor> = {};
   for (const [k, v] of Object.entries(m.feeds)) out[k] = new Tensor(v.type, v.data, v.dims);
