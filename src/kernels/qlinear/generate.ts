@@ -12,7 +12,6 @@
  * @module
  */
 import {
-  al,
   Assembler,
   byte,
   cl,
@@ -24,12 +23,8 @@ import {
   type Program,
   ptr,
   qword,
-  r10,
-  r11,
   r8,
-  r9,
   rax,
-  rcx,
   rdx,
   rsi,
   XMM,
@@ -38,6 +33,8 @@ import {
 import { countedLoop, loadPointer } from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
 import type { VecLevel } from "../vec.ts";
+import { emitBinaryRows } from "./binary.ts";
+import { emitRequantize } from "./requantize.ts";
 import { QLINEAR_ARG, type QLinearSpec } from "./spec.ts";
 
 /** How an 8-bit elementwise kernel is built. */
@@ -86,7 +83,7 @@ export function generateQLinear(
 }
 
 /** The output's range less the zero point (quantize's clamp). */
-function bounds(s: QLinearSpec, zero: number): [number, number] {
+export function bounds(s: QLinearSpec, zero: number): [number, number] {
   return s.signedOut ? [-128 - zero, 127 - zero] : [0 - zero, 255 - zero];
 }
 
@@ -214,258 +211,5 @@ function emitScalar(a: Assembler, s: QLinearSpec): void {
     }
     a.emit("mov", byte(r8, 0), cl);
     a.emit("add", r8, 1);
-  });
-}
-
-/**
- * Requantizing rows (rsi = x, rdx = the multipliers, r8 = y at the part's
- * first row): each row's multiplier broadcast, then per element × it, the
- * clamp, the conversion, + zero point and the narrowing (a NaN: 0).
- */
-function emitRequantize(a: Assembler, s: QLinearSpec, vector: boolean): void {
-  const [cols, zero, channels] = s.params, [lo, hi] = bounds(s, zero);
-  const first = s.from / cols, rows = s.count / cols;
-  const f32 = (v: number) => dword(a.constant(new Float32Array([v]), 4));
-  // r11: the row's multiplier offset (4·(row mod channels)); r10: rows left; rcx: the wrap.
-  a.emit("mov", r11, 4 * (first % channels));
-  a.emit("mov", rcx, 4 * channels);
-  const nextRow = () => {
-    const same = a.label();
-    a.emit("add", r11, 4);
-    a.emit("cmp", r11, rcx);
-    a.emit("jne", same);
-    a.emit("xor", r11, r11);
-    a.bind(same);
-  };
-  if (!vector) {
-    const value = eax;
-    countedLoop(a, r10, rows, () => {
-      a.emit("movss", XMM[1], dword(rdx, 0, r11, 1));
-      countedLoop(a, r9, cols, () => {
-        const isNan = a.label(), stored = a.label();
-        a.emit("movss", XMM[0], dword(rsi, 0));
-        a.emit("mulss", XMM[0], XMM[1]);
-        a.emit("ucomiss", XMM[0], XMM[0]);
-        a.emit("jp", isNan);
-        a.emit("maxss", XMM[0], f32(lo));
-        a.emit("minss", XMM[0], f32(hi));
-        a.emit("cvtss2si", value, XMM[0]);
-        a.emit("add", value, zero);
-        a.emit("jmp", stored);
-        a.bind(isNan);
-        a.emit("xor", value, value);
-        a.bind(stored);
-        a.emit("mov", byte(r8, 0), al);
-        a.emit("add", rsi, 4);
-        a.emit("add", r8, 1);
-      });
-      nextRow();
-    });
-    return;
-  }
-  const full = Math.floor(cols / 16), tail = cols % 16, k1 = KREG[1], k2 = KREG[2];
-  const X = ZMM[0], M = ZMM[1], ZERO = ZMM[2], LO = ZMM[3], HI = ZMM[4], ZP = ZMM[5];
-  a.emit("vpxord", ZERO, ZERO, ZERO);
-  a.emit("vbroadcastss", LO, f32(lo));
-  a.emit("vbroadcastss", HI, f32(hi));
-  a.emit("vpbroadcastd", ZP, dword(a.constant(new Int32Array([zero]), 4)));
-  if (tail) {
-    a.emit("mov", eax, (1 << tail) - 1);
-    a.emit("kmovw", k1, eax);
-  }
-  const narrow = s.signedOut ? "vpmovsdb" : "vpmovusdb";
-  const step = (masked: boolean) => {
-    const at = ptr(rsi, 0).withSize(64), to = ptr(r8, 0).withSize(16);
-    a.emit("vmovups", masked ? X.k(k1).z : X, at);
-    a.emit("vmulps", X, X, M);
-    a.emit("vcmpps", k2, X, X, 3); // unordered: NaN lanes
-    a.emit("vmaxps", X, X, LO);
-    a.emit("vminps", X, X, HI);
-    a.emit("vcvtps2dq", X, X);
-    a.emit("vpaddd", X, X, ZP);
-    a.emit("vmovdqa32", X.k(k2), ZERO);
-    a.emit(narrow, masked ? to.k(k1) : to, X);
-  };
-  countedLoop(a, r10, rows, () => {
-    a.emit("vbroadcastss", M, dword(rdx, 0, r11, 1));
-    countedLoop(a, rax, full, () => {
-      step(false);
-      a.emit("add", rsi, 64);
-      a.emit("add", r8, 16);
-    });
-    if (tail) {
-      step(true);
-      a.emit("add", rsi, 4 * tail);
-      a.emit("add", r8, tail);
-    }
-    nextRow();
-  });
-}
-
-/**
- * QLinearAdd with b broadcast, and QLinearMul (rsi = a, rdx = b, r8 = y at
- * the part's first element): rows of `cols` (one row of the part's count
- * element by element), b read by element ("same", "row": from the row's
- * start) or once a row ("span": b[row mod bCount]). Add by a row's scalar:
- * c = f32(fixed + f32(b·r2)) once, then fma(a, r1, c); otherwise two fmas.
- * Mul: (a − a_zp)·(b − b_zp) exact, × ratio, + y_zp, each rounded.
- */
-function emitBinaryRows(a: Assembler, s: QLinearSpec, vector: boolean): void {
-  const same = s.layout === "same", cols = same ? s.count : s.cols;
-  const rows = same ? 1 : s.count / cols, first = same ? 0 : s.from / cols;
-  const mul = s.mode === "mul", span = s.layout === "span";
-  const widenGp = s.signedIn ? "movsx" : "movzx";
-  const lo = s.signedOut ? -128 : 0, hi = s.signedOut ? 127 : 255;
-  const f32 = (v: number) => dword(a.constant(new Float32Array([v]), 4));
-  const f64 = (v: number) => qword(a.constant(new Uint8Array(new Float64Array([v]).buffer), 8));
-  const [p0, p1, p2, p3] = s.params; // add: r1, r2, fixed; mul: ratio, a_zp, b_zp, y_zp
-  const t = GP32[7], v = ecx; // edi (the argument block is read), ecx: temporaries
-  // r9: b's start; r11: a span's row (mod bCount).
-  a.emit("mov", r9, rdx);
-  if (span) a.emit("mov", r11, first % s.bCount);
-  const nextRow = () => {
-    if (!span) return;
-    const keep = a.label();
-    a.emit("inc", r11);
-    a.emit("cmp", r11, s.bCount);
-    a.emit("jne", keep);
-    a.emit("xor", r11, r11);
-    a.bind(keep);
-  };
-  if (!vector) {
-    countedLoop(a, r10, rows, () => {
-      if (s.layout === "row") a.emit("mov", rdx, r9);
-      if (span) {
-        a.emit(widenGp, v, byte(r9, 0, r11, 1));
-        if (mul) {
-          a.emit("sub", v, p2);
-          a.emit("cvtsi2ss", XMM[4], v); // b − b_zp, exact
-        } else {
-          a.emit("cvtsi2ss", XMM[2], v);
-          a.emit("mulss", XMM[2], f32(p1));
-          a.emit("movss", XMM[3], f32(p2));
-          a.emit("addss", XMM[3], XMM[2]);
-          a.emit("cvtss2sd", XMM[2], XMM[3]); // c, for the float64 fma below
-        }
-      }
-      countedLoop(a, rax, cols, () => {
-        if (mul) {
-          a.emit(widenGp, t, byte(rsi, 0));
-          a.emit("sub", t, p1);
-          a.emit("cvtsi2ss", XMM[0], t);
-          if (!span) {
-            a.emit(widenGp, v, byte(rdx, 0));
-            a.emit("sub", v, p2);
-            a.emit("cvtsi2ss", XMM[4], v);
-          }
-          a.emit("mulss", XMM[0], XMM[4]); // the exact product
-          a.emit("mulss", XMM[0], f32(p0));
-          a.emit("addss", XMM[0], f32(p3));
-        } else {
-          if (!span) {
-            // b·r2 + fixed, then a·r1 + that, in float64 (exact here), rounded once each.
-            a.emit(widenGp, v, byte(rdx, 0));
-            a.emit("cvtsi2sd", XMM[2], v);
-            a.emit("mulsd", XMM[2], f64(p1));
-            a.emit("addsd", XMM[2], f64(p2));
-            a.emit("cvtsd2ss", XMM[2], XMM[2]);
-            a.emit("cvtss2sd", XMM[2], XMM[2]);
-          }
-          a.emit(widenGp, v, byte(rsi, 0));
-          a.emit("cvtsi2sd", XMM[0], v);
-          a.emit("mulsd", XMM[0], f64(p0));
-          a.emit("addsd", XMM[0], XMM[2]);
-          a.emit("cvtsd2ss", XMM[0], XMM[0]);
-        }
-        a.emit("cvtss2si", v, XMM[0]);
-        a.emit("mov", t, lo);
-        a.emit("cmp", v, t);
-        a.emit("cmovl", v, t);
-        a.emit("mov", t, hi);
-        a.emit("cmp", v, t);
-        a.emit("cmovg", v, t);
-        a.emit("mov", byte(r8, 0), cl);
-        a.emit("inc", rsi);
-        if (!span) a.emit("inc", rdx);
-        a.emit("inc", r8);
-      });
-      nextRow();
-    });
-    return;
-  }
-  const full = Math.floor(cols / 16), tail = cols % 16, k1 = KREG[1];
-  const A = ZMM[0], B = ZMM[1], V = ZMM[2], ZERO = ZMM[3], C = ZMM[4];
-  const K0 = ZMM[5], K1 = ZMM[6], K2 = ZMM[7], K3 = ZMM[8];
-  a.emit("vpxord", ZERO, ZERO, ZERO);
-  if (mul) {
-    a.emit("vbroadcastss", K0, f32(p0));
-    a.emit("vpbroadcastd", K1, dword(a.constant(new Int32Array([p1]), 4)));
-    a.emit("vpbroadcastd", K2, dword(a.constant(new Int32Array([p2]), 4)));
-    a.emit("vbroadcastss", K3, f32(p3));
-  } else {
-    a.emit("vbroadcastss", K0, f32(p0));
-    a.emit("vbroadcastss", K1, f32(p1));
-    a.emit("vbroadcastss", K2, f32(p2));
-  }
-  if (tail) {
-    a.emit("mov", eax, (1 << tail) - 1);
-    a.emit("kmovw", k1, eax);
-  }
-  const widen = s.signedIn ? "vpmovsxbd" : "vpmovzxbd";
-  const narrow = s.signedOut ? "vpmovsdb" : "vpmovusdb";
-  const step = (masked: boolean) => {
-    const at = (r: typeof rsi) => ptr(r, 0).withSize(16);
-    a.emit(widen, masked ? A.k(k1).z : A, at(rsi));
-    if (!span) a.emit(widen, masked ? B.k(k1).z : B, at(rdx));
-    if (mul) {
-      a.emit("vpsubd", A, A, K1);
-      if (!span) a.emit("vpsubd", B, B, K2);
-      a.emit("vpmulld", V, A, span ? C : B); // exact: |(a − a_zp)(b − b_zp)| ≤ 255²
-      a.emit("vcvtdq2ps", V, V);
-      a.emit("vmulps", V, V, K0);
-      a.emit("vaddps", V, V, K3);
-    } else if (span) {
-      a.emit("vcvtdq2ps", A, A);
-      a.emit("vmovaps", V, C);
-      a.emit("vfmadd231ps", V, A, K0); // a·r1 + c
-    } else {
-      a.emit("vcvtdq2ps", A, A);
-      a.emit("vcvtdq2ps", V, B);
-      a.emit("vfmadd213ps", V, K1, K2); // b·r2 + fixed
-      a.emit("vfmadd231ps", V, A, K0); // a·r1 + that
-    }
-    a.emit("vcvtps2dq", V, V);
-    if (!s.signedOut) a.emit("vpmaxsd", V, V, ZERO); // unsigned narrowing reads −1 as 2³²−1
-    const to = ptr(r8, 0).withSize(16);
-    a.emit(narrow, masked ? to.k(k1) : to, V);
-  };
-  countedLoop(a, r10, rows, () => {
-    if (s.layout === "row") a.emit("mov", rdx, r9);
-    if (span) {
-      a.emit(widenGp, v, byte(r9, 0, r11, 1));
-      if (mul) {
-        a.emit("sub", v, p2);
-        a.emit("vpbroadcastd", C, v);
-      } else {
-        // c = f32(fixed + f32(b·r2)), the row's scalar folded first.
-        a.emit("vpbroadcastd", C, v);
-        a.emit("vcvtdq2ps", C, C);
-        a.emit("vmulps", C, C, K1);
-        a.emit("vaddps", C, C, K2);
-      }
-    }
-    countedLoop(a, rax, full, () => {
-      step(false);
-      a.emit("add", rsi, 16);
-      if (!span) a.emit("add", rdx, 16);
-      a.emit("add", r8, 16);
-    });
-    if (tail) {
-      step(true);
-      a.emit("add", rsi, tail);
-      if (!span) a.emit("add", rdx, tail);
-      a.emit("add", r8, tail);
-    }
-    nextRow();
   });
 }
