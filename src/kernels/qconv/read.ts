@@ -6,34 +6,27 @@
  * @module
  */
 import { viewLength } from "../../typed.ts";
-import { type AutoPad, readInt, readPads } from "../attributes.ts";
+import { readInt, readPads } from "../attributes.ts";
 import { fail } from "../checks.ts";
-import { MAX_CONV_PAD, MAX_CONV_PLANE, MAX_CONV_TENSOR, readConvShape } from "../conv/read.ts";
+import {
+  type Conv2dOptions,
+  MAX_CONV_PAD,
+  MAX_CONV_PLANE,
+  MAX_CONV_TENSOR,
+  readConvShape,
+} from "../conv/read.ts";
 import type { PackedConvInt8 } from "./pack.ts";
 import { channelGroups, PIXEL_SLACK, type QConvSpec } from "./spec.ts";
 
-/** Options of `jit.convInt8`: the shapes, ONNX Conv's attributes, zero points and scale. */
-export interface ConvInt8Options {
-  /** Images (x is n×c×h×w, NCHW). */
-  n: number;
-  /** Input channels. */
-  c: number;
-  /** Input height. */
-  h: number;
-  /** Input width. */
-  w: number;
-  /** Output channels (the packed weights'). */
-  outChannels: number;
-  /** Kernel [kh, kw] (the packed weights'). */
-  kernel: readonly [number, number] | readonly number[];
-  /** Strides [sh, sw]. Default [1, 1]. */
-  strides?: readonly number[];
-  /** Pads [top, left, bottom, right] (ONNX order). Default zeros; not with autoPad. */
-  pads?: readonly number[];
-  /** ONNX auto_pad. Default "NOTSET" (use pads). */
-  autoPad?: AutoPad;
-  /** Dilations [dh, dw]. Default [1, 1]. */
-  dilations?: readonly number[];
+/**
+ * Options of `jit.convInt8`: the shape and ONNX Conv's attributes as
+ * `jit.conv2d` takes them (group 1), the zero points, bias and scale.
+ */
+export interface ConvInt8Options extends
+  Pick<
+    Conv2dOptions,
+    "n" | "c" | "h" | "w" | "outChannels" | "kernel" | "strides" | "pads" | "autoPad" | "dilations"
+  > {
   /** x's zero point, a value of x's type (padding holds it: it adds nothing). Default 0. */
   xZeroPoint?: number;
   /** An int32 per output channel added to the sums (QLinearConv's B). */

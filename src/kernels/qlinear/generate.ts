@@ -2,12 +2,10 @@
  * The 8-bit elementwise kernels. AVX-512: 16 elements a vector — quantize
  * divides, clamps to the output's range less the zero point (a NaN lane
  * marked first and zeroed last), converts (nearest even), adds the zero
- * point and narrows; add widens both byte vectors, converts them, takes two
- * fused multiply-adds, converts and narrows with saturation. Below AVX-512,
- * one element at a time with the same float32 steps (add's multiply-adds in
- * float64, exact for 8-bit values times float32 ratios, then rounded once:
- * the fused result); dequantize widens, subtracts the zero point, converts
- * and multiplies. Every plan gives the same bits.
+ * point and narrows; dequantize widens, subtracts the zero point, converts
+ * and multiplies. Below AVX-512, one element at a time with the same float32
+ * steps. Add and mul (binary.ts) and requantize (requantize.ts) go rows at
+ * a time. Every plan gives the same bits.
  *
  * @module
  */
@@ -18,11 +16,9 @@ import {
   dword,
   eax,
   ecx,
-  GP32,
   KREG,
   type Program,
   ptr,
-  qword,
   r8,
   rax,
   rdx,
@@ -72,9 +68,8 @@ export function generateQLinear(
   if (s.mode === "requantize") loadPointer(a, rdx, QLINEAR_ARG.B);
   if (s.count > 0) {
     if (s.mode === "requantize") emitRequantize(a, s, plan.path === "avx512");
-    else if (binary && (s.mode === "mul" || s.layout !== "same")) {
-      emitBinaryRows(a, s, plan.path === "avx512");
-    } else if (plan.path === "avx512") emitVectors(a, s);
+    else if (binary) emitBinaryRows(a, s, plan.path === "avx512");
+    else if (plan.path === "avx512") emitVectors(a, s);
     else emitScalar(a, s);
   }
   if (plan.path === "avx512") a.emit("vzeroupper");
@@ -91,7 +86,7 @@ function emitVectors(a: Assembler, s: QLinearSpec): void {
   const F = (v: number) => dword(a.constant(new Float32Array([v]), 4)).b;
   const I = (v: number) => dword(a.constant(new Int32Array([v]), 4)).b;
   const full = Math.floor(s.count / 16), tail = s.count % 16, k1 = KREG[1], k2 = KREG[2];
-  const X = ZMM[0], B = ZMM[1], ZERO = ZMM[2];
+  const X = ZMM[0], ZERO = ZMM[2];
   a.emit("vpxord", ZERO, ZERO, ZERO);
   if (tail) {
     a.emit("mov", eax, (1 << tail) - 1);
@@ -123,25 +118,7 @@ function emitVectors(a: Assembler, s: QLinearSpec): void {
       a.emit("vmulps", X, X, F(scale));
       a.emit("vmovups", masked ? to.k(k1) : to, X);
     };
-  } else {
-    const [r1, r2, fixed] = s.params, widen = s.signedIn ? "vpmovsxbd" : "vpmovzxbd";
-    step = (masked) => {
-      const pa = ptr(rsi, 0).withSize(16), pb = ptr(rdx, 0).withSize(16);
-      const to = ptr(r8, 0).withSize(16);
-      a.emit(widen, masked ? X.k(k1).z : X, pa);
-      a.emit(widen, masked ? B.k(k1).z : B, pb);
-      a.emit("vcvtdq2ps", X, X);
-      a.emit("vcvtdq2ps", B, B);
-      a.emit("vfmadd213ps", B, ZMM[3], ZMM[4]); // b·r2 + fixed
-      a.emit("vfmadd231ps", B, X, ZMM[5]); // a·r1 + that
-      a.emit("vcvtps2dq", B, B);
-      if (!s.signedOut) a.emit("vpmaxsd", B, B, ZERO); // unsigned narrowing reads −1 as 2³²−1
-      a.emit(narrow, masked ? to.k(k1) : to, B);
-    };
-    a.emit("vbroadcastss", ZMM[3], dword(a.constant(new Float32Array([r2]), 4)));
-    a.emit("vbroadcastss", ZMM[4], dword(a.constant(new Float32Array([fixed]), 4)));
-    a.emit("vbroadcastss", ZMM[5], dword(a.constant(new Float32Array([r1]), 4)));
-  }
+  } else throw new Error(`qlinear: ${s.mode} has no flat vector form`);
   const inBytes = s.mode === "quantize" ? 64 : 16, outBytes = s.mode === "dequantize" ? 64 : 16;
   countedLoop(a, rax, full, () => {
     step(false);
@@ -153,11 +130,8 @@ function emitVectors(a: Assembler, s: QLinearSpec): void {
 }
 
 function emitScalar(a: Assembler, s: QLinearSpec): void {
-  const lo = GP32[9], hi = GP32[10], value = ecx;
-  a.emit("mov", lo, s.signedOut ? -128 : 0);
-  a.emit("mov", hi, s.signedOut ? 127 : 255);
+  const value = ecx;
   const f32 = (v: number) => dword(a.constant(new Float32Array([v]), 4));
-  const f64 = (v: number) => qword(a.constant(new Uint8Array(new Float64Array([v]).buffer), 8));
   countedLoop(a, rax, s.count, () => {
     if (s.mode === "dequantize") {
       const [scale, zero] = s.params;
@@ -186,28 +160,6 @@ function emitScalar(a: Assembler, s: QLinearSpec): void {
       a.emit("xor", value, value);
       a.bind(done);
       a.emit("add", rsi, 4);
-    } else {
-      const [r1, r2, fixed] = s.params, widen = s.signedIn ? "movsx" : "movzx";
-      // b·r2 + fixed and a·r1 + that in float64 (exact here), each rounded to float32 once.
-      a.emit(widen, value, byte(rdx, 0));
-      a.emit("cvtsi2sd", XMM[1], value);
-      a.emit("mulsd", XMM[1], f64(r2));
-      a.emit("addsd", XMM[1], f64(fixed));
-      a.emit("cvtsd2ss", XMM[1], XMM[1]);
-      a.emit("cvtss2sd", XMM[1], XMM[1]);
-      a.emit(widen, value, byte(rsi, 0));
-      a.emit("cvtsi2sd", XMM[0], value);
-      a.emit("mulsd", XMM[0], f64(r1));
-      a.emit("addsd", XMM[0], XMM[1]);
-      a.emit("cvtsd2ss", XMM[0], XMM[0]);
-      a.emit("cvtss2si", value, XMM[0]);
-      // Saturated as the packs do (through 16 bits: the same as straight to 8).
-      a.emit("cmp", value, lo);
-      a.emit("cmovl", value, lo);
-      a.emit("cmp", value, hi);
-      a.emit("cmovg", value, hi);
-      a.emit("add", rsi, 1);
-      a.emit("add", rdx, 1);
     }
     a.emit("mov", byte(r8, 0), cl);
     a.emit("add", r8, 1);
