@@ -672,3 +672,55 @@ for (const isa of LEVELS) {
     }
   });
 }
+
+Deno.test({
+  name: "tune: every convInt8 tile (VNNI) gives tier 1's bits, on 1 and 2 threads",
+  ignore: !JIT || !cpuFeatures().avx512vnni || !["avx512", "amx"].includes(cpuFeatures().isa),
+  fn: () => {
+    const rand = seededRandom(0x1a8);
+    const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+    const shapes = [
+      { c: 16, oc: 40, size: 28, k: 3, s: 1 }, // wide rows: chunks of 64
+      { c: 12, oc: 13, size: 14, k: 3, s: 1 }, // rows of 14, several to a tile
+      { c: 8, oc: 30, size: 13, k: 3, s: 2 }, // rows of 7 side by side
+    ];
+    for (const threads of [1, 2]) {
+      for (const sh of shapes) {
+        using jit = new Jit({ threads, minPartUs: threads > 1 ? 0 : undefined });
+        const pad = (sh.k - 1) >> 1, o = Math.floor((sh.size + 2 * pad - sh.k) / sh.s) + 1;
+        const x = Uint8Array.from({ length: sh.c * sh.size * sh.size }, () => int(0, 255));
+        const w = Int8Array.from({ length: sh.oc * sh.c * sh.k * sh.k }, () => int(-127, 127));
+        const packed = jit.packConvInt8(w, { outChannels: sh.oc, c: sh.c, kernel: [sh.k, sh.k] });
+        const bias = Int32Array.from({ length: sh.oc }, () => int(-3000, 3000));
+        const scale = Float32Array.from(
+          { length: sh.oc },
+          () => 0.3 / (sh.c * 9 * (60 + rand() * 40)),
+        );
+        // y's bytes seen as floats for the bit comparison (its length a multiple of 4).
+        const count = Math.ceil((sh.oc * o * o) / 4) * 4, y = new Uint8Array(count);
+        const opts = {
+          n: 1,
+          c: sh.c,
+          h: sh.size,
+          w: sh.size,
+          outChannels: sh.oc,
+          kernel: [sh.k, sh.k],
+          strides: [sh.s, sh.s],
+          pads: [pad, pad, pad, pad],
+          xZeroPoint: 9,
+          bias,
+          scale,
+          yZeroPoint: 120,
+        };
+        const k = tuneAndCompare(
+          jit,
+          `convInt8 ${JSON.stringify(sh)} on ${threads} thread(s)`,
+          () => y.fill(0),
+          () => jit.convInt8(x, packed, y.subarray(0, sh.oc * o * o), opts),
+          new Float32Array(y.buffer),
+        );
+        assert.ok(k.tuning!.candidates.length > 1, `${k.key}: no candidates`);
+      }
+    }
+  },
+});

@@ -7,7 +7,7 @@
 import { cpuFeatures } from "../../cpu.ts";
 import type { OpFamily, Part } from "../family.ts";
 import { splitRange } from "../partition.ts";
-import { generateQConv, planQConv, type QConvPlan } from "./generate.ts";
+import { generateQConv, planQConv, type QConvPlan, VNNI_TILES, vnniPlan } from "./generate.ts";
 import { packedWeightBytes } from "./pack.ts";
 import { decodeQConvKey, QCONV_KEY_FIELDS } from "./read.ts";
 import {
@@ -67,6 +67,7 @@ export const QCONV: OpFamily<QConvSpec, QConvPlan> = {
       offsets: [0, 0, 0, 0, 0],
     }));
   },
+  candidates: (s, p) => p.path === "vnni" ? VNNI_TILES.map(([mr, nv]) => vnniPlan(s, mr, nv)) : [],
   // A part rebuilds the kh − 1 input rows it shares with the next: one band per thread.
   partsPerThread: () => 1,
   reference: (s, [x, w, bias, scale, y]) =>

@@ -57,18 +57,28 @@ export interface QConvPlan extends KernelPlan {
  */
 const MR = 6, NV = 4;
 
+/** A VNNI plan of `mr` channels × `nv` vectors (mr·nv ≤ 24, nv ≤ 6: 32 registers). */
+export function vnniPlan(s: QConvSpec, mr: number, nv: number): QConvPlan {
+  return {
+    path: "vnni",
+    mr,
+    nv,
+    workspaceBytes: pixelLayout(s).bytes,
+    description: `avx512 vnni pixel words, ${mr} channels × ${nv * 16} positions of vpdpbusd`,
+  };
+}
+
+/**
+ * Tier 2's other tiles: the same integer sums and per-element store in
+ * another order, so the same bits (more channels a tile share each pixel
+ * load; more vectors, each weight broadcast).
+ */
+export const VNNI_TILES: readonly [number, number][] = [[8, 3], [12, 2], [4, 6], [4, 4]];
+
 /** The plan: VNNI tiles where the level is AVX-512 and the CPU has VNNI, else the loop. */
 export function planQConv(s: QConvSpec, avx512: boolean, vnni: boolean): QConvPlan {
   const workspaceBytes = pixelLayout(s).bytes;
-  if (avx512 && vnni) {
-    return {
-      path: "vnni",
-      mr: MR,
-      nv: NV,
-      workspaceBytes,
-      description: `avx512 vnni pixel words, ${MR} channels × ${NV * 16} positions of vpdpbusd`,
-    };
-  }
+  if (avx512 && vnni) return vnniPlan(s, MR, NV);
   return { path: "scalar", mr: 1, nv: 0, workspaceBytes, description: "pixel words, scalar loop" };
 }
 

@@ -113,7 +113,8 @@ export function emitVnni(a: Assembler, s: QConvSpec, L: PixelLayout, p: QConvPla
   const taps = s.kh * s.kw, groups = channelGroups(s.c), chWeights = groups * taps * 4;
   const yPlane = oh * ow * eb;
   const acc = (i: number, j: number) => ZMM[i * p.nv + j];
-  const X = (j: number) => ZMM[24 + j], B0 = ZMM[28], B1 = ZMM[29];
+  // Accumulators first (mr·nv ≤ 24), then nv pixel vectors and the two weight broadcasts.
+  const X = (j: number) => ZMM[24 + j], B0 = ZMM[24 + p.nv], B1 = ZMM[25 + p.nv];
   const [lo, hi] = bounds(s);
   /** The mask register of each lane mask a set of vectors needs (k1-k7), set now. */
   const setMasks = (vecs: PositionVector[]): Map<number, Reg> => {
