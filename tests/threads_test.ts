@@ -1,5 +1,10 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit, packNBits } from "../mod.ts";
+import { Assembler, dword, type Program, r8, rax, rcx, XMM } from "../asm/mod.ts";
+import { countedLoop, loadPointer } from "../src/kernels/abi.ts";
+import type { KernelPlan, OpFamily, Part } from "../src/kernels/family.ts";
+import { Runtime } from "../src/runtime/runtime.ts";
+import { TUNE } from "../src/runtime/policy.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { FAMILIES } from "../src/kernels/families.ts";
 import { sharedPool } from "../src/native/pool.ts";
@@ -663,4 +668,84 @@ Deno.test("threads: a split key called on other arrays reads and writes those (p
     one.softmax(x, expected, { rows: 64, cols: 100 });
     assert.deepEqual(ys[i], expected, `array ${i}`);
   });
+});
+
+// A family whose text does not name its parts' ranges (describe is for people): its parts must
+// still get kernels of their own — the runtime tells parts apart by their specs.
+interface SliceSpec {
+  n: number;
+  from: number;
+  count: number;
+}
+const SLICES: OpFamily<SliceSpec, KernelPlan> = {
+  name: "slices",
+  keyFields: ["n"],
+  operands: ["x", "y"],
+  outputs: 1,
+  decode: (key) => ({ n: key[1], from: 0, count: key[1] }),
+  describe: (s) => `slices n=${s.n}`,
+  cost: (s) => ({ flops: 1e9, bytes: 8 * s.n }),
+  plan: () => ({ workspaceBytes: 0, description: "one pass" }),
+  fallbackPlan: () => ({ workspaceBytes: 0, description: "one pass" }),
+  partition: (s, p, parts) =>
+    Array.from({ length: parts }, (_, i): Part<SliceSpec, KernelPlan> => {
+      const from = Math.floor((s.n * i) / parts), to = Math.floor((s.n * (i + 1)) / parts);
+      return { spec: { ...s, from, count: to - from }, plan: p, offsets: [0, 0] };
+    }),
+  partsPerThread: () => 1,
+  generate: (s, _p, o): Program => {
+    const a = new Assembler({ listing: o.listing });
+    loadPointer(a, rax, 0);
+    loadPointer(a, rcx, 1);
+    if (s.from) {
+      a.emit("add", rax, 4 * s.from);
+      a.emit("add", rcx, 4 * s.from);
+    }
+    countedLoop(a, r8, s.count, () => {
+      a.emit("movss", XMM[0], dword(rax, 0));
+      a.emit("addss", XMM[0], XMM[0]);
+      a.emit("movss", dword(rcx, 0), XMM[0]);
+      a.emit("add", rax, 4);
+      a.emit("add", rcx, 4);
+    });
+    a.emit("ret");
+    return a.finish();
+  },
+  reference: (s, [x, y]) => {
+    for (let i = s.from; i < s.from + s.count; i++) y[i] = x[i] + x[i];
+  },
+};
+
+Deno.test("threads: parts whose family text is the same still run kernels of their own", () => {
+  const owner = {};
+  const rt = new Runtime({
+    threshold: 100,
+    capacity: 16,
+    maxBytes: 1 << 20,
+    keyCapacity: 64,
+    profile: false,
+    verbose: false,
+    dump: undefined,
+    jit: true,
+    isa: "sse2",
+    target: { isa: "sse2", l1d: 32 << 10, l2: 1 << 20 },
+    threads: 3,
+    minPartNs: 0,
+    tuneBudget: 0,
+    tuneCache: null,
+    families: [SLICES],
+  }, owner);
+  try {
+    const n = 3001,
+      x = Float32Array.from({ length: n }, (_, i) => i + 0.5),
+      y = new Float32Array(n);
+    rt.operand(SLICES, 0, x);
+    rt.operand(SLICES, 1, y);
+    rt.key[1] = n;
+    rt.extents[0] = rt.extents[1] = 4 * n;
+    rt.run(0);
+    for (let i = 0; i < n; i++) assert.equal(y[i], 2 * x[i], `y[${i}]`);
+  } finally {
+    rt.close();
+  }
 });

@@ -764,7 +764,7 @@ export class Runtime {
         (this.#lru.count > 0 && this.#lru.bytes + size > c.maxBytes)
       ) this.#evict(this.#lru.oldest()!);
     }
-    const kernel = this.#install(f, plan, gen);
+    const kernel = this.#install(plan, gen);
     const split = kernel.split;
     const ns = (performance.now() - t0) * 1e6;
     e.kernel = kernel;
@@ -826,7 +826,7 @@ export class Runtime {
     try {
       parts = this.#partition(e, plan, n);
       if (parts !== null) {
-        programs = distinctParts(f, parts).map((p) => f.generate(p.spec, p.plan, { listing }));
+        programs = distinctParts(parts).map((p) => f.generate(p.spec, p.plan, { listing }));
         // A call that does not wake the workers also gets its whole-call kernel, last.
         if (!wakes) programs.push(f.generate(e.spec, plan, { listing }));
       }
@@ -841,14 +841,14 @@ export class Runtime {
   }
 
   /** Installs generated code as a kernel (and its split's job block), with its workspace. */
-  #install(f: OpFamily, plan: KernelPlan, gen: Generated): Kernel {
+  #install(plan: KernelPlan, gen: Generated): Kernel {
     const blocks = gen.programs.map((p) => this.#set!.install(p.code));
     let size = 0;
     for (const p of gen.programs) size += p.code.length;
     let split: Split | null = null;
     if (gen.parts === null) ensureWorkspace(plan.workspaceBytes);
     else {
-      split = this.#split(f, gen.parts, blocks, gen.wakes);
+      split = this.#split(gen.parts, blocks, gen.wakes);
       if (!gen.wakes) {
         ensureWorkspace(Math.max(plan.workspaceBytes, split.parts * split.workspaceStride));
       }
@@ -898,7 +898,7 @@ export class Runtime {
   }
 
   /** The job block of a split call. */
-  #split(f: OpFamily, parts: Part[], blocks: CodeBlock[], wake: boolean): Split {
+  #split(parts: Part[], blocks: CodeBlock[], wake: boolean): Split {
     const n = parts.length;
     const table = Math.ceil((JOB_PARTS + n * PART_BYTES) / 64) * 64;
     const job = new NativeBlock(table + n * ARG_BLOCK_BYTES);
@@ -910,7 +910,7 @@ export class Runtime {
       job.f64[JOB_WHOLE / 8 + 1] = pointerValue(this.#argsPtr!);
     }
     const argsAt = new Int32Array(n), offsets = new Float64Array(n * MAX_OPERANDS);
-    const which = partBlocks(f, parts);
+    const which = partBlocks(parts);
     let stride = 0;
     for (const p of parts) stride = Math.max(stride, Math.ceil(p.plan.workspaceBytes / 64) * 64);
     for (let p = 0; p < n; p++) {
@@ -963,7 +963,7 @@ export class Runtime {
       const t0 = performance.now();
       try {
         const gen = this.#generate(e, cand.plan, cand.parts);
-        t.built(i, this.#install(e.family, cand.plan, gen), (performance.now() - t0) * 1e6);
+        t.built(i, this.#install(cand.plan, gen), (performance.now() - t0) * 1e6);
       } catch (err) {
         t.failed(i, (err as Error)?.message ?? String(err), (performance.now() - t0) * 1e6);
         return this.#call(e, kernel);
@@ -1383,11 +1383,15 @@ export class Runtime {
   }
 }
 
-/** Part `p` runs block `partBlocks(f, parts)[p]`: equal (spec, plan) pairs share one kernel. */
-function partBlocks(f: OpFamily, parts: Part[]): number[] {
+/**
+ * Part `p` runs block `partBlocks(parts)[p]`: equal (spec, plan) pairs share
+ * one kernel. Keyed by the spec itself, not its text: a family's `describe`
+ * is for people and need not name every field its code depends on.
+ */
+function partBlocks(parts: Part[]): number[] {
   const seen = new Map<string, number>();
   return parts.map((p) => {
-    const id = f.describe(p.spec) + JSON.stringify(p.plan);
+    const id = JSON.stringify(p.spec) + JSON.stringify(p.plan);
     let i = seen.get(id);
     if (i === undefined) seen.set(id, i = seen.size);
     return i;
@@ -1395,8 +1399,8 @@ function partBlocks(f: OpFamily, parts: Part[]): number[] {
 }
 
 /** The parts whose kernels differ, in the order `partBlocks` numbers them. */
-function distinctParts(f: OpFamily, parts: Part[]): Part[] {
-  const which = partBlocks(f, parts), out: Part[] = [];
+function distinctParts(parts: Part[]): Part[] {
+  const which = partBlocks(parts), out: Part[] = [];
   which.forEach((b, p) => (out[b] ??= parts[p]));
   return out;
 }
