@@ -4,7 +4,6 @@ import { Assembler, dword, type Program, r8, rax, rcx, XMM } from "../asm/mod.ts
 import { countedLoop, loadPointer } from "../src/kernels/abi.ts";
 import type { KernelPlan, OpFamily, Part } from "../src/kernels/family.ts";
 import { Runtime } from "../src/runtime/runtime.ts";
-import { TUNE } from "../src/runtime/policy.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { FAMILIES } from "../src/kernels/families.ts";
 import { sharedPool } from "../src/native/pool.ts";
