@@ -14,7 +14,7 @@ import type { TensorData } from "../../onnx/dtype.ts";
 import type { PackedInt8B } from "../../kernels/qgemm/mod.ts";
 import { outDims, type Window, windowOf } from "./conv.ts";
 import { int8ConvOf } from "./conv_int8.ts";
-import { expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
+import { expectType, fail, meta, need, type OpDef, settledStep, sizeOf } from "./op.ts";
 
 /** Leading pads of both axes, resolved from auto_pad as ONNX defines it. */
 function leadingPads(w: Window, out: number[]): [number, number] {
@@ -66,16 +66,12 @@ export const CONV_INTEGER: OpDef = {
       ? int8ConvOf(n, x, wt, wz, env)
       : null;
     if (native) {
-      const zero = () => (xz ? Number((xz.data as TensorData)[0]) : 0);
-      native.options.xZeroPoint = zero();
-      const constant = !xz || xz.constant;
-      return {
-        native: constant && native.native,
-        run: () => {
-          if (!constant) native.options.xZeroPoint = zero();
-          native.run(y.data as Int32Array);
-        },
-      };
+      return settledStep(
+        [xz],
+        () => native.options.xZeroPoint = xz ? Number((xz.data as TensorData)[0]) : 0,
+        () => native.run(y.data as Int32Array),
+        native.native,
+      );
     }
     const jit = env.jit, group = n.attrs.int("group", 1);
     const w = windowOf(n, x, wt.dims.slice(2));

@@ -40,6 +40,28 @@ export interface Step {
   native: boolean;
 }
 
+/**
+ * A step whose Jit options come from scalar inputs (scales, zero points):
+ * `settle` reads them now, and again before each run unless every one is a
+ * constant — then the step only calls the Jit (native, where `call` is).
+ */
+export function settledStep(
+  inputs: readonly (Buf | null)[],
+  settle: () => void,
+  call: () => void,
+  callNative = true,
+): Step {
+  settle();
+  if (inputs.every((b) => b === null || b.constant)) return { native: callNative, run: call };
+  return {
+    native: false,
+    run: () => {
+      settle();
+      call();
+    },
+  };
+}
+
 /** An op of the default ONNX domain (or our own fused ops). */
 export interface OpDef {
   /** Attributes the op accepts; any other is an error at load. */

@@ -12,7 +12,7 @@
 import type { Node } from "../ir.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 import { CONV } from "./conv.ts";
-import { type Buf, type Env, sizeOf, type Step } from "./op.ts";
+import { type Buf, type Env, settledStep, sizeOf, type Step } from "./op.ts";
 
 /** Largest integer every partial sum must stay below (float32's exact integers). */
 const EXACT = 2 ** 24;
@@ -73,8 +73,8 @@ export function floatExact(x: Buf, xz: Buf, w: Buf, wz: Buf, bias: Buf | null): 
 
 /**
  * The node's exact float path, or null where the bound or the layout does
- * not allow it. `settle` fills the multipliers (and reads the zero points)
- * before a run; `constant`: whether it needs to run only once.
+ * not allow it. `settle` fills the multipliers before a run; `params`: the
+ * scales and zero points it reads (once where all are constants).
  */
 export function exactFloatConv(
   n: Node,
@@ -82,7 +82,7 @@ export function exactFloatConv(
   y: Buf,
   multipliers: Float32Array,
   settle: () => void,
-  constant: boolean,
+  params: readonly Buf[],
   env: Env,
 ): Step | null {
   const { x, xz, w, wz, bias, yz } = ins;
@@ -127,19 +127,13 @@ export function exactFloatConv(
   const jit = env.jit, widen = { scale: 1, zeroPoint: 0 };
   const narrow = { cols: sizeOf(y.dims.slice(2)), multipliers, zeroPoint: 0 };
   const zero = (b: Buf) => Number((b.data as TensorData)[0]);
-  const read = () => {
+  return settledStep(params, () => {
     settle();
     widen.zeroPoint = zero(xz);
     narrow.zeroPoint = zero(yz);
-  };
-  read();
-  return {
-    native: constant && steps.every((c) => c.native),
-    run: () => {
-      if (!constant) read();
-      jit.dequantizeLinear(xd, xf, widen);
-      for (const c of steps) c.run();
-      jit.requantize(yf, yd, narrow);
-    },
-  };
+  }, () => {
+    jit.dequantizeLinear(xd, xf, widen);
+    for (const c of steps) c.run();
+    jit.requantize(yf, yd, narrow);
+  }, steps.every((c) => c.native));
 }

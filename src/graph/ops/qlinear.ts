@@ -12,7 +12,7 @@ import { CONV_INTEGER } from "./conv_integer.ts";
 import { int8ConvOf } from "./conv_int8.ts";
 import { exactFloatConv, floatExact } from "./qconv_float.ts";
 import { cpuFeatures } from "../../cpu.ts";
-import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
+import { type Buf, expectType, fail, meta, need, type OpDef, settledStep, sizeOf } from "./op.ts";
 import { MATMUL_INTEGER } from "./quantize.ts";
 
 const f = Math.fround;
@@ -102,20 +102,13 @@ const QLINEAR_MATMUL: OpDef = {
         env,
       )!;
       const round = { scale: 1, zeroPoint: 0 };
-      const settle = () => {
+      return settledStep([as, bs, ys, yz], () => {
         multipliersOf(m, scalarOf(as), bs.data as Float32Array, scalarOf(ys));
         round.zeroPoint = scalarOf(yz);
-      };
-      settle();
-      const constant = [as, bs, ys, yz].every((p) => p.constant);
-      return {
-        native: constant && step.native,
-        run: () => {
-          if (!constant) settle();
-          step.run();
-          env.jit.quantizeLinear(scaled, yd8, round);
-        },
-      };
+      }, () => {
+        step.run();
+        env.jit.quantizeLinear(scaled, yd8, round);
+      }, step.native);
     }
     const sums = new Int32Array(sizeOf(y.dims));
     const sumsBuf: Buf = { type: "int32", dims: y.dims, data: sums, constant: false };
@@ -176,20 +169,16 @@ const QLINEAR_CONV: OpDef = {
       const o = native.options, m = new Float32Array(sizeOf(ws.dims));
       if (bias) o.bias = bias.data as Int32Array;
       o.scale = m;
-      const settle = () => {
-        o.xZeroPoint = scalarOf(xz);
-        o.yZeroPoint = scalarOf(yz);
-        multipliersOf(m, scalarOf(xs), ws.data as Float32Array, scalarOf(ys));
-      };
-      settle();
-      const constant = [xs, xz, ws, ys, yz].every((b) => b.constant) && (!bias || bias.constant);
-      return {
-        native: constant && native.native,
-        run: () => {
-          if (!constant) settle();
-          native.run(yd8);
+      return settledStep(
+        [xs, xz, ws, ys, yz, bias],
+        () => {
+          o.xZeroPoint = scalarOf(xz);
+          o.yZeroPoint = scalarOf(yz);
+          multipliersOf(m, scalarOf(xs), ws.data as Float32Array, scalarOf(ys));
         },
-      };
+        () => native.run(yd8),
+        native.native,
+      );
     }
     // Groups and zero-point weights: exactly on the float convolution where the sums allow.
     const mf = new Float32Array(sizeOf(ws.dims));
@@ -199,7 +188,7 @@ const QLINEAR_CONV: OpDef = {
       y,
       mf,
       () => multipliersOf(mf, scalarOf(xs), ws.data as Float32Array, scalarOf(ys)),
-      [xs, xz, ws, ys, yz].every((b) => b.constant),
+      [xs, xz, ws, ys, yz],
       env,
     );
     if (exact) return exact;

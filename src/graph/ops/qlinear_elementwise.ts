@@ -25,6 +25,7 @@ import {
   meta,
   need,
   type OpDef,
+  settledStep,
   sizeOf,
   stridesOf,
 } from "./op.ts";
@@ -136,24 +137,15 @@ function binaryOp(kind: "add" | "mul"): OpDef {
           broadcast: plan.layout,
           cols: plan.cols,
         };
-        const settle = () => {
+        const call = kind === "add" ? env.jit.qlinearAdd : env.jit.qlinearMul;
+        return settledStep([as, az, bs, bz, cs, cz], () => {
           options.aScale = scalarOf(plan.swap ? bs : as);
           options.bScale = scalarOf(plan.swap ? as : bs);
           options.aZeroPoint = scalarOf(plan.swap ? bz : az);
           options.bZeroPoint = scalarOf(plan.swap ? az : bz);
           options.yScale = scalarOf(cs);
           options.yZeroPoint = scalarOf(cz);
-        };
-        settle();
-        const constant = [as, az, bs, bz, cs, cz].every((p) => p === null || p.constant);
-        const call = kind === "add" ? env.jit.qlinearAdd : env.jit.qlinearMul;
-        return {
-          native: constant,
-          run: () => {
-            if (!constant) settle();
-            call.call(env.jit, full, other, yd, options);
-          },
-        };
+        }, () => call.call(env.jit, full, other, yd, options));
       }
       return {
         native: false,

@@ -24,6 +24,7 @@ import {
   meta,
   need,
   type OpDef,
+  settledStep,
   sizeOf,
   type Step,
   stridesOf,
@@ -110,19 +111,10 @@ const QUANTIZE: OpDef = {
     // One scale and zero point, y at a multiple of 4 bytes: the native pass (jit.quantizeLinear).
     if (sizeOf(scale.dims) === 1 && yd.byteOffset % 4 === 0) {
       const options = { scale: 0, zeroPoint: 0 };
-      const settle = () => {
+      return settledStep([scale, zp], () => {
         options.scale = sd[0];
         options.zeroPoint = zd ? zd[0] : 0;
-      };
-      settle();
-      const constant = scale.constant && (!zp || zp.constant);
-      return {
-        native: constant,
-        run: () => {
-          if (!constant) settle();
-          env.jit.quantizeLinear(xd, yd, options);
-        },
-      };
+      }, () => env.jit.quantizeLinear(xd, yd, options));
     }
     return {
       native: false,
@@ -156,19 +148,10 @@ const DEQUANTIZE: OpDef = {
     const bytes = x.data as Uint8Array | Int8Array;
     if (x.type !== "int32" && sizeOf(scale.dims) === 1 && bytes.byteOffset % 4 === 0) {
       const options = { scale: 0, zeroPoint: 0 };
-      const settle = () => {
+      return settledStep([scale, zp], () => {
         options.scale = sd[0];
         options.zeroPoint = zd ? zd[0] : 0;
-      };
-      settle();
-      const constant = scale.constant && (!zp || zp.constant);
-      return {
-        native: constant,
-        run: () => {
-          if (!constant) settle();
-          env.jit.dequantizeLinear(bytes, yd, options);
-        },
-      };
+      }, () => env.jit.dequantizeLinear(bytes, yd, options));
     }
     return {
       native: false,
