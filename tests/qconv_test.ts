@@ -511,4 +511,16 @@ Deno.test("convInt8: bad input throws naming the argument before any native code
     );
   }
   assert.equal(jit.stats().keys.length, 0, "no kernel was made");
+  // A getter cannot hand validation one array and the kernel another: each option read once.
+  const reads = { bias: 0, scale: 0 };
+  jit.convInt8(x, w, y8, {
+    ...o,
+    get bias() {
+      return reads.bias++ === 0 ? new Int32Array(4) : new Int32Array(0);
+    },
+    get scale() {
+      return reads.scale++ === 0 ? Float32Array.of(1) : new Float32Array(0);
+    },
+  });
+  assert.deepEqual(reads, { bias: 1, scale: 1 });
 });

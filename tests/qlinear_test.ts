@@ -416,6 +416,16 @@ Deno.test("qlinear: requantize on 1, 2 and 3 threads, against guard pages, bad i
       String(message),
     );
   }
+  // A getter cannot hand validation one array and the kernel another: read once.
+  let reads = 0;
+  jit.requantize(six, y, {
+    cols: 2,
+    get multipliers() {
+      reads++;
+      return reads === 1 ? Float32Array.of(1, 2, 3) : new Float32Array(0);
+    },
+  });
+  assert.equal(reads, 1);
 });
 
 /** ONNX Runtime's QLinearMul of one pair. */

@@ -1296,7 +1296,15 @@ export class Jit {
     if (!isFloat32Array(m)) {
       throw new TypeError(`requantize: multipliers must be a Float32Array, got ${describe(m)}`);
     }
-    readRequantize(viewLength(x), viewLength(y), tag === "Int8Array", options, rt.key, rt.extents);
+    readRequantize(
+      viewLength(x),
+      viewLength(y),
+      tag === "Int8Array",
+      viewLength(m),
+      options,
+      rt.key,
+      rt.extents,
+    );
     rt.operand(QLINEAR, 0, x);
     rt.operand(QLINEAR, 1, m);
     rt.operand(QLINEAR, 2, bytesView(y, "y", "requantize"));

@@ -6,7 +6,6 @@
  *
  * @module
  */
-import { viewLength } from "../../typed.ts";
 import { fail } from "../checks.ts";
 import { QLINEAR_MODES, type QLinearSpec } from "./spec.ts";
 
@@ -173,11 +172,15 @@ export function readDequantizeLinear(
   extents[2] = 4 * n;
 }
 
-/** Checks a requantize call (x `n` floats, y `yLength` bytes) into the key. */
+/**
+ * Checks a requantize call (x `n` floats, y `yLength` bytes, `channels`
+ * multipliers) into the key.
+ */
 export function readRequantize(
   n: number,
   yLength: number,
   signedOut: boolean,
+  channels: number,
   o: RequantizeOptions,
   key: Int32Array,
   extents: Float64Array,
@@ -196,7 +199,6 @@ export function readRequantize(
       typeof cols === "number" ? "range" : "type",
     );
   }
-  const channels = viewLength(o.multipliers);
   if (channels < 1) fail(W, "multipliers must hold at least 1 element", "range");
   key[1] = 3;
   key[2] = n;
