@@ -50,8 +50,8 @@ export interface Conv2dOptions {
   layout?: TensorLayout;
 }
 
-/** Names of the conv2d key slots after the family slot. */
-export const CONV_KEY_FIELDS = [
+/** Key slots 1..15 of the convolutions: the shape, window and pads (see readConvShape). */
+export const CONV_SHAPE_KEY_FIELDS = [
   "n",
   "c",
   "h",
@@ -67,6 +67,11 @@ export const CONV_KEY_FIELDS = [
   "padLeft",
   "padBottom",
   "padRight",
+] as const;
+
+/** Names of the conv2d key slots after the family slot. */
+export const CONV_KEY_FIELDS = [
+  ...CONV_SHAPE_KEY_FIELDS,
   "group",
   "bias",
   "residual",
@@ -151,17 +156,8 @@ export function readConv(
   readPads(W, o.pads, o.autoPad, MAX_CONV_PAD, key, 12, h, ww, 6);
   const group = readGroup(W, o.group, c, oc);
   key[16] = group;
-  const oh = Math.floor((h + key[12] + key[14] - key[10] * (key[6] - 1) - 1) / key[8]) + 1;
-  const ow = Math.floor((ww + key[13] + key[15] - key[11] * (key[7] - 1) - 1) / key[9]) + 1;
-  if (oh < 1 || ow < 1) {
-    fail(
-      W,
-      `the ${key[6]}×${key[7]} kernel (dilations ${key[10]}×${key[11]}) is larger than the padded ${
-        h + key[12] + key[14]
-      }×${ww + key[13] + key[15]} input: the output would be empty`,
-      "range",
-    );
-  }
+  const oh = convOut(key, h, 0), ow = convOut(key, ww, 1);
+  checkConvOut(W, key, h, ww, oh, ow);
   const ny = n * oc * oh * ow;
   readSizes(
     W,
@@ -187,6 +183,31 @@ export function readConv(
   key[CONV_NHWC_SLOT] = 0; // jit.conv2d sets it where the NHWC call runs as such
   extents[2] = key[17] ? 4 * oc : 0;
   extents[3] = key[18] ? 4 * ny : 0;
+}
+
+/** Output rows (axis 0) or columns (1) of the window in key slots 6..15: ONNX's floor. */
+export function convOut(key: Int32Array, size: number, axis: 0 | 1): number {
+  const pads = key[12 + axis] + key[14 + axis];
+  return Math.floor((size + pads - key[10 + axis] * (key[6 + axis] - 1) - 1) / key[8 + axis]) + 1;
+}
+
+/** The error for a window larger than the padded input (an empty output). */
+export function checkConvOut(
+  who: string,
+  key: Int32Array,
+  h: number,
+  w: number,
+  oh: number,
+  ow: number,
+): void {
+  if (oh >= 1 && ow >= 1) return;
+  fail(
+    who,
+    `the ${key[6]}×${key[7]} kernel (dilations ${key[10]}×${key[11]}) is larger than the padded ${
+      h + key[12] + key[14]
+    }×${w + key[13] + key[15]} input: the output would be empty`,
+    "range",
+  );
 }
 
 /** The layout of a convolution's or pooling's x, y and residual. */

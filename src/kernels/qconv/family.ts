@@ -7,6 +7,7 @@
 import { cpuFeatures } from "../../cpu.ts";
 import type { OpFamily, Part } from "../family.ts";
 import { splitRange } from "../partition.ts";
+import { roundEven } from "../quantize/family.ts";
 import { generateQConv, planQConv, type QConvPlan, VNNI_TILES, vnniPlan } from "./generate.ts";
 import { packedWeightBytes } from "./pack.ts";
 import { decodeQConvKey, QCONV_KEY_FIELDS } from "./read.ts";
@@ -124,8 +125,7 @@ export function qconvReference(
           }
           let v = f(f(acc) * scale![s.scale === 2 ? o : 0]);
           v = v < lo ? lo : v > hi ? hi : v;
-          const r = Math.round(v);
-          Y[at] = (r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r) + s.yZero;
+          Y[at] = roundEven(v) + s.yZero;
         }
       }
     }

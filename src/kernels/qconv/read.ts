@@ -9,7 +9,10 @@ import { viewLength } from "../../typed.ts";
 import { readInt, readPads } from "../attributes.ts";
 import { fail } from "../checks.ts";
 import {
+  checkConvOut,
   type Conv2dOptions,
+  CONV_SHAPE_KEY_FIELDS,
+  convOut,
   MAX_CONV_PAD,
   MAX_CONV_PLANE,
   MAX_CONV_TENSOR,
@@ -43,21 +46,7 @@ export interface ConvInt8Options extends
 
 /** Names of the key slots after the family slot. */
 export const QCONV_KEY_FIELDS = [
-  "n",
-  "c",
-  "h",
-  "w",
-  "outChannels",
-  "kh",
-  "kw",
-  "sh",
-  "sw",
-  "dh",
-  "dw",
-  "padTop",
-  "padLeft",
-  "padBottom",
-  "padRight",
+  ...CONV_SHAPE_KEY_FIELDS,
   "xZero",
   "xSigned",
   "out",
@@ -102,17 +91,8 @@ export function readQConv(
       "range",
     );
   }
-  const oh = Math.floor((h + key[12] + key[14] - key[10] * (key[6] - 1) - 1) / key[8]) + 1;
-  const ow = Math.floor((ww + key[13] + key[15] - key[11] * (key[7] - 1) - 1) / key[9]) + 1;
-  if (oh < 1 || ow < 1) {
-    fail(
-      W,
-      `the ${key[6]}×${key[7]} kernel (dilations ${key[10]}×${key[11]}) is larger than the padded ${
-        h + key[12] + key[14]
-      }×${ww + key[13] + key[15]} input: the output would be empty`,
-      "range",
-    );
-  }
+  const oh = convOut(key, h, 0), ow = convOut(key, ww, 1);
+  checkConvOut(W, key, h, ww, oh, ow);
   if (h * ww > MAX_CONV_PLANE || oh * ow > MAX_CONV_PLANE) {
     fail(
       W,

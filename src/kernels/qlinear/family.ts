@@ -8,6 +8,7 @@
  */
 import type { OpFamily, Part } from "../family.ts";
 import { splitRange } from "../partition.ts";
+import { roundEven } from "../quantize/family.ts";
 import { generateQLinear, planQLinear, type QLinearPlan } from "./generate.ts";
 import { decodeQLinearKey, QLINEAR_KEY_FIELDS } from "./read.ts";
 import { describeQLinear, type QLinearSpec } from "./spec.ts";
@@ -50,11 +51,6 @@ export const QLINEAR: OpFamily<QLinearSpec, QLinearPlan> = {
 };
 
 const f = Math.fround;
-
-function roundEven(v: number): number {
-  const r = Math.round(v);
-  return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
-}
 
 /** The TypeScript computation (the tests' oracle), over the spec's elements. */
 export function qlinearReference(

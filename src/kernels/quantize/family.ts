@@ -46,8 +46,8 @@ export const QUANTIZE: OpFamily<QuantizeSpec, QuantizePlan> = {
 
 const f = Math.fround;
 
-/** x/scale rounded half to even (the conversion's rounding). */
-function roundEven(v: number): number {
+/** Rounded half to even (the conversions' rounding; the 8-bit families' references share it). */
+export function roundEven(v: number): number {
   const r = Math.round(v);
   return r - v === 0.5 && r % 2 !== 0 ? r - 1 : r;
 }
