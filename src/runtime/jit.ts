@@ -259,6 +259,16 @@ function bytesView(x: ArrayBufferView, name: string, op = "gemmInt8"): Float32Ar
   BYTE_VIEWS.set(x, v);
   return v;
 }
+/** The error for an 8-bit operand whose type is not a's. */
+function sameTypeError(who: string, name: string, tag: string, v: unknown): never {
+  throw new TypeError(`${who}: ${name} must be a ${tag} as a is, got ${describe(v)}`);
+}
+
+/** quantizeDynamic's error for an operand that is not a Uint8Array. */
+function notBytes(name: string, v: unknown): never {
+  throw new TypeError(`quantizeDynamic: ${name} must be a Uint8Array, got ${describe(v)}`);
+}
+
 /** Most threads of a Jit: the caller and every worker a pool holds. */
 const MAX_THREADS = MAX_WORKERS + 1;
 /** Stands in for an absent optional operand (its extent is 0: never read). */
@@ -1381,11 +1391,9 @@ export class Jit {
     if (tag !== "Uint8Array" && tag !== "Int8Array") {
       throw new TypeError(`${W}: a must be a Uint8Array or an Int8Array, got ${describe(a)}`);
     }
-    for (const [name, v] of [["b", b], ["y", y]] as const) {
-      if (typedArrayTag(v) !== tag) {
-        throw new TypeError(`${W}: ${name} must be a ${tag} as a is, got ${describe(v)}`);
-      }
-    }
+    // Checked one by one: a loop over [name, array] pairs would allocate on every call.
+    if (typedArrayTag(b) !== tag) sameTypeError(W, "b", tag, b);
+    if (typedArrayTag(y) !== tag) sameTypeError(W, "y", tag, y);
     readQLinearBinary(
       mul,
       viewLength(a),
@@ -1429,11 +1437,8 @@ export class Jit {
   ): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
-    for (const [name, v] of [["y", y], ["zeroPoint", zeroPoint]] as const) {
-      if (typedArrayTag(v) !== "Uint8Array") {
-        throw new TypeError(`quantizeDynamic: ${name} must be a Uint8Array, got ${describe(v)}`);
-      }
-    }
+    if (typedArrayTag(y) !== "Uint8Array") notBytes("y", y);
+    if (typedArrayTag(zeroPoint) !== "Uint8Array") notBytes("zeroPoint", zeroPoint);
     rt.operand(QUANTIZE, 0, x);
     rt.operand(QUANTIZE, 1, bytesView(y, "y", "quantizeDynamic"));
     rt.operand(QUANTIZE, 2, scale);

@@ -81,22 +81,20 @@ const LAYOUTS = ["same", "row", "span"] as const;
 /** Most elements of a call. */
 const MAX_ELEMENTS = 2 ** 31 - 1;
 
+/**
+ * Float32 values travel to key slots through this scratch (`bits[0] = v`,
+ * then `bitsInt[0]`): written in place, never passed to or returned from a
+ * function, a double is never boxed on the call path.
+ */
 const bits = new Float32Array(1), bitsInt = new Int32Array(bits.buffer);
-/** A float32's bits as an int32 key slot. */
-function floatBits(v: number): number {
-  bits[0] = v;
-  return bitsInt[0];
-}
 
-function readFloat(who: string, name: string, v: unknown): number {
-  if (typeof v !== "number" || !Number.isFinite(v)) {
-    fail(
-      who,
-      `${name} must be a finite number, got ${String(v)}`,
-      typeof v === "number" ? "range" : "type",
-    );
-  }
-  return v;
+/** The error for a scale that is not a finite number (cold: the check is inline). */
+function badFloat(who: string, name: string, v: unknown): never {
+  fail(
+    who,
+    `${name} must be a finite number, got ${String(v)}`,
+    typeof v === "number" ? "range" : "type",
+  );
 }
 
 function readZero(who: string, name: string, v: unknown, signed: boolean): number {
@@ -125,12 +123,14 @@ export function readQuantizeLinear(
   if (o === null || typeof o !== "object") fail(W, "options must be an object with scale", "type");
   if (n > MAX_ELEMENTS) fail(W, `x has ${n} elements, at most ${MAX_ELEMENTS}`, "range");
   if (yLength !== n) fail(W, `y has ${yLength} elements, x has ${n}: they must match`, "range");
-  const scale = readFloat(W, "scale", o.scale);
+  const scale = o.scale;
+  if (typeof scale !== "number" || !Number.isFinite(scale)) badFloat(W, "scale", scale);
   key[1] = 0;
   key[2] = n;
   key[3] = 0;
   key[4] = signedOut ? 1 : 0;
-  key[5] = floatBits(scale);
+  bits[0] = scale;
+  key[5] = bitsInt[0];
   key[6] = readZero(W, "zeroPoint", o.zeroPoint, signedOut);
   key[7] = 0;
   key[8] = 0;
@@ -155,12 +155,14 @@ export function readDequantizeLinear(
   if (o === null || typeof o !== "object") fail(W, "options must be an object with scale", "type");
   if (n > MAX_ELEMENTS) fail(W, `x has ${n} elements, at most ${MAX_ELEMENTS}`, "range");
   if (yLength !== n) fail(W, `y has ${yLength} elements, x has ${n}: they must match`, "range");
-  const scale = readFloat(W, "scale", o.scale);
+  const scale = o.scale;
+  if (typeof scale !== "number" || !Number.isFinite(scale)) badFloat(W, "scale", scale);
   key[1] = 2;
   key[2] = n;
   key[3] = signedIn ? 1 : 0;
   key[4] = 0;
-  key[5] = floatBits(scale);
+  bits[0] = scale;
+  key[5] = bitsInt[0];
   key[6] = readZero(W, "zeroPoint", o.zeroPoint, signedIn);
   key[7] = 0;
   key[8] = 0;
@@ -271,8 +273,10 @@ export function readQLinearBinary(
     }
   }
   const f = Math.fround;
-  const sA = readFloat(W, "aScale", o.aScale), sB = readFloat(W, "bScale", o.bScale);
-  const sY = readFloat(W, "yScale", o.yScale);
+  const sA = o.aScale, sB = o.bScale, sY = o.yScale;
+  if (typeof sA !== "number" || !Number.isFinite(sA)) badFloat(W, "aScale", sA);
+  if (typeof sB !== "number" || !Number.isFinite(sB)) badFloat(W, "bScale", sB);
+  if (typeof sY !== "number" || !Number.isFinite(sY)) badFloat(W, "yScale", sY);
   if (sY === 0) fail(W, "yScale must not be 0", "range");
   const zA = readZero(W, "aZeroPoint", o.aZeroPoint, signed);
   const zB = readZero(W, "bZeroPoint", o.bZeroPoint, signed);
@@ -282,16 +286,20 @@ export function readQLinearBinary(
   key[3] = signed ? 1 : 0;
   key[4] = signed ? 1 : 0;
   if (mul) {
-    key[5] = floatBits(f(f(f(sA) * f(sB)) / f(sY)));
+    bits[0] = f(f(f(sA) * f(sB)) / f(sY));
+    key[5] = bitsInt[0];
     key[6] = zA;
     key[7] = zB;
     key[8] = zY;
   } else {
     // ONNX Runtime's constants: the ratios and the fixed part, each step in float32.
     const r1 = f(f(sA) / f(sY)), r2 = f(f(sB) / f(sY));
-    key[5] = floatBits(r1);
-    key[6] = floatBits(r2);
-    key[7] = floatBits(f(zY - f(f(r1 * zA) + f(r2 * zB))));
+    bits[0] = r1;
+    key[5] = bitsInt[0];
+    bits[0] = r2;
+    key[6] = bitsInt[0];
+    bits[0] = f(zY - f(f(r1 * zA) + f(r2 * zB)));
+    key[7] = bitsInt[0];
     key[8] = 0;
   }
   key[9] = code;
