@@ -18,16 +18,7 @@
  */
 import { parseArgs } from "node:util";
 import { InferenceSession, measurePeak, Tensor } from "../mod.ts";
-import {
-  encoderLayer,
-  llmBlock,
-  mlp,
-  mobilenetV2,
-  msEncoderLayer,
-  quantizedCnn,
-  resnetCnn,
-  type ZooModel,
-} from "../tools/model_zoo.ts";
+import { ZOO } from "../tools/model_zoo.ts";
 import { sleepMs } from "./timing.ts";
 
 const { values } = parseArgs({
@@ -51,35 +42,6 @@ try {
 } catch (e) {
   console.error(`onnxruntime-node is not available (${(e as Error).message}): our columns only`);
 }
-
-const MODELS: Record<string, () => ZooModel> = {
-  mlp1: () => mlp([784, 1024, 1024, 10], 1),
-  mlp64: () => mlp([784, 1024, 1024, 10], 64),
-  bert: () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
-  "bert-dec": () =>
-    encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, decomposedLayerNorm: true }),
-  "bert-int8": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, quantized: true }),
-  "bert-fp16": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, half: true }),
-  "bert-ms": () => msEncoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
-  cnn: () => resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }),
-  mobilenet: () => mobilenetV2(),
-  "cnn-qop": () =>
-    quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qoperator" }),
-  "cnn-qdq": () =>
-    quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qdq" }),
-  "mobile-qdq": () =>
-    quantizedCnn({
-      size: 224,
-      widths: [24, 32, 64],
-      blocks: 2,
-      classes: 1000,
-      format: "qdq",
-      inverted: true,
-    }),
-  // A TinyLlama-sized 4-bit decoder block's step: one token after 256.
-  llm4: () =>
-    llmBlock({ seq: 1, past: 256, hidden: 2048, heads: 32, kvHeads: 4, ff: 5632, vocab: 32000 }),
-};
 
 /** The 8-bit models: their multiply-adds are not FMAs, their outputs rounded to bytes. */
 const eightBit = (key: string) => key.endsWith("int8") || /-q(op|dq)$/.test(key);
@@ -121,8 +83,8 @@ const rows: Record<string, unknown>[] = [];
 const threadList = values.threads.split(",").map(Number);
 const peaks = new Map(threadList.map((t) => [t, measurePeak(30, t).peakGflops]));
 for (const key of values.models.split(",")) {
-  const make = MODELS[key];
-  if (!make) throw new Error(`unknown model '${key}' (${Object.keys(MODELS).join(", ")})`);
+  const make = ZOO[key];
+  if (!make) throw new Error(`unknown model '${key}' (${Object.keys(ZOO).join(", ")})`);
   const m = make();
   for (const threads of threadList) {
     // Create time: the best of 3 (the first create of a model kind in a process also warms V8 up).

@@ -5,7 +5,10 @@
  * im2col-free kernel's bound), our float convolution of the layer, and
  * ONNX Runtime's QLinearConv of it (one node, same process), medians in µs.
  *
- *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/qconv.ts [--threads N] [--runs N]
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/qconv.ts [--threads N] [--runs N] [--tiles]
+ *
+ * With --tiles, each layer's key is tuned (tier 2) instead, and every tile
+ * shape's median as tier 2 measured it on the live calls is printed.
  *
  * @module
  */
@@ -19,6 +22,7 @@ const { values } = parseArgs({
   options: {
     threads: { type: "string", default: "1" },
     runs: { type: "string", default: "60" },
+    tiles: { type: "boolean", default: false },
   },
 });
 const threads = Number(values.threads), runs = Number(values.runs);
@@ -33,7 +37,44 @@ const LAYERS: [number, number, number, number, number][] = [
   [256, 256, 14, 3, 1],
   [256, 64, 56, 1, 1],
   [512, 512, 7, 3, 1],
+  [3, 64, 224, 7, 2],
 ];
+
+if (values.tiles) {
+  for (const [c, oc, size, k, s] of LAYERS) {
+    using tuned = new Jit({ threads });
+    const pad = (k - 1) >> 1, o = Math.floor((size + 2 * pad - k) / s) + 1;
+    const x = Uint8Array.from({ length: c * size * size }, (_, i) => (i * 7) & 255);
+    const w = Int8Array.from({ length: oc * c * k * k }, (_, i) => ((i * 13) & 255) - 128);
+    const packed = tuned.packConvInt8(w, { outChannels: oc, c, kernel: [k, k] });
+    const y = new Uint8Array(oc * o * o), scale = Float32Array.of(1 / 4000);
+    const opts = {
+      n: 1,
+      c,
+      h: size,
+      w: size,
+      outChannels: oc,
+      kernel: [k, k],
+      strides: [s, s],
+      pads: [pad, pad, pad, pad],
+      scale,
+    };
+    tuned.warmup(true);
+    for (let i = 0; i < 5000; i++) {
+      tuned.convInt8(x, packed, y, opts);
+      if (i > 5 && tuned.stats().keys[0].tuning?.state === "done") break;
+    }
+    tuned.warmup(false);
+    const t = tuned.stats().keys[0].tuning!;
+    const tile = (plan: string) => plan.replace(/.*pixel words, | positions of vpdpbusd/g, "");
+    console.log(
+      `${c}→${oc} ${k}×${k}/${s} on ${size}²: ${
+        t.candidates.map((cd) => `${tile(cd.plan)} ${cd.medianUs?.toFixed(0)} µs`).join(" | ")
+      } → ${tile(t.candidates[t.winner!].plan)}`,
+    );
+  }
+  Deno.exit(0);
+}
 
 const ort = await loadOrt();
 if (!ort) console.log("onnxruntime-node not loaded: its column is skipped");

@@ -4,9 +4,10 @@
  * the median time per run; with --compare, onnxruntime-node on the same
  * feeds in the same process (max abs/rel difference and the speed ratio).
  * With no file it writes two example models with our own ONNX writer (a
- * transformer encoder layer and a small CNN) and runs those.
+ * transformer encoder layer and a small CNN) and runs those; --zoo runs the
+ * compare-models zoo's models by name (cnn-qop, mobile-qdq, …).
  *
- *   deno task model [file.onnx] [--threads N] [--runs N] [--shape name=1x3x224x224]
+ *   deno task model [file.onnx | --zoo name] [--threads N] [--runs N] [--shape name=1x3x224x224]
  *                   [--profile out] [--compare] [--ops] [--level all|extended|basic|disabled]
  *                   [--tune [--tune-runs N] [--tune-cache file]]
  *
@@ -19,7 +20,7 @@ import { parseArgs } from "node:util";
 import { InferenceSession, type OptimizationLevel, Tensor } from "../mod.ts";
 import { readModel } from "../src/onnx/model.ts";
 import { supportedOps } from "../src/graph/ops/registry.ts";
-import { encoderLayer, resnetCnn } from "../tools/model_zoo.ts";
+import { encoderLayer, resnetCnn, ZOO, type ZooModel } from "../tools/model_zoo.ts";
 import { seededFloats } from "../tools/onnx_writer.ts";
 
 const { values, positionals } = parseArgs({
@@ -35,12 +36,13 @@ const { values, positionals } = parseArgs({
     tune: { type: "boolean", default: false },
     "tune-runs": { type: "string", default: "300" },
     "tune-cache": { type: "string" },
+    zoo: { type: "string", multiple: true, default: [] },
     help: { type: "boolean", default: false },
   },
 });
 if (values.help) {
   console.log(
-    "usage: deno task model [file.onnx] [--threads N] [--runs N] [--shape name=1x3x224x224] " +
+    "usage: deno task model [file.onnx | --zoo name] [--threads N] [--runs N] [--shape name=1x3x224x224] " +
       "[--profile out] [--compare] [--ops] [--level all|extended|basic|disabled] " +
       "[--tune [--tune-runs N] [--tune-cache file]]",
   );
@@ -278,13 +280,16 @@ async function tunedSession(
 }
 
 const shapes = parseShapes(values.shape as string[]);
+const zoo = values.zoo as string[];
+for (const name of zoo) {
+  if (!ZOO[name]) throw new Error(`unknown zoo model '${name}' (${Object.keys(ZOO).join(", ")})`);
+}
 if (positionals.length === 0) {
-  for (
-    const m of [
-      encoderLayer({ seq: 64, hidden: 256, heads: 4, ff: 1024 }),
-      resnetCnn({ size: 96, widths: [32, 64], blocks: 1 }),
-    ]
-  ) {
+  const models: ZooModel[] = zoo.length ? zoo.map((name) => ZOO[name]()) : [
+    encoderLayer({ seq: 64, hidden: 256, heads: 4, ff: 1024 }),
+    resnetCnn({ size: 96, widths: [32, 64], blocks: 1 }),
+  ];
+  for (const m of models) {
     // The example's own feed shapes, unless --shape says otherwise.
     const own = new Map(Object.entries(m.feeds).map(([k, v]) => [k, v.dims]));
     for (const [k, v] of shapes) own.set(k, v);

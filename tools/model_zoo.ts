@@ -826,3 +826,33 @@ export function llmBlock(o: LlmBlockOptions): ZooModel {
     flops,
   };
 }
+
+/** The models `deno task compare-models --models` and `deno task model --zoo` know by name. */
+export const ZOO: Record<string, () => ZooModel> = {
+  mlp1: () => mlp([784, 1024, 1024, 10], 1),
+  mlp64: () => mlp([784, 1024, 1024, 10], 64),
+  bert: () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
+  "bert-dec": () =>
+    encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, decomposedLayerNorm: true }),
+  "bert-int8": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, quantized: true }),
+  "bert-fp16": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, half: true }),
+  "bert-ms": () => msEncoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
+  cnn: () => resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }),
+  mobilenet: () => mobilenetV2(),
+  "cnn-qop": () =>
+    quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qoperator" }),
+  "cnn-qdq": () =>
+    quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qdq" }),
+  "mobile-qdq": () =>
+    quantizedCnn({
+      size: 224,
+      widths: [24, 32, 64],
+      blocks: 2,
+      classes: 1000,
+      format: "qdq",
+      inverted: true,
+    }),
+  // A TinyLlama-sized 4-bit decoder block's step: one token after 256.
+  llm4: () =>
+    llmBlock({ seq: 1, past: 256, hidden: 2048, heads: 32, kvHeads: 4, ff: 5632, vocab: 32000 }),
+};
