@@ -4,11 +4,11 @@
  * (`deno task model f.onnx --profile out`).
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ort_profile.ts model.onnx [threads] [runs]
- *   ... bench/ort_profile.ts zoo:cnn   # compare-models' ResNet-style CNN on 224²
+ *   ... bench/ort_profile.ts zoo:cnn   # a model of tools/model_zoo.ts's ZOO by name (cnn, cnn-qop, bert, …)
  *
  * @module
  */
-import { resnetCnn } from "../tools/model_zoo.ts";
+import { ZOO } from "../tools/model_zoo.ts";
 
 const [file, threadsArg = "1", runsArg = "30"] = Deno.args;
 if (!file) {
@@ -16,9 +16,12 @@ if (!file) {
   Deno.exit(2);
 }
 const ort = await import(["npm:onnxruntime-node", "1.30.0"].join("@"));
-const bytes = file === "zoo:cnn"
-  ? resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }).bytes
-  : Deno.readFileSync(file);
+const zoo = file.startsWith("zoo:") ? ZOO[file.slice(4)] : undefined;
+if (file.startsWith("zoo:") && zoo === undefined) {
+  console.error(`no model ${file.slice(4)} in the zoo: ${Object.keys(ZOO).join(", ")}`);
+  Deno.exit(2);
+}
+const bytes = zoo !== undefined ? zoo().bytes : Deno.readFileSync(file);
 const dir = await Deno.makeTempDir();
 const s = await ort.InferenceSession.create(bytes, {
   intraOpNumThreads: Number(threadsArg),

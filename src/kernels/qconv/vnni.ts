@@ -2,8 +2,10 @@
  * The 8-bit convolution's VNNI tiles: 6 output channels × 4 vectors of 16
  * positions (24 int32 accumulators), per group of 4 input channels and tap
  * the pixel vectors loaded once and each channel's weights broadcast into
- * `vpdpbusd`; rows narrower than 16 side by side in one vector, narrow rows
- * several to a tile; the store adds each channel's term and requantizes.
+ * `vpdpbusd`; rows narrower than a tile as one stream of positions (a vector
+ * may end one row and start the next, every lane an output), or narrow rows
+ * whole, several to a vector; the store adds each channel's term and
+ * requantizes.
  *
  * @module
  */
@@ -66,14 +68,46 @@ interface PositionVector {
   lanes: number;
 }
 
-/** Rows per vector where rows are narrower than 16 (at most 5: each needs its own load mask). */
-function rowsPerVector(ow: number): number {
-  return ow < 16 && ow >= 3 ? Math.floor(16 / ow) : 1;
+/**
+ * The vectors covering `rows` output rows of `ow` positions, the fewer of
+ * two ways, and of equal counts the one of fewer loads: the rows'
+ * positions as one stream (y holds them contiguously) cut every 16, so a
+ * vector may end one row and start the next (a load per row it holds:
+ * 56-wide rows fill every lane, where a vector per 16 of a row left 8 of
+ * every 64 idle); or whole rows side by side, ⌊16/ow⌋ to a vector (7-wide
+ * rows: 2 loads a vector where the stream takes 3). Rows of 1-2 positions
+ * one to a vector (8-16 rows would need a mask each).
+ */
+function rowVectors(ow: number, rows: number): PositionVector[] {
+  const whole = wholeRowVectors(ow, rows);
+  if (ow < 3) return whole;
+  const stream = streamVectors(ow, rows);
+  const loads = (v: PositionVector[]) => v.reduce((n, x) => n + x.segments.length, 0);
+  return stream.length < whole.length ||
+      (stream.length === whole.length && loads(stream) < loads(whole))
+    ? stream
+    : whole;
 }
 
-/** The vectors covering `rows` output rows of `ow` positions. */
-function rowVectors(ow: number, rows: number): PositionVector[] {
-  const out: PositionVector[] = [], per = rowsPerVector(ow);
+/** The rows' positions as one stream cut every 16 lanes. */
+function streamVectors(ow: number, rows: number): PositionVector[] {
+  const out: PositionVector[] = [], total = ow * rows;
+  for (let start = 0; start < total; start += 16) {
+    const end = Math.min(total, start + 16), segments: Segment[] = [];
+    for (let p = start; p < end;) {
+      const dy = Math.floor(p / ow), col = p % ow, count = Math.min(end - p, ow - col);
+      segments.push({ dy, col, count, lane: p - start });
+      p += count;
+    }
+    out.push({ segments, lanes: end - start });
+  }
+  return out;
+}
+
+/** Whole rows per vector: ⌊16/ow⌋ side by side (rows narrower than 16), else pieces of 16. */
+function wholeRowVectors(ow: number, rows: number): PositionVector[] {
+  const out: PositionVector[] = [];
+  const per = ow < 16 && ow >= 3 ? Math.floor(16 / ow) : 1;
   if (per === 1) {
     for (let dy = 0; dy < rows; dy++) {
       for (let col = 0; col < ow; col += 16) {
@@ -93,18 +127,41 @@ function rowVectors(ow: number, rows: number): PositionVector[] {
   return out;
 }
 
+/** Most tiles in one group of rows (each tile of a group is code of its own). */
+const GROUP_TILES = 8;
+
 /**
- * Output rows a group of tiles covers where rows are narrower than the
- * tile (so its vectors fill whole tiles): 4 vectors of packed narrow rows,
- * or whole rows of 1-3 vectors each until a multiple of 4 vectors.
+ * Output rows per group where rows are narrower than the tile: the count
+ * whose positions waste the fewest lanes (56-wide rows: 8 rows fill 7
+ * tiles exactly, where one row a tile left 8 of 64 lanes idle), at most
+ * GROUP_TILES tiles; of equal waste, one whose vectors fill whole tiles
+ * (a tile of fewer vectors reuses each weight less), then fewer rows.
  */
 function groupRows(ow: number, nv: number): number {
-  const per = rowsPerVector(ow);
-  if (per > 1) return per * nv;
-  const perRow = Math.ceil(ow / 16);
-  let rows = 1;
-  while ((rows * perRow) % nv !== 0 && rows < nv) rows++;
-  return rows;
+  let best = 1, bestCost = Infinity;
+  for (let rows = 1;; rows++) {
+    const vectors = rowVectors(ow, rows).length;
+    if (Math.ceil(vectors / nv) > GROUP_TILES) break;
+    const waste = (vectors * 16 - rows * ow) / (rows * ow);
+    const cost = Math.round(waste * 1e6) * 2 + (vectors % nv === 0 ? 0 : 1);
+    if (cost < bestCost) [best, bestCost] = [rows, cost];
+  }
+  return best;
+}
+
+/** The merge mask of a segment loaded from lane `lane` on. */
+function laneMask(lane: number): number {
+  return (0xffff << lane) & 0xffff;
+}
+
+/** The lane masks a set of vectors needs (the full mask needs none). */
+function masksOf(vecs: PositionVector[]): number {
+  const bits = new Set<number>();
+  for (const v of vecs) {
+    if (v.lanes < 16) bits.add(2 ** v.lanes - 1);
+    for (const g of v.segments.slice(1)) bits.add(laneMask(g.lane));
+  }
+  return bits.size;
 }
 
 /** The VNNI tiles over the band (pixel words at r9, weights at rdx). */
@@ -129,9 +186,7 @@ export function emitVnni(a: Assembler, s: QConvSpec, L: PixelLayout, p: QConvPla
     };
     for (const v of vecs) {
       need(2 ** v.lanes - 1);
-      if (v.segments.length > 1) {
-        for (const g of v.segments) need((2 ** g.count - 1) * 2 ** g.lane);
-      }
+      for (const g of v.segments.slice(1)) need(laneMask(g.lane));
     }
     return masks;
   };
@@ -150,13 +205,10 @@ export function emitVnni(a: Assembler, s: QConvSpec, L: PixelLayout, p: QConvPla
           v.segments.forEach((g, q) => {
             const m = ptr(r13, at + g.dy * s.sh * L.rowBytes + (g.col - g.lane) * 4)
               .withSize(64);
-            // One segment: a plain load (the lanes past it read the workspace's next words
-            // or its slack); rows side by side: each row's lanes loaded under its mask.
-            if (v.segments.length === 1) a.emit("vmovdqu32", X(j), m);
-            else {
-              const k = masks.get((2 ** g.count - 1) * 2 ** g.lane)!;
-              a.emit("vmovdqu32", q === 0 ? X(j).k(k).z : X(j).k(k), m);
-            }
+            // The first segment a plain load (its lanes past it read the workspace's next
+            // words or its slack), each later one over the lanes from its own on.
+            if (q === 0) a.emit("vmovdqu32", X(j), m);
+            else a.emit("vmovdqu32", X(j).k(masks.get(laneMask(g.lane))!), m);
           });
         });
         for (let i = 0; i < mr; i++) {
@@ -219,10 +271,15 @@ export function emitVnni(a: Assembler, s: QConvSpec, L: PixelLayout, p: QConvPla
     });
     if (s.oc % p.mr) tile(s.oc % p.mr, vecs, masks);
   };
-  /** The vectors in tiles of at most nv. */
+  /** The vectors in tiles of at most nv, and of at most 7 lane masks (k1-k7). */
   const tiles = (vecs: PositionVector[]) => {
     const out: PositionVector[][] = [];
-    for (let j = 0; j < vecs.length; j += p.nv) out.push(vecs.slice(j, j + p.nv));
+    for (let j = 0; j < vecs.length;) {
+      let n = Math.min(p.nv, vecs.length - j);
+      while (n > 1 && masksOf(vecs.slice(j, j + n)) > 7) n--;
+      out.push(vecs.slice(j, j + n));
+      j += n;
+    }
     return out;
   };
   const band = s.rowEnd - s.rowStart, width = 16 * p.nv;
