@@ -544,6 +544,8 @@ for (
 ) vl(name, "V, V, VM", "RVM", `VEX.L.66.0F.WIG ${op} /r`);
 vl("vpmulld", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 40 /r");
 vl("vpmaxsd", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 3D /r");
+vl("vpmaxub", "V, V, VM", "RVM", "VEX.L.66.0F.WIG DE /r");
+vl("vpmaxsb", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 3C /r");
 vl("vpminsd", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 39 /r");
 vl("vpsllvd", "V, V, VM", "RVM", "VEX.L.66.0F38.W0 47 /r");
 vl("vpsrlvd", "V, V, VM", "RVM", "VEX.L.66.0F38.W0 45 /r");
@@ -698,6 +700,12 @@ vl("vpmovzxbd", "V{kz}, QM", "RM", "EVEX.L.66.0F38.WIG 31 /r", "QVM");
 vl("vpmovsxbd", "V{kz}, QM", "RM", "EVEX.L.66.0F38.WIG 21 /r", "QVM");
 vl("vpmovzxwd", "V{kz}, HM", "RM", "EVEX.L.66.0F38.WIG 33 /r", "HVM");
 vl("vpmovusdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 11 /r", "QVM");
+// Bytes (AVX-512BW): an 8-bit max pool's loads, maxima and its stride-2 even bytes.
+vl("vmovdqu8", "V{kz}, VM", "RM", "EVEX.L.F2.0F.W0 6F /r", "FVM");
+vl("vmovdqu8", "M{k}, V", "MR", "EVEX.L.F2.0F.W0 7F /r", "FVM");
+vl("vpmaxub", "V{kz}, V, VM", "RVM", "EVEX.L.66.0F.WIG DE /r", "FVM");
+vl("vpmaxsb", "V{kz}, V, VM", "RVM", "EVEX.L.66.0F38.WIG 3C /r", "FVM");
+vl("vpmovwb", "HM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 30 /r", "HVM");
 vl("vpmovsdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 21 /r", "QVM");
 vl("vcvtph2ps", "V{kz}, HM", "RM", "EVEX.L.66.0F38.W0 13 /r", "HVM");
 row("vcvtsi2ss", "xmm, xmm, r/m32", "RVM", "EVEX.LIG.F3.0F.W0 2A /r", "T1S");

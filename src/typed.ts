@@ -97,7 +97,7 @@ export function describe(v: unknown): string {
   if (Array.isArray(v)) return "an Array";
   if (typeof v === "object") {
     const tag = TAG.call(v);
-    if (tag !== undefined) return `a ${tag}`;
+    if (tag !== undefined) return `${/^[AEIOU]/.test(tag) ? "an" : "a"} ${tag}`;
     let name = "Object";
     try {
       name = Object.getPrototypeOf(v)?.constructor?.name ?? "Object";

@@ -60,6 +60,7 @@ function outputs(kind: "max" | "average", o: PoolOptions): number {
     pr,
     ceil: o.ceilMode ?? false,
     countIncludePad: o.countIncludePad ?? false,
+    type: "float32",
   });
   return o.n * o.c * oh * ow;
 }
@@ -205,6 +206,7 @@ Deno.test("pool: output sizes follow ONNX (ceil mode drops a window starting in 
   // ONNX MaxPool ceil_mode example: 4×4, kernel 3, stride 2 → 2×2 (floor 1×1).
   const base = {
     kind: "max" as const,
+    type: "float32" as const,
     planes: 1,
     h: 4,
     w: 4,

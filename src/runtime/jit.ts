@@ -652,6 +652,9 @@ export class Jit {
    * dilations, ceilMode, countIncludePad) and GlobalMaxPool /
    * GlobalAveragePool on NCHW tensors (or NHWC with `layout: "nhwc"`, as
    * {@link conv2d}); global kinds write n×c values. Max propagates NaN.
+   * Max windows also pool uint8 or int8 x into y of the same type (NCHW; a
+   * quantized model's MaxPool: exact, a window of padding alone gives the
+   * type's least value).
    *
    * @example
    * ```ts
@@ -661,22 +664,49 @@ export class Jit {
    * jit.pool("max", x, y, { n: 1, c: 64, h: 112, w: 112, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] });
    * ```
    */
-  pool(kind: PoolKind, x: Float32Array, y: Float32Array, options: PoolOptions): void {
+  pool(
+    kind: PoolKind,
+    x: Float32Array | Uint8Array | Int8Array,
+    y: Float32Array | Uint8Array | Int8Array,
+    options: PoolOptions,
+  ): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
+    if (!isFloat32Array(x)) return this.#poolBytes(kind, x, y, options);
     rt.operand(POOL, 0, x);
     rt.operand(POOL, 1, y);
-    const kernel = readPool(kind, x, y, options, rt.key, rt.extents);
-    if (readLayout("pool", options.layout)) return this.#poolNhwc(kind, x, y, options);
+    const yf = y as Float32Array; // checked by operand
+    const kernel = readPool(kind, x, yf, options, rt.key, rt.extents);
+    if (readLayout("pool", options.layout)) return this.#poolNhwc(kind, x, yf, options);
     if (kernel) return rt.run(POOL_ID);
     // Global pooling: a reduction over each plane (the shape as validated, options read once).
     const rows = this.#globalRows;
     rows.rows = rt.key[2];
     rows.cols = rt.key[3] * rt.key[4];
-    this.reduce(kind === "globalMax" || kind === "max" ? "max" : "mean", x, y, rows);
+    this.reduce(kind === "globalMax" || kind === "max" ? "max" : "mean", x, yf, rows);
   }
 
   readonly #globalRows: ReduceOptions = { rows: 0, cols: 0 };
+
+  /** pool of 8-bit x and y (max windows, NCHW): the bytes' own kernel, exact. */
+  #poolBytes(kind: PoolKind, x: ArrayBufferView, y: ArrayBufferView, options: PoolOptions): void {
+    const rt = this.#rt, xTag = typedArrayTag(x);
+    if (xTag !== "Uint8Array" && xTag !== "Int8Array") {
+      throw new TypeError(
+        `pool: x must be a Float32Array, a Uint8Array or an Int8Array, got ${describe(x)}`,
+      );
+    }
+    if (typedArrayTag(y) !== xTag) {
+      throw new TypeError(`pool: y must be a ${xTag} as x is, got ${describe(y)}`);
+    }
+    readPool(kind, x, y, options, rt.key, rt.extents, xTag === "Uint8Array" ? 1 : 2);
+    if (readLayout("pool", options.layout)) {
+      throw new RangeError(`pool: 8-bit x and y pool in layout "nchw" only, got "nhwc"`);
+    }
+    rt.operand(POOL, 0, bytesView(x, "x", "pool"));
+    rt.operand(POOL, 1, bytesView(y, "y", "pool"));
+    rt.run(POOL_ID);
+  }
 
   /**
    * ONNX ConvTranspose on NCHW tensors: w of shape c × outChannels/group ×

@@ -437,7 +437,10 @@ function poolDef(kind: "max" | "average"): OpDef {
       return [meta(x.type, outDims(x, x.dims[1], w, ceil))];
     },
     build(n, ins, outs, env) {
-      if (ins[0]!.type !== "float32") return bytePool(n, ins[0]!, outs[0], env, def.build);
+      if (ins[0]!.type !== "float32") {
+        return nativeBytePool(n, ins[0]!, outs[0], env) ??
+          bytePool(n, ins[0]!, outs[0], env, def.build);
+      }
       const x = ins[0]!, y = outs[0];
       const includePad = n.attrs.int("count_include_pad", 0) !== 0;
       const ceil = n.attrs.int("ceil_mode", 0) !== 0;
@@ -467,6 +470,34 @@ function poolDef(kind: "max" | "average"): OpDef {
     },
   };
   return def;
+}
+
+/**
+ * An 8-bit MaxPool on the bytes themselves (`jit.pool` of uint8/int8: exact)
+ * where the Jit runs AVX-512 and the window is 2-D within the pool family's
+ * limits; null elsewhere (the float round trip below: below AVX-512 the
+ * byte kernel runs byte by byte).
+ */
+function nativeBytePool(n: Node, x: Buf, y: Buf, env: Env): Step | null {
+  const jit = env.jit;
+  if (x.dims.length !== 4 || (jit.isa !== "avx512" && jit.isa !== "amx")) return null;
+  const xb = x.data as Uint8Array | Int8Array, yb = y.data as Uint8Array | Int8Array;
+  if (xb.byteOffset % 4 !== 0 || yb.byteOffset % 4 !== 0) return null;
+  const w = windowOf(n, x, null);
+  if (windowTooWide(w)) return null;
+  const o: PoolOptions = {
+    n: x.dims[0],
+    c: x.dims[1],
+    h: w.hw[0],
+    w: w.hw[1],
+    kernel: w.kernel,
+    strides: w.strides,
+    dilations: w.dilations,
+    ceilMode: n.attrs.int("ceil_mode", 0) !== 0,
+  };
+  if (w.autoPad === "NOTSET") o.pads = w.pads;
+  else o.autoPad = w.autoPad;
+  return { native: true, run: () => jit.pool("max", xb, yb, o) };
 }
 
 /** An 8-bit pool as the float one: x widened into a float copy, the result narrowed back. */

@@ -7,7 +7,7 @@ import type { OpFamily } from "../family.ts";
 import { rangeParts, splitRange } from "../partition.ts";
 import { generatePool, planPool, type PoolPlan } from "./generate.ts";
 import { decodePoolKey, POOL_KEY_FIELDS } from "./read.ts";
-import { counted, describePool, poolShape, type PoolSpec } from "./spec.ts";
+import { counted, describePool, poolElementBytes, poolShape, type PoolSpec } from "./spec.ts";
 
 /** y = pool(x) over each of the n·c planes; operands x, y. */
 export const POOL: OpFamily<PoolSpec, PoolPlan> = {
@@ -18,23 +18,34 @@ export const POOL: OpFamily<PoolSpec, PoolPlan> = {
   decode: decodePoolKey,
   describe: describePool,
   cost: (s) => {
-    const { oh, ow } = poolShape(s);
-    return { flops: s.planes * oh * ow * s.kh * s.kw, bytes: 4 * s.planes * (s.h * s.w + oh * ow) };
+    const { oh, ow } = poolShape(s), e = poolElementBytes(s);
+    return { flops: s.planes * oh * ow * s.kh * s.kw, bytes: e * s.planes * (s.h * s.w + oh * ow) };
   },
   plan: (s, t) => planPool(s, t.isa),
   fallbackPlan: (s) => planPool(s, "scalar"),
   generate: generatePool,
   // Planes are independent.
   partition: (s, p, parts) => {
-    const { oh, ow } = poolShape(s);
+    const { oh, ow } = poolShape(s), e = poolElementBytes(s);
     return rangeParts(
       p,
       splitRange(s.planes, parts),
       (r) => ({ ...s, planes: r.count }),
-      (i) => [4 * i * s.h * s.w, 4 * i * oh * ow],
+      (i) => [e * i * s.h * s.w, e * i * oh * ow],
     );
   },
-  reference: (s, [x, y]) => poolReference(s, x, y),
+  reference: (s, [x, y]) => {
+    if (s.type === "float32") return poolReference(s, x, y);
+    // 8-bit operands arrive as float views of their bytes: the bytes themselves, by count.
+    const { oh, ow } = poolShape(s), u8 = s.type === "uint8";
+    const bytes = (v: Float32Array, n: number) =>
+      u8 ? new Uint8Array(v.buffer, v.byteOffset, n) : new Int8Array(v.buffer, v.byteOffset, n);
+    const xf = Float32Array.from(bytes(x, s.planes * s.h * s.w));
+    const yf = new Float32Array(s.planes * oh * ow), yb = bytes(y, yf.length);
+    poolReference(s, xf, yf);
+    // A window of padding alone (−∞) is the type's least value, as the kernel's padding gives.
+    for (let i = 0; i < yf.length; i++) yb[i] = Math.max(yf[i], s.type === "uint8" ? 0 : -128);
+  },
 };
 
 /** The f64 computation: max (NaN propagating) or mean over each window. */

@@ -47,6 +47,7 @@ import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { counted as countedTaps, POOL_ARG, poolShape, type PoolSpec, windowSpec } from "./spec.ts";
 import { emitMaxInPlace, maxInPlaceServes, maxSharedServes } from "./max_in_place.ts";
 import { emitAverageInPlace } from "./average_in_place.ts";
+import { bytePoolRow, bytePoolVector, describeBytePool, generateBytePool } from "./max_bytes.ts";
 
 /** A pool plan. */
 export interface PoolPlan extends KernelPlan {
@@ -59,6 +60,8 @@ export interface PoolPlan extends KernelPlan {
   divisor: number | null;
   /** Max read in place, no planes (max_in_place.ts). */
   inPlace: boolean;
+  /** 8-bit max (max_bytes.ts): by vectors (AVX-512) or byte by byte. */
+  bytes?: "vector" | "scalar";
 }
 
 const USED: Reg[] = [r12, r13, r14, r15];
@@ -81,6 +84,20 @@ const SEGMENT_OFF: Reg[] = [r8, r9, rcx];
 
 /** The plan for `s` at `level`. */
 export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
+  if (s.type !== "float32") {
+    const vector = bytePoolVector(level);
+    return {
+      isa: vector ? level : "scalar",
+      ng: 0,
+      mode: "runs",
+      segments: 0,
+      divisor: null,
+      inPlace: false,
+      bytes: vector ? "vector" : "scalar",
+      workspaceBytes: bytePoolRow(s).bytes,
+      description: describeBytePool(s, vector),
+    };
+  }
   const isa = vecIsa(level);
   let divisor: number | null = null;
   if (s.kind === "average") {
@@ -150,6 +167,7 @@ export function generatePool(
   p: PoolPlan,
   options: { listing?: boolean } = {},
 ): Program {
+  if (p.bytes) return generateBytePool(s, p.bytes === "vector");
   const a = new Assembler({ listing: options.listing ?? false });
   const isa = vecIsa(p.isa), v = new Vec(a, isa), L = isa.lanes;
   const ws = windowSpec(s), g = convGeometry(ws);

@@ -18,7 +18,7 @@ import {
   readLayout,
   type TensorLayout,
 } from "../conv/read.ts";
-import { poolOut, type PoolSpec } from "./spec.ts";
+import { poolOut, type PoolSpec, type PoolType } from "./spec.ts";
 
 /** The pooling `jit.pool` computes. */
 export type PoolKind = "max" | "average" | "globalMax" | "globalAverage";
@@ -69,6 +69,7 @@ export const POOL_KEY_FIELDS = [
   "padRight",
   "ceil",
   "countIncludePad",
+  "type",
 ] as const;
 
 const W = "pool";
@@ -84,25 +85,38 @@ const WINDOW_OPTIONS = [
   "countIncludePad",
 ] as const;
 
+/** Key codes of the element types (slot 17). */
+const TYPE_CODES: readonly PoolType[] = ["float32", "uint8", "int8"];
+
 /**
- * Checks a pool call (x, y known Float32Arrays). Windowed kinds write key
- * slots 1..16 and return true; global kinds, and windows of the whole
- * unpadded plane, write only the planes and their size (slots 2..4) and
- * return false: the caller reduces each of the n·c planes.
+ * Checks a pool call (x and y known typed arrays of the element type
+ * `type`: 0 float32, 1 uint8, 2 int8). Windowed kinds write key slots
+ * 1..17 and return true; global kinds, and windows of the whole unpadded
+ * float plane, write only the planes and their size (slots 2..4) and
+ * return false: the caller reduces each of the n·c planes. 8-bit x pools
+ * by max windows only.
  */
 export function readPool(
   kind: unknown,
-  x: Float32Array,
-  y: Float32Array,
+  x: ArrayBufferView,
+  y: ArrayBufferView,
   o: PoolOptions,
   key: Int32Array,
   extents: Float64Array,
+  type = 0,
 ): boolean {
   if (kind !== "max" && kind !== "average" && kind !== "globalMax" && kind !== "globalAverage") {
     fail(
       W,
       `kind must be "max", "average", "globalMax" or "globalAverage", got ${describe(kind)}`,
       typeof kind === "string" ? "range" : "type",
+    );
+  }
+  if (type !== 0 && kind !== "max") {
+    fail(
+      W,
+      `8-bit x and y pool by "max" windows only (a quantized model's MaxPool), got ${kind}`,
+      "range",
     );
   }
   if (o === null || typeof o !== "object") badOptions(W, o, "n, c, h and w");
@@ -176,12 +190,15 @@ export function readPool(
   key[1] = kind === "max" ? 0 : 1;
   key[15] = ceil ? 1 : 0;
   key[16] = includePad ? 1 : 0;
-  extents[0] = 4 * lx;
-  extents[1] = 4 * ly;
+  key[17] = type;
+  const bytes = type === 0 ? 4 : 1;
+  extents[0] = bytes * lx;
+  extents[1] = bytes * ly;
   // A window of the whole plane, unpadded (a 7×7 average after Inception's last 7² stage):
   // one output per plane, the global kind's reduction (20 → 3 µs at 1024×7²).
-  return !(key[5] === h && key[6] === w && key[11] === 0 && key[12] === 0 && key[13] === 0 &&
-    key[14] === 0);
+  return type !== 0 ||
+    !(key[5] === h && key[6] === w && key[11] === 0 && key[12] === 0 && key[13] === 0 &&
+      key[14] === 0);
 }
 
 /** The spec a key describes. */
@@ -203,5 +220,6 @@ export function decodePoolKey(key: Int32Array): PoolSpec {
     pr: key[14],
     ceil: key[15] === 1,
     countIncludePad: key[16] === 1,
+    type: TYPE_CODES[key[17]],
   };
 }

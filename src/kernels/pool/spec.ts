@@ -31,6 +31,16 @@ export interface PoolSpec {
   ceil: boolean;
   /** AveragePool: padded positions count in the divisor. */
   countIncludePad: boolean;
+  /** Element type of x and y: 8-bit pools are max pools (exact, a quantized model's). */
+  type: PoolType;
+}
+
+/** Element types a pool reads and writes. */
+export type PoolType = "float32" | "uint8" | "int8";
+
+/** Bytes of one element of a pool's x and y. */
+export function poolElementBytes(s: PoolSpec): number {
+  return s.type === "float32" ? 4 : 1;
 }
 
 /** Argument block slots. */
@@ -129,5 +139,7 @@ export function describePool(s: PoolSpec): string {
   const pads = s.pt || s.pl || s.pb || s.pr ? ` pads=${s.pt},${s.pl},${s.pb},${s.pr}` : "";
   return `${s.kind}Pool ${s.planes}×${s.h}×${s.w} → ${oh}×${ow} k${s.kh}×${s.kw} s${s.sh}×${s.sw}${
     s.dh > 1 || s.dw > 1 ? ` d${s.dh}×${s.dw}` : ""
-  }${pads}${s.ceil ? " ceil" : ""}${s.kind === "average" && s.countIncludePad ? " countPad" : ""}`;
+  }${pads}${s.ceil ? " ceil" : ""}${s.kind === "average" && s.countIncludePad ? " countPad" : ""}${
+    s.type === "float32" ? "" : ` ${s.type}`
+  }`;
 }
