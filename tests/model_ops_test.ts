@@ -1506,6 +1506,14 @@ const CASES: Case[] = [
           }, ms)[0],
           t,
         );
+        // y_scale computed from x (0·max|x| + 0.011): read per run, not when the plan is made.
+        const zeroF = g.initializer("zero_f", { type: "float32", dims: [], data: [0] });
+        const maxAbs = g.op("ReduceMax", [g.op("Abs", ["x"])], { keepdims: 0 });
+        const syFed = g.op("Add", [g.op("Mul", [maxAbs, zeroF]), sy]);
+        g.output(
+          g.node("QLinearGlobalAveragePool", [x, sx, zx, syFed, zy], ["gap_fed"], {}, ms)[0],
+          t,
+        );
         const x2 = g.op("QuantizeLinear", [g.op("Neg", ["x"]), sy, zy]);
         const s3 = scalar("s3", 0.071), z3 = zero("z3", signed ? 11 : 101);
         const x3 = g.op("QuantizeLinear", ["x", s3, z3]);

@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit, type PoolOptions } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
-import { poolReference, poolShape } from "../src/kernels/pool/mod.ts";
+import { poolReference, poolShape, type PoolSpec } from "../src/kernels/pool/mod.ts";
 import { GuardedPages } from "../src/native/memory.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
@@ -29,12 +29,12 @@ function randomMax(r: () => number): PoolOptions {
   };
 }
 
-/** Output size of a configuration. */
-function outShape(o: PoolOptions): { oh: number; ow: number } {
+/** A configuration's spec (one plane set: n·c planes), as the float pool reads it. */
+function specOf(o: PoolOptions): PoolSpec {
   const [pt, pl, pb, pr] = o.pads ?? [0, 0, 0, 0];
-  return poolShape({
+  return {
     kind: "max",
-    planes: 1,
+    planes: o.n * o.c,
     h: o.h,
     w: o.w,
     kh: o.kernel![0],
@@ -50,36 +50,19 @@ function outShape(o: PoolOptions): { oh: number; ow: number } {
     ceil: o.ceilMode ?? false,
     countIncludePad: false,
     type: "float32",
-  });
+  };
+}
+
+/** Output size of a configuration. */
+function outShape(o: PoolOptions): { oh: number; ow: number } {
+  return poolShape(specOf(o));
 }
 
 /** The expected bytes: the float pool of the same values, −∞ (padding alone) as the least value. */
 function expected(o: PoolOptions, x: Uint8Array | Int8Array): number[] {
-  const { oh, ow } = outShape(o), planes = o.n * o.c;
-  const y = new Float32Array(planes * oh * ow);
-  poolReference(
-    {
-      kind: "max",
-      planes,
-      h: o.h,
-      w: o.w,
-      kh: o.kernel![0],
-      kw: o.kernel![1],
-      sh: o.strides?.[0] ?? 1,
-      sw: o.strides?.[1] ?? 1,
-      dh: o.dilations?.[0] ?? 1,
-      dw: o.dilations?.[1] ?? 1,
-      pt: o.pads?.[0] ?? 0,
-      pl: o.pads?.[1] ?? 0,
-      pb: o.pads?.[2] ?? 0,
-      pr: o.pads?.[3] ?? 0,
-      ceil: o.ceilMode ?? false,
-      countIncludePad: false,
-      type: "float32",
-    },
-    Float32Array.from(x),
-    y,
-  );
+  const { oh, ow } = outShape(o);
+  const y = new Float32Array(o.n * o.c * oh * ow);
+  poolReference(specOf(o), Float32Array.from(x), y);
   const least = x instanceof Uint8Array ? 0 : -128;
   return Array.from(y, (v) => Math.max(v, least));
 }

@@ -504,14 +504,14 @@ export function sequenceCode(): Uint8Array {
   // Two masks on the stack (the thread's own, then the pin's): still 16-byte aligned.
   a.emit("sub", rsp, 2 * MASK_BYTES);
   a.emit("mov", r12, rdi);
-  const unpinned = a.label(), out = a.label(), end = a.label();
-  // Pinned (JOB_PIN): keep the thread's mask, then run on that one CPU.
+  const run = a.label(), unpin = a.label(), out = a.label(), end = a.label();
+  // ebx: JOB_PIN (the CPU + 1), then whether the thread is pinned (its mask kept at rsp).
   a.emit("mov", ebx, dword(r12, JOB_PIN));
   a.emit("test", ebx, ebx);
-  a.emit("jz", unpinned);
+  a.emit("jz", run);
   a.emit("dec", ebx);
   a.emit("cmp", ebx, MASK_BYTES * 8);
-  a.emit("jae", unpinned);
+  a.emit("jae", unpin);
   for (let q = 0; q < 2 * MASK_BYTES; q += 8) a.emit("mov", qword(rsp, q), 0);
   a.emit("mov", eax, SYS_SCHED_GETAFFINITY);
   a.emit("xor", edi, edi);
@@ -519,7 +519,7 @@ export function sequenceCode(): Uint8Array {
   a.emit("mov", rdx, rsp);
   a.emit("syscall");
   a.emit("test", eax, eax);
-  a.emit("js", unpinned); // no mask to restore: run where the thread is
+  a.emit("js", unpin); // no mask to restore: run where the thread is
   a.emit("mov", edx, ebx);
   a.emit("shr", edx, 3);
   a.emit("mov", ecx, ebx);
@@ -527,30 +527,32 @@ export function sequenceCode(): Uint8Array {
   a.emit("mov", eax, 1);
   a.emit("shl", eax, cl);
   a.emit("mov", byte(rsp, MASK_BYTES, rdx), al);
-  a.emit("mov", eax, SYS_SCHED_SETAFFINITY);
-  a.emit("xor", edi, edi);
-  a.emit("mov", esi, MASK_BYTES);
-  a.emit("lea", rdx, qword(rsp, MASK_BYTES));
-  a.emit("syscall");
+  setAffinity(a, MASK_BYTES);
   a.emit("test", eax, eax);
-  a.emit("jnz", unpinned); // not allowed there: run where the thread is
+  a.emit("jnz", unpin); // not allowed there: run where the thread is
+  a.emit("mov", ebx, 1);
+  a.emit("jmp", run);
+  a.bind(unpin);
+  a.emit("xor", ebx, ebx);
+  a.bind(run);
   a.emit("mov", r13d, dword(r12, 0));
   runEveryPart(a, out);
   a.bind(out);
-  a.emit("mov", eax, SYS_SCHED_SETAFFINITY);
-  a.emit("xor", edi, edi);
-  a.emit("mov", esi, MASK_BYTES);
-  a.emit("mov", rdx, rsp);
-  a.emit("syscall");
-  a.emit("jmp", end);
-  a.bind(unpinned);
-  a.emit("mov", r13d, dword(r12, 0));
-  const out2 = a.label();
-  runEveryPart(a, out2);
-  a.bind(out2);
+  a.emit("test", ebx, ebx);
+  a.emit("jz", end);
+  setAffinity(a, 0); // the thread's own mask back
   a.bind(end);
   a.emit("add", rsp, 2 * MASK_BYTES);
   for (const r of [...saved].reverse()) a.emit("pop", r);
   a.emit("ret");
   return a.finish().code;
+}
+
+/** sched_setaffinity(this thread, the mask at rsp + `at`): eax = its result. */
+function setAffinity(a: Assembler, at: number): void {
+  a.emit("mov", eax, SYS_SCHED_SETAFFINITY);
+  a.emit("xor", edi, edi);
+  a.emit("mov", esi, MASK_BYTES);
+  a.emit("lea", rdx, qword(rsp, at));
+  a.emit("syscall");
 }

@@ -452,18 +452,7 @@ function poolDef(kind: "max" | "average"): OpDef {
         const out = y.dims.length === 4 ? y.dims.slice(2) : [1, y.dims[2]];
         return widePool(n, kind, x, y, fromWindow(w, out), includePad, env);
       }
-      const o: PoolOptions = {
-        n: x.dims[0],
-        c: x.dims[1],
-        h: w.hw[0],
-        w: w.hw[1],
-        kernel: w.kernel,
-        strides: w.strides,
-        dilations: w.dilations,
-        ceilMode: n.attrs.int("ceil_mode", 0) !== 0,
-      };
-      if (w.autoPad === "NOTSET") o.pads = w.pads;
-      else o.autoPad = w.autoPad;
+      const o = poolOptions(n, x, w);
       if (kind === "average") o.countIncludePad = includePad;
       const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
       return { native: true, run: () => jit.pool(kind, xd, yd, o) };
@@ -480,11 +469,17 @@ function poolDef(kind: "max" | "average"): OpDef {
  */
 function nativeBytePool(n: Node, x: Buf, y: Buf, env: Env): Step | null {
   const jit = env.jit;
-  if (x.dims.length !== 4 || (jit.isa !== "avx512" && jit.isa !== "amx")) return null;
+  if (x.dims.length === 5 || (jit.isa !== "avx512" && jit.isa !== "amx")) return null;
   const xb = x.data as Uint8Array | Int8Array, yb = y.data as Uint8Array | Int8Array;
   if (xb.byteOffset % 4 !== 0 || yb.byteOffset % 4 !== 0) return null;
   const w = windowOf(n, x, null);
   if (windowTooWide(w)) return null;
+  const o = poolOptions(n, x, w);
+  return { native: true, run: () => jit.pool("max", xb, yb, o) };
+}
+
+/** `jit.pool`'s options for a MaxPool/AveragePool node's 1-D or 2-D window over x. */
+function poolOptions(n: Node, x: Buf, w: Window): PoolOptions {
   const o: PoolOptions = {
     n: x.dims[0],
     c: x.dims[1],
@@ -497,7 +492,7 @@ function nativeBytePool(n: Node, x: Buf, y: Buf, env: Env): Step | null {
   };
   if (w.autoPad === "NOTSET") o.pads = w.pads;
   else o.autoPad = w.autoPad;
-  return { native: true, run: () => jit.pool("max", xb, yb, o) };
+  return o;
 }
 
 /** An 8-bit pool as the float one: x widened into a float copy, the result narrowed back. */

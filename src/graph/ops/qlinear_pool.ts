@@ -69,58 +69,62 @@ const QLINEAR_GLOBAL_AVERAGE_POOL: OpDef = {
     const last = n.attrs.int("channels_last", 0) !== 0, r = x.dims.length;
     const N = x.dims[0], C = x.dims[last ? r - 1 : 1], image = sizeOf(x.dims) / (N * C || 1);
     const xd = x.data as Bytes, yd = y.data as Bytes, signed = y.type === "int8";
+    const averageScale = () => f(scalarOf(xs) / f(scalarOf(ys) * image));
+    const checkedScale = () => {
+      const scale = averageScale();
+      if (!(scale >= 2 ** -32 && scale < 256)) {
+        fail(n, `x_scale / (y_scale·${image}) = ${scale} is outside [2^-32, 256)`);
+      }
+      return scale;
+    };
     // NCHW with sums below 2^24 (exact in float32 in any order): x − x_zp widened natively,
-    // each image's row summed by the reduce family, the last steps per channel here.
-    if (!last && image * 255 < 2 ** 24 && xd.byteOffset % 4 === 0 && N * C > 0) {
+    // each image's row summed by the reduce family, then requantized (f32(sum·m), clamp, half
+    // to even, + zero point: the loop of globalAverage's formula). With constant scales and
+    // zero points (as quantizers write them) the step is native, so a `run` goes off the loop
+    // once for the plan; else the scale is read per run.
+    if (
+      !last && image * 255 < 2 ** 24 && xd.byteOffset % 4 === 0 && yd.byteOffset % 4 === 0 &&
+      N * C > 0
+    ) {
       const wide = new Float32Array(xd.length), sums = new Float32Array(N * C);
       const shape = { rows: N * C, cols: image }, widen = { scale: 1, zeroPoint: 0 };
-      const lo = signed ? -128 : 0, hi = signed ? 127 : 255, jit = env.jit;
-      // Constant scales and zero points (as quantizers write them): the last steps natively
-      // too, the requantize mode's f32(sum·m), clamp, half to even, + zero point — the loop
-      // below's formula — so the run is native throughout (one hop off the loop for `run`).
-      const scale = f(scalarOf(xs) / f(scalarOf(ys) * image));
+      const requant = { cols: 1, multipliers: new Float32Array(1), zeroPoint: 0 }, jit = env.jit;
+      const steps = () => {
+        jit.dequantizeLinear(xd, wide, widen);
+        jit.reduce("sum", wide, sums, shape);
+        jit.requantize(sums, yd, requant);
+      };
+      const scale = averageScale();
       if (
-        xs.constant && ys.constant && xz.constant && yz.constant && yd.byteOffset % 4 === 0 &&
-        scale >= 2 ** -32 && scale < 256
+        xs.constant && ys.constant && xz.constant && yz.constant && scale >= 2 ** -32 &&
+        scale < 256
       ) {
         widen.zeroPoint = scalarOf(xz);
-        const requant = { cols: 1, multipliers: Float32Array.of(scale), zeroPoint: scalarOf(yz) };
-        return {
-          native: true,
-          run: () => {
-            jit.dequantizeLinear(xd, wide, widen);
-            jit.reduce("sum", wide, sums, shape);
-            jit.requantize(sums, yd, requant);
-          },
-        };
+        requant.multipliers[0] = scale;
+        requant.zeroPoint = scalarOf(yz);
+        return { native: true, run: steps };
       }
       return {
         native: false,
         run: () => {
-          const scale = f(scalarOf(xs) / f(scalarOf(ys) * image));
-          if (!(scale >= 2 ** -32 && scale < 256)) {
-            fail(n, `x_scale / (y_scale·${image}) = ${scale} is outside [2^-32, 256)`);
-          }
+          requant.multipliers[0] = checkedScale();
           widen.zeroPoint = scalarOf(xz);
-          jit.dequantizeLinear(xd, wide, widen);
-          jit.reduce("sum", wide, sums, shape);
-          const zy = scalarOf(yz);
-          for (let i = 0; i < sums.length; i++) {
-            let v = f(sums[i] * scale);
-            v = v < lo - zy ? lo - zy : v > hi - zy ? hi - zy : v;
-            yd[i] = roundEven(v) + zy;
-          }
+          requant.zeroPoint = scalarOf(yz);
+          steps();
         },
       };
     }
     return {
       native: false,
       run: () => {
-        const scale = f(scalarOf(xs) / f(scalarOf(ys) * image));
-        if (!(scale >= 2 ** -32 && scale < 256)) {
-          fail(n, `x_scale / (y_scale·${image}) = ${scale} is outside [2^-32, 256)`);
-        }
-        globalAverage(xd, yd, { N, C, image, last, signed }, scale, scalarOf(xz), scalarOf(yz));
+        globalAverage(
+          xd,
+          yd,
+          { N, C, image, last, signed },
+          checkedScale(),
+          scalarOf(xz),
+          scalarOf(yz),
+        );
       },
     };
   },

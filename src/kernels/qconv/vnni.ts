@@ -162,15 +162,15 @@ function laneMask(lane: number): number {
   return (0xffff << lane) & 0xffff;
 }
 
-/** The lane masks a set of vectors needs (the full mask needs none). */
-function masksOf(vecs: PositionVector[]): number {
+/** The lane masks a set of vectors loads and stores under (the full mask needs none). */
+function masksOf(vecs: PositionVector[]): Set<number> {
   const bits = new Set<number>();
   for (const v of vecs) {
     if (v.lanes < 16) bits.add(2 ** v.lanes - 1);
     for (const g of v.segments.slice(1)) bits.add(laneMask(g.lane));
     if (v.firstMasked) bits.add(2 ** v.segments[0].count - 1);
   }
-  return bits.size;
+  return bits;
 }
 
 /** The VNNI tiles over the band (pixel words at r9, weights at rdx). */
@@ -185,18 +185,12 @@ export function emitVnni(a: Assembler, s: QConvSpec, L: PixelLayout, p: QConvPla
   /** The mask register of each lane mask a set of vectors needs (k1-k7), set now. */
   const setMasks = (vecs: PositionVector[]): Map<number, Reg> => {
     const masks = new Map<number, Reg>();
-    const need = (bits: number) => {
-      if (bits === 0xffff || masks.has(bits)) return;
+    for (const bits of masksOf(vecs)) {
       if (masks.size === 7) throw new Error("convInt8: more than 7 lane masks");
       const k = KREG[masks.size + 1];
       masks.set(bits, k);
       a.emit("mov", eax, bits);
       a.emit("kmovw", k, eax);
-    };
-    for (const v of vecs) {
-      need(2 ** v.lanes - 1);
-      for (const g of v.segments.slice(1)) need(laneMask(g.lane));
-      if (v.firstMasked) need(2 ** v.segments[0].count - 1);
     }
     return masks;
   };
@@ -292,7 +286,7 @@ export function emitVnni(a: Assembler, s: QConvSpec, L: PixelLayout, p: QConvPla
     for (let j = 0; j < vecs.length;) {
       const left = vecs.length - j;
       let n = Math.ceil(left / Math.ceil(left / p.nv));
-      while (n > 1 && masksOf(vecs.slice(j, j + n)) > 7) n--;
+      while (n > 1 && masksOf(vecs.slice(j, j + n)).size > 7) n--;
       out.push(vecs.slice(j, j + n));
       j += n;
     }
