@@ -6,7 +6,8 @@
  * fresh output tensors — on both sides): QuantizeLinear
  * and DequantizeLinear per tensor, com.microsoft QLinearAdd of one shape and
  * QLinearMul by a value per channel (an SE block's gate), on a 64×56×56
- * activation.
+ * activation; and MaxPool of uint8 (opset 12: the ResNet stem's 3×3/2 on
+ * 112², to 56²).
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/qlinear.ts [--threads N] [--runs N]
  *
@@ -36,6 +37,9 @@ const a = Uint8Array.from({ length: N }, (_, i) => (i * 7) & 255);
 const b = Uint8Array.from({ length: N }, (_, i) => (i * 13) & 255);
 const gate = Uint8Array.from({ length: C }, (_, i) => (i * 37) & 255);
 const y8 = new Uint8Array(N), yf = new Float32Array(N);
+// A max pool's input: the ResNet stem's 112² (its output is the activation above).
+const p112 = Uint8Array.from({ length: C * 112 * 112 }, (_, i) => (i * 29) & 255);
+const pool = { n: 1, c: C, h: 112, w: 112, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] };
 const s = (v: number) => ({ type: "float32" as const, dims: [], data: [v] });
 const z = (v: number) => ({ type: "uint8" as const, dims: [], data: [v] });
 
@@ -45,6 +49,49 @@ function model(build: (g: GraphBuilder) => void): Uint8Array {
   g.extraOpsets.push(["com.microsoft", 1]);
   build(g);
   return g.toBytes();
+}
+
+/** com.microsoft QLinearAdd/QLinearMul of a and an input b (the same scales on both sides). */
+function binaryCase(
+  name: string,
+  op: string,
+  bData: Uint8Array,
+  bDims: number[],
+  q: {
+    aScale: number;
+    aZeroPoint: number;
+    bScale: number;
+    bZeroPoint: number;
+    yScale: number;
+    yZeroPoint: number;
+  },
+  ours: (o: typeof q) => void,
+): Case {
+  return {
+    name,
+    ours: () => ours(q),
+    bytes: model((g) => {
+      g.input("a", "uint8", dims);
+      g.input("b", "uint8", bDims);
+      const scales = [
+        "a",
+        g.initializer("as", s(q.aScale)),
+        g.initializer("az", z(q.aZeroPoint)),
+        "b",
+        g.initializer("bs", s(q.bScale)),
+        g.initializer("bz", z(q.bZeroPoint)),
+        g.initializer("ys", s(q.yScale)),
+        g.initializer("yz", z(q.yZeroPoint)),
+      ];
+      g.node(op, scales, ["y"], {}, "com.microsoft");
+      g.output("y", "uint8", dims);
+    }),
+    feeds: () => ({
+      a: new ort.Tensor("uint8", a, dims),
+      b: new ort.Tensor("uint8", bData, bDims),
+    }),
+    ourFeeds: () => ({ a: new Tensor("uint8", a, dims), b: new Tensor("uint8", bData, bDims) }),
+  };
 }
 
 interface Case {
@@ -81,89 +128,36 @@ const cases: Case[] = [
     feeds: () => ({ a: new ort.Tensor("uint8", a, dims) }),
     ourFeeds: () => ({ a: new Tensor("uint8", a, dims) }),
   },
+  binaryCase(
+    "QLinearAdd (one shape)",
+    "QLinearAdd",
+    b,
+    dims,
+    { aScale: 0.02, aZeroPoint: 100, bScale: 0.03, bZeroPoint: 120, yScale: 0.05, yZeroPoint: 128 },
+    (o) => jit.qlinearAdd(a, b, y8, o),
+  ),
+  binaryCase(
+    "QLinearMul (a value per channel)",
+    "QLinearMul",
+    gate,
+    [1, C, 1, 1],
+    { aScale: 0.02, aZeroPoint: 100, bScale: 0.004, bZeroPoint: 0, yScale: 0.05, yZeroPoint: 128 },
+    (o) => jit.qlinearMul(a, gate, y8, { ...o, broadcast: "span", cols: HW }),
+  ),
   {
-    name: "QLinearAdd (one shape)",
-    ours: () =>
-      jit.qlinearAdd(a, b, y8, {
-        aScale: 0.02,
-        aZeroPoint: 100,
-        bScale: 0.03,
-        bZeroPoint: 120,
-        yScale: 0.05,
-        yZeroPoint: 128,
-      }),
+    name: "MaxPool uint8 3×3/2 pad 1, 112²",
+    ours: () => jit.pool("max", p112, y8, pool),
     bytes: model((g) => {
-      g.input("a", "uint8", dims);
-      g.input("b", "uint8", dims);
-      const init = (name: string, t: ReturnType<typeof s> | ReturnType<typeof z>) =>
-        g.initializer(name, t);
-      g.node(
-        "QLinearAdd",
-        [
-          "a",
-          init("as", s(0.02)),
-          init("az", z(100)),
-          "b",
-          init("bs", s(0.03)),
-          init("bz", z(120)),
-          init("ys", s(0.05)),
-          init("yz", z(128)),
-        ],
-        ["y"],
-        {},
-        "com.microsoft",
-      );
+      g.input("p", "uint8", [1, C, 112, 112]);
+      g.node("MaxPool", ["p"], ["y"], {
+        kernel_shape: [3, 3],
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+      });
       g.output("y", "uint8", dims);
     }),
-    feeds: () => ({
-      a: new ort.Tensor("uint8", a, dims),
-      b: new ort.Tensor("uint8", b, dims),
-    }),
-    ourFeeds: () => ({ a: new Tensor("uint8", a, dims), b: new Tensor("uint8", b, dims) }),
-  },
-  {
-    name: "QLinearMul (a value per channel)",
-    ours: () =>
-      jit.qlinearMul(a, gate, y8, {
-        aScale: 0.02,
-        aZeroPoint: 100,
-        bScale: 0.004,
-        yScale: 0.05,
-        yZeroPoint: 128,
-        broadcast: "span",
-        cols: HW,
-      }),
-    bytes: model((g) => {
-      g.input("a", "uint8", dims);
-      g.input("g", "uint8", [1, C, 1, 1]);
-      const init = (name: string, t: ReturnType<typeof s> | ReturnType<typeof z>) =>
-        g.initializer(name, t);
-      g.node(
-        "QLinearMul",
-        [
-          "a",
-          init("as", s(0.02)),
-          init("az", z(100)),
-          "g",
-          init("gs", s(0.004)),
-          init("gz", z(0)),
-          init("ys", s(0.05)),
-          init("yz", z(128)),
-        ],
-        ["y"],
-        {},
-        "com.microsoft",
-      );
-      g.output("y", "uint8", dims);
-    }),
-    feeds: () => ({
-      a: new ort.Tensor("uint8", a, dims),
-      g: new ort.Tensor("uint8", gate, [1, C, 1, 1]),
-    }),
-    ourFeeds: () => ({
-      a: new Tensor("uint8", a, dims),
-      g: new Tensor("uint8", gate, [1, C, 1, 1]),
-    }),
+    feeds: () => ({ p: new ort.Tensor("uint8", p112, [1, C, 112, 112]) }),
+    ourFeeds: () => ({ p: new Tensor("uint8", p112, [1, C, 112, 112]) }),
   },
 ];
 

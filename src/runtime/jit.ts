@@ -259,6 +259,15 @@ function bytesView(x: ArrayBufferView, name: string, op = "gemmInt8"): Float32Ar
   BYTE_VIEWS.set(x, v);
   return v;
 }
+/** An 8-bit operand's type (its intrinsic tag), or a TypeError naming it. */
+function byteTag(op: string, name: string, v: unknown): "Uint8Array" | "Int8Array" {
+  const tag = typedArrayTag(v);
+  if (tag !== "Uint8Array" && tag !== "Int8Array") {
+    throw new TypeError(`${op}: ${name} must be a Uint8Array or an Int8Array, got ${describe(v)}`);
+  }
+  return tag;
+}
+
 /** The error for an 8-bit operand whose type is not a's. */
 function sameTypeError(who: string, name: string, tag: string, v: unknown): never {
   throw new TypeError(`${who}: ${name} must be a ${tag} as a is, got ${describe(v)}`);
@@ -1175,10 +1184,7 @@ export class Jit {
   ): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
-    const xTag = typedArrayTag(x), yTag = typedArrayTag(y);
-    if (xTag !== "Uint8Array" && xTag !== "Int8Array") {
-      throw new TypeError(`convInt8: x must be a Uint8Array or an Int8Array, got ${describe(x)}`);
-    }
+    const xTag = byteTag("convInt8", "x", x), yTag = typedArrayTag(y);
     if (yTag !== "Int32Array" && yTag !== "Uint8Array" && yTag !== "Int8Array") {
       throw new TypeError(
         `convInt8: y must be an Int32Array, a Uint8Array or an Int8Array, got ${describe(y)}`,
@@ -1235,12 +1241,7 @@ export class Jit {
   quantizeLinear(x: Float32Array, y: Uint8Array | Int8Array, options: QuantizeLinearOptions): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
-    const tag = typedArrayTag(y);
-    if (tag !== "Uint8Array" && tag !== "Int8Array") {
-      throw new TypeError(
-        `quantizeLinear: y must be a Uint8Array or an Int8Array, got ${describe(y)}`,
-      );
-    }
+    const tag = byteTag("quantizeLinear", "y", y);
     if (!isFloat32Array(x)) {
       throw new TypeError(`quantizeLinear: x must be a Float32Array, got ${describe(x)}`);
     }
@@ -1279,12 +1280,7 @@ export class Jit {
   ): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
-    const tag = typedArrayTag(x);
-    if (tag !== "Uint8Array" && tag !== "Int8Array") {
-      throw new TypeError(
-        `dequantizeLinear: x must be a Uint8Array or an Int8Array, got ${describe(x)}`,
-      );
-    }
+    const tag = byteTag("dequantizeLinear", "x", x);
     if (!isFloat32Array(y)) {
       throw new TypeError(`dequantizeLinear: y must be a Float32Array, got ${describe(y)}`);
     }
@@ -1325,10 +1321,7 @@ export class Jit {
   requantize(x: Float32Array, y: Uint8Array | Int8Array, options: RequantizeOptions): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
-    const tag = typedArrayTag(y);
-    if (tag !== "Uint8Array" && tag !== "Int8Array") {
-      throw new TypeError(`requantize: y must be a Uint8Array or an Int8Array, got ${describe(y)}`);
-    }
+    const tag = byteTag("requantize", "y", y);
     if (!isFloat32Array(x)) {
       throw new TypeError(`requantize: x must be a Float32Array, got ${describe(x)}`);
     }
@@ -1417,10 +1410,7 @@ export class Jit {
   ): void {
     const rt = this.#rt, W = mul ? "qlinearMul" : "qlinearAdd";
     if (rt.closed) throw new Error("Jit: this Jit is closed");
-    const tag = typedArrayTag(a);
-    if (tag !== "Uint8Array" && tag !== "Int8Array") {
-      throw new TypeError(`${W}: a must be a Uint8Array or an Int8Array, got ${describe(a)}`);
-    }
+    const tag = byteTag(W, "a", a);
     // Checked one by one: a loop over [name, array] pairs would allocate on every call.
     if (typedArrayTag(b) !== tag) sameTypeError(W, "b", tag, b);
     if (typedArrayTag(y) !== tag) sameTypeError(W, "y", tag, y);
