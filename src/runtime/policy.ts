@@ -202,15 +202,3 @@ export const TUNE = {
   minGain: 0.03,
   maxCandidates: 12,
 } as const;
-
-/**
- * Async call lists (`jit.async`, `jit.replay`, a session's `run`) run on
- * the CPU of the thread that issued them, which waits for them meanwhile:
- * Deno's blocking pool hands each nonblocking call to whichever of its
- * threads is free, on either CPU, so a model's weights and activations
- * were in the other core's cache on about every other run. Measured on the
- * 2-vCPU guest (a MobileNet-style QDQ model, 1 thread): `run` 2.0 ms a run
- * against `runSync`'s 0.96, and 1.04 with the process pinned to one CPU.
- * The cost: JavaScript the issuing thread runs meanwhile shares that CPU.
- */
-export const PIN_LISTS = true;
