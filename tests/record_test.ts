@@ -192,3 +192,45 @@ Deno.test("session: runSync while a run of the same shapes is in flight computes
     await session.release();
   }
 });
+
+/** Each thread of this process: its name and the CPUs it may run on (/proc). */
+function threadMasks(): { name: string; cpus: string }[] {
+  const out: { name: string; cpus: string }[] = [];
+  for (const t of Deno.readDirSync("/proc/self/task")) {
+    try {
+      const status = Deno.readTextFileSync(`/proc/self/task/${t.name}/status`);
+      const name = /^Name:\s*(.*)$/m.exec(status)?.[1] ?? "?";
+      const cpus = /^Cpus_allowed_list:\s*(.*)$/m.exec(status)?.[1] ?? "?";
+      out.push({ name, cpus });
+    } catch { /* the thread ended meanwhile */ }
+  }
+  return out;
+}
+
+Deno.test({
+  name: "record: lists, pinned to one CPU while they run, give every thread its own mask back",
+  ignore: Deno.build.os !== "linux" || threadMasks().length === 0,
+  fn: async () => {
+    const before = new Map(threadMasks().map((t) => [t.name, t.cpus]));
+    const process = Deno.readTextFileSync("/proc/self/status").match(
+      /^Cpus_allowed_list:\s*(.*)$/m,
+    )?.[1];
+    using jit = new Jit({ threads: 1 });
+    const x = new Float32Array(4096).map((_, i) => i - 2048), y = new Float32Array(4096);
+    let r = jit.record(() => jit.unary("relu", x, y));
+    await r.done;
+    for (let i = 0; i < 50; i++) {
+      const d = jit.replay(r);
+      if (d === null) r = jit.record(() => jit.unary("relu", x, y));
+      await (d ?? r.done);
+      assert.equal(y[0], 0);
+      assert.equal(y[4095], 2047);
+    }
+    // No thread keeps the one-CPU mask of a list (Deno's blocking threads ran them).
+    for (const t of threadMasks()) {
+      const was = before.get(t.name) ?? process;
+      if (t.name.startsWith("tokio")) assert.equal(t.cpus, process, `${t.name}: ${t.cpus}`);
+      else if (was !== undefined) assert.equal(t.cpus, was, `${t.name}: ${t.cpus}`);
+    }
+  },
+});

@@ -48,7 +48,7 @@ import {
   rsp,
 } from "../../asm/mod.ts";
 
-const r13d = GP32[13], r14d = GP32[14], r15d = GP32[15];
+const r13d = GP32[13], r14d = GP32[14], r15d = GP32[15], ebx = GP32[3];
 const al = GP8[0], cl = GP8[1];
 
 /** Byte offsets in the pool's shared page. */
@@ -146,12 +146,21 @@ export const JOB_WAKE = 4;
 /** Byte offsets of a small job's whole-call kernel and its argument block (doubles; 0: none). */
 export const JOB_WHOLE = 8;
 
+/**
+ * Byte offset of a call list's CPU (u32, the CPU + 1; 0: anywhere): `runAll`
+ * runs the list with its thread pinned there, and restores the thread's
+ * mask after. The runtime writes the CPU of the thread that issued the list
+ * (see policy.ts, `PIN_LISTS`).
+ */
+export const JOB_PIN = 24;
+
 /** Bytes of one part entry. */
 export const PART_BYTES = 16;
 
 const SYS_FUTEX = 202;
 const SYS_GETTID = 186;
 const SYS_SCHED_SETAFFINITY = 203;
+const SYS_SCHED_GETAFFINITY = 204;
 const FUTEX_WAIT_PRIVATE = 128;
 const FUTEX_WAKE_PRIVATE = 129;
 
@@ -492,12 +501,58 @@ export function sequenceCode(): Uint8Array {
   const a = new Assembler();
   const saved = [rbx, r12, r13, r14, r15];
   for (const r of saved) a.emit("push", r);
+  // Two masks on the stack (the thread's own, then the pin's): still 16-byte aligned.
+  a.emit("sub", rsp, 2 * MASK_BYTES);
   a.emit("mov", r12, rdi);
+  const run = a.label(), unpin = a.label(), out = a.label(), end = a.label();
+  // ebx: JOB_PIN (the CPU + 1), then whether the thread is pinned (its mask kept at rsp).
+  a.emit("mov", ebx, dword(r12, JOB_PIN));
+  a.emit("test", ebx, ebx);
+  a.emit("jz", run);
+  a.emit("dec", ebx);
+  a.emit("cmp", ebx, MASK_BYTES * 8);
+  a.emit("jae", unpin);
+  for (let q = 0; q < 2 * MASK_BYTES; q += 8) a.emit("mov", qword(rsp, q), 0);
+  a.emit("mov", eax, SYS_SCHED_GETAFFINITY);
+  a.emit("xor", edi, edi);
+  a.emit("mov", esi, MASK_BYTES);
+  a.emit("mov", rdx, rsp);
+  a.emit("syscall");
+  a.emit("test", eax, eax);
+  a.emit("js", unpin); // no mask to restore: run where the thread is
+  a.emit("mov", edx, ebx);
+  a.emit("shr", edx, 3);
+  a.emit("mov", ecx, ebx);
+  a.emit("and", ecx, 7);
+  a.emit("mov", eax, 1);
+  a.emit("shl", eax, cl);
+  a.emit("mov", byte(rsp, MASK_BYTES, rdx), al);
+  setAffinity(a, MASK_BYTES);
+  a.emit("test", eax, eax);
+  a.emit("jnz", unpin); // not allowed there: run where the thread is
+  a.emit("mov", ebx, 1);
+  a.emit("jmp", run);
+  a.bind(unpin);
+  a.emit("xor", ebx, ebx);
+  a.bind(run);
   a.emit("mov", r13d, dword(r12, 0));
-  const out = a.label();
   runEveryPart(a, out);
   a.bind(out);
+  a.emit("test", ebx, ebx);
+  a.emit("jz", end);
+  setAffinity(a, 0); // the thread's own mask back
+  a.bind(end);
+  a.emit("add", rsp, 2 * MASK_BYTES);
   for (const r of [...saved].reverse()) a.emit("pop", r);
   a.emit("ret");
   return a.finish().code;
+}
+
+/** sched_setaffinity(this thread, the mask at rsp + `at`): eax = its result. */
+function setAffinity(a: Assembler, at: number): void {
+  a.emit("mov", eax, SYS_SCHED_SETAFFINITY);
+  a.emit("xor", edi, edi);
+  a.emit("mov", esi, MASK_BYTES);
+  a.emit("lea", rdx, qword(rsp, at));
+  a.emit("syscall");
 }

@@ -12,7 +12,9 @@
 import type { CodeBlock } from "../native/arena.ts";
 import type { Dispatch } from "../native/dispatch.ts";
 import { GuardedPages, NativeBlock } from "../native/memory.ts";
-import { JOB_PARTS, PART_BYTES } from "../native/pool_code.ts";
+import { libc } from "../native/libc.ts";
+import { JOB_PARTS, JOB_PIN, PART_BYTES } from "../native/pool_code.ts";
+import { PIN_LISTS } from "./policy.ts";
 
 /** One call of a list: its code and its own argument block (or job block). */
 export interface RecordedCall {
@@ -251,6 +253,7 @@ export class CallLists {
     if (k.list === null) k.list = listOf(k.calls, workspace);
     else if (k.listBase !== base) patchWorkspace(k.calls, base);
     k.listBase = base;
+    this.#pin(k.list);
     return d.callAsyncKeeping(runAll, k.list.pointer, ...NO_BUFFERS).finally(() => {
       if (workspace !== null) this.#returnWorkspace(workspace);
       this.#unhold(k.blocks);
@@ -305,6 +308,7 @@ export class CallLists {
           for (const b of more) kept.add(b);
         }
         const list = listOf(r.calls.slice(start, end), workspace);
+        this.#pin(list);
         const keep: (ArrayBufferLike | null)[] = [...kept];
         while (keep.length < KEPT_BUFFERS) keep.push(null);
         await d.callAsyncKeeping(runAll, list.pointer, ...(keep as KeptBuffers));
@@ -313,6 +317,18 @@ export class CallLists {
     } finally {
       if (workspace !== null) this.#returnWorkspace(workspace);
     }
+  }
+
+  /**
+   * The CPU lists run on (policy.ts, `PIN_LISTS`): the issuing thread's at
+   * the first list, kept (a waiting thread wakes on either CPU; the data of
+   * the runs before is where they ran). −1: not chosen yet, or unknown.
+   */
+  #cpu = -1;
+
+  #pin(list: NativeBlock): void {
+    if (PIN_LISTS && this.#cpu < 0) this.#cpu = libc().sched_getcpu();
+    list.u32[JOB_PIN / 4] = PIN_LISTS && this.#cpu >= 0 ? this.#cpu + 1 : 0;
   }
 
   /** A spare workspace: mapping fresh pages per list cost ~0.1 ms of faults per MiB. */

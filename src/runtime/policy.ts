@@ -202,3 +202,17 @@ export const TUNE = {
   minGain: 0.03,
   maxCandidates: 12,
 } as const;
+
+/**
+ * Async call lists (`jit.async`, `jit.replay`, a session's `run`) run
+ * pinned to one CPU: the issuing thread's at a Jit's first list, kept.
+ * Deno's blocking pool hands each nonblocking call to whichever of its
+ * threads is free, on either CPU. Measured on the 2-vCPU guest (a
+ * MobileNet-style QDQ model, 1 thread, `deno task compare-models --models
+ * mobile-qdq --threads 1`: blocks of runs after idle pauses, ORT's session
+ * in the same process): 1.19-1.27 ms a run pinned, 2.02-2.14 not; back to
+ * back after a warm-up (`bench/run_vs_sync.ts --only run`) pinned ran 3-5%
+ * slower. The cost besides: JavaScript the issuing thread runs meanwhile
+ * shares that CPU.
+ */
+export const PIN_LISTS = true;
