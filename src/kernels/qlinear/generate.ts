@@ -22,6 +22,7 @@ import {
   r8,
   rax,
   rdx,
+  type Reg,
   rsi,
   XMM,
   ZMM,
@@ -80,6 +81,32 @@ export function generateQLinear(
 /** The output's range less the zero point (quantize's clamp). */
 export function bounds(s: QLinearSpec, zero: number): [number, number] {
   return s.signedOut ? [-128 - zero, 127 - zero] : [0 - zero, 255 - zero];
+}
+
+/**
+ * The scalar narrowing of xmm0 (the scaled value) into `value`: a NaN gives
+ * 0, else clamped to [lo, hi] (the range less the zero point), converted
+ * (MXCSR's nearest even) and the zero point added.
+ */
+export function emitScalarNarrow(
+  a: Assembler,
+  value: Reg,
+  lo: number,
+  hi: number,
+  zero: number,
+): void {
+  const f32 = (v: number) => dword(a.constant(new Float32Array([v]), 4));
+  const nan = a.label(), done = a.label();
+  a.emit("ucomiss", XMM[0], XMM[0]);
+  a.emit("jp", nan);
+  a.emit("maxss", XMM[0], f32(lo));
+  a.emit("minss", XMM[0], f32(hi));
+  a.emit("cvtss2si", value, XMM[0]);
+  a.emit("add", value, zero);
+  a.emit("jmp", done);
+  a.bind(nan);
+  a.emit("xor", value, value);
+  a.bind(done);
 }
 
 function emitVectors(a: Assembler, s: QLinearSpec): void {
@@ -146,19 +173,9 @@ function emitScalar(a: Assembler, s: QLinearSpec): void {
     }
     if (s.mode === "quantize") {
       const [scale, zero] = s.params, [flo, fhi] = bounds(s, zero);
-      const nan = a.label(), done = a.label();
       a.emit("movss", XMM[0], dword(rsi, 0));
       a.emit("divss", XMM[0], f32(scale));
-      a.emit("ucomiss", XMM[0], XMM[0]);
-      a.emit("jp", nan);
-      a.emit("maxss", XMM[0], f32(flo));
-      a.emit("minss", XMM[0], f32(fhi));
-      a.emit("cvtss2si", value, XMM[0]);
-      a.emit("add", value, zero);
-      a.emit("jmp", done);
-      a.bind(nan);
-      a.emit("xor", value, value);
-      a.bind(done);
+      emitScalarNarrow(a, value, flo, fhi, zero);
       a.emit("add", rsi, 4);
     }
     a.emit("mov", byte(r8, 0), cl);

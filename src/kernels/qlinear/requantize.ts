@@ -25,7 +25,7 @@ import {
   ZMM,
 } from "../../../asm/mod.ts";
 import { countedLoop } from "../abi.ts";
-import { bounds } from "./generate.ts";
+import { bounds, emitScalarNarrow } from "./generate.ts";
 import type { QLinearSpec } from "./spec.ts";
 
 /**
@@ -53,19 +53,9 @@ export function emitRequantize(a: Assembler, s: QLinearSpec, vector: boolean): v
     countedLoop(a, r10, rows, () => {
       a.emit("movss", XMM[1], dword(rdx, 0, r11, 1));
       countedLoop(a, r9, cols, () => {
-        const isNan = a.label(), stored = a.label();
         a.emit("movss", XMM[0], dword(rsi, 0));
         a.emit("mulss", XMM[0], XMM[1]);
-        a.emit("ucomiss", XMM[0], XMM[0]);
-        a.emit("jp", isNan);
-        a.emit("maxss", XMM[0], f32(lo));
-        a.emit("minss", XMM[0], f32(hi));
-        a.emit("cvtss2si", value, XMM[0]);
-        a.emit("add", value, zero);
-        a.emit("jmp", stored);
-        a.bind(isNan);
-        a.emit("xor", value, value);
-        a.bind(stored);
+        emitScalarNarrow(a, value, lo, hi, zero);
         a.emit("mov", byte(r8, 0), al);
         a.emit("add", rsi, 4);
         a.emit("add", r8, 1);
