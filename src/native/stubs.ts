@@ -111,6 +111,7 @@ let tscPerNs = 0;
 /** TSC ticks per nanosecond, measured once over a few milliseconds. */
 export function tscRate(): number {
   if (tscPerNs) return tscPerNs;
+  rdtsc(); // the stubs' first install (milliseconds) must not fall inside the interval
   const t0 = performance.now(), c0 = rdtsc();
   while (performance.now() - t0 < 5) { /* spin */ }
   tscPerNs = (rdtsc() - c0) / ((performance.now() - t0) * 1e6);
