@@ -157,3 +157,10 @@ Deno.test({
     }
   },
 });
+
+Deno.test("native: tscRate() is right as a process's first native call", async () => {
+  // Its interval once held the stubs' first install (milliseconds): 0.0026 ticks/ns at 2.1 GHz.
+  const { first, again } = await runFixture("tsc_rate_first.ts", ["--allow-ffi"]);
+  const ratio = (first as number) / (again as number);
+  assert.ok(ratio > 0.8 && ratio < 1.25, `first ${first} ticks/ns, over 200 ms ${again}`);
+});
