@@ -14,6 +14,7 @@
  */
 import { parseArgs } from "node:util";
 import { Jit } from "../mod.ts";
+import { qconvLayer } from "./qconv_layer.ts";
 import { GraphBuilder } from "../tools/onnx_writer.ts";
 import { loadOrt } from "../tests/helpers/ort.ts";
 import { sleepMs } from "./timing.ts";
@@ -81,27 +82,11 @@ if (!ort) console.log("onnxruntime-node not loaded: its column is skipped");
 using jit = new Jit({ threads, tuneBudget: 0 });
 console.log(`${threads} thread(s), ${runs} runs each, medians`);
 for (const [c, oc, size, k, s] of LAYERS) {
-  const pad = (k - 1) >> 1, o = Math.floor((size + 2 * pad - k) / s) + 1;
-  const x = Uint8Array.from({ length: c * size * size }, (_, i) => (i * 7) & 255);
-  const w = Int8Array.from({ length: oc * c * k * k }, (_, i) => ((i * 13) & 255) - 128);
-  const bias = Int32Array.from({ length: oc }, (_, i) => i * 100 - 3000);
-  const scale = Float32Array.from({ length: oc }, (_, i) => 1 / (4000 + 97 * i));
+  const { o, x, w, opts } = qconvLayer(c, oc, size, k, s);
+  const { bias, scale, pads } = opts;
+  const pad = pads[0];
   const packed = jit.packConvInt8(w, { outChannels: oc, c, kernel: [k, k] });
   const y = new Uint8Array(oc * o * o);
-  const opts = {
-    n: 1,
-    c,
-    h: size,
-    w: size,
-    outChannels: oc,
-    kernel: [k, k],
-    strides: [s, s],
-    pads: [pad, pad, pad, pad],
-    xZeroPoint: 120,
-    bias,
-    scale,
-    yZeroPoint: 128,
-  };
   const m = o * o, kk = c * k * k, k4 = Math.ceil(kk / 4) * 4;
   const a = Uint8Array.from({ length: m * k4 }, (_, i) => (i * 5) & 255);
   const pb = jit.packInt8B(Int8Array.from({ length: kk * oc }, (_, i) => (i & 255) - 128), {

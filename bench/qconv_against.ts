@@ -12,6 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { Jit } from "../mod.ts";
+import { qconvLayer } from "./qconv_layer.ts";
 
 const { values, positionals } = parseArgs({
   allowPositionals: true,
@@ -37,25 +38,7 @@ const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1] * 10
 
 console.log(`${positionals[0]} → this checkout, ${threads} thread(s), medians of 400 calls each`);
 for (const [c, oc, size, k, s] of layers) {
-  const pad = (k - 1) >> 1, o = Math.floor((size + 2 * pad - k) / s) + 1;
-  const x = Uint8Array.from({ length: c * size * size }, (_, i) => (i * 7) & 255);
-  const w = Int8Array.from({ length: oc * c * k * k }, (_, i) => ((i * 13) & 255) - 128);
-  const bias = Int32Array.from({ length: oc }, (_, i) => i * 100 - 3000);
-  const scale = Float32Array.from({ length: oc }, (_, i) => 1 / (4000 + 97 * i));
-  const opts = {
-    n: 1,
-    c,
-    h: size,
-    w: size,
-    outChannels: oc,
-    kernel: [k, k],
-    strides: [s, s],
-    pads: [pad, pad, pad, pad],
-    xZeroPoint: 120,
-    bias,
-    scale,
-    yZeroPoint: 128,
-  };
+  const { o, x, w, opts } = qconvLayer(c, oc, size, k, s);
   const jits = [theirs, ours];
   const packed = jits.map((j) => j.packConvInt8(w, { outChannels: oc, c, kernel: [k, k] }));
   const ys = jits.map(() => new Uint8Array(oc * o * o));
