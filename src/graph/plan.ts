@@ -9,6 +9,7 @@ import { allocate, byteSize, type DType, type TensorData, viewOf } from "../onnx
 import type { RecordedCalls } from "../runtime/jit.ts";
 import { Attrs, describeNode, type Graph, type Node } from "./ir.ts";
 import { ArenaPlanner } from "./memory.ts";
+import { hostStepsFirst, rangeOf, smallFirst, type StepAccess } from "./schedule.ts";
 import { type Buf, checkedSize, type Env, fail, type Meta, type OpDef, sizeOf } from "./ops/op.ts";
 import { ModelError } from "../onnx/wire.ts";
 import { opDef } from "./ops/registry.ts";
@@ -261,6 +262,20 @@ export function buildPlan(
     });
     live.push(n);
   }
+  // The small values of the feeds alone first (schedule.ts); roots re-numbered by their producer.
+  const inputNames = new Set(graph.inputs.map((v) => v.name));
+  const { order, early } = smallFirst(
+    live,
+    (name) => inputNames.has(name) || metas.get(name)?.data != null,
+    (name) => {
+      const m = metas.get(name)!;
+      return sizeOf(m.dims) * byteSize(m.type);
+    },
+  );
+  const oldIndex = new Map(live.map((n, i) => [n, i]));
+  const moved = new Map(order.map((n, i) => [oldIndex.get(n)!, i]));
+  for (const r of new Set(owner.values())) if (r.first >= 0) r.first = moved.get(r.first)!;
+  live.splice(0, live.length, ...order);
   // Liveness: the last step reading each root; graph outputs live to the end.
   live.forEach((n, i) => {
     for (const name of n.inputs) {
@@ -271,6 +286,9 @@ export function buildPlan(
   for (const o of graph.outputs) {
     const r = owner.get(o.name);
     if (r) r.last = Infinity;
+  }
+  for (const r of owner.values()) {
+    if (r.first >= 0 && r.first < early) r.last = Math.max(r.last, early - 1);
   }
   // Past a cut: what the rest of the graph reads of this plan's values lives to the end.
   const rest = cut >= 0 ? queue.slice(cut) : [];
@@ -308,7 +326,12 @@ export function buildPlan(
       : viewOf(m.type, buffer, r.offset + at, count);
     return { type: m.type, dims: m.dims, data, constant: false };
   };
-  const steps: PlanStep[] = [];
+  const built: PlanStep[] = [], access: StepAccess[] = [];
+  const ranges = (bufs: readonly (Buf | null)[]) =>
+    bufs.flatMap((b) => {
+      const r = b === null || b.constant ? null : rangeOf(b.data);
+      return r === null ? [] : [r];
+    });
   for (const n of live) {
     const ins = n.inputs.map((name) => (name === "" ? null : bufOf(name)));
     const outs = n.outputs.map((name) =>
@@ -320,8 +343,12 @@ export function buildPlan(
     if (def.alias || viewed.has(n)) continue;
     if (outs.every((o) => o.data.length === 0)) continue;
     const step = def.build(n, ins, outs, env);
-    if (step) steps.push({ node: n, run: step.run, native: step.native });
+    if (step) {
+      built.push({ node: n, run: step.run, native: step.native });
+      access.push({ reads: ranges(ins), writes: ranges(outs) });
+    }
   }
+  const steps = hostStepsFirst(built, access).map((i) => built[i]);
   // Outputs this plan computes; those past a cut are the tail's, set by each run.
   const outputs = graph.outputs.map((o) => {
     if (!metas.has(o.name)) return { type: o.type, dims: [0], data: allocate(o.type, 0) };

@@ -698,6 +698,20 @@ export class InferenceSession {
     return this.#jit.tuningPending;
   }
 
+  /**
+   * Stretches of native steps in the last used plan: `run` goes off the
+   * event loop once for each (schedule.ts; for tests and reports).
+   */
+  get offLoopStretches(): number {
+    let plan: Plan | undefined;
+    for (const p of this.#plans.values()) plan = p; // the Map's last: the last used
+    let count = 0;
+    plan?.steps.forEach((s, i) => {
+      if (s.native && (i === 0 || !plan.steps[i - 1].native)) count++;
+    });
+    return count;
+  }
+
   /** The session's kernels: the Jit's stats (per key: calls, µs per call, plan, tier, tuning). */
   kernelStats(): JitStats {
     return this.#jit.stats();

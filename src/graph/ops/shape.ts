@@ -294,13 +294,13 @@ const CAST: OpDef = {
     return [meta(type, x.dims)];
   },
   alias: false,
-  build(_n, ins, outs) {
+  build(_n, ins, outs, env) {
     const x = ins[0]!, y = outs[0];
     if (x.type === y.type) {
-      return {
-        native: false,
-        run: () => (y.data as Float32Array).set(x.data as Float32Array),
-      };
+      // A float16 model's casts to half load as float32 → float32 (half.ts rounds after):
+      // a copy, native where the copy family takes it (one stretch off the event loop).
+      const n = x.data.length;
+      return copyStep([[new StridedCopy([n], [1], [1]), x.data, y.data]], env.jit);
     }
     return { native: false, run: () => castInto(x.data, y.data, y.type === "bool") };
   },

@@ -1,0 +1,145 @@
+/**
+ * The plan's node order (src/graph/schedule.ts): small values of the feeds
+ * alone first, the order still topological; and what it is for, the models
+ * whose mask (or float16 casts) split `run` into stretches off the event
+ * loop run as one, outputs unchanged (the golden tests check them too).
+ */
+import assert from "node:assert/strict";
+import { InferenceSession, Tensor } from "../mod.ts";
+import { Attrs, type Node } from "../src/graph/ir.ts";
+import {
+  type ByteRange,
+  hostStepsFirst,
+  SMALL_BYTES,
+  smallFirst,
+  type StepAccess,
+} from "../src/graph/schedule.ts";
+import { encoderLayer, type ZooModel } from "../tools/model_zoo.ts";
+
+const node = (name: string, inputs: string[], outputs: string[]): Node => ({
+  op: "Op",
+  domain: "",
+  name,
+  inputs,
+  outputs,
+  attrs: new Attrs(new Map(), name),
+  opset: 17,
+});
+
+Deno.test("smallFirst: small values of feeds and constants first, in order; the rest after, in order", () => {
+  const live = [
+    node("emb", ["ids", "table"], ["e"]), // large
+    node("norm", ["e"], ["h"]),
+    node("castMask", ["mask"], ["m"]),
+    node("scale", ["m", "k"], ["s"]),
+    node("attend", ["h", "s"], ["a"]),
+    node("late", ["a"], ["tiny"]), // small, but of a computed value
+    node("opt", ["", "mask"], ["o"]),
+  ];
+  const big = new Set(["e", "h", "a"]);
+  const { order, early } = smallFirst(
+    live,
+    (name) => ["ids", "table", "mask", "k"].includes(name),
+    (name) => (big.has(name) ? SMALL_BYTES + 4 : 16),
+  );
+  assert.deepEqual(order.map((n) => n.name), [
+    "castMask",
+    "scale",
+    "opt",
+    "emb",
+    "norm",
+    "attend",
+    "late",
+  ]);
+  assert.equal(early, 3);
+  // Topological: every input is a feed, a constant or made by an earlier node.
+  const made = new Set(["ids", "table", "mask", "k", ""]);
+  for (const n of order) {
+    for (const i of n.inputs) assert.ok(made.has(i), `${n.name} reads ${i} before it is made`);
+    for (const o of n.outputs) made.add(o);
+  }
+  // Nothing small: the order as it was.
+  const same = smallFirst(live, (name) => name === "ids", () => SMALL_BYTES + 1);
+  assert.deepEqual(same, { order: live, early: 0 });
+});
+
+Deno.test("hostStepsFirst: a host step goes before the native stretch it commutes with, not past what it conflicts with", () => {
+  const mem = new ArrayBuffer(1024), other = new ArrayBuffer(64);
+  const r = (from: number, to: number, buffer: ArrayBuffer = mem): ByteRange => ({
+    buffer,
+    from,
+    to,
+  });
+  const N = { native: true }, H = { native: false };
+  const acc = (reads: ByteRange[], writes: ByteRange[]): StepAccess => ({ reads, writes });
+  // Native 0-1, host 2 (independent), native 3: host first, one stretch.
+  assert.deepEqual(
+    hostStepsFirst([N, N, H, N], [
+      acc([r(0, 16)], [r(16, 32)]),
+      acc([r(16, 32)], [r(32, 48)]),
+      acc([r(0, 8, other)], [r(100, 116)]),
+      acc([r(32, 48), r(100, 116)], [r(200, 216)]),
+    ]),
+    [2, 0, 1, 3],
+  );
+  // The host step reads what step 1 writes (a dependence), or writes what step 0 reads, or
+  // writes where step 1 writes: it stays.
+  for (
+    const host of [
+      acc([r(40, 44)], [r(100, 116)]),
+      acc([], [r(8, 12)]),
+      acc([], [r(36, 40)]),
+    ]
+  ) {
+    assert.deepEqual(
+      hostStepsFirst([N, N, H, N], [
+        acc([r(0, 16)], [r(16, 32)]),
+        acc([r(16, 32)], [r(32, 48)]),
+        host,
+        acc([r(32, 48)], [r(200, 216)]),
+      ]),
+      [0, 1, 2, 3],
+    );
+  }
+  // Host steps keep their order: the second lands after the first, not before it; the same
+  // ranges in another buffer do not conflict.
+  assert.deepEqual(
+    hostStepsFirst([H, N, H, N, H], [
+      acc([], [r(0, 4)]),
+      acc([r(500, 504)], [r(8, 12)]),
+      acc([r(0, 4)], [r(8, 12, other)]),
+      acc([r(8, 12)], [r(16, 20)]),
+      acc([r(16, 20)], [r(24, 28)]),
+    ]),
+    [0, 2, 1, 3, 4],
+  );
+});
+
+function feedsOf(m: ZooModel): Record<string, Tensor> {
+  const out: Record<string, Tensor> = {};
+  for (const [k, v] of Object.entries(m.feeds)) out[k] = new Tensor(v.type, v.data, v.dims);
+  return out;
+}
+
+Deno.test("model: a BERT layer's mask and a float16 layer's casts leave one stretch off the event loop", async () => {
+  for (
+    const m of [
+      encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64 }),
+      encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, decomposedLayerNorm: true }),
+      encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, quantized: true }),
+      encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, half: true }),
+      // Projections past SMALL_BYTES: the mask's nodes go first by smallFirst alone.
+      encoderLayer({ seq: 80, hidden: 256, heads: 4, ff: 512, quantized: true }),
+    ]
+  ) {
+    const s = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });
+    const feeds = feedsOf(m);
+    const sync = s.runSync(feeds);
+    assert.equal(s.offLoopStretches, 1, m.name);
+    for (let i = 0; i < 3; i++) {
+      const got = await s.run(feeds);
+      for (const k of s.outputNames) assert.deepEqual(got[k].data, sync[k].data, `${m.name}: ${k}`);
+    }
+    await s.release();
+  }
+});
