@@ -18,6 +18,7 @@ import {
 } from "../tools/model_zoo.ts";
 import { f, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { checkModel } from "./helpers/golden.ts";
+import { feedsOf } from "./helpers/feeds.ts";
 
 const MODELS: (() => ZooModel)[] = [
   () => mlp([32, 64, 48, 10], 3),
@@ -180,12 +181,6 @@ Deno.test("model: QDQ groups ONNX Runtime leaves float stay float (int8 Conv, a 
   await on.release();
   await off.release();
 });
-
-function feedsOf(m: ZooModel): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(m.feeds)) out[k] = new Tensor(v.type, v.data, v.dims);
-  return out;
-}
 
 Deno.test("model: fusions leave the expected nodes and keep the outputs", async () => {
   const cases: [ZooModel, Record<string, number>][] = [

@@ -5,7 +5,7 @@
  * loop run as one, outputs unchanged (the golden tests check them too).
  */
 import assert from "node:assert/strict";
-import { InferenceSession, Tensor } from "../mod.ts";
+import { InferenceSession } from "../mod.ts";
 import { Attrs, type Node } from "../src/graph/ir.ts";
 import {
   type ByteRange,
@@ -14,7 +14,8 @@ import {
   smallFirst,
   type StepAccess,
 } from "../src/graph/schedule.ts";
-import { encoderLayer, type ZooModel } from "../tools/model_zoo.ts";
+import { encoderLayer } from "../tools/model_zoo.ts";
+import { feedsOf } from "./helpers/feeds.ts";
 
 const node = (name: string, inputs: string[], outputs: string[]): Node => ({
   op: "Op",
@@ -114,12 +115,6 @@ Deno.test("hostStepsFirst: a host step goes before the native stretch it commute
     [0, 2, 1, 3, 4],
   );
 });
-
-function feedsOf(m: ZooModel): Record<string, Tensor> {
-  const out: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(m.feeds)) out[k] = new Tensor(v.type, v.data, v.dims);
-  return out;
-}
 
 Deno.test("model: a BERT layer's mask and a float16 layer's casts leave one stretch off the event loop", async () => {
   for (
