@@ -3548,3 +3548,45 @@ Deno.test("model op: recurrent sequence_lens changing between runs equal fresh s
     await s.release();
   }
 });
+
+Deno.test("model op: a Cast to its own type copies the values (uint8 and bool by the typed array, float32 and int64 natively)", async () => {
+  const n = 70; // past a 64-byte vector of bytes
+  const g = new GraphBuilder(17);
+  const cases: [string, "uint8" | "bool" | "float32" | "int64", number, Tensor][] = [
+    [
+      "u",
+      "uint8",
+      2,
+      new Tensor("uint8", Uint8Array.from({ length: n }, (_, i) => (i * 37) & 255), [n]),
+    ],
+    [
+      "b",
+      "bool",
+      9,
+      new Tensor("bool", Uint8Array.from({ length: n }, (_, i) => i % 3 === 0 ? 1 : 0), [n]),
+    ],
+    ["x", "float32", 1, new Tensor("float32", seededFloats(n, 17, 3), [n])],
+    [
+      "i",
+      "int64",
+      7,
+      new Tensor("int64", BigInt64Array.from({ length: n }, (_, i) => BigInt(i * 1e9) - 7n), [n]),
+    ],
+  ];
+  for (const [name, type, to] of cases) {
+    g.input(name, type, [n]);
+    g.output(g.op("Cast", [name], { to }, `${name}_out`));
+  }
+  const s = await InferenceSession.create(g.toBytes(), { intraOpNumThreads: 1 });
+  const feeds = Object.fromEntries(cases.map(([name, , , t]) => [name, t]));
+  const first = s.runSync(feeds);
+  // The float32 and int64 copies are native steps: one stretch off the loop.
+  assert.equal(s.offLoopStretches, 1);
+  for (const out of [first, await s.run(feeds), await s.run(feeds)]) {
+    for (const [name, type, , t] of cases) {
+      assert.equal(out[`${name}_out`].type, type);
+      assert.deepEqual(out[`${name}_out`].data, t.data, name);
+    }
+  }
+  await s.release();
+});

@@ -12,7 +12,9 @@
  * The order is still topological, and it is decided before the arena is
  * planned, so liveness sees the order the steps run in. A small value held
  * from the start costs its bytes of arena; a large one (the first
- * convolution's image) is not moved.
+ * convolution's image) is not moved. Then, once the steps are bound to
+ * memory and known native or not, `hostStepsFirst` moves TypeScript steps
+ * back over native stretches they share no memory with.
  *
  * @module
  */
@@ -79,7 +81,7 @@ function commutes(s: StepAccess, t: StepAccess): boolean {
 }
 
 /**
- * Then the steps, bound to memory: the order to run them in (indices), each
+ * The order to run bound steps in (indices): each
  * host step (not native) moved back over the stretch of native steps before
  * it, to just after the host step before it (or first), when it commutes
  * with every step of the stretch (byte ranges as bound in the arena); else

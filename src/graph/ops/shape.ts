@@ -298,9 +298,12 @@ const CAST: OpDef = {
     const x = ins[0]!, y = outs[0];
     if (x.type === y.type) {
       // A float16 model's casts to half load as float32 → float32 (half.ts rounds after):
-      // a copy, native where the copy family takes it (one stretch off the event loop).
+      // a copy, native where the copy family takes it (4- and 8-byte elements: one stretch
+      // off the event loop), else the typed array's own bulk copy (not an element loop).
       const n = x.data.length;
-      return copyStep([[new StridedCopy([n], [1], [1]), x.data, y.data]], env.jit);
+      const step = copyStep([[new StridedCopy([n], [1], [1]), x.data, y.data]], env.jit);
+      if (step.native) return step;
+      return { native: false, run: () => (y.data as Uint8Array).set(x.data as Uint8Array) };
     }
     return { native: false, run: () => castInto(x.data, y.data, y.type === "bool") };
   },
