@@ -1,8 +1,9 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit, PackedB } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
-import { rng } from "./helpers/random.ts";
+import { int, rng } from "./helpers/random.ts";
 import { viewAddress } from "../src/native/memory.ts";
+import { gemmF64, type GemmSpec } from "../src/kernels/gemm/mod.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -44,6 +45,67 @@ for (const isa of LEVELS) {
   });
 }
 
+for (const isa of LEVELS) {
+  Deno.test(`packB ${isa}: panels hold op(B) panel by panel, and products on them are exact`, () => {
+    using jit = new Jit({ maxIsa: isa, threads: 2, minPartUs: 0 });
+    const seed = 1600 + LEVELS.indexOf(isa), r = rng(seed);
+    const shapes = [[1, 1024, 300], [1, 10, 1024], [3, 100, 37], [7, 130, 5], [1, 64, 64]];
+    for (let i = 0; i < 6; i++) shapes.push([int(r, 1, 20), int(r, 1, 300), int(r, 1, 200)]);
+    for (const [m, n, k] of shapes) {
+      for (const transB of [false, true]) {
+        const what = `${isa} ${m}×${n}×${k} transB=${transB} (seed ${seed})`;
+        // Small integers: every product and sum exact in f32, so every plan gives the same bits.
+        const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));
+        const a = small(m * k), b = small(k * n), c0 = small(m * n);
+        const p = jit.packB(b, { k, n, transB, layout: "panels" });
+        assert.equal(p.panel, 64, what);
+        assert.equal(viewAddress(p.data) % 64, 0, `${what}: panels start on a cache line`);
+        // Layout: panel q holds columns 64q.. as k rows of its width, zero past n.
+        const opB = (row: number, col: number) => transB ? b[col * k + row] : b[row * n + col];
+        let at = 0;
+        for (let j0 = 0; j0 < n; j0 += 64) {
+          const cols = Math.min(64, n - j0), width = cols === 64 ? 64 : Math.ceil(cols / 16) * 16;
+          for (let row = 0; row < k; row++) {
+            for (let j = 0; j < width; j++) {
+              const want = j < cols ? opB(row, j0 + j) : 0;
+              if (p.data[at + row * width + j] !== want) {
+                assert.fail(`${what}: panel at ${j0}, row ${row}, column ${j}`);
+              }
+            }
+          }
+          at += k * width;
+        }
+        assert.equal(p.data.length, at, `${what}: nothing after the last panel`);
+        for (const [alpha, beta] of [[1, 0], [2, 0], [1, 1], [0.5, 3]]) {
+          const c = c0.slice();
+          jit.gemm(a, p, c, { m, n, k, alpha, beta });
+          const s: GemmSpec = {
+            m,
+            n,
+            k,
+            transA: false,
+            transB,
+            lda: k,
+            ldb: transB ? k : n,
+            ldc: n,
+            alpha,
+            beta,
+          };
+          assert.deepEqual(
+            c,
+            Float32Array.from(gemmF64(a, b, c0, s)),
+            `${what} α=${alpha} β=${beta}`,
+          );
+        }
+      }
+    }
+    assert.ok(
+      jit.stats().keys.some((k) => k.key.includes("bpanels=64") && k.parts > 1),
+      "no panels call was split between threads",
+    );
+  });
+}
+
 Deno.test("packB: bad input and mismatched calls name the argument", () => {
   using jit = new Jit();
   const b = new Float32Array(12);
@@ -62,6 +124,11 @@ Deno.test("packB: bad input and mismatched calls name the argument", () => {
       RangeError,
     ],
     [() => jit.packB(b, { k: -1, n: 4 }), /packB: k must be an integer/, RangeError],
+    [
+      () => jit.packB(b, { k: 3, n: 4, layout: "columns" as never }),
+      /packB: layout must be "rows" or "panels", got/,
+      TypeError,
+    ],
     [
       () => jit.gemm(a, p, c, { m: 2, n: 4, k: 2 }),
       /gemm: b is packed for k=3, n=4; the call has k=2, n=4/,

@@ -329,6 +329,8 @@ Deno.test("runtime: changing any single field of a call selects a different kern
     strideA: { batch: 2, strideA: 30, strideC: 42 },
     strideB: { batch: 2, strideB: 35, strideC: 42 },
     strideC: { batch: 2, strideC: 43 },
+    // Not an option: B packed in panels (checked apart, below).
+    bPanel: {},
   };
   assert.deepEqual(Object.keys(mutations), [...GEMM.keyFields]);
   using jit = new Jit();
@@ -337,7 +339,7 @@ Deno.test("runtime: changing any single field of a call selects a different kern
   jit.gemm(a, b, c, base);
   assert.equal(jit.stats().compiles, 1);
   for (const [field, change] of Object.entries(mutations)) {
-    if (field === "bPeel") continue;
+    if (field === "bPeel" || field === "bPanel") continue;
     const before = jit.stats();
     jit.gemm(a, b, c, { ...base, ...change });
     const after = jit.stats();
@@ -353,6 +355,16 @@ Deno.test("runtime: changing any single field of a call selects a different kern
   const before = jit.stats();
   jit.gemm(a, bb.subarray(1, 129), cc, wide);
   assert.equal(jit.stats().compiles, before.compiles + 1, "changing bPeel compiled nothing");
+  // bPanel: the same B packed as rows, then as panels (both op(B), the same product).
+  const rows = jit.packB(b, { k: 5, n: 7 }),
+    panels = jit.packB(b, { k: 5, n: 7, layout: "panels" });
+  const plain = { m: 6, n: 7, k: 5 };
+  jit.gemm(a, rows, c, plain);
+  const beforePanels = jit.stats();
+  jit.gemm(a, panels, c, plain);
+  const afterPanels = jit.stats();
+  assert.equal(afterPanels.compiles, beforePanels.compiles + 1, "changing bPanel compiled nothing");
+  assert.ok(afterPanels.keys.some((k) => k.key.endsWith("bpanels=64")), "no key names its panels");
 });
 
 Deno.test("a GemmKernel keeps its Jit's code alive after every other reference is collected", async () => {

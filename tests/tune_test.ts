@@ -90,6 +90,7 @@ const GEMM_SHAPES: {
   beta?: number;
   bias?: boolean;
   activation?: "relu" | "gelu";
+  panels?: boolean;
 }[] = [
   { m: 64, n: 96, k: 80 },
   { m: 37, n: 53, k: 71, beta: 1 },
@@ -99,6 +100,8 @@ const GEMM_SHAPES: {
   { m: 96, n: 520, k: 700 }, // K blocked (medium M, B past L2)
   { m: 200, n: 300, k: 700, transB: true }, // Bᵀ past L2
   { m: 300, n: 280, k: 600, beta: 1 }, // packed
+  { m: 1, n: 200, k: 300, bias: true, activation: "relu", panels: true }, // B in panels
+  { m: 13, n: 130, k: 70, transB: true, alpha: 0.5, beta: 0.25, panels: true },
 ];
 
 for (const isa of LEVELS) {
@@ -112,6 +115,9 @@ for (const isa of LEVELS) {
         const a = floats(sh.m * sh.k, rand), b = floats(sh.k * sh.n, rand);
         const c0 = floats(sh.m * sh.n, rand), c = c0.slice();
         const bias = sh.bias ? floats(sh.n, rand) : undefined;
+        const packed = sh.panels
+          ? jit.packB(b, { k: sh.k, n: sh.n, transB: tb, layout: "panels" })
+          : null;
         const o = {
           m: sh.m,
           n: sh.n,
@@ -127,7 +133,7 @@ for (const isa of LEVELS) {
           jit,
           `gemm ${JSON.stringify({ ...sh, isa, threads, seed })}`,
           () => c.set(c0),
-          () => jit.gemm(a, b, c, o),
+          () => jit.gemm(a, packed ?? b, c, packed ? { ...o, transB: false } : o),
           c,
         );
         if (threads === 1) {

@@ -15,11 +15,14 @@ import {
   r13,
   r14,
   r15,
+  rax,
   rbp,
   rbx,
+  rcx,
   rdi,
   type Reg,
   rsp,
+  XMM,
 } from "../../asm/mod.ts";
 
 /**
@@ -88,4 +91,29 @@ export function addImmediate(a: Assembler, op: "add" | "sub", dst: Reg | Mem, im
     rest -= 1 << 30;
   }
   if (rest !== 0) a.emit(op, dst, rest);
+}
+
+/**
+ * Copies the argument block at [rdi] to [rsp] (ARG_BLOCK_BYTES, the frame
+ * the caller reserved): drivers that call a kernel several times on a copy
+ * with its operands advanced. Uses rax.
+ */
+export function copyArgBlock(a: Assembler): void {
+  for (let q = 0; q < ARG_BLOCK_BYTES; q += 8) {
+    a.emit("mov", rax, qword(rdi, q));
+    a.emit("mov", qword(rsp, q), rax);
+  }
+}
+
+/**
+ * Adds `bytes` to the address in slot `slot` of the argument block at
+ * [base] (addresses travel as doubles, see the module doc). Uses rax, rcx
+ * and xmm0.
+ */
+export function advanceSlot(a: Assembler, base: Reg, slot: number, bytes: number): void {
+  a.emit("cvttsd2si", rax, qword(base, slot * 8));
+  a.emit("mov", rcx, bytes);
+  a.emit("add", rax, rcx);
+  a.emit("cvtsi2sd", XMM[0], rax);
+  a.emit("movsd", qword(base, slot * 8), XMM[0]);
 }

@@ -78,8 +78,16 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
     else if (x.transposeB) workspaceBytes = transposedBBytes(s.k, x.transposeB);
     const loops = (x.unroll !== d.unroll ? `, unroll ${x.unroll}` : "") +
       (x.rowsOuter ? ", row tiles outside" : "");
-    return { ...p, direct: x, workspaceBytes, description: describeDirect(s, isa, x) + loops };
+    const panels = s.bPanel ? `panels of ${s.bPanel}, each ` : "";
+    const description = describeDirect(s, isa, x).replace(`L3 ${isa} `, `L3 ${isa} ${panels}`);
+    return { ...p, direct: x, workspaceBytes, description: description + loops };
   };
+  // B in panels: how far ahead each k step prefetches its stream.
+  if (s.bPanel) {
+    for (const prefetchAhead of [0, 4, 16]) {
+      if (prefetchAhead !== d.prefetchAhead) out.push(make({ ...d, prefetchAhead }));
+    }
+  }
   // Loop choices that never touch the tiles.
   if (!d.transposeStrips) {
     for (const unroll of [1, 4]) {
@@ -117,7 +125,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   }
   // The packed driver over the same K blocks (A and B read from packed panels).
   const kc = kBlock(s, d.kc);
-  if (!s.transB || isa === "avx512") {
+  if (!s.bPanel && (!s.transB || isa === "avx512")) {
     for (const packed of packedPlans(s, isa, kc, t.l2)) out.push(packedPlan(p, packed));
   }
   return out;

@@ -72,6 +72,13 @@ export interface DirectPlan {
    * multiple of 16), so B is read once and its strip stays in L1/L2.
    */
   transposeStrips?: boolean;
+  /**
+   * k steps ahead of the current one whose B row (the tile's columns) every
+   * k step prefetches: for a B read once, front to back (a packed panel),
+   * so the reads ahead run at the read bound instead of waiting on the
+   * prefetchers to find the stream. 0 or absent: none.
+   */
+  prefetchAhead?: number;
 }
 
 const USED = [rbx, rbp, r12, r13, r14, r15];
@@ -161,7 +168,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
         first: blocked ? rFirst : true,
         reserved,
         embedBroadcast: p.embedBroadcast,
-        prefetch: prefetchNext && !strips ? nr * 4 : 0,
+        prefetch: p.prefetchAhead ? p.prefetchAhead * bRow : prefetchNext && !strips ? nr * 4 : 0,
         // Transposed strips (unroll 16): the next strip's Bᵀ rows, one 64-byte
         // column of them per 16 k steps, so each tile pass brings in the
         // whole next strip while B is read from memory only once.

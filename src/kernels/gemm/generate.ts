@@ -4,19 +4,8 @@
  *
  * @module
  */
-import {
-  Assembler,
-  type Program,
-  qword,
-  rax,
-  rcx,
-  rdi,
-  rdx,
-  rsi,
-  rsp,
-  XMM,
-} from "../../../asm/mod.ts";
-import { ARG_BLOCK_BYTES, loadPointer } from "../abi.ts";
+import { Assembler, type Program, qword, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import { advanceSlot, ARG_BLOCK_BYTES, copyArgBlock, loadPointer } from "../abi.ts";
 import { emitRowsPass, streamsFor } from "../elementwise.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, type VecIsa } from "../vec.ts";
@@ -28,6 +17,7 @@ import { emitIkjGemm } from "./ikj.ts";
 import { emitPackedGemm } from "./packed.ts";
 import { emitScaleC } from "./scale.ts";
 import { emitSkinnyGemm } from "./skinny.ts";
+import { emitPanelGemm } from "./panels.ts";
 import type { GemmPlan } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";
 
@@ -55,30 +45,36 @@ export function generateGemm(
     a.emit("ret");
     a.bind(driver);
   }
-  switch (plan.path) {
-    case "empty":
-      a.emit("ret");
-      break;
-    case "scale":
-      emitScaleC(a, isa, s);
-      break;
-    case "ikj":
-      emitIkjGemm(a, s);
-      break;
-    case "direct":
-      if (peels(s, plan)) emitPeeledDirect(a, isa, s, plan);
-      else emitDirectGemm(a, isa, s, plan.direct!);
-      break;
-    case "packed":
-      emitPackedGemm(a, isa, s, plan.packed!);
-      break;
-    case "skinny":
-      emitSkinnyGemm(a, isa, s);
-      break;
-    case "dot":
-      emitDotGemm(a, isa, s);
-      break;
-  }
+  const one = (s: GemmSpec) => {
+    switch (plan.path) {
+      case "empty":
+        a.emit("ret");
+        break;
+      case "scale":
+        emitScaleC(a, isa, s);
+        break;
+      case "ikj":
+        emitIkjGemm(a, s);
+        break;
+      case "direct":
+        if (peels(s, plan)) emitPeeledDirect(a, isa, s, plan);
+        else emitDirectGemm(a, isa, s, plan.direct!);
+        break;
+      case "packed":
+        emitPackedGemm(a, isa, s, plan.packed!);
+        break;
+      case "skinny":
+        emitSkinnyGemm(a, isa, s);
+        break;
+      case "dot":
+        emitDotGemm(a, isa, s);
+        break;
+    }
+  };
+  // B in panels: the plan's path once per panel (each a plain row-major GEMM).
+  const reads = plan.path !== "empty" && plan.path !== "scale";
+  if (s.bPanel && reads) emitPanelGemm(a, s, one);
+  else one(s);
   return a.finish();
 }
 
@@ -108,18 +104,10 @@ function emitPeeledDirect(a: Assembler, isa: VecIsa, s: GemmSpec, plan: GemmPlan
   // Entered with rsp ≡ 8 (mod 16): the frame keeps calls 16-byte aligned.
   a.emit("sub", rsp, FRAME);
   a.emit("mov", qword(rsp, ARG_BLOCK_BYTES), rdi);
-  for (let q = 0; q < ARG_BLOCK_BYTES; q += 8) {
-    a.emit("mov", rax, qword(rdi, q));
-    a.emit("mov", qword(rsp, q), rax);
-  }
+  copyArgBlock(a);
   a.emit("mov", rdi, rsp);
   a.emit("call", narrow);
-  for (const slot of [ARG.B, ARG.C, ARG.BIAS]) {
-    a.emit("cvttsd2si", rax, qword(rsp, slot * 8));
-    a.emit("add", rax, peel * 4);
-    a.emit("cvtsi2sd", XMM[0], rax);
-    a.emit("movsd", qword(rsp, slot * 8), XMM[0]);
-  }
+  for (const slot of [ARG.B, ARG.C, ARG.BIAS]) advanceSlot(a, rsp, slot, peel * 4);
   a.emit("mov", rdi, rsp);
   a.emit("call", rest);
   a.emit("mov", rdi, qword(rsp, ARG_BLOCK_BYTES));
@@ -142,21 +130,13 @@ function emitBatchLoop(a: Assembler, s: GemmSpec, batch: number): void {
   const SAVED = ARG_BLOCK_BYTES, COUNT = ARG_BLOCK_BYTES + 8, FRAME = ARG_BLOCK_BYTES + 24;
   a.emit("sub", rsp, FRAME);
   a.emit("mov", qword(rsp, SAVED), rdi);
-  for (let q = 0; q < ARG_BLOCK_BYTES; q += 8) {
-    a.emit("mov", rax, qword(rdi, q));
-    a.emit("mov", qword(rsp, q), rax);
-  }
+  copyArgBlock(a);
   a.emit("mov", qword(rsp, COUNT), batch);
   a.bind(top);
   a.emit("mov", rdi, rsp);
   a.emit("call", single);
   for (const [slot, stride] of [[ARG.A, s.strideA], [ARG.B, s.strideB], [ARG.C, s.strideC]]) {
-    if (!stride) continue;
-    a.emit("cvttsd2si", rax, qword(rsp, slot! * 8));
-    a.emit("mov", rcx, stride * 4);
-    a.emit("add", rax, rcx);
-    a.emit("cvtsi2sd", XMM[0], rax);
-    a.emit("movsd", qword(rsp, slot! * 8), XMM[0]);
+    if (stride) advanceSlot(a, rsp, slot!, stride * 4);
   }
   a.emit("dec", qword(rsp, COUNT));
   a.emit("jnz", top);

@@ -21,6 +21,8 @@ type GemmPart = Part<GemmSpec, GemmPlan>;
 
 /** Rows and columns per tile of a plan: the grains of an M and an N split. */
 function grains(s: GemmSpec, p: GemmPlan): { m: number; n: number } {
+  // B in panels: parts of whole panels, each one sequential stream of B.
+  if (s.bPanel) return { m: p.direct?.mr ?? s.m, n: s.bPanel };
   switch (p.path) {
     case "direct":
       return { m: p.direct!.mr, n: p.direct!.nr };
@@ -51,6 +53,7 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean 
   if (nTiles < 2) return false;
   if (mTiles < 2) return true;
   if (p.splitAlong !== undefined) return p.splitAlong === "n";
+  if (s.bPanel) return true;
   if (p.path === "dot" || p.path === "skinny" || p.path === "packed") return true;
   if (s.transB && p.path === "direct") return true;
   return nTiles > mTiles;
@@ -111,7 +114,13 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
       // The part's B starts r.start columns later: its own columns before a line boundary.
       spec: { ...s, n: r.count, bPeel: peel ? (peel - (r.start & 15) + 16) & 15 : 0 },
       plan: narrowed(p, s, r.count),
-      offsets: [0, 4 * r.start * (s.transB ? s.ldb : 1), bias ? 4 * r.start : 0, 4 * r.start],
+      // Panels: the part's first panel starts r.start·k elements in (parts cut at whole panels).
+      offsets: [
+        0,
+        4 * r.start * (s.bPanel ? s.k : s.transB ? s.ldb : 1),
+        bias ? 4 * r.start : 0,
+        4 * r.start,
+      ],
     }));
   }
   ranges = splitRange(s.m, parts, g.m);

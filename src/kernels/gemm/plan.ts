@@ -13,6 +13,7 @@ import { type DirectPlan, stripBufferBytes, transposedBBytes } from "./direct.ts
 import { dotTile } from "./dot.ts";
 import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
+import { panelTile } from "./panels.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /** The driver that computes the call. */
@@ -125,6 +126,7 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   if (d.transposeStrips) parts.push(", Bᵀ transposed strip by strip");
   else if (d.transposeB) parts.push(", Bᵀ transposed first");
   if (d.prefetchNext) parts.push(", next B strip prefetched");
+  if (d.prefetchAhead) parts.push(`, B prefetched ${d.prefetchAhead} k steps ahead`);
   return parts.join("");
 }
 
@@ -170,6 +172,14 @@ export function planGemm(
   });
   const trivial = trivialPlan(s, isa, 3);
   if (trivial) return trivial;
+  if (s.bPanel) {
+    // B in panels: a direct GEMM per panel (panels.ts), streaming each once.
+    const direct = isa === "scalar"
+      ? { mr: 3, nr: 3, unroll: 4, kSplit: 1 }
+      : panelTile(s, isa, chooseDirectTile);
+    const tile = describeDirect(s, isa, direct).replace(`L3 ${isa} `, "");
+    return make("direct", { direct }, `L3 ${isa} panels of ${s.bPanel}, each ${tile}`);
+  }
   if (isa === "scalar") {
     const direct: DirectPlan = { mr: 3, nr: 3, unroll: 4, kSplit: 1 };
     return make("direct", { direct }, "L3 scalar (no SIMD level allowed): register-blocked 3×3");

@@ -11,7 +11,7 @@ import { describe, holds, isFloat32Array, viewLength } from "../../typed.ts";
 import { type Activation, decodeActivation, readActivation } from "../unary/read.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { f32Bits, fromF32Bits } from "../key.ts";
-import { aExtent, bExtent, cExtent, type GemmSpec, storedExtent } from "./spec.ts";
+import { aExtent, bExtent, cExtent, type GemmSpec, panelsExtent, storedExtent } from "./spec.ts";
 
 /** Options of `jit.gemm`: BLAS sgemm, row-major. */
 export interface GemmOptions {
@@ -80,6 +80,7 @@ export const GEMM_KEY_FIELDS = [
   "strideA",
   "strideB",
   "strideC",
+  "bPanel",
 ] as const;
 
 // Cold paths: each throws the error that names the argument, the value and what was expected.
@@ -245,6 +246,7 @@ export function decodeGemmKey(key: Int32Array): GemmSpec {
       ? { bias: key[11] === 1, activation: decodeActivation(key, 12) }
       : undefined,
     bPeel: key[15],
+    ...(key[20] > 0 ? { bPanel: key[20] } : {}),
     ...(key[16] > 1
       ? { batch: key[16], strideA: key[17], strideB: key[18], strideC: key[19] }
       : {}),
@@ -274,7 +276,7 @@ export function describeGemm(s: GemmSpec): string {
   const e = s.epilogue;
   const epilogue = (e?.bias ? " +bias" : "") +
     (e?.activation ? ` ${activationText(e.activation)}` : "");
-  const peel = s.bPeel ? ` bpeel=${s.bPeel}` : "";
+  const peel = (s.bPeel ? ` bpeel=${s.bPeel}` : "") + (s.bPanel ? ` bpanels=${s.bPanel}` : "");
   const batch = (s.batch ?? 1) > 1
     ? ` ×${s.batch} (strides ${s.strideA ?? 0},${s.strideB ?? 0},${s.strideC ?? 0})`
     : "";
@@ -304,7 +306,7 @@ export function readGemm(
   key: Int32Array,
   extents: Float64Array,
   operands: (Float32Array | undefined)[],
-  packed: { k: number; n: number; ld: number } | null = null,
+  packed: { k: number; n: number; ld: number; panel: number } | null = null,
   bLineOffset = 0,
 ): void {
   if (o === null || typeof o !== "object") badOptions(o);
@@ -341,7 +343,10 @@ export function readGemm(
     readGemmShape(o, scratch); // throws the message that names lda
   }
   if (ldb === undefined) ldb = bCols;
-  else if (typeof ldb !== "number" || ldb >>> 0 !== ldb || ldb > MAX_DIMENSION || ldb < bCols) {
+  else if (
+    packed === null &&
+    (typeof ldb !== "number" || ldb >>> 0 !== ldb || ldb > MAX_DIMENSION || ldb < bCols)
+  ) {
     readGemmShape(o, scratch);
   }
   if (ldc === undefined) ldc = n;
@@ -350,7 +355,8 @@ export function readGemm(
   }
   const reads = alpha !== 0 && m !== 0 && n !== 0;
   let needA = reads ? storedExtent(aRows, aCols, lda) : 0;
-  let needB = reads ? storedExtent(bRows, bCols, ldb) : 0;
+  const panel = packed !== null ? packed.panel : 0;
+  let needB = !reads ? 0 : panel ? panelsExtent(k, n) : storedExtent(bRows, bCols, ldb);
   let needC = storedExtent(m, n, ldc);
   const batch = o.batch;
   let strideA = 0, strideB = 0, strideC = 0, count = 1;
@@ -388,6 +394,8 @@ export function readGemm(
       }
     }
     readGemmShape(o, scratch);
+    if (panel) scratch.bPanel = panel;
+    else delete scratch.bPanel;
     checkGemmLengths(a, b, c, scratch, extents); // throws the message that names the operand
   }
   // Each option is read once: a getter cannot hand validation one array and the kernel another.
@@ -413,13 +421,14 @@ export function readGemm(
   key[9] = alpha === 1 ? ONE_BITS : f32Bits(alpha);
   key[10] = beta === 0 ? 0 : f32Bits(beta);
   // Untransposed B whose rows all start at the same place in a 64-byte line (in every matrix).
-  key[15] = !transB && (ldb & 15) === 0 && (strideB & 15) === 0 && n > 16
+  key[15] = !transB && !panel && (ldb & 15) === 0 && (strideB & 15) === 0 && n > 16
     ? ((64 - bLineOffset) & 63) >> 2
     : 0;
   key[16] = count;
   key[17] = strideA;
   key[18] = strideB;
   key[19] = strideC;
+  key[20] = panel;
 }
 
 /** A stride option: an integer in [0, 2^31), `fallback` when absent. */

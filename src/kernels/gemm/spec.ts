@@ -67,6 +67,20 @@ export interface GemmSpec {
   strideB?: number;
   /** Elements between consecutive C matrices. */
   strideC?: number;
+  /**
+   * B is a packed copy in column panels of this many columns (`packB`'s
+   * "panels" layout, {@link PANEL_COLUMNS}); absent: B is rows at ldb.
+   */
+  bPanel?: number;
+}
+
+/** Columns per panel of a packed B's "panels" layout (4 AVX-512 vectors: 4 lines per k step). */
+export const PANEL_COLUMNS = 64;
+
+/** Elements a panels copy of a k×n op(B) holds (the last panel's width rounded up to 16). */
+export function panelsExtent(k: number, n: number): number {
+  const full = Math.floor(n / PANEL_COLUMNS), rest = n % PANEL_COLUMNS;
+  return k * (full * PANEL_COLUMNS + Math.ceil(rest / 16) * 16);
 }
 
 /** C = act(C + bias) after alpha·AB + beta·C. */
@@ -112,6 +126,7 @@ export function aExtent(s: GemmSpec): number {
 /** Elements of B a call reads. */
 export function bExtent(s: GemmSpec): number {
   if (s.alpha === 0 || s.m === 0) return 0;
+  if (s.bPanel) return batched(panelsExtent(s.k, s.n), s, s.strideB);
   const one = s.transB ? storedExtent(s.n, s.k, s.ldb) : storedExtent(s.k, s.n, s.ldb);
   return batched(one, s, s.strideB);
 }

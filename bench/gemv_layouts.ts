@@ -1,0 +1,84 @@
+/**
+ * A packed B's two layouts against each other (`packB` "rows" and
+ * "panels"): the same products on the same weights, 1 and 2 threads, in
+ * alternating rounds within one process; medians per configuration. For a
+ * few rows of A the product is bound by reading B once: those rows also
+ * show GB/s and the share of the read bound (a streaming read of a buffer
+ * of B's size, measured in the same run).
+ *
+ *   deno run -A bench/gemv_layouts.ts [--shapes 1x1024x1024,...] [--rounds 15]
+ *
+ * Shapes are m×n×k (n: columns of C); B is given as Bᵀ (a Linear layer's weights).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Jit } from "../mod.ts";
+import { measureRead } from "../src/peak.ts";
+
+const { values } = parseArgs({
+  args: Deno.args,
+  options: {
+    shapes: {
+      type: "string",
+      default: "1x1024x1024,1x1024x784,4x1024x1024,64x1024x1024,128x3072x768,128x768x3072",
+    },
+    rounds: { type: "string", default: "15" },
+  },
+});
+const rounds = Number(values.rounds);
+const layouts = ["rows", "panels"] as const;
+const jits = new Map([1, 2].map((t) => [t, new Jit({ threads: t, tuneBudget: 0 })]));
+
+for (const shape of values.shapes.split(",")) {
+  const [m, n, k] = shape.split("x").map(Number);
+  const a = new Float32Array(m * k).map(() => Math.random() - 0.5);
+  const b = new Float32Array(n * k).map(() => Math.random() - 0.5);
+  const c = new Float32Array(m * n);
+  const configs = [...jits].flatMap(([threads, jit]) =>
+    layouts.map((layout) => {
+      const packed = jit.packB(b, { k, n, transB: true, layout });
+      const run = () => jit.gemm(a, packed, c, { m, n, k });
+      return { threads, layout, jit, run, us: [] as number[] };
+    })
+  );
+  // Calls per timing: about 2 ms of work at 100 GFLOPS, at least 5.
+  const calls = Math.max(5, Math.round(2e-3 / (2 * m * n * k / 100e9)));
+  for (const cfg of configs) for (let i = 0; i < calls * 3; i++) cfg.run();
+  for (let r = 0; r < rounds; r++) {
+    for (const cfg of configs) {
+      for (let i = 0; i < calls; i++) cfg.run();
+      const t0 = performance.now();
+      for (let i = 0; i < calls; i++) cfg.run();
+      cfg.us.push(((performance.now() - t0) / calls) * 1000);
+    }
+  }
+  const median = (x: number[]) => x.sort((p, q) => p - q)[x.length >> 1];
+  const bytes = 4 * n * k;
+  for (const threads of jits.keys()) {
+    const [rows, panels] = layouts.map((l) =>
+      configs.find((c) => c.threads === threads && c.layout === l)!
+    );
+    const [ur, up] = [median(rows.us), median(panels.us)];
+    let bound = "";
+    if (m <= 4) {
+      const read = measureRead(Math.ceil(bytes / 4096) * 4096, 10, threads);
+      const gbs = (us: number) => bytes / us / 1e3;
+      bound = `  GB/s rows ${gbs(ur).toFixed(0)}, panels ${gbs(up).toFixed(0)} (${
+        (100 * gbs(up) / read).toFixed(0)
+      }% of a ${read.toFixed(0)} GB/s read)`;
+    }
+    const plan = (cfg: typeof rows) =>
+      cfg.jit.stats().keys.find((s) =>
+        s.key.startsWith(`gemm ${m}x${n}x${k} `) &&
+        (cfg.layout === "panels") === s.key.includes("bpanels")
+      )?.plan ?? "?";
+    console.log(
+      `${shape.padEnd(13)} ${threads}T  rows ${ur.toFixed(1).padStart(8)} µs  panels ${
+        up.toFixed(1).padStart(8)
+      } µs  ×${(ur / up).toFixed(2)}${bound}`,
+    );
+    console.log(`${"".padEnd(17)}rows: ${plan(rows)}; panels: ${plan(panels)}`);
+  }
+}
+for (const jit of jits.values()) jit.close();

@@ -1,0 +1,85 @@
+/**
+ * GEMM with B packed in column panels (`packB`'s "panels" layout): each
+ * panel is a row-major k×width matrix of its own, so the call is one GEMM
+ * per panel — C's columns of the panel against that matrix, by the plan's
+ * path — run by a driver that advances B by a whole panel and C by its
+ * width. Every panel has the same shape but the last, so two subroutines
+ * serve all of them.
+ *
+ * ```
+ * for each full panel p:  C[:, 64p .. 64p+64) = path(A, panel p, ldb = 64)
+ * last panel (if any):    C[:, 64F .. n)      = path(A, panel F, ldb = its width)
+ * ```
+ *
+ * The tiles prefetch B a few k steps ahead: a panel is one sequential
+ * stream, read once, and the prefetches keep it at the read bound (measured
+ * on Zen 5, 1×1024×1024 from L3, `bench/gemv_layouts.ts`: 79 → 95 GB/s).
+ *
+ * @module
+ */
+import { type Assembler, qword, rdi, rsp } from "../../../asm/mod.ts";
+import { advanceSlot, ARG_BLOCK_BYTES, copyArgBlock, frameLoop } from "../abi.ts";
+import type { VecLevel } from "../vec.ts";
+import type { DirectPlan } from "./direct.ts";
+import { ARG, type GemmSpec } from "./spec.ts";
+
+/** k steps ahead the tiles prefetch (8 × 256 bytes: 2 KiB ahead in a full panel). */
+const PREFETCH_AHEAD = 8;
+
+/** The per-panel spec: a plain row-major GEMM of `cols` columns, B's rows `width` apart. */
+export function panelSpec(s: GemmSpec, cols: number, width: number): GemmSpec {
+  const { bPanel: _panel, batch: _batch, strideA: _a, strideB: _b, strideC: _c, ...plain } = s;
+  return { ...plain, n: cols, ldb: width, bPeel: 0 };
+}
+
+/** The last panel's columns and width (0, 0 when every panel is full). */
+export function lastPanel(s: GemmSpec): { cols: number; width: number } {
+  const cols = s.n % s.bPanel!;
+  return { cols, width: Math.ceil(cols / 16) * 16 };
+}
+
+/** The direct tile every panel runs: the planner's tile for a full panel, prefetching ahead. */
+export function panelTile(
+  s: GemmSpec,
+  isa: VecLevel,
+  choose: (s: GemmSpec, isa: VecLevel) => DirectPlan,
+): DirectPlan {
+  const p = s.bPanel!;
+  const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa);
+  return { ...tile, prefetchAhead: PREFETCH_AHEAD };
+}
+
+/**
+ * Emits `void gemm(args)` for a spec whose B is in panels: `one(spec)`
+ * emits the kernel of one panel's plain GEMM (a subroutine here).
+ */
+export function emitPanelGemm(a: Assembler, s: GemmSpec, one: (s: GemmSpec) => void): void {
+  const P = s.bPanel!, full = Math.floor(s.n / P), last = lastPanel(s);
+  // Entered with rsp ≡ 8 (mod 16): the frame keeps the calls 16-byte aligned.
+  const SAVED = ARG_BLOCK_BYTES, COUNT = ARG_BLOCK_BYTES + 8, FRAME = ARG_BLOCK_BYTES + 24;
+  const fullPanel = a.label(), lastOne = a.label();
+  a.emit("sub", rsp, FRAME);
+  a.emit("mov", qword(rsp, SAVED), rdi);
+  copyArgBlock(a);
+  frameLoop(a, COUNT, full, () => {
+    a.emit("mov", rdi, rsp);
+    a.emit("call", fullPanel);
+    advanceSlot(a, rsp, ARG.B, s.k * P * 4);
+    advanceSlot(a, rsp, ARG.C, P * 4);
+  });
+  if (last.cols) {
+    a.emit("mov", rdi, rsp);
+    a.emit("call", lastOne);
+  }
+  a.emit("mov", rdi, qword(rsp, SAVED));
+  a.emit("add", rsp, FRAME);
+  a.emit("ret");
+  if (full) {
+    a.bind(fullPanel);
+    one(panelSpec(s, P, P));
+  }
+  if (last.cols) {
+    a.bind(lastOne);
+    one(panelSpec(s, last.cols, last.width));
+  }
+}
