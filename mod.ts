@@ -83,7 +83,7 @@ export { BINARY_OPS } from "./src/kernels/binary/mod.ts";
 export type { BinaryOp } from "./src/kernels/binary/mod.ts";
 export type { ReduceOp, ReduceOptions } from "./src/kernels/reduce/mod.ts";
 export { PackedB } from "./src/kernels/gemm/mod.ts";
-export type { PackBOptions } from "./src/kernels/gemm/mod.ts";
+export type { PackBLayout, PackBOptions } from "./src/kernels/gemm/mod.ts";
 export type { Int8GemmOptions, PackedInt8B } from "./src/kernels/qgemm/mod.ts";
 export type { ConvInt8Options, PackedConvInt8 } from "./src/kernels/qconv/mod.ts";
 export type {

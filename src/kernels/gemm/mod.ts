@@ -11,4 +11,4 @@ export { GEMM_LEVELS, type GemmLevel, planAtLevel } from "./levels.ts";
 export { aExtent, bExtent, cExtent, type GemmEpilogue, gemmFlops, type GemmSpec } from "./spec.ts";
 export { gemmF64, gemmReference } from "./reference.ts";
 export { type GemmOptions, MAX_DIMENSION, readGemm, readGemmShape } from "./read.ts";
-export { packB, type PackBOptions, PackedB, type StridedCopy } from "./packb.ts";
+export { packB, type PackBLayout, type PackBOptions, PackedB, type StridedCopy } from "./packb.ts";
