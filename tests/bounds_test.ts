@@ -129,6 +129,31 @@ Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select 
   }
 });
 
+Deno.test("bounds: B in panels, A and C against guard pages (every panel and the narrow last one)", () => {
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  for (const [m, n, k] of [[1, 1030, 300], [5, 200, 77], [13, 70, 129], [1, 10, 1024]]) {
+    const b = new Float32Array(k * n).fill(1);
+    for (const side of ["end", "start"] as const) {
+      const A = guarded(m * k, side), C = guarded(m * n, side);
+      try {
+        A.view.fill(1);
+        for (const j of [jit, split]) {
+          C.view.fill(0);
+          j.gemm(A.view, j.packB(b, { k, n, layout: "panels" }), C.view, { m, n, k });
+          assert.equal(C.view[0], k);
+          assert.equal(C.view[m * n - 1], k);
+        }
+      } finally {
+        A.free();
+        C.free();
+      }
+    }
+  }
+  const plans = jit.stats().keys.map((s) => s.plan ?? "");
+  assert.ok(plans.some((p) => p.includes("panels of 64")), plans.join(" | "));
+});
+
 Deno.test("bounds: every neural op stays inside its operands, guard pages on both sides", () => {
   const r = rng(777);
   using jit = new Jit();

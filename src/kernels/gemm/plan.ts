@@ -193,8 +193,10 @@ export function planGemm(
     const t = dotTile(vecIsa(isa), s.m);
     return make("dot", {}, `L3 ${isa} dot products ${t.mr}×${t.nb} (rows of A × rows of Bᵀ)`);
   }
-  // Measured: streaming B beats tiles up to 6 rows with AVX-512 (2.3× at 4, 1.2× at 6).
-  const skinnyRows = isa === "avx512" ? 6 : 4;
+  // Measured on Zen 4: streaming B beat tiles up to 6 rows with AVX-512 (2.3× at 4, 1.2× at
+  // 6). On Zen 5 (1024×1024 B, 1 thread) only up to 2: 1 row 59 µs against the direct tiles'
+  // 120, 2 rows 63 against 90, 4 rows 101 against 94, 6 rows 245 against 98.
+  const skinnyRows = isa === "avx512" ? 2 : 4;
   // It accumulates in C, so alpha applies at the end: C = alpha·(A·B) needs C
   // to start at zero (beta = 0) unless alpha = 1.
   if (
