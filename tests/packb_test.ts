@@ -3,7 +3,7 @@ import { isaLevel, Jit, PackedB } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { int, rng } from "./helpers/random.ts";
 import { viewAddress } from "../src/native/memory.ts";
-import { gemmF64, type GemmSpec } from "../src/kernels/gemm/mod.ts";
+import { gemmF64, type GemmSpec, packB } from "../src/kernels/gemm/mod.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -49,7 +49,12 @@ for (const isa of LEVELS) {
   Deno.test(`packB ${isa}: panels hold op(B) panel by panel, and products on them are exact`, () => {
     using jit = new Jit({ maxIsa: isa, threads: 2, minPartUs: 0 });
     const seed = 1600 + LEVELS.indexOf(isa), r = rng(seed);
-    const shapes = [[1, 1024, 300], [1, 10, 1024], [3, 100, 37], [7, 130, 5], [1, 64, 64]];
+    // 20×70×2100: long panels, in K blocks.
+    const shapes = [[1, 1024, 300], [1, 10, 1024], [3, 100, 37], [7, 130, 5], [1, 64, 64], [
+      20,
+      70,
+      2100,
+    ]];
     for (let i = 0; i < 6; i++) shapes.push([int(r, 1, 20), int(r, 1, 300), int(r, 1, 200)]);
     for (const [m, n, k] of shapes) {
       for (const transB of [false, true]) {
@@ -76,6 +81,9 @@ for (const isa of LEVELS) {
           at += k * width;
         }
         assert.equal(p.data.length, at, `${what}: nothing after the last panel`);
+        // Packed without a native copy (a machine without JIT): the same elements.
+        const plain = packB(b, { k, n, transB, layout: "panels" }, () => 0);
+        assert.deepEqual(plain.data, p.data, `${what}: TypeScript packing`);
         for (const [alpha, beta] of [[1, 0], [2, 0], [1, 1], [0.5, 3]]) {
           const c = c0.slice();
           jit.gemm(a, p, c, { m, n, k, alpha, beta });
@@ -103,6 +111,12 @@ for (const isa of LEVELS) {
       jit.stats().keys.some((k) => k.key.includes("bpanels=64") && k.parts > 1),
       "no panels call was split between threads",
     );
+    if (isa !== "scalar") {
+      assert.ok(
+        jit.stats().keys.some((k) => k.key.includes("bpanels=64") && k.plan?.includes("kc=")),
+        "no panels call ran in K blocks",
+      );
+    }
   });
 }
 

@@ -102,6 +102,7 @@ const GEMM_SHAPES: {
   { m: 300, n: 280, k: 600, beta: 1 }, // packed
   { m: 1, n: 200, k: 300, bias: true, activation: "relu", panels: true }, // B in panels
   { m: 13, n: 130, k: 70, transB: true, alpha: 0.5, beta: 0.25, panels: true },
+  { m: 20, n: 70, k: 2100, beta: 1, panels: true }, // long panels: K blocks
 ];
 
 for (const isa of LEVELS) {

@@ -128,7 +128,11 @@ function lineAligned(length: number, address: (v: Float32Array) => number): Floa
   return whole.subarray(skip, skip + length);
 }
 
-/** Writes op(B) into `data` in panels (see the module doc); padding columns stay zero. */
+/**
+ * Writes op(B) into `data` in panels (see the module doc); padding columns
+ * stay zero. With a native copy: the full panels in one strided copy
+ * (panel, row, column; 16×16 transposes for Bᵀ), the last in another.
+ */
 function packPanels(
   b: Float32Array,
   o: Required<PackBOptions>,
@@ -137,29 +141,41 @@ function packPanels(
 ): void {
   const { k, n, transB, ldb } = o;
   if (k === 0 || n === 0) return;
-  const buffer = viewBuffer(b), offset = viewByteOffset(b);
-  let at = 0;
-  for (let j0 = 0; j0 < n; j0 += PANEL_COLUMNS) {
-    const cols = Math.min(PANEL_COLUMNS, n - j0);
-    const width = cols === PANEL_COLUMNS ? cols : Math.ceil(cols / 16) * 16;
-    const panel = data.subarray(at, at + k * width);
-    if (copy) {
-      // op(B)[p][j0 + j] → panel[p·width + j], one strided copy (16×16 transposes for Bᵀ).
-      const first = transB ? j0 * ldb : j0;
-      const extent = transB ? storedExtent(cols, k, ldb) : storedExtent(k, cols, ldb);
-      copy(new Float32Array(buffer, offset + 4 * first, extent), panel, {
-        dims: [k, cols],
-        xStrides: transB ? [1, ldb] : [ldb, 1],
-        yStrides: [width, 1],
-      });
-    } else {
+  const P = PANEL_COLUMNS, full = Math.floor(n / P), cols = n % P;
+  // op(B)[p][j] sits at b[p·rowStride + j·colStride].
+  const rowStride = transB ? 1 : ldb, colStride = transB ? ldb : 1;
+  if (!copy) {
+    for (let j0 = 0, at = 0; j0 < n; j0 += P) {
+      const w = Math.min(P, n - j0), width = w === P ? P : Math.ceil(w / 16) * 16;
       for (let p = 0; p < k; p++) {
-        for (let j = 0; j < cols; j++) {
-          panel[p * width + j] = transB ? b[(j0 + j) * ldb + p] : b[p * ldb + j0 + j];
+        for (let j = 0; j < w; j++) {
+          data[at + p * width + j] = b[p * rowStride + (j0 + j) * colStride];
         }
       }
+      at += k * width;
     }
-    at += k * width;
+    return;
+  }
+  const buffer = viewBuffer(b), offset = viewByteOffset(b);
+  // The elements of B's columns [j0, j0 + w) as stored, from the first.
+  const columns = (j0: number, w: number) => {
+    const extent = transB ? storedExtent(w, k, ldb) : storedExtent(k, w, ldb);
+    return new Float32Array(buffer, offset + 4 * j0 * colStride, extent);
+  };
+  if (full > 0) {
+    copy(columns(0, full * P), data.subarray(0, full * k * P), {
+      dims: [full, k, P],
+      xStrides: [P * colStride, rowStride, colStride],
+      yStrides: [k * P, P, 1],
+    });
+  }
+  if (cols > 0) {
+    const width = Math.ceil(cols / 16) * 16, at = full * k * P;
+    copy(columns(full * P, cols), data.subarray(at, at + k * width), {
+      dims: [k, cols],
+      xStrides: [rowStride, colStride],
+      yStrides: [width, 1],
+    });
   }
 }
 
