@@ -75,6 +75,25 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
   return p;
 }
 
+/** A past this many bytes makes its re-reading by every part of a panels split count. */
+const A_REREAD_BYTES = 256 << 10;
+
+/**
+ * Parts for B in panels where every part reading all of A again costs (A
+ * past {@link A_REREAD_BYTES}): at least 3 panels each, and a divisor of the parts asked (a
+ * multiple of the thread count under the policy), so the threads get equal
+ * shares. Measured on Zen 5, 2 threads (the old worktree against this, three
+ * runs each): 128×768×768 491-509 → 415-442 µs (12 panels: 4 parts, not 8),
+ * 128×768×3072 2223-2225 → 1701-1814 µs; 64×1024×1024 (A 256 KiB) was 359-365
+ * µs in 8 parts, 361-425 in 4: left at 8.
+ */
+function panelParts(s: GemmSpec, parts: number): number {
+  const most = Math.max(1, Math.floor(Math.ceil(s.n / s.bPanel!) / 3));
+  let count = parts;
+  while (count > 1 && (count > most || parts % count !== 0)) count--;
+  return count;
+}
+
 /** The GEMM family's `partition`. */
 export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] | null {
   if (p.path === "empty" || s.m === 0 || s.n === 0) return null;
@@ -102,6 +121,7 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   const bias = s.epilogue?.bias === true;
   let ranges: Range[];
   if (splitN(s, p, g)) {
+    if (s.bPanel && s.m * s.k * 4 > A_REREAD_BYTES) parts = panelParts(s, parts);
     const peel = s.bPeel ?? 0;
     if (peel > 0 && peel < s.n) {
       // Cut where B's columns start a cache line: only the first part has a
