@@ -3590,3 +3590,40 @@ Deno.test("model op: a Cast to its own type copies the values (uint8 and bool by
   }
   await s.release();
 });
+
+Deno.test("model: a MatMul's scale by a constant scalar becomes its alpha (Div and Mul, either side)", async () => {
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [2, 5, 16]);
+  g.input("y", "float32", [2, 16, 6]);
+  const w = g.weight("w", [16, 8], seededFloats(128, 3, 1));
+  const four = g.initializer("four", { type: "float32", dims: [], data: [4] });
+  const eighth = g.initializer("eighth", { type: "float32", dims: [1], data: [0.125] });
+  const three = g.initializer("three", { type: "float32", dims: [], data: [3] });
+  g.output(g.op("Div", [g.op("MatMul", ["x", w]), four], {}, "div_out"));
+  g.output(g.op("Mul", [eighth, g.op("MatMul", ["x", "y"])], {}, "mul_out"));
+  // Not a power of two: alpha = fround(1/3) rounds where the division rounds once.
+  g.output(g.op("Div", [g.op("MatMul", ["x", "y"]), three], {}, "third_out"));
+  const bytes = g.toBytes();
+  const on = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const off = await InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: "disabled",
+  });
+  assert.equal(on.optimization.fusions["MatMul + scale"], 3, JSON.stringify(on.optimization));
+  assert.equal(on.nodeOps.Div ?? 0, 0, JSON.stringify(on.nodeOps));
+  assert.equal(on.nodeOps.Mul ?? 0, 0, JSON.stringify(on.nodeOps));
+  const feeds = {
+    x: new Tensor("float32", seededFloats(160, 5, 2), [2, 5, 16]),
+    y: new Tensor("float32", seededFloats(192, 6, 2), [2, 16, 6]),
+  };
+  const a = on.runSync(feeds), b = off.runSync(feeds);
+  // Scales by powers of two are exact either way: the same bits.
+  assert.deepEqual(a.div_out.data, b.div_out.data);
+  assert.deepEqual(a.mul_out.data, b.mul_out.data);
+  const x = a.third_out.data as Float32Array, y = b.third_out.data as Float32Array;
+  for (let i = 0; i < y.length; i++) {
+    assert.ok(Math.abs(x[i] - y[i]) <= 2 ** -22 * Math.abs(y[i]), `element ${i}: ${x[i]} ${y[i]}`);
+  }
+  await on.release();
+  await off.release();
+});

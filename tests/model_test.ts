@@ -190,6 +190,7 @@ Deno.test("model: fusions leave the expected nodes and keep the outputs", async 
       "njit.MatMul": 8,
       Transpose: 0,
       "njit.LayerNormalization": 2, // decomposed LayerNorm found, residual Add fused in
+      Div: 0, // the scores' scale into their MatMul's alpha (the other Divs: LayerNorm, GELU)
     }],
     [resnetCnn({ size: 32, widths: [8, 16], blocks: 1 }), { "njit.Conv": 5, Conv: 1 }],
     [resnetCnn({ size: 32, widths: [8, 16], blocks: 1, shortcut: "Sum" }), {

@@ -115,6 +115,8 @@ export interface Node {
      * strides (attention's head split and merge).
      */
     perms?: (number[] | null)[];
+    /** MatMul only: a constant scale of the product folded in (the GEMM's alpha). */
+    scale?: number;
     /**
      * ElementwiseChain only: the steps, and the largest rank of the scalar
      * constants folded into them (the output is x's shape padded to it).

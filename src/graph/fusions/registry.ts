@@ -14,6 +14,7 @@ import { MATMUL_BIAS } from "./matmul_bias.ts";
 import { MATMUL_BIAS_GELU } from "./matmul_bias_gelu.ts";
 import { MATMUL_INTEGER_BIAS } from "./matmul_integer_bias.ts";
 import { MATMUL_INTEGER_SCALE } from "./matmul_integer_scale.ts";
+import { MATMUL_SCALE } from "./matmul_scale.ts";
 import { QDQ_GROUPS } from "./qdq.ts";
 import { SKIP_NORM_BIAS } from "./skip_norm_bias.ts";
 import { TRANSPOSE_MATMUL } from "./transpose_matmul.ts";
@@ -37,6 +38,7 @@ export const FUSIONS: readonly Fusion[] = [
   MATMUL_INTEGER_SCALE,
   MATMUL_INTEGER_BIAS,
   TRANSPOSE_MATMUL,
+  MATMUL_SCALE,
   CONV_RESIDUAL,
   ACTIVATION,
   ADD_LAYERNORM,

@@ -123,7 +123,9 @@ function buildMatMul(
   const va = viewOf(a.dims, perms[0]), vb = viewOf(b.dims, perms[1]);
   const s = matmulShape(n, va.dims, vb.dims);
   const options: GemmOptions = { m: s.m, n: s.n, k: s.k };
-  if (alpha !== 1) options.alpha = alpha;
+  // A scale folded in by the MatMul + scale fusion multiplies FusedMatMul's alpha.
+  const scaled = n.fused?.scale === undefined ? alpha : Math.fround(alpha * n.fused.scale);
+  if (scaled !== 1) options.alpha = scaled;
   if (ins[2]) options.bias = ins[2].data as Float32Array;
   if (n.fused?.activation) options.activation = n.fused.activation;
   const jit = env.jit, yd = y.data as Float32Array;
