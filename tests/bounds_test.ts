@@ -90,7 +90,8 @@ Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select 
   using split = new Jit({ threads: 3, minPartUs: 0 });
   const shapes: [number, number, number, boolean][] = [
     [70, 600, 900, true],
-    [130, 1030, 1100, false],
+    [130, 1030, 1100, false], // B's strips copied (AVX-512), else packed
+    [300, 1100, 900, true], // packed (Bᵀ, many rows)
     [3, 2053, 1031, false],
     [1, 4099, 600, false],
     [40, 1000, 900, true], // Bᵀ transposed strip by strip (AVX-512)
@@ -124,6 +125,7 @@ Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select 
     assert.ok(plans.some((p) => p.includes("dot products")), plans.join(" | "));
   }
   if (jit.isa === "avx512" || jit.isa === "amx") {
+    assert.ok(plans.some((p) => p.includes("B copied strip by strip")), plans.join(" | "));
     assert.ok(plans.some((p) => p.includes("strip by strip")), plans.join(" | "));
     assert.ok(plans.some((p) => p.includes("next B strip")), plans.join(" | "));
   }

@@ -74,7 +74,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   const out: GemmPlan[] = [];
   const make = (x: DirectPlan): GemmPlan => {
     let workspaceBytes = p.workspaceBytes;
-    if (x.transposeStrips) workspaceBytes = stripBufferBytes(x.kc!, x.nr);
+    if (x.transposeStrips || x.copyStrips) workspaceBytes = stripBufferBytes(x.kc!, x.nr);
     else if (x.transposeB) workspaceBytes = transposedBBytes(s.k, x.transposeB);
     const loops = (x.unroll !== d.unroll ? `, unroll ${x.unroll}` : "") +
       (x.rowsOuter ? ", row tiles outside" : "");
@@ -96,7 +96,9 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   }
   if (d.kc !== undefined && d.kc < s.k) out.push(make({ ...d, prefetchNext: !d.prefetchNext }));
   // Row tiles outside (A's row panel stays in L1 while B's block streams from L2).
-  if (!d.transposeStrips && !d.prefetchNext) out.push(make({ ...d, rowsOuter: !d.rowsOuter }));
+  if (!d.transposeStrips && !d.copyStrips && !d.prefetchNext) {
+    out.push(make({ ...d, rowsOuter: !d.rowsOuter }));
+  }
   // Bᵀ at AVX-512: transposed whole first, or strip by strip (same K blocks).
   if (d.transposeStrips) {
     out.push(

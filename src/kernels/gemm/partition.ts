@@ -53,7 +53,7 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean 
   if (nTiles < 2) return false;
   if (mTiles < 2) return true;
   if (p.splitAlong !== undefined) return p.splitAlong === "n";
-  if (s.bPanel) return true;
+  if (s.bPanel || p.direct?.copyStrips) return true; // each part copies only its strips
   if (p.path === "dot" || p.path === "skinny" || p.path === "packed") return true;
   if (s.transB && p.path === "direct") return true;
   return nTiles > mTiles;

@@ -125,6 +125,7 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   if (d.kc !== undefined && d.kc < s.k) parts.push(` kc=${d.kc}`);
   if (d.transposeStrips) parts.push(", Bᵀ transposed strip by strip");
   else if (d.transposeB) parts.push(", Bᵀ transposed first");
+  else if (d.copyStrips) parts.push(", B copied strip by strip");
   if (d.prefetchNext) parts.push(", next B strip prefetched");
   if (d.prefetchAhead) parts.push(`, B prefetched ${d.prefetchAhead} k steps ahead`);
   return parts.join("");
@@ -255,6 +256,17 @@ export function planGemm(
   }
   if ((!s.transB || direct.transposeB) && small && !aliasing(s, direct.mr)) {
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
+  }
+  if (isa === "avx512" && !s.transA && !s.transB) {
+    // Tiles over B's strips copied to the workspace (panels made on the fly; direct.ts's
+    // copyStrips), K blocked as B in panels is.
+    const kc = s.k * 64 * 4 > caches.l2 / 2 ? evenBlock(s.k, 768, 16) : s.k;
+    const copied: DirectPlan = { mr: 6, nr: 64, unroll: 2, kSplit: 1, kc, copyStrips: true };
+    return make(
+      "direct",
+      { direct: copied, workspaceBytes: stripBufferBytes(kc, copied.nr) },
+      describeDirect(s, isa, copied),
+    );
   }
   const packed = choosePackedPlan(s, isa, caches);
   return make(
