@@ -88,27 +88,27 @@ Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both side
 Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select them, guarded", () => {
   using jit = new Jit();
   using split = new Jit({ threads: 3, minPartUs: 0 });
-  const shapes: [number, number, number, boolean][] = [
+  const shapes: [number, number, number, boolean, boolean?][] = [
     [70, 600, 900, true],
     [130, 1030, 1100, false], // B's strips copied (AVX-512), else packed
-    [300, 1100, 900, true], // packed (Bᵀ, many rows)
+    [300, 1100, 900, true, true], // packed (Aᵀ·Bᵀ, many rows)
     [3, 2053, 1031, false],
     [1, 4099, 600, false],
     [40, 1000, 900, true], // Bᵀ transposed strip by strip (AVX-512)
     [40, 300, 3000, false], // K blocks, next strip prefetched (AVX-512)
     [5, 3001, 700, true], // dot products
   ];
-  for (const [m, n, k, transB] of shapes) {
+  for (const [m, n, k, transB, transA = false] of shapes) {
     for (const side of ["end", "start"] as const) {
       const A = guarded(m * k, side), B = guarded(k * n, side), C = guarded(m * n, side);
       try {
         A.view.fill(1);
         B.view.fill(1);
-        jit.gemm(A.view, B.view, C.view, { m, n, k, transB });
+        jit.gemm(A.view, B.view, C.view, { m, n, k, transA, transB });
         assert.equal(C.view[0], k);
         assert.equal(C.view[m * n - 1], k);
         C.view.fill(0);
-        split.gemm(A.view, B.view, C.view, { m, n, k, transB });
+        split.gemm(A.view, B.view, C.view, { m, n, k, transA, transB });
         assert.equal(C.view[0], k);
         assert.equal(C.view[m * n - 1], k);
       } finally {

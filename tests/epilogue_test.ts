@@ -9,7 +9,7 @@ const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
  * Shapes that reach every driver: direct (B in place, and at AVX-512 B's strips copied),
  * packed, skinny, dot (Bᵀ, few rows), scale (k = 0).
  */
-const SHAPES: { m: number; n: number; k: number; transB?: boolean }[] = [
+const SHAPES: { m: number; n: number; k: number; transA?: boolean; transB?: boolean }[] = [
   { m: 7, n: 33, k: 17 },
   { m: 300, n: 300, k: 300 },
   { m: 3, n: 1025, k: 300 },
@@ -17,9 +17,9 @@ const SHAPES: { m: number; n: number; k: number; transB?: boolean }[] = [
   { m: 1, n: 700, k: 1000 },
   { m: 9, n: 31, k: 0 },
   // Large: checked with one activation only (slow at SSE2). B's strips copied at AVX-512, else
-  // packed; Bᵀ with many rows is packed at every level.
+  // packed; Aᵀ·Bᵀ with many rows is packed at every level.
   { m: 520, n: 520, k: 1100 },
-  { m: 520, n: 530, k: 1100, transB: true },
+  { m: 520, n: 530, k: 1100, transA: true, transB: true },
 ];
 const ACTS: (Activation | undefined)[] = [
   "gelu",

@@ -602,43 +602,44 @@ Deno.test("gemm batch: bit-identical to one call per matrix on every level and t
   jit.gemm(a, b, c, { ...o, ldc: 8, batch: 2, strideC: 4 });
 });
 
-Deno.test("gemm: B's strips copied to the workspace (AVX-512, many rows), whole K and K blocks, exact on small integers", () => {
-  if (isaLevel() !== "avx512" && isaLevel() !== "amx") return; // the driver is AVX-512's
+Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-512, many rows), whole K and K blocks, exact on small integers", () => {
+  if (isaLevel() !== "avx512" && isaLevel() !== "amx") return; // the drivers are AVX-512's
   const r = rng(0xc0b1);
-  // m past 128 with operands past 3·L2: the copied strips (the second: k in blocks of 704).
-  for (
-    const [m, n, k, lda, ldb, ldc] of [[130, 1030, 1100, 1100, 1030, 1030], [
-      140,
-      300,
-      2100,
-      2101,
-      310,
-      303,
-    ]]
-  ) {
+  // m past 128 with operands past 3·L2: the copied strips (the second: k in blocks of 704),
+  // and Bᵀ transposed strip by strip (ldb: Bᵀ's row stride).
+  const shapes: [number, number, number, number, number, number, boolean][] = [
+    [130, 1030, 1100, 1100, 1030, 1030, false],
+    [140, 300, 2100, 2101, 310, 303, false],
+    [150, 1030, 1100, 1100, 1104, 1030, true],
+  ];
+  for (const [m, n, k, lda, ldb, ldc, transB] of shapes) {
+    const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));
+    const a = small(m * lda), b = small((transB ? n : k) * ldb), c0 = small(m * ldc);
+    const plain: GemmSpec = { m, n, k, transA: false, transB, lda, ldb, ldc, alpha: 1, beta: 0 };
+    const ab = gemmF64(a, b, c0, plain); // exact: every sum an integer below 2^24
     for (const threads of [1, 2]) {
       using jit = new Jit({ threads, minPartUs: threads > 1 ? 0 : undefined });
-      const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));
-      const a = small(m * lda), b = small(k * ldb), c0 = small(m * ldc);
       for (const [alpha, beta] of [[1, 0], [1, 1], [2, 0.5]]) {
-        const s: GemmSpec = { m, n, k, transA: false, transB: false, lda, ldb, ldc, alpha, beta };
         const c = c0.slice();
-        jit.gemm(a, b, c, s);
-        const want = gemmF64(a, b, c0, s);
+        jit.gemm(a, b, c, { ...plain, alpha, beta });
         for (let i = 0; i < m; i++) {
           for (let j = 0; j < n; j++) {
-            if (c[i * ldc + j] !== Math.fround(want[i * n + j])) {
+            const want = alpha * ab[i * n + j] + beta * c0[i * ldc + j];
+            if (c[i * ldc + j] !== want) {
               assert.fail(
                 `${m}×${n}×${k} ${threads}T α=${alpha} β=${beta}: C[${i}][${j}] ${
                   c[i * ldc + j]
-                }, want ${want[i * n + j]}`,
+                }, want ${want}`,
               );
             }
           }
         }
       }
       const plan = jit.stats().keys[0].plan ?? "";
-      assert.ok(plan.includes("B copied strip by strip"), plan);
+      assert.ok(
+        plan.includes(transB ? "Bᵀ transposed strip by strip" : "B copied strip by strip"),
+        plan,
+      );
       if (k > 2048) assert.ok(plan.includes("kc=704"), plan);
     }
   }

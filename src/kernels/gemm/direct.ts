@@ -181,11 +181,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
         first: blocked ? rFirst : true,
         reserved,
         embedBroadcast: p.embedBroadcast,
-        prefetch: p.prefetchAhead
-          ? p.prefetchAhead * bRow
-          : prefetchNext && !buffered
-          ? nr * 4
-          : 0,
+        prefetch: p.prefetchAhead ? p.prefetchAhead * bRow : prefetchNext && !buffered ? nr * 4 : 0,
         // Transposed strips (unroll 16): the next strip's Bᵀ rows, one 64-byte
         // column of them per 16 k steps, so each tile pass brings in the
         // whole next strip while B is read from memory only once.

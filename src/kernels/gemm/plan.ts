@@ -234,12 +234,17 @@ export function planGemm(
     direct.kc = evenBlock(s.k, 512, 16);
     direct.prefetchNext = true;
   }
-  if (s.transB && isa === "avx512" && s.m > 6 && s.m <= 128 && operandBytes > 3 * caches.l2) {
+  if (
+    s.transB && isa === "avx512" && s.m > 6 && (s.m <= 128 || !s.transA) &&
+    operandBytes > 3 * caches.l2
+  ) {
     // Bᵀ too large to transpose whole: transpose strip by strip, prefetching
     // the next strip's rows during the tile passes. Measured on Zen 4 against
     // the packed path: 128×3072×768 77→91%, 100×2000×1000 77→93%,
     // 32×1024×2000 52→80-85%, 64×768×3072 68→80% (its Bᵀ rows are 12 KiB apart,
-    // so the transpose goes 8 rows at a time; see pack.ts).
+    // so the transpose goes 8 rows at a time; see pack.ts). On Zen 5 for many
+    // rows too (`deno task compare --transB`, 1 thread): 1024³ 75→86%,
+    // 300×1100×900 67→75%, 512×2000×1000 71→72%.
     direct.transposeStrips = true;
     direct.kc = evenBlock(s.k, 1024, 16);
     direct.unroll = 16;
