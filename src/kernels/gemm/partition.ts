@@ -30,11 +30,6 @@ function grains(s: GemmSpec, p: GemmPlan): { m: number; n: number } {
       return { m: p.packed!.mr, n: p.packed!.nr };
     case "dot":
       return { m: s.m, n: dotTile(vecIsa(p.isa), s.m).nb };
-    case "skinny":
-      // Parts of 2 KiB row segments: each part streams B row by row, and
-      // shorter segments defeat the hardware prefetchers (measured, 2 threads,
-      // 1×1024×784: 64-column parts 1.05×, 256 1.5×, 512 1.75× one thread).
-      return { m: s.m, n: 512 };
     default:
       return { m: 1, n: 16 };
   }
@@ -54,7 +49,7 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean 
   if (mTiles < 2) return true;
   if (p.splitAlong !== undefined) return p.splitAlong === "n";
   if (s.bPanel || p.direct?.copyStrips) return true; // each part copies only its strips
-  if (p.path === "dot" || p.path === "skinny" || p.path === "packed") return true;
+  if (p.path === "dot" || p.path === "packed") return true;
   if (s.transB && p.path === "direct") return true;
   return nTiles > mTiles;
 }
@@ -114,9 +109,10 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
       }));
     }
   }
-  // Skinny splits only one row at AVX-512. Measured on Zen 5 (1024×1024 B): 1 row 59 → 48 µs
-  // on 2 threads, but 2 rows 63 → 125, 4 rows 101 → 210, and at AVX2 1 row 54 → 61.
-  if (p.path === "skinny" && (s.m > 1 || p.isa !== "avx512")) return null;
+  // Skinny runs whole. Measured on Zen 5 (1024×1024 B, 2 threads against 1): 2 rows 63 → 125
+  // µs, 4 rows 101 → 210, AVX2 1 row 54 → 61; AVX-512 1 row 59 → 48, 61 → 67 and ×0.93 in
+  // three runs. A B packed in panels is what splits well (1×1024×1024: 44 → 24 µs).
+  if (p.path === "skinny") return null;
   const g = grains(s, p);
   const bias = s.epilogue?.bias === true;
   let ranges: Range[];
