@@ -163,3 +163,41 @@ Deno.test("packB: bad input and mismatched calls name the argument", () => {
     assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
   }
 });
+
+Deno.test("packB: panels under Aᵀ, padded strides, alpha and beta, and a batch of A and C (one B)", () => {
+  using jit = new Jit({ threads: 2, minPartUs: 0 });
+  const seed = 1700, r = rng(seed);
+  const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));
+  for (const [m, n, k] of [[5, 130, 70], [1, 200, 33], [20, 64, 2100], [130, 300, 40]]) {
+    for (const transA of [false, true]) {
+      const lda = (transA ? m : k) + 3, ldc = n + 5, batch = 3;
+      const strideA = (transA ? k : m) * lda, strideC = m * ldc;
+      const a = small(batch * strideA), b = small(k * n), c0 = small(batch * strideC);
+      const c = c0.slice();
+      const o = { m, n, k, transA, lda, ldc, alpha: 2, beta: 0.5 };
+      jit.gemm(a, jit.packB(b, { k, n, layout: "panels" }), c, {
+        ...o,
+        batch,
+        strideA,
+        strideB: 0,
+        strideC,
+      });
+      for (let t = 0; t < batch; t++) {
+        const s: GemmSpec = { ...o, transB: false, ldb: n };
+        const want = gemmF64(a.subarray(t * strideA), b, c0.subarray(t * strideC), s);
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            const got = c[t * strideC + i * ldc + j];
+            if (got !== want[i * n + j]) {
+              assert.fail(
+                `${m}×${n}×${k} transA=${transA} matrix ${t} C[${i}][${j}] ${got}, want ${
+                  want[i * n + j]
+                } (seed ${seed})`,
+              );
+            }
+          }
+        }
+      }
+    }
+  }
+});
