@@ -5,7 +5,8 @@
  * loop run as one, outputs unchanged (the golden tests check them too).
  */
 import assert from "node:assert/strict";
-import { InferenceSession } from "../mod.ts";
+import { InferenceSession, isaLevel } from "../mod.ts";
+import { cpuFeatures } from "../src/cpu.ts";
 import { Attrs, type Node } from "../src/graph/ir.ts";
 import {
   type ByteRange,
@@ -130,7 +131,11 @@ Deno.test("model: a BERT layer's mask and a float16 layer's casts leave one stre
     const s = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });
     const feeds = feedsOf(m);
     const sync = s.runSync(feeds);
-    assert.equal(s.offLoopStretches, 1, m.name);
+    // Without AVX-512 VNNI (NJIT_MAX_ISA below avx512) the int8 products are TypeScript steps
+    // (quantize.ts's float path), each a stretch boundary: only the bits are checked there.
+    const int8Native = (isaLevel() === "avx512" || isaLevel() === "amx") &&
+      cpuFeatures().avx512vnni;
+    if (!m.name.includes("int8") || int8Native) assert.equal(s.offLoopStretches, 1, m.name);
     for (let i = 0; i < 3; i++) {
       const got = await s.run(feeds);
       for (const k of s.outputNames) assert.deepEqual(got[k].data, sync[k].data, `${m.name}: ${k}`);
