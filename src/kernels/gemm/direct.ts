@@ -83,9 +83,10 @@ export interface DirectPlan {
    * AVX-512, B untransposed: copy each kc×nr strip of B into the workspace
    * just before the row tiles run over it, so the tiles read one contiguous
    * block (a panel, as `packB`'s "panels" layout holds it) instead of rows
-   * ldb apart. Where the packed path would run: measured on Zen 5 (tiles
-   * on a panels B against the packed path, `bench/gemv_layouts.ts`), 1024³
-   * 13.1 → 11.7 ms at 1 thread, 7.1 → 5.9 ms at 2; 2048³ 105 → 99 and 59 → 52.
+   * ldb apart. Where the packed path would run: measured on Zen 5 against
+   * it (`deno task compare`, old and new checkouts alternating), 1024³ 83-84%
+   * → 89-92% of the peak at 1 thread and 68% → 87-88% at 2, 2048³ 79-87% →
+   * 84-85% and 72-78% → 80-85%.
    */
   copyStrips?: boolean;
 }
