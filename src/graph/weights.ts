@@ -21,9 +21,10 @@ export class WeightCache {
   /**
    * op(B) packed for GEMM (k × n), in panels: a model's products read its
    * weights as one stream per thread. Measured on Zen 5 (`bench/gemv_layouts.ts`,
-   * 1 and 2 threads) against rows: 1.2× and 2× at 1×1024×1024 (batch 1:
-   * bound by reading B), 1.0-1.2× at 64-1024 rows (MLP and BERT shapes),
-   * 0.96× at 128×768×3072.
+   * 1 and 2 threads) against rows: 1.10-1.12× and 1.42-1.97× at 1×1024×
+   * 1024 and 1×1024×784 (batch 1: bound by reading B), 1.02-1.16× at 64 and
+   * 128 rows (MLP and BERT shapes), 0.94-0.97× at 128×768×3072 (before
+   * its K blocks).
    */
   packB(b: Float32Array, options: PackBOptions): PackedB {
     const o: PackBOptions = { layout: "panels", ...options };

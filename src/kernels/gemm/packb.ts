@@ -13,7 +13,7 @@
  *   sequential stream per thread, which the hardware prefetchers follow to
  *   the read bound, where rows of B are 4 KiB-apart pieces. Measured on Zen
  *   5 (2 vCPUs), 1×1024×1024 from L3 (`bench/gemv_layouts.ts`): rows
- *   55 µs at 1 thread and no faster at 2; panels 44 µs and 23 µs.
+ *   49 µs at 1 thread and 35 at 2; panels 44 µs and 24 µs.
  *
  * @module
  */
