@@ -973,10 +973,22 @@ export class Jit {
   #bPacked: PackedB | null = null;
 
   /**
-   * Packs GEMM weights once: op(B) as a dense, line-aligned k×n copy
-   * (transposed here when `transB`), passed to {@link Jit.gemm} in place of b
-   * (without transB or ldb). A model's constant weights are held this way,
-   * so no call transposes or re-checks them.
+   * Packs GEMM weights once: op(B) as a line-aligned copy (transposed here
+   * when `transB`), passed to {@link Jit.gemm} in place of b (without
+   * transB or ldb), so no call transposes or re-checks them. `layout`
+   * "rows" (default) is a dense k×n copy; "panels" stores column panels of
+   * 64 whole, which calls of few rows stream at the read bound and threads
+   * split as one stream each (a model's weights are held this way).
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const w = new Float32Array(1024 * 784).fill(0.01); // a Linear layer's weights, out × in
+   * const packed = jit.packB(w, { k: 784, n: 1024, transB: true, layout: "panels" });
+   * const x = new Float32Array(784).fill(1), y = new Float32Array(1024);
+   * jit.gemm(x, packed, y, { m: 1, n: 1024, k: 784 });
+   * ```
    */
   packB(b: Float32Array, options: PackBOptions): PackedB {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
