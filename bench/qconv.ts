@@ -44,22 +44,10 @@ const LAYERS: [number, number, number, number, number][] = [
 if (values.tiles) {
   for (const [c, oc, size, k, s] of LAYERS) {
     using tuned = new Jit({ threads });
-    const pad = (k - 1) >> 1, o = Math.floor((size + 2 * pad - k) / s) + 1;
-    const x = Uint8Array.from({ length: c * size * size }, (_, i) => (i * 7) & 255);
-    const w = Int8Array.from({ length: oc * c * k * k }, (_, i) => ((i * 13) & 255) - 128);
+    // The layer the comparison below times (the same operands and options).
+    const { o, x, w, opts } = qconvLayer(c, oc, size, k, s);
     const packed = tuned.packConvInt8(w, { outChannels: oc, c, kernel: [k, k] });
-    const y = new Uint8Array(oc * o * o), scale = Float32Array.of(1 / 4000);
-    const opts = {
-      n: 1,
-      c,
-      h: size,
-      w: size,
-      outChannels: oc,
-      kernel: [k, k],
-      strides: [s, s],
-      pads: [pad, pad, pad, pad],
-      scale,
-    };
+    const y = new Uint8Array(oc * o * o);
     tuned.warmup(true);
     for (let i = 0; i < 5000; i++) {
       tuned.convInt8(x, packed, y, opts);

@@ -13,6 +13,7 @@ import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock, viewAddress } from "../src/native/memory.ts";
 import { gemmConfigurations } from "./helpers/configurations.ts";
+import { gemmSpec } from "./helpers/gemm_spec.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
 const EDGES = [1, 7, 15, 16, 17, 31, 33, 63, 65, 0, 2, 3, 4, 5, 8, 13, 24, 48];
@@ -155,18 +156,7 @@ Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, rows 4 
       const a = Float32Array.from({ length: m * k }, value);
       const b = Float32Array.from({ length: k * n }, value);
       const c = new Float32Array(m * n).fill(NaN);
-      const spec: GemmSpec = {
-        m,
-        n,
-        k,
-        transA: false,
-        transB,
-        lda: k,
-        ldb: transB ? k : n,
-        ldc: n,
-        alpha: 1,
-        beta: 0,
-      };
+      const spec = gemmSpec({ m, n, k, transB });
       const kernel = jit.compileGemm(spec, { level: 3, isa });
       const d = kernel.plan.description;
       if (transB && m <= 16 && isa !== "sse2") assert.equal(kernel.plan.path, "dot", d);
@@ -615,7 +605,7 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
   for (const [m, n, k, lda, ldb, ldc, transB] of shapes) {
     const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));
     const a = small(m * lda), b = small((transB ? n : k) * ldb), c0 = small(m * ldc);
-    const plain: GemmSpec = { m, n, k, transA: false, transB, lda, ldb, ldc, alpha: 1, beta: 0 };
+    const plain = gemmSpec({ m, n, k, transB, lda, ldb, ldc });
     const ab = gemmF64(a, b, c0, plain); // exact: every sum an integer below 2^24
     for (const threads of [1, 2]) {
       using jit = new Jit({ threads, minPartUs: threads > 1 ? 0 : undefined });

@@ -3,7 +3,8 @@ import { isaLevel, Jit, PackedB } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { int, rng } from "./helpers/random.ts";
 import { viewAddress } from "../src/native/memory.ts";
-import { gemmF64, type GemmSpec, packB } from "../src/kernels/gemm/mod.ts";
+import { gemmF64, packB } from "../src/kernels/gemm/mod.ts";
+import { gemmSpec } from "./helpers/gemm_spec.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -87,18 +88,7 @@ for (const isa of LEVELS) {
         for (const [alpha, beta] of [[1, 0], [2, 0], [1, 1], [0.5, 3]]) {
           const c = c0.slice();
           jit.gemm(a, p, c, { m, n, k, alpha, beta });
-          const s: GemmSpec = {
-            m,
-            n,
-            k,
-            transA: false,
-            transB,
-            lda: k,
-            ldb: transB ? k : n,
-            ldc: n,
-            alpha,
-            beta,
-          };
+          const s = gemmSpec({ m, n, k, transB, alpha, beta });
           assert.deepEqual(
             c,
             Float32Array.from(gemmF64(a, b, c0, s)),
@@ -183,7 +173,7 @@ Deno.test("packB: panels under Aᵀ, padded strides, alpha and beta, and a batch
         strideC,
       });
       for (let t = 0; t < batch; t++) {
-        const s: GemmSpec = { ...o, transB: false, ldb: n };
+        const s = gemmSpec(o);
         const want = gemmF64(a.subarray(t * strideA), b, c0.subarray(t * strideC), s);
         for (let i = 0; i < m; i++) {
           for (let j = 0; j < n; j++) {

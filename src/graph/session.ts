@@ -703,11 +703,10 @@ export class InferenceSession {
    * event loop once for each (schedule.ts; for tests and reports).
    */
   get offLoopStretches(): number {
-    let plan: Plan | undefined;
-    for (const p of this.#plans.values()) plan = p; // the Map's last: the last used
+    const steps = this.#last?.steps ?? [];
     let count = 0;
-    plan?.steps.forEach((s, i) => {
-      if (s.native && (i === 0 || !plan.steps[i - 1].native)) count++;
+    steps.forEach((s, i) => {
+      if (s.native && (i === 0 || !steps[i - 1].native)) count++;
     });
     return count;
   }

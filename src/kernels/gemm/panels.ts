@@ -29,13 +29,13 @@ import { ARG, type GemmSpec } from "./spec.ts";
 const PREFETCH_AHEAD = 8;
 
 /** The per-panel spec: a plain row-major GEMM of `cols` columns, B's rows `width` apart. */
-export function panelSpec(s: GemmSpec, cols: number, width: number): GemmSpec {
+function panelSpec(s: GemmSpec, cols: number, width: number): GemmSpec {
   const { bPanel: _panel, batch: _batch, strideA: _a, strideB: _b, strideC: _c, ...plain } = s;
   return { ...plain, n: cols, ldb: width, bPeel: 0 };
 }
 
 /** The last panel's columns and width (0, 0 when every panel is full). */
-export function lastPanel(s: GemmSpec): { cols: number; width: number } {
+function lastPanel(s: GemmSpec): { cols: number; width: number } {
   const cols = s.n % s.bPanel!;
   return { cols, width: Math.ceil(cols / 16) * 16 };
 }
