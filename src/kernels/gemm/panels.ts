@@ -13,9 +13,8 @@
  *
  * The tiles prefetch B a few k steps ahead: a panel is one sequential
  * stream, read once, and the prefetches keep it at the read bound (Zen 5,
- * 1×1024×1024 from L3: 79 GB/s without them in a one-off probe, 95-101% of
- * the measured read bound with them in `bench/gemv_layouts.ts`; 4 to 32
- * steps ahead measured alike).
+ * 1×1024×1024 from L3: 95-101% of the read bound measured in the same run
+ * of `bench/gemv_layouts.ts`). Tier 2 tries 0, 4 and 16 steps on live calls.
  *
  * @module
  */

@@ -77,10 +77,11 @@ const A_REREAD_BYTES = 256 << 10;
  * Parts for B in panels where every part reading all of A again costs (A
  * past {@link A_REREAD_BYTES}): at least 3 panels each, and a divisor of the parts asked (a
  * multiple of the thread count under the policy), so the threads get equal
- * shares. Measured on Zen 5, 2 threads (the old worktree against this, three
- * runs each): 128×768×768 491-509 → 415-442 µs (12 panels: 4 parts, not 8),
- * 128×768×3072 2223-2225 → 1701-1814 µs; 64×1024×1024 (A 256 KiB) was 359-365
- * µs in 8 parts, 361-425 in 4: left at 8.
+ * shares. Measured on Zen 5, 2 threads (`bench/gemv_layouts.ts`, panels
+ * column, checkouts of 8e15428 and dfd8a26 alternating, two rounds):
+ * 128×768×768 451-459 → 378-387 µs (12 panels: 4 parts, not 8), 128×768×3072
+ * 1772-1900 → 1513-1629 µs. 64×1024×1024 (A 256 KiB) stays at 8 parts: in 4
+ * it ran no faster in a trial.
  */
 function panelParts(s: GemmSpec, parts: number): number {
   const most = Math.max(1, Math.floor(Math.ceil(s.n / s.bPanel!) / 3));
@@ -109,9 +110,9 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
       }));
     }
   }
-  // Skinny runs whole. Measured on Zen 5 (1024×1024 B, 2 threads against 1): 2 rows 63 → 125
-  // µs, 4 rows 101 → 210, AVX2 1 row 54 → 61; AVX-512 1 row 59 → 48, 61 → 67 and ×0.93 in
-  // three runs. A B packed in panels is what splits well (1×1024×1024: 44 → 24 µs).
+  // Skinny runs whole. Split, it lost on Zen 5 (`deno task compare --threads 2 --shapes
+  // 1x1024x1024,2x1024x1024`, a checkout of b52cb70, two rounds: ×1T 0.95-1.06 at 1 row,
+  // 0.45-0.47 at 2). A B packed in panels is what splits well (1×1024×1024: 44 → 24 µs).
   if (p.path === "skinny") return null;
   const g = grains(s, p);
   const bias = s.epilogue?.bias === true;

@@ -179,8 +179,9 @@ export function planGemm(
       ? { mr: 3, nr: 3, unroll: 4, kSplit: 1 }
       : panelTile(s, isa, chooseDirectTile);
     // A panel past half of L2 that several row tiles read: K blocks, so the block stays in L2
-    // while A streams by. Measured on Zen 5, 128×768×3072 (k = 3072), three runs alternating:
-    // 3.40-3.52 → 3.12-3.28 ms at 1 thread, 1.93-2.02 → 1.87-1.90 ms at 2 (kc 512: between).
+    // while A streams by. Measured on Zen 5, 128×768×3072 (k = 3072), `bench/gemv_layouts.ts`
+    // in checkouts of f27273a and 8e15428 alternating: 3.54-3.55 → 3.35-3.38 ms at 1 thread,
+    // 2.04-2.10 → 1.98-2.01 ms at 2.
     if (isa !== "scalar" && s.m > direct.mr && s.k * s.bPanel * 4 > caches.l2 / 2) {
       direct.kc = evenBlock(s.k, 768, 16);
     }
@@ -201,8 +202,9 @@ export function planGemm(
     return make("dot", {}, `L3 ${isa} dot products ${t.mr}×${t.nb} (rows of A × rows of Bᵀ)`);
   }
   // Measured on Zen 4: streaming B beat tiles up to 6 rows with AVX-512 (2.3× at 4, 1.2× at
-  // 6). On Zen 5 (1024×1024 B, 1 thread) only up to 2: 1 row 59 µs against the direct tiles'
-  // 120, 2 rows 63 against 90, 4 rows 101 against 94, 6 rows 245 against 98.
+  // 6). On Zen 5 only up to 2 (`deno task compare --shapes 4x1024x1024,6x1024x1024`, skinny in
+  // a checkout of b52cb70 against the direct tiles here, two rounds): 4 rows 96-111 against
+  // 105-121 GFLOPS, 6 rows 50-77 against 107-160.
   const skinnyRows = isa === "avx512" ? 2 : 4;
   // It accumulates in C, so alpha applies at the end: C = alpha·(A·B) needs C
   // to start at zero (beta = 0) unless alpha = 1.
