@@ -471,6 +471,38 @@ Deno.test("threads: the async form completes while a timer keeps firing", async 
   assert.ok(jit.stats().keys.find((k) => k.family === "unary")!.parts > 1);
 });
 
+Deno.test("threads: async lists reuse argument slabs and list blocks; each list still runs its own calls", async () => {
+  using jit = new Jit({ threads: 1 });
+  // Past one 16 KiB slab of 64-byte argument blocks: each list cuts two.
+  const CALLS = 300, OPS = ["neg", "abs", "relu"] as const;
+  const x = Array.from({ length: CALLS }, (_, i) => new Float32Array(8).fill(i - 150));
+  const want = (op: string, v: number) =>
+    op === "neg" ? -v : op === "abs" ? Math.abs(v) : Math.max(v, 0);
+  for (let round = 0; round < 4; round++) {
+    // Three lists in flight at once, then (next round) three more on the slabs they gave back.
+    const ys = OPS.map(() => x.map(() => new Float32Array(8).fill(NaN)));
+    const runs = OPS.map((op, l) =>
+      jit.async(() => x.forEach((xi, i) => jit.unary(op, xi, ys[l][i])))
+    );
+    // A recording that throws gives its slabs back too, running none of its calls.
+    const untouched = new Float32Array(8).fill(7);
+    await assert.rejects(
+      jit.async(() => {
+        jit.unary("neg", x[0], untouched);
+        throw new Error("stop");
+      }),
+      /stop/,
+    );
+    await Promise.all(runs);
+    assert.deepEqual(untouched, new Float32Array(8).fill(7));
+    OPS.forEach((op, l) =>
+      ys[l].forEach((y, i) =>
+        assert.deepEqual(y, new Float32Array(8).fill(want(op, i - 150)), `${op} ${i}`)
+      )
+    );
+  }
+});
+
 Deno.test("threads: workers sleep when idle (under 1% of a core over 100 ms)", async () => {
   using jit = new Jit({ threads: 2, minPartUs: 0 });
   const x = new Float32Array(1 << 16).fill(1), y = new Float32Array(1 << 16);

@@ -43,6 +43,8 @@ interface Recording {
   /** The slab argument blocks are cut from now, and the next free byte in it. */
   slab: NativeBlock | null;
   slabUsed: number;
+  /** Every slab the recording cut blocks from (back to the spares once its calls have run). */
+  slabs: NativeBlock[];
   workspaceBytes: number;
   /** The code the calls run: not freed (by an eviction) until they have run. */
   blocks: CodeBlock[];
@@ -72,6 +74,14 @@ const NO_BUFFERS = new Array(KEPT_BUFFERS).fill(null) as unknown as KeptBuffers;
 
 /** Bytes of one slab of recorded argument blocks. */
 const SLAB_BYTES = 16384;
+
+/**
+ * Slabs and list blocks kept for the next recordings. A fresh 16 KiB
+ * ArrayBuffer cost 15 µs in a loop and ~60 µs per `jit.async` call (its
+ * pages faulted in anew, on the 2-vCPU guest): most of what going off the
+ * loop cost a small call (`bench/async_hop.ts`).
+ */
+const SPARE_BLOCKS = 4;
 
 /**
  * A recording kept to run again ({@link CallLists.keep}): its calls and the
@@ -129,6 +139,7 @@ export class CallLists {
       collect,
       slab: null,
       slabUsed: 0,
+      slabs: [],
       workspaceBytes: 0,
       blocks: [],
       blockSet: new Set(),
@@ -155,7 +166,8 @@ export class CallLists {
     const size = Math.ceil(bytes / 64) * 64;
     if (size > SLAB_BYTES / 4) return [new NativeBlock(size), 0];
     if (r.slab === null || r.slabUsed + size > SLAB_BYTES) {
-      r.slab = new NativeBlock(SLAB_BYTES);
+      r.slab = this.#spareSlabs.pop() ?? new NativeBlock(SLAB_BYTES);
+      r.slabs.push(r.slab);
       r.slabUsed = 0;
     }
     const at = r.slabUsed;
@@ -165,7 +177,10 @@ export class CallLists {
 
   /** Drops the calls recorded (none of them runs). */
   abort(): void {
-    if (this.#recording !== null) this.#release(this.#recording);
+    if (this.#recording !== null) {
+      this.#release(this.#recording);
+      this.#recycle(this.#recording.slabs);
+    }
     this.#recording = null;
   }
 
@@ -207,6 +222,7 @@ export class CallLists {
     this.#inflight++;
     return this.#segments(r, d, runAll, retain).finally(() => {
       this.#release(r);
+      this.#recycle(r.slabs);
       this.#inflight--;
       done();
     });
@@ -268,7 +284,9 @@ export class CallLists {
     const r = this.#recording!;
     if (r.calls.length === 0) return;
     const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
-    d.call(runAll, listOf(r.calls, workspace).pointer);
+    const list = this.#listOf(r.calls, workspace);
+    d.call(runAll, list.pointer);
+    this.#spareList(list);
     workspace?.free();
     this.#release(r);
     r.calls = [];
@@ -282,6 +300,7 @@ export class CallLists {
     this.#spare = null;
     this.#held.clear();
     this.#deferred.clear();
+    this.#spareSlabs.length = this.#spareLists.length = 0;
   }
 
   /**
@@ -307,11 +326,15 @@ export class CallLists {
           if (kept.size + more.length > KEPT_BUFFERS && end > start) break;
           for (const b of more) kept.add(b);
         }
-        const list = listOf(r.calls.slice(start, end), workspace);
+        const list = this.#listOf(r.calls.slice(start, end), workspace);
         this.#pin(list);
         const keep: (ArrayBufferLike | null)[] = [...kept];
         while (keep.length < KEPT_BUFFERS) keep.push(null);
-        await d.callAsyncKeeping(runAll, list.pointer, ...(keep as KeptBuffers));
+        try {
+          await d.callAsyncKeeping(runAll, list.pointer, ...(keep as KeptBuffers));
+        } finally {
+          this.#spareList(list);
+        }
         start = end;
       }
     } finally {
@@ -329,6 +352,33 @@ export class CallLists {
   #pin(list: NativeBlock): void {
     if (PIN_LISTS && this.#cpu < 0) this.#cpu = libc().sched_getcpu();
     list.u32[JOB_PIN / 4] = PIN_LISTS && this.#cpu >= 0 ? this.#cpu + 1 : 0;
+  }
+
+  /** Slabs of recordings whose calls have run (see `SPARE_BLOCKS`). */
+  readonly #spareSlabs: NativeBlock[] = [];
+  /** List blocks of lists that have run. */
+  readonly #spareLists: NativeBlock[] = [];
+
+  #recycle(slabs: NativeBlock[]): void {
+    for (const s of slabs) if (this.#spareSlabs.length < SPARE_BLOCKS) this.#spareSlabs.push(s);
+    slabs.length = 0;
+  }
+
+  /** A list block for `calls` (a spare one when it holds them), written by listOf. */
+  #listOf(calls: readonly RecordedCall[], workspace: GuardedPages | null): NativeBlock {
+    const need = JOB_PARTS + calls.length * PART_BYTES, spares = this.#spareLists;
+    for (let i = 0; i < spares.length; i++) {
+      if (spares[i].buffer.byteLength >= need) {
+        const list = spares.splice(i, 1)[0];
+        list.u32.fill(0, 0, JOB_PARTS / 4);
+        return listOf(calls, workspace, list);
+      }
+    }
+    return listOf(calls, workspace);
+  }
+
+  #spareList(list: NativeBlock): void {
+    if (this.#spareLists.length < SPARE_BLOCKS) this.#spareLists.push(list);
   }
 
   /** A spare workspace: mapping fresh pages per list cost ~0.1 ms of faults per MiB. */
@@ -370,8 +420,11 @@ export class CallLists {
 }
 
 /** The job block listing calls (run in order by `runAll`), on the workspace they share. */
-function listOf(calls: readonly RecordedCall[], workspace: GuardedPages | null): NativeBlock {
-  const list = new NativeBlock(JOB_PARTS + calls.length * PART_BYTES);
+function listOf(
+  calls: readonly RecordedCall[],
+  workspace: GuardedPages | null,
+  list: NativeBlock = new NativeBlock(JOB_PARTS + calls.length * PART_BYTES),
+): NativeBlock {
   list.u32[0] = calls.length;
   calls.forEach((c, i) => {
     const t = c.timed;
