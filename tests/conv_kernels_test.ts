@@ -51,6 +51,29 @@ const CV_CASES = [
 ];
 
 Deno.test({
+  name:
+    "conv2d avx512: packed weights with ±Inf or NaN still meet the padding (NaN there, the plain call's bits)",
+  ignore: !AVX512,
+  fn: () => {
+    using jit = new Jit({ maxIsa: "avx512", threads: 1, tuneBudget: 0 });
+    const o = { n: 1, c: 16, h: 7, w: 9, outChannels: 32, kernel: [3, 3], pads: [1, 1, 1, 1] };
+    const s = convSpecOf(o), sizes = convSizes(s), r = rng(1901);
+    const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+    for (const bad of [Infinity, -Infinity, NaN]) {
+      const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+      w[3 * 9 + 0] = bad; // output channel 0, input channel 3, tap (0, 0): the top-left padding
+      const plain = new Float32Array(sizes.y), packed = new Float32Array(sizes.y).fill(7);
+      jit.conv2d(x, w, plain, o);
+      const handle = jit.packConvWeights(w, { outChannels: 32, c: 16, kernel: [3, 3] });
+      jit.conv2d(x, handle, packed, o);
+      assert.ok(Number.isNaN(plain[0]), `${bad}: the plain call's corner is ${plain[0]}`);
+      assert.equal(firstDifference(packed, plain), -1, `${bad}`);
+      assert.ok(jit.stats().keys.some((k) => k.plan?.includes("channel vectors")));
+    }
+  },
+});
+
+Deno.test({
   name: "conv2d avx512: the channel-vector kernel (packed weights) gives the plain call's bits",
   ignore: !AVX512,
   fn: () => {

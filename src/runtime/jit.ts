@@ -43,6 +43,7 @@ import {
   CONV_NHWC_SLOT,
   CONV_TRANSPOSE,
   CONV_TRANSPOSE_W_LANES_SLOT,
+  CONV_W_FINITE_SLOT,
   CONV_W_LANES_SLOT,
   type ConvTranspose2dOptions,
   ConvWeights,
@@ -635,6 +636,7 @@ export class Jit {
     readConv(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "conv2d", false);
     rt.key[CONV_W_LANES_SLOT] = packed !== null ? packed.lanes : 0;
+    rt.key[CONV_W_FINITE_SLOT] = packed !== null && packed.lanes && packed.finite ? 1 : 0;
     if (readLayout("conv2d", options.layout)) {
       // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
       // group, 16 input channels or more: a stem on 3 channels ran 1.4× slower there than

@@ -81,6 +81,7 @@ export function convSpecOf(o: Conv2dOptions): ConvSpec {
     ocTotal: o.outChannels,
     nhwc: false,
     wLanes: 0,
+    wFinite: false,
   };
 }
 

@@ -381,6 +381,8 @@ export function emitChannelVectorGroup(
         for (let p = 0; p < P; p++) {
           const b = 30 + (p % 2);
           const d = offs[p][ti];
+          // A tap in the padding: finite weights times its zero add nothing (spec.ts, wFinite).
+          if (d === null && s.wFinite) continue;
           if (d === null) v.broadcast(b, r8, 0);
           else v.broadcast(b, rdx, d);
           for (let vi = 0; vi < vectors; vi++) v.fma(acc(p, vi), 28 + vi, b, -1);

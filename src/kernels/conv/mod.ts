@@ -13,6 +13,7 @@ export type { AutoPad } from "../attributes.ts";
 export {
   type Conv2dOptions,
   CONV_NHWC_SLOT,
+  CONV_W_FINITE_SLOT,
   CONV_W_LANES_SLOT,
   readConv,
   readLayout,

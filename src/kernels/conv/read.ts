@@ -80,6 +80,7 @@ export const CONV_KEY_FIELDS = [
   "activationP1",
   "wLanes",
   "nhwc",
+  "wFinite",
 ] as const;
 
 /** The key slot of the packed weights' channel-vector lanes (0: none), written by jit.conv2d. */
@@ -90,6 +91,13 @@ export const CONV_W_LANES_SLOT = 22;
  * where the channel-vector kernel serves), else 0.
  */
 export const CONV_NHWC_SLOT = 23;
+
+/**
+ * The key slot of packed weights that are all finite (1, written by
+ * jit.conv2d): the channel-vector kernel then skips the taps in the
+ * padding (a finite weight times the padding's zero adds nothing).
+ */
+export const CONV_W_FINITE_SLOT = 24;
 
 /** Largest n, c, h, w or outChannels. */
 export const MAX_CONV_DIMENSION = 1 << 24;
@@ -181,6 +189,7 @@ export function readConv(
   readEpilogue(W, o, oc, ny, key, 17, ops);
   readLayout(W, o.layout);
   key[CONV_NHWC_SLOT] = 0; // jit.conv2d sets it where the NHWC call runs as such
+  key[CONV_W_FINITE_SLOT] = 0; // and this one for packed weights
   extents[2] = key[17] ? 4 * oc : 0;
   extents[3] = key[18] ? 4 * ny : 0;
 }
@@ -366,6 +375,7 @@ export function decodeConvKey(key: Int32Array): ConvSpec {
     // Written by jit.conv2d after the read (packed weights' layouts); absent in shorter keys.
     wLanes: key[CONV_W_LANES_SLOT] | 0,
     nhwc: key[CONV_NHWC_SLOT] === 1,
+    wFinite: key[CONV_W_FINITE_SLOT] === 1,
   };
   s.rowEnd = outHeight(s);
   return s;

@@ -206,6 +206,7 @@ export function decodeConvTransposeKey(key: Int32Array): ConvSpec {
     cTotal: key[2],
     ocTotal: key[5],
     nhwc: false,
+    wFinite: false,
     wLanes: key[CONV_TRANSPOSE_W_LANES_SLOT] | 0,
   };
   s.rowEnd = outHeight(s);

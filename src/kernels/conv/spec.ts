@@ -67,6 +67,14 @@ export interface ConvSpec {
    * NHWC's rows), others plan NCHW.
    */
   nhwc: boolean;
+  /**
+   * Every weight of the packed copy is finite: a tap in the padding may be
+   * skipped, its product (±0) adding nothing to a sum that starts at +0
+   * (the sum is then never −0), so the bits are those of the kernels that
+   * multiply the padding's zeros. Not so for ±Inf or NaN weights (their
+   * product with a zero is NaN, as ONNX's definition of the padding says).
+   */
+  wFinite: boolean;
 }
 
 /** Argument block slots (operand order). */

@@ -52,6 +52,8 @@ export class ConvWeights {
   readonly transposed: boolean;
   /** Lanes of the channel-vector copy after the ONNX one (0: none; see the module). */
   readonly lanes: number;
+  /** Every weight is finite (no ±Inf, no NaN): kernels may skip the padding's taps. */
+  readonly finite: boolean;
   readonly #data: Float32Array;
 
   /** Checks w against the shape and copies it (integer-indexed reads only). */
@@ -94,6 +96,9 @@ export class ConvWeights {
     // No method of w takes part: a plain view of its buffer (found through the intrinsic
     // getters), copied by the intrinsic set.
     TYPED_SET.call(data, new Float32Array(viewBuffer(w), viewByteOffset(w), n));
+    let finite = true;
+    for (let i = 0; i < n && finite; i++) finite = data[i] - data[i] === 0;
+    this.finite = finite;
     if (L) {
       // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
       const cv = whole.subarray(skip + at, skip + at + extra);

@@ -106,6 +106,7 @@ export function windowSpec(s: PoolSpec): ConvSpec {
     cTotal: 1,
     ocTotal: 1,
     nhwc: false,
+    wFinite: false,
     wLanes: 0,
   };
 }
