@@ -171,12 +171,34 @@ function tilesPerBlock(g: ConvGeometry, t: ChannelVectorTile): number {
  * cycles of transpose and store per vector, for every block of channels.
  */
 export function channelVectorCycles(s: ConvSpec, g: ConvGeometry, t: ChannelVectorTile): number {
-  const k = g.cg * s.kh * s.kw, V = t.vectors;
+  const k = g.cg * s.kh * s.kw, V = t.vectors, inside = s.wFinite ? insideTaps(s, g) : 1;
   let cycles = 0;
   for (const p of tilePositions(g, t)) {
-    cycles += k * Math.max((p * V) / (V === 2 ? 2 : 1.7), 4) + 150 * V;
+    cycles += k * Math.max((p * V * inside) / (V === 2 ? 2 : 1.7), 4) + 150 * V;
   }
   return cycles * Math.ceil(g.ocg / (CV_LANES * V));
+}
+
+/** The share of (position, tap) pairs that read x, not the padding (the FMAs made with wFinite). */
+function insideTaps(s: ConvSpec, g: ConvGeometry): number {
+  const valid = (
+    outs: number,
+    k: number,
+    stride: number,
+    dil: number,
+    pad: number,
+    size: number,
+  ) => {
+    let n = 0;
+    for (let o = 0; o < outs; o++) {
+      for (let j = 0; j < k; j++) {
+        const at = o * stride + j * dil - pad;
+        if (at >= 0 && at < size) n++;
+      }
+    }
+    return n / (outs * k);
+  };
+  return valid(g.oh, s.kh, s.sh, s.dh, s.pt, s.h) * valid(g.ow, s.kw, s.sw, s.dw, s.pl, s.w);
 }
 
 /** The positions of each tile of the band, in order. */
