@@ -41,6 +41,24 @@ for (const make of MODELS) {
   });
 }
 
+Deno.test("model: sessions created after a released one reuse its memory and compute the same outputs", async () => {
+  const m = resnetCnn({ size: 64, widths: [16, 32], blocks: 1, classes: 100 });
+  const feeds = toTensors(m.feeds);
+  let first: Float32Array | null = null;
+  for (let i = 0; i < 3; i++) {
+    const s = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });
+    // Released while its run may still be in flight (the memory goes back after the run; the
+    // next create takes it only after this test awaited that run, so this checks the reuse).
+    const pending = s.run(feeds);
+    for (let t = 0; t < 3; t++) await Promise.resolve();
+    const released = s.release();
+    const out = (await pending)[s.outputNames[0]].data as Float32Array;
+    await released;
+    if (first === null) first = out.slice();
+    else assert.deepEqual(out, first, `session ${i}`);
+  }
+});
+
 Deno.test("model: a QDQ CNN's groups become the QOperator ops ONNX Runtime makes of them, with its outputs", async () => {
   const m = quantizedCnn({ size: 32, widths: [8, 16], blocks: 1, format: "qdq" });
   // ONNX Runtime fuses the groups at "all" (its reference here); unfused it computes floats.

@@ -4,6 +4,7 @@ import { CodeArena } from "../src/native/arena.ts";
 import { dispatch, trampolineCode } from "../src/native/dispatch.ts";
 import { buildSharedObject } from "../src/native/elf.ts";
 import { NativeBlock, viewAddress } from "../src/native/memory.ts";
+import { LARGE_MIN_BYTES, LargeMemory } from "../src/native/large_memory.ts";
 import { pageSize } from "../src/native/libc.ts";
 import { rdtsc } from "../src/native/stubs.ts";
 import { mappings, permsAt, runFixture, toolAvailable } from "./helpers/fixture.ts";
@@ -163,4 +164,27 @@ Deno.test("native: tscRate() is right as a process's first native call", async (
   const { first, again } = await runFixture("tsc_rate_first.ts", ["--allow-ffi"]);
   const ratio = (first as number) / (again as number);
   assert.ok(ratio > 0.8 && ratio < 1.25, `first ${first} ticks/ns, over 200 ms ${again}`);
+});
+
+Deno.test("large memory: zeroed line-aligned arrays, large ones on their own 2 MiB-aligned mappings, zeroed again when reused", () => {
+  const m = new LargeMemory(true);
+  const small = m.floats(1000), cut = m.floats(LARGE_MIN_BYTES / 4 + 3), own = m.floats(3 << 20);
+  for (const a of [small, cut, own]) {
+    assert.equal(viewAddress(a) % 64, 0);
+    assert.ok(a.every((v) => v === 0));
+  }
+  assert.equal(viewAddress(own) % (2 << 20), 0, "a mapping of its own starts on a huge page");
+  assert.notEqual(small.buffer, cut.buffer, "small arrays come from V8");
+  const base = viewAddress(own);
+  own.fill(7);
+  cut.fill(7);
+  const arena = m.buffer(5 << 20);
+  new Float32Array(arena).fill(7);
+  // Given back, the next owner's arrays may be the same memory: zero, whatever was there.
+  m.release();
+  const next = new LargeMemory(true);
+  const again = [next.floats(3 << 20), next.floats(LARGE_MIN_BYTES / 4), next.floats(5 << 18)];
+  for (const a of again) assert.ok(a.every((v) => v === 0));
+  assert.ok(again.some((a) => viewAddress(a) === base), "a given-back mapping is reused");
+  next.release();
 });

@@ -78,6 +78,7 @@ function run(jit: Jit, l: Layer, seed: number): { got: Uint8Array; want: Uint8Ar
   const step = QLINEAR_OPS.QLinearConv.build(node, ins, [buf("uint8", [1, oc, size, size], y)], {
     jit,
     weights: new WeightCache(jit),
+    memory: null,
   })!;
   step.run();
   // The oracle: int32 sums, MLAS's float32 multiplier, clamp, half to even, + zero point.

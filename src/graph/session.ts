@@ -4,7 +4,9 @@
  * feeds, picks the plan for their shapes (built on the first run of a
  * shape), runs it and returns fresh output tensors.
  */
-import { Jit } from "../runtime/jit.ts";
+import { Jit, useLargeMemory } from "../runtime/jit.ts";
+import { LargeMemory } from "../native/large_memory.ts";
+import { jitAvailable } from "../native/libc.ts";
 import type { JitStats } from "../runtime/stats.ts";
 import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS, REPROBE_RUNS } from "../runtime/policy.ts";
 import { typedArrayTag, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
@@ -227,17 +229,20 @@ export class InferenceSession {
   readonly #profiler: Profiler | null;
   readonly #tuningRuns: number;
   readonly #replay: boolean;
+  readonly #memory: LargeMemory | null;
 
-  private constructor(graph: Graph, options: SessionOptions) {
+  private constructor(graph: Graph, options: SessionOptions, memory: LargeMemory | null) {
     const threads = options.intraOpNumThreads || undefined;
     this.#jit = new Jit({
       ...(threads === undefined ? {} : { threads }),
       ...(options.tuneCache === undefined ? {} : { tuneCache: options.tuneCache }),
       ...(options.tuneBudget === undefined ? {} : { tuneBudget: options.tuneBudget }),
     });
+    if (memory !== null) useLargeMemory(this.#jit, memory);
+    this.#memory = memory;
     this.#tuningRuns = options.tuningRuns ?? 0;
     this.#replay = options.replay ?? true;
-    this.#env = { jit: this.#jit, weights: new WeightCache(this.#jit) };
+    this.#env = { jit: this.#jit, weights: new WeightCache(this.#jit), memory };
     this.#graph = graph;
     try {
       this.optimization = optimize(graph, options.graphOptimizationLevel ?? "all", this.#env);
@@ -294,8 +299,11 @@ export class InferenceSession {
         "InferenceSession.create: the model must be a path, a Uint8Array or an ArrayBuffer",
       );
     }
-    const graph = loadGraph(readModel(bytes), ext);
-    return new InferenceSession(graph, options);
+    // The session's large memory (weights as read and packed, arenas: native/large_memory.ts),
+    // given back to the pool when it is released.
+    const memory = jitAvailable() ? new LargeMemory(true) : null;
+    const graph = loadGraph(readModel(bytes), ext, memory);
+    return new InferenceSession(graph, options, memory);
   }
 
   /** Constant weight tensors packed (all at create: runs pack none). */
@@ -740,6 +748,9 @@ export class InferenceSession {
       this.#plans.clear();
       this.#last = null;
       this.#jit.close();
+      // Its weights and arenas back to the pool once no run of it is in flight (none starts now).
+      const memory = this.#memory;
+      if (memory !== null) return this.#queue.then(() => memory.release());
     }
     return Promise.resolve();
   }

@@ -44,8 +44,14 @@ export const FLOAT16 = 10;
  * The tensor's data as a fresh, aligned typed array of its type. float16
  * data comes out as float32 (every half is a float exactly): models with
  * half tensors run in float32, as ONNX Runtime's CPU provider runs them.
+ * `floats` allocates float32 data (zeroed) where the caller wants it from
+ * elsewhere than V8's allocator.
  */
-export function materialize(t: OnnxTensor, external: ExternalSource | null): ConstTensor {
+export function materialize(
+  t: OnnxTensor,
+  external: ExternalSource | null,
+  floats?: (size: number) => Float32Array,
+): ConstTensor {
   if (t.dataType === FLOAT16) return materializeHalf(t, external);
   if (t.dataType === BFLOAT16) return materializeBfloat16(t, external);
   if (t.dataType === UINT4 || t.dataType === INT4) return materializeNibbles(t, external);
@@ -77,7 +83,7 @@ export function materialize(t: OnnxTensor, external: ExternalSource | null): Con
       );
     }
   }
-  const data = allocate(type, size);
+  const data = type === "float32" && floats ? floats(size) : allocate(type, size);
   if (source !== null) copyBytes(data, source, t.where);
   else fromFields(fieldOf(t, type), data, size);
   return { type, dims: t.dims.slice(), data };

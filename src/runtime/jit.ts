@@ -87,6 +87,7 @@ import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
 import { viewAddress } from "../native/memory.ts";
+import { LargeMemory } from "../native/large_memory.ts";
 import { affinityCpus } from "../native/pool.ts";
 import { MAX_WORKERS } from "../native/pool_code.ts";
 import {
@@ -304,6 +305,16 @@ export interface RecordedCalls {
 
 /** What the runtime kept of each replayable recording. */
 const KEPT = new WeakMap<RecordedCalls, { kept: KeptCalls; scratch: Float32Array[] }>();
+
+let setMemory: (jit: Jit, memory: LargeMemory) => void;
+
+/**
+ * Makes `jit` pack large weights into `memory` (a session's, given back to
+ * the pool when the session is released). Not part of the public API.
+ */
+export function useLargeMemory(jit: Jit, memory: LargeMemory): void {
+  setMemory(jit, memory);
+}
 
 /**
  * The JIT. `jit.gemm(a, b, c, { m, n, k })` computes C = alpha·op(A)·op(B) +
@@ -964,9 +975,31 @@ export class Jit {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
     // AVX-512 code may read them as channel vectors too (conv/channel_vectors.ts).
     const lanes = this.#jit && VEC_OF[this.#isa] === "avx512" ? 16 : 0;
-    return new ConvWeights(w, options, this.#jit ? viewAddress : () => 0, lanes, this.#packCopy);
+    return new ConvWeights(
+      w,
+      options,
+      this.#jit ? viewAddress : () => 0,
+      lanes,
+      this.#packCopy,
+      this.#floats,
+    );
   }
   readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
+  /**
+   * Large packed weights on huge pages where native code runs
+   * (native/large_memory.ts); a session's own memory ({@link useLargeMemory}).
+   */
+  #memory: LargeMemory = new LargeMemory();
+
+  static {
+    setMemory = (jit, memory) => {
+      jit.#memory = memory;
+    };
+  }
+  /** Packers' zeroed, line-aligned arrays: from #memory where native code runs. */
+  get #floats(): ((length: number) => Float32Array) | undefined {
+    return this.#jit ? (length) => this.#memory.floats(length) : undefined;
+  }
   /** Packers' transposes through jit.copy where native code runs (else their own loops). */
   get #packCopy(): StridedCopy | undefined {
     return this.#jit ? (x, y, o) => this.copy(x, y, o) : undefined;
@@ -994,7 +1027,7 @@ export class Jit {
    */
   packB(b: Float32Array, options: PackBOptions): PackedB {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
-    return packB(b, options, this.#jit ? viewAddress : () => 0, this.#packCopy);
+    return packB(b, options, this.#jit ? viewAddress : () => 0, this.#packCopy, this.#floats);
   }
 
   /**

@@ -4,6 +4,7 @@
  * a step that computes them from buffers, calling the Jit's op families
  * where the work is numeric.
  */
+import type { LargeMemory } from "../../native/large_memory.ts";
 import type { Jit } from "../../runtime/jit.ts";
 import type { DType, TensorData } from "../../onnx/dtype.ts";
 import { ModelError } from "../../onnx/wire.ts";
@@ -32,6 +33,8 @@ export interface Buf {
 export interface Env {
   jit: Jit;
   weights: WeightCache;
+  /** The session's large memory (huge pages; arenas), or null without native code. */
+  memory: LargeMemory | null;
 }
 
 /** One unit of a plan: `native` steps only call Jit op families (so they can run off the event loop). */

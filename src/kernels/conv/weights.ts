@@ -63,6 +63,7 @@ export class ConvWeights {
     address: (v: Float32Array) => number,
     lanes = 0,
     copy?: StridedCopy,
+    alloc?: (length: number) => Float32Array,
   ) {
     if (o === null || typeof o !== "object") {
       fail(
@@ -89,8 +90,9 @@ export class ConvWeights {
     this.lanes = this.group === 1 ? lanes : 0;
     const L = this.lanes, oc = this.outChannels, k = this.c * this.kh * this.kw;
     const at = Math.ceil(n / 16) * 16, extra = L ? Math.ceil(oc / L) * L * k : 0;
-    const whole = new Float32Array(at + extra + 16);
-    const skip = ((64 - (address(whole) % 64)) % 64) / 4;
+    // `alloc`'s arrays start on a line (and large ones on huge pages: native/large_memory.ts).
+    const whole = alloc ? alloc(at + extra) : new Float32Array(at + extra + 16);
+    const skip = alloc ? 0 : ((64 - (address(whole) % 64)) % 64) / 4;
     this.#data = whole.subarray(skip, skip + n);
     const data = this.#data;
     // No method of w takes part: a plain view of its buffer (found through the intrinsic

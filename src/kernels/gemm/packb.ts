@@ -74,13 +74,14 @@ export class PackedB {
     o: Required<PackBOptions>,
     address: (v: Float32Array) => number,
     copy?: StridedCopy,
+    alloc: (length: number) => Float32Array = (length) => lineAligned(length, address),
   ) {
     const { k, n, transB, ldb } = o;
     this.k = k;
     this.n = n;
     if (o.layout === "panels") {
       this.ld = this.panel = PANEL_COLUMNS;
-      this.#data = lineAligned(panelsExtent(k, n), address);
+      this.#data = alloc(panelsExtent(k, n));
       packPanels(b, o, this.#data, copy);
       return;
     }
@@ -88,7 +89,7 @@ export class PackedB {
     let ld = Math.max(16, Math.ceil(n / 16) * 16);
     if ((ld * 4) % 4096 === 0) ld += 16; // rows 4 KiB apart share L1 sets
     if (ld > MAX_DIMENSION) ld = n;
-    const data = lineAligned(k * ld, address);
+    const data = alloc(k * ld);
     this.ld = ld;
     this.#data = data;
     // No method of b takes part (a subclass may override them): rows are
@@ -191,6 +192,7 @@ export function packB(
   o: PackBOptions,
   address: (v: Float32Array) => number,
   copy?: StridedCopy,
+  alloc?: (length: number) => Float32Array,
 ): PackedB {
   if (!isFloat32Array(b)) {
     throw new TypeError(`packB: b must be a Float32Array, got ${describe(b)}`);
@@ -227,5 +229,5 @@ export function packB(
       `packB: b has fewer than ${need} elements, which ${rows} rows of ${rowLength} at ldb=${ldb} need`,
     );
   }
-  return new PackedB(b, { k, n, transB, ldb, layout }, address, copy);
+  return new PackedB(b, { k, n, transB, ldb, layout }, address, copy, alloc);
 }

@@ -1,0 +1,194 @@
+/**
+ * Large zeroed memory on 2 MiB pages, for what a model keeps: its weights
+ * (as read, and packed) and its arena of intermediates.
+ *
+ * Every fresh 4 KiB page costs a fault when first touched, and on this
+ * project's 2-vCPU Firecracker guest a fault costs ~11 µs: a fresh 16 MiB
+ * Float32Array took 46-58 ms to write once; the same from `mmap` with
+ * `MADV_HUGEPAGE` (transparent huge pages are "madvise" there) 22 ms the
+ * first time and 1.1-1.5 ms on memory mapped before (measured in one
+ * process, five of each). A session's create and first run were mostly
+ * such faults.
+ *
+ * A mapping's ArrayBuffer is Deno's view of memory we own
+ * (`UnsafePointerView.getArrayBuffer`). It goes back to a pool of mappings
+ * (reused, zeroed again, by the next allocation that fits) either when
+ * that ArrayBuffer is collected (a FinalizationRegistry) or when its owner
+ * gives it back ({@link LargeMemory.release}: a released session, none of
+ * whose arrays is used again); the pool keeps at most `POOL_BYTES` and
+ * unmaps the rest. Every typed array made here views the ArrayBuffer, and
+ * whatever hands its address to native code holds such a view (a packed
+ * handle, a session's plan, a recorded list's operand buffers) for as
+ * long as the code may run.
+ *
+ * @module
+ */
+import {
+  jitAvailable,
+  libc,
+  MAP_ANONYMOUS,
+  MAP_NORESERVE,
+  MAP_PRIVATE,
+  PROT_READ,
+  PROT_WRITE,
+} from "./libc.ts";
+import { viewAddress } from "./memory.ts";
+
+/** Bytes of a huge page (x86-64). */
+const HUGE_PAGE = 2 << 20;
+
+/** madvise advice: back the range with transparent huge pages where the kernel can. */
+const MADV_HUGEPAGE = 14;
+
+/**
+ * Allocations from this many bytes come from mappings of huge pages;
+ * smaller ones from V8's allocator (a huge page they did not fill would be
+ * memory for nothing).
+ */
+export const LARGE_MIN_BYTES = 256 << 10;
+
+/** Bytes of a shared chunk: allocations up to half of it are cut from one. */
+const CHUNK_BYTES = 8 << 20;
+
+/** Most bytes of mappings kept for reuse; beyond, given-back mappings are unmapped. */
+const POOL_BYTES = 256 << 20;
+
+/** One mapping: `len` usable bytes at `aligned`, inside `total` bytes mapped at `base`. */
+interface Mapping {
+  base: bigint;
+  total: number;
+  aligned: Deno.PointerObject;
+  len: number;
+  /** Bumped each time it is handed out: a stale ArrayBuffer's finalization is ignored. */
+  issue: number;
+  /** In the pool (or unmapped): not any ArrayBuffer's now. */
+  idle: boolean;
+}
+
+const pool: Mapping[] = [];
+let pooled = 0;
+
+/** An ArrayBuffer over a mapping, collected: the mapping goes back (if still its). */
+const finalizer = new FinalizationRegistry<[Mapping, number]>(([m, issue]) => {
+  if (m.issue === issue) giveBack(m);
+});
+
+function giveBack(m: Mapping): void {
+  if (m.idle) return;
+  m.idle = true;
+  m.issue++;
+  if (pooled + m.len <= POOL_BYTES) {
+    pool.push(m);
+    pooled += m.len;
+  } else libc().munmap(Deno.UnsafePointer.create(m.base), BigInt(m.total));
+}
+
+/** A pooled mapping of at least `len` bytes (the smallest), or a new one; null when mmap fails. */
+function takeMapping(len: number): Mapping | null {
+  let best = -1;
+  for (let i = 0; i < pool.length; i++) {
+    if (pool[i].len >= len && (best < 0 || pool[i].len < pool[best].len)) best = i;
+  }
+  if (best >= 0) {
+    const m = pool.splice(best, 1)[0];
+    pooled -= m.len;
+    return m;
+  }
+  const total = len + HUGE_PAGE, c = libc();
+  const base = c.mmap(
+    null,
+    BigInt(total),
+    PROT_READ | PROT_WRITE,
+    MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
+    -1,
+    0n,
+  );
+  if (base === null || Deno.UnsafePointer.value(base) === 0xffffffffffffffffn) return null;
+  const at = BigInt(Deno.UnsafePointer.value(base));
+  const aligned = Deno.UnsafePointer.create(
+    (at + BigInt(HUGE_PAGE - 1)) & ~BigInt(HUGE_PAGE - 1),
+  )!;
+  // A refusal (huge pages off) leaves small pages: slower to fault in, as correct.
+  c.madvise(aligned, BigInt(len), MADV_HUGEPAGE);
+  return { base: at, total, aligned, len, issue: 0, idle: true };
+}
+
+/**
+ * A zeroed ArrayBuffer of `bytes` on a mapping of its own (2 MiB pages),
+ * and the mapping; null when mmap fails.
+ */
+function mapLarge(bytes: number): [ArrayBuffer, Mapping] | null {
+  const len = Math.ceil(bytes / HUGE_PAGE) * HUGE_PAGE;
+  const m = takeMapping(len);
+  if (m === null) return null;
+  m.idle = false;
+  const buffer = Deno.UnsafePointerView.getArrayBuffer(m.aligned, bytes);
+  // A reused mapping holds its last owner's data; a new one is zero already.
+  if (m.issue > 0) new Uint8Array(buffer).fill(0);
+  finalizer.register(buffer, [m, m.issue]);
+  return [buffer, m];
+}
+
+/**
+ * One owner's large allocations (a Jit's packed weights, a session's
+ * weights and arenas): those up to half a chunk cut from shared 8 MiB
+ * chunks, larger ones mapped alone; small ones from V8.
+ */
+export class LargeMemory {
+  #chunk: ArrayBuffer | null = null;
+  #used = 0;
+  /** Every mapping handed out here, when tracked (for {@link release}). */
+  readonly #mappings: Mapping[] | null;
+
+  /** `release`: the owner gives its mappings back explicitly (else only collection does). */
+  constructor(release = false) {
+    this.#mappings = release ? [] : null;
+  }
+
+  /** A zeroed Float32Array of `length` starting on a 64-byte line. */
+  floats(length: number): Float32Array {
+    const bytes = Math.max(64, Math.ceil((length * 4) / 64) * 64);
+    if (bytes >= LARGE_MIN_BYTES) {
+      if (bytes > CHUNK_BYTES / 2) {
+        const own = this.#map(bytes);
+        if (own !== null) return new Float32Array(own, 0, length);
+      } else {
+        if (this.#chunk === null || this.#used + bytes > this.#chunk.byteLength) {
+          this.#chunk = this.#map(CHUNK_BYTES);
+          this.#used = 0;
+        }
+        if (this.#chunk !== null) {
+          const view = new Float32Array(this.#chunk, this.#used, length);
+          this.#used += bytes;
+          return view;
+        }
+      }
+    }
+    const whole = new Float32Array(length + 16);
+    const skip = ((64 - (viewAddress(whole) % 64)) % 64) / 4;
+    return whole.subarray(skip, skip + length);
+  }
+
+  /** A zeroed ArrayBuffer of `bytes`: its own mapping when large, else V8's. */
+  buffer(bytes: number): ArrayBuffer {
+    return (bytes >= LARGE_MIN_BYTES ? this.#map(bytes) : null) ?? new ArrayBuffer(bytes);
+  }
+
+  /**
+   * Gives every mapping handed out here back to the pool now. Only for an
+   * owner none of whose arrays is read or written again, by JavaScript or
+   * by native code (a released session, its last run ended).
+   */
+  release(): void {
+    for (const m of this.#mappings?.splice(0) ?? []) giveBack(m);
+    this.#chunk = null;
+  }
+
+  #map(bytes: number): ArrayBuffer | null {
+    if (!jitAvailable()) return null;
+    const got = mapLarge(bytes);
+    if (got === null) return null;
+    this.#mappings?.push(got[1]);
+    return got[0];
+  }
+}
