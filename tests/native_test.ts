@@ -4,7 +4,7 @@ import { CodeArena } from "../src/native/arena.ts";
 import { dispatch, trampolineCode } from "../src/native/dispatch.ts";
 import { buildSharedObject } from "../src/native/elf.ts";
 import { NativeBlock, viewAddress } from "../src/native/memory.ts";
-import { LARGE_MIN_BYTES, LargeMemory } from "../src/native/large_memory.ts";
+import { LARGE_MIN_BYTES, LargeMemory, readFileLarge } from "../src/native/large_memory.ts";
 import { pageSize } from "../src/native/libc.ts";
 import { rdtsc } from "../src/native/stubs.ts";
 import { mappings, permsAt, runFixture, toolAvailable } from "./helpers/fixture.ts";
@@ -187,4 +187,17 @@ Deno.test("large memory: zeroed line-aligned arrays, large ones on their own 2 M
   for (const a of again) assert.ok(a.every((v) => v === 0));
   assert.ok(again.some((a) => viewAddress(a) === base), "a given-back mapping is reused");
   next.release();
+});
+
+Deno.test("large memory: a large file read into huge pages has the bytes Deno.readFileSync reads", () => {
+  const path = Deno.makeTempFileSync();
+  try {
+    for (const size of [100, LARGE_MIN_BYTES + 12345, (3 << 20) + 1]) {
+      const data = new Uint8Array(size).map((_, i) => (i * 2654435761) >>> 24);
+      Deno.writeFileSync(path, data);
+      assert.deepEqual(readFileLarge(path), Deno.readFileSync(path), `${size} bytes`);
+    }
+  } finally {
+    Deno.removeSync(path);
+  }
 });

@@ -5,7 +5,7 @@
  * shape), runs it and returns fresh output tensors.
  */
 import { Jit, useLargeMemory } from "../runtime/jit.ts";
-import { LargeMemory } from "../native/large_memory.ts";
+import { LargeMemory, readFileLarge } from "../native/large_memory.ts";
 import { jitAvailable } from "../native/libc.ts";
 import type { JitStats } from "../runtime/stats.ts";
 import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS, REPROBE_RUNS } from "../runtime/policy.ts";
@@ -286,9 +286,13 @@ export class InferenceSession {
     let bytes: Uint8Array, ext: ExternalSource | null = null;
     if (typeof model === "string") {
       try {
-        bytes = Deno.readFileSync(model);
+        bytes = readFileLarge(model);
         const real = Deno.realPathSync(model);
-        ext = { dir: real.slice(0, real.lastIndexOf("/")) || "/", files: new Map() };
+        ext = {
+          dir: real.slice(0, real.lastIndexOf("/")) || "/",
+          files: new Map(),
+          read: readFileLarge,
+        };
       } catch (e) {
         throw new ModelError(`ONNX: cannot read '${model}': ${(e as Error).message}`);
       }

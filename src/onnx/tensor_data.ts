@@ -22,6 +22,8 @@ export interface ExternalSource {
   dir: string;
   /** Files read so far, by real path. */
   files: Map<string, Uint8Array>;
+  /** Reads a whole file (default `Deno.readFileSync`). */
+  read?: (path: string) => Uint8Array;
 }
 
 /** Largest tensor we materialize (elements): bounds allocations a hostile header could ask for. */
@@ -226,7 +228,7 @@ function readExternal(t: OnnxTensor, ext: ExternalSource | null, bytes: number):
   let file = ext.files.get(path);
   if (file === undefined) {
     try {
-      file = Deno.readFileSync(path);
+      file = (ext.read ?? Deno.readFileSync)(path);
     } catch (e) {
       throw new ModelError(
         `ONNX: ${t.where}: cannot read external data '${location}': ${(e as Error).message}`,
