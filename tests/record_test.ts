@@ -2,25 +2,6 @@ import assert from "node:assert/strict";
 import { InferenceSession, Jit, Tensor } from "../mod.ts";
 import { resnetCnn } from "../tools/model_zoo.ts";
 import { rng } from "./helpers/random.ts";
-import { Assembler, dword, eax, ecx, qword, r8, rax, rdi, rdx, rsi } from "../asm/mod.ts";
-import { CodeArena } from "../src/native/arena.ts";
-import { dispatch } from "../src/native/dispatch.ts";
-import { NativeBlock } from "../src/native/memory.ts";
-import { sharedPool } from "../src/native/pool.ts";
-import {
-  JOB_LEAD,
-  JOB_LEAD_CALLS,
-  JOB_LEAD_CYCLES,
-  JOB_LED,
-  JOB_NEXT,
-  JOB_PARTS,
-  JOB_WAIT_CYCLES,
-  PART_BYTES,
-} from "../src/native/pool_code.ts";
-import { tscRate } from "../src/native/stubs.ts";
-
-/** The eight kept buffers of a nonblocking list call: none. */
-const NO_KEPT = [null, null, null, null, null, null, null, null] as const;
 
 const same = (a: Float32Array, b: Float32Array, what: string) => {
   assert.equal(a.length, b.length, what);
@@ -227,136 +208,29 @@ function threadMasks(): { name: string; cpus: string }[] {
 }
 
 Deno.test({
-  name:
-    "record: lists, pinned to one CPU while they run (or led), give every thread its own mask back",
+  name: "record: lists, pinned to one CPU while they run, give every thread its own mask back",
   ignore: Deno.build.os !== "linux" || threadMasks().length === 0,
   fn: async () => {
     const before = new Map(threadMasks().map((t) => [t.name, t.cpus]));
     const process = Deno.readTextFileSync("/proc/self/status").match(
       /^Cpus_allowed_list:\s*(.*)$/m,
     )?.[1];
-    // One thread: lists led by the caller (not pinned); two: pinned (policy.ts).
-    for (const threads of [1, 2]) {
-      using jit = new Jit({ threads });
-      const x = new Float32Array(4096).map((_, i) => i - 2048), y = new Float32Array(4096);
-      let r = jit.record(() => jit.unary("relu", x, y));
-      await r.done;
-      for (let i = 0; i < 50; i++) {
-        const d = jit.replay(r);
-        if (d === null) r = jit.record(() => jit.unary("relu", x, y));
-        await (d ?? r.done);
-        assert.equal(y[0], 0);
-        assert.equal(y[4095], 2047);
-      }
+    using jit = new Jit({ threads: 1 });
+    const x = new Float32Array(4096).map((_, i) => i - 2048), y = new Float32Array(4096);
+    let r = jit.record(() => jit.unary("relu", x, y));
+    await r.done;
+    for (let i = 0; i < 50; i++) {
+      const d = jit.replay(r);
+      if (d === null) r = jit.record(() => jit.unary("relu", x, y));
+      await (d ?? r.done);
+      assert.equal(y[0], 0);
+      assert.equal(y[4095], 2047);
     }
-    // No thread keeps the one-CPU mask of a list (Deno's blocking threads ran them); the
-    // pool's workers have masks of their own.
+    // No thread keeps the one-CPU mask of a list (Deno's blocking threads ran them).
     for (const t of threadMasks()) {
-      if (t.name.startsWith("njit-")) continue;
       const was = before.get(t.name) ?? process;
       if (t.name.startsWith("tokio")) assert.equal(t.cpus, process, `${t.name}: ${t.cpus}`);
       else if (was !== undefined) assert.equal(t.cpus, was, `${t.name}: ${t.cpus}`);
     }
   },
-});
-
-/**
- * A part that waits `delay` TSC cycles, then appends its index to a shared
- * sequence: args [shared block (u64), index (u32 at 8), delay (u64 at 16)];
- * the block holds the count at 0 and the sequence from byte 64.
- */
-function appendPartCode(): Uint8Array {
-  const a = new Assembler();
-  a.emit("mov", rsi, qword(rdi, 0));
-  a.emit("mov", r8, qword(rdi, 16));
-  const tsc = () => {
-    a.emit("rdtsc");
-    a.emit("shl", rdx, 32);
-    a.emit("or", rax, rdx);
-  };
-  tsc();
-  a.emit("add", r8, rax);
-  const spin = a.label();
-  a.bind(spin);
-  tsc();
-  a.emit("cmp", rax, r8);
-  a.emit("jb", spin);
-  a.emit("mov", ecx, dword(rdi, 8));
-  a.emit("mov", eax, 1);
-  a.emit("lock");
-  a.emit("xadd", dword(rsi, 0), eax);
-  a.emit("mov", dword(rsi, 64, rax, 4), ecx);
-  a.emit("ret");
-  return a.finish().code;
-}
-
-Deno.test("record: a led list runs every call once, in order, wherever the hand-over falls", async () => {
-  const d = dispatch(), pool = sharedPool(), rate = tscRate();
-  const arena = new CodeArena();
-  try {
-    const part = arena.install(appendPartCode());
-    const N = 12;
-    // Room for a run that went wrong and appended more than N (the assertions then say so).
-    const shared = new NativeBlock(64 + 16 * N);
-    const args = new NativeBlock(32 * N);
-    const list = new NativeBlock(JOB_PARTS + N * PART_BYTES);
-    const cycles = (us: number) => Math.round(us * 1e3 * rate);
-    const setU64 = (b: NativeBlock, at: number, v: number) => {
-      b.u32[at / 4] = v % 2 ** 32;
-      b.u32[at / 4 + 1] = Math.floor(v / 2 ** 32);
-    };
-    /** One led run: each call `callUs` long; the caller leads `leadUs`; the thread spins `waitUs`. */
-    const run = async (
-      callUs: number,
-      leadUs: number,
-      waitUs: number,
-      callerFirst: boolean,
-      leadCalls = N,
-    ) => {
-      shared.u32.fill(0);
-      list.u32.fill(0);
-      list.u32[0] = N;
-      list.u32[JOB_LED / 4] = 1;
-      list.u32[JOB_LEAD_CALLS / 4] = leadCalls;
-      setU64(list, JOB_LEAD_CYCLES, cycles(leadUs));
-      setU64(list, JOB_WAIT_CYCLES, cycles(waitUs));
-      for (let i = 0; i < N; i++) {
-        setU64(args, 32 * i, shared.address);
-        args.u32[(32 * i + 8) / 4] = i;
-        setU64(args, 32 * i + 16, cycles(callUs));
-        list.f64[(JOB_PARTS + i * PART_BYTES) / 8] = part.address;
-        list.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = args.address + 32 * i;
-      }
-      let done: Promise<void>;
-      if (callerFirst) {
-        // The caller leads before the thread is even asked: it may run every call.
-        d.call(pool.lead, list.pointer);
-        done = d.callAsyncKeeping(pool.runAll, list.pointer, ...NO_KEPT);
-      } else {
-        done = d.callAsyncKeeping(pool.runAll, list.pointer, ...NO_KEPT);
-        d.call(pool.lead, list.pointer);
-      }
-      await done;
-      const label = `calls ${callUs} µs, lead ${leadUs} µs, wait ${waitUs} µs`;
-      assert.equal(shared.u32[0], N, label);
-      assert.deepEqual([...shared.u32.subarray(16, 16 + N)], [...Array(N).keys()], label);
-      assert.equal(list.u32[JOB_LEAD / 4], 2, label);
-      return list.u32[JOB_NEXT / 4];
-    };
-    // No lead: the thread runs every call.
-    assert.equal(await run(20, 0, 50, false), 0);
-    // The caller runs them all before the thread is asked; the thread finds none left.
-    assert.equal(await run(1, 1e6, 50, true), N);
-    // The caller runs at most the calls it is allowed, however long its budget.
-    assert.equal(await run(1, 1e6, 50, true, 5), 5);
-    // Hand-overs part way, the thread spinning or asleep on the futex (wait 0), many times.
-    const seen = new Set<number>();
-    for (let i = 0; i < 30; i++) {
-      seen.add(await run(40, 200 + 20 * (i % 10), i % 2 ? 0 : 5000, false));
-    }
-    assert.ok([...seen].every((n) => n >= 0 && n <= N), [...seen].join());
-    assert.ok([...seen].some((n) => n > 0 && n < N), `hand-overs after calls ${[...seen]}`);
-  } finally {
-    arena.close();
-  }
 });

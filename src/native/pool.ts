@@ -13,7 +13,6 @@ import { libc, libcError } from "./libc.ts";
 import { GuardedPages } from "./memory.ts";
 import {
   forkJoinCode,
-  leadCode,
   MASK_BYTES,
   MAX_WORKERS,
   POOL,
@@ -67,8 +66,6 @@ export class ThreadPool {
   readonly forkJoin: Deno.PointerObject;
   /** `runAll(job)`: every part of a job in order, on the calling thread. */
   readonly runAll: Deno.PointerObject;
-  /** `lead(list)`: a list's first calls on the caller until its off-loop thread takes it. */
-  readonly lead: Deno.PointerObject;
   /** Address of `timedPart(block)`: a part entry timing another (see pool_code.ts). */
   readonly timedPart: number;
   readonly #threads: bigint[] = [];
@@ -98,7 +95,6 @@ export class ThreadPool {
       (cpuid(0x80000001)[3] & (1 << 27)) !== 0;
     this.#view.setUint32(POOL.KEEP_OFF, rdtscp && cpus > 1 ? 1 : 0, true);
     this.runAll = this.#arena.install(sequenceCode()).pointer;
-    this.lead = this.#arena.install(leadCode()).pointer;
     this.timedPart = this.#arena.install(timedPartCode()).address;
   }
 

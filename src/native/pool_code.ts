@@ -154,28 +154,6 @@ export const JOB_WHOLE = 8;
  */
 export const JOB_PIN = 24;
 
-/**
- * A call list the caller leads (`leadCode`): u32 1 at `JOB_LED`, and the
- * hand-over word at `JOB_LEAD`: 0 the caller runs calls; 1 the off-loop
- * thread has arrived and asks for the list; 3 it has, and sleeps on the
- * word; 2 the caller has stopped, `JOB_NEXT` (u32) the first call it left.
- * `JOB_LEAD_CALLS` (u32): the most calls the caller runs;
- * `JOB_LEAD_CYCLES` (u64): TSC cycles after which the caller starts no
- * more calls though the thread has not arrived; `JOB_WAIT_CYCLES` (u64):
- * how long the arrived thread spins for the hand-over before it sleeps.
- */
-export const JOB_LEAD = 32;
-/** See {@link JOB_LEAD}. */
-export const JOB_LED = 36;
-/** See {@link JOB_LEAD}. */
-export const JOB_NEXT = 40;
-/** See {@link JOB_LEAD}. */
-export const JOB_LEAD_CALLS = 44;
-/** See {@link JOB_LEAD}. */
-export const JOB_LEAD_CYCLES = 48;
-/** See {@link JOB_LEAD}. */
-export const JOB_WAIT_CYCLES = 56;
-
 /** Bytes of one part entry. */
 export const PART_BYTES = 16;
 
@@ -429,13 +407,13 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.bind(serial);
   a.emit("lock");
   a.emit("inc", qword(rbx, POOL.SERIAL));
-  a.emit("xor", r14, r14);
   runEveryPart(a, out);
   return a.finish().code;
 }
 
-/** Runs parts r14d..r13d−1 of the job at r12 in order (counter r14), then jumps to `done`. */
+/** Runs parts 0..r13d−1 of the job at r12 in order (counter r14), then jumps to `done`. */
 function runEveryPart(a: Assembler, done: Label): void {
+  a.emit("xor", r14, r14);
   const next = a.label();
   a.bind(next);
   a.emit("cmp", r14d, r13d);
@@ -526,8 +504,6 @@ export function sequenceCode(): Uint8Array {
   // Two masks on the stack (the thread's own, then the pin's): still 16-byte aligned.
   a.emit("sub", rsp, 2 * MASK_BYTES);
   a.emit("mov", r12, rdi);
-  a.emit("xor", r14, r14);
-  takeOver(a);
   const run = a.label(), unpin = a.label(), out = a.label(), end = a.label();
   // ebx: JOB_PIN (the CPU + 1), then whether the thread is pinned (its mask kept at rsp).
   a.emit("mov", ebx, dword(r12, JOB_PIN));
@@ -567,101 +543,6 @@ export function sequenceCode(): Uint8Array {
   setAffinity(a, 0); // the thread's own mask back
   a.bind(end);
   a.emit("add", rsp, 2 * MASK_BYTES);
-  for (const r of [...saved].reverse()) a.emit("pop", r);
-  a.emit("ret");
-  return a.finish().code;
-}
-
-/**
- * A led list (`JOB_LED`): asks the caller for it and waits until handed
- * over (spinning `JOB_WAIT_CYCLES`, then on the futex), r14d then the first
- * call left to run. Not led: r14d stays 0. Uses rax, rcx, rdx, rsi, rdi,
- * r10, r11, r15.
- */
-function takeOver(a: Assembler): void {
-  const done = a.label(), handed = a.label(), spin = a.label(), sleep = a.label();
-  a.emit("cmp", dword(r12, JOB_LED), 0);
-  a.emit("je", done);
-  a.emit("xor", eax, eax);
-  a.emit("mov", ecx, 1);
-  a.emit("lock");
-  a.emit("cmpxchg", dword(r12, JOB_LEAD), ecx);
-  a.emit("jne", handed); // already 2: the caller stopped before this thread came
-  readTsc(a);
-  a.emit("add", rax, qword(r12, JOB_WAIT_CYCLES));
-  a.emit("mov", r15, rax);
-  a.bind(spin);
-  a.emit("pause");
-  a.emit("cmp", dword(r12, JOB_LEAD), 2);
-  a.emit("je", handed);
-  readTsc(a);
-  a.emit("cmp", rax, r15);
-  a.emit("jb", spin);
-  // Sleep: 1 → 3 tells the caller to wake this thread (it may have handed over meanwhile).
-  a.emit("mov", eax, 1);
-  a.emit("mov", ecx, 3);
-  a.emit("lock");
-  a.emit("cmpxchg", dword(r12, JOB_LEAD), ecx);
-  a.emit("jne", handed);
-  a.bind(sleep);
-  a.emit("lea", rdi, qword(r12, JOB_LEAD));
-  a.emit("mov", edx, 3);
-  futex(a, FUTEX_WAIT_PRIVATE);
-  a.emit("cmp", dword(r12, JOB_LEAD), 2);
-  a.emit("jne", sleep);
-  a.bind(handed);
-  a.emit("mov", r14d, dword(r12, JOB_NEXT));
-  a.bind(done);
-}
-
-/**
- * `lead(list)`, on the caller's thread right after it issued the list's
- * nonblocking call: runs the list's calls in order while the off-loop
- * thread is on its way (waking a thread whose idle vCPU was halted took
- * 0.1-0.3 ms on the 2-vCPU guest, see policy.ts `LEAD_US`), until that
- * thread asks for the list, `JOB_LEAD_CALLS` have run or
- * `JOB_LEAD_CYCLES` have passed; then hands
- * the rest over (`JOB_NEXT`, `JOB_LEAD` = 2, a futex wake if it sleeps).
- */
-export function leadCode(): Uint8Array {
-  const a = new Assembler();
-  const saved = [rbx, r12, r13, r14, r15];
-  for (const r of saved) a.emit("push", r);
-  a.emit("mov", r12, rdi);
-  a.emit("mov", r13d, dword(r12, 0));
-  const most = a.label();
-  a.emit("mov", eax, dword(r12, JOB_LEAD_CALLS));
-  a.emit("cmp", r13d, eax);
-  a.emit("jbe", most);
-  a.emit("mov", r13d, eax);
-  a.bind(most);
-  a.emit("xor", r14, r14);
-  readTsc(a);
-  a.emit("add", rax, qword(r12, JOB_LEAD_CYCLES));
-  a.emit("mov", rbx, rax);
-  const next = a.label(), handOver = a.label(), out = a.label();
-  a.bind(next);
-  a.emit("cmp", r14d, r13d);
-  a.emit("jae", handOver);
-  a.emit("cmp", dword(r12, JOB_LEAD), 0);
-  a.emit("jne", handOver);
-  readTsc(a);
-  a.emit("cmp", rax, rbx);
-  a.emit("jae", handOver);
-  a.emit("mov", eax, r14d);
-  runPart(a, r12);
-  a.emit("inc", r14d);
-  a.emit("jmp", next);
-  a.bind(handOver);
-  a.emit("mov", dword(r12, JOB_NEXT), r14d);
-  a.emit("mov", eax, 2);
-  a.emit("xchg", dword(r12, JOB_LEAD), eax);
-  a.emit("cmp", eax, 3);
-  a.emit("jne", out);
-  a.emit("lea", rdi, qword(r12, JOB_LEAD));
-  a.emit("mov", edx, 1);
-  futex(a, FUTEX_WAKE_PRIVATE);
-  a.bind(out);
   for (const r of [...saved].reverse()) a.emit("pop", r);
   a.emit("ret");
   return a.finish().code;

@@ -13,20 +13,8 @@ import type { CodeBlock } from "../native/arena.ts";
 import type { Dispatch } from "../native/dispatch.ts";
 import { GuardedPages, NativeBlock } from "../native/memory.ts";
 import { libc } from "../native/libc.ts";
-import {
-  JOB_LEAD,
-  JOB_LEAD_CALLS,
-  JOB_LEAD_CYCLES,
-  JOB_LED,
-  JOB_NEXT,
-  JOB_PARTS,
-  JOB_PIN,
-  JOB_WAIT_CYCLES,
-  PART_BYTES,
-} from "../native/pool_code.ts";
-import { sharedPool } from "../native/pool.ts";
-import { tscRate } from "../native/stubs.ts";
-import { LEAD_US, LEAD_WAIT_US, PIN_LISTS } from "./policy.ts";
+import { JOB_PARTS, JOB_PIN, PART_BYTES } from "../native/pool_code.ts";
+import { PIN_LISTS } from "./policy.ts";
 
 /** One call of a list: its code and its own argument block (or job block). */
 export interface RecordedCall {
@@ -39,8 +27,6 @@ export interface RecordedCall {
   workspace: [number, number][];
   /** The buffers of its operands. */
   buffers: ArrayBufferLike[];
-  /** The cost model's ns for it (policy.ts `estimatedNs`): which calls a caller may lead. */
-  ns: number;
   /**
    * A call tier 2 times: the list enters `part` (the pool's `timedPart`) with
    * the block at `header` + `at` ([fn, argument block, counters] as doubles).
@@ -124,15 +110,10 @@ export class CallLists {
   /** Blocks evicted while held: freed when their last list lets go. */
   readonly #deferred = new Set<CodeBlock>();
   readonly #free: (block: CodeBlock) => void;
-  readonly #leads: () => boolean;
 
-  /**
-   * `free` releases a block's code (the runtime's kernel set); `leads`
-   * tells whether the caller leads the lists it issues now (policy.ts, `LEAD_US`).
-   */
-  constructor(free: (block: CodeBlock) => void, leads: () => boolean = () => false) {
+  /** `free` releases a block's code (the runtime's kernel set). */
+  constructor(free: (block: CodeBlock) => void) {
     this.#free = free;
-    this.#leads = leads;
   }
 
   /** Whether calls are being recorded now. */
@@ -288,7 +269,8 @@ export class CallLists {
     if (k.list === null) k.list = listOf(k.calls, workspace);
     else if (k.listBase !== base) patchWorkspace(k.calls, base);
     k.listBase = base;
-    return this.#issue(d, runAll, k.list, k.calls, NO_BUFFERS).finally(() => {
+    this.#pin(k.list);
+    return d.callAsyncKeeping(runAll, k.list.pointer, ...NO_BUFFERS).finally(() => {
       if (workspace !== null) this.#returnWorkspace(workspace);
       this.#unhold(k.blocks);
       k.busy = false;
@@ -344,12 +326,12 @@ export class CallLists {
           if (kept.size + more.length > KEPT_BUFFERS && end > start) break;
           for (const b of more) kept.add(b);
         }
-        const calls = r.calls.slice(start, end);
-        const list = this.#listOf(calls, workspace);
+        const list = this.#listOf(r.calls.slice(start, end), workspace);
+        this.#pin(list);
         const keep: (ArrayBufferLike | null)[] = [...kept];
         while (keep.length < KEPT_BUFFERS) keep.push(null);
         try {
-          await this.#issue(d, runAll, list, calls, keep as KeptBuffers);
+          await d.callAsyncKeeping(runAll, list.pointer, ...(keep as KeptBuffers));
         } finally {
           this.#spareList(list);
         }
@@ -370,41 +352,6 @@ export class CallLists {
   #pin(list: NativeBlock): void {
     if (PIN_LISTS && this.#cpu < 0) this.#cpu = libc().sched_getcpu();
     list.u32[JOB_PIN / 4] = PIN_LISTS && this.#cpu >= 0 ? this.#cpu + 1 : 0;
-  }
-
-  /**
-   * Issues a list's nonblocking call, then (policy.ts, `LEAD_US`) runs its
-   * first calls here while the off-loop thread wakes, which takes the rest
-   * when it comes: those whose estimated times add up to at most `LEAD_US`.
-   * A list not led runs pinned (`PIN_LISTS`) from its first call.
-   */
-  #issue(
-    d: Dispatch,
-    runAll: Deno.PointerObject,
-    list: NativeBlock,
-    calls: readonly RecordedCall[],
-    keep: KeptBuffers,
-  ): Promise<void> {
-    const u = list.u32;
-    let led = 0;
-    if (LEAD_US > 0 && this.#leads()) {
-      for (let ns = 0; led < calls.length && ns + calls[led].ns <= LEAD_US * 1e3; led++) {
-        ns += calls[led].ns;
-      }
-    }
-    const lead = led > 0;
-    u[JOB_LED / 4] = lead ? 1 : 0;
-    u[JOB_LEAD / 4] = u[JOB_NEXT / 4] = 0;
-    u[JOB_LEAD_CALLS / 4] = led;
-    if (lead) {
-      const rate = tscRate();
-      writeU64(u, JOB_LEAD_CYCLES, Math.round(LEAD_US * 1e3 * rate));
-      writeU64(u, JOB_WAIT_CYCLES, Math.round(LEAD_WAIT_US * 1e3 * rate));
-      u[JOB_PIN / 4] = 0;
-    } else this.#pin(list);
-    const done = d.callAsyncKeeping(runAll, list.pointer, ...keep);
-    if (lead) d.call(sharedPool().lead, list.pointer);
-    return done;
   }
 
   /** Slabs of recordings whose calls have run (see `SPARE_BLOCKS`). */
@@ -470,12 +417,6 @@ export class CallLists {
       }
     }
   }
-}
-
-/** A u64 below 2^53 at byte `at` of a block's u32 view. */
-function writeU64(u: Uint32Array, at: number, value: number): void {
-  u[at / 4] = value % 2 ** 32;
-  u[at / 4 + 1] = Math.floor(value / 2 ** 32);
 }
 
 /** The job block listing calls (run in order by `runAll`), on the workspace they share. */

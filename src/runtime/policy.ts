@@ -216,31 +216,3 @@ export const TUNE = {
  * shares that CPU.
  */
 export const PIN_LISTS = true;
-
-/**
- * A list issued off the loop is led by the caller: right after issuing its
- * nonblocking call, the calling thread runs the list's first calls until
- * the off-loop thread arrives and takes the rest. It starts only calls
- * whose estimated times (the cost model's) add up to at most this many
- * µs, none after this many µs have passed: the event loop waits about as
- * long as `INLINE_RUN_MAX_MS` lets a whole short run make it wait.
- * Measured on the 2-vCPU guest with a C probe: the off-loop thread started
- * 16 µs after the call was issued when the other vCPU had just worked,
- * 90-150 µs after a run of 0.7-3 ms (its vCPU halted meanwhile), 185-290
- * µs pinned to the caller's CPU (a second wake-up, after the migration).
- * 0, or no call short enough: no lead (the list then runs pinned,
- * `PIN_LISTS`). Only a Jit without workers leads: the thread that arrived
- * spins (`LEAD_WAIT_US`) on a CPU a worker needs (a ResNet-style CNN on 2
- * threads ran 9.0-9.5 ms a run led, 6.0-6.2 not), and workers held awake
- * during a run keep the other vCPU from halting anyway (run within 1-5% of
- * runSync there).
- */
-export const LEAD_US = 1000;
-/**
- * µs the arrived off-loop thread spins for the caller to hand the list
- * over before it sleeps on a futex (the caller wakes it): the caller
- * finishes the call it is in first, and a thread that slept that long
- * wakes on a halted vCPU again. MLP batch 64, 1 thread (three calls, the
- * first 0.6 ms, led): run − runSync 220-290 µs with 50, 100-180 with 2000.
- */
-export const LEAD_WAIT_US = 2000;

@@ -149,8 +149,6 @@ interface Entry extends LruNode {
   compileNs: number;
   /** Nanoseconds of the first call, compile included. */
   firstCallNs: number;
-  /** The cost model's ns for one call of the key on one core (−1: not asked yet). */
-  estimatedNs: number;
   reason: TierReason | null;
   kernel: Kernel | null;
   /** The plan, made once: recompiles reuse it. */
@@ -239,11 +237,7 @@ export class Runtime {
   /** Starting worker threads failed: this runtime stays on one thread. */
   #poolFailed = false;
   /** The async form's call lists (recording, in flight) and what they hold. */
-  readonly #lists = new CallLists(
-    (b) => this.#set?.free(b),
-    // Led by the caller only without workers (policy.ts, `LEAD_US`).
-    () => this.#config.threads < 2 || this.#poolFailed,
-  );
+  readonly #lists = new CallLists((b) => this.#set?.free(b));
   /** close() ran while call lists were in flight: free the code when the last ends. */
   #releaseLater = false;
   /** Counts argument-block rewrites: a split's part blocks were written for one of them. */
@@ -524,7 +518,6 @@ export class Runtime {
         at,
         workspace: ws ? WORKSPACE_AT_0 : NO_WORKSPACE,
         buffers,
-        ns: this.#estimatedNs(e),
       };
       if (counters !== null) this.#timeRecorded(call, counters);
       this.#lists.add(call, kernel.blocks, ws);
@@ -549,16 +542,9 @@ export class Runtime {
       at,
       workspace,
       buffers,
-      ns: this.#estimatedNs(e) / split.parts,
     };
     if (counters !== null) this.#timeRecorded(call, counters);
     this.#lists.add(call, kernel.blocks, split.parts * split.workspaceStride);
-  }
-
-  /** The cost model's time of one call of the key (for which calls a list's caller leads). */
-  #estimatedNs(e: Entry): number {
-    if (e.estimatedNs < 0) e.estimatedNs = estimatedNs(e.family.cost(e.spec));
-    return e.estimatedNs;
   }
 
   /** Makes a recorded call a timed one: its list enters it through `timedPart`. */
@@ -669,7 +655,6 @@ export class Runtime {
       compiles: 0,
       compileNs: 0,
       firstCallNs: 0,
-      estimatedNs: -1,
       reason: null,
       kernel: null,
       plan: null,
