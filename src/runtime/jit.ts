@@ -986,19 +986,23 @@ export class Jit {
   }
   readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
   /**
-   * Large packed weights on huge pages where native code runs
-   * (native/large_memory.ts); a session's own memory ({@link useLargeMemory}).
+   * A session's memory on huge pages (native/large_memory.ts), given by
+   * {@link useLargeMemory}; null: V8's. Not for a Jit of its own: V8 does
+   * not count our mappings, so handles packed in a loop and dropped were
+   * not collected until the process held 3 GB (`packB` of 4.5 MB, 3000
+   * times), where V8's own buffers press its collector.
    */
-  #memory: LargeMemory = new LargeMemory();
+  #memory: LargeMemory | null = null;
 
   static {
     setMemory = (jit, memory) => {
       jit.#memory = memory;
     };
   }
-  /** Packers' zeroed, line-aligned arrays: from #memory where native code runs. */
+  /** Packers' zeroed, line-aligned arrays: from a session's memory where one was given. */
   get #floats(): ((length: number) => Float32Array) | undefined {
-    return this.#jit ? (length) => this.#memory.floats(length) : undefined;
+    const memory = this.#memory;
+    return this.#jit && memory !== null ? (length) => memory.floats(length) : undefined;
   }
   /** Packers' transposes through jit.copy where native code runs (else their own loops). */
   get #packCopy(): StridedCopy | undefined {
