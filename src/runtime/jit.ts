@@ -87,7 +87,7 @@ import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
 import { viewAddress } from "../native/memory.ts";
-import { LargeMemory } from "../native/large_memory.ts";
+import type { LargeMemory } from "../native/large_memory.ts";
 import { affinityCpus } from "../native/pool.ts";
 import { MAX_WORKERS } from "../native/pool_code.ts";
 import {
