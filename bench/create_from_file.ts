@@ -2,7 +2,8 @@
  * `InferenceSession.create(path)` as an application's first call: each
  * create in a fresh Deno process (module load excluded, the file cached by
  * the OS), ours against onnxruntime-node 1.30 (skipped with a note where it
- * does not load), processes alternating; medians in ms.
+ * does not load), processes alternating; medians in ms. Beside: reading the
+ * file alone, `Deno.readFileSync` against a buffer of the file's size.
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/create_from_file.ts [--models mlp1,bert,cnn] [--rounds 3]
  *
@@ -10,6 +11,7 @@
  */
 import { parseArgs } from "node:util";
 import { ZOO } from "../tools/model_zoo.ts";
+import { readFileLarge } from "../src/native/large_memory.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -58,6 +60,16 @@ try {
       if (a !== null) ours.push(a);
       if (b !== null) ort.push(b);
     }
+    // Reading the file alone: Deno.readFileSync against a buffer of the file's size (this process).
+    const reads: number[][] = [[], []];
+    for (let r = 0; r < 3; r++) {
+      let t = performance.now();
+      Deno.readFileSync(path);
+      reads[0].push(performance.now() - t);
+      t = performance.now();
+      readFileLarge(path);
+      reads[1].push(performance.now() - t);
+    }
     const theirs = ort.length ? `${med(ort).toFixed(1)} ms` : "— (onnxruntime-node did not load)";
     console.log(
       `${m.name.padEnd(52)} ${(m.bytes.length / 2 ** 20).toFixed(1).padStart(5)} MB  ours ${
@@ -66,7 +78,9 @@ try {
         ort.length
           ? ` (${ort.map((t) => t.toFixed(0)).join(", ")})  ×${(med(ort) / med(ours)).toFixed(2)}`
           : ""
-      }`,
+      }  read: readFileSync ${med(reads[0]).toFixed(1)} ms, into its size ${
+        med(reads[1]).toFixed(1)
+      } ms`,
     );
   }
 } finally {
