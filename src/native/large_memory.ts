@@ -3,12 +3,12 @@
  * (as read, and packed) and its arena of intermediates.
  *
  * Every fresh 4 KiB page costs a fault when first touched, and on this
- * project's 2-vCPU Firecracker guest a fault costs ~11 µs: a fresh 16 MiB
- * Float32Array took 46-58 ms to write once; the same from `mmap` with
- * `MADV_HUGEPAGE` (transparent huge pages are "madvise" there) 22 ms the
- * first time and 1.1-1.5 ms on memory mapped before (measured in one
- * process, five of each). A session's create and first run were mostly
- * such faults.
+ * project's 2-vCPU Firecracker guest a fault costs ~12 µs: a fresh 16 MiB
+ * Float32Array took 48-58 ms to write once; the same from `mmap` with
+ * `MADV_HUGEPAGE` (transparent huge pages are "madvise" there) 7-8 ms the
+ * first time and 0.8-1.1 ms on memory mapped before (`bench/page_faults.ts`,
+ * five of each in one process). A session's create and first run were
+ * mostly such faults.
  *
  * A mapping's ArrayBuffer is Deno's view of memory we own
  * (`UnsafePointerView.getArrayBuffer`). It goes back to a pool of mappings
