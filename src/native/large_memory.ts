@@ -57,8 +57,9 @@ const POOL_BYTES = 256 << 20;
  * Most bytes of mappings handed out and not yet given back; past it,
  * allocations come from V8. V8 does not count our mappings, so memory
  * only collection gives back (sessions dropped without `release`) grew
- * unchecked: 300 CNN sessions created and dropped in a loop held 1.7 GB
- * where V8's own buffers, which press its collector, held 300 MB.
+ * unchecked: 300 CNN sessions created and dropped in a loop held 1.2 GB,
+ * 712 MB with this cap, 342 MB on V8's own buffers, which press its
+ * collector (`bench/memory_growth.ts`).
  */
 const LIVE_BYTES = 512 << 20;
 

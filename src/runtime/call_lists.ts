@@ -76,10 +76,11 @@ const NO_BUFFERS = new Array(KEPT_BUFFERS).fill(null) as unknown as KeptBuffers;
 const SLAB_BYTES = 16384;
 
 /**
- * Slabs and list blocks kept for the next recordings. A fresh 16 KiB
- * ArrayBuffer cost 15 µs in a loop and ~60 µs per `jit.async` call (its
- * pages faulted in anew, on the 2-vCPU guest): most of what going off the
- * loop cost a small call (`bench/async_hop.ts`).
+ * Slabs and list blocks kept for the next recordings: a fresh 16 KiB
+ * ArrayBuffer per `jit.async` call faulted its four pages in anew (~12 µs
+ * each on the 2-vCPU guest, `bench/page_faults.ts`), most of what going
+ * off the loop cost a small call (`bench/async_hop.ts`: +145-156 → +25-51
+ * µs for an 8×64×64 GEMM).
  */
 const SPARE_BLOCKS = 4;
 

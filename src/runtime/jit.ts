@@ -989,8 +989,8 @@ export class Jit {
    * A session's memory on huge pages (native/large_memory.ts), given by
    * {@link useLargeMemory}; null: V8's. Not for a Jit of its own: V8 does
    * not count our mappings, so handles packed in a loop and dropped were
-   * not collected until the process held 3 GB (`packB` of 4.5 MB, 3000
-   * times), where V8's own buffers press its collector.
+   * collected late (`bench/memory_growth.ts`: RSS 2.1 GB against 290 MB on
+   * V8's own buffers, which press its collector).
    */
   #memory: LargeMemory | null = null;
 
