@@ -107,3 +107,14 @@ export function describe(v: unknown): string {
   if (typeof v === "string") return `string ${JSON.stringify(v)}`;
   return `${typeof v} ${String(v)}`;
 }
+
+/**
+ * A new zeroed Float32Array of `length` starting on a 64-byte line, from
+ * V8's allocator (one line over-allocated); `address` finds an array's
+ * address (0 where no native code runs: then any start will do).
+ */
+export function lineAligned(length: number, address: (v: Float32Array) => number): Float32Array {
+  const whole = new Float32Array(length + 16);
+  const skip = ((64 - (address(whole) % 64)) % 64) / 4;
+  return whole.subarray(skip, skip + length);
+}

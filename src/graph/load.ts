@@ -157,7 +157,7 @@ export function loadGraph(
   const scope = new Scope(null, "");
   const constants = new Map<string, ReturnType<typeof materialize>>();
   // Large float initializers on huge pages (native/large_memory.ts): copying a model's weights
-  // into fresh V8 pages faulted each 4 KiB in at ~11 µs on the guest.
+  // into fresh V8 pages faulted each 4 KiB in at ~12 µs on the guest (bench/page_faults.ts).
   const floats = memory ? (size: number) => memory.floats(size) : undefined;
   for (const t of g.initializers) {
     if (t.name === "") throw new ModelError(`ONNX: an initializer has no name`);

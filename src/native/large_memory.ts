@@ -33,6 +33,7 @@ import {
   PROT_WRITE,
 } from "./libc.ts";
 import { viewAddress } from "./memory.ts";
+import { lineAligned } from "../typed.ts";
 
 /** Bytes of a huge page (x86-64). */
 const HUGE_PAGE = 2 << 20;
@@ -144,9 +145,9 @@ function mapLarge(bytes: number): [ArrayBuffer, Mapping, boolean] | null {
 }
 
 /**
- * One owner's large allocations (a Jit's packed weights, a session's
- * weights and arenas): those up to half a chunk cut from shared 8 MiB
- * chunks, larger ones mapped alone; small ones from V8.
+ * One owner's large allocations (a session's weights, as read and packed,
+ * and its arenas; files' bytes): those up to half a chunk cut from shared
+ * 8 MiB chunks, larger ones mapped alone; small ones from V8.
  */
 export class LargeMemory {
   #chunk: ArrayBuffer | null = null;
@@ -184,14 +185,17 @@ export class LargeMemory {
         }
       }
     }
-    const whole = new Float32Array(length + 16);
-    const skip = ((64 - (viewAddress(whole) % 64)) % 64) / 4;
-    return whole.subarray(skip, skip + length);
+    return lineAligned(length, viewAddress);
   }
 
-  /** A zeroed ArrayBuffer of `bytes`: its own mapping when large, else V8's. */
-  buffer(bytes: number): ArrayBuffer {
-    return (bytes >= LARGE_MIN_BYTES ? this.#map(bytes) : null) ?? new ArrayBuffer(bytes);
+  /**
+   * An ArrayBuffer of `bytes`: its own mapping when large, else V8's;
+   * zeroed unless `zeroed` is false (the caller writes every byte).
+   */
+  buffer(bytes: number, zeroed = true): ArrayBuffer {
+    if (bytes < LARGE_MIN_BYTES) return new ArrayBuffer(bytes);
+    const own = zeroed ? this.#map(bytes) : this.#mapRaw(bytes)?.[0] ?? null;
+    return own ?? new ArrayBuffer(bytes);
   }
 
   /**
@@ -226,15 +230,15 @@ const fileMemory = new LargeMemory();
 
 /**
  * A whole file's bytes, read into memory of huge pages when large (and
- * native code runs here): `Deno.readFileSync` grew its buffer as it read,
- * and a 28 MB model took 84-218 ms to read that way on the guest against
- * 15 ms into a buffer of the file's size (same process, file cached).
+ * native code runs here): `Deno.readFileSync` grows its buffer as it reads
+ * (`bench/create_from_file.ts` times both: a 27 MB model 85 ms that way,
+ * 55 ms into a buffer of the file's size, on the guest).
  */
 export function readFileLarge(path: string): Uint8Array {
   using file = Deno.openSync(path);
   const size = file.statSync().size;
   if (size < LARGE_MIN_BYTES || !jitAvailable()) return Deno.readFileSync(path);
-  const bytes = new Uint8Array(fileMemory.buffer(size));
+  const bytes = new Uint8Array(fileMemory.buffer(size, false)); // the read writes every byte
   for (let at = 0; at < size;) {
     const n = file.readSync(bytes.subarray(at));
     if (n === null || n === 0) throw new Error(`${path}: ended after ${at} of ${size} bytes`);

@@ -13,7 +13,14 @@
  *
  * @module
  */
-import { describe, isFloat32Array, viewBuffer, viewByteOffset, viewLength } from "../../typed.ts";
+import {
+  describe,
+  isFloat32Array,
+  lineAligned,
+  viewBuffer,
+  viewByteOffset,
+  viewLength,
+} from "../../typed.ts";
 import type { StridedCopy } from "../gemm/packb.ts";
 import { readInt, readInts } from "../attributes.ts";
 import { fail } from "../checks.ts";
@@ -63,7 +70,7 @@ export class ConvWeights {
     address: (v: Float32Array) => number,
     lanes = 0,
     copy?: StridedCopy,
-    alloc?: (length: number) => Float32Array,
+    alloc: (length: number) => Float32Array = (length) => lineAligned(length, address),
   ) {
     if (o === null || typeof o !== "object") {
       fail(
@@ -90,10 +97,9 @@ export class ConvWeights {
     this.lanes = this.group === 1 ? lanes : 0;
     const L = this.lanes, oc = this.outChannels, k = this.c * this.kh * this.kw;
     const at = Math.ceil(n / 16) * 16, extra = L ? Math.ceil(oc / L) * L * k : 0;
-    // `alloc`'s arrays start on a line (and large ones on huge pages: native/large_memory.ts).
-    const whole = alloc ? alloc(at + extra) : new Float32Array(at + extra + 16);
-    const skip = alloc ? 0 : ((64 - (address(whole) % 64)) % 64) / 4;
-    this.#data = whole.subarray(skip, skip + n);
+    // On a line (a session's large ones on huge pages: native/large_memory.ts).
+    const whole = alloc(at + extra);
+    this.#data = whole.subarray(0, n);
     const data = this.#data;
     // No method of w takes part: a plain view of its buffer (found through the intrinsic
     // getters), copied by the intrinsic set.
@@ -103,7 +109,7 @@ export class ConvWeights {
     this.finite = finite;
     if (L) {
       // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
-      const cv = whole.subarray(skip + at, skip + at + extra);
+      const cv = whole.subarray(at, at + extra);
       // Channel o's k weights: w[o][c][kh][kw] (conv2d), or w[c][o][kh][kw] (transposed).
       const taps = this.kh * this.kw, full = Math.floor(oc / L), rest = oc % L;
       if (copy) {

@@ -17,7 +17,14 @@
  *
  * @module
  */
-import { describe, holds, isFloat32Array, viewBuffer, viewByteOffset } from "../../typed.ts";
+import {
+  describe,
+  holds,
+  isFloat32Array,
+  lineAligned,
+  viewBuffer,
+  viewByteOffset,
+} from "../../typed.ts";
 import { MAX_DIMENSION } from "./read.ts";
 import { PANEL_COLUMNS, panelsExtent, storedExtent } from "./spec.ts";
 
@@ -120,13 +127,6 @@ export class PackedB {
   static is(x: unknown): x is PackedB {
     return typeof x === "object" && x !== null && #data in x;
   }
-}
-
-/** A new zeroed array of `length` starting on a 64-byte line (one line over-allocated). */
-function lineAligned(length: number, address: (v: Float32Array) => number): Float32Array {
-  const whole = new Float32Array(length + 16);
-  const skip = ((64 - (address(whole) % 64)) % 64) / 4;
-  return whole.subarray(skip, skip + length);
 }
 
 /**
