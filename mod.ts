@@ -37,7 +37,13 @@
  * @module
  */
 export { Jit } from "./src/runtime/jit.ts";
-export type { AsyncOptions, GemmKernel, JitOptions, RecordedCalls } from "./src/runtime/jit.ts";
+export type {
+  AsyncOptions,
+  CacheOptions,
+  GemmKernel,
+  JitOptions,
+  RecordedCalls,
+} from "./src/runtime/jit.ts";
 export type { JitStats, KeyStats, TuneCandidateStats, TuneStats } from "./src/runtime/stats.ts";
 export type { WorkerStats } from "./src/native/pool.ts";
 export type { TierReason } from "./src/runtime/policy.ts";

@@ -8,7 +8,7 @@ import assert from "node:assert/strict";
 import { Jit } from "../mod.ts";
 import { aExtent, bExtent, cExtent } from "../src/kernels/gemm/mod.ts";
 import { GuardedPages } from "../src/native/memory.ts";
-import { gemmConfigurations } from "./helpers/configurations.ts";
+import { gemmConfigurations, PATH_CACHES } from "./helpers/configurations.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
 
@@ -86,8 +86,8 @@ Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both side
 });
 
 Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select them, guarded", () => {
-  using jit = new Jit();
-  using split = new Jit({ threads: 3, minPartUs: 0 });
+  using jit = new Jit({ caches: PATH_CACHES });
+  using split = new Jit({ threads: 3, minPartUs: 0, caches: PATH_CACHES });
   const shapes: [number, number, number, boolean, boolean?][] = [
     [70, 600, 900, true],
     [130, 1030, 1100, false], // B's strips copied (AVX-512), else packed

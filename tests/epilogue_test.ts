@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type Activation, isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { rng } from "./helpers/random.ts";
+import { PATH_CACHES } from "./helpers/configurations.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -34,7 +35,7 @@ const ACTS: (Activation | undefined)[] = [
 
 for (const isa of LEVELS) {
   Deno.test(`gemm epilogue ${isa}: bias + activation bit-identical to gemm, then add, then the unary op, in every driver`, () => {
-    using jit = new Jit({ maxIsa: isa });
+    using jit = new Jit({ maxIsa: isa, caches: PATH_CACHES });
     const r = rng(1300 + LEVELS.indexOf(isa));
     const paths = new Set<string>();
     for (const s of SHAPES) {

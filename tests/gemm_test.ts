@@ -12,7 +12,7 @@ import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock, viewAddress } from "../src/native/memory.ts";
-import { gemmConfigurations } from "./helpers/configurations.ts";
+import { gemmConfigurations, PATH_CACHES } from "./helpers/configurations.ts";
 import { gemmSpec } from "./helpers/gemm_spec.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
@@ -137,7 +137,7 @@ Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, rows 4 
   // of 4 KiB apart; these reach the K-blocked, strip-prefetching direct path,
   // the 6-row tiles that avoid L1 set conflicts, and Bᵀ transposed strip by strip.
   const r = rng(4242);
-  using jit = new Jit();
+  using jit = new Jit({ caches: PATH_CACHES });
   const shapes: [number, number, number, boolean][] = [
     [37, 530, 520, false],
     [11, 300, 1024, false],
@@ -251,7 +251,7 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
           mr: int(r, 1, 6),
           nr: v.lanes * int(r, 1, 2),
           unroll: pick(r, [1, 2, 4, 16]),
-          kSplit: pick(r, [1, 2]),
+          kSplit: pick(r, [1, 2, 4]),
           kc: pick(r, [undefined, 3, 8, 32]),
           prefetchNext: r() < 0.5,
           embedBroadcast: r() < 0.5,
@@ -263,8 +263,9 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
         // Draw only plans the planner could make: full tiles within the register rule.
         const reserved = isa === "avx2" && (cs.spec.n % plan.nr) % v.lanes !== 0 ? 1 : 0;
         const fits = () => tileFits(v, plan.mr, plan.nr / v.lanes, plan.kSplit, reserved);
-        if (!fits()) plan.kSplit = 1;
+        while (!fits() && plan.kSplit > 1) plan.kSplit /= 2;
         while (!fits()) plan.mr--;
+        plan.unroll = Math.max(plan.unroll, plan.kSplit); // a multiple of kSplit (the planner's rule)
         runPlan(
           (a, s) => {
             emitDirectGemm(a, v, s, plan);
@@ -279,6 +280,75 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
           true,
           `direct ${isa} case ${t} ${JSON.stringify(cs.spec)} ${JSON.stringify(plan)}`,
         );
+      }
+    }
+  } finally {
+    arena.close();
+  }
+});
+
+Deno.test("gemm direct: a column sums in the plan's order wherever the tile edges fall (kSplit 1, 2, 4; whole k and K blocks)", () => {
+  // A thread's part of the columns puts edge tiles where the whole call has
+  // full ones: an edge tile must sum each column in the same order (step p of
+  // k into accumulator set p mod kSplit), or results change with the thread count.
+  const r = rng(4711);
+  const arena = new CodeArena();
+  try {
+    for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "scalar" && l !== "amx")) {
+      const v = vecIsa(isa);
+      for (let t = 0; t < 40; t++) {
+        const m = int(r, 1, 3), n = v.lanes * 8, k = int(r, 1, 300);
+        const kSplit = pick(r, [1, 2, 4]);
+        const plan = {
+          mr: m,
+          nr: v.lanes * pick(r, [2, 4]),
+          unroll: kSplit * pick(r, [1, 2, 4]),
+          kSplit,
+          kc: pick(r, [undefined, 5, 37, 64]),
+        };
+        const fits = () => tileFits(v, plan.mr, plan.nr / v.lanes, plan.kSplit, 1);
+        while (!fits() && plan.nr > v.lanes) plan.nr -= v.lanes;
+        while (!fits()) plan.kSplit /= 2;
+        const a = new Float32Array(m * k).map(() => r() * 2 - 1);
+        const b = new Float32Array(k * n).map(() => r() * 2 - 1);
+        const run = (j0: number, cols: number) => {
+          const spec: GemmSpec = {
+            m,
+            n: cols,
+            k,
+            transA: false,
+            transB: false,
+            lda: k,
+            ldb: n,
+            ldc: n,
+            alpha: 1,
+            beta: 0,
+          };
+          const c = new Float32Array(m * n);
+          runPlan(
+            (asm, s) => {
+              emitDirectGemm(asm, v, s, plan);
+              return 0;
+            },
+            { spec, a, b: b.subarray(j0), c: c.subarray(j0), c0: c.slice() },
+            arena,
+          );
+          return c;
+        };
+        const whole = run(0, n);
+        // A window that starts inside a full tile and ends inside another: edge tiles, tails.
+        const j0 = int(r, 1, n / 2), cols = int(r, 1, n - j0);
+        const part = run(j0, cols);
+        for (let i = 0; i < m; i++) {
+          for (let j = j0; j < j0 + cols; j++) {
+            if (!Object.is(part[i * n + j], whole[i * n + j])) {
+              assert.fail(
+                `${isa} ${m}×${n}×${k} ${JSON.stringify(plan)} columns ${j0}+${cols}: ` +
+                  `C[${i}][${j}] ${part[i * n + j]} vs ${whole[i * n + j]} in the whole call`,
+              );
+            }
+          }
+        }
       }
     }
   } finally {
@@ -608,7 +678,11 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
     const plain = gemmSpec({ m, n, k, transB, lda, ldb, ldc });
     const ab = gemmF64(a, b, c0, plain); // exact: every sum an integer below 2^24
     for (const threads of [1, 2]) {
-      using jit = new Jit({ threads, minPartUs: threads > 1 ? 0 : undefined });
+      using jit = new Jit({
+        threads,
+        minPartUs: threads > 1 ? 0 : undefined,
+        caches: PATH_CACHES,
+      });
       for (const [alpha, beta] of [[1, 0], [1, 1], [2, 0.5]]) {
         const c = c0.slice();
         jit.gemm(a, b, c, { ...plain, alpha, beta });

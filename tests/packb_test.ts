@@ -5,6 +5,7 @@ import { int, rng } from "./helpers/random.ts";
 import { viewAddress } from "../src/native/memory.ts";
 import { gemmF64, packB } from "../src/kernels/gemm/mod.ts";
 import { gemmSpec } from "./helpers/gemm_spec.ts";
+import { PATH_CACHES } from "./helpers/configurations.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -48,7 +49,7 @@ for (const isa of LEVELS) {
 
 for (const isa of LEVELS) {
   Deno.test(`packB ${isa}: panels hold op(B) panel by panel, and products on them are exact`, () => {
-    using jit = new Jit({ maxIsa: isa, threads: 2, minPartUs: 0 });
+    using jit = new Jit({ maxIsa: isa, threads: 2, minPartUs: 0, caches: PATH_CACHES });
     const seed = 1600 + LEVELS.indexOf(isa), r = rng(seed);
     // 20×70×2100: long panels, in K blocks.
     const shapes = [[1, 1024, 300], [1, 10, 1024], [3, 100, 37], [7, 130, 5], [1, 64, 64], [

@@ -203,6 +203,29 @@ Deno.test("runtime: options and environment knobs are validated", () => {
   const k = capped.compileGemm({ m: 16, n: 16, k: 16 });
   assert.match(k.plan.description, new RegExp(expected === "sse2" ? "sse2" : "scalar"));
   k.run(a, b, c);
+  assert.throws(
+    () => new Jit({ caches: { l2: 1000 } }),
+    /caches\.l2 must be an integer from 65536/,
+  );
+  assert.throws(() => new Jit({ caches: { l1d: 0.5 } }), /caches\.l1d must be/);
+  assert.throws(() => new Jit({ caches: 3 as never }), /caches must be an object/);
+});
+
+Deno.test("runtime: the caches option steers plans, never results", () => {
+  // 130×1100×1030: B (4.5 MB) fits three 2 MiB L2s, not three 1 MiB ones.
+  const m = 130, n = 1100, k = 1030, r = rng(77);
+  const a = new Float32Array(m * k).map(() => r() - 0.5);
+  const b = new Float32Array(k * n).map(() => r() - 0.5);
+  const plans: string[] = [], outs: Float32Array[] = [];
+  for (const l2 of [1 << 20, 4 << 20]) {
+    using jit = new Jit({ caches: { l2 } });
+    const c = new Float32Array(m * n);
+    jit.gemm(a, b, c, { m, n, k });
+    plans.push(jit.stats().keys[0].plan ?? "");
+    outs.push(c);
+  }
+  if (isaLevel() !== "scalar") assert.notEqual(plans[0], plans[1]);
+  assert.deepEqual(outs[0], outs[1], plans.join(" vs "));
 });
 
 Deno.test({

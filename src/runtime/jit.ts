@@ -111,7 +111,7 @@ import type { JitStats } from "./stats.ts";
 import { type CpuDescription, TuneCache } from "./tune_cache.ts";
 
 /** This CPU as the tuning cache keys it, at the Jit's ISA level. */
-function cpuDescription(isa: IsaLevel): CpuDescription {
+function cpuDescription(isa: IsaLevel, target: Target): CpuDescription {
   const f = cpuFeatures();
   return {
     vendor: f.vendor,
@@ -120,8 +120,9 @@ function cpuDescription(isa: IsaLevel): CpuDescription {
     model: f.model,
     stepping: f.stepping,
     isa,
-    l1d: f.l1d,
-    l2: f.l2,
+    // The sizes plans block for (CPUID's unless the Jit was given others).
+    l1d: target.l1d,
+    l2: target.l2,
     l3: f.l3,
   };
 }
@@ -174,6 +175,21 @@ export interface JitOptions {
    * NJIT_TUNE_CACHE (none when unset).
    */
   tuneCache?: string;
+  /**
+   * Cache sizes the plans block for, in bytes per core. Default: what CPUID
+   * reports. Plans (and so speed) follow them, results do not: tests pin
+   * them so that a shape takes the same path on every machine, and a guest
+   * whose virtual CPUID misreports its caches can set the real ones.
+   */
+  caches?: CacheOptions;
+}
+
+/** Cache sizes of {@link JitOptions.caches}; a size left out is CPUID's. */
+export interface CacheOptions {
+  /** L1 data cache bytes per core (4 KiB to 1 MiB). */
+  l1d?: number;
+  /** L2 cache bytes per core (64 KiB to 64 MiB). */
+  l2?: number;
 }
 
 /** Options of {@link Jit.async}. */
@@ -289,6 +305,14 @@ function badOption(name: string, v: unknown, what: string): never {
   throw new RangeError(`Jit: ${name} must be ${what}, got ${describe(v)}`);
 }
 
+function cacheBytes(name: string, v: unknown, fallback: number, min: number, max: number): number {
+  if (v === undefined) return fallback;
+  if (typeof v !== "number" || !Number.isInteger(v) || v < min || v > max) {
+    badOption(name, v, `an integer from ${min} to ${max}`);
+  }
+  return v;
+}
+
 function count(name: string, v: unknown, fallback: number, min: number): number {
   if (v === undefined) return fallback;
   if (typeof v !== "number" || !Number.isInteger(v) || v < min) {
@@ -380,7 +404,14 @@ export class Jit {
       if (f.l1d) target.l1d = f.l1d;
       if (f.l2) target.l2 = f.l2;
       target.isa = VEC_OF[isa];
-    } else {
+    }
+    if (options.caches !== undefined) {
+      const c = options.caches;
+      if (c === null || typeof c !== "object") badOption("caches", c, "an object { l1d?, l2? }");
+      target.l1d = cacheBytes("caches.l1d", c.l1d, target.l1d, 4 << 10, 1 << 20);
+      target.l2 = cacheBytes("caches.l2", c.l2, target.l2, 64 << 10, 64 << 20);
+    }
+    if (!this.#jit) {
       try {
         libc();
       } catch (e) {
@@ -392,7 +423,7 @@ export class Jit {
     this.#isa = isa;
     this.#target = target;
     const tuneCache = this.#jit && tuneBudget > 0 && tuneCachePath !== undefined
-      ? new TuneCache(tuneCachePath, cpuDescription(isa))
+      ? new TuneCache(tuneCachePath, cpuDescription(isa, target))
       : null;
     this.#rt = new Runtime({
       threshold,

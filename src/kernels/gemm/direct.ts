@@ -31,7 +31,7 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
-import { columnGroups, emitMicrokernel, tileFits } from "./microkernel.ts";
+import { type ColumnGroup, columnGroups, emitMicrokernel, tileFits } from "./microkernel.ts";
 import { emitTransposePanel16 } from "./pack.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
@@ -150,57 +150,75 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     // The plan's full tiles fit (plan.ts uses the same rule); an edge tile
     // can have more groups (SSE2 splits a tail into scalar columns), so
     // split its rows when its accumulators would not fit.
-    const fits = (rows: number, kSplit: number) =>
-      tileFits(isa, rows, groups.length, kSplit, reserved.length);
-    if (mr === p.mr && nr === p.nr && !fits(mr, p.kSplit)) {
+    // The plan's kSplit in every tile: it fixes the order of each sum, so an
+    // edge tile (wherever a thread's part puts one) sums as a full tile does.
+    const kSplit = p.kSplit;
+    const fits = (rows: number, count: number) =>
+      tileFits(isa, rows, count, kSplit, reserved.length);
+    if (mr === p.mr && nr === p.nr && !fits(mr, groups.length)) {
       throw new Error(`direct plan ${p.mr}×${p.nr} ×${p.kSplit} does not fit the registers`);
     }
-    let rows = mr;
-    while (rows > 1 && !fits(rows, p.kSplit)) rows--;
-    const kSplit = fits(rows, p.kSplit) ? p.kSplit : 1;
-    for (let r0 = 0; r0 < mr; r0 += rows) {
-      const h = Math.min(rows, mr - r0);
-      a.emit("lea", rA, ptr(rArow, r0 * aRow));
-      a.emit("mov", rB, buffered ? qword(rsp, 0) : rBcol);
-      // Edge tiles run once per row or column of tiles: less unrolling, less code.
-      const unroll = mr === p.mr && nr === p.nr ? p.unroll : 1;
-      const prefetchNext = p.prefetchNext ?? false;
-      const stream = prefetchNext && strips && unroll === 16;
-      if (stream) a.emit("lea", rStream, ptr(rBcol, p.nr * spec.ldb * 4));
-      emitMicrokernel(v, {
-        mr: h,
-        groups,
-        a: { base: rA, rowBytes: aRow, colBytes: aCol },
-        b: { base: rB, rowBytes: bRow, colBytes: bCol },
-        c: { base: rCt, rowBytes: s.ldc * 4, offset: r0 * s.ldc * 4 },
-        k: blocked ? rKc : s.k,
-        counter,
-        unroll,
-        kSplit,
-        alpha: s.alpha,
-        beta: s.beta,
-        first: blocked ? rFirst : true,
-        reserved,
-        embedBroadcast: p.embedBroadcast,
-        prefetch: p.prefetchAhead ? p.prefetchAhead * bRow : prefetchNext && !buffered ? nr * 4 : 0,
-        // Transposed strips (unroll 16): the next strip's Bᵀ rows, one 64-byte
-        // column of them per 16 k steps, so each tile pass brings in the
-        // whole next strip while B is read from memory only once.
-        stream: stream
-          ? {
-            base: rStream,
-            offsets: Array.from({ length: p.nr }, (_, r) => r * spec.ldb * 4),
-            advance: 64,
-            // Into L2 only: Bᵀ rows a multiple of 4 KiB apart would all land
-            // in one L1 set and evict the tile's operands (measured: t0
-            // loses 7% at 64×768×3072 where t2 gains 1-2%; at
-            // 128×3072×768 both gain 12%).
-            hint: "prefetcht2",
-          }
-          : undefined,
-        prefetchBytes: nr * 4,
-      });
+    // Columns in passes where one row of them does not fit, rows in passes where all do not.
+    let perPass = groups.length;
+    while (perPass > 1 && !fits(1, perPass)) perPass--;
+    for (let g0 = 0; g0 < groups.length; g0 += perPass) {
+      const pass = groups.slice(g0, g0 + perPass);
+      let rows = mr;
+      while (rows > 1 && !fits(rows, pass.length)) rows--;
+      for (let r0 = 0; r0 < mr; r0 += rows) {
+        passTile(mr, nr, pass, r0, Math.min(rows, mr - r0), kSplit);
+      }
     }
+  };
+  const passTile = (
+    mr: number,
+    nr: number,
+    groups: ColumnGroup[],
+    r0: number,
+    h: number,
+    kSplit: number,
+  ) => {
+    a.emit("lea", rA, ptr(rArow, r0 * aRow));
+    a.emit("mov", rB, buffered ? qword(rsp, 0) : rBcol);
+    // Edge tiles run once per row or column of tiles: less unrolling (as
+    // much as the accumulator sets need), less code.
+    const unroll = mr === p.mr && nr === p.nr ? p.unroll : kSplit;
+    const prefetchNext = p.prefetchNext ?? false;
+    const stream = prefetchNext && strips && unroll === 16;
+    if (stream) a.emit("lea", rStream, ptr(rBcol, p.nr * spec.ldb * 4));
+    emitMicrokernel(v, {
+      mr: h,
+      groups,
+      a: { base: rA, rowBytes: aRow, colBytes: aCol },
+      b: { base: rB, rowBytes: bRow, colBytes: bCol },
+      c: { base: rCt, rowBytes: s.ldc * 4, offset: r0 * s.ldc * 4 },
+      k: blocked ? rKc : s.k,
+      counter,
+      unroll,
+      kSplit,
+      alpha: s.alpha,
+      beta: s.beta,
+      first: blocked ? rFirst : true,
+      reserved,
+      embedBroadcast: p.embedBroadcast,
+      prefetch: p.prefetchAhead ? p.prefetchAhead * bRow : prefetchNext && !buffered ? nr * 4 : 0,
+      // Transposed strips (unroll 16): the next strip's Bᵀ rows, one 64-byte
+      // column of them per 16 k steps, so each tile pass brings in the
+      // whole next strip while B is read from memory only once.
+      stream: stream
+        ? {
+          base: rStream,
+          offsets: Array.from({ length: p.nr }, (_, r) => r * spec.ldb * 4),
+          advance: 64,
+          // Into L2 only: Bᵀ rows a multiple of 4 KiB apart would all land
+          // in one L1 set and evict the tile's operands (measured: t0
+          // loses 7% at 64×768×3072 where t2 gains 1-2%; at
+          // 128×3072×768 both gain 12%).
+          hint: "prefetcht2",
+        }
+        : undefined,
+      prefetchBytes: nr * 4,
+    });
   };
 
   const column = (nr: number) => {

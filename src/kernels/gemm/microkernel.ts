@@ -76,7 +76,7 @@ export interface MicrokernelSpec {
   counter: Reg;
   /** k steps per loop iteration (a power of two when k is a register). */
   unroll: number;
-  /** Independent accumulator sets (1 or 2). */
+  /** Independent accumulator sets (1, 2 or 4): k step p goes to set p mod kSplit. */
   kSplit: number;
   alpha: number;
   beta: number;
@@ -266,6 +266,12 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   }
 
   const U = s.unroll;
+  // Step p of k goes to accumulator set p mod kSplit in every tile, full or
+  // edge, whatever its unrolling: the sum's order (and so its bits) is then
+  // the plan's, wherever a partition puts the tile edges.
+  if (s.kSplit > 1 && (U % s.kSplit !== 0 || (s.kSplit & (s.kSplit - 1)) !== 0)) {
+    throw new Error(`microkernel: unroll ${U} is not a multiple of kSplit ${s.kSplit}`);
+  }
   const unrolled = () => {
     for (let u = 0; u < U; u++) step(u, u % s.kSplit, true);
     advance(U);
@@ -298,7 +304,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     a.emit("jz", remainder);
     loop();
     a.bind(remainder);
-    if (U > 1) {
+    if (U > 1 && s.kSplit === 1) {
       a.emit("mov", s.counter, s.k);
       a.emit("and", s.counter, U - 1);
       a.emit("jz", done);
@@ -308,6 +314,31 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       advance(1);
       a.emit("dec", s.counter);
       a.emit("jnz", one);
+    } else if (U > 1) {
+      // Step p still goes to set p mod kSplit: runs of kSplit steps, then
+      // the last k mod kSplit steps one by one into sets 0, 1, ...
+      const singles = a.label(), run = a.label();
+      a.emit("mov", s.counter, s.k);
+      a.emit("and", s.counter, U - 1);
+      a.emit("shr", s.counter, Math.log2(s.kSplit));
+      a.emit("jz", singles);
+      a.bind(run);
+      for (let u = 0; u < s.kSplit; u++) step(u, u);
+      advance(s.kSplit);
+      a.emit("dec", s.counter);
+      a.emit("jnz", run);
+      a.bind(singles);
+      a.emit("mov", s.counter, s.k);
+      a.emit("and", s.counter, s.kSplit - 1);
+      a.emit("jz", done);
+      for (let set = 0; set < s.kSplit - 1; set++) {
+        step(0, set);
+        advance(1);
+        if (set < s.kSplit - 2) {
+          a.emit("dec", s.counter);
+          a.emit("jz", done);
+        }
+      }
     }
     a.bind(done);
   }

@@ -88,7 +88,7 @@ export function chooseDirectTile(s: GemmSpec, isa: VecLevel): DirectPlan {
     nr: nv * lanes,
     // Measured: with 24+ FMAs per k step the loop overhead is already noise;
     // unrolling 2 instead of 4 gives the same speed and a third less code.
-    unroll: 2,
+    unroll: Math.max(2, kSplit), // a multiple of kSplit (microkernel.ts)
     kSplit,
     embedBroadcast: isa === "avx512" && nv === 1,
   };
