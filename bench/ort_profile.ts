@@ -21,7 +21,8 @@ if (file.startsWith("zoo:") && zoo === undefined) {
   console.error(`no model ${file.slice(4)} in the zoo: ${Object.keys(ZOO).join(", ")}`);
   Deno.exit(2);
 }
-const bytes = zoo !== undefined ? zoo().bytes : Deno.readFileSync(file);
+const model = zoo?.();
+const bytes = model !== undefined ? model.bytes : Deno.readFileSync(file);
 const dir = await Deno.makeTempDir();
 const s = await ort.InferenceSession.create(bytes, {
   intraOpNumThreads: Number(threadsArg),
@@ -30,6 +31,12 @@ const s = await ort.InferenceSession.create(bytes, {
 });
 const feeds: Record<string, unknown> = {};
 for (const name of s.inputNames as string[]) {
+  // A zoo model's own feeds (an attention mask is int64); a file's: float inputs
+  const own = model?.feeds[name];
+  if (own !== undefined) {
+    feeds[name] = new ort.Tensor(own.type, own.data, own.dims);
+    continue;
+  }
   // Float inputs of the shape the model declares (symbolic dims 1).
   const meta = ((s.inputMetadata ?? []) as { name: string; shape?: (number | string)[] }[])
     .find((m) => m.name === name);

@@ -23,32 +23,49 @@ const threads = Number(values.threads);
 const [M, K, N] = values.shape!.split("x").map(Number);
 const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
 
-// The kernels alone.
+// The kernels alone: gemmInt8 at the Jit's level and, where that is AMX, on VNNI too (alternating).
 {
   using jit = new Jit({ threads, tuneBudget: 0 });
+  using vnni = new Jit({ threads, tuneBudget: 0, maxIsa: "avx512" });
   const a = Uint8Array.from({ length: M * K }, (_, i) => (i * 7) & 255);
   const b = Int8Array.from({ length: K * N }, (_, i) => ((i * 13) & 255) - 128);
   const pb = jit.packInt8B(b, { k: K, n: N }), c = new Int32Array(M * N);
+  const c2 = new Int32Array(M * N);
   const af = Float32Array.from(a), bf = jit.packB(Float32Array.from(b), { k: K, n: N });
   const cf = new Float32Array(M * N);
-  const ti: number[] = [], tf: number[] = [];
+  const amx = jit.isa === "amx";
+  const ti: number[] = [], tv: number[] = [], tf: number[] = [];
   for (let r = 0; r < 40; r++) {
     let t = performance.now();
     jit.gemmInt8(a, pb, c, { m: M, n: N, k: K });
     if (r >= 5) ti.push(performance.now() - t);
+    if (amx) {
+      t = performance.now();
+      vnni.gemmInt8(a, pb, c2, { m: M, n: N, k: K });
+      if (r >= 5) tv.push(performance.now() - t);
+    }
     t = performance.now();
     jit.gemm(af, bf, cf, { m: M, n: N, k: K });
     if (r >= 5) tf.push(performance.now() - t);
   }
+  if (amx && c.some((v, i) => v !== c2[i])) throw new Error("AMX and VNNI results differ");
   const ops = 2 * M * N * K, [i8, f32] = [median(ti), median(tf)];
-  const plan = jit.stats().keys.find((q) => q.key.startsWith("gemmInt8"))?.plan;
+  const planOf = (j: Jit) => j.stats().keys.find((q) => q.key.startsWith("gemmInt8"))?.plan;
+  const gops = (ms: number) => (ops / ms / 1e6).toFixed(0);
   console.log(
     `${M}×${N}×${K}, ${threads} thread(s): gemmInt8 ${(i8 * 1000).toFixed(0)} µs (${
-      (ops / i8 / 1e6).toFixed(0)
-    } GOPS, ${plan}), float gemm ${(f32 * 1000).toFixed(0)} µs (${
-      (ops / f32 / 1e6).toFixed(0)
+      gops(i8)
+    } GOPS, ${planOf(jit)}), float gemm ${(f32 * 1000).toFixed(0)} µs (${
+      gops(f32)
     } GFLOPS): ×${(f32 / i8).toFixed(2)}`,
   );
+  if (amx) {
+    const v = median(tv);
+    console.log(
+      `  the same on VNNI: ${(v * 1000).toFixed(0)} µs (${gops(v)} GOPS, ${planOf(vnni)}): ` +
+        `AMX ×${(v / i8).toFixed(2)}, the same bits`,
+    );
+  }
 }
 
 // The layer, ours and ORT's.

@@ -11,7 +11,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { GuardedPages } from "../src/native/memory.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
-const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+const LEVELS = levelsUpTo(isaLevel());
 const SIZES = [1, 3, 5, 6, 7, 13, 16, 17, 63, 64, 65, 130];
 
 /** C = (A − za)·B + bias by int32 loops (A rows lda bytes apart). */
@@ -42,7 +42,8 @@ for (const isa of LEVELS) {
     using jit = new Jit({ maxIsa: isa });
     // The activation's oracle: the unary family at the level the kernel's store runs (the
     // VNNI tiles' AVX-512, else the scalar loop's scalar code): the same emitter, the same bits.
-    const vnni = isa === "avx512" && cpuFeatures().avx512vnni;
+    const tiles = isa === "amx"; // AMX tiles, their epilogue AVX-512's
+    const vnni = (isa === "avx512" || tiles) && cpuFeatures().avx512vnni;
     using unary = new Jit({ maxIsa: vnni ? "avx512" : "scalar" });
     const ACTIVATIONS = [
       "gelu",
@@ -52,7 +53,7 @@ for (const isa of LEVELS) {
       { op: "clip", min: -0.5, max: 0.5 },
     ] as const;
     for (let t = 0; t < 60; t++) {
-      const m = pick(r, SIZES), n = pick(r, SIZES), k = pick(r, [1, 2, 3, 4, 5, 8, 37, 64, 100]);
+      const m = pick(r, SIZES), n = pick(r, SIZES), k = pick(r, [1, 2, 3, 4, 5, 8, 37, 64, 100, 256, 300]);
       const lda = Math.ceil(k / 4) * 4 + 4 * int(r, 0, 2);
       const a = Uint8Array.from({ length: m * lda }, () => int(r, 0, 255));
       const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
@@ -121,9 +122,11 @@ for (const isa of LEVELS) {
         assert.equal(pb.columnSums[j], s);
       }
     }
-    // The VNNI tiles where the level is AVX-512 and the CPU has VNNI, else the scalar loop.
+    // AMX tiles at the AMX level, the VNNI tiles where the level is AVX-512 and the CPU has
+    // VNNI, else the scalar loop.
     for (const q of jit.stats().keys) {
-      assert.ok(q.plan?.includes(vnni ? "vnni" : "scalar loop"), `${isa}: ${q.plan}`);
+      const path = tiles ? "amx tiles" : vnni ? "vnni" : "scalar loop";
+      assert.ok(q.plan?.includes(path), `${isa}: ${q.plan}`);
     }
   });
 }

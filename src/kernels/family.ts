@@ -24,6 +24,8 @@ export interface Target {
   l1d: number;
   /** L2 cache bytes per core. */
   l2: number;
+  /** AMX tiles allowed (the Jit's level is "amx"); their vector parts are `isa`'s. */
+  amx?: boolean;
 }
 
 /** What every plan says of itself. */

@@ -404,6 +404,7 @@ export class Jit {
       if (f.l1d) target.l1d = f.l1d;
       if (f.l2) target.l2 = f.l2;
       target.isa = VEC_OF[isa];
+      target.amx = isa === "amx";
     }
     if (options.caches !== undefined) {
       const c = options.caches;

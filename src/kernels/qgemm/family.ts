@@ -24,12 +24,12 @@ export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
     flops: 2 * s.m * s.n * s.k,
     bytes: s.m * s.k + s.k * s.n + 4 * s.m * s.n,
   }),
-  plan: (s, t) => planQGemm(s, t.isa === "avx512", cpuFeatures().avx512vnni),
+  plan: (s, t) => planQGemm(s, t.isa === "avx512", cpuFeatures().avx512vnni, t.amx ?? false),
   fallbackPlan: (s) => planQGemm(s, false, false),
   generate: generateQGemm,
   // Over column tiles (each part its own columns of packed B), or rows when one tile wide.
   partition: (s, p, parts) => {
-    const grain = p.path === "vnni" ? 16 * p.nv : 16;
+    const grain = p.path === "scalar" ? 16 : 16 * p.nv;
     const ranges = s.n > grain ? splitRange(s.n, parts, grain) : splitRange(s.m, parts, p.mr);
     if (ranges.length < 2) return null;
     const byColumns = s.n > grain;

@@ -40,17 +40,27 @@ import {
   XMM,
   ZMM,
 } from "../../../asm/mod.ts";
-import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
+import {
+  addImmediate,
+  countedLoop,
+  loadPointer,
+  restoreRegisters,
+  saveRegisters,
+  WORKSPACE_SLOT,
+} from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, vecIsa } from "../vec.ts";
 import { kGroups, QGEMM_ARG, type QGemmSpec } from "./spec.ts";
+import { accumulator, emitTileEpilogue } from "./epilogue.ts";
+import { AMX_COLUMNS, AMX_WORKSPACE, emitAmx } from "./amx.ts";
+import { requestAmxPermission } from "../../cpu.ts";
 
 /** How an 8-bit GEMM is computed. */
 export interface QGemmPlan extends KernelPlan {
-  /** "vnni": the vpdpbusd tiles; "scalar": the triple loop. */
-  path: "vnni" | "scalar";
+  /** "amx": tdpbusd tiles (amx.ts); "vnni": the vpdpbusd tiles; "scalar": the triple loop. */
+  path: "amx" | "vnni" | "scalar";
   /** Rows per tile. */
   mr: number;
   /** Vectors of 16 columns per tile. */
@@ -66,8 +76,26 @@ const MR = 6, NV = 4;
 /** Groups of 4 k per loop iteration (two Jits alternating: 1 805 µs, 2 772, 4 794). */
 const UNROLL = 2;
 
-/** The plan: VNNI tiles where the level is AVX-512 and the CPU has VNNI, else the loop. */
-export function planQGemm(_s: QGemmSpec, avx512: boolean, vnni: boolean): QGemmPlan {
+/**
+ * The plan: AMX tiles where the level allows them (and Linux grants the tile
+ * state), else VNNI tiles where the level is AVX-512 and the CPU has VNNI,
+ * else the loop. Every plan gives the same bits (exact int32 sums).
+ */
+export function planQGemm(
+  _s: QGemmSpec,
+  avx512: boolean,
+  vnni: boolean,
+  amx = false,
+): QGemmPlan {
+  if (amx && avx512 && amxGranted()) {
+    return {
+      path: "amx",
+      mr: 32,
+      nv: AMX_COLUMNS / 16,
+      workspaceBytes: AMX_WORKSPACE,
+      description: "amx tiles of tdpbusd, blocks of 32 columns",
+    };
+  }
   if (avx512 && vnni) {
     return {
       path: "vnni",
@@ -80,9 +108,19 @@ export function planQGemm(_s: QGemmSpec, avx512: boolean, vnni: boolean): QGemmP
   return { path: "scalar", mr: 1, nv: 0, workspaceBytes: 0, description: "scalar loop" };
 }
 
+let granted: boolean | undefined;
+/** Whether this process may use the AMX tile state (asked of Linux once). */
+function amxGranted(): boolean {
+  granted ??= requestAmxPermission();
+  return granted;
+}
+
 const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
-/** Frame slots: the column tile loop's counter, za (int32), B's column sums, the float bias. */
-const COLS = 0, ZA_SLOT = 8, SUMS_SLOT = 16, FBIAS_SLOT = 24, FRAME = 32;
+/**
+ * Frame slots: the column tile loop's counter, za (int32), B's column sums, the float bias,
+ * the workspace.
+ */
+const COLS = 0, ZA_SLOT = 8, SUMS_SLOT = 16, FBIAS_SLOT = 24, WORK_SLOT = 32, FRAME = 48;
 
 /** Emits `void kernel(args)`. */
 export function generateQGemm(
@@ -109,10 +147,15 @@ export function generateQGemm(
     loadPointer(a, rbx, QGEMM_ARG.FBIAS); // the VNNI path's; the scalar loop's in the frame
     a.emit("mov", qword(rsp, FBIAS_SLOT), rbx);
   }
+  if (plan.path === "amx") {
+    loadPointer(a, rax, WORKSPACE_SLOT);
+    a.emit("mov", qword(rsp, WORK_SLOT), rax);
+  }
   // Last: rdi is the argument block until here.
   if (s.scale) loadPointer(a, rdi, QGEMM_ARG.SCALE);
   if (s.m > 0 && s.n > 0) {
-    if (plan.path === "vnni") emitVnni(a, s, plan);
+    if (plan.path === "amx") emitAmx(a, s, { za: ZA_SLOT, work: WORK_SLOT, cols: COLS });
+    else if (plan.path === "vnni") emitVnni(a, s, plan);
     else emitScalar(a, s);
   }
   a.emit("add", rsp, FRAME);
@@ -126,8 +169,8 @@ export function generateQGemm(
 function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
   const groups = kGroups(s.k), bRow = s.bStride * 4, vectors = Math.ceil(s.n / 16);
   const tail = s.n % 16; // valid lanes of the last vector (0: all)
-  const acc = (i: number, j: number) => ZMM[i * p.nv + j];
-  const bv = (j: number) => ZMM[24 + j], A0 = ZMM[28], A1 = ZMM[29], T = ZMM[30], ZA = ZMM[31];
+  const acc = accumulator; // the epilogue's registers (p.nv is its NV)
+  const bv = (j: number) => ZMM[24 + j], A0 = ZMM[28], A1 = ZMM[29];
   if (tail) {
     a.emit("mov", eax, (1 << tail) - 1);
     a.emit("kmovw", KREG[1], eax);
@@ -157,72 +200,7 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
       addImmediate(a, "add", r14, bRow * unroll);
     });
     for (let u = 0; u < left; u++) step(u);
-    // The column terms once per tile (B's registers are free now): bias, za·Σb or their
-    // difference; read past n only in the padding lanes of a masked vector, the loads masked
-    // as the store is.
-    const terms = s.bias || s.aZero, fold = s.aZero && !s.bias ? "vpsubd" : "vpaddd";
-    // za from the frame each tile: an activation's temporaries take every free register.
-    if (s.aZero) a.emit("vpbroadcastd", ZA, dword(rsp, ZA_SLOT));
-    for (let j = 0; j < nv && terms; j++) {
-      const cut = masked && j === nv - 1;
-      const sm = ptr(rcx, j * 64).withSize(64), bm = ptr(rbp, j * 64).withSize(64);
-      if (s.aZero) {
-        if (cut) {
-          a.emit("vmovdqu32", bv(j).k(KREG[1]).z, sm);
-          a.emit("vpmulld", bv(j), bv(j), ZA);
-        } else a.emit("vpmulld", bv(j), ZA, sm);
-      }
-      if (s.bias) {
-        const to = s.aZero ? T : bv(j);
-        if (cut) a.emit("vmovdqu32", to.k(KREG[1]).z, bm);
-        else a.emit("vmovdqu32", to, bm);
-        if (s.aZero) a.emit("vpsubd", bv(j), T, bv(j));
-      }
-    }
-    // With an activation, every accumulator is finished first, so its emitter has B's
-    // registers and the others (24-31) as temporaries.
-    const late = s.activation !== null;
-    for (let i = 0; i < rows; i++) {
-      for (let j = 0; j < nv; j++) {
-        const cut = masked && j === nv - 1;
-        if (terms) a.emit(fold, acc(i, j), acc(i, j), bv(j));
-        // Float C: the sum converted (nearest even) and scaled, as a Cast and a Mul would.
-        if (s.scale) {
-          a.emit("vcvtdq2ps", acc(i, j), acc(i, j));
-          if (s.scale === 1) a.emit("vmulps", acc(i, j), acc(i, j), dword(rdi, 0).b);
-          else if (masked && j === nv - 1) {
-            a.emit("vmovups", T.k(KREG[1]).z, ptr(rdi, j * 64).withSize(64));
-            a.emit("vmulps", acc(i, j), acc(i, j), T);
-          } else a.emit("vmulps", acc(i, j), acc(i, j), ptr(rdi, j * 64).withSize(64));
-        }
-        // The float bias (rbx at the tile's first column), rounded as an Add would.
-        if (s.floatBias) {
-          const fm = ptr(rbx, j * 64).withSize(64);
-          if (cut) {
-            a.emit("vmovups", T.k(KREG[1]).z, fm);
-            a.emit("vaddps", acc(i, j), acc(i, j), T);
-          } else a.emit("vaddps", acc(i, j), acc(i, j), fm);
-        }
-        if (!late) store(i, j, cut, acc(i, j));
-      }
-    }
-    if (late) {
-      const act = s.activation!, def = UNARY_OPS[act.op];
-      const v = new Vec(a, vecIsa("avx512")), OUT = 24;
-      const temps = [25, 26, 27, 28, 29, 30, 31];
-      for (let i = 0; i < rows; i++) {
-        for (let j = 0; j < nv; j++) {
-          def.emit(new Lanes(v, temps, [2, 3, 4, 5, 6, 7]), OUT, i * p.nv + j, act.params);
-          store(i, j, masked && j === nv - 1, ZMM[OUT]);
-        }
-      }
-    }
-  };
-  /** Row i, vector j of the tile to C at r11 (the last vector masked when `cut`). */
-  const store = (i: number, j: number, cut: boolean, r: Reg) => {
-    const at = ptr(r11, i * s.ldc * 4 + j * 64).withSize(64);
-    if (cut) a.emit("vmovdqu32", at.k(KREG[1]), r);
-    else a.emit("vmovdqu32", at, r);
+    emitTileEpilogue(a, s, rows, nv, masked, ZA_SLOT);
   };
   /** Every row tile of one column tile (A from rsi, C from r9, B at r10). */
   const rowsOf = (nv: number, masked: boolean) => {
