@@ -55,9 +55,9 @@ const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
   console.log(
     `${M}×${N}×${K}, ${threads} thread(s): gemmInt8 ${(i8 * 1000).toFixed(0)} µs (${
       gops(i8)
-    } GOPS, ${planOf(jit)}), float gemm ${(f32 * 1000).toFixed(0)} µs (${
-      gops(f32)
-    } GFLOPS): ×${(f32 / i8).toFixed(2)}`,
+    } GOPS, ${planOf(jit)}), float gemm ${(f32 * 1000).toFixed(0)} µs (${gops(f32)} GFLOPS): ×${
+      (f32 / i8).toFixed(2)
+    }`,
   );
   if (amx) {
     const v = median(tv);
