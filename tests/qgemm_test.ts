@@ -124,12 +124,16 @@ for (const isa of LEVELS) {
         assert.equal(pb.columnSums[j], s);
       }
     }
-    // AMX tiles at the AMX level, the VNNI tiles where the level is AVX-512 and the CPU has
-    // VNNI, else the scalar loop.
+    // AMX tiles at the AMX level from 64 rows on, the VNNI tiles where the level is AVX-512
+    // (or AMX, fewer rows) and the CPU has VNNI, else the scalar loop.
+    let amxKeys = 0;
     for (const q of jit.stats().keys) {
-      const path = tiles ? "amx tiles" : vnni ? "vnni" : "scalar loop";
-      assert.ok(q.plan?.includes(path), `${isa}: ${q.plan}`);
+      const m = Number(/^gemmInt8 (\d+)x/.exec(q.key)![1]);
+      const path = tiles && m >= 64 ? "amx tiles" : vnni ? "vnni" : "scalar loop";
+      assert.ok(q.plan?.includes(path), `${isa}: ${q.key}: ${q.plan}`);
+      if (path === "amx tiles") amxKeys++;
     }
+    if (tiles) assert.ok(amxKeys > 3, `${isa}: ${amxKeys} calls on AMX tiles`);
   });
 }
 
@@ -169,7 +173,9 @@ Deno.test("gemmInt8: the same bits on 1, 2 and 3 threads; products at the int8 e
 Deno.test("gemmInt8: operands against guard pages on both sides (whole and in parts)", () => {
   using jit = new Jit();
   using split = new Jit({ threads: 3, minPartUs: 0 });
-  for (const [m, n, k] of [[7, 65, 5], [13, 17, 64], [6, 128, 3]]) {
+  // From 64 rows on, AMX tiles where the machine has them (their rows of A 64 bytes, or the
+  // last k's 4·⌈(k mod 64)/4⌉).
+  for (const [m, n, k] of [[7, 65, 5], [13, 17, 64], [6, 128, 3], [70, 40, 100], [65, 33, 130]]) {
     for (const side of ["start", "end"] as const) {
       const k4 = Math.ceil(k / 4) * 4;
       const pa = new GuardedPages(m * k4), pc = new GuardedPages(m * n * 4);
