@@ -78,3 +78,49 @@ Deno.test("fusion: per-channel Mul/Add fold into BatchNormalization (and it into
     await plain.release();
   }
 });
+
+Deno.test("fusion: BatchNormalization into Conv folds a weight its conv alone reads in place, a shared one into a copy", async () => {
+  // Two Convs read one weight initializer, each followed by its own BatchNormalization: folding
+  // the first in place would hand the second its weights already scaled.
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", [1, C, 5, 7]);
+  let seed = 50;
+  const vec = (name: string, dims: number[], shift = 0, scale = 0.5) =>
+    g.weight(
+      name,
+      dims,
+      seededFloats(dims.reduce((a, b) => a * b, 1), seed++, scale).map((v) => v + shift),
+    );
+  const bn = (x: string, p: string) =>
+    g.op("BatchNormalization", [
+      x,
+      vec(`${p}.scale`, [C], 1),
+      vec(`${p}.bias`, [C]),
+      vec(`${p}.mean`, [C]),
+      vec(`${p}.var`, [C], 1, 0.3),
+    ]);
+  const shared = vec("w", [C, C, 3, 3]);
+  const y1 = bn(g.op("Conv", ["x", shared], { pads: [1, 1, 1, 1] }), "bn1");
+  const y2 = bn(g.op("Conv", ["x", shared], { pads: [1, 1, 1, 1] }), "bn2");
+  // A third conv with weights of its own: folded in place.
+  const y3 = bn(g.op("Conv", [y1, vec("w3", [C, C, 1, 1])]), "bn3");
+  g.output(g.op("Add", [y2, y3], {}, "y"), "float32", null);
+  const bytes = g.toBytes();
+  const fused = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const plain = await InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: "basic",
+  });
+  try {
+    assert.equal(fused.optimization.fusions["BatchNormalization into Conv"], 3);
+    const feeds = { x: new Tensor("float32", seededFloats(C * 35, 77, 2), [1, C, 5, 7]) };
+    const a = fused.runSync(feeds).y.data as Float32Array;
+    const b = plain.runSync(feeds).y.data as Float32Array;
+    for (let i = 0; i < a.length; i++) {
+      assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])), `[${i}] ${a[i]} vs ${b[i]}`);
+    }
+  } finally {
+    await fused.release();
+    await plain.release();
+  }
+});

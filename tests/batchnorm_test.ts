@@ -118,6 +118,22 @@ Deno.test("foldBatchNorm: conv with folded weights ≈ batchNorm after the conv 
   for (let i = 0; i < tf.length; i++) {
     assert.ok(Math.abs(tf[i] - tt[i]) < 1e-5, `transposed [${i}]`);
   }
+  // In place: the same bits, over w (conv and transposed).
+  for (
+    const [ww, opts] of [[w, { ...p, outChannels: 6 }], [tw, {
+      ...p,
+      outChannels: 6,
+      transposed: true,
+      inChannels: 4,
+      group: 2,
+    }]] as const
+  ) {
+    const copy = foldBatchNorm(ww, b, opts);
+    const own = ww.slice(), inPlace = foldBatchNorm(own, b, { ...opts, inPlace: true });
+    assert.equal(inPlace.w, own);
+    assert.deepEqual(inPlace.w, copy.w);
+    assert.deepEqual(inPlace.bias, copy.bias);
+  }
   assert.throws(
     () => foldBatchNorm(w, b, { ...p, outChannels: 5 }),
     /foldBatchNorm: scale has 6 elements; outChannels needs 5/,

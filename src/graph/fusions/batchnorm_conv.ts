@@ -11,6 +11,8 @@ export const BATCHNORM_INTO_CONV: Fusion = {
   name: "BatchNormalization into Conv",
   apply(g) {
     const idx = new GraphIndex(g), dead = new Set<Node>();
+    // A branch's implicit reads are not in the index: with subgraphs, every fold copies.
+    const branched = g.nodes.some((n) => n.branches !== undefined && n.branches.length > 0);
     let count = 0;
     for (const bn of g.nodes) {
       if (!is(bn, "BatchNormalization") || bn.outputs.filter((o) => o !== "").length !== 1) {
@@ -35,6 +37,11 @@ export const BATCHNORM_INTO_CONV: Fusion = {
       const outChannels = transposed ? w.dims[1] * group : w.dims[0];
       if (stats.some((s) => s!.data.length !== outChannels)) continue;
       const [scale, bias, mean, variance] = stats.map((s) => s!.data as Float32Array);
+      // Weights this conv alone reads (the load's own copy, under one name): folded in place.
+      let names = 0;
+      for (const c of g.constants.values()) if (c === w) names++;
+      const inPlace = !branched && names === 1 && idx.soleReader(conv.inputs[1]) === conv &&
+        w.data instanceof Float32Array;
       const folded = foldBatchNorm(w.data as Float32Array, b ? b.data as Float32Array : undefined, {
         scale,
         bias,
@@ -45,6 +52,7 @@ export const BATCHNORM_INTO_CONV: Fusion = {
         transposed,
         group,
         inChannels: w.dims[0],
+        inPlace,
       });
       const out = bn.outputs[0];
       g.constants.set(`${out}::w`, { type: "float32", dims: w.dims, data: folded.w });

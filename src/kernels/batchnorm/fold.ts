@@ -29,6 +29,12 @@ export interface FoldOptions {
   group?: number;
   /** A ConvTranspose's input channels (its w is inChannels × outChannels/group × kh × kw). */
   inChannels?: number;
+  /**
+   * Write the folded weights over w (returned as `w`) instead of into a new
+   * array: a model's load, whose weights are its own copy read by this conv
+   * alone, saves a copy of them (and, fresh, its page faults). Default false.
+   */
+  inPlace?: boolean;
 }
 
 /** New weights and bias (fresh arrays). */
@@ -74,14 +80,20 @@ export function foldBatchNorm(
   const lw = viewLength(w);
   if (lw % oc !== 0) fail(W, `w has ${lw} elements, not a multiple of outChannels=${oc}`, "range");
   const a = new Float64Array(oc);
-  const out: FoldedConv = { w: new Float32Array(lw), bias: new Float32Array(oc) };
+  const out: FoldedConv = {
+    w: o.inPlace === true ? w : new Float32Array(lw),
+    bias: new Float32Array(oc),
+  };
   for (let c = 0; c < oc; c++) {
     a[c] = o.scale[c] / Math.sqrt(o.variance[c] + eps);
     out.bias[c] = ((bias?.[c] ?? 0) - o.mean[c]) * a[c] + o.bias[c];
   }
   const per = lw / oc; // weights per output channel
   if (!o.transposed) {
-    for (let i = 0; i < lw; i++) out.w[i] = w[i] * a[Math.floor(i / per)];
+    for (let c = 0, i = 0; c < oc; c++) {
+      const f = a[c];
+      for (const end = i + per; i < end; i++) out.w[i] = w[i] * f;
+    }
     return out;
   }
   // [c][outChannels/group][kh][kw]: element (ic, m, t) feeds output channel g·ocg + m.
