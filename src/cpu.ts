@@ -243,7 +243,7 @@ function bestLevel(f: CpuFeatures): IsaLevel {
 /**
  * Linux hands out the AMX tile state only on request (arch_prctl
  * ARCH_REQ_XCOMP_PERM): call this before the first AMX tile instruction runs.
- * No kernel uses AMX tiles yet (their vector parts are AVX-512).
+ * The 8-bit GEMM's plan asks once, and keeps VNNI when Linux says no.
  */
 export function requestAmxPermission(): boolean {
   const SYS_arch_prctl = 158n, ARCH_REQ_XCOMP_PERM = 0x1023n, XFEATURE_XTILEDATA = 18n;

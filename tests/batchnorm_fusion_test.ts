@@ -10,10 +10,10 @@ import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 
 const C = 6;
 
-function model(): Uint8Array {
+/** A graph with input x, and its seeded weights and BatchNormalizations over C channels. */
+function builder(batch: number | string, seed: number) {
   const g = new GraphBuilder(13);
-  g.input("x", "float32", ["batch", C, 5, 7]);
-  let seed = 1;
+  g.input("x", "float32", [batch, C, 5, 7]);
   const vec = (name: string, dims: number[], shift = 0, scale = 0.5) =>
     g.weight(
       name,
@@ -28,6 +28,18 @@ function model(): Uint8Array {
       vec(`${p}.mean`, [C]),
       vec(`${p}.var`, [C], 1, 0.3),
     ]);
+  return { g, vec, bn };
+}
+
+/** One rounding where the graph had one per node: within a few ulp of the unfused graph. */
+function assertClose(a: Float32Array, b: Float32Array): void {
+  for (let i = 0; i < a.length; i++) {
+    assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])), `[${i}] ${a[i]} vs ${b[i]}`);
+  }
+}
+
+function model(): Uint8Array {
+  const { g, vec, bn } = builder("batch", 1);
   // Pre-activation: BN → Mul([C,1,1]) → Add([1,C,1,1]) → Relu → Conv.
   const b1 = bn("x", "bn1");
   const m1 = g.op("Mul", [b1, vec("m1", [C, 1, 1], 1)]);
@@ -65,13 +77,7 @@ Deno.test("fusion: per-channel Mul/Add fold into BatchNormalization (and it into
       const feeds = { x: new Tensor("float32", x, [batch, C, 5, 7]) };
       const a = fused.runSync(feeds).y.data as Float32Array;
       const b = plain.runSync(feeds).y.data as Float32Array;
-      // One rounding where the graph had one per node: within a few ulp of the unfused graph.
-      for (let i = 0; i < a.length; i++) {
-        assert.ok(
-          Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])),
-          `[${i}] ${a[i]} vs ${b[i]}`,
-        );
-      }
+      assertClose(a, b);
     }
   } finally {
     await fused.release();
@@ -82,23 +88,7 @@ Deno.test("fusion: per-channel Mul/Add fold into BatchNormalization (and it into
 Deno.test("fusion: BatchNormalization into Conv folds a weight its conv alone reads in place, a shared one into a copy", async () => {
   // Two Convs read one weight initializer, each followed by its own BatchNormalization: folding
   // the first in place would hand the second its weights already scaled.
-  const g = new GraphBuilder(13);
-  g.input("x", "float32", [1, C, 5, 7]);
-  let seed = 50;
-  const vec = (name: string, dims: number[], shift = 0, scale = 0.5) =>
-    g.weight(
-      name,
-      dims,
-      seededFloats(dims.reduce((a, b) => a * b, 1), seed++, scale).map((v) => v + shift),
-    );
-  const bn = (x: string, p: string) =>
-    g.op("BatchNormalization", [
-      x,
-      vec(`${p}.scale`, [C], 1),
-      vec(`${p}.bias`, [C]),
-      vec(`${p}.mean`, [C]),
-      vec(`${p}.var`, [C], 1, 0.3),
-    ]);
+  const { g, vec, bn } = builder(1, 50);
   const shared = vec("w", [C, C, 3, 3]);
   const y1 = bn(g.op("Conv", ["x", shared], { pads: [1, 1, 1, 1] }), "bn1");
   const y2 = bn(g.op("Conv", ["x", shared], { pads: [1, 1, 1, 1] }), "bn2");
@@ -116,9 +106,7 @@ Deno.test("fusion: BatchNormalization into Conv folds a weight its conv alone re
     const feeds = { x: new Tensor("float32", seededFloats(C * 35, 77, 2), [1, C, 5, 7]) };
     const a = fused.runSync(feeds).y.data as Float32Array;
     const b = plain.runSync(feeds).y.data as Float32Array;
-    for (let i = 0; i < a.length; i++) {
-      assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * (1 + Math.abs(b[i])), `[${i}] ${a[i]} vs ${b[i]}`);
-    }
+    assertClose(a, b);
   } finally {
     await fused.release();
     await plain.release();

@@ -40,8 +40,7 @@ export const BATCHNORM_INTO_CONV: Fusion = {
       // Weights this conv alone reads (the load's own copy, under one name): folded in place.
       let names = 0;
       for (const c of g.constants.values()) if (c === w) names++;
-      const inPlace = !branched && names === 1 && idx.soleReader(conv.inputs[1]) === conv &&
-        w.data instanceof Float32Array;
+      const inPlace = !branched && names === 1 && idx.soleReader(conv.inputs[1]) === conv;
       const folded = foldBatchNorm(w.data as Float32Array, b ? b.data as Float32Array : undefined, {
         scale,
         bias,

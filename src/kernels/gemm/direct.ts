@@ -148,17 +148,17 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   const tile = (mr: number, nr: number) => {
     const groups = columnGroups(isa, nr, tail);
     // The plan's full tiles fit (plan.ts uses the same rule); an edge tile
-    // can have more groups (SSE2 splits a tail into scalar columns), so
-    // split its rows when its accumulators would not fit.
-    // The plan's kSplit in every tile: it fixes the order of each sum, so an
-    // edge tile (wherever a thread's part puts one) sums as a full tile does.
+    // can have more groups (SSE2 splits a tail into scalar columns), so it
+    // runs in passes when its accumulators would not fit — never with fewer
+    // accumulator sets: kSplit fixes the order of each sum, and an edge tile
+    // (wherever a thread's part puts one) must sum as a full tile does.
     const kSplit = p.kSplit;
     const fits = (rows: number, count: number) =>
       tileFits(isa, rows, count, kSplit, reserved.length);
     if (mr === p.mr && nr === p.nr && !fits(mr, groups.length)) {
       throw new Error(`direct plan ${p.mr}×${p.nr} ×${p.kSplit} does not fit the registers`);
     }
-    // Columns in passes where one row of them does not fit, rows in passes where all do not.
+    // Passes of columns where one row of them does not fit, of rows where all do not.
     let perPass = groups.length;
     while (perPass > 1 && !fits(1, perPass)) perPass--;
     for (let g0 = 0; g0 < groups.length; g0 += perPass) {

@@ -270,7 +270,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   // edge, whatever its unrolling: the sum's order (and so its bits) is then
   // the plan's, wherever a partition puts the tile edges.
   if (s.kSplit > 1 && (U % s.kSplit !== 0 || (s.kSplit & (s.kSplit - 1)) !== 0)) {
-    throw new Error(`microkernel: unroll ${U} is not a multiple of kSplit ${s.kSplit}`);
+    throw new Error(`microkernel: kSplit ${s.kSplit} must be a power of two dividing unroll ${U}`);
   }
   const unrolled = () => {
     for (let u = 0; u < U; u++) step(u, u % s.kSplit, true);

@@ -19,8 +19,6 @@
 import {
   type Assembler,
   byte,
-  eax,
-  KREG,
   type Label,
   ptr,
   qword,
@@ -30,20 +28,17 @@ import {
   r13,
   r14,
   r15,
-  r8,
   r9,
   rax,
-  rbp,
-  rbx,
   rcx,
   rdi,
-  rdx,
   rsi,
   rsp,
   TMM,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop } from "../abi.ts";
 import { accumulator, emitTileEpilogue } from "./epilogue.ts";
+import { emitColumnTiles } from "./columns.ts";
 import { kGroups, type QGemmSpec } from "./spec.ts";
 
 /** Columns of C per block: two tiles of 16. */
@@ -117,11 +112,6 @@ export function emitAmx(
   const bl = blocking(s);
   const groups = kGroups(s.k), kt = groups % 16, kFull = Math.floor(groups / 16);
   const bRow = s.bStride * 4, blockRows = 16 * bl.mb;
-  const vectors = Math.ceil(s.n / 16), tail = s.n % 16;
-  if (tail) {
-    a.emit("mov", eax, (1 << tail) - 1);
-    a.emit("kmovw", KREG[1], eax);
-  }
   const fullBlocks = Math.floor(s.m / blockRows), restRows = s.m % blockRows;
   const config = (rows: number[]): Label => a.constant(tileConfig(bl, rows, kt), 64);
   const mainConfig = fullBlocks ? config([16, 16]) : null;
@@ -209,34 +199,6 @@ export function emitAmx(
       block(restRows, Math.ceil(restRows / 16), nv, masked);
     }
   };
-  a.emit("mov", r10, rdx);
-  a.emit("mov", r9, r8);
-  const fullCols = Math.floor(vectors / 2), lastVectors = vectors % 2;
-  const plainFull = tail && lastVectors === 0 ? fullCols - 1 : fullCols;
-  const advance = () => {
-    addImmediate(a, "add", r10, AMX_COLUMNS * 4);
-    addImmediate(a, "add", r9, AMX_COLUMNS * 4);
-    if (s.bias) addImmediate(a, "add", rbp, AMX_COLUMNS * 4);
-    if (s.aZero) addImmediate(a, "add", rcx, AMX_COLUMNS * 4);
-    if (s.scale === 2) addImmediate(a, "add", rdi, AMX_COLUMNS * 4);
-    if (s.floatBias) addImmediate(a, "add", rbx, AMX_COLUMNS * 4);
-  };
-  if (plainFull > 1) {
-    a.emit("mov", qword(rsp, colsSlot), plainFull);
-    const top = a.label();
-    a.bind(top);
-    rowsOf(2, false);
-    advance();
-    a.emit("dec", qword(rsp, colsSlot));
-    a.emit("jnz", top);
-  } else if (plainFull === 1) {
-    rowsOf(2, false);
-    advance();
-  }
-  if (plainFull < fullCols) {
-    rowsOf(2, true);
-    advance();
-  }
-  if (lastVectors) rowsOf(1, tail !== 0);
+  emitColumnTiles(a, s, AMX_COLUMNS / 16, colsSlot, rowsOf);
   a.emit("tilerelease");
 }

@@ -16,7 +16,6 @@ import {
   dword,
   eax,
   GP32,
-  KREG,
   type Program,
   ptr,
   qword,
@@ -54,6 +53,7 @@ import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, vecIsa } from "../vec.ts";
 import { kGroups, QGEMM_ARG, type QGemmSpec } from "./spec.ts";
 import { accumulator, emitTileEpilogue } from "./epilogue.ts";
+import { emitColumnTiles } from "./columns.ts";
 import { AMX_COLUMNS, AMX_WORKSPACE, emitAmx } from "./amx.ts";
 import { requestAmxPermission } from "../../cpu.ts";
 
@@ -174,14 +174,9 @@ export function generateQGemm(
 
 /** rsi = A, rdx = packed B, r8 = C. */
 function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
-  const groups = kGroups(s.k), bRow = s.bStride * 4, vectors = Math.ceil(s.n / 16);
-  const tail = s.n % 16; // valid lanes of the last vector (0: all)
+  const groups = kGroups(s.k), bRow = s.bStride * 4;
   const acc = accumulator; // the epilogue's registers (p.nv is its NV)
   const bv = (j: number) => ZMM[24 + j], A0 = ZMM[28], A1 = ZMM[29];
-  if (tail) {
-    a.emit("mov", eax, (1 << tail) - 1);
-    a.emit("kmovw", KREG[1], eax);
-  }
   /** One tile of `rows` × `nv` vectors: A at r12, B at r10, C at r11; `masked`: its last vector. */
   const tile = (rows: number, nv: number, masked: boolean) => {
     for (let i = 0; i < rows; i++) {
@@ -221,36 +216,7 @@ function emitVnni(a: Assembler, s: QGemmSpec, p: QGemmPlan): void {
     });
     if (rest) tile(rest, nv, masked);
   };
-  a.emit("mov", r10, rdx);
-  a.emit("mov", r9, r8);
-  const fullTiles = Math.floor(vectors / p.nv), lastVectors = vectors % p.nv;
-  // The partial vector (n % 16) is the last one: in the last tile, narrow or full.
-  const plainFull = tail && lastVectors === 0 ? fullTiles - 1 : fullTiles;
-  const advance = () => {
-    addImmediate(a, "add", r10, p.nv * 64);
-    addImmediate(a, "add", r9, p.nv * 64);
-    if (s.bias) addImmediate(a, "add", rbp, p.nv * 64);
-    if (s.aZero) addImmediate(a, "add", rcx, p.nv * 64);
-    if (s.scale === 2) addImmediate(a, "add", rdi, p.nv * 64);
-    if (s.floatBias) addImmediate(a, "add", rbx, p.nv * 64);
-  };
-  if (plainFull > 1) {
-    a.emit("mov", qword(rsp, COLS), plainFull);
-    const top = a.label();
-    a.bind(top);
-    rowsOf(p.nv, false);
-    advance();
-    a.emit("dec", qword(rsp, COLS));
-    a.emit("jnz", top);
-  } else if (plainFull === 1) {
-    rowsOf(p.nv, false);
-    advance();
-  }
-  if (plainFull < fullTiles) {
-    rowsOf(p.nv, true);
-    advance();
-  }
-  if (lastVectors) rowsOf(lastVectors, tail !== 0);
+  emitColumnTiles(a, s, p.nv, COLS, rowsOf);
 }
 
 /** rsi = A, rdx = packed B, r8 = C: for each row and column, Σ over 4-byte groups. */
