@@ -606,6 +606,7 @@ vl("vunpcklps", "V{kz}, V, VM/b32", "RVM", "EVEX.L.0F.W0 14 /r", "FV");
 vl("vunpckhps", "V{kz}, V, VM/b32", "RVM", "EVEX.L.0F.W0 15 /r", "FV");
 vl("vcmpps", "k{k}, V, VM/b32, imm8", "RVMI", "EVEX.L.0F.W0 C2 /r ib", "FV");
 row("vcmpss", "k{k}, xmm, xmm/m32, imm8", "RVMI", "EVEX.LIG.F3.0F.W0 C2 /r ib", "T1S");
+row("vucomiss", "xmm, xmm/m32", "RM", "EVEX.LIG.0F.W0 2E /r", "T1S");
 vl("vblendmps", "V{kz}, V, VM/b32", "RVM", "EVEX.L.66.0F38.W0 65 /r", "FV");
 vl("vpermilps", "V{kz}, V, VM/b32", "RVM", "EVEX.L.66.0F38.W0 0C /r", "FV");
 vl("vpermilps", "V{kz}, VM/b32, imm8", "RMI", "EVEX.L.66.0F3A.W0 04 /r ib", "FV");

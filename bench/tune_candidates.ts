@@ -7,6 +7,7 @@
  *   deno run -A bench/tune_candidates.ts --gemm 128x1024x1024 [--transB] [--isa avx2] [--threads 2]
  *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed   # weights packed once
+ *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias
  *
  * @module
  */
@@ -17,6 +18,7 @@ const { values } = parseArgs({
   options: {
     gemm: { type: "string" },
     conv: { type: "string" },
+    norm: { type: "string" },
     transB: { type: "boolean", default: false },
     packed: { type: "boolean", default: false },
     isa: { type: "string" },
@@ -62,9 +64,16 @@ if (values.gemm) {
   call = () => jit.conv2d(x, wp, y, o);
   out = y;
   flops = 2 * n * oc * oh * ow * (c / group) * kh * kh;
+} else if (values.norm) {
+  const [rows, cols] = values.norm.split("x").map(Number);
+  const x = rand(rows * cols), y = new Float32Array(rows * cols);
+  const o = { rows, cols, scale: rand(cols), bias: rand(cols) };
+  call = () => jit.layerNorm(x, y, o);
+  out = y;
+  flops = 0; // bandwidth-bound: no % of the FMA peak
 } else {
   console.error(
-    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride; [--isa] [--threads]",
+    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride | --norm RxC; [--isa] [--threads]",
   );
   Deno.exit(2);
 }
@@ -94,7 +103,9 @@ console.log(
   "    candidate                                                             parts  median µs  % peak  samples",
 );
 t.candidates.forEach((c, i) => {
-  const pct = c.medianUs ? (100 * flops / (c.medianUs * 1e3) / peakGflops).toFixed(1) : "-";
+  const pct = c.medianUs && flops
+    ? (100 * flops / (c.medianUs * 1e3) / peakGflops).toFixed(1)
+    : "-";
   console.log(
     `${i === t.winner ? "*" : " "} ${String(i).padStart(2)} ${(i === 0 ? "tier 1: " : "") + c.plan}`
       .padEnd(76) +

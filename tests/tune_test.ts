@@ -597,6 +597,34 @@ for (const isa of LEVELS) {
 }
 
 for (const isa of LEVELS) {
+  Deno.test(`tune: every layerNorm and rmsNorm candidate (pairs, prefetching) gives tier 1's bits (${isa})`, () => {
+    const rand = seededRandom(0x1a7e);
+    for (const [rows, cols] of [[37, 300], [64, 1000]]) {
+      const x = floats(rows * cols, rand), r = floats(rows * cols, rand);
+      const scale = floats(cols, rand), bias = floats(cols, rand);
+      // Row 5 of x + r: its first vector far from the rest, so its variance takes the third pass.
+      for (let j = 0; j < 16; j++) x[5 * cols + j] = 50;
+      for (const kind of ["layer", "rms"] as const) {
+        using jit = new Jit({ maxIsa: isa, threads: 1 });
+        const y = new Float32Array(x.length);
+        const o = { rows, cols, residual: r, scale };
+        const k = tuneAndCompare(
+          jit,
+          `${kind}Norm ${rows}×${cols} (${isa})`,
+          () => {},
+          () => kind === "layer" ? jit.layerNorm(x, y, { ...o, bias }) : jit.rmsNorm(x, y, o),
+          y,
+        );
+        assert.ok(
+          k.tuning!.candidates.length >= (isa === "avx512" ? 4 : 2),
+          `${k.key}: candidates`,
+        );
+      }
+    }
+  });
+}
+
+for (const isa of LEVELS) {
   Deno.test(`tune: resize by permutes gives the scalar horizontal pass's bits (${isa})`, () => {
     const rand = seededRandom(0x2e5);
     const shapes = [

@@ -486,6 +486,11 @@ export class Vec {
     a.emit("cmpps", this.r(mask.v), this.#src(y), imm);
   }
 
+  /** Flags from lane 0 of x against lane 0 of y (ucomiss: unordered sets ZF, PF and CF). */
+  compareFirstLane(x: number, y: number): void {
+    this.a.emit(this.isa.vex ? "vucomiss" : "ucomiss", this.x(x), this.x(y));
+  }
+
   /**
    * dst = mask ? t : f, lane-wise. Without VEX it needs `tmp` (distinct from
    * every operand); the mask is kept.

@@ -6,7 +6,7 @@
  */
 import type { OpFamily } from "../family.ts";
 import { rowParts } from "../partition.ts";
-import { generateNorm, type NormPlan, planNorm } from "./generate.ts";
+import { generateNorm, normCandidates, type NormPlan, planNorm } from "./generate.ts";
 import { decodeNormKey, NORM_KEY_FIELDS } from "./read.ts";
 import { describeNorm, type NormSpec } from "./spec.ts";
 
@@ -23,9 +23,10 @@ export const NORM: OpFamily<NormSpec, NormPlan> = {
     flops: 8 * s.rows * s.cols,
     bytes: 4 * s.rows * s.cols * (s.residual ? 4 : 2) + 4 * s.cols * (+s.scale + +s.bias),
   }),
-  plan: (s, t) => planNorm(s, t.isa, t.l2),
+  plan: (s, t) => planNorm(s, t.isa, t.l1d),
   fallbackPlan: (s) => planNorm(s, "scalar"),
   generate: generateNorm,
+  candidates: (s, p) => normCandidates(s, p),
   // Rows are independent; scale and bias are per column, shared by every part.
   partition: (s, p, parts) =>
     rowParts(s, p, parts, (i) => {
