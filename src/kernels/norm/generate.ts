@@ -56,8 +56,9 @@ export interface NormPlan {
  * prefetches spread over the passes rather than all in pass 3: 4096×768
  * 740 → 669 and 809 → 763 µs in two runs; at 64×768 (in L2) prefetching
  * cost ~5% there. On an Intel Xeon (Sapphire Rapids class) the rows of a
- * pair wait on L2 without it (`deno run -A bench/norm_plans.ts`): 128×768
- * 36.6-39.9 → 20.8-25.9 µs, so operands past L1 take the prefetches and
+ * pair wait on L2 without them (`deno run -A bench/tune_candidates.ts
+ * --norm 128x768`, two runs): 128×768 46.7-48.6 → 22.2-22.3 µs, 512×1024
+ * 450-461 → 219-223, so operands past L1 take the prefetches and
  * tier 2 tries the plan without them. Rows in pairs at AVX-512 (two Jits
  * alternating in one process, Zen 5): 64×128 1.39 → 1.08 µs, 128×768
  * 11.4 → 10.5, 512×1024 73.6 → 64.2.
@@ -70,13 +71,13 @@ export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
   return describedNorm(s, { isa, prefetchRows, pairs, workspaceBytes: 0, description: "" });
 }
 
-/** Tier 2's candidates: rows in pairs or alone, prefetched or not (the same instructions per row). */
+/** Tier 2's candidates: rows in pairs or alone, prefetched 2, 1 or 0 rows ahead (the same instructions per row). */
 export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   const out: NormPlan[] = [];
   const canPair = p.isa === "avx512" && s.rows >= 2 && s.cols < 1 << 26;
   const canFetch = s.rows > 2 && s.cols < 1 << 26;
   for (const pairs of canPair ? [true, false] : [false]) {
-    for (const prefetchRows of canFetch ? [2, 0] : [0]) {
+    for (const prefetchRows of canFetch ? [2, 1, 0] : [0]) {
       if (pairs === p.pairs && prefetchRows === p.prefetchRows) continue;
       out.push(describedNorm(s, { ...p, pairs, prefetchRows }));
     }
