@@ -8,6 +8,7 @@
  *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed   # weights packed once
  *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias
+ *   deno run -A bench/tune_candidates.ts --softmax 1024x1024
  *
  * @module
  */
@@ -19,6 +20,7 @@ const { values } = parseArgs({
     gemm: { type: "string" },
     conv: { type: "string" },
     norm: { type: "string" },
+    softmax: { type: "string" },
     transB: { type: "boolean", default: false },
     packed: { type: "boolean", default: false },
     isa: { type: "string" },
@@ -71,9 +73,15 @@ if (values.gemm) {
   call = () => jit.layerNorm(x, y, o);
   out = y;
   flops = 0; // bandwidth-bound: no % of the FMA peak
+} else if (values.softmax) {
+  const [rows, cols] = values.softmax.split("x").map(Number);
+  const x = rand(rows * cols), y = new Float32Array(rows * cols);
+  call = () => jit.softmax(x, y, { rows, cols });
+  out = y;
+  flops = 0;
 } else {
   console.error(
-    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride | --norm RxC; [--isa] [--threads]",
+    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride | --norm RxC | --softmax RxC; [--isa] [--threads]",
   );
   Deno.exit(2);
 }

@@ -622,6 +622,25 @@ for (const isa of LEVELS) {
       }
     }
   });
+
+  Deno.test(`tune: softmax with and without rows prefetched gives tier 1's bits (${isa})`, () => {
+    const rand = seededRandom(0x50f7);
+    const rows = 40, cols = 1000;
+    const x = floats(rows * cols, rand).map((v) => v * 20);
+    x[3 * cols + 7] = -Infinity; // a masked entry: an exact zero either way
+    for (const log of [false, true]) {
+      using jit = new Jit({ maxIsa: isa, threads: 1 });
+      const y = new Float32Array(x.length);
+      const k = tuneAndCompare(
+        jit,
+        `softmax log=${log} ${rows}×${cols} (${isa})`,
+        () => {},
+        () => jit.softmax(x, y, { rows, cols, log }),
+        y,
+      );
+      assert.equal(k.tuning!.candidates.length, 2, `${k.key}: candidates`);
+    }
+  });
 }
 
 for (const isa of LEVELS) {

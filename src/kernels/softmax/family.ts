@@ -5,7 +5,7 @@
  */
 import type { OpFamily } from "../family.ts";
 import { rowParts } from "../partition.ts";
-import { generateSoftmax, planSoftmax, type SoftmaxPlan } from "./generate.ts";
+import { generateSoftmax, planSoftmax, softmaxCandidates, type SoftmaxPlan } from "./generate.ts";
 import { decodeSoftmaxKey, SOFTMAX_KEY_FIELDS } from "./read.ts";
 import { describeSoftmax, type SoftmaxSpec } from "./spec.ts";
 
@@ -22,6 +22,7 @@ export const SOFTMAX: OpFamily<SoftmaxSpec, SoftmaxPlan> = {
   plan: (s, t) => planSoftmax(s, t.isa, t.l2),
   fallbackPlan: (s) => planSoftmax(s, "scalar"),
   generate: generateSoftmax,
+  candidates: (s, p) => softmaxCandidates(s, p),
   // Rows are independent; the plan (fixed by cols) is the whole call's.
   partition: (s, p, parts) => rowParts(s, p, parts, (i) => [4 * i * s.cols, 4 * i * s.cols]),
   reference: (s, [x, y]) => softmaxReference(s, x, y),

@@ -57,16 +57,33 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
       8 * s.rows * s.cols > l2
     ? 2
     : 0;
-  const ahead = prefetchRows ? `, rows prefetched ${prefetchRows} ahead` : "";
-  const how = inRegisters ? "the row in registers" : "3 passes per row";
-  return {
+  return describedSoftmax(s, {
     isa,
     streams: 3,
     prefetchRows,
     inRegisters,
     workspaceBytes: 0,
-    description: `${isa} ${s.log ? "logSoftmax" : "softmax"}, ${how}${ahead}`,
-  };
+    description: "",
+  });
+}
+
+/**
+ * Tier 2's candidates: rows read from memory with and without the rows
+ * ahead prefetched (the same instructions per element, so the same bits;
+ * the stream count fixes the sums' order and stays). On an Intel Xeon the
+ * prefetch cost 1024×1024 4-12% in three runs of `deno run -A
+ * bench/tune_candidates.ts --softmax 1024x1024` (tier 2 dropped it each
+ * time), where it gained 10% on Zen 5.
+ */
+export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[] {
+  if (p.inRegisters || s.rows <= 2 || s.cols * 4 > 16384) return [];
+  return [describedSoftmax(s, { ...p, prefetchRows: p.prefetchRows ? 0 : 2 })];
+}
+
+function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
+  const ahead = p.prefetchRows ? `, rows prefetched ${p.prefetchRows} ahead` : "";
+  const how = p.inRegisters ? "the row in registers" : "3 passes per row";
+  return { ...p, description: `${p.isa} ${s.log ? "logSoftmax" : "softmax"}, ${how}${ahead}` };
 }
 
 /** Emits `void kernel(args)` for the spec. */
