@@ -38,6 +38,33 @@ function assertClose(a: Float32Array, b: Float32Array): void {
   }
 }
 
+/** The model with the default optimizations and with "basic" (no fusions), for `body`; released after. */
+async function fusedAndPlain(
+  bytes: Uint8Array,
+  body: (fused: InferenceSession, plain: InferenceSession) => void,
+): Promise<void> {
+  const fused = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const plain = await InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    graphOptimizationLevel: "basic",
+  });
+  try {
+    body(fused, plain);
+  } finally {
+    await fused.release();
+    await plain.release();
+  }
+}
+
+/** Both sessions' y for the same x, within a few ulp. */
+function assertSameY(fused: InferenceSession, plain: InferenceSession, x: Tensor): void {
+  const feeds = { x };
+  assertClose(
+    fused.runSync(feeds).y.data as Float32Array,
+    plain.runSync(feeds).y.data as Float32Array,
+  );
+}
+
 function model(): Uint8Array {
   const { g, vec, bn } = builder("batch", 1);
   // Pre-activation: BN → Mul([C,1,1]) → Add([1,C,1,1]) → Relu → Conv.
@@ -59,13 +86,7 @@ function model(): Uint8Array {
 }
 
 Deno.test("fusion: per-channel Mul/Add fold into BatchNormalization (and it into Conv), ReLU into its kernel", async () => {
-  const bytes = model();
-  const fused = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-  const plain = await InferenceSession.create(bytes, {
-    intraOpNumThreads: 1,
-    graphOptimizationLevel: "basic",
-  });
-  try {
+  await fusedAndPlain(model(), (fused, plain) => {
     const f = fused.optimization.fusions;
     assert.equal(f["per-channel Mul/Add into BatchNormalization"], 4);
     assert.equal(f["BatchNormalization into Conv"], 1);
@@ -74,15 +95,9 @@ Deno.test("fusion: per-channel Mul/Add fold into BatchNormalization (and it into
     assert.equal(fused.nodeCount, 5);
     for (const batch of [1, 3]) {
       const x = seededFloats(batch * C * 35, 40 + batch, 2);
-      const feeds = { x: new Tensor("float32", x, [batch, C, 5, 7]) };
-      const a = fused.runSync(feeds).y.data as Float32Array;
-      const b = plain.runSync(feeds).y.data as Float32Array;
-      assertClose(a, b);
+      assertSameY(fused, plain, new Tensor("float32", x, [batch, C, 5, 7]));
     }
-  } finally {
-    await fused.release();
-    await plain.release();
-  }
+  });
 });
 
 Deno.test("fusion: BatchNormalization into Conv folds a weight its conv alone reads in place, a shared one into a copy", async () => {
@@ -95,20 +110,8 @@ Deno.test("fusion: BatchNormalization into Conv folds a weight its conv alone re
   // A third conv with weights of its own: folded in place.
   const y3 = bn(g.op("Conv", [y1, vec("w3", [C, C, 1, 1])]), "bn3");
   g.output(g.op("Add", [y2, y3], {}, "y"), "float32", null);
-  const bytes = g.toBytes();
-  const fused = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-  const plain = await InferenceSession.create(bytes, {
-    intraOpNumThreads: 1,
-    graphOptimizationLevel: "basic",
-  });
-  try {
+  await fusedAndPlain(g.toBytes(), (fused, plain) => {
     assert.equal(fused.optimization.fusions["BatchNormalization into Conv"], 3);
-    const feeds = { x: new Tensor("float32", seededFloats(C * 35, 77, 2), [1, C, 5, 7]) };
-    const a = fused.runSync(feeds).y.data as Float32Array;
-    const b = plain.runSync(feeds).y.data as Float32Array;
-    assertClose(a, b);
-  } finally {
-    await fused.release();
-    await plain.release();
-  }
+    assertSameY(fused, plain, new Tensor("float32", seededFloats(C * 35, 77, 2), [1, C, 5, 7]));
+  });
 });

@@ -64,20 +64,26 @@ export interface NormPlan {
  * 11.4 → 10.5, 512×1024 73.6 → 64.2.
  */
 export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
-  // The prefetch displacement (two rows ahead) must fit a 32-bit displacement.
-  const prefetchRows = s.rows > 2 && 8 * s.rows * s.cols > l1d && s.cols < 1 << 26 ? 2 : 0;
-  // A pair's second row is a displacement of up to two rows (four when prefetching).
-  const pairs = isa === "avx512" && s.rows >= 2 && s.cols < 1 << 26;
+  const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > l1d ? 2 : 0;
+  const pairs = canPair(s, isa);
   return describedNorm(s, { isa, prefetchRows, pairs, workspaceBytes: 0, description: "" });
+}
+
+/** Whether rows can be prefetched ahead: the displacement (two rows) must fit 32 bits. */
+function canFetch(s: NormSpec): boolean {
+  return s.rows > 2 && s.cols < 1 << 26;
+}
+
+/** Whether rows can go in pairs: a pair's second row is a displacement of up to two rows (four when prefetching). */
+function canPair(s: NormSpec, isa: VecLevel): boolean {
+  return isa === "avx512" && s.rows >= 2 && s.cols < 1 << 26;
 }
 
 /** Tier 2's candidates: rows in pairs or alone, prefetched 2, 1 or 0 rows ahead (the same instructions per row). */
 export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   const out: NormPlan[] = [];
-  const canPair = p.isa === "avx512" && s.rows >= 2 && s.cols < 1 << 26;
-  const canFetch = s.rows > 2 && s.cols < 1 << 26;
-  for (const pairs of canPair ? [true, false] : [false]) {
-    for (const prefetchRows of canFetch ? [2, 1, 0] : [0]) {
+  for (const pairs of canPair(s, p.isa) ? [true, false] : [false]) {
+    for (const prefetchRows of canFetch(s) ? [2, 1, 0] : [0]) {
       if (pairs === p.pairs && prefetchRows === p.prefetchRows) continue;
       out.push(describedNorm(s, { ...p, pairs, prefetchRows }));
     }
@@ -159,10 +165,13 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   const columns = (body: (disp: number, acc: number, kind: ColumnKind) => void) =>
     emitColumns(a, shape, tail, ACCS, rax, rcx, body);
   /** dst = the row's element(s) at disp. */
-  const load = (w: Vec, dst: number, base: Reg, disp: number, kind: string) => {
-    if (kind === "scalar") w.loadScalarMem(dst, at(base, disp));
-    else w.loadMem(dst, at(base, disp), kind === "tail" ? tail! : undefined);
+  const load = (dst: number, base: Reg, disp: number, kind: string) => {
+    if (kind === "scalar") v.loadScalarMem(dst, at(base, disp));
+    else v.loadMem(dst, at(base, disp), kind === "tail" ? tail! : undefined);
   };
+  /** d = d op r: whole vectors, or lane 0 for single elements. */
+  const elementOp = (o: "add" | "sub" | "mul", d: number, r: number, kind: string) =>
+    kind === "scalar" ? v.scalarOp(o, d, r) : v.op(o, d, d, r);
   const store = (base: Reg, disp: number, x: number, kind: string) => {
     if (kind === "scalar") v.storeScalarMem(at(base, disp), x);
     else v.storeMem(at(base, disp), x, kind === "tail" ? tail! : undefined);
@@ -202,11 +211,10 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   };
   /** t = x (+ residual) at disp into T0, for every row of the step. */
   const loadRow = (R: RowRegs, disp: number, kind: string) => {
-    load(v, R.T0, rX, disp + R.off, kind);
+    load(R.T0, rX, disp + R.off, kind);
     if (!s.residual) return;
-    load(v, R.T1, rR, disp + R.off, kind);
-    if (kind === "scalar") v.scalarOp("add", R.T0, R.T1);
-    else v.op("add", R.T0, R.T0, R.T1);
+    load(R.T1, rR, disp + R.off, kind);
+    elementOp("add", R.T0, R.T1, kind);
   };
 
   /**
@@ -224,21 +232,20 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     const firstVector = shape.full > 0 && isa.lanes > 1;
     together(sets, (w, R) => {
       for (const acc of [...R.accs, ...R.squares]) w.zero(acc);
+      // t's first vector (or first element, in every lane).
+      const first = (dst: number, base: Reg) =>
+        firstVector
+          ? w.loadMem(dst, ptr(base, R.off))
+          : w.broadcastMem(dst, ptr(base, R.off, null, 1, 4));
+      first(R.SHIFT, rX);
+      if (s.residual) {
+        first(R.T1, rR);
+        w.op("add", R.SHIFT, R.SHIFT, R.T1);
+      }
       if (firstVector) {
-        // The mean of the first vector, each lane scaled first (no overflow).
-        w.loadMem(R.SHIFT, ptr(rX, R.off));
-        if (s.residual) {
-          w.loadMem(R.T1, ptr(rR, R.off));
-          w.op("add", R.SHIFT, R.SHIFT, R.T1);
-        }
+        // Its mean, each lane scaled first (no overflow).
         w.op("mul", R.SHIFT, R.SHIFT, f32(1 / isa.lanes));
         w.reduceAll("add", R.SHIFT, R.T2);
-      } else {
-        w.broadcastMem(R.SHIFT, ptr(rX, R.off, null, 1, 4));
-        if (s.residual) {
-          w.broadcastMem(R.T1, ptr(rR, R.off, null, 1, 4));
-          w.op("add", R.SHIFT, R.SHIFT, R.T1);
-        }
       }
     });
     // Pass 1 also prefetches the rows ahead: their x, and their y lines claimed.
@@ -247,8 +254,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
       fetchAhead(sets, kind, disp, "y");
       for (const R of sets) {
         loadRow(R, disp, kind);
-        if (kind === "scalar") v.scalarOp("sub", R.T0, R.SHIFT);
-        else v.op("sub", R.T0, R.T0, R.SHIFT);
+        elementOp("sub", R.T0, R.SHIFT, kind);
         store(rY, disp + R.off, R.T0, kind);
         if (kind === "tail") v.zeroOutside(R.T0, tail!);
         accumulate(R.accs[acc], R.T0, kind, false);
@@ -276,9 +282,8 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     });
     columns((disp, acc, kind) => {
       for (const R of sets) {
-        load(v, R.T2, rY, disp + R.off, kind);
-        if (kind === "scalar") v.scalarOp("sub", R.T2, R.MEAN);
-        else v.op("sub", R.T2, R.T2, R.MEAN);
+        load(R.T2, rY, disp + R.off, kind);
+        elementOp("sub", R.T2, R.MEAN, kind);
         if (kind === "tail") v.zeroOutside(R.T2, tail!);
         accumulate(R.accs[acc], R.T2, kind, true);
       }
@@ -295,10 +300,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     }
     a.bind(done);
     invert(sets);
-    pass3(sets, (R, kind) => {
-      if (kind === "scalar") v.scalarOp("sub", R.T0, R.MEAN);
-      else v.op("sub", R.T0, R.T0, R.MEAN);
-    });
+    pass3(sets, (R, kind) => elementOp("sub", R.T0, R.MEAN, kind));
   };
 
   /** RMSNorm: pass 1 sums t² (storing t = x + residual into y), pass 3 writes t·inv·scale. */
@@ -341,22 +343,19 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   ) => {
     const SC = sets[0].T1, BI = sets[0].T2;
     columns((disp, _acc, kind) => {
-      const scalar = kind === "scalar";
       ahead(kind, disp);
-      if (s.scale) load(v, SC, rS, disp, kind);
-      if (s.bias) load(v, BI, rB, disp, kind);
+      if (s.scale) load(SC, rS, disp, kind);
+      if (s.bias) load(BI, rB, disp, kind);
       for (const R of sets) {
         const T0 = R.T0;
-        load(v, T0, src, disp + R.off, kind);
-        const op = (o: "mul" | "add", d: number, r: number) =>
-          scalar ? v.scalarOp(o, d, r) : v.op(o, d, d, r);
+        load(T0, src, disp + R.off, kind);
         centre(R, kind);
-        op("mul", T0, R.INV);
-        if (s.scale && s.bias && isa.fma && !scalar) v.fmadd(T0, T0, SC, BI);
+        elementOp("mul", T0, R.INV, kind);
+        if (s.scale && s.bias && isa.fma && kind !== "scalar") v.fmadd(T0, T0, SC, BI);
         else if (s.scale && s.bias && isa.fma) a.emit("vfmadd213ss", v.x(T0), v.x(SC), v.x(BI));
         else {
-          if (s.scale) op("mul", T0, SC);
-          if (s.bias) op("add", T0, BI);
+          if (s.scale) elementOp("mul", T0, SC, kind);
+          if (s.bias) elementOp("add", T0, BI, kind);
         }
         store(rY, disp + R.off, T0, kind);
       }

@@ -53,10 +53,7 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
   // Rows of up to 12 vectors (AVX-512) or 4 (AVX2) stay in registers: the
   // three passes become one load and one store per element.
   const inRegisters = (isa === "avx512" && vectors <= 12) || (isa === "avx2" && vectors <= 4);
-  const prefetchRows = !inRegisters && s.rows > 2 && s.cols * 4 <= 16384 &&
-      8 * s.rows * s.cols > l2
-    ? 2
-    : 0;
+  const prefetchRows = !inRegisters && canFetch(s) && 8 * s.rows * s.cols > l2 ? 2 : 0;
   return describedSoftmax(s, {
     isa,
     streams: 3,
@@ -76,8 +73,13 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
  * time), where it gained 10% on Zen 5.
  */
 export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[] {
-  if (p.inRegisters || s.rows <= 2 || s.cols * 4 > 16384) return [];
+  if (p.inRegisters || !canFetch(s)) return [];
   return [describedSoftmax(s, { ...p, prefetchRows: p.prefetchRows ? 0 : 2 })];
+}
+
+/** Whether rows read from memory may be prefetched ahead (rows over 16 KB are the hardware's). */
+function canFetch(s: SoftmaxSpec): boolean {
+  return s.rows > 2 && s.cols * 4 <= 16384;
 }
 
 function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
