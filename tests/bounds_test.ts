@@ -96,6 +96,7 @@ Deno.test("bounds: the packed, skinny, strip and dot paths at sizes that select 
     [1, 4099, 600, false],
     [40, 1000, 900, true], // Bᵀ transposed strip by strip (AVX-512)
     [40, 300, 3000, false], // K blocks, next strip prefetched (AVX-512)
+    [20, 1024, 600, false], // K blocks, B's rows 4 KiB apart: strips copied (AVX-512)
     [5, 3001, 700, true], // dot products
   ];
   for (const [m, n, k, transB, transA = false] of shapes) {

@@ -666,10 +666,13 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
   if (isaLevel() !== "avx512" && isaLevel() !== "amx") return; // the drivers are AVX-512's
   const r = rng(0xc0b1);
   // m past 128 with operands past 3·L2: the copied strips (the second: k in blocks of 704),
-  // and Bᵀ transposed strip by strip (ldb: Bᵀ's row stride).
+  // and Bᵀ transposed strip by strip (ldb: Bᵀ's row stride); up to 128 rows, B's rows a
+  // multiple of 4 KiB apart: copied strips in K blocks (edge tiles both ways).
   const shapes: [number, number, number, number, number, number, boolean][] = [
     [130, 1030, 1100, 1100, 1030, 1030, false],
     [140, 300, 2100, 2101, 310, 303, false],
+    [100, 300, 1100, 1100, 1024, 301, false],
+    [7, 200, 1400, 1400, 2048, 200, false],
     [150, 1030, 1100, 1100, 1104, 1030, true],
   ];
   for (const [m, n, k, lda, ldb, ldc, transB] of shapes) {

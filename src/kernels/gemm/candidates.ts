@@ -94,7 +94,9 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
       if (unroll !== d.unroll && unroll % d.kSplit === 0) out.push(make({ ...d, unroll }));
     }
   }
-  if (d.kc !== undefined && d.kc < s.k) out.push(make({ ...d, prefetchNext: !d.prefetchNext }));
+  if (d.kc !== undefined && d.kc < s.k && !d.copyStrips) {
+    out.push(make({ ...d, prefetchNext: !d.prefetchNext }));
+  }
   // Row tiles outside (A's row panel stays in L1 while B's block streams from L2).
   if (!d.transposeStrips && !d.copyStrips && !d.prefetchNext) {
     out.push(make({ ...d, rowsOuter: !d.rowsOuter }));
@@ -115,6 +117,13 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
         prefetchNext: true,
       }),
     );
+  }
+  // Untransposed B at AVX-512: its strips copied, or read in place (same K blocks).
+  if (!s.transB && !s.bPanel && isa === "avx512" && !d.transposeB) {
+    if (d.copyStrips) out.push(make({ ...d, copyStrips: false }));
+    else if (tilesFree(s) || d.mr === 6) {
+      out.push(make({ ...d, copyStrips: true, kc: kBlock(s, d.kc), prefetchNext: false }));
+    }
   }
   if (!tilesFree(s) || d.kSplit !== 1) return out;
   const tail = isa === "avx2" && s.n % v.lanes !== 0 ? 1 : 0;

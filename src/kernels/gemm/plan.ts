@@ -235,6 +235,16 @@ export function planGemm(
     // of peak; 16-32 rows × 2048-4096: 42-62% → 77-91%.
     direct.kc = evenBlock(s.k, 512, 16);
     direct.prefetchNext = true;
+    if ((s.ldb * 4) % 4096 === 0) {
+      // B's rows a multiple of 4 KiB apart: a strip's rows share a few cache sets, and the
+      // strip with the next one prefetched does not stay in L2. Copied strip by strip, the
+      // tiles read a contiguous block. Measured on an Intel Xeon (SPR, 2 MiB L2), tier 2's
+      // candidates (`bench/tune_candidates.ts --gemm`): 128×3072×768 31-36% → 47-51% of the
+      // peak, 128×1024×1024 26% → 50%, 128×4096×1024 21% → 55%, 32×4096×4096 15% → 26%;
+      // rows 2 KiB apart (128×1536×768, 128×2560×768) lose 10-15% copied.
+      direct.copyStrips = true;
+      direct.prefetchNext = false;
+    }
   }
   if (
     s.transB && isa === "avx512" && s.m > 6 && (s.m <= 128 || !s.transA) &&
@@ -261,6 +271,7 @@ export function planGemm(
     direct.transposeB = Math.ceil(s.n / 16) * 16;
     workspaceBytes = transposedBBytes(s.k, direct.transposeB);
   }
+  if (direct.copyStrips) workspaceBytes = stripBufferBytes(direct.kc ?? s.k, direct.nr);
   if ((!s.transB || direct.transposeB) && small && !aliasing(s, direct.mr)) {
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
