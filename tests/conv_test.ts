@@ -249,6 +249,31 @@ Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images, group
   }
 });
 
+Deno.test("conv2d: weights are packed by the process's packing Jit: none of the packing's kernels are a Jit's own, and a closed Jit's packing serves the next", () => {
+  const r = rng(0x9ac4);
+  const o = { n: 1, c: 24, h: 9, w: 9, outChannels: 40, kernel: [3, 3], pads: [1, 1, 1, 1] };
+  const x = new Float32Array(24 * 81).map(() => r() * 2 - 1);
+  const w = new Float32Array(40 * 24 * 9).map(() => r() * 2 - 1);
+  const shape = { outChannels: 40, c: 24, kernel: [3, 3] };
+  const ys = [0, 1].map(() => {
+    const jit = new Jit();
+    try {
+      const packed = jit.packConvWeights(w, shape);
+      assert.deepEqual(jit.stats().keys.map((k) => k.key), [], "packing compiled in the Jit");
+      const y = new Float32Array(40 * 81);
+      jit.conv2d(x, packed, y, o);
+      return y;
+    } finally {
+      jit.close();
+    }
+  });
+  const plain = new Float32Array(40 * 81);
+  using jit = new Jit();
+  jit.conv2d(x, w, plain, o);
+  assert.equal(firstDifference(ys[1], ys[0]), -1, "the second Jit's packing");
+  assert.equal(firstDifference(ys[0], plain), -1, "packed against plain weights");
+});
+
 Deno.test("conv2d: bad input throws naming the argument, before any native code runs", () => {
   using jit = new Jit();
   const o = { n: 1, c: 4, h: 5, w: 5, outChannels: 6, kernel: [3, 3], pads: [1, 1, 1, 1] };

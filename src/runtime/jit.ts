@@ -1036,9 +1036,15 @@ export class Jit {
     const memory = this.#memory;
     return this.#jit && memory !== null ? (length) => memory.floats(length) : undefined;
   }
-  /** Packers' transposes through jit.copy where native code runs (else their own loops). */
+  /**
+   * Packers' transposes through a strided copy where native code runs (else their own
+   * loops): the process's packing Jit's, whose kernels outlive any one Jit. A copy moves
+   * bits, so whichever Jit runs it gives the same weights; compiled once per process, a
+   * model's packing copies cost its every later create nothing but the copies (the CNN's
+   * creates compiled about 2 ms of them each).
+   */
   get #packCopy(): StridedCopy | undefined {
-    return this.#jit ? (x, y, o) => this.copy(x, y, o) : undefined;
+    return this.#jit ? packingCopy : undefined;
   }
   #bSeen: unknown = undefined;
   #bPacked: PackedB | null = null;
@@ -1831,4 +1837,12 @@ function disjoint(who: string, y: Float32Array, name: string, x: Float32Array | 
       `${who}: y overlaps ${name} (bytes [${from}, ${to}) and [${a}, ${b}) of one buffer); ${who} does not compute in place, pass a separate y`,
     );
   }
+}
+
+/** The process's packing Jit (one thread, never tuned), made on first use. */
+let packer: Jit | null = null;
+
+/** A strided copy on the process's packing Jit (see `Jit.#packCopy`). */
+function packingCopy(x: Float32Array, y: Float32Array, o: CopyOptions): void {
+  (packer ??= new Jit({ threads: 1, tuneBudget: 0 })).copy(x, y, o);
 }
