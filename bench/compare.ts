@@ -37,6 +37,7 @@ const { values } = parseArgs({
     sizes: { type: "string" },
     threads: { type: "string", default: "1" },
     tune: { type: "boolean", default: false },
+    layers: { type: "string" },
   },
 });
 const tune = values.tune ?? false;
@@ -44,7 +45,7 @@ if (values.help) {
   console.log(
     "usage: deno task compare [--isa avx2|avx512] [--transB] [--shapes 64x64x64,...] [--threads N] [--json]\n" +
       "       deno task compare --ops [--isa avx2|avx512] [--sizes 1048576,67108864] [--threads N] [--json]",
-    "       deno task compare --conv [--isa avx2|avx512] [--threads N] [--json]",
+    "       deno task compare --conv [--isa avx2|avx512] [--threads N] [--layers dw,pool] [--json]",
   );
   Deno.exit(0);
 }
@@ -65,7 +66,8 @@ if (isa === "avx2") {
 }
 if (values.conv) {
   // Convolution layers (NCHW, +bias +relu) against oneDNN.
-  const rows = compareConv({ isa, json: values.json!, threads, tune });
+  const layers = values.layers?.split(",");
+  const rows = compareConv({ isa, json: values.json!, threads, tune, layers });
   if (values.json) console.log(JSON.stringify({ date: new Date().toISOString(), rows }, null, 2));
   Deno.exit(0);
 }

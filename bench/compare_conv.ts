@@ -14,6 +14,7 @@
  * checked against oneDNN's before timing.
  *
  *   deno task compare --conv [--threads 2] [--json]
+ *   deno task compare --conv --layers "dw 3×3/2,pool"   # rows whose names contain one of these
  */
 import { type Conv2dOptions, type IsaLevel, Jit, measurePeak } from "../mod.ts";
 import { loadShim as loadOpsShim } from "./compare_ops.ts";
@@ -217,8 +218,16 @@ function outSize(L: Layer): [number, number] {
 
 /** Runs the comparison and prints it (or JSON). */
 export function compareConv(
-  options: { isa?: IsaLevel; json: boolean; threads: number; tune?: boolean },
+  options: {
+    isa?: IsaLevel;
+    json: boolean;
+    threads: number;
+    tune?: boolean;
+    /** Only the rows whose names contain one of these (all when absent). */
+    layers?: string[];
+  },
 ): ConvRow[] {
+  const picked = (name: string) => !options.layers || options.layers.some((l) => name.includes(l));
   const threads = options.threads;
   const shim = loadShim();
   const peak = measurePeak(20, threads);
@@ -238,7 +247,7 @@ export function compareConv(
     );
   }
   const rows: ConvRow[] = [];
-  for (const L of LAYERS) {
+  for (const L of LAYERS.filter((L) => picked(L.name))) {
     const o = L.o;
     const [oh, ow] = outSize(L);
     const cg = o.c / o.group;
@@ -383,7 +392,8 @@ export function compareConv(
       );
     }
   }
-  compareBound(shim, threads, options.json, jit, rows);
+  const bound = BOUND_CASES.filter((P) => picked(P.name));
+  if (bound.length) compareBound(shim, threads, options.json, jit, rows, bound);
   return rows;
 }
 
@@ -518,6 +528,7 @@ function compareBound(
   json: boolean,
   jit: Jit,
   rows: ConvRow[],
+  cases: BoundCase[],
 ): void {
   const ops = loadOpsShim();
   const wide = jit.isa === "avx512" || jit.isa === "amx";
@@ -526,7 +537,7 @@ function compareBound(
       "\nmemory-bound ops                   ours µs  %copy bound   oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best",
     );
   }
-  for (const P of BOUND_CASES) {
+  for (const P of cases) {
     const { nx, ny } = P;
     const x = new Float32Array(nx).map((_, i) => ((i * 7919) % 1000) / 500 - 1);
     const y = new Float32Array(ny), yd = new Float32Array(ny);
