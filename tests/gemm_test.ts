@@ -667,18 +667,20 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
   const r = rng(0xc0b1);
   // m past 128 with operands past 3·L2: the copied strips (the second: k in blocks of 704),
   // and Bᵀ transposed strip by strip (ldb: Bᵀ's row stride); up to 128 rows, B's rows a
-  // multiple of 4 KiB apart: copied strips in K blocks (edge tiles both ways).
-  const shapes: [number, number, number, number, number, number, boolean][] = [
+  // multiple of 4 KiB apart: copied strips in K blocks (edge tiles both ways; Aᵀ too).
+  const shapes: [number, number, number, number, number, number, boolean, boolean?][] = [
     [130, 1030, 1100, 1100, 1030, 1030, false],
     [140, 300, 2100, 2101, 310, 303, false],
     [100, 300, 1100, 1100, 1024, 301, false],
     [7, 200, 1400, 1400, 2048, 200, false],
+    [60, 250, 1100, 63, 1024, 250, false, true],
     [150, 1030, 1100, 1100, 1104, 1030, true],
   ];
-  for (const [m, n, k, lda, ldb, ldc, transB] of shapes) {
+  for (const [m, n, k, lda, ldb, ldc, transB, transA = false] of shapes) {
     const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));
-    const a = small(m * lda), b = small((transB ? n : k) * ldb), c0 = small(m * ldc);
-    const plain = gemmSpec({ m, n, k, transB, lda, ldb, ldc });
+    const a = small((transA ? k : m) * lda), b = small((transB ? n : k) * ldb);
+    const c0 = small(m * ldc);
+    const plain = gemmSpec({ m, n, k, transA, transB, lda, ldb, ldc });
     const ab = gemmF64(a, b, c0, plain); // exact: every sum an integer below 2^24
     for (const threads of [1, 2]) {
       using jit = new Jit({
