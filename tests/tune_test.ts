@@ -96,6 +96,8 @@ const GEMM_SHAPES: {
   bias?: boolean;
   activation?: "relu" | "gelu";
   panels?: boolean;
+  /** Streams B row by row: its one candidate is its split, so none on one thread. */
+  skinny?: boolean;
 }[] = [
   { m: 64, n: 96, k: 80 },
   { m: 37, n: 53, k: 71, beta: 1 },
@@ -108,6 +110,8 @@ const GEMM_SHAPES: {
   { m: 1, n: 200, k: 300, bias: true, activation: "relu", panels: true }, // B in panels
   { m: 13, n: 130, k: 70, transB: true, alpha: 0.5, beta: 0.25, panels: true },
   { m: 20, n: 70, k: 2100, beta: 1, panels: true }, // long panels: K blocks
+  { m: 1, n: 1030, k: 700, skinny: true }, // B past L2, split only by tier 2
+  { m: 2, n: 1030, k: 700, beta: 1, skinny: true },
 ];
 
 for (const isa of LEVELS) {
@@ -141,9 +145,17 @@ for (const isa of LEVELS) {
           () => c.set(c0),
           () => jit.gemm(a, packed ?? b, c, packed ? { ...o, transB: false } : o),
           c,
+          false,
+          sh.skinny && threads === 1,
         );
-        if (threads === 1) {
+        const skinny = k.plan?.includes("skinny") ?? false;
+        if (sh.skinny && isa !== "sse2") assert.ok(skinny, `${k.key}: ${k.plan}`);
+        if (threads === 1 && !skinny) {
           assert.ok(k.tuning!.candidates.length > 1, `${k.key}: no candidates at ${isa}`);
+        }
+        if (threads > 1 && skinny) {
+          const split = k.tuning!.candidates.filter((c) => c.plan.includes("parts along N"));
+          assert.ok(split.length > 0 && split.every((c) => c.samples > 0), `${k.key}: no split`);
         }
       }
     });

@@ -46,6 +46,10 @@ export function gemmCandidates(s: GemmSpec, p: GemmPlan, t: Target, parts = 1): 
     : p.path === "packed"
     ? packedCandidates(s, p)
     : [];
+  // A split call's skinny plan: in parts along N (each column's sum is the same FMA chain).
+  if (parts > 1 && p.path === "skinny") {
+    out.push({ ...p, splitAlong: "n", description: `${p.description}, parts along N` });
+  }
   // Split calls: the other dimension to cut (direct and packed paths, where both can split).
   if (parts > 1 && (p.path === "direct" || p.path === "packed")) {
     for (const splitAlong of ["m", "n"] as const) {
