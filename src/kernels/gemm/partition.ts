@@ -113,8 +113,9 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   // Skinny runs whole unless tier 2 chose its split (splitAlong "n"). Split, it lost on Zen 5
   // (`deno task compare --threads 2 --shapes 1x1024x1024,2x1024x1024`, a checkout of b52cb70,
   // two rounds: ×1T 0.95-1.06 at 1 row, 0.45-0.47 at 2), and won on an Intel Xeon whose L3
-  // holds B (1×4096×4096 on 2 threads: 4.2-5.0 ms whole, 3.2-3.4 in 8 parts). A B packed in
-  // panels is what splits well (1×1024×1024: 44 → 24 µs).
+  // holds B (`deno task compare --threads 2 --tune --shapes 1x4096x4096,2x4096x4096`, two runs,
+  // tier 1 → tuned in 8 parts: 7.3 → 11.1 and 6.9 → 10.3 GFLOPS, 12.5 → 15.8 and 12.7 → 16.5).
+  // A B packed in panels is what splits well (1×1024×1024: 44 → 24 µs).
   if (p.path === "skinny" && p.splitAlong !== "n") return null;
   const g = grains(s, p);
   const bias = s.epilogue?.bias === true;
