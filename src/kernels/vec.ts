@@ -512,10 +512,14 @@ export class Vec {
     a.emit("xorps", this.r(dst), this.r(tmp));
   }
 
-  /** AVX-512 only: dst = x·2^⌊y⌋ with IEEE overflow, underflow and special cases (vscalefps). */
-  scale2(dst: number, x: number, y: Src): void {
+  /**
+   * AVX-512 only: dst = x·2^⌊y⌋ with IEEE overflow, underflow and special
+   * cases (vscalefps); lanes outside `keep` (an opmask) become +0.
+   */
+  scale2(dst: number, x: number, y: Src, keep?: Mask): void {
     if (this.isa.level !== "avx512") throw new Error("scale2 needs AVX-512");
-    this.a.emit("vscalefps", this.r(dst), this.r(x), this.#src(y));
+    const to = keep && "k" in keep ? this.r(dst).k(keep.k).z : this.r(dst);
+    this.a.emit("vscalefps", to, this.r(x), this.#src(y));
   }
 
   /** AVX-512 only: dst = x rounded to the nearest integer (ties to even), as a float. */

@@ -23,6 +23,7 @@ import { Lanes } from "../math/lanes.ts";
 import { allocateStreams } from "../streams.ts";
 import { emitLog } from "../math/log.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { emitPipelinedRows, PIPELINED_MAX_VECTORS } from "./pipelined.ts";
 import { SOFTMAX_ARG, type SoftmaxSpec } from "./spec.ts";
 
 /** How a softmax kernel is built. */
@@ -35,6 +36,8 @@ export interface SoftmaxPlan {
   prefetchRows: number;
   /** The whole row is held in registers: one load and one store per element. */
   inRegisters: boolean;
+  /** Rows in registers, three at a time in a software pipeline (pipelined.ts). */
+  pipelined: boolean;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
@@ -53,12 +56,14 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
   // Rows of up to 12 vectors (AVX-512) or 4 (AVX2) stay in registers: the
   // three passes become one load and one store per element.
   const inRegisters = (isa === "avx512" && vectors <= 12) || (isa === "avx2" && vectors <= 4);
+  const pipelined = isa === "avx512" && vectors <= PIPELINED_MAX_VECTORS;
   const prefetchRows = !inRegisters && canFetch(s) && 8 * s.rows * s.cols > l2 ? 2 : 0;
   return describedSoftmax(s, {
     isa,
     streams: 3,
     prefetchRows,
     inRegisters,
+    pipelined,
     workspaceBytes: 0,
     description: "",
   });
@@ -84,7 +89,11 @@ function canFetch(s: SoftmaxSpec): boolean {
 
 function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
   const ahead = p.prefetchRows ? `, rows prefetched ${p.prefetchRows} ahead` : "";
-  const how = p.inRegisters ? "the row in registers" : "3 passes per row";
+  const how = p.pipelined
+    ? "rows in registers, pipelined"
+    : p.inRegisters
+    ? "the row in registers"
+    : "3 passes per row";
   return { ...p, description: `${p.isa} ${s.log ? "logSoftmax" : "softmax"}, ${how}${ahead}` };
 }
 
@@ -103,7 +112,9 @@ export function generateSoftmax(
   if (plan.inRegisters && s.rows > 0 && s.cols > 0) {
     loadPointer(a, rsi, SOFTMAX_ARG.X);
     loadPointer(a, rdx, SOFTMAX_ARG.Y);
-    emitRowsInRegisters(a, v, s, rowTail(v, shape));
+    const tail = rowTail(v, shape);
+    if (plan.pipelined) emitPipelinedRows(a, v, s, tail);
+    else emitRowsInRegisters(a, v, s, tail);
     v.leave();
     a.emit("ret");
     return a.finish();

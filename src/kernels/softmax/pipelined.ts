@@ -1,0 +1,210 @@
+/**
+ * Softmax of short rows (up to 8 AVX-512 vectors), software-pipelined over
+ * three rows at a time. Each row is three stages, each a chain of
+ * latencies with little work beside it:
+ *
+ * - A: its maximum (loads, a max tree, the fold across lanes);
+ * - B: e^(x − max) in place, their sum (a tree, then across lanes), and
+ *   1/sum — or, for logSoftmax, x − max kept and ln(sum);
+ * - C: e·(1/sum) or (x − max) − ln(sum), stored.
+ *
+ * Step j interleaves A of row j+2, B of row j+1 and C of row j, so every
+ * stage's latency has the other rows' work beside it. Held row by row (A,
+ * then B, then C), a 1536×128 softmax ran at 45% of the core's vector
+ * issue rate: the maxima, sums and division of a row are one chain of
+ * ~160 cycles. Two register sets alternate between consecutive rows (the
+ * loop body is two steps). A row's own instructions do not depend on its
+ * neighbours or on the row count: the same bits however rows are split.
+ *
+ * @module
+ */
+import { type Assembler, r8, rdx, rsi } from "../../../asm/mod.ts";
+import { addImmediate, countedLoop } from "../abi.ts";
+import { emitInterleaved } from "../interleave.ts";
+import { emitExpInRange, EXP_LO } from "../math/exp.ts";
+import { Lanes } from "../math/lanes.ts";
+import { emitLog } from "../math/log.ts";
+import { allocateStreams } from "../streams.ts";
+import { f32, type Tail, type Vec } from "../vec.ts";
+import type { SoftmaxSpec } from "./spec.ts";
+
+/** Most vectors per row the pipeline holds (two rows' registers, and B's temporaries). */
+export const PIPELINED_MAX_VECTORS = 8;
+
+/** The register sets of the two row parities, and stage B's pool. */
+interface Registers {
+  /** The row's vectors, per parity. */
+  row: [number[], number[]];
+  /** The row's maximum, written by A, read by B. */
+  max: [number, number];
+  /** 1/sum or ln(sum), written by B, read by C. */
+  scale: [number, number];
+  /** A's second accumulator and its temporary. */
+  a: [number, number];
+  /** B's temporaries (exponential streams, the sum tree). */
+  b: number[];
+}
+
+/**
+ * Emits the rows from rsi to rdx (AVX-512, `s.cols` ≤ 8 vectors, k1 the
+ * tail's mask if any); clobbers r8.
+ */
+export function emitPipelinedRows(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | null): void {
+  const L = v.isa.lanes, VB = L * 4;
+  const k = Math.ceil(s.cols / L);
+  if (v.isa.level !== "avx512" || k > PIPELINED_MAX_VECTORS) {
+    throw new Error(`pipelined softmax: ${s.cols} columns at ${v.isa.level}`);
+  }
+  const regs: Registers = {
+    row: [range(0, k), range(k, k)],
+    max: [2 * k, 2 * k + 1],
+    scale: [2 * k + 2, 2 * k + 3],
+    a: [2 * k + 4, 2 * k + 5],
+    b: range(2 * k + 6, v.isa.nregs - 2 * k - 6),
+  };
+  const last = k - 1;
+  const tailOf = (i: number) => (i === last && tail ? tail : undefined);
+  // B's exponentials in streams over its pool; constants pinned in the rest.
+  const exps = s.log
+    ? allocateStreams(v, regs.b, 1, 4, (m, [e]) => emitLogStep(m, e, regs.row[0][0], regs.max[0]))
+    : allocateStreams(v, regs.b, 0, 4, (m) => emitExpInPlace(m, regs.row[0][0], regs.max[0]));
+
+  /** A: the maximum of the row at `off` into max[p]. */
+  const stageA = (to: Assembler, off: number, p: number) => {
+    const w = v.retarget(to);
+    const acc = [regs.max[p], regs.a[0]], t = regs.a[1];
+    for (let i = 0; i < k; i++) {
+      const dst = i < 2 ? acc[i] : t;
+      const tl = tailOf(i);
+      if (tl) w.loadFilled(dst, rsi, off + i * VB, tl, f32(-Infinity));
+      else w.load(dst, rsi, off + i * VB);
+      if (i >= 2) w.op("max", acc[i % 2], acc[i % 2], t);
+    }
+    if (k > 1) w.op("max", acc[0], acc[0], acc[1]);
+    w.reduceAll("max", acc[0], t);
+  };
+
+  /** B: the row at `off` in row[p]; its sum's reciprocal (or log) into scale[p]. */
+  const stageB = (to: Assembler, off: number, p: number) => {
+    const w = v.retarget(to);
+    const row = regs.row[p], mx = regs.max[p], sum = regs.scale[p];
+    for (let i = 0; i < k; i++) {
+      // The tail's other lanes are −Inf: their e^x is 0.
+      const tl = tailOf(i);
+      if (tl) w.loadFilled(row[i], rsi, off + i * VB, tl, f32(-Infinity));
+      else w.load(row[i], rsi, off + i * VB);
+    }
+    if (s.log) w.zero(sum);
+    for (let g = 0; g < k; g += exps.count) {
+      const group = range(g, Math.min(k, g + exps.count) - g);
+      emitInterleaved(
+        to,
+        group.map((i) => (inner: Assembler) => {
+          const st = exps.stream(i - g), m = new Lanes(w.retarget(inner), st.temps, st.masks);
+          if (s.log) emitLogStep(m, st.fixed[0], row[i], mx);
+          else emitExpInPlace(m, row[i], mx);
+        }),
+      );
+      // logSoftmax sums in row order as the exponentials come.
+      if (s.log) { for (const i of group) w.op("add", sum, sum, exps.stream(i - g).fixed[0]); }
+    }
+    const free = exps.unpinned;
+    if (!s.log) sumTree(w, sum, row, free);
+    w.reduceAll("add", sum, free[0]);
+    if (s.log) {
+      const m = new Lanes(w, free.slice(1));
+      emitLog(m, free[0], sum);
+      w.move(sum, free[0]);
+    } else {
+      w.move(free[0], f32(1));
+      w.op("div", sum, free[0], sum);
+    }
+  };
+
+  /** C: the row at `off` scaled (or shifted) and stored. */
+  const stageC = (to: Assembler, off: number, p: number) => {
+    const w = v.retarget(to);
+    const row = regs.row[p], scale = regs.scale[p];
+    for (let i = 0; i < k; i++) {
+      w.op(s.log ? "sub" : "mul", row[i], row[i], scale);
+      w.store(rdx, off + i * VB, row[i], tailOf(i));
+    }
+  };
+
+  const R = s.rows, rowBytes = s.cols * 4;
+  type Stage = (to: Assembler) => void;
+  const step = (stages: Stage[]) => emitInterleaved(a, stages);
+  // Prologue: rsi and rdx at row 0.
+  stageA(a, 0, 0);
+  if (R === 1) {
+    stageB(a, 0, 0);
+    stageC(a, 0, 0);
+    return;
+  }
+  step([(to) => stageA(to, rowBytes, 1), (to) => stageB(to, 0, 0)]);
+  // Step j (rsi, rdx at row j): C of row j, B of row j+1, A of row j+2.
+  const middle = (p: number) => {
+    step([
+      (to) => stageC(to, 0, p),
+      (to) => stageB(to, rowBytes, 1 - p),
+      (to) => stageA(to, 2 * rowBytes, p),
+    ]);
+    addImmediate(a, "add", rsi, rowBytes);
+    addImmediate(a, "add", rdx, rowBytes);
+  };
+  const steps = R - 2;
+  countedLoop(a, r8, Math.floor(steps / 2), () => {
+    middle(0);
+    middle(1);
+  });
+  if (steps % 2) middle(0);
+  // Epilogue: rows R−2 and R−1.
+  const p = steps % 2;
+  step([(to) => stageC(to, 0, p), (to) => stageB(to, rowBytes, 1 - p)]);
+  stageC(a, rowBytes, 1 - p);
+}
+
+/** x = e^(x − max) in place (x − max raised to where e^x is 0; NaN kept). */
+function emitExpInPlace(m: Lanes, x: number, mx: number): void {
+  const v = m.v, t = m.take();
+  v.op("sub", x, x, mx);
+  m.atLeast(t, x, EXP_LO);
+  emitExpInRange(m, x, t);
+  m.give(t);
+}
+
+/** x = x − max (kept for the output), e = e^(x − max). */
+function emitLogStep(m: Lanes, e: number, x: number, mx: number): void {
+  const v = m.v, t = m.take();
+  v.op("sub", x, x, mx);
+  m.atLeast(t, x, EXP_LO);
+  emitExpInRange(m, e, t);
+  m.give(t);
+}
+
+/**
+ * dst = the sum of `vals` as a balanced tree, pairs of neighbours first
+ * (a fixed order: the bits depend on the count only); `vals` are kept.
+ */
+function sumTree(v: Vec, dst: number, vals: readonly number[], temps: readonly number[]): void {
+  let level = [...vals];
+  const owned = new Set<number>();
+  const spare = [dst, ...temps.filter((r) => r !== dst)];
+  while (level.length > 1) {
+    const next: number[] = [];
+    for (let i = 0; i + 1 < level.length; i += 2) {
+      // Write over a partial sum of ours, else take a fresh register.
+      const out = owned.has(level[i]) ? level[i] : spare.shift()!;
+      owned.add(out);
+      v.op("add", out, level[i], level[i + 1]);
+      next.push(out);
+    }
+    if (level.length % 2) next.push(level[level.length - 1]);
+    level = next;
+  }
+  if (level[0] !== dst) v.move(dst, level[0]);
+}
+
+function range(from: number, count: number): number[] {
+  return Array.from({ length: count }, (_, i) => from + i);
+}
