@@ -23,7 +23,7 @@ import { Lanes } from "../math/lanes.ts";
 import { allocateStreams } from "../streams.ts";
 import { emitLog } from "../math/log.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
-import { emitPipelinedRows, PIPELINED_MAX_VECTORS } from "./pipelined.ts";
+import { emitStagedRows, stagedRows } from "./pipelined.ts";
 import { SOFTMAX_ARG, type SoftmaxSpec } from "./spec.ts";
 
 /** How a softmax kernel is built. */
@@ -36,7 +36,10 @@ export interface SoftmaxPlan {
   prefetchRows: number;
   /** The whole row is held in registers: one load and one store per element. */
   inRegisters: boolean;
-  /** Rows in registers, three at a time in a software pipeline (pipelined.ts). */
+  /**
+   * Rows of up to 8 AVX-512 vectors (pipelined.ts): three in flight in a
+   * software pipeline, or one after the other through the same stages.
+   */
   pipelined: boolean;
   /** No workspace. */
   workspaceBytes: 0;
@@ -56,7 +59,7 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
   // Rows of up to 12 vectors (AVX-512) or 4 (AVX2) stay in registers: the
   // three passes become one load and one store per element.
   const inRegisters = (isa === "avx512" && vectors <= 12) || (isa === "avx2" && vectors <= 4);
-  const pipelined = isa === "avx512" && vectors <= PIPELINED_MAX_VECTORS;
+  const pipelined = stagedRows(s, isa);
   const prefetchRows = !inRegisters && canFetch(s) && 8 * s.rows * s.cols > l2 ? 2 : 0;
   return describedSoftmax(s, {
     isa,
@@ -70,7 +73,8 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
 }
 
 /**
- * Tier 2's candidates: rows read from memory with and without the rows
+ * Tier 2's candidates: short rows (pipelined.ts) three in flight or one at
+ * a time; rows read from memory with and without the rows
  * ahead prefetched (the same instructions per element, so the same bits;
  * the stream count fixes the sums' order and stays). On an Intel Xeon the
  * prefetch cost 1024×1024 4-12% in three runs of `deno run -A
@@ -78,6 +82,8 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
  * time), where it gained 10% on Zen 5.
  */
 export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[] {
+  // Short rows: three in flight or one at a time, through the same stages.
+  if (stagedRows(s, p.isa)) return [describedSoftmax(s, { ...p, pipelined: !p.pipelined })];
   if (p.inRegisters || !canFetch(s)) return [];
   return [describedSoftmax(s, { ...p, prefetchRows: p.prefetchRows ? 0 : 2 })];
 }
@@ -89,8 +95,8 @@ function canFetch(s: SoftmaxSpec): boolean {
 
 function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
   const ahead = p.prefetchRows ? `, rows prefetched ${p.prefetchRows} ahead` : "";
-  const how = p.pipelined
-    ? "rows in registers, pipelined"
+  const how = stagedRows(s, p.isa)
+    ? `rows in registers, ${p.pipelined ? "3 in flight" : "one at a time"}`
     : p.inRegisters
     ? "the row in registers"
     : "3 passes per row";
@@ -113,7 +119,7 @@ export function generateSoftmax(
     loadPointer(a, rsi, SOFTMAX_ARG.X);
     loadPointer(a, rdx, SOFTMAX_ARG.Y);
     const tail = rowTail(v, shape);
-    if (plan.pipelined) emitPipelinedRows(a, v, s, tail);
+    if (stagedRows(s, plan.isa)) emitStagedRows(a, v, s, tail, plan.pipelined);
     else emitRowsInRegisters(a, v, s, tail);
     v.leave();
     a.emit("ret");

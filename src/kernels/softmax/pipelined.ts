@@ -9,12 +9,21 @@
  * - C: e·(1/sum) or (x − max) − ln(sum), stored.
  *
  * Step j interleaves A of row j+2, B of row j+1 and C of row j, so every
- * stage's latency has the other rows' work beside it. Held row by row (A,
- * then B, then C), a 1536×128 softmax ran at 45% of the core's vector
- * issue rate: the maxima, sums and division of a row are one chain of
- * ~160 cycles. Two register sets alternate between consecutive rows (the
- * loop body is two steps). A row's own instructions do not depend on its
- * neighbours or on the row count: the same bits however rows are split.
+ * stage's latency has the other rows' work beside it; two register sets
+ * alternate between consecutive rows (the loop body is two steps). Tier 2
+ * also tries the rows one at a time through the same stages (the same
+ * bits). A row's own instructions do not depend on its neighbours or on
+ * the row count: the same bits however rows are split.
+ *
+ * e^x is taken in place and the sum is a tree, so 4 exponentials are in
+ * flight per row (the kernel before kept e apart from x and summed in row
+ * order: 2 streams and a serial chain). Measured on an Intel Xeon, one
+ * process, kernels alternating (a scratch A/B): 1536×128 139-157 →
+ * 121-130 µs. Three rows in flight against one at a time, tier 2's two
+ * candidates (`deno run -A bench/tune_candidates.ts --softmax 3072x64`,
+ * two runs): 3072×64 201 → 166 and 147 → 126 µs, 256×128 21.7 → 20.3 and
+ * 21.8 → 21.1, 1536×128 even (124 against 120-125: on that VM its 1.5 MB
+ * of operands stream at DRAM speed).
  *
  * @module
  */
@@ -25,7 +34,7 @@ import { emitExpInRange, EXP_LO } from "../math/exp.ts";
 import { Lanes } from "../math/lanes.ts";
 import { emitLog } from "../math/log.ts";
 import { allocateStreams } from "../streams.ts";
-import { f32, type Tail, type Vec } from "../vec.ts";
+import { f32, type Tail, type Vec, type VecLevel } from "../vec.ts";
 import type { SoftmaxSpec } from "./spec.ts";
 
 /** Most vectors per row the pipeline holds (two rows' registers, and B's temporaries). */
@@ -45,11 +54,23 @@ interface Registers {
   b: number[];
 }
 
+/** Whether rows of the spec go through the three stages here (AVX-512, up to 8 vectors). */
+export function stagedRows(s: SoftmaxSpec, isa: VecLevel): boolean {
+  return isa === "avx512" && Math.ceil(s.cols / 16) <= PIPELINED_MAX_VECTORS;
+}
+
 /**
  * Emits the rows from rsi to rdx (AVX-512, `s.cols` ≤ 8 vectors, k1 the
- * tail's mask if any); clobbers r8.
+ * tail's mask if any), three rows in flight or (`pipelined` false) one row
+ * after the other through the same stages; clobbers r8.
  */
-export function emitPipelinedRows(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | null): void {
+export function emitStagedRows(
+  a: Assembler,
+  v: Vec,
+  s: SoftmaxSpec,
+  tail: Tail | null,
+  pipelined: boolean,
+): void {
   const L = v.isa.lanes, VB = L * 4;
   const k = Math.ceil(s.cols / L);
   if (v.isa.level !== "avx512" || k > PIPELINED_MAX_VECTORS) {
@@ -132,6 +153,16 @@ export function emitPipelinedRows(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Ta
   };
 
   const R = s.rows, rowBytes = s.cols * 4;
+  if (!pipelined) {
+    countedLoop(a, r8, R, () => {
+      stageA(a, 0, 0);
+      stageB(a, 0, 0);
+      stageC(a, 0, 0);
+      addImmediate(a, "add", rsi, rowBytes);
+      addImmediate(a, "add", rdx, rowBytes);
+    });
+    return;
+  }
   type Stage = (to: Assembler) => void;
   const step = (stages: Stage[]) => emitInterleaved(a, stages);
   // Prologue: rsi and rdx at row 0.
