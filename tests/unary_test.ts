@@ -107,6 +107,39 @@ for (const isa of LEVELS) {
     }
   });
 
+  Deno.test(`unary ${isa}: the underflow band, every 16th f32 from −106 to −86`, () => {
+    // Where e^x turns subnormal and then rounds to +0: the lanes set to +0
+    // without scaling (n < −150) and the ones scaled (n = −150, subnormal
+    // results) meet at x ≈ −104.3, expm1 clamps at −87.
+    using jit = new Jit({ maxIsa: isa });
+    const from = new Float32Array([-106]), to = new Float32Array([-86]);
+    const lo = new Uint32Array(from.buffer)[0], hi = new Uint32Array(to.buffer)[0];
+    const bits = Uint32Array.from({ length: Math.ceil((lo - hi) / 16) }, (_, i) => hi + 16 * i);
+    const x = new Float32Array(bits.buffer);
+    const y = new Float32Array(x.length);
+    for (
+      const op of ["exp", "sigmoid", "silu", "tanh", "elu", "selu", "softplus", "mish"] as const
+    ) {
+      const def = UNARY_OPS.find((o) => o.name === op)!;
+      jit.unary(op, x, y);
+      check(op, x, y, def.defaults.map(Math.fround), `${isa} underflow band`);
+      if (op !== "exp") continue;
+      // Tighter for e^x itself (its worst case over all inputs is 1 ulp), and
+      // exact around the threshold, where results are 0 or 2^-149 and the
+      // only rounding midpoint is e^x = 2^-150 (x = −150·ln 2): a threshold
+      // off by one exponent would zero results of 2^-149.
+      const mid = -150 * Math.LN2;
+      for (let i = 0; i < x.length; i++) {
+        const ref = Math.fround(Math.exp(x[i]));
+        const exact = x[i] > -104.4 && x[i] < -103.5 && Math.abs(x[i] - mid) > 1e-4;
+        assert.ok(
+          ulpDistance(y[i], ref) <= (exact ? 0 : 1),
+          `${isa}: e^${x[i]} = ${y[i]}, reference ${ref}`,
+        );
+      }
+    }
+  });
+
   Deno.test(`unary ${isa}: special values exactly`, () => {
     using jit = new Jit({ maxIsa: isa });
     const cases: [UnaryOp, number, number][] = [

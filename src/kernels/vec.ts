@@ -518,7 +518,8 @@ export class Vec {
    */
   scale2(dst: number, x: number, y: Src, keep?: Mask): void {
     if (this.isa.level !== "avx512") throw new Error("scale2 needs AVX-512");
-    const to = keep && "k" in keep ? this.r(dst).k(keep.k).z : this.r(dst);
+    if (keep && !("k" in keep)) throw new Error("scale2: the mask must be an opmask");
+    const to = keep ? this.r(dst).k(keep.k).z : this.r(dst);
     this.a.emit("vscalefps", to, this.r(x), this.#src(y));
   }
 
