@@ -5,12 +5,13 @@
  * an arithmetic result (or input) that is subnormal, or that underflows to
  * 0; a row here that costs 10-100× its neighbours has hit one.
  *
- *   deno run -A bench/underflow.ts [--values -1,-90,-110,-1e4,-Infinity,1e-40]
+ *   deno run -A bench/underflow.ts [--values=-1,-90,-110,-1e4,-Infinity,1e-40]
  *
  * @module
  */
 import { parseArgs } from "node:util";
 import { Jit, type UnaryOp } from "../mod.ts";
+import { timeInBlocks } from "./timing.ts";
 
 const { values } = parseArgs({
   options: { values: { type: "string", default: "-1,-20,-50,-90,-110,-1e4,-Infinity,1e-40,3" } },
@@ -33,17 +34,9 @@ const OPS: UnaryOp[] = [
 using jit = new Jit({ threads: 1 });
 const n = 16384, lanes = 16;
 
-/** Median µs of `call` over 9 rounds of `reps` calls, after a warm-up. */
-function time(call: () => void, reps: number): number {
-  for (let i = 0; i < 200; i++) call();
-  const rounds: number[] = [];
-  for (let r = 0; r < 9; r++) {
-    const t0 = performance.now();
-    for (let i = 0; i < reps; i++) call();
-    rounds.push((performance.now() - t0) * 1000 / reps);
-  }
-  return rounds.sort((a, b) => a - b)[4];
-}
+/** Median µs per call: one thread, so no idle pauses (timing.ts). */
+const time = (call: () => void, reps: number) =>
+  timeInBlocks([call], reps, { rounds: 1, windows: 9, pauseMs: 0 })[0] * 1e6;
 
 console.log(`ns per ${lanes} floats, x filled with one value (${n} floats)`);
 console.log("op".padEnd(10) + inputs.map((v) => String(v).padStart(9)).join(""));

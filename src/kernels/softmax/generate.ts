@@ -17,12 +17,12 @@
 import { Assembler, byte, type Program, r10, r8, r9, rcx, rdx, rsi } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
-import { emitExpInRange, EXP_LO } from "../math/exp.ts";
 import { rowShape, rowTail } from "../columns.ts";
 import { Lanes } from "../math/lanes.ts";
 import { allocateStreams } from "../streams.ts";
 import { emitLog } from "../math/log.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { emitExpStep } from "./exp_step.ts";
 import { emitStagedRows, stagedRows } from "./pipelined.ts";
 import { SOFTMAX_ARG, type SoftmaxSpec } from "./spec.ts";
 
@@ -271,39 +271,11 @@ export function generateSoftmax(
 }
 
 /**
- * e = e^(x − max), stored at `store.disp` from r10 when asked, added to
- * `sum` (a tail's other lanes zeroed first; sum = −1: not added).
- */
-function emitExpStep(
-  m: Lanes,
-  e: number,
-  x: number,
-  sum: number,
-  mx: number,
-  tail?: Tail,
-  store?: { disp: number } | null,
-): void {
-  const v = m.v;
-  v.op("sub", x, x, mx);
-  // x − max ≤ 0, or NaN, or −Inf: raise to where e^x is 0 (NaN kept).
-  const t = m.take();
-  m.atLeast(t, x, EXP_LO);
-  emitExpInRange(m, e, t);
-  m.give(t);
-  if (store) v.store(r10, store.disp, e, tail);
-  if (sum < 0) return;
-  if (tail) v.zeroOutside(e, tail);
-  v.op("add", sum, sum, e);
-}
-
-/**
  * Rows short enough for the register file: load the row once (the tail
  * filled with −Inf, whose e^x is 0), take the maximum across the row's
  * registers, e^(x − max) in place with the sum in a fixed order, scale (or
- * subtract ln sum) and store once. At AVX-512, rows of up to 8 vectors go
- * two at a time with their instructions interleaved: each row's chain of
- * reductions and division is latency, which the other row's work fills.
- * A row goes through the same instructions either way: the same bits.
+ * subtract ln sum) and store once: AVX-512 rows of 9 to 12 vectors and
+ * AVX2 rows of up to 4 (shorter AVX-512 rows are pipelined.ts's).
  */
 function emitRowsInRegisters(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | null): void {
   const isa = v.isa;
@@ -312,19 +284,13 @@ function emitRowsInRegisters(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | 
   const maskReg = tail && isa.level === "avx2" ? tail.m : -1;
   const all: number[] = [];
   for (let r = 0; r < isa.nregs; r++) if (r !== maskReg) all.push(r);
-  const pairs = isa.level === "avx512" && k <= 8 && s.rows >= 2;
-  const half = pairs ? all.length / 2 : all.length;
-  const sets = (pairs ? [all.slice(0, half), all.slice(half)] : [all]).map((regs) => {
-    const MX = regs[0], TOTAL = regs[1], row = regs.slice(2, 2 + k), rest = regs.slice(2 + k);
-    // Streams for the exponentials: e and the temporaries each.
-    const exps = allocateStreams(v, rest, 1, 3, (m, [e]) => emitExpStep(m, e, row[0], -1, MX));
-    return { MX, TOTAL, row, rest, exps };
-  });
+  const MX = all[0], TOTAL = all[1], row = all.slice(2, 2 + k), rest = all.slice(2 + k);
+  // Streams for the exponentials: e and the temporaries each.
+  const exps = allocateStreams(v, rest, 1, 3, (m, [e]) => emitExpStep(m, e, row[0], -1, MX));
   const last = k - 1;
-  /** The whole computation of the row at byte offset `off`, with register set `R`. */
-  const rowBody = (to: Assembler, R: typeof sets[number], off: number) => {
+  /** The whole computation of the row at byte offset `off`. */
+  const rowBody = (to: Assembler, off: number) => {
     const w = v.retarget(to);
-    const { MX, TOTAL, row, rest, exps } = R;
     for (let i = 0; i < k; i++) {
       if (i === last && tail) w.loadFilled(row[i], rsi, off + i * VB, tail, f32(-Infinity), TOTAL);
       else w.load(row[i], rsi, off + i * VB);
@@ -367,17 +333,8 @@ function emitRowsInRegisters(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | 
     }
   };
   const rowBytes = s.cols * 4;
-  if (pairs) {
-    countedLoop(a, r8, Math.floor(s.rows / 2), () => {
-      emitInterleaved(a, [(to) => rowBody(to, sets[0], 0), (to) => rowBody(to, sets[1], rowBytes)]);
-      addImmediate(a, "add", rsi, 2 * rowBytes);
-      addImmediate(a, "add", rdx, 2 * rowBytes);
-    });
-    if (s.rows % 2) rowBody(a, sets[0], 0);
-    return;
-  }
   countedLoop(a, r8, s.rows, () => {
-    rowBody(a, sets[0], 0);
+    rowBody(a, 0);
     addImmediate(a, "add", rsi, rowBytes);
     addImmediate(a, "add", rdx, rowBytes);
   });

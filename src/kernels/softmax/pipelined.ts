@@ -30,10 +30,10 @@
 import { type Assembler, r8, rdx, rsi } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
-import { emitExpInRange, EXP_LO } from "../math/exp.ts";
 import { Lanes } from "../math/lanes.ts";
 import { emitLog } from "../math/log.ts";
 import { allocateStreams } from "../streams.ts";
+import { emitExpStep } from "./exp_step.ts";
 import { f32, type Tail, type Vec, type VecLevel } from "../vec.ts";
 import type { SoftmaxSpec } from "./spec.ts";
 
@@ -85,10 +85,12 @@ export function emitStagedRows(
   };
   const last = k - 1;
   const tailOf = (i: number) => (i === last && tail ? tail : undefined);
-  // B's exponentials in streams over its pool; constants pinned in the rest.
-  const exps = s.log
-    ? allocateStreams(v, regs.b, 1, 4, (m, [e]) => emitLogStep(m, e, regs.row[0][0], regs.max[0]))
-    : allocateStreams(v, regs.b, 0, 4, (m) => emitExpInPlace(m, regs.row[0][0], regs.max[0]));
+  // B's exponentials in streams over its pool (logSoftmax keeps x − max, so
+  // e takes a register of its own); constants pinned in the rest.
+  const x0 = regs.row[0][0];
+  const exps = allocateStreams(v, regs.b, s.log ? 1 : 0, 4, (m, fixed) => {
+    emitExpStep(m, s.log ? fixed[0] : x0, x0, -1, regs.max[0]);
+  });
 
   /** A: the maximum of the row at `off` into max[p]. */
   const stageA = (to: Assembler, off: number, p: number) => {
@@ -122,8 +124,7 @@ export function emitStagedRows(
         to,
         group.map((i) => (inner: Assembler) => {
           const st = exps.stream(i - g), m = new Lanes(w.retarget(inner), st.temps, st.masks);
-          if (s.log) emitLogStep(m, st.fixed[0], row[i], mx);
-          else emitExpInPlace(m, row[i], mx);
+          emitExpStep(m, s.log ? st.fixed[0] : row[i], row[i], -1, mx);
         }),
       );
       // logSoftmax sums in row order as the exponentials come.
@@ -193,24 +194,6 @@ export function emitStagedRows(
   const p = steps % 2;
   step([(to) => stageC(to, 0, p), (to) => stageB(to, rowBytes, 1 - p)]);
   stageC(a, rowBytes, 1 - p);
-}
-
-/** x = e^(x − max) in place (x − max raised to where e^x is 0; NaN kept). */
-function emitExpInPlace(m: Lanes, x: number, mx: number): void {
-  const v = m.v, t = m.take();
-  v.op("sub", x, x, mx);
-  m.atLeast(t, x, EXP_LO);
-  emitExpInRange(m, x, t);
-  m.give(t);
-}
-
-/** x = x − max (kept for the output), e = e^(x − max). */
-function emitLogStep(m: Lanes, e: number, x: number, mx: number): void {
-  const v = m.v, t = m.take();
-  v.op("sub", x, x, mx);
-  m.atLeast(t, x, EXP_LO);
-  emitExpInRange(m, e, t);
-  m.give(t);
 }
 
 /**
