@@ -1,15 +1,17 @@
 /**
  * Whole models against onnxruntime-node in the same process, same random
  * feeds, same thread count: create time, median ms per `run` after warm-up
- * (ours and ORT's, both the async `run`; blocks alternate between the two,
- * each after an idle pause), the speedup, and the GFLOPS of the model's
+ * (ours and ORT's, both the async `run`; `--rounds` rounds of blocks that
+ * alternate between the two, each after an idle pause), the speedup (the
+ * median over rounds of the ratio of the two blocks of a round: this VM's
+ * speed drifts by tens of percent within seconds), and the GFLOPS of the model's
  * Conv/MatMul/Gemm as % of the FMA peak measured in the same run on as many
  * threads. Outputs are checked against ORT's first (max abs difference ≤
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
  * models come from `tools/model_zoo.ts`.
  *
  *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,cnn-qop,cnn-qdq,mobile-qdq,mobilenet,llm4] [--json]
- *                            [--tune]
+ *                            [--tune] [--rounds 9] [--ms 1500]
  *
  * onnxruntime-node's `run` is its synchronous run deferred by `setImmediate`
  * (dist/backend.js): it blocks the event loop for the whole run. Ours runs
@@ -34,6 +36,7 @@ const { values } = parseArgs({
     models: { type: "string", default: "mlp1,mlp64,bert,bert-dec,bert-int8,cnn" },
     json: { type: "boolean", default: false },
     ms: { type: "string", default: "1500" },
+    rounds: { type: "string", default: "9" },
     tune: { type: "boolean", default: false },
   },
 });
@@ -56,25 +59,42 @@ const eightBit = (key: string) => key.endsWith("int8") || /-q(op|dq)$/.test(key)
 // deno-lint-ignore no-explicit-any
 type Session = { run(feeds: any): Promise<any> };
 
-/** Median ms per run of each session: blocks alternate, each after an idle pause and a warm-up. */
-async function timeRuns(sessions: [Session, unknown][], budgetMs: number): Promise<number[]> {
+/**
+ * Each session's median ms per run, and per round the median of each of its
+ * blocks: blocks alternate, each after an idle pause and a warm-up. This
+ * machine's speed drifts by tens of percent over seconds, so a ratio is
+ * taken within each round (blocks next to each other in time) and the
+ * median of those is reported (`ratio`), not the ratio of the overall medians.
+ */
+async function timeRuns(
+  sessions: [Session, unknown][],
+  budgetMs: number,
+  rounds: number,
+): Promise<{ ms: number[]; ratio: (i: number, j: number) => number }> {
   const samples: number[][] = sessions.map(() => []);
-  const rounds = 3;
+  const blocks: number[][] = sessions.map(() => []);
+  const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1];
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < sessions.length; i++) {
       const [s, feeds] = sessions[i];
-      sleepMs(100);
-      const warmEnd = performance.now() + 100;
-      for (let w = 0; w < 3 || performance.now() < warmEnd; w++) await s.run(feeds);
+      sleepMs(50);
+      const warmEnd = performance.now() + 30;
+      for (let w = 0; w < 2 || performance.now() < warmEnd; w++) await s.run(feeds);
       const end = performance.now() + budgetMs / rounds / sessions.length;
+      const block: number[] = [];
       do {
         const t0 = performance.now();
         await s.run(feeds);
-        samples[i].push(performance.now() - t0);
-      } while (performance.now() < end || samples[i].length < 5 * (r + 1));
+        block.push(performance.now() - t0);
+      } while (performance.now() < end || block.length < 3);
+      samples[i].push(...block);
+      blocks[i].push(median(block));
     }
   }
-  return samples.map((x) => x.sort((a, b) => a - b)[x.length >> 1]);
+  return {
+    ms: samples.map(median),
+    ratio: (i, j) => median(blocks[i].map((b, r) => b / blocks[j][r])),
+  };
 }
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): [number, number] {
@@ -174,14 +194,15 @@ for (const key of values.models.split(",")) {
       contenders.push([tuned, feeds]);
     }
     const budget = Number(values.ms);
-    const times = await timeRuns(contenders, budget);
+    const { ms: times, ratio } = await timeRuns(contenders, budget, Number(values.rounds));
     const [mine, mineSync, theirs] = times;
+    const last = times.length - 1;
     if (tuned) {
       const t = times[times.length - 1];
       row.tunedMs = +t.toFixed(3);
-      row.tunedGain = +(mine / t).toFixed(3);
+      row.tunedGain = +ratio(0, last).toFixed(3);
       row.tunedPctPeak = +(100 * m.flops / (t * 1e-3) / 1e9 / peaks.get(threads)!).toFixed(1);
-      row.tunedSpeedup = theirs !== undefined && ort ? +(theirs / t).toFixed(2) : undefined;
+      row.tunedSpeedup = theirs !== undefined && ort ? +ratio(2, last).toFixed(2) : undefined;
       await tuned.release();
     }
     row.ms = +mine.toFixed(3);
@@ -189,8 +210,8 @@ for (const key of values.models.split(",")) {
     row.pctPeak = +(100 * m.flops / (mine * 1e-3) / 1e9 / peaks.get(threads)!).toFixed(1);
     if (theirs !== undefined && ort) {
       row.ortMs = +theirs.toFixed(3);
-      row.speedup = +(theirs / mine).toFixed(2);
-      row.syncSpeedup = +(theirs / mineSync).toFixed(2);
+      row.speedup = +ratio(2, 0).toFixed(2);
+      row.syncSpeedup = +ratio(2, 1).toFixed(2);
       row.ortPctPeak = +(100 * m.flops / (theirs * 1e-3) / 1e9 / peaks.get(threads)!).toFixed(1);
     }
     await ours.release();

@@ -2,8 +2,10 @@
  * The channel-vector kernel's inner loop in isolation, data in L1: P
  * positions broadcast × V vectors of channels per k step, the broadcast
  * folded into each FMA ("embed") or loaded once into a register for V FMAs
- * ("bcast"). GFLOPS against `deno task peak`'s FMA figure: why the kernel
- * takes two vectors (conv/channel_vectors.ts).
+ * ("bcast"), beside the same FMAs on registers only ("none", the bound).
+ * Rounds alternate the loops; medians and their % of "none": why the kernel
+ * takes two vectors, and where each CPU wants its broadcasts
+ * (conv/channel_vectors.ts, `prefersEmbeddedBroadcast` in src/cpu.ts).
  *
  *   deno run -A bench/cv_probe.ts
  *
@@ -27,7 +29,9 @@ function build(kind: string, P: number, V: number): Uint8Array {
     const W = P * V;
     for (let v = 0; v < V; v++) a.emit("vmovups", z(W + v), zmmword(rsi, (t * V + v) * 64));
     for (let p = 0; p < P; p++) {
-      if (kind === "embed") {
+      if (kind === "none") {
+        for (let v = 0; v < V; v++) a.emit("vfmadd231ps", z(p * V + v), z(W + v), z(W + V));
+      } else if (kind === "embed") {
         for (let v = 0; v < V; v++) {
           a.emit("vfmadd231ps", z(p * V + v), z(W + v), dword(rdx, (p + t * 3) * 4).b);
         }
@@ -47,25 +51,35 @@ function build(kind: string, P: number, V: number): Uint8Array {
 const arena = new CodeArena({ budgetBytes: 1 << 20, chunkBytes: 1 << 20 });
 const blk = new NativeBlock(8192);
 const variants: [string, number, number][] = [
+  ["none", 14, 2],
   ["embed", 14, 1],
   ["bcast", 14, 1],
   ["embed", 16, 1],
-  ["bcast", 14, 2],
   ["embed", 14, 2],
+  ["bcast", 14, 2],
   ["bcast", 7, 2],
+  ["embed", 8, 3],
   ["bcast", 8, 3],
+  ["embed", 6, 4],
   ["bcast", 6, 4],
 ];
-for (const [kind, P, V] of variants) {
-  const code = arena.install(build(kind, P, V));
-  blk.i32[0] = 200000;
-  dispatch().call(code.pointer, blk.pointer);
-  let best = 0;
-  for (let r = 0; r < 5; r++) {
+const codes = variants.map(([k, P, V]) => arena.install(build(k, P, V)));
+const res: number[][] = variants.map(() => []);
+blk.i32[0] = 100000;
+for (let r = 0; r < 15; r++) {
+  variants.forEach(([, P, V], i) => {
     const t = performance.now();
-    dispatch().call(code.pointer, blk.pointer);
+    dispatch().call(codes[i].pointer, blk.pointer);
     const s = (performance.now() - t) / 1000;
-    best = Math.max(best, (200000 * 8 * P * V * 32) / s / 1e9);
-  }
-  console.log(`${kind} P=${P} V=${V}: ${best.toFixed(0)} GFLOPS`);
+    res[i].push((100000 * 8 * P * V * 32) / s / 1e9);
+  });
 }
+const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1];
+variants.forEach(([k, P, V], i) => {
+  const pct = median(res[i].map((g, r) => g / res[0][r]));
+  console.log(
+    `${k} P=${P} V=${V}: median ${median(res[i]).toFixed(0)} GFLOPS, ${
+      (100 * pct).toFixed(0)
+    }% of "none"`,
+  );
+});

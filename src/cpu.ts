@@ -241,6 +241,22 @@ function bestLevel(f: CpuFeatures): IsaLevel {
 }
 
 /**
+ * Whether this core runs AVX-512 FMAs with a broadcast memory operand
+ * (`vfmadd231ps z, z, [m]{1to16}`, one load per FMA) faster than with a
+ * broadcast register shared by two FMAs. Intel cores fuse the load into
+ * the FMA's micro-op, so the shared register only adds a micro-op per two
+ * FMAs: 14 positions × 2 vectors in L1 ran at 96-98% of the FMA-only loop
+ * embedded and 83-89% shared, 16 × 1 at 100% embedded (Sapphire
+ * Rapids-class Xeon, `bench/cv_probe.ts`, medians of alternating rounds);
+ * in the 3×3 layers of a ResNet-style CNN 2-5% (tier 2's candidates, one
+ * process). On Zen 5 one load per FMA held the loop to 85-88% where the
+ * shared register reached the peak: AMD keeps the register.
+ */
+export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Linux hands out the AMX tile state only on request (arch_prctl
  * ARCH_REQ_XCOMP_PERM): call this before the first AMX tile instruction runs.
  * The 8-bit GEMM's plan asks once, and keeps VNNI when Linux says no.

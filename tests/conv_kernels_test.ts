@@ -116,6 +116,13 @@ Deno.test({
         ran.filter((p) => p.includes("channel vectors")).length >= 2,
         `case ${i}: ${ran.join("; ")}`,
       );
+      // Both ways of broadcasting x (in the FMAs, or in a register two FMAs share): same bits.
+      const cv = ran.filter((p) => p.includes("channel vectors"));
+      assert.ok(
+        cv.some((p) => p.includes("broadcasts in the FMAs")) &&
+          cv.some((p) => !p.includes("broadcasts in the FMAs")),
+        `case ${i}: ${cv.join("; ")}`,
+      );
     }
   },
 });

@@ -26,6 +26,13 @@ export interface Target {
   l2: number;
   /** AMX tiles allowed (the Jit's level is "amx"); their vector parts are `isa`'s. */
   amx?: boolean;
+  /**
+   * Whether AVX-512 FMAs should take a broadcast input as their memory
+   * operand (`{1to16}`, one load per FMA) rather than share a broadcast
+   * register between two FMAs (one load per two). A property of the core,
+   * not of the ISA: see `prefersEmbeddedBroadcast` in src/cpu.ts.
+   */
+  embedBroadcast?: boolean;
 }
 
 /** What every plan says of itself. */

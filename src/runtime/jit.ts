@@ -5,7 +5,14 @@
  *
  * @module
  */
-import { capIsa, cpuFeatures, ISA_LEVELS, type IsaLevel, maxIsaFromEnv } from "../cpu.ts";
+import {
+  capIsa,
+  cpuFeatures,
+  ISA_LEVELS,
+  type IsaLevel,
+  maxIsaFromEnv,
+  prefersEmbeddedBroadcast,
+} from "../cpu.ts";
 import { env, envInt, envNumber } from "../env.ts";
 import { familyId } from "../kernels/families.ts";
 import type { Target } from "../kernels/family.ts";
@@ -405,6 +412,7 @@ export class Jit {
       if (f.l2) target.l2 = f.l2;
       target.isa = VEC_OF[isa];
       target.amx = isa === "amx";
+      target.embedBroadcast = prefersEmbeddedBroadcast(f);
     }
     if (options.caches !== undefined) {
       const c = options.caches;

@@ -21,7 +21,21 @@
  *
  * @module
  */
-import { byte, ptr, qword, r10, r11, r8, r9, rax, rbp, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import {
+  byte,
+  dword,
+  ptr,
+  qword,
+  r10,
+  r11,
+  r8,
+  r9,
+  rax,
+  rbp,
+  rdx,
+  rsi,
+  rsp,
+} from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
@@ -71,6 +85,12 @@ export interface ChannelVectorTile {
   vectors: number;
   /** Whether each tile prefetches a share of the next block's weights into L2. */
   nextBlock: boolean;
+  /**
+   * Whether each FMA takes its input as a broadcast memory operand (one
+   * load per FMA) instead of a broadcast register the tile's vectors share:
+   * the Target's `embedBroadcast` (same FMAs, same bits; tier 2 tries the other).
+   */
+  embed: boolean;
 }
 
 /** Most positions of a tile of `vectors` vectors: 28 or 16 accumulators. */
@@ -146,13 +166,20 @@ export function channelVectorsServe(s: ConvSpec, isa: VecIsa): boolean {
  */
 export function channelVectorTile(
   g: ConvGeometry,
+  embed: boolean,
   vectors = g.ocg > CV_LANES ? 2 : 1,
   width = channelVectorPositions(vectors),
 ): ChannelVectorTile {
   const ow = g.ow;
   const t = ow <= width
-    ? { rows: Math.max(1, Math.floor(width / ow)), width: ow, vectors, nextBlock: false }
-    : { rows: 1, width: Math.ceil(ow / Math.ceil(ow / width)), vectors, nextBlock: false };
+    ? { rows: Math.max(1, Math.floor(width / ow)), width: ow, vectors, nextBlock: false, embed }
+    : {
+      rows: 1,
+      width: Math.ceil(ow / Math.ceil(ow / width)),
+      vectors,
+      nextBlock: false,
+      embed,
+    };
   // Few tiles per block (a small image): the first tile of each block would wait on its
   // weights from DRAM.
   t.nextBlock = tilesPerBlock(g, t) <= NEXT_BLOCK_TILES;
@@ -167,14 +194,16 @@ function tilesPerBlock(g: ConvGeometry, t: ChannelVectorTile): number {
 /**
  * Estimated cycles of the kernel for `s` (its band): per tile and k step
  * the larger of its FMAs (two per cycle; a one-vector tile's loads hold it
- * to 85% of that) and the FMA latency (4 cycles per chain), plus about 150
- * cycles of transpose and store per vector, for every block of channels.
+ * to 85% of that unless the core takes its broadcasts in the FMAs, see
+ * `prefersEmbeddedBroadcast`) and the FMA latency (4 cycles per chain),
+ * plus about 150 cycles of transpose and store per vector, for every block
+ * of channels.
  */
 export function channelVectorCycles(s: ConvSpec, g: ConvGeometry, t: ChannelVectorTile): number {
   const k = g.cg * s.kh * s.kw, V = t.vectors, inside = s.wFinite ? insideTaps(s, g) : 1;
   let cycles = 0;
   for (const p of tilePositions(g, t)) {
-    cycles += k * Math.max((p * V * inside) / (V === 2 ? 2 : 1.7), 4) + 150 * V;
+    cycles += k * Math.max((p * V * inside) / (V === 2 || t.embed ? 2 : 1.7), 4) + 150 * V;
   }
   return cycles * Math.ceil(g.ocg / (CV_LANES * V));
 }
@@ -405,8 +434,14 @@ export function emitChannelVectorGroup(
           const d = offs[p][ti];
           // A tap in the padding: finite weights times its zero add nothing (spec.ts, wFinite).
           if (d === null && s.wFinite) continue;
-          if (d === null) v.broadcast(b, r8, 0);
-          else v.broadcast(b, rdx, d);
+          const [base, disp] = d === null ? [r8, 0] : [rdx, d];
+          if (t.embed) {
+            for (let vi = 0; vi < vectors; vi++) {
+              a.emit("vfmadd231ps", v.r(acc(p, vi)), v.r(28 + vi), dword(base, disp).b);
+            }
+            continue;
+          }
+          v.broadcast(b, base, disp);
           for (let vi = 0; vi < vectors; vi++) v.fma(acc(p, vi), 28 + vi, b, -1);
         }
       }

@@ -67,6 +67,8 @@ export interface ConvPlan extends KernelPlan {
   phases: boolean;
   /** Tier 2's choice this plan was made with (parts are planned with it too), if any. */
   choice?: ConvChoice;
+  /** The Target's `embedBroadcast` at AVX-512 (parts are planned with it too). */
+  embedBroadcast: boolean;
 }
 
 /**
@@ -121,11 +123,12 @@ export function epilogueRegisters(s: ConvSpec, isa: VecIsa, mode: ConvStoreMode)
 export function planConv(
   s: ConvSpec,
   level: VecLevel,
-  caches: { l1d: number; l2: number } = { l1d: 48 << 10, l2: 1 << 20 },
+  caches: { l1d: number; l2: number; embedBroadcast?: boolean } = { l1d: 48 << 10, l2: 1 << 20 },
   choice?: ConvChoice,
 ): ConvPlan {
   let l2 = caches.l2;
   const l1d = caches.l1d;
+  const embed = level === "avx512" && (caches.embedBroadcast ?? false);
   const isa = vecIsa(level);
   const g = convGeometry(s);
   const L = isa.lanes;
@@ -156,6 +159,7 @@ export function planConv(
       depthwise: t,
       cv: null,
       phases: false,
+      embedBroadcast: embed,
       workspaceBytes: depthwiseWorkspace(s),
       description: t.packed
         ? `${level} depthwise ${t.packed} rows a vector, plane unrolled, x in place`
@@ -180,6 +184,7 @@ export function planConv(
     icBlock: g.cg,
     depthwise: null,
     workspaceBytes: 0,
+    embedBroadcast: embed,
     ...o,
   });
   const cvPlan = (t: ChannelVectorTile): ConvPlan =>
@@ -190,15 +195,15 @@ export function planConv(
       description: `${level} channel vectors ${
         t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
       } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}${
-        s.nhwc ? ", NHWC" : ""
-      }`,
+        t.embed ? ", broadcasts in the FMAs" : ""
+      }${s.nhwc ? ", NHWC" : ""}`,
     });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // NHWC: the channel-vector kernel's vectors of output channels are its rows; no other kernel
   // reads or writes it (jit.conv2d keys NHWC as such only where this one serves).
   if (s.nhwc) {
     if (!cvServes) throw new Error("conv2d: NHWC is computed by the channel-vector kernel only");
-    return cvPlan(nhwcTile(s, g));
+    return cvPlan(nhwcTile(s, g, embed));
   }
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2).
   if (phasesServe(s, isa) && (choice === undefined || choice.phases === true)) {
@@ -247,7 +252,7 @@ export function planConv(
   }
   const { mode, segments, mr, ng } = best;
   if (cvServes && choice === undefined) {
-    const t = channelVectorTile(g);
+    const t = channelVectorTile(g, embed);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
     // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5), and how in a model,
     // caches cold, its 6 lines per input plane and step stall where this kernel reads one
@@ -299,6 +304,7 @@ export function planConv(
     depthwise: null,
     cv: null,
     phases: false,
+    embedBroadcast: embed,
     workspaceBytes,
     ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
@@ -393,14 +399,15 @@ function rankTiles(
  * (1×1 1024→256 on 14²: 1.62× the NCHW call's time with 14 positions, Zen
  * 5). At most 8 positions per set.
  */
-function nhwcTile(s: ConvSpec, g: ConvGeometry): ChannelVectorTile {
+function nhwcTile(s: ConvSpec, g: ConvGeometry, embed: boolean): ChannelVectorTile {
   const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
   const sets = s.cTotal % 16 === 0 ? 64 / gcd((s.cTotal / 16) % 64 || 64, 64) : 64;
-  const t = channelVectorTile(g);
+  const t = channelVectorTile(g, embed);
   const most = 8 * sets;
   return t.width > most || t.rows * t.width > most
     ? channelVectorTile(
       g,
+      embed,
       t.vectors,
       Math.max(1, Math.min(most, channelVectorPositions(t.vectors))),
     )
@@ -465,10 +472,14 @@ export function convChoices(
   // narrower pieces of a row.
   const cvs: ConvChoice[] = [];
   if (channelVectorsServe(s, isa)) {
-    const first = channelVectorTile(g);
-    const tiles = [first, { ...first, nextBlock: !first.nextBlock }];
-    if (g.ocg > CV_LANES) tiles.push(channelVectorTile(g, 1));
-    for (const width of [8, 11]) tiles.push(channelVectorTile(g, 2, width));
+    const e = plan.embedBroadcast, first = channelVectorTile(g, e);
+    const tiles = [
+      first,
+      { ...first, nextBlock: !first.nextBlock },
+      { ...first, embed: !first.embed },
+    ];
+    if (g.ocg > CV_LANES) tiles.push(channelVectorTile(g, e, 1));
+    for (const width of [8, 11]) tiles.push(channelVectorTile(g, e, 2, width));
     const seen = new Set(plan.cv ? [JSON.stringify(plan.cv)] : []);
     for (const t of tiles) {
       if (seen.has(JSON.stringify(t))) continue;
