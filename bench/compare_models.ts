@@ -28,7 +28,7 @@
 import { parseArgs } from "node:util";
 import { InferenceSession, measurePeak, Tensor } from "../mod.ts";
 import { ZOO } from "../tools/model_zoo.ts";
-import { sleepMs } from "./timing.ts";
+import { median, sleepMs } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -73,13 +73,12 @@ async function timeRuns(
 ): Promise<{ ms: number[]; ratio: (i: number, j: number) => number }> {
   const samples: number[][] = sessions.map(() => []);
   const blocks: number[][] = sessions.map(() => []);
-  const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1];
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < sessions.length; i++) {
       const [s, feeds] = sessions[i];
-      sleepMs(50);
-      const warmEnd = performance.now() + 30;
-      for (let w = 0; w < 2 || performance.now() < warmEnd; w++) await s.run(feeds);
+      sleepMs(100);
+      const warmEnd = performance.now() + 100;
+      for (let w = 0; w < 3 || performance.now() < warmEnd; w++) await s.run(feeds);
       const end = performance.now() + budgetMs / rounds / sessions.length;
       const block: number[] = [];
       do {
@@ -198,7 +197,7 @@ for (const key of values.models.split(",")) {
     const [mine, mineSync, theirs] = times;
     const last = times.length - 1;
     if (tuned) {
-      const t = times[times.length - 1];
+      const t = times[last];
       row.tunedMs = +t.toFixed(3);
       row.tunedGain = +ratio(0, last).toFixed(3);
       row.tunedPctPeak = +(100 * m.flops / (t * 1e-3) / 1e9 / peaks.get(threads)!).toFixed(1);

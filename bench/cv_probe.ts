@@ -15,6 +15,7 @@ import { Assembler, dword, eax, ptr, rax, rdi, rdx, rsi, vreg, zmmword } from ".
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock } from "../src/native/memory.ts";
+import { median } from "./timing.ts";
 const z = (i: number) => vreg(512, i);
 function build(kind: string, P: number, V: number): Uint8Array {
   const a = new Assembler();
@@ -74,7 +75,6 @@ for (let r = 0; r < 15; r++) {
     res[i].push((100000 * 8 * P * V * 32) / s / 1e9);
   });
 }
-const median = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1];
 variants.forEach(([k, P, V], i) => {
   const pct = median(res[i].map((g, r) => g / res[0][r]));
   console.log(

@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { InferenceSession, Tensor } from "../mod.ts";
 import { GraphBuilder } from "../tools/onnx_writer.ts";
+import { median } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -24,7 +25,6 @@ const { values } = parseArgs({
 });
 const threads = Number(values.threads), S = 16000 * Number(values.seconds);
 const FFT = Number(values.fft), HOP = 160, MELS = 80;
-const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
 
 const g = new GraphBuilder(17);
 g.input("audio", "float32", [1, S, 1]);

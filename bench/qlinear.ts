@@ -17,7 +17,7 @@ import { parseArgs } from "node:util";
 import { InferenceSession, Jit, Tensor } from "../mod.ts";
 import { GraphBuilder } from "../tools/onnx_writer.ts";
 import { loadOrt } from "../tests/helpers/ort.ts";
-import { sleepMs } from "./timing.ts";
+import { median, sleepMs } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +26,6 @@ const { values } = parseArgs({
   },
 });
 const threads = Number(values.threads), runs = Number(values.runs);
-const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
 const C = 64, HW = 56 * 56, N = C * HW, dims = [1, C, 56, 56];
 
 const ort = await loadOrt();

@@ -12,6 +12,7 @@
 import { parseArgs } from "node:util";
 import { InferenceSession, Jit, Tensor } from "../mod.ts";
 import { GraphBuilder } from "../tools/onnx_writer.ts";
+import { median } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -21,7 +22,6 @@ const { values } = parseArgs({
 });
 const threads = Number(values.threads);
 const [M, K, N] = values.shape!.split("x").map(Number);
-const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
 
 // The kernels alone: gemmInt8 at the Jit's level and, where that is AMX, on VNNI too (alternating).
 {

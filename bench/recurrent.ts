@@ -16,6 +16,7 @@
 import { parseArgs } from "node:util";
 import { InferenceSession, Tensor } from "../mod.ts";
 import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
+import { median } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -26,7 +27,6 @@ const { values } = parseArgs({
   },
 });
 const [S, B, I, H] = values.shape!.split(",").map(Number);
-const median = (v: number[]) => [...v].sort((p, q) => p - q)[v.length >> 1];
 const ort = await import(["npm:onnxruntime-node", "1.30.0"].join("@")).catch(() => null);
 const x = seededFloats(S * B * I, 4, 1);
 

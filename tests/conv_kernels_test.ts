@@ -112,12 +112,9 @@ Deno.test({
       const k = jit.stats().keys.find((k) => k.tuning)!;
       assert.equal(k.tuning!.state, "done");
       const ran = k.tuning!.candidates.filter((c) => c.samples > 0).map((c) => c.plan);
-      assert.ok(
-        ran.filter((p) => p.includes("channel vectors")).length >= 2,
-        `case ${i}: ${ran.join("; ")}`,
-      );
-      // Both ways of broadcasting x (in the FMAs, or in a register two FMAs share): same bits.
       const cv = ran.filter((p) => p.includes("channel vectors"));
+      assert.ok(cv.length >= 2, `case ${i}: ${ran.join("; ")}`);
+      // Both ways of broadcasting x (in the FMAs, or in a register two FMAs share): same bits.
       assert.ok(
         cv.some((p) => p.includes("broadcasts in the FMAs")) &&
           cv.some((p) => !p.includes("broadcasts in the FMAs")),
