@@ -6,23 +6,32 @@
  * CPU clocks. Each part of the empty job is a barrier (count in, wait for
  * all N), so every thread must take part: the caller cannot run them all.
  *
+ * Each round trip is timed in native code (a loop of ours reads the TSC
+ * around each `forkJoin`): `performance.now()` costs about 0.45 µs a read
+ * on a KVM guest, as much as the round trip itself. The fixed cost is the
+ * median; the mean is reported beside it, since on a shared VM a vCPU
+ * descheduled by the host (steal) stretches a few calls to tens of µs.
+ *
  * @module
  */
-import { Assembler, qword, rax, rcx, rdi } from "../asm/mod.ts";
+import { Assembler, qword, r12, r13, r14, r15, rax, rbx, rcx, rdi, rdx } from "../asm/mod.ts";
 import { SPIN } from "../src/runtime/policy.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock } from "../src/native/memory.ts";
 import { JOB_PARTS, JOB_WAKE, PART_BYTES } from "../src/native/pool_code.ts";
 import { sharedPool } from "../src/native/pool.ts";
+import { tscRate } from "../src/native/stubs.ts";
 
 /** What `poolFigures` measured. */
 export interface PoolFigures {
   threads: number;
   /** A plain call of an empty kernel, ns (the floor of any call). */
   plainCallNs: number;
-  /** An empty job on every thread, workers spinning, ns (median). */
+  /** An empty job on every thread, workers spinning, ns (median of calls back to back). */
   spinningNs: number;
+  /** Their mean, ns (the VM's stalls included). */
+  spinningMeanNs: number;
   /** The same from sleep (calls 1 ms apart), µs (median). */
   fromSleepUs: number;
   /** The spin budgets of the policy. */
@@ -33,8 +42,53 @@ export interface PoolFigures {
   idle100msPct: number;
 }
 
-function median(xs: number[]): number {
-  return xs.sort((a, b) => a - b)[xs.length >> 1];
+function median(xs: ArrayLike<number>): number {
+  return Array.from(xs).sort((a, b) => a - b)[xs.length >> 1];
+}
+
+/** Offsets (u64) of the timed loop's block. */
+const LOOP = { FN: 0, JOB: 8, COUNTER: 16, STEP: 24, CALLS: 32, OUT: 40 } as const;
+
+/**
+ * `timedForks(block)`: `CALLS` times, sets the barrier's target (counter +
+ * `STEP`), reads the TSC, calls `FN(JOB)`, and stores the TSC delta in the
+ * u64 array at `OUT`.
+ */
+function timedForksCode(): Uint8Array {
+  const a = new Assembler();
+  const saved = [rbx, r12, r13, r14, r15];
+  for (const r of saved) a.emit("push", r); // rsp 16-byte aligned for the call
+  a.emit("mov", rbx, rdi);
+  a.emit("mov", r12, qword(rbx, LOOP.CALLS));
+  a.emit("mov", r14, qword(rbx, LOOP.OUT));
+  a.emit("xor", r13, r13);
+  const next = a.label(), done = a.label();
+  a.bind(next);
+  a.emit("cmp", r13, r12);
+  a.emit("jae", done);
+  a.emit("mov", rcx, qword(rbx, LOOP.COUNTER));
+  a.emit("mov", rax, qword(rcx, 0));
+  a.emit("add", rax, qword(rbx, LOOP.STEP));
+  a.emit("mov", qword(rcx, 8), rax);
+  a.emit("lfence");
+  a.emit("rdtsc");
+  a.emit("shl", rdx, 32);
+  a.emit("or", rax, rdx);
+  a.emit("mov", r15, rax);
+  a.emit("mov", rdi, qword(rbx, LOOP.JOB));
+  a.emit("mov", rax, qword(rbx, LOOP.FN));
+  a.emit("call", rax);
+  a.emit("rdtscp");
+  a.emit("shl", rdx, 32);
+  a.emit("or", rax, rdx);
+  a.emit("sub", rax, r15);
+  a.emit("mov", qword(r14, 0, r13, 8), rax);
+  a.emit("inc", r13);
+  a.emit("jmp", next);
+  a.bind(done);
+  for (const r of [...saved].reverse()) a.emit("pop", r);
+  a.emit("ret");
+  return a.finish().code;
 }
 
 function busyWait(ms: number): void {
@@ -85,19 +139,37 @@ export function poolFigures(threads: number): PoolFigures {
       count[1] = count[0] + step;
       d.call(pool.forkJoin, job.pointer);
     };
+    // The native loop: CALLS round trips back to back, each timed.
+    const calls = 20_000;
+    const loop = new NativeBlock(48), out = new NativeBlock(8 * calls);
+    const loopWords = new BigUint64Array(loop.buffer);
+    loopWords[LOOP.FN / 8] = BigInt(Deno.UnsafePointer.value(pool.forkJoin));
+    loopWords[LOOP.JOB / 8] = BigInt(job.address);
+    loopWords[LOOP.COUNTER / 8] = BigInt(counter.address);
+    loopWords[LOOP.STEP / 8] = step;
+    loopWords[LOOP.CALLS / 8] = BigInt(calls);
+    loopWords[LOOP.OUT / 8] = BigInt(out.address);
+    const timedForks = arena.install(timedForksCode());
+    const ticks = new BigUint64Array(out.buffer);
+    const rate = tscRate();
+    const roundTrips = (n: number): Float64Array => {
+      loopWords[LOOP.CALLS / 8] = BigInt(n);
+      d.call(timedForks.pointer, loop.pointer);
+      return Float64Array.from(ticks.subarray(0, n), (t) => Number(t) / rate);
+    };
     batch(plain, 100_000);
-    batch(fork, 100_000);
-    const plainNs: number[] = [], spinNs: number[] = [];
+    roundTrips(calls);
+    const plainNs: number[] = [], spinMedians: number[] = [], spinMeans: number[] = [];
     for (let r = 0; r < 15; r++) {
       plainNs.push(batch(plain, 20_000));
-      spinNs.push(batch(fork, 20_000));
+      const ns = roundTrips(calls);
+      spinMedians.push(median(ns));
+      spinMeans.push(ns.reduce((s, x) => s + x, 0) / ns.length);
     }
     const sleepUs: number[] = [];
     for (let r = 0; r < 41; r++) {
       busyWait(1 + (SPIN.workerUs * 4) / 1000);
-      const t0 = performance.now();
-      fork();
-      sleepUs.push((performance.now() - t0) * 1000);
+      sleepUs.push(roundTrips(1)[0] / 1000);
     }
     fork();
     const c0 = pool.workerCpuNs(), t0 = performance.now();
@@ -109,7 +181,8 @@ export function poolFigures(threads: number): PoolFigures {
     return {
       threads,
       plainCallNs: median(plainNs),
-      spinningNs: median(spinNs),
+      spinningNs: median(spinMedians),
+      spinningMeanNs: median(spinMeans),
       fromSleepUs: median(sleepUs),
       spin: { ...SPIN },
       idle10msPct: share(c1 - c0, t1 - t0),
@@ -125,7 +198,9 @@ export function poolFigures(threads: number): PoolFigures {
 export function printPool(p: PoolFigures): void {
   console.log(
     `pool, ${p.threads} threads: empty job round trip ${p.spinningNs.toFixed(0)} ns with workers ` +
-      `spinning (a plain call: ${p.plainCallNs.toFixed(0)} ns), ${
+      `spinning (median; mean ${p.spinningMeanNs.toFixed(0)} ns; a plain call: ${
+        p.plainCallNs.toFixed(0)
+      } ns), ${
         p.fromSleepUs.toFixed(1)
       } µs from sleep; spin ${p.spin.workerUs} µs (workers), ${p.spin.callerUs} µs (caller); ` +
       `idle worker CPU ${p.idle10msPct.toFixed(2)}% over the first 10 ms, ${
