@@ -252,6 +252,20 @@ export class Vec {
     a.emit(add, this.x(acc), this.x(tmp));
   }
 
+  /**
+   * acc += x · (the f32 at [base+disp] in every lane), AVX-512 only: the
+   * broadcast is the FMA's own memory operand (`{1to16}`), no register
+   * holds it. One micro-op on Intel cores, where a tile whose broadcasts
+   * each feed one or two FMAs runs closer to the FMA peak this way (see
+   * cpu.ts, `prefersEmbeddedBroadcast`).
+   */
+  fmaBroadcast(acc: number, x: number, base: Reg, disp: number): void {
+    if (this.isa.level !== "avx512") {
+      throw new Error(`fmaBroadcast: an AVX-512 form, not ${this.isa.level}`);
+    }
+    this.a.emit("vfmadd231ps", this.r(acc), this.r(x), dword(base, disp).b);
+  }
+
   /** Scalar lane 0 only: acc += x * y (movss/mulss/addss or vfmadd231ss). */
   fmaScalar(acc: number, x: number, y: number, tmp: number): void {
     const a = this.a;

@@ -21,21 +21,7 @@
  *
  * @module
  */
-import {
-  byte,
-  dword,
-  ptr,
-  qword,
-  r10,
-  r11,
-  r8,
-  r9,
-  rax,
-  rbp,
-  rdx,
-  rsi,
-  rsp,
-} from "../../../asm/mod.ts";
+import { byte, ptr, qword, r10, r11, r8, r9, rax, rbp, rdx, rsi, rsp } from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
@@ -437,7 +423,7 @@ export function emitChannelVectorGroup(
           const [base, disp] = d === null ? [r8, 0] : [rdx, d];
           if (t.embed) {
             for (let vi = 0; vi < vectors; vi++) {
-              a.emit("vfmadd231ps", v.r(acc(p, vi)), v.r(28 + vi), dword(base, disp).b);
+              v.fmaBroadcast(acc(p, vi), 28 + vi, base, disp);
             }
             continue;
           }

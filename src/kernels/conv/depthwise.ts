@@ -18,7 +18,6 @@
  * @module
  */
 import {
-  dword,
   eax,
   KREG,
   ptr,
@@ -254,7 +253,7 @@ export function emitDepthwiseGroup(
         for (const [r, i] of users) {
           const t = i * s.kw + kj;
           if (inWeights) a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(src), v.r(W0 + t));
-          else a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(src), dword(rdx, t * 4).b);
+          else v.fmaBroadcast(acc(r, j), src, rdx, t * 4);
         }
       };
       // Input row q feeds output row r through kernel row i = (q − r·sh)/dh.

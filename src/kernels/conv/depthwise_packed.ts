@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { dword, eax, KREG, rbp, rbx, rdx, type Reg, rsi, zmmword } from "../../../asm/mod.ts";
+import { eax, KREG, rbp, rbx, rdx, type Reg, rsi, zmmword } from "../../../asm/mod.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec } from "../vec.ts";
@@ -99,7 +99,7 @@ export function emitDepthwisePackedPlane(
   };
   const fma = (acc: number, src: number, t: number) => {
     if (inWeights) a.emit("vfmadd231ps", v.r(acc), v.r(src), v.r(t));
-    else a.emit("vfmadd231ps", v.r(acc), v.r(src), dword(rdx, t * 4).b);
+    else v.fmaBroadcast(acc, src, rdx, t * 4);
   };
   /** Output rows of vector j (from the part's first row): [first, count]. */
   const outRows = (j: number): [number, number] => [

@@ -15,7 +15,7 @@
  *
  * @module
  */
-import { byte, dword, type Reg } from "../../../asm/mod.ts";
+import { byte, type Reg } from "../../../asm/mod.ts";
 import type { Tail, Vec, VecIsa } from "../vec.ts";
 import { addImmediate } from "../abi.ts";
 
@@ -241,7 +241,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       const disp = i * s.a.rowBytes + (s.aSteps ? s.aSteps[u] : u * s.a.colBytes);
       if (embed) {
         for (let g = 0; g < ng; g++) {
-          a.emit("vfmadd231ps", v.r(acc(set, i, g)), v.r(bReg(g)), dword(s.a.base, disp).b);
+          v.fmaBroadcast(acc(set, i, g), bReg(g), s.a.base, disp);
         }
         continue;
       }
