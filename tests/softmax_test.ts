@@ -80,6 +80,23 @@ for (const isa of LEVELS) {
       jit.stats().keys.find((k) => k.key.includes("300×1000"))!.plan!,
       /prefetched 2 ahead/,
     );
+    // Rows over 16 KB: pass 2 fetches the next row (the last row's fetch runs past x's
+    // end, harmless); each row gives the bits it gives alone (one row: no fetch).
+    for (const [rows, cols] of [[3, 4097], [2, 5003]]) {
+      const x = new Float32Array(rows * cols).map(() => (r() * 2 - 1) * 30);
+      for (const log of [false, true]) {
+        const y = new Float32Array(x.length);
+        jit.softmax(x, y, { rows, cols, log });
+        check(x, y, rows, cols, log, `${isa} ${rows}×${cols}${log ? " log" : ""}`);
+        for (let row = 0; row < rows; row++) {
+          const alone = new Float32Array(cols);
+          jit.softmax(x.subarray(row * cols, (row + 1) * cols), alone, { rows: 1, cols, log });
+          assert.deepEqual(alone, y.subarray(row * cols, (row + 1) * cols), `row ${row} alone`);
+        }
+      }
+      const plan = jit.stats().keys.find((k) => k.key.includes(`${rows}×${cols}`))!.plan!;
+      if (isa !== "scalar") assert.match(plan, /the next row to L2 in pass 2/);
+    }
     for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
   });
 
