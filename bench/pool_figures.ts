@@ -22,6 +22,7 @@ import { NativeBlock } from "../src/native/memory.ts";
 import { JOB_PARTS, JOB_WAKE, PART_BYTES } from "../src/native/pool_code.ts";
 import { sharedPool } from "../src/native/pool.ts";
 import { tscRate } from "../src/native/stubs.ts";
+import { median } from "./timing.ts";
 
 /** What `poolFigures` measured. */
 export interface PoolFigures {
@@ -40,10 +41,6 @@ export interface PoolFigures {
   idle10msPct: number;
   /** Workers' CPU share over the next 100 ms, %. */
   idle100msPct: number;
-}
-
-function median(xs: ArrayLike<number>): number {
-  return Array.from(xs).sort((a, b) => a - b)[xs.length >> 1];
 }
 
 /** Offsets (u64) of the timed loop's block. */

@@ -13,8 +13,8 @@
  */
 
 /** The middle sample (the upper middle of an even count), `x` left as it was. */
-export function median(x: readonly number[]): number {
-  return [...x].sort((a, b) => a - b)[x.length >> 1];
+export function median(x: ArrayLike<number>): number {
+  return Array.from(x).sort((a, b) => a - b)[x.length >> 1];
 }
 
 /** Sleeps the thread (no event loop needed). */

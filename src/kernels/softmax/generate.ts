@@ -74,7 +74,7 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
     isa,
     streams: 3,
     prefetchRows,
-    nextRow: !inRegisters && isa !== "scalar" && longRows(s),
+    nextRow: !inRegisters && longRows(s, isa),
     inRegisters,
     pipelined,
     workspaceBytes: 0,
@@ -84,9 +84,10 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
 
 /**
  * Tier 2's candidates: short rows (pipelined.ts) three in flight or one at
- * a time; rows read from memory with and without the rows
- * ahead prefetched (the same instructions per element, so the same bits;
- * the stream count fixes the sums' order and stays). On an Intel Xeon the
+ * a time; long rows with and without the next row fetched in pass 2; other
+ * rows read from memory with and without the rows ahead prefetched (the
+ * same instructions per element, so the same bits; the stream count fixes
+ * the sums' order and stays). On an Intel Xeon the
  * prefetch cost 1024×1024 4-12% in three runs of `deno run -A
  * bench/tune_candidates.ts --softmax 1024x1024` (tier 2 dropped it each
  * time), where it gained 10% on Zen 5.
@@ -95,16 +96,18 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
   // Short rows: three in flight or one at a time, through the same stages.
   if (stagedRows(s, p.isa)) return [describedSoftmax(s, { ...p, pipelined: !p.pipelined })];
   if (p.inRegisters) return [];
-  if (longRows(s)) {
-    return p.isa === "scalar" ? [] : [describedSoftmax(s, { ...p, nextRow: !p.nextRow })];
-  }
+  if (longRows(s, p.isa)) return [describedSoftmax(s, { ...p, nextRow: !p.nextRow })];
   if (!canFetch(s)) return [];
   return [describedSoftmax(s, { ...p, prefetchRows: p.prefetchRows ? 0 : 2 })];
 }
 
-/** Rows over 16 KB, more than one: the next row's x is fetched during pass 2 (plan.nextRow). */
-function longRows(s: SoftmaxSpec): boolean {
-  return s.rows > 1 && s.cols * 4 > 16384 && s.cols * 4 < 2 ** 30;
+/**
+ * Rows over 16 KB, more than one, at a vector level: the next row's x is
+ * fetched during pass 2 (plan.nextRow; scalar code would issue a fetch per
+ * 3 elements). Below 1 GiB a row, so the fetch's displacement fits.
+ */
+function longRows(s: SoftmaxSpec, isa: VecLevel): boolean {
+  return isa !== "scalar" && s.rows > 1 && s.cols * 4 > 16384 && s.cols * 4 < 2 ** 30;
 }
 
 /** Whether rows read from memory may be prefetched ahead (rows over 16 KB are the hardware's). */
