@@ -12,6 +12,8 @@
  * median; the mean is reported beside it, since on a shared VM a vCPU
  * descheduled by the host (steal) stretches a few calls to tens of µs.
  *
+ * Alone: `deno run -A bench/pool_figures.ts [threads]` (default 2).
+ *
  * @module
  */
 import { Assembler, qword, r12, r13, r14, r15, rax, rbx, rcx, rdi, rdx } from "../asm/mod.ts";
@@ -205,3 +207,6 @@ export function printPool(p: PoolFigures): void {
       }% over the next 100 ms`,
   );
 }
+
+// Alone: `deno run -A bench/pool_figures.ts [threads]` (default 2) prints the figures.
+if (import.meta.main) printPool(poolFigures(Number(Deno.args[0] ?? 2)));
