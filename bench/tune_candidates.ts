@@ -7,6 +7,8 @@
  *   deno run -A bench/tune_candidates.ts --gemm 128x1024x1024 [--transB] [--isa avx2] [--threads 2]
  *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed   # weights packed once
+ *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed --residual   # + a shortcut
+ *   ... --cold   # 16 MB written between calls: the call's data out of L2, as a model's layer finds it
  *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias
  *   deno run -A bench/tune_candidates.ts --softmax 1024x1024
  *
@@ -23,6 +25,8 @@ const { values } = parseArgs({
     softmax: { type: "string" },
     transB: { type: "boolean", default: false },
     packed: { type: "boolean", default: false },
+    residual: { type: "boolean", default: false },
+    cold: { type: "boolean", default: false },
     isa: { type: "string" },
     threads: { type: "string", default: "1" },
   },
@@ -58,6 +62,8 @@ if (values.gemm) {
     group,
     bias: rand(oc),
     activation: "relu" as const,
+    // --residual: a ResNet block's second convolution, its shortcut added before the ReLU.
+    ...(values.residual ? { residual: rand(n * oc * oh * ow) } : {}),
   };
   // --packed: weights packed once, as a model holds them (the channel-vector kernel's layout).
   const wp = values.packed
@@ -81,9 +87,18 @@ if (values.gemm) {
   flops = 0;
 } else {
   console.error(
-    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride | --norm RxC | --softmax RxC; [--isa] [--threads]",
+    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] | --norm RxC | --softmax RxC; [--isa] [--threads] [--cold]",
   );
   Deno.exit(2);
+}
+const flush = new Float32Array(values.cold ? 4 << 20 : 0);
+const run = call;
+// --cold: the data leaves L2 between calls (each call timed by the tuner from its own entry).
+if (values.cold) {
+  call = () => {
+    run();
+    for (let i = 0; i < flush.length; i += 16) flush[i] += 1;
+  };
 }
 call();
 const first = out.slice();

@@ -120,6 +120,12 @@ Deno.test({
           cv.some((p) => !p.includes("broadcasts in the FMAs")),
         `case ${i}: ${cv.join("; ")}`,
       );
+      // With and without the next tile's y (and residual) fetched in the k loop: same bits.
+      assert.ok(
+        cv.some((p) => p.includes("next tile's y to L1")) &&
+          cv.some((p) => !p.includes("next tile's y to L1")),
+        `case ${i}: ${cv.join("; ")}`,
+      );
     }
   },
 });

@@ -195,8 +195,8 @@ export function planConv(
       description: `${level} channel vectors ${
         t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
       } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}${
-        t.embed ? ", broadcasts in the FMAs" : ""
-      }${s.nhwc ? ", NHWC" : ""}`,
+        t.nextOut && !s.nhwc ? ", next tile's y to L1" : ""
+      }${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
     });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // NHWC: the channel-vector kernel's vectors of output channels are its rows; no other kernel
@@ -476,6 +476,7 @@ export function convChoices(
     const tiles = [
       first,
       { ...first, nextBlock: !first.nextBlock },
+      ...(s.nhwc ? [] : [{ ...first, nextOut: !first.nextOut }]),
       { ...first, embed: !first.embed },
     ];
     if (g.ocg > CV_LANES) tiles.push(channelVectorTile(g, e, 1));
