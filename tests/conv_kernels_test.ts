@@ -9,6 +9,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { convReference } from "../src/kernels/conv/mod.ts";
 import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
+import { allFinite } from "../src/typed.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 const AVX512 = LEVELS.includes("avx512");
@@ -258,3 +259,30 @@ for (const isa of LEVELS) {
     }
   });
 }
+
+Deno.test("packed conv weights: finite exactly when no weight is ±Inf or NaN, at any position", () => {
+  using jit = new Jit({ threads: 1, tuneBudget: 0 });
+  const o = { outChannels: 4, c: 3, kernel: [3, 3] };
+  const n = 4 * 3 * 9;
+  // Finite extremes: the largest float, the smallest denormal, -0.
+  const finite = [3.4028234663852886e38, -3.4028234663852886e38, 1.401298464324817e-45, -0];
+  const bad = [Infinity, -Infinity, NaN, -NaN];
+  const nanBits = new Float32Array(new Uint32Array([0x7fc00001, 0xff800001]).buffer);
+  for (const at of [0, 1, n >> 1, n - 1]) {
+    for (const v of finite) {
+      const w = new Float32Array(n).fill(0.5);
+      w[at] = v;
+      assert.equal(jit.packConvWeights(w, o).finite, true, `${v} at ${at}`);
+      assert.equal(allFinite(w), true);
+    }
+    for (const v of [...bad, ...nanBits]) {
+      const w = new Float32Array(n).fill(0.5);
+      w[at] = v;
+      assert.equal(jit.packConvWeights(w, o).finite, false, `${v} at ${at}`);
+      assert.equal(allFinite(w), false);
+      // A view: only its own elements count.
+      assert.equal(allFinite(w.subarray(at + 1)), true);
+      assert.equal(allFinite(w.subarray(0, at)), true);
+    }
+  }
+});

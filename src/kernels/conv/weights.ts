@@ -14,6 +14,7 @@
  * @module
  */
 import {
+  allFinite,
   describe,
   isFloat32Array,
   lineAligned,
@@ -104,11 +105,7 @@ export class ConvWeights {
     // No method of w takes part: a plain view of its buffer (found through the intrinsic
     // getters), copied by the intrinsic set.
     TYPED_SET.call(data, new Float32Array(viewBuffer(w), viewByteOffset(w), n));
-    // Their sum in f64 is finite exactly when every weight is (f32 values cannot overflow it;
-    // an Inf or NaN stays in it), and costs half the per-element test (no branch per weight).
-    let sum = 0;
-    for (let i = 0; i < n; i++) sum += data[i];
-    this.finite = Number.isFinite(sum);
+    this.finite = allFinite(data);
     if (L) {
       // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
       const cv = whole.subarray(at, at + extra);
