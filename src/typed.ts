@@ -124,8 +124,8 @@ export function lineAligned(length: number, address: (v: Float32Array) => number
  * bits of each float: exponent all ones is Inf or NaN. Integer reads only
  * (small integers, never boxed): a loop summing the floats allocated a heap
  * number per weight until V8 optimized it, and a create's packers run it
- * once per weight tensor, unoptimized — about 32 bytes of garbage per
- * weight, a collection every few creates. `deno run -A
+ * once per weight tensor, unoptimized: garbage for every weight, and a
+ * collection every few creates. `deno run -A
  * bench/create_repeat.ts cnn 6` on the Intel Xeon (2026-12-03), three runs
  * each: creates 2-3 took 14-20 and 23-43 ms before, 11-16 after.
  */
