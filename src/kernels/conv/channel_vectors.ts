@@ -182,28 +182,24 @@ export function channelVectorTile(
   vectors = g.ocg > CV_LANES ? 2 : 1,
   width = channelVectorPositions(vectors),
 ): ChannelVectorTile {
-  const ow = g.ow;
-  const t = ow <= width
-    ? {
-      rows: Math.max(1, Math.floor(width / ow)),
-      width: ow,
-      vectors,
-      nextBlock: false,
-      nextOut: true,
-      embed,
-    }
-    : {
-      rows: 1,
-      width: Math.ceil(ow / Math.ceil(ow / width)),
-      vectors,
-      nextBlock: false,
-      nextOut: true,
-      embed,
-    };
+  const ow = g.ow, whole = ow <= width;
+  const t: ChannelVectorTile = {
+    rows: whole ? Math.max(1, Math.floor(width / ow)) : 1,
+    width: whole ? ow : Math.ceil(ow / Math.ceil(ow / width)),
+    vectors,
+    nextBlock: false,
+    nextOut: true,
+    embed,
+  };
   // Few tiles per block (a small image): the first tile of each block would wait on its
   // weights from DRAM.
   t.nextBlock = tilesPerBlock(g, t) <= NEXT_BLOCK_TILES;
   return t;
+}
+
+/** Whether the tile's k loop fetches the next tile's y and residual (NCHW only: see `nextOut`). */
+export function fetchesNextTile(s: ConvSpec, t: ChannelVectorTile): boolean {
+  return t.nextOut && !s.nhwc;
 }
 
 /** Tiles of positions per block of channels. */
@@ -379,16 +375,15 @@ export function emitChannelVectorGroup(
     if (whole) {
       const offs: (number | null)[][] = [];
       for (let q = 0; q < n * g.ow; q++) offs.push(at(r0 + Math.floor(q / g.ow), q % g.ow));
-      emitTile(offs, 0, vectors, channels, n * s.sh * s.w * posX * 4, [n * g.ow * 4, n * g.ow]);
+      emitTile(offs, 0, vectors, channels, n * s.sh * s.w * posX * 4, n * g.ow * 4, n * g.ow);
       return;
     }
     const pieces = rowPieces(g.ow, t.width);
     pieces.forEach(([c0, w], i) => {
       const offs = Array.from({ length: w }, (_, q) => at(r0, c0 + q));
-      const nx = i + 1 < pieces.length
-        ? [pieces[i + 1][0] * 4, pieces[i + 1][1]]
-        : [g.ow * 4, pieces[0][1]];
-      emitTile(offs, c0, vectors, channels, w * s.sw * posX * 4, nx as [number, number]);
+      // The next piece of this row, or the first of the next row.
+      const [nextCol, nextWidth] = i + 1 < pieces.length ? pieces[i + 1] : [g.ow, pieces[0][1]];
+      emitTile(offs, c0, vectors, channels, w * s.sw * posX * 4, nextCol * 4, nextWidth);
     });
   }
 
@@ -396,8 +391,9 @@ export function emitChannelVectorGroup(
    * A tile; `ahead`: bytes from its x to the next tile's (NHWC prefetches
    * that tile's input rows, a line per row and k step: its positions' 16
    * channels a line hold, which the k loop would otherwise miss on all at
-   * once every 16 steps). `next`: the next tile's first byte in y (and the
-   * residual) from this row's, and its positions (see `nextOut`).
+   * once every 16 steps). `next`, `nextWidth`: the next tile's first byte
+   * in y (and the residual) from this row's, and its positions (see
+   * `nextOut`).
    */
   function emitTile(
     offs: (number | null)[][],
@@ -405,28 +401,29 @@ export function emitChannelVectorGroup(
     vectors: number,
     channels: number,
     ahead: number,
-    next: [number, number],
+    next: number,
+    nextWidth: number,
   ): void {
     const P = offs.length, taps = g.taps;
-    const fetchNext = t.nextOut && !s.nhwc;
+    const fetchNext = fetchesNextTile(s, t);
     if (fetchNext) {
       a.emit("mov", r13, qword(rsp, F.RUNY));
-      addImmediate(a, "add", r13, next[0]);
+      addImmediate(a, "add", r13, next);
       if (s.residual) {
         a.emit("mov", r12, qword(rsp, F.RUNR));
-        addImmediate(a, "add", r12, next[0]);
+        addImmediate(a, "add", r12, next);
       }
     }
     // The next tile's lines: channels `perStep` per k step over the first `steps` steps.
     const perStep = Math.ceil(channels / g.cg), steps = Math.ceil(channels / perStep);
     const emitNextPrefetch = () => {
       if (!fetchNext) return;
-      const skip = a.label();
-      if (g.cg > steps) {
+      const skip = g.cg > steps ? a.label() : null;
+      if (skip) {
         a.emit("cmp", rax, g.cg - steps); // rax counts the k steps down from cg
         a.emit("jbe", skip);
       }
-      const last = next[1] * 4 - 4;
+      const last = nextWidth * 4 - 4;
       for (let j = 0; j < perStep; j++) {
         for (const d of last > 0 ? [0, last] : [0]) {
           a.emit("prefetchw", byte(r13, j * planeY + d));
@@ -435,7 +432,7 @@ export function emitChannelVectorGroup(
       }
       addImmediate(a, "add", r13, perStep * planeY);
       if (s.residual) addImmediate(a, "add", r12, perStep * planeY);
-      a.bind(skip);
+      if (skip) a.bind(skip);
     };
     // NHWC: the first byte the tile reads in each input row (a row is w·c floats).
     const rowStarts: number[] = [];

@@ -29,6 +29,7 @@ import {
   type ChannelVectorTile,
   channelVectorTile,
   CV_LANES,
+  fetchesNextTile,
 } from "./channel_vectors.ts";
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
@@ -195,7 +196,7 @@ export function planConv(
       description: `${level} channel vectors ${
         t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
       } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}${
-        t.nextOut && !s.nhwc ? ", next tile's y to L1" : ""
+        fetchesNextTile(s, t) ? ", next tile's y to L1" : ""
       }${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
     });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
