@@ -1245,21 +1245,24 @@ Deno.test("model: NonZero of run-time values: the rest of the graph planned per 
     x: { type: "float32" as const, dims: [3, 4], data: seededFloats(12, seed, 1.5) },
   });
   for (const seed of [5, 6, 7]) await checkModel(`model NonZero seed ${seed}`, bytes, feeds(seed));
-  // One session through the feeds twice: each run's outputs are a fresh session's.
-  const s = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-  for (let round = 0; round < 2; round++) {
-    for (const seed of [5, 6, 7]) {
-      const fresh = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-      const t = { x: new Tensor("float32", feeds(seed).x.data, [3, 4]) };
-      const want = fresh.runSync(t), got = await s.run(t);
-      for (const k of Object.keys(want)) {
-        assert.deepEqual(got[k].dims, want[k].dims, `seed ${seed} ${k}`);
-        assert.deepEqual(got[k].data, want[k].data, `seed ${seed} ${k}`);
+  // One session through the feeds twice: each run's outputs are a fresh session's. Without
+  // short runs inline, every run goes off the loop: the tails' plans too, replayed.
+  for (const shortRunsInline of [true, false]) {
+    const s = await InferenceSession.create(bytes, { intraOpNumThreads: 1, shortRunsInline });
+    for (let round = 0; round < 2; round++) {
+      for (const seed of [5, 6, 7]) {
+        const fresh = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+        const t = { x: new Tensor("float32", feeds(seed).x.data, [3, 4]) };
+        const want = fresh.runSync(t), got = await s.run(t);
+        for (const k of Object.keys(want)) {
+          assert.deepEqual(got[k].dims, want[k].dims, `seed ${seed} ${k} ${shortRunsInline}`);
+          assert.deepEqual(got[k].data, want[k].data, `seed ${seed} ${k} ${shortRunsInline}`);
+        }
+        await fresh.release();
       }
-      await fresh.release();
     }
+    await s.release();
   }
-  await s.release();
 });
 
 Deno.test("model: shapes from values computed at run time (trimming to the longest length) match onnxruntime", async () => {
@@ -1297,24 +1300,27 @@ Deno.test("model: shapes from values computed at run time (trimming to the longe
   for (const lens of [[4, 2], [6, 5], [1, 3]]) {
     await checkModel(`model values cut ${lens}`, bytes, { x, mask: mask(lens) });
   }
-  // One session through the lengths twice (a tail plan per longest length): a fresh one's.
-  const s = await InferenceSession.create(bytes);
+  // One session through the lengths twice (a tail plan per longest length): a fresh one's,
+  // with short runs inline and with every run off the loop (the tails' plans replayed).
   const tensors = (lens: number[]) => {
     const m = mask(lens);
     return { x: new Tensor("float32", x.data, x.dims), mask: new Tensor("int64", m.data, m.dims) };
   };
-  for (let round = 0; round < 2; round++) {
-    for (const lens of [[4, 2], [6, 5], [1, 3]]) {
-      const fresh = await InferenceSession.create(bytes);
-      const want = fresh.runSync(tensors(lens)), got = await s.run(tensors(lens));
-      for (const k of Object.keys(want)) {
-        assert.deepEqual(got[k].dims, want[k].dims, `${lens} ${k}`);
-        assert.deepEqual(got[k].data, want[k].data, `${lens} ${k}`);
+  for (const shortRunsInline of [true, false]) {
+    const s = await InferenceSession.create(bytes, { shortRunsInline });
+    for (let round = 0; round < 2; round++) {
+      for (const lens of [[4, 2], [6, 5], [1, 3]]) {
+        const fresh = await InferenceSession.create(bytes);
+        const want = fresh.runSync(tensors(lens)), got = await s.run(tensors(lens));
+        for (const k of Object.keys(want)) {
+          assert.deepEqual(got[k].dims, want[k].dims, `${lens} ${k} ${shortRunsInline}`);
+          assert.deepEqual(got[k].data, want[k].data, `${lens} ${k} ${shortRunsInline}`);
+        }
+        await fresh.release();
       }
-      await fresh.release();
     }
+    await s.release();
   }
-  await s.release();
 });
 
 Deno.test("model: NonMaxSuppression of run-time scores (corner and center boxes, thresholds) matches onnxruntime", async () => {

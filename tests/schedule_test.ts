@@ -5,7 +5,7 @@
  * loop run as one, outputs unchanged (the golden tests check them too).
  */
 import assert from "node:assert/strict";
-import { InferenceSession, isaLevel } from "../mod.ts";
+import { InferenceSession, isaLevel, Tensor } from "../mod.ts";
 import { cpuFeatures } from "../src/cpu.ts";
 import { Attrs, type Node } from "../src/graph/ir.ts";
 import {
@@ -16,6 +16,7 @@ import {
   type StepAccess,
 } from "../src/graph/schedule.ts";
 import { encoderLayer } from "../tools/model_zoo.ts";
+import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { feedsOf } from "./helpers/feeds.ts";
 
 const node = (name: string, inputs: string[], outputs: string[]): Node => ({
@@ -142,4 +143,53 @@ Deno.test("model: a BERT layer's mask and a float16 layer's casts leave one stre
     }
     await s.release();
   }
+});
+
+Deno.test("model: a fused attention's run-time mask is read on the calling thread, its arithmetic replayed off the event loop", async () => {
+  const [B, S, H, heads] = [2, 5, 16, 2];
+  const g = new GraphBuilder(17);
+  g.extraOpsets.push(["com.microsoft", 1]);
+  g.input("x", "float32", [B, S, H]);
+  g.input("mask", "int32", [B, S]);
+  let seed = 900;
+  const weight = (dims: number[]) =>
+    g.weight(g.fresh("w"), dims, seededFloats(dims.reduce((a, b) => a * b, 1), seed++, 0.3));
+  const before = g.op("MatMul", ["x", weight([H, H])]);
+  const att = g.node(
+    "Attention",
+    [before, weight([H, 3 * H]), weight([3 * H]), "mask"],
+    1,
+    { num_heads: heads },
+    "com.microsoft",
+  )[0];
+  g.output(g.op("MatMul", [att, weight([H, H])], {}, "y"));
+  const bytes = g.toBytes();
+  const x = new Tensor("float32", seededFloats(B * S * H, 901), [B, S, H]);
+  const masks = [[1, 1, 1, 0, 0, 1, 1, 1, 1, 1], [1, 1, 0, 0, 0, 1, 1, 1, 1, 0]].map((m) =>
+    new Tensor("int32", Int32Array.from(m), [B, S])
+  );
+  // Each mask's output from a fresh session on the calling thread.
+  const want: Float32Array[] = [];
+  for (const mask of masks) {
+    const fresh = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    want.push(fresh.runSync({ x, mask }).y.data as Float32Array);
+    await fresh.release();
+  }
+  assert.notDeepEqual(want[0], want[1]);
+  // Every run off the loop, however short (this model takes microseconds).
+  const s = await InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    tuneBudget: 0,
+    shortRunsInline: false,
+  });
+  const runs = 8;
+  for (let i = 0; i < runs; i++) {
+    const got = await s.run({ x, mask: masks[i % 2] });
+    assert.deepEqual(got.y.data, want[i % 2], `run ${i}`);
+  }
+  // The projection before, then the attention's calls (its mask filled first) with the one after.
+  assert.equal(s.offLoopStretches, 2);
+  // No node computed on the calling thread: the attention's calls were replayed off the loop.
+  assert.deepEqual(s.hostNodes, []);
+  await s.release();
 });

@@ -10,7 +10,16 @@ import type { RecordedCalls } from "../runtime/jit.ts";
 import { Attrs, describeNode, type Graph, type Node } from "./ir.ts";
 import { ArenaPlanner } from "./memory.ts";
 import { hostStepsFirst, rangeOf, smallFirst, type StepAccess } from "./schedule.ts";
-import { type Buf, checkedSize, type Env, fail, type Meta, type OpDef, sizeOf } from "./ops/op.ts";
+import {
+  type Buf,
+  checkedSize,
+  type Env,
+  fail,
+  type Meta,
+  type OpDef,
+  sizeOf,
+  type Step,
+} from "./ops/op.ts";
 import { ModelError } from "../onnx/wire.ts";
 import { opDef } from "./ops/registry.ts";
 import {
@@ -28,6 +37,14 @@ export interface PlanStep {
   run: () => void;
   /** Only Jit calls: may run off the event loop. */
   native: boolean;
+  /** JavaScript, then Jit calls only: the calls may run off the event loop (`Step.split`). */
+  split?: Step["split"];
+  /**
+   * The step past a cut (its JavaScript: this run's values read, the rest's plan found),
+   * returning that plan and what to do once it has run: off the event loop the plan's
+   * steps go like the outer plan's, not all on the calling thread.
+   */
+  tail?: () => { plan: Plan; finish: () => void };
 }
 
 /** A value's storage. */
@@ -345,7 +362,7 @@ export function buildPlan(
     if (outs.every((o) => o.data.length === 0)) continue;
     const step = def.build(n, ins, outs, env);
     if (step) {
-      built.push({ node: n, run: step.run, native: step.native });
+      built.push({ node: n, run: step.run, native: step.native, split: step.split });
       access.push({ reads: ranges(ins), writes: ranges(outs) });
     }
   }
@@ -479,30 +496,48 @@ function tailStep(
   const tails = new Map<string, Plan>();
   // Graph outputs this plan does not compute: the tail's.
   const fromTail = graph.outputs.flatMap((o, i) => (metas.has(o.name) ? [] : [i]));
+  return tailOf(d, () => {
+    const outs = def.dynamic!(d, dIns);
+    const key = outs.map((o) => o.dims.join("x")).join(",");
+    const plan = tailPlan(tails, key, () => {
+      const named = d.outputs.map((name, i) => ({ name, o: outs[i] })).filter((x) => x.name);
+      const sub: Graph = {
+        nodes: rest.slice(1),
+        inputs: named.map((x) => ({ name: x.name, type: x.o.type, dims: x.o.dims })),
+        outputs: graph.outputs,
+        constants,
+      };
+      return buildPlan(sub, named.map((x) => x.o.dims), env, known, bound);
+    });
+    let i = 0;
+    d.outputs.forEach((name, k) => {
+      if (name) (plan.inputs[i++] as Float32Array).set(outs[k].data as never);
+    });
+    return { plan, finish: () => handOutputs(plan, fromTail, outputs) };
+  });
+}
+
+/** A step past a cut: `enter` does its JavaScript and returns the plan to run, then `finish`. */
+function tailOf(node: Node, enter: () => { plan: Plan; finish: () => void }): PlanStep {
   return {
-    node: d,
+    node,
     native: false,
     run: () => {
-      const outs = def.dynamic!(d, dIns);
-      const key = outs.map((o) => o.dims.join("x")).join(",");
-      const plan = tailPlan(tails, key, () => {
-        const named = d.outputs.map((name, i) => ({ name, o: outs[i] })).filter((x) => x.name);
-        const sub: Graph = {
-          nodes: rest.slice(1),
-          inputs: named.map((x) => ({ name: x.name, type: x.o.type, dims: x.o.dims })),
-          outputs: graph.outputs,
-          constants,
-        };
-        return buildPlan(sub, named.map((x) => x.o.dims), env, known, bound);
-      });
-      let i = 0;
-      d.outputs.forEach((name, k) => {
-        if (name) (plan.inputs[i++] as Float32Array).set(outs[k].data as never);
-      });
-      for (const s of plan.steps) s.run();
-      for (const k of fromTail) outputs[k] = plan.outputs[k];
+      const t = enter();
+      for (const s of t.plan.steps) s.run();
+      t.finish();
     },
+    tail: enter,
   };
+}
+
+/** The graph outputs a tail plan computed (at `fromTail`), handed to the outer plan's. */
+function handOutputs(
+  plan: Plan,
+  fromTail: readonly number[],
+  outputs: { type: DType; dims: number[]; data: TensorData }[],
+): void {
+  for (const k of fromTail) outputs[k] = plan.outputs[k];
 }
 
 /** Integer kinds whose run-time values a tail plan may be keyed by, and at most how many. */
@@ -529,31 +564,26 @@ function valuesTail(
   const sources = values.map((name) => ({ name, buf: bufOf(name) }));
   const tails = new Map<string, Plan>();
   const fromTail = graph.outputs.flatMap((o, i) => (metas.has(o.name) ? [] : [i]));
-  return {
-    node: rest[0],
-    native: false,
-    run: () => {
-      const key = sources.map((s) => s.buf.data.join()).join("|");
-      const plan = tailPlan(tails, key, () => {
-        const withValues = new Map(constants);
-        for (const s of sources) {
-          withValues.set(
-            s.name,
-            { type: s.buf.type, dims: s.buf.dims, data: s.buf.data.slice() } as never,
-          );
-        }
-        const sub: Graph = {
-          nodes: rest.slice(),
-          inputs: [],
-          outputs: graph.outputs,
-          constants: withValues,
-        };
-        return buildPlan(sub, [], env, known, bound);
-      });
-      for (const s of plan.steps) s.run();
-      for (const k of fromTail) outputs[k] = plan.outputs[k];
-    },
-  };
+  return tailOf(rest[0], () => {
+    const key = sources.map((s) => s.buf.data.join()).join("|");
+    const plan = tailPlan(tails, key, () => {
+      const withValues = new Map(constants);
+      for (const s of sources) {
+        withValues.set(
+          s.name,
+          { type: s.buf.type, dims: s.buf.dims, data: s.buf.data.slice() } as never,
+        );
+      }
+      const sub: Graph = {
+        nodes: rest.slice(),
+        inputs: [],
+        outputs: graph.outputs,
+        constants: withValues,
+      };
+      return buildPlan(sub, [], env, known, bound);
+    });
+    return { plan, finish: () => handOutputs(plan, fromTail, outputs) };
+  });
 }
 
 /**

@@ -62,6 +62,12 @@ export interface SessionOptions {
    * run (for comparison).
    */
   replay?: boolean;
+  /**
+   * `run` keeps a plan measured to run in under 1 ms on the calling thread
+   * (the hop off the event loop would cost more than the wait; see
+   * policy.ts). Default true; false sends every run off the loop.
+   */
+  shortRunsInline?: boolean;
 }
 
 /** Element types of inputs whose values may key plans (shapes, conditions, indices). */
@@ -173,10 +179,12 @@ function checkOptions(o: SessionOptions): void {
       `InferenceSession.create: tuneCache must be a file path, got ${String(o.tuneCache)}`,
     );
   }
-  if (o.replay !== undefined && typeof o.replay !== "boolean") {
-    throw new TypeError(
-      `InferenceSession.create: replay must be a boolean, got ${String(o.replay)}`,
-    );
+  for (const name of ["replay", "shortRunsInline"] as const) {
+    if (o[name] !== undefined && typeof o[name] !== "boolean") {
+      throw new TypeError(
+        `InferenceSession.create: ${name} must be a boolean, got ${String(o[name])}`,
+      );
+    }
   }
   const l = o.graphOptimizationLevel;
   if (l !== undefined && !LEVELS.includes(l)) {
@@ -229,6 +237,7 @@ export class InferenceSession {
   readonly #profiler: Profiler | null;
   readonly #tuningRuns: number;
   readonly #replay: boolean;
+  readonly #shortRunsInline: boolean;
   readonly #memory: LargeMemory | null;
 
   private constructor(graph: Graph, options: SessionOptions, memory: LargeMemory | null) {
@@ -242,6 +251,7 @@ export class InferenceSession {
     this.#memory = memory;
     this.#tuningRuns = options.tuningRuns ?? 0;
     this.#replay = options.replay ?? true;
+    this.#shortRunsInline = options.shortRunsInline ?? true;
     this.#env = { jit: this.#jit, weights: new WeightCache(this.#jit), memory };
     this.#graph = graph;
     try {
@@ -650,7 +660,8 @@ export class InferenceSession {
     // met a recompile or a busy core must not send a 60 µs plan off the loop for good).
     const probe = plan.asyncMs !== null && plan.asyncMs < PROBE_RUN_MAX_MS &&
       (plan.inlineMs === null || plan.offLoopRuns >= REPROBE_RUNS);
-    if (probe || (plan.inlineMs !== null && plan.inlineMs < INLINE_RUN_MAX_MS)) {
+    const short = plan.inlineMs !== null && plan.inlineMs < INLINE_RUN_MAX_MS;
+    if (this.#shortRunsInline && (probe || short)) {
       const t0 = performance.now();
       for (const s of plan.steps) s.run();
       plan.inlineMs = performance.now() - t0;
@@ -658,32 +669,53 @@ export class InferenceSession {
       return this.#results(plan, names);
     }
     const t0 = performance.now();
+    await this.#offLoop(plan);
+    plan.asyncMs = performance.now() - t0;
+    plan.offLoopRuns++;
+    return this.#results(plan, names);
+  }
+
+  /**
+   * A plan's steps off the event loop: each stretch of native steps (begun
+   * by a split step's calls after its JavaScript) one list of Jit calls on
+   * a thread of Deno's blocking pool, host steps between them here, a tail
+   * plan's steps the same way.
+   */
+  async #offLoop(plan: Plan): Promise<void> {
     const steps = plan.steps, jit = this.#jit;
-    for (let i = 0, segment = 0; i < steps.length; segment++) {
-      if (!steps[i].native) {
-        steps[i++].run();
+    for (let i = 0, stretch = 0; i < steps.length; stretch++) {
+      const first = steps[i];
+      if (first.tail) {
+        const t = first.tail();
+        await this.#offLoop(t.plan);
+        t.finish();
+        i++;
         continue;
       }
-      const from = i;
+      if (!first.native && !first.split) {
+        first.run();
+        i++;
+        continue;
+      }
+      first.split?.prepare();
+      const from = i++;
       while (i < steps.length && steps[i].native) i++;
       const to = i;
       // The same calls on the same memory as the last run: replayed, unless the Jit's code
       // changed since (then recorded anew). Every operand is the session's own (arena,
-      // weights, copied feeds), held by the plan.
-      const recorded = plan.recorded[segment];
+      // weights, copied feeds), held by the plan; a split step's JavaScript changes only
+      // what its calls read.
+      const recorded = plan.recorded[stretch];
       let done = recorded && this.#replay ? jit.replay(recorded) : null;
       if (done === null) {
         const again = jit.record(() => {
-          for (let k = from; k < to; k++) steps[k].run();
+          for (let k = from; k < to; k++) (steps[k].split?.calls ?? steps[k].run)();
         });
-        plan.recorded[segment] = again;
+        plan.recorded[stretch] = again;
         done = again.done;
       }
       await done;
     }
-    plan.asyncMs = performance.now() - t0;
-    plan.offLoopRuns++;
-    return this.#results(plan, names);
   }
 
   /**
@@ -711,16 +743,29 @@ export class InferenceSession {
   }
 
   /**
-   * Stretches of native steps in the last used plan: `run` goes off the
-   * event loop once for each (schedule.ts; for tests and reports).
+   * Stretches of native steps in the last used plan (a split step's calls
+   * begin one): `run` goes off the event loop once for each (schedule.ts;
+   * for tests and reports).
    */
   get offLoopStretches(): number {
     const steps = this.#last?.steps ?? [];
     let count = 0;
     steps.forEach((s, i) => {
-      if (s.native && (i === 0 || !steps[i - 1].native)) count++;
+      const after = i > 0 && (steps[i - 1].native || steps[i - 1].split);
+      if (s.split || (s.native && !after)) count++;
     });
     return count;
+  }
+
+  /**
+   * Nodes of the last used plan whose steps `run` computes on the calling
+   * thread: TypeScript steps (shape arithmetic, gathers of indices). A
+   * step that only reads this run's values there first (a mask into a
+   * bias) and then calls the Jit is not one: its calls go off the loop.
+   */
+  get hostNodes(): string[] {
+    return (this.#last?.steps ?? []).filter((s) => !s.native && !s.split && !s.tail)
+      .map((s) => s.node.name);
   }
 
   /** The session's kernels: the Jit's stats (per key: calls, µs per call, plan, tier, tuning). */

@@ -25,6 +25,7 @@ import {
   meta,
   need,
   type OpDef,
+  splitStep,
   type Step,
 } from "./op.ts";
 
@@ -353,21 +354,51 @@ export function buildAttention(
   const dims = [B, Hq, Sq, T], biasDims = [mB, mH, mS, T], keepDims = [mB, mH, mS, 1];
   const copyAll = { dims: [all], xStrides: [1], yStrides: [1] };
   const toQk = qk !== undefined && qk !== scores ? qk : null;
-  return {
-    native: maskFixed,
-    run: () => {
-      for (const c of copies) c();
-      if (bias && !maskFixed) fillBias();
-      for (const c of calls) jit.gemm(c.q, c.k, c.s, scoresOpt);
-      if (toQk && mode === 0) jit.copy(scores, toQk, copyAll);
-      if (capSteps) jit.chain(scores, scores, capSteps);
-      if (bias) jit.binary("add", scores, dims, bias, biasDims, scores);
-      jit.softmax(scores, scores, rows);
-      if (zeroRows) jit.binary("mul", scores, dims, keep, keepDims, scores);
-      if (toQk && mode === 3) jit.copy(scores, toQk, copyAll);
-      for (const c of calls) jit.gemm(c.s, c.v, c.y, outOpt);
-    },
+  const run = () => {
+    for (const c of copies) c();
+    for (const c of calls) jit.gemm(c.q, c.k, c.s, scoresOpt);
+    if (toQk && mode === 0) jit.copy(scores, toQk, copyAll);
+    if (capSteps) jit.chain(scores, scores, capSteps);
+    if (bias) jit.binary("add", scores, dims, bias, biasDims, scores);
+    jit.softmax(scores, scores, rows);
+    if (zeroRows) jit.binary("mul", scores, dims, keep, keepDims, scores);
+    if (toQk && mode === 3) jit.copy(scores, toQk, copyAll);
+    for (const c of calls) jit.gemm(c.s, c.v, c.y, outOpt);
   };
+  // A mask of this run's values: the bias filled on the calling thread, the heads' calls
+  // then off the event loop with the native steps after them.
+  return maskFixed ? { native: true, run } : splitStep(() => {
+    if (bias) fillBias();
+  }, run);
+}
+
+/**
+ * A fused attention op's step: Jit calls `before` the attention step `att`
+ * (a projection, biases added), `fill` (this run's mask values into the
+ * mask `att` reads) run first on the calling thread with `att`'s own
+ * preparation. The calls of both can then go off the event loop together.
+ */
+export function withAttention(fill: (() => void) | null, before: () => void, att: Step): Step {
+  if (!att.native && !att.split) {
+    return {
+      native: false,
+      run: () => {
+        before();
+        fill?.();
+        att.run();
+      },
+    };
+  }
+  const calls = att.split ? att.split.calls : att.run;
+  const both = () => {
+    before();
+    calls();
+  };
+  if (fill === null && att.native) return { native: true, run: both };
+  return splitStep(() => {
+    fill?.();
+    att.split?.prepare();
+  }, both);
 }
 
 /** The Attention definition. */

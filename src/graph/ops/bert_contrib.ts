@@ -13,9 +13,9 @@
  *   head size] in, present with this call's keys and values appended out).
  *   The shared past/present buffer and rotary forms are not supported.
  */
-import { buildAttention } from "./attention.ts";
+import { buildAttention, withAttention } from "./attention.ts";
 import { biasProblem, msAttentionMask, msAttentionNode } from "./mask_bias.ts";
-import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
+import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf, splitStep } from "./op.ts";
 
 const EMBED_LAYER_NORM: OpDef = {
   attributes: ["epsilon", "mask_index_type"],
@@ -61,38 +61,38 @@ const EMBED_LAYER_NORM: OpDef = {
     };
     const jit = env.jit, dims = [B, S, H], posRows = p.subarray(0, S * H), posDims = [S, H];
     const segRows = se ? new Float32Array(B * S * H) : null;
-    return {
-      native: false,
-      run: () => {
-        // Word rows gathered, then the positions (one broadcast add) and segments added.
-        for (let r = 0; r < B * S; r++) {
-          const t = id[r];
-          if (t < 0 || t >= V) {
-            throw new RangeError(`${n.op} node '${n.name}': input id ${t} is outside 0..${V - 1}`);
-          }
-          sum.set(w.subarray(t * H, t * H + H), r * H);
-          if (sd && segRows) {
-            const g = sd[r];
-            if (g < 0 || g >= segs) {
-              throw new RangeError(
-                `${n.op} node '${n.name}': segment id ${g} is outside 0..${segs - 1}`,
-              );
-            }
-            segRows.set(se!.subarray(g * H, g * H + H), r * H);
-          }
+    // The rows gathered (and the mask's counts taken) on the calling thread; the adds and the
+    // norm may then run off the event loop with the native steps after them.
+    return splitStep(() => {
+      // Word rows gathered, then the positions (one broadcast add) and segments added.
+      for (let r = 0; r < B * S; r++) {
+        const t = id[r];
+        if (t < 0 || t >= V) {
+          throw new RangeError(`${n.op} node '${n.name}': input id ${t} is outside 0..${V - 1}`);
         }
-        jit.binary("add", sum, dims, posRows, posDims, sum);
-        if (segRows) jit.binary("add", sum, dims, segRows, dims, sum);
-        if (mi) {
-          for (let b = 0; b < B; b++) {
-            let c = 0;
-            for (let t = 0; t < S; t++) c += mask ? mask[b * S + t] : 1;
-            mi[b] = c;
+        sum.set(w.subarray(t * H, t * H + H), r * H);
+        if (sd && segRows) {
+          const g = sd[r];
+          if (g < 0 || g >= segs) {
+            throw new RangeError(
+              `${n.op} node '${n.name}': segment id ${g} is outside 0..${segs - 1}`,
+            );
           }
+          segRows.set(se!.subarray(g * H, g * H + H), r * H);
         }
-        jit.layerNorm(sum, y, o);
-      },
-    };
+      }
+      if (mi) {
+        for (let b = 0; b < B; b++) {
+          let c = 0;
+          for (let t = 0; t < S; t++) c += mask ? mask[b * S + t] : 1;
+          mi[b] = c;
+        }
+      }
+    }, () => {
+      jit.binary("add", sum, dims, posRows, posDims, sum);
+      if (segRows) jit.binary("add", sum, dims, segRows, dims, sum);
+      jit.layerNorm(sum, y, o);
+    });
   },
 };
 
@@ -215,14 +215,11 @@ const ATTENTION_MS: OpDef = {
       ...(bias ? { bias: bias.data as Float32Array } : {}),
     };
     const xd = x.data as Float32Array;
-    return {
-      native: false,
-      run: () => {
-        jit.gemm(xd, weights, qkv, gemm);
-        combined?.fill();
-        attention.run();
-      },
-    };
+    return withAttention(
+      combined ? () => combined.fill() : null,
+      () => jit.gemm(xd, weights, qkv, gemm),
+      attention,
+    );
   },
 };
 

@@ -8,7 +8,7 @@
  * Attention op: the mask and bias folded into one additive mask per run.
  */
 import type { Node } from "../ir.ts";
-import { ATTENTION } from "./attention.ts";
+import { ATTENTION, withAttention } from "./attention.ts";
 import { biasProblem, msAttentionMask, msAttentionNode } from "./mask_bias.ts";
 import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
 
@@ -114,18 +114,13 @@ const MHA: OpDef = {
     const bq = bd?.subarray(0, hidden),
       bk = bd?.subarray(hidden, 2 * hidden),
       bv = bd?.subarray(2 * hidden);
-    return {
-      native: false,
-      run: () => {
-        if (bq && bk && bv) {
-          jit.binary("add", q0.data as Float32Array, q0.dims, bq, [hidden], q);
-          jit.binary("add", k0.data as Float32Array, k0.dims, bk, [hidden], k);
-          jit.binary("add", v0.data as Float32Array, v0.dims, bv, [vHidden], v);
-        }
-        combined?.fill();
-        attention.run();
-      },
-    };
+    return withAttention(combined ? () => combined.fill() : null, () => {
+      if (bq && bk && bv) {
+        jit.binary("add", q0.data as Float32Array, q0.dims, bq, [hidden], q);
+        jit.binary("add", k0.data as Float32Array, k0.dims, bk, [hidden], k);
+        jit.binary("add", v0.data as Float32Array, v0.dims, bv, [vHidden], v);
+      }
+    }, attention);
   },
 };
 

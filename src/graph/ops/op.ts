@@ -41,6 +41,28 @@ export interface Env {
 export interface Step {
   run: () => void;
   native: boolean;
+  /**
+   * A host step whose JavaScript all comes first (reading this run's values:
+   * a mask into a bias, scales into options): `prepare`, then `calls`
+   * (Jit calls only) do what `run` does. Off the event loop, `prepare` runs
+   * on the calling thread and `calls` with the native steps after it, so
+   * the step's arithmetic does not block the loop. `calls` must make the
+   * same calls with the same arguments on every run (they are recorded
+   * once, then replayed): `prepare` may change only the memory they read.
+   */
+  split?: { prepare: () => void; calls: () => void };
+}
+
+/** A host step made of `prepare` (JavaScript) then `calls` (Jit calls only): see `Step.split`. */
+export function splitStep(prepare: () => void, calls: () => void): Step {
+  return {
+    native: false,
+    run: () => {
+      prepare();
+      calls();
+    },
+    split: { prepare, calls },
+  };
 }
 
 /**
@@ -56,6 +78,8 @@ export function settledStep(
 ): Step {
   settle();
   if (inputs.every((b) => b === null || b.constant)) return { native: callNative, run: call };
+  // Not a split step: settle changes the calls' options, and a run off the loop replays
+  // the calls as recorded.
   return {
     native: false,
     run: () => {
