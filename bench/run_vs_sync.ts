@@ -2,7 +2,8 @@
  * A session's `await run()` (off the event loop, its Jit calls replayed as
  * call lists) against `runSync()` (the calling thread), one session, blocks
  * of each alternating after a warm-up of both: what going off the loop
- * costs a model (the hops, and where the lists run).
+ * costs a model (the hops, and where the lists run), and the calling thread's CPU per `run`
+ * (what the event loop is kept from: the JavaScript of a run, and any step still computed there).
  *
  *   deno run -A bench/run_vs_sync.ts [--models mobile-qdq,cnn-qop] [--threads 1] [--runs 100]
  *
@@ -51,12 +52,15 @@ for (const name of values.models!.split(",")) {
     if (only !== "run") session.runSync(feeds);
   }
   const async: number[] = [], sync: number[] = [];
+  let busyNs = 0;
   for (let round = 0; round < 4; round++) {
+    const cpu0 = threadCpuNs();
     for (let i = 0; i < runs && only !== "runSync"; i++) {
       const t0 = performance.now();
       await session.run(feeds);
       async.push(performance.now() - t0);
     }
+    busyNs += threadCpuNs() - cpu0;
     for (let i = 0; i < runs && only !== "run"; i++) {
       const t0 = performance.now();
       session.runSync(feeds);
@@ -68,5 +72,20 @@ for (const name of values.models!.split(",")) {
   const ratio = async.length && sync.length
     ? `  run/runSync ${(median(async) / median(sync)).toFixed(2)}`
     : "";
-  console.log(`${name.padEnd(12)} ${threads}T  run ${ms(async)}  runSync ${ms(sync)}${ratio}`);
+  // What `run` leaves the event loop: the calling thread's CPU per run (the rest is waiting).
+  const busy = async.length && busyNs >= 0
+    ? `  calling thread busy ${(busyNs / 1e6 / async.length).toFixed(3)} ms a run`
+    : "";
+  console.log(
+    `${name.padEnd(12)} ${threads}T  run ${ms(async)}  runSync ${ms(sync)}${ratio}${busy}`,
+  );
+}
+
+/** This thread's CPU time in ns (Linux's schedstat), or -Infinity where it cannot be read. */
+function threadCpuNs(): number {
+  try {
+    return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]);
+  } catch {
+    return -Infinity;
+  }
 }
