@@ -200,6 +200,16 @@ async function runModel(
       JSON.stringify(session.optimization.fusions)
     }); run median ${ms.toFixed(3)} ms over ${runs} runs`,
   );
+  // What `run` does off the event loop, and what it still computes on the calling thread.
+  const host = session.hostNodes;
+  console.log(
+    `off the event loop: ${session.offLoopStretches} stretch(es) of Jit calls a run; ` +
+      (host.length
+        ? `on the calling thread: ${host.length} node(s) (${host.slice(0, 6).join(", ")}${
+          host.length > 6 ? ", …" : ""
+        })`
+        : "no node computed on the calling thread"),
+  );
   if (tuned) {
     tunedTimes.sort((a, b) => a - b);
     const tm = tunedTimes[tunedTimes.length >> 1];
