@@ -23,7 +23,7 @@ import {
   prepackWeights,
 } from "./optimize.ts";
 import type { Env } from "./ops/op.ts";
-import { buildPlan, type Plan } from "./plan.ts";
+import { buildPlan, type Plan, type PlanStep } from "./plan.ts";
 import { Profiler } from "./profiler.ts";
 import { Tensor, type TensorType } from "./tensor.ts";
 import { WeightCache } from "./weights.ts";
@@ -698,9 +698,8 @@ export class InferenceSession {
         continue;
       }
       first.split?.prepare();
-      const from = i++;
-      while (i < steps.length && steps[i].native) i++;
-      const to = i;
+      const from = i;
+      const to = i = stretchEnd(steps, from);
       // The same calls on the same memory as the last run: replayed, unless the Jit's code
       // changed since (then recorded anew). Every operand is the session's own (arena,
       // weights, copied feeds), held by the plan; a split step's JavaScript changes only
@@ -750,10 +749,12 @@ export class InferenceSession {
   get offLoopStretches(): number {
     const steps = this.#last?.steps ?? [];
     let count = 0;
-    steps.forEach((s, i) => {
-      const after = i > 0 && (steps[i - 1].native || steps[i - 1].split);
-      if (s.split || (s.native && !after)) count++;
-    });
+    for (let i = 0; i < steps.length;) {
+      if (steps[i].native || steps[i].split) {
+        count++;
+        i = stretchEnd(steps, i);
+      } else i++;
+    }
     return count;
   }
 
@@ -803,4 +804,14 @@ export class InferenceSession {
     }
     return Promise.resolve();
   }
+}
+
+/**
+ * Where the stretch of Jit calls that step `from` begins (a native step, or
+ * a split step's calls) ends: past the native steps after it.
+ */
+function stretchEnd(steps: readonly PlanStep[], from: number): number {
+  let i = from + 1;
+  while (i < steps.length && steps[i].native) i++;
+  return i;
 }

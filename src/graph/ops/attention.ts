@@ -379,16 +379,8 @@ export function buildAttention(
  * preparation. The calls of both can then go off the event loop together.
  */
 export function withAttention(fill: (() => void) | null, before: () => void, att: Step): Step {
-  if (!att.native && !att.split) {
-    return {
-      native: false,
-      run: () => {
-        before();
-        fill?.();
-        att.run();
-      },
-    };
-  }
+  // buildAttention's steps are native (a fixed mask) or split (a run's mask): never a host step.
+  if (!att.native && !att.split) throw new Error("withAttention: a host attention step");
   const calls = att.split ? att.split.calls : att.run;
   const both = () => {
     before();
