@@ -1,10 +1,11 @@
 /**
  * Whole models against onnxruntime-node in the same process, same random
  * feeds, same thread count: create time, median ms per `run` after warm-up
- * (ours and ORT's, both the async `run`; `--rounds` rounds of blocks that
- * alternate between the two, each after an idle pause), the speedup (the
- * median over rounds of the ratio of the two blocks of a round: this VM's
- * speed drifts by tens of percent within seconds), and the GFLOPS of the model's
+ * (ours and ORT's, both the async `run`; at one thread taking turns run by
+ * run, at more `--rounds` rounds of blocks that alternate, each after an
+ * idle pause: see timeRuns), the speedup (the median of the ratios of runs
+ * or blocks next to each other in time: this VM's speed drifts by tens of
+ * percent within seconds), and the GFLOPS of the model's
  * Conv/MatMul/Gemm as % of the FMA peak measured in the same run on as many
  * threads. Outputs are checked against ORT's first (max abs difference ≤
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
@@ -17,7 +18,7 @@
  * (dist/backend.js): it blocks the event loop for the whole run. Ours runs
  * off the loop (a nonblocking hop each way: on a VM whose idle vCPUs halt,
  * tens to hundreds of µs). So ours is also timed as `runSync` ("on the
- * loop", ORT's semantics), in the same alternating blocks; the speedup is
+ * loop", ORT's semantics), taking the same turns; the speedup is
  * the off-loop `run`'s.
  *
  * Ours is tier 1 (tuning off: a session tuning under its budget would be
@@ -60,18 +61,49 @@ const eightBit = (key: string) => key.endsWith("int8") || /-q(op|dq)$/.test(key)
 type Session = { run(feeds: any): Promise<any> };
 
 /**
- * Each session's median ms per run, and per round the median of each of its
- * blocks: blocks alternate, each after an idle pause and a warm-up. This
- * machine's speed drifts by tens of percent over seconds, so a ratio is
- * taken within each round (blocks next to each other in time) and the
- * median of those is reported (`ratio`), not the ratio of the overall medians.
+ * Each session's median ms per run, and the median of their ratios (`ratio`).
+ * This machine's speed drifts by tens of percent within seconds, so a ratio
+ * is only taken between runs next to each other in time, never between
+ * overall medians.
+ *
+ * One thread: the sessions take turns run by run (the first of each turn
+ * rotating), after a warm-up of each, and `ratio` is the median over turns
+ * of the two runs' ratio. Blocks of runs misled there: our `run` against our
+ * `runSync` came out 1.11 in blocks and 0.97-0.99 run by run on the CNN, the
+ * same hour (`bench/run_vs_sync.ts`, both ways).
+ *
+ * More threads: a peer's pool keeps spinning after its run and would take
+ * the cores from whoever runs next, so each session runs in blocks, each
+ * after an idle pause and a warm-up, `rounds` rounds of them; `ratio` is the
+ * median over rounds of the ratio of a round's two blocks.
  */
 async function timeRuns(
   sessions: [Session, unknown][],
   budgetMs: number,
   rounds: number,
+  threads: number,
 ): Promise<{ ms: number[]; ratio: (i: number, j: number) => number }> {
   const samples: number[][] = sessions.map(() => []);
+  if (threads === 1) {
+    for (const [s, feeds] of sessions) {
+      const warmEnd = performance.now() + 100;
+      for (let w = 0; w < 3 || performance.now() < warmEnd; w++) await s.run(feeds);
+    }
+    const end = performance.now() + budgetMs;
+    for (let turn = 0; turn < 5 || performance.now() < end; turn++) {
+      for (let k = 0; k < sessions.length; k++) {
+        const i = (turn + k) % sessions.length;
+        const [s, feeds] = sessions[i];
+        const t0 = performance.now();
+        await s.run(feeds);
+        samples[i].push(performance.now() - t0);
+      }
+    }
+    return {
+      ms: samples.map(median),
+      ratio: (i, j) => median(samples[i].map((t, turn) => t / samples[j][turn])),
+    };
+  }
   const blocks: number[][] = sessions.map(() => []);
   for (let r = 0; r < rounds; r++) {
     for (let i = 0; i < sessions.length; i++) {
@@ -193,7 +225,12 @@ for (const key of values.models.split(",")) {
       contenders.push([tuned, feeds]);
     }
     const budget = Number(values.ms);
-    const { ms: times, ratio } = await timeRuns(contenders, budget, Number(values.rounds));
+    const { ms: times, ratio } = await timeRuns(
+      contenders,
+      budget,
+      Number(values.rounds),
+      threads,
+    );
     const [mine, mineSync, theirs] = times;
     const last = times.length - 1;
     if (tuned) {

@@ -1,7 +1,7 @@
 /**
  * A session's `await run()` (off the event loop, its Jit calls replayed as
- * call lists) against `runSync()` (the calling thread), one session, blocks
- * of each alternating after a warm-up of both: what going off the loop
+ * call lists) against `runSync()` (the calling thread), one session,
+ * taking turns run by run after a warm-up of both: what going off the loop
  * costs a model (the hops, and where the lists run), and the calling thread's CPU per `run`
  * (what the event loop is kept from: the JavaScript of a run, and any step still computed there).
  *
@@ -20,7 +20,7 @@ const { values } = parseArgs({
     models: { type: "string", default: "mobile-qdq,cnn-qop" },
     threads: { type: "string", default: "1" },
     runs: { type: "string", default: "100" },
-    // "both": blocks alternating; "run" or "runSync": that one alone in the process (as an
+    // "both": turns run by run; "run" or "runSync": that one alone in the process (as an
     // application calls one of them), warm-up included.
     only: { type: "string", default: "both" },
   },
@@ -51,30 +51,48 @@ for (const name of values.models!.split(",")) {
     if (only !== "runSync") await session.run(feeds);
     if (only !== "run") session.runSync(feeds);
   }
-  const async: number[] = [], sync: number[] = [];
+  const async: number[] = [], sync: number[] = [], ratios: number[] = [];
   let busyNs = 0;
-  for (let round = 0; round < 4; round++) {
-    const cpu0 = threadCpuNs();
-    for (let i = 0; i < runs && only !== "runSync"; i++) {
+  // Both: the two take turns run by run (which goes first alternating), and the ratio is the
+  // median of each turn's: this VM drifts by tens of percent within seconds, and in blocks of
+  // 100 runs the CNN's run/runSync came out 1.11 where turns run by run gave 0.97-0.99.
+  for (let i = 0; i < 4 * runs; i++) {
+    let a = 0, b = 0;
+    const timeRun = async () => {
       const t0 = performance.now();
       await session.run(feeds);
-      async.push(performance.now() - t0);
-    }
-    busyNs += threadCpuNs() - cpu0;
-    for (let i = 0; i < runs && only !== "run"; i++) {
+      a = performance.now() - t0;
+      async.push(a);
+    };
+    const timeSync = () => {
       const t0 = performance.now();
       session.runSync(feeds);
-      sync.push(performance.now() - t0);
+      b = performance.now() - t0;
+      sync.push(b);
+    };
+    if (only === "run") await timeRun();
+    else if (only === "runSync") timeSync();
+    else if (i % 2 === 0) {
+      await timeRun();
+      timeSync();
+    } else {
+      timeSync();
+      await timeRun();
     }
+    if (only === "both") ratios.push(a / b);
   }
+  // The calling thread's CPU over a block of runs alone: between turns it also does V8's
+  // collection of the runSync outputs (measured: 3× the block's figure on MLP batch 64).
+  const busyRuns = only === "runSync" ? 0 : runs;
+  const cpu0 = threadCpuNs();
+  for (let i = 0; i < busyRuns; i++) await session.run(feeds);
+  busyNs = threadCpuNs() - cpu0;
   await session.release();
   const ms = (t: number[]) => (t.length ? `${median(t).toFixed(3)} ms` : "—");
-  const ratio = async.length && sync.length
-    ? `  run/runSync ${(median(async) / median(sync)).toFixed(2)}`
-    : "";
+  const ratio = ratios.length ? `  run/runSync ${median(ratios).toFixed(2)} (turn by turn)` : "";
   // What `run` leaves the event loop: the calling thread's CPU per run (the rest is waiting).
-  const busy = async.length && busyNs >= 0
-    ? `  calling thread busy ${(busyNs / 1e6 / async.length).toFixed(3)} ms a run`
+  const busy = busyRuns && busyNs >= 0
+    ? `  calling thread busy ${(busyNs / 1e6 / busyRuns).toFixed(3)} ms a run`
     : "";
   console.log(
     `${name.padEnd(12)} ${threads}T  run ${ms(async)}  runSync ${ms(sync)}${ratio}${busy}`,
