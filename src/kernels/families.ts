@@ -20,6 +20,7 @@ import { QLINEAR } from "./qlinear/family.ts";
 import { QUANTIZE } from "./quantize/family.ts";
 import { REDUCE } from "./reduce/family.ts";
 import { RESIZE } from "./resize/family.ts";
+import { ROTARY } from "./rotary/family.ts";
 import { SOFTMAX } from "./softmax/family.ts";
 import { UNARY } from "./unary/family.ts";
 
@@ -43,6 +44,7 @@ export const FAMILIES: readonly OpFamily[] = [
   NBITS,
   QCONV,
   QLINEAR,
+  ROTARY,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

@@ -61,6 +61,7 @@ import {
 } from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
+import { readRotary, ROTARY, type RotaryOptions } from "../kernels/rotary/mod.ts";
 import { COPY, type CopyOptions, readCopy } from "../kernels/copy/mod.ts";
 import { CHAIN, type ChainStep, type ChainSteps, readChain } from "../kernels/chain/mod.ts";
 import {
@@ -250,6 +251,7 @@ const POOL_ID = familyId(POOL);
 const CONV_TRANSPOSE_ID = familyId(CONV_TRANSPOSE);
 const BATCHNORM_ID = familyId(BATCHNORM);
 const RESIZE_ID = familyId(RESIZE);
+const ROTARY_ID = familyId(ROTARY);
 const COPY_ID = familyId(COPY);
 const CHAIN_ID = familyId(CHAIN);
 const QGEMM_ID = familyId(QGEMM);
@@ -836,6 +838,56 @@ export class Jit {
   }
 
   /**
+   * Rotary position embedding (ONNX RotaryEmbedding; GroupQueryAttention's
+   * rotation of Q and K): in each head of each token the pairs (x1, x2) —
+   * halves (x[i], x[i + rotaryDim/2]) or, `interleaved`, neighbours — become
+   * (cos·x1 − sin·x2, sin·x1 + cos·x2), each product and sum rounded to
+   * float32 as ONNX's reference computes them; the head's elements past
+   * `rotaryDim` are copied. cos and sin hold rows of rotaryDim/2: the row of
+   * a token is its entry of `positions` (each checked against the rows
+   * before any native code runs), or without positions the token's own
+   * (batch·sequence rows). y may be x.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * // One token, one head of 4: rotated by 90° (cos 0, sin 1) at position 1.
+   * const x = new Float32Array([1, 2, 3, 4]), y = new Float32Array(4);
+   * const cos = new Float32Array([1, 1, 0, 0]), sin = new Float32Array([0, 0, 1, 1]);
+   * jit.rotary(x, y, {
+   *   batch: 1,
+   *   sequence: 1,
+   *   heads: 1,
+   *   headSize: 4,
+   *   cos,
+   *   sin,
+   *   positions: new Int32Array([1]),
+   * }); // y = -3 -4 1 2
+   * ```
+   */
+  rotary(x: Float32Array, y: Float32Array, options: RotaryOptions): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(ROTARY, 0, x);
+    rt.operand(ROTARY, 4, y);
+    const positions = readRotary(x, y, options, rt.key, rt.extents);
+    rt.operand(ROTARY, 1, options.cos);
+    rt.operand(ROTARY, 2, options.sin);
+    rt.operand(ROTARY, 3, positions === null ? ABSENT : this.#positionsView(positions));
+    rt.run(ROTARY_ID);
+  }
+
+  /** The float32 view the runtime takes int32 positions as (the last one kept: no garbage a call). */
+  #positionsView(p: Int32Array): Float32Array {
+    if (p !== this.#positionsSeen) {
+      this.#positionsFloat = new Float32Array(viewBuffer(p), viewByteOffset(p), viewLength(p));
+      this.#positionsSeen = p;
+    }
+    return this.#positionsFloat;
+  }
+
+  /**
    * A strided copy: y[Σ idx·yStride] = x[Σ idx·xStride] over `dims`
    * (outermost first; yStrides default to y dense), x and y views at their
    * first element. Moves bits, so a Float32Array view of any 4-byte type
@@ -984,6 +1036,8 @@ export class Jit {
   };
 
   readonly #bnOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  #positionsSeen: Int32Array | null = null;
+  #positionsFloat: Float32Array = ABSENT;
   readonly #convOperands: (Float32Array | undefined)[] = [undefined, undefined];
   #wSeen: unknown = undefined;
   #wPacked: ConvWeights | null = null;
