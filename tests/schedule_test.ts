@@ -193,3 +193,48 @@ Deno.test("model: a fused attention's run-time mask is read on the calling threa
   assert.deepEqual(s.hostNodes, []);
   await s.release();
 });
+
+Deno.test("model: RotaryEmbedding with run-time position_ids reads them on the calling thread and rotates off the event loop", async () => {
+  const [B, S, H, D] = [2, 3, 2, 8];
+  const g = new GraphBuilder(23);
+  g.input("x", "float32", [B, S, H * D]);
+  g.input("pos", "int64", [B, S]);
+  const [cos, sin] = g.rotaryCache(12, D / 2, 0.3);
+  const w = g.weight("w", [H * D, H * D], seededFloats(H * D * H * D, 950, 0.3));
+  const before = g.op("MatMul", ["x", w]);
+  const rotated = g.op("RotaryEmbedding", [before, cos, sin, "pos"], { num_heads: H });
+  g.output(g.op("MatMul", [rotated, w], {}, "y"));
+  const bytes = g.toBytes();
+  const x = new Tensor("float32", seededFloats(B * S * H * D, 951), [B, S, H * D]);
+  const ids = [[0, 1, 2, 5, 6, 7], [3, 4, 5, 0, 1, 11]].map((p) =>
+    new Tensor("int64", BigInt64Array.from(p.map(BigInt)), [B, S])
+  );
+  const want: Float32Array[] = [];
+  for (const pos of ids) {
+    const fresh = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    want.push(fresh.runSync({ x, pos }).y.data as Float32Array);
+    await fresh.release();
+  }
+  assert.notDeepEqual(want[0], want[1]);
+  const s = await InferenceSession.create(bytes, {
+    intraOpNumThreads: 1,
+    tuneBudget: 0,
+    shortRunsInline: false,
+  });
+  for (let i = 0; i < 6; i++) {
+    const got = await s.run({ x, pos: ids[i % 2] });
+    assert.deepEqual(got.y.data, want[i % 2], `run ${i}`);
+  }
+  assert.equal(s.offLoopStretches, 2);
+  assert.deepEqual(s.hostNodes, []);
+  // A position past the caches: the node's error, on either path, before any native code reads it.
+  const bad = new Tensor("int64", BigInt64Array.from([0n, 1n, 12n, 0n, 0n, 0n]), [B, S]);
+  await assert.rejects(
+    s.run({ x, pos: bad }),
+    /RotaryEmbedding node .*position 12 is outside 0\.\.11/,
+  );
+  assert.throws(() => s.runSync({ x, pos: bad }), /position 12 is outside 0\.\.11/);
+  // Good ids after it still run as before.
+  assert.deepEqual((await s.run({ x, pos: ids[1] })).y.data, want[1]);
+  await s.release();
+});

@@ -5,12 +5,13 @@
  * by cos/sin — taken at position_ids from [max position, dim/2] caches, or
  * given as [batch, sequence, dim/2] — in halves or interleaved pairs:
  * real = cos·x1 − sin·x2, imag = sin·x1 + cos·x2 (each product and sum a
- * float32); the rest of the head copied. A TypeScript step.
+ * float32); the rest of the head copied. One `jit.rotary` call: a native
+ * step, or with run-time position_ids a split step (the ids read on the
+ * calling thread, the rotation with the native steps).
  */
 import type { TensorData } from "../../onnx/dtype.ts";
-import { expectType, fail, meta, need, type OpDef } from "./op.ts";
-
-const f = Math.fround;
+import type { RotaryOptions } from "../../kernels/rotary/mod.ts";
+import { expectType, fail, meta, need, type OpDef, splitStep } from "./op.ts";
 
 const ROTARY: OpDef = {
   attributes: ["interleaved", "num_heads", "rotary_embedding_dim"],
@@ -23,7 +24,7 @@ const ROTARY: OpDef = {
     if (cos.dims.join() !== sin.dims.join()) fail(n, "cos_cache and sin_cache differ in shape");
     return [meta("float32", x.dims)];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, cosB = ins[1]!, sinB = ins[2]!, pos = ins[3] ?? null, y = outs[0];
     const four = x.dims.length === 4;
     const [B, H, S, D] = four ? x.dims : [
@@ -49,41 +50,43 @@ const ROTARY: OpDef = {
       fail(n, `without position_ids the caches must be [${B}, ${S}, ${half}]`);
     }
     const xd = x.data as Float32Array, yd = y.data as Float32Array;
-    const cs = cosB.data as Float32Array, sn = sinB.data as Float32Array;
     const maxPos = pos ? cd[0] : 0;
-    // Element (b, h, s, d) of X and Y.
-    const at = (b: number, h: number, s: number) =>
-      four ? ((b * H + h) * S + s) * D : ((b * S + s) * H + h) * D;
-    return {
-      native: false,
-      run: () => {
-        for (let b = 0; b < B; b++) {
-          for (let s = 0; s < S; s++) {
-            let row = b * S + s;
-            if (pos) {
-              const p = Number((pos.data as TensorData)[b * S + s]);
-              if (!(p >= 0 && p < maxPos)) {
-                throw new RangeError(
-                  `${n.op} node '${n.name}': position ${p} is outside 0..${maxPos - 1}`,
-                );
-              }
-              row = p;
-            }
-            const c0 = row * half;
-            for (let h = 0; h < H; h++) {
-              const o = at(b, h, s);
-              for (let i = 0; i < half; i++) {
-                const i1 = interleaved ? 2 * i : i, i2 = interleaved ? 2 * i + 1 : i + half;
-                const x1 = xd[o + i1], x2 = xd[o + i2], c = cs[c0 + i], si = sn[c0 + i];
-                yd[o + i1] = f(f(c * x1) - f(si * x2));
-                yd[o + i2] = f(f(si * x1) + f(c * x2));
-              }
-              for (let d = rot; d < D; d++) yd[o + d] = xd[o + d];
-            }
-          }
-        }
-      },
+    // Each token's row of the caches: position_ids read into int32, checked here with the
+    // node's name (jit.rotary checks them again before its kernel reads them).
+    const positions = pos ? new Int32Array(B * S) : undefined;
+    const options: RotaryOptions = {
+      batch: B,
+      sequence: S,
+      heads: H,
+      headSize: D,
+      rotaryDim: rot,
+      layout: four ? "bhsd" : "bshd",
+      interleaved,
+      cos: cosB.data as Float32Array,
+      sin: sinB.data as Float32Array,
+      ...(positions ? { positions } : {}),
     };
+    const call = () => env.jit.rotary(xd, yd, options);
+    if (!pos) return { native: true, run: call };
+    const readPositions = () => {
+      const ids = pos.data as TensorData;
+      for (let i = 0; i < B * S; i++) {
+        const p = Number(ids[i]);
+        if (!(p >= 0 && p < maxPos)) {
+          throw new RangeError(
+            `${n.op} node '${n.name}': position ${p} is outside 0..${maxPos - 1}`,
+          );
+        }
+        positions![i] = p;
+      }
+    };
+    if (pos.constant) {
+      readPositions();
+      return { native: true, run: call };
+    }
+    // The ids are this run's values: read on the calling thread, the rotation with the native
+    // steps after it (off the event loop in `run`).
+    return splitStep(readPositions, call);
   },
 };
 
