@@ -62,6 +62,17 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         outputPadding: [1, 1],
         bias: w.subarray(0, 3),
       }),
+    rotary: (jit, out) =>
+      jit.rotary(x.subarray(0, 333), out.subarray(0, 333), {
+        batch: 3,
+        sequence: 1,
+        heads: 3,
+        headSize: 37,
+        rotaryDim: 30,
+        cos: w.subarray(0, 15),
+        sin: w.subarray(15, 30),
+        positions: new Int32Array([0, 0, 0]),
+      }),
     batchNorm: (jit, out) =>
       jit.batchNorm(x.subarray(0, 333), out, {
         n: 1,

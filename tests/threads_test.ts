@@ -120,6 +120,37 @@ function cases(seed: number): Case[] {
     outputs: ba.length,
     run: (jit, y) => jit.binary("max", ba, [ba.length], ba.map((v) => -v), [ba.length], y),
   });
+  // rotary: over items, and over one item's tokens (with positions, and each token its own row).
+  for (
+    const [batch, layout, positions] of [
+      [3, "bshd", true],
+      [1, "bhsd", false],
+      [1, "bshd", true],
+      [2, "bhsd", false],
+    ] as const
+  ) {
+    const sequence = int(r, 2, 40), heads = int(r, 1, 4), headSize = 2 * int(r, 1, 40);
+    const rows = positions ? 50 : batch * sequence, half = headSize / 2;
+    const o = {
+      batch,
+      sequence,
+      heads,
+      headSize,
+      layout,
+      interleaved: r() < 0.5,
+      cos: vec(rows * half),
+      sin: vec(rows * half),
+      ...(positions
+        ? { positions: Int32Array.from({ length: batch * sequence }, () => int(r, 0, rows - 1)) }
+        : {}),
+    };
+    const rx = vec(batch * sequence * heads * headSize);
+    out.push({
+      name: `rotary ${JSON.stringify({ ...o, cos: 0, sin: 0, positions: positions })}`,
+      outputs: rx.length,
+      run: (jit, y) => jit.rotary(rx, y, o),
+    });
+  }
   // conv2d: over row bands (one image) and over images.
   for (const n of [1, 3]) {
     const o = { ...randomConv(r), n, h: int(r, 6, 30) };

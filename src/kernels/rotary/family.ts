@@ -4,7 +4,8 @@
  *
  * @module
  */
-import type { OpFamily } from "../family.ts";
+import type { OpFamily, Part } from "../family.ts";
+import { splitRange } from "../partition.ts";
 import { generateRotary, planRotary, type RotaryPlan, rotaryStrides } from "./generate.ts";
 import { decodeRotaryKey, ROTARY_KEY_FIELDS, type RotarySpec } from "./read.ts";
 
@@ -29,8 +30,34 @@ export const ROTARY: OpFamily<RotarySpec, RotaryPlan> = {
   plan: (s, t) => planRotary(s, t.isa),
   fallbackPlan: (s) => planRotary(s, "scalar"),
   generate: generateRotary,
+  partition: rotaryParts,
   reference: (s, [x, cos, sin, positions, y]) => rotaryReference(s, x, cos, sin, positions, y),
 };
+
+/**
+ * Parts over items, or over an item's tokens when there is one item (every
+ * token is computed alone: any split gives the same bits).
+ */
+function rotaryParts(
+  s: RotarySpec,
+  plan: RotaryPlan,
+  parts: number,
+): Part<RotarySpec, RotaryPlan>[] | null {
+  const st = rotaryStrides(s), byItem = s.batch > 1;
+  const ranges = splitRange(byItem ? s.batch : s.sequence, parts);
+  if (ranges.length < 2) return null;
+  return ranges.map((r) => {
+    // The part's first token: its x and y, its positions, and its own cache row without them.
+    const token = byItem ? r.start * s.sequence : r.start;
+    const o = 4 * (byItem ? r.start * st.item : r.start * st.token);
+    const row = s.positionRows ? 0 : 4 * token * s.half;
+    return {
+      spec: byItem ? { ...s, batch: r.count } : { ...s, sequence: r.count },
+      plan,
+      offsets: [o, row, row, 4 * token, o],
+    };
+  });
+}
 
 /**
  * The computation in f32 steps, as the kernel and ONNX's reference order
@@ -49,7 +76,7 @@ export function rotaryReference(
   const pos = new Int32Array(positions.buffer, positions.byteOffset, positions.length);
   for (let b = 0; b < s.batch; b++) {
     for (let t = 0; t < s.sequence; t++) {
-      const token = b * s.sequence + t;
+      const token = b * s.sequenceStride + t;
       const row = s.positionRows ? pos[token] : token;
       if (s.positionRows && !(row >= 0 && row < s.positionRows)) continue;
       for (let h = 0; h < s.heads; h++) {

@@ -55,9 +55,9 @@ export function planRotary(s: RotarySpec, level: VecLevel): RotaryPlan {
 
 /** Element strides of x: [token within an item, head, item]. */
 export function rotaryStrides(s: RotarySpec): { token: number; head: number; item: number } {
-  const d = s.headSize, item = s.sequence * s.heads * d;
+  const d = s.headSize, item = s.sequenceStride * s.heads * d;
   return s.headsFirst
-    ? { token: d, head: s.sequence * d, item }
+    ? { token: d, head: s.sequenceStride * d, item }
     : { token: s.heads * d, head: d, item };
 }
 

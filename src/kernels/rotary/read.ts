@@ -53,6 +53,8 @@ export interface RotarySpec {
   interleaved: boolean;
   /** Rows of the caches with positions; 0: no positions, row = token. */
   positionRows: number;
+  /** Tokens of an item in x (a thread's part may compute fewer: `sequence`). */
+  sequenceStride: number;
 }
 
 /** Argument block slots: the positions are int32 read through a float32 view. */
@@ -172,5 +174,6 @@ export function decodeRotaryKey(key: Int32Array): RotarySpec {
     headsFirst: (key[6] & 1) !== 0,
     interleaved: (key[6] & 2) !== 0,
     positionRows: key[7],
+    sequenceStride: key[2],
   };
 }
