@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { InferenceSession, Tensor } from "../mod.ts";
 import { ZOO } from "../tools/model_zoo.ts";
+import { median } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -31,7 +32,6 @@ if (only !== "both" && only !== "run" && only !== "runSync") {
   Deno.exit(2);
 }
 const threads = Number(values.threads), runs = Number(values.runs);
-const median = (a: number[]) => [...a].sort((p, q) => p - q)[a.length >> 1];
 
 for (const name of values.models!.split(",")) {
   const make = ZOO[name];
@@ -52,41 +52,43 @@ for (const name of values.models!.split(",")) {
     if (only !== "run") session.runSync(feeds);
   }
   const async: number[] = [], sync: number[] = [], ratios: number[] = [];
-  let busyNs = 0;
+  /** Milliseconds of one `await run()`, one `runSync()`. */
+  const timeRun = async () => {
+    const t0 = performance.now();
+    await session.run(feeds);
+    return performance.now() - t0;
+  };
+  const timeSync = () => {
+    const t0 = performance.now();
+    session.runSync(feeds);
+    return performance.now() - t0;
+  };
   // Both: the two take turns run by run (which goes first alternating), and the ratio is the
   // median of each turn's: this VM drifts by tens of percent within seconds, and in blocks of
   // 100 runs the CNN's run/runSync came out 1.11 where turns run by run gave 0.97-0.99.
   for (let i = 0; i < 4 * runs; i++) {
-    let a = 0, b = 0;
-    const timeRun = async () => {
-      const t0 = performance.now();
-      await session.run(feeds);
-      a = performance.now() - t0;
-      async.push(a);
-    };
-    const timeSync = () => {
-      const t0 = performance.now();
-      session.runSync(feeds);
-      b = performance.now() - t0;
-      sync.push(b);
-    };
-    if (only === "run") await timeRun();
-    else if (only === "runSync") timeSync();
-    else if (i % 2 === 0) {
-      await timeRun();
-      timeSync();
-    } else {
-      timeSync();
-      await timeRun();
+    if (only === "run") async.push(await timeRun());
+    else if (only === "runSync") sync.push(timeSync());
+    else {
+      let r: number, y: number;
+      if (i % 2 === 0) {
+        r = await timeRun();
+        y = timeSync();
+      } else {
+        y = timeSync();
+        r = await timeRun();
+      }
+      async.push(r);
+      sync.push(y);
+      ratios.push(r / y);
     }
-    if (only === "both") ratios.push(a / b);
   }
   // The calling thread's CPU over a block of runs alone: between turns it also does V8's
   // collection of the runSync outputs (measured: 3× the block's figure on MLP batch 64).
   const busyRuns = only === "runSync" ? 0 : runs;
   const cpu0 = threadCpuNs();
   for (let i = 0; i < busyRuns; i++) await session.run(feeds);
-  busyNs = threadCpuNs() - cpu0;
+  const busyNs = threadCpuNs() - cpu0;
   await session.release();
   const ms = (t: number[]) => (t.length ? `${median(t).toFixed(3)} ms` : "—");
   const ratio = ratios.length ? `  run/runSync ${median(ratios).toFixed(2)} (turn by turn)` : "";

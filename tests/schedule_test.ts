@@ -169,12 +169,7 @@ Deno.test("model: a fused attention's run-time mask is read on the calling threa
     new Tensor("int32", Int32Array.from(m), [B, S])
   );
   // Each mask's output from a fresh session on the calling thread.
-  const want: Float32Array[] = [];
-  for (const mask of masks) {
-    const fresh = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-    want.push(fresh.runSync({ x, mask }).y.data as Float32Array);
-    await fresh.release();
-  }
+  const want = await freshOutputs(bytes, masks.map((mask) => ({ x, mask })));
   assert.notDeepEqual(want[0], want[1]);
   // Every run off the loop, however short (this model takes microseconds).
   const s = await InferenceSession.create(bytes, {
@@ -209,12 +204,7 @@ Deno.test("model: RotaryEmbedding with run-time position_ids reads them on the c
   const ids = [[0, 1, 2, 5, 6, 7], [3, 4, 5, 0, 1, 11]].map((p) =>
     new Tensor("int64", BigInt64Array.from(p.map(BigInt)), [B, S])
   );
-  const want: Float32Array[] = [];
-  for (const pos of ids) {
-    const fresh = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
-    want.push(fresh.runSync({ x, pos }).y.data as Float32Array);
-    await fresh.release();
-  }
+  const want = await freshOutputs(bytes, ids.map((pos) => ({ x, pos })));
   assert.notDeepEqual(want[0], want[1]);
   const s = await InferenceSession.create(bytes, {
     intraOpNumThreads: 1,
@@ -238,3 +228,17 @@ Deno.test("model: RotaryEmbedding with run-time position_ids reads them on the c
   assert.deepEqual((await s.run({ x, pos: ids[1] })).y.data, want[1]);
   await s.release();
 });
+
+/** Output y of each feed set, each from a fresh session's runSync (the calling thread). */
+async function freshOutputs(
+  bytes: Uint8Array,
+  feedSets: Record<string, Tensor>[],
+): Promise<Float32Array[]> {
+  const out: Float32Array[] = [];
+  for (const feeds of feedSets) {
+    const fresh = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    out.push(fresh.runSync(feeds).y.data as Float32Array);
+    await fresh.release();
+  }
+  return out;
+}

@@ -5,7 +5,7 @@
  * [batch, kv heads, past, size] extended to present_key/present_value;
  * causal from the past length; rotary embedding of Q and K at positions
  * past + s (do_rotary, the caches [positions, dim/2], halves or
- * interleaved). The attention itself is the Attention op's (the heads in
+ * interleaved; one jit.rotary call each for Q and K). The attention itself is the Attention op's (the heads in
  * batched GEMMs); Q and K, rotated, pass through scratch.
  *
  * A padded batch (seqlens_k + 1, each item's total, not past + S for all):
@@ -15,6 +15,7 @@
  * from there, and its queries see keys below its total. The plan holds both
  * forms and each run takes the one its seqlens_k asks for.
  */
+import type { RotaryOptions } from "../../kernels/rotary/mod.ts";
 import { Attrs, type Node } from "../ir.ts";
 import { ATTENTION, buildAttention } from "./attention.ts";
 import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
@@ -137,10 +138,23 @@ const GQA: OpDef = {
     if (rotary && (cd.length !== 2 || 2 * half > D)) {
       fail(n, `cos_cache must be [positions, ≤ ${D / 2}]`);
     }
-    const f = Math.fround;
-    /** Rotates the heads of x [B, S, heads·D] in place at positions base[b] + s. */
+    /** Each token's position (base[b] + s), checked against the caches: jit.rotary's ids. */
+    const positions = new Int32Array(B * S);
+    const rotation = (heads: number): RotaryOptions => ({
+      batch: B,
+      sequence: S,
+      heads,
+      headSize: D,
+      rotaryDim: 2 * half,
+      interleaved,
+      cos: cos!,
+      sin: sin!,
+      positions,
+    });
+    const [qRotation, kRotation] = rotary ? [rotation(H), rotation(KV)] : [null, null];
     const whole = new Int32Array(B).fill(P);
-    const rotate = (x: Float32Array, heads: number, base: Int32Array = whole) => {
+    /** Rotates Q and K in place at positions base[b] + s. */
+    const rotate = (base: Int32Array = whole) => {
       for (let b = 0; b < B; b++) {
         for (let t = 0; t < S; t++) {
           const pos = base[b] + t;
@@ -149,20 +163,11 @@ const GQA: OpDef = {
               `${n.op} node '${n.name}': position ${pos} is past the rotary caches (${maxPos})`,
             );
           }
-          for (let h = 0; h < heads; h++) {
-            const o = ((b * S + t) * heads + h) * D;
-            for (let i = 0; i < half; i++) {
-              const i1 = interleaved ? 2 * i : i, i2 = interleaved ? 2 * i + 1 : i + half;
-              const x1 = x[o + i1],
-                x2 = x[o + i2],
-                c = cos![pos * half + i],
-                si = sin![pos * half + i];
-              x[o + i1] = f(f(c * x1) - f(si * x2));
-              x[o + i2] = f(f(si * x1) + f(c * x2));
-            }
-          }
+          positions[b * S + t] = pos;
         }
       }
+      env.jit.rotary(q, q, qRotation!);
+      env.jit.rotary(k, k, kRotation!);
     };
     const packedRow = (H + 2 * KV) * D;
     const T = P + S;
@@ -209,10 +214,7 @@ const GQA: OpDef = {
           return padded(base);
         }
         split();
-        if (rotary) {
-          rotate(q, H);
-          rotate(k, KV);
-        }
+        if (rotary) rotate();
         attention.run();
       },
     };
@@ -269,10 +271,7 @@ const GQA: OpDef = {
       );
       return (base: Int32Array) => {
         split();
-        if (rotary) {
-          rotate(q, H, base);
-          rotate(k, KV, base);
-        }
+        if (rotary) rotate(base);
         // present: each item's past rows, its S new rows right after, zeros past them.
         pk.fill(0);
         pv.fill(0);
