@@ -148,3 +148,56 @@ export function measurePeak(ms = 30, threads = 1): PeakFigures {
   const peakGflops = Math.max(fma.xmm ?? 0, fma.ymm ?? 0, fma.zmm ?? 0);
   return { fma, peakGflops, readGBs: measureRead(64 << 20, 5, threads), threads };
 }
+
+/**
+ * The widest FMA probe as a contender a bench can time beside the calls it
+ * rates: each `run()` does `flops` of FMAs (the peak's share of `flopsPerRun`,
+ * rounded to whole probe iterations) on `threads` threads. On a shared
+ * machine whose speed drifts within minutes, a peak measured once at the
+ * start rates later calls against another minute's machine; raced in the
+ * same windows as the calls, the peak sees the same minutes they do.
+ */
+export interface PeakContender extends Disposable {
+  /** One timed unit: `flops` FMA flops over `threads` threads. */
+  run: () => void;
+  /** Flops one `run()` does (all threads). */
+  flops: number;
+  /** Threads the probe runs on at once. */
+  threads: number;
+}
+
+/**
+ * Starts a {@link PeakContender} (workers held until disposed); `bits` the
+ * vector width (default the widest this CPU has).
+ */
+export function peakContender(
+  flopsPerRun: number,
+  options: { threads?: number; bits?: 256 | 512 } = {},
+): PeakContender {
+  const f = cpuFeatures();
+  if (!f.fma) throw new RangeError("peakContender: this CPU has no FMA, so no FMA peak");
+  const threads = options.threads ?? 1;
+  const bits: ProbeBits = options.bits ?? (f.avx512f ? 512 : 256);
+  const arena = new CodeArena({ budgetBytes: 1 << 16, chunkBytes: 1 << 16 });
+  const code = arena.install(fmaProbe(bits));
+  const iterations = Math.max(
+    1,
+    Math.min(2 ** 30, Math.round(flopsPerRun / threads / fmaProbeFlops(bits))),
+  );
+  const args = Array.from({ length: threads }, () => {
+    const b = new NativeBlock(64);
+    b.i32[0] = iterations;
+    return b;
+  });
+  const pool = threads > 1 ? sharedPool() : null;
+  pool?.acquire(threads - 1);
+  return {
+    run: onThreads(threads, code.pointer, args),
+    flops: threads * iterations * fmaProbeFlops(bits),
+    threads,
+    [Symbol.dispose]() {
+      pool?.release();
+      arena.close();
+    },
+  };
+}

@@ -127,6 +127,12 @@ Deno.test({
           cv.some((p) => !p.includes("next tile's y to L1")),
         `case ${i}: ${cv.join("; ")}`,
       );
+      // With and without x's lines fetched planes ahead: same bits.
+      assert.ok(
+        cv.some((p) => p.includes("planes ahead to L1")) &&
+          cv.some((p) => !p.includes("planes ahead to L1")),
+        `case ${i}: ${cv.join("; ")}`,
+      );
     }
   },
 });

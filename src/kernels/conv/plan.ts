@@ -30,6 +30,7 @@ import {
   channelVectorTile,
   CV_LANES,
   fetchesNextTile,
+  fetchesXAhead,
 } from "./channel_vectors.ts";
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
@@ -197,7 +198,7 @@ export function planConv(
         t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
       } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}${
         fetchesNextTile(s, t) ? ", next tile's y to L1" : ""
-      }${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
+      }${fetchesXAhead(s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
     });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // NHWC: the channel-vector kernel's vectors of output channels are its rows; no other kernel
@@ -477,7 +478,10 @@ export function convChoices(
     const tiles = [
       first,
       { ...first, nextBlock: !first.nextBlock },
-      ...(s.nhwc ? [] : [{ ...first, nextOut: !first.nextOut }]),
+      ...(s.nhwc ? [] : [{ ...first, nextOut: !first.nextOut }, {
+        ...first,
+        xAhead: first.xAhead ? 0 : 2,
+      }]),
       { ...first, embed: !first.embed },
     ];
     if (g.ocg > CV_LANES) tiles.push(channelVectorTile(g, e, 1));
