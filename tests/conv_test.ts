@@ -394,6 +394,55 @@ Deno.test("conv2d: packed weights give the plain call's bits, are a private copy
 
 Deno.test({
   name:
+    "conv2d: the depthwise plane one row a vector (tier 2's candidate for rows of 9-16) gives the general kernel's bits",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const r = rng(1850);
+    using general = new Jit({ maxIsa: "avx2", threads: 1 });
+    const shapes = [
+      { h: 14, w: 14, kernel: [3, 3], pads: [1, 1, 1, 1] },
+      { h: 16, w: 16, kernel: [3, 3], pads: [1, 1, 1, 1] },
+      { h: 12, w: 14, kernel: [3, 3], pads: [0, 0, 0, 0] }, // x wider than y
+      { h: 11, w: 9, kernel: [5, 5], pads: [2, 2, 2, 2] },
+      { h: 13, w: 15, kernel: [3, 3], pads: [2, 1, 0, 2], dilations: [2, 2] },
+    ];
+    for (const [i, shape] of shapes.entries()) {
+      const o = { n: 2, c: 5, outChannels: 5, group: 5, ...shape };
+      const s = convSpecOf(o), sizes = convSizes(s);
+      const x = new Float32Array(sizes.x).map(() => r() - 0.5);
+      const w = new Float32Array(sizes.w).map(() => r() - 0.5);
+      const bias = new Float32Array(s.oc).map(() => r());
+      const residual = i % 2 ? new Float32Array(sizes.y).map(() => r() - 0.5) : undefined;
+      const opts = { ...o, bias, residual, activation: "relu" as const };
+      const want = new Float32Array(sizes.y);
+      general.conv2d(x, w, want, opts);
+      using jit = new Jit({ maxIsa: "avx512", threads: 1 });
+      jit.warmup(true);
+      const y = new Float32Array(sizes.y);
+      for (let call = 0; call < 300; call++) {
+        y.fill(NaN);
+        jit.conv2d(x, w, y, opts);
+        const at = firstDifference(y, want);
+        assert.equal(
+          at,
+          -1,
+          `${JSON.stringify(shape)} call ${call}: y[${at}] ${y[at]} vs ${want[at]}`,
+        );
+        if (jit.stats().keys[0]?.tuning?.state === "done") break;
+      }
+      const k = jit.stats().keys[0];
+      assert.equal(k.tuning?.state, "done", JSON.stringify(shape));
+      const ran = k.tuning!.candidates.filter((c) => c.samples > 0).map((c) => c.plan);
+      assert.ok(
+        ran.some((p) => p.includes("1 row a vector")),
+        `${JSON.stringify(shape)}: ${ran.join("; ")}`,
+      );
+    }
+  },
+});
+
+Deno.test({
+  name:
     "conv2d: the AVX-512 depthwise kernel (x in place, strides 1 and 2) gives the general kernel's bits",
   ignore: !LEVELS.includes("avx512"),
   fn: () => {

@@ -101,12 +101,15 @@ export function depthwiseWorkspace(s: ConvSpec): number {
 export const ZERO_MARGIN = 64;
 
 /**
- * The tile for an output row of `ow`: as many vectors per chunk as fit 14
+ * The tile for an output row of `ow`: the packed plane where it holds
+ * several rows a vector, else as many vectors per chunk as fit 14
  * accumulators beside the weights, and rows to fill them (input rows ≤ 8).
+ * One row a vector is tier 2's to try: on 14²×576 it ran as fast as 6 rows
+ * × 16, no faster (see depthwise_packed.ts).
  */
 export function depthwiseTile(s: ConvSpec, g: ConvGeometry, activation: number): DepthwiseTile {
   const packed = depthwisePackedRows(s, g, activation);
-  if (packed) return { rows: packed, vectors: 1, packed };
+  if (packed > 1) return { rows: packed, vectors: 1, packed };
   const vectors = Math.ceil(g.ow / 16);
   const budget = depthwiseBudget(s, activation);
   const v = Math.max(1, Math.min(vectors, 7, budget));

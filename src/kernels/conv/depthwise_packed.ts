@@ -5,6 +5,15 @@
  * floats of y in NCHW, so one vector of 16 lanes holds P = ⌊16/ow⌋ of them,
  * where one row per vector filled 7 of 16 lanes at 7².
  *
+ * Rows of 9-16 columns (MobileNet's 14² layers) may take one row a
+ * vector (P = 1), the plane still unrolled whole: every output row of the
+ * plane its own FMA chain at once (14 at 14²), where the row tiles of
+ * depthwise.ts hold at most 6 (their input rows' pointers fill the general
+ * registers). Tier 2 tries it: on a Sapphire Rapids-class Xeon, 3×3 on
+ * 14²×576, one thread (`bench/tune_candidates.ts --conv
+ * 1,576,14,14,576,3,1,576 --packed`, three runs) it ran 0.97-1.13× the row
+ * tiles' time, so the FMA latency is not what holds that layer.
+ *
  * Stride 1 with x as wide as y (pads of kw − 1 across): the P rows' inputs
  * for a tap are P·ow consecutive floats of x too, so each tap is one masked
  * load (lanes whose column or row lies in the padding masked off: zeros)
@@ -36,16 +45,19 @@ const LOAD_MASKS = [2, 6, 7];
 
 /**
  * Output rows per vector of the packed plane for `s` (0: it does not serve):
- * ⌊16/ow⌋ at stride 1 with x as wide as y, 2 at stride 2 where 16 columns
+ * ⌊16/ow⌋ at stride 1 with x as wide as y (1 for rows of 9-16 columns,
+ * any x), 2 at stride 2 where 16 columns
  * hold a pair's taps, when the accumulators, the weights (≤ 9 taps), the
  * loads, the permute indices and `activation`'s registers fit.
  */
 export function depthwisePackedRows(s: ConvSpec, g: ConvGeometry, activation: number): number {
   const P = Math.floor(16 / g.ow);
-  if (P < 2 || g.rows > MAX_ROWS) return 0;
+  if (P < 1 || g.rows > MAX_ROWS) return 0;
   const taps = s.kh * s.kw;
   let rows = 0, indices = 0;
-  if (s.sh === 1 && s.sw === 1 && s.w === g.ow) rows = P;
+  // One row a vector reads each tap's row with one masked load whatever x's width.
+  if (s.sh === 1 && s.sw === 1 && (s.w === g.ow || P === 1)) rows = P;
+  else if (P < 2) return 0;
   else if (s.sh === 2 && s.sw === 2 && s.dw === 1 && 2 * (g.ow - 1) + s.kw <= 16) {
     rows = 2;
     indices = s.kw;

@@ -11,6 +11,7 @@ import { tileFits } from "../gemm/microkernel.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
+import { depthwisePackedRows } from "./depthwise_packed.ts";
 import {
   depthwiseBudget,
   depthwiseFits,
@@ -140,11 +141,14 @@ export function planConv(
   if (dw && (choice === undefined || choice.depthwise !== undefined)) {
     const auto = depthwiseTile(s, g, actRegs);
     // A part's band may have fewer rows than the chosen tile.
+    const packed = choice?.depthwise?.packed;
     const t = choice?.depthwise
-      ? {
-        rows: Math.max(1, Math.min(choice.depthwise.rows, g.rows, depthwiseRowsMost(s))),
-        vectors: choice.depthwise.vectors,
-      }
+      ? packed && depthwisePackedRows(s, g, actRegs) === packed
+        ? { rows: packed, vectors: 1, packed }
+        : {
+          rows: Math.max(1, Math.min(choice.depthwise.rows, g.rows, depthwiseRowsMost(s))),
+          vectors: choice.depthwise.vectors,
+        }
       : auto;
     return {
       ...(choice ? { choice } : {}),
@@ -164,7 +168,9 @@ export function planConv(
       embedBroadcast: embed,
       workspaceBytes: depthwiseWorkspace(s),
       description: t.packed
-        ? `${level} depthwise ${t.packed} rows a vector, plane unrolled, x in place`
+        ? `${level} depthwise ${t.packed} row${
+          t.packed > 1 ? "s" : ""
+        } a vector, plane unrolled, x in place`
         : `${level} depthwise ${t.rows} rows × ${t.vectors * 16}, x in place`,
     };
   }
@@ -198,7 +204,9 @@ export function planConv(
         t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
       } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}${
         fetchesNextTile(s, t) ? ", next tile's y to L1" : ""
-      }${fetchesXAhead(s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
+      }${fetchesXAhead(s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${
+        t.embed ? ", broadcasts in the FMAs" : ""
+      }${s.nhwc ? ", NHWC" : ""}`,
     });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // NHWC: the channel-vector kernel's vectors of output channels are its rows; no other kernel
@@ -427,9 +435,16 @@ function depthwiseChoices(s: ConvSpec, plan: ConvPlan, tile: DepthwiseTile): Con
   const budget = depthwiseBudget(s, act);
   const rowsMost = Math.min(g.rows, depthwiseRowsMost(s));
   const out: ConvChoice[] = [];
+  // The plane unrolled one row a vector (rows of 9-16 columns), beside the row tiles.
+  if (depthwisePackedRows(s, g, act) === 1 && !tile.packed) {
+    const depthwise = { rows: 1, vectors: 1, packed: 1 };
+    out.push({ mode: "runs", mr: 1, ng: 1, l2: plan.l2, depthwise });
+  }
   for (let v = 1; v <= Math.min(Math.ceil(g.ow / 16), 7); v++) {
     for (let r = 1; r <= rowsMost; r++) {
-      if (r * v > budget || r * v < budget / 3 || (r === tile.rows && v === tile.vectors)) continue;
+      if (r * v > budget || r * v < budget / 3 || (r === tile.rows && v === tile.vectors)) {
+        continue;
+      }
       out.push({ mode: "runs", mr: 1, ng: v, l2: plan.l2, depthwise: { rows: r, vectors: v } });
     }
   }
