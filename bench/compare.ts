@@ -1,7 +1,8 @@
 /**
  * neural-jit against OpenBLAS and oneDNN, same process, same operands, same
- * thread count: GFLOPS, % of the FMA peak measured in this run on as many
- * threads, and our ratio to the better peer; with `--threads N` (N > 1)
+ * thread count: GFLOPS, % of the FMA peak on as many threads raced in the
+ * same windows as each shape's calls (the machine's speed drifts within
+ * minutes; the peak measured at the start is printed too), and our ratio to the better peer; with `--threads N` (N > 1)
  * also our 1-thread figure (×1T), the thread pool's fixed costs and its
  * idle CPU use. Peers are loaded through FFI only if installed
  * (Debian: libopenblas0-pthread, libdnnl-dev); they are never a dependency.
@@ -19,6 +20,7 @@
  */
 import { parseArgs } from "node:util";
 import { cpuFeatures, type IsaLevel, Jit, measurePeak } from "../mod.ts";
+import { peakContender } from "../src/peak.ts";
 import { compareConv } from "./compare_conv.ts";
 import { compareOps } from "./compare_ops.ts";
 import { poolFigures, printPool } from "./pool_figures.ts";
@@ -224,6 +226,8 @@ interface Row {
   plan: string;
   ours: number;
   oursPct: number;
+  /** The FMA peak raced in the same windows as this shape's calls (GFLOPS): every % here is of it. */
+  peakGflops: number;
   peers: Record<string, { gflops: number; pct: number } | null>;
   ratioToBest: number | null;
   boundPct?: number;
@@ -243,12 +247,19 @@ for (const [m, n, k] of shapes) {
   jit.gemm(a, b, c, opts); // compiled by now (threshold 1)
   const present = peers.filter(([, g]) => g !== null) as [string, Gemm][];
   if (tuned) tuneWarmup(tuned, () => tuned.gemm(a, b, c, opts));
+  // The FMA peak raced in the same windows: each shape's % is of the same minutes' machine.
+  using peakRun = peakContender(Math.max(flops, 1e7), {
+    threads,
+    bits: isa === "avx2" ? 256 : undefined,
+  });
   const secs = timeAll([
     () => jit.gemm(a, b, c, opts),
     ...present.map(([, g]) => () => g(m, n, k, a, b, c)),
     ...(tuned ? [() => tuned.gemm(a, b, c, opts)] : []),
     ...(one ? [() => one.gemm(a, b, c, opts)] : []),
+    peakRun.run,
   ], flops);
+  const rowPeak = peakRun.flops / secs.pop()! / 1e9;
   const ours = flops / secs[0] / 1e9;
   const plan = jit.stats().keys.find((s) =>
     s.key.startsWith(`gemm ${m}x${n}x${k} N${transB ? "T" : "N"} `)
@@ -257,7 +268,8 @@ for (const [m, n, k] of shapes) {
     shape: `${m}x${n}x${k}`,
     plan,
     ours,
-    oursPct: (100 * ours) / peakGflops,
+    oursPct: (100 * ours) / rowPeak,
+    peakGflops: rowPeak,
     peers: {},
     ratioToBest: null,
   };
@@ -265,7 +277,7 @@ for (const [m, n, k] of shapes) {
   for (const [name] of peers) row.peers[name] = null;
   present.forEach(([name], i) => {
     const g = flops / secs[i + 1] / 1e9;
-    row.peers[name] = { gflops: g, pct: (100 * g) / peakGflops };
+    row.peers[name] = { gflops: g, pct: (100 * g) / rowPeak };
     best = Math.max(best, g);
   });
   if (best) row.ratioToBest = ours / best;
@@ -277,7 +289,7 @@ for (const [m, n, k] of shapes) {
     );
     row.tuned = {
       gflops: g,
-      pct: (100 * g) / peakGflops,
+      pct: (100 * g) / rowPeak,
       ratio: g / ours,
       plan: key?.plan ?? "?",
       parts: key?.parts ?? 1,
@@ -295,7 +307,7 @@ for (const [m, n, k] of shapes) {
     console.log(
       `${row.shape.padEnd(15)} ours ${ours.toFixed(1).padStart(6)} GFLOPS ${
         row.oursPct.toFixed(1).padStart(5)
-      }%` +
+      }% (of ${rowPeak.toFixed(0)})` +
         `${row.boundPct !== undefined ? ` [${row.boundPct.toFixed(0)}% of read bound]` : ""}  ` +
         peers.map(([name]) => `${name} ${p(row.peers[name])}`).join("  ") +
         `  ratio ${row.ratioToBest?.toFixed(2) ?? "n/a"}` +
@@ -323,9 +335,9 @@ const env = {
 if (values.json) console.log(JSON.stringify({ ...env, rows }, null, 2));
 else {
   console.log(
-    `\n${env.date} ${env.cpu}, our ISA ${env.isa}, peak ${peakGflops.toFixed(1)} GFLOPS, read ${
-      peak.readGBs.toFixed(1)
-    } GB/s, ${threads} thread${threads > 1 ? "s" : ""}`,
+    `\n${env.date} ${env.cpu}, our ISA ${env.isa}, peak at the start ${
+      peakGflops.toFixed(1)
+    } GFLOPS, read ${peak.readGBs.toFixed(1)} GB/s, ${threads} thread${threads > 1 ? "s" : ""}`,
   );
   if (env.pool) printPool(env.pool);
 }

@@ -1,8 +1,9 @@
 /**
  * Convolution layers against oneDNN, same process, same thread count:
- * microseconds per call (median), GFLOPS, % of the FMA peak measured in the
- * same run, and our speedup over oneDNN given NCHW (as ONNX hands tensors
- * over: oneDNN's gemm-based NCHW path) and given the layout it prefers
+ * microseconds per call (median), GFLOPS, % of the FMA peak raced in the
+ * same windows as the layer's calls, and our speedup over oneDNN given
+ * NCHW (as ONNX hands tensors over: oneDNN's gemm-based NCHW path) and
+ * given the layout it prefers
  * (format "any": its brgconv/jit kernels on nChw16c or nhwc, the input
  * reordered once beforehand and not timed). Every layer adds a bias and
  * applies ReLU, fused on both sides. A second table does the same for the
@@ -166,8 +167,11 @@ export interface ConvRow {
   gflop: number;
   oursUs: number;
   oursPct: number;
-  /** The FMA peak raced in the same windows as this layer's calls (GFLOPS): oursPct's base. */
-  peakGflops: number;
+  /**
+   * The FMA peak raced in the same windows as this layer's calls (GFLOPS):
+   * oursPct's base (null for the memory-bound ops, whose oursPct is of the copy bound).
+   */
+  peakGflops: number | null;
   dnnlNchwUs: number | null;
   dnnlPreferredUs: number | null;
   /** oneDNN's preferred src layout: "blocked" (nChw16c-like) or "plain" (nhwc). */
@@ -360,7 +364,7 @@ export function compareConv(
       runs.push(call);
     }
     // The FMA peak as one more contender, so each layer's % is of the same minutes' machine.
-    using peakRun = peakContender(flops, {
+    using peakRun = peakContender(Math.max(flops, 1e7), {
       threads,
       bits: options.isa === "avx2" ? 256 : undefined,
     });
@@ -600,6 +604,7 @@ function compareBound(
       dnnlLayout: best >= 0 ? layouts[best][0] : null,
       vsNchw: nchw >= 0 ? peers[nchw] / us : null,
       vsPreferred: best >= 0 ? peers[best] / us : null,
+      peakGflops: null,
       oursNhwcUs: null,
       vsPreferredNhwc: null,
     };
