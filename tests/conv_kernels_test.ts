@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { convReference } from "../src/kernels/conv/mod.ts";
-import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
+import { convSizes, convSpecOf, randomConv, tuneCheckingBits } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { allFinite } from "../src/typed.ts";
 
@@ -97,22 +97,13 @@ Deno.test({
         c: o.c,
         kernel: o.kernel,
       });
-      jit.warmup(true);
-      for (let call = 0; call < 300; call++) {
-        packed.fill(NaN);
-        jit.conv2d(x, handle, packed, opts);
-        const at = firstDifference(packed, plain);
-        assert.equal(
-          at,
-          -1,
-          `case ${i} call ${call} ${JSON.stringify(o)}: y[${at}] ${packed[at]} vs ${plain[at]}`,
-        );
-        if (jit.stats().keys[1]?.tuning?.state === "done") break;
-      }
-      jit.warmup(false);
-      const k = jit.stats().keys.find((k) => k.tuning)!;
-      assert.equal(k.tuning!.state, "done");
-      const ran = k.tuning!.candidates.filter((c) => c.samples > 0).map((c) => c.plan);
+      const ran = tuneCheckingBits(
+        jit,
+        () => jit.conv2d(x, handle, packed, opts),
+        packed,
+        plain,
+        `case ${i} ${JSON.stringify(o)}`,
+      );
       const cv = ran.filter((p) => p.includes("channel vectors"));
       assert.ok(cv.length >= 2, `case ${i}: ${ran.join("; ")}`);
       // Both ways of broadcasting x (in the FMAs, or in a register two FMAs share): same bits.

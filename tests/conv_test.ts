@@ -4,7 +4,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { convReference } from "../src/kernels/conv/mod.ts";
 import { decodeConvKey, readConv } from "../src/kernels/conv/read.ts";
 import { UNARY_OPS } from "../src/kernels/unary/ops.ts";
-import { convSizes, convSpecOf, randomConv, toNhwc } from "./helpers/conv.ts";
+import { convSizes, convSpecOf, randomConv, toNhwc, tuneCheckingBits } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -417,22 +417,14 @@ Deno.test({
       const want = new Float32Array(sizes.y);
       general.conv2d(x, w, want, opts);
       using jit = new Jit({ maxIsa: "avx512", threads: 1 });
-      jit.warmup(true);
       const y = new Float32Array(sizes.y);
-      for (let call = 0; call < 300; call++) {
-        y.fill(NaN);
-        jit.conv2d(x, w, y, opts);
-        const at = firstDifference(y, want);
-        assert.equal(
-          at,
-          -1,
-          `${JSON.stringify(shape)} call ${call}: y[${at}] ${y[at]} vs ${want[at]}`,
-        );
-        if (jit.stats().keys[0]?.tuning?.state === "done") break;
-      }
-      const k = jit.stats().keys[0];
-      assert.equal(k.tuning?.state, "done", JSON.stringify(shape));
-      const ran = k.tuning!.candidates.filter((c) => c.samples > 0).map((c) => c.plan);
+      const ran = tuneCheckingBits(
+        jit,
+        () => jit.conv2d(x, w, y, opts),
+        y,
+        want,
+        JSON.stringify(shape),
+      );
       assert.ok(
         ran.some((p) => p.includes("1 row a vector")),
         `${JSON.stringify(shape)}: ${ran.join("; ")}`,

@@ -4,7 +4,8 @@
  * 1-3) and their spec, derived here from the ONNX formulas independently of
  * the library's reader (a test compares the two).
  */
-import type { Conv2dOptions } from "../../mod.ts";
+import assert from "node:assert/strict";
+import type { Conv2dOptions, Jit } from "../../mod.ts";
 import type { ConvSpec } from "../../src/kernels/conv/spec.ts";
 import { int, pick } from "./random.ts";
 
@@ -103,4 +104,31 @@ export function toNhwc(x: Float32Array, n: number, c: number, plane: number): Fl
     }
   }
   return y;
+}
+
+/**
+ * Calls `call` (which fills y) until the Jit's only conv key has finished
+ * tier 2 tuning, asserting every call's y bit-equal to `want`; returns the
+ * plans the tuner ran (the caller asserts which it expects).
+ */
+export function tuneCheckingBits(
+  jit: Jit,
+  call: () => void,
+  y: Float32Array,
+  want: Float32Array,
+  label: string,
+): string[] {
+  jit.warmup(true);
+  for (let n = 0; n < 300; n++) {
+    y.fill(NaN);
+    call();
+    let at = -1;
+    for (let i = 0; i < y.length && at < 0; i++) if (!Object.is(y[i], want[i])) at = i;
+    assert.equal(at, -1, `${label} call ${n}: y[${at}] ${y[at]} vs ${want[at]}`);
+    if (jit.stats().keys.some((k) => k.tuning?.state === "done")) break;
+  }
+  jit.warmup(false);
+  const k = jit.stats().keys.find((k) => k.tuning);
+  assert.equal(k?.tuning?.state, "done", label);
+  return k!.tuning!.candidates.filter((c) => c.samples > 0).map((c) => c.plan);
 }
