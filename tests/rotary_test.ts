@@ -135,6 +135,24 @@ Deno.test("rotary: bad input throws naming the argument, before native code runs
   assert.equal(jit.stats().calls, 0);
 });
 
+Deno.test("rotary: each option is read once, so the caches checked are the caches used", () => {
+  using jit = new Jit();
+  const x = Float32Array.from({ length: 8 }, (_, i) => i + 1);
+  const cos = new Float32Array([1, 0, 0.5, 0.25]), sin = new Float32Array([0, 1, 0.5, 0.75]);
+  const want = new Float32Array(8), got = new Float32Array(8);
+  jit.rotary(x, want, { batch: 1, sequence: 2, heads: 1, headSize: 4, cos, sin });
+  // A getter that answers a checked cache first and a one-element array after.
+  const reads = { cos: 0, sin: 0 };
+  const once = (name: "cos" | "sin", table: Float32Array) => () =>
+    reads[name]++ === 0 ? table : new Float32Array(1);
+  const o = { batch: 1, sequence: 2, heads: 1, headSize: 4 } as RotaryOptions;
+  Object.defineProperty(o, "cos", { get: once("cos", cos) });
+  Object.defineProperty(o, "sin", { get: once("sin", sin) });
+  jit.rotary(x, got, o);
+  assert.deepEqual(reads, { cos: 1, sin: 1 });
+  assert.deepEqual(got, want);
+});
+
 Deno.test("rotary: stays inside x, y, the caches and the positions, guard pages on both sides", () => {
   const r = rng(5200);
   using jit = new Jit();

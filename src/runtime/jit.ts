@@ -871,9 +871,11 @@ export class Jit {
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     rt.operand(ROTARY, 0, x);
     rt.operand(ROTARY, 4, y);
-    const positions = readRotary(x, y, options, rt.key, rt.extents);
-    rt.operand(ROTARY, 1, options.cos);
-    rt.operand(ROTARY, 2, options.sin);
+    const tables = this.#rotaryTables;
+    const positions = readRotary(x, y, options, rt.key, rt.extents, tables);
+    rt.operand(ROTARY, 1, tables[0]);
+    rt.operand(ROTARY, 2, tables[1]);
+    tables[0] = tables[1] = undefined;
     rt.operand(ROTARY, 3, positions === null ? ABSENT : this.#positionsView(positions));
     rt.run(ROTARY_ID);
   }
@@ -1036,6 +1038,7 @@ export class Jit {
   };
 
   readonly #bnOperands: (Float32Array | undefined)[] = [undefined, undefined, undefined, undefined];
+  readonly #rotaryTables: (Float32Array | undefined)[] = [undefined, undefined];
   #positionsSeen: Int32Array | null = null;
   #positionsFloat: Float32Array = ABSENT;
   readonly #convOperands: (Float32Array | undefined)[] = [undefined, undefined];

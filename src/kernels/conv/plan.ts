@@ -493,10 +493,8 @@ export function convChoices(
     const tiles = [
       first,
       { ...first, nextBlock: !first.nextBlock },
-      ...(s.nhwc ? [] : [{ ...first, nextOut: !first.nextOut }, {
-        ...first,
-        xAhead: first.xAhead ? 0 : 2,
-      }]),
+      // NCHW: without the next tile's y fetched, without x fetched planes ahead.
+      ...(s.nhwc ? [] : [{ ...first, nextOut: false }, { ...first, xAhead: 0 }]),
       { ...first, embed: !first.embed },
     ];
     if (g.ocg > CV_LANES) tiles.push(channelVectorTile(g, e, 1));

@@ -77,7 +77,9 @@ const MAX_DIM = 1 << 24, MAX_ELEMENTS = 2 ** 31 / 4;
 
 /**
  * Checks a call (x, y known Float32Arrays) and writes key slots 1..7 and
- * the extents; returns cos, sin and the positions (or null).
+ * the extents; puts cos and sin in `tables` and returns the positions (or
+ * null). Each option is read once: the arrays checked are the ones handed
+ * to native code (a getter answering twice cannot swap in a shorter one).
  */
 export function readRotary(
   x: Float32Array,
@@ -85,6 +87,7 @@ export function readRotary(
   o: RotaryOptions,
   key: Int32Array,
   extents: Float64Array,
+  tables: (Float32Array | undefined)[],
 ): Int32Array | null {
   if (o === null || typeof o !== "object") {
     badOptions(W, o, "batch, sequence, heads, headSize, cos and sin");
@@ -113,18 +116,19 @@ export function readRotary(
     fail(W, `x has ${lx} elements but batch×sequence×heads×headSize = ${total}`, "range");
   }
   if (ly !== total) fail(W, `y has ${ly} elements but x's shape needs ${total}`, "range");
-  if (typedArrayTag(o.cos) !== "Float32Array") {
-    fail(W, `cos must be a Float32Array, got ${describe(o.cos)}`, "type");
+  const cos = o.cos, sin = o.sin;
+  if (typedArrayTag(cos) !== "Float32Array") {
+    fail(W, `cos must be a Float32Array, got ${describe(cos)}`, "type");
   }
-  if (typedArrayTag(o.sin) !== "Float32Array") {
-    fail(W, `sin must be a Float32Array, got ${describe(o.sin)}`, "type");
+  if (typedArrayTag(sin) !== "Float32Array") {
+    fail(W, `sin must be a Float32Array, got ${describe(sin)}`, "type");
   }
-  const lc = viewLength(o.cos);
+  const lc = viewLength(cos);
   if (lc === 0 || lc % half !== 0 || lc > MAX_ELEMENTS) {
     fail(W, `cos has ${lc} elements: not rows of rotaryDim/2 = ${half}`, "range");
   }
-  if (viewLength(o.sin) !== lc) {
-    fail(W, `sin has ${viewLength(o.sin)} elements; cos has ${lc}`, "range");
+  if (viewLength(sin) !== lc) {
+    fail(W, `sin has ${viewLength(sin)} elements; cos has ${lc}`, "range");
   }
   const rows = lc / half;
   let positions: Int32Array | null = null;
@@ -160,6 +164,8 @@ export function readRotary(
   extents[0] = extents[4] = 4 * total;
   extents[1] = extents[2] = 4 * lc;
   extents[3] = positions === null ? 0 : 4 * tokens;
+  tables[0] = cos;
+  tables[1] = sin;
   return positions;
 }
 
