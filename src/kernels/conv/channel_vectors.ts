@@ -105,10 +105,10 @@ export interface ChannelVectorTile {
    * each k step the lines its tile will read that many planes on (0: none).
    * A tile reads 3-7 lines of every one of its input channels' planes, one
    * plane per k step: lines scattered over 64+ pages, which the hardware's
-   * prefetch does not follow. Measured on a Sapphire Rapids-class Xeon, 3×3
-   * 64→64 on 56² with hot data, the variants racing in one process (a
-   * throwaway script, four runs): 2 planes ahead 1.02-1.12× as fast as none
-   * (1 and 4 alike, 8 worse). Tier 2 tries it off.
+   * prefetch does not follow. Measured on a Sapphire Rapids-class Xeon
+   * (`bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed`, five
+   * runs): none took 0.97-1.07× the time of 2 planes ahead, 1.05 and up in three.
+   * Tier 2 tries it off.
    */
   xAhead: number;
   /**

@@ -11,8 +11,8 @@
  * depthwise.ts hold at most 6 (their input rows' pointers fill the general
  * registers). Tier 2 tries it: on a Sapphire Rapids-class Xeon, 3×3 on
  * 14²×576, one thread (`bench/tune_candidates.ts --conv
- * 1,576,14,14,576,3,1,576 --packed`, three runs) it ran 0.97-1.13× the row
- * tiles' time, so the FMA latency is not what holds that layer.
+ * 1,576,14,14,576,3,1,576 --packed`, three runs) it took 0.88-1.03× the
+ * row tiles' time, so the FMA latency is not what holds that layer.
  *
  * Stride 1 with x as wide as y (pads of kw − 1 across): the P rows' inputs
  * for a tap are P·ow consecutive floats of x too, so each tap is one masked
