@@ -27,6 +27,7 @@ const { values } = parseArgs({
     packed: { type: "boolean", default: false },
     residual: { type: "boolean", default: false },
     cold: { type: "boolean", default: false },
+    nhwc: { type: "boolean", default: false },
     isa: { type: "string" },
     threads: { type: "string", default: "1" },
   },
@@ -64,6 +65,8 @@ if (values.gemm) {
     activation: "relu" as const,
     // --residual: a ResNet block's second convolution, its shortcut added before the ReLU.
     ...(values.residual ? { residual: rand(n * oc * oh * ow) } : {}),
+    // --nhwc: x, y and the residual in NHWC (the channel-vector kernel's own layout).
+    ...(values.nhwc ? { layout: "nhwc" as const } : {}),
   };
   // --packed: weights packed once, as a model holds them (the channel-vector kernel's layout).
   const wp = values.packed
@@ -87,7 +90,7 @@ if (values.gemm) {
   flops = 0;
 } else {
   console.error(
-    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] | --norm RxC | --softmax RxC; [--isa] [--threads] [--cold]",
+    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] | --norm RxC | --softmax RxC; [--isa] [--threads] [--cold]",
   );
   Deno.exit(2);
 }
