@@ -128,6 +128,80 @@ Deno.test({
   },
 });
 
+/** Rows in pieces whose input channels chunks divide: every path of the chunked k loop. */
+const CHUNK_CASES = [
+  // 3 chunks of 16 over 4 pieces (45 → 12 + 11 + 11 + 11), 32 + 8 channels, asymmetric pads.
+  { n: 1, c: 48, h: 6, w: 45, outChannels: 40, kernel: [3, 3], pads: [0, 1, 2, 1] },
+  // 5×5 (kernel rows in a loop), stride 2, dilation 2: 2 chunks of 16 (or 1 of 32).
+  {
+    n: 2,
+    c: 32,
+    h: 13,
+    w: 70,
+    outChannels: 32,
+    kernel: [5, 5],
+    strides: [2, 2],
+    dilations: [2, 2],
+    pads: [2, 2, 2, 2],
+  },
+  // 1×1 without padding: 4 chunks of 16 (or 2 of 32), 5 pieces, one vector of 16 + 1.
+  { n: 1, c: 64, h: 3, w: 60, outChannels: 17, kernel: [1, 1] },
+];
+
+Deno.test({
+  name: "conv2d avx512: a row's pieces in chunks of input channels give the plain call's bits",
+  ignore: !AVX512,
+  fn: () => {
+    const r = rng(1920);
+    for (const [i, o] of CHUNK_CASES.entries()) {
+      for (const threads of [1, 3]) {
+        using jit = new Jit({ maxIsa: "avx512", threads });
+        const s = convSpecOf(o), sizes = convSizes(s);
+        const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+        const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+        const bias = new Float32Array(s.oc).map(() => r());
+        const residual = i !== 1 ? new Float32Array(sizes.y).map(() => r()) : undefined;
+        const opts = {
+          ...o,
+          bias,
+          residual,
+          activation: i === 2 ? "gelu" as const : "relu" as const,
+        };
+        const plain = new Float32Array(sizes.y).fill(NaN), packed = plain.slice();
+        jit.conv2d(x, w, plain, opts);
+        const handle = jit.packConvWeights(w, {
+          outChannels: o.outChannels,
+          c: o.c,
+          kernel: o.kernel,
+        });
+        const label = `case ${i}, ${threads} threads`;
+        const ran = tuneCheckingBits(
+          jit,
+          () => jit.conv2d(x, handle, packed, opts),
+          packed,
+          plain,
+          label,
+        );
+        // Tier 2 ran the pieces both ways: whole k loops and chunks (each chunk size that divides).
+        assert.ok(
+          ran.some((p) => p.includes("chunks of 16 inputs")),
+          `${label}: ${ran.join("; ")}`,
+        );
+        assert.ok(
+          ran.some((p) => p.includes("channel vectors") && !p.includes("chunks")),
+          `${label}: ${ran.join("; ")}`,
+        );
+        if (o.c % 32 === 0 && o.c > 32) {
+          assert.ok(
+            ran.some((p) => p.includes("chunks of 32 inputs")),
+            `${label}: ${ran.join("; ")}`,
+          );
+        }
+      }
+    }
+  },
+});
+
 Deno.test({
   name: "conv2d avx512: the channel-vector kernel equals the f64 reference on small integers",
   ignore: !AVX512,

@@ -112,6 +112,15 @@ export interface ChannelVectorTile {
    */
   xAhead: number;
   /**
+   * NCHW, a row in pieces: input channels per chunk (0: all of them). Each
+   * chunk runs over every piece of the row, its partial sums kept in the
+   * frame between chunks (stored and reloaded exactly: the same FMA chain,
+   * the same bits), so a chunk's weights (16 channels × 9 taps × 32 output
+   * channels: 18 KiB) are read from L1 by every piece, where a whole tile's
+   * (74 KiB at 64 inputs) come from L2 for each piece.
+   */
+  icChunk: number;
+  /**
    * Whether each FMA takes its input as a broadcast memory operand (one
    * load per FMA) instead of a broadcast register the tile's vectors share:
    * the Target's `embedBroadcast` (same FMAs, same bits; tier 2 tries the other).
@@ -141,6 +150,12 @@ export interface ChannelVectorFrame {
   RUNB: number;
   RUNY: number;
   RUNR: number;
+  /** Chunks of input channels (see `icChunk`): counter, bytes into x and into w. */
+  CHN: number;
+  CHX: number;
+  CHW: number;
+  /** The pieces' partial sums between chunks (channelVectorPartialBytes). */
+  PARTIAL: number;
 }
 
 /**
@@ -204,6 +219,7 @@ export function channelVectorTile(
     nextBlock: false,
     nextOut: true,
     xAhead: X_AHEAD_PLANES,
+    icChunk: 0,
     embed,
   };
   // Few tiles per block (a small image): the first tile of each block would wait on its
@@ -215,6 +231,54 @@ export function channelVectorTile(
 /** Whether the tile's k loop fetches the next tile's y and residual (NCHW only: see `nextOut`). */
 export function fetchesNextTile(s: ConvSpec, t: ChannelVectorTile): boolean {
   return t.nextOut && !s.nhwc;
+}
+
+/**
+ * Chunks of input channels each row's pieces run in (1: the whole k loop
+ * per tile): NCHW, rows in two or more pieces, chunks dividing the channels.
+ */
+export function channelVectorChunks(s: ConvSpec, g: ConvGeometry, t: ChannelVectorTile): number {
+  const c = t.icChunk;
+  const pieces = t.rows > 1 || t.width === g.ow ? 1 : rowPieces(g.ow, t.width).length;
+  return c > 0 && c < g.cg && g.cg % c === 0 && !s.nhwc && pieces > 1 ? g.cg / c : 1;
+}
+
+/**
+ * Tier 1's chunk of input channels for a tile (0: none): rows of 8 pieces
+ * or more (x's rows then outgrow L1 across a tile's channels), or of 4 and
+ * more whose block of weights outgrows twice L1; the largest power of two
+ * (8-64) dividing the channels whose chunk of weights takes at most 3/4 of
+ * L1. Measured on a Sapphire Rapids-class Xeon
+ * (`bench/tune_candidates.ts --conv … --packed`, 3×3, chunks of 32 against
+ * none, one run each): 64→64 on 112² ×1.41, 128→128 on 56² ×1.17 (×1.20
+ * with `--cold`), 256→256 on 56² ×1.31; 64→64 on 56² (4 pieces, 74 KiB of
+ * weights) 0.95-0.98× and 256→256 on 28² (2 pieces) 0.97×, so none there.
+ */
+export function channelVectorChunk(
+  s: ConvSpec,
+  g: ConvGeometry,
+  t: ChannelVectorTile,
+  l1d: number,
+): number {
+  if (s.nhwc || t.rows > 1 || t.width === g.ow) return 0;
+  const pieces = rowPieces(g.ow, t.width).length;
+  const perChannel = s.kh * s.kw * t.vectors * CV_LANES * 4;
+  if (pieces < 4 || (pieces < 8 && g.cg * perChannel <= 2 * l1d)) return 0;
+  for (let c = 64; c >= 8; c /= 2) {
+    if (c < g.cg && g.cg % c === 0 && c * perChannel <= 0.75 * l1d) return c;
+  }
+  return 0;
+}
+
+/** Frame bytes of the pieces' partial sums between chunks (0 unchunked). */
+export function channelVectorPartialBytes(
+  s: ConvSpec,
+  g: ConvGeometry,
+  t: ChannelVectorTile,
+): number {
+  if (channelVectorChunks(s, g, t) === 1) return 0;
+  const pieces = rowPieces(g.ow, t.width);
+  return pieces.length * t.vectors * pieces[0][1] * 64;
 }
 
 /** Whether the tile's k loop fetches x planes ahead (NCHW only: NHWC fetches rows). */
@@ -313,6 +377,12 @@ export function emitChannelVectorGroup(
   const posX = s.nhwc ? s.cTotal : 1, posY = s.nhwc ? s.ocTotal : 1;
   const channelX = s.nhwc ? 4 : s.h * s.w * 4;
   const zero = a.constant(new Uint8Array(64), 64);
+  const chunks = channelVectorChunks(s, g, t);
+  /** Input channels of one k loop: a chunk's, or all. */
+  const kSteps = chunks > 1 ? t.icChunk : g.cg;
+  /** Where piece `slot`'s partial sum of position `p`, vector `vi`, waits between chunks. */
+  const partial = (slot: number, vi: number, p: number) =>
+    F.PARTIAL + ((slot * t.vectors + vi) * rowPieces(g.ow, t.width)[0][1] + p) * 64;
   addImmediate(a, "add", qword(rsp, F.WB), channelVectorOffset(s));
   const whole = t.rows > 1 || t.width === g.ow;
   const step = whole ? t.rows : 1;
@@ -399,11 +469,23 @@ export function emitChannelVectorGroup(
       return;
     }
     const pieces = rowPieces(g.ow, t.width);
-    pieces.forEach(([c0, w], i) => {
-      const offs = Array.from({ length: w }, (_, q) => at(r0, c0 + q));
-      // The next piece of this row, or the first of the next row.
-      const [nextCol, nextWidth] = i + 1 < pieces.length ? pieces[i + 1] : [g.ow, pieces[0][1]];
-      emitTile(offs, c0, vectors, channels, w * s.sw * posX * 4, nextCol * 4, nextWidth);
+    const emitPieces = (chunked: boolean) =>
+      pieces.forEach(([c0, w], i) => {
+        const offs = Array.from({ length: w }, (_, q) => at(r0, c0 + q));
+        // The next piece of this row, or the first of the next row.
+        const [nextCol, nextWidth] = i + 1 < pieces.length ? pieces[i + 1] : [g.ow, pieces[0][1]];
+        emitTile(offs, c0, vectors, channels, w * s.sw * posX * 4, nextCol * 4, nextWidth, {
+          slot: chunked ? i : -1,
+        });
+      });
+    if (chunks === 1) return emitPieces(false);
+    // Every piece over a chunk of input channels, chunk by chunk (see `icChunk`).
+    a.emit("mov", qword(rsp, F.CHX), 0);
+    a.emit("mov", qword(rsp, F.CHW), 0);
+    frameLoop(a, F.CHN, chunks, () => {
+      emitPieces(true);
+      addImmediate(a, "add", qword(rsp, F.CHX), t.icChunk * channelX);
+      addImmediate(a, "add", qword(rsp, F.CHW), t.icChunk * s.kh * s.kw * L * 4);
     });
   }
 
@@ -413,7 +495,8 @@ export function emitChannelVectorGroup(
    * channels a line hold, which the k loop would otherwise miss on all at
    * once every 16 steps). `next`, `nextWidth`: the next tile's first byte
    * in y (and the residual) from this row's, and its positions (see
-   * `nextOut`).
+   * `nextOut`). `chunk.slot`: the piece's place among its row's partial
+   * sums when the row runs in chunks of input channels (else -1).
    */
   function emitTile(
     offs: (number | null)[][],
@@ -423,7 +506,9 @@ export function emitChannelVectorGroup(
     ahead: number,
     next: number,
     nextWidth: number,
+    chunk: { slot: number } = { slot: -1 },
   ): void {
+    const chunked = chunk.slot >= 0;
     const P = offs.length, taps = g.taps;
     const fetchNext = fetchesNextTile(s, t);
     if (fetchNext) {
@@ -435,12 +520,12 @@ export function emitChannelVectorGroup(
       }
     }
     // The next tile's lines: channels `perStep` per k step over the first `steps` steps.
-    const perStep = Math.ceil(channels / g.cg), steps = Math.ceil(channels / perStep);
+    const perStep = Math.ceil(channels / kSteps), steps = Math.ceil(channels / perStep);
     const emitNextPrefetch = () => {
       if (!fetchNext) return;
-      const skip = g.cg > steps ? a.label() : null;
+      const skip = kSteps > steps ? a.label() : null;
       if (skip) {
-        a.emit("cmp", rax, g.cg - steps); // rax counts the k steps down from cg
+        a.emit("cmp", rax, kSteps - steps); // rax counts the k steps down from kSteps
         a.emit("jbe", skip);
       }
       const last = nextWidth * 4 - 4;
@@ -473,7 +558,23 @@ export function emitChannelVectorGroup(
     const acc = (p: number, vi: number) => vi * P + p;
     a.emit("mov", rdx, qword(rsp, F.RUNB));
     a.emit("mov", rsi, qword(rsp, F.WB));
-    for (let vi = 0; vi < vectors; vi++) for (let p = 0; p < P; p++) v.zero(acc(p, vi));
+    if (chunked) {
+      // This chunk's input channels; the sums so far, or zeros on the first chunk.
+      a.emit("add", rdx, qword(rsp, F.CHX));
+      a.emit("add", rsi, qword(rsp, F.CHW));
+      const resume = a.label(), ready = a.label();
+      a.emit("cmp", qword(rsp, F.CHX), 0);
+      a.emit("jne", resume);
+      for (let vi = 0; vi < vectors; vi++) for (let p = 0; p < P; p++) v.zero(acc(p, vi));
+      a.emit("jmp", ready);
+      a.bind(resume);
+      for (let vi = 0; vi < vectors; vi++) {
+        for (let p = 0; p < P; p++) v.load(acc(p, vi), rsp, partial(chunk.slot, vi, p));
+      }
+      a.bind(ready);
+    } else {
+      for (let vi = 0; vi < vectors; vi++) for (let p = 0; p < P; p++) v.zero(acc(p, vi));
+    }
     if (nextStep) a.emit("mov", r9, qword(rsp, F.NEXTW));
     if (rowStarts.length) a.emit("lea", r10, ptr(rdx, ahead));
     // Kernel rows in a loop where every row's taps read x at one row's displacements
@@ -518,7 +619,7 @@ export function emitChannelVectorGroup(
         }
       }
     };
-    a.emit("mov", rax, g.cg);
+    a.emit("mov", rax, kSteps);
     const top = a.label();
     a.align(16);
     a.bind(top);
@@ -565,6 +666,18 @@ export function emitChannelVectorGroup(
     a.emit("jnz", top);
     if (nextStep) a.emit("mov", qword(rsp, F.NEXTW), r9);
     if (s.nhwc) return storeRows(P, col, vectors, channels);
+    const stored = a.label();
+    if (chunked) {
+      // Not the last chunk: the sums wait in the frame for the next.
+      const last = a.label();
+      a.emit("cmp", qword(rsp, F.CHN), 1);
+      a.emit("je", last);
+      for (let vi = 0; vi < vectors; vi++) {
+        for (let p = 0; p < P; p++) v.store(rsp, partial(chunk.slot, vi, p), acc(p, vi));
+      }
+      a.emit("jmp", stored);
+      a.bind(last);
+    }
     // The second vector waits in the frame while the first is transposed and stored.
     if (vectors === 2) { for (let p = 0; p < P; p++) v.store(rsp, F.SPILL + p * 64, acc(p, 1)); }
     const tail = P < L ? v.tail(P, 1) : undefined;
@@ -585,6 +698,7 @@ export function emitChannelVectorGroup(
         });
       }
     }
+    a.bind(stored);
   }
 
   /**

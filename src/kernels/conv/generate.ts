@@ -58,7 +58,7 @@ import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, Vec, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
-import { emitChannelVectorGroup } from "./channel_vectors.ts";
+import { channelVectorPartialBytes, emitChannelVectorGroup } from "./channel_vectors.ts";
 import { emitTransposePhases } from "./transpose_phases.ts";
 import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
@@ -104,8 +104,14 @@ const F = {
   ICN: 224,
   NEXTW: 232, // the channel-vector kernel's prefetch pointer into the next block's weights
   SPILL: 240, // the channel-vector and phase kernels' 30 vectors
+  CHN: 2160, // the channel-vector kernel's chunks of input channels: counter, bytes into x and w
+  CHX: 2168,
+  CHW: 2176,
+  PARTIAL: 2240, // its partial sums between chunks (channelVectorPartialBytes)
 } as const;
-const FRAME = 240 + 30 * 64;
+/** Frame bytes of a plan: the slots, and the channel-vector kernel's partial sums. */
+const frameBytes = (s: ConvSpec, p: ConvPlan): number =>
+  F.PARTIAL + (p.cv ? channelVectorPartialBytes(s, convGeometry(s), p.cv) : 0);
 /** AVX2: the register holding a tail tile's lane mask (kept out of the microkernel's pool). */
 const AVX2_TAIL = 15;
 /** Table mode, AVX-512: opmasks of a vector's row pieces. */
@@ -124,7 +130,8 @@ export function generateConv(
   const v = new Vec(a, isa);
   const g = convGeometry(s);
   saveRegisters(a, USED);
-  a.emit("sub", rsp, FRAME);
+  const frame = frameBytes(s, p);
+  a.emit("sub", rsp, frame);
   const slots: [number, number][] = [
     [CONV_ARG.X, F.X],
     [CONV_ARG.W, F.W],
@@ -176,7 +183,7 @@ export function generateConv(
     addImmediate(a, "add", qword(rsp, F.R), s.ocTotal * g.oh * g.ow * 4);
     addImmediate(a, "add", qword(rsp, F.Y), s.ocTotal * g.oh * g.ow * 4);
   });
-  a.emit("add", rsp, FRAME);
+  a.emit("add", rsp, frame);
   v.leave();
   restoreRegisters(a, USED);
   a.emit("ret");

@@ -24,6 +24,8 @@ import {
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { PHASE_POSITIONS, phasesServe } from "./transpose_phases.ts";
 import {
+  channelVectorChunk,
+  channelVectorChunks,
   channelVectorCycles,
   channelVectorPositions,
   channelVectorsServe,
@@ -205,8 +207,8 @@ export function planConv(
       } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}${
         fetchesNextTile(s, t) ? ", next tile's y to L1" : ""
       }${fetchesXAhead(s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${
-        t.embed ? ", broadcasts in the FMAs" : ""
-      }${s.nhwc ? ", NHWC" : ""}`,
+        channelVectorChunks(s, g, t) > 1 ? `, pieces in chunks of ${t.icChunk} inputs` : ""
+      }${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
     });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // NHWC: the channel-vector kernel's vectors of output channels are its rows; no other kernel
@@ -262,7 +264,7 @@ export function planConv(
   }
   const { mode, segments, mr, ng } = best;
   if (cvServes && choice === undefined) {
-    const t = channelVectorTile(g, embed);
+    const t = tierOneTile(s, g, embed, l1d);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
     // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5), and how in a model,
     // caches cold, its 6 lines per input plane and step stall where this kernel reads one
@@ -401,6 +403,12 @@ function rankTiles(
   );
 }
 
+/** Tier 1's channel-vector tile (NCHW): channelVectorTile's, a row's pieces in chunks where they gain. */
+function tierOneTile(s: ConvSpec, g: ConvGeometry, embed: boolean, l1d: number): ChannelVectorTile {
+  const t = channelVectorTile(g, embed);
+  return { ...t, icChunk: channelVectorChunk(s, g, t, l1d) };
+}
+
 /**
  * The channel-vector tile for NHWC: each k step broadcasts one element of
  * every position of the tile, positions c·4 bytes apart, so their lines
@@ -489,9 +497,12 @@ export function convChoices(
   // narrower pieces of a row.
   const cvs: ConvChoice[] = [];
   if (channelVectorsServe(s, isa)) {
-    const e = plan.embedBroadcast, first = channelVectorTile(g, e);
+    const e = plan.embedBroadcast, first = tierOneTile(s, g, e, plan.l1d);
     const tiles = [
       first,
+      // Chunks of input channels over a row's pieces: the others than tier 1's.
+      ...[0, 16, 32].filter((c) => c !== first.icChunk).map((icChunk) => ({ ...first, icChunk }))
+        .filter((t) => t.icChunk === 0 || channelVectorChunks(s, g, t) > 1),
       { ...first, nextBlock: !first.nextBlock },
       // NCHW: without the next tile's y fetched, without x fetched planes ahead.
       ...(s.nhwc ? [] : [{ ...first, nextOut: false }, { ...first, xAhead: 0 }]),
