@@ -471,10 +471,35 @@ export class Vec {
 
   #tableMem(values: readonly number[]): Mem {
     const bytes = this.isa.bits / 8;
-    if (!this.isa.vex || values.length !== this.isa.lanes) {
-      throw new Error(`table: ${this.isa.lanes} entries at AVX2 or AVX-512, got ${values.length}`);
+    // SSE2 too (a line-aligned constant, as its packed operands need); one lane is no table.
+    if (this.isa.lanes === 1 || values.length !== this.isa.lanes) {
+      throw new Error(`table: ${this.isa.lanes} entries at SSE2 and up, got ${values.length}`);
     }
     return ptr(this.a.constant(new Float32Array(values), bytes), 0, null, 1, bytes);
+  }
+
+  /**
+   * dst[i] = src[lanes[i]] across the whole vector: pshufd at SSE2, vpermps
+   * at AVX2 and AVX-512 with its index vector loaded into `idx` (≠ src).
+   */
+  permute(dst: number, src: number, lanes: readonly number[], idx: number): void {
+    const L = this.isa.lanes;
+    if (L === 1 || lanes.length !== L || lanes.some((l) => !(l >= 0 && l < L))) {
+      throw new Error(`permute: ${L} lanes, each below ${L}, got [${lanes.join(", ")}]`);
+    }
+    if (!this.isa.vex) {
+      return void this.a.emit(
+        "pshufd",
+        this.r(dst),
+        this.r(src),
+        lanes.reduce((imm, l, i) => imm | (l << (2 * i)), 0),
+      );
+    }
+    if (idx === src) throw new Error("permute: the index register must not be the source");
+    const bytes = this.isa.bits / 8;
+    const index = ptr(this.a.constant(new Int32Array(lanes), bytes), 0, null, 1, bytes);
+    this.a.emit("vmovups", this.r(idx), index);
+    this.a.emit("vpermps", this.r(dst), this.r(idx), this.r(src));
   }
 
   /**

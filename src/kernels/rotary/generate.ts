@@ -4,7 +4,8 @@
  * — become (cos·x1 − sin·x2, sin·x1 + cos·x2), each product and the sum
  * rounded to f32 as ONNX's reference computes them (no FMA); the head's
  * elements past the rotated ones are copied. Halves run in vectors (a
- * masked tail); neighbours element by element.
+ * masked tail); neighbours in vectors of pairs (the last pairs short of a
+ * vector one by one).
  *
  * @module
  */
@@ -47,9 +48,11 @@ export function planRotary(s: RotarySpec, level: VecLevel): RotaryPlan {
   return {
     isa: level,
     workspaceBytes: 0,
-    description: `${level} rotary ${s.interleaved ? "pairs one by one" : "halves in vectors"}${
-      s.positionRows ? ", rows at positions" : ""
-    }`,
+    description: `${level} rotary ${
+      s.interleaved
+        ? level === "scalar" ? "pairs one by one" : "pairs in vectors"
+        : "halves in vectors"
+    }${s.positionRows ? ", rows at positions" : ""}`,
   };
 }
 
@@ -126,22 +129,58 @@ export function generateRotary(
       v.storeScalar(r15, 8 * half + i * 4, 0);
     }
   };
+  const L = v.isa.lanes, pairBlocks = L > 1 ? Math.floor(half / L) : 0;
+  /** Lanes pairing each of cos's first (h = 0) or second half with a pair of x. */
+  const spread = (h: number) => Array.from({ length: L }, (_, i) => h * (L / 2) + (i >> 1));
+  const swap = Array.from({ length: L }, (_, i) => i ^ 1);
+  /** −0 in the even lanes: their sin·x2 negated (exactly), so one add gives both outputs. */
+  const evenNegative = { table: Array.from({ length: L }, (_, i) => (i % 2 ? 0 : -0)) };
+  /**
+   * L pairs of neighbours at rax (cos offset; x at 2·rax): each vector of x
+   * (L/2 pairs) against cos and sin spread to both lanes of each pair, and
+   * x with each pair swapped: C·x = (cos·x1, cos·x2), S·swap(x) = (sin·x2,
+   * sin·x1), the first negated; their sum is (cos·x1 − sin·x2, cos·x2 +
+   * sin·x1), each product and the sum rounded once, as one by one.
+   */
+  const rotatePairs = () => {
+    v.loadMem(2, at(r11, 0));
+    v.loadMem(3, at(rbx, 0));
+    for (let h = 0; h < 2; h++) {
+      v.loadMem(0, ptr(rcx, h * L * 4, rax, 2));
+      v.permute(4, 2, spread(h), 7);
+      v.permute(5, 3, spread(h), 7);
+      v.permute(6, 0, swap, 7);
+      v.mul(4, 4, 0);
+      v.mul(5, 5, 6);
+      v.op("xor", 5, 5, evenNegative);
+      v.add(4, 4, 5);
+      v.storeMem(ptr(r15, h * L * 4, rax, 2), 4);
+    }
+  };
   const head = () => {
     if (s.interleaved) {
       // rax: the pair's cos offset (4 bytes a pair); x's pair at 2·rax.
       a.emit("xor", rax, rax);
-      countedLoop(a, rbp, half, () => {
-        rotate(
-          ptr(rcx, 0, rax, 2),
-          ptr(rcx, 4, rax, 2),
-          ptr(r15, 0, rax, 2),
-          ptr(r15, 4, rax, 2),
-          at(r11, 0),
-          at(rbx, 0),
-          "scalar",
-        );
-        a.emit("add", rax, 4);
-      });
+      if (pairBlocks) {
+        countedLoop(a, rbp, pairBlocks, () => {
+          rotatePairs();
+          a.emit("add", rax, L * 4);
+        });
+      }
+      if (half > pairBlocks * L) {
+        countedLoop(a, rbp, half - pairBlocks * L, () => {
+          rotate(
+            ptr(rcx, 0, rax, 2),
+            ptr(rcx, 4, rax, 2),
+            ptr(r15, 0, rax, 2),
+            ptr(r15, 4, rax, 2),
+            at(r11, 0),
+            at(rbx, 0),
+            "scalar",
+          );
+          a.emit("add", rax, 4);
+        });
+      }
     } else {
       emitColumns(a, shape, tail, 1, rax, rbp, (disp, _u, kind) =>
         rotate(
