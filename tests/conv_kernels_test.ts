@@ -7,7 +7,7 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { convReference } from "../src/kernels/conv/mod.ts";
-import { convSizes, convSpecOf, randomConv, tuneCheckingBits } from "./helpers/conv.ts";
+import { convSizes, convSpecOf, randomConv, tunePackedAgainstPlain } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { allFinite } from "../src/typed.ts";
 
@@ -90,20 +90,7 @@ Deno.test({
       const bias = i % 3 ? new Float32Array(s.oc).map(() => r()) : undefined;
       const residual = i % 2 ? new Float32Array(sizes.y).map(() => r()) : undefined;
       const opts = { ...o, bias, residual, activation: acts[i % acts.length] };
-      const plain = new Float32Array(sizes.y).fill(NaN), packed = plain.slice();
-      jit.conv2d(x, w, plain, opts);
-      const handle = jit.packConvWeights(w, {
-        outChannels: o.outChannels,
-        c: o.c,
-        kernel: o.kernel,
-      });
-      const ran = tuneCheckingBits(
-        jit,
-        () => jit.conv2d(x, handle, packed, opts),
-        packed,
-        plain,
-        `case ${i} ${JSON.stringify(o)}`,
-      );
+      const ran = tunePackedAgainstPlain(jit, x, w, opts, `case ${i} ${JSON.stringify(o)}`);
       const cv = ran.filter((p) => p.includes("channel vectors"));
       assert.ok(cv.length >= 2, `case ${i}: ${ran.join("; ")}`);
       // Both ways of broadcasting x (in the FMAs, or in a register two FMAs share): same bits.
@@ -167,21 +154,8 @@ Deno.test({
           residual,
           activation: i === 2 ? "gelu" as const : "relu" as const,
         };
-        const plain = new Float32Array(sizes.y).fill(NaN), packed = plain.slice();
-        jit.conv2d(x, w, plain, opts);
-        const handle = jit.packConvWeights(w, {
-          outChannels: o.outChannels,
-          c: o.c,
-          kernel: o.kernel,
-        });
         const label = `case ${i}, ${threads} threads`;
-        const ran = tuneCheckingBits(
-          jit,
-          () => jit.conv2d(x, handle, packed, opts),
-          packed,
-          plain,
-          label,
-        );
+        const ran = tunePackedAgainstPlain(jit, x, w, opts, label);
         // Tier 2 ran the pieces both ways: whole k loops and chunks (each chunk size that divides).
         assert.ok(
           ran.some((p) => p.includes("chunks of 16 inputs")),

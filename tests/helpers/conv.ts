@@ -132,3 +132,26 @@ export function tuneCheckingBits(
   assert.equal(k?.tuning?.state, "done", label);
   return k!.tuning!.candidates.filter((c) => c.samples > 0).map((c) => c.plan);
 }
+
+/**
+ * The plain call (w repacked per call) into a fresh y, then the same call on
+ * w packed once, tuned until done with every call's bits checked against the
+ * plain call's: the plans that ran (see tuneCheckingBits).
+ */
+export function tunePackedAgainstPlain(
+  jit: Jit,
+  x: Float32Array,
+  w: Float32Array,
+  opts: Conv2dOptions,
+  label: string,
+): string[] {
+  const sizes = convSizes(convSpecOf(opts));
+  const plain = new Float32Array(sizes.y).fill(NaN), packed = plain.slice();
+  jit.conv2d(x, w, plain, opts);
+  const handle = jit.packConvWeights(w, {
+    outChannels: opts.outChannels,
+    c: opts.c,
+    kernel: opts.kernel,
+  });
+  return tuneCheckingBits(jit, () => jit.conv2d(x, handle, packed, opts), packed, plain, label);
+}
