@@ -252,7 +252,7 @@ export function channelVectorChunks(s: ConvSpec, g: ConvGeometry, t: ChannelVect
  * (`bench/tune_candidates.ts --conv … --packed`, 3×3, chunks of 32 against
  * none, one run each): 64→64 on 112² ×1.41, 128→128 on 56² ×1.17 (×1.20
  * with `--cold`), 256→256 on 56² ×1.31; 64→64 on 56² (4 pieces, 74 KiB of
- * weights) 0.95-0.98× and 256→256 on 28² (2 pieces) 0.97×, so none there.
+ * weights) 0.90-0.98× (four runs) and 256→256 on 28² (2 pieces) 0.95-0.97×, so none there.
  */
 export function channelVectorChunk(
   s: ConvSpec,
