@@ -479,27 +479,38 @@ export class Vec {
   }
 
   /**
+   * Loads the index vector `permute` takes for `lanes` into `idx` (AVX2 and
+   * AVX-512; SSE2's permutes need none): once, before the loop that permutes.
+   */
+  permuteIndex(idx: number, lanes: readonly number[]): void {
+    this.#checkLanes(lanes);
+    if (!this.isa.vex) return;
+    const bytes = this.isa.bits / 8;
+    const index = ptr(this.a.constant(new Int32Array(lanes), bytes), 0, null, 1, bytes);
+    this.a.emit("vmovups", this.r(idx), index);
+  }
+
+  /**
    * dst[i] = src[lanes[i]] across the whole vector: pshufd at SSE2, vpermps
-   * at AVX2 and AVX-512 with its index vector loaded into `idx` (≠ src).
+   * at AVX2 and AVX-512 with `lanes`' index vector already in `idx`
+   * (permuteIndex).
    */
   permute(dst: number, src: number, lanes: readonly number[], idx: number): void {
+    this.#checkLanes(lanes);
+    if (this.isa.vex) return void this.a.emit("vpermps", this.r(dst), this.r(idx), this.r(src));
+    this.a.emit(
+      "pshufd",
+      this.r(dst),
+      this.r(src),
+      lanes.reduce((imm, l, i) => imm | (l << (2 * i)), 0),
+    );
+  }
+
+  #checkLanes(lanes: readonly number[]): void {
     const L = this.isa.lanes;
     if (L === 1 || lanes.length !== L || lanes.some((l) => !(l >= 0 && l < L))) {
       throw new Error(`permute: ${L} lanes, each below ${L}, got [${lanes.join(", ")}]`);
     }
-    if (!this.isa.vex) {
-      return void this.a.emit(
-        "pshufd",
-        this.r(dst),
-        this.r(src),
-        lanes.reduce((imm, l, i) => imm | (l << (2 * i)), 0),
-      );
-    }
-    if (idx === src) throw new Error("permute: the index register must not be the source");
-    const bytes = this.isa.bits / 8;
-    const index = ptr(this.a.constant(new Int32Array(lanes), bytes), 0, null, 1, bytes);
-    this.a.emit("vmovups", this.r(idx), index);
-    this.a.emit("vpermps", this.r(dst), this.r(idx), this.r(src));
   }
 
   /**

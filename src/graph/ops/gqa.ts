@@ -5,8 +5,9 @@
  * [batch, kv heads, past, size] extended to present_key/present_value;
  * causal from the past length; rotary embedding of Q and K at positions
  * past + s (do_rotary, the caches [positions, dim/2], halves or
- * interleaved; one jit.rotary call each for Q and K). The attention itself is the Attention op's (the heads in
- * batched GEMMs); Q and K, rotated, pass through scratch.
+ * interleaved; one jit.rotary call each for Q and K). The attention itself
+ * is the Attention op's (the heads in batched GEMMs); Q and K, rotated,
+ * pass through scratch.
  *
  * A padded batch (seqlens_k + 1, each item's total, not past + S for all):
  * as ONNX Runtime's kernel, item b's past is its total − S (0 for a first

@@ -239,8 +239,12 @@ export function fetchesNextTile(s: ConvSpec, t: ChannelVectorTile): boolean {
  */
 export function channelVectorChunks(s: ConvSpec, g: ConvGeometry, t: ChannelVectorTile): number {
   const c = t.icChunk;
-  const pieces = t.rows > 1 || t.width === g.ow ? 1 : rowPieces(g.ow, t.width).length;
-  return c > 0 && c < g.cg && g.cg % c === 0 && !s.nhwc && pieces > 1 ? g.cg / c : 1;
+  return c > 0 && c < g.cg && g.cg % c === 0 && !s.nhwc && piecesPerRow(g, t) > 1 ? g.cg / c : 1;
+}
+
+/** Pieces an output row is cut in (1: tiles of whole rows). */
+function piecesPerRow(g: ConvGeometry, t: ChannelVectorTile): number {
+  return t.rows > 1 || t.width === g.ow ? 1 : rowPieces(g.ow, t.width).length;
 }
 
 /**
@@ -260,8 +264,8 @@ export function channelVectorChunk(
   t: ChannelVectorTile,
   l1d: number,
 ): number {
-  if (s.nhwc || t.rows > 1 || t.width === g.ow) return 0;
-  const pieces = rowPieces(g.ow, t.width).length;
+  const pieces = piecesPerRow(g, t);
+  if (s.nhwc || pieces === 1) return 0;
   const perChannel = s.kh * s.kw * t.vectors * CV_LANES * 4;
   if (pieces < 4 || (pieces < 8 && g.cg * perChannel <= 2 * l1d)) return 0;
   for (let c = 64; c >= 8; c /= 2) {
@@ -277,8 +281,8 @@ export function channelVectorPartialBytes(
   t: ChannelVectorTile,
 ): number {
   if (channelVectorChunks(s, g, t) === 1) return 0;
-  const pieces = rowPieces(g.ow, t.width);
-  return pieces.length * t.vectors * pieces[0][1] * 64;
+  // Each piece's accumulators, as many as the widest piece's (the first: rowPieces).
+  return piecesPerRow(g, t) * t.vectors * rowPieces(g.ow, t.width)[0][1] * 64;
 }
 
 /** Whether the tile's k loop fetches x planes ahead (NCHW only: NHWC fetches rows). */
@@ -380,9 +384,10 @@ export function emitChannelVectorGroup(
   const chunks = channelVectorChunks(s, g, t);
   /** Input channels of one k loop: a chunk's, or all. */
   const kSteps = chunks > 1 ? t.icChunk : g.cg;
+  const widest = rowPieces(g.ow, t.width)[0][1];
   /** Where piece `slot`'s partial sum of position `p`, vector `vi`, waits between chunks. */
   const partial = (slot: number, vi: number, p: number) =>
-    F.PARTIAL + ((slot * t.vectors + vi) * rowPieces(g.ow, t.width)[0][1] + p) * 64;
+    F.PARTIAL + ((slot * t.vectors + vi) * widest + p) * 64;
   addImmediate(a, "add", qword(rsp, F.WB), channelVectorOffset(s));
   const whole = t.rows > 1 || t.width === g.ow;
   const step = whole ? t.rows : 1;
@@ -474,9 +479,8 @@ export function emitChannelVectorGroup(
         const offs = Array.from({ length: w }, (_, q) => at(r0, c0 + q));
         // The next piece of this row, or the first of the next row.
         const [nextCol, nextWidth] = i + 1 < pieces.length ? pieces[i + 1] : [g.ow, pieces[0][1]];
-        emitTile(offs, c0, vectors, channels, w * s.sw * posX * 4, nextCol * 4, nextWidth, {
-          slot: chunked ? i : -1,
-        });
+        const slot = chunked ? i : -1;
+        emitTile(offs, c0, vectors, channels, w * s.sw * posX * 4, nextCol * 4, nextWidth, slot);
       });
     if (chunks === 1) return emitPieces(false);
     // Every piece over a chunk of input channels, chunk by chunk (see `icChunk`).
@@ -495,8 +499,8 @@ export function emitChannelVectorGroup(
    * channels a line hold, which the k loop would otherwise miss on all at
    * once every 16 steps). `next`, `nextWidth`: the next tile's first byte
    * in y (and the residual) from this row's, and its positions (see
-   * `nextOut`). `chunk.slot`: the piece's place among its row's partial
-   * sums when the row runs in chunks of input channels (else -1).
+   * `nextOut`). `slot`: the piece's place among its row's partial sums
+   * when the row runs in chunks of input channels (else -1).
    */
   function emitTile(
     offs: (number | null)[][],
@@ -506,9 +510,9 @@ export function emitChannelVectorGroup(
     ahead: number,
     next: number,
     nextWidth: number,
-    chunk: { slot: number } = { slot: -1 },
+    slot = -1,
   ): void {
-    const chunked = chunk.slot >= 0;
+    const chunked = slot >= 0;
     const P = offs.length, taps = g.taps;
     const fetchNext = fetchesNextTile(s, t);
     if (fetchNext) {
@@ -569,7 +573,7 @@ export function emitChannelVectorGroup(
       a.emit("jmp", ready);
       a.bind(resume);
       for (let vi = 0; vi < vectors; vi++) {
-        for (let p = 0; p < P; p++) v.load(acc(p, vi), rsp, partial(chunk.slot, vi, p));
+        for (let p = 0; p < P; p++) v.load(acc(p, vi), rsp, partial(slot, vi, p));
       }
       a.bind(ready);
     } else {
@@ -673,7 +677,7 @@ export function emitChannelVectorGroup(
       a.emit("cmp", qword(rsp, F.CHN), 1);
       a.emit("je", last);
       for (let vi = 0; vi < vectors; vi++) {
-        for (let p = 0; p < P; p++) v.store(rsp, partial(chunk.slot, vi, p), acc(p, vi));
+        for (let p = 0; p < P; p++) v.store(rsp, partial(slot, vi, p), acc(p, vi));
       }
       a.emit("jmp", stored);
       a.bind(last);

@@ -103,15 +103,15 @@ const F = {
   ICB: 216,
   ICN: 224,
   NEXTW: 232, // the channel-vector kernel's prefetch pointer into the next block's weights
-  SPILL: 240, // the channel-vector and phase kernels' 30 vectors
+  SPILL: 240, // the channel-vector and phase kernels' 30 vectors (to 240 + 30·64 = 2160)
   CHN: 2160, // the channel-vector kernel's chunks of input channels: counter, bytes into x and w
   CHX: 2168,
   CHW: 2176,
   PARTIAL: 2240, // its partial sums between chunks (channelVectorPartialBytes)
 } as const;
 /** Frame bytes of a plan: the slots, and the channel-vector kernel's partial sums. */
-const frameBytes = (s: ConvSpec, p: ConvPlan): number =>
-  F.PARTIAL + (p.cv ? channelVectorPartialBytes(s, convGeometry(s), p.cv) : 0);
+const frameBytes = (s: ConvSpec, g: ConvGeometry, p: ConvPlan): number =>
+  F.PARTIAL + (p.cv ? channelVectorPartialBytes(s, g, p.cv) : 0);
 /** AVX2: the register holding a tail tile's lane mask (kept out of the microkernel's pool). */
 const AVX2_TAIL = 15;
 /** Table mode, AVX-512: opmasks of a vector's row pieces. */
@@ -130,7 +130,7 @@ export function generateConv(
   const v = new Vec(a, isa);
   const g = convGeometry(s);
   saveRegisters(a, USED);
-  const frame = frameBytes(s, p);
+  const frame = frameBytes(s, g, p);
   a.emit("sub", rsp, frame);
   const slots: [number, number][] = [
     [CONV_ARG.X, F.X],

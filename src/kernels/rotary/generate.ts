@@ -147,9 +147,9 @@ export function generateRotary(
     v.loadMem(3, at(rbx, 0));
     for (let h = 0; h < 2; h++) {
       v.loadMem(0, ptr(rcx, h * L * 4, rax, 2));
-      v.permute(4, 2, spread(h), 7);
-      v.permute(5, 3, spread(h), 7);
-      v.permute(6, 0, swap, 7);
+      v.permute(4, 2, spread(h), SPREAD[h]);
+      v.permute(5, 3, spread(h), SPREAD[h]);
+      v.permute(6, 0, swap, SWAP);
       v.mul(4, 4, 0);
       v.mul(5, 5, 6);
       v.op("xor", 5, 5, evenNegative);
@@ -157,6 +157,13 @@ export function generateRotary(
       v.storeMem(ptr(r15, h * L * 4, rax, 2), 4);
     }
   };
+  // The permutes' index vectors, loaded once (registers 8-10: the rotation uses 0-7).
+  const SPREAD = [8, 9], SWAP = 10;
+  if (s.interleaved && pairBlocks) {
+    v.permuteIndex(SPREAD[0], spread(0));
+    v.permuteIndex(SPREAD[1], spread(1));
+    v.permuteIndex(SWAP, swap);
+  }
   const head = () => {
     if (s.interleaved) {
       // rax: the pair's cos offset (4 bytes a pair); x's pair at 2·rax.
