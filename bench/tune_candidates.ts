@@ -5,6 +5,7 @@
  * and every call's output checked against the first call's bits.
  *
  *   deno run -A bench/tune_candidates.ts --gemm 128x1024x1024 [--transB] [--isa avx2] [--threads 2]
+ *   deno run -A bench/tune_candidates.ts --gemm 128x768x3072 --panels --cold   # B as a model holds it
  *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed   # weights packed once
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed --residual   # + a shortcut
@@ -25,6 +26,7 @@ const { values } = parseArgs({
     softmax: { type: "string" },
     transB: { type: "boolean", default: false },
     packed: { type: "boolean", default: false },
+    panels: { type: "boolean", default: false },
     residual: { type: "boolean", default: false },
     cold: { type: "boolean", default: false },
     nhwc: { type: "boolean", default: false },
@@ -40,8 +42,10 @@ let call: () => void, out: Float32Array, flops: number;
 if (values.gemm) {
   const [m, n, k] = values.gemm.split("x").map(Number);
   const a = rand(m * k), b = rand(k * n), c = new Float32Array(m * n);
-  const o = { m, n, k, transB: values.transB };
-  call = () => jit.gemm(a, b, c, o);
+  const o = { m, n, k, transB: values.transB, ...(values.panels ? { bias: rand(n) } : {}) };
+  // --panels: B packed once in column panels with a bias, as a model's Linear layer holds it.
+  const bp = values.panels ? jit.packB(b, { k, n, transB: values.transB, layout: "panels" }) : b;
+  call = () => jit.gemm(a, bp, c, o);
   out = c;
   flops = 2 * m * n * k;
 } else if (values.conv) {
@@ -90,7 +94,7 @@ if (values.gemm) {
   flops = 0;
 } else {
   console.error(
-    "usage: --gemm MxNxK [--transB] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] | --norm RxC | --softmax RxC; [--isa] [--threads] [--cold]",
+    "usage: --gemm MxNxK [--transB] [--panels] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] | --norm RxC | --softmax RxC; [--isa] [--threads] [--cold]",
   );
   Deno.exit(2);
 }

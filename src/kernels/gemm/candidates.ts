@@ -91,6 +91,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
     for (const prefetchAhead of [0, 4, 16]) {
       if (prefetchAhead !== d.prefetchAhead) out.push(make({ ...d, prefetchAhead }));
     }
+    out.push(make({ ...d, nextBlockToL2: !d.nextBlockToL2 }));
   }
   // Loop choices that never touch the tiles.
   if (!d.transposeStrips) {

@@ -89,6 +89,21 @@ export interface DirectPlan {
    * 84-85% and 72-78% → 80-85%.
    */
   copyStrips?: boolean;
+  /**
+   * B in panels (each K block of B one contiguous run of rows): every row
+   * tile's k loop also fetches into L2 a share of the block the tiles read
+   * next, which starts where the current block ends (the panel's next K
+   * block, or the next panel), the shares spread over the block's row
+   * tiles. Each block's first row tile then reads B from L2 instead of
+   * memory, as every later one does; in a model, whose weights do not stay
+   * in the caches between calls, that first pass waited on memory. Measured
+   * on Zen 5, one thread, 16 MB written between calls
+   * (`deno run -A bench/tune_candidates.ts --gemm 128x768x768 --panels --cold`,
+   * tier 2's rounds): 128×768×768 660 µs with it against 675 without, and
+   * 625-645 against 691 in another run; 128×3072×768 2602 against 2679;
+   * 128×768×3072 2567-2603 against 2653. Tier 2 tries it off.
+   */
+  nextBlockToL2?: boolean;
 }
 
 const USED = [rbx, rbp, r12, r13, r14, r15];
@@ -113,6 +128,9 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   const rA = rsi, rB = rdx, counter = rax, rI = r13, rJ = r14;
   const rKc = r15, rFirst = rdi, rKrem = rcx, rStream = rcx;
   const blocked = p.kc !== undefined && p.kc < s.k;
+  const nextBlock = (p.nextBlockToL2 ?? false) && !buffered && !ldbT;
+  // The K-block loop's remaining k moves to the stack where rcx carries a prefetch stream.
+  const kRemOnStack = buffered || nextBlock;
   saveRegisters(a, USED);
   loadPointer(a, rA0, ARG.A);
   loadPointer(a, rB0, ARG.B);
@@ -126,6 +144,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   } else if (ldbT) {
     emitTransposeB(v, spec, ldbT, rB0);
     loadPointer(a, rB0, ARG.WORK);
+  } else if (nextBlock) {
+    a.emit("sub", rsp, 16); // [rsp + 8]: remaining k of the K-block loop
   }
 
   const nrEdge = s.n % p.nr;
@@ -144,6 +164,25 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   // How rB0 and rBcol move through B as stored: per k step and per column.
   const srcRow = strips ? 4 : copies ? spec.ldb * 4 : bRow;
   const srcCol = strips ? spec.ldb * 4 : copies ? 4 : bCol;
+  // The next block: as many bytes as this one, from where it ends, spread over the loop
+  // iterations of the block's full tiles (one line an iteration, or less: a line fetched
+  // twice costs a load slot, a line missed costs the wait this avoids).
+  const blockRows = blocked ? p.kc! : s.k;
+  const blockBytes = blockRows * srcRow;
+  const iterations = Math.max(
+    1,
+    Math.ceil(s.n / p.nr) * Math.max(1, Math.floor(s.m / p.mr)) *
+      Math.max(1, Math.floor(blockRows / p.unroll)),
+  );
+  const linesPerIteration = Math.ceil(blockBytes / 64 / iterations);
+  const nextBlockStream = {
+    base: rStream,
+    offsets: Array.from({ length: linesPerIteration }, (_, i) => i * 64),
+    advance: linesPerIteration > 1
+      ? 64 * linesPerIteration
+      : Math.max(1, Math.ceil(blockBytes / iterations)),
+    hint: "prefetcht1" as const,
+  };
 
   const tile = (mr: number, nr: number) => {
     const groups = columnGroups(isa, nr, tail);
@@ -216,6 +255,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
           // 128×3072×768 both gain 12%).
           hint: "prefetcht2",
         }
+        : nextBlock
+        ? nextBlockStream
         : undefined,
       prefetchBytes: nr * 4,
     });
@@ -257,6 +298,16 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     a.emit("jnz", top);
   };
   const nest = () => {
+    if (nextBlock) {
+      // The block after this one starts where it ends: kc rows on from its first.
+      if (blocked) {
+        a.emit("imul", rStream, rKc, srcRow);
+        a.emit("add", rStream, rB0);
+      } else {
+        a.emit("mov", rStream, s.k * srcRow);
+        a.emit("add", rStream, rB0);
+      }
+    }
     if (!p.rowsOuter) {
       a.emit("mov", rBcol, rB0);
       a.emit("mov", rCcol, rC0);
@@ -306,7 +357,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     // With transposed strips the remaining k lives on the stack, and rcx
     // carries the strip prefetch stream.
     const KC = p.kc!;
-    const kRem = buffered ? qword(rsp, 8) : rKrem;
+    const kRem = kRemOnStack ? qword(rsp, 8) : rKrem;
     a.emit("mov", kRem, s.k);
     a.emit("mov", rFirst, 1);
     const top = a.label("pc");
@@ -321,7 +372,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     a.emit("sub", kRem, KC);
     a.emit("jg", top);
   }
-  if (buffered) a.emit("add", rsp, 16);
+  if (kRemOnStack) a.emit("add", rsp, 16);
   v.leave();
   restoreRegisters(a, USED);
   a.emit("ret");

@@ -47,7 +47,7 @@ export function panelTile(
 ): DirectPlan {
   const p = s.bPanel!;
   const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa);
-  return { ...tile, prefetchAhead: PREFETCH_AHEAD };
+  return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2: true };
 }
 
 /**

@@ -128,6 +128,7 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   else if (d.copyStrips) parts.push(", B copied strip by strip");
   if (d.prefetchNext) parts.push(", next B strip prefetched");
   if (d.prefetchAhead) parts.push(`, B prefetched ${d.prefetchAhead} k steps ahead`);
+  if (d.nextBlockToL2) parts.push(", next block to L2");
   return parts.join("");
 }
 
