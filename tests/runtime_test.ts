@@ -42,6 +42,22 @@ Deno.test("runtime: a key compiles once, on its first call; it is hot from the t
   assert.ok(s.compileUs.total > 0 && s.compileUs.max >= s.compileUs.mean);
 });
 
+Deno.test("runtime: a key's mean µs per call leaves its cold first call out", () => {
+  using jit = new Jit({ threads: 1 });
+  // 16 MiB never written: the first call faults every page of y in (milliseconds), the second
+  // writes the same pages warm.
+  const x = new Float32Array(4 << 20).fill(-1), y = new Float32Array(4 << 20);
+  jit.unary("relu", x, y);
+  let k = jit.stats().keys[0];
+  assert.equal(k.kernelMeanUs, k.totalUs, "one call: its own time");
+  jit.unary("relu", x, y);
+  k = jit.stats().keys[0];
+  assert.ok(
+    k.kernelMeanUs! < k.totalUs / 2,
+    `mean ${k.kernelMeanUs} µs is the warm call's, under half of both (${k.totalUs} µs)`,
+  );
+});
+
 /** Operands of random non-integer values: sums round differently in any other order. */
 function randomOperands(m: number, n: number, k: number, seed: number) {
   const r = rng(seed);

@@ -149,6 +149,9 @@ interface Entry extends LruNode {
   compileNs: number;
   /** Nanoseconds of the first call, compile included. */
   firstCallNs: number;
+  /** The counters' cycles and timed calls after the first call (its cold run left out of the mean). */
+  firstCycles: number;
+  firstTimed: number;
   reason: TierReason | null;
   kernel: Kernel | null;
   /** The plan, made once: recompiles reuse it. */
@@ -577,7 +580,14 @@ export class Runtime {
     const kernel = this.#compile(e);
     if (kernel === null) return this.#reference(e, ops);
     this.#call(e, kernel);
-    if (t0) e.firstCallNs = (performance.now() - t0) * 1e6;
+    if (t0) {
+      e.firstCallNs = (performance.now() - t0) * 1e6;
+      if (e.counters) {
+        const u = e.counters.u32;
+        e.firstCycles = u[0] + u[1] * 2 ** 32;
+        e.firstTimed = u[2] + u[3] * 2 ** 32;
+      }
+    }
   }
 
   /** Checks overlap and writes the operands' addresses into the argument block. */
@@ -655,6 +665,8 @@ export class Runtime {
       compiles: 0,
       compileNs: 0,
       firstCallNs: 0,
+      firstCycles: 0,
+      firstTimed: 0,
       reason: null,
       kernel: null,
       plan: null,
@@ -1359,7 +1371,7 @@ export class Runtime {
       calls: e.calls,
       kernelCalls: e.calls - e.referenceCalls,
       referenceCalls: e.referenceCalls,
-      kernelMeanUs: timed && this.#config.profile ? kernelNs / timed / 1000 : null,
+      kernelMeanUs: timed && this.#config.profile ? steadyMeanUs(e, cycles, timed, kernelNs) : null,
       totalUs: kernelNs / 1000,
       kernelCycles: cycles,
       hits: e.hits,
@@ -1411,4 +1423,16 @@ const NO_WORKSPACE: [number, number][] = [];
 
 function pointerValue(p: Deno.PointerObject): number {
   return Number(Deno.UnsafePointer.value(p));
+}
+
+/**
+ * Mean µs of a key's timed calls after its first (the first runs cold: its
+ * operands' first touches, and the weights it packs from memory never read
+ * before, cost a session's first run milliseconds that a mean over a few
+ * dozen calls would spread over all of them); every call's when the first
+ * is all there is.
+ */
+function steadyMeanUs(e: Entry, cycles: number, timed: number, kernelNs: number): number {
+  if (timed <= e.firstTimed || e.firstTimed === 0) return kernelNs / timed / 1000;
+  return (kernelNs * (cycles - e.firstCycles)) / cycles / (timed - e.firstTimed) / 1000;
 }

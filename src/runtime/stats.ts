@@ -28,7 +28,10 @@ export interface KeyStats {
   kernelCalls: number;
   /** Calls that ran on the TypeScript reference. */
   referenceCalls: number;
-  /** Mean microseconds per kernel call, timed with RDTSC in native code (null without profiling). */
+  /**
+   * Mean microseconds per kernel call after the key's first (that one's in
+   * `firstCallUs`), timed with RDTSC in native code (null without profiling).
+   */
   kernelMeanUs: number | null;
   /** Total microseconds in this key's kernels. */
   totalUs: number;
