@@ -354,8 +354,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   if (!blocked) nest();
   else {
     // K blocks: kc = min(KC, remaining); beta only on the first block.
-    // With transposed strips the remaining k lives on the stack, and rcx
-    // carries the strip prefetch stream.
+    // With strips in the workspace or the next block fetched, the remaining k
+    // lives on the stack, and rcx carries the prefetch stream.
     const KC = p.kc!;
     const kRem = kRemOnStack ? qword(rsp, 8) : rKrem;
     a.emit("mov", kRem, s.k);
