@@ -151,6 +151,17 @@ Deno.test("rotary: each option is read once, so the caches checked are the cache
   jit.rotary(x, got, o);
   assert.deepEqual(reads, { cos: 1, sin: 1 });
   assert.deepEqual(got, want);
+  // Positions too: a checked array first, one past the caches' rows after.
+  const positions = new Int32Array([1, 0]);
+  jit.rotary(x, want, { batch: 1, sequence: 2, heads: 1, headSize: 4, cos, sin, positions });
+  let positionReads = 0;
+  const p = { batch: 1, sequence: 2, heads: 1, headSize: 4, cos, sin } as RotaryOptions;
+  Object.defineProperty(p, "positions", {
+    get: () => positionReads++ === 0 ? positions : new Int32Array([5, 5]),
+  });
+  jit.rotary(x, got, p);
+  assert.equal(positionReads, 1);
+  assert.deepEqual(got, want);
 });
 
 Deno.test("rotary: stays inside x, y, the caches and the positions, guard pages on both sides", () => {

@@ -132,12 +132,12 @@ export function readRotary(
   }
   const rows = lc / half;
   let positions: Int32Array | null = null;
-  if (o.positions === undefined) {
+  const p = o.positions;
+  if (p === undefined) {
     if (rows !== tokens) {
       fail(W, `without positions cos needs batch×sequence = ${tokens} rows, has ${rows}`, "range");
     }
   } else {
-    const p = o.positions;
     if (typedArrayTag(p) !== "Int32Array") {
       fail(W, `positions must be an Int32Array, got ${describe(p)}`, "type");
     }
