@@ -10,6 +10,7 @@ import type { Fusion } from "./fusion.ts";
 import { GELU } from "./gelu.ts";
 import { HARD_SWISH } from "./hardswish.ts";
 import { LAYERNORM } from "./layernorm.ts";
+import { MATMUL_ADDEND } from "./matmul_addend.ts";
 import { MATMUL_BIAS } from "./matmul_bias.ts";
 import { MATMUL_BIAS_GELU } from "./matmul_bias_gelu.ts";
 import { MATMUL_INTEGER_BIAS } from "./matmul_integer_bias.ts";
@@ -42,6 +43,8 @@ export const FUSIONS: readonly Fusion[] = [
   CONV_RESIDUAL,
   ACTIVATION,
   ADD_LAYERNORM,
+  // After Add + LayerNormalization: a residual Add before a norm is that one's.
+  MATMUL_ADDEND,
   FAKE_QUANT,
   ELEMENTWISE_CHAIN_FUSION,
 ];

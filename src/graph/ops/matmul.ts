@@ -9,6 +9,7 @@ import type { Node } from "../ir.ts";
 import { StridedCopy } from "./copy.ts";
 import { broadcastStrides } from "./binary.ts";
 import {
+  broadcast,
   type Buf,
   type Env,
   expectType,
@@ -17,6 +18,7 @@ import {
   meta,
   need,
   type OpDef,
+  sizeOf,
   type Step,
   stridesOf,
 } from "./op.ts";
@@ -71,7 +73,7 @@ function inverse(perm: readonly number[]): number[] {
 
 function inferMatMul(n: Node, ins: readonly (Meta | null)[]): Meta[] {
   const fused = n.domain === "njit";
-  const xs = need(n, ins, 2, fused ? 3 : 2);
+  const xs = need(n, ins, 2, fused ? 4 : 2);
   expectType(n, xs[0], 0, "float32");
   expectType(n, xs[1], 1, "float32");
   const perms = n.fused?.perms ?? [];
@@ -87,7 +89,23 @@ function inferMatMul(n: Node, ins: readonly (Meta | null)[]): Meta[] {
   if (yPerm && yPerm.length !== s.dims.length) {
     fail(n, `folded output Transpose has rank ${yPerm.length}`);
   }
+  const addend = xs[3];
+  if (addend) {
+    // What MatMul + Add of a computed tensor makes (fusions/matmul_addend.ts), and only that.
+    expectType(n, addend, 3, "float32");
+    if (yPerm || n.fused?.activation) {
+      fail(n, "an addend with a folded output Transpose or an activation");
+    }
+    return [meta("float32", broadcast(n, s.dims, addend.dims))];
+  }
   return [meta("float32", permuted(s.dims, yPerm))];
+}
+
+/** Whether an addend of the product is one row over its last axis, the GEMM's bias. */
+function addendIsRow(addend: readonly number[], s: MatMulShape, bRank: number): boolean {
+  const r = addend.length;
+  return bRank > 1 && r > 0 && r <= s.dims.length && addend[r - 1] === s.n &&
+    addend.slice(0, -1).every((d) => d === 1);
 }
 
 /** An operand seen through a perm: its logical dims and the strides to walk its buffer by them. */
@@ -118,7 +136,43 @@ function buildMatMul(
   env: Env,
   alpha = 1,
 ): Step {
-  const a = ins[0]!, b = ins[1]!, y = outs[0];
+  const addend = ins[3];
+  if (!addend) return buildProduct(n, ins, outs[0], env, alpha);
+  const a = ins[0]!, b = ins[1]!, perms = n.fused?.perms ?? [];
+  const s = matmulShape(n, permuted(a.dims, perms[0]), permuted(b.dims, perms[1]));
+  if (!ins[2] && addendIsRow(addend.dims, s, b.dims.length)) {
+    return buildProduct(n, [a, b, addend], outs[0], env, alpha);
+  }
+  // Any other addend: the product, then the Add as its node would (in place where the
+  // addend does not widen the product's shape).
+  const y = outs[0], jit = env.jit;
+  const product: Buf = y.dims.join() === s.dims.join() ? y : {
+    type: "float32",
+    dims: s.dims,
+    data: new Float32Array(sizeOf(s.dims)),
+    constant: false,
+  };
+  const mm = buildProduct(n, ins.slice(0, 3), product, env, alpha);
+  const pd = product.data as Float32Array, ad = addend.data as Float32Array;
+  const yd = y.data as Float32Array;
+  return {
+    native: true,
+    run: () => {
+      mm.run();
+      jit.binary("add", pd, s.dims, ad, addend.dims, yd);
+    },
+  };
+}
+
+/** y = act(alpha·A·B + bias): the product of A and B (ins[2] the bias) into y. */
+function buildProduct(
+  n: Node,
+  ins: readonly (Buf | null)[],
+  y: Buf,
+  env: Env,
+  alpha: number,
+): Step {
+  const a = ins[0]!, b = ins[1]!;
   const perms = n.fused?.perms ?? [];
   const va = viewOf(a.dims, perms[0]), vb = viewOf(b.dims, perms[1]);
   const s = matmulShape(n, va.dims, vb.dims);
