@@ -1,7 +1,9 @@
 /**
- * onnxruntime-node's own per-node kernel times for a model (its profiler):
- * the median µs of each node over the runs, to set beside ours
- * (`deno task model f.onnx --profile out`).
+ * Per-node kernel times of a model, onnxruntime-node's (its profiler) beside
+ * ours (the session's profiler), the two sessions' runs alternating in one
+ * process so both see the same machine: the median µs of each node over the
+ * runs, matched by node name (a fused node keeps its first node's name on
+ * both sides; a node only one side has shows "-" on the other).
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ort_profile.ts model.onnx [threads] [runs]
  *   ... bench/ort_profile.ts zoo:cnn   # a model of tools/model_zoo.ts's ZOO by name (cnn, cnn-qop, bert, …)
@@ -9,6 +11,7 @@
  * @module
  */
 import { ZOO } from "../tools/model_zoo.ts";
+import { InferenceSession, Tensor } from "../mod.ts";
 
 const [file, threadsArg = "1", runsArg = "30"] = Deno.args;
 if (!file) {
@@ -23,54 +26,122 @@ if (file.startsWith("zoo:") && zoo === undefined) {
 }
 const model = zoo?.();
 const bytes = model !== undefined ? model.bytes : Deno.readFileSync(file);
+const threads = Number(threadsArg), runs = Number(runsArg);
 const dir = await Deno.makeTempDir();
-const s = await ort.InferenceSession.create(bytes, {
-  intraOpNumThreads: Number(threadsArg),
+const theirs = await ort.InferenceSession.create(bytes, {
+  intraOpNumThreads: threads,
   enableProfiling: true,
   profileFilePrefix: `${dir}/ort`,
 });
-const feeds: Record<string, unknown> = {};
-for (const name of s.inputNames as string[]) {
+const ours = await InferenceSession.create(bytes, {
+  intraOpNumThreads: threads,
+  enableProfiling: true,
+  profileFilePrefix: `${dir}/njit`,
+});
+const feeds: Record<string, { type: string; data: ArrayLike<unknown>; dims: number[] }> = {};
+for (const name of theirs.inputNames as string[]) {
   // A zoo model's own feeds (an attention mask is int64); a file's: float inputs
   const own = model?.feeds[name];
   if (own !== undefined) {
-    feeds[name] = new ort.Tensor(own.type, own.data, own.dims);
+    feeds[name] = own;
     continue;
   }
   // Float inputs of the shape the model declares (symbolic dims 1).
-  const meta = ((s.inputMetadata ?? []) as { name: string; shape?: (number | string)[] }[])
+  const meta = ((theirs.inputMetadata ?? []) as { name: string; shape?: (number | string)[] }[])
     .find((m) => m.name === name);
   const dims = (meta?.shape ?? [1, 3, 224, 224]).map((d) => (typeof d === "number" ? d : 1));
   const n = dims.reduce((a, b) => a * b, 1);
-  feeds[name] = new ort.Tensor(
-    "float32",
-    Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
+  feeds[name] = {
+    type: "float32",
+    data: Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
     dims,
+  };
+}
+const feedsOf = (T: new (t: never, d: never, s: number[]) => unknown) =>
+  Object.fromEntries(
+    Object.entries(feeds).map(([k, f]) => [k, new T(f.type as never, f.data as never, f.dims)]),
+  );
+const theirFeeds = feedsOf(ort.Tensor),
+  ourFeeds = feedsOf(Tensor as never) as Record<string, Tensor>;
+for (let i = 0; i < runs; i++) {
+  await theirs.run(theirFeeds);
+  ours.runSync(ourFeeds);
+}
+theirs.endProfiling();
+await theirs.release();
+const ourTrace = ours.endProfiling();
+await ours.release();
+
+type Event = { cat?: string; name: string; dur: number; args?: { op_name?: string } };
+/** Per node in first-seen order: its op and the median of its durations after its first. */
+function medians(events: Event[], suffix: string): Map<string, { op: string; us: number }> {
+  const byNode = new Map<string, { op: string; durs: number[] }>();
+  for (const e of events) {
+    if (e.cat !== "Node" || !e.name.endsWith(suffix)) continue;
+    const name = e.name.slice(0, e.name.length - suffix.length);
+    const n = byNode.get(name) ?? { op: e.args?.op_name ?? "?", durs: [] };
+    n.durs.push(e.dur);
+    byNode.set(name, n);
+  }
+  const out = new Map<string, { op: string; us: number }>();
+  for (const [name, n] of byNode) {
+    const d = n.durs.slice(1).sort((a, b) => a - b);
+    out.set(name, { op: n.op, us: d.length ? d[d.length >> 1] : n.durs[0] });
+  }
+  return out;
+}
+const trace = [...Deno.readDirSync(dir)].find((e) =>
+  e.name.startsWith("ort") && e.name.endsWith(".json")
+)!;
+const ortNodes = medians(JSON.parse(Deno.readTextFileSync(`${dir}/${trace.name}`)), "_kernel_time");
+const ourNodes = medians(JSON.parse(Deno.readTextFileSync(ourTrace)), "");
+await Deno.remove(dir, { recursive: true });
+
+// Pairs: a node of the same name on both sides, else the k-th node of the same op on each side
+// (ONNX Runtime renames the nodes it rewrites, e.g. to "relu7_nchwc").
+const rows: { name: string; op: string; ortUs?: number; ourUs?: number }[] = [];
+const unmatched = new Map<string, string[]>();
+for (const [name, t] of ortNodes) {
+  if (ourNodes.has(name)) continue;
+  unmatched.set(t.op, [...(unmatched.get(t.op) ?? []), name]);
+}
+for (const [name, o] of ourNodes) {
+  const theirName = ortNodes.has(name) ? name : unmatched.get(o.op)?.shift();
+  const t = theirName === undefined ? undefined : ortNodes.get(theirName);
+  if (theirName !== undefined) ortNodes.delete(theirName);
+  rows.push({
+    name: theirName && theirName !== name ? `${name} / ${theirName}` : name,
+    op: o.op,
+    ortUs: t?.us,
+    ourUs: o.us,
+  });
+}
+for (const [name, t] of ortNodes) rows.push({ name, op: t.op, ortUs: t.us });
+
+console.log(
+  `${threads} thread(s), ${runs} runs each, alternating; median µs per node after its first run`,
+);
+console.log(
+  `${"node (ours / ORT's)".padEnd(48)} ${"op".padEnd(20)} ${"ORT µs".padStart(8)} ${
+    "ours µs".padStart(8)
+  }  ours/ORT`,
+);
+let totOrt = 0, totOurs = 0;
+for (const r of rows) {
+  totOrt += r.ortUs ?? 0;
+  totOurs += r.ourUs ?? 0;
+  const us = (v?: number) => (v === undefined ? "-" : v.toFixed(0)).padStart(8);
+  const ratio = r.ortUs !== undefined && r.ourUs !== undefined
+    ? (r.ourUs / r.ortUs).toFixed(2)
+    : "";
+  console.log(
+    `${r.name.slice(0, 48).padEnd(48)} ${r.op.slice(0, 20).padEnd(20)} ${us(r.ortUs)} ${
+      us(r.ourUs)
+    }  ${ratio}`,
   );
 }
-for (let i = 0; i < Number(runsArg); i++) await s.run(feeds);
-s.endProfiling();
-await s.release();
-const trace = [...Deno.readDirSync(dir)].find((e) => e.name.endsWith(".json"))!;
-const events = JSON.parse(Deno.readTextFileSync(`${dir}/${trace.name}`)) as {
-  cat?: string;
-  name: string;
-  dur: number;
-  args?: { op_name?: string };
-}[];
-const byNode = new Map<string, { op: string; durs: number[] }>();
-for (const e of events) {
-  if (e.cat !== "Node" || !e.name.endsWith("_kernel_time")) continue;
-  const n = byNode.get(e.name) ?? { op: e.args?.op_name ?? "?", durs: [] };
-  n.durs.push(e.dur);
-  byNode.set(e.name, n);
-}
-let total = 0;
-for (const [name, n] of byNode) {
-  n.durs.sort((a, b) => a - b);
-  const med = n.durs[n.durs.length >> 1];
-  total += med;
-  console.log(`${name.replace(/_kernel_time$/, "").padEnd(48)} ${n.op.padEnd(20)} ${med} µs`);
-}
-console.log(`sum of node medians: ${total} µs`);
-await Deno.remove(dir, { recursive: true });
+console.log(
+  `sum of node medians: ORT ${totOrt.toFixed(0)} µs, ours ${totOurs.toFixed(0)} µs (${
+    (totOurs / totOrt).toFixed(3)
+  })`,
+);
