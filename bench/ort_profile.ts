@@ -2,8 +2,10 @@
  * Per-node kernel times of a model, onnxruntime-node's (its profiler) beside
  * ours (the session's profiler), the two sessions' runs alternating in one
  * process so both see the same machine: the median µs of each node over the
- * runs, matched by node name (a fused node keeps its first node's name on
- * both sides; a node only one side has shows "-" on the other).
+ * runs. Nodes pair by name, else the k-th unpaired node of an op on one
+ * side with the k-th of that op on the other (ONNX Runtime renames the
+ * nodes it rewrites, e.g. "relu7_nchwc"); a node only one side has (a
+ * fusion only one side makes) shows "-" on the other.
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ort_profile.ts model.onnx [threads] [runs]
  *   ... bench/ort_profile.ts zoo:cnn   # a model of tools/model_zoo.ts's ZOO by name (cnn, cnn-qop, bert, …)
