@@ -134,6 +134,121 @@ Deno.test("record: replay runs nothing and returns null when the recording canno
   assert.equal(other.stats().calls, 0);
 });
 
+Deno.test("recordSync: runs the calls before it returns; replaySync runs them again on the operands' current values, same bits", () => {
+  const seed = 4150, r = rng(seed);
+  using jit = new Jit({ threads: 2, minPartUs: 0, tuneBudget: 0 });
+  using ref = new Jit({ threads: 1, tuneBudget: 0 });
+  const t = tensors(), u = tensors();
+  fill(t, r);
+  const recorded = jit.recordSync(() => calls(jit, t));
+  for (let round = 0; round < 6; round++) {
+    for (const k of ["a", "b", "bias", "img", "w"]) u[k].set(t[k]);
+    calls(ref, u);
+    for (const k of ["c", "d", "e", "out"]) same(t[k], u[k], `seed ${seed} round ${round} ${k}`);
+    fill(t, r); // new values in the same buffers
+    for (const k of ["c", "d", "e", "out"]) t[k].fill(NaN);
+    assert.ok(jit.replaySync(recorded), `round ${round}: the recording should replay`);
+  }
+  const s = jit.stats();
+  assert.equal(s.replays, 6);
+  for (const k of s.keys) assert.equal(k.calls, 7, k.key);
+});
+
+Deno.test("replaySync: runs nothing and returns false when the recording cannot run as it was", async () => {
+  using jit = new Jit({ cacheCapacity: 2, tuneBudget: 0 });
+  const x = new Float32Array(64).fill(0.5), y = new Float32Array(64), z = new Float32Array(32);
+  const pair = () => {
+    jit.unary("exp", x, y);
+    jit.unary("tanh", y, y);
+  };
+  const rec = jit.recordSync(pair);
+  using ref = new Jit();
+  const r = new Float32Array(64);
+  ref.unary("exp", x, r);
+  ref.unary("tanh", r, r);
+  const expected = r[0];
+  assert.equal(y[0], expected);
+  // An async replay of the same list in flight: not run here meanwhile.
+  y.fill(0);
+  const inFlight = jit.replay(rec);
+  assert.ok(inFlight !== null);
+  assert.equal(jit.replaySync(rec), false);
+  await inFlight;
+  assert.equal(y[0], expected);
+  y.fill(0);
+  assert.ok(jit.replaySync(rec));
+  assert.equal(y[0], expected);
+  // Code it enters evicted: stale, and its calls do not run.
+  jit.unary("exp", z, z);
+  y.fill(0);
+  assert.equal(jit.replaySync(rec), false);
+  assert.equal(y[0], 0);
+  const again = jit.recordSync(pair);
+  assert.equal(y[0], expected);
+  // A recording that tuned on its calls ran once: its timed calls are not repeated.
+  using tuning = new Jit({ tuneBudget: 1e6 });
+  tuning.unary("gelu", x, y);
+  tuning.warmup(true);
+  const timed = tuning.recordSync(() => tuning.unary("gelu", x, y));
+  tuning.warmup(false);
+  assert.equal(tuning.replaySync(timed), false);
+  // Bad input while recording: thrown here, and none of the calls before it ran.
+  using other = new Jit();
+  const w = new Float32Array(64);
+  assert.throws(
+    () =>
+      other.recordSync(() => {
+        other.unary("exp", x, w);
+        other.unary("exp", x, new Float32Array(3));
+      }),
+    RangeError,
+  );
+  assert.equal(w[0], 0);
+  assert.equal(other.stats().calls, 1);
+  // A recording made off the loop replays here, and one made here off the loop.
+  const offLoop = jit.record(pair);
+  await offLoop.done;
+  y.fill(0);
+  assert.ok(jit.replaySync(offLoop));
+  assert.equal(y[0], expected);
+  const here = jit.recordSync(pair); // its kernels compiled before: kept
+  y.fill(0);
+  const there = jit.replay(here);
+  assert.ok(there !== null);
+  await there;
+  assert.equal(y[0], expected);
+  // Closed: nothing replays, a new recording throws.
+  jit.close();
+  assert.equal(jit.replaySync(again), false);
+  assert.throws(() => jit.recordSync(pair), /closed/);
+});
+
+Deno.test("record: runSync replays its recorded calls; outputs equal a session's that makes every call", async () => {
+  const model = resnetCnn({ size: 96, widths: [16, 32], blocks: 1, classes: 10 });
+  const make = (replay: boolean) =>
+    InferenceSession.create(model.bytes, { intraOpNumThreads: 2, tuneBudget: 0, replay });
+  const session = await make(true), twin = await make(false);
+  try {
+    const r = rng(4250);
+    for (let i = 0; i < 6; i++) {
+      const image = new Float32Array(3 * 96 * 96).map(() => r() * 2 - 1);
+      const feeds = { image: new Tensor("float32", image, [1, 3, 96, 96]) };
+      const got = session.runSync(feeds);
+      const want = twin.runSync(feeds);
+      for (const name of session.outputNames) {
+        same(got[name].data as Float32Array, want[name].data as Float32Array, `run ${i} ${name}`);
+      }
+    }
+    // Every run after the first replays each of its stretches (one here: every node native).
+    assert.equal(session.offLoopStretches, 1);
+    assert.equal(session.kernelStats().replays, 5);
+    assert.equal(twin.kernelStats().replays, 0);
+  } finally {
+    await session.release();
+    await twin.release();
+  }
+});
+
 Deno.test("record: a session's runs replay its recorded calls; outputs equal runSync's for every feed", async () => {
   const model = resnetCnn({ size: 160, widths: [16, 32], blocks: 1, classes: 10 });
   const session = await InferenceSession.create(model.bytes, {

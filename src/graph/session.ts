@@ -57,9 +57,10 @@ export interface SessionOptions {
   /** Tier 2's budget (see `JitOptions.tuneBudget`; 0 turns tuning off). Default 0.1. */
   tuneBudget?: number;
   /**
-   * `run` replays the Jit calls it recorded off the event loop (`Jit.replay`)
-   * while nothing of them changed. Default true; false records them on every
-   * run (for comparison).
+   * `run` and `runSync` replay the Jit calls they recorded (`Jit.replay` off
+   * the event loop, `Jit.replaySync` on the calling thread) while nothing of
+   * them changed. Default true; false makes every call anew on every run (off
+   * the loop recorded each time; for comparison).
    */
   replay?: boolean;
   /**
@@ -609,7 +610,7 @@ export class InferenceSession {
       const prof = this.#profiler;
       if (prof === null) {
         const t0 = performance.now();
-        for (const s of plan.steps) s.run();
+        this.#onThread(plan);
         plan.inlineMs = performance.now() - t0;
       } else prof.runSteps(plan.steps);
       return this.#results(plan, names);
@@ -663,7 +664,7 @@ export class InferenceSession {
     const short = plan.inlineMs !== null && plan.inlineMs < INLINE_RUN_MAX_MS;
     if (this.#shortRunsInline && (probe || short)) {
       const t0 = performance.now();
-      for (const s of plan.steps) s.run();
+      this.#onThread(plan);
       plan.inlineMs = performance.now() - t0;
       plan.offLoopRuns = 0;
       return this.#results(plan, names);
@@ -714,6 +715,43 @@ export class InferenceSession {
         done = again.done;
       }
       await done;
+    }
+  }
+
+  /**
+   * A plan's steps on the calling thread, stretch by stretch as `#offLoop`
+   * runs them: each stretch's Jit calls replayed from the list recorded on
+   * its last run (one native call: no step's TypeScript, validation or
+   * dispatch) while nothing of them changed, else recorded anew and run.
+   */
+  #onThread(plan: Plan): void {
+    const steps = plan.steps, jit = this.#jit;
+    if (!this.#replay) {
+      for (const s of steps) s.run();
+      return;
+    }
+    for (let i = 0, stretch = 0; i < steps.length; stretch++) {
+      const first = steps[i];
+      if (first.tail) {
+        const t = first.tail();
+        this.#onThread(t.plan);
+        t.finish();
+        i++;
+        continue;
+      }
+      if (!first.native && !first.split) {
+        first.run();
+        i++;
+        continue;
+      }
+      first.split?.prepare();
+      const from = i;
+      const to = i = stretchEnd(steps, from);
+      const recorded = plan.recorded[stretch];
+      if (recorded && jit.replaySync(recorded)) continue;
+      plan.recorded[stretch] = jit.recordSync(() => {
+        for (let k = from; k < to; k++) (steps[k].split?.calls ?? steps[k].run)();
+      });
     }
   }
 

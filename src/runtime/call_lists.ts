@@ -265,19 +265,67 @@ export class CallLists {
     for (const b of k.blocks) this.#held.set(b, (this.#held.get(b) ?? 0) + 1);
     k.busy = true;
     this.#inflight++;
-    const workspace = k.workspaceBytes > 0 ? this.#workspace(k.workspaceBytes) : null;
-    const base = workspace?.address ?? 0;
-    if (k.list === null) k.list = listOf(k.calls, workspace);
-    else if (k.listBase !== base) patchWorkspace(k.calls, base);
-    k.listBase = base;
-    this.#pin(k.list);
-    return d.callAsyncKeeping(runAll, k.list.pointer, ...NO_BUFFERS).finally(() => {
+    const workspace = this.#listFor(k);
+    this.#pin(k.list!);
+    return d.callAsyncKeeping(runAll, k.list!.pointer, ...NO_BUFFERS).finally(() => {
       if (workspace !== null) this.#returnWorkspace(workspace);
       this.#unhold(k.blocks);
       k.busy = false;
       this.#inflight--;
       done();
     });
+  }
+
+  /**
+   * Runs a kept list now, on this thread (split calls still fork to the
+   * workers): `runSync`'s replay. Its code needs no hold (nothing is freed
+   * before this returns); the caller checked no run of it is in flight.
+   */
+  replayNow(k: KeptList, d: Dispatch, runAll: Deno.PointerObject): void {
+    if (k.calls.length === 0) return;
+    const workspace = this.#listFor(k);
+    // Not pinned: the calling thread stays where the scheduler has it.
+    k.list!.u32[JOB_PIN / 4] = 0;
+    try {
+      d.call(runAll, k.list!.pointer);
+    } finally {
+      if (workspace !== null) this.#returnWorkspace(workspace);
+    }
+  }
+
+  /** A workspace for a kept list's run, its list block built or pointed at it. */
+  #listFor(k: KeptList): GuardedPages | null {
+    const workspace = k.workspaceBytes > 0 ? this.#workspace(k.workspaceBytes) : null;
+    const base = workspace?.address ?? 0;
+    if (k.list === null) k.list = listOf(k.calls, workspace);
+    else if (k.listBase !== base) patchWorkspace(k.calls, base);
+    k.listBase = base;
+    return workspace;
+  }
+
+  /**
+   * Ends the recording and runs it now, on this thread (split calls still
+   * fork to the workers): a synchronous recording that is not kept.
+   */
+  runNow(d: Dispatch, runAll: Deno.PointerObject): void {
+    const r = this.#recording;
+    this.#recording = null;
+    if (r === null) return;
+    try {
+      if (r.calls.length === 0) return;
+      const workspace = r.workspaceBytes > 0 ? this.#workspace(r.workspaceBytes) : null;
+      const list = this.#listOf(r.calls, workspace);
+      list.u32[JOB_PIN / 4] = 0;
+      try {
+        d.call(runAll, list.pointer);
+      } finally {
+        this.#spareList(list);
+        if (workspace !== null) this.#returnWorkspace(workspace);
+      }
+    } finally {
+      this.#release(r);
+      this.#recycle(r.slabs);
+    }
   }
 
   /** Runs the calls recorded so far now, on this thread (before a call that must run here). */

@@ -1873,6 +1873,54 @@ export class Jit {
     return this.#rt.replay(k.kept)?.finally(() => void scratch) ?? null;
   }
 
+  /**
+   * {@link record}'s synchronous form: the calls are recorded, then run on
+   * this thread (split calls still fork to the workers) before it returns,
+   * and kept: `replaySync` (or `replay`) runs them again for the cost of one
+   * native call. For a script's loop of the same calls on the same memory (a
+   * model's `runSync`); the returned recording's `done` has settled. Throws
+   * what the calls threw (then none of them has run).
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const x = new Float32Array(1 << 20).fill(-1), y = new Float32Array(1 << 20);
+   * const calls = () => jit.unary("relu", x, y);
+   * let run = jit.recordSync(calls);
+   * for (let i = 0; i < 10; i++) if (!jit.replaySync(run)) run = jit.recordSync(calls);
+   * ```
+   */
+  recordSync(calls: () => void): RecordedCalls {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    const generation = rt.codeGeneration;
+    rt.beginAsync(false, true);
+    this.#recScratch = [];
+    try {
+      calls();
+    } catch (err) {
+      rt.abortAsync();
+      throw err;
+    }
+    const scratch = this.#recScratch;
+    const kept = rt.endKeptSync(generation);
+    const recorded: RecordedCalls = { done: Promise.resolve() };
+    if (kept !== null) KEPT.set(recorded, { kept, scratch });
+    return recorded;
+  }
+
+  /**
+   * Runs recorded calls again on this thread (split calls still fork to the
+   * workers) and returns true, or returns false and runs nothing when they
+   * cannot run as recorded (as {@link replay} returns null): then record them
+   * anew.
+   */
+  replaySync(recorded: RecordedCalls): boolean {
+    const k = KEPT.get(recorded);
+    return k !== undefined && this.#rt.replaySync(k.kept);
+  }
+
   /** `jit.gemm` without blocking the event loop: `jit.async(() => jit.gemm(...))`. */
   gemmAsync(
     a: Float32Array,

@@ -415,19 +415,50 @@ export class Runtime {
    * no call run here meanwhile, and no code freed since the recording began.
    */
   endKept(generation: number): { done: Promise<void>; kept: KeptCalls | null } {
+    const kept = this.#keep(generation);
+    if (kept === null) return { done: this.endAsync(false), kept: null };
+    return { done: this.#runKept(kept), kept };
+  }
+
+  /**
+   * {@link endKept}'s synchronous form: the recording runs on this thread
+   * (split calls still fork to the workers) before it returns; the kept
+   * calls, or null when they cannot run again as they are.
+   */
+  endKeptSync(generation: number): KeptCalls | null {
+    const kept = this.#keep(generation);
+    if (kept === null) this.#endSync();
+    else this.#lists.replayNow(kept.list, this.#d!, sharedPool().runAll);
+    return kept;
+  }
+
+  /** The recording ended and kept, when it can run again as it is (else null, still recording). */
+  #keep(generation: number): KeptCalls | null {
     const replayable = this.#d !== null && this.#recTimed.length === 0 && !this.#recFlushed &&
       generation === this.#codeGeneration;
-    if (!replayable) return { done: this.endAsync(false), kept: null };
+    if (!replayable) return null;
     const counts = new Map<Entry, number>();
     for (const e of this.#recEntries) counts.set(e, (counts.get(e) ?? 0) + 1);
     this.#recEntries = [];
-    const kept: KeptCalls = {
+    return {
       list: this.#lists.keep(),
       generation,
       entries: [...counts.keys()],
       counts: [...counts.values()],
     };
-    return { done: this.#runKept(kept), kept };
+  }
+
+  /** Ends a recording by running its calls on this thread, then feeds the tuners their times. */
+  #endSync(): void {
+    this.#recEntries = [];
+    if (this.#d === null) return this.#lists.abort();
+    const timed = this.#recTimed;
+    this.#recTimed = [];
+    try {
+      this.#lists.runNow(this.#d, sharedPool().runAll);
+    } finally {
+      this.#settleTimed(timed);
+    }
   }
 
   /** The code generation now (a kept list recorded from here is stale once it moves). */
@@ -441,13 +472,29 @@ export class Runtime {
    * tune on its next calls — or still running: record the calls anew.
    */
   replay(kept: KeptCalls): Promise<void> | null {
-    if (this.#closed || kept.list.busy || kept.generation !== this.#codeGeneration) return null;
+    return this.#claim(kept) ? this.#runKept(kept) : null;
+  }
+
+  /**
+   * {@link replay}'s synchronous form: runs the kept list on this thread
+   * (split calls still fork to the workers); false (nothing runs) when it
+   * is stale or in flight.
+   */
+  replaySync(kept: KeptCalls): boolean {
+    if (!this.#claim(kept)) return false;
+    this.#lists.replayNow(kept.list, this.#d!, sharedPool().runAll);
+    return true;
+  }
+
+  /** Whether a kept list can run again as recorded; if so, its calls counted as made. */
+  #claim(kept: KeptCalls): boolean {
+    if (this.#closed || kept.list.busy || kept.generation !== this.#codeGeneration) return false;
     // A buffer transferred since: its memory is not the operand's any more.
-    for (const b of kept.list.buffers) if (isDetached(b)) return null;
+    for (const b of kept.list.buffers) if (isDetached(b)) return false;
     const { entries, counts } = kept;
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i];
-      if (e.kernel === null || e.calls + counts[i] >= e.tuneAt) return null;
+      if (e.kernel === null || e.calls + counts[i] >= e.tuneAt) return false;
     }
     for (let i = 0; i < entries.length; i++) {
       const e = entries[i], n = counts[i];
@@ -458,7 +505,7 @@ export class Runtime {
       if (!e.pinned) this.#lru.touch(e);
     }
     this.#replays++;
-    return this.#runKept(kept);
+    return true;
   }
 
   #runKept(kept: KeptCalls): Promise<void> {
