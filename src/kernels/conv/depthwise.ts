@@ -105,7 +105,11 @@ export const ZERO_MARGIN = 64;
  * several rows a vector, else as many vectors per chunk as fit 14
  * accumulators beside the weights, and rows to fill them (input rows ≤ 8).
  * One row a vector is tier 2's to try: on 14²×576 it ran as fast as 6 rows
- * × 16, no faster (see depthwise_packed.ts).
+ * × 16, no faster (see depthwise_packed.ts). At stride 2 a row of 3 or 4
+ * vectors takes 2 rows, not 3: on Zen 5 (3×3/2, relu, one thread, tiles
+ * alternating in one process) 3 rows ran 1.10-1.24× 2 rows' time at 3 and 4
+ * vectors (32-96 channels on 80²-112²; the same at 2 threads), even at 2
+ * vectors (56²), and 0.93-1.06× at 1 and 5 (28², 160²); why is not found.
  */
 export function depthwiseTile(s: ConvSpec, g: ConvGeometry, activation: number): DepthwiseTile {
   const packed = depthwisePackedRows(s, g, activation);
@@ -113,7 +117,8 @@ export function depthwiseTile(s: ConvSpec, g: ConvGeometry, activation: number):
   const vectors = Math.ceil(g.ow / 16);
   const budget = depthwiseBudget(s, activation);
   const v = Math.max(1, Math.min(vectors, 7, budget));
-  const rows = Math.max(1, Math.min(Math.floor(budget / v), g.rows, depthwiseRowsMost(s)));
+  const most = s.sh === 2 && s.sw === 2 && (v === 3 || v === 4) ? 2 : depthwiseRowsMost(s);
+  const rows = Math.max(1, Math.min(Math.floor(budget / v), g.rows, most));
   return { rows, vectors: v };
 }
 
