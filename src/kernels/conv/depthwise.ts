@@ -110,13 +110,19 @@ export const ZERO_MARGIN = 64;
  * alternating in one process) 3 rows ran 1.10-1.24× 2 rows' time at 3 and 4
  * vectors (32-96 channels on 80²-112²; the same at 2 threads), even at 2
  * vectors (56²), and 0.93-1.06× at 1 and 5 (28², 160²); why is not found.
+ * At stride 1 a row of 5-7 vectors goes in chunks of 4 vectors, 4 rows a
+ * tile (each input row then feeds 4 output rows, not 2-3): on Zen 5, 3×3
+ * and 5×5 on 96²-112² (16-64 channels) ran 1.07-1.24× faster at 1 and 2
+ * threads, 80² 0.99-1.06×; rows of 4 vectors keep 4 × 64 (56²), and of 14
+ * (224²) whole chunks of 7 (0.96-0.99× in chunks of 4).
  */
 export function depthwiseTile(s: ConvSpec, g: ConvGeometry, activation: number): DepthwiseTile {
   const packed = depthwisePackedRows(s, g, activation);
   if (packed > 1) return { rows: packed, vectors: 1, packed };
   const vectors = Math.ceil(g.ow / 16);
   const budget = depthwiseBudget(s, activation);
-  const v = Math.max(1, Math.min(vectors, 7, budget));
+  const chunk = s.sh === 1 && s.sw === 1 && vectors >= 5 && vectors <= 7 ? 4 : 7;
+  const v = Math.max(1, Math.min(vectors, chunk, budget));
   const most = s.sh === 2 && s.sw === 2 && (v === 3 || v === 4) ? 2 : depthwiseRowsMost(s);
   const rows = Math.max(1, Math.min(Math.floor(budget / v), g.rows, most));
   return { rows, vectors: v };
