@@ -308,23 +308,11 @@ export class CallLists {
    * fork to the workers): a synchronous recording that is not kept.
    */
   runNow(d: Dispatch, runAll: Deno.PointerObject): void {
-    const r = this.#recording;
-    this.#recording = null;
-    if (r === null) return;
+    if (this.#recording === null) return;
     try {
-      if (r.calls.length === 0) return;
-      const workspace = r.workspaceBytes > 0 ? this.#workspace(r.workspaceBytes) : null;
-      const list = this.#listOf(r.calls, workspace);
-      list.u32[JOB_PIN / 4] = 0;
-      try {
-        d.call(runAll, list.pointer);
-      } finally {
-        this.#spareList(list);
-        if (workspace !== null) this.#returnWorkspace(workspace);
-      }
+      this.flush(d, runAll);
     } finally {
-      this.#release(r);
-      this.#recycle(r.slabs);
+      this.abort(); // nothing left in it: ends it, its slabs back to the spares
     }
   }
 
@@ -332,11 +320,14 @@ export class CallLists {
   flush(d: Dispatch, runAll: Deno.PointerObject): void {
     const r = this.#recording!;
     if (r.calls.length === 0) return;
-    const workspace = r.workspaceBytes > 0 ? new GuardedPages(r.workspaceBytes) : null;
-    const list = this.#listOf(r.calls, workspace);
-    d.call(runAll, list.pointer);
-    this.#spareList(list);
-    workspace?.free();
+    const workspace = r.workspaceBytes > 0 ? this.#workspace(r.workspaceBytes) : null;
+    const list = this.#listOf(r.calls, workspace); // not pinned: a fresh or cleared header
+    try {
+      d.call(runAll, list.pointer);
+    } finally {
+      this.#spareList(list);
+      if (workspace !== null) this.#returnWorkspace(workspace);
+    }
     this.#release(r);
     r.calls = [];
     r.workspaceBytes = 0;

@@ -450,7 +450,6 @@ export class Runtime {
 
   /** Ends a recording by running its calls on this thread, then feeds the tuners their times. */
   #endSync(): void {
-    this.#recEntries = [];
     if (this.#d === null) return this.#lists.abort();
     const timed = this.#recTimed;
     this.#recTimed = [];
