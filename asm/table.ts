@@ -615,6 +615,7 @@ vl("vpermd", "V{kz}, V, VM/b32", "RVM", "EVEX.L.66.0F38.W0 36 /r", "FV", [256, 5
 vl("vpermt2ps", "V{kz}, V, VM/b32", "RVM", "EVEX.L.66.0F38.W0 7F /r", "FV");
 vl("vpermi2ps", "V{kz}, V, VM/b32", "RVM", "EVEX.L.66.0F38.W0 77 /r", "FV");
 vl("vpermt2d", "V{kz}, V, VM/b32", "RVM", "EVEX.L.66.0F38.W0 7E /r", "FV");
+vl("valignd", "V{kz}, V, VM/b32, imm8", "RVMI", "EVEX.L.66.0F3A.W0 03 /r ib", "FV");
 vl("vshuff32x4", "V{kz}, V, VM/b32, imm8", "RVMI", "EVEX.L.66.0F3A.W0 23 /r ib", "FV", [256, 512]);
 vl("vreduceps", "V{kz}, VM/b32, imm8", "RMI", "EVEX.L.66.0F3A.W0 56 /r ib", "FV");
 vl("vrndscaleps", "V{kz}, VM/b32, imm8", "RMI", "EVEX.L.66.0F3A.W0 08 /r ib", "FV");

@@ -282,6 +282,60 @@ Deno.test({
 
 Deno.test({
   name:
+    "pool avx512: 3×3/2 max from aligned column pairs gives the plane kernel's bits, NaN planes made again",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const seed = 2350, r = rng(seed);
+    using wide = new Jit({ maxIsa: "avx512" });
+    using planes = new Jit({ maxIsa: "avx2" });
+    // Widths at every edge of a 32-column pair (a lone column, a lone vector, a ragged pair).
+    const widths = [1, 2, 3, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 96, 112, 113, 150];
+    for (let t = 0; t < 80; t++) {
+      const h = t < widths.length ? int(r, 1, 20) : int(r, 1, 60);
+      const w = t < widths.length ? widths[t] : int(r, 1, 160);
+      // Left pad 1 (the aligned kernel's); top 0-1, bottom and right 0-2 (2 where a window
+      // would not fit), or ceil mode.
+      const p = [int(r, 0, 1), 1, int(r, 0, 2), int(r, 0, 2)];
+      if (h + p[0] + p[2] < 3) p[2] = 2;
+      if (w + 1 + p[3] < 3) p[3] = 2;
+      const o: PoolOptions = {
+        n: int(r, 1, 2),
+        c: int(r, 1, 3),
+        h,
+        w,
+        kernel: [3, 3],
+        strides: [2, 2],
+        pads: p,
+        ceilMode: r() < 0.2,
+      };
+      const n = o.n * o.c * h * w, ny = outputs("max", o);
+      // Ties everywhere, zeros of both signs, infinities; NaN in one plane of some cases.
+      const x = new Float32Array(n).map(() =>
+        pick(r, [0, -0, 0, -0, 1, -1, 2, Infinity, -Infinity, 0.5, -0.5, 3])
+      );
+      const nan = t % 3 === 2;
+      if (nan) x[int(r, 0, n - 1)] = NaN;
+      const a = new Float32Array(ny).fill(7), b = a.slice();
+      wide.pool("max", x, a, o);
+      planes.pool("max", x, b, o);
+      const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
+      const at = ua.findIndex((v, i) => v !== ub[i]);
+      assert.equal(
+        at,
+        -1,
+        `seed ${seed} case ${t} ${JSON.stringify(o)}${nan ? " (a NaN)" : ""}: y[${at}] ${
+          a[at]
+        } vs ${b[at]}`,
+      );
+      if (nan) assert.ok(a.some(Number.isNaN), `seed ${seed} case ${t}: the NaN reaches y`);
+    }
+    const aligned = wide.stats().keys.filter((k) => k.plan!.includes("aligned column pairs"));
+    assert.equal(aligned.length, 80, "every case took the aligned kernel");
+  },
+});
+
+Deno.test({
+  name:
     "pool avx512: average read in place gives the plane kernel's bits (−0 sums, padding, counts)",
   ignore: !LEVELS.includes("avx512"),
   fn: () => {

@@ -46,6 +46,7 @@ import { columnGroups } from "../gemm/microkernel.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { counted as countedTaps, POOL_ARG, poolShape, type PoolSpec, windowSpec } from "./spec.ts";
 import { emitMaxInPlace, maxInPlaceServes, maxSharedServes } from "./max_in_place.ts";
+import { emitMaxAligned, maxAlignedServes } from "./max_aligned.ts";
 import { emitAverageInPlace } from "./average_in_place.ts";
 import { bytePoolRow, bytePoolVector, describeBytePool, generateBytePool } from "./max_bytes.ts";
 
@@ -127,6 +128,8 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
         Math.ceil(poolShape(s).ow / 16)
       } vectors${s.sw === 2 ? ", even/odd lanes" : ""}${
         max && maxSharedServes(s) ? ", each row folded once, x prefetched 8 KiB ahead" : ""
+      }${
+        max && maxAlignedServes(s) ? ", aligned column pairs, NaN checked per plane" : ""
       }${divided}`,
     };
   }
@@ -247,7 +250,8 @@ export function generatePool(
 
   const planeLoop = () => {
     if (p.inPlace) {
-      if (max) emitMaxInPlace(v, s, F);
+      if (max && maxAlignedServes(s)) emitMaxAligned(v, s, F);
+      else if (max) emitMaxInPlace(v, s, F);
       else {
         emitAverageInPlace(v, s, F, p.divisor, p.divisor === null ? reciprocals(s, L) : null, g.wq);
       }

@@ -187,7 +187,13 @@ const PREFETCH_BYTES = 8192;
  * plane it reaches the next one (read next); past x, nothing (a prefetch
  * never faults).
  */
-function prefetchRows(a: Assembler, s: PoolSpec, rows: number[], from: number, to: number): void {
+export function prefetchRows(
+  a: Assembler,
+  s: PoolSpec,
+  rows: number[],
+  from: number,
+  to: number,
+): void {
   const ahead = Math.ceil(PREFETCH_BYTES / (s.w * 4));
   for (const r of rows) {
     const start = ((r + ahead) * s.w + from) * 4, end = ((r + ahead) * s.w + to) * 4;
@@ -202,7 +208,7 @@ export function maxSharedServes(s: PoolSpec): boolean {
 }
 
 /** −∞ and the lane tables. */
-function setUp(v: Vec): void {
+export function setUp(v: Vec): void {
   v.move(NINF, f32(-Infinity));
   v.move(EVEN, { table: lanes((i) => 2 * i) });
   v.move(ODD, { table: lanes((i) => 2 * i + 1) });

@@ -1,0 +1,115 @@
+/**
+ * Max pooling 3×3, stride 2, one column of padding on the left (the pooling
+ * after a ResNet stem) read from aligned column pairs, NaN checked once per
+ * plane. Output vector k (16 positions) of an input row takes x's columns
+ * 32k … 32k + 31 in two aligned loads: their even lanes are the window's
+ * centre tap, their odd lanes its right tap, and its left tap is the odd
+ * lanes moved up one lane (`valignd`) with column 32k − 1 (the last of the
+ * 16 columns before, or the padding's −∞) in lane 0. So a row's fold costs
+ * two loads, three shuffles and two maxima where the general shared-row
+ * kernel (max_in_place.ts) makes four loads astride cache lines, three
+ * permutes and three maxima, and tracks NaN in opmasks per pair of taps.
+ *
+ * The same bits: each input row is folded left, centre, right (x86 max
+ * keeps the later operand of equal values), and the rows top to bottom,
+ * so each output is the last maximal element of its window in row-major
+ * order, as every other max kernel makes it. NaN: the loads of the plane
+ * are compared unordered into one opmask; a plane with a NaN anywhere is
+ * made again by the general kernel (which gives the one quiet NaN where a
+ * window holds one), so the common plane pays one compare per load pair.
+ *
+ * @module
+ */
+import { eax, KREG, type Label, qword, r14, r15, rsp, zmmword } from "../../../asm/mod.ts";
+import type { Vec } from "../vec.ts";
+import {
+  emitMaxShared,
+  emitRows,
+  load,
+  maskCache,
+  type MaxInPlaceFrame,
+  maxSharedServes,
+  prefetchRows,
+  setUp,
+} from "./max_in_place.ts";
+import { poolShape, type PoolSpec } from "./spec.ts";
+
+const L = 16;
+/** Registers (setUp's −∞ and lane indices in 0-2). */
+const NINF = 0, EVEN = 1, ODD = 2, ACC = 3, A = 4, B = 5, RIGHT = 6, LEFT = 7, H = 12, CARRY = 8;
+/** Opmasks: the store's tail, the plane's NaN lanes, a compare, two load masks (k4, k5). */
+const K_TAIL = 1, K_ANY = 2, K_CMP = 3, K_MASKS = 4;
+/** Column vectors carried down the rows at once (registers 8-11). */
+const GROUP = 4;
+
+/** Whether the aligned kernel serves `s` (on top of maxInPlaceServes): 3×3/2, one column of left padding. */
+export function maxAlignedServes(s: PoolSpec): boolean {
+  return maxSharedServes(s) && s.kw === 3 && s.pl === 1;
+}
+
+/** One plane: x at frame.X, y at frame.Y; a plane holding a NaN is made again by emitMaxShared. */
+export function emitMaxAligned(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
+  const a = v.a;
+  const { oh, ow } = poolShape(s);
+  setUp(v);
+  a.emit("kxorw", KREG[K_ANY], KREG[K_ANY], KREG[K_ANY]);
+  const valid = (r: number) => r >= 0 && r < s.h;
+  const vectors = Math.ceil(ow / L);
+  for (let g0 = 0; g0 < vectors; g0 += GROUP) {
+    const group = Math.min(GROUP, vectors - g0);
+    const masks = maskCache(a, K_MASKS, 2);
+    /** H = input row `row` (elements past r15) folded left, centre, right for vector k. */
+    const fold = (dst: number, row: number, k: number) => {
+      load(a, v, s, A, row, 2 * k * L, false, masks);
+      load(a, v, s, B, row, 2 * k * L + L, false, masks);
+      a.emit("vcmpps", KREG[K_CMP], v.r(A), v.r(B), 3); // unordered: a NaN in either
+      a.emit("korw", KREG[K_ANY], KREG[K_ANY], KREG[K_CMP]);
+      v.move(RIGHT, A);
+      a.emit("vpermt2ps", v.r(A), v.r(EVEN), v.r(B)); // centre: columns 32k + 2l
+      a.emit("vpermt2ps", v.r(RIGHT), v.r(ODD), v.r(B)); // right: 32k + 2l + 1
+      // Left: 32k + 2l − 1, the right tap one lane up; lane 0 the column before (−∞ at k = 0).
+      if (k === 0) a.emit("valignd", v.r(LEFT), v.r(RIGHT), v.r(NINF), 15);
+      else a.emit("valignd", v.r(LEFT), v.r(RIGHT), zmmword(r15, (row + 2 * k * L - L) * 4), 15);
+      v.op("max", dst, LEFT, A);
+      v.op("max", dst, dst, RIGHT);
+    };
+    const carry = (k: number) => CARRY + k;
+    a.emit("mov", r15, qword(rsp, F.X));
+    for (let k = 0; k < group; k++) {
+      if (valid(-s.pt)) fold(carry(k), -s.pt * s.w, g0 + k);
+      else v.move(carry(k), NINF);
+    }
+    a.emit("mov", r14, qword(rsp, F.Y));
+    const from = Math.max(0, g0 * L * 2 - s.pl);
+    const to = Math.min(s.w, (g0 + group) * L * 2 - s.pl + 1);
+    /** Output row o, x's row `base` at r15: rows 2o − pt (carried), + 1 and + 2 (carried on). */
+    const row = (o: number, base: number) => {
+      const r1 = 2 * o - s.pt + 1, r2 = r1 + 1;
+      prefetchRows(a, s, [r1 - base, r2 - base], from, to);
+      for (let k = 0; k < group; k++) {
+        if (valid(r1)) {
+          fold(H, (r1 - base) * s.w, g0 + k);
+          v.op("max", ACC, carry(k), H);
+        } else v.move(ACC, carry(k));
+        if (valid(r2)) {
+          fold(carry(k), (r2 - base) * s.w, g0 + k);
+          v.op("max", ACC, ACC, carry(k));
+        } else v.move(carry(k), NINF);
+        const c = (g0 + k) * L, lanes = Math.min(L, ow - c);
+        if (lanes < L) {
+          a.emit("mov", eax, (1 << lanes) - 1);
+          a.emit("kmovw", KREG[K_TAIL], eax);
+          a.emit("vmovups", zmmword(r14, c * 4).k(KREG[K_TAIL]), v.r(ACC));
+        } else v.store(r14, c * 4, ACC);
+      }
+    };
+    const inside = (o: number) => valid(2 * o - s.pt + 1) && valid(2 * o - s.pt + 2);
+    emitRows(a, F, { oh, ow, w: s.w, step: 2 }, inside, (o) => 2 * o - s.pt, row);
+  }
+  // A NaN in the plane: the general kernel makes it again.
+  const done: Label = a.label();
+  a.emit("kortestw", KREG[K_ANY], KREG[K_ANY]);
+  a.emit("jz", done);
+  emitMaxShared(v, s, F);
+  a.bind(done);
+}
