@@ -7,8 +7,11 @@
  * below x read a zero row in the workspace (row pointers chosen with cmov);
  * columns left or right of x are masked off in the load (fault-suppressing,
  * zero lanes). At stride 2 across, 16 outputs read 32 input columns: a pair
- * of loads, whose even lanes are one tap column and odd lanes the next
- * (`vpermi2ps`). Each output is the same FMA chain, taps in row-major order
+ * of loads, whose even lanes are one tap column and odd lanes the next,
+ * taken in 128-bit blocks (`vshufps`, an in-lane shuffle: on Zen 5 it
+ * issued 4 a cycle where `vpermi2ps` issued 2 on the FMAs' pipes); the sums
+ * stay in that block order through every tap and are put back in order
+ * once, before the bias (`vpermps`). Each output is the same FMA chain, taps in row-major order
  * from +0, as the general kernel computes it (a tap whose lanes all lie
  * outside x is skipped: its products are zeros, which leave a sum that
  * starts at +0 unchanged), so the bits are the general kernel's. Planes
@@ -62,6 +65,17 @@ export interface DepthwiseTile {
 /** Row pointers of a tile's input rows (at most 8). */
 const ROW_REGS: Reg[] = [r8, r9, r10, r11, r12, r13, r14, r15];
 
+/**
+ * vshufps of a pair (imm 0x88 its even lanes, 0xdd its odd ones) leaves
+ * them in 128-bit blocks: block k holds outputs 2k, 2k + 1 of the first
+ * load and 8 + 2k, 9 + 2k of the second. vpermps with these indices puts
+ * output n back in lane n.
+ */
+const BLOCK_TO_NATURAL = Int32Array.from({ length: 16 }, (_, n) => {
+  const m = n & 7;
+  return 4 * (m >> 1) + (m & 1) + (n >= 8 ? 2 : 0);
+});
+
 /** Whether the depthwise kernel serves `s` at `level`. */
 export function depthwiseServes(s: ConvSpec, g: ConvGeometry, level: string): boolean {
   return level === "avx512" && g.cg === 1 && g.ocg === 1 && (s.sh === 1 || s.sh === 2) &&
@@ -77,7 +91,8 @@ export function depthwiseRowsMost(s: ConvSpec): number {
 /**
  * Accumulators a tile may have beside the weights in registers (taps ≤ 9),
  * a load, a bias, the activation's registers, and at stride 2 across the
- * pair's second load, the permute's result and its two index vectors.
+ * pair's second load, the shuffle's result and the un-blocking indices
+ * (and one to spare: the tiles were measured with this budget).
  */
 export function depthwiseBudget(s: ConvSpec, activation: number): number {
   const taps = s.kh * s.kw;
@@ -160,9 +175,10 @@ export function emitDepthwiseGroup(
   const W0 = 0; // weights in registers 0..taps-1
   const ACC0 = inWeights ? taps : 0;
   const acc = (r: number, j: number) => ACC0 + r * V + j;
-  // At stride 2 across: LOAD and HI the pair, PERM a tap column out of it, EVEN/ODD its indices.
-  const LOAD = ACC0 + R * V, HI = LOAD + 1, PERM = LOAD + 2, EVEN = LOAD + 3, ODD = LOAD + 4;
-  const BIAS = pairs ? LOAD + 5 : LOAD + 1;
+  // At stride 2 across: LOAD and HI the pair, PERM a tap column out of it (in 128-bit blocks),
+  // UNBLOCK the indices that put a sum's lanes back in order.
+  const LOAD = ACC0 + R * V, HI = LOAD + 1, PERM = LOAD + 2, UNBLOCK = LOAD + 3;
+  const BIAS = pairs ? LOAD + 4 : LOAD + 1;
   const free = Array.from({ length: 32 - (BIAS + 1) }, (_, i) => BIAS + 1 + i);
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
   const OUT = def ? free.shift()! : -1;
@@ -182,11 +198,7 @@ export function emitDepthwiseGroup(
     a.emit("mov", rax, qword(rsp, frame.BG));
     v.broadcast(BIAS, rax, 0);
   }
-  if (pairs) {
-    const lanes = (odd: number) => Int32Array.from({ length: 16 }, (_, l) => 2 * l + odd);
-    a.emit("vmovups", v.r(EVEN), zmmword(a.constant(lanes(0), 64), 0));
-    a.emit("vmovups", v.r(ODD), zmmword(a.constant(lanes(1), 64), 0));
-  }
+  if (pairs) a.emit("vmovups", v.r(UNBLOCK), zmmword(a.constant(BLOCK_TO_NATURAL, 64), 0));
   // Load masks: the edge vectors' lanes inside x's row, per load. They are the same for every
   // row and tile: the first three distinct ones live in k2, k6, k7 for the whole kernel (one
   // kmovw per load serialized the loads of a 14-wide image through one opmask).
@@ -204,12 +216,18 @@ export function emitDepthwiseGroup(
     for (let l = 0; l < 16; l++) if (col + l >= 0 && col + l < s.w) mask |= 1 << l;
     return mask;
   };
-  /** Stride 2: pair m of output vector ow0 reads columns 2·ow0 − pl + 2m on (taps 2m, 2m + 1). */
-  const pairColumn = (ow0: number, m: number) => 2 * ow0 - s.pl + 2 * m;
+  // Stride 2: tap kj of output vector ow0 reads columns 2·ow0 + (kj − pl) + 2l: lanes
+  // (kj − pl) mod 2 of the pair from 2·ow0 + 2⌊(kj − pl)/2⌋ (pair ⌊(kj − pl)/2⌋). One pair
+  // starts where the vectors of x's row do (aligned where the row is): 3×3 with pl = 1 reads
+  // taps 0 from the pair 2 columns before, taps 1 and 2 from there (8 → 6 cache-line reads).
+  const pairOf = (kj: number) => Math.floor((kj - s.pl) / 2);
+  const pairIds: number[] = [];
+  for (let kj = 0; kj < s.kw; kj++) if (!pairIds.includes(pairOf(kj))) pairIds.push(pairOf(kj));
+  const pairStart = (ow0: number, p: number) => 2 * ow0 + 2 * p;
   const distinct = new Set<number>();
   for (let ow0 = 0; ow0 < g.ow; ow0 += 16) {
     const masks = pairs
-      ? Array.from({ length: Math.ceil(s.kw / 2) }, (_, m) => pairColumn(ow0, m))
+      ? pairIds.map((p) => pairStart(ow0, p))
         .flatMap((col) => [rowMask(col), rowMask(col + 16)])
       : Array.from({ length: s.kw }, (_, kj) => maskOf(ow0, kj));
     for (const m of masks) if (m !== 0 && m !== 0xffff) distinct.add(m);
@@ -279,16 +297,17 @@ export function emitDepthwiseGroup(
         }
         if (users.length === 0) continue;
         if (pairs) {
-          for (let m = 0; m < Math.ceil(s.kw / 2); m++) {
+          for (const m of pairIds) {
             for (let j = 0; j < nv; j++) {
-              const col = pairColumn(c0 + j * 16, m);
+              const col = pairStart(c0 + j * 16, m);
               const lo = rowMask(col), hi = rowMask(col + 16);
               if (lo === 0 && hi === 0) continue;
               load(LOAD, q, col, lo);
               load(HI, q, col + 16, hi);
-              for (let kj = 2 * m; kj < Math.min(2 * m + 2, s.kw); kj++) {
-                a.emit("vmovaps", v.r(PERM), v.r(kj % 2 ? ODD : EVEN));
-                a.emit("vpermi2ps", v.r(PERM), v.r(LOAD), v.r(HI));
+              for (let kj = 0; kj < s.kw; kj++) {
+                if (pairOf(kj) !== m) continue;
+                const odd = kj - s.pl - 2 * m === 1;
+                a.emit("vshufps", v.r(PERM), v.r(LOAD), v.r(HI), odd ? 0xdd : 0x88);
                 fmas(users, kj, j, PERM);
               }
             }
@@ -312,6 +331,7 @@ export function emitDepthwiseGroup(
           const x = acc(r, j);
           const disp = r * g.ow * 4 + ow0 * 4;
           const mem = (base: Reg) => zmmword(base, disp);
+          if (pairs) a.emit("vpermps", v.r(x), v.r(UNBLOCK), v.r(x));
           if (s.bias) v.add(x, x, BIAS);
           if (s.residual) {
             if (lanes < 16) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, mem(rbx));
