@@ -237,6 +237,24 @@ Deno.test("pool: output sizes follow ONNX (ceil mode drops a window starting in 
   assert.deepEqual(poolShape(s), { oh: 3, ow: 3 });
 });
 
+/** Max pools x on `wide` and on `planes` and asserts the same bits (NaN included); returns wide's y. */
+function maxAsPlanes(
+  wide: Jit,
+  planes: Jit,
+  x: Float32Array,
+  o: PoolOptions,
+  ny: number,
+  what: string,
+): Float32Array {
+  const a = new Float32Array(ny).fill(7), b = a.slice();
+  wide.pool("max", x, a, o);
+  planes.pool("max", x, b, o);
+  const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
+  const at = ua.findIndex((v, i) => v !== ub[i]);
+  assert.equal(at, -1, `${what} ${JSON.stringify(o)}: y[${at}] ${a[at]} vs ${b[at]}`);
+  return a;
+}
+
 Deno.test({
   name: "pool avx512: max read in place gives the plane kernel's bits (±0 ties, NaN, ±Inf)",
   ignore: !LEVELS.includes("avx512"),
@@ -261,17 +279,8 @@ Deno.test({
       const x = new Float32Array(n).map(() =>
         pick(r, [0, -0, 0, -0, 1, -1, 2, Infinity, -Infinity, NaN, 0.5, -0.5, 3])
       );
-      const a = new Float32Array(ny).fill(7), b = a.slice();
-      wide.pool("max", x, a, o);
-      planes.pool("max", x, b, o);
       // Bit for bit, NaN included (every level makes the one quiet NaN).
-      const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
-      const at = ua.findIndex((v, i) => v !== ub[i]);
-      assert.equal(
-        at,
-        -1,
-        `seed ${seed} case ${t} ${JSON.stringify(o)}: y[${at}] ${a[at]} vs ${b[at]}`,
-      );
+      maxAsPlanes(wide, planes, x, o, ny, `seed ${seed} case ${t}`);
     }
     for (const k of wide.stats().keys) if (k.plan!.includes("in place")) inPlace++;
     assert.ok(inPlace >= 20, `only ${inPlace} configurations took the in-place kernel`);
@@ -315,17 +324,13 @@ Deno.test({
       );
       const nan = t % 3 === 2;
       if (nan) x[int(r, 0, n - 1)] = NaN;
-      const a = new Float32Array(ny).fill(7), b = a.slice();
-      wide.pool("max", x, a, o);
-      planes.pool("max", x, b, o);
-      const ua = new Uint32Array(a.buffer), ub = new Uint32Array(b.buffer);
-      const at = ua.findIndex((v, i) => v !== ub[i]);
-      assert.equal(
-        at,
-        -1,
-        `seed ${seed} case ${t} ${JSON.stringify(o)}${nan ? " (a NaN)" : ""}: y[${at}] ${
-          a[at]
-        } vs ${b[at]}`,
+      const a = maxAsPlanes(
+        wide,
+        planes,
+        x,
+        o,
+        ny,
+        `seed ${seed} case ${t}${nan ? " (a NaN)" : ""}`,
       );
       if (nan) assert.ok(a.some(Number.isNaN), `seed ${seed} case ${t}: the NaN reaches y`);
     }

@@ -1807,15 +1807,9 @@ export class Jit {
     const rt = this.#rt;
     if (rt.closed) return Promise.reject(new Error("Jit: this Jit is closed"));
     // Called inside another async's calls: throws there, so the outer one rejects.
-    rt.beginAsync(options?.retain !== false);
-    this.#recScratch = [];
-    try {
-      calls();
-    } catch (err) {
-      rt.abortAsync();
-      return Promise.reject(err);
-    }
-    const scratch = this.#recScratch;
+    const retain = options?.retain !== false;
+    const scratch = this.#capture(calls, retain, retain);
+    if (!Array.isArray(scratch)) return Promise.reject(scratch.thrown);
     return rt.endAsync(options?.retain !== false).finally(() => void scratch);
   }
 
@@ -1843,19 +1837,36 @@ export class Jit {
     if (rt.closed) return { done: Promise.reject(new Error("Jit: this Jit is closed")) };
     const generation = rt.codeGeneration;
     // Not retained through the nonblocking call, but held by the recording (see replay).
-    rt.beginAsync(false, true);
-    this.#recScratch = [];
-    try {
-      calls();
-    } catch (err) {
-      rt.abortAsync();
-      return { done: Promise.reject(err) };
-    }
-    const scratch = this.#recScratch;
+    const scratch = this.#capture(calls, false, true);
+    if (!Array.isArray(scratch)) return { done: Promise.reject(scratch.thrown) };
     const { done, kept } = rt.endKept(generation);
     const recorded: RecordedCalls = { done: done.finally(() => void scratch) };
     if (kept !== null) KEPT.set(recorded, { kept, scratch });
     return recorded;
+  }
+
+  /**
+   * Records `calls` into a list (`retain` and `collect` as Runtime.beginAsync
+   * takes them) and returns the scratch tensors they wrote, which the caller
+   * holds until the list has run; the caller ends the list. If the calls
+   * throw, the list is dropped (none of them has run) and what they threw is
+   * returned. Beginning throws as it is (nested in another list's calls: the
+   * outer one's calls throw).
+   */
+  #capture(
+    calls: () => void,
+    retain: boolean,
+    collect: boolean,
+  ): Float32Array[] | { thrown: unknown } {
+    this.#rt.beginAsync(retain, collect);
+    this.#recScratch = [];
+    try {
+      calls();
+    } catch (thrown) {
+      this.#rt.abortAsync();
+      return { thrown };
+    }
+    return this.#recScratch;
   }
 
   /**
@@ -1895,15 +1906,8 @@ export class Jit {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     const generation = rt.codeGeneration;
-    rt.beginAsync(false, true);
-    this.#recScratch = [];
-    try {
-      calls();
-    } catch (err) {
-      rt.abortAsync();
-      throw err;
-    }
-    const scratch = this.#recScratch;
+    const scratch = this.#capture(calls, false, true);
+    if (!Array.isArray(scratch)) throw scratch.thrown;
     const kept = rt.endKeptSync(generation);
     const recorded: RecordedCalls = { done: Promise.resolve() };
     if (kept !== null) KEPT.set(recorded, { kept, scratch });

@@ -11,10 +11,11 @@
  * taken in 128-bit blocks (`vshufps`, an in-lane shuffle: on Zen 5 it
  * issued 4 a cycle where `vpermi2ps` issued 2 on the FMAs' pipes); the sums
  * stay in that block order through every tap and are put back in order
- * once, before the bias (`vpermps`). Each output is the same FMA chain, taps in row-major order
- * from +0, as the general kernel computes it (a tap whose lanes all lie
- * outside x is skipped: its products are zeros, which leave a sum that
- * starts at +0 unchanged), so the bits are the general kernel's. Planes
+ * once, before the bias (`vpermps`). Each output is the same FMA chain,
+ * taps in row-major order from +0, as the general kernel computes it (a
+ * tap whose lanes all lie outside x is skipped: its products are zeros,
+ * which leave a sum that starts at +0 unchanged), so the bits are the
+ * general kernel's. Planes
  * of at most 8 columns pack several output rows into each vector
  * (depthwise_packed.ts).
  *
@@ -71,7 +72,7 @@ const ROW_REGS: Reg[] = [r8, r9, r10, r11, r12, r13, r14, r15];
  * load and 8 + 2k, 9 + 2k of the second. vpermps with these indices puts
  * output n back in lane n.
  */
-const BLOCK_TO_NATURAL = Int32Array.from({ length: 16 }, (_, n) => {
+const BLOCK_TO_NATURAL: readonly number[] = Array.from({ length: 16 }, (_, n) => {
   const m = n & 7;
   return 4 * (m >> 1) + (m & 1) + (n >= 8 ? 2 : 0);
 });
@@ -198,7 +199,7 @@ export function emitDepthwiseGroup(
     a.emit("mov", rax, qword(rsp, frame.BG));
     v.broadcast(BIAS, rax, 0);
   }
-  if (pairs) a.emit("vmovups", v.r(UNBLOCK), zmmword(a.constant(BLOCK_TO_NATURAL, 64), 0));
+  if (pairs) v.permuteIndex(UNBLOCK, BLOCK_TO_NATURAL);
   // Load masks: the edge vectors' lanes inside x's row, per load. They are the same for every
   // row and tile: the first three distinct ones live in k2, k6, k7 for the whole kernel (one
   // kmovw per load serialized the loads of a 14-wide image through one opmask).
@@ -331,7 +332,7 @@ export function emitDepthwiseGroup(
           const x = acc(r, j);
           const disp = r * g.ow * 4 + ow0 * 4;
           const mem = (base: Reg) => zmmword(base, disp);
-          if (pairs) a.emit("vpermps", v.r(x), v.r(UNBLOCK), v.r(x));
+          if (pairs) v.permute(x, x, BLOCK_TO_NATURAL, UNBLOCK);
           if (s.bias) v.add(x, x, BIAS);
           if (s.residual) {
             if (lanes < 16) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, mem(rbx));
