@@ -9,7 +9,8 @@
  * zero lanes). At stride 2 across, 16 outputs read 32 input columns: a pair
  * of loads, whose even lanes are one tap column and odd lanes the next,
  * taken in 128-bit blocks (`vshufps`, an in-lane shuffle: on Zen 5 it
- * issued 4 a cycle where `vpermi2ps` issued 2 on the FMAs' pipes); the sums
+ * issued 4 a cycle where `vpermi2ps` issued 2 on the FMAs' pipes, `deno
+ * run -A bench/shuffle_rates.ts`); the sums
  * stay in that block order through every tap and are put back in order
  * once, before the bias (`vpermps`). Each output is the same FMA chain,
  * taps in row-major order from +0, as the general kernel computes it (a
