@@ -19,6 +19,7 @@ import {
   rcx,
   rdx,
   rsi,
+  vreg,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitExpInRange, EXP_HI, EXP_LO } from "../math/exp.ts";
@@ -34,7 +35,7 @@ export interface ReducePlan {
   isa: VecLevel;
   /** No workspace. */
   workspaceBytes: 0;
-  /** Sums of short rows: each row added into one register from memory, no loop. */
+  /** Sums of short rows: each row added into one register from memory, 4 rows an iteration. */
   shortRows: boolean;
   /** One line for listings and stats. */
   description: string;
@@ -50,8 +51,22 @@ export function planReduce(s: ReduceSpec, isa: VecLevel): ReducePlan {
 }
 
 const ACCS = 4;
-/** Rows of up to this many vectors (tail included) are summed without accumulators or a loop. */
+/**
+ * Rows of up to this many vectors (tail included) are summed without
+ * accumulators or a column loop, a few rows an iteration: at most 28 loads
+ * in the loop at a stride under 2 KiB, which this Zen 5's L1 prefetcher
+ * follows (measured: such loops stream L2 at ~53 B/cycle, a body of 32 or
+ * more loads at ~35).
+ */
 const SHORT_ROW_VECTORS = 8;
+
+/**
+ * Rows summed per iteration: at most 28 loads. Rows of 8 vectors stay 16 an
+ * iteration: 4 of them (32 loads) measured slower than 16 (128).
+ */
+function shortRowsPerIteration(vectors: number): 4 | 8 | 16 {
+  return vectors === 1 || vectors === 8 ? 16 : vectors <= 3 ? 8 : 4;
+}
 
 /** Emits `void kernel(args)` for the spec. */
 export function generateReduce(
@@ -153,18 +168,28 @@ export function generateReduce(
     if (op === "mean") v.op("div", r, r, f32(s.cols));
     if (op === "l2") v.sqrt(r, r);
   };
-  // AVX-512, sums: 16 rows at a time, their lanes summed together (see sum16Rows).
-  const groups = additiveOp && isa.level === "avx512" ? Math.floor(s.rows / 16) : 0;
+  // AVX-512 short sums: 4, 8 or 16 rows an iteration (at most 28 loads), their lanes summed
+  // together (sumRows). Unrolled over 16 rows of 4 vectors the loop read L2 at 2/3 the rate.
+  const per = shortRowsPerIteration(shape.full + (tail ? 1 : 0));
+  const batches = shortRows ? Math.floor(s.rows / per) : 0;
+  if (batches > 0 && per !== 16) v.permuteIndex(ROWS_INDEX, ROWS_LANES[per]);
+  countedLoop(a, r8, batches, () => {
+    for (let r = 0; r < per; r++) shortRow(16 + r, r);
+    addImmediate(a, "add", rsi, per * s.cols * 4);
+    sumRows(v, per, 16, ROWS_INDEX, T0);
+    // Only the lanes stored are divided: a narrower divide costs less.
+    const sum = vreg(32 * per, 0);
+    if (op === "mean") a.emit("vdivps", sum, sum, v.konst(f32(s.cols)));
+    a.emit("vmovups", ptr(rdx, 0).withSize(4 * per), sum);
+    a.emit("add", rdx, 4 * per);
+  });
+  // AVX-512, other sums: 16 rows at a time, their lanes summed together (see sum16Rows).
+  const groups = additiveOp && isa.level === "avx512" && !shortRows ? Math.floor(s.rows / 16) : 0;
   countedLoop(a, r8, groups, () => {
-    if (shortRows) {
-      for (let r = 0; r < 16; r++) shortRow(16 + r, r);
-      addImmediate(a, "add", rsi, 16 * s.cols * 4);
-    } else {
-      for (let r = 0; r < 16; r++) {
-        additive(op === "sumSquare" || op === "l2", true);
-        v.move(16 + r, 0);
-        addImmediate(a, "add", rsi, s.cols * 4);
-      }
+    for (let r = 0; r < 16; r++) {
+      additive(op === "sumSquare" || op === "l2", true);
+      v.move(16 + r, 0);
+      addImmediate(a, "add", rsi, s.cols * 4);
     }
     sum16Rows(v, 16, T0);
     finish(0);
@@ -172,7 +197,7 @@ export function generateReduce(
     a.emit("add", rdx, 64);
   });
 
-  countedLoop(a, r8, s.rows - 16 * groups, () => {
+  countedLoop(a, r8, s.rows - 16 * groups - per * batches, () => {
     if (op === "max" || op === "min") extremum(op, true);
     else if (op === "logSumExp") {
       extremum("max", false);
@@ -215,6 +240,26 @@ export function generateReduce(
 }
 
 /**
+ * The first two levels of the lanes' sums of 4 rows (registers `rows` ..
+ * `rows` + 3): l + (l ^ 8) over two rows' 128-bit halves, then l + (l ^ 4),
+ * into register `dst`, row r in 128-bit block r. Registers 8-9, the rows
+ * (once read) and `tmp` are clobbered; `dst` may be one of the rows.
+ */
+function sumQuad(v: Vec, rows: number, dst: number, tmp: number): void {
+  const a = v.a, r = (i: number) => v.r(i);
+  // l + (l ^ 8): two rows per register, lanes 0-7 and 8-15.
+  for (let i = 0; i < 2; i++) {
+    a.emit("vshuff32x4", r(8 + i), r(rows + 2 * i), r(rows + 2 * i + 1), 0x44);
+    a.emit("vshuff32x4", r(tmp), r(rows + 2 * i), r(rows + 2 * i + 1), 0xee);
+    v.op("add", 8 + i, 8 + i, tmp);
+  }
+  // l + (l ^ 4): four rows per register, one per 128-bit block.
+  a.emit("vshuff32x4", r(dst), r(8), r(9), 0x88);
+  a.emit("vshuff32x4", r(tmp), r(8), r(9), 0xdd);
+  v.op("add", dst, dst, tmp);
+}
+
+/**
  * The lanes of 16 rows' vectors (registers first .. first + 15, row r in
  * first + r) summed at once into register 0, row r in lane r: the pairs
  * Vec.reduceAll adds within one vector — lane l with l ^ 8, then l ^ 4,
@@ -226,19 +271,9 @@ export function generateReduce(
  */
 function sum16Rows(v: Vec, first: number, tmp: number): void {
   const a = v.a, r = (i: number) => v.r(i);
-  const Y = (i: number) => 8 + i, Z = (j: number) => first + j, W = (m: number) => first + 4 + m;
-  // l + (l ^ 8): two rows per register, lanes 0-7 and 8-15.
-  for (let i = 0; i < 8; i++) {
-    a.emit("vshuff32x4", r(Y(i)), r(first + 2 * i), r(first + 2 * i + 1), 0x44);
-    a.emit("vshuff32x4", r(tmp), r(first + 2 * i), r(first + 2 * i + 1), 0xee);
-    v.op("add", Y(i), Y(i), tmp);
-  }
-  // l + (l ^ 4): four rows per register, one per 128-bit block.
-  for (let j = 0; j < 4; j++) {
-    a.emit("vshuff32x4", r(Z(j)), r(Y(2 * j)), r(Y(2 * j + 1)), 0x88);
-    a.emit("vshuff32x4", r(tmp), r(Y(2 * j)), r(Y(2 * j + 1)), 0xdd);
-    v.op("add", Z(j), Z(j), tmp);
-  }
+  const Z = (j: number) => first + j, W = (m: number) => first + 4 + m;
+  // Quad j's rows are read before Z(j) (a row of an earlier quad) is written.
+  for (let j = 0; j < 4; j++) sumQuad(v, first + 4 * j, Z(j), tmp);
   // l + (l ^ 2): per block, two rows' two lanes.
   for (let m = 0; m < 2; m++) {
     a.emit("vshufps", r(W(m)), r(Z(2 * m)), r(Z(2 * m + 1)), 0x44);
@@ -252,6 +287,37 @@ function sum16Rows(v: Vec, first: number, tmp: number): void {
   v.move(2, { table: ROW_ORDER });
   a.emit("vpermps", r(0), r(2), r(1));
 }
+
+/**
+ * The lanes of `count` rows' vectors (registers first .. first + count − 1)
+ * summed into lanes 0 .. count − 1 of register 0 with the pairs of
+ * sum16Rows, in its order (so the bits of each row's reduceAll); for 4 or 8
+ * rows `index` holds ROWS_LANES[count]. Registers 8-9, the inputs and `tmp`
+ * are clobbered (sum16Rows: see there).
+ */
+function sumRows(v: Vec, count: 4 | 8 | 16, first: number, index: number, tmp: number): void {
+  if (count === 16) return sum16Rows(v, first, tmp);
+  const a = v.a, r = (i: number) => v.r(i);
+  const Z = (j: number) => first + j;
+  for (let j = 0; j < count / 4; j++) sumQuad(v, first + 4 * j, Z(j), tmp);
+  // l + (l ^ 2): two rows' lanes (8 rows) or one row's twice (4), the lower lane first.
+  a.emit("vshufps", r(first + 2), r(Z(0)), r(Z(count === 8 ? 1 : 0)), 0x44);
+  a.emit("vshufps", r(tmp), r(Z(0)), r(Z(count === 8 ? 1 : 0)), 0xee);
+  v.op("add", first + 2, first + 2, tmp);
+  // l + (l ^ 1): block k's lane 0 holds row k, lane 1 row 4 + k (8 rows).
+  a.emit("vshufps", r(first + 3), r(first + 2), r(first + 2), 0x88);
+  a.emit("vshufps", r(tmp), r(first + 2), r(first + 2), 0xdd);
+  v.op("add", first + 3, first + 3, tmp);
+  a.emit("vpermps", r(0), r(index), r(first + 3));
+}
+
+/** vpermps indices gathering 4 or 8 rows' sums (sumRows) into the lowest lanes. */
+const ROWS_LANES: Record<4 | 8, number[]> = {
+  4: Array.from({ length: 16 }, (_, i) => 4 * (i % 4)),
+  8: Array.from({ length: 16 }, (_, i) => (4 * (i % 4) + (i >> 2)) % 16),
+};
+/** The register holding ROWS_LANES' index vector through the loop (above 8 rows' registers). */
+const ROWS_INDEX = 31;
 
 /** vpermps indices: lane r takes lane 4·(r mod 4) + ⌊r/4⌋ (f32 bit patterns of the integers). */
 const ROW_ORDER: number[] = Array.from(
