@@ -53,16 +53,17 @@ export function planReduce(s: ReduceSpec, isa: VecLevel): ReducePlan {
 const ACCS = 4;
 /**
  * Rows of up to this many vectors (tail included) are summed without
- * accumulators or a column loop, a few rows an iteration: at most 28 loads
- * in the loop at a stride under 2 KiB, which this Zen 5's L1 prefetcher
- * follows (measured: such loops stream L2 at ~53 B/cycle, a body of 32 or
- * more loads at ~35).
+ * accumulators or a column loop, a few rows an iteration, so that each load
+ * advances less than 2 KiB an iteration: this Zen 5's L1 prefetcher follows
+ * such a stride and no longer one (`bench/prefetch_stride.ts`: L2 streamed
+ * at 1.1-1.35 cycles a line against 2.0-2.1).
  */
 const SHORT_ROW_VECTORS = 8;
 
 /**
- * Rows summed per iteration: at most 28 loads. Rows of 8 vectors stay 16 an
- * iteration: 4 of them (32 loads) measured slower than 16 (128).
+ * Rows summed per iteration: an iteration under 2 KiB of x. Rows of 8
+ * vectors stay 16 an iteration: 4 of them (1.8-2 KiB) measured slower than
+ * 16 (2048×113 and 2048×128 sums, alternating in one process).
  */
 function shortRowsPerIteration(vectors: number): 4 | 8 | 16 {
   return vectors === 1 || vectors === 8 ? 16 : vectors <= 3 ? 8 : 4;
@@ -168,8 +169,8 @@ export function generateReduce(
     if (op === "mean") v.op("div", r, r, f32(s.cols));
     if (op === "l2") v.sqrt(r, r);
   };
-  // AVX-512 short sums: 4, 8 or 16 rows an iteration (at most 28 loads), their lanes summed
-  // together (sumRows). Unrolled over 16 rows of 4 vectors the loop read L2 at 2/3 the rate.
+  // AVX-512 short sums: 4, 8 or 16 rows an iteration (under 2 KiB of x), their lanes summed
+  // together (sumRows). 16 rows of 4 vectors an iteration (3136 B) read L2 at 2/3 the rate.
   const per = shortRowsPerIteration(shape.full + (tail ? 1 : 0));
   const batches = shortRows ? Math.floor(s.rows / per) : 0;
   if (batches > 0 && per !== 16) v.permuteIndex(ROWS_INDEX, ROWS_LANES[per]);
