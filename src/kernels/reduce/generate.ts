@@ -35,7 +35,7 @@ export interface ReducePlan {
   isa: VecLevel;
   /** No workspace. */
   workspaceBytes: 0;
-  /** Sums of short rows: each row added into one register from memory, 4 rows an iteration. */
+  /** Sums of short rows: each row added into one register from memory, 4-16 rows an iteration. */
   shortRows: boolean;
   /** One line for listings and stats. */
   description: string;
@@ -46,7 +46,9 @@ export function planReduce(s: ReduceSpec, isa: VecLevel): ReducePlan {
   const op = REDUCE_OPS[s.op];
   const shortRows = (op === "sum" || op === "mean") && isa === "avx512" && s.cols > 0 &&
     Math.ceil(s.cols / 16) <= SHORT_ROW_VECTORS;
-  const how = shortRows ? "a register per row" : "4 accumulators";
+  const how = shortRows
+    ? `a register per row, ${shortRowsPerIteration(Math.ceil(s.cols / 16))} rows an iteration`
+    : "4 accumulators";
   return { isa, workspaceBytes: 0, shortRows, description: `${isa} ${op}, ${how}` };
 }
 
