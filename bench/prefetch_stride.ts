@@ -4,8 +4,8 @@
  * iteration reading `loads` vectors `gap` bytes apart, then advancing
  * `stride` bytes; the buffer is covered once per pass. Prints cycles per
  * cache line read (at the clock the FMA probe implies, 2 FMAs a cycle).
- * On this Zen 5 (two runs): whole lines at strides under 2 KiB 1.1-1.35
- * cycles a line whatever the number of loads, at 2 KiB and more 2.0-2.1
+ * On this Zen 5 (four runs): whole lines at strides under 2 KiB 1.0-1.35
+ * cycles a line whatever the number of loads (once 1.8), at 2 KiB and more 1.7-2.2
  * (the short-row sums of reduce/generate.ts keep an iteration under 2 KiB
  * for it).
  *
@@ -15,9 +15,9 @@
  */
 import { Assembler, dword, eax, ecx, ptr, r8, r9, rax, rcx, rdi, rsi, vreg } from "../asm/mod.ts";
 import { CodeArena } from "../src/native/arena.ts";
-import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock } from "../src/native/memory.ts";
 import { cpuFeatures } from "../src/cpu.ts";
+import { bestCallSeconds } from "./timing.ts";
 
 if (!cpuFeatures().avx512f) {
   console.log("prefetch_stride: this CPU has no AVX-512; nothing to probe");
@@ -59,14 +59,7 @@ function time(count: number, body: (a: Assembler) => void, offsets = 1, step = 0
   a.emit("ret");
   const code = arena.install(a.finish().code);
   args.i32[0] = PASSES;
-  const call = () => dispatch().call(code.pointer, args.pointer);
-  call();
-  let best = Infinity;
-  for (let r = 0; r < 5; r++) {
-    const t = performance.now();
-    call();
-    best = Math.min(best, (performance.now() - t) / 1000);
-  }
+  const best = bestCallSeconds(code.pointer, args.pointer);
   return best;
 }
 

@@ -11,9 +11,9 @@
  */
 import { Assembler, dword, eax, rax, rdi, vreg } from "../asm/mod.ts";
 import { CodeArena } from "../src/native/arena.ts";
-import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock } from "../src/native/memory.ts";
 import { cpuFeatures } from "../src/cpu.ts";
+import { bestCallSeconds } from "./timing.ts";
 
 if (!cpuFeatures().avx512f) {
   console.log("shuffle_rates: this CPU has no AVX-512; nothing to probe");
@@ -39,14 +39,7 @@ function probe(emit: (a: Assembler, chain: number) => void): number {
   const code = arena.install(a.finish().code);
   const args = new NativeBlock(64);
   args.i32[0] = ITERATIONS;
-  const call = () => dispatch().call(code.pointer, args.pointer);
-  call();
-  let best = Infinity;
-  for (let r = 0; r < 5; r++) {
-    const t = performance.now();
-    call();
-    best = Math.min(best, (performance.now() - t) / 1000);
-  }
+  const best = bestCallSeconds(code.pointer, args.pointer);
   return best / (ITERATIONS * 4 * CHAINS);
 }
 

@@ -11,6 +11,7 @@
  *
  * @module
  */
+import { dispatch } from "../src/native/dispatch.ts";
 
 /** The middle sample (the upper middle of an even count), `x` left as it was. */
 export function median(x: ArrayLike<number>): number {
@@ -47,4 +48,25 @@ export function timeInBlocks(
     });
   }
   return samples.map(median);
+}
+
+/**
+ * Seconds of the fastest of `runs` calls of machine code at `code` with
+ * the argument block `args` (one call first, untimed): for the probes that
+ * time one instruction mix (bench/shuffle_rates.ts, bench/prefetch_stride.ts).
+ */
+export function bestCallSeconds(
+  code: Deno.PointerObject,
+  args: Deno.PointerObject,
+  runs = 5,
+): number {
+  const call = () => dispatch().call(code, args);
+  call();
+  let best = Infinity;
+  for (let r = 0; r < runs; r++) {
+    const t = performance.now();
+    call();
+    best = Math.min(best, (performance.now() - t) / 1000);
+  }
+  return best;
 }

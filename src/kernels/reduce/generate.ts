@@ -58,7 +58,7 @@ const ACCS = 4;
  * accumulators or a column loop, a few rows an iteration, so that each load
  * advances less than 2 KiB an iteration: this Zen 5's L1 prefetcher follows
  * such a stride and no longer one (`bench/prefetch_stride.ts`: L2 streamed
- * at 1.1-1.35 cycles a line against 2.0-2.1).
+ * at 1.0-1.35 cycles a line against 1.7-2.2).
  */
 const SHORT_ROW_VECTORS = 8;
 
