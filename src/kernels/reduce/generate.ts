@@ -287,7 +287,7 @@ function sum16Rows(v: Vec, first: number, tmp: number): void {
   a.emit("vshufps", r(1), r(W(0)), r(W(1)), 0x88);
   a.emit("vshufps", r(tmp), r(W(0)), r(W(1)), 0xdd);
   v.op("add", 1, 1, tmp);
-  v.move(2, { table: ROW_ORDER });
+  v.permuteIndex(2, ROW_ORDER);
   a.emit("vpermps", r(0), r(2), r(1));
 }
 
@@ -322,7 +322,5 @@ const ROWS_LANES: Record<4 | 8, number[]> = {
 /** The register holding ROWS_LANES' index vector through the loop (above 8 rows' registers). */
 const ROWS_INDEX = 31;
 
-/** vpermps indices: lane r takes lane 4·(r mod 4) + ⌊r/4⌋ (f32 bit patterns of the integers). */
-const ROW_ORDER: number[] = Array.from(
-  new Float32Array(Int32Array.from({ length: 16 }, (_, i) => 4 * (i % 4) + (i >> 2)).buffer),
-);
+/** vpermps indices: lane r takes lane 4·(r mod 4) + ⌊r/4⌋. */
+const ROW_ORDER: number[] = Array.from({ length: 16 }, (_, i) => 4 * (i % 4) + (i >> 2));
