@@ -17,6 +17,7 @@ import { Assembler, dword, eax, ecx, ptr, r8, r9, rax, rcx, rdi, rsi, vreg } fro
 import { CodeArena } from "../src/native/arena.ts";
 import { NativeBlock } from "../src/native/memory.ts";
 import { cpuFeatures } from "../src/cpu.ts";
+import { fmaProbe, fmaProbeAccumulators } from "../src/kernels/peak.ts";
 import { bestCallSeconds } from "./timing.ts";
 
 if (!cpuFeatures().avx512f) {
@@ -57,17 +58,15 @@ function time(count: number, body: (a: Assembler) => void, offsets = 1, step = 0
   a.emit("jnz", pass);
   a.emit("vzeroupper");
   a.emit("ret");
-  const code = arena.install(a.finish().code);
   args.i32[0] = PASSES;
-  const best = bestCallSeconds(code.pointer, args.pointer);
-  return best;
+  return bestCallSeconds(arena.install(a.finish().code).pointer, args.pointer);
 }
 
-// The clock: 12 chains of FMAs, two a cycle.
-const fmaCount = 1 << 14;
-const cycle = time(fmaCount, (a) => {
-  for (let i = 0; i < 12; i++) a.emit("vfmadd231ps", z(i), z(30), z(31));
-}) / (PASSES * fmaCount * 12) * 2;
+// The clock: the peak probe's zmm FMAs, two a cycle.
+const fmaArgs = new NativeBlock(64);
+fmaArgs.i32[0] = 1 << 16;
+const cycle = bestCallSeconds(arena.install(fmaProbe(512)).pointer, fmaArgs.pointer) /
+  ((1 << 16) * 4 * fmaProbeAccumulators(512)) * 2;
 
 /** Cycles per line: `loads` vectors `gap` bytes apart an iteration, advancing `stride`. */
 function probe(loads: number, gap: number, stride: number): number {

@@ -20,7 +20,7 @@
  *
  * @module
  */
-import { eax, KREG, type Label, qword, r14, r15, rsp, zmmword } from "../../../asm/mod.ts";
+import { KREG, type Label, qword, r14, r15, rsp, zmmword } from "../../../asm/mod.ts";
 import type { Vec } from "../vec.ts";
 import {
   emitMaxShared,
@@ -31,14 +31,15 @@ import {
   maxSharedServes,
   prefetchRows,
   setUp,
+  storeColumns,
 } from "./max_in_place.ts";
 import { poolShape, type PoolSpec } from "./spec.ts";
 
 const L = 16;
 /** Registers (setUp's −∞ and lane indices in 0-2). */
 const NINF = 0, EVEN = 1, ODD = 2, ACC = 3, A = 4, B = 5, RIGHT = 6, LEFT = 7, H = 12, CARRY = 8;
-/** Opmasks: the store's tail, the plane's NaN lanes, a compare, two load masks (k4, k5). */
-const K_TAIL = 1, K_ANY = 2, K_CMP = 3, K_MASKS = 4;
+/** Opmasks (k1: storeColumns' tail): the plane's NaN lanes, a compare, two load masks (k4, k5). */
+const K_ANY = 2, K_CMP = 3, K_MASKS = 4;
 /** Column vectors carried down the rows at once (registers 8-11). */
 const GROUP = 4;
 
@@ -95,12 +96,7 @@ export function emitMaxAligned(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
           fold(carry(k), (r2 - base) * s.w, g0 + k);
           v.op("max", ACC, ACC, carry(k));
         } else v.move(carry(k), NINF);
-        const c = (g0 + k) * L, lanes = Math.min(L, ow - c);
-        if (lanes < L) {
-          a.emit("mov", eax, (1 << lanes) - 1);
-          a.emit("kmovw", KREG[K_TAIL], eax);
-          a.emit("vmovups", zmmword(r14, c * 4).k(KREG[K_TAIL]), v.r(ACC));
-        } else v.store(r14, c * 4, ACC);
+        storeColumns(v, ow, (g0 + k) * L, ACC);
       }
     };
     const inside = (o: number) => valid(2 * o - s.pt + 1) && valid(2 * o - s.pt + 2);

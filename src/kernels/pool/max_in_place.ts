@@ -113,7 +113,7 @@ function emitRow(a: Assembler, v: Vec, s: PoolSpec, ow: number, o: number, base:
       if (ih < 0 || ih >= s.h) continue; // −∞: changes no maximum
       foldRow(a, v, s, ACC, K_NAN, (ih - base) * s.w, c * s.sw - s.pl, masks);
     }
-    store(a, v, ow, c, ACC, K_NAN);
+    store(v, ow, c, ACC, K_NAN);
   }
 }
 
@@ -161,7 +161,7 @@ export function emitMaxShared(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
           v.op("max", ACC, ACC, carry(k));
           a.emit("korw", KREG[K_NAN], KREG[K_NAN], KREG[carryK(k)]);
         }
-        store(a, v, ow, c, ACC, K_NAN);
+        store(v, ow, c, ACC, K_NAN);
       }
     };
     const inside = (o: number) => valid(2 * o - s.pt + 1) && valid(2 * o - s.pt + 2);
@@ -260,14 +260,15 @@ function foldRow(
 }
 
 /** y's vector at column c of the row at r14: the NaN lanes of `nanK` the one quiet NaN. */
-function store(a: Assembler, v: Vec, ow: number, c: number, acc: number, nanK: number): void {
+function store(v: Vec, ow: number, c: number, acc: number, nanK: number): void {
   v.select(acc, { k: KREG[nanK] }, f32(NaN), acc);
+  storeColumns(v, ow, c, acc);
+}
+
+/** y's vector at column c of the row at r14, its lanes past the row's `ow` columns left alone. */
+export function storeColumns(v: Vec, ow: number, c: number, acc: number): void {
   const lanes = Math.min(L, ow - c);
-  if (lanes < L) {
-    a.emit("mov", eax, (1 << lanes) - 1);
-    a.emit("kmovw", KREG[K_TAIL], eax);
-    a.emit("vmovups", ptr(r14, c * 4).k(KREG[K_TAIL]), v.r(acc));
-  } else v.store(r14, c * 4, acc);
+  v.store(r14, c * 4, acc, lanes < L ? v.tail(lanes, K_TAIL) : undefined);
 }
 
 /**
