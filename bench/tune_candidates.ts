@@ -9,6 +9,7 @@
  *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed   # weights packed once
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed --residual   # + a shortcut
+ *   deno run -A bench/tune_candidates.ts --conv 1,64,80,80,64,2,2 --packed --transposed   # ConvTranspose, no pads
  *   ... --cold   # 16 MB written between calls: the call's data out of L2, as a model's layer finds it
  *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias
  *   deno run -A bench/tune_candidates.ts --softmax 1024x1024
@@ -30,6 +31,7 @@ const { values } = parseArgs({
     residual: { type: "boolean", default: false },
     cold: { type: "boolean", default: false },
     nhwc: { type: "boolean", default: false },
+    transposed: { type: "boolean", default: false },
     isa: { type: "string" },
     threads: { type: "string", default: "1" },
   },
@@ -48,6 +50,30 @@ if (values.gemm) {
   call = () => jit.gemm(a, bp, c, o);
   out = c;
   flops = 2 * m * n * k;
+} else if (values.conv && values.transposed) {
+  // --transposed: ONNX ConvTranspose (no pads), w is c × oc/group × k × k.
+  const [n, c, h, w, oc, k, s, group = 1] = values.conv.split(",").map(Number);
+  const oh = s * (h - 1) + k, ow = s * (w - 1) + k;
+  const x = rand(n * c * h * w), wt = rand(c * (oc / group) * k * k);
+  const y = new Float32Array(n * oc * oh * ow);
+  const o = {
+    n,
+    c,
+    h,
+    w,
+    outChannels: oc,
+    kernel: [k, k],
+    strides: [s, s],
+    group,
+    bias: rand(oc),
+    activation: "relu" as const,
+  };
+  const wp = values.packed
+    ? jit.packConvWeights(wt, { outChannels: oc, c, kernel: [k, k], group, transposed: true })
+    : wt;
+  call = () => jit.convTranspose2d(x, wp, y, o);
+  out = y;
+  flops = 2 * n * c * h * w * (oc / group) * k * k;
 } else if (values.conv) {
   const [n, c, h, w, oc, kh, s, group = 1] = values.conv.split(",").map(Number);
   const p = (kh - 1) >> 1;
@@ -94,7 +120,7 @@ if (values.gemm) {
   flops = 0;
 } else {
   console.error(
-    "usage: --gemm MxNxK [--transB] [--panels] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] | --norm RxC | --softmax RxC; [--isa] [--threads] [--cold]",
+    "usage: --gemm MxNxK [--transB] [--panels] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] [--transposed] | --norm RxC | --softmax RxC; [--isa] [--threads] [--cold]",
   );
   Deno.exit(2);
 }

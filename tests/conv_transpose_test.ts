@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { type ConvTranspose2dOptions, isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { int, pick, rng } from "./helpers/random.ts";
+import { tuneCheckingBits } from "./helpers/conv.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -224,5 +225,77 @@ Deno.test({
     }
     for (const k of jit.stats().keys) if (k.plan!.includes("output phases")) phases++;
     assert.ok(phases >= 30, `only ${phases} calls went by output phases`);
+  },
+});
+
+/**
+ * Layers for both tiles of the kernel by output phases (channels or
+ * positions along the lanes): rows that fill the position vectors and rows
+ * that do not, taps left and right of a position (x read through masks at
+ * the row's ends, more masks than opmask registers), partial blocks of
+ * channels, rows whose taps fall outside x.
+ */
+const PHASE_TILE_CASES: ConvTranspose2dOptions[] = [
+  { n: 1, c: 5, h: 3, w: 32, outChannels: 18, kernel: [2, 2], strides: [2, 2] },
+  { n: 2, c: 3, h: 4, w: 16, outChannels: 7, kernel: [4, 4], strides: [2, 2], pads: [1, 1, 1, 1] },
+  {
+    n: 1,
+    c: 4,
+    h: 3,
+    w: 35,
+    outChannels: 20,
+    kernel: [3, 5],
+    strides: [1, 2],
+    dilations: [1, 3],
+    pads: [2, 3, 0, 4],
+    outputPadding: [0, 1],
+  },
+  { n: 1, c: 6, h: 5, w: 48, outChannels: 4, kernel: [3, 3], strides: [3, 2], pads: [0, 1, 2, 1] },
+  { n: 1, c: 2, h: 2, w: 23, outChannels: 33, kernel: [5, 4], strides: [2, 2], pads: [3, 2, 1, 0] },
+];
+
+Deno.test({
+  name:
+    "convTranspose2d avx512: both tiles by output phases (channels or positions along the lanes) give the upsampled kernel's bits",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const r = rng(3400);
+    const acts = ["gelu", "relu", undefined, "hardSwish", "leakyRelu"] as const;
+    for (const [i, o] of PHASE_TILE_CASES.entries()) {
+      // Tier 2 in warm-up runs every candidate on the key's calls: both phase tiles among them.
+      using jit = new Jit({ maxIsa: "avx512", threads: 1 });
+      const [kh, kw] = o.kernel, [sh, sw] = o.strides!, [dh, dw] = o.dilations ?? [1, 1];
+      const p = o.pads ?? [0, 0, 0, 0], op = o.outputPadding ?? [0, 0];
+      const oh = sh * (o.h - 1) + op[0] + (kh - 1) * dh + 1 - p[0] - p[2];
+      const ow = sw * (o.w - 1) + op[1] + (kw - 1) * dw + 1 - p[1] - p[3];
+      const x = new Float32Array(o.n * o.c * o.h * o.w).map(() => r() - 0.5);
+      const w = new Float32Array(o.c * o.outChannels * kh * kw).map(() => r() - 0.5);
+      const bias = i % 3 ? new Float32Array(o.outChannels).map(() => r()) : undefined;
+      const residual = i % 2
+        ? new Float32Array(o.n * o.outChannels * oh * ow).map(() => r())
+        : undefined;
+      const opts = { ...o, bias, residual, activation: acts[i % acts.length] };
+      const plain = new Float32Array(o.n * o.outChannels * oh * ow).fill(NaN), y = plain.slice();
+      jit.convTranspose2d(x, w, plain, opts);
+      const packed = jit.packConvWeights(w, {
+        outChannels: o.outChannels,
+        c: o.c,
+        kernel: o.kernel,
+        transposed: true,
+      });
+      const label = `case ${i} ${JSON.stringify(o)}`;
+      const ran = tuneCheckingBits(
+        jit,
+        () => jit.convTranspose2d(x, packed, y, opts),
+        y,
+        plain,
+        label,
+      );
+      assert.ok(ran.some((p) => p.includes("positions × 2 phases")), `${label}: ${ran.join("; ")}`);
+      assert.ok(
+        ran.some((p) => p.includes("× 2 positions × 16 channels")),
+        `${label}: ${ran.join("; ")}`,
+      );
+    }
   },
 });

@@ -217,7 +217,7 @@ function emitGroup(
   }
   if (p.phases) {
     blockPointers();
-    return emitTransposePhases(v, s, g, F);
+    return emitTransposePhases(v, s, g, F, p.phases);
   }
   if (g.copy) {
     a.emit("mov", rsi, qword(rsp, F.XG));

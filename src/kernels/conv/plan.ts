@@ -5,12 +5,9 @@
  *
  * @module
  */
-import { Assembler } from "../../../asm/mod.ts";
 import type { KernelPlan } from "../family.ts";
 import { tileFits } from "../gemm/microkernel.ts";
-import { Lanes } from "../math/lanes.ts";
-import { UNARY_OPS } from "../unary/ops.ts";
-import { Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
+import { type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
 import { depthwisePackedRows } from "./depthwise_packed.ts";
 import {
   depthwiseBudget,
@@ -21,8 +18,10 @@ import {
   depthwiseTile,
   depthwiseWorkspace,
 } from "./depthwise.ts";
+import { activationTemps } from "./activation_temps.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
-import { PHASE_POSITIONS, phasesServe } from "./transpose_phases.ts";
+import { PHASE_POSITIONS, type PhaseLanes, phasesServe } from "./transpose_phases.ts";
+import { POSITION_TILE, positionsFill, positionsServe } from "./transpose_positions.ts";
 import {
   channelVectorChunk,
   channelVectorChunks,
@@ -68,8 +67,8 @@ export interface ConvPlan extends KernelPlan {
   depthwise: DepthwiseTile | null;
   /** The channel-vector kernel's tile (see channel_vectors.ts), or null. */
   cv: ChannelVectorTile | null;
-  /** A transposed convolution by output phases (transpose_phases.ts). */
-  phases: boolean;
+  /** A transposed convolution by output phases, and what its lanes hold (transpose_phases.ts), or false. */
+  phases: false | PhaseLanes;
   /** Tier 2's choice this plan was made with (parts are planned with it too), if any. */
   choice?: ConvChoice;
   /** The Target's `embedBroadcast` at AVX-512 (parts are planned with it too). */
@@ -94,20 +93,10 @@ export interface ConvChoice {
   depthwise?: DepthwiseTile;
   /** The channel-vector kernel's tile instead (the other fields then unused). */
   cv?: ChannelVectorTile;
-  /** A transposed convolution: by output phases (true) or on the upsampled input (false). */
-  phases?: boolean;
+  /** A transposed convolution: by output phases with these lanes, or on the upsampled input (false). */
+  phases?: false | PhaseLanes;
   /** What a split call's parts cut when images do not: absent, family.ts's rule. */
   split?: "channels" | "rows" | "groups";
-}
-
-/** Vector registers an activation's emitter takes as temporaries (a dry run). */
-export function activationTemps(isa: VecIsa, act: ConvSpec["activation"]): number {
-  if (!act) return 0;
-  const v = new Vec(new Assembler(), isa);
-  const pool = Array.from({ length: isa.nregs }, (_, i) => i);
-  const m = new Lanes(v, pool.slice(2), [2, 3, 4]);
-  UNARY_OPS[act.op].emit(m, 0, 1, act.params);
-  return pool.length - 2 - m.lowWater;
 }
 
 /**
@@ -180,7 +169,12 @@ export function planConv(
   const cvServes = channelVectorsServe(s, isa);
   /** A kernel that reads x in place and writes channel blocks (channel vectors, ConvTranspose phases). */
   const inPlace = (
-    o: { mr: number; cv: ChannelVectorTile | null; phases: boolean; description: string },
+    o: {
+      mr: number;
+      cv: ChannelVectorTile | null;
+      phases: false | PhaseLanes;
+      description: string;
+    },
   ): ConvPlan => ({
     ...(choice ? { choice } : {}),
     isa: level,
@@ -217,14 +211,17 @@ export function planConv(
     if (!cvServes) throw new Error("conv2d: NHWC is computed by the channel-vector kernel only");
     return cvPlan(nhwcTile(s, g, embed));
   }
-  // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2).
-  if (phasesServe(s, isa) && (choice === undefined || choice.phases === true)) {
+  // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2),
+  // positions along the lanes where a row's positions fill them (see positionsFill).
+  if (phasesServe(s, isa) && (choice === undefined || choice.phases)) {
+    const lanes = choice?.phases || (positionsFill(s, isa) ? "positions" : "channels");
     return inPlace({
       mr: CV_LANES,
       cv: null,
-      phases: true,
-      description:
-        `${level} by output phases, ${PHASE_POSITIONS} × 2 positions × 16 channels, x in place`,
+      phases: lanes,
+      description: lanes === "positions"
+        ? `${level} by output phases, ${POSITION_TILE} positions × 2 phases × 4 channels, x in place`
+        : `${level} by output phases, ${PHASE_POSITIONS} × 2 positions × 16 channels, x in place`,
     });
   }
   // Runs (plain stores; a pitched band's rows one by one) or the table (the
@@ -474,8 +471,13 @@ export function convChoices(
   if (plan.depthwise !== null) return depthwiseChoices(s, plan, plan.depthwise);
   // A transposed convolution by phases: against the upsampled kernel's best tiles.
   const phases: ConvChoice[] = [];
-  if (phasesServe(s, vecIsa(plan.isa)) && !plan.phases) {
-    phases.push({ mode: "runs", mr: 1, ng: 1, l2: plan.l2, phases: true });
+  if (phasesServe(s, vecIsa(plan.isa))) {
+    const lanes: PhaseLanes[] = positionsServe(s, vecIsa(plan.isa))
+      ? ["positions", "channels"]
+      : ["channels"];
+    for (const l of lanes.filter((l) => l !== plan.phases)) {
+      phases.push({ mode: "runs", mr: 1, ng: 1, l2: plan.l2, phases: l });
+    }
   }
   // Split calls of one image and group: parts over output channels or over rows of the output.
   const splits: ConvChoice[] = [];

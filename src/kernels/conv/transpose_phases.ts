@@ -40,6 +40,7 @@ import { transpose16 } from "../transpose.ts";
 import { type ChannelVectorFrame, emitVectorStore } from "./channel_vectors.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
+import { emitPositionRow, phaseTaps } from "./transpose_positions.ts";
 
 const L = 16;
 /** Positions per phase in a tile: two phases' accumulators in 28 registers. */
@@ -70,8 +71,20 @@ function pieces(n: number): [number, number][] {
   return out;
 }
 
+/**
+ * What a tile's vector lanes hold: 16 output channels (this file's tile) or
+ * 16 positions of a phase (transpose_positions.ts).
+ */
+export type PhaseLanes = "channels" | "positions";
+
 /** The image's blocks of 16 output channels, x at frame.XG, w's ONNX copy at frame.WB. */
-export function emitTransposePhases(v: Vec, s: ConvSpec, g: ConvGeometry, F: PhaseFrame): void {
+export function emitTransposePhases(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  F: PhaseFrame,
+  lanes: PhaseLanes,
+): void {
   const a = v.a;
   const K = s.c * s.kh * s.kw, planeY = g.oh * g.ow * 4;
   const zero = a.constant(new Uint8Array(64), 64);
@@ -160,6 +173,7 @@ export function emitTransposePhases(v: Vec, s: ConvSpec, g: ConvGeometry, F: Pha
       const iy = inRow(oy, ta);
       if (iy !== null) taps.push({ ta, iy });
     }
+    if (lanes === "positions") return emitPositionRow(v, s, g, F, taps, r, base, channels);
     for (const [m0, count] of pieces(Math.ceil(g.ow / 2))) {
       emitTile(taps, m0, count, r, base, channels);
     }
@@ -178,17 +192,7 @@ export function emitTransposePhases(v: Vec, s: ConvSpec, g: ConvGeometry, F: Pha
     channels: number,
   ): void {
     const acc = (q: number, m: number) => q * P + m;
-    // Each phase's taps in the upsampled kernel's order: rows, then columns.
-    const phaseTaps = [0, 1].map((q) => {
-      const out: { ta: number; tb: number; iy: number; dx: number }[] = [];
-      for (const { ta, iy } of rowTaps) {
-        for (let tb = 0; tb < s.kw; tb++) {
-          const d = q + tb * s.dw - s.pl;
-          if (d % 2 === 0) out.push({ ta, tb, iy, dx: d / 2 });
-        }
-      }
-      return out;
-    });
+    const taps = phaseTaps(s, rowTaps);
     a.emit("mov", rdx, qword(rsp, F.RUNB));
     a.emit("mov", rsi, qword(rsp, F.WB));
     a.emit("lea", r8, ptr(zero, 0, null, 1, 64));
@@ -197,9 +201,9 @@ export function emitTransposePhases(v: Vec, s: ConvSpec, g: ConvGeometry, F: Pha
     const top = a.label();
     a.align(16);
     a.bind(top);
-    const rounds = Math.max(phaseTaps[0].length, phaseTaps[1].length);
+    const rounds = Math.max(taps[0].length, taps[1].length);
     for (let round = 0; round < rounds; round++) {
-      const tap = [phaseTaps[0][round], phaseTaps[1][round]];
+      const tap = [taps[0][round], taps[1][round]];
       for (let q = 0; q < 2; q++) {
         const t = tap[q];
         if (!t) continue;
