@@ -40,7 +40,7 @@ import { transpose16 } from "../transpose.ts";
 import { type ChannelVectorFrame, emitVectorStore } from "./channel_vectors.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
-import { emitPositionRow, phaseTaps } from "./transpose_positions.ts";
+import { emitPositionRow, evenPieces, phaseInterleave, phaseTaps } from "./transpose_positions.ts";
 
 const L = 16;
 /** Positions per phase in a tile: two phases' accumulators in 28 registers. */
@@ -58,17 +58,6 @@ export function phasesServe(s: ConvSpec, isa: VecIsa): boolean {
 /** Bytes from w to its channel-vector layout ([oc/16][c][kh][kw][16]). */
 function vectorsOffset(s: ConvSpec): number {
   return Math.ceil((s.c * s.ocTotal * s.kh * s.kw * 4) / 64) * 64;
-}
-
-/** A row of `n` positions per phase in pieces of at most PHASE_POSITIONS: [first, count]. */
-function pieces(n: number): [number, number][] {
-  const k = Math.ceil(n / PHASE_POSITIONS), out: [number, number][] = [];
-  for (let i = 0, m = 0; i < k; i++) {
-    const c = Math.floor(n / k) + (i < n % k ? 1 : 0);
-    out.push([m, c]);
-    m += c;
-  }
-  return out;
 }
 
 /**
@@ -90,12 +79,6 @@ export function emitTransposePhases(
   const zero = a.constant(new Uint8Array(64), 64);
   addImmediate(a, "add", qword(rsp, F.WB), vectorsOffset(s));
   // Interleaving tables: lanes 2m + q from phase q's lane m (low and high halves).
-  const interleave = (half: number) =>
-    Array.from(
-      new Float32Array(
-        Int32Array.from({ length: L }, (_, i) => (i & 1 ? 16 : 0) + half * 8 + (i >> 1)).buffer,
-      ),
-    );
   /** Input row of conv tap a for output row oy, or null (outside x or between its rows). */
   const inRow = (oy: number, ta: number): number | null => {
     const u = oy + ta * s.dh - s.pt;
@@ -174,7 +157,7 @@ export function emitTransposePhases(
       if (iy !== null) taps.push({ ta, iy });
     }
     if (lanes === "positions") return emitPositionRow(v, s, g, F, taps, r, base, channels);
-    for (const [m0, count] of pieces(Math.ceil(g.ow / 2))) {
+    for (const [m0, count] of evenPieces(Math.ceil(g.ow / 2), PHASE_POSITIONS)) {
       emitTile(taps, m0, count, r, base, channels);
     }
   }
@@ -250,8 +233,8 @@ export function emitTransposePhases(
     // Registers 16-31 are free now: the tables, the halves, the epilogue's.
     const LO = 16, HI = 17, T0 = 18, T1 = 19, RES = 20, OUT = 21;
     const free = Array.from({ length: 10 }, (_, i) => 22 + i);
-    v.move(LO, { table: interleave(0) });
-    v.move(HI, { table: interleave(1) });
+    v.move(LO, { table: phaseInterleave(0) });
+    v.move(HI, { table: phaseInterleave(1) });
     a.emit("mov", r11, qword(rsp, F.RUNY));
     a.emit("mov", r10, qword(rsp, F.RUNR));
     a.emit("mov", rbp, qword(rsp, F.BB));

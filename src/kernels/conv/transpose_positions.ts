@@ -104,15 +104,24 @@ export function phaseTaps(s: ConvSpec, rowTaps: { ta: number; iy: number }[]): P
   });
 }
 
-/** Tiles of a row's vectors of positions: [first vector, vectors], at most TILE_VECTORS each. */
-function vectorTiles(vectors: number): [number, number][] {
-  const k = Math.ceil(vectors / TILE_VECTORS), out: [number, number][] = [];
+/** `n` things in the fewest pieces of at most `most`, as even as can be: [first, count]. */
+export function evenPieces(n: number, most: number): [number, number][] {
+  const k = Math.ceil(n / most), out: [number, number][] = [];
   for (let i = 0, first = 0; i < k; i++) {
-    const n = Math.floor(vectors / k) + (i < vectors % k ? 1 : 0);
-    out.push([first, n]);
-    first += n;
+    const count = Math.floor(n / k) + (i < n % k ? 1 : 0);
+    out.push([first, count]);
+    first += count;
   }
   return out;
+}
+
+/** The lanes interleaving two phases: lane 2m + q from phase q's lane m (half 0: m < 8; 1: m ≥ 8). */
+export function phaseInterleave(half: number): number[] {
+  return Array.from(
+    new Float32Array(
+      Int32Array.from({ length: L }, (_, i) => (i & 1 ? 16 : 0) + half * 8 + (i >> 1)).buffer,
+    ),
+  );
 }
 
 /**
@@ -134,13 +143,7 @@ export function emitPositionRow(
   const taps = phaseTaps(s, rowTaps);
   const rounds = Math.max(taps[0].length, taps[1].length);
   const positions = Math.ceil(g.ow / 2), planeY = g.oh * g.ow * 4, row = r * g.ow * 4;
-  const interleave = (half: number) =>
-    Array.from(
-      new Float32Array(
-        Int32Array.from({ length: L }, (_, i) => (i & 1 ? 16 : 0) + half * 8 + (i >> 1)).buffer,
-      ),
-    );
-  for (const [v0, V] of vectorTiles(Math.ceil(positions / L))) {
+  for (const [v0, V] of evenPieces(Math.ceil(positions / L), TILE_VECTORS)) {
     const m0 = v0 * L;
     for (let o0 = 0; o0 < channels; o0 += TILE_CHANNELS) {
       const C = Math.min(TILE_CHANNELS, channels - o0);
@@ -220,7 +223,7 @@ export function emitPositionRow(
       a.emit("mov", r11, qword(rsp, F.RUNY));
       a.emit("mov", r10, qword(rsp, F.RUNR));
       a.emit("mov", rbp, qword(rsp, F.BB));
-      const LO = interleave(0), HI = interleave(1);
+      const LO = phaseInterleave(0), HI = phaseInterleave(1);
       const T = [24, 25], RES = 26, OUT = 27;
       for (let o = 0; o < C; o++) {
         for (let vi = 0; vi < V; vi++) {
