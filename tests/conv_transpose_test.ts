@@ -284,6 +284,21 @@ Deno.test({
         transposed: true,
       });
       const label = `case ${i} ${JSON.stringify(o)}`;
+      // Tier 1's tile on 3 threads (parts of a 2-core machine's pool): the same bits.
+      using three = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, tuneBudget: 0 });
+      const split = plain.slice().fill(NaN);
+      three.convTranspose2d(
+        x,
+        three.packConvWeights(w, {
+          outChannels: o.outChannels,
+          c: o.c,
+          kernel: o.kernel,
+          transposed: true,
+        }),
+        split,
+        opts,
+      );
+      assert.deepEqual(split, plain, `${label}: 3 threads`);
       const ran = tuneCheckingBits(
         jit,
         () => jit.convTranspose2d(x, packed, y, opts),

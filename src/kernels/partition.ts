@@ -29,6 +29,20 @@ export function splitRange(total: number, parts: number, grain = 1): Range[] {
 }
 
 /**
+ * `n` things (a row's columns, a tile's vectors) in the fewest pieces of at
+ * most `most`, as even as can be, the longer ones first: [first, count].
+ */
+export function evenPieces(n: number, most: number): [number, number][] {
+  const k = Math.ceil(n / most), out: [number, number][] = [];
+  for (let i = 0, first = 0; i < k; i++) {
+    const count = Math.floor(n / k) + (i < n % k ? 1 : 0);
+    out.push([first, count]);
+    first += count;
+  }
+  return out;
+}
+
+/**
  * Parts over an outer dimension of `total`: each range becomes the spec
  * `sub(range)` under the whole call's plan, its operands advanced by
  * `offsets(range.start)` bytes. One range: no split (null).

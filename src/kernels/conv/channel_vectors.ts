@@ -38,6 +38,7 @@ import {
   rsp,
 } from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
+import { evenPieces } from "../partition.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Tail, Vec, VecIsa } from "../vec.ts";
@@ -244,7 +245,7 @@ export function channelVectorChunks(s: ConvSpec, g: ConvGeometry, t: ChannelVect
 
 /** Pieces an output row is cut in (1: tiles of whole rows). */
 function piecesPerRow(g: ConvGeometry, t: ChannelVectorTile): number {
-  return t.rows > 1 || t.width === g.ow ? 1 : rowPieces(g.ow, t.width).length;
+  return t.rows > 1 || t.width === g.ow ? 1 : evenPieces(g.ow, t.width).length;
 }
 
 /**
@@ -281,8 +282,8 @@ export function channelVectorPartialBytes(
   t: ChannelVectorTile,
 ): number {
   if (channelVectorChunks(s, g, t) === 1) return 0;
-  // Each piece's accumulators, as many as the widest piece's (the first: rowPieces).
-  return piecesPerRow(g, t) * t.vectors * rowPieces(g.ow, t.width)[0][1] * 64;
+  // Each piece's accumulators, as many as the widest piece's (the first: evenPieces).
+  return piecesPerRow(g, t) * t.vectors * evenPieces(g.ow, t.width)[0][1] * 64;
 }
 
 /** Whether the tile's k loop fetches x planes ahead (NCHW only: NHWC fetches rows). */
@@ -341,18 +342,7 @@ function tilePositions(g: ConvGeometry, t: ChannelVectorTile): number[] {
     for (let r = 0; r < g.rows; r += t.rows) out.push(Math.min(t.rows, g.rows - r) * g.ow);
     return out;
   }
-  for (let r = 0; r < g.rows; r++) for (const [, w] of rowPieces(g.ow, t.width)) out.push(w);
-  return out;
-}
-
-/** A row of `ow` columns in pieces of at most `width`, as even as can be: [first column, width]. */
-function rowPieces(ow: number, width: number): [number, number][] {
-  const n = Math.ceil(ow / width), out: [number, number][] = [];
-  for (let i = 0, c = 0; i < n; i++) {
-    const w = Math.floor(ow / n) + (i < ow % n ? 1 : 0);
-    out.push([c, w]);
-    c += w;
-  }
+  for (let r = 0; r < g.rows; r++) for (const [, w] of evenPieces(g.ow, t.width)) out.push(w);
   return out;
 }
 
@@ -384,7 +374,7 @@ export function emitChannelVectorGroup(
   const chunks = channelVectorChunks(s, g, t);
   /** Input channels of one k loop: a chunk's, or all. */
   const kSteps = chunks > 1 ? t.icChunk : g.cg;
-  const widest = rowPieces(g.ow, t.width)[0][1];
+  const widest = evenPieces(g.ow, t.width)[0][1];
   /** Where piece `slot`'s partial sum of position `p`, vector `vi`, waits between chunks. */
   const partial = (slot: number, vi: number, p: number) =>
     F.PARTIAL + ((slot * t.vectors + vi) * widest + p) * 64;
@@ -473,7 +463,7 @@ export function emitChannelVectorGroup(
       emitTile(offs, 0, vectors, channels, n * s.sh * s.w * posX * 4, n * g.ow * 4, n * g.ow);
       return;
     }
-    const pieces = rowPieces(g.ow, t.width);
+    const pieces = evenPieces(g.ow, t.width);
     const emitPieces = (chunked: boolean) =>
       pieces.forEach(([c0, w], i) => {
         const offs = Array.from({ length: w }, (_, q) => at(r0, c0 + q));

@@ -35,12 +35,13 @@ import {
   rsp,
 } from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
+import { evenPieces } from "../partition.ts";
 import type { Vec, VecIsa } from "../vec.ts";
 import { transpose16 } from "../transpose.ts";
 import { type ChannelVectorFrame, emitVectorStore } from "./channel_vectors.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
-import { emitPositionRow, evenPieces, phaseInterleave, phaseTaps } from "./transpose_positions.ts";
+import { emitPositionRow, phaseInterleave, phaseTaps } from "./transpose_positions.ts";
 
 const L = 16;
 /** Positions per phase in a tile: two phases' accumulators in 28 registers. */

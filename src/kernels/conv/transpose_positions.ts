@@ -33,6 +33,7 @@ import {
   rsp,
 } from "../../../asm/mod.ts";
 import { addImmediate } from "../abi.ts";
+import { evenPieces } from "../partition.ts";
 import type { Tail, Vec, VecIsa } from "../vec.ts";
 import { emitVectorStore } from "./channel_vectors.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
@@ -102,17 +103,6 @@ export function phaseTaps(s: ConvSpec, rowTaps: { ta: number; iy: number }[]): P
     }
     return out;
   });
-}
-
-/** `n` things in the fewest pieces of at most `most`, as even as can be: [first, count]. */
-export function evenPieces(n: number, most: number): [number, number][] {
-  const k = Math.ceil(n / most), out: [number, number][] = [];
-  for (let i = 0, first = 0; i < k; i++) {
-    const count = Math.floor(n / k) + (i < n % k ? 1 : 0);
-    out.push([first, count]);
-    first += count;
-  }
-  return out;
 }
 
 /** The lanes interleaving two phases: lane 2m + q from phase q's lane m (half 0: m < 8; 1: m ≥ 8). */
