@@ -47,6 +47,17 @@ def exp_fit(deg):
     show(f"exp q deg {deg}", c, e)
 
 
+def exp_short_fit(deg=3):
+    # exp(r) = 1 + r + r^2 q(r), r in [-ln2/32, ln2/32] (exp.ts EXP_SHORT, AVX-512's table form)
+    h = float(mp.log(2) / 32)
+    xs = np.cos(np.linspace(0, np.pi, 4000)) * h
+    xs = xs[np.abs(xs) > 1e-7]
+    tgt = [float((mp.exp(x) - 1 - x) / x**2) for x in xs]
+    wt = [float(x**2 / mp.exp(x)) for x in xs]
+    c, e = lawson(xs, lambda x: [x**i for i in range(deg - 1)], tgt, wt)
+    show(f"exp short q deg {deg}", c, e)
+
+
 def log_fit(deg):
     # log(1+f) = f - f^2/2 + f^3 P(f), f in [sqrt(.5)-1, sqrt(2)-1]
     lo, hi = float(mp.sqrt(0.5) - 1), float(mp.sqrt(2) - 1)
@@ -124,6 +135,7 @@ def phi_pieces(n=16, amax=5.6, deg=7, output=False):
 if __name__ == "__main__":
     # The fits whose coefficients the kernels carry (src/kernels/math/):
     exp_fit(6)  # exp.ts EXP_POLY
+    exp_short_fit(3)  # exp.ts EXP_SHORT
     log_fit(9)  # log.ts LOG_POLY
     log1p_fit(10)  # log.ts LOG1P_UNIT
     erf_small(1.0, 12)  # erf.ts ERF_SMALL

@@ -11,7 +11,7 @@
  * @module
  */
 import { f32 } from "../vec.ts";
-import { emitExpInRange, emitExpm1Negative, EXP_LO } from "./exp.ts";
+import { emitExpm1Negative, emitExpUpTo } from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
 
 /**
@@ -34,15 +34,14 @@ export function emitTanh(m: Lanes, y: number, x: number): void {
 /** y = 1/(1 + e^−x). y ≠ x; x is kept. */
 export function emitSigmoid(m: Lanes, y: number, x: number): void {
   const v = m.v;
-  const t = m.take(), u = m.take();
+  const t = m.take();
   v.op("or", t, x, SIGN); // −|x|
-  m.atLeast(u, t, EXP_LO);
-  emitExpInRange(m, y, u); // e = e^−|x|
+  emitExpUpTo(m, y, t); // e = e^−|x|
   const mk = m.mask();
   v.compare(mk, x, "nlt", f32(0)); // x ≥ 0, or NaN (which the sum keeps)
   m.select(t, mk, f32(1), y);
   v.op("add", y, y, f32(1));
   m.divide(y, t, y);
   m.giveMask(mk);
-  m.give(t, u);
+  m.give(t);
 }

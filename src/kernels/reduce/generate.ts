@@ -22,7 +22,7 @@ import {
   vreg,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
-import { emitExpInRange, EXP_HI, EXP_LO } from "../math/exp.ts";
+import { emitExpUpTo, EXP_HI } from "../math/exp.ts";
 import { Lanes } from "../math/lanes.ts";
 import { emitLog } from "../math/log.ts";
 import { type ColumnKind, emitColumns, rowShape, rowTail } from "../columns.ts";
@@ -214,13 +214,12 @@ export function generateReduce(
         if (kind === "scalar") v.loadScalarMem(T0, at(disp));
         else v.loadMem(T0, at(disp), kind === "tail" ? tail! : undefined);
         v.op("sub", T0, T0, MX);
-        // Clamped both ways: a +Inf (its max taken as 0) gives e^89 = +Inf.
-        m.atLeast(T1, T0, EXP_LO);
-        m.atMost(T0, T1, EXP_HI);
-        emitExpInRange(m, T1, T0);
-        if (kind === "tail") v.zeroOutside(T1, tail!);
-        if (kind === "scalar") v.scalarOp("add", acc, T1);
-        else v.op("add", acc, acc, T1);
+        // Capped: a +Inf (its max taken as 0) gives e^89 = +Inf.
+        m.atMost(T1, T0, EXP_HI);
+        emitExpUpTo(m, T0, T1);
+        if (kind === "tail") v.zeroOutside(T0, tail!);
+        if (kind === "scalar") v.scalarOp("add", acc, T0);
+        else v.op("add", acc, acc, T0);
       });
       fold("add");
       emitLog(m, T0, 0);

@@ -5,7 +5,7 @@
  * @module
  */
 import { r10 } from "../../../asm/mod.ts";
-import { emitExpInRange, EXP_LO } from "../math/exp.ts";
+import { emitExpUpTo } from "../math/exp.ts";
 import type { Lanes } from "../math/lanes.ts";
 import type { Tail } from "../vec.ts";
 
@@ -25,10 +25,10 @@ export function emitExpStep(
 ): void {
   const v = m.v;
   v.op("sub", x, x, mx);
-  // x − max ≤ 0, or NaN, or −Inf: raise to where e^x is 0 (NaN kept).
+  // x − max ≤ 0, or NaN, or −Inf.
   const t = m.take();
-  m.atLeast(t, x, EXP_LO);
-  emitExpInRange(m, e, t);
+  v.move(t, x);
+  emitExpUpTo(m, e, t);
   m.give(t);
   if (store) v.store(r10, store.disp, e, tail);
   if (sum < 0) return;
