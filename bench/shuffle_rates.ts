@@ -1,6 +1,6 @@
 /**
  * Issue rates of the shuffles the convolution and pooling kernels choose
- * between, beside the FMA: each probe runs 12 independent chains of one
+ * between, and of the division the vector math takes, beside the FMA: each probe runs 12 independent chains of one
  * instruction (or two alternating) on zmm registers, emitted by our own
  * assembler. Prints cycles per instruction at the clock the FMA probe
  * implies (2 FMAs a cycle), so 0.5 is two a cycle.
@@ -61,6 +61,12 @@ const rows: [string, (a: Assembler, i: number) => void][] = [
   ["vmaxps", one("vmaxps")],
   ["vpermt2ps + FMA", mix(one("vpermt2ps"))],
   ["vshufps + FMA", mix(one("vshufps", 0x88))],
+  ["vpermps + FMA", mix(one("vpermps"))],
+  // The division beside FMAs (sigmoid, tanh, SiLU): 1 in 6 instructions
+  // a vdivps. Were it off the FMA pipes, 6 would take 2.5 cycles (5 FMAs).
+  ["vdivps", one("vdivps")],
+  ["vdivps + 5 FMA", (a, i) => i % 6 ? fma(a, i) : one("vdivps")(a, i)],
+  ["vdivps + 5 vmaxps", (a, i) => i % 6 ? one("vmaxps")(a, i) : one("vdivps")(a, i)],
 ];
 console.log(`zmm, ${CHAINS} chains; cycles per instruction (clock from the FMA probe)`);
 for (const [name, f] of rows) {
