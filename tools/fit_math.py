@@ -36,26 +36,14 @@ def show(name, c, err):
     print("  [" + ", ".join(repr(np.float32(v).item()) for v in c) + "]")
 
 
-def exp_fit(deg):
-    # exp(r) = 1 + r + r^2 q(r), q of degree deg-2, r in [-ln2/2, ln2/2]
-    h = float(mp.log(2) / 2)
-    xs = np.cos(np.linspace(0, np.pi, 4000)) * h
-    xs = xs[np.abs(xs) > 1e-6]
+def exp_fit(deg, half_width=float(mp.log(2) / 2)):
+    # exp(r) = 1 + r + r^2 q(r), q of degree deg-2, r in [-half_width, half_width]
+    xs = np.cos(np.linspace(0, np.pi, 4000)) * half_width
+    xs = xs[np.abs(xs) > 1e-7]
     tgt = [float((mp.exp(x) - 1 - x) / x**2) for x in xs]
     wt = [float(x**2 / mp.exp(x)) for x in xs]  # relative error of exp
     c, e = lawson(xs, lambda x: [x**i for i in range(deg - 1)], tgt, wt)
-    show(f"exp q deg {deg}", c, e)
-
-
-def exp_short_fit(deg=3):
-    # exp(r) = 1 + r + r^2 q(r), r in [-ln2/32, ln2/32] (exp.ts EXP_SHORT, AVX-512's table form)
-    h = float(mp.log(2) / 32)
-    xs = np.cos(np.linspace(0, np.pi, 4000)) * h
-    xs = xs[np.abs(xs) > 1e-7]
-    tgt = [float((mp.exp(x) - 1 - x) / x**2) for x in xs]
-    wt = [float(x**2 / mp.exp(x)) for x in xs]
-    c, e = lawson(xs, lambda x: [x**i for i in range(deg - 1)], tgt, wt)
-    show(f"exp short q deg {deg}", c, e)
+    show(f"exp q deg {deg} on ±{half_width:.4g}", c, e)
 
 
 def log_fit(deg):
@@ -135,7 +123,7 @@ def phi_pieces(n=16, amax=5.6, deg=7, output=False):
 if __name__ == "__main__":
     # The fits whose coefficients the kernels carry (src/kernels/math/):
     exp_fit(6)  # exp.ts EXP_POLY
-    exp_short_fit(3)  # exp.ts EXP_SHORT
+    exp_fit(3, float(mp.log(2) / 32))  # exp.ts EXP_SHORT (AVX-512's table form)
     log_fit(9)  # log.ts LOG_POLY
     log1p_fit(10)  # log.ts LOG1P_UNIT
     erf_small(1.0, 12)  # erf.ts ERF_SMALL
