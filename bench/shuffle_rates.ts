@@ -1,8 +1,8 @@
 /**
  * Issue rates of the shuffles the convolution and pooling kernels choose
- * between, and of the division the vector math takes, beside the FMA: each probe runs 12 independent chains of one
- * instruction (or two alternating) on zmm registers, emitted by our own
- * assembler. Prints cycles per instruction at the clock the FMA probe
+ * between, and of the division the vector math takes, beside the FMA:
+ * each probe runs 12 independent chains of one instruction (or two
+ * alternating) on zmm registers, emitted by our own assembler. Prints cycles per instruction at the clock the FMA probe
  * implies (2 FMAs a cycle), so 0.5 is two a cycle.
  *
  *   deno run -A bench/shuffle_rates.ts

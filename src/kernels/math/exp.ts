@@ -120,9 +120,9 @@ const EXP_SHORT = [0.5000161528587341, 0.16666720807552338];
  * 129 → 107 µs, silu 154 → 148, geluTanh 213 → 195, mish 176 → 166.
  * Lanes whose n/16 < −150 (below EXP_LO, −Inf) are set to +0 by the
  * scale's mask, not computed (see the module's note on underflow): no clamp
- * from below. Up to 2^18 the magic sum keeps its sixteenths, so EXP_HI
- * (above: +Inf from the scale) needs no clamp either; callers cap t there
- * for the polynomial paths.
+ * from below. Above EXP_HI (up to 2^18, where the sum still keeps its
+ * sixteenths) the scale gives +Inf, but +Inf itself would give NaN (Inf −
+ * Inf in r): callers cap t at EXP_HI.
  */
 function emitExpByTable(m: Lanes, y: number, t: number): void {
   const v = m.v;

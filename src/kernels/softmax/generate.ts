@@ -218,33 +218,31 @@ export function generateSoftmax(
     };
     const groups = Math.floor(full / streams);
     /**
-     * The lines of the rows `prefetchRows` ahead that this stretch of pass 2
-     * covers: x read, y claimed for writing. Here rather than in pass 3:
-     * pass 2 is bound by its arithmetic, so the misses overlap it, where
-     * pass 3's burst of them waited on the miss buffers (Zen 5, A/B in one
-     * process: 1024×1024 152.8 → 141.7 and 161.2 → 145.1 µs, logSoftmax
-     * 174 → 163).
+     * Prefetches for the lines of the rows ahead that `bytes` of pass 2
+     * cover. Rows over 16 KB (plan.nextRow): the next row's x into L2 (a
+     * prefetch does not fault: past x's end is harmless). Other rows
+     * (plan.prefetchRows): x and y of the row that many ahead, y claimed
+     * for writing. Here rather than in pass 3: pass 2 is bound by its
+     * arithmetic, so the misses overlap it, where pass 3's burst of them
+     * waited on the miss buffers (Zen 5, A/B in one process: 1024×1024
+     * 152.8 → 141.7 and 161.2 → 145.1 µs, logSoftmax 174 → 163).
      */
-    const fetchRowsAhead = (from: number, to: number) => {
-      if (plan.prefetchRows === 0) return;
-      for (let o = from; o < to; o += 64) {
+    const fetchAhead = (bytes: number) => {
+      for (let o = 0; o < bytes; o += 64) {
+        if (plan.nextRow) a.emit("prefetcht1", byte(r9, s.cols * 4 + o));
+        if (plan.prefetchRows === 0) continue;
         a.emit("prefetcht0", byte(r9, plan.prefetchRows * s.cols * 4 + o));
         a.emit("prefetchw", byte(r10, plan.prefetchRows * s.cols * 4 + o));
       }
     };
     countedLoop(a, rcx, groups, () => {
-      // The next row's x: each line this step's vectors touch, one row on (a prefetch does
-      // not fault: past x's end is harmless).
-      if (plan.nextRow) {
-        for (let o = 0; o < streams * VB; o += 64) a.emit("prefetcht1", byte(r9, s.cols * 4 + o));
-      }
-      fetchRowsAhead(0, streams * VB);
+      fetchAhead(streams * VB);
       emitInterleaved(a, Array.from({ length: streams }, (_, i) => (to) => step(to, i, i * VB)));
       addImmediate(a, "add", r9, streams * VB);
       addImmediate(a, "add", r10, streams * VB);
     });
     const left = full - groups * streams;
-    fetchRowsAhead(0, left * VB);
+    fetchAhead(left * VB);
     for (let j = 0; j < left; j++) step(a, 0, j * VB);
     if (tail) step(a, 0, left * VB, tail);
     for (let j = 0; j < scalarTail; j++) {
