@@ -41,8 +41,12 @@ export interface NormPlan {
   isa: VecLevel;
   /** Rows ahead whose lines are prefetched (0: none; the data fits L1). */
   prefetchRows: number;
-  /** Two rows per step, their instructions interleaved (AVX-512's 32 registers). */
+  /** Two rows per step, their instructions interleaved (AVX-512's 32 registers; not pipelined). */
   pairs: boolean;
+  /** Each row's pass 3 runs in the loop of the next row's pass 1 (AVX-512: 17 registers). */
+  pipelined: boolean;
+  /** LayerNorm's pass 1 stores d = t − shift into y for pass 3 to read; otherwise pass 3 forms d again from x (the same subtraction: the same bits). */
+  storeCentred: boolean;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
@@ -50,23 +54,36 @@ export interface NormPlan {
 }
 
 /**
- * The plan: the ISA's vectors; operands larger than L1 get rows prefetched
- * two ahead (into L1, the y lines claimed for writing). Measured on Zen 5,
- * 4096×768: one row ahead 180 → 169 ns per row, two 126, four 134; the
- * prefetches spread over the passes rather than all in pass 3: 4096×768
- * 740 → 669 and 809 → 763 µs in two runs; at 64×768 (in L2) prefetching
- * cost ~5% there. On an Intel Xeon (Sapphire Rapids class) the rows of a
- * pair wait on L2 without them (`deno run -A bench/tune_candidates.ts
- * --norm 128x768`, two runs): 128×768 46.7-48.6 → 22.2-22.3 µs, 512×1024
- * 450-461 → 219-223, so operands past L1 take the prefetches and
- * tier 2 tries the plan without them. Rows in pairs at AVX-512 (two Jits
- * alternating in one process, Zen 5): 64×128 1.39 → 1.08 µs, 128×768
- * 11.4 → 10.5, 512×1024 73.6 → 64.2.
+ * The plan: operands larger than L1 get rows prefetched two ahead (into L1,
+ * the y lines claimed for writing). Measured on Zen 5, 4096×768: one row
+ * ahead 180 → 169 ns per row, two 126, four 134; at 64×768 (in L2)
+ * prefetching cost ~5%. On an Intel Xeon (Sapphire Rapids class) the rows
+ * wait on L2 without them (`deno run -A bench/tune_candidates.ts --norm
+ * 128x768`, two runs): 128×768 46.7-48.6 → 22.2-22.3 µs, 512×1024 450-461
+ * → 219-223, so operands past L1 take the prefetches and tier 2 tries the
+ * plan without them.
+ *
+ * At AVX-512 a row's pass 3 shares the loop of the next row's pass 1, and
+ * pass 3 forms d again from x rather than reading it back (one subtraction
+ * more, one store per vector less). Zen 5, the same command, two runs
+ * (a noisy host; both plans timed in each run) against rows in pairs with d
+ * stored, the plan before: 128×768 10.5-15.8 → 9.4-14.1 µs, 512×1024
+ * 78.9-100 → 69.8-84.2, 4096×768 968-1085 → 795-858. Pipelined rows in
+ * pairs gave nothing more while this was built (9.5 and 11.9 µs at 128×768
+ * against 9.3 and 11.4 alone), so a pipelined row goes alone.
  */
 export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
   const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > l1d ? 2 : 0;
-  const pairs = canPair(s, isa);
-  return describedNorm(s, { isa, prefetchRows, pairs, workspaceBytes: 0, description: "" });
+  const pipelined = isa === "avx512";
+  return describedNorm(s, {
+    isa,
+    prefetchRows,
+    pairs: !pipelined && canPair(s, isa),
+    pipelined,
+    storeCentred: s.kind === "layer" && !pipelined,
+    workspaceBytes: 0,
+    description: "",
+  });
 }
 
 /** Whether rows can be prefetched ahead: the displacement (two rows) must fit 32 bits. */
@@ -79,23 +96,41 @@ function canPair(s: NormSpec, isa: VecLevel): boolean {
   return isa === "avx512" && s.rows >= 2 && s.cols < 1 << 26;
 }
 
-/** Tier 2's candidates: rows in pairs or alone, prefetched 2, 1 or 0 rows ahead (the same instructions per row). */
+/**
+ * Tier 2's candidates: prefetched 2, 1 or 0 rows ahead; LayerNorm with d
+ * stored or formed twice; at AVX-512 pipelined, or unpipelined in pairs or
+ * alone (d stored, prefetched 2 or 0 ahead). The same instructions
+ * per row: the same bits.
+ */
 export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
-  const out: NormPlan[] = [];
-  for (const pairs of canPair(s, p.isa) ? [true, false] : [false]) {
-    for (const prefetchRows of canFetch(s) ? [2, 1, 0] : [0]) {
-      if (pairs === p.pairs && prefetchRows === p.prefetchRows) continue;
-      out.push(describedNorm(s, { ...p, pairs, prefetchRows }));
+  const ahead = canFetch(s) ? [2, 1, 0] : [0];
+  const stores = s.kind === "layer" ? [false, true] : [false];
+  const all: NormPlan[] = [];
+  const add = (q: Omit<NormPlan, "isa" | "workspaceBytes" | "description">) =>
+    all.push(describedNorm(s, { ...p, ...q }));
+  const wide = p.isa === "avx512";
+  for (const storeCentred of stores) {
+    for (const prefetchRows of ahead) {
+      add({ pipelined: wide, pairs: false, storeCentred, prefetchRows });
     }
   }
-  return out;
+  if (wide) {
+    for (const pairs of canPair(s, p.isa) ? [true, false] : [false]) {
+      for (const prefetchRows of ahead.filter((r) => r !== 1)) {
+        add({ pipelined: false, pairs, storeCentred: s.kind === "layer", prefetchRows });
+      }
+    }
+  }
+  return all.filter((q) => q.description !== p.description);
 }
 
 function describedNorm(s: NormSpec, p: NormPlan): NormPlan {
   const passes = s.kind === "layer" ? "2 passes (a 3rd on cancellation)" : "2 passes";
   const ahead = p.prefetchRows ? `, rows prefetched ${p.prefetchRows} ahead` : "";
   const pairs = p.pairs ? ", rows in pairs" : "";
-  return { ...p, description: `${p.isa} ${s.kind}Norm, ${passes}${pairs}${ahead}` };
+  const piped = p.pipelined ? ", pass 3 in the next rows' pass 1" : "";
+  const d = s.kind === "layer" ? (p.storeCentred ? ", d stored" : ", d formed twice") : "";
+  return { ...p, description: `${p.isa} ${s.kind}Norm, ${passes}${pairs}${piped}${d}${ahead}` };
 }
 
 const ACCS = 4;
@@ -112,7 +147,58 @@ interface RowRegs {
   T1: number;
   T2: number;
   SHIFT: number;
+  /** Pass 3's temporary for the residual when it adds it again. */
+  T3: number;
   off: number;
+}
+
+/** The registers of the rows in flight, and of scale and bias in pass 3. */
+interface Layout {
+  /** Row i of a step, its byte offset `off`: the registers its passes 1 and 2 and statistics use. */
+  cur: (i: number, off: number) => RowRegs;
+  /** The same row when pass 3 reads it (pipelined: while the next step's row is in pass 1). */
+  prev: (i: number, off: number) => RowRegs;
+  SC: number;
+  BI: number;
+}
+
+/**
+ * Unpipelined, a row owns 14 registers and pass 3 uses the first row's T1
+ * and T2 for scale and bias (its temporaries then dead). Pipelined, one row
+ * is in pass 1 (its sums, SHIFT, T0, T1) while the previous one is in pass
+ * 3 (its own shift P, MEAN, INV and a temporary U): 15 registers and scale
+ * and bias. MEAN, INV and U are free when the loop ends, so the new row's
+ * statistics land where the next loop's pass 3 reads them; only the shift
+ * moves (P ← SHIFT). Pass 3 borrows T1 for the residual: the two passes'
+ * columns are emitted one after the other, never interleaved.
+ */
+function layoutOf(pipelined: boolean): Layout {
+  const rowAt = (base: number, off: number): RowRegs => {
+    const at = (i: number) => base + i;
+    return {
+      accs: [at(0), at(1), at(2), at(3)],
+      squares: [at(4), at(5), at(6), at(7)],
+      SHIFT: at(8),
+      T0: at(9),
+      T1: at(10),
+      MEAN: at(11),
+      INV: at(12),
+      T2: at(13),
+      T3: at(5), // pass 3 only, when the squares are dead
+      off,
+    };
+  };
+  if (!pipelined) {
+    const row = (i: number, off: number) => rowAt(14 * i, off);
+    return { cur: row, prev: row, SC: 10, BI: 13 };
+  }
+  const P = 14;
+  return {
+    cur: (_i, off) => ({ ...rowAt(0, off), T3: 10 }),
+    prev: (_i, off) => ({ ...rowAt(0, off), SHIFT: P, T0: 13, T3: 10 }),
+    SC: 15,
+    BI: 16,
+  };
 }
 
 /** Emits `void kernel(args)` for the spec. */
@@ -127,29 +213,14 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   }
   const rowBytes = s.cols * 4;
   const layer = s.kind === "layer";
-  // Registers per row: the partial sums, mean, inv, temporaries, the row's
-  // shift (14 for LayerNorm, 10 for RMSNorm). At AVX-512 two rows go
-  // through each step (32 registers hold both sets): each row's chain of
-  // folds, square root and division is latency that the other row's work
-  // fills, and pass 3 loads scale and bias once for both. A row goes
-  // through the same instructions either way: the same bits.
-  const pairs = plan.pairs && s.rows >= 2;
-  const width = layer ? 14 : 10;
-  const regsOf = (base: number, off: number): RowRegs => {
-    const at = (i: number) => base + i, sq = layer ? 4 : 0;
-    return {
-      accs: [at(0), at(1), at(2), at(3)],
-      squares: layer ? [at(4), at(5), at(6), at(7)] : [],
-      MEAN: at(sq + 4),
-      INV: at(sq + 5),
-      T0: at(sq + 6),
-      T1: at(sq + 7),
-      T2: at(sq + 8),
-      SHIFT: at(sq + 9),
-      off,
-    };
-  };
-  const A = regsOf(0, 0), B = regsOf(width, rowBytes);
+  // At AVX-512 two rows go through each step (32 registers hold both sets):
+  // each row's chain of folds, square root and division is latency that the
+  // other row's work fills, and pass 3 loads scale and bias once for both.
+  // A row goes through the same instructions either way: the same bits.
+  const pairs = plan.pairs && !plan.pipelined && s.rows >= 2;
+  const L = layoutOf(plan.pipelined);
+  // LayerNorm's pass 3 reads d back from y, or forms it again from x.
+  const recompute = layer && !plan.storeCentred;
   const rX = rsi, rY = rdx, rR = r8, rS = r9, rB = r10, rows = r11;
   loadPointer(a, rX, NORM_ARG.X);
   loadPointer(a, rY, NORM_ARG.Y);
@@ -158,9 +229,6 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   if (s.bias) loadPointer(a, rB, NORM_ARG.BIAS);
   const tail = rowTail(v, shape);
   const at = (base: Reg, disp: number): Mem => ptr(base, disp, rax, 1);
-  // Where pass 3 reads the row: LayerNorm's pass 1 stores d = t − shift into
-  // y, RMSNorm's stores t = x + residual there when there is a residual.
-  const src = layer || s.residual ? rY : rX;
 
   const columns = (body: (disp: number, acc: number, kind: ColumnKind) => void) =>
     emitColumns(a, shape, tail, ACCS, rax, rcx, body);
@@ -209,30 +277,32 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
       } else a.emit("prefetchw", byte(rY, ahead, rax));
     }
   };
-  /** t = x (+ residual) at disp into T0, for every row of the step. */
-  const loadRow = (R: RowRegs, disp: number, kind: string) => {
-    load(R.T0, rX, disp + R.off, kind);
+  /** dst = t = x (+ residual) at disp (`tmp` clobbered). */
+  const loadRow = (R: RowRegs, dst: number, tmp: number, disp: number, kind: string) => {
+    load(dst, rX, disp + R.off, kind);
     if (!s.residual) return;
-    load(R.T1, rR, disp + R.off, kind);
-    elementOp("add", R.T0, R.T1, kind);
+    load(tmp, rR, disp + R.off, kind);
+    elementOp("add", dst, tmp, kind);
+  };
+  /** dst = d = t − shift, read back from y or formed again from x (the same bits). */
+  const loadCentred = (R: RowRegs, dst: number, tmp: number, disp: number, kind: string) => {
+    if (!recompute) return load(dst, rY, disp + R.off, kind);
+    loadRow(R, dst, tmp, disp, kind);
+    elementOp("sub", dst, R.SHIFT, kind);
   };
 
   /**
-   * LayerNorm: pass 1 stores d = t − shift into y and sums d and d²; the
-   * variance is mean(d²) − mean(d)², unless mean(d)² exceeds half of
-   * mean(d²) (the subtraction would cancel more than one bit): then pass 2
-   * sums (d − mean)² over the stored d. The shift is the mean of the row's
-   * first vector (its first element in rows shorter than a vector), so
-   * mean(d) is small against the spread and pass 2 rarely runs; for rows
-   * like 1e4 + noise the d are exact and small, so the mean and variance
-   * are those of the noise, never of values rounded at 1e4. Pass 3 writes
-   * ((d − mean)·inv)·scale + bias, inv = 1/√(var + ε).
+   * Before pass 1: the sums zeroed; for LayerNorm the shift, the mean of
+   * t's first vector (its first element in rows shorter than a vector), so
+   * mean(d) is small against the spread and the third pass rarely runs;
+   * for rows like 1e4 + noise the d are exact and small, so the mean and
+   * variance are those of the noise, never of values rounded at 1e4.
    */
-  const layerStep = (sets: RowRegs[]) => {
+  const begin = (sets: RowRegs[]) => {
     const firstVector = shape.full > 0 && isa.lanes > 1;
     together(sets, (w, R) => {
-      for (const acc of [...R.accs, ...R.squares]) w.zero(acc);
-      // t's first vector (or first element, in every lane).
+      for (const acc of [...R.accs, ...(layer ? R.squares : [])]) w.zero(acc);
+      if (!layer) return;
       const first = (dst: number, base: Reg) =>
         firstVector
           ? w.loadMem(dst, ptr(base, R.off))
@@ -248,19 +318,38 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
         w.reduceAll("add", R.SHIFT, R.T2);
       }
     });
-    // Pass 1 also prefetches the rows ahead: their x, and their y lines claimed.
-    columns((disp, acc, kind) => {
-      fetchAhead(sets, kind, disp, "x");
-      fetchAhead(sets, kind, disp, "y");
-      for (const R of sets) {
-        loadRow(R, disp, kind);
-        elementOp("sub", R.T0, R.SHIFT, kind);
-        store(rY, disp + R.off, R.T0, kind);
-        if (kind === "tail") v.zeroOutside(R.T0, tail!);
-        accumulate(R.accs[acc], R.T0, kind, false);
-        accumulate(R.squares[acc], R.T0, kind, true);
-      }
-    });
+  };
+
+  /**
+   * Pass 1, one column: LayerNorm sums d = t − shift and d² (storing d into
+   * y unless pass 3 forms it again); RMSNorm sums t² (storing t into y when
+   * there is a residual). It also prefetches the rows ahead.
+   */
+  const pass1 = (sets: RowRegs[], disp: number, acc: number, kind: string) => {
+    fetchAhead(sets, kind, disp, "x");
+    fetchAhead(sets, kind, disp, "y");
+    for (const R of sets) {
+      loadRow(R, R.T0, R.T1, disp, kind);
+      if (layer) elementOp("sub", R.T0, R.SHIFT, kind);
+      if (layer ? !recompute : s.residual) store(rY, disp + R.off, R.T0, kind);
+      if (kind === "tail") v.zeroOutside(R.T0, tail!);
+      if (layer) accumulate(R.accs[acc], R.T0, kind, false);
+      accumulate((layer ? R.squares : R.accs)[acc], R.T0, kind, true);
+    }
+  };
+
+  /**
+   * After pass 1: MEAN and INV = 1/√(var + ε). LayerNorm's variance is
+   * mean(d²) − mean(d)², unless mean(d)² exceeds half of mean(d²) (the
+   * subtraction would cancel more than one bit): then pass 2 sums
+   * (d − mean)². Each row takes the two-pass variance only if its own test
+   * failed: its bits never depend on the row it shares the step with.
+   */
+  const finish = (sets: RowRegs[]) => {
+    if (!layer) {
+      together(sets, (w, R) => fold(w, R.accs, R.INV, R.T2));
+      return invert(sets);
+    }
     // MEAN = mean(d); INV = mean(d²) − MEAN², T0 = MEAN², T1 = mean(d²)/2.
     together(sets, (w, R) => {
       fold(w, R.accs, R.MEAN, R.T2);
@@ -282,44 +371,22 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     });
     columns((disp, acc, kind) => {
       for (const R of sets) {
-        load(R.T2, rY, disp + R.off, kind);
+        loadCentred(R, R.T2, R.squares[1], disp, kind);
         elementOp("sub", R.T2, R.MEAN, kind);
         if (kind === "tail") v.zeroOutside(R.T2, tail!);
         accumulate(R.accs[acc], R.T2, kind, true);
       }
     });
-    // Each row takes the two-pass variance only if its own test failed:
-    // its bits never depend on the row it shares the step with.
-    together(sets, (w, R) => fold(w, R.accs, R.SHIFT, R.T2));
+    together(sets, (w, R) => fold(w, R.accs, R.squares[0], R.T2));
     for (const R of sets) {
       const keep = a.label();
       v.compareFirstLane(R.T0, R.T1);
       a.emit("jbe", keep);
-      v.move(R.INV, R.SHIFT);
+      v.move(R.INV, R.squares[0]);
       a.bind(keep);
     }
     a.bind(done);
     invert(sets);
-    pass3(sets, (R, kind) => elementOp("sub", R.T0, R.MEAN, kind));
-  };
-
-  /** RMSNorm: pass 1 sums t² (storing t = x + residual into y), pass 3 writes t·inv·scale. */
-  const rmsStep = (sets: RowRegs[]) => {
-    together(sets, (w, R) => {
-      for (const acc of R.accs) w.zero(acc);
-    });
-    columns((disp, acc, kind) => {
-      fetchAhead(sets, kind, disp, "x");
-      for (const R of sets) {
-        loadRow(R, disp, kind);
-        if (s.residual) store(rY, disp + R.off, R.T0, kind);
-        if (kind === "tail") v.zeroOutside(R.T0, tail!);
-        accumulate(R.accs[acc], R.T0, kind, true);
-      }
-    });
-    together(sets, (w, R) => fold(w, R.accs, R.INV, R.T2));
-    invert(sets);
-    pass3(sets, () => {}, (kind, disp) => fetchAhead(sets, kind, disp, "y"));
   };
 
   /** INV = 1/√(INV + ε), one division per row. */
@@ -333,48 +400,67 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     });
 
   /**
-   * Pass 3: y = (centre(row)·inv)·scale + bias, scale and bias loaded once
-   * for the step's rows.
+   * Pass 3, one column: y = (centre(row)·inv)·scale + bias, scale and bias
+   * loaded once for the step's rows.
    */
-  const pass3 = (
-    sets: RowRegs[],
-    centre: (R: RowRegs, kind: string) => void,
-    ahead: (kind: string, disp: number) => void = () => {},
-  ) => {
-    const SC = sets[0].T1, BI = sets[0].T2;
-    columns((disp, _acc, kind) => {
-      ahead(kind, disp);
-      if (s.scale) load(SC, rS, disp, kind);
-      if (s.bias) load(BI, rB, disp, kind);
-      for (const R of sets) {
-        const T0 = R.T0;
-        load(T0, src, disp + R.off, kind);
-        centre(R, kind);
-        elementOp("mul", T0, R.INV, kind);
-        if (s.scale && s.bias && isa.fma && kind !== "scalar") v.fmadd(T0, T0, SC, BI);
-        else if (s.scale && s.bias && isa.fma) a.emit("vfmadd213ss", v.x(T0), v.x(SC), v.x(BI));
-        else {
-          if (s.scale) elementOp("mul", T0, SC, kind);
-          if (s.bias) elementOp("add", T0, BI, kind);
-        }
-        store(rY, disp + R.off, T0, kind);
+  const pass3 = (sets: RowRegs[], disp: number, kind: string) => {
+    const SC = L.SC, BI = L.BI;
+    if (s.scale) load(SC, rS, disp, kind);
+    if (s.bias) load(BI, rB, disp, kind);
+    for (const R of sets) {
+      const T0 = R.T0;
+      if (layer) {
+        loadCentred(R, T0, R.T3, disp, kind);
+        elementOp("sub", T0, R.MEAN, kind);
+      } else load(T0, s.residual ? rY : rX, disp + R.off, kind);
+      elementOp("mul", T0, R.INV, kind);
+      if (s.scale && s.bias && isa.fma && kind !== "scalar") v.fmadd(T0, T0, SC, BI);
+      else if (s.scale && s.bias && isa.fma) a.emit("vfmadd213ss", v.x(T0), v.x(SC), v.x(BI));
+      else {
+        if (s.scale) elementOp("mul", T0, SC, kind);
+        if (s.bias) elementOp("add", T0, BI, kind);
       }
-    });
+      store(rY, disp + R.off, T0, kind);
+    }
   };
 
-  const step = (sets: RowRegs[]) => {
-    if (layer) layerStep(sets);
-    else rmsStep(sets);
-    const advance = sets.length * rowBytes;
-    addImmediate(a, "add", rX, advance);
-    addImmediate(a, "add", rY, advance);
-    if (s.residual) addImmediate(a, "add", rR, advance);
+  const advance = (n: number) => {
+    addImmediate(a, "add", rX, n * rowBytes);
+    addImmediate(a, "add", rY, n * rowBytes);
+    if (s.residual) addImmediate(a, "add", rR, n * rowBytes);
   };
-
-  if (pairs) {
-    countedLoop(a, rows, Math.floor(s.rows / 2), () => step([A, B]));
-    if (s.rows % 2) step([A]);
-  } else countedLoop(a, rows, s.rows, () => step([A]));
+  const cur = (n: number) => Array.from({ length: n }, (_, i) => L.cur(i, i * rowBytes));
+  if (!plan.pipelined) {
+    const per = pairs ? 2 : 1;
+    const step = (sets: RowRegs[]) => {
+      begin(sets);
+      columns((disp, acc, kind) => pass1(sets, disp, acc, kind));
+      finish(sets);
+      columns((disp, _acc, kind) => pass3(sets, disp, kind));
+      advance(sets.length);
+    };
+    countedLoop(a, rows, Math.floor(s.rows / per), () => step(cur(per)));
+    if (s.rows % per) step(cur(1));
+  } else {
+    // Row k's pass 1 and row k − 1's pass 3 share one loop over the
+    // columns: the statistics' chain between a row's passes overlaps the
+    // next row's pass 1 instead of stalling the core.
+    const row = [L.cur(0, 0)], before = [L.prev(0, -rowBytes)];
+    const step = (previous: boolean) => {
+      begin(row);
+      columns((disp, acc, kind) => {
+        if (previous) pass3(before, disp, kind);
+        pass1(row, disp, acc, kind);
+      });
+      finish(row);
+      // The shift pass 3 will read, kept while the next row takes its own.
+      if (recompute) v.move(before[0].SHIFT, row[0].SHIFT);
+      advance(1);
+    };
+    step(false);
+    countedLoop(a, rows, s.rows - 1, () => step(true));
+    columns((disp, _acc, kind) => pass3(before, disp, kind));
+  }
   v.leave();
   a.emit("ret");
   return a.finish();
