@@ -11,7 +11,7 @@
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed --residual   # + a shortcut
  *   deno run -A bench/tune_candidates.ts --conv 1,64,80,80,64,2,2 --packed --transposed   # ConvTranspose, no pads
  *   ... --cold   # 16 MB written between calls: the call's data out of L2, as a model's layer finds it
- *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias
+ *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias (--rms: rmsNorm, scale)
  *   deno run -A bench/tune_candidates.ts --softmax 1024x1024
  *
  * @module
@@ -24,6 +24,7 @@ const { values } = parseArgs({
     gemm: { type: "string" },
     conv: { type: "string" },
     norm: { type: "string" },
+    rms: { type: "boolean" },
     softmax: { type: "string" },
     transB: { type: "boolean", default: false },
     packed: { type: "boolean", default: false },
@@ -108,8 +109,8 @@ if (values.gemm) {
 } else if (values.norm) {
   const [rows, cols] = values.norm.split("x").map(Number);
   const x = rand(rows * cols), y = new Float32Array(rows * cols);
-  const o = { rows, cols, scale: rand(cols), bias: rand(cols) };
-  call = () => jit.layerNorm(x, y, o);
+  const o = { rows, cols, scale: rand(cols) }, bias = rand(cols);
+  call = values.rms ? () => jit.rmsNorm(x, y, o) : () => jit.layerNorm(x, y, { ...o, bias });
   out = y;
   flops = 0; // bandwidth-bound: no % of the FMA peak
 } else if (values.softmax) {
@@ -120,7 +121,7 @@ if (values.gemm) {
   flops = 0;
 } else {
   console.error(
-    "usage: --gemm MxNxK [--transB] [--panels] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] [--transposed] | --norm RxC | --softmax RxC; [--isa] [--threads] [--cold]",
+    "usage: --gemm MxNxK [--transB] [--panels] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] [--transposed] | --norm RxC [--rms] | --softmax RxC; [--isa] [--threads] [--cold]",
   );
   Deno.exit(2);
 }
