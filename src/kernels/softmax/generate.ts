@@ -61,6 +61,14 @@ export interface SoftmaxPlan {
  * beyond L2 prefetched two rows ahead. Measured on Zen 5: 1024×1024 202 →
  * 182 µs; rows of 122 KB (128×30522) lose 20% to it, so rows over 16 KB
  * are left to the hardware prefetcher.
+ *
+ * Tried on Zen 5 and dropped (scratch builds, both plans timed in one
+ * process by `deno run -A bench/tune_candidates.ts --softmax RxC`): a row's
+ * pass 3 in one loop with the next row's pass 1 gained 1-2% at 1024×1024
+ * and lost 5-13% at 128×30522; the three passes of three rows in one loop
+ * (pass 1 of row k, 2 of k − 1, 3 of k − 2, the same bits) lost at both:
+ * 1024×1024 194-203 µs against 173-195, 128×30522 1767-1803 against
+ * 1226-1327.
  */
 export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): SoftmaxPlan {
   const lanes = vecIsa(isa).lanes;
