@@ -128,7 +128,7 @@ function describedNorm(s: NormSpec, p: NormPlan): NormPlan {
   const passes = s.kind === "layer" ? "2 passes (a 3rd on cancellation)" : "2 passes";
   const ahead = p.prefetchRows ? `, rows prefetched ${p.prefetchRows} ahead` : "";
   const pairs = p.pairs ? ", rows in pairs" : "";
-  const piped = p.pipelined ? ", pass 3 in the next rows' pass 1" : "";
+  const piped = p.pipelined ? ", pass 3 in the next row's pass 1" : "";
   const d = s.kind === "layer" ? (p.storeCentred ? ", d stored" : ", d formed twice") : "";
   return { ...p, description: `${p.isa} ${s.kind}Norm, ${passes}${pairs}${piped}${d}${ahead}` };
 }
