@@ -568,9 +568,11 @@ Deno.test("InferenceSession: steady-state runs allocate only their outputs; weig
       `${name}: packed ${JSON.stringify(v)}`,
     );
   }
-  // 8 and 14 nodes, the same outputs: a per-node allocation would show as a difference.
+  // 8 and 14 nodes, the same outputs: a per-node allocation would show as a
+  // difference (measured within 0.2 bytes since the fixture warms every
+  // session before measuring any; 16 bytes per node would be 96).
   assert.ok(
-    Math.abs(rows[1].perRun - rows[0].perRun) < 512,
+    Math.abs(rows[1].perRun - rows[0].perRun) < 64,
     `per-run bytes grow with nodes: ${JSON.stringify(r)}`,
   );
 });
