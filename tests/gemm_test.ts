@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Assembler } from "../asm/mod.ts";
 import { isaLevel, Jit } from "../mod.ts";
-import { ISA_LEVELS, levelsUpTo } from "../src/cpu.ts";
+import { cpuFeatures, ISA_LEVELS, levelsUpTo, prefersCopiedAliasedStrips } from "../src/cpu.ts";
 import { gemmF64, type GemmSpec, generateGemm, planGemm } from "../src/kernels/gemm/mod.ts";
 import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
 import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
@@ -243,6 +243,8 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
         // Bᵀ reaches the direct path only through the AVX-512 transpose (or scalar columns).
         const transposeB = cs.spec.transB && isa === "avx512" ? Math.ceil(cs.spec.n / 16) * 16 : 0;
         const transposeStrips = transposeB > 0 && r() < 0.5;
+        // B's strips copied to the workspace (AVX-512, B untransposed; tiles outside).
+        const copyStrips = !cs.spec.transB && isa === "avx512" && r() < 0.3;
         if (
           (cs.spec.transB && !transposeB && v.lanes > 1) || cs.spec.m === 0 || cs.spec.n === 0 ||
           cs.spec.k === 0 || cs.spec.alpha === 0
@@ -258,8 +260,9 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
           rowsOuter: r() < 0.3,
           transposeB,
           transposeStrips,
+          copyStrips,
         };
-        if (transposeStrips) plan.rowsOuter = false;
+        if (transposeStrips || copyStrips) plan.rowsOuter = false;
         // Draw only plans the planner could make: full tiles within the register rule.
         const reserved = isa === "avx2" && (cs.spec.n % plan.nr) % v.lanes !== 0 ? 1 : 0;
         const fits = () => tileFits(v, plan.mr, plan.nr / v.lanes, plan.kSplit, reserved);
@@ -269,7 +272,7 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
         runPlan(
           (a, s) => {
             emitDirectGemm(a, v, s, plan);
-            if (transposeStrips) return stripBufferBytes(plan.kc ?? s.k, plan.nr);
+            if (transposeStrips || copyStrips) return stripBufferBytes(plan.kc ?? s.k, plan.nr);
             return transposeB ? transposedBBytes(s.k, transposeB) : 0;
           },
           cs,
@@ -667,7 +670,8 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
   const r = rng(0xc0b1);
   // m past 128 with operands past 3·L2: the copied strips (the second: k in blocks of 704),
   // and Bᵀ transposed strip by strip (ldb: Bᵀ's row stride); up to 128 rows, B's rows a
-  // multiple of 4 KiB apart: copied strips in K blocks (edge tiles both ways; Aᵀ too).
+  // multiple of 4 KiB apart: copied strips in K blocks where the core prefers them, else
+  // read in place with the next strip prefetched (edge tiles both ways; Aᵀ too).
   const shapes: [number, number, number, number, number, number, boolean, boolean?][] = [
     [130, 1030, 1100, 1100, 1030, 1030, false],
     [140, 300, 2100, 2101, 310, 303, false],
@@ -705,8 +709,15 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
         }
       }
       const plan = jit.stats().keys[0].plan ?? "";
+      const aliased = m <= 128 && !transB && !prefersCopiedAliasedStrips(cpuFeatures());
       assert.ok(
-        plan.includes(transB ? "Bᵀ transposed strip by strip" : "B copied strip by strip"),
+        plan.includes(
+          transB
+            ? "Bᵀ transposed strip by strip"
+            : aliased
+            ? "next B strip prefetched"
+            : "B copied strip by strip",
+        ),
         plan,
       );
       if (k > 2048) assert.ok(plan.includes("kc=704"), plan);

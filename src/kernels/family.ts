@@ -33,6 +33,12 @@ export interface Target {
    * not of the ISA: see `prefersEmbeddedBroadcast` in src/cpu.ts.
    */
   embedBroadcast?: boolean;
+  /**
+   * Whether a GEMM of up to 128 rows whose B rows lie a multiple of 4 KiB
+   * apart copies B's strips before reading them (see
+   * `prefersCopiedAliasedStrips` in src/cpu.ts). Speed only: the same bits.
+   */
+  copyAliasedStrips?: boolean;
 }
 
 /** What every plan says of itself. */

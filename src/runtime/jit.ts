@@ -11,6 +11,7 @@ import {
   ISA_LEVELS,
   type IsaLevel,
   maxIsaFromEnv,
+  prefersCopiedAliasedStrips,
   prefersEmbeddedBroadcast,
 } from "../cpu.ts";
 import { env, envInt, envNumber } from "../env.ts";
@@ -415,6 +416,7 @@ export class Jit {
       target.isa = VEC_OF[isa];
       target.amx = isa === "amx";
       target.embedBroadcast = prefersEmbeddedBroadcast(f);
+      target.copyAliasedStrips = prefersCopiedAliasedStrips(f);
     }
     if (options.caches !== undefined) {
       const c = options.caches;

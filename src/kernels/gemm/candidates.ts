@@ -126,8 +126,10 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   // Untransposed B at AVX-512: its strips copied, or read in place (the same tiles over the
   // same K blocks: the same bits at any alpha and beta).
   if (!s.transB && !s.bPanel && isa === "avx512" && !d.transposeB && !d.rowsOuter) {
-    if (d.copyStrips) out.push(make({ ...d, copyStrips: false }));
-    else out.push(make({ ...d, copyStrips: true, kc: kBlock(s, d.kc), prefetchNext: false }));
+    // Read in place, a K-blocked strip goes with the next one prefetched (the planner's pair).
+    if (d.copyStrips) {
+      out.push(make({ ...d, copyStrips: false, prefetchNext: d.kc !== undefined && d.kc < s.k }));
+    } else out.push(make({ ...d, copyStrips: true, kc: kBlock(s, d.kc), prefetchNext: false }));
   }
   if (!tilesFree(s) || d.kSplit !== 1) return out;
   const tail = isa === "avx2" && s.n % v.lanes !== 0 ? 1 : 0;

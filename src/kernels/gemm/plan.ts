@@ -46,6 +46,11 @@ export interface GemmPlan {
 export interface CacheSizes {
   l1d: number;
   l2: number;
+  /**
+   * Up to 128 rows, B's rows a multiple of 4 KiB apart: copy B's strips
+   * (Intel) or read them in place (AMD); see `prefersCopiedAliasedStrips`.
+   */
+  copyAliasedStrips?: boolean;
 }
 
 const DEFAULT_CACHES: CacheSizes = { l1d: 32 << 10, l2: 1 << 20 };
@@ -236,13 +241,14 @@ export function planGemm(
     // of peak; 16-32 rows × 2048-4096: 42-62% → 77-91%.
     direct.kc = evenBlock(s.k, 512, 16);
     direct.prefetchNext = true;
-    if ((s.ldb * 4) % 4096 === 0) {
+    if ((s.ldb * 4) % 4096 === 0 && (caches.copyAliasedStrips ?? false)) {
       // B's rows a multiple of 4 KiB apart: a strip's rows share a few cache sets, and the
       // strip with the next one prefetched does not stay in L2. Copied strip by strip, the
       // tiles read a contiguous block. Measured on an Intel Xeon (SPR, 2 MiB L2), tier 2's
       // candidates (`bench/tune_candidates.ts --gemm`): 128×3072×768 31-36% → 47-51% of the
       // peak, 128×1024×1024 26% → 50%, 128×4096×1024 21% → 55%, 32×4096×4096 15% → 26%;
-      // rows 2 KiB apart (128×1536×768, 128×2560×768) lose 10-15% copied.
+      // rows 2 KiB apart (128×1536×768, 128×2560×768) lose 10-15% copied. On Zen 5 the
+      // copy loses (src/cpu.ts, prefersCopiedAliasedStrips).
       direct.copyStrips = true;
       direct.prefetchNext = false;
     }
