@@ -37,6 +37,12 @@ export interface PoolFigures {
   spinningMeanNs: number;
   /** The same from sleep (calls 1 ms apart), µs (median). */
   fromSleepUs: number;
+  /**
+   * The machine's own floor under it: a plain pthread woken from FUTEX_WAIT
+   * after the same idle time (`bench/shim/wake_floor.c`, none of our code),
+   * µs: median and quartiles; null where gcc is missing.
+   */
+  osWake: { median: number; q1: number; q3: number } | null;
   /** The spin budgets of the policy. */
   spin: { workerUs: number; callerUs: number };
   /** Workers' CPU share in the 10 ms after the last call (their spin included), %. */
@@ -88,6 +94,39 @@ function timedForksCode(): Uint8Array {
   for (const r of [...saved].reverse()) a.emit("pop", r);
   a.emit("ret");
   return a.finish().code;
+}
+
+/**
+ * Builds `bench/shim/wake_floor.c` with gcc and loads it: a function timing
+ * one wake-up of a plain thread idle `idleUs`, µs; null (reason on stderr)
+ * without gcc.
+ */
+function osWakeFloor(): ((idleUs: number) => number) & Disposable | null {
+  const dir = Deno.makeTempDirSync({ prefix: "njit-wake-floor-" });
+  const lib = `${dir}/wake_floor.so`;
+  try {
+    const src = new URL("./shim/wake_floor.c", import.meta.url).pathname;
+    const out = new Deno.Command("gcc", {
+      args: ["-O2", "-shared", "-fPIC", "-pthread", "-o", lib, src],
+      stderr: "piped",
+      stdout: "null",
+    }).outputSync();
+    if (!out.success) throw new Error(new TextDecoder().decode(out.stderr));
+    const shim = Deno.dlopen(lib, {
+      njb_wake_floor: { parameters: ["i32", "i32", "buffer"], result: "i32" },
+    });
+    const q = new Float64Array(3);
+    const once = (idleUs: number) => {
+      if (shim.symbols.njb_wake_floor(1, idleUs, q) !== 0) throw new Error("wake_floor failed");
+      return q[0];
+    };
+    return Object.assign(once, { [Symbol.dispose]: () => shim.close() });
+  } catch (e) {
+    console.error(`pool figures: no OS wake-up floor (${(e as Error).message.trim()})`);
+    return null;
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
 }
 
 function busyWait(ms: number): void {
@@ -165,11 +204,16 @@ export function poolFigures(threads: number): PoolFigures {
       spinMedians.push(median(ns));
       spinMeans.push(ns.reduce((s, x) => s + x, 0) / ns.length);
     }
-    const sleepUs: number[] = [];
+    // Ours and a plain pthread's, alternating, so both see the same minutes of the host.
+    const sleepUs: number[] = [], osUs: number[] = [], idleUs = 1000 + SPIN.workerUs * 4;
+    using floor = osWakeFloor();
     for (let r = 0; r < 41; r++) {
-      busyWait(1 + (SPIN.workerUs * 4) / 1000);
+      busyWait(idleUs / 1000);
       sleepUs.push(roundTrips(1)[0] / 1000);
+      if (floor) osUs.push(floor(idleUs));
     }
+    const quartile = (q: number) => osUs.sort((x, y) => x - y)[Math.floor(q * (osUs.length - 1))];
+    const osWake = floor ? { median: median(osUs), q1: quartile(0.25), q3: quartile(0.75) } : null;
     fork();
     const c0 = pool.workerCpuNs(), t0 = performance.now();
     busyWait(10);
@@ -183,6 +227,7 @@ export function poolFigures(threads: number): PoolFigures {
       spinningNs: median(spinMedians),
       spinningMeanNs: median(spinMeans),
       fromSleepUs: median(sleepUs),
+      osWake,
       spin: { ...SPIN },
       idle10msPct: share(c1 - c0, t1 - t0),
       idle100msPct: share(c2 - c1, t2 - t1),
@@ -199,9 +244,14 @@ export function printPool(p: PoolFigures): void {
     `pool, ${p.threads} threads: empty job round trip ${p.spinningNs.toFixed(0)} ns with workers ` +
       `spinning (median; mean ${p.spinningMeanNs.toFixed(0)} ns; a plain call: ${
         p.plainCallNs.toFixed(0)
-      } ns), ${
-        p.fromSleepUs.toFixed(1)
-      } µs from sleep; spin ${p.spin.workerUs} µs (workers), ${p.spin.callerUs} µs (caller); ` +
+      } ns), ${p.fromSleepUs.toFixed(1)} µs from sleep${
+        p.osWake
+          ? ` (a plain pthread's futex wake-up after the same idle: ${
+            p.osWake.median.toFixed(1)
+          } µs, ` +
+            `quartiles ${p.osWake.q1.toFixed(1)}-${p.osWake.q3.toFixed(1)})`
+          : ""
+      }; spin ${p.spin.workerUs} µs (workers), ${p.spin.callerUs} µs (caller); ` +
       `idle worker CPU ${p.idle10msPct.toFixed(2)}% over the first 10 ms, ${
         p.idle100msPct.toFixed(3)
       }% over the next 100 ms`,
