@@ -239,10 +239,11 @@ export function planConv(
     ng: number;
     cost: number;
   };
+  const fits = (vectors: number) => g.cg * windowBytes(g, vectors * L) <= l1d / 2;
   for (const o of options) {
     if (choice !== undefined && o.mode !== choice.mode) continue;
     const t = choice === undefined
-      ? rankTiles(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments)[0]
+      ? rankTiles(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments, fits)[0]
       : { mr: Math.min(choice.mr, g.ocg), ng: choice.ng, cost: 0 };
     if (t === undefined) {
       throw new Error(
@@ -338,11 +339,7 @@ export function icBlockFor(
   unrollIc: number,
   l1d: number,
 ): number {
-  const lines = new Set<number>();
-  for (const t of g.taps) {
-    for (let l = Math.floor(t / 16); l <= Math.floor((t + positions) / 16); l++) lines.add(l);
-  }
-  const bytes = (lines.size + 1) * 64, taps = s.kh * s.kw;
+  const bytes = windowBytes(g, positions), taps = s.kh * s.kw;
   // A K×K kernel's taps share their lines (3×3: about 150 bytes per k step against a 1×1's
   // 384): its window streams from L2 fast enough, and passes measured 3-5% slower there.
   if (bytes / taps < 256) return g.cg;
@@ -353,6 +350,15 @@ export function icBlockFor(
   return Math.min(g.cg, round(Math.ceil(g.cg / Math.ceil(g.cg / kc))));
 }
 
+/** Bytes of one input channel's planes a position tile of `positions` reads (its taps' lines). */
+function windowBytes(g: ConvGeometry, positions: number): number {
+  const lines = new Set<number>();
+  for (const t of g.taps) {
+    for (let l = Math.floor(t / 16); l <= Math.floor((t + positions) / 16); l++) lines.add(l);
+  }
+  return (lines.size + 1) * 64;
+}
+
 /**
  * Every register tile (channels × vectors) that fits, cheapest first, with
  * its estimated cycles for `channels` × `vectors` of outputs: per k step (of
@@ -361,9 +367,16 @@ export function icBlockFor(
  * cycles per chain), its store `store` instructions per vector (two per
  * cycle), and the edge tiles pay their own (a 7×7 image's 4 vectors are one 6×4 tile,
  * not 8×3 and a single-vector 8×1). Among equal estimates, more
- * accumulators. At most 8 channels (broadcasts) per tile: on Zen 5 the
- * broadcast-heavy 14×2 the estimate ties with 6×4 ran 13% slower (3×3
- * 512→512 on 7², 161 against 184 GFLOPS).
+ * accumulators; then, where the wider tile's window of x (every input
+ * channel's lines it reads, `window(vectors)` bytes) would not stay in half
+ * of L1 while the channel tiles pass over it, fewer vectors. Measured on
+ * Zen 5, one thread, both tiles alternating in one process (1×1 layers,
+ * 4×96 against 6×64): 96→24 on 56² 88.5 → 83.7 µs, 64→96 on 56² 200 →
+ * 184; with the window in L1, 16→96 on 112² ran 194 against 203 and
+ * 32→16 76.5 against 77.6, so the wider tile stays first there. At most 8
+ * channels (broadcasts) per tile: on Zen 5 the broadcast-heavy 14×2 the
+ * estimate ties with 6×4 ran 13% slower (3×3 512→512 on 7², 161 against
+ * 184 GFLOPS).
  */
 function rankTiles(
   s: ConvSpec,
@@ -373,6 +386,7 @@ function rankTiles(
   vectors: number,
   work: number,
   store: number,
+  windowFits: (vectors: number) => boolean,
 ): { mr: number; ng: number; cost: number }[] {
   const extra = epilogueRegisters(s, isa, mode);
   // The tail tile of an AVX2 run reserves its mask register.
@@ -396,7 +410,8 @@ function rankTiles(
   }
   // Cheapest first; among equal estimates, more accumulators.
   return out.sort((x, y) =>
-    Math.abs(x.cost - y.cost) > 1e-9 ? x.cost - y.cost : y.mr * y.ng - x.mr * x.ng
+    Math.abs(x.cost - y.cost) > 1e-9 ? x.cost - y.cost : y.mr * y.ng - x.mr * x.ng ||
+      (windowFits(Math.max(x.ng, y.ng)) ? y.ng - x.ng : x.ng - y.ng)
   );
 }
 
@@ -529,7 +544,17 @@ export function convChoices(
   if (pieces) modes.push({ mode: "table", segments: pieces, run: g.positions });
   const out: ConvChoice[] = [];
   for (const m of modes) {
-    const ranked = rankTiles(s, isa, m.mode, g.ocg, Math.ceil(m.run / L), work, 3 + 4 * m.segments)
+    const fits = (vectors: number) => g.cg * windowBytes(g, vectors * L) <= plan.l1d / 2;
+    const ranked = rankTiles(
+      s,
+      isa,
+      m.mode,
+      g.ocg,
+      Math.ceil(m.run / L),
+      work,
+      3 + 4 * m.segments,
+      fits,
+    )
       .filter((t) => !(m.mode === plan.mode && t.mr === plan.mr && t.ng === plan.ng));
     for (const t of ranked.slice(0, plan.cv || plan.phases ? 2 : perMode)) {
       out.push({ mode: m.mode, mr: t.mr, ng: t.ng, l2: plan.l2 });
