@@ -368,8 +368,8 @@ function windowBytes(g: ConvGeometry, positions: number): number {
  * cycle), and the edge tiles pay their own (a 7×7 image's 4 vectors are one 6×4 tile,
  * not 8×3 and a single-vector 8×1). Among equal estimates, more
  * accumulators; then, where the wider tile's window of x (every input
- * channel's lines it reads, `window(vectors)` bytes) would not stay in half
- * of L1 while the channel tiles pass over it, fewer vectors. Measured on
+ * channel's lines it reads; `windowFits(vectors)`: within half of L1) would
+ * not stay in L1 while the channel tiles pass over it, fewer vectors. Measured on
  * Zen 5, one thread, both tiles alternating in one process (1×1 layers,
  * 4×96 against 6×64): 96→24 on 56² 88.5 → 83.7 µs, 64→96 on 56² 200 →
  * 184; with the window in L1, 16→96 on 112² ran 194 against 203 and
@@ -408,7 +408,7 @@ function rankTiles(
       out.push({ mr: m, ng: n, cost });
     }
   }
-  // Cheapest first; among equal estimates, more accumulators.
+  // Cheapest first; among equal estimates, more accumulators, then the window rule above.
   return out.sort((x, y) =>
     Math.abs(x.cost - y.cost) > 1e-9 ? x.cost - y.cost : y.mr * y.ng - x.mr * x.ng ||
       (windowFits(Math.max(x.ng, y.ng)) ? y.ng - x.ng : x.ng - y.ng)
