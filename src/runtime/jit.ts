@@ -1812,7 +1812,7 @@ export class Jit {
     const retain = options?.retain !== false;
     const scratch = this.#capture(calls, retain, retain);
     if (!Array.isArray(scratch)) return Promise.reject(scratch.thrown);
-    return rt.endAsync(options?.retain !== false).finally(() => void scratch);
+    return rt.endAsync(retain).finally(() => void scratch);
   }
 
   /**
