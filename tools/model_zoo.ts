@@ -197,12 +197,28 @@ export interface CnnOptions {
   size: number;
   /** Channels per stage (each stage after the first halves the size). */
   widths: number[];
-  /** Residual blocks per stage. */
-  blocks: number;
+  /** Residual blocks per stage: one count for every stage, or a count per stage. */
+  blocks: number | number[];
+  /**
+   * Bottleneck blocks as ResNet-50 has them (torchvision's v1.5): 1×1 conv
+   * to the stage's width, 3×3 (the stage's stride), 1×1 to 4× the width;
+   * a 1×1 projection of the shortcut where the shape changes.
+   */
+  bottleneck?: boolean;
   classes?: number;
   batch?: number;
   /** The op adding a block's shortcut: Add, or Sum as Caffe2's exports write it. Default Add. */
   shortcut?: "Add" | "Sum";
+}
+
+/** Residual blocks of a stage. */
+function stageBlocks(o: CnnOptions, stage: number): number {
+  return typeof o.blocks === "number" ? o.blocks : o.blocks[stage];
+}
+
+/** The blocks per stage as a model's name gives them: 2, or 3/4/6/3. */
+function blocksName(o: CnnOptions): string {
+  return typeof o.blocks === "number" ? `${o.blocks}` : o.blocks.join("/");
 }
 
 /**
@@ -242,21 +258,30 @@ export function resnetCnn(o: CnnOptions): ZooModel {
   size = Math.floor((size + 2 - 3) / 2) + 1;
   c = o.widths[0];
   o.widths.forEach((width, stage) => {
-    for (let b = 0; b < o.blocks; b++) {
+    const out = o.bottleneck ? 4 * width : width;
+    for (let b = 0; b < stageBlocks(o, stage); b++) {
       const stride = stage > 0 && b === 0 ? 2 : 1;
       const inSize = size;
-      const a = conv(x, c, width, 3, stride, true);
-      size = a.out;
-      const bb = conv(a.y, width, width, 3, 1, false);
+      let last: string;
+      if (o.bottleneck) {
+        const reduce = conv(x, c, width, 1, 1, true);
+        const a = conv(reduce.y, width, width, 3, stride, true);
+        size = a.out;
+        last = conv(a.y, width, out, 1, 1, false).y;
+      } else {
+        const a = conv(x, c, width, 3, stride, true);
+        size = a.out;
+        last = conv(a.y, width, width, 3, 1, false).y;
+      }
       let shortcut = x;
-      if (stride !== 1 || c !== width) {
+      if (stride !== 1 || c !== out) {
         const saved = size;
         size = inSize;
-        shortcut = conv(x, c, width, 1, stride, false).y;
+        shortcut = conv(x, c, out, 1, stride, false).y;
         size = saved;
       }
-      x = g.op("Relu", [g.op(o.shortcut ?? "Add", [bb.y, shortcut])]);
-      c = width;
+      x = g.op("Relu", [g.op(o.shortcut ?? "Add", [last, shortcut])]);
+      c = out;
     }
   });
   const pooled = g.op("Flatten", [g.op("GlobalAveragePool", [x])], { axis: 1 });
@@ -270,9 +295,9 @@ export function resnetCnn(o: CnnOptions): ZooModel {
   flops += 2 * batch * classes * c;
   g.output(g.op("Identity", [fc], {}, "logits"), "float32", ["N", classes]);
   return {
-    name: `ResNet-style CNN ${o.widths.join("/")}×${o.blocks}, ${batch}×3×${o.size}²${
-      o.shortcut === "Sum" ? ", Sum shortcuts" : ""
-    }`,
+    name: `ResNet-style CNN ${o.widths.join("/")}×${blocksName(o)}${
+      o.bottleneck ? " bottleneck" : ""
+    }, ${batch}×3×${o.size}²${o.shortcut === "Sum" ? ", Sum shortcuts" : ""}`,
     bytes: g.toBytes(),
     feeds: {
       image: {
@@ -427,7 +452,7 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
   size = Math.floor((size + 2 - 3) / 2) + 1;
   c = o.widths[0];
   o.widths.forEach((width, stage) => {
-    for (let b = 0; b < o.blocks; b++) {
+    for (let b = 0; b < stageBlocks(o, stage); b++) {
       const stride = stage > 0 && b === 0 ? 2 : 1, inSize = size;
       if (o.inverted) {
         const e = 4 * c, expand = conv(x, xScale, c, e, 1, 1, true);
@@ -473,9 +498,9 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
   // The pooled features' bytes too: an 8-bit output compared exactly.
   g.output(pooled.name, "uint8", ["N", c, 1, 1]);
   return {
-    name: `${o.inverted ? "MobileNet" : "ResNet"}-style CNN ${
-      o.widths.join("/")
-    }×${o.blocks}, ${batch}×3×${o.size}², int8 ${qdq ? "QDQ" : "QOperator"}`,
+    name: `${o.inverted ? "MobileNet" : "ResNet"}-style CNN ${o.widths.join("/")}×${
+      blocksName(o)
+    }, ${batch}×3×${o.size}², int8 ${qdq ? "QDQ" : "QOperator"}`,
     bytes: g.toBytes(),
     feeds: {
       image: {
@@ -838,6 +863,15 @@ export const ZOO: Record<string, () => ZooModel> = {
   "bert-fp16": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, half: true }),
   "bert-ms": () => msEncoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
   cnn: () => resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }),
+  // ResNet-50's layers (bottleneck blocks 3/4/6/3), random weights.
+  resnet50: () =>
+    resnetCnn({
+      size: 224,
+      widths: [64, 128, 256, 512],
+      blocks: [3, 4, 6, 3],
+      bottleneck: true,
+      classes: 1000,
+    }),
   mobilenet: () => mobilenetV2(),
   "cnn-qop": () =>
     quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qoperator" }),
