@@ -174,6 +174,57 @@ Deno.test("conv2d plans: of two tiles the estimate ties, the narrower where the 
   assert.match(plan(96, 56, 24, 96 << 10), /tile 4×96 runs/);
 });
 
+Deno.test("conv2d plans: a 1×1 tile fetches the next tile's x where x outgrows half of L2", () => {
+  const plan = (c: number, hw: number, k = 1, nextX?: boolean) =>
+    planConv(
+      convSpecOf({ n: 1, c, h: hw, w: hw, outChannels: 24, kernel: [k, k], activation: "relu" }),
+      "avx512",
+      { l1d: 48 << 10, l2: 1 << 20 },
+      nextX === undefined ? undefined : { mode: "runs", mr: 6, ng: 4, l2: 1 << 20, nextX },
+    ).description;
+  assert.match(plan(96, 56), /tile 6×64 runs, next tile's x to L1$/); // 1.2 MB
+  assert.doesNotMatch(plan(32, 56), /next tile's x/); // 401 KB: in cache
+  assert.doesNotMatch(plan(96, 56, 3), /next tile's x/); // 3×3: planes
+  // Tier 2's choice either way.
+  assert.doesNotMatch(plan(96, 56, 1, false), /next tile's x/);
+  assert.match(plan(32, 56, 1, true), /next tile's x to L1$/);
+});
+
+for (const isa of LEVELS) {
+  Deno.test(`conv2d ${isa}: 1×1 tiles fetching the next tile's x keep the f64 reference's bits`, () => {
+    using jit = new Jit({ maxIsa: isa, tuneBudget: 0 });
+    const seed = 1950 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    // x 1.7 MB (past half of any L2 here). Output channels: channel tiles at least the lines
+    // of a position tile (a line each), fewer (the first lines only), one partial tile.
+    for (const oc of [24, 9, 2]) {
+      const o = { n: 1, c: 48, h: 96, w: 96, outChannels: oc, kernel: [1, 1] as [number, number] };
+      const s = convSpecOf(o);
+      const sizes = convSizes(s);
+      const x = ints(r, sizes.x, -3, 3), w = ints(r, sizes.w, -2, 2), bias = ints(r, oc, -4, 4);
+      const y = new Float32Array(sizes.y).fill(NaN), want = new Float32Array(sizes.y);
+      jit.conv2d(x, w, y, { ...o, bias, activation: "relu" });
+      convReference(
+        { ...s, bias: true, residual: false, activation: { op: 0, params: [] } },
+        x,
+        w,
+        bias,
+        x,
+        want,
+      );
+      const at = firstDifference(y, want);
+      assert.equal(
+        at,
+        -1,
+        `${isa} seed ${seed} oc ${oc}: y[${at}] = ${y[at]}, reference ${want[at]}`,
+      );
+    }
+    const plans = jit.stats().keys.map((k) => k.plan ?? "");
+    assert.equal(plans.length, 3);
+    for (const p of plans) assert.match(p, /next tile's x to L1/, isa);
+  });
+}
+
 Deno.test("conv2d: the reader resolves attributes as ONNX defines them (auto_pad included)", () => {
   const r = rng(1500);
   const key = new Int32Array(32), ext = new Float64Array(8);

@@ -98,7 +98,7 @@ export interface MicrokernelSpec {
   aAdvance?: number;
   /** Vector registers the microkernel must not touch (an AVX2 tail mask). */
   reserved?: number[];
-  /** Bytes ahead of B to prefetch each k step (0: none). */
+  /** Bytes ahead of each k step's row of B (its `bSteps` offset where given) to prefetch (0: none). */
   prefetch?: number;
   /** Bytes of B to prefetch each k step from `prefetch` on (default: the row, at most 128). */
   prefetchBytes?: number;
@@ -234,7 +234,10 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     if (s.prefetch) {
       const bytes = s.prefetchBytes ?? Math.min(s.b.rowBytes, 128);
       for (let off = 0; off < bytes; off += 64) {
-        a.emit("prefetcht0", byte(s.b.base, u * s.b.rowBytes + s.prefetch + off));
+        a.emit(
+          "prefetcht0",
+          byte(s.b.base, (s.bSteps ? s.bSteps[u] : u * s.b.rowBytes) + s.prefetch + off),
+        );
       }
     }
     for (let i = 0; i < mr; i++) {
