@@ -174,7 +174,7 @@ Deno.test("conv2d plans: of two tiles the estimate ties, the narrower where the 
   assert.match(plan(96, 56, 24, 96 << 10), /tile 4×96 runs/);
 });
 
-Deno.test("conv2d plans: a 1×1 tile fetches the next tile's x where x outgrows half of L2", () => {
+Deno.test("conv2d plans: a 1×1 tile fetches x tiles ahead where x outgrows half of L2", () => {
   const plan = (c: number, hw: number, k = 1, nextX?: boolean) =>
     planConv(
       convSpecOf({ n: 1, c, h: hw, w: hw, outChannels: 24, kernel: [k, k], activation: "relu" }),
@@ -182,16 +182,16 @@ Deno.test("conv2d plans: a 1×1 tile fetches the next tile's x where x outgrows 
       { l1d: 48 << 10, l2: 1 << 20 },
       nextX === undefined ? undefined : { mode: "runs", mr: 6, ng: 4, l2: 1 << 20, nextX },
     ).description;
-  assert.match(plan(96, 56), /tile 6×64 runs, next tile's x to L1$/); // 1.2 MB
-  assert.doesNotMatch(plan(32, 56), /next tile's x/); // 401 KB: in cache
-  assert.doesNotMatch(plan(96, 56, 3), /next tile's x/); // 3×3: planes
+  assert.match(plan(96, 56), /tile 6×64 runs, x 2 tiles ahead to L1$/); // 1.2 MB
+  assert.doesNotMatch(plan(32, 56), /tiles ahead/); // 401 KB: in cache
+  assert.doesNotMatch(plan(96, 56, 3), /tiles ahead/); // 3×3: planes
   // Tier 2's choice either way.
-  assert.doesNotMatch(plan(96, 56, 1, false), /next tile's x/);
-  assert.match(plan(32, 56, 1, true), /next tile's x to L1$/);
+  assert.doesNotMatch(plan(96, 56, 1, false), /tiles ahead/);
+  assert.match(plan(32, 56, 1, true), /x 2 tiles ahead to L1$/);
 });
 
 for (const isa of LEVELS) {
-  Deno.test(`conv2d ${isa}: 1×1 tiles fetching the next tile's x keep the f64 reference's bits`, () => {
+  Deno.test(`conv2d ${isa}: 1×1 tiles fetching x tiles ahead keep the f64 reference's bits`, () => {
     using jit = new Jit({ maxIsa: isa, tuneBudget: 0 });
     const seed = 1950 + LEVELS.indexOf(isa);
     const r = rng(seed);
@@ -221,7 +221,7 @@ for (const isa of LEVELS) {
     }
     const plans = jit.stats().keys.map((k) => k.plan ?? "");
     assert.equal(plans.length, 3);
-    for (const p of plans) assert.match(p, /next tile's x to L1/, isa);
+    for (const p of plans) assert.match(p, /x 2 tiles ahead to L1/, isa);
   });
 }
 

@@ -62,7 +62,7 @@ import { channelVectorPartialBytes, emitChannelVectorGroup } from "./channel_vec
 import { emitTransposePhases } from "./transpose_phases.ts";
 import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
-import type { ConvPlan } from "./plan.ts";
+import { type ConvPlan, X_TILES_AHEAD } from "./plan.ts";
 import { CONV_ARG, type ConvSpec } from "./spec.ts";
 
 const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
@@ -416,11 +416,11 @@ function emitChannelTiles(
   a.emit("mov", rbp, qword(rsp, F.BB));
   a.emit("mov", r11, r14);
   a.emit("mov", r10, r13);
-  // The next position tile's x (p.nextX): line j of every input channel's piece fetched by
+  // A later position tile's x (p.nextX): line j of every input channel's piece fetched by
   // channel tile j, one per k step. Where there are fewer tiles than lines, the first lines
   // only: fetching them all in the first tiles was slower (Zen 5, 1 thread, alternating: 1×1
   // 48→9 on 96², 6×64 tiles, 1.15-1.31× x from DRAM, 1.04× from L3; a burst of loads).
-  const ahead = p.nextX ? p.ng * v.isa.lanes * 4 : 0;
+  const ahead = p.nextX ? p.ng * v.isa.lanes * 4 : 0; // bytes of a position tile
   const lines = Math.ceil(ahead / 64);
   const tile = (rows: number, fetch?: { at: number }) => {
     a.emit("mov", rdx, r15);
@@ -453,7 +453,7 @@ function emitChannelTiles(
         : undefined,
       mr: rows,
       groups,
-      prefetch: fetch ? ahead + fetch.at : 0,
+      prefetch: fetch ? X_TILES_AHEAD * ahead + fetch.at : 0,
       prefetchBytes: 64,
       a: { base: rsi, rowBytes, colBytes: 4 },
       aSteps: s.flip ? aSteps : undefined,

@@ -37,6 +37,15 @@ import {
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
 
+/**
+ * Position tiles ahead a 1×1 tile fetches x (ConvPlan.nextX). Zen 5, one
+ * thread, alternating in one process, 12 operand sets rotated (x from
+ * DRAM): two ahead ran 1.06-1.38× faster than one (1×1 96→24 and 144→24 on
+ * 56², 32→16 on 112², 48→9 on 96²), within 2% of it with x in cache; three
+ * lost 1-9% there.
+ */
+export const X_TILES_AHEAD = 2;
+
 /** A complete conv plan. */
 export interface ConvPlan extends KernelPlan {
   /** Vector level of the code. */
@@ -64,8 +73,8 @@ export interface ConvPlan extends KernelPlan {
    */
   icBlock: number;
   /**
-   * The tile kernel, 1×1: each position tile's channel tiles fetch the next
-   * position tile's x into L1 as they go. Where x outgrows half of L2 it
+   * The tile kernel, 1×1: each position tile's channel tiles fetch a later
+   * position tile's x into L1 as they go (X_TILES_AHEAD). Where x outgrows half of L2 it
    * comes from L3 or DRAM, a line from each of its channels' planes per
    * tile: more streams than the hardware prefetches.
    */
@@ -102,7 +111,7 @@ export interface ConvChoice {
   cv?: ChannelVectorTile;
   /** A transposed convolution: by output phases with these lanes, or on the upsampled input (false). */
   phases?: false | PhaseLanes;
-  /** Whether a 1×1 tile fetches the next position tile's x (ConvPlan.nextX; absent: the planner's rule). */
+  /** Whether a 1×1 tile fetches x position tiles ahead (ConvPlan.nextX; absent: the planner's rule). */
   nextX?: boolean;
   /** What a split call's parts cut when images do not: absent, family.ts's rule. */
   split?: "channels" | "rows" | "groups";
@@ -312,9 +321,9 @@ export function planConv(
     : Math.min(g.ocg, fit, Math.ceil(g.ocg / Math.ceil(g.ocg / fit) / mr) * mr);
   const icBlock = choice?.icBlock ?? icBlockFor(s, g, ng * L, unrollIc, l1d);
   // Measured on Zen 5, one thread, alternating in one process, 12 operand sets rotated (x
-  // from DRAM): 1×1 256→64 56² 734 → 424 µs, 144→24 56² 174 → 114, 96→24 56² 93 → 73,
-  // 1024→256 14² 491 → 408; with x in cache (one operand set, or x within half of L2, where
-  // it is left off) within ±2%. Not where x is first copied to planes (they are then in cache).
+  // from DRAM), fetching one tile ahead: 1×1 256→64 56² 734 → 424 µs, 144→24 56² 174 → 114,
+  // 96→24 56² 93 → 73, 1024→256 14² 491 → 408; with x in cache (one operand set, or x within
+  // half of L2, where it is left off) within ±2%. Not where x is first copied to planes (they are then in cache).
   const nextX = nextXServes(s, g) && (choice?.nextX ?? s.c * g.channelStride * 4 > l2 / 2);
   return {
     isa: level,
@@ -338,11 +347,13 @@ export function planConv(
       choice?.split ? `, parts over ${choice.split}` : ""
     }${ocBlock < g.ocg ? ` blocks of ${ocBlock} channels` : ""}${
       icBlock < g.cg ? ` passes of ${icBlock} inputs` : ""
-    }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}${nextX ? ", next tile's x to L1" : ""}`,
+    }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}${
+      nextX ? `, x ${X_TILES_AHEAD} tiles ahead to L1` : ""
+    }`,
   };
 }
 
-/** Whether the tile kernel may fetch the next position tile's x: 1×1, x read in place. */
+/** Whether the tile kernel may fetch x position tiles ahead: 1×1, x read in place. */
 function nextXServes(s: ConvSpec, g: ConvGeometry): boolean {
   return s.kh * s.kw === 1 && !s.flip && !g.copy;
 }
@@ -588,14 +599,15 @@ export function convChoices(
     out.push({ ...base, icBlock: g.cg });
     if (plan.icBlock * 2 < g.cg) out.push({ ...base, icBlock: plan.icBlock * 2 });
   }
-  // The next position tile's x fetched or not, against the rule (x from L3 or DRAM in a model).
-  if (!plan.cv && !plan.phases && nextXServes(s, g)) {
-    out.push({ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, nextX: !plan.nextX });
-  }
   if (!plan.cv && !plan.phases && (plan.ocBlock < g.ocg || g.ocg * work * 4 > plan.l2 / 4)) {
     for (const l2 of [plan.l2 / 2, plan.l2 * 2]) {
       out.push({ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2 });
     }
   }
-  return [...splits, ...phases, ...cvs, ...out];
+  // Tier 1's tile with x fetched tiles ahead or not, against the rule (x from
+  // L3 or DRAM in a model), ahead of the other kernels' tiles: the cap on candidates.
+  const fetchX: ConvChoice[] = !plan.cv && !plan.phases && nextXServes(s, g)
+    ? [{ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, nextX: !plan.nextX }]
+    : [];
+  return [...splits, ...phases, ...fetchX, ...cvs, ...out];
 }
