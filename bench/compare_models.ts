@@ -12,7 +12,7 @@
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
  * models come from `tools/model_zoo.ts`.
  *
- *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,cnn-qop,cnn-qdq,mobile-qdq,mobilenet,llm4] [--json]
+ *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-fp16,bert-ms,cnn,resnet50,cnn-qop,cnn-qdq,mobile-qdq,mobilenet,llm4] [--json]
  *                            [--tune] [--rounds 9] [--ms 1500]
  *
  * onnxruntime-node's `run` is its synchronous run deferred by `setImmediate`

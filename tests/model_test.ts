@@ -29,6 +29,7 @@ const MODELS: (() => ZooModel)[] = [
   () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, quantized: true }),
   () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, half: true }),
   () => resnetCnn({ size: 40, widths: [8, 16], blocks: 1, batch: 2 }),
+  () => resnetCnn({ size: 32, widths: [8, 16], blocks: [1, 2], bottleneck: true }),
   () => mobileBlock(12, 8, 3),
   () => quantizedCnn({ size: 32, widths: [8, 16], blocks: 1, format: "qoperator" }),
   () => quantizedCnn({ size: 24, widths: [8, 16], blocks: 2, format: "qoperator", inverted: true }),
@@ -215,6 +216,13 @@ Deno.test("model: fusions leave the expected nodes and keep the outputs", async 
       "njit.Conv": 5, // the shortcut Sums fused in as Adds are, their Relus after them
       Conv: 1,
       Sum: 0,
+    }],
+    // Bottleneck blocks: 12 Convs; each block's last takes its shortcut Add and Relu, the two
+    // projections stay plain (their outputs are those shortcuts).
+    [resnetCnn({ size: 32, widths: [8, 16], blocks: [1, 2], bottleneck: true }), {
+      "njit.Conv": 10,
+      Conv: 2,
+      Add: 0,
     }],
     [mobileBlock(10, 8, 2), { "njit.Conv": 3 }],
     [mlp([16, 32, 8], 1), { "njit.Gemm": 1, Gemm: 1 }],
