@@ -74,9 +74,9 @@ export interface ConvPlan extends KernelPlan {
   icBlock: number;
   /**
    * The tile kernel, 1×1: each position tile's channel tiles fetch a later
-   * position tile's x into L1 as they go (X_TILES_AHEAD). Where x outgrows half of L2 it
-   * comes from L3 or DRAM, a line from each of its channels' planes per
-   * tile: more streams than the hardware prefetches.
+   * position tile's x into L1 as they go (X_TILES_AHEAD). Where x outgrows
+   * half of L2 it comes from L3 or DRAM, a line from each of its channels'
+   * planes per tile: more streams than the hardware prefetches.
    */
   nextX: boolean;
   /** The depthwise kernel's tile (x read in place, see depthwise.ts), or null. */
@@ -323,7 +323,8 @@ export function planConv(
   // Measured on Zen 5, one thread, alternating in one process, 12 operand sets rotated (x
   // from DRAM), fetching one tile ahead: 1×1 256→64 56² 734 → 424 µs, 144→24 56² 174 → 114,
   // 96→24 56² 93 → 73, 1024→256 14² 491 → 408; with x in cache (one operand set, or x within
-  // half of L2, where it is left off) within ±2%. Not where x is first copied to planes (they are then in cache).
+  // half of L2, where it is left off) within ±2%. Not where x is first copied to planes
+  // (they are then in cache).
   const nextX = nextXServes(s, g) && (choice?.nextX ?? s.c * g.channelStride * 4 > l2 / 2);
   return {
     isa: level,
