@@ -11,6 +11,7 @@
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed --residual   # + a shortcut
  *   deno run -A bench/tune_candidates.ts --conv 1,64,80,80,64,2,2 --packed --transposed   # ConvTranspose, no pads
  *   ... --cold   # 16 MB written between calls: the call's data out of L2, as a model's layer finds it
+ *   deno run -A bench/tune_candidates.ts --conv 1,144,56,56,24,1,1 --packed --rotate 24   # x and y from 24 copies
  *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias (--rms: rmsNorm, scale)
  *   deno run -A bench/tune_candidates.ts --softmax 1024x1024
  *
@@ -31,6 +32,7 @@ const { values } = parseArgs({
     panels: { type: "boolean", default: false },
     residual: { type: "boolean", default: false },
     cold: { type: "boolean", default: false },
+    rotate: { type: "string", default: "1" },
     nhwc: { type: "boolean", default: false },
     transposed: { type: "boolean", default: false },
     isa: { type: "string" },
@@ -103,7 +105,17 @@ if (values.gemm) {
   const wp = values.packed
     ? jit.packConvWeights(wt, { outChannels: oc, c, kernel: [kh, kh], group })
     : wt;
-  call = () => jit.conv2d(x, wp, y, o);
+  // --rotate N: N copies of x and y taken in turn, so a call finds its x and y where N sets of
+  // them leave it (beyond L2; beyond L3 where N sets outgrow it). Every copy gives the same bits.
+  const sets = Math.max(1, Number(values.rotate));
+  const xs = [x, ...Array.from({ length: sets - 1 }, () => x.slice())];
+  const ys = [y, ...Array.from({ length: sets - 1 }, () => y.slice())];
+  let next = 0;
+  call = () => {
+    out = ys[next];
+    jit.conv2d(xs[next], wp, out, o);
+    next = (next + 1) % sets;
+  };
   out = y;
   flops = 2 * n * oc * oh * ow * (c / group) * kh * kh;
 } else if (values.norm) {

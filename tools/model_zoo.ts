@@ -335,6 +335,7 @@ export interface QuantizedCnnOptions extends CnnOptions {
  * scale × the weight's; the classifier dequantized and float.
  */
 export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
+  if (o.bottleneck) throw new Error("quantizedCnn: bottleneck blocks are resnetCnn's only");
   seed = 61;
   const g = new GraphBuilder(13);
   g.extraOpsets.push(["com.microsoft", 1]);
