@@ -233,7 +233,8 @@ Deno.test({
  * positions along the lanes): rows that fill the position vectors and rows
  * that do not, taps left and right of a position (x read through masks at
  * the row's ends, more masks than opmask registers), partial blocks of
- * channels, rows whose taps fall outside x.
+ * channels, rows whose taps fall outside x, output channels in passes
+ * over the rows (weights past half of L2: 520 input channels, 4×4).
  */
 const PHASE_TILE_CASES: ConvTranspose2dOptions[] = [
   { n: 1, c: 5, h: 3, w: 32, outChannels: 18, kernel: [2, 2], strides: [2, 2] },
@@ -252,6 +253,16 @@ const PHASE_TILE_CASES: ConvTranspose2dOptions[] = [
   },
   { n: 1, c: 6, h: 5, w: 48, outChannels: 4, kernel: [3, 3], strides: [3, 2], pads: [0, 1, 2, 1] },
   { n: 1, c: 2, h: 2, w: 23, outChannels: 33, kernel: [5, 4], strides: [2, 2], pads: [3, 2, 1, 0] },
+  {
+    n: 1,
+    c: 520,
+    h: 3,
+    w: 16,
+    outChannels: 40,
+    kernel: [4, 4],
+    strides: [2, 2],
+    pads: [1, 1, 1, 1],
+  },
 ];
 
 Deno.test({
@@ -311,6 +322,9 @@ Deno.test({
         ran.some((p) => p.includes("× 2 positions × 16 channels")),
         `${label}: ${ran.join("; ")}`,
       );
+      if (o.c > 500) {
+        assert.ok(ran.every((p) => !p.includes("phases") || p.includes("channels a pass")), label);
+      }
     }
   },
 });

@@ -107,6 +107,7 @@ const F = {
   CHN: 2160, // the channel-vector kernel's chunks of input channels: counter, bytes into x and w
   CHX: 2168,
   CHW: 2176,
+  PASS: 2184, // ConvTranspose by phases: passes of output channels over the rows
   PARTIAL: 2240, // its partial sums between chunks (channelVectorPartialBytes)
 } as const;
 /** Frame bytes of a plan: the slots, and the channel-vector kernel's partial sums. */
@@ -217,7 +218,7 @@ function emitGroup(
   }
   if (p.phases) {
     blockPointers();
-    return emitTransposePhases(v, s, g, F, p.phases);
+    return emitTransposePhases(v, s, g, F, p.phases, p.ocBlock);
   }
   if (g.copy) {
     a.emit("mov", rsi, qword(rsp, F.XG));

@@ -20,7 +20,13 @@ import {
 } from "./depthwise.ts";
 import { activationTemps } from "./activation_temps.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
-import { PHASE_POSITIONS, type PhaseLanes, phasesServe } from "./transpose_phases.ts";
+import {
+  PHASE_POSITIONS,
+  phaseBlock,
+  type PhaseLanes,
+  phasesServe,
+  phaseWorkspaceBytes,
+} from "./transpose_phases.ts";
 import { POSITION_TILE, positionsFill, positionsServe } from "./transpose_positions.ts";
 import {
   channelVectorChunk,
@@ -193,6 +199,8 @@ export function planConv(
       cv: ChannelVectorTile | null;
       phases: false | PhaseLanes;
       description: string;
+      ocBlock?: number;
+      workspaceBytes?: number;
     },
   ): ConvPlan => ({
     ...(choice ? { choice } : {}),
@@ -235,13 +243,18 @@ export function planConv(
   // positions along the lanes where a row's positions fill them (see positionsFill).
   if (phasesServe(s, isa) && (choice === undefined || choice.phases)) {
     const lanes = choice?.phases || (positionsFill(s, isa) ? "positions" : "channels");
+    const ocBlock = phaseBlock(s, g, l2);
     return inPlace({
+      ocBlock,
+      workspaceBytes: phaseWorkspaceBytes(s, g),
       mr: CV_LANES,
       cv: null,
       phases: lanes,
-      description: lanes === "positions"
-        ? `${level} by output phases, ${POSITION_TILE} positions × 2 phases × 4 channels, x in place`
-        : `${level} by output phases, ${PHASE_POSITIONS} × 2 positions × 16 channels, x in place`,
+      description: `${level} by output phases, ${
+        lanes === "positions"
+          ? `${POSITION_TILE} positions × 2 phases × 4 channels`
+          : `${PHASE_POSITIONS} × 2 positions × 16 channels`
+      }, x rows packed${ocBlock < g.ocg ? `, ${ocBlock} channels a pass` : ""}`,
     });
   }
   // Runs (plain stores; a pitched band's rows one by one) or the table (the

@@ -30,11 +30,13 @@ import {
   r8,
   rax,
   rbp,
+  rcx,
+  rdi,
   rdx,
   rsi,
   rsp,
 } from "../../../asm/mod.ts";
-import { addImmediate, frameLoop } from "../abi.ts";
+import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
 import { evenPieces } from "../partition.ts";
 import type { Vec, VecIsa } from "../vec.ts";
 import { transpose16 } from "../transpose.ts";
@@ -48,7 +50,7 @@ const L = 16;
 export const PHASE_POSITIONS = 14;
 
 /** Frame slots the kernel uses: the channel-vector kernel's (SPILL: 30 vectors here). */
-export type PhaseFrame = ChannelVectorFrame;
+export type PhaseFrame = ChannelVectorFrame & { WS: number; PASS: number };
 
 /** Whether the kernel serves `s`: a transposed convolution of stride 2 across, one group, packed weights. */
 export function phasesServe(s: ConvSpec, isa: VecIsa): boolean {
@@ -67,6 +69,46 @@ function vectorsOffset(s: ConvSpec): number {
  */
 export type PhaseLanes = "channels" | "positions";
 
+/** Input row of conv tap ta for output row oy, or null (outside x or between its rows). */
+function tapRow(s: ConvSpec, oy: number, ta: number): number | null {
+  const u = oy + ta * s.dh - s.pt;
+  if (u < 0 || u % s.uh) return null;
+  const iy = u / s.uh;
+  return iy < s.h ? iy : null;
+}
+
+/** The rows of x the unit of output rows from oy reads: the first, and how many from it. */
+function unitRows(s: ConvSpec, oy: number): { base: number; rows: number } {
+  let base = Infinity, top = -1;
+  for (let r = oy; r < oy + Math.max(1, s.uh); r++) {
+    for (let ta = 0; ta < s.kh; ta++) {
+      const iy = tapRow(s, r, ta);
+      if (iy !== null) base = Math.min(base, iy), top = Math.max(top, iy);
+    }
+  }
+  return Number.isFinite(base) ? { base, rows: top - base + 1 } : { base: 0, rows: 0 };
+}
+
+/** Workspace bytes of the kernel: a unit's rows of x for every input channel, packed. */
+export function phaseWorkspaceBytes(s: ConvSpec, g: ConvGeometry): number {
+  let rows = 0;
+  for (let oy = 0; oy < g.oh; oy++) rows = Math.max(rows, unitRows(s, oy).rows);
+  return Math.ceil((s.c * rows * s.w * 4) / 64) * 64;
+}
+
+/**
+ * Output channels per pass over the rows: the largest multiple of 16 (all
+ * of them, at most) whose weights fill at most half of L2, since every row
+ * of a pass reads them all. Rows inside the passes read each row of x once
+ * per pass: with one block of 16 channels per pass, 2×2/2 64→64 on 80² ran
+ * 1.01-1.02× slower (Zen 5, 1 thread; x read 4 times from L3).
+ */
+export function phaseBlock(s: ConvSpec, g: ConvGeometry, l2: number): number {
+  const blockBytes = s.c * s.kh * s.kw * L * 4;
+  const blocks = Math.max(1, Math.floor(l2 / 2 / blockBytes));
+  return Math.min(g.ocg, blocks * L);
+}
+
 /** The image's blocks of 16 output channels, x at frame.XG, w's ONNX copy at frame.WB. */
 export function emitTransposePhases(
   v: Vec,
@@ -74,19 +116,13 @@ export function emitTransposePhases(
   g: ConvGeometry,
   F: PhaseFrame,
   lanes: PhaseLanes,
+  ocBlock: number,
 ): void {
   const a = v.a;
   const K = s.c * s.kh * s.kw, planeY = g.oh * g.ow * 4;
   const zero = a.constant(new Uint8Array(64), 64);
   addImmediate(a, "add", qword(rsp, F.WB), vectorsOffset(s));
-  // Interleaving tables: lanes 2m + q from phase q's lane m (low and high halves).
-  /** Input row of conv tap a for output row oy, or null (outside x or between its rows). */
-  const inRow = (oy: number, ta: number): number | null => {
-    const u = oy + ta * s.dh - s.pt;
-    if (u < 0 || u % s.uh) return null;
-    const iy = u / s.uh;
-    return iy < s.h ? iy : null;
-  };
+  const inRow = (oy: number, ta: number) => tapRow(s, oy, ta);
   /** Output rows [oy, oy + n) read only rows inside x for every tap that lands on one. */
   const unit = Math.max(1, s.uh);
   const inside = (oy: number) => {
@@ -98,7 +134,28 @@ export function emitTransposePhases(
     }
     return true;
   };
-  const block = (channels: number) => {
+  /** Moves the block pointers (weights, bias, the rows' y and residual) n blocks of 16 on. */
+  const blockSteps = (op: "add" | "sub", n: number) => {
+    addImmediate(a, op, qword(rsp, F.WB), n * K * L * 4);
+    addImmediate(a, op, qword(rsp, F.BB), n * L * 4);
+    addImmediate(a, op, qword(rsp, F.RUNY), n * L * planeY);
+    addImmediate(a, op, qword(rsp, F.RUNR), n * L * planeY);
+  };
+  /** body(channels) for each block of 16 of a pass's `channels`, the pointers back after. */
+  const eachBlock = (channels: number, body: (channels: number) => void) => {
+    const blocks = Math.floor(channels / L), rest = channels % L;
+    frameLoop(a, F.BLK, blocks, () => {
+      body(L);
+      blockSteps("add", 1);
+    });
+    if (rest) {
+      body(rest);
+      blockSteps("add", 1);
+    }
+    blockSteps("sub", blocks + (rest ? 1 : 0));
+  };
+  /** One pass: every output row of `channels` channels (y and the residual at YB, RB). */
+  const pass = (channels: number) => {
     for (const [from, to] of [[F.YB, F.RUNY], [F.RB, F.RUNR]]) {
       a.emit("mov", rax, qword(rsp, from));
       a.emit("mov", qword(rsp, to), rax);
@@ -110,56 +167,91 @@ export function emitTransposePhases(
     for (let oy = s.rowStart; oy < s.rowEnd;) {
       const n = Math.min(unit, s.rowEnd - oy);
       if (n < unit || !inside(oy)) {
+        // An edge unit: x read in place (rows outside it left out by emitRow's taps).
         a.emit("mov", rax, qword(rsp, F.XG));
         a.emit("mov", qword(rsp, F.RUNB), rax);
-        for (let r = 0; r < n; r++) emitRow(oy + r, r, 0, channels);
+        const at = oy;
+        eachBlock(channels, (c) => {
+          for (let r = 0; r < n; r++) emitRow(at + r, r, 0, c, F.RUNB, s.h * s.w * 4);
+        });
         nextRows(n);
         oy += n;
         continue;
       }
       let end = oy;
       while (end + unit <= s.rowEnd && inside(end)) end += unit;
-      // x's row for the unit's first tap row, advancing one row per unit of uh output rows.
-      let base = Infinity;
-      for (let r = 0; r < unit; r++) {
-        for (let ta = 0; ta < s.kh; ta++) {
-          const iy = inRow(oy + r, ta);
-          if (iy !== null) base = Math.min(base, iy);
-        }
-      }
-      if (!Number.isFinite(base)) base = 0;
+      // x's rows the unit reads, from `base`, advancing one row per unit of uh output rows.
+      const { base, rows } = unitRows(s, oy);
       a.emit("mov", rax, qword(rsp, F.XG));
       addImmediate(a, "add", rax, base * s.w * 4);
       a.emit("mov", qword(rsp, F.RUNB), rax);
       const first = oy;
       frameLoop(a, F.RUN, (end - oy) / unit, () => {
-        for (let r = 0; r < unit; r++) emitRow(first + r, r, base, channels);
+        emitPackRows(rows);
+        eachBlock(channels, (c) => {
+          for (let r = 0; r < unit; r++) emitRow(first + r, r, base, c, F.WS, rows * s.w * 4);
+        });
         addImmediate(a, "add", qword(rsp, F.RUNB), s.w * 4);
         nextRows(unit);
       });
       oy = end;
     }
-    addImmediate(a, "add", qword(rsp, F.WB), K * L * 4);
-    addImmediate(a, "add", qword(rsp, F.BB), L * 4);
-    addImmediate(a, "add", qword(rsp, F.YB), L * planeY);
-    addImmediate(a, "add", qword(rsp, F.RB), L * planeY);
+    addImmediate(a, "add", qword(rsp, F.WB), Math.ceil(channels / L) * K * L * 4);
+    addImmediate(a, "add", qword(rsp, F.BB), channels * 4);
+    addImmediate(a, "add", qword(rsp, F.YB), channels * planeY);
+    addImmediate(a, "add", qword(rsp, F.RB), channels * planeY);
   };
-  frameLoop(a, F.BLK, Math.floor(g.ocg / L), () => block(L));
-  if (g.ocg % L) block(g.ocg % L);
+  // Passes of ocBlock channels (whose weights stay in L2 while the rows pass), rows inside
+  // each: x's rows are read once per pass.
+  const passes = Math.floor(g.ocg / ocBlock), last = g.ocg % ocBlock;
+  frameLoop(a, F.PASS, passes, () => pass(ocBlock));
+  if (last) pass(last);
+
+  /**
+   * The unit's `rows` rows of x (at RUNB) for every input channel, packed
+   * into the workspace ([c][rows][w]): read in place, a row of 64 input
+   * channels' planes 25.6 KB apart (80²) falls on 4 of L1's 64 sets per
+   * line and the 16 output channel tiles reading it missed L1.
+   */
+  function emitPackRows(rows: number): void {
+    a.emit("mov", rsi, qword(rsp, F.RUNB));
+    a.emit("mov", rdi, qword(rsp, F.WS));
+    const tail = s.w % L ? v.tail(s.w % L, 1) : undefined;
+    countedLoop(a, rcx, s.c, () => {
+      for (let r = 0; r < rows; r++) {
+        for (let j = 0; j * L < s.w; j++) {
+          const t = s.w - j * L < L ? tail : undefined, at = (r * s.w + j * L) * 4;
+          v.load(j % 8, rsi, at, t);
+          v.store(rdi, at, j % 8, t);
+        }
+      }
+      addImmediate(a, "add", rsi, s.h * s.w * 4);
+      addImmediate(a, "add", rdi, rows * s.w * 4);
+    });
+  }
 
   /**
    * Output row oy (row `r` of its unit; x's row `base` at RUNB, y's unit
    * at RUNY): its tiles of positions.
    */
-  function emitRow(oy: number, r: number, base: number, channels: number): void {
+  function emitRow(
+    oy: number,
+    r: number,
+    base: number,
+    channels: number,
+    xSlot: number,
+    xChannel: number,
+  ): void {
     const taps: { ta: number; iy: number }[] = [];
     for (let ta = 0; ta < s.kh; ta++) {
       const iy = inRow(oy, ta);
       if (iy !== null) taps.push({ ta, iy });
     }
-    if (lanes === "positions") return emitPositionRow(v, s, g, F, taps, r, base, channels);
+    if (lanes === "positions") {
+      return emitPositionRow(v, s, g, F, taps, r, base, channels, xSlot, xChannel);
+    }
     for (const [m0, count] of evenPieces(Math.ceil(g.ow / 2), PHASE_POSITIONS)) {
-      emitTile(taps, m0, count, r, base, channels);
+      emitTile(taps, m0, count, r, base, channels, xSlot, xChannel);
     }
   }
 
@@ -174,10 +266,12 @@ export function emitTransposePhases(
     r: number,
     base: number,
     channels: number,
+    xSlot: number,
+    xChannel: number,
   ): void {
     const acc = (q: number, m: number) => q * P + m;
     const taps = phaseTaps(s, rowTaps);
-    a.emit("mov", rdx, qword(rsp, F.RUNB));
+    a.emit("mov", rdx, qword(rsp, xSlot));
     a.emit("mov", rsi, qword(rsp, F.WB));
     a.emit("lea", r8, ptr(zero, 0, null, 1, 64));
     for (let q = 0; q < 2; q++) for (let m = 0; m < P; m++) v.zero(acc(q, m));
@@ -221,7 +315,7 @@ export function emitTransposePhases(
       }
     }
     addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
-    addImmediate(a, "add", rdx, s.h * s.w * 4);
+    addImmediate(a, "add", rdx, xChannel);
     a.emit("dec", rax);
     a.emit("jnz", top);
     // Phase 1 waits in the frame while phase 0 is transposed into the frame too.
