@@ -1,8 +1,9 @@
 /**
  * ConvTranspose by output phases with positions along the lanes: the tile
  * of transpose_phases.ts turned around. A tile is up to 48 positions of
- * each phase of one output row (three vectors of x read in place along
- * its row) × 4 output channels; per input channel and round each phase's
+ * each phase of one output row (three vectors of x read along its row,
+ * from the unit's packed rows: see transpose_phases.ts) × 4 output
+ * channels; per input channel and round each phase's
  * tap loads its x vectors (one load for both phases where they read the
  * same input, as a 2×2/2 layer always does) and each output channel's
  * weight is broadcast once for the tile's vectors: 24 FMAs for 11 loads.
