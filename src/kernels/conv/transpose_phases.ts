@@ -52,6 +52,16 @@ export const PHASE_POSITIONS = 14;
 /** Frame slots the kernel uses: the channel-vector kernel's (SPILL: 30 vectors here). */
 export type PhaseFrame = ChannelVectorFrame & { WS: number; PASS: number };
 
+/**
+ * Where a row's tiles read x: the frame slot holding its row `base`'s
+ * address (RUNB: x in place; WS: the unit's packed rows) and the bytes
+ * between input channels there.
+ */
+export interface PhaseX {
+  slot: number;
+  channelBytes: number;
+}
+
 /** Whether the kernel serves `s`: a transposed convolution of stride 2 across, one group, packed weights. */
 export function phasesServe(s: ConvSpec, isa: VecIsa): boolean {
   return isa.level === "avx512" && s.flip && s.uw === 2 && s.sw === 1 && s.sh === 1 &&
@@ -154,6 +164,7 @@ export function emitTransposePhases(
     }
     blockSteps("sub", blocks + (rest ? 1 : 0));
   };
+  const inPlace: PhaseX = { slot: F.RUNB, channelBytes: s.h * s.w * 4 };
   /** One pass: every output row of `channels` channels (y and the residual at YB, RB). */
   const pass = (channels: number) => {
     for (const [from, to] of [[F.YB, F.RUNY], [F.RB, F.RUNR]]) {
@@ -172,7 +183,7 @@ export function emitTransposePhases(
         a.emit("mov", qword(rsp, F.RUNB), rax);
         const at = oy;
         eachBlock(channels, (c) => {
-          for (let r = 0; r < n; r++) emitRow(at + r, r, 0, c, F.RUNB, s.h * s.w * 4);
+          for (let r = 0; r < n; r++) emitRow(at + r, r, 0, c, inPlace);
         });
         nextRows(n);
         oy += n;
@@ -185,11 +196,11 @@ export function emitTransposePhases(
       a.emit("mov", rax, qword(rsp, F.XG));
       addImmediate(a, "add", rax, base * s.w * 4);
       a.emit("mov", qword(rsp, F.RUNB), rax);
-      const first = oy;
+      const first = oy, packed = { slot: F.WS, channelBytes: rows * s.w * 4 };
       frameLoop(a, F.RUN, (end - oy) / unit, () => {
         emitPackRows(rows);
         eachBlock(channels, (c) => {
-          for (let r = 0; r < unit; r++) emitRow(first + r, r, base, c, F.WS, rows * s.w * 4);
+          for (let r = 0; r < unit; r++) emitRow(first + r, r, base, c, packed);
         });
         addImmediate(a, "add", qword(rsp, F.RUNB), s.w * 4);
         nextRows(unit);
@@ -231,7 +242,7 @@ export function emitTransposePhases(
   }
 
   /**
-   * Output row oy (row `r` of its unit; x's row `base` at RUNB, y's unit
+   * Output row oy (row `r` of its unit; x's row `base` where `x` says, y's unit
    * at RUNY): its tiles of positions.
    */
   function emitRow(
@@ -239,8 +250,7 @@ export function emitTransposePhases(
     r: number,
     base: number,
     channels: number,
-    xSlot: number,
-    xChannel: number,
+    x: PhaseX,
   ): void {
     const taps: { ta: number; iy: number }[] = [];
     for (let ta = 0; ta < s.kh; ta++) {
@@ -248,10 +258,10 @@ export function emitTransposePhases(
       if (iy !== null) taps.push({ ta, iy });
     }
     if (lanes === "positions") {
-      return emitPositionRow(v, s, g, F, taps, r, base, channels, xSlot, xChannel);
+      return emitPositionRow(v, s, g, F, taps, r, base, channels, x);
     }
     for (const [m0, count] of evenPieces(Math.ceil(g.ow / 2), PHASE_POSITIONS)) {
-      emitTile(taps, m0, count, r, base, channels, xSlot, xChannel);
+      emitTile(taps, m0, count, r, base, channels, x);
     }
   }
 
@@ -266,12 +276,11 @@ export function emitTransposePhases(
     r: number,
     base: number,
     channels: number,
-    xSlot: number,
-    xChannel: number,
+    x: PhaseX,
   ): void {
     const acc = (q: number, m: number) => q * P + m;
     const taps = phaseTaps(s, rowTaps);
-    a.emit("mov", rdx, qword(rsp, xSlot));
+    a.emit("mov", rdx, qword(rsp, x.slot));
     a.emit("mov", rsi, qword(rsp, F.WB));
     a.emit("lea", r8, ptr(zero, 0, null, 1, 64));
     for (let q = 0; q < 2; q++) for (let m = 0; m < P; m++) v.zero(acc(q, m));
@@ -315,7 +324,7 @@ export function emitTransposePhases(
       }
     }
     addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
-    addImmediate(a, "add", rdx, xChannel);
+    addImmediate(a, "add", rdx, x.channelBytes);
     a.emit("dec", rax);
     a.emit("jnz", top);
     // Phase 1 waits in the frame while phase 0 is transposed into the frame too.

@@ -42,7 +42,7 @@ import type { Tail, Vec, VecIsa } from "../vec.ts";
 import { emitVectorStore } from "./channel_vectors.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
-import type { PhaseFrame } from "./transpose_phases.ts";
+import type { PhaseFrame, PhaseX } from "./transpose_phases.ts";
 import { activationTemps } from "./activation_temps.ts";
 
 const L = 16;
@@ -119,7 +119,7 @@ export function phaseInterleave(half: number): number[] {
 }
 
 /**
- * Output row oy (row `r` of its unit; x's row `base` at RUNB, y's unit at
+ * Output row oy (row `r` of its unit; x's row `base` where `x` says, y's unit at
  * RUNY, the block's bias at BB and weights at WB): its tiles of positions
  * × 4 channels, `channels` channels in the block.
  */
@@ -132,8 +132,7 @@ export function emitPositionRow(
   r: number,
   base: number,
   channels: number,
-  xSlot: number,
-  xChannel: number,
+  x: PhaseX,
 ): void {
   const a = v.a;
   const taps = phaseTaps(s, rowTaps);
@@ -169,7 +168,7 @@ export function emitPositionRow(
         a.emit("mov", eax, bits);
         a.emit("kmovw", KREG[k], eax);
       }
-      a.emit("mov", rdx, qword(rsp, xSlot));
+      a.emit("mov", rdx, qword(rsp, x.slot));
       a.emit("mov", rsi, qword(rsp, F.WB));
       for (let i = 0; i < 2 * C * V; i++) v.zero(i);
       // The tile's own lines of y (and the residual) fetched in its first k steps, a channel a
@@ -242,7 +241,7 @@ export function emitPositionRow(
         }
       }
       addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
-      addImmediate(a, "add", rdx, xChannel);
+      addImmediate(a, "add", rdx, x.channelBytes);
       a.emit("dec", rax);
       a.emit("jnz", top);
       // Phases interleaved lane by lane: column 2m + q from phase q's position m.
