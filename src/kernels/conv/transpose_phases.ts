@@ -110,8 +110,9 @@ export function phaseWorkspaceBytes(s: ConvSpec, g: ConvGeometry): number {
  * Output channels per pass over the rows: the largest multiple of 16 (all
  * of them, at most) whose weights fill at most half of L2, since every row
  * of a pass reads them all. Rows inside the passes read each row of x once
- * per pass: with one block of 16 channels per pass, 2×2/2 64→64 on 80² ran
- * 1.01-1.02× slower (Zen 5, 1 thread; x read 4 times from L3).
+ * per pass: with one block of 16 channels per pass (x read 4 times from
+ * L3), 2×2/2 64→64 on 80² ran 1.015-1.07× slower (Zen 5, 1 thread, both
+ * alternating in one process).
  */
 export function phaseBlock(s: ConvSpec, g: ConvGeometry, l2: number): number {
   const blockBytes = s.c * s.kh * s.kw * L * 4;
@@ -132,7 +133,6 @@ export function emitTransposePhases(
   const K = s.c * s.kh * s.kw, planeY = g.oh * g.ow * 4;
   const zero = a.constant(new Uint8Array(64), 64);
   addImmediate(a, "add", qword(rsp, F.WB), vectorsOffset(s));
-  const inRow = (oy: number, ta: number) => tapRow(s, oy, ta);
   /** Output rows [oy, oy + n) read only rows inside x for every tap that lands on one. */
   const unit = Math.max(1, s.uh);
   const inside = (oy: number) => {
@@ -254,7 +254,7 @@ export function emitTransposePhases(
   ): void {
     const taps: { ta: number; iy: number }[] = [];
     for (let ta = 0; ta < s.kh; ta++) {
-      const iy = inRow(oy, ta);
+      const iy = tapRow(s, oy, ta);
       if (iy !== null) taps.push({ ta, iy });
     }
     if (lanes === "positions") {
