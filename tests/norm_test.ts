@@ -166,6 +166,42 @@ for (const isa of LEVELS) {
 }
 
 for (const isa of LEVELS) {
+  Deno.test(`norm ${isa}: scale and bias at every 4-byte place in a line (copied to lines with several rows)`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(4242);
+    const rows = 6;
+    for (const cols of [17, 768, 1025]) {
+      for (const kind of ["layer", "rms"] as const) {
+        const x = new Float32Array(rows * cols).map(() => r() * 4 - 2);
+        const scales = new Float32Array(cols + 16).map(() => 0.5 + r());
+        const biases = new Float32Array(cols + 16).map(() => r() - 0.5);
+        for (let at = 0; at < 16; at++) {
+          // Every float offset of a line: the base's place plus 0..15 floats covers all 16.
+          const scale = scales.subarray(at, at + cols);
+          const bias = kind === "layer"
+            ? biases.subarray((7 * at) % 16, (7 * at) % 16 + cols)
+            : undefined;
+          const c: Case = { kind, rows, cols, x, scale, bias };
+          const y = new Float32Array(rows * cols);
+          run(jit, c, y);
+          const where = `${isa} ${kind} ${rows}×${cols}, scale at float ${at}`;
+          check(c, y, where);
+          for (let row = 0; row < rows; row++) {
+            // One row alone: no copies (too few rows), the same bits.
+            const one = new Float32Array(cols);
+            run(jit, { ...c, rows: 1, x: x.subarray(row * cols, (row + 1) * cols) }, one);
+            assert.deepEqual(one, y.subarray(row * cols, (row + 1) * cols), `${where} row ${row}`);
+          }
+        }
+        const plan = jit.stats().keys.find((k) =>
+          k.key.includes(`${rows}×${cols}`) && k.key.startsWith(kind)
+        )!.plan!;
+        if (isa === "avx2" || isa === "avx512") assert.match(plan, /copied to lines when off them/);
+        else assert.doesNotMatch(plan, /copied/);
+      }
+    }
+  });
+
   Deno.test(`norm ${isa}: a shift that leaves cancellation takes the third pass; each row its bits alone`, () => {
     using jit = new Jit({ maxIsa: isa });
     const r = rng(31);

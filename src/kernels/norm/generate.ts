@@ -25,14 +25,15 @@ import {
   r9,
   rax,
   rcx,
+  rdi,
   rdx,
   type Reg,
   rsi,
 } from "../../../asm/mod.ts";
-import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
+import { addImmediate, countedLoop, loadPointer, WORKSPACE_SLOT } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
-import { type ColumnKind, emitColumns, rowShape, rowTail } from "../columns.ts";
-import { f32, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { type ColumnKind, emitColumns, type RowShape, rowShape, rowTail } from "../columns.ts";
+import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { NORM_ARG, type NormSpec } from "./spec.ts";
 
 /** How a normalization kernel is built. */
@@ -43,12 +44,16 @@ export interface NormPlan {
   prefetchRows: number;
   /** Two rows per step, their instructions interleaved (AVX-512's 32 registers; not pipelined). */
   pairs: boolean;
-  /** Each row's pass 3 runs in the loop of the next row's pass 1 (AVX-512: 17 registers). */
+  /** Each row's pass 3 runs in the loop of a later row's pass 1 (AVX-512: 17-23 registers). */
   pipelined: boolean;
+  /** Pipelined: how many rows later (1 or 2) a row's pass 3 runs, in that row's loop. */
+  lag: 1 | 2;
   /** LayerNorm's pass 1 stores d = t − shift into y for pass 3 to read; otherwise pass 3 forms d again from x (the same subtraction: the same bits). */
   storeCentred: boolean;
-  /** No workspace. */
-  workspaceBytes: 0;
+  /** Scale and bias copied to the workspace, on cache lines, when they are not (see planNorm). */
+  copyScaleBias: boolean;
+  /** The copies' room: each at a line (0 without them). */
+  workspaceBytes: number;
   /** One line for listings and stats. */
   description: string;
 }
@@ -80,10 +85,38 @@ export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
     prefetchRows,
     pairs: !pipelined && canPair(s, isa),
     pipelined,
+    lag: 1,
     storeCentred: s.kind === "layer" && !pipelined,
-    workspaceBytes: 0,
+    ...scaleBiasCopies(s, canCopy(s, isa)),
     description: "",
   });
+}
+
+/**
+ * Whether scale and bias go to the workspace when they are off a cache
+ * line: every pass-3 vector loads both, and a vector across two lines costs
+ * two loads. Deno's large arrays start 16 bytes into a line. Measured on
+ * Zen 5, x and y 16 bytes into a line, the kernel with and without copies
+ * alternating in one process (scratch): 4096×768 695 → 538 µs, 512×1024
+ * 64.7 → 60.2, 128×768 0.97-1.15×, 8×768 1.07×. Copying costs a pass over
+ * 2·cols floats per call, so only with several rows; wider than 16-byte
+ * vectors only (SSE2 loads at 16 bytes into a line never split).
+ */
+function canCopy(s: NormSpec, isa: VecLevel): boolean {
+  return (s.scale || s.bias) && s.rows >= 4 && (isa === "avx2" || isa === "avx512");
+}
+
+/** The plan's copy flag and the workspace it needs. */
+function scaleBiasCopies(
+  s: NormSpec,
+  copy: boolean,
+): { copyScaleBias: boolean; workspaceBytes: number } {
+  return { copyScaleBias: copy, workspaceBytes: copy ? 2 * lineBytes(s.cols) : 0 };
+}
+
+/** Bytes of `cols` floats rounded up to whole cache lines. */
+function lineBytes(cols: number): number {
+  return Math.ceil(cols / 16) * 64;
 }
 
 /** Whether rows can be prefetched ahead: the displacement (two rows) must fit 32 bits. */
@@ -98,28 +131,35 @@ function canPair(s: NormSpec, isa: VecLevel): boolean {
 
 /**
  * Tier 2's candidates: prefetched 2, 1 or 0 rows ahead; LayerNorm with d
- * stored or formed twice; at AVX-512 pipelined, or unpipelined in pairs or
- * alone (d stored, prefetched 2 or 0 ahead). The same instructions
- * per row: the same bits.
+ * stored or formed twice; at AVX-512 pipelined (pass 3 one or two rows
+ * behind), or unpipelined in pairs or alone (d stored, prefetched 2 or 0
+ * ahead); the plan with its copies of scale and bias the other way. The
+ * same instructions per row: the same bits.
  */
 export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   const ahead = canFetch(s) ? [2, 1, 0] : [0];
   const stores = s.kind === "layer" ? [false, true] : [false];
   const all: NormPlan[] = [];
-  const add = (q: Omit<NormPlan, "isa" | "workspaceBytes" | "description">) =>
+  const add = (q: Omit<NormPlan, "isa" | "workspaceBytes" | "description" | "copyScaleBias">) =>
     all.push(describedNorm(s, { ...p, ...q }));
   const wide = p.isa === "avx512";
   for (const storeCentred of stores) {
     for (const prefetchRows of ahead) {
-      add({ pipelined: wide, pairs: false, storeCentred, prefetchRows });
+      for (const lag of wide ? [1, 2] as const : [1] as const) {
+        add({ pipelined: wide, lag, pairs: false, storeCentred, prefetchRows });
+      }
     }
   }
   if (wide) {
     for (const pairs of canPair(s, p.isa) ? [true, false] : [false]) {
       for (const prefetchRows of ahead.filter((r) => r !== 1)) {
-        add({ pipelined: false, pairs, storeCentred: s.kind === "layer", prefetchRows });
+        add({ pipelined: false, lag: 1, pairs, storeCentred: s.kind === "layer", prefetchRows });
       }
     }
+  }
+  // The plan with its copies of scale and bias the other way.
+  if (canCopy(s, p.isa)) {
+    all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, !p.copyScaleBias) }));
   }
   return all.filter((q) => q.description !== p.description);
 }
@@ -128,9 +168,18 @@ function describedNorm(s: NormSpec, p: NormPlan): NormPlan {
   const passes = s.kind === "layer" ? "2 passes (a 3rd on cancellation)" : "2 passes";
   const ahead = p.prefetchRows ? `, rows prefetched ${p.prefetchRows} ahead` : "";
   const pairs = p.pairs ? ", rows in pairs" : "";
-  const piped = p.pipelined ? ", pass 3 in the next row's pass 1" : "";
+  const piped = !p.pipelined
+    ? ""
+    : p.lag === 2
+    ? ", pass 3 in the pass 1 of the row after next"
+    : ", pass 3 in the next row's pass 1";
   const d = s.kind === "layer" ? (p.storeCentred ? ", d stored" : ", d formed twice") : "";
-  return { ...p, description: `${p.isa} ${s.kind}Norm, ${passes}${pairs}${piped}${d}${ahead}` };
+  const which = s.scale && s.bias ? "scale and bias" : s.scale ? "scale" : "bias";
+  const copies = p.copyScaleBias ? `, ${which} copied to lines when off them` : "";
+  return {
+    ...p,
+    description: `${p.isa} ${s.kind}Norm, ${passes}${pairs}${piped}${d}${ahead}${copies}`,
+  };
 }
 
 const ACCS = 4;
@@ -229,6 +278,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   if (s.bias) loadPointer(a, rB, NORM_ARG.BIAS);
   const tail = rowTail(v, shape);
   const at = (base: Reg, disp: number): Mem => ptr(base, disp, rax, 1);
+  if (plan.copyScaleBias) emitLineCopies(a, v, s, shape, tail);
 
   const columns = (body: (disp: number, acc: number, kind: ColumnKind) => void) =>
     emitColumns(a, shape, tail, ACCS, rax, rcx, body);
@@ -445,6 +495,23 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     // Row k's pass 1 and row k − 1's pass 3 share one loop over the
     // columns: the statistics' chain between a row's passes overlaps the
     // next row's pass 1 instead of stalling the core.
+    if (plan.lag === 2) {
+      emitLagTwo(L, rowBytes, s.rows, (stage) => {
+        if (stage.kind === "step") {
+          begin([stage.row]);
+          columns((disp, acc, kind) => {
+            if (stage.pass3) pass3([stage.pass3], disp, kind);
+            pass1([stage.row], disp, acc, kind);
+          });
+          finish([stage.row]);
+          stage.rotate(v);
+          advance(1);
+        } else columns((disp, _acc, kind) => pass3([stage.pass3], disp, kind));
+      }, (n, body) => countedLoop(a, rows, n, body));
+      v.leave();
+      a.emit("ret");
+      return a.finish();
+    }
     const row = [L.cur(0, 0)], before = [L.prev(0, -rowBytes)];
     const step = (previous: boolean) => {
       begin(row);
@@ -464,4 +531,76 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   v.leave();
   a.emit("ret");
   return a.finish();
+}
+
+/** A stage of the lag-2 pipeline: a row's step (with the pass 3 of the row two before), or a last pass 3. */
+type LagStage =
+  | { kind: "step"; row: RowRegs; pass3: RowRegs | null; rotate: (v: Vec) => void }
+  | { kind: "pass3"; pass3: RowRegs };
+
+/**
+ * Row k's pass 1 shares its loop with row k − 2's pass 3, so a row's chain
+ * of folds, square root and division has a whole row's loop to finish
+ * before its pass 3 needs it (with one row between, pass 3 waits on it at
+ * the top of the loop). Row k − 1's statistics wait in registers 17-19
+ * (mean, inverse, shift) and row k − 2's, read by pass 3, in 20-22: after
+ * each row's statistics, 20-22 ← 17-19 ← the row's. The same instructions
+ * per row as lag 1: the same bits. A tier-2 candidate: 4096×768 on Zen 5
+ * 1.03-1.09× lag 1 (`deno run -A bench/tune_candidates.ts --norm
+ * 4096x768`, two runs), 128×768 none.
+ */
+function emitLagTwo(
+  L: Layout,
+  rowBytes: number,
+  rows: number,
+  emit: (stage: LagStage) => void,
+  loop: (count: number, body: () => void) => void,
+): void {
+  const row = L.cur(0, 0);
+  const held = (off: number, at: number): RowRegs => ({
+    ...L.prev(0, off),
+    MEAN: at,
+    INV: at + 1,
+    SHIFT: at + 2,
+  });
+  const rotate = (v: Vec) => {
+    for (let i = 0; i < 3; i++) v.move(20 + i, 17 + i);
+    v.move(17, row.MEAN);
+    v.move(18, row.INV);
+    v.move(19, row.SHIFT);
+  };
+  const first = Math.min(rows, 2);
+  for (let k = 0; k < first; k++) emit({ kind: "step", row, pass3: null, rotate });
+  loop(rows - first, () => emit({ kind: "step", row, pass3: held(-2 * rowBytes, 20), rotate }));
+  if (rows >= 2) emit({ kind: "pass3", pass3: held(-2 * rowBytes, 20) });
+  emit({ kind: "pass3", pass3: held(-rowBytes, 17) });
+}
+
+/**
+ * Scale (in r9) and bias (in r10) each copied to its line of the workspace
+ * when it does not start on one, and its register pointed at the copy.
+ * Uses rdi (the argument block is read by then), rax, rcx and vector 0.
+ */
+function emitLineCopies(
+  a: Assembler,
+  v: Vec,
+  s: NormSpec,
+  shape: RowShape,
+  tail: Tail | null,
+): void {
+  loadPointer(a, rdi, WORKSPACE_SLOT);
+  const copy = (from: Reg, at: number) => {
+    const inPlace = a.label();
+    a.emit("test", from, 63);
+    a.emit("jz", inPlace);
+    emitColumns(a, shape, tail, ACCS, rax, rcx, (disp, _u, kind) => {
+      const mask = kind === "tail" ? tail! : undefined;
+      v.loadMem(0, ptr(from, disp, rax, 1), mask);
+      v.storeMem(ptr(rdi, at + disp, rax, 1), 0, mask);
+    });
+    a.emit("lea", from, ptr(rdi, at));
+    a.bind(inPlace);
+  };
+  if (s.scale) copy(r9, 0);
+  if (s.bias) copy(r10, lineBytes(s.cols));
 }
