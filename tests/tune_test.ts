@@ -611,7 +611,9 @@ for (const isa of LEVELS) {
 for (const isa of LEVELS) {
   Deno.test(`tune: every layerNorm and rmsNorm candidate (pairs, prefetching) gives tier 1's bits (${isa})`, () => {
     const rand = seededRandom(0x1a7e);
-    for (const [rows, cols] of [[37, 300], [64, 1000]]) {
+    // Two rows at AVX-512: pass 3 two rows behind with no loop between the lead rows and the last passes.
+    const shapes = [...(isa === "avx512" ? [[2, 300]] : []), [37, 300], [64, 1000]];
+    for (const [rows, cols] of shapes) {
       const x = floats(rows * cols, rand), r = floats(rows * cols, rand);
       const scale = floats(cols, rand), bias = floats(cols, rand);
       // Row 5 of x + r: its first vector far from the rest, so its variance takes the third pass.

@@ -205,8 +205,10 @@ interface RowRegs {
 interface Layout {
   /** Row i of a step, its byte offset `off`: the registers its passes 1 and 2 and statistics use. */
   cur: (i: number, off: number) => RowRegs;
-  /** The same row when pass 3 reads it (pipelined: while the next step's row is in pass 1). */
+  /** The same row when pass 3 reads it (pipelined: while a later step's row is in pass 1). */
   prev: (i: number, off: number) => RowRegs;
+  /** Pipelined with lag 2: where the statistics (mean, inverse, shift) of the rows one and two behind wait. */
+  held: number[];
   SC: number;
   BI: number;
 }
@@ -220,6 +222,14 @@ interface Layout {
  * statistics land where the next loop's pass 3 reads them; only the shift
  * moves (P ← SHIFT). Pass 3 borrows T1 for the residual: the two passes'
  * columns are emitted one after the other, never interleaved.
+ *
+ * With pass 3 two rows behind (lag 2), a row's chain of folds, square root
+ * and division has a whole row's loop to finish before its pass 3 needs it
+ * (one row behind, pass 3 waits on it at the top of the loop): the
+ * statistics of the rows one and two behind wait in 17-19 and 20-22 (mean,
+ * inverse, shift), 23 registers in all. A tier-2 candidate: 4096×768 on
+ * Zen 5 1.03-1.09× lag 1 (`deno run -A bench/tune_candidates.ts --norm
+ * 4096x768`, two runs), 128×768 none.
  */
 function layoutOf(pipelined: boolean): Layout {
   const rowAt = (base: number, off: number): RowRegs => {
@@ -239,12 +249,13 @@ function layoutOf(pipelined: boolean): Layout {
   };
   if (!pipelined) {
     const row = (i: number, off: number) => rowAt(14 * i, off);
-    return { cur: row, prev: row, SC: 10, BI: 13 };
+    return { cur: row, prev: row, held: [], SC: 10, BI: 13 };
   }
   const P = 14;
   return {
     cur: (_i, off) => ({ ...rowAt(0, off), T3: 10 }),
     prev: (_i, off) => ({ ...rowAt(0, off), SHIFT: P, T0: 13, T3: 10 }),
+    held: [17, 20],
     SC: 15,
     BI: 16,
   };
@@ -492,88 +503,52 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     countedLoop(a, rows, Math.floor(s.rows / per), () => step(cur(per)));
     if (s.rows % per) step(cur(1));
   } else {
-    // Row k's pass 1 and row k − 1's pass 3 share one loop over the
-    // columns: the statistics' chain between a row's passes overlaps the
-    // next row's pass 1 instead of stalling the core.
-    if (plan.lag === 2) {
-      emitLagTwo(L, rowBytes, s.rows, (stage) => {
-        if (stage.kind === "step") {
-          begin([stage.row]);
-          columns((disp, acc, kind) => {
-            if (stage.pass3) pass3([stage.pass3], disp, kind);
-            pass1([stage.row], disp, acc, kind);
-          });
-          finish([stage.row]);
-          stage.rotate(v);
-          advance(1);
-        } else columns((disp, _acc, kind) => pass3([stage.pass3], disp, kind));
-      }, (n, body) => countedLoop(a, rows, n, body));
-      v.leave();
-      a.emit("ret");
-      return a.finish();
-    }
-    const row = [L.cur(0, 0)], before = [L.prev(0, -rowBytes)];
-    const step = (previous: boolean) => {
-      begin(row);
+    // Row k's pass 1 and row k − lag's pass 3 share one loop over the
+    // columns: the statistics' chain between a row's passes overlaps a
+    // later row's pass 1 instead of stalling the core.
+    const lag = plan.lag, row = L.cur(0, 0);
+    /** Row k − back as pass 3 reads it, while row k is in pass 1. */
+    const behind = (back: number): RowRegs => {
+      const R = L.prev(0, -back * rowBytes);
+      if (lag === 1) return R; // its MEAN and INV where finish left them
+      const at = L.held[back - 1];
+      return { ...R, MEAN: at, INV: at + 1, SHIFT: at + 2 };
+    };
+    /**
+     * After a row's statistics: each held row one place further behind,
+     * this row nearest. Pass 3 reads a row's MEAN and INV, and its SHIFT
+     * when it forms d again (lag 1: only the shift moves).
+     */
+    const hold = () => {
+      const steps: [RowRegs, RowRegs][] = lag === 1
+        ? [[behind(1), row]]
+        : [[behind(2), behind(1)], [behind(1), row]];
+      for (const [to, from] of steps) {
+        for (const f of ["MEAN", "INV", "SHIFT"] as const) {
+          if (to[f] !== from[f] && (f !== "SHIFT" || recompute)) v.move(to[f], from[f]);
+        }
+      }
+    };
+    const step = (late: RowRegs | null) => {
+      begin([row]);
       columns((disp, acc, kind) => {
-        if (previous) pass3(before, disp, kind);
-        pass1(row, disp, acc, kind);
+        if (late) pass3([late], disp, kind);
+        pass1([row], disp, acc, kind);
       });
-      finish(row);
-      // The shift pass 3 will read, kept while the next row takes its own.
-      if (recompute) v.move(before[0].SHIFT, row[0].SHIFT);
+      finish([row]);
+      hold();
       advance(1);
     };
-    step(false);
-    countedLoop(a, rows, s.rows - 1, () => step(true));
-    columns((disp, _acc, kind) => pass3(before, disp, kind));
+    const lead = Math.min(s.rows, lag);
+    for (let k = 0; k < lead; k++) step(null);
+    countedLoop(a, rows, s.rows - lead, () => step(behind(lag)));
+    for (let back = lead; back >= 1; back--) {
+      columns((disp, _acc, kind) => pass3([behind(back)], disp, kind));
+    }
   }
   v.leave();
   a.emit("ret");
   return a.finish();
-}
-
-/** A stage of the lag-2 pipeline: a row's step (with the pass 3 of the row two before), or a last pass 3. */
-type LagStage =
-  | { kind: "step"; row: RowRegs; pass3: RowRegs | null; rotate: (v: Vec) => void }
-  | { kind: "pass3"; pass3: RowRegs };
-
-/**
- * Row k's pass 1 shares its loop with row k − 2's pass 3, so a row's chain
- * of folds, square root and division has a whole row's loop to finish
- * before its pass 3 needs it (with one row between, pass 3 waits on it at
- * the top of the loop). Row k − 1's statistics wait in registers 17-19
- * (mean, inverse, shift) and row k − 2's, read by pass 3, in 20-22: after
- * each row's statistics, 20-22 ← 17-19 ← the row's. The same instructions
- * per row as lag 1: the same bits. A tier-2 candidate: 4096×768 on Zen 5
- * 1.03-1.09× lag 1 (`deno run -A bench/tune_candidates.ts --norm
- * 4096x768`, two runs), 128×768 none.
- */
-function emitLagTwo(
-  L: Layout,
-  rowBytes: number,
-  rows: number,
-  emit: (stage: LagStage) => void,
-  loop: (count: number, body: () => void) => void,
-): void {
-  const row = L.cur(0, 0);
-  const held = (off: number, at: number): RowRegs => ({
-    ...L.prev(0, off),
-    MEAN: at,
-    INV: at + 1,
-    SHIFT: at + 2,
-  });
-  const rotate = (v: Vec) => {
-    for (let i = 0; i < 3; i++) v.move(20 + i, 17 + i);
-    v.move(17, row.MEAN);
-    v.move(18, row.INV);
-    v.move(19, row.SHIFT);
-  };
-  const first = Math.min(rows, 2);
-  for (let k = 0; k < first; k++) emit({ kind: "step", row, pass3: null, rotate });
-  loop(rows - first, () => emit({ kind: "step", row, pass3: held(-2 * rowBytes, 20), rotate }));
-  if (rows >= 2) emit({ kind: "pass3", pass3: held(-2 * rowBytes, 20) });
-  emit({ kind: "pass3", pass3: held(-rowBytes, 17) });
 }
 
 /**
