@@ -6,18 +6,19 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
-import { convReference } from "../src/kernels/conv/mod.ts";
-import { convSizes, convSpecOf, randomConv, tunePackedAgainstPlain } from "./helpers/conv.ts";
+import {
+  convSizes,
+  convSpecOf,
+  convWant,
+  firstDifference,
+  randomConv,
+  tunePackedAgainstPlain,
+} from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { allFinite } from "../src/typed.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 const AVX512 = LEVELS.includes("avx512");
-
-function firstDifference(got: Float32Array, want: Float32Array): number {
-  for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) return i;
-  return -1;
-}
 
 /** Shapes that take the channel-vector kernel's every path. */
 const CV_CASES = [
@@ -191,21 +192,14 @@ Deno.test({
       const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
       const residual = r() < 0.5 ? new Float32Array(sizes.y).map(() => int(r, -5, 5)) : undefined;
       const relu = pick(r, [true, false]);
-      const y = new Float32Array(sizes.y).fill(NaN), want = new Float32Array(sizes.y);
+      const y = new Float32Array(sizes.y).fill(NaN);
       const handle = jit.packConvWeights(w, {
         outChannels: o.outChannels,
         c: o.c,
         kernel: o.kernel,
       });
       jit.conv2d(x, handle, y, { ...o, bias, residual, activation: relu ? "relu" : undefined });
-      convReference(
-        { ...s, bias: true, residual: !!residual, activation: relu ? { op: 0, params: [] } : null },
-        x,
-        w,
-        bias,
-        residual ?? x,
-        want,
-      );
+      const want = convWant(s, x, w, { bias, residual, relu });
       const at = firstDifference(y, want);
       assert.equal(
         at,
@@ -281,16 +275,9 @@ for (const isa of LEVELS) {
       const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
       const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
       const residual = new Float32Array(sizes.y).map(() => int(r, -5, 5));
-      const y = new Float32Array(sizes.y).fill(NaN), want = new Float32Array(sizes.y);
+      const y = new Float32Array(sizes.y).fill(NaN);
       jit.conv2d(x, w, y, { ...o, bias, residual, activation: "relu" });
-      convReference(
-        { ...s, bias: true, residual: true, activation: { op: 0, params: [] } },
-        x,
-        w,
-        bias,
-        residual,
-        want,
-      );
+      const want = convWant(s, x, w, { bias, residual, relu: true });
       const at = firstDifference(y, want);
       assert.equal(
         at,

@@ -1,11 +1,18 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
-import { convReference } from "../src/kernels/conv/mod.ts";
 import { planConv } from "../src/kernels/conv/plan.ts";
 import { decodeConvKey, readConv } from "../src/kernels/conv/read.ts";
 import { UNARY_OPS } from "../src/kernels/unary/ops.ts";
-import { convSizes, convSpecOf, randomConv, toNhwc, tuneCheckingBits } from "./helpers/conv.ts";
+import {
+  convSizes,
+  convSpecOf,
+  convWant,
+  firstDifference,
+  randomConv,
+  toNhwc,
+  tuneCheckingBits,
+} from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -13,11 +20,6 @@ const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 /** Small integers: every sum of products is exact in f32, so results are exact. */
 function ints(r: () => number, n: number, lo: number, hi: number): Float32Array {
   return new Float32Array(n).map(() => int(r, lo, hi));
-}
-
-function firstDifference(got: Float32Array, want: Float32Array): number {
-  for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) return i;
-  return -1;
 }
 
 for (const isa of LEVELS) {
@@ -56,21 +58,9 @@ for (const isa of LEVELS) {
       const bias = r() < 0.5 ? ints(r, s.oc, -4, 4) : undefined;
       const residual = r() < 0.5 ? ints(r, sizes.y, -5, 5) : undefined;
       const relu = r() < 0.3;
-      const y = new Float32Array(sizes.y).fill(NaN), want = new Float32Array(sizes.y);
+      const y = new Float32Array(sizes.y).fill(NaN);
       jit.conv2d(x, w, y, { ...o, bias, residual, activation: relu ? "relu" : undefined });
-      convReference(
-        {
-          ...s,
-          bias: !!bias,
-          residual: !!residual,
-          activation: relu ? { op: 0, params: [] } : null,
-        },
-        x,
-        w,
-        bias ?? x,
-        residual ?? x,
-        want,
-      );
+      const want = convWant(s, x, w, { bias, residual, relu });
       const at = firstDifference(y, want);
       if (at >= 0) {
         assert.fail(
@@ -105,9 +95,9 @@ for (const isa of LEVELS) {
       const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
       const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
       const bias = new Float32Array(s.oc).map(() => r() - 0.5);
-      const y = new Float32Array(sizes.y), want = new Float32Array(sizes.y);
+      const y = new Float32Array(sizes.y);
       jit.conv2d(x, w, y, { ...o, bias });
-      convReference({ ...s, bias: true }, x, w, bias, x, want);
+      const want = convWant(s, x, w, { bias });
       // Each output is a chain of K = c/group·kh·kw FMAs of terms below 1 in magnitude.
       const k = (s.c / s.group) * s.kh * s.kw;
       const tol = (k + 2) * 2 ** -23 * k;
@@ -202,16 +192,9 @@ for (const isa of LEVELS) {
       const s = convSpecOf(o);
       const sizes = convSizes(s);
       const x = ints(r, sizes.x, -3, 3), w = ints(r, sizes.w, -2, 2), bias = ints(r, oc, -4, 4);
-      const y = new Float32Array(sizes.y).fill(NaN), want = new Float32Array(sizes.y);
+      const y = new Float32Array(sizes.y).fill(NaN);
       jit.conv2d(x, w, y, { ...o, bias, activation: "relu" });
-      convReference(
-        { ...s, bias: true, residual: false, activation: { op: 0, params: [] } },
-        x,
-        w,
-        bias,
-        x,
-        want,
-      );
+      const want = convWant(s, x, w, { bias, relu: true });
       const at = firstDifference(y, want);
       assert.equal(
         at,

@@ -6,8 +6,39 @@
  */
 import assert from "node:assert/strict";
 import type { Conv2dOptions, Jit } from "../../mod.ts";
+import { convReference } from "../../src/kernels/conv/mod.ts";
 import type { ConvSpec } from "../../src/kernels/conv/spec.ts";
 import { int, pick } from "./random.ts";
+
+/** The first index where the two differ bit for bit (NaN equals NaN; +0 and −0 differ), or −1. */
+export function firstDifference(got: Float32Array, want: Float32Array): number {
+  for (let i = 0; i < got.length; i++) if (!Object.is(got[i], want[i])) return i;
+  return -1;
+}
+
+/** The f64 reference's y for a call with this bias, residual and ReLU (each optional). */
+export function convWant(
+  s: ConvSpec,
+  x: Float32Array,
+  w: Float32Array,
+  o: { bias?: Float32Array; residual?: Float32Array; relu?: boolean },
+): Float32Array {
+  const want = new Float32Array(convSizes(s).y);
+  convReference(
+    {
+      ...s,
+      bias: o.bias !== undefined,
+      residual: o.residual !== undefined,
+      activation: o.relu ? { op: 0, params: [] } : null,
+    },
+    x,
+    w,
+    o.bias ?? x,
+    o.residual ?? x,
+    want,
+  );
+  return want;
+}
 
 /** A configuration whose output is not empty. */
 export function randomConv(r: () => number): Conv2dOptions & { kernel: number[] } {
