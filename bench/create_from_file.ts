@@ -1,11 +1,14 @@
 /**
  * `InferenceSession.create(path)` as an application's first call: each
  * create in a fresh Deno process (module load excluded, the file cached by
- * the OS), ours against onnxruntime-node 1.30 (skipped with a note where it
- * does not load), processes alternating; medians in ms. Beside: reading the
- * file alone, `Deno.readFileSync` against a buffer of the file's size.
+ * the OS) started `--pause` seconds after the last one ended (an idle
+ * guest's free memory is not what a process just freed:
+ * `bench/page_faults.ts`), ours against onnxruntime-node 1.30 (skipped
+ * with a note where it does not load), processes alternating; medians in
+ * ms. Beside: reading the file alone, `Deno.readFileSync` against a buffer
+ * of the file's size.
  *
- *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/create_from_file.ts [--models mlp1,bert,cnn] [--rounds 3]
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/create_from_file.ts [--models mlp1,bert,cnn] [--rounds 3] [--pause 3]
  *
  * @module
  */
@@ -18,6 +21,7 @@ const { values } = parseArgs({
   options: {
     models: { type: "string", default: "mlp1,bert,cnn" },
     rounds: { type: "string", default: "3" },
+    pause: { type: "string", default: "3" },
     child: { type: "string" },
     path: { type: "string" },
   },
@@ -38,6 +42,7 @@ if (values.child) {
 const dir = Deno.makeTempDirSync();
 const self = new URL(import.meta.url).pathname;
 async function once(who: string, path: string): Promise<number | null> {
+  await new Promise((done) => setTimeout(done, Number(values.pause) * 1000));
   const out = await new Deno.Command(Deno.execPath(), {
     args: ["run", "-A", self, "--child", who, "--path", path],
     env: { ONNXRUNTIME_NODE_INSTALL: "skip" },
@@ -49,6 +54,9 @@ async function once(who: string, path: string): Promise<number | null> {
   return JSON.parse(line).ms;
 }
 const med = (x: number[]) => x.sort((a, b) => a - b)[x.length >> 1];
+console.log(
+  `create(path), each in a fresh process ${values.pause} s after the last; medians of ${values.rounds}`,
+);
 try {
   for (const key of values.models.split(",")) {
     const m = ZOO[key]();

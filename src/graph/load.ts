@@ -156,8 +156,8 @@ export function loadGraph(
   }
   const scope = new Scope(null, "");
   const constants = new Map<string, ReturnType<typeof materialize>>();
-  // Large float initializers on huge pages (native/large_memory.ts): copying a model's weights
-  // into fresh V8 pages faulted each 4 KiB in at ~12 µs on the guest (bench/page_faults.ts).
+  // Large float initializers in the session's memory (native/large_memory.ts): pooled, its
+  // pages in place when handed out, given back when the session is released.
   const floats = memory ? (size: number) => memory.floats(size) : undefined;
   for (const t of g.initializers) {
     if (t.name === "") throw new ModelError(`ONNX: an initializer has no name`);

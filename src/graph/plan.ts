@@ -331,7 +331,7 @@ export function buildPlan(
     for (const r of byFirst.get(i) ?? []) r.offset = arena.alloc(r.bytes);
     for (const r of byLast.get(i) ?? []) arena.release(r.offset, r.bytes);
   }
-  // Huge pages: the first run wrote a fresh arena at ~12 µs a 4 KiB fault on the guest.
+  // The session's memory: pooled, its pages in place (native/large_memory.ts).
   const buffer = env.memory?.buffer(arena.size) ?? new ArrayBuffer(arena.size);
   const bufOf = (name: string): Buf => {
     const m = metas.get(name)!;

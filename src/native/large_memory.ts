@@ -1,14 +1,22 @@
 /**
- * Large zeroed memory on 2 MiB pages, for what a model keeps: its weights
- * (as read, and packed) and its arena of intermediates.
+ * Large zeroed memory with its pages in place, for what a model keeps: its
+ * weights (as read, and packed) and its arena of intermediates.
  *
- * Every fresh 4 KiB page costs a fault when first touched, and on this
- * project's 2-vCPU Firecracker guest a fault costs ~12 µs: a fresh 16 MiB
- * Float32Array took 48-58 ms to write once; the same from `mmap` with
- * `MADV_HUGEPAGE` (transparent huge pages are "madvise" there) 7-8 ms the
- * first time and 0.8-1.1 ms on memory mapped before (`bench/page_faults.ts`,
- * five of each in one process). A session's create and first run were
- * mostly such faults.
+ * Every fresh page costs a fault when first touched. What a fault costs is
+ * the guest's: on this project's Firecracker guests the host takes back the
+ * 2 MiB blocks the guest frees (virtio-balloon free page reporting, order
+ * 9), so a transparent huge page is usually host memory touched for the
+ * first time, while 4 KiB pages come from memory freed in pieces. Measured
+ * on the AMD guest of 2026-12-03 (`bench/page_faults.ts`, a fresh process
+ * 3 s after the last, 32 MiB written once): small pages faulted one by one
+ * 15-20 ms, the same range populated by the kernel at once
+ * (`MADV_POPULATE_WRITE`) 13-15 ms, huge pages (`MADV_HUGEPAGE`) 66-120 ms;
+ * huge pages were 6-7 ms only right after another process had freed some.
+ * A BERT layer's create was 30-50 ms or 200-300 ms by which of these it
+ * got. So the range handed out is populated with small pages in one
+ * madvise: what the kernel's zeroing costs, no trap per page, no guess.
+ * Runs did not notice (weights and arena on 4 KiB or 2 MiB pages: the CNN
+ * and the BERT layer within ±1% either way, alternated in one process).
  *
  * A mapping's ArrayBuffer is Deno's view of memory we own
  * (`UnsafePointerView.getArrayBuffer`). It goes back to a pool of mappings
@@ -26,6 +34,7 @@
 import {
   jitAvailable,
   libc,
+  MADV_POPULATE_WRITE,
   MAP_ANONYMOUS,
   MAP_NORESERVE,
   MAP_PRIVATE,
@@ -35,16 +44,12 @@ import {
 import { viewAddress } from "./memory.ts";
 import { lineAligned } from "../typed.ts";
 
-/** Bytes of a huge page (x86-64). */
-const HUGE_PAGE = 2 << 20;
-
-/** madvise advice: back the range with transparent huge pages where the kernel can. */
-const MADV_HUGEPAGE = 14;
+/** Bytes of a page (x86-64): mappings are whole pages. */
+const PAGE = 4096;
 
 /**
- * Allocations from this many bytes come from mappings of huge pages;
- * smaller ones from V8's allocator (a huge page they did not fill would be
- * memory for nothing).
+ * Allocations from this many bytes come from mappings of our own; smaller
+ * ones from V8's allocator.
  */
 export const LARGE_MIN_BYTES = 256 << 10;
 
@@ -64,11 +69,9 @@ const POOL_BYTES = 256 << 20;
  */
 const LIVE_BYTES = 512 << 20;
 
-/** One mapping: `len` usable bytes at `aligned`, inside `total` bytes mapped at `base`. */
+/** One mapping: `len` bytes at `at`. */
 interface Mapping {
-  base: bigint;
-  total: number;
-  aligned: Deno.PointerObject;
+  at: Deno.PointerObject;
   len: number;
   /** Bumped each time it is handed out: a stale ArrayBuffer's finalization is ignored. */
   issue: number;
@@ -94,7 +97,7 @@ function giveBack(m: Mapping): void {
   if (pooled + m.len <= POOL_BYTES) {
     pool.push(m);
     pooled += m.len;
-  } else libc().munmap(Deno.UnsafePointer.create(m.base), BigInt(m.total));
+  } else libc().munmap(m.at, BigInt(m.len));
 }
 
 /** A pooled mapping of at least `len` bytes (the smallest), or a new one; null when mmap fails. */
@@ -108,38 +111,46 @@ function takeMapping(len: number): Mapping | null {
     pooled -= m.len;
     return m;
   }
-  const total = len + HUGE_PAGE, c = libc();
-  const base = c.mmap(
+  const at = libc().mmap(
     null,
-    BigInt(total),
+    BigInt(len),
     PROT_READ | PROT_WRITE,
     MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE,
     -1,
     0n,
   );
-  if (base === null || Deno.UnsafePointer.value(base) === 0xffffffffffffffffn) return null;
-  const at = BigInt(Deno.UnsafePointer.value(base));
-  const aligned = Deno.UnsafePointer.create(
-    (at + BigInt(HUGE_PAGE - 1)) & ~BigInt(HUGE_PAGE - 1),
-  )!;
-  // A refusal (huge pages off) leaves small pages: slower to fault in, as correct.
-  c.madvise(aligned, BigInt(len), MADV_HUGEPAGE);
-  return { base: at, total, aligned, len, issue: 0, idle: true };
+  if (at === null || Deno.UnsafePointer.value(at) === 0xffffffffffffffffn) return null;
+  return { at, len, issue: 0, idle: true };
 }
 
 /**
- * An ArrayBuffer of `bytes` on a mapping of its own (2 MiB pages), the
- * mapping, and whether it may hold an earlier owner's data (a reused
- * mapping; a new one is zero); null when mmap fails.
+ * Faults `bytes` from `offset` of a fresh mapping in now (see the module
+ * note); a kernel without the advice leaves them to fault as touched.
+ */
+function populate(m: Mapping, offset: number, bytes: number): void {
+  const from = Math.floor(offset / PAGE) * PAGE;
+  const to = Math.min(m.len, Math.ceil((offset + bytes) / PAGE) * PAGE);
+  libc().madvise(
+    Deno.UnsafePointer.create(Deno.UnsafePointer.value(m.at) + BigInt(from)),
+    BigInt(to - from),
+    MADV_POPULATE_WRITE,
+  );
+}
+
+/**
+ * An ArrayBuffer of `bytes` on a mapping of its own, the mapping, and
+ * whether it may hold an earlier owner's data (a reused mapping, its pages
+ * in place; a new one is zero, its pages not yet faulted in); null when
+ * mmap fails.
  */
 function mapLarge(bytes: number): [ArrayBuffer, Mapping, boolean] | null {
-  const len = Math.ceil(bytes / HUGE_PAGE) * HUGE_PAGE;
+  const len = Math.ceil(bytes / PAGE) * PAGE;
   if (live + len > LIVE_BYTES) return null;
   const m = takeMapping(len);
   if (m === null) return null;
   m.idle = false;
   live += m.len;
-  const buffer = Deno.UnsafePointerView.getArrayBuffer(m.aligned, bytes);
+  const buffer = Deno.UnsafePointerView.getArrayBuffer(m.at, bytes);
   finalizer.register(buffer, [m, m.issue]);
   return [buffer, m, m.issue > 0];
 }
@@ -147,10 +158,12 @@ function mapLarge(bytes: number): [ArrayBuffer, Mapping, boolean] | null {
 /**
  * One owner's large allocations (a session's weights, as read and packed,
  * and its arenas; files' bytes): those up to half a chunk cut from shared
- * 8 MiB chunks, larger ones mapped alone; small ones from V8.
+ * 8 MiB chunks, larger ones mapped alone; small ones from V8. Whatever is
+ * handed out is zero and its pages are in place.
  */
 export class LargeMemory {
   #chunk: ArrayBuffer | null = null;
+  #chunkMapping: Mapping | null = null;
   #used = 0;
   /** The chunk was mapped before: each array cut from it is zeroed as it is cut. */
   #chunkDirty = false;
@@ -173,13 +186,16 @@ export class LargeMemory {
         if (this.#chunk === null || this.#used + bytes > this.#chunk.byteLength) {
           const got = this.#mapRaw(CHUNK_BYTES);
           this.#chunk = got?.[0] ?? null;
-          this.#chunkDirty = got?.[1] ?? false;
+          this.#chunkMapping = got?.[1] ?? null;
+          this.#chunkDirty = got?.[2] ?? false;
           this.#used = 0;
         }
         if (this.#chunk !== null) {
           const view = new Float32Array(this.#chunk, this.#used, length);
-          // Only what is handed out: zeroing a reused 8 MiB chunk whole cost ~1 ms a create.
+          // Only what is handed out: zeroing a reused 8 MiB chunk whole cost ~1 ms a create,
+          // and faulting in a fresh one whole what the session may never use.
           if (this.#chunkDirty) view.fill(0);
+          else populate(this.#chunkMapping!, this.#used, bytes);
           this.#used += bytes;
           return view;
         }
@@ -194,8 +210,11 @@ export class LargeMemory {
    */
   buffer(bytes: number, zeroed = true): ArrayBuffer {
     if (bytes < LARGE_MIN_BYTES) return new ArrayBuffer(bytes);
-    const own = zeroed ? this.#map(bytes) : this.#mapRaw(bytes)?.[0] ?? null;
-    return own ?? new ArrayBuffer(bytes);
+    if (zeroed) return this.#map(bytes) ?? new ArrayBuffer(bytes);
+    const got = this.#mapRaw(bytes);
+    if (got === null) return new ArrayBuffer(bytes);
+    if (!got[2]) populate(got[1], 0, bytes);
+    return got[0];
   }
 
   /**
@@ -206,22 +225,25 @@ export class LargeMemory {
   release(): void {
     for (const m of this.#mappings?.splice(0) ?? []) giveBack(m);
     this.#chunk = null;
+    this.#chunkMapping = null;
   }
 
-  /** A zeroed ArrayBuffer of its own mapping, or null. */
+  /** A zeroed ArrayBuffer of its own mapping, its pages in place, or null. */
   #map(bytes: number): ArrayBuffer | null {
     const got = this.#mapRaw(bytes);
-    if (got !== null && got[1]) new Uint8Array(got[0]).fill(0);
-    return got?.[0] ?? null;
+    if (got === null) return null;
+    if (got[2]) new Uint8Array(got[0]).fill(0);
+    else populate(got[1], 0, bytes);
+    return got[0];
   }
 
-  /** An ArrayBuffer of its own mapping and whether it may hold old data, or null. */
-  #mapRaw(bytes: number): [ArrayBuffer, boolean] | null {
+  /** An ArrayBuffer of its own mapping, the mapping and whether it may hold old data, or null. */
+  #mapRaw(bytes: number): [ArrayBuffer, Mapping, boolean] | null {
     if (!jitAvailable()) return null;
     const got = mapLarge(bytes);
     if (got === null) return null;
     this.#mappings?.push(got[1]);
-    return [got[0], got[2]];
+    return got;
   }
 }
 
@@ -229,7 +251,7 @@ export class LargeMemory {
 const fileMemory = new LargeMemory();
 
 /**
- * A whole file's bytes, read into memory of huge pages when large (and
+ * A whole file's bytes, read into a mapping of its own when large (and
  * native code runs here): `Deno.readFileSync` grows its buffer as it reads
  * (`bench/create_from_file.ts` times both: a 27 MB model 85 ms that way,
  * 55 ms into a buffer of the file's size, on the guest).

@@ -56,6 +56,11 @@ export const MAP_ANONYMOUS = 0x20;
 export const MAP_NORESERVE = 0x4000;
 /** madvise advice: drop the pages; the next touch sees zeros. */
 export const MADV_DONTNEED = 4;
+/**
+ * madvise advice: fault the range in now, writable (Linux 5.14+; older
+ * kernels refuse it and the pages fault in as they are touched).
+ */
+export const MADV_POPULATE_WRITE = 23;
 /** sysconf name of the page size. */
 export const SC_PAGESIZE = 30;
 /** memfd_create flag: close the descriptor on exec. */

@@ -1085,7 +1085,7 @@ export class Jit {
   }
   readonly #gemmOperands: (Float32Array | undefined)[] = [undefined];
   /**
-   * A session's memory on huge pages (native/large_memory.ts), given by
+   * A session's large memory (native/large_memory.ts), given by
    * {@link useLargeMemory}; null: V8's. Not for a Jit of its own: V8 does
    * not count our mappings, so handles packed in a loop and dropped were
    * collected late (`bench/memory_growth.ts`: RSS 2.1 GB against 290 MB on

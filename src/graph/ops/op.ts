@@ -33,7 +33,7 @@ export interface Buf {
 export interface Env {
   jit: Jit;
   weights: WeightCache;
-  /** The session's large memory (huge pages; arenas), or null without native code. */
+  /** The session's large memory (weights, arenas: native/large_memory.ts), or null without native code. */
   memory: LargeMemory | null;
 }
 

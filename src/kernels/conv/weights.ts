@@ -98,7 +98,7 @@ export class ConvWeights {
     this.lanes = this.group === 1 ? lanes : 0;
     const L = this.lanes, oc = this.outChannels, k = this.c * this.kh * this.kw;
     const at = Math.ceil(n / 16) * 16, extra = L ? Math.ceil(oc / L) * L * k : 0;
-    // On a line (a session's large ones on huge pages: native/large_memory.ts).
+    // On a line (a session's large ones in its memory: native/large_memory.ts).
     const whole = alloc(at + extra);
     this.#data = whole.subarray(0, n);
     const data = this.#data;
