@@ -102,6 +102,18 @@ for (const isa of LEVELS) {
       jit.stats().keys.some((k) => k.key.includes("bpanels=64") && k.parts > 1),
       "no panels call was split between threads",
     );
+    {
+      // Two panels, A of 320 KB (too few panels for parts that each re-read A): split by rows.
+      const [m, n, k] = [40, 100, 2000], what = `${isa} ${m}×${n}×${k} (seed ${seed})`;
+      const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));
+      const a = small(m * k), b = small(k * n), c = new Float32Array(m * n);
+      jit.gemm(a, jit.packB(b, { k, n, layout: "panels" }), c, { m, n, k });
+      assert.deepEqual(c, Float32Array.from(gemmF64(a, b, c, gemmSpec({ m, n, k }))), what);
+      const key = jit.stats().keys.find((e) => e.key.startsWith(`gemm ${m}x${n}x${k} `));
+      assert.ok(key !== undefined && key.parts > 1, `${what}: ran whole (${key?.parts} parts)`);
+    }
+    // Every plan built (a last panel's AVX2 tail once left no register for the tile: i-k-j).
+    assert.equal(jit.stats().fallbacks, 0, `${isa}: plans fell back`);
     if (isa !== "scalar") {
       assert.ok(
         jit.stats().keys.some((k) =>

@@ -43,10 +43,13 @@ function lastPanel(s: GemmSpec): { cols: number; width: number } {
 export function panelTile(
   s: GemmSpec,
   isa: VecLevel,
-  choose: (s: GemmSpec, isa: VecLevel) => DirectPlan,
+  choose: (s: GemmSpec, isa: VecLevel, tailElsewhere: boolean) => DirectPlan,
 ): DirectPlan {
   const p = s.bPanel!;
-  const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa);
+  // The last panel runs the same tile: its tail (an AVX2 mask register) counts too. Without,
+  // 40×100×2000 at AVX2 chose 4×24, which does not fit beside the mask, and fell back to i-k-j.
+  const last = lastPanel(s).cols;
+  const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa, last % 8 !== 0);
   return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2: true };
 }
 

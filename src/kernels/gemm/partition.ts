@@ -120,8 +120,11 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   const g = grains(s, p);
   const bias = s.epilogue?.bias === true;
   let ranges: Range[];
-  if (splitN(s, p, g)) {
-    if (s.bPanel && s.m * s.k * 4 > A_REREAD_BYTES) parts = panelParts(s, parts);
+  // Panels too few for an N split whose parts would each re-read a large A: split M, each
+  // part reading all of B (256×256×1024 ran whole at 2 threads: 4 panels, A 1 MiB).
+  const nParts = s.bPanel && s.m * s.k * 4 > A_REREAD_BYTES ? panelParts(s, parts) : parts;
+  if (splitN(s, p, g) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
+    parts = nParts;
     const peel = s.bPeel ?? 0;
     if (peel > 0 && peel < s.n) {
       // Cut where B's columns start a cache line: only the first part has a

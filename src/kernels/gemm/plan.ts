@@ -62,11 +62,12 @@ const DEFAULT_CACHES: CacheSizes = { l1d: 32 << 10, l2: 1 << 20 };
  * vectors (AVX-512) or 4×3 (AVX2, SSE2), and 8×3 for medium M with long K
  * (fewer B loads per FMA where B streams from L2).
  */
-export function chooseDirectTile(s: GemmSpec, isa: VecLevel): DirectPlan {
+export function chooseDirectTile(s: GemmSpec, isa: VecLevel, tailElsewhere = false): DirectPlan {
   const v = vecIsa(isa);
   const lanes = v.lanes;
   const vecCols = Math.ceil(s.n / lanes);
-  const tail = isa === "avx2" && s.n % lanes !== 0;
+  // tailElsewhere: another spec runs this tile with a tail (B's last panel).
+  const tail = isa === "avx2" && (s.n % lanes !== 0 || tailElsewhere);
   let [mr, nv] = isa === "avx512" ? [6, 4] : [4, 3];
   if (isa === "avx512" && s.m > 14 && s.m <= 128 && s.k * s.n * 4 > 1 << 20) [mr, nv] = [8, 3];
   if (isa === "avx512" && s.m <= 48 && s.n <= 48) [mr, nv] = [4, 4]; // small squares: short rows of tiles
