@@ -1,12 +1,13 @@
 /**
- * `InferenceSession.create(path)` as an application's first call: each
- * create in a fresh Deno process (module load excluded, the file cached by
+ * `InferenceSession.create(path)` and the first two runs as an
+ * application's first calls: each create in a fresh Deno process (module load excluded, the file cached by
  * the OS) started `--pause` seconds after the last one ended (an idle
  * guest's free memory is not what a process just freed:
  * `bench/page_faults.ts`), ours against onnxruntime-node 1.30 (skipped
  * with a note where it does not load), processes alternating; medians in
- * ms. Beside: reading the file alone, `Deno.readFileSync` against a buffer
- * of the file's size.
+ * ms. Then the same processes' first run (ours builds its plan and
+ * compiles its kernels there) and second run. Beside: reading the file
+ * alone, `Deno.readFileSync` against a buffer of the file's size.
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/create_from_file.ts [--models mlp1,bert,cnn] [--rounds 3] [--pause 3]
  *
@@ -24,36 +25,61 @@ const { values } = parseArgs({
     pause: { type: "string", default: "3" },
     child: { type: "string" },
     path: { type: "string" },
+    key: { type: "string" },
   },
 });
 
 if (values.child) {
-  // One create in this fresh process: ours or ORT's, the module loaded before the clock starts.
+  // One create and two runs in this fresh process: ours or ORT's, the module loaded and the
+  // feeds made before the clock starts.
   const ours = values.child === "ours";
   const api = ours
     ? await import("../mod.ts")
     : await import(["npm:onnxruntime-node", "1.30.0"].join("@"));
-  const t0 = performance.now();
-  await api.InferenceSession.create(values.path!, { intraOpNumThreads: 1 });
-  console.log(JSON.stringify({ ms: performance.now() - t0 }));
+  const feeds: Record<string, unknown> = {};
+  for (const [name, f] of Object.entries(ZOO[values.key!]().feeds)) {
+    const data = f.type === "int64"
+      ? BigInt64Array.from(f.data as ArrayLike<number>, (x) => BigInt(x))
+      : Float32Array.from(f.data as ArrayLike<number>);
+    feeds[name] = new api.Tensor(f.type, data, f.dims);
+  }
+  let t0 = performance.now();
+  const session = await api.InferenceSession.create(values.path!, { intraOpNumThreads: 1 });
+  const ms = performance.now() - t0;
+  const runs: number[] = [];
+  for (let i = 0; i < 2; i++) {
+    t0 = performance.now();
+    await session.run(feeds);
+    runs.push(performance.now() - t0);
+  }
+  console.log(JSON.stringify({ ms, first: runs[0], second: runs[1] }));
   Deno.exit(0);
 }
 
 const dir = Deno.makeTempDirSync();
 const self = new URL(import.meta.url).pathname;
-async function once(who: string, path: string): Promise<number | null> {
+interface Sample {
+  ms: number;
+  first: number;
+  second: number;
+}
+async function once(who: string, key: string, path: string): Promise<Sample | null> {
   await new Promise((done) => setTimeout(done, Number(values.pause) * 1000));
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", self, "--child", who, "--path", path],
+    args: ["run", "-A", self, "--child", who, "--path", path, "--key", key],
     env: { ONNXRUNTIME_NODE_INSTALL: "skip" },
     stdout: "piped",
     stderr: "null",
   }).output();
   if (!out.success) return null;
   const line = new TextDecoder().decode(out.stdout).trim().split("\n").at(-1) ?? "";
-  return JSON.parse(line).ms;
+  return JSON.parse(line);
 }
-const med = (x: number[]) => x.sort((a, b) => a - b)[x.length >> 1];
+const med = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1];
+const runsLine = (who: string, x: Sample[]) =>
+  `${who} first run ${med(x.map((s) => s.first)).toFixed(1)} ms (${
+    x.map((s) => s.first.toFixed(0)).join(", ")
+  }), second ${med(x.map((s) => s.second)).toFixed(1)}`;
 console.log(
   `create(path), each in a fresh process ${values.pause} s after the last; medians of ${values.rounds}`,
 );
@@ -62,12 +88,13 @@ try {
     const m = ZOO[key]();
     const path = `${dir}/${key}.onnx`;
     Deno.writeFileSync(path, m.bytes);
-    const ours: number[] = [], ort: number[] = [];
+    const oursRuns: Sample[] = [], ortRuns: Sample[] = [];
     for (let r = 0; r < Number(values.rounds); r++) {
-      const a = await once("ours", path), b = await once("ort", path);
-      if (a !== null) ours.push(a);
-      if (b !== null) ort.push(b);
+      const a = await once("ours", key, path), b = await once("ort", key, path);
+      if (a !== null) oursRuns.push(a);
+      if (b !== null) ortRuns.push(b);
     }
+    const ours = oursRuns.map((s) => s.ms), ort = ortRuns.map((s) => s.ms);
     // Reading the file alone: Deno.readFileSync against a buffer of the file's size (this process).
     const reads: number[][] = [[], []];
     for (let r = 0; r < 3; r++) {
@@ -89,6 +116,11 @@ try {
       }  read: readFileSync ${med(reads[0]).toFixed(1)} ms, into its size ${
         med(reads[1]).toFixed(1)
       } ms`,
+    );
+    console.log(
+      `${"".padEnd(60)}${runsLine("ours", oursRuns)}${
+        ortRuns.length ? `;  ORT ${runsLine("", ortRuns).trim()}` : ""
+      }`,
     );
   }
 } finally {
