@@ -6,17 +6,18 @@
  * the guest's: on this project's Firecracker guests the host takes back the
  * 2 MiB blocks the guest frees (virtio-balloon free page reporting, order
  * 9), so a transparent huge page is usually host memory touched for the
- * first time, while 4 KiB pages come from memory freed in pieces. Measured
- * on the AMD guest of 2026-12-03 (`bench/page_faults.ts`, a fresh process
- * 3 s after the last, 32 MiB written once): small pages faulted one by one
- * 15-20 ms, the same range populated by the kernel at once
- * (`MADV_POPULATE_WRITE`) 13-15 ms, huge pages (`MADV_HUGEPAGE`) 66-120 ms;
- * huge pages were 6-7 ms only right after another process had freed some.
- * A BERT layer's create was 30-50 ms or 200-300 ms by which of these it
- * got. So the range handed out is populated with small pages in one
- * madvise: what the kernel's zeroing costs, no trap per page, no guess.
- * Runs did not notice (weights and arena on 4 KiB or 2 MiB pages: the CNN
- * and the BERT layer within ±1% either way, alternated in one process).
+ * first time, while 4 KiB pages come from memory freed in pieces.
+ * `deno run -A bench/page_faults.ts` (32 MiB written once, each in a fresh
+ * process 3 s after the last; AMD guest, 2026-12-03): a V8 array faulted
+ * page by page 17.9 ms, these mappings 18.8, huge pages (`MADV_HUGEPAGE`,
+ * what this module used before) 114.3 (6.4 in one of three; 5.7 with no
+ * pause). A BERT layer's create was 30-50 ms or 200-300 ms by which of
+ * these it got. So mappings have small pages, and the range handed out
+ * is populated in one madvise (`MADV_POPULATE_WRITE`): about what faulting
+ * page by page costs, paid when allocated rather than inside a kernel.
+ * Runs did not notice the page size (scratch, weights and arena on 4 KiB
+ * or 2 MiB pages: the CNN and the BERT layer within ±1% either way,
+ * alternated in one process).
  *
  * A mapping's ArrayBuffer is Deno's view of memory we own
  * (`UnsafePointerView.getArrayBuffer`). It goes back to a pool of mappings
@@ -130,11 +131,7 @@ function takeMapping(len: number): Mapping | null {
 function populate(m: Mapping, offset: number, bytes: number): void {
   const from = Math.floor(offset / PAGE) * PAGE;
   const to = Math.min(m.len, Math.ceil((offset + bytes) / PAGE) * PAGE);
-  libc().madvise(
-    Deno.UnsafePointer.create(Deno.UnsafePointer.value(m.at) + BigInt(from)),
-    BigInt(to - from),
-    MADV_POPULATE_WRITE,
-  );
+  libc().madvise(Deno.UnsafePointer.offset(m.at, from), BigInt(to - from), MADV_POPULATE_WRITE);
 }
 
 /**

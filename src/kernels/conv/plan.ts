@@ -272,7 +272,7 @@ export function planConv(
     ng: number;
     cost: number;
   };
-  const fits = (vectors: number) => g.cg * windowBytes(g, vectors * L) <= l1d / 2;
+  const fits = windowFits(g, L, l1d);
   for (const o of options) {
     if (choice !== undefined && o.mode !== choice.mode) continue;
     const t = choice === undefined
@@ -404,6 +404,11 @@ function windowBytes(g: ConvGeometry, positions: number): number {
     for (let l = Math.floor(t / 16); l <= Math.floor((t + positions) / 16); l++) lines.add(l);
   }
   return (lines.size + 1) * 64;
+}
+
+/** Whether a tile of `vectors` keeps its window of x (every input channel's lines) within half of L1. */
+function windowFits(g: ConvGeometry, lanes: number, l1d: number): (vectors: number) => boolean {
+  return (vectors) => g.cg * windowBytes(g, vectors * lanes) <= l1d / 2;
 }
 
 /**
@@ -591,7 +596,7 @@ export function convChoices(
   if (pieces) modes.push({ mode: "table", segments: pieces, run: g.positions });
   const out: ConvChoice[] = [];
   for (const m of modes) {
-    const fits = (vectors: number) => g.cg * windowBytes(g, vectors * L) <= plan.l1d / 2;
+    const fits = windowFits(g, L, plan.l1d);
     const ranked = rankTiles(
       s,
       isa,

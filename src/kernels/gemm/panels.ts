@@ -20,7 +20,7 @@
  */
 import { type Assembler, qword, rdi, rsp } from "../../../asm/mod.ts";
 import { advanceSlot, ARG_BLOCK_BYTES, copyArgBlock, frameLoop } from "../abi.ts";
-import type { VecLevel } from "../vec.ts";
+import { vecIsa, type VecLevel } from "../vec.ts";
 import type { DirectPlan } from "./direct.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
@@ -49,7 +49,7 @@ export function panelTile(
   // The last panel runs the same tile: its tail (an AVX2 mask register) counts too. Without,
   // 40×100×2000 at AVX2 chose 4×24, which does not fit beside the mask, and fell back to i-k-j.
   const last = lastPanel(s).cols;
-  const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa, last % 8 !== 0);
+  const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa, last % vecIsa(isa).lanes !== 0);
   return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2: true };
 }
 
