@@ -45,6 +45,7 @@ export type {
   RecordedCalls,
 } from "./src/runtime/jit.ts";
 export type { JitStats, KeyStats, TuneCandidateStats, TuneStats } from "./src/runtime/stats.ts";
+export type { CodeCacheStats } from "./src/runtime/code_cache.ts";
 export type { WorkerStats } from "./src/native/pool.ts";
 export type { TierReason } from "./src/runtime/policy.ts";
 export { GEMM_LEVELS, gemmReference, MAX_DIMENSION } from "./src/kernels/gemm/mod.ts";

@@ -817,6 +817,7 @@ Deno.test("threads: parts whose family text is the same still run kernels of the
     minPartNs: 0,
     tuneBudget: 0,
     tuneCache: null,
+    codeCache: null,
     families: [SLICES],
   }, owner);
   try {

@@ -306,6 +306,7 @@ function synthRuntime(threshold: number, owner: object): Runtime {
     minPartNs: 1500,
     tuneBudget: TUNE.budget,
     tuneCache: null,
+    codeCache: null,
     families: [SYNTH],
   }, owner);
 }

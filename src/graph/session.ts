@@ -54,6 +54,12 @@ export interface SessionOptions {
   tuningRuns?: number;
   /** A tuning cache file (see `JitOptions.tuneCache`). Default: NJIT_TUNE_CACHE. */
   tuneCache?: string;
+  /**
+   * Where generated kernels are kept between processes (see
+   * `JitOptions.codeCache`; false: none). Default: NJIT_CODE_CACHE, else
+   * `~/.cache/njit/kernels`.
+   */
+  codeCache?: string | false;
   /** Tier 2's budget (see `JitOptions.tuneBudget`; 0 turns tuning off). Default 0.1. */
   tuneBudget?: number;
   /**
@@ -180,6 +186,12 @@ function checkOptions(o: SessionOptions): void {
       `InferenceSession.create: tuneCache must be a file path, got ${String(o.tuneCache)}`,
     );
   }
+  const cc = o.codeCache;
+  if (cc !== undefined && cc !== false && (typeof cc !== "string" || cc === "")) {
+    throw new TypeError(
+      `InferenceSession.create: codeCache must be a directory path or false, got ${String(cc)}`,
+    );
+  }
   for (const name of ["replay", "shortRunsInline"] as const) {
     if (o[name] !== undefined && typeof o[name] !== "boolean") {
       throw new TypeError(
@@ -246,6 +258,7 @@ export class InferenceSession {
     this.#jit = new Jit({
       ...(threads === undefined ? {} : { threads }),
       ...(options.tuneCache === undefined ? {} : { tuneCache: options.tuneCache }),
+      ...(options.codeCache === undefined ? {} : { codeCache: options.codeCache }),
       ...(options.tuneBudget === undefined ? {} : { tuneBudget: options.tuneBudget }),
     });
     if (memory !== null) useLargeMemory(this.#jit, memory);

@@ -118,6 +118,8 @@ import {
 import { type KeptCalls, Runtime } from "./runtime.ts";
 import type { JitStats } from "./stats.ts";
 import { type CpuDescription, TuneCache } from "./tune_cache.ts";
+import { codeCacheAt } from "./code_cache.ts";
+import { defaultCodeCacheDir } from "./code_stamp.ts";
 
 /** This CPU as the tuning cache keys it, at the Jit's ISA level. */
 function cpuDescription(isa: IsaLevel, target: Target): CpuDescription {
@@ -184,6 +186,16 @@ export interface JitOptions {
    * NJIT_TUNE_CACHE (none when unset).
    */
   tuneCache?: string;
+  /**
+   * A directory where generated kernels are kept, so a new process installs
+   * them instead of generating them again (its first calls compile in
+   * microseconds, not milliseconds); false: none. Entries are keyed by op,
+   * shape and plan under a stamp of this version's (or checkout's) code.
+   * Default: NJIT_CODE_CACHE ("off": none), else `$XDG_CACHE_HOME/njit/kernels`
+   * or `~/.cache/njit/kernels`; used only as far as read/write access to it
+   * is granted (never prompts).
+   */
+  codeCache?: string | false;
   /**
    * Cache sizes the plans block for, in bytes per core. Default: what CPUID
    * reports. Plans (and so speed) follow them, results do not: tests pin
@@ -406,6 +418,15 @@ export class Jit {
     ) {
       badOption("tuneCache", tuneCachePath, "a file path");
     }
+    const codeCacheDir = options.codeCache === undefined
+      ? defaultCodeCacheDir()
+      : options.codeCache;
+    if (
+      codeCacheDir !== null && codeCacheDir !== false &&
+      (typeof codeCacheDir !== "string" || codeCacheDir === "")
+    ) {
+      badOption("codeCache", codeCacheDir, "a directory path or false");
+    }
     let isa: IsaLevel = "scalar";
     const target: Target = { isa: "scalar", l1d: 32 << 10, l2: 1 << 20 };
     if (this.#jit) {
@@ -453,6 +474,7 @@ export class Jit {
       minPartNs: minPartUs * 1000,
       tuneBudget: this.#jit ? tuneBudget : 0,
       tuneCache,
+      codeCache: this.#jit && typeof codeCacheDir === "string" ? codeCacheAt(codeCacheDir) : null,
     }, this);
   }
 

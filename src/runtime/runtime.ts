@@ -52,6 +52,7 @@ import {
 } from "./policy.ts";
 import { formatReport, type JitStats, type KeyStats, type TuneStats } from "./stats.ts";
 import type { TuneCache } from "./tune_cache.ts";
+import type { CodeCache } from "./code_cache.ts";
 import { candidateList, describeTuning, Tuner, type TuneState, tuneStatsOf } from "./tuner.ts";
 
 /** What a runtime is made with (resolved options of a Jit). */
@@ -74,6 +75,8 @@ export interface RuntimeConfig {
   tuneBudget: number;
   /** Where tuned plans are kept between processes, or null. */
   tuneCache: TuneCache | null;
+  /** Where generated kernels are kept between processes, or null. */
+  codeCache: CodeCache | null;
   /** The op families served (default: the registry; tests add synthetic ones). */
   families?: readonly OpFamily[];
 }
@@ -233,6 +236,8 @@ export class Runtime {
   #pinned = 0;
   #pinnedBytes = 0;
   #churnCompiles = 0;
+  /** Programs taken from the code cache instead of generated. */
+  #fromCodeCache = 0;
   #fallbacks = 0;
   #closed = false;
   #dumpWarned = false;
@@ -781,6 +786,7 @@ export class Runtime {
     const t0 = performance.now();
     const listing = c.dump !== undefined;
     let reason = compileReason(e.compiles);
+    const cachedBefore = this.#fromCodeCache;
     let gen: Generated;
     try {
       if (e.plan === null) {
@@ -849,9 +855,17 @@ export class Runtime {
     if (c.verbose) {
       const threads = split ? ` threads=${split.parts}` : "";
       const tier = e.tuneState === "cached" ? ", tier 2 from the tuning cache" : "";
+      const kept = this.#fromCodeCache - cachedBefore;
+      const code = kept === 0
+        ? ""
+        : kept === gen.programs.length
+        ? ", code from the code cache"
+        : `, ${kept} of ${gen.programs.length} programs from the code cache`;
       console.error(
         `njit: compile ${e.text} isa=${c.isa} plan="${plan.description}"${threads} code=${size}B ` +
-          `${(ns / 1000).toFixed(1)}us (${e.reason}${pin ? ": kept out of the LRU" : ""}${tier})`,
+          `${(ns / 1000).toFixed(1)}us (${e.reason}${
+            pin ? ": kept out of the LRU" : ""
+          }${tier}${code})`,
       );
     }
     if (c.dump !== undefined) this.#dumpKernel(e, gen, split);
@@ -884,9 +898,9 @@ export class Runtime {
     try {
       parts = this.#partition(e, plan, n);
       if (parts !== null) {
-        programs = distinctParts(parts).map((p) => f.generate(p.spec, p.plan, { listing }));
+        programs = distinctParts(parts).map((p) => this.#program(f, p.spec, p.plan, listing));
         // A call that does not wake the workers also gets its whole-call kernel, last.
-        if (!wakes) programs.push(f.generate(e.spec, plan, { listing }));
+        if (!wakes) programs.push(this.#program(f, e.spec, plan, listing));
       }
     } catch (err) {
       // The parts could not be built: the whole call on one thread, same plan, same bits.
@@ -894,8 +908,31 @@ export class Runtime {
       programs = undefined;
       if (c.verbose) console.error(`njit: ${e.text}: no split (${(err as Error)?.message})`);
     }
-    programs ??= [f.generate(e.spec, plan, { listing })];
+    programs ??= [this.#program(f, e.spec, plan, listing)];
     return { programs, parts, wakes, asked: n };
+  }
+
+  /**
+   * The family's program for a spec and plan: from the code cache when it
+   * has it (not when a listing is wanted: the cache keeps bytes only), else
+   * generated and kept there.
+   */
+  #program(
+    f: OpFamily,
+    spec: unknown,
+    plan: KernelPlan,
+    listing: boolean,
+  ): ReturnType<OpFamily["generate"]> {
+    const cache = this.#config.codeCache;
+    if (cache === null || listing) return f.generate(spec, plan, { listing });
+    const kept = cache.get(f.name, spec, plan);
+    if (kept !== null) {
+      this.#fromCodeCache++;
+      return kept;
+    }
+    const made = f.generate(spec, plan, { listing });
+    cache.put(f.name, spec, plan, made);
+    return made;
   }
 
   /** Installs generated code as a kernel (and its split's job block), with its workspace. */
@@ -1377,6 +1414,9 @@ export class Runtime {
       kernels: this.#lru.count + this.#pinned,
       pinned: this.#pinned,
       churnCompiles: this.#churnCompiles,
+      codeCache: c.codeCache === null
+        ? null
+        : { ...c.codeCache.stats(), installed: this.#fromCodeCache },
       fallbacks: this.#fallbacks,
       codeBytes: this.#lru.bytes + this.#pinnedBytes,
       cacheCapacity: c.capacity,

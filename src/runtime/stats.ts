@@ -7,6 +7,7 @@
 import type { IsaLevel } from "../cpu.ts";
 import type { WorkerStats } from "../native/pool.ts";
 import type { TierReason } from "./policy.ts";
+import type { CodeCacheStats } from "./code_cache.ts";
 
 /** Per-key figures of {@link JitStats}. */
 export interface KeyStats {
@@ -142,6 +143,11 @@ export interface JitStats {
   pinned: number;
   /** Compiles of keys that had been compiled before (evicted, then called again). */
   churnCompiles: number;
+  /**
+   * The code cache on disk (null: none): its directory, this process's
+   * hits, misses and writes there, and the programs this Jit took from it.
+   */
+  codeCache: CodeCacheStats & { installed: number } | null;
   /** Keys whose own plan could not be built and run a fallback plan. */
   fallbacks: number;
   /** Bytes of machine code live. */

@@ -50,9 +50,14 @@ export function generateCopy(s: CopySpec, plan: CopyPlan, options: { listing: bo
   const contiguous = s.xStrides[n - 1] === 1 && s.yStrides[n - 1] === 1;
   const transpose = !contiguous && transposeServes(s, plan.isa);
   // The rows pass: [rows, cols] with row strides; the dims outside it loop here.
-  const cols = contiguous ? s.dims[n - 1] : 1;
+  // As small integers (`| 0`): V8 gives object literals that begin with the same names
+  // one tree of maps, so a double stored in the pass options' `rows`/`cols` below
+  // deprecated the maps of callers' option objects ({ rows, cols, ... }); a load from an
+  // object of a deprecated map deoptimized its reader again and again (readNorm: 714
+  // Maglev recompiles, ~0.9 bytes of heap a call; tests/fixtures/steady_alloc.ts).
+  const cols = contiguous ? s.dims[n - 1] | 0 : 1;
   const r = contiguous || transpose ? n - 2 : n - 1; // index of the rows dim (−1: one row)
-  const rows = r >= 0 ? s.dims[r] : 1;
+  const rows = r >= 0 ? s.dims[r] | 0 : 1;
   const rxs = r >= 0 ? s.xStrides[r] : 0, rys = r >= 0 ? s.yStrides[r] : 0;
   const outer = Math.max(r, 0);
   if (outer > MAX_LEVELS) {
@@ -71,7 +76,7 @@ export function generateCopy(s: CopySpec, plan: CopyPlan, options: { listing: bo
       if (transpose) {
         return emitTransposePass(a, new Vec(a, isa), {
           rows,
-          cols: s.dims[n - 1],
+          cols: s.dims[n - 1] | 0,
           ldx: s.xStrides[n - 1],
           ldy: rys,
         });
