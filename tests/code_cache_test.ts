@@ -199,7 +199,7 @@ Deno.test({
       assert.equal(none.cache.installed, 0);
       assert.deepEqual([...Deno.readDirSync(dir)], []);
       const wrote = await run(["-A"]);
-      assert.equal(wrote.cache.writes, 2);
+      assert.equal(wrote.cache.writes, 4); // each of the two kernels: its plan and its code
       assert.equal(wrote.sum, none.sum);
       const hit = await run(readOnly);
       assert.equal(hit.cache.installed, 2);
@@ -258,6 +258,33 @@ Deno.test("code cache: entries round-trip by family, spec and plan; a full direc
     // One process fills it too: it never holds more than 3.
     for (let i = 10; i < 20; i++) second.put("f", { m: i }, { p: 1 }, program([0xc3, i]));
     assert.ok([...Deno.readDirSync(`${dir}/0123456789abcdef`)].length <= 3);
+    // Plans: kept when JSON carries them exactly, per target and machine.
+    const plans = new CodeCache(dir, stamp, 100, () => "machine A");
+    const plan = {
+      description: "tile 6×64",
+      workspaceBytes: 0,
+      mr: 6,
+      nr: 64,
+      parts: [1, 2],
+      prefetch: null,
+    };
+    plans.putPlan("f", { m: 1 }, { isa: "avx512" }, plan);
+    assert.deepEqual(plans.getPlan("f", { m: 1 }, { isa: "avx512" }), plan);
+    assert.equal(plans.getPlan("f", { m: 1 }, { isa: "avx2" }), null);
+    assert.equal(plans.getPlan("f", { m: 2 }, { isa: "avx512" }), null);
+    assert.equal(
+      new CodeCache(dir, stamp, 100, () => "machine B").getPlan("f", { m: 1 }, { isa: "avx512" }),
+      null,
+    );
+    for (
+      const inexact of [{ description: "x", workspaceBytes: 0, alpha: NaN }, {
+        description: "x",
+        workspaceBytes: -0,
+      }]
+    ) {
+      plans.putPlan("f", { m: 3 }, {}, inexact);
+      assert.equal(plans.getPlan("f", { m: 3 }, {}), null, JSON.stringify(inexact));
+    }
     // No stamp (the source cannot be read): no cache, nothing written.
     const blind = new CodeCache(`${dir}/other`, () => null);
     blind.put("f", {}, {}, program([0xc3]));

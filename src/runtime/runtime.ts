@@ -790,7 +790,7 @@ export class Runtime {
     let gen: Generated;
     try {
       if (e.plan === null) {
-        e.plan = f.plan(e.spec, c.target);
+        e.plan = this.#planOf(f, e.spec);
         this.#fromTuneCache(e);
       }
       gen = this.#generate(e, e.plan, e.parts);
@@ -910,6 +910,17 @@ export class Runtime {
     }
     programs ??= [this.#program(f, e.spec, plan, listing)];
     return { programs, parts, wakes, asked: n };
+  }
+
+  /** The family's plan for a spec on this target: kept in the code cache, or planned (and kept). */
+  #planOf(f: OpFamily, spec: unknown): KernelPlan {
+    const c = this.#config, cache = c.codeCache;
+    if (cache === null) return f.plan(spec, c.target);
+    const kept = cache.getPlan(f.name, spec, c.target);
+    if (kept !== null) return kept;
+    const plan = f.plan(spec, c.target);
+    cache.putPlan(f.name, spec, c.target, plan);
+    return plan;
   }
 
   /**
