@@ -89,19 +89,20 @@ export class CodeCache {
   /** The program kept for this family, spec and plan, or null. */
   get(family: string, spec: unknown, plan: unknown): Program | null {
     const key = entryKey(family, spec, plan);
-    const dir = this.#open();
-    if (key === null || dir === null) return null;
-    let bytes: Uint8Array;
-    try {
-      bytes = Deno.readFileSync(`${dir}/${hashText(key)}.bin`);
-    } catch {
-      this.#misses++;
-      return null;
-    }
-    const program = decode(bytes, key);
+    if (key === null || this.#open() === null) return null;
+    const program = this.#read(key);
     if (program === null) this.#misses++;
     else this.#hits++;
     return program;
+  }
+
+  /** The entry for `key` when its file is whole and for that key, else null. */
+  #read(key: string): Program | null {
+    try {
+      return decode(Deno.readFileSync(`${this.#dir}/${hashText(key)}.bin`), key);
+    } catch {
+      return null;
+    }
   }
 
   /** Keeps `program` for this family, spec and plan (when writable; errors only stop writes). */
@@ -151,15 +152,8 @@ export class CodeCache {
    */
   getPlan(family: string, spec: unknown, target: unknown): KernelPlan | null {
     const key = this.#planKey(family, spec, target);
-    const dir = this.#open();
-    if (key === null || dir === null) return null;
-    let bytes: Uint8Array;
-    try {
-      bytes = Deno.readFileSync(`${dir}/${hashText(key)}.bin`);
-    } catch {
-      return null;
-    }
-    const kept = decode(bytes, key);
+    if (key === null || this.#open() === null) return null;
+    const kept = this.#read(key);
     if (kept === null) return null;
     try {
       const plan = JSON.parse(new TextDecoder().decode(kept.code));
