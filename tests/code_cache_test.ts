@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { InferenceSession, Jit, Tensor } from "../mod.ts";
 import { ZOO } from "../tools/model_zoo.ts";
+import type { KernelPlan } from "../src/kernels/family.ts";
 import { canonicalText, CodeCache, entryKey } from "../src/runtime/code_cache.ts";
 import { hashText, sourceStamp } from "../src/runtime/code_stamp.ts";
 import { rng as seededRandom } from "./helpers/random.ts";
@@ -27,6 +28,8 @@ Deno.test("code cache: the key text tells apart what JSON does not, and refuses 
     1,
     [1, 2],
     new Float32Array([1, 2]),
+    new Float32Array([0]),
+    new Float32Array([-0]),
     new Int32Array([1, 2]),
     { a: 1, b: 2 },
     { b: 2, a: 1 },
@@ -89,6 +92,13 @@ const RAND = seededRandom(21);
 const ints = (n: number) => Float32Array.from({ length: n }, () => Math.floor(RAND() * 9) - 4);
 const A = ints(96 * 64), B = ints(64 * 160), X = ints(96 * 160).map((v) => v / 4);
 
+/** The one stamp directory a cache under `dir` made. */
+function onlyStampDir(dir: string): string {
+  const dirs = [...Deno.readDirSync(dir)].map((e) => `${dir}/${e.name}`);
+  assert.equal(dirs.length, 1, dirs.join());
+  return dirs[0];
+}
+
 /** A GEMM (split between 2 threads when `threads` is 2) and a softmax; outputs and cache counts. */
 function calls(dir: string, threads: number) {
   using jit = new Jit({ codeCache: dir, threads, minPartUs: 0 });
@@ -115,7 +125,7 @@ Deno.test({
         assert.deepEqual(second.c, first.c);
         assert.deepEqual(second.y, first.y);
       }
-      const [stampDir] = [...Deno.readDirSync(dir)].map((e) => `${dir}/${e.name}`);
+      const stampDir = onlyStampDir(dir);
       assert.match(stampDir, /\/[0-9a-f]{16}$/);
       const files = [...Deno.readDirSync(stampDir)].map((e) => e.name);
       assert.ok(
@@ -135,7 +145,7 @@ Deno.test({
     const dir = Deno.makeTempDirSync();
     try {
       const want = calls(dir, 1);
-      const [stamp] = [...Deno.readDirSync(dir)].map((e) => `${dir}/${e.name}`);
+      const stamp = onlyStampDir(dir);
       const paths = [...Deno.readDirSync(stamp)].map((e) => `${stamp}/${e.name}`);
       const files = paths.map((p) => Deno.readFileSync(p));
       const damages: [string, (f: Uint8Array) => Uint8Array][] = [
@@ -232,31 +242,53 @@ Deno.test("code cache: entries round-trip by family, spec and plan; a full direc
     entries: [],
     listing: () => "",
   });
+  // Probes through the cache's get-or-make calls: a `make` that throws MISS reads without writing.
+  const MISS = new Error("not kept");
+  const absent = (): never => {
+    throw MISS;
+  };
+  const orNull = <T>(f: () => T): T | null => {
+    try {
+      return f();
+    } catch (e) {
+      if (e === MISS) return null;
+      throw e;
+    }
+  };
+  type Made = ReturnType<typeof program>;
+  const put = (c: CodeCache, f: string, spec: unknown, plan: unknown, made: Made) =>
+    assert.equal(c.program(f, spec, plan, () => made).kept, false);
+  const get = (c: CodeCache, f: string, spec: unknown, plan: unknown) =>
+    orNull(() => c.program(f, spec, plan, absent).program);
+  const putPlan = (c: CodeCache, f: string, spec: unknown, target: unknown, plan: KernelPlan) =>
+    c.plan(f, spec, target, () => plan);
+  const getPlan = (c: CodeCache, f: string, spec: unknown, target: unknown) =>
+    orNull(() => c.plan(f, spec, target, absent));
   try {
     const stamp = () => "0123456789abcdef";
     const first = new CodeCache(dir, stamp, 3);
-    for (let i = 0; i < 3; i++) first.put("f", { m: i }, { p: 1 }, program([0xc3, i]));
-    assert.equal(first.get("f", { m: 1 }, { p: 2 }), null);
-    assert.equal(first.get("g", { m: 1 }, { p: 1 }), null);
-    const kept = first.get("f", { m: 1 }, { p: 1 });
+    for (let i = 0; i < 3; i++) put(first, "f", { m: i }, { p: 1 }, program([0xc3, i]));
+    assert.equal(get(first, "f", { m: 1 }, { p: 2 }), null);
+    assert.equal(get(first, "g", { m: 1 }, { p: 1 }), null);
+    const kept = get(first, "f", { m: 1 }, { p: 1 });
     assert.deepEqual([...kept!.code], [0xc3, 1]);
     assert.equal(kept!.codeBytes, 1);
     assert.equal(kept!.instructions, 2);
     assert.deepEqual(first.stats(), {
       dir: `${dir}/0123456789abcdef`,
       hits: 1,
-      misses: 2,
+      misses: 5, // the three made, then the two probes of absent keys
       writes: 3,
       writable: true,
     });
     // Another process finds the directory full: it empties it, then writes.
     const second = new CodeCache(dir, stamp, 3);
-    second.put("f", { m: 9 }, { p: 1 }, program([0xc3, 9]));
+    put(second, "f", { m: 9 }, { p: 1 }, program([0xc3, 9]));
     assert.equal([...Deno.readDirSync(`${dir}/0123456789abcdef`)].length, 1);
-    assert.equal(second.get("f", { m: 0 }, { p: 1 }), null);
-    assert.deepEqual([...second.get("f", { m: 9 }, { p: 1 })!.code], [0xc3, 9]);
+    assert.equal(get(second, "f", { m: 0 }, { p: 1 }), null);
+    assert.deepEqual([...get(second, "f", { m: 9 }, { p: 1 })!.code], [0xc3, 9]);
     // One process fills it too: it never holds more than 3.
-    for (let i = 10; i < 20; i++) second.put("f", { m: i }, { p: 1 }, program([0xc3, i]));
+    for (let i = 10; i < 20; i++) put(second, "f", { m: i }, { p: 1 }, program([0xc3, i]));
     assert.ok([...Deno.readDirSync(`${dir}/0123456789abcdef`)].length <= 3);
     // Plans: kept when JSON carries them exactly, per target and machine.
     const plans = new CodeCache(dir, stamp, 100, () => "machine A");
@@ -268,12 +300,12 @@ Deno.test("code cache: entries round-trip by family, spec and plan; a full direc
       parts: [1, 2],
       prefetch: null,
     };
-    plans.putPlan("f", { m: 1 }, { isa: "avx512" }, plan);
-    assert.deepEqual(plans.getPlan("f", { m: 1 }, { isa: "avx512" }), plan);
-    assert.equal(plans.getPlan("f", { m: 1 }, { isa: "avx2" }), null);
-    assert.equal(plans.getPlan("f", { m: 2 }, { isa: "avx512" }), null);
+    putPlan(plans, "f", { m: 1 }, { isa: "avx512" }, plan);
+    assert.deepEqual(getPlan(plans, "f", { m: 1 }, { isa: "avx512" }), plan);
+    assert.equal(getPlan(plans, "f", { m: 1 }, { isa: "avx2" }), null);
+    assert.equal(getPlan(plans, "f", { m: 2 }, { isa: "avx512" }), null);
     assert.equal(
-      new CodeCache(dir, stamp, 100, () => "machine B").getPlan("f", { m: 1 }, { isa: "avx512" }),
+      getPlan(new CodeCache(dir, stamp, 100, () => "machine B"), "f", { m: 1 }, { isa: "avx512" }),
       null,
     );
     for (
@@ -282,13 +314,13 @@ Deno.test("code cache: entries round-trip by family, spec and plan; a full direc
         workspaceBytes: -0,
       }]
     ) {
-      plans.putPlan("f", { m: 3 }, {}, inexact);
-      assert.equal(plans.getPlan("f", { m: 3 }, {}), null, JSON.stringify(inexact));
+      putPlan(plans, "f", { m: 3 }, {}, inexact);
+      assert.equal(getPlan(plans, "f", { m: 3 }, {}), null, JSON.stringify(inexact));
     }
     // No stamp (the source cannot be read): no cache, nothing written.
     const blind = new CodeCache(`${dir}/other`, () => null);
-    blind.put("f", {}, {}, program([0xc3]));
-    assert.equal(blind.get("f", {}, {}), null);
+    put(blind, "f", {}, {}, program([0xc3]));
+    assert.equal(get(blind, "f", {}, {}), null);
     assert.throws(() => Deno.statSync(`${dir}/other`));
   } finally {
     Deno.removeSync(dir, { recursive: true });
@@ -313,7 +345,7 @@ Deno.test({
         return Object.values(out).map((t) => [...(t.data as Float32Array)]);
       };
       const first = await outputs();
-      const [stamp] = [...Deno.readDirSync(dir)].map((e) => `${dir}/${e.name}`);
+      const stamp = onlyStampDir(dir);
       const files = () =>
         [...Deno.readDirSync(stamp)].map((e) =>
           `${e.name} ${Deno.statSync(`${stamp}/${e.name}`).ino}`

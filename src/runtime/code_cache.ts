@@ -86,14 +86,27 @@ export class CodeCache {
     this.#machine = machine;
   }
 
-  /** The program kept for this family, spec and plan, or null. */
-  get(family: string, spec: unknown, plan: unknown): Program | null {
+  /**
+   * The program for this family, spec and plan: the one kept here, or
+   * `make()`'s, then kept. Its `kept` is true when it came from the cache.
+   */
+  program(
+    family: string,
+    spec: unknown,
+    plan: unknown,
+    make: () => Program,
+  ): { program: Program; kept: boolean } {
     const key = entryKey(family, spec, plan);
-    if (key === null || this.#open() === null) return null;
-    const program = this.#read(key);
-    if (program === null) this.#misses++;
-    else this.#hits++;
-    return program;
+    if (key === null || this.#open() === null) return { program: make(), kept: false };
+    const found = this.#read(key);
+    if (found !== null) {
+      this.#hits++;
+      return { program: found, kept: true };
+    }
+    this.#misses++;
+    const made = make();
+    this.#write(key, made);
+    return { program: made, kept: false };
   }
 
   /** The entry for `key` when its file is whole and for that key, else null. */
@@ -103,12 +116,6 @@ export class CodeCache {
     } catch {
       return null;
     }
-  }
-
-  /** Keeps `program` for this family, spec and plan (when writable; errors only stop writes). */
-  put(family: string, spec: unknown, plan: unknown, program: Program): void {
-    const key = entryKey(family, spec, plan);
-    if (key !== null) this.#write(key, program);
   }
 
   #write(key: string, program: Pick<Program, "code" | "codeBytes" | "instructions">): void {
@@ -146,36 +153,32 @@ export class CodeCache {
   }
 
   /**
-   * The plan kept for this family and spec on this target and machine, or
-   * null. Kept with the code so that a process with kept kernels does not
-   * search plans either (the CNN stem's tile search: 2.9 ms cold).
+   * The plan for this family and spec on this target and machine: the one
+   * kept here, or `make()`'s, then kept when JSON carries it exactly (else
+   * it is searched again next time). Kept with the code so that a process
+   * with kept kernels does not search plans either (the CNN stem's tile
+   * search: 2.9 ms cold).
    */
-  getPlan(family: string, spec: unknown, target: unknown): KernelPlan | null {
+  plan(family: string, spec: unknown, target: unknown, make: () => KernelPlan): KernelPlan {
     const key = this.#planKey(family, spec, target);
-    if (key === null || this.#open() === null) return null;
-    const kept = this.#read(key);
-    if (kept === null) return null;
-    try {
-      const plan = JSON.parse(new TextDecoder().decode(kept.code));
-      return plan !== null && typeof plan === "object" ? plan as KernelPlan : null;
-    } catch {
-      return null;
+    if (key === null || this.#open() === null) return make();
+    const found = this.#read(key);
+    if (found !== null) {
+      try {
+        const plan = JSON.parse(new TextDecoder().decode(found.code));
+        if (plan !== null && typeof plan === "object") return plan as KernelPlan;
+      } catch { /* not JSON: planned again and rewritten */ }
     }
-  }
-
-  /** Keeps a plan that JSON carries exactly (else nothing: it is searched again). */
-  putPlan(family: string, spec: unknown, target: unknown, plan: KernelPlan): void {
-    const key = this.#planKey(family, spec, target);
-    if (key === null) return;
+    const plan = make();
     let text: string;
     try {
       text = JSON.stringify(plan);
-      if (canonicalText(JSON.parse(text)) !== canonicalText(plan)) return;
+      if (canonicalText(JSON.parse(text)) !== canonicalText(plan)) return plan;
     } catch {
-      return;
+      return plan;
     }
-    const code = new TextEncoder().encode(text);
-    this.#write(key, { code, codeBytes: 0, instructions: 0 });
+    this.#write(key, { code: new TextEncoder().encode(text), codeBytes: 0, instructions: 0 });
+    return plan;
   }
 
   #planKey(family: string, spec: unknown, target: unknown): string | null {
@@ -298,7 +301,14 @@ function write(v: unknown, out: string[], depth: number): boolean {
   if (ArrayBuffer.isView(v)) {
     const kind = Object.prototype.toString.call(v);
     if (v instanceof DataView || kind === "[object DataView]") return false;
-    out.push(kind, "(", Array.prototype.join.call(v, ","), ")");
+    // Element by element through the number writer: join would write -0 as 0.
+    const items = v as unknown as ArrayLike<number | bigint>;
+    out.push(kind, "(");
+    for (let i = 0; i < items.length; i++) {
+      if (i > 0) out.push(",");
+      write(items[i], out, depth + 1);
+    }
+    out.push(")");
     return true;
   }
   const proto = Object.getPrototypeOf(v);

@@ -912,15 +912,10 @@ export class Runtime {
     return { programs, parts, wakes, asked: n };
   }
 
-  /** The family's plan for a spec on this target: kept in the code cache, or planned (and kept). */
+  /** The family's plan for a spec on this target (kept in the code cache when there is one). */
   #planOf(f: OpFamily, spec: unknown): KernelPlan {
-    const c = this.#config, cache = c.codeCache;
-    if (cache === null) return f.plan(spec, c.target);
-    const kept = cache.getPlan(f.name, spec, c.target);
-    if (kept !== null) return kept;
-    const plan = f.plan(spec, c.target);
-    cache.putPlan(f.name, spec, c.target, plan);
-    return plan;
+    const c = this.#config, make = () => f.plan(spec, c.target);
+    return c.codeCache === null ? make() : c.codeCache.plan(f.name, spec, c.target, make);
   }
 
   /**
@@ -934,16 +929,11 @@ export class Runtime {
     plan: KernelPlan,
     listing: boolean,
   ): ReturnType<OpFamily["generate"]> {
-    const cache = this.#config.codeCache;
-    if (cache === null || listing) return f.generate(spec, plan, { listing });
-    const kept = cache.get(f.name, spec, plan);
-    if (kept !== null) {
-      this.#fromCodeCache++;
-      return kept;
-    }
-    const made = f.generate(spec, plan, { listing });
-    cache.put(f.name, spec, plan, made);
-    return made;
+    const cache = this.#config.codeCache, make = () => f.generate(spec, plan, { listing });
+    if (cache === null || listing) return make();
+    const got = cache.program(f.name, spec, plan, make);
+    if (got.kept) this.#fromCodeCache++;
+    return got.program;
   }
 
   /** Installs generated code as a kernel (and its split's job block), with its workspace. */
