@@ -11,7 +11,9 @@
  * kept), then on the kernels that process kept. Beside: reading the file
  * alone, `Deno.readFileSync` against a buffer of the file's size.
  *
- *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/create_from_file.ts [--models mlp1,bert,cnn] [--rounds 3] [--pause 3]
+ * `--sync`: our runs by `runSync` on the calling thread (ORT's by `run`).
+ *
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/create_from_file.ts [--models mlp1,bert,cnn] [--rounds 3] [--pause 3] [--sync]
  *
  * @module
  */
@@ -28,6 +30,7 @@ const { values } = parseArgs({
     child: { type: "string" },
     path: { type: "string" },
     key: { type: "string" },
+    sync: { type: "boolean", default: false },
   },
 });
 
@@ -51,7 +54,9 @@ if (values.child) {
   const runs: number[] = [];
   for (let i = 0; i < 2; i++) {
     t0 = performance.now();
-    await session.run(feeds);
+    // --sync: ours by runSync (the calling thread); ORT has only run.
+    if (ours && values.sync) (session as { runSync(f: unknown): unknown }).runSync(feeds);
+    else await session.run(feeds);
     runs.push(performance.now() - t0);
   }
   console.log(JSON.stringify({ ms, first: runs[0], second: runs[1] }));
@@ -74,7 +79,18 @@ async function once(
 ): Promise<Sample | null> {
   await new Promise((done) => setTimeout(done, Number(values.pause) * 1000));
   const out = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "-A", self, "--child", who, "--path", path, "--key", key],
+    args: [
+      "run",
+      "-A",
+      self,
+      "--child",
+      who,
+      "--path",
+      path,
+      "--key",
+      key,
+      ...(values.sync ? ["--sync"] : []),
+    ],
     env: { ONNXRUNTIME_NODE_INSTALL: "skip", NJIT_CODE_CACHE: codeCache },
     stdout: "piped",
     stderr: "null",
