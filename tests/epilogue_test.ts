@@ -3,6 +3,16 @@ import { type Activation, isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { rng } from "./helpers/random.ts";
 import { PATH_CACHES } from "./helpers/configurations.ts";
+import { int, pick } from "./helpers/random.ts";
+import { type GemmPlan, type GemmSpec, generateGemm } from "../src/kernels/gemm/mod.ts";
+import { stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
+import { tileFits } from "../src/kernels/gemm/microkernel.ts";
+import { ARG } from "../src/kernels/gemm/spec.ts";
+import { decodeActivation, readActivation } from "../src/kernels/unary/read.ts";
+import { vecIsa } from "../src/kernels/vec.ts";
+import { CodeArena } from "../src/native/arena.ts";
+import { dispatch } from "../src/native/dispatch.ts";
+import { NativeBlock, viewAddress } from "../src/native/memory.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -132,3 +142,138 @@ Deno.test("gemm epilogue: bad bias and activation name the argument", () => {
     assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
   }
 });
+
+/**
+ * The direct driver applies the epilogue per column strip, after the strip's
+ * last K block (epilogue.ts): random direct plans (K blocks, the next block
+ * or strip prefetched, B's strips copied or Bᵀ's transposed, B peeled to a
+ * line, row and column edges with tails) give the bits of the same plan
+ * without the epilogue, then the add and the unary op.
+ */
+Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical to the plan without it, then add, then the unary op", () => {
+  const arena = new CodeArena();
+  try {
+    for (const isa of LEVELS) {
+      const v = vecIsa(isa);
+      using jit = new Jit({ maxIsa: isa });
+      const seed = 1400 + LEVELS.indexOf(isa), r = rng(seed);
+      for (let t = 0; t < 60; t++) {
+        const m = int(r, 1, 40), n = int(r, 1, 150), k = int(r, 1, 120);
+        const transB = isa === "avx512" && r() < 0.3;
+        const transposeB = transB ? Math.ceil(n / 16) * 16 : 0;
+        const transposeStrips = transposeB > 0 && r() < 0.5;
+        const copyStrips = !transB && isa === "avx512" && r() < 0.3;
+        const direct = {
+          mr: int(r, 1, 6),
+          nr: v.lanes * int(r, 1, 3),
+          unroll: pick(r, [1, 2, 4, 16]),
+          kSplit: pick(r, [1, 2]),
+          kc: pick(r, [undefined, 3, 8, 32]),
+          prefetchNext: r() < 0.5,
+          nextBlockToL2: r() < 0.5,
+          embedBroadcast: r() < 0.5,
+          transposeB,
+          transposeStrips,
+          copyStrips,
+        };
+        const reserved = isa === "avx2" && (n % direct.nr) % v.lanes !== 0 ? 1 : 0;
+        const fits = () => tileFits(v, direct.mr, direct.nr / v.lanes, direct.kSplit, reserved);
+        while (!fits() && direct.kSplit > 1) direct.kSplit /= 2;
+        while (!fits()) direct.mr--;
+        direct.unroll = Math.max(direct.unroll, direct.kSplit);
+        const buffered = transposeStrips || copyStrips;
+        const workspaceBytes = buffered
+          ? stripBufferBytes(direct.kc ?? k, direct.nr)
+          : transposeB
+          ? transposedBBytes(k, transposeB)
+          : 0;
+        const plan: GemmPlan = {
+          level: 3,
+          isa,
+          path: "direct",
+          direct,
+          workspaceBytes,
+          description: "test",
+        };
+        const act = pick(r, ACTS.slice(0, 7)), withBias = r() < 0.7;
+        const [op, params] = act === undefined
+          ? [undefined, undefined]
+          : typeof act === "string"
+          ? [act, undefined]
+          : [act.op, act];
+        const { op: _, ...p } = params ?? { op };
+        const key = new Int32Array(3);
+        if (act !== undefined) readActivation("test", act, key, 0);
+        const epilogue = { bias: withBias, activation: decodeActivation(key, 0) };
+        const beta = pick(r, [0, 1]);
+        const ldb = (transB ? k : n) + int(r, 0, 3), ldc = n + int(r, 0, 3);
+        const s: GemmSpec = {
+          m,
+          n,
+          k,
+          transA: r() < 0.3,
+          transB,
+          lda: 0,
+          ldb,
+          ldc,
+          alpha: 1,
+          beta,
+          bPeel: pick(r, [0, 0, 3, 12]),
+        };
+        s.lda = (s.transA ? m : k) + int(r, 0, 3);
+        const a = new Float32Array((s.transA ? k : m) * s.lda).map(() => r() * 2 - 1);
+        const b = new Float32Array((transB ? n : k) * ldb).map(() => r() * 2 - 1);
+        const c0 = new Float32Array(m * ldc).map(() => r() * 2 - 1);
+        const bias = new Float32Array(n).map(() => r() * 2 - 1);
+        const fused = c0.slice(), apart = c0.slice();
+        const label = `${isa} seed ${seed} case ${t}: ${JSON.stringify(s)} ${
+          JSON.stringify(direct)
+        } ${JSON.stringify(act)} bias=${withBias}`;
+        runProgram(
+          arena,
+          generateGemm({ ...s, epilogue }, plan),
+          a,
+          b,
+          fused,
+          bias,
+          workspaceBytes,
+        );
+        runProgram(arena, generateGemm(s, plan), a, b, apart, bias, workspaceBytes);
+        for (let i = 0; i < m; i++) {
+          const row = apart.subarray(i * ldc, i * ldc + n);
+          if (withBias) jit.binary("add", row, [n], bias, [n], row);
+          if (op !== undefined) jit.unary(op, row, row, params ? p : undefined);
+        }
+        for (let i = 0; i < fused.length; i++) {
+          if (!Object.is(fused[i], apart[i])) {
+            assert.fail(`${label}: [${i}] fused ${fused[i]} vs apart ${apart[i]}`);
+          }
+        }
+      }
+    }
+  } finally {
+    arena.close();
+  }
+});
+
+/** Runs a GEMM program on A, B, C and the bias, with a 64-byte aligned workspace. */
+function runProgram(
+  arena: CodeArena,
+  program: { code: Uint8Array },
+  a: Float32Array,
+  b: Float32Array,
+  c: Float32Array,
+  bias: Float32Array,
+  workspaceBytes: number,
+): void {
+  const block = arena.install(program.code);
+  const ws = new Float32Array(workspaceBytes / 4 + 32);
+  const args = new NativeBlock(64);
+  args.f64[ARG.A] = viewAddress(a);
+  args.f64[ARG.B] = viewAddress(b);
+  args.f64[ARG.BIAS] = viewAddress(bias);
+  args.f64[ARG.C] = viewAddress(c);
+  args.f64[ARG.WORK] = viewAddress(ws) + ((64 - (viewAddress(ws) % 64)) % 64);
+  dispatch().call(block.pointer, args.pointer);
+  arena.free(block);
+}

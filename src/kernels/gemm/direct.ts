@@ -32,6 +32,7 @@ import {
 import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { type ColumnGroup, columnGroups, emitMicrokernel, tileFits } from "./microkernel.ts";
+import { emitTileEpilogue } from "./epilogue.ts";
 import { emitTransposePanel16 } from "./pack.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
@@ -132,6 +133,18 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   // The K-block loop's remaining k moves to the stack where rcx carries a prefetch stream.
   const kRemOnStack = buffered || nextBlock;
   saveRegisters(a, USED);
+  // The epilogue in the driver, per tile after its last K block
+  // (epilogue.ts); not in the row-tiles-outside order (level 0's).
+  const tileEpilogue = s.epilogue !== undefined && !p.rowsOuter;
+  if (tileEpilogue) {
+    // [rsp]: the bias pointer, below the slots that follow (16 bytes: the
+    // stack keeps its alignment).
+    a.emit("sub", rsp, 16);
+    if (s.epilogue!.bias) {
+      loadPointer(a, rax, ARG.BIAS);
+      a.emit("mov", qword(rsp, 0), rax);
+    }
+  }
   loadPointer(a, rA0, ARG.A);
   loadPointer(a, rB0, ARG.B);
   loadPointer(a, rC0, ARG.C);
@@ -262,15 +275,39 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     });
   };
 
+  // Slots above the bias pointer: the strip buffer and the remaining k.
+  const slotsAbove = buffered || nextBlock ? 16 : 0;
+  /** The tile's epilogue once its last K block is stored (still in L1). */
+  const finishTile = (rows: number, cols: number) => {
+    if (!tileEpilogue) return;
+    const skip = a.label();
+    if (blocked) {
+      // The last block is the one that leaves at most KC of k.
+      a.emit("cmp", kRemOnStack ? qword(rsp, 8) : rKrem, p.kc!);
+      a.emit("jg", skip);
+    }
+    emitTileEpilogue(a, isa, s, rows, cols, {
+      tile: rCt,
+      column: rCcol,
+      first: rC0,
+      biasSlot: slotsAbove,
+    });
+    if (tail) v.tail(tail.lanes, 1, isa.nregs - 1); // the pass took its mask
+    a.bind(skip);
+  };
   const column = (nr: number) => {
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCt, rCcol);
     countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
       tile(p.mr, nr);
+      finishTile(p.mr, nr);
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCt, p.mr * s.ldc * 4);
     });
-    if (mrEdge) tile(mrEdge, nr);
+    if (mrEdge) {
+      tile(mrEdge, nr);
+      finishTile(mrEdge, nr);
+    }
   };
 
   /** Bᵀ rows rBcol.. (kc of them from the block's k) → the strip buffer, kc rows of p.nr. */
@@ -373,6 +410,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     a.emit("jg", top);
   }
   if (kRemOnStack) a.emit("add", rsp, 16);
+  if (tileEpilogue) a.emit("add", rsp, 16);
   v.leave();
   restoreRegisters(a, USED);
   a.emit("ret");

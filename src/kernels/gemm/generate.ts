@@ -6,12 +6,12 @@
  */
 import { Assembler, type Program, qword, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
 import { advanceSlot, ARG_BLOCK_BYTES, copyArgBlock, loadPointer } from "../abi.ts";
-import { emitRowsPass, streamsFor } from "../elementwise.ts";
-import { UNARY_OPS } from "../unary/ops.ts";
+import { emitRowsPass } from "../elementwise.ts";
 import { Vec, type VecIsa } from "../vec.ts";
 import { ARG } from "./spec.ts";
 import { vecIsa } from "../vec.ts";
 import { emitDirectGemm } from "./direct.ts";
+import { epiloguePass } from "./epilogue.ts";
 import { emitDotGemm } from "./dot.ts";
 import { emitIkjGemm } from "./ikj.ts";
 import { emitPackedGemm } from "./packed.ts";
@@ -33,7 +33,9 @@ export function generateGemm(
   const batch = spec.batch ?? 1;
   const s: GemmSpec = batch > 1 ? { ...spec, batch: 1, strideA: 0, strideB: 0, strideC: 0 } : spec;
   if (batch > 1 && s.m > 0 && s.n > 0) emitBatchLoop(a, spec, batch);
-  const epilogue = s.epilogue !== undefined && s.m > 0 && s.n > 0;
+  // The direct driver applies the epilogue per strip of C itself (epilogue.ts).
+  const inDriver = plan.path === "direct" && !plan.direct!.rowsOuter && !s.bPanel;
+  const epilogue = s.epilogue !== undefined && s.m > 0 && s.n > 0 && !inDriver;
   const driver = a.label();
   if (epilogue) {
     // The driver runs as a subroutine, then one pass over C adds the bias and
@@ -73,8 +75,10 @@ export function generateGemm(
   };
   // B in panels: the plan's path once per panel (each a plain row-major GEMM).
   const reads = plan.path !== "empty" && plan.path !== "scale";
-  if (s.bPanel && reads) emitPanelGemm(a, s, one);
-  else one(s);
+  // Drivers see the epilogue only where they apply it.
+  const driven: GemmSpec = inDriver ? s : { ...s, epilogue: undefined };
+  if (s.bPanel && reads) emitPanelGemm(a, driven, one);
+  else one(driven);
   return a.finish();
 }
 
@@ -148,21 +152,9 @@ function emitBatchLoop(a: Assembler, s: GemmSpec, batch: number): void {
 
 /** C = act(C + bias) over the m×n matrix at ARG.C (row stride ldc), at the plan's ISA. */
 function emitEpilogue(a: Assembler, s: GemmSpec, level: GemmPlan["isa"]): void {
-  const act = s.epilogue!.activation, bias = s.epilogue!.bias;
-  const isa = vecIsa(level);
+  const isa = vecIsa(level), bias = s.epilogue!.bias;
   loadPointer(a, rsi, ARG.C);
   if (bias) loadPointer(a, rdx, ARG.BIAS);
-  const def = act ? UNARY_OPS[act.op] : null;
-  emitRowsPass(a, isa, {
-    rows: s.m,
-    cols: s.n,
-    x: rsi,
-    xStride: s.ldc,
-    y: rsi,
-    yStride: 0,
-    bias: bias ? rdx : undefined,
-    f: def ? (m, y, x) => def.emit(m, y, x, act!.params) : null,
-    streams: def ? streamsFor(def.flops) : 1,
-  });
+  emitRowsPass(a, isa, epiloguePass(s, rsi, bias ? rdx : undefined, s.m, s.n));
   new Vec(a, isa).leave();
 }
