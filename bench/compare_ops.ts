@@ -78,14 +78,14 @@ export function loadShim(): { shim: Shim; dnnl: boolean } | null {
 }
 
 /** Median of per-call microseconds over interleaved samples of each contestant. */
-function race(contestants: (() => void)[], bytes: number): number[] {
+function race(contestants: (() => void)[], bytes: number, rounds = 15): number[] {
   const reps = Math.max(1, Math.round(4e6 / bytes));
   if (threadsOfRun > 1) {
     return timeInBlocks(contestants, reps, { windows: 5, pauseMs: 100 }).map((s) => s * 1e6);
   }
   const samples: number[][] = contestants.map(() => []);
   for (const f of contestants) for (let i = 0; i < 2; i++) f();
-  for (let s = 0; s < 15; s++) {
+  for (let s = 0; s < rounds; s++) {
     contestants.forEach((f, i) => {
       const t0 = performance.now();
       for (let r = 0; r < reps; r++) f();
@@ -331,11 +331,15 @@ export function compareOps(
     const a = new Float32Array(m * k).map((_, i) => ((i * 7) % 13) / 13 - 0.5);
     const b = new Float32Array(k * n).map((_, i) => ((i * 5) % 11) / 11 - 0.5);
     const c = new Float32Array(m * n), bias = new Float32Array(n).fill(0.1);
-    const [plain, relu, gelu] = race([
-      () => jit.gemm(a, b, c, { m, n, k }),
-      () => jit.gemm(a, b, c, { m, n, k, bias, activation: "relu" }),
-      () => jit.gemm(a, b, c, { m, n, k, bias, activation: "gelu" }),
-    ], 4 * m * n * k);
+    const [plain, relu, gelu] = race(
+      [
+        () => jit.gemm(a, b, c, { m, n, k }),
+        () => jit.gemm(a, b, c, { m, n, k, bias, activation: "relu" }),
+        () => jit.gemm(a, b, c, { m, n, k, bias, activation: "gelu" }),
+      ],
+      4 * m * n * k,
+      101,
+    ); // differences of 1-3%: many rounds, taking turns
     const pct = (v: number) => `${v.toFixed(0)} (${((v / plain - 1) * 100).toFixed(1)}%)`;
     rows.push(
       {
