@@ -147,7 +147,7 @@ Deno.test("gemm epilogue: bad bias and activation name the argument", () => {
  * The direct driver applies the epilogue per column strip, after the strip's
  * last K block (epilogue.ts): random direct plans (K blocks, the next block
  * or strip prefetched, B's strips copied or Bᵀ's transposed, B peeled to a
- * line, row and column edges with tails) give the bits of the same plan
+ * line, B in panels, row and column edges with tails) give the bits of the same plan
  * without the epilogue, then the add and the unary op.
  */
 Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical to the plan without it, then add, then the unary op", () => {
@@ -159,10 +159,12 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
       const seed = 1400 + LEVELS.indexOf(isa), r = rng(seed);
       for (let t = 0; t < 60; t++) {
         const m = int(r, 1, 40), n = int(r, 1, 150), k = int(r, 1, 120);
-        const transB = isa === "avx512" && r() < 0.3;
+        // B in panels of bPanel columns, each k × its width (a multiple of 16) in turn.
+        const bPanel = r() < 0.3 ? pick(r, [16, 32, 64]) : 0;
+        const transB = !bPanel && isa === "avx512" && r() < 0.3;
         const transposeB = transB ? Math.ceil(n / 16) * 16 : 0;
         const transposeStrips = transposeB > 0 && r() < 0.5;
-        const copyStrips = !transB && isa === "avx512" && r() < 0.3;
+        const copyStrips = !bPanel && !transB && isa === "avx512" && r() < 0.3;
         const direct = {
           mr: int(r, 1, 6),
           nr: v.lanes * int(r, 1, 3),
@@ -172,6 +174,7 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
           prefetchNext: r() < 0.5,
           nextBlockToL2: r() < 0.5,
           embedBroadcast: r() < 0.5,
+          prefetchAhead: bPanel ? pick(r, [0, 8]) : 0,
           transposeB,
           transposeStrips,
           copyStrips,
@@ -218,11 +221,15 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
           ldc,
           alpha: 1,
           beta,
-          bPeel: pick(r, [0, 0, 3, 12]),
+          bPeel: bPanel ? 0 : pick(r, [0, 0, 3, 12]),
+          ...(bPanel ? { bPanel } : {}),
         };
         s.lda = (s.transA ? m : k) + int(r, 0, 3);
         const a = new Float32Array((s.transA ? k : m) * s.lda).map(() => r() * 2 - 1);
-        const b = new Float32Array((transB ? n : k) * ldb).map(() => r() * 2 - 1);
+        const bLength = bPanel
+          ? k * (Math.floor(n / bPanel) * bPanel + Math.ceil((n % bPanel) / 16) * 16)
+          : (transB ? n : k) * ldb;
+        const b = new Float32Array(bLength).map(() => r() * 2 - 1);
         const c0 = new Float32Array(m * ldc).map(() => r() * 2 - 1);
         const bias = new Float32Array(n).map(() => r() * 2 - 1);
         const fused = c0.slice(), apart = c0.slice();

@@ -34,7 +34,7 @@ export function generateGemm(
   const s: GemmSpec = batch > 1 ? { ...spec, batch: 1, strideA: 0, strideB: 0, strideC: 0 } : spec;
   if (batch > 1 && s.m > 0 && s.n > 0) emitBatchLoop(a, spec, batch);
   // The direct driver applies the epilogue per strip of C itself (epilogue.ts).
-  const inDriver = plan.path === "direct" && !plan.direct!.rowsOuter && !s.bPanel;
+  const inDriver = plan.path === "direct" && !plan.direct!.rowsOuter;
   const epilogue = s.epilogue !== undefined && s.m > 0 && s.n > 0 && !inDriver;
   const driver = a.label();
   if (epilogue) {

@@ -70,6 +70,8 @@ export function emitPanelGemm(a: Assembler, s: GemmSpec, one: (s: GemmSpec) => v
     a.emit("call", fullPanel);
     advanceSlot(a, rsp, ARG.B, s.k * P * 4);
     advanceSlot(a, rsp, ARG.C, P * 4);
+    // The drivers that apply the epilogue per tile read the panel's bias there.
+    if (s.epilogue?.bias) advanceSlot(a, rsp, ARG.BIAS, P * 4);
   });
   if (last.cols) {
     a.emit("mov", rdi, rsp);
