@@ -120,6 +120,30 @@ def phi_pieces(n=16, amax=5.6, deg=7, output=False):
         print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
 
 
+def phi_rounded_pieces(n=16, step=0.375, deg=5):
+    """Φ(−a) in n pieces centred on k·step (k = round(a/step), k < n; the first
+    piece is [0, step/2]), degree deg in t = a − k·step: GELU's AVX-512 form,
+    where k comes from one FMA with 1.5·2^23 (its low bits index the tables)
+    and t = a − k·step is exact (step has 2 significant bits). Errors as a
+    fraction of GELU's tolerance at x = −a, as phi_pieces(output=True)."""
+    coeffs, worst = [], 0
+    for i in range(n):
+        lo, hi = max(0.0, (i - 0.5) * step), (i + 0.5) * step
+        xs = np.cos(np.linspace(0, np.pi, 400)) * (hi - lo) / 2 + (lo + hi) / 2
+        xs = xs[xs > 1e-6]
+        t = xs - i * step
+        tgt = np.array([float(mp.ncdf(-x)) for x in xs])
+        wt = np.array([x / gelu_tolerance(x) for x in xs])
+        c, _ = lawson(t, lambda u: [u ** k for k in range(deg + 1)], tgt, wt)
+        c = f32(c)
+        A = np.array([[u ** k for k in range(deg + 1)] for u in t])
+        coeffs.append(c)
+        worst = max(worst, np.max(np.abs((A @ np.array(c) - tgt) * wt)))
+    print(f"phi rounded pieces n={n} deg={deg} step={step}: max {worst:.3e} of the tolerance")
+    for k in range(deg + 1):
+        print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
+
+
 if __name__ == "__main__":
     # The fits whose coefficients the kernels carry (src/kernels/math/):
     exp_fit(6)  # exp.ts EXP_POLY
@@ -129,5 +153,5 @@ if __name__ == "__main__":
     erf_small(1.0, 12)  # erf.ts ERF_SMALL
     erfc_q_t(0.5, 4.0, 9)  # erf.ts ERFC_Q
     erfc_q_t(0.0, 4.0, 9)  # activations.ts HALF_ERFC_Q (halved there)
-    phi_pieces(16, 5.6, 5, output=True)  # phi_table.ts PHI_*
+    phi_rounded_pieces(16, 0.375, 5)  # phi_table.ts PHI_* (AVX-512)
     phi_pieces(8, 5.6, 9)  # phi_table.ts PHI8_*

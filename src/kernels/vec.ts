@@ -411,6 +411,14 @@ export class Vec {
     a.emit(name, this.r(dst), this.#src(y));
   }
 
+  /** AVX-512 only: dst = x op y in the lanes of `keep` (an opmask); the others keep dst. */
+  opWhere(keep: Mask, op: FloatOp, dst: number, x: number, y: Src): void {
+    if (this.isa.level !== "avx512" || !("k" in keep)) {
+      throw new Error("opWhere needs AVX-512 and an opmask");
+    }
+    this.a.emit(`v${this.#opName(op)}`, this.r(dst).k(keep.k), this.r(x), this.#src(y));
+  }
+
   #opName(op: FloatOp | BitOp | IntOp): string {
     if (op === "addi") return "paddd";
     if (op === "subi") return "psubd";
@@ -515,10 +523,13 @@ export class Vec {
 
   /**
    * AVX2/AVX-512: dst[i] = table[idx[i] mod lanes] (vpermps; a pinned table
-   * is read from its register).
+   * is read from its register). AVX-512 with `keep` (an opmask): lanes
+   * outside it become +0.
    */
-  lookup(dst: number, idx: number, table: Konst): void {
-    this.a.emit("vpermps", this.r(dst), this.r(idx), this.#src(table));
+  lookup(dst: number, idx: number, table: Konst, keep?: Mask): void {
+    if (keep && !("k" in keep)) throw new Error("lookup: the mask must be an opmask");
+    const to = keep ? this.r(dst).k(keep.k).z : this.r(dst);
+    this.a.emit("vpermps", to, this.r(idx), this.#src(table));
   }
 
   /** dst = √x, correctly rounded. */
