@@ -4,15 +4,13 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { rng } from "./helpers/random.ts";
 import { PATH_CACHES } from "./helpers/configurations.ts";
 import { int, pick } from "./helpers/random.ts";
+import { runGemmCode } from "./helpers/gemm_run.ts";
 import { type GemmPlan, type GemmSpec, generateGemm } from "../src/kernels/gemm/mod.ts";
 import { stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { tileFits } from "../src/kernels/gemm/microkernel.ts";
-import { ARG } from "../src/kernels/gemm/spec.ts";
 import { decodeActivation, readActivation } from "../src/kernels/unary/read.ts";
 import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
-import { dispatch } from "../src/native/dispatch.ts";
-import { NativeBlock, viewAddress } from "../src/native/memory.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -236,16 +234,14 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
         const label = `${isa} seed ${seed} case ${t}: ${JSON.stringify(s)} ${
           JSON.stringify(direct)
         } ${JSON.stringify(act)} bias=${withBias}`;
-        runProgram(
+        const operands = (c: Float32Array) => ({ a, b, c, bias });
+        runGemmCode(
           arena,
-          generateGemm({ ...s, epilogue }, plan),
-          a,
-          b,
-          fused,
-          bias,
+          generateGemm({ ...s, epilogue }, plan).code,
+          operands(fused),
           workspaceBytes,
         );
-        runProgram(arena, generateGemm(s, plan), a, b, apart, bias, workspaceBytes);
+        runGemmCode(arena, generateGemm(s, plan).code, operands(apart), workspaceBytes);
         for (let i = 0; i < m; i++) {
           const row = apart.subarray(i * ldc, i * ldc + n);
           if (withBias) jit.binary("add", row, [n], bias, [n], row);
@@ -262,25 +258,3 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
     arena.close();
   }
 });
-
-/** Runs a GEMM program on A, B, C and the bias, with a 64-byte aligned workspace. */
-function runProgram(
-  arena: CodeArena,
-  program: { code: Uint8Array },
-  a: Float32Array,
-  b: Float32Array,
-  c: Float32Array,
-  bias: Float32Array,
-  workspaceBytes: number,
-): void {
-  const block = arena.install(program.code);
-  const ws = new Float32Array(workspaceBytes / 4 + 32);
-  const args = new NativeBlock(64);
-  args.f64[ARG.A] = viewAddress(a);
-  args.f64[ARG.B] = viewAddress(b);
-  args.f64[ARG.BIAS] = viewAddress(bias);
-  args.f64[ARG.C] = viewAddress(c);
-  args.f64[ARG.WORK] = viewAddress(ws) + ((64 - (viewAddress(ws) % 64)) % 64);
-  dispatch().call(block.pointer, args.pointer);
-  arena.free(block);
-}

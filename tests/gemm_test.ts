@@ -7,14 +7,12 @@ import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
 import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { emitSkinnyGemm } from "../src/kernels/gemm/skinny.ts";
 import { tileFits } from "../src/kernels/gemm/microkernel.ts";
-import { ARG } from "../src/kernels/gemm/spec.ts";
 import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
-import { dispatch } from "../src/native/dispatch.ts";
-import { NativeBlock, viewAddress } from "../src/native/memory.ts";
 import { gemmConfigurations, PATH_CACHES } from "./helpers/configurations.ts";
 import { gemmSpec } from "./helpers/gemm_spec.ts";
 import { int, pick, rng } from "./helpers/random.ts";
+import { runGemmCode } from "./helpers/gemm_run.ts";
 
 const EDGES = [1, 7, 15, 16, 17, 31, 33, 63, 65, 0, 2, 3, 4, 5, 8, 13, 24, 48];
 
@@ -182,15 +180,7 @@ function runPlan(
 ): void {
   const a = new Assembler();
   const work = emit(a, cs.spec);
-  const block = arena.install(a.finish().code);
-  const ws = new Float32Array(work / 4 + 32);
-  const args = new NativeBlock(64);
-  args.f64[0] = viewAddress(cs.a);
-  args.f64[1] = viewAddress(cs.b);
-  args.f64[3] = viewAddress(cs.c);
-  args.f64[ARG.WORK] = viewAddress(ws) + ((64 - (viewAddress(ws) % 64)) % 64);
-  dispatch().call(block.pointer, args.pointer);
-  arena.free(block);
+  runGemmCode(arena, a.finish().code, cs, work);
 }
 
 Deno.test("gemm packed path: many K and N blocks, edges, every transpose, every SIMD level", () => {
