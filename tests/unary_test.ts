@@ -161,6 +161,11 @@ for (const isa of LEVELS) {
       ["tanh", -0, -0],
       ["tanh", 0, 0],
       ["tanh", 1e-30, Math.fround(1e-30)],
+      ["tanh", -(2 ** -140), -(2 ** -140)], // subnormal: tanh x = x
+      ["tanh", FLT_MAX, 1],
+      ["tanh", -FLT_MAX, -1],
+      ["tanh", -9.6, -1], // 1 − tanh 9.6 is below half an ulp of 1
+      ["tanh", 9.6875, 1], // AVX-512's cap: the last piece, the constant 1
       ["sigmoid", -Infinity, 0],
       ["sigmoid", Infinity, 1],
       ["sigmoid", 0, 0.5],

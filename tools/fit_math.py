@@ -144,6 +144,66 @@ def phi_rounded_pieces(n=16, step=0.375, deg=5):
         print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
 
 
+def tanh_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4):
+    """tanh a on [0, (n − 1.5)·step] in n − 1 pieces centred on k·step (k =
+    round(a/step), the first piece [0, step/2] with no constant term, so
+    tiny a keep their relative accuracy), degree deg in t = a − k·step,
+    and a last piece of the constant 1 (1 − tanh(a) below half an ulp of
+    1 from there): tanh.ts's AVX-512 form, indexed as GELU's. Fitted for
+    the error in ulps of tanh a (margin: the k of a piece's edges may
+    round either way); then the f32 Horner evaluation is simulated on a
+    dense grid and its worst error printed, in ulps."""
+    coeffs, worst = [], 0
+    for i in range(n - 1):
+        lo, hi = max(0.0, (i - 0.5) * step - margin), (i + 0.5) * step + margin
+        xs = np.cos(np.linspace(0, np.pi, 500)) * (hi - lo) / 2 + (lo + hi) / 2
+        xs = xs[xs > 1e-6]
+        t = xs - i * step
+        tgt = np.array([float(mp.tanh(x)) for x in xs])
+        wt = 1 / np.array([2.0 ** (np.floor(np.log2(v)) - 23) for v in tgt])
+        first = 1 if i == 0 else 0
+        c, _ = lawson_floor(t, lambda u: [u ** k for k in range(first, deg + 1)], tgt, wt)
+        c = [0.0] * first + f32(c)
+        A = np.array([[u ** k for k in range(deg + 1)] for u in t])
+        coeffs.append(c)
+        worst = max(worst, np.max(np.abs((A @ np.array(c) - tgt) * wt)))
+    coeffs.append([1.0] + [0.0] * deg)
+    # The kernel's arithmetic: k and t as the FMAs form them, Horner in f32 with fused steps.
+    a = np.linspace(0, (n - 1) * step, 400001, dtype=np.float32)[1:]
+    a = np.concatenate([a, np.float32(2.0) ** -np.arange(1, 120, dtype=np.float32)])
+    k = np.rint(a.astype(np.float64) * np.float64(np.float32(1 / step))).astype(int)
+    k = np.minimum(k, n - 1)
+    tt = (a.astype(np.float64) - k * step).astype(np.float32)
+    C = np.array(coeffs, dtype=np.float64)
+    y = C[k, deg].astype(np.float32)
+    for j in range(deg - 1, -1, -1):
+        y = (y.astype(np.float64) * tt + C[k, j]).astype(np.float32)
+    pick = np.concatenate([np.arange(0, 400000, 50), np.arange(400000, len(a))])
+    ref = np.array([float(mp.tanh(float(v))) for v in a[pick]])
+    got = y[pick].astype(np.float64)
+    ulp = 2.0 ** (np.floor(np.log2(np.abs(ref))) - 23)
+    sim = np.max(np.abs(got - ref) / ulp)
+    print(f"tanh rounded pieces n={n} deg={deg} step={step}: fit {worst:.2f} ulp, f32 Horner {sim:.2f} ulp (sampled)")
+    for j in range(deg + 1):
+        print(f"c{j}", [np.float32(coeffs[i][j]).item() for i in range(n)])
+
+
+def lawson_floor(xs, basis, target, weight, iters=150):
+    """lawson() whose reweighting keeps a floor (weights that reach 0 make the fit singular)."""
+    A = np.array([basis(x) for x in xs])
+    t, w = np.array(target), np.array(weight)
+    lw, best = np.ones(len(xs)) / len(xs), None
+    for _ in range(iters):
+        sw = np.sqrt(lw) * w
+        c, *_ = np.linalg.lstsq(A * sw[:, None], t * sw, rcond=None)
+        err = np.abs((A @ c - t) * w)
+        if best is None or err.max() < best[1]:
+            best = (c, err.max())
+        lw = lw * (err + 1e-3 * err.max())
+        lw /= lw.sum()
+    return best
+
+
 if __name__ == "__main__":
     # The fits whose coefficients the kernels carry (src/kernels/math/):
     exp_fit(6)  # exp.ts EXP_POLY
@@ -155,3 +215,4 @@ if __name__ == "__main__":
     erfc_q_t(0.0, 4.0, 9)  # activations.ts HALF_ERFC_Q (halved there)
     phi_rounded_pieces(16, 0.375, 5)  # phi_table.ts PHI_* (AVX-512)
     phi_pieces(8, 5.6, 9)  # phi_table.ts PHI8_*
+    tanh_rounded_pieces(16, 0.625, 7)  # tanh_table.ts TANH_* (AVX-512)

@@ -375,6 +375,18 @@ export class Vec {
     return [...this.#uses.values()].sort((a, b) => b.uses - a.uses).map((u) => u.c);
   }
 
+  /**
+   * AVX-512: dst[i] = (lo ‖ hi)[idx[i] mod 32], two 16-entry tables read as
+   * one of 32 (lo loaded into dst, then vpermt2ps with hi). dst ≠ idx.
+   */
+  lookupWide(dst: number, idx: number, lo: Konst, hi: Konst): void {
+    if (this.isa.level !== "avx512" || dst === idx) {
+      throw new Error("lookupWide needs AVX-512, and dst other than idx");
+    }
+    this.move(dst, lo);
+    this.a.emit("vpermt2ps", this.r(dst), this.r(idx), this.#src(hi));
+  }
+
   /** dst = src (a register copy or a constant). */
   move(dst: number, src: Src): void {
     if (typeof src !== "number") {

