@@ -79,6 +79,7 @@ function installed(): Stubs {
     rdtsc: arena.install(rdtscCode()),
     block: new NativeBlock(64),
   };
+  anchor = clockPair();
   return stubs;
 }
 
@@ -108,12 +109,37 @@ export function rdtsc(): number {
 
 let tscPerNs = 0;
 
-/** TSC ticks per nanosecond, measured once over a few milliseconds. */
+/** performance.now() and the TSC read together. */
+interface ClockPair {
+  ms: number;
+  tsc: number;
+}
+/** The pair read when the stubs were installed: where the rate's interval starts. */
+let anchor: ClockPair | undefined;
+/** The least interval the rate is measured over (performance.now() steps by < 1 µs here: < 0.1%). */
+const CALIBRATION_MS = 1;
+
+/** A pair; the TSC read either side of the clock, retried a few times when something came between. */
+function clockPair(): ClockPair {
+  for (let i = 0;; i++) {
+    const c0 = rdtsc(), ms = performance.now(), c1 = rdtsc();
+    if (c1 - c0 < 40_000 || i === 8) return { ms, tsc: (c0 + c1) / 2 };
+  }
+}
+
+/**
+ * TSC ticks per nanosecond, measured once: from the stubs' install to the
+ * first call, at least CALIBRATION_MS apart. It was a 5 ms spin at the first
+ * call, which fell inside a process's first kernel call (the first timed
+ * call, or the thread pool's start); the first call now finds the interval
+ * already past and spins not at all.
+ */
 export function tscRate(): number {
   if (tscPerNs) return tscPerNs;
-  rdtsc(); // the stubs' first install (milliseconds) must not fall inside the interval
-  const t0 = performance.now(), c0 = rdtsc();
-  while (performance.now() - t0 < 5) { /* spin */ }
-  tscPerNs = (rdtsc() - c0) / ((performance.now() - t0) * 1e6);
+  installed();
+  const from = anchor!;
+  let to = clockPair();
+  while (to.ms - from.ms < CALIBRATION_MS) to = clockPair();
+  tscPerNs = (to.tsc - from.tsc) / ((to.ms - from.ms) * 1e6);
   return tscPerNs;
 }
