@@ -88,8 +88,16 @@ interface Group {
   key: Float64Array;
 }
 const BY_MNEMONIC = new Map<string, Group>();
-for (const [mnemonic, rows] of GROUPS) {
-  BY_MNEMONIC.set(mnemonic, { rows, rowOf: new Array(8).fill(null), key: new Float64Array(48) });
+
+/** The group of `mnemonic`, made on its first emit (GROUPS compiles its rows then). */
+function groupOf(mnemonic: string): Group | undefined {
+  const known = BY_MNEMONIC.get(mnemonic);
+  if (known !== undefined) return known;
+  const rows = GROUPS.get(mnemonic);
+  if (rows === undefined) return undefined;
+  const group = { rows, rowOf: new Array<Row | null>(8).fill(null), key: new Float64Array(48) };
+  BY_MNEMONIC.set(mnemonic, group);
+  return group;
 }
 
 function classOf(op: Operand): number {
@@ -157,7 +165,7 @@ export class Assembler {
   /** Emits one instruction from an operand array (first `n` entries). */
   emitOperands(mnemonic: string, ops: readonly Operand[], n: number = ops.length): this {
     if (this.#finished) throw new AssemblerError(mnemonic, "the program is already finished");
-    const group = BY_MNEMONIC.get(mnemonic);
+    const group = groupOf(mnemonic);
     if (group === undefined) {
       throw new AssemblerError(describe(mnemonic, ops, n), `unknown mnemonic ${mnemonic}`);
     }

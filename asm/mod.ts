@@ -21,4 +21,4 @@ export { assemble, assembleProgram } from "./parse.ts";
 export { formatInstruction, formatMem, formatOperand } from "./format.ts";
 export * from "./operands.ts";
 export { GROUPS, TABLE } from "./table.ts";
-export type { OperandSpec, Row, RowSpec } from "./rows.ts";
+export type { OperandSpec, Row, RowGroups, RowSpec } from "./rows.ts";

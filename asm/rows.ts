@@ -441,20 +441,59 @@ export function compileRow(spec: RowSpec, index: number): Row {
   };
 }
 
-/** Compiles a table and groups it by mnemonic; VEX/legacy rows before EVEX ones. */
-export function compileTable(specs: readonly RowSpec[]): Map<string, Row[]> {
-  const groups = new Map<string, Row[]>();
-  specs.forEach((spec, i) => {
-    const row = compileRow(spec, i);
-    const list = groups.get(row.mnemonic);
-    if (list) list.push(row);
-    else groups.set(row.mnemonic, [row]);
-  });
-  for (const rows of groups.values()) {
+/**
+ * A table grouped by mnemonic, each group compiled on first use: compiling
+ * all ~1,900 rows took ~8 ms of every process's start (of `import`), where
+ * a kernel uses a few dozen mnemonics. Within a group VEX/legacy rows come
+ * before EVEX ones, then the table's order (its preference order).
+ */
+export class RowGroups {
+  readonly #specs: readonly RowSpec[];
+  readonly #indices = new Map<string, number[]>();
+  readonly #compiled = new Map<string, Row[]>();
+
+  /** Groups `specs` by mnemonic (their first field); nothing compiled yet. */
+  constructor(specs: readonly RowSpec[]) {
+    this.#specs = specs;
+    specs.forEach((spec, i) => {
+      const list = this.#indices.get(spec[0]);
+      if (list) list.push(i);
+      else this.#indices.set(spec[0], [i]);
+    });
+  }
+
+  /** How many mnemonics. */
+  get size(): number {
+    return this.#indices.size;
+  }
+
+  /** Whether the table has `mnemonic`. */
+  has(mnemonic: string): boolean {
+    return this.#indices.has(mnemonic);
+  }
+
+  /** The compiled rows of `mnemonic` (compiled now if first asked), or undefined. */
+  get(mnemonic: string): Row[] | undefined {
+    const done = this.#compiled.get(mnemonic);
+    if (done) return done;
+    const indices = this.#indices.get(mnemonic);
+    if (!indices) return undefined;
+    const rows = indices.map((i) => compileRow(this.#specs[i], i));
     // Stable: the table's order within a space is the preference order.
     rows.sort((a, b) =>
       (a.space === EVEX ? 1 : 0) - (b.space === EVEX ? 1 : 0) || a.index - b.index
     );
+    this.#compiled.set(mnemonic, rows);
+    return rows;
   }
-  return groups;
+
+  /** The mnemonics, in table order of first appearance. */
+  keys(): IterableIterator<string> {
+    return this.#indices.keys();
+  }
+
+  /** Every group, compiled (the whole table: for tests and tools). */
+  values(): Row[][] {
+    return [...this.#indices.keys()].map((m) => this.get(m)!);
+  }
 }

@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { compileTable, type Row, type RowSpec } from "./rows.ts";
+import { RowGroups, type RowSpec } from "./rows.ts";
 
 const rows: RowSpec[] = [];
 const h = (n: number) => n.toString(16).toUpperCase().padStart(2, "0");
@@ -783,5 +783,5 @@ row("tdpbuud", "tmm, tmm, tmm", "RMV", "VEX.128.0F38.W0 5E /r", "distinct");
 /** Every row of the instruction table, in order. */
 export const TABLE: readonly RowSpec[] = rows;
 
-/** The compiled table, grouped by mnemonic. */
-export const GROUPS: ReadonlyMap<string, Row[]> = compileTable(TABLE);
+/** The table grouped by mnemonic, each group compiled on first use. */
+export const GROUPS: RowGroups = new RowGroups(TABLE);
