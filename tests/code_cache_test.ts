@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { InferenceSession, Jit, Tensor } from "../mod.ts";
 import { ZOO } from "../tools/model_zoo.ts";
 import type { KernelPlan } from "../src/kernels/family.ts";
+import { GEMM } from "../src/kernels/gemm/family.ts";
 import { canonicalText, CodeCache, entryKey } from "../src/runtime/code_cache.ts";
 import { hashText, sourceStamp } from "../src/runtime/code_stamp.ts";
 import { rng as seededRandom } from "./helpers/random.ts";
@@ -133,6 +134,33 @@ Deno.test({
         files.join(),
       );
     } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name: "code cache: a split call's parts are kept: a new Jit does not partition it again",
+  ignore: !JIT,
+  fn() {
+    const dir = Deno.makeTempDirSync();
+    const family = GEMM as { partition: NonNullable<typeof GEMM.partition> };
+    const partition = family.partition;
+    let partitions = 0;
+    family.partition = (spec, plan, n) => {
+      partitions++;
+      return partition(spec, plan, n);
+    };
+    try {
+      const first = calls(dir, 2);
+      assert.ok(partitions >= 1, "the gemm was not split");
+      const before = partitions;
+      const second = calls(dir, 2);
+      assert.equal(partitions, before, "the second Jit partitioned the gemm again");
+      assert.deepEqual(second.c, first.c);
+      assert.deepEqual(second.y, first.y);
+    } finally {
+      family.partition = partition;
       Deno.removeSync(dir, { recursive: true });
     }
   },

@@ -161,24 +161,55 @@ export class CodeCache {
    */
   plan(family: string, spec: unknown, target: unknown, make: () => KernelPlan): KernelPlan {
     const key = this.#planKey(family, spec, target);
-    if (key === null || this.#open() === null) return make();
+    return key === null
+      ? make()
+      : this.#kept(key, make, (v) => v !== null && typeof v === "object");
+  }
+
+  /**
+   * A split call's parts for this family, spec, plan and count: the ones
+   * kept here, or `make()`'s, then kept (as plans are). Each part's plan is
+   * planned again from its spec, a tile search per part: a MobileNetV2
+   * first run with every kernel kept spent 12 of its ~35 ms on them (2
+   * threads, up to 8 parts a convolution).
+   */
+  parts<P>(
+    family: string,
+    spec: unknown,
+    plan: unknown,
+    n: number,
+    make: () => P[] | null,
+  ): P[] | null {
+    const s = canonicalText(spec), p = canonicalText(plan);
+    if (s === null || p === null) return make();
+    const key = `parts ${family}\n${s}\n${p}\n${n}\n${this.#machine()}`;
+    return this.#kept(key, make, (v) => v === null || Array.isArray(v));
+  }
+
+  /** `make()`'s value kept under `key` as JSON when JSON carries it exactly; `valid` checks a read one. */
+  #kept<T>(key: string, make: () => T, valid: (v: unknown) => boolean): T {
+    if (this.#open() === null) return make();
     const found = this.#read(key);
     if (found !== null) {
       try {
-        const plan = JSON.parse(new TextDecoder().decode(found.code));
-        if (plan !== null && typeof plan === "object") return plan as KernelPlan;
-      } catch { /* not JSON: planned again and rewritten */ }
+        const value = JSON.parse(new TextDecoder().decode(found.code));
+        if (valid(value)) return value as T;
+      } catch { /* not JSON: made again and rewritten */ }
     }
-    const plan = make();
-    let text: string;
+    const value = make();
+    let text: string, read: T;
     try {
-      text = JSON.stringify(plan);
-      if (canonicalText(JSON.parse(text)) !== canonicalText(plan)) return plan;
+      text = JSON.stringify(value);
+      read = JSON.parse(text);
+      // A property set to undefined reads as one left out (`{ ...s, epilogue: undefined }`
+      // in a part's spec); anything else JSON changes is not kept.
+      if (canonicalText(read) !== canonicalText(withoutUndefined(value))) return value;
     } catch {
-      return plan;
+      return value;
     }
     this.#write(key, { code: new TextEncoder().encode(text), codeBytes: 0, instructions: 0 });
-    return plan;
+    // What a later process reads back: the same objects in this one.
+    return read;
   }
 
   #planKey(family: string, spec: unknown, target: unknown): string | null {
@@ -219,6 +250,17 @@ export class CodeCache {
     }
     return (this.#dir = dir);
   }
+}
+
+/** `v` with the properties of its plain objects whose value is undefined left out. */
+function withoutUndefined(v: unknown): unknown {
+  if (Array.isArray(v)) return v.map(withoutUndefined);
+  if (v === null || typeof v !== "object" || ArrayBuffer.isView(v)) return v;
+  const proto = Object.getPrototypeOf(v);
+  if (proto !== Object.prototype && proto !== null) return v;
+  const out: Record<string, unknown> = {};
+  for (const [k, x] of Object.entries(v)) if (x !== undefined) out[k] = withoutUndefined(x);
+  return out;
 }
 
 const OPEN = new Map<string, CodeCache>();

@@ -965,7 +965,8 @@ export class Runtime {
     const f = e.family;
     if (f.partition === undefined) return null;
     if (n < 2 || !this.#startPool()) return null;
-    const parts = f.partition(e.spec, plan, n);
+    const cache = this.#config.codeCache, make = () => f.partition!(e.spec, plan, n);
+    const parts = cache === null ? make() : cache.parts(f.name, e.spec, plan, n, make);
     return parts !== null && parts.length > 1 ? parts : null;
   }
 
