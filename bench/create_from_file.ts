@@ -11,9 +11,13 @@
  * kept), then on the kernels that process kept. Beside: reading the file
  * alone, `Deno.readFileSync` against a buffer of the file's size.
  *
- * `--sync`: our runs by `runSync` on the calling thread (ORT's by `run`).
+ * The module load (`import`) is timed too, printed apart: a script's or a
+ * serverless function's first answer pays it as well.
  *
- *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/create_from_file.ts [--models mlp1,bert,cnn] [--rounds 3] [--pause 3] [--sync]
+ * `--sync`: our runs by `runSync` on the calling thread (ORT's by `run`).
+ * `--threads n`: the sessions' intraOpNumThreads (1).
+ *
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/create_from_file.ts [--models mlp1,bert,cnn] [--rounds 3] [--pause 3] [--sync] [--threads 1]
  *
  * @module
  */
@@ -31,16 +35,19 @@ const { values } = parseArgs({
     path: { type: "string" },
     key: { type: "string" },
     sync: { type: "boolean", default: false },
+    threads: { type: "string", default: "1" },
   },
 });
 
 if (values.child) {
-  // One create and two runs in this fresh process: ours or ORT's, the module loaded and the
-  // feeds made before the clock starts.
+  // One create and two runs in this fresh process: ours or ORT's, the module loaded (timed
+  // apart) and the feeds made before the clock starts.
   const ours = values.child === "ours";
+  const loading = performance.now();
   const api = ours
     ? await import("../mod.ts")
     : await import(["npm:onnxruntime-node", "1.30.0"].join("@"));
+  const importMs = performance.now() - loading;
   const feeds: Record<string, unknown> = {};
   for (const [name, f] of Object.entries(ZOO[values.key!]().feeds)) {
     const data = f.type === "int64"
@@ -49,7 +56,8 @@ if (values.child) {
     feeds[name] = new api.Tensor(f.type, data, f.dims);
   }
   let t0 = performance.now();
-  const session = await api.InferenceSession.create(values.path!, { intraOpNumThreads: 1 });
+  const threads = Number(values.threads);
+  const session = await api.InferenceSession.create(values.path!, { intraOpNumThreads: threads });
   const ms = performance.now() - t0;
   const runs: number[] = [];
   for (let i = 0; i < 2; i++) {
@@ -59,13 +67,14 @@ if (values.child) {
     else await session.run(feeds);
     runs.push(performance.now() - t0);
   }
-  console.log(JSON.stringify({ ms, first: runs[0], second: runs[1] }));
+  console.log(JSON.stringify({ importMs, ms, first: runs[0], second: runs[1] }));
   Deno.exit(0);
 }
 
 const dir = Deno.makeTempDirSync();
 const self = new URL(import.meta.url).pathname;
 interface Sample {
+  importMs: number;
   ms: number;
   first: number;
   second: number;
@@ -90,6 +99,8 @@ async function once(
       "--key",
       key,
       ...(values.sync ? ["--sync"] : []),
+      "--threads",
+      values.threads,
     ],
     env: { ONNXRUNTIME_NODE_INSTALL: "skip", NJIT_CODE_CACHE: codeCache },
     stdout: "piped",
@@ -103,9 +114,11 @@ const med = (x: number[]) => [...x].sort((a, b) => a - b)[x.length >> 1];
 const runsLine = (who: string, x: Sample[]) =>
   `${who} first run ${med(x.map((s) => s.first)).toFixed(1)} ms (${
     x.map((s) => s.first.toFixed(0)).join(", ")
-  }), second ${med(x.map((s) => s.second)).toFixed(1)}`;
+  }), second ${med(x.map((s) => s.second)).toFixed(1)}, import ${
+    med(x.map((s) => s.importMs)).toFixed(1)
+  }`;
 console.log(
-  `create(path), each in a fresh process ${values.pause} s after the last; medians of ${values.rounds}`,
+  `create(path), each in a fresh process ${values.pause} s after the last; medians of ${values.rounds}; ${values.threads} thread(s)`,
 );
 try {
   for (const key of values.models.split(",")) {
