@@ -378,13 +378,15 @@ export class Vec {
   /**
    * AVX-512: dst[i] = (lo ‖ hi)[idx[i] mod 32], two 16-entry tables read as
    * one of 32 (lo loaded into dst, then vpermt2ps with hi). dst ≠ idx.
+   * With `keep` (an opmask), lanes outside it become +0.
    */
-  lookupWide(dst: number, idx: number, lo: Konst, hi: Konst): void {
-    if (this.isa.level !== "avx512" || dst === idx) {
-      throw new Error("lookupWide needs AVX-512, and dst other than idx");
+  lookupWide(dst: number, idx: number, lo: Konst, hi: Konst, keep?: Mask): void {
+    if (this.isa.level !== "avx512" || dst === idx || (keep && !("k" in keep))) {
+      throw new Error("lookupWide needs AVX-512, dst other than idx, and an opmask");
     }
     this.move(dst, lo);
-    this.a.emit("vpermt2ps", this.r(dst), this.r(idx), this.#src(hi));
+    const to = keep ? this.r(dst).k(keep.k).z : this.r(dst);
+    this.a.emit("vpermt2ps", to, this.r(idx), this.#src(hi));
   }
 
   /** dst = src (a register copy or a constant). */

@@ -160,7 +160,7 @@ export class CodeCache {
    * search: 2.9 ms cold).
    */
   plan(family: string, spec: unknown, target: unknown, make: () => KernelPlan): KernelPlan {
-    const key = this.#planKey(family, spec, target);
+    const key = this.#keptKey("plan", family, [spec, target]);
     return key === null
       ? make()
       : this.#kept(key, make, (v) => v !== null && typeof v === "object");
@@ -180,10 +180,8 @@ export class CodeCache {
     n: number,
     make: () => P[] | null,
   ): P[] | null {
-    const s = canonicalText(spec), p = canonicalText(plan);
-    if (s === null || p === null) return make();
-    const key = `parts ${family}\n${s}\n${p}\n${n}\n${this.#machine()}`;
-    return this.#kept(key, make, (v) => v === null || Array.isArray(v));
+    const key = this.#keptKey("parts", family, [spec, plan, n]);
+    return key === null ? make() : this.#kept(key, make, (v) => v === null || Array.isArray(v));
   }
 
   /** `make()`'s value kept under `key` as JSON when JSON carries it exactly; `valid` checks a read one. */
@@ -212,10 +210,15 @@ export class CodeCache {
     return read;
   }
 
-  #planKey(family: string, spec: unknown, target: unknown): string | null {
-    const s = canonicalText(spec), t = canonicalText(target);
-    // Some plans read the CPU's features beyond the target (VNNI): the machine is in the key.
-    return s === null || t === null ? null : `plan ${family}\n${s}\n${t}\n${this.#machine()}`;
+  /**
+   * The key of a kept plan or split: what it is, the family, each of `values`
+   * as canonical text, and the machine (some plans read the CPU's features
+   * beyond the target: VNNI). Null when a value cannot be written exactly.
+   */
+  #keptKey(kind: string, family: string, values: unknown[]): string | null {
+    const texts = values.map(canonicalText);
+    if (texts.includes(null)) return null;
+    return `${kind} ${family}\n${texts.join("\n")}\n${this.#machine()}`;
   }
 
   /** Counts so far (dir "" before the first lookup). */

@@ -21,6 +21,7 @@ import {
   PHI_END,
   PHI_STEP,
 } from "./phi_table.ts";
+import { emitPieceIndex, emitPiecePolynomial } from "./pieces.ts";
 import { emitSigmoid } from "./tanh.ts";
 
 const SQRT_HALF = Math.SQRT1_2;
@@ -145,8 +146,6 @@ function emitGeluFromTail(m: Lanes, y: number, x: number, tail: number, t: numbe
   v.op("mul", y, x, t);
 }
 
-/** 1.5·2^23: a·(1/step) plus this rounds to the nearest integer, held in its low mantissa bits. */
-const ROUNDER = 1.5 * 2 ** 23;
 /** Inputs are capped here: +Inf·Φ(−Inf) would be Inf·0; 1e30·0 is 0. */
 const GELU_CAP = 1e30;
 
@@ -166,15 +165,8 @@ function emitGeluRounded(m: Lanes, y: number, x: number): void {
   m.atMost(xl, a, GELU_CAP);
   m.abs(a, xl);
   v.compare(near, a, "lt", f32(PHI_END)); // false for NaN too
-  m.fma(s, a, f32(1 / PHI_STEP), f32(ROUNDER)); // k in the low bits
-  v.op("sub", t, s, f32(ROUNDER)); // k
-  m.fma(t, t, f32(-PHI_STEP), a); // t = a − k·step, exact
-  const top = PHI_COEFFS.length - 1;
-  v.lookup(y, s, { table: PHI_COEFFS[top] }, near);
-  for (let k = top - 1; k >= 0; k--) {
-    v.lookup(c, s, { table: PHI_COEFFS[k] }, near);
-    v.fmadd(y, y, t, c);
-  }
+  emitPieceIndex(m, s, t, a, PHI_STEP); // t exact: 0.375 has two significant bits
+  emitPiecePolynomial(m, y, c, s, t, PHI_COEFFS, near);
   v.op("mul", y, xl, y); // q = x·Φ(−|x|): GELU for x ≤ 0 (−0 kept)
   const positive = near;
   v.compare(positive, x, "nle", f32(0)); // x > 0, or NaN (q is NaN there already)

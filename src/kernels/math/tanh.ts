@@ -14,6 +14,7 @@
 import { f32 } from "../vec.ts";
 import { emitExpm1Negative, emitExpUpTo } from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
+import { emitPieceIndex, emitPiecePolynomial } from "./pieces.ts";
 import { TANH_CAP, TANH_COEFFS, TANH_STEP } from "./tanh_table.ts";
 
 /**
@@ -49,9 +50,6 @@ export function emitSigmoid(m: Lanes, y: number, x: number): void {
   m.give(t);
 }
 
-/** 1.5·2^23: a·(1/step) plus this rounds to the nearest integer, held in its low mantissa bits. */
-const ROUNDER = 1.5 * 2 ** 23;
-
 /**
  * AVX-512's tanh: tanh |x| from one polynomial piece per lane
  * (tanh_table.ts: k = round(a/0.3125) in the low bits of one FMA's sum
@@ -62,20 +60,11 @@ const ROUNDER = 1.5 * 2 ** 23;
  * keeps it (a is the second source), and t carries it.
  */
 function emitTanhPieces(m: Lanes, y: number, x: number): void {
-  const v = m.v;
   const a = m.take(), s = m.take(), t = m.take();
   m.abs(t, x);
   m.atMost(a, t, TANH_CAP); // +Inf: the last piece, the constant 1
-  m.fma(s, a, f32(1 / TANH_STEP), f32(ROUNDER)); // k in the low bits
-  v.op("sub", t, s, f32(ROUNDER)); // k
-  m.fma(t, t, f32(-TANH_STEP), a); // t = a − k·step, exact
-  const top = TANH_COEFFS.length - 1;
-  const half = (k: number, hi: number) => ({ table: TANH_COEFFS[k].slice(16 * hi, 16 * hi + 16) });
-  v.lookupWide(y, s, half(top, 0), half(top, 1));
-  for (let k = top - 1; k >= 0; k--) {
-    v.lookupWide(a, s, half(k, 0), half(k, 1));
-    v.fmadd(y, y, t, a);
-  }
+  emitPieceIndex(m, s, t, a, TANH_STEP); // t exact: 0.3125 has three significant bits
+  emitPiecePolynomial(m, y, a, s, t, TANH_COEFFS);
   m.withSign(y, y, x);
   m.give(a, s, t);
 }

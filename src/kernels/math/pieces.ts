@@ -1,0 +1,49 @@
+/**
+ * Piecewise polynomials read by permutes: AVX-512's GELU (phi_table.ts) and
+ * tanh (tanh_table.ts). The piece is k = round(a/step), from one FMA with
+ * 1.5·2^23 whose sum holds k in its low mantissa bits (they index the
+ * tables: no conversion); t = a − k·step, which one FMA forms exactly when
+ * step has few significant bits. Then p(t) by Horner, each coefficient read
+ * per lane from a table of 16 entries (`vpermps`) or 32 (`vpermt2ps`).
+ *
+ * @module
+ */
+import { f32, type Mask } from "../vec.ts";
+import type { Lanes } from "./lanes.ts";
+
+/** 1.5·2^23: a·(1/step) plus this rounds to the nearest integer, held in its low mantissa bits. */
+const ROUNDER = 1.5 * 2 ** 23;
+
+/** s = the piece k = round(a/step) in its low bits, t = a − k·step. s, t ≠ a. */
+export function emitPieceIndex(m: Lanes, s: number, t: number, a: number, step: number): void {
+  m.fma(s, a, f32(1 / step), f32(ROUNDER)); // k in the low bits
+  m.v.op("sub", t, s, f32(ROUNDER)); // k
+  m.fma(t, t, f32(-step), a); // t = a − k·step
+}
+
+/**
+ * y = Σ coeffs[j][k]·t^j for each lane's piece k (its bits in `s`): one
+ * table of 16 or 32 entries per power, from t⁰. With `keep` (an opmask)
+ * every coefficient, and so y, is 0 in the lanes outside it. `c` is scratch.
+ */
+export function emitPiecePolynomial(
+  m: Lanes,
+  y: number,
+  c: number,
+  s: number,
+  t: number,
+  coeffs: readonly (readonly number[])[],
+  keep?: Mask,
+): void {
+  const v = m.v;
+  const read = (dst: number, table: readonly number[]) =>
+    table.length === 32
+      ? v.lookupWide(dst, s, { table: table.slice(0, 16) }, { table: table.slice(16) }, keep)
+      : v.lookup(dst, s, { table }, keep);
+  const top = coeffs.length - 1;
+  read(y, coeffs[top]);
+  for (let j = top - 1; j >= 0; j--) {
+    read(c, coeffs[j]);
+    v.fmadd(y, y, t, c);
+  }
+}
