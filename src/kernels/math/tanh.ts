@@ -55,8 +55,9 @@ export function emitSigmoid(m: Lanes, y: number, x: number): void {
  * (tanh_table.ts: k = round(a/0.3125) in the low bits of one FMA's sum
  * indexes the 32-entry tables, t = a − k·0.3125 exact), the sign of x put
  * back: 6 permutes and 7 FMAs where the exponential form took 10 FMAs, a
- * division and a rounding. On Zen 5 (a scratch A/B in one process) 11.5 →
- * 8.4 µs per 64 Ki floats in L2, 184 → 135 µs per 1 Mi. NaN: the cap
+ * division and a rounding. On Zen 5 (`deno bench -P bench/unary_bench.ts
+ * --filter tanh`, the commit before and after in turn, two rounds) 10.5-10.8
+ * → 7.6-7.7 µs per 64 Ki floats in L2. NaN: the cap
  * keeps it (a is the second source), and t carries it.
  */
 function emitTanhPieces(m: Lanes, y: number, x: number): void {

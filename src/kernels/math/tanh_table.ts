@@ -14,8 +14,9 @@
  * coefficients, 2.46 ulp in its simulation of the f32 Horner steps.
  *
  * Why 32 pieces of degree 5 and not 16 of degree 7: the permutes bound
- * the kernel (Zen 5 issues one a cycle), so the count of coefficients is
- * its cost; 16 × degree 7 (8 vpermps) ran 9.0 µs per 64 Ki floats in L2.
+ * the kernel, so the count of coefficients is its cost; 16 × degree 7 (8
+ * vpermps) was slower than 6 vpermt2ps in a scratch build on Zen 5 (no repo
+ * command times the form not kept).
  *
  * @module
  */
