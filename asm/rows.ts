@@ -443,8 +443,9 @@ export function compileRow(spec: RowSpec, index: number): Row {
 
 /**
  * A table grouped by mnemonic, each group compiled on first use: compiling
- * all ~1,900 rows took ~8 ms of every process's start (of `import`), where
- * a kernel uses a few dozen mnemonics. Within a group VEX/legacy rows come
+ * all ~1,900 rows was part of every process's `import` (its largest piece
+ * of JavaScript in a CPU profile), where a kernel uses a few dozen
+ * mnemonics; `bench/create_from_file.ts` times the import. Within a group VEX/legacy rows come
  * before EVEX ones, then the table's order (its preference order).
  */
 export class RowGroups {

@@ -169,9 +169,9 @@ export class CodeCache {
   /**
    * A split call's parts for this family, spec, plan and count: the ones
    * kept here, or `make()`'s, then kept (as plans are). Each part's plan is
-   * planned again from its spec, a tile search per part: a MobileNetV2
-   * first run with every kernel kept spent 12 of its ~35 ms on them (2
-   * threads, up to 8 parts a convolution).
+   * planned again from its spec, a tile search per part: the largest piece
+   * of a MobileNetV2 first run with every kernel kept (2 threads, up to 8
+   * parts a convolution; `bench/create_from_file.ts` times first runs).
    */
   parts<P>(
     family: string,
