@@ -27,6 +27,19 @@ import { ARG, type GemmSpec } from "./spec.ts";
 /** k steps ahead the tiles prefetch (8 × 256 bytes: 2 KiB ahead in a full panel). */
 const PREFETCH_AHEAD = 8;
 
+/**
+ * Row tiles from which each tile also fetches the next block into L2
+ * (`DirectPlan.nextBlockToL2`). With fewer, the first row tile is most of
+ * the work, and its own stream of B is what bounds it: a second stream
+ * (the next block) beside it costs that one. Measured on Zen 5, one
+ * thread, B in L3 (`deno run -A bench/tune_candidates.ts --gemm MxNxK --panels`,
+ * tier 2's rounds, with → without, ×1024×1024): m = 1 41.3 → 34.5 µs,
+ * 4 53-58 → 38.1, 16 (3 tiles of 6) 140 → 131.5, 24 and 32 within 4%
+ * either way; B from memory (`--cold`): m = 1 63.5 → 60.3, 4 72.2 → 70.1,
+ * 16 161 → 157. At m = 128 it gains 2-3% cold (see the plan's field).
+ */
+const NEXT_BLOCK_ROW_TILES = 4;
+
 /** The per-panel spec: a plain row-major GEMM of `cols` columns, B's rows `width` apart. */
 function panelSpec(s: GemmSpec, cols: number, width: number): GemmSpec {
   const { bPanel: _panel, batch: _batch, strideA: _a, strideB: _b, strideC: _c, ...plain } = s;
@@ -50,7 +63,8 @@ export function panelTile(
   // 40×100×2000 at AVX2 chose 4×24, which does not fit beside the mask, and fell back to i-k-j.
   const last = lastPanel(s).cols;
   const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa, last % vecIsa(isa).lanes !== 0);
-  return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2: true };
+  const nextBlockToL2 = Math.ceil(s.m / tile.mr) >= NEXT_BLOCK_ROW_TILES;
+  return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2 };
 }
 
 /**
