@@ -8,7 +8,10 @@
  * percent within seconds), and the GFLOPS of the model's
  * Conv/MatMul/Gemm as % of the FMA peak on as many threads, raced as one
  * more contender in the same turns or blocks (the peak measured at the start
- * is printed too). Outputs are checked against ORT's first (max abs difference ≤
+ * is printed too); and as % of a second bound raced the same way, the
+ * streaming read of as many bytes as the model's weights (from L3 where
+ * they fit, as they sit between runs): what bounds a model that reads more
+ * weights than it computes with, like the MLP at batch 1. Outputs are checked against ORT's first (max abs difference ≤
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
  * models come from `tools/model_zoo.ts`.
  *
@@ -29,7 +32,9 @@
  */
 import { parseArgs } from "node:util";
 import { InferenceSession, measurePeak, Tensor } from "../mod.ts";
-import { peakContender } from "../src/peak.ts";
+import { byteSize, dtypeOf } from "../src/onnx/dtype.ts";
+import { readModel } from "../src/onnx/model.ts";
+import { peakContender, readContender } from "../src/peak.ts";
 import { ZOO } from "../tools/model_zoo.ts";
 import { median, sleepMs } from "./timing.ts";
 
@@ -128,6 +133,16 @@ async function timeRuns(
     ms: samples.map(median),
     ratio: (i, j) => median(blocks[i].map((b, r) => b / blocks[j][r])),
   };
+}
+
+/** Bytes of a model's initializers (its weights, as stored). */
+function weightBytes(bytes: Uint8Array): number {
+  let total = 0;
+  for (const t of readModel(bytes).graph.initializers) {
+    const type = dtypeOf(t.dataType);
+    if (type !== null) total += t.dims.reduce((a, b) => a * b, 1) * byteSize(type);
+  }
+  return total;
 }
 
 function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): [number, number] {
@@ -230,6 +245,10 @@ for (const key of values.models.split(",")) {
     // model's % is of the same minutes' machine.
     using peakRun = peakContender(m.flops, { threads });
     contenders.push([{ run: () => Promise.resolve(peakRun.run()) }, null]);
+    // And the read of as many bytes as the weights, from where they sit between runs (L3 when
+    // they fit): the bound of a model that reads more weights than it computes with (MLP, batch 1).
+    using readRun = readContender(weightBytes(m.bytes), { threads });
+    contenders.push([{ run: () => Promise.resolve(readRun.run()) }, null]);
     const budget = Number(values.ms);
     const { ms: times, ratio } = await timeRuns(
       contenders,
@@ -237,7 +256,10 @@ for (const key of values.models.split(",")) {
       Number(values.rounds),
       threads,
     );
+    const readMs = times.pop()!;
     const rowPeak = peakRun.flops / (times.pop()! * 1e-3) / 1e9;
+    row.weightMB = +(readRun.bytes / 1e6).toFixed(2);
+    row.readMs = +readMs.toFixed(3);
     row.peakGflops = +rowPeak.toFixed(1);
     const [mine, mineSync, theirs] = times;
     const last = times.length - 1;
@@ -252,6 +274,7 @@ for (const key of values.models.split(",")) {
     row.ms = +mine.toFixed(3);
     row.syncMs = +mineSync.toFixed(3);
     row.pctPeak = +(100 * m.flops / (mine * 1e-3) / 1e9 / rowPeak).toFixed(1);
+    row.pctRead = +(100 * readMs / mine).toFixed(1);
     if (theirs !== undefined && ort) {
       row.ortMs = +theirs.toFixed(3);
       row.speedup = +ratio(2, 0).toFixed(2);
@@ -264,7 +287,9 @@ for (const key of values.models.split(",")) {
       console.log(
         `${m.name.padEnd(52)} ${threads}T  ours ${String(row.ms).padStart(8)} ms (${
           // An 8-bit model's multiply-adds are not FMAs: no % of the FMA peak.
-          eightBit(key) ? "int8" : `${row.pctPeak}% peak`}), on the loop ${row.syncMs}` +
+          eightBit(key)
+            ? "int8"
+            : `${row.pctPeak}% peak`}, ${row.pctRead}% of the bound of reading its ${row.weightMB} MB of weights), on the loop ${row.syncMs}` +
           (theirs !== undefined
             ? `  ORT ${
               String(row.ortMs).padStart(8)

@@ -104,34 +104,54 @@ export function measureFma(bits: ProbeBits, ms = 30, repeats = 5, threads = 1): 
  * `repeats`), each of `threads` threads reading its own slice.
  */
 export function measureRead(bytes = 64 << 20, repeats = 5, threads = 1): number {
-  const bits = cpuFeatures().avx512f ? 512 : 256;
-  const arena = new CodeArena({ budgetBytes: 1 << 16, chunkBytes: 1 << 16 });
+  const probe = readSetup(bytes, threads);
   try {
-    const code = arena.install(readProbe(bits));
-    const buffer = new Float32Array(bytes / 4 + 16);
-    const offset = (64 - (viewAddress(buffer) % 64)) % 64;
-    const view = new Float32Array(buffer.buffer, offset, bytes / 4);
-    view.fill(1); // touch every page
-    const slice = Math.floor(bytes / threads / 512) * 512;
-    const args = Array.from({ length: threads }, (_, t) => {
-      const b = new NativeBlock(64);
-      b.f64[0] = viewAddress(view) + t * slice;
-      b.i32[2] = slice / 512;
-      b.i32[4] = 1;
-      return b;
-    });
     return withWorkers(threads, () => {
-      const call = onThreads(threads, code.pointer, args);
+      const call = onThreads(threads, probe.code, probe.args);
       call(); // warm the TLB
       let best = 0;
       for (let r = 0; r < repeats; r++) {
-        best = Math.max(best, (threads * slice) / timeCall(call) / 1e9);
+        best = Math.max(best, probe.bytes / timeCall(call) / 1e9);
       }
       return best;
     });
   } finally {
-    arena.close();
+    probe.arena.close();
   }
+}
+
+/**
+ * The read probe over a buffer of about `bytes` (each of `threads` threads
+ * its own slice, whole 512-byte blocks), pages touched: `bytes` is what one
+ * call reads, all threads together.
+ */
+function readSetup(
+  bytes: number,
+  threads: number,
+): {
+  arena: CodeArena;
+  code: Deno.PointerObject;
+  args: NativeBlock[];
+  bytes: number;
+  buffer: Float32Array;
+} {
+  const bits = cpuFeatures().avx512f ? 512 : 256;
+  const arena = new CodeArena({ budgetBytes: 1 << 16, chunkBytes: 1 << 16 });
+  const code = arena.install(readProbe(bits));
+  const slice = Math.max(512, Math.floor(bytes / threads / 512) * 512);
+  const buffer = new Float32Array((slice * threads) / 4 + 16);
+  const offset = (64 - (viewAddress(buffer) % 64)) % 64;
+  const view = new Float32Array(buffer.buffer, offset, (slice * threads) / 4);
+  view.fill(1); // touch every page
+  const args = Array.from({ length: threads }, (_, t) => {
+    const b = new NativeBlock(64);
+    b.f64[0] = viewAddress(view) + t * slice;
+    b.i32[2] = slice / 512;
+    b.i32[4] = 1;
+    return b;
+  });
+  // The argument blocks hold the buffer's address only: whoever runs the probe holds `buffer`.
+  return { arena, code: code.pointer, args, bytes: slice * threads, buffer };
 }
 
 /**
@@ -198,6 +218,49 @@ export function peakContender(
     [Symbol.dispose]() {
       pool?.release();
       arena.close();
+    },
+  };
+}
+
+/**
+ * The streaming read of a buffer as a contender a bench can time beside
+ * the calls it rates, as {@link PeakContender} is for the FMA peak: each
+ * `run()` reads `bytes` (about `bytesPerRun`, in whole 512-byte blocks per
+ * thread) on `threads` threads, the same buffer every run — so it sits
+ * where a model's weights sit between its runs (in L3 when they fit).
+ */
+export interface ReadContender extends Disposable {
+  /** One timed unit: `bytes` read over `threads` threads. */
+  run: () => void;
+  /** Bytes one `run()` reads (all threads). */
+  bytes: number;
+  /** Threads the probe runs on at once. */
+  threads: number;
+}
+
+/** Starts a {@link ReadContender} (workers held until disposed). */
+export function readContender(
+  bytesPerRun: number,
+  options: { threads?: number } = {},
+): ReadContender {
+  const threads = options.threads ?? 1;
+  const probe = readSetup(bytesPerRun, threads);
+  const pool = threads > 1 ? sharedPool() : null;
+  pool?.acquire(threads - 1);
+  const read = onThreads(threads, probe.code, probe.args);
+  let buffer: Float32Array | null = probe.buffer;
+  return {
+    // The closure keeps the buffer alive while the probe may read it.
+    run: () => {
+      if (buffer === null) throw new Error("readContender: disposed");
+      read();
+    },
+    bytes: probe.bytes,
+    threads,
+    [Symbol.dispose]() {
+      buffer = null;
+      pool?.release();
+      probe.arena.close();
     },
   };
 }
