@@ -47,8 +47,9 @@ let call: () => void, out: Float32Array, flops: number;
 if (values.gemm) {
   const [m, n, k] = values.gemm.split("x").map(Number);
   const a = rand(m * k), b = rand(k * n), c = new Float32Array(m * n);
-  const o = { m, n, k, transB: values.transB, ...(values.panels ? { bias: rand(n) } : {}) };
-  // --panels: B packed once in column panels with a bias, as a model's Linear layer holds it.
+  // --panels: B packed once in column panels with a bias, as a model's Linear layer holds it
+  // (a packed B is op(B): the call takes no transB).
+  const o = values.panels ? { m, n, k, bias: rand(n) } : { m, n, k, transB: values.transB };
   const bp = values.panels ? jit.packB(b, { k, n, transB: values.transB, layout: "panels" }) : b;
   call = () => jit.gemm(a, bp, c, o);
   out = c;
