@@ -22,8 +22,8 @@ for (const isa of LEVELS) {
       for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bt[j * k + p] = b[p * n + j];
       const bias = new Float32Array(n).map(() => r());
       for (
-        const [packed, label] of [[jit.packB(b, { k, n }), "k×n"], [
-          jit.packB(bt, { k, n, transB: true }),
+        const [packed, label] of [[jit.packB(b, { k, n, layout: "rows" }), "k×n"], [
+          jit.packB(bt, { k, n, transB: true, layout: "rows" }),
           "n×k",
         ]] as const
       ) {

@@ -401,8 +401,8 @@ Deno.test("runtime: changing any single field of a call selects a different kern
   jit.gemm(a, bb.subarray(1, 129), cc, wide);
   assert.equal(jit.stats().compiles, before.compiles + 1, "changing bPeel compiled nothing");
   // bPanel: the same B packed as rows, then as panels (both op(B), the same product).
-  const rows = jit.packB(b, { k: 5, n: 7 }),
-    panels = jit.packB(b, { k: 5, n: 7, layout: "panels" });
+  const rows = jit.packB(b, { k: 5, n: 7, layout: "rows" }),
+    panels = jit.packB(b, { k: 5, n: 7 });
   const plain = { m: 6, n: 7, k: 5 };
   jit.gemm(a, rows, c, plain);
   const beforePanels = jit.stats();

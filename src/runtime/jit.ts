@@ -1142,16 +1142,17 @@ export class Jit {
    * Packs GEMM weights once: op(B) as a line-aligned copy (transposed here
    * when `transB`), passed to {@link Jit.gemm} in place of b (without
    * transB or ldb), so no call transposes or re-checks them. `layout`
-   * "rows" (default) is a dense k×n copy; "panels" stores column panels of
-   * 64 whole, which calls of few rows stream at the read bound and threads
-   * split as one stream each (a model's weights are held this way).
+   * "panels" (default) stores column panels of 64 whole, which calls of few
+   * rows stream at the read bound and threads split as one stream each (a
+   * model's weights are held this way); "rows" is a dense k×n copy whose
+   * products have the bits of the same call on a plain B.
    *
    * @example
    * ```ts
    * import { Jit } from "@njit/core";
    * using jit = new Jit();
    * const w = new Float32Array(1024 * 784).fill(0.01); // a Linear layer's weights, out × in
-   * const packed = jit.packB(w, { k: 784, n: 1024, transB: true, layout: "panels" });
+   * const packed = jit.packB(w, { k: 784, n: 1024, transB: true });
    * const x = new Float32Array(784).fill(1), y = new Float32Array(1024);
    * jit.gemm(x, packed, y, { m: 1, n: 1024, k: 784 });
    * ```

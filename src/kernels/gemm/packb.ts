@@ -3,17 +3,25 @@
  * as Bᵀ), so every later call reads B aligned and without transposing. A
  * model's constant weights are held this way. Two layouts:
  *
+ * - panels (the default): op(B) cut into column panels of
+ *   {@link PANEL_COLUMNS}, each stored whole (k rows of the panel, one
+ *   after another), the last panel as wide as its columns rounded up to 16
+ *   (zero-filled). A GEMM of a few rows (a model at batch 1) is bound by
+ *   reading B once; in panels B is one sequential stream per thread, which
+ *   the hardware prefetchers follow to the read bound and threads split
+ *   panel by panel, where rows of B are 4 KiB-apart pieces and a few rows'
+ *   product runs whole.
  * - rows: a dense row-major k×n copy, its rows padded to whole cache lines
  *   and never a multiple of 4 KiB apart (no cache-set conflicts between
- *   rows). What the GEMM paths for many rows of A read.
- * - panels: op(B) cut into column panels of {@link PANEL_COLUMNS}, each
- *   stored whole (k rows of the panel, one after another), the last panel
- *   as wide as its columns rounded up to 16 (zero-filled). A GEMM of a few
- *   rows (a model at batch 1) is bound by reading B once; in panels B is one
- *   sequential stream per thread, which the hardware prefetchers follow to
- *   the read bound, where rows of B are 4 KiB-apart pieces. Measured on Zen
- *   5 (2 vCPUs), 1×1024×1024 from L3 (`bench/gemv_layouts.ts`): rows
- *   49 µs at 1 thread and 35 at 2; panels 44 µs and 24 µs.
+ *   rows): what a plain B's GEMM paths read, so its products have the bits
+ *   of the same call on a plain B with that stride.
+ *
+ * Panels against rows on Zen 5, 2 vCPUs (`deno run -A bench/gemv_layouts.ts
+ * --shapes ...`, one run, 1 thread / 2 threads): 1×1024×1024 36.8 / 20.3
+ * µs against 39.8 / 39.8 (B from L3, 100% and 91% of the read bound
+ * measured beside them), 2×1000×1280 ×1.24 / ×2.14, 1×4096×4096 (B from
+ * memory) ×1.27 / ×1.65, 64 and 128 rows ×1.02-1.15, 256³ to 1024³
+ * ×0.99-1.06.
  *
  * @module
  */
@@ -39,9 +47,9 @@ export interface PackBOptions {
   /** Row stride of B as stored; default its row length. */
   ldb?: number;
   /**
-   * How the copy is laid out: "rows" (default) for calls of many rows of A,
-   * "panels" for calls of a few (see the module doc). Either works for any
-   * call; the other paths are faster where they apply.
+   * How the copy is laid out: "panels" (default: as fast as rows for many
+   * rows of A, faster for a few) or "rows" (the bits of the same call on a
+   * plain B); see the module doc. Either works for any call.
    */
   layout?: PackBLayout;
 }
@@ -200,7 +208,7 @@ export function packB(
   if (o === null || typeof o !== "object") {
     throw new TypeError(`packB: options must be an object with k and n, got ${describe(o)}`);
   }
-  const k = o.k, n = o.n, transB = o.transB ?? false, ldb0 = o.ldb, layout = o.layout ?? "rows";
+  const k = o.k, n = o.n, transB = o.transB ?? false, ldb0 = o.ldb, layout = o.layout ?? "panels";
   if (layout !== "rows" && layout !== "panels") {
     throw new TypeError(`packB: layout must be "rows" or "panels", got ${describe(layout)}`);
   }
