@@ -135,12 +135,23 @@ async function timeRuns(
   };
 }
 
-/** Bytes of a model's initializers (its weights, as stored). */
+/**
+ * Bytes of a model's initializers (its weights, as stored) that a run reads
+ * whole: a table only gathered from (an embedding: one row a token) is left out.
+ */
 function weightBytes(bytes: Uint8Array): number {
+  const graph = readModel(bytes).graph;
+  const gathered = new Set<string>(), whole = new Set<string>();
+  for (const node of graph.nodes) {
+    node.inputs.forEach((name, i) => {
+      (node.opType === "Gather" && i === 0 ? gathered : whole).add(name);
+    });
+  }
   let total = 0;
-  for (const t of readModel(bytes).graph.initializers) {
+  for (const t of graph.initializers) {
     const type = dtypeOf(t.dataType);
-    if (type !== null) total += t.dims.reduce((a, b) => a * b, 1) * byteSize(type);
+    if (type === null || (gathered.has(t.name) && !whole.has(t.name))) continue;
+    total += t.dims.reduce((a, b) => a * b, 1) * byteSize(type);
   }
   return total;
 }
