@@ -14,7 +14,7 @@ import { AssemblerError } from "./errors.ts";
 import { describe, encode, type Fixup, immFits, rel8Length, type Sink } from "./encode.ts";
 import { formatInstruction } from "./format.ts";
 import { C, C_DECOR, Label, Mem, type Operand, Reg, ShortRef } from "./operands.ts";
-import { type OperandSpec, ROLE, type Row, VEX } from "./rows.ts";
+import { EVEX, type OperandSpec, ROLE, type Row, VEX } from "./rows.ts";
 import { GROUPS } from "./table.ts";
 
 /** Options of an {@link Assembler}. */
@@ -43,6 +43,11 @@ export interface Program {
   codeBytes: number;
   /** Instructions emitted. */
   instructions: number;
+  /**
+   * Of them, EVEX-encoded (AVX-512: zmm, ymm16-31, opmasks, embedded
+   * broadcasts): code for a CPU without AVX-512 must have none.
+   */
+  evexInstructions: number;
   /** Offsets of every label. */
   labels: Map<string, number>;
   /** The listing: one line per label, instruction and data, with offset and bytes. */
@@ -115,6 +120,7 @@ export class Assembler {
   readonly #constantKeys = new Map<string, Label>();
   readonly #raw: Raw[] | null;
   #count = 0;
+  #evex = 0;
   #finished = false;
 
   /** Makes an empty assembler. */
@@ -212,6 +218,7 @@ export class Assembler {
     const start = sink.pos;
     encode(sink, row, ops, n);
     this.#count++;
+    if (row.space === EVEX) this.#evex++;
     if (this.#raw) {
       this.#raw.push({ offset: start, length: sink.pos - start, row, ops: ops.slice(0, n) });
     }
@@ -327,6 +334,7 @@ export class Assembler {
       code,
       codeBytes,
       instructions: this.#count,
+      evexInstructions: this.#evex,
       labels,
       entries,
       listing: () => formatListing(entries, code),

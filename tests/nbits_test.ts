@@ -132,6 +132,8 @@ Deno.test("matmulNBits: a row's bits do not depend on the rows beside it (passes
         );
       }
     }
+    // Every pass built at its level: none fell back (an AVX2 pass of 4 rows once needed ymm16).
+    for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
   }
 });
 

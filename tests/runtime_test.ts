@@ -5,7 +5,8 @@ import { runFixture, toolAvailable } from "./helpers/fixture.ts";
 import { rng } from "./helpers/random.ts";
 import { GEMM } from "../src/kernels/gemm/mod.ts";
 import type { Activation } from "../src/kernels/unary/read.ts";
-import { assemble } from "../asm/mod.ts";
+import { assemble, Assembler, vreg } from "../asm/mod.ts";
+import { checkedFor } from "../src/kernels/family.ts";
 
 /** Small-integer operands: every f32 sum is exact, so all tiers agree bit for bit. */
 function operands(m: number, n: number, k: number, seed = 1) {
@@ -421,4 +422,23 @@ Deno.test("a GemmKernel keeps its Jit's code alive after every other reference i
     "--v8-flags=--expose-gc",
   ]);
   assert.equal(r.c0, 8);
+});
+
+Deno.test("runtime: code for a level below AVX-512 holds no EVEX instruction (else refused before install)", () => {
+  const program = (evex: boolean) => {
+    const a = new Assembler();
+    if (evex) a.emit("vaddps", vreg(256, 16), vreg(256, 1), vreg(256, 2)); // ymm16: EVEX only
+    a.emit("vaddps", vreg(256, 0), vreg(256, 1), vreg(256, 2));
+    a.emit("ret");
+    return a.finish();
+  };
+  const target = (isa: "avx2" | "avx512") => ({ isa, l1d: 49152, l2: 1 << 21 });
+  assert.equal(program(true).evexInstructions, 1);
+  assert.equal(program(false).evexInstructions, 0);
+  assert.throws(
+    () => checkedFor(program(true), target("avx2"), "probe"),
+    /probe: 1 EVEX instruction\(s\) in code for avx2/,
+  );
+  assert.equal(checkedFor(program(false), target("avx2"), "probe").evexInstructions, 0);
+  assert.equal(checkedFor(program(true), target("avx512"), "probe").evexInstructions, 1);
 });

@@ -28,8 +28,9 @@ import { granted, hashText, sourceStamp } from "./code_stamp.ts";
 type Program = ReturnType<OpFamily["generate"]>;
 
 const MAGIC = "NJITCODE";
-const FORMAT = 1;
-const HEADER = 32;
+// Format 2: the count of EVEX instructions after the checksum.
+const FORMAT = 2;
+const HEADER = 36;
 /** Entries a stamp's directory holds before it is emptied. */
 const MAX_ENTRIES = 16384;
 /**
@@ -118,7 +119,10 @@ export class CodeCache {
     }
   }
 
-  #write(key: string, program: Pick<Program, "code" | "codeBytes" | "instructions">): void {
+  #write(
+    key: string,
+    program: Pick<Program, "code" | "codeBytes" | "instructions" | "evexInstructions">,
+  ): void {
     const dir = this.#open();
     if (dir === null || !this.#writable || this.#writes >= MAX_WRITES) return;
     try {
@@ -205,7 +209,12 @@ export class CodeCache {
     } catch {
       return value;
     }
-    this.#write(key, { code: new TextEncoder().encode(text), codeBytes: 0, instructions: 0 });
+    this.#write(key, {
+      code: new TextEncoder().encode(text),
+      codeBytes: 0,
+      instructions: 0,
+      evexInstructions: 0,
+    });
     // What a later process reads back: the same objects in this one.
     return read;
   }
@@ -373,7 +382,7 @@ function write(v: unknown, out: string[], depth: number): boolean {
 /** The file for `key` and `program`. */
 function encode(
   key: string,
-  program: Pick<Program, "code" | "codeBytes" | "instructions">,
+  program: Pick<Program, "code" | "codeBytes" | "instructions" | "evexInstructions">,
 ): Uint8Array {
   const k = new TextEncoder().encode(key), code = program.code;
   const bytes = new Uint8Array(HEADER + k.length + code.length);
@@ -385,6 +394,7 @@ function encode(
   view.setUint32(20, program.codeBytes, true);
   view.setUint32(24, program.instructions, true);
   view.setUint32(28, checksum(code), true);
+  view.setUint32(32, program.evexInstructions, true);
   bytes.set(k, HEADER);
   bytes.set(code, HEADER + k.length);
   return bytes;
@@ -408,6 +418,7 @@ function decode(bytes: Uint8Array, key: string): Program | null {
     code,
     codeBytes,
     instructions,
+    evexInstructions: view.getUint32(32, true),
     labels: new Map(),
     entries: [],
     listing: () => "(installed from the code cache: no listing)\n",

@@ -11,6 +11,7 @@ import type { IsaLevel } from "../cpu.ts";
 import { ARG_BLOCK_BYTES, WORKSPACE_SLOT } from "../kernels/abi.ts";
 import { FAMILIES } from "../kernels/families.ts";
 import {
+  checkedFor,
   type KernelPlan,
   MAX_KEY_SLOTS,
   MAX_OPERANDS,
@@ -802,7 +803,7 @@ export class Runtime {
       try {
         e.plan = f.fallbackPlan(e.spec, c.target);
         gen = {
-          programs: [f.generate(e.spec, e.plan, { listing })],
+          programs: [checkedFor(f.generate(e.spec, e.plan, { listing }), c.target, e.text)],
           parts: null,
           wakes: false,
           asked: 1,
@@ -929,7 +930,8 @@ export class Runtime {
     plan: KernelPlan,
     listing: boolean,
   ): ReturnType<OpFamily["generate"]> {
-    const cache = this.#config.codeCache, make = () => f.generate(spec, plan, { listing });
+    const c = this.#config, cache = c.codeCache;
+    const make = () => checkedFor(f.generate(spec, plan, { listing }), c.target, f.name);
     if (cache === null || listing) return make();
     const got = cache.program(f.name, spec, plan, make);
     if (got.kept) this.#fromCodeCache++;

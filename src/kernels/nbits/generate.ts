@@ -1,17 +1,25 @@
 /**
  * The 4-bit product's machine code. Per row of a, per group of tiles (up
- * to 4 at AVX-512, 1 at AVX2: as many as the registers hold), per block:
- * the tiles' scales s and zero points z in registers; per pair of rows
- * (k, k + 1) of W: a[k] and a[k + 1] broadcast, and per tile one 16-byte
- * load zero-extended to 16 lanes (`vpmovzxbd`), its low nibbles q[k] and
- * high nibbles q[k + 1] converted to float, w = (q − z)·s — the float
- * ONNX Runtime's dequantization makes, bit for bit — and two FMA chains per
- * column, one for even k and one for odd k. y = even + odd (+ bias). The
- * weights stream from memory once per row at 4 bits each: the point, since
- * a row's product (a decoder's step) is bound by reading them.
+ * to 4 at AVX-512, 2 halves at AVX2: as many as the registers hold), per
+ * block: the tiles' zero points z in registers; per pair of rows (k, k + 1)
+ * of W: per tile one 16-byte load zero-extended to 16 lanes (`vpmovzxbd`),
+ * its low nibbles q[k] and high nibbles q[k + 1] converted to float,
+ * d = q − z (exact for the integer zero points of MatMulNBits), and two FMA
+ * chains per column with a[k] and a[k + 1] broadcast, one for even k and
+ * one for odd k. At the block's end its sum (even + odd) times the block's
+ * scale s joins the column's total by one FMA; y = total (+ bias). Scaling
+ * once a block, not each weight, takes 2 of the inner loop's 11
+ * instructions a pair of rows and a tile: measured on Zen 5, one thread,
+ * `deno run -A bench/nbits.ts --rows 1,4,16` in turn with the previous
+ * form, two rounds: 1×4096×4096 0.469-0.477 → 0.367-0.404 ms, 4 rows
+ * 0.77 → 0.67-0.72, 16 rows 3.05-3.15 → 2.68-2.77.
+ * The weights stream from memory once per row at 4 bits each: a row's
+ * product (a decoder's step) is bound by reading them where the arithmetic
+ * keeps up.
  *
- * Every level sums in that order; below AVX2 (no FMA) each product is
- * rounded before its add, one column at a time (SSE scalar).
+ * Every vector level sums in that order; below AVX2 (no FMA) each product
+ * is rounded before its add, one column at a time (SSE scalar), the same
+ * block structure.
  *
  * @module
  */
@@ -57,18 +65,26 @@ export interface NBitsPlan extends KernelPlan {
 
 /**
  * Units (vectors of columns) a pass holds at once for `rows` rows: its even and odd
- * accumulators per row, its scale and zero point, beside the nibble mask, two pairs of
- * conversion registers and (AVX2, no embedded broadcast) the two broadcasts of a.
+ * block sums and its total per row, and its zero point, beside the nibble mask, two
+ * pairs of conversion registers and (AVX2, no embedded broadcast) the two broadcasts of
+ * a (0 when not even one fits).
  */
 function unitsFor(isa: "avx512" | "avx2", rows: number): number {
-  const free = isa === "avx512" ? 32 - 1 - 4 : 16 - 1 - 2 - 2;
-  return Math.max(1, Math.min(4, Math.floor(free / (2 * rows + 2))));
+  const free = isa === "avx512" ? 32 - 1 - 4 : 16 - 1 - 4 - 2;
+  return Math.min(4, Math.floor(free / (3 * rows + 1)));
+}
+
+/** Most rows a pass of the level takes (one unit of their registers must fit). */
+function mostRows(isa: "avx512" | "avx2"): number {
+  let rows = 4;
+  while (unitsFor(isa, rows) < 1) rows--;
+  return rows;
 }
 
 /** The plan: vectors where the level has FMA (up to 4 rows a pass), else scalar. */
 export function planNBits(s: NBitsSpec, isa: VecLevel): NBitsPlan {
-  const rows = Math.min(4, s.m);
   if (isa === "avx512") {
+    const rows = Math.min(mostRows("avx512"), s.m);
     const group = unitsFor("avx512", rows);
     return {
       path: "avx512",
@@ -82,6 +98,7 @@ export function planNBits(s: NBitsSpec, isa: VecLevel): NBitsPlan {
   }
   if (isa === "avx2") {
     // Units of 8 columns: a tile's two halves in one pass, or one a pass.
+    const rows = Math.min(mostRows("avx2"), s.m);
     const units = unitsFor("avx2", rows);
     return {
       path: "avx2",
@@ -170,14 +187,18 @@ function emitVectorRows(a: Assembler, s: NBitsSpec, plan: NBitsPlan, rows: numbe
     ? [[[0, 0], [0, 1]]]
     : [[[0, 0]], [[0, 1]]];
   const U = Math.max(...passes.map((p) => p.length));
-  const EVEN = (r: number, u: number) => V(2 * (r * U + u));
-  const ODD = (r: number, u: number) => V(2 * (r * U + u) + 1);
-  const base = 2 * rows * U;
-  const S = (u: number) => V(base + u), Z = (u: number) => V(base + U + u);
-  const MASK = V(base + 2 * U);
-  const T = (i: number) => V(base + 2 * U + 1 + 2 * (i % 2));
-  const H = (i: number) => V(base + 2 * U + 2 + 2 * (i % 2));
-  const XE = V(base + 2 * U + 5), XO = V(base + 2 * U + 6); // AVX2 only
+  // Per row and unit: the block's even and odd sums and the column's total.
+  const EVEN = (r: number, u: number) => V(3 * (r * U + u));
+  const ODD = (r: number, u: number) => V(3 * (r * U + u) + 1);
+  const TOTAL = (r: number, u: number) => V(3 * (r * U + u) + 2);
+  const base = 3 * rows * U;
+  const Z = (u: number) => V(base + u);
+  const MASK = V(base + U);
+  const T = (i: number) => V(base + U + 1 + 2 * (i % 2));
+  const H = (i: number) => V(base + U + 2 + 2 * (i % 2));
+  const used = base + U + (wide ? 5 : 7);
+  if (used > isa.nregs) throw new Error(`matmulNBits: ${rows} rows × ${U} units do not fit`);
+  const XE = wide ? T(0) : V(base + U + 5), XO = wide ? T(0) : V(base + U + 6); // AVX2 only
   const tb = tileBytes(s.k), tsf = tileScaleFloats(s.k, s.block) * 4;
   const blocks = blocksOf(s.k, s.block), pairsPerBlock = s.block / 2;
   const lastPairs = (s.k - (blocks - 1) * s.block) / 2;
@@ -190,8 +211,7 @@ function emitVectorRows(a: Assembler, s: NBitsSpec, plan: NBitsPlan, rows: numbe
   const passCode = (units: [number, number][], tiles: number, lastColumns: number) => {
     for (let r = 0; r < rows; r++) {
       for (let u = 0; u < units.length; u++) {
-        a.emit("vxorps", EVEN(r, u), EVEN(r, u), EVEN(r, u));
-        a.emit("vxorps", ODD(r, u), ODD(r, u), ODD(r, u));
+        a.emit("vxorps", TOTAL(r, u), TOTAL(r, u), TOTAL(r, u));
       }
     }
     a.emit("mov", rax, qword(rsp, A_ROW));
@@ -211,8 +231,6 @@ function emitVectorRows(a: Assembler, s: NBitsSpec, plan: NBitsPlan, rows: numbe
             a.emit("vcvtdq2ps", H(u), H(u));
             a.emit("vsubps", T(u), T(u), Z(u));
             a.emit("vsubps", H(u), H(u), Z(u));
-            a.emit("vmulps", T(u), T(u), S(u));
-            a.emit("vmulps", H(u), H(u), S(u));
             for (let r = 0; r < rows; r++) {
               const x = rowA * r + 8 * p;
               if (wide) {
@@ -244,10 +262,26 @@ function emitVectorRows(a: Assembler, s: NBitsSpec, plan: NBitsPlan, rows: numbe
     const blockCode = (count: number) => {
       units.forEach(([tile, half], u) => {
         const at = tile * tsf + half * 4 * lanes;
-        a.emit("vmovups", S(u), ptr(r11, at).withSize(bits / 8));
         a.emit("vmovups", Z(u), ptr(r11, at + 4 * TILE).withSize(bits / 8));
+        for (let r = 0; r < rows; r++) {
+          a.emit("vxorps", EVEN(r, u), EVEN(r, u), EVEN(r, u));
+          a.emit("vxorps", ODD(r, u), ODD(r, u), ODD(r, u));
+        }
       });
       pairs(count);
+      // The block's sum, scaled, into the total: total += (even + odd)·s.
+      units.forEach(([tile, half], u) => {
+        const at = tile * tsf + half * 4 * lanes;
+        for (let r = 0; r < rows; r++) {
+          a.emit("vaddps", EVEN(r, u), EVEN(r, u), ODD(r, u));
+          a.emit(
+            "vfmadd231ps",
+            TOTAL(r, u),
+            EVEN(r, u),
+            ptr(r11, at).withSize(bits / 8),
+          );
+        }
+      });
       a.emit("add", r11, 8 * TILE);
     };
     const fullBlocks = lastPairs === pairsPerBlock ? blocks : blocks - 1;
@@ -265,8 +299,7 @@ function emitVectorRows(a: Assembler, s: NBitsSpec, plan: NBitsPlan, rows: numbe
       // The columns of this vector inside y (the group's last tile may be partial).
       const valid = tile === tiles - 1 ? Math.min(lanes, lastColumns - half * lanes) : lanes;
       for (let r = 0; r < rows; r++) {
-        const acc = EVEN(r, u), yAt = rowY * r + 4 * col;
-        a.emit("vaddps", acc, acc, ODD(r, u));
+        const acc = TOTAL(r, u), yAt = rowY * r + 4 * col;
         if (valid <= 0) continue;
         if (valid < lanes) {
           if (wide) {
@@ -318,13 +351,14 @@ function emitVectorRows(a: Assembler, s: NBitsSpec, plan: NBitsPlan, rows: numbe
 }
 
 /**
- * One row, one column at a time (SSE scalar): the even and odd sums as the
- * vector paths form them, each product rounded before its add. rbx and rbp
+ * One row, one column at a time (SSE scalar): the even and odd block sums
+ * and the scaled total as the vector paths form them, each product rounded
+ * before its add. rbx and rbp
  * walk the tiles' weights and scales, r12 the columns of a tile; r10/r11
  * the column's bytes (16 apart) and scales (a block's 32 floats apart).
  */
 function emitScalarRow(a: Assembler, s: NBitsSpec): void {
-  const [EVEN, ODD, SC, ZP, X, W] = [0, 1, 2, 3, 4, 5].map((i) => XMM[i]);
+  const [EVEN, ODD, SC, ZP, X, W, TOTAL] = [0, 1, 2, 3, 4, 5, 6].map((i) => XMM[i]);
   const tb = tileBytes(s.k), tsf = tileScaleFloats(s.k, s.block) * 4;
   const blocks = blocksOf(s.k, s.block), pairsPerBlock = s.block / 2;
   const BIAS_AT = GROUPS;
@@ -335,6 +369,8 @@ function emitScalarRow(a: Assembler, s: NBitsSpec): void {
   const blockCode = (pairs: number) => {
     a.emit("movss", SC, dword(r11, 0));
     a.emit("movss", ZP, dword(r11, 4 * TILE));
+    a.emit("xorps", EVEN, EVEN);
+    a.emit("xorps", ODD, ODD);
     a.emit("mov", rdi, pairs);
     const loop = a.label();
     a.bind(loop);
@@ -344,7 +380,6 @@ function emitScalarRow(a: Assembler, s: NBitsSpec): void {
       else a.emit("and", eax, 15);
       a.emit("cvtsi2ss", W, eax);
       a.emit("subss", W, ZP);
-      a.emit("mulss", W, SC);
       a.emit("movss", X, dword(rsi, off));
       a.emit("mulss", X, W);
       a.emit("addss", acc, X);
@@ -353,12 +388,14 @@ function emitScalarRow(a: Assembler, s: NBitsSpec): void {
     a.emit("add", r10, TILE);
     a.emit("dec", rdi);
     a.emit("jnz", loop);
+    a.emit("addss", EVEN, ODD);
+    a.emit("mulss", EVEN, SC);
+    a.emit("addss", TOTAL, EVEN);
     a.emit("add", r11, 8 * TILE);
   };
   // Blocks in order: the first, the middle ones in a loop, the last.
   const columnCode = () => {
-    a.emit("xorps", EVEN, EVEN);
-    a.emit("xorps", ODD, ODD);
+    a.emit("xorps", TOTAL, TOTAL);
     a.emit("mov", rsi, qword(rsp, A_ROW));
     const lastPairs = (s.k - (blocks - 1) * s.block) / 2;
     const full = lastPairs === pairsPerBlock ? blocks : blocks - 1;
@@ -371,13 +408,12 @@ function emitScalarRow(a: Assembler, s: NBitsSpec): void {
       a.emit("jnz", loop);
     }
     if (full < blocks) blockCode(lastPairs);
-    a.emit("addss", EVEN, ODD);
     if (s.bias) {
       a.emit("mov", rax, qword(rsp, BIAS_AT));
-      a.emit("addss", EVEN, dword(rax, 0));
+      a.emit("addss", TOTAL, dword(rax, 0));
       a.emit("add", qword(rsp, BIAS_AT), 4);
     }
-    a.emit("movss", dword(rdx, 0), EVEN);
+    a.emit("movss", dword(rdx, 0), TOTAL);
     a.emit("add", rdx, 4);
   };
   // Per tile: its columns (16, or the part's last tile's), r10/r11 from rbx/rbp.
