@@ -48,6 +48,8 @@ export interface Program {
    * broadcasts): code for a CPU without AVX-512 must have none.
    */
   evexInstructions: number;
+  /** Of them, VEX-encoded (AVX, AVX2, FMA...): code for a CPU without AVX must have none. */
+  vexInstructions: number;
   /** Offsets of every label. */
   labels: Map<string, number>;
   /** The listing: one line per label, instruction and data, with offset and bytes. */
@@ -121,6 +123,7 @@ export class Assembler {
   readonly #raw: Raw[] | null;
   #count = 0;
   #evex = 0;
+  #vex = 0;
   #finished = false;
 
   /** Makes an empty assembler. */
@@ -219,6 +222,7 @@ export class Assembler {
     encode(sink, row, ops, n);
     this.#count++;
     if (row.space === EVEX) this.#evex++;
+    else if (row.space === VEX) this.#vex++;
     if (this.#raw) {
       this.#raw.push({ offset: start, length: sink.pos - start, row, ops: ops.slice(0, n) });
     }
@@ -335,6 +339,7 @@ export class Assembler {
       codeBytes,
       instructions: this.#count,
       evexInstructions: this.#evex,
+      vexInstructions: this.#vex,
       labels,
       entries,
       listing: () => formatListing(entries, code),

@@ -178,7 +178,7 @@ Deno.test({
       const files = paths.map((p) => Deno.readFileSync(p));
       const damages: [string, (f: Uint8Array) => Uint8Array][] = [
         ["cut short", (f) => f.slice(0, f.length - 1)],
-        ["header only", (f) => f.slice(0, 36)],
+        ["header only", (f) => f.slice(0, 40)],
         ["empty", () => new Uint8Array(0)],
         ["a code byte flipped", (f) => {
           const g = f.slice();
@@ -187,7 +187,7 @@ Deno.test({
         }],
         ["another key", (f) => {
           const g = f.slice();
-          g[37] ^= 1; // a byte of the key text (after the 36 bytes of header)
+          g[41] ^= 1; // a byte of the key text (after the 40 bytes of header)
           return g;
         }],
         ["another format", (f) => {
@@ -267,6 +267,7 @@ Deno.test("code cache: entries round-trip by family, spec and plan; a full direc
     codeBytes: bytes.length - 1,
     instructions: 2,
     evexInstructions: 1,
+    vexInstructions: 3,
     labels: new Map<string, number>(),
     entries: [],
     listing: () => "",
@@ -304,6 +305,7 @@ Deno.test("code cache: entries round-trip by family, spec and plan; a full direc
     assert.equal(kept!.codeBytes, 1);
     assert.equal(kept!.instructions, 2);
     assert.equal(kept!.evexInstructions, 1);
+    assert.equal(kept!.vexInstructions, 3);
     assert.deepEqual(first.stats(), {
       dir: `${dir}/0123456789abcdef`,
       hits: 1,

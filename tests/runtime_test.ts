@@ -424,7 +424,7 @@ Deno.test("a GemmKernel keeps its Jit's code alive after every other reference i
   assert.equal(r.c0, 8);
 });
 
-Deno.test("runtime: code for a level below AVX-512 holds no EVEX instruction (else refused before install)", () => {
+Deno.test("runtime: code below AVX-512 holds no EVEX instruction, below AVX2 no VEX one (else refused)", () => {
   const program = (evex: boolean) => {
     const a = new Assembler();
     if (evex) a.emit("vaddps", vreg(256, 16), vreg(256, 1), vreg(256, 2)); // ymm16: EVEX only
@@ -441,4 +441,10 @@ Deno.test("runtime: code for a level below AVX-512 holds no EVEX instruction (el
   );
   assert.equal(checkedFor(program(false), target("avx2"), "probe").evexInstructions, 0);
   assert.equal(checkedFor(program(true), target("avx512"), "probe").evexInstructions, 1);
+  // Below AVX2 no VEX either (vaddps ymm is VEX).
+  assert.equal(program(false).vexInstructions, 1);
+  assert.throws(
+    () => checkedFor(program(false), { ...target("avx2"), isa: "sse2" }, "probe"),
+    /probe: 1 VEX instruction\(s\) in code for sse2/,
+  );
 });

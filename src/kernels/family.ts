@@ -18,16 +18,18 @@ import type { VecLevel } from "./vec.ts";
 
 /**
  * `program` as generated for `target`, checked to run there: code for a
- * level below AVX-512 holds no EVEX instruction. The tests run every kernel
- * at every level up to the machine's (`maxIsa`), so on an AVX-512 machine an
- * AVX2 kernel that slipped in an EVEX form (ymm16-31, an opmask) would
- * pass them and fault with an illegal instruction on an AVX2-only CPU.
+ * level below AVX-512 holds no EVEX instruction, below AVX2 no VEX one
+ * either. The tests run every kernel at every level up to the machine's
+ * (`maxIsa`), so on an AVX-512 machine an AVX2 kernel that slipped in an
+ * EVEX form (ymm16-31, an opmask) would pass them and fault with an illegal
+ * instruction on an AVX2-only CPU.
  */
 export function checkedFor<P extends Program>(program: P, target: Target, what: string): P {
-  if (target.isa !== "avx512" && program.evexInstructions > 0) {
-    throw new Error(
-      `${what}: ${program.evexInstructions} EVEX instruction(s) in code for ${target.isa}`,
-    );
+  const evex = target.isa === "avx512" ? 0 : program.evexInstructions;
+  const vex = target.isa === "avx512" || target.isa === "avx2" ? 0 : program.vexInstructions;
+  if (evex > 0 || vex > 0) {
+    const which = evex > 0 ? `${evex} EVEX` : `${vex} VEX`;
+    throw new Error(`${what}: ${which} instruction(s) in code for ${target.isa}`);
   }
   return program;
 }

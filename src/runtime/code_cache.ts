@@ -28,9 +28,9 @@ import { granted, hashText, sourceStamp } from "./code_stamp.ts";
 type Program = ReturnType<OpFamily["generate"]>;
 
 const MAGIC = "NJITCODE";
-// Format 2: the count of EVEX instructions after the checksum.
+// Format 2: the counts of EVEX and VEX instructions after the checksum.
 const FORMAT = 2;
-const HEADER = 36;
+const HEADER = 40;
 /** Entries a stamp's directory holds before it is emptied. */
 const MAX_ENTRIES = 16384;
 /**
@@ -121,7 +121,10 @@ export class CodeCache {
 
   #write(
     key: string,
-    program: Pick<Program, "code" | "codeBytes" | "instructions" | "evexInstructions">,
+    program: Pick<
+      Program,
+      "code" | "codeBytes" | "instructions" | "evexInstructions" | "vexInstructions"
+    >,
   ): void {
     const dir = this.#open();
     if (dir === null || !this.#writable || this.#writes >= MAX_WRITES) return;
@@ -214,6 +217,7 @@ export class CodeCache {
       codeBytes: 0,
       instructions: 0,
       evexInstructions: 0,
+      vexInstructions: 0,
     });
     // What a later process reads back: the same objects in this one.
     return read;
@@ -382,7 +386,10 @@ function write(v: unknown, out: string[], depth: number): boolean {
 /** The file for `key` and `program`. */
 function encode(
   key: string,
-  program: Pick<Program, "code" | "codeBytes" | "instructions" | "evexInstructions">,
+  program: Pick<
+    Program,
+    "code" | "codeBytes" | "instructions" | "evexInstructions" | "vexInstructions"
+  >,
 ): Uint8Array {
   const k = new TextEncoder().encode(key), code = program.code;
   const bytes = new Uint8Array(HEADER + k.length + code.length);
@@ -395,6 +402,7 @@ function encode(
   view.setUint32(24, program.instructions, true);
   view.setUint32(28, checksum(code), true);
   view.setUint32(32, program.evexInstructions, true);
+  view.setUint32(36, program.vexInstructions, true);
   bytes.set(k, HEADER);
   bytes.set(code, HEADER + k.length);
   return bytes;
@@ -419,6 +427,7 @@ function decode(bytes: Uint8Array, key: string): Program | null {
     codeBytes,
     instructions,
     evexInstructions: view.getUint32(32, true),
+    vexInstructions: view.getUint32(36, true),
     labels: new Map(),
     entries: [],
     listing: () => "(installed from the code cache: no listing)\n",

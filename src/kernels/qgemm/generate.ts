@@ -167,7 +167,8 @@ export function generateQGemm(
   }
   a.emit("add", rsp, FRAME);
   restoreRegisters(a, USED);
-  a.emit("vzeroupper");
+  // The scalar loop's code is SSE: no vzeroupper (an illegal instruction without AVX).
+  if (plan.path === "amx" || plan.path === "vnni") a.emit("vzeroupper");
   a.emit("ret");
   return a.finish();
 }
