@@ -228,6 +228,8 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
       { h: 5, w: 5, kernel: [5, 5], pads: [2, 2, 2, 2] },
       { h: 14, w: 14, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
       { h: 9, w: 9, kernel: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2] },
+      // A plane of 30 floats: most rows' 16 floats from −pl would leave it (masked).
+      { h: 6, w: 5, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
     ].map((o) => ({ n: 1, c: 3, outChannels: 3, group: 3, strides: [1, 1], ...o })),
   );
   for (let t = 0; t < 40 + strided.length; t++) {

@@ -548,6 +548,8 @@ Deno.test({
           { h: 13, w: 13, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
           { h: 11, w: 11, kernel: [3, 3], strides: [2, 2], pads: [1, 0, 1, 2] },
           { h: 9, w: 9, kernel: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2] },
+          { h: 6, w: 5, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+          { h: 12, w: 12, kernel: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] },
         ].map((o) => ({ n: 2, c: 9, outChannels: 9, group: 9, ...o })),
         {
           n: 1,
@@ -578,11 +580,11 @@ Deno.test({
       assert.equal(firstDifference(a, b), -1, `${JSON.stringify(o)} with a residual`);
     }
     assert.ok(wide.stats().keys.every((k) => k.plan!.includes("depthwise")));
-    // The narrow planes took the packed kernel: the ten above and 15² to 7², each with and
-    // without a residual.
+    // The narrow planes took the packed kernel: the twelve above and 15² to 7², each with
+    // and without a residual.
     assert.equal(
       wide.stats().keys.filter((k) => k.plan!.includes("rows a vector")).length,
-      2 * 11,
+      2 * 13,
       wide.stats().keys.map((k) => `${k.key} ${k.plan}`).join("\n"),
     );
   },

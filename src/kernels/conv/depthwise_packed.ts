@@ -17,10 +17,25 @@
  * Stride 1 with x as wide as y (pads of kw − 1 across): the P rows' inputs
  * for a tap are P·ow consecutive floats of x too, so each tap is one masked
  * load (lanes whose column or row lies in the padding masked off: zeros)
- * and one FMA. Stride 2 (P = 2): for each kernel row, two loads of 16
- * columns from column −pl (input rows 2r + i and 2r + 2 + i) and per tap
- * column one permute (`vpermi2ps`) gathering lanes kj + 2c of the first
- * and of the second.
+ * and one FMA. Stride 2 (P = 2): a vector's output rows r and r + 1 take
+ * input rows 2r + i and 2r + 2 + i for kernel row i; each input row is
+ * loaded once (16 columns from column −pl) and kept in a register while
+ * the taps using it come (an odd row feeds two kernel rows), and its
+ * copies shifted by 2, 4, … columns (`valignd`) serve the tap columns
+ * kj ≥ 2. Per
+ * tap, `vshufps` of the two rows (imm 0x88 their even lanes, 0xdd their
+ * odd ones) gathers the tap's column 2c + kj of both rows, in 128-bit
+ * blocks; the sums stay in that block order through every tap and are put
+ * in y's order once, before the bias (`vpermps`). Lanes whose column lies
+ * in the padding are zeroed by the shuffle's mask, so only the rows whose
+ * 16 floats would leave the channel's plane (x may end at a guard page)
+ * take a load mask. On Zen 5, 3×3/2 on 14² × 576 and × 2304, one thread,
+ * this ran 1.12-1.18× and 1.38-1.43× the previous form (two masked loads
+ * per kernel row and vector, a `vpermi2ps` per tap; both in one process):
+ * those loads crossed cache lines, and the permutes shared the FMAs' two
+ * pipes where `vshufps` issues 4 a cycle (`deno run -A
+ * bench/shuffle_rates.ts`). `deno task compare --conv --layers "dw 3×3/2"`
+ * rates it against oneDNN.
  *
  * The plane is unrolled whole (at most MAX_ROWS rows): every mask is known
  * here. Each output is the same FMA chain as the other depthwise kernels
@@ -35,10 +50,28 @@ import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
+import { activationTemps } from "./activation_temps.ts";
 import type { ConvSpec } from "./spec.ts";
 
 /** Most output rows of a part the plane may have (its vectors' accumulators stay in registers). */
 const MAX_ROWS = 16;
+
+/** Input rows (with their shifted copies) stride 2 keeps in registers, at most. */
+const HELD_ROWS = 12;
+
+/**
+ * vshufps of a pair of rows leaves 128-bit block k holding columns 2k,
+ * 2k + 1 of the first row, then of the second: output (p, c), c < 8, in
+ * lane 4(c >> 1) + 2p + (c & 1). vpermps with these indices puts it in lane
+ * p·ow + c, y's order.
+ */
+function blockToPacked(ow: number): number[] {
+  return Array.from({ length: 16 }, (_, n) => {
+    if (n >= 2 * ow) return 0;
+    const p = Math.floor(n / ow), c = n % ow;
+    return 4 * (c >> 1) + 2 * p + (c & 1);
+  });
+}
 
 /** Opmasks the loads rotate through (k1 is the store's; k3-k5 the activation's). */
 const LOAD_MASKS = [2, 6, 7];
@@ -54,17 +87,20 @@ export function depthwisePackedRows(s: ConvSpec, g: ConvGeometry, activation: nu
   const P = Math.floor(16 / g.ow);
   if (P < 1 || g.rows > MAX_ROWS) return 0;
   const taps = s.kh * s.kw;
-  let rows = 0, indices = 0;
+  let rows = 0, stride2 = false;
   // One row a vector reads each tap's row with one masked load whatever x's width.
   if (s.sh === 1 && s.sw === 1 && (s.w === g.ow || P === 1)) rows = P;
   else if (P < 2) return 0;
   else if (s.sh === 2 && s.sw === 2 && s.dw === 1 && 2 * (g.ow - 1) + s.kw <= 16) {
     rows = 2;
-    indices = s.kw;
+    stride2 = true;
   }
   if (rows === 0) return 0;
   const vectors = Math.ceil(g.rows / rows);
-  const registers = (taps <= 9 ? taps : 0) + vectors + 3 + indices + 1 + activation;
+  // Weights, accumulators, LO/HI/PERM, the bias, the activation's output and temporaries;
+  // stride 2 adds the order's indices and two input rows beside LO (HI is its zero row).
+  const registers = (taps <= 9 ? taps : 0) + vectors + 3 + 1 + (s.activation ? 1 : 0) +
+    activation + (stride2 ? 3 : 0);
   return registers <= 32 ? rows : 0;
 }
 
@@ -86,8 +122,9 @@ export function emitDepthwisePackedPlane(
   const taps = s.kh * s.kw, ow = g.ow, rows = g.rows, stride2 = s.sh === 2;
   const NV = Math.ceil(rows / P);
   const ACC0 = inWeights ? taps : 0;
-  const LO = ACC0 + NV, HI = LO + 1, PERM = LO + 2, IDX0 = LO + 3;
-  const BIAS = IDX0 + (stride2 ? s.kw : 0);
+  // LO: stride 1's load (and the residual's); at stride 2 the first held row, HI its zero row.
+  const LO = ACC0 + NV, HI = LO + 1, PERM = LO + 2, ORDER = LO + 3;
+  const BIAS = ORDER + (stride2 ? 1 : 0);
   const free = Array.from({ length: 32 - (BIAS + 1) }, (_, i) => BIAS + 1 + i);
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
   const OUT = def ? free.shift()! : -1;
@@ -118,68 +155,41 @@ export function emitDepthwisePackedPlane(
     s.rowStart + j * P,
     Math.min(P, rows - j * P),
   ];
-  if (stride2) {
-    for (let kj = 0; kj < s.kw; kj++) {
-      const lanes = Int32Array.from({ length: 16 }, (_, l) => {
-        const c = l % ow, p = Math.floor(l / ow);
-        return l < 2 * ow ? 16 * p + kj + 2 * c : 0;
-      });
-      a.emit("vmovups", v.r(IDX0 + kj), zmmword(a.constant(lanes, 64), 0));
-    }
-  }
   for (let j = 0; j < NV; j++) v.zero(ACC0 + j);
-  for (let ki = 0; ki < s.kh; ki++) {
-    if (!stride2) {
-      // Stride 1: tap (ki, kj) of output (r + p, c) is x's element (r + p + ki·dh − pt)·w +
-      // c + kj·dw − pl, lane p·ow + c of one load.
-      for (let kj = 0; kj < s.kw; kj++) {
-        for (let j = 0; j < NV; j++) {
-          const [r0, n] = outRows(j);
-          let mask = 0;
-          for (let l = 0; l < n * ow; l++) {
-            const ih = r0 + Math.floor(l / ow) + ki * s.dh - s.pt;
-            const iw = (l % ow) + kj * s.dw - s.pl;
-            if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) mask |= 1 << l;
-          }
-          if (mask === 0) continue;
-          load(LO, (r0 + ki * s.dh - s.pt) * s.w + kj * s.dw - s.pl, mask);
-          fma(ACC0 + j, LO, ki * s.kw + kj);
+  if (stride2) {
+    emitStride2(v, s, g, { NV, ACC0, LO, HI, PERM, ORDER }, free, load, maskReg, fma, outRows);
+  }
+  for (let ki = 0; !stride2 && ki < s.kh; ki++) {
+    // Stride 1: tap (ki, kj) of output (r + p, c) is x's element (r + p + ki·dh − pt)·w +
+    // c + kj·dw − pl, lane p·ow + c of one load.
+    for (let kj = 0; kj < s.kw; kj++) {
+      for (let j = 0; j < NV; j++) {
+        const [r0, n] = outRows(j);
+        let mask = 0;
+        for (let l = 0; l < n * ow; l++) {
+          const ih = r0 + Math.floor(l / ow) + ki * s.dh - s.pt;
+          const iw = (l % ow) + kj * s.dw - s.pl;
+          if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) mask |= 1 << l;
         }
-      }
-      continue;
-    }
-    // Stride 2: rows 2r + ki·dh − pt (lanes of the first output row) and 2 below (the second).
-    for (let j = 0; j < NV; j++) {
-      const [r0, n] = outRows(j);
-      const ih = [0, 1].map((p) => 2 * (r0 + p) + ki * s.dh - s.pt);
-      const inside = ih.map((r, p) => p < n && r >= 0 && r < s.h);
-      if (!inside[0] && !inside[1]) continue;
-      const columns = (() => {
-        let m = 0;
-        for (let l = 0; l < 16; l++) if (l - s.pl >= 0 && l - s.pl < s.w) m |= 1 << l;
-        return m;
-      })();
-      for (const [p, reg] of [[0, LO], [1, HI]]) {
-        if (inside[p]) load(reg, ih[p] * s.w - s.pl, columns);
-        else v.zero(reg);
-      }
-      for (let kj = 0; kj < s.kw; kj++) {
-        a.emit("vmovaps", v.r(PERM), v.r(IDX0 + kj));
-        a.emit("vpermi2ps", v.r(PERM), v.r(LO), v.r(HI));
-        fma(ACC0 + j, PERM, ki * s.kw + kj);
+        if (mask === 0) continue;
+        load(LO, (r0 + ki * s.dh - s.pt) * s.w + kj * s.dw - s.pl, mask);
+        fma(ACC0 + j, LO, ki * s.kw + kj);
       }
     }
   }
   // Store: bias, residual, activation; the vector's lanes of its rows.
+  let storeMask = -1;
   for (let j = 0; j < NV; j++) {
     const [r0, n] = outRows(j);
     const lanes = n * ow, x = ACC0 + j;
     const disp = (r0 - s.rowStart) * ow * 4;
     const tail = lanes < 16;
-    if (tail) {
+    if (tail && storeMask !== lanes) {
       a.emit("mov", eax, (1 << lanes) - 1);
       a.emit("kmovw", KREG[1], eax);
+      storeMask = lanes;
     }
+    if (stride2) v.permute(x, x, blockToPacked(ow), ORDER);
     if (s.bias) v.add(x, x, BIAS);
     if (s.residual) {
       if (tail) a.emit("vmovups", v.r(LO).k(KREG[1]).z, zmmword(rbx, disp));
@@ -193,5 +203,86 @@ export function emitDepthwisePackedPlane(
     }
     if (tail) a.emit("vmovups", zmmword(rbp, disp).k(KREG[1]), v.r(out));
     else a.emit("vmovups", zmmword(rbp, disp), v.r(out));
+  }
+}
+
+/**
+ * Stride 2's taps, vector by vector (see the module's note): input rows
+ * held in registers from `free` beside LO (least recently used evicted),
+ * rows outside x read HI (zero).
+ */
+function emitStride2(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  r: { NV: number; ACC0: number; LO: number; HI: number; PERM: number; ORDER: number },
+  free: number[],
+  load: (reg: number, at: number, mask: number) => void,
+  maskReg: (mask: number) => number,
+  fma: (acc: number, src: number, t: number) => void,
+  outRows: (j: number) => [number, number],
+): void {
+  const a = v.a, ow = g.ow, ZERO = r.HI;
+  const spare = free.length - activationTemps(v.isa, s.activation);
+  const pool = [r.LO, ...free.splice(0, Math.min(HELD_ROWS - 1, spare))];
+  if (pool.length < 3) throw new Error("depthwise plane: no room for its input rows");
+  v.permuteIndex(r.ORDER, blockToPacked(ow));
+  v.zero(ZERO);
+  // Per tap column, the block-order lanes whose input column lies inside x (the rest zeroed).
+  const keep = Array.from({ length: s.kw }, (_, kj) => {
+    let m = 0xffff;
+    for (let c = 0; c < ow; c++) {
+      const col = 2 * c + kj - s.pl;
+      if (col < 0 || col >= s.w) m &= ~(0b101 << (4 * (c >> 1) + (c & 1)));
+    }
+    return m;
+  });
+  // (row, shift) → register; a Map iterates oldest first.
+  const rowOf = new Map<number, number>();
+  const rowReg = (q: number, shift: number): number => {
+    const id = q * 64 + shift;
+    const at = rowOf.get(id);
+    if (at !== undefined) {
+      rowOf.delete(id);
+      rowOf.set(id, at);
+      return at;
+    }
+    const base = shift > 0 ? rowReg(q, 0) : -1;
+    let reg = pool.find((p) => ![...rowOf.values()].includes(p));
+    if (reg === undefined) {
+      const [oldest, p] = rowOf.entries().next().value!;
+      rowOf.delete(oldest);
+      reg = p;
+    }
+    if (base >= 0) {
+      // Lanes l of the row from column −pl + shift are lanes l + shift of the row (zeros past
+      // lane 15: columns no output of the vector reads).
+      a.emit("valignd", v.r(reg), v.r(ZERO), v.r(base), shift);
+    } else {
+      const from = q * s.w - s.pl;
+      let inX = 0xffff;
+      if (from < 0 || from + 16 > s.h * s.w) {
+        inX = 0;
+        for (let l = 0; l < 16; l++) if (l - s.pl >= 0 && l - s.pl < s.w) inX |= 1 << l;
+      }
+      load(reg, from, inX);
+    }
+    rowOf.set(id, reg);
+    return reg;
+  };
+  for (let j = 0; j < r.NV; j++) {
+    const [r0, n] = outRows(j);
+    for (let ki = 0; ki < s.kh; ki++) {
+      const ih = [0, 1].map((p) => 2 * (r0 + p) + ki * s.dh - s.pt);
+      const inside = ih.map((q, p) => p < n && q >= 0 && q < s.h);
+      if (!inside[0] && !inside[1]) continue;
+      for (let kj = 0; kj < s.kw; kj++) {
+        const [A, B] = ih.map((q, p) => inside[p] ? rowReg(q, kj & ~1) : ZERO);
+        const m = keep[kj];
+        const dst = m === 0xffff ? v.r(r.PERM) : v.r(r.PERM).k(KREG[maskReg(m)]).z;
+        a.emit("vshufps", dst, v.r(A), v.r(B), kj & 1 ? 0xdd : 0x88);
+        fma(r.ACC0 + j, r.PERM, ki * s.kw + kj);
+      }
+    }
   }
 }
