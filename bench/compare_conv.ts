@@ -181,6 +181,11 @@ export interface ConvRow {
   /** Ours given and giving NHWC (oneDNN's plain layout), and its ratio to oneDNN's best. */
   oursNhwcUs: number | null;
   vsPreferredNhwc: number | null;
+  /**
+   * Depthwise layers: the copy bound's time for the bytes the layer moves (x
+   * read, y written; a copy of x raced beside it, scaled) as % of ours.
+   */
+  copyPct?: number;
   /** Ours tuned (tier 2, with --tune) and its plan. */
   tunedUs?: number;
   tunedPlan?: string;
@@ -214,6 +219,11 @@ function race(runs: (() => void)[], flops: number, threads: number): number[] {
     });
   }
   return t.map(median);
+}
+
+/** One group per channel, one output channel each. */
+function depthwise(L: Layer): boolean {
+  return !L.transposed && L.o.group > 1 && L.o.group === L.o.c && L.o.outChannels === L.o.c;
 }
 
 function outSize(L: Layer): [number, number] {
@@ -251,11 +261,13 @@ export function compareConv(
       } GFLOPS at the start; each row's % is of the peak raced in its own windows (peak GF)`,
     );
     console.log(
-      "layer                              GFLOP   ours µs  GFLOPS  %peak peak GF  oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best  ours nhwc µs  ×best" +
+      "layer                              GFLOP   ours µs  GFLOPS  %peak peak GF  oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best  ours nhwc µs  ×best  %copy" +
         (tuned ? "  tuned µs  %peak ×tier1" : ""),
     );
   }
   const rows: ConvRow[] = [];
+  // Depthwise layers move more bytes than they compute: a copy of x beside them, the bound.
+  const copyShim = LAYERS.some((L) => picked(L.name) && depthwise(L)) ? loadOpsShim() : null;
   for (const L of LAYERS.filter((L) => picked(L.name))) {
     const o = L.o;
     const [oh, ow] = outSize(L);
@@ -363,6 +375,11 @@ export function compareConv(
       tunedPlan = `${k?.plan ?? "?"}${(k?.parts ?? 1) > 1 ? ` (${k!.parts} parts)` : ""}`;
       runs.push(call);
     }
+    const copyAt = copyShim && depthwise(L) ? runs.length : -1;
+    if (copyAt >= 0) {
+      const buf = new Float32Array(x.length), wide = jit.isa === "avx512" || jit.isa === "amx";
+      runs.push(() => copyShim!.shim.copy(x, buf, x.length, wide));
+    }
     // The FMA peak as one more contender, so each layer's % is of the same minutes' machine.
     using peakRun = peakContender(Math.max(flops, 1e7), {
       threads,
@@ -378,6 +395,7 @@ export function compareConv(
     const dn = nchw ? t[1] : null, dp = pref ? t[nchw ? 2 : 1] : null;
     const dh = oursNhwc ? t[1 + (nchw ? 1 : 0) + (pref ? 1 : 0)] : null;
     const g = flops / us / 1e3;
+    const copyUs = copyAt >= 0 ? t[copyAt] * (x.length + y.length) / (2 * x.length) : null;
     const row: ConvRow = {
       layer: L.name,
       gflop: flops / 1e9,
@@ -391,6 +409,7 @@ export function compareConv(
       vsPreferred: dp ? dp / us : null,
       oursNhwcUs: dh,
       vsPreferredNhwc: dp && dh ? dp / dh : null,
+      ...(copyUs ? { copyPct: (100 * copyUs) / us } : {}),
       ...(tuned ? { tunedUs: t[runs.length - 1], tunedPlan } : {}),
     };
     rows.push(row);
@@ -402,7 +421,9 @@ export function compareConv(
           f(row.oursPct, 1, 5)
         }% ${f(rowPeak, 1, 7)} ${f(dn, 1, 14)} ${f(row.vsNchw, 2, 6)} ${f(dp, 1, 16)} (${
           (layout ?? "—").padEnd(7)
-        }) ${f(row.vsPreferred, 2, 6)} ${f(dh, 1, 13)} ${f(row.vsPreferredNhwc, 2, 6)}` +
+        }) ${f(row.vsPreferred, 2, 6)} ${f(dh, 1, 13)} ${f(row.vsPreferredNhwc, 2, 6)} ${
+          f(row.copyPct ?? null, 0, 5)
+        }${row.copyPct ? "%" : " "}` +
           (row.tunedUs
             ? ` ${f(row.tunedUs, 1, 9)} ${f((100 * flops) / row.tunedUs / 1e3 / rowPeak, 1, 5)}% ${
               f(us / row.tunedUs, 2, 6)
