@@ -447,7 +447,7 @@ Deno.test("conv2d: packed weights give the plain call's bits, are a private copy
 
 Deno.test({
   name:
-    "conv2d: the depthwise plane one row a vector (tier 2's candidate for rows of 9-16) gives the general kernel's bits",
+    "conv2d: the depthwise plane one row a vector (tier 1 for rows of 9-16 columns, the row tiles tier 2's) gives the general kernel's bits",
   ignore: !LEVELS.includes("avx512"),
   fn: () => {
     const r = rng(1850);

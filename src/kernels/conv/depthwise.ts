@@ -121,8 +121,9 @@ export const ZERO_MARGIN = 64;
  * The tile for an output row of `ow`: the packed plane where it holds
  * several rows a vector, else as many vectors per chunk as fit 14
  * accumulators beside the weights, and rows to fill them (input rows ≤ 8).
- * One row a vector is tier 2's to try: on 14²×576 it ran as fast as 6 rows
- * × 16, no faster (see depthwise_packed.ts). At stride 2 a row of 3 or 4
+ * Rows of 9-16 columns at stride 1 take the plane one row a vector (every
+ * output row its own FMA chain, each input row's load serving the kh
+ * output rows it feeds; see depthwise_packed.ts). At stride 2 a row of 3 or 4
  * vectors takes 2 rows, not 3: on Zen 5 (3×3/2, relu, one thread, tiles
  * alternating in one process) 3 rows ran 1.10-1.24× 2 rows' time at 3 and 4
  * vectors (32-96 channels on 80²-112²; the same at 2 threads), even at 2
@@ -135,7 +136,16 @@ export const ZERO_MARGIN = 64;
  */
 export function depthwiseTile(s: ConvSpec, g: ConvGeometry, activation: number): DepthwiseTile {
   const packed = depthwisePackedRows(s, g, activation);
-  if (packed > 1) return { rows: packed, vectors: 1, packed };
+  if (packed >= 1) return { rows: packed, vectors: 1, packed };
+  return depthwiseRowTile(s, g, activation);
+}
+
+/** The row tile (rows × vectors of a chunk) where the packed plane does not serve. */
+export function depthwiseRowTile(
+  s: ConvSpec,
+  g: ConvGeometry,
+  activation: number,
+): DepthwiseTile {
   const vectors = Math.ceil(g.ow / 16);
   const budget = depthwiseBudget(s, activation);
   const chunk = s.sh === 1 && s.sw === 1 && vectors >= 5 && vectors <= 7 ? 4 : 7;

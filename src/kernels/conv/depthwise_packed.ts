@@ -5,14 +5,20 @@
  * floats of y in NCHW, so one vector of 16 lanes holds P = ⌊16/ow⌋ of them,
  * where one row per vector filled 7 of 16 lanes at 7².
  *
- * Rows of 9-16 columns (MobileNet's 14² layers) may take one row a
- * vector (P = 1), the plane still unrolled whole: every output row of the
- * plane its own FMA chain at once (14 at 14²), where the row tiles of
+ * Rows of 9-16 columns (MobileNet's 14² layers) take one row a vector
+ * (P = 1), the plane still unrolled whole: every output row of the plane
+ * its own FMA chain at once (14 at 14²), where the row tiles of
  * depthwise.ts hold at most 6 (their input rows' pointers fill the general
- * registers). Tier 2 tries it: on a Sapphire Rapids-class Xeon, 3×3 on
- * 14²×576, one thread (`bench/tune_candidates.ts --conv
- * 1,576,14,14,576,3,1,576 --packed`, three runs) it took 0.88-1.03× the
- * row tiles' time, so the FMA latency is not what holds that layer.
+ * registers). The taps go by input row, then tap column: each load serves
+ * every output row it feeds (kh of them), 48 loads a channel at 3×3 on
+ * 14² where taps in row-major order reloaded each row per output row
+ * (126). On Zen 5, one thread (`bench/tune_candidates.ts --conv
+ * 1,576,14,14,576,3,1,576 --packed`, tier 2's interleaved rounds) it took
+ * 18.7 µs against the row tiles' 27.1 (×1.45; 384 channels ×1.44, 16²×96
+ * ×1.36, 5×5 on 14²×240 ×1.35, 10²×64 ×1.33; 2 threads on 14²×576 13.7
+ * against 19.7 µs), and took tier 1 from them. Before the loads were
+ * shared it ran 0.88-1.03× the row tiles' time on a Sapphire Rapids-class
+ * Xeon and 1.14× slower on Zen 5.
  *
  * Stride 1 with x as wide as y (pads of kw − 1 across): the P rows' inputs
  * for a tap are P·ow consecutive floats of x too, so each tap is one masked
@@ -159,9 +165,12 @@ export function emitDepthwisePackedPlane(
   if (stride2) {
     emitStride2(v, s, g, { NV, ACC0, LO, HI, PERM, ORDER }, free, load, maskReg, fma, outRows);
   }
+  // Stride 1: tap (ki, kj) of output (r + p, c) is x's element (r + p + ki·dh − pt)·w +
+  // c + kj·dw − pl, lane p·ow + c of one load. Taps go by input row, then tap column, then
+  // vector: a load serves every vector whose taps read the same floats (up to kh of them
+  // at one row a vector), and each vector still sums its taps in row-major order.
+  const taps1: { j: number; t: number; row: number; kj: number; at: number; mask: number }[] = [];
   for (let ki = 0; !stride2 && ki < s.kh; ki++) {
-    // Stride 1: tap (ki, kj) of output (r + p, c) is x's element (r + p + ki·dh − pt)·w +
-    // c + kj·dw − pl, lane p·ow + c of one load.
     for (let kj = 0; kj < s.kw; kj++) {
       for (let j = 0; j < NV; j++) {
         const [r0, n] = outRows(j);
@@ -172,10 +181,17 @@ export function emitDepthwisePackedPlane(
           if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) mask |= 1 << l;
         }
         if (mask === 0) continue;
-        load(LO, (r0 + ki * s.dh - s.pt) * s.w + kj * s.dw - s.pl, mask);
-        fma(ACC0 + j, LO, ki * s.kw + kj);
+        const row = r0 + ki * s.dh - s.pt;
+        taps1.push({ j, t: ki * s.kw + kj, row, kj, at: row * s.w + kj * s.dw - s.pl, mask });
       }
     }
+  }
+  taps1.sort((p, q) => p.row - q.row || p.kj - q.kj || p.j - q.j);
+  let loaded = "";
+  for (const tap of taps1) {
+    if (loaded !== `${tap.at} ${tap.mask}`) load(LO, tap.at, tap.mask);
+    loaded = `${tap.at} ${tap.mask}`;
+    fma(ACC0 + tap.j, LO, tap.t);
   }
   // Store: bias, residual, activation; the vector's lanes of its rows.
   let storeMask = -1;

@@ -13,6 +13,7 @@ import {
   depthwiseBudget,
   depthwiseFits,
   depthwiseRowsMost,
+  depthwiseRowTile,
   depthwiseServes,
   type DepthwiseTile,
   depthwiseTile,
@@ -507,14 +508,17 @@ function depthwiseChoices(s: ConvSpec, plan: ConvPlan, tile: DepthwiseTile): Con
   const budget = depthwiseBudget(s, act);
   const rowsMost = Math.min(g.rows, depthwiseRowsMost(s));
   const out: ConvChoice[] = [];
-  // The plane unrolled one row a vector (rows of 9-16 columns), beside the row tiles.
-  if (depthwisePackedRows(s, g, act) === 1 && !tile.packed) {
-    const depthwise = { rows: 1, vectors: 1, packed: 1 };
-    out.push({ mode: "runs", mr: 1, ng: 1, l2: plan.l2, depthwise });
+  // Where tier 1 took the plane one row a vector (rows of 9-16 columns): the row tile it
+  // would take otherwise, then the others.
+  const rowTile = tile.packed === 1 ? depthwiseRowTile(s, g, act) : null;
+  if (rowTile) {
+    const depthwise = { rows: rowTile.rows, vectors: rowTile.vectors };
+    out.push({ mode: "runs", mr: 1, ng: rowTile.vectors, l2: plan.l2, depthwise });
   }
+  const own = rowTile ?? tile;
   for (let v = 1; v <= Math.min(Math.ceil(g.ow / 16), 7); v++) {
     for (let r = 1; r <= rowsMost; r++) {
-      if (r * v > budget || r * v < budget / 3 || (r === tile.rows && v === tile.vectors)) {
+      if (r * v > budget || r * v < budget / 3 || (r === own.rows && v === own.vectors)) {
         continue;
       }
       out.push({ mode: "runs", mr: 1, ng: v, l2: plan.l2, depthwise: { rows: r, vectors: v } });
