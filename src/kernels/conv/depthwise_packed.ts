@@ -187,10 +187,9 @@ export function emitDepthwisePackedPlane(
     }
   }
   taps1.sort((p, q) => p.row - q.row || p.kj - q.kj || p.j - q.j);
-  let loaded = "";
-  for (const tap of taps1) {
-    if (loaded !== `${tap.at} ${tap.mask}`) load(LO, tap.at, tap.mask);
-    loaded = `${tap.at} ${tap.mask}`;
+  for (const [i, tap] of taps1.entries()) {
+    const last = taps1[i - 1];
+    if (!last || last.at !== tap.at || last.mask !== tap.mask) load(LO, tap.at, tap.mask);
     fma(ACC0 + tap.j, LO, tap.t);
   }
   // Store: bias, residual, activation; the vector's lanes of its rows.
