@@ -161,7 +161,7 @@ Deno.test("convTranspose2d: autoPad SAME gives input·stride outputs; threads bi
 
 Deno.test({
   name:
-    "convTranspose2d avx512: by output phases (packed weights) equals the scatter definition and the upsampled kernel",
+    "convTranspose2d avx512: by output phases (weights packed, or plain and repacked per call) equals the scatter definition; plain, packed and 3 threads the same bits",
   ignore: !LEVELS.includes("avx512"),
   fn: () => {
     const seed = 3300, r = rng(seed);
@@ -205,7 +205,8 @@ Deno.test({
           );
         }
       }
-      // Floats: the upsampled kernel's bits, with a residual and an activation; 3 threads too.
+      // Floats, with a residual and an activation: plain weights (repacked by the call) and
+      // packed ones, 1 and 3 threads. The upsampled kernel's bits: the next test's candidates.
       const xf = x.map(() => r() - 0.5), wf = w.map(() => r() - 0.5);
       const residual = new Float32Array(y.length).map(() => r() - 0.5);
       const opts = { ...o0, bias, residual, activation: "gelu" as const };
@@ -318,6 +319,8 @@ Deno.test({
         label,
       );
       assert.ok(ran.some((p) => p.includes("positions × 2 phases")), `${label}: ${ran.join("; ")}`);
+      // The upsampled kernel (x with zeros between its elements) among them: the same bits.
+      assert.ok(ran.some((p) => !p.includes("phases")), `${label}: ${ran.join("; ")}`);
       assert.ok(
         ran.some((p) => p.includes("× 2 positions × 16 channels")),
         `${label}: ${ran.join("; ")}`,
@@ -326,5 +329,46 @@ Deno.test({
         assert.ok(ran.every((p) => !p.includes("phases") || p.includes("channels a pass")), label);
       }
     }
+  },
+});
+
+Deno.test({
+  name:
+    "convTranspose2d avx512: plain weights are repacked on every call (a changed w is read anew; recorded calls each use their own)",
+  ignore: !LEVELS.includes("avx512"),
+  fn: () => {
+    const r = rng(3500);
+    using jit = new Jit({ maxIsa: "avx512", threads: 1 });
+    // 20 output channels: a block of 16 and one of 4 (lanes past 20 never written).
+    const o = { n: 1, c: 6, h: 5, w: 19, outChannels: 20, kernel: [2, 2], strides: [2, 2] };
+    const size = 20 * 10 * 38, wLength = 6 * 20 * 4;
+    const x = new Float32Array(6 * 5 * 19).map(() => int(r, -3, 3));
+    const w1 = new Float32Array(wLength).map(() => int(r, -2, 2));
+    const w2 = new Float32Array(wLength).map(() => int(r, -2, 2));
+    const want = (w: Float32Array) => {
+      const y = new Float32Array(size);
+      jit.convTranspose2d(x, jit.packConvWeights(w, { ...o, transposed: true }), y, o);
+      return y;
+    };
+    const y1 = new Float32Array(size), y2 = new Float32Array(size);
+    jit.convTranspose2d(x, w1, y1, o);
+    assert.deepEqual(y1, want(w1));
+    const plans = jit.stats().keys.filter((k) => k.key.startsWith("convTranspose2d"));
+    assert.ok(plans.every((k) => k.plan!.includes("output phases")), plans[0].plan!);
+    // The same array changed between calls: the new weights.
+    w1[7] += 1;
+    jit.convTranspose2d(x, w1, y1, o);
+    assert.deepEqual(y1, want(w1));
+    // Two calls on different weights recorded, replayed after w1 changed again.
+    const rec = jit.recordSync(() => {
+      jit.convTranspose2d(x, w1, y1, o);
+      jit.convTranspose2d(x, w2, y2, o);
+    });
+    w1[0] -= 2;
+    y1.fill(NaN);
+    y2.fill(NaN);
+    assert.ok(jit.replaySync(rec), "the recording should replay");
+    assert.deepEqual(y1, want(w1));
+    assert.deepEqual(y2, want(w2));
   },
 });

@@ -16,7 +16,7 @@ import {
 } from "../cpu.ts";
 import { env, envInt, envNumber } from "../env.ts";
 import { familyId } from "../kernels/families.ts";
-import type { Target } from "../kernels/family.ts";
+import { MAX_KEY_SLOTS, MAX_OPERANDS, type Target } from "../kernels/family.ts";
 import {
   GEMM,
   type GemmLevel,
@@ -59,6 +59,7 @@ import {
   readConv,
   readConvTranspose,
   readLayout,
+  RepackedWeights,
 } from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
@@ -102,6 +103,7 @@ import { MAX_WORKERS } from "../native/pool_code.ts";
 import {
   describe,
   isFloat32Array,
+  lineAligned,
   typedArrayTag,
   viewBuffer,
   viewByteOffset,
@@ -810,14 +812,22 @@ export class Jit {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     const packed = this.#packed(w);
-    const wv = packed !== null ? packed.data : w as Float32Array;
+    let wv = packed !== null ? packed.data : w as Float32Array;
     rt.operand(CONV_TRANSPOSE, 0, x);
     rt.operand(CONV_TRANSPOSE, 1, wv);
     rt.operand(CONV_TRANSPOSE, 4, y);
     const ops = this.#convOperands;
     readConvTranspose(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "convTranspose2d", true);
-    rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = packed !== null ? packed.lanes : 0;
+    let lanes = packed !== null ? packed.lanes : 0;
+    if (packed === null && this.#repacksTransposed()) {
+      wv = this.#repackTransposed(wv);
+      rt.operand(CONV_TRANSPOSE, 0, x);
+      rt.operand(CONV_TRANSPOSE, 1, wv);
+      rt.operand(CONV_TRANSPOSE, 4, y);
+      lanes = 16;
+    }
+    rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = lanes;
     rt.operand(CONV_TRANSPOSE, 2, ops[0] ?? ABSENT);
     rt.operand(CONV_TRANSPOSE, 3, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;
@@ -1076,6 +1086,53 @@ export class Jit {
       this.#wPacked = ConvWeights.is(w) ? w : null;
     }
     return this.#wPacked;
+  }
+
+  /**
+   * Whether a convTranspose2d call on plain weights (its key read) repacks
+   * them: an AVX-512 Jit, stride 2 across, one group — the calls the kernel
+   * by output phases serves, which reads the channel-vector layout of packed
+   * weights (conv/transpose_phases.ts). Without it such a call ran the
+   * upsampled convolution, its FMAs on the zeros between x's elements too:
+   * 2×2/2 64→64 on 80² took 4.03× the packed call's time, and 1.01× with
+   * its 64 KiB of weights copied twice a call (Zen 5, 1 thread, `deno run
+   * -A bench/plain_weights.ts`, the commit before and this one).
+   */
+  #repacksTransposed(): boolean {
+    const key = this.#rt.key;
+    return this.#jit && VEC_OF[this.#isa] === "avx512" && key[9] === 2 && key[18] === 1;
+  }
+
+  #repacked: RepackedWeights | null = null;
+  readonly #keyKept = new Int32Array(MAX_KEY_SLOTS);
+  readonly #extentsKept = new Float64Array(MAX_OPERANDS);
+  readonly #ownCopy: StridedCopy = (x, y, o) => this.copy(x, y, o);
+
+  /**
+   * Plain ConvTranspose weights (checked by the call's read) copied into the
+   * layout of packed ones by this Jit's own strided copies (so a recorded
+   * list repacks as it runs); the call's key and extents, which the copies'
+   * calls overwrite, are kept around them. Returns the ONNX copy to pass as w
+   * (its buffer holds the channel-vector copy after it).
+   */
+  #repackTransposed(w: Float32Array): Float32Array {
+    const rt = this.#rt, key = rt.key;
+    const oc = key[5], c = key[2], taps = key[6] * key[7];
+    let r = this.#repacked;
+    if (this.#rt.listsActive) {
+      // As #scratchOf: a list's calls run later, on another thread; each gets its own room.
+      r = new RepackedWeights(oc, c, taps, 16, (length) => lineAligned(length, viewAddress));
+      if (this.#rt.recording) this.#recScratch.push(r.data);
+    } else if (r === null || !r.fits(oc, c, taps)) {
+      const alloc = this.#floats ?? ((length: number) => lineAligned(length, viewAddress));
+      r = this.#repacked = new RepackedWeights(oc, c, taps, 16, alloc);
+    }
+    this.#keyKept.set(key);
+    this.#extentsKept.set(rt.extents);
+    r.pack(w, this.#ownCopy);
+    key.set(this.#keyKept);
+    rt.extents.set(this.#extentsKept);
+    return r.data;
   }
 
   /** Packed weights must have been packed for the call's shape (key slots already read). */

@@ -22,4 +22,4 @@ export {
 export { type ConvSpec, outHeight, outWidth } from "./spec.ts";
 export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";
-export { ConvWeights, type ConvWeightsOptions } from "./weights.ts";
+export { ConvWeights, type ConvWeightsOptions, RepackedWeights } from "./weights.ts";

@@ -110,28 +110,12 @@ export class ConvWeights {
       // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
       const cv = whole.subarray(at, at + extra);
       // Channel o's k weights: w[o][c][kh][kw] (conv2d), or w[c][o][kh][kw] (transposed).
-      const taps = this.kh * this.kw, full = Math.floor(oc / L), rest = oc % L;
+      const taps = this.kh * this.kw;
       if (copy) {
         // Blocks of L channels turned channel-last by strided copies (16×16 transposes).
-        const C = this.c;
-        const part = (first: number, lanes: number, blocks: number) => {
-          const x = data.subarray(t ? first * taps : first * k), y = cv.subarray(first * k);
-          if (!t) {
-            copy(x, y, {
-              dims: [blocks, k, lanes],
-              xStrides: [L * k, 1, k],
-              yStrides: [L * k, L, 1],
-            });
-          } else {
-            copy(x, y, {
-              dims: [blocks, C, taps, lanes],
-              xStrides: [L * taps, oc * taps, 1, taps],
-              yStrides: [C * taps * L, taps * L, L, 1],
-            });
-          }
-        };
-        if (full) part(0, L, full);
-        if (rest) part(full * L, rest, 1);
+        for (const part of vectorCopies(oc, this.c, taps, L, t)) {
+          copy(data.subarray(part.from), cv.subarray(part.to), part.options);
+        }
         return;
       }
       for (let o = 0; o < oc; o++) {
@@ -180,6 +164,98 @@ export class ConvWeights {
         this.transposed ? "convTranspose2d" : "conv2d"
       } outChannels=${this.outChannels} c=${this.c} group=${this.group} kernel ${this.kh}×${this.kw}, not outChannels=${oc} c=${c} group=${group} kernel ${kh}×${kw}`,
     );
+  }
+}
+
+/** A strided copy of the channel-vector layout: w from element `from`, into the layout from `to`. */
+export interface VectorCopy {
+  from: number;
+  to: number;
+  options: { dims: number[]; xStrides: number[]; yStrides: number[] };
+}
+
+/**
+ * The strided copies that turn w (conv2d's [oc][c][kh][kw], or transposed
+ * [c][oc][kh][kw]) into the channel-vector layout [oc/L][c][kh][kw][L]:
+ * the whole blocks of L channels in one, the rest (fewer lanes) in another.
+ */
+export function vectorCopies(
+  oc: number,
+  c: number,
+  taps: number,
+  L: number,
+  transposed: boolean,
+): VectorCopy[] {
+  const k = c * taps, full = Math.floor(oc / L), rest = oc % L, out: VectorCopy[] = [];
+  const part = (first: number, lanes: number, blocks: number) =>
+    out.push({
+      from: transposed ? first * taps : first * k,
+      to: first * k,
+      options: transposed
+        ? {
+          dims: [blocks, c, taps, lanes],
+          xStrides: [L * taps, oc * taps, 1, taps],
+          yStrides: [c * taps * L, taps * L, L, 1],
+        }
+        : { dims: [blocks, k, lanes], xStrides: [L * k, 1, k], yStrides: [L * k, L, 1] },
+    });
+  if (full) part(0, L, full);
+  if (rest) part(full * L, rest, 1);
+  return out;
+}
+
+/**
+ * Room for plain ConvTranspose weights repacked on every call (see
+ * `jit.convTranspose2d`): the layout of packed weights (the ONNX copy,
+ * then the channel-vector one on the next line), for one shape. Each call
+ * copies w in by the Jit's own strided copies, so a recorded list repacks
+ * when it runs (a w changed between runs is read anew) and calls recorded
+ * one after another each use their own weights in turn. The lanes past
+ * outChannels in the last block stay the allocation's zeros.
+ */
+export class RepackedWeights {
+  /** The ONNX copy (what the call passes as w); the channel-vector copy follows it. */
+  readonly data: Float32Array;
+  readonly #whole: Float32Array;
+  readonly #parts: (VectorCopy & { y: Float32Array })[];
+  readonly #flat: { dims: number[]; xStrides: number[]; yStrides: number[] };
+  /** The last w seen and its views at each part's first element. */
+  #w: Float32Array | null = null;
+  #from: Float32Array[] = [];
+
+  constructor(
+    readonly oc: number,
+    readonly c: number,
+    readonly taps: number,
+    lanes: number,
+    alloc: (length: number) => Float32Array,
+  ) {
+    const n = c * oc * taps, at = Math.ceil(n / 16) * 16, k = c * taps;
+    this.#whole = alloc(at + Math.ceil(oc / lanes) * lanes * k);
+    this.data = this.#whole.subarray(0, n);
+    const cv = this.#whole.subarray(at);
+    this.#parts = vectorCopies(oc, c, taps, lanes, true).map((p) => ({
+      ...p,
+      y: cv.subarray(p.to),
+    }));
+    this.#flat = { dims: [n], xStrides: [1], yStrides: [1] };
+  }
+
+  /** Whether it holds weights of this shape. */
+  fits(oc: number, c: number, taps: number): boolean {
+    return oc === this.oc && c === this.c && taps === this.taps;
+  }
+
+  /** Copies w (checked by the call: n floats) into both layouts with `copy`. */
+  pack(w: Float32Array, copy: StridedCopy): void {
+    if (w !== this.#w) {
+      this.#w = w;
+      this.#from = this.#parts.map((p) => (p.from === 0 ? w : w.subarray(p.from)));
+    }
+    copy(w, this.data, this.#flat);
+    for (let i = 0; i < this.#parts.length; i++) {
+      copy(this.#from[i], this.#parts[i].y, this.#parts[i].options);
+    }
   }
 }
 
