@@ -370,5 +370,17 @@ Deno.test({
     assert.ok(jit.replaySync(rec), "the recording should replay");
     assert.deepEqual(y1, want(w1));
     assert.deepEqual(y2, want(w2));
+    // Twelve shapes in turn (more than the rooms a Jit keeps; some share outChannels and taps,
+    // not c): each call its own weights.
+    for (let round = 0; round < 12; round++) {
+      const oc = 3 + 5 * (round % 3), c = 2 + (round % 4);
+      const os = { ...o, c, outChannels: oc };
+      const xs = new Float32Array(c * 5 * 19).map(() => int(r, -3, 3));
+      const ws = new Float32Array(c * oc * 4).map(() => int(r, -2, 2));
+      const ys = new Float32Array(oc * 10 * 38), wantS = ys.slice();
+      jit.convTranspose2d(xs, ws, ys, os);
+      jit.convTranspose2d(xs, jit.packConvWeights(ws, { ...os, transposed: true }), wantS, os);
+      assert.deepEqual(ys, wantS, `round ${round}: ${oc} channels from ${c}`);
+    }
   },
 });

@@ -247,6 +247,9 @@ export interface GemmKernel {
   free(): void;
 }
 
+/** Shapes of plain ConvTranspose weights a Jit keeps repacking rooms for (see #repackTransposed). */
+const REPACKED_ROOMS = 4;
+
 const VEC_OF: Record<IsaLevel, VecLevel> = {
   scalar: "scalar",
   sse2: "sse2",
@@ -1103,7 +1106,12 @@ export class Jit {
     return this.#jit && VEC_OF[this.#isa] === "avx512" && key[9] === 2 && key[18] === 1;
   }
 
-  #repacked: RepackedWeights | null = null;
+  /**
+   * Rooms of the last shapes repacked (a few: a model's ConvTranspose layers of computed
+   * weights alternate), in V8's memory so a room outgrown is collected.
+   */
+  readonly #repacked: RepackedWeights[] = [];
+  #repackedNext = 0;
   readonly #keyKept = new Int32Array(MAX_KEY_SLOTS);
   readonly #extentsKept = new Float64Array(MAX_OPERANDS);
   readonly #ownCopy: StridedCopy = (x, y, o) => this.copy(x, y, o);
@@ -1118,14 +1126,20 @@ export class Jit {
   #repackTransposed(w: Float32Array): Float32Array {
     const rt = this.#rt, key = rt.key;
     const oc = key[5], c = key[2], taps = key[6] * key[7];
-    let r = this.#repacked;
+    const rooms = this.#repacked, alloc = (length: number) => lineAligned(length, viewAddress);
+    let r: RepackedWeights | undefined;
     if (this.#rt.listsActive) {
       // As #scratchOf: a list's calls run later, on another thread; each gets its own room.
-      r = new RepackedWeights(oc, c, taps, 16, (length) => lineAligned(length, viewAddress));
+      r = new RepackedWeights(oc, c, taps, 16, alloc);
       if (this.#rt.recording) this.#recScratch.push(r.data);
-    } else if (r === null || !r.fits(oc, c, taps)) {
-      const alloc = this.#floats ?? ((length: number) => lineAligned(length, viewAddress));
-      r = this.#repacked = new RepackedWeights(oc, c, taps, 16, alloc);
+    } else {
+      for (let i = 0; i < rooms.length && r === undefined; i++) {
+        if (rooms[i].fits(oc, c, taps)) r = rooms[i];
+      }
+      if (r === undefined) {
+        r = rooms[this.#repackedNext] = new RepackedWeights(oc, c, taps, 16, alloc);
+        this.#repackedNext = (this.#repackedNext + 1) % REPACKED_ROOMS;
+      }
     }
     this.#keyKept.set(key);
     this.#extentsKept.set(rt.extents);
