@@ -250,6 +250,9 @@ export interface GemmKernel {
 /** Shapes of plain ConvTranspose weights a Jit keeps repacking rooms for (see #repackTransposed). */
 const REPACKED_ROOMS = 4;
 
+/** Zeroed floats on a cache line, in V8's memory (collected when dropped). */
+const v8Floats = (length: number): Float32Array => lineAligned(length, viewAddress);
+
 const VEC_OF: Record<IsaLevel, VecLevel> = {
   scalar: "scalar",
   sse2: "sse2",
@@ -1126,18 +1129,18 @@ export class Jit {
   #repackTransposed(w: Float32Array): Float32Array {
     const rt = this.#rt, key = rt.key;
     const oc = key[5], c = key[2], taps = key[6] * key[7];
-    const rooms = this.#repacked, alloc = (length: number) => lineAligned(length, viewAddress);
+    const rooms = this.#repacked;
     let r: RepackedWeights | undefined;
     if (this.#rt.listsActive) {
       // As #scratchOf: a list's calls run later, on another thread; each gets its own room.
-      r = new RepackedWeights(oc, c, taps, 16, alloc);
+      r = new RepackedWeights(oc, c, taps, 16, v8Floats);
       if (this.#rt.recording) this.#recScratch.push(r.data);
     } else {
       for (let i = 0; i < rooms.length && r === undefined; i++) {
         if (rooms[i].fits(oc, c, taps)) r = rooms[i];
       }
       if (r === undefined) {
-        r = rooms[this.#repackedNext] = new RepackedWeights(oc, c, taps, 16, alloc);
+        r = rooms[this.#repackedNext] = new RepackedWeights(oc, c, taps, 16, v8Floats);
         this.#repackedNext = (this.#repackedNext + 1) % REPACKED_ROOMS;
       }
     }
