@@ -8,13 +8,14 @@
 import { env } from "./env.ts";
 import { isSupportedPlatform, libc } from "./native/libc.ts";
 import { cpuid, xgetbv } from "./native/stubs.ts";
+import { readCaches } from "./cpu_caches.ts";
 
 /** Instruction-set levels, weakest first. */
 export const ISA_LEVELS = ["scalar", "sse2", "avx2", "avx512", "amx"] as const;
 /** An instruction-set level a kernel can be generated for. */
 export type IsaLevel = typeof ISA_LEVELS[number];
 
-/** One cache of the memory hierarchy (CPUID leaf 4, or 0x8000001D on AMD). */
+/** One cache of the memory hierarchy (CPUID leaf 4, 0x8000001D on AMD, else AMD's legacy leaves). */
 export interface CacheInfo {
   /** 1, 2 or 3. */
   level: number;
@@ -24,9 +25,9 @@ export interface CacheInfo {
   sizeBytes: number;
   /** Line size in bytes. */
   lineBytes: number;
-  /** Associativity. */
+  /** Associativity (0 when CPUID does not say). */
   ways: number;
-  /** Logical processors sharing it. */
+  /** Logical processors sharing it (0 when CPUID does not say). */
   sharedBy: number;
 }
 
@@ -123,32 +124,6 @@ function text(...regs: number[]): string {
   return new TextDecoder().decode(bytes).replace(/\0+$/, "").trim();
 }
 
-function readCaches(vendor: string, maxExt: number, topoext: boolean): CacheInfo[] {
-  const leaf = vendor === "AuthenticAMD" || vendor === "HygonGenuine"
-    ? (topoext && maxExt >= 0x8000001d ? 0x8000001d : 0)
-    : (cpuid(0)[0] >= 4 ? 4 : 0);
-  const out: CacheInfo[] = [];
-  if (leaf === 0) return out;
-  for (let i = 0; i < 16; i++) {
-    const [a, b, c] = cpuid(leaf, i);
-    const type = a & 31;
-    if (type === 0) break;
-    const lineBytes = (b & 0xfff) + 1;
-    const partitions = ((b >>> 12) & 0x3ff) + 1;
-    const ways = ((b >>> 22) & 0x3ff) + 1;
-    const sets = c + 1;
-    out.push({
-      level: (a >>> 5) & 7,
-      type: type === 1 ? "data" : type === 2 ? "instruction" : "unified",
-      sizeBytes: ways * partitions * lineBytes * sets,
-      lineBytes,
-      ways,
-      sharedBy: ((a >>> 14) & 0xfff) + 1,
-    });
-  }
-  return out;
-}
-
 function detect(): CpuFeatures {
   const [maxLeaf, vb, vc, vd] = cpuid(0);
   const vendor = text(vb, vd, vc);
@@ -176,7 +151,7 @@ function detect(): CpuFeatures {
 
   const avx = osYmm && bit(c1, 28);
   const avx512f = osZmm && bit(b7, 16);
-  const caches = readCaches(vendor, maxExt, bit(c81, 22));
+  const caches = readCaches(cpuid, vendor, maxExt, bit(c81, 22));
   const find = (level: number, data: boolean) =>
     caches.find((c) => c.level === level && (data ? c.type !== "instruction" : true))?.sizeBytes ??
       0;

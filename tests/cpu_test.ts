@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { capIsa, cpuFeatures, ISA_LEVELS, type IsaLevel, levelsUpTo } from "../src/cpu.ts";
+import { type Cpuid, legacyAmdCaches, readCaches } from "../src/cpu_caches.ts";
 import { runFixture } from "./helpers/fixture.ts";
 
 const CPUINFO_NAMES: Record<string, string> = {
@@ -72,6 +73,74 @@ Deno.test({ name: "cpu: cache sizes agree with sysfs", ignore: !hasSysfsCaches }
   }
   assert.ok(checked >= 3);
   assert.ok(f.l1d > 0 && f.l2 > f.l1d);
+});
+
+/** glibc's own reading of the caches (CPUID too, with its own decoding), 0 where it has none. */
+function getconf(name: string): number {
+  try {
+    const out = new Deno.Command("getconf", { args: [name], stdout: "piped", stderr: "null" })
+      .outputSync();
+    return out.success ? Number(new TextDecoder().decode(out.stdout).trim()) || 0 : 0;
+  } catch {
+    return 0;
+  }
+}
+
+Deno.test("cpu: L1d and L2 sizes agree with glibc's getconf", () => {
+  const l1d = getconf("LEVEL1_DCACHE_SIZE"), l2 = getconf("LEVEL2_CACHE_SIZE");
+  if (l1d === 0 || l2 === 0) return console.log("getconf knows no cache sizes here: not compared");
+  const f = cpuFeatures();
+  assert.equal(f.l1d, l1d);
+  assert.equal(f.l2, l2);
+});
+
+/** Leaves 0x80000005 and 0x80000006 as an "Oxide Virtual Turin-like Processor" (Zen 5) answered. */
+const TURIN_VM_L1 = [0xff60ff40, 0xff60ff40, 0x300c0140, 0x20080140];
+const TURIN_VM_L2L3 = [0x40802040, 0x60804040, 0x04006140, 0x0fe09140];
+
+Deno.test("cpu: AMD's legacy cache leaves decoded (a guest whose 0x8000001D is empty)", () => {
+  assert.deepEqual(legacyAmdCaches(TURIN_VM_L1, TURIN_VM_L2L3), [
+    { level: 1, type: "data", sizeBytes: 48 << 10, lineBytes: 64, ways: 12, sharedBy: 1 },
+    { level: 1, type: "instruction", sizeBytes: 32 << 10, lineBytes: 64, ways: 8, sharedBy: 1 },
+    { level: 2, type: "unified", sizeBytes: 1 << 20, lineBytes: 64, ways: 8, sharedBy: 1 },
+    // 1016 units of 512 KiB, way code 9 ("see 0x8000001D"): what that guest claimed.
+    { level: 3, type: "unified", sizeBytes: 1016 * 512 << 10, lineBytes: 64, ways: 0, sharedBy: 0 },
+  ]);
+  // A Zen 4's: 32 KiB 8-way L1d, 1 MiB 8-way L2, 32 MiB 16-way L3 (way code 8).
+  const zen4 = legacyAmdCaches([0, 0, 0x20080140, 0x20080140], [0, 0, 0x04006140, 0x01008040]);
+  assert.deepEqual(zen4.map((c) => [c.level, c.type, c.sizeBytes, c.ways]), [
+    [1, "data", 32 << 10, 8],
+    [1, "instruction", 32 << 10, 8],
+    [2, "unified", 1 << 20, 8],
+    [3, "unified", 32 << 20, 16],
+  ]);
+  // Leaves of zeros: no caches (the plans keep their defaults).
+  assert.deepEqual(legacyAmdCaches([0, 0, 0, 0], [0, 0, 0, 0]), []);
+});
+
+Deno.test("cpu: the deterministic cache leaf first, AMD's legacy leaves only when it is empty", () => {
+  /** A CPUID answering the legacy leaves as that guest did, and 0x8000001D / leaf 4 as given. */
+  const fake = (deterministic: number[][]): Cpuid => (leaf, sub = 0) => {
+    if (leaf === 0) return [0x10, 0, 0, 0];
+    if (leaf === 0x80000005) return TURIN_VM_L1 as [number, number, number, number];
+    if (leaf === 0x80000006) return TURIN_VM_L2L3 as [number, number, number, number];
+    if (leaf === 0x8000001d || leaf === 4) {
+      return (deterministic[sub] ?? [0, 0, 0, 0]) as [number, number, number, number];
+    }
+    return [0, 0, 0, 0];
+  };
+  // A data L1 of 64 sets × 8 ways × 64 bytes (32 KiB) shared by 2: type 1, level 1.
+  const l1 = [1 | (1 << 5) | (1 << 14), 63 | (7 << 22), 63, 0];
+  const amd = "AuthenticAMD", intel = "GenuineIntel";
+  const sizes = (c: ReturnType<typeof readCaches>) => c.map((x) => [x.level, x.sizeBytes]);
+  const legacy = [[1, 48 << 10], [1, 32 << 10], [2, 1 << 20], [3, 1016 * 512 << 10]];
+  assert.deepEqual(sizes(readCaches(fake([l1]), amd, 0x80000021, true)), [[1, 32 << 10]]);
+  assert.deepEqual(sizes(readCaches(fake([]), amd, 0x80000021, true)), legacy);
+  assert.deepEqual(sizes(readCaches(fake([l1]), amd, 0x80000021, false)), legacy);
+  assert.deepEqual(sizes(readCaches(fake([]), amd, 0x80000005, true)), []);
+  assert.deepEqual(sizes(readCaches(fake([l1]), intel, 0x80000008, false)), [[1, 32 << 10]]);
+  assert.deepEqual(sizes(readCaches(fake([]), intel, 0x80000008, false)), []);
+  assert.equal(readCaches(fake([l1]), amd, 0x80000021, true)[0].sharedBy, 2);
 });
 
 Deno.test("cpu: ISA level follows the features; NJIT_MAX_ISA caps it", async () => {
