@@ -1,12 +1,29 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit, packNBits } from "../mod.ts";
-import { Assembler, dword, type Program, r8, rax, rcx, XMM } from "../asm/mod.ts";
+import {
+  Assembler,
+  dword,
+  eax,
+  ecx,
+  type Program,
+  qword,
+  r8,
+  rax,
+  rcx,
+  rdi,
+  rdx,
+  XMM,
+} from "../asm/mod.ts";
 import { countedLoop, loadPointer } from "../src/kernels/abi.ts";
 import type { KernelPlan, OpFamily, Part } from "../src/kernels/family.ts";
 import { Runtime } from "../src/runtime/runtime.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { FAMILIES } from "../src/kernels/families.ts";
 import { sharedPool } from "../src/native/pool.ts";
+import { JOB_PARTS, JOB_WAKE, PART_BYTES, POOL, POOL_BYTES } from "../src/native/pool_code.ts";
+import { CodeArena } from "../src/native/arena.ts";
+import { dispatch } from "../src/native/dispatch.ts";
+import { NativeBlock } from "../src/native/memory.ts";
 import { runFixture } from "./helpers/fixture.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
@@ -832,5 +849,130 @@ Deno.test("threads: parts whose family text is the same still run kernels of the
     for (let i = 0; i < n; i++) assert.equal(y[i], 2 * x[i], `y[${i}]`);
   } finally {
     rt.close();
+  }
+});
+
+/**
+ * A part kernel for raw jobs, its argument block [tid u32, order u32, ticks
+ * u32, _, counter address u64]: spins for `ticks` TSC ticks, then takes its
+ * place in the order of parts run (a `lock xadd` on the counter) and writes
+ * it and its thread's id (gettid).
+ */
+function partRecorderCode(): Uint8Array {
+  const a = new Assembler();
+  const spin = a.label();
+  a.emit("mov", ecx, dword(rdi, 8));
+  a.emit("rdtsc");
+  a.emit("shl", rdx, 32);
+  a.emit("or", rax, rdx);
+  a.emit("mov", r8, rax);
+  a.bind(spin);
+  a.emit("rdtsc");
+  a.emit("shl", rdx, 32);
+  a.emit("or", rax, rdx);
+  a.emit("sub", rax, r8);
+  a.emit("cmp", rax, rcx);
+  a.emit("jb", spin);
+  a.emit("mov", rcx, qword(rdi, 16));
+  a.emit("mov", eax, 1);
+  a.emit("lock");
+  a.emit("xadd", dword(rcx, 0), eax);
+  a.emit("mov", dword(rdi, 4), eax);
+  a.emit("mov", eax, 186); // gettid
+  a.emit("syscall");
+  a.emit("mov", dword(rdi, 0), eax);
+  a.emit("ret");
+  return a.finish().code;
+}
+
+Deno.test("threads: a job's parts are cut in one range per thread, each thread's own run first", async () => {
+  const pool = sharedPool();
+  const arena = new CodeArena({ budgetBytes: 1 << 16, chunkBytes: 1 << 16 });
+  const code = arena.install(partRecorderCode());
+  const counter = new NativeBlock(64);
+  const page = new DataView(
+    Deno.UnsafePointerView.getArrayBuffer(
+      Deno.UnsafePointer.create(BigInt(pool.address))!,
+      POOL_BYTES,
+    ),
+  );
+  /** Runs a job of `n` parts of `ticks` each: each part's thread id and place in the order run. */
+  const run = (n: number, ticks: number, wake: boolean) => {
+    const blocks = Array.from({ length: n }, () => new NativeBlock(32));
+    const job = new NativeBlock(JOB_PARTS + n * PART_BYTES);
+    job.u32[0] = n;
+    job.u32[JOB_WAKE / 4] = wake ? 1 : 0;
+    counter.u32[0] = 0;
+    blocks.forEach((b, i) => {
+      b.u32[2] = ticks;
+      b.u32[4] = counter.address % 2 ** 32;
+      b.u32[5] = Math.floor(counter.address / 2 ** 32);
+      job.f64[(JOB_PARTS + i * PART_BYTES) / 8] = code.address;
+      job.f64[(JOB_PARTS + i * PART_BYTES) / 8 + 1] = b.address;
+    });
+    dispatch().call(pool.forkJoin, job.pointer);
+    return { tids: blocks.map((b) => b.u32[0]), order: blocks.map((b) => b.u32[1]) };
+  };
+  const self = new NativeBlock(32);
+  self.u32[4] = counter.address % 2 ** 32;
+  self.u32[5] = Math.floor(counter.address / 2 ** 32);
+  dispatch().call(code.pointer, self.pointer);
+  const callerTid = self.u32[0];
+  const before = pool.spin;
+  const asleep = async () => {
+    for (let i = 0; i < 200 && page.getUint32(POOL.SLEEPERS, true) < pool.workers; i++) {
+      await new Promise((r) => setTimeout(r, 5));
+    }
+    assert.equal(page.getUint32(POOL.SLEEPERS, true), pool.workers, "the workers never slept");
+  };
+  try {
+    for (const workers of [1, 2]) {
+      pool.acquire(workers);
+      pool.setSpin({ workerUs: 0, callerUs: 0, streamUs: 0 });
+      for (const n of [1, 2, 3, 8, 13]) {
+        // Workers asleep and not woken: the caller runs every part, its own range's from the
+        // front, then each other range's from the back, so the order shows the ranges:
+        // ⌊t·n/R⌋ to ⌊(t+1)·n/R⌋ for R = min(threads, n).
+        await asleep();
+        const { tids, order } = run(n, 0, false);
+        assert.ok(tids.every((t) => t === callerTid), `workers ${workers}, ${n} parts: ${tids}`);
+        const count = Math.min(pool.workers + 1, n);
+        const cut = (t: number) => Math.floor((t * n) / count);
+        const expected: number[] = [];
+        for (let i = cut(0); i < cut(1); i++) expected.push(i);
+        for (let t = 1; t < count; t++) {
+          for (let i = cut(t + 1) - 1; i >= cut(t); i--) expected.push(i);
+        }
+        const ran = order.map((_, i) => order.indexOf(i));
+        assert.deepEqual(ran, expected, `workers ${workers}, ${n} parts`);
+      }
+      pool.release();
+    }
+    // One worker kept awake, 8 parts of equal length: the caller runs parts 0-3 and the
+    // worker 4-7 (a part claimed from a shared counter went to whichever thread was free:
+    // the two interleaved, and consecutive calls cut alike found their operands in the
+    // other core's cache). A late worker lets the caller take some of its range; one
+    // clean split in 20 jobs is asked.
+    pool.acquire(1);
+    pool.setSpin({ workerUs: 100_000, callerUs: 1000, streamUs: 0 });
+    run(8, 1000, true); // wakes it
+    let clean = 0;
+    for (let trial = 0; trial < 20 && clean === 0; trial++) {
+      const { tids } = run(8, 200_000, true);
+      const worker = tids[7];
+      assert.ok(tids.every((t) => t > 0), `every part ran: ${tids}`);
+      if (
+        worker !== callerTid && tids.slice(0, 4).every((t) => t === callerTid) &&
+        tids.slice(4).every((t) => t === worker)
+      ) clean++;
+    }
+    assert.ok(
+      clean > 0,
+      "no job ran the caller's range on the caller and the worker's on the worker",
+    );
+    pool.release();
+  } finally {
+    pool.setSpin(before);
+    arena.close();
   }
 });

@@ -171,6 +171,7 @@ export class ThreadPool {
       for (let b = 0; b < WORKER_BYTES; b += 8) this.#view.setBigUint64(record + b, 0n, true);
       this.#view.setBigUint64(record + WORKER.POOL, BigInt(this.#page.address), true);
       this.#view.setUint32(record + WORKER.GEN0, this.#view.getUint32(POOL.GEN, true), true);
+      this.#view.setUint32(record + WORKER.INDEX, i + 1, true);
       const id = new BigUint64Array(1);
       const arg = Deno.UnsafePointer.create(BigInt(this.#page.address + record));
       const rc = c.pthread_create(id, null, this.#worker, arg);

@@ -6,16 +6,20 @@
  * Shared state lives in one page of native memory (`POOL` offsets, each hot
  * word on its own cache line):
  * - `GEN`: bumped (atomically) to publish a job; the futex workers sleep on.
- * - `CLAIM`: `count << 32 | next`; `lock xadd` hands out part indices. A
- *   late worker's increment past `count` is harmless, and a publish
- *   overwrites the whole word, so a part is never run twice.
+ * - `RANGES`: the job's parts cut into one contiguous range per thread
+ *   (`RANGE_COUNT` of them: the threads, at most the parts), each word
+ *   `end << 32 | next`; `lock xadd` hands out its part indices. A thread
+ *   claims from its own range (the caller the first, worker i the range i)
+ *   in order, then from the others' (see `claimPart`). A late worker's
+ *   increment past `end` is harmless, and a publish overwrites every range
+ *   it uses, so a part is never run twice.
  * - `DONE`: parts finished; the futex the caller sleeps on (`WAITING` set).
  * - `BUSY`: one job at a time; a caller that finds the pool busy (an async
  *   job in flight) runs all its parts itself: same results, no waiting.
  *
  * Ordering is x86's: stores are seen in program order (TSO) and every
  * `lock`ed instruction is a full barrier, so the job pointer written before
- * `CLAIM` is seen by whoever claims from it, and a sleeper cannot miss a
+ * `RANGES` is seen by whoever claims from them, and a sleeper cannot miss a
  * wake-up (it bumps `SLEEPERS` before the futex re-checks `GEN`; the caller
  * bumps `GEN` before reading `SLEEPERS`).
  *
@@ -45,6 +49,7 @@ import {
   rdi,
   rdx,
   type Reg,
+  rsi,
   rsp,
 } from "../../asm/mod.ts";
 
@@ -54,8 +59,11 @@ const al = GP8[0], cl = GP8[1];
 /** Byte offsets in the pool's shared page. */
 export const POOL = {
   GEN: 0,
-  CLAIM: 64,
+  /** Ranges of the job published (u32), at most the threads and the parts, at least 1. */
+  RANGE_COUNT: 64,
   JOB: 72,
+  /** The caller's scan of the ranges (three u32, see `claimPart`): the range it claims from, ranges left, its own. */
+  CALLER_SCAN: 80,
   DONE: 128,
   WAITING: 132,
   SLEEPERS: 192,
@@ -89,6 +97,8 @@ export const POOL = {
   SCRATCH: 640,
   /** Worker records, `WORKER_BYTES` each. */
   WORKERS: 1024,
+  /** The job's ranges of parts: a u64 `end << 32 | next` per thread (at most 128). */
+  RANGES: 8192,
 } as const;
 
 /** Bytes of a CPU mask (1024 CPUs). */
@@ -115,13 +125,17 @@ export const WORKER = {
   GEN0: 32,
   /** Its thread id (u32), written by the thread when it starts. */
   TID: 36,
+  /** Its index among the job's threads (u32; the caller is 0): its own range is this one's modulo the count. */
+  INDEX: 40,
+  /** Its scan of the ranges (three u32, see `claimPart`): the range it claims from, ranges left, its own. */
+  SCAN: 44,
 } as const;
 
-/** Bytes of the shared page (room for the worker records). */
-export const POOL_BYTES = 8192;
+/** Bytes of the shared pages (the worker records, then the ranges). */
+export const POOL_BYTES = POOL.RANGES + 4096;
 
-/** Most workers a pool holds. */
-export const MAX_WORKERS = (POOL_BYTES - POOL.WORKERS) / WORKER_BYTES;
+/** Most workers a pool holds (their records fill the room before the ranges). */
+export const MAX_WORKERS = (POOL.RANGES - POOL.WORKERS) / WORKER_BYTES;
 
 /**
  * Job layout (written by the runtime, read by the code here): u32 part count
@@ -273,15 +287,22 @@ export function workerCode(): Uint8Array {
   a.emit("cmp", dword(rbx, POOL.STOP), 0);
   a.emit("jne", exit);
   a.emit("inc", qword(r12, WORKER.JOBS));
+  // Its own range: its index modulo the ranges; every range left to visit.
+  a.emit("mov", ecx, dword(rbx, POOL.RANGE_COUNT));
+  a.emit("test", ecx, ecx);
+  a.emit("jz", wait); // none published (a publish always writes 1 or more): never divide by 0
+  a.emit("mov", eax, dword(r12, WORKER.INDEX));
+  a.emit("xor", edx, edx);
+  a.emit("div", ecx);
+  a.emit("mov", dword(r12, WORKER.SCAN), edx);
+  a.emit("mov", dword(r12, WORKER.SCAN + 4), ecx);
+  a.emit("mov", dword(r12, WORKER.SCAN + 8), edx);
+  const run = a.label();
   a.bind(claim);
-  a.emit("mov", eax, 1);
-  a.emit("lock");
-  a.emit("xadd", qword(rbx, POOL.CLAIM), rax);
-  a.emit("mov", r14, rax);
-  a.emit("shr", r14, 32); // the count
-  a.emit("cmp", eax, r14d);
-  a.emit("jae", wait);
+  claimPart(a, r12, WORKER.SCAN, r14, run, wait);
+  a.bind(run);
   a.emit("mov", rcx, qword(rbx, POOL.JOB));
+  a.emit("mov", r14d, dword(rcx, 0)); // the count
   runPart(a, rcx);
   a.emit("inc", qword(r12, WORKER.PARTS));
   a.emit("mov", eax, 1);
@@ -347,12 +368,10 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.bind(wakeUp);
   a.emit("mov", r15d, 1);
   a.bind(publish);
-  // Publish: job and DONE before CLAIM, CLAIM before GEN.
+  // Publish: job and DONE before the ranges, the ranges before GEN.
   a.emit("mov", qword(rbx, POOL.JOB), r12);
   a.emit("mov", dword(rbx, POOL.DONE), 0);
-  a.emit("mov", rax, r13);
-  a.emit("shl", rax, 32);
-  a.emit("mov", qword(rbx, POOL.CLAIM), rax);
+  publishRanges(a);
   a.emit("lock");
   a.emit("inc", dword(rbx, POOL.GEN));
   a.emit("cmp", dword(rbx, POOL.SLEEPERS), 0);
@@ -363,12 +382,10 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.emit("lea", rdi, qword(rbx, POOL.GEN));
   a.emit("mov", edx, 0x7fffffff);
   futex(a, FUTEX_WAKE_PRIVATE);
+  const run = a.label();
   a.bind(claim);
-  a.emit("mov", eax, 1);
-  a.emit("lock");
-  a.emit("xadd", qword(rbx, POOL.CLAIM), rax);
-  a.emit("cmp", eax, r13d);
-  a.emit("jae", wait);
+  claimPart(a, rbx, POOL.CALLER_SCAN, r14, run, wait);
+  a.bind(run);
   runPart(a, r12);
   a.emit("lock");
   a.emit("inc", dword(rbx, POOL.DONE));
@@ -409,6 +426,111 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.emit("inc", qword(rbx, POOL.SERIAL));
   runEveryPart(a, out);
   return a.finish().code;
+}
+
+/**
+ * The caller's publish of the ranges (pool at rbx, r13d parts): R = the
+ * threads (workers + 1), at most the parts, at least 1; range t is parts
+ * ⌊t·n/R⌋ to ⌊(t+1)·n/R⌋, so consecutive calls cut alike give each thread
+ * the same share of their operands: what one call's part wrote into a
+ * core's L2 is read there by the next call's. The caller's scan starts at
+ * range 0. Uses rax, rcx, rdx, rsi, rdi.
+ */
+function publishRanges(a: Assembler): void {
+  const some = a.label(), next = a.label();
+  a.emit("mov", ecx, dword(rbx, POOL.WORKER_COUNT));
+  a.emit("inc", ecx);
+  a.emit("cmp", ecx, r13d);
+  a.emit("cmova", ecx, r13d);
+  a.emit("test", ecx, ecx);
+  a.emit("jnz", some);
+  a.emit("mov", ecx, 1);
+  a.bind(some);
+  a.emit("mov", dword(rbx, POOL.RANGE_COUNT), ecx);
+  a.emit("xor", esi, esi); // t
+  a.emit("xor", edi, edi); // the range's first part
+  a.bind(next);
+  a.emit("mov", eax, esi);
+  a.emit("inc", eax);
+  a.emit("imul", eax, r13d);
+  a.emit("xor", edx, edx);
+  a.emit("div", ecx); // eax: its end
+  a.emit("mov", rdx, rax);
+  a.emit("shl", rdx, 32);
+  a.emit("or", rdx, rdi);
+  a.emit("mov", qword(rbx, POOL.RANGES, rsi, 8), rdx);
+  a.emit("mov", edi, eax);
+  a.emit("inc", esi);
+  a.emit("cmp", esi, ecx);
+  a.emit("jb", next);
+  a.emit("mov", dword(rbx, POOL.CALLER_SCAN), 0);
+  a.emit("mov", dword(rbx, POOL.CALLER_SCAN + 4), ecx);
+  a.emit("mov", dword(rbx, POOL.CALLER_SCAN + 8), 0);
+}
+
+/**
+ * Claims a part for the thread whose scan is at `state + at` (u32s: the
+ * range it claims from, the ranges it has yet to find exhausted, its own
+ * range), pool at rbx. From its own range it takes the next part (`lock
+ * xadd` on the front); from another's, the last (`lock cmpxchg` on the
+ * back), so the owner keeps the front of its share and a late or slow
+ * thread loses a tail of parts, not every other one: the parts a thread
+ * runs stay much the same from call to call. An exhausted range (never
+ * refilled within a job) sends it on to the next, cyclically, until it has
+ * found every one exhausted. eax = the part, then on to `found`; `none`
+ * when every range is exhausted. Uses rax, rcx, rdx and `tmp`.
+ */
+function claimPart(
+  a: Assembler,
+  state: Reg,
+  at: number,
+  tmp: Reg,
+  found: Label,
+  none: Label,
+): void {
+  const top = a.label(), steal = a.label(), retry = a.label(), exhausted = a.label();
+  const wrap = a.label();
+  a.bind(top);
+  a.emit("mov", edx, dword(state, at));
+  a.emit("cmp", edx, dword(state, at + 8));
+  a.emit("jne", steal);
+  a.emit("mov", eax, 1);
+  a.emit("lock");
+  a.emit("xadd", qword(rbx, POOL.RANGES, rdx, 8), rax);
+  a.emit("mov", rcx, rax);
+  a.emit("shr", rcx, 32); // the range's end
+  a.emit("cmp", eax, ecx);
+  a.emit("jb", found);
+  a.emit("jmp", exhausted);
+  a.bind(steal);
+  a.emit("mov", rax, qword(rbx, POOL.RANGES, rdx, 8));
+  a.bind(retry);
+  a.emit("mov", rcx, rax);
+  a.emit("shr", rcx, 32);
+  a.emit("cmp", eax, ecx);
+  a.emit("jae", exhausted); // next ≥ end
+  a.emit("dec", ecx); // the part taken: end − 1
+  // The word with its end one lower: halves swapped, the low one decremented (end ≥ 1), back.
+  a.emit("mov", tmp, rax);
+  a.emit("ror", tmp, 32);
+  a.emit("dec", tmp);
+  a.emit("ror", tmp, 32);
+  a.emit("lock");
+  a.emit("cmpxchg", qword(rbx, POOL.RANGES, rdx, 8), tmp);
+  a.emit("jne", retry); // rax: the word as it is now
+  a.emit("mov", eax, ecx);
+  a.emit("jmp", found);
+  a.bind(exhausted);
+  a.emit("dec", dword(state, at + 4));
+  a.emit("jz", none);
+  // A scan begun for an earlier job may see fewer ranges now: its index wraps all the same.
+  a.emit("inc", edx);
+  a.emit("cmp", edx, dword(rbx, POOL.RANGE_COUNT));
+  a.emit("jb", wrap);
+  a.emit("xor", edx, edx);
+  a.bind(wrap);
+  a.emit("mov", dword(state, at), edx);
+  a.emit("jmp", top);
 }
 
 /** Runs parts 0..r13d−1 of the job at r12 in order (counter r14), then jumps to `done`. */
