@@ -8,7 +8,9 @@
  * - `GEN`: bumped (atomically) to publish a job; the futex workers sleep on.
  * - `RANGES`: the job's parts cut into one contiguous range per thread
  *   (`RANGE_COUNT` of them: the threads, at most the parts), each word
- *   `end << 32 | next`; `lock xadd` hands out its part indices. A thread
+ *   `end << 32 | next`, eight to a line (each claim moves that line between
+ *   cores, as the one shared counter's did); `lock xadd` hands out its part
+ *   indices. A thread
  *   claims from its own range (the caller the first, worker i the range i)
  *   in order, then from the others' (see `claimPart`). A late worker's
  *   increment past `end` is harmless, and a publish overwrites every range
