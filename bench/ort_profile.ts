@@ -1,8 +1,8 @@
 /**
  * Per-node kernel times of a model, onnxruntime-node's (its profiler) beside
- * ours (the session's profiler), the two sessions' runs alternating in one
- * process so both see the same machine: the median µs of each node over the
- * runs. Nodes pair by name, else the k-th unpaired node of an op on one
+ * ours (the session's profiler; tier 1), in one process so both see the
+ * same machine: at 1 thread the two sessions' runs alternate, at more each
+ * runs in a block (see below); the median µs of each node over the runs. Nodes pair by name, else the k-th unpaired node of an op on one
  * side with the k-th of that op on the other (ONNX Runtime renames the
  * nodes it rewrites, e.g. "relu7_nchwc"); a node only one side has (a
  * fusion only one side makes) shows "-" on the other.
@@ -37,6 +37,9 @@ const theirs = await ort.InferenceSession.create(bytes, {
 });
 const ours = await InferenceSession.create(bytes, {
   intraOpNumThreads: threads,
+  // Tier 1, as compare_models.ts times it: tuning on live calls would time its candidates
+  // (some slow by design) as the nodes' runs.
+  tuneBudget: 0,
   enableProfiling: true,
   profileFilePrefix: `${dir}/njit`,
 });
@@ -65,9 +68,21 @@ const feedsOf = (T: new (t: never, d: never, s: number[]) => unknown) =>
   );
 const theirFeeds = feedsOf(ort.Tensor),
   ourFeeds = feedsOf(Tensor as never) as Record<string, Tensor>;
-for (let i = 0; i < runs; i++) {
-  await theirs.run(theirFeeds);
-  ours.runSync(ourFeeds);
+// At 1 thread the two take turns run by run. At more, ONNX Runtime's pool threads keep
+// spinning after its run (allow_spinning) and take the cores from whoever runs next: a BERT
+// layer's runSync at 2 threads took 15-17 ms right after ORT's run against 5.8 ms alone on a
+// 2-vCPU Zen 5 (2026-12-03). So each runs in a block, its first WARM runs (in which the
+// other's threads still spin) left out of the medians.
+const WARM = 3;
+const skipped = threads > 1 ? 1 + WARM : 1;
+if (threads > 1) {
+  for (let i = 0; i < WARM + runs; i++) await theirs.run(theirFeeds);
+  for (let i = 0; i < WARM + runs; i++) ours.runSync(ourFeeds);
+} else {
+  for (let i = 0; i < runs; i++) {
+    await theirs.run(theirFeeds);
+    ours.runSync(ourFeeds);
+  }
 }
 theirs.endProfiling();
 await theirs.release();
@@ -75,7 +90,7 @@ const ourTrace = ours.endProfiling();
 await ours.release();
 
 type Event = { cat?: string; name: string; dur: number; args?: { op_name?: string } };
-/** Per node in first-seen order: its op and the median of its durations after its first. */
+/** Per node in first-seen order: its op and the median of its durations after the first `skipped`. */
 function medians(events: Event[], suffix: string): Map<string, { op: string; us: number }> {
   const byNode = new Map<string, { op: string; durs: number[] }>();
   for (const e of events) {
@@ -87,7 +102,7 @@ function medians(events: Event[], suffix: string): Map<string, { op: string; us:
   }
   const out = new Map<string, { op: string; us: number }>();
   for (const [name, n] of byNode) {
-    const d = n.durs.slice(1).sort((a, b) => a - b);
+    const d = n.durs.slice(skipped).sort((a, b) => a - b);
     out.set(name, { op: n.op, us: d.length ? d[d.length >> 1] : n.durs[0] });
   }
   return out;
@@ -121,7 +136,9 @@ for (const [name, o] of ourNodes) {
 for (const [name, t] of ortNodes) rows.push({ name, op: t.op, ortUs: t.us });
 
 console.log(
-  `${threads} thread(s), ${runs} runs each, alternating; median µs per node after its first run`,
+  `${threads} thread(s), ${runs} runs each, ${
+    threads > 1 ? `in blocks after ${WARM} warm-up runs` : "alternating"
+  }; median µs per node after its first run`,
 );
 console.log(
   `${"node (ours / ORT's)".padEnd(48)} ${"op".padEnd(20)} ${"ORT µs".padStart(8)} ${
