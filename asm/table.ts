@@ -273,6 +273,8 @@ row("cpuid", "", "", "0F A2");
 row("xgetbv", "", "", "0F 01 D0");
 row("rdtsc", "", "", "0F 31");
 row("rdtscp", "", "", "0F 01 F9");
+// Segment limit: the vDSO's getcpu reads the CPU number from a per-CPU GDT entry's limit with it.
+row("lsl", "r32, r32/m16", "RM", "0F 03 /r");
 row("prefetchnta", "m8", "M", "0F 18 /0");
 row("prefetcht0", "m8", "M", "0F 18 /1");
 row("prefetcht1", "m8", "M", "0F 18 /2");

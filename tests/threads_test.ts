@@ -20,10 +20,20 @@ import { Runtime } from "../src/runtime/runtime.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { FAMILIES } from "../src/kernels/families.ts";
 import { affinityCpus, sharedPool } from "../src/native/pool.ts";
-import { JOB_PARTS, JOB_WAKE, PART_BYTES, POOL, POOL_BYTES } from "../src/native/pool_code.ts";
+import {
+  JOB_PARTS,
+  JOB_WAKE,
+  PART_BYTES,
+  POOL,
+  POOL_BYTES,
+  WORKER,
+  WORKER_BYTES,
+} from "../src/native/pool_code.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock } from "../src/native/memory.ts";
+import { lslCpu } from "../src/native/stubs.ts";
+import { libc } from "../src/native/libc.ts";
 import { runFixture } from "./helpers/fixture.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
@@ -980,4 +990,64 @@ Deno.test("threads: a job's parts are cut in one range per thread, each thread's
     pool.setSpin(before);
     arena.close();
   }
+});
+
+Deno.test("threads: a split call keeps the workers off the calling thread's CPU", () => {
+  if (affinityCpus() < 2) return console.log("one CPU: nothing to keep off");
+  const j = new Jit({ threads: 2, tuneBudget: 0 });
+  try {
+    const n = 256, a = new Float32Array(n * n).fill(1), c = new Float32Array(n * n);
+    const pool = sharedPool();
+    const page = new DataView(
+      Deno.UnsafePointerView.getArrayBuffer(
+        Deno.UnsafePointer.create(BigInt(pool.address))!,
+        POOL_BYTES,
+      ),
+    );
+    // Calls until every worker has started (a new one's thread runs when the scheduler lets
+    // it; the job after its start keeps it off), then one more.
+    const tids = () =>
+      Array.from(
+        { length: page.getUint32(POOL.WORKER_COUNT, true) },
+        (_, i) => page.getUint32(POOL.WORKERS + i * WORKER_BYTES + WORKER.TID, true),
+      );
+    for (let i = 0; i < 2000 && (i < 3 || tids().length === 0 || tids().includes(0)); i++) {
+      j.gemm(a, a, c, { m: n, n, k: n });
+    }
+    j.gemm(a, a, c, { m: n, n, k: n });
+    // The caller's CPU as the pool read it (RDTSCP, the per-CPU segment's limit, or getcpu).
+    assert.ok(page.getUint32(POOL.KEEP_OFF, true) > 0, "the pool keeps no worker off the caller");
+    const last = page.getInt32(POOL.LAST_CPU, true);
+    assert.ok(last >= 0, `no caller CPU recorded: ${last}`);
+    const cpus = (list: string) =>
+      list.split(",").flatMap((r) => {
+        const [lo, hi = lo] = r.split("-").map(Number);
+        return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+      });
+    // This pool's workers by the thread ids in their records (threads of other isolates' pools,
+    // a Deno Worker's, are named alike).
+    let workers = 0;
+    for (const tid of tids()) {
+      const status = Deno.readTextFileSync(`/proc/self/task/${tid}/status`);
+      const allowed = cpus(/Cpus_allowed_list:\s*(.*)/.exec(status)![1].trim());
+      assert.ok(!allowed.includes(last), `worker ${tid} may run on the caller's CPU ${last}`);
+      workers++;
+    }
+    assert.ok(workers > 0, `no worker started: ${tids()}`);
+  } finally {
+    j.close();
+  }
+});
+
+Deno.test("native: the per-CPU segment's limit reads the CPU sched_getcpu does", () => {
+  const cpu = lslCpu();
+  if (cpu < 0) return console.log("no readable per-CPU segment here (not Linux x86-64?)");
+  let agreed = 0;
+  for (let i = 0; i < 20; i++) {
+    const before = libc().sched_getcpu(), got = lslCpu(), after = libc().sched_getcpu();
+    if (before !== after) continue; // migrated in between
+    assert.equal(got, before);
+    agreed++;
+  }
+  assert.ok(agreed > 0);
 });

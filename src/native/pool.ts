@@ -24,7 +24,7 @@ import {
   WORKER_BYTES,
   workerCode,
 } from "./pool_code.ts";
-import { cpuid, tscRate } from "./stubs.ts";
+import { cpuid, lslCpu, tscRate } from "./stubs.ts";
 
 /** Counters of one worker thread. */
 export interface WorkerStats {
@@ -93,7 +93,7 @@ export class ThreadPool {
     this.#view.setInt32(POOL.LAST_CPU, -1, true);
     const rdtscp = (cpuid(0x80000000)[0] >>> 0) >= 0x80000001 &&
       (cpuid(0x80000001)[3] & (1 << 27)) !== 0;
-    this.#view.setUint32(POOL.KEEP_OFF, rdtscp && cpus > 1 ? 1 : 0, true);
+    this.#view.setUint32(POOL.KEEP_OFF, cpus < 2 ? 0 : rdtscp ? 1 : lslReadsCpu() ? 2 : 3, true);
     this.runAll = this.#arena.install(sequenceCode()).pointer;
     this.timedPart = this.#arena.install(timedPartCode()).address;
   }
@@ -238,6 +238,22 @@ let shared: ThreadPool | undefined;
 export function sharedPool(): ThreadPool {
   shared ??= new ThreadPool();
   return shared;
+}
+
+/**
+ * Whether `lsl` on Linux's per-CPU segment gives the CPU sched_getcpu
+ * does (stubs.ts): in every read not straddling a migration, and in one
+ * at least.
+ */
+function lslReadsCpu(): boolean {
+  let agreed = 0;
+  for (let i = 0; i < 8; i++) {
+    const before = libc().sched_getcpu(), cpu = lslCpu(), after = libc().sched_getcpu();
+    if (before !== after || before < 0) continue;
+    if (cpu !== before) return false;
+    agreed++;
+  }
+  return agreed > 0;
 }
 
 /** This process's CPU affinity mask (1024 CPUs), or null when it cannot be read. */

@@ -54,6 +54,7 @@ import {
   rsi,
   rsp,
 } from "../../asm/mod.ts";
+import { CPUNODE_SELECTOR } from "./stubs.ts";
 
 const r13d = GP32[13], r14d = GP32[14], r15d = GP32[15], ebx = GP32[3];
 const al = GP8[0], cl = GP8[1];
@@ -84,7 +85,12 @@ export const POOL = {
    * started since): see `keepOffCaller`.
    */
   LAST_CPU: 340,
-  /** 1 when the caller keeps sleeping workers off its CPU (RDTSCP present, 2+ CPUs). */
+  /**
+   * How the caller learns its CPU to keep the workers off it (2+ CPUs): 0
+   * it does not, 1 by RDTSCP, 2 by `lsl` on Linux's per-CPU segment (no
+   * RDTSCP; checked against sched_getcpu at the pool's start), 3 by the
+   * getcpu syscall (about 1 µs a job on a Firecracker guest).
+   */
   KEEP_OFF: 344,
   /** TSC when the last job (or whole-call run) ended (u64). */
   LAST_END: 352,
@@ -93,6 +99,8 @@ export const POOL = {
    * the last one ended is part of a dense stream of calls, and wakes them.
    */
   STREAM_GAP: 360,
+  /** The caller's CPU as getcpu writes it (u32; see `keepOffCaller`). */
+  CALLER_CPU: 368,
   /** The process's CPU affinity mask (`MASK_BYTES`). */
   MASK: 512,
   /** The mask without the caller's CPU, handed to sched_setaffinity. */
@@ -175,6 +183,7 @@ export const PART_BYTES = 16;
 
 const SYS_FUTEX = 202;
 const SYS_GETTID = 186;
+const SYS_GETCPU = 309;
 const SYS_SCHED_SETAFFINITY = 203;
 const SYS_SCHED_GETAFFINITY = 204;
 const FUTEX_WAIT_PRIVATE = 128;
@@ -370,6 +379,7 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.bind(wakeUp);
   a.emit("mov", r15d, 1);
   a.bind(publish);
+  keepOffCaller(a);
   // Publish: job and DONE before the ranges, the ranges before GEN.
   a.emit("mov", qword(rbx, POOL.JOB), r12);
   a.emit("mov", dword(rbx, POOL.DONE), 0);
@@ -380,7 +390,6 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.emit("je", claim);
   a.emit("test", r15d, r15d);
   a.emit("jz", claim);
-  keepOffCaller(a);
   a.emit("lea", rdi, qword(rbx, POOL.GEN));
   a.emit("mov", edx, 0x7fffffff);
   futex(a, FUTEX_WAKE_PRIVATE);
@@ -549,22 +558,50 @@ function runEveryPart(a: Assembler, done: Label): void {
 }
 
 /**
- * Before waking sleeping workers: let them run anywhere but on this (the
+ * Before every job: let the workers run anywhere but on this (the
  * caller's) CPU. Linux places a woken thread next to its waker when it
  * judges the other CPUs busy, and in a VM an idle vCPU can look busy (it
  * was halted): the worker then queues behind the caller, which never
  * yields, or preempts it and spins on its CPU; measured on a 2-vCPU KVM
  * guest, GEMM 256³ on 2 threads ran at 0.7-1.0× one thread for the first
  * milliseconds after every idle pause. One sched_setaffinity per worker,
- * only when the caller's CPU (RDTSCP's TSC_AUX) changed since the last
- * time. Uses rax, rcx, rdx, rsi, rdi, r11, r14.
+ * only when the caller's CPU (`KEEP_OFF` says how it is read) changed
+ * since the last time. Without it, on a
+ * 2-vCPU Firecracker guest (Zen 5, no RDTSCP), the worker stayed on the
+ * caller's CPU for seconds after an idle pause: a GEMM 128×3072×768 on 2
+ * threads took 2.8-4 ms a call, one thread's time or worse, against 1.5.
+ * Uses rax, rcx, rdx, rsi, rdi, r11, r14.
  */
 function keepOffCaller(a: Assembler): void {
   const done = a.label(), next = a.label(), skip = a.label(), top = a.label();
+  const bySegment = a.label(), bySyscall = a.label(), known = a.label();
   a.emit("cmp", dword(rbx, POOL.KEEP_OFF), 0);
   a.emit("je", done);
+  a.emit("cmp", dword(rbx, POOL.KEEP_OFF), 2);
+  a.emit("je", bySegment);
+  a.emit("ja", bySyscall);
   a.emit("rdtscp");
   a.emit("and", ecx, 0xfff);
+  a.emit("jmp", known);
+  // Without RDTSCP: the per-CPU segment's limit (what the vDSO's getcpu reads).
+  a.bind(bySegment);
+  a.emit("mov", ecx, CPUNODE_SELECTOR);
+  a.emit("lsl", eax, ecx);
+  a.emit("jnz", done); // no readable limit: leave the workers where they are
+  a.emit("and", eax, 0xfff);
+  a.emit("mov", ecx, eax);
+  a.emit("jmp", known);
+  // Else getcpu(&cpu, NULL, NULL).
+  a.bind(bySyscall);
+  a.emit("mov", eax, SYS_GETCPU);
+  a.emit("lea", rdi, qword(rbx, POOL.CALLER_CPU));
+  a.emit("xor", esi, esi);
+  a.emit("xor", edx, edx);
+  a.emit("syscall");
+  a.emit("test", eax, eax);
+  a.emit("jnz", done); // no CPU known: leave the workers where they are
+  a.emit("mov", ecx, dword(rbx, POOL.CALLER_CPU));
+  a.bind(known);
   // A CPU beyond the mask's 1024 bits: leave the workers where they are.
   a.emit("cmp", ecx, MASK_BYTES * 8);
   a.emit("jae", done);

@@ -62,10 +62,34 @@ export function rdtscCode(): Uint8Array {
   return a.finish().code;
 }
 
+/**
+ * Linux's per-CPU GDT entry (GDT_ENTRY_CPUNODE, selector 15·8 + 3): its
+ * segment limit is node << 12 | CPU, which `lsl` reads in user mode; the
+ * vDSO's getcpu does so where the CPU has neither RDTSCP nor RDPID.
+ */
+export const CPUNODE_SELECTOR = 0x7b;
+
+/** lslCpu(block): block[0] = the CPU by the limit of CPUNODE_SELECTOR, or −1 if `lsl` fails. */
+export function lslCpuCode(): Uint8Array {
+  const a = new Assembler();
+  const bad = a.label();
+  a.emit("mov", ecx, CPUNODE_SELECTOR);
+  a.emit("lsl", eax, ecx);
+  a.emit("jnz", bad); // ZF clear: no readable limit
+  a.emit("and", eax, 0xfff);
+  a.emit("mov", dword(rdi, 0), eax);
+  a.emit("ret");
+  a.bind(bad);
+  a.emit("mov", dword(rdi, 0), -1);
+  a.emit("ret");
+  return a.finish().code;
+}
+
 interface Stubs {
   cpuid: CodeBlock;
   xgetbv: CodeBlock;
   rdtsc: CodeBlock;
+  lslCpu: CodeBlock;
   block: NativeBlock;
 }
 let stubs: Stubs | undefined;
@@ -77,6 +101,7 @@ function installed(): Stubs {
     cpuid: arena.install(cpuidCode()),
     xgetbv: arena.install(xgetbvCode()),
     rdtsc: arena.install(rdtscCode()),
+    lslCpu: arena.install(lslCpuCode()),
     block: new NativeBlock(64),
   };
   anchor = clockPair();
@@ -99,6 +124,13 @@ export function xgetbv(xcr = 0): [number, number] {
   s.block.u32[0] = xcr;
   dispatch().call(s.xgetbv.pointer, s.block.pointer);
   return [s.block.u32[1], s.block.u32[2]];
+}
+
+/** The calling thread's CPU by the per-CPU segment's limit (−1 where it cannot be read). */
+export function lslCpu(): number {
+  const s = installed();
+  dispatch().call(s.lslCpu.pointer, s.block.pointer);
+  return s.block.i32[0];
 }
 
 /** Reads the time-stamp counter (about 10 ns through the trampoline). */
