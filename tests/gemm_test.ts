@@ -6,6 +6,7 @@ import { gemmF64, type GemmSpec, generateGemm, planGemm } from "../src/kernels/g
 import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
 import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { emitSkinnyGemm } from "../src/kernels/gemm/skinny.ts";
+import { gemmParts } from "../src/kernels/gemm/partition.ts";
 import { tileFits } from "../src/kernels/gemm/microkernel.ts";
 import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
@@ -713,4 +714,19 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
       if (k > 2048) assert.ok(plan.includes("kc=704"), plan);
     }
   }
+});
+
+Deno.test("gemm: a split call's parts go without the next strip's prefetch, same K blocks and tile", () => {
+  // 64×768×3072: B past L2, read in place with the next strip prefetched by one thread.
+  const spec = gemmSpec({ m: 64, n: 3072, k: 768 });
+  const plan = planGemm(spec, "avx512", { l1d: 48 << 10, l2: 1 << 20 });
+  assert.ok(plan.direct?.prefetchNext, plan.description);
+  const parts = gemmParts(spec, plan, 8)!;
+  assert.equal(parts.length, 8);
+  for (const p of parts) {
+    assert.equal(p.plan.direct!.prefetchNext, false);
+    assert.equal(p.plan.direct!.kc, plan.direct!.kc);
+    assert.deepEqual([p.plan.direct!.mr, p.plan.direct!.nr], [plan.direct!.mr, plan.direct!.nr]);
+  }
+  assert.equal(parts.reduce((n, p) => n + p.spec.n, 0), spec.n);
 });

@@ -67,6 +67,15 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
     const direct = { ...p.direct!, transposeB: Math.ceil(n / 16) * 16 };
     return { ...p, direct, workspaceBytes: transposedBBytes(s.k, direct.transposeB) };
   }
+  if (p.path === "direct" && p.direct!.prefetchNext && !p.direct!.transposeStrips) {
+    // Without the next strip's prefetch (and so without the peel that goes with it: the same
+    // columns in the same order, the same bits): one thread streaming B gains by it, threads
+    // sharing the memory lose. Zen 5 (`bench/tune_candidates.ts --gemm … --threads 1|2`, the
+    // plan with and without, one run each): 1 thread 64×768×3072 72.9 → 82.4% of the peak
+    // with it, 32×1024×4096 55.5 → 68.1%; 2 threads 81.9 → 69.2%, 73.4 → 64.4%, and
+    // 128×3072×768 75.2 → 72.3%, 128×768×3072 70.1 → 67.7%.
+    return { ...p, direct: { ...p.direct!, prefetchNext: false } };
+  }
   return p;
 }
 

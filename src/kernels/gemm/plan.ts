@@ -239,7 +239,8 @@ export function planGemm(
     // strip would wait on L3/DRAM. Prefetch the next strip while the row
     // tiles run over this one, and block K so that A's row panel and two
     // strips of B stay in L2. Measured on Zen 4, 64×768×3072: 74-81% → 92-95%
-    // of peak; 16-32 rows × 2048-4096: 42-62% → 77-91%.
+    // of peak; 16-32 rows × 2048-4096: 42-62% → 77-91%. (A split call's
+    // parts go without the prefetch: partition.ts.)
     direct.kc = evenBlock(s.k, 512, 16);
     direct.prefetchNext = true;
     if ((s.ldb * 4) % 4096 === 0 && (caches.copyAliasedStrips ?? false)) {
