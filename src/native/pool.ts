@@ -130,6 +130,7 @@ export class ThreadPool {
       BigInt(Math.round(policy.streamUs * 1e3 * rate)),
       true,
     );
+    this.#view.setBigUint64(POOL.CPU_REREAD, BigInt(Math.round(CPU_REREAD_US * 1e3 * rate)), true);
   }
 
   /**
@@ -231,6 +232,16 @@ export class ThreadPool {
  * (an exception) costs one core 20 ms, then nothing.
  */
 const HELD_SPIN_US = 20_000;
+
+/**
+ * How long the caller's CPU, read before a job to keep the workers off it
+ * (pool_code.ts, `keepOffCaller`), counts as current: a caller that moved
+ * shares a CPU with a spinning worker for at most this long, and a dense
+ * stream of jobs pays a TSC read each instead of the read (the `lsl` on a
+ * guest without RDTSCP: the empty job round trip 1.01-1.03 → 1.16-1.17 µs
+ * when every job read it, Zen 5, `bench/pool_figures.ts`).
+ */
+const CPU_REREAD_US = 50;
 
 let shared: ThreadPool | undefined;
 

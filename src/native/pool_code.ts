@@ -101,6 +101,10 @@ export const POOL = {
   STREAM_GAP: 360,
   /** The caller's CPU as getcpu writes it (u32; see `keepOffCaller`). */
   CALLER_CPU: 368,
+  /** TSC when the caller last read its CPU (u64; see `keepOffCaller`). */
+  CPU_READ_AT: 376,
+  /** TSC cycles within which a job does not read the caller's CPU again (u64). */
+  CPU_REREAD: 384,
   /** The process's CPU affinity mask (`MASK_BYTES`). */
   MASK: 512,
   /** The mask without the caller's CPU, handed to sched_setaffinity. */
@@ -577,6 +581,14 @@ function keepOffCaller(a: Assembler): void {
   const bySegment = a.label(), bySyscall = a.label(), known = a.label();
   a.emit("cmp", dword(rbx, POOL.KEEP_OFF), 0);
   a.emit("je", done);
+  // Jobs within CPU_REREAD of the last read: the CPU it found (a dense stream of jobs pays
+  // one TSC read each, not the lsl's ~0.15 µs).
+  readTsc(a);
+  a.emit("mov", rdx, rax);
+  a.emit("sub", rdx, qword(rbx, POOL.CPU_READ_AT));
+  a.emit("cmp", rdx, qword(rbx, POOL.CPU_REREAD));
+  a.emit("jb", done);
+  a.emit("mov", qword(rbx, POOL.CPU_READ_AT), rax);
   a.emit("cmp", dword(rbx, POOL.KEEP_OFF), 2);
   a.emit("je", bySegment);
   a.emit("ja", bySyscall);
