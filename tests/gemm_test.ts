@@ -730,3 +730,29 @@ Deno.test("gemm: a split call's parts go without the next strip's prefetch, same
   }
   assert.equal(parts.reduce((n, p) => n + p.spec.n, 0), spec.n);
 });
+
+Deno.test("gemm: a skinny call whose B is streamed from memory splits along N, the same bits on 1 and 2 threads", () => {
+  if (isaLevel() !== "avx512" && isaLevel() !== "amx") return; // the skinny plan is AVX-512's
+  const small = gemmSpec({ m: 1, n: 3072, k: 768 }), large = gemmSpec({ m: 1, n: 4097, k: 2048 });
+  const caches = { l1d: 48 << 10, l2: 1 << 20 };
+  const smallPlan = planGemm(small, "avx512", caches),
+    largePlan = planGemm(large, "avx512", caches);
+  assert.equal(smallPlan.path, "skinny");
+  assert.equal(largePlan.path, "skinny");
+  assert.equal(gemmParts(small, smallPlan, 8), null, "9 MiB of B: whole");
+  const parts = gemmParts(large, largePlan, 8)!;
+  assert.ok(parts !== null && parts.length > 1, "32 MiB of B and more: split");
+  assert.ok(parts.every((p) => p.spec.m === 1 && p.spec.k === large.k));
+  assert.equal(parts.reduce((n, p) => n + p.spec.n, 0), large.n);
+  // Run: 2 threads against 1, bit for bit.
+  const r = rng(0x5c1e);
+  const a = new Float32Array(large.k).map(() => r() - 0.5);
+  const b = new Float32Array(large.k * large.n).map(() => r() - 0.5);
+  const c1 = new Float32Array(large.n), c2 = new Float32Array(large.n);
+  using one = new Jit({ threads: 1 });
+  using two = new Jit({ threads: 2, minPartUs: 0 });
+  one.gemm(a, b, c1, { m: 1, n: large.n, k: large.k });
+  two.gemm(a, b, c2, { m: 1, n: large.n, k: large.k });
+  assert.ok(two.stats().keys[0].parts > 1, `${two.stats().keys[0].parts} parts`);
+  assert.deepEqual(c2, c1);
+});

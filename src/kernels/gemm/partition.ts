@@ -79,6 +79,9 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
   return p;
 }
 
+/** A skinny call's B past this many bytes splits along N at tier 1 (see gemmParts). */
+const SKINNY_SPLIT_BYTES = 32 << 20;
+
 /** A past this many bytes makes its re-reading by every part of a panels split count. */
 const A_REREAD_BYTES = 256 << 10;
 
@@ -124,8 +127,15 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   // two rounds: ×1T 0.95-1.06 at 1 row, 0.45-0.47 at 2), and won on an Intel Xeon whose L3
   // holds B (`deno task compare --threads 2 --tune --shapes 1x4096x4096,2x4096x4096`, two runs,
   // tier 1 → tuned in 8 parts: 7.3 → 11.1 and 6.9 → 10.3 GFLOPS, 12.5 → 15.8 and 12.7 → 16.5).
-  // A B packed in panels is what splits well (1×1024×1024: 44 → 24 µs).
-  if (p.path === "skinny" && p.splitAlong !== "n") return null;
+  // A B packed in panels is what splits well (1×1024×1024: 44 → 24 µs). A B past
+  // SKINNY_SPLIT_BYTES (streamed from DRAM) splits along N: on Zen 5, 2 threads, once the pool
+  // kept its worker off the caller's CPU on that guest (`bench/tune_candidates.ts --gemm
+  // 1x4096x4096 --threads 2`), 1825 → 1312 µs in 8 parts; smaller ones stay whole there
+  // (1×768×3072 120 µs whole against 159 split, 1×1024×1024 48 against 238; 1×3072×768 196
+  // against 164, left to tier 2).
+  if (p.path === "skinny" && p.splitAlong !== "n" && 4 * s.k * s.n <= SKINNY_SPLIT_BYTES) {
+    return null;
+  }
   const g = grains(s, p);
   const bias = s.epilogue?.bias === true;
   let ranges: Range[];
