@@ -65,8 +65,6 @@ export const POOL = {
   /** Ranges of the job published (u32), at most the threads and the parts, at least 1. */
   RANGE_COUNT: 64,
   JOB: 72,
-  /** The caller's scan of the ranges (three u32, see `claimPart`): the range it claims from, ranges left, its own. */
-  CALLER_SCAN: 80,
   DONE: 128,
   WAITING: 132,
   SLEEPERS: 192,
@@ -105,6 +103,14 @@ export const POOL = {
   CPU_READ_AT: 376,
   /** TSC cycles within which a job does not read the caller's CPU again (u64). */
   CPU_REREAD: 384,
+  /**
+   * The caller's scan of the ranges (three u32, see `claimPart`): the range
+   * it claims from, ranges left, its own. On a line of its own: beside JOB
+   * (which workers read after every claim), the caller's writes put the
+   * empty job round trip at 0.97-1.02 µs against 0.86-0.89 without the
+   * ranges; here 0.87 (`bench/pool_figures.ts`, Zen 5, in turn).
+   */
+  CALLER_SCAN: 448,
   /** The process's CPU affinity mask (`MASK_BYTES`). */
   MASK: 512,
   /** The mask without the caller's CPU, handed to sched_setaffinity. */
