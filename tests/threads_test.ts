@@ -995,15 +995,16 @@ Deno.test("threads: a job's parts are cut in one range per thread, each thread's
 Deno.test("threads: a split call keeps the workers off the calling thread's CPU", () => {
   if (affinityCpus() < 2) return console.log("one CPU: nothing to keep off");
   const j = new Jit({ threads: 2, tuneBudget: 0 });
+  const pool = sharedPool();
+  const page = new DataView(
+    Deno.UnsafePointerView.getArrayBuffer(
+      Deno.UnsafePointer.create(BigInt(pool.address))!,
+      POOL_BYTES,
+    ),
+  );
+  const mode = page.getUint32(POOL.KEEP_OFF, true);
   try {
     const n = 256, a = new Float32Array(n * n).fill(1), c = new Float32Array(n * n);
-    const pool = sharedPool();
-    const page = new DataView(
-      Deno.UnsafePointerView.getArrayBuffer(
-        Deno.UnsafePointer.create(BigInt(pool.address))!,
-        POOL_BYTES,
-      ),
-    );
     // Calls until every worker has started (a new one's thread runs when the scheduler lets
     // it; the job after its start keeps it off), then one more.
     const tids = () =>
@@ -1014,27 +1015,34 @@ Deno.test("threads: a split call keeps the workers off the calling thread's CPU"
     for (let i = 0; i < 2000 && (i < 3 || tids().length === 0 || tids().includes(0)); i++) {
       j.gemm(a, a, c, { m: n, n, k: n });
     }
-    j.gemm(a, a, c, { m: n, n, k: n });
-    // The caller's CPU as the pool read it (RDTSCP, the per-CPU segment's limit, or getcpu).
-    assert.ok(page.getUint32(POOL.KEEP_OFF, true) > 0, "the pool keeps no worker off the caller");
-    const last = page.getInt32(POOL.LAST_CPU, true);
-    assert.ok(last >= 0, `no caller CPU recorded: ${last}`);
     const cpus = (list: string) =>
       list.split(",").flatMap((r) => {
         const [lo, hi = lo] = r.split("-").map(Number);
         return Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
       });
-    // This pool's workers by the thread ids in their records (threads of other isolates' pools,
-    // a Deno Worker's, are named alike).
-    let workers = 0;
-    for (const tid of tids()) {
-      const status = Deno.readTextFileSync(`/proc/self/task/${tid}/status`);
-      const allowed = cpus(/Cpus_allowed_list:\s*(.*)/.exec(status)![1].trim());
-      assert.ok(!allowed.includes(last), `worker ${tid} may run on the caller's CPU ${last}`);
-      workers++;
+    assert.ok(mode > 0, "the pool keeps no worker off the caller");
+    // The pool's own way of reading the caller's CPU (RDTSCP, or the per-CPU segment's limit),
+    // then the getcpu syscall it falls back to: each read anew (no CPU recorded, none read).
+    for (const how of [mode, 3]) {
+      page.setUint32(POOL.KEEP_OFF, how, true);
+      page.setInt32(POOL.LAST_CPU, -1, true);
+      page.setBigUint64(POOL.CPU_READ_AT, 0n, true);
+      j.gemm(a, a, c, { m: n, n, k: n });
+      const last = page.getInt32(POOL.LAST_CPU, true);
+      assert.ok(last >= 0, `way ${how}: no caller CPU recorded: ${last}`);
+      // This pool's workers by the thread ids in their records (threads of other isolates'
+      // pools, a Deno Worker's, are named alike).
+      let workers = 0;
+      for (const tid of tids()) {
+        const status = Deno.readTextFileSync(`/proc/self/task/${tid}/status`);
+        const allowed = cpus(/Cpus_allowed_list:\s*(.*)/.exec(status)![1].trim());
+        assert.ok(!allowed.includes(last), `way ${how}: worker ${tid} may run on CPU ${last}`);
+        workers++;
+      }
+      assert.ok(workers > 0, `no worker started: ${tids()}`);
     }
-    assert.ok(workers > 0, `no worker started: ${tids()}`);
   } finally {
+    page.setUint32(POOL.KEEP_OFF, mode, true);
     j.close();
   }
 });

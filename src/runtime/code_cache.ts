@@ -26,6 +26,11 @@ import { granted, hashText, sourceStamp } from "./code_stamp.ts";
 
 /** What a family generates: machine code and its listing. */
 type Program = ReturnType<OpFamily["generate"]>;
+/** What an entry's file holds of a program. */
+type Stored = Pick<
+  Program,
+  "code" | "codeBytes" | "instructions" | "evexInstructions" | "vexInstructions"
+>;
 
 const MAGIC = "NJITCODE";
 // Format 2: the counts of EVEX and VEX instructions after the checksum.
@@ -119,13 +124,7 @@ export class CodeCache {
     }
   }
 
-  #write(
-    key: string,
-    program: Pick<
-      Program,
-      "code" | "codeBytes" | "instructions" | "evexInstructions" | "vexInstructions"
-    >,
-  ): void {
+  #write(key: string, program: Stored): void {
     const dir = this.#open();
     if (dir === null || !this.#writable || this.#writes >= MAX_WRITES) return;
     try {
@@ -384,13 +383,7 @@ function write(v: unknown, out: string[], depth: number): boolean {
 }
 
 /** The file for `key` and `program`. */
-function encode(
-  key: string,
-  program: Pick<
-    Program,
-    "code" | "codeBytes" | "instructions" | "evexInstructions" | "vexInstructions"
-  >,
-): Uint8Array {
+function encode(key: string, program: Stored): Uint8Array {
   const k = new TextEncoder().encode(key), code = program.code;
   const bytes = new Uint8Array(HEADER + k.length + code.length);
   const view = new DataView(bytes.buffer);

@@ -56,10 +56,12 @@ import {
   type ConvTranspose2dOptions,
   ConvWeights,
   type ConvWeightsOptions,
+  phasesServeRepacked,
   readConv,
   readConvTranspose,
   readLayout,
   RepackedWeights,
+  transposedWeightShape,
 } from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
@@ -1105,8 +1107,7 @@ export class Jit {
    * -A bench/plain_weights.ts`, the commit before and this one).
    */
   #repacksTransposed(): boolean {
-    const key = this.#rt.key;
-    return this.#jit && VEC_OF[this.#isa] === "avx512" && key[9] === 2 && key[18] === 1;
+    return this.#jit && VEC_OF[this.#isa] === "avx512" && phasesServeRepacked(this.#rt.key);
   }
 
   /**
@@ -1128,7 +1129,7 @@ export class Jit {
    */
   #repackTransposed(w: Float32Array): Float32Array {
     const rt = this.#rt, key = rt.key;
-    const oc = key[5], c = key[2], taps = key[6] * key[7];
+    const { oc, c, taps } = transposedWeightShape(key);
     const rooms = this.#repacked;
     let r: RepackedWeights | undefined;
     if (this.#rt.listsActive) {

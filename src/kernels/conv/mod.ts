@@ -7,7 +7,9 @@ export { CONV, CONV_TRANSPOSE, convReference } from "./family.ts";
 export {
   CONV_TRANSPOSE_W_LANES_SLOT,
   type ConvTranspose2dOptions,
+  phasesServeRepacked,
   readConvTranspose,
+  transposedWeightShape,
 } from "./read_transpose.ts";
 export type { AutoPad } from "../attributes.ts";
 export {

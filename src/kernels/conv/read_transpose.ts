@@ -85,6 +85,21 @@ export const CONV_TRANSPOSE_KEY_FIELDS = [
 /** The key slot of the packed weights' channel-vector lanes (0: none), written by jit.convTranspose2d. */
 export const CONV_TRANSPOSE_W_LANES_SLOT = 24;
 
+/**
+ * Whether a read convTranspose2d key is one the kernel by output phases
+ * serves once its weights are in the channel-vector layout: stride 2
+ * across, one group (transpose_phases.ts). Plain weights of such a call are
+ * repacked on every call (jit.convTranspose2d).
+ */
+export function phasesServeRepacked(key: Int32Array): boolean {
+  return key[9] === 2 && key[18] === 1;
+}
+
+/** A read convTranspose2d key's weights: output channels, input channels, taps. */
+export function transposedWeightShape(key: Int32Array): { oc: number; c: number; taps: number } {
+  return { oc: key[5], c: key[2], taps: key[6] * key[7] };
+}
+
 const W = "convTranspose2d";
 
 /**
