@@ -578,8 +578,9 @@ function runEveryPart(a: Assembler, done: Label): void {
  * only when the caller's CPU (`KEEP_OFF` says how it is read) changed
  * since the last time. Without it, on a
  * 2-vCPU Firecracker guest (Zen 5, no RDTSCP), the worker stayed on the
- * caller's CPU for seconds after an idle pause: a GEMM 128×3072×768 on 2
- * threads took 2.8-4 ms a call, one thread's time or worse, against 1.5.
+ * caller's CPU for seconds after an idle pause: a BERT layer on 2 threads
+ * after 100-1000 ms idle took 11.7-14.7 ms, against 6.8-8.9 kept off and
+ * 10.3-11.1 on one thread (`bench/after_idle.ts`).
  * Uses rax, rcx, rdx, rsi, rdi, r11, r14.
  */
 function keepOffCaller(a: Assembler): void {
