@@ -86,9 +86,10 @@ def log1p_fit(deg):
     show(f"log1p u·P(u) deg {deg} on [0,1]", c, e)
 
 
-def gelu_tolerance(a):
-    """What GELU's bound allows at x = −a: 8 ulp of |x|·Φ(−a), or 1e-7 absolute."""
-    y = a * float(mp.ncdf(-a))
+def gelu_tolerance(a, tail=None):
+    """What GELU's bound allows at x = −a: 8 ulp of |x|·Φ(−a) (or of |x|·tail, the
+    tail's value at a given), or 1e-7 absolute."""
+    y = a * float(mp.ncdf(-a) if tail is None else tail)
     return max(1e-7, 8 * 2.0 ** (np.floor(np.log2(y)) - 23)) if y > 0 else 1e-7
 
 
@@ -120,26 +121,34 @@ def phi_pieces(n=16, amax=5.6, deg=7, output=False):
         print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
 
 
-def phi_rounded_pieces(n=16, step=0.375, deg=5):
+def gelu_tanh_tail(a):
+    """GELU-tanh's tail σ(−2u(a)) = ½(1 − tanh u(a)), u(a) = √(2/π)(a + 0.044715a³):
+    GELU-tanh(x) = x·(1 − tail(x)) for x ≥ 0 and x·tail(−x) for x < 0."""
+    u = mp.sqrt(2 / mp.pi) * (a + mp.mpf("0.044715") * a ** 3)
+    return 1 / (1 + mp.exp(2 * u))
+
+
+def phi_rounded_pieces(n=16, step=0.375, deg=5, tail=lambda a: mp.ncdf(-a), name="phi"):
     """Φ(−a) in n pieces centred on k·step (k = round(a/step), k < n; the first
     piece is [0, step/2]), degree deg in t = a − k·step: GELU's AVX-512 form,
     where k comes from one FMA with 1.5·2^23 (its low bits index the tables)
     and t = a − k·step is exact (step has 2 significant bits). Errors as a
-    fraction of GELU's tolerance at x = −a, as phi_pieces(output=True)."""
+    fraction of GELU's tolerance at x = −a, as phi_pieces(output=True). With
+    `tail` another such function (gelu_tanh_tail), the same for its GELU."""
     coeffs, worst = [], 0
     for i in range(n):
         lo, hi = max(0.0, (i - 0.5) * step), (i + 0.5) * step
         xs = np.cos(np.linspace(0, np.pi, 400)) * (hi - lo) / 2 + (lo + hi) / 2
         xs = xs[xs > 1e-6]
         t = xs - i * step
-        tgt = np.array([float(mp.ncdf(-x)) for x in xs])
-        wt = np.array([x / gelu_tolerance(x) for x in xs])
+        tgt = np.array([float(tail(x)) for x in xs])
+        wt = np.array([x / gelu_tolerance(x, tgt_x) for x, tgt_x in zip(xs, tgt)])
         c, _ = lawson(t, lambda u: [u ** k for k in range(deg + 1)], tgt, wt)
         c = f32(c)
         A = np.array([[u ** k for k in range(deg + 1)] for u in t])
         coeffs.append(c)
         worst = max(worst, np.max(np.abs((A @ np.array(c) - tgt) * wt)))
-    print(f"phi rounded pieces n={n} deg={deg} step={step}: max {worst:.3e} of the tolerance")
+    print(f"{name} rounded pieces n={n} deg={deg} step={step}: max {worst:.3e} of the tolerance")
     for k in range(deg + 1):
         print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
 
@@ -214,5 +223,6 @@ if __name__ == "__main__":
     erfc_q_t(0.5, 4.0, 9)  # erf.ts ERFC_Q
     erfc_q_t(0.0, 4.0, 9)  # activations.ts HALF_ERFC_Q (halved there)
     phi_rounded_pieces(16, 0.375, 5)  # phi_table.ts PHI_* (AVX-512)
+    phi_rounded_pieces(16, 0.375, 5, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts
     phi_pieces(8, 5.6, 9)  # phi_table.ts PHI8_*
     tanh_rounded_pieces(16, 0.625, 7)  # tanh_table.ts TANH_* (AVX-512)

@@ -21,6 +21,7 @@ import {
   PHI_END,
   PHI_STEP,
 } from "./phi_table.ts";
+import { GELU_TANH_TAIL_COEFFS } from "./gelu_tanh_table.ts";
 import { emitPieceIndex, emitPiecePolynomial } from "./pieces.ts";
 import { emitSigmoid } from "./tanh.ts";
 
@@ -155,9 +156,15 @@ const GELU_CAP = 1e30;
  * tables read by zero-masked vpermps, so lanes beyond the pieces, and NaN,
  * get 0 without a select); then q = x·Φ(−|x|), which is GELU for x ≤ 0, and
  * x − q = x·Φ(x) for x > 0 (no cancellation: Φ(−x) < ½). 20 instructions
- * where the form with a centre table and a select took 27.
+ * where the form with a centre table and a select took 27. GELU-tanh is the
+ * same with its own tail on the same pieces (`coeffs`).
  */
-function emitGeluRounded(m: Lanes, y: number, x: number): void {
+function emitGeluRounded(
+  m: Lanes,
+  y: number,
+  x: number,
+  coeffs: readonly (readonly number[])[] = PHI_COEFFS,
+): void {
   const v = m.v;
   const xl = m.take(), a = m.take(), s = m.take(), t = m.take(), c = m.take();
   const near = m.mask(); // then, the lookups done, the positive lanes: one mask a stream
@@ -166,7 +173,7 @@ function emitGeluRounded(m: Lanes, y: number, x: number): void {
   m.abs(a, xl);
   v.compare(near, a, "lt", f32(PHI_END)); // false for NaN too
   emitPieceIndex(m, s, t, a, PHI_STEP); // t exact: 0.375 has two significant bits
-  emitPiecePolynomial(m, y, c, s, t, PHI_COEFFS, near);
+  emitPiecePolynomial(m, y, c, s, t, coeffs, near);
   v.op("mul", y, xl, y); // q = x·Φ(−|x|): GELU for x ≤ 0 (−0 kept)
   const positive = near;
   v.compare(positive, x, "nle", f32(0)); // x > 0, or NaN (q is NaN there already)
@@ -205,9 +212,14 @@ function emitGeluPieces(m: Lanes, y: number, x: number): void {
   m.give(xl, a, idx, p, c);
 }
 
-/** y = x/2·(1 + tanh(√(2/π)(x + 0.044715x³))) computed as x·sigmoid(2u). */
+/**
+ * y = x/2·(1 + tanh(√(2/π)(x + 0.044715x³))): on AVX-512 from its tail
+ * σ(−2u(|x|)) in pieces, as GELU from Φ(−|x|) (gelu_tanh_table.ts: no
+ * exponential, no division); elsewhere as x·sigmoid(2u).
+ */
 export function emitGeluTanh(m: Lanes, y: number, x: number): void {
   const v = m.v;
+  if (v.isa.level === "avx512") return emitGeluRounded(m, y, x, GELU_TANH_TAIL_COEFFS);
   const xl = m.take(), u = m.take();
   m.atLeast(xl, x, -20);
   v.op("mul", u, xl, xl);
