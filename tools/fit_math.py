@@ -93,11 +93,12 @@ def gelu_tolerance(a, tail=None):
     return max(1e-7, 8 * 2.0 ** (np.floor(np.log2(y)) - 23)) if y > 0 else 1e-7
 
 
-def phi_pieces(n=16, amax=5.6, deg=7, output=False):
+def phi_pieces(n=16, amax=5.6, deg=7, output=False, tail=lambda a: mp.ncdf(-a), name="phi"):
     """Φ(−a) on [0, amax) in n pieces, degree deg in t = a − c_i (c_i the f32 centre):
-    GELU's AVX-512 form (tables read by vpermps). Prints the f32 tables. The error
+    GELU's AVX2 form (tables read by vpermps). Prints the f32 tables. The error
     minimized is relative to Φ(−a), or (output=True) a·error as a fraction of GELU's
-    tolerance at x = −a (the positive side's is larger)."""
+    tolerance at x = −a (the positive side's is larger). With `tail` another such
+    function (gelu_tanh_tail), the same for its GELU."""
     h32 = float(np.float32(amax / n))
     centres, coeffs, worst = [], [], 0
     for i in range(n):
@@ -106,8 +107,8 @@ def phi_pieces(n=16, amax=5.6, deg=7, output=False):
         xs = np.cos(np.linspace(0, np.pi, 400)) * (hi - lo) / 2 + (lo + hi) / 2
         xs = xs[xs > 1e-6]
         t = xs - c0
-        tgt = np.array([float(mp.ncdf(-x)) for x in xs])
-        wt = np.array([x / gelu_tolerance(x) for x in xs]) if output else 1 / np.abs(tgt)
+        tgt = np.array([float(tail(x)) for x in xs])
+        wt = np.array([x / gelu_tolerance(x, y) for x, y in zip(xs, tgt)]) if output else 1 / np.abs(tgt)
         c, _ = lawson(t, lambda u: [u ** k for k in range(deg + 1)], tgt, wt)
         c = f32(c)
         A = np.array([[u ** k for k in range(deg + 1)] for u in t])
@@ -115,7 +116,7 @@ def phi_pieces(n=16, amax=5.6, deg=7, output=False):
         coeffs.append(c)
         worst = max(worst, np.max(np.abs((A @ np.array(c) - tgt) * wt)))
     what = "of the tolerance" if output else "rel err"
-    print(f"phi pieces n={n} deg={deg} h={h32!r}: max error {worst:.3e} {what} (f32 coefficients)")
+    print(f"{name} pieces n={n} deg={deg} h={h32!r}: max error {worst:.3e} {what} (f32 coefficients)")
     print("centres", [np.float32(c).item() for c in centres])
     for k in range(deg + 1):
         print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
@@ -225,4 +226,5 @@ if __name__ == "__main__":
     phi_rounded_pieces(16, 0.375, 5)  # phi_table.ts PHI_* (AVX-512)
     phi_rounded_pieces(16, 0.375, 5, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts
     phi_pieces(8, 5.6, 9)  # phi_table.ts PHI8_*
+    phi_pieces(8, 5.6, 9, True, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts (AVX2)
     tanh_rounded_pieces(16, 0.625, 7)  # tanh_table.ts TANH_* (AVX-512)

@@ -21,7 +21,7 @@ import {
   PHI_END,
   PHI_STEP,
 } from "./phi_table.ts";
-import { GELU_TANH_TAIL_COEFFS } from "./gelu_tanh_table.ts";
+import { GELU_TANH_TAIL8_COEFFS, GELU_TANH_TAIL_COEFFS } from "./gelu_tanh_table.ts";
 import { emitPieceIndex, emitPiecePolynomial } from "./pieces.ts";
 import { emitSigmoid } from "./tanh.ts";
 
@@ -186,9 +186,15 @@ function emitGeluRounded(
  * AVX2's GELU: Φ(−|x|) from one polynomial piece per lane of an 8-entry
  * table register (phi_table.ts: 8 pieces of width 0.7, degree 9), then
  * Φ(x) = 1 − Φ(−x) for x ≥ 0, as above. Beyond 5.6, Φ(−a) is taken as 0
- * (GELU there is x, or below 1e-7 in magnitude).
+ * (GELU there is x, or below 1e-7 in magnitude). GELU-tanh is the same
+ * with its own tail on the same pieces (`coeffs`).
  */
-function emitGeluPieces(m: Lanes, y: number, x: number): void {
+function emitGeluPieces(
+  m: Lanes,
+  y: number,
+  x: number,
+  coeffs: readonly (readonly number[])[] = PHI8_COEFFS,
+): void {
   const v = m.v;
   const xl = m.take(), a = m.take(), idx = m.take(), p = m.take(), c = m.take(), mk = m.mask();
   m.atLeast(xl, x, -15); // −Inf gives −0, not NaN
@@ -197,10 +203,10 @@ function emitGeluPieces(m: Lanes, y: number, x: number): void {
   v.truncate(idx, idx); // NaN and a ≥ 5.6 index garbage pieces; both are selected away
   v.lookup(c, idx, { table: PHI8_CENTRES });
   v.op("sub", a, a, c); // t
-  const top = PHI8_COEFFS.length - 1;
-  v.lookup(p, idx, { table: PHI8_COEFFS[top] });
+  const top = coeffs.length - 1;
+  v.lookup(p, idx, { table: coeffs[top] });
   for (let k = top - 1; k >= 0; k--) {
-    v.lookup(c, idx, { table: PHI8_COEFFS[k] });
+    v.lookup(c, idx, { table: coeffs[k] });
     v.fmadd(p, p, a, c);
   }
   m.abs(a, xl);
@@ -213,13 +219,14 @@ function emitGeluPieces(m: Lanes, y: number, x: number): void {
 }
 
 /**
- * y = x/2·(1 + tanh(√(2/π)(x + 0.044715x³))): on AVX-512 from its tail
- * σ(−2u(|x|)) in pieces, as GELU from Φ(−|x|) (gelu_tanh_table.ts: no
- * exponential, no division); elsewhere as x·sigmoid(2u).
+ * y = x/2·(1 + tanh(√(2/π)(x + 0.044715x³))): on AVX-512 and AVX2 from its
+ * tail σ(−2u(|x|)) in pieces, as GELU from Φ(−|x|) (gelu_tanh_table.ts: no
+ * exponential, no division); on SSE2 as x·sigmoid(2u).
  */
 export function emitGeluTanh(m: Lanes, y: number, x: number): void {
   const v = m.v;
   if (v.isa.level === "avx512") return emitGeluRounded(m, y, x, GELU_TANH_TAIL_COEFFS);
+  if (v.isa.level === "avx2") return emitGeluPieces(m, y, x, GELU_TANH_TAIL8_COEFFS);
   const xl = m.take(), u = m.take();
   m.atLeast(xl, x, -20);
   v.op("mul", u, xl, xl);
