@@ -2,7 +2,8 @@
  * Per-node kernel times of a model, onnxruntime-node's (its profiler) beside
  * ours (the session's profiler; tier 1), in one process so both see the
  * same machine: at 1 thread the two sessions' runs alternate, at more each
- * runs in a block (see below); the median µs of each node over the runs. Nodes pair by name, else the k-th unpaired node of an op on one
+ * runs in a block (see below); the median µs of each node over the runs.
+ * Nodes pair by name, else the k-th unpaired node of an op on one
  * side with the k-th of that op on the other (ONNX Runtime renames the
  * nodes it rewrites, e.g. "relu7_nchwc"); a node only one side has (a
  * fusion only one side makes) shows "-" on the other.

@@ -31,6 +31,8 @@ export const LIBC_SYMBOLS = {
   clock_gettime: { parameters: ["i32", "buffer"], result: "i32" },
   /** The CPUs this process may run on: the default thread count. */
   sched_getaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
+  /** A thread's CPUs (0: the calling thread): the tests pin it to check per-CPU reads. */
+  sched_setaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
   /** The calling thread's CPU: where an async call list runs (see policy.ts, PIN_LISTS). */
   sched_getcpu: { parameters: [], result: "i32" },
   /** The cheapest libc call there is: the reference of the dispatch bench. */

@@ -54,7 +54,7 @@ import {
   rsi,
   rsp,
 } from "../../asm/mod.ts";
-import { CPUNODE_SELECTOR } from "./stubs.ts";
+import { emitLslCpu } from "./stubs.ts";
 
 const r13d = GP32[13], r14d = GP32[14], r15d = GP32[15], ebx = GP32[3];
 const al = GP8[0], cl = GP8[1];
@@ -604,11 +604,7 @@ function keepOffCaller(a: Assembler): void {
   a.emit("jmp", known);
   // Without RDTSCP: the per-CPU segment's limit (what the vDSO's getcpu reads).
   a.bind(bySegment);
-  a.emit("mov", ecx, CPUNODE_SELECTOR);
-  a.emit("lsl", eax, ecx);
-  a.emit("jnz", done); // no readable limit: leave the workers where they are
-  a.emit("and", eax, 0xfff);
-  a.emit("mov", ecx, eax);
+  emitLslCpu(a, ecx, done); // no readable limit: leave the workers where they are
   a.emit("jmp", known);
   // Else getcpu(&cpu, NULL, NULL).
   a.bind(bySyscall);

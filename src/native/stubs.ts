@@ -12,11 +12,13 @@ import {
   ebx,
   ecx,
   edx,
+  type Label,
   r8,
   rax,
   rbx,
   rdi,
   rdx,
+  type Reg,
   XMM,
 } from "../../asm/mod.ts";
 import { CodeArena, type CodeBlock } from "./arena.ts";
@@ -69,14 +71,22 @@ export function rdtscCode(): Uint8Array {
  */
 export const CPUNODE_SELECTOR = 0x7b;
 
+/**
+ * `dst` = the calling thread's CPU by the limit of CPUNODE_SELECTOR; on to
+ * `bad` where `lsl` finds no readable limit (ZF clear).
+ */
+export function emitLslCpu(a: Assembler, dst: Reg, bad: Label): void {
+  a.emit("mov", dst, CPUNODE_SELECTOR);
+  a.emit("lsl", dst, dst);
+  a.emit("jnz", bad);
+  a.emit("and", dst, 0xfff);
+}
+
 /** lslCpu(block): block[0] = the CPU by the limit of CPUNODE_SELECTOR, or −1 if `lsl` fails. */
 export function lslCpuCode(): Uint8Array {
   const a = new Assembler();
   const bad = a.label();
-  a.emit("mov", ecx, CPUNODE_SELECTOR);
-  a.emit("lsl", eax, ecx);
-  a.emit("jnz", bad); // ZF clear: no readable limit
-  a.emit("and", eax, 0xfff);
+  emitLslCpu(a, eax, bad);
   a.emit("mov", dword(rdi, 0), eax);
   a.emit("ret");
   a.bind(bad);

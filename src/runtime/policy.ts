@@ -86,9 +86,9 @@ export const WAKE_MIN_NS = 40_000;
  * Most parts per thread. Each thread runs its own range of a job's parts,
  * then takes parts from the back of the others' (pool_code.ts), so with
  * several per thread a worker that starts late (it was asleep, or its core
- * was busy) costs a fraction of its share instead of all of it. Measured on Zen 5 (2 vCPUs), GEMM 256³ right after an idle
- * pause, 2 parts ran at 1.0× one thread; 1024³ (packed) is best split
- * over N in 4-8 parts.
+ * was busy) costs a fraction of its share instead of all of it. Measured
+ * on Zen 5 (2 vCPUs), GEMM 256³ right after an idle pause, 2 parts ran at
+ * 1.0× one thread; 1024³ (packed) is best split over N in 4-8 parts.
  */
 export const PARTS_PER_THREAD = 4;
 

@@ -45,6 +45,7 @@ import type { Tail, Vec, VecIsa } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import { transpose16 } from "../transpose.ts";
 import type { ConvSpec } from "./spec.ts";
+import { packedLayout } from "./weights.ts";
 
 /** Lanes of the channel-vector layout (AVX-512). */
 export const CV_LANES = 16;
@@ -191,9 +192,10 @@ export function emitVectorStore(
   v.store(r11, at, r, tail);
 }
 
-/** Bytes from w to its channel-vector layout: the ONNX copy, rounded to a line. */
+/** Bytes from w to its channel-vector layout: the ONNX copy, rounded to a line (weights.ts). */
 export function channelVectorOffset(s: ConvSpec): number {
-  return Math.ceil((s.ocTotal * (s.c / s.group) * s.kh * s.kw * 4) / 64) * 64;
+  const k = (s.c / s.group) * s.kh * s.kw;
+  return 4 * packedLayout(s.ocTotal * k, s.ocTotal, k, CV_LANES).at;
 }
 
 /** Whether the kernel serves `s` at `isa`: AVX-512, packed weights in its layout, one group. */

@@ -97,9 +97,9 @@ export class ConvWeights {
     if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");
     this.lanes = this.group === 1 ? lanes : 0;
     const L = this.lanes, oc = this.outChannels, k = this.c * this.kh * this.kw;
-    const at = Math.ceil(n / 16) * 16, extra = L ? Math.ceil(oc / L) * L * k : 0;
+    const { at, length } = packedLayout(n, oc, k, L), extra = length - at;
     // On a line (a session's large ones in its memory: native/large_memory.ts).
-    const whole = alloc(at + extra);
+    const whole = alloc(length);
     this.#data = whole.subarray(0, n);
     const data = this.#data;
     // No method of w takes part: a plain view of its buffer (found through the intrinsic
@@ -167,6 +167,22 @@ export class ConvWeights {
   }
 }
 
+/**
+ * Where packed weights' parts lie, in floats: the ONNX copy of `n` floats
+ * from 0, the channel-vector copy (blocks of `lanes` output channels × `k`
+ * weights each; none without lanes) from `at`, the next line after it (the
+ * kernels' `channelVectorOffset`); `length` in all.
+ */
+export function packedLayout(
+  n: number,
+  oc: number,
+  k: number,
+  lanes: number,
+): { at: number; length: number } {
+  const at = Math.ceil(n / 16) * 16;
+  return { at, length: at + (lanes ? Math.ceil(oc / lanes) * lanes * k : 0) };
+}
+
 /** A strided copy of the channel-vector layout: w from element `from`, into the layout from `to`. */
 export interface VectorCopy {
   from: number;
@@ -230,8 +246,8 @@ export class RepackedWeights {
     lanes: number,
     alloc: (length: number) => Float32Array,
   ) {
-    const n = c * oc * taps, at = Math.ceil(n / 16) * 16, k = c * taps;
-    this.#whole = alloc(at + Math.ceil(oc / lanes) * lanes * k);
+    const n = c * oc * taps, k = c * taps, { at, length } = packedLayout(n, oc, k, lanes);
+    this.#whole = alloc(length);
     this.data = this.#whole.subarray(0, n);
     const cv = this.#whole.subarray(at);
     this.#parts = vectorCopies(oc, c, taps, lanes, true).map((p) => ({
