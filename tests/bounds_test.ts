@@ -201,6 +201,37 @@ Deno.test("bounds: every neural op stays inside its operands, guard pages on bot
   assert.equal(runs, 240);
 });
 
+Deno.test("bounds: norms read along x's lines stay inside every operand, guard pages on both sides", () => {
+  // Rows of whole vectors beyond L1 with x off a line: AVX-512 reads every
+  // operand at x's lines, so the first and last lines of a row reach before
+  // and after it (masked). x a float in from its guard page, the others flush.
+  using jit = new Jit();
+  for (const [rows, cols] of [[40, 512], [3, 4096]]) {
+    const n = rows * cols;
+    for (const side of ["end", "start"] as const) {
+      const X = guarded(n + 1, side), Y = guarded(n, side), R = guarded(n, side);
+      const G = guarded(cols, side), B = guarded(cols, side);
+      try {
+        const x = side === "start" ? X.view.subarray(1) : X.view.subarray(0, n);
+        x.fill(0.5).fill(2, 0, 7);
+        R.view.fill(0.25);
+        G.view.fill(1.5);
+        B.view.fill(0.125);
+        const o = { rows, cols, scale: G.view, residual: R.view };
+        jit.layerNorm(x, Y.view, { ...o, bias: B.view });
+        jit.rmsNorm(x, Y.view, o);
+        jit.layerNorm(x, x, { rows, cols, scale: G.view, bias: B.view });
+        assert.ok(
+          Y.view.every(Number.isFinite) && x.every(Number.isFinite),
+          `${rows}×${cols} ${side}`,
+        );
+      } finally {
+        for (const g of [X, Y, R, G, B]) g.free();
+      }
+    }
+  }
+});
+
 Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages on both sides", () => {
   const r = rng(4343);
   using jit = new Jit();

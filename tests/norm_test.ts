@@ -202,6 +202,62 @@ for (const isa of LEVELS) {
     }
   });
 
+  Deno.test(`norm ${isa}: x at every float offset of a line, y and residual elsewhere: the same bits`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(1616);
+    // Rows of whole vectors beyond L1 (AVX-512 reads them along x's lines when
+    // x is off one): with copies of scale and bias (4+ rows) and without (3).
+    for (const [rows, cols] of [[40, 512], [3, 4096], [5, 768]]) {
+      const n = rows * cols;
+      const data = new Float32Array(n).map(() => r() * 4 - 2);
+      // Row 1: its first vector far from the rest, so its variance takes the third pass.
+      for (let j = 0; j < cols; j++) data[cols + j] = j < 16 ? 0 : 1000 + r();
+      const res = new Float32Array(n).map(() => r() - 0.5);
+      const scale = new Float32Array(cols).map(() => 0.5 + r());
+      const bias = new Float32Array(cols).map(() => r() - 0.5);
+      for (const kind of ["layer", "rms"] as const) {
+        for (const withResidual of [false, true]) {
+          let first: Float32Array | null = null;
+          // The base's place plus 0..15 floats: every offset into a line, for each operand.
+          for (let at = 0; at < 16; at++) {
+            const place = (v: Float32Array, k: number) => {
+              const buf = new Float32Array(n + 32);
+              buf.set(v, k);
+              return { buf, view: buf.subarray(k, k + n) };
+            };
+            const x = place(data, at), y = place(new Float32Array(n), (at * 7 + 3) % 16);
+            const residual = withResidual ? place(res, (at * 5) % 16).view : undefined;
+            const c: Case = { kind, rows, cols, x: x.view, residual, scale, bias };
+            if (kind === "rms") c.bias = undefined;
+            run(jit, c, y.view);
+            const where = `${isa} ${kind} ${rows}×${cols}${
+              withResidual ? " +residual" : ""
+            } x at ${at}`;
+            if (first === null) {
+              check(c, y.view, where);
+              first = y.view.slice();
+            } else assert.deepEqual(y.view, first, where);
+            // Nothing written around y; in place, the same bits.
+            assert.ok(
+              y.buf.every((t, i) =>
+                t === 0 || (i >= y.view.byteOffset / 4 && i < y.view.byteOffset / 4 + n)
+              ),
+              `${where}: y's neighbours`,
+            );
+            run(jit, { ...c }, x.view);
+            assert.deepEqual(x.view, first, `${where}, in place`);
+          }
+        }
+      }
+      if (isa === "avx512") {
+        // 30 KB of x and y stay in L1, where no line is waited on.
+        const key = jit.stats().keys.find((k) => k.key.includes(`${rows}×${cols}`))!;
+        if (n === 5 * 768) assert.doesNotMatch(key.plan!, /read along its lines/);
+        else assert.match(key.plan!, /read along its lines/);
+      }
+    }
+  });
+
   Deno.test(`norm ${isa}: a shift that leaves cancellation takes the third pass; each row its bits alone`, () => {
     using jit = new Jit({ maxIsa: isa });
     const r = rng(31);

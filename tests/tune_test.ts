@@ -613,9 +613,17 @@ for (const isa of LEVELS) {
   Deno.test(`tune: every layerNorm and rmsNorm candidate (pairs, prefetching) gives tier 1's bits (${isa})`, () => {
     const rand = seededRandom(0x1a7e);
     // Two rows at AVX-512: pass 3 two rows behind with no loop between the lead rows and the last passes.
-    const shapes = [...(isa === "avx512" ? [[2, 300]] : []), [37, 300], [64, 1000]];
-    for (const [rows, cols] of shapes) {
-      const x = floats(rows * cols, rand), r = floats(rows * cols, rand);
+    // Rows of whole vectors, x at two offsets (one of them off a line): AVX-512
+    // reads them along x's lines or not.
+    const shapes = [
+      ...(isa === "avx512" ? [[2, 300, 0]] : []),
+      [37, 300, 0],
+      [64, 1000, 0],
+      [40, 512, 0],
+      [40, 512, 5],
+    ];
+    for (const [rows, cols, at] of shapes) {
+      const x = floats(rows * cols + at, rand).subarray(at), r = floats(rows * cols, rand);
       const scale = floats(cols, rand), bias = floats(cols, rand);
       // Row 5 of x + r: its first vector far from the rest, so its variance takes the third pass.
       for (let j = 0; j < 16; j++) x[5 * cols + j] = 50;

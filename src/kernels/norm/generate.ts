@@ -16,6 +16,11 @@
 import {
   Assembler,
   byte,
+  cl,
+  eax,
+  ecx,
+  esi,
+  KREG,
   type Mem,
   type Program,
   ptr,
@@ -32,7 +37,15 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer, WORKSPACE_SLOT } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
-import { type ColumnKind, emitColumns, type RowShape, rowShape, rowTail } from "../columns.ts";
+import {
+  type ColumnKind,
+  emitColumns,
+  emitLineColumns,
+  type LineKind,
+  type RowShape,
+  rowShape,
+  rowTail,
+} from "../columns.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { NORM_ARG, type NormSpec } from "./spec.ts";
 
@@ -52,7 +65,13 @@ export interface NormPlan {
   storeCentred: boolean;
   /** Scale and bias copied to the workspace, on cache lines, when they are not (see planNorm). */
   copyScaleBias: boolean;
-  /** The copies' room: each at a line (0 without them). */
+  /**
+   * AVX-512, rows of whole vectors, not in pairs: when x starts off a cache
+   * line, every pass reads and writes along x's lines and forms the row's
+   * vectors for the sums by one permute each (see canReadLines).
+   */
+  lineReads: boolean;
+  /** The copies' room: each at a line, or a line more at x's offset with line reads (0 without them). */
   workspaceBytes: number;
   /** One line for listings and stats. */
   description: string;
@@ -80,16 +99,37 @@ export interface NormPlan {
 export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
   const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > l1d ? 2 : 0;
   const pipelined = isa === "avx512";
+  const pairs = !pipelined && canPair(s, isa);
+  // Rows shorter than 512 read a 17th vector in 16 or more (×0.8-0.9 at 128
+  // and 256 columns); operands in L1 never wait on a line.
+  const lineReads = !pairs && canReadLines(s, isa) && s.cols >= 512 && 8 * s.rows * s.cols > l1d;
   return describedNorm(s, {
     isa,
     prefetchRows,
-    pairs: !pipelined && canPair(s, isa),
+    pairs,
     pipelined,
     lag: 1,
     storeCentred: s.kind === "layer" && !pipelined,
-    ...scaleBiasCopies(s, canCopy(s, isa)),
+    ...scaleBiasCopies(s, canCopy(s, isa), lineReads),
     description: "",
   });
+}
+
+/**
+ * Whether x's rows can be read along its cache lines when x starts off one
+ * (AVX-512, cols a multiple of 16, so every row starts as far into a line
+ * as x does): the loads of x, the residual, scale and bias (copied to x's
+ * offset) and the stores of y (when it shares x's offset, as arrays from
+ * one allocator and in-place calls do) then never straddle two lines, and
+ * the sums see the row's own vectors, each formed from two lines by a
+ * `vpermt2ps`: the same sums in the same order, the same bits at every
+ * offset. Deno's large arrays start 16 bytes into a line. Measured on Zen 5
+ * (scratch, one process, offsets alternating) with x and y on lines
+ * against 16 bytes into one: 128×768 9.4 → 7.0 µs, 512×1024 59 → 53,
+ * 4096×768 645-672 → 475-547.
+ */
+function canReadLines(s: NormSpec, isa: VecLevel): boolean {
+  return isa === "avx512" && s.cols % 16 === 0 && s.cols >= 16 && s.cols < 1 << 26;
 }
 
 /**
@@ -110,8 +150,10 @@ function canCopy(s: NormSpec, isa: VecLevel): boolean {
 function scaleBiasCopies(
   s: NormSpec,
   copy: boolean,
-): { copyScaleBias: boolean; workspaceBytes: number } {
-  return { copyScaleBias: copy, workspaceBytes: copy ? 2 * lineBytes(s.cols) : 0 };
+  lineReads: boolean,
+): { copyScaleBias: boolean; lineReads: boolean; workspaceBytes: number } {
+  const line = lineBytes(s.cols) + (lineReads ? 64 : 0);
+  return { copyScaleBias: copy, lineReads, workspaceBytes: copy ? 2 * line : 0 };
 }
 
 /** Bytes of `cols` floats rounded up to whole cache lines. */
@@ -140,8 +182,16 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   const ahead = canFetch(s) ? [2, 1, 0] : [0];
   const stores = s.kind === "layer" ? [false, true] : [false];
   const all: NormPlan[] = [];
-  const add = (q: Omit<NormPlan, "isa" | "workspaceBytes" | "description" | "copyScaleBias">) =>
-    all.push(describedNorm(s, { ...p, ...q }));
+  const add = (
+    q: Omit<NormPlan, "isa" | "workspaceBytes" | "description" | "copyScaleBias" | "lineReads">,
+  ) =>
+    all.push(
+      describedNorm(s, {
+        ...p,
+        ...q,
+        ...scaleBiasCopies(s, p.copyScaleBias, p.lineReads && !q.pairs),
+      }),
+    );
   const wide = p.isa === "avx512";
   for (const storeCentred of stores) {
     for (const prefetchRows of ahead) {
@@ -157,9 +207,12 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
       }
     }
   }
-  // The plan with its copies of scale and bias the other way.
+  // The plan with its copies of scale and bias, or its line reads, the other way.
   if (canCopy(s, p.isa)) {
-    all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, !p.copyScaleBias) }));
+    all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, !p.copyScaleBias, p.lineReads) }));
+  }
+  if (!p.pairs && canReadLines(s, p.isa)) {
+    all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, p.copyScaleBias, !p.lineReads) }));
   }
   return all.filter((q) => q.description !== p.description);
 }
@@ -176,9 +229,14 @@ function describedNorm(s: NormSpec, p: NormPlan): NormPlan {
   const d = s.kind === "layer" ? (p.storeCentred ? ", d stored" : ", d formed twice") : "";
   const which = s.scale && s.bias ? "scale and bias" : s.scale ? "scale" : "bias";
   const copies = p.copyScaleBias ? `, ${which} copied to lines when off them` : "";
+  const lines = p.lineReads
+    ? `, x off a line read along its lines${
+      p.copyScaleBias ? ` (${which} copied to its offset)` : ""
+    }`
+    : "";
   return {
     ...p,
-    description: `${p.isa} ${s.kind}Norm, ${passes}${pairs}${piped}${d}${ahead}${copies}`,
+    description: `${p.isa} ${s.kind}Norm, ${passes}${pairs}${piped}${d}${ahead}${copies}${lines}`,
   };
 }
 
@@ -289,21 +347,44 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   if (s.bias) loadPointer(a, rB, NORM_ARG.BIAS);
   const tail = rowTail(v, shape);
   const at = (base: Reg, disp: number): Mem => ptr(base, disp, rax, 1);
-  if (plan.copyScaleBias) emitLineCopies(a, v, s, shape, tail);
+  // Line reads: the vectors of lines k − 1 and k (by k's parity), the
+  // permute's index (lane l takes lane l + m of the pair), the masks of the
+  // row's first line (lanes m and up) and last (lanes below m), set at run
+  // time; 23-25 and k2, k3 are free in every layout that is not in pairs.
+  const lines = plan.lineReads && !pairs && canReadLines(s, plan.isa);
+  const LINES = [23, 24], IDX = 25;
+  const FIRST: Tail = { lanes: 0, k: KREG[2], m: -1 }, LAST: Tail = { lanes: 0, k: KREG[3], m: -1 };
+  /** Whether the code being emitted is the line-read copy of the rows' loop. */
+  let alongLines = false;
 
-  const columns = (body: (disp: number, acc: number, kind: ColumnKind) => void) =>
-    emitColumns(a, shape, tail, ACCS, rax, rcx, body);
+  type Kind = ColumnKind | LineKind;
+  const columns = (body: (disp: number, acc: number, kind: Kind, k: number) => void) =>
+    alongLines
+      ? emitLineColumns(a, shape, ACCS, rax, rcx, rX, body)
+      : emitColumns(a, shape, tail, ACCS, rax, rcx, (disp, u, kind) => body(disp, u, kind, 0));
+  const maskOf = (kind: string): Tail | undefined =>
+    kind === "tail" ? tail! : kind === "first" ? FIRST : kind === "last" ? LAST : undefined;
+  /**
+   * Line reads: the row's vector k − 1, formed from lines k − 1 and k
+   * (their registers by parity) into the first's register; −1 at k = 0.
+   */
+  const rowVector = (k: number, kind: Kind): number => {
+    if (kind === "first") return -1;
+    const earlier = LINES[(k + 1) % 2];
+    a.emit("vpermt2ps", v.r(earlier), v.r(IDX), v.r(LINES[k % 2]));
+    return earlier;
+  };
   /** dst = the row's element(s) at disp. */
   const load = (dst: number, base: Reg, disp: number, kind: string) => {
     if (kind === "scalar") v.loadScalarMem(dst, at(base, disp));
-    else v.loadMem(dst, at(base, disp), kind === "tail" ? tail! : undefined);
+    else v.loadMem(dst, at(base, disp), maskOf(kind));
   };
   /** d = d op r: whole vectors, or lane 0 for single elements. */
   const elementOp = (o: "add" | "sub" | "mul", d: number, r: number, kind: string) =>
     kind === "scalar" ? v.scalarOp(o, d, r) : v.op(o, d, d, r);
   const store = (base: Reg, disp: number, x: number, kind: string) => {
     if (kind === "scalar") v.storeScalarMem(at(base, disp), x);
-    else v.storeMem(at(base, disp), x, kind === "tail" ? tail! : undefined);
+    else v.storeMem(at(base, disp), x, maskOf(kind));
   };
   /** acc += t (or t², which may clobber t): whole vectors, or lane 0 for single elements. */
   const accumulate = (acc: number, t: number, kind: string, square: boolean) => {
@@ -386,10 +467,21 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
    * y unless pass 3 forms it again); RMSNorm sums t² (storing t into y when
    * there is a residual). It also prefetches the rows ahead.
    */
-  const pass1 = (sets: RowRegs[], disp: number, acc: number, kind: string) => {
+  const pass1 = (sets: RowRegs[], disp: number, acc: number, kind: Kind, k: number) => {
     fetchAhead(sets, kind, disp, "x");
     fetchAhead(sets, kind, disp, "y");
     for (const R of sets) {
+      if (alongLines) {
+        const line = LINES[k % 2];
+        loadRow(R, line, R.T1, disp, kind);
+        if (layer) elementOp("sub", line, R.SHIFT, kind);
+        if (layer ? !recompute : s.residual) store(rY, disp + R.off, line, kind);
+        const t = rowVector(k, kind);
+        if (t < 0) continue;
+        if (layer) accumulate(R.accs[acc], t, "vector", false);
+        accumulate((layer ? R.squares : R.accs)[acc], t, "vector", true);
+        continue;
+      }
       loadRow(R, R.T0, R.T1, disp, kind);
       if (layer) elementOp("sub", R.T0, R.SHIFT, kind);
       if (layer ? !recompute : s.residual) store(rY, disp + R.off, R.T0, kind);
@@ -430,8 +522,16 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     together(sets, (w, R) => {
       for (const acc of R.accs) w.zero(acc);
     });
-    columns((disp, acc, kind) => {
+    columns((disp, acc, kind, k) => {
       for (const R of sets) {
+        if (alongLines) {
+          const line = LINES[k % 2];
+          loadCentred(R, line, R.squares[1], disp, kind);
+          elementOp("sub", line, R.MEAN, kind);
+          const t = rowVector(k, kind);
+          if (t >= 0) accumulate(R.accs[acc], t, "vector", true);
+          continue;
+        }
         loadCentred(R, R.T2, R.squares[1], disp, kind);
         elementOp("sub", R.T2, R.MEAN, kind);
         if (kind === "tail") v.zeroOutside(R.T2, tail!);
@@ -491,18 +591,20 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     if (s.residual) addImmediate(a, "add", rR, n * rowBytes);
   };
   const cur = (n: number) => Array.from({ length: n }, (_, i) => L.cur(i, i * rowBytes));
-  if (!plan.pipelined) {
+  const emitRows = () => plan.pipelined ? emitPipelinedRows() : emitSteps();
+  const emitSteps = () => {
     const per = pairs ? 2 : 1;
     const step = (sets: RowRegs[]) => {
       begin(sets);
-      columns((disp, acc, kind) => pass1(sets, disp, acc, kind));
+      columns((disp, acc, kind, k) => pass1(sets, disp, acc, kind, k));
       finish(sets);
       columns((disp, _acc, kind) => pass3(sets, disp, kind));
       advance(sets.length);
     };
     countedLoop(a, rows, Math.floor(s.rows / per), () => step(cur(per)));
     if (s.rows % per) step(cur(1));
-  } else {
+  };
+  const emitPipelinedRows = () => {
     // Row k's pass 1 and row k − lag's pass 3 share one loop over the
     // columns: the statistics' chain between a row's passes overlaps a
     // later row's pass 1 instead of stalling the core.
@@ -531,9 +633,9 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     };
     const step = (late: RowRegs | null) => {
       begin([row]);
-      columns((disp, acc, kind) => {
+      columns((disp, acc, kind, k) => {
         if (late) pass3([late], disp, kind);
-        pass1([row], disp, acc, kind);
+        pass1([row], disp, acc, kind, k);
       });
       finish([row]);
       hold();
@@ -545,10 +647,58 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     for (let back = lead; back >= 1; back--) {
       columns((disp, _acc, kind) => pass3([behind(back)], disp, kind));
     }
+  };
+  const onLine = a.label(), done = a.label();
+  if (lines) {
+    a.emit("mov", rcx, rX);
+    a.emit("and", rcx, 63);
+    a.emit("jz", onLine);
+    if (plan.copyScaleBias) emitShiftedCopies(a, v, s, shape);
+    // m = x's floats into its line: the masks of a row's first and last
+    // lines, and the permute's index m, m + 1, ..., m + 15.
+    a.emit("mov", ecx, esi);
+    a.emit("and", ecx, 63);
+    a.emit("shr", ecx, 2);
+    a.emit("vpbroadcastd", v.r(IDX), ecx);
+    const iota = new Int32Array(16).map((_, i) => i);
+    a.emit("vpaddd", v.r(IDX), v.r(IDX), ptr(a.constant(iota, 64), 0, null, 1, 64));
+    a.emit("mov", eax, 0xffff);
+    a.emit("shl", eax, cl);
+    a.emit("kmovw", FIRST.k!, eax);
+    a.emit("not", eax);
+    a.emit("kmovw", LAST.k!, eax);
+    alongLines = true;
+    emitRows();
+    alongLines = false;
+    a.emit("jmp", done);
   }
+  a.bind(onLine);
+  if (plan.copyScaleBias) emitLineCopies(a, v, s, shape, tail);
+  emitRows();
+  a.bind(done);
   v.leave();
   a.emit("ret");
   return a.finish();
+}
+
+/**
+ * Line reads: scale (in r9) and bias (in r10) copied to the workspace at
+ * x's offset into a line (rcx bytes, 4 to 60), each in a line more than it
+ * fills, so pass 3 reads them along the lines it reads x by; the registers
+ * then point at the copies. Uses rdi, rax, r11 and vector 0.
+ */
+function emitShiftedCopies(a: Assembler, v: Vec, s: NormSpec, shape: RowShape): void {
+  loadPointer(a, rdi, WORKSPACE_SLOT);
+  a.emit("add", rdi, rcx);
+  const copy = (from: Reg, at: number) => {
+    emitColumns(a, shape, null, ACCS, rax, r11, (disp) => {
+      v.loadMem(0, ptr(from, disp, rax, 1));
+      v.storeMem(ptr(rdi, at + disp, rax, 1), 0);
+    });
+    a.emit("lea", from, ptr(rdi, at));
+  };
+  if (s.scale) copy(r9, 0);
+  if (s.bias) copy(r10, lineBytes(s.cols) + 64);
 }
 
 /**
