@@ -172,15 +172,16 @@ function canPair(s: NormSpec, isa: VecLevel): boolean {
 }
 
 /**
- * Tier 2's candidates: prefetched 2, 1 or 0 rows ahead; LayerNorm with d
- * stored or formed twice; at AVX-512 pipelined (pass 3 one or two rows
- * behind), or unpipelined in pairs or alone (d stored, prefetched 2 or 0
- * ahead); the plan with its copies of scale and bias the other way. The
- * same instructions per row: the same bits.
+ * Tier 2's candidates, in the order the tuner takes them (it keeps the
+ * first `TUNE.maxCandidates`): the plan with its copies of scale and bias,
+ * or its line reads, the other way; prefetched 2, 1 or 0 rows ahead, at
+ * AVX-512 pipelined (pass 3 one or two rows behind); at AVX-512
+ * unpipelined, in pairs or alone (d stored, prefetched 2 or 0 ahead); then
+ * LayerNorm with d stored where tier 1 forms it twice (or the other way).
+ * The same instructions per row: the same bits.
  */
 export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   const ahead = canFetch(s) ? [2, 1, 0] : [0];
-  const stores = s.kind === "layer" ? [false, true] : [false];
   const all: NormPlan[] = [];
   const add = (
     q: Omit<NormPlan, "isa" | "workspaceBytes" | "description" | "copyScaleBias" | "lineReads">,
@@ -192,14 +193,21 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
         ...scaleBiasCopies(s, p.copyScaleBias, p.lineReads && !q.pairs),
       }),
     );
+  if (canCopy(s, p.isa)) {
+    all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, !p.copyScaleBias, p.lineReads) }));
+  }
+  if (!p.pairs && canReadLines(s, p.isa)) {
+    all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, p.copyScaleBias, !p.lineReads) }));
+  }
   const wide = p.isa === "avx512";
-  for (const storeCentred of stores) {
+  const grid = (storeCentred: boolean) => {
     for (const prefetchRows of ahead) {
       for (const lag of wide ? [1, 2] as const : [1] as const) {
         add({ pipelined: wide, lag, pairs: false, storeCentred, prefetchRows });
       }
     }
-  }
+  };
+  grid(p.storeCentred);
   if (wide) {
     for (const pairs of canPair(s, p.isa) ? [true, false] : [false]) {
       for (const prefetchRows of ahead.filter((r) => r !== 1)) {
@@ -207,13 +215,7 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
       }
     }
   }
-  // The plan with its copies of scale and bias, or its line reads, the other way.
-  if (canCopy(s, p.isa)) {
-    all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, !p.copyScaleBias, p.lineReads) }));
-  }
-  if (!p.pairs && canReadLines(s, p.isa)) {
-    all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, p.copyScaleBias, !p.lineReads) }));
-  }
+  if (s.kind === "layer") grid(!p.storeCentred);
   return all.filter((q) => q.description !== p.description);
 }
 
