@@ -201,11 +201,11 @@ Deno.test("bounds: every neural op stays inside its operands, guard pages on bot
   assert.equal(runs, 240);
 });
 
-Deno.test("bounds: norms read along x's lines stay inside every operand, guard pages on both sides", () => {
-  // Rows of whole vectors beyond L1 with x off a line: AVX-512 reads every
-  // operand at x's lines, so the first and last lines of a row reach before
-  // and after it (masked). x a float in from its guard page, the others flush.
-  using jit = new Jit();
+Deno.test("bounds: norms and reductions read along x's lines stay inside every operand, guard pages on both sides", () => {
+  // Rows of whole vectors beyond L1 (norms) or L2 (reductions; 64 KiB here) with x off a
+  // line: AVX-512 reads every operand at x's lines, so the first and last lines of a row
+  // reach before and after it (masked). x a float in from its guard page, the others flush.
+  using jit = new Jit({ caches: { l2: 64 << 10 } });
   for (const [rows, cols] of [[40, 512], [3, 4096]]) {
     const n = rows * cols;
     for (const side of ["end", "start"] as const) {
@@ -220,6 +220,9 @@ Deno.test("bounds: norms read along x's lines stay inside every operand, guard p
         const o = { rows, cols, scale: G.view, residual: R.view };
         jit.layerNorm(x, Y.view, { ...o, bias: B.view });
         jit.rmsNorm(x, Y.view, o);
+        for (const op of ["sum", "max", "logSumExp"] as const) {
+          jit.reduce(op, x, Y.view.subarray(0, rows), { rows, cols });
+        }
         jit.layerNorm(x, x, { rows, cols, scale: G.view, bias: B.view });
         assert.ok(
           Y.view.every(Number.isFinite) && x.every(Number.isFinite),

@@ -6,7 +6,17 @@
  *
  * @module
  */
-import type { Assembler, Reg } from "../../asm/mod.ts";
+import {
+  type Assembler,
+  cl,
+  eax,
+  ecx,
+  KREG,
+  type Label,
+  ptr,
+  rcx,
+  type Reg,
+} from "../../asm/mod.ts";
 import { addImmediate, countedLoop } from "./abi.ts";
 import type { Tail, Vec } from "./vec.ts";
 
@@ -72,48 +82,127 @@ export function emitColumns(
   else for (let j = 0; j < shape.rest; j++) body(left * VB + j * 4, 0, "scalar");
 }
 
-/** Where a vector of a row read along its cache lines is (see emitLineColumns). */
+/** Where a vector of a row read along its cache lines is (see LineReads). */
 export type LineKind = "first" | "vector" | "last";
 
 /**
- * A loop over a row of whole vectors (AVX-512: cols a multiple of 16) read
- * along the cache lines of `base` rather than from the row's start, for
- * rows that start m floats (1..15) into a line and whose stride is whole
- * lines: a vector across two lines costs two loads (or stores), and rows
- * read that way run ~1.1-1.4× slower beyond L1. Vector k = 0..full holds
- * the row's elements 16k − m … 16k − m + 15: the first only in its lanes m
- * and up, the last only below m. `index` starts each row at −(base mod 64),
- * so any operand of the row's layout is [operand + disp + index].
- * `body(disp, u, kind, k)` for each vector k: u = (k − 1) mod `step`, the
- * accumulator of the row's vector k − 1, which lies in lines k − 1 and k
- * (its column loop's `u`); `step` must be even, so k's parity is fixed
- * by u across the loop's iterations.
+ * AVX-512 reads of rows of whole vectors along the cache lines of their
+ * base rather than from each row's start, for rows that start m floats
+ * (1..15) into a line and lie whole lines apart (cols a multiple of 16): a
+ * vector across two lines costs two loads or stores, and rows read that way
+ * stream from L3 or memory ~1.1-1.5× slower (layerNorm 4096×768, sums of
+ * 16 Mi floats). Line k = 0..full holds the row's elements 16k − m …
+ * 16k − m + 15, the first only in its lanes m and up, the last only below
+ * m; each of the row's own vectors (for sums whose bits depend on which
+ * lane an element is in) is formed from two lines by one `vpermt2ps`.
+ * Elementwise work needs no permute: it reads and writes at the lines.
  */
-export function emitLineColumns(
-  a: Assembler,
-  shape: RowShape,
-  step: number,
-  index: Reg,
-  counter: Reg,
-  base: Reg,
-  body: (disp: number, u: number, kind: LineKind, k: number) => void,
-): void {
-  if (shape.full < 1 || shape.rest !== 0 || step % 2 !== 0) {
-    throw new Error(
-      `line columns: whole vectors and an even step, got ${shape.full}+${shape.rest}`,
-    );
+export class LineReads {
+  /** The registers of lines k − 1 and k (by k's parity). */
+  readonly lines: readonly [number, number];
+  /** The permute's index register: m, m + 1, ..., m + 15. */
+  readonly index: number;
+  /** The row's first line (lanes m and up) and last (lanes below m), set by `setup`. */
+  readonly first: Tail;
+  readonly last: Tail;
+  readonly #v: Vec;
+
+  /** Three vector registers and two opmasks (numbers), free wherever lines are read. */
+  constructor(v: Vec, lines: [number, number], index: number, masks: [number, number] = [2, 3]) {
+    this.#v = v;
+    this.lines = lines;
+    this.index = index;
+    this.first = { lanes: 0, k: KREG[masks[0]], m: -1 }; // lanes set at run time
+    this.last = { lanes: 0, k: KREG[masks[1]], m: -1 };
   }
-  const VB = shape.vectorBytes;
-  a.emit("mov", index, base);
-  a.emit("and", index, 63);
-  a.emit("neg", index);
-  body(0, 0, "first", 0);
-  const middle = shape.full - 1, steps = Math.floor(middle / step);
-  countedLoop(a, counter, steps, () => {
-    for (let u = 0; u < step; u++) body((1 + u) * VB, u, "vector", 1 + u);
-    addImmediate(a, "add", index, step * VB);
-  });
-  const left = middle - steps * step;
-  for (let u = 0; u < left; u++) body((1 + u) * VB, u, "vector", 1 + u);
-  body((1 + left) * VB, left, "last", 1 + left);
+
+  /**
+   * Jumps to `aligned` when `base` starts on a line; else sets the masks and
+   * the index from its offset m (rax and rcx clobbered).
+   */
+  setup(base: Reg, aligned: Label): void {
+    const a = this.#v.a;
+    a.emit("mov", rcx, base);
+    a.emit("and", rcx, 63);
+    a.emit("jz", aligned);
+    this.setIndex(base);
+    a.emit("mov", eax, 0xffff);
+    a.emit("shl", eax, cl);
+    a.emit("kmovw", this.first.k!, eax);
+    a.emit("not", eax);
+    a.emit("kmovw", this.last.k!, eax);
+  }
+
+  /** Sets the index from `base`'s offset m (again, after code that used its register), m left in rcx. */
+  setIndex(base: Reg): void {
+    const v = this.#v, a = v.a;
+    a.emit("mov", rcx, base);
+    a.emit("and", rcx, 63);
+    a.emit("shr", rcx, 2);
+    a.emit("vpbroadcastd", v.r(this.index), ecx);
+    const iota = new Int32Array(16).map((_, i) => i);
+    a.emit("vpaddd", v.r(this.index), v.r(this.index), ptr(a.constant(iota, 64), 0, null, 1, 64));
+  }
+
+  /** The mask of a line of that kind (none for whole lines). */
+  mask(kind: string): Tail | undefined {
+    return kind === "first" ? this.first : kind === "last" ? this.last : undefined;
+  }
+
+  /** The register line k is read into. */
+  line(k: number): number {
+    return this.lines[k % 2];
+  }
+
+  /**
+   * The row's vector k − 1, formed from lines k − 1 and k into the register
+   * of line k − 1 (which it overwrites); −1 at the first line.
+   */
+  rowVector(k: number, kind: LineKind): number {
+    if (kind === "first") return -1;
+    const earlier = this.lines[(k + 1) % 2], v = this.#v;
+    v.a.emit("vpermt2ps", v.r(earlier), v.r(this.index), v.r(this.lines[k % 2]));
+    return earlier;
+  }
+
+  /**
+   * The loop over a row's lines: `index` starts at −(base mod 64), so any
+   * operand laid out as the row is [operand + disp + index].
+   * `body(disp, u, kind, k)` for each line k: u = (k − 1) mod `step`, the
+   * accumulator of the row's vector k − 1 (its column loop's `u`); `step`
+   * must be even, so k's parity is fixed by u across the loop's iterations.
+   */
+  columns(
+    shape: RowShape,
+    step: number,
+    index: Reg,
+    counter: Reg,
+    base: Reg,
+    body: (disp: number, u: number, kind: LineKind, k: number) => void,
+  ): void {
+    const a = this.#v.a;
+    if (shape.full < 1 || shape.rest !== 0 || step % 2 !== 0) {
+      throw new Error(
+        `line reads: whole vectors and an even step, got ${shape.full}+${shape.rest}`,
+      );
+    }
+    const VB = shape.vectorBytes;
+    a.emit("mov", index, base);
+    a.emit("and", index, 63);
+    a.emit("neg", index);
+    body(0, 0, "first", 0);
+    const middle = shape.full - 1, steps = Math.floor(middle / step);
+    countedLoop(a, counter, steps, () => {
+      for (let u = 0; u < step; u++) body((1 + u) * VB, u, "vector", 1 + u);
+      addImmediate(a, "add", index, step * VB);
+    });
+    const left = middle - steps * step;
+    for (let u = 0; u < left; u++) body((1 + u) * VB, u, "vector", 1 + u);
+    body((1 + left) * VB, left, "last", 1 + left);
+  }
+}
+
+/** Whether rows of `cols` can be read along lines (AVX-512, whole vectors; displacements in 32 bits). */
+export function canReadLines(level: string, cols: number): boolean {
+  return level === "avx512" && cols % 16 === 0 && cols >= 16 && cols < 1 << 26;
 }

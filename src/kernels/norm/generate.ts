@@ -16,11 +16,6 @@
 import {
   Assembler,
   byte,
-  cl,
-  eax,
-  ecx,
-  esi,
-  KREG,
   type Mem,
   type Program,
   ptr,
@@ -38,10 +33,11 @@ import {
 import { addImmediate, countedLoop, loadPointer, WORKSPACE_SLOT } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
 import {
+  canReadLines,
   type ColumnKind,
   emitColumns,
-  emitLineColumns,
   type LineKind,
+  LineReads,
   type RowShape,
   rowShape,
   rowTail,
@@ -100,9 +96,18 @@ export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
   const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > l1d ? 2 : 0;
   const pipelined = isa === "avx512";
   const pairs = !pipelined && canPair(s, isa);
-  // Rows shorter than 512 read a 17th vector in 16 or more (×0.8-0.9 at 128
-  // and 256 columns); operands in L1 never wait on a line.
-  const lineReads = !pairs && canReadLines(s, isa) && s.cols >= 512 && 8 * s.rows * s.cols > l1d;
+  // x's rows read along its lines when it starts off one (columns.ts): the
+  // loads of x, the residual, scale and bias (copied to x's offset) and the
+  // stores of y (when it shares x's offset, as arrays from one allocator and
+  // in-place calls do) then never straddle two lines; the sums see the
+  // row's own vectors, the same bits at every offset. Measured on Zen 5
+  // (scratch, one process, offsets alternating), x and y on lines against
+  // 16 bytes into one (where Deno puts large arrays): 128×768 9.4 → 7.0 µs,
+  // 512×1024 59 → 53, 4096×768 645-672 → 475-547. Rows shorter than 512
+  // read a 17th line in 16 or more (×0.8-0.9 at 128 and 256 columns);
+  // operands in L1 never wait on a line.
+  const lineReads = !pairs && canReadLines(isa, s.cols) && s.cols >= 512 &&
+    8 * s.rows * s.cols > l1d;
   return describedNorm(s, {
     isa,
     prefetchRows,
@@ -113,23 +118,6 @@ export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
     ...scaleBiasCopies(s, canCopy(s, isa), lineReads),
     description: "",
   });
-}
-
-/**
- * Whether x's rows can be read along its cache lines when x starts off one
- * (AVX-512, cols a multiple of 16, so every row starts as far into a line
- * as x does): the loads of x, the residual, scale and bias (copied to x's
- * offset) and the stores of y (when it shares x's offset, as arrays from
- * one allocator and in-place calls do) then never straddle two lines, and
- * the sums see the row's own vectors, each formed from two lines by a
- * `vpermt2ps`: the same sums in the same order, the same bits at every
- * offset. Deno's large arrays start 16 bytes into a line. Measured on Zen 5
- * (scratch, one process, offsets alternating) with x and y on lines
- * against 16 bytes into one: 128×768 9.4 → 7.0 µs, 512×1024 59 → 53,
- * 4096×768 645-672 → 475-547.
- */
-function canReadLines(s: NormSpec, isa: VecLevel): boolean {
-  return isa === "avx512" && s.cols % 16 === 0 && s.cols >= 16 && s.cols < 1 << 26;
 }
 
 /**
@@ -196,7 +184,7 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   if (canCopy(s, p.isa)) {
     all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, !p.copyScaleBias, p.lineReads) }));
   }
-  if (!p.pairs && canReadLines(s, p.isa)) {
+  if (!p.pairs && canReadLines(p.isa, s.cols)) {
     all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, p.copyScaleBias, !p.lineReads) }));
   }
   const wide = p.isa === "avx512";
@@ -349,33 +337,20 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   if (s.bias) loadPointer(a, rB, NORM_ARG.BIAS);
   const tail = rowTail(v, shape);
   const at = (base: Reg, disp: number): Mem => ptr(base, disp, rax, 1);
-  // Line reads: the vectors of lines k − 1 and k (by k's parity), the
-  // permute's index (lane l takes lane l + m of the pair), the masks of the
-  // row's first line (lanes m and up) and last (lanes below m), set at run
-  // time; 23-25 and k2, k3 are free in every layout that is not in pairs.
-  const lines = plan.lineReads && !pairs && canReadLines(s, plan.isa);
-  const LINES = [23, 24], IDX = 25;
-  const FIRST: Tail = { lanes: 0, k: KREG[2], m: -1 }, LAST: Tail = { lanes: 0, k: KREG[3], m: -1 };
+  // Line reads (columns.ts): 23-25 and k2, k3 are free in every layout not in pairs.
+  const lines = plan.lineReads && !pairs && canReadLines(plan.isa, s.cols)
+    ? new LineReads(v, [23, 24], 25)
+    : null;
   /** Whether the code being emitted is the line-read copy of the rows' loop. */
   let alongLines = false;
 
   type Kind = ColumnKind | LineKind;
   const columns = (body: (disp: number, acc: number, kind: Kind, k: number) => void) =>
     alongLines
-      ? emitLineColumns(a, shape, ACCS, rax, rcx, rX, body)
+      ? lines!.columns(shape, ACCS, rax, rcx, rX, body)
       : emitColumns(a, shape, tail, ACCS, rax, rcx, (disp, u, kind) => body(disp, u, kind, 0));
   const maskOf = (kind: string): Tail | undefined =>
-    kind === "tail" ? tail! : kind === "first" ? FIRST : kind === "last" ? LAST : undefined;
-  /**
-   * Line reads: the row's vector k − 1, formed from lines k − 1 and k
-   * (their registers by parity) into the first's register; −1 at k = 0.
-   */
-  const rowVector = (k: number, kind: Kind): number => {
-    if (kind === "first") return -1;
-    const earlier = LINES[(k + 1) % 2];
-    a.emit("vpermt2ps", v.r(earlier), v.r(IDX), v.r(LINES[k % 2]));
-    return earlier;
-  };
+    kind === "tail" ? tail! : alongLines ? lines!.mask(kind) : undefined;
   /** dst = the row's element(s) at disp. */
   const load = (dst: number, base: Reg, disp: number, kind: string) => {
     if (kind === "scalar") v.loadScalarMem(dst, at(base, disp));
@@ -474,11 +449,11 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     fetchAhead(sets, kind, disp, "y");
     for (const R of sets) {
       if (alongLines) {
-        const line = LINES[k % 2];
+        const line = lines!.line(k);
         loadRow(R, line, R.T1, disp, kind);
         if (layer) elementOp("sub", line, R.SHIFT, kind);
         if (layer ? !recompute : s.residual) store(rY, disp + R.off, line, kind);
-        const t = rowVector(k, kind);
+        const t = lines!.rowVector(k, kind as LineKind);
         if (t < 0) continue;
         if (layer) accumulate(R.accs[acc], t, "vector", false);
         accumulate((layer ? R.squares : R.accs)[acc], t, "vector", true);
@@ -527,10 +502,10 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     columns((disp, acc, kind, k) => {
       for (const R of sets) {
         if (alongLines) {
-          const line = LINES[k % 2];
+          const line = lines!.line(k);
           loadCentred(R, line, R.squares[1], disp, kind);
           elementOp("sub", line, R.MEAN, kind);
-          const t = rowVector(k, kind);
+          const t = lines!.rowVector(k, kind as LineKind);
           if (t >= 0) accumulate(R.accs[acc], t, "vector", true);
           continue;
         }
@@ -652,23 +627,8 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   };
   const onLine = a.label(), done = a.label();
   if (lines) {
-    a.emit("mov", rcx, rX);
-    a.emit("and", rcx, 63);
-    a.emit("jz", onLine);
+    lines.setup(rX, onLine);
     if (plan.copyScaleBias) emitShiftedCopies(a, v, s, shape);
-    // m = x's floats into its line: the masks of a row's first and last
-    // lines, and the permute's index m, m + 1, ..., m + 15.
-    a.emit("mov", ecx, esi);
-    a.emit("and", ecx, 63);
-    a.emit("shr", ecx, 2);
-    a.emit("vpbroadcastd", v.r(IDX), ecx);
-    const iota = new Int32Array(16).map((_, i) => i);
-    a.emit("vpaddd", v.r(IDX), v.r(IDX), ptr(a.constant(iota, 64), 0, null, 1, 64));
-    a.emit("mov", eax, 0xffff);
-    a.emit("shl", eax, cl);
-    a.emit("kmovw", FIRST.k!, eax);
-    a.emit("not", eax);
-    a.emit("kmovw", LAST.k!, eax);
     alongLines = true;
     emitRows();
     alongLines = false;
@@ -685,13 +645,13 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
 
 /**
  * Line reads: scale (in r9) and bias (in r10) copied to the workspace at
- * x's offset into a line (rcx bytes, 4 to 60), each in a line more than it
+ * x's offset into a line (rcx floats, 1 to 15), each in a line more than it
  * fills, so pass 3 reads them along the lines it reads x by; the registers
  * then point at the copies. Uses rdi, rax, r11 and vector 0.
  */
 function emitShiftedCopies(a: Assembler, v: Vec, s: NormSpec, shape: RowShape): void {
   loadPointer(a, rdi, WORKSPACE_SLOT);
-  a.emit("add", rdi, rcx);
+  a.emit("lea", rdi, ptr(rdi, 0, rcx, 4));
   const copy = (from: Reg, at: number) => {
     emitColumns(a, shape, null, ACCS, rax, r11, (disp) => {
       v.loadMem(0, ptr(from, disp, rax, 1));

@@ -18,7 +18,7 @@ export const REDUCE: OpFamily<ReduceSpec, ReducePlan> = {
   decode: decodeReduceKey,
   describe: describeReduce,
   cost: (s) => ({ flops: 2 * s.rows * s.cols, bytes: 4 * s.rows * (s.cols + 1) }),
-  plan: (s, t) => planReduce(s, t.isa),
+  plan: (s, t) => planReduce(s, t.isa, t.l2),
   fallbackPlan: (s) => planReduce(s, "scalar"),
   generate: generateReduce,
   // Rows are independent: a part reduces whole rows, in the same order.

@@ -25,7 +25,15 @@ import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitExpUpTo, EXP_HI } from "../math/exp.ts";
 import { Lanes } from "../math/lanes.ts";
 import { emitLog } from "../math/log.ts";
-import { type ColumnKind, emitColumns, rowShape, rowTail } from "../columns.ts";
+import {
+  canReadLines,
+  type ColumnKind,
+  emitColumns,
+  type LineKind,
+  LineReads,
+  rowShape,
+  rowTail,
+} from "../columns.ts";
 import { f32, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { REDUCE_ARG, REDUCE_OPS, type ReduceSpec } from "./spec.ts";
 
@@ -37,20 +45,43 @@ export interface ReducePlan {
   workspaceBytes: 0;
   /** Sums of short rows: each row added into one register from memory, 4-16 rows an iteration. */
   shortRows: boolean;
+  /** AVX-512 rows of whole vectors: read along x's cache lines when x starts off one (columns.ts). */
+  lineReads: boolean;
   /** One line for listings and stats. */
   description: string;
 }
 
-/** The plan: the ISA's vectors, 4 accumulators, or one per row for short AVX-512 sums. */
-export function planReduce(s: ReduceSpec, isa: VecLevel): ReducePlan {
+/**
+ * The plan: the ISA's vectors, 4 accumulators, or one per row for short
+ * AVX-512 sums; rows of whole vectors read along x's lines when x starts
+ * off one (columns.ts), for rows of LINE_READS_MIN_COLS or more beyond L2:
+ * streamed from L3 or memory, a line read whole is what the sum waits on
+ * (Zen 5, the commit before and after in one process, x 16 bytes into a
+ * line: 1×16 Mi sum and max ×1.56-1.58, 4096×768 sum ×1.30), while in L2
+ * the permute each vector takes costs more than the split load it saves
+ * (128×784 sum ×0.78, max ×0.88).
+ */
+export function planReduce(s: ReduceSpec, isa: VecLevel, l2 = 1 << 20): ReducePlan {
   const op = REDUCE_OPS[s.op];
   const shortRows = (op === "sum" || op === "mean") && isa === "avx512" && s.cols > 0 &&
     Math.ceil(s.cols / 16) <= SHORT_ROW_VECTORS;
+  const lineReads = !shortRows && canReadLines(isa, s.cols) && s.cols >= LINE_READS_MIN_COLS &&
+    4 * s.rows * s.cols > l2;
   const how = shortRows
     ? `a register per row, ${shortRowsPerIteration(Math.ceil(s.cols / 16))} rows an iteration`
     : "4 accumulators";
-  return { isa, workspaceBytes: 0, shortRows, description: `${isa} ${op}, ${how}` };
+  const lines = lineReads ? ", x off a line read along its lines" : "";
+  return {
+    isa,
+    workspaceBytes: 0,
+    shortRows,
+    lineReads,
+    description: `${isa} ${op}, ${how}${lines}`,
+  };
 }
+
+/** Rows shorter than this are not read along lines (see planReduce). */
+const LINE_READS_MIN_COLS = 256;
 
 const ACCS = 4;
 /**
@@ -83,8 +114,12 @@ export function generateReduce(
   const op = REDUCE_OPS[s.op];
   const shape = rowShape(v, s.cols);
   const [T0, T1, NAN, MX, MK] = [4, 5, 6, 7, 8];
-  const temps = shape.registers.filter((r) => r >= 9);
-  const m = new Lanes(v, temps);
+  // Line reads take 9-11 and k2, k3 (sum16Rows clobbers 9-11: the index is set again after it).
+  const lines = plan.lineReads && canReadLines(plan.isa, s.cols) && !plan.shortRows
+    ? new LineReads(v, [9, 10], 11)
+    : null;
+  const temps = shape.registers.filter((r) => r >= (lines ? 12 : 9));
+  const m = new Lanes(v, temps, [4, 5, 6, 7]);
   const kmask = isa.level === "avx512" ? m.mask() : { v: MK };
   if (s.rows === 0) {
     a.emit("ret");
@@ -95,9 +130,25 @@ export function generateReduce(
   const tail = rowTail(v, shape);
   const at = (disp: number): Mem => ptr(rsi, disp, rax, 1);
 
-  /** body(disp, acc, kind) over the row's vectors (4 per step), then the tail. */
-  const columns = (body: (disp: number, acc: number, kind: ColumnKind) => void) =>
-    emitColumns(a, shape, tail, ACCS, rax, rcx, body);
+  /** Whether the code being emitted is the line-read copy of the rows' loop. */
+  let alongLines = false;
+  type Kind = ColumnKind | LineKind;
+  /**
+   * body(disp, acc, kind, k) over the row's vectors (4 per step), then the
+   * tail; or over its lines (k the line) when they are read.
+   */
+  const columns = (
+    body: (disp: number, acc: number, kind: Kind, k: number) => void,
+    lined = alongLines,
+  ) =>
+    lined
+      ? lines!.columns(shape, ACCS, rax, rcx, rsi, body)
+      : emitColumns(a, shape, tail, ACCS, rax, rcx, (disp, u, kind) => body(disp, u, kind, 0));
+  /** Line reads: line k loaded; the row's vector it completes, or −1 at the first line. */
+  const rowVector = (disp: number, kind: Kind, k: number): number => {
+    v.loadMem(lines!.line(k), at(disp), lines!.mask(kind));
+    return lines!.rowVector(k, kind as LineKind);
+  };
   const fold = (how: "add" | "max" | "min") => {
     for (let i = 1; i < ACCS; i++) v.op(how, 0, 0, i);
     v.reduceAll(how, 0, T1);
@@ -107,7 +158,17 @@ export function generateReduce(
     const fill = f32(how === "max" ? -Infinity : Infinity);
     for (let i = 0; i < ACCS; i++) v.move(i, fill);
     if (trackNaN) v.zero(NAN);
-    columns((disp, acc, kind) => {
+    columns((disp, acc, kind, k) => {
+      if (alongLines) {
+        const t = rowVector(disp, kind, k);
+        if (t < 0) return;
+        v.op(how, acc, acc, t);
+        if (trackNaN) {
+          v.compare(kmask, t, "unord", t);
+          m.select(NAN, kmask, t, NAN);
+        }
+        return;
+      }
       if (kind === "scalar") v.loadScalarMem(T0, at(disp));
       else if (kind === "tail") {
         a.emit("lea", r9, at(disp));
@@ -130,7 +191,13 @@ export function generateReduce(
   /** Pass summing x (or x²) into register 0 (its lanes summed too, unless `vectorOnly`). */
   const additive = (square: boolean, vectorOnly = false) => {
     for (let i = 0; i < ACCS; i++) v.zero(i);
-    columns((disp, acc, kind) => {
+    columns((disp, acc, kind, k) => {
+      if (alongLines) {
+        const t = rowVector(disp, kind, k);
+        if (t < 0) return;
+        if (square) return v.fmadd(acc, t, t, acc);
+        return v.op("add", acc, acc, t);
+      }
       if (kind === "scalar") {
         v.loadScalarMem(T0, at(disp));
         if (square) v.scalarOp("mul", T0, T0);
@@ -175,67 +242,83 @@ export function generateReduce(
   // together (sumRows). 16 rows of 4 vectors an iteration (3136 B) read L2 at 2/3 the rate.
   const per = shortRowsPerIteration(shape.full + (tail ? 1 : 0));
   const batches = shortRows ? Math.floor(s.rows / per) : 0;
-  if (batches > 0 && per !== 16) v.permuteIndex(ROWS_INDEX, ROWS_LANES[per]);
-  countedLoop(a, r8, batches, () => {
-    for (let r = 0; r < per; r++) shortRow(16 + r, r);
-    addImmediate(a, "add", rsi, per * s.cols * 4);
-    sumRows(v, per, 16, ROWS_INDEX, T0);
-    // Only the lanes stored are divided: a narrower divide costs less.
-    const sum = vreg(32 * per, 0);
-    if (op === "mean") a.emit("vdivps", sum, sum, v.konst(f32(s.cols)));
-    a.emit("vmovups", ptr(rdx, 0).withSize(4 * per), sum);
-    a.emit("add", rdx, 4 * per);
-  });
-  // AVX-512, other sums: 16 rows at a time, their lanes summed together (see sum16Rows).
   const groups = additiveOp && isa.level === "avx512" && !shortRows ? Math.floor(s.rows / 16) : 0;
-  countedLoop(a, r8, groups, () => {
-    for (let r = 0; r < 16; r++) {
-      additive(op === "sumSquare" || op === "l2", true);
-      v.move(16 + r, 0);
-      addImmediate(a, "add", rsi, s.cols * 4);
-    }
-    sum16Rows(v, 16, T0);
-    finish(0);
-    v.store(rdx, 0, 0);
-    a.emit("add", rdx, 64);
-  });
+  const emitRows = () => {
+    if (batches > 0 && per !== 16) v.permuteIndex(ROWS_INDEX, ROWS_LANES[per]);
+    countedLoop(a, r8, batches, () => {
+      for (let r = 0; r < per; r++) shortRow(16 + r, r);
+      addImmediate(a, "add", rsi, per * s.cols * 4);
+      sumRows(v, per, 16, ROWS_INDEX, T0);
+      // Only the lanes stored are divided: a narrower divide costs less.
+      const sum = vreg(32 * per, 0);
+      if (op === "mean") a.emit("vdivps", sum, sum, v.konst(f32(s.cols)));
+      a.emit("vmovups", ptr(rdx, 0).withSize(4 * per), sum);
+      a.emit("add", rdx, 4 * per);
+    });
+    // AVX-512, other sums: 16 rows at a time, their lanes summed together (see sum16Rows).
+    countedLoop(a, r8, groups, () => {
+      for (let r = 0; r < 16; r++) {
+        additive(op === "sumSquare" || op === "l2", true);
+        v.move(16 + r, 0);
+        addImmediate(a, "add", rsi, s.cols * 4);
+      }
+      sum16Rows(v, 16, T0);
+      if (alongLines) lines!.setIndex(rsi);
+      finish(0);
+      v.store(rdx, 0, 0);
+      a.emit("add", rdx, 64);
+    });
 
-  countedLoop(a, r8, s.rows - 16 * groups - per * batches, () => {
-    if (op === "max" || op === "min") extremum(op, true);
-    else if (op === "logSumExp") {
-      extremum("max", false);
-      // Subtract a finite max only: all −Inf gives ln 0 = −Inf, a +Inf gives +Inf.
-      m.abs(T0, 0);
-      v.compare(kmask, T0, "eq", f32(Infinity));
-      v.move(MX, 0);
-      m.select(MX, kmask, f32(0), MX);
-      for (let i = 0; i < ACCS; i++) v.zero(i);
-      columns((disp, acc, kind) => {
-        if (kind === "scalar") v.loadScalarMem(T0, at(disp));
-        else v.loadMem(T0, at(disp), kind === "tail" ? tail! : undefined);
-        v.op("sub", T0, T0, MX);
-        // Capped: a +Inf (its max taken as 0) gives e^89 = +Inf.
-        m.atMost(T1, T0, EXP_HI);
-        emitExpUpTo(m, T0, T1);
-        if (kind === "tail") v.zeroOutside(T0, tail!);
-        if (kind === "scalar") v.scalarOp("add", acc, T0);
-        else v.op("add", acc, acc, T0);
-      });
-      fold("add");
-      emitLog(m, T0, 0);
-      v.op("add", 0, T0, MX);
-    } else if (shortRows) {
-      shortRow(0, 0);
-      v.reduceAll("add", 0, T1);
-      finish(0);
-    } else {
-      additive(op === "sumSquare" || op === "l2");
-      finish(0);
-    }
-    v.storeScalar(rdx, 0, 0);
-    a.emit("add", rdx, 4);
-    addImmediate(a, "add", rsi, s.cols * 4);
-  });
+    countedLoop(a, r8, s.rows - 16 * groups - per * batches, () => {
+      if (op === "max" || op === "min") extremum(op, true);
+      else if (op === "logSumExp") {
+        extremum("max", false);
+        // Subtract a finite max only: all −Inf gives ln 0 = −Inf, a +Inf gives +Inf.
+        m.abs(T0, 0);
+        v.compare(kmask, T0, "eq", f32(Infinity));
+        v.move(MX, 0);
+        m.select(MX, kmask, f32(0), MX);
+        for (let i = 0; i < ACCS; i++) v.zero(i);
+        // The row is in cache now: its vectors read as they lie (with the
+        // exponentials' permutes, the lines' own cost more: ×0.9 at 4096×768).
+        columns((disp, acc, kind) => {
+          if (kind === "scalar") v.loadScalarMem(T0, at(disp));
+          else v.loadMem(T0, at(disp), kind === "tail" ? tail! : undefined);
+          v.op("sub", T0, T0, MX);
+          // Capped: a +Inf (its max taken as 0) gives e^89 = +Inf.
+          m.atMost(T1, T0, EXP_HI);
+          emitExpUpTo(m, T0, T1);
+          if (kind === "tail") v.zeroOutside(T0, tail!);
+          if (kind === "scalar") v.scalarOp("add", acc, T0);
+          else v.op("add", acc, acc, T0);
+        }, false);
+        fold("add");
+        emitLog(m, T0, 0);
+        v.op("add", 0, T0, MX);
+      } else if (shortRows) {
+        shortRow(0, 0);
+        v.reduceAll("add", 0, T1);
+        finish(0);
+      } else {
+        additive(op === "sumSquare" || op === "l2");
+        finish(0);
+      }
+      v.storeScalar(rdx, 0, 0);
+      a.emit("add", rdx, 4);
+      addImmediate(a, "add", rsi, s.cols * 4);
+    });
+  };
+  const onLine = a.label(), done = a.label();
+  if (lines) {
+    lines.setup(rsi, onLine);
+    alongLines = true;
+    emitRows();
+    alongLines = false;
+    a.emit("jmp", done);
+  }
+  a.bind(onLine);
+  emitRows();
+  a.bind(done);
   v.leave();
   a.emit("ret");
   return a.finish();
