@@ -1,0 +1,82 @@
+/**
+ * What a row-wise op pays for where its operands start in a cache line: the
+ * same call with x and y on a line and 16 bytes into one (where Deno puts
+ * large arrays), taking turns in one process on the same pages, median µs
+ * of each and their ratio. Rows of whole vectors read along x's lines
+ * (AVX-512 norms and reductions, columns.ts) should show ~1.00; ops that
+ * read rows as they lie show what a line read in two pieces costs them.
+ *
+ *   deno run -A bench/line_offsets.ts [--rounds 7]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Jit } from "../mod.ts";
+
+const { values } = parseArgs({ options: { rounds: { type: "string", default: "7" } } });
+const rounds = Number(values.rounds);
+using jit = new Jit({ threads: 1 });
+
+/** `n` floats of `buf` starting `bytes` past a line boundary (the buffer has 32 spare). */
+function placed(buf: Float32Array, n: number, bytes: number): Float32Array {
+  const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  const skip = ((64 - (address % 64)) % 64 + bytes) / 4;
+  return buf.subarray(skip, skip + n);
+}
+
+type Case = [string, number, (x: Float32Array, y: Float32Array) => void];
+const norm = (rows: number, cols: number, rms = false): Case => {
+  const scale = new Float32Array(cols).fill(1.25), bias = new Float32Array(cols).fill(0.5);
+  return [
+    `${rms ? "rmsNorm" : "layerNorm"} ${rows}×${cols}`,
+    rows * cols,
+    rms
+      ? (x, y) => jit.rmsNorm(x, y, { rows, cols, scale })
+      : (x, y) => jit.layerNorm(x, y, { rows, cols, scale, bias }),
+  ];
+};
+const reduce = (op: "sum" | "max" | "logSumExp", rows: number, cols: number): Case => [
+  `reduce ${op} ${rows}×${cols}`,
+  rows * cols,
+  (x, y) => jit.reduce(op, x, y.subarray(0, rows), { rows, cols }),
+];
+const CASES: Case[] = [
+  norm(128, 768),
+  norm(512, 1024),
+  norm(4096, 768),
+  norm(4096, 768, true),
+  reduce("sum", 4096, 768),
+  reduce("max", 4096, 768),
+  reduce("sum", 1, 1 << 24),
+  reduce("max", 1, 1 << 24),
+  reduce("logSumExp", 1, 1 << 24),
+  // Read as they lie (for comparison).
+  ["softmax 1024×1024", 1 << 20, (x, y) => jit.softmax(x, y, { rows: 1024, cols: 1024 })],
+  ["relu 1 Mi", 1 << 20, (x, y) => jit.unary("relu", x, y)],
+];
+
+/** Median of a block of calls, µs per call. */
+function block(call: () => void, reps: number): number {
+  const t0 = performance.now();
+  for (let i = 0; i < reps; i++) call();
+  return (performance.now() - t0) / reps * 1000;
+}
+const median = (v: number[]) => v.slice().sort((a, b) => a - b)[v.length >> 1];
+
+console.log("op                          on a line µs   16 B in µs   16 B in / on a line");
+for (const [name, n, run] of CASES) {
+  const xs = new Float32Array(n + 32).map((_, i) => ((i * 2654435761) % 2000) / 200 - 5);
+  const ys = new Float32Array(n + 32);
+  const on = [placed(xs, n, 0), placed(ys, n, 0)], off = [placed(xs, n, 16), placed(ys, n, 16)];
+  const calls = [() => run(on[0], on[1]), () => run(off[0], off[1])];
+  const reps = Math.max(1, Math.round(4e6 / n));
+  for (const c of calls) block(c, reps); // warm-up: compile, fault the pages in
+  const t: number[][] = [[], []];
+  for (let r = 0; r < rounds; r++) for (let i = 0; i < 2; i++) t[i].push(block(calls[i], reps));
+  const [a, b] = t.map(median);
+  console.log(
+    `${name.padEnd(26)} ${a.toFixed(1).padStart(12)} ${b.toFixed(1).padStart(12)} ${
+      (b / a).toFixed(2).padStart(21)
+    }`,
+  );
+}
