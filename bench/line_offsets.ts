@@ -3,8 +3,9 @@
  * same call with x and y on a line and 16 bytes into one (where Deno puts
  * large arrays), taking turns in one process on the same pages, median µs
  * of each and their ratio. Rows of whole vectors read along x's lines
- * (AVX-512 norms and reductions, columns.ts) should show ~1.00; ops that
- * read rows as they lie show what a line read in two pieces costs them.
+ * (AVX-512 norms and reductions, columns.ts) and binary runs started at
+ * their first input's line should show ~1.00; ops that read rows as they
+ * lie show what a line read in two pieces costs them.
  *
  *   deno run -A bench/line_offsets.ts [--rounds 7]
  *
@@ -50,6 +51,17 @@ const CASES: Case[] = [
   reduce("sum", 1, 1 << 24),
   reduce("max", 1, 1 << 24),
   reduce("logSumExp", 1, 1 << 24),
+  // Binary runs start at a's line (a and b placed alike).
+  [
+    "add same shape 4 Mi",
+    1 << 22,
+    (x, y) => jit.binary("add", x, [1 << 22], x, [1 << 22], y),
+  ],
+  [
+    "mul 4096×1024 by a row",
+    1 << 22,
+    (x, y) => jit.binary("mul", x, [4096, 1024], x.subarray(0, 1024), [1024], y),
+  ],
   // Read as they lie (for comparison).
   ["softmax 1024×1024", 1 << 20, (x, y) => jit.softmax(x, y, { rows: 1024, cols: 1024 })],
   ["relu 1 Mi", 1 << 20, (x, y) => jit.unary("relu", x, y)],

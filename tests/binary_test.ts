@@ -149,6 +149,48 @@ for (const isa of LEVELS) {
   });
 }
 
+for (const isa of LEVELS) {
+  Deno.test(`binary ${isa}: operands at every float offset of a line, the reference's results, nothing written around y`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(4545);
+    // Runs of 128 or more: AVX-512 starts each from a's (or b's) line when it is off one.
+    const cases: [number[], number[]][] = [
+      [[1031], [1031]],
+      [[128], [128]],
+      [[5, 1024], [1024]],
+      [[3, 300], [3, 1]],
+      [[1], [999]],
+      [[2, 4, 160], [2, 1, 160]],
+    ];
+    for (const [ad, bd] of cases) {
+      const na = ad.reduce((p, d) => p * d, 1), nb = bd.reduce((p, d) => p * d, 1);
+      const ny = Math.max(na, nb) === na && ad.length >= bd.length ? na : nb;
+      const da = new Float32Array(na).map(() => r() * 4 + 0.125);
+      const db = new Float32Array(nb).map(() => r() * 4 - 2);
+      for (const op of ["add", "div", "pow", "max"] as const) {
+        for (let at = 0; at < 16; at++) {
+          // The base's place plus 0..15 floats: every offset into a line, a, b and y apart.
+          const oa = at, ob = (at * 5 + 3) % 16, oy = (at * 3) % 16;
+          const A = new Float32Array(na + 32), B = new Float32Array(nb + 32);
+          const Y = new Float32Array(ny + 32).fill(7);
+          A.set(da, oa);
+          B.set(db, ob);
+          const a = A.subarray(oa, oa + na),
+            b = B.subarray(ob, ob + nb),
+            y = Y.subarray(oy, oy + ny);
+          jit.binary(op, a, ad, b, bd, y);
+          const where = `${isa} [${ad}] ${op} [${bd}], a at ${oa}, b at ${ob}, y at ${oy}`;
+          check(op, da, ad, db, bd, y, where, false);
+          assert.ok(Y.every((v, i) => (i >= oy && i < oy + ny) || v === 7), `${where}: around y`);
+        }
+      }
+    }
+    if (isa === "avx512") {
+      for (const k of jit.stats().keys) assert.match(k.plan!, /runs from the first input's lines/);
+    }
+  });
+}
+
 Deno.test("binary: bad input names the argument, the value and the expectation", () => {
   using jit = new Jit();
   const a = new Float32Array(6), b = new Float32Array(3), y = new Float32Array(6);
