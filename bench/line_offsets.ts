@@ -62,6 +62,12 @@ const CASES: Case[] = [
     1 << 22,
     (x, y) => jit.binary("mul", x, [4096, 1024], x.subarray(0, 1024), [1024], y),
   ],
+  // A few rows of C against B streamed from memory: the columns run along B's lines.
+  [
+    "gemm 1×4096×4096",
+    4096 * 4096,
+    (x, y) => jit.gemm(y.subarray(0, 4096), x, y.subarray(4096, 8192), { m: 1, n: 4096, k: 4096 }),
+  ],
   // Read as they lie (for comparison).
   ["softmax 1024×1024", 1 << 20, (x, y) => jit.softmax(x, y, { rows: 1024, cols: 1024 })],
   ["relu 1 Mi", 1 << 20, (x, y) => jit.unary("relu", x, y)],

@@ -201,7 +201,7 @@ Deno.test("bounds: every neural op stays inside its operands, guard pages on bot
   assert.equal(runs, 240);
 });
 
-Deno.test("bounds: norms and reductions read along x's lines stay inside every operand, guard pages on both sides", () => {
+Deno.test("bounds: norms, reductions and skinny GEMM read along x's lines stay inside every operand, guard pages on both sides", () => {
   // Rows of whole vectors beyond L1 (norms) or L2 (reductions; 64 KiB here) with x off a
   // line: AVX-512 reads every operand at x's lines, so the first and last lines of a row
   // reach before and after it (masked). x a float in from its guard page, the others flush.
@@ -223,6 +223,12 @@ Deno.test("bounds: norms and reductions read along x's lines stay inside every o
         for (const op of ["sum", "max", "logSumExp"] as const) {
           jit.reduce(op, x, Y.view.subarray(0, rows), { rows, cols });
         }
+        // A few rows of C against x as B (the skinny path, along x's lines), C flush.
+        const c = Y.view.subarray(
+          side === "start" ? 0 : n - 2 * cols,
+          side === "start" ? 2 * cols : n,
+        );
+        jit.gemm(R.view.subarray(0, 2 * rows), x, c, { m: 2, n: cols, k: rows });
         jit.layerNorm(x, x, { rows, cols, scale: G.view, bias: B.view });
         assert.ok(
           Y.view.every(Number.isFinite) && x.every(Number.isFinite),

@@ -600,6 +600,52 @@ Deno.test("gemm: B at each of the 16 placements in a cache line gives the same b
   }
 });
 
+Deno.test("gemm skinny: A, B and C at each of the 16 placements in a line give the reference's bits (AVX-512 runs along B's lines)", () => {
+  const r = rng(1717);
+  const vec = (n: number) => new Float32Array(n).map(() => r() * 2 - 1);
+  for (const isa of levelsUpTo(isaLevel()).filter((l) => l === "avx2" || l === "avx512")) {
+    // A 64 KiB L2 sends these few rows to the skinny path (B streamed).
+    using jit = new Jit({ maxIsa: isa, caches: { l2: 64 << 10 } });
+    for (const [m, n, k, ldb] of [[1, 512, 64, 512], [2, 512, 70, 512], [1, 1024, 33, 1040]]) {
+      const a0 = vec(m * k), b0 = vec(k * ldb), c0 = vec(m * n);
+      for (const [alpha, beta] of [[1, 1], [2, 0]]) {
+        let first: Float32Array | null = null;
+        for (let at = 0; at < 16; at++) {
+          const oa = (at * 3) % 16, ob = at, oc = (at * 7) % 16;
+          const A = new Float32Array(m * k + 32), B = new Float32Array(k * ldb + 32);
+          const C = new Float32Array(m * n + 32).fill(9);
+          A.set(a0, oa);
+          B.set(b0, ob);
+          C.set(c0, oc);
+          const c = C.subarray(oc, oc + m * n);
+          const o = { m, n, k, ldb, alpha, beta };
+          jit.gemm(A.subarray(oa, oa + m * k), B.subarray(ob, ob + k * ldb), c, o);
+          const where =
+            `${isa} ${m}×${n}×${k} ldb ${ldb} α ${alpha} β ${beta}, B at ${ob}, C at ${oc}`;
+          if (first === null) {
+            for (let i = 0; i < m; i++) {
+              for (let j = 0; j < n; j++) {
+                let sum = 0;
+                for (let t = 0; t < k; t++) sum += a0[i * k + t] * b0[t * ldb + j];
+                const want = alpha * sum + beta * c0[i * n + j];
+                assert.ok(Math.abs(c[i * n + j] - want) < 1e-4 * k, `${where} [${i}, ${j}]`);
+              }
+            }
+            first = c.slice();
+          } else assert.deepEqual(c, first, where);
+          assert.ok(
+            C.every((v, i) => (i >= oc && i < oc + m * n) || v === 9),
+            `${where}: around C`,
+          );
+        }
+      }
+    }
+    const plans = jit.stats().keys.map((k) => k.plan ?? "");
+    assert.ok(plans.every((p) => p.includes("skinny")), plans.join(" | "));
+    if (isa === "avx512") assert.ok(plans.every((p) => p.includes("along B's lines")));
+  }
+});
+
 Deno.test("gemm batch: bit-identical to one call per matrix on every level and thread count; bad strides named", () => {
   const r = rng(9100);
   for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "amx")) {

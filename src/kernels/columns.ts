@@ -98,20 +98,28 @@ export type LineKind = "first" | "vector" | "last";
  * Elementwise work needs no permute: it reads and writes at the lines.
  */
 export class LineReads {
-  /** The registers of lines k − 1 and k (by k's parity). */
-  readonly lines: readonly [number, number];
-  /** The permute's index register: m, m + 1, ..., m + 15. */
+  /** The registers of lines k − 1 and k (by k's parity), or null (masks only). */
+  readonly lines: readonly [number, number] | null;
+  /** The permute's index register (m, m + 1, ..., m + 15), or −1 (masks only). */
   readonly index: number;
   /** The row's first line (lanes m and up) and last (lanes below m), set by `setup`. */
   readonly first: Tail;
   readonly last: Tail;
   readonly #v: Vec;
 
-  /** Three vector registers and two opmasks (numbers), free wherever lines are read. */
-  constructor(v: Vec, lines: [number, number], index: number, masks: [number, number] = [2, 3]) {
+  /**
+   * Two opmasks (numbers), and for the row's own vectors three vector
+   * registers (two lines, the index), free wherever lines are read;
+   * elementwise work along lines needs the masks only.
+   */
+  constructor(
+    v: Vec,
+    registers: { lines: [number, number]; index: number } | null,
+    masks: [number, number] = [2, 3],
+  ) {
     this.#v = v;
-    this.lines = lines;
-    this.index = index;
+    this.lines = registers?.lines ?? null;
+    this.index = registers?.index ?? -1;
     this.first = { lanes: 0, k: KREG[masks[0]], m: -1 }; // lanes set at run time
     this.last = { lanes: 0, k: KREG[masks[1]], m: -1 };
   }
@@ -121,11 +129,17 @@ export class LineReads {
    * the index from its offset m (rax and rcx clobbered).
    */
   setup(base: Reg, aligned: Label): void {
+    this.setMasks(base, aligned);
+    this.setIndex(base);
+  }
+
+  /** `setup` without the index: the masks only, m left in rcx. */
+  setMasks(base: Reg, aligned: Label): void {
     const a = this.#v.a;
     a.emit("mov", rcx, base);
     a.emit("and", rcx, 63);
     a.emit("jz", aligned);
-    this.setIndex(base);
+    a.emit("shr", rcx, 2);
     a.emit("mov", eax, 0xffff);
     a.emit("shl", eax, cl);
     a.emit("kmovw", this.first.k!, eax);
@@ -136,6 +150,7 @@ export class LineReads {
   /** Sets the index from `base`'s offset m (again, after code that used its register), m left in rcx. */
   setIndex(base: Reg): void {
     const v = this.#v, a = v.a;
+    if (this.index < 0) throw new Error("line reads: no index register");
     a.emit("mov", rcx, base);
     a.emit("and", rcx, 63);
     a.emit("shr", rcx, 2);
@@ -151,7 +166,12 @@ export class LineReads {
 
   /** The register line k is read into. */
   line(k: number): number {
-    return this.lines[k % 2];
+    return this.#lines()[k % 2];
+  }
+
+  #lines(): readonly [number, number] {
+    if (!this.lines) throw new Error("line reads: no line registers");
+    return this.lines;
   }
 
   /**
@@ -160,8 +180,8 @@ export class LineReads {
    */
   rowVector(k: number, kind: LineKind): number {
     if (kind === "first") return -1;
-    const earlier = this.lines[(k + 1) % 2], v = this.#v;
-    v.a.emit("vpermt2ps", v.r(earlier), v.r(this.index), v.r(this.lines[k % 2]));
+    const lines = this.#lines(), earlier = lines[(k + 1) % 2], v = this.#v;
+    v.a.emit("vpermt2ps", v.r(earlier), v.r(this.index), v.r(lines[k % 2]));
     return earlier;
   }
 

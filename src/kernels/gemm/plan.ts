@@ -14,6 +14,7 @@ import { dotTile } from "./dot.ts";
 import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
 import { panelTile } from "./panels.ts";
+import { skinnyLines } from "./skinny.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /** The driver that computes the call. */
@@ -222,7 +223,9 @@ export function planGemm(
     return make(
       "skinny",
       {},
-      `L3 ${isa} skinny: B streamed row by row, ${s.m} row${s.m > 1 ? "s" : ""} of C in L1`,
+      `L3 ${isa} skinny: B streamed row by row, ${s.m} row${s.m > 1 ? "s" : ""} of C in L1${
+        skinnyLines(vecIsa(isa), s) ? ", along B's lines when off them" : ""
+      }`,
     );
   }
   const direct = chooseDirectTile(s, isa);

@@ -12,6 +12,10 @@
  * C[0..m) = alpha·C   (beta = 0 or alpha = 1 only: see the planner)
  * ```
  *
+ * AVX-512, rows of B of whole vectors a whole number of lines apart: when
+ * B starts off a cache line, the columns run along B's lines (the first and
+ * last vector masked), so no load of B straddles two lines (`skinnyLines`).
+ *
  * @module
  */
 import {
@@ -29,6 +33,7 @@ import {
   rsi,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
+import { LineReads } from "../columns.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { emitScaleRows } from "./scale.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
@@ -38,6 +43,17 @@ export function skinnyUnroll(isa: VecIsa, m: number): number {
   // Registers: m·u broadcasts of A, u rows of B, one C temporary per row, alpha, mask.
   for (const u of [4, 2, 1]) if (m * u + u + m + 2 <= isa.nregs) return u;
   return 0;
+}
+
+/**
+ * Whether the columns may run along B's lines: AVX-512, n and ldb multiples
+ * of 16. Each C element still sums over k in the same order (lanes are
+ * independent), so the bits do not change. Measured on Zen 5 (scratch, one
+ * process, A, B and C on lines or 16 bytes into one, in turns): 1×4096×4096
+ * 2213 µs on lines, 2503 16 bytes in.
+ */
+export function skinnyLines(isa: VecIsa, s: GemmSpec): boolean {
+  return isa.level === "avx512" && s.n % 16 === 0 && s.n >= 32 && s.ldb % 16 === 0;
 }
 
 /** Emits `void gemm(args)` for a few rows (see {@link skinnyUnroll}), B untransposed, at an AVX level. */
@@ -63,8 +79,24 @@ export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
   let tail: Tail | undefined;
   if (rest) tail = v.tail(rest, 1, AUX);
 
-  // Columns: a vector loop over the full vectors, then the masked tail.
+  // Columns: a vector loop over the full vectors, then the masked tail; or,
+  // along B's lines, the first line (masked), the lines between, the last
+  // (masked), rJ from −(B mod 64).
+  const lines = skinnyLines(isa, s) ? new LineReads(v, null) : null;
+  let alongLines = false;
   const columns = (body: (j: Reg | null, disp: number, t?: Tail) => void) => {
+    if (alongLines) {
+      a.emit("mov", rJ, rB);
+      a.emit("and", rJ, 63);
+      a.emit("neg", rJ);
+      body(rJ, 0, lines!.first);
+      addImmediate(a, "add", rJ, bytes);
+      countedLoop(a, rax, full - 1, () => {
+        body(rJ, 0);
+        addImmediate(a, "add", rJ, bytes);
+      });
+      return body(rJ, 0, lines!.last);
+    }
     a.emit("xor", GP32[rJ.id], GP32[rJ.id]);
     countedLoop(a, rax, full, () => {
       body(rJ, 0);
@@ -102,8 +134,22 @@ export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
     addImmediate(a, "add", rA, steps * aCol);
     addImmediate(a, "add", rB, steps * s.ldb * 4);
   };
-  countedLoop(a, rK, Math.floor(s.k / u), () => pass(u));
-  if (s.k % u) pass(s.k % u);
+  const passes = () => {
+    countedLoop(a, rK, Math.floor(s.k / u), () => pass(u));
+    if (s.k % u) pass(s.k % u);
+  };
+  if (lines) {
+    // B's rows all start as far into a line as B: its masks set once (rax, rcx clobbered).
+    const onLine = a.label(), done = a.label();
+    lines.setMasks(rB, onLine);
+    alongLines = true;
+    passes();
+    alongLines = false;
+    a.emit("jmp", done);
+    a.bind(onLine);
+    passes();
+    a.bind(done);
+  } else passes();
   // C = alpha·(A·B), as BLAS defines it: scaling A first would overflow
   // where the product does not (A = 1e30, B = 1e-30, alpha = 1e10).
   if (s.alpha !== 1) {

@@ -339,7 +339,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   const at = (base: Reg, disp: number): Mem => ptr(base, disp, rax, 1);
   // Line reads (columns.ts): 23-25 and k2, k3 are free in every layout not in pairs.
   const lines = plan.lineReads && !pairs && canReadLines(plan.isa, s.cols)
-    ? new LineReads(v, [23, 24], 25)
+    ? new LineReads(v, { lines: [23, 24], index: 25 })
     : null;
   /** Whether the code being emitted is the line-read copy of the rows' loop. */
   let alongLines = false;

@@ -116,7 +116,7 @@ export function generateReduce(
   const [T0, T1, NAN, MX, MK] = [4, 5, 6, 7, 8];
   // Line reads take 9-11 and k2, k3 (sum16Rows clobbers 9-11: the index is set again after it).
   const lines = plan.lineReads && canReadLines(plan.isa, s.cols) && !plan.shortRows
-    ? new LineReads(v, [9, 10], 11)
+    ? new LineReads(v, { lines: [9, 10], index: 11 })
     : null;
   const temps = shape.registers.filter((r) => r >= (lines ? 12 : 9));
   const m = new Lanes(v, temps, [4, 5, 6, 7]);
