@@ -68,6 +68,18 @@ const CASES: Case[] = [
     4096 * 4096,
     (x, y) => jit.gemm(y.subarray(0, 4096), x, y.subarray(4096, 8192), { m: 1, n: 4096, k: 4096 }),
   ],
+  // And against Bᵀ (dot products of rows), A and B as far into a line.
+  [
+    "gemm 1×4096×4096 Bᵀ",
+    4096 * 4096,
+    (x, y) =>
+      jit.gemm(y.subarray(0, 4096), x, y.subarray(4096, 8192), {
+        m: 1,
+        n: 4096,
+        k: 4096,
+        transB: true,
+      }),
+  ],
   // Read as they lie (for comparison).
   ["softmax 1024×1024", 1 << 20, (x, y) => jit.softmax(x, y, { rows: 1024, cols: 1024 })],
   ["relu 1 Mi", 1 << 20, (x, y) => jit.unary("relu", x, y)],

@@ -646,6 +646,58 @@ Deno.test("gemm skinny: A, B and C at each of the 16 placements in a line give t
   }
 });
 
+Deno.test("gemm dot (Bᵀ): A and B at each of the 16 placements in a line, together and apart, give the reference's bits (AVX-512 runs k along their lines)", () => {
+  const r = rng(1818);
+  const vec = (n: number) => new Float32Array(n).map(() => r() * 2 - 1);
+  for (const isa of levelsUpTo(isaLevel()).filter((l) => l === "avx2" || l === "avx512")) {
+    using jit = new Jit({ maxIsa: isa });
+    for (
+      const [m, n, k, lda, ldb] of [[1, 40, 64, 64, 64], [3, 13, 512, 512, 528], [
+        8,
+        30,
+        768,
+        768,
+        768,
+      ], [6, 9, 32, 48, 32]]
+    ) {
+      const a0 = vec(m * lda), b0 = vec(n * ldb), c0 = vec(m * n);
+      for (const together of [true, false]) {
+        let first: Float32Array | null = null;
+        for (let at = 0; at < 16; at++) {
+          const oa = together ? at : (at * 3 + 1) % 16, ob = at, oc = (at * 7) % 16;
+          const A = new Float32Array(m * lda + 32), B = new Float32Array(n * ldb + 32);
+          const C = new Float32Array(m * n + 32).fill(9);
+          A.set(a0, oa);
+          B.set(b0, ob);
+          C.set(c0, oc);
+          const c = C.subarray(oc, oc + m * n);
+          const o = { m, n, k, lda, ldb, transB: true, alpha: 1.5, beta: 1 };
+          jit.gemm(A.subarray(oa, oa + m * lda), B.subarray(ob, ob + n * ldb), c, o);
+          const where = `${isa} ${m}×${n}×${k} Bᵀ, A at ${oa}, B at ${ob}, C at ${oc}`;
+          if (first === null) {
+            for (let i = 0; i < m; i++) {
+              for (let j = 0; j < n; j++) {
+                let sum = 0;
+                for (let t = 0; t < k; t++) sum += a0[i * lda + t] * b0[j * ldb + t];
+                const want = 1.5 * sum + c0[i * n + j];
+                assert.ok(Math.abs(c[i * n + j] - want) < 1e-4 * k, `${where} [${i}, ${j}]`);
+              }
+            }
+            first = c.slice();
+          } else assert.deepEqual(c, first, where);
+          assert.ok(
+            C.every((v, i) => (i >= oc && i < oc + m * n) || v === 9),
+            `${where}: around C`,
+          );
+        }
+      }
+    }
+    const plans = jit.stats().keys.map((k) => k.plan ?? "");
+    assert.ok(plans.every((p) => p.includes("dot products")), plans.join(" | "));
+    if (isa === "avx512") assert.ok(plans.every((p) => p.includes("along A's and B's lines")));
+  }
+});
+
 Deno.test("gemm batch: bit-identical to one call per matrix on every level and thread count; bad strides named", () => {
   const r = rng(9100);
   for (const isa of levelsUpTo(isaLevel()).filter((l) => l !== "amx")) {

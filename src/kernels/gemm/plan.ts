@@ -10,7 +10,7 @@
 import type { VecLevel } from "../vec.ts";
 import { vecIsa } from "../vec.ts";
 import { type DirectPlan, stripBufferBytes, transposedBBytes } from "./direct.ts";
-import { dotTile } from "./dot.ts";
+import { dotLines, dotTile } from "./dot.ts";
 import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
 import { panelTile } from "./panels.ts";
@@ -207,7 +207,12 @@ export function planGemm(
     // transposing paths: 1×4096×4096 2.4→11.8% of peak (the read bound),
     // 6×16×1024 32→74%, 16×512×512 61→86%, 12×2048×2048 31→70%.
     const t = dotTile(vecIsa(isa), s.m);
-    return make("dot", {}, `L3 ${isa} dot products ${t.mr}×${t.nb} (rows of A × rows of Bᵀ)`);
+    const lines = dotLines(vecIsa(isa), s) ? ", along A's and B's lines when off them" : "";
+    return make(
+      "dot",
+      {},
+      `L3 ${isa} dot products ${t.mr}×${t.nb} (rows of A × rows of Bᵀ)${lines}`,
+    );
   }
   // Measured on Zen 4: streaming B beat tiles up to 6 rows with AVX-512 (2.3× at 4, 1.2× at
   // 6). On Zen 5 only up to 2 (`deno task compare --shapes 4x1024x1024,6x1024x1024`, skinny in
