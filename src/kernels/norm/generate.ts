@@ -81,7 +81,11 @@ export interface NormPlan {
  * wait on L2 without them (`deno run -A bench/tune_candidates.ts --norm
  * 128x768`, two runs): 128×768 46.7-48.6 → 22.2-22.3 µs, 512×1024 450-461
  * → 219-223, so operands past L1 take the prefetches and tier 2 tries the
- * plan without them.
+ * plan without them. Rows of 512 or more (2 KiB; read along x's lines)
+ * are fetched one row ahead: Zen 5, the same command, two runs each, one
+ * row against two ahead: 512×1024 65.0-67.7 against 78.9-82.1 µs,
+ * 4096×768 503-615 against 525-661, 2048×1024 330-429 against 352-440,
+ * 1024×2048 419-623 against 421-642 (256×512: even).
  *
  * At AVX-512 a row's pass 3 shares the loop of the next row's pass 1, and
  * pass 3 forms d again from x rather than reading it back (one subtraction
@@ -93,7 +97,7 @@ export interface NormPlan {
  * against 9.3 and 11.4 alone), so a pipelined row goes alone.
  */
 export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
-  const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > l1d ? 2 : 0;
+  const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > l1d ? (s.cols >= 512 ? 1 : 2) : 0;
   const pipelined = isa === "avx512";
   const pairs = !pipelined && canPair(s, isa);
   // x's rows read along its lines when it starts off one (columns.ts): the
