@@ -80,6 +80,12 @@ const CASES: Case[] = [
         transB: true,
       }),
   ],
+  // A transpose: 16×16 blocks, bands of x's contiguous dim from its lines.
+  [
+    "transpose 2048×2048",
+    2048 * 2048,
+    (x, y) => jit.copy(x, y, { dims: [2048, 2048], xStrides: [1, 2048] }),
+  ],
   // Read as they lie (for comparison).
   ["softmax 1024×1024", 1 << 20, (x, y) => jit.softmax(x, y, { rows: 1024, cols: 1024 })],
   ["relu 1 Mi", 1 << 20, (x, y) => jit.unary("relu", x, y)],

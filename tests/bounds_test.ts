@@ -201,7 +201,7 @@ Deno.test("bounds: every neural op stays inside its operands, guard pages on bot
   assert.equal(runs, 240);
 });
 
-Deno.test("bounds: norms, reductions and GEMM (skinny, dot) read along x's lines stay inside every operand, guard pages on both sides", () => {
+Deno.test("bounds: norms, reductions, GEMM (skinny, dot) and transposes read along x's lines stay inside every operand, guard pages on both sides", () => {
   // Rows of whole vectors beyond L1 (norms) or L2 (reductions; 64 KiB here) with x off a
   // line: AVX-512 reads every operand at x's lines, so the first and last lines of a row
   // reach before and after it (masked). x a float in from its guard page, the others flush.
@@ -229,6 +229,8 @@ Deno.test("bounds: norms, reductions and GEMM (skinny, dot) read along x's lines
           side === "start" ? 2 * cols : n,
         );
         jit.gemm(R.view.subarray(0, 2 * rows), x, c, { m: 2, n: cols, k: rows });
+        // x transposed (its columns whole lines apart: bands from x's lines).
+        jit.copy(x, Y.view, { dims: [cols, rows], xStrides: [1, cols] });
         // x as Bᵀ against rows of A as far into their line (the dot path along both).
         const a = side === "start" ? G.view.subarray(1) : G.view.subarray(0, cols - 1);
         const dots = Y.view.subarray(side === "start" ? 0 : n - 3, side === "start" ? 3 : n);

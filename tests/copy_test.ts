@@ -91,6 +91,34 @@ for (const isa of LEVELS) {
   });
 }
 
+Deno.test("copy: transposes with x at every float offset of a line (bands from x's lines) equal the odometer's bits", () => {
+  for (const isa of LEVELS) {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(6161);
+    // [batch, i, j] ← x[b][j][i]: i contiguous in x, its columns whole lines apart (ldx % 16 = 0).
+    for (const [batch, rows, cols] of [[1, 32, 16], [1, 64, 70], [2, 48, 33], [1, 256, 48]]) {
+      const n = batch * rows * cols;
+      const data = new Float32Array(n);
+      new Uint32Array(data.buffer).forEach((_, i, b) => b[i] = Math.floor(r() * 2 ** 32) >>> 0);
+      const dims = [batch, rows, cols], xs = [rows * cols, 1, rows];
+      const want = new Float32Array(n);
+      expected(data, want, dims, xs);
+      for (let at = 0; at < 16; at++) {
+        const X = new Float32Array(n + 32), Y = new Float32Array(n + 32).fill(-7);
+        new Uint32Array(X.buffer, at * 4, n).set(new Uint32Array(data.buffer));
+        const oy = (at * 5) % 16, y = Y.subarray(oy, oy + n);
+        jit.copy(X.subarray(at, at + n), y, { dims, xStrides: xs });
+        const where = `${isa} [${dims}] x at ${at}, y at ${oy}`;
+        assert.deepEqual(new Uint32Array(y.buffer, oy * 4, n), new Uint32Array(want.buffer), where);
+        assert.ok(Y.every((v, i) => (i >= oy && i < oy + n) || v === -7), `${where}: around y`);
+      }
+    }
+    if (isa === "avx512") {
+      for (const k of jit.stats().keys) assert.match(k.plan!, /bands from x's lines/, k.key);
+    }
+  }
+});
+
 Deno.test("copy: concatenation blocks write y at its own strides; 2 and 3 threads give the same bits", () => {
   using one = new Jit({ threads: 1 });
   using three = new Jit({ threads: 3, minPartUs: 0 });

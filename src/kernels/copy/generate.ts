@@ -13,7 +13,7 @@ import { addImmediate, frameLoop, loadPointer } from "../abi.ts";
 import { emitRowsPass } from "../elementwise.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { COPY_ARG, type CopySpec } from "./spec.ts";
-import { emitTransposePass, transposeServes } from "./transpose.ts";
+import { emitTransposePass, transposeLines, transposeServes } from "./transpose.ts";
 
 /** How a copy kernel is built. */
 export interface CopyPlan {
@@ -25,11 +25,16 @@ export interface CopyPlan {
 /** The plan: the ISA only (the loop shape follows from the spec). */
 export function planCopy(s: CopySpec, isa: VecLevel): CopyPlan {
   const n = s.dims.length, rows = s.xStrides[n - 1] === 1 && s.yStrides[n - 1] === 1;
+  const transposes = !rows && transposeServes(s, isa);
+  const lines =
+    transposes && n >= 2 && transposeLines({ rows: s.dims[n - 2], ldx: s.xStrides[n - 1] })
+      ? ", bands from x's lines when off them"
+      : "";
   return {
     isa,
     workspaceBytes: 0,
     description: `${isa} copy, ${
-      rows ? "contiguous rows" : transposeServes(s, isa) ? "16×16 transposes" : "element by element"
+      rows ? "contiguous rows" : transposes ? `16×16 transposes${lines}` : "element by element"
     }`,
   };
 }
