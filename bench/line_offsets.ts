@@ -89,6 +89,19 @@ const CASES: Case[] = [
   // Read as they lie (for comparison).
   ["softmax 1024×1024", 1 << 20, (x, y) => jit.softmax(x, y, { rows: 1024, cols: 1024 })],
   ["relu 1 Mi", 1 << 20, (x, y) => jit.unary("relu", x, y)],
+  [
+    "maxPool 64×256² 2×2/2",
+    1 << 22,
+    (x, y) =>
+      jit.pool("max", x, y.subarray(0, 1 << 20), {
+        n: 1,
+        c: 64,
+        h: 256,
+        w: 256,
+        kernel: [2, 2],
+        strides: [2, 2],
+      }),
+  ],
 ];
 
 /** Median of a block of calls, µs per call. */
