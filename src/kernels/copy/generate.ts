@@ -27,14 +27,18 @@ export function planCopy(s: CopySpec, isa: VecLevel): CopyPlan {
   const n = s.dims.length, rows = s.xStrides[n - 1] === 1 && s.yStrides[n - 1] === 1;
   const transposes = !rows && transposeServes(s, isa);
   const lines =
-    transposes && n >= 2 && transposeLines({ rows: s.dims[n - 2], ldx: s.xStrides[n - 1] })
+    transposes && n >= 2 && transposeLines(isa, { rows: s.dims[n - 2], ldx: s.xStrides[n - 1] })
       ? ", bands from x's lines when off them"
       : "";
   return {
     isa,
     workspaceBytes: 0,
     description: `${isa} copy, ${
-      rows ? "contiguous rows" : transposes ? `16×16 transposes${lines}` : "element by element"
+      rows
+        ? "contiguous rows"
+        : transposes
+        ? `${isa === "avx512" ? "16×16" : "8×8"} transposes${lines}`
+        : "element by element"
     }`,
   };
 }

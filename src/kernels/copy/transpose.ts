@@ -1,10 +1,13 @@
 /**
- * The strided copy's transpose pass (AVX-512): where the innermost dim is
- * contiguous in y but strided in x, and the dim outside it contiguous in x
- * (y[i][j] = x[i + j·ldx]: a packer's Bᵀ, weights turned channel-last),
- * 16×16 blocks are 16 vector loads down x, a transpose in registers
- * (../transpose.ts) and 16 vector stores along y, edges masked, where the
- * element-by-element pass moves one float per instruction pair.
+ * The strided copy's transpose pass (AVX-512 and AVX2): where the innermost
+ * dim is contiguous in y but strided in x, and the dim outside it
+ * contiguous in x (y[i][j] = x[i + j·ldx]: a packer's Bᵀ, weights turned
+ * channel-last), 16×16 blocks (8×8 at AVX2) are vector loads down x, a
+ * transpose in registers (../transpose.ts) and vector stores along y, edges
+ * masked (AVX2: moved a float at a time), where the element-by-element pass
+ * moves one float per instruction pair. Measured on Zen 5 at AVX2
+ * (`NJIT_MAX_ISA=avx2 deno run -A bench/line_offsets.ts`), 2048×2048:
+ * element by element 29.7 ms.
  *
  * When x's columns lie whole lines apart (ldx a multiple of 16) and x starts
  * off a line, the bands of i start at x's lines instead: a first band of
@@ -34,22 +37,24 @@ import {
   rsp,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop } from "../abi.ts";
-import { transpose16 } from "../transpose.ts";
+import { transpose16, transpose8 } from "../transpose.ts";
 import type { Vec } from "../vec.ts";
 import type { CopySpec } from "./spec.ts";
-
-const L = 16;
 
 /** Whether the innermost two dims of `s` are a transpose the pass serves at this level. */
 export function transposeServes(s: CopySpec, level: string): boolean {
   const n = s.dims.length;
-  return level === "avx512" && n >= 2 && s.yStrides[n - 1] === 1 && s.xStrides[n - 1] !== 1 &&
-    s.xStrides[n - 2] === 1 && s.yStrides[n - 2] !== 1;
+  return (level === "avx512" || level === "avx2") && n >= 2 && s.yStrides[n - 1] === 1 &&
+    s.xStrides[n - 1] !== 1 && s.xStrides[n - 2] === 1 && s.yStrides[n - 2] !== 1;
 }
 
-/** Whether the bands may start at x's lines (see the module): ldx a multiple of 16, 32+ rows. */
-export function transposeLines(o: { rows: number; ldx: number }): boolean {
-  return o.ldx % 16 === 0 && o.rows >= 32 && o.ldx * 4 * 16 < 2 ** 31;
+/**
+ * Whether the bands may start at x's lines (see the module): AVX-512 (AVX2's
+ * 32-byte loads across a line cost little here), ldx a multiple of 16, 32+
+ * rows.
+ */
+export function transposeLines(level: string, o: { rows: number; ldx: number }): boolean {
+  return level === "avx512" && o.ldx % 16 === 0 && o.rows >= 32 && o.ldx * 4 * 16 < 2 ** 31;
 }
 
 /**
@@ -62,6 +67,7 @@ export function emitTransposePass(
   o: { rows: number; cols: number; ldx: number; ldy: number },
 ): void {
   const { rows, cols, ldx, ldy } = o;
+  const L = v.isa.lanes, wide = L === 16;
   const mask = (k: number, lanes: number) => {
     a.emit("mov", eax, (1 << lanes) - 1);
     a.emit("kmovw", KREG[k], eax);
@@ -71,6 +77,7 @@ export function emitTransposePass(
    * qword at [rsp] says (1-15), k1 set to them.
    */
   const block = (ni: number | "run", nj: number) => {
+    if (!wide && (ni !== L || nj !== L)) return edge(ni as number, nj);
     const masked = ni === "run" || ni < L;
     if (ni !== "run" && ni < L) mask(1, ni);
     for (let jj = 0; jj < nj; jj++) {
@@ -78,7 +85,7 @@ export function emitTransposePass(
       if (masked) a.emit("vmovups", v.r(jj).k(KREG[1]).z, at);
       else a.emit("vmovups", v.r(jj), at);
     }
-    const out = transpose16(v);
+    const out = wide ? transpose16(v) : transpose8(v);
     if (nj < L) mask(2, nj);
     for (let ii = 0; ii < (ni === "run" ? L - 1 : ni); ii++) {
       const skip = a.label();
@@ -90,6 +97,15 @@ export function emitTransposePass(
       if (nj < L) a.emit("vmovups", at.k(KREG[2]), v.r(out[ii]));
       else a.emit("vmovups", at, v.r(out[ii]));
       a.bind(skip);
+    }
+  };
+  /** AVX2: a block short of 8 i or 8 j, a float at a time. */
+  const edge = (ni: number, nj: number) => {
+    for (let jj = 0; jj < nj; jj++) {
+      for (let ii = 0; ii < ni; ii++) {
+        a.emit("vmovss", v.x(0), ptr(r10, (jj * ldx + ii) * 4).withSize(4));
+        a.emit("vmovss", ptr(r11, (ii * ldy + jj) * 4).withSize(4), v.x(0));
+      }
     }
   };
   /** Every block of a band of `ni` i (x at r8, y at r9). */
@@ -114,7 +130,7 @@ export function emitTransposePass(
   const onLine = a.label(), done = a.label();
   a.emit("mov", r8, rsi);
   a.emit("mov", r9, rdx);
-  if (transposeLines(o)) {
+  if (transposeLines(v.isa.level, o)) {
     // h = the i up to x's next line (rdi = the bytes); then whole bands, then the rest.
     a.emit("mov", rdi, rsi);
     a.emit("neg", rdi);
