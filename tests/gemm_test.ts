@@ -600,6 +600,50 @@ Deno.test("gemm: B at each of the 16 placements in a cache line gives the same b
   }
 });
 
+/**
+ * C = alpha·op(A)·op(B) + beta·C with A, B and C at each of the 16 float
+ * offsets `place(at)` gives them: the first against the f64 product, every
+ * other bit for bit against it, nothing written around C.
+ */
+function atEveryPlacement(
+  jit: Jit,
+  o: { m: number; n: number; k: number; lda: number; ldb: number; transB: boolean },
+  alpha: number,
+  beta: number,
+  place: (at: number) => [number, number, number],
+  vec: (n: number) => Float32Array,
+): void {
+  const { m, n, k, lda, ldb, transB } = o;
+  const aLen = m * lda, bLen = transB ? n * ldb : k * ldb;
+  const a0 = vec(aLen), b0 = vec(bLen), c0 = vec(m * n);
+  const bAt = (t: number, j: number) => (transB ? b0[j * ldb + t] : b0[t * ldb + j]);
+  let first: Float32Array | null = null;
+  for (let at = 0; at < 16; at++) {
+    const [oa, ob, oc] = place(at);
+    const A = new Float32Array(aLen + 32), B = new Float32Array(bLen + 32);
+    const C = new Float32Array(m * n + 32).fill(9);
+    A.set(a0, oa);
+    B.set(b0, ob);
+    C.set(c0, oc);
+    const c = C.subarray(oc, oc + m * n);
+    jit.gemm(A.subarray(oa, oa + aLen), B.subarray(ob, ob + bLen), c, { ...o, alpha, beta });
+    const where = `${jit.isa} ${m}×${n}×${k}${transB ? " Bᵀ" : ""} α ${alpha} β ${beta}, ` +
+      `A at ${oa}, B at ${ob}, C at ${oc}`;
+    if (first === null) {
+      for (let i = 0; i < m; i++) {
+        for (let j = 0; j < n; j++) {
+          let sum = 0;
+          for (let t = 0; t < k; t++) sum += a0[i * lda + t] * bAt(t, j);
+          const want = alpha * sum + beta * c0[i * n + j];
+          assert.ok(Math.abs(c[i * n + j] - want) < 1e-4 * k, `${where} [${i}, ${j}]`);
+        }
+      }
+      first = c.slice();
+    } else assert.deepEqual(c, first, where);
+    assert.ok(C.every((v, i) => (i >= oc && i < oc + m * n) || v === 9), `${where}: around C`);
+  }
+}
+
 Deno.test("gemm skinny: A, B and C at each of the 16 placements in a line give the reference's bits (AVX-512 runs along B's lines)", () => {
   const r = rng(1717);
   const vec = (n: number) => new Float32Array(n).map(() => r() * 2 - 1);
@@ -607,37 +651,9 @@ Deno.test("gemm skinny: A, B and C at each of the 16 placements in a line give t
     // A 64 KiB L2 sends these few rows to the skinny path (B streamed).
     using jit = new Jit({ maxIsa: isa, caches: { l2: 64 << 10 } });
     for (const [m, n, k, ldb] of [[1, 512, 64, 512], [2, 512, 70, 512], [1, 1024, 33, 1040]]) {
-      const a0 = vec(m * k), b0 = vec(k * ldb), c0 = vec(m * n);
       for (const [alpha, beta] of [[1, 1], [2, 0]]) {
-        let first: Float32Array | null = null;
-        for (let at = 0; at < 16; at++) {
-          const oa = (at * 3) % 16, ob = at, oc = (at * 7) % 16;
-          const A = new Float32Array(m * k + 32), B = new Float32Array(k * ldb + 32);
-          const C = new Float32Array(m * n + 32).fill(9);
-          A.set(a0, oa);
-          B.set(b0, ob);
-          C.set(c0, oc);
-          const c = C.subarray(oc, oc + m * n);
-          const o = { m, n, k, ldb, alpha, beta };
-          jit.gemm(A.subarray(oa, oa + m * k), B.subarray(ob, ob + k * ldb), c, o);
-          const where =
-            `${isa} ${m}×${n}×${k} ldb ${ldb} α ${alpha} β ${beta}, B at ${ob}, C at ${oc}`;
-          if (first === null) {
-            for (let i = 0; i < m; i++) {
-              for (let j = 0; j < n; j++) {
-                let sum = 0;
-                for (let t = 0; t < k; t++) sum += a0[i * k + t] * b0[t * ldb + j];
-                const want = alpha * sum + beta * c0[i * n + j];
-                assert.ok(Math.abs(c[i * n + j] - want) < 1e-4 * k, `${where} [${i}, ${j}]`);
-              }
-            }
-            first = c.slice();
-          } else assert.deepEqual(c, first, where);
-          assert.ok(
-            C.every((v, i) => (i >= oc && i < oc + m * n) || v === 9),
-            `${where}: around C`,
-          );
-        }
+        const o = { m, n, k, lda: k, ldb, transB: false };
+        atEveryPlacement(jit, o, alpha, beta, (at) => [(at * 3) % 16, at, (at * 7) % 16], vec);
       }
     }
     const plans = jit.stats().keys.map((k) => k.plan ?? "");
@@ -651,45 +667,21 @@ Deno.test("gemm dot (Bᵀ): A and B at each of the 16 placements in a line, toge
   const vec = (n: number) => new Float32Array(n).map(() => r() * 2 - 1);
   for (const isa of levelsUpTo(isaLevel()).filter((l) => l === "avx2" || l === "avx512")) {
     using jit = new Jit({ maxIsa: isa });
-    for (
-      const [m, n, k, lda, ldb] of [[1, 40, 64, 64, 64], [3, 13, 512, 512, 528], [
-        8,
-        30,
-        768,
-        768,
-        768,
-      ], [6, 9, 32, 48, 32]]
-    ) {
-      const a0 = vec(m * lda), b0 = vec(n * ldb), c0 = vec(m * n);
+    const shapes = [[1, 40, 64, 64, 64], [3, 13, 512, 512, 528], [8, 30, 768, 768, 768], [
+      6,
+      9,
+      32,
+      48,
+      32,
+    ]];
+    for (const [m, n, k, lda, ldb] of shapes) {
       for (const together of [true, false]) {
-        let first: Float32Array | null = null;
-        for (let at = 0; at < 16; at++) {
-          const oa = together ? at : (at * 3 + 1) % 16, ob = at, oc = (at * 7) % 16;
-          const A = new Float32Array(m * lda + 32), B = new Float32Array(n * ldb + 32);
-          const C = new Float32Array(m * n + 32).fill(9);
-          A.set(a0, oa);
-          B.set(b0, ob);
-          C.set(c0, oc);
-          const c = C.subarray(oc, oc + m * n);
-          const o = { m, n, k, lda, ldb, transB: true, alpha: 1.5, beta: 1 };
-          jit.gemm(A.subarray(oa, oa + m * lda), B.subarray(ob, ob + n * ldb), c, o);
-          const where = `${isa} ${m}×${n}×${k} Bᵀ, A at ${oa}, B at ${ob}, C at ${oc}`;
-          if (first === null) {
-            for (let i = 0; i < m; i++) {
-              for (let j = 0; j < n; j++) {
-                let sum = 0;
-                for (let t = 0; t < k; t++) sum += a0[i * lda + t] * b0[j * ldb + t];
-                const want = 1.5 * sum + c0[i * n + j];
-                assert.ok(Math.abs(c[i * n + j] - want) < 1e-4 * k, `${where} [${i}, ${j}]`);
-              }
-            }
-            first = c.slice();
-          } else assert.deepEqual(c, first, where);
-          assert.ok(
-            C.every((v, i) => (i >= oc && i < oc + m * n) || v === 9),
-            `${where}: around C`,
-          );
-        }
+        const o = { m, n, k, lda, ldb, transB: true };
+        atEveryPlacement(jit, o, 1.5, 1, (at) => [
+          together ? at : (at * 3 + 1) % 16,
+          at,
+          (at * 7) % 16,
+        ], vec);
       }
     }
     const plans = jit.stats().keys.map((k) => k.plan ?? "");

@@ -159,6 +159,28 @@ export class LineReads {
     a.emit("vpaddd", v.r(this.index), v.r(this.index), ptr(a.constant(iota, 64), 0, null, 1, 64));
   }
 
+  /**
+   * The code twice: `body(true)` when `base` starts off a line (the masks,
+   * and the index unless `masksOnly`, set first), `body(false)` when it
+   * starts on one, or when `offLine` (emitted first, handed the plain
+   * code's label) jumps there. rax and rcx are clobbered before either.
+   */
+  emitBothWays(
+    base: Reg,
+    body: (alongLines: boolean) => void,
+    options: { masksOnly?: boolean; offLine?: (plain: Label) => void } = {},
+  ): void {
+    const a = this.#v.a, plain = a.label(), done = a.label();
+    options.offLine?.(plain);
+    if (options.masksOnly) this.setMasks(base, plain);
+    else this.setup(base, plain);
+    body(true);
+    a.emit("jmp", done);
+    a.bind(plain);
+    body(false);
+    a.bind(done);
+  }
+
   /** The mask of a line of that kind (none for whole lines). */
   mask(kind: string): Tail | undefined {
     return kind === "first" ? this.first : kind === "last" ? this.last : undefined;

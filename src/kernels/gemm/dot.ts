@@ -221,20 +221,19 @@ export function emitDotGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
   if (dotLines(isa, s)) {
     // Along the lines when A and B start as far into one, not on it (masks k3, k4: the
     // sums' stores take k2); every row of each the same (lda, ldb multiples of 16).
-    const plain = a.label(), done = a.label();
-    a.emit("mov", rdi, rA0);
-    a.emit("xor", rdi, rB);
-    a.emit("test", rdi, 63);
-    a.emit("jnz", plain);
     const reads = new LineReads(v, null, [3, 4]);
-    reads.setMasks(rB, plain);
-    lines = reads;
-    columns();
-    lines = null;
-    a.emit("jmp", done);
-    a.bind(plain);
-    columns();
-    a.bind(done);
+    reads.emitBothWays(rB, (along) => {
+      lines = along ? reads : null;
+      columns();
+    }, {
+      masksOnly: true,
+      offLine: (plain) => {
+        a.emit("mov", rdi, rA0);
+        a.emit("xor", rdi, rB);
+        a.emit("test", rdi, 63);
+        a.emit("jnz", plain);
+      },
+    });
   } else columns();
   v.leave();
   a.emit("ret");

@@ -138,18 +138,13 @@ export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
     countedLoop(a, rK, Math.floor(s.k / u), () => pass(u));
     if (s.k % u) pass(s.k % u);
   };
-  if (lines) {
-    // B's rows all start as far into a line as B: its masks set once (rax, rcx clobbered).
-    const onLine = a.label(), done = a.label();
-    lines.setMasks(rB, onLine);
-    alongLines = true;
+  // B's rows all start as far into a line as B: its masks set once (rax, rcx clobbered).
+  const passesOf = (along: boolean) => {
+    alongLines = along;
     passes();
-    alongLines = false;
-    a.emit("jmp", done);
-    a.bind(onLine);
-    passes();
-    a.bind(done);
-  } else passes();
+  };
+  if (lines) lines.emitBothWays(rB, passesOf, { masksOnly: true });
+  else passes();
   // C = alpha·(A·B), as BLAS defines it: scaling A first would overflow
   // where the product does not (A = 1e30, B = 1e-30, alpha = 1e10).
   if (s.alpha !== 1) {

@@ -629,19 +629,14 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
       columns((disp, _acc, kind) => pass3([behind(back)], disp, kind));
     }
   };
-  const onLine = a.label(), done = a.label();
-  if (lines) {
-    lines.setup(rX, onLine);
-    if (plan.copyScaleBias) emitShiftedCopies(a, v, s, shape);
-    alongLines = true;
+  const copiesAndRows = (along: boolean) => {
+    if (plan.copyScaleBias && along) emitShiftedCopies(a, v, s, shape);
+    else if (plan.copyScaleBias) emitLineCopies(a, v, s, shape, tail);
+    alongLines = along;
     emitRows();
-    alongLines = false;
-    a.emit("jmp", done);
-  }
-  a.bind(onLine);
-  if (plan.copyScaleBias) emitLineCopies(a, v, s, shape, tail);
-  emitRows();
-  a.bind(done);
+  };
+  if (lines) lines.emitBothWays(rX, copiesAndRows);
+  else copiesAndRows(false);
   v.leave();
   a.emit("ret");
   return a.finish();

@@ -308,17 +308,12 @@ export function generateReduce(
       addImmediate(a, "add", rsi, s.cols * 4);
     });
   };
-  const onLine = a.label(), done = a.label();
-  if (lines) {
-    lines.setup(rsi, onLine);
-    alongLines = true;
+  const rowsOf = (along: boolean) => {
+    alongLines = along;
     emitRows();
-    alongLines = false;
-    a.emit("jmp", done);
-  }
-  a.bind(onLine);
-  emitRows();
-  a.bind(done);
+  };
+  if (lines) lines.emitBothWays(rsi, rowsOf);
+  else rowsOf(false);
   v.leave();
   a.emit("ret");
   return a.finish();
