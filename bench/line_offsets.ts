@@ -68,7 +68,7 @@ const CASES: Case[] = [
     4096 * 4096,
     (x, y) => jit.gemm(y.subarray(0, 4096), x, y.subarray(4096, 8192), { m: 1, n: 4096, k: 4096 }),
   ],
-  // And against Bᵀ (dot products of rows), A and B as far into a line.
+  // And against Bᵀ (dot products of rows), k along B's lines.
   [
     "gemm 1×4096×4096 Bᵀ",
     4096 * 4096,

@@ -231,7 +231,7 @@ Deno.test("bounds: norms, reductions, GEMM (skinny, dot) and transposes read alo
         jit.gemm(R.view.subarray(0, 2 * rows), x, c, { m: 2, n: cols, k: rows });
         // x transposed (its columns whole lines apart: bands from x's lines).
         jit.copy(x, Y.view, { dims: [cols, rows], xStrides: [1, cols] });
-        // x as Bᵀ against rows of A as far into their line (the dot path along both).
+        // x as Bᵀ against rows of A (the dot path, k along x's lines).
         const a = side === "start" ? G.view.subarray(1) : G.view.subarray(0, cols - 1);
         const dots = Y.view.subarray(side === "start" ? 0 : n - 3, side === "start" ? 3 : n);
         jit.gemm(a, x.subarray(0, 3 * (cols - 16)), dots, {

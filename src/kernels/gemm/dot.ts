@@ -13,11 +13,11 @@
  *     C[i][j..j+4) = alpha·Σlanes(acc) + beta·C             four at a time
  * ```
  *
- * AVX-512, rows of whole vectors (k, lda and ldb multiples of 16), A and B
- * as far into a cache line as each other but off one (as Deno places large
- * arrays): k runs along their lines (the first and last masked), so no load
- * straddles two lines; lane l then sums the elements lane l − m did, in the
- * same order. The lanes' sum needs no rotating back: it adds lanes l and
+ * AVX-512, rows of whole vectors (k, lda and ldb multiples of 16), B off a
+ * cache line (as Deno places large arrays): k runs along B's lines (the
+ * first and last masked), so no load of the streamed B straddles two lines
+ * (A's rows, read at the same elements, stay in L1); lane l then sums the
+ * elements lane l − m did, in the same order. The lanes' sum needs no rotating back: it adds lanes l and
  * l + 8, then l and l + 4, then the four results in pairs, and a rotation
  * by m only reorders operands of those additions (each sum's two operands
  * swapped at most): the same bits (see dotLines).
@@ -68,11 +68,13 @@ export function dotTile(isa: VecIsa, m: number): DotTile {
 }
 
 /**
- * Whether k may run along A's and B's lines (when they start off one, at the
- * same offset): AVX-512, k, lda and ldb multiples of 16. Measured on Zen 5
- * (scratch, one process, A, B and C on lines or 16 bytes into one, in
- * turns): 16 bytes in took 1.16-1.17× at 1×4096×4096, 1.11-1.12× at
- * 4×4096×4096, 1.16-1.21× at 8×3072×768.
+ * Whether k may run along B's lines (when it starts off one): AVX-512, k,
+ * lda and ldb multiples of 16. Measured on Zen 5 (scratch, one process, A,
+ * B and C on lines or 16 bytes into one, in turns): 16 bytes in took
+ * 1.16-1.17× at 1×4096×4096, 1.11-1.12× at 4×4096×4096, 1.16-1.21× at
+ * 8×3072×768; along B's lines, against the kernel before, B 16 bytes in
+ * and A on a line, 8 or 16 bytes in: 1×4096×4096 ×1.21-1.28, 4×4096×4096
+ * ×1.02-1.11.
  */
 export function dotLines(isa: VecIsa, s: GemmSpec): boolean {
   return isa.level === "avx512" && s.k % 16 === 0 && s.k >= 32 && s.lda % 16 === 0 &&
@@ -92,7 +94,7 @@ export function emitDotGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
   const rA0 = r8, rB = r9, rC = r10, rArow = r11, rCt = rsi, rK = rcx, rJ = rdx, rI = rax;
   // The line loop's counter (rdi is free until a tile's sums).
   const rI2 = rdi;
-  /** Set while the columns along A's and B's lines are emitted. */
+  /** Set while the columns along B's lines are emitted. */
   let lines: LineReads | null = null;
 
   // The k tail's mask first: v.tail writes eax, free until the loops start.
@@ -219,21 +221,13 @@ export function emitDotGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
     if (s.n % NB) column(s.n % NB);
   };
   if (dotLines(isa, s)) {
-    // Along the lines when A and B start as far into one, not on it (masks k3, k4: the
-    // sums' stores take k2); every row of each the same (lda, ldb multiples of 16).
+    // Along B's lines when it starts off one (masks k3, k4: the sums' stores take k2); every
+    // row of A and of B as far into a line as the first (lda, ldb multiples of 16).
     const reads = new LineReads(v, null, [3, 4]);
     reads.emitBothWays(rB, (along) => {
       lines = along ? reads : null;
       columns();
-    }, {
-      masksOnly: true,
-      offLine: (plain) => {
-        a.emit("mov", rdi, rA0);
-        a.emit("xor", rdi, rB);
-        a.emit("test", rdi, 63);
-        a.emit("jnz", plain);
-      },
-    });
+    }, { masksOnly: true });
   } else columns();
   v.leave();
   a.emit("ret");

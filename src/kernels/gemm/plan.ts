@@ -207,7 +207,7 @@ export function planGemm(
     // transposing paths: 1×4096×4096 2.4→11.8% of peak (the read bound),
     // 6×16×1024 32→74%, 16×512×512 61→86%, 12×2048×2048 31→70%.
     const t = dotTile(vecIsa(isa), s.m);
-    const lines = dotLines(vecIsa(isa), s) ? ", along A's and B's lines when off them" : "";
+    const lines = dotLines(vecIsa(isa), s) ? ", k along B's lines when off them" : "";
     return make(
       "dot",
       {},
