@@ -67,21 +67,23 @@ export function emitTransposePass(
   o: { rows: number; cols: number; ldx: number; ldy: number },
 ): void {
   const { rows, cols, ldx, ldy } = o;
-  const L = v.isa.lanes, wide = L === 16;
+  // AVX2's bands are 16 i tall too (two 8×8 blocks a column block): each
+  // line of x read whole while it is in L1.
+  const L = v.isa.lanes, wide = L === 16, H = 16;
   const mask = (k: number, lanes: number) => {
     a.emit("mov", eax, (1 << lanes) - 1);
     a.emit("kmovw", KREG[k], eax);
   };
   /**
-   * One block of `ni` i × `nj` j at x r10, y r11; ni "run": as many as the
-   * qword at [rsp] says (1-15), k1 set to them.
+   * One block of `ni` i × `nj` j at x r10 + dx, y r11 + dy (bytes); ni
+   * "run": as many as the qword at [rsp] says (1-15), k1 set to them.
    */
-  const block = (ni: number | "run", nj: number) => {
-    if (!wide && (ni !== L || nj !== L)) return edge(ni as number, nj);
+  const block = (ni: number | "run", nj: number, dx = 0, dy = 0) => {
+    if (!wide && (ni !== L || nj !== L)) return edge(ni as number, nj, dx, dy);
     const masked = ni === "run" || ni < L;
     if (ni !== "run" && ni < L) mask(1, ni);
     for (let jj = 0; jj < nj; jj++) {
-      const at = ptr(r10, jj * ldx * 4);
+      const at = ptr(r10, dx + jj * ldx * 4);
       if (masked) a.emit("vmovups", v.r(jj).k(KREG[1]).z, at);
       else a.emit("vmovups", v.r(jj), at);
     }
@@ -93,20 +95,25 @@ export function emitTransposePass(
         a.emit("cmp", qword(rsp, 0), ii);
         a.emit("jbe", skip);
       }
-      const at = ptr(r11, ii * ldy * 4);
+      const at = ptr(r11, dy + ii * ldy * 4);
       if (nj < L) a.emit("vmovups", at.k(KREG[2]), v.r(out[ii]));
       else a.emit("vmovups", at, v.r(out[ii]));
       a.bind(skip);
     }
   };
   /** AVX2: a block short of 8 i or 8 j, a float at a time. */
-  const edge = (ni: number, nj: number) => {
+  const edge = (ni: number, nj: number, dx: number, dy: number) => {
     for (let jj = 0; jj < nj; jj++) {
       for (let ii = 0; ii < ni; ii++) {
-        a.emit("vmovss", v.x(0), ptr(r10, (jj * ldx + ii) * 4).withSize(4));
-        a.emit("vmovss", ptr(r11, (ii * ldy + jj) * 4).withSize(4), v.x(0));
+        a.emit("vmovss", v.x(0), ptr(r10, dx + (jj * ldx + ii) * 4).withSize(4));
+        a.emit("vmovss", ptr(r11, dy + (ii * ldy + jj) * 4).withSize(4), v.x(0));
       }
     }
+  };
+  /** A column block of a band of `ni` i (up to 16): its blocks of up to L i, top down. */
+  const blocks = (ni: number | "run", nj: number) => {
+    if (ni === "run") return block(ni, nj);
+    for (let i0 = 0; i0 < ni; i0 += L) block(Math.min(L, ni - i0), nj, 4 * i0, i0 * ldy * 4);
   };
   /** Every block of a band of `ni` i (x at r8, y at r9). */
   const band = (ni: number | "run") => {
@@ -121,11 +128,11 @@ export function emitTransposePass(
     a.emit("mov", r11, r9);
     const full = Math.floor(cols / L), rest = cols % L;
     countedLoop(a, rcx, full, () => {
-      block(ni, L);
+      blocks(ni, L);
       addImmediate(a, "add", r10, L * ldx * 4);
       addImmediate(a, "add", r11, L * 4);
     });
-    if (rest) block(ni, rest);
+    if (rest) blocks(ni, rest);
   };
   const onLine = a.label(), done = a.label();
   a.emit("mov", r8, rsi);
@@ -168,11 +175,11 @@ export function emitTransposePass(
     a.emit("jmp", done);
   }
   a.bind(onLine);
-  const full = Math.floor(rows / L), rest = rows % L;
+  const full = Math.floor(rows / H), rest = rows % H;
   countedLoop(a, rdi, full, () => {
-    band(L);
-    addImmediate(a, "add", r8, L * 4);
-    addImmediate(a, "add", r9, L * ldy * 4);
+    band(H);
+    addImmediate(a, "add", r8, H * 4);
+    addImmediate(a, "add", r9, H * ldy * 4);
   });
   if (rest) band(rest);
   a.bind(done);
