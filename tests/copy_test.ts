@@ -119,6 +119,26 @@ Deno.test("copy: transposes with x at every float offset of a line (bands from x
   }
 });
 
+Deno.test("copy: transposes whose bands end in 1-15 rows (AVX2's second 8×8 block and its edge) equal the odometer's bits", () => {
+  for (const isa of LEVELS) {
+    using jit = new Jit({ maxIsa: isa });
+    const r = rng(6262);
+    for (const [rows, cols] of [[45, 20], [40, 9], [24, 31], [9, 17], [61, 8]]) {
+      const n = rows * cols, x = new Float32Array(n), want = new Float32Array(n);
+      new Uint32Array(x.buffer).forEach((_, i, b) => b[i] = Math.floor(r() * 2 ** 32) >>> 0);
+      const dims = [rows, cols], xs = [1, rows];
+      expected(x, want, dims, xs);
+      const y = new Float32Array(n);
+      jit.copy(x, y, { dims, xStrides: xs });
+      assert.deepEqual(
+        new Uint32Array(y.buffer),
+        new Uint32Array(want.buffer),
+        `${isa} ${rows}×${cols}`,
+      );
+    }
+  }
+});
+
 Deno.test("copy: concatenation blocks write y at its own strides; 2 and 3 threads give the same bits", () => {
   using one = new Jit({ threads: 1 });
   using three = new Jit({ threads: 3, minPartUs: 0 });
