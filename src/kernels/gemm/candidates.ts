@@ -95,7 +95,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   }
   // Loop choices that never touch the tiles.
   if (!d.transposeStrips) {
-    for (const unroll of [1, 4]) {
+    for (const unroll of [1, 2, 4]) {
       if (unroll !== d.unroll && unroll % d.kSplit === 0) out.push(make({ ...d, unroll }));
     }
   }
