@@ -235,8 +235,9 @@ Deno.test("runtime: options and environment knobs are validated", () => {
 });
 
 Deno.test("runtime: the caches option steers plans, never results", () => {
-  // 130×1100×1030: B (4.5 MB) fits three 2 MiB L2s, not three 1 MiB ones.
-  const m = 130, n = 1100, k = 1030, r = rng(77);
+  // 300×2000×1030: B (8 MB) steers the plan at every level between a 1 and a 4 MiB L2
+  // (AVX-512: B's strips copied or not; below it the packed kernel's N block).
+  const m = 300, n = 2000, k = 1030, r = rng(77);
   const a = new Float32Array(m * k).map(() => r() - 0.5);
   const b = new Float32Array(k * n).map(() => r() - 0.5);
   const plans: string[] = [], outs: Float32Array[] = [];
