@@ -14,7 +14,8 @@
  * the 1-15 i up to the line, whole bands, a last band of what is left (their
  * counts known at run time), so no load straddles two lines. Measured on
  * Zen 5 (scratch, one process), 2048×2048: x 16 bytes into a line took
- * 2267-2293 µs, on a line 1367-1929.
+ * 2267-2293 µs, on a line 1367-1929; at AVX2 (`NJIT_MAX_ISA=avx2 deno run
+ * -A bench/line_offsets.ts`) 1.40-1.47× the time on a line.
  *
  * @module
  */
@@ -49,12 +50,13 @@ export function transposeServes(s: CopySpec, level: string): boolean {
 }
 
 /**
- * Whether the bands may start at x's lines (see the module): AVX-512 (AVX2's
- * 32-byte loads across a line cost little here), ldx a multiple of 16, 32+
- * rows.
+ * Whether the bands may start at x's lines (see the module): ldx a
+ * multiple of 16, 32+ rows (AVX2: the first and last band a float at a
+ * time).
  */
 export function transposeLines(level: string, o: { rows: number; ldx: number }): boolean {
-  return level === "avx512" && o.ldx % 16 === 0 && o.rows >= 32 && o.ldx * 4 * 16 < 2 ** 31;
+  return (level === "avx512" || level === "avx2") && o.ldx % 16 === 0 && o.rows >= 32 &&
+    o.ldx * 4 * 16 < 2 ** 31;
 }
 
 /**
@@ -79,7 +81,7 @@ export function emitTransposePass(
    * "run": as many as the qword at [rsp] says (1-15), k1 set to them.
    */
   const block = (ni: number | "run", nj: number, dx = 0, dy = 0) => {
-    if (!wide && (ni !== L || nj !== L)) return edge(ni as number, nj, dx, dy);
+    if (!wide && (ni !== L || nj !== L)) return edge(ni, nj, dx, dy);
     const masked = ni === "run" || ni < L;
     if (ni !== "run" && ni < L) mask(1, ni);
     for (let jj = 0; jj < nj; jj++) {
@@ -101,13 +103,22 @@ export function emitTransposePass(
       a.bind(skip);
     }
   };
-  /** AVX2: a block short of 8 i or 8 j, a float at a time. */
-  const edge = (ni: number, nj: number, dx: number, dy: number) => {
-    for (let jj = 0; jj < nj; jj++) {
-      for (let ii = 0; ii < ni; ii++) {
+  /**
+   * AVX2: a block short of 8 i or 8 j, a float at a time; ni "run": the i
+   * below the qword at [rsp] (1-15), each row of y skipped past it.
+   */
+  const edge = (ni: number | "run", nj: number, dx: number, dy: number) => {
+    for (let ii = 0; ii < (ni === "run" ? H - 1 : ni); ii++) {
+      const skip = a.label();
+      if (ni === "run") {
+        a.emit("cmp", qword(rsp, 0), ii);
+        a.emit("jbe", skip);
+      }
+      for (let jj = 0; jj < nj; jj++) {
         a.emit("vmovss", v.x(0), ptr(r10, dx + (jj * ldx + ii) * 4).withSize(4));
         a.emit("vmovss", ptr(r11, dy + (ii * ldy + jj) * 4).withSize(4), v.x(0));
       }
+      a.bind(skip);
     }
   };
   /** A column block of a band of `ni` i (up to 16): its blocks of up to L i, top down. */
@@ -117,7 +128,7 @@ export function emitTransposePass(
   };
   /** Every block of a band of `ni` i (x at r8, y at r9). */
   const band = (ni: number | "run") => {
-    if (ni === "run") {
+    if (ni === "run" && wide) {
       a.emit("mov", rcx, qword(rsp, 0));
       a.emit("mov", eax, 1);
       a.emit("shl", eax, cl);
@@ -153,18 +164,18 @@ export function emitTransposePass(
     a.emit("mov", rdi, rows);
     a.emit("sub", rdi, qword(rsp, 0)); // i left
     const bands = a.label(), bandsDone = a.label();
-    a.emit("sub", rdi, L);
+    a.emit("sub", rdi, H);
     a.emit("jb", bandsDone);
     a.bind(bands);
     a.emit("mov", qword(rsp, 0), rdi);
-    band(L);
+    band(H);
     a.emit("mov", rdi, qword(rsp, 0));
-    addImmediate(a, "add", r8, L * 4);
-    addImmediate(a, "add", r9, L * ldy * 4);
-    a.emit("sub", rdi, L);
+    addImmediate(a, "add", r8, H * 4);
+    addImmediate(a, "add", r9, H * ldy * 4);
+    a.emit("sub", rdi, H);
     a.emit("jae", bands);
     a.bind(bandsDone);
-    a.emit("add", rdi, L); // 0-15 left
+    a.emit("add", rdi, H); // 0-15 left
     a.emit("mov", qword(rsp, 0), rdi);
     const none = a.label();
     a.emit("test", rdi, rdi);
