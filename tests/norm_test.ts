@@ -258,6 +258,38 @@ for (const isa of LEVELS) {
     }
   });
 
+  Deno.test(`norm ${isa}: rows of 256 read along lines far beyond L2 give the bits of rows read as they lie`, () => {
+    // With a 64 KiB L2, 300×256 is far beyond it: AVX-512 reads rows of 256 along x's lines.
+    using far = new Jit({ maxIsa: isa, caches: { l2: 64 << 10 } });
+    using near = new Jit({ maxIsa: isa });
+    const r = rng(2424);
+    const rows = 300, cols = 256, n = rows * cols;
+    const data = new Float32Array(n).map(() => r() * 4 - 2);
+    const scale = new Float32Array(cols).map(() => 0.5 + r());
+    const bias = new Float32Array(cols).map(() => r() - 0.5);
+    for (const kind of ["layer", "rms"] as const) {
+      const want = new Float32Array(n);
+      run(
+        near,
+        { kind, rows, cols, x: data, scale, bias: kind === "layer" ? bias : undefined },
+        want,
+      );
+      for (let at = 0; at < 16; at++) {
+        const buf = new Float32Array(n + 32);
+        buf.set(data, at);
+        const x = buf.subarray(at, at + n), y = new Float32Array(n);
+        run(far, { kind, rows, cols, x, scale, bias: kind === "layer" ? bias : undefined }, y);
+        assert.deepEqual(y, want, `${isa} ${kind} ${rows}×${cols}, x at ${at}`);
+      }
+    }
+    if (isa === "avx512") {
+      for (const k of far.stats().keys) assert.match(k.plan!, /read along its lines/, k.key);
+      for (const k of near.stats().keys) {
+        assert.doesNotMatch(k.plan!, /read along its lines/, k.key);
+      }
+    }
+  });
+
   Deno.test(`norm ${isa}: a shift that leaves cancellation takes the third pass; each row its bits alone`, () => {
     using jit = new Jit({ maxIsa: isa });
     const r = rng(31);

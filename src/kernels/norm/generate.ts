@@ -96,7 +96,12 @@ export interface NormPlan {
  * pairs gave nothing more while this was built (9.5 and 11.9 µs at 128×768
  * against 9.3 and 11.4 alone), so a pipelined row goes alone.
  */
-export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
+export function planNorm(
+  s: NormSpec,
+  isa: VecLevel,
+  l1d = 48 << 10,
+  l2 = 1 << 20,
+): NormPlan {
   const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > l1d ? (s.cols >= 512 ? 1 : 2) : 0;
   const pipelined = isa === "avx512";
   const pairs = !pipelined && canPair(s, isa);
@@ -108,10 +113,15 @@ export function planNorm(s: NormSpec, isa: VecLevel, l1d = 48 << 10): NormPlan {
   // (scratch, one process, offsets alternating), x and y on lines against
   // 16 bytes into one (where Deno puts large arrays): 128×768 9.4 → 7.0 µs,
   // 512×1024 59 → 53, 4096×768 645-672 → 475-547. Rows shorter than 512
-  // read a 17th line in 16 or more (×0.8-0.9 at 128 and 256 columns);
-  // operands in L1 never wait on a line.
-  const lineReads = !pairs && canReadLines(isa, s.cols) && s.cols >= 512 &&
-    8 * s.rows * s.cols > l1d;
+  // read a 17th line in 16 or more, which costs more than it saves unless
+  // the operands stream from far beyond L2 (`tune_candidates --norm`, tier
+  // 1 against the flip, two runs at 2 MB or less: 1000×256 ×0.81-1.10,
+  // 512×256 ×0.92-0.95; at 8-25 MB: 4096×256 ×1.12, 8192×256 ×1.06,
+  // 16384×256 ×1.08, 16384×384 ×1.09; rows of 128 lose at any size:
+  // 16384×128 ×0.96, 32768×128 ×0.95); operands in L1 never wait on a line.
+  const bytes = 8 * s.rows * s.cols;
+  const lineReads = !pairs && canReadLines(isa, s.cols) &&
+    (s.cols >= 512 ? bytes > l1d : s.cols >= 256 && bytes > 8 * l2);
   return describedNorm(s, {
     isa,
     prefetchRows,
