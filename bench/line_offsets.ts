@@ -12,7 +12,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { Jit } from "../mod.ts";
+import { cpuFeatures, Jit } from "../mod.ts";
 
 const { values } = parseArgs({ options: { rounds: { type: "string", default: "7" } } });
 const rounds = Number(values.rounds);
@@ -129,3 +129,6 @@ for (const [name, n, run] of CASES) {
     }`,
   );
 }
+console.log(
+  `\n${new Date().toISOString().slice(0, 10)} ${cpuFeatures().brand}, our ISA ${jit.isa}, 1 thread`,
+);
