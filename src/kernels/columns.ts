@@ -181,6 +181,17 @@ export class LineReads {
     a.bind(done);
   }
 
+  /**
+   * index = −(base mod 64): [operand + index] is then the start of the
+   * line `base` starts in, at the same offset in any operand laid out alike.
+   */
+  startIndex(index: Reg, base: Reg): void {
+    const a = this.#v.a;
+    a.emit("mov", index, base);
+    a.emit("and", index, 63);
+    a.emit("neg", index);
+  }
+
   /** The mask of a line of that kind (none for whole lines). */
   mask(kind: string): Tail | undefined {
     return kind === "first" ? this.first : kind === "last" ? this.last : undefined;
@@ -229,9 +240,7 @@ export class LineReads {
       );
     }
     const VB = shape.vectorBytes;
-    a.emit("mov", index, base);
-    a.emit("and", index, 63);
-    a.emit("neg", index);
+    this.startIndex(index, base);
     body(0, 0, "first", 0);
     const middle = shape.full - 1, steps = Math.floor(middle / step);
     countedLoop(a, counter, steps, () => {

@@ -15,20 +15,7 @@ import type { Vec } from "./vec.ts";
  */
 export function transpose16(v: Vec): number[] {
   const a = v.a, r = (i: number) => v.r(i);
-  // Pairs of rows interleaved (32-bit), then quads (64-bit): T holds, per 128-bit lane l,
-  // rows 4q..4q+3 at column 4l + c in register U(q, c).
-  for (let i = 0; i < 8; i++) {
-    a.emit("vunpcklps", r(16 + 2 * i), r(2 * i), r(2 * i + 1));
-    a.emit("vunpckhps", r(17 + 2 * i), r(2 * i), r(2 * i + 1));
-  }
-  const U = (q: number, c: number) => 4 * q + c;
-  for (let q = 0; q < 4; q++) {
-    for (let h = 0; h < 2; h++) {
-      const lo = 16 + 4 * q + h, hi = 16 + 4 * q + 2 + h;
-      a.emit("vshufps", r(U(q, 2 * h)), r(lo), r(hi), 0x44);
-      a.emit("vshufps", r(U(q, 2 * h + 1)), r(lo), r(hi), 0xee);
-    }
-  }
+  const U = transposeQuads(v, 16);
   // 128-bit blocks: for each c, the 4×4 transpose of U(0..3, c)'s lanes.
   const out = new Array<number>(16);
   for (let c = 0; c < 4; c++) {
@@ -55,19 +42,8 @@ export function transpose16(v: Vec): number[] {
  */
 export function transpose8(v: Vec): number[] {
   const a = v.a, r = (i: number) => v.r(i);
-  for (let i = 0; i < 4; i++) {
-    a.emit("vunpcklps", r(8 + 2 * i), r(2 * i), r(2 * i + 1));
-    a.emit("vunpckhps", r(9 + 2 * i), r(2 * i), r(2 * i + 1));
-  }
   // Rows 0-3 (q = 0) and 4-7 (q = 1): U(q, c) holds column c | c + 4 of its four rows.
-  const U = (q: number, c: number) => 4 * q + c;
-  for (let q = 0; q < 2; q++) {
-    for (let h = 0; h < 2; h++) {
-      const lo = 8 + 4 * q + h, hi = 8 + 4 * q + 2 + h;
-      a.emit("vshufps", r(U(q, 2 * h)), r(lo), r(hi), 0x44);
-      a.emit("vshufps", r(U(q, 2 * h + 1)), r(lo), r(hi), 0xee);
-    }
-  }
+  const U = transposeQuads(v, 8);
   const out = new Array<number>(8);
   for (let c = 0; c < 4; c++) {
     a.emit("vperm2f128", r(8 + c), r(U(0, c)), r(U(1, c)), 0x20);
@@ -76,4 +52,26 @@ export function transpose8(v: Vec): number[] {
     out[c + 4] = 12 + c;
   }
   return out;
+}
+
+/**
+ * The stages both transposes share, on rows 0..n−1 through n..2n−1: pairs
+ * of rows interleaved (32-bit), then quads (64-bit), so that U(q, c) holds,
+ * per 128-bit lane l, rows 4q..4q+3 at column 4l + c. Returns U.
+ */
+function transposeQuads(v: Vec, n: number): (q: number, c: number) => number {
+  const a = v.a, r = (i: number) => v.r(i);
+  for (let i = 0; i < n / 2; i++) {
+    a.emit("vunpcklps", r(n + 2 * i), r(2 * i), r(2 * i + 1));
+    a.emit("vunpckhps", r(n + 1 + 2 * i), r(2 * i), r(2 * i + 1));
+  }
+  const U = (q: number, c: number) => 4 * q + c;
+  for (let q = 0; q < n / 4; q++) {
+    for (let h = 0; h < 2; h++) {
+      const lo = n + 4 * q + h, hi = n + 4 * q + 2 + h;
+      a.emit("vshufps", r(U(q, 2 * h)), r(lo), r(hi), 0x44);
+      a.emit("vshufps", r(U(q, 2 * h + 1)), r(lo), r(hi), 0xee);
+    }
+  }
+  return U;
 }

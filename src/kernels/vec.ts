@@ -10,7 +10,17 @@
  *
  * @module
  */
-import { type Assembler, dword, eax, KREG, type Mem, ptr, type Reg, vreg } from "../../asm/mod.ts";
+import {
+  type Assembler,
+  cl,
+  dword,
+  eax,
+  KREG,
+  type Mem,
+  ptr,
+  type Reg,
+  vreg,
+} from "../../asm/mod.ts";
 import type { IsaLevel } from "../cpu.ts";
 
 /** The levels a vector generator targets (AMX kernels reuse avx512 for their non-tile parts). */
@@ -165,6 +175,21 @@ export class Vec {
       return { lanes, k: null, m };
     }
     throw new Error(`no vector tails at ${this.isa.level}: split into scalar columns`);
+  }
+
+  /**
+   * AVX-512: opmask `k` = the lowest cl lanes (cl 1..15), a tail whose
+   * length is known only at run time; `scratch` (a 32-bit register) is
+   * clobbered.
+   */
+  runTail(k: number, scratch: Reg): Tail {
+    const a = this.a;
+    if (this.isa.level !== "avx512") throw new Error("run-time tails: AVX-512 only");
+    a.emit("mov", scratch, 1);
+    a.emit("shl", scratch, cl);
+    a.emit("dec", scratch);
+    a.emit("kmovw", KREG[k], scratch);
+    return { lanes: 0, k: KREG[k], m: -1 };
   }
 
   /** dst = [base+disp] (full vector, or the tail's lanes with the rest zeroed). */

@@ -9,7 +9,6 @@
  */
 import {
   Assembler,
-  cl,
   edi,
   KREG,
   type Label,
@@ -134,8 +133,8 @@ export function generateBinary(
     : null;
   const pA = r9, pB = r10, pY = r11; // walking pointers of the inner loop
 
-  // Line runs: a run's first and last elements as vectors masked by k1 (set at run time; the
-  // compile-time tail's mask is set again after).
+  // Line runs: a run's first and last elements as vectors masked by k1 (set at run time,
+  // v.runTail; the compile-time tail's mask is set again after).
   const RUN_MASK: Tail = { lanes: 0, k: KREG[1], m: -1 };
   /** One vector (or tail, or single element) through stream i at byte offset disp. */
   const element = (
@@ -203,7 +202,7 @@ export function generateBinary(
     a.emit("jz", plain);
     a.emit("mov", rcx, rax);
     a.emit("shr", rcx, 2);
-    runMask();
+    v.runTail(1, edi);
     element(a, 0, 0, "masked");
     advance(rax);
     a.emit("neg", rcx);
@@ -230,19 +229,12 @@ export function generateBinary(
     a.bind(singlesDone);
     a.emit("add", rcx, L);
     a.emit("jz", noRest);
-    runMask();
+    v.runTail(1, edi);
     element(a, 0, 0, "masked");
     a.bind(noRest);
     if (tail) v.tail(rest, 1, maskReg);
     a.emit("jmp", done);
     a.bind(plain);
-  };
-  /** k1 = the lowest cl lanes (cl = 1..15). */
-  const runMask = () => {
-    a.emit("mov", edi, 1);
-    a.emit("shl", edi, cl);
-    a.emit("dec", edi);
-    a.emit("kmovw", KREG[1], edi);
   };
 
   /** Level k of the nest: its loop around level k + 1, pointers kept across it. */

@@ -21,7 +21,6 @@
  */
 import {
   type Assembler,
-  cl,
   eax,
   KREG,
   ptr,
@@ -91,15 +90,24 @@ export function emitTransposePass(
     }
     const out = wide ? transpose16(v) : transpose8(v);
     if (nj < L) mask(2, nj);
-    for (let ii = 0; ii < (ni === "run" ? L - 1 : ni); ii++) {
+    rowsOf(ni, (ii) => {
+      const at = ptr(r11, dy + ii * ldy * 4);
+      if (nj < L) a.emit("vmovups", at.k(KREG[2]), v.r(out[ii]));
+      else a.emit("vmovups", at, v.r(out[ii]));
+    });
+  };
+  /**
+   * body(ii) for each of a block's `ni` rows of y; ni "run": for ii below
+   * the qword at [rsp] (1-15), each row past it skipped at run time.
+   */
+  const rowsOf = (ni: number | "run", body: (ii: number) => void) => {
+    for (let ii = 0; ii < (ni === "run" ? H - 1 : ni); ii++) {
       const skip = a.label();
       if (ni === "run") {
         a.emit("cmp", qword(rsp, 0), ii);
         a.emit("jbe", skip);
       }
-      const at = ptr(r11, dy + ii * ldy * 4);
-      if (nj < L) a.emit("vmovups", at.k(KREG[2]), v.r(out[ii]));
-      else a.emit("vmovups", at, v.r(out[ii]));
+      body(ii);
       a.bind(skip);
     }
   };
@@ -107,20 +115,13 @@ export function emitTransposePass(
    * AVX2: a block short of 8 i or 8 j, a float at a time; ni "run": the i
    * below the qword at [rsp] (1-15), each row of y skipped past it.
    */
-  const edge = (ni: number | "run", nj: number, dx: number, dy: number) => {
-    for (let ii = 0; ii < (ni === "run" ? H - 1 : ni); ii++) {
-      const skip = a.label();
-      if (ni === "run") {
-        a.emit("cmp", qword(rsp, 0), ii);
-        a.emit("jbe", skip);
-      }
+  const edge = (ni: number | "run", nj: number, dx: number, dy: number) =>
+    rowsOf(ni, (ii) => {
       for (let jj = 0; jj < nj; jj++) {
         a.emit("vmovss", v.x(0), ptr(r10, dx + (jj * ldx + ii) * 4).withSize(4));
         a.emit("vmovss", ptr(r11, dy + (ii * ldy + jj) * 4).withSize(4), v.x(0));
       }
-      a.bind(skip);
-    }
-  };
+    });
   /** A column block of a band of `ni` i (up to 16): its blocks of up to L i, top down. */
   const blocks = (ni: number | "run", nj: number) => {
     if (ni === "run") return block(ni, nj);
@@ -130,10 +131,7 @@ export function emitTransposePass(
   const band = (ni: number | "run") => {
     if (ni === "run" && wide) {
       a.emit("mov", rcx, qword(rsp, 0));
-      a.emit("mov", eax, 1);
-      a.emit("shl", eax, cl);
-      a.emit("dec", eax);
-      a.emit("kmovw", KREG[1], eax);
+      v.runTail(1, eax);
     }
     a.emit("mov", r10, r8);
     a.emit("mov", r11, r9);

@@ -17,10 +17,11 @@
  * cache line (as Deno places large arrays): k runs along B's lines (the
  * first and last masked), so no load of the streamed B straddles two lines
  * (A's rows, read at the same elements, stay in L1); lane l then sums the
- * elements lane l − m did, in the same order. The lanes' sum needs no rotating back: it adds lanes l and
- * l + 8, then l and l + 4, then the four results in pairs, and a rotation
- * by m only reorders operands of those additions (each sum's two operands
- * swapped at most): the same bits (see dotLines).
+ * elements lane l − m did, in the same order. The lanes' sum needs no
+ * rotating back: it adds lanes l and l + 8, then l and l + 4, then the four
+ * results in pairs, and a rotation by m only reorders operands of those
+ * additions (each sum's two operands swapped at most): the same bits (see
+ * dotLines).
  *
  * @module
  */
@@ -119,9 +120,7 @@ export function emitDotGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
     };
     if (lines) {
       // Along the lines: the first (masked), full − 1 whole, the last (masked).
-      a.emit("mov", rK, rB);
-      a.emit("and", rK, 63);
-      a.emit("neg", rK);
+      lines.startIndex(rK, rB);
       step(rK, 0, lines.first);
       countedLoop(a, rI2, full - 1, () => {
         addImmediate(a, "add", rK, vbytes);
@@ -139,7 +138,7 @@ export function emitDotGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
       a.emit("cmp", rK, full * vbytes);
       a.emit("jb", top);
     }
-    if (tail && !lines) step(null, full * vbytes, tail);
+    if (tail) step(null, full * vbytes, tail); // none along lines: k is whole vectors
 
     // Lanes → sums. Temporaries: the registers of A and B, free now.
     const t1 = aReg(0), t2 = bReg(0), t3 = bReg(1);

@@ -86,9 +86,7 @@ export function emitSkinnyGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
   let alongLines = false;
   const columns = (body: (j: Reg | null, disp: number, t?: Tail) => void) => {
     if (alongLines) {
-      a.emit("mov", rJ, rB);
-      a.emit("and", rJ, 63);
-      a.emit("neg", rJ);
+      lines!.startIndex(rJ, rB);
       body(rJ, 0, lines!.first);
       addImmediate(a, "add", rJ, bytes);
       countedLoop(a, rax, full - 1, () => {
