@@ -6,17 +6,7 @@
  *
  * @module
  */
-import {
-  type Assembler,
-  cl,
-  eax,
-  ecx,
-  KREG,
-  type Label,
-  ptr,
-  rcx,
-  type Reg,
-} from "../../asm/mod.ts";
+import { type Assembler, eax, ecx, KREG, type Label, ptr, rcx, type Reg } from "../../asm/mod.ts";
 import { addImmediate, countedLoop } from "./abi.ts";
 import type { Tail, Vec } from "./vec.ts";
 
@@ -130,30 +120,34 @@ export class LineReads {
    */
   setup(base: Reg, aligned: Label): void {
     this.setMasks(base, aligned);
-    this.setIndex(base);
+    this.#indexOfRcx();
   }
 
   /** `setup` without the index: the masks only, m left in rcx. */
   setMasks(base: Reg, aligned: Label): void {
-    const a = this.#v.a;
+    const v = this.#v, a = v.a;
     a.emit("mov", rcx, base);
     a.emit("and", rcx, 63);
     a.emit("jz", aligned);
     a.emit("shr", rcx, 2);
-    a.emit("mov", eax, 0xffff);
-    a.emit("shl", eax, cl);
-    a.emit("kmovw", this.first.k!, eax);
+    v.runTail(this.last.k!.id, eax); // lanes below m
     a.emit("not", eax);
-    a.emit("kmovw", this.last.k!, eax);
+    a.emit("kmovw", this.first.k!, eax); // lanes m and up
   }
 
   /** Sets the index from `base`'s offset m (again, after code that used its register), m left in rcx. */
   setIndex(base: Reg): void {
-    const v = this.#v, a = v.a;
-    if (this.index < 0) throw new Error("line reads: no index register");
+    const a = this.#v.a;
     a.emit("mov", rcx, base);
     a.emit("and", rcx, 63);
     a.emit("shr", rcx, 2);
+    this.#indexOfRcx();
+  }
+
+  /** The index m, m + 1, ..., m + 15 from m in rcx. */
+  #indexOfRcx(): void {
+    const v = this.#v, a = v.a;
+    if (this.index < 0) throw new Error("line reads: no index register");
     a.emit("vpbroadcastd", v.r(this.index), ecx);
     const iota = new Int32Array(16).map((_, i) => i);
     a.emit("vpaddd", v.r(this.index), v.r(this.index), ptr(a.constant(iota, 64), 0, null, 1, 64));
@@ -162,16 +156,14 @@ export class LineReads {
   /**
    * The code twice: `body(true)` when `base` starts off a line (the masks,
    * and the index unless `masksOnly`, set first), `body(false)` when it
-   * starts on one, or when `offLine` (emitted first, handed the plain
-   * code's label) jumps there. rax and rcx are clobbered before either.
+   * starts on one. rax and rcx are clobbered before either.
    */
   emitBothWays(
     base: Reg,
     body: (alongLines: boolean) => void,
-    options: { masksOnly?: boolean; offLine?: (plain: Label) => void } = {},
+    options: { masksOnly?: boolean } = {},
   ): void {
     const a = this.#v.a, plain = a.label(), done = a.label();
-    options.offLine?.(plain);
     if (options.masksOnly) this.setMasks(base, plain);
     else this.setup(base, plain);
     body(true);
