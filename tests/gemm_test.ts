@@ -6,7 +6,7 @@ import { gemmF64, type GemmSpec, generateGemm, planGemm } from "../src/kernels/g
 import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
 import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { emitSkinnyGemm } from "../src/kernels/gemm/skinny.ts";
-import { gemmParts } from "../src/kernels/gemm/partition.ts";
+import { gemmParts, otherSplit } from "../src/kernels/gemm/partition.ts";
 import { tileFits } from "../src/kernels/gemm/microkernel.ts";
 import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
@@ -819,6 +819,22 @@ Deno.test("gemm: a split call's parts go without the next strip's prefetch, same
     assert.deepEqual([p.plan.direct!.mr, p.plan.direct!.nr], [plan.direct!.mr, plan.direct!.nr]);
   }
   assert.equal(parts.reduce((n, p) => n + p.spec.n, 0), spec.n);
+  // 128×768×3072 (n × k): as many row tiles as column strips, so parts along M, without it too.
+  const rows = gemmSpec({ m: 128, n: 768, k: 3072 });
+  const rowsPlan = planGemm(rows, "avx512", { l1d: 48 << 10, l2: 1 << 20 });
+  assert.ok(rowsPlan.direct?.prefetchNext, rowsPlan.description);
+  const rowParts = gemmParts(rows, rowsPlan, 8)!;
+  assert.ok(rowParts.length > 1 && rowParts.every((p) => p.spec.n === rows.n));
+  assert.equal(rowParts.reduce((n, p) => n + p.spec.m, 0), rows.m);
+  for (const p of rowParts) {
+    assert.equal(p.plan.direct!.prefetchNext, false);
+    assert.equal(p.plan.direct!.kc, rowsPlan.direct!.kc);
+  }
+  // Tier 2's other dimension: N here (each part a band of columns, all rows).
+  assert.equal(otherSplit(rows, rowsPlan), "n");
+  const colParts = gemmParts(rows, { ...rowsPlan, splitAlong: "n" }, 8)!;
+  assert.ok(colParts.length > 1 && colParts.every((p) => p.spec.m === rows.m));
+  assert.equal(otherSplit(gemmSpec({ m: 8, n: 768, k: 3072 }), rowsPlan), null, "one row tile");
 });
 
 Deno.test("gemm: a skinny call whose B is streamed from memory splits along N, the same bits on 1 and 2 threads", () => {

@@ -157,6 +157,15 @@ for (const isa of LEVELS) {
           const split = k.tuning!.candidates.filter((c) => c.plan.includes("parts along N"));
           assert.ok(split.length > 0 && split.every((c) => c.samples > 0), `${k.key}: no split`);
         }
+        // A split direct or packed call: tier 2 also cuts it along the other dimension
+        // (listed before the tiles, so the candidate cap never leaves it out).
+        // A split call of many row and column tiles: tier 2 also cuts it along the dimension
+        // tier 1 does not (listed before the tiles, so the candidate cap never leaves it out).
+        const other = k.tuning?.candidates.filter((c) => c.plan.includes("parts along")) ?? [];
+        if (threads > 1 && !skinny && !sh.panels && sh.m >= 64 && sh.n >= 96) {
+          assert.equal(other.length, 1, `${k.key}: ${k.tuning!.candidates.map((c) => c.plan)}`);
+        }
+        assert.ok(other.every((c) => c.samples > 0), `${k.key}: a split candidate never ran`);
       }
     });
   }

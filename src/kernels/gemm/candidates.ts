@@ -19,6 +19,7 @@ import { vecIsa, type VecLevel } from "../vec.ts";
 import { type DirectPlan, stripBufferBytes, transposedBBytes } from "./direct.ts";
 import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
+import { otherSplit } from "./partition.ts";
 import { describeDirect, type GemmPlan } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";
 
@@ -41,25 +42,28 @@ const PACKED_TILES: Record<VecLevel, [number, number][]> = {
 /** The GEMM family's `candidates`. */
 export function gemmCandidates(s: GemmSpec, p: GemmPlan, t: Target, parts = 1): GemmPlan[] {
   if (p.level !== 3 || p.isa === "scalar") return [];
-  const out = p.path === "direct"
-    ? directCandidates(s, p, t)
-    : p.path === "packed"
-    ? packedCandidates(s, p)
-    : [];
-  // A split call's skinny plan: in parts along N (each column's sum is the same FMA chain).
+  const out: GemmPlan[] = [];
+  // Split calls first (same kernel, so cheap to try; listed after the tiles they were cut
+  // by the candidate cap and never ran). A skinny plan: in parts along N (each column's sum
+  // is the same FMA chain). Direct and packed plans: the dimension tier 1 does not cut.
   if (parts > 1 && p.path === "skinny") {
     out.push({ ...p, splitAlong: "n", description: `${p.description}, parts along N` });
   }
-  // Split calls: the other dimension to cut (direct and packed paths, where both can split).
-  if (parts > 1 && (p.path === "direct" || p.path === "packed")) {
-    for (const splitAlong of ["m", "n"] as const) {
-      out.push({
-        ...p,
-        splitAlong,
-        description: `${p.description}, parts along ${splitAlong.toUpperCase()}`,
-      });
-    }
+  const other = parts > 1 && (p.path === "direct" || p.path === "packed") ? otherSplit(s, p) : null;
+  if (other !== null) {
+    out.push({
+      ...p,
+      splitAlong: other,
+      description: `${p.description}, parts along ${other.toUpperCase()}`,
+    });
   }
+  out.push(
+    ...(p.path === "direct"
+      ? directCandidates(s, p, t)
+      : p.path === "packed"
+      ? packedCandidates(s, p)
+      : []),
+  );
   return out;
 }
 

@@ -54,6 +54,16 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean 
   return nTiles > mTiles;
 }
 
+/**
+ * The dimension a split call is not cut along but could be (both have two
+ * tiles or more), for tier 2 to try; null when only one can be cut.
+ */
+export function otherSplit(s: GemmSpec, p: GemmPlan): "m" | "n" | null {
+  const g = grains(s, p);
+  if (Math.ceil(s.m / g.m) < 2 || Math.ceil(s.n / g.n) < 2) return null;
+  return splitN(s, p, g) ? "m" : "n";
+}
+
 /** The plan of an N block `n` wide: N blocking and the Bᵀ buffer sized to it. */
 function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
   if (p.path === "packed") {
@@ -67,13 +77,24 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
     const direct = { ...p.direct!, transposeB: Math.ceil(n / 16) * 16 };
     return { ...p, direct, workspaceBytes: transposedBBytes(s.k, direct.transposeB) };
   }
+  return withoutNextStrip(p);
+}
+
+/**
+ * A part's plan without the next strip's prefetch (and so without the peel
+ * that goes with it: the same columns in the same order, the same bits):
+ * one thread streaming B gains by it, threads sharing the memory lose, in
+ * parts along N and along M alike. Zen 5 (`bench/tune_candidates.ts --gemm …
+ * --threads 1|2`, the plan with and without, one run each): 1 thread
+ * 64×768×3072 72.9 → 82.4% of the peak with it, 32×1024×4096 55.5 → 68.1%;
+ * 2 threads 81.9 → 69.2%, 73.4 → 64.4%, and 128×3072×768 75.2 → 72.3%,
+ * 128×768×3072 70.1 → 67.7%. Parts along M (128×768×3072 on 2 threads: its
+ * row and column tiles as many) kept it until `deno task compare --threads 2
+ * --shapes 128x768x3072`, the commit before and after in turn, two rounds:
+ * 86.9-87.2 → 92.7-92.8% of the 2-thread peak.
+ */
+function withoutNextStrip(p: GemmPlan): GemmPlan {
   if (p.path === "direct" && p.direct!.prefetchNext && !p.direct!.transposeStrips) {
-    // Without the next strip's prefetch (and so without the peel that goes with it: the same
-    // columns in the same order, the same bits): one thread streaming B gains by it, threads
-    // sharing the memory lose. Zen 5 (`bench/tune_candidates.ts --gemm … --threads 1|2`, the
-    // plan with and without, one run each): 1 thread 64×768×3072 72.9 → 82.4% of the peak
-    // with it, 32×1024×4096 55.5 → 68.1%; 2 threads 81.9 → 69.2%, 73.4 → 64.4%, and
-    // 128×3072×768 75.2 → 72.3%, 128×768×3072 70.1 → 67.7%.
     return { ...p, direct: { ...p.direct!, prefetchNext: false } };
   }
   return p;
@@ -170,9 +191,10 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   }
   ranges = splitRange(s.m, parts, g.m);
   if (ranges.length < 2) return null;
+  const rowPlan = withoutNextStrip(p);
   return ranges.map((r) => ({
     spec: { ...s, m: r.count },
-    plan: p,
+    plan: rowPlan,
     offsets: [4 * r.start * (s.transA ? 1 : s.lda), 0, 0, 4 * r.start * s.ldc],
   }));
 }
