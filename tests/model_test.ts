@@ -638,6 +638,43 @@ Deno.test("InferenceSession: lying tensors, concurrent runs, release while a run
   await s.release();
 });
 
+Deno.test("InferenceSession: large float feeds copied in by every thread (same outputs), others as they are", async () => {
+  // y = Attention(q, k, v) + small: q, k, v of 12 × 128 × 64 floats (2^16 and more: a pool
+  // copy each on 2 threads), small a float input under that (copied plainly).
+  const dims = [1, 12, 128, 64];
+  const g = new GraphBuilder(23);
+  for (const n of ["q", "k", "v"]) g.input(n, "float32", dims);
+  g.input("small", "float32", [1, 12, 128, 1]);
+  const att = g.op("Attention", ["q", "k", "v"]);
+  g.output(g.op("Add", [att, "small"], {}, "y"));
+  const bytes = g.toBytes();
+  const feeds: Record<string, Tensor> = {};
+  for (const [i, n] of ["q", "k", "v"].entries()) {
+    // A view 3 floats into its buffer: the copy takes feeds at any offset.
+    const data = seededFloats(98304 + 3, 40 + i).subarray(3);
+    feeds[n] = new Tensor("float32", data, dims);
+  }
+  feeds.small = new Tensor("float32", seededFloats(1536, 44), [1, 12, 128, 1]);
+  const one = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+  const two = await InferenceSession.create(bytes, { intraOpNumThreads: 2 });
+  const want = one.runSync(feeds).y.data;
+  for (let run = 0; run < 3; run++) {
+    assert.deepEqual(two.runSync(feeds).y.data, want, `runSync ${run}`);
+    assert.deepEqual((await two.run(feeds)).y.data, want, `run ${run}`);
+  }
+  const copies = (s: InferenceSession) =>
+    s.kernelStats().keys.filter((k) => k.key.startsWith("copy [98304]"));
+  // Two threads: the three large feeds through one pool copy key (each run's three calls);
+  // one thread: none (a plain copy), nor for the small feed on two.
+  const pooled = copies(two);
+  assert.equal(pooled.length, 1, two.kernelStats().keys.map((k) => k.key).join("; "));
+  assert.equal(pooled[0].calls, 3 * 6);
+  assert.equal(copies(one).length, 0);
+  assert.ok(!two.kernelStats().keys.some((k) => k.key.startsWith("copy [1536]")));
+  await one.release();
+  await two.release();
+});
+
 Deno.test("model: a Llama-style decoder block at opset 23 (RMSNorm, RotaryEmbedding, GQA Attention with a KV cache) matches onnxruntime", async () => {
   const [S, P, hidden, heads, kvHeads, ff] = [5, 3, 32, 4, 2, 48], dh = hidden / heads;
   const g = new GraphBuilder(23);

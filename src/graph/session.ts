@@ -5,6 +5,7 @@
  * shape), runs it and returns fresh output tensors.
  */
 import { Jit, useLargeMemory } from "../runtime/jit.ts";
+import type { CopyOptions } from "../kernels/copy/mod.ts";
 import { LargeMemory, readFileLarge } from "../native/large_memory.ts";
 import { jitAvailable } from "../native/libc.ts";
 import type { JitStats } from "../runtime/stats.ts";
@@ -105,6 +106,9 @@ export interface RunOptions {
 }
 
 /** TypedArray.prototype.set, read once: a subclass cannot replace it. */
+/** Float feeds of at least this many elements are copied in by every thread (see #splitCopies). */
+const SPLIT_COPY_FLOATS = 1 << 16;
+
 const TYPED_SET = Object.getPrototypeOf(Uint8Array.prototype).set as (
   this: TensorData,
   src: TensorData,
@@ -573,10 +577,39 @@ export class InferenceSession {
   }
   #allOutputs: Fetch | null = null;
 
+  /**
+   * Per input of a plan, the options of a copy by every thread (float32
+   * inputs of SPLIT_COPY_FLOATS or more), else null: each thread then holds
+   * its contiguous share of the feed in its own cache, where the first
+   * layer's parts, cut in contiguous ranges too, mostly read it (a copy by
+   * the calling thread alone leaves the worker to fetch its share from the
+   * caller's cache).
+   */
+  #splitCopies(plan: Plan): (CopyOptions | null)[] {
+    let copies = this.#copyPlans.get(plan);
+    if (copies === undefined) {
+      copies = plan.inputs.map((d, i) =>
+        typedArrayTag(d) === "Float32Array" && !this.#graph.inputs[i].half &&
+          d.length >= SPLIT_COPY_FLOATS
+          ? { dims: [d.length], xStrides: [1], yStrides: [1] }
+          : null
+      );
+      this.#copyPlans.set(plan, copies);
+    }
+    return copies;
+  }
+  readonly #copyPlans = new WeakMap<Plan, (CopyOptions | null)[]>();
+
   #copyIn(plan: Plan, feeds: FeedsType): void {
     const inputs = this.#graph.inputs;
+    const split = this.#jit.threads > 1 ? this.#splitCopies(plan) : null;
     for (let i = 0; i < inputs.length; i++) {
       const data = feeds[inputs[i].name].data as ArrayBufferView;
+      const copy = split?.[i] ?? null;
+      if (copy !== null && typedArrayTag(data) === "Float32Array") {
+        this.#jit.copy(data as Float32Array, plan.inputs[i] as Float32Array, copy);
+        continue;
+      }
       // float16 feeds convert to float32 (exactly) as they are copied; bits in a Uint16Array
       // are read as halves first.
       const src = inputs[i].half && typedArrayTag(data) === "Uint16Array"
@@ -615,10 +648,10 @@ export class InferenceSession {
     let plan = this.#plan(feeds);
     if (plan === this.#inFlight) plan = this.#spareOf(plan);
     const names = this.#fetch(plan, fetches);
-    this.#copyIn(plan, feeds);
     // The pool's workers stay awake from one layer to the next (Jit.holdWorkers).
     this.#jit.holdWorkers(true);
     try {
+      this.#copyIn(plan, feeds);
       if (plan.tuneRunsLeft > 0) return this.#tuningRun(plan, names);
       const prof = this.#profiler;
       if (prof === null) {
@@ -651,10 +684,10 @@ export class InferenceSession {
   async #runAsync(feeds: FeedsType, fetches?: FetchesType | RunOptions): Promise<ReturnType> {
     const plan = this.#plan(feeds);
     const names = this.#fetch(plan, fetches);
-    this.#copyIn(plan, feeds);
     this.#jit.holdWorkers(true);
     this.#inFlight = plan;
     try {
+      this.#copyIn(plan, feeds);
       return await this.#runHeld(plan, names);
     } finally {
       this.#inFlight = null;
