@@ -662,13 +662,17 @@ Deno.test("InferenceSession: large float feeds copied in by every thread (same o
     assert.deepEqual(two.runSync(feeds).y.data, want, `runSync ${run}`);
     assert.deepEqual((await two.run(feeds)).y.data, want, `run ${run}`);
   }
+  // A runSync while a run is in flight (its copies on the calling thread's Jit calls meanwhile).
+  const inFlight = two.run(feeds);
+  assert.deepEqual(two.runSync(feeds).y.data, want, "runSync beside a run");
+  assert.deepEqual((await inFlight).y.data, want, "the run beside it");
   const copies = (s: InferenceSession) =>
     s.kernelStats().keys.filter((k) => k.key.startsWith("copy [98304]"));
   // Two threads: the three large feeds through one pool copy key (each run's three calls);
   // one thread: none (a plain copy), nor for the small feed on two.
   const pooled = copies(two);
   assert.equal(pooled.length, 1, two.kernelStats().keys.map((k) => k.key).join("; "));
-  assert.equal(pooled[0].calls, 3 * 6);
+  assert.equal(pooled[0].calls, 3 * 8);
   assert.equal(copies(one).length, 0);
   assert.ok(!two.kernelStats().keys.some((k) => k.key.startsWith("copy [1536]")));
   await one.release();
