@@ -105,10 +105,10 @@ export interface RunOptions {
   tag?: string;
 }
 
-/** TypedArray.prototype.set, read once: a subclass cannot replace it. */
 /** Float feeds of at least this many elements are copied in by every thread (see #splitCopies). */
 const SPLIT_COPY_FLOATS = 1 << 16;
 
+/** TypedArray.prototype.set, read once: a subclass cannot replace it. */
 const TYPED_SET = Object.getPrototypeOf(Uint8Array.prototype).set as (
   this: TensorData,
   src: TensorData,
