@@ -617,6 +617,19 @@ Deno.test("threads: holdWorkers keeps the workers awake between calls; released,
   assert.throws(() => jit.holdWorkers(1 as never), /holdWorkers/);
 });
 
+Deno.test("threads: holdWorkers before a Jit's first call holds the workers its pool then starts", async () => {
+  using jit = new Jit({ threads: 2, minPartUs: 0 });
+  jit.holdWorkers(true); // no pool yet: the hold waits for it
+  const x = new Float32Array(1 << 16).fill(1), y = new Float32Array(1 << 16);
+  for (let i = 0; i < 20; i++) jit.unary("exp", x, y); // the pool started, its workers awake
+  const sleeps = () => sharedPool().stats().reduce((t, w) => t + Number(w.sleeps), 0);
+  const s0 = sleeps();
+  await new Promise((r) => setTimeout(r, 10)); // 200 times the policy's spin, half the held one
+  jit.unary("exp", x, y);
+  assert.equal(sleeps(), s0, "a worker held from before the pool started slept");
+  jit.holdWorkers(false);
+});
+
 Deno.test("threads: a split key dumps each distinct part's kernel, and its whole-call kernel", () => {
   const dir = Deno.makeTempDirSync({ prefix: "njit-dump-" });
   try {

@@ -4,7 +4,7 @@
  * feeds, picks the plan for their shapes (built on the first run of a
  * shape), runs it and returns fresh output tensors.
  */
-import { Jit, useLargeMemory } from "../runtime/jit.ts";
+import { Jit, useLargeMemory, workerAwake } from "../runtime/jit.ts";
 import type { CopyOptions } from "../kernels/copy/mod.ts";
 import { LargeMemory, readFileLarge } from "../native/large_memory.ts";
 import { jitAvailable } from "../native/libc.ts";
@@ -602,7 +602,11 @@ export class InferenceSession {
 
   #copyIn(plan: Plan, feeds: FeedsType): void {
     const inputs = this.#graph.inputs;
-    const split = this.#jit.threads > 1 ? this.#splitCopies(plan) : null;
+    // Only while a worker is awake: one asleep would be woken for the copy (a dense stream of
+    // calls wakes them: policy.ts), and the copy would wait for its arrival (BERT's layer on
+    // 2 threads, `deno task compare-models --models bert --threads 2`, a run's first call
+    // waiting so against not, three rounds: ×1.16-1.20 ORT against ×1.22).
+    const split = this.#jit.threads > 1 && workerAwake(this.#jit) ? this.#splitCopies(plan) : null;
     for (let i = 0; i < inputs.length; i++) {
       const data = feeds[inputs[i].name].data as ArrayBufferView;
       const copy = split?.[i] ?? null;

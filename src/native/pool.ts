@@ -146,6 +146,12 @@ export class ThreadPool {
     if (on ? this.#holds === 1 : this.#holds === 0) this.#writeWorkerSpin();
   }
 
+  /** Whether a worker is awake now (spinning or running a job): a racy read, a hint only. */
+  get workerAwake(): boolean {
+    const v = this.#view;
+    return v.getUint32(POOL.SLEEPERS, true) < v.getUint32(POOL.WORKER_COUNT, true);
+  }
+
   #writeWorkerSpin(): void {
     const cycles = this.#holds > 0 ? this.#heldCycles : this.#workerCycles;
     this.#view.setUint32(POOL.WORKER_SPIN, cycles >>> 0, true);

@@ -363,6 +363,16 @@ export interface RecordedCalls {
 const KEPT = new WeakMap<RecordedCalls, { kept: KeptCalls; scratch: Float32Array[] }>();
 
 let setMemory: (jit: Jit, memory: LargeMemory) => void;
+let awake: (jit: Jit) => boolean;
+
+/**
+ * Whether one of the pool workers `jit` uses is awake now (spinning or
+ * running), so a small split call would not wait for a wake-up: a hint, read
+ * without a lock. Not part of the public API.
+ */
+export function workerAwake(jit: Jit): boolean {
+  return awake(jit);
+}
 
 /**
  * Makes `jit` pack large weights into `memory` (a session's, given back to
@@ -1194,6 +1204,7 @@ export class Jit {
     setMemory = (jit, memory) => {
       jit.#memory = memory;
     };
+    awake = (jit) => jit.#rt.workerAwake();
   }
   /** Packers' zeroed, line-aligned arrays: from a session's memory where one was given. */
   get #floats(): ((length: number) => Float32Array) | undefined {

@@ -993,6 +993,7 @@ export class Runtime {
     pool.setSpin(SPIN);
     this.#set!.onRelease(pool);
     this.#pool = pool;
+    if (this.#held) pool.hold(true);
     return true;
   }
 
@@ -1354,10 +1355,16 @@ export class Runtime {
    * ThreadPool.hold): for a sequence of calls, like a model run. Nothing
    * before the pool has started.
    */
+  /** Whether a pool worker is awake now (false before the pool starts): a hint. */
+  workerAwake(): boolean {
+    return this.#pool !== null && this.#pool.workerAwake;
+  }
+
   holdWorkers(on: boolean): void {
-    if (on === this.#held || this.#pool === null) return;
+    if (on === this.#held) return;
     this.#held = on;
-    this.#pool.hold(on);
+    // Before the pool starts, the hold is kept for it (#startPool).
+    this.#pool?.hold(on);
   }
   #held = false;
 
