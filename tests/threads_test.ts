@@ -496,6 +496,14 @@ Deno.test("threads: a dropped Jit's workers end after collection", async () => {
   assert.equal(r.after, 0);
 });
 
+Deno.test("threads: a Jit dropped while holding the workers lets go of its hold when collected", async () => {
+  const r = await runFixture("dropped_hold.ts", ["-A", "--v8-flags=--expose-gc"]);
+  assert.equal(r.collected, true);
+  // Over the 15 ms after a job: 50 µs of spin (0.3%) let go, the whole 15 ms held.
+  const busy = r.busy as number;
+  assert.ok(busy < 0.3, `the worker spun ${(100 * busy).toFixed(0)}% of 15 ms: the hold kept`);
+});
+
 Deno.test("threads: the async form completes while a timer keeps firing", async () => {
   using jit = new Jit({ threads: 2 });
   const n = 1024;

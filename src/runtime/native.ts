@@ -39,6 +39,11 @@ export function ensureWorkspace(bytes: number): void {
   workspaceAddress = workspace.address;
 }
 
+/** Kernel sets not yet released (tests: a dropped Jit's was collected). */
+export function liveKernelSets(): number {
+  return liveSets;
+}
+
 /** The kernels one Jit installed; freed together. */
 export class KernelSet {
   readonly #blocks = new Set<CodeBlock>();
@@ -62,10 +67,23 @@ export class KernelSet {
     sharedArena().free(block);
   }
 
-  /** The pool this set's kernels run on: let go with the set. */
+  /** The pool this set's kernels run on: let go with the set (and its hold, if held). */
   onRelease(pool: ThreadPool): void {
     this.#pool = pool;
+    if (this.#held) pool.hold(true);
   }
+
+  /**
+   * Holds the pool's workers awake (ThreadPool.hold) while on, from when the
+   * pool starts if it has not yet; a set released while holding lets go of
+   * its hold, so a Jit dropped mid-hold leaves no held spin to the others.
+   */
+  hold(on: boolean): void {
+    if (on === this.#held) return;
+    this.#held = on;
+    this.#pool?.hold(on);
+  }
+  #held = false;
 
   /** Blocks live in this set. */
   get size(): number {
@@ -77,6 +95,8 @@ export class KernelSet {
     if (this.#released) return;
     this.#released = true;
     // The workers first: no part of a job may run on code freed below.
+    if (this.#held) this.#pool?.hold(false);
+    this.#held = false;
     this.#pool?.release();
     this.#pool = null;
     for (const b of this.#blocks) sharedArena().free(b);

@@ -772,6 +772,7 @@ export class Runtime {
   #ensureNative(): void {
     if (this.#set || !this.#config.jit) return;
     this.#set = new KernelSet();
+    if (this.#held) this.#set.hold(true);
     const owner = this.#owner.deref();
     if (owner) releaseWhenCollected(owner, this.#set);
     this.#d = dispatch();
@@ -993,7 +994,6 @@ export class Runtime {
     pool.setSpin(SPIN);
     this.#set!.onRelease(pool);
     this.#pool = pool;
-    if (this.#held) pool.hold(true);
     return true;
   }
 
@@ -1363,8 +1363,8 @@ export class Runtime {
   holdWorkers(on: boolean): void {
     if (on === this.#held) return;
     this.#held = on;
-    // Before the pool starts, the hold is kept for it (#startPool).
-    this.#pool?.hold(on);
+    // Before the pool starts, the set keeps the hold for it (KernelSet.onRelease).
+    this.#set?.hold(on);
   }
   #held = false;
 
