@@ -5,7 +5,8 @@
  * of each and their ratio. Rows of whole vectors read along x's lines
  * (AVX-512 norms and reductions, columns.ts) and binary runs started at
  * their first input's line should show ~1.00; ops that read rows as they
- * lie show what a line read in two pieces costs them.
+ * lie show what a line read in two pieces costs them (softmax reads only
+ * its first pass, the maximum, along x's lines).
  *
  *   deno run -A bench/line_offsets.ts [--rounds 7]
  *

@@ -201,7 +201,7 @@ Deno.test("bounds: every neural op stays inside its operands, guard pages on bot
   assert.equal(runs, 240);
 });
 
-Deno.test("bounds: norms, reductions, GEMM (skinny, dot) and transposes read along x's lines stay inside every operand, guard pages on both sides", () => {
+Deno.test("bounds: norms, reductions, softmax, GEMM (skinny, dot) and transposes read along x's lines stay inside every operand, guard pages on both sides", () => {
   // Rows of whole vectors beyond L1 (norms) or L2 (reductions; 64 KiB here) with x off a
   // line: AVX-512 reads every operand at x's lines, so the first and last lines of a row
   // reach before and after it (masked). x a float in from its guard page, the others flush.
@@ -240,6 +240,9 @@ Deno.test("bounds: norms, reductions, GEMM (skinny, dot) and transposes read alo
           k: cols - 16,
           transB: true,
         });
+        // Softmax's maximum along x's lines (rows of 512 and 4096: read from memory).
+        jit.softmax(x, Y.view, { rows, cols });
+        jit.softmax(x, Y.view, { rows, cols, log: true });
         jit.layerNorm(x, x, { rows, cols, scale: G.view, bias: B.view });
         assert.ok(
           Y.view.every(Number.isFinite) && x.every(Number.isFinite),

@@ -191,6 +191,51 @@ for (const isa of LEVELS) {
   });
 }
 
+for (const isa of LEVELS) {
+  Deno.test(`softmax ${isa}: x and y at every float offset of a line give the same bits`, () => {
+    // Rows of whole vectors read from memory (13 vectors and more): at AVX-512 the maximum is
+    // taken along x's lines when x is off one, the row's first and last line masked. Rows
+    // whose maximum is their first element, their last, a NaN, all −Inf, and random ones.
+    using jit = new Jit({ threads: 1, maxIsa: isa });
+    const r = rng(4040 + LEVELS.indexOf(isa));
+    for (const [rows, cols] of [[6, 208], [5, 1024], [3, 4096]]) {
+      const n = rows * cols, data = new Float32Array(n).map(() => r() * 16 - 8);
+      data[0] = 30; // row 0: its first element the maximum
+      data[2 * cols - 1] = 30; // row 1: its last
+      data[2 * cols + 5] = NaN; // row 2: NaN throughout
+      data.fill(-Infinity, 3 * cols, 4 * cols); // row 3: all −Inf, NaN out
+      for (const log of [false, true]) {
+        const where = `${rows}×${cols}${log ? " log" : ""}`;
+        let first: Float32Array | null = null;
+        for (let at = 0; at < 16; at++) {
+          const bx = new Float32Array(n + 32), by = new Float32Array(n + 32);
+          bx.set(data, at);
+          const x = bx.subarray(at, at + n), y = by.subarray(at, at + n);
+          jit.softmax(x, y, { rows, cols, log });
+          if (first === null) {
+            check(data, y, rows, cols, log, where);
+            first = y.slice();
+          } else {
+            for (let i = 0; i < n; i++) {
+              assert.ok(
+                Object.is(y[i], first[i]) || (Number.isNaN(y[i]) && Number.isNaN(first[i])),
+                `${isa} ${where} x at ${at} floats: [${i}] ${y[i]} against ${first[i]}`,
+              );
+            }
+          }
+          // Nothing written around y.
+          assert.ok(by.subarray(0, at).every((v) => v === 0), `${where}: before y at ${at}`);
+          assert.ok(by.subarray(at + n).every((v) => v === 0), `${where}: after y at ${at}`);
+        }
+      }
+      if (isa === "avx512") {
+        const k = jit.stats().keys.find((k) => k.key.endsWith(`softmax ${rows}×${cols}`));
+        assert.match(k?.plan ?? "", /the maximum along x's lines/, k?.key);
+      }
+    }
+  });
+}
+
 Deno.test("softmax: bad input names the argument, the value and the expectation", () => {
   using jit = new Jit();
   const x = new Float32Array(6), y = new Float32Array(6);
