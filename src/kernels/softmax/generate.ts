@@ -207,21 +207,26 @@ export function generateSoftmax(
     // Pass 1: the row's maximum, in up to 4 accumulators.
     const accs = pool.slice(0, Math.min(4, Math.max(1, full)));
     for (const r of accs) v.move(r, f32(-Infinity));
-    const rowsAsTheyLie = () => {
-      a.emit("mov", r9, rsi);
-      const p1 = Math.floor(full / accs.length);
-      countedLoop(a, rcx, p1, () => {
+    /** The maximum of `count` vectors from r9 on (r9 advanced by whole groups): what follows is at the returned displacement. */
+    const maxOfVectors = (count: number): number => {
+      const groups = Math.floor(count / accs.length);
+      countedLoop(a, rcx, groups, () => {
         accs.forEach((r, i) => {
           v.load(TOTAL, r9, i * VB);
           v.op("max", r, r, TOTAL);
         });
         addImmediate(a, "add", r9, accs.length * VB);
       });
-      for (let j = 0; j < full - p1 * accs.length; j++) {
+      const left = count - groups * accs.length;
+      for (let j = 0; j < left; j++) {
         v.load(TOTAL, r9, j * VB);
         v.op("max", accs[0], accs[0], TOTAL);
       }
-      const after = (full - p1 * accs.length) * VB;
+      return left * VB;
+    };
+    const rowsAsTheyLie = () => {
+      a.emit("mov", r9, rsi);
+      const after = maxOfVectors(full);
       if (tail) {
         v.loadFilled(TOTAL, r9, after, tail, f32(-Infinity), MX);
         v.op("max", accs[0], accs[0], TOTAL);
@@ -241,20 +246,8 @@ export function generateSoftmax(
         v.loadFilled(TOTAL, r9, 0, lines.first, f32(-Infinity));
         v.op("max", accs[0], accs[0], TOTAL);
         a.emit("add", r9, 64);
-        const middle = full - 1, p1 = Math.floor(middle / accs.length);
-        countedLoop(a, rcx, p1, () => {
-          accs.forEach((r, i) => {
-            v.load(TOTAL, r9, i * VB);
-            v.op("max", r, r, TOTAL);
-          });
-          addImmediate(a, "add", r9, accs.length * VB);
-        });
-        const left = middle - p1 * accs.length;
-        for (let j = 0; j < left; j++) {
-          v.load(TOTAL, r9, j * VB);
-          v.op("max", accs[0], accs[0], TOTAL);
-        }
-        v.loadFilled(TOTAL, r9, left * VB, lines.last, f32(-Infinity));
+        const after = maxOfVectors(full - 1);
+        v.loadFilled(TOTAL, r9, after, lines.last, f32(-Infinity));
         v.op("max", accs[0], accs[0], TOTAL);
       }, { masksOnly: true });
     } else rowsAsTheyLie();
