@@ -1349,25 +1349,25 @@ export class Runtime {
     this.#dirty = true;
   }
 
-  /** Frees every kernel (once no async call list runs on them); later calls throw. */
-  /**
-   * Keeps the pool's workers spinning between calls while on (see
-   * ThreadPool.hold): for a sequence of calls, like a model run. Nothing
-   * before the pool has started.
-   */
   /** Whether a pool worker is awake now (false before the pool starts): a hint. */
   workerAwake(): boolean {
     return this.#pool !== null && this.#pool.workerAwake;
   }
 
+  /**
+   * Keeps the pool's workers spinning between calls while on (see
+   * ThreadPool.hold): for a sequence of calls, like a model run. Asked
+   * before the kernel set or the pool exists, the hold is kept for them
+   * (#ensureNative, KernelSet.onRelease); the set lets go of it with itself.
+   */
   holdWorkers(on: boolean): void {
     if (on === this.#held) return;
     this.#held = on;
-    // Before the pool starts, the set keeps the hold for it (KernelSet.onRelease).
     this.#set?.hold(on);
   }
   #held = false;
 
+  /** Frees every kernel (once no async call list runs on them); later calls throw. */
   close(): void {
     if (this.#closed) return;
     this.holdWorkers(false);
