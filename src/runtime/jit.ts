@@ -704,8 +704,10 @@ export class Jit {
    * autoPad), dilations and groups. The bias, the residual (y's shape, a
    * ResNet shortcut) and the activation are applied in registers before y
    * is stored. y may not overlap any input. With `layout: "nhwc"`, x, y and
-   * the residual are NHWC: transposed to NCHW and back around the NCHW
-   * kernels (the same bits; the transposes cost memory passes).
+   * the residual are NHWC: at AVX-512 a depthwise call, and a call of one
+   * group on packed weights, run kernels that read and write NHWC as it is;
+   * other calls are transposed to NCHW and back around the NCHW kernels (the
+   * same bits; the transposes cost memory passes).
    *
    * @example
    * ```ts
@@ -737,14 +739,15 @@ export class Jit {
     if (readLayout("conv2d", options.layout)) {
       // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
       // group, 16 input channels or more: a stem on 3 channels ran 1.4× slower there than
-      // transposed around the position kernel; an image under 2 GB, as it addresses x's
-      // positions by 32-bit displacements); other calls go through NCHW.
+      // transposed around the position kernel), and so does the NHWC depthwise kernel (any
+      // weights; kernel rows of at most 8 taps, 64 taps in all: depthwise_nhwc.ts); each on
+      // an image under 2 GB, as they address x's positions by 32-bit displacements. Other
+      // calls go through NCHW.
       const wide = this.isa === "avx512" || this.isa === "amx";
       const k = rt.key;
-      if (
-        !wide || packed === null || packed.lanes === 0 || k[16] !== 1 || k[2] < 16 ||
-        k[2] * k[3] * k[4] * 4 >= 2 ** 31
-      ) {
+      const channelVectors = packed !== null && packed.lanes !== 0 && k[16] === 1 && k[2] >= 16;
+      const depthwise = k[16] === k[2] && k[5] === k[2] && k[7] <= 8 && k[6] * k[7] <= 64;
+      if (!wide || !(channelVectors || depthwise) || k[2] * k[3] * k[4] * 4 >= 2 ** 31) {
         return this.#conv2dNhwc(x, w, wv, y, options);
       }
       rt.key[CONV_NHWC_SLOT] = 1;

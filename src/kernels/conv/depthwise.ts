@@ -58,10 +58,14 @@ import { depthwisePackedRows, emitDepthwisePackedPlane } from "./depthwise_packe
 export interface DepthwiseTile {
   /** Output rows per tile. */
   rows: number;
-  /** Vectors per column chunk of a row. */
+  /** Vectors per column chunk of a row (NHWC: output positions, a vector of 16 channels each). */
   vectors: number;
   /** A narrow plane unrolled whole, this many output rows a vector (depthwise_packed.ts). */
   packed?: number;
+  /** NHWC (depthwise_nhwc.ts): output rows of a block each channel vector sweeps in turn. */
+  blockRows?: number;
+  /** NHWC: each tile takes every channel vector in turn, instead of sweeps of blocks. */
+  channelsInner?: boolean;
 }
 
 /** Row pointers of a tile's input rows (at most 8). */
@@ -80,7 +84,7 @@ const BLOCK_TO_NATURAL: readonly number[] = Array.from({ length: 16 }, (_, n) =>
 
 /** Whether the depthwise kernel serves `s` at `level`. */
 export function depthwiseServes(s: ConvSpec, g: ConvGeometry, level: string): boolean {
-  return level === "avx512" && g.cg === 1 && g.ocg === 1 && (s.sh === 1 || s.sh === 2) &&
+  return level === "avx512" && !s.nhwc && g.cg === 1 && g.ocg === 1 && (s.sh === 1 || s.sh === 2) &&
     (s.sw === 1 || (s.sw === 2 && s.dw === 1)) && !s.flip && s.uh === 1 && s.uw === 1 &&
     s.kh * s.kw <= 25;
 }

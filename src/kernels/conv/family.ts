@@ -111,12 +111,25 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
     return ranges.length < 2 ? null : ranges;
   };
   const res = (bytes: number) => (s.residual ? bytes : 0);
+  const bands = () =>
+    split(s.rowEnd - s.rowStart)?.map((r) =>
+      part({ ...s, rowStart: s.rowStart + r.start, rowEnd: s.rowStart + r.start + r.count }, [
+        0,
+        0,
+        0,
+        0,
+        0,
+      ])
+    ) ?? null;
   if (s.n >= parts) {
     const xImage = 4 * s.cTotal * s.h * s.w, yImage = s.ocTotal * planeY;
     return split(s.n)?.map((r) =>
       part({ ...s, n: r.count }, [r.start * xImage, 0, 0, res(r.start * yImage), r.start * yImage])
     ) ?? null;
   }
+  // NHWC depthwise: bands of rows (a group is a channel: parts of channels would read every
+  // position's row piecemeal).
+  if (s.nhwc && plan.depthwise) return bands();
   // Over groups when every part gets one, or when the weights outweigh a group's planes: a
   // band of rows would stream every group's weights (ShuffleNet's 1×1 group-4 convs on 7²
   // took 50 µs at 2 threads in 7 row bands, 38 µs on one thread).
@@ -156,15 +169,7 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
       ]);
     }) ?? null;
   }
-  return split(s.rowEnd - s.rowStart)?.map((r) =>
-    part({ ...s, rowStart: s.rowStart + r.start, rowEnd: s.rowStart + r.start + r.count }, [
-      0,
-      0,
-      0,
-      0,
-      0,
-    ])
-  ) ?? null;
+  return bands();
 }
 
 /**

@@ -58,6 +58,7 @@ import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, Vec, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
+import { emitDepthwiseNhwc } from "./depthwise_nhwc.ts";
 import { channelVectorPartialBytes, emitChannelVectorGroup } from "./channel_vectors.ts";
 import { emitTransposePhases } from "./transpose_phases.ts";
 import { emitPlanes } from "./planes.ts";
@@ -108,6 +109,8 @@ const F = {
   CHX: 2168,
   CHW: 2176,
   PASS: 2184, // ConvTranspose by phases: passes of output channels over the rows
+  CV0: 2192, // NHWC depthwise: its first and last channel vectors' byte offsets
+  CVEND: 2200,
   PARTIAL: 2240, // its partial sums between chunks (channelVectorPartialBytes)
 } as const;
 /** Frame bytes of a plan: the slots, and the channel-vector kernel's partial sums. */
@@ -155,6 +158,11 @@ export function generateConv(
   if (!g.copy && s.rowStart && !p.depthwise && !p.cv && !p.phases) {
     addImmediate(a, "add", qword(rsp, F.X), s.rowStart * s.w * 4);
   }
+  if (p.depthwise && s.nhwc) {
+    // Every image and channel in one (a vector is 16 channels of a position).
+    emitDepthwiseNhwc(v, s, g, p.depthwise, F);
+    return finish(a, v, frame);
+  }
   if (p.depthwise) {
     // Its zero row: the rows above and below x.
     a.emit("mov", rax, qword(rsp, F.WS));
@@ -184,6 +192,11 @@ export function generateConv(
     addImmediate(a, "add", qword(rsp, F.R), s.ocTotal * g.oh * g.ow * 4);
     addImmediate(a, "add", qword(rsp, F.Y), s.ocTotal * g.oh * g.ow * 4);
   });
+  return finish(a, v, frame);
+}
+
+/** The epilogue: the frame dropped, registers restored. */
+function finish(a: Assembler, v: Vec, frame: number): Program {
   a.emit("add", rsp, frame);
   v.leave();
   restoreRegisters(a, USED);

@@ -20,6 +20,13 @@ import {
   depthwiseWorkspace,
 } from "./depthwise.ts";
 import { activationTemps } from "./activation_temps.ts";
+import {
+  alignsChannels,
+  depthwiseNhwcServes,
+  depthwiseNhwcShape,
+  depthwiseNhwcTile,
+  depthwiseNhwcWorkspace,
+} from "./depthwise_nhwc.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import {
   PHASE_POSITIONS,
@@ -153,6 +160,37 @@ export function planConv(
   const L = isa.lanes;
   const taps = s.kh * s.kw, work = g.cg * taps;
   const actRegs = s.activation ? 1 + activationTemps(isa, s.activation) : 0;
+  if (depthwiseNhwcServes(s, g, level)) {
+    const c = choice?.depthwise;
+    const t = c
+      ? depthwiseNhwcShape(s, g, actRegs, l2, c.channelsInner ?? false, c.rows)
+      : depthwiseNhwcTile(s, g, actRegs, l2);
+    return {
+      ...(choice ? { choice } : {}),
+      isa: level,
+      mr: 1,
+      ng: t.vectors,
+      unrollIc: 1,
+      mode: "runs",
+      segments: 0,
+      ocBlock: 1,
+      l2,
+      l1d,
+      icBlock: 1,
+      nextX: false,
+      depthwise: t,
+      cv: null,
+      phases: false,
+      embedBroadcast: embed,
+      workspaceBytes: depthwiseNhwcWorkspace(s),
+      description:
+        `${level} depthwise NHWC ${t.rows} rows × ${t.vectors} positions × 16 channels, ${
+          t.channelsInner ? "every channel a tile" : `each channel sweeping ${t.blockRows} rows`
+        }${alignsChannels(s, t) ? ", on x's lines" : ""}, x in place${
+          s.wLanes ? "" : ", weights transposed per call"
+        }`,
+    };
+  }
   const dw = depthwiseServes(s, g, level) && depthwiseFits(s, actRegs);
   if (dw && (choice === undefined || choice.depthwise !== undefined)) {
     const auto = depthwiseTile(s, g, actRegs);
@@ -527,6 +565,20 @@ function depthwiseChoices(s: ConvSpec, plan: ConvPlan, tile: DepthwiseTile): Con
   return out.slice(0, 8);
 }
 
+/** Tier 2's NHWC depthwise choices: the other order, and other rows in tier 1's. */
+function depthwiseNhwcChoices(plan: ConvPlan): ConvChoice[] {
+  const own = plan.depthwise!, inner = own.channelsInner ?? false;
+  const tiles: [boolean, number][] = [[!inner, inner ? 2 : 3]];
+  for (const rows of [1, 2, 3, 4]) if (rows !== own.rows) tiles.push([inner, rows]);
+  return tiles.map(([channelsInner, rows]) => ({
+    mode: "runs" as const,
+    mr: 1,
+    ng: 1,
+    l2: plan.l2,
+    depthwise: { rows, vectors: 1, channelsInner },
+  }));
+}
+
 /**
  * Tier 2's choices for a planned convolution: the best tiles of each store
  * mode by the estimate (the planner's own pick left out), and the plan's
@@ -539,6 +591,7 @@ export function convChoices(
   perMode = 5,
 ): ConvChoice[] {
   if (plan.isa === "scalar") return [];
+  if (plan.depthwise !== null && s.nhwc) return depthwiseNhwcChoices(plan);
   if (plan.depthwise !== null) return depthwiseChoices(s, plan, plan.depthwise);
   // A transposed convolution by phases: against the upsampled kernel's best tiles.
   const phases: ConvChoice[] = [];

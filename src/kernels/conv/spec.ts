@@ -63,8 +63,9 @@ export interface ConvSpec {
   wLanes: number;
   /**
    * x, y and the residual are NHWC (channels innermost): only the
-   * channel-vector kernel computes it (its vectors of output channels are
-   * NHWC's rows), others plan NCHW.
+   * channel-vector kernel (its vectors of output channels are NHWC's rows)
+   * and the NHWC depthwise kernel (a vector is 16 channels of a position)
+   * compute it; others plan NCHW.
    */
   nhwc: boolean;
   /**

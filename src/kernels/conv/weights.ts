@@ -8,8 +8,11 @@
  * second copy follows it on the next line, [outChannels/16][c][kh][kw][16]
  * (zero channels past outChannels), which the channel-vector kernel
  * (channel_vectors.ts) and ConvTranspose by output phases
- * (transpose_phases.ts) read: twice the memory of the weights, for kernels
- * that need no repacking per call.
+ * (transpose_phases.ts) read; for a depthwise w the second copy is
+ * tap-major, [kh][kw][c] (`lanes` = outChannels: one block of every
+ * channel), which the NHWC depthwise kernel reads (depthwise_nhwc.ts).
+ * Twice the memory of the weights, for kernels that need no repacking per
+ * call.
  *
  * @module
  */
@@ -58,7 +61,10 @@ export class ConvWeights {
   readonly kw: number;
   /** For convTranspose2d. */
   readonly transposed: boolean;
-  /** Lanes of the channel-vector copy after the ONNX one (0: none; see the module). */
+  /**
+   * Lanes of the channel-vector copy after the ONNX one (0: none; a
+   * depthwise w's tap-major copy: outChannels; see the module).
+   */
   readonly lanes: number;
   /** Every weight is finite (no ±Inf, no NaN): kernels may skip the padding's taps. */
   readonly finite: boolean;
@@ -95,8 +101,12 @@ export class ConvWeights {
     const n = this.c * (this.outChannels / this.group) * this.kh * this.kw;
     const lw = viewLength(w);
     if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");
-    this.lanes = this.group === 1 ? lanes : 0;
-    const L = this.lanes, oc = this.outChannels, k = this.c * this.kh * this.kw;
+    // One group: blocks of `lanes` channels (the channel-vector kernel's). Depthwise: one block
+    // of every channel, tap-major [taps][C] (the NHWC depthwise kernel's).
+    const depthwise = this.group === this.c && this.outChannels === this.c && !t;
+    this.lanes = this.group === 1 ? lanes : depthwise && lanes ? this.outChannels : 0;
+    const cg = this.c / this.group;
+    const L = this.lanes, oc = this.outChannels, k = cg * this.kh * this.kw;
     const { at, length } = packedLayout(n, oc, k, L), extra = length - at;
     // On a line (a session's large ones in its memory: native/large_memory.ts).
     const whole = alloc(length);
@@ -113,7 +123,7 @@ export class ConvWeights {
       const taps = this.kh * this.kw;
       if (copy) {
         // Blocks of L channels turned channel-last by strided copies (16×16 transposes).
-        for (const part of vectorCopies(oc, this.c, taps, L, t)) {
+        for (const part of vectorCopies(oc, cg, taps, L, t)) {
           copy(data.subarray(part.from), cv.subarray(part.to), part.options);
         }
         return;

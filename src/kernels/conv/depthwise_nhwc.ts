@@ -1,0 +1,546 @@
+/**
+ * Depthwise convolution on NHWC tensors at AVX-512, x read in place. A
+ * position's channels are consecutive, so one vector is 16 channels of one
+ * output position and every tap of it is one load of x at that position:
+ * no shuffles at any stride. A tile is P output positions of a row × one
+ * channel vector, its taps the FMAs' memory operands.
+ *
+ * Output rows go in blocks whose input rows fit half of L2; each channel
+ * vector sweeps a block's rows in turn with its weights in registers, so
+ * its three input rows stay in L1 as it slides down and the block's other
+ * channels wait in L2.
+ *
+ * The channel vectors start where x's lines do: where a position is whole
+ * lines (channels a multiple of 16), the first vector takes the channels
+ * before x's first line boundary (lanes before channel 0 masked off), so
+ * every other load of x is one line, not two. Measured on Zen 5 (3×3 on
+ * 14² × 576, one thread): 28-32 µs with x 16 bytes past a line, 17 with x
+ * on one. Which channels share a vector is decided per call from x's
+ * address; a lane's sum is the same whichever vector computes it.
+ *
+ * The weights go tap-major, [taps][C], so a vector of any 16 consecutive
+ * channels of a tap is one load: the packed copy's (weights.ts) where w was
+ * packed, else transposed from ONNX's [C][taps] into the workspace at the
+ * call's start.
+ *
+ * Which taps lie in the padding is known here for every output row and
+ * column, so rows are unrolled in runs of the same valid kernel rows and
+ * columns in tiles of the same valid kernel columns (the middle of a row in
+ * a loop of whole tiles). A tap in the padding is skipped when every weight
+ * is finite (its product ±0 adds nothing to a sum that starts at +0, see
+ * spec.ts), else multiplied with a zero vector (±Inf·0 is NaN, as ONNX's
+ * padding says). Each output is the FMA chain of the NCHW depthwise
+ * kernels: taps in row-major order from +0, then bias, residual and
+ * activation; so the bits are theirs.
+ *
+ * @module
+ */
+import {
+  cl,
+  dword,
+  eax,
+  ecx,
+  edx,
+  KREG,
+  type Mem,
+  qword,
+  r10,
+  r11,
+  r12,
+  r13,
+  r14,
+  r15,
+  r8,
+  r8d,
+  r9,
+  rax,
+  rbp,
+  rbx,
+  rcx,
+  rdi,
+  rdx,
+  type Reg,
+  rsi,
+  rsp,
+  zmmword,
+} from "../../../asm/mod.ts";
+import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
+import { Lanes } from "../math/lanes.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import type { Vec } from "../vec.ts";
+import { channelVectorOffset } from "./channel_vectors.ts";
+import type { ConvGeometry } from "./geometry.ts";
+import type { ConvSpec } from "./spec.ts";
+import type { DepthwiseTile } from "./depthwise.ts";
+
+/** Widest kernel row whose weights fit in registers beside the tile. */
+const MOST_KW = 8;
+/** Taps whose transposition per call is unrolled (16 channels × taps moves). */
+const MOST_TAPS = 64;
+/** Taps whose weights stay in registers through a block's sweep (else a kernel row per tile). */
+const TAPS_IN_REGISTERS = 12;
+
+/** Whether the NHWC depthwise kernel serves `s` at `level`. */
+export function depthwiseNhwcServes(s: ConvSpec, g: ConvGeometry, level: string): boolean {
+  return level === "avx512" && s.nhwc && g.cg === 1 && g.ocg === 1 && !s.flip &&
+    s.uh === 1 && s.uw === 1 && s.kw <= MOST_KW && s.kh * s.kw <= MOST_TAPS;
+}
+
+/** Vector registers holding weights: every tap's, or none (the FMAs' memory operands). */
+function weightRegisters(s: ConvSpec): number {
+  const taps = s.kh * s.kw;
+  return taps <= TAPS_IN_REGISTERS ? taps : 0;
+}
+
+/**
+ * Accumulators a tile may have (output rows × positions): the registers
+ * beside the weights, the bias, x's load and the activation's.
+ */
+export function depthwiseNhwcMost(s: ConvSpec, activation: number): number {
+  return 32 - weightRegisters(s) - 2 - activation;
+}
+
+/**
+ * Tier 1's tile. Each channel vector sweeps blocks of rows (`channelsInner`
+ * false) at stride 2 and on rows of at most 16 positions, 2 output rows ×
+ * the positions the registers leave; elsewhere each tile takes every
+ * channel vector in turn, 3 rows × the positions left. Zen 5, one thread,
+ * x and y 16 bytes past a line, one process alternating (3×3, relu):
+ * sweeps ran 14.0 µs on 14² × 576 (tiles 19.5), 92.5 on 112² × 96 at
+ * stride 2 (103.5), 64.2 on 56² × 144 (65.7); tiles 56.5 on 112² × 32
+ * (sweeps 80.4), 29.1 on 56² × 64 (39.0), 23.4 on 28² × 192 (27.3), 51.3 on
+ * 28² × 384 (60.5). Tier 2 tries the other order and other rows.
+ */
+export function depthwiseNhwcTile(
+  s: ConvSpec,
+  g: ConvGeometry,
+  activation: number,
+  l2: number,
+): DepthwiseTile {
+  const channelsInner = s.sh === 1 && g.ow > 16;
+  return depthwiseNhwcShape(s, g, activation, l2, channelsInner, channelsInner ? 3 : 2);
+}
+
+/** The tile of `rows` output rows in that order, with as many positions as the registers leave. */
+export function depthwiseNhwcShape(
+  s: ConvSpec,
+  g: ConvGeometry,
+  activation: number,
+  l2: number,
+  channelsInner: boolean,
+  rows: number,
+): DepthwiseTile {
+  const most = Math.max(1, depthwiseNhwcMost(s, activation));
+  const r = Math.max(1, Math.min(rows, g.rows, most));
+  return {
+    rows: r,
+    vectors: Math.max(1, Math.min(g.ow, Math.floor(most / r))),
+    blockRows: channelsInner ? g.rows : depthwiseNhwcBlockRows(s, g, l2),
+    channelsInner,
+  };
+}
+
+/**
+ * Whether the channel vectors start on x's lines (see the module): where a
+ * position is whole lines, and for tiles over every channel only with 8
+ * vectors or more (the extra vector the shift costs was 50% more FMAs on
+ * 32 channels, 56.5 → 75.1 µs on 112² × 32; at 64-192 channels even or
+ * worse, 384 a 4% gain); sweeps gain at any width (112² × 96 at stride 2:
+ * 121.6 → 92.5 µs).
+ */
+export function alignsChannels(s: ConvSpec, t: DepthwiseTile): boolean {
+  return (s.cTotal * 4) % 64 === 0 && (!t.channelsInner || Math.ceil(s.oc / 16) >= 8);
+}
+
+/**
+ * Output rows a block may have: the block's input rows (all its channels)
+ * within half of L2, so each channel vector's sweep finds them there.
+ */
+export function depthwiseNhwcBlockRows(s: ConvSpec, g: ConvGeometry, l2: number): number {
+  const xRow = s.w * s.cTotal * 4;
+  const rows = Math.floor((l2 / 2 / xRow - (s.kh - 1) * s.dh - 1) / s.sh) + 1;
+  return Math.max(1, Math.min(g.rows, rows));
+}
+
+/** Whether `s` reads the packed copy of w (tap-major, weights.ts) rather than transposing w. */
+function packedWeights(s: ConvSpec): boolean {
+  return s.wLanes === s.oc;
+}
+
+/** Workspace: the transposed weights (unless packed) and a zero vector. */
+export function depthwiseNhwcWorkspace(s: ConvSpec): number {
+  return (packedWeights(s) ? 0 : Math.ceil((s.oc * s.kh * s.kw * 4) / 64) * 64) + 64;
+}
+
+/** Frame slots the kernel uses (generate.ts's frame). */
+export interface DepthwiseNhwcFrame {
+  X: number;
+  W: number;
+  B: number;
+  R: number;
+  Y: number;
+  WS: number;
+  IMG: number;
+  RUN: number;
+  TILE: number;
+  BLK: number;
+  /** A block's first row of x, y and the residual. */
+  RUNB: number;
+  RUNY: number;
+  RUNR: number;
+  /** The first channel vector's byte offset (≤ 0) and the last's. */
+  CV0: number;
+  CVEND: number;
+}
+
+/** A tile of output positions ow0 … ow0 + count − 1, repeated `times` (a loop) along the row. */
+interface ColumnTile {
+  ow0: number;
+  count: number;
+  times: number;
+}
+
+/**
+ * Emits the whole call (every image of the band): generate.ts has the
+ * frame's pointers (y and the residual at the band's first row).
+ */
+export function emitDepthwiseNhwc(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  tile: DepthwiseTile,
+  F: DepthwiseNhwcFrame,
+): void {
+  const a = v.a;
+  const C = s.oc, taps = s.kh * s.kw;
+  const xPos = s.cTotal * 4, yPos = s.ocTotal * 4, xRow = s.w * xPos, yRow = g.ow * yPos;
+  const packed = packedWeights(s), inRegs = taps <= TAPS_IN_REGISTERS;
+  // General registers: x, y, residual of the image; the bias; the weights [taps][C]; a row's
+  // x, y and residual; a tile's; the channel vector's byte offset; the zero vector.
+  const X = rsi, Y = rbp, RES = rbx, BIAS = rdx, WT = rdi;
+  const XR = r8, YR = r9, RR = r10, XT = r11, YT = r12, RT = r13, CV = r15;
+  const ZERO = r14;
+  // Vector registers: the weights, the accumulators, the bias, a residual load, then the
+  // activation's.
+  const P = tile.vectors, TR = tile.rows, W0 = 0, ACC = weightRegisters(s);
+  const BV = ACC + TR * P, LOAD = BV + 1, TMP = LOAD;
+  const free = Array.from({ length: 32 - (LOAD + 1) }, (_, i) => LOAD + 1 + i);
+  const def = s.activation ? UNARY_OPS[s.activation.op] : null;
+  const OUT = def ? free.shift()! : -1;
+  /** Tap t's weights of the channel vector at CV. */
+  const weightsOf = (t: number) => zmmword(WT, t * C * 4, CV);
+
+  a.emit("mov", WT, qword(rsp, F.WS));
+  if (!packed) transposeWeights(v, s, F);
+  a.emit("mov", ZERO, WT);
+  if (packed) {
+    a.emit("mov", WT, qword(rsp, F.W));
+    addImmediate(a, "add", WT, channelVectorOffset(s));
+  } else addImmediate(a, "add", ZERO, Math.ceil((C * taps * 4) / 64) * 64);
+  v.zero(TMP);
+  a.emit("vmovups", zmmword(ZERO, 0), v.r(TMP));
+  channelVectors(v, s, alignsChannels(s, tile), F);
+
+  // Runs of output rows of the band with the same kernel rows inside x.
+  const rowMask = (oh: number) => {
+    let m = 0;
+    for (let i = 0; i < s.kh; i++) {
+      const ih = oh * s.sh - s.pt + i * s.dh;
+      if (ih >= 0 && ih < s.h) m |= 1 << i;
+    }
+    return m;
+  };
+  const runs: { first: number; count: number; mask: number }[] = [];
+  for (let oh = s.rowStart; oh < s.rowEnd; oh++) {
+    const m = rowMask(oh), last = runs[runs.length - 1];
+    if (last && last.mask === m) last.count++;
+    else runs.push({ first: oh, count: 1, mask: m });
+  }
+  // Which kernel columns of output column ow lie inside x.
+  const colInside = (ow: number, j: number) => {
+    const iw = ow * s.sw - s.pl + j * s.dw;
+    return iw >= 0 && iw < s.w;
+  };
+  const allInside = (ow: number) => {
+    for (let j = 0; j < s.kw; j++) if (!colInside(ow, j)) return false;
+    return true;
+  };
+  // Column tiles: the row's middle (every kernel column inside) in a loop of whole tiles, the
+  // edges before and after it in tiles of their own that take the loop's remainder in halves
+  // (a tile of one or two positions is one FMA chain or two: latency, not throughput); a row
+  // with no two whole tiles inside, in tiles unrolled.
+  let m0 = 0;
+  while (m0 < g.ow && !allInside(m0)) m0++;
+  let m1 = m0;
+  while (m1 < g.ow && allInside(m1)) m1++;
+  const tiles: ColumnTile[] = [];
+  const statics = (from: number, to: number) => {
+    for (let c = from; c < to; c += P) tiles.push({ ow0: c, count: Math.min(P, to - c), times: 1 });
+  };
+  const loops = Math.floor((m1 - m0) / P);
+  if (loops < 2) statics(0, g.ow);
+  else {
+    const rest = (m1 - m0) % P, before = m0 + Math.ceil(rest / 2);
+    statics(0, before);
+    tiles.push({ ow0: before, count: P, times: loops });
+    statics(before + loops * P, g.ow);
+  }
+
+  /**
+   * One tile's sums, `R` output rows × t.count positions, for the channel
+   * vector at CV (masked: lanes in k1 only). Each input vector the tile
+   * reads is loaded once and feeds every output it is a tap of: input rows
+   * in order, columns in order, so each sum takes its taps in row-major
+   * order.
+   */
+  const tileBody = (t: ColumnTile, R: number, rows: number, masked: boolean) => {
+    const acc = (r: number, p: number) => ACC + r * t.count + p;
+    for (let r = 0; r < R; r++) for (let p = 0; p < t.count; p++) v.zero(acc(r, p));
+    const inRows = (R - 1) * s.sh + (s.kh - 1) * s.dh + 1;
+    const inCols = (t.count - 1) * s.sw + (s.kw - 1) * s.dw + 1;
+    for (let q = 0; q < inRows; q++) {
+      const rowUsers: [number, number][] = [];
+      for (let r = 0; r < R; r++) {
+        const d = q - r * s.sh;
+        if (d >= 0 && d % s.dh === 0 && d / s.dh < s.kh) rowUsers.push([r, d / s.dh]);
+      }
+      if (rowUsers.length === 0) continue;
+      // The run's kernel rows inside x say whether input row q is (the same for every user).
+      const rowIn = (rows >> rowUsers[0][1] & 1) === 1;
+      for (let c = 0; c < inCols; c++) {
+        const colUsers: [number, number][] = [];
+        for (let p = 0; p < t.count; p++) {
+          const d = c - p * s.sw;
+          if (d >= 0 && d % s.dw === 0 && d / s.dw < s.kw) colUsers.push([p, d / s.dw]);
+        }
+        if (colUsers.length === 0) continue;
+        const inside = rowIn && colInside(t.ow0 + colUsers[0][0], colUsers[0][1]);
+        if (!inside && s.wFinite) continue;
+        if (inside) {
+          const m = zmmword(XT, q * xRow + c * xPos, CV);
+          if (masked) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, m);
+          else a.emit("vmovups", v.r(LOAD), m);
+        } else v.zero(LOAD);
+        for (const [r, i] of rowUsers) {
+          for (const [p, j] of colUsers) {
+            const tap = i * s.kw + j;
+            const dst = masked && !inRegs ? v.r(acc(r, p)).k(KREG[1]) : v.r(acc(r, p));
+            if (inRegs) a.emit("vfmadd231ps", dst, v.r(LOAD), v.r(W0 + tap));
+            else a.emit("vfmadd231ps", dst, v.r(LOAD), weightsOf(tap));
+          }
+        }
+      }
+    }
+    for (let r = 0; r < R; r++) {
+      for (let p = 0; p < t.count; p++) {
+        const x = acc(r, p), at = r * yRow + p * yPos;
+        if (s.bias) v.add(x, x, BV);
+        if (s.residual) {
+          const m = zmmword(RT, at, CV);
+          if (masked) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, m);
+          else a.emit("vmovups", v.r(LOAD), m);
+          v.add(x, x, LOAD);
+        }
+        let out = x;
+        if (def) {
+          def.emit(new Lanes(v, free, [3, 4, 5]), OUT, x, s.activation!.params);
+          out = OUT;
+        }
+        const m = zmmword(YT, at, CV);
+        if (masked) a.emit("vmovups", m.k(KREG[1]), v.r(out));
+        else a.emit("vmovups", m, v.r(out));
+      }
+    }
+  };
+  /** `R` output rows of the channel vector at CV: their tiles along the row. */
+  const rowBody = (R: number, rows: number, masked: boolean) => {
+    for (const t of tiles) {
+      a.emit("lea", XT, qword(XR, (t.ow0 * s.sw - s.pl) * xPos));
+      a.emit("lea", YT, qword(YR, t.ow0 * yPos));
+      a.emit("lea", RT, qword(RR, t.ow0 * yPos));
+      frameLoop(a, F.TILE, t.times, () => {
+        tileBody(t, R, rows, masked);
+        if (t.times > 1) {
+          addImmediate(a, "add", XT, t.count * s.sw * xPos);
+          addImmediate(a, "add", YT, t.count * yPos);
+          addImmediate(a, "add", RT, t.count * yPos);
+        }
+      });
+    }
+  };
+  /** The block's rows for the channel vector at CV, from the block's first row. */
+  const sweep = (count: number, rows: number, masked: boolean) => {
+    loadWeights(masked);
+    a.emit("mov", XR, qword(rsp, F.RUNB));
+    a.emit("mov", YR, qword(rsp, F.RUNY));
+    a.emit("mov", RR, qword(rsp, F.RUNR));
+    const R = Math.min(TR, count);
+    const step = (n: number) => {
+      rowBody(n, rows, masked);
+      addImmediate(a, "add", XR, n * s.sh * xRow);
+      addImmediate(a, "add", YR, n * yRow);
+      addImmediate(a, "add", RR, n * yRow);
+    };
+    frameLoop(a, F.RUN, Math.floor(count / R), () => step(R));
+    if (count % R) step(count % R);
+  };
+  /**
+   * A block of `count` rows from the block pointers: every channel vector
+   * sweeps it, the first and last with their lanes' masks (k6, k7), the
+   * others whole.
+   */
+  /** `body(masked)` for every channel vector: the first and last with their lanes (k6, k7). */
+  const channels = (body: (masked: boolean) => void) => {
+    const middle = a.label(), last = a.label(), done = a.label();
+    a.emit("mov", CV, qword(rsp, F.CV0));
+    a.emit("kmovw", KREG[1], KREG[6]);
+    body(true);
+    a.emit("add", CV, 64);
+    a.emit("cmp", CV, qword(rsp, F.CVEND));
+    a.emit("jg", done);
+    a.emit("jmp", last);
+    a.bind(middle);
+    body(false);
+    a.emit("add", CV, 64);
+    a.bind(last);
+    a.emit("cmp", CV, qword(rsp, F.CVEND));
+    a.emit("jl", middle);
+    a.emit("kmovw", KREG[1], KREG[7]);
+    body(true);
+    a.bind(done);
+  };
+  const loadWeights = (masked: boolean) => {
+    const load = (reg: number, m: Mem) => {
+      if (masked) a.emit("vmovups", v.r(reg).k(KREG[1]).z, m);
+      else a.emit("vmovups", v.r(reg), m);
+    };
+    if (inRegs) { for (let t = 0; t < taps; t++) load(W0 + t, weightsOf(t)); }
+    if (s.bias) load(BV, zmmword(BIAS, 0, CV));
+  };
+  const inner = tile.channelsInner ?? false;
+  /** A block of `count` rows from the block pointers. */
+  const block = (count: number, rows: number) => {
+    if (!inner) channels((masked) => sweep(count, rows, masked));
+    else {
+      a.emit("mov", XR, qword(rsp, F.RUNB));
+      a.emit("mov", YR, qword(rsp, F.RUNY));
+      a.emit("mov", RR, qword(rsp, F.RUNR));
+      const R = Math.min(TR, count);
+      const step = (n: number) => {
+        for (const t of tiles) {
+          a.emit("lea", XT, qword(XR, (t.ow0 * s.sw - s.pl) * xPos));
+          a.emit("lea", YT, qword(YR, t.ow0 * yPos));
+          a.emit("lea", RT, qword(RR, t.ow0 * yPos));
+          frameLoop(a, F.TILE, t.times, () => {
+            channels((masked) => {
+              loadWeights(masked);
+              tileBody(t, n, rows, masked);
+            });
+            if (t.times > 1) {
+              addImmediate(a, "add", XT, t.count * s.sw * xPos);
+              addImmediate(a, "add", YT, t.count * yPos);
+              addImmediate(a, "add", RT, t.count * yPos);
+            }
+          });
+        }
+        addImmediate(a, "add", XR, n * s.sh * xRow);
+        addImmediate(a, "add", YR, n * yRow);
+        addImmediate(a, "add", RR, n * yRow);
+      };
+      frameLoop(a, F.RUN, Math.floor(count / R), () => step(R));
+      if (count % R) step(count % R);
+    }
+    addImmediate(a, "add", qword(rsp, F.RUNB), count * s.sh * xRow);
+    addImmediate(a, "add", qword(rsp, F.RUNY), count * yRow);
+    addImmediate(a, "add", qword(rsp, F.RUNR), count * yRow);
+  };
+
+  a.emit("mov", X, qword(rsp, F.X));
+  a.emit("mov", Y, qword(rsp, F.Y));
+  a.emit("mov", RES, qword(rsp, F.R));
+  a.emit("mov", BIAS, qword(rsp, F.B));
+  const R = Math.max(1, tile.blockRows ?? 1);
+  frameLoop(a, F.IMG, s.n, () => {
+    // The band's first row of x (above x for the top rows: their kernel rows there are not
+    // read), y and the residual.
+    a.emit("mov", rax, X);
+    addSigned(v, rax, (s.rowStart * s.sh - s.pt) * xRow);
+    a.emit("mov", qword(rsp, F.RUNB), rax);
+    a.emit("mov", qword(rsp, F.RUNY), Y);
+    a.emit("mov", qword(rsp, F.RUNR), RES);
+    for (const run of runs) {
+      frameLoop(a, F.BLK, Math.floor(run.count / R), () => block(R, run.mask));
+      if (run.count % R) block(run.count % R, run.mask);
+    }
+    addImmediate(a, "add", X, s.h * xRow);
+    addImmediate(a, "add", Y, g.oh * yRow);
+    addImmediate(a, "add", RES, g.oh * yRow);
+  });
+}
+
+/**
+ * Which channels each vector holds, from x's address (rsi is free here):
+ * the first vector's byte offset CV0 = −4·shift (shift: x's channels
+ * past a line boundary, where a position is whole lines; else 0)
+ * and the last's CVEND, the first's lanes in k6 (from the shift; with the
+ * last's when it is the only one) and the last's in k7. Uses rax, rcx, rsi.
+ */
+function channelVectors(v: Vec, s: ConvSpec, aligned: boolean, F: DepthwiseNhwcFrame): void {
+  const a = v.a, C = s.oc;
+  if (aligned) {
+    // shift = (x mod 64) / 4: the first vector starts at channel −shift, on the line x's
+    // first position begins in (lanes before channel 0 masked off).
+    a.emit("mov", rax, qword(rsp, F.X));
+    a.emit("and", eax, 63);
+    a.emit("shr", eax, 2);
+  } else a.emit("xor", eax, eax);
+  // ecx = shift; CV0 = −4·shift; edx = the first vector's lanes, 0xffff << shift.
+  a.emit("mov", ecx, eax);
+  a.emit("lea", rsi, qword(null, 0, rax, 4));
+  a.emit("neg", rsi);
+  a.emit("mov", qword(rsp, F.CV0), rsi);
+  a.emit("mov", edx, 0xffff);
+  a.emit("shl", edx, cl);
+  // t = shift + C − 1: the last vector starts at CV0 + 64·⌊t / 16⌋ and has (t mod 16) + 1 lanes.
+  a.emit("add", rax, C - 1);
+  a.emit("mov", rcx, rax);
+  a.emit("and", ecx, 15);
+  a.emit("neg", ecx);
+  a.emit("add", ecx, 15);
+  a.emit("mov", r8d, 0xffff);
+  a.emit("shr", r8d, cl);
+  a.emit("kmovw", KREG[7], r8d);
+  a.emit("shr", rax, 4);
+  a.emit("shl", rax, 6);
+  a.emit("add", rax, rsi);
+  a.emit("mov", qword(rsp, F.CVEND), rax);
+  // One vector in all: its lanes are both the first's and the last's.
+  a.emit("and", r8d, edx);
+  a.emit("cmp", rax, rsi);
+  a.emit("cmove", edx, r8d);
+  a.emit("kmovw", KREG[6], edx);
+}
+
+/** dst += imm for an immediate of either sign. */
+function addSigned(v: Vec, dst: Reg, imm: number): void {
+  if (imm >= 0) addImmediate(v.a, "add", dst, imm);
+  else addImmediate(v.a, "sub", dst, -imm);
+}
+
+/**
+ * w's ONNX layout [C][taps] into the workspace tap-major, [taps][C]. Uses
+ * rax, rcx, rsi, r8; the workspace at rdi.
+ */
+function transposeWeights(v: Vec, s: ConvSpec, F: DepthwiseNhwcFrame): void {
+  const a = v.a, taps = s.kh * s.kw, C = s.oc;
+  a.emit("mov", rsi, qword(rsp, F.W));
+  a.emit("mov", r8, rdi);
+  countedLoop(a, rcx, C, () => {
+    for (let t = 0; t < taps; t++) {
+      a.emit("mov", eax, dword(rsi, t * 4));
+      a.emit("mov", dword(r8, t * C * 4), eax);
+    }
+    addImmediate(a, "add", rsi, taps * 4);
+    a.emit("add", r8, 4);
+  });
+}
