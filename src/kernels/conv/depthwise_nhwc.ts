@@ -2,13 +2,16 @@
  * Depthwise convolution on NHWC tensors at AVX-512, x read in place. A
  * position's channels are consecutive, so one vector is 16 channels of one
  * output position and every tap of it is one load of x at that position:
- * no shuffles at any stride. A tile is P output positions of a row × one
- * channel vector, its taps the FMAs' memory operands.
+ * no shuffles at any stride. A tile is R output rows × P positions of one
+ * channel vector: each input vector it reads is loaded once and feeds
+ * every output it is a tap of (input rows in order, then columns in order,
+ * so each sum takes its taps in row-major order).
  *
- * Output rows go in blocks whose input rows fit half of L2; each channel
- * vector sweeps a block's rows in turn with its weights in registers, so
- * its three input rows stay in L1 as it slides down and the block's other
- * channels wait in L2.
+ * Two orders (the plan's `channelsInner`): each tile takes every channel
+ * vector in turn, so x and y stream along their rows; or each channel
+ * vector sweeps a block of output rows (its input rows within half of L2)
+ * with its weights in registers, its kernel's input rows staying in L1 as
+ * it slides down while the block's other channels wait in L2.
  *
  * The channel vectors start where x's lines do: where a position is whole
  * lines (channels a multiple of 16), the first vector takes the channels
@@ -73,11 +76,10 @@ import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 import type { DepthwiseTile } from "./depthwise.ts";
 
-/** Widest kernel row whose weights fit in registers beside the tile. */
+/** Widest kernel row and most taps served: a tile unrolls every tap of every output it holds. */
 const MOST_KW = 8;
-/** Taps whose transposition per call is unrolled (16 channels × taps moves). */
 const MOST_TAPS = 64;
-/** Taps whose weights stay in registers through a block's sweep (else a kernel row per tile). */
+/** Taps whose weights stay in registers (else each FMA reads its weights from memory). */
 const TAPS_IN_REGISTERS = 12;
 
 /** Whether the NHWC depthwise kernel serves `s` at `level`. */
