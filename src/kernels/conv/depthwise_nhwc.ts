@@ -16,10 +16,11 @@
  * The channel vectors start where x's lines do: where a position is whole
  * lines (channels a multiple of 16), the first vector takes the channels
  * before x's first line boundary (lanes before channel 0 masked off), so
- * every other load of x is one line, not two. Measured on Zen 5 (3×3 on
- * 14² × 576, one thread): 28-32 µs with x 16 bytes past a line, 17 with x
- * on one. Which channels share a vector is decided per call from x's
- * address; a lane's sum is the same whichever vector computes it.
+ * every other load of x is one line, not two (`deno run -A
+ * bench/nhwc_offsets.ts`, Zen 5, one thread, x and y 16 bytes past a line
+ * against on one: 1.16-1.48× without this, 1.06-1.12× with it). Which
+ * channels share a vector is decided per call from x's address; a lane's
+ * sum is the same whichever vector computes it.
  *
  * The weights go tap-major, [taps][C], so a vector of any 16 consecutive
  * channels of a tap is one load: the packed copy's (weights.ts) where w was
@@ -106,12 +107,13 @@ export function depthwiseNhwcMost(s: ConvSpec, activation: number): number {
  * Tier 1's tile. Each channel vector sweeps blocks of rows (`channelsInner`
  * false) at stride 2 and on rows of at most 16 positions, 2 output rows ×
  * the positions the registers leave; elsewhere each tile takes every
- * channel vector in turn, 3 rows × the positions left. Zen 5, one thread,
- * x and y 16 bytes past a line, one process alternating (3×3, relu):
- * sweeps ran 14.0 µs on 14² × 576 (tiles 19.5), 92.5 on 112² × 96 at
- * stride 2 (103.5), 64.2 on 56² × 144 (65.7); tiles 56.5 on 112² × 32
- * (sweeps 80.4), 29.1 on 56² × 64 (39.0), 23.4 on 28² × 192 (27.3), 51.3 on
- * 28² × 384 (60.5). Tier 2 tries the other order and other rows.
+ * channel vector in turn, 3 rows × the positions left. Zen 5, one thread
+ * (3×3, relu; `deno run -A bench/tune_candidates.ts --conv
+ * 1,576,14,14,576,3,1,576 --packed --nhwc` and the like): sweeps 21.3 µs
+ * on 14² × 576 against tiles 27.6, 91.1 on 112² × 96 at stride 2 (115.9);
+ * tiles 69.9 on 112² × 32 (sweeps 90.0), 91.5 on 56² × 144 (110.5), 35.8
+ * on 56² × 64 (39.3), 51.4 on 28² × 384 (99.6). Tier 2 tries the other
+ * order and other rows (the best of those within 8% of tier 1 there).
  */
 export function depthwiseNhwcTile(
   s: ConvSpec,
@@ -145,10 +147,9 @@ export function depthwiseNhwcShape(
 /**
  * Whether the channel vectors start on x's lines (see the module): where a
  * position is whole lines, and for tiles over every channel only with 8
- * vectors or more (the extra vector the shift costs was 50% more FMAs on
- * 32 channels, 56.5 → 75.1 µs on 112² × 32; at 64-192 channels even or
- * worse, 384 a 4% gain); sweeps gain at any width (112² × 96 at stride 2:
- * 121.6 → 92.5 µs).
+ * vectors or more (on 2 vectors the extra one is 50% more FMAs; in a
+ * one-off script on Zen 5, 112² × 32 took 75 µs shifted against 57, 64-192
+ * channels even or worse, 384 4% faster); sweeps gain at any width.
  */
 export function alignsChannels(s: ConvSpec, t: DepthwiseTile): boolean {
   return (s.cTotal * 4) % 64 === 0 && (!t.channelsInner || Math.ceil(s.oc / 16) >= 8);
