@@ -19,6 +19,7 @@ import {
 import { f, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { checkModel } from "./helpers/golden.ts";
 import { feedsOf } from "./helpers/feeds.ts";
+import { workerAwake } from "../src/runtime/jit.ts";
 
 const MODELS: (() => ZooModel)[] = [
   () => mlp([32, 64, 48, 10], 3),
@@ -664,7 +665,16 @@ Deno.test("InferenceSession: large float feeds copied in by every thread while a
   // Jit that holds it awake (20 ms between jobs): the session's next run finds it awake.
   using keeper = new Jit({ threads: 2 });
   const a = seededFloats(256 * 256, 45), c = new Float32Array(256 * 256);
-  const wake = () => keeper.gemm(a, a, c, { m: 256, n: 256, k: 256 });
+  const wake = () => {
+    keeper.gemm(a, a, c, { m: 256, n: 256, k: 256 });
+    // The call may end before the worker it woke runs (the caller takes a late worker's
+    // parts): wait until it is up, as the session's next run will look.
+    const until = performance.now() + 500;
+    while (!workerAwake(keeper) && performance.now() < until) {
+      keeper.gemm(a, a, c, { m: 8, n: 8, k: 8 });
+    }
+    assert.ok(workerAwake(keeper), "the keeper's worker never woke");
+  };
   keeper.holdWorkers(true);
   try {
     two.runSync(feeds); // its plan built (kernels compiled) before the runs counted
