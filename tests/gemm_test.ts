@@ -862,3 +862,51 @@ Deno.test("gemm: a skinny call whose B is streamed from memory splits along N, t
   assert.ok(two.stats().keys[0].parts > 1, `${two.stats().keys[0].parts} parts`);
   assert.deepEqual(c2, c1);
 });
+
+Deno.test({
+  name:
+    "gemm avx512: a small Bᵀ (all of it in L1) runs row tiles outside at tier 1: attention's scores per head, exact on small integers, 1 and 3 threads",
+  ignore: !levelsUpTo(isaLevel()).includes("avx512"),
+  fn: () => {
+    // q·kᵀ of 12 heads read from [128 × 768] rows (BERT's projections), mask bias, scale 1/8.
+    const r = rng(5150);
+    const q = new Float32Array(128 * 768).map(() => int(r, -4, 4));
+    const k = new Float32Array(128 * 768).map(() => int(r, -4, 4));
+    const bias = new Float32Array(128).map(() => int(r, -8, 0));
+    const o = {
+      m: 128,
+      n: 128,
+      k: 64,
+      transB: true,
+      lda: 768,
+      ldb: 768,
+      ldc: 128,
+      alpha: 0.125,
+      bias,
+      batch: 12,
+      strideA: 64,
+      strideB: 64,
+      strideC: 128 * 128,
+    };
+    const want = new Float32Array(12 * 128 * 128);
+    for (let h = 0; h < 12; h++) {
+      for (let i = 0; i < 128; i++) {
+        for (let j = 0; j < 128; j++) {
+          let sum = 0;
+          for (let t = 0; t < 64; t++) sum += q[i * 768 + h * 64 + t] * k[j * 768 + h * 64 + t];
+          want[h * 16384 + i * 128 + j] = sum * 0.125 + bias[j];
+        }
+      }
+    }
+    for (const threads of [1, 3]) {
+      using jit = new Jit({ maxIsa: "avx512", threads, tuneBudget: 0, minPartUs: 0 });
+      const c = new Float32Array(12 * 128 * 128).fill(NaN);
+      jit.gemm(q, k, c, o);
+      const key = jit.stats().keys.find((key) => key.key.startsWith("gemm 128x128x64 NT"))!;
+      assert.match(key.plan!, /Bᵀ transposed first, row tiles outside/);
+      for (let i = 0; i < want.length; i++) {
+        if (c[i] !== want[i]) assert.fail(`${threads} threads: c[${i}] ${c[i]} ≠ ${want[i]}`);
+      }
+    }
+  },
+});

@@ -84,8 +84,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
     let workspaceBytes = p.workspaceBytes;
     if (x.transposeStrips || x.copyStrips) workspaceBytes = stripBufferBytes(x.kc!, x.nr);
     else if (x.transposeB) workspaceBytes = transposedBBytes(s.k, x.transposeB);
-    const loops = (x.unroll !== d.unroll ? `, unroll ${x.unroll}` : "") +
-      (x.rowsOuter ? ", row tiles outside" : "");
+    const loops = x.unroll !== d.unroll ? `, unroll ${x.unroll}` : "";
     const panels = s.bPanel ? `panels of ${s.bPanel}, each ` : "";
     const description = describeDirect(s, isa, x).replace(`L3 ${isa} `, `L3 ${isa} ${panels}`);
     return { ...p, direct: x, workspaceBytes, description: description + loops };

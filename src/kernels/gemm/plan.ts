@@ -136,6 +136,7 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   if (d.prefetchNext) parts.push(", next B strip prefetched");
   if (d.prefetchAhead) parts.push(`, B prefetched ${d.prefetchAhead} k steps ahead`);
   if (d.nextBlockToL2) parts.push(", next block to L2");
+  if (d.rowsOuter) parts.push(", row tiles outside");
   return parts.join("");
 }
 
@@ -287,6 +288,14 @@ export function planGemm(
   if (s.transB && isa === "avx512" && operandBytes <= 3 * caches.l2) {
     direct.transposeB = Math.ceil(s.n / 16) * 16;
     workspaceBytes = transposedBBytes(s.k, direct.transposeB);
+    // All of op(B) in L1 (attention's scores, q·kᵀ per head: 64 × 128): row tiles outside read
+    // each row of A once and B from L1, where column tiles outside read A once per column
+    // tile, strided rows the thread before may have written on the other core. Zen 5, BERT's
+    // 12 heads of 128×128×64 in the model (`bench/ort_profile.ts zoo:bert`, two runs each
+    // way in turn): 1 thread 191-197 → 167-172 µs, 2 threads 158-165 → 96-98 (ORT 95-97).
+    if (s.n > direct.nr && direct.kc === undefined && s.k * direct.transposeB * 4 <= caches.l1d) {
+      direct.rowsOuter = true;
+    }
   }
   if (direct.copyStrips) workspaceBytes = stripBufferBytes(direct.kc ?? s.k, direct.nr);
   if ((!s.transB || direct.transposeB) && small && !aliasing(s, direct.mr)) {
