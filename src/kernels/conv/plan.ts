@@ -160,36 +160,41 @@ export function planConv(
   const L = isa.lanes;
   const taps = s.kh * s.kw, work = g.cg * taps;
   const actRegs = s.activation ? 1 + activationTemps(isa, s.activation) : 0;
+  /** A depthwise kernel's plan (one input and output channel per group: no channel tiles). */
+  const depthwisePlan = (t: DepthwiseTile, workspaceBytes: number, description: string) => ({
+    ...(choice ? { choice } : {}),
+    isa: level,
+    mr: 1,
+    ng: t.vectors,
+    unrollIc: 1,
+    mode: "runs" as const,
+    segments: 0,
+    ocBlock: 1,
+    l2,
+    l1d,
+    icBlock: 1,
+    nextX: false,
+    depthwise: t,
+    cv: null,
+    phases: false as const,
+    embedBroadcast: embed,
+    workspaceBytes,
+    description,
+  });
   if (depthwiseNhwcServes(s, g, level)) {
     const c = choice?.depthwise;
     const t = c
       ? depthwiseNhwcShape(s, g, actRegs, l2, c.channelsInner ?? false, c.rows)
       : depthwiseNhwcTile(s, g, actRegs, l2);
-    return {
-      ...(choice ? { choice } : {}),
-      isa: level,
-      mr: 1,
-      ng: t.vectors,
-      unrollIc: 1,
-      mode: "runs",
-      segments: 0,
-      ocBlock: 1,
-      l2,
-      l1d,
-      icBlock: 1,
-      nextX: false,
-      depthwise: t,
-      cv: null,
-      phases: false,
-      embedBroadcast: embed,
-      workspaceBytes: depthwiseNhwcWorkspace(s),
-      description:
-        `${level} depthwise NHWC ${t.rows} rows × ${t.vectors} positions × 16 channels, ${
-          t.channelsInner ? "every channel a tile" : `each channel sweeping ${t.blockRows} rows`
-        }${alignsChannels(s, t) ? ", on x's lines" : ""}, x in place${
-          s.wLanes ? "" : ", weights transposed per call"
-        }`,
-    };
+    return depthwisePlan(
+      t,
+      depthwiseNhwcWorkspace(s),
+      `${level} depthwise NHWC ${t.rows} rows × ${t.vectors} positions × 16 channels, ${
+        t.channelsInner ? "every channel a tile" : `each channel sweeping ${t.blockRows} rows`
+      }${alignsChannels(s, t) ? ", on x's lines" : ""}, x in place${
+        s.wLanes ? "" : ", weights transposed per call"
+      }`,
+    );
   }
   const dw = depthwiseServes(s, g, level) && depthwiseFits(s, actRegs);
   if (dw && (choice === undefined || choice.depthwise !== undefined)) {
@@ -204,30 +209,15 @@ export function planConv(
           vectors: choice.depthwise.vectors,
         }
       : auto;
-    return {
-      ...(choice ? { choice } : {}),
-      isa: level,
-      mr: 1,
-      ng: t.vectors,
-      unrollIc: 1,
-      mode: "runs",
-      segments: 0,
-      ocBlock: 1,
-      l2,
-      l1d,
-      icBlock: g.cg,
-      nextX: false,
-      depthwise: t,
-      cv: null,
-      phases: false,
-      embedBroadcast: embed,
-      workspaceBytes: depthwiseWorkspace(s),
-      description: t.packed
+    return depthwisePlan(
+      t,
+      depthwiseWorkspace(s),
+      t.packed
         ? `${level} depthwise ${t.packed} row${
           t.packed > 1 ? "s" : ""
         } a vector, plane unrolled, x in place`
         : `${level} depthwise ${t.rows} rows × ${t.vectors * 16}, x in place`,
-    };
+    );
   }
   const workspaceBytes = g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
   const cvServes = channelVectorsServe(s, isa);
