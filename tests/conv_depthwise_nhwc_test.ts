@@ -268,3 +268,72 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "conv2d avx512: packed depthwise weights of 16 channels split over groups give one thread's bits (NCHW and NHWC)",
+  ignore: !AVX512,
+  fn: () => {
+    // 12 parts over 16 groups: parts of one group, whose spec once took the channel-vector
+    // kernel (one group, 16 lanes) and read the whole call's tap-major copy as its own.
+    const r = rng(2503);
+    const o = {
+      n: 3,
+      c: 16,
+      h: 26,
+      w: 8,
+      outChannels: 16,
+      group: 16,
+      kernel: [1, 7],
+      strides: [3, 3],
+      pads: [0, 3, 2, 2],
+      dilations: [3, 1],
+    };
+    const s = convSpecOf(o), sizes = convSizes(s);
+    const x = placed(sizes.x, 0, r), w = placed(sizes.w, 0, r);
+    for (const layout of ["nchw", "nhwc"] as const) {
+      const ys = [1, 3].map((threads) => {
+        using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: 0, tuneBudget: 0 });
+        const packed = jit.packConvWeights(w, {
+          outChannels: 16,
+          c: 16,
+          kernel: o.kernel,
+          group: 16,
+        });
+        const y = new Float32Array(sizes.y);
+        jit.conv2d(x, packed, y, { ...o, layout, activation: "gelu" });
+        if (threads > 1) assert.ok(jit.stats().keys.some((k) => k.parts > 1), layout);
+        return y;
+      });
+      assert.equal(firstDifference(ys[1], ys[0]), -1, layout);
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "conv2d avx512: NCHW depthwise at stride 2 and dilation 3 builds its own kernel (its row tile within the registers)",
+  ignore: !AVX512,
+  fn: () => {
+    // Rows of 4 vectors at stride 2 took 2 output rows a tile whatever the dilation: 9 input
+    // rows' pointers, one more than the registers, and the key fell back to a scalar plan.
+    const o = {
+      n: 1,
+      c: 15,
+      h: 18,
+      w: 112,
+      outChannels: 15,
+      group: 15,
+      kernel: [3, 2],
+      strides: [2, 2],
+      pads: [3, 0, 3, 0],
+      dilations: [3, 1],
+    };
+    using jit = new Jit({ maxIsa: "avx512", threads: 1, tuneBudget: 0 });
+    const s = convSpecOf(o), sizes = convSizes(s), r = rng(2504);
+    const x = placed(sizes.x, 0, r), w = placed(sizes.w, 0, r);
+    jit.conv2d(x, w, new Float32Array(sizes.y), o);
+    const key = jit.stats().keys.find((k) => k.key.startsWith("conv2d"))!;
+    assert.match(key.plan!, /^avx512 depthwise 1 rows/);
+  },
+});

@@ -734,8 +734,11 @@ export class Jit {
     const ops = this.#convOperands;
     readConv(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "conv2d", false);
-    rt.key[CONV_W_LANES_SLOT] = packed !== null ? packed.lanes : 0;
-    rt.key[CONV_W_FINITE_SLOT] = packed !== null && packed.lanes && packed.finite ? 1 : 0;
+    // A depthwise handle's tap-major copy is the NHWC depthwise kernel's alone (set below): NCHW
+    // keys go without it, as before it existed.
+    const lanes = packed !== null && packed.group === 1 ? packed.lanes : 0;
+    rt.key[CONV_W_LANES_SLOT] = lanes;
+    rt.key[CONV_W_FINITE_SLOT] = lanes && packed!.finite ? 1 : 0;
     if (readLayout("conv2d", options.layout)) {
       // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
       // group, 16 input channels or more: a stem on 3 channels ran 1.4× slower there than
@@ -749,6 +752,10 @@ export class Jit {
       const depthwise = k[16] === k[2] && k[5] === k[2] && k[7] <= 8 && k[6] * k[7] <= 64;
       if (!wide || !(channelVectors || depthwise) || k[2] * k[3] * k[4] * 4 >= 2 ** 31) {
         return this.#conv2dNhwc(x, w, wv, y, options);
+      }
+      if (depthwise && packed !== null && packed.lanes) {
+        k[CONV_W_LANES_SLOT] = packed.lanes;
+        k[CONV_W_FINITE_SLOT] = packed.finite ? 1 : 0;
       }
       rt.key[CONV_NHWC_SLOT] = 1;
     }

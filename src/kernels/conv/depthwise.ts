@@ -154,7 +154,10 @@ export function depthwiseRowTile(
   const budget = depthwiseBudget(s, activation);
   const chunk = s.sh === 1 && s.sw === 1 && vectors >= 5 && vectors <= 7 ? 4 : 7;
   const v = Math.max(1, Math.min(vectors, chunk, budget));
-  const most = s.sh === 2 && s.sw === 2 && (v === 3 || v === 4) ? 2 : depthwiseRowsMost(s);
+  // (Never more rows than their input rows' registers allow: at dilation 3 one.)
+  const most = s.sh === 2 && s.sw === 2 && (v === 3 || v === 4)
+    ? Math.min(2, depthwiseRowsMost(s))
+    : depthwiseRowsMost(s);
   const rows = Math.max(1, Math.min(Math.floor(budget / v), g.rows, most));
   return { rows, vectors: v };
 }

@@ -141,8 +141,10 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
   if (byGroups) {
     return split(s.group)?.map((r) => {
       const y = r.start * g.ocg * planeY;
+      // (No channel-vector copy serves a part of the groups: a part of one group would read
+      // the whole call's copy as its own.)
       return part(
-        { ...s, group: r.count, c: g.cg * r.count, oc: g.ocg * r.count },
+        { ...s, group: r.count, c: g.cg * r.count, oc: g.ocg * r.count, wLanes: 0 },
         [
           4 * r.start * g.cg * s.h * s.w,
           4 * r.start * g.ocg * g.cg * taps,
