@@ -735,3 +735,28 @@ Deno.test("conv2d: NHWC calls in concurrent async lists and sync calls meanwhile
     }
   }
 });
+
+Deno.test({
+  name:
+    "conv2d sse2: a run's last columns (a group each) leave the store's activation its registers (no fallback plan)",
+  ignore: !LEVELS.includes("sse2"),
+  fn: () => {
+    // Single columns at the end of a run are column groups of their own: tiles of them once
+    // took every register the microkernel allowed, GELU's emitter found 4 of its 8 and the
+    // keys fell back to scalar plans.
+    const r = rng(2600);
+    using jit = new Jit({ maxIsa: "sse2", threads: 1, tuneBudget: 0 });
+    const o = { n: 1, c: 3, h: 9, w: 11, outChannels: 5, kernel: [3, 3], pads: [1, 1, 1, 1] };
+    const s = convSpecOf(o), sizes = convSizes(s);
+    const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+    const w = new Float32Array(sizes.w).map(() => r() - 0.5);
+    const bias = new Float32Array(s.oc).map(() => r());
+    const residual = new Float32Array(sizes.y).map(() => r() - 0.5);
+    for (const activation of ["gelu", "erf", "tanh", "mish", "elu"] as const) {
+      jit.conv2d(x, w, new Float32Array(sizes.y), { ...o, bias, residual, activation });
+    }
+    const plans = jit.stats().keys.map((k) => k.plan!);
+    assert.equal(plans.length, 5);
+    assert.ok(plans.every((p) => p.startsWith("sse2 tile")), plans.join("; "));
+  },
+});

@@ -63,7 +63,7 @@ import { channelVectorPartialBytes, emitChannelVectorGroup } from "./channel_vec
 import { emitTransposePhases } from "./transpose_phases.ts";
 import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
-import { type ConvPlan, X_TILES_AHEAD } from "./plan.ts";
+import { type ConvPlan, epilogueRegisters, X_TILES_AHEAD } from "./plan.ts";
 import { CONV_ARG, type ConvSpec } from "./spec.ts";
 
 const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
@@ -304,10 +304,16 @@ function emitRuns(
       const all = columnGroups(v.isa, rem, t);
       const mr = Math.min(p.mr, channels);
       const reserved = v.isa.level === "avx2" ? 1 : 0;
+      // As many groups a tile as leave the store its registers (the planner's rule: single
+      // columns at SSE2 are groups of their own, and a tile of them once left GELU's
+      // emitter 4 of its 8, so the key fell back to a scalar plan).
+      const extra = epilogueRegisters(s, v.isa, p.mode);
+      const fits = (n: number) =>
+        tileFits(v.isa, mr, n, 1, reserved) && mr * n + extra + reserved <= v.isa.nregs;
       let at = 0; // positions the pointers were advanced past the run's last full tile
       for (let first = 0; first < all.length;) {
         let count = 1;
-        while (first + count < all.length && tileFits(v.isa, mr, count + 1, 1, reserved)) count++;
+        while (first + count < all.length && fits(count + 1)) count++;
         const piece = all.slice(first, first + count);
         const col0 = piece[0].col;
         advance(col0 - at);
