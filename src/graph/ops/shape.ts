@@ -241,6 +241,18 @@ const RANGE: OpDef = {
   build: () => null,
 };
 
+/** Each int64 source's 32-bit halves, viewed once. */
+const HALVES = new WeakMap<BigInt64Array, Int32Array>();
+
+function halvesOf(src: BigInt64Array): Int32Array {
+  let w = HALVES.get(src);
+  if (w === undefined) {
+    w = new Int32Array(src.buffer, src.byteOffset, 2 * src.length);
+    HALVES.set(src, w);
+  }
+  return w;
+}
+
 /** Converts src into dst's type (ONNX Cast: float → int truncates, → bool tests ≠ 0). */
 export function castInto(src: TensorData, dst: TensorData, toBool: boolean): void {
   const n = src.length;
@@ -252,8 +264,9 @@ export function castInto(src: TensorData, dst: TensorData, toBool: boolean): voi
   } else if (toBool) {
     for (let i = 0; i < n; i++) (dst as Uint8Array)[i] = Number(src[i]) !== 0 ? 1 : 0;
   } else if (src instanceof BigInt64Array) {
-    // Through 32-bit halves: reading a BigInt64Array element allocates a BigInt.
-    const w = new Int32Array(src.buffer, src.byteOffset, 2 * n), d = dst as Float32Array;
+    // Through 32-bit halves: reading a BigInt64Array element allocates a BigInt (the halves'
+    // view made once per source, so a run allocates nothing).
+    const w = halvesOf(src), d = dst as Float32Array;
     for (let i = 0; i < n; i++) d[i] = w[2 * i + 1] * 4294967296 + (w[2 * i] >>> 0);
   } else {
     // Element by element as assignment converts (ToNumber, then the target's conversion),
