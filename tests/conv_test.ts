@@ -499,6 +499,20 @@ Deno.test({
         { n: 2, c: 5, h: 11, w: 37, outChannels: 5, kernel: [3, 3], pads: [1, 1, 1, 1], group: 5 },
         { n: 1, c: 7, h: 14, w: 14, outChannels: 7, kernel: [3, 3], pads: [1, 1, 1, 1], group: 7 },
         { n: 1, c: 3, h: 9, w: 70, outChannels: 3, kernel: [5, 5], pads: [2, 2, 2, 2], group: 3 },
+        // 7×7 (ConvNeXt's) and 6×7: weights broadcast from memory, rows of 1-2 a tile.
+        { n: 1, c: 4, h: 20, w: 40, outChannels: 4, kernel: [7, 7], pads: [3, 3, 3, 3], group: 4 },
+        { n: 1, c: 3, h: 9, w: 33, outChannels: 3, kernel: [6, 7], pads: [2, 3, 3, 3], group: 3 },
+        {
+          n: 1,
+          c: 3,
+          h: 15,
+          w: 50,
+          outChannels: 3,
+          kernel: [7, 7],
+          strides: [2, 2],
+          pads: [3, 3, 3, 3],
+          group: 3,
+        },
         // Stride 2 (across: pairs of loads, even and odd lanes), down, both; odd kernels and pads.
         ...[[2, 2], [2, 1], [1, 2]].map((strides) => ({
           n: 2,
@@ -550,6 +564,7 @@ Deno.test({
           { h: 9, w: 9, kernel: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2] },
           { h: 6, w: 5, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
           { h: 12, w: 12, kernel: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] },
+          { h: 7, w: 7, kernel: [7, 7], pads: [3, 3, 3, 3] },
         ].map((o) => ({ n: 2, c: 9, outChannels: 9, group: 9, ...o })),
         {
           n: 1,
@@ -580,11 +595,11 @@ Deno.test({
       assert.equal(firstDifference(a, b), -1, `${JSON.stringify(o)} with a residual`);
     }
     assert.ok(wide.stats().keys.every((k) => k.plan!.includes("depthwise")));
-    // The narrow planes took the packed kernel: the twelve above and 15² to 7², each with
+    // The narrow planes took the packed kernel: the thirteen above and 15² to 7², each with
     // and without a residual.
     assert.equal(
       wide.stats().keys.filter((k) => k.plan!.includes("rows a vector")).length,
-      2 * 13,
+      2 * 14,
       wide.stats().keys.map((k) => `${k.key} ${k.plan}`).join("\n"),
     );
   },

@@ -82,11 +82,21 @@ const BLOCK_TO_NATURAL: readonly number[] = Array.from({ length: 16 }, (_, n) =>
   return 4 * (m >> 1) + (m & 1) + (n >= 8 ? 2 : 0);
 });
 
+/**
+ * Most taps the kernel serves: 7×7 (ConvNeXt's), its weights broadcast
+ * from memory beyond 9. Against the general kernel it took before (`deno
+ * run -A bench/conv_layer.ts 1,384,14,14,384,7,1,384` and the like, Zen 5,
+ * packed weights, limits 25 and 49 in turn): 7×7 on 14²×384 133 → 52 µs
+ * hot, 181 → 88 with the caches flushed; 7²×768 96 → 40 and 134 → 70;
+ * 28²×192 224 → 193 and 256 → 201; 56²×96 399 → 378 and 430 → 396.
+ */
+const DEPTHWISE_MOST_TAPS = 49;
+
 /** Whether the depthwise kernel serves `s` at `level`. */
 export function depthwiseServes(s: ConvSpec, g: ConvGeometry, level: string): boolean {
   return level === "avx512" && !s.nhwc && g.cg === 1 && g.ocg === 1 && (s.sh === 1 || s.sh === 2) &&
     (s.sw === 1 || (s.sw === 2 && s.dw === 1)) && !s.flip && s.uh === 1 && s.uw === 1 &&
-    s.kh * s.kw <= 25;
+    s.kh * s.kw <= DEPTHWISE_MOST_TAPS;
 }
 
 /** Output rows a tile may have: its input rows, (rows − 1)·sh + (kh − 1)·dh + 1, at most 8. */
