@@ -233,7 +233,6 @@ Deno.test({
     for (const o of [CASES[0], CASES[1], CASES[2]]) {
       using jit = new Jit({ maxIsa: "avx512", threads: 1 });
       const s = convSpecOf({ ...o, outChannels: o.c, group: o.c }), sizes = convSizes(s);
-      const oh = sizes.y / (s.n * s.c);
       const x = toNhwc(placed(sizes.x, 0, r), s.n, s.c, s.h * s.w);
       const w = placed(sizes.w, 0, r), bias = placed(s.c, 0, r);
       const opts = {
@@ -264,7 +263,6 @@ Deno.test({
       assert.ok(ran.some((p) => p.includes("every channel a tile")), ran.join("; "));
       assert.ok(ran.some((p) => p.includes("each channel sweeping")), ran.join("; "));
       assert.ok(new Set(ran.map((p) => p.match(/(\d+) rows ×/)?.[1])).size >= 3, ran.join("; "));
-      assert.equal(oh * s.n * s.c, sizes.y);
     }
   },
 });

@@ -25,7 +25,8 @@
  * The weights go tap-major, [taps][C], so a vector of any 16 consecutive
  * channels of a tap is one load: the packed copy's (weights.ts) where w was
  * packed, else transposed from ONNX's [C][taps] into the workspace at the
- * call's start.
+ * call's start (rows padded to whole vectors, by gemm/pack.ts's 16×16
+ * register transpose).
  *
  * Which taps lie in the padding is known here for every output row and
  * column, so rows are unrolled in runs of the same valid kernel rows and
@@ -41,7 +42,6 @@
  */
 import {
   cl,
-  dword,
   eax,
   ecx,
   edx,
@@ -72,6 +72,8 @@ import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec } from "../vec.ts";
+import { emitTransposePanel16 } from "../gemm/pack.ts";
+import { transposedBBytes } from "../gemm/direct.ts";
 import { channelVectorOffset } from "./channel_vectors.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
@@ -83,10 +85,15 @@ const MOST_TAPS = 64;
 /** Taps whose weights stay in registers (else each FMA reads its weights from memory). */
 const TAPS_IN_REGISTERS = 12;
 
+/** Whether the kernel takes a kernel window of kh × kw (jit.conv2d keys NHWC by it too). */
+export function depthwiseNhwcWindowFits(kh: number, kw: number): boolean {
+  return kw <= MOST_KW && kh * kw <= MOST_TAPS;
+}
+
 /** Whether the NHWC depthwise kernel serves `s` at `level`. */
 export function depthwiseNhwcServes(s: ConvSpec, g: ConvGeometry, level: string): boolean {
   return level === "avx512" && s.nhwc && g.cg === 1 && g.ocg === 1 && !s.flip &&
-    s.uh === 1 && s.uw === 1 && s.kw <= MOST_KW && s.kh * s.kw <= MOST_TAPS;
+    s.uh === 1 && s.uw === 1 && depthwiseNhwcWindowFits(s.kh, s.kw);
 }
 
 /** Vector registers holding weights: every tap's, or none (the FMAs' memory operands). */
@@ -147,9 +154,10 @@ export function depthwiseNhwcShape(
 /**
  * Whether the channel vectors start on x's lines (see the module): where a
  * position is whole lines, and for tiles over every channel only with 8
- * vectors or more (on 2 vectors the extra one is 50% more FMAs; in a
- * one-off script on Zen 5, 112² × 32 took 75 µs shifted against 57, 64-192
- * channels even or worse, 384 4% faster); sweeps gain at any width.
+ * vectors or more (on 2 vectors the extra one is 50% more FMAs: `deno run
+ * -A bench/nhwc_offsets.ts`, Zen 5, 112² × 32 with x 16 bytes past a line,
+ * two runs, 50.3-56.4 µs as it is against 67.8-74.8 shifted in a scratch
+ * build); sweeps gain at any width.
  */
 export function alignsChannels(s: ConvSpec, t: DepthwiseTile): boolean {
   return (s.cTotal * 4) % 64 === 0 && (!t.channelsInner || Math.ceil(s.oc / 16) >= 8);
@@ -170,9 +178,18 @@ function packedWeights(s: ConvSpec): boolean {
   return s.wLanes === s.oc;
 }
 
-/** Workspace: the transposed weights (unless packed) and a zero vector. */
+/**
+ * Bytes between a tap's weights and the next tap's: the packed copy's rows
+ * of C, or the transposed copy's, padded to whole vectors (the 16×16
+ * register transpose writes whole blocks).
+ */
+function tapBytes(s: ConvSpec): number {
+  return packedWeights(s) ? s.oc * 4 : Math.ceil(s.oc / 16) * 64;
+}
+
+/** Workspace: the transposed weights (unless packed; 16 rows of slack) and a zero vector. */
 export function depthwiseNhwcWorkspace(s: ConvSpec): number {
-  return (packedWeights(s) ? 0 : Math.ceil((s.oc * s.kh * s.kw * 4) / 64) * 64) + 64;
+  return (packedWeights(s) ? 0 : transposedBBytes(s.kh * s.kw, tapBytes(s) / 4)) + 64;
 }
 
 /** Frame slots the kernel uses (generate.ts's frame). */
@@ -215,7 +232,7 @@ export function emitDepthwiseNhwc(
   F: DepthwiseNhwcFrame,
 ): void {
   const a = v.a;
-  const C = s.oc, taps = s.kh * s.kw;
+  const taps = s.kh * s.kw;
   const xPos = s.cTotal * 4, yPos = s.ocTotal * 4, xRow = s.w * xPos, yRow = g.ow * yPos;
   const packed = packedWeights(s), inRegs = taps <= TAPS_IN_REGISTERS;
   // General registers: x, y, residual of the image; the bias; the weights [taps][C]; a row's
@@ -231,7 +248,7 @@ export function emitDepthwiseNhwc(
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
   const OUT = def ? free.shift()! : -1;
   /** Tap t's weights of the channel vector at CV. */
-  const weightsOf = (t: number) => zmmword(WT, t * C * 4, CV);
+  const weightsOf = (t: number) => zmmword(WT, t * tapBytes(s), CV);
 
   a.emit("mov", WT, qword(rsp, F.WS));
   if (!packed) transposeWeights(v, s, F);
@@ -239,7 +256,7 @@ export function emitDepthwiseNhwc(
   if (packed) {
     a.emit("mov", WT, qword(rsp, F.W));
     addImmediate(a, "add", WT, channelVectorOffset(s));
-  } else addImmediate(a, "add", ZERO, Math.ceil((C * taps * 4) / 64) * 64);
+  } else addImmediate(a, "add", ZERO, depthwiseNhwcWorkspace(s) - 64);
   v.zero(TMP);
   a.emit("vmovups", zmmword(ZERO, 0), v.r(TMP));
   channelVectors(v, s, alignsChannels(s, tile), F);
@@ -531,19 +548,24 @@ function addSigned(v: Vec, dst: Reg, imm: number): void {
 }
 
 /**
- * w's ONNX layout [C][taps] into the workspace tap-major, [taps][C]. Uses
- * rax, rcx, rsi, r8; the workspace at rdi.
+ * w's ONNX layout [C][taps] into the workspace tap-major, [taps][C] with
+ * rows padded to whole vectors: 16 channels at a time through the 16×16
+ * register transpose GEMM's Bᵀ takes (gemm/pack.ts). Uses rax, rcx, rdx,
+ * rsi, r8, r9, r11, r13; the workspace at rdi.
  */
 function transposeWeights(v: Vec, s: ConvSpec, F: DepthwiseNhwcFrame): void {
   const a = v.a, taps = s.kh * s.kw, C = s.oc;
-  a.emit("mov", rsi, qword(rsp, F.W));
+  const regs = { src: rsi, dst: rdx, rem: rax, t: rcx, one: r11, start: r13 };
+  a.emit("mov", r9, qword(rsp, F.W));
   a.emit("mov", r8, rdi);
-  countedLoop(a, rcx, C, () => {
-    for (let t = 0; t < taps; t++) {
-      a.emit("mov", eax, dword(rsi, t * 4));
-      a.emit("mov", dword(r8, t * C * 4), eax);
-    }
-    addImmediate(a, "add", rsi, taps * 4);
-    a.emit("add", r8, 4);
-  });
+  a.emit("mov", r10, taps);
+  const panel = (channels: number) => {
+    a.emit("mov", rsi, r9);
+    a.emit("mov", rdx, r8);
+    emitTransposePanel16(v, regs, r10, channels, 16, taps * 4, tapBytes(s));
+    addImmediate(a, "add", r9, 16 * taps * 4);
+    a.emit("add", r8, 64);
+  };
+  countedLoop(a, r12, Math.floor(C / 16), () => panel(16));
+  if (C % 16) panel(C % 16);
 }

@@ -25,3 +25,4 @@ export { type ConvSpec, outHeight, outWidth } from "./spec.ts";
 export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";
 export { ConvWeights, type ConvWeightsOptions, RepackedWeights } from "./weights.ts";
+export { depthwiseNhwcWindowFits } from "./depthwise_nhwc.ts";
