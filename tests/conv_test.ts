@@ -84,6 +84,60 @@ for (const isa of LEVELS) {
     for (const m of expected) assert.ok(modes.has(m), `${isa}: no ${m} plan among the cases`);
   });
 
+  Deno.test(`conv2d ${isa}: a ±Inf or NaN weight gives the f64 reference's bits, NaN where it meets the padding`, () => {
+    // ONNX pads x with zeros, and 0·±Inf is NaN: the reference (what a Jit without native
+    // code runs) multiplies the padding too, as every kernel does, plain or packed.
+    using jit = new Jit({ maxIsa: isa, threads: 1, tuneBudget: 0 });
+    const seed = 1250 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    let padded = 0;
+    // Random configurations, then depthwise ones of 16-48 channels on small planes (the
+    // AVX-512 depthwise kernels, whose taps can lie wholly in the padding).
+    const depthwise = () => {
+      for (;;) {
+        const c = pick(r, [16, 32, 33, 48]), kh = int(r, 1, 7);
+        const o = {
+          n: int(r, 1, 2),
+          c,
+          h: int(r, 1, 12),
+          w: pick(r, [int(r, 1, 8), int(r, 9, 40), 17, 33, 34]),
+          outChannels: c,
+          kernel: [kh, pick(r, [kh, int(r, 1, 7)])],
+          strides: [int(r, 1, 2), int(r, 1, 2)],
+          pads: [int(r, 0, 3), int(r, 0, 3), int(r, 0, 3), int(r, 0, 3)],
+          dilations: [pick(r, [1, 1, 2, 3]), pick(r, [1, 1, 2, 3])],
+          group: c,
+        };
+        const s = convSpecOf(o);
+        if (s.rowEnd >= 1 && convSizes(s).y >= 1) return o;
+      }
+    };
+    for (let t = 0; t < 80; t++) {
+      const o = t < 40 ? randomConv(r) : depthwise();
+      const s = convSpecOf(o);
+      const sizes = convSizes(s);
+      const x = ints(r, sizes.x, -3, 3), w = ints(r, sizes.w, -2, 2);
+      w[int(r, 0, w.length - 1)] = pick(r, [Infinity, -Infinity, NaN]);
+      const want = convWant(s, x, w, {});
+      if (s.pt + s.pl + s.pb + s.pr > 0 && want.some((v) => Number.isNaN(v))) padded++;
+      for (const packed of [false, true]) {
+        const y = new Float32Array(sizes.y).fill(7);
+        const wt = packed
+          ? jit.packConvWeights(w, { outChannels: s.oc, c: s.c, kernel: o.kernel, group: o.group })
+          : w;
+        jit.conv2d(x, wt, y, o);
+        const at = firstDifference(y, want);
+        if (at >= 0) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t} ${JSON.stringify(o)} packed ${packed}: ` +
+              `y[${at}] = ${y[at]}, reference ${want[at]}`,
+          );
+        }
+      }
+    }
+    assert.ok(padded >= 20, `only ${padded} padded cases met a non-finite weight`);
+  });
+
   Deno.test(`conv2d ${isa}: float inputs within the reduction's rounding of the f64 reference`, () => {
     using jit = new Jit({ maxIsa: isa });
     const seed = 1300 + LEVELS.indexOf(isa);

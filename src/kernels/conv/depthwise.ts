@@ -14,9 +14,10 @@
  * stay in that block order through every tap and are put back in order
  * once, before the bias (`vpermps`). Each output is the same FMA chain,
  * taps in row-major order from +0, as the general kernel computes it (a
- * tap whose lanes all lie outside x is skipped: its products are zeros,
- * which leave a sum that starts at +0 unchanged), so the bits are the
- * general kernel's. Planes
+ * tap whose lanes all lie outside x is skipped when every packed weight is
+ * finite: its products are zeros, which leave a sum that starts at +0
+ * unchanged; otherwise it multiplies zeros, NaN for ±Inf as ONNX's zero
+ * padding gives), so the bits are the general kernel's. Planes
  * of at most 8 columns pack several output rows into each vector
  * (depthwise_packed.ts).
  *
@@ -330,7 +331,7 @@ export function emitDepthwiseGroup(
             for (let j = 0; j < nv; j++) {
               const col = pairStart(c0 + j * 16, m);
               const lo = rowMask(col), hi = rowMask(col + 16);
-              if (lo === 0 && hi === 0) continue;
+              if (lo === 0 && hi === 0 && s.wFinite) continue;
               load(LOAD, q, col, lo);
               load(HI, q, col + 16, hi);
               for (let kj = 0; kj < s.kw; kj++) {
@@ -347,7 +348,7 @@ export function emitDepthwiseGroup(
           for (let j = 0; j < nv; j++) {
             const ow0 = c0 + j * 16;
             const mask = maskOf(ow0, kj);
-            if (mask === 0) continue;
+            if (mask === 0 && s.wFinite) continue;
             load(LOAD, q, ow0 + kj * s.dw - s.pl, mask);
             fmas(users, kj, j, LOAD);
           }

@@ -46,8 +46,9 @@
  * The plane is unrolled whole (at most MAX_ROWS rows): every mask is known
  * here. Each output is the same FMA chain as the other depthwise kernels
  * (taps in row-major order from +0; a zero lane adds ±0 to a sum that
- * starts at +0, a tap whose lanes all lie in the padding is skipped), so
- * the bits are theirs.
+ * starts at +0, a tap whose lanes all lie in the padding is skipped when
+ * every packed weight is finite, else multiplies zeros), so the bits are
+ * theirs.
  *
  * @module
  */
@@ -149,7 +150,8 @@ export function emitDepthwisePackedPlane(
   /** reg = 16 floats of x from element `at` of the channel, lanes outside `mask` zero. */
   const load = (reg: number, at: number, mask: number) => {
     const m = zmmword(rsi, at * 4);
-    if (mask === 0xffff) a.emit("vmovups", v.r(reg), m);
+    if (mask === 0) v.zero(reg);
+    else if (mask === 0xffff) a.emit("vmovups", v.r(reg), m);
     else a.emit("vmovups", v.r(reg).k(KREG[maskReg(mask)]).z, m);
   };
   const fma = (acc: number, src: number, t: number) => {
@@ -180,7 +182,7 @@ export function emitDepthwisePackedPlane(
           const iw = (l % ow) + kj * s.dw - s.pl;
           if (ih >= 0 && ih < s.h && iw >= 0 && iw < s.w) mask |= 1 << l;
         }
-        if (mask === 0) continue;
+        if (mask === 0 && s.wFinite) continue;
         const row = r0 + ki * s.dh - s.pt;
         taps1.push({ j, t: ki * s.kw + kj, row, kj, at: row * s.w + kj * s.dw - s.pl, mask });
       }
@@ -290,7 +292,7 @@ function emitStride2(
     for (let ki = 0; ki < s.kh; ki++) {
       const ih = [0, 1].map((p) => 2 * (r0 + p) + ki * s.dh - s.pt);
       const inside = ih.map((q, p) => p < n && q >= 0 && q < s.h);
-      if (!inside[0] && !inside[1]) continue;
+      if (!inside[0] && !inside[1] && s.wFinite) continue;
       for (let kj = 0; kj < s.kw; kj++) {
         const [A, B] = ih.map((q, p) => inside[p] ? rowReg(q, kj & ~1) : ZERO);
         const m = keep[kj];

@@ -200,13 +200,20 @@ export function convReference(
             const ic = grp * cg + c;
             for (let a = 0; a < s.kh; a++) {
               const uh = i * s.sh + a * s.dh - s.pt, ih = uh / s.uh;
-              if (uh < 0 || ih >= s.h || uh % s.uh) continue;
+              const rowOut = uh < 0 || ih >= s.h;
+              if (s.flip && (rowOut || uh % s.uh)) continue;
               for (let b = 0; b < s.kw; b++) {
                 const uw = j * s.sw + b * s.dw - s.pl, iw = uw / s.uw;
-                if (uw < 0 || iw >= s.w || uw % s.uw) continue;
                 const wi = s.flip
                   ? ((ic * ocg + (o % ocg)) * s.kh + s.kh - 1 - a) * s.kw + s.kw - 1 - b
                   : ((o * cg + c) * s.kh + a) * s.kw + b;
+                if (!s.flip && (rowOut || uw < 0 || iw >= s.w)) {
+                  // ONNX pads x with zeros: a ±Inf or NaN weight there gives NaN (a finite
+                  // one adds ±0, which changes no sum that started at +0).
+                  sum += 0 * w[wi];
+                  continue;
+                }
+                if (uw < 0 || iw >= s.w || uw % s.uw) continue;
                 sum += x[((n * s.cTotal + ic) * s.h + ih) * s.w + iw] * w[wi];
               }
             }
