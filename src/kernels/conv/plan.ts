@@ -583,15 +583,22 @@ export function convChoices(
   if (plan.isa === "scalar") return [];
   if (plan.depthwise !== null && s.nhwc) return depthwiseNhwcChoices(plan);
   if (plan.depthwise !== null) return depthwiseChoices(s, plan, plan.depthwise);
-  // A transposed convolution by phases: against the upsampled kernel's best tiles.
-  const phases: ConvChoice[] = [];
+  // A transposed convolution by phases: its other tile only. Not the upsampled kernel's
+  // tiles: they multiply the upsampled zeros too, which a ±Inf or NaN weight turns into NaN
+  // where the phases (and ONNX's definition) give its product's value, so a tuned key would
+  // change its bits; and they ran 3-4× slower (`deno run -A bench/tune_candidates.ts --conv
+  // 1,64,80,80,64,2,2 --packed --transposed`, also 4×4/2 64→32 on 40², 3×3/2 32→16 on 56²).
   if (phasesServe(s, vecIsa(plan.isa))) {
     const lanes: PhaseLanes[] = positionsServe(s, vecIsa(plan.isa))
       ? ["positions", "channels"]
       : ["channels"];
-    for (const l of lanes.filter((l) => l !== plan.phases)) {
-      phases.push({ mode: "runs", mr: 1, ng: 1, l2: plan.l2, phases: l });
-    }
+    return lanes.filter((l) => l !== plan.phases).map((l) => ({
+      mode: "runs",
+      mr: 1,
+      ng: 1,
+      l2: plan.l2,
+      phases: l,
+    }));
   }
   // Split calls of one image and group: parts over output channels or over rows of the output.
   const splits: ConvChoice[] = [];
@@ -675,5 +682,5 @@ export function convChoices(
   const fetchX: ConvChoice[] = !plan.cv && !plan.phases && nextXServes(s, g)
     ? [{ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, nextX: !plan.nextX }]
     : [];
-  return [...splits, ...phases, ...fetchX, ...cvs, ...out];
+  return [...splits, ...fetchX, ...cvs, ...out];
 }
