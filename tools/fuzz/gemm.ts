@@ -1,0 +1,108 @@
+/**
+ * gemm cases: m, n, k from 1 to 384 (edges around 16, 256), either
+ * operand transposed, padded leading dimensions, batches with strides,
+ * alpha, beta, bias, ReLU, plain or packed B (both layouts), 1-3 threads,
+ * operands at random offsets: against an f64 reference, exactly (small
+ * integers).
+ *
+ * @module
+ */
+import {
+  type CaseResult,
+  type FuzzOptions,
+  int,
+  ints,
+  type JitSet,
+  pick,
+  place,
+  rng,
+} from "./shared.ts";
+
+function dim(r: () => number): number {
+  return pick(r, [
+    int(r, 1, 8),
+    int(r, 1, 40),
+    int(r, 1, 200),
+    16,
+    17,
+    32,
+    48,
+    64,
+    96,
+    128,
+    255,
+    256,
+    257,
+    384,
+  ]);
+}
+
+/** One seeded gemm case. */
+export function gemmCase(seed: number, jits: JitSet, _options: FuzzOptions): CaseResult {
+  const r = rng(seed);
+  const m = pick(r, [1, 1, 2, dim(r)]), n = dim(r), k = dim(r);
+  const transA = r() < 0.3, transB = r() < 0.5;
+  const lda = (transA ? m : k) + pick(r, [0, 0, int(r, 1, 20)]);
+  const ldb = (transB ? k : n) + pick(r, [0, 0, int(r, 1, 20)]);
+  const ldc = n + pick(r, [0, 0, int(r, 1, 20)]);
+  const batch = pick(r, [1, 1, 1, int(r, 2, 4)]);
+  const aSize = ((transA ? k : m) - 1) * lda + (transA ? m : k);
+  const bSize = ((transB ? n : k) - 1) * ldb + (transB ? k : n);
+  const cSize = (m - 1) * ldc + n;
+  const strideA = batch > 1 && r() < 0.7 ? aSize + int(r, 0, 9) : 0;
+  const strideB = batch > 1 && r() < 0.5 ? bSize + int(r, 0, 9) : 0;
+  const strideC = batch > 1 ? cSize + int(r, 0, 9) : 0;
+  const packed = strideB === 0 && r() < 0.4;
+  const layout = pick(r, ["rows", "panels"] as const);
+  const alpha = pick(r, [1, 1, 1, 2, 0.5, -1]), beta = pick(r, [0, 0, 1, 2, -1]);
+  const bias = r() < 0.4 ? ints(r, n, -4, 4) : undefined;
+  const relu = r() < 0.3;
+  const A = ints(r, aSize + strideA * (batch - 1), -3, 3);
+  const B = ints(r, bSize + strideB * (batch - 1), -3, 3);
+  const C0 = ints(r, cSize + strideC * (batch - 1), -5, 5);
+  const want = C0.slice();
+  for (let b = 0; b < batch; b++) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let s = 0;
+        for (let p = 0; p < k; p++) {
+          s += A[b * strideA + (transA ? p * lda + i : i * lda + p)] *
+            B[b * strideB + (transB ? j * ldb + p : p * ldb + j)];
+        }
+        const at = b * strideC + i * ldc + j;
+        const t = alpha * s + (beta === 0 ? 0 : beta * C0[at]) + (bias ? bias[j] : 0);
+        want[at] = relu ? Math.max(0, t) : t;
+      }
+    }
+  }
+  const threads = pick(r, [1, 2, 3]);
+  const jit = jits.get(threads);
+  const a = place(r, A), c = place(r, C0);
+  const o = {
+    m,
+    n,
+    k,
+    transA,
+    ...(packed ? {} : { transB, ldb }),
+    lda,
+    ldc,
+    alpha,
+    beta,
+    bias,
+    activation: relu ? "relu" as const : undefined,
+    ...(batch > 1 ? { batch, strideA, strideB, strideC } : {}),
+  };
+  const label = `gemm seed ${seed} ${JSON.stringify({ ...o, bias: !!bias })} packed ${
+    packed ? layout : false
+  } threads ${threads}`;
+  try {
+    jit.gemm(a, packed ? jit.packB(B, { k, n, transB, ldb, layout }) : place(r, B), c, o);
+    for (let i = 0; i < c.length; i++) {
+      // ±0: an alpha of −1 or a ReLU of −0 may sign a zero either way.
+      if (c[i] !== want[i]) return `${label}: c[${i}] = ${c[i]}, reference ${want[i]}`;
+    }
+    return null;
+  } catch (e) {
+    return `${label}: threw ${e}`;
+  }
+}

@@ -1,0 +1,339 @@
+/**
+ * Random models against onnxruntime-node (when installed): CNN-style graphs
+ * (convolutions dense and depthwise, BatchNormalization, activations,
+ * residual and constant Adds, SiLU and HardSwish patterns, pooling,
+ * Concat, a second output sometimes) and transformer-style ones (MatMul +
+ * bias, LayerNorm decomposed and as the op, decomposed GELU, Softmax,
+ * residual Adds, multi-head attention with Reshape/Transpose and a mask),
+ * opsets 11-17, written with our ONNX writer; ours with every optimization
+ * and with none, 1 and 2 threads, `runSync` then `run`: max abs difference
+ * ≤ 1e-4 × max(1, max |out|), the models issue's tolerance.
+ *
+ * @module
+ */
+import { InferenceSession, Tensor } from "../../mod.ts";
+import type { Ort } from "../../tests/helpers/ort.ts";
+import { f, GraphBuilder } from "../onnx_writer.ts";
+import { type CaseResult, int, pick, rng } from "./shared.ts";
+
+interface T {
+  name: string;
+  n: number;
+  c: number;
+  h: number;
+  w: number;
+}
+
+function buildCnn(r: () => number): { bytes: Uint8Array; input: T; ops: string[] } {
+  const g = new GraphBuilder(pick(r, [11, 13, 17]));
+  const rand = (n: number, s: number) => Array.from({ length: n }, () => (r() * 2 - 1) * s);
+  const n = pick(r, [1, 1, 2]), c0 = pick(r, [1, 3, int(r, 1, 20)]);
+  const hw = int(r, 4, 40);
+  const input: T = { name: "x", n, c: c0, h: hw, w: pick(r, [hw, int(r, 4, 40)]) };
+  g.input("x", "float32", [n, c0, input.h, input.w]);
+  const live: T[] = [input];
+  let cur = input;
+  const ops: string[] = [];
+  const steps = int(r, 2, 12);
+  for (let s = 0; s < steps; s++) {
+    const op = pick(r, [
+      "conv",
+      "conv",
+      "conv",
+      "bn",
+      "act",
+      "act",
+      "add",
+      "mulc",
+      "pool",
+      "silu",
+      "hswish",
+      "concat",
+    ]);
+    let next: T | null = null;
+    if (op === "conv") {
+      const k = pick(r, [1, 1, 3, 3, 5, 7]),
+        st = pick(r, [1, 1, 2]),
+        d = k > 1 ? pick(r, [1, 1, 2]) : 1;
+      const dw = cur.c > 1 && r() < 0.3;
+      const oc = dw ? cur.c * pick(r, [1, 1, 2]) : pick(r, [int(r, 1, 8), int(r, 1, 48), 16, 32]);
+      const group = dw ? cur.c : 1;
+      const p = pick(r, [Math.floor(((k - 1) * d) / 2), int(r, 0, 3)]);
+      const pads = r() < 0.8
+        ? [p, p, p, p]
+        : [int(r, 0, 3), int(r, 0, 3), int(r, 0, 3), int(r, 0, 3)];
+      const oh = Math.floor((cur.h + pads[0] + pads[2] - d * (k - 1) - 1) / st) + 1;
+      const ow = Math.floor((cur.w + pads[1] + pads[3] - d * (k - 1) - 1) / st) + 1;
+      if (oh < 1 || ow < 1) continue;
+      const fan = (cur.c / group) * k * k;
+      const wn = g.weight(
+        g.fresh("w"),
+        [oc, cur.c / group, k, k],
+        rand(oc * fan, 1.5 / Math.sqrt(fan)),
+      );
+      const ins = [cur.name, wn];
+      if (r() < 0.6) ins.push(g.weight(g.fresh("b"), [oc], rand(oc, 0.2)));
+      const name = g.op("Conv", ins, {
+        kernel_shape: [k, k],
+        strides: [st, st],
+        pads,
+        dilations: [d, d],
+        group,
+      });
+      next = { name, n: cur.n, c: oc, h: oh, w: ow };
+      ops.push(`Conv${k}x${k}/${st}${group > 1 ? "dw" : ""}`);
+    } else if (op === "bn") {
+      const C = cur.c;
+      const name = g.op("BatchNormalization", [
+        cur.name,
+        g.weight(g.fresh("s"), [C], rand(C, 0.3).map((v) => 1 + v)),
+        g.weight(g.fresh("bb"), [C], rand(C, 0.2)),
+        g.weight(g.fresh("m"), [C], rand(C, 0.2)),
+        g.weight(g.fresh("v"), [C], rand(C, 0.3).map((v) => 1 + v)),
+      ], { epsilon: f(1e-5) });
+      next = { ...cur, name };
+      ops.push("BN");
+    } else if (op === "act") {
+      const a = pick(r, ["Relu", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid"]);
+      let name: string;
+      if (a === "Clip") {
+        name = g.opset >= 11
+          ? g.op("Clip", [
+            cur.name,
+            g.weight(g.fresh("lo"), [], [0]),
+            g.weight(g.fresh("hi"), [], [6]),
+          ])
+          : g.op("Clip", [cur.name], { min: f(0), max: f(6) });
+      } else if (a === "LeakyRelu") name = g.op(a, [cur.name], { alpha: f(0.1) });
+      else name = g.op(a, [cur.name]);
+      next = { ...cur, name };
+      ops.push(a);
+    } else if (op === "add") {
+      const same = live.filter((t) =>
+        t !== cur && t.c === cur.c && t.h === cur.h && t.w === cur.w && t.n === cur.n
+      );
+      const other = same.length && r() < 0.7
+        ? pick(r, same).name
+        : g.weight(g.fresh("ac"), [1, cur.c, 1, 1], rand(cur.c, 0.5));
+      const name = r() < 0.5 ? g.op("Add", [cur.name, other]) : g.op("Add", [other, cur.name]);
+      next = { ...cur, name };
+      ops.push(same.length ? "Add(res)" : "Add(c)");
+    } else if (op === "mulc") {
+      const name = g.op("Mul", [
+        cur.name,
+        g.weight(g.fresh("mc"), [1, cur.c, 1, 1], rand(cur.c, 1)),
+      ]);
+      next = { ...cur, name };
+      ops.push("Mul(c)");
+    } else if (op === "silu") {
+      const name = g.op("Mul", [cur.name, g.op("Sigmoid", [cur.name])]);
+      next = { ...cur, name };
+      ops.push("SiLU");
+    } else if (op === "hswish") {
+      const hs = g.op("HardSigmoid", [cur.name], { alpha: f(1 / 6), beta: f(0.5) });
+      const name = g.op("Mul", [cur.name, hs]);
+      next = { ...cur, name };
+      ops.push("HSwish");
+    } else if (op === "pool") {
+      const kind = pick(r, ["MaxPool", "MaxPool", "AveragePool", "GlobalAveragePool"]);
+      if (kind === "GlobalAveragePool") {
+        if (s < steps - 1 && r() < 0.7) continue;
+        const name = g.op(kind, [cur.name]);
+        next = { ...cur, name, h: 1, w: 1 };
+      } else {
+        const k = pick(r, [2, 3]), st = pick(r, [1, 2]), p = k === 3 ? pick(r, [0, 1]) : 0;
+        const oh = Math.floor((cur.h + 2 * p - k) / st) + 1,
+          ow = Math.floor((cur.w + 2 * p - k) / st) + 1;
+        if (oh < 1 || ow < 1) continue;
+        const name = g.op(kind, [cur.name], {
+          kernel_shape: [k, k],
+          strides: [st, st],
+          pads: [p, p, p, p],
+        });
+        next = { ...cur, name, h: oh, w: ow };
+      }
+      ops.push(kind);
+    } else if (op === "concat") {
+      const same = live.filter((t) => t !== cur && t.h === cur.h && t.w === cur.w && t.n === cur.n);
+      if (!same.length) continue;
+      const o = pick(r, same);
+      const name = g.op("Concat", [cur.name, o.name], { axis: 1 });
+      next = { ...cur, name, c: cur.c + o.c };
+      ops.push("Concat");
+    }
+    if (next) {
+      live.push(next);
+      cur = next;
+    }
+  }
+  g.output(cur.name, "float32", [cur.n, cur.c, cur.h, cur.w]);
+  // A second output, sometimes: an intermediate tensor (its consumer's fusion must keep it).
+  if (live.length > 2 && r() < 0.3) {
+    const t = pick(r, live.slice(1, -1));
+    if (t.name !== cur.name) g.output(t.name, "float32", [t.n, t.c, t.h, t.w]);
+  }
+  return { bytes: g.toBytes(), input, ops };
+}
+
+interface S3 {
+  name: string;
+  d: number;
+}
+
+/** A random transformer-style graph on x of [B, S, D]. */
+function buildSeq(r: () => number): { bytes: Uint8Array; dims: number[]; ops: string[] } {
+  const g = new GraphBuilder(pick(r, [13, 17]));
+  const rand = (n: number, s: number) => Array.from({ length: n }, () => (r() * 2 - 1) * s);
+  const B = pick(r, [1, 2]), S = pick(r, [1, 5, 16, 33]), D = pick(r, [8, 16, 24, 64]);
+  g.input("x", "float32", [B, S, D]);
+  let cur: S3 = { name: "x", d: D };
+  const live: S3[] = [cur];
+  const ops: string[] = [];
+  const ints = (name: string, v: number[]) => g.ints(g.fresh(name), v);
+  for (let step = 0, steps = int(r, 2, 10); step < steps; step++) {
+    const op = pick(r, ["linear", "linear", "ln", "lnop", "gelu", "softmax", "res", "attn", "act"]);
+    let next: S3 | null = null;
+    if (op === "linear") {
+      const d2 = pick(r, [cur.d, 8, 16, 32, 48]);
+      const w = g.weight(g.fresh("w"), [cur.d, d2], rand(cur.d * d2, 1 / Math.sqrt(cur.d)));
+      let y = g.op("MatMul", [cur.name, w]);
+      if (r() < 0.7) y = g.op("Add", [y, g.weight(g.fresh("b"), [d2], rand(d2, 0.2))]);
+      if (r() < 0.3) y = g.op(pick(r, ["Relu", "Tanh", "Sigmoid"]), [y]);
+      next = { name: y, d: d2 };
+      ops.push(`Linear${cur.d}→${d2}`);
+    } else if (op === "ln") {
+      const axes = [-1];
+      const mean = g.opset >= 18
+        ? g.op("ReduceMean", [cur.name, ints("ax", axes)])
+        : g.op("ReduceMean", [cur.name], { axes });
+      const dlt = g.op("Sub", [cur.name, mean]);
+      const sq = g.op("Pow", [dlt, g.weight(g.fresh("two"), [], [2])]);
+      const v = g.opset >= 18
+        ? g.op("ReduceMean", [sq, ints("ax", axes)])
+        : g.op("ReduceMean", [sq], { axes });
+      const sd = g.op("Sqrt", [g.op("Add", [v, g.weight(g.fresh("eps"), [], [1e-5])])]);
+      let y = g.op("Div", [dlt, sd]);
+      y = g.op("Mul", [y, g.weight(g.fresh("g"), [cur.d], rand(cur.d, 0.3).map((q) => 1 + q))]);
+      y = g.op("Add", [y, g.weight(g.fresh("be"), [cur.d], rand(cur.d, 0.2))]);
+      next = { name: y, d: cur.d };
+      ops.push("LN(decomposed)");
+    } else if (op === "lnop") {
+      if (g.opset < 17) continue;
+      const y = g.op("LayerNormalization", [
+        cur.name,
+        g.weight(g.fresh("g"), [cur.d], rand(cur.d, 0.3).map((q) => 1 + q)),
+        g.weight(g.fresh("be"), [cur.d], rand(cur.d, 0.2)),
+      ], { axis: -1, epsilon: f(1e-5) });
+      next = { name: y, d: cur.d };
+      ops.push("LN");
+    } else if (op === "gelu") {
+      const e = g.op("Erf", [g.op("Div", [cur.name, g.weight(g.fresh("s2"), [], [Math.SQRT2])])]);
+      const y = g.op("Mul", [
+        g.op("Mul", [cur.name, g.op("Add", [e, g.weight(g.fresh("one"), [], [1])])]),
+        g.weight(g.fresh("h"), [], [0.5]),
+      ]);
+      next = { name: y, d: cur.d };
+      ops.push("GELU(decomposed)");
+    } else if (op === "softmax") {
+      next = { name: g.op("Softmax", [cur.name], { axis: -1 }), d: cur.d };
+      ops.push("Softmax");
+    } else if (op === "act") {
+      const a = pick(r, ["Relu", "Tanh", "Sigmoid", "Exp", "Neg", "Abs"]);
+      next = { name: g.op(a, [cur.name]), d: cur.d };
+      ops.push(a);
+    } else if (op === "res") {
+      const same = live.filter((t) => t !== cur && t.d === cur.d);
+      if (!same.length) continue;
+      next = { name: g.op("Add", [cur.name, pick(r, same).name]), d: cur.d };
+      ops.push("Add(res)");
+    } else if (op === "attn") {
+      const H = pick(r, [1, 2, 4].filter((h) => cur.d % h === 0));
+      const dh = cur.d / H;
+      const proj = () =>
+        g.op("MatMul", [
+          cur.name,
+          g.weight(g.fresh("wq"), [cur.d, cur.d], rand(cur.d * cur.d, 1 / Math.sqrt(cur.d))),
+        ]);
+      const heads = (t: string) =>
+        g.op("Transpose", [g.op("Reshape", [t, ints("shape", [B, S, H, dh])])], {
+          perm: [0, 2, 1, 3],
+        });
+      const q = heads(proj()), k = heads(proj()), v = heads(proj());
+      const kt = g.op("Transpose", [k], { perm: [0, 1, 3, 2] });
+      let sc = g.op("MatMul", [q, kt]);
+      sc = g.op(pick(r, ["Mul", "Div"]), [sc, g.weight(g.fresh("sc"), [], [Math.sqrt(dh)])]);
+      if (r() < 0.4) {
+        const mask = Array.from(
+          { length: S * S },
+          (_, i) => (i % S) > Math.floor(i / S) ? -1e4 : 0,
+        );
+        sc = g.op("Add", [sc, g.weight(g.fresh("mask"), [1, 1, S, S], mask)]);
+      }
+      const p = g.op("Softmax", [sc], { axis: -1 });
+      const o = g.op("Transpose", [g.op("MatMul", [p, v])], { perm: [0, 2, 1, 3] });
+      next = { name: g.op("Reshape", [o, ints("shape", [B, S, cur.d])]), d: cur.d };
+      ops.push(`Attn${H}h`);
+    }
+    if (next) {
+      live.push(next);
+      cur = next;
+    }
+  }
+  g.output(cur.name, "float32", [B, S, cur.d]);
+  return { bytes: g.toBytes(), dims: [B, S, D], ops };
+}
+
+/** One seeded model: CNN-style for even seeds, transformer-style for odd ones. */
+export async function graphCase(seed: number, ort: Ort): Promise<CaseResult> {
+  const r = rng(seed);
+  const built = seed % 2 === 0
+    ? (() => {
+      const b = buildCnn(r);
+      return { bytes: b.bytes, ops: b.ops, dims: [b.input.n, b.input.c, b.input.h, b.input.w] };
+    })()
+    : buildSeq(r);
+  const { bytes, ops, dims } = built;
+  const x = Float32Array.from({ length: dims.reduce((p, q) => p * q, 1) }, () => r() * 2 - 1);
+  const label = `graph seed ${seed} [${ops.join(" ")}] input ${dims.join("×")}`;
+  let theirs: Record<string, { data: Float32Array }>;
+  try {
+    const s = await ort.InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    theirs = await s.run({ x: new ort.Tensor("float32", x, dims) });
+    await s.release();
+  } catch {
+    return null; // a graph ONNX Runtime refuses is no case
+  }
+  for (const [level, threads] of [["all", 1], ["disabled", 1], ["all", 2]] as const) {
+    try {
+      const s = await InferenceSession.create(bytes, {
+        intraOpNumThreads: threads,
+        graphOptimizationLevel: level,
+      });
+      const feeds = { x: new Tensor("float32", x, dims) };
+      for (let run = 0; run < 2; run++) {
+        const ours = run === 0 ? s.runSync(feeds) : await s.run(feeds);
+        for (const [name, t] of Object.entries(theirs)) {
+          const a = ours[name].data as Float32Array, b = t.data;
+          let most = 0, diff = 0, at = 0;
+          for (let i = 0; i < b.length; i++) most = Math.max(most, Math.abs(b[i]));
+          for (let i = 0; i < b.length; i++) {
+            const d = Math.abs(a[i] - b[i]);
+            if (Number.isNaN(a[i]) && Number.isNaN(b[i])) continue;
+            if (!(d <= diff)) [diff, at] = [d, i];
+          }
+          if (a.length !== b.length || !(diff <= 1e-4 * Math.max(1, most))) {
+            s.release();
+            return `${label} optimization ${level}, ${threads} threads, run ${run}, output ${name}: ` +
+              `|difference| ${diff} at ${at} (${a[at]} against ONNX Runtime's ${
+                b[at]
+              }), max ${most}`;
+          }
+        }
+      }
+      s.release();
+    } catch (e) {
+      return `${label} optimization ${level}, ${threads} threads: threw ${e}`;
+    }
+  }
+  return null;
+}

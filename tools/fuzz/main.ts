@@ -1,0 +1,88 @@
+/**
+ * Fuzz campaigns: seeded random cases of a family against its reference
+ * (see each module), each failure printed with the seed that rebuilds it.
+ * Not part of `deno task test` (minutes per thousand cases); run it after
+ * changing a kernel or a fusion.
+ *
+ *   deno run -A tools/fuzz/main.ts conv [--from 1] [--count 500] [--isa avx2]
+ *   deno run -A tools/fuzz/main.ts all --count 300     # conv, gemm, pool, qconv, rows, graph
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/fuzz/main.ts graph   # needs onnxruntime-node
+ *
+ * Exits 1 when any case failed.
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import type { IsaLevel } from "../../mod.ts";
+import { loadOrt } from "../../tests/helpers/ort.ts";
+import { convCase } from "./conv.ts";
+import { gemmCase } from "./gemm.ts";
+import { graphCase } from "./graph.ts";
+import { poolCase } from "./pool.ts";
+import { qconvCase } from "./qconv.ts";
+import { rowsCase } from "./rows.ts";
+import { type CaseResult, type FuzzOptions, JitSet } from "./shared.ts";
+
+const CAMPAIGNS: Record<string, (seed: number, jits: JitSet, o: FuzzOptions) => CaseResult> = {
+  conv: convCase,
+  gemm: gemmCase,
+  pool: poolCase,
+  qconv: qconvCase,
+  rows: rowsCase,
+};
+
+const { values, positionals } = parseArgs({
+  args: Deno.args,
+  allowPositionals: true,
+  options: {
+    from: { type: "string", default: "1" },
+    count: { type: "string", default: "500" },
+    isa: { type: "string" },
+  },
+});
+const which = positionals[0] ?? "all";
+const names = which === "all" ? [...Object.keys(CAMPAIGNS), "graph"] : which.split(",");
+const from = Number(values.from), count = Number(values.count);
+const options: FuzzOptions = { isa: values.isa as IsaLevel | undefined };
+let failed = 0;
+for (const name of names) {
+  const t0 = performance.now();
+  let fails = 0;
+  if (name === "graph") {
+    const ort = await loadOrt();
+    if (ort === null) {
+      console.log("graph: onnxruntime-node is not installed (deno task compare-models fetches it)");
+      continue;
+    }
+    for (let seed = from; seed < from + count; seed++) {
+      const result = await graphCase(seed, ort);
+      if (result !== null) {
+        console.log(`FAIL ${result}`);
+        fails++;
+      }
+    }
+  } else {
+    const campaign = CAMPAIGNS[name];
+    if (campaign === undefined) {
+      console.error(`no campaign ${name}: ${[...Object.keys(CAMPAIGNS), "graph"].join(", ")}`);
+      Deno.exit(2);
+    }
+    const jits = new JitSet(options.isa);
+    for (let seed = from; seed < from + count; seed++) {
+      const result = campaign(seed, jits, options);
+      if (result !== null) {
+        console.log(`FAIL ${result}`);
+        fails++;
+      }
+    }
+    for (const f of jits.failures()) {
+      console.log(`FAIL plan: ${f}`);
+      fails++;
+    }
+    jits.close();
+  }
+  const s = ((performance.now() - t0) / 1000).toFixed(1);
+  console.log(`${name}: seeds ${from}..${from + count - 1}, ${fails} failed (${s} s)`);
+  failed += fails;
+}
+Deno.exit(failed > 0 ? 1 : 0);
