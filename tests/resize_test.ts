@@ -5,22 +5,27 @@ import { int, pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
-/** ONNX Resize of one plane by its definition, in f64, element by element. */
+/**
+ * ONNX Resize of one plane by its definition, element by element: the
+ * coordinate transform in float32 as ONNX Runtime computes it (scale, then
+ * each operation rounded), the taps' weights and sums in f64.
+ */
 function definition(
   x: Float32Array,
   o: Required<Omit<ResizeOptions, "scales">> & { scales?: number[] },
 ) {
-  const sh = o.scales?.[0] ?? o.outH / o.h, sw = o.scales?.[1] ?? o.outW / o.w;
+  const f = Math.fround;
+  const sh = f(o.scales?.[0] ?? o.outH / o.h), sw = f(o.scales?.[1] ?? o.outW / o.w);
   const coord = (out: number, scale: number, inLen: number, outLen: number) => {
     switch (o.coordinateTransformationMode) {
       case "half_pixel":
-        return (out + 0.5) / Math.fround(scale) - 0.5;
+        return f(f(f(out + 0.5) / scale) - 0.5);
       case "pytorch_half_pixel":
-        return outLen > 1 ? (out + 0.5) / Math.fround(scale) - 0.5 : 0;
+        return outLen > 1 ? f(f(f(out + 0.5) / scale) - 0.5) : 0;
       case "align_corners":
-        return outLen === 1 ? 0 : out * (inLen - 1) / (outLen - 1);
+        return outLen === 1 ? 0 : f(f(out * (inLen - 1)) / (outLen - 1));
       case "asymmetric":
-        return out / Math.fround(scale);
+        return f(out / scale);
     }
   };
   const at = (r: number, c: number) =>
@@ -213,5 +218,43 @@ Deno.test("resize: threads bit-identical; explicit scales; bad input", () => {
       assert.match(e.message, message);
       return true;
     });
+  }
+});
+
+Deno.test("resize nearest: coordinates in float32, as ONNX Runtime 1.30 picks the pixels", () => {
+  // Golden from onnxruntime-node 1.30 (Resize-13 with sizes, x = 0, 1, …): each case's f64
+  // coordinate lands a pixel off (10 → 2 asymmetric: 1 / 0.2f is 5 in float32, 4.99999992
+  // in f64; 7 → 1 half_pixel: 0.5 / (1/7)f − 0.5 is 2.9999998 in float32, 3 exactly in f64).
+  const cases: [
+    ResizeOptions["coordinateTransformationMode"],
+    ResizeOptions["nearestMode"],
+    number,
+    number[],
+  ][] = [
+    ["asymmetric", "floor", 10, [0, 5]],
+    ["half_pixel", "floor", 7, [2]],
+    ["half_pixel", "floor", 3, [0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2]],
+    ["half_pixel", "floor", 5, [0, 2, 3]],
+    ["half_pixel", "floor", 6, [1, 4]],
+  ];
+  using jit = new Jit({ threads: 1 });
+  for (const [coordinateTransformationMode, nearestMode, w, want] of cases) {
+    const x = Float32Array.from({ length: w }, (_, i) => i), y = new Float32Array(want.length);
+    jit.resize(x, y, {
+      n: 1,
+      c: 1,
+      h: 1,
+      w,
+      outH: 1,
+      outW: want.length,
+      mode: "nearest",
+      coordinateTransformationMode,
+      nearestMode,
+    });
+    assert.deepEqual(
+      Array.from(y),
+      want,
+      `${coordinateTransformationMode} ${nearestMode} ${w} → ${want.length}`,
+    );
   }
 });

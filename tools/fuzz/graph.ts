@@ -50,6 +50,9 @@ function buildCnn(r: () => number): { bytes: Uint8Array; input: T; ops: string[]
       "silu",
       "hswish",
       "concat",
+      "resize",
+      "convT",
+      "depthToSpace",
     ]);
     let next: T | null = null;
     if (op === "conv") {
@@ -154,6 +157,51 @@ function buildCnn(r: () => number): { bytes: Uint8Array; input: T; ops: string[]
         next = { ...cur, name, h: oh, w: ow };
       }
       ops.push(kind);
+    } else if (op === "resize") {
+      if (g.opset < 13) continue;
+      const mode = pick(r, ["nearest", "linear", "cubic"]);
+      const coord = pick(r, ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"]);
+      const attrs: Record<string, string | number | { f: number }> = {
+        mode,
+        coordinate_transformation_mode: coord,
+      };
+      if (mode === "nearest") {
+        attrs.nearest_mode = pick(r, ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"]);
+      }
+      if (mode === "cubic") attrs.cubic_coeff_a = f(pick(r, [-0.75, -0.5]));
+      const oh = pick(r, [cur.h * 2, int(r, 1, 2 * cur.h + 3)]);
+      const ow = pick(r, [cur.w * 2, int(r, 1, 2 * cur.w + 3)]);
+      const sizes = g.ints(g.fresh("sizes"), [cur.n, cur.c, oh, ow]);
+      const name = g.op("Resize", [cur.name, "", "", sizes], attrs);
+      next = { ...cur, name, h: oh, w: ow };
+      ops.push(`Resize(${mode},${coord})`);
+    } else if (op === "convT") {
+      const k = pick(r, [2, 2, 3, 4]), st = pick(r, [1, 2, 2]);
+      const oc = pick(r, [int(r, 1, 8), 16, 32]);
+      const p = int(r, 0, k - 1), op2 = st > 1 ? int(r, 0, st - 1) : 0;
+      const oh = st * (cur.h - 1) + k - 2 * p + op2, ow = st * (cur.w - 1) + k - 2 * p + op2;
+      if (oh < 1 || ow < 1 || oh * ow * oc > 200000) continue;
+      const wn = g.weight(
+        g.fresh("wt"),
+        [cur.c, oc, k, k],
+        rand(cur.c * oc * k * k, 1 / Math.sqrt(cur.c * k)),
+      );
+      const ins = [cur.name, wn];
+      if (r() < 0.6) ins.push(g.weight(g.fresh("b"), [oc], rand(oc, 0.2)));
+      const name = g.op("ConvTranspose", ins, {
+        kernel_shape: [k, k],
+        strides: [st, st],
+        pads: [p, p, p, p],
+        output_padding: [op2, op2],
+      });
+      next = { name, n: cur.n, c: oc, h: oh, w: ow };
+      ops.push(`ConvTranspose${k}x${k}/${st}`);
+    } else if (op === "depthToSpace") {
+      if (cur.c % 4 !== 0) continue;
+      const mode = pick(r, ["DCR", "CRD"]);
+      const name = g.op("DepthToSpace", [cur.name], { blocksize: 2, mode });
+      next = { ...cur, name, c: cur.c / 4, h: cur.h * 2, w: cur.w * 2 };
+      ops.push(`DepthToSpace(${mode})`);
     } else if (op === "concat") {
       const same = live.filter((t) => t !== cur && t.h === cur.h && t.w === cur.w && t.n === cur.n);
       if (!same.length) continue;

@@ -59,17 +59,24 @@ export interface AxisTable {
   weight: Float32Array;
 }
 
-/** The input coordinate of output index `o` along an axis (ONNX's transforms). */
+/**
+ * The input coordinate of output index `o` along an axis (ONNX's transforms),
+ * in float32 arithmetic as ONNX Runtime computes it: a coordinate that is an
+ * integer in exact arithmetic may round either way, and nearest's floor and
+ * ceil follow that (10 → 2 rows asymmetric: 1 / 0.2f is 5 in float32,
+ * 4.99999992 in float64, a row apart).
+ */
 function source(s: ResizeSpec, o: number, inLen: number, outLen: number, scale: number): number {
+  const f = Math.fround;
   switch (s.coordinates) {
     case "half_pixel":
-      return (o + 0.5) / scale - 0.5;
+      return f(f(f(o + 0.5) / scale) - 0.5);
     case "pytorch_half_pixel":
-      return outLen > 1 ? (o + 0.5) / scale - 0.5 : 0;
+      return outLen > 1 ? f(f(f(o + 0.5) / scale) - 0.5) : 0;
     case "align_corners":
-      return outLen === 1 ? 0 : (o * (inLen - 1)) / (outLen - 1);
+      return outLen === 1 ? 0 : f(f(o * (inLen - 1)) / (outLen - 1));
     case "asymmetric":
-      return o / scale;
+      return f(o / scale);
   }
 }
 
