@@ -3,8 +3,10 @@
  * rank 1-5 through Transpose, Reshape, Slice (negative starts and steps),
  * Concat, Split, Gather (negative indices), Expand, Squeeze/Unsqueeze,
  * Tile, Pad (constant, reflect, edge), Flatten, elementwise ops against
- * broadcast constants, Where, reductions over random axes and Softmax on a
- * random axis, opsets 13 and 17.
+ * broadcast constants, Where, reductions over random axes, Softmax on a
+ * random axis, MatMul with broadcast batch dims, Gemm (C broadcast),
+ * ArgMax/ArgMin, CumSum and int64 shape plumbing (Shape, ConstantOfShape,
+ * Range), opsets 13 and 17.
  *
  * @module
  */
@@ -19,6 +21,16 @@ export interface BuiltModel {
 }
 
 const size = (d: readonly number[]) => d.reduce((p, q) => p * q, 1);
+
+/** numpy's broadcast of two shapes (they broadcast). */
+function broadcastShape(a: readonly number[], b: readonly number[]): number[] {
+  const n = Math.max(a.length, b.length), out: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const x = a[a.length - n + i] ?? 1, y = b[b.length - n + i] ?? 1;
+    out.push(Math.max(x, y));
+  }
+  return out;
+}
 
 /** A random broadcastable shape for `d` (dims dropped from the left, some set to 1). */
 function broadcastable(r: () => number, d: readonly number[]): number[] {
@@ -56,6 +68,12 @@ export function buildTensorGraph(r: () => number): BuiltModel {
       "Reduce",
       "Softmax",
       "Unary",
+      "MatMul",
+      "MatMul",
+      "Gemm",
+      "ArgMax",
+      "CumSum",
+      "ShapeOps",
     ]);
     const axis = () => int(r, 0, d.length - 1);
     let next: string | null = null, nd: number[] = d;
@@ -200,6 +218,61 @@ export function buildTensorGraph(r: () => number): BuiltModel {
       next = g.op(pick(r, ["Softmax", "LogSoftmax"]), [cur], {
         axis: axis() - (r() < 0.5 ? d.length : 0),
       });
+    } else if (op === "MatMul") {
+      // x (rank ≥ 1) times a constant whose batch dims broadcast against x's.
+      const k = d[d.length - 1], n = pick(r, [1, 3, 8, 17]);
+      const batch = d.length > 2 ? broadcastable(r, d.slice(0, -2)) : [];
+      const bd = r() < 0.2 && d.length >= 2 ? [k] : [...batch, k, n];
+      const w = g.weight(g.fresh("mm"), bd, values(size(bd)));
+      next = g.op("MatMul", [cur, w]);
+      nd = bd.length === 1
+        ? d.slice(0, -1)
+        : d.length === 1
+        ? [...batch, n]
+        : [...broadcastShape(d.slice(0, -2), batch), d[d.length - 2], n];
+      if (nd.length === 0) {
+        nd = [1];
+        next = g.op("Reshape", [next, ints([1])]);
+      }
+    } else if (op === "Gemm") {
+      if (d.length !== 2) continue;
+      const [m, k] = d, n = pick(r, [1, 5, 16]);
+      const transB = r() < 0.5 ? 1 : 0;
+      const b = g.weight(g.fresh("gb"), transB ? [n, k] : [k, n], values(k * n));
+      const cShape = pick(r, [[n], [1, n], [m, n], [m, 1], []]);
+      const c = g.weight(g.fresh("gc"), cShape, values(size(cShape)));
+      next = g.op("Gemm", [cur, b, c], {
+        transB,
+        alpha: { f: pick(r, [1, 0.5, 2]) },
+        beta: { f: pick(r, [1, 0.5, 0]) },
+      });
+      nd = [m, n];
+    } else if (op === "ArgMax") {
+      const a = axis(), keep = r() < 0.5 ? 1 : 0;
+      if (!keep && d.length === 1) continue;
+      const idx = g.op(pick(r, ["ArgMax", "ArgMin"]), [cur], { axis: a, keepdims: keep });
+      next = g.op("Cast", [idx], { to: 1 });
+      nd = keep ? d.map((v, i) => (i === a ? 1 : v)) : d.filter((_, i) => i !== a);
+    } else if (op === "CumSum") {
+      next = g.op("CumSum", [cur, ints([axis()], [])], {
+        exclusive: r() < 0.3 ? 1 : 0,
+        reverse: r() < 0.3 ? 1 : 0,
+      });
+    } else if (op === "ShapeOps") {
+      // Shape → a dim → ConstantOfShape of it, added as a broadcast row (int64 plumbing).
+      const a = axis();
+      const dim = g.op("Gather", [g.op("Shape", [cur]), ints([a])], { axis: 0 });
+      const row = g.op("ConstantOfShape", [dim], {
+        value: { tensor: { type: "float32", dims: [1], data: [0.25] } },
+      });
+      const range = g.op("Cast", [
+        g.op("Range", [ints([0], []), g.op("Squeeze", [dim, ints([0])]), ints([1], [])]),
+      ], {
+        to: 1,
+      });
+      const plus = g.op("Add", [row, range]);
+      if (a !== d.length - 1) continue;
+      next = g.op("Add", [cur, plus]);
     } else {
       next = g.op(pick(r, ["Neg", "Abs", "Relu", "Tanh", "Sigmoid", "Exp", "Erf"]), [cur]);
     }
