@@ -1899,6 +1899,27 @@ const CASES: Case[] = [
     g.output(g.op("Transpose", ["x"], { perm: [0, 2, 1, 3] }, "heads"));
     g.output(g.op("Transpose", ["x"], { perm: [0, 3, 1, 2] }, "nchw"));
   }),
+  // Found by tools/fuzz (stop 67): an output Transpose folded into a MatMul by a vector took
+  // the output's last axis for N (wrong elements, or a gemm RangeError), and a Transpose
+  // between two MatMuls was folded into both (a dangling input at create).
+  graph(
+    "MatMul by a vector, its output transposed (perm keeping the last axis)",
+    [3, 4, 8],
+    (g) => {
+      const v = g.weight("v", [8], Array.from({ length: 8 }, (_, i) => (i % 5) - 2));
+      g.output(g.op("Transpose", [g.op("MatMul", ["x", v])], { perm: [0, 1] }, "xv"));
+      const b = g.weight("b", [2, 8, 3], Array.from({ length: 48 }, (_, i) => (i % 7) - 3));
+      const vb = g.op("MatMul", [g.op("Reshape", ["x", g.ints("s", [12, 8])]), v]);
+      const row = g.op("Gather", [vb, g.ints("i", [0, 1, 2, 3, 4, 5, 6, 7])], { axis: 0 });
+      g.output(g.op("Transpose", [g.op("MatMul", [row, b])], { perm: [0, 1] }, "vb"));
+    },
+  ),
+  graph("MatMul → Transpose → MatMul (the Transpose folded once)", [2, 3, 4], (g) => {
+    const w1 = g.weight("w1", [4, 5], Array.from({ length: 20 }, (_, i) => (i % 3) - 1));
+    const w2 = g.weight("w2", [5, 2], Array.from({ length: 10 }, (_, i) => (i % 4) - 2));
+    const t = g.op("Transpose", [g.op("MatMul", ["x", w1])], { perm: [1, 0, 2] });
+    g.output(g.op("MatMul", [t, w2], {}, "y"));
+  }),
   graph("Slice with steps, negative indices, clamping", [4, 6, 5], (g) => {
     g.output(
       g.op(

@@ -198,9 +198,13 @@ export function buildTensorGraph(r: () => number): BuiltModel {
       const other = g.weight(g.fresh("k"), bd, vals);
       let lhs = cur;
       if (b === "Pow") lhs = g.op("Abs", [cur]);
-      next = g.op(b, r() < 0.7 || b === "Pow" ? [lhs, other] : [other, lhs]);
+      // Never divided by, or raised to, a computed value: near 0 either amplifies the
+      // reduction's rounding past any tolerance (a LogSoftmax of −1.7e-5 under a division).
+      const computedLeft = b === "Pow" || b === "Div" || r() < 0.7;
+      next = g.op(b, computedLeft ? [lhs, other] : [other, lhs]);
     } else if (op === "Where") {
-      const cond = g.op("Greater", [cur, g.weight(g.fresh("t"), [], [0])]);
+      // A threshold no sum of eighths lands near: a rounding difference flips no pick.
+      const cond = g.op("Greater", [cur, g.weight(g.fresh("t"), [], [0.0371])]);
       const bd = broadcastable(r, d);
       next = g.op("Where", [cond, cur, g.weight(g.fresh("w"), bd, values(size(bd)))]);
     } else if (op === "Reduce") {

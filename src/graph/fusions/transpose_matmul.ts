@@ -25,7 +25,10 @@ export const TRANSPOSE_MATMUL: Fusion = {
       let changed = false;
       for (let i = 0; i < 2; i++) {
         const t = idx.producer.get(mm.inputs[i]) ?? null;
-        if (perms[i] || !is(t, "Transpose") || idx.soleReader(mm.inputs[i]) !== mm) continue;
+        // A Transpose already folded into another MatMul's output is gone (the index predates it).
+        if (perms[i] || !is(t, "Transpose") || dead.has(t) || idx.soleReader(mm.inputs[i]) !== mm) {
+          continue;
+        }
         const p = t.attrs.ints("perm");
         if (!p || !inputPermOk(p)) continue;
         mm.inputs = mm.inputs.slice();
@@ -35,7 +38,7 @@ export const TRANSPOSE_MATMUL: Fusion = {
         changed = true;
       }
       const t = idx.soleReader(mm.outputs[0]);
-      if (!perms[2] && is(t, "Transpose")) {
+      if (!perms[2] && is(t, "Transpose") && !dead.has(t)) {
         const p = t.attrs.ints("perm");
         if (p && p.length >= 2 && p[p.length - 1] === p.length - 1) {
           mm.outputs = [t.outputs[0]];

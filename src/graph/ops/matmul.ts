@@ -121,6 +121,26 @@ function viewOf(bufDims: readonly number[], perm: readonly number[] | null | und
     : { dims: bufDims.slice(), strides: st };
 }
 
+/**
+ * The product's view [...batch, m, n] of y, seen as its own dims [...batch, m]
+ * (1-D B: no n axis) or [...batch, n] (1-D A: no m axis) through a folded
+ * output Transpose: the missing axis, of length 1, put back (a found bug:
+ * the output's last axis was taken for n, so Transpose(MatMul(x, v)) wrote
+ * the wrong elements or none).
+ */
+function promoteOutput(v: View, aVector: boolean, bVector: boolean): View {
+  const r = v.dims.length;
+  if (bVector) return { dims: [...v.dims, 1], strides: [...v.strides, 1] };
+  if (aVector) {
+    const last = r - 1;
+    return {
+      dims: [...v.dims.slice(0, last), 1, v.dims[last]],
+      strides: [...v.strides.slice(0, last), v.strides[last] * v.dims[last], v.strides[last]],
+    };
+  }
+  return v;
+}
+
 /** Matrix part of a view: [transposed, leading dimension], or null when neither axis is contiguous. */
 function matrixLayout(v: View): [boolean, number] | null {
   const r = v.dims.length, rows = v.strides[r - 2], cols = v.strides[r - 1];
@@ -209,7 +229,10 @@ function buildProduct(
   const pa = promote(va, true), pb = promote(vb, false);
   const outDims = [...s.batch, s.m, s.n];
   const yInv = perms[2] ? inverse(perms[2]) : null;
-  const py = yInv ? viewOf(y.dims, yInv) : { dims: outDims, strides: stridesOf(outDims) };
+  // y through a folded output Transpose, its dropped axis (a 1-D operand's) put back.
+  const py = yInv
+    ? promoteOutput(viewOf(y.dims, yInv), va.dims.length === 1, vb.dims.length === 1)
+    : { dims: outDims, strides: stridesOf(outDims) };
   const la = matrixLayout(pa), lb = matrixLayout(pb), ly = matrixLayout(py);
   if (!la || !lb || !ly || ly[0]) fail(n, "a folded Transpose leaves no contiguous matrix axis");
   options.transA = la[0];
