@@ -5,7 +5,7 @@
  * changing a kernel or a fusion.
  *
  *   deno run -A tools/fuzz/main.ts conv [--from 1] [--count 500] [--isa avx2]
- *   deno run -A tools/fuzz/main.ts all --count 300     # conv, gemm, pool, qconv, rows, graph
+ *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, graph
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/fuzz/main.ts graph   # needs onnxruntime-node
  *
  * Exits 1 when any case failed.
@@ -15,6 +15,7 @@
 import { parseArgs } from "node:util";
 import type { IsaLevel } from "../../mod.ts";
 import { loadOrt } from "../../tests/helpers/ort.ts";
+import { boundaryCase } from "./boundary.ts";
 import { convCase } from "./conv.ts";
 import { gemmCase } from "./gemm.ts";
 import { graphCase } from "./graph.ts";
@@ -24,6 +25,7 @@ import { rowsCase } from "./rows.ts";
 import { type CaseResult, type FuzzOptions, JitSet } from "./shared.ts";
 
 const CAMPAIGNS: Record<string, (seed: number, jits: JitSet, o: FuzzOptions) => CaseResult> = {
+  boundary: boundaryCase,
   conv: convCase,
   gemm: gemmCase,
   pool: poolCase,
