@@ -5,7 +5,7 @@
  * changing a kernel or a fusion.
  *
  *   deno run -A tools/fuzz/main.ts conv [--from 1] [--count 500] [--isa avx2]
- *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, graph
+ *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, graph, qdq
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/fuzz/main.ts graph   # needs onnxruntime-node
  *
  * Exits 1 when any case failed.
@@ -21,6 +21,7 @@ import { gemmCase } from "./gemm.ts";
 import { graphCase } from "./graph.ts";
 import { poolCase } from "./pool.ts";
 import { qconvCase } from "./qconv.ts";
+import { qdqCase } from "./qdq_graph.ts";
 import { rowsCase } from "./rows.ts";
 import { type CaseResult, type FuzzOptions, JitSet } from "./shared.ts";
 
@@ -43,21 +44,24 @@ const { values, positionals } = parseArgs({
   },
 });
 const which = positionals[0] ?? "all";
-const names = which === "all" ? [...Object.keys(CAMPAIGNS), "graph"] : which.split(",");
+const names = which === "all" ? [...Object.keys(CAMPAIGNS), "graph", "qdq"] : which.split(",");
 const from = Number(values.from), count = Number(values.count);
 const options: FuzzOptions = { isa: values.isa as IsaLevel | undefined };
 let failed = 0;
 for (const name of names) {
   const t0 = performance.now();
   let fails = 0;
-  if (name === "graph") {
+  if (name === "graph" || name === "qdq") {
     const ort = await loadOrt();
     if (ort === null) {
-      console.log("graph: onnxruntime-node is not installed (deno task compare-models fetches it)");
+      console.log(
+        `${name}: onnxruntime-node is not installed (deno task compare-models fetches it)`,
+      );
       continue;
     }
+    const model = name === "graph" ? graphCase : qdqCase;
     for (let seed = from; seed < from + count; seed++) {
-      const result = await graphCase(seed, ort);
+      const result = await model(seed, ort);
       if (result !== null) {
         console.log(`FAIL ${result}`);
         fails++;
@@ -66,7 +70,9 @@ for (const name of names) {
   } else {
     const campaign = CAMPAIGNS[name];
     if (campaign === undefined) {
-      console.error(`no campaign ${name}: ${[...Object.keys(CAMPAIGNS), "graph"].join(", ")}`);
+      console.error(
+        `no campaign ${name}: ${[...Object.keys(CAMPAIGNS), "graph", "qdq"].join(", ")}`,
+      );
       Deno.exit(2);
     }
     const jits = new JitSet(options.isa);
