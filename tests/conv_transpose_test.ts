@@ -483,3 +483,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test("convTranspose2d: autoPad SAME with a kernel narrower than the stride gives input·stride outputs, the last the bias alone", () => {
+  // ONNX: output = input·stride, total padding = stride·(in − 1) + kernel − output, here
+  // negative; ONNX Runtime clamps it at 0 (its shape inference says input·stride too, its
+  // kernel writes the shorter full output). Found by tools/fuzz: the graph planned
+  // input·stride, the call computed the full output, and the run threw a RangeError.
+  const r = rng(3700);
+  using jit = new Jit({ threads: 1 });
+  for (const [kh, kw, sh, sw] of [[1, 1, 2, 2], [2, 2, 3, 3], [1, 2, 2, 3], [2, 1, 3, 1]]) {
+    for (const autoPad of ["SAME_UPPER", "SAME_LOWER"] as const) {
+      const o = { n: 1, c: 2, h: 3, w: 4, outChannels: 3, kernel: [kh, kw], strides: [sh, sw] };
+      const oh = 3 * sh, ow = 4 * sw;
+      const x = new Float32Array(2 * 12).map(() => int(r, -3, 3));
+      const w = new Float32Array(2 * 3 * kh * kw).map(() => int(r, -2, 2));
+      const bias = new Float32Array(3).map(() => int(r, -4, 4));
+      const y = new Float32Array(3 * oh * ow).fill(NaN);
+      jit.convTranspose2d(x, w, y, { ...o, autoPad, bias });
+      // The full output's total padding is positive only where the kernel reaches the stride.
+      const pads = [0, 1].map((i) =>
+        Math.max(0, [sh, sw][i] * ([3, 4][i] - 1) + [kh, kw][i] - [oh, ow][i])
+      );
+      const head = pads.map((
+        p,
+      ) => (autoPad === "SAME_UPPER" ? Math.floor(p / 2) : p - Math.floor(p / 2)));
+      const want = scatter(
+        { o: { ...o, pads: [head[0], head[1], pads[0] - head[0], pads[1] - head[1]] }, oh, ow },
+        x,
+        w,
+        bias,
+      );
+      assert.deepEqual(Array.from(y), Array.from(want), `${kh}×${kw}/${sh}×${sw} ${autoPad}`);
+    }
+  }
+});

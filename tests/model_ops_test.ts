@@ -1920,6 +1920,19 @@ const CASES: Case[] = [
     const t = g.op("Transpose", [g.op("MatMul", ["x", w1])], { perm: [1, 0, 2] });
     g.output(g.op("MatMul", [t, w2], {}, "y"));
   }),
+  graph(
+    "Einsum with '...' (batched products, transposes, diagonals, implicit output)",
+    [2, 3, 4],
+    (g) => {
+      const b = g.weight("b", [2, 4, 5], Array.from({ length: 40 }, (_, i) => (i % 7) - 3));
+      const v = g.weight("v", [4, 5], Array.from({ length: 20 }, (_, i) => (i % 5) - 2));
+      g.output(g.op("Einsum", ["x", b], { equation: "...ij,...jk->...ik" }, "batched"));
+      g.output(g.op("Einsum", ["x", b], { equation: "...ij,...jk" }, "implicit"));
+      g.output(g.op("Einsum", ["x", v], { equation: "...ij,jk->...ik" }, "shared"));
+      g.output(g.op("Einsum", ["x"], { equation: "i...->...i" }, "moved"));
+      g.output(g.op("Einsum", ["x", "x"], { equation: "b...d,b...d->b..." }, "rowDots"));
+    },
+  ),
   graph("Slice with steps, negative indices, clamping", [4, 6, 5], (g) => {
     g.output(
       g.op(

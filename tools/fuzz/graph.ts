@@ -16,6 +16,7 @@ import { InferenceSession, Tensor } from "../../mod.ts";
 import type { Ort } from "../../tests/helpers/ort.ts";
 import { f, GraphBuilder } from "../onnx_writer.ts";
 import { type CaseResult, int, pick, rng } from "./shared.ts";
+import { buildOpGraph } from "./op_graph.ts";
 import { buildTensorGraph } from "./tensor_graph.ts";
 
 interface T {
@@ -346,8 +347,31 @@ export async function graphCase(seed: number, ort: Ort): Promise<CaseResult> {
     ? buildSeq(r)
     : buildTensorGraph(r);
   const { bytes, ops, dims } = built;
+  return await compareModel(
+    `graph seed ${seed} [${ops.join(" ")}] input ${dims.join("×")}`,
+    bytes,
+    dims,
+    r,
+    ort,
+  );
+}
+
+/** One seeded single-op model with random attributes (op_graph.ts). */
+export async function opCase(seed: number, ort: Ort): Promise<CaseResult> {
+  const r = rng(seed);
+  const { bytes, ops, dims } = buildOpGraph(r);
+  return await compareModel(`ops seed ${seed} ${ops.join(" ")}`, bytes, dims, r, ort);
+}
+
+/** Ours (optimized and not, 1 and 2 threads, runSync and run) against ONNX Runtime on x. */
+async function compareModel(
+  label: string,
+  bytes: Uint8Array,
+  dims: number[],
+  r: () => number,
+  ort: Ort,
+): Promise<CaseResult> {
   const x = Float32Array.from({ length: dims.reduce((p, q) => p * q, 1) }, () => r() * 2 - 1);
-  const label = `graph seed ${seed} [${ops.join(" ")}] input ${dims.join("×")}`;
   let theirs: Record<string, { data: Float32Array }>;
   try {
     // Its graph optimizations off: its fusions are not the oracle (ORT 1.30's Transpose →

@@ -5,8 +5,10 @@
  * copied into [batch, rows, k] and [batch, k, columns] order (strided
  * copies), one GEMM per batch, the product copied into the output's order
  * — all Jit calls. Any other equation (one operand, sums over a letter of
- * one operand alone, diagonals, `...`, integer types) by a TypeScript loop
- * over every index, in float64. An output letter must appear in an input.
+ * one operand alone, diagonals, integer types) by a TypeScript loop over
+ * every index, in float64. An output letter must appear in an input. `...`
+ * names the dims no letter does, right-aligned across operands, with
+ * letters of its own (the same sizes in every operand: no broadcasting).
  */
 import type { TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
@@ -28,22 +30,34 @@ interface Equation {
   output: string;
 }
 
-function parse(n: Node, count: number): Equation {
+function parse(n: Node, ranks: readonly number[]): Equation {
   const eq = n.attrs.string("equation", "").replace(/\s+/g, "");
   const [lhs, rhs] = eq.includes("->") ? eq.split("->") : [eq, null];
-  const inputs = lhs.split(",");
-  if (inputs.length !== count) {
-    fail(n, `equation '${eq}' has ${inputs.length} inputs, the node ${count}`);
+  let inputs = lhs.split(",");
+  if (inputs.length !== ranks.length) {
+    fail(n, `equation '${eq}' has ${inputs.length} inputs, the node ${ranks.length}`);
   }
   for (const t of [...inputs, rhs ?? ""]) {
-    if (!/^[A-Za-z]*$/.test(t)) fail(n, `equation '${eq}': only letters are supported (no '...')`);
+    if (!/^[A-Za-z]*(\.\.\.)?[A-Za-z]*$/.test(t)) {
+      fail(n, `equation '${eq}': a term is letters with at most one '...'`);
+    }
   }
-  let output = rhs;
+  // "...": the dims no letter names, right-aligned across the operands (numpy's rule), each
+  // named by a letter the equation does not use; the output's "..." (or an implicit
+  // output's leading dims) are all of them.
+  const used = new Set(eq.replace(/[^A-Za-z]/g, ""));
+  const spare = [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"].filter((c) => !used.has(c));
+  const counts = inputs.map((t, i) => (t.includes("...") ? ranks[i] - (t.length - 3) : 0));
+  if (counts.some((c) => c < 0)) fail(n, `equation '${eq}': a term names more dims than its input has`);
+  const most = Math.max(0, ...counts), ellipsis = spare.slice(0, most).join("");
+  inputs = inputs.map((t, i) => t.replace("...", ellipsis.slice(most - counts[i])));
+  let output = rhs === null ? null : rhs.replace("...", ellipsis);
   if (output === null) {
-    // Implicit: the letters appearing once, in alphabetical order.
+    // Implicit: the "..." dims, then the letters appearing once, in alphabetical order.
     const seen = new Map<string, number>();
     for (const t of inputs) for (const c of t) seen.set(c, (seen.get(c) ?? 0) + 1);
-    output = [...seen].filter(([, k]) => k === 1).map(([c]) => c).sort().join("");
+    output = ellipsis +
+      [...seen].filter(([c, k]) => k === 1 && !ellipsis.includes(c)).map(([c]) => c).sort().join("");
   }
   for (const c of output) {
     if (!inputs.some((t) => t.includes(c))) fail(n, `output letter '${c}' is in no input`);
@@ -74,7 +88,7 @@ const EINSUM: OpDef = {
   attributes: ["equation"],
   infer(n, ins) {
     const xs = need(n, ins, 1, 8);
-    const eq = parse(n, xs.length);
+    const eq = parse(n, xs.map((x) => x.dims.length));
     for (const x of xs) {
       if (x.type !== xs[0].type) fail(n, "inputs differ in type");
     }
@@ -83,7 +97,7 @@ const EINSUM: OpDef = {
   },
   build(n, ins, outs, env) {
     const xs = ins as Buf[], y = outs[0];
-    const eq = parse(n, xs.length), size = sizes(n, eq, xs.map((x) => x.dims));
+    const eq = parse(n, xs.map((x) => x.dims.length)), size = sizes(n, eq, xs.map((x) => x.dims));
     return (xs.length === 2 && y.type === "float32" && gemmForm(eq, xs, y, size, env)) ||
       loopStep(eq, xs, y, size);
   },

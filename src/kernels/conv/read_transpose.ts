@@ -144,17 +144,14 @@ export function readConvTranspose(
       key[14] =
       key[15] =
         0;
-    // ONNX: SAME gives output = input·stride; the total padding is what the full output has beyond it.
+    // ONNX: SAME gives output = input·stride; the total padding is what the full output has
+    // beyond it. A full output shorter than that (a kernel narrower than the stride) is
+    // padded at its end, as ONNX Runtime does (its total padding clamped at 0): the outputs
+    // past it are the bias alone, as output_padding's are.
     for (let i = 0; mode !== "valid" && i < 2; i++) {
-      const size = i === 0 ? h : ww;
-      splitSame(
-        W,
-        Math.max(0, fullSize(key, size, i) - size * key[8 + i]),
-        mode,
-        MAX_CONV_PAD,
-        key,
-        12 + i,
-      );
+      const size = i === 0 ? h : ww, full = fullSize(key, size, i), want = size * key[8 + i];
+      if (full < want) key[16 + i] += want - full;
+      splitSame(W, Math.max(0, full - want), mode, MAX_CONV_PAD, key, 12 + i);
     }
   }
   const group = readGroup(W, o.group, c, oc);

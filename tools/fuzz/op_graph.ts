@@ -1,0 +1,238 @@
+/**
+ * Single ops with random attributes, the geometry- and index-heavy ones:
+ * Conv, ConvTranspose (output_padding, auto_pad), MaxPool and AveragePool
+ * with auto_pad, ceil_mode and dilations, Einsum (products, transposes, sums), TopK,
+ * GatherElements, ScatterElements (with its reductions), GatherND,
+ * ScatterND, LSTM and GRU (directions, sequence lengths, initial states),
+ * opsets 13-18: one model each, against onnxruntime-node with its graph
+ * optimizations off (see graph.ts for the tolerance).
+ *
+ * @module
+ */
+import { GraphBuilder } from "../onnx_writer.ts";
+import { int, pick } from "./shared.ts";
+
+/** A built model: its bytes, its float input's dims and what it is. */
+export interface BuiltOp {
+  bytes: Uint8Array;
+  dims: number[];
+  ops: string[];
+}
+
+const size = (d: readonly number[]) => d.reduce((p, q) => p * q, 1);
+
+/** A random one-op model (x: a float input). */
+export function buildOpGraph(r: () => number): BuiltOp {
+  const g = new GraphBuilder(pick(r, [13, 17, 18]));
+  const rand = (n: number, s = 1) => Array.from({ length: n }, () => (r() * 2 - 1) * s);
+  const op = pick(r, [
+    "Conv",
+    "ConvTranspose",
+    "MaxPool",
+    "AveragePool",
+    "Einsum",
+    "TopK",
+    "GatherElements",
+    "ScatterElements",
+    "GatherND",
+    "ScatterND",
+    "LSTM",
+    "GRU",
+  ]);
+  const autoPad = () => pick(r, ["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]);
+  let dims: number[];
+  let label = op;
+  if (op === "Conv" || op === "ConvTranspose" || op === "MaxPool" || op === "AveragePool") {
+    const c = int(r, 1, 6), h = int(r, 1, 12), w = int(r, 1, 12), n = pick(r, [1, 2]);
+    dims = [n, c, h, w];
+    g.input("x", "float32", dims);
+    const kh = int(r, 1, 4), kw = int(r, 1, 4), st = [int(r, 1, 3), int(r, 1, 3)];
+    let pad = autoPad();
+    // Where ONNX Runtime leaves ONNX's definition, no case: a ConvTranspose SAME with a kernel
+    // narrower than its stride (ORT writes the full output, not input·stride, against its own
+    // shape inference), a pool SAME with dilations (ORT's padding ignores them: 4 outputs of
+    // 5 at stride 1), a window larger than the padded input (ORT truncates a negative span's
+    // quotient to one output where ONNX's floor gives none).
+    // Nor a pool SAME whose kernel is narrower than its stride (a negative total padding:
+    // ORT refuses it, or with ceil_mode shifts every window by one).
+    if (op !== "Conv" && pad.startsWith("SAME") && (kh < st[0] || kw < st[1])) pad = "NOTSET";
+    const attrs: Record<string, number | number[] | string> = {
+      kernel_shape: [kh, kw],
+      strides: st,
+      auto_pad: pad,
+    };
+    if (pad === "NOTSET") {
+      attrs.pads = [int(r, 0, kh - 1), int(r, 0, kw - 1), int(r, 0, kh - 1), int(r, 0, kw - 1)];
+    }
+    const pooled = op === "MaxPool" || op === "AveragePool";
+    if ((op !== "AveragePool" || g.opset >= 19) && !(pooled && pad.startsWith("SAME"))) {
+      if (r() < 0.4) attrs.dilations = [int(r, 1, 2), int(r, 1, 2)];
+    }
+    if (pooled) {
+      const d = (attrs.dilations as number[] | undefined) ?? [1, 1];
+      const p = (attrs.pads as number[] | undefined) ?? [0, 0, 0, 0];
+      const room = pad === "NOTSET" ? [h + p[0] + p[2], w + p[1] + p[3]] : [h, w];
+      if ((kh - 1) * d[0] + 1 > room[0] || (kw - 1) * d[1] + 1 > room[1]) {
+        attrs.kernel_shape = [Math.min(kh, room[0]), Math.min(kw, room[1])];
+        delete attrs.dilations;
+      }
+    }
+    if (op === "Conv") {
+      const oc = int(r, 1, 6);
+      g.output(
+        g.op("Conv", [
+          "x",
+          g.weight("w", [oc, c, kh, kw], rand(oc * c * kh * kw)),
+          g.weight("b", [oc], rand(oc)),
+        ], attrs),
+      );
+    } else if (op === "ConvTranspose") {
+      const oc = int(r, 1, 6);
+      // Not output_shape: refused with a clear error (not supported: exporters give
+      // output_padding).
+      if (r() < 0.5) {
+        attrs.output_padding = [int(r, 0, st[0] - 1), int(r, 0, st[1] - 1)];
+      }
+      g.output(
+        g.op("ConvTranspose", ["x", g.weight("w", [c, oc, kh, kw], rand(oc * c * kh * kw))], attrs),
+      );
+    } else if (op === "MaxPool") {
+      if (r() < 0.3) attrs.ceil_mode = 1;
+      // Not the Indices output: refused with a clear error (not supported).
+      g.output(g.op("MaxPool", ["x"], attrs));
+    } else {
+      if (r() < 0.3) attrs.ceil_mode = 1;
+      if (r() < 0.5) attrs.count_include_pad = 1;
+      g.output(g.op("AveragePool", ["x"], attrs));
+    }
+    label = `${op} ${JSON.stringify(attrs)} on ${dims.join("×")}`;
+  } else if (op === "Einsum") {
+    const eq = pick(r, [
+      ["ij,jk->ik", [3, 4], [4, 5]],
+      ["bij,bjk->bik", [2, 3, 4], [2, 4, 5]],
+      ["ij->ji", [3, 4], null],
+      ["ij->i", [3, 4], null],
+      ["ij->", [3, 4], null],
+      ["bhid,bhjd->bhij", [1, 2, 3, 4], [1, 2, 5, 4]],
+      ["ii->i", [4, 4], null],
+      ["i,j->ij", [3], [4]],
+      ["ijk->kji", [2, 3, 4], null],
+      ["bij,jk->bik", [2, 3, 4], [4, 5]],
+      ["...ij,...jk->...ik", [2, 3, 4], [2, 4, 5]],
+    ] as [string, number[], number[] | null][]);
+    dims = eq[1];
+    g.input("x", "float32", dims);
+    const ins = ["x"];
+    if (eq[2]) ins.push(g.weight("b", eq[2], rand(size(eq[2]))));
+    g.output(g.op("Einsum", ins, { equation: eq[0] }));
+    label = `Einsum ${eq[0]}`;
+  } else if (op === "TopK") {
+    dims = [int(r, 1, 4), int(r, 1, 12)];
+    g.input("x", "float32", dims);
+    const axis = int(r, 0, 1), k = int(r, 1, dims[axis]);
+    const attrs = { axis, largest: pick(r, [0, 1]), sorted: 1 };
+    const [v, idx] = g.node("TopK", ["x", g.ints("k", [k])], 2, attrs);
+    g.output(v);
+    g.output(g.op("Cast", [idx], { to: 1 }));
+    label = `TopK k=${k} ${JSON.stringify(attrs)} on ${dims.join("×")}`;
+  } else if (op === "GatherElements" || op === "ScatterElements") {
+    dims = [int(r, 1, 4), int(r, 1, 5), int(r, 1, 3)];
+    g.input("x", "float32", dims);
+    const axis = int(r, 0, 2), id = dims.slice();
+    id[axis] = int(r, 1, 4);
+    if (op === "ScatterElements") { for (let i = 0; i < 3; i++) id[i] = Math.min(id[i], dims[i]); }
+    const n = dims[axis];
+    const idx = g.ints("idx", Array.from({ length: size(id) }, () => int(r, -n, n - 1)), id);
+    if (op === "GatherElements") {
+      g.output(g.op("GatherElements", ["x", idx], { axis: axis - (r() < 0.3 ? 3 : 0) }));
+      label = `GatherElements axis ${axis} indices ${id.join("×")} on ${dims.join("×")}`;
+    } else {
+      const reduction = g.opset >= 18
+        ? pick(r, ["none", "add", "mul", "max", "min"])
+        : pick(r, ["none", "add", "mul"]);
+      // "none" with duplicate indices is undefined: distinct indices along the axis then.
+      const upd = g.weight("u", id, rand(size(id)));
+      const distinct = reduction === "none";
+      const idxName = distinct
+        ? g.ints(
+          "idxd",
+          Array.from({ length: size(id) }, (_, i) => {
+            const along = Math.floor(i / size(id.slice(axis + 1))) % id[axis];
+            return along;
+          }),
+          id,
+        )
+        : idx;
+      g.output(g.op("ScatterElements", ["x", idxName, upd], { axis, reduction }));
+      label = `ScatterElements axis ${axis} ${reduction} indices ${id.join("×")} on ${
+        dims.join("×")
+      }`;
+    }
+  } else if (op === "GatherND" || op === "ScatterND") {
+    dims = [int(r, 1, 4), int(r, 1, 4), int(r, 1, 3)];
+    g.input("x", "float32", dims);
+    const depth = int(r, 1, 3), count = int(r, 1, 4);
+    if (op === "GatherND") {
+      const idx = Array.from({ length: count * depth }, (_, i) => int(r, 0, dims[i % depth] - 1));
+      g.output(g.op("GatherND", ["x", g.ints("idx", idx, [count, depth])]));
+      label = `GatherND depth ${depth} × ${count} on ${dims.join("×")}`;
+    } else {
+      // Distinct index tuples (duplicates are undefined for reduction none).
+      const seen = new Set<string>(), tuples: number[][] = [];
+      for (let t = 0; t < 20 && tuples.length < count; t++) {
+        const tup = Array.from({ length: depth }, (_, i) => int(r, 0, dims[i] - 1));
+        if (!seen.has(tup.join())) seen.add(tup.join()), tuples.push(tup);
+      }
+      const upd = [tuples.length, ...dims.slice(depth)];
+      g.output(
+        g.op("ScatterND", [
+          "x",
+          g.ints("idx", tuples.flat(), [tuples.length, depth]),
+          g.weight("u", upd, rand(size(upd))),
+        ]),
+      );
+      label = `ScatterND depth ${depth} × ${tuples.length} on ${dims.join("×")}`;
+    }
+  } else {
+    // LSTM / GRU: x [seq, batch, input].
+    const seq = int(r, 1, 5), batch = int(r, 1, 3), input = int(r, 1, 6), hidden = int(r, 1, 6);
+    const dir = pick(r, ["forward", "reverse", "bidirectional"]),
+      nd = dir === "bidirectional" ? 2 : 1;
+    dims = [seq, batch, input];
+    g.input("x", "float32", dims);
+    const gates = op === "LSTM" ? 4 : 3;
+    const ins = [
+      "x",
+      g.weight("W", [nd, gates * hidden, input], rand(nd * gates * hidden * input, 0.5)),
+      g.weight("R", [nd, gates * hidden, hidden], rand(nd * gates * hidden * hidden, 0.5)),
+      g.weight("B", [nd, 2 * gates * hidden], rand(nd * 2 * gates * hidden, 0.2)),
+    ];
+    const lens = r() < 0.4;
+    ins.push(
+      lens
+        ? g.initializer("lens", {
+          type: "int32",
+          dims: [batch],
+          data: Array.from({ length: batch }, () => int(r, 1, seq)),
+        })
+        : "",
+    );
+    const h0 = r() < 0.5;
+    ins.push(h0 ? g.weight("h0", [nd, batch, hidden], rand(nd * batch * hidden)) : "");
+    if (op === "LSTM") {
+      ins.push(
+        h0 && r() < 0.5 ? g.weight("c0", [nd, batch, hidden], rand(nd * batch * hidden)) : "",
+      );
+    }
+    while (ins[ins.length - 1] === "") ins.pop();
+    const attrs: Record<string, number | string> = { hidden_size: hidden, direction: dir };
+    if (op === "GRU" && r() < 0.5) attrs.linear_before_reset = 1;
+    const outs = g.node(op, ins, op === "LSTM" ? 3 : 2, attrs);
+    // Past a sequence's length Y is zeros, as is everything for an empty one.
+    for (const o of outs) g.output(o);
+    label = `${op} ${dir} seq ${seq} batch ${batch} input ${input} hidden ${hidden}${
+      lens ? " lens" : ""
+    }${h0 ? " h0" : ""}${attrs.linear_before_reset ? " linear_before_reset" : ""}`;
+  }
+  return { bytes: g.toBytes(), dims, ops: [label] };
+}
