@@ -46,9 +46,13 @@ function parse(n: Node, ranks: readonly number[]): Equation {
   // named by a letter the equation does not use; the output's "..." (or an implicit
   // output's leading dims) are all of them.
   const used = new Set(eq.replace(/[^A-Za-z]/g, ""));
-  const spare = [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"].filter((c) => !used.has(c));
+  const spare = [..."ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"].filter((c) =>
+    !used.has(c)
+  );
   const counts = inputs.map((t, i) => (t.includes("...") ? ranks[i] - (t.length - 3) : 0));
-  if (counts.some((c) => c < 0)) fail(n, `equation '${eq}': a term names more dims than its input has`);
+  if (counts.some((c) => c < 0)) {
+    fail(n, `equation '${eq}': a term names more dims than its input has`);
+  }
   const most = Math.max(0, ...counts), ellipsis = spare.slice(0, most).join("");
   inputs = inputs.map((t, i) => t.replace("...", ellipsis.slice(most - counts[i])));
   let output = rhs === null ? null : rhs.replace("...", ellipsis);
@@ -57,7 +61,9 @@ function parse(n: Node, ranks: readonly number[]): Equation {
     const seen = new Map<string, number>();
     for (const t of inputs) for (const c of t) seen.set(c, (seen.get(c) ?? 0) + 1);
     output = ellipsis +
-      [...seen].filter(([c, k]) => k === 1 && !ellipsis.includes(c)).map(([c]) => c).sort().join("");
+      [...seen].filter(([c, k]) => k === 1 && !ellipsis.includes(c)).map(([c]) => c).sort().join(
+        "",
+      );
   }
   for (const c of output) {
     if (!inputs.some((t) => t.includes(c))) fail(n, `output letter '${c}' is in no input`);
