@@ -1933,6 +1933,42 @@ const CASES: Case[] = [
       g.output(g.op("Einsum", ["x", "x"], { equation: "b...d,b...d->b..." }, "rowDots"));
     },
   ),
+  graph(
+    "ConvTranspose output_shape (the pads it implies, by auto_pad; 1-D, 2-D)",
+    [1, 2, 4, 5],
+    (g) => {
+      const w = g.weight(
+        "w",
+        [2, 3, 3, 3],
+        Array.from({ length: 54 }, (_, i) => ((i * 7) % 11) - 5),
+      );
+      const base = { kernel_shape: [3, 3], strides: [2, 2] };
+      g.output(g.op("ConvTranspose", ["x", w], { ...base, output_shape: [7, 9] }, "notset"));
+      for (const auto_pad of ["SAME_UPPER", "SAME_LOWER"]) {
+        g.output(
+          g.op("ConvTranspose", ["x", w], { ...base, output_shape: [8, 10], auto_pad }, auto_pad),
+        );
+      }
+      g.output(
+        g.op(
+          "ConvTranspose",
+          ["x", w],
+          { ...base, output_shape: [8, 10], output_padding: [1, 1] },
+          "opad",
+        ),
+      );
+      const x1 = g.op("Reshape", ["x", g.ints("s1", [1, 2, 20])]);
+      const w1 = g.weight("w1", [2, 3, 3], Array.from({ length: 18 }, (_, i) => (i % 5) - 2));
+      g.output(
+        g.op(
+          "ConvTranspose",
+          [x1, w1],
+          { kernel_shape: [3], strides: [2], output_shape: [40] },
+          "oneD",
+        ),
+      );
+    },
+  ),
   graph("Slice with steps, negative indices, clamping", [4, 6, 5], (g) => {
     g.output(
       g.op(

@@ -1,6 +1,6 @@
 /**
  * Single ops with random attributes, the geometry- and index-heavy ones:
- * Conv, ConvTranspose (output_padding, auto_pad), MaxPool and AveragePool
+ * Conv, ConvTranspose (output_shape, output_padding, auto_pad), MaxPool and AveragePool
  * with auto_pad, ceil_mode and dilations, Einsum (products, transposes, sums), TopK,
  * GatherElements, ScatterElements (with its reductions), GatherND,
  * ScatterND, LSTM and GRU (directions, sequence lengths, initial states),
@@ -88,9 +88,15 @@ export function buildOpGraph(r: () => number): BuiltOp {
       );
     } else if (op === "ConvTranspose") {
       const oc = int(r, 1, 6);
-      // Not output_shape: refused with a clear error (not supported: exporters give
-      // output_padding).
-      if (r() < 0.5) {
+      if (r() < 0.3) {
+        // output_shape: the pads it implies (pads ignored), within the full output.
+        const full = [h, w].map((v, i) =>
+          st[i] * (v - 1) +
+          ([kh, kw][i] - 1) * (attrs.dilations as number[] | undefined ?? [1, 1])[i] + 1
+        );
+        attrs.output_shape = full.map((v) => v - int(r, 0, Math.min(2, v - 1)));
+        delete attrs.pads;
+      } else if (r() < 0.5) {
         attrs.output_padding = [int(r, 0, st[0] - 1), int(r, 0, st[1] - 1)];
       }
       g.output(

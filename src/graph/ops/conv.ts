@@ -24,6 +24,7 @@ import {
   windowNd,
   windowTooWide,
 } from "./window_im2col.ts";
+import { outputShapePads } from "./transpose_pads.ts";
 import {
   type Buf,
   type Env,
@@ -287,11 +288,25 @@ function transposeOut(n: Node, x: Meta, wt: Meta): { dims: number[]; w: Window; 
   if (group < 1 || x.dims[1] % group !== 0) {
     fail(n, `group ${group} does not divide ${x.dims[1]} channels`);
   }
-  const w = windowOf(n, x, wt.dims.slice(2));
+  let w = windowOf(n, x, wt.dims.slice(2));
   const r = x.dims.length - 2;
   const opad = n.attrs.ints("output_padding") ?? new Array(r).fill(0);
   if (opad.length !== r) fail(n, "output_padding does not match the spatial dims");
   const op = r === 1 ? [0, opad[0]] : opad;
+  // 1-D: the window's second axis (its first a unit one).
+  const a = r === 1 ? 1 : 0;
+  const given = outputShapePads(
+    n,
+    w.hw.slice(a),
+    w.kernel.slice(a),
+    w.strides.slice(a),
+    w.dilations.slice(a),
+    op.slice(a),
+  );
+  if (given) {
+    const pads = r === 1 ? [0, given[0], 0, given[1]] : given;
+    w = { ...w, pads, autoPad: "NOTSET" };
+  }
   const size = (i: number) => {
     const full = w.strides[i] * (w.hw[i] - 1) + op[i] + (w.kernel[i] - 1) * w.dilations[i] + 1;
     return w.autoPad === "SAME_UPPER" || w.autoPad === "SAME_LOWER"
@@ -305,7 +320,7 @@ function transposeOut(n: Node, x: Meta, wt: Meta): { dims: number[]; w: Window; 
   return { dims: r === 1 ? [x.dims[0], oc, ow] : [x.dims[0], oc, oh, ow], w, op };
 }
 
-/** ConvTranspose (output_shape is not supported: exporters give output_padding). */
+/** ConvTranspose (output_shape: the pads it implies, outputPadding kept). */
 export const CONV_TRANSPOSE: OpDef = {
   attributes: [
     "auto_pad",
@@ -313,6 +328,7 @@ export const CONV_TRANSPOSE: OpDef = {
     "group",
     "kernel_shape",
     "output_padding",
+    "output_shape",
     "pads",
     "strides",
   ],

@@ -20,6 +20,7 @@ import type { Activation } from "../../kernels/unary/read.ts";
 import type { Node } from "../ir.ts";
 import type { Window } from "./conv.ts";
 import { type Buf, type Env, fail, type Meta, type Step } from "./op.ts";
+import { outputShapePads } from "./transpose_pads.ts";
 
 /** Largest kernel side, stride or dilation the conv and pool families take. */
 export const FAMILY_WINDOW = 16;
@@ -361,8 +362,9 @@ export function transposedNd(n: Node, x: Meta, kernel: number[]): TransposedNd {
   const k = n.attrs.ints("kernel_shape") ?? kernel;
   const strides = n.attrs.ints("strides") ?? new Array(r).fill(1);
   const dilations = n.attrs.ints("dilations") ?? new Array(r).fill(1);
-  const pads = n.attrs.ints("pads") ?? new Array(2 * r).fill(0);
   const extra = n.attrs.ints("output_padding") ?? new Array(r).fill(0);
+  const pads = outputShapePads(n, sizes, k, strides, dilations, extra) ??
+    n.attrs.ints("pads") ?? new Array(2 * r).fill(0);
   if (n.attrs.string("auto_pad", "NOTSET") !== "NOTSET") {
     fail(n, "auto_pad is not supported for 3-D or windows above 16 (give pads)");
   }
