@@ -1969,6 +1969,45 @@ const CASES: Case[] = [
       );
     },
   ),
+  graph("MaxPool's Indices (ties, padding, SAME, storage_order, dilations, 1-D) into MaxUnpool", [
+    2,
+    3,
+    7,
+    6,
+  ], (g) => {
+    // Rounded: ties, whose first index in row-major order both runtimes give.
+    const t = g.op("Round", [g.op("Mul", ["x", g.weight("two", [], [2])])]);
+    const cases: [string, Record<string, number[] | number | string>][] = [
+      ["plain", { kernel_shape: [2, 2], strides: [2, 2] }],
+      ["padded", { kernel_shape: [3, 3], strides: [2, 1], pads: [1, 1, 1, 1] }],
+      ["colMajor", { kernel_shape: [2, 2], strides: [2, 2], storage_order: 1 }],
+      ["same", { kernel_shape: [3, 2], strides: [2, 2], auto_pad: "SAME_UPPER" }],
+      ["dilated", { kernel_shape: [2, 2], strides: [1, 2], dilations: [2, 2], ceil_mode: 1 }],
+    ];
+    for (const [name, attrs] of cases) {
+      const [y, i] = g.node("MaxPool", [t], [`${name}Y`, `${name}I`], attrs);
+      g.output(y);
+      g.output(i, "int64");
+    }
+    const [p, pi] = g.node("MaxPool", [t], ["unpoolY", "unpoolI"], {
+      kernel_shape: [2, 2],
+      strides: [2, 2],
+    });
+    g.output(
+      g.op("MaxUnpool", [p, pi, g.ints("shape", [2, 3, 7, 6])], {
+        kernel_shape: [2, 2],
+        strides: [2, 2],
+      }, "unpooled"),
+    );
+    const row = g.op("Reshape", [t, g.ints("s", [2, 3, 42])]);
+    const [y1, i1] = g.node("MaxPool", [row], ["oneDY", "oneDI"], {
+      kernel_shape: [3],
+      strides: [2],
+      pads: [1, 1],
+    });
+    g.output(y1);
+    g.output(i1, "int64");
+  }),
   graph("Slice with steps, negative indices, clamping", [4, 6, 5], (g) => {
     g.output(
       g.op(

@@ -1,6 +1,7 @@
 /**
  * Single ops with random attributes, the geometry- and index-heavy ones:
- * Conv, ConvTranspose (output_shape, output_padding, auto_pad), MaxPool and AveragePool
+ * Conv, ConvTranspose (output_shape, output_padding, auto_pad), MaxPool (its
+ * Indices output, storage_order) and AveragePool
  * with auto_pad, ceil_mode and dilations, Einsum (products, transposes, sums), TopK,
  * GatherElements, ScatterElements (with its reductions), GatherND,
  * ScatterND, LSTM and GRU (directions, sequence lengths, initial states),
@@ -104,8 +105,10 @@ export function buildOpGraph(r: () => number): BuiltOp {
       );
     } else if (op === "MaxPool") {
       if (r() < 0.3) attrs.ceil_mode = 1;
-      // Not the Indices output: refused with a clear error (not supported).
-      g.output(g.op("MaxPool", ["x"], attrs));
+      if (r() < 0.3) attrs.storage_order = pick(r, [0, 1]);
+      const [y, indices] = g.node("MaxPool", ["x"], 2, attrs);
+      g.output(y);
+      g.output(g.op("Cast", [indices], { to: 1 }));
     } else {
       if (r() < 0.3) attrs.ceil_mode = 1;
       if (r() < 0.5) attrs.count_include_pad = 1;

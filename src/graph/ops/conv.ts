@@ -442,17 +442,20 @@ function poolDef(kind: "max" | "average"): OpDef {
       // maximum of exact small integers.
       if (kind === "max") expectType(n, x, 0, "float32", "uint8", "int8");
       else expectType(n, x, 0, "float32");
-      if (n.outputs.length > 1 && n.outputs[1] !== "") {
-        fail(n, "the Indices output is not supported");
+      const indices = n.outputs.length > 1 && n.outputs[1] !== "";
+      if (indices && (x.type !== "float32" || x.dims.length === 5)) {
+        fail(n, "the Indices output is for float 1-D and 2-D pooling only");
       }
       const ceil = n.attrs.int("ceil_mode", 0) !== 0;
       if (x.dims.length === 5) {
         return [meta(x.type, [x.dims[0], x.dims[1], ...windowNd(n, x, null, ceil).out])];
       }
       const w = windowOf(n, x, null);
-      return [meta(x.type, outDims(x, x.dims[1], w, ceil))];
+      const dims = outDims(x, x.dims[1], w, ceil);
+      return indices ? [meta(x.type, dims), meta("int64", dims)] : [meta(x.type, dims)];
     },
     build(n, ins, outs, env) {
+      if (outs.length > 1 && outs[1]) return maxPoolWithIndices(n, ins[0]!, outs[0], outs[1]);
       if (ins[0]!.type !== "float32") {
         return nativeBytePool(n, ins[0]!, outs[0], env) ??
           bytePool(n, ins[0]!, outs[0], env, def.build);
@@ -475,6 +478,62 @@ function poolDef(kind: "max" | "average"): OpDef {
     },
   };
   return def;
+}
+
+/**
+ * MaxPool with its Indices output (a TypeScript step: SegNet-style models
+ * hand them to MaxUnpool): each window's first largest input in row-major
+ * order (NaNs skipped, as ONNX Runtime compares; y is NaN then, as the
+ * pool kernels give it), its index in x flattened (storage_order 1: each
+ * plane column-major), padding never an index; an all-padding window gives
+ * −∞ and index −1.
+ */
+function maxPoolWithIndices(n: Node, x: Buf, y: Buf, ind: Buf): Step {
+  const w = windowOf(n, x, null),
+    [H, W] = w.hw,
+    [oh, ow] = y.dims.length === 4 ? [y.dims[2], y.dims[3]] : [1, y.dims[2]];
+  const [kh, kw] = w.kernel, [sh, sw] = w.strides, [dh, dw] = w.dilations;
+  const colMajor = n.attrs.int("storage_order", 0) === 1;
+  // The begin pads: explicit, or SAME's split of the total (the odd one at the end for UPPER).
+  const begin = [0, 1].map((i) => {
+    if (w.autoPad === "NOTSET") return w.pads[i];
+    if (w.autoPad === "VALID") return 0;
+    const out = i === 0 ? oh : ow, size = w.hw[i], k = w.kernel[i], d = w.dilations[i];
+    const total = Math.max(0, (out - 1) * w.strides[i] + (k - 1) * d + 1 - size);
+    return w.autoPad === "SAME_UPPER" ? Math.floor(total / 2) : total - Math.floor(total / 2);
+  });
+  const xd = x.data as Float32Array, yd = y.data as Float32Array;
+  const id = ind.data as BigInt64Array, planes = x.dims[0] * x.dims[1];
+  return {
+    native: false,
+    run: () => {
+      for (let p = 0; p < planes; p++) {
+        for (let i = 0; i < oh; i++) {
+          for (let j = 0; j < ow; j++) {
+            let best = -Infinity, at = -1, first = -1, nan = false;
+            for (let a = 0; a < kh; a++) {
+              const r = i * sh - begin[0] + a * dh;
+              if (r < 0 || r >= H) continue;
+              for (let b = 0; b < kw; b++) {
+                const c = j * sw - begin[1] + b * dw;
+                if (c < 0 || c >= W) continue;
+                const v = xd[(p * H + r) * W + c];
+                const k = colMajor ? p * H * W + c * H + r : (p * H + r) * W + c;
+                if (first < 0) first = k;
+                if (v !== v) nan = true;
+                else if (at < 0 || v > best) [best, at] = [v, k];
+              }
+            }
+            const o = (p * oh + i) * ow + j;
+            // y as the pool kernels give it (a NaN in the window is NaN); the index of the
+            // first largest number, else of the window's first input.
+            yd[o] = nan ? NaN : best;
+            id[o] = BigInt(at >= 0 ? at : first);
+          }
+        }
+      }
+    },
+  };
 }
 
 /**
