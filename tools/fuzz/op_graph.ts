@@ -5,7 +5,11 @@
  * with auto_pad, ceil_mode and dilations, Einsum (products, transposes, sums), TopK,
  * GatherElements, ScatterElements (with its reductions), GatherND,
  * ScatterND, LSTM and GRU (directions, sequence lengths, initial states),
- * opsets 13-18: one model each, against onnxruntime-node with its graph
+ * Softmax/LogSoftmax/Hardmax (opset 11's 2-D coercion and 13's axis), every
+ * Reduce (axes as attribute or input, keepdims, noop_with_empty_axes),
+ * Split (sizes, num_outputs), Pad (opset 18 axes, every mode), Instance/Lp/
+ * MeanVariance normalization and LRN, Gemm (transposes, alpha, beta, C's
+ * broadcast shapes) and Trilu, opsets 11-19: one model each, against onnxruntime-node with its graph
  * optimizations off (see graph.ts for the tolerance).
  *
  * @module
@@ -39,6 +43,13 @@ export function buildOpGraph(r: () => number): BuiltOp {
     "ScatterND",
     "LSTM",
     "GRU",
+    "Softmax",
+    "Reduce",
+    "Split",
+    "Pad",
+    "Norm",
+    "Gemm",
+    "Trilu",
   ]);
   const autoPad = () => pick(r, ["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]);
   let dims: number[];
@@ -202,6 +213,149 @@ export function buildOpGraph(r: () => number): BuiltOp {
       );
       label = `ScatterND depth ${depth} × ${tuples.length} on ${dims.join("×")}`;
     }
+  } else if (op === "Softmax") {
+    // Opset 11's axis coerces x to 2-D ([before axis] × [from axis]); 13's is one axis.
+    const rank = int(r, 1, 4);
+    dims = Array.from({ length: rank }, () => int(r, 1, 5));
+    g.opset = pick(r, [11, 13]);
+    g.input("x", "float32", dims);
+    const kind = pick(r, ["Softmax", "LogSoftmax", "Hardmax"]), axis = int(r, -rank, rank - 1);
+    g.output(g.op(kind, ["x"], { axis }));
+    label = `${kind} opset ${g.opset} axis ${axis} on ${dims.join("×")}`;
+  } else if (op === "Reduce") {
+    const rank = int(r, 1, 4);
+    dims = Array.from({ length: rank }, () => int(r, 1, 5));
+    g.opset = pick(r, [13, 18]);
+    g.input("x", "float32", dims);
+    const kind = pick(r, [
+      "ReduceSum",
+      "ReduceMean",
+      "ReduceMax",
+      "ReduceMin",
+      "ReduceProd",
+      "ReduceL1",
+      "ReduceL2",
+      "ReduceLogSumExp",
+      "ReduceSumSquare",
+    ]);
+    const axes = [
+      ...new Set(Array.from({ length: int(r, 0, rank) }, () => int(r, -rank, rank - 1))),
+    ]
+      .filter((a, _, all) => !all.includes(a < 0 ? a + rank : a - rank));
+    const attrs: Record<string, number | number[]> = { keepdims: pick(r, [0, 1]) };
+    // Axes an input from opset 18 (ReduceSum from 13); noop_with_empty_axes with it.
+    const asInput = kind === "ReduceSum" || g.opset >= 18;
+    const ins = ["x"];
+    if (asInput) {
+      if (axes.length) ins.push(g.ints("axes", axes));
+      if (r() < 0.3) attrs.noop_with_empty_axes = 1;
+    } else if (axes.length) attrs.axes = axes;
+    g.output(g.op(kind, ins, attrs));
+    label = `${kind} opset ${g.opset} axes [${axes}] ${JSON.stringify(attrs)} on ${dims.join("×")}`;
+  } else if (op === "Split") {
+    const rank = int(r, 1, 3);
+    dims = Array.from({ length: rank }, () => int(r, 1, 7));
+    g.input("x", "float32", dims);
+    const axis = int(r, -rank, rank - 1), len = dims[axis < 0 ? axis + rank : axis];
+    const outputs = int(r, 1, Math.min(3, len));
+    // num_outputs (opset 18): ceil(len / n) each, the last what is left (when it is some).
+    const even = Math.ceil(len / outputs);
+    if (g.opset >= 18 && r() < 0.5 && even * (outputs - 1) < len) {
+      for (const o of g.node("Split", ["x"], outputs, { axis, num_outputs: outputs })) g.output(o);
+      label = `Split num_outputs ${outputs} axis ${axis} on ${dims.join("×")}`;
+      return { bytes: g.toBytes(), dims, ops: [label] };
+    }
+    const cuts: number[] = [];
+    let left = len;
+    for (let i = 0; i < outputs - 1; i++) {
+      const c = int(r, 0, left);
+      cuts.push(c);
+      left -= c;
+    }
+    cuts.push(left);
+    for (const o of g.node("Split", ["x", g.ints("split", cuts)], outputs, { axis })) g.output(o);
+    label = `Split [${cuts}] axis ${axis} on ${dims.join("×")}`;
+  } else if (op === "Pad") {
+    const rank = int(r, 1, 4);
+    dims = Array.from({ length: rank }, () => int(r, 1, 5));
+    g.opset = 18;
+    g.input("x", "float32", dims);
+    const mode = pick(r, ["constant", "reflect", "edge", "wrap"]);
+    if (mode === "wrap") g.opset = 19;
+    const axes = [...new Set(Array.from({ length: int(r, 1, rank) }, () => int(r, 0, rank - 1)))];
+    const most = (a: number) => (mode === "reflect" ? dims[a] - 1 : mode === "wrap" ? dims[a] : 3);
+    const pads = [
+      ...axes.map((a) => int(r, mode === "constant" ? -1 : 0, most(a))),
+      ...axes.map((a) => int(r, 0, most(a))),
+    ];
+    const ins = [
+      "x",
+      g.ints("pads", pads),
+      mode === "constant" ? g.weight("v", [], [0.5]) : "",
+      g.ints("axes", axes),
+    ];
+    g.output(g.op("Pad", ins, { mode }));
+    label = `Pad ${mode} axes [${axes}] pads [${pads}] on ${dims.join("×")}`;
+  } else if (op === "Norm") {
+    dims = [int(r, 1, 3), int(r, 1, 5), int(r, 1, 6), int(r, 1, 6)];
+    g.input("x", "float32", dims);
+    const kind = pick(r, [
+      "InstanceNormalization",
+      "LpNormalization",
+      "MeanVarianceNormalization",
+      "LRN",
+    ]);
+    const c = dims[1];
+    if (kind === "InstanceNormalization") {
+      g.output(
+        g.op(
+          kind,
+          ["x", g.weight("s", [c], rand(c)), g.weight("b", [c], rand(c))],
+          { epsilon: { f: 1e-5 } } as never,
+        ),
+      );
+    } else if (kind === "LpNormalization") {
+      g.output(g.op(kind, ["x"], { axis: int(r, -4, 3), p: pick(r, [1, 2]) }));
+    } else if (kind === "MeanVarianceNormalization") {
+      g.output(g.op(kind, ["x"], { axes: pick(r, [[0, 2, 3], [2, 3], [1], [0, 1, 2, 3]]) }));
+    } else {
+      g.output(
+        g.op(
+          kind,
+          ["x"],
+          {
+            size: pick(r, [1, 2, 3, 5]),
+            alpha: { f: 1e-2 },
+            beta: { f: 0.75 },
+            bias: { f: 1 },
+          } as never,
+        ),
+      );
+    }
+    label = `${kind} on ${dims.join("×")}`;
+  } else if (op === "Gemm") {
+    const m = int(r, 1, 6), k = int(r, 1, 6), n = int(r, 1, 6);
+    const transA = pick(r, [0, 1]), transB = pick(r, [0, 1]);
+    dims = transA ? [k, m] : [m, k];
+    g.input("x", "float32", dims);
+    const cShape = pick(r, [[n], [1, n], [m, n], [m, 1], [], null]);
+    const ins = ["x", g.weight("b", transB ? [n, k] : [k, n], rand(k * n))];
+    if (cShape) ins.push(g.weight("c", cShape, rand(size(cShape))));
+    const attrs = {
+      transA,
+      transB,
+      alpha: { f: pick(r, [1, 0.5, -2]) },
+      beta: { f: pick(r, [1, 0, 1.5]) },
+    };
+    g.output(g.op("Gemm", ins, attrs as never));
+    label = `Gemm ${m}×${k}×${n} ${JSON.stringify(attrs)} C ${cShape ? `[${cShape}]` : "none"}`;
+  } else if (op === "Trilu") {
+    const rank = int(r, 2, 4);
+    dims = Array.from({ length: rank }, () => int(r, 1, 6));
+    g.input("x", "float32", dims);
+    const upper = pick(r, [0, 1]), kk = int(r, -4, 4);
+    g.output(g.op("Trilu", ["x", g.ints("k", [kk], [])], { upper }));
+    label = `Trilu upper ${upper} k ${kk} on ${dims.join("×")}`;
   } else {
     // LSTM / GRU: x [seq, batch, input].
     const seq = int(r, 1, 5), batch = int(r, 1, 3), input = int(r, 1, 6), hidden = int(r, 1, 6);

@@ -447,8 +447,9 @@ const LP_NORM: OpDef = {
  * LRN (local response normalization across channels, AlexNet and
  * GoogLeNet): y = x / (bias + alpha/size · Σ x²)^beta, the sum over the
  * `size` channels around each one. On the Jit: the squares, the window's
- * sum as `size` adds of channel-shifted slices (in channel order), then
- * the scale, shift, power and division, every view made once at build.
+ * sum as the channel's own square then adds of channel-shifted slices (in
+ * channel order), then the scale, shift, power and division, every view
+ * made once at build.
  */
 const LRN: OpDef = {
   attributes: ["alpha", "beta", "bias", "size"],
@@ -472,6 +473,7 @@ const LRN: OpDef = {
     const adds: { into: Float32Array; from: Float32Array; dims: number[] }[] = [];
     for (let img = 0; img < N; img++) {
       for (let d = -lo; d <= hi; d++) {
+        if (d === 0) continue; // the channel itself: copied in first
         const c0 = Math.max(0, -d), c1 = Math.min(C, C - d);
         if (c1 <= c0) continue;
         const at = (img * C + c0) * hw, len = (c1 - c0) * hw;
@@ -483,12 +485,14 @@ const LRN: OpDef = {
       }
     }
     const k = Float32Array.of(alpha / size), b = Float32Array.of(bias), e = Float32Array.of(beta);
-    const one = [1];
+    const one = [1], whole = { dims: flat, xStrides: [1], yStrides: [1] };
+    // Only Jit calls here: a native step's calls are replayed without its JavaScript (a
+    // sum.fill(0) here was skipped from the second run on, and the sums grew run by run).
     return {
       native: true,
       run: () => {
         jit.binary("mul", xd, flat, xd, flat, sq);
-        sum.fill(0);
+        jit.copy(sq, sum, whole);
         for (const a of adds) jit.binary("add", a.into, a.dims, a.from, a.dims, a.into);
         jit.binary("mul", sum, flat, k, one, sum);
         jit.binary("add", sum, flat, b, one, sum);
