@@ -2008,6 +2008,13 @@ const CASES: Case[] = [
     g.output(y1);
     g.output(i1, "int64");
   }),
+  graph("Reduce* with noop_with_empty_axes (each element through the op's map)", [3, 4], (g) => {
+    for (const op of ["Sum", "Mean", "Max", "Min", "Prod", "L1", "L2", "LogSumExp", "SumSquare"]) {
+      g.output(g.op(`Reduce${op}`, ["x"], { noop_with_empty_axes: 1 }, `noop${op}`));
+    }
+    const positive = g.op("Abs", ["x"]);
+    g.output(g.op("ReduceLogSum", [positive], { noop_with_empty_axes: 1 }, "noopLogSum"));
+  }, 18),
   graph("Slice with steps, negative indices, clamping", [4, 6, 5], (g) => {
     g.output(
       g.op(

@@ -273,6 +273,14 @@ function reduceAny(op: GraphReduceOp, x: Buf, y: Buf, axes: readonly number[]): 
   };
 }
 
+/** What a reduction leaves of one element when noop_with_empty_axes keeps every axis. */
+const NOOP_MAPS: Partial<Record<GraphReduceOp, (v: number) => number>> = {
+  l1: Math.abs,
+  l2: Math.abs,
+  sumSquare: (v) => Math.fround(v * v),
+  logSum: (v) => Math.fround(Math.log(v)),
+};
+
 function reduceDef(op: GraphReduceOp): OpDef {
   return {
     attributes: ["axes", "keepdims", "noop_with_empty_axes"],
@@ -292,7 +300,19 @@ function reduceDef(op: GraphReduceOp): OpDef {
       const x = ins[0]!, y = outs[0], p = reducePlan(n, ins), r = x.dims.length;
       if (x.type !== "float32") return { native: false, run: reduceAny(op, x, y, p.axes) };
       const xd = x.data as Float32Array, yd = y.data as Float32Array;
-      if (p.axes.length === 0) return { native: false, run: () => yd.set(xd) };
+      if (p.axes.length === 0) {
+        // noop_with_empty_axes: no reduction, each element through the op's own map, as
+        // ONNX's reference and ONNX Runtime give it (|x| for L1 and L2, x² for SumSquare,
+        // ln x for LogSum; x itself for the rest, LogSumExp's ln eˣ included).
+        const f = NOOP_MAPS[op];
+        if (!f) return { native: false, run: () => yd.set(xd) };
+        return {
+          native: false,
+          run: () => {
+            for (let i = 0; i < xd.length; i++) yd[i] = f(xd[i]);
+          },
+        };
+      }
       const trailing = p.axes.every((a, i) => a === r - p.axes.length + i);
       // Any axes, or a reduction the family has no kernel for: the float64 loop.
       if (!trailing || op === "prod" || op === "l1" || op === "logSum") {
