@@ -2015,6 +2015,12 @@ const CASES: Case[] = [
     const positive = g.op("Abs", ["x"]);
     g.output(g.op("ReduceLogSum", [positive], { noop_with_empty_axes: 1 }, "noopLogSum"));
   }, 18),
+  graph("Hardmax opset 11 (x coerced to 2-D from axis, default 1)", [2, 3, 4], (g) => {
+    g.output(g.op("Hardmax", ["x"], {}, "default"));
+    g.output(g.op("Hardmax", ["x"], { axis: 0 }, "all"));
+    g.output(g.op("Hardmax", ["x"], { axis: 2 }, "last"));
+    g.output(g.op("Hardmax", ["x"], { axis: -2 }, "negative"));
+  }, 11),
   graph("Slice with steps, negative indices, clamping", [4, 6, 5], (g) => {
     g.output(
       g.op(

@@ -117,9 +117,34 @@ export function buildOpGraph(r: () => number): BuiltOp {
     } else if (op === "MaxPool") {
       if (r() < 0.3) attrs.ceil_mode = 1;
       if (r() < 0.3) attrs.storage_order = pick(r, [0, 1]);
-      const [y, indices] = g.node("MaxPool", ["x"], 2, attrs);
+      // The Indices where every window reaches x (one wholly in the padding: ONNX Runtime's
+      // index is arithmetic on −1, ours −1).
+      const explicit = pad === "NOTSET" && !attrs.ceil_mode;
+      const p = (attrs.pads as number[] | undefined) ?? [0, 0, 0, 0];
+      const d = (attrs.dilations as number[] | undefined) ?? [1, 1];
+      const touches = (
+        size: number,
+        k: number,
+        s: number,
+        dd: number,
+        lead: number,
+        trail: number,
+      ) => {
+        const out = Math.floor((size + lead + trail - (k - 1) * dd - 1) / s) + 1;
+        for (let o = 0; o < out; o++) {
+          let hit = false;
+          for (let a = 0; a < k && !hit; a++) {
+            hit = o * s - lead + a * dd >= 0 && o * s - lead + a * dd < size;
+          }
+          if (!hit) return false;
+        }
+        return true;
+      };
+      const indices = explicit && touches(h, kh, st[0], d[0], p[0], p[2]) &&
+        touches(w, kw, st[1], d[1], p[1], p[3]);
+      const [y, i] = g.node("MaxPool", ["x"], indices ? 2 : 1, attrs);
       g.output(y);
-      g.output(g.op("Cast", [indices], { to: 1 }));
+      if (indices) g.output(g.op("Cast", [i], { to: 1 }));
     } else {
       if (r() < 0.3) attrs.ceil_mode = 1;
       if (r() < 0.5) attrs.count_include_pad = 1;
@@ -298,13 +323,19 @@ export function buildOpGraph(r: () => number): BuiltOp {
     label = `Pad ${mode} axes [${axes}] pads [${pads}] on ${dims.join("×")}`;
   } else if (op === "Norm") {
     dims = [int(r, 1, 3), int(r, 1, 5), int(r, 1, 6), int(r, 1, 6)];
-    g.input("x", "float32", dims);
     const kind = pick(r, [
       "InstanceNormalization",
       "LpNormalization",
       "MeanVarianceNormalization",
       "LRN",
     ]);
+    // MVN's groups of eight or more: one alone ONNX Runtime gives NaN where we give 0
+    // ((x − x)/(0 + 1e-9)), and two or three of close values lose more than the tolerance to
+    // its float32 E[x²] − E[x]² (we sum in f64).
+    const mvnAxes = pick(r, [[0, 2, 3], [2, 3], [1], [0, 1, 2, 3]]);
+    const group = mvnAxes.reduce((p, a) => p * dims[a], 1), last = mvnAxes[mvnAxes.length - 1];
+    if (group < 8) dims[last] *= Math.ceil(8 / group);
+    g.input("x", "float32", dims);
     const c = dims[1];
     if (kind === "InstanceNormalization") {
       g.output(
@@ -317,7 +348,7 @@ export function buildOpGraph(r: () => number): BuiltOp {
     } else if (kind === "LpNormalization") {
       g.output(g.op(kind, ["x"], { axis: int(r, -4, 3), p: pick(r, [1, 2]) }));
     } else if (kind === "MeanVarianceNormalization") {
-      g.output(g.op(kind, ["x"], { axes: pick(r, [[0, 2, 3], [2, 3], [1], [0, 1, 2, 3]]) }));
+      g.output(g.op(kind, ["x"], { axes: mvnAxes }));
     } else {
       g.output(
         g.op(

@@ -249,21 +249,26 @@ function spaceDef(toSpace: boolean): OpDef {
   };
 }
 
-/** Hardmax (opset 13, along one axis): 1 at each lane's first maximum, 0 elsewhere. */
+/**
+ * Hardmax: 1 at each lane's first maximum, 0 elsewhere; along one axis from
+ * opset 13, before it over x coerced to 2-D (the dims from `axis` on as one
+ * row, default axis 1), as Softmax was.
+ */
 const HARDMAX: OpDef = {
   attributes: ["axis"],
   infer(n, ins) {
     const [x] = need(n, ins, 1);
     expectType(n, x, 0, "float32");
-    if (n.opset < 13) fail(n, "Hardmax before opset 13 (2-D coercion) is not supported");
-    axisOf(n, n.attrs.int("axis", -1), x.dims.length);
+    axisOf(n, n.attrs.int("axis", n.opset < 13 ? 1 : -1), x.dims.length);
     return [meta("float32", x.dims)];
   },
   build(n, ins, outs) {
     const x = ins[0] as Buf, y = outs[0].data as Float32Array, xd = x.data as Float32Array;
-    const axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
-    const outer = sizeOf(x.dims.slice(0, axis)), d = x.dims[axis];
-    const inner = sizeOf(x.dims.slice(axis + 1));
+    const coerced = n.opset < 13;
+    const axis = axisOf(n, n.attrs.int("axis", coerced ? 1 : -1), x.dims.length);
+    const outer = sizeOf(x.dims.slice(0, axis));
+    const d = coerced ? sizeOf(x.dims.slice(axis)) : x.dims[axis];
+    const inner = coerced ? 1 : sizeOf(x.dims.slice(axis + 1));
     return {
       native: false,
       run: () => {
