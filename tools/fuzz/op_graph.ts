@@ -50,6 +50,12 @@ export function buildOpGraph(r: () => number): BuiltOp {
     "Norm",
     "Gemm",
     "Trilu",
+    "GatherNDBatch",
+    "Mod",
+    "Clip",
+    "OneHot",
+    "RNN",
+    "ResizeScales",
   ]);
   const autoPad = () => pick(r, ["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]);
   let dims: number[];
@@ -192,6 +198,8 @@ export function buildOpGraph(r: () => number): BuiltOp {
       g.output(g.op("GatherElements", ["x", idx], { axis: axis - (r() < 0.3 ? 3 : 0) }));
       label = `GatherElements axis ${axis} indices ${id.join("×")} on ${dims.join("×")}`;
     } else {
+      // reduction is an attribute from opset 16 (max and min from 18).
+      if (g.opset < 16) g.opset = 16;
       const reduction = g.opset >= 18
         ? pick(r, ["none", "add", "mul", "max", "min"])
         : pick(r, ["none", "add", "mul"]);
@@ -380,7 +388,85 @@ export function buildOpGraph(r: () => number): BuiltOp {
     };
     g.output(g.op("Gemm", ins, attrs as never));
     label = `Gemm ${m}×${k}×${n} ${JSON.stringify(attrs)} C ${cShape ? `[${cShape}]` : "none"}`;
+  } else if (op === "GatherNDBatch") {
+    // batch_dims 1: each batch row gathers from its own slice.
+    const b = int(r, 1, 3);
+    dims = [b, int(r, 1, 4), int(r, 1, 4)];
+    g.input("x", "float32", dims);
+    const depth = int(r, 1, 2), count = int(r, 1, 3);
+    const idx = Array.from(
+      { length: b * count * depth },
+      (_, i) => int(r, 0, dims[1 + (i % depth)] - 1),
+    );
+    g.output(g.op("GatherND", ["x", g.ints("idx", idx, [b, count, depth])], { batch_dims: 1 }));
+    label = `GatherND batch_dims 1 depth ${depth} × ${count} on ${dims.join("×")}`;
+  } else if (op === "Mod") {
+    dims = [int(r, 1, 4), int(r, 1, 6)];
+    g.input("x", "float32", dims);
+    const d = g.weight("d", [dims[1]], rand(dims[1], 3).map((v) => (Math.abs(v) < 0.3 ? 1.7 : v)));
+    g.output(g.op("Mod", [g.op("Mul", ["x", g.weight("s", [], [5])]), d], { fmod: 1 }));
+    label = `Mod fmod on ${dims.join("×")}`;
+  } else if (op === "Clip") {
+    dims = [int(r, 1, 4), int(r, 1, 6)];
+    g.input("x", "float32", dims);
+    const lo = pick(r, [-0.5, 0, 0.3, null]), hi = pick(r, [0.5, 1, -0.2, null]);
+    const ins = [
+      "x",
+      lo === null ? "" : g.weight("lo", [], [lo]),
+      hi === null ? "" : g.weight("hi", [], [hi]),
+    ];
+    while (ins[ins.length - 1] === "") ins.pop();
+    g.output(g.op("Clip", ins));
+    label = `Clip [${lo}, ${hi}] on ${dims.join("×")}`;
+  } else if (op === "OneHot") {
+    dims = [int(r, 1, 4), int(r, 1, 5)];
+    g.input("x", "float32", dims);
+    const depth = int(r, 2, 6), axis = int(r, -3, 2);
+    // Indices from x: a rounding of 4x (negative ones count from the end, ONNX's rule).
+    const ind = g.op("Cast", [g.op("Round", [g.op("Mul", ["x", g.weight("four", [], [4])])])], {
+      to: 7,
+    });
+    const values = g.weight("v", [2], [-1, 2]);
+    g.output(g.op("OneHot", [ind, g.ints("depth", [depth], []), values], { axis }));
+    label = `OneHot depth ${depth} axis ${axis} on ${dims.join("×")}`;
+  } else if (op === "RNN") {
+    const seq = int(r, 1, 5), batch = int(r, 1, 3), input = int(r, 1, 5), hidden = int(r, 1, 5);
+    const dir = pick(r, ["forward", "reverse", "bidirectional"]),
+      nd = dir === "bidirectional" ? 2 : 1;
+    dims = [seq, batch, input];
+    g.input("x", "float32", dims);
+    const ins = [
+      "x",
+      g.weight("W", [nd, hidden, input], rand(nd * hidden * input, 0.5)),
+      g.weight("R", [nd, hidden, hidden], rand(nd * hidden * hidden, 0.5)),
+      g.weight("B", [nd, 2 * hidden], rand(nd * 2 * hidden, 0.2)),
+    ];
+    const attrs: Record<string, unknown> = { hidden_size: hidden, direction: dir };
+    if (r() < 0.4) {
+      attrs.activations = Array.from({ length: nd }, () => pick(r, ["Tanh", "Relu", "Sigmoid"]));
+    }
+    for (const o of g.node("RNN", ins, 2, attrs as never)) g.output(o);
+    label = `RNN ${dir} ${JSON.stringify(attrs)} seq ${seq} batch ${batch} input ${input}`;
+  } else if (op === "ResizeScales") {
+    dims = [1, int(r, 1, 3), int(r, 1, 7), int(r, 1, 7)];
+    const sh = pick(r, [0.5, 1, 1.5, 2, 3, 0.75]), sw = pick(r, [0.5, 1, 1.5, 2, 3, 0.75]);
+    if (Math.floor(dims[2] * sh) < 1 || Math.floor(dims[3] * sw) < 1) dims[2] = dims[3] = 4;
+    g.input("x", "float32", dims);
+    const mode = pick(r, ["nearest", "linear", "cubic"]);
+    const attrs: Record<string, string> = {
+      mode,
+      coordinate_transformation_mode: pick(r, [
+        "half_pixel",
+        "asymmetric",
+        "align_corners",
+        "pytorch_half_pixel",
+      ]),
+    };
+    if (mode === "nearest") attrs.nearest_mode = pick(r, ["floor", "ceil", "round_prefer_floor"]);
+    g.output(g.op("Resize", ["x", "", g.weight("sc", [4], [1, 1, sh, sw])], attrs));
+    label = `Resize scales [${sh}, ${sw}] ${JSON.stringify(attrs)} on ${dims.join("×")}`;
   } else if (op === "Trilu") {
+    if (g.opset < 14) g.opset = 14; // Trilu is opset 14's
     const rank = int(r, 2, 4);
     dims = Array.from({ length: rank }, () => int(r, 1, 6));
     g.input("x", "float32", dims);
