@@ -5,8 +5,10 @@
  * Concat, a second output sometimes) and transformer-style ones (MatMul +
  * bias, LayerNorm decomposed and as the op, decomposed GELU, Softmax,
  * residual Adds, multi-head attention with Reshape/Transpose and a mask)
- * and tensor plumbing (tensor_graph.ts), opsets 11-17, written with our ONNX writer; ours with every optimization
- * and with none, 1 and 2 threads, `runSync` then `run`: max abs difference
+ * and tensor plumbing (tensor_graph.ts), opsets 11-17, written with our
+ * ONNX writer; ours with every optimization and with none, 1 and 2
+ * threads, `runSync` and `run` alternating between two inputs (a value a
+ * run keeps from the last shows): max abs difference
  * ≤ 1e-4 × max(1, max |out|), the models issue's tolerance. ONNX Runtime runs
  * with its graph optimizations off: each op's own kernel is the oracle.
  *
@@ -363,7 +365,7 @@ export async function opCase(seed: number, ort: Ort): Promise<CaseResult> {
   return await compareModel(`ops seed ${seed} ${ops.join(" ")}`, bytes, dims, r, ort);
 }
 
-/** Ours (optimized and not, 1 and 2 threads, runSync and run) against ONNX Runtime on x. */
+/** Ours (optimized and not, 1 and 2 threads, runSync and run, two inputs) against ONNX Runtime. */
 async function compareModel(
   label: string,
   bytes: Uint8Array,
@@ -371,8 +373,10 @@ async function compareModel(
   r: () => number,
   ort: Ort,
 ): Promise<CaseResult> {
-  const x = Float32Array.from({ length: dims.reduce((p, q) => p * q, 1) }, () => r() * 2 - 1);
-  let theirs: Record<string, { data: Float32Array }>;
+  const count = dims.reduce((p, q) => p * q, 1);
+  // Two inputs: runs alternate between them (a value kept from an earlier run shows).
+  const xs = [0, 1].map(() => Float32Array.from({ length: count }, () => r() * 2 - 1));
+  const expected: Record<string, { data: Float32Array }>[] = [];
   try {
     // Its graph optimizations off: its fusions are not the oracle (ORT 1.30's Transpose →
     // MatMul fusion got x^T·v wrong for a 1-D v: seed 101 of this campaign).
@@ -380,7 +384,7 @@ async function compareModel(
       intraOpNumThreads: 1,
       graphOptimizationLevel: "disabled",
     });
-    theirs = await s.run({ x: new ort.Tensor("float32", x, dims) });
+    for (const x of xs) expected.push(await s.run({ x: new ort.Tensor("float32", x, dims) }));
     await s.release();
   } catch {
     return null; // a graph ONNX Runtime refuses is no case
@@ -391,10 +395,11 @@ async function compareModel(
         intraOpNumThreads: threads,
         graphOptimizationLevel: level,
       });
-      const feeds = { x: new Tensor("float32", x, dims) };
-      for (let run = 0; run < 2; run++) {
-        const ours = run === 0 ? s.runSync(feeds) : await s.run(feeds);
-        for (const [name, t] of Object.entries(theirs)) {
+      // runSync on x, run on the other x, runSync on x again: each against its own outputs.
+      for (let run = 0; run < 3; run++) {
+        const which = run % 2, feeds = { x: new Tensor("float32", xs[which], dims) };
+        const ours = run === 1 ? await s.run(feeds) : s.runSync(feeds);
+        for (const [name, t] of Object.entries(expected[which])) {
           const a = ours[name].data as Float32Array, b = t.data;
           let most = 0, diff = 0, at = 0;
           for (let i = 0; i < b.length; i++) {
