@@ -18,6 +18,7 @@ import { InferenceSession, Tensor } from "../../mod.ts";
 import type { Ort } from "../../tests/helpers/ort.ts";
 import { f, GraphBuilder } from "../onnx_writer.ts";
 import { type CaseResult, int, pick, rng } from "./shared.ts";
+import { buildDynamicGraph } from "./dynamic_graph.ts";
 import { buildOpGraph } from "./op_graph.ts";
 import { buildTensorGraph } from "./tensor_graph.ts";
 
@@ -363,6 +364,79 @@ export async function opCase(seed: number, ort: Ort): Promise<CaseResult> {
   const r = rng(seed);
   const { bytes, ops, dims } = buildOpGraph(r);
   return await compareModel(`ops seed ${seed} ${ops.join(" ")}`, bytes, dims, r, ort);
+}
+
+/** One seeded model with symbolic dims run on three shapes in turn (dynamic_graph.ts). */
+export async function dynamicCase(seed: number, ort: Ort): Promise<CaseResult> {
+  const r = rng(seed);
+  const { bytes, shapes, ops } = buildDynamicGraph(r);
+  const label = `dynamic seed ${seed} [${ops.join(" ")}] shapes ${
+    shapes.map((d) => d.join("×")).join(", ")
+  }`;
+  const xs = shapes.map((d) =>
+    Float32Array.from({ length: d.reduce((p, q) => p * q, 1) }, () => r() * 2 - 1)
+  );
+  const expected: Record<string, { data: Float32Array }>[] = [];
+  try {
+    const s = await ort.InferenceSession.create(bytes, {
+      intraOpNumThreads: 1,
+      graphOptimizationLevel: "disabled",
+    });
+    for (let i = 0; i < xs.length; i++) {
+      expected.push(await s.run({ x: new ort.Tensor("float32", xs[i], shapes[i]) }));
+    }
+    await s.release();
+  } catch {
+    return null;
+  }
+  for (const [level, threads] of [["all", 1], ["disabled", 1], ["all", 2]] as const) {
+    try {
+      const s = await InferenceSession.create(bytes, {
+        intraOpNumThreads: threads,
+        graphOptimizationLevel: level,
+      });
+      for (let i = 0; i < xs.length; i++) {
+        const feeds = { x: new Tensor("float32", xs[i], shapes[i]) };
+        const ours = i === 1 ? await s.run(feeds) : s.runSync(feeds);
+        const wrong = differs(ours, expected[i]);
+        if (wrong) {
+          s.release();
+          return `${label} optimization ${level}, ${threads} threads, shape ${i}: ${wrong}`;
+        }
+      }
+      s.release();
+    } catch (e) {
+      return `${label} optimization ${level}, ${threads} threads: threw ${e}`;
+    }
+  }
+  return null;
+}
+
+/** Where our outputs leave ONNX Runtime's beyond the tolerance, or null. */
+function differs(
+  ours: Record<string, { data: unknown }>,
+  theirs: Record<string, { data: Float32Array }>,
+): string | null {
+  for (const [name, t] of Object.entries(theirs)) {
+    const a = ours[name].data as Float32Array, b = t.data;
+    let most = 0, diff = 0, at = 0;
+    for (let i = 0; i < b.length; i++) {
+      if (Number.isFinite(b[i])) most = Math.max(most, Math.abs(b[i]));
+    }
+    for (let i = 0; i < b.length; i++) {
+      if (Object.is(a[i], b[i]) || (Number.isNaN(a[i]) && Number.isNaN(b[i]))) continue;
+      if (a[i] === -Infinity && b[i] === -3.4028234663852886e38) continue;
+      const d = Math.abs(a[i] - b[i]);
+      if (!(d <= diff)) [diff, at] = [d, i];
+    }
+    if (a.length !== b.length || !(diff <= 1e-4 * Math.max(1, most))) {
+      return `output ${name}: |difference| ${diff} at ${at} (${a[at]} against ONNX Runtime's ${
+        b[at]
+      }), ` +
+        `max ${most}, lengths ${a.length} and ${b.length}`;
+    }
+  }
+  return null;
 }
 
 /** Ours (optimized and not, 1 and 2 threads, runSync and run, two inputs) against ONNX Runtime. */

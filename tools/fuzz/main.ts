@@ -5,7 +5,7 @@
  * changing a kernel or a fusion.
  *
  *   deno run -A tools/fuzz/main.ts conv [--from 1] [--count 500] [--isa avx2]
- *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, graph, ops, qdq
+ *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, graph, ops, dynamic, qdq
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/fuzz/main.ts graph   # needs onnxruntime-node
  *
  * Exits 1 when any case failed.
@@ -18,7 +18,7 @@ import { loadOrt } from "../../tests/helpers/ort.ts";
 import { boundaryCase } from "./boundary.ts";
 import { convCase } from "./conv.ts";
 import { gemmCase } from "./gemm.ts";
-import { graphCase, opCase } from "./graph.ts";
+import { dynamicCase, graphCase, opCase } from "./graph.ts";
 import { poolCase } from "./pool.ts";
 import { qconvCase } from "./qconv.ts";
 import { qdqCase } from "./qdq_graph.ts";
@@ -45,7 +45,7 @@ const { values, positionals } = parseArgs({
 });
 const which = positionals[0] ?? "all";
 const names = which === "all"
-  ? [...Object.keys(CAMPAIGNS), "graph", "ops", "qdq"]
+  ? [...Object.keys(CAMPAIGNS), "graph", "ops", "dynamic", "qdq"]
   : which.split(",");
 const from = Number(values.from), count = Number(values.count);
 const options: FuzzOptions = { isa: values.isa as IsaLevel | undefined };
@@ -53,7 +53,7 @@ let failed = 0;
 for (const name of names) {
   const t0 = performance.now();
   let fails = 0;
-  if (name === "graph" || name === "qdq" || name === "ops") {
+  if (name === "graph" || name === "qdq" || name === "ops" || name === "dynamic") {
     const ort = await loadOrt();
     if (ort === null) {
       console.log(
@@ -61,7 +61,13 @@ for (const name of names) {
       );
       continue;
     }
-    const model = name === "graph" ? graphCase : name === "ops" ? opCase : qdqCase;
+    const model = name === "graph"
+      ? graphCase
+      : name === "ops"
+      ? opCase
+      : name === "dynamic"
+      ? dynamicCase
+      : qdqCase;
     for (let seed = from; seed < from + count; seed++) {
       const result = await model(seed, ort);
       if (result !== null) {
@@ -73,7 +79,9 @@ for (const name of names) {
     const campaign = CAMPAIGNS[name];
     if (campaign === undefined) {
       console.error(
-        `no campaign ${name}: ${[...Object.keys(CAMPAIGNS), "graph", "ops", "qdq"].join(", ")}`,
+        `no campaign ${name}: ${
+          [...Object.keys(CAMPAIGNS), "graph", "ops", "dynamic", "qdq"].join(", ")
+        }`,
       );
       Deno.exit(2);
     }
