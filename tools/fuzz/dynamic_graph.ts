@@ -9,7 +9,8 @@
  *
  * @module
  */
-import { f, GraphBuilder } from "../onnx_writer.ts";
+import { GraphBuilder } from "../onnx_writer.ts";
+import { batchNormNode } from "./nodes.ts";
 import { int, pick } from "./shared.ts";
 
 /** A built model: its bytes and the input shapes to run it on, in order. */
@@ -56,15 +57,7 @@ export function buildDynamicGraph(r: () => number): BuiltDynamic {
       next = { name, c: oc, rule: st === 1 ? cur.rule : `${cur.rule}/2k${k}` };
       ops.push(`Conv${k}x${k}/${st}${dw ? "dw" : ""}`);
     } else if (op === "bn") {
-      const C = cur.c;
-      const name = g.op("BatchNormalization", [
-        cur.name,
-        g.weight(g.fresh("s"), [C], rand(C, 0.3).map((v) => 1 + v)),
-        g.weight(g.fresh("bb"), [C], rand(C, 0.2)),
-        g.weight(g.fresh("m"), [C], rand(C, 0.2)),
-        g.weight(g.fresh("v"), [C], rand(C, 0.3).map((v) => 1 + v)),
-      ], { epsilon: f(1e-5) });
-      next = { ...cur, name };
+      next = { ...cur, name: batchNormNode(g, cur.name, cur.c, rand) };
       ops.push("BN");
     } else if (op === "act") {
       const a = pick(r, ["Relu", "Sigmoid", "Tanh", "HardSwish", "LeakyRelu"]);

@@ -17,6 +17,7 @@
 import { InferenceSession, Tensor } from "../../mod.ts";
 import type { Ort } from "../../tests/helpers/ort.ts";
 import { f, GraphBuilder } from "../onnx_writer.ts";
+import { batchNormNode } from "./nodes.ts";
 import { type CaseResult, int, pick, rng } from "./shared.ts";
 import { buildDynamicGraph } from "./dynamic_graph.ts";
 import { buildOpGraph } from "./op_graph.ts";
@@ -92,15 +93,7 @@ function buildCnn(r: () => number): { bytes: Uint8Array; input: T; ops: string[]
       next = { name, n: cur.n, c: oc, h: oh, w: ow };
       ops.push(`Conv${k}x${k}/${st}${group > 1 ? "dw" : ""}`);
     } else if (op === "bn") {
-      const C = cur.c;
-      const name = g.op("BatchNormalization", [
-        cur.name,
-        g.weight(g.fresh("s"), [C], rand(C, 0.3).map((v) => 1 + v)),
-        g.weight(g.fresh("bb"), [C], rand(C, 0.2)),
-        g.weight(g.fresh("m"), [C], rand(C, 0.2)),
-        g.weight(g.fresh("v"), [C], rand(C, 0.3).map((v) => 1 + v)),
-      ], { epsilon: f(1e-5) });
-      next = { ...cur, name };
+      next = { ...cur, name: batchNormNode(g, cur.name, cur.c, rand) };
       ops.push("BN");
     } else if (op === "act") {
       const a = pick(r, ["Relu", "Relu", "Clip", "LeakyRelu", "Sigmoid", "Tanh", "HardSigmoid"]);
@@ -412,7 +405,7 @@ export async function dynamicCase(seed: number, ort: Ort): Promise<CaseResult> {
   return null;
 }
 
-/** Where our outputs leave ONNX Runtime's beyond the tolerance, or null. */
+/** Where our outputs leave ONNX Runtime's beyond the tolerance (1e-4 × max(1, max |out|)), or null. */
 function differs(
   ours: Record<string, { data: unknown }>,
   theirs: Record<string, { data: Float32Array }>,
@@ -424,6 +417,8 @@ function differs(
       if (Number.isFinite(b[i])) most = Math.max(most, Math.abs(b[i]));
     }
     for (let i = 0; i < b.length; i++) {
+      // Non-finite outputs must match exactly (the same infinity, or NaN for NaN); a max
+      // pool's window wholly in the padding is −∞ here, −FLT_MAX in ONNX Runtime.
       if (Object.is(a[i], b[i]) || (Number.isNaN(a[i]) && Number.isNaN(b[i]))) continue;
       if (a[i] === -Infinity && b[i] === -3.4028234663852886e38) continue;
       const d = Math.abs(a[i] - b[i]);
@@ -473,27 +468,10 @@ async function compareModel(
       for (let run = 0; run < 3; run++) {
         const which = run % 2, feeds = { x: new Tensor("float32", xs[which], dims) };
         const ours = run === 1 ? await s.run(feeds) : s.runSync(feeds);
-        for (const [name, t] of Object.entries(expected[which])) {
-          const a = ours[name].data as Float32Array, b = t.data;
-          let most = 0, diff = 0, at = 0;
-          for (let i = 0; i < b.length; i++) {
-            if (Number.isFinite(b[i])) most = Math.max(most, Math.abs(b[i]));
-          }
-          for (let i = 0; i < b.length; i++) {
-            // Non-finite outputs must match exactly (the same infinity, or NaN for NaN); a max
-            // pool's window wholly in the padding is −∞ here, −FLT_MAX in ONNX Runtime.
-            if (Object.is(a[i], b[i]) || (Number.isNaN(a[i]) && Number.isNaN(b[i]))) continue;
-            if (a[i] === -Infinity && b[i] === -3.4028234663852886e38) continue;
-            const d = Math.abs(a[i] - b[i]);
-            if (!(d <= diff)) [diff, at] = [d, i];
-          }
-          if (a.length !== b.length || !(diff <= 1e-4 * Math.max(1, most))) {
-            s.release();
-            return `${label} optimization ${level}, ${threads} threads, run ${run}, output ${name}: ` +
-              `|difference| ${diff} at ${at} (${a[at]} against ONNX Runtime's ${
-                b[at]
-              }), max ${most}`;
-          }
+        const wrong = differs(ours, expected[which]);
+        if (wrong) {
+          s.release();
+          return `${label} optimization ${level}, ${threads} threads, run ${run}: ${wrong}`;
         }
       }
       s.release();
