@@ -5,7 +5,7 @@
  * changing a kernel or a fusion.
  *
  *   deno run -A tools/fuzz/main.ts conv [--from 1] [--count 500] [--isa avx2]
- *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, graph, ops, dynamic, qdq
+ *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, concurrent, graph, ops, dynamic, qdq
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/fuzz/main.ts graph   # needs onnxruntime-node
  *
  * Exits 1 when any case failed.
@@ -16,6 +16,7 @@ import { parseArgs } from "node:util";
 import type { IsaLevel } from "../../mod.ts";
 import { loadOrt } from "../../tests/helpers/ort.ts";
 import { boundaryCase } from "./boundary.ts";
+import { concurrentCase } from "./concurrent.ts";
 import { convCase } from "./conv.ts";
 import { gemmCase } from "./gemm.ts";
 import { dynamicCase, graphCase, opCase } from "./graph.ts";
@@ -45,7 +46,7 @@ const { values, positionals } = parseArgs({
 });
 const which = positionals[0] ?? "all";
 const names = which === "all"
-  ? [...Object.keys(CAMPAIGNS), "graph", "ops", "dynamic", "qdq"]
+  ? [...Object.keys(CAMPAIGNS), "concurrent", "graph", "ops", "dynamic", "qdq"]
   : which.split(",");
 const from = Number(values.from), count = Number(values.count);
 const options: FuzzOptions = { isa: values.isa as IsaLevel | undefined };
@@ -53,7 +54,15 @@ let failed = 0;
 for (const name of names) {
   const t0 = performance.now();
   let fails = 0;
-  if (name === "graph" || name === "qdq" || name === "ops" || name === "dynamic") {
+  if (name === "concurrent") {
+    for (let seed = from; seed < from + count; seed++) {
+      const result = await concurrentCase(seed);
+      if (result !== null) {
+        console.log(`FAIL ${result}`);
+        fails++;
+      }
+    }
+  } else if (name === "graph" || name === "qdq" || name === "ops" || name === "dynamic") {
     const ort = await loadOrt();
     if (ort === null) {
       console.log(
@@ -80,7 +89,7 @@ for (const name of names) {
     if (campaign === undefined) {
       console.error(
         `no campaign ${name}: ${
-          [...Object.keys(CAMPAIGNS), "graph", "ops", "dynamic", "qdq"].join(", ")
+          [...Object.keys(CAMPAIGNS), "concurrent", "graph", "ops", "dynamic", "qdq"].join(", ")
         }`,
       );
       Deno.exit(2);
