@@ -431,6 +431,12 @@ Deno.test("InferenceSession: bad feeds and options throw before anything runs", 
     () => s.runSync({ input: new Tensor("int32", new Int32Array(8), [2, 4]) }),
     TypeError,
   );
+  // A tensor-like feed whose data is no typed array: named as such (it said "is float32,
+  // expected float32").
+  assert.throws(
+    () => s.runSync({ input: { type: "float32", dims: [2, 4], data: [1, 2, 3] } as never }),
+    /input 'input' data must be a typed array of float32, got an Array/,
+  );
   assert.throws(() => s.runSync({ input: x }, ["nope"]), /'nope' is not an output/);
   assert.throws(() => s.runSync(null as never), TypeError);
   // A lying tensor: dims and data disagree.

@@ -10,7 +10,7 @@ import { LargeMemory, readFileLarge } from "../native/large_memory.ts";
 import { jitAvailable } from "../native/libc.ts";
 import type { JitStats } from "../runtime/stats.ts";
 import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS, REPROBE_RUNS } from "../runtime/policy.ts";
-import { typedArrayTag, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
+import { describe, typedArrayTag, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
 import type { TensorData } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
 import type { ExternalSource } from "../onnx/tensor_data.ts";
@@ -389,8 +389,15 @@ export class InferenceSession {
       const data = t.data, td = t.dims, type = t.type, want = v.half ? "float16" : v.type;
       // Kind and length through the intrinsic getters: a subclass cannot lie about them.
       const have = TAG_TYPES[typedArrayTag(data) ?? ""] ?? null;
+      if (have === null) {
+        throw new TypeError(
+          `InferenceSession.run: input '${v.name}' data must be a typed array of ${want}, got ${
+            describe(data)
+          }`,
+        );
+      }
       if (
-        type !== want || have === null ||
+        type !== want ||
         (have !== type && !(type === "bool" && have === "uint8"))
       ) {
         throw new TypeError(
