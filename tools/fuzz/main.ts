@@ -5,7 +5,7 @@
  * changing a kernel or a fusion.
  *
  *   deno run -A tools/fuzz/main.ts conv [--from 1] [--count 500] [--isa avx2]
- *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, concurrent, graph, ops, dynamic, qdq
+ *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, feeds, concurrent, graph, ops, dynamic, qdq
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/fuzz/main.ts graph   # needs onnxruntime-node
  *
  * Exits 1 when any case failed.
@@ -17,6 +17,7 @@ import type { IsaLevel } from "../../mod.ts";
 import { loadOrt } from "../../tests/helpers/ort.ts";
 import { boundaryCase } from "./boundary.ts";
 import { concurrentCase } from "./concurrent.ts";
+import { feedsCase } from "./feeds.ts";
 import { convCase } from "./conv.ts";
 import { gemmCase } from "./gemm.ts";
 import { dynamicCase, graphCase, opCase } from "./graph.ts";
@@ -46,7 +47,7 @@ const { values, positionals } = parseArgs({
 });
 const which = positionals[0] ?? "all";
 const names = which === "all"
-  ? [...Object.keys(CAMPAIGNS), "concurrent", "graph", "ops", "dynamic", "qdq"]
+  ? [...Object.keys(CAMPAIGNS), "feeds", "concurrent", "graph", "ops", "dynamic", "qdq"]
   : which.split(",");
 const from = Number(values.from), count = Number(values.count);
 const options: FuzzOptions = { isa: values.isa as IsaLevel | undefined };
@@ -54,9 +55,10 @@ let failed = 0;
 for (const name of names) {
   const t0 = performance.now();
   let fails = 0;
-  if (name === "concurrent") {
+  if (name === "concurrent" || name === "feeds") {
+    const each = name === "concurrent" ? concurrentCase : feedsCase;
     for (let seed = from; seed < from + count; seed++) {
-      const result = await concurrentCase(seed);
+      const result = await each(seed);
       if (result !== null) {
         console.log(`FAIL ${result}`);
         fails++;
@@ -89,7 +91,9 @@ for (const name of names) {
     if (campaign === undefined) {
       console.error(
         `no campaign ${name}: ${
-          [...Object.keys(CAMPAIGNS), "concurrent", "graph", "ops", "dynamic", "qdq"].join(", ")
+          [...Object.keys(CAMPAIGNS), "feeds", "concurrent", "graph", "ops", "dynamic", "qdq"].join(
+            ", ",
+          )
         }`,
       );
       Deno.exit(2);
