@@ -489,8 +489,8 @@ function rankTiles(
       out.push({ mr: m, ng: n, cost });
     }
   }
-  // Cheapest first; among equal estimates, for a first layer (at most 4 input channels a
-  // group, a K×K window: k steps of the taps alone) no edge tile of one or two vectors, then
+  // Cheapest first; among equal estimates, for an AVX-512 first layer (at most 4 input
+  // channels a group, a K×K window: k steps of the taps alone) no edge tile of one or two vectors, then
   // channels in whole tiles; then more accumulators, then the window rule above. The estimate
   // prices edge tiles at their FMAs, which they miss there: ResNet's 7×7/2 stem (7 vectors a
   // row) ran its 5×80 tile, a 5×2 edge, at 83.7-88.9% of the peak and 4×64 (a 4×3 edge, 64
@@ -498,7 +498,9 @@ function rankTiles(
   // against 4×64's (a 4×2 edge) 72.9%; 7×7/2 3→64 on 112² 4×80 at 89.6% against 5×80's 85.5%
   // (`deno run -A bench/tune_candidates.ts --conv 1,3,224,224,64,7,2`, Zen 5). Deeper layers
   // keep their rule (1×1 64→256 on 56²: 4×64 and 4×96 within 1-3% of 6×64).
-  const first = s.c / s.group <= 4 && s.kh * s.kw > 1;
+  // AVX-512 only: at AVX2 (16 registers) more accumulators matter more (the stem's 6×16 ran
+  // at 93.5% against 4×16's 82.5%, `... --conv 1,3,224,224,64,7,2 --isa avx2`).
+  const first = isa.level === "avx512" && s.c / s.group <= 4 && s.kh * s.kw > 1;
   const thin = (t: { ng: number }) => first && vectors % t.ng > 0 && vectors % t.ng < 3 ? 1 : 0;
   const split = (t: { mr: number }) => (first && channels % t.mr > 0 ? 1 : 0);
   return out.sort((x, y) =>
