@@ -56,6 +56,7 @@ export function buildOpGraph(r: () => number): BuiltOp {
     "OneHot",
     "RNN",
     "ResizeScales",
+    "DynamicQuantMatMul",
   ]);
   const autoPad = () => pick(r, ["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]);
   let dims: number[];
@@ -465,6 +466,33 @@ export function buildOpGraph(r: () => number): BuiltOp {
     if (mode === "nearest") attrs.nearest_mode = pick(r, ["floor", "ceil", "round_prefer_floor"]);
     g.output(g.op("Resize", ["x", "", g.weight("sc", [4], [1, 1, sh, sw])], attrs));
     label = `Resize scales [${sh}, ${sw}] ${JSON.stringify(attrs)} on ${dims.join("×")}`;
+  } else if (op === "DynamicQuantMatMul") {
+    // ONNX Runtime's dynamic quantization of a MatMul: x quantized per tensor at run time
+    // (DynamicQuantizeLinear), MatMulInteger with int8 weights (per tensor or per column zero
+    // points of 0), the int32 product scaled back and biased.
+    const m = int(r, 1, 6), k = int(r, 1, 40), n = int(r, 1, 20);
+    dims = pick(r, [[m, k], [2, m, k]]);
+    g.input("x", "float32", dims);
+    const [q, scale, zero] = g.node("DynamicQuantizeLinear", ["x"], 3);
+    const wq = Array.from({ length: k * n }, () => int(r, -127, 127));
+    const W = g.initializer("w", { type: "int8", dims: [k, n], data: wq });
+    const perColumn = r() < 0.5;
+    const Wz = g.initializer("wz", {
+      type: "int8",
+      dims: perColumn ? [n] : [],
+      data: new Array(perColumn ? n : 1).fill(0),
+    });
+    const prod = g.op("MatMulInteger", [q, W, zero, Wz]);
+    const ws = g.weight(
+      "ws",
+      perColumn ? [n] : [],
+      rand(perColumn ? n : 1).map((v) => 0.002 + Math.abs(v) / 100),
+    );
+    const y = g.op("Mul", [g.op("Mul", [g.op("Cast", [prod], { to: 1 }), scale]), ws]);
+    g.output(g.op("Add", [y, g.weight("b", [n], rand(n))]));
+    label = `DynamicQuantizeLinear → MatMulInteger ${dims.join("×")} × ${k}×${n}${
+      perColumn ? " per column" : ""
+    }`;
   } else if (op === "Trilu") {
     if (g.opset < 14) g.opset = 14; // Trilu is opset 14's
     const rank = int(r, 2, 4);
