@@ -57,6 +57,7 @@ export function buildOpGraph(r: () => number): BuiltOp {
     "RNN",
     "ResizeScales",
     "DynamicQuantMatMul",
+    "Contrib",
   ]);
   const autoPad = () => pick(r, ["NOTSET", "NOTSET", "SAME_UPPER", "SAME_LOWER", "VALID"]);
   let dims: number[];
@@ -493,6 +494,36 @@ export function buildOpGraph(r: () => number): BuiltOp {
     label = `DynamicQuantizeLinear → MatMulInteger ${dims.join("×")} × ${k}×${n}${
       perColumn ? " per column" : ""
     }`;
+  } else if (op === "Contrib") {
+    // ONNX Runtime's com.microsoft ops an optimized transformer export holds.
+    g.extraOpsets.push(["com.microsoft", 1]);
+    const rows = int(r, 1, 6), hidden = pick(r, [4, 8, 16, 24]);
+    dims = pick(r, [[rows, hidden], [2, rows, hidden]]);
+    g.input("x", "float32", dims);
+    const kind = pick(r, ["SkipLayerNormalization", "BiasGelu", "FastGelu", "Gelu", "QuickGelu"]);
+    const vec = (name: string, scale = 1) => g.weight(name, [hidden], rand(hidden, scale));
+    if (kind === "SkipLayerNormalization") {
+      const skip = g.weight("skip", dims, rand(size(dims)));
+      const ins = [
+        "x",
+        skip,
+        vec("gamma", 1),
+        r() < 0.5 ? vec("beta", 0.3) : "",
+        r() < 0.5 ? vec("bias", 0.3) : "",
+      ];
+      while (ins[ins.length - 1] === "") ins.pop();
+      g.output(g.node(kind, ins, 1, { epsilon: { f: 1e-5 } } as never, "com.microsoft")[0]);
+    } else if (kind === "BiasGelu" || kind === "FastGelu") {
+      const ins = ["x", ...(kind === "BiasGelu" || r() < 0.5 ? [vec("bias", 0.5)] : [])];
+      g.output(g.node(kind, ins, 1, {}, "com.microsoft")[0]);
+    } else if (kind === "QuickGelu") {
+      g.output(
+        g.node(kind, ["x"], 1, { alpha: { f: pick(r, [1.702, 1]) } } as never, "com.microsoft")[0],
+      );
+    } else {
+      g.output(g.node(kind, ["x"], 1, {}, "com.microsoft")[0]);
+    }
+    label = `${kind} (com.microsoft) on ${dims.join("×")}`;
   } else if (op === "Trilu") {
     if (g.opset < 14) g.opset = 14; // Trilu is opset 14's
     const rank = int(r, 2, 4);
