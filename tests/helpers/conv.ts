@@ -126,6 +126,17 @@ export function convSizes(s: ConvSpec): { x: number; w: number; y: number } {
   };
 }
 
+/** An NHWC tensor of n images × `plane` positions of c channels, as NCHW (toNhwc's inverse). */
+export function fromNhwc(y: Float32Array, n: number, c: number, plane: number): Float32Array {
+  const x = new Float32Array(y.length);
+  for (let b = 0; b < n; b++) {
+    for (let ch = 0; ch < c; ch++) {
+      for (let p = 0; p < plane; p++) x[(b * c + ch) * plane + p] = y[(b * plane + p) * c + ch];
+    }
+  }
+  return x;
+}
+
 /** An NCHW tensor of n images × c planes of `plane` elements, as NHWC. */
 export function toNhwc(x: Float32Array, n: number, c: number, plane: number): Float32Array {
   const y = new Float32Array(x.length);

@@ -9,7 +9,7 @@
  * @module
  */
 import { Jit } from "../../mod.ts";
-import { convSizes, convSpecOf, convWant, toNhwc } from "../../tests/helpers/conv.ts";
+import { convSizes, convSpecOf, convWant, fromNhwc, toNhwc } from "../../tests/helpers/conv.ts";
 import {
   type CaseResult,
   firstBitDifference,
@@ -71,17 +71,6 @@ function randomLayer(r: () => number): Layer {
     const ow = Math.floor((s.w + s.pl + s.pr - s.dw * (s.kw - 1) - 1) / s.sw) + 1;
     if (s.rowEnd >= 1 && ow >= 1 && s.n * s.c * s.h * s.w < 400000) return o;
   }
-}
-
-/** NHWC y back to NCHW. */
-function fromNhwc(y: Float32Array, n: number, c: number, plane: number): Float32Array {
-  const out = new Float32Array(y.length);
-  for (let b = 0; b < n; b++) {
-    for (let ch = 0; ch < c; ch++) {
-      for (let p = 0; p < plane; p++) out[(b * c + ch) * plane + p] = y[(b * plane + p) * c + ch];
-    }
-  }
-  return out;
 }
 
 /** One seeded conv2d case. */

@@ -7,6 +7,7 @@
  * @module
  */
 import type { PoolKind } from "../../mod.ts";
+import { fromNhwc, toNhwc } from "../../tests/helpers/conv.ts";
 import { type CaseResult, type FuzzOptions, int, type JitSet, pick, place, rng } from "./shared.ts";
 
 /** NaN-propagating max (x86 max would keep one operand). */
@@ -82,21 +83,8 @@ export function poolCase(seed: number, jits: JitSet, _options: FuzzOptions): Cas
       }
     }
   }
-  const transpose = (t: Float32Array, plane: number, toNhwc: boolean) => {
-    const o = new Float32Array(t.length);
-    for (let b = 0; b < n; b++) {
-      for (let ch = 0; ch < c; ch++) {
-        for (let p = 0; p < plane; p++) {
-          const nchw = (b * c + ch) * plane + p, nhwcAt = (b * plane + p) * c + ch;
-          if (toNhwc) o[nhwcAt] = t[nchw];
-          else o[nchw] = t[nhwcAt];
-        }
-      }
-    }
-    return o;
-  };
   const threads = pick(r, [1, 2, 3]);
-  const xs = place(r, nhwc ? transpose(x, h * w, true) : x);
+  const xs = place(r, nhwc ? toNhwc(x, n, c, h * w) : x);
   const y = place(r, new Float32Array(want.length).fill(12345));
   const layout = nhwc ? { layout: "nhwc" as const } : {};
   const o = global ? { n, c, h, w, ...layout } : {
@@ -115,7 +103,7 @@ export function poolCase(seed: number, jits: JitSet, _options: FuzzOptions): Cas
   const label = `pool seed ${seed} ${kind} ${JSON.stringify(o)} threads ${threads}`;
   try {
     jits.get(threads).pool(kind, xs, y, o);
-    const got = nhwc ? transpose(y, oh * ow, false) : y;
+    const got = nhwc ? fromNhwc(y, n, c, oh * ow) : y;
     for (let i = 0; i < got.length; i++) {
       const g = got[i], v = want[i];
       const ok = g === v || (Number.isNaN(g) && Number.isNaN(v)) ||

@@ -494,14 +494,8 @@ function maxPoolWithIndices(n: Node, x: Buf, y: Buf, ind: Buf): Step {
     [oh, ow] = y.dims.length === 4 ? [y.dims[2], y.dims[3]] : [1, y.dims[2]];
   const [kh, kw] = w.kernel, [sh, sw] = w.strides, [dh, dw] = w.dilations;
   const colMajor = n.attrs.int("storage_order", 0) === 1;
-  // The begin pads: explicit, or SAME's split of the total (the odd one at the end for UPPER).
-  const begin = [0, 1].map((i) => {
-    if (w.autoPad === "NOTSET") return w.pads[i];
-    if (w.autoPad === "VALID") return 0;
-    const out = i === 0 ? oh : ow, size = w.hw[i], k = w.kernel[i], d = w.dilations[i];
-    const total = Math.max(0, (out - 1) * w.strides[i] + (k - 1) * d + 1 - size);
-    return w.autoPad === "SAME_UPPER" ? Math.floor(total / 2) : total - Math.floor(total / 2);
-  });
+  // The begin pads: explicit, or auto_pad's split of the total (the wide pools' own).
+  const begin = fromWindow(w, [oh, ow]).begin;
   const xd = x.data as Float32Array, yd = y.data as Float32Array;
   const id = ind.data as BigInt64Array, planes = x.dims[0] * x.dims[1];
   return {

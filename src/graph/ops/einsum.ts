@@ -60,10 +60,8 @@ function parse(n: Node, ranks: readonly number[]): Equation {
     // Implicit: the "..." dims, then the letters appearing once, in alphabetical order.
     const seen = new Map<string, number>();
     for (const t of inputs) for (const c of t) seen.set(c, (seen.get(c) ?? 0) + 1);
-    output = ellipsis +
-      [...seen].filter(([c, k]) => k === 1 && !ellipsis.includes(c)).map(([c]) => c).sort().join(
-        "",
-      );
+    const once = [...seen].filter(([c, k]) => k === 1 && !ellipsis.includes(c)).map(([c]) => c);
+    output = ellipsis + once.sort().join("");
   }
   for (const c of output) {
     if (!inputs.some((t) => t.includes(c))) fail(n, `output letter '${c}' is in no input`);
