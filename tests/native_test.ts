@@ -196,6 +196,30 @@ Deno.test("large memory: zeroed line-aligned arrays, large ones on mappings of t
   next.release();
 });
 
+Deno.test("large memory: a released owner's ArrayBuffers are handed out again, so V8's external memory stays where it was", () => {
+  // Warm: the pool holds a chunk and an arena of these lengths with their buffers.
+  const warm = new LargeMemory(true);
+  warm.floats(LARGE_MIN_BYTES / 4);
+  const arena = warm.buffer(5 << 20);
+  new Float32Array(arena).fill(3);
+  warm.release();
+  const before = Deno.memoryUsage().external;
+  for (let i = 0; i < 20; i++) {
+    const m = new LargeMemory(true);
+    const cut = m.floats(LARGE_MIN_BYTES / 4);
+    const again = m.buffer(5 << 20);
+    assert.equal(again, arena, "the same ArrayBuffer, not a new one over the same memory");
+    assert.ok(new Float32Array(again).every((v) => v === 0), "zeroed again");
+    assert.ok(cut.every((v) => v === 0));
+    cut.fill(1);
+    new Float32Array(again).fill(2);
+    m.release();
+  }
+  // 20 owners of ~5.3 MB each grew it by ~100 MB when every one got new ArrayBuffers.
+  const grown = Deno.memoryUsage().external - before;
+  assert.ok(grown < 4 << 20, `external memory grew ${grown} bytes over 20 released owners`);
+});
+
 Deno.test("large memory: arrays and file buffers are handed out with their pages in place (writing them faults none in)", async () => {
   // A fresh process: here the pool may hold mappings earlier tests gave back, their pages in place.
   const { pages, faults } = await runFixture("fresh_pages.ts", [

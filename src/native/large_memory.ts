@@ -78,6 +78,12 @@ interface Mapping {
   issue: number;
   /** In the pool (or unmapped): not any ArrayBuffer's now. */
   idle: boolean;
+  /**
+   * Pooled after an explicit release: the ArrayBuffer it was handed out
+   * as, handed out again when the next allocation asks for its length (see
+   * giveBack).
+   */
+  buffer: ArrayBuffer | null;
 }
 
 const pool: Mapping[] = [];
@@ -87,18 +93,32 @@ let live = 0;
 
 /** An ArrayBuffer over a mapping, collected: the mapping goes back (if still its). */
 const finalizer = new FinalizationRegistry<[Mapping, number]>(([m, issue]) => {
-  if (m.issue === issue) giveBack(m);
+  if (m.issue === issue) giveBack(m, null);
 });
 
-function giveBack(m: Mapping): void {
+/**
+ * A mapping back to the pool (or unmapped beyond POOL_BYTES). An explicit
+ * release passes the ArrayBuffer it was handed out as, and the pool keeps
+ * it for the next allocation of its length: V8 counts every ArrayBuffer
+ * over memory of ours as external memory, and a new one per session grew
+ * that count by the session's mappings each create until V8 collected
+ * for "external memory pressure" (a CNN's creates, one after another
+ * released: a full mark-compact every four creates, 3-8 ms each, inside
+ * a create that otherwise takes 3).
+ */
+function giveBack(m: Mapping, buffer: ArrayBuffer | null): void {
   if (m.idle) return;
   m.idle = true;
   m.issue++;
   live -= m.len;
   if (pooled + m.len <= POOL_BYTES) {
+    m.buffer = buffer;
     pool.push(m);
     pooled += m.len;
-  } else libc().munmap(m.at, BigInt(m.len));
+  } else {
+    m.buffer = null;
+    libc().munmap(m.at, BigInt(m.len));
+  }
 }
 
 /** A pooled mapping of at least `len` bytes (the smallest), or a new one; null when mmap fails. */
@@ -121,7 +141,7 @@ function takeMapping(len: number): Mapping | null {
     0n,
   );
   if (at === null || Deno.UnsafePointer.value(at) === 0xffffffffffffffffn) return null;
-  return { at, len, issue: 0, idle: true };
+  return { at, len, issue: 0, idle: true, buffer: null };
 }
 
 /**
@@ -147,8 +167,14 @@ function mapLarge(bytes: number): [ArrayBuffer, Mapping, boolean] | null {
   if (m === null) return null;
   m.idle = false;
   live += m.len;
-  const buffer = Deno.UnsafePointerView.getArrayBuffer(m.at, bytes);
-  finalizer.register(buffer, [m, m.issue]);
+  let buffer = m.buffer;
+  m.buffer = null;
+  if (buffer === null || buffer.byteLength !== bytes) {
+    buffer = Deno.UnsafePointerView.getArrayBuffer(m.at, bytes);
+  }
+  // Registered under the mapping: a kept buffer's earlier registration (its old issue) goes.
+  finalizer.unregister(m);
+  finalizer.register(buffer, [m, m.issue], m);
   return [buffer, m, m.issue > 0];
 }
 
@@ -166,6 +192,8 @@ export class LargeMemory {
   #chunkDirty = false;
   /** Every mapping handed out here, when tracked (for {@link release}). */
   readonly #mappings: Mapping[] | null;
+  /** The ArrayBuffer each tracked mapping was handed out as (kept by the pool on release). */
+  readonly #buffers: ArrayBuffer[] = [];
 
   /** `release`: the owner gives its mappings back explicitly (else only collection does). */
   constructor(release = false) {
@@ -220,7 +248,8 @@ export class LargeMemory {
    * by native code (a released session, its last run ended).
    */
   release(): void {
-    for (const m of this.#mappings?.splice(0) ?? []) giveBack(m);
+    const buffers = this.#buffers.splice(0);
+    this.#mappings?.splice(0).forEach((m, i) => giveBack(m, buffers[i]));
     this.#chunk = null;
     this.#chunkMapping = null;
   }
@@ -239,7 +268,10 @@ export class LargeMemory {
     if (!jitAvailable()) return null;
     const got = mapLarge(bytes);
     if (got === null) return null;
-    this.#mappings?.push(got[1]);
+    if (this.#mappings !== null) {
+      this.#mappings.push(got[1]);
+      this.#buffers.push(got[0]);
+    }
     return got;
   }
 }
