@@ -73,9 +73,16 @@ type Session = { run(feeds: any): Promise<any> };
  * is only taken between runs next to each other in time, never between
  * overall medians.
  *
- * One thread: the sessions take turns run by run (the first of each turn
- * rotating), after a warm-up of each, and `ratio` is the median over turns
- * of the two runs' ratio. Blocks of runs misled there: our `run` against our
+ * One thread: the sessions take turns run by run, each turn in a new
+ * order (a seeded shuffle), after a warm-up of each, and `ratio` is the
+ * median over turns of the two runs' ratio. The order matters: a run finds
+ * the caches as the run before it left them. Turns that only rotated the
+ * first kept the cycle (each contender always after the same one), so our
+ * `run` always followed the weight-read contender, which had just streamed
+ * the weights' size through the caches, and our `runSync` always followed
+ * our `run`, its data warm: on the CNN `run` came out 1.09× `runSync`
+ * (10.31 against 9.49 ms) where taking turns alone gives 1.01-1.02
+ * (`bench/run_vs_sync.ts`). Blocks of runs misled there: our `run` against our
  * `runSync` came out 1.11 in blocks and 0.97-0.99 run by run on the CNN, the
  * same hour (`bench/run_vs_sync.ts`, both ways).
  *
@@ -97,9 +104,15 @@ async function timeRuns(
       for (let w = 0; w < 3 || performance.now() < warmEnd; w++) await s.run(feeds);
     }
     const end = performance.now() + budgetMs;
+    const order = sessions.map((_, i) => i);
+    let seed = 0x9e3779b9;
+    const next = () => (seed = (Math.imul(seed, 1664525) + 1013904223) >>> 0) / 2 ** 32;
     for (let turn = 0; turn < 5 || performance.now() < end; turn++) {
-      for (let k = 0; k < sessions.length; k++) {
-        const i = (turn + k) % sessions.length;
+      for (let k = order.length - 1; k > 0; k--) {
+        const j = Math.floor(next() * (k + 1));
+        [order[k], order[j]] = [order[j], order[k]];
+      }
+      for (const i of order) {
         const [s, feeds] = sessions[i];
         const t0 = performance.now();
         await s.run(feeds);

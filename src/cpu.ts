@@ -252,6 +252,20 @@ export function prefersCopiedAliasedStrips(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether row kernels should prefetch rows ahead (software prefetches) for
+ * operands that fit in L2, or only for larger ones. On a Sapphire
+ * Rapids-class Xeon the rows wait on L2 without them (layerNorm 128×768
+ * 46.7-48.6 → 22.2-22.3 µs with them: see the norm plan). On Zen 5 the
+ * hardware serves L2 alone and the prefetches are instructions more:
+ * `deno run -A bench/tune_candidates.ts --norm 128x768`, three runs, the
+ * plan with and without them timed in turn, 8.4-9.2 against 7.5-8.6 µs
+ * (64×768 even; past L2 mixed, 512×1024 1.05-1.07× with them).
+ */
+export function prefetchesWithinL2(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Linux hands out the AMX tile state only on request (arch_prctl
  * ARCH_REQ_XCOMP_PERM): call this before the first AMX tile instruction runs.
  * The 8-bit GEMM's plan asks once, and keeps VNNI when Linux says no.

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
-import { normReference } from "../src/kernels/norm/mod.ts";
+import { normReference, planNorm } from "../src/kernels/norm/mod.ts";
 import { pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -332,6 +332,27 @@ for (const isa of LEVELS) {
     }
   });
 }
+
+Deno.test("norm plan: rows prefetched past L1, or past L2 where the core's prefetchers serve L2", () => {
+  const spec = (rows: number, cols: number) => ({
+    kind: "layer" as const,
+    rows,
+    cols,
+    residual: false,
+    scale: true,
+    bias: true,
+    epsilon: 1e-5,
+  });
+  const l1d = 48 << 10, l2 = 1 << 20;
+  // 128×768: 786 KB of x and y, past L1, within L2.
+  assert.equal(planNorm(spec(128, 768), "avx512", l1d, l2, true).prefetchRows, 2);
+  assert.equal(planNorm(spec(128, 768), "avx512", l1d, l2, false).prefetchRows, 0);
+  // Within L1: none either way; past L2 (4 MB): rows of 1024 one ahead either way.
+  for (const within of [true, false]) {
+    assert.equal(planNorm(spec(4, 768), "avx512", l1d, l2, within).prefetchRows, 0);
+    assert.equal(planNorm(spec(512, 1024), "avx512", l1d, l2, within).prefetchRows, 1);
+  }
+});
 
 Deno.test("norm: bad input names the argument, the value and the expectation", () => {
   using jit = new Jit();

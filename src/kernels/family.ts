@@ -57,6 +57,12 @@ export interface Target {
    * `prefersCopiedAliasedStrips` in src/cpu.ts). Speed only: the same bits.
    */
   copyAliasedStrips?: boolean;
+  /**
+   * Whether row kernels prefetch rows ahead for operands that fit in L2
+   * (see `prefetchesWithinL2` in src/cpu.ts). Speed only: the same bits.
+   * Absent: they do.
+   */
+  prefetchWithinL2?: boolean;
 }
 
 /** What every plan says of itself. */

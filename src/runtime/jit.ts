@@ -13,6 +13,7 @@ import {
   maxIsaFromEnv,
   prefersCopiedAliasedStrips,
   prefersEmbeddedBroadcast,
+  prefetchesWithinL2,
 } from "../cpu.ts";
 import { env, envInt, envNumber } from "../env.ts";
 import { familyId } from "../kernels/families.ts";
@@ -459,6 +460,7 @@ export class Jit {
       target.amx = isa === "amx";
       target.embedBroadcast = prefersEmbeddedBroadcast(f);
       target.copyAliasedStrips = prefersCopiedAliasedStrips(f);
+      target.prefetchWithinL2 = prefetchesWithinL2(f);
     }
     if (options.caches !== undefined) {
       const c = options.caches;

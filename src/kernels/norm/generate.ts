@@ -85,7 +85,9 @@ export interface NormPlan {
  * are fetched one row ahead: Zen 5, the same command, two runs each, one
  * row against two ahead: 512×1024 65.0-67.7 against 78.9-82.1 µs,
  * 4096×768 503-615 against 525-661, 2048×1024 330-429 against 352-440,
- * 1024×2048 419-623 against 421-642 (256×512: even).
+ * 1024×2048 419-623 against 421-642 (256×512: even). On Zen 5 operands
+ * within L2 take none (`withinL2` false: see src/cpu.ts's
+ * prefetchesWithinL2); tier 2 tries them there.
  *
  * At AVX-512 a row's pass 3 shares the loop of the next row's pass 1, and
  * pass 3 forms d again from x rather than reading it back (one subtraction
@@ -101,8 +103,11 @@ export function planNorm(
   isa: VecLevel,
   l1d = 48 << 10,
   l2 = 1 << 20,
+  withinL2 = true,
 ): NormPlan {
-  const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > l1d ? (s.cols >= 512 ? 1 : 2) : 0;
+  // Past L1, or past L2 where the core's own prefetchers serve L2 (src/cpu.ts, prefetchesWithinL2).
+  const fetchFrom = withinL2 ? l1d : l2;
+  const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > fetchFrom ? (s.cols >= 512 ? 1 : 2) : 0;
   const pipelined = isa === "avx512";
   const pairs = !pipelined && canPair(s, isa);
   // x's rows read along its lines when it starts off one (columns.ts): the
