@@ -344,9 +344,11 @@ Deno.test("norm plan: rows prefetched past L1, or past L2 where the core's prefe
     epsilon: 1e-5,
   });
   const l1d = 48 << 10, l2 = 1 << 20;
-  // 128×768: 786 KB of x and y, past L1, within L2.
-  assert.equal(planNorm(spec(128, 768), "avx512", l1d, l2, true).prefetchRows, 2);
+  // 128×768: 786 KB of x and y, past L1, within L2 (rows of 512 or more: one ahead).
+  assert.equal(planNorm(spec(128, 768), "avx512", l1d, l2, true).prefetchRows, 1);
   assert.equal(planNorm(spec(128, 768), "avx512", l1d, l2, false).prefetchRows, 0);
+  assert.equal(planNorm(spec(256, 256), "avx512", l1d, l2, true).prefetchRows, 2);
+  assert.equal(planNorm(spec(256, 256), "avx512", l1d, l2, false).prefetchRows, 0);
   // Within L1: none either way; past L2 (4 MB): rows of 1024 one ahead either way.
   for (const within of [true, false]) {
     assert.equal(planNorm(spec(4, 768), "avx512", l1d, l2, within).prefetchRows, 0);
