@@ -119,6 +119,7 @@ export type {
   ReturnType,
   RunOptions,
   SessionOptions,
+  ValueMetadata,
 } from "./src/graph/session.ts";
 export type { OptimizationLevel, OptimizationReport } from "./src/graph/optimize.ts";
 export { Tensor } from "./src/graph/tensor.ts";

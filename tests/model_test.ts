@@ -20,6 +20,7 @@ import { f, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { checkModel } from "./helpers/golden.ts";
 import { feedsOf } from "./helpers/feeds.ts";
 import { workerAwake } from "../src/runtime/jit.ts";
+import { loadOrt } from "./helpers/ort.ts";
 
 const MODELS: (() => ZooModel)[] = [
   () => mlp([32, 64, 48, 10], 3),
@@ -455,6 +456,119 @@ Deno.test("InferenceSession: bad feeds and options throw before anything runs", 
   );
   await assert.rejects(InferenceSession.create(42 as never), TypeError);
   await assert.rejects(InferenceSession.create("/nonexistent/model.onnx"), ModelError);
+});
+
+Deno.test("InferenceSession: inputMetadata and outputMetadata as onnxruntime-node gives them", async () => {
+  // Golden from onnxruntime-node 1.30 on the same zoo models (symbolic dims by name).
+  const golden: [ZooModel, unknown, unknown][] = [
+    [
+      resnetCnn({ size: 32, widths: [8], blocks: 1 }),
+      [{ name: "image", isTensor: true, type: "float32", shape: ["N", 3, 32, 32] }],
+      [{ name: "logits", isTensor: true, type: "float32", shape: ["N", 10] }],
+    ],
+    [
+      encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64 }),
+      [
+        {
+          name: "hidden_states",
+          isTensor: true,
+          type: "float32",
+          shape: ["batch", "sequence", 32],
+        },
+        { name: "attention_mask", isTensor: true, type: "int64", shape: ["batch", "sequence"] },
+      ],
+      [{
+        name: "last_hidden_state",
+        isTensor: true,
+        type: "float32",
+        shape: ["batch", "sequence", 32],
+      }],
+    ],
+  ];
+  const ort = await loadOrt();
+  for (const [m, inputs, outputs] of golden) {
+    const s = await InferenceSession.create(m.bytes);
+    assert.deepEqual(s.inputMetadata, inputs, m.name);
+    assert.deepEqual(s.outputMetadata, outputs, m.name);
+    assert.deepEqual(s.inputMetadata.map((v) => v.name), s.inputNames);
+    assert.ok(Object.isFrozen(s.inputMetadata) && Object.isFrozen(s.inputMetadata[0].shape));
+    if (ort !== null) {
+      const o = await ort.InferenceSession.create(m.bytes);
+      assert.deepEqual(s.inputMetadata, o.inputMetadata, `${m.name} against onnxruntime`);
+      assert.deepEqual(s.outputMetadata, o.outputMetadata, `${m.name} against onnxruntime`);
+      await o.release();
+    }
+    await s.release();
+  }
+  // A dim the model leaves unknown (no value, no name): "", as ONNX Runtime gives it; float16
+  // inputs and outputs by their declared type.
+  const b = new GraphBuilder(13);
+  b.input("x", "float16", [2, null]);
+  b.node("Relu", ["x"], ["y"]);
+  b.output("y", "float16", [2, null]);
+  const bytes = b.toBytes();
+  const s = await InferenceSession.create(bytes);
+  const want = [{ name: "x", isTensor: true, type: "float16", shape: [2, ""] }];
+  assert.deepEqual(s.inputMetadata, want);
+  assert.deepEqual(s.outputMetadata, [{ ...want[0], name: "y" }]);
+  if (ort !== null) {
+    const o = await ort.InferenceSession.create(bytes);
+    assert.deepEqual(s.inputMetadata, o.inputMetadata, "unknown dim against onnxruntime");
+    assert.deepEqual(s.outputMetadata, o.outputMetadata, "unknown dim against onnxruntime");
+    await o.release();
+  }
+  s.startProfiling(); // ONNX Runtime's no-op: profiling starts with the session
+  assert.equal(s.endProfiling(), "", "profiling off: no trace, no throw");
+  await s.release();
+});
+
+Deno.test("InferenceSession.create: a model in part of an ArrayBuffer (byteOffset, byteLength), as ONNX Runtime takes it", async () => {
+  const m = mlp([4, 3], 2);
+  const x = new Tensor("float32", Float32Array.from({ length: 8 }, (_, i) => i / 8 - 0.5), [2, 4]);
+  const want = (await (await InferenceSession.create(m.bytes)).run({ input: x })).logits.data;
+  // The model between 100 bytes of garbage on each side.
+  const whole = new Uint8Array(m.bytes.length + 200).fill(0xee);
+  whole.set(m.bytes, 100);
+  const buffer = whole.buffer;
+  for (
+    const s of [
+      await InferenceSession.create(buffer, 100, m.bytes.length),
+      await InferenceSession.create(buffer, 100, m.bytes.length, { intraOpNumThreads: 1 }),
+      InferenceSession.createSync(buffer, 100, m.bytes.length),
+      await InferenceSession.create(whole.slice(100, 100 + m.bytes.length).buffer, {
+        graphOptimizationLevel: "basic",
+      }),
+    ]
+  ) {
+    assert.deepEqual(s.runSync({ input: x }).logits.data, want);
+    await s.release();
+  }
+  // From byteOffset to the end: the garbage after the model is not a model.
+  await assert.rejects(InferenceSession.create(buffer, 100), ModelError);
+  await assert.rejects(
+    InferenceSession.create(buffer, -1),
+    /byteOffset must be an integer in \[0, /,
+  );
+  await assert.rejects(InferenceSession.create(buffer, buffer.byteLength), RangeError);
+  await assert.rejects(InferenceSession.create(buffer, 1.5), RangeError);
+  await assert.rejects(
+    InferenceSession.create(buffer, 100, 0),
+    /byteLength must be an integer in \(0, /,
+  );
+  await assert.rejects(InferenceSession.create(buffer, 100, buffer.byteLength), RangeError);
+  await assert.rejects(
+    InferenceSession.create(buffer, 100, "5" as never),
+    /byteLength must be a number/,
+  );
+  await assert.rejects(
+    InferenceSession.create(buffer, 100, m.bytes.length, 7 as never),
+    /options must be an object/,
+  );
+  await assert.rejects(InferenceSession.create(m.bytes, 100 as never), /options must be an object/);
+  await assert.rejects(
+    InferenceSession.create(buffer, null as never),
+    /options must be an object, got null/,
+  );
 });
 
 Deno.test("InferenceSession: unsupported ops, attributes and types are named at create", async () => {

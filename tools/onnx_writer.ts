@@ -219,14 +219,23 @@ function attributeMessage(name: string, v: AttrValue): Message {
   return m.message(5, tensorMessage("", v.tensor)).varint(20, 4);
 }
 
-function valueInfo(name: string, type: WriterType, dims: (number | string)[] | null): Message {
+/** A value's type and shape: a dim a size, a symbolic name, or null (unknown: neither). */
+function valueInfo(
+  name: string,
+  type: WriterType,
+  dims: (number | string | null)[] | null,
+): Message {
   const tt = new Message().varint(1, ONNX_TYPE[type]);
   if (dims !== null) {
     const shape = new Message();
     for (const d of dims) {
       shape.message(
         1,
-        typeof d === "number" ? new Message().varint(1, d) : new Message().string(2, d),
+        d === null
+          ? new Message()
+          : typeof d === "number"
+          ? new Message().varint(1, d)
+          : new Message().string(2, d),
       );
     }
     tt.message(2, shape);
@@ -256,7 +265,7 @@ export class GraphBuilder {
     return `${prefix}${this.#count++}`;
   }
 
-  input(name: string, type: WriterType, dims: (number | string)[] | null): string {
+  input(name: string, type: WriterType, dims: (number | string | null)[] | null): string {
     this.#inputs.push(valueInfo(name, type, dims));
     return name;
   }
@@ -264,7 +273,7 @@ export class GraphBuilder {
   output(
     name: string,
     type: WriterType = "float32",
-    dims: (number | string)[] | null = null,
+    dims: (number | string | null)[] | null = null,
   ): string {
     this.#outputs.push(valueInfo(name, type, dims));
     return name;

@@ -15,7 +15,7 @@ import type { TensorData } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
 import type { ExternalSource } from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
-import type { Graph } from "./ir.ts";
+import type { Graph, GraphValue } from "./ir.ts";
 import { loadGraph } from "./load.ts";
 import {
   type OptimizationLevel,
@@ -164,6 +164,83 @@ const TAG_TYPES: Record<string, TensorType> = {
   Uint8Array: "uint8",
 };
 
+/**
+ * An input's or output's name, element type and shape, as ONNX Runtime's
+ * `session.inputMetadata` gives them (`InferenceSession.ValueMetadata`):
+ * a symbolic dimension by its name, one the model leaves unknown as "",
+ * no shape at all as [].
+ */
+export interface ValueMetadata {
+  /** The input's or output's name. */
+  readonly name: string;
+  /** Always a tensor here (ONNX Runtime's sequences and maps are not model inputs we take). */
+  readonly isTensor: true;
+  /** Its element type (float16 where the model declares it). */
+  readonly type: TensorType;
+  /** Its dimensions: sizes, or the names of symbolic ones ("" when unknown). */
+  readonly shape: readonly (number | string)[];
+}
+
+function metadataOf(v: GraphValue): ValueMetadata {
+  return Object.freeze({
+    name: v.name,
+    isTensor: true as const,
+    type: v.half ? "float16" : v.type,
+    shape: Object.freeze((v.dims ?? []).map((d) => d ?? "")),
+  });
+}
+
+/**
+ * The model bytes and options of `create`'s arguments, as ONNX Runtime
+ * reads them: a path or a Uint8Array and options; or an ArrayBuffer (or
+ * SharedArrayBuffer), then optionally a byte offset and length into it,
+ * then options.
+ */
+function createArguments(
+  model: unknown,
+  a1: unknown,
+  a2: unknown,
+  a3: unknown,
+): { model: string | Uint8Array; options: SessionOptions } {
+  const W = "InferenceSession.create";
+  const optionsAt = (o: unknown): SessionOptions => {
+    if (o === undefined) return {};
+    if (o === null || typeof o !== "object") {
+      throw new TypeError(`${W}: options must be an object, got ${o === null ? "null" : typeof o}`);
+    }
+    return o as SessionOptions;
+  };
+  if (typeof model === "string" || model instanceof Uint8Array) {
+    return { model, options: optionsAt(a1) };
+  }
+  const shared = typeof SharedArrayBuffer !== "undefined" && model instanceof SharedArrayBuffer;
+  if (!(model instanceof ArrayBuffer) && !shared) {
+    throw new TypeError(
+      `${W}: the model must be a path, a Uint8Array or an ArrayBuffer, got ${describe(model)}`,
+    );
+  }
+  const buffer = model as ArrayBufferLike, size = buffer.byteLength;
+  if (typeof a1 !== "number") return { model: new Uint8Array(buffer), options: optionsAt(a1) };
+  if (!Number.isSafeInteger(a1) || a1 < 0 || a1 >= size) {
+    throw new RangeError(`${W}: byteOffset must be an integer in [0, ${size}), got ${a1}`);
+  }
+  let length = size - a1, options = a2;
+  if (typeof a2 === "number") {
+    if (!Number.isSafeInteger(a2) || a2 <= 0 || a1 + a2 > size) {
+      throw new RangeError(
+        `${W}: byteLength must be an integer in (0, ${
+          size - a1
+        }] (from byteOffset ${a1}), got ${a2}`,
+      );
+    }
+    length = a2;
+    options = a3;
+  } else if (a2 !== undefined) {
+    throw new TypeError(`${W}: byteLength must be a number, got ${describe(a2)}`);
+  }
+  return { model: new Uint8Array(buffer, a1, length), options: optionsAt(options) };
+}
+
 function checkOptions(o: SessionOptions): void {
   if (o === null || typeof o !== "object") {
     throw new TypeError(
@@ -231,6 +308,10 @@ export class InferenceSession {
   readonly inputNames: readonly string[];
   /** The graph's output names. */
   readonly outputNames: readonly string[];
+  /** Each input's name, type and shape as the model declares them (ONNX Runtime's). */
+  readonly inputMetadata: readonly ValueMetadata[];
+  /** Each output's name, type and shape as the model declares them (ONNX Runtime's). */
+  readonly outputMetadata: readonly ValueMetadata[];
   /** What create's optimization did. */
   readonly optimization: OptimizationReport;
   readonly #graph: Graph;
@@ -282,6 +363,8 @@ export class InferenceSession {
     this.inputNames = Object.freeze(graph.inputs.map((v) => v.name));
     this.#inputSet = new Set(this.inputNames);
     this.outputNames = Object.freeze(graph.outputs.map((v) => v.name));
+    this.inputMetadata = Object.freeze(graph.inputs.map(metadataOf));
+    this.outputMetadata = Object.freeze(graph.outputs.map(metadataOf));
     this.#profiler = options.enableProfiling
       ? new Profiler(options.profileFilePrefix ?? "njit_profile")
       : null;
@@ -294,12 +377,27 @@ export class InferenceSession {
   }
 
   /** Loads a model from a path or its bytes. Errors (file, format, unsupported ops) reject here. */
+  /** Loads a model from a path, its bytes, or an ArrayBuffer holding them. */
   static create(
-    model: string | Uint8Array | ArrayBuffer,
-    options: SessionOptions = {},
+    model: string | Uint8Array | ArrayBufferLike,
+    options?: SessionOptions,
+  ): Promise<InferenceSession>;
+  /** Loads a model from `byteLength` bytes (default: the rest) of `buffer` from `byteOffset`. */
+  static create(
+    buffer: ArrayBufferLike,
+    byteOffset: number,
+    byteLength?: number,
+    options?: SessionOptions,
+  ): Promise<InferenceSession>;
+  static create(
+    model: string | Uint8Array | ArrayBufferLike,
+    a1?: SessionOptions | number,
+    a2?: number,
+    a3?: SessionOptions,
   ): Promise<InferenceSession> {
     try {
-      return Promise.resolve(InferenceSession.createSync(model, options));
+      const { model: m, options } = createArguments(model, a1, a2, a3);
+      return Promise.resolve(InferenceSession.createSync(m, options));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -307,30 +405,39 @@ export class InferenceSession {
 
   /** {@link create} without a promise. */
   static createSync(
-    model: string | Uint8Array | ArrayBuffer,
-    options: SessionOptions = {},
+    model: string | Uint8Array | ArrayBufferLike,
+    options?: SessionOptions,
+  ): InferenceSession;
+  /** {@link create} of a part of an ArrayBuffer without a promise. */
+  static createSync(
+    buffer: ArrayBufferLike,
+    byteOffset: number,
+    byteLength?: number,
+    options?: SessionOptions,
+  ): InferenceSession;
+  static createSync(
+    model: string | Uint8Array | ArrayBufferLike,
+    a1?: SessionOptions | number,
+    a2?: number,
+    a3?: SessionOptions,
   ): InferenceSession {
+    const args = createArguments(model, a1, a2, a3), options = args.options;
     checkOptions(options);
     let bytes: Uint8Array, ext: ExternalSource | null = null;
-    if (typeof model === "string") {
+    if (typeof args.model === "string") {
+      const path = args.model;
       try {
-        bytes = readFileLarge(model);
-        const real = Deno.realPathSync(model);
+        bytes = readFileLarge(path);
+        const real = Deno.realPathSync(path);
         ext = {
           dir: real.slice(0, real.lastIndexOf("/")) || "/",
           files: new Map(),
           read: readFileLarge,
         };
       } catch (e) {
-        throw new ModelError(`ONNX: cannot read '${model}': ${(e as Error).message}`);
+        throw new ModelError(`ONNX: cannot read '${path}': ${(e as Error).message}`);
       }
-    } else if (model instanceof Uint8Array) bytes = model;
-    else if (model instanceof ArrayBuffer) bytes = new Uint8Array(model);
-    else {
-      throw new TypeError(
-        "InferenceSession.create: the model must be a path, a Uint8Array or an ArrayBuffer",
-      );
-    }
+    } else bytes = args.model;
     // The session's large memory (weights as read and packed, arenas: native/large_memory.ts),
     // given back to the pool when it is released.
     const memory = jitAvailable() ? new LargeMemory(true) : null;
@@ -880,9 +987,18 @@ export class InferenceSession {
     return `${nodes}\n\n${this.#jit.report(limit)}`;
   }
 
-  /** Writes the Chrome trace (enableProfiling) and returns its file name. */
+  /**
+   * Profiling starts with the session (`enableProfiling`), as in
+   * onnxruntime-node, where this is a no-op too.
+   */
+  startProfiling(): void {}
+
+  /**
+   * Writes the Chrome trace (enableProfiling) and returns its file name; ""
+   * when profiling is off (ONNX Runtime writes nothing then either).
+   */
   endProfiling(): string {
-    if (this.#profiler === null) throw new Error("InferenceSession: profiling is off");
+    if (this.#profiler === null) return "";
     return this.#profiler.write();
   }
 
