@@ -122,6 +122,8 @@ export type {
   ValueMetadata,
 } from "./src/graph/session.ts";
 export type { OptimizationLevel, OptimizationReport } from "./src/graph/optimize.ts";
+export { env } from "./src/graph/ort_env.ts";
+export type { LogLevel, OrtEnv } from "./src/graph/ort_env.ts";
 export { Tensor } from "./src/graph/tensor.ts";
 export type { TensorElements, TensorType } from "./src/graph/tensor.ts";
 export type { DType, TensorData } from "./src/onnx/dtype.ts";

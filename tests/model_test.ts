@@ -5,7 +5,7 @@
  * and the same bits with 1 or 2 threads and on every run.
  */
 import assert from "node:assert/strict";
-import { InferenceSession, Jit, ModelError, Tensor } from "../mod.ts";
+import { env, InferenceSession, Jit, ModelError, Tensor } from "../mod.ts";
 import {
   encoderLayer,
   llmBlock,
@@ -520,6 +520,34 @@ Deno.test("InferenceSession: inputMetadata and outputMetadata as onnxruntime-nod
   s.startProfiling(); // ONNX Runtime's no-op: profiling starts with the session
   assert.equal(s.endProfiling(), "", "profiling off: no trace, no throw");
   await s.release();
+});
+
+Deno.test("env: onnxruntime-common's env object; its logLevel is the sessions' default log severity", async () => {
+  assert.equal(env.logLevel, "warning");
+  assert.equal(env.versions.common, "1.30.0");
+  env.wasm.numThreads = 1; // web backends' flags: accepted, unused
+  const m = mlp([4, 3], 2);
+  const logged: unknown[][] = [];
+  const error = console.error;
+  console.error = (...a: unknown[]) => void logged.push(a);
+  try {
+    await (await InferenceSession.create(m.bytes)).release();
+    assert.equal(logged.length, 0, "warning: create logs nothing");
+    env.logLevel = "verbose";
+    await (await InferenceSession.create(m.bytes)).release();
+    assert.equal(logged.length, 1, "verbose: create logs what optimization did");
+    assert.match(String(logged[0][0]), /nodes after optimization/);
+    // A session's own logSeverityLevel wins.
+    await (await InferenceSession.create(m.bytes, { logSeverityLevel: 3 })).release();
+    assert.equal(logged.length, 1);
+    env.logLevel = "nonsense" as never;
+    await (await InferenceSession.create(m.bytes)).release();
+    assert.equal(logged.length, 1, "an unknown level counts as warning");
+  } finally {
+    console.error = error;
+    env.logLevel = "warning";
+    delete env.wasm.numThreads;
+  }
 });
 
 Deno.test("InferenceSession.create: a model in part of an ArrayBuffer (byteOffset, byteLength), as ONNX Runtime takes it", async () => {

@@ -25,6 +25,7 @@ import {
 } from "./optimize.ts";
 import type { Env } from "./ops/op.ts";
 import { buildPlan, type Plan, type PlanStep } from "./plan.ts";
+import { defaultLogSeverity } from "./ort_env.ts";
 import { Profiler } from "./profiler.ts";
 import { Tensor, type TensorType } from "./tensor.ts";
 import { WeightCache } from "./weights.ts";
@@ -41,7 +42,7 @@ export interface SessionOptions {
   enableProfiling?: boolean;
   /** Trace file name prefix. Default "njit_profile". */
   profileFilePrefix?: string;
-  /** 0 verbose … 4 fatal; below 2, create logs what optimization did. Default 2. */
+  /** 0 verbose … 4 fatal; below 2, create logs what optimization did. Default: `env.logLevel`'s (2). */
   logSeverityLevel?: 0 | 1 | 2 | 3 | 4;
   /** Accepted for compatibility ("cpu" is the only provider). */
   executionProviders?: readonly unknown[];
@@ -368,7 +369,7 @@ export class InferenceSession {
     this.#profiler = options.enableProfiling
       ? new Profiler(options.profileFilePrefix ?? "njit_profile")
       : null;
-    if ((options.logSeverityLevel ?? 2) < 2) {
+    if ((options.logSeverityLevel ?? defaultLogSeverity()) < 2) {
       console.error(
         `njit: session: ${graph.nodes.length} nodes after optimization`,
         this.optimization,
