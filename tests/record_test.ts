@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { InferenceSession, Jit, Tensor } from "../mod.ts";
 import { resnetCnn } from "../tools/model_zoo.ts";
 import { rng } from "./helpers/random.ts";
+import { affinityCpus } from "../src/native/pool.ts";
+import { LIST_PIN_HOLD_MS } from "../src/runtime/policy.ts";
 
 const same = (a: Float32Array, b: Float32Array, what: string) => {
   assert.equal(a.length, b.length, what);
@@ -324,29 +326,50 @@ function threadMasks(): { name: string; cpus: string }[] {
 }
 
 Deno.test({
-  name: "record: lists, pinned to one CPU while they run, give every thread its own mask back",
+  name:
+    "record: lists, pinned to one CPU while they run, give every thread its own mask back once they stop, and at close",
   ignore: Deno.build.os !== "linux" || threadMasks().length === 0,
   fn: async () => {
     const before = new Map(threadMasks().map((t) => [t.name, t.cpus]));
     const process = Deno.readTextFileSync("/proc/self/status").match(
       /^Cpus_allowed_list:\s*(.*)$/m,
     )?.[1];
-    using jit = new Jit({ threads: 1 });
+    /** No thread keeps the one-CPU mask of a list (Deno's blocking threads ran them). */
+    const masksBack = (when: string) => {
+      for (const t of threadMasks()) {
+        const was = before.get(t.name) ?? process;
+        if (t.name.startsWith("tokio")) {
+          assert.equal(t.cpus, process, `${when}: ${t.name}: ${t.cpus}`);
+        } else if (was !== undefined) assert.equal(t.cpus, was, `${when}: ${t.name}: ${t.cpus}`);
+      }
+    };
     const x = new Float32Array(4096).map((_, i) => i - 2048), y = new Float32Array(4096);
-    let r = jit.record(() => jit.unary("relu", x, y));
-    await r.done;
-    for (let i = 0; i < 50; i++) {
-      const d = jit.replay(r);
-      if (d === null) r = jit.record(() => jit.unary("relu", x, y));
-      await (d ?? r.done);
-      assert.equal(y[0], 0);
-      assert.equal(y[4095], 2047);
+    const lists = async (jit: Jit) => {
+      let r = jit.record(() => jit.unary("relu", x, y));
+      await r.done;
+      for (let i = 0; i < 50; i++) {
+        const d = jit.replay(r);
+        if (d === null) r = jit.record(() => jit.unary("relu", x, y));
+        await (d ?? r.done);
+        assert.equal(y[0], 0);
+        assert.equal(y[4095], 2047);
+      }
+    };
+    const pins = () =>
+      threadMasks().filter((t) => t.name.startsWith("tokio") && t.cpus !== process).length;
+    {
+      using jit = new Jit({ threads: 1 });
+      await lists(jit);
+      // Left pinned while lists keep coming (policy.ts, LIST_PIN_HOLD_MS), given back after.
+      if (affinityCpus() > 1) assert.ok(pins() >= 1, "left pinned");
+      await new Promise((r) => setTimeout(r, LIST_PIN_HOLD_MS + 30));
+      masksBack("after the hold");
     }
-    // No thread keeps the one-CPU mask of a list (Deno's blocking threads ran them).
-    for (const t of threadMasks()) {
-      const was = before.get(t.name) ?? process;
-      if (t.name.startsWith("tokio")) assert.equal(t.cpus, process, `${t.name}: ${t.cpus}`);
-      else if (was !== undefined) assert.equal(t.cpus, was, `${t.name}: ${t.cpus}`);
+    {
+      const jit = new Jit({ threads: 1 });
+      await lists(jit);
+      jit.close();
+      masksBack("at close");
     }
   },
 });

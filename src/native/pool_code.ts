@@ -182,11 +182,15 @@ export const JOB_WHOLE = 8;
 
 /**
  * Byte offset of a call list's CPU (u32, the CPU + 1; 0: anywhere): `runAll`
- * runs the list with its thread pinned there, and restores the thread's
- * mask after. The runtime writes the CPU of the thread that issued the list
- * (see policy.ts, `PIN_LISTS`).
+ * runs the list with its thread pinned there and leaves it pinned, its tid
+ * at `JOB_TID`: the runtime gives the thread its mask back once lists stop
+ * coming (policy.ts, `LIST_PIN_HOLD_MS`). The runtime writes the CPU of the
+ * thread that issued the list (see policy.ts, `PIN_LISTS`).
  */
 export const JOB_PIN = 24;
+
+/** Byte offset of the tid (u32) of the thread a list left pinned; 0 when it did not pin it. */
+export const JOB_TID = 28;
 
 /** Bytes of one part entry. */
 export const PART_BYTES = 16;
@@ -195,7 +199,6 @@ const SYS_FUTEX = 202;
 const SYS_GETTID = 186;
 const SYS_GETCPU = 309;
 const SYS_SCHED_SETAFFINITY = 203;
-const SYS_SCHED_GETAFFINITY = 204;
 const FUTEX_WAIT_PRIVATE = 128;
 const FUTEX_WAKE_PRIVATE = 129;
 
@@ -677,33 +680,26 @@ export function sequenceCode(): Uint8Array {
   const a = new Assembler();
   const saved = [rbx, r12, r13, r14, r15];
   for (const r of saved) a.emit("push", r);
-  // Two masks on the stack (the thread's own, then the pin's): still 16-byte aligned.
-  a.emit("sub", rsp, 2 * MASK_BYTES);
+  // The pin's mask on the stack: still 16-byte aligned.
+  a.emit("sub", rsp, MASK_BYTES);
   a.emit("mov", r12, rdi);
   const run = a.label(), unpin = a.label(), out = a.label(), end = a.label();
-  // ebx: JOB_PIN (the CPU + 1), then whether the thread is pinned (its mask kept at rsp).
+  // ebx: JOB_PIN (the CPU + 1), then whether this list pinned the thread.
   a.emit("mov", ebx, dword(r12, JOB_PIN));
   a.emit("test", ebx, ebx);
   a.emit("jz", run);
   a.emit("dec", ebx);
   a.emit("cmp", ebx, MASK_BYTES * 8);
   a.emit("jae", unpin);
-  for (let q = 0; q < 2 * MASK_BYTES; q += 8) a.emit("mov", qword(rsp, q), 0);
-  a.emit("mov", eax, SYS_SCHED_GETAFFINITY);
-  a.emit("xor", edi, edi);
-  a.emit("mov", esi, MASK_BYTES);
-  a.emit("mov", rdx, rsp);
-  a.emit("syscall");
-  a.emit("test", eax, eax);
-  a.emit("js", unpin); // no mask to restore: run where the thread is
+  for (let q = 0; q < MASK_BYTES; q += 8) a.emit("mov", qword(rsp, q), 0);
   a.emit("mov", edx, ebx);
   a.emit("shr", edx, 3);
   a.emit("mov", ecx, ebx);
   a.emit("and", ecx, 7);
   a.emit("mov", eax, 1);
   a.emit("shl", eax, cl);
-  a.emit("mov", byte(rsp, MASK_BYTES, rdx), al);
-  setAffinity(a, MASK_BYTES);
+  a.emit("mov", byte(rsp, 0, rdx), al);
+  setAffinity(a, 0);
   a.emit("test", eax, eax);
   a.emit("jnz", unpin); // not allowed there: run where the thread is
   a.emit("mov", ebx, 1);
@@ -716,9 +712,13 @@ export function sequenceCode(): Uint8Array {
   a.bind(out);
   a.emit("test", ebx, ebx);
   a.emit("jz", end);
-  setAffinity(a, 0); // the thread's own mask back
+  // Left pinned (the next list's wake-up then lands on its CPU, not on an idle one): the tid for
+  // the runtime, which gives the thread its mask back when lists stop (policy.ts).
+  a.emit("mov", eax, SYS_GETTID);
+  a.emit("syscall");
+  a.emit("mov", dword(r12, JOB_TID), eax);
   a.bind(end);
-  a.emit("add", rsp, 2 * MASK_BYTES);
+  a.emit("add", rsp, MASK_BYTES);
   for (const r of [...saved].reverse()) a.emit("pop", r);
   a.emit("ret");
   return a.finish().code;

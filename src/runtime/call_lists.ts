@@ -13,8 +13,8 @@ import type { CodeBlock } from "../native/arena.ts";
 import type { Dispatch } from "../native/dispatch.ts";
 import { GuardedPages, NativeBlock } from "../native/memory.ts";
 import { libc } from "../native/libc.ts";
-import { JOB_PARTS, JOB_PIN, PART_BYTES } from "../native/pool_code.ts";
-import { PIN_LISTS } from "./policy.ts";
+import { JOB_PARTS, JOB_PIN, JOB_TID, MASK_BYTES, PART_BYTES } from "../native/pool_code.ts";
+import { LIST_PIN_HOLD_MS, PIN_LISTS } from "./policy.ts";
 
 /** One call of a list: its code and its own argument block (or job block). */
 export interface RecordedCall {
@@ -268,6 +268,7 @@ export class CallLists {
     const workspace = this.#listFor(k);
     this.#pin(k.list!);
     return d.callAsyncKeeping(runAll, k.list!.pointer, ...NO_BUFFERS).finally(() => {
+      this.#leftPinned(k.list!);
       if (workspace !== null) this.#returnWorkspace(workspace);
       this.#unhold(k.blocks);
       k.busy = false;
@@ -373,6 +374,7 @@ export class CallLists {
         try {
           await d.callAsyncKeeping(runAll, list.pointer, ...(keep as KeptBuffers));
         } finally {
+          this.#leftPinned(list);
           this.#spareList(list);
         }
         start = end;
@@ -392,6 +394,46 @@ export class CallLists {
   #pin(list: NativeBlock): void {
     if (PIN_LISTS && this.#cpu < 0) this.#cpu = libc().sched_getcpu();
     list.u32[JOB_PIN / 4] = PIN_LISTS && this.#cpu >= 0 ? this.#cpu + 1 : 0;
+    list.u32[JOB_TID / 4] = 0;
+  }
+
+  /** Threads lists left pinned (tids), given their masks back together (see `LIST_PIN_HOLD_MS`). */
+  readonly #pinnedThreads = new Set<number>();
+  #unpinTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+
+  /** After a list ran: the thread it left pinned, if any, is given its mask back later. */
+  #leftPinned(list: NativeBlock): void {
+    const tid = list.u32[JOB_TID / 4];
+    if (tid === 0) return;
+    list.u32[JOB_TID / 4] = 0;
+    this.#pinnedThreads.add(tid);
+    this.#unpinLater();
+  }
+
+  /** (Re)arms the timer that gives the pinned threads their masks back. */
+  #unpinLater(): void {
+    if (this.#unpinTimer !== undefined) clearTimeout(this.#unpinTimer);
+    const timer = setTimeout(() => this.unpinThreads(), LIST_PIN_HOLD_MS);
+    // It never keeps a process alive (at exit the threads go with it).
+    Deno.unrefTimer(timer);
+    this.#unpinTimer = timer;
+  }
+
+  /**
+   * Gives the threads lists left pinned their masks back: this thread's own
+   * (the issuing thread's, as Deno's threads inherit the process's). While a
+   * list runs, later (it may run on one of them).
+   */
+  unpinThreads(): void {
+    if (this.#unpinTimer !== undefined) clearTimeout(this.#unpinTimer);
+    this.#unpinTimer = undefined;
+    if (this.#pinnedThreads.size === 0) return;
+    if (this.#inflight > 0) return this.#unpinLater();
+    const c = libc(), mask = new Uint8Array(MASK_BYTES);
+    if (c.sched_getaffinity(0, BigInt(MASK_BYTES), mask) === 0) {
+      for (const tid of this.#pinnedThreads) c.sched_setaffinity(tid, BigInt(MASK_BYTES), mask);
+    }
+    this.#pinnedThreads.clear();
   }
 
   /** Slabs of recordings whose calls have run (see `SPARE_BLOCKS`). */

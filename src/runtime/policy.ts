@@ -216,3 +216,17 @@ export const TUNE = {
  * shares that CPU.
  */
 export const PIN_LISTS = true;
+
+/**
+ * A list leaves its thread (one of Deno's blocking pool) pinned to the
+ * list's CPU, and the runtime gives the thread its own mask back once no
+ * list has ended for this long (and at close). Left pinned, the thread's
+ * next wake-up lands on that CPU, busy with the issuing thread, rather
+ * than on an idle vCPU the host must wake first. Measured on the 2-vCPU
+ * guest (`deno run -A bench/async_wake.ts`, the mask put back after every
+ * list against left, three alternating pairs of processes): an empty list
+ * right after another 78-117 → 38-43 µs, after 5 ms idle 133-148 → 78-124;
+ * a 64×1024×1024 GEMM's list above the same GEMM on the calling thread
+ * +185-252 → +81-141 µs back to back, +133-149 → +80-158 after 5 ms idle.
+ */
+export const LIST_PIN_HOLD_MS = 20;

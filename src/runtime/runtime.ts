@@ -1374,6 +1374,7 @@ export class Runtime {
     this.#closed = true;
     this.#codeGeneration++;
     this.#lists.abort();
+    this.#lists.unpinThreads();
     if (this.#lists.inflight > 0) this.#releaseLater = true;
     else this.#releaseSet();
     for (const e of this.#entries) {
