@@ -399,7 +399,9 @@ export class CallLists {
 
   /** Threads lists left pinned (tids), given their masks back together (see `LIST_PIN_HOLD_MS`). */
   readonly #pinnedThreads = new Set<number>();
-  #unpinTimer: ReturnType<typeof setTimeout> | undefined = undefined;
+  /** When the last list that left a thread pinned ended (performance.now()). */
+  #lastPinnedEnd = 0;
+  #unpinArmed = false;
 
   /** After a list ran: the thread it left pinned, if any, is given its mask back later. */
   #leftPinned(list: NativeBlock): void {
@@ -407,16 +409,24 @@ export class CallLists {
     if (tid === 0) return;
     list.u32[JOB_TID / 4] = 0;
     this.#pinnedThreads.add(tid);
-    this.#unpinLater();
+    this.#lastPinnedEnd = performance.now();
+    // One timer at a time (not one per list): it looks again when it fires.
+    if (!this.#unpinArmed) this.#unpinAfter(LIST_PIN_HOLD_MS);
   }
 
-  /** (Re)arms the timer that gives the pinned threads their masks back. */
-  #unpinLater(): void {
-    if (this.#unpinTimer !== undefined) clearTimeout(this.#unpinTimer);
-    const timer = setTimeout(() => this.unpinThreads(), LIST_PIN_HOLD_MS);
+  /** Gives the pinned threads their masks back in `ms`, or later if lists keep ending. */
+  #unpinAfter(ms: number): void {
+    this.#unpinArmed = true;
+    const timer = setTimeout(() => {
+      this.#unpinArmed = false;
+      const quiet = performance.now() - this.#lastPinnedEnd;
+      if (quiet < LIST_PIN_HOLD_MS || this.#inflight > 0) {
+        return this.#unpinAfter(Math.max(1, LIST_PIN_HOLD_MS - quiet));
+      }
+      this.unpinThreads();
+    }, ms);
     // It never keeps a process alive (at exit the threads go with it).
     Deno.unrefTimer(timer);
-    this.#unpinTimer = timer;
   }
 
   /**
@@ -425,10 +435,11 @@ export class CallLists {
    * list runs, later (it may run on one of them).
    */
   unpinThreads(): void {
-    if (this.#unpinTimer !== undefined) clearTimeout(this.#unpinTimer);
-    this.#unpinTimer = undefined;
     if (this.#pinnedThreads.size === 0) return;
-    if (this.#inflight > 0) return this.#unpinLater();
+    if (this.#inflight > 0) {
+      if (!this.#unpinArmed) this.#unpinAfter(LIST_PIN_HOLD_MS);
+      return;
+    }
     const c = libc(), mask = new Uint8Array(MASK_BYTES);
     if (c.sched_getaffinity(0, BigInt(MASK_BYTES), mask) === 0) {
       for (const tid of this.#pinnedThreads) c.sched_setaffinity(tid, BigInt(MASK_BYTES), mask);
