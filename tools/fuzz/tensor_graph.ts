@@ -254,7 +254,17 @@ export function buildTensorGraph(r: () => number): BuiltModel {
     } else if (op === "ArgMax") {
       const a = axis(), keep = r() < 0.5 ? 1 : 0;
       if (!keep && d.length === 1) continue;
-      const idx = g.op(pick(r, ["ArgMax", "ArgMin"]), [cur], { axis: a, keepdims: keep });
+      // A ramp along the axis keeps near ties apart: products of these 1/8-step weights tie or
+      // nearly tie, and a MatMul summed in another order rounds a near tie either way (ORT's
+      // FMA chain against our k-split sums flipped an ArgMin: seed 700436). Exact ties and
+      // select_last_index are model_ops_test's.
+      const ramp = g.weight(
+        g.fresh("ramp"),
+        d.map((v, i) => (i === a ? v : 1)),
+        Array.from({ length: d[a] }, (_, k) => k / 128),
+      );
+      const src = g.op("Add", [cur, ramp]);
+      const idx = g.op(pick(r, ["ArgMax", "ArgMin"]), [src], { axis: a, keepdims: keep });
       next = g.op("Cast", [idx], { to: 1 });
       nd = keep ? d.map((v, i) => (i === a ? 1 : v)) : d.filter((_, i) => i !== a);
     } else if (op === "CumSum") {
