@@ -242,12 +242,8 @@ function createArguments(
   return { model: new Uint8Array(buffer, a1, length), options: optionsAt(options) };
 }
 
+/** The options' values (createArguments made sure they are an object). */
 function checkOptions(o: SessionOptions): void {
-  if (o === null || typeof o !== "object") {
-    throw new TypeError(
-      `InferenceSession.create: options must be an object, got ${o === null ? "null" : typeof o}`,
-    );
-  }
   const t = o.intraOpNumThreads;
   if (
     t !== undefined && t !== 0 &&
@@ -397,8 +393,7 @@ export class InferenceSession {
     a3?: SessionOptions,
   ): Promise<InferenceSession> {
     try {
-      const { model: m, options } = createArguments(model, a1, a2, a3);
-      return Promise.resolve(InferenceSession.createSync(m, options));
+      return Promise.resolve(InferenceSession.#load(createArguments(model, a1, a2, a3)));
     } catch (e) {
       return Promise.reject(e);
     }
@@ -422,7 +417,12 @@ export class InferenceSession {
     a2?: number,
     a3?: SessionOptions,
   ): InferenceSession {
-    const args = createArguments(model, a1, a2, a3), options = args.options;
+    return InferenceSession.#load(createArguments(model, a1, a2, a3));
+  }
+
+  /** A session of the model bytes or path and options createArguments read. */
+  static #load(args: { model: string | Uint8Array; options: SessionOptions }): InferenceSession {
+    const options = args.options;
     checkOptions(options);
     let bytes: Uint8Array, ext: ExternalSource | null = null;
     if (typeof args.model === "string") {

@@ -190,10 +190,11 @@ export class LargeMemory {
   #used = 0;
   /** The chunk was mapped before: each array cut from it is zeroed as it is cut. */
   #chunkDirty = false;
-  /** Every mapping handed out here, when tracked (for {@link release}). */
-  readonly #mappings: Mapping[] | null;
-  /** The ArrayBuffer each tracked mapping was handed out as (kept by the pool on release). */
-  readonly #buffers: ArrayBuffer[] = [];
+  /**
+   * Every mapping handed out here with the ArrayBuffer it was handed out
+   * as, when tracked (for {@link release}, which gives the pool both).
+   */
+  readonly #mappings: [Mapping, ArrayBuffer][] | null;
 
   /** `release`: the owner gives its mappings back explicitly (else only collection does). */
   constructor(release = false) {
@@ -248,8 +249,7 @@ export class LargeMemory {
    * by native code (a released session, its last run ended).
    */
   release(): void {
-    const buffers = this.#buffers.splice(0);
-    this.#mappings?.splice(0).forEach((m, i) => giveBack(m, buffers[i]));
+    for (const [m, buffer] of this.#mappings?.splice(0) ?? []) giveBack(m, buffer);
     this.#chunk = null;
     this.#chunkMapping = null;
   }
@@ -268,10 +268,7 @@ export class LargeMemory {
     if (!jitAvailable()) return null;
     const got = mapLarge(bytes);
     if (got === null) return null;
-    if (this.#mappings !== null) {
-      this.#mappings.push(got[1]);
-      this.#buffers.push(got[0]);
-    }
+    this.#mappings?.push([got[1], got[0]]);
     return got;
   }
 }
