@@ -2,8 +2,11 @@ import assert from "node:assert/strict";
 import { InferenceSession, Jit, Tensor } from "../mod.ts";
 import { resnetCnn } from "../tools/model_zoo.ts";
 import { rng } from "./helpers/random.ts";
-import { affinityCpus } from "../src/native/pool.ts";
+import { affinityCpus, sharedPool } from "../src/native/pool.ts";
+import { NativeBlock } from "../src/native/memory.ts";
+import { JOB_ISSUER, JOB_PARTS, JOB_PIN, JOB_TID } from "../src/native/pool_code.ts";
 import { LIST_PIN_HOLD_MS } from "../src/runtime/policy.ts";
+import { libc } from "../src/native/libc.ts";
 
 const same = (a: Float32Array, b: Float32Array, what: string) => {
   assert.equal(a.length, b.length, what);
@@ -371,5 +374,83 @@ Deno.test({
       jit.close();
       masksBack("at close");
     }
+  },
+});
+
+/** The CPUs the calling thread may run on, as /proc lists them ("0-1"). */
+function ownCpus(): string {
+  return /^Cpus_allowed_list:\s*(.*)$/m.exec(
+    Deno.readTextFileSync("/proc/thread-self/status"),
+  )?.[1] ?? "?";
+}
+
+Deno.test({
+  name:
+    "record: a list pins the issuing thread to its CPU as it ends, and the thread has its own mask back once awake, never a CPU it may not use",
+  ignore: Deno.build.os !== "linux" || affinityCpus() < 2,
+  fn: async () => {
+    const own = ownCpus();
+    const x = new Float32Array(4096).map((_, i) => i - 2048), y = new Float32Array(4096);
+    using jit = new Jit({ threads: 1 });
+    for (let i = 0; i < 20; i++) {
+      await jit.async(() => jit.unary("relu", x, y));
+      assert.equal(ownCpus(), own, `list ${i}: the issuer's mask after its await`);
+      assert.equal(y[4095], 2047);
+    }
+    // Lists run on the CPU of the first one; a thread narrowed since to another CPU is not
+    // moved there (and keeps the narrower mask it was given).
+    const listCpu = libc().sched_getcpu();
+    const lib = libc(), mask = new Uint8Array(128), other = listCpu === 0 ? 1 : 0;
+    assert.equal(lib.sched_getaffinity(0, 128n, mask), 0);
+    const wide = mask.slice();
+    mask.fill(0);
+    mask[other >> 3] = 1 << (other & 7);
+    assert.equal(lib.sched_setaffinity(0, 128n, mask), 0);
+    try {
+      const narrowed = ownCpus();
+      for (let i = 0; i < 5; i++) {
+        await jit.async(() => jit.unary("relu", x, y));
+        assert.equal(ownCpus(), narrowed, `narrowed, list ${i}`);
+      }
+    } finally {
+      lib.sched_setaffinity(0, 128n, wide);
+    }
+    assert.equal(ownCpus(), own);
+  },
+});
+
+Deno.test({
+  name:
+    "runAll: a list that ran pinned pins its issuer (JOB_ISSUER) to its CPU as it ends; unpinned it leaves the issuer alone",
+  ignore: Deno.build.os !== "linux" || affinityCpus() < 2,
+  fn: async () => {
+    const c = libc(), own = new Uint8Array(128);
+    assert.equal(c.sched_getaffinity(0, 128n, own), 0);
+    const wide = ownCpus();
+    const me = Number(c.syscall(186n, 0n, 0n)); // gettid
+    const signature = { parameters: ["pointer"], result: "void", nonblocking: true } as const;
+    const runAll = new Deno.UnsafeFnPointer(
+      sharedPool().runAll as Deno.PointerObject<typeof signature>,
+      signature,
+    );
+    const list = new NativeBlock(JOB_PARTS); // no parts: only the pin and the steer
+    const cpu = c.sched_getcpu();
+    try {
+      // Unpinned (JOB_PIN 0): the issuer is not touched.
+      list.u32[JOB_ISSUER / 4] = me;
+      await runAll.call(list.pointer);
+      assert.equal(ownCpus(), wide, "an unpinned list moved its issuer");
+      assert.equal(list.u32[JOB_TID / 4], 0);
+      // Pinned: the list's thread stays there (its tid written), and so is the issuer.
+      list.u32[JOB_PIN / 4] = cpu + 1;
+      await runAll.call(list.pointer);
+      const ran = list.u32[JOB_TID / 4];
+      assert.ok(ran !== 0 && ran !== me, `the list's thread ${ran}`);
+      assert.equal(ownCpus(), String(cpu), "the issuer steered onto the list's CPU");
+      c.sched_setaffinity(ran, 128n, own);
+    } finally {
+      c.sched_setaffinity(0, 128n, own);
+    }
+    assert.equal(ownCpus(), wide);
   },
 });

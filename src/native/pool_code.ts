@@ -192,6 +192,15 @@ export const JOB_PIN = 24;
 /** Byte offset of the tid (u32) of the thread a list left pinned; 0 when it did not pin it. */
 export const JOB_TID = 28;
 
+/**
+ * Byte offset of the tid (u32) of the thread that issued a list, or 0: a
+ * list that ran pinned pins that thread to its CPU as it ends, so the
+ * issuer's wake-up (the list's end wakes it) lands on the list's CPU,
+ * still busy, not on an idle vCPU (policy.ts, `STEER_ISSUER`). The issuer
+ * gives itself its own mask back once awake.
+ */
+export const JOB_ISSUER = 32;
+
 /** Bytes of one part entry. */
 export const PART_BYTES = 16;
 
@@ -712,6 +721,16 @@ export function sequenceCode(): Uint8Array {
   a.bind(out);
   a.emit("test", ebx, ebx);
   a.emit("jz", end);
+  // The issuer onto this CPU (the mask still on the stack) before the list's end wakes it.
+  const steered = a.label();
+  a.emit("mov", edi, dword(r12, JOB_ISSUER));
+  a.emit("test", edi, edi);
+  a.emit("jz", steered);
+  a.emit("mov", eax, SYS_SCHED_SETAFFINITY);
+  a.emit("mov", esi, MASK_BYTES);
+  a.emit("lea", rdx, qword(rsp, 0));
+  a.emit("syscall");
+  a.bind(steered);
   // Left pinned (the next list's wake-up then lands on its CPU, not on an idle one): the tid for
   // the runtime, which gives the thread its mask back when lists stop (policy.ts).
   a.emit("mov", eax, SYS_GETTID);

@@ -13,8 +13,15 @@ import type { CodeBlock } from "../native/arena.ts";
 import type { Dispatch } from "../native/dispatch.ts";
 import { GuardedPages, NativeBlock } from "../native/memory.ts";
 import { libc } from "../native/libc.ts";
-import { JOB_PARTS, JOB_PIN, JOB_TID, MASK_BYTES, PART_BYTES } from "../native/pool_code.ts";
-import { LIST_PIN_HOLD_MS, PIN_LISTS } from "./policy.ts";
+import {
+  JOB_ISSUER,
+  JOB_PARTS,
+  JOB_PIN,
+  JOB_TID,
+  MASK_BYTES,
+  PART_BYTES,
+} from "../native/pool_code.ts";
+import { LIST_PIN_HOLD_MS, PIN_LISTS, STEER_ISSUER } from "./policy.ts";
 
 /** One call of a list: its code and its own argument block (or job block). */
 export interface RecordedCall {
@@ -71,6 +78,9 @@ type KeptBuffers = [
 
 /** No buffers kept (the caller owns them). */
 const NO_BUFFERS = new Array(KEPT_BUFFERS).fill(null) as unknown as KeptBuffers;
+
+/** Linux x86-64 `gettid`. */
+const SYS_GETTID = 186n;
 
 /** Bytes of one slab of recorded argument blocks. */
 const SLAB_BYTES = 16384;
@@ -267,7 +277,9 @@ export class CallLists {
     this.#inflight++;
     const workspace = this.#listFor(k);
     this.#pin(k.list!);
+    this.#steer(k.list!);
     return d.callAsyncKeeping(runAll, k.list!.pointer, ...NO_BUFFERS).finally(() => {
+      this.#unsteer(k.list!);
       this.#leftPinned(k.list!);
       if (workspace !== null) this.#returnWorkspace(workspace);
       this.#unhold(k.blocks);
@@ -369,11 +381,13 @@ export class CallLists {
         }
         const list = this.#listOf(r.calls.slice(start, end), workspace);
         this.#pin(list);
+        this.#steer(list);
         const keep: (ArrayBufferLike | null)[] = [...kept];
         while (keep.length < KEPT_BUFFERS) keep.push(null);
         try {
           await d.callAsyncKeeping(runAll, list.pointer, ...(keep as KeptBuffers));
         } finally {
+          this.#unsteer(list);
           this.#leftPinned(list);
           this.#spareList(list);
         }
@@ -395,6 +409,42 @@ export class CallLists {
     if (PIN_LISTS && this.#cpu < 0) this.#cpu = libc().sched_getcpu();
     list.u32[JOB_PIN / 4] = PIN_LISTS && this.#cpu >= 0 ? this.#cpu + 1 : 0;
     list.u32[JOB_TID / 4] = 0;
+  }
+
+  /** The issuing thread's tid, read at its first steered list (see `STEER_ISSUER`). */
+  #issuerTid = 0;
+  /** The issuing thread's own mask while lists that steer its wake-up are in flight. */
+  #issuerMask: Uint8Array | null = null;
+  /** Lists in flight that steer the issuer's wake-up. */
+  #steering = 0;
+
+  /**
+   * Asks a pinned list to pin the issuing thread to its CPU as it ends (see
+   * `STEER_ISSUER`): onto a CPU the thread may use only, its own mask kept
+   * to be given back.
+   */
+  #steer(list: NativeBlock): void {
+    list.u32[JOB_ISSUER / 4] = 0;
+    const pin = list.u32[JOB_PIN / 4];
+    if (!STEER_ISSUER || pin === 0) return;
+    const c = libc(), cpu = pin - 1;
+    if (this.#steering === 0) {
+      const own = new Uint8Array(MASK_BYTES);
+      if (c.sched_getaffinity(0, BigInt(MASK_BYTES), own) !== 0) return;
+      if (cpu >= MASK_BYTES * 8 || ((own[cpu >> 3] >> (cpu & 7)) & 1) === 0) return;
+      this.#issuerMask = own;
+    }
+    if (this.#issuerTid === 0) this.#issuerTid = Number(c.syscall(SYS_GETTID, 0n, 0n));
+    this.#steering++;
+    list.u32[JOB_ISSUER / 4] = this.#issuerTid;
+  }
+
+  /** The list has ended and this thread is awake: its own mask back. */
+  #unsteer(list: NativeBlock): void {
+    if (list.u32[JOB_ISSUER / 4] === 0) return;
+    list.u32[JOB_ISSUER / 4] = 0;
+    libc().sched_setaffinity(0, BigInt(MASK_BYTES), this.#issuerMask!);
+    if (--this.#steering === 0) this.#issuerMask = null;
   }
 
   /** Threads lists left pinned (tids), given their masks back together (see `LIST_PIN_HOLD_MS`). */

@@ -230,3 +230,20 @@ export const PIN_LISTS = true;
  * +185-252 → +81-141 µs back to back, +133-149 → +80-158 after 5 ms idle.
  */
 export const LIST_PIN_HOLD_MS = 20;
+
+/**
+ * A pinned list pins the thread that issued it (the event loop's) to its
+ * CPU as it ends, and that thread gives itself its own mask back once
+ * awake: the list's end wakes it, and Linux wakes a sleeping thread on an
+ * idle CPU when its own is busy (the list's thread is still on it), here an
+ * idle vCPU the host must wake first. While the list runs the issuer keeps
+ * its mask (JavaScript it runs meanwhile may use the other CPU). Measured
+ * on the 2-vCPU guest, MLP 784-1024-1024-10 at batch 64, 1 thread, the
+ * commit before and after in turn: a run's wall time less its calls' own
+ * (each timed natively) 114-130 → 86-88 µs in three pairs of processes;
+ * `deno task compare-models --models mlp64,cnn --threads 1`, two pairs:
+ * `run` 1.306-1.307 → 1.176-1.183 ms (ORT 1.33-1.40), the CNN unchanged.
+ * Pinning the issuer for the whole list instead (and back at its end) gained
+ * 25-30 µs, but kept the issuer's JavaScript off the other CPU meanwhile.
+ */
+export const STEER_ISSUER = true;
