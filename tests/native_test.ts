@@ -170,7 +170,12 @@ Deno.test("native: tscRate() is right as a process's first native call", async (
   const after = await runFixture("tsc_rate_first.ts", ["--allow-ffi", "--allow-env"], env);
   const again2 = (after.first as number) / (after.again as number);
   assert.ok(again2 > 0.97 && again2 < 1.03, `right after the install: ${after.first} ticks/ns`);
-  assert.ok((after.ms as number) < 3, `tscRate() right after the install took ${after.ms} ms`);
+  // Its CPU time (a spin's), not the wall's: a preemption of the process on a loaded machine
+  // once made the wall 4.1 ms.
+  assert.ok(
+    (after.cpuMs as number) < 3,
+    `tscRate() right after the install spun ${after.cpuMs} ms (wall ${after.ms} ms)`,
+  );
 });
 
 Deno.test("large memory: zeroed line-aligned arrays, large ones on mappings of their own, zeroed again when reused", () => {
