@@ -132,8 +132,8 @@ def gelu_tanh_tail(a):
 def phi_rounded_pieces(n=16, step=0.375, deg=5, tail=lambda a: mp.ncdf(-a), name="phi"):
     """Φ(−a) in n pieces centred on k·step (k = round(a/step), k < n; the first
     piece is [0, step/2]), degree deg in t = a − k·step: GELU's AVX-512 form,
-    where k comes from one FMA with 1.5·2^23 (its low bits index the tables)
-    and t = a − k·step is exact (step has 2 significant bits). Errors as a
+    where k comes from one add of 1.5·2^23·step (its low bits index the
+    tables; step a power of two) and t = a − k·step is exact. Errors as a
     fraction of GELU's tolerance at x = −a, as phi_pieces(output=True). With
     `tail` another such function (gelu_tanh_tail), the same for its GELU."""
     coeffs, worst = [], 0
@@ -223,8 +223,8 @@ if __name__ == "__main__":
     erf_small(1.0, 12)  # erf.ts ERF_SMALL
     erfc_q_t(0.5, 4.0, 9)  # erf.ts ERFC_Q
     erfc_q_t(0.0, 4.0, 9)  # activations.ts HALF_ERFC_Q (halved there)
-    phi_rounded_pieces(16, 0.375, 5)  # phi_table.ts PHI_* (AVX-512)
-    phi_rounded_pieces(16, 0.375, 5, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts
+    phi_rounded_pieces(13, 0.5, 5)  # phi_table.ts PHI_* (AVX-512)
+    phi_rounded_pieces(13, 0.5, 5, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts
     phi_pieces(8, 5.6, 9)  # phi_table.ts PHI8_*
     phi_pieces(8, 5.6, 8, True, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts (AVX2)
     tanh_rounded_pieces(16, 0.625, 7)  # tanh_table.ts TANH_* (AVX-512)

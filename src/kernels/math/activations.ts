@@ -22,7 +22,7 @@ import {
   PHI_STEP,
 } from "./phi_table.ts";
 import { GELU_TANH_TAIL8_COEFFS, GELU_TANH_TAIL_COEFFS } from "./gelu_tanh_table.ts";
-import { emitPieceIndex, emitPiecePolynomial } from "./pieces.ts";
+import { emitPieceIndexByAdd, emitPiecePolynomial } from "./pieces.ts";
 import { emitSigmoid } from "./tanh.ts";
 
 const SQRT_HALF = Math.SQRT1_2;
@@ -152,12 +152,16 @@ const GELU_CAP = 1e30;
 
 /**
  * AVX-512's GELU: Φ(−|x|) from one polynomial piece per lane (phi_table.ts:
- * 16 pieces centred on k·0.375, k read from the low bits of one FMA's sum,
+ * 13 pieces centred on k·0.5, k read from the low bits of one add's sum,
  * tables read by zero-masked vpermps, so lanes beyond the pieces, and NaN,
- * get 0 without a select); then q = x·Φ(−|x|), which is GELU for x ≤ 0, and
- * x − q = x·Φ(x) for x > 0 (no cancellation: Φ(−x) < ½). 20 instructions
- * where the form with a centre table and a select took 27. GELU-tanh is the
- * same with its own tail on the same pieces (`coeffs`).
+ * get 0 without a select; a lane past 2^21 indexes garbage, masked off the
+ * same way); then q = x·Φ(−|x|), which is GELU for x ≤ 0, and x − q = x·Φ(x)
+ * for x > 0 (no cancellation: Φ(−x) < ½). 21 instructions, 6 of them on
+ * the FMA units (the polynomial and the product): 0.375-wide pieces took two
+ * FMAs more for k and t (`jit.unary("gelu")` on 1 Mi and 16 Ki floats, the
+ * two forms in turn, two pairs of processes, code cache off: 2.29-2.35 →
+ * 2.17-2.19 ns a vector on Zen 5). GELU-tanh is the same with its own tail on the
+ * same pieces (`coeffs`).
  */
 function emitGeluRounded(
   m: Lanes,
@@ -172,7 +176,7 @@ function emitGeluRounded(
   m.atMost(xl, a, GELU_CAP);
   m.abs(a, xl);
   v.compare(near, a, "lt", f32(PHI_END)); // false for NaN too
-  emitPieceIndex(m, s, t, a, PHI_STEP); // t exact: 0.375 has two significant bits
+  emitPieceIndexByAdd(m, s, t, a, PHI_STEP); // t exact: the step is 0.5
   emitPiecePolynomial(m, y, c, s, t, coeffs, near);
   v.op("mul", y, xl, y); // q = x·Φ(−|x|): GELU for x ≤ 0 (−0 kept)
   const positive = near;

@@ -3,7 +3,8 @@
  * tanh (tanh_table.ts). The piece is k = round(a/step), from one FMA with
  * 1.5·2^23 whose sum holds k in its low mantissa bits (they index the
  * tables: no conversion); t = a − k·step, which one FMA forms exactly when
- * step has few significant bits. Then p(t) by Horner, each coefficient read
+ * step has few significant bits (for a power-of-two step, an add and two
+ * subtractions do both: `emitPieceIndexByAdd`). Then p(t) by Horner, each coefficient read
  * per lane from a table of 16 entries (`vpermps`) or 32 (`vpermt2ps`).
  *
  * @module
@@ -19,6 +20,29 @@ export function emitPieceIndex(m: Lanes, s: number, t: number, a: number, step: 
   m.fma(s, a, f32(1 / step), f32(ROUNDER)); // k in the low bits
   m.v.op("sub", t, s, f32(ROUNDER)); // k
   m.fma(t, t, f32(-step), a); // t = a − k·step
+}
+
+/**
+ * The same for a power-of-two `step`, without a multiply: s = a + 1.5·2^23·step
+ * holds k = round(a/step) in its low bits (its ulp is `step`), and t = a −
+ * (s − 1.5·2^23·step) is exact (k·step is, and a lies within step/2 of it).
+ * Adds run beside a kernel's FMAs; the FMA form above takes two of their
+ * slots. For a ≥ 0 below 2^22·step. s, t ≠ a.
+ */
+export function emitPieceIndexByAdd(
+  m: Lanes,
+  s: number,
+  t: number,
+  a: number,
+  step: number,
+): void {
+  if (!(step > 0 && 2 ** Math.round(Math.log2(step)) === step)) {
+    throw new Error(`pieces: step ${step} is not a power of two`);
+  }
+  const rounder = ROUNDER * step;
+  m.v.op("add", s, a, f32(rounder)); // k in the low bits
+  m.v.op("sub", t, s, f32(rounder)); // k·step
+  m.v.op("sub", t, a, t); // t = a − k·step
 }
 
 /**
