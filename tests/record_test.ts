@@ -6,7 +6,7 @@ import { affinityCpus, sharedPool } from "../src/native/pool.ts";
 import { NativeBlock } from "../src/native/memory.ts";
 import { JOB_ISSUER, JOB_PARTS, JOB_PIN, JOB_TID } from "../src/native/pool_code.ts";
 import { LIST_PIN_HOLD_MS } from "../src/runtime/policy.ts";
-import { libc } from "../src/native/libc.ts";
+import { libc, threadId } from "../src/native/libc.ts";
 
 const same = (a: Float32Array, b: Float32Array, what: string) => {
   assert.equal(a.length, b.length, what);
@@ -427,7 +427,7 @@ Deno.test({
     const c = libc(), own = new Uint8Array(128);
     assert.equal(c.sched_getaffinity(0, 128n, own), 0);
     const wide = ownCpus();
-    const me = Number(c.syscall(186n, 0n, 0n)); // gettid
+    const me = threadId();
     const signature = { parameters: ["pointer"], result: "void", nonblocking: true } as const;
     const runAll = new Deno.UnsafeFnPointer(
       sharedPool().runAll as Deno.PointerObject<typeof signature>,

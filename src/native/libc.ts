@@ -143,6 +143,14 @@ export function errno(): number {
   return where === null ? 0 : new Deno.UnsafePointerView(where).getInt32(0);
 }
 
+/** Linux x86-64 `gettid`, through `syscall` (glibc's own wrapper is missing before 2.30). */
+const SYS_GETTID = 186n;
+
+/** The calling thread's id (what `sched_setaffinity` takes for another thread). */
+export function threadId(): number {
+  return Number(libc().syscall(SYS_GETTID, 0n, 0n));
+}
+
 /** An Error for a failed libc call, naming the call and errno. */
 export function libcError(call: string, code: number = errno()): Error {
   const names: Record<number, string> = {

@@ -12,7 +12,7 @@
 import type { CodeBlock } from "../native/arena.ts";
 import type { Dispatch } from "../native/dispatch.ts";
 import { GuardedPages, NativeBlock } from "../native/memory.ts";
-import { libc } from "../native/libc.ts";
+import { libc, threadId } from "../native/libc.ts";
 import {
   JOB_ISSUER,
   JOB_PARTS,
@@ -78,9 +78,6 @@ type KeptBuffers = [
 
 /** No buffers kept (the caller owns them). */
 const NO_BUFFERS = new Array(KEPT_BUFFERS).fill(null) as unknown as KeptBuffers;
-
-/** Linux x86-64 `gettid`. */
-const SYS_GETTID = 186n;
 
 /** Bytes of one slab of recorded argument blocks. */
 const SLAB_BYTES = 16384;
@@ -434,7 +431,7 @@ export class CallLists {
       if (cpu >= MASK_BYTES * 8 || ((own[cpu >> 3] >> (cpu & 7)) & 1) === 0) return;
       this.#issuerMask = own;
     }
-    if (this.#issuerTid === 0) this.#issuerTid = Number(c.syscall(SYS_GETTID, 0n, 0n));
+    if (this.#issuerTid === 0) this.#issuerTid = threadId();
     this.#steering++;
     list.u32[JOB_ISSUER / 4] = this.#issuerTid;
   }
