@@ -238,12 +238,11 @@ export const LIST_PIN_HOLD_MS = 20;
  * idle CPU when its own is busy (the list's thread is still on it), here an
  * idle vCPU the host must wake first. While the list runs the issuer keeps
  * its mask (JavaScript it runs meanwhile may use the other CPU). Measured
- * on the 2-vCPU guest, MLP 784-1024-1024-10 at batch 64, 1 thread, the
- * commit before and after in turn: a run's wall time less its calls' own
- * (each timed natively) 114-130 → 86-88 µs in three pairs of processes;
- * `deno task compare-models --models mlp64,cnn --threads 1`, two pairs:
- * `run` 1.306-1.307 → 1.176-1.183 ms (ORT 1.33-1.40), the CNN unchanged.
- * Pinning the issuer for the whole list instead (and back at its end) gained
- * 25-30 µs, but kept the issuer's JavaScript off the other CPU meanwhile.
+ * on the 2-vCPU guest, `deno task compare-models --models mlp64,cnn
+ * --threads 1`, the commit before and after in turn, two pairs: MLP
+ * 784-1024-1024-10 at batch 64 `run` 1.306-1.307 → 1.176-1.183 ms (ORT
+ * 1.33-1.40), the CNN unchanged. Pinning the issuer for the whole list
+ * instead (a scratch build) gained less, and kept the issuer's JavaScript
+ * off the other CPU meanwhile.
  */
 export const STEER_ISSUER = true;
