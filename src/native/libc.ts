@@ -67,6 +67,8 @@ export const MADV_POPULATE_WRITE = 23;
 export const SC_PAGESIZE = 30;
 /** memfd_create flag: close the descriptor on exec. */
 export const MFD_CLOEXEC = 1;
+/** The `gettid` system call's number (also used by the pool's machine code). */
+export const SYS_GETTID = 186;
 
 /** Why the JIT cannot run here, or `undefined` if it can. */
 export type UnavailableReason = "platform" | "permission" | "library";
@@ -143,12 +145,12 @@ export function errno(): number {
   return where === null ? 0 : new Deno.UnsafePointerView(where).getInt32(0);
 }
 
-/** Linux x86-64 `gettid`, through `syscall` (glibc's own wrapper is missing before 2.30). */
-const SYS_GETTID = 186n;
-
-/** The calling thread's id (what `sched_setaffinity` takes for another thread). */
+/**
+ * The calling thread's id (what `sched_setaffinity` takes for another
+ * thread), through `syscall`: glibc's own `gettid` is missing before 2.30.
+ */
 export function threadId(): number {
-  return Number(libc().syscall(SYS_GETTID, 0n, 0n));
+  return Number(libc().syscall(BigInt(SYS_GETTID), 0n, 0n));
 }
 
 /** An Error for a failed libc call, naming the call and errno. */

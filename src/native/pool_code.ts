@@ -54,6 +54,7 @@ import {
   rsi,
   rsp,
 } from "../../asm/mod.ts";
+import { SYS_GETTID } from "./libc.ts";
 import { emitLslCpu } from "./stubs.ts";
 
 const r13d = GP32[13], r14d = GP32[14], r15d = GP32[15], ebx = GP32[3];
@@ -205,7 +206,6 @@ export const JOB_ISSUER = 32;
 export const PART_BYTES = 16;
 
 const SYS_FUTEX = 202;
-const SYS_GETTID = 186;
 const SYS_GETCPU = 309;
 const SYS_SCHED_SETAFFINITY = 203;
 const FUTEX_WAIT_PRIVATE = 128;
@@ -726,10 +726,7 @@ export function sequenceCode(): Uint8Array {
   a.emit("mov", edi, dword(r12, JOB_ISSUER));
   a.emit("test", edi, edi);
   a.emit("jz", steered);
-  a.emit("mov", eax, SYS_SCHED_SETAFFINITY);
-  a.emit("mov", esi, MASK_BYTES);
-  a.emit("lea", rdx, qword(rsp, 0));
-  a.emit("syscall");
+  setAffinity(a, 0, "edi");
   a.bind(steered);
   // Left pinned (the next list's wake-up then lands on its CPU, not on an idle one): the tid for
   // the runtime, which gives the thread its mask back when lists stop (policy.ts).
@@ -743,10 +740,13 @@ export function sequenceCode(): Uint8Array {
   return a.finish().code;
 }
 
-/** sched_setaffinity(this thread, the mask at rsp + `at`): eax = its result. */
-function setAffinity(a: Assembler, at: number): void {
+/**
+ * sched_setaffinity(this thread, or the tid already in edi, the mask at rsp
+ * + `at`): eax = its result.
+ */
+function setAffinity(a: Assembler, at: number, thread: "self" | "edi" = "self"): void {
   a.emit("mov", eax, SYS_SCHED_SETAFFINITY);
-  a.emit("xor", edi, edi);
+  if (thread === "self") a.emit("xor", edi, edi);
   a.emit("mov", esi, MASK_BYTES);
   a.emit("lea", rdx, qword(rsp, at));
   a.emit("syscall");

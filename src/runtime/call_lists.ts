@@ -79,6 +79,9 @@ type KeptBuffers = [
 /** No buffers kept (the caller owns them). */
 const NO_BUFFERS = new Array(KEPT_BUFFERS).fill(null) as unknown as KeptBuffers;
 
+/** MASK_BYTES as the affinity calls take it (made once: a run steers its issuer). */
+const MASK_LENGTH = BigInt(MASK_BYTES);
+
 /** Bytes of one slab of recorded argument blocks. */
 const SLAB_BYTES = 16384;
 
@@ -410,8 +413,8 @@ export class CallLists {
 
   /** The issuing thread's tid, read at its first steered list (see `STEER_ISSUER`). */
   #issuerTid = 0;
-  /** The issuing thread's own mask while lists that steer its wake-up are in flight. */
-  #issuerMask: Uint8Array | null = null;
+  /** The issuing thread's own mask, read when the first of the steered lists in flight began. */
+  readonly #issuerMask = new Uint8Array(MASK_BYTES);
   /** Lists in flight that steer the issuer's wake-up. */
   #steering = 0;
 
@@ -424,13 +427,11 @@ export class CallLists {
     list.u32[JOB_ISSUER / 4] = 0;
     const pin = list.u32[JOB_PIN / 4];
     if (!STEER_ISSUER || pin === 0) return;
-    const c = libc(), cpu = pin - 1;
+    const c = libc(), cpu = pin - 1, own = this.#issuerMask;
     if (this.#steering === 0) {
-      const own = new Uint8Array(MASK_BYTES);
-      if (c.sched_getaffinity(0, BigInt(MASK_BYTES), own) !== 0) return;
-      if (cpu >= MASK_BYTES * 8 || ((own[cpu >> 3] >> (cpu & 7)) & 1) === 0) return;
-      this.#issuerMask = own;
+      if (c.sched_getaffinity(0, MASK_LENGTH, own) !== 0) return;
     }
+    if (cpu >= MASK_BYTES * 8 || ((own[cpu >> 3] >> (cpu & 7)) & 1) === 0) return;
     if (this.#issuerTid === 0) this.#issuerTid = threadId();
     this.#steering++;
     list.u32[JOB_ISSUER / 4] = this.#issuerTid;
@@ -440,8 +441,8 @@ export class CallLists {
   #unsteer(list: NativeBlock): void {
     if (list.u32[JOB_ISSUER / 4] === 0) return;
     list.u32[JOB_ISSUER / 4] = 0;
-    libc().sched_setaffinity(0, BigInt(MASK_BYTES), this.#issuerMask!);
-    if (--this.#steering === 0) this.#issuerMask = null;
+    libc().sched_setaffinity(0, MASK_LENGTH, this.#issuerMask);
+    this.#steering--;
   }
 
   /** Threads lists left pinned (tids), given their masks back together (see `LIST_PIN_HOLD_MS`). */
