@@ -6,7 +6,10 @@
  *
  *   deno task ulp [--ops exp,log] [--isa avx512] [--step 1]
  *
- * `--step k` checks every k-th pattern (a quicker sweep).
+ * `--step k` checks every k-th pattern (a quicker sweep). Each line names
+ * the plan swept; a kernel that is not at the level asked (a generator
+ * that threw falls back to a lower one, and that sweep would check the
+ * fallback) fails the run.
  */
 import { parseArgs } from "node:util";
 import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
@@ -61,11 +64,29 @@ for (const isa of levels) {
       }
     }
     const s = ((performance.now() - t0) / 1000).toFixed(0);
+    // The kernel swept: its plan, at the level asked, without a generator failure, and every
+    // call through it (none through the TypeScript reference).
+    const swept = jit.stats().keys.filter((k) =>
+      k.family === "unary" && k.key.startsWith(`${op} `)
+    );
+    const wrong = swept.filter((k) =>
+      k.failure !== null || k.referenceCalls > 0 ||
+      !(k.plan ?? "").startsWith(isa === "scalar" ? "scalar" : isa)
+    );
     console.log(
       `${isa.padEnd(7)} ${op.padEnd(9)} worst ${worst} ulp at x = ${worstX}` +
-        `${over ? `, ${over} inputs over the bound` : ""} (${s} s)`,
+        `${over ? `, ${over} inputs over the bound` : ""} (${s} s; ${
+          swept.map((k) => k.plan).join("; ")
+        })`,
     );
-    if (over) failed = true;
+    for (const k of wrong) {
+      console.log(
+        `  not the kernel asked for: ${k.key}: ${k.plan}, ${k.referenceCalls} calls by the reference${
+          k.failure ? ` (${k.failure})` : ""
+        }`,
+      );
+    }
+    if (over || wrong.length > 0 || swept.length === 0) failed = true;
   }
 }
 if (failed) Deno.exit(1);
