@@ -807,8 +807,8 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
 });
 
 Deno.test("gemm: a split call's parts go without the next strip's prefetch, same K blocks and tile", () => {
-  // 64×768×3072: B past L2, read in place with the next strip prefetched by one thread.
-  const spec = gemmSpec({ m: 64, n: 3072, k: 768 });
+  // 64×3000×768: B past L2, read in place with the next strip prefetched by one thread.
+  const spec = gemmSpec({ m: 64, n: 3000, k: 768 });
   const plan = planGemm(spec, "avx512", { l1d: 48 << 10, l2: 1 << 20 });
   assert.ok(plan.direct?.prefetchNext, plan.description);
   const parts = gemmParts(spec, plan, 8)!;
@@ -819,6 +819,26 @@ Deno.test("gemm: a split call's parts go without the next strip's prefetch, same
     assert.deepEqual([p.plan.direct!.mr, p.plan.direct!.nr], [plan.direct!.mr, plan.direct!.nr]);
   }
   assert.equal(parts.reduce((n, p) => n + p.spec.n, 0), spec.n);
+  // B's rows 12 KiB apart (3072 columns): N parts of 8 strips keep it, the same K blocks and tile.
+  const aliased = gemmSpec({ m: 64, n: 3072, k: 768 });
+  const aliasedPlan = planGemm(aliased, "avx512", { l1d: 48 << 10, l2: 1 << 20 });
+  const aliasedParts = gemmParts(aliased, aliasedPlan, 8)!;
+  assert.equal(aliasedParts.length, 8);
+  for (const p of aliasedParts) {
+    assert.equal(p.plan.direct!.prefetchNext, true);
+    assert.equal(p.plan.direct!.kc, aliasedPlan.direct!.kc);
+    assert.deepEqual(
+      [p.plan.direct!.mr, p.plan.direct!.nr],
+      [aliasedPlan.direct!.mr, aliasedPlan.direct!.nr],
+    );
+  }
+  // Rows 4 KiB apart but parts of under 4 strips (1024 columns in 8): without it.
+  const narrow = gemmSpec({ m: 128, n: 1024, k: 1024 });
+  const narrowPlan = planGemm(narrow, "avx512", { l1d: 48 << 10, l2: 1 << 20 });
+  assert.ok(narrowPlan.direct?.prefetchNext, narrowPlan.description);
+  for (const p of gemmParts(narrow, narrowPlan, 8)!) {
+    assert.equal(p.plan.direct!.prefetchNext, false);
+  }
   // 128×768×3072 (n × k): as many row tiles as column strips, so parts along M, without it too.
   const rows = gemmSpec({ m: 128, n: 768, k: 3072 });
   const rowsPlan = planGemm(rows, "avx512", { l1d: 48 << 10, l2: 1 << 20 });

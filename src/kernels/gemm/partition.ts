@@ -77,7 +77,31 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
     const direct = { ...p.direct!, transposeB: Math.ceil(n / 16) * 16 };
     return { ...p, direct, workspaceBytes: transposedBBytes(s.k, direct.transposeB) };
   }
-  return withoutNextStrip(p);
+  const strips = p.path === "direct" ? Math.floor(n / p.direct!.nr) : 0;
+  return rowsOnAliasedSets(s) && strips >= KEPT_PREFETCH_STRIPS ? p : withoutNextStrip(p);
+}
+
+/**
+ * Strips an N part needs to keep the next strip's prefetch over aliased rows: its last strip
+ * prefetches the next part's first, a thread's work wasted (128×1024×1024 in 8 parts of under
+ * 3 strips each lost 3-6% with it).
+ */
+const KEPT_PREFETCH_STRIPS = 4;
+
+/**
+ * B read in place with its rows a multiple of 4 KiB apart: a strip's rows
+ * share a few cache sets and the hardware prefetchers do not find them, so
+ * an N part keeps the next strip's prefetch (see withoutNextStrip). Zen 5,
+ * one thread, 128×3072×768 (`ldb` 3072 against 3088, same run): without
+ * the prefetch the aliased rows cost 5-7%, with it nothing; two threads
+ * (`deno task compare --threads 2 --shapes 128x3072x768,64x3072x768`, the
+ * commit before and after in turn): 128×3072×768 80.6-83.7 → 84.7-89.4% of
+ * the 2-thread peak (four runs each), 64×3072×768 81.4-84.1 → 86.2-87.4
+ * (two). Rows not aliased lose with it (128×3000×768 back to back, 1464-1489
+ * → 1569-1594 µs).
+ */
+function rowsOnAliasedSets(s: GemmSpec): boolean {
+  return !s.transB && !s.bPanel && (s.ldb * 4) % 4096 === 0;
 }
 
 /**
@@ -91,7 +115,8 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
  * 128×768×3072 70.1 → 67.7%. Parts along M (128×768×3072 on 2 threads: its
  * row and column tiles as many) kept it until `deno task compare --threads 2
  * --shapes 128x768x3072`, the commit before and after in turn, two rounds:
- * 86.9-87.2 → 92.7-92.8% of the 2-thread peak.
+ * 86.9-87.2 → 92.7-92.8% of the 2-thread peak. N parts over rows a
+ * multiple of 4 KiB apart keep it (rowsOnAliasedSets).
  */
 function withoutNextStrip(p: GemmPlan): GemmPlan {
   if (p.path === "direct" && p.direct!.prefetchNext && !p.direct!.transposeStrips) {
