@@ -742,9 +742,9 @@ export class InferenceSession {
    * The run's outputs: a new array per output per run (the caller owns it, as
    * in ONNX Runtime), or copied into the caller's `fetches` tensors. New
    * arrays can cost more than the copy: on the 2-vCPU guest, where a page
-   * fault costs microseconds, BERT's 393 KB output took ~1 ms in about a
-   * quarter of its 2-thread runs (fresh pages after glibc trimmed the freed
-   * ones; 0.05-0.1 ms otherwise: scratch timestamps, 2026-12-04). Not kept:
+   * fault costs microseconds, BERT's 393 KB output cost about as much as a
+   * LayerNorm in most 2-thread runs and over ten times that in some (fresh
+   * pages after glibc trimmed the freed ones: scratch timestamps). Not kept:
    * pre-faulting the arrays while the list runs (it moved the faults into the
    * list's time: no gain turn by turn, `run` at 1 and 2 threads); raising
    * glibc's trim and mmap thresholds (process-wide; `deno task

@@ -246,12 +246,11 @@ export const LIST_PIN_HOLD_MS = 20;
  * off the other CPU meanwhile.
  *
  * What a long list's hop still costs (scratch TSC stamps at `runAll`'s start
- * and end, 2026-12-04, medians of 100-200 runs, BERT's layer at 2 threads
- * and the CNN at 1): from `run()` to the list's first call 0.10-0.13 ms
- * (our JavaScript, the feeds' copy, Deno's thread waking on the issuer's
- * CPU), from its last call to the issuer awake 0.04-0.09 ms, our
- * JavaScript after it 0.06-0.09 ms. The list itself ran as fast on Deno's
- * thread as `runSync` on the calling thread (BERT 2T 5.2-5.3 ms, CNN 1T
- * 9.5-9.8 ms both).
+ * and end, BERT's layer at 2 threads and the CNN at 1): a tenth of a
+ * millisecond or so from `run()` to the list's first call (our JavaScript,
+ * the feeds' copy, Deno's thread waking on the issuer's CPU), tens of µs
+ * from its last call to the issuer awake, and as much again for our
+ * JavaScript after it; the list itself ran as fast on Deno's thread as
+ * `runSync` on the calling thread.
  */
 export const STEER_ISSUER = true;

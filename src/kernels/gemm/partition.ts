@@ -83,22 +83,22 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
 
 /**
  * Strips an N part needs to keep the next strip's prefetch over aliased rows: its last strip
- * prefetches the next part's first, a thread's work wasted (128×1024×1024 in 8 parts of under
- * 3 strips each lost 3-6% with it).
+ * prefetches the next part's first, a thread's work wasted (128×1024×1024, 8 parts of under 3
+ * strips each, kept it in a first version: 84.5-85.7 → 79.6-80.2% of the 2-thread peak in the
+ * runs above).
  */
 const KEPT_PREFETCH_STRIPS = 4;
 
 /**
  * B read in place with its rows a multiple of 4 KiB apart: a strip's rows
  * share a few cache sets and the hardware prefetchers do not find them, so
- * an N part keeps the next strip's prefetch (see withoutNextStrip). Zen 5,
- * one thread, 128×3072×768 (`ldb` 3072 against 3088, same run): without
- * the prefetch the aliased rows cost 5-7%, with it nothing; two threads
- * (`deno task compare --threads 2 --shapes 128x3072x768,64x3072x768`, the
- * commit before and after in turn): 128×3072×768 80.6-83.7 → 84.7-89.4% of
- * the 2-thread peak (four runs each), 64×3072×768 81.4-84.1 → 86.2-87.4
- * (two). Rows not aliased lose with it (128×3000×768 back to back, 1464-1489
- * → 1569-1594 µs).
+ * an N part keeps the next strip's prefetch (see withoutNextStrip). On Zen 5
+ * a scratch timing of 128×3072×768 at one thread found `ldb` 3072 slower
+ * than 3088 without the prefetch and level with it. Two threads (`deno task
+ * compare --threads 2 --shapes 128x3072x768,64x3072x768`, the commit before
+ * and after in turn): 128×3072×768 80.6-83.7 → 84.7-89.4% of the 2-thread
+ * peak (four runs each), 64×3072×768 81.4-84.1 → 86.2-87.4 (two). Rows not
+ * aliased lost with it in the same scratch timing (128×3000×768).
  */
 function rowsOnAliasedSets(s: GemmSpec): boolean {
   return !s.transB && !s.bPanel && (s.ldb * 4) % 4096 === 0;
