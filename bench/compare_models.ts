@@ -213,7 +213,7 @@ for (const key of values.models.split(",")) {
     // `runSync` on a session of its own: sharing ours, its runs warmed ours's weights in the
     // caches for the next turn (twice the reuse of any other contender's), which had favoured
     // ours against ORT and against the tuned session (MLP at batch 1: tuned ×0.82-0.84 "over
-    // tier 1" with the shared session, ×0.98-1.05 with its own).
+    // tier 1" with the shared session, ×1.01-1.02 with its own).
     const sync = await InferenceSession.create(m.bytes, {
       intraOpNumThreads: threads,
       tuneBudget: 0,
