@@ -79,7 +79,7 @@ type KeptBuffers = [
 /** No buffers kept (the caller owns them). */
 const NO_BUFFERS = new Array(KEPT_BUFFERS).fill(null) as unknown as KeptBuffers;
 
-/** MASK_BYTES as the affinity calls take it (made once: a run steers its issuer). */
+/** MASK_BYTES as the affinity calls take it (made once: every run steers its issuer). */
 const MASK_LENGTH = BigInt(MASK_BYTES);
 
 /** Bytes of one slab of recorded argument blocks. */
@@ -489,8 +489,8 @@ export class CallLists {
       return;
     }
     const c = libc(), mask = new Uint8Array(MASK_BYTES);
-    if (c.sched_getaffinity(0, BigInt(MASK_BYTES), mask) === 0) {
-      for (const tid of this.#pinnedThreads) c.sched_setaffinity(tid, BigInt(MASK_BYTES), mask);
+    if (c.sched_getaffinity(0, MASK_LENGTH, mask) === 0) {
+      for (const tid of this.#pinnedThreads) c.sched_setaffinity(tid, MASK_LENGTH, mask);
     }
     this.#pinnedThreads.clear();
   }

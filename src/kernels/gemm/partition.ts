@@ -14,7 +14,7 @@ import { vecIsa } from "../vec.ts";
 import { transposedBBytes } from "./direct.ts";
 import { dotTile } from "./dot.ts";
 import { packedWorkspace } from "./packed.ts";
-import type { GemmPlan } from "./plan.ts";
+import { bRowsAliased, type GemmPlan } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";
 
 type GemmPart = Part<GemmSpec, GemmPlan>;
@@ -78,31 +78,26 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
     return { ...p, direct, workspaceBytes: transposedBBytes(s.k, direct.transposeB) };
   }
   const strips = p.path === "direct" ? Math.floor(n / p.direct!.nr) : 0;
-  return rowsOnAliasedSets(s) && strips >= KEPT_PREFETCH_STRIPS ? p : withoutNextStrip(p);
+  return bRowsAliased(s) && strips >= KEPT_PREFETCH_STRIPS ? p : withoutNextStrip(p);
 }
 
 /**
- * Strips an N part needs to keep the next strip's prefetch over aliased rows: its last strip
- * prefetches the next part's first, a thread's work wasted (128×1024×1024, 8 parts of under 3
- * strips each, kept it in a first version: 84.5-85.7 → 79.6-80.2% of the 2-thread peak in the
- * runs above).
- */
-const KEPT_PREFETCH_STRIPS = 4;
-
-/**
- * B read in place with its rows a multiple of 4 KiB apart: a strip's rows
- * share a few cache sets and the hardware prefetchers do not find them, so
- * an N part keeps the next strip's prefetch (see withoutNextStrip). On Zen 5
+ * An N part over B rows a multiple of 4 KiB apart (plan.ts's bRowsAliased)
+ * keeps the next strip's prefetch (see withoutNextStrip): the hardware
+ * prefetchers do not find such rows. On Zen 5
  * a scratch timing of 128×3072×768 at one thread found `ldb` 3072 slower
  * than 3088 without the prefetch and level with it. Two threads (`deno task
  * compare --threads 2 --shapes 128x3072x768,64x3072x768`, the commit before
  * and after in turn): 128×3072×768 80.6-83.7 → 84.7-89.4% of the 2-thread
  * peak (four runs each), 64×3072×768 81.4-84.1 → 86.2-87.4 (two). Rows not
  * aliased lost with it in the same scratch timing (128×3000×768).
+ *
+ * Strips an N part needs to keep the next strip's prefetch over aliased rows: its last strip
+ * prefetches the next part's first, a thread's work wasted (128×1024×1024, 8 parts of under 3
+ * strips each, kept it in a first version: 84.5-85.7 → 79.6-80.2% of the 2-thread peak in the
+ * runs above).
  */
-function rowsOnAliasedSets(s: GemmSpec): boolean {
-  return !s.transB && !s.bPanel && (s.ldb * 4) % 4096 === 0;
-}
+const KEPT_PREFETCH_STRIPS = 4;
 
 /**
  * A part's plan without the next strip's prefetch (and so without the peel
@@ -116,7 +111,7 @@ function rowsOnAliasedSets(s: GemmSpec): boolean {
  * row and column tiles as many) kept it until `deno task compare --threads 2
  * --shapes 128x768x3072`, the commit before and after in turn, two rounds:
  * 86.9-87.2 → 92.7-92.8% of the 2-thread peak. N parts over rows a
- * multiple of 4 KiB apart keep it (rowsOnAliasedSets).
+ * multiple of 4 KiB apart keep it (KEPT_PREFETCH_STRIPS).
  */
 function withoutNextStrip(p: GemmPlan): GemmPlan {
   if (p.path === "direct" && p.direct!.prefetchNext && !p.direct!.transposeStrips) {

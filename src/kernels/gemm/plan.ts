@@ -141,6 +141,16 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
 }
 
 /** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
+/**
+ * B read in place (untransposed, not in panels) with its rows a multiple of
+ * 4 KiB apart: a strip's rows share a few cache sets, and the hardware
+ * prefetchers do not follow them (the copied strips below, and
+ * partition.ts's N parts keeping the next strip's prefetch).
+ */
+export function bRowsAliased(s: GemmSpec): boolean {
+  return !s.transB && !s.bPanel && (s.ldb * 4) % 4096 === 0;
+}
+
 function aliasing(s: GemmSpec, mr: number): boolean {
   const rowBytes = s.transA ? 4 : s.lda * 4;
   // Rows a multiple of 4 KiB apart all land in one L1 set group.
@@ -252,7 +262,7 @@ export function planGemm(
     // parts go without the prefetch: partition.ts.)
     direct.kc = evenBlock(s.k, 512, 16);
     direct.prefetchNext = true;
-    if ((s.ldb * 4) % 4096 === 0 && (caches.copyAliasedStrips ?? false)) {
+    if (bRowsAliased(s) && (caches.copyAliasedStrips ?? false)) {
       // B's rows a multiple of 4 KiB apart: a strip's rows share a few cache sets, and the
       // strip with the next one prefetched does not stay in L2. Copied strip by strip, the
       // tiles read a contiguous block. Measured on an Intel Xeon (SPR, 2 MiB L2), tier 2's
