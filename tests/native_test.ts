@@ -236,6 +236,20 @@ Deno.test("large memory: arrays and file buffers are handed out with their pages
   assert.ok((faults as number) < 64, `writing ${pages} fresh pages faulted ${faults} in`);
 });
 
+Deno.test("large memory: a pooled chunk with the pages asked for in place is reused before one mostly never touched", async () => {
+  // A fresh process: the pool holds only what the fixture gives back.
+  const { pages, faults, zero } = await runFixture("pooled_pages.ts", [
+    "--allow-ffi",
+    "--allow-read",
+    "--allow-sys",
+  ]);
+  assert.equal(zero, true, "the reused chunk's arrays are zeroed");
+  assert.ok(
+    (faults as number) < 64,
+    `6 MiB cut from a reused chunk faulted ${faults} of ${pages} pages in`,
+  );
+});
+
 Deno.test("large memory: a large file read into a mapping of its own has the bytes Deno.readFileSync reads", () => {
   const path = Deno.makeTempFileSync();
   try {
