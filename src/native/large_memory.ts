@@ -128,28 +128,25 @@ function giveBack(m: Mapping, buffer: ArrayBuffer | null): void {
 
 /**
  * A pooled mapping of at least `len` bytes, or a new one; null when mmap
- * fails. Of the pooled ones, the one with the most of `len` already in
- * place (then the smallest): a chunk given back after a session used a
- * little of it is mostly pages never touched, and zeroing those for the
- * next session faulted them in one by one (8.4 MB of a ResNet-style CNN's
- * weights zeroed in 8.8 ms on the guest after the sessions of other
- * models, 0.4 ms on pages in place). `deno run -A bench/create_repeat.ts
- * cnn 4 mlp1,mlp64,bert,bert-dec,bert-int8`, three runs each way (Zen 5):
- * the CNN's second create 12.4-15.0 → 4.4-5.3 ms.
+ * fails. The smallest that fits, and of those as small, the one with the
+ * most pages in place: a chunk given back after a session used a little of
+ * it is mostly pages never touched, and zeroing those for the next session
+ * faulted them in one by one (8.4 MB of a ResNet-style CNN's weights zeroed
+ * in 8.8 ms on the guest after the sessions of other models, 0.4 ms on
+ * pages in place). `deno run -A bench/create_repeat.ts cnn 4
+ * mlp1,mlp64,bert,bert-dec,bert-int8`, three runs each way (Zen 5): the
+ * CNN's second create 12.4-15.0 → 4.4-5.3 ms. Not a larger mapping for
+ * its pages: a chunk took a BERT layer's fully written 9.4 MB weight
+ * mapping, whose next request then mapped fresh pages (`... bert 4
+ * mlp1,mlp64`: creates 2-3 at 20-32 ms against 8).
  */
 function takeMapping(len: number): Mapping | null {
   let best = -1;
   for (let i = 0; i < pool.length; i++) {
     const m = pool[i];
     if (m.len < len) continue;
-    if (best < 0) {
-      best = i;
-      continue;
-    }
-    const b = pool[best],
-      inPlace = Math.min(m.touched, len),
-      bestInPlace = Math.min(b.touched, len);
-    if (inPlace > bestInPlace || (inPlace === bestInPlace && m.len < b.len)) best = i;
+    const b = best < 0 ? null : pool[best];
+    if (b === null || m.len < b.len || (m.len === b.len && m.touched > b.touched)) best = i;
   }
   if (best >= 0) {
     const m = pool.splice(best, 1)[0];
