@@ -135,7 +135,7 @@ function giveBack(m: Mapping, buffer: ArrayBuffer | null): void {
  * in 8.8 ms on the guest after the sessions of other models, 0.4 ms on
  * pages in place). `deno run -A bench/create_repeat.ts cnn 4
  * mlp1,mlp64,bert,bert-dec,bert-int8`, three runs each way (Zen 5): the
- * CNN's second create 12.4-15.0 → 4.4-5.3 ms. Not a larger mapping for
+ * CNN's second create 12.4-15.0 → 3.5-6.8 ms. Not a larger mapping for
  * its pages: a chunk took a BERT layer's fully written 9.4 MB weight
  * mapping, whose next request then mapped fresh pages (`... bert 4
  * mlp1,mlp64`: creates 2-3 at 20-32 ms against 8).
