@@ -201,6 +201,24 @@ Deno.test("large memory: zeroed line-aligned arrays, large ones on mappings of t
   next.release();
 });
 
+Deno.test("large memory: arrays the caller writes whole are not cleared first, but the rest of their last line is", () => {
+  const m = new LargeMemory(true);
+  const cut = m.floats(LARGE_MIN_BYTES / 4 + 16), own = m.floats((3 << 20) + 16);
+  cut.fill(7);
+  own.fill(7);
+  m.release();
+  // The same memory again (reused: its old data in place), 3 floats short of the line's end.
+  const next = new LargeMemory(true);
+  for (const length of [LARGE_MIN_BYTES / 4 + 13, (3 << 20) + 13]) {
+    const a = next.floats(length, false);
+    assert.equal(viewAddress(a) % 64, 0);
+    const line = new Float32Array(a.buffer, a.byteOffset, length + 3);
+    assert.deepEqual([...line.subarray(length)], [0, 0, 0], `${length}: past the array, zero`);
+    assert.ok(a.some((v) => v === 7), `${length}: the old data not cleared (reused memory)`);
+  }
+  next.release();
+});
+
 Deno.test("large memory: a released owner's ArrayBuffers are handed out again, so V8's external memory stays where it was", () => {
   // Warm: the pool holds a chunk and an arena of these lengths with their buffers.
   const warm = new LargeMemory(true);

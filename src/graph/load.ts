@@ -157,8 +157,9 @@ export function loadGraph(
   const scope = new Scope(null, "");
   const constants = new Map<string, ReturnType<typeof materialize>>();
   // Large float initializers in the session's memory (native/large_memory.ts): pooled, its
-  // pages in place when handed out, given back when the session is released.
-  const floats = memory ? (size: number) => memory.floats(size) : undefined;
+  // pages in place when handed out, given back when the session is released; not zeroed
+  // first (materialize writes every element).
+  const floats = memory ? (size: number) => memory.floats(size, false) : undefined;
   for (const t of g.initializers) {
     if (t.name === "") throw new ModelError(`ONNX: an initializer has no name`);
     constants.set(scope.define(t.name), materialize(t, ext, floats));

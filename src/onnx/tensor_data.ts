@@ -46,8 +46,8 @@ export const FLOAT16 = 10;
  * The tensor's data as a fresh, aligned typed array of its type. float16
  * data comes out as float32 (every half is a float exactly): models with
  * half tensors run in float32, as ONNX Runtime's CPU provider runs them.
- * `floats` allocates float32 data (zeroed) where the caller wants it from
- * elsewhere than V8's allocator.
+ * `floats` allocates float32 data where the caller wants it from elsewhere
+ * than V8's allocator (not necessarily zeroed: every element is written here).
  */
 export function materialize(
   t: OnnxTensor,
