@@ -14,6 +14,7 @@
 import { parseArgs } from "node:util";
 import { InferenceSession, Tensor } from "../mod.ts";
 import { ZOO } from "../tools/model_zoo.ts";
+import { threadCpuNs } from "../src/native/libc.ts";
 import { median } from "./timing.ts";
 
 const { values } = parseArgs({
@@ -99,13 +100,4 @@ for (const name of values.models!.split(",")) {
   console.log(
     `${name.padEnd(12)} ${threads}T  run ${ms(async)}  runSync ${ms(sync)}${ratio}${busy}`,
   );
-}
-
-/** This thread's CPU time in ns (Linux's schedstat), or -Infinity where it cannot be read. */
-function threadCpuNs(): number {
-  try {
-    return Number(Deno.readTextFileSync("/proc/thread-self/schedstat").split(" ")[0]);
-  } catch {
-    return -Infinity;
-  }
 }

@@ -136,9 +136,9 @@ function giveBack(m: Mapping, buffer: ArrayBuffer | null): void {
  * fails. The smallest that fits, and of those as small, the one with the
  * most pages in place: a chunk given back after a session used a little of
  * it is mostly pages never touched, and zeroing those for the next session
- * faulted them in one by one (8.4 MB of a ResNet-style CNN's weights zeroed
- * in 8.8 ms on the guest after the sessions of other models, 0.4 ms on
- * pages in place). `deno run -A bench/create_repeat.ts cnn 4
+ * faulted them in one by one (a scratch timing on the guest: 8.4 MB of a
+ * ResNet-style CNN's weights zeroed in 8.8 ms after the sessions of other
+ * models, 0.4 ms on pages in place). `deno run -A bench/create_repeat.ts cnn 4
  * mlp1,mlp64,bert,bert-dec,bert-int8`, three runs each way (Zen 5): the
  * CNN's second create 12.4-15.0 → 3.5-6.8 ms. Not a larger mapping for
  * its pages: a chunk took a BERT layer's fully written 9.4 MB weight

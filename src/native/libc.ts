@@ -153,6 +153,16 @@ export function threadId(): number {
   return Number(libc().syscall(BigInt(SYS_GETTID), 0n, 0n));
 }
 
+/** clock_gettime's clock of the calling thread's CPU time. */
+const CLOCK_THREAD_CPUTIME_ID = 3;
+
+/** The calling thread's CPU time in ns: a spin counts, a preemption does not. */
+export function threadCpuNs(): number {
+  const ts = new BigInt64Array(2);
+  if (libc().clock_gettime(CLOCK_THREAD_CPUTIME_ID, new Uint8Array(ts.buffer)) !== 0) return NaN;
+  return Number(ts[0]) * 1e9 + Number(ts[1]);
+}
+
 /** An Error for a failed libc call, naming the call and errno. */
 export function libcError(call: string, code: number = errno()): Error {
   const names: Record<number, string> = {

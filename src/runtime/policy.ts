@@ -251,6 +251,9 @@ export const LIST_PIN_HOLD_MS = 20;
  * the feeds' copy, Deno's thread waking on the issuer's CPU), tens of µs
  * from its last call to the issuer awake, and as much again for our
  * JavaScript after it; the list itself ran as fast on Deno's thread as
- * `runSync` on the calling thread.
+ * `runSync` on the calling thread. Not when runs take turns with other work
+ * (ORT's runs and another session's, as `deno task compare-models` has
+ * them: scratch stamps at stop 71): there the list took 1-3% longer than
+ * `runSync`'s whole run, and the hop 0.1-0.3 ms on top; not explained.
  */
 export const STEER_ISSUER = true;

@@ -140,7 +140,6 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   return parts.join("");
 }
 
-/** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
 /**
  * B read in place (untransposed, not in panels) with its rows a multiple of
  * 4 KiB apart: a strip's rows share a few cache sets, and the hardware
@@ -151,6 +150,7 @@ export function bRowsAliased(s: GemmSpec): boolean {
   return !s.transB && !s.bPanel && (s.ldb * 4) % 4096 === 0;
 }
 
+/** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
 function aliasing(s: GemmSpec, mr: number): boolean {
   const rowBytes = s.transA ? 4 : s.lda * 4;
   // Rows a multiple of 4 KiB apart all land in one L1 set group.
