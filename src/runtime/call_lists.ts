@@ -465,16 +465,14 @@ export class CallLists {
   /** Gives the pinned threads their masks back in `ms`, or later if lists keep ending. */
   #unpinAfter(ms: number): void {
     this.#unpinArmed = true;
-    const timer = setTimeout(() => {
+    afterQuietly(ms, () => {
       this.#unpinArmed = false;
       const quiet = performance.now() - this.#lastPinnedEnd;
       if (quiet < LIST_PIN_HOLD_MS || this.#inflight > 0) {
         return this.#unpinAfter(Math.max(1, LIST_PIN_HOLD_MS - quiet));
       }
       this.unpinThreads();
-    }, ms);
-    // It never keeps a process alive (at exit the threads go with it).
-    Deno.unrefTimer(timer);
+    });
   }
 
   /**
@@ -558,6 +556,32 @@ export class CallLists {
       }
     }
   }
+}
+
+/** The cell {@link afterQuietly} waits on: never written, so every wait times out. */
+const NEVER = typeof Atomics.waitAsync === "function"
+  ? new Int32Array(new SharedArrayBuffer(4))
+  : null;
+
+/**
+ * Runs `fn` in `ms` without keeping the process alive (at exit the pinned
+ * threads go with it): the timeout of an `Atomics.waitAsync` on a cell
+ * nothing writes, which V8 runs as a delayed task while the event loop
+ * waits on anything else (a list's nonblocking call included). Not a
+ * `setTimeout`: the first one a Deno 2.9 process makes loads the timer
+ * modules, 10-15 ms (scratch, a fresh process; 0.2 ms for the first
+ * waitAsync), which a script's single `session.run()` paid for this
+ * timer alone. Where there is no waitAsync, an unref'd setTimeout.
+ */
+function afterQuietly(ms: number, fn: () => void): void {
+  if (NEVER !== null) {
+    const wait = Atomics.waitAsync(NEVER, 0, 0, ms);
+    if (wait.async) {
+      wait.value.then(fn);
+      return;
+    }
+  }
+  Deno.unrefTimer(setTimeout(fn, ms));
 }
 
 /** The job block listing calls (run in order by `runAll`), on the workspace they share. */
