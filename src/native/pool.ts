@@ -60,10 +60,9 @@ export class ThreadPool {
   readonly #page: GuardedPages;
   readonly #view: DataView;
   readonly #arena: CodeArena;
-  readonly #worker: Deno.PointerObject;
-  readonly #shutdown: Deno.PointerObject;
-  /** `forkJoin(job)`: enter through the trampoline with a job block. */
-  readonly forkJoin: Deno.PointerObject;
+  #worker: Deno.PointerObject | null = null;
+  #shutdown: Deno.PointerObject | null = null;
+  #forkJoin: Deno.PointerObject | null = null;
   /** `runAll(job)`: every part of a job in order, on the calling thread. */
   readonly runAll: Deno.PointerObject;
   /** Address of `timedPart(block)`: a part entry timing another (see pool_code.ts). */
@@ -83,9 +82,6 @@ export class ThreadPool {
     );
     // The code outlives any worker: the arena is kept for the isolate's life.
     this.#arena = new CodeArena({ budgetBytes: 64 << 10, chunkBytes: 64 << 10 });
-    this.#worker = this.#arena.install(workerCode()).pointer;
-    this.#shutdown = this.#arena.install(shutdownCode()).pointer;
-    this.forkJoin = this.#arena.install(forkJoinCode(this.#page.address)).pointer;
     // The CPUs workers may use, for keeping them off the caller's CPU (pool_code.ts).
     const mask = affinityMask();
     if (mask) new Uint8Array(this.#view.buffer, POOL.MASK, MASK_BYTES).set(mask);
@@ -96,6 +92,17 @@ export class ThreadPool {
     this.#view.setUint32(POOL.KEEP_OFF, cpus < 2 ? 0 : rdtscp ? 1 : lslReadsCpu() ? 2 : 3, true);
     this.runAll = this.#arena.install(sequenceCode()).pointer;
     this.timedPart = this.#arena.install(timedPartCode()).address;
+  }
+
+  /**
+   * `forkJoin(job)`: enter through the trampoline with a job block. Its code,
+   * like the workers', is assembled at its first use: a process whose calls
+   * all run on one thread (a 1-thread session's lists need `runAll` only)
+   * does not assemble it (scratch, a fresh process: the worker loop and
+   * forkJoin took 4-7 ms of a script's first `session.run()`).
+   */
+  get forkJoin(): Deno.PointerObject {
+    return this.#forkJoin ??= this.#arena.install(forkJoinCode(this.#page.address)).pointer;
   }
 
   /** Address of the shared page (tests read it). */
@@ -181,6 +188,7 @@ export class ThreadPool {
       this.#view.setUint32(record + WORKER.INDEX, i + 1, true);
       const id = new BigUint64Array(1);
       const arg = Deno.UnsafePointer.create(BigInt(this.#page.address + record));
+      this.#worker ??= this.#arena.install(workerCode()).pointer;
       const rc = c.pthread_create(id, null, this.#worker, arg);
       if (rc !== 0) throw libcError("pthread_create", rc);
       this.#threads.push(id[0]);
@@ -192,6 +200,7 @@ export class ThreadPool {
   /** Sets STOP, wakes everyone, joins every worker, clears STOP for a later start. */
   #stop(): void {
     if (this.#threads.length === 0) return;
+    this.#shutdown ??= this.#arena.install(shutdownCode()).pointer;
     dispatch().call(this.#shutdown, this.#page.pointer);
     const c = libc();
     for (const t of this.#threads) c.pthread_join(t, null);
