@@ -490,6 +490,18 @@ Deno.test("threads: a pool stopped before its new workers ran still joins them",
   assert.equal(njitTasksAfterJoin(0), 0);
 });
 
+Deno.test("threads: a process whose calls run on one thread assembles no worker code; the first split call does", async () => {
+  const r = await runFixture("one_thread_pool.ts", ["-A"]);
+  const one = r.oneThread as { installs: number; workers: number };
+  const two = r.twoThreads as { installs: number; workers: number };
+  assert.equal(r.relu, true);
+  // The list runner and the timed entry only: no worker loop, forkJoin or shutdown code.
+  assert.deepEqual(one, { installs: 2, workers: 0 });
+  assert.ok((r.split as number) > 1, `the 2-thread call was not split (${r.split} parts)`);
+  // Then forkJoin and the worker loop (shutdown waits for a stop).
+  assert.deepEqual(two, { installs: 4, workers: 1 });
+});
+
 Deno.test("threads: a dropped Jit's workers end after collection", async () => {
   const r = await runFixture("dropped_pool.ts", ["-A", "--v8-flags=--expose-gc"]);
   assert.equal(r.during, 1);

@@ -105,6 +105,11 @@ export class ThreadPool {
     return this.#forkJoin ??= this.#arena.install(forkJoinCode(this.#page.address)).pointer;
   }
 
+  /** Pieces of code installed in the pool's arena so far (tests read it: what a process assembled). */
+  get codeInstalls(): number {
+    return this.#arena.stats().installs;
+  }
+
   /** Address of the shared page (tests read it). */
   get address(): number {
     return this.#page.address;
