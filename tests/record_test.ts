@@ -330,6 +330,39 @@ function threadMasks(): { name: string; cpus: string }[] {
 
 Deno.test({
   name:
+    "record: the wait before pinned threads get their masks back is no setTimeout (a process's first one loads Deno's timer modules, 10-15 ms)",
+  ignore: Deno.build.os !== "linux" || threadMasks().length === 0,
+  fn: async () => {
+    const real = globalThis.setTimeout;
+    let timers = 0;
+    globalThis.setTimeout = ((...args: Parameters<typeof setTimeout>) => {
+      timers++;
+      return real(...args);
+    }) as typeof setTimeout;
+    let pinned = 0;
+    try {
+      using jit = new Jit({ threads: 1 });
+      const x = new Float32Array(4096).map((_, i) => i - 2048), y = new Float32Array(4096);
+      let r = jit.record(() => jit.unary("relu", x, y));
+      await r.done;
+      for (let i = 0; i < 5; i++) {
+        const d = jit.replay(r);
+        if (d === null) r = jit.record(() => jit.unary("relu", x, y));
+        await (d ?? r.done);
+      }
+      pinned = threadMasks().filter((t) => t.name.startsWith("tokio") && /^\d+$/.test(t.cpus))
+        .length;
+    } finally {
+      globalThis.setTimeout = real;
+    }
+    // A list left its thread pinned (more than one CPU here): the wait was armed.
+    if (affinityCpus() > 1) assert.ok(pinned >= 1, "no thread was left pinned");
+    assert.equal(timers, 0);
+  },
+});
+
+Deno.test({
+  name:
     "record: lists, pinned to one CPU while they run, give every thread its own mask back once they stop, and at close",
   ignore: Deno.build.os !== "linux" || threadMasks().length === 0,
   fn: async () => {
