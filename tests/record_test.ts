@@ -314,6 +314,20 @@ Deno.test("session: runSync while a run of the same shapes is in flight computes
   }
 });
 
+/** `count` async lists of one relu call (recorded again if a replay cannot run), each checked. */
+async function reluLists(jit: Jit, count: number): Promise<void> {
+  const x = new Float32Array(4096).map((_, i) => i - 2048), y = new Float32Array(4096);
+  let r = jit.record(() => jit.unary("relu", x, y));
+  await r.done;
+  for (let i = 0; i < count; i++) {
+    const d = jit.replay(r);
+    if (d === null) r = jit.record(() => jit.unary("relu", x, y));
+    await (d ?? r.done);
+    assert.equal(y[0], 0);
+    assert.equal(y[4095], 2047);
+  }
+}
+
 /** Each thread of this process: its name and the CPUs it may run on (/proc). */
 function threadMasks(): { name: string; cpus: string }[] {
   const out: { name: string; cpus: string }[] = [];
@@ -342,14 +356,7 @@ Deno.test({
     let pinned = 0;
     try {
       using jit = new Jit({ threads: 1 });
-      const x = new Float32Array(4096).map((_, i) => i - 2048), y = new Float32Array(4096);
-      let r = jit.record(() => jit.unary("relu", x, y));
-      await r.done;
-      for (let i = 0; i < 5; i++) {
-        const d = jit.replay(r);
-        if (d === null) r = jit.record(() => jit.unary("relu", x, y));
-        await (d ?? r.done);
-      }
+      await reluLists(jit, 5);
       pinned = threadMasks().filter((t) => t.name.startsWith("tokio") && /^\d+$/.test(t.cpus))
         .length;
     } finally {
@@ -379,18 +386,7 @@ Deno.test({
         } else if (was !== undefined) assert.equal(t.cpus, was, `${when}: ${t.name}: ${t.cpus}`);
       }
     };
-    const x = new Float32Array(4096).map((_, i) => i - 2048), y = new Float32Array(4096);
-    const lists = async (jit: Jit) => {
-      let r = jit.record(() => jit.unary("relu", x, y));
-      await r.done;
-      for (let i = 0; i < 50; i++) {
-        const d = jit.replay(r);
-        if (d === null) r = jit.record(() => jit.unary("relu", x, y));
-        await (d ?? r.done);
-        assert.equal(y[0], 0);
-        assert.equal(y[4095], 2047);
-      }
-    };
+    const lists = (jit: Jit) => reluLists(jit, 50);
     const pins = () =>
       threadMasks().filter((t) => t.name.startsWith("tokio") && t.cpus !== process).length;
     {
