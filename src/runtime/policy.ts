@@ -250,10 +250,15 @@ export const LIST_PIN_HOLD_MS = 20;
  * millisecond or so from `run()` to the list's first call (our JavaScript,
  * the feeds' copy, Deno's thread waking on the issuer's CPU), tens of µs
  * from its last call to the issuer awake, and as much again for our
- * JavaScript after it; the list itself ran as fast on Deno's thread as
- * `runSync` on the calling thread. Not when runs take turns with other work
- * (ORT's runs and another session's, as `deno task compare-models` has
- * them: scratch stamps at stop 71): there the list took 1-3% longer than
- * `runSync`'s whole run, and the hop 0.1-0.3 ms on top; not explained.
+ * JavaScript after it. Stop 72's stamps (1 thread, medians of 30-60 runs)
+ * found the list itself 1-2% longer on Deno's thread than on the caller,
+ * a lone 1024³ GEMM too (10.85-11.10 against 10.68-10.86 ms), and the
+ * issuer's wake-up after the list's last call growing with what the list
+ * moved (an empty list 13 µs, the GEMM 170, ResNet-50 220: Deno's code and
+ * ours come back cold); with ORT's runs taking turns (as `deno task
+ * compare-models` has them) the CNN's `run` paid 0.4-0.9 ms over
+ * `runSync`. Lists neither steering nor pinned were within the noise of
+ * this policy there (blocks of runs alternating in one process). Not
+ * explained further.
  */
 export const STEER_ISSUER = true;
