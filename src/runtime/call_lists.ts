@@ -569,9 +569,9 @@ const NEVER = typeof Atomics.waitAsync === "function"
  * nothing writes, which V8 runs as a delayed task while the event loop
  * waits on anything else (a list's nonblocking call included). Not a
  * `setTimeout`: the first one a Deno 2.9 process makes loads the timer
- * modules, 10-15 ms (scratch, a fresh process; 0.2 ms for the first
- * waitAsync), which a script's single `session.run()` paid for this
- * timer alone. Where there is no waitAsync, an unref'd setTimeout.
+ * modules (`deno run -A bench/first_timer.ts`: 12.6-14.4 ms, the first
+ * waitAsync 0.16-0.31), which a script's single `session.run()` paid for
+ * this timer alone. Where there is no waitAsync, an unref'd setTimeout.
  */
 function afterQuietly(ms: number, fn: () => void): void {
   if (NEVER !== null) {
