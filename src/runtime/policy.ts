@@ -250,7 +250,7 @@ export const LIST_PIN_HOLD_MS = 20;
  * millisecond or so from `run()` to the list's first call (our JavaScript,
  * the feeds' copy, Deno's thread waking on the issuer's CPU), tens of µs
  * from its last call to the issuer awake, and as much again for our
- * JavaScript after it. Stop 72's stamps (1 thread, medians of 30-60 runs)
+ * JavaScript after it. Stop 72's scratch stamps (1 thread, medians of 30-60 runs)
  * found the list itself 1-2% longer on Deno's thread than on the caller,
  * a lone 1024³ GEMM too (10.85-11.10 against 10.68-10.86 ms), and the
  * issuer's wake-up after the list's last call growing with what the list
