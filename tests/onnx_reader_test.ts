@@ -8,6 +8,8 @@
 import assert from "node:assert/strict";
 import { InferenceSession, ModelError, Tensor } from "../mod.ts";
 import { readModel } from "../src/onnx/model.ts";
+import { materialize } from "../src/onnx/tensor_data.ts";
+import { readFileLarge } from "../src/native/large_memory.ts";
 import { WireReader } from "../src/onnx/wire.ts";
 import { mlp, resnetCnn } from "../tools/model_zoo.ts";
 import { GraphBuilder, Message, seededFloats, tensorMessage } from "../tools/onnx_writer.ts";
@@ -264,6 +266,13 @@ Deno.test("reader: external data beside the model; paths leaving its directory a
     const y = s.runSync({ x: new Tensor("float32", new Float32Array(6), [2, 3]) }).y;
     assert.deepEqual(Array.from(y.data as Float32Array), [1, 2, 3, 4, 5, 6]);
     await s.release();
+    // Off a 4-byte boundary in its file: copied (a read-in-place model views only aligned data).
+    Deno.writeFileSync(`${dir}/odd.bin`, new Uint8Array([0, 0, ...new Uint8Array(weights.buffer)]));
+    Deno.writeFileSync(`${dir}/odd.onnx`, build("odd.bin", 2));
+    const odd = await InferenceSession.create(`${dir}/odd.onnx`);
+    const yOdd = odd.runSync({ x: new Tensor("float32", new Float32Array(6), [2, 3]) }).y;
+    assert.deepEqual(Array.from(yOdd.data as Float32Array), [1, 2, 3, 4, 5, 6]);
+    await odd.release();
     await assert.rejects(
       InferenceSession.create(build("weights.bin")),
       /create the session from a path/,
@@ -284,6 +293,72 @@ Deno.test("reader: external data beside the model; paths leaving its directory a
     );
     Deno.writeFileSync(`${dir}/past.onnx`, build("weights.bin", 32));
     await assert.rejects(InferenceSession.create(`${dir}/past.onnx`), /runs past the end/);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("reader: float weights of a model read from a path are viewed where they lie, moved onto 4-byte boundaries; bytes given are left as they were", async () => {
+  // Initializers whose names differ in length put their raw_data at every offset mod 4:
+  // 25×8 floats (moved back over their field's header, then viewed) and rows of 8 (too short
+  // to move 3 bytes: copied), added to x in turn.
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [25, 8]);
+  let sum = "x";
+  const weights: Float32Array[] = [];
+  for (let i = 0; i < 16; i++) {
+    const long = i % 2 === 0;
+    const w = seededFloats(long ? 200 : 8, 40 + i);
+    weights.push(w);
+    // Each long name one letter longer than the last: the next raw_data one byte further.
+    const name = long ? "w".repeat(i / 2 + 1) : `s${i}`;
+    g.weight(name, long ? [25, 8] : [8], w);
+    sum = g.op("Add", [sum, name]);
+  }
+  g.output(g.op("Identity", [sum], {}, "y"));
+  const bytes = g.toBytes();
+  const raws = readModel(bytes).graph.initializers.map((t) => t.raw!);
+  const residues = (len: number) =>
+    new Set(raws.filter((r) => r.length === len).map((r) => r.byteOffset & 3));
+  assert.deepEqual([...residues(800)].sort(), [0, 1, 2, 3], "the long ones' offsets mod 4");
+  assert.ok(residues(32).size >= 2, "the short ones' offsets mod 4");
+
+  const dir = Deno.makeTempDirSync();
+  try {
+    Deno.writeFileSync(`${dir}/m.onnx`, bytes);
+    // Viewed: the long ones share the file's buffer, the short misaligned ones are copies;
+    // each holds the floats written. A second read of the same tensors (a tensor
+    // materialized twice) finds them moved already and views them again.
+    const file = readFileLarge(`${dir}/m.onnx`);
+    const model = readModel(file);
+    const ext = { dir, files: new Map(), adopt: true };
+    for (let pass = 0; pass < 2; pass++) {
+      for (const [i, t] of model.graph.initializers.entries()) {
+        const shift = t.raw!.byteOffset & 3;
+        const got = materialize(t, ext).data as Float32Array;
+        assert.deepEqual(got, weights[i], `initializer ${i}, pass ${pass}`);
+        const viewed = got.buffer === file.buffer;
+        assert.equal(viewed, shift === 0 || t.raw!.length >= 128, `initializer ${i}: viewed`);
+      }
+    }
+    // Whole sessions: from the path (viewed) and from the bytes (copied) give the same bits,
+    // and the bytes given stay as they were.
+    const before = bytes.slice();
+    const x = seededFloats(200, 7);
+    const want = new Float32Array(200);
+    for (let j = 0; j < 200; j++) {
+      let v = x[j];
+      for (const w of weights) v = Math.fround(v + w[w.length === 200 ? j : j % 8]);
+      want[j] = v;
+    }
+    const fromPath = await InferenceSession.create(`${dir}/m.onnx`);
+    const fromBytes = await InferenceSession.create(bytes);
+    for (const s of [fromPath, fromBytes]) {
+      const y = s.runSync({ x: new Tensor("float32", x, [25, 8]) }).y;
+      assert.deepEqual(y.data, want);
+      await s.release();
+    }
+    assert.deepEqual(bytes, before);
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }

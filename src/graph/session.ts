@@ -434,6 +434,7 @@ export class InferenceSession {
           dir: real.slice(0, real.lastIndexOf("/")) || "/",
           files: new Map(),
           read: readFileLarge,
+          adopt: true, // these bytes are the session's alone: weights viewed, not copied
         };
       } catch (e) {
         throw new ModelError(`ONNX: cannot read '${path}': ${(e as Error).message}`);
