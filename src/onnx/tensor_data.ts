@@ -212,9 +212,12 @@ const ADOPT_MIN_BYTES = 128;
  * and length, which the reader has parsed and nothing reads again; `t.raw`
  * then names the moved bytes, so a second materialize of `t` views them.
  * External data (`t.raw` null) is viewed only where it is aligned. Why:
- * copying a model's weights wrote every page of the copy for the first
- * time, which on this project's guests costs about what reading the file
- * did (MobileNetV2's 13 MB: a third of its create went to the copy).
+ * a copy touches every page of the weights twice more (the read bytes and
+ * the copy's fresh pages), and on this project's guests the first touch
+ * of a page by a process costs microseconds (scratch: a V8 profile of
+ * MobileNetV2's create had the copy as its largest piece). Measured by
+ * `bench/create_from_file.ts` (README, stop 73): the BERT layer's 27 MB
+ * create from its path ×0.89-0.97 → ×1.21-1.33 of ORT's.
  */
 function adoptFloats(t: OnnxTensor, source: Uint8Array, size: number): Float32Array | null {
   const shift = source.byteOffset & 3;
