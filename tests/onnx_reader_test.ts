@@ -76,10 +76,19 @@ Deno.test("reader: tensors in typed fields, int64 initializers and attributes re
   assert.equal(model.graph.inputs[0].dims?.join(), "2,3");
 });
 
-/** Runs create (and a run when create succeeds) on mutated bytes: any Error is fine. */
-async function survive(bytes: Uint8Array, feeds: Record<string, Tensor>): Promise<"error" | "ok"> {
+/**
+ * Runs create (and a run when create succeeds) on mutated bytes: any Error is fine. With
+ * `dir`, from a file there holding them (the path's create views its weights in the bytes read).
+ */
+async function survive(
+  bytes: Uint8Array,
+  feeds: Record<string, Tensor>,
+  dir?: string,
+): Promise<"error" | "ok"> {
   try {
-    const s = await InferenceSession.create(bytes, { intraOpNumThreads: 1 });
+    let model: Uint8Array | string = bytes;
+    if (dir !== undefined) Deno.writeFileSync(model = `${dir}/mutated.onnx`, bytes);
+    const s = await InferenceSession.create(model, { intraOpNumThreads: 1 });
     try {
       s.runSync(feeds);
     } catch (e) {
@@ -149,28 +158,64 @@ Deno.test("reader: every truncation of a small model is an error, never a crash"
   await assert.rejects(InferenceSession.create(new Uint8Array(0)), ModelError);
 });
 
-Deno.test("reader: seeded random byte flips never crash (seed printed on failure)", async () => {
-  const models = [mlp([6, 5, 3], 1), resnetCnn({ size: 16, widths: [4], blocks: 1 })].map((m) => {
+type ZooModel = ReturnType<typeof mlp>;
+
+/** Zoo models with their feeds as tensors. */
+function withTensors(
+  models: ZooModel[],
+): { name: string; bytes: Uint8Array; feeds: Record<string, Tensor> }[] {
+  return models.map((m) => {
     const feeds: Record<string, Tensor> = {};
     for (const [k, v] of Object.entries(m.feeds)) feeds[k] = new Tensor(v.type, v.data, v.dims);
     return { name: m.name, bytes: m.bytes, feeds };
   });
+}
+
+/** The byte-flip tests' small models (weights under 128 bytes, and over). */
+const flipModels = () => [mlp([6, 5, 3], 1), resnetCnn({ size: 16, widths: [4], blocks: 1 })];
+
+/** `original` with 1-4 bits flipped where `seed` says. */
+function flipped(original: Uint8Array, seed: number): Uint8Array {
+  let s = seed * 2654435761 >>> 0;
+  const next = () => {
+    s ^= s << 13;
+    s >>>= 0;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>>= 0);
+  };
+  const bytes = original.slice();
+  const flips = 1 + next() % 4;
+  for (let i = 0; i < flips; i++) bytes[next() % bytes.length] ^= 1 << (next() % 8);
+  return bytes;
+}
+
+Deno.test("reader: seeded random byte flips of a file created from its path never crash (seed printed on failure)", async () => {
+  // Weights of 128 bytes and more: moved onto 4-byte boundaries in the bytes read, then viewed.
+  const models = withTensors([...flipModels(), mlp([40, 24, 3], 2)]);
+  const dir = Deno.makeTempDirSync();
+  try {
+    for (const { bytes: original, feeds, name } of models) {
+      for (let seed = 1; seed <= 60; seed++) {
+        try {
+          await survive(flipped(original, seed), feeds, dir);
+        } catch (e) {
+          throw new Error(`${name} from a path, seed ${seed}: ${(e as Error).message}`);
+        }
+      }
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("reader: seeded random byte flips never crash (seed printed on failure)", async () => {
+  const models = withTensors(flipModels());
   models.push(controlFlowModel());
   for (const { bytes: original, feeds, ...m } of models) {
     for (let seed = 1; seed <= 300; seed++) {
-      let s = seed * 2654435761 >>> 0;
-      const next = () => {
-        s ^= s << 13;
-        s >>>= 0;
-        s ^= s >>> 17;
-        s ^= s << 5;
-        return (s >>>= 0);
-      };
-      const bytes = original.slice();
-      const flips = 1 + next() % 4;
-      for (let i = 0; i < flips; i++) bytes[next() % bytes.length] ^= 1 << (next() % 8);
       try {
-        await survive(bytes, feeds);
+        await survive(flipped(original, seed), feeds);
       } catch (e) {
         throw new Error(`${m.name}, seed ${seed}: ${(e as Error).message}`);
       }
