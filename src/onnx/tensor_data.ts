@@ -52,7 +52,8 @@ export function elementCount(dims: readonly number[], where: string): number {
 export const FLOAT16 = 10;
 
 /**
- * The tensor's data as a fresh, aligned typed array of its type. float16
+ * The tensor's data as an aligned typed array of its type: fresh, or, with
+ * `external.adopt`, float32 data viewed in the bytes read (adoptFloats). float16
  * data comes out as float32 (every half is a float exactly): models with
  * half tensors run in float32, as ONNX Runtime's CPU provider runs them.
  * `floats` allocates float32 data where the caller wants it from elsewhere
