@@ -499,6 +499,73 @@ Deno.test("conv2d: packed weights give the plain call's bits, are a private copy
   );
 });
 
+Deno.test("conv2d: weights packed in place are w where it lies (off a line too), with the copy's bits on every kernel and split", () => {
+  using one = new Jit({ threads: 1 });
+  using three = new Jit({ threads: 3, minPartUs: 0 });
+  const r = rng(1760);
+  /** w one float past its buffer's start (off a line), filled at random. */
+  const offLine = (n: number) => new Float32Array(n + 1).map(() => r() - 0.5).subarray(1);
+  // One group (the channel-vector kernel's: split over channels at 3 threads), depthwise NHWC
+  // (its tap-major copy), ConvTranspose 2×2/2 (by output phases).
+  const cases = [
+    { n: 1, c: 48, h: 14, w: 14, outChannels: 96, kernel: [3, 3], pads: [1, 1, 1, 1] },
+    {
+      n: 1,
+      c: 32,
+      h: 12,
+      w: 12,
+      outChannels: 32,
+      group: 32,
+      kernel: [3, 3],
+      pads: [1, 1, 1, 1],
+      layout: "nhwc" as const,
+    },
+  ];
+  for (const [i, o] of cases.entries()) {
+    const sizes = convSizes(convSpecOf({ ...o, layout: undefined }));
+    const x = new Float32Array(sizes.x).map(() => r() - 0.5);
+    const w = offLine(sizes.w), kept = w.slice();
+    const shape = { outChannels: o.outChannels, c: o.c, kernel: o.kernel, group: o.group };
+    // The plain call's bits on one thread (w in ONNX's layout only): every other call's.
+    const want = new Float32Array(sizes.y);
+    one.conv2d(x, w, want, o);
+    for (const jit of [one, three]) {
+      const copied = new Float32Array(sizes.y).fill(NaN), viewed = copied.slice();
+      jit.conv2d(x, jit.packConvWeights(w, shape), copied, o);
+      const handle = jit.packConvWeights(w, { ...shape, inPlace: true });
+      assert.equal(handle.data.buffer, w.buffer, `case ${i}: viewed, not copied`);
+      assert.equal(handle.data.byteOffset, 4);
+      jit.conv2d(x, handle, viewed, o);
+      assert.equal(firstDifference(copied, want), -1, `case ${i} copied, ${jit.threads} threads`);
+      assert.equal(firstDifference(viewed, want), -1, `case ${i} viewed, ${jit.threads} threads`);
+      assert.deepEqual(w, kept, "w is read, never written");
+    }
+  }
+  const tw = offLine(64 * 32 * 4), tx = new Float32Array(64 * 100).map(() => r() - 0.5);
+  const t = { n: 1, c: 64, h: 10, w: 10, outChannels: 32, kernel: [2, 2], strides: [2, 2] };
+  const shape = { outChannels: 32, c: 64, kernel: [2, 2], transposed: true };
+  const ta = new Float32Array(32 * 400), tb = ta.slice().fill(NaN), tc = tb.slice();
+  using avx2 = new Jit({ maxIsa: "avx2", threads: 1 }); // no channel-vector copy
+  avx2.convTranspose2d(tx, tw, ta, t);
+  one.convTranspose2d(tx, one.packConvWeights(tw, shape), tb, t);
+  one.convTranspose2d(tx, one.packConvWeights(tw, { ...shape, inPlace: true }), tc, t);
+  assert.equal(firstDifference(tb, ta), -1, "convTranspose2d copied");
+  assert.equal(firstDifference(tc, ta), -1, "convTranspose2d viewed");
+  if (one.isa === "avx512" || one.isa === "amx") {
+    // The kernels that read the channel-vector copy ran (below AVX-512 there is none).
+    const plans = [...one.stats().keys, ...three.stats().keys].map((k) => k.plan ?? "");
+    assert.ok(plans.some((p) => p.includes("channel vectors")), plans.join("; "));
+    const split = three.stats().keys.filter((k) =>
+      k.plan?.includes("channel vectors") && k.parts > 1
+    );
+    assert.equal(split.length, 1, three.report(40));
+  }
+  assert.throws(
+    () => one.packConvWeights(tw, { ...shape, inPlace: "yes" as never }),
+    /packConvWeights: inPlace must be a boolean, got string "yes"/,
+  );
+});
+
 Deno.test({
   name:
     "conv2d: the depthwise plane one row a vector (tier 1 for rows of 9-16 columns, the row tiles tier 2's) gives the general kernel's bits",

@@ -49,7 +49,9 @@ export class WeightCache {
     if (!m) this.#conv.set(w, m = new Map());
     let p = m.get(key);
     if (!p) {
-      m.set(key, p = this.#jit.packConvWeights(w, options));
+      // In place: a session's constants never change (an adopted one is a view of the bytes
+      // read, native/large_memory.ts): the ONNX layout needs no copy.
+      m.set(key, p = this.#jit.packConvWeights(w, { ...options, inPlace: true }));
       this.count++;
     }
     return p;

@@ -49,6 +49,7 @@ import { BATCHNORM, type BatchNormOptions, readBatchNorm } from "../kernels/batc
 import {
   CONV,
   type Conv2dOptions,
+  CONV_ARG,
   CONV_NHWC_SLOT,
   CONV_TRANSPOSE,
   CONV_TRANSPOSE_W_LANES_SLOT,
@@ -733,7 +734,7 @@ export class Jit {
     const wv = packed !== null ? packed.data : w as Float32Array;
     rt.operand(CONV, 0, x);
     rt.operand(CONV, 1, wv);
-    rt.operand(CONV, 4, y);
+    rt.operand(CONV, 5, y);
     const ops = this.#convOperands;
     readConv(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "conv2d", false);
@@ -742,6 +743,7 @@ export class Jit {
     const lanes = packed !== null && packed.group === 1 ? packed.lanes : 0;
     rt.key[CONV_W_LANES_SLOT] = lanes;
     rt.key[CONV_W_FINITE_SLOT] = lanes && packed!.finite ? 1 : 0;
+    this.#vectorsOperand(CONV, packed !== null ? packed.vectors : wv, lanes);
     if (readLayout("conv2d", options.layout)) {
       // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
       // group, 16 input channels or more: a stem on 3 channels ran 1.4× slower there than
@@ -759,6 +761,7 @@ export class Jit {
       if (depthwise && packed !== null && packed.lanes) {
         k[CONV_W_LANES_SLOT] = packed.lanes;
         k[CONV_W_FINITE_SLOT] = packed.finite ? 1 : 0;
+        this.#vectorsOperand(CONV, packed.vectors, packed.lanes);
       }
       rt.key[CONV_NHWC_SLOT] = 1;
     }
@@ -843,22 +846,25 @@ export class Jit {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     const packed = this.#packed(w);
-    let wv = packed !== null ? packed.data : w as Float32Array;
+    const wv = packed !== null ? packed.data : w as Float32Array;
     rt.operand(CONV_TRANSPOSE, 0, x);
     rt.operand(CONV_TRANSPOSE, 1, wv);
-    rt.operand(CONV_TRANSPOSE, 4, y);
+    rt.operand(CONV_TRANSPOSE, 5, y);
     const ops = this.#convOperands;
     readConvTranspose(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "convTranspose2d", true);
     let lanes = packed !== null ? packed.lanes : 0;
+    let vectors = packed !== null ? packed.vectors : wv;
     if (packed === null && this.#repacksTransposed()) {
-      wv = this.#repackTransposed(wv);
+      const r = this.#repackTransposed(wv);
       rt.operand(CONV_TRANSPOSE, 0, x);
-      rt.operand(CONV_TRANSPOSE, 1, wv);
-      rt.operand(CONV_TRANSPOSE, 4, y);
+      rt.operand(CONV_TRANSPOSE, 1, r.data);
+      rt.operand(CONV_TRANSPOSE, 5, y);
       lanes = 16;
+      vectors = r.vectors;
     }
     rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = lanes;
+    this.#vectorsOperand(CONV_TRANSPOSE, vectors, lanes);
     rt.operand(CONV_TRANSPOSE, 2, ops[0] ?? ABSENT);
     rt.operand(CONV_TRANSPOSE, 3, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;
@@ -1147,10 +1153,10 @@ export class Jit {
    * Plain ConvTranspose weights (checked by the call's read) copied into the
    * layout of packed ones by this Jit's own strided copies (so a recorded
    * list repacks as it runs); the call's key and extents, which the copies'
-   * calls overwrite, are kept around them. Returns the ONNX copy to pass as w
-   * (its buffer holds the channel-vector copy after it).
+   * calls overwrite, are kept around them. Returns the room: its ONNX copy
+   * to pass as w, its channel-vector copy as wVectors.
    */
-  #repackTransposed(w: Float32Array): Float32Array {
+  #repackTransposed(w: Float32Array): RepackedWeights {
     const rt = this.#rt, key = rt.key;
     const { oc, c, taps } = transposedWeightShape(key);
     const rooms = this.#repacked;
@@ -1173,7 +1179,17 @@ export class Jit {
     r.pack(w, this.#ownCopy);
     key.set(this.#keyKept);
     rt.extents.set(this.#extentsKept);
-    return r.data;
+    return r;
+  }
+
+  /**
+   * The operand wVectors of a conv call: the channel-vector copy where the
+   * key has lanes (its bytes the call's extent), else w again (not read).
+   */
+  #vectorsOperand(f: typeof CONV, vectors: Float32Array, lanes: number): void {
+    const rt = this.#rt;
+    rt.operand(f, CONV_ARG.WV, vectors);
+    rt.extents[CONV_ARG.WV] = lanes ? 4 * viewLength(vectors) : 0;
   }
 
   /** Packed weights must have been packed for the call's shape (key slots already read). */

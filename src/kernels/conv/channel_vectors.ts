@@ -45,7 +45,6 @@ import type { Tail, Vec, VecIsa } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import { transpose16 } from "../transpose.ts";
 import type { ConvSpec } from "./spec.ts";
-import { packedLayout } from "./weights.ts";
 
 /** Lanes of the channel-vector layout (AVX-512). */
 export const CV_LANES = 16;
@@ -143,6 +142,9 @@ export interface ChannelVectorFrame {
   XG: number;
   /** Where the next block's weights are being prefetched. */
   NEXTW: number;
+  /** w's channel-vector copy (the call's). */
+  WV: number;
+  /** The block's weights, bias, y and residual. */
   WB: number;
   BB: number;
   YB: number;
@@ -190,12 +192,6 @@ export function emitVectorStore(
     r = regs.out;
   }
   v.store(r11, at, r, tail);
-}
-
-/** Bytes from w to its channel-vector layout: the ONNX copy, rounded to a line (weights.ts). */
-export function channelVectorOffset(s: ConvSpec): number {
-  const k = (s.c / s.group) * s.kh * s.kw;
-  return 4 * packedLayout(s.ocTotal * k, s.ocTotal, k, CV_LANES).at;
 }
 
 /** Whether the kernel serves `s` at `isa`: AVX-512, packed weights in its layout, one group. */
@@ -350,7 +346,7 @@ function tilePositions(g: ConvGeometry, t: ChannelVectorTile): number[] {
 
 /**
  * The channel blocks of one image and group, x read in place (x at
- * frame.XG, w's ONNX copy at frame.WB, bias, y and residual at BB, YB,
+ * frame.XG, w's channel-vector copy at frame.WV, bias, y and residual at BB, YB,
  * RB): blocks of 32 (or 16) output channels, each over every tile of
  * positions. Each broadcast is one input element at a displacement known
  * here (any stride and dilation), or, where a tap falls in the padding,
@@ -380,7 +376,9 @@ export function emitChannelVectorGroup(
   /** Where piece `slot`'s partial sum of position `p`, vector `vi`, waits between chunks. */
   const partial = (slot: number, vi: number, p: number) =>
     F.PARTIAL + ((slot * t.vectors + vi) * widest + p) * 64;
-  addImmediate(a, "add", qword(rsp, F.WB), channelVectorOffset(s));
+  // One group: the block's weights start at the channel-vector copy's first.
+  a.emit("mov", rax, qword(rsp, F.WV));
+  a.emit("mov", qword(rsp, F.WB), rax);
   const whole = t.rows > 1 || t.width === g.ow;
   const step = whole ? t.rows : 1;
   /** Whether output row `oh` reads only rows of x (no tap in the top or bottom padding). */

@@ -74,7 +74,6 @@ import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec } from "../vec.ts";
 import { emitTransposePanel16 } from "../gemm/pack.ts";
 import { transposedBBytes } from "../gemm/direct.ts";
-import { channelVectorOffset } from "./channel_vectors.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 import type { DepthwiseTile } from "./depthwise.ts";
@@ -196,6 +195,8 @@ export function depthwiseNhwcWorkspace(s: ConvSpec): number {
 export interface DepthwiseNhwcFrame {
   X: number;
   W: number;
+  /** w's tap-major copy (packed weights). */
+  WV: number;
   B: number;
   R: number;
   Y: number;
@@ -254,8 +255,7 @@ export function emitDepthwiseNhwc(
   if (!packed) transposeWeights(v, s, F);
   a.emit("mov", ZERO, WT);
   if (packed) {
-    a.emit("mov", WT, qword(rsp, F.W));
-    addImmediate(a, "add", WT, channelVectorOffset(s));
+    a.emit("mov", WT, qword(rsp, F.WV));
   } else addImmediate(a, "add", ZERO, depthwiseNhwcWorkspace(s) - 64);
   v.zero(TMP);
   a.emit("vmovups", zmmword(ZERO, 0), v.r(TMP));

@@ -15,7 +15,10 @@ import { convGeometry } from "./geometry.ts";
 import { convMacs, type ConvSpec, outHeight, outWidth } from "./spec.ts";
 import { CV_LANES } from "./channel_vectors.ts";
 
-/** y = act(conv(x, w) + bias + residual); operands x, w, bias, residual, y. */
+/**
+ * y = act(conv(x, w) + bias + residual); operands x, w, bias, residual,
+ * wVectors (w's channel-vector copy, read where the key has wLanes), y.
+ */
 export const CONV: OpFamily<ConvSpec, ConvPlan> = convFamily(
   "conv2d",
   CONV_KEY_FIELDS,
@@ -24,7 +27,7 @@ export const CONV: OpFamily<ConvSpec, ConvPlan> = convFamily(
 
 /**
  * ONNX ConvTranspose, computed as the convolution its key decodes to (see
- * read_transpose.ts); operands x, w, bias, residual, y.
+ * read_transpose.ts); operands as conv2d's.
  */
 export const CONV_TRANSPOSE: OpFamily<ConvSpec, ConvPlan> = convFamily(
   "convTranspose2d",
@@ -40,7 +43,7 @@ function convFamily(
   return {
     name,
     keyFields,
-    operands: ["x", "w", "bias", "residual", "y"],
+    operands: ["x", "w", "bias", "residual", "wVectors", "y"],
     outputs: 1,
     decode,
     describe: describeConv,
@@ -72,7 +75,7 @@ function convFamily(
       }
       return out;
     },
-    reference: (s, [x, w, b, r, y]) => convReference(s, x, w, b, r, y),
+    reference: (s, [x, w, b, r, _wv, y]) => convReference(s, x, w, b, r, y),
   };
 }
 
@@ -119,12 +122,20 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
         0,
         0,
         0,
+        0,
       ])
     ) ?? null;
   if (s.n >= parts) {
     const xImage = 4 * s.cTotal * s.h * s.w, yImage = s.ocTotal * planeY;
     return split(s.n)?.map((r) =>
-      part({ ...s, n: r.count }, [r.start * xImage, 0, 0, res(r.start * yImage), r.start * yImage])
+      part({ ...s, n: r.count }, [
+        r.start * xImage,
+        0,
+        0,
+        res(r.start * yImage),
+        0,
+        r.start * yImage,
+      ])
     ) ?? null;
   }
   // NHWC depthwise: bands of rows (a group is a channel: parts of channels would read every
@@ -150,6 +161,7 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
           4 * r.start * g.ocg * g.cg * taps,
           4 * r.start * g.ocg,
           res(y),
+          0,
           y,
         ],
       );
@@ -161,12 +173,16 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
       // NHWC: a part's channels are a column range of every position's row.
       const y = s.nhwc ? 4 * r.start : r.start * planeY;
       // The channel-vector copy of w serves a part only from the start of one of its blocks.
+      // Its block of channel r.start lies as far into that copy as the channel's row into w's
+      // ONNX one ([oc/L][k][L] against [oc][k]).
       const wLanes = s.wLanes && r.start % s.wLanes === 0 ? s.wLanes : 0;
+      const wBytes = 4 * r.start * g.cg * taps;
       return part({ ...s, oc: r.count, wLanes }, [
         0,
-        4 * r.start * g.cg * taps,
+        wBytes,
         4 * r.start,
         res(y),
+        wLanes ? wBytes : 0,
         y,
       ]);
     }) ?? null;

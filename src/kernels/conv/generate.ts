@@ -111,6 +111,7 @@ const F = {
   PASS: 2184, // ConvTranspose by phases: passes of output channels over the rows
   CV0: 2192, // NHWC depthwise: its first and last channel vectors' byte offsets
   CVEND: 2200,
+  WV: 2208, // w's channel-vector copy (the operand wVectors)
   PARTIAL: 2240, // its partial sums between chunks (channelVectorPartialBytes)
 } as const;
 /** Frame bytes of a plan: the slots, and the channel-vector kernel's partial sums. */
@@ -141,6 +142,7 @@ export function generateConv(
     [CONV_ARG.W, F.W],
     [CONV_ARG.BIAS, F.B],
     [CONV_ARG.RESIDUAL, F.R],
+    [CONV_ARG.WV, F.WV],
     [CONV_ARG.Y, F.Y],
     [WORKSPACE_SLOT, F.WS],
   ];

@@ -21,7 +21,7 @@ export {
   readLayout,
   type TensorLayout,
 } from "./read.ts";
-export { type ConvSpec, outHeight, outWidth } from "./spec.ts";
+export { CONV_ARG, type ConvSpec, outHeight, outWidth } from "./spec.ts";
 export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";
 export { ConvWeights, type ConvWeightsOptions, RepackedWeights } from "./weights.ts";

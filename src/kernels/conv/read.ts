@@ -251,7 +251,8 @@ export function readGroup(who: string, v: unknown, c: number, oc: number): numbe
  * A convolution's sizes against its operands: planes and tensors within
  * the limits (`plane`: the largest input plane the kernel reads), x, w
  * (w0 × w1 × kh × kw, named `wNames` in the error) and y of exactly their
- * lengths; extents 0 (x), 1 (w) and 4 (y) written.
+ * lengths; extents 0 (x), 1 (w) and 5 (y) written, 4 (wVectors) zeroed
+ * (the caller sets it where it passes a channel-vector copy).
  */
 export function readSizes(
   who: string,
@@ -303,7 +304,8 @@ export function readSizes(
   }
   extents[0] = 4 * nx;
   extents[1] = 4 * nw;
-  extents[4] = 4 * ny;
+  extents[4] = 0;
+  extents[5] = 4 * ny;
 }
 
 /**

@@ -57,8 +57,8 @@ export interface ConvSpec {
   cTotal: number;
   ocTotal: number;
   /**
-   * Lanes of the channel-vector copy of w that follows its ONNX copy
-   * (packed weights, see weights.ts), or 0 when w is only ONNX's layout.
+   * Lanes of the channel-vector copy of w (packed weights, see weights.ts),
+   * the operand wVectors, or 0 when w is only ONNX's layout.
    */
   wLanes: number;
   /**
@@ -78,8 +78,11 @@ export interface ConvSpec {
   wFinite: boolean;
 }
 
-/** Argument block slots (operand order). */
-export const CONV_ARG = { X: 0, W: 1, BIAS: 2, RESIDUAL: 3, Y: 4 } as const;
+/**
+ * Argument block slots (operand order): w in ONNX's layout, and its
+ * channel-vector copy (WV) where the spec has wLanes.
+ */
+export const CONV_ARG = { X: 0, W: 1, BIAS: 2, RESIDUAL: 3, WV: 4, Y: 5 } as const;
 
 /** Height of the input as read: x's, with uh − 1 zero rows between its rows. */
 export function readHeight(s: ConvSpec): number {

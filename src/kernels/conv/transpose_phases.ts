@@ -68,11 +68,6 @@ export function phasesServe(s: ConvSpec, isa: VecIsa): boolean {
     s.group === 1 && s.wLanes === L;
 }
 
-/** Bytes from w to its channel-vector layout ([oc/16][c][kh][kw][16]). */
-function vectorsOffset(s: ConvSpec): number {
-  return Math.ceil((s.c * s.ocTotal * s.kh * s.kw * 4) / 64) * 64;
-}
-
 /**
  * What a tile's vector lanes hold: 16 output channels (this file's tile) or
  * 16 positions of a phase (transpose_positions.ts).
@@ -120,7 +115,7 @@ export function phaseBlock(s: ConvSpec, g: ConvGeometry, l2: number): number {
   return Math.min(g.ocg, blocks * L);
 }
 
-/** The image's blocks of 16 output channels, x at frame.XG, w's ONNX copy at frame.WB. */
+/** The image's blocks of 16 output channels, x at frame.XG, w's channel-vector copy at frame.WV. */
 export function emitTransposePhases(
   v: Vec,
   s: ConvSpec,
@@ -132,7 +127,9 @@ export function emitTransposePhases(
   const a = v.a;
   const K = s.c * s.kh * s.kw, planeY = g.oh * g.ow * 4;
   const zero = a.constant(new Uint8Array(64), 64);
-  addImmediate(a, "add", qword(rsp, F.WB), vectorsOffset(s));
+  // One group: the blocks' weights start at the channel-vector copy's first.
+  a.emit("mov", rax, qword(rsp, F.WV));
+  a.emit("mov", qword(rsp, F.WB), rax);
   /** Output rows [oy, oy + n) read only rows inside x for every tap that lands on one. */
   const unit = Math.max(1, s.uh);
   const inside = (oy: number) => {

@@ -1,18 +1,18 @@
 /**
  * Convolution weights packed once (`jit.packConvWeights`): a private copy
- * of w on a 64-byte line, with the shape it was packed for. A model's
- * constant weights are held this way, so no call can see them change and
- * each call checks only that its options match the shape. The position-
- * vector kernel reads the ONNX layout as is (A rows of the GEMM, see
- * generate.ts), so the copy keeps it; for an AVX-512 Jit and one group a
- * second copy follows it on the next line, [outChannels/16][c][kh][kw][16]
- * (zero channels past outChannels), which the channel-vector kernel
+ * of w on a 64-byte line (or, with `inPlace`, w itself, which its owner
+ * keeps unchanged: a model's constant weights), with the shape it was
+ * packed for. A model's constant weights are held this way, so no call can
+ * see them change and each call checks only that its options match the
+ * shape. The position-vector kernel reads the ONNX layout as is (A rows of
+ * the GEMM, see generate.ts); for an AVX-512 Jit and one group a second
+ * copy on a line of its own is [outChannels/16][c][kh][kw][16] (zero
+ * channels past outChannels), which the channel-vector kernel
  * (channel_vectors.ts) and ConvTranspose by output phases
- * (transpose_phases.ts) read; for a depthwise w the second copy is
- * tap-major, [kh][kw][c] (`lanes` = outChannels: one block of every
- * channel), which the NHWC depthwise kernel reads (depthwise_nhwc.ts).
- * Twice the memory of the weights, for kernels that need no repacking per
- * call.
+ * (transpose_phases.ts) read; for a depthwise w it is tap-major,
+ * [kh][kw][c] (`lanes` = outChannels: one block of every channel), which
+ * the NHWC depthwise kernel reads (depthwise_nhwc.ts). The calls pass it
+ * as the operand wVectors.
  *
  * @module
  */
@@ -42,6 +42,12 @@ export interface ConvWeightsOptions {
   group?: number;
   /** ConvTranspose weights (c × outChannels/group × kh × kw). Default false. */
   transposed?: boolean;
+  /**
+   * Use w where it lies rather than a copy (the channel-vector copy is
+   * still made): its owner promises never to change it, as a model's
+   * constant weights never change. Default false.
+   */
+  inPlace?: boolean;
 }
 
 const W = "packConvWeights";
@@ -69,8 +75,9 @@ export class ConvWeights {
   /** Every weight is finite (no ±Inf, no NaN): kernels may skip the padding's taps. */
   readonly finite: boolean;
   readonly #data: Float32Array;
+  readonly #vectors: Float32Array;
 
-  /** Checks w against the shape and copies it (integer-indexed reads only). */
+  /** Checks w against the shape and copies it (integer-indexed reads only), or views it. */
   constructor(
     w: Float32Array,
     o: ConvWeightsOptions,
@@ -98,6 +105,10 @@ export class ConvWeights {
       fail(W, `transposed must be a boolean, got ${describe(t)}`, "type");
     }
     this.transposed = t;
+    const inPlace = o.inPlace ?? false;
+    if (inPlace !== true && inPlace !== false) {
+      fail(W, `inPlace must be a boolean, got ${describe(inPlace)}`, "type");
+    }
     const n = this.c * (this.outChannels / this.group) * this.kh * this.kw;
     const lw = viewLength(w);
     if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");
@@ -107,18 +118,17 @@ export class ConvWeights {
     this.lanes = this.group === 1 ? lanes : depthwise && lanes ? this.outChannels : 0;
     const cg = this.c / this.group;
     const L = this.lanes, oc = this.outChannels, k = cg * this.kh * this.kw;
-    const { at, length } = packedLayout(n, oc, k, L), extra = length - at;
-    // On a line (a session's large ones in its memory: native/large_memory.ts).
-    const whole = alloc(length);
-    this.#data = whole.subarray(0, n);
-    const data = this.#data;
     // No method of w takes part: a plain view of its buffer (found through the intrinsic
-    // getters), copied by the intrinsic set.
-    TYPED_SET.call(data, new Float32Array(viewBuffer(w), viewByteOffset(w), n));
+    // getters), copied by the intrinsic set onto a line (a session's large ones in its
+    // memory: native/large_memory.ts).
+    const view = new Float32Array(viewBuffer(w), viewByteOffset(w), n);
+    const data = this.#data = inPlace ? view : alloc(n);
+    if (!inPlace) TYPED_SET.call(data, view);
     this.finite = allFinite(data);
+    this.#vectors = data;
     if (L) {
       // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
-      const cv = whole.subarray(at, at + extra);
+      const cv = this.#vectors = alloc(vectorsLength(oc, k, L));
       // Channel o's k weights: w[o][c][kh][kw] (conv2d), or w[c][o][kh][kw] (transposed).
       const taps = this.kh * this.kw;
       if (copy) {
@@ -142,9 +152,14 @@ export class ConvWeights {
     }
   }
 
-  /** The packed elements. */
+  /** The elements in ONNX's layout (the call's w). */
   get data(): Float32Array {
     return this.#data;
+  }
+
+  /** The channel-vector copy (the call's wVectors), or `data` when there is none (no lanes). */
+  get vectors(): Float32Array {
+    return this.#vectors;
   }
 
   /** Whether x is a ConvWeights (a brand check no object can fake). */
@@ -177,20 +192,9 @@ export class ConvWeights {
   }
 }
 
-/**
- * Where packed weights' parts lie, in floats: the ONNX copy of `n` floats
- * from 0, the channel-vector copy (blocks of `lanes` output channels × `k`
- * weights each; none without lanes) from `at`, the next line after it (the
- * kernels' `channelVectorOffset`); `length` in all.
- */
-export function packedLayout(
-  n: number,
-  oc: number,
-  k: number,
-  lanes: number,
-): { at: number; length: number } {
-  const at = Math.ceil(n / 16) * 16;
-  return { at, length: at + (lanes ? Math.ceil(oc / lanes) * lanes * k : 0) };
+/** Floats of the channel-vector copy: blocks of `lanes` output channels × `k` weights each. */
+export function vectorsLength(oc: number, k: number, lanes: number): number {
+  return Math.ceil(oc / lanes) * lanes * k;
 }
 
 /** A strided copy of the channel-vector layout: w from element `from`, into the layout from `to`. */
@@ -232,17 +236,18 @@ export function vectorCopies(
 
 /**
  * Room for plain ConvTranspose weights repacked on every call (see
- * `jit.convTranspose2d`): the layout of packed weights (the ONNX copy,
- * then the channel-vector one on the next line), for one shape. Each call
- * copies w in by the Jit's own strided copies, so a recorded list repacks
- * when it runs (a w changed between runs is read anew) and calls recorded
- * one after another each use their own weights in turn. The lanes past
- * outChannels in the last block stay the allocation's zeros.
+ * `jit.convTranspose2d`): the layouts of packed weights (the ONNX copy and
+ * the channel-vector one), for one shape. Each call copies w in by the
+ * Jit's own strided copies, so a recorded list repacks when it runs (a w
+ * changed between runs is read anew) and calls recorded one after another
+ * each use their own weights in turn. The lanes past outChannels in the
+ * last block stay the allocation's zeros.
  */
 export class RepackedWeights {
-  /** The ONNX copy (what the call passes as w); the channel-vector copy follows it. */
+  /** The ONNX copy (what the call passes as w). */
   readonly data: Float32Array;
-  readonly #whole: Float32Array;
+  /** The channel-vector copy (the call's wVectors). */
+  readonly vectors: Float32Array;
   readonly #parts: (VectorCopy & { y: Float32Array })[];
   readonly #flat: { dims: number[]; xStrides: number[]; yStrides: number[] };
   /** The last w seen and its views at each part's first element. */
@@ -256,10 +261,9 @@ export class RepackedWeights {
     lanes: number,
     alloc: (length: number) => Float32Array,
   ) {
-    const n = c * oc * taps, k = c * taps, { at, length } = packedLayout(n, oc, k, lanes);
-    this.#whole = alloc(length);
-    this.data = this.#whole.subarray(0, n);
-    const cv = this.#whole.subarray(at);
+    const n = c * oc * taps;
+    this.data = alloc(n);
+    const cv = this.vectors = alloc(vectorsLength(oc, c * taps, lanes));
     this.#parts = vectorCopies(oc, c, taps, lanes, true).map((p) => ({
       ...p,
       y: cv.subarray(p.to),
