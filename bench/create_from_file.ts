@@ -12,7 +12,10 @@
  * alone, `Deno.readFileSync` against a buffer of the file's size.
  *
  * The module load (`import`) is timed too, printed apart: a script's or a
- * serverless function's first answer pays it as well.
+ * serverless function's first answer pays it as well. So is the memory
+ * the session holds: the process's resident set after the two runs less
+ * before the create (the model file's bytes read, weights packed, the
+ * runs' buffers and code).
  *
  * `--sync`: our runs by `runSync` on the calling thread (ORT's by `run`).
  * `--threads n`: the sessions' intraOpNumThreads (1).
@@ -33,7 +36,7 @@ const { values } = parseArgs({
     pause: { type: "string", default: "3" },
     child: { type: "string" },
     path: { type: "string" },
-    key: { type: "string" },
+    feeds: { type: "string" },
     sync: { type: "boolean", default: false },
     threads: { type: "string", default: "1" },
   },
@@ -49,12 +52,21 @@ if (values.child) {
     : await import(["npm:onnxruntime-node", "1.30.0"].join("@"));
   const importMs = performance.now() - loading;
   const feeds: Record<string, unknown> = {};
-  for (const [name, f] of Object.entries(ZOO[values.key!]().feeds)) {
+  // The feeds the parent wrote (the model is not built here: its garbage would weigh in the
+  // memory measured and its writer's code in the process's warm-up).
+  const written = JSON.parse(Deno.readTextFileSync(values.feeds!)) as ReturnType<
+    (typeof ZOO)[string]
+  >["feeds"];
+  for (const [name, f] of Object.entries(written)) {
+    const values = f.data as unknown as number[];
     const data = f.type === "int64"
-      ? BigInt64Array.from(f.data as ArrayLike<number>, (x) => BigInt(x))
-      : Float32Array.from(f.data as ArrayLike<number>);
+      ? BigInt64Array.from(values, (x) => BigInt(x))
+      : f.type === "int32"
+      ? Int32Array.from(values)
+      : Float32Array.from(values);
     feeds[name] = new api.Tensor(f.type, data, f.dims);
   }
+  const rssBefore = Deno.memoryUsage().rss;
   let t0 = performance.now();
   const threads = Number(values.threads);
   const session = await api.InferenceSession.create(values.path!, { intraOpNumThreads: threads });
@@ -67,7 +79,8 @@ if (values.child) {
     else await session.run(feeds);
     runs.push(performance.now() - t0);
   }
-  console.log(JSON.stringify({ importMs, ms, first: runs[0], second: runs[1] }));
+  const heldMb = (Deno.memoryUsage().rss - rssBefore) / 2 ** 20;
+  console.log(JSON.stringify({ importMs, ms, first: runs[0], second: runs[1], heldMb }));
   Deno.exit(0);
 }
 
@@ -78,11 +91,12 @@ interface Sample {
   ms: number;
   first: number;
   second: number;
+  heldMb: number;
 }
-/** One fresh process; ours with the code cache at `codeCache` (its kernels generated there when empty). */
+/** One fresh process (its feeds written at `feedsPath`); ours with the code cache at `codeCache` (its kernels generated there when empty). */
 async function once(
   who: string,
-  key: string,
+  feedsPath: string,
   path: string,
   codeCache = "off",
 ): Promise<Sample | null> {
@@ -96,8 +110,8 @@ async function once(
       who,
       "--path",
       path,
-      "--key",
-      key,
+      "--feeds",
+      feedsPath,
       ...(values.sync ? ["--sync"] : []),
       "--threads",
       values.threads,
@@ -116,7 +130,7 @@ const runsLine = (who: string, x: Sample[]) =>
     x.map((s) => s.first.toFixed(0)).join(", ")
   }), second ${med(x.map((s) => s.second)).toFixed(1)}, import ${
     med(x.map((s) => s.importMs)).toFixed(1)
-  }`;
+  }, memory held ${med(x.map((s) => s.heldMb)).toFixed(0)} MB`;
 console.log(
   `create(path), each in a fresh process ${values.pause} s after the last; medians of ${values.rounds}; ${values.threads} thread(s)`,
 );
@@ -125,13 +139,22 @@ try {
     const m = ZOO[key]();
     const path = `${dir}/${key}.onnx`;
     Deno.writeFileSync(path, m.bytes);
+    const feedsPath = `${dir}/${key}.feeds.json`;
+    Deno.writeTextFileSync(
+      feedsPath,
+      JSON.stringify(
+        m.feeds,
+        (_, v) => (ArrayBuffer.isView(v) ? Array.from(v as Float32Array, Number) : v),
+      ),
+    );
     const oursRuns: Sample[] = [], ortRuns: Sample[] = [], warmRuns: Sample[] = [];
     for (let r = 0; r < Number(values.rounds); r++) {
       // Ours with an empty code cache (the process generates every kernel and keeps it),
       // then a process on what that one kept, then ORT.
       const cache = Deno.makeTempDirSync({ dir });
-      const a = await once("ours", key, path, cache), w = await once("ours", key, path, cache);
-      const b = await once("ort", key, path);
+      const a = await once("ours", feedsPath, path, cache);
+      const w = await once("ours", feedsPath, path, cache);
+      const b = await once("ort", feedsPath, path);
       if (a !== null) oursRuns.push(a);
       if (w !== null) warmRuns.push(w);
       if (b !== null) ortRuns.push(b);
