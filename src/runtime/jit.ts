@@ -1202,9 +1202,10 @@ export class Jit {
 
   /**
    * Packs convolution weights once: a private, line-aligned copy checked
-   * against its shape, accepted by {@link conv2d} (or, with `transposed`,
-   * {@link convTranspose2d}) in place of w. A model holds its constant
-   * weights this way.
+   * against its shape (with `inPlace`, w itself, which the caller then
+   * never changes), and on AVX-512 a channel-vector copy, accepted by
+   * {@link conv2d} (or, with `transposed`, {@link convTranspose2d}) in
+   * place of w. A model holds its constant weights this way, in place.
    */
   packConvWeights(w: Float32Array, options: ConvWeightsOptions): ConvWeights {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
