@@ -32,13 +32,15 @@ function definition(
     x[Math.min(o.h - 1, Math.max(0, r)) * o.w + Math.min(o.w - 1, Math.max(0, c))];
   const taps = (v: number, len: number): [number, number][] => {
     if (o.mode === "nearest") {
+      // ONNX Runtime 1.30 takes a coordinate within 1e-6 of halfway as the tie.
+      const tie = Math.abs(f(f(v - Math.floor(v)) - 0.5)) <= f(1e-6);
       const i = o.nearestMode === "floor"
         ? Math.floor(v)
         : o.nearestMode === "ceil"
         ? Math.ceil(v)
         : o.nearestMode === "round_prefer_ceil"
-        ? Math.floor(v + 0.5)
-        : Math.ceil(v - 0.5);
+        ? (tie ? Math.floor(v) + 1 : Math.floor(v + 0.5))
+        : (tie ? Math.floor(v) : Math.ceil(v - 0.5));
       return [[i, 1]];
     }
     if (o.mode === "linear") {
@@ -236,6 +238,54 @@ Deno.test("resize nearest: coordinates in float32, as ONNX Runtime 1.30 picks th
     ["half_pixel", "floor", 3, [0, 0, 0, 0, 0, 1, 1, 1, 1, 2, 2]],
     ["half_pixel", "floor", 5, [0, 2, 3]],
     ["half_pixel", "floor", 6, [1, 4]],
+    // Within 1e-6 of halfway in float32 is a tie: 7 → 2 asymmetric, output 1 is 3.4999998
+    // (3.5 exactly), 13 → 28 output 14 is 6.4999995, 23 → 28 output 14 is 11.500001, 14 → 31
+    // half_pixel output 15 is 6.5000005; 26 → 28 output 21 is 19.499998, 1.9e-6 short: no tie.
+    ["asymmetric", "round_prefer_ceil", 7, [0, 4]],
+    ["asymmetric", "round_prefer_ceil", 13, [
+      ...[
+        0,
+        0,
+        1,
+        1,
+        2,
+        2,
+        3,
+        3,
+        4,
+        4,
+        5,
+        5,
+        6,
+        6,
+        7,
+        7,
+        7,
+        8,
+        8,
+        9,
+        9,
+        10,
+        10,
+        11,
+        11,
+        12,
+        12,
+        12,
+      ],
+    ]],
+    ["asymmetric", "round_prefer_floor", 23, [
+      ...[0, 1, 2, 2, 3, 4, 5, 6, 7, 7, 8, 9, 10, 11, 11, 12, 13, 14, 15, 16, 16, 17, 18, 19, 20],
+      ...[21, 21, 22],
+    ]],
+    ["asymmetric", "round_prefer_ceil", 26, [
+      ...[0, 1, 2, 3, 4, 5, 6, 7, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 19, 20, 21, 22],
+      ...[23, 24, 25],
+    ]],
+    ["half_pixel", "round_prefer_floor", 14, [
+      ...[0, 0, 1, 1, 2, 2, 2, 3, 3, 4, 4, 5, 5, 6, 6, 6, 7, 7, 8, 8, 9, 9, 10, 10, 11, 11, 11, 12],
+      ...[12, 13, 13],
+    ]],
   ];
   using jit = new Jit({ threads: 1 });
   for (const [coordinateTransformationMode, nearestMode, w, want] of cases) {

@@ -80,12 +80,26 @@ function source(s: ResizeSpec, o: number, inLen: number, outLen: number, scale: 
   }
 }
 
+/**
+ * A coordinate this close to halfway between two indices (|fraction − ½| ≤
+ * 1e-6, in float32) is a tie for the round_prefer modes: ONNX Runtime 1.30's
+ * rule. Its float32 coordinates land an ulp or two off a tie that exact
+ * arithmetic makes (13 → 28 asymmetric, output 14: 14 / (28/13) is
+ * 6.4999995 in float32, exactly 6.5), and it rounds those as the tie. Fit
+ * against it on 149,568 output indices (1-D inputs of 1-30, 14 output sizes
+ * each, every coordinate and nearest mode: no index apart); a seeded graph
+ * of the fuzzer (seed 961305 of `tools/fuzz/main.ts graph`) found it.
+ */
+const TIE = Math.fround(1e-6);
+
 function nearestIndex(s: ResizeSpec, x: number): number {
+  const below = Math.floor(x);
+  const tie = Math.abs(Math.fround(Math.fround(x - below) - 0.5)) <= TIE;
   switch (s.nearest) {
     case "round_prefer_floor":
-      return x === Math.floor(x) + 0.5 ? Math.floor(x) : Math.round(x);
+      return tie ? below : Math.round(x);
     case "round_prefer_ceil":
-      return Math.floor(x + 0.5);
+      return tie ? below + 1 : Math.round(x);
     case "floor":
       return Math.floor(x);
     case "ceil":
