@@ -1,6 +1,6 @@
 /**
- * A packed B's two layouts against each other (`packB` "rows" and
- * "panels"): the same products on the same weights, 1 and 2 threads, in
+ * A packed B's layouts against each other (`packB` "rows", "panels" and
+ * "columns", the last for B narrower than a vector): the same products on the same weights, 1 and 2 threads, in
  * alternating rounds within one process; medians per configuration. For a
  * few rows of A the product is bound by reading B once: those rows also
  * show GB/s and the share of the read bound (a streaming read of a buffer
@@ -9,6 +9,7 @@
  *   deno run -A bench/gemv_layouts.ts [--shapes 1x1024x1024,...] [--rounds 15]
  *
  * Shapes are m×n×k (n: columns of C); B is given as Bᵀ (a Linear layer's weights).
+ * The ratios are rows' time over each layout's.
  *
  * @module
  */
@@ -21,13 +22,14 @@ const { values } = parseArgs({
   options: {
     shapes: {
       type: "string",
-      default: "1x1024x1024,1x1024x784,4x1024x1024,64x1024x1024,128x3072x768,128x768x3072",
+      default:
+        "1x1024x1024,1x1024x784,4x1024x1024,64x1024x1024,128x3072x768,128x768x3072,64x10x1024,4096x2x512",
     },
     rounds: { type: "string", default: "15" },
   },
 });
 const rounds = Number(values.rounds);
-const layouts = ["rows", "panels"] as const;
+const layouts = ["rows", "panels", "columns"] as const;
 const jits = new Map([1, 2].map((t) => [t, new Jit({ threads: t, tuneBudget: 0 })]));
 
 for (const shape of values.shapes.split(",")) {
@@ -56,10 +58,10 @@ for (const shape of values.shapes.split(",")) {
   const median = (x: number[]) => x.sort((p, q) => p - q)[x.length >> 1];
   const bytes = 4 * n * k;
   for (const threads of jits.keys()) {
-    const [rows, panels] = layouts.map((l) =>
+    const [rows, panels, columns] = layouts.map((l) =>
       configs.find((c) => c.threads === threads && c.layout === l)!
     );
-    const [ur, up] = [median(rows.us), median(panels.us)];
+    const [ur, up, uc] = [median(rows.us), median(panels.us), median(columns.us)];
     let bound = "";
     if (m <= 4) {
       const read = measureRead(Math.ceil(bytes / 4096) * 4096, 10, threads);
@@ -68,17 +70,23 @@ for (const shape of values.shapes.split(",")) {
         (100 * gbs(up) / read).toFixed(0)
       }% of a ${read.toFixed(0)} GB/s read)`;
     }
+    // Keys: panels carry "bpanels", columns are Bᵀ ("NT"), rows neither.
+    const kind = (key: string) =>
+      key.includes("bpanels") ? "panels" : key.includes(" NT ") ? "columns" : "rows";
     const plan = (cfg: typeof rows) =>
       cfg.jit.stats().keys.find((s) =>
-        s.key.startsWith(`gemm ${m}x${n}x${k} `) &&
-        (cfg.layout === "panels") === s.key.includes("bpanels")
+        s.key.startsWith(`gemm ${m}x${n}x${k} `) && kind(s.key) === cfg.layout
       )?.plan ?? "?";
     console.log(
       `${shape.padEnd(13)} ${threads}T  rows ${ur.toFixed(1).padStart(8)} µs  panels ${
         up.toFixed(1).padStart(8)
-      } µs  ×${(ur / up).toFixed(2)}${bound}`,
+      } µs  ×${(ur / up).toFixed(2)}  columns ${uc.toFixed(1).padStart(8)} µs  ×${
+        (ur / uc).toFixed(2)
+      }${bound}`,
     );
-    console.log(`${"".padEnd(17)}rows: ${plan(rows)}; panels: ${plan(panels)}`);
+    console.log(
+      `${"".padEnd(17)}rows: ${plan(rows)}; panels: ${plan(panels)}; columns: ${plan(columns)}`,
+    );
   }
 }
 for (const jit of jits.values()) jit.close();

@@ -48,6 +48,65 @@ for (const isa of LEVELS) {
 }
 
 for (const isa of LEVELS) {
+  Deno.test(`packB ${isa}: columns hold Bᵀ and give the bits of the same product on a plain Bᵀ, on 1 and 3 threads`, () => {
+    using one = new Jit({ maxIsa: isa, threads: 1 });
+    using three = new Jit({ maxIsa: isa, threads: 3, minPartUs: 0 });
+    const r = rng(1550 + LEVELS.indexOf(isa));
+    // Narrow heads (a classifier's 10 columns, a regression's 1-2) under many rows, and wider.
+    for (
+      const [m, n, k] of [[64, 10, 1024], [300, 1, 96], [4096, 2, 64], [7, 15, 33], [50, 40, 17]]
+    ) {
+      const a = new Float32Array(m * k).map(() => r() * 2 - 1);
+      const b = new Float32Array(k * n).map(() => r() * 2 - 1); // k×n
+      const bt = new Float32Array(n * k);
+      for (let p = 0; p < k; p++) for (let j = 0; j < n; j++) bt[j * k + p] = b[p * n + j];
+      const bias = new Float32Array(n).map(() => r());
+      for (const jit of [one, three]) {
+        for (
+          const [packed, label] of [[jit.packB(b, { k, n, layout: "columns" }), "k×n"], [
+            jit.packB(bt, { k, n, transB: true, layout: "columns" }),
+            "n×k",
+          ]] as const
+        ) {
+          assert.ok(packed.transposed && packed.ld >= k && packed.ld % 16 === 0);
+          for (let j = 0; j < n; j++) {
+            for (let p = 0; p < k; p++) {
+              assert.equal(packed.data[j * packed.ld + p], b[p * n + j], `${label} [${j}][${p}]`);
+            }
+          }
+          // The plain Bᵀ call with the packed stride is the same kernel: the same bits.
+          const dense = new Float32Array(n * packed.ld);
+          for (let j = 0; j < n; j++) dense.set(bt.subarray(j * k, (j + 1) * k), j * packed.ld);
+          const c1 = new Float32Array(m * n), c2 = new Float32Array(m * n).fill(NaN);
+          one.gemm(a, dense, c1, {
+            m,
+            n,
+            k,
+            transB: true,
+            ldb: packed.ld,
+            bias,
+            activation: "relu",
+          });
+          jit.gemm(a, packed, c2, { m, n, k, bias, activation: "relu" });
+          assert.deepEqual(c2, c1, `${isa} ${m}×${n}×${k} from ${label}, ${jit.threads} threads`);
+          const want = gemmF64(a, b, new Float32Array(m * n), gemmSpec({ m, n, k }));
+          for (let i = 0; i < c1.length; i++) {
+            const w = Math.max(0, want[i] + bias[i % n]);
+            assert.ok(Math.abs(c1[i] - w) <= 1e-5 * (1 + Math.abs(w)), `${m}×${n}×${k} [${i}]`);
+          }
+        }
+      }
+    }
+    if (isa === "avx512" || isa === "avx2") {
+      // Heads narrower than a vector are dot products (gemm/dot.ts), split over rows.
+      const plans = three.stats().keys.filter((s) => s.key.startsWith("gemm 4096x2x64 "));
+      assert.ok(plans.length > 0 && plans.every((s) => s.plan?.includes("dot products")));
+      assert.ok(plans.some((s) => s.parts > 1), three.report(20));
+    }
+  });
+}
+
+for (const isa of LEVELS) {
   Deno.test(`packB ${isa}: panels hold op(B) panel by panel, and products on them are exact`, () => {
     using jit = new Jit({ maxIsa: isa, threads: 2, minPartUs: 0, caches: PATH_CACHES });
     const seed = 1600 + LEVELS.indexOf(isa), r = rng(seed);
@@ -145,8 +204,8 @@ Deno.test("packB: bad input and mismatched calls name the argument", () => {
     ],
     [() => jit.packB(b, { k: -1, n: 4 }), /packB: k must be an integer/, RangeError],
     [
-      () => jit.packB(b, { k: 3, n: 4, layout: "columns" as never }),
-      /packB: layout must be "rows" or "panels", got/,
+      () => jit.packB(b, { k: 3, n: 4, layout: "diagonal" as never }),
+      /packB: layout must be "rows", "panels" or "columns", got string "diagonal"/,
       TypeError,
     ],
     [

@@ -15,6 +15,11 @@
  *   and never a multiple of 4 KiB apart (no cache-set conflicts between
  *   rows): what a plain B's GEMM paths read, so its products have the bits
  *   of the same call on a plain B with that stride.
+ * - columns: Bᵀ, n rows of k (padded as rows' rows), what the dot-product
+ *   kernel reads (gemm/dot.ts): for a B of fewer columns than a vector's
+ *   lanes (a classifier's or a regression's head), whose columns would
+ *   fill a fraction of each vector of a row layout. Its products have the
+ *   bits of the same call on a plain Bᵀ (transB) with that stride.
  *
  * Panels against rows on Zen 5, 2 vCPUs (`deno run -A bench/gemv_layouts.ts
  * --shapes ...`, one run, 1 thread / 2 threads): 1×1024×1024 36.8 / 20.3
@@ -48,14 +53,15 @@ export interface PackBOptions {
   ldb?: number;
   /**
    * How the copy is laid out: "panels" (default: as fast as rows for many
-   * rows of A, faster for a few) or "rows" (the bits of the same call on a
-   * plain B); see the module doc. Either works for any call.
+   * rows of A, faster for a few), "rows" (the bits of the same call on a
+   * plain B) or "columns" (Bᵀ: for a B narrower than a vector); see the
+   * module doc. Any works for any call.
    */
   layout?: PackBLayout;
 }
 
 /** A packed B's layout (see the module doc). */
-export type PackBLayout = "rows" | "panels";
+export type PackBLayout = "rows" | "panels" | "columns";
 
 /**
  * A strided copy of x into y (`jit.copy`'s options), given to packers by a
@@ -76,8 +82,10 @@ export class PackedB {
   readonly n: number;
   /** Row stride of the packed copy, in elements (a full panel's width in panels). */
   readonly ld: number;
-  /** Columns per panel ("panels" layout), 0 for rows. */
+  /** Columns per panel ("panels" layout), 0 for rows and columns. */
   readonly panel: number;
+  /** Stored as Bᵀ ("columns" layout): row j of the copy is column j of op(B), at j·ld. */
+  readonly transposed: boolean;
   readonly #data: Float32Array;
 
   /**
@@ -91,9 +99,10 @@ export class PackedB {
     copy?: StridedCopy,
     alloc: (length: number) => Float32Array = (length) => lineAligned(length, address),
   ) {
-    const { k, n, transB, ldb } = o;
+    const { k, n, ldb } = o;
     this.k = k;
     this.n = n;
+    this.transposed = o.layout === "columns";
     if (o.layout === "panels") {
       this.ld = this.panel = PANEL_COLUMNS;
       this.#data = alloc(panelsExtent(k, n));
@@ -101,32 +110,51 @@ export class PackedB {
       return;
     }
     this.panel = 0;
-    let ld = Math.max(16, Math.ceil(n / 16) * 16);
+    // Columns: the rows layout of Bᵀ (n rows of k, B given as Bᵀ or turned).
+    const rows = this.transposed ? n : k, cols = this.transposed ? k : n;
+    const transB = this.transposed ? !o.transB : o.transB;
+    let ld = Math.max(16, Math.ceil(cols / 16) * 16);
     if ((ld * 4) % 4096 === 0) ld += 16; // rows 4 KiB apart share L1 sets
-    if (ld > MAX_DIMENSION) ld = n;
-    const data = alloc(k * ld);
+    if (ld > MAX_DIMENSION) ld = cols;
+    const data = alloc(rows * ld);
     this.ld = ld;
     this.#data = data;
-    // No method of b takes part (a subclass may override them): rows are
-    // copied from plain views of its buffer (found through the intrinsic
-    // getters) by the intrinsic set, a memory copy; Bᵀ by indexed reads.
-    if (transB && copy && k > 0 && n > 0) {
+    this.#fill(b, rows, cols, transB, ldb, copy);
+  }
+
+  /**
+   * Writes `rows` rows of `cols` into the copy: B's own rows, or (`transB`)
+   * its columns. No method of b takes part (a subclass may override them):
+   * rows are copied from plain views of its buffer (found through the
+   * intrinsic getters) by the intrinsic set, a memory copy; columns by the
+   * native copy's transposes, else indexed reads.
+   */
+  #fill(
+    b: Float32Array,
+    rows: number,
+    cols: number,
+    transB: boolean,
+    ldb: number,
+    copy?: StridedCopy,
+  ): void {
+    const data = this.#data, ld = this.ld;
+    if (transB && copy && rows > 0 && cols > 0) {
       // The transpose as one strided copy: 16×16 blocks in registers at AVX-512.
-      copy(b, data, { dims: [k, n], xStrides: [1, ldb], yStrides: [ld, 1] });
+      copy(b, data, { dims: [rows, cols], xStrides: [1, ldb], yStrides: [ld, 1] });
     } else if (transB) {
-      for (let p = 0; p < k; p++) {
+      for (let p = 0; p < rows; p++) {
         const row = p * ld;
-        for (let j = 0; j < n; j++) data[row + j] = b[j * ldb + p];
+        for (let j = 0; j < cols; j++) data[row + j] = b[j * ldb + p];
       }
-    } else if (n > 0) {
+    } else if (cols > 0) {
       const buffer = viewBuffer(b), offset = viewByteOffset(b);
-      for (let p = 0; p < k; p++) {
-        TYPED_SET.call(data, new Float32Array(buffer, offset + 4 * p * ldb, n), p * ld);
+      for (let p = 0; p < rows; p++) {
+        TYPED_SET.call(data, new Float32Array(buffer, offset + 4 * p * ldb, cols), p * ld);
       }
     }
   }
 
-  /** The packed elements (row p at p·ld). */
+  /** The packed elements (row p at p·ld; columns: column p of op(B) there). */
   get data(): Float32Array {
     return this.#data;
   }
@@ -209,8 +237,10 @@ export function packB(
     throw new TypeError(`packB: options must be an object with k and n, got ${describe(o)}`);
   }
   const k = o.k, n = o.n, transB = o.transB ?? false, ldb0 = o.ldb, layout = o.layout ?? "panels";
-  if (layout !== "rows" && layout !== "panels") {
-    throw new TypeError(`packB: layout must be "rows" or "panels", got ${describe(layout)}`);
+  if (layout !== "rows" && layout !== "panels" && layout !== "columns") {
+    throw new TypeError(
+      `packB: layout must be "rows", "panels" or "columns", got ${describe(layout)}`,
+    );
   }
   for (const [name, v] of [["k", k], ["n", n]] as const) {
     if (!dimension(v)) {

@@ -28,8 +28,11 @@ function grains(s: GemmSpec, p: GemmPlan): { m: number; n: number } {
       return { m: p.direct!.mr, n: p.direct!.nr };
     case "packed":
       return { m: p.packed!.mr, n: p.packed!.nr };
-    case "dot":
-      return { m: s.m, n: dotTile(vecIsa(p.isa), s.m).nb };
+    case "dot": {
+      // Any rows split: each element of C is one dot product, whatever the tile.
+      const t = dotTile(vecIsa(p.isa), s.m);
+      return { m: t.mr, n: t.nb };
+    }
     default:
       return { m: 1, n: 16 };
   }
@@ -49,7 +52,7 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean 
   if (mTiles < 2) return true;
   if (p.splitAlong !== undefined) return p.splitAlong === "n";
   if (s.bPanel || p.direct?.copyStrips) return true; // each part copies only its strips
-  if (p.path === "dot" || p.path === "packed") return true;
+  if (p.path === "packed") return true;
   if (s.transB && p.path === "direct") return true;
   return nTiles > mTiles;
 }

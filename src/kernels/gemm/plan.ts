@@ -212,11 +212,14 @@ export function planGemm(
     return make("direct", { direct }, "L3 scalar (no SIMD level allowed): register-blocked 3×3");
   }
   const operandBytes = 4 * (s.m * s.k + s.k * s.n);
-  if (s.transB && !s.transA && (isa === "avx2" || isa === "avx512") && s.m <= 16) {
+  const narrow = s.n < vecIsa(isa).lanes;
+  if (s.transB && !s.transA && (isa === "avx2" || isa === "avx512") && (s.m <= 16 || narrow)) {
     // A few rows against Bᵀ (a Linear layer's weights): dot products of
     // contiguous rows, nothing transposed. Measured on Zen 4 against the
     // transposing paths: 1×4096×4096 2.4→11.8% of peak (the read bound),
-    // 6×16×1024 32→74%, 16×512×512 61→86%, 12×2048×2048 31→70%.
+    // 6×16×1024 32→74%, 16×512×512 61→86%, 12×2048×2048 31→70%. Any rows
+    // against a Bᵀ narrower than a vector (a classifier's head): every
+    // other path fills a fraction of each vector with C's few columns.
     const t = dotTile(vecIsa(isa), s.m);
     const lines = dotLines(vecIsa(isa), s) ? ", k along B's lines when off them" : "";
     return make(

@@ -306,7 +306,7 @@ export function readGemm(
   key: Int32Array,
   extents: Float64Array,
   operands: (Float32Array | undefined)[],
-  packed: { k: number; n: number; ld: number; panel: number } | null = null,
+  packed: { k: number; n: number; ld: number; panel: number; transposed: boolean } | null = null,
   bLineOffset = 0,
 ): void {
   if (o === null || typeof o !== "object") badOptions(o);
@@ -322,7 +322,8 @@ export function readGemm(
     if (transB === true || ldb !== undefined) {
       throw new TypeError("gemm: b is packed (op(B), k×n): transB and ldb do not apply");
     }
-    transB = false;
+    // Columns: op(B) stored as Bᵀ, n rows of k.
+    transB = packed.transposed;
     ldb = packed.ld;
   }
   if (transA !== undefined && transA !== true && transA !== false) badFlag("transA", transA);
