@@ -1,12 +1,14 @@
 /**
  * Resize's nearest pixel picks against onnxruntime-node's (when installed):
- * every coordinate transform and nearest mode, widths 1-24 to 1-24 (Resize-13
- * with sizes on x = 0, 1, …): how many of the tables differ, and the first few.
+ * every coordinate transform and nearest mode, widths 1-`--in` to 1-`--out`
+ * (Resize-13 with sizes on x = 0, 1, …): how many of the tables and of the
+ * output indices differ, and the first few tables.
  *
- *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/resize_sweep.ts
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/resize_sweep.ts [--in 24] [--out 24]
  *
  * @module
  */
+import { parseArgs } from "node:util";
 import { Jit, type ResizeOptions } from "../mod.ts";
 import { loadOrt } from "../tests/helpers/ort.ts";
 import { GraphBuilder } from "./onnx_writer.ts";
@@ -16,10 +18,15 @@ if (ort === null) {
   console.log("onnxruntime-node is not installed (deno task compare-models fetches it)");
   Deno.exit(0);
 }
+const { values } = parseArgs({
+  args: Deno.args,
+  options: { in: { type: "string", default: "24" }, out: { type: "string", default: "24" } },
+});
+const inMost = Number(values.in), outMost = Number(values.out);
 using jit = new Jit({ threads: 1 });
 const COORDS = ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"] as const;
 const MODES = ["floor", "ceil", "round_prefer_floor", "round_prefer_ceil"] as const;
-let differ = 0, total = 0;
+let differ = 0, total = 0, indices = 0, indicesDiffer = 0;
 const shown: string[] = [];
 for (const coord of COORDS) {
   for (const nearest of MODES) {
@@ -33,8 +40,8 @@ for (const coord of COORDS) {
     });
     g.output(y);
     const session = await ort.InferenceSession.create(g.toBytes());
-    for (let w = 1; w <= 24; w++) {
-      for (let ow = 1; ow <= 24; ow++) {
+    for (let w = 1; w <= inMost; w++) {
+      for (let ow = 1; ow <= outMost; ow++) {
         const x = Float32Array.from({ length: w }, (_, i) => i);
         const sizes = BigInt64Array.from([1n, 1n, 1n, BigInt(ow)]);
         const out = await session.run({
@@ -55,6 +62,8 @@ for (const coord of COORDS) {
         };
         jit.resize(x, ours, o);
         total++;
+        indices += ow;
+        for (let i = 0; i < ow; i++) if (ours[i] !== theirs[i]) indicesDiffer++;
         if (ours.some((v, i) => v !== theirs[i])) {
           differ++;
           if (shown.length < 8) {
@@ -68,5 +77,7 @@ for (const coord of COORDS) {
     await session.release();
   }
 }
-console.log(`nearest tables differing from onnxruntime-node's: ${differ} of ${total}`);
+console.log(
+  `nearest tables differing from onnxruntime-node's: ${differ} of ${total} (output indices: ${indicesDiffer} of ${indices})`,
+);
 for (const s of shown) console.log(`  ${s}`);
