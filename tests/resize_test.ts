@@ -2,6 +2,8 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit, type ResizeOptions } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { int, pick, rng } from "./helpers/random.ts";
+import { loadOrt } from "./helpers/ort.ts";
+import { sweepNearest } from "../tools/resize_sweep.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -307,4 +309,18 @@ Deno.test("resize nearest: coordinates in float32, as ONNX Runtime 1.30 picks th
       `${coordinateTransformationMode} ${nearestMode} ${w} → ${want.length}`,
     );
   }
+});
+
+const ort = await loadOrt();
+
+Deno.test({
+  name:
+    "resize nearest: every table of widths 1-24 to 1-40 is onnxruntime-node's (live where it is installed)",
+  ignore: ort === null,
+  fn: async () => {
+    using jit = new Jit({ threads: 1 });
+    const r = await sweepNearest(ort, jit, 24, 40);
+    assert.equal(r.tables, 16 * 24 * 40);
+    assert.equal(r.tablesApart, 0, r.shown.join("\n"));
+  },
 });
