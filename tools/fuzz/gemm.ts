@@ -1,7 +1,7 @@
 /**
  * gemm cases: m, n, k from 1 to 384 (edges around 16, 256), either
  * operand transposed, padded leading dimensions, batches with strides,
- * alpha, beta, bias, ReLU, plain or packed B (both layouts), 1-3 threads,
+ * alpha, beta, bias, ReLU, plain or packed B (every layout), 1-3 threads,
  * operands at random offsets: against an f64 reference, exactly (small
  * integers).
  *
@@ -53,7 +53,7 @@ export function gemmCase(seed: number, jits: JitSet, _options: FuzzOptions): Cas
   const strideB = batch > 1 && r() < 0.5 ? bSize + int(r, 0, 9) : 0;
   const strideC = batch > 1 ? cSize + int(r, 0, 9) : 0;
   const packed = strideB === 0 && r() < 0.4;
-  const layout = pick(r, ["rows", "panels"] as const);
+  const layout = pick(r, ["rows", "panels", "columns"] as const);
   const alpha = pick(r, [1, 1, 1, 2, 0.5, -1]), beta = pick(r, [0, 0, 1, 2, -1]);
   const bias = r() < 0.4 ? ints(r, n, -4, 4) : undefined;
   const relu = r() < 0.3;
