@@ -564,6 +564,19 @@ Deno.test("conv2d: weights packed in place are w where it lies (off a line too),
     () => one.packConvWeights(tw, { ...shape, inPlace: "yes" as never }),
     /packConvWeights: inPlace must be a boolean, got string "yes"/,
   );
+  // A handle in place reads w's buffer on every call: detached or shrunk under it, the call
+  // throws before any native code runs.
+  const o = cases[0], x = new Float32Array(o.c * o.h * o.w), y = new Float32Array(96 * 196);
+  const count = o.outChannels * o.c * 9, gone = new Float32Array(count);
+  const inPlace = { outChannels: o.outChannels, c: o.c, kernel: o.kernel, inPlace: true };
+  const detached = one.packConvWeights(gone, inPlace);
+  structuredClone(gone.buffer, { transfer: [gone.buffer] });
+  assert.throws(() => one.conv2d(x, detached, y, o), /conv2d: w has 0 elements but/);
+  const rb = new ArrayBuffer(4 * count + 4, { maxByteLength: 8 * count });
+  const shrunk = one.packConvWeights(new Float32Array(rb, 4, count), inPlace);
+  one.conv2d(x, shrunk, y, o);
+  rb.resize(64);
+  assert.throws(() => one.conv2d(x, shrunk, y, o), /conv2d: w has 0 elements but/);
 });
 
 Deno.test({
