@@ -21,6 +21,7 @@ import { checkModel } from "./helpers/golden.ts";
 import { feedsOf } from "./helpers/feeds.ts";
 import { workerAwake } from "../src/runtime/jit.ts";
 import { loadOrt } from "./helpers/ort.ts";
+import { runFixture } from "./helpers/fixture.ts";
 
 const MODELS: (() => ZooModel)[] = [
   () => mlp([32, 64, 48, 10], 3),
@@ -688,6 +689,17 @@ Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace",
   assert.ok(typeof events[0].dur === "number" && events[0].args.op_name);
   await s.release();
   Deno.removeSync(dir, { recursive: true });
+});
+
+Deno.test("InferenceSession: a released session still referenced lets its file's bytes go", async () => {
+  // Created from a path, its weights are views of the file's bytes (its convolution's read in
+  // place): kept while it is open, collected once it is released, the session still in hand.
+  const r = await runFixture("released_file.ts", ["-A", "--v8-flags=--expose-gc"]);
+  assert.equal(r.alive, 1, "the file was read into a mapping of its own");
+  assert.equal(r.outputs, 32);
+  assert.equal(r.heldWhileOpen, 1, "an open session keeps its file");
+  assert.equal(r.afterRelease, 0, "a released one does not");
+  assert.equal(r.nodes, 3, "its graph's shape is still there to report");
 });
 
 Deno.test("InferenceSession: steady-state runs allocate only their outputs; weights packed at create", async () => {

@@ -15,7 +15,7 @@ import type { TensorData } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
 import type { ExternalSource } from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
-import type { Graph, GraphValue } from "./ir.ts";
+import type { Graph, GraphValue, Node } from "./ir.ts";
 import { loadGraph } from "./load.ts";
 import {
   type OptimizationLevel,
@@ -1021,12 +1021,20 @@ export class InferenceSession {
     return this.#profiler.write();
   }
 
-  /** Frees the session's code and buffers. */
+  /**
+   * Frees the session's code and buffers. Its constants and packed weights
+   * are dropped too (a run in flight keeps what it reads), so a released
+   * session still referenced does not keep them, nor the file's bytes they
+   * are views of when it was created from a path.
+   */
   release(): Promise<void> {
     if (!this.#released) {
       this.#released = true;
       this.#plans.clear();
       this.#last = null;
+      this.#lastKnown = [];
+      dropConstants(this.#graph.nodes, this.#graph.constants);
+      this.#env.weights.clear();
       this.#jit.close();
       // Its weights and arenas back to the pool once no run of it is in flight (none starts now).
       const memory = this.#memory;
@@ -1034,6 +1042,12 @@ export class InferenceSession {
     }
     return Promise.resolve();
   }
+}
+
+/** Empties a graph's constants and its subgraphs' (a released session's). */
+function dropConstants(nodes: readonly Node[], constants: Map<string, unknown>): void {
+  constants.clear();
+  for (const n of nodes) for (const b of n.branches ?? []) dropConstants(b.nodes, b.constants);
 }
 
 /**

@@ -50,6 +50,12 @@ export class WeightCache {
     return n < lanes;
   }
 
+  /** Forgets every packed weight (a released session's: `count` stays what it packed). */
+  clear(): void {
+    this.#b.clear();
+    this.#conv.clear();
+  }
+
   /** Convolution weights packed for their shape. */
   conv(w: Float32Array, options: ConvWeightsOptions): ConvWeights {
     const o = options;

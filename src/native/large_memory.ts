@@ -321,6 +321,19 @@ export class LargeMemory {
 /** Files' bytes: given back only when collected. */
 const fileMemory = new LargeMemory();
 
+/** The buffers readFileLarge handed out in its own mappings, while alive (for tests). */
+const fileBuffers: WeakRef<ArrayBuffer>[] = [];
+
+/**
+ * How many files' buffers read into mappings of their own are still alive
+ * (not yet collected): a released session must not keep its file's.
+ */
+export function liveFileBuffers(): number {
+  let live = 0;
+  for (const r of fileBuffers) if (r.deref() !== undefined) live++;
+  return live;
+}
+
 /**
  * A whole file's bytes, read into a mapping of its own when large (and
  * native code runs here): `Deno.readFileSync` grows its buffer as it reads
@@ -332,6 +345,11 @@ export function readFileLarge(path: string): Uint8Array {
   const size = file.statSync().size;
   if (size < LARGE_MIN_BYTES || !jitAvailable()) return Deno.readFileSync(path);
   const bytes = new Uint8Array(fileMemory.buffer(size, false)); // the read writes every byte
+  // Collected ones out first: the list holds only the live (and this one).
+  for (let i = fileBuffers.length - 1; i >= 0; i--) {
+    if (fileBuffers[i].deref() === undefined) fileBuffers.splice(i, 1);
+  }
+  fileBuffers.push(new WeakRef(bytes.buffer));
   for (let at = 0; at < size;) {
     const n = file.readSync(bytes.subarray(at));
     if (n === null || n === 0) throw new Error(`${path}: ended after ${at} of ${size} bytes`);

@@ -1249,8 +1249,20 @@ export class Jit {
    * creates compiled about 2 ms of them each).
    */
   get #packCopy(): StridedCopy | undefined {
-    return this.#jit ? packingCopy : undefined;
+    return this.#jit ? Jit.#packingCopy : undefined;
   }
+
+  /**
+   * The process's packing Jit's strided copy. It forgets its operands after
+   * each copy: it lives as long as the process, and the source it kept (a
+   * view of a model file's bytes) would keep that file alive after its
+   * session was released.
+   */
+  static readonly #packingCopy: StridedCopy = (x, y, o) => {
+    const p = packer ??= new Jit({ threads: 1, tuneBudget: 0 });
+    p.copy(x, y, o);
+    p.#rt.forgetOperands();
+  };
   #bSeen: unknown = undefined;
   #bPacked: PackedB | null = null;
 
@@ -1925,6 +1937,10 @@ export class Jit {
   /** Frees all code; using the Jit afterwards throws. */
   close(): void {
     this.#rt.close();
+    // The last operands classified, which a closed Jit must not keep alive.
+    this.#bSeen = this.#wSeen = undefined;
+    this.#bPacked = null;
+    this.#wPacked = null;
   }
 
   /**
@@ -2099,8 +2115,3 @@ function disjoint(who: string, y: Float32Array, name: string, x: Float32Array | 
 
 /** The process's packing Jit (one thread, never tuned), made on first use. */
 let packer: Jit | null = null;
-
-/** A strided copy on the process's packing Jit (see `Jit.#packCopy`). */
-function packingCopy(x: Float32Array, y: Float32Array, o: CopyOptions): void {
-  (packer ??= new Jit({ threads: 1, tuneBudget: 0 })).copy(x, y, o);
-}

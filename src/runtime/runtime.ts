@@ -1367,6 +1367,14 @@ export class Runtime {
   }
   #held = false;
 
+  /**
+   * Drops the operands it keeps from the last call (the next call admits its
+   * own anew): a long-lived Jit that must not keep a caller's arrays alive.
+   */
+  forgetOperands(): void {
+    this.#views.fill(NO_VIEW);
+  }
+
   /** Frees every kernel (once no async call list runs on them); later calls throw. */
   close(): void {
     if (this.#closed) return;
