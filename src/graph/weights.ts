@@ -3,7 +3,7 @@
  * weights), shared by every plan (input shape) that uses them.
  */
 import type { ConvWeights, ConvWeightsOptions } from "../kernels/conv/mod.ts";
-import type { PackBOptions, PackedB } from "../kernels/gemm/mod.ts";
+import { narrowB, type PackBOptions, type PackedB } from "../kernels/gemm/mod.ts";
 import type { Jit } from "../runtime/jit.ts";
 
 export class WeightCache {
@@ -24,10 +24,14 @@ export class WeightCache {
    * 1 and 2 threads) against rows: 1.10-1.12× and 1.42-1.97× at 1×1024×
    * 1024 and 1×1024×784 (batch 1: bound by reading B), 1.02-1.16× at 64 and
    * 128 rows (MLP and BERT shapes), 0.94-0.97× at 128×768×3072 (before
-   * its K blocks). A B narrower than a vector goes as Bᵀ instead (see #narrow).
+   * its K blocks). A B narrower than a vector goes as Bᵀ instead (gemm's narrowB:
+   * its products are then dot products along k).
    */
   packB(b: Float32Array, options: PackBOptions): PackedB {
-    const o: PackBOptions = { layout: this.#narrow(options.n) ? "columns" : "panels", ...options };
+    const o: PackBOptions = {
+      layout: narrowB(this.#jit.isa, options.n) ? "columns" : "panels",
+      ...options,
+    };
     const key = `${o.k},${o.n},${o.transB ? 1 : 0},${o.ldb ?? 0},${o.layout}`;
     let m = this.#b.get(b);
     if (!m) this.#b.set(b, m = new Map());
@@ -37,17 +41,6 @@ export class WeightCache {
       this.count++;
     }
     return p;
-  }
-
-  /**
-   * Whether op(B) of `n` columns is narrower than a vector of the Jit's
-   * AVX2 or AVX-512 code: held as Bᵀ ("columns"), its products dot
-   * products along k (gemm/dot.ts) instead of vectors of C's few columns.
-   */
-  #narrow(n: number): boolean {
-    const isa = this.#jit.isa;
-    const lanes = isa === "avx2" ? 8 : isa === "avx512" || isa === "amx" ? 16 : 0;
-    return n < lanes;
   }
 
   /** Forgets every packed weight (a released session's: `count` stays what it packed). */

@@ -6,7 +6,7 @@
  */
 export { GEMM } from "./family.ts";
 export { generateGemm } from "./generate.ts";
-export { type GemmPath, type GemmPlan, planGemm } from "./plan.ts";
+export { type GemmPath, type GemmPlan, narrowB, planGemm } from "./plan.ts";
 export { GEMM_LEVELS, type GemmLevel, planAtLevel } from "./levels.ts";
 export { aExtent, bExtent, cExtent, type GemmEpilogue, gemmFlops, type GemmSpec } from "./spec.ts";
 export { gemmF64, gemmReference } from "./reference.ts";

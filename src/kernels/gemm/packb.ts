@@ -110,21 +110,22 @@ export class PackedB {
       return;
     }
     this.panel = 0;
-    // Columns: the rows layout of Bᵀ (n rows of k, B given as Bᵀ or turned).
+    // Columns: the rows layout of Bᵀ (n rows of k): B given as Bᵀ is copied row by row, a k×n B
+    // turned.
     const rows = this.transposed ? n : k, cols = this.transposed ? k : n;
-    const transB = this.transposed ? !o.transB : o.transB;
+    const turned = this.transposed ? !o.transB : o.transB;
     let ld = Math.max(16, Math.ceil(cols / 16) * 16);
     if ((ld * 4) % 4096 === 0) ld += 16; // rows 4 KiB apart share L1 sets
     if (ld > MAX_DIMENSION) ld = cols;
     const data = alloc(rows * ld);
     this.ld = ld;
     this.#data = data;
-    this.#fill(b, rows, cols, transB, ldb, copy);
+    this.#fill(b, rows, cols, turned, ldb, copy);
   }
 
   /**
-   * Writes `rows` rows of `cols` into the copy: B's own rows, or (`transB`)
-   * its columns. No method of b takes part (a subclass may override them):
+   * Writes `rows` rows of `cols` into the copy: B's own rows, or (`turned`:
+   * B stored the other way) its columns. No method of b takes part (a subclass may override them):
    * rows are copied from plain views of its buffer (found through the
    * intrinsic getters) by the intrinsic set, a memory copy; columns by the
    * native copy's transposes, else indexed reads.
@@ -133,15 +134,15 @@ export class PackedB {
     b: Float32Array,
     rows: number,
     cols: number,
-    transB: boolean,
+    turned: boolean,
     ldb: number,
     copy?: StridedCopy,
   ): void {
     const data = this.#data, ld = this.ld;
-    if (transB && copy && rows > 0 && cols > 0) {
+    if (turned && copy && rows > 0 && cols > 0) {
       // The transpose as one strided copy: 16×16 blocks in registers at AVX-512.
       copy(b, data, { dims: [rows, cols], xStrides: [1, ldb], yStrides: [ld, 1] });
-    } else if (transB) {
+    } else if (turned) {
       for (let p = 0; p < rows; p++) {
         const row = p * ld;
         for (let j = 0; j < cols; j++) data[row + j] = b[j * ldb + p];

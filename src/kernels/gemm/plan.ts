@@ -7,6 +7,7 @@
  *
  * @module
  */
+import type { IsaLevel } from "../../cpu.ts";
 import type { VecLevel } from "../vec.ts";
 import { vecIsa } from "../vec.ts";
 import { type DirectPlan, stripBufferBytes, transposedBBytes } from "./direct.ts";
@@ -176,6 +177,16 @@ export function planIkj(s: GemmSpec): GemmPlan {
     { level: 1, isa: "scalar", path: "ikj", workspaceBytes: 0, description: "L1 i-k-j, scalar" };
 }
 
+/**
+ * Whether op(B) of `n` columns is narrower than a vector at `isa` where the
+ * dot-product kernel takes any rows against it as Bᵀ (AVX2, AVX-512: see
+ * planGemm): such a B is best packed as columns (packb.ts).
+ */
+export function narrowB(isa: IsaLevel | VecLevel, n: number): boolean {
+  const v = vecIsa(isa);
+  return (v.level === "avx2" || v.level === "avx512") && n < v.lanes;
+}
+
 /** The production plan for a spec on an ISA. */
 export function planGemm(
   s: GemmSpec,
@@ -212,8 +223,10 @@ export function planGemm(
     return make("direct", { direct }, "L3 scalar (no SIMD level allowed): register-blocked 3×3");
   }
   const operandBytes = 4 * (s.m * s.k + s.k * s.n);
-  const narrow = s.n < vecIsa(isa).lanes;
-  if (s.transB && !s.transA && (isa === "avx2" || isa === "avx512") && (s.m <= 16 || narrow)) {
+  if (
+    s.transB && !s.transA && (isa === "avx2" || isa === "avx512") &&
+    (s.m <= 16 || narrowB(isa, s.n))
+  ) {
     // A few rows against Bᵀ (a Linear layer's weights): dot products of
     // contiguous rows, nothing transposed. Measured on Zen 4 against the
     // transposing paths: 1×4096×4096 2.4→11.8% of peak (the read bound),
