@@ -637,6 +637,38 @@ Deno.test("threads: holdWorkers keeps the workers awake between calls; released,
   assert.throws(() => jit.holdWorkers(1 as never), /holdWorkers/);
 });
 
+Deno.test("threads: a hold wakes the sleeping workers when the last hold's calls forked, not when they did not", async () => {
+  using jit = new Jit({ threads: 2, minPartUs: 0 });
+  const x = new Float32Array(1 << 16).fill(1), y = new Float32Array(1 << 16);
+  const cpuNs = () => sharedPool().workerCpuNs();
+  const sleeping = () => !sharedPool().workerAwake;
+  // Spinning (CPU time) for at least half of the guest's time over `ms`, as the test above measures it.
+  const spunFor = async (ms: number) => {
+    const c0 = cpuNs(), t0 = performance.now(), steal0 = stealNs();
+    await new Promise((r) => setTimeout(r, ms));
+    const wallNs = (performance.now() - t0) * 1e6, stolen = stealNs() - steal0;
+    return (cpuNs() - c0) / Math.max(1, wallNs - stolen);
+  };
+  jit.holdWorkers(true);
+  for (let i = 0; i < 20; i++) jit.unary("exp", x, y); // split calls: this hold forked
+  jit.holdWorkers(false);
+  await new Promise((r) => setTimeout(r, 20)); // 400 times the policy's spin: asleep
+  assert.ok(sleeping(), "the workers still awake 20 ms after a release");
+  jit.holdWorkers(true); // no call yet: the workers woken ahead of the run's first split call
+  const woken = await spunFor(10);
+  jit.holdWorkers(false); // no call in this hold: it did not fork
+  assert.ok(woken > 0.5, `no worker spun after the hold began: ${(100 * woken).toFixed(0)}%`);
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(sleeping(), "the workers still awake 20 ms after a release");
+  jit.holdWorkers(true); // the last hold never forked: nobody woken
+  const idle = await spunFor(10);
+  jit.holdWorkers(false);
+  assert.ok(
+    idle < 0.05,
+    `a worker spun ${(100 * idle).toFixed(0)}% after a hold that follows one that never forked`,
+  );
+});
+
 Deno.test("threads: holdWorkers before a Jit's first call holds the workers its pool then starts", async () => {
   using jit = new Jit({ threads: 2, minPartUs: 0 });
   jit.holdWorkers(true); // no pool yet: the hold waits for it

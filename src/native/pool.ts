@@ -20,6 +20,7 @@ import {
   sequenceCode,
   shutdownCode,
   timedPartCode,
+  wakeCode,
   WORKER,
   WORKER_BYTES,
   workerCode,
@@ -62,6 +63,7 @@ export class ThreadPool {
   readonly #arena: CodeArena;
   #worker: Deno.PointerObject | null = null;
   #shutdown: Deno.PointerObject | null = null;
+  #wake: Deno.PointerObject | null = null;
   #forkJoin: Deno.PointerObject | null = null;
   /** `runAll(job)`: every part of a job in order, on the calling thread. */
   readonly runAll: Deno.PointerObject;
@@ -150,12 +152,37 @@ export class ThreadPool {
    * small to split), workers between jobs spin up to `HELD_SPIN_US` instead
    * of the policy's budget, so the next split call finds them awake; the
    * last release restores the budget, and spinning workers read it at once.
-   * Holds nest (several sessions); no allocation.
+   * Holds nest (several sessions); no allocation. A hold begins by waking
+   * the sleeping workers when the last hold's calls forked (a model run that
+   * splits its calls will again): they arrive while the run's first steps
+   * (its feeds' copy, small calls) go on, not at its first split call. A
+   * run that never splits does not wake them.
    */
   hold(on: boolean): void {
     this.#holds += on ? 1 : -1;
     if (this.#holds < 0) this.#holds = 0;
-    if (on ? this.#holds === 1 : this.#holds === 0) this.#writeWorkerSpin();
+    if (on ? this.#holds !== 1 : this.#holds !== 0) return;
+    this.#writeWorkerSpin();
+    const gen = this.#view.getUint32(POOL.GEN, true);
+    if (on) {
+      if (this.#heldForked) this.wake();
+      this.#genAtHold = gen;
+    } else this.#heldForked = gen !== this.#genAtHold;
+  }
+  /** The job count as the hold began, and whether the last hold's calls forked (a run that splits). */
+  #genAtHold = 0;
+  #heldForked = true;
+
+  /**
+   * Wakes the sleeping workers with no job, so they spin (for the held
+   * budget while held) and the next split call finds them awake: a model
+   * run's first call would otherwise wait for their wake-up. No syscall
+   * when none sleeps.
+   */
+  wake(): void {
+    if (this.#threads.length === 0) return;
+    this.#wake ??= this.#arena.install(wakeCode()).pointer;
+    dispatch().call(this.#wake, this.#page.pointer);
   }
 
   /** Whether a worker is awake now (spinning or running a job): a racy read, a hint only. */

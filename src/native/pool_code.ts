@@ -288,7 +288,7 @@ export function workerCode(): Uint8Array {
   a.emit("mov", dword(r12, WORKER.TID), eax);
   a.emit("mov", eax, -1);
   a.emit("xchg", dword(rbx, POOL.LAST_CPU), eax);
-  const wait = a.label(), spin = a.label(), sleep = a.label(), work = a.label();
+  const wait = a.label(), spin = a.label(), work = a.label();
   const claim = a.label(), exit = a.label();
   a.bind(wait);
   readTsc(a);
@@ -303,7 +303,7 @@ export function workerCode(): Uint8Array {
   a.emit("sub", rax, r14);
   a.emit("cmp", rax, qword(rbx, POOL.WORKER_SPIN));
   a.emit("jb", spin);
-  a.bind(sleep);
+  // Asleep on the futex until GEN moves.
   a.emit("lock");
   a.emit("inc", dword(rbx, POOL.SLEEPERS));
   a.emit("inc", qword(r12, WORKER.SLEEPS));
@@ -314,7 +314,8 @@ export function workerCode(): Uint8Array {
   a.emit("dec", dword(rbx, POOL.SLEEPERS));
   a.emit("mov", eax, dword(rbx, POOL.GEN));
   a.emit("cmp", eax, r13d);
-  a.emit("je", sleep); // a spurious wake-up
+  // No job: a wake-up ahead of one (`wakeCode`), or a spurious one: spin again.
+  a.emit("je", wait);
   a.bind(work);
   a.emit("mov", r13d, eax);
   a.emit("cmp", dword(rbx, POOL.STOP), 0);
@@ -676,6 +677,25 @@ export function shutdownCode(): Uint8Array {
   a.emit("lea", rdi, qword(rdi, POOL.GEN));
   a.emit("mov", edx, 0x7fffffff);
   futex(a, FUTEX_WAKE_PRIVATE);
+  a.emit("ret");
+  return a.finish().code;
+}
+
+/**
+ * `wake(pool)`: wakes the sleeping workers with no job for them, so they
+ * spin (their budget, from now) and the next job finds them awake: issued
+ * as a model run starts, ahead of its first split call. Nothing when none
+ * sleeps (the syscall costs the caller several µs on a guest).
+ */
+export function wakeCode(): Uint8Array {
+  const a = new Assembler();
+  const out = a.label();
+  a.emit("cmp", dword(rdi, POOL.SLEEPERS), 0);
+  a.emit("je", out);
+  a.emit("lea", rdi, qword(rdi, POOL.GEN));
+  a.emit("mov", edx, 0x7fffffff);
+  futex(a, FUTEX_WAKE_PRIVATE);
+  a.bind(out);
   a.emit("ret");
   return a.finish().code;
 }
