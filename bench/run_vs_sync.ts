@@ -7,7 +7,7 @@
  *
  *   deno run -A bench/run_vs_sync.ts [--models mobile-qdq,cnn-qop] [--threads 1] [--runs 100]
  *
- * Models by name from `tools/model_zoo.ts`; medians in ms.
+ * Models by name from `tools/model_zoo.ts`; medians (and means) in ms.
  *
  * @module
  */
@@ -91,7 +91,11 @@ for (const name of values.models!.split(",")) {
   for (let i = 0; i < busyRuns; i++) await session.run(feeds);
   const busyNs = threadCpuNs() - cpu0;
   await session.release();
-  const ms = (t: number[]) => (t.length ? `${median(t).toFixed(3)} ms` : "—");
+  // The median, and the mean (what a stream of runs takes per run: the slow runs' share too).
+  const ms = (t: number[]) =>
+    t.length
+      ? `${median(t).toFixed(3)} ms (mean ${(t.reduce((a, b) => a + b, 0) / t.length).toFixed(3)})`
+      : "—";
   const ratio = ratios.length ? `  run/runSync ${median(ratios).toFixed(2)} (turn by turn)` : "";
   // What `run` leaves the event loop: the calling thread's CPU per run (the rest is waiting).
   const busy = busyRuns && busyNs >= 0

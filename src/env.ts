@@ -1,7 +1,7 @@
 /**
  * The environment knobs, read in one place: NJIT_MAX_ISA, NJIT_VERBOSE,
  * NJIT_DUMP, NJIT_THRESHOLD, NJIT_CACHE_CAPACITY, NJIT_NUM_THREADS,
- * NJIT_TUNE_BUDGET, NJIT_TUNE_CACHE, NJIT_CODE_CACHE. Reading never prompts: when
+ * NJIT_TUNE_BUDGET, NJIT_TUNE_CACHE, NJIT_CODE_CACHE, NJIT_MALLOC. Reading never prompts: when
  * env access is not granted the knob counts as unset.
  *
  * @module

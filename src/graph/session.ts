@@ -8,8 +8,15 @@ import { Jit, useLargeMemory, workerAwake } from "../runtime/jit.ts";
 import type { CopyOptions } from "../kernels/copy/mod.ts";
 import { LargeMemory, readFileLarge } from "../native/large_memory.ts";
 import { jitAvailable } from "../native/libc.ts";
+import { keepFreedMemory } from "../native/malloc_policy.ts";
 import type { JitStats } from "../runtime/stats.ts";
-import { INLINE_RUN_MAX_MS, MAX_PLANS, PROBE_RUN_MAX_MS, REPROBE_RUNS } from "../runtime/policy.ts";
+import {
+  INLINE_RUN_MAX_MS,
+  MALLOC_KEEP,
+  MAX_PLANS,
+  PROBE_RUN_MAX_MS,
+  REPROBE_RUNS,
+} from "../runtime/policy.ts";
 import { describe, typedArrayTag, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
 import type { TensorData } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
@@ -370,6 +377,13 @@ export class InferenceSession {
         `njit: session: ${graph.nodes.length} nodes after optimization`,
         this.optimization,
       );
+      const m = keepFreedMemory(MALLOC_KEEP.mmapBytes, MALLOC_KEEP.trimBytes);
+      console.error(
+        m.set
+          ? `njit: malloc: blocks up to ${m.mmapBytes >> 20} MB from the heap, ` +
+            `up to ${m.trimBytes >> 20} MB freed kept (NJIT_MALLOC=system: glibc's own policy)`
+          : "njit: malloc: glibc's own policy",
+      );
     }
   }
 
@@ -443,6 +457,8 @@ export class InferenceSession {
     // The session's large memory (weights as read and packed, arenas: native/large_memory.ts),
     // given back to the pool when it is released.
     const memory = jitAvailable() ? new LargeMemory(true) : null;
+    // Each run's outputs from reused heap pages, not freshly faulted ones (policy.ts, MALLOC_KEEP).
+    if (memory !== null) keepFreedMemory(MALLOC_KEEP.mmapBytes, MALLOC_KEEP.trimBytes);
     const graph = loadGraph(readModel(bytes), ext, memory);
     return new InferenceSession(graph, options, memory);
   }

@@ -35,6 +35,8 @@ export const LIBC_SYMBOLS = {
   sched_setaffinity: { parameters: ["i32", "usize", "buffer"], result: "i32" },
   /** The calling thread's CPU: where an async call list runs (see policy.ts, PIN_LISTS). */
   sched_getcpu: { parameters: [], result: "i32" },
+  /** glibc's malloc policy: a session's outputs come from reused heap memory (malloc_policy.ts). */
+  mallopt: { parameters: ["i32", "i32"], result: "i32" },
   /** The cheapest libc call there is: the reference of the dispatch bench. */
   abs: { parameters: ["i32"], result: "i32" },
 } as const satisfies Deno.ForeignLibraryInterface;

@@ -155,6 +155,24 @@ export const PROBE_RUN_MAX_MS = 3;
 export const REPROBE_RUNS = 64;
 
 /**
+ * glibc's malloc thresholds a session sets (native/malloc_policy.ts, once
+ * per process, unless NJIT_MALLOC=system): blocks up to `mmapBytes` come
+ * from the heap, and up to `trimBytes` freed at its top stay mapped. A run
+ * returns its outputs in new ArrayBuffers, which V8 takes from malloc; by
+ * glibc's default a block over 128 KB is a fresh mapping and freed memory
+ * goes back to the kernel, so every run's output pages are faulted in anew,
+ * and a page fault is dear on a guest (12.8 µs a page on the Zen 5 guest:
+ * a BERT layer's 384 KB output took 1.23 ms when every output was mapped
+ * fresh, 0.66 ms on average by glibc's adaptive default, 0.26-0.31 with
+ * these thresholds, scratch TSC stamps around the copy, 80 runs). These
+ * are the values glibc's own adaptive policy reaches once a process has
+ * freed a 32 MB block (its `DEFAULT_MMAP_THRESHOLD_MAX`, and twice that
+ * for trimming): the cost is up to `trimBytes` of freed memory the process
+ * keeps instead of returning.
+ */
+export const MALLOC_KEEP = { mmapBytes: 32 << 20, trimBytes: 64 << 20 } as const;
+
+/**
  * Plans a session keeps, one per set of input shapes (each holds its arena):
  * the least recently used is dropped beyond this (a model fed every sequence
  * length from 1 to 512 would otherwise hold 512 arenas).
