@@ -536,14 +536,19 @@ Deno.test("env: onnxruntime-common's env object; its logLevel is the sessions' d
     assert.equal(logged.length, 0, "warning: create logs nothing");
     env.logLevel = "verbose";
     await (await InferenceSession.create(m.bytes)).release();
-    assert.equal(logged.length, 1, "verbose: create logs what optimization did");
+    assert.equal(
+      logged.length,
+      2,
+      "verbose: create logs what optimization did, and the malloc policy",
+    );
     assert.match(String(logged[0][0]), /nodes after optimization/);
+    assert.match(String(logged[1][0]), /^njit: malloc: (blocks up to 32 MB|glibc's own policy)/);
     // A session's own logSeverityLevel wins.
     await (await InferenceSession.create(m.bytes, { logSeverityLevel: 3 })).release();
-    assert.equal(logged.length, 1);
+    assert.equal(logged.length, 2);
     env.logLevel = "nonsense" as never;
     await (await InferenceSession.create(m.bytes)).release();
-    assert.equal(logged.length, 1, "an unknown level counts as warning");
+    assert.equal(logged.length, 2, "an unknown level counts as warning");
   } finally {
     console.error = error;
     env.logLevel = "warning";

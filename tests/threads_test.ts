@@ -802,6 +802,11 @@ Deno.test("threads: operands detached and collected during an async call do not 
 Deno.test("threads: kernels evicted while an async list records or runs them stay until it ends", async () => {
   const r = await runFixture("async_evict.ts", ["-A"]);
   assert.ok((r.before as number) > 100 && (r.evictions as number) > (r.before as number));
+  assert.equal(r.gemmState, "evicted", "the replayed kernel was evicted while in flight");
+  assert.ok(
+    (r.blocksInFlight as number) > (r.blocksAfter as number),
+    `code blocks ${r.blocksInFlight} while the replay held the evicted kernel, ${r.blocksAfter} after`,
+  );
 });
 
 Deno.test("threads: a small split call runs whole when the workers sleep, in parts in a stream, same bits", async () => {

@@ -8,7 +8,7 @@ import { Jit, useLargeMemory, workerAwake } from "../runtime/jit.ts";
 import type { CopyOptions } from "../kernels/copy/mod.ts";
 import { LargeMemory, readFileLarge } from "../native/large_memory.ts";
 import { jitAvailable } from "../native/libc.ts";
-import { keepFreedMemory } from "../native/malloc_policy.ts";
+import { keepFreedMemory, mallocPolicy } from "../native/malloc_policy.ts";
 import type { JitStats } from "../runtime/stats.ts";
 import {
   INLINE_RUN_MAX_MS,
@@ -377,7 +377,7 @@ export class InferenceSession {
         `njit: session: ${graph.nodes.length} nodes after optimization`,
         this.optimization,
       );
-      const m = keepFreedMemory(MALLOC_KEEP.mmapBytes, MALLOC_KEEP.trimBytes);
+      const m = mallocPolicy();
       console.error(
         m.set
           ? `njit: malloc: blocks up to ${m.mmapBytes >> 20} MB from the heap, ` +
@@ -822,17 +822,24 @@ export class InferenceSession {
    * Runs the model without blocking the event loop: the Jit's calls run on
    * a thread of Deno's blocking pool; a plan measured to run in under 1 ms
    * runs on this thread instead (the hop costs more: see policy.ts). Runs of
-   * one session are queued.
+   * one session are queued; with none pending, a run starts at once (its
+   * feeds read before `run` returns), not a microtask later.
    */
   run(
     feeds: FeedsType,
     fetches?: FetchesType | RunOptions,
     _options?: RunOptions,
   ): Promise<ReturnType> {
-    const next = this.#queue.then(() => this.#runAsync(feeds, fetches));
-    this.#queue = next.catch(() => {});
+    const start = () => this.#runAsync(feeds, fetches);
+    const next = this.#pending === 0 ? start() : this.#queue.then(start);
+    this.#pending++;
+    // Settled before the caller's continuation (its reaction is registered first).
+    const settled = () => void this.#pending--;
+    this.#queue = next.then(settled, settled);
     return next;
   }
+  /** Runs called and not yet settled. */
+  #pending = 0;
 
   async #runAsync(feeds: FeedsType, fetches?: FetchesType | RunOptions): Promise<ReturnType> {
     const plan = this.#plan(feeds);

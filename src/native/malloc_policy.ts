@@ -27,6 +27,11 @@ export interface MallocPolicy {
   trimBytes: number;
 }
 
+/** The policy in force now, without setting it (glibc's own until `keepFreedMemory` ran). */
+export function mallocPolicy(): MallocPolicy {
+  return applied ?? { set: false, mmapBytes: 0, trimBytes: 0 };
+}
+
 /**
  * Sets glibc's mmap and trim thresholds (once per process; later calls
  * return the first's outcome). Native memory of ours is mapped by us

@@ -159,9 +159,10 @@ export class ThreadPool {
    * run that never splits does not wake them.
    */
   hold(on: boolean): void {
-    this.#holds += on ? 1 : -1;
-    if (this.#holds < 0) this.#holds = 0;
-    if (on ? this.#holds !== 1 : this.#holds !== 0) return;
+    const was = this.#holds;
+    this.#holds = Math.max(0, was + (on ? 1 : -1));
+    // Only the first hold and the last release change anything (an extra release: nothing).
+    if (on ? was !== 0 : was !== 1) return;
     this.#writeWorkerSpin();
     const gen = this.#view.getUint32(POOL.GEN, true);
     if (on) {

@@ -118,6 +118,12 @@ export class CallLists {
   #inflight = 0;
   /** Code blocks recorded or in-flight lists run, with how many lists hold each. */
   readonly #held = new Map<CodeBlock, number>();
+  /**
+   * Kept lists in flight: each holds its blocks as a whole (a replay adds
+   * and drops one entry instead of counting every block; evictions, rare,
+   * look through them).
+   */
+  readonly #busyKept = new Set<KeptList>();
   /** Blocks evicted while held: freed when their last list lets go. */
   readonly #deferred = new Set<CodeBlock>();
   readonly #free: (block: CodeBlock) => void;
@@ -211,7 +217,9 @@ export class CallLists {
 
   /** Whether a list holds this block: its free must wait ({@link deferFree}). */
   holds(block: CodeBlock): boolean {
-    return this.#held.has(block);
+    if (this.#held.has(block)) return true;
+    for (const k of this.#busyKept) if (k.blocks.includes(block)) return true;
+    return false;
   }
 
   /** Frees the block when the last list holding it ends. */
@@ -272,7 +280,7 @@ export class CallLists {
       done();
       return Promise.resolve();
     }
-    for (const b of k.blocks) this.#held.set(b, (this.#held.get(b) ?? 0) + 1);
+    this.#busyKept.add(k);
     k.busy = true;
     this.#inflight++;
     const workspace = this.#listFor(k);
@@ -282,7 +290,8 @@ export class CallLists {
       this.#unsteer(k.list!);
       this.#leftPinned(k.list!);
       if (workspace !== null) this.#returnWorkspace(workspace);
-      this.#unhold(k.blocks);
+      this.#busyKept.delete(k);
+      if (this.#deferred.size > 0) this.#freeDeferred();
       k.busy = false;
       this.#inflight--;
       done();
@@ -352,6 +361,7 @@ export class CallLists {
     this.#spare?.free();
     this.#spare = null;
     this.#held.clear();
+    this.#busyKept.clear();
     this.#deferred.clear();
     this.#spareSlabs.length = this.#spareLists.length = 0;
   }
@@ -546,13 +556,26 @@ export class CallLists {
     r.blockSet.clear();
   }
 
+  /** Frees the blocks evicted while held that no list holds any more. */
+  #freeDeferred(): void {
+    for (const b of this.#deferred) {
+      if (this.holds(b)) continue;
+      this.#deferred.delete(b);
+      this.#free(b);
+    }
+  }
+
   #unhold(blocks: readonly CodeBlock[]): void {
     for (const b of blocks) {
       const left = (this.#held.get(b) ?? 1) - 1;
       if (left > 0) this.#held.set(b, left);
       else {
         this.#held.delete(b);
-        if (this.#deferred.delete(b)) this.#free(b);
+        // A kept list in flight may hold it still (then that list's end frees it).
+        if (this.#deferred.has(b) && !this.holds(b)) {
+          this.#deferred.delete(b);
+          this.#free(b);
+        }
       }
     }
   }

@@ -1439,6 +1439,7 @@ export class Runtime {
         : { ...c.codeCache.stats(), installed: this.#fromCodeCache },
       fallbacks: this.#fallbacks,
       codeBytes: this.#lru.bytes + this.#pinnedBytes,
+      codeBlocks: this.#set?.size ?? 0,
       cacheCapacity: c.capacity,
       cacheBytes: c.maxBytes,
       compileUs: {

@@ -152,6 +152,12 @@ export interface JitStats {
   fallbacks: number;
   /** Bytes of machine code live. */
   codeBytes: number;
+  /**
+   * Blocks of machine code installed and not yet freed: the kernels', their
+   * parts' and tuning candidates', and those an evicted kernel left to a
+   * call list still running them (freed when it ends).
+   */
+  codeBlocks: number;
   /** Most kernels the LRU keeps. */
   cacheCapacity: number;
   /** Most code bytes the LRU keeps. */
