@@ -697,5 +697,8 @@ export function convChoices(
   const fetchX: ConvChoice[] = !plan.cv && !plan.phases && nextXServes(s, g)
     ? [{ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, nextX: !plan.nextX }]
     : [];
+  // A tile plan's next two tiles before the channel-vector kernel's variants: those fill
+  // the cap (a 1×1 96→24 on 56² tried ten of them, at 49-66% of the peak, and no other tile).
+  if (!plan.cv) return [...splits, ...fetchX, ...out.slice(0, 2), ...cvs, ...out.slice(2)];
   return [...splits, ...fetchX, ...cvs, ...out];
 }
