@@ -710,15 +710,16 @@ Deno.test("InferenceSession: a released session still referenced lets its file's
 Deno.test("InferenceSession: a run's outputs reuse freed heap pages (the malloc policy), NJIT_MALLOC=system leaves glibc's", async () => {
   // The same 1 MB output 300 times: glibc's default maps each fresh (every page faulted in
   // anew); with the session's policy V8's freed output blocks come back from the heap.
-  const kept = await runFixture("output_faults.ts", ["-A"], { NJIT_MALLOC: "keep" });
-  const system = await runFixture("output_faults.ts", ["-A"], { NJIT_MALLOC: "system" });
+  const flags = ["-A", "--v8-flags=--expose-gc"];
+  const kept = await runFixture("output_faults.ts", flags, { NJIT_MALLOC: "keep" });
+  const system = await runFixture("output_faults.ts", flags, { NJIT_MALLOC: "system" });
   const k = kept.faultsPerPage as number, d = system.faultsPerPage as number;
   assert.ok(
     k < 0.5 * d,
     `faults per output page: ${k.toFixed(3)} with the policy, ${d.toFixed(3)} with glibc's own`,
   );
   assert.equal(kept.sum, system.sum);
-  const bad = await runFixture("output_faults.ts", ["-A"], { NJIT_MALLOC: "always" });
+  const bad = await runFixture("output_faults.ts", flags, { NJIT_MALLOC: "always" });
   assert.match(String(bad.error), /^RangeError: NJIT_MALLOC must be "keep".*got "always"/);
 });
 
