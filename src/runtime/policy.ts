@@ -161,10 +161,11 @@ export const REPROBE_RUNS = 64;
  * returns its outputs in new ArrayBuffers, which V8 takes from malloc; by
  * glibc's default a block over 128 KB is a fresh mapping and freed memory
  * goes back to the kernel, so every run's output pages are faulted in anew,
- * and a page fault is dear on a guest (12.8 µs a page on the Zen 5 guest:
- * a BERT layer's 384 KB output took 1.23 ms when every output was mapped
- * fresh, 0.66 ms on average by glibc's adaptive default, 0.26-0.31 with
- * these thresholds, scratch TSC stamps around the copy, 80 runs). These
+ * and a page fault is dear on a guest. Measured on Zen 5: `NJIT_MALLOC=system
+ * deno run -A --v8-flags=--expose-gc tests/fixtures/output_faults.ts`
+ * 0.23-0.28 faults per output page, with these thresholds 0.03; a BERT
+ * layer at 2 threads (`bench/run_vs_sync.ts`) took 0.29-0.39 ms of the
+ * calling thread's CPU a run against 0.67-1.62 by glibc's default. These
  * are the values glibc's own adaptive policy reaches once a process has
  * freed a 32 MB block (its `DEFAULT_MMAP_THRESHOLD_MAX`, and twice that
  * for trimming): the cost is up to `trimBytes` of freed memory the process
