@@ -166,7 +166,7 @@ export class ThreadPool {
     this.#writeWorkerSpin();
     const gen = this.#view.getUint32(POOL.GEN, true);
     if (on) {
-      if (this.#heldForked) this.wake();
+      if (this.#heldForked) this.#wakeSleepers();
       this.#genAtHold = gen;
     } else this.#heldForked = gen !== this.#genAtHold;
   }
@@ -180,7 +180,7 @@ export class ThreadPool {
    * run's first call would otherwise wait for their wake-up. No syscall
    * when none sleeps.
    */
-  wake(): void {
+  #wakeSleepers(): void {
     if (this.#threads.length === 0) return;
     this.#wake ??= this.#arena.install(wakeCode()).pointer;
     dispatch().call(this.#wake, this.#page.pointer);

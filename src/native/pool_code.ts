@@ -219,6 +219,13 @@ function futex(a: Assembler, op: number): void {
   a.emit("syscall");
 }
 
+/** Wakes every thread asleep on the pool's GEN (the pool's address in `pool`; rdi clobbered). */
+function wakeAllOnGen(a: Assembler, pool: Reg): void {
+  a.emit("lea", rdi, qword(pool, POOL.GEN));
+  a.emit("mov", edx, 0x7fffffff);
+  futex(a, FUTEX_WAKE_PRIVATE);
+}
+
 /** rax = the TSC. */
 function readTsc(a: Assembler): void {
   a.emit("rdtsc");
@@ -413,9 +420,7 @@ export function forkJoinCode(pool: number): Uint8Array {
   a.emit("je", claim);
   a.emit("test", r15d, r15d);
   a.emit("jz", claim);
-  a.emit("lea", rdi, qword(rbx, POOL.GEN));
-  a.emit("mov", edx, 0x7fffffff);
-  futex(a, FUTEX_WAKE_PRIVATE);
+  wakeAllOnGen(a, rbx);
   const run = a.label();
   a.bind(claim);
   claimPart(a, rbx, POOL.CALLER_SCAN, r14, run, wait);
@@ -674,9 +679,7 @@ export function shutdownCode(): Uint8Array {
   a.emit("mov", dword(rdi, POOL.STOP), 1);
   a.emit("lock");
   a.emit("inc", dword(rdi, POOL.GEN));
-  a.emit("lea", rdi, qword(rdi, POOL.GEN));
-  a.emit("mov", edx, 0x7fffffff);
-  futex(a, FUTEX_WAKE_PRIVATE);
+  wakeAllOnGen(a, rdi);
   a.emit("ret");
   return a.finish().code;
 }
@@ -692,9 +695,7 @@ export function wakeCode(): Uint8Array {
   const out = a.label();
   a.emit("cmp", dword(rdi, POOL.SLEEPERS), 0);
   a.emit("je", out);
-  a.emit("lea", rdi, qword(rdi, POOL.GEN));
-  a.emit("mov", edx, 0x7fffffff);
-  futex(a, FUTEX_WAKE_PRIVATE);
+  wakeAllOnGen(a, rdi);
   a.bind(out);
   a.emit("ret");
   return a.finish().code;

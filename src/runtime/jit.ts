@@ -732,9 +732,9 @@ export class Jit {
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     const packed = this.#packed(w);
     const wv = packed !== null ? packed.data : w as Float32Array;
-    rt.operand(CONV, 0, x);
-    rt.operand(CONV, 1, wv);
-    rt.operand(CONV, 5, y);
+    rt.operand(CONV, CONV_ARG.X, x);
+    rt.operand(CONV, CONV_ARG.W, wv);
+    rt.operand(CONV, CONV_ARG.Y, y);
     const ops = this.#convOperands;
     readConv(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "conv2d", false);
@@ -765,8 +765,8 @@ export class Jit {
       }
       rt.key[CONV_NHWC_SLOT] = 1;
     }
-    rt.operand(CONV, 2, ops[0] ?? ABSENT);
-    rt.operand(CONV, 3, ops[1] ?? ABSENT);
+    rt.operand(CONV, CONV_ARG.BIAS, ops[0] ?? ABSENT);
+    rt.operand(CONV, CONV_ARG.RESIDUAL, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;
     rt.run(CONV_ID);
   }
@@ -847,9 +847,9 @@ export class Jit {
     if (rt.closed) throw new Error("Jit: this Jit is closed");
     const packed = this.#packed(w);
     const wv = packed !== null ? packed.data : w as Float32Array;
-    rt.operand(CONV_TRANSPOSE, 0, x);
-    rt.operand(CONV_TRANSPOSE, 1, wv);
-    rt.operand(CONV_TRANSPOSE, 5, y);
+    rt.operand(CONV_TRANSPOSE, CONV_ARG.X, x);
+    rt.operand(CONV_TRANSPOSE, CONV_ARG.W, wv);
+    rt.operand(CONV_TRANSPOSE, CONV_ARG.Y, y);
     const ops = this.#convOperands;
     readConvTranspose(x, wv, y, options, rt.key, rt.extents, ops);
     if (packed !== null) this.#checkPacked(packed, "convTranspose2d", true);
@@ -857,16 +857,16 @@ export class Jit {
     let vectors = packed !== null ? packed.vectors : wv;
     if (packed === null && this.#repacksTransposed()) {
       const r = this.#repackTransposed(wv);
-      rt.operand(CONV_TRANSPOSE, 0, x);
-      rt.operand(CONV_TRANSPOSE, 1, r.data);
-      rt.operand(CONV_TRANSPOSE, 5, y);
+      rt.operand(CONV_TRANSPOSE, CONV_ARG.X, x);
+      rt.operand(CONV_TRANSPOSE, CONV_ARG.W, r.data);
+      rt.operand(CONV_TRANSPOSE, CONV_ARG.Y, y);
       lanes = 16;
       vectors = r.vectors;
     }
     rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = lanes;
     this.#vectorsOperand(CONV_TRANSPOSE, vectors, lanes);
-    rt.operand(CONV_TRANSPOSE, 2, ops[0] ?? ABSENT);
-    rt.operand(CONV_TRANSPOSE, 3, ops[1] ?? ABSENT);
+    rt.operand(CONV_TRANSPOSE, CONV_ARG.BIAS, ops[0] ?? ABSENT);
+    rt.operand(CONV_TRANSPOSE, CONV_ARG.RESIDUAL, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;
     rt.run(CONV_TRANSPOSE_ID);
   }
