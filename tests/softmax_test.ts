@@ -193,12 +193,14 @@ for (const isa of LEVELS) {
 
 for (const isa of LEVELS) {
   Deno.test(`softmax ${isa}: x and y at every float offset of a line give the same bits`, () => {
-    // Rows of whole vectors read from memory (13 vectors and more): at AVX-512 the maximum is
-    // taken along x's lines when x is off one, the row's first and last line masked. Rows
-    // whose maximum is their first element, their last, a NaN, all −Inf, and random ones.
+    // Rows read from memory (13 vectors and more): at AVX-512 the maximum of rows of whole
+    // vectors is taken along x's lines when x is off one, and softmax scales every row along
+    // y's lines (rows of 221 and 1001 floats start at every offset of a line in turn), the
+    // row's first and last line masked. Rows whose maximum is their first element, their
+    // last, a NaN, all −Inf, and random ones.
     using jit = new Jit({ threads: 1, maxIsa: isa });
     const r = rng(4040 + LEVELS.indexOf(isa));
-    for (const [rows, cols] of [[6, 208], [5, 1024], [3, 4096]]) {
+    for (const [rows, cols] of [[6, 208], [5, 1024], [3, 4096], [17, 221], [5, 1001]]) {
       const n = rows * cols, data = new Float32Array(n).map(() => r() * 16 - 8);
       data[0] = 30; // row 0: its first element the maximum
       data[2 * cols - 1] = 30; // row 1: its last
@@ -229,8 +231,15 @@ for (const isa of LEVELS) {
         }
       }
       if (isa === "avx512") {
-        const k = jit.stats().keys.find((k) => k.key.endsWith(`softmax ${rows}×${cols}`));
-        assert.match(k?.plan ?? "", /the maximum along x's lines/, k?.key);
+        const plan = (log: boolean) =>
+          jit.stats().keys.find((k) =>
+            k.key === `${log ? "logSoftmax" : "softmax"} ${rows}×${cols}`
+          )
+            ?.plan ?? "";
+        if (cols % 16 === 0) {
+          assert.match(plan(true), /the maximum along x's lines/, `${rows}×${cols}`);
+        }
+        assert.match(plan(false), /scaled along y's lines/, `${rows}×${cols}`);
       }
     }
   });
