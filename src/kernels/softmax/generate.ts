@@ -58,6 +58,17 @@ export interface SoftmaxPlan {
    * and 4179 → 3713 µs. Tier 2 tries it off (same instructions otherwise).
    */
   nextRow: boolean;
+  /**
+   * Long rows: bytes ahead of pass 2's stores of e whose lines of y it
+   * claims for writing (prefetchw; 0: none). Those lines come from DRAM
+   * (a row of 122 KB is y's first touch of them), and each store that
+   * misses holds a store-buffer entry until its line arrives; claimed
+   * ahead, the misses overlap the exponentials. Measured on Zen 5 (`deno
+   * run -A bench/tune_candidates.ts --softmax 128x30522`, scratch
+   * candidates in one process, three runs): 2 KB ahead 0.97-1.00× the
+   * kernel without, 4 KB 0.95-0.98×, 8 KB 0.96-0.97×. Tier 2 tries it off.
+   */
+  claimAhead: number;
   /** The whole row is held in registers: one load and one store per element. */
   inRegisters: boolean;
   /**
@@ -120,6 +131,7 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
     streams: 3,
     prefetchRows,
     nextRow: !inRegisters && longRows(s, isa),
+    claimAhead: !inRegisters && longRows(s, isa) ? CLAIM_AHEAD : 0,
     inRegisters,
     maxAlongLines: !inRegisters && canReadLines(isa, s.cols),
     scaleAlongLines: !inRegisters && isa === "avx512" && !s.log,
@@ -131,10 +143,11 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
 
 /**
  * Tier 2's candidates: short rows (pipelined.ts) three in flight or one at
- * a time; long rows with and without the next row fetched in pass 2; other
- * rows read from memory with and without the rows ahead prefetched (the
- * same instructions per element, so the same bits; the stream count fixes
- * the sums' order and stays). On an Intel Xeon the
+ * a time; long rows with and without the next row fetched in pass 2, and
+ * with y's lines claimed ahead or not; other rows read from memory with
+ * and without the rows ahead prefetched; AVX-512 softmax's pass 3 along
+ * y's lines or as the rows lie (the same instructions per element, so the
+ * same bits; the stream count fixes the sums' order and stays). On an Intel Xeon the
  * prefetch cost 1024×1024 4-12% in three runs of `deno run -A
  * bench/tune_candidates.ts --softmax 1024x1024` (tier 2 dropped it each
  * time), where it gained 10% on Zen 5.
@@ -148,11 +161,18 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
     ? [describedSoftmax(s, { ...p, scaleAlongLines: false })]
     : [];
   if (longRows(s, p.isa)) {
-    return [describedSoftmax(s, { ...p, nextRow: !p.nextRow }), ...asTheyLie];
+    return [
+      describedSoftmax(s, { ...p, nextRow: !p.nextRow }),
+      describedSoftmax(s, { ...p, claimAhead: p.claimAhead ? 0 : CLAIM_AHEAD }),
+      ...asTheyLie,
+    ];
   }
   if (!canFetch(s)) return asTheyLie;
   return [describedSoftmax(s, { ...p, prefetchRows: p.prefetchRows ? 0 : 2 }), ...asTheyLie];
 }
+
+/** Bytes ahead of pass 2's stores that long rows claim y's lines (SoftmaxPlan.claimAhead). */
+const CLAIM_AHEAD = 4096;
 
 /**
  * Rows over 16 KB, more than one, at a vector level: the next row's x is
@@ -174,6 +194,7 @@ function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
     : p.nextRow
     ? ", the next row to L2 in pass 2"
     : "";
+  const claim = p.claimAhead ? `, y claimed ${p.claimAhead} B ahead in pass 2` : "";
   const how = stagedRows(s, p.isa)
     ? `rows in registers, ${p.pipelined ? "3 in flight" : "one at a time"}`
     : p.inRegisters
@@ -183,7 +204,9 @@ function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
   const scaled = p.scaleAlongLines ? ", scaled along y's lines" : "";
   return {
     ...p,
-    description: `${p.isa} ${s.log ? "logSoftmax" : "softmax"}, ${how}${ahead}${lines}${scaled}`,
+    description: `${p.isa} ${
+      s.log ? "logSoftmax" : "softmax"
+    }, ${how}${ahead}${claim}${lines}${scaled}`,
   };
 }
 
@@ -313,6 +336,7 @@ export function generateSoftmax(
     const fetchAhead = (bytes: number) => {
       for (let o = 0; o < bytes; o += 64) {
         if (plan.nextRow) a.emit("prefetcht1", byte(r9, s.cols * 4 + o));
+        if (plan.claimAhead) a.emit("prefetchw", byte(r10, plan.claimAhead + o));
         if (plan.prefetchRows === 0) continue;
         a.emit("prefetcht0", byte(r9, plan.prefetchRows * s.cols * 4 + o));
         a.emit("prefetchw", byte(r10, plan.prefetchRows * s.cols * 4 + o));
