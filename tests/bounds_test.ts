@@ -206,7 +206,7 @@ Deno.test("bounds: norms, reductions, softmax, GEMM (skinny, dot) and transposes
   // line: AVX-512 reads every operand at x's lines, so the first and last lines of a row
   // reach before and after it (masked). x a float in from its guard page, the others flush.
   using jit = new Jit({ caches: { l2: 64 << 10 } });
-  for (const [rows, cols] of [[40, 512], [3, 4096]]) {
+  for (const [rows, cols] of [[40, 512], [3, 4096], [7, 1001]]) {
     const n = rows * cols;
     for (const side of ["end", "start"] as const) {
       const X = guarded(n + 1, side), Y = guarded(n, side), R = guarded(n, side);
@@ -240,9 +240,22 @@ Deno.test("bounds: norms, reductions, softmax, GEMM (skinny, dot) and transposes
           k: cols - 16,
           transB: true,
         });
-        // Softmax's maximum along x's lines (rows of 512 and 4096: read from memory).
+        // Softmax's maximum along x's lines and pass 3 along y's (rows read from memory), y
+        // flush and a float in from its guard page (its first or last line's masked lanes on
+        // the page), and in place.
         jit.softmax(x, Y.view, { rows, cols });
         jit.softmax(x, Y.view, { rows, cols, log: true });
+        const Y1 = guarded(n + 1, side);
+        try {
+          const y1 = side === "start" ? Y1.view.subarray(1) : Y1.view.subarray(0, n);
+          for (const log of [false, true]) {
+            jit.softmax(x, y1, { rows, cols, log });
+            jit.softmax(y1, y1, { rows, cols, log });
+          }
+          assert.ok(y1.every((v) => !Number.isNaN(v)), `${rows}×${cols} ${side}: y a float in`);
+        } finally {
+          Y1.free();
+        }
         jit.layerNorm(x, x, { rows, cols, scale: G.view, bias: B.view });
         assert.ok(
           Y.view.every(Number.isFinite) && x.every(Number.isFinite),

@@ -193,13 +193,20 @@ for (const isa of LEVELS) {
 
 for (const isa of LEVELS) {
   Deno.test(`softmax ${isa}: x and y at every float offset of a line give the same bits`, () => {
-    // Rows read from memory (13 vectors and more): at AVX-512 the maximum of rows of whole
-    // vectors is taken along x's lines when x is off one, and softmax scales every row along
-    // y's lines (rows of 221 and 1001 floats start at every offset of a line in turn), the
-    // row's first and last line masked. Rows whose maximum is their first element, their
-    // last, a NaN, all −Inf, and random ones.
+    // Rows read from memory (13 vectors and more): at AVX-512 the maximum is taken along x's
+    // lines and pass 3 runs along y's lines (logSoftmax reading x at the same elements), the
+    // row's first and last line masked; rows of 221 and 1001 floats start at every offset of a
+    // line in turn. x and y at each offset of a line, y also 5 floats further on than x (x's
+    // loads then off its lines), and in place. Rows whose maximum is their
+    // first element, their last, a NaN, all −Inf, and random ones.
     using jit = new Jit({ threads: 1, maxIsa: isa });
     const r = rng(4040 + LEVELS.indexOf(isa));
+    /** n floats of `buf` starting `at` floats past a line boundary. */
+    const placed = (buf: Float32Array, n: number, at: number) => {
+      const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+      const skip = ((64 - (address % 64)) % 64) / 4 + at;
+      return buf.subarray(skip, skip + n);
+    };
     for (const [rows, cols] of [[6, 208], [5, 1024], [3, 4096], [17, 221], [5, 1001]]) {
       const n = rows * cols, data = new Float32Array(n).map(() => r() * 16 - 8);
       data[0] = 30; // row 0: its first element the maximum
@@ -210,24 +217,30 @@ for (const isa of LEVELS) {
         const where = `${rows}×${cols}${log ? " log" : ""}`;
         let first: Float32Array | null = null;
         for (let at = 0; at < 16; at++) {
-          const bx = new Float32Array(n + 32), by = new Float32Array(n + 32);
-          bx.set(data, at);
-          const x = bx.subarray(at, at + n), y = by.subarray(at, at + n);
-          jit.softmax(x, y, { rows, cols, log });
-          if (first === null) {
-            check(data, y, rows, cols, log, where);
-            first = y.slice();
-          } else {
-            for (let i = 0; i < n; i++) {
-              assert.ok(
-                Object.is(y[i], first[i]) || (Number.isNaN(y[i]) && Number.isNaN(first[i])),
-                `${isa} ${where} x at ${at} floats: [${i}] ${y[i]} against ${first[i]}`,
-              );
+          for (const apart of [0, 5, "in place"] as const) {
+            const bx = new Float32Array(n + 64), by = new Float32Array(n + 64);
+            const y = placed(by, n, (at + (apart === "in place" ? 0 : apart)) % 16);
+            const x = apart === "in place" ? y : placed(bx, n, at);
+            x.set(data);
+            jit.softmax(x, y, { rows, cols, log });
+            if (first === null) {
+              check(data, y, rows, cols, log, where);
+              first = y.slice();
+            } else {
+              for (let i = 0; i < n; i++) {
+                assert.ok(
+                  Object.is(y[i], first[i]) || (Number.isNaN(y[i]) && Number.isNaN(first[i])),
+                  `${isa} ${where} x at ${at} floats, y ${apart}: [${i}] ${y[i]} against ${
+                    first[i]
+                  }`,
+                );
+              }
             }
+            // Nothing written around y.
+            const y0 = y.byteOffset / 4;
+            assert.ok(by.subarray(0, y0).every((v) => v === 0), `${where}: before y at ${at}`);
+            assert.ok(by.subarray(y0 + n).every((v) => v === 0), `${where}: after y at ${at}`);
           }
-          // Nothing written around y.
-          assert.ok(by.subarray(0, at).every((v) => v === 0), `${where}: before y at ${at}`);
-          assert.ok(by.subarray(at + n).every((v) => v === 0), `${where}: after y at ${at}`);
         }
       }
       if (isa === "avx512") {
@@ -236,10 +249,16 @@ for (const isa of LEVELS) {
             k.key === `${log ? "logSoftmax" : "softmax"} ${rows}×${cols}`
           )
             ?.plan ?? "";
-        if (cols % 16 === 0) {
-          assert.match(plan(true), /the maximum along x's lines/, `${rows}×${cols}`);
-        }
-        assert.match(plan(false), /scaled along y's lines/, `${rows}×${cols}`);
+        assert.match(
+          plan(false),
+          /maximum along x's lines.*scaled along y's lines/,
+          `${rows}×${cols}`,
+        );
+        assert.match(
+          plan(true),
+          /maximum along x's lines.*finished along y's lines/,
+          `${rows}×${cols}`,
+        );
       }
     }
   });

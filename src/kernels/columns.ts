@@ -6,7 +6,20 @@
  *
  * @module
  */
-import { type Assembler, eax, ecx, KREG, type Label, ptr, rcx, type Reg } from "../../asm/mod.ts";
+import {
+  type Assembler,
+  byte,
+  cl,
+  eax,
+  ecx,
+  KREG,
+  type Label,
+  ptr,
+  r11,
+  rax,
+  rcx,
+  type Reg,
+} from "../../asm/mod.ts";
 import { addImmediate, countedLoop } from "./abi.ts";
 import type { Tail, Vec } from "./vec.ts";
 
@@ -243,6 +256,63 @@ export class LineReads {
     for (let u = 0; u < left; u++) body((1 + u) * VB, u, "vector", 1 + u);
     body((1 + left) * VB, left, "last", 1 + left);
   }
+}
+
+/**
+ * A row of any length walked along its cache lines (AVX-512, rows of more
+ * than a line): `line(disp, slot, tail)` reads and writes the line at
+ * r11 + disp — the row's first line from its lane m on (`tail` k2; all of
+ * it when the row starts on a line), whole lines four at a time (slots 0-3)
+ * and then one (slot 0), and the last line's lanes below the row's end
+ * (`tail` k3) when it ends off a line. For elementwise work and exact
+ * reductions (a maximum), whose bits do not depend on which lane an element
+ * is in. rax, rcx, r11, k2 and k3 are clobbered.
+ */
+export function emitAlongLines(
+  v: Vec,
+  base: Reg,
+  bytes: number,
+  line: (disp: number, slot: number, tail?: Tail) => void,
+): void {
+  const a = v.a;
+  if (v.isa.level !== "avx512" || bytes <= 64) {
+    throw new Error(`along lines: ${bytes} bytes at ${v.isa.level}`);
+  }
+  const first: Tail = { lanes: 0, k: KREG[2], m: -1 };
+  a.emit("mov", r11, base);
+  a.emit("and", r11, -64);
+  a.emit("mov", rcx, base);
+  a.emit("and", rcx, 63);
+  a.emit("shr", rcx, 2); // m: the row's first lane in its first line
+  a.emit("mov", eax, -1);
+  a.emit("shl", eax, cl);
+  a.emit("kmovw", first.k!, eax);
+  a.emit("lea", rax, byte(base, bytes)); // the row's end
+  line(0, 0, first);
+  a.emit("add", r11, 64);
+  /** The whole lines left, `per` at a time (rcx counts, from rax − r11). */
+  const wholeLines = (per: number) => {
+    const loop = a.label(), skip = a.label();
+    a.emit("mov", rcx, rax);
+    a.emit("sub", rcx, r11);
+    a.emit("shr", rcx, Math.log2(64 * per));
+    a.emit("jz", skip);
+    a.bind(loop);
+    for (let u = 0; u < per; u++) line(u * 64, u);
+    a.emit("add", r11, 64 * per);
+    a.emit("dec", rcx);
+    a.emit("jnz", loop);
+    a.bind(skip);
+  };
+  wholeLines(4);
+  wholeLines(1);
+  const done = a.label();
+  a.emit("mov", rcx, rax);
+  a.emit("sub", rcx, r11);
+  a.emit("shr", rcx, 2);
+  a.emit("jz", done);
+  line(0, 0, v.runTail(3, eax));
+  a.bind(done);
 }
 
 /** Whether rows of `cols` can be read along lines (AVX-512, whole vectors; displacements in 32 bits). */

@@ -17,22 +17,20 @@
 import {
   Assembler,
   byte,
-  cl,
-  eax,
-  KREG,
   type Program,
+  ptr,
   r10,
   r11,
   r8,
   r9,
-  rax,
   rcx,
+  rdi,
   rdx,
   rsi,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
-import { canReadLines, LineReads, rowShape, rowTail } from "../columns.ts";
+import { emitAlongLines, rowShape, rowTail } from "../columns.ts";
 import { Lanes } from "../math/lanes.ts";
 import { allocateStreams } from "../streams.ts";
 import { emitLog } from "../math/log.ts";
@@ -72,27 +70,30 @@ export interface SoftmaxPlan {
   /** The whole row is held in registers: one load and one store per element. */
   inRegisters: boolean;
   /**
-   * AVX-512 rows of whole vectors read from memory: when x starts off a
-   * line (Deno puts large arrays 16 bytes in), pass 1 takes the maximum
-   * along x's lines (the first and last masked), loads that do not straddle
-   * two lines; the maximum is exact, so the bits are the same. `deno run -A
+   * AVX-512 rows read from memory: pass 1 takes the maximum along x's
+   * lines (columns.ts emitAlongLines: the row's first and last lines
+   * masked), loads that never straddle two lines wherever a row starts; the
+   * maximum is exact, so the bits are the same. `deno run -A
    * bench/line_offsets.ts`, the commit before and after in turn, two rounds,
    * softmax 1024×1024 16 B in: 188-189 → 177-182 µs (16 B in / on a line
-   * 1.20-1.21 → 1.10-1.14). Passes 2 and 3 read and write as the rows lie
-   * (along lines, a C probe gained nothing more).
+   * 1.20-1.21 → 1.10-1.14). (Rows of whole vectors only, then; now rows of
+   * any length, whose starts move along the lines from row to row.)
    */
   maxAlongLines: boolean;
   /**
-   * AVX-512 softmax rows read from memory: pass 3 scales y in place along
-   * y's lines (the row's first and last lines masked), so none of its
-   * loads and stores straddles two lines wherever the row starts; an
-   * elementwise product, so the same bits. Tier 2 also tries pass 3 as the
-   * rows lie. Measured on Zen 5 (`deno run -A bench/tune_candidates.ts
-   * --softmax RxC`, the two in one process, x and y 16 bytes into a line as
-   * Deno puts them): 1024×1024 175 / 198 µs against 209 / 211, 128×30522
-   * 928 / 939 / 1095 against 997 / 974 / 1197.
+   * AVX-512 rows read from memory: pass 3 along y's lines — softmax scales
+   * y in place; logSoftmax reads x at the same elements, on lines too when
+   * x and y share their offset in a line (arrays from one allocator,
+   * in-place calls) — so its stores never straddle two lines, nor its
+   * loads but x's when apart; elementwise, so the same bits. Pass 2
+   * stays as the rows lie (its sums' lanes follow the row's vectors).
+   * Measured on Zen 5 (`deno run -A bench/tune_candidates.ts --softmax
+   * RxC`, tier 2's candidates in one process, x and y 16 bytes into a line
+   * as Deno puts them), softmax's pass 3 along y's lines against as the
+   * rows lie: 1024×1024 175 / 198 µs against 209 / 211, 128×30522 928 /
+   * 939 / 1095 against 997 / 974 / 1197.
    */
-  scaleAlongLines: boolean;
+  finishAlongLines: boolean;
   /**
    * Rows of up to 8 AVX-512 vectors (pipelined.ts): three in flight in a
    * software pipeline, or one after the other through the same stages.
@@ -133,8 +134,8 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
     nextRow: !inRegisters && longRows(s, isa),
     claimAhead: !inRegisters && longRows(s, isa) ? CLAIM_AHEAD : 0,
     inRegisters,
-    maxAlongLines: !inRegisters && canReadLines(isa, s.cols),
-    scaleAlongLines: !inRegisters && isa === "avx512" && !s.log,
+    maxAlongLines: !inRegisters && isa === "avx512",
+    finishAlongLines: !inRegisters && isa === "avx512",
     pipelined,
     workspaceBytes: 0,
     description: "",
@@ -157,8 +158,8 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
   if (stagedRows(s, p.isa)) return [describedSoftmax(s, { ...p, pipelined: !p.pipelined })];
   if (p.inRegisters) return [];
   // Pass 3 as the rows lie (the same instructions but for the lines' masks, the same bits).
-  const asTheyLie = p.scaleAlongLines
-    ? [describedSoftmax(s, { ...p, scaleAlongLines: false })]
+  const asTheyLie = p.finishAlongLines
+    ? [describedSoftmax(s, { ...p, maxAlongLines: false, finishAlongLines: false })]
     : [];
   if (longRows(s, p.isa)) {
     return [
@@ -200,8 +201,8 @@ function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
     : p.inRegisters
     ? "the row in registers"
     : "3 passes per row";
-  const lines = p.maxAlongLines ? ", the maximum along x's lines when off them" : "";
-  const scaled = p.scaleAlongLines ? ", scaled along y's lines" : "";
+  const lines = p.maxAlongLines ? ", the maximum along x's lines" : "";
+  const scaled = p.finishAlongLines ? `, ${s.log ? "finished" : "scaled"} along y's lines` : "";
   return {
     ...p,
     description: `${p.isa} ${
@@ -257,16 +258,21 @@ export function generateSoftmax(
   const scalarTail = rest && !tail ? rest : 0;
   const tmp = plan3.unpinned[plan3.unpinned.length - 1];
 
-  // Pass 1 along x's lines when x is off one (plan.maxAlongLines; LineReads' masks k2 and k3
-  // are free until pass 2's streams take them).
-  const lines = plan.maxAlongLines ? new LineReads(v, null) : null;
   countedLoop(a, r8, s.rows, () => {
     // Pass 1: the row's maximum, in up to 4 accumulators.
     const accs = pool.slice(0, Math.min(4, Math.max(1, full)));
     for (const r of accs) v.move(r, f32(-Infinity));
-    /** The maximum of `count` vectors from r9 on (r9 advanced by whole groups): what follows is at the returned displacement. */
-    const maxOfVectors = (count: number): number => {
-      const groups = Math.floor(count / accs.length);
+    if (plan.maxAlongLines) {
+      // Along x's lines (the maximum is exact: any order gives its bits; k2 and k3 are free
+      // until pass 2's streams take them).
+      emitAlongLines(v, rsi, s.cols * 4, (disp, slot, t) => {
+        if (t) v.loadFilled(TOTAL, r11, disp, t, f32(-Infinity));
+        else v.load(TOTAL, r11, disp);
+        v.op("max", accs[slot], accs[slot], TOTAL);
+      });
+    } else {
+      a.emit("mov", r9, rsi);
+      const groups = Math.floor(full / accs.length);
       countedLoop(a, rcx, groups, () => {
         accs.forEach((r, i) => {
           v.load(TOTAL, r9, i * VB);
@@ -274,16 +280,12 @@ export function generateSoftmax(
         });
         addImmediate(a, "add", r9, accs.length * VB);
       });
-      const left = count - groups * accs.length;
+      const left = full - groups * accs.length;
       for (let j = 0; j < left; j++) {
         v.load(TOTAL, r9, j * VB);
         v.op("max", accs[0], accs[0], TOTAL);
       }
-      return left * VB;
-    };
-    const rowsAsTheyLie = () => {
-      a.emit("mov", r9, rsi);
-      const after = maxOfVectors(full);
+      const after = left * VB;
       if (tail) {
         v.loadFilled(TOTAL, r9, after, tail, f32(-Infinity), MX);
         v.op("max", accs[0], accs[0], TOTAL);
@@ -292,22 +294,7 @@ export function generateSoftmax(
         v.loadScalar(TOTAL, r9, after + j * 4);
         v.scalarOp("max", accs[0], TOTAL);
       }
-    };
-    if (lines) {
-      // Along x's lines (the maximum is exact: any order gives its bits): the row's first
-      // line from its lanes m on, the lines between whole, the last below m.
-      lines.emitBothWays(rsi, (along) => {
-        if (!along) return rowsAsTheyLie();
-        a.emit("mov", r9, rsi);
-        a.emit("and", r9, -64);
-        v.loadFilled(TOTAL, r9, 0, lines.first, f32(-Infinity));
-        v.op("max", accs[0], accs[0], TOTAL);
-        a.emit("add", r9, 64);
-        const after = maxOfVectors(full - 1);
-        v.loadFilled(TOTAL, r9, after, lines.last, f32(-Infinity));
-        v.op("max", accs[0], accs[0], TOTAL);
-      }, { masksOnly: true });
-    } else rowsAsTheyLie();
+    }
     for (let i = 1; i < accs.length; i++) v.op("max", accs[0], accs[0], accs[i]);
     v.reduceAll("max", accs[0], TOTAL);
     v.move(MX, accs[0]);
@@ -387,33 +374,49 @@ export function generateSoftmax(
     };
     a.emit("mov", r9, rsi);
     a.emit("mov", r10, rdx);
-    if (plan.scaleAlongLines) {
-      emitScaleAlongLines(v, s.cols * 4, TOTAL, pool.slice(0, 4));
-      addImmediate(a, "add", rsi, s.cols * 4);
-      addImmediate(a, "add", rdx, s.cols * 4);
-      return;
-    }
-    const p3 = Math.floor(full / 4);
-    // Pass 3 walks rsi/rdx themselves and puts them back from r9/r10.
-    countedLoop(a, rcx, p3, () => {
-      for (let u = 0; u < 4; u++) finish(pool[u], u * VB);
-      addImmediate(a, "add", rsi, 4 * VB);
-      addImmediate(a, "add", rdx, 4 * VB);
-    });
-    const left3 = full - p3 * 4;
-    for (let j = 0; j < left3; j++) finish(pool[0], j * VB);
-    if (tail) finish(pool[0], left3 * VB, tail);
-    for (let j = 0; j < scalarTail; j++) {
-      const disp = left3 * VB + j * 4;
-      if (s.log) {
-        v.loadScalar(pool[0], rsi, disp);
-        v.scalarOp("sub", pool[0], MX);
-        v.scalarOp("sub", pool[0], TOTAL);
-      } else {
-        v.loadScalar(pool[0], rdx, disp);
-        v.scalarOp("mul", pool[0], TOTAL);
+    /** Pass 3 as the row lies: it walks rsi/rdx themselves (put back from r9/r10 after). */
+    const asTheyLie = () => {
+      const p3 = Math.floor(full / 4);
+      countedLoop(a, rcx, p3, () => {
+        for (let u = 0; u < 4; u++) finish(pool[u], u * VB);
+        addImmediate(a, "add", rsi, 4 * VB);
+        addImmediate(a, "add", rdx, 4 * VB);
+      });
+      const left3 = full - p3 * 4;
+      for (let j = 0; j < left3; j++) finish(pool[0], j * VB);
+      if (tail) finish(pool[0], left3 * VB, tail);
+      for (let j = 0; j < scalarTail; j++) {
+        const disp = left3 * VB + j * 4;
+        if (s.log) {
+          v.loadScalar(pool[0], rsi, disp);
+          v.scalarOp("sub", pool[0], MX);
+          v.scalarOp("sub", pool[0], TOTAL);
+        } else {
+          v.loadScalar(pool[0], rdx, disp);
+          v.scalarOp("mul", pool[0], TOTAL);
+        }
+        v.storeScalar(rdx, disp, pool[0]);
       }
-      v.storeScalar(rdx, disp, pool[0]);
+    };
+    if (!plan.finishAlongLines) asTheyLie();
+    else if (!s.log) {
+      // Along y's lines: y·(1/sum) in place.
+      emitAlongLines(v, rdx, s.cols * 4, (disp, slot, t) => {
+        v.load(pool[slot], r11, disp, t);
+        v.op("mul", pool[slot], pool[slot], TOTAL);
+        v.store(r11, disp, pool[slot], t);
+      });
+    } else {
+      // Along y's lines, x read at the same element (rdi = x − y): its loads on lines too when
+      // x shares y's offset in a line, as arrays from one allocator and in-place calls do.
+      a.emit("mov", rdi, rsi);
+      a.emit("sub", rdi, rdx);
+      emitAlongLines(v, rdx, s.cols * 4, (disp, slot, t) => {
+        v.loadMem(pool[slot], ptr(r11, disp, rdi, 1), t);
+        v.op("sub", pool[slot], pool[slot], MX);
+        v.op("sub", pool[slot], pool[slot], TOTAL);
+        v.store(r11, disp, pool[slot], t);
+      });
     }
     a.emit("mov", rsi, r9);
     a.emit("mov", rdx, r10);
@@ -423,60 +426,6 @@ export function generateSoftmax(
   v.leave();
   a.emit("ret");
   return a.finish();
-}
-
-/**
- * y[0, bytes) at rdx times `scale`, in place along y's lines: the first
- * line from the row's lane m on (all of it when the row starts on a line),
- * whole lines four and then one at a time, the last line's lanes below the
- * row's end (AVX-512; rows of more than a line; k2, k3, rax, rcx and r11
- * clobbered).
- */
-function emitScaleAlongLines(v: Vec, bytes: number, scale: number, regs: number[]): void {
-  const a = v.a;
-  const first: Tail = { lanes: 0, k: KREG[2], m: -1 };
-  const last: Tail = { lanes: 0, k: KREG[3], m: -1 };
-  const line = (disp: number, r: number, t?: Tail) => {
-    v.load(r, r11, disp, t);
-    v.op("mul", r, r, scale);
-    v.store(r11, disp, r, t);
-  };
-  a.emit("mov", r11, rdx);
-  a.emit("and", r11, -64);
-  a.emit("mov", rcx, rdx);
-  a.emit("and", rcx, 63);
-  a.emit("shr", rcx, 2); // m: the row's first lane in its first line
-  a.emit("mov", eax, -1);
-  a.emit("shl", eax, cl);
-  a.emit("kmovw", first.k!, eax);
-  a.emit("lea", rax, byte(rdx, bytes)); // the row's end
-  line(0, regs[0], first);
-  a.emit("add", r11, 64);
-  /** A loop over the whole lines left, `per` at a time (rcx counts, from rax − r11). */
-  const wholeLines = (per: number) => {
-    const loop = a.label(), skip = a.label();
-    a.emit("mov", rcx, rax);
-    a.emit("sub", rcx, r11);
-    a.emit("shr", rcx, Math.log2(64 * per));
-    a.emit("jz", skip);
-    a.bind(loop);
-    for (let u = 0; u < per; u++) line(u * 64, regs[u]);
-    a.emit("add", r11, 64 * per);
-    a.emit("dec", rcx);
-    a.emit("jnz", loop);
-    a.bind(skip);
-  };
-  wholeLines(4);
-  wholeLines(1);
-  // The last line's lanes below the row's end, if it ends off a line.
-  const done = a.label();
-  a.emit("mov", rcx, rax);
-  a.emit("sub", rcx, r11);
-  a.emit("shr", rcx, 2);
-  a.emit("jz", done);
-  v.runTail(3, eax);
-  line(0, regs[0], last);
-  a.bind(done);
 }
 
 /**
