@@ -3,6 +3,9 @@
  * it shared by the row-wise families (softmax, norm, reduce): whole
  * vectors, then the tail (a masked vector at AVX2/AVX-512, whose AVX2 mask
  * takes the last vector register; single elements at SSE2 and scalar).
+ * And reads along cache lines: rows of whole vectors with their own
+ * vectors for sums (LineReads), rows of any length for elementwise work
+ * and exact reductions (emitAlongLines).
  *
  * @module
  */

@@ -146,8 +146,8 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
  * Tier 2's candidates: short rows (pipelined.ts) three in flight or one at
  * a time; long rows with and without the next row fetched in pass 2, and
  * with y's lines claimed ahead or not; other rows read from memory with
- * and without the rows ahead prefetched; AVX-512 softmax's pass 3 along
- * y's lines or as the rows lie (the same instructions per element, so the
+ * and without the rows ahead prefetched; AVX-512 passes 1 and 3 along the
+ * lines or as the rows lie (the same instructions per element, so the
  * same bits; the stream count fixes the sums' order and stays). On an Intel Xeon the
  * prefetch cost 1024×1024 4-12% in three runs of `deno run -A
  * bench/tune_candidates.ts --softmax 1024x1024` (tier 2 dropped it each
@@ -157,7 +157,7 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
   // Short rows: three in flight or one at a time, through the same stages.
   if (stagedRows(s, p.isa)) return [describedSoftmax(s, { ...p, pipelined: !p.pipelined })];
   if (p.inRegisters) return [];
-  // Pass 3 as the rows lie (the same instructions but for the lines' masks, the same bits).
+  // Passes 1 and 3 as the rows lie (the same instructions but for the lines' masks: the same bits).
   const asTheyLie = p.finishAlongLines
     ? [describedSoftmax(s, { ...p, maxAlongLines: false, finishAlongLines: false })]
     : [];
