@@ -14,11 +14,12 @@
  *   deno run -A bench/tune_candidates.ts --conv 1,144,56,56,24,1,1 --packed --rotate 24   # x and y from 24 copies
  *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias (--rms: rmsNorm, scale)
  *   deno run -A bench/tune_candidates.ts --softmax 1024x1024
+ *   deno run -A bench/tune_candidates.ts --unary relu,67108864   # op,n (y past L3: non-temporal stores or not)
  *
  * @module
  */
 import { parseArgs } from "node:util";
-import { type IsaLevel, Jit, measurePeak } from "../mod.ts";
+import { type IsaLevel, Jit, measurePeak, type UnaryOp } from "../mod.ts";
 
 const { values } = parseArgs({
   options: {
@@ -27,6 +28,7 @@ const { values } = parseArgs({
     norm: { type: "string" },
     rms: { type: "boolean" },
     softmax: { type: "string" },
+    unary: { type: "string" },
     transB: { type: "boolean", default: false },
     packed: { type: "boolean", default: false },
     panels: { type: "boolean", default: false },
@@ -132,9 +134,15 @@ if (values.gemm) {
   call = () => jit.softmax(x, y, { rows, cols });
   out = y;
   flops = 0;
+} else if (values.unary) {
+  const [op, n] = values.unary.split(",");
+  const x = rand(Number(n)), y = new Float32Array(Number(n));
+  call = () => jit.unary(op as UnaryOp, x, y);
+  out = y;
+  flops = 0;
 } else {
   console.error(
-    "usage: --gemm MxNxK [--transB] [--panels] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] [--transposed] | --norm RxC [--rms] | --softmax RxC; [--isa] [--threads] [--cold]",
+    "usage: --gemm MxNxK [--transB] [--panels] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] [--transposed] | --norm RxC [--rms] | --softmax RxC | --unary op,n; [--isa] [--threads] [--cold]",
   );
   Deno.exit(2);
 }

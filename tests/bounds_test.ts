@@ -7,6 +7,7 @@
 import assert from "node:assert/strict";
 import { Jit } from "../mod.ts";
 import { aExtent, bExtent, cExtent } from "../src/kernels/gemm/mod.ts";
+import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
 import { GuardedPages } from "../src/native/memory.ts";
 import { gemmConfigurations, PATH_CACHES } from "./helpers/configurations.ts";
 import { int, pick, rng } from "./helpers/random.ts";
@@ -199,6 +200,31 @@ Deno.test("bounds: every neural op stays inside its operands, guard pages on bot
     }
   }
   assert.equal(runs, 240);
+});
+
+Deno.test("bounds: unary ops storing y past the last-level cache by non-temporal stores stay inside x and y, guard pages on both sides", () => {
+  // y of STREAM_STORES_FROM bytes and more: a masked head up to y's first line, whole lines
+  // by non-temporal stores, a masked rest. y flush against a guard page and a float in; on
+  // 1 and 3 threads (each part's head and rest at the guards too).
+  const n = STREAM_STORES_FROM / 4 + 5;
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  for (const side of ["end", "start"] as const) {
+    const X = guarded(n, side), Y = guarded(n + 1, side);
+    try {
+      X.view.fill(-0.5).fill(2, 0, 9);
+      for (const y of [Y.view.subarray(0, n), Y.view.subarray(1)]) {
+        for (const j of [jit, split]) {
+          j.unary("relu", X.view, y);
+          assert.equal(y[0], 2, side);
+          assert.equal(y[n - 1], 0, side);
+        }
+      }
+    } finally {
+      X.free();
+      Y.free();
+    }
+  }
 });
 
 Deno.test("bounds: norms, reductions, softmax, GEMM (skinny, dot) and transposes read along x's lines stay inside every operand, guard pages on both sides", () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { UNARY_OPS } from "../src/kernels/unary/mod.ts";
+import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { erf64 } from "../src/kernels/math/reference.ts";
 import { pick, rng } from "./helpers/random.ts";
@@ -274,6 +275,59 @@ for (const isa of LEVELS) {
     assert.equal(y[0], Math.fround(-0.6));
   });
 }
+
+Deno.test({
+  name:
+    "unary avx512: y past the last-level cache by non-temporal stores, the same bits as ordinary stores wherever x and y start, in place and on 3 threads",
+  ignore: !LEVELS.includes("avx512"),
+  fn() {
+    // y of STREAM_STORES_FROM bytes and more goes by non-temporal stores from its first line
+    // on (a masked head before it, a masked rest after its last whole line); calls of a
+    // third of it store as usual. Every element runs the same instructions either way.
+    const n = STREAM_STORES_FROM / 4 + 37, third = Math.ceil(n / 3);
+    const r = rng(4711);
+    const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
+    using jit = new Jit({ maxIsa: "avx512", threads: 1 });
+    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0 });
+    const bx = new Float32Array(n + 32), by = new Float32Array(n + 32);
+    for (const op of ["exp", "relu"] as const) {
+      const want = new Float32Array(n);
+      for (let at = 0; at < n; at += third) {
+        jit.unary(op, data.subarray(at, at + third), want.subarray(at, at + third));
+      }
+      for (
+        const [ox, oy, j] of [[0, 0, jit], [3, 11, jit], [7, 1, split], [16, 16, split]] as const
+      ) {
+        bx.set(data, ox);
+        by.fill(-1);
+        const x = bx.subarray(ox, ox + n), y = by.subarray(oy, oy + n);
+        j.unary(op, x, y);
+        for (let i = 0; i < n; i++) {
+          if (!Object.is(y[i], want[i])) {
+            assert.fail(`${op} x at ${ox}, y at ${oy}: [${i}] ${y[i]} against ${want[i]}`);
+          }
+        }
+        assert.ok(by.subarray(0, oy).every((v) => v === -1), `${op}: before y at ${oy}`);
+        assert.ok(by.subarray(oy + n).every((v) => v === -1), `${op}: after y at ${oy}`);
+      }
+      const x = bx.subarray(5, 5 + n);
+      x.set(data);
+      jit.unary(op, x, x);
+      for (let i = 0; i < n; i++) {
+        if (!Object.is(x[i], want[i])) assert.fail(`${op} in place: [${i}]`);
+      }
+      const plans = jit.stats().keys.map((k) => `${k.key}: ${k.plan}`);
+      assert.ok(
+        plans.some((p) => p.startsWith(`${op} n=${n}:`) && p.endsWith("y by non-temporal stores")),
+        plans.join("; "),
+      );
+      assert.ok(
+        plans.some((p) => p.startsWith(`${op} n=${third}:`) && !p.includes("non-temporal")),
+        plans.join("; "),
+      );
+    }
+  },
+});
 
 Deno.test("unary: bad input names the argument, the value and the expectation", () => {
   using jit = new Jit();

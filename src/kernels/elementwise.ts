@@ -14,7 +14,9 @@
  */
 import {
   Assembler,
+  eax,
   type Program,
+  ptr,
   r10,
   r11,
   r8,
@@ -82,6 +84,43 @@ export function elementwiseParts<S extends { n: number }, P extends KernelPlan>(
   ]);
 }
 
+/**
+ * Bytes of y from which an AVX-512 elementwise kernel writes it by
+ * non-temporal stores (see `streamStoresFor`). Past the last-level cache an
+ * ordinary store reads each line in before writing it (a third transfer
+ * per element beside x's read and y's write back); a non-temporal store
+ * sends the line to memory whole. Below, y is better kept in cache for the
+ * op after. A core's share of L3 here (Zen 4/5: 32 MiB a CCD; CPUID on this
+ * guest reports the socket's 512 MiB), so y of 32 MiB and up.
+ */
+export const STREAM_STORES_FROM = 32 << 20;
+
+/** Bytes of y from which tier 2 also tries the other way of storing it. */
+export const STREAM_STORES_TRIED_FROM = 4 << 20;
+
+/** Whether an elementwise kernel at `isa` writes `bytes` of y by non-temporal stores. */
+export function streamStoresFor(isa: string, bytes: number): boolean {
+  return isa === "avx512" && bytes >= STREAM_STORES_FROM;
+}
+
+/**
+ * Tier 2's candidate storing y the other way (same instructions otherwise:
+ * the same bits), for y of `STREAM_STORES_TRIED_FROM` and up at AVX-512.
+ */
+export function streamStoreCandidates<
+  P extends { isa: string; streamStores: boolean; description: string },
+>(p: P, bytes: number): P[] {
+  if (p.isa !== "avx512" || bytes < STREAM_STORES_TRIED_FROM) return [];
+  const streamStores = !p.streamStores;
+  return [{ ...p, streamStores, description: describeStores(p.description, streamStores) }];
+}
+
+/** A plan's description with its stores said (non-temporal or not). */
+export function describeStores(description: string, streamStores: boolean): string {
+  const plain = description.replace(/, y by non-temporal stores$/, "");
+  return streamStores ? `${plain}, y by non-temporal stores` : plain;
+}
+
 /** The most vectors of an op to interleave: cheap ops (≤ 4 FLOPs per element) none. */
 export function streamsFor(flopsPerElement: number): number {
   return flopsPerElement <= 4 ? 1 : 3;
@@ -90,37 +129,56 @@ export function streamsFor(flopsPerElement: number): number {
 // Scratch general registers: inner counter, row counter, walking pointers.
 const COUNTER = rcx, ROW_COUNTER = r8, PX = r9, PY = r10, PB = r11;
 
+/** How one vector (or element) of a pass is computed and stored. */
+type PassBody = (
+  to: Assembler,
+  stream: number,
+  disp: number,
+  how?: { tail?: Tail; scalar?: boolean; streamed?: boolean },
+) => void;
+
+/**
+ * The pass's streams (x, y, a bias temporary and f's temporaries each; the
+ * registers left hold f's constants) and its body: x (+ bias) at PX (PB)
+ * + disp through f to PY + disp — a tail's lanes, one element, or by a
+ * non-temporal store.
+ */
+function passBody(v: Vec, p: RowsPass, registers: number[]): { body: PassBody; count: number } {
+  const f = p.f ?? ((_m: Lanes, y: number, x: number) => v.move(y, x));
+  const most = p.streams <= 1 ? 1 : p.streams;
+  const streams = allocateStreams(v, registers, 3, most, (m, [x, y]) => f(m, y, x));
+  const body: PassBody = (to, i, disp, how = {}) => {
+    const sv = v.retarget(to), st = streams.stream(i);
+    const [x, y, b] = st.fixed;
+    const m = new Lanes(sv, st.temps, st.masks);
+    if (how.scalar) sv.loadScalar(x, PX, disp);
+    else sv.load(x, PX, disp, how.tail);
+    if (p.bias) {
+      if (how.scalar) sv.loadScalar(b, PB, disp);
+      else sv.load(b, PB, disp, how.tail);
+      sv.op("add", x, x, b);
+    }
+    f(m, y, x);
+    if (m.available !== st.temps.length) throw new Error("elementwise: f leaked registers");
+    if (how.scalar) sv.storeScalar(PY, disp, y);
+    else if (how.streamed) sv.storeStream(PY, disp, y);
+    else sv.store(PY, disp, y, how.tail);
+  };
+  return { body, count: streams.count };
+}
+
 /** Emits the pass (vector registers, k1-k7, rcx and r8-r11 are clobbered). */
 export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
   if (p.rows === 0 || p.cols === 0) return;
   const v = new Vec(a, isa);
   const shape = rowShape(v, p.cols);
   const { vectorBytes: VB, full, rest, registers: all } = shape;
-  // Per stream: x, y, a bias temporary, then f's temporaries.
-  const f = p.f ?? ((_m: Lanes, y: number, x: number) => v.move(y, x));
   const cheap = p.streams <= 1;
-  const streams = allocateStreams(v, all, 3, cheap ? 1 : p.streams, (m, [x, y]) => f(m, y, x));
-  const stream = (i: number) => {
-    const st = streams.stream(i);
-    return { x: st.fixed[0], y: st.fixed[1], b: st.fixed[2], temps: st.temps, masks: st.masks };
-  };
-  const body = (to: Assembler, i: number, disp: number, tail?: Tail, scalar = false) => {
-    const sv = v.retarget(to), st = stream(i);
-    const m = new Lanes(sv, st.temps, st.masks);
-    if (scalar) sv.loadScalar(st.x, PX, disp);
-    else sv.load(st.x, PX, disp, tail);
-    if (p.bias) {
-      if (scalar) sv.loadScalar(st.b, PB, disp);
-      else sv.load(st.b, PB, disp, tail);
-      sv.op("add", st.x, st.x, st.b);
-    }
-    f(m, st.y, st.x);
-    if (m.available !== st.temps.length) throw new Error("elementwise: f leaked registers");
-    if (scalar) sv.storeScalar(PY, disp, st.y);
-    else sv.store(PY, disp, st.y, tail);
-  };
+  const { body: pass, count } = passBody(v, p, all);
+  const body = (to: Assembler, i: number, disp: number, tail?: Tail, scalar = false) =>
+    pass(to, i, disp, { tail, scalar });
   const tail = rowTail(v, shape);
-  const group = cheap ? UNROLL : streams.count;
+  const group = cheap ? UNROLL : count;
   const blocks = Math.floor(full / group);
   const advance = (bytes: number) => {
     addImmediate(a, "add", PX, bytes);
@@ -157,20 +215,82 @@ export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
 }
 
 /**
+ * y[i] = f(x[i]) for i < n from PX to PY with y's whole lines written by
+ * non-temporal stores (AVX-512): the elements before y's first line and
+ * after its last whole one by masked ordinary stores, the lines between
+ * `group` vectors a step then one at a time, counted at run time (where y
+ * starts in a line is known only then); an `sfence` at the end. Every
+ * element runs the same instructions as in emitRowsPass: the same bits.
+ * k1, rax, rcx and r8 are clobbered.
+ */
+function emitStreamedRow(a: Assembler, v: Vec, p: RowsPass): void {
+  const L = v.isa.lanes, VB = L * 4;
+  const { body, count } = passBody(v, p, Array.from({ length: v.isa.nregs }, (_, r) => r));
+  const group = p.streams <= 1 ? UNROLL : count;
+  const advance = (bytes: number) => {
+    addImmediate(a, "add", PX, bytes);
+    addImmediate(a, "add", PY, bytes);
+  };
+  a.emit("mov", PX, p.x);
+  a.emit("mov", PY, p.y);
+  // The head: h = (−y mod 64) / 4 elements up to y's first line (none when y is on one).
+  a.emit("mov", rcx, PY);
+  a.emit("neg", rcx);
+  a.emit("and", rcx, 63);
+  a.emit("shr", rcx, 2);
+  a.emit("mov", ROW_COUNTER, p.cols);
+  a.emit("sub", ROW_COUNTER, rcx); // elements from y's first line on
+  body(a, 0, 0, { tail: v.runTail(1, eax) });
+  a.emit("lea", PX, ptr(PX, 0, rcx, 4));
+  a.emit("lea", PY, ptr(PY, 0, rcx, 4));
+  /** Steps of `vectors` whole vectors while that many are left. */
+  const steps = (vectors: number, step: () => void) => {
+    const top = a.label(), done = a.label();
+    a.bind(top);
+    a.emit("cmp", ROW_COUNTER, vectors * L);
+    a.emit("jb", done);
+    step();
+    advance(vectors * VB);
+    a.emit("sub", ROW_COUNTER, vectors * L);
+    a.emit("jmp", top);
+    a.bind(done);
+  };
+  steps(group, () => {
+    if (group === UNROLL && p.streams <= 1) {
+      for (let u = 0; u < group; u++) body(a, 0, u * VB, { streamed: true });
+    } else {
+      emitInterleaved(
+        a,
+        Array.from({ length: group }, (_, i) => (to) => body(to, i, i * VB, { streamed: true })),
+      );
+    }
+  });
+  steps(1, () => body(a, 0, 0, { streamed: true }));
+  // The rest: fewer than a vector's elements, masked (none: an empty mask).
+  a.emit("mov", rcx, ROW_COUNTER);
+  body(a, 0, 0, { tail: v.runTail(1, eax) });
+  a.emit("sfence");
+}
+
+/**
  * `void kernel(args)`: y[i] = f(x[i]) for i < n, x and y in argument slots
- * 0 and 1 (the unary and chain families' whole kernel).
+ * 0 and 1 (the unary and chain families' whole kernel); `streamStores`
+ * (AVX-512, n at least a vector): y's lines by non-temporal stores.
  */
 export function elementwiseKernel(
   isa: VecIsa,
   n: number,
   f: (m: Lanes, y: number, x: number) => void,
   streams: number,
-  options: { listing: boolean },
+  options: { listing: boolean; streamStores?: boolean },
 ): Program {
   const a = new Assembler({ listing: options.listing });
   loadPointer(a, rsi, 0);
   loadPointer(a, rdx, 1);
-  emitRowsPass(a, isa, { rows: 1, cols: n, x: rsi, xStride: 0, y: rdx, yStride: 0, f, streams });
+  const pass = { rows: 1, cols: n, x: rsi, xStride: 0, y: rdx, yStride: 0, f, streams };
+  if (options.streamStores && isa.level === "avx512" && n >= isa.lanes) {
+    emitStreamedRow(a, new Vec(a, isa), pass);
+  } else emitRowsPass(a, isa, pass);
   new Vec(a, isa).leave();
   a.emit("ret");
   return a.finish();

@@ -226,6 +226,17 @@ export class Vec {
     a.emit(this.isa.vex ? "vmovups" : "movups", m.withSize(this.isa.bits / 8), this.r(src));
   }
 
+  /**
+   * [base+disp] = src by a non-temporal store (AVX2, AVX-512: the line goes
+   * to memory without being read for ownership; the address must be aligned
+   * to the vector, and an `sfence` must order the stores before other
+   * threads read them).
+   */
+  storeStream(base: Reg, disp: number, src: number): void {
+    if (!this.isa.vex) throw new Error(`non-temporal stores: ${this.isa.level}`);
+    this.a.emit("vmovntps", ptr(base, disp).withSize(this.isa.bits / 8), this.r(src));
+  }
+
   /** dst = the f32 at [base+disp] in every lane. */
   broadcast(dst: number, base: Reg, disp: number): void {
     this.broadcastMem(dst, dword(base, disp));

@@ -4,7 +4,7 @@
  * @module
  */
 import type { OpFamily } from "../family.ts";
-import { elementwiseParts, streamCandidates } from "../elementwise.ts";
+import { elementwiseParts, streamCandidates, streamStoreCandidates } from "../elementwise.ts";
 import { generateUnary, planUnary, type UnaryPlan } from "./generate.ts";
 import { UNARY_OPS } from "./ops.ts";
 import { decodeUnaryKey, UNARY_KEY_FIELDS } from "./read.ts";
@@ -23,7 +23,7 @@ export const UNARY: OpFamily<UnarySpec, UnaryPlan> = {
   plan: (s, t) => planUnary(s, t.isa),
   fallbackPlan: (s) => planUnary(s, "scalar"),
   generate: generateUnary,
-  candidates: (_s, p) => streamCandidates(p),
+  candidates: (s, p) => [...streamCandidates(p), ...streamStoreCandidates(p, 4 * s.n)],
   partition: elementwiseParts,
   reference: (s, [x, y]) => unaryReference(s, x, y),
 };

@@ -5,7 +5,7 @@
  * @module
  */
 import type { Program } from "../../../asm/mod.ts";
-import { elementwiseKernel, streamsFor } from "../elementwise.ts";
+import { describeStores, elementwiseKernel, streamsFor, streamStoresFor } from "../elementwise.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
 import { UNARY_OPS } from "./ops.ts";
 import type { UnarySpec } from "./spec.ts";
@@ -16,20 +16,24 @@ export interface UnaryPlan {
   isa: VecLevel;
   /** Most interleaved vectors per step (1: a cheap op, 4 vectors in turn; see streamsFor). */
   streams: number;
+  /** y's lines written by non-temporal stores (AVX-512, y past the last-level cache: see elementwise.ts). */
+  streamStores: boolean;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
   description: string;
 }
 
-/** The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved. */
+/** The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved; y past L3 streamed. */
 export function planUnary(s: UnarySpec, isa: VecLevel): UnaryPlan {
   const def = UNARY_OPS[s.op];
+  const streamStores = streamStoresFor(isa, 4 * s.n);
   return {
     isa,
     streams: streamsFor(def.flops),
+    streamStores,
     workspaceBytes: 0,
-    description: `${isa} ${def.name}`,
+    description: describeStores(`${isa} ${def.name}`, streamStores),
   };
 }
 
@@ -45,6 +49,6 @@ export function generateUnary(
     s.n,
     (m, y, x) => def.emit(m, y, x, s.params),
     plan.streams,
-    options,
+    { ...options, streamStores: plan.streamStores },
   );
 }
