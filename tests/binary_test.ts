@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { BINARY_OPS, type BinaryOp, isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { binaryReference } from "../src/kernels/binary/ops.ts";
+import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
 import { pick, rng } from "./helpers/random.ts";
 import { ulpDistance } from "./helpers/ulp.ts";
 
@@ -190,6 +191,58 @@ for (const isa of LEVELS) {
     }
   });
 }
+
+Deno.test({
+  name:
+    "binary avx512: y past the last-level cache by non-temporal stores, the same bits as ordinary stores wherever the operands start, in place and on 3 threads",
+  ignore: !LEVELS.includes("avx512"),
+  fn() {
+    // y of STREAM_STORES_FROM bytes and more: its runs start at y's lines (a masked head), whole
+    // lines by non-temporal stores, a masked rest; same shape, a row broadcast down the rows,
+    // and a scalar. Sums and products of floats: f32 rounding of the exact result.
+    const cols = 1000, rows = Math.ceil(STREAM_STORES_FROM / 4 / cols) + 3, n = rows * cols;
+    const r = rng(8086);
+    const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
+    const row = new Float32Array(cols).map(() => r() * 4), scalar = new Float32Array([1.5]);
+    using jit = new Jit({ maxIsa: "avx512", threads: 1 });
+    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0 });
+    const ba = new Float32Array(n + 32), by = new Float32Array(n + 32);
+    const cases = [
+      ["add", data, [rows, cols], (i: number) => Math.fround(data[i] + data[i])],
+      ["mul", row, [cols], (i: number) => Math.fround(data[i] * row[i % cols])],
+      ["sub", scalar, [1], (i: number) => Math.fround(data[i] - 1.5)],
+    ] as const;
+    for (const [op, b, bDims, want] of cases) {
+      for (
+        const [oa, oy, j] of [[0, 0, jit], [3, 11, jit], [7, 1, split], [16, 16, split]] as const
+      ) {
+        ba.set(data, oa);
+        by.fill(-1);
+        const a = ba.subarray(oa, oa + n), y = by.subarray(oy, oy + n);
+        j.binary(op, a, [rows, cols], op === "add" ? a : b, bDims, y);
+        for (let i = 0; i < n; i++) {
+          if (!Object.is(y[i], want(i))) {
+            assert.fail(`${op} a at ${oa}, y at ${oy}: [${i}] ${y[i]} against ${want(i)}`);
+          }
+        }
+        assert.ok(by.subarray(0, oy).every((v) => v === -1), `${op}: before y at ${oy}`);
+        assert.ok(by.subarray(oy + n).every((v) => v === -1), `${op}: after y at ${oy}`);
+      }
+      const a = ba.subarray(5, 5 + n);
+      a.set(data);
+      jit.binary(op, a, [rows, cols], op === "add" ? a : b, bDims, a); // in place
+      for (let i = 0; i < n; i++) {
+        if (!Object.is(a[i], want(i))) assert.fail(`${op} in place: [${i}]`);
+      }
+    }
+    const plans = jit.stats().keys.map((k) => k.plan ?? "");
+    assert.equal(
+      plans.filter((p) => p.endsWith("y by non-temporal stores")).length,
+      3,
+      plans.join("; "),
+    );
+  },
+});
 
 Deno.test("binary: bad input names the argument, the value and the expectation", () => {
   using jit = new Jit();

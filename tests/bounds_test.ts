@@ -202,7 +202,7 @@ Deno.test("bounds: every neural op stays inside its operands, guard pages on bot
   assert.equal(runs, 240);
 });
 
-Deno.test("bounds: unary ops storing y past the last-level cache by non-temporal stores stay inside x and y, guard pages on both sides", () => {
+Deno.test("bounds: unary and binary ops storing y past the last-level cache by non-temporal stores stay inside their operands, guard pages on both sides", () => {
   // y of STREAM_STORES_FROM bytes and more: a masked head up to y's first line, whole lines
   // by non-temporal stores, a masked rest. y flush against a guard page and a float in; on
   // 1 and 3 threads (each part's head and rest at the guards too).
@@ -218,6 +218,9 @@ Deno.test("bounds: unary ops storing y past the last-level cache by non-temporal
           j.unary("relu", X.view, y);
           assert.equal(y[0], 2, side);
           assert.equal(y[n - 1], 0, side);
+          j.binary("add", X.view, [n], X.view, [n], y);
+          assert.equal(y[0], 4, side);
+          assert.equal(y[n - 1], -1, side);
         }
       }
     } finally {

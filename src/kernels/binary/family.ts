@@ -6,7 +6,13 @@
  */
 import type { OpFamily, Part } from "../family.ts";
 import { rangeParts, splitRange } from "../partition.ts";
-import { type BinaryPlan, binaryReferenceLoop, generateBinary, planBinary } from "./generate.ts";
+import {
+  binaryCandidates,
+  type BinaryPlan,
+  binaryReferenceLoop,
+  generateBinary,
+  planBinary,
+} from "./generate.ts";
 import { BINARY_KEY_FIELDS, decodeBinaryKey } from "./read.ts";
 import { type BinarySpec, describeBinary, outputSize } from "./spec.ts";
 
@@ -23,6 +29,7 @@ export const BINARY: OpFamily<BinarySpec, BinaryPlan> = {
   plan: (s, t) => planBinary(s, t.isa),
   fallbackPlan: (s) => planBinary(s, "scalar"),
   generate: generateBinary,
+  candidates: binaryCandidates,
   partition: binaryParts,
   reference: (s, [a, b, y]) => binaryReferenceLoop(s, a, b, y),
 };

@@ -27,6 +27,7 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
+import { describeStores, streamStoreCandidates, streamStoresFor } from "../elementwise.ts";
 import { Lanes } from "../math/lanes.ts";
 import { allocateStreams } from "../streams.ts";
 import { type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
@@ -44,6 +45,12 @@ export interface BinaryPlan {
    * line (see planBinary).
    */
   lineRuns: boolean;
+  /**
+   * AVX-512 runs of 128 or more, y past the last-level cache (see
+   * elementwise.ts): the runs start at y's lines instead and its whole lines
+   * go by non-temporal stores (an `sfence` at the end).
+   */
+  streamStores: boolean;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
@@ -59,15 +66,37 @@ export interface BinaryPlan {
  * shape 1014 µs both off, 876-901 one off; a row's vector times a matrix
  * 786-806 both off, 600-667 one off, 559-579 neither or only y).
  */
-export function planBinary(s: BinarySpec, isa: VecLevel): BinaryPlan {
-  const lineRuns = isa === "avx512" && s.dims[s.dims.length - 1] >= 128 && anchorOf(s) !== null;
-  const lines = lineRuns ? ", runs from the first input's lines" : "";
+export function planBinary(
+  s: BinarySpec,
+  isa: VecLevel,
+  streamStores: boolean = streamStoresFor(isa, 4 * outputSize(s)),
+): BinaryPlan {
+  const runs = isa === "avx512" && s.dims[s.dims.length - 1] >= 128;
+  const stream = runs && streamStores;
+  const lineRuns = runs && (stream || anchorOf(s) !== null);
+  const lines = stream
+    ? ", runs from y's lines"
+    : lineRuns
+    ? ", runs from the first input's lines"
+    : "";
   return {
     isa,
     lineRuns,
+    streamStores: stream,
     workspaceBytes: 0,
-    description: `${isa} ${BINARY_OPS[s.op]}, ${s.dims.length} loop(s)${lines}`,
+    description: describeStores(
+      `${isa} ${BINARY_OPS[s.op]}, ${s.dims.length} loop(s)${lines}`,
+      stream,
+    ),
   };
+}
+
+/** Tier 2's candidate: y stored the other way, from 4 MiB (the same bits). */
+export function binaryCandidates(s: BinarySpec, p: BinaryPlan): BinaryPlan[] {
+  const bytes = 4 * outputSize(s);
+  if (streamStoreCandidates(p, bytes).length === 0) return [];
+  const other = planBinary(s, p.isa, !p.streamStores);
+  return other.streamStores === p.streamStores ? [] : [other];
 }
 
 /** The input a run aligns to: a, or b when a is one value along the run; null when both are. */
@@ -152,6 +181,8 @@ export function generateBinary(
     if (!bScalar && s.exponent === null) load(st.b, pB);
     emitOp(m, st.d, st.a, st.b);
     if (kind === "scalar") sv.storeScalar(pY, disp, st.d);
+    // Whole vectors are on y's lines when it streams (runs from y's lines).
+    else if (kind === "vector" && plan.streamStores) sv.storeStream(pY, disp, st.d);
     else sv.store(pY, disp, st.d, t);
   };
 
@@ -196,7 +227,7 @@ export function generateBinary(
   const lineRun = (advance: (bytes: number | Reg) => void, done: Label) => {
     const plain = a.label(), groupsDone = a.label(), group = a.label();
     const singlesDone = a.label(), single = a.label(), noRest = a.label();
-    a.emit("mov", rax, anchorOf(s) === "a" ? pA : pB);
+    a.emit("mov", rax, plan.streamStores ? pY : anchorOf(s) === "a" ? pA : pB);
     a.emit("neg", rax);
     a.emit("and", rax, 63); // bytes to its next line
     a.emit("jz", plain);
@@ -259,6 +290,7 @@ export function generateBinary(
     a.emit("pop", rA);
   };
   level(0, 0);
+  if (plan.streamStores) a.emit("sfence");
   v.leave();
   a.emit("ret");
   return a.finish();
