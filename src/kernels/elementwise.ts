@@ -85,40 +85,52 @@ export function elementwiseParts<S extends { n: number }, P extends KernelPlan>(
 }
 
 /**
- * Bytes of y from which an AVX-512 elementwise kernel writes it by
- * non-temporal stores (see `streamStoresFor`). Past the last-level cache an
- * ordinary store reads each line in before writing it (a third transfer
- * per element beside x's read and y's write back); a non-temporal store
- * sends the line to memory whole. Below, y is better kept in cache for the
- * op after. A core's share of L3 here (Zen 4/5: 32 MiB a CCD; CPUID on this
- * guest reports the socket's 512 MiB), so y of 32 MiB and up.
+ * How an elementwise kernel stores y: ordinary stores ("cached"), whole
+ * lines by non-temporal stores ("streamed": sent to memory without being
+ * read for ownership first, and not kept in cache), or streamed only when
+ * the call is split between threads ("streamedWhenSplit": its parts
+ * stream, a call on one thread stores as usual). Either way every element
+ * runs the same instructions: the same bits.
+ */
+export type YStores = "cached" | "streamed" | "streamedWhenSplit";
+
+/**
+ * Bytes of y from which tier 1 streams it when the call is split (AVX-512):
+ * past the last-level cache, where nothing after the op finds y in cache
+ * anyway. A core's share of L3 here (Zen 4/5: 32 MiB a CCD; CPUID on this
+ * guest reports the socket's 512 MiB). Measured on Zen 5 (`deno run -A
+ * bench/tune_candidates.ts --unary OP,N [--threads 2]`, tier 2's
+ * candidates in one process): at 2 threads streaming won at every size
+ * from 4 MiB (relu 64 Mi floats 9981 µs against 12891, 4 Mi 409 against
+ * 733); on one thread it lost a little on an op bound by its arithmetic
+ * (exp 64 Mi 18792 against 17615) and tied on relu (15261 against 15407).
  */
 export const STREAM_STORES_FROM = 32 << 20;
 
-/** Bytes of y from which tier 2 also tries the other way of storing it. */
+/** Bytes of y from which tier 2 also tries storing it the other ways. */
 export const STREAM_STORES_TRIED_FROM = 4 << 20;
 
-/** Whether an elementwise kernel at `isa` writes `bytes` of y by non-temporal stores. */
-export function streamStoresFor(isa: string, bytes: number): boolean {
-  return isa === "avx512" && bytes >= STREAM_STORES_FROM;
+/** Tier 1's stores of `bytes` of y at `isa`. */
+export function storesFor(isa: string, bytes: number): YStores {
+  return isa === "avx512" && bytes >= STREAM_STORES_FROM ? "streamedWhenSplit" : "cached";
 }
 
-/**
- * Tier 2's candidate storing y the other way (same instructions otherwise:
- * the same bits), for y of `STREAM_STORES_TRIED_FROM` and up at AVX-512.
- */
-export function streamStoreCandidates<
-  P extends { isa: string; streamStores: boolean; description: string },
->(p: P, bytes: number): P[] {
-  if (p.isa !== "avx512" || bytes < STREAM_STORES_TRIED_FROM) return [];
-  const streamStores = !p.streamStores;
-  return [{ ...p, streamStores, description: describeStores(p.description, streamStores) }];
+/** The other ways tier 2 tries (AVX-512, y of `STREAM_STORES_TRIED_FROM` and up). */
+export function otherStores(isa: string, bytes: number, stores: YStores): YStores[] {
+  if (isa !== "avx512" || bytes < STREAM_STORES_TRIED_FROM) return [];
+  return (["cached", "streamed"] as const).filter((w) => w !== stores);
 }
 
-/** A plan's description with its stores said (non-temporal or not). */
-export function describeStores(description: string, streamStores: boolean): string {
-  const plain = description.replace(/, y by non-temporal stores$/, "");
-  return streamStores ? `${plain}, y by non-temporal stores` : plain;
+/** The stores of one part of a call split in `parts`. */
+export function partStores(stores: YStores, parts: number): YStores {
+  return stores === "streamedWhenSplit" ? (parts > 1 ? "streamed" : "cached") : stores;
+}
+
+/** A plan's description with its stores said. */
+export function describeStores(description: string, stores: YStores): string {
+  const plain = description.replace(/, y by non-temporal stores( when split)?$/, "");
+  if (stores === "cached") return plain;
+  return `${plain}, y by non-temporal stores${stores === "streamedWhenSplit" ? " when split" : ""}`;
 }
 
 /** The most vectors of an op to interleave: cheap ops (≤ 4 FLOPs per element) none. */
@@ -274,21 +286,22 @@ function emitStreamedRow(a: Assembler, v: Vec, p: RowsPass): void {
 
 /**
  * `void kernel(args)`: y[i] = f(x[i]) for i < n, x and y in argument slots
- * 0 and 1 (the unary and chain families' whole kernel); `streamStores`
- * (AVX-512, n at least a vector): y's lines by non-temporal stores.
+ * 0 and 1 (the unary and chain families' whole kernel); `stores`
+ * "streamed" (AVX-512, n at least a vector): y's lines by non-temporal
+ * stores.
  */
 export function elementwiseKernel(
   isa: VecIsa,
   n: number,
   f: (m: Lanes, y: number, x: number) => void,
   streams: number,
-  options: { listing: boolean; streamStores?: boolean },
+  options: { listing: boolean; stores?: YStores },
 ): Program {
   const a = new Assembler({ listing: options.listing });
   loadPointer(a, rsi, 0);
   loadPointer(a, rdx, 1);
   const pass = { rows: 1, cols: n, x: rsi, xStride: 0, y: rdx, yStride: 0, f, streams };
-  if (options.streamStores && isa.level === "avx512" && n >= isa.lanes) {
+  if (options.stores === "streamed" && isa.level === "avx512" && n >= isa.lanes) {
     emitStreamedRow(a, new Vec(a, isa), pass);
   } else emitRowsPass(a, isa, pass);
   new Vec(a, isa).leave();

@@ -27,7 +27,7 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
-import { describeStores, streamStoreCandidates, streamStoresFor } from "../elementwise.ts";
+import { describeStores, otherStores, storesFor, type YStores } from "../elementwise.ts";
 import { Lanes } from "../math/lanes.ts";
 import { allocateStreams } from "../streams.ts";
 import { type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
@@ -46,11 +46,11 @@ export interface BinaryPlan {
    */
   lineRuns: boolean;
   /**
-   * AVX-512 runs of 128 or more, y past the last-level cache (see
-   * elementwise.ts): the runs start at y's lines instead and its whole lines
-   * go by non-temporal stores (an `sfence` at the end).
+   * How y is stored (see elementwise.ts): "streamed" only for AVX-512 runs
+   * of 128 or more, which then start at y's lines instead and send its
+   * whole lines by non-temporal stores (an `sfence` at the end).
    */
-  streamStores: boolean;
+  stores: YStores;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
@@ -69,12 +69,13 @@ export interface BinaryPlan {
 export function planBinary(
   s: BinarySpec,
   isa: VecLevel,
-  streamStores: boolean = streamStoresFor(isa, 4 * outputSize(s)),
+  stores: YStores = storesFor(isa, 4 * outputSize(s)),
 ): BinaryPlan {
   const runs = isa === "avx512" && s.dims[s.dims.length - 1] >= 128;
-  const stream = runs && streamStores;
-  const lineRuns = runs && (stream || anchorOf(s) !== null);
-  const lines = stream
+  const how = runs ? stores : "cached";
+  const streamed = how === "streamed";
+  const lineRuns = runs && (streamed || anchorOf(s) !== null);
+  const lines = streamed
     ? ", runs from y's lines"
     : lineRuns
     ? ", runs from the first input's lines"
@@ -82,21 +83,20 @@ export function planBinary(
   return {
     isa,
     lineRuns,
-    streamStores: stream,
+    stores: how,
     workspaceBytes: 0,
     description: describeStores(
       `${isa} ${BINARY_OPS[s.op]}, ${s.dims.length} loop(s)${lines}`,
-      stream,
+      how,
     ),
   };
 }
 
-/** Tier 2's candidate: y stored the other way, from 4 MiB (the same bits). */
+/** Tier 2's candidates: y stored the other ways, from 4 MiB (the same bits). */
 export function binaryCandidates(s: BinarySpec, p: BinaryPlan): BinaryPlan[] {
-  const bytes = 4 * outputSize(s);
-  if (streamStoreCandidates(p, bytes).length === 0) return [];
-  const other = planBinary(s, p.isa, !p.streamStores);
-  return other.streamStores === p.streamStores ? [] : [other];
+  return otherStores(p.isa, 4 * outputSize(s), p.stores)
+    .map((w) => planBinary(s, p.isa, w))
+    .filter((q) => q.stores !== p.stores);
 }
 
 /** The input a run aligns to: a, or b when a is one value along the run; null when both are. */
@@ -182,7 +182,7 @@ export function generateBinary(
     emitOp(m, st.d, st.a, st.b);
     if (kind === "scalar") sv.storeScalar(pY, disp, st.d);
     // Whole vectors are on y's lines when it streams (runs from y's lines).
-    else if (kind === "vector" && plan.streamStores) sv.storeStream(pY, disp, st.d);
+    else if (kind === "vector" && plan.stores === "streamed") sv.storeStream(pY, disp, st.d);
     else sv.store(pY, disp, st.d, t);
   };
 
@@ -227,7 +227,7 @@ export function generateBinary(
   const lineRun = (advance: (bytes: number | Reg) => void, done: Label) => {
     const plain = a.label(), groupsDone = a.label(), group = a.label();
     const singlesDone = a.label(), single = a.label(), noRest = a.label();
-    a.emit("mov", rax, plan.streamStores ? pY : anchorOf(s) === "a" ? pA : pB);
+    a.emit("mov", rax, plan.stores === "streamed" ? pY : anchorOf(s) === "a" ? pA : pB);
     a.emit("neg", rax);
     a.emit("and", rax, 63); // bytes to its next line
     a.emit("jz", plain);
@@ -290,7 +290,7 @@ export function generateBinary(
     a.emit("pop", rA);
   };
   level(0, 0);
-  if (plan.streamStores) a.emit("sfence");
+  if (plan.stores === "streamed") a.emit("sfence");
   v.leave();
   a.emit("ret");
   return a.finish();

@@ -5,7 +5,13 @@
  * @module
  */
 import type { Program } from "../../../asm/mod.ts";
-import { describeStores, elementwiseKernel, streamsFor, streamStoresFor } from "../elementwise.ts";
+import {
+  describeStores,
+  elementwiseKernel,
+  storesFor,
+  streamsFor,
+  type YStores,
+} from "../elementwise.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
 import { UNARY_OPS } from "./ops.ts";
 import type { UnarySpec } from "./spec.ts";
@@ -16,24 +22,24 @@ export interface UnaryPlan {
   isa: VecLevel;
   /** Most interleaved vectors per step (1: a cheap op, 4 vectors in turn; see streamsFor). */
   streams: number;
-  /** y's lines written by non-temporal stores (AVX-512, y past the last-level cache: see elementwise.ts). */
-  streamStores: boolean;
+  /** How y is stored (non-temporal stores past the last-level cache: see elementwise.ts). */
+  stores: YStores;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
   description: string;
 }
 
-/** The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved; y past L3 streamed. */
+/** The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved; y past L3 streamed when split. */
 export function planUnary(s: UnarySpec, isa: VecLevel): UnaryPlan {
   const def = UNARY_OPS[s.op];
-  const streamStores = streamStoresFor(isa, 4 * s.n);
+  const stores = storesFor(isa, 4 * s.n);
   return {
     isa,
     streams: streamsFor(def.flops),
-    streamStores,
+    stores,
     workspaceBytes: 0,
-    description: describeStores(`${isa} ${def.name}`, streamStores),
+    description: describeStores(`${isa} ${def.name}`, stores),
   };
 }
 
@@ -49,6 +55,6 @@ export function generateUnary(
     s.n,
     (m, y, x) => def.emit(m, y, x, s.params),
     plan.streams,
-    { ...options, streamStores: plan.streamStores },
+    { ...options, stores: plan.stores },
   );
 }
