@@ -62,9 +62,10 @@ export interface SoftmaxPlan {
    * (a row of 122 KB is y's first touch of them), and each store that
    * misses holds a store-buffer entry until its line arrives; claimed
    * ahead, the misses overlap the exponentials. Measured on Zen 5 (`deno
-   * run -A bench/tune_candidates.ts --softmax 128x30522`, scratch
-   * candidates in one process, three runs): 2 KB ahead 0.97-1.00× the
-   * kernel without, 4 KB 0.95-0.98×, 8 KB 0.96-0.97×. Tier 2 tries it off.
+   * run -A bench/tune_candidates.ts --softmax 128x30522`, tier 1 against
+   * the candidate without, three runs): 1119 / 1120 / 1137 µs against 1163
+   * / 1369 / 1334; later runs on a busier host within the noise. 2, 4 and
+   * 8 KB ahead ran alike (scratch candidates). Tier 2 tries it off.
    */
   claimAhead: number;
   /** The whole row is held in registers: one load and one store per element. */
