@@ -214,6 +214,10 @@ Deno.test({
       ["sub", scalar, [1], (i: number) => Math.fround(data[i] - 1.5)],
     ] as const;
     for (const [op, b, bDims, want] of cases) {
+      // One thread: ordinary stores, the same values.
+      const whole = new Float32Array(n);
+      jit.binary(op, data, [rows, cols], op === "add" ? data : b, bDims, whole);
+      for (let i = 0; i < n; i++) if (!Object.is(whole[i], want(i))) assert.fail(`${op}: [${i}]`);
       for (
         const [oa, oy] of [[0, 0], [3, 11], [7, 1], [16, 16]] as const
       ) {
