@@ -3,6 +3,7 @@ import { BINARY_OPS, type BinaryOp, isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { binaryReference } from "../src/kernels/binary/ops.ts";
 import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
+import { listingsWith } from "./helpers/dump.ts";
 import { pick, rng } from "./helpers/random.ts";
 import { ulpDistance } from "./helpers/ulp.ts";
 
@@ -205,8 +206,9 @@ Deno.test({
     const r = rng(8086);
     const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
     const row = new Float32Array(cols).map(() => r() * 4), scalar = new Float32Array([1.5]);
-    using jit = new Jit({ maxIsa: "avx512", threads: 1 });
-    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0 });
+    const dir = Deno.makeTempDirSync({ prefix: "njit-streamed-" });
+    using jit = new Jit({ maxIsa: "avx512", threads: 1, dump: `${dir}/one` });
+    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, dump: `${dir}/split` });
     const ba = new Float32Array(n + 32), by = new Float32Array(n + 32);
     const cases = [
       ["add", data, [rows, cols], (i: number) => Math.fround(data[i] + data[i])],
@@ -246,6 +248,15 @@ Deno.test({
       3,
       plans.join("; "),
     );
+    // The parts' code stores by vmovntps (and fences); the one-thread kernels do not.
+    const streamed = listingsWith(`${dir}/split`, "vmovntps");
+    assert.ok(
+      streamed.length >= 3 && streamed.every((f) => f.includes("part")),
+      streamed.join(" "),
+    );
+    assert.equal(listingsWith(`${dir}/split`, "sfence").length, streamed.length);
+    assert.deepEqual(listingsWith(`${dir}/one`, "vmovntps"), []);
+    Deno.removeSync(dir, { recursive: true });
   },
 });
 

@@ -10,6 +10,8 @@ import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { chainReference, type ChainSpec, readChain } from "../src/kernels/chain/mod.ts";
 import { decodeChainKey } from "../src/kernels/chain/read.ts";
+import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
+import { listingsWith } from "./helpers/dump.ts";
 
 const LEVELS: IsaLevel[] = levelsUpTo(cpuFeatures().isa).filter((l) => l !== "amx");
 const UNARY = ["relu", "sigmoid", "tanh", "exp", "erf", "gelu", "softplus", "sqrt", "neg", "abs"];
@@ -107,6 +109,46 @@ Deno.test("chain: split between threads gives the same bits", () => {
     assert.deepEqual(b, a, JSON.stringify(steps));
   }
   assert.ok(two.stats().keys.some((k) => k.parts > 1), "no call was split");
+});
+
+Deno.test({
+  name:
+    "chain avx512: y past the last-level cache split between threads goes by non-temporal stores, the one-thread call's bits wherever x and y start",
+  ignore: !LEVELS.includes("avx512"),
+  fn() {
+    const n = STREAM_STORES_FROM / 4 + 21;
+    const r = rng(5150);
+    const data = new Float32Array(n).map(() => (r() * 2 - 1) * 6);
+    const steps = new ChainSteps(["sigmoid", { op: "mul", x: true }]);
+    const dir = Deno.makeTempDirSync({ prefix: "njit-streamed-" });
+    using one = new Jit({ maxIsa: "avx512", threads: 1, dump: `${dir}/one` });
+    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, dump: `${dir}/split` });
+    const want = new Float32Array(n);
+    one.chain(data, want, steps);
+    const bx = new Float32Array(n + 32), by = new Float32Array(n + 32);
+    for (const [ox, oy] of [[0, 0], [3, 11], [16, 1]] as const) {
+      bx.set(data, ox);
+      by.fill(-1);
+      const x = bx.subarray(ox, ox + n), y = by.subarray(oy, oy + n);
+      split.chain(x, y, steps);
+      for (let i = 0; i < n; i++) {
+        if (!Object.is(y[i], want[i])) {
+          assert.fail(`x at ${ox}, y at ${oy}: [${i}] ${y[i]} against ${want[i]}`);
+        }
+      }
+      assert.ok(by.subarray(0, oy).every((v) => v === -1), `before y at ${oy}`);
+      assert.ok(by.subarray(oy + n).every((v) => v === -1), `after y at ${oy}`);
+    }
+    const plans = split.stats().keys.map((k) => `${k.plan} (${k.parts} parts)`);
+    assert.ok(
+      plans.some((p) => p.endsWith("y by non-temporal stores when split (12 parts)")),
+      plans.join("; "),
+    );
+    // The parts' code stores by vmovntps; the one-thread kernel does not.
+    assert.ok(listingsWith(`${dir}/split`, "vmovntps").length >= 1);
+    assert.deepEqual(listingsWith(`${dir}/one`, "vmovntps"), []);
+    Deno.removeSync(dir, { recursive: true });
+  },
 });
 
 Deno.test("chain: bad steps are named before any native code runs", () => {

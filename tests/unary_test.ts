@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { UNARY_OPS } from "../src/kernels/unary/mod.ts";
 import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
+import { listingsWith } from "./helpers/dump.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { erf64 } from "../src/kernels/math/reference.ts";
 import { pick, rng } from "./helpers/random.ts";
@@ -288,8 +289,9 @@ Deno.test({
     const n = STREAM_STORES_FROM / 4 + 37, third = Math.ceil(n / 3);
     const r = rng(4711);
     const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
-    using jit = new Jit({ maxIsa: "avx512", threads: 1 });
-    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0 });
+    const dir = Deno.makeTempDirSync({ prefix: "njit-streamed-" });
+    using jit = new Jit({ maxIsa: "avx512", threads: 1, dump: `${dir}/one` });
+    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, dump: `${dir}/split` });
     const bx = new Float32Array(n + 32), by = new Float32Array(n + 32);
     for (const op of ["exp", "relu"] as const) {
       const want = new Float32Array(n);
@@ -331,6 +333,15 @@ Deno.test({
         whole.join("; "),
       );
     }
+    // The parts' code stores by vmovntps (and fences); the one-thread kernels do not.
+    const streamed = listingsWith(`${dir}/split`, "vmovntps");
+    assert.ok(
+      streamed.length >= 2 && streamed.every((f) => f.includes("part")),
+      streamed.join(" "),
+    );
+    assert.equal(listingsWith(`${dir}/split`, "sfence").length, streamed.length);
+    assert.deepEqual(listingsWith(`${dir}/one`, "vmovntps"), []);
+    Deno.removeSync(dir, { recursive: true });
   },
 });
 

@@ -126,6 +126,32 @@ export function partStores(stores: YStores, parts: number): YStores {
   return stores === "streamedWhenSplit" ? (parts > 1 ? "streamed" : "cached") : stores;
 }
 
+/** The plan storing y that way (its description saying so). */
+export function withStores<P extends { stores: YStores; description: string }>(
+  p: P,
+  stores: YStores,
+): P {
+  return stores === p.stores
+    ? p
+    : { ...p, stores, description: describeStores(p.description, stores) };
+}
+
+/** Tier 2's candidates of an elementwise plan storing y the other ways (y of `bytes`). */
+export function storeCandidates<P extends { isa: string; stores: YStores; description: string }>(
+  p: P,
+  bytes: number,
+): P[] {
+  return otherStores(p.isa, bytes, p.stores).map((w) => withStores(p, w));
+}
+
+/** elementwiseParts with the parts' stores (streamed when split, if the plan says so). */
+export function storedParts<
+  S extends { n: number },
+  P extends KernelPlan & { stores: YStores; description: string },
+>(s: S, p: P, parts: number): Part<S, P>[] | null {
+  return elementwiseParts(s, withStores(p, partStores(p.stores, parts)), parts);
+}
+
 /** A plan's description with its stores said. */
 export function describeStores(description: string, stores: YStores): string {
   const plain = description.replace(/, y by non-temporal stores( when split)?$/, "");

@@ -6,7 +6,7 @@
  */
 import { binaryReference } from "../binary/ops.ts";
 import type { OpFamily } from "../family.ts";
-import { elementwiseParts, streamCandidates } from "../elementwise.ts";
+import { storeCandidates, storedParts, streamCandidates } from "../elementwise.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type ChainPlan, generateChain, planChain, stepFlops } from "./generate.ts";
 import { CHAIN_KEY_FIELDS, decodeChainKey } from "./read.ts";
@@ -25,8 +25,8 @@ export const CHAIN: OpFamily<ChainSpec, ChainPlan> = {
   plan: (s, t) => planChain(s, t.isa),
   fallbackPlan: (s) => planChain(s, "scalar"),
   generate: generateChain,
-  candidates: (_s, p) => streamCandidates(p),
-  partition: elementwiseParts,
+  candidates: (s, p) => [...streamCandidates(p), ...storeCandidates(p, 4 * s.n)],
+  partition: storedParts,
   reference: (s, [x, y]) => chainReference(s, x, y),
 };
 

@@ -7,7 +7,13 @@
  */
 import type { Program } from "../../../asm/mod.ts";
 import { emitBinary, emitPowConstant } from "../binary/ops.ts";
-import { elementwiseKernel, streamsFor } from "../elementwise.ts";
+import {
+  describeStores,
+  elementwiseKernel,
+  storesFor,
+  streamsFor,
+  type YStores,
+} from "../elementwise.ts";
 import type { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
@@ -19,6 +25,8 @@ export interface ChainPlan {
   isa: VecLevel;
   /** Most interleaved vectors per step (see streamsFor). */
   streams: number;
+  /** How y is stored (non-temporal stores past the last-level cache: see elementwise.ts). */
+  stores: YStores;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
@@ -34,11 +42,13 @@ export function stepFlops(s: ChainStepSpec): number {
 /** The plan: as many interleaved vectors as the chain's work calls for. */
 export function planChain(s: ChainSpec, isa: VecLevel): ChainPlan {
   const flops = s.steps.reduce((t, st) => t + stepFlops(st), 0);
+  const stores = storesFor(isa, 4 * s.n);
   return {
     isa,
     streams: streamsFor(flops),
+    stores,
     workspaceBytes: 0,
-    description: `${isa} chain of ${s.steps.length}`,
+    description: describeStores(`${isa} chain of ${s.steps.length}`, stores),
   };
 }
 
@@ -79,6 +89,6 @@ export function generateChain(
       m.give(...t.filter((r) => r >= 0));
     },
     plan.streams,
-    options,
+    { ...options, stores: plan.stores },
   );
 }

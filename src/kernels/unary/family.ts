@@ -4,14 +4,7 @@
  * @module
  */
 import type { OpFamily } from "../family.ts";
-import {
-  describeStores,
-  elementwiseParts,
-  otherStores,
-  partStores,
-  streamCandidates,
-  type YStores,
-} from "../elementwise.ts";
+import { storeCandidates, storedParts, streamCandidates } from "../elementwise.ts";
 import { generateUnary, planUnary, type UnaryPlan } from "./generate.ts";
 import { UNARY_OPS } from "./ops.ts";
 import { decodeUnaryKey, UNARY_KEY_FIELDS } from "./read.ts";
@@ -30,21 +23,10 @@ export const UNARY: OpFamily<UnarySpec, UnaryPlan> = {
   plan: (s, t) => planUnary(s, t.isa),
   fallbackPlan: (s) => planUnary(s, "scalar"),
   generate: generateUnary,
-  candidates: (s, p) => [
-    ...streamCandidates(p),
-    ...otherStores(p.isa, 4 * s.n, p.stores).map((w) => withStores(p, w)),
-  ],
-  partition: (s, p, parts) =>
-    elementwiseParts(s, withStores(p, partStores(p.stores, parts)), parts),
+  candidates: (s, p) => [...streamCandidates(p), ...storeCandidates(p, 4 * s.n)],
+  partition: storedParts,
   reference: (s, [x, y]) => unaryReference(s, x, y),
 };
-
-/** The plan storing y that way. */
-function withStores(p: UnaryPlan, stores: YStores): UnaryPlan {
-  return stores === p.stores
-    ? p
-    : { ...p, stores, description: describeStores(p.description, stores) };
-}
 
 /** y[i] = op(x[i]) in f64, rounded to f32. */
 export function unaryReference(s: UnarySpec, x: Float32Array, y: Float32Array): void {
