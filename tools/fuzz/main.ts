@@ -5,7 +5,7 @@
  * changing a kernel or a fusion.
  *
  *   deno run -A tools/fuzz/main.ts conv [--from 1] [--count 500] [--isa avx2]
- *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, feeds, concurrent, graph, ops, dynamic, qdq
+ *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, streamed, feeds, concurrent, graph, ops, dynamic, qdq
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/fuzz/main.ts graph   # needs onnxruntime-node
  *
  * Exits 1 when any case failed.
@@ -25,6 +25,7 @@ import { poolCase } from "./pool.ts";
 import { qconvCase } from "./qconv.ts";
 import { qdqCase } from "./qdq_graph.ts";
 import { rowsCase } from "./rows.ts";
+import { streamedCase } from "./streamed.ts";
 import { type CaseResult, type FuzzOptions, JitSet } from "./shared.ts";
 
 const CAMPAIGNS: Record<string, (seed: number, jits: JitSet, o: FuzzOptions) => CaseResult> = {
@@ -34,6 +35,7 @@ const CAMPAIGNS: Record<string, (seed: number, jits: JitSet, o: FuzzOptions) => 
   pool: poolCase,
   qconv: qconvCase,
   rows: rowsCase,
+  streamed: streamedCase,
 };
 
 const { values, positionals } = parseArgs({
