@@ -69,13 +69,31 @@ function reduce(m: Lanes, n: number, t: number): number {
   return ni;
 }
 
+/** ln 2 rounded to f32 (off by 1.9e-9: see emitExpUpTo's `shortReduction`). */
+const LN2_F32 = 0.6931471824645996;
+
 /**
  * y = e^t for t ≤ EXP_HI (−Inf and anything below EXP_LO give +0) or NaN;
  * t is overwritten. y ≠ t.
+ *
+ * `shortReduction` (AVX-512; softmax): r = t − (n/16)·ln 2 by one FMA with
+ * ln 2 rounded to f32 instead of two. r is then off by up to |n/16|·1.9e-9,
+ * so e^t by a relative |t|·2.7e-9 (|t|·0.05 ulp) more: for a caller whose
+ * t = x − max was itself rounded, which already costs e^t a relative
+ * |t|·6e-8, it is lost in that error; the FMA pipes then do 6 operations a
+ * vector instead of 7 (the AVX-512 softmax's exponential pass, bound by
+ * them, ran faster by about that in a scratch timing of its code in cache;
+ * whole calls by `deno run -A bench/tune_candidates.ts --softmax 1024x1024`,
+ * the commit before and after alternating, stayed within this host's noise).
  */
-export function emitExpUpTo(m: Lanes, y: number, t: number): void {
+export function emitExpUpTo(
+  m: Lanes,
+  y: number,
+  t: number,
+  options: { shortReduction?: boolean } = {},
+): void {
   const v = m.v;
-  if (v.isa.level === "avx512") return emitExpByTable(m, y, t);
+  if (v.isa.level === "avx512") return emitExpByTable(m, y, t, options.shortReduction ?? false);
   m.atLeast(y, t, EXP_LO);
   v.move(t, y);
   const ni = reduce(m, y, t);
@@ -124,13 +142,16 @@ const EXP_SHORT = [0.5000161528587341, 0.16666720807552338];
  * sixteenths) the scale gives +Inf, but +Inf itself would give NaN (Inf −
  * Inf in r): callers cap t at EXP_HI.
  */
-function emitExpByTable(m: Lanes, y: number, t: number): void {
+function emitExpByTable(m: Lanes, y: number, t: number, shortReduction: boolean): void {
   const v = m.v;
   const s = m.take(), T = m.take(), q = m.take(), mk = m.mask();
   m.fma(s, t, f32(LOG2E), f32(SIXTEENTHS));
   v.op("sub", y, s, f32(SIXTEENTHS)); // n/16
-  m.fma(t, y, f32(-LN2_HI), t); // exact: n/16 has 12 bits, LN2_HI 9
-  m.fma(t, y, f32(-LN2_LO), t); // r
+  if (shortReduction) m.fma(t, y, f32(-LN2_F32), t); // r, one rounding (see emitExpUpTo)
+  else {
+    m.fma(t, y, f32(-LN2_HI), t); // exact: n/16 has 12 bits, LN2_HI 9
+    m.fma(t, y, f32(-LN2_LO), t); // r
+  }
   v.lookup(T, s, { table: EXP2_SIXTEENTHS });
   v.op("mul", s, T, t);
   m.fma(q, t, f32(EXP_SHORT[1]), f32(EXP_SHORT[0]));

@@ -28,7 +28,8 @@ export function emitExpStep(
   // x − max ≤ 0, or NaN, or −Inf.
   const t = m.take();
   v.move(t, x);
-  emitExpUpTo(m, e, t);
+  // x − max was rounded: the one-FMA reduction's error is lost in that one's (math/exp.ts).
+  emitExpUpTo(m, e, t, { shortReduction: true });
   m.give(t);
   if (store) v.store(r10, store.disp, e, tail);
   if (sum < 0) return;
