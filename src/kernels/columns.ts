@@ -19,10 +19,10 @@ import {
   type Label,
   ptr,
   r11,
-  rax,
   rcx,
   type Reg,
 } from "../../asm/mod.ts";
+import { emitInterleaved } from "./interleave.ts";
 import { addImmediate, countedLoop } from "./abi.ts";
 import type { Tail, Vec } from "./vec.ts";
 
@@ -263,25 +263,29 @@ export class LineReads {
 
 /**
  * A row of any length walked along its cache lines (AVX-512, rows of more
- * than a line): `line(disp, slot, tail)` reads and writes the line at
- * r11 + disp — the row's first line from its lane m on (`tail` k2; all of
- * it when the row starts on a line), whole lines four at a time (slots 0-3)
- * and then one (slot 0), and the last line's lanes below the row's end
- * (`tail` k3) when it ends off a line. For elementwise work and exact
- * reductions (a maximum), whose bits do not depend on which lane an element
- * is in. rax, rcx, r11, k2 and k3 are clobbered.
+ * than a line): `line(to, disp, slot, tail)` reads and writes the line at
+ * r11 + disp — the row's first line from its lane m on (`tail` set, all of
+ * it when the row starts on a line), whole lines `per` at a time (slots 0
+ * to per − 1; their instructions interleaved when `interleave`, each slot
+ * then writing to its own `to`) and then one (slot 0), and the last line's
+ * lanes below the row's end (`tail` set) when it ends off a line. For
+ * elementwise work and exact reductions (a maximum), whose bits do not
+ * depend on which lane an element is in. rax, rcx, r11 and the two masks
+ * (default k2 for the first line, k3 for the last) are clobbered.
  */
 export function emitAlongLines(
   v: Vec,
   base: Reg,
   bytes: number,
-  line: (disp: number, slot: number, tail?: Tail) => void,
+  line: (to: Assembler, disp: number, slot: number, tail?: Tail) => void,
+  options: { per?: number; interleave?: boolean; masks?: [number, number] } = {},
 ): void {
   const a = v.a;
   if (v.isa.level !== "avx512" || bytes <= 64) {
     throw new Error(`along lines: ${bytes} bytes at ${v.isa.level}`);
   }
-  const first: Tail = { lanes: 0, k: KREG[2], m: -1 };
+  const per = options.per ?? 4, [firstMask, lastMask] = options.masks ?? [2, 3];
+  const first: Tail = { lanes: 0, k: KREG[firstMask], m: -1 };
   a.emit("mov", r11, base);
   a.emit("and", r11, -64);
   a.emit("mov", rcx, base);
@@ -290,31 +294,31 @@ export function emitAlongLines(
   a.emit("mov", eax, -1);
   a.emit("shl", eax, cl);
   a.emit("kmovw", first.k!, eax);
-  a.emit("lea", rax, byte(base, bytes)); // the row's end
-  line(0, 0, first);
+  line(a, 0, 0, first);
+  a.emit("lea", rcx, byte(base, bytes));
   a.emit("add", r11, 64);
-  /** The whole lines left, `per` at a time (rcx counts, from rax − r11). */
-  const wholeLines = (per: number) => {
-    const loop = a.label(), skip = a.label();
-    a.emit("mov", rcx, rax);
-    a.emit("sub", rcx, r11);
-    a.emit("shr", rcx, Math.log2(64 * per));
-    a.emit("jz", skip);
+  a.emit("sub", rcx, r11); // bytes left after the first line (rcx counts them down)
+  /** The whole lines left, `count` at a time. */
+  const wholeLines = (count: number) => {
+    const loop = a.label(), skip = a.label(), step = 64 * count;
+    a.emit("sub", rcx, step);
+    a.emit("jb", skip);
     a.bind(loop);
-    for (let u = 0; u < per; u++) line(u * 64, u);
-    a.emit("add", r11, 64 * per);
-    a.emit("dec", rcx);
-    a.emit("jnz", loop);
+    if (count > 1 && options.interleave) {
+      emitInterleaved(a, Array.from({ length: count }, (_, u) => (to) => line(to, u * 64, u)));
+    } else for (let u = 0; u < count; u++) line(a, u * 64, u);
+    a.emit("add", r11, step);
+    a.emit("sub", rcx, step);
+    a.emit("jae", loop);
     a.bind(skip);
+    a.emit("add", rcx, step);
   };
-  wholeLines(4);
-  wholeLines(1);
+  wholeLines(per);
+  if (per > 1) wholeLines(1);
   const done = a.label();
-  a.emit("mov", rcx, rax);
-  a.emit("sub", rcx, r11);
-  a.emit("shr", rcx, 2);
+  a.emit("shr", rcx, 2); // the last line's lanes
   a.emit("jz", done);
-  line(0, 0, v.runTail(3, eax));
+  line(a, 0, 0, v.runTail(lastMask, eax));
   a.bind(done);
 }
 

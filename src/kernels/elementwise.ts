@@ -14,7 +14,6 @@
  */
 import {
   Assembler,
-  eax,
   type Program,
   ptr,
   r10,
@@ -28,7 +27,7 @@ import {
 } from "../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "./abi.ts";
 import { emitInterleaved } from "./interleave.ts";
-import { rowShape, rowTail } from "./columns.ts";
+import { emitAlongLines, rowShape, rowTail } from "./columns.ts";
 import { Lanes } from "./math/lanes.ts";
 import type { KernelPlan, Part } from "./family.ts";
 import { rangeParts, splitRange } from "./partition.ts";
@@ -179,17 +178,25 @@ type PassBody = (
  * The pass's streams (x, y, a bias temporary and f's temporaries each; the
  * registers left hold f's constants) and its body: x (+ bias) at PX (PB)
  * + disp through f to PY + disp — a tail's lanes, one element, or by a
- * non-temporal store.
+ * non-temporal store. `along`: x at r11 + PX + disp and y at r11 + disp
+ * instead (emitStreamedRow's walk along y's lines, PX holding x − y).
  */
-function passBody(v: Vec, p: RowsPass, registers: number[]): { body: PassBody; count: number } {
+function passBody(
+  v: Vec,
+  p: RowsPass,
+  registers: number[],
+  along = false,
+): { body: PassBody; count: number } {
   const f = p.f ?? ((_m: Lanes, y: number, x: number) => v.move(y, x));
   const most = p.streams <= 1 ? 1 : p.streams;
   const streams = allocateStreams(v, registers, 3, most, (m, [x, y]) => f(m, y, x));
+  const yBase = along ? r11 : PY;
   const body: PassBody = (to, i, disp, how = {}) => {
     const sv = v.retarget(to), st = streams.stream(i);
     const [x, y, b] = st.fixed;
     const m = new Lanes(sv, st.temps, st.masks);
     if (how.scalar) sv.loadScalar(x, PX, disp);
+    else if (along) sv.loadMem(x, ptr(r11, disp, PX, 1), how.tail);
     else sv.load(x, PX, disp, how.tail);
     if (p.bias) {
       if (how.scalar) sv.loadScalar(b, PB, disp);
@@ -198,9 +205,9 @@ function passBody(v: Vec, p: RowsPass, registers: number[]): { body: PassBody; c
     }
     f(m, y, x);
     if (m.available !== st.temps.length) throw new Error("elementwise: f leaked registers");
-    if (how.scalar) sv.storeScalar(PY, disp, y);
-    else if (how.streamed) sv.storeStream(PY, disp, y);
-    else sv.store(PY, disp, y, how.tail);
+    if (how.scalar) sv.storeScalar(yBase, disp, y);
+    else if (how.streamed) sv.storeStream(yBase, disp, y);
+    else sv.store(yBase, disp, y, how.tail);
   };
   return { body, count: streams.count };
 }
@@ -253,68 +260,35 @@ export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
 }
 
 /**
- * y[i] = f(x[i]) for i < n from PX to PY with y's whole lines written by
- * non-temporal stores (AVX-512): the elements before y's first line and
- * after its last whole one by masked ordinary stores, the lines between
- * `group` vectors a step then one at a time, counted at run time (where y
- * starts in a line is known only then); an `sfence` at the end. Every
- * element runs the same instructions as in emitRowsPass: the same bits.
- * k1, rax, rcx and r8 are clobbered.
+ * y[i] = f(x[i]) for i < n with y's whole lines written by non-temporal
+ * stores (AVX-512): the walk along y's lines of columns.ts
+ * (`emitAlongLines`; its first and last lines masked, by ordinary stores),
+ * x read at the same elements; an `sfence` at the end. Every element runs
+ * the same instructions as in emitRowsPass: the same bits. k1, rax, rcx,
+ * r9 and r11 are clobbered.
  */
 function emitStreamedRow(a: Assembler, v: Vec, p: RowsPass): void {
-  const L = v.isa.lanes, VB = L * 4;
-  const { body, count } = passBody(v, p, Array.from({ length: v.isa.nregs }, (_, r) => r));
-  const group = p.streams <= 1 ? UNROLL : count;
-  const advance = (bytes: number) => {
-    addImmediate(a, "add", PX, bytes);
-    addImmediate(a, "add", PY, bytes);
-  };
+  if (p.bias || p.rows !== 1) throw new Error("elementwise: a streamed pass is one row, no bias");
+  const all = Array.from({ length: v.isa.nregs }, (_, r) => r);
+  const { body, count } = passBody(v, p, all, true);
+  const interleave = p.streams > 1 && count > 1;
   a.emit("mov", PX, p.x);
-  a.emit("mov", PY, p.y);
-  // The head: h = (−y mod 64) / 4 elements up to y's first line (none when y is on one).
-  a.emit("mov", rcx, PY);
-  a.emit("neg", rcx);
-  a.emit("and", rcx, 63);
-  a.emit("shr", rcx, 2);
-  a.emit("mov", ROW_COUNTER, p.cols);
-  a.emit("sub", ROW_COUNTER, rcx); // elements from y's first line on
-  body(a, 0, 0, { tail: v.runTail(1, eax) });
-  a.emit("lea", PX, ptr(PX, 0, rcx, 4));
-  a.emit("lea", PY, ptr(PY, 0, rcx, 4));
-  /** Steps of `vectors` whole vectors while that many are left. */
-  const steps = (vectors: number, step: () => void) => {
-    const top = a.label(), done = a.label();
-    a.bind(top);
-    a.emit("cmp", ROW_COUNTER, vectors * L);
-    a.emit("jb", done);
-    step();
-    advance(vectors * VB);
-    a.emit("sub", ROW_COUNTER, vectors * L);
-    a.emit("jmp", top);
-    a.bind(done);
-  };
-  steps(group, () => {
-    if (group === UNROLL && p.streams <= 1) {
-      for (let u = 0; u < group; u++) body(a, 0, u * VB, { streamed: true });
-    } else {
-      emitInterleaved(
-        a,
-        Array.from({ length: group }, (_, i) => (to) => body(to, i, i * VB, { streamed: true })),
-      );
-    }
-  });
-  steps(1, () => body(a, 0, 0, { streamed: true }));
-  // The rest: fewer than a vector's elements, masked (none: an empty mask).
-  a.emit("mov", rcx, ROW_COUNTER);
-  body(a, 0, 0, { tail: v.runTail(1, eax) });
+  a.emit("sub", PX, p.y); // x − y
+  emitAlongLines(
+    v,
+    p.y,
+    4 * p.cols,
+    (to, disp, slot, tail) =>
+      body(to, interleave ? slot : 0, disp, tail ? { tail } : { streamed: true }),
+    { per: interleave ? count : UNROLL, interleave, masks: [1, 1] },
+  );
   a.emit("sfence");
 }
 
 /**
  * `void kernel(args)`: y[i] = f(x[i]) for i < n, x and y in argument slots
  * 0 and 1 (the unary and chain families' whole kernel); `stores`
- * "streamed" (AVX-512, n at least a vector): y's lines by non-temporal
- * stores.
+ * "streamed" (AVX-512, n over a line): y's lines by non-temporal stores.
  */
 export function elementwiseKernel(
   isa: VecIsa,
@@ -327,7 +301,7 @@ export function elementwiseKernel(
   loadPointer(a, rsi, 0);
   loadPointer(a, rdx, 1);
   const pass = { rows: 1, cols: n, x: rsi, xStride: 0, y: rdx, yStride: 0, f, streams };
-  if (options.stores === "streamed" && isa.level === "avx512" && n >= isa.lanes) {
+  if (options.stores === "streamed" && isa.level === "avx512" && n > 16) {
     emitStreamedRow(a, new Vec(a, isa), pass);
   } else emitRowsPass(a, isa, pass);
   new Vec(a, isa).leave();

@@ -70,7 +70,7 @@ function reduce(m: Lanes, n: number, t: number): number {
 }
 
 /** ln 2 rounded to f32 (off by 1.9e-9: see emitExpUpTo's `shortReduction`). */
-const LN2_F32 = 0.6931471824645996;
+const LN2_F32 = Math.fround(Math.LN2);
 
 /**
  * y = e^t for t ≤ EXP_HI (−Inf and anything below EXP_LO give +0) or NaN;

@@ -71,30 +71,25 @@ export interface SoftmaxPlan {
   /** The whole row is held in registers: one load and one store per element. */
   inRegisters: boolean;
   /**
-   * AVX-512 rows read from memory: pass 1 takes the maximum along x's
-   * lines (columns.ts emitAlongLines: the row's first and last lines
-   * masked), loads that never straddle two lines wherever a row starts; the
-   * maximum is exact, so the bits are the same. `deno run -A
-   * bench/line_offsets.ts`, the commit before and after in turn, two rounds,
-   * softmax 1024×1024 16 B in: 188-189 → 177-182 µs (16 B in / on a line
-   * 1.20-1.21 → 1.10-1.14). (Rows of whole vectors only, then; now rows of
-   * any length, whose starts move along the lines from row to row.)
+   * AVX-512 rows read from memory: pass 1 takes the maximum along x's lines
+   * and pass 3 runs along y's (columns.ts emitAlongLines: the row's first
+   * and last lines masked), so wherever a row starts none of their loads and
+   * stores straddles two lines. Softmax's pass 3 scales y in place;
+   * logSoftmax's reads x at the same elements, on lines too when x and y
+   * share their offset in a line (arrays from one allocator, in-place
+   * calls). A maximum is exact and pass 3 elementwise: the same bits. Pass
+   * 2 stays as the rows lie (its sums' lanes follow the row's vectors).
+   * Measured on Zen 5: `deno run -A bench/line_offsets.ts` (pass 1 alone,
+   * rows of whole vectors then), the commit before and after in turn, two
+   * rounds, softmax 1024×1024 16 B in: 188-189 → 177-182 µs; `deno run -A
+   * bench/tune_candidates.ts --softmax RxC` (tier 2's candidates in one
+   * process, x and y 16 bytes into a line as Deno puts them), pass 3 along
+   * y's lines against as the rows lie: 1024×1024 175 / 198 µs against 209 /
+   * 211, 128×30522 928 / 939 / 1095 against 997 / 974 / 1197; both passes
+   * against neither, 1024×1024 171 / 166 against 180 / 181, 512×2000 199 /
+   * 224 against 263 / 277.
    */
-  maxAlongLines: boolean;
-  /**
-   * AVX-512 rows read from memory: pass 3 along y's lines — softmax scales
-   * y in place; logSoftmax reads x at the same elements, on lines too when
-   * x and y share their offset in a line (arrays from one allocator,
-   * in-place calls) — so its stores never straddle two lines, nor its
-   * loads but x's when apart; elementwise, so the same bits. Pass 2
-   * stays as the rows lie (its sums' lanes follow the row's vectors).
-   * Measured on Zen 5 (`deno run -A bench/tune_candidates.ts --softmax
-   * RxC`, tier 2's candidates in one process, x and y 16 bytes into a line
-   * as Deno puts them), softmax's pass 3 along y's lines against as the
-   * rows lie: 1024×1024 175 / 198 µs against 209 / 211, 128×30522 928 /
-   * 939 / 1095 against 997 / 974 / 1197.
-   */
-  finishAlongLines: boolean;
+  alongLines: boolean;
   /**
    * Rows of up to 8 AVX-512 vectors (pipelined.ts): three in flight in a
    * software pipeline, or one after the other through the same stages.
@@ -135,8 +130,7 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
     nextRow: !inRegisters && longRows(s, isa),
     claimAhead: !inRegisters && longRows(s, isa) ? CLAIM_AHEAD : 0,
     inRegisters,
-    maxAlongLines: !inRegisters && isa === "avx512",
-    finishAlongLines: !inRegisters && isa === "avx512",
+    alongLines: !inRegisters && isa === "avx512",
     pipelined,
     workspaceBytes: 0,
     description: "",
@@ -159,9 +153,7 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
   if (stagedRows(s, p.isa)) return [describedSoftmax(s, { ...p, pipelined: !p.pipelined })];
   if (p.inRegisters) return [];
   // Passes 1 and 3 as the rows lie (the same instructions but for the lines' masks: the same bits).
-  const asTheyLie = p.finishAlongLines
-    ? [describedSoftmax(s, { ...p, maxAlongLines: false, finishAlongLines: false })]
-    : [];
+  const asTheyLie = p.alongLines ? [describedSoftmax(s, { ...p, alongLines: false })] : [];
   if (longRows(s, p.isa)) {
     return [
       describedSoftmax(s, { ...p, nextRow: !p.nextRow }),
@@ -202,13 +194,12 @@ function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
     : p.inRegisters
     ? "the row in registers"
     : "3 passes per row";
-  const lines = p.maxAlongLines ? ", the maximum along x's lines" : "";
-  const scaled = p.finishAlongLines ? `, ${s.log ? "finished" : "scaled"} along y's lines` : "";
+  const lines = p.alongLines
+    ? `, the maximum along x's lines, ${s.log ? "finished" : "scaled"} along y's lines`
+    : "";
   return {
     ...p,
-    description: `${p.isa} ${
-      s.log ? "logSoftmax" : "softmax"
-    }, ${how}${ahead}${claim}${lines}${scaled}`,
+    description: `${p.isa} ${s.log ? "logSoftmax" : "softmax"}, ${how}${ahead}${claim}${lines}`,
   };
 }
 
@@ -263,10 +254,10 @@ export function generateSoftmax(
     // Pass 1: the row's maximum, in up to 4 accumulators.
     const accs = pool.slice(0, Math.min(4, Math.max(1, full)));
     for (const r of accs) v.move(r, f32(-Infinity));
-    if (plan.maxAlongLines) {
+    if (plan.alongLines) {
       // Along x's lines (the maximum is exact: any order gives its bits; k2 and k3 are free
       // until pass 2's streams take them).
-      emitAlongLines(v, rsi, s.cols * 4, (disp, slot, t) => {
+      emitAlongLines(v, rsi, s.cols * 4, (_to, disp, slot, t) => {
         if (t) v.loadFilled(TOTAL, r11, disp, t, f32(-Infinity));
         else v.load(TOTAL, r11, disp);
         v.op("max", accs[slot], accs[slot], TOTAL);
@@ -399,10 +390,10 @@ export function generateSoftmax(
         v.storeScalar(rdx, disp, pool[0]);
       }
     };
-    if (!plan.finishAlongLines) asTheyLie();
+    if (!plan.alongLines) asTheyLie();
     else if (!s.log) {
       // Along y's lines: y·(1/sum) in place.
-      emitAlongLines(v, rdx, s.cols * 4, (disp, slot, t) => {
+      emitAlongLines(v, rdx, s.cols * 4, (_to, disp, slot, t) => {
         v.load(pool[slot], r11, disp, t);
         v.op("mul", pool[slot], pool[slot], TOTAL);
         v.store(r11, disp, pool[slot], t);
@@ -412,7 +403,7 @@ export function generateSoftmax(
       // x shares y's offset in a line, as arrays from one allocator and in-place calls do.
       a.emit("mov", rdi, rsi);
       a.emit("sub", rdi, rdx);
-      emitAlongLines(v, rdx, s.cols * 4, (disp, slot, t) => {
+      emitAlongLines(v, rdx, s.cols * 4, (_to, disp, slot, t) => {
         v.loadMem(pool[slot], ptr(r11, disp, rdi, 1), t);
         v.op("sub", pool[slot], pool[slot], MX);
         v.op("sub", pool[slot], pool[slot], TOTAL);
