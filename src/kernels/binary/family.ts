@@ -56,11 +56,8 @@ function binaryParts(
   const aStride = s.aBroadcast & 1 ? 0 : aInner, bStride = s.bBroadcast & 1 ? 0 : bInner;
   const ranges = splitRange(s.dims[0], parts, rank === 1 ? 16 : 1);
   // A split call's parts stream y when the plan says so (see elementwise.ts partStores).
-  const q = p.stores === "streamedWhenSplit"
-    ? planBinary(s, p.isa, partStores(p.stores, parts))
-    : p;
   return rangeParts(
-    q,
+    planBinary(s, p.isa, partStores(p.stores, parts)),
     ranges,
     (r) => ({ ...s, dims: [r.count, ...s.dims.slice(1)] }),
     (i) => [4 * i * aStride, 4 * i * bStride, 4 * i * inner],
