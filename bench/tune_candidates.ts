@@ -6,11 +6,13 @@
  *
  *   deno run -A bench/tune_candidates.ts --gemm 128x1024x1024 [--transB] [--isa avx2] [--threads 2]
  *   deno run -A bench/tune_candidates.ts --gemm 128x768x3072 --panels --cold   # B as a model holds it
+ *   deno run -A bench/tune_candidates.ts --gemm 128x3072x768 --panels --activation gelu   # + its epilogue
  *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed   # weights packed once
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed --residual   # + a shortcut
  *   deno run -A bench/tune_candidates.ts --conv 1,64,80,80,64,2,2 --packed --transposed   # ConvTranspose, no pads
  *   ... --cold   # 16 MB written between calls: the call's data out of L2, as a model's layer finds it
+ *   ... --cold --cold-mb 128   # more written: out of L3 too (Zen 5's is 32 MB a CCD)
  *   deno run -A bench/tune_candidates.ts --conv 1,144,56,56,24,1,1 --packed --rotate 24   # x and y from 24 copies
  *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias (--rms: rmsNorm, scale)
  *   deno run -A bench/tune_candidates.ts --softmax 1024x1024
@@ -19,7 +21,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { type IsaLevel, Jit, measurePeak, type UnaryOp } from "../mod.ts";
+import { type Activation, type IsaLevel, Jit, measurePeak, type UnaryOp } from "../mod.ts";
 
 const { values } = parseArgs({
   options: {
@@ -34,11 +36,13 @@ const { values } = parseArgs({
     panels: { type: "boolean", default: false },
     residual: { type: "boolean", default: false },
     cold: { type: "boolean", default: false },
+    "cold-mb": { type: "string", default: "16" },
     rotate: { type: "string", default: "1" },
     nhwc: { type: "boolean", default: false },
     transposed: { type: "boolean", default: false },
     isa: { type: "string" },
     threads: { type: "string", default: "1" },
+    activation: { type: "string" },
   },
 });
 const threads = Number(values.threads);
@@ -52,6 +56,9 @@ if (values.gemm) {
   // --panels: B packed once in column panels with a bias, as a model's Linear layer holds it
   // (a packed B is op(B): the call takes no transB).
   const o = values.panels ? { m, n, k, bias: rand(n) } : { m, n, k, transB: values.transB };
+  // --activation gelu|relu|…: the epilogue a model's Linear + activation fuses into the call.
+  const act = values.activation as Activation | undefined;
+  if (act !== undefined) Object.assign(o, { activation: act });
   const bp = values.panels ? jit.packB(b, { k, n, transB: values.transB, layout: "panels" }) : b;
   call = () => jit.gemm(a, bp, c, o);
   out = c;
@@ -146,7 +153,7 @@ if (values.gemm) {
   );
   Deno.exit(2);
 }
-const flush = new Float32Array(values.cold ? 4 << 20 : 0);
+const flush = new Float32Array(values.cold ? Number(values["cold-mb"]) << 18 : 0);
 const run = call;
 // --cold: the data leaves L2 between calls (each call timed by the tuner from its own entry).
 if (values.cold) {

@@ -9,6 +9,7 @@ import { allocate, byteSize, type DType, type TensorData, viewOf } from "../onnx
 import type { RecordedCalls } from "../runtime/jit.ts";
 import { Attrs, describeNode, type Graph, type Node } from "./ir.ts";
 import { ArenaPlanner } from "./memory.ts";
+import { newRunPlace, type RunPlace } from "./run_place.ts";
 import { hostStepsFirst, rangeOf, smallFirst, type StepAccess } from "./schedule.ts";
 import {
   type Buf,
@@ -66,12 +67,8 @@ export interface Plan {
   outputs: { type: DType; dims: number[]; data: TensorData }[];
   /** Bytes of the intermediate arena. */
   arenaBytes: number;
-  /** ms of its last run on the calling thread (null: not measured), for the inline policy. */
-  inlineMs: number | null;
-  /** ms of its last run off the event loop (null: none yet). */
-  asyncMs: number | null;
-  /** Runs off the event loop since it last ran on the calling thread. */
-  offLoopRuns: number;
+  /** Where its runs went and how long they took, for `session.run`'s choice (run_place.ts). */
+  place: RunPlace;
   /** Tuning warm-up runs left (the session's `tuningRuns`; 0: none). */
   tuneRunsLeft: number;
   /** Each run of native steps as recorded off the loop, to replay (index: the run's order). */
@@ -381,9 +378,7 @@ export function buildPlan(
     steps,
     outputs,
     arenaBytes: arena.size,
-    inlineMs: null,
-    asyncMs: null,
-    offLoopRuns: 0,
+    place: newRunPlace(),
     tuneRunsLeft: 0,
     recorded: [],
     known,

@@ -10,13 +10,7 @@ import { LargeMemory, readFileLarge } from "../native/large_memory.ts";
 import { jitAvailable } from "../native/libc.ts";
 import { keepFreedMemory, mallocPolicy } from "../native/malloc_policy.ts";
 import type { JitStats } from "../runtime/stats.ts";
-import {
-  INLINE_RUN_MAX_MS,
-  MALLOC_KEEP,
-  MAX_PLANS,
-  PROBE_RUN_MAX_MS,
-  REPROBE_RUNS,
-} from "../runtime/policy.ts";
+import { MALLOC_KEEP, MAX_PLANS } from "../runtime/policy.ts";
 import { describe, typedArrayTag, viewBuffer, viewByteOffset, viewLength } from "../typed.ts";
 import type { TensorData } from "../onnx/dtype.ts";
 import { readModel } from "../onnx/model.ts";
@@ -24,6 +18,7 @@ import type { ExternalSource } from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
 import type { Graph, GraphValue, Node } from "./ir.ts";
 import { loadGraph } from "./load.ts";
+import { noteInlineRun, noteOffLoopRun, runsInline } from "./run_place.ts";
 import {
   type OptimizationLevel,
   type OptimizationReport,
@@ -810,7 +805,7 @@ export class InferenceSession {
       if (prof === null) {
         const t0 = performance.now();
         this.#onThread(plan);
-        plan.inlineMs = performance.now() - t0;
+        noteInlineRun(plan.place, performance.now() - t0);
       } else prof.runSteps(plan.steps);
       return this.#results(plan, names);
     } finally {
@@ -862,23 +857,16 @@ export class InferenceSession {
       this.#profiler.runSteps(plan.steps);
       return this.#results(plan, names);
     }
-    // Short runs stay on this thread (policy.ts: the hop would cost more than the wait).
-    // Measured inline once short off the loop, and again every REPROBE_RUNS runs (a probe that
-    // met a recompile or a busy core must not send a 60 µs plan off the loop for good).
-    const probe = plan.asyncMs !== null && plan.asyncMs < PROBE_RUN_MAX_MS &&
-      (plan.inlineMs === null || plan.offLoopRuns >= REPROBE_RUNS);
-    const short = plan.inlineMs !== null && plan.inlineMs < INLINE_RUN_MAX_MS;
-    if (this.#shortRunsInline && (probe || short)) {
+    // Short runs stay on this thread (run_place.ts: the hop would cost more than the wait).
+    if (this.#shortRunsInline && runsInline(plan.place)) {
       const t0 = performance.now();
       this.#onThread(plan);
-      plan.inlineMs = performance.now() - t0;
-      plan.offLoopRuns = 0;
+      noteInlineRun(plan.place, performance.now() - t0);
       return this.#results(plan, names);
     }
     const t0 = performance.now();
     await this.#offLoop(plan);
-    plan.asyncMs = performance.now() - t0;
-    plan.offLoopRuns++;
+    noteOffLoopRun(plan.place, performance.now() - t0);
     return this.#results(plan, names);
   }
 

@@ -146,7 +146,8 @@ export function partsFor(
  * `INLINE_RUN_MAX_MS` runs there instead: the event loop waits less than
  * the hop would cost (an MLP at batch 1: 75 µs inline, 130 µs off the loop).
  * Until a plan has been measured it runs off the loop; a plan whose
- * off-loop run took under `PROBE_RUN_MAX_MS` is then measured inline once.
+ * off-loop run took under `PROBE_RUN_MAX_MS` is then measured inline twice,
+ * and the lower of its last two inline runs decides (graph/run_place.ts).
  */
 export const INLINE_RUN_MAX_MS = 1;
 /** See {@link INLINE_RUN_MAX_MS}. */
