@@ -44,7 +44,13 @@ export type {
   JitOptions,
   RecordedCalls,
 } from "./src/runtime/jit.ts";
-export type { JitStats, KeyStats, TuneCandidateStats, TuneStats } from "./src/runtime/stats.ts";
+export type {
+  JitStats,
+  KeyStats,
+  TuneCandidateStats,
+  TuneDuel,
+  TuneStats,
+} from "./src/runtime/stats.ts";
 export type { CodeCacheStats } from "./src/runtime/code_cache.ts";
 export type { WorkerStats } from "./src/native/pool.ts";
 export type { TierReason } from "./src/runtime/policy.ts";

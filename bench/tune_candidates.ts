@@ -55,7 +55,9 @@ if (values.gemm) {
   const a = rand(m * k), b = rand(k * n), c = new Float32Array(m * n);
   // --panels: B packed once in column panels with a bias, as a model's Linear layer holds it
   // (a packed B is op(B): the call takes no transB).
-  const o = values.panels ? { m, n, k, bias: rand(n) } : { m, n, k, transB: values.transB };
+  const o = values.panels
+    ? (Deno.env.get("NOBIAS") ? { m, n, k } : { m, n, k, bias: rand(n) })
+    : { m, n, k, transB: values.transB };
   // --activation gelu|relu|…: the epilogue a model's Linear + activation fuses into the call.
   const act = values.activation as Activation | undefined;
   if (act !== undefined) Object.assign(o, { activation: act });
@@ -205,6 +207,15 @@ t.candidates.forEach((c, i) => {
       } ${pct.padStart(7)} ${String(c.samples).padStart(8)}`,
   );
 });
+// The rounds' best met tier 1 again on fresh calls: those medians decided, and give the gain.
+if (t.duel !== null) {
+  const d = t.duel;
+  console.log(
+    `head to head, ${d.calls} calls: tier 1 ${d.tier1Us.toFixed(1)} µs, candidate ${d.rival} ${
+      d.rivalUs.toFixed(1)
+    } µs`,
+  );
+}
 console.log(
   `${t.state}: ${t.winner === 0 ? "tier 1 kept" : `candidate ${t.winner}`}, ×${
     t.gain?.toFixed(3)

@@ -211,6 +211,16 @@ export const MAX_PLANS = 16;
  *   ±5% between runs, so a 2% edge in one median is not evidence; and at 2
  *   threads calls are bimodal, so a rule on the slow quarter kept tier 1
  *   against a candidate 1.22× faster by the median).
+ * - `confirm`: rounds of a second, fresh head-to-head of tier 1 and the
+ *   best candidate (one call each, in turns), whose medians alone decide
+ *   (by `minGain` and the fastest quarter again) and give the gain: the
+ *   best of up to 11 medians is the luckiest one, faster than its plan.
+ *   Measured on the 2-vCPU guest, 128×768×768 in panels at 2 threads
+ *   (`bench/tune_candidates.ts`, a scratch build whose 11 candidates were
+ *   all tier 1's plan): without it a copy "won" 4 runs of 5 and 3 of 5 with
+ *   the rounds' order rotated, each by ×1.04-1.06; at 1 thread none did.
+ *   The rounds' order rotates by one candidate each round besides, so no
+ *   candidate always follows the same one.
  * - `maxCandidates`: most candidates per key, tier 1 included.
  */
 export const TUNE = {
@@ -220,6 +230,7 @@ export const TUNE = {
   drop: 0.1,
   dropEarly: 0.5,
   minGain: 0.03,
+  confirm: 10,
   maxCandidates: 12,
 } as const;
 

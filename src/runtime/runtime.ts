@@ -1226,6 +1226,7 @@ export class Runtime {
       candidates: [],
       winner: null,
       gain: hit.gain,
+      duel: null,
       spentUs: 0,
       lastSpendUs: 0,
       budgetUs: null,

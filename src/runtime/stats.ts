@@ -94,8 +94,14 @@ export interface TuneStats {
   candidates: TuneCandidateStats[];
   /** Index of the kept candidate (0: tier 1 kept), null until done. */
   winner: number | null;
-  /** Tier 1's median time over the winner's, null until done. */
+  /** Tier 1's median time over the winner's in their head-to-head, null until done. */
   gain: number | null;
+  /**
+   * The head-to-head of tier 1 and the rounds' best, on fresh calls, that
+   * decides whether the best replaces tier 1 (null: none ran, tier 1 won the
+   * rounds): its medians in µs and calls made.
+   */
+  duel: TuneDuel | null;
   /** µs spent tuning beyond running tier 1: compiles, and calls slower than tier 1's median. */
   spentUs: number;
   /**
@@ -105,6 +111,15 @@ export interface TuneStats {
   lastSpendUs: number;
   /** µs the budget allowed so far (null: a warm-up, no budget). */
   budgetUs: number | null;
+}
+
+/** A tuning's head-to-head (see {@link TuneStats.duel}). */
+export interface TuneDuel {
+  /** The candidate that met tier 1 (its index). */
+  rival: number;
+  tier1Us: number;
+  rivalUs: number;
+  calls: number;
 }
 
 /** What `Jit.stats()` returns: a plain object. */

@@ -13,7 +13,7 @@
  */
 import type { KernelPlan, OpFamily, Target } from "../kernels/family.ts";
 import { PARTS_PER_THREAD, TUNE } from "./policy.ts";
-import type { TuneStats } from "./stats.ts";
+import type { TuneDuel, TuneStats } from "./stats.ts";
 
 /** One candidate: a plan and the parts its calls are split into. */
 export interface Candidate<K> {
@@ -59,6 +59,10 @@ export class Tuner<K> {
   #warm = -1;
   /** Tier 1's calls timed before the rounds, ns. */
   readonly #baseline: number[] = [];
+  /** The best candidate of the rounds while it meets tier 1 head to head (-1: not yet). */
+  #rival = -1;
+  /** The head-to-head's fresh samples, ns: tier 1's, the rival's. */
+  readonly #duel: [number[], number[]] = [[], []];
 
   /** Tier 1's time per call: its median in the rounds, or of its baseline before them. */
   #base(): number {
@@ -182,6 +186,15 @@ export class Tuner<K> {
       if (i === 0) this.#baseline.push(ns);
       return false;
     }
+    if (this.#rival > 0) {
+      this.#duel[i === 0 ? 0 : 1].push(ns);
+      if (++this.#cursor < this.#order.length) return false;
+      if (this.#duel[1].length >= TUNE.confirm) return this.#decide();
+      // Turns: each side goes first as often.
+      this.#order.reverse();
+      this.#cursor = 0;
+      return false;
+    }
     this.candidates[i].samples.push(ns);
     if (++this.#cursor < this.#order.length) return false;
     this.#rounds++;
@@ -197,6 +210,10 @@ export class Tuner<K> {
   /** Ends tuning with what was measured, if every live candidate has its least rounds. */
   settle(): boolean {
     if (this.state === "done") return true;
+    if (this.#rival > 0) {
+      return this.#duel[1].length >= TUNE.rounds.min && this.#duel[0].length >= TUNE.rounds.min &&
+        this.#decide();
+    }
     const live = this.#live();
     if (live.some((i) => this.candidates[i].samples.length < TUNE.rounds.min)) return false;
     return this.#finish();
@@ -210,8 +227,10 @@ export class Tuner<K> {
     return out;
   }
 
+  /** The live candidates, rotated by one each round: none always follows the same one. */
   #startRound(): void {
-    this.#order = this.#live();
+    const live = this.#live(), r = this.#rounds % live.length;
+    this.#order = [...live.slice(r), ...live.slice(0, r)];
     this.#cursor = 0;
   }
 
@@ -229,8 +248,11 @@ export class Tuner<K> {
     }
   }
 
+  /**
+   * The rounds' best, if it beats tier 1 there, goes on to meet it head to
+   * head (false: not done yet); else tier 1 is kept.
+   */
   #finish(): boolean {
-    const base = this.median(0);
     let best = 0;
     for (const i of this.#live()) {
       if (
@@ -239,19 +261,42 @@ export class Tuner<K> {
         best = i;
       }
     }
-    // Faster by the median, and by the fast quarter of calls too (at 2 threads calls are
-    // bimodal: some run at one thread's speed when the other vCPU is taken).
-    const clear = quantileOf(this.candidates[best].samples, 0.25) <
-      quantileOf(this.candidates[0].samples, 0.25);
-    this.winner = clear && this.median(best) < base * (1 - TUNE.minGain) ? best : 0;
+    if (best === 0 || !beats(this.candidates[best].samples, this.candidates[0].samples)) {
+      this.winner = 0;
+      this.state = "done";
+      return true;
+    }
+    this.#rival = best;
+    this.#order = [0, best];
+    this.#cursor = 0;
+    return false;
+  }
+
+  /** The head-to-head decides: the rival wins on its fresh samples, or tier 1 stays. */
+  #decide(): boolean {
+    this.winner = beats(this.#duel[1], this.#duel[0]) ? this.#rival : 0;
     this.state = "done";
     return true;
   }
 
-  /** Tier 1's median over the winner's (1 when tier 1 won or nothing was measured). */
+  /**
+   * Tier 1's median over the winner's, in the head-to-head that chose it (1
+   * when tier 1 won or nothing was measured).
+   */
   gain(): number {
     if (this.winner <= 0) return 1;
-    return this.median(0) / this.median(this.winner);
+    return medianOf(this.#duel[0]) / medianOf(this.#duel[1]);
+  }
+
+  /** The head-to-head's medians, µs (null: none was run). */
+  duel(): TuneDuel | null {
+    if (this.#rival < 0) return null;
+    return {
+      tier1Us: medianOf(this.#duel[0]) / 1000,
+      rivalUs: medianOf(this.#duel[1]) / 1000,
+      rival: this.#rival,
+      calls: this.#duel[0].length + this.#duel[1].length,
+    };
   }
 }
 
@@ -309,6 +354,7 @@ export function tuneStatsOf<K>(t: Tuner<K>, state: TuneState, budgetNs: number):
     })),
     winner: t.winner >= 0 ? t.winner : null,
     gain: t.winner >= 0 ? t.gain() : null,
+    duel: t.duel(),
     spentUs: t.spentNs / 1000,
     lastSpendUs: t.lastSpendNs / 1000,
     budgetUs: Number.isFinite(budgetNs) ? (budgetNs + t.spentNs) / 1000 : null,
@@ -327,13 +373,26 @@ export function describeTuning<K>(t: Tuner<K>): string {
           : "not measured")
     }`
   );
-  return `${w === 0 ? "tier 1 kept" : `candidate ${w}`}, ${t.gain().toFixed(3)}× tier 1, ` +
+  const d = t.duel();
+  const duel = d === null ? "" : `, head to head with cand ${d.rival} (${d.calls} calls): ` +
+    `tier 1 ${d.tier1Us.toFixed(2)}us, cand ${d.rivalUs.toFixed(2)}us`;
+  return `${w === 0 ? "tier 1 kept" : `candidate ${w}`}, ${t.gain().toFixed(3)}× tier 1${duel}, ` +
     `tuning spent ${(t.spentNs / 1000).toFixed(1)}us\n${lines.join("\n")}`;
 }
 
 /** A candidate's identity: its plan and part count. */
 export function candidateId(plan: KernelPlan, parts: number): string {
   return `${parts}|${JSON.stringify(plan)}`;
+}
+
+/**
+ * Whether samples `a` beat tier 1's `b`: faster by `TUNE.minGain` at the
+ * median, and in the fast quarter of calls too (at 2 threads calls are
+ * bimodal: some run at one thread's speed when the other vCPU is taken).
+ */
+function beats(a: readonly number[], b: readonly number[]): boolean {
+  return quantileOf(a, 0.25) < quantileOf(b, 0.25) &&
+    medianOf(a) < medianOf(b) * (1 - TUNE.minGain);
 }
 
 function medianOf(s: readonly number[]): number {

@@ -1,0 +1,114 @@
+/**
+ * The tier-2 decision logic (src/runtime/tuner.ts) on made-up call times:
+ * which candidate each call runs, and what is chosen.
+ */
+import assert from "node:assert/strict";
+import { type Candidate, Tuner } from "../src/runtime/tuner.ts";
+import { TUNE } from "../src/runtime/policy.ts";
+
+/** n candidates, the first (tier 1) built, as the runtime hands them over. */
+function candidates(n: number): Candidate<string>[] {
+  return Array.from({ length: n }, (_, i) => ({
+    plan: { description: `plan ${i}`, workspaceBytes: 0 },
+    parts: 1,
+    id: `plan ${i}`,
+    kernel: i === 0 ? "tier 1" : null,
+    failure: null,
+    compileNs: 0,
+    samples: [],
+    dropped: false,
+    lastNs: 0,
+  }));
+}
+
+/**
+ * Runs calls as the runtime does (build a candidate when asked, then its
+ * call) until the tuning ends; `ns(i, call)` is a call's time on candidate
+ * i. Returns the candidates the calls ran, in order.
+ */
+function drive(t: Tuner<string>, ns: (i: number, call: number) => number): number[] {
+  const ran: number[] = [];
+  for (let call = 0; call < 2000; call++) {
+    const i = t.next(call, true);
+    assert.ok(i >= 0, `call ${call}: an unlimited tuning never waits`);
+    if (t.candidates[i].kernel === null) t.built(i, `kernel ${i}`, 1000);
+    ran.push(i);
+    if (t.record(i, ns(i, call))) return ran;
+  }
+  throw new Error("tuning did not end in 2000 calls");
+}
+
+/** Deterministic jitter in [−1, 1) for call `call` (a fixed LCG: the same every run). */
+function jitter(call: number): number {
+  let x = (call * 2654435761 + 12345) >>> 0;
+  x = (Math.imul(x ^ (x >>> 15), 2246822507) >>> 0) ^ (x >>> 13);
+  return ((x >>> 0) / 2 ** 31) - 1;
+}
+
+Deno.test("tuner: a candidate truly faster wins the head-to-head, its gain from there", () => {
+  const t = new Tuner(candidates(4), 1, 1000);
+  drive(t, (i, call) => (i === 2 ? 80_000 : 100_000) * (1 + 0.01 * jitter(call)));
+  assert.equal(t.state, "done");
+  assert.equal(t.winner, 2);
+  const d = t.duel();
+  assert.ok(d !== null && d.rival === 2 && d.calls === 2 * TUNE.confirm, JSON.stringify(d));
+  assert.ok(Math.abs(t.gain() - 1.25) < 0.03, `gain ${t.gain()}`);
+});
+
+Deno.test("tuner: the rounds' lucky best loses the head-to-head and tier 1 stays", () => {
+  // Every plan runs at the same speed; candidate 3 met a quiet machine in the rounds only.
+  const t = new Tuner(candidates(5), 1, 1000);
+  drive(t, (i, call) => {
+    const lucky = i === 3 && t.duel() === null;
+    return (lucky ? 90_000 : 100_000) * (1 + 0.01 * jitter(call));
+  });
+  assert.equal(t.winner, 0);
+  assert.equal(t.gain(), 1);
+  assert.equal(t.duel()?.rival, 3);
+});
+
+Deno.test("tuner: no head-to-head when tier 1 is best in the rounds", () => {
+  const t = new Tuner(candidates(4), 1, 1000);
+  drive(t, (i, call) => (i === 0 ? 90_000 : 100_000) * (1 + 0.01 * jitter(call)));
+  assert.equal(t.winner, 0);
+  assert.equal(t.duel(), null);
+});
+
+Deno.test("tuner: each round starts one candidate later; the head-to-head takes turns", () => {
+  const n = 4;
+  const t = new Tuner(candidates(n), 1, 1000);
+  // Candidate 1 clearly fastest: the others leave the rounds at the fifth, then a head-to-head.
+  const ran = drive(t, (i, call) => (i === 1 ? 70_000 : 100_000 + 100 * i) + jitter(call));
+  // Past the baseline and the builds (each build's call is its warm-up): the rounds.
+  const rounds = ran.slice(TUNE.baseline + (n - 1));
+  // The first two rounds have all four candidates: 0 1 2 3, then 1 2 3 0.
+  assert.deepEqual(rounds.slice(0, 2 * n), [0, 1, 2, 3, 1, 2, 3, 0]);
+  // The head-to-head: its last 2·confirm calls, tier 1 and the rival in turns.
+  const duel = ran.slice(-2 * TUNE.confirm);
+  for (let p = 0; p < TUNE.confirm; p++) {
+    const pair = duel.slice(2 * p, 2 * p + 2);
+    assert.deepEqual(pair.toSorted(), [0, 1], `pair ${p}: ${pair}`);
+    if (p > 0) assert.notEqual(pair[0], duel[2 * p - 2], `pair ${p} starts as pair ${p - 1}`);
+  }
+  assert.equal(t.winner, 1);
+});
+
+Deno.test("tuner: settle() mid head-to-head decides once each side has its least calls", () => {
+  const t = new Tuner(candidates(3), 1, 1000);
+  let call = 0;
+  for (; call < 2000 && t.duel() === null; call++) {
+    const i = t.next(call, true);
+    if (t.candidates[i].kernel === null) t.built(i, `kernel ${i}`, 1000);
+    t.record(i, i === 2 ? 50_000 : 100_000);
+  }
+  assert.ok(t.duel() !== null, "a head-to-head began");
+  assert.equal(t.settle(), false, "no calls of the head-to-head yet: not settled");
+  while (t.duel()!.calls < 2 * TUNE.rounds.min) {
+    const i = t.next(call++, true);
+    assert.ok(i === 0 || i === 2);
+    t.record(i, i === 2 ? 50_000 : 100_000);
+  }
+  assert.equal(t.settle(), true);
+  assert.equal(t.winner, 2);
+  assert.ok(Math.abs(t.gain() - 2) < 1e-9);
+});
