@@ -117,8 +117,11 @@ export interface TuneStats {
 export interface TuneDuel {
   /** The candidate that met tier 1 (its index). */
   rival: number;
+  /** Tier 1's median µs over its calls in the head-to-head. */
   tier1Us: number;
+  /** The rival's median µs over its calls in the head-to-head. */
   rivalUs: number;
+  /** Calls the head-to-head made, both sides. */
   calls: number;
 }
 
