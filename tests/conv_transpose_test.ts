@@ -301,6 +301,13 @@ function upsampledConv(
 
 const PHASE_TILE_CASES: ConvTranspose2dOptions[] = [
   { n: 1, c: 5, h: 3, w: 32, outChannels: 18, kernel: [2, 2], strides: [2, 2] },
+  // The columns tile's layers (a phase's one kernel column reads x[m]): a row's last vector
+  // partial (19 → 38 columns), one vector (8 → 16), edge rows (a top pad), kernel rows of
+  // one or two taps (3×2), a unit of 3 rows (stride 3 down), a batch.
+  { n: 1, c: 3, h: 5, w: 19, outChannels: 7, kernel: [3, 2], strides: [2, 2] },
+  { n: 1, c: 4, h: 3, w: 8, outChannels: 18, kernel: [2, 2], strides: [2, 2] },
+  { n: 2, c: 5, h: 4, w: 21, outChannels: 20, kernel: [2, 2], strides: [2, 2], pads: [1, 0, 0, 0] },
+  { n: 1, c: 6, h: 4, w: 40, outChannels: 33, kernel: [4, 2], strides: [3, 2], pads: [2, 0, 1, 0] },
   { n: 2, c: 3, h: 4, w: 16, outChannels: 7, kernel: [4, 4], strides: [2, 2], pads: [1, 1, 1, 1] },
   {
     n: 1,
@@ -330,7 +337,7 @@ const PHASE_TILE_CASES: ConvTranspose2dOptions[] = [
 
 Deno.test({
   name:
-    "convTranspose2d avx512: both tiles by output phases (channels or positions along the lanes) give the upsampled kernel's bits",
+    "convTranspose2d avx512: the tiles by output phases (channels, positions or output columns along the lanes) give the upsampled kernel's bits",
   ignore: !LEVELS.includes("avx512"),
   fn: () => {
     const r = rng(3400);
@@ -381,6 +388,13 @@ Deno.test({
         label,
       );
       assert.ok(ran.some((p) => p.includes("positions × 2 phases")), `${label}: ${ran.join("; ")}`);
+      // The columns tile where a phase's one kernel column reads x[m] (kw 2, stride 2 across).
+      const columns = kw === 2 && sw === 2 && dw === 1 && p[1] === 0 && p[3] === 0 && op[1] === 0;
+      assert.equal(
+        ran.some((p) => / columns × \d+ channels/.test(p)),
+        columns,
+        `${label}: ${ran.join("; ")}`,
+      );
       // Not the upsampled kernel (see convChoices); the convolution it computes, of x with
       // zeros between its elements, gives the same bits.
       assert.ok(ran.every((p) => p.includes("phases")), `${label}: ${ran.join("; ")}`);

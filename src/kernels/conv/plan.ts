@@ -36,6 +36,7 @@ import {
   phaseWorkspaceBytes,
 } from "./transpose_phases.ts";
 import { POSITION_TILE, positionsFill, positionsServe } from "./transpose_positions.ts";
+import { columnsFill, columnsServe, describeColumnTile } from "./transpose_columns.ts";
 import {
   channelVectorChunk,
   channelVectorChunks,
@@ -269,21 +270,27 @@ export function planConv(
     return cvPlan(nhwcTile(s, g, embed));
   }
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2),
-  // positions along the lanes where a row's positions fill them (see positionsFill).
+  // output columns along the lanes where they serve and fill them (see columnsFill), else
+  // positions where a row's positions fill them (see positionsFill).
   if (phasesServe(s, isa) && (choice === undefined || choice.phases)) {
-    const lanes = choice?.phases || (positionsFill(s, isa) ? "positions" : "channels");
+    const lanes = choice?.phases ||
+      (columnsFill(s, isa, g) ? "columns" : positionsFill(s, isa) ? "positions" : "channels");
     const ocBlock = phaseBlock(s, g, l2);
     return inPlace({
       ocBlock,
-      workspaceBytes: phaseWorkspaceBytes(s, g),
+      workspaceBytes: phaseWorkspaceBytes(s, g, lanes),
       mr: CV_LANES,
       cv: null,
       phases: lanes,
       description: `${level} by output phases, ${
-        lanes === "positions"
-          ? `${POSITION_TILE} positions × 2 phases × 4 channels`
-          : `${PHASE_POSITIONS} × 2 positions × 16 channels`
-      }, x rows packed${ocBlock < g.ocg ? `, ${ocBlock} channels a pass` : ""}`,
+        lanes === "columns"
+          ? `${describeColumnTile(g)}, x rows packed doubled, weights in pairs`
+          : `${
+            lanes === "positions"
+              ? `${POSITION_TILE} positions × 2 phases × 4 channels`
+              : `${PHASE_POSITIONS} × 2 positions × 16 channels`
+          }, x rows packed`
+      }${ocBlock < g.ocg ? `, ${ocBlock} channels a pass` : ""}`,
     });
   }
   // Runs (plain stores; a pitched band's rows one by one) or the table (the
@@ -604,9 +611,12 @@ export function convChoices(
   // change its bits; and they ran 3-4× slower (`deno run -A bench/tune_candidates.ts --conv
   // 1,64,80,80,64,2,2 --packed --transposed`, also 4×4/2 64→32 on 40², 3×3/2 32→16 on 56²).
   if (phasesServe(s, vecIsa(plan.isa))) {
-    const lanes: PhaseLanes[] = positionsServe(s, vecIsa(plan.isa))
-      ? ["positions", "channels"]
-      : ["channels"];
+    const isa = vecIsa(plan.isa);
+    const lanes: PhaseLanes[] = [
+      ...(columnsServe(s, isa, convGeometry(s)) ? ["columns" as const] : []),
+      ...(positionsServe(s, isa) ? ["positions" as const] : []),
+      "channels",
+    ];
     return lanes.filter((l) => l !== plan.phases).map((l) => ({
       mode: "runs",
       mr: 1,

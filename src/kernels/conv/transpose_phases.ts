@@ -44,6 +44,12 @@ import { type ChannelVectorFrame, emitVectorStore } from "./channel_vectors.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 import { emitPositionRow, phaseInterleave, phaseTaps } from "./transpose_positions.ts";
+import {
+  columnPairBytes,
+  emitColumnPairs,
+  emitColumnRow,
+  emitDoubledRows,
+} from "./transpose_columns.ts";
 
 const L = 16;
 /** Positions per phase in a tile: two phases' accumulators in 28 registers. */
@@ -69,10 +75,11 @@ export function phasesServe(s: ConvSpec, isa: VecIsa): boolean {
 }
 
 /**
- * What a tile's vector lanes hold: 16 output channels (this file's tile) or
- * 16 positions of a phase (transpose_positions.ts).
+ * What a tile's vector lanes hold: 16 output channels (this file's tile),
+ * 16 positions of a phase (transpose_positions.ts), or 16 output columns,
+ * both phases (transpose_columns.ts).
  */
-export type PhaseLanes = "channels" | "positions";
+export type PhaseLanes = "channels" | "positions" | "columns";
 
 /** Input row of conv tap ta for output row oy, or null (outside x or between its rows). */
 function tapRow(s: ConvSpec, oy: number, ta: number): number | null {
@@ -94,11 +101,22 @@ function unitRows(s: ConvSpec, oy: number): { base: number; rows: number } {
   return Number.isFinite(base) ? { base, rows: top - base + 1 } : { base: 0, rows: 0 };
 }
 
-/** Workspace bytes of the kernel: a unit's rows of x for every input channel, packed. */
-export function phaseWorkspaceBytes(s: ConvSpec, g: ConvGeometry): number {
+/**
+ * Workspace bytes of the kernel: a unit's rows of x for every input
+ * channel, packed (each element twice for the columns tile, its weight
+ * pairs after them).
+ */
+export function phaseWorkspaceBytes(s: ConvSpec, g: ConvGeometry, lanes: PhaseLanes): number {
+  const rows = packedRowsBytes(s, g, lanes);
+  return lanes === "columns" ? rows + columnPairBytes(s, g) : rows;
+}
+
+/** Bytes of a unit's packed rows of x, rounded up to a line (where the weight pairs start). */
+function packedRowsBytes(s: ConvSpec, g: ConvGeometry, lanes: PhaseLanes): number {
   let rows = 0;
   for (let oy = 0; oy < g.oh; oy++) rows = Math.max(rows, unitRows(s, oy).rows);
-  return Math.ceil((s.c * rows * s.w * 4) / 64) * 64;
+  const copies = lanes === "columns" ? 2 : 1;
+  return Math.ceil((s.c * rows * copies * s.w * 4) / 64) * 64;
 }
 
 /**
@@ -127,9 +145,13 @@ export function emitTransposePhases(
   const a = v.a;
   const K = s.c * s.kh * s.kw, planeY = g.oh * g.ow * 4;
   const zero = a.constant(new Uint8Array(64), 64);
-  // One group: the blocks' weights start at the channel-vector copy's first.
-  a.emit("mov", rax, qword(rsp, F.WV));
-  a.emit("mov", qword(rsp, F.WB), rax);
+  // One group: the blocks' weights start at the channel-vector copy's first, or for the
+  // columns tile at their pairs, made in the workspace after the packed rows.
+  if (lanes === "columns") emitColumnPairs(v, s, g, F, packedRowsBytes(s, g, lanes));
+  else {
+    a.emit("mov", rax, qword(rsp, F.WV));
+    a.emit("mov", qword(rsp, F.WB), rax);
+  }
   /** Output rows [oy, oy + n) read only rows inside x for every tap that lands on one. */
   const unit = Math.max(1, s.uh);
   const inside = (oy: number) => {
@@ -162,6 +184,8 @@ export function emitTransposePhases(
     blockSteps("sub", blocks + (rest ? 1 : 0));
   };
   const inPlace: PhaseX = { slot: F.RUNB, channelBytes: s.h * s.w * 4 };
+  /** A unit's `rows` rows packed with each element twice (the columns tile's x). */
+  const doubled = (rows: number): PhaseX => ({ slot: F.WS, channelBytes: rows * 2 * s.w * 4 });
   /** One pass: every output row of `channels` channels (y and the residual at YB, RB). */
   const pass = (channels: number) => {
     for (const [from, to] of [[F.YB, F.RUNY], [F.RB, F.RUNR]]) {
@@ -175,12 +199,17 @@ export function emitTransposePhases(
     for (let oy = s.rowStart; oy < s.rowEnd;) {
       const n = Math.min(unit, s.rowEnd - oy);
       if (n < unit || !inside(oy)) {
-        // An edge unit: x read in place (rows outside it left out by emitRow's taps).
+        // An edge unit: x read in place (rows outside it left out by emitRow's taps); the
+        // columns tile reads its rows doubled, packed as any unit's.
+        const at = oy, edge = unitRows(s, oy);
         a.emit("mov", rax, qword(rsp, F.XG));
+        if (lanes === "columns") addImmediate(a, "add", rax, edge.base * s.w * 4);
         a.emit("mov", qword(rsp, F.RUNB), rax);
-        const at = oy;
+        const x = lanes === "columns" ? doubled(edge.rows) : inPlace;
+        if (lanes === "columns" && edge.rows > 0) emitDoubledRows(v, s, F, edge.rows);
+        const base = lanes === "columns" ? edge.base : 0;
         eachBlock(channels, (c) => {
-          for (let r = 0; r < n; r++) emitRow(at + r, r, 0, c, inPlace);
+          for (let r = 0; r < n; r++) emitRow(at + r, r, base, c, x);
         });
         nextRows(n);
         oy += n;
@@ -193,9 +222,13 @@ export function emitTransposePhases(
       a.emit("mov", rax, qword(rsp, F.XG));
       addImmediate(a, "add", rax, base * s.w * 4);
       a.emit("mov", qword(rsp, F.RUNB), rax);
-      const first = oy, packed = { slot: F.WS, channelBytes: rows * s.w * 4 };
+      const first = oy;
+      const packed = lanes === "columns"
+        ? doubled(rows)
+        : { slot: F.WS, channelBytes: rows * s.w * 4 };
       frameLoop(a, F.RUN, (end - oy) / unit, () => {
-        emitPackRows(rows);
+        if (lanes === "columns") emitDoubledRows(v, s, F, rows);
+        else emitPackRows(rows);
         eachBlock(channels, (c) => {
           for (let r = 0; r < unit; r++) emitRow(first + r, r, base, c, packed);
         });
@@ -257,6 +290,7 @@ export function emitTransposePhases(
     if (lanes === "positions") {
       return emitPositionRow(v, s, g, F, taps, r, base, channels, x);
     }
+    if (lanes === "columns") return emitColumnRow(v, s, g, F, taps, r, base, channels, x);
     for (const [m0, count] of evenPieces(Math.ceil(g.ow / 2), PHASE_POSITIONS)) {
       emitTile(taps, m0, count, r, base, channels, x);
     }

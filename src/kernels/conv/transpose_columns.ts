@@ -1,0 +1,253 @@
+/**
+ * ConvTranspose by output phases with output columns along the lanes, for
+ * the layers whose two phases read the same input at every column and take
+ * one kernel column each (a 2×2/2 upsampling: column 2m + q is x[m]·w[q]).
+ * A lane then needs x[m] twice over and the two phases' weights side by
+ * side: the unit's rows of x are packed with every element written twice
+ * (x[m] at columns 2m and 2m + 1), and the weights' two columns of a kernel
+ * row are interleaved per output channel once a call (a pair a channel,
+ * broadcast to every lane pair by one `vbroadcastsd`). A tile is 6 vectors
+ * of an output row's columns × 4 output channels (a row of fewer vectors:
+ * more channels, up to 24 accumulators): 24 FMAs for 10 loads per input
+ * channel, and its accumulators are y's runs already: no interleave (the
+ * positions tile's two `vpermi2ps` a vector) before the stores.
+ *
+ * Each output sums the same FMAs in the same order as the positions and
+ * channel tiles (input channels, then the row's taps in the upsampled
+ * kernel's order), so all three give the same bits.
+ *
+ * @module
+ */
+import { byte, qword, r10, r11, r13, rax, rbp, rcx, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import { addImmediate, countedLoop } from "../abi.ts";
+import { evenPieces } from "../partition.ts";
+import type { Vec, VecIsa } from "../vec.ts";
+import { emitVectorStore } from "./channel_vectors.ts";
+import type { ConvGeometry } from "./geometry.ts";
+import type { ConvSpec } from "./spec.ts";
+import type { PhaseFrame, PhaseX } from "./transpose_phases.ts";
+import { phaseInterleave, phaseTaps, positionsServe } from "./transpose_positions.ts";
+
+const L = 16;
+/**
+ * Most vectors of output columns per tile, and accumulators: a whole tile
+ * is 6 vectors × 4 channels; a row of fewer vectors takes more channels.
+ */
+const TILE_VECTORS = 6, ACCUMULATORS = 24;
+/** Registers: accumulators from 0, x vectors, the broadcast weight pairs. */
+const X0 = 24, PAIR0 = 30;
+
+/** The widest tile of a layer's rows, for descriptions: "96 columns × 4 channels". */
+export function describeColumnTile(g: ConvGeometry): string {
+  const vectors = Math.ceil(g.ow / L), [[, V]] = evenPieces(vectors, TILE_VECTORS);
+  const [[, channels]] = evenPieces(Math.min(L, g.ocg), tileChannels(V));
+  return `${Math.min(V * L, g.ow)} columns × ${channels} channels`;
+}
+
+/** Most channels of a tile of V vectors: as many as the accumulators hold, at most a block. */
+function tileChannels(V: number): number {
+  return Math.min(L, Math.floor(ACCUMULATORS / V));
+}
+
+/**
+ * Tier 1's choice of the columns tile (where it serves): output rows that
+ * fill at least 15/16 of their vectors, as for the positions tile
+ * (positionsFill). Measured on Zen 5, 1 thread, 2×2/2 layers
+ * (`deno run -A bench/tune_candidates.ts --conv n,c,h,w,oc,2,2 --packed
+ * --transposed`, tier 2's medians): 64→64 on 40² (80 columns: 5 full
+ * vectors) 253 µs against the channel tile's 280 and the positions tile's
+ * 307; 256→128 on 16² 330 against 329 and 425; 64→64 on 80² 1068 against
+ * 1058 by positions; 64→64 on 20² (40 columns in 3 vectors) 75 against
+ * 72 by channels (70 against 74 head to head).
+ */
+export function columnsFill(s: ConvSpec, isa: VecIsa, g: ConvGeometry): boolean {
+  const vectors = Math.ceil(g.ow / L);
+  return columnsServe(s, isa, g) && g.ow * 16 >= vectors * L * 15;
+}
+
+/** Each phase's one kernel column for a row tap, or null when a phase has none or several. */
+function pairColumns(s: ConvSpec): [number, number] | null {
+  const taps = phaseTaps(s, [{ ta: 0, iy: 0 }]);
+  if (taps[0].length !== 1 || taps[1].length !== 1) return null;
+  if (taps[0][0].dx !== 0 || taps[1][0].dx !== 0) return null;
+  // The flipped kernel: conv tap column b is w's column kw − 1 − b.
+  return [s.kw - 1 - taps[0][0].tb, s.kw - 1 - taps[1][0].tb];
+}
+
+/**
+ * Whether the columns tile serves `s` (one the kernel by phases serves):
+ * both phases read x[m] for column pair m, one kernel column each, of two
+ * (a phase's pair of weights then takes the bytes its two vectors took in
+ * the packed layout, so the pairs keep that layout's offsets), y's rows
+ * exactly twice x's, and the epilogue's temporaries fit beside the tile.
+ */
+export function columnsServe(s: ConvSpec, isa: VecIsa, g: ConvGeometry): boolean {
+  return s.kw === 2 && g.ow === 2 * s.w && pairColumns(s) !== null && positionsServe(s, isa);
+}
+
+/** Workspace bytes of the weight pairs: as many as the group's packed weights. */
+export function columnPairBytes(s: ConvSpec, g: ConvGeometry): number {
+  return Math.ceil(g.ocg / L) * s.c * s.kh * s.kw * L * 4;
+}
+
+/**
+ * The weight pairs of every block of 16 output channels into the
+ * workspace at byte `at` (WS + at), from the packed weights at WV, and WB
+ * set to them: for each input channel and kernel row, lane pair o holds
+ * output channel o's weights of phases 0 and 1, where its two 16-channel
+ * vectors were. rcx, rsi, rdi and vectors 0-4 are clobbered.
+ */
+export function emitColumnPairs(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  F: PhaseFrame,
+  at: number,
+): void {
+  const a = v.a;
+  const [j0, j1] = pairColumns(s)!;
+  a.emit("mov", rsi, qword(rsp, F.WV));
+  a.emit("mov", rdi, qword(rsp, F.WS));
+  addImmediate(a, "add", rdi, at);
+  a.emit("mov", qword(rsp, F.WB), rdi);
+  const LO = 0, HI = 1, A = 2, B = 3, P = 4;
+  v.move(LO, { table: phaseInterleave(0) });
+  v.move(HI, { table: phaseInterleave(1) });
+  const rowBytes = s.kw * L * 4; // one kernel row's two vectors; its pairs take as many
+  countedLoop(a, rcx, Math.ceil(g.ocg / L) * s.c * s.kh, () => {
+    v.load(A, rsi, j0 * L * 4);
+    v.load(B, rsi, j1 * L * 4);
+    // Channels 0-7's pairs, then 8-15's: lane 2o + q from phase q's channel o.
+    for (const [half, table] of [[0, LO], [1, HI]] as const) {
+      v.move(P, table);
+      a.emit("vpermi2ps", v.r(P), v.r(A), v.r(B));
+      v.store(rdi, half * L * 4, P);
+    }
+    addImmediate(a, "add", rsi, rowBytes);
+    addImmediate(a, "add", rdi, rowBytes);
+  });
+}
+
+/**
+ * The unit's `rows` rows of x (at RUNB) for every input channel, packed
+ * into the workspace ([c][rows][2w]) with each element twice: x[m] at
+ * columns 2m and 2m + 1. rsi, rdi, rcx, eax, k1 and vectors 0-3 are
+ * clobbered.
+ */
+export function emitDoubledRows(v: Vec, s: ConvSpec, F: PhaseFrame, rows: number): void {
+  const a = v.a;
+  const IDX_LO = 2, IDX_HI = 3;
+  v.move(IDX_LO, { table: doubling(0) });
+  v.move(IDX_HI, { table: doubling(1) });
+  a.emit("mov", rsi, qword(rsp, F.RUNB));
+  a.emit("mov", rdi, qword(rsp, F.WS));
+  countedLoop(a, rcx, s.c, () => {
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j * L < s.w; j++) {
+        const lanes = Math.min(L, s.w - j * L);
+        const from = (r * s.w + j * L) * 4, to = (r * 2 * s.w + 2 * j * L) * 4;
+        v.load(0, rsi, from, lanes < L ? v.tail(lanes, 1) : undefined);
+        // Lanes 0-7 doubled into the first vector, 8-15 into the second.
+        a.emit("vpermps", v.r(1), v.r(IDX_LO), v.r(0));
+        v.store(rdi, to, 1, 2 * lanes < L ? v.tail(2 * lanes, 1) : undefined);
+        if (2 * lanes > L) {
+          a.emit("vpermps", v.r(1), v.r(IDX_HI), v.r(0));
+          v.store(rdi, to + L * 4, 1, 2 * lanes < 2 * L ? v.tail(2 * lanes - L, 1) : undefined);
+        }
+      }
+    }
+    addImmediate(a, "add", rsi, s.h * s.w * 4);
+    addImmediate(a, "add", rdi, rows * 2 * s.w * 4);
+  });
+}
+
+/** The lanes doubling half `half` of a vector: lane i from lane half·8 + ⌊i/2⌋. */
+function doubling(half: number): number[] {
+  return Array.from(
+    new Float32Array(Int32Array.from({ length: L }, (_, i) => half * 8 + (i >> 1)).buffer),
+  );
+}
+
+/**
+ * Output row oy (row `r` of its unit, x's doubled rows from row `base`
+ * where `x` says, y's unit at RUNY, the block's bias at BB and weight
+ * pairs at WB): its tiles of columns × 4 channels, `channels` in the block.
+ */
+export function emitColumnRow(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  F: PhaseFrame,
+  rowTaps: { ta: number; iy: number }[],
+  r: number,
+  base: number,
+  channels: number,
+  x: PhaseX,
+): void {
+  const a = v.a;
+  const planeY = g.oh * g.ow * 4, row = r * g.ow * 4, rowX = 2 * s.w * 4;
+  const vectors = Math.ceil(g.ow / L), rest = g.ow % L;
+  for (const [v0, V] of evenPieces(vectors, TILE_VECTORS)) {
+    const last = v0 + V === vectors && rest !== 0;
+    // As many channels as the accumulators hold beside V vectors: rows of few vectors take more.
+    for (const [o0, C] of evenPieces(channels, tileChannels(V))) {
+      const acc = (vi: number, o: number) => o * V + vi;
+      // k1: the row's last vector's lanes, when it is partial (set again before its stores).
+      const edge = last ? v.tail(rest, 1) : undefined;
+      const tailOf = (vi: number) => (vi === V - 1 ? edge : undefined);
+      a.emit("mov", rdx, qword(rsp, x.slot));
+      a.emit("mov", rsi, qword(rsp, F.WB));
+      for (let i = 0; i < C * V; i++) v.zero(i);
+      // The tile's own lines of y fetched in its first k steps, a channel a step (as the
+      // positions tile does: lines of 4 planes the hardware's prefetch does not follow).
+      const fetchY = s.c > C;
+      if (fetchY) {
+        a.emit("mov", r13, qword(rsp, F.RUNY));
+        addImmediate(a, "add", r13, o0 * planeY + row + v0 * L * 4);
+      }
+      if (rowTaps.length > 0) {
+        a.emit("mov", rax, s.c);
+        const top = a.label();
+        a.align(16);
+        a.bind(top);
+        if (fetchY) {
+          const skip = a.label();
+          a.emit("cmp", rax, s.c - C);
+          a.emit("jbe", skip);
+          const bytes = Math.min(V * L, g.ow - v0 * L) * 4;
+          for (let d = 0; d < bytes; d += 64) a.emit("prefetchw", byte(r13, d));
+          a.emit("prefetchw", byte(r13, bytes - 1));
+          addImmediate(a, "add", r13, planeY);
+          a.bind(skip);
+        }
+        for (const { ta, iy } of rowTaps) {
+          for (let vi = 0; vi < V; vi++) {
+            v.load(X0 + vi, rdx, (iy - base) * rowX + (v0 + vi) * L * 4, tailOf(vi));
+          }
+          // The flipped kernel: conv row a is w's row kh − 1 − a; its pairs where its vectors were.
+          const at = (s.kh - 1 - ta) * s.kw * L * 4;
+          for (let o = 0; o < C; o++) {
+            const p = PAIR0 + (o % 2);
+            a.emit("vbroadcastsd", v.r(p), qword(rsi, at + (o0 + o) * 8));
+            for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o), X0 + vi, p, -1);
+          }
+        }
+        addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
+        addImmediate(a, "add", rdx, x.channelBytes);
+        a.emit("dec", rax);
+        a.emit("jnz", top);
+      }
+      a.emit("mov", r11, qword(rsp, F.RUNY));
+      a.emit("mov", r10, qword(rsp, F.RUNR));
+      a.emit("mov", rbp, qword(rsp, F.BB));
+      const RES = 24, OUT = 25, free = [26, 27, 28, 29, 30, 31];
+      for (let o = 0; o < C; o++) {
+        for (let vi = 0; vi < V; vi++) {
+          const at = (o0 + o) * planeY + row + (v0 + vi) * L * 4;
+          const tail = tailOf(vi) ? v.tail(rest, 1) : undefined;
+          emitVectorStore(v, s, acc(vi, o), o0 + o, at, tail, { res: RES, out: OUT, free });
+        }
+      }
+    }
+  }
+}
