@@ -274,7 +274,7 @@ export function planConv(
   // positions where a row's positions fill them (see positionsFill).
   if (phasesServe(s, isa) && (choice === undefined || choice.phases)) {
     const lanes = choice?.phases ||
-      (columnsFill(s, isa, g) ? "columns" : positionsFill(s, isa) ? "positions" : "channels");
+      (columnsFill(s, isa, g, l1d) ? "columns" : positionsFill(s, isa) ? "positions" : "channels");
     const ocBlock = phaseBlock(s, g, l2);
     return inPlace({
       ocBlock,
