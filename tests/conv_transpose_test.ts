@@ -388,13 +388,35 @@ Deno.test({
         label,
       );
       assert.ok(ran.some((p) => p.includes("positions × 2 phases")), `${label}: ${ran.join("; ")}`);
-      // The columns tile where a phase's one kernel column reads x[m] (kw 2, stride 2 across).
+      // The columns tile where a phase's one kernel column reads x[m] (kw 2, stride 2 across):
+      // a tier-2 candidate, also on 3 threads (parts in bands of rows or blocks of channels).
       const columns = kw === 2 && sw === 2 && dw === 1 && p[1] === 0 && p[3] === 0 && op[1] === 0;
       assert.equal(
         ran.some((p) => / columns × \d+ channels/.test(p)),
         columns,
         `${label}: ${ran.join("; ")}`,
       );
+      if (columns) {
+        using tuned3 = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0 });
+        const packed3 = tuned3.packConvWeights(w, {
+          outChannels: o.outChannels,
+          c: o.c,
+          kernel: o.kernel,
+          transposed: true,
+        });
+        const y3 = plain.slice();
+        const ran3 = tuneCheckingBits(
+          tuned3,
+          () => tuned3.convTranspose2d(x, packed3, y3, opts),
+          y3,
+          plain,
+          `${label}, 3 threads`,
+        );
+        assert.ok(
+          ran3.some((p) => / columns × \d+ channels/.test(p)),
+          `${label}: ${ran3.join("; ")}`,
+        );
+      }
       // Not the upsampled kernel (see convChoices); the convolution it computes, of x with
       // zeros between its elements, gives the same bits.
       assert.ok(ran.every((p) => p.includes("phases")), `${label}: ${ran.join("; ")}`);
