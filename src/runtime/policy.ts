@@ -138,6 +138,21 @@ export function partsFor(
 }
 
 /**
+ * Bytes left free between two parts' workspaces of a split call (each
+ * part's starts on a page of its own). Back to back, one core's reads
+ * running to the end of its workspace (its hardware prefetch runs on past
+ * it) fetched the start of the next part's, which the other core was
+ * writing, and the two traded those lines: ConvTranspose 2×2/2 by output
+ * columns (its doubled rows of x at a workspace's start, its weight pairs
+ * read to the end) on 2 threads split in bands of rows, Zen 5, scratch
+ * builds with the gap and without (`--threads 2` calls of
+ * `jit.convTranspose2d`): 64→32 on 80² 348 → 265-268 µs (a 4 KB, 64 KB
+ * or 1 MB gap alike), 64→64 627 → 535 (the positions tile: 536-542 either
+ * way).
+ */
+export const PART_WORKSPACE_GAP = 4096;
+
+/**
  * Model runs. `session.run` takes its Jit calls off the event loop, which
  * costs a thread hop per run (measured on Zen 5, 2 vCPUs: ~60 µs round trip,
  * plus up to ~0.25 ms while the other core pulls a layer's operands into its

@@ -46,6 +46,7 @@ import {
 import {
   compileReason,
   estimatedNs,
+  PART_WORKSPACE_GAP,
   partsFor,
   SPIN,
   type TierReason,
@@ -120,8 +121,10 @@ interface Split {
   argsAt: Int32Array;
   /** Byte offsets: operand i of part p at [p * MAX_OPERANDS + i]. */
   offsets: Float64Array;
-  /** Workspace bytes per part (each part has its own). */
+  /** Workspace bytes per part (each part has its own), gap included. */
   workspaceStride: number;
+  /** Where part 0's workspace starts (part p's: p strides on); the parts' take parts × stride. */
+  workspaceFirst: number;
   /** The runtime's argument epoch and workspace the part blocks were last written for. */
   epoch: number;
   workspace: number;
@@ -391,7 +394,7 @@ export class Runtime {
     for (let p = 0; p < split.parts; p++) {
       const base = at[p], o = p * MAX_OPERANDS;
       for (let i = 0; i < ops; i++) args[base + i] = addrs[i] + off[o + i];
-      args[base + WORKSPACE_SLOT] = ws + p * stride;
+      args[base + WORKSPACE_SLOT] = ws + split.workspaceFirst + p * stride;
     }
     split.epoch = this.#argsEpoch;
     split.workspace = ws;
@@ -589,7 +592,10 @@ export class Runtime {
     const workspace: [number, number][] = [];
     for (let p = 0; p < split.parts; p++) {
       job.f64[f + (JOB_PARTS + p * PART_BYTES) / 8 + 1] = job.address + at + 8 * split.argsAt[p];
-      workspace.push([split.argsAt[p] + WORKSPACE_SLOT, p * split.workspaceStride]);
+      workspace.push([
+        split.argsAt[p] + WORKSPACE_SLOT,
+        split.workspaceFirst + p * split.workspaceStride,
+      ]);
     }
     const call: RecordedCall = {
       fn: pointerValue(this.#pool!.forkJoin),
@@ -1011,8 +1017,11 @@ export class Runtime {
     }
     const argsAt = new Int32Array(n), offsets = new Float64Array(n * MAX_OPERANDS);
     const which = partBlocks(parts);
-    let stride = 0;
-    for (const p of parts) stride = Math.max(stride, Math.ceil(p.plan.workspaceBytes / 64) * 64);
+    // Each part's workspace ends on a page boundary, the next starting PART_WORKSPACE_GAP or
+    // more after it (policy.ts); the last ends where the workspace does (its guard page).
+    let most = 0;
+    for (const p of parts) most = Math.max(most, Math.ceil(p.plan.workspaceBytes / 64) * 64);
+    const stride = most > 0 ? Math.ceil(most / 4096) * 4096 + PART_WORKSPACE_GAP : 0;
     for (let p = 0; p < n; p++) {
       const argBytes = table + p * ARG_BLOCK_BYTES;
       argsAt[p] = argBytes / 8;
@@ -1030,6 +1039,7 @@ export class Runtime {
       argsAt,
       offsets,
       workspaceStride: stride,
+      workspaceFirst: stride - most,
       epoch: -1,
       workspace: -1,
     };

@@ -36,7 +36,7 @@ import {
   phaseWorkspaceBytes,
 } from "./transpose_phases.ts";
 import { POSITION_TILE, positionsFill, positionsServe } from "./transpose_positions.ts";
-import { columnsServe, describeColumnTile } from "./transpose_columns.ts";
+import { columnsFill, columnsServe, describeColumnTile } from "./transpose_columns.ts";
 import {
   channelVectorChunk,
   channelVectorChunks,
@@ -270,17 +270,11 @@ export function planConv(
     return cvPlan(nhwcTile(s, g, embed));
   }
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2),
-  // positions along the lanes where a row's positions fill them (see positionsFill). Output
-  // columns along the lanes (transpose_columns.ts) are tier 2's to try: measured on Zen 5
-  // (tier 2's medians, `deno run -A bench/tune_candidates.ts --conv n,c,h,w,oc,2,2 --packed
-  // --transposed`), at 1 thread that tile beat the others where a row's columns fill their
-  // vectors (64→64 on 40²: 253 µs against 280 by channels and 307 by positions; 256→128 on
-  // 16² 330 against 329 and 425; 64→64 on 80² 1068-1100 against 1058-1120 by positions), but
-  // at 2 threads, split in bands of rows, it ran 13-30% slower than the positions tile (80²
-  // 64→64 and 64→32, `--threads 2`, head to head): each part's doubling of x's rows cost
-  // several times its one-thread share (a scratch build that skipped it); cause not found.
+  // output columns along the lanes where they serve and fill them (see columnsFill), else
+  // positions where a row's positions fill them (see positionsFill).
   if (phasesServe(s, isa) && (choice === undefined || choice.phases)) {
-    const lanes = choice?.phases || (positionsFill(s, isa) ? "positions" : "channels");
+    const lanes = choice?.phases ||
+      (columnsFill(s, isa, g, l1d) ? "columns" : positionsFill(s, isa) ? "positions" : "channels");
     const ocBlock = phaseBlock(s, g, l2);
     return inPlace({
       ocBlock,

@@ -49,6 +49,28 @@ function tileChannels(V: number): number {
   return Math.min(L, Math.floor(ACCUMULATORS / V));
 }
 
+/**
+ * Tier 1's choice of the columns tile (where it serves): output rows that
+ * fill at least 15/16 of their vectors, as for the positions tile
+ * (positionsFill), and a unit's doubled rows of x within L1 (every tile
+ * reads them all; the positions tile's are half as large). Measured on
+ * Zen 5 (tier 2's medians, `deno run -A bench/tune_candidates.ts --conv
+ * n,c,h,w,oc,2,2 --packed --transposed [--threads 2]`): at 1 thread 64→64
+ * on 40² (80 columns: 5 full vectors) 253 µs against the channel tile's
+ * 280 and the positions tile's 307, 256→128 on 16² 330 against 329 and
+ * 425, 64→64 on 80² 1068-1100 against 1058-1120 by positions; 64→64 on
+ * 20² (40 columns in 3 vectors) 75 against 72 by channels, and 128→64 on
+ * 80² (its doubled rows 80 KB) 2224 against 2119 by positions. At 2
+ * threads 64→64 on 40² 134 against 178 by channels head to head, on 80²
+ * 568 against 563 by positions (once the parts' workspaces no longer
+ * touched: policy.ts, PART_WORKSPACE_GAP).
+ */
+export function columnsFill(s: ConvSpec, isa: VecIsa, g: ConvGeometry, l1d: number): boolean {
+  const vectors = Math.ceil(g.ow / L);
+  const rowsBytes = s.c * 2 * s.w * 4 * Math.max(1, Math.ceil(s.kh / s.uh));
+  return columnsServe(s, isa, g) && g.ow * 16 >= vectors * L * 15 && rowsBytes <= l1d;
+}
+
 /** Each phase's one kernel column for a row tap, or null when a phase has none or several. */
 function pairColumns(s: ConvSpec): [number, number] | null {
   const taps = phaseTaps(s, [{ ta: 0, iy: 0 }]);
