@@ -16,7 +16,8 @@ import {
 } from "../asm/mod.ts";
 import { countedLoop, loadPointer } from "../src/kernels/abi.ts";
 import type { KernelPlan, OpFamily, Part } from "../src/kernels/family.ts";
-import { Runtime } from "../src/runtime/runtime.ts";
+import { partWorkspaces, Runtime } from "../src/runtime/runtime.ts";
+import { PART_WORKSPACE_GAP } from "../src/runtime/policy.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { FAMILIES } from "../src/kernels/families.ts";
 import { affinityCpus, sharedPool } from "../src/native/pool.ts";
@@ -1141,4 +1142,22 @@ Deno.test("native: the per-CPU segment's limit reads the CPU sched_getcpu does",
     c.sched_setaffinity(0, bytes, mask);
   }
   assert.ok(checked > 0);
+});
+
+Deno.test("threads: each part's workspace ends on a page of its own, a page or more before the next", () => {
+  for (const bytes of [1, 63, 64, 100, 4095, 4096, 4097, 40960, 106496, 1 << 20]) {
+    const { stride, first } = partWorkspaces(bytes);
+    assert.equal(stride % 4096, 0, `${bytes}: stride ${stride}`);
+    assert.equal(first % 64, 0, `${bytes}: first ${first}`);
+    for (let p = 0; p < 4; p++) {
+      const start = first + p * stride, end = start + bytes;
+      assert.ok(end <= (p + 1) * stride, `${bytes}: part ${p} ends at ${end}`);
+      assert.ok((p + 1) * stride - end < 64, `${bytes}: part ${p} ends within a line of its page`);
+      if (p > 0) {
+        const previousEnd = first + (p - 1) * stride + bytes;
+        assert.ok(start - previousEnd >= PART_WORKSPACE_GAP, `${bytes}: gap before part ${p}`);
+      }
+    }
+  }
+  assert.deepEqual(partWorkspaces(0), { stride: 0, first: 0 });
 });

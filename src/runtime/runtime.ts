@@ -106,6 +106,20 @@ interface Generated {
   asked: number;
 }
 
+/**
+ * Where the parts of a split call keep their workspaces, each part's
+ * `bytes` at most: part p's starts at `first + p·stride`, 64-byte aligned,
+ * and ends on a page boundary, the next part's starting at least
+ * PART_WORKSPACE_GAP later (policy.ts); the last ends at parts × stride,
+ * where the workspace does (against its guard page).
+ */
+export function partWorkspaces(bytes: number): { stride: number; first: number } {
+  if (bytes <= 0) return { stride: 0, first: 0 };
+  const most = Math.ceil(bytes / 64) * 64;
+  const stride = Math.ceil(most / 4096) * 4096 + PART_WORKSPACE_GAP;
+  return { stride, first: stride - most };
+}
+
 /** A call split between threads: the pool's job block and where each part's operands start. */
 interface Split {
   parts: number;
@@ -1017,11 +1031,9 @@ export class Runtime {
     }
     const argsAt = new Int32Array(n), offsets = new Float64Array(n * MAX_OPERANDS);
     const which = partBlocks(parts);
-    // Each part's workspace ends on a page boundary, the next starting PART_WORKSPACE_GAP or
-    // more after it (policy.ts); the last ends where the workspace does (its guard page).
     let most = 0;
-    for (const p of parts) most = Math.max(most, Math.ceil(p.plan.workspaceBytes / 64) * 64);
-    const stride = most > 0 ? Math.ceil(most / 4096) * 4096 + PART_WORKSPACE_GAP : 0;
+    for (const p of parts) most = Math.max(most, p.plan.workspaceBytes);
+    const { stride, first } = partWorkspaces(most);
     for (let p = 0; p < n; p++) {
       const argBytes = table + p * ARG_BLOCK_BYTES;
       argsAt[p] = argBytes / 8;
@@ -1039,7 +1051,7 @@ export class Runtime {
       argsAt,
       offsets,
       workspaceStride: stride,
-      workspaceFirst: stride - most,
+      workspaceFirst: first,
       epoch: -1,
       workspace: -1,
     };
