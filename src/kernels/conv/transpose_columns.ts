@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { byte, qword, r10, r11, r13, rax, rbp, rcx, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import { qword, r10, r11, rax, rbp, rcx, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop } from "../abi.ts";
 import { evenPieces } from "../partition.ts";
 import type { Vec, VecIsa } from "../vec.ts";
@@ -26,7 +26,12 @@ import { emitVectorStore } from "./channel_vectors.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 import type { PhaseFrame, PhaseX } from "./transpose_phases.ts";
-import { phaseInterleave, phaseTaps, positionsServe } from "./transpose_positions.ts";
+import {
+  phaseInterleave,
+  phaseTaps,
+  positionsServe,
+  tileOutputFetch,
+} from "./transpose_positions.ts";
 
 const L = 16;
 /**
@@ -204,28 +209,19 @@ export function emitColumnRow(
       a.emit("mov", rdx, qword(rsp, x.slot));
       a.emit("mov", rsi, qword(rsp, F.WB));
       for (let i = 0; i < C * V; i++) v.zero(i);
-      // The tile's own lines of y fetched in its first k steps, a channel a step (as the
-      // positions tile does: lines of 4 planes the hardware's prefetch does not follow).
-      const fetchY = s.c > C;
-      if (fetchY) {
-        a.emit("mov", r13, qword(rsp, F.RUNY));
-        addImmediate(a, "add", r13, o0 * planeY + row + v0 * L * 4);
-      }
+      const fetch = tileOutputFetch(a, s, F, {
+        at: o0 * planeY + row + v0 * L * 4,
+        bytes: Math.min(V * L, g.ow - v0 * L) * 4,
+        channels: C,
+        planeY,
+      });
       if (rowTaps.length > 0) {
+        fetch?.setup();
         a.emit("mov", rax, s.c);
         const top = a.label();
         a.align(16);
         a.bind(top);
-        if (fetchY) {
-          const skip = a.label();
-          a.emit("cmp", rax, s.c - C);
-          a.emit("jbe", skip);
-          const bytes = Math.min(V * L, g.ow - v0 * L) * 4;
-          for (let d = 0; d < bytes; d += 64) a.emit("prefetchw", byte(r13, d));
-          a.emit("prefetchw", byte(r13, bytes - 1));
-          addImmediate(a, "add", r13, planeY);
-          a.bind(skip);
-        }
+        fetch?.step();
         for (const { ta, iy } of rowTaps) {
           for (let vi = 0; vi < V; vi++) {
             v.load(X0 + vi, rdx, (iy - base) * rowX + (v0 + vi) * L * 4, tailOf(vi));

@@ -20,6 +20,7 @@
  * @module
  */
 import {
+  type Assembler,
   byte,
   eax,
   KREG,
@@ -82,6 +83,50 @@ export function positionsFill(
 ): boolean {
   const positions = Math.ceil(g.ow / 2), vectors = Math.ceil(positions / L);
   return positionsServe(s, isa) && positions * 16 >= vectors * L * 15;
+}
+
+/**
+ * A tile's own lines of y (and of the residual) fetched in its first k
+ * steps, a channel a step: they are written (read) ~750 cycles later,
+ * lines of 4 planes the hardware's prefetch does not follow. Measured on
+ * Zen 5 (2×2/2 64→64 on 80², 1 thread, y in L3): 1.04× faster. The tile's
+ * `channels` channels from y's unit (RUNY) + `at`, `bytes` of each;
+ * `setup` before the k loop (r13, r12), `step` at its top (rax counts the
+ * input channels down from s.c). Null when the k loop is too short.
+ */
+export function tileOutputFetch(
+  a: Assembler,
+  s: ConvSpec,
+  F: PhaseFrame,
+  o: { at: number; bytes: number; channels: number; planeY: number },
+): { setup(): void; step(): void } | null {
+  if (s.c <= o.channels) return null;
+  return {
+    setup() {
+      a.emit("mov", r13, qword(rsp, F.RUNY));
+      addImmediate(a, "add", r13, o.at);
+      if (s.residual) {
+        a.emit("mov", r12, qword(rsp, F.RUNR));
+        addImmediate(a, "add", r12, o.at);
+      }
+    },
+    step() {
+      // Steps 1..channels: channel (c - rax) of the tile's own lines, y's for writing.
+      const skip = a.label();
+      a.emit("cmp", rax, s.c - o.channels);
+      a.emit("jbe", skip);
+      const offsets: number[] = [];
+      for (let d = 0; d < o.bytes; d += 64) offsets.push(d);
+      offsets.push(o.bytes - 1);
+      for (const d of offsets) {
+        a.emit("prefetchw", byte(r13, d));
+        if (s.residual) a.emit("prefetcht0", byte(r12, d));
+      }
+      addImmediate(a, "add", r13, o.planeY);
+      if (s.residual) addImmediate(a, "add", r12, o.planeY);
+      a.bind(skip);
+    },
+  };
 }
 
 /** One phase's tap in a round: kernel row and column, x's row and column offset. */
@@ -171,40 +216,18 @@ export function emitPositionRow(
       a.emit("mov", rdx, qword(rsp, x.slot));
       a.emit("mov", rsi, qword(rsp, F.WB));
       for (let i = 0; i < 2 * C * V; i++) v.zero(i);
-      // The tile's own lines of y (and the residual) fetched in its first k steps, a channel a
-      // step: they are written (read) ~750 cycles later, lines of 4 planes the hardware's
-      // prefetch does not follow. Measured on Zen 5 (2×2/2 64→64 on 80², 1 thread, y in
-      // L3): 1.04× faster.
-      const fetchY = s.c > C;
-      if (fetchY) {
-        a.emit("mov", r13, qword(rsp, F.RUNY));
-        addImmediate(a, "add", r13, o0 * planeY + row + 2 * m0 * 4);
-        if (s.residual) {
-          a.emit("mov", r12, qword(rsp, F.RUNR));
-          addImmediate(a, "add", r12, o0 * planeY + row + 2 * m0 * 4);
-        }
-      }
+      const fetch = tileOutputFetch(a, s, F, {
+        at: o0 * planeY + row + 2 * m0 * 4,
+        bytes: Math.min(2 * V * L, g.ow - 2 * m0) * 4,
+        channels: C,
+        planeY,
+      });
+      fetch?.setup();
       a.emit("mov", rax, s.c);
       const top = a.label();
       a.align(16);
       a.bind(top);
-      if (fetchY) {
-        // Steps 1..C: channel (c - rax) of the tile's own y lines, for writing.
-        const skip = a.label();
-        a.emit("cmp", rax, s.c - C);
-        a.emit("jbe", skip);
-        const bytes = Math.min(2 * V * L, g.ow - 2 * m0) * 4;
-        const offsets: number[] = [];
-        for (let d = 0; d < bytes; d += 64) offsets.push(d);
-        offsets.push(bytes - 1);
-        for (const d of offsets) {
-          a.emit("prefetchw", byte(r13, d));
-          if (s.residual) a.emit("prefetcht0", byte(r12, d));
-        }
-        addImmediate(a, "add", r13, planeY);
-        if (s.residual) addImmediate(a, "add", r12, planeY);
-        a.bind(skip);
-      }
+      fetch?.step();
       let nextB = 0;
       for (let round = 0; round < rounds; round++) {
         let loaded: PhaseTap | null = null;
