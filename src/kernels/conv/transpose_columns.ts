@@ -182,7 +182,8 @@ function doubling(half: number): number[] {
 /**
  * Output row oy (row `r` of its unit, x's doubled rows from row `base`
  * where `x` says, y's unit at RUNY, the block's bias at BB and weight
- * pairs at WB): its tiles of columns × 4 channels, `channels` in the block.
+ * pairs at WB): its tiles of up to 6 vectors of columns × as many of the
+ * block's `channels` as 24 accumulators hold (4 beside 6 vectors).
  */
 export function emitColumnRow(
   v: Vec,
