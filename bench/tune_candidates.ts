@@ -55,9 +55,7 @@ if (values.gemm) {
   const a = rand(m * k), b = rand(k * n), c = new Float32Array(m * n);
   // --panels: B packed once in column panels with a bias, as a model's Linear layer holds it
   // (a packed B is op(B): the call takes no transB).
-  const o = values.panels
-    ? (Deno.env.get("NOBIAS") ? { m, n, k } : { m, n, k, bias: rand(n) })
-    : { m, n, k, transB: values.transB };
+  const o = values.panels ? { m, n, k, bias: rand(n) } : { m, n, k, transB: values.transB };
   // --activation gelu|relu|…: the epilogue a model's Linear + activation fuses into the call.
   const act = values.activation as Activation | undefined;
   if (act !== undefined) Object.assign(o, { activation: act });
