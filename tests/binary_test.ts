@@ -4,6 +4,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { binaryReference } from "../src/kernels/binary/ops.ts";
 import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
 import { assertPartsStream } from "./helpers/dump.ts";
+import { assertAtOffsets } from "./helpers/offsets.ts";
 import { pick, rng } from "./helpers/random.ts";
 import { ulpDistance } from "./helpers/ulp.ts";
 
@@ -209,7 +210,6 @@ Deno.test({
     const dir = Deno.makeTempDirSync({ prefix: "njit-streamed-" });
     using jit = new Jit({ maxIsa: "avx512", threads: 1, dump: `${dir}/one` });
     using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, dump: `${dir}/split` });
-    const ba = new Float32Array(n + 32), by = new Float32Array(n + 32);
     const cases = [
       ["add", data, [rows, cols], (i: number) => Math.fround(data[i] + data[i])],
       ["mul", row, [cols], (i: number) => Math.fround(data[i] * row[i % cols])],
@@ -220,27 +220,15 @@ Deno.test({
       const whole = new Float32Array(n);
       jit.binary(op, data, [rows, cols], op === "add" ? data : b, bDims, whole);
       for (let i = 0; i < n; i++) if (!Object.is(whole[i], want(i))) assert.fail(`${op}: [${i}]`);
-      for (
-        const [oa, oy] of [[0, 0], [3, 11], [7, 1], [16, 16]] as const
-      ) {
-        ba.set(data, oa);
-        by.fill(-1);
-        const a = ba.subarray(oa, oa + n), y = by.subarray(oy, oy + n);
-        split.binary(op, a, [rows, cols], op === "add" ? a : b, bDims, y);
-        for (let i = 0; i < n; i++) {
-          if (!Object.is(y[i], want(i))) {
-            assert.fail(`${op} a at ${oa}, y at ${oy}: [${i}] ${y[i]} against ${want(i)}`);
-          }
-        }
-        assert.ok(by.subarray(0, oy).every((v) => v === -1), `${op}: before y at ${oy}`);
-        assert.ok(by.subarray(oy + n).every((v) => v === -1), `${op}: after y at ${oy}`);
-      }
-      const a = ba.subarray(5, 5 + n);
-      a.set(data);
-      split.binary(op, a, [rows, cols], op === "add" ? a : b, bDims, a); // in place
-      for (let i = 0; i < n; i++) {
-        if (!Object.is(a[i], want(i))) assert.fail(`${op} in place: [${i}]`);
-      }
+      // a at each offset (and as b too for "add"), then in place.
+      assertAtOffsets(
+        data,
+        [[0, 0], [3, 11], [7, 1], [16, 16]],
+        (a, y) => split.binary(op, a, [rows, cols], op === "add" ? a : b, bDims, y),
+        want,
+        op,
+        true,
+      );
     }
     const plans = split.stats().keys.map((k) => `${k.plan} (${k.parts} parts)`);
     assert.equal(

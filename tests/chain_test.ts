@@ -12,6 +12,7 @@ import { chainReference, type ChainSpec, readChain } from "../src/kernels/chain/
 import { decodeChainKey } from "../src/kernels/chain/read.ts";
 import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
 import { assertPartsStream } from "./helpers/dump.ts";
+import { assertAtOffsets } from "./helpers/offsets.ts";
 
 const LEVELS: IsaLevel[] = levelsUpTo(cpuFeatures().isa).filter((l) => l !== "amx");
 const UNARY = ["relu", "sigmoid", "tanh", "exp", "erf", "gelu", "softplus", "sqrt", "neg", "abs"];
@@ -125,20 +126,13 @@ Deno.test({
     using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, dump: `${dir}/split` });
     const want = new Float32Array(n);
     one.chain(data, want, steps);
-    const bx = new Float32Array(n + 32), by = new Float32Array(n + 32);
-    for (const [ox, oy] of [[0, 0], [3, 11], [16, 1]] as const) {
-      bx.set(data, ox);
-      by.fill(-1);
-      const x = bx.subarray(ox, ox + n), y = by.subarray(oy, oy + n);
-      split.chain(x, y, steps);
-      for (let i = 0; i < n; i++) {
-        if (!Object.is(y[i], want[i])) {
-          assert.fail(`x at ${ox}, y at ${oy}: [${i}] ${y[i]} against ${want[i]}`);
-        }
-      }
-      assert.ok(by.subarray(0, oy).every((v) => v === -1), `before y at ${oy}`);
-      assert.ok(by.subarray(oy + n).every((v) => v === -1), `after y at ${oy}`);
-    }
+    assertAtOffsets(
+      data,
+      [[0, 0], [3, 11], [16, 1]],
+      (x, y) => split.chain(x, y, steps),
+      (i) => want[i],
+      "chain",
+    );
     const plans = split.stats().keys.map((k) => `${k.plan} (${k.parts} parts)`);
     assert.ok(
       plans.some((p) => p.endsWith("y by non-temporal stores when split (12 parts)")),

@@ -3,6 +3,7 @@ import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { UNARY_OPS } from "../src/kernels/unary/mod.ts";
 import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
 import { assertPartsStream } from "./helpers/dump.ts";
+import { assertAtOffsets } from "./helpers/offsets.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { erf64 } from "../src/kernels/math/reference.ts";
 import { pick, rng } from "./helpers/random.ts";
@@ -292,33 +293,19 @@ Deno.test({
     const dir = Deno.makeTempDirSync({ prefix: "njit-streamed-" });
     using jit = new Jit({ maxIsa: "avx512", threads: 1, dump: `${dir}/one` });
     using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, dump: `${dir}/split` });
-    const bx = new Float32Array(n + 32), by = new Float32Array(n + 32);
     for (const op of ["exp", "relu"] as const) {
       const want = new Float32Array(n);
       for (let at = 0; at < n; at += third) {
         jit.unary(op, data.subarray(at, at + third), want.subarray(at, at + third));
       }
-      for (
-        const [ox, oy] of [[0, 0], [3, 11], [7, 1], [16, 16]] as const
-      ) {
-        bx.set(data, ox);
-        by.fill(-1);
-        const x = bx.subarray(ox, ox + n), y = by.subarray(oy, oy + n);
-        split.unary(op, x, y);
-        for (let i = 0; i < n; i++) {
-          if (!Object.is(y[i], want[i])) {
-            assert.fail(`${op} x at ${ox}, y at ${oy}: [${i}] ${y[i]} against ${want[i]}`);
-          }
-        }
-        assert.ok(by.subarray(0, oy).every((v) => v === -1), `${op}: before y at ${oy}`);
-        assert.ok(by.subarray(oy + n).every((v) => v === -1), `${op}: after y at ${oy}`);
-      }
-      const x = bx.subarray(5, 5 + n);
-      x.set(data);
-      split.unary(op, x, x);
-      for (let i = 0; i < n; i++) {
-        if (!Object.is(x[i], want[i])) assert.fail(`${op} in place: [${i}]`);
-      }
+      assertAtOffsets(
+        data,
+        [[0, 0], [3, 11], [7, 1], [16, 16]],
+        (x, y) => split.unary(op, x, y),
+        (i) => want[i],
+        op,
+        true,
+      );
       const plans = split.stats().keys.map((k) => `${k.key}: ${k.plan} (${k.parts} parts)`);
       assert.ok(
         plans.some((p) =>

@@ -142,13 +142,12 @@ export function partsFor(
  * part's starts on a page of its own). Back to back, one core's reads
  * running to the end of its workspace (its hardware prefetch runs on past
  * it) fetched the start of the next part's, which the other core was
- * writing, and the two traded those lines: ConvTranspose 2×2/2 by output
- * columns (its doubled rows of x at a workspace's start, its weight pairs
- * read to the end) on 2 threads split in bands of rows, Zen 5, scratch
- * builds with the gap and without (`--threads 2` calls of
- * `jit.convTranspose2d`): 64→32 on 80² 348 → 265-268 µs (a 4 KB, 64 KB
- * or 1 MB gap alike), 64→64 627 → 535 (the positions tile: 536-542 either
- * way).
+ * writing, and the two traded those lines: ConvTranspose 2×2/2 64→64 on
+ * 80² by output columns (its doubled rows of x at a workspace's start, its
+ * weight pairs read to the end) on 2 threads split in bands of rows, Zen 5,
+ * `deno run -A bench/tune_candidates.ts --conv 1,64,80,80,64,2,2 --packed
+ * --transposed --threads 2`: at commit 5de675c 625-639 µs against the
+ * positions tile's 538-553 head to head; with the gap 568 against 563.
  */
 export const PART_WORKSPACE_GAP = 4096;
 
