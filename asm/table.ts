@@ -563,6 +563,9 @@ vl("vcvtdq2ps", "V, VM", "RM", "VEX.L.0F.WIG 5B /r");
 vl("vpmovzxbd", "V, QM", "RM", "VEX.L.66.0F38.WIG 31 /r");
 vl("vpmovsxbd", "V, QM", "RM", "VEX.L.66.0F38.WIG 21 /r");
 vl("vpmovzxwd", "V, HM", "RM", "VEX.L.66.0F38.WIG 33 /r");
+// f32 ↔ f64 vectors (weights scaled in f64 and rounded once: kernels/scale).
+vl("vcvtps2pd", "V, HM", "RM", "VEX.L.0F.WIG 5A /r");
+vl("vcvtpd2ps", "H, VM", "RM", "VEX.L.66.0F.WIG 5A /r");
 row("vcvtps2ph", "xmm/m64, xmm, imm8", "MRI", "VEX.128.66.0F3A.W0 1D /r ib");
 row("vcvtps2ph", "xmm/m128, ymm, imm8", "MRI", "VEX.256.66.0F3A.W0 1D /r ib");
 row("vcvtph2ps", "xmm, xmm/m64", "RM", "VEX.128.66.0F38.W0 13 /r");
@@ -712,6 +715,8 @@ vl("vpmaxsb", "V{kz}, V, VM", "RVM", "EVEX.L.66.0F38.WIG 3C /r", "FVM");
 vl("vpmovwb", "HM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 30 /r", "HVM");
 vl("vpmovsdb", "QM{kz}, V", "MR", "EVEX.L.F3.0F38.W0 21 /r", "QVM");
 vl("vcvtph2ps", "V{kz}, HM", "RM", "EVEX.L.66.0F38.W0 13 /r", "HVM");
+vl("vcvtps2pd", "V{kz}, HM", "RM", "EVEX.L.0F.W0 5A /r", "HV");
+vl("vcvtpd2ps", "H{kz}, VM", "RM", "EVEX.L.66.0F.W1 5A /r", "FV");
 row("vcvtsi2ss", "xmm, xmm, r/m32", "RVM", "EVEX.LIG.F3.0F.W0 2A /r", "T1S");
 row("vcvtsi2ss", "xmm, xmm, r/m64", "RVM", "EVEX.LIG.F3.0F.W1 2A /r", "T1S");
 row("vcvttss2si", "r32, xmm/m32", "RM", "EVEX.LIG.F3.0F.W0 2C /r", "T1F");

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { foldBatchNorm, isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
+import { GuardedPages } from "../src/native/memory.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -202,3 +203,92 @@ for (const isa of LEVELS) {
     }
   });
 }
+
+/** w'[i] by the definition: w·γ/√(var + ε) in f64 for w's output channel, rounded once. */
+function foldedByDefinition(
+  w: Float32Array,
+  p: ReturnType<typeof params>,
+  channelOf: (i: number) => number,
+  eps: number,
+): Float32Array {
+  return Float32Array.from(
+    w,
+    (v, i) => v * (p.scale[channelOf(i)] / Math.sqrt(p.variance[channelOf(i)] + eps)),
+  );
+}
+
+for (const isa of LEVELS) {
+  Deno.test(`jit.foldBatchNorm ${isa}: w·a in f64 rounded once (the exported function's bits), Conv and grouped ConvTranspose, in place, ±Inf, NaN, subnormals`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 4400 + LEVELS.indexOf(isa), r = rng(seed);
+    const specials = [Infinity, -Infinity, NaN, 1e-40, -1e-45, -0, 3e38];
+    for (let t = 0; t < 60; t++) {
+      const transposed = t % 3 === 2;
+      const group = transposed ? pick(r, [1, 2, 3]) : 1;
+      const ocg = int(r, 1, 9), oc = ocg * group, c = transposed ? group * int(r, 1, 4) : 0;
+      // Runs of every length class: 1, under a register of doubles, whole registers, plus a rest.
+      const taps = pick(r, [1, 2, 3, 4, 7, 8, 9, 16, 17, 25, int(r, 1, 300)]);
+      const per = transposed ? taps : taps * int(r, 1, 3);
+      const n = transposed ? c * ocg * taps : oc * per;
+      const w = new Float32Array(n).map(() => (r() - 0.5) * 100);
+      for (let k = int(r, 0, 3); k > 0; k--) w[int(r, 0, n - 1)] = pick(r, specials);
+      const p = params(r, oc), eps = pick(r, [1e-5, 0.1]);
+      const channelOf = transposed
+        ? (i: number) => {
+          const ic = Math.floor(i / (ocg * taps)), m = Math.floor(i / taps) % ocg;
+          return Math.floor(ic / (c / group)) * ocg + m;
+        }
+        : (i: number) => Math.floor(i / per);
+      const opts = { ...p, epsilon: eps, outChannels: oc, transposed, group, inChannels: c || 1 };
+      const b = new Float32Array(oc).map(() => r());
+      const want = foldedByDefinition(w, p, channelOf, eps);
+      const got = jit.foldBatchNorm(w, b, opts), ref = foldBatchNorm(w, b, opts);
+      const where = `seed ${seed} case ${t} (oc ${oc}, ${
+        transposed ? `c ${c} group ${group} ` : ""
+      }run ${per})`;
+      for (let i = 0; i < n; i++) {
+        assert.ok(Object.is(got.w[i], want[i]), `${where} [${i}]: ${got.w[i]} vs ${want[i]}`);
+        assert.ok(Object.is(ref.w[i], want[i]), `${where} exported [${i}]`);
+      }
+      assert.deepEqual(got.bias, ref.bias);
+      const own = w.slice(), inPlace = jit.foldBatchNorm(own, b, { ...opts, inPlace: true });
+      assert.equal(inPlace.w, own);
+      assert.deepEqual(inPlace.w, got.w);
+    }
+  });
+}
+
+Deno.test("jit.foldBatchNorm: w and the folded weights against guard pages, and bad input named", () => {
+  const r = rng(4500);
+  using jit = new Jit();
+  for (const [oc, per] of [[1, 1], [3, 5], [2, 17], [4, 64], [1, 1001]]) {
+    const n = oc * per, p = params(r, oc);
+    for (const side of ["end", "start"] as const) {
+      const pages = new GuardedPages(n * 4);
+      try {
+        const data = Deno.UnsafePointerView.getArrayBuffer(pages.pointer, pages.bytes);
+        const w = new Float32Array(data, side === "end" ? pages.bytes - n * 4 : 0, n);
+        w.set(Float32Array.from({ length: n }, () => r() - 0.5));
+        const want = foldBatchNorm(w, undefined, { ...p, outChannels: oc });
+        const got = jit.foldBatchNorm(w, undefined, { ...p, outChannels: oc, inPlace: true });
+        assert.equal(got.w, w);
+        assert.deepEqual(got.w, want.w);
+      } finally {
+        pages.free();
+      }
+    }
+  }
+  const p = params(r, 6), w = new Float32Array(6 * 9);
+  assert.throws(
+    () => jit.foldBatchNorm(w, undefined, { ...p, outChannels: 5 }),
+    /foldBatchNorm: scale has 6 elements; outChannels needs 5/,
+  );
+  assert.throws(
+    () => jit.foldBatchNorm(new Float32Array(7), undefined, { ...p, outChannels: 6 }),
+    /foldBatchNorm: w has 7 elements, not a multiple of outChannels=6/,
+  );
+  assert.throws(
+    () => jit.foldBatchNorm([1, 2] as unknown as Float32Array, undefined, { ...p, outChannels: 6 }),
+    TypeError,
+  );
+});

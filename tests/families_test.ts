@@ -157,6 +157,27 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         pads: [1, 1, 1, 1],
         ceilMode: true,
       }),
+    // Weight preparation (a model's create) runs on the process's packing Jit at jit's level:
+    // these two check the same bits on every call, not jit's eviction.
+    scaleRows: (jit, out) =>
+      out.set(
+        jit.foldBatchNorm(x, undefined, {
+          outChannels: 9,
+          scale: w.subarray(0, 9),
+          bias: w.subarray(9, 18),
+          mean: w.subarray(18, 27),
+          variance: w.subarray(27, 36).map(Math.abs),
+        }).w,
+      ),
+    allFinite: (jit, out) => {
+      const bad = x.slice();
+      bad[331] = Infinity;
+      const pack = (v: Float32Array) =>
+        jit.packConvWeights(v, { outChannels: 9, c: 37, kernel: [1, 1] }).finite ? 1 : 0;
+      out[0] = pack(x);
+      out[1] = pack(bad);
+      assert.deepEqual([out[0], out[1]], [1, 0]);
+    },
   };
   assert.deepEqual(Object.keys(cases).sort(), FAMILIES.map((f) => f.name).sort());
   using jit = new Jit({ cacheCapacity: 1 });

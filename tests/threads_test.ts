@@ -424,7 +424,18 @@ Deno.test("threads: every family gives the same bits on 1, 2 and 3 threads, ever
   // Every family with a partition was split somewhere above.
   const splitting = FAMILIES.filter((f) => f.partition).map((f) => f.name).sort();
   assert.deepEqual([...families].sort(), splitting);
-  assert.deepEqual(splitting, FAMILIES.map((f) => f.name).sort(), "a family without threads");
+  // Every other family says why it runs on one thread (and none both splits and says so).
+  for (const f of FAMILIES) {
+    assert.ok(
+      (f.partition === undefined) === (typeof f.oneThread === "string" && f.oneThread !== ""),
+      `${f.name}: a family without threads must say why (oneThread), and only such a family`,
+    );
+  }
+  assert.deepEqual(
+    FAMILIES.filter((f) => !f.partition).map((f) => f.name).sort(),
+    ["allFinite", "scaleRows"],
+    "a family without threads",
+  );
 });
 
 Deno.test("threads: 10,000 mixed calls on 2 and 3 threads, no deadlock, results of 1 thread", () => {

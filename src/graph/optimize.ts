@@ -112,7 +112,7 @@ export function optimize(g: Graph, level: OptimizationLevel, env: Env): Optimiza
   if (level === "disabled") return report;
   const fuse = (fusions: readonly Fusion[]) => {
     for (const f of fusions) {
-      const count = f.apply(g);
+      const count = f.apply(g, env);
       if (count > 0) report.fusions[f.name] = count;
     }
   };

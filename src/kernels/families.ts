@@ -23,6 +23,8 @@ import { RESIZE } from "./resize/family.ts";
 import { ROTARY } from "./rotary/family.ts";
 import { SOFTMAX } from "./softmax/family.ts";
 import { UNARY } from "./unary/family.ts";
+import { SCALE_ROWS } from "./scale/family.ts";
+import { ALL_FINITE } from "./finite/family.ts";
 
 /** Every op family the runtime serves. */
 export const FAMILIES: readonly OpFamily[] = [
@@ -45,6 +47,8 @@ export const FAMILIES: readonly OpFamily[] = [
   QCONV,
   QLINEAR,
   ROTARY,
+  SCALE_ROWS,
+  ALL_FINITE,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

@@ -140,6 +140,11 @@ export interface OpFamily<Spec = unknown, Plan extends KernelPlan = KernelPlan> 
    */
   partition?(spec: Spec, plan: Plan, parts: number): Part<Spec, Plan>[] | null;
   /**
+   * Why a family without `partition` never splits (every other family
+   * does: the threads tests hold each to one or the other).
+   */
+  readonly oneThread?: string;
+  /**
    * Most parts per thread a split call of the spec is cut into, when fewer
    * than the policy's (its parts carry a fixed cost each: a convolution's
    * row band or channel block rebuilds input planes). Absent or Infinity:

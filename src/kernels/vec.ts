@@ -339,6 +339,79 @@ export class Vec {
     a.emit(`${op}${suffix}`, this.x(dst), this.x(y));
   }
 
+  /**
+   * f64 lanes per register (half the f32 lanes; 1 at the scalar level): the
+   * double vocabulary below works on this many elements at a time.
+   */
+  get doubleLanes(): number {
+    return this.isa.level === "scalar" ? 1 : this.isa.lanes / 2;
+  }
+
+  /**
+   * dst = the f64 at `m` (a qword operand) in every lane (the scalar level:
+   * lane 0).
+   */
+  broadcastDouble(dst: number, m: Mem): void {
+    const a = this.a, l = this.isa.level;
+    if (l === "scalar") return void a.emit("movsd", this.x(dst), m.withSize(8));
+    if (l === "sse2") {
+      a.emit("movsd", this.x(dst), m.withSize(8));
+      return void a.emit("movlhps", this.x(dst), this.x(dst));
+    }
+    a.emit("vbroadcastsd", this.r(dst), m.withSize(8));
+  }
+
+  /**
+   * dst = the `doubleLanes` (or, `one`, a single) f32s at `m` widened to f64
+   * (exact).
+   */
+  loadWidened(dst: number, m: Mem, one = false): void {
+    const a = this.a, l = this.isa.level;
+    if (one || l === "scalar") {
+      if (this.isa.vex) a.emit("vcvtss2sd", this.x(dst), this.x(dst), m.withSize(4));
+      else a.emit("cvtss2sd", this.x(dst), m.withSize(4));
+      return;
+    }
+    if (l === "sse2") return void a.emit("cvtps2pd", this.x(dst), m.withSize(8));
+    a.emit("vcvtps2pd", this.r(dst), m.withSize(this.isa.bits / 16));
+  }
+
+  /** dst = x · y in f64 lanes (`one`: lane 0 only); dst may be x. */
+  mulDoubles(dst: number, x: number, y: number, one = false): void {
+    const a = this.a, l = this.isa.level, scalar = one || l === "scalar";
+    const r = (i: number) => scalar ? this.x(i) : this.r(i);
+    const op = scalar ? "mulsd" : "mulpd";
+    if (this.isa.vex) return void a.emit(`v${op}`, r(dst), r(x), r(y));
+    if (dst !== x) a.emit("movaps", this.x(dst), this.x(x));
+    a.emit(op, this.x(dst), this.x(y));
+  }
+
+  /**
+   * `m` = src's f64 lanes (`one`: lane 0) rounded to f32 (to nearest even,
+   * as JavaScript's Float32Array stores round); src is clobbered.
+   */
+  storeNarrowed(m: Mem, src: number, one = false): void {
+    const a = this.a, l = this.isa.level;
+    if (one || l === "scalar") {
+      if (this.isa.vex) {
+        a.emit("vcvtsd2ss", this.x(src), this.x(src), this.x(src));
+        a.emit("vmovss", m.withSize(4), this.x(src));
+      } else {
+        a.emit("cvtsd2ss", this.x(src), this.x(src));
+        a.emit("movss", m.withSize(4), this.x(src));
+      }
+      return;
+    }
+    if (l === "sse2") {
+      a.emit("cvtpd2ps", this.x(src), this.x(src));
+      return void a.emit("movlps", m.withSize(8), this.x(src));
+    }
+    // The narrowed half: xmm (AVX2) or ymm (AVX-512) of the same number.
+    const half = vreg(this.isa.bits / 2, src);
+    a.emit("vcvtpd2ps", half, this.r(src));
+    a.emit("vmovups", m.withSize(this.isa.bits / 16), half);
+  }
+
   /** dst = 0. */
   zero(dst: number): void {
     if (this.isa.vex) {

@@ -4,11 +4,16 @@
  */
 import type { ConstTensor } from "../../onnx/tensor_data.ts";
 import type { Graph, Node } from "../ir.ts";
+import type { Env } from "../ops/op.ts";
 
-/** One fusion: finds its pattern in the graph and rewrites it; returns the rewrites made. */
+/**
+ * One fusion: finds its pattern in the graph and rewrites it; returns the
+ * rewrites made. `env` gives a rewrite that computes new constants (folded
+ * weights) the session's Jit.
+ */
 export interface Fusion {
   name: string;
-  apply(g: Graph): number;
+  apply(g: Graph, env: Env): number;
 }
 
 /** Readers of each value, and the producer of each value. */

@@ -48,14 +48,35 @@ export interface FoldedConv {
 const W = "foldBatchNorm";
 
 /**
- * w and bias (absent: zeros) of a Conv or ConvTranspose with the
- * BatchNormalization that follows it folded in.
+ * A fold read and checked, its bias computed: what is left is the weights'
+ * product, y[r][j] = f32(w[r][j] · factors[r]) over `runs` runs of
+ * `length` weights (`out.w` may be w itself: in place), which
+ * {@link foldBatchNorm} computes here and a Jit's `foldBatchNorm` by native
+ * code (the scaleRows family), the same bits.
  */
-export function foldBatchNorm(
+export interface FoldProduct {
+  /** The result: `w` still to be written. */
+  out: FoldedConv;
+  /** One factor per run of weights sharing an output channel. */
+  factors: Float64Array;
+  /** Runs of weights. */
+  runs: number;
+  /** Weights per run. */
+  length: number;
+}
+
+/**
+ * Checks a fold's arguments and computes the folded bias; returns the
+ * weight product still to do.
+ */
+export function prepareFold(
   w: Float32Array,
   bias: Float32Array | undefined,
   o: FoldOptions,
-): FoldedConv {
+): FoldProduct {
+  if (o === null || typeof o !== "object") {
+    fail(W, `options must be an object, got ${describe(o)}`, "type");
+  }
   const oc = readInt(W, "outChannels", o.outChannels, 1, 1 << 24);
   const group = readInt(W, "group", o.group ?? 1, 1, oc);
   if (!isFloat32Array(w)) fail(W, `w must be a Float32Array, got ${describe(w)}`, "type");
@@ -88,24 +109,34 @@ export function foldBatchNorm(
     a[c] = o.scale[c] / Math.sqrt(o.variance[c] + eps);
     out.bias[c] = ((bias?.[c] ?? 0) - o.mean[c]) * a[c] + o.bias[c];
   }
-  const per = lw / oc; // weights per output channel
-  if (!o.transposed) {
-    for (let c = 0, i = 0; c < oc; c++) {
-      const f = a[c];
-      for (const end = i + per; i < end; i++) out.w[i] = w[i] * f;
-    }
-    return out;
-  }
-  // [c][outChannels/group][kh][kw]: element (ic, m, t) feeds output channel g·ocg + m.
+  if (!o.transposed) return { out, factors: a, runs: oc, length: lw / oc };
+  // [c][outChannels/group][kh][kw]: run (ic, m) of taps feeds output channel g·ocg + m.
   const c = readInt(W, "inChannels", o.inChannels, 1, 1 << 24);
   const ocg = oc / group;
   if (c % group !== 0 || oc % group !== 0 || lw % (c * ocg) !== 0) {
     fail(W, `w has ${lw} elements: not c=${c} × outChannels/group=${ocg} × taps`, "range");
   }
-  const taps = lw / (c * ocg), cg = c / group;
-  for (let i = 0; i < lw; i++) {
-    const ic = Math.floor(i / (ocg * taps)), m = Math.floor(i / taps) % ocg;
-    out.w[i] = w[i] * a[Math.floor(ic / cg) * ocg + m];
+  const cg = c / group, factors = new Float64Array(c * ocg);
+  for (let ic = 0; ic < c; ic++) {
+    for (let m = 0; m < ocg; m++) factors[ic * ocg + m] = a[Math.floor(ic / cg) * ocg + m];
   }
-  return out;
+  return { out, factors, runs: c * ocg, length: lw / (c * ocg) };
+}
+
+/**
+ * w and bias (absent: zeros) of a Conv or ConvTranspose with the
+ * BatchNormalization that follows it folded in. (A Jit's `foldBatchNorm`
+ * computes the same bits by native code.)
+ */
+export function foldBatchNorm(
+  w: Float32Array,
+  bias: Float32Array | undefined,
+  o: FoldOptions,
+): FoldedConv {
+  const p = prepareFold(w, bias, o), f = p.factors, y = p.out.w;
+  for (let r = 0, i = 0; r < p.runs; r++) {
+    const k = f[r];
+    for (const end = i + p.length; i < end; i++) y[i] = w[i] * k;
+  }
+  return p.out;
 }

@@ -6,4 +6,10 @@
  */
 export { BATCHNORM, batchNormReference } from "./family.ts";
 export { type BatchNormOptions, type BatchNormSpec, readBatchNorm } from "./read.ts";
-export { foldBatchNorm, type FoldedConv, type FoldOptions } from "./fold.ts";
+export {
+  foldBatchNorm,
+  type FoldedConv,
+  type FoldOptions,
+  type FoldProduct,
+  prepareFold,
+} from "./fold.ts";

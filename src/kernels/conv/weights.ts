@@ -85,6 +85,7 @@ export class ConvWeights {
     lanes = 0,
     copy?: StridedCopy,
     alloc: (length: number) => Float32Array = (length) => lineAligned(length, address),
+    finite: (x: Float32Array) => boolean = allFinite,
   ) {
     if (o === null || typeof o !== "object") {
       fail(
@@ -124,7 +125,7 @@ export class ConvWeights {
     const view = new Float32Array(viewBuffer(w), viewByteOffset(w), n);
     const data = this.#data = inPlace ? view : alloc(n);
     if (!inPlace) TYPED_SET.call(data, view);
-    this.finite = allFinite(data);
+    this.finite = finite(data);
     this.#vectors = data;
     if (L) {
       // [oc/L][k][L] from [oc][k]: channel o's row into lane o % L of its block.
