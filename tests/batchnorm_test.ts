@@ -291,4 +291,13 @@ Deno.test("jit.foldBatchNorm: w and the folded weights against guard pages, and 
     () => jit.foldBatchNorm([1, 2] as unknown as Float32Array, undefined, { ...p, outChannels: 6 }),
     TypeError,
   );
+  assert.throws(
+    () =>
+      jit.foldBatchNorm(w, undefined, {
+        ...p,
+        outChannels: 6,
+        transposed: "yes" as unknown as boolean,
+      }),
+    /foldBatchNorm: transposed must be a boolean, got string "yes"/,
+  );
 });

@@ -1,7 +1,8 @@
 /**
  * The boundary under random mistakes: a valid call of one of the Jit's ops
  * (gemm, conv2d, convTranspose2d, pool, resize, softmax, layerNorm, rmsNorm,
- * reduce, unary, binary, copy, batchNorm, packB, packConvWeights) with one
+ * reduce, unary, binary, copy, batchNorm, foldBatchNorm, packB,
+ * packConvWeights) with one
  * to three of its arguments or options replaced by a wrong value (negative,
  * fractional, NaN, ±Infinity, 2^31, a string, null, an array or typed
  * array of the wrong kind or length, an object): the call must return or
@@ -68,6 +69,7 @@ function validCall(r: () => number): Call {
     "binary",
     "copy",
     "batchNorm",
+    "foldBatchNorm",
     "packB",
     "packConvWeights",
   ]);
@@ -211,6 +213,25 @@ function validCall(r: () => number): Call {
         }],
         run: (j, a) => j.batchNorm(...(a as Parameters<Jit["batchNorm"]>)),
       };
+    case "foldBatchNorm": {
+      const transposed = r() < 0.3;
+      return {
+        name: "foldBatchNorm",
+        args: [f32(oc * c * 9), f32(oc), {
+          outChannels: oc,
+          scale: f32(oc),
+          bias: f32(oc),
+          mean: f32(oc),
+          variance: f32(oc),
+          epsilon: 1e-5,
+          transposed,
+          inChannels: c,
+          group: 1,
+          inPlace: r() < 0.5,
+        }],
+        run: (j, a) => j.foldBatchNorm(...(a as Parameters<Jit["foldBatchNorm"]>)),
+      };
+    }
     case "packB":
       return {
         name: "packB",

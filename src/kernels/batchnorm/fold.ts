@@ -98,6 +98,12 @@ export function prepareFold(
   if (typeof eps !== "number" || !(eps >= 0) || !Number.isFinite(eps)) {
     fail(W, `epsilon must be a finite number ≥ 0, got ${describe(eps)}`, "range");
   }
+  for (const name of ["transposed", "inPlace"] as const) {
+    const b = o[name];
+    if (b !== undefined && b !== true && b !== false) {
+      fail(W, `${name} must be a boolean, got ${describe(b)}`, "type");
+    }
+  }
   const lw = viewLength(w);
   if (lw % oc !== 0) fail(W, `w has ${lw} elements, not a multiple of outChannels=${oc}`, "range");
   const a = new Float64Array(oc);
