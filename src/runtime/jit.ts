@@ -50,6 +50,7 @@ import {
   type BatchNormOptions,
   type FoldedConv,
   type FoldOptions,
+  foldProduct,
   prepareFold,
   readBatchNorm,
 } from "../kernels/batchnorm/mod.ts";
@@ -916,15 +917,12 @@ export class Jit {
    */
   foldBatchNorm(w: Float32Array, bias: Float32Array | undefined, options: FoldOptions): FoldedConv {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
-    const p = prepareFold(w, bias, options);
-    const f = p.factors, y = p.out.w;
+    const p = prepareFold(w, bias, options), y = p.out.w;
     if (!this.#jit) {
-      for (let r = 0, i = 0; r < p.runs; r++) {
-        for (const end = i + p.length; i < end; i++) y[i] = w[i] * f[r];
-      }
+      foldProduct(w, p);
       return p.out;
     }
-    const factors = scaleRowsFactors(f, p.length);
+    const factors = scaleRowsFactors(p.factors, p.length);
     Jit.#packing(this.#isa, (jit) => {
       const rt = jit.#rt;
       rt.operand(SCALE_ROWS, 0, w);

@@ -139,10 +139,16 @@ export function foldBatchNorm(
   bias: Float32Array | undefined,
   o: FoldOptions,
 ): FoldedConv {
-  const p = prepareFold(w, bias, o), f = p.factors, y = p.out.w;
+  const p = prepareFold(w, bias, o);
+  foldProduct(w, p);
+  return p.out;
+}
+
+/** A prepared fold's weight product in TypeScript: out.w[r][j] = w[r][j] · factors[r], rounded once. */
+export function foldProduct(w: Float32Array, p: FoldProduct): void {
+  const f = p.factors, y = p.out.w;
   for (let r = 0, i = 0; r < p.runs; r++) {
     const k = f[r];
     for (const end = i + p.length; i < end; i++) y[i] = w[i] * k;
   }
-  return p.out;
 }

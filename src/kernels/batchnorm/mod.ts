@@ -11,5 +11,6 @@ export {
   type FoldedConv,
   type FoldOptions,
   type FoldProduct,
+  foldProduct,
   prepareFold,
 } from "./fold.ts";
