@@ -80,6 +80,21 @@ export function frameLoop(a: Assembler, slot: number, count: number, body: () =>
 }
 
 /**
+ * A loop run as many times as `counter` holds when it is reached (a count
+ * known only at run time; 0: not at all), counting it down to 0.
+ */
+export function runtimeLoop(a: Assembler, counter: Reg, body: () => void): void {
+  const top = a.label(), done = a.label();
+  a.emit("test", counter, counter);
+  a.emit("jz", done);
+  a.bind(top);
+  body();
+  a.emit("dec", counter);
+  a.emit("jnz", top);
+  a.bind(done);
+}
+
+/**
  * dst += imm (or -= for "sub") for any immediate a stride product can reach:
  * x86 adds take 32-bit signed immediates, so a larger one (a K block of a
  * 4 MiB leading dimension is 2 GiB) goes in several steps of at most 2^30.

@@ -8,7 +8,7 @@
  * @module
  */
 import { Assembler, ecx, type Program, ptr, rax, rcx, rdx, rsi } from "../../../asm/mod.ts";
-import { loadPointer } from "../abi.ts";
+import { loadPointer, runtimeLoop } from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { type AllFiniteSpec, FINITE_ARG } from "./read.ts";
@@ -43,16 +43,10 @@ export function generateAllFinite(
   v.zero(S);
   /** rax = (rcx >> shift) & mask, then `body` that many times. */
   const loop = (shift: number, mask: number, body: () => void) => {
-    const top = a.label(), done = a.label();
     a.emit("mov", rax, rcx);
     if (shift) a.emit("shr", rax, shift);
     if (mask) a.emit("and", rax, mask);
-    a.emit("jz", done);
-    a.bind(top);
-    body();
-    a.emit("dec", rax);
-    a.emit("jnz", top);
-    a.bind(done);
+    runtimeLoop(a, rax, body);
   };
   const vector = (acc: number, disp: number) => {
     v.load(T + acc, rsi, disp);

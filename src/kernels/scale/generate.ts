@@ -24,7 +24,7 @@ import {
   rdx,
   rsi,
 } from "../../../asm/mod.ts";
-import { loadPointer } from "../abi.ts";
+import { loadPointer, runtimeLoop } from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { SCALE_ARG, type ScaleRowsSpec } from "./read.ts";
@@ -60,17 +60,6 @@ export function generateScaleRows(
   a.emit("mov", r8d, dword(rcx, 0)); // rows (≥ 1: the reader's check)
   a.emit("mov", r9d, dword(rcx, 4)); // floats per row (≥ 1)
   a.emit("add", rcx, 8);
-  /** Counts down rax from `count` (set by the caller) through `body`, skipping a zero count. */
-  const loop = (body: () => void) => {
-    const top = a.label(), done = a.label();
-    a.emit("test", rax, rax);
-    a.emit("jz", done);
-    a.bind(top);
-    body();
-    a.emit("dec", rax);
-    a.emit("jnz", top);
-    a.bind(done);
-  };
   const scale = (one: boolean) => {
     v.loadWidened(T, ptr(rsi, 0), one);
     v.mulDoubles(T, T, FACTOR, one);
@@ -83,11 +72,11 @@ export function generateScaleRows(
   v.broadcastDouble(FACTOR, qword(rcx, 0));
   a.emit("mov", rax, r9);
   if (D > 1) a.emit("shr", rax, Math.log2(D));
-  loop(() => scale(false));
+  runtimeLoop(a, rax, () => scale(false));
   if (D > 1) {
     a.emit("mov", rax, r9);
     a.emit("and", rax, D - 1);
-    loop(() => scale(true));
+    runtimeLoop(a, rax, () => scale(true));
   }
   a.emit("add", rcx, 8);
   a.emit("dec", r8);
