@@ -6,6 +6,7 @@
  * @module
  */
 import { describe, isFloat32Array, viewLength } from "../../typed.ts";
+import { perChannel } from "./read.ts";
 import { readInt } from "../attributes.ts";
 import { fail } from "../checks.ts";
 
@@ -77,47 +78,34 @@ export function prepareFold(
   if (o === null || typeof o !== "object") {
     fail(W, `options must be an object, got ${describe(o)}`, "type");
   }
+  // Each option read once: what is checked is what is computed with.
   const oc = readInt(W, "outChannels", o.outChannels, 1, 1 << 24);
   const group = readInt(W, "group", o.group ?? 1, 1, oc);
   if (!isFloat32Array(w)) fail(W, `w must be a Float32Array, got ${describe(w)}`, "type");
-  const arrays = {
-    scale: o.scale,
-    bias: o.bias,
-    mean: o.mean,
-    variance: o.variance,
-    "conv bias": bias,
-  };
-  for (const [name, p] of Object.entries(arrays)) {
-    if (p === undefined && name === "conv bias") continue;
-    if (!isFloat32Array(p)) fail(W, `${name} must be a Float32Array, got ${describe(p)}`, "type");
-    if (viewLength(p) !== oc) {
-      fail(W, `${name} has ${viewLength(p)} elements; outChannels needs ${oc}`, "range");
-    }
-  }
+  const scale = perChannel("scale", o.scale, oc, W, "outChannels");
+  const beta = perChannel("bias", o.bias, oc, W, "outChannels");
+  const mean = perChannel("mean", o.mean, oc, W, "outChannels");
+  const variance = perChannel("variance", o.variance, oc, W, "outChannels");
+  const convBias = bias === undefined
+    ? undefined
+    : perChannel("conv bias", bias, oc, W, "outChannels");
   const eps = o.epsilon ?? 1e-5;
   if (typeof eps !== "number" || !(eps >= 0) || !Number.isFinite(eps)) {
     fail(W, `epsilon must be a finite number ≥ 0, got ${describe(eps)}`, "range");
   }
-  for (const name of ["transposed", "inPlace"] as const) {
-    const b = o[name];
-    if (b !== undefined && b !== true && b !== false) {
-      fail(W, `${name} must be a boolean, got ${describe(b)}`, "type");
-    }
-  }
+  const transposed = readFlag("transposed", o.transposed), inPlace = readFlag("inPlace", o.inPlace);
+  const inChannels = transposed ? readInt(W, "inChannels", o.inChannels, 1, 1 << 24) : 0;
   const lw = viewLength(w);
   if (lw % oc !== 0) fail(W, `w has ${lw} elements, not a multiple of outChannels=${oc}`, "range");
   const a = new Float64Array(oc);
-  const out: FoldedConv = {
-    w: o.inPlace === true ? w : new Float32Array(lw),
-    bias: new Float32Array(oc),
-  };
+  const out: FoldedConv = { w: inPlace ? w : new Float32Array(lw), bias: new Float32Array(oc) };
   for (let c = 0; c < oc; c++) {
-    a[c] = o.scale[c] / Math.sqrt(o.variance[c] + eps);
-    out.bias[c] = ((bias?.[c] ?? 0) - o.mean[c]) * a[c] + o.bias[c];
+    a[c] = scale[c] / Math.sqrt(variance[c] + eps);
+    out.bias[c] = ((convBias?.[c] ?? 0) - mean[c]) * a[c] + beta[c];
   }
-  if (!o.transposed) return { out, factors: a, runs: oc, length: lw / oc };
+  if (!transposed) return { out, factors: a, runs: oc, length: lw / oc };
   // [c][outChannels/group][kh][kw]: run (ic, m) of taps feeds output channel g·ocg + m.
-  const c = readInt(W, "inChannels", o.inChannels, 1, 1 << 24);
+  const c = inChannels;
   const ocg = oc / group;
   if (c % group !== 0 || oc % group !== 0 || lw % (c * ocg) !== 0) {
     fail(W, `w has ${lw} elements: not c=${c} × outChannels/group=${ocg} × taps`, "range");
@@ -127,6 +115,14 @@ export function prepareFold(
     for (let m = 0; m < ocg; m++) factors[ic * ocg + m] = a[Math.floor(ic / cg) * ocg + m];
   }
   return { out, factors, runs: c * ocg, length: lw / (c * ocg) };
+}
+
+/** An optional boolean option (absent: false). */
+function readFlag(name: string, b: unknown): boolean {
+  if (b !== undefined && b !== true && b !== false) {
+    fail(W, `${name} must be a boolean, got ${describe(b)}`, "type");
+  }
+  return b === true;
 }
 
 /**

@@ -119,11 +119,20 @@ export function readBatchNorm(
       4 * c;
 }
 
-/** A per-channel array: a Float32Array of c elements. */
-function perChannel(name: string, p: unknown, c: number): Float32Array {
-  if (!isFloat32Array(p)) fail(W, `${name} must be a Float32Array, got ${describe(p)}`, "type");
+/**
+ * A per-channel array of `who`'s call: a Float32Array of `c` elements (`what`
+ * names the count in the message).
+ */
+export function perChannel(
+  name: string,
+  p: unknown,
+  c: number,
+  who: string = W,
+  what = "c",
+): Float32Array {
+  if (!isFloat32Array(p)) fail(who, `${name} must be a Float32Array, got ${describe(p)}`, "type");
   const lp = viewLength(p);
-  if (lp !== c) fail(W, `${name} has ${lp} elements; c needs ${c}`, "range");
+  if (lp !== c) fail(who, `${name} has ${lp} elements; ${what} needs ${c}`, "range");
   return p;
 }
 

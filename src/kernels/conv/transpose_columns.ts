@@ -18,7 +18,7 @@
  *
  * @module
  */
-import { qword, r10, r11, rax, rbp, rcx, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import { qword, rcx, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop } from "../abi.ts";
 import { evenPieces } from "../partition.ts";
 import type { Vec, VecIsa } from "../vec.ts";
@@ -27,6 +27,8 @@ import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 import type { PhaseFrame, PhaseX } from "./transpose_phases.ts";
 import {
+  emitChannelLoop,
+  loadStorePointers,
   phaseInterleave,
   phaseTaps,
   positionsServe,
@@ -217,32 +219,22 @@ export function emitColumnRow(
         planeY,
       });
       if (rowTaps.length > 0) {
-        fetch?.setup();
-        a.emit("mov", rax, s.c);
-        const top = a.label();
-        a.align(16);
-        a.bind(top);
-        fetch?.step();
-        for (const { ta, iy } of rowTaps) {
-          for (let vi = 0; vi < V; vi++) {
-            v.load(X0 + vi, rdx, (iy - base) * rowX + (v0 + vi) * L * 4, tailOf(vi));
+        emitChannelLoop(a, s, x, fetch, () => {
+          for (const { ta, iy } of rowTaps) {
+            for (let vi = 0; vi < V; vi++) {
+              v.load(X0 + vi, rdx, (iy - base) * rowX + (v0 + vi) * L * 4, tailOf(vi));
+            }
+            // The flipped kernel: conv row a is w's row kh − 1 − a; its pairs where its vectors were.
+            const at = (s.kh - 1 - ta) * s.kw * L * 4;
+            for (let o = 0; o < C; o++) {
+              const p = PAIR0 + (o % 2);
+              a.emit("vbroadcastsd", v.r(p), qword(rsi, at + (o0 + o) * 8));
+              for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o), X0 + vi, p, -1);
+            }
           }
-          // The flipped kernel: conv row a is w's row kh − 1 − a; its pairs where its vectors were.
-          const at = (s.kh - 1 - ta) * s.kw * L * 4;
-          for (let o = 0; o < C; o++) {
-            const p = PAIR0 + (o % 2);
-            a.emit("vbroadcastsd", v.r(p), qword(rsi, at + (o0 + o) * 8));
-            for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o), X0 + vi, p, -1);
-          }
-        }
-        addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
-        addImmediate(a, "add", rdx, x.channelBytes);
-        a.emit("dec", rax);
-        a.emit("jnz", top);
+        });
       }
-      a.emit("mov", r11, qword(rsp, F.RUNY));
-      a.emit("mov", r10, qword(rsp, F.RUNR));
-      a.emit("mov", rbp, qword(rsp, F.BB));
+      loadStorePointers(a, F);
       const RES = 24, OUT = 25, free = [26, 27, 28, 29, 30, 31];
       for (let o = 0; o < C; o++) {
         for (let vi = 0; vi < V; vi++) {

@@ -20,22 +20,7 @@
  *
  * @module
  */
-import {
-  byte,
-  type Mem,
-  ptr,
-  qword,
-  r10,
-  r11,
-  r8,
-  rax,
-  rbp,
-  rcx,
-  rdi,
-  rdx,
-  rsi,
-  rsp,
-} from "../../../asm/mod.ts";
+import { byte, type Mem, ptr, qword, r8, rax, rcx, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
 import { evenPieces } from "../partition.ts";
 import type { Vec, VecIsa } from "../vec.ts";
@@ -43,7 +28,13 @@ import { transpose16 } from "../transpose.ts";
 import { type ChannelVectorFrame, emitVectorStore } from "./channel_vectors.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
-import { emitPositionRow, phaseInterleave, phaseTaps } from "./transpose_positions.ts";
+import {
+  emitChannelLoop,
+  emitPositionRow,
+  loadStorePointers,
+  phaseInterleave,
+  phaseTaps,
+} from "./transpose_positions.ts";
 import {
   columnPairBytes,
   emitColumnPairs,
@@ -315,49 +306,43 @@ export function emitTransposePhases(
     a.emit("mov", rsi, qword(rsp, F.WB));
     a.emit("lea", r8, ptr(zero, 0, null, 1, 64));
     for (let q = 0; q < 2; q++) for (let m = 0; m < P; m++) v.zero(acc(q, m));
-    a.emit("mov", rax, s.c);
-    const top = a.label();
-    a.align(16);
-    a.bind(top);
-    const rounds = Math.max(taps[0].length, taps[1].length);
-    for (let round = 0; round < rounds; round++) {
-      const tap = [taps[0][round], taps[1][round]];
-      for (let q = 0; q < 2; q++) {
-        const t = tap[q];
-        if (!t) continue;
-        // The flipped kernel: conv tap (a, b) is w[c][o][kh−1−a][kw−1−b].
-        const i = s.kh - 1 - t.ta, j = s.kw - 1 - t.tb;
-        const at = (i * s.kw + j) * L * 4;
-        a.emit("prefetcht0", byte(rsi, at + 4096));
-        v.load(28 + q, rsi, at);
-      }
-      for (let m = 0; m < P; m++) {
-        /** The input's address for phase q at position m, or null (outside x: the zero). */
-        const addr = (q: number): number | null => {
+    emitChannelLoop(a, s, x, null, () => {
+      const rounds = Math.max(taps[0].length, taps[1].length);
+      for (let round = 0; round < rounds; round++) {
+        const tap = [taps[0][round], taps[1][round]];
+        for (let q = 0; q < 2; q++) {
           const t = tap[q];
-          const ix = m0 + m + t.dx;
-          if (ix < 0 || ix >= s.w) return null;
-          return ((t.iy - base) * s.w + ix) * 4;
-        };
-        const qs = [0, 1].filter((q) => tap[q]);
-        const d = qs.map(addr);
-        const shared = qs.length === 2 && d[0] === d[1];
-        for (let k = 0; k < qs.length; k++) {
-          if (k === 1 && shared) {
-            v.fma(acc(qs[k], m), 28 + qs[k], 30, -1);
-            continue;
+          if (!t) continue;
+          // The flipped kernel: conv tap (a, b) is w[c][o][kh−1−a][kw−1−b].
+          const i = s.kh - 1 - t.ta, j = s.kw - 1 - t.tb;
+          const at = (i * s.kw + j) * L * 4;
+          a.emit("prefetcht0", byte(rsi, at + 4096));
+          v.load(28 + q, rsi, at);
+        }
+        for (let m = 0; m < P; m++) {
+          /** The input's address for phase q at position m, or null (outside x: the zero). */
+          const addr = (q: number): number | null => {
+            const t = tap[q];
+            const ix = m0 + m + t.dx;
+            if (ix < 0 || ix >= s.w) return null;
+            return ((t.iy - base) * s.w + ix) * 4;
+          };
+          const qs = [0, 1].filter((q) => tap[q]);
+          const d = qs.map(addr);
+          const shared = qs.length === 2 && d[0] === d[1];
+          for (let k = 0; k < qs.length; k++) {
+            if (k === 1 && shared) {
+              v.fma(acc(qs[k], m), 28 + qs[k], 30, -1);
+              continue;
+            }
+            const b = 30 + k;
+            const mem: Mem = d[k] === null ? ptr(r8, 0) : ptr(rdx, d[k]!);
+            v.broadcastMem(b, mem);
+            v.fma(acc(qs[k], m), 28 + qs[k], b, -1);
           }
-          const b = 30 + k;
-          const mem: Mem = d[k] === null ? ptr(r8, 0) : ptr(rdx, d[k]!);
-          v.broadcastMem(b, mem);
-          v.fma(acc(qs[k], m), 28 + qs[k], b, -1);
         }
       }
-    }
-    addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
-    addImmediate(a, "add", rdx, x.channelBytes);
-    a.emit("dec", rax);
-    a.emit("jnz", top);
+    });
     // Phase 1 waits in the frame while phase 0 is transposed into the frame too.
     const spill = (k: number) => F.SPILL + k * 64;
     for (let m = 0; m < P; m++) v.store(rsp, spill(m), acc(1, m));
@@ -370,9 +355,7 @@ export function emitTransposePhases(
     const free = Array.from({ length: 10 }, (_, i) => 22 + i);
     v.move(LO, { table: phaseInterleave(0) });
     v.move(HI, { table: phaseInterleave(1) });
-    a.emit("mov", r11, qword(rsp, F.RUNY));
-    a.emit("mov", r10, qword(rsp, F.RUNR));
-    a.emit("mov", rbp, qword(rsp, F.BB));
+    loadStorePointers(a, F);
     const row = r * g.ow * 4;
     const total = Math.min(2 * P, g.ow - 2 * m0); // outputs of the tile in this row
     for (let j = 0; j < channels; j++) {

@@ -129,6 +129,39 @@ export function tileOutputFetch(
   };
 }
 
+/**
+ * A tile's loop over the input channels, shared by the tiles by phases:
+ * rax counts them down from s.c; each pass `fetch`'s step (when there is
+ * one), then `body` (one channel's taps: w's at rsi, x's rows at rdx), then
+ * w a channel's taps on and x a channel's rows (`x.channelBytes`) on.
+ */
+export function emitChannelLoop(
+  a: Assembler,
+  s: ConvSpec,
+  x: PhaseX,
+  fetch: { setup(): void; step(): void } | null,
+  body: () => void,
+): void {
+  fetch?.setup();
+  a.emit("mov", rax, s.c);
+  const top = a.label();
+  a.align(16);
+  a.bind(top);
+  fetch?.step();
+  body();
+  addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
+  addImmediate(a, "add", rdx, x.channelBytes);
+  a.emit("dec", rax);
+  a.emit("jnz", top);
+}
+
+/** After a tile's loop: y's unit (r11), the residual's (r10) and the block's bias (rbp) for its stores. */
+export function loadStorePointers(a: Assembler, F: PhaseFrame): void {
+  a.emit("mov", r11, qword(rsp, F.RUNY));
+  a.emit("mov", r10, qword(rsp, F.RUNR));
+  a.emit("mov", rbp, qword(rsp, F.BB));
+}
+
 /** One phase's tap in a round: kernel row and column, x's row and column offset. */
 export interface PhaseTap {
   ta: number;
@@ -222,55 +255,45 @@ export function emitPositionRow(
         channels: C,
         planeY,
       });
-      fetch?.setup();
-      a.emit("mov", rax, s.c);
-      const top = a.label();
-      a.align(16);
-      a.bind(top);
-      fetch?.step();
-      let nextB = 0;
-      for (let round = 0; round < rounds; round++) {
-        let loaded: PhaseTap | null = null;
-        for (let q = 0; q < 2; q++) {
-          const t = taps[q][round];
-          if (!t) continue;
-          if (!loaded || loaded.iy !== t.iy || loaded.dx !== t.dx) {
-            for (let vi = 0; vi < V; vi++) {
-              const bits = inside(vi, t.dx);
-              const disp = ((t.iy - base) * s.w + m0 + vi * L + t.dx) * 4;
-              if (bits === 0) v.zero(X0 + vi);
-              else if (bits === 0xffff) v.load(X0 + vi, rdx, disp);
-              else {
-                let k = masks.get(bits);
-                if (k === undefined) {
-                  a.emit("mov", r11d, bits);
-                  a.emit("kmovw", KREG[1], r11d);
-                  k = 1;
+      emitChannelLoop(a, s, x, fetch, () => {
+        let nextB = 0;
+        for (let round = 0; round < rounds; round++) {
+          let loaded: PhaseTap | null = null;
+          for (let q = 0; q < 2; q++) {
+            const t = taps[q][round];
+            if (!t) continue;
+            if (!loaded || loaded.iy !== t.iy || loaded.dx !== t.dx) {
+              for (let vi = 0; vi < V; vi++) {
+                const bits = inside(vi, t.dx);
+                const disp = ((t.iy - base) * s.w + m0 + vi * L + t.dx) * 4;
+                if (bits === 0) v.zero(X0 + vi);
+                else if (bits === 0xffff) v.load(X0 + vi, rdx, disp);
+                else {
+                  let k = masks.get(bits);
+                  if (k === undefined) {
+                    a.emit("mov", r11d, bits);
+                    a.emit("kmovw", KREG[1], r11d);
+                    k = 1;
+                  }
+                  const tail: Tail = { lanes: 0, k: KREG[k], m: -1 };
+                  v.loadMem(X0 + vi, ptr(rdx, disp), tail);
                 }
-                const tail: Tail = { lanes: 0, k: KREG[k], m: -1 };
-                v.loadMem(X0 + vi, ptr(rdx, disp), tail);
               }
+              loaded = t;
             }
-            loaded = t;
-          }
-          // The flipped kernel: conv tap (a, b) is w[c][o][kh−1−a][kw−1−b].
-          const at = ((s.kh - 1 - t.ta) * s.kw + s.kw - 1 - t.tb) * L * 4;
-          for (let o = 0; o < C; o++) {
-            const b = B0 + nextB;
-            nextB = (nextB + 1) % BROADCASTS;
-            v.broadcast(b, rsi, at + (o0 + o) * 4); // lane o of the block's weight vector
-            for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o, q), X0 + vi, b, -1);
+            // The flipped kernel: conv tap (a, b) is w[c][o][kh−1−a][kw−1−b].
+            const at = ((s.kh - 1 - t.ta) * s.kw + s.kw - 1 - t.tb) * L * 4;
+            for (let o = 0; o < C; o++) {
+              const b = B0 + nextB;
+              nextB = (nextB + 1) % BROADCASTS;
+              v.broadcast(b, rsi, at + (o0 + o) * 4); // lane o of the block's weight vector
+              for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o, q), X0 + vi, b, -1);
+            }
           }
         }
-      }
-      addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
-      addImmediate(a, "add", rdx, x.channelBytes);
-      a.emit("dec", rax);
-      a.emit("jnz", top);
+      });
       // Phases interleaved lane by lane: column 2m + q from phase q's position m.
-      a.emit("mov", r11, qword(rsp, F.RUNY));
-      a.emit("mov", r10, qword(rsp, F.RUNR));
-      a.emit("mov", rbp, qword(rsp, F.BB));
+      loadStorePointers(a, F);
       const LO = phaseInterleave(0), HI = phaseInterleave(1);
       const T = [24, 25], RES = 26, OUT = 27;
       for (let o = 0; o < C; o++) {
