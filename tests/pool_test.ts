@@ -185,6 +185,19 @@ Deno.test("pool: bad input throws naming the argument", () => {
     ["max", { ...o, h: 6 }, /x has 50 elements but n×c×h×w = 1×2×6×5 needs 60/],
     ["max", { ...o, strides: [2, 2] }, /y has 18 elements but n×c×oh×ow = 1×2×2×2 needs 8/],
     ["globalMax", o, /globalMax takes no kernel/],
+    // Each windowed option named alone (the check reads them one by one, by name).
+    ...([
+      ["strides", [1, 1]],
+      ["pads", [0, 0, 0, 0]],
+      ["autoPad", "VALID"],
+      ["dilations", [1, 1]],
+      ["ceilMode", false],
+      ["countIncludePad", false],
+    ] as const).map(([name, value]): [string, unknown, RegExp] => [
+      "globalAverage",
+      { n: 1, c: 2, h: 5, w: 5, [name]: value },
+      new RegExp(`globalAverage takes no ${name}$`),
+    ]),
     [
       "globalAverage",
       { n: 1, c: 2, h: 5, w: 5 },
