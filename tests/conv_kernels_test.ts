@@ -4,7 +4,7 @@
  * and input-channel passes (deep 1×1 layers), bit for bit.
  */
 import assert from "node:assert/strict";
-import { isaLevel, Jit } from "../mod.ts";
+import { type Conv2dOptions, isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import {
   convSizes,
@@ -12,6 +12,7 @@ import {
   convWant,
   firstDifference,
   randomConv,
+  tuneCheckingBits,
   tunePackedAgainstPlain,
 } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
@@ -288,6 +289,109 @@ for (const isa of LEVELS) {
     if (isa === "avx2" || isa === "avx512") { // (narrow SSE2 tiles read little per k step)
       const plans = jit.stats().keys.map((k) => k.plan!);
       assert.ok(plans.some((p) => p.includes("passes of")), plans.join("\n"));
+    }
+  });
+}
+
+/**
+ * Kernels of 32 taps or more whose rows recur: the tile kernel loops over
+ * periods of kernel rows (plan.ts TAP_PERIODS), "taps in count periods of
+ * period" in its plan.
+ */
+const PERIOD_CASES: { o: Conv2dOptions; periods: string }[] = [
+  // ResNet's stem at stride 2: a row in each row phase, 3 periods of 14 and a last row.
+  {
+    o: {
+      n: 1,
+      c: 3,
+      h: 37,
+      w: 45,
+      outChannels: 9,
+      kernel: [7, 7],
+      strides: [2, 2],
+      pads: [3, 3, 3, 3],
+    },
+    periods: "3 periods of 14",
+  },
+  // Stride 1, asymmetric pads, two images: periods of two rows (one is under 12 taps).
+  {
+    o: { n: 2, c: 2, h: 20, w: 23, outChannels: 5, kernel: [7, 7], pads: [3, 2, 3, 4] },
+    periods: "3 periods of 14",
+  },
+  // Stride 3: three rows, one in each phase, twice, and nothing after.
+  {
+    o: {
+      n: 1,
+      c: 2,
+      h: 30,
+      w: 33,
+      outChannels: 6,
+      kernel: [6, 6],
+      strides: [3, 3],
+      pads: [1, 2, 3, 1],
+    },
+    periods: "2 periods of 18",
+  },
+  // Dilated rows (all in one phase), 4 taps a row: 2 periods of three rows, then two rows.
+  {
+    o: {
+      n: 1,
+      c: 3,
+      h: 26,
+      w: 29,
+      outChannels: 7,
+      kernel: [8, 4],
+      dilations: [2, 1],
+      pads: [2, 1, 2, 1],
+    },
+    periods: "2 periods of 12",
+  },
+  // Stride 2 dilated by 2 down: every row in one phase; a single input channel.
+  {
+    o: {
+      n: 1,
+      c: 1,
+      h: 40,
+      w: 38,
+      outChannels: 4,
+      kernel: [5, 7],
+      strides: [2, 1],
+      dilations: [2, 1],
+      pads: [4, 3, 4, 3],
+    },
+    periods: "2 periods of 14",
+  },
+];
+
+for (const isa of LEVELS) {
+  Deno.test(`conv2d ${isa}: taps in periods of kernel rows give the f64 reference's bits, and the unrolled loop's`, () => {
+    const seed = 1940 + LEVELS.indexOf(isa), r = rng(seed);
+    for (const [t, { o, periods }] of PERIOD_CASES.entries()) {
+      for (const threads of [1, 3]) {
+        using jit = new Jit({ maxIsa: isa, threads });
+        const s = convSpecOf(o), sizes = convSizes(s);
+        const x = new Float32Array(sizes.x).map(() => int(r, -3, 3));
+        const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
+        const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
+        const residual = t % 2 ? new Float32Array(sizes.y).map(() => int(r, -5, 5)) : undefined;
+        const opts = { ...o, bias, residual, activation: "relu" as const };
+        const want = convWant(s, x, w, { bias, residual, relu: true });
+        const y = new Float32Array(sizes.y).fill(NaN);
+        const label = `${isa} seed ${seed} case ${t}, ${threads} threads`;
+        jit.conv2d(x, w, y, opts);
+        const at = firstDifference(y, want);
+        assert.equal(at, -1, `${label}: y[${at}] = ${y[at]}, reference ${want[at]}`);
+        if (isa === "scalar") continue; // the reference itself: no kernel, no plan to tune
+        const tier1 = jit.stats().keys.find((k) => k.key.startsWith("conv2d"))!.plan!;
+        assert.ok(tier1.includes(`taps in ${periods}`), `${label}: ${tier1}`);
+        // Tier 2 runs the tile with every tap unrolled too: each call's bits the reference's.
+        const ran = tuneCheckingBits(jit, () => jit.conv2d(x, w, y, opts), y, want, label);
+        assert.ok(ran.some((p) => p.includes(`taps in ${periods}`)), `${label}: ${ran.join("; ")}`);
+        assert.ok(
+          ran.some((p) => p.includes("tile") && !p.includes("periods")),
+          `${label}: ${ran.join("; ")}`,
+        );
+      }
     }
   });
 }

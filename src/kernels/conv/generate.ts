@@ -451,7 +451,10 @@ function emitChannelTiles(
     for (let u = 0; u < p.unrollIc; u++) {
       for (const t of g.taps) bSteps.push((u * g.channelStride + t) * 4);
     }
+    const periods = p.tapPeriods;
     emitMicrokernel(v, {
+      // Kernel rows in a loop (rcx is free until the store's table pieces).
+      bPeriods: periods ? { ...periods, advance: periods.advance * 4, counter: rcx } : undefined,
       // Each row of weights a line ahead of where it is read, spread over the iteration
       // (the rows are `mr` streams from DRAM in a model; see WEIGHTS_AHEAD).
       stream: s.flip ? undefined : {

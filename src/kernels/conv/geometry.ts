@@ -101,3 +101,39 @@ export function validRange(
   hi = Math.max(lo, Math.min(hi, count));
   return [lo, hi];
 }
+
+/**
+ * A kernel's taps in periods: the first `period` taps (whole kernel rows)
+ * recur `count` times in a row, each time `advance` elements of the planes
+ * further on; the taps after them follow as they are. At stride 1 every
+ * kernel row is a plane row below the last; at stride 2 a pair of rows (one
+ * in each row phase) is. Lets the tile kernel loop over a period instead of
+ * unrolling every tap (plan.ts, TAP_PERIODS).
+ */
+export interface TapPeriods {
+  /** Taps in one period (whole kernel rows). */
+  period: number;
+  /** Periods in a row (2 or more). */
+  count: number;
+  /** Elements of the planes from one period to the next. */
+  advance: number;
+}
+
+/**
+ * The shortest periods of at least `least` taps that recur twice or more in
+ * `g.taps` (kernel rows in order), or null: a kernel of one row, or rows
+ * whose offsets do not recur (a dilation the stride does not divide may
+ * still: the check is on the offsets themselves).
+ */
+export function tapPeriods(s: ConvSpec, g: ConvGeometry, least: number): TapPeriods | null {
+  for (let rows = Math.max(1, Math.ceil(least / s.kw)); 2 * rows <= s.kh; rows++) {
+    const period = rows * s.kw, count = Math.floor(s.kh / rows);
+    const advance = g.taps[period] - g.taps[0];
+    let recurs = advance > 0;
+    for (let u = period; u < period * count && recurs; u++) {
+      recurs = g.taps[u] === g.taps[u % period] + Math.floor(u / period) * advance;
+    }
+    if (recurs) return { period, count, advance };
+  }
+  return null;
+}

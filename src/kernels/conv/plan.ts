@@ -27,7 +27,7 @@ import {
   depthwiseNhwcTile,
   depthwiseNhwcWorkspace,
 } from "./depthwise_nhwc.ts";
-import { type ConvGeometry, convGeometry } from "./geometry.ts";
+import { type ConvGeometry, convGeometry, type TapPeriods, tapPeriods } from "./geometry.ts";
 import {
   PHASE_POSITIONS,
   phaseBlock,
@@ -100,6 +100,12 @@ export interface ConvPlan extends KernelPlan {
   cv: ChannelVectorTile | null;
   /** A transposed convolution by output phases, and what its lanes hold (transpose_phases.ts), or false. */
   phases: false | PhaseLanes;
+  /**
+   * The tile kernel: each input channel's taps as a loop over periods of
+   * kernel rows (geometry.ts tapPeriods; see TAP_PERIODS), or null: every
+   * tap unrolled.
+   */
+  tapPeriods: TapPeriods | null;
   /** Tier 2's choice this plan was made with (parts are planned with it too), if any. */
   choice?: ConvChoice;
   /** The Target's `embedBroadcast` at AVX-512 (parts are planned with it too). */
@@ -128,6 +134,8 @@ export interface ConvChoice {
   phases?: false | PhaseLanes;
   /** Whether a 1×1 tile fetches x position tiles ahead (ConvPlan.nextX; absent: the planner's rule). */
   nextX?: boolean;
+  /** Whether the tile kernel loops over periods of taps (ConvPlan.tapPeriods; absent: TAP_PERIODS' rule). */
+  periods?: boolean;
   /** What a split call's parts cut when images do not: absent, family.ts's rule. */
   split?: "channels" | "rows" | "groups";
 }
@@ -175,6 +183,7 @@ export function planConv(
     l1d,
     icBlock: 1,
     nextX: false,
+    tapPeriods: null,
     depthwise: t,
     cv: null,
     phases: false as const,
@@ -244,6 +253,7 @@ export function planConv(
     l1d,
     icBlock: g.cg,
     nextX: false,
+    tapPeriods: null,
     depthwise: null,
     workspaceBytes: 0,
     embedBroadcast: embed,
@@ -375,6 +385,7 @@ export function planConv(
   // half of L2, where it is left off) within ±2%. Not where x is first copied to planes
   // (they are then in cache).
   const nextX = nextXServes(s, g) && (choice?.nextX ?? s.c * g.channelStride * 4 > l2 / 2);
+  const periods = unrollIc === 1 && (choice?.periods ?? true) ? tilePeriods(s, g) : null;
   return {
     isa: level,
     mr,
@@ -387,6 +398,7 @@ export function planConv(
     l1d,
     icBlock,
     nextX,
+    tapPeriods: periods,
     depthwise: null,
     cv: null,
     phases: false,
@@ -399,8 +411,29 @@ export function planConv(
       icBlock < g.cg ? ` passes of ${icBlock} inputs` : ""
     }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}${
       nextX ? `, x ${X_TILES_AHEAD} tiles ahead to L1` : ""
-    }`,
+    }${periods ? `, taps in ${periods.count} periods of ${periods.period}` : ""}`,
   };
+}
+
+/**
+ * The tile kernel's k loop unrolls every tap of an input channel: a 7×7
+ * kernel's 49 steps, some 1,200 instructions at AVX-512 (4 loads, 4
+ * broadcasts and 16 FMAs a step, most with 32-bit displacements). Kernels
+ * of TAP_PERIODS.taps taps or more loop instead over periods of kernel rows
+ * of at least TAP_PERIODS.steps taps (geometry.ts tapPeriods): the same
+ * steps in the same order, so the same bits. Zen 5, 1 thread, the two
+ * alternating in one process (scratch builds): ResNet's 7×7/2 stem
+ * 1.03-1.04× (periods of 14 taps: a row in each phase), 7×7 8→16 on 64²
+ * 1.05× (periods of two rows); periods of one 3-tap row lost (3×3 3→64 on
+ * 224² 0.94×, at stride 2 0.97×), 5×5 ones tied, and AVX2's tiles (VEX,
+ * 6×16) tied. Tier 2 tries the other way (`deno run -A
+ * bench/tune_candidates.ts --conv 1,3,224,224,64,7,2`).
+ */
+export const TAP_PERIODS = { taps: 32, steps: 12 } as const;
+
+/** The tile kernel's periods of taps under TAP_PERIODS' rule (a transposed call's flipped taps: none). */
+export function tilePeriods(s: ConvSpec, g: ConvGeometry): TapPeriods | null {
+  return s.flip || s.kh * s.kw < TAP_PERIODS.taps ? null : tapPeriods(s, g, TAP_PERIODS.steps);
 }
 
 /** Whether the tile kernel may fetch x position tiles ahead: 1×1, x read in place. */
@@ -707,8 +740,15 @@ export function convChoices(
   const fetchX: ConvChoice[] = !plan.cv && !plan.phases && nextXServes(s, g)
     ? [{ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, nextX: !plan.nextX }]
     : [];
+  // Tier 1's tile with its taps unrolled, or in periods, against TAP_PERIODS' rule.
+  const periods: ConvChoice[] = !plan.cv && !plan.phases && plan.unrollIc === 1 &&
+      tilePeriods(s, g) !== null
+    ? [{ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, periods: !plan.tapPeriods }]
+    : [];
   // A tile plan's next two tiles before the channel-vector kernel's variants: those fill
   // the cap (a 1×1 96→24 on 56² tried ten of them, at 49-66% of the peak, and no other tile).
-  if (!plan.cv) return [...splits, ...fetchX, ...out.slice(0, 2), ...cvs, ...out.slice(2)];
+  if (!plan.cv) {
+    return [...splits, ...fetchX, ...periods, ...out.slice(0, 2), ...cvs, ...out.slice(2)];
+  }
   return [...splits, ...fetchX, ...cvs, ...out];
 }

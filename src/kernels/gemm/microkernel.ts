@@ -96,6 +96,16 @@ export interface MicrokernelSpec {
    */
   aSteps?: readonly number[];
   aAdvance?: number;
+  /**
+   * `bSteps` in periods (a K×K kernel's rows of taps: the next `period`
+   * steps lie `advance` bytes further on, `count` times): each iteration
+   * runs as an inner loop (on `counter`) over the first `period` steps,
+   * A advancing `period` columns and B `advance` bytes a turn, then the
+   * steps after the last whole period. The same steps in the same order
+   * (the same bits) from a loop a `count`th the size (see conv/plan.ts
+   * tapPeriods). Needs `bSteps`, no `aSteps` and no B `prefetch`.
+   */
+  bPeriods?: { period: number; count: number; advance: number; counter: Reg };
   /** Vector registers the microkernel must not touch (an AVX2 tail mask). */
   reserved?: number[];
   /** Bytes ahead of each k step's row of B (its `bSteps` offset where given) to prefetch (0: none). */
@@ -217,17 +227,23 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   let bc = 0;
   const embed = (s.embedBroadcast ?? false) && v.isa.level === "avx512" &&
     groups.every((g) => !g.scalar);
-  const step = (u: number, set: number, streamed = false) => {
+  /**
+   * k step u of an iteration into accumulator set `set`; the stream's share
+   * of a loop body of `body` steps when `streamed`; B's row at `bAt` when
+   * given (a period's step or a step after the periods).
+   */
+  const step = (u: number, set: number, streamed = false, bAt?: number, body = s.unroll) => {
     if (streamed && s.stream) {
       const { base, offsets } = s.stream;
-      const per = Math.ceil(offsets.length / s.unroll);
+      const per = Math.ceil(offsets.length / body);
       for (const off of offsets.slice(u * per, (u + 1) * per)) {
         a.emit(s.stream.hint ?? "prefetcht0", byte(base, off));
       }
     }
     for (let g = 0; g < ng; g++) {
       const grp = groups[g];
-      const disp = (s.bSteps ? s.bSteps[u] : u * s.b.rowBytes) + grp.col * s.b.colBytes;
+      const disp = (bAt ?? (s.bSteps ? s.bSteps[u] : u * s.b.rowBytes)) +
+        grp.col * s.b.colBytes;
       if (grp.scalar) v.loadScalar(bReg(g), s.b.base, disp);
       else v.load(bReg(g), s.b.base, disp, grp.tail ?? undefined);
     }
@@ -275,7 +291,43 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   if (s.kSplit > 1 && (U % s.kSplit !== 0 || (s.kSplit & (s.kSplit - 1)) !== 0)) {
     throw new Error(`microkernel: kSplit ${s.kSplit} must be a power of two dividing unroll ${U}`);
   }
+  const periods = s.bPeriods;
+  if (periods) {
+    const { period, count, advance: by } = periods;
+    const steps = s.bSteps;
+    if (!steps || s.aSteps || s.prefetch || count < 2 || period % s.kSplit !== 0) {
+      throw new Error(
+        "microkernel: bPeriods needs bSteps, no aSteps or B prefetch, two periods or more and kSplit dividing the period",
+      );
+    }
+    for (let u = 0; u < period * count; u++) {
+      const j = Math.floor(u / period), t = u % period;
+      if (steps[u] !== steps[t] + j * by) {
+        throw new Error(`microkernel: bSteps[${u}] is not bSteps[${t}] + ${j}·${by}`);
+      }
+    }
+  }
+  /** One iteration: the unrolled steps, or (bPeriods) a loop over a period and the rest. */
   const unrolled = () => {
+    if (periods) {
+      const { period, count, advance: by, counter } = periods;
+      const steps = s.bSteps!;
+      const top = a.label();
+      a.emit("mov", counter, count);
+      a.align(16);
+      a.bind(top);
+      for (let t = 0; t < period; t++) step(t, t % s.kSplit, true, steps[t], period);
+      addImmediate(a, "add", s.a.base, period * s.a.colBytes);
+      addImmediate(a, "add", s.b.base, by);
+      if (s.stream) a.emit("add", s.stream.base, s.stream.advance);
+      a.emit("dec", counter);
+      a.emit("jnz", top);
+      const done = period * count;
+      for (let u = done; u < U; u++) step(u - done, u % s.kSplit, false, steps[u] - count * by);
+      addImmediate(a, "add", s.a.base, (U - done) * s.a.colBytes);
+      addImmediate(a, "add", s.b.base, s.b.rowBytes - count * by);
+      return;
+    }
     for (let u = 0; u < U; u++) step(u, u % s.kSplit, true);
     advance(U);
     if (s.stream) a.emit("add", s.stream.base, s.stream.advance);
