@@ -103,7 +103,8 @@ export interface MicrokernelSpec {
    * A advancing `period` columns and B `advance` bytes a turn, then the
    * steps after the last whole period. The same steps in the same order
    * (the same bits) from a loop a `count`th the size (see conv/plan.ts
-   * tapPeriods). Needs `bSteps`, no `aSteps` and no B `prefetch`.
+   * TAP_PERIODS); the `stream` prefetches and advances once a turn. Needs
+   * `bSteps`, no `aSteps` and no B `prefetch`.
    */
   bPeriods?: { period: number; count: number; advance: number; counter: Reg };
   /** Vector registers the microkernel must not touch (an AVX2 tail mask). */

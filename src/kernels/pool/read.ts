@@ -141,8 +141,8 @@ export function readPool(
   key[3] = h;
   key[4] = w;
   if (kind === "globalMax" || kind === "globalAverage") {
-    // Named reads, not o[name] over the list: that keyed load is megamorphic (about
-    // 150 ns a call, most of a global pool's overhead).
+    // Named reads, not o[name] over the list: that keyed load is megamorphic, and it was
+    // most of a global pool's cost per call before its kernel.
     if (
       o.kernel !== undefined || o.strides !== undefined || o.pads !== undefined ||
       o.autoPad !== undefined || o.dilations !== undefined || o.ceilMode !== undefined ||
