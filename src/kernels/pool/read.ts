@@ -85,6 +85,22 @@ const WINDOW_OPTIONS = [
   "countIncludePad",
 ] as const;
 
+/**
+ * A global kind's options have no window: throws naming the first given.
+ * Named reads, not o[name] over the list: that keyed load is megamorphic,
+ * and it was most of a global pool's cost per call before its kernel.
+ */
+function refuseWindowOptions(kind: string, o: PoolOptions): void {
+  if (
+    o.kernel === undefined && o.strides === undefined && o.pads === undefined &&
+    o.autoPad === undefined && o.dilations === undefined && o.ceilMode === undefined &&
+    o.countIncludePad === undefined
+  ) return;
+  for (const name of WINDOW_OPTIONS) {
+    if (o[name] !== undefined) fail(W, `${kind} takes no ${name}`, "range");
+  }
+}
+
 /** Key codes of the element types (slot 17). */
 const TYPE_CODES: readonly PoolType[] = ["float32", "uint8", "int8"];
 
@@ -141,16 +157,7 @@ export function readPool(
   key[3] = h;
   key[4] = w;
   if (kind === "globalMax" || kind === "globalAverage") {
-    // Named reads, not o[name] over the list: that keyed load is megamorphic, and it was
-    // most of a global pool's cost per call before its kernel.
-    if (
-      o.kernel !== undefined || o.strides !== undefined || o.pads !== undefined ||
-      o.autoPad !== undefined || o.dilations !== undefined || o.ceilMode !== undefined ||
-      o.countIncludePad !== undefined
-    ) {
-      const given = WINDOW_OPTIONS.find((name) => o[name] !== undefined);
-      fail(W, `${kind} takes no ${given}`, "range");
-    }
+    refuseWindowOptions(kind, o);
     if (ly !== planes) {
       fail(W, `y has ${ly} elements but ${kind} of n×c = ${n}×${c} needs ${planes}`, "range");
     }
