@@ -95,6 +95,25 @@ export function runtimeLoop(a: Assembler, counter: Reg, body: () => void): void 
 }
 
 /**
+ * {@link runtimeLoop} run (count >> shift) & mask times (mask 0: unmasked),
+ * the counter set from the register `count`, which is left as it is: a
+ * kernel's whole vector steps and its rest, of a count known at run time.
+ */
+export function runtimeLoopOf(
+  a: Assembler,
+  counter: Reg,
+  count: Reg,
+  shift: number,
+  mask: number,
+  body: () => void,
+): void {
+  a.emit("mov", counter, count);
+  if (shift) a.emit("shr", counter, shift);
+  if (mask) a.emit("and", counter, mask);
+  runtimeLoop(a, counter, body);
+}
+
+/**
  * dst += imm (or -= for "sub") for any immediate a stride product can reach:
  * x86 adds take 32-bit signed immediates, so a larger one (a K block of a
  * 4 MiB leading dimension is 2 GiB) goes in several steps of at most 2^30.

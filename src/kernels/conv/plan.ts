@@ -429,10 +429,10 @@ export function planConv(
  * 6×16) tied. Tier 2 tries the other way (`deno run -A
  * bench/tune_candidates.ts --conv 1,3,224,224,64,7,2`).
  */
-export const TAP_PERIODS = { taps: 32, steps: 12 } as const;
+const TAP_PERIODS = { taps: 32, steps: 12 } as const;
 
 /** The tile kernel's periods of taps under TAP_PERIODS' rule (a transposed call's flipped taps: none). */
-export function tilePeriods(s: ConvSpec, g: ConvGeometry): TapPeriods | null {
+function tilePeriods(s: ConvSpec, g: ConvGeometry): TapPeriods | null {
   return s.flip || s.kh * s.kw < TAP_PERIODS.taps ? null : tapPeriods(s, g, TAP_PERIODS.steps);
 }
 

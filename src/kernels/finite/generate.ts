@@ -8,7 +8,7 @@
  * @module
  */
 import { Assembler, ecx, type Program, ptr, rax, rcx, rdx, rsi } from "../../../asm/mod.ts";
-import { loadPointer, runtimeLoop } from "../abi.ts";
+import { loadPointer, runtimeLoopOf } from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { type AllFiniteSpec, FINITE_ARG } from "./read.ts";
@@ -41,13 +41,9 @@ export function generateAllFinite(
   const L = v.isa.lanes, VB = 4 * L, T = ACCS, S = 2 * ACCS;
   for (let u = 0; u < ACCS; u++) v.zero(u);
   v.zero(S);
-  /** rax = (rcx >> shift) & mask, then `body` that many times. */
-  const loop = (shift: number, mask: number, body: () => void) => {
-    a.emit("mov", rax, rcx);
-    if (shift) a.emit("shr", rax, shift);
-    if (mask) a.emit("and", rax, mask);
-    runtimeLoop(a, rax, body);
-  };
+  /** `body` (rcx >> shift) & mask times, counted in rax. */
+  const loop = (shift: number, mask: number, body: () => void) =>
+    runtimeLoopOf(a, rax, rcx, shift, mask, body);
   const vector = (acc: number, disp: number) => {
     v.load(T + acc, rsi, disp);
     v.op("sub", T + acc, T + acc, T + acc);

@@ -24,7 +24,7 @@ import {
   rdx,
   rsi,
 } from "../../../asm/mod.ts";
-import { loadPointer, runtimeLoop } from "../abi.ts";
+import { loadPointer, runtimeLoopOf } from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { SCALE_ARG, type ScaleRowsSpec } from "./read.ts";
@@ -70,14 +70,8 @@ export function generateScaleRows(
   const row = a.label();
   a.bind(row);
   v.broadcastDouble(FACTOR, qword(rcx, 0));
-  a.emit("mov", rax, r9);
-  if (D > 1) a.emit("shr", rax, Math.log2(D));
-  runtimeLoop(a, rax, () => scale(false));
-  if (D > 1) {
-    a.emit("mov", rax, r9);
-    a.emit("and", rax, D - 1);
-    runtimeLoop(a, rax, () => scale(true));
-  }
+  runtimeLoopOf(a, rax, r9, Math.log2(D), 0, () => scale(false));
+  if (D > 1) runtimeLoopOf(a, rax, r9, 0, D - 1, () => scale(true));
   a.emit("add", rcx, 8);
   a.emit("dec", r8);
   a.emit("jnz", row);
