@@ -179,6 +179,11 @@ Deno.test("native: tscRate() is right as a process's first native call", async (
 });
 
 Deno.test("large memory: zeroed line-aligned arrays, large ones on mappings of their own, zeroed again when reused", () => {
+  // An owner collection gives back: small arrays from V8 (each its own, freed when collected).
+  const collected = new LargeMemory();
+  const a = collected.floats(1000), b = collected.floats(1000);
+  assert.notEqual(a.buffer, b.buffer, "an owner that does not release: small arrays from V8");
+  assert.ok(a.every((v) => v === 0) && viewAddress(a) % 64 === 0);
   const m = new LargeMemory(true);
   const small = m.floats(1000), cut = m.floats(LARGE_MIN_BYTES / 4 + 3), own = m.floats(3 << 20);
   for (const a of [small, cut, own]) {
@@ -186,7 +191,7 @@ Deno.test("large memory: zeroed line-aligned arrays, large ones on mappings of t
     assert.ok(a.every((v) => v === 0));
   }
   assert.equal(viewAddress(own) % 4096, 0, "a mapping of its own starts on a page");
-  assert.notEqual(small.buffer, cut.buffer, "small arrays come from V8");
+  assert.equal(small.buffer, cut.buffer, "a releasing owner's small arrays are cut from its chunk");
   const base = viewAddress(own);
   own.fill(7);
   cut.fill(7);
@@ -256,7 +261,7 @@ Deno.test("large memory: arrays and file buffers are handed out with their pages
 
 Deno.test("large memory: the pool reuses the smallest fitting mapping, of those the one with its pages in place", async () => {
   // A fresh process: the pool holds only what the fixture gives back.
-  const { pages, chunk, ownPages, own } = await runFixture("pooled_pages.ts", [
+  const { pages, chunk, ownPages, own, smallPages, small } = await runFixture("pooled_pages.ts", [
     "--allow-ffi",
     "--allow-read",
     "--allow-sys",
@@ -268,6 +273,10 @@ Deno.test("large memory: the pool reuses the smallest fitting mapping, of those 
   assert.ok(
     (own as number) < 64,
     `9 MiB after a chunk was cut faulted ${own} of ${ownPages} pages in (the chunk took its mapping)`,
+  );
+  assert.ok(
+    (small as number) < 64,
+    `small arrays after a released owner's faulted ${small} of ${smallPages} pages in`,
   );
 });
 

@@ -59,6 +59,12 @@ const PAGE = 4096;
  */
 export const LARGE_MIN_BYTES = 256 << 10;
 
+/**
+ * Bytes of a fresh chunk populated at least at a time: small arrays cut
+ * from it one after another take one madvise per step, not one each.
+ */
+const POPULATE_STEP_BYTES = 256 << 10;
+
 /** Bytes of a shared chunk: allocations up to half of it are cut from one. */
 const CHUNK_BYTES = 8 << 20;
 
@@ -227,9 +233,24 @@ export class LargeMemory {
    */
   readonly #mappings: [Mapping, ArrayBuffer][] | null;
 
+  /**
+   * Bytes from which arrays are cut from chunks: the large only for an
+   * owner whose memory goes back when collected; all of them for one that
+   * gives its mappings back. From V8, a session's small arrays were freed
+   * only when collected, after the session was released, so the next
+   * session's were new heap pages, faulted in one by one (~10 µs each on
+   * this project's guests): a scratch trace of a ResNet-style CNN's
+   * creates, one after another each released, had half their faults on
+   * the malloc heap, in copies of weights under 256 KiB into V8's buffers.
+   * Cut from a chunk the session gives back, the next create's are pages
+   * in place.
+   */
+  readonly #chunkMin: number;
+
   /** `release`: the owner gives its mappings back explicitly (else only collection does). */
   constructor(release = false) {
     this.#mappings = release ? [] : null;
+    this.#chunkMin = release ? 0 : LARGE_MIN_BYTES;
   }
 
   /**
@@ -242,7 +263,7 @@ export class LargeMemory {
    */
   floats(length: number, zeroed = true): Float32Array {
     const bytes = Math.max(64, Math.ceil((length * 4) / 64) * 64);
-    if (bytes >= LARGE_MIN_BYTES) {
+    if (bytes >= this.#chunkMin) {
       if (bytes > CHUNK_BYTES / 2) {
         const own = this.#map(bytes, zeroed ? 0 : length * 4);
         if (own !== null) return new Float32Array(own, 0, length);
@@ -255,14 +276,20 @@ export class LargeMemory {
           this.#used = 0;
         }
         if (this.#chunk !== null) {
+          const m = this.#chunkMapping!, end = this.#used + bytes;
           const view = new Float32Array(this.#chunk, this.#used, length);
           // Only what is handed out: zeroing a reused 8 MiB chunk whole cost ~1 ms a create,
-          // and faulting in a fresh one whole what the session may never use.
-          if (!this.#chunkDirty) populate(this.#chunkMapping!, this.#used, bytes);
-          else if (zeroed) view.fill(0);
+          // and faulting in a fresh one whole what the session may never use. A fresh one
+          // populated a step ahead: one madvise per small array was a syscall each.
+          if (!this.#chunkDirty) {
+            if (end > m.touched) {
+              populate(m, m.touched, Math.max(end - m.touched, POPULATE_STEP_BYTES));
+              touch(m, m.touched + Math.max(end - m.touched, POPULATE_STEP_BYTES));
+            }
+          } else if (zeroed) view.fill(0);
           else new Uint8Array(this.#chunk, this.#used + length * 4, bytes - length * 4).fill(0);
-          this.#used += bytes;
-          touch(this.#chunkMapping!, this.#used);
+          this.#used = end;
+          touch(m, end);
           return view;
         }
       }
