@@ -20,7 +20,7 @@
  */
 import { parseArgs } from "node:util";
 import { cpuFeatures, type IsaLevel, Jit, measurePeak } from "../mod.ts";
-import { peakContender } from "../src/peak.ts";
+import { describeCpuPeaks, measurePeakPerCpu, peakContender } from "../src/peak.ts";
 import { compareConv } from "./compare_conv.ts";
 import { compareOps } from "./compare_ops.ts";
 import { poolFigures, printPool } from "./pool_figures.ts";
@@ -215,6 +215,7 @@ const shapes = values.shapes
   : [...SQUARES, ...NN];
 
 const peak = measurePeak(20, threads);
+const cpuPeaks = measurePeakPerCpu();
 const peakGflops = isa === "avx2" ? (peak.fma.ymm ?? peak.peakGflops) : peak.peakGflops;
 const peers: [string, Gemm | null][] = [["OpenBLAS", openblas()], ["oneDNN", onednn()]];
 using jit = new Jit({ threshold: 1, maxIsa: isa, threads, tuneBudget: 0 });
@@ -331,6 +332,7 @@ const env = {
   readGBs: peak.readGBs,
   threads,
   pool: threads > 1 ? poolFigures(threads) : undefined,
+  cpuPeaks,
 };
 if (values.json) console.log(JSON.stringify({ ...env, rows }, null, 2));
 else {
@@ -339,5 +341,6 @@ else {
       peakGflops.toFixed(1)
     } GFLOPS, read ${peak.readGBs.toFixed(1)} GB/s, ${threads} thread${threads > 1 ? "s" : ""}`,
   );
+  console.log(`one thread pinned to each CPU: ${describeCpuPeaks(cpuPeaks)}`);
   if (env.pool) printPool(env.pool);
 }

@@ -18,6 +18,7 @@
  *   deno task compare --conv --layers "dw 3×3/2,pool"   # rows whose names contain one of these
  */
 import { type Conv2dOptions, type IsaLevel, Jit, measurePeak } from "../mod.ts";
+import { describeCpuPeaks, measurePeakPerCpu } from "../src/peak.ts";
 import { peakContender } from "../src/peak.ts";
 import { loadShim as loadOpsShim } from "./compare_ops.ts";
 import { sleepMs, timeInBlocks } from "./timing.ts";
@@ -260,6 +261,7 @@ export function compareConv(
         peakGflops.toFixed(1)
       } GFLOPS at the start; each row's % is of the peak raced in its own windows (peak GF)`,
     );
+    console.log(`one thread pinned to each CPU: ${describeCpuPeaks(measurePeakPerCpu())}`);
     console.log(
       "layer                              GFLOP   ours µs  GFLOPS  %peak peak GF  oneDNN nchw µs  ×nchw   oneDNN best µs (layout)  ×best  ours nhwc µs  ×best  %copy" +
         (tuned ? "  tuned µs  %peak ×tier1" : ""),

@@ -34,7 +34,7 @@ import { parseArgs } from "node:util";
 import { InferenceSession, measurePeak, Tensor } from "../mod.ts";
 import { byteSize, dtypeOf } from "../src/onnx/dtype.ts";
 import { readModel } from "../src/onnx/model.ts";
-import { peakContender, readContender } from "../src/peak.ts";
+import { describeCpuPeaks, measurePeakPerCpu, peakContender, readContender } from "../src/peak.ts";
 import { ZOO } from "../tools/model_zoo.ts";
 import { median, sleepMs } from "./timing.ts";
 
@@ -181,6 +181,7 @@ function maxDiff(a: ArrayLike<number>, b: ArrayLike<number>): [number, number] {
 const rows: Record<string, unknown>[] = [];
 const threadList = values.threads.split(",").map(Number);
 const peaks = new Map(threadList.map((t) => [t, measurePeak(30, t).peakGflops]));
+const cpuPeaks = measurePeakPerCpu();
 for (const key of values.models.split(",")) {
   const make = ZOO[key];
   if (!make) throw new Error(`unknown model '${key}' (${Object.keys(ZOO).join(", ")})`);
@@ -343,7 +344,12 @@ for (const key of values.models.split(",")) {
     }
   }
 }
-if (values.json) console.log(JSON.stringify({ peaks: Object.fromEntries(peaks), rows }, null, 1));
-else {console.log(`FMA peak at the start: ${
-    [...peaks].map(([t, p]) => `${t}T ${p.toFixed(0)} GFLOPS`).join(", ")
-  }`);}
+if (values.json) {
+  console.log(JSON.stringify({ peaks: Object.fromEntries(peaks), cpuPeaks, rows }, null, 1));
+} else {
+  console.log(
+    `FMA peak at the start: ${
+      [...peaks].map(([t, p]) => `${t}T ${p.toFixed(0)} GFLOPS`).join(", ")
+    }; one thread pinned to each CPU: ${describeCpuPeaks(cpuPeaks)}`,
+  );
+}

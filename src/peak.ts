@@ -11,7 +11,7 @@ import { CodeArena } from "./native/arena.ts";
 import { dispatch } from "./native/dispatch.ts";
 import { NativeBlock, viewAddress } from "./native/memory.ts";
 import { JOB_PARTS, JOB_WAKE, PART_BYTES } from "./native/pool_code.ts";
-import { sharedPool } from "./native/pool.ts";
+import { affinityCpuList, onCpu, sharedPool } from "./native/pool.ts";
 
 /** Peak figures of one run. */
 export interface PeakFigures {
@@ -167,6 +167,43 @@ export function measurePeak(ms = 30, threads = 1): PeakFigures {
   };
   const peakGflops = Math.max(fma.xmm ?? 0, fma.ymm ?? 0, fma.zmm ?? 0);
   return { fma, peakGflops, readGBs: measureRead(64 << 20, 5, threads), threads };
+}
+
+/** One CPU's one-thread FMA peak (the widest width), GFLOPS. */
+export interface CpuPeak {
+  cpu: number;
+  gflops: number;
+}
+
+/**
+ * The one-thread FMA peak of each CPU the process may run on, the calling
+ * thread pinned to each in turn (its own mask restored after). A guest's
+ * vCPUs need not be equal: on a shared host one whose physical core a busy
+ * neighbour also runs on loses part of its rate, for minutes or hours (on
+ * this project's 2-vCPU guest one ran this probe at two thirds of the
+ * other's rate through a session, 2026-12-05), and a one-thread figure then
+ * depends on which CPU its thread ran on. Benches print these beside their
+ * peak so a reader can tell. Empty where affinity cannot be set.
+ */
+export function measurePeakPerCpu(ms = 20): CpuPeak[] {
+  const f = cpuFeatures(), bits: ProbeBits = f.avx512f ? 512 : f.fma ? 256 : 128;
+  const out: CpuPeak[] = [];
+  for (const cpu of affinityCpuList()) {
+    const gflops = onCpu(cpu, () => measureFma(bits, ms, 3, 1));
+    if (gflops !== null) out.push({ cpu, gflops });
+  }
+  return out;
+}
+
+/** The per-CPU peaks as one line's text: "cpu0 155, cpu1 232 GFLOPS (×0.67)". */
+export function describeCpuPeaks(peaks: readonly CpuPeak[]): string {
+  if (peaks.length === 0) return "not measured (affinity not settable)";
+  const top = Math.max(...peaks.map((p) => p.gflops)),
+    low = Math.min(...peaks.map((p) => p.gflops));
+  const list = peaks.map((p) => `cpu${p.cpu} ${p.gflops.toFixed(0)}`).join(", ");
+  return `${list} GFLOPS${
+    peaks.length > 1 ? ` (slowest ×${(low / top).toFixed(2)} of the fastest)` : ""
+  }`;
 }
 
 /**

@@ -1,5 +1,7 @@
 import assert from "node:assert/strict";
-import { measureRead, readContender } from "../src/peak.ts";
+import { describeCpuPeaks, measurePeakPerCpu, measureRead, readContender } from "../src/peak.ts";
+import { affinityCpuList, onCpu } from "../src/native/pool.ts";
+import { libc } from "../src/native/libc.ts";
 
 Deno.test("the read probe: bandwidth positive, a contender reads whole blocks per thread and refuses after dispose", () => {
   for (const threads of [1, 2]) {
@@ -13,4 +15,18 @@ Deno.test("the read probe: bandwidth positive, a contender reads whole blocks pe
     contender[Symbol.dispose]();
     assert.throws(() => contender.run(), /disposed/);
   }
+});
+
+Deno.test("the per-CPU peak: one figure per CPU of the affinity mask, measured there, the caller's mask kept", () => {
+  const before = affinityCpuList();
+  const peaks = measurePeakPerCpu(2);
+  assert.deepEqual(peaks.map((p) => p.cpu), before, "each CPU of the mask, in order");
+  for (const p of peaks) assert.ok(Number.isFinite(p.gflops) && p.gflops > 0, `cpu${p.cpu}`);
+  assert.deepEqual(affinityCpuList(), before, "the calling thread's mask restored");
+  // Pinned means run there: the CPU the thread reports while pinned is the one asked for.
+  for (const cpu of before) {
+    assert.equal(onCpu(cpu, () => libc().sched_getcpu()), cpu);
+  }
+  assert.match(describeCpuPeaks(peaks), /^cpu\d+ \d+/);
+  assert.equal(describeCpuPeaks([]), "not measured (affinity not settable)");
 });

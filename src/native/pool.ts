@@ -327,6 +327,35 @@ function countCpus(mask: Uint8Array): number {
   return Math.max(1, n);
 }
 
+/** The numbers of the CPUs in this process's affinity mask, or [] where it cannot be read. */
+export function affinityCpuList(): number[] {
+  const mask = affinityMask(), out: number[] = [];
+  if (mask) {
+    for (let i = 0; i < mask.length; i++) {
+      for (let b = 0; b < 8; b++) if (mask[i] & (1 << b)) out.push(i * 8 + b);
+    }
+  }
+  return out;
+}
+
+/**
+ * Runs `body` with the calling thread pinned to CPU `cpu`, its own mask
+ * restored after; null where the mask cannot be read or set.
+ */
+export function onCpu<T>(cpu: number, body: () => T): T | null {
+  const own = affinityMask();
+  if (own === null || cpu < 0 || cpu >= MASK_BYTES * 8) return null;
+  const one = new Uint8Array(MASK_BYTES);
+  one[cpu >> 3] = 1 << (cpu & 7);
+  const c = libc();
+  if (c.sched_setaffinity(0, BigInt(MASK_BYTES), one) !== 0) return null;
+  try {
+    return body();
+  } finally {
+    c.sched_setaffinity(0, BigInt(MASK_BYTES), own);
+  }
+}
+
 /** The CPUs in this process's affinity mask (`sched_getaffinity`), at least 1. */
 export function affinityCpus(): number {
   const mask = affinityMask();
