@@ -180,9 +180,10 @@ export interface CpuPeak {
  * thread pinned to each in turn (its own mask restored after). A guest's
  * vCPUs need not be equal: on a shared host one whose physical core a busy
  * neighbour also runs on loses part of its rate, for minutes or hours (on
- * this project's 2-vCPU guest one ran this probe at two thirds of the
- * other's rate through a session, 2026-12-05), and a one-thread figure then
- * depends on which CPU its thread ran on. Benches print these beside their
+ * this project's 2-vCPU guest, 2026-12-05, one ran an FMA loop at two
+ * thirds of the other's rate at times, and at ×0.94-0.96 in the benches'
+ * lines), and a one-thread figure then depends on which CPU its thread
+ * ran on. Benches print these beside their
  * peak so a reader can tell. Empty where affinity cannot be set.
  */
 export function measurePeakPerCpu(ms = 20): CpuPeak[] {
@@ -195,7 +196,7 @@ export function measurePeakPerCpu(ms = 20): CpuPeak[] {
   return out;
 }
 
-/** The per-CPU peaks as one line's text: "cpu0 155, cpu1 232 GFLOPS (×0.67)". */
+/** The per-CPU peaks as one line's text: "cpu0 220, cpu1 233 GFLOPS (slowest ×0.94 of the fastest)". */
 export function describeCpuPeaks(peaks: readonly CpuPeak[]): string {
   if (peaks.length === 0) return "not measured (affinity not settable)";
   const top = Math.max(...peaks.map((p) => p.gflops)),
