@@ -11,6 +11,7 @@
  *   deno task compare --ops [--threads 2] [--sizes 1048576,67108864] [--json]
  */
 import { ChainSteps, type IsaLevel, Jit, type UnaryOp } from "../mod.ts";
+import { describeCpuPeaks, measurePeakPerCpu } from "../src/peak.ts";
 import { timeInBlocks } from "./timing.ts";
 import { tuneWarmup } from "./tuning.ts";
 
@@ -207,6 +208,7 @@ export function compareOps(
         threads > 1 ? "s" : ""
       }`,
     );
+    console.log(`one thread pinned to each CPU: ${describeCpuPeaks(measurePeakPerCpu())}`);
     console.log(
       "op                             n   ours µs  oneDNN µs   copy µs  ours %bound  oneDNN %bound  speedup" +
         (one ? "   1T µs    ×1T" : "") + (tuned ? "  tuned µs  ×tier1" : ""),
