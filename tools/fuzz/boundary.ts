@@ -2,11 +2,11 @@
  * The boundary under random mistakes: a valid call of one of the Jit's ops
  * (gemm, conv2d, convTranspose2d, pool, resize, softmax, layerNorm, rmsNorm,
  * reduce, unary, binary, copy, batchNorm, foldBatchNorm, packB,
- * packConvWeights) with one
- * to three of its arguments or options replaced by a wrong value (negative,
- * fractional, NaN, ±Infinity, 2^31, a string, null, an array or typed
- * array of the wrong kind or length, an object): the call must return or
- * throw a TypeError or RangeError, never another error and never crash
+ * packConvWeights) with one to three of its arguments or options replaced
+ * by a wrong value (negative, fractional, NaN, ±Infinity, 2^31, a string,
+ * null, an array or typed array of the wrong kind or length, an object):
+ * the call must return or throw a TypeError or RangeError, never another
+ * error and never crash
  * (a crash ends the campaign; `--from` the seed it printed last reruns it).
  *
  * @module

@@ -17,6 +17,9 @@ export type AllFiniteSpec = Record<string, never>;
 /** Argument block slots. */
 export const FINITE_ARG = { X: 0, FLAG: 1 } as const;
 
+/** Most floats a call checks: the count is an int32. */
+const MAX_ELEMENTS = 2 ** 31 - 1;
+
 /** Names of the key slots after the family slot: none. */
 export const FINITE_KEY_FIELDS: readonly string[] = [];
 
@@ -27,6 +30,10 @@ export const FINITE_KEY_FIELDS: readonly string[] = [];
 export function readAllFinite(x: Float32Array, flag: Float32Array, extents: Float64Array): void {
   const n = viewLength(x);
   if (n === 0) fail("allFinite", "x is empty", "range");
+  // The count travels as an int32 (flag[1]'s bits).
+  if (n > MAX_ELEMENTS) {
+    fail("allFinite", `x has ${n} elements, more than ${MAX_ELEMENTS}`, "range");
+  }
   if (viewLength(flag) !== 2) {
     fail("allFinite", `flag has ${viewLength(flag)} elements, not 2`, "range");
   }
