@@ -266,6 +266,22 @@ export function prefetchesWithinL2(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether row kernels that prefetch the input's rows ahead also claim the
+ * output's lines of those rows for writing (prefetchw). On Zen 5 the
+ * claims cost more than the stores' own requests for the lines: `deno run
+ * -A bench/tune_candidates.ts --norm 512x1024`, four runs, tier 1 without
+ * them against the candidate with them, 57.4 / 58.1 / 64.9 / 73.0 against
+ * 59.4 / 60.7 / 79.5 / 84.0 µs (a C model of the loop, scratch: 63-67%
+ * of a copy's speed with the claims, 83-87% without); `--softmax
+ * 1024x1024`, two runs, 167.9 / 147.0 against 170.9 / 148.7. The Xeon's
+ * figures in the norm and softmax plans were taken with the claims, so
+ * Intel keeps them.
+ */
+export function claimsRowsAhead(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Linux hands out the AMX tile state only on request (arch_prctl
  * ARCH_REQ_XCOMP_PERM): call this before the first AMX tile instruction runs.
  * The 8-bit GEMM's plan asks once, and keeps VNNI when Linux says no.

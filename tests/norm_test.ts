@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
-import { normReference, planNorm } from "../src/kernels/norm/mod.ts";
+import { generateNorm, normReference, planNorm } from "../src/kernels/norm/mod.ts";
 import { pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -353,6 +353,28 @@ Deno.test("norm plan: rows prefetched past L1, or past L2 where the core's prefe
   for (const within of [true, false]) {
     assert.equal(planNorm(spec(4, 768), "avx512", l1d, l2, within).prefetchRows, 0);
     assert.equal(planNorm(spec(512, 1024), "avx512", l1d, l2, within).prefetchRows, 1);
+  }
+});
+
+Deno.test("norm plan: y's lines of the rows ahead claimed (prefetchw) only where the target asks", () => {
+  const norm = {
+    kind: "layer" as const,
+    rows: 512,
+    cols: 1024,
+    residual: false,
+    scale: true,
+    bias: true,
+    epsilon: 1e-5,
+  };
+  const count = (listing: string, op: string) =>
+    listing.split("\n").filter((l) => l.trim().startsWith(op + " ")).length;
+  for (const claim of [true, false]) {
+    const p = planNorm(norm, "avx512", 48 << 10, 1 << 20, false, claim);
+    assert.equal(p.prefetchRows, 1);
+    const listing = generateNorm(norm, p, { listing: true }).listing();
+    assert.ok(count(listing, "prefetcht0") > 0, "x's rows ahead are prefetched either way");
+    assert.equal(count(listing, "prefetchw") > 0, claim, `claims ${claim}`);
+    assert.equal(/y not claimed/.test(p.description), !claim, p.description);
   }
 });
 

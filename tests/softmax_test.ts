@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
-import { softmaxReference } from "../src/kernels/softmax/mod.ts";
+import { generateSoftmax, planSoftmax, softmaxReference } from "../src/kernels/softmax/mod.ts";
 import { pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -311,5 +311,19 @@ Deno.test("softmax: bad input names the argument, the value and the expectation"
   ];
   for (const [f, re, type] of bad) {
     assert.throws(f, (e: Error) => e instanceof type && re.test(e.message), String(re));
+  }
+});
+
+Deno.test("softmax plan: y's lines of the rows ahead claimed (prefetchw) only where the target asks", () => {
+  const spec = { rows: 1024, cols: 1024, log: false };
+  const count = (listing: string, op: string) =>
+    listing.split("\n").filter((l) => l.trim().startsWith(op + " ")).length;
+  for (const claim of [true, false]) {
+    const p = planSoftmax(spec, "avx512", 1 << 20, claim);
+    assert.equal(p.prefetchRows, 2);
+    const listing = generateSoftmax(spec, p, { listing: true }).listing();
+    assert.ok(count(listing, "prefetcht0") > 0, "x's rows ahead are prefetched either way");
+    assert.equal(count(listing, "prefetchw") > 0, claim, `claims ${claim}`);
+    assert.equal(/y not claimed/.test(p.description), !claim, p.description);
   }
 });

@@ -63,6 +63,12 @@ export interface Target {
    * Absent: they do.
    */
   prefetchWithinL2?: boolean;
+  /**
+   * Whether row kernels that prefetch the rows ahead also claim the output's
+   * lines of those rows for writing (see `claimsRowsAhead` in src/cpu.ts).
+   * Speed only: the same bits. Absent: they do.
+   */
+  claimRowsAhead?: boolean;
 }
 
 /** What every plan says of itself. */

@@ -7,6 +7,7 @@
  */
 import {
   capIsa,
+  claimsRowsAhead,
   cpuFeatures,
   ISA_LEVELS,
   type IsaLevel,
@@ -474,6 +475,7 @@ export class Jit {
       target.embedBroadcast = prefersEmbeddedBroadcast(f);
       target.copyAliasedStrips = prefersCopiedAliasedStrips(f);
       target.prefetchWithinL2 = prefetchesWithinL2(f);
+      target.claimRowsAhead = claimsRowsAhead(f);
     }
     if (options.caches !== undefined) {
       const c = options.caches;

@@ -51,6 +51,8 @@ export interface NormPlan {
   isa: VecLevel;
   /** Rows ahead whose lines are prefetched (0: none; the data fits L1). */
   prefetchRows: number;
+  /** Where rows are prefetched: y's lines of those rows are claimed for writing too (prefetchw). */
+  claimRows: boolean;
   /** Two rows per step, their instructions interleaved (AVX-512's 32 registers; not pipelined). */
   pairs: boolean;
   /** Each row's pass 3 runs in the loop of a later row's pass 1 (AVX-512: 17-23 registers). */
@@ -74,8 +76,9 @@ export interface NormPlan {
 }
 
 /**
- * The plan: operands larger than L1 get rows prefetched two ahead (into L1,
- * the y lines claimed for writing). Measured on Zen 5, 4096×768: one row
+ * The plan: operands larger than L1 get rows prefetched two ahead (into L1;
+ * y's lines claimed for writing where the target asks: src/cpu.ts's
+ * claimsRowsAhead, not on Zen 5). Measured on Zen 5, 4096×768: one row
  * ahead 180 → 169 ns per row, two 126, four 134; at 64×768 (in L2)
  * prefetching cost ~5%. On an Intel Xeon (Sapphire Rapids class) the rows
  * wait on L2 without them (`deno run -A bench/tune_candidates.ts --norm
@@ -104,6 +107,7 @@ export function planNorm(
   l1d = 48 << 10,
   l2 = 1 << 20,
   withinL2 = true,
+  claimRows = true,
 ): NormPlan {
   // Past L1, or past L2 where the core's own prefetchers serve L2 (src/cpu.ts, prefetchesWithinL2).
   const fetchFrom = withinL2 ? l1d : l2;
@@ -130,6 +134,7 @@ export function planNorm(
   return describedNorm(s, {
     isa,
     prefetchRows,
+    claimRows,
     pairs,
     pipelined,
     lag: 1,
@@ -181,7 +186,7 @@ function canPair(s: NormSpec, isa: VecLevel): boolean {
 /**
  * Tier 2's candidates, in the order the tuner takes them (it keeps the
  * first `TUNE.maxCandidates`): the plan with its copies of scale and bias,
- * or its line reads, the other way; prefetched 2, 1 or 0 rows ahead, at
+ * or its line reads, or its claims of y's lines ahead, the other way; prefetched 2, 1 or 0 rows ahead, at
  * AVX-512 pipelined (pass 3 one or two rows behind); at AVX-512
  * unpipelined, in pairs or alone (d stored, prefetched 2 or 0 ahead); then
  * LayerNorm with d stored where tier 1 forms it twice (or the other way).
@@ -191,7 +196,10 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   const ahead = canFetch(s) ? [2, 1, 0] : [0];
   const all: NormPlan[] = [];
   const add = (
-    q: Omit<NormPlan, "isa" | "workspaceBytes" | "description" | "copyScaleBias" | "lineReads">,
+    q: Omit<
+      NormPlan,
+      "isa" | "workspaceBytes" | "description" | "copyScaleBias" | "lineReads" | "claimRows"
+    >,
   ) =>
     all.push(
       describedNorm(s, {
@@ -206,6 +214,7 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   if (!p.pairs && canReadLines(p.isa, s.cols)) {
     all.push(describedNorm(s, { ...p, ...scaleBiasCopies(s, p.copyScaleBias, !p.lineReads) }));
   }
+  if (p.prefetchRows) all.push(describedNorm(s, { ...p, claimRows: !p.claimRows }));
   const wide = p.isa === "avx512";
   const grid = (storeCentred: boolean) => {
     for (const prefetchRows of ahead) {
@@ -228,7 +237,9 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
 
 function describedNorm(s: NormSpec, p: NormPlan): NormPlan {
   const passes = s.kind === "layer" ? "2 passes (a 3rd on cancellation)" : "2 passes";
-  const ahead = p.prefetchRows ? `, rows prefetched ${p.prefetchRows} ahead` : "";
+  const ahead = !p.prefetchRows
+    ? ""
+    : `, rows prefetched ${p.prefetchRows} ahead${p.claimRows ? "" : " (x only, y not claimed)"}`;
   const pairs = p.pairs ? ", rows in pairs" : "";
   const piped = !p.pipelined
     ? ""
@@ -404,7 +415,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   /** The sets' straight-line pieces, instruction by instruction in turn. */
   const together = (sets: RowRegs[], body: (w: Vec, R: RowRegs) => void) =>
     emitInterleaved(a, sets.map((R) => (to: Assembler) => body(v.retarget(to), R)));
-  /** Prefetches of the rows ahead: x (and the residual) read, y claimed for writing. */
+  /** Prefetches of the rows ahead: x (and the residual) read, y claimed for writing (plan.claimRows). */
   const fetchAhead = (sets: RowRegs[], kind: string, disp: number, which: "x" | "y") => {
     if (kind !== "vector" || plan.prefetchRows === 0) return;
     for (const R of sets) {
@@ -412,7 +423,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
       if (which === "x") {
         a.emit("prefetcht0", byte(rX, ahead, rax));
         if (s.residual) a.emit("prefetcht0", byte(rR, ahead, rax));
-      } else a.emit("prefetchw", byte(rY, ahead, rax));
+      } else if (plan.claimRows) a.emit("prefetchw", byte(rY, ahead, rax));
     }
   };
   /** dst = t = x (+ residual) at disp (`tmp` clobbered). */

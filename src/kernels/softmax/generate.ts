@@ -45,8 +45,10 @@ export interface SoftmaxPlan {
   isa: VecLevel;
   /** Most interleaved vectors in the exponential pass. */
   streams: number;
-  /** Rows ahead whose x and y lines pass 2 prefetches (0: none). */
+  /** Rows ahead whose x lines pass 2 prefetches (0: none). */
   prefetchRows: number;
+  /** With prefetchRows: y's lines of those rows are claimed for writing too (prefetchw). */
+  claimRows: boolean;
   /**
    * Long rows (over 16 KB): pass 2 fetches the next row's x into L2 while
    * it computes the exponentials, so that row's pass 1 reads L2, not DRAM
@@ -115,7 +117,12 @@ export interface SoftmaxPlan {
  * 1024×1024 194-203 µs against 173-195, 128×30522 1767-1803 against
  * 1226-1327.
  */
-export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): SoftmaxPlan {
+export function planSoftmax(
+  s: SoftmaxSpec,
+  isa: VecLevel,
+  l2 = 1 << 20,
+  claimRows = true,
+): SoftmaxPlan {
   const lanes = vecIsa(isa).lanes;
   const vectors = Math.ceil(s.cols / lanes);
   // Rows of up to 12 vectors (AVX-512) or 4 (AVX2) stay in registers: the
@@ -127,6 +134,7 @@ export function planSoftmax(s: SoftmaxSpec, isa: VecLevel, l2 = 1 << 20): Softma
     isa,
     streams: 3,
     prefetchRows,
+    claimRows,
     nextRow: !inRegisters && longRows(s, isa),
     claimAhead: !inRegisters && longRows(s, isa) ? CLAIM_AHEAD : 0,
     inRegisters,
@@ -162,7 +170,11 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
     ];
   }
   if (!canFetch(s)) return asTheyLie;
-  return [describedSoftmax(s, { ...p, prefetchRows: p.prefetchRows ? 0 : 2 }), ...asTheyLie];
+  return [
+    describedSoftmax(s, { ...p, prefetchRows: p.prefetchRows ? 0 : 2 }),
+    ...(p.prefetchRows ? [describedSoftmax(s, { ...p, claimRows: !p.claimRows })] : []),
+    ...asTheyLie,
+  ];
 }
 
 /** Bytes ahead of pass 2's stores that long rows claim y's lines (SoftmaxPlan.claimAhead). */
@@ -184,7 +196,7 @@ function canFetch(s: SoftmaxSpec): boolean {
 
 function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
   const ahead = p.prefetchRows
-    ? `, rows prefetched ${p.prefetchRows} ahead`
+    ? `, rows prefetched ${p.prefetchRows} ahead${p.claimRows ? "" : " (x only, y not claimed)"}`
     : p.nextRow
     ? ", the next row to L2 in pass 2"
     : "";
@@ -306,8 +318,8 @@ export function generateSoftmax(
      * Prefetches for the lines of the rows ahead that `bytes` of pass 2
      * cover. Rows over 16 KB (plan.nextRow): the next row's x into L2 (a
      * prefetch does not fault: past x's end is harmless). Other rows
-     * (plan.prefetchRows): x and y of the row that many ahead, y claimed
-     * for writing. Here rather than in pass 3: pass 2 is bound by its
+     * (plan.prefetchRows): x of the row that many ahead, and its y lines
+     * claimed for writing where plan.claimRows says so. Here rather than in pass 3: pass 2 is bound by its
      * arithmetic, so the misses overlap it, where pass 3's burst of them
      * waited on the miss buffers (Zen 5, A/B in one process: 1024×1024
      * 152.8 → 141.7 and 161.2 → 145.1 µs, logSoftmax 174 → 163).
@@ -318,7 +330,7 @@ export function generateSoftmax(
         if (plan.claimAhead) a.emit("prefetchw", byte(r10, plan.claimAhead + o));
         if (plan.prefetchRows === 0) continue;
         a.emit("prefetcht0", byte(r9, plan.prefetchRows * s.cols * 4 + o));
-        a.emit("prefetchw", byte(r10, plan.prefetchRows * s.cols * 4 + o));
+        if (plan.claimRows) a.emit("prefetchw", byte(r10, plan.prefetchRows * s.cols * 4 + o));
       }
     };
     countedLoop(a, rcx, groups, () => {
