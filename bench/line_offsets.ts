@@ -1,8 +1,9 @@
 /**
  * What a row-wise op pays for where its operands start in a cache line: the
- * same call with x and y on a line and 16 bytes into one (where Deno puts
- * large arrays), taking turns in one process on the same pages, median µs
- * of each and their ratio. Rows of whole vectors read along x's lines
+ * same call with x and y on a line, both 16 bytes into one (where Deno puts
+ * large arrays), and x 16 bytes in with y 32 (arrays from separate
+ * allocations need not share their offset), taking turns in one process on
+ * the same pages, median µs of each and their ratios to on a line. Rows of whole vectors read along x's lines
  * (AVX-512 norms and reductions, columns.ts) and binary runs started at
  * their first input's line should show ~1.00; ops that read rows as they
  * lie show what a line read in two pieces costs them (softmax reads only
@@ -113,21 +114,27 @@ function block(call: () => void, reps: number): number {
 }
 const median = (v: number[]) => v.slice().sort((a, b) => a - b)[v.length >> 1];
 
-console.log("op                          on a line µs   16 B in µs   16 B in / on a line");
+console.log(
+  "op                          on a line µs   16 B in µs   16 B in / on a line   x 16, y 32 B in µs" +
+    "   / on a line",
+);
 for (const [name, n, run] of CASES) {
   const xs = new Float32Array(n + 32).map((_, i) => ((i * 2654435761) % 2000) / 200 - 5);
   const ys = new Float32Array(n + 32);
-  const on = [placed(xs, n, 0), placed(ys, n, 0)], off = [placed(xs, n, 16), placed(ys, n, 16)];
-  const calls = [() => run(on[0], on[1]), () => run(off[0], off[1])];
+  const places = [[0, 0], [16, 16], [16, 32]].map(([bx, by]) => [
+    placed(xs, n, bx),
+    placed(ys, n, by),
+  ]);
+  const calls = places.map(([x, y]) => () => run(x, y));
   const reps = Math.max(1, Math.round(4e6 / n));
   for (const c of calls) block(c, reps); // warm-up: compile, fault the pages in
-  const t: number[][] = [[], []];
-  for (let r = 0; r < rounds; r++) for (let i = 0; i < 2; i++) t[i].push(block(calls[i], reps));
-  const [a, b] = t.map(median);
+  const t: number[][] = calls.map(() => []);
+  for (let r = 0; r < rounds; r++) calls.forEach((c, i) => t[i].push(block(c, reps)));
+  const [a, b, d] = t.map(median);
   console.log(
     `${name.padEnd(26)} ${a.toFixed(1).padStart(12)} ${b.toFixed(1).padStart(12)} ${
       (b / a).toFixed(2).padStart(21)
-    }`,
+    } ${d.toFixed(1).padStart(20)} ${(d / a).toFixed(2).padStart(13)}`,
   );
 }
 console.log(
