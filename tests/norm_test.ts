@@ -226,6 +226,8 @@ for (const isa of LEVELS) {
               return { buf, view: buf.subarray(k, k + n) };
             };
             const x = place(data, at), y = place(new Float32Array(n), (at * 7 + 3) % 16);
+            y.buf.fill(777); // around y: not 0, which a lane past a row can hold
+            y.view.fill(0);
             const residual = withResidual ? place(res, (at * 5) % 16).view : undefined;
             const c: Case = { kind, rows, cols, x: x.view, residual, scale, bias };
             if (kind === "rms") c.bias = undefined;
@@ -240,7 +242,7 @@ for (const isa of LEVELS) {
             // Nothing written around y; in place, the same bits.
             assert.ok(
               y.buf.every((t, i) =>
-                t === 0 || (i >= y.view.byteOffset / 4 && i < y.view.byteOffset / 4 + n)
+                t === 777 || (i >= y.view.byteOffset / 4 && i < y.view.byteOffset / 4 + n)
               ),
               `${where}: y's neighbours`,
             );
@@ -254,6 +256,53 @@ for (const isa of LEVELS) {
         const key = jit.stats().keys.find((k) => k.key.includes(`${rows}×${cols}`))!;
         if (n === 5 * 768) assert.doesNotMatch(key.plan!, /read along its lines/);
         else assert.match(key.plan!, /read along its lines/);
+      }
+    }
+  });
+
+  Deno.test(`norm ${isa}: x and y at every pair of float offsets in their lines: the same bits, nothing written around y`, () => {
+    // A 4 KiB L1 (the smallest the option takes) puts these rows beyond it,
+    // so AVX-512 reads them along x's lines and, where y starts at another
+    // offset, stores along y's. Rows of 32, 33 and 35 vectors: the loop over
+    // lines (4 a turn) leaves 3, 0 and 2 lines after it; with copies of
+    // scale and bias (4 rows) and without.
+    using jit = new Jit({ maxIsa: isa, caches: { l1d: 4096 } });
+    const r = rng(3131);
+    for (const [rows, cols] of [[4, 512], [3, 528], [2, 560]]) {
+      const n = rows * cols;
+      const data = new Float32Array(n).map(() => r() * 4 - 2);
+      const res = new Float32Array(n).map(() => r() - 0.5);
+      const scale = new Float32Array(cols).map(() => 0.5 + r());
+      const bias = new Float32Array(cols).map(() => r() - 0.5);
+      const cases: [string, Omit<Case, "x">][] = [
+        ["layer", { kind: "layer", rows, cols, scale, bias }],
+        ["rms", { kind: "rms", rows, cols, scale }],
+        ["rms +residual", { kind: "rms", rows, cols, scale, residual: res }],
+      ];
+      for (const [name, c] of cases) {
+        let first: Float32Array | null = null;
+        const xs = new Float32Array(n + 16), ys = new Float32Array(n + 32);
+        for (let ox = 0; ox < 16; ox++) {
+          const x = xs.subarray(ox, ox + n);
+          x.set(data);
+          for (let oy = 0; oy < 16; oy++) {
+            ys.fill(777); // not 0: a lane past the row can hold 0
+            const y = ys.subarray(oy + 8, oy + 8 + n);
+            run(jit, { ...c, x }, y);
+            const where = `${isa} ${name} ${rows}×${cols}, x at float ${ox}, y at ${oy + 8}`;
+            if (first === null) {
+              check({ ...c, x }, y, where);
+              first = y.slice();
+            } else assert.deepEqual(y, first, where);
+            const outside = ys.findIndex((t, i) => t !== 777 && (i < oy + 8 || i >= oy + 8 + n));
+            assert.equal(outside, -1, `${where}: y's neighbour ${outside} written`);
+          }
+        }
+      }
+      if (isa === "avx512") {
+        const plan = jit.stats().keys.find((k) => k.key.startsWith(`layerNorm ${rows}×${cols}`))!
+          .plan!;
+        assert.match(plan, /y off x's offset stored along its own lines/);
       }
     }
   });

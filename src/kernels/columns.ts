@@ -132,19 +132,21 @@ export class LineReads {
 
   /**
    * Jumps to `aligned` when `base` starts on a line; else sets the masks and
-   * the index from its offset m (rax and rcx clobbered).
+   * the index from its offset m (rax and rcx clobbered). With `aligned`
+   * null a base on a line is read along lines too: m = 0, the first line
+   * whole and the last one (past the row) empty.
    */
-  setup(base: Reg, aligned: Label): void {
+  setup(base: Reg, aligned: Label | null): void {
     this.setMasks(base, aligned);
     this.#indexOfRcx();
   }
 
   /** `setup` without the index: the masks only, m left in rcx. */
-  setMasks(base: Reg, aligned: Label): void {
+  setMasks(base: Reg, aligned: Label | null): void {
     const v = this.#v, a = v.a;
     a.emit("mov", rcx, base);
     a.emit("and", rcx, 63);
-    a.emit("jz", aligned);
+    if (aligned) a.emit("jz", aligned);
     a.emit("shr", rcx, 2);
     v.runTail(this.last.k!.id, eax); // lanes below m
     a.emit("not", eax);

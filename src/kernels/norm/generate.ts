@@ -14,13 +14,18 @@
  * @module
  */
 import {
+  al,
   Assembler,
   byte,
+  cl,
+  eax,
+  KREG,
   type Mem,
   type Program,
   ptr,
   r10,
   r11,
+  r11d,
   r8,
   r9,
   rax,
@@ -252,7 +257,7 @@ function describedNorm(s: NormSpec, p: NormPlan): NormPlan {
   const lines = p.lineReads
     ? `, x off a line read along its lines${
       p.copyScaleBias ? ` (${which} copied to its offset)` : ""
-    }`
+    }${alignsY(s, p) ? ", y off x's offset stored along its own lines" : ""}`
     : "";
   return {
     ...p,
@@ -261,6 +266,30 @@ function describedNorm(s: NormSpec, p: NormPlan): NormPlan {
 }
 
 const ACCS = 4;
+
+/**
+ * Whether y, when it starts at another offset into a line than x, is
+ * stored along its own lines (see generateNorm's storeYLine): pipelined
+ * rows read along x's lines, of four lines or more, whose pass 1 writes
+ * nothing into y (LayerNorm forming d twice, RMSNorm without a residual).
+ */
+function alignsY(s: NormSpec, p: NormPlan): boolean {
+  return p.lineReads && p.pipelined && !p.pairs && s.cols >= 64 &&
+    (s.kind === "layer" ? !p.storeCentred : !s.residual);
+}
+
+/**
+ * Storing along y's lines: pass 3's results of lines k − 1 and k in these
+ * two registers (by k's parity), the permute's index (s, s + 1, ..., s + 15)
+ * with s = (x's offset − y's) mod 16 floats, free in the pipelined layout.
+ */
+const Y_RESULTS = [26, 27], Y_INDEX = 28;
+/**
+ * Their opmasks, set per call: the store at x's first line, at its second
+ * (reset to all lanes after each use; its value for a row's first use
+ * kept in K_SECOND_FIRST), at its last, and the one after the last.
+ */
+const K_FIRST = 4, K_SECOND = 7, K_SECOND_FIRST = 1, K_LAST = 6, K_AFTER = 5;
 
 /** One row's registers in a step, and its byte offset from the step's row. */
 interface RowRegs {
@@ -373,6 +402,9 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     : null;
   /** Whether the code being emitted is the line-read copy of the rows' loop. */
   let alongLines = false;
+  /** Whether it is the copy for y at another offset than x, storing along y's lines. */
+  let yLines = false;
+  const alignY = lines !== null && alignsY(s, plan);
 
   type Kind = ColumnKind | LineKind;
   const columns = (body: (disp: number, acc: number, kind: Kind, k: number) => void) =>
@@ -571,12 +603,12 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
    * Pass 3, one column: y = (centre(row)·inv)·scale + bias, scale and bias
    * loaded once for the step's rows.
    */
-  const pass3 = (sets: RowRegs[], disp: number, kind: string) => {
+  const pass3 = (sets: RowRegs[], disp: number, kind: string, k: number) => {
     const SC = L.SC, BI = L.BI;
     if (s.scale) load(SC, rS, disp, kind);
     if (s.bias) load(BI, rB, disp, kind);
     for (const R of sets) {
-      const T0 = R.T0;
+      const T0 = yLines ? Y_RESULTS[k % 2] : R.T0;
       if (layer) {
         loadCentred(R, T0, R.T3, disp, kind);
         elementOp("sub", T0, R.MEAN, kind);
@@ -588,8 +620,74 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
         if (s.scale) elementOp("mul", T0, SC, kind);
         if (s.bias) elementOp("add", T0, BI, kind);
       }
-      store(rY, disp + R.off, T0, kind);
+      if (yLines) storeYLine(R, disp, kind, k);
+      else store(rY, disp + R.off, T0, kind);
     }
+  };
+
+  /**
+   * Along y's lines: x's lines k − 1 and k hold the row's elements from
+   * 16(k − 1) − mx on, y's line from 16k − mx − s on (rY moved by 4s − 64
+   * bytes), so one permute of the two results is y's line, stored whole
+   * but for the row's first and last lines of y. Which of x's lines those
+   * fall at depends on whether y is further into its line than x: the
+   * masks say (setupYLines). After x's last line, y may have one more.
+   */
+  const storeYLine = (R: RowRegs, disp: number, kind: string, k: number) => {
+    const earlier = Y_RESULTS[(k + 1) % 2], later = Y_RESULTS[k % 2];
+    const masked = (k: number): Tail => ({ lanes: 0, k: KREG[k], m: -1 });
+    a.emit("vpermt2ps", v.r(earlier), v.r(Y_INDEX), v.r(later));
+    // k is the line's place in the emitted code: the loop's first line is
+    // k = 1 on every turn (its mask reset after use), and so is the last
+    // line when no line is left after the loop.
+    const second = kind === "vector" && k === 1;
+    const mask = kind === "first" ? K_FIRST : kind === "last" ? K_LAST : second ? K_SECOND : -1;
+    v.storeMem(at(rY, disp + R.off), earlier, mask < 0 ? undefined : masked(mask));
+    if (second) a.emit("kxnorw", KREG[K_SECOND], KREG[K_SECOND], KREG[K_SECOND]);
+    if (kind !== "last") return;
+    a.emit("vpermt2ps", v.r(later), v.r(Y_INDEX), v.r(earlier));
+    v.storeMem(at(rY, disp + 64 + R.off), later, masked(K_AFTER));
+  };
+  /** Before a row's pass 3 along y's lines: its second line's mask. */
+  const startYLines = () => {
+    if (yLines) a.emit("kmovw", KREG[K_SECOND], KREG[K_SECOND_FIRST]);
+  };
+  /**
+   * With x's masks and index set (rcx = mx, x's offset in floats): y's
+   * offset my, the masks of storeYLine (G: y further into its line than x),
+   * the index and rY moved; rcx = mx again for the copies of scale and bias.
+   */
+  const setupYLines = () => {
+    const k = (n: number) => KREG[n];
+    a.emit("mov", rax, rY);
+    a.emit("and", rax, 63);
+    a.emit("shr", rax, 2); // my
+    a.emit("mov", r11, rcx); // mx
+    a.emit("mov", rcx, rax);
+    a.emit("mov", eax, 1);
+    a.emit("shl", eax, cl);
+    a.emit("dec", eax);
+    a.emit("kmovw", k(K_AFTER), eax); // lanes below my
+    a.emit("knotw", k(K_FIRST), k(K_AFTER)); // lanes my and up
+    a.emit("xor", eax, eax);
+    a.emit("cmp", rcx, r11);
+    a.emit("seta", al);
+    a.emit("neg", eax);
+    a.emit("kmovw", k(K_LAST), eax); // G
+    a.emit("knotw", k(K_SECOND), k(K_LAST)); // not G
+    a.emit("korw", k(K_SECOND_FIRST), k(K_FIRST), k(K_LAST)); // G ? all : my and up
+    a.emit("kandw", k(K_FIRST), k(K_FIRST), k(K_LAST)); // G ? my and up : none
+    a.emit("korw", k(K_LAST), k(K_AFTER), k(K_SECOND)); // G ? below my : all
+    a.emit("kandw", k(K_AFTER), k(K_AFTER), k(K_SECOND)); // G ? none : below my
+    a.emit("sub", r11, rcx);
+    a.emit("and", r11, 15); // s
+    a.emit("vpbroadcastd", v.r(Y_INDEX), r11d);
+    const iota = new Int32Array(16).map((_, i) => i);
+    a.emit("vpaddd", v.r(Y_INDEX), v.r(Y_INDEX), ptr(a.constant(iota, 64), 0, null, 1, 64));
+    a.emit("lea", rY, ptr(rY, -64, r11, 4));
+    a.emit("mov", rcx, rX);
+    a.emit("and", rcx, 63);
+    a.emit("shr", rcx, 2);
   };
 
   const advance = (n: number) => {
@@ -605,7 +703,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
       begin(sets);
       columns((disp, acc, kind, k) => pass1(sets, disp, acc, kind, k));
       finish(sets);
-      columns((disp, _acc, kind) => pass3(sets, disp, kind));
+      columns((disp, _acc, kind, k) => pass3(sets, disp, kind, k));
       advance(sets.length);
     };
     countedLoop(a, rows, Math.floor(s.rows / per), () => step(cur(per)));
@@ -640,8 +738,9 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     };
     const step = (late: RowRegs | null) => {
       begin([row]);
+      if (late) startYLines();
       columns((disp, acc, kind, k) => {
-        if (late) pass3([late], disp, kind);
+        if (late) pass3([late], disp, kind, k);
         pass1([row], disp, acc, kind, k);
       });
       finish([row]);
@@ -652,7 +751,8 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     for (let k = 0; k < lead; k++) step(null);
     countedLoop(a, rows, s.rows - lead, () => step(behind(lag)));
     for (let back = lead; back >= 1; back--) {
-      columns((disp, _acc, kind) => pass3([behind(back)], disp, kind));
+      startYLines();
+      columns((disp, _acc, kind, k) => pass3([behind(back)], disp, kind, k));
     }
   };
   const copiesAndRows = (along: boolean) => {
@@ -661,7 +761,24 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     alongLines = along;
     emitRows();
   };
-  if (lines) lines.emitBothWays(rX, copiesAndRows);
+  if (lines && alignY) {
+    // y at another offset into a line than x (separate allocations): along
+    // x's lines, x on one too (m = 0), pass 3 storing along y's.
+    const apart = a.label(), done = a.label();
+    a.emit("mov", rax, rX);
+    a.emit("xor", rax, rY);
+    a.emit("test", rax, 63);
+    a.emit("jnz", apart);
+    lines.emitBothWays(rX, copiesAndRows);
+    a.emit("jmp", done);
+    a.bind(apart);
+    lines.setup(rX, null);
+    setupYLines();
+    yLines = true;
+    copiesAndRows(true);
+    yLines = false;
+    a.bind(done);
+  } else if (lines) lines.emitBothWays(rX, copiesAndRows);
   else copiesAndRows(false);
   v.leave();
   a.emit("ret");
