@@ -191,8 +191,9 @@ function canPair(s: NormSpec, isa: VecLevel): boolean {
 /**
  * Tier 2's candidates, in the order the tuner takes them (it keeps the
  * first `TUNE.maxCandidates`): the plan with its copies of scale and bias,
- * or its line reads, or its claims of y's lines ahead, the other way; prefetched 2, 1 or 0 rows ahead, at
- * AVX-512 pipelined (pass 3 one or two rows behind); at AVX-512
+ * or its line reads, or its claims of y's lines ahead, the other way;
+ * prefetched 2, 1 or 0 rows ahead, at AVX-512 pipelined (pass 3 one or two
+ * rows behind); at AVX-512
  * unpipelined, in pairs or alone (d stored, prefetched 2 or 0 ahead); then
  * LayerNorm with d stored where tier 1 forms it twice (or the other way).
  * The same instructions per row: the same bits.
@@ -447,7 +448,11 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   /** The sets' straight-line pieces, instruction by instruction in turn. */
   const together = (sets: RowRegs[], body: (w: Vec, R: RowRegs) => void) =>
     emitInterleaved(a, sets.map((R) => (to: Assembler) => body(v.retarget(to), R)));
-  /** Prefetches of the rows ahead: x (and the residual) read, y claimed for writing (plan.claimRows). */
+  /**
+   * Prefetches of the rows ahead: x (and the residual) read, y claimed for
+   * writing where plan.claimRows says so (along y's lines rY is moved by
+   * less than a line: the same lines but for one).
+   */
   const fetchAhead = (sets: RowRegs[], kind: string, disp: number, which: "x" | "y") => {
     if (kind !== "vector" || plan.prefetchRows === 0) return;
     for (const R of sets) {
@@ -635,7 +640,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
    */
   const storeYLine = (R: RowRegs, disp: number, kind: string, k: number) => {
     const earlier = Y_RESULTS[(k + 1) % 2], later = Y_RESULTS[k % 2];
-    const masked = (k: number): Tail => ({ lanes: 0, k: KREG[k], m: -1 });
+    const masked = (mask: number): Tail => ({ lanes: 0, k: KREG[mask], m: -1 });
     a.emit("vpermt2ps", v.r(earlier), v.r(Y_INDEX), v.r(later));
     // k is the line's place in the emitted code: the loop's first line is
     // k = 1 on every turn (its mask reset after use), and so is the last
