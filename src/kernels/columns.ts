@@ -164,11 +164,8 @@ export class LineReads {
 
   /** The index m, m + 1, ..., m + 15 from m in rcx. */
   #indexOfRcx(): void {
-    const v = this.#v, a = v.a;
     if (this.index < 0) throw new Error("line reads: no index register");
-    a.emit("vpbroadcastd", v.r(this.index), ecx);
-    const iota = new Int32Array(16).map((_, i) => i);
-    a.emit("vpaddd", v.r(this.index), v.r(this.index), ptr(a.constant(iota, 64), 0, null, 1, 64));
+    emitShiftIndex(this.#v, this.index, ecx);
   }
 
   /**
@@ -322,6 +319,18 @@ export function emitAlongLines(
   a.emit("jz", done);
   line(a, 0, 0, v.runTail(lastMask, eax));
   a.bind(done);
+}
+
+/**
+ * dst = s, s + 1, ..., s + 15 with s in the 32-bit register `from`
+ * (AVX-512): the index by which one vpermt2ps takes 16 lanes from two
+ * vectors, starting at lane s of the first.
+ */
+export function emitShiftIndex(v: Vec, dst: number, from: Reg): void {
+  const a = v.a;
+  a.emit("vpbroadcastd", v.r(dst), from);
+  const iota = new Int32Array(16).map((_, i) => i);
+  a.emit("vpaddd", v.r(dst), v.r(dst), ptr(a.constant(iota, 64), 0, null, 1, 64));
 }
 
 /** Whether rows of `cols` can be read along lines (AVX-512, whole vectors; displacements in 32 bits). */

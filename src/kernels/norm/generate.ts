@@ -41,6 +41,7 @@ import {
   canReadLines,
   type ColumnKind,
   emitColumns,
+  emitShiftIndex,
   type LineKind,
   LineReads,
   type RowShape,
@@ -686,9 +687,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     a.emit("kandw", k(K_AFTER), k(K_AFTER), k(K_SECOND)); // G ? none : below my
     a.emit("sub", r11, rcx);
     a.emit("and", r11, 15); // s
-    a.emit("vpbroadcastd", v.r(Y_INDEX), r11d);
-    const iota = new Int32Array(16).map((_, i) => i);
-    a.emit("vpaddd", v.r(Y_INDEX), v.r(Y_INDEX), ptr(a.constant(iota, 64), 0, null, 1, 64));
+    emitShiftIndex(v, Y_INDEX, r11d);
     a.emit("lea", rY, ptr(rY, -64, r11, 4));
     a.emit("mov", rcx, rX);
     a.emit("and", rcx, 63);
