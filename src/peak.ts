@@ -183,8 +183,8 @@ export interface CpuPeak {
  * this project's 2-vCPU guest, 2026-12-05, one ran an FMA loop at two
  * thirds of the other's rate at times, and at ×0.94-0.96 in the benches'
  * lines), and a one-thread figure then depends on which CPU its thread
- * ran on. Benches print these beside their
- * peak so a reader can tell. Empty where affinity cannot be set.
+ * ran on. Benches print these beside their peak so a reader can tell.
+ * Empty where affinity cannot be set.
  */
 export function measurePeakPerCpu(ms = 20): CpuPeak[] {
   const f = cpuFeatures(), bits: ProbeBits = f.avx512f ? 512 : f.fma ? 256 : 128;

@@ -283,8 +283,9 @@ export class LargeMemory {
           // populated a step ahead: one madvise per small array was a syscall each.
           if (!this.#chunkDirty) {
             if (end > m.touched) {
-              populate(m, m.touched, Math.max(end - m.touched, POPULATE_STEP_BYTES));
-              touch(m, m.touched + Math.max(end - m.touched, POPULATE_STEP_BYTES));
+              const step = Math.max(end - m.touched, POPULATE_STEP_BYTES);
+              populate(m, m.touched, step);
+              touch(m, m.touched + step);
             }
           } else if (zeroed) view.fill(0);
           else new Uint8Array(this.#chunk, this.#used + length * 4, bytes - length * 4).fill(0);
