@@ -224,6 +224,13 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
         };
         s.lda = (s.transA ? m : k) + int(r, 0, 3);
         const a = new Float32Array((s.transA ? k : m) * s.lda).map(() => r() * 2 - 1);
+        // Some cases: a few of A's elements huge or not finite, so C holds ±Inf, NaN and values
+        // past the activations' clamps (GELU's −15 and 1e30) where the epilogue meets them.
+        if (r() < 0.4) {
+          for (let j = 0; j < 4; j++) {
+            a[int(r, 0, a.length - 1)] = pick(r, [Infinity, -Infinity, NaN, 1e25, -1e25, 40, -40]);
+          }
+        }
         const bLength = bPanel
           ? k * (Math.floor(n / bPanel) * bPanel + Math.ceil((n % bPanel) / 16) * 16)
           : (transB ? n : k) * ldb;
@@ -257,4 +264,44 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
   } finally {
     arena.close();
   }
+});
+
+Deno.test("gemm epilogue in the direct driver: applied on the accumulators where the update's registers hold it, else by the pass over the stored tile", () => {
+  if (!LEVELS.includes("avx512")) return; // the register counts below are AVX-512's
+  const spec = (m: number, n: number, k: number, act: Activation | undefined): GemmSpec => {
+    const key = new Int32Array(3);
+    if (act !== undefined) readActivation("test", act, key, 0);
+    return {
+      m,
+      n,
+      k,
+      transA: false,
+      transB: false,
+      lda: k,
+      ldb: n,
+      ldc: n,
+      alpha: 1,
+      beta: 0,
+      bPeel: 0,
+      epilogue: { bias: true, activation: decodeActivation(key, 0) },
+    };
+  };
+  const plan = (mr: number, nr: number, kc?: number): GemmPlan => ({
+    level: 3,
+    isa: "avx512",
+    path: "direct",
+    direct: { mr, nr, unroll: 1, kSplit: 1, kc },
+    workspaceBytes: 0,
+    description: "test",
+  });
+  // The pass over a stored tile saves the registers it walks with (rcx first); the update does not.
+  const byPass = (s: GemmSpec, p: GemmPlan) =>
+    /^\s*push rcx\b/m.test(generateGemm(s, p, { listing: true }).listing());
+  // 6×64: 24 accumulators, 8 registers left: GELU's result and five temporaries fit.
+  assert.equal(byPass(spec(12, 128, 40, "gelu"), plan(6, 64)), false);
+  assert.equal(byPass(spec(12, 128, 40, "gelu"), plan(6, 64, 16)), false, "K blocks");
+  assert.equal(byPass(spec(12, 128, 40, undefined), plan(6, 64)), false, "bias alone");
+  // 9×48: 27 accumulators leave 5, too few for GELU: the pass.
+  assert.equal(byPass(spec(18, 96, 40, "gelu"), plan(9, 48)), true);
+  assert.equal(byPass(spec(18, 96, 40, "relu"), plan(9, 48)), false, "relu takes one temporary");
 });

@@ -479,6 +479,11 @@ export class Vec {
     this.#pins.set(konstKey(c), reg);
   }
 
+  /** Forgets a pinned constant (its register is the caller's again). */
+  unpin(c: Konst): void {
+    this.#pins.delete(konstKey(c));
+  }
+
   /** The constants used so far, most used first (to choose which to pin). */
   constantUses(): Konst[] {
     return [...this.#uses.values()].sort((a, b) => b.uses - a.uses).map((u) => u.c);

@@ -31,8 +31,16 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer, restoreRegisters, saveRegisters } from "../abi.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
-import { type ColumnGroup, columnGroups, emitMicrokernel, tileFits } from "./microkernel.ts";
-import { emitTileEpilogue } from "./epilogue.ts";
+import {
+  type ColumnGroup,
+  columnGroups,
+  emitMicrokernel,
+  emitTileUpdate,
+  type MicrokernelSpec,
+  tileFits,
+  updateRegisters,
+} from "./microkernel.ts";
+import { emitTileEpilogue, tileFinish, tileFinishRegisters } from "./epilogue.ts";
 import { emitTransposePanel16 } from "./pack.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
@@ -197,7 +205,22 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     hint: "prefetcht1" as const,
   };
 
-  const tile = (mr: number, nr: number) => {
+  /**
+   * Registers a tile pass leaves free for its C update: the epilogue is
+   * applied there, on the accumulators (`tileFinish`), where what the
+   * update and the activation take fits them, and no column is scalar.
+   */
+  const finishFits = (rows: number, pass: ColumnGroup[]) =>
+    pass.every((g) => !g.scalar) &&
+    isa.nregs - reserved.length - rows * pass.length -
+          Math.max(updateRegisters(isa, s, true), updateRegisters(isa, s, false)) >=
+      finishRegisters;
+  const finishRegisters = tileEpilogue ? tileFinishRegisters(isa, s) : 0;
+
+  /** Emits an mr×nr tile; returns whether its epilogue was applied in it (in registers). */
+  // Slots above the bias pointer: the strip buffer and the remaining k.
+  const slotsAbove = buffered || nextBlock ? 16 : 0;
+  const tile = (mr: number, nr: number): boolean => {
     const groups = columnGroups(isa, nr, tail);
     // The plan's full tiles fit (plan.ts uses the same rule); an edge tile
     // can have more groups (SSE2 splits a tail into scalar columns), so it
@@ -213,14 +236,16 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     // Passes of columns where one row of them does not fit, of rows where all do not.
     let perPass = groups.length;
     while (perPass > 1 && !fits(1, perPass)) perPass--;
+    const passes: [ColumnGroup[], number, number][] = [];
     for (let g0 = 0; g0 < groups.length; g0 += perPass) {
       const pass = groups.slice(g0, g0 + perPass);
       let rows = mr;
       while (rows > 1 && !fits(rows, pass.length)) rows--;
-      for (let r0 = 0; r0 < mr; r0 += rows) {
-        passTile(mr, nr, pass, r0, Math.min(rows, mr - r0), kSplit);
-      }
+      for (let r0 = 0; r0 < mr; r0 += rows) passes.push([pass, r0, Math.min(rows, mr - r0)]);
     }
+    const inRegisters = tileEpilogue && passes.every(([pass, _, h]) => finishFits(h, pass));
+    for (const [pass, r0, h] of passes) passTile(mr, nr, pass, r0, h, kSplit, inRegisters);
+    return inRegisters;
   };
   const passTile = (
     mr: number,
@@ -229,6 +254,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     r0: number,
     h: number,
     kSplit: number,
+    finished: boolean,
   ) => {
     a.emit("lea", rA, ptr(rArow, r0 * aRow));
     a.emit("mov", rB, buffered ? qword(rsp, 0) : rBcol);
@@ -238,7 +264,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     const prefetchNext = p.prefetchNext ?? false;
     const stream = prefetchNext && strips && unroll === 16;
     if (stream) a.emit("lea", rStream, ptr(rBcol, p.nr * spec.ldb * 4));
-    emitMicrokernel(v, {
+    const kernel: MicrokernelSpec = {
       mr: h,
       groups,
       a: { base: rA, rowBytes: aRow, colBytes: aCol },
@@ -272,11 +298,41 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
         ? nextBlockStream
         : undefined,
       prefetchBytes: nr * 4,
-    });
+    };
+    if (finished) kernel.epilogue = (acc, free) => finishInRegisters(kernel, acc, free);
+    emitMicrokernel(v, kernel);
   };
 
-  // Slots above the bias pointer: the strip buffer and the remaining k.
-  const slotsAbove = buffered || nextBlock ? 16 : 0;
+  /**
+   * The C update of a tile pass with the epilogue applied on its way to C
+   * in the last K block (epilogue.ts `tileFinish`); earlier blocks store
+   * their sums as they are.
+   */
+  const finishInRegisters = (
+    kernel: MicrokernelSpec,
+    acc: (i: number, g: number) => number,
+    free: number[],
+  ) => {
+    const last = a.label(), end = a.label();
+    if (blocked) {
+      // The last block is the one that leaves at most KC of k.
+      a.emit("cmp", kRemOnStack ? qword(rsp, 8) : rKrem, p.kc!);
+      a.emit("jle", last);
+      emitTileUpdate(v, kernel, acc, free);
+      a.emit("jmp", end);
+      a.bind(last);
+    }
+    // rdx (B's walk, free after the k loop): this column strip's first bias.
+    const bias = s.epilogue!.bias;
+    if (bias) {
+      a.emit("mov", rdx, rCcol);
+      a.emit("sub", rdx, rC0);
+      a.emit("add", rdx, qword(rsp, slotsAbove));
+    }
+    emitTileUpdate(v, kernel, acc, free, tileFinish(v, s, bias ? rdx : undefined));
+    a.bind(end);
+  };
+
   /** The tile's epilogue once its last K block is stored (still in L1). */
   const finishTile = (rows: number, cols: number) => {
     if (!tileEpilogue) return;
@@ -299,14 +355,12 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCt, rCcol);
     countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
-      tile(p.mr, nr);
-      finishTile(p.mr, nr);
+      if (!tile(p.mr, nr)) finishTile(p.mr, nr);
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCt, p.mr * s.ldc * 4);
     });
     if (mrEdge) {
-      tile(mrEdge, nr);
-      finishTile(mrEdge, nr);
+      if (!tile(mrEdge, nr)) finishTile(mrEdge, nr);
     }
   };
 

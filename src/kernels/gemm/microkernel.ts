@@ -15,6 +15,7 @@
  *
  * @module
  */
+import type { TileFinish } from "./epilogue.ts";
 import { byte, type Reg } from "../../../asm/mod.ts";
 import type { Tail, Vec, VecIsa } from "../vec.ts";
 import { addImmediate } from "../abi.ts";
@@ -416,28 +417,45 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   else emitTileUpdate(v, s, tileAcc, free);
 }
 
-/** The C update of a tile, choosing first/accumulate at run time when `s.first` is a register. */
+/**
+ * The C update of a tile, choosing first/accumulate at run time when
+ * `s.first` is a register; `finish` (epilogue.ts) applied to each vector's
+ * final value before it is stored.
+ */
 export function emitTileUpdate(
   v: Vec,
   s: MicrokernelSpec,
   acc: (i: number, g: number) => number,
   free: number[],
+  finish?: TileFinish,
 ): void {
   const a = v.a;
-  if (typeof s.first === "boolean") return emitUpdate(v, s, s.first, acc, free);
+  if (typeof s.first === "boolean") return emitUpdate(v, s, s.first, acc, free, finish);
   const accumulate = a.label(), end = a.label();
   a.emit("test", s.first, s.first);
   a.emit("jz", accumulate);
-  emitUpdate(v, s, true, acc, free);
+  emitUpdate(v, s, true, acc, free, finish);
   a.emit("jmp", end);
   a.bind(accumulate);
-  emitUpdate(v, s, false, acc, free);
+  emitUpdate(v, s, false, acc, free, finish);
   a.bind(end);
+}
+
+/** Registers `emitUpdate` keeps for itself out of the free ones (alpha, beta, C, scratch). */
+export function updateRegisters(
+  isa: VecIsa,
+  s: { alpha: number; beta: number },
+  first: boolean,
+): number {
+  const beta = first ? s.beta : 1;
+  return (s.alpha !== 1 ? 1 : 0) + (beta !== 0 && beta !== 1 ? 1 : 0) + (beta !== 0 ? 1 : 0) +
+    (isa.fma ? 0 : 1);
 }
 
 /**
  * C update of the tile. first: C = alpha·acc + beta·C (beta = 0 never reads C);
- * otherwise C += alpha·acc.
+ * otherwise C += alpha·acc. `finish`: on each final value before its store,
+ * with the registers left over (see `updateRegisters`).
  */
 export function emitUpdate(
   v: Vec,
@@ -445,16 +463,19 @@ export function emitUpdate(
   first: boolean,
   acc: (i: number, g: number) => number,
   free: number[],
+  finish?: TileFinish,
 ): void {
   const alpha = s.alpha;
   const beta = first ? s.beta : 1;
   const regs = [...free];
   const alphaReg = alpha !== 1 ? regs.shift()! : -1;
   const betaReg = beta !== 0 && beta !== 1 ? regs.shift()! : -1;
-  const cTmp = regs.shift()!;
-  const sTmp = regs.shift() ?? -1; // scratch for SSE2 multiply-adds
+  // C's value where it is read (beta ≠ 0); a scratch for multiply-adds without FMA.
+  const cTmp = beta !== 0 ? regs.shift()! : -1;
+  const sTmp = v.isa.fma ? -1 : regs.shift() ?? -1;
   if (alphaReg >= 0) v.constant(alphaReg, alpha);
   if (betaReg >= 0) v.constant(betaReg, beta);
+  const done = (r: number, grp: ColumnGroup) => finish ? finish.apply(r, grp, regs) : r;
   for (let i = 0; i < s.mr; i++) {
     for (let g = 0; g < s.groups.length; g++) {
       const grp = s.groups[g];
@@ -479,16 +500,19 @@ export function emitUpdate(
         load(cTmp);
         if (alphaReg >= 0) fma(cTmp, x, alphaReg);
         else add(cTmp, x);
-        store(v, s.c.base, disp, cTmp, grp, scalar);
+        store(v, s.c.base, disp, done(cTmp, grp), grp, scalar);
+        finish?.spare(x);
         continue;
       } else {
         if (alphaReg >= 0) mul(x, alphaReg);
         load(cTmp);
         fma(x, cTmp, betaReg);
       }
-      store(v, s.c.base, disp, x, grp, scalar);
+      store(v, s.c.base, disp, done(x, grp), grp, scalar);
+      finish?.spare(x);
     }
   }
+  finish?.end();
 }
 
 function store(

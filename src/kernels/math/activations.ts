@@ -171,8 +171,11 @@ function emitGeluRounded(
   const v = m.v;
   const xl = m.take(), a = m.take(), s = m.take(), t = m.take(), c = m.take();
   const near = m.mask(); // then, the lookups done, the positive lanes: one mask a stream
-  m.atLeast(a, x, -15); // GELU(−15) rounds to −0: −Inf gives −0, not NaN
-  m.atMost(xl, a, GELU_CAP);
+  // GELU(−15) rounds to −0: −Inf gives −0, not NaN. NaN need not be kept through
+  // the clamps (x − q below returns x's NaN), so x is the first source and the
+  // bounds are read in place (a bound as first source is loaded first).
+  v.op("max", a, x, f32(-15));
+  v.op("min", xl, a, f32(GELU_CAP));
   m.abs(a, xl);
   v.compare(near, a, "lt", f32(PHI_END)); // false for NaN too
   emitPieceIndexByAdd(m, s, t, a, PHI_STEP); // t exact: the step is 0.5
