@@ -173,6 +173,7 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
           nextBlockToL2: r() < 0.5,
           embedBroadcast: r() < 0.5,
           prefetchAhead: bPanel ? pick(r, [0, 8]) : 0,
+          epilogueByPass: r() < 0.3,
           transposeB,
           transposeStrips,
           copyStrips,
@@ -286,11 +287,11 @@ Deno.test("gemm epilogue in the direct driver: applied on the accumulators where
       epilogue: { bias: true, activation: decodeActivation(key, 0) },
     };
   };
-  const plan = (mr: number, nr: number, kc?: number): GemmPlan => ({
+  const plan = (mr: number, nr: number, kc?: number, epilogueByPass?: boolean): GemmPlan => ({
     level: 3,
     isa: "avx512",
     path: "direct",
-    direct: { mr, nr, unroll: 1, kSplit: 1, kc },
+    direct: { mr, nr, unroll: 1, kSplit: 1, kc, epilogueByPass },
     workspaceBytes: 0,
     description: "test",
   });
@@ -301,6 +302,7 @@ Deno.test("gemm epilogue in the direct driver: applied on the accumulators where
   assert.equal(byPass(spec(12, 128, 40, "gelu"), plan(6, 64)), false);
   assert.equal(byPass(spec(12, 128, 40, "gelu"), plan(6, 64, 16)), false, "K blocks");
   assert.equal(byPass(spec(12, 128, 40, undefined), plan(6, 64)), false, "bias alone");
+  assert.equal(byPass(spec(12, 128, 40, "gelu"), plan(6, 64, undefined, true)), true, "asked");
   // 9×48: 27 accumulators leave 5, too few for GELU: the pass.
   assert.equal(byPass(spec(18, 96, 40, "gelu"), plan(9, 48)), true);
   assert.equal(byPass(spec(18, 96, 40, "relu"), plan(9, 48)), false, "relu takes one temporary");

@@ -89,6 +89,11 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
     const description = describeDirect(s, isa, x).replace(`L3 ${isa} `, `L3 ${isa} ${panels}`);
     return { ...p, direct: x, workspaceBytes, description: description + loops };
   };
+  // An activation's epilogue on the accumulators or by a pass over the stored tile (first:
+  // only epilogue calls have it, and the candidate cap would cut it last).
+  if (s.epilogue?.activation && !d.rowsOuter) {
+    out.push(make({ ...d, epilogueByPass: !d.epilogueByPass }));
+  }
   // B in panels: how far ahead each k step prefetches its stream.
   if (s.bPanel) {
     for (const prefetchAhead of [0, 4, 16]) {

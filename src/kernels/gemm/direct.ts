@@ -59,6 +59,16 @@ export interface DirectPlan {
   /** Loop over row tiles outside, column tiles inside (the naive order of level 0). */
   rowsOuter?: boolean;
   /**
+   * The epilogue by a pass over each tile once stored, not on its
+   * accumulators before the store (epilogue.ts: the same bits). On the
+   * accumulators saves the store, reload and pass; but where the tile's
+   * stores wait on memory, the pass's GELU ran in their shadow (plain B at
+   * 128×3072×768: GELU free by the pass, +3.5% on the accumulators, where
+   * on B in panels the accumulators were faster for bias alone, ReLU and
+   * GELU alike): tier 2 tries the other.
+   */
+  epilogueByPass?: boolean;
+  /**
    * AVX-512 with Bᵀ: first transpose B into the workspace as k rows of this
    * many floats (16×16 blocks in registers), then run on it as on a plain B.
    */
@@ -243,7 +253,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       while (rows > 1 && !fits(rows, pass.length)) rows--;
       for (let r0 = 0; r0 < mr; r0 += rows) passes.push([pass, r0, Math.min(rows, mr - r0)]);
     }
-    const inRegisters = tileEpilogue && passes.every(([pass, _, h]) => finishFits(h, pass));
+    const inRegisters = tileEpilogue && !p.epilogueByPass &&
+      passes.every(([pass, _, h]) => finishFits(h, pass));
     for (const [pass, r0, h] of passes) passTile(mr, nr, pass, r0, h, kSplit, inRegisters);
     return inRegisters;
   };
