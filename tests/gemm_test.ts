@@ -839,22 +839,29 @@ Deno.test("gemm: a split call's parts go without the next strip's prefetch, same
   for (const p of gemmParts(narrow, narrowPlan, 8)!) {
     assert.equal(p.plan.direct!.prefetchNext, false);
   }
-  // 128×768×3072 (n × k): as many row tiles as column strips, so parts along M, without it too.
+  // 128×768×3072 (n × k): as many row tiles as column strips, each part's share whole tiles
+  // either way: parts along N (each re-reads A, 1.5 MiB, where along M each would re-read B,
+  // 9 MiB), bands of columns; and along M (tier 2's other dimension) without it too.
   const rows = gemmSpec({ m: 128, n: 768, k: 3072 });
   const rowsPlan = planGemm(rows, "avx512", { l1d: 48 << 10, l2: 1 << 20 });
   assert.ok(rowsPlan.direct?.prefetchNext, rowsPlan.description);
-  const rowParts = gemmParts(rows, rowsPlan, 8)!;
+  const colParts = gemmParts(rows, rowsPlan, 8)!;
+  assert.ok(colParts.length > 1 && colParts.every((p) => p.spec.m === rows.m));
+  assert.equal(colParts.reduce((n, p) => n + p.spec.n, 0), rows.n);
+  assert.equal(otherSplit(rows, rowsPlan, 8), "m");
+  const rowParts = gemmParts(rows, { ...rowsPlan, splitAlong: "m" }, 8)!;
   assert.ok(rowParts.length > 1 && rowParts.every((p) => p.spec.n === rows.n));
   assert.equal(rowParts.reduce((n, p) => n + p.spec.m, 0), rows.m);
   for (const p of rowParts) {
     assert.equal(p.plan.direct!.prefetchNext, false);
     assert.equal(p.plan.direct!.kc, rowsPlan.direct!.kc);
   }
-  // Tier 2's other dimension: N here (each part a band of columns, all rows).
-  assert.equal(otherSplit(rows, rowsPlan), "n");
-  const colParts = gemmParts(rows, { ...rowsPlan, splitAlong: "n" }, 8)!;
-  assert.ok(colParts.length > 1 && colParts.every((p) => p.spec.m === rows.m));
-  assert.equal(otherSplit(gemmSpec({ m: 8, n: 768, k: 3072 }), rowsPlan), null, "one row tile");
+  // More rows than columns, both cut in whole tiles for 8 parts: B the smaller, along M.
+  const tall = gemmSpec({ m: 600, n: 512, k: 128 });
+  const tallPlan = planGemm(tall, "avx512", { l1d: 48 << 10, l2: 1 << 20 });
+  assert.equal(tallPlan.path, "direct", tallPlan.description);
+  assert.ok(gemmParts(tall, tallPlan, 8)!.every((p) => p.spec.n === tall.n), tallPlan.description);
+  assert.equal(otherSplit(gemmSpec({ m: 8, n: 768, k: 3072 }), rowsPlan, 8), null, "one row tile");
 });
 
 Deno.test("gemm: a skinny call whose B is streamed from memory splits along N, the same bits on 1 and 2 threads", () => {

@@ -49,7 +49,9 @@ export function gemmCandidates(s: GemmSpec, p: GemmPlan, t: Target, parts = 1): 
   if (parts > 1 && p.path === "skinny") {
     out.push({ ...p, splitAlong: "n", description: `${p.description}, parts along N` });
   }
-  const other = parts > 1 && (p.path === "direct" || p.path === "packed") ? otherSplit(s, p) : null;
+  const other = parts > 1 && (p.path === "direct" || p.path === "packed")
+    ? otherSplit(s, p, parts)
+    : null;
   if (other !== null) {
     out.push({
       ...p,

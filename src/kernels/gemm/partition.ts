@@ -42,11 +42,19 @@ function grains(s: GemmSpec, p: GemmPlan): { m: number; n: number } {
  * Whether to split N: where a part would otherwise redo work on B (Bᵀ
  * transposed or B packed into its workspace: each N part packs only its
  * columns; measured on Zen 5, 2 threads, 1024³: M parts 1.65-1.88× one
- * thread, N parts 1.9-2.0×) or M is one tile; else the dimension with more
- * tiles (N for 128×768×3072: each thread streams half of B). A dimension
- * of one tile does not split.
+ * thread, N parts 1.9-2.0×) or M is one tile. Where both dimensions give
+ * each of the `parts` a whole tile, the one whose parts read less again:
+ * every M part reads all of B (k·n), every N part all of A (m·k), so N when
+ * n > m. Measured on Zen 5, 2 threads, 8 parts (`deno run -A
+ * bench/tune_candidates.ts --gemm MxNxK --threads 2`, tier 1 against the
+ * other split, interleaved): 128×768×768 (16 row and 16 column tiles of
+ * 8×48, split along M before) 437 → 413 µs along N, 128×768×3072 1919 →
+ * 1661 and 2011 → 1801 (a third run: M in 2 parts first, N in 8 close);
+ * where N was taken already, M lost: 128×1024×1024 852 against 1080,
+ * 256×1024×1024 1490 against 2196. Else the dimension with more tiles. A
+ * dimension of one tile does not split.
  */
-function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean {
+function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }, parts: number): boolean {
   const mTiles = Math.ceil(s.m / g.m), nTiles = Math.ceil(s.n / g.n);
   if (nTiles < 2) return false;
   if (mTiles < 2) return true;
@@ -54,6 +62,7 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean 
   if (s.bPanel || p.direct?.copyStrips) return true; // each part copies only its strips
   if (p.path === "packed") return true;
   if (s.transB && p.path === "direct") return true;
+  if (mTiles >= parts && nTiles >= parts) return s.n > s.m;
   return nTiles > mTiles;
 }
 
@@ -61,10 +70,10 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }): boolean 
  * The dimension a split call is not cut along but could be (both have two
  * tiles or more), for tier 2 to try; null when only one can be cut.
  */
-export function otherSplit(s: GemmSpec, p: GemmPlan): "m" | "n" | null {
+export function otherSplit(s: GemmSpec, p: GemmPlan, parts: number): "m" | "n" | null {
   const g = grains(s, p);
   if (Math.ceil(s.m / g.m) < 2 || Math.ceil(s.n / g.n) < 2) return null;
-  return splitN(s, p, g) ? "m" : "n";
+  return splitN(s, p, g, parts) ? "m" : "n";
 }
 
 /** The plan of an N block `n` wide: N blocking and the Bᵀ buffer sized to it. */
@@ -186,7 +195,7 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   // Panels too few for an N split whose parts would each re-read a large A: split M, each
   // part reading all of B (256×256×1024 ran whole at 2 threads: 4 panels, A 1 MiB).
   const nParts = s.bPanel && s.m * s.k * 4 > A_REREAD_BYTES ? panelParts(s, parts) : parts;
-  if (splitN(s, p, g) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
+  if (splitN(s, p, g, parts) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
     parts = nParts;
     const peel = s.bPeel ?? 0;
     if (peel > 0 && peel < s.n) {
