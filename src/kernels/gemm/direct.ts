@@ -227,9 +227,9 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       finishRegisters;
   const finishRegisters = tileEpilogue ? tileFinishRegisters(isa, s) : 0;
 
-  /** Emits an mr×nr tile; returns whether its epilogue was applied in it (in registers). */
   // Slots above the bias pointer: the strip buffer and the remaining k.
   const slotsAbove = buffered || nextBlock ? 16 : 0;
+  /** Emits an mr×nr tile; returns whether its epilogue was applied in it (in registers). */
   const tile = (mr: number, nr: number): boolean => {
     const groups = columnGroups(isa, nr, tail);
     // The plan's full tiles fit (plan.ts uses the same rule); an edge tile

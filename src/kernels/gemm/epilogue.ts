@@ -167,6 +167,7 @@ export function tileFinish(v: Vec, s: GemmSpec, bias: Reg | undefined): TileFini
     },
   };
 }
+
 /**
  * Registers {@link tileFinish} takes at `isa`: the result and the
  * activation's temporaries (found by a dry run), at least one for the bias.
