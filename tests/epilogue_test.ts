@@ -5,6 +5,7 @@ import { rng } from "./helpers/random.ts";
 import { PATH_CACHES } from "./helpers/configurations.ts";
 import { int, pick } from "./helpers/random.ts";
 import { runGemmCode } from "./helpers/gemm_run.ts";
+import { gemmSpec } from "./helpers/gemm_spec.ts";
 import { type GemmPlan, type GemmSpec, generateGemm } from "../src/kernels/gemm/mod.ts";
 import { stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { tileFits } from "../src/kernels/gemm/microkernel.ts";
@@ -273,17 +274,7 @@ Deno.test("gemm epilogue in the direct driver: applied on the accumulators where
     const key = new Int32Array(3);
     if (act !== undefined) readActivation("test", act, key, 0);
     return {
-      m,
-      n,
-      k,
-      transA: false,
-      transB: false,
-      lda: k,
-      ldb: n,
-      ldc: n,
-      alpha: 1,
-      beta: 0,
-      bPeel: 0,
+      ...gemmSpec({ m, n, k }),
       epilogue: { bias: true, activation: decodeActivation(key, 0) },
     };
   };
