@@ -720,9 +720,25 @@ export function convChoices(
       fits,
     )
       .filter((t) => !(m.mode === plan.mode && t.mr === plan.mr && t.ng === plan.ng));
-    for (const t of ranked.slice(0, plan.cv || plan.phases ? 2 : perMode)) {
-      out.push({ mode: m.mode, mr: t.mr, ng: t.ng, l2: plan.l2 });
-    }
+    const top = ranked.slice(0, plan.cv || plan.phases ? 2 : perMode);
+    // And the tile of the fewest channel tiles (each a pass over x's run; the estimate prices
+    // none), the most accumulators first, where its near ties leave it out: 1×1 96→24 on 56²
+    // (x past L2) ran 8×48 in 3 passes at 77.1 µs against tier 1's 6×64 in 4 at 80.7 (`deno
+    // run -A bench/tune_candidates.ts --conv 1,96,56,56,24,1,1 --packed`, Zen 5), ranked 4th
+    // behind ties by a 0.06% edge-tile surcharge; 32→16 on 112² ran it slower (85.6 against
+    // 83.6): a candidate, not a rule.
+    const passes = (t: { mr: number }) => Math.ceil(g.ocg / t.mr);
+    const fewest = ranked.reduce<(typeof ranked)[number] | null>(
+      (b, t) =>
+        b === null || passes(t) < passes(b) ||
+          (passes(t) === passes(b) && t.mr * t.ng > b.mr * b.ng)
+          ? t
+          : b,
+      null,
+    );
+    // Second: the first two go ahead of the channel-vector kernel's variants (below).
+    if (fewest && !top.includes(fewest) && passes(fewest) < passes(plan)) top.splice(1, 0, fewest);
+    for (const t of top) out.push({ mode: m.mode, mr: t.mr, ng: t.ng, l2: plan.l2 });
   }
   // Input-channel passes: none, or twice as long.
   if (!plan.cv && !plan.phases && plan.icBlock < g.cg) {
