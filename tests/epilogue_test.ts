@@ -208,7 +208,8 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
         const key = new Int32Array(3);
         if (act !== undefined) readActivation("test", act, key, 0);
         const epilogue = { bias: withBias, activation: decodeActivation(key, 0) };
-        const beta = pick(r, [0, 1]);
+        // alpha and a general beta take registers of the update (the epilogue's there or the pass).
+        const beta = pick(r, [0, 1, 0.5]), alpha = pick(r, [1, 1, 0.125, -2]);
         const ldb = (transB ? k : n) + int(r, 0, 3), ldc = n + int(r, 0, 3);
         const s: GemmSpec = {
           m,
@@ -219,7 +220,7 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
           lda: 0,
           ldb,
           ldc,
-          alpha: 1,
+          alpha,
           beta,
           bPeel: bPanel ? 0 : pick(r, [0, 0, 3, 12]),
           ...(bPanel ? { bPanel } : {}),
