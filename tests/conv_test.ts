@@ -204,18 +204,35 @@ Deno.test("conv2d plans: of two tiles the estimate ties, the narrower where the 
   // 4×96 and 6×64 tie (24 accumulators, the same k-step cost); 1×1 layers read 7 and 5 lines
   // of every input channel per position tile. 96 inputs: 43 KB or 31 KB, neither within 24 KB
   // (half of a 48 KB L1): the narrower. 16 inputs: 7 KB, the wider as before.
-  const plan = (c: number, hw: number, oc: number, l1d = 48 << 10) =>
+  // (An L2 of 2 MiB holds x here: past it, fewestPasses decides among the ties, below.)
+  const plan = (c: number, hw: number, oc: number, l1d = 48 << 10, l2 = 2 << 20) =>
     planConv(
       convSpecOf({ n: 1, c, h: hw, w: hw, outChannels: oc, kernel: [1, 1], activation: "relu" }),
       "avx512",
-      { l1d, l2: 1 << 20 },
+      { l1d, l2 },
     ).description;
   assert.match(plan(96, 56, 24), /tile 6×64 runs/);
-  assert.match(plan(64, 112, 16), /tile 6×64 runs/);
+  assert.match(plan(64, 112, 16, 48 << 10, 4 << 20), /tile 6×64 runs/);
   assert.match(plan(16, 112, 96), /tile 4×96 runs/);
-  assert.match(plan(32, 112, 16), /tile 4×96 runs/);
+  assert.match(plan(32, 112, 16, 48 << 10, 4 << 20), /tile 4×96 runs/);
   // A larger L1 holds the 96 inputs' window of the wider tile.
   assert.match(plan(96, 56, 24, 96 << 10), /tile 4×96 runs/);
+});
+
+Deno.test("conv2d plans: a 1×1 layer of 64 inputs or more whose x is past L2 takes the near-tied tile of the fewest channel tiles", () => {
+  const plan = (c: number, hw: number, oc: number) =>
+    planConv(
+      convSpecOf({ n: 1, c, h: hw, w: hw, outChannels: oc, kernel: [1, 1], activation: "relu" }),
+      "avx512",
+      { l1d: 48 << 10, l2: 1 << 20 },
+    ).description;
+  // 24 and 32 output channels: 8×48 in 3 and 4 passes over x, where 6×64 took 4 and 6.
+  assert.match(plan(96, 56, 24), /tile 8×48 runs/); // x 1.2 MB
+  assert.match(plan(96, 56, 32), /tile 8×48 runs/);
+  assert.match(plan(192, 56, 24), /tile 8×48 runs/);
+  // Few inputs, or x within L2: the estimate's first.
+  assert.match(plan(32, 112, 16), /tile 4×96 runs/); // 32 inputs, x 1.6 MB
+  assert.match(plan(64, 56, 24), /tile 6×64 runs/); // x 803 KB
 });
 
 Deno.test("conv2d plans: a 1×1 tile fetches x tiles ahead where x outgrows half of L2", () => {
@@ -226,7 +243,7 @@ Deno.test("conv2d plans: a 1×1 tile fetches x tiles ahead where x outgrows half
       { l1d: 48 << 10, l2: 1 << 20 },
       nextX === undefined ? undefined : { mode: "runs", mr: 6, ng: 4, l2: 1 << 20, nextX },
     ).description;
-  assert.match(plan(96, 56), /tile 6×64 runs, x 2 tiles ahead to L1$/); // 1.2 MB
+  assert.match(plan(96, 56), /tile 8×48 runs, x 2 tiles ahead to L1$/); // 1.2 MB
   assert.doesNotMatch(plan(32, 56), /tiles ahead/); // 401 KB: in cache
   assert.doesNotMatch(plan(96, 56, 3), /tiles ahead/); // 3×3: planes
   // Tier 2's choice either way.

@@ -319,10 +319,16 @@ export function planConv(
     cost: number;
   };
   const fits = windowFits(g, L, l1d);
+  // A 1×1 layer of 64 inputs or more whose x is past L2: each channel tile streams x's run
+  // again, which the estimate does not price (see fewestPasses).
+  const passesCount = taps === 1 && work >= 64 && g.cg * s.h * s.w * 4 > l2;
   for (const o of options) {
     if (choice !== undefined && o.mode !== choice.mode) continue;
+    const ranked = choice === undefined
+      ? rankTiles(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments, fits)
+      : [];
     const t = choice === undefined
-      ? rankTiles(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments, fits)[0]
+      ? (passesCount ? fewestPasses(ranked, g.ocg) : ranked[0])
       : { mr: Math.min(choice.mr, g.ocg), ng: choice.ng, cost: 0 };
     if (t === undefined) {
       throw new Error(
@@ -549,6 +555,37 @@ function rankTiles(
       : thin(x) - thin(y) || split(x) - split(y) || y.mr * y.ng - x.mr * x.ng ||
         (windowFits(Math.max(x.ng, y.ng)) ? y.ng - x.ng : x.ng - y.ng)
   );
+}
+
+/**
+ * Among the tiles the estimate puts within 1% of the best, the one of the
+ * fewest channel tiles (then the most accumulators, then the estimate's
+ * order). Measured on Zen 5, one thread, 1×1 layers on 56² whose x is past
+ * L2 (`deno run -A bench/tune_candidates.ts --conv 1,C,56,56,OC,1,1
+ * --packed`, 8×48 in fewer passes against the 6×64 the estimate ranked
+ * first, interleaved, two runs each): 96→24 77.1 / 77.6 against 80.7 /
+ * 80.3 µs, 96→32 98.8 / 99.4 against 105.1 / 105.8, 128→24 103.4 / 98.1
+ * against 105.0 / 103.6, 192→24 165.5 / 150.5 against 184.7 / 151.6, 144→24
+ * 120.3 against 123.4. Not with few inputs (32→16 on 112²: 85.6 against
+ * the 4×96 tile's 83.6) nor x in L2 (64→256 on 56²: 572.5 against 562.8).
+ */
+function fewestPasses<T extends { mr: number; ng: number; cost: number }>(
+  ranked: T[],
+  channels: number,
+): T | undefined {
+  const best = ranked[0];
+  if (best === undefined) return undefined;
+  const passes = (t: T) => Math.ceil(channels / t.mr);
+  let pick = best;
+  for (const t of ranked) {
+    if (t.cost > best.cost * 1.01) continue;
+    if (
+      passes(t) < passes(pick) || (passes(t) === passes(pick) && t.mr * t.ng > pick.mr * pick.ng)
+    ) {
+      pick = t;
+    }
+  }
+  return pick;
 }
 
 /** Tier 1's channel-vector tile (NCHW): channelVectorTile's, a row's pieces in chunks where they gain. */
