@@ -57,7 +57,7 @@ import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
-import { activationTemps } from "./activation_temps.ts";
+import { activationTemps } from "../unary/temps.ts";
 import type { ConvSpec } from "./spec.ts";
 
 /** Most output rows of a part the plane may have (its vectors' accumulators stay in registers). */

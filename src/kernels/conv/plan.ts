@@ -19,7 +19,7 @@ import {
   depthwiseTile,
   depthwiseWorkspace,
 } from "./depthwise.ts";
-import { activationTemps } from "./activation_temps.ts";
+import { activationTemps } from "../unary/temps.ts";
 import {
   alignsChannels,
   depthwiseNhwcServes,
@@ -321,14 +321,14 @@ export function planConv(
   const fits = windowFits(g, L, l1d);
   // A 1×1 layer of 64 inputs or more whose x is past L2: each channel tile streams x's run
   // again, which the estimate does not price (see fewestPasses).
-  const passesCount = taps === 1 && work >= 64 && g.cg * s.h * s.w * 4 > l2;
+  const byPasses = taps === 1 && work >= 64 && g.cg * s.h * s.w * 4 > l2;
   for (const o of options) {
     if (choice !== undefined && o.mode !== choice.mode) continue;
     const ranked = choice === undefined
       ? rankTiles(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments, fits)
       : [];
     const t = choice === undefined
-      ? (passesCount ? fewestPasses(ranked, g.ocg) : ranked[0])
+      ? (byPasses ? fewestPasses(ranked, g.ocg) : ranked[0])
       : { mr: Math.min(choice.mr, g.ocg), ng: choice.ng, cost: 0 };
     if (t === undefined) {
       throw new Error(
@@ -575,15 +575,24 @@ function fewestPasses<T extends { mr: number; ng: number; cost: number }>(
 ): T | undefined {
   const best = ranked[0];
   if (best === undefined) return undefined;
-  const passes = (t: T) => Math.ceil(channels / t.mr);
-  let pick = best;
-  for (const t of ranked) {
-    if (t.cost > best.cost * 1.01) continue;
-    if (
-      passes(t) < passes(pick) || (passes(t) === passes(pick) && t.mr * t.ng > pick.mr * pick.ng)
-    ) {
-      pick = t;
-    }
+  return fewestPassesOf(ranked.filter((t) => t.cost <= best.cost * 1.01), channels) ?? undefined;
+}
+
+/** Channel tiles of `mr` channels over `channels`: passes over x's run. */
+function channelPasses(t: { mr: number }, channels: number): number {
+  return Math.ceil(channels / t.mr);
+}
+
+/** The tile of the fewest channel passes, then the most accumulators, then the first listed. */
+function fewestPassesOf<T extends { mr: number; ng: number }>(
+  tiles: T[],
+  channels: number,
+): T | null {
+  let pick: T | null = null;
+  for (const t of tiles) {
+    const fewer = pick === null || channelPasses(t, channels) < channelPasses(pick, channels);
+    const tied = pick !== null && channelPasses(t, channels) === channelPasses(pick, channels);
+    if (fewer || (tied && t.mr * t.ng > pick!.mr * pick!.ng)) pick = t;
   }
   return pick;
 }
@@ -764,17 +773,13 @@ export function convChoices(
     // run -A bench/tune_candidates.ts --conv 1,96,56,56,24,1,1 --packed`, Zen 5), ranked 4th
     // behind ties by a 0.06% edge-tile surcharge; 32→16 on 112² ran it slower (85.6 against
     // 83.6): a candidate, not a rule.
-    const passes = (t: { mr: number }) => Math.ceil(g.ocg / t.mr);
-    const fewest = ranked.reduce<(typeof ranked)[number] | null>(
-      (b, t) =>
-        b === null || passes(t) < passes(b) ||
-          (passes(t) === passes(b) && t.mr * t.ng > b.mr * b.ng)
-          ? t
-          : b,
-      null,
-    );
+    const fewest = fewestPassesOf(ranked, g.ocg);
     // Second: the first two go ahead of the channel-vector kernel's variants (below).
-    if (fewest && !top.includes(fewest) && passes(fewest) < passes(plan)) top.splice(1, 0, fewest);
+    if (
+      fewest && !top.includes(fewest) && channelPasses(fewest, g.ocg) < channelPasses(plan, g.ocg)
+    ) {
+      top.splice(1, 0, fewest);
+    }
     for (const t of top) out.push({ mode: m.mode, mr: t.mr, ng: t.ng, l2: plan.l2 });
   }
   // Input-channel passes: none, or twice as long.

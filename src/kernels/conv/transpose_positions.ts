@@ -44,7 +44,7 @@ import { emitVectorStore } from "./channel_vectors.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 import type { PhaseFrame, PhaseX } from "./transpose_phases.ts";
-import { activationTemps } from "./activation_temps.ts";
+import { activationTemps } from "../unary/temps.ts";
 
 const L = 16;
 /** Vectors of positions per phase in a tile, and output channels per tile. */

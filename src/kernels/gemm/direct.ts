@@ -220,12 +220,13 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
    * applied there, on the accumulators (`tileFinish`), where what the
    * update and the activation take fits them, and no column is scalar.
    */
+  const finishNeeds = tileEpilogue
+    ? tileFinishRegisters(isa, s) +
+      Math.max(updateRegisters(isa, s, true), updateRegisters(isa, s, false))
+    : 0;
   const finishFits = (rows: number, pass: ColumnGroup[]) =>
     pass.every((g) => !g.scalar) &&
-    isa.nregs - reserved.length - rows * pass.length -
-          Math.max(updateRegisters(isa, s, true), updateRegisters(isa, s, false)) >=
-      finishRegisters;
-  const finishRegisters = tileEpilogue ? tileFinishRegisters(isa, s) : 0;
+    isa.nregs - reserved.length - rows * pass.length >= finishNeeds;
 
   // Slots above the bias pointer: the strip buffer and the remaining k.
   const slotsAbove = buffered || nextBlock ? 16 : 0;

@@ -34,6 +34,7 @@ import {
 import { emitRowsPass, type RowsPass, streamsFor } from "../elementwise.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
+import { activationTemps } from "../unary/temps.ts";
 import { type Konst, Vec, type VecIsa } from "../vec.ts";
 import type { ColumnGroup } from "./microkernel.ts";
 import type { GemmSpec } from "./spec.ts";
@@ -170,14 +171,8 @@ export function tileFinish(v: Vec, s: GemmSpec, bias: Reg | undefined): TileFini
 
 /**
  * Registers {@link tileFinish} takes at `isa`: the result and the
- * activation's temporaries (found by a dry run), at least one for the bias.
+ * activation's temporaries, at least one for the bias.
  */
 export function tileFinishRegisters(isa: VecIsa, s: GemmSpec): number {
-  const act = s.epilogue!.activation;
-  if (!act) return 2;
-  const dry = new Vec(new Assembler(), isa);
-  const pool = Array.from({ length: isa.nregs - 2 }, (_, r) => r + 2);
-  const m = new Lanes(dry, pool);
-  UNARY_OPS[act.op].emit(m, 1, 0, act.params);
-  return 1 + Math.max(1, pool.length - m.lowWater);
+  return 1 + Math.max(1, activationTemps(isa, s.epilogue!.activation));
 }

@@ -1,17 +1,20 @@
 /**
  * The vector registers a fused activation takes, for the planners and
- * kernels that leave it room in their epilogues.
+ * kernels that leave it room in their epilogues (convolutions, the GEMM's
+ * epilogue on its accumulators).
  *
  * @module
  */
 import { Assembler } from "../../../asm/mod.ts";
 import { Lanes } from "../math/lanes.ts";
-import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, type VecIsa } from "../vec.ts";
-import type { ConvSpec } from "./spec.ts";
+import { UNARY_OPS } from "./ops.ts";
 
 /** Vector registers an activation's emitter takes as temporaries (a dry run). */
-export function activationTemps(isa: VecIsa, act: ConvSpec["activation"]): number {
+export function activationTemps(
+  isa: VecIsa,
+  act: { op: number; params: number[] } | null | undefined,
+): number {
   if (!act) return 0;
   const v = new Vec(new Assembler(), isa);
   const pool = Array.from({ length: isa.nregs }, (_, i) => i);
