@@ -201,7 +201,8 @@ t.candidates.forEach((c, i) => {
     `${i === t.winner ? "*" : " "} ${String(i).padStart(2)} ${(i === 0 ? "tier 1: " : "") + c.plan}`
       .padEnd(76) +
       `${String(c.parts).padStart(5)} ${
-        (c.medianUs?.toFixed(1) ?? c.failure ?? "-").padStart(10)
+        (c.medianUs?.toFixed(1) ?? c.failure ?? (c.sameAs !== null ? `= ${c.sameAs}` : "-"))
+          .padStart(10)
       } ${pct.padStart(7)} ${String(c.samples).padStart(8)}`,
   );
 });

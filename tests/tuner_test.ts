@@ -3,7 +3,7 @@
  * which candidate each call runs, and what is chosen.
  */
 import assert from "node:assert/strict";
-import { type Candidate, Tuner } from "../src/runtime/tuner.ts";
+import { type Candidate, describeTuning, Tuner, tuneStatsOf } from "../src/runtime/tuner.ts";
 import { TUNE } from "../src/runtime/policy.ts";
 
 /** n candidates, the first (tier 1) built, as the runtime hands them over. */
@@ -17,6 +17,7 @@ function candidates(n: number): Candidate<string>[] {
     compileNs: 0,
     samples: [],
     dropped: false,
+    sameAs: -1,
     lastNs: 0,
   }));
 }
@@ -37,6 +38,32 @@ function drive(t: Tuner<string>, ns: (i: number, call: number) => number): numbe
   }
   throw new Error("tuning did not end in 2000 calls");
 }
+
+Deno.test("tuner: a candidate built into an earlier one's code is never run, nor waited for", () => {
+  const t = new Tuner(candidates(4), 1, 1000);
+  const ran: number[] = [];
+  let done = false;
+  for (let call = 0; call < 2000 && !done; call++) {
+    const i = t.next(call, true);
+    // Candidate 2 compiles to tier 1's code: the runtime frees it and runs tier 1 untimed.
+    if (i === 2 && t.candidates[2].kernel === null && t.candidates[2].sameAs < 0) {
+      t.sameAs(2, 0, 5000);
+      continue;
+    }
+    if (t.candidates[i].kernel === null) t.built(i, `kernel ${i}`, 1000);
+    ran.push(i);
+    done = t.record(i, (i === 3 ? 80_000 : 100_000) * (1 + 0.01 * jitter(call)));
+  }
+  assert.ok(done, "tuning did not end");
+  assert.ok(!ran.includes(2), `candidate 2 ran: ${ran}`);
+  assert.equal(t.winner, 3);
+  const c = t.candidates[2];
+  assert.ok(c.dropped && c.sameAs === 0 && c.samples.length === 0 && c.compileNs === 5000);
+  const stats = tuneStatsOf(t, t.state, Infinity);
+  assert.equal(stats.candidates[2].sameAs, 0);
+  assert.equal(stats.candidates[1].sameAs, null);
+  assert.match(describeTuning(t), /cand 2 plan 2 parts=1: the code of tier 1/);
+});
 
 /** Deterministic jitter in [−1, 1) for call `call` (a fixed LCG: the same every run). */
 function jitter(call: number): number {

@@ -55,6 +55,7 @@ import {
 import { formatReport, type JitStats, type KeyStats, type TuneStats } from "./stats.ts";
 import type { TuneCache } from "./tune_cache.ts";
 import type { CodeCache } from "./code_cache.ts";
+import { codeIdentity, type CodeLayout } from "./code_identity.ts";
 import { candidateList, describeTuning, Tuner, type TuneState, tuneStatsOf } from "./tuner.ts";
 
 /** What a runtime is made with (resolved options of a Jit). */
@@ -95,6 +96,11 @@ interface Kernel {
   split: Split | null;
   /** Parts asked of the family's partition (1: whole). */
   asked: number;
+  /** Its programs' bytes and how its parts run them: its identity, when tier 2 asks. */
+  codes: Uint8Array[];
+  layout: CodeLayout;
+  /** Its code and parts as one string (code_identity.ts), once asked; tier 2 measures each once. */
+  identity: string | null;
 }
 
 /** What generating a kernel produced, before it is installed. */
@@ -972,7 +978,26 @@ export class Runtime {
         ensureWorkspace(Math.max(plan.workspaceBytes, split.parts * split.workspaceStride));
       }
     }
-    return { block: blocks[0], plan, blocks, bytes: size, split, asked: gen.asked };
+    const which = gen.parts === null ? null : partBlocks(gen.parts);
+    const layout: CodeLayout = {
+      parts: gen.parts?.map((p, i) => ({ program: which![i], offsets: p.offsets })) ?? null,
+      workspaceBytes: Math.max(
+        plan.workspaceBytes,
+        ...(gen.parts?.map((p) => p.plan.workspaceBytes) ?? []),
+      ),
+    };
+    const codes = gen.programs.map((p) => p.code);
+    return {
+      block: blocks[0],
+      plan,
+      blocks,
+      bytes: size,
+      split,
+      asked: gen.asked,
+      codes,
+      layout,
+      identity: null,
+    };
   }
 
   /** Parts the policy gives a call of the key (1: it runs whole). */
@@ -1085,7 +1110,18 @@ export class Runtime {
       const t0 = performance.now();
       try {
         const gen = this.#generate(e, cand.plan, cand.parts);
-        t.built(i, this.#install(cand.plan, gen), (performance.now() - t0) * 1e6);
+        const built = this.#install(cand.plan, gen), ns = (performance.now() - t0) * 1e6;
+        // The code of a candidate built before (tier 1's included): not measured again.
+        const id = identityOf(built);
+        const same = t.candidates.findIndex((c) =>
+          c.kernel !== null && identityOf(c.kernel) === id
+        );
+        if (same >= 0) {
+          this.#freeKernel(built);
+          t.sameAs(i, same, ns);
+          return this.#call(e, kernel);
+        }
+        t.built(i, built, ns);
       } catch (err) {
         t.failed(i, (err as Error)?.message ?? String(err), (performance.now() - t0) * 1e6);
         return this.#call(e, kernel);
@@ -1538,6 +1574,11 @@ function partBlocks(parts: Part[]): number[] {
     if (i === undefined) seen.set(id, i = seen.size);
     return i;
   });
+}
+
+/** A kernel's identity (code_identity.ts), computed on first use: only tier 2 compares them. */
+function identityOf(k: Kernel): string {
+  return k.identity ??= codeIdentity(k.codes, k.layout.parts, k.layout.workspaceBytes);
 }
 
 /** The parts whose kernels differ, in the order `partBlocks` numbers them. */

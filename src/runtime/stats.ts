@@ -80,6 +80,11 @@ export interface TuneCandidateStats {
   compileUs: number;
   /** Why it could not be built, or null. */
   failure: string | null;
+  /**
+   * The candidate whose machine code and parts it compiled to (so it was not
+   * measured), or null.
+   */
+  sameAs: number | null;
 }
 
 /** A key's tier-2 tuning. */

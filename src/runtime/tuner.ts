@@ -29,8 +29,10 @@ export interface Candidate<K> {
   compileNs: number;
   /** Timed calls, ns (the first call after its compile is not one: cold code). */
   samples: number[];
-  /** No longer measured: clearly slower than the best, or failed. */
+  /** No longer measured: clearly slower than the best, failed, or another's code. */
   dropped: boolean;
+  /** The earlier candidate whose machine code and parts it compiled to (-1: its own). */
+  sameAs: number;
   /** Its last timed call, ns (0: none yet). */
   lastNs: number;
 }
@@ -153,6 +155,20 @@ export class Tuner<K> {
     this.#compileEstimateNs = ns;
     this.#warm = i;
     this.state = "measuring";
+  }
+
+  /**
+   * Candidate `i` compiled (in `ns`) to candidate `j`'s code and parts: the
+   * same calls, so not measured (its kernel is not kept).
+   */
+  sameAs(i: number, j: number, ns: number): void {
+    const c = this.candidates[i];
+    c.sameAs = j;
+    c.dropped = true;
+    c.compileNs = ns;
+    this.spentNs += ns;
+    this.lastSpendNs = ns;
+    this.#compileEstimateNs = ns;
   }
 
   /** Candidate `i` could not be built (after `ns`). */
@@ -322,6 +338,7 @@ export function candidateList<K>(
     compileNs: 0,
     samples: [],
     dropped: false,
+    sameAs: -1,
     lastNs: 0,
   });
   const out = [make(plan, asked)];
@@ -351,6 +368,7 @@ export function tuneStatsOf<K>(t: Tuner<K>, state: TuneState, budgetNs: number):
       samples: c.samples.length,
       compileUs: c.compileNs / 1000,
       failure: c.failure,
+      sameAs: c.sameAs >= 0 ? c.sameAs : null,
     })),
     winner: t.winner >= 0 ? t.winner : null,
     gain: t.winner >= 0 ? t.gain() : null,
@@ -368,6 +386,7 @@ export function describeTuning<K>(t: Tuner<K>): string {
     `  ${i === w ? "*" : " "} ${i === 0 ? "tier 1 " : `cand ${i} `}${c.plan.description}` +
     ` parts=${c.parts}: ${
       c.failure ??
+        (c.sameAs >= 0 ? `the code of ${c.sameAs ? `cand ${c.sameAs}` : "tier 1"}` : null) ??
         (c.samples.length
           ? `median ${(t.median(i) / 1000).toFixed(2)}us of ${c.samples.length}`
           : "not measured")

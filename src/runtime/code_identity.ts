@@ -1,0 +1,36 @@
+/**
+ * What a key's kernel does, as one string: two kernels with the same
+ * identity run the same machine code over the same parts. Tier 2 measures
+ * a candidate only when its identity is new: some plans that differ
+ * (a placement whose registers do not fit, a prefetch with nothing left to
+ * fetch, a part count the partition caps) compile to the code of another.
+ *
+ * @module
+ */
+
+/** How a kernel runs its programs: whole or in parts, and the workspace it sizes. */
+export interface CodeLayout {
+  /** Each part's program (an index into the codes) and operand byte offsets; null: whole. */
+  parts: { program: number; offsets: readonly number[] }[] | null;
+  /** The most workspace a part (or the whole call) takes: where the parts' workspaces lie. */
+  workspaceBytes: number;
+}
+
+/** The identity of programs `codes` run as `parts` says (null: whole). */
+export function codeIdentity(
+  codes: readonly Uint8Array[],
+  parts: CodeLayout["parts"],
+  workspaceBytes: number,
+): string {
+  let out = parts === null ? "whole" : parts.map((p) => `${p.program}@${p.offsets}`).join(";");
+  out += `|${workspaceBytes}`;
+  for (const c of codes) out += `|${c.length}:${fnv(c, 0x811c9dc5)}:${fnv(c, 0x9e3779b9)}`;
+  return out;
+}
+
+/** FNV-1a over the bytes from `seed`: two seeds make a 64-bit fingerprint of a program. */
+function fnv(code: Uint8Array, seed: number): string {
+  let h = seed;
+  for (let i = 0; i < code.length; i++) h = Math.imul(h ^ code[i], 0x01000193);
+  return (h >>> 0).toString(16);
+}
