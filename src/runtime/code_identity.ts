@@ -16,14 +16,11 @@ export interface CodeLayout {
   workspaceBytes: number;
 }
 
-/** The identity of programs `codes` run as `parts` says (null: whole). */
-export function codeIdentity(
-  codes: readonly Uint8Array[],
-  parts: CodeLayout["parts"],
-  workspaceBytes: number,
-): string {
+/** The identity of programs `codes` run as `layout` says. */
+export function codeIdentity(codes: readonly Uint8Array[], layout: CodeLayout): string {
+  const { parts } = layout;
   let out = parts === null ? "whole" : parts.map((p) => `${p.program}@${p.offsets}`).join(";");
-  out += `|${workspaceBytes}`;
+  out += `|${layout.workspaceBytes}`;
   for (const c of codes) out += `|${c.length}:${fnv(c, 0x811c9dc5)}:${fnv(c, 0x9e3779b9)}`;
   return out;
 }

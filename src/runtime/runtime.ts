@@ -978,15 +978,6 @@ export class Runtime {
         ensureWorkspace(Math.max(plan.workspaceBytes, split.parts * split.workspaceStride));
       }
     }
-    const which = gen.parts === null ? null : partBlocks(gen.parts);
-    const layout: CodeLayout = {
-      parts: gen.parts?.map((p, i) => ({ program: which![i], offsets: p.offsets })) ?? null,
-      workspaceBytes: Math.max(
-        plan.workspaceBytes,
-        ...(gen.parts?.map((p) => p.plan.workspaceBytes) ?? []),
-      ),
-    };
-    const codes = gen.programs.map((p) => p.code);
     return {
       block: blocks[0],
       plan,
@@ -994,8 +985,8 @@ export class Runtime {
       bytes: size,
       split,
       asked: gen.asked,
-      codes,
-      layout,
+      codes: gen.programs.map((p) => p.code),
+      layout: layoutOf(plan, gen),
       identity: null,
     };
   }
@@ -1110,18 +1101,19 @@ export class Runtime {
       const t0 = performance.now();
       try {
         const gen = this.#generate(e, cand.plan, cand.parts);
-        const built = this.#install(cand.plan, gen), ns = (performance.now() - t0) * 1e6;
-        // The code of a candidate built before (tier 1's included): not measured again.
-        const id = identityOf(built);
+        // The code of a candidate built before (tier 1's included): not installed, not measured.
+        const layout = layoutOf(cand.plan, gen);
+        const id = codeIdentity(gen.programs.map((p) => p.code), layout);
         const same = t.candidates.findIndex((c) =>
           c.kernel !== null && identityOf(c.kernel) === id
         );
         if (same >= 0) {
-          this.#freeKernel(built);
-          t.sameAs(i, same, ns);
+          t.sameAs(i, same, (performance.now() - t0) * 1e6);
           return this.#call(e, kernel);
         }
-        t.built(i, built, ns);
+        const built = this.#install(cand.plan, gen);
+        built.identity = id;
+        t.built(i, built, (performance.now() - t0) * 1e6);
       } catch (err) {
         t.failed(i, (err as Error)?.message ?? String(err), (performance.now() - t0) * 1e6);
         return this.#call(e, kernel);
@@ -1212,6 +1204,8 @@ export class Runtime {
   /** The tuner chose: the key keeps the winner, the other candidates' code is freed. */
   #finishTuning(e: Entry, t: Tuner<Kernel>): void {
     const w = t.winner, win = t.candidates[w];
+    // The kept kernel is not compared again: its bytes can go.
+    if (win.kernel !== null) win.kernel.codes = [];
     t.candidates.forEach((c, i) => {
       if (i !== 0 && i !== w && c.kernel !== null) this.#freeKernel(c.kernel);
     });
@@ -1578,7 +1572,19 @@ function partBlocks(parts: Part[]): number[] {
 
 /** A kernel's identity (code_identity.ts), computed on first use: only tier 2 compares them. */
 function identityOf(k: Kernel): string {
-  return k.identity ??= codeIdentity(k.codes, k.layout.parts, k.layout.workspaceBytes);
+  return k.identity ??= codeIdentity(k.codes, k.layout);
+}
+
+/** How generated programs run (code_identity.ts): whole or each part's program and offsets. */
+function layoutOf(plan: KernelPlan, gen: Generated): CodeLayout {
+  if (gen.parts === null) return { parts: null, workspaceBytes: plan.workspaceBytes };
+  const which = partBlocks(gen.parts);
+  let workspaceBytes = plan.workspaceBytes;
+  for (const p of gen.parts) workspaceBytes = Math.max(workspaceBytes, p.plan.workspaceBytes);
+  return {
+    parts: gen.parts.map((p, i) => ({ program: which[i], offsets: p.offsets })),
+    workspaceBytes,
+  };
 }
 
 /** The parts whose kernels differ, in the order `partBlocks` numbers them. */
