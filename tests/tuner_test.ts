@@ -45,7 +45,7 @@ Deno.test("tuner: a candidate built into an earlier one's code is never run, nor
   let done = false;
   for (let call = 0; call < 2000 && !done; call++) {
     const i = t.next(call, true);
-    // Candidate 2 compiles to tier 1's code: the runtime frees it and runs tier 1 untimed.
+    // Candidate 2 compiles to tier 1's code: the runtime installs nothing, runs tier 1 untimed.
     if (i === 2 && t.candidates[2].kernel === null && t.candidates[2].sameAs < 0) {
       t.sameAs(2, 0, 5000);
       continue;
