@@ -1,0 +1,179 @@
+/**
+ * Two checkouts of neural-jit in one process, one workload, taking turns
+ * block by block: how a change measures where separate processes minutes
+ * apart cannot tell a few percent from this host's drift (the same layer
+ * 71% and 85% of the peak in runs minutes apart). Each checkout's module
+ * graph is its own (its Jit, its pool, its code cache stamp); the inputs
+ * are shared; the outputs must agree bit for bit, or the run says so.
+ *
+ *   deno run -A bench/ab.ts --a 06d4a9e --b . --gemm 64x768x3072 [--panels] [--threads 2]
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,80,80,64,2,2 --transposed
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,96,56,56,24,1,1
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
+ *
+ * --a/--b: a directory holding a checkout, or a git revision of this one
+ * (checked out under /tmp/njit-ab/ as a detached worktree, reused by later
+ * runs). Each block is `--calls` calls (default: ~5 ms of work); `--blocks`
+ * (default 40) each, alternating, the order swapped every block. Prints
+ * each side's median and fastest-decile µs per call and B's median over
+ * A's with the spread of the per-pair ratios (their middle half).
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+
+const { values } = parseArgs({
+  options: {
+    a: { type: "string" },
+    b: { type: "string", default: "." },
+    gemm: { type: "string" },
+    panels: { type: "boolean", default: false },
+    conv: { type: "string" },
+    transposed: { type: "boolean", default: false },
+    model: { type: "string" },
+    threads: { type: "string", default: "1" },
+    blocks: { type: "string", default: "40" },
+    calls: { type: "string" },
+  },
+});
+const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] | --conv " +
+  "n,c,h,w,oc,k,s [--transposed] | --model ZOO-NAME) [--threads N] [--blocks N] [--calls N]";
+if (values.a === undefined || [values.gemm, values.conv, values.model].every((v) => !v)) {
+  console.error(usage);
+  Deno.exit(2);
+}
+const threads = Number(values.threads), blocks = Number(values.blocks);
+const here = new URL("..", import.meta.url).pathname.replace(/\/$/, "");
+
+/** A checkout's directory: `spec` itself when it holds mod.ts, else a worktree of revision `spec`. */
+function checkout(spec: string): string {
+  try {
+    Deno.statSync(`${spec}/mod.ts`);
+    return Deno.realPathSync(spec);
+  } catch { /* a revision */ }
+  const git = (...args: string[]) => {
+    const r = new Deno.Command("git", { args: ["-C", here, ...args] }).outputSync();
+    if (!r.success) throw new Error(`git ${args.join(" ")}: ${new TextDecoder().decode(r.stderr)}`);
+    return new TextDecoder().decode(r.stdout).trim();
+  };
+  const rev = git("rev-parse", "--verify", `${spec}^{commit}`);
+  const dir = `/tmp/njit-ab/${rev.slice(0, 12)}`;
+  try {
+    Deno.statSync(`${dir}/mod.ts`);
+  } catch {
+    git("worktree", "add", "--detach", "-f", dir, rev);
+  }
+  return dir;
+}
+
+const rand = (n: number, seed = 1) => {
+  let s = seed >>> 0;
+  return Float32Array.from({ length: n }, () => {
+    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
+    return s / 2 ** 32 - 0.5;
+  });
+};
+
+interface Side {
+  name: string;
+  call: () => void;
+  out: () => Float32Array;
+  close: () => void | Promise<void>;
+}
+
+/** The workload on the checkout at `dir`. */
+async function side(name: string, dir: string): Promise<Side> {
+  const lib = await import(`file://${dir}/mod.ts`);
+  if (values.model) {
+    const { ZOO } = await import(`file://${dir}/tools/model_zoo.ts`);
+    const make = ZOO[values.model];
+    if (make === undefined) throw new Error(`no model ${values.model} in ${dir}'s zoo`);
+    const m = make();
+    const s = await lib.InferenceSession.create(m.bytes, { intraOpNumThreads: threads, tuneBudget: 0 });
+    let last: Float32Array = new Float32Array(0);
+    return {
+      name,
+      call: () => {
+        const r = s.runSync(m.feeds);
+        last = r[s.outputNames[0]].data as Float32Array;
+      },
+      out: () => last,
+      close: () => s.release(),
+    };
+  }
+  const jit = new lib.Jit({ threads, tuneBudget: 0 });
+  if (values.gemm) {
+    const [m, n, k] = values.gemm.split("x").map(Number);
+    const a = rand(m * k, 1), b = rand(k * n, 2), c = new Float32Array(m * n);
+    const B = values.panels ? jit.packB(b, { k, n, layout: "panels" }) : b;
+    return { name, call: () => jit.gemm(a, B, c, { m, n, k }), out: () => c, close: () => jit.close() };
+  }
+  const [n, c, h, w, oc, k, s] = values.conv!.split(",").map(Number);
+  const o = {
+    n,
+    c,
+    h,
+    w,
+    outChannels: oc,
+    kernel: [k, k],
+    strides: [s, s],
+    bias: rand(oc, 3),
+    activation: "relu",
+  };
+  const x = rand(n * c * h * w, 4), wt = rand(c * oc * k * k, 5);
+  const packed = jit.packConvWeights(wt, {
+    outChannels: oc,
+    c,
+    kernel: [k, k],
+    transposed: values.transposed,
+  });
+  if (values.transposed) {
+    const y = new Float32Array(n * oc * (s * (h - 1) + k) * (s * (w - 1) + k));
+    return { name, call: () => jit.convTranspose2d(x, packed, y, o), out: () => y, close: () => jit.close() };
+  }
+  const oh = Math.floor((h - k) / s) + 1, ow = Math.floor((w - k) / s) + 1;
+  const y = new Float32Array(n * oc * oh * ow);
+  return { name, call: () => jit.conv2d(x, packed, y, o), out: () => y, close: () => jit.close() };
+}
+
+const dirs = [checkout(values.a!), checkout(values.b!)];
+const sides = [await side(`A ${dirs[0]}`, dirs[0]), await side(`B ${dirs[1]}`, dirs[1])];
+// Warm-up (compiles, caches), then the calls per block: ~5 ms of A's work unless given.
+for (const s of sides) for (let i = 0; i < 20; i++) s.call();
+let calls = Number(values.calls ?? 0);
+if (!calls) {
+  const t0 = performance.now();
+  for (let i = 0; i < 10; i++) sides[0].call();
+  calls = Math.max(1, Math.round(5 / ((performance.now() - t0) / 10)));
+}
+const times: number[][] = [[], []];
+for (let b = 0; b < blocks; b++) {
+  for (const i of b % 2 ? [1, 0] : [0, 1]) {
+    const t0 = performance.now();
+    for (let k = 0; k < calls; k++) sides[i].call();
+    times[i].push(((performance.now() - t0) / calls) * 1000);
+  }
+}
+const sorted = (x: number[]) => [...x].sort((p, q) => p - q);
+const at = (x: number[], q: number) => sorted(x)[Math.min(x.length - 1, Math.floor(q * x.length))];
+const ratios = times[1].map((t, i) => t / times[0][i]);
+const what = values.gemm ? `gemm ${values.gemm}${values.panels ? " (B in panels)" : ""}` : values.conv
+  ? `${values.transposed ? "convTranspose2d" : "conv2d"} ${values.conv}`
+  : `model ${values.model} (runSync)`;
+console.log(`${what}, ${threads} thread(s), ${blocks} blocks of ${calls} calls each, alternating`);
+sides.forEach((s, i) =>
+  console.log(
+    `${s.name}: median ${at(times[i], 0.5).toFixed(1)} µs, fastest decile ${
+      at(times[i], 0.1).toFixed(1)
+    } µs`
+  )
+);
+console.log(
+  `B / A: ${(at(times[1], 0.5) / at(times[0], 0.5)).toFixed(3)} (pairs' ratios: middle half ${
+    at(ratios, 0.25).toFixed(3)
+  }-${at(ratios, 0.75).toFixed(3)})`,
+);
+const [p, q] = sides.map((s) => s.out());
+const same = p.length === q.length && p.every((v, i) => Object.is(v, q[i]));
+console.log(same ? "outputs: the same bits" : "outputs differ");
+for (const s of sides) await s.close();
