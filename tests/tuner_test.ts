@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { type Candidate, describeTuning, Tuner, tuneStatsOf } from "../src/runtime/tuner.ts";
 import { TUNE } from "../src/runtime/policy.ts";
+import { codeIdentity } from "../src/runtime/code_identity.ts";
 
 /** n candidates, the first (tier 1) built, as the runtime hands them over. */
 function candidates(n: number): Candidate<string>[] {
@@ -63,6 +64,28 @@ Deno.test("tuner: a candidate built into an earlier one's code is never run, nor
   assert.equal(stats.candidates[2].sameAs, 0);
   assert.equal(stats.candidates[1].sameAs, null);
   assert.match(describeTuning(t), /cand 2 plan 2 parts=1: the code of tier 1/);
+});
+
+Deno.test("tuner: a kernel's identity is its bytes, its parts' programs and offsets, its workspace", () => {
+  const code = (...b: number[]) => Uint8Array.from(b);
+  const whole = { parts: null, workspaceBytes: 0 };
+  const split = (o1: number, w = 0) => ({
+    parts: [{ program: 0, offsets: [0, 0, 0, 0] }, { program: 0, offsets: [0, o1, 0, o1] }],
+    workspaceBytes: w,
+  });
+  const id = codeIdentity([code(0xc3, 0x90, 1)], whole);
+  assert.equal(codeIdentity([code(0xc3, 0x90, 1)], whole), id);
+  // One byte, one byte more, the parts, where a part starts, the workspace: another identity.
+  const others = [
+    codeIdentity([code(0xc3, 0x90, 2)], whole),
+    codeIdentity([code(0xc3, 0x90, 1, 0)], whole),
+    codeIdentity([code(0xc3, 0x90, 1)], split(256)),
+    codeIdentity([code(0xc3, 0x90, 1)], split(512)),
+    codeIdentity([code(0xc3, 0x90, 1)], split(256, 4096)),
+    codeIdentity([code(0xc3, 0x90, 1)], { parts: null, workspaceBytes: 64 }),
+    codeIdentity([code(0xc3), code(0x90, 1)], whole),
+  ];
+  assert.equal(new Set([id, ...others]).size, others.length + 1, others.join("\n"));
 });
 
 /** Deterministic jitter in [−1, 1) for call `call` (a fixed LCG: the same every run). */
