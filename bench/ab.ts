@@ -13,7 +13,7 @@
  *
  * --a/--b: a directory holding a checkout, or a git revision of this one
  * (checked out under /tmp/njit-ab/ as a detached worktree, reused by later
- * runs). Each block is `--calls` calls (default: ~5 ms of work); `--blocks`
+ * runs; `rm -r /tmp/njit-ab && git worktree prune` forgets them). Each block is `--calls` calls (default: ~5 ms of work); `--blocks`
  * (default 40) each, alternating, the order swapped every block. Prints
  * each side's median and fastest-decile µs per call and B's median over
  * A's with the spread of the per-pair ratios (their middle half). Inputs
