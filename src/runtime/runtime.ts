@@ -55,7 +55,7 @@ import {
 import { formatReport, type JitStats, type KeyStats, type TuneStats } from "./stats.ts";
 import type { TuneCache } from "./tune_cache.ts";
 import type { CodeCache } from "./code_cache.ts";
-import { codeIdentity, type CodeLayout } from "./code_identity.ts";
+import { codeIdentity } from "./code_identity.ts";
 import { candidateList, describeTuning, Tuner, type TuneState, tuneStatsOf } from "./tuner.ts";
 
 /** What a runtime is made with (resolved options of a Jit). */
@@ -96,9 +96,8 @@ interface Kernel {
   split: Split | null;
   /** Parts asked of the family's partition (1: whole). */
   asked: number;
-  /** Its programs' bytes and how its parts run them: its identity, when tier 2 asks. */
-  codes: Uint8Array[];
-  layout: CodeLayout;
+  /** What it was generated from, kept for its identity until tier 2 is done with the key. */
+  generated: Generated | null;
   /** Its code and parts as one string (code_identity.ts), once asked; tier 2 measures each once. */
   identity: string | null;
 }
@@ -985,8 +984,7 @@ export class Runtime {
       bytes: size,
       split,
       asked: gen.asked,
-      codes: gen.programs.map((p) => p.code),
-      layout: layoutOf(plan, gen),
+      generated: gen,
       identity: null,
     };
   }
@@ -1102,8 +1100,7 @@ export class Runtime {
       try {
         const gen = this.#generate(e, cand.plan, cand.parts);
         // The code of a candidate built before (tier 1's included): not installed, not measured.
-        const layout = layoutOf(cand.plan, gen);
-        const id = codeIdentity(gen.programs.map((p) => p.code), layout);
+        const id = generatedIdentity(cand.plan, gen);
         const same = t.candidates.findIndex((c) =>
           c.kernel !== null && identityOf(c.kernel) === id
         );
@@ -1204,8 +1201,12 @@ export class Runtime {
   /** The tuner chose: the key keeps the winner, the other candidates' code is freed. */
   #finishTuning(e: Entry, t: Tuner<Kernel>): void {
     const w = t.winner, win = t.candidates[w];
-    // The kept kernel is not compared again: its bytes can go.
-    if (win.kernel !== null) win.kernel.codes = [];
+    // What the kept kernel was generated from can go, its identity kept (a later tuning of the
+    // key compares its candidates with it).
+    if (win.kernel !== null) {
+      identityOf(win.kernel);
+      win.kernel.generated = null;
+    }
     t.candidates.forEach((c, i) => {
       if (i !== 0 && i !== w && c.kernel !== null) this.#freeKernel(c.kernel);
     });
@@ -1570,21 +1571,25 @@ function partBlocks(parts: Part[]): number[] {
   });
 }
 
-/** A kernel's identity (code_identity.ts), computed on first use: only tier 2 compares them. */
+/**
+ * A kernel's identity (code_identity.ts), computed on first use (only tier 2 compares them):
+ * from what it was generated from, which a kernel keeps until its identity is known.
+ */
 function identityOf(k: Kernel): string {
-  return k.identity ??= codeIdentity(k.codes, k.layout);
+  return k.identity ??= generatedIdentity(k.plan, k.generated!);
 }
 
-/** How generated programs run (code_identity.ts): whole or each part's program and offsets. */
-function layoutOf(plan: KernelPlan, gen: Generated): CodeLayout {
-  if (gen.parts === null) return { parts: null, workspaceBytes: plan.workspaceBytes };
+/** The identity of generated programs (code_identity.ts): their bytes, parts and workspace. */
+function generatedIdentity(plan: KernelPlan, gen: Generated): string {
+  const codes = gen.programs.map((p) => p.code);
+  if (gen.parts === null) {
+    return codeIdentity(codes, { parts: null, workspaceBytes: plan.workspaceBytes });
+  }
   const which = partBlocks(gen.parts);
   let workspaceBytes = plan.workspaceBytes;
   for (const p of gen.parts) workspaceBytes = Math.max(workspaceBytes, p.plan.workspaceBytes);
-  return {
-    parts: gen.parts.map((p, i) => ({ program: which[i], offsets: p.offsets })),
-    workspaceBytes,
-  };
+  const parts = gen.parts.map((p, i) => ({ program: which[i], offsets: p.offsets }));
+  return codeIdentity(codes, { parts, workspaceBytes });
 }
 
 /** The parts whose kernels differ, in the order `partBlocks` numbers them. */
