@@ -984,7 +984,8 @@ export class Runtime {
       bytes: size,
       split,
       asked: gen.asked,
-      generated: gen,
+      // Kept for tier 2's comparisons only (a Jit's tuneBudget is fixed: 0, never asked).
+      generated: this.#config.tuneBudget > 0 ? gen : null,
       identity: null,
     };
   }
