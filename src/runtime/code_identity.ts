@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { checksum } from "./code_cache.ts";
 
 /** How a kernel runs its programs: whole or in parts, and the workspace it sizes. */
 export interface CodeLayout {
@@ -21,13 +22,7 @@ export function codeIdentity(codes: readonly Uint8Array[], layout: CodeLayout): 
   const { parts } = layout;
   let out = parts === null ? "whole" : parts.map((p) => `${p.program}@${p.offsets}`).join(";");
   out += `|${layout.workspaceBytes}`;
-  for (const c of codes) out += `|${c.length}:${fnv(c, 0x811c9dc5)}:${fnv(c, 0x9e3779b9)}`;
+  // The code cache's checksum from two seeds: a 64-bit fingerprint of each program.
+  for (const c of codes) out += `|${c.length}:${checksum(c)}:${checksum(c, 0x9e3779b9)}`;
   return out;
-}
-
-/** FNV-1a over the bytes from `seed`: two seeds make a 64-bit fingerprint of a program. */
-function fnv(code: Uint8Array, seed: number): string {
-  let h = seed;
-  for (let i = 0; i < code.length; i++) h = Math.imul(h ^ code[i], 0x01000193);
-  return (h >>> 0).toString(16);
 }

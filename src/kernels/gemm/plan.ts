@@ -139,7 +139,7 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   if (d.prefetchAhead) parts.push(`, B prefetched ${d.prefetchAhead} k steps ahead`);
   if (d.nextBlockToL2) parts.push(", next block to L2");
   if (d.rowsOuter) parts.push(", row tiles outside");
-  if (d.epilogueByPass) parts.push(", epilogue by a pass over each stored tile");
+  if (d.epilogueByPass) parts.push(BY_PASS);
   return parts.join("");
 }
 
@@ -207,9 +207,12 @@ export function planGemm(
   return {
     ...p,
     direct,
-    description: `${p.description}, epilogue by a pass over each stored tile`,
+    description: p.description + BY_PASS,
   };
 }
+
+/** How a direct plan's description says its epilogue runs by a pass (DirectPlan.epilogueByPass). */
+const BY_PASS = ", epilogue by a pass over each stored tile";
 
 /** An epilogue whose activation takes more than a few ops a vector (GELU, SiLU, tanh...). */
 function costlyEpilogue(s: GemmSpec): boolean {

@@ -194,8 +194,8 @@ function canPair(s: NormSpec, isa: VecLevel): boolean {
  * first `TUNE.maxCandidates`): the plan with its copies of scale and bias,
  * or its line reads, or its claims of y's lines ahead, the other way;
  * prefetched 2, 1 or 0 rows ahead, at AVX-512 pipelined (pass 3 one or two
- * rows behind); at AVX-512
- * unpipelined, in pairs or alone (d stored, prefetched 2 or 0 ahead); then
+ * rows behind); at AVX-512 unpipelined, in pairs or alone (d stored,
+ * prefetched 2 or 0 ahead); then
  * LayerNorm with d stored where tier 1 forms it twice (or the other way).
  * The same instructions per row: the same bits.
  */

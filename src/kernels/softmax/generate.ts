@@ -319,9 +319,9 @@ export function generateSoftmax(
      * cover. Rows over 16 KB (plan.nextRow): the next row's x into L2 (a
      * prefetch does not fault: past x's end is harmless). Other rows
      * (plan.prefetchRows): x of the row that many ahead, and its y lines
-     * claimed for writing where plan.claimRows says so. Here rather than in pass 3: pass 2 is bound by its
-     * arithmetic, so the misses overlap it, where pass 3's burst of them
-     * waited on the miss buffers (Zen 5, A/B in one process: 1024×1024
+     * claimed for writing where plan.claimRows says so. Here rather than in
+     * pass 3: pass 2 is bound by its arithmetic, so the misses overlap it,
+     * where pass 3's burst of them waited on the miss buffers (Zen 5, A/B in one process: 1024×1024
      * 152.8 → 141.7 and 161.2 → 145.1 µs, logSoftmax 174 → 163).
      */
     const fetchAhead = (bytes: number) => {
