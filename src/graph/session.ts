@@ -991,6 +991,15 @@ export class InferenceSession {
   }
 
   /**
+   * Bytes of the last used plan's arena, where its intermediate values live
+   * (by liveness, an op that may compute in place taking its input's bytes;
+   * for tests and reports). 0 before a run.
+   */
+  get arenaBytes(): number {
+    return this.#last?.arenaBytes ?? 0;
+  }
+
+  /**
    * Nodes of the last used plan whose steps `run` computes on the calling
    * thread: TypeScript steps (shape arithmetic, gathers of indices). A
    * step that only reads this run's values there first (a mask into a

@@ -145,6 +145,8 @@ function arithmeticDef(op: string, variadic: boolean): OpDef {
       }
       return [meta(xs[0].type, dims)];
     },
+    // `jit.binary` (float32) into input 0's storage: the planner checks it is y's whole shape.
+    inPlace: (_n, ins) => JIT_OPS[op] !== undefined && ins.every((m) => m?.type === "float32"),
     build(_n, ins, outs, env) {
       const xs = ins as Buf[], y = outs[0];
       const jitOp = JIT_OPS[op];

@@ -18,6 +18,7 @@ export const ELEMENTWISE_CHAIN: OpDef = {
     while (dims.length < c.constRank) dims.unshift(1);
     return [meta("float32", dims)];
   },
+  inPlace: () => true,
   build(n, ins, outs, env) {
     const xd = ins[0]!.data as Float32Array, yd = outs[0].data as Float32Array;
     // Encoded once: a run reads the steps as integers.

@@ -55,6 +55,7 @@ function softmaxDef(log: boolean): OpDef {
       axisOf(n, n.attrs.int("axis", n.opset < 13 ? 1 : -1), Math.max(x.dims.length, 1));
       return [meta("float32", x.dims)];
     },
+    inPlace: () => true,
     build(n, ins, outs, env) {
       const x = ins[0]!, y = outs[0], r = Math.max(x.dims.length, 1);
       const axis = axisOf(n, n.attrs.int("axis", n.opset < 13 ? 1 : -1), r);
@@ -90,6 +91,9 @@ export const LAYER_NORM: OpDef = {
     }
     return [meta("float32", x.dims)];
   },
+  // The kernel reads a row (and its residual) before it writes it; a broadcast residual's
+  // add writes y first.
+  inPlace: (_n, ins) => !ins[3] || ins[3].dims.join() === ins[0]!.dims.join(),
   build(n, ins, outs, env) {
     const x = ins[0]!, y = outs[0], axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
     const o: NormOptions = {

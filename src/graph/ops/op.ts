@@ -110,6 +110,12 @@ export interface OpDef {
    * the op runs no step.
    */
   views?(n: Node, x: Meta, outs: readonly Meta[]): number[] | null;
+  /**
+   * Whether output 0 may take input 0's storage when nothing reads input 0
+   * after this node (the planner decides that): the step reads each element
+   * of input 0 before it writes that element of output 0 and nothing after.
+   */
+  inPlace?(n: Node, ins: readonly (Meta | null)[]): boolean;
   /** The step computing outputs from inputs (null: nothing to do). */
   build(n: Node, ins: readonly (Buf | null)[], outs: readonly Buf[], env: Env): Step | null;
   /**

@@ -93,6 +93,7 @@ function unaryDef(attrs: readonly string[], integers: boolean): OpDef {
       if (x.type === "float32") activationOf(n, ins); // checks attributes and Clip's bounds
       return [meta(x.type, x.dims)];
     },
+    inPlace: () => true,
     build(n, ins, outs, env) {
       const x = ins[0]!, y = outs[0];
       if (x.type !== "float32") {
