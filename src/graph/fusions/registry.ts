@@ -1,5 +1,5 @@
 /** The fusions in the order they run: adding one is a module plus its line here. */
-import { ACTIVATION } from "./activation.ts";
+import { ACTIVATION, ROUNDING } from "./activation.ts";
 import { ADD_LAYERNORM } from "./add_layernorm.ts";
 import { AFFINE_INTO_BATCHNORM } from "./batchnorm_affine.ts";
 import { BATCHNORM_INTO_CONV } from "./batchnorm_conv.ts";
@@ -38,6 +38,7 @@ export const FUSIONS: readonly Fusion[] = [
   SKIP_NORM_BIAS,
   MATMUL_INTEGER_SCALE,
   MATMUL_INTEGER_BIAS,
+  ROUNDING,
   TRANSPOSE_MATMUL,
   MATMUL_SCALE,
   CONV_RESIDUAL,

@@ -18,6 +18,7 @@ export const ROUND_HALF: OpDef = {
     const [x] = need(n, ins, 1);
     return [meta(x.type, x.dims)];
   },
+  inPlace: () => true,
   build(_n, ins, outs, env) {
     const x = ins[0] as Buf, y = outs[0];
     if (x.type !== "float32") return { native: false, run: () => TYPED_SET.call(y.data, x.data) };
