@@ -152,3 +152,39 @@ Deno.test("Tensor: float16 from numbers, a Float16Array or a Uint16Array of bits
   assert.equal((c.data as Float16Array)[0], -2.5);
   assert.throws(() => new Tensor("float16", new Float32Array(2), [2]), /needs a Float16Array/);
 });
+
+Deno.test("float16 attention heads: the roundings run in the GEMMs' epilogues and the head transposes fold into their strides, the same bits as unfused", async () => {
+  const bytes = halfModel((g, x, half) => {
+    // Projection (+ bias), split into 2 heads of 4, q·qᵀ per head, softmax, ·q, heads merged.
+    const y = g.op("Add", [g.op("MatMul", [x, half("W", [16, 8], 81)]), half("b", [8], 82)]);
+    const heads = g.op("Transpose", [g.op("Reshape", [y, g.ints("split", [3, 2, 4])])], {
+      perm: [1, 0, 2],
+    });
+    const scores = g.op("MatMul", [heads, g.op("Transpose", [heads], { perm: [0, 2, 1] })]);
+    const o = g.op("MatMul", [g.op("Softmax", [scores], { axis: -1 }), heads]);
+    const merged = g.op("Transpose", [o], { perm: [1, 0, 2] });
+    return { out: g.op("Reshape", [merged, g.ints("merge", [3, 8])]) };
+  });
+  await checkModel("half attention heads", bytes, { x: X });
+  const feeds = { x: new Tensor("float32", X.data, X.dims) };
+  const plain = await InferenceSession.create(bytes, { graphOptimizationLevel: "disabled" });
+  const fused = await InferenceSession.create(bytes);
+  try {
+    // The projection's rounding (before the Reshape) and the last product's (before the
+    // merge Transpose), each in its GEMM.
+    assert.equal(fused.optimization.fusions["rounding to half into its producer"], 2);
+    assert.ok(
+      fused.nodeCount < plain.nodeCount - 4,
+      `${fused.nodeCount} nodes fused, ${plain.nodeCount} plain`,
+    );
+    const want = plain.runSync(feeds).out.data as Float32Array;
+    const got = fused.runSync(feeds).out.data as Float32Array;
+    for (let i = 0; i < want.length; i++) {
+      assert.ok(Object.is(got[i], want[i]), `[${i}] ${got[i]} fused, ${want[i]} unfused`);
+      assert.ok(Object.is(Math.f16round(got[i]), got[i]), `[${i}] ${got[i]} is no half`);
+    }
+  } finally {
+    await plain.release();
+    await fused.release();
+  }
+});
