@@ -303,7 +303,11 @@ export const LIST_PIN_HOLD_MS = 20;
  * ours come back cold); with ORT's runs taking turns (as `deno task
  * compare-models` has them) the CNN's `run` paid 0.4-0.9 ms over
  * `runSync`. Lists neither steering nor pinned were within the noise of
- * this policy there (blocks of runs alternating in one process). Not
- * explained further.
+ * this policy there (blocks of runs alternating in one process). Deno's
+ * own hop grows the same way without any of our code: a nonblocking call
+ * of libc's memset costs 27 µs over the same call on the thread at 0-1
+ * MiB written, 90-160 µs at 8-64 MiB (`deno run -A bench/hop_cold.ts`,
+ * Zen 5, 2026-12-05, two runs): the event loop's thread resumes with its
+ * code and data evicted by what the call moved.
  */
 export const STEER_ISSUER = true;
