@@ -35,10 +35,10 @@ for (const mib of values.mib!.split(",").map(Number)) {
   const on: number[] = [], off: number[] = [];
   for (let i = 0; i < calls; i++) {
     let t = performance.now();
-    lib.symbols.memset(buf, i & 255, buf.length);
+    lib.symbols.memset(buf, i & 255, BigInt(buf.length));
     on.push((performance.now() - t) * 1e3);
     t = performance.now();
-    await lib.symbols.memsetOff(buf, i & 255, buf.length);
+    await lib.symbols.memsetOff(buf, i & 255, BigInt(buf.length));
     off.push((performance.now() - t) * 1e3);
   }
   const a = median(on), b = median(off);
