@@ -24,6 +24,7 @@ function softmaxRows(v: Float64Array): Float64Array {
 }
 
 const relu = (x: Float32Array) => Float64Array.from(x, (e) => Math.max(0, e));
+const ONES = new Float32Array(COLS).fill(1);
 
 async function check(
   build: (g: GraphBuilder, x: string) => string,
@@ -88,7 +89,7 @@ Deno.test("plan: ops that may compute in place take their dying input's storage:
   );
 });
 
-Deno.test("plan: an input read after the op keeps its storage; an op reading input 0 twice never overwrites it", async () => {
+Deno.test("plan: an input read after the op keeps its storage (a softmax's, a norm's residual); an op reading input 0 twice never overwrites it", async () => {
   // Softmax's input is read by the Add after it: its own bytes; the Add (input 0 dying there)
   // takes them.
   await check(
@@ -102,6 +103,32 @@ Deno.test("plan: an input read after the op keeps its storage; an op reading inp
     },
     2 * BYTES,
     "Add(a, Softmax(a))",
+  );
+  // LayerNormalization of b + a (the Add fused into it as its residual): into b's bytes, a kept
+  // to the norm as its residual.
+  await check(
+    (g, x) => {
+      const a = g.op("Relu", [x]);
+      const b = g.op("Softmax", [a], { axis: -1 });
+      return g.op("LayerNormalization", [g.op("Add", [b, a]), g.weight("s", [COLS], ONES)], {
+        axis: -1,
+      });
+    },
+    (x) => {
+      const a = relu(x), b = softmaxRows(a), out = new Float64Array(a.length);
+      for (let r = 0; r < ROWS; r++) {
+        const row = Array.from(
+          { length: COLS },
+          (_, c) => Math.fround(b[r * COLS + c] + a[r * COLS + c]),
+        );
+        const mean = row.reduce((p, q) => p + q, 0) / COLS;
+        const v = row.reduce((p, q) => p + (q - mean) ** 2, 0) / COLS;
+        for (let c = 0; c < COLS; c++) out[r * COLS + c] = (row[c] - mean) / Math.sqrt(v + 1e-5);
+      }
+      return out;
+    },
+    2 * BYTES,
+    "LayerNormalization(Softmax(a) + a)",
   );
   // The Mul reads a as both inputs: its output has bytes of its own.
   await check(

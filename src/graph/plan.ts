@@ -591,42 +591,6 @@ function valuesTail(
  * storage then lives from the first producer's step. Nested concatenations
  * (DenseNet's growing ones) nest: a placed output moves with its blocks.
  */
-/**
- * Output 0 of an op that may overwrite input 0 (`OpDef.inPlace`) takes
- * input 0's storage where nothing reads input 0 after the node: the output's
- * lines are then those the input's producer just wrote, in the cache of the
- * core that wrote them, instead of lines last written elsewhere in the
- * run, which a write must first fetch (on 2 threads, from the other core's
- * cache when another op wrote them split otherwise). Measured on Zen 5, a
- * BERT layer on 2 threads (its kernels' own times, scratch runs): its
- * softmax 49-51 → 20-22 µs (15 alone, called over and over), each
- * LayerNormalization 28-31 → 18-19; the layer's `runSync` ×0.989 (`deno run
- * -A bench/ab.ts --a 8a4b860 --b . --model bert --threads 2`; 1 thread
- * ×0.997, same bits).
- */
-function placeInPlace(
-  live: readonly Node[],
-  metas: ReadonlyMap<string, Meta>,
-  owner: Map<string, Root>,
-  within: ReadonlyMap<string, number>,
-): void {
-  live.forEach((n, step) => {
-    const def = defOf(n), x = n.inputs[0], o = n.outputs[0];
-    if (!def.inPlace || !x || !o || n.inputs.indexOf(x, 1) >= 0) return;
-    const from = owner.get(x), to = owner.get(o), mx = metas.get(x)!, mo = metas.get(o)!;
-    if (
-      !from || !to || from === to || from.buffer !== null || to.buffer !== null ||
-      mx.data !== null || mo.data !== null || from.last !== step || to.first !== step ||
-      from.bytes !== to.bytes || mx.type !== mo.type || sizeOf(mx.dims) !== sizeOf(mo.dims) ||
-      (within.get(x) ?? 0) !== 0 || (within.get(o) ?? 0) !== 0
-    ) return;
-    const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
-    if (!def.inPlace(n, ins)) return;
-    for (const [v, root] of owner) if (root === to) owner.set(v, from);
-    from.last = to.last;
-  });
-}
-
 function placeSlices(
   live: readonly Node[],
   metas: ReadonlyMap<string, Meta>,
@@ -660,5 +624,41 @@ function placeSlices(
       y.first = Math.min(y.first, r.first);
       y.last = Math.max(y.last, r.last);
     });
+  });
+}
+
+/**
+ * Output 0 of an op that may overwrite input 0 (`OpDef.inPlace`) takes
+ * input 0's storage where nothing reads input 0 after the node: the output's
+ * lines are then those the input's producer just wrote, in the cache of the
+ * core that wrote them, instead of lines last written elsewhere in the
+ * run, which a write must first fetch (on 2 threads, from the other core's
+ * cache when another op wrote them split otherwise). Measured on Zen 5, a
+ * BERT layer on 2 threads (its kernels' own times, scratch runs): its
+ * softmax 49-51 → 20-22 µs (15 alone, called over and over), each
+ * LayerNormalization 28-31 → 18-19; the layer's `runSync` ×0.989 (`deno run
+ * -A bench/ab.ts --a 8a4b860 --b 443d06b --model bert --threads 2`; 1 thread
+ * ×0.997, same bits).
+ */
+function placeInPlace(
+  live: readonly Node[],
+  metas: ReadonlyMap<string, Meta>,
+  owner: Map<string, Root>,
+  within: ReadonlyMap<string, number>,
+): void {
+  live.forEach((n, step) => {
+    const def = defOf(n), x = n.inputs[0], o = n.outputs[0];
+    if (!def.inPlace || !x || !o || n.inputs.indexOf(x, 1) >= 0) return;
+    const from = owner.get(x), to = owner.get(o), mx = metas.get(x)!, mo = metas.get(o)!;
+    if (
+      !from || !to || from === to || from.buffer !== null || to.buffer !== null ||
+      mx.data !== null || mo.data !== null || from.last !== step || to.first !== step ||
+      from.bytes !== to.bytes || mx.type !== mo.type || sizeOf(mx.dims) !== sizeOf(mo.dims) ||
+      (within.get(x) ?? 0) !== 0 || (within.get(o) ?? 0) !== 0
+    ) return;
+    const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
+    if (!def.inPlace(n, ins)) return;
+    for (const [v, root] of owner) if (root === to) owner.set(v, from);
+    from.last = to.last;
   });
 }

@@ -91,9 +91,9 @@ export const LAYER_NORM: OpDef = {
     }
     return [meta("float32", x.dims)];
   },
-  // The kernel reads a row (and its residual) before it writes it; a broadcast residual's
-  // add writes y first.
-  inPlace: (_n, ins) => !ins[3] || ins[3].dims.join() === ins[0]!.dims.join(),
+  // The kernel reads a row (and its residual) before it writes it; a broadcast residual is
+  // added into y first, which is x then.
+  inPlace: () => true,
   build(n, ins, outs, env) {
     const x = ins[0]!, y = outs[0], axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
     const o: NormOptions = {
