@@ -101,6 +101,8 @@ function skipNorm(kind: "layer" | "rms"): OpDef {
         meta("float32", x.dims),
       ];
     },
+    // Each step reads a row of the input before it writes that row of y.
+    inPlace: () => true,
     build(n, ins, outs, env) {
       const x = ins[0]!, skip = ins[1]!, jit = env.jit, h = x.dims[x.dims.length - 1];
       const y = outs[0].data as Float32Array, sum = outs[3]?.data as Float32Array | undefined;
@@ -117,18 +119,17 @@ function skipNorm(kind: "layer" | "rms"): OpDef {
         kind === "layer" ? jit.layerNorm(t, y, layerO) : jit.rmsNorm(t, y, o);
       const xd = x.data as Float32Array, sd = skip.data as Float32Array;
       if (!bias && !sum) return { native: true, run: () => norm(xd) };
-      // input + bias (+ skip for the sum output) through a scratch; the norm adds the skip.
-      const t = new Float32Array(xd.length), bd = bias?.data as Float32Array | undefined;
+      // input + bias into y, normalized there in place (the norm adds the skip); with the sum
+      // output, input (+ bias) + skip into it, normalized into y.
+      const bd = bias?.data as Float32Array | undefined, t = bd ? y : xd;
       const dims = x.dims, bdims = bias?.dims ?? [];
       // The sum output given: it is the normalized input (no residual left to add).
       const plain = { rows: o.rows, cols: o.cols, scale: o.scale, epsilon: o.epsilon };
       const plainLayer = beta ? { ...plain, bias: beta.data as Float32Array } : plain;
-      const copy = { dims: [xd.length], xStrides: [1], yStrides: [1] };
       return {
         native: true,
         run: () => {
-          if (bd) jit.binary("add", xd, dims, bd, bdims, t);
-          else jit.copy(xd, t, copy);
+          if (bd) jit.binary("add", xd, dims, bd, bdims, y);
           if (sum) {
             jit.binary("add", t, dims, sd, dims, sum);
             if (kind === "layer") jit.layerNorm(sum, y, plainLayer);
