@@ -162,3 +162,28 @@ Deno.test("tuner: settle() mid head-to-head decides once each side has its least
   assert.equal(t.winner, 2);
   assert.ok(Math.abs(t.gain() - 2) < 1e-9);
 });
+
+Deno.test("tuner: a call split otherwise than the last one is not a sample; the next call, on the same candidate, is", () => {
+  // Tier 1 and candidate 2 in 8 parts, candidate 1 whole and truly the fastest; a call after
+  // one split otherwise pays 3× (its threads fetch the lines the other split wrote).
+  const c = candidates(3);
+  c[0].parts = 8;
+  c[1].parts = 1;
+  c[2].parts = 8;
+  const t = new Tuner(c, 1, 1000);
+  let last = -1;
+  const ran = drive(t, (i, call) => {
+    const moved = last >= 0 && c[i].parts !== c[last].parts;
+    last = i;
+    return (i === 1 ? 80_000 : 100_000) * (moved ? 3 : 1) * (1 + 0.01 * jitter(call));
+  });
+  assert.equal(t.winner, 1, `ran ${ran}`);
+  // Every sample of every candidate is a call after one of its own parts.
+  for (const [i, cand] of c.entries()) {
+    assert.ok(cand.samples.every((ns) => ns < 150_000), `candidate ${i}: ${cand.samples}`);
+  }
+  // In the rounds, candidate 1 runs twice in a row each time it follows a split call.
+  const rounds = ran.slice(TUNE.baseline + 2);
+  const firstOne = rounds.indexOf(1);
+  assert.deepEqual(rounds.slice(firstOne, firstOne + 2), [1, 1]);
+});

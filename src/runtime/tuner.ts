@@ -59,6 +59,8 @@ export class Tuner<K> {
   #order: number[] = [];
   /** The next call is a fresh candidate's first (warm-up) call. */
   #warm = -1;
+  /** Parts of the last call's candidate (-1: none yet): see `record`. */
+  #lastParts = -1;
   /** Tier 1's calls timed before the rounds, ns. */
   readonly #baseline: number[] = [];
   /** The best candidate of the rounds while it meets tier 1 head to head (-1: not yet). */
@@ -180,8 +182,22 @@ export class Tuner<K> {
     this.lastSpendNs = ns;
   }
 
-  /** A call on candidate `i` took `ns`. Returns true when tuning is done. */
+  /**
+   * A call on candidate `i` took `ns`. Returns true when tuning is done. A
+   * call split into other parts than the last one's is not a sample: the
+   * next call runs the same candidate, and that one is. Its threads found
+   * the operands where the other split's had left them — the lines of y
+   * the other core's parts wrote, which a store must first fetch from that
+   * core's cache — a cost a candidate does not pay called after itself, as
+   * it is once chosen. Measured on Zen 5, 2 vCPUs (`deno run -A
+   * bench/tune_candidates.ts --gemm 128x768x768 --panels --threads 2`, the
+   * commit before and after): the whole-call candidate's median 1097 µs
+   * among the split ones, 699 with this (one thread alone: ~750).
+   */
   record(i: number, ns: number): boolean {
+    const parts = this.candidates[i].parts,
+      moved = this.#lastParts >= 0 && parts !== this.#lastParts;
+    this.#lastParts = parts;
     this.candidates[i].lastNs = ns;
     this.#timedCalls++;
     this.#timedNs += ns;
@@ -202,6 +218,7 @@ export class Tuner<K> {
       if (i === 0) this.#baseline.push(ns);
       return false;
     }
+    if (moved) return false;
     if (this.#rival > 0) {
       this.#duel[i === 0 ? 0 : 1].push(ns);
       if (++this.#cursor < this.#order.length) return false;
