@@ -151,6 +151,7 @@ const SIMPLIFIED_LAYER_NORM: OpDef = {
     if (n.outputs[1]) fail(n, "the inverse deviation output is not supported");
     return [meta("float32", x.dims), meta("float32", [1])];
   },
+  inPlace: () => true,
   build(n, ins, outs, env) {
     const x = ins[0]!, r = x.dims.length;
     let axis = n.attrs.int("axis", -1);

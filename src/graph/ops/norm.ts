@@ -135,6 +135,7 @@ export const RMS_NORM: OpDef = {
     }
     return [meta("float32", x.dims)];
   },
+  inPlace: () => true,
   build(n, ins, outs, env) {
     const x = ins[0]!, y = outs[0], axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
     const o = {
