@@ -187,3 +187,22 @@ Deno.test("tuner: a call split otherwise than the last one is not a sample; the 
   const firstOne = rounds.indexOf(1);
   assert.deepEqual(rounds.slice(firstOne, firstOne + 2), [1, 1]);
 });
+
+Deno.test("tuner: the tier-1 calls the runtime makes untimed (after a candidate failed to build) count as the last split", () => {
+  const c = candidates(3);
+  c[0].parts = 8;
+  c[1].parts = 1;
+  c[2].parts = 1;
+  const t = new Tuner(c, 1, 1000);
+  for (let call = 0; call < TUNE.baseline; call++) t.record(t.next(call, true), 100_000);
+  // Candidate 1 built and warmed (a 1-part call), candidate 2 fails: the runtime runs tier 1.
+  assert.equal(t.next(10, true), 1);
+  t.built(1, "kernel 1", 1000);
+  t.record(1, 100_000);
+  assert.equal(t.next(11, true), 2);
+  t.failed(2, "no", 1000);
+  // The rounds: tier 1 first, after tier-1 calls: a sample.
+  assert.equal(t.next(12, true), 0);
+  t.record(0, 100_000);
+  assert.equal(c[0].samples.length, 1);
+});

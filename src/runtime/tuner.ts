@@ -61,6 +61,10 @@ export class Tuner<K> {
   #warm = -1;
   /** Parts of the last call's candidate (-1: none yet): see `record`. */
   #lastParts = -1;
+  /** The key's next calls run tier 1 untimed (a wait, a candidate not built or not new). */
+  #tierOneRuns(): void {
+    this.#lastParts = this.candidates[0].parts;
+  }
   /** Tier 1's calls timed before the rounds, ns. */
   readonly #baseline: number[] = [];
   /** The best candidate of the rounds while it meets tier 1 head to head (-1: not yet). */
@@ -139,6 +143,7 @@ export class Tuner<K> {
   #afford(calls: number, unlimited: boolean, ns: number): boolean {
     const left = this.available(calls, unlimited, this.#measuredNs);
     if (left >= ns) return true;
+    this.#tierOneRuns();
     // Wait until the key's run time pays for it (its calls at the tier-1 median).
     const perCall = this.#budget * this.#base();
     const wait = perCall > 0 ? Math.ceil((ns - left) / perCall) : Infinity;
@@ -167,6 +172,7 @@ export class Tuner<K> {
     const c = this.candidates[i];
     c.sameAs = j;
     c.dropped = true;
+    this.#tierOneRuns();
     c.compileNs = ns;
     this.spentNs += ns;
     this.lastSpendNs = ns;
@@ -175,6 +181,7 @@ export class Tuner<K> {
 
   /** Candidate `i` could not be built (after `ns`). */
   failed(i: number, message: string, ns: number): void {
+    this.#tierOneRuns();
     const c = this.candidates[i];
     c.failure = message;
     c.dropped = true;
