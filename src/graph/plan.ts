@@ -634,11 +634,12 @@ function placeSlices(
  * core that wrote them, instead of lines last written elsewhere in the
  * run, which a write must first fetch (on 2 threads, from the other core's
  * cache when another op wrote them split otherwise). Measured on Zen 5, a
- * BERT layer on 2 threads (its kernels' own times, scratch runs): its
- * softmax 49-51 → 20-22 µs (15 alone, called over and over), each
- * LayerNormalization 28-31 → 18-19; the layer's `runSync` ×0.989 (`deno run
- * -A bench/ab.ts --a 8a4b860 --b 443d06b --model bert --threads 2`; 1 thread
- * ×0.997, same bits).
+ * BERT layer on 2 threads (`deno run -A bench/model_kernels.ts`, its kernels
+ * inside it, 8a4b860 `--at` beside): its softmax 49-51 → 20-22 µs (15 alone,
+ * called over and over), each LayerNormalization 28-31 → 18-19, the layer's
+ * `runSync` ×0.989 (`bench/ab.ts --model bert --threads 2`); hours later,
+ * the old softmax at 17.5-21.5 µs, 17.6, and the layer within the noise:
+ * what it saves depends on where the host puts the two vCPUs. Same bits.
  */
 function placeInPlace(
   live: readonly Node[],
