@@ -7,6 +7,7 @@
  *   deno run -A bench/tune_candidates.ts --gemm 128x1024x1024 [--transB] [--isa avx2] [--threads 2]
  *   deno run -A bench/tune_candidates.ts --gemm 128x768x3072 --panels --cold   # B as a model holds it
  *   deno run -A bench/tune_candidates.ts --gemm 128x3072x768 --panels --activation gelu   # + its epilogue
+ *   deno run -A bench/tune_candidates.ts --gemm 128x768x768 --panels --rotate 24   # B from 24 packed copies
  *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed   # weights packed once
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed --residual   # + a shortcut
@@ -59,8 +60,18 @@ if (values.gemm) {
   // --activation gelu|relu|…: the epilogue a model's Linear + activation fuses into the call.
   const act = values.activation as Activation | undefined;
   if (act !== undefined) Object.assign(o, { activation: act });
-  const bp = values.panels ? jit.packB(b, { k, n, transB: values.transB, layout: "panels" }) : b;
-  call = () => jit.gemm(a, bp, c, o);
+  const pack = () => jit.packB(b, { k, n, transB: values.transB, layout: "panels" });
+  // --rotate N with --panels: N packed copies of B taken in turn, as a model's layers stream
+  // their weights (beyond L3 where N copies outgrow it) while A and C stay where the last call
+  // left them. Every copy gives the same bits.
+  const bps = values.panels
+    ? Array.from({ length: Math.max(1, Number(values.rotate)) }, pack)
+    : [b];
+  let next = 0;
+  call = () => {
+    jit.gemm(a, bps[next], c, o);
+    next = (next + 1) % bps.length;
+  };
   out = c;
   flops = 2 * m * n * k;
 } else if (values.conv && values.transposed) {

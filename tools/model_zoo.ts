@@ -858,6 +858,8 @@ export const ZOO: Record<string, () => ZooModel> = {
   mlp1: () => mlp([784, 1024, 1024, 10], 1),
   mlp64: () => mlp([784, 1024, 1024, 10], 64),
   bert: () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
+  // The same layer at BERT's longest sequence: attention's share grows with its square.
+  "bert-512": () => encoderLayer({ seq: 512, hidden: 768, heads: 12, ff: 3072 }),
   "bert-dec": () =>
     encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, decomposedLayerNorm: true }),
   "bert-int8": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, quantized: true }),
