@@ -25,6 +25,7 @@ import { SOFTMAX } from "./softmax/family.ts";
 import { UNARY } from "./unary/family.ts";
 import { SCALE_ROWS } from "./scale/family.ts";
 import { ALL_FINITE } from "./finite/family.ts";
+import { ATTENTION } from "./attention/family.ts";
 
 /** Every op family the runtime serves. */
 export const FAMILIES: readonly OpFamily[] = [
@@ -49,6 +50,7 @@ export const FAMILIES: readonly OpFamily[] = [
   ROTARY,
   SCALE_ROWS,
   ALL_FINITE,
+  ATTENTION,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

@@ -80,6 +80,7 @@ import {
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
 import { readRotary, ROTARY, type RotaryOptions } from "../kernels/rotary/mod.ts";
+import { ATTENTION, type AttentionOptions, readAttention } from "../kernels/attention/mod.ts";
 import { COPY, type CopyOptions, readCopy } from "../kernels/copy/mod.ts";
 import { CHAIN, type ChainStep, type ChainSteps, readChain } from "../kernels/chain/mod.ts";
 import {
@@ -289,6 +290,7 @@ const CONV_TRANSPOSE_ID = familyId(CONV_TRANSPOSE);
 const BATCHNORM_ID = familyId(BATCHNORM);
 const RESIZE_ID = familyId(RESIZE);
 const ROTARY_ID = familyId(ROTARY);
+const ATTENTION_ID = familyId(ATTENTION);
 const SCALE_ROWS_ID = familyId(SCALE_ROWS);
 const ALL_FINITE_ID = familyId(ALL_FINITE);
 const COPY_ID = familyId(COPY);
@@ -992,6 +994,42 @@ export class Jit {
     tables[0] = tables[1] = undefined;
     rt.operand(ROTARY, 3, positions === null ? ABSENT : this.#positionsView(positions));
     rt.run(ROTARY_ID);
+  }
+
+  /**
+   * Scaled dot-product attention, per head: y = softmax(scale·q·kᵀ + bias)·v
+   * (softmax over the keys, max-subtracted), in one pass per block of query
+   * rows: no heads × queries × keys array is written. Layout "bshd" (the
+   * default: q [batch, queries, heads·headSize], k and v [batch, keys,
+   * kvHeads·size], y [batch, queries, heads·vHeadSize]) or "bhsd"; kvHeads
+   * below heads for grouped-query attention; `bias` rows of `keys` broadcast
+   * as `biasShape` says. y may not overlap an input.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const q = new Float32Array(4 * 8), k = new Float32Array(6 * 8), v = new Float32Array(6 * 8);
+   * const y = new Float32Array(4 * 8);
+   * jit.attention(q, k, v, y, { batch: 1, heads: 1, queries: 4, keys: 6, headSize: 8 });
+   * ```
+   */
+  attention(
+    q: Float32Array,
+    k: Float32Array,
+    v: Float32Array,
+    y: Float32Array,
+    options: AttentionOptions,
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(ATTENTION, 0, q);
+    rt.operand(ATTENTION, 1, k);
+    rt.operand(ATTENTION, 2, v);
+    rt.operand(ATTENTION, 4, y);
+    const bias = readAttention(q, k, v, y, options, rt.key, rt.extents);
+    rt.operand(ATTENTION, 3, bias ?? ABSENT);
+    rt.run(ATTENTION_ID);
   }
 
   /** The float32 view the runtime takes int32 positions as (the last one kept: no garbage a call). */

@@ -1,0 +1,421 @@
+/**
+ * Attention in one kernel: for each head and block of query rows, the
+ * scores S = scale·q·kᵀ + bias, their softmax and the output S·v, with the
+ * block's score rows kept in the workspace (L1 or L2) instead of a
+ * heads × queries × keys array written out and read back twice.
+ *
+ * Per key head, its keys are first transposed into the workspace (d rows
+ * of the keys, padded to whole vectors): a tile of R query rows × C vectors
+ * of keys then takes, per d, C loads and R broadcasts for R·C FMAs, as the
+ * direct GEMM's tile does. Each score row's maximum, e^(s − max) (the
+ * shared exponential, math/exp.ts) and their sum follow; the output tile
+ * (R rows × C vectors of v's columns) sums e·v over the keys in order and
+ * is scaled by 1/sum once. Padding lanes of the last vector of keys score
+ * −Inf (e = 0).
+ *
+ * Every element's sums run in a fixed order (q·k over d, e·v over the keys,
+ * the row's sums by vector then lane) whatever the block or part it falls
+ * in: the bits depend on the shape only.
+ *
+ * @module
+ */
+import {
+  Assembler,
+  type Program,
+  ptr,
+  qword,
+  r10,
+  r11,
+  r12,
+  r13,
+  r14,
+  r15,
+  r8,
+  r9,
+  rax,
+  rbx,
+  rcx,
+  rdx,
+  rsi,
+  rsp,
+} from "../../../asm/mod.ts";
+import {
+  addImmediate,
+  countedLoop,
+  frameLoop,
+  loadPointer,
+  restoreRegisters,
+  saveRegisters,
+  WORKSPACE_SLOT,
+} from "../abi.ts";
+import { emitInterleaved } from "../interleave.ts";
+import { Lanes } from "../math/lanes.ts";
+import { emitExpStep } from "../softmax/exp_step.ts";
+import { allocateStreams } from "../streams.ts";
+import { transpose16 } from "../transpose.ts";
+import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { ATTENTION_ARG, type AttentionSpec, BIAS } from "./spec.ts";
+
+/** How an attention kernel is built. */
+export interface AttentionPlan {
+  /** Vector level (SSE2 computes at the scalar level where keys or vHeadSize leave a tail). */
+  isa: VecLevel;
+  /** Query rows per block (a tile's rows). */
+  rows: number;
+  /** Vectors of keys (or of v's columns) per tile. */
+  vectors: number;
+  /** The keys transposed by 16×16 blocks in registers (AVX-512), else element by element. */
+  blockTranspose: boolean;
+  /** Bytes of the workspace: transposed keys, score rows, the rows' 1/sum, the padding vector. */
+  workspaceBytes: number;
+  /** One line for listings and stats. */
+  description: string;
+}
+
+/** The workspace's parts, in bytes from its start. */
+export interface AttentionLayout {
+  /** Keys per transposed row: `keys` rounded up to whole vectors. */
+  padded: number;
+  keysT: number;
+  scores: number;
+  inverse: number;
+  pad: number;
+  bytes: number;
+}
+
+const line = (n: number) => Math.ceil(n / 64) * 64;
+
+/** Where the workspace holds what, for a plan's lanes and rows. */
+export function attentionLayout(s: AttentionSpec, lanes: number, rows: number): AttentionLayout {
+  const padded = Math.ceil(s.keys / lanes) * lanes;
+  const keysT = 0, scores = line(s.headSize * padded * 4);
+  const inverse = scores + line(rows * padded * 4), pad = inverse + line(rows * 4);
+  return { padded, keysT, scores, inverse, pad, bytes: pad + line(lanes * 4) };
+}
+
+/** Tile rows × vectors by level: accumulators, a vector's loads, a broadcast, temporaries. */
+const TILES: Record<VecLevel, { rows: number; vectors: number }> = {
+  avx512: { rows: 6, vectors: 4 },
+  avx2: { rows: 3, vectors: 3 },
+  sse2: { rows: 3, vectors: 3 },
+  scalar: { rows: 3, vectors: 3 },
+};
+
+/** Largest displacement a tile's rows may span (a disp32). */
+const MAX_DISP = 2 ** 31 - 1;
+
+/** The plan: the level's tile; one row per block where rows lie too far apart for a displacement. */
+export function planAttention(s: AttentionSpec, isa: VecLevel): AttentionPlan {
+  const level = isa === "sse2" && (s.keys % 4 !== 0 || s.vHeadSize % 4 !== 0) ? "scalar" : isa;
+  const lanes = vecIsa(level).lanes;
+  const tile = TILES[level];
+  const spread = Math.max(s.q.row, s.y.row, s.b.row) * 4 * (tile.rows - 1);
+  const rows = spread > MAX_DISP ? 1 : tile.rows;
+  const blockTranspose = level === "avx512" && s.k.row * 4 * 15 <= MAX_DISP;
+  const layout = attentionLayout(s, lanes, rows);
+  return {
+    isa: level,
+    rows,
+    vectors: tile.vectors,
+    blockTranspose,
+    workspaceBytes: layout.bytes,
+    description: `${level} attention, ${rows} query rows × ${tile.vectors * lanes} keys a tile, ` +
+      `keys transposed ${blockTranspose ? "by 16×16 blocks" : "element by element"}`,
+  };
+}
+
+// Frame slots (bytes from rsp): the walking pointers of each loop level, the counters, the
+// workspace.
+const QB = 0, KB = 8, VB = 16, BB = 24, YB = 32;
+const QH = 40, BH = 48, YH = 56, KH = 64, VH = 72;
+const QR = 80, BR = 88, YR = 96;
+const N_BATCH = 104, N_KV = 112, N_GROUP = 120, N_BLOCK = 128;
+const FRAME = 136;
+const USED = [rbx, r12, r13, r14, r15];
+
+/** Emits `void kernel(args)` for the spec. */
+export function generateAttention(
+  s: AttentionSpec,
+  plan: AttentionPlan,
+  options: { listing: boolean },
+): Program {
+  const a = new Assembler({ listing: options.listing });
+  const isa = vecIsa(plan.isa);
+  const v = new Vec(a, isa);
+  const L = isa.lanes, VBYTES = L * 4;
+  const lay = attentionLayout(s, L, plan.rows);
+  const P4 = lay.padded * 4;
+  const VT = lay.padded / L, VD = Math.ceil(s.vHeadSize / L);
+  const keyTail = s.keys % L, colTail = s.vHeadSize % L;
+  const R = plan.rows, C = plan.vectors;
+  const bias = (s.bias & BIAS.PRESENT) !== 0;
+  const group = s.heads / s.kvHeads;
+  // Registers of the tiles: accumulators from 0, the vectors loaded, a broadcast, scale,
+  // a temporary, the FMA temporary where there is no FMA, the AVX2 tail mask last.
+  const ACC = (r: number, j: number) => r * C + j;
+  const LOADED = R * C, BC = LOADED + C, SCALE = BC + 1, T2 = BC + 2, FT = BC + 3;
+  const MASK = isa.level === "avx2" ? isa.nregs - 1 : -1;
+  const tailOf = (lanes: number): Tail => v.tail(lanes, 1, MASK);
+
+  saveRegisters(a, USED);
+  a.emit("sub", rsp, FRAME);
+  for (const [slot, arg] of [[QB, ATTENTION_ARG.Q], [KB, ATTENTION_ARG.K], [VB, ATTENTION_ARG.V], [
+    BB,
+    ATTENTION_ARG.BIAS,
+  ], [YB, ATTENTION_ARG.Y]] as const) {
+    loadPointer(a, rax, arg);
+    a.emit("mov", qword(rsp, slot), rax);
+  }
+  loadPointer(a, r12, WORKSPACE_SLOT);
+  const copy = (to: number, from: number) => {
+    a.emit("mov", rax, qword(rsp, from));
+    a.emit("mov", qword(rsp, to), rax);
+  };
+  const advance = (slot: number, bytes: number) => {
+    if (bytes !== 0) addImmediate(a, "add", qword(rsp, slot), bytes);
+  };
+  // The padding vector: 0 in the lanes of keys, −Inf past them (added to the last scores).
+  if (keyTail !== 0) {
+    v.zero(0);
+    v.move(1, f32(-Infinity));
+    for (let i = 0; i < L; i++) v.storeScalar(r12, lay.pad + 4 * i, i < keyTail ? 0 : 1);
+  }
+
+  frameLoop(a, N_BATCH, s.batch, () => {
+    copy(QH, QB), copy(BH, BB), copy(YH, YB), copy(KH, KB), copy(VH, VB);
+    frameLoop(a, N_KV, s.kvHeads, () => {
+      if (plan.blockTranspose) transposeByBlocks();
+      else transposeByElements();
+      frameLoop(a, N_GROUP, group, () => {
+        copy(QR, QH), copy(BR, BH), copy(YR, YH);
+        frameLoop(a, N_BLOCK, Math.floor(s.queries / R), () => {
+          block(R);
+          advance(QR, R * s.q.row * 4), advance(BR, R * s.b.row * 4), advance(YR, R * s.y.row * 4);
+        });
+        if (s.queries % R) block(s.queries % R);
+        advance(QH, s.q.head * 4), advance(BH, s.b.head * 4), advance(YH, s.y.head * 4);
+      });
+      advance(KH, s.k.head * 4), advance(VH, s.v.head * 4);
+    });
+    advance(QB, s.q.batch * 4), advance(BB, s.b.batch * 4), advance(YB, s.y.batch * 4);
+    advance(KB, s.k.batch * 4), advance(VB, s.v.batch * 4);
+  });
+  a.emit("add", rsp, FRAME);
+  restoreRegisters(a, USED);
+  v.leave();
+  a.emit("ret");
+  return a.finish();
+
+  /** The key head's keys (at KH) into the workspace, transposed: 16×16 blocks in registers. */
+  function transposeByBlocks(): void {
+    const kRow4 = s.k.row * 4, D = s.headSize;
+    const tBlock = (rowsValid: number) => {
+      a.emit("mov", r10, r8);
+      a.emit("mov", r11, r9);
+      const one = (lanes: number) => {
+        const tail = lanes < 16 ? tailOf(lanes) : undefined;
+        for (let p = 0; p < 16; p++) {
+          if (p < rowsValid) v.load(p, r10, p * kRow4, tail);
+          else v.zero(p);
+        }
+        const out = transpose16(v);
+        for (let j = 0; j < lanes; j++) v.store(r11, j * P4, out[j]);
+      };
+      countedLoop(a, rcx, Math.floor(D / 16), () => {
+        one(16);
+        a.emit("add", r10, 64);
+        addImmediate(a, "add", r11, 16 * P4);
+      });
+      if (D % 16) one(D % 16);
+    };
+    a.emit("mov", r8, qword(rsp, KH));
+    a.emit("lea", r9, ptr(r12, lay.keysT));
+    countedLoop(a, r13, Math.floor(s.keys / 16), () => {
+      tBlock(16);
+      addImmediate(a, "add", r8, 16 * kRow4);
+      a.emit("add", r9, 64);
+    });
+    if (s.keys % 16) tBlock(s.keys % 16);
+  }
+
+  /** The same, element by element (every level; the padding columns zeroed). */
+  function transposeByElements(): void {
+    a.emit("mov", r8, qword(rsp, KH));
+    a.emit("lea", r9, ptr(r12, lay.keysT));
+    countedLoop(a, r13, s.keys, () => {
+      a.emit("mov", r10, r8);
+      a.emit("mov", r11, r9);
+      countedLoop(a, rcx, s.headSize, () => {
+        v.loadScalar(0, r10, 0);
+        v.storeScalar(r11, 0, 0);
+        a.emit("add", r10, 4);
+        addImmediate(a, "add", r11, P4);
+      });
+      addImmediate(a, "add", r8, s.k.row * 4);
+      a.emit("add", r9, 4);
+    });
+    if (lay.padded === s.keys) return;
+    v.zero(0);
+    a.emit("lea", r9, ptr(r12, lay.keysT + s.keys * 4));
+    countedLoop(a, rcx, s.headSize, () => {
+      for (let t = s.keys; t < lay.padded; t++) v.storeScalar(r9, (t - s.keys) * 4, 0);
+      addImmediate(a, "add", r9, P4);
+    });
+  }
+
+  /** One block of `rows` query rows (at QR) of the current head: scores, softmax, output. */
+  function block(rows: number): void {
+    // Scores, chunk by chunk of C vectors of keys; the last chunk (the padding's) peeled.
+    a.emit("lea", rsi, ptr(r12, lay.scores));
+    a.emit("lea", rbx, ptr(r12, lay.keysT));
+    if (bias) a.emit("mov", rdx, qword(rsp, BR));
+    const chunks = Math.ceil(VT / C);
+    countedLoop(a, r13, chunks - 1, () => {
+      scoreTile(rows, C, false);
+      a.emit("add", rsi, C * VBYTES);
+      a.emit("add", rbx, C * VBYTES);
+      if (bias) a.emit("add", rdx, C * VBYTES);
+    });
+    scoreTile(rows, VT - (chunks - 1) * C, true);
+    softmaxRows(rows);
+    // The output, chunk by chunk of C vectors of v's columns; the last (its tail) peeled.
+    a.emit("mov", r14, qword(rsp, VH));
+    a.emit("mov", r15, qword(rsp, YR));
+    const outChunks = Math.ceil(VD / C);
+    countedLoop(a, r13, outChunks - 1, () => {
+      outputTile(rows, C, 0);
+      a.emit("add", r14, C * VBYTES);
+      a.emit("add", r15, C * VBYTES);
+    });
+    outputTile(rows, VD - (outChunks - 1) * C, colTail);
+  }
+
+  /** rows × c vectors of scores: q (QR) · the transposed keys (rbx) → the score rows (rsi). */
+  function scoreTile(rows: number, c: number, last: boolean): void {
+    for (let r = 0; r < rows; r++) for (let j = 0; j < c; j++) v.zero(ACC(r, j));
+    a.emit("mov", r8, qword(rsp, QR));
+    a.emit("mov", r9, rbx);
+    countedLoop(a, rcx, s.headSize, () => {
+      for (let j = 0; j < c; j++) v.load(LOADED + j, r9, j * VBYTES);
+      for (let r = 0; r < rows; r++) {
+        v.broadcast(BC, r8, r * s.q.row * 4);
+        for (let j = 0; j < c; j++) v.fma(ACC(r, j), LOADED + j, BC, FT);
+      }
+      a.emit("add", r8, 4);
+      addImmediate(a, "add", r9, P4);
+    });
+    const padded = last && keyTail !== 0;
+    const tail = padded && bias ? tailOf(keyTail) : undefined;
+    v.move(SCALE, f32(s.scale));
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < c; j++) {
+        const acc = ACC(r, j), lastVector = padded && j === c - 1;
+        if (bias) {
+          v.load(T2, rdx, r * s.b.row * 4 + j * VBYTES, lastVector ? tail : undefined);
+          v.fmadd(acc, acc, SCALE, T2);
+        } else v.op("mul", acc, acc, SCALE);
+        if (lastVector) {
+          v.load(T2, r12, lay.pad);
+          v.op("add", acc, acc, T2);
+        }
+        v.store(rsi, r * P4 + j * VBYTES, acc);
+      }
+    }
+  }
+
+  /**
+   * Each score row: its maximum, e^(s − max) in place and their sum (streams
+   * of the shared exponential), and 1/sum into the workspace.
+   */
+  function softmaxRows(rows: number): void {
+    // A vocabulary of its own: the streams pin constants in registers the tiles then reuse.
+    const w = new Vec(a, isa);
+    const all: number[] = [];
+    for (let r = 0; r < isa.nregs; r++) if (r !== MASK) all.push(r);
+    const MX = all[0], TOTAL = all[1], pool = all.slice(2);
+    const streams = allocateStreams(
+      w,
+      pool,
+      3,
+      3,
+      (m, [x, e, sum]) => emitExpStep(m, e, x, sum, MX),
+    );
+    const n = streams.count;
+    a.emit("lea", r11, ptr(r12, lay.scores));
+    a.emit("lea", r14, ptr(r12, lay.inverse));
+    countedLoop(a, r13, rows, () => {
+      // The maximum, in up to 4 accumulators (exact in any order).
+      const accs = pool.slice(0, Math.min(4, VT)), LD = pool[4];
+      for (const r of accs) w.move(r, f32(-Infinity));
+      a.emit("mov", r9, r11);
+      const groups = Math.floor(VT / accs.length);
+      countedLoop(a, rcx, groups, () => {
+        accs.forEach((r, i) => {
+          w.load(LD, r9, i * VBYTES);
+          w.op("max", r, r, LD);
+        });
+        addImmediate(a, "add", r9, accs.length * VBYTES);
+      });
+      for (let j = 0; j < VT - groups * accs.length; j++) {
+        w.load(LD, r9, j * VBYTES);
+        w.op("max", accs[0], accs[0], LD);
+      }
+      for (let i = 1; i < accs.length; i++) w.op("max", accs[0], accs[0], accs[i]);
+      w.reduceAll("max", accs[0], LD);
+      w.move(MX, accs[0]);
+      // e = e^(s − max) in place, summed per stream, the streams folded in order.
+      for (let i = 0; i < n; i++) w.zero(streams.stream(i).fixed[2]);
+      a.emit("mov", r10, r11);
+      const step = (to: Assembler, i: number, disp: number) => {
+        const sv = w.retarget(to), st = streams.stream(i);
+        const m = new Lanes(sv, st.temps, st.masks);
+        sv.load(st.fixed[0], r10, disp);
+        emitExpStep(m, st.fixed[1], st.fixed[0], st.fixed[2], MX, undefined, { disp });
+      };
+      const runs = Math.floor(VT / n);
+      countedLoop(a, rcx, runs, () => {
+        emitInterleaved(a, Array.from({ length: n }, (_, i) => (to) => step(to, i, i * VBYTES)));
+        addImmediate(a, "add", r10, n * VBYTES);
+      });
+      for (let j = 0; j < VT - runs * n; j++) step(a, 0, j * VBYTES);
+      w.move(TOTAL, streams.stream(0).fixed[2]);
+      for (let i = 1; i < n; i++) w.op("add", TOTAL, TOTAL, streams.stream(i).fixed[2]);
+      const t = streams.unpinned[0];
+      w.reduceAll("add", TOTAL, t);
+      w.move(t, f32(1));
+      w.op("div", t, t, TOTAL);
+      w.storeScalar(r14, 0, t);
+      addImmediate(a, "add", r11, P4);
+      a.emit("add", r14, 4);
+    });
+  }
+
+  /**
+   * rows × c vectors of the output: the score rows (e) · v's rows (r14)
+   * over the keys, times each row's 1/sum, into y's rows (r15); `tail`
+   * lanes in the last vector (0: whole).
+   */
+  function outputTile(rows: number, c: number, tail: number): void {
+    const t = tail ? tailOf(tail) : undefined;
+    const lastOf = (j: number) => (j === c - 1 ? t : undefined);
+    for (let r = 0; r < rows; r++) for (let j = 0; j < c; j++) v.zero(ACC(r, j));
+    a.emit("lea", r10, ptr(r12, lay.scores));
+    a.emit("mov", r11, r14);
+    countedLoop(a, rcx, s.keys, () => {
+      for (let j = 0; j < c; j++) v.load(LOADED + j, r11, j * VBYTES, lastOf(j));
+      for (let r = 0; r < rows; r++) {
+        v.broadcast(BC, r10, r * P4);
+        for (let j = 0; j < c; j++) v.fma(ACC(r, j), LOADED + j, BC, FT);
+      }
+      a.emit("add", r10, 4);
+      addImmediate(a, "add", r11, s.v.row * 4);
+    });
+    for (let r = 0; r < rows; r++) {
+      v.broadcast(BC, r12, lay.inverse + r * 4);
+      for (let j = 0; j < c; j++) {
+        v.op("mul", ACC(r, j), ACC(r, j), BC);
+        v.store(r15, r * s.y.row * 4 + j * VBYTES, ACC(r, j), lastOf(j));
+      }
+    }
+  }
+}
