@@ -73,6 +73,26 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         sin: w.subarray(15, 30),
         positions: new Int32Array([0, 0, 0]),
       }),
+    attention: (jit, out) =>
+      // Two items of 2 query heads on 1 key head, rows 18 apart, a bias per item.
+      jit.attention(
+        x.subarray(0, 180),
+        y.subarray(0, 74),
+        y.subarray(74, 148),
+        out.subarray(0, 180),
+        {
+          batch: 2,
+          heads: 2,
+          kvHeads: 1,
+          queries: 5,
+          keys: 37,
+          headSize: 1,
+          vHeadSize: 1,
+          rowStrides: { q: 18, y: 18 },
+          bias: y.subarray(148, 222),
+          biasShape: [2, 1, 1],
+        },
+      ),
     batchNorm: (jit, out) =>
       jit.batchNorm(x.subarray(0, 333), out, {
         n: 1,

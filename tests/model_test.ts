@@ -207,9 +207,12 @@ Deno.test("model: QDQ groups ONNX Runtime leaves float stay float (int8 Conv, a 
 Deno.test("model: fusions leave the expected nodes and keep the outputs", async () => {
   const cases: [ZooModel, Record<string, number>][] = [
     [encoderLayer({ seq: 8, hidden: 32, heads: 4, ff: 64, decomposedLayerNorm: true }), {
-      // Q, K, V, output and FF projections with their bias (FF1 with its GELU), and the two
-      // attention products reading and writing heads through strides (no Transpose left).
-      "njit.MatMul": 8,
+      // Q, K, V, output and FF projections with their bias (FF1 with its GELU); the two
+      // attention products and the softmax between them one attention node reading and
+      // writing heads through strides (no Transpose left).
+      "njit.MatMul": 6,
+      "njit.DotProductAttention": 1,
+      Softmax: 0,
       Transpose: 0,
       "njit.LayerNormalization": 2, // decomposed LayerNorm found, residual Add fused in
       Div: 0, // the scores' scale into their MatMul's alpha (the other Divs: LayerNorm, GELU)

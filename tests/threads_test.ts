@@ -380,6 +380,31 @@ function cases(seed: number): Case[] {
     });
   }
   {
+    // Attention split by batch items, by key heads (each with its query heads) or by query
+    // rows: tails of keys and sizes, a bias over keys per item.
+    const batch = pick(r, [1, 1, 3]), kvHeads = batch > 1 ? 2 : pick(r, [1, 3]);
+    const heads = 2 * kvHeads, queries = int(r, 7, 40), keys = int(r, 3, 90);
+    const D = pick(r, [8, 33, 64]), E = pick(r, [8, 20]);
+    const q = vec(batch * queries * heads * D), k = vec(batch * keys * kvHeads * D);
+    const v = vec(batch * keys * kvHeads * E), bias = vec(batch * keys);
+    out.push({
+      name: `attention ${batch}×${heads}/${kvHeads} q${queries} k${keys} d${D},${E}`,
+      outputs: batch * queries * heads * E,
+      run: (jit, y) =>
+        jit.attention(q, k, v, y, {
+          batch,
+          heads,
+          kvHeads,
+          queries,
+          keys,
+          headSize: D,
+          vHeadSize: E,
+          bias,
+          biasShape: [batch, 1, 1],
+        }),
+    });
+  }
+  {
     // An elementwise chain of an edge length.
     const n = 16 * int(r, 40, 90) + edge();
     const cx = vec(n);

@@ -122,7 +122,19 @@ export interface Node {
      * constants folded into them (the output is x's shape padded to it).
      */
     chain?: { steps: ChainStep[]; constRank: number };
+    /** DotProductAttention only: see {@link DotAttention}. */
+    attention?: DotAttention;
   };
+}
+
+/** A fused attention's record: layout, scale, and the nodes it replaced (for other shapes). */
+export interface DotAttention {
+  /** q, k, v and y as [batch, heads, tokens, size] (else [batch, tokens, heads, size]). */
+  headsFirst: boolean;
+  /** The product's scale (the first MatMul's folded scale). */
+  scale: number;
+  /** The first MatMul, the Softmax and the second MatMul, as the graph had them. */
+  nodes: [Node, Node, Node];
 }
 
 /**

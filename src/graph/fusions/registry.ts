@@ -11,6 +11,7 @@ import { GELU } from "./gelu.ts";
 import { HARD_SWISH } from "./hardswish.ts";
 import { LAYERNORM } from "./layernorm.ts";
 import { MATMUL_ADDEND } from "./matmul_addend.ts";
+import { DOT_ATTENTION_FUSION } from "./dot_attention.ts";
 import { MATMUL_BIAS } from "./matmul_bias.ts";
 import { MATMUL_BIAS_GELU } from "./matmul_bias_gelu.ts";
 import { MATMUL_INTEGER_BIAS } from "./matmul_integer_bias.ts";
@@ -46,6 +47,8 @@ export const FUSIONS: readonly Fusion[] = [
   ADD_LAYERNORM,
   // After Add + LayerNormalization: a residual Add before a norm is that one's.
   MATMUL_ADDEND,
+  // After the MatMuls took their transposes, scale and mask.
+  DOT_ATTENTION_FUSION,
   FAKE_QUANT,
   ELEMENTWISE_CHAIN_FUSION,
 ];

@@ -7,6 +7,7 @@
 import { ATTENTION_OPS } from "./attention.ts";
 import { BINARY_OPS } from "./binary.ts";
 import { ELEMENTWISE_CHAIN } from "./chain.ts";
+import { DOT_ATTENTION } from "./dot_attention.ts";
 import { CONTROL_OPS } from "./control.ts";
 import { CONV_OPS } from "./conv.ts";
 import { CONV_INTEGER_OPS } from "./conv_integer.ts";
@@ -97,6 +98,7 @@ const FUSED = new Set([
 /** Ops that exist only as fusions make them (domain "njit"). */
 const NJIT_ONLY: ReadonlyMap<string, OpDef> = new Map([
   ["ElementwiseChain", ELEMENTWISE_CHAIN],
+  ["DotProductAttention", DOT_ATTENTION],
   ["RoundHalf", ROUND_HALF],
   ["LegacyBroadcast", LEGACY_BROADCAST],
 ]);

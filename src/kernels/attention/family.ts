@@ -46,7 +46,7 @@ function attentionParts(
   const group = s.heads / s.kvHeads;
   const by = s.batch > 1 ? "batch" : s.kvHeads > 1 ? "heads" : "queries";
   const total = by === "batch" ? s.batch : by === "heads" ? s.kvHeads : s.queries;
-  const ranges = splitRange(total, parts);
+  const ranges = splitRange(total, evenParts(total, parts));
   if (ranges.length < 2) return null;
   return ranges.map(({ start, count }) => {
     if (by === "batch") {
@@ -61,7 +61,13 @@ function attentionParts(
       return {
         spec: { ...s, kvHeads: count, heads: count * group },
         plan,
-        offsets: [4 * h * s.q.head, 4 * start * s.k.head, 4 * start * s.v.head, 4 * h * s.b.head, 4 * h * s.y.head],
+        offsets: [
+          4 * h * s.q.head,
+          4 * start * s.k.head,
+          4 * start * s.v.head,
+          4 * h * s.b.head,
+          4 * h * s.y.head,
+        ],
       };
     }
     return {
@@ -70,6 +76,18 @@ function attentionParts(
       offsets: [4 * start * s.q.row, 0, 0, 4 * start * s.b.row, 4 * start * s.y.row],
     };
   });
+}
+
+/**
+ * Parts of equal work where few units go round: the most parts, at most
+ * `parts`, that divide `total` (12 heads in 6 parts of 2, not 8 of 1 or 2:
+ * the threads' shares then match), or `parts` where there are many units
+ * each (the last part's shortfall then small).
+ */
+function evenParts(total: number, parts: number): number {
+  if (total >= 4 * parts) return parts;
+  for (let p = Math.min(parts, total); p > 1; p--) if (total % p === 0) return p;
+  return Math.min(parts, total);
 }
 
 /** The f64 computation, rounded to f32: softmax(scale·q·kᵀ + bias)·v, max-subtracted. */

@@ -159,10 +159,12 @@ export function generateAttention(
 
   saveRegisters(a, USED);
   a.emit("sub", rsp, FRAME);
-  for (const [slot, arg] of [[QB, ATTENTION_ARG.Q], [KB, ATTENTION_ARG.K], [VB, ATTENTION_ARG.V], [
-    BB,
-    ATTENTION_ARG.BIAS,
-  ], [YB, ATTENTION_ARG.Y]] as const) {
+  for (
+    const [slot, arg] of [[QB, ATTENTION_ARG.Q], [KB, ATTENTION_ARG.K], [VB, ATTENTION_ARG.V], [
+      BB,
+      ATTENTION_ARG.BIAS,
+    ], [YB, ATTENTION_ARG.Y]] as const
+  ) {
     loadPointer(a, rax, arg);
     a.emit("mov", qword(rsp, slot), rax);
   }
@@ -324,70 +326,71 @@ export function generateAttention(
   }
 
   /**
-   * Each score row: its maximum, e^(s − max) in place and their sum (streams
-   * of the shared exponential), and 1/sum into the workspace.
+   * Each score row: its maximum, e^(s − max) in place and their sum (the
+   * shared exponential), and 1/sum into the workspace. Rows go in groups,
+   * one stream of the exponential each, so their chains of maxima, sums and
+   * latencies overlap (a row alone waits on each).
    */
   function softmaxRows(rows: number): void {
     // A vocabulary of its own: the streams pin constants in registers the tiles then reuse.
     const w = new Vec(a, isa);
     const all: number[] = [];
     for (let r = 0; r < isa.nregs; r++) if (r !== MASK) all.push(r);
-    const MX = all[0], TOTAL = all[1], pool = all.slice(2);
+    const most = Math.min(3, rows);
+    const MX = all.slice(0, most), LD = all[most], pool = all.slice(most + 1);
     const streams = allocateStreams(
       w,
       pool,
       3,
-      3,
-      (m, [x, e, sum]) => emitExpStep(m, e, x, sum, MX),
+      most,
+      (m, [x, e, sum]) => emitExpStep(m, e, x, sum, MX[0]),
     );
-    const n = streams.count;
+    const G = streams.count;
     a.emit("lea", r11, ptr(r12, lay.scores));
     a.emit("lea", r14, ptr(r12, lay.inverse));
-    countedLoop(a, r13, rows, () => {
-      // The maximum, in up to 4 accumulators (exact in any order).
-      const accs = pool.slice(0, Math.min(4, VT)), LD = pool[4];
-      for (const r of accs) w.move(r, f32(-Infinity));
+    countedLoop(a, r13, Math.floor(rows / G), () => group(G));
+    if (rows % G) group(rows % G);
+
+    /** `g` rows from r11 (their 1/sum at r14); both advanced past them. */
+    function group(g: number): void {
+      const rowsOf = Array.from({ length: g }, (_, r) => r);
+      const sum = (r: number) => streams.stream(r).fixed[2];
+      // The maxima (exact in any order), a row's chain each.
+      for (const r of rowsOf) w.move(MX[r], f32(-Infinity));
       a.emit("mov", r9, r11);
-      const groups = Math.floor(VT / accs.length);
-      countedLoop(a, rcx, groups, () => {
-        accs.forEach((r, i) => {
-          w.load(LD, r9, i * VBYTES);
-          w.op("max", r, r, LD);
-        });
-        addImmediate(a, "add", r9, accs.length * VBYTES);
+      countedLoop(a, rcx, VT, () => {
+        for (const r of rowsOf) {
+          w.load(LD, r9, r * P4);
+          w.op("max", MX[r], MX[r], LD);
+        }
+        a.emit("add", r9, VBYTES);
       });
-      for (let j = 0; j < VT - groups * accs.length; j++) {
-        w.load(LD, r9, j * VBYTES);
-        w.op("max", accs[0], accs[0], LD);
-      }
-      for (let i = 1; i < accs.length; i++) w.op("max", accs[0], accs[0], accs[i]);
-      w.reduceAll("max", accs[0], LD);
-      w.move(MX, accs[0]);
-      // e = e^(s − max) in place, summed per stream, the streams folded in order.
-      for (let i = 0; i < n; i++) w.zero(streams.stream(i).fixed[2]);
+      for (const r of rowsOf) w.reduceAll("max", MX[r], LD);
+      // e = e^(s − max) in place, a row a stream, each summed in the row's order.
+      for (const r of rowsOf) w.zero(sum(r));
       a.emit("mov", r10, r11);
-      const step = (to: Assembler, i: number, disp: number) => {
-        const sv = w.retarget(to), st = streams.stream(i);
-        const m = new Lanes(sv, st.temps, st.masks);
-        sv.load(st.fixed[0], r10, disp);
-        emitExpStep(m, st.fixed[1], st.fixed[0], st.fixed[2], MX, undefined, { disp });
-      };
-      const runs = Math.floor(VT / n);
-      countedLoop(a, rcx, runs, () => {
-        emitInterleaved(a, Array.from({ length: n }, (_, i) => (to) => step(to, i, i * VBYTES)));
-        addImmediate(a, "add", r10, n * VBYTES);
+      countedLoop(a, rcx, VT, () => {
+        emitInterleaved(
+          a,
+          rowsOf.map((r) => (to: Assembler) => {
+            const sv = w.retarget(to), st = streams.stream(r);
+            const m = new Lanes(sv, st.temps, st.masks);
+            sv.load(st.fixed[0], r10, r * P4);
+            emitExpStep(m, st.fixed[1], st.fixed[0], sum(r), MX[r], undefined, { disp: r * P4 });
+          }),
+        );
+        a.emit("add", r10, VBYTES);
       });
-      for (let j = 0; j < VT - runs * n; j++) step(a, 0, j * VBYTES);
-      w.move(TOTAL, streams.stream(0).fixed[2]);
-      for (let i = 1; i < n; i++) w.op("add", TOTAL, TOTAL, streams.stream(i).fixed[2]);
-      const t = streams.unpinned[0];
-      w.reduceAll("add", TOTAL, t);
-      w.move(t, f32(1));
-      w.op("div", t, t, TOTAL);
-      w.storeScalar(r14, 0, t);
-      addImmediate(a, "add", r11, P4);
-      a.emit("add", r14, 4);
-    });
+      for (const r of rowsOf) {
+        const t = streams.stream(r).fixed[0];
+        w.reduceAll("add", sum(r), t);
+        w.move(t, f32(1));
+        w.op("div", t, t, sum(r));
+        w.storeScalar(r14, r * 4, t);
+      }
+      addImmediate(a, "add", r11, g * P4);
+      a.emit("add", r14, 4 * g);
+    }
   }
 
   /**

@@ -113,7 +113,11 @@ export function readAttention(
     fail(W, `scale must be a number, got ${describe(scale)}`, "type");
   } else if (!Number.isFinite(scale)) fail(W, `scale must be finite, got ${scale}`, "range");
   const rs = o.rowStrides;
-  ROWS.q = ROWS.k = ROWS.v = ROWS.y = 0;
+  ROWS.q =
+    ROWS.k =
+    ROWS.v =
+    ROWS.y =
+      0;
   if (rs !== undefined) {
     if (rs === null || typeof rs !== "object") {
       fail(W, `rowStrides must be an object of q, k, v, y, got ${describe(rs)}`, "type");

@@ -90,8 +90,6 @@ export function describeAttention(s: AttentionSpec): string {
       s.bias & BIAS.QUERIES ? "q" : "1",
     ].join("")
   }k]`;
-  const dense = s.headsFirst
-    ? "bhsd"
-    : `bshd rows ${s.q.row},${s.k.row},${s.v.row},${s.y.row}`;
+  const dense = s.headsFirst ? "bhsd" : `bshd rows ${s.q.row},${s.k.row},${s.v.row},${s.y.row}`;
   return `attention ${s.batch}×${s.heads}${kv} q${s.queries} k${s.keys} d${s.headSize}${dv} ${dense} scale=${s.scale}${bias}`;
 }

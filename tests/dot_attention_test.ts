@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { InferenceSession, Tensor } from "../mod.ts";
+import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
+
+/**
+ * An attention head on [batch, heads, tokens, size] inputs as a model writes it:
+ * MatMul(Q, Transpose(K)) · scale + mask → Softmax → MatMul(·, V). `kBatch` and the mask's
+ * dims are the caller's: a K broadcast over the batch, or a mask along the keys' axis of 1,
+ * are MatMul's and Add's broadcasts the attention kernel does not take.
+ */
+function headModel(o: {
+  batch: number;
+  heads: number;
+  queries: number;
+  keys: number;
+  size: number;
+  kBatch?: number;
+  mask?: number[];
+  opset?: number;
+}) {
+  const g = new GraphBuilder(o.opset ?? 17);
+  const { batch: B, heads: H, queries: S, keys: T, size: D } = o;
+  const kb = o.kBatch ?? B;
+  const q = g.input("q", "float32", [B, H, S, D]);
+  const k = g.input("k", "float32", [kb, H, T, D]);
+  const v = g.input("v", "float32", [kb, H, T, D]);
+  const scale = g.initializer("scale", { type: "float32", dims: [], data: [1 / Math.sqrt(D)] });
+  let s = g.op("Mul", [g.op("MatMul", [q, g.op("Transpose", [k], { perm: [0, 1, 3, 2] })]), scale]);
+  if (o.mask) s = g.op("Add", [s, g.input("mask", "float32", o.mask)]);
+  const p = g.op("Softmax", [s], { axis: -1 });
+  g.output(g.op("MatMul", [p, v], {}, "y"), "float32", null);
+  const feeds: Record<string, Tensor> = {
+    q: new Tensor("float32", seededFloats(B * H * S * D, 1), [B, H, S, D]),
+    k: new Tensor("float32", seededFloats(kb * H * T * D, 2), [kb, H, T, D]),
+    v: new Tensor("float32", seededFloats(kb * H * T * D, 3), [kb, H, T, D]),
+  };
+  if (o.mask) {
+    const n = o.mask.reduce((a, b) => a * b, 1);
+    feeds.mask = new Tensor(
+      "float32",
+      Float32Array.from(seededFloats(n, 4), (x) => (x > 0.3 ? -10000 : x)),
+      o.mask,
+    );
+  }
+  return { bytes: g.toBytes(), feeds };
+}
+
+async function compare(m: ReturnType<typeof headModel>, what: string): Promise<void> {
+  const on = await InferenceSession.create(m.bytes, { intraOpNumThreads: 2 });
+  const off = await InferenceSession.create(m.bytes, { graphOptimizationLevel: "disabled" });
+  assert.equal(on.nodeOps["njit.DotProductAttention"], 1, `${what}: ${JSON.stringify(on.nodeOps)}`);
+  assert.equal(on.nodeOps.Softmax ?? 0, 0, what);
+  const a = on.runSync(m.feeds).y.data as Float32Array;
+  const b = off.runSync(m.feeds).y.data as Float32Array;
+  assert.equal(a.length, b.length, what);
+  let max = 0, diff = 0;
+  for (let i = 0; i < b.length; i++) {
+    max = Math.max(max, Math.abs(b[i]));
+    diff = Math.max(diff, Math.abs(a[i] - b[i]));
+  }
+  assert.ok(diff <= 1e-5 * Math.max(1, max), `${what}: fused differs by ${diff}`);
+  // The same bits on every run.
+  assert.deepEqual(on.runSync(m.feeds).y.data, a, `${what}: run to run`);
+  await on.release();
+  await off.release();
+}
+
+Deno.test("dot attention: [batch, heads, tokens, size] heads fuse, with masks of every broadcast", async () => {
+  const shape = { batch: 2, heads: 3, queries: 9, keys: 21, size: 16 };
+  await compare(headModel(shape), "no mask");
+  for (const mask of [[2, 1, 1, 21], [1, 1, 9, 21], [2, 3, 9, 21], [21], [9, 21]]) {
+    await compare(headModel({ ...shape, mask }), `mask ${mask}`);
+  }
+  await compare(headModel({ ...shape, opset: 11 }), "opset 11");
+});
+
+Deno.test("dot attention: shapes the kernel does not take run the nodes it replaced", async () => {
+  const shape = { batch: 2, heads: 2, queries: 5, keys: 7, size: 8 };
+  // K and V broadcast over the batch (MatMul's batch broadcast), a mask broadcast over the keys.
+  await compare(headModel({ ...shape, kBatch: 1 }), "K of one batch item");
+  await compare(headModel({ ...shape, mask: [2, 1, 5, 1] }), "mask along the keys of 1");
+});
+
+Deno.test("dot attention: a softmax over another axis, or scores read twice, stay unfused", async () => {
+  const g = new GraphBuilder(17);
+  const q = g.input("q", "float32", [1, 2, 4, 8]);
+  const k = g.input("k", "float32", [1, 2, 4, 8]);
+  const s = g.op("MatMul", [q, g.op("Transpose", [k], { perm: [0, 1, 3, 2] })]);
+  const p = g.op("Softmax", [s], { axis: 2 });
+  g.output(g.op("MatMul", [p, k], {}, "y"), "float32", null);
+  g.output(g.op("Identity", [s], {}, "scores"), "float32", null);
+  const session = await InferenceSession.create(g.toBytes());
+  assert.equal(session.nodeOps["njit.DotProductAttention"] ?? 0, 0);
+  assert.equal(session.nodeOps.Softmax, 1);
+  await session.release();
+});
