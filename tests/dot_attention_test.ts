@@ -94,3 +94,47 @@ Deno.test("dot attention: a softmax over another axis, or scores read twice, sta
   assert.equal(session.nodeOps.Softmax, 1);
   await session.release();
 });
+
+Deno.test("Attention op: the kernel's output (rows that see no key zeroed) is the scores path's", async () => {
+  // 3-D Q, K, V of 4 query heads on 2 key heads; a boolean mask over heads and queries, fed,
+  // with rows of no key (their output rows zero, the flags reordered to y's [b, s, h]).
+  const [B, S, T, H, G, D] = [2, 5, 7, 4, 2, 8];
+  const g = new GraphBuilder(23);
+  g.input("q", "float32", [B, S, H * D]);
+  g.input("k", "float32", [B, T, G * D]);
+  g.input("v", "float32", [B, T, G * D]);
+  g.input("m", "bool", [B, H, S, T]);
+  const heads = { q_num_heads: H, kv_num_heads: G };
+  g.output(g.op("Attention", ["q", "k", "v", "m"], heads, "fused"));
+  // The scores asked for: the per-head GEMMs and softmax, not the kernel.
+  const [y] = g.node("Attention", ["q", "k", "v", "m"], 4, { ...heads, qk_matmul_output_mode: 0 });
+  g.output(g.op("Identity", [y], {}, "heads"));
+  const m = Uint8Array.from(seededFloats(B * H * S * T, 9), (x) => (x > -0.2 ? 1 : 0));
+  for (const [b, h, i] of [[0, 1, 2], [1, 3, 0], [1, 0, 4]]) {
+    m.fill(0, ((b * H + h) * S + i) * T, ((b * H + h) * S + i + 1) * T);
+  }
+  const feeds = {
+    q: new Tensor("float32", seededFloats(B * S * H * D, 1), [B, S, H * D]),
+    k: new Tensor("float32", seededFloats(B * T * G * D, 2), [B, T, G * D]),
+    v: new Tensor("float32", seededFloats(B * T * G * D, 3), [B, T, G * D]),
+    m: new Tensor("bool", m, [B, H, S, T]),
+  };
+  const session = await InferenceSession.create(g.toBytes(), { intraOpNumThreads: 2 });
+  const out = session.runSync(feeds);
+  const a = out.fused.data as Float32Array, b = out.heads.data as Float32Array;
+  for (let i = 0; i < b.length; i++) {
+    assert.ok(
+      Math.abs(a[i] - b[i]) <= 1e-5 * Math.max(1, Math.abs(b[i])),
+      `y[${i}] ${a[i]} ${b[i]}`,
+    );
+  }
+  for (const [bb, h, i] of [[0, 1, 2], [1, 3, 0], [1, 0, 4]]) {
+    const at = ((bb * S + i) * H + h) * D;
+    // Zero (of either sign: the kernel's rows are multiplied by 0).
+    assert.ok(
+      a.subarray(at, at + D).every((x) => x === 0),
+      `row ${bb},${h},${i}: ${a.subarray(at, at + D)}`,
+    );
+  }
+  await session.release();
+});

@@ -13,6 +13,7 @@
  * scale), the mask added, a softmax, a GEMM into Y's place — all Jit calls;
  * a mask given at run time is built into the bias by TypeScript.
  */
+import type { AttentionOptions } from "../../kernels/attention/mod.ts";
 import { ChainSteps } from "../../kernels/chain/mod.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
@@ -295,6 +296,19 @@ export function buildAttention(
   if (bias && maskFixed) fillBias();
   // Rows to zero after the softmax: known now for a fixed mask, else checked every run.
   const zeroRows = bias !== null && (!maskFixed || keep.some((k) => k === 0));
+  // Without a cache, the scores or a softcap: the attention kernel, one pass per block of
+  // query rows (no scores array), and the rows that see no key zeroed after it.
+  const some = B > 0 && Hq > 0 && Sq > 0 && T > 0 && D > 0 && Dv > 0;
+  const fused = direct && qk === undefined && capSteps === null && some
+    ? fusedAttention(s, { q, k, v, y, scale }, bias, [mB, mH, mS], keep, zeroRows, strides, env)
+    : null;
+  if (fused !== null) {
+    if (maskFixed) fused.prepare();
+    return maskFixed ? { native: true, run: fused.run } : splitStep(() => {
+      if (bias) fillBias();
+      fused.prepare();
+    }, fused.run);
+  }
   // The heads in batched GEMM calls: per batch item one call over every q head (MHA), or
   // per kv head one over the q heads that share it (its K and V: stride 0). The scores of
   // every head in one buffer [batch, q heads, Sq, T] (the qk output's layout): the mask,
@@ -370,6 +384,71 @@ export function buildAttention(
   return maskFixed ? { native: true, run } : splitStep(() => {
     if (bias) fillBias();
   }, run);
+}
+
+/**
+ * The heads in one `jit.attention` call: q, k and v read in place (3-D: the
+ * rows `strides` say), the bias as built, y written whole; where some query
+ * sees no key, its rows multiplied by `keep` (0) after (in y's layout:
+ * [batch, sequence, heads] for 3-D, so the keep flags are reordered to it
+ * by `prepare` each run).
+ */
+function fusedAttention(
+  s: Shape,
+  t: { q: Float32Array; k: Float32Array; v: Float32Array; y: Float32Array; scale: number },
+  bias: Float32Array | null,
+  biasShape: number[],
+  keep: Float32Array,
+  zeroRows: boolean,
+  strides: RowStrides | undefined,
+  env: Env,
+): { run: () => void; prepare: () => void } {
+  const { batch: B, qHeads: H, qSeq: S, vHeadSize: E } = s, jit = env.jit;
+  const o: AttentionOptions = {
+    batch: B,
+    heads: H,
+    kvHeads: s.kvHeads,
+    queries: S,
+    keys: s.total,
+    headSize: s.headSize,
+    vHeadSize: E,
+    layout: s.packed ? "bshd" : "bhsd",
+    scale: t.scale,
+  };
+  if (s.packed) {
+    o.rowStrides = {
+      q: strides?.q ?? H * s.headSize,
+      k: strides?.k ?? s.kvHeads * s.headSize,
+      v: strides?.v ?? s.kvHeads * E,
+    };
+  }
+  if (bias) {
+    o.bias = bias;
+    o.biasShape = biasShape;
+  }
+  const [mB, mH, mS] = biasShape;
+  // keep is [mB, mH, mS]; y's rows in 3-D go [batch, sequence, heads]: reordered to match.
+  const reorder = s.packed && mH > 1 && mS > 1;
+  const keepY = reorder ? new Float32Array(keep.length) : keep;
+  const yDims = s.packed ? [B, S, H, E] : [B, H, S, E];
+  const keepDims = s.packed ? [mB, mS, mH, 1] : [mB, mH, mS, 1];
+  const { q, k, v, y } = t;
+  return {
+    run: zeroRows
+      ? () => {
+        jit.attention(q, k, v, y, o);
+        jit.binary("mul", y, yDims, keepY, keepDims, y);
+      }
+      : () => jit.attention(q, k, v, y, o),
+    prepare: () => {
+      if (!reorder) return;
+      for (let b = 0; b < mB; b++) {
+        for (let h = 0; h < mH; h++) {
+          for (let i = 0; i < mS; i++) keepY[(b * mS + i) * mH + h] = keep[(b * mH + h) * mS + i];
+        }
+      }
+    },
+  };
 }
 
 /**
