@@ -6,7 +6,12 @@
  */
 import type { OpFamily, Part } from "../family.ts";
 import { splitRange } from "../partition.ts";
-import { type AttentionPlan, generateAttention, planAttention } from "./generate.ts";
+import {
+  attentionCandidates,
+  type AttentionPlan,
+  generateAttention,
+  planAttention,
+} from "./generate.ts";
 import { ATTENTION_KEY_FIELDS, decodeAttentionKey } from "./read.ts";
 import { type AttentionSpec, BIAS, describeAttention } from "./spec.ts";
 
@@ -26,9 +31,10 @@ export const ATTENTION: OpFamily<AttentionSpec, AttentionPlan> = {
         4 * s.batch * s.kvHeads * s.keys * (s.headSize + s.vHeadSize),
     };
   },
-  plan: (s, t) => planAttention(s, t.isa),
+  plan: (s, t) => planAttention(s, t.isa, t.l2),
   fallbackPlan: (s) => planAttention(s, "scalar"),
   generate: generateAttention,
+  candidates: (s, p) => attentionCandidates(s, p),
   partition: attentionParts,
   reference: (s, [q, k, v, bias, y]) => attentionReference(s, q, k, v, bias, y),
 };

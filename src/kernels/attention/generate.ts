@@ -66,6 +66,8 @@ export interface AttentionPlan {
   vectors: number;
   /** The keys transposed by 16×16 blocks in registers (AVX-512), else element by element. */
   blockTranspose: boolean;
+  /** Each key head's values copied into the workspace, rows of whole vectors (valuesCopied). */
+  copyValues: boolean;
   /** Bytes of the workspace: transposed keys, score rows, the rows' 1/sum, the padding vector. */
   workspaceBytes: number;
   /** One line for listings and stats. */
@@ -88,26 +90,35 @@ export interface AttentionLayout {
 }
 
 /**
- * Whether the values are copied into the workspace, one key head at a time:
- * where v's rows lie wider apart than a head (bshd, several heads), every
- * block's output tile read them from L2 through the few L1 sets their
- * stride maps to (12 heads of 64: rows 3 KB apart, 16 of the 64 sets).
- * Measured on Zen 5 (scratch, the output tiles alone, 12 heads of 128×64):
- * 131 µs from rows 3 KB apart, 119 from dense rows.
+ * Whether tier 1 copies the values into the workspace, one key head at a
+ * time: where v's rows lie wider apart than a head (bshd, several heads),
+ * every block's output tile read them from L2 through the few L1 sets
+ * their stride maps to (12 heads of 64: rows 3 KB apart, 16 of the 64
+ * sets), while the transposed keys and the copy fit in half of L2. Measured
+ * on Zen 5 (scratch, the output tiles alone, 12 heads of 128×64): 131 µs
+ * from rows 3 KB apart, 119 from dense rows; a whole BERT layer at 2048
+ * tokens (the keys and the copy 1 MB a head) 129 ms without, 147 with.
  */
-export function copiesValues(s: AttentionSpec): boolean {
-  return s.v.row !== s.vHeadSize && s.keys > 1;
+function valuesCopied(s: AttentionSpec, lanes: number, l2: number): boolean {
+  const padded = Math.ceil(s.keys / lanes) * lanes;
+  const bytes = s.headSize * padded * 4 + s.keys * Math.ceil(s.vHeadSize / lanes) * lanes * 4;
+  return s.v.row !== s.vHeadSize && s.keys > 1 && bytes <= l2 / 2;
 }
 
 const line = (n: number) => Math.ceil(n / 64) * 64;
 
 /** Where the workspace holds what, for a plan's lanes and rows. */
-export function attentionLayout(s: AttentionSpec, lanes: number, rows: number): AttentionLayout {
+export function attentionLayout(
+  s: AttentionSpec,
+  lanes: number,
+  rows: number,
+  copyValues: boolean,
+): AttentionLayout {
   const padded = Math.ceil(s.keys / lanes) * lanes;
   const keysT = 0, scores = line(s.headSize * padded * 4);
   const inverse = scores + line(rows * padded * 4), pad = inverse + line(rows * 4);
   const values = pad + line(lanes * 4), valueRow = Math.ceil(s.vHeadSize / lanes) * lanes * 4;
-  const bytes = values + (copiesValues(s) ? line(s.keys * valueRow) : 0);
+  const bytes = values + (copyValues ? line(s.keys * valueRow) : 0);
   return { padded, keysT, scores, inverse, pad, values, valueRow, bytes };
 }
 
@@ -123,22 +134,40 @@ const TILES: Record<VecLevel, { rows: number; vectors: number }> = {
 const MAX_DISP = 2 ** 31 - 1;
 
 /** The plan: the level's tile; one row per block where rows lie too far apart for a displacement. */
-export function planAttention(s: AttentionSpec, isa: VecLevel): AttentionPlan {
+export function planAttention(s: AttentionSpec, isa: VecLevel, l2 = 1 << 20): AttentionPlan {
   const level = isa === "sse2" && (s.keys % 4 !== 0 || s.vHeadSize % 4 !== 0) ? "scalar" : isa;
   const lanes = vecIsa(level).lanes;
   const tile = TILES[level];
   const spread = Math.max(s.q.row, s.y.row, s.b.row) * 4 * (tile.rows - 1);
   const rows = spread > MAX_DISP ? 1 : tile.rows;
   const blockTranspose = level === "avx512" && s.k.row * 4 * 15 <= MAX_DISP;
-  const layout = attentionLayout(s, lanes, rows);
-  return {
+  return describedAttention(s, {
     isa: level,
     rows,
     vectors: tile.vectors,
     blockTranspose,
-    workspaceBytes: layout.bytes,
-    description: `${level} attention, ${rows} query rows × ${tile.vectors * lanes} keys a tile, ` +
-      `keys transposed ${blockTranspose ? "by 16×16 blocks" : "element by element"}`,
+    copyValues: valuesCopied(s, lanes, l2),
+    workspaceBytes: 0,
+    description: "",
+  });
+}
+
+/** Tier 2's candidates: the values copied or read in place (the same arithmetic: the same bits). */
+export function attentionCandidates(s: AttentionSpec, p: AttentionPlan): AttentionPlan[] {
+  if (s.v.row === s.vHeadSize || s.keys < 2) return [];
+  return [describedAttention(s, { ...p, copyValues: !p.copyValues })];
+}
+
+/** The plan with its workspace and description. */
+function describedAttention(s: AttentionSpec, p: AttentionPlan): AttentionPlan {
+  const lanes = vecIsa(p.isa).lanes;
+  return {
+    ...p,
+    workspaceBytes: attentionLayout(s, lanes, p.rows, p.copyValues).bytes,
+    description: `${p.isa} attention, ${p.rows} query rows × ${p.vectors * lanes} keys a tile, ` +
+      `keys transposed ${p.blockTranspose ? "by 16×16 blocks" : "element by element"}${
+        p.copyValues ? ", values copied" : ""
+      }`,
   };
 }
 
@@ -161,7 +190,7 @@ export function generateAttention(
   const isa = vecIsa(plan.isa);
   const v = new Vec(a, isa);
   const L = isa.lanes, VBYTES = L * 4;
-  const lay = attentionLayout(s, L, plan.rows);
+  const lay = attentionLayout(s, L, plan.rows, plan.copyValues);
   const P4 = lay.padded * 4;
   const VT = lay.padded / L, VD = Math.ceil(s.vHeadSize / L);
   const keyTail = s.keys % L, colTail = s.vHeadSize % L;
@@ -206,7 +235,7 @@ export function generateAttention(
     frameLoop(a, N_KV, s.kvHeads, () => {
       if (plan.blockTranspose) transposeByBlocks();
       else transposeByElements();
-      if (copiesValues(s)) copyValues();
+      if (plan.copyValues) copyValues();
       frameLoop(a, N_GROUP, group, () => {
         copy(QR, QH), copy(BR, BH), copy(YR, YH);
         frameLoop(a, N_BLOCK, Math.floor(s.queries / R), () => {
@@ -316,7 +345,7 @@ export function generateAttention(
     scoreTile(rows, VT - (chunks - 1) * C, true);
     softmaxRows(rows);
     // The output, chunk by chunk of C vectors of v's columns; the last (its tail) peeled.
-    if (copiesValues(s)) a.emit("lea", r14, ptr(r12, lay.values));
+    if (plan.copyValues) a.emit("lea", r14, ptr(r12, lay.values));
     else a.emit("mov", r14, qword(rsp, VH));
     a.emit("mov", r15, qword(rsp, YR));
     const outChunks = Math.ceil(VD / C);
@@ -447,7 +476,7 @@ export function generateAttention(
         for (let j = 0; j < c; j++) v.fma(ACC(r, j), LOADED + j, BC, FT);
       }
       a.emit("add", r10, 4);
-      addImmediate(a, "add", r11, copiesValues(s) ? lay.valueRow : s.v.row * 4);
+      addImmediate(a, "add", r11, plan.copyValues ? lay.valueRow : s.v.row * 4);
     });
     for (let r = 0; r < rows; r++) {
       v.broadcast(BC, r12, lay.inverse + r * 4);
