@@ -1,0 +1,99 @@
+/**
+ * `jit.attention` against the same heads as three calls — the scores GEMM
+ * (scale and mask in its epilogue), the softmax, the output GEMM — as the
+ * graph ran them before the DotProductAttention fusion: BERT's heads (12 ×
+ * 64, a key padding mask), q, k, v and y as [tokens, heads·64], the two
+ * alternating in rounds, medians; % of the FMA peak measured in the same run.
+ *
+ *   deno run -A bench/attention_kernel.ts [--seq 128] [--threads 1] [--rounds 6]
+ *
+ * @module
+ */
+import { parseArgs } from "node:util";
+import { Jit, measurePeak } from "../mod.ts";
+import { seededFloats } from "../tools/onnx_writer.ts";
+
+const { values } = parseArgs({
+  options: {
+    seq: { type: "string", default: "128" },
+    threads: { type: "string", default: "1" },
+    rounds: { type: "string", default: "6" },
+  },
+});
+const S = Number(values.seq), threads = Number(values.threads), H = 12, D = 64, W = H * D;
+using jit = new Jit({ threads });
+const q = seededFloats(S * W, 1), k = seededFloats(S * W, 2), v = seededFloats(S * W, 3);
+const mask = Float32Array.from(seededFloats(S, 4), (x) => (x > 0.8 ? -10000 : 0));
+const y = new Float32Array(S * W), scores = new Float32Array(H * S * S);
+const fused = () =>
+  jit.attention(q, k, v, y, {
+    batch: 1,
+    heads: H,
+    queries: S,
+    keys: S,
+    headSize: D,
+    scale: 0.125,
+    bias: mask,
+    biasShape: [1, 1, 1],
+  });
+const scoresOptions = {
+  m: S,
+  n: S,
+  k: D,
+  transB: true,
+  alpha: 0.125,
+  lda: W,
+  ldb: W,
+  ldc: S,
+  bias: mask,
+  batch: H,
+  strideA: D,
+  strideB: D,
+  strideC: S * S,
+};
+const outOptions = {
+  m: S,
+  n: D,
+  k: S,
+  lda: S,
+  ldb: W,
+  ldc: W,
+  batch: H,
+  strideA: S * S,
+  strideB: D,
+  strideC: D,
+};
+const softmax = { rows: H * S, cols: S };
+const unfused = () => {
+  jit.gemm(q, k, scores, scoresOptions);
+  jit.softmax(scores, scores, softmax);
+  jit.gemm(scores, v, y, outOptions);
+};
+const flops = 2 * 2 * H * S * S * D;
+jit.holdWorkers(true);
+const times: number[][] = [[], []];
+const calls = Math.max(20, Math.round(2e5 / (S * S)));
+for (let r = 0; r < Number(values.rounds); r++) {
+  [fused, unfused].forEach((f, i) => {
+    for (let w = 0; w < 5; w++) f();
+    for (let c = 0; c < calls; c++) {
+      const t0 = performance.now();
+      f();
+      times[i].push(performance.now() - t0);
+    }
+  });
+}
+jit.holdWorkers(false);
+const peak = measurePeak(20, threads).peakGflops;
+const median = (a: number[]) => a.sort((p, q) => p - q)[a.length >> 1];
+const [a, b] = times.map(median);
+const pct = (ms: number) => (100 * flops / (ms * 1e6) / peak).toFixed(1);
+console.log(
+  `${H} heads × ${S} × ${D}, ${threads} thread(s), FMA peak ${peak.toFixed(0)} GFLOPS\n` +
+    `jit.attention           ${(a * 1000).toFixed(1)} µs (${pct(a)}% of the peak)\n` +
+    `GEMM, softmax, GEMM     ${(b * 1000).toFixed(1)} µs (${pct(b)}%)\n` +
+    `×${
+      (b / a).toFixed(2)
+    }; workspace against the scores array: ${(jit.stats().keys.find((x) => x.family === "attention")
+      ?.plan ?? "")}, scores ${(scores.byteLength / 2 ** 20).toFixed(1)} MiB`,
+);
