@@ -55,7 +55,7 @@ times.sort((a, b) => a - b);
 console.log(
   `${m.name}, ${values.threads} thread(s), ${values.at ?? "this checkout"}: runSync median ${
     times[times.length >> 1].toFixed(3)
-  } ms over ${runs} runs`,
+  } ms over ${runs} runs, arena ${(session.arenaBytes / 2 ** 20).toFixed(1)} MiB`,
 );
 console.log("µs/call  calls/run  parts  key");
 const keys = session.kernelStats().keys.toSorted((a: { totalUs: number }, b: { totalUs: number }) =>

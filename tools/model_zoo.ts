@@ -860,6 +860,7 @@ export const ZOO: Record<string, () => ZooModel> = {
   bert: () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
   // The same layer at BERT's longest sequence: attention's share grows with its square.
   "bert-512": () => encoderLayer({ seq: 512, hidden: 768, heads: 12, ff: 3072 }),
+  "bert-2048": () => encoderLayer({ seq: 2048, hidden: 768, heads: 12, ff: 3072 }),
   "bert-dec": () =>
     encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, decomposedLayerNorm: true }),
   "bert-int8": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, quantized: true }),
