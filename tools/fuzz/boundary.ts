@@ -2,7 +2,7 @@
  * The boundary under random mistakes: a valid call of one of the Jit's ops
  * (gemm, conv2d, convTranspose2d, pool, resize, softmax, layerNorm, rmsNorm,
  * reduce, unary, binary, copy, batchNorm, foldBatchNorm, packB,
- * packConvWeights) with one to three of its arguments or options replaced
+ * packConvWeights, attention, rotary) with one to three of its arguments or options replaced
  * by a wrong value (negative, fractional, NaN, ±Infinity, 2^31, a string,
  * null, an array or typed array of the wrong kind or length, an object):
  * the call must return or throw a TypeError or RangeError, never another
@@ -72,6 +72,8 @@ function validCall(r: () => number): Call {
     "foldBatchNorm",
     "packB",
     "packConvWeights",
+    "attention",
+    "rotary",
   ]);
   switch (pick1) {
     case "gemm":
@@ -237,6 +239,49 @@ function validCall(r: () => number): Call {
         name: "packB",
         args: [f32(k * n), { k, n, transB: false }],
         run: (j, a) => j.packB(...(a as Parameters<Jit["packB"]>)),
+      };
+    case "attention": {
+      const heads = 2 * c, kvHeads = c, d = w, keys = cols;
+      const bshd = r() < 0.5;
+      return {
+        name: "attention",
+        args: [
+          f32(rows * heads * d),
+          f32(keys * kvHeads * d),
+          f32(keys * kvHeads * d),
+          f32(
+            rows * heads * d,
+          ),
+          {
+            batch: 1,
+            heads,
+            kvHeads,
+            queries: rows,
+            keys,
+            headSize: d,
+            layout: bshd ? "bshd" : "bhsd",
+            scale: 0.5,
+            bias: f32(heads * keys),
+            biasShape: [1, heads, 1],
+            ...(bshd ? { rowStrides: { q: heads * d } } : {}),
+          },
+        ],
+        run: (j, a) => j.attention(...(a as Parameters<Jit["attention"]>)),
+      };
+    }
+    case "rotary":
+      return {
+        name: "rotary",
+        args: [f32(rows * c * 2 * w), f32(rows * c * 2 * w), {
+          batch: 1,
+          sequence: rows,
+          heads: c,
+          headSize: 2 * w,
+          cos: f32(rows * w),
+          sin: f32(rows * w),
+          positions: new Int32Array(rows),
+        }],
+        run: (j, a) => j.rotary(...(a as Parameters<Jit["rotary"]>)),
       };
     default:
       return {

@@ -4,7 +4,8 @@
  * residual and constant Adds, SiLU and HardSwish patterns, pooling,
  * Concat, a second output sometimes) and transformer-style ones (MatMul +
  * bias, LayerNorm decomposed and as the op, decomposed GELU, Softmax,
- * residual Adds, multi-head attention with Reshape/Transpose and a mask)
+ * residual Adds, multi-head attention with Reshape/Transpose and a mask,
+ * Kᵀ in either of two forms)
  * and tensor plumbing (tensor_graph.ts), opsets 11-17, written with our
  * ONNX writer; ours with every optimization and with none, 1 and 2
  * threads, `runSync` and `run` alternating between two inputs (a value a
@@ -305,8 +306,14 @@ function buildSeq(r: () => number): { bytes: Uint8Array; dims: number[]; ops: st
         g.op("Transpose", [g.op("Reshape", [t, ints("shape", [B, S, H, dh])])], {
           perm: [0, 2, 1, 3],
         });
-      const q = heads(proj()), k = heads(proj()), v = heads(proj());
-      const kt = g.op("Transpose", [k], { perm: [0, 1, 3, 2] });
+      const q = heads(proj()), v = heads(proj());
+      // Kᵀ as two Transposes (the head split, then the last two axes) or as PyTorch writes it,
+      // one (0,2,3,1): that form fuses into one attention node.
+      const kt = r() < 0.5
+        ? g.op("Transpose", [heads(proj())], { perm: [0, 1, 3, 2] })
+        : g.op("Transpose", [g.op("Reshape", [proj(), ints("shape", [B, S, H, dh])])], {
+          perm: [0, 2, 3, 1],
+        });
       let sc = g.op("MatMul", [q, kt]);
       sc = g.op(pick(r, ["Mul", "Div"]), [sc, g.weight(g.fresh("sc"), [], [Math.sqrt(dh)])]);
       if (r() < 0.4) {
