@@ -722,6 +722,37 @@ for (const isa of LEVELS) {
 }
 
 for (const isa of LEVELS) {
+  Deno.test(`tune: attention candidates (values copied or not; blocks a pass over runs of keys) give tier 1's bits (${isa})`, () => {
+    const rand = seededRandom(0xa77e);
+    // bshd, several heads: v's rows wider than a head (the copy a candidate); 600 keys: a
+    // second plan of 4 blocks over runs of 256 keys (the last run 88), 31 rows: a short block.
+    for (const [queries, keys, layout] of [[31, 600, "bshd"], [13, 300, "bhsd"]] as const) {
+      const heads = 2, D = 24, E = 20;
+      const q = floats(queries * heads * D, rand), k = floats(keys * heads * D, rand);
+      const v = floats(keys * heads * E, rand), bias = floats(keys, rand);
+      using jit = new Jit({ maxIsa: isa, threads: 1 });
+      const y = new Float32Array(queries * heads * E);
+      const o = {
+        batch: 1,
+        heads,
+        queries,
+        keys,
+        headSize: D,
+        vHeadSize: E,
+        layout,
+        bias,
+        biasShape: [1, 1, 1],
+      };
+      const where = `attention ${layout} q${queries} k${keys} (${isa})`;
+      const key = tuneAndCompare(jit, where, () => {}, () => jit.attention(q, k, v, y, o), y);
+      const plans = key.tuning!.candidates.map((c) => c.plan);
+      assert.ok(plans.some((p) => /[2-4] blocks a pass over runs of 256 keys/.test(p)), where);
+      if (layout === "bshd") assert.ok(plans.some((p) => p.includes("values copied")), where);
+    }
+  });
+}
+
+for (const isa of LEVELS) {
   Deno.test(`tune: resize by permutes gives the scalar horizontal pass's bits (${isa})`, () => {
     const rand = seededRandom(0x2e5);
     const shapes = [

@@ -33,6 +33,7 @@ import {
   r8,
   r9,
   rax,
+  rbp,
   rbx,
   rcx,
   rdx,
@@ -68,6 +69,16 @@ export interface AttentionPlan {
   blockTranspose: boolean;
   /** Each key head's values copied into the workspace, rows of whole vectors (valuesCopied). */
   copyValues: boolean;
+  /**
+   * Blocks of query rows per pass over the keys and values (see
+   * blocksPerPass): each chunk of transposed keys serves them all from L1,
+   * each run of `keyRun` values them all from L2, the output tiles' sums
+   * kept in the workspace between runs (stored and loaded exactly: the same
+   * order of additions, the same bits).
+   */
+  blocks: number;
+  /** Keys per run of the output tiles (all of them with one block). */
+  keyRun: number;
   /** Bytes of the workspace: transposed keys, score rows, the rows' 1/sum, the padding vector. */
   workspaceBytes: number;
   /** One line for listings and stats. */
@@ -86,6 +97,8 @@ export interface AttentionLayout {
   values: number;
   /** Bytes between those rows: vHeadSize rounded up to whole vectors. */
   valueRow: number;
+  /** The output tiles' sums between runs of keys (none with one run). */
+  sums: number;
   bytes: number;
 }
 
@@ -111,15 +124,32 @@ const line = (n: number) => Math.ceil(n / 64) * 64;
 export function attentionLayout(
   s: AttentionSpec,
   lanes: number,
-  rows: number,
-  copyValues: boolean,
+  p: Pick<AttentionPlan, "rows" | "vectors" | "copyValues" | "blocks" | "keyRun">,
 ): AttentionLayout {
-  const padded = Math.ceil(s.keys / lanes) * lanes;
+  const padded = Math.ceil(s.keys / lanes) * lanes, rows = p.rows * p.blocks;
   const keysT = 0, scores = line(s.headSize * padded * 4);
   const inverse = scores + line(rows * padded * 4), pad = inverse + line(rows * 4);
   const values = pad + line(lanes * 4), valueRow = Math.ceil(s.vHeadSize / lanes) * lanes * 4;
-  const bytes = values + (copyValues ? line(s.keys * valueRow) : 0);
-  return { padded, keysT, scores, inverse, pad, values, valueRow, bytes };
+  const sums = values + (p.copyValues ? line(s.keys * valueRow) : 0);
+  const bytes = sums + (p.keyRun < s.keys ? line(rows * p.vectors * lanes * 4) : 0);
+  return { padded, keysT, scores, inverse, pad, values, valueRow, sums, bytes };
+}
+
+/**
+ * Tier 1's blocks per pass: one where the head's transposed keys and values
+ * fit in half of L2 (every block then reads them from L2); else as many as
+ * keep their score rows within a quarter of L2, up to 8, over runs of 256
+ * keys (each run's values 64 KB at 64 a row, in L2 while every block reads
+ * them). A BERT layer at 2048 tokens read each head's 512 KB of values from
+ * L3 once per block of 6 rows: 67% of the 2-thread peak.
+ */
+function blocksPerPass(s: AttentionSpec, lanes: number, rows: number, l2: number) {
+  const padded = Math.ceil(s.keys / lanes) * lanes;
+  const head = s.headSize * padded * 4 + s.keys * Math.ceil(s.vHeadSize / lanes) * lanes * 4;
+  const most = Math.ceil(s.queries / rows);
+  if (head <= l2 / 2 || most < 2) return { blocks: 1, keyRun: s.keys };
+  const fit = Math.floor(l2 / 4 / (rows * padded * 4));
+  return { blocks: Math.max(2, Math.min(8, fit, most)), keyRun: Math.min(256, s.keys) };
 }
 
 /** Tile rows × vectors by level: accumulators, a vector's loads, a broadcast, temporaries. */
@@ -147,15 +177,28 @@ export function planAttention(s: AttentionSpec, isa: VecLevel, l2 = 1 << 20): At
     vectors: tile.vectors,
     blockTranspose,
     copyValues: valuesCopied(s, lanes, l2),
+    ...blocksPerPass(s, lanes, rows, l2),
     workspaceBytes: 0,
     description: "",
   });
 }
 
-/** Tier 2's candidates: the values copied or read in place (the same arithmetic: the same bits). */
+/**
+ * Tier 2's candidates: the values copied or read in place, blocks per pass
+ * (the same arithmetic in the same order: the same bits).
+ */
 export function attentionCandidates(s: AttentionSpec, p: AttentionPlan): AttentionPlan[] {
-  if (s.v.row === s.vHeadSize || s.keys < 2) return [];
-  return [describedAttention(s, { ...p, copyValues: !p.copyValues })];
+  const out: AttentionPlan[] = [];
+  if (s.v.row !== s.vHeadSize && s.keys > 1) {
+    out.push(describedAttention(s, { ...p, copyValues: !p.copyValues }));
+  }
+  // One block a pass, or several over runs of keys (the same sums in the same order).
+  if (p.blocks > 1) out.push(describedAttention(s, { ...p, blocks: 1, keyRun: s.keys }));
+  else if (s.queries > p.rows && s.keys > 256) {
+    const blocks = Math.min(4, Math.ceil(s.queries / p.rows));
+    out.push(describedAttention(s, { ...p, blocks, keyRun: 256 }));
+  }
+  return out;
 }
 
 /** The plan with its workspace and description. */
@@ -163,11 +206,11 @@ function describedAttention(s: AttentionSpec, p: AttentionPlan): AttentionPlan {
   const lanes = vecIsa(p.isa).lanes;
   return {
     ...p,
-    workspaceBytes: attentionLayout(s, lanes, p.rows, p.copyValues).bytes,
+    workspaceBytes: attentionLayout(s, lanes, p).bytes,
     description: `${p.isa} attention, ${p.rows} query rows × ${p.vectors * lanes} keys a tile, ` +
       `keys transposed ${p.blockTranspose ? "by 16×16 blocks" : "element by element"}${
         p.copyValues ? ", values copied" : ""
-      }`,
+      }${p.blocks > 1 ? `, ${p.blocks} blocks a pass over runs of ${p.keyRun} keys` : ""}`,
   };
 }
 
@@ -176,9 +219,12 @@ function describedAttention(s: AttentionSpec, p: AttentionPlan): AttentionPlan {
 const QB = 0, KB = 8, VB = 16, BB = 24, YB = 32;
 const QH = 40, BH = 48, YH = 56, KH = 64, VH = 72;
 const QR = 80, BR = 88, YR = 96;
-const N_BATCH = 104, N_KV = 112, N_GROUP = 120, N_BLOCK = 128;
-const FRAME = 136;
-const USED = [rbx, r12, r13, r14, r15];
+const N_BATCH = 104, N_KV = 112, N_GROUP = 120, N_BLOCK = 128, N_RUN = 136;
+const FRAME = 144;
+const USED = [rbx, rbp, r12, r13, r14, r15];
+
+/** Where an output tile's sums start and go: see outputTile. */
+type Mode = "first" | "middle" | "last" | "only";
 
 /** Emits `void kernel(args)` for the spec. */
 export function generateAttention(
@@ -190,13 +236,13 @@ export function generateAttention(
   const isa = vecIsa(plan.isa);
   const v = new Vec(a, isa);
   const L = isa.lanes, VBYTES = L * 4;
-  const lay = attentionLayout(s, L, plan.rows, plan.copyValues);
+  const lay = attentionLayout(s, L, plan);
   const P4 = lay.padded * 4;
   const VT = lay.padded / L, VD = Math.ceil(s.vHeadSize / L);
   const keyTail = s.keys % L, colTail = s.vHeadSize % L;
   const R = plan.rows, C = plan.vectors;
   const bias = (s.bias & BIAS.PRESENT) !== 0;
-  const group = s.heads / s.kvHeads;
+  const perKv = s.heads / s.kvHeads;
   // Registers of the tiles: accumulators from 0, the vectors loaded, a broadcast, scale,
   // a temporary, the FMA temporary where there is no FMA, the AVX2 tail mask last.
   const ACC = (r: number, j: number) => r * C + j;
@@ -236,13 +282,17 @@ export function generateAttention(
       if (plan.blockTranspose) transposeByBlocks();
       else transposeByElements();
       if (plan.copyValues) copyValues();
-      frameLoop(a, N_GROUP, group, () => {
+      frameLoop(a, N_GROUP, perKv, () => {
         copy(QR, QH), copy(BR, BH), copy(YR, YH);
-        frameLoop(a, N_BLOCK, Math.floor(s.queries / R), () => {
-          block(R);
-          advance(QR, R * s.q.row * 4), advance(BR, R * s.b.row * 4), advance(YR, R * s.y.row * 4);
+        const G = plan.blocks, span = G * R;
+        frameLoop(a, N_BLOCK, Math.floor(s.queries / span), () => {
+          group(G, R);
+          advance(QR, span * s.q.row * 4);
+          advance(BR, span * s.b.row * 4);
+          advance(YR, span * s.y.row * 4);
         });
-        if (s.queries % R) block(s.queries % R);
+        const rest = s.queries % span;
+        if (rest) group(Math.ceil(rest / R), rest - (Math.ceil(rest / R) - 1) * R);
         advance(QH, s.q.head * 4), advance(BH, s.b.head * 4), advance(YH, s.y.head * 4);
       });
       advance(KH, s.k.head * 4), advance(VH, s.v.head * 4);
@@ -329,38 +379,88 @@ export function generateAttention(
     });
   }
 
-  /** One block of `rows` query rows (at QR) of the current head: scores, softmax, output. */
-  function block(rows: number): void {
+  /**
+   * `nb` blocks of query rows (at QR) of the current head, R rows each but
+   * the last's `lastRows`: their scores chunk by chunk of keys (each chunk
+   * of transposed keys serving every block), their softmax, their output.
+   */
+  function group(nb: number, lastRows: number): void {
+    const rowsOf = (b: number) => (b === nb - 1 ? lastRows : R);
     // Scores, chunk by chunk of C vectors of keys; the last chunk (the padding's) peeled.
     a.emit("lea", rsi, ptr(r12, lay.scores));
     a.emit("lea", rbx, ptr(r12, lay.keysT));
     if (bias) a.emit("mov", rdx, qword(rsp, BR));
     const chunks = Math.ceil(VT / C);
     countedLoop(a, r13, chunks - 1, () => {
-      scoreTile(rows, C, false);
+      for (let b = 0; b < nb; b++) scoreTile(rowsOf(b), C, false, b);
       a.emit("add", rsi, C * VBYTES);
       a.emit("add", rbx, C * VBYTES);
       if (bias) a.emit("add", rdx, C * VBYTES);
     });
-    scoreTile(rows, VT - (chunks - 1) * C, true);
-    softmaxRows(rows);
+    for (let b = 0; b < nb; b++) scoreTile(rowsOf(b), VT - (chunks - 1) * C, true, b);
+    softmaxRows((nb - 1) * R + lastRows);
     // The output, chunk by chunk of C vectors of v's columns; the last (its tail) peeled.
     if (plan.copyValues) a.emit("lea", r14, ptr(r12, lay.values));
     else a.emit("mov", r14, qword(rsp, VH));
     a.emit("mov", r15, qword(rsp, YR));
     const outChunks = Math.ceil(VD / C);
     countedLoop(a, r13, outChunks - 1, () => {
-      outputTile(rows, C, 0);
+      outputRuns(nb, lastRows, C, 0);
       a.emit("add", r14, C * VBYTES);
       a.emit("add", r15, C * VBYTES);
     });
-    outputTile(rows, VD - (outChunks - 1) * C, colTail);
+    outputRuns(nb, lastRows, VD - (outChunks - 1) * C, colTail);
   }
 
-  /** rows × c vectors of scores: q (QR) · the transposed keys (rbx) → the score rows (rsi). */
-  function scoreTile(rows: number, c: number, last: boolean): void {
+  /**
+   * The output tiles of the group's blocks for c vectors of v's columns
+   * (r14) into y's rows (r15), over runs of `keyRun` keys: each run's values
+   * serve every block; a tile's sums go to the workspace between runs.
+   */
+  function outputRuns(nb: number, lastRows: number, c: number, tail: number): void {
+    const runs = Math.ceil(s.keys / plan.keyRun), last = s.keys - (runs - 1) * plan.keyRun;
+    // Set once: the tiles' loops keep k1 (or the AVX2 mask register) and rax.
+    const t = tail ? tailOf(tail) : undefined;
+    const vRow = plan.copyValues ? lay.valueRow : s.v.row * 4;
+    a.emit("mov", r8, r14);
+    a.emit("xor", rax, rax);
+    const blocks = (mode: Mode, keys: number) => {
+      a.emit("lea", rsi, ptr(r12, lay.scores, rax, 1));
+      a.emit("lea", rdx, ptr(r12, lay.sums));
+      a.emit("lea", rbp, ptr(r12, lay.inverse));
+      a.emit("mov", rbx, r15);
+      countedLoop(a, r9, nb - 1, () => {
+        outputTile(R, c, t, mode, keys);
+        a.emit("add", rsi, R * P4);
+        a.emit("add", rdx, R * C * VBYTES);
+        a.emit("add", rbp, R * 4);
+        addImmediate(a, "add", rbx, R * s.y.row * 4);
+      });
+      outputTile(lastRows, c, t, mode, keys);
+    };
+    const next = () => {
+      addImmediate(a, "add", r8, plan.keyRun * vRow);
+      a.emit("add", rax, plan.keyRun * 4);
+    };
+    if (runs === 1) return blocks("only", s.keys);
+    blocks("first", plan.keyRun);
+    next();
+    frameLoop(a, N_RUN, runs - 2, () => {
+      blocks("middle", plan.keyRun);
+      next();
+    });
+    blocks("last", last);
+  }
+
+  /**
+   * rows × c vectors of scores of the group's block b: q (QR, b·R rows on)
+   * · the transposed keys (rbx) → the score rows (rsi, b·R rows on).
+   */
+  function scoreTile(rows: number, c: number, last: boolean, b: number): void {
+    const first = b * R;
     for (let r = 0; r < rows; r++) for (let j = 0; j < c; j++) v.zero(ACC(r, j));
     a.emit("mov", r8, qword(rsp, QR));
+    if (first) addImmediate(a, "add", r8, first * s.q.row * 4);
     a.emit("mov", r9, rbx);
     countedLoop(a, rcx, s.headSize, () => {
       for (let j = 0; j < c; j++) v.load(LOADED + j, r9, j * VBYTES);
@@ -378,14 +478,14 @@ export function generateAttention(
       for (let j = 0; j < c; j++) {
         const acc = ACC(r, j), lastVector = padded && j === c - 1;
         if (bias) {
-          v.load(T2, rdx, r * s.b.row * 4 + j * VBYTES, lastVector ? tail : undefined);
+          v.load(T2, rdx, (first + r) * s.b.row * 4 + j * VBYTES, lastVector ? tail : undefined);
           v.fmadd(acc, acc, SCALE, T2);
         } else v.op("mul", acc, acc, SCALE);
         if (lastVector) {
           v.load(T2, r12, lay.pad);
           v.op("add", acc, acc, T2);
         }
-        v.store(rsi, r * P4 + j * VBYTES, acc);
+        v.store(rsi, (first + r) * P4 + j * VBYTES, acc);
       }
     }
   }
@@ -413,11 +513,11 @@ export function generateAttention(
     const G = streams.count;
     a.emit("lea", r11, ptr(r12, lay.scores));
     a.emit("lea", r14, ptr(r12, lay.inverse));
-    countedLoop(a, r13, Math.floor(rows / G), () => group(G));
-    if (rows % G) group(rows % G);
+    countedLoop(a, r13, Math.floor(rows / G), () => rowGroup(G));
+    if (rows % G) rowGroup(rows % G);
 
     /** `g` rows from r11 (their 1/sum at r14); both advanced past them. */
-    function group(g: number): void {
+    function rowGroup(g: number): void {
       const rowsOf = Array.from({ length: g }, (_, r) => r);
       const sum = (r: number) => streams.stream(r).fixed[2];
       // The maxima (exact in any order), a row's chain each.
@@ -459,17 +559,24 @@ export function generateAttention(
   }
 
   /**
-   * rows × c vectors of the output: the score rows (e) · v's rows (r14)
-   * over the keys, times each row's 1/sum, into y's rows (r15); `tail`
-   * lanes in the last vector (0: whole).
+   * rows × c vectors of the output over `keys` keys: the score rows (e, at
+   * rsi) · v's rows (r8); its sums started at 0 ("first", "only") or
+   * loaded from the workspace (rdx), and stored there ("first", "middle")
+   * or scaled by each row's 1/sum (rbp) into y's rows (rbx); `t` the last
+   * vector's tail.
    */
-  function outputTile(rows: number, c: number, tail: number): void {
-    const t = tail ? tailOf(tail) : undefined;
+  function outputTile(rows: number, c: number, t: Tail | undefined, mode: Mode, keys: number) {
     const lastOf = (j: number) => (j === c - 1 ? t : undefined);
-    for (let r = 0; r < rows; r++) for (let j = 0; j < c; j++) v.zero(ACC(r, j));
-    a.emit("lea", r10, ptr(r12, lay.scores));
-    a.emit("mov", r11, r14);
-    countedLoop(a, rcx, s.keys, () => {
+    const sum = (r: number, j: number) => r * C * VBYTES + j * VBYTES;
+    for (let r = 0; r < rows; r++) {
+      for (let j = 0; j < c; j++) {
+        if (mode === "first" || mode === "only") v.zero(ACC(r, j));
+        else v.load(ACC(r, j), rdx, sum(r, j));
+      }
+    }
+    a.emit("mov", r10, rsi);
+    a.emit("mov", r11, r8);
+    countedLoop(a, rcx, keys, () => {
       for (let j = 0; j < c; j++) v.load(LOADED + j, r11, j * VBYTES, lastOf(j));
       for (let r = 0; r < rows; r++) {
         v.broadcast(BC, r10, r * P4);
@@ -479,10 +586,14 @@ export function generateAttention(
       addImmediate(a, "add", r11, plan.copyValues ? lay.valueRow : s.v.row * 4);
     });
     for (let r = 0; r < rows; r++) {
-      v.broadcast(BC, r12, lay.inverse + r * 4);
+      if (mode === "first" || mode === "middle") {
+        for (let j = 0; j < c; j++) v.store(rdx, sum(r, j), ACC(r, j));
+        continue;
+      }
+      v.broadcast(BC, rbp, r * 4);
       for (let j = 0; j < c; j++) {
         v.op("mul", ACC(r, j), ACC(r, j), BC);
-        v.store(r15, r * s.y.row * 4 + j * VBYTES, ACC(r, j), lastOf(j));
+        v.store(rbx, r * s.y.row * 4 + j * VBYTES, ACC(r, j), lastOf(j));
       }
     }
   }
