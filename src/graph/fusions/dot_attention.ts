@@ -7,9 +7,11 @@
  * are all [batch, tokens, heads, size] (the split's perm 0,2,1,3 on Q and
  * V, 0,2,3,1 on K, the merge's 0,2,1,3 on the output) or all [batch,
  * heads, tokens, size] (K's perm 0,1,3,2, no other). The scores and the
- * probabilities must have no other reader.
+ * probabilities must have no other reader. A float16 model's rounding of the
+ * output to half (the second MatMul's activation) becomes a RoundHalf node
+ * after it.
  */
-import type { Node } from "../ir.ts";
+import { Attrs, type Node } from "../ir.ts";
 import { type Fusion, GraphIndex, is, removeNodes } from "./fusion.ts";
 
 const same = (p: readonly number[] | null | undefined, q: readonly number[] | null) =>
@@ -34,11 +36,13 @@ function layoutOf(first: Node, second: Node): "bshd" | "bhsd" | null {
 export const DOT_ATTENTION_FUSION: Fusion = {
   name: "MatMul → Softmax → MatMul into attention",
   apply(g) {
-    const idx = new GraphIndex(g), dead = new Set<Node>();
+    const idx = new GraphIndex(g), dead = new Set<Node>(), added: Node[] = [];
     let count = 0;
     for (const second of g.nodes) {
       if (!is(second, "MatMul", true) || dead.has(second) || second.inputs.length !== 2) continue;
-      if (second.fused?.activation || second.fused?.scale !== undefined) continue;
+      // An activation only to round to half (a float16 model's output): it follows as a node.
+      const act = second.fused?.activation;
+      if ((act && act !== "roundHalf") || second.fused?.scale !== undefined) continue;
       const sm = idx.producer.get(second.inputs[0]) ?? null;
       if (!is(sm, "Softmax") || idx.soleReader(sm.outputs[0]) !== second) continue;
       // Over the last of the scores' four axes (before opset 13 too: rows of the last axis).
@@ -66,10 +70,24 @@ export const DOT_ATTENTION_FUSION: Fusion = {
           nodes: [first, sm, product],
         },
       };
+      if (act === "roundHalf") {
+        const out = second.outputs[0], kept = `${out}::attention`;
+        second.outputs = [kept];
+        added.push({
+          op: "RoundHalf",
+          domain: "njit",
+          name: `${second.name}::half`,
+          inputs: [kept],
+          outputs: [out],
+          attrs: new Attrs(new Map(), `RoundHalf node '${second.name}::half'`),
+          opset: 1,
+        });
+      }
       dead.add(first).add(sm);
       count++;
     }
     removeNodes(g, dead);
+    g.nodes.push(...added);
     return count;
   },
 };
