@@ -285,3 +285,47 @@ Deno.test("attention: stays inside q, k, v, the bias and y, guard pages on both 
   }
   assert.equal(runs, 48);
 });
+
+Deno.test("attention: long keys and wide heads take blocks a pass over runs of keys (tier 1), within the f64 bounds", () => {
+  const r = rng(6400);
+  for (const isa of LEVELS) {
+    using jit = new Jit({ maxIsa: isa });
+    // 256-wide heads × 600 keys: the transposed keys and values past half of L2.
+    for (
+      const [layout, queries, headSize, vHeadSize] of [["bshd", 20, 256, 130], [
+        "bhsd",
+        7,
+        300,
+        64,
+      ]] as const
+    ) {
+      const o: AttentionOptions = {
+        batch: 1,
+        heads: 2,
+        kvHeads: 1,
+        queries,
+        keys: 600,
+        headSize,
+        vHeadSize,
+        layout,
+        scale: 0.05,
+      };
+      const vec = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
+      const c: Case = {
+        o,
+        q: vec(2 * queries * headSize),
+        k: vec(600 * headSize),
+        v: vec(600 * vHeadSize),
+        y: 2 * queries * vHeadSize,
+      };
+      const y = new Float32Array(c.y);
+      jit.attention(c.q, c.k, c.v, y, o);
+      check(c, y, `${isa} ${layout}`);
+    }
+    const keys = jit.stats().keys.filter((k) => k.family === "attention");
+    assert.equal(keys.length, 2);
+    for (const k of keys) {
+      assert.match(k.plan ?? "", /blocks a pass over runs of 256 keys/, `${isa}: ${k.plan}`);
+    }
+  }
+});
