@@ -255,8 +255,30 @@ Deno.test("attention: stays inside q, k, v, the bias and y, guard pages on both 
   const r = rng(6300);
   using jit = new Jit();
   let runs = 0;
-  for (let t = 0; t < 24; t++) {
-    const c = randomCase(r);
+  // The last case: wide heads over many keys (blocks a pass over runs of keys), wider rows.
+  const long = (): Case => {
+    const vec = (n: number) => Float32Array.from({ length: n }, () => r() * 2 - 1);
+    const o: AttentionOptions = {
+      batch: 1,
+      heads: 2,
+      queries: 15,
+      keys: 601,
+      headSize: 256,
+      vHeadSize: 33,
+      rowStrides: { q: 515, k: 513, v: 70, y: 67 },
+      bias: vec(2 * 601),
+      biasShape: [1, 2, 1],
+    };
+    return {
+      o,
+      q: vec(14 * 515 + 512),
+      k: vec(600 * 513 + 512),
+      v: vec(600 * 70 + 66),
+      y: 14 * 67 + 66,
+    };
+  };
+  for (let t = 0; t < 25; t++) {
+    const c = t < 24 ? randomCase(r) : long();
     for (const side of ["end", "start"] as const) {
       const pages: GuardedPages[] = [];
       const place = (src: Float32Array): Float32Array => {
@@ -283,7 +305,7 @@ Deno.test("attention: stays inside q, k, v, the bias and y, guard pages on both 
       }
     }
   }
-  assert.equal(runs, 48);
+  assert.equal(runs, 50);
 });
 
 Deno.test("attention: long keys and wide heads take blocks a pass over runs of keys (tier 1), within the f64 bounds", () => {
