@@ -151,28 +151,13 @@ Deno.test("attention: equal scores average v exactly; a −Inf bias leaves a key
     const q = new Float32Array(2 * 8), k = new Float32Array(4 * 8).fill(3);
     const v = Float32Array.from({ length: 4 * 3 }, (_, i) => i - 5);
     const y = new Float32Array(2 * 3);
-    jit.attention(q, k, v, y, {
-      batch: 1,
-      heads: 1,
-      queries: 2,
-      keys: 4,
-      headSize: 8,
-      vHeadSize: 3,
-    });
+    const o = { batch: 1, heads: 1, queries: 2, keys: 4, headSize: 8, vHeadSize: 3 };
+    jit.attention(q, k, v, y, o);
     const mean = [0, 1, 2].map((e) => (v[e] + v[3 + e] + v[6 + e] + v[9 + e]) / 4);
     assert.deepEqual([...y], [...mean, ...mean], isa);
     // Key 1 masked for query 0, keys 0 and 2 for query 1: the rest averaged (thirds and halves).
     const bias = new Float32Array([0, -Infinity, 0, 0, -Infinity, 0, -Infinity, 0]);
-    jit.attention(q, k, v, y, {
-      batch: 1,
-      heads: 1,
-      queries: 2,
-      keys: 4,
-      headSize: 8,
-      vHeadSize: 3,
-      bias,
-      biasShape: [1, 1, 2],
-    });
+    jit.attention(q, k, v, y, { ...o, bias, biasShape: [1, 1, 2] });
     for (let e = 0; e < 3; e++) {
       assert.ok(Math.abs(y[e] - (v[e] + v[6 + e] + v[9 + e]) / 3) < 1e-6, `${isa} row 0`);
       assert.equal(y[3 + e], (v[3 + e] + v[9 + e]) / 2, `${isa} row 1`);
