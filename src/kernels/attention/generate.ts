@@ -11,7 +11,9 @@
  * shared exponential, math/exp.ts) and their sum follow; the output tile
  * (R rows × C vectors of v's columns) sums e·v over the keys in order and
  * is scaled by 1/sum once. Padding lanes of the last vector of keys score
- * −Inf (e = 0).
+ * −Inf (e = 0). Where a head's keys and values outgrow L2, several blocks
+ * take each pass over them (plan.blocks), the output tiles over runs of
+ * keys.
  *
  * Every element's sums run in a fixed order (q·k over d, e·v over the keys,
  * the row's sums by vector then lane) whatever the block or part it falls
