@@ -66,7 +66,7 @@ export const ATTENTION_KEY_FIELDS = [
 
 const W = "attention";
 /** Largest dimension, elements of an operand, and bytes of a part's workspace. */
-const MAX_DIM = 1 << 24, MAX_ELEMENTS = 2 ** 31 / 4, MAX_WORKSPACE = 2 ** 30;
+const MAX_DIM = 1 << 24, MAX_ELEMENTS = 2 ** 31 / 4, MAX_WORKSPACE = 2 ** 28;
 
 const ROWS = { q: 0, k: 0, v: 0, y: 0 };
 
@@ -102,9 +102,9 @@ export function readAttention(
     fail(W, `layout must be "bshd" or "bhsd", got ${describe(layout)}`, "range");
   }
   const headsFirst = layout === "bhsd";
-  // A part's workspace: the keys transposed, six rows of scores (attentionWorkspace).
+  // A part's workspace: the keys transposed, up to 48 rows of scores (generate.ts).
   const padded = Math.ceil(keys / 16) * 16;
-  if ((headSize + 8) * padded * 4 > MAX_WORKSPACE) {
+  if ((headSize + 64) * padded * 4 > MAX_WORKSPACE) {
     fail(W, `keys = ${keys} × headSize = ${headSize} is beyond the supported size`, "range");
   }
   let scale = o.scale;
