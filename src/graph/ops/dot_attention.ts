@@ -8,7 +8,7 @@
  * broadcast between q and k, a mask broadcast along the keys), the three
  * nodes it replaced run as they were, their scores in a scratch array.
  */
-import type { AttentionOptions } from "../../kernels/attention/mod.ts";
+import { attentionFits, type AttentionOptions } from "../../kernels/attention/mod.ts";
 import type { DotAttention, Node } from "../ir.ts";
 import { opDef } from "./registry.ts";
 import { type Buf, expectType, fail, type Meta, meta, need, type OpDef, type Step } from "./op.ts";
@@ -33,7 +33,7 @@ function kernelOptions(
   if (Bk !== B || Bv !== B || Dk !== D || Tv !== T || Hv !== Hk) return null;
   // MatMul broadcasts one key head to all (Hk = 1) or pairs them (Hk = H).
   if (Hk !== H && Hk !== 1) return null;
-  if ([B, H, S, D, T, Dv].some((d) => d < 1)) return null;
+  if ([B, H, S, D, T, Dv].some((d) => d < 1) || !attentionFits(T, D)) return null;
   const o: AttentionOptions = {
     batch: B,
     heads: H,

@@ -4,6 +4,6 @@
  * @module
  */
 export { ATTENTION, attentionReference } from "./family.ts";
-export { type AttentionOptions, readAttention } from "./read.ts";
+export { attentionFits, type AttentionOptions, readAttention } from "./read.ts";
 export type { AttentionSpec } from "./spec.ts";
 export { type AttentionPlan, generateAttention, planAttention } from "./generate.ts";

@@ -70,6 +70,11 @@ const MAX_DIM = 1 << 24, MAX_ELEMENTS = 2 ** 31 / 4, MAX_WORKSPACE = 2 ** 28;
 
 const ROWS = { q: 0, k: 0, v: 0, y: 0 };
 
+/** Whether a call of these keys and head size is within the supported workspace (a RangeError past it). */
+export function attentionFits(keys: number, headSize: number): boolean {
+  return (headSize + 64) * Math.ceil(keys / 16) * 16 * 4 <= MAX_WORKSPACE;
+}
+
 /**
  * Checks a call (q, k, v, y known Float32Arrays), writes key slots 1..13 and
  * the extents, and returns the bias (null without one). Each option is read
@@ -103,8 +108,7 @@ export function readAttention(
   }
   const headsFirst = layout === "bhsd";
   // A part's workspace: the keys transposed, up to 48 rows of scores (generate.ts).
-  const padded = Math.ceil(keys / 16) * 16;
-  if ((headSize + 64) * padded * 4 > MAX_WORKSPACE) {
+  if (!attentionFits(keys, headSize)) {
     fail(W, `keys = ${keys} × headSize = ${headSize} is beyond the supported size`, "range");
   }
   let scale = o.scale;
