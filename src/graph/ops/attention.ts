@@ -13,7 +13,11 @@
  * scale), the mask added, a softmax, a GEMM into Y's place — all Jit calls;
  * a mask given at run time is built into the bias by TypeScript.
  */
-import { attentionFits, type AttentionOptions } from "../../kernels/attention/mod.ts";
+import {
+  ATTENTION_MIN_QUERIES,
+  attentionFits,
+  type AttentionOptions,
+} from "../../kernels/attention/mod.ts";
 import { ChainSteps } from "../../kernels/chain/mod.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
@@ -298,7 +302,8 @@ export function buildAttention(
   const zeroRows = bias !== null && (!maskFixed || keep.some((k) => k === 0));
   // Without a cache, the scores or a softcap: the attention kernel, one pass per block of
   // query rows (no scores array), and the rows that see no key zeroed after it.
-  const some = B > 0 && Hq > 0 && Sq > 0 && T > 0 && D > 0 && Dv > 0 && attentionFits(T, D);
+  const some = B > 0 && Hq > 0 && Sq >= ATTENTION_MIN_QUERIES && T > 0 && D > 0 && Dv > 0 &&
+    attentionFits(T, D);
   const fused = direct && qk === undefined && capSteps === null && some
     ? fusedAttention(s, { q, k, v, y, scale }, bias, [mB, mH, mS], keep, zeroRows, strides, env)
     : null;

@@ -5,10 +5,15 @@
  * queries × keys scores written out and read back.
  *
  * Shapes are known only here: where they do not fit the kernel (a batch
- * broadcast between q and k, a mask broadcast along the keys), the three
- * nodes it replaced run as they were, their scores in a scratch array.
+ * broadcast between q and k, a mask broadcast along the keys, fewer query
+ * rows than ATTENTION_MIN_QUERIES), the three nodes it replaced run as
+ * they were, their scores in a scratch array.
  */
-import { attentionFits, type AttentionOptions } from "../../kernels/attention/mod.ts";
+import {
+  ATTENTION_MIN_QUERIES,
+  attentionFits,
+  type AttentionOptions,
+} from "../../kernels/attention/mod.ts";
 import type { DotAttention, Node } from "../ir.ts";
 import { opDef } from "./registry.ts";
 import { type Buf, expectType, fail, type Meta, meta, need, type OpDef, type Step } from "./op.ts";
@@ -34,6 +39,7 @@ function kernelOptions(
   // MatMul broadcasts one key head to all (Hk = 1) or pairs them (Hk = H).
   if (Hk !== H && Hk !== 1) return null;
   if ([B, H, S, D, T, Dv].some((d) => d < 1) || !attentionFits(T, D)) return null;
+  if (S < ATTENTION_MIN_QUERIES) return null;
   const o: AttentionOptions = {
     batch: B,
     heads: H,

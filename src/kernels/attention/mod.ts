@@ -4,6 +4,11 @@
  * @module
  */
 export { ATTENTION, attentionReference } from "./family.ts";
-export { attentionFits, type AttentionOptions, readAttention } from "./read.ts";
+export {
+  ATTENTION_MIN_QUERIES,
+  attentionFits,
+  type AttentionOptions,
+  readAttention,
+} from "./read.ts";
 export type { AttentionSpec } from "./spec.ts";
 export { type AttentionPlan, generateAttention, planAttention } from "./generate.ts";
