@@ -379,10 +379,9 @@ function cases(seed: number): Case[] {
       },
     });
   }
-  {
-    // Attention split by batch items, by key heads (each with its query heads) or by query
-    // rows: tails of keys and sizes, a bias over keys per item.
-    const batch = pick(r, [1, 1, 3]), kvHeads = batch > 1 ? 2 : pick(r, [1, 3]);
+  // Attention split by key heads (across 2 items), by batch items (3 items, 2 key heads), or by
+  // query rows (one of each): tails of keys and sizes, a bias over keys per item.
+  for (const [batch, kvHeads] of [[2, 3], [3, 2], [1, pick(r, [1, 3])]]) {
     const heads = 2 * kvHeads, queries = int(r, 7, 40), keys = int(r, 3, 90);
     const D = pick(r, [8, 33, 64]), E = pick(r, [8, 20]);
     const q = vec(batch * queries * heads * D), k = vec(batch * keys * kvHeads * D);

@@ -40,9 +40,10 @@ export const ATTENTION: OpFamily<AttentionSpec, AttentionPlan> = {
 };
 
 /**
- * Parts over batch items; with one item, over key heads (each with its
- * query heads); with one of those, over query rows. Every row is computed
- * alone, by the same instructions in any part: any split gives the same bits.
+ * Parts over key heads (each with its query heads, every batch item), or
+ * over batch items where there are more of those, or over query rows where
+ * there is one of each. Every row is computed alone, by the same
+ * instructions in any part: any split gives the same bits.
  */
 function attentionParts(
   s: AttentionSpec,
@@ -50,7 +51,7 @@ function attentionParts(
   parts: number,
 ): Part<AttentionSpec, AttentionPlan>[] | null {
   const group = s.heads / s.kvHeads;
-  const by = s.batch > 1 ? "batch" : s.kvHeads > 1 ? "heads" : "queries";
+  const by = s.kvHeads > 1 && s.kvHeads >= s.batch ? "heads" : s.batch > 1 ? "batch" : "queries";
   const total = by === "batch" ? s.batch : by === "heads" ? s.kvHeads : s.queries;
   const ranges = splitRange(total, evenParts(total, parts));
   if (ranges.length < 2) return null;
