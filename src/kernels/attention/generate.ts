@@ -165,6 +165,19 @@ const TILES: Record<VecLevel, { rows: number; vectors: number }> = {
 /** Largest displacement a tile's rows may span (a disp32). */
 const MAX_DISP = 2 ** 31 - 1;
 
+/**
+ * Blocks a pass whose bias rows all lie within a displacement of the
+ * chunk's bias pointer (a score tile reads row b·R + r at (b·R + r) rows
+ * on); else one block a pass.
+ */
+function blocksWithin(
+  s: AttentionSpec,
+  rows: number,
+  b: { blocks: number; keyRun: number },
+): { blocks: number; keyRun: number } {
+  return (b.blocks * rows - 1) * s.b.row * 4 > MAX_DISP ? { blocks: 1, keyRun: s.keys } : b;
+}
+
 /** The plan: the level's tile; one row per block where rows lie too far apart for a displacement. */
 export function planAttention(s: AttentionSpec, isa: VecLevel, l2 = 1 << 20): AttentionPlan {
   const level = isa === "sse2" && (s.keys % 4 !== 0 || s.vHeadSize % 4 !== 0) ? "scalar" : isa;
@@ -179,7 +192,7 @@ export function planAttention(s: AttentionSpec, isa: VecLevel, l2 = 1 << 20): At
     vectors: tile.vectors,
     blockTranspose,
     copyValues: valuesCopied(s, lanes, l2),
-    ...blocksPerPass(s, lanes, rows, l2),
+    ...blocksWithin(s, rows, blocksPerPass(s, lanes, rows, l2)),
     workspaceBytes: 0,
     description: "",
   });
@@ -197,8 +210,11 @@ export function attentionCandidates(s: AttentionSpec, p: AttentionPlan): Attenti
   // One block a pass, or several over runs of keys (the same sums in the same order).
   if (p.blocks > 1) out.push(describedAttention(s, { ...p, blocks: 1, keyRun: s.keys }));
   else if (s.queries > p.rows && s.keys > 256) {
-    const blocks = Math.min(4, Math.ceil(s.queries / p.rows));
-    out.push(describedAttention(s, { ...p, blocks, keyRun: 256 }));
+    const blocks = blocksWithin(s, p.rows, {
+      blocks: Math.min(4, Math.ceil(s.queries / p.rows)),
+      keyRun: 256,
+    });
+    if (blocks.blocks > 1) out.push(describedAttention(s, { ...p, ...blocks }));
   }
   return out;
 }
