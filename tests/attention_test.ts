@@ -22,19 +22,35 @@ function randomCase(r: () => number): Case {
   const headSize = pick(r, [1, 4, 8, 15, 16, 33, 64]);
   const vHeadSize = r() < 0.6 ? headSize : pick(r, [1, 5, 16, 20, 64, 70]);
   const layout = pick(r, ["bshd", "bhsd"] as const);
-  const o: AttentionOptions = { batch, heads, kvHeads, queries, keys, headSize, vHeadSize, layout };
+  // k and v in the other layout sometimes (a KV cache beside bshd queries).
+  const kvLayout = r() < 0.25 ? (layout === "bshd" ? "bhsd" : "bshd") : layout;
+  const o: AttentionOptions = {
+    batch,
+    heads,
+    kvHeads,
+    queries,
+    keys,
+    headSize,
+    vHeadSize,
+    layout,
+    kvLayout,
+  };
   if (r() < 0.5) o.scale = r() * 0.5;
   // bshd: rows wider than the heads (a packed projection read in place), sometimes.
-  const wide = layout === "bshd" && r() < 0.4;
+  const wide = (layout === "bshd" || kvLayout === "bshd") && r() < 0.4;
+  const widen = (bshd: boolean) => (wide && bshd ? int(r, 0, 9) : 0);
   const rows = {
-    q: heads * headSize + (wide ? int(r, 0, 9) : 0),
-    k: kvHeads * headSize + (wide ? int(r, 0, 9) : 0),
-    v: kvHeads * vHeadSize + (wide ? int(r, 0, 9) : 0),
-    y: heads * vHeadSize + (wide ? int(r, 0, 9) : 0),
+    q: heads * headSize + widen(layout === "bshd"),
+    k: kvHeads * headSize + widen(kvLayout === "bshd"),
+    v: kvHeads * vHeadSize + widen(kvLayout === "bshd"),
+    y: heads * vHeadSize + widen(layout === "bshd"),
   };
-  if (wide) o.rowStrides = rows;
-  const size = (tokens: number, heads: number, size: number, row: number) =>
-    layout === "bhsd" ? batch * heads * tokens * size : (batch * tokens - 1) * row + heads * size;
+  if (wide) {
+    o.rowStrides = layout === "bshd" ? { q: rows.q, y: rows.y } : {};
+    if (kvLayout === "bshd") Object.assign(o.rowStrides, { k: rows.k, v: rows.v });
+  }
+  const size = (bhsd: boolean, tokens: number, heads: number, size: number, row: number) =>
+    bhsd ? batch * heads * tokens * size : (batch * tokens - 1) * row + heads * size;
   const vec = (n: number) => Float32Array.from({ length: n }, () => r() * 4 - 2);
   if (r() < 0.7) {
     const shape = [batch, heads, queries].map((d) => (r() < 0.5 ? 1 : d));
@@ -46,10 +62,10 @@ function randomCase(r: () => number): Case {
   }
   return {
     o,
-    q: vec(size(queries, heads, headSize, rows.q)),
-    k: vec(size(keys, kvHeads, headSize, rows.k)),
-    v: vec(size(keys, kvHeads, vHeadSize, rows.v)),
-    y: size(queries, heads, vHeadSize, rows.y),
+    q: vec(size(layout === "bhsd", queries, heads, headSize, rows.q)),
+    k: vec(size(kvLayout === "bhsd", keys, kvHeads, headSize, rows.k)),
+    v: vec(size(kvLayout === "bhsd", keys, kvHeads, vHeadSize, rows.v)),
+    y: size(layout === "bhsd", queries, heads, vHeadSize, rows.y),
   };
 }
 
@@ -58,7 +74,8 @@ function at(o: AttentionOptions, which: "q" | "k" | "v" | "y", b: number, h: num
   const heads = which === "k" || which === "v" ? o.kvHeads ?? o.heads : o.heads;
   const tokens = which === "k" || which === "v" ? o.keys : o.queries;
   const size = which === "q" || which === "k" ? o.headSize : o.vHeadSize ?? o.headSize;
-  if (o.layout === "bhsd") return ((b * heads + h) * tokens + t) * size;
+  const layout = which === "k" || which === "v" ? o.kvLayout ?? o.layout : o.layout;
+  if (layout === "bhsd") return ((b * heads + h) * tokens + t) * size;
   const row = o.rowStrides?.[which] ?? heads * size;
   return (b * tokens + t) * row + h * size;
 }
@@ -182,6 +199,8 @@ Deno.test("attention: bad input throws naming the argument, before native code r
     [{ ...base, rowStrides: 8 }, /rowStrides must be an object/, TypeError],
     [{ ...base, rowStrides: { q: 7 } }, /rowStrides\.q/, RangeError],
     [{ ...base, layout: "bhsd", rowStrides: {} }, /rowStrides are for the bshd layout/, RangeError],
+    [{ ...base, kvLayout: "nchw" }, /kvLayout must be/, RangeError],
+    [{ ...base, kvLayout: "bhsd", rowStrides: { k: 9 } }, /rowStrides\.k: k is bhsd/, RangeError],
     [{ ...base, bias: [0, 0, 0] }, /bias must be a Float32Array/, TypeError],
     [{ ...base, bias: new Float32Array(5) }, /bias has 5 elements/, RangeError],
     [{ ...base, bias: new Float32Array(3), biasShape: [1, 1] }, /biasShape must be/, TypeError],

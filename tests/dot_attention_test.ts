@@ -139,3 +139,47 @@ Deno.test("Attention op: the kernel's output (rows that see no key zeroed) is th
   }
   await session.release();
 });
+
+Deno.test("Attention op with a KV cache: the kernel on the caches as built (bhsd beside 3-D queries) is the scores path's", async () => {
+  // 3-D Q, K, V of 10 new tokens, 4 query heads on 2 key heads, a past of 5, causal; the same
+  // node again with the scores asked for (the GEMMs and softmax), its present outputs too.
+  const [B, S, P, H, G, D] = [2, 10, 5, 4, 2, 8];
+  const g = new GraphBuilder(23);
+  g.input("q", "float32", [B, S, H * D]);
+  g.input("k", "float32", [B, S, G * D]);
+  g.input("v", "float32", [B, S, G * D]);
+  g.input("pk", "float32", [B, G, P, D]);
+  g.input("pv", "float32", [B, G, P, D]);
+  const attrs = { q_num_heads: H, kv_num_heads: G, is_causal: 1 };
+  const [y1, k1, v1] = g.node("Attention", ["q", "k", "v", "", "pk", "pv"], 3, attrs);
+  const [y2, k2, v2] = g.node("Attention", ["q", "k", "v", "", "pk", "pv"], 4, {
+    ...attrs,
+    qk_matmul_output_mode: 0,
+  });
+  for (
+    const [x, name] of [[y1, "y1"], [k1, "k1"], [v1, "v1"], [y2, "y2"], [k2, "k2"], [v2, "v2"]]
+  ) {
+    g.output(g.op("Identity", [x], {}, name));
+  }
+  const F = (dims: number[], seed: number) =>
+    new Tensor("float32", seededFloats(dims.reduce((a, b) => a * b, 1), seed), dims);
+  const feeds = {
+    q: F([B, S, H * D], 1),
+    k: F([B, S, G * D], 2),
+    v: F([B, S, G * D], 3),
+    pk: F([B, G, P, D], 4),
+    pv: F([B, G, P, D], 5),
+  };
+  const session = await InferenceSession.create(g.toBytes(), { intraOpNumThreads: 2 });
+  const out = session.runSync(feeds);
+  assert.deepEqual(out.k1.data, out.k2.data);
+  assert.deepEqual(out.v1.data, out.v2.data);
+  const a = out.y1.data as Float32Array, b = out.y2.data as Float32Array;
+  for (let i = 0; i < b.length; i++) {
+    assert.ok(
+      Math.abs(a[i] - b[i]) <= 1e-5 * Math.max(1, Math.abs(b[i])),
+      `y[${i}] ${a[i]} ${b[i]}`,
+    );
+  }
+  await session.release();
+});

@@ -380,7 +380,7 @@ function cases(seed: number): Case[] {
     });
   }
   // Attention split by key heads (across 2 items), by batch items (3 items, 2 key heads), or by
-  // query rows (one of each): tails of keys and sizes, a bias over keys per item.
+  // query rows (one of each; k and v bhsd): tails of keys and sizes, a bias over keys per item.
   for (const [batch, kvHeads] of [[2, 3], [3, 2], [1, pick(r, [1, 3])]]) {
     const heads = 2 * kvHeads, queries = int(r, 7, 40), keys = int(r, 3, 90);
     const D = pick(r, [8, 33, 64]), E = pick(r, [8, 20]);
@@ -398,6 +398,8 @@ function cases(seed: number): Case[] {
           keys,
           headSize: D,
           vHeadSize: E,
+          // One item: k and v as a KV cache holds them, beside bshd queries.
+          kvLayout: batch === 1 ? "bhsd" : "bshd",
           bias,
           biasShape: [batch, 1, 1],
         }),

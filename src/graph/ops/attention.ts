@@ -300,12 +300,23 @@ export function buildAttention(
   if (bias && maskFixed) fillBias();
   // Rows to zero after the softmax: known now for a fixed mask, else checked every run.
   const zeroRows = bias !== null && (!maskFixed || keep.some((k) => k === 0));
-  // Without a cache, the scores or a softcap: the attention kernel, one pass per block of
-  // query rows (no scores array), and the rows that see no key zeroed after it.
+  // Without the scores output or a softcap, from 8 query rows: the attention kernel, one pass
+  // per block of query rows (no scores array), and the rows that see no key zeroed after it.
   const some = B > 0 && Hq > 0 && Sq >= ATTENTION_MIN_QUERIES && T > 0 && D > 0 && Dv > 0 &&
     attentionFits(T, D);
-  const fused = direct && qk === undefined && capSteps === null && some
-    ? fusedAttention(s, { q, k, v, y, scale }, bias, [mB, mH, mS], keep, zeroRows, strides, env)
+  // With a cache, the caches as built ([batch, kv heads, total, size]) are the keys and values.
+  const fused = qk === undefined && capSteps === null && some
+    ? fusedAttention(
+      s,
+      { q, k: pk, v: pv, y, scale, cached: !direct },
+      bias,
+      [mB, mH, mS],
+      keep,
+      zeroRows,
+      strides,
+      copies,
+      env,
+    )
     : null;
   if (fused !== null) {
     if (maskFixed) fused.prepare();
@@ -393,19 +404,29 @@ export function buildAttention(
 
 /**
  * The heads in one `jit.attention` call: q, k and v read in place (3-D: the
- * rows `strides` say), the bias as built, y written whole; where some query
+ * rows `strides` say), or with a cache the caches built by `copies` first
+ * ([batch, kv heads, total, size] whatever q's layout), the bias as built,
+ * y written whole; where some query
  * sees no key, its rows multiplied by `keep` (0) after (in y's layout:
  * [batch, sequence, heads] for 3-D, so the keep flags are reordered to it
  * by `prepare` each run).
  */
 function fusedAttention(
   s: Shape,
-  t: { q: Float32Array; k: Float32Array; v: Float32Array; y: Float32Array; scale: number },
+  t: {
+    q: Float32Array;
+    k: Float32Array;
+    v: Float32Array;
+    y: Float32Array;
+    scale: number;
+    cached: boolean;
+  },
   bias: Float32Array | null,
   biasShape: number[],
   keep: Float32Array,
   zeroRows: boolean,
   strides: RowStrides | undefined,
+  copies: readonly (() => void)[],
   env: Env,
 ): { run: () => void; prepare: () => void } {
   const { batch: B, qHeads: H, qSeq: S, vHeadSize: E } = s, jit = env.jit;
@@ -418,14 +439,15 @@ function fusedAttention(
     headSize: s.headSize,
     vHeadSize: E,
     layout: s.packed ? "bshd" : "bhsd",
+    kvLayout: s.packed && !t.cached ? "bshd" : "bhsd",
     scale: t.scale,
   };
   if (s.packed) {
-    o.rowStrides = {
-      q: strides?.q ?? H * s.headSize,
-      k: strides?.k ?? s.kvHeads * s.headSize,
-      v: strides?.v ?? s.kvHeads * E,
-    };
+    o.rowStrides = { q: strides?.q ?? H * s.headSize };
+    if (!t.cached) {
+      o.rowStrides.k = strides?.k ?? s.kvHeads * s.headSize;
+      o.rowStrides.v = strides?.v ?? s.kvHeads * E;
+    }
   }
   if (bias) {
     o.bias = bias;
@@ -439,12 +461,11 @@ function fusedAttention(
   const keepDims = s.packed ? [mB, mS, mH, 1] : [mB, mH, mS, 1];
   const { q, k, v, y } = t;
   return {
-    run: zeroRows
-      ? () => {
-        jit.attention(q, k, v, y, o);
-        jit.binary("mul", y, yDims, keepY, keepDims, y);
-      }
-      : () => jit.attention(q, k, v, y, o),
+    run: () => {
+      for (const c of copies) c();
+      jit.attention(q, k, v, y, o);
+      if (zeroRows) jit.binary("mul", y, yDims, keepY, keepDims, y);
+    },
     prepare: () => {
       if (!reorder) return;
       for (let b = 0; b < mB; b++) {

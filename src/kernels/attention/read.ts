@@ -33,10 +33,12 @@ export interface AttentionOptions {
    * "bhsd": [batch, heads, tokens, size] each.
    */
   layout?: "bshd" | "bhsd";
+  /** k and v's own layout (a KV cache's "bhsd" beside bshd queries). Default `layout`. */
+  kvLayout?: "bshd" | "bhsd";
   /**
-   * bshd only: elements between one token's row and the next in q, k, v or
-   * y, where they are wider than the heads (a packed QKV projection read in
-   * place). Default: the heads' width.
+   * bshd operands only: elements between one token's row and the next in q,
+   * k, v or y, where they are wider than the heads (a packed QKV projection
+   * read in place). Default: the heads' width.
    */
   rowStrides?: { q?: number; k?: number; v?: number; y?: number };
   /** What q·k is multiplied by. Default 1/√headSize. */
@@ -56,7 +58,7 @@ export const ATTENTION_KEY_FIELDS = [
   "keys",
   "headSize",
   "vHeadSize",
-  "layoutAndBias",
+  "layoutsAndBias",
   "scale",
   "qRow",
   "kRow",
@@ -116,6 +118,11 @@ export function readAttention(
     fail(W, `layout must be "bshd" or "bhsd", got ${describe(layout)}`, "range");
   }
   const headsFirst = layout === "bhsd";
+  const kvLayout = o.kvLayout ?? layout;
+  if (kvLayout !== "bshd" && kvLayout !== "bhsd") {
+    fail(W, `kvLayout must be "bshd" or "bhsd", got ${describe(kvLayout)}`, "range");
+  }
+  const kvHeadsFirst = kvLayout === "bhsd";
   // A part's workspace: the keys transposed, up to 48 rows of scores (generate.ts).
   if (!attentionFits(keys, headSize)) {
     fail(W, `keys = ${keys} × headSize = ${headSize} is beyond the supported size`, "range");
@@ -135,11 +142,13 @@ export function readAttention(
     if (rs === null || typeof rs !== "object") {
       fail(W, `rowStrides must be an object of q, k, v, y, got ${describe(rs)}`, "type");
     }
-    if (headsFirst) fail(W, `rowStrides are for the bshd layout, not bhsd`, "range");
-    ROWS.q = readRow("q", rs.q, heads * headSize);
-    ROWS.k = readRow("k", rs.k, kvHeads * headSize);
-    ROWS.v = readRow("v", rs.v, kvHeads * vHeadSize);
-    ROWS.y = readRow("y", rs.y, heads * vHeadSize);
+    if (headsFirst && kvHeadsFirst) {
+      fail(W, `rowStrides are for the bshd layout, not bhsd`, "range");
+    }
+    ROWS.q = readRow("q", rs.q, heads * headSize, headsFirst);
+    ROWS.k = readRow("k", rs.k, kvHeads * headSize, kvHeadsFirst);
+    ROWS.v = readRow("v", rs.v, kvHeads * vHeadSize, kvHeadsFirst);
+    ROWS.y = readRow("y", rs.y, heads * vHeadSize, headsFirst);
   }
   const bias = o.bias;
   let bits = 0;
@@ -179,8 +188,8 @@ export function readAttention(
   const qRow = ROWS.q || heads * headSize, kRow = ROWS.k || kvHeads * headSize;
   const vRow = ROWS.v || kvHeads * vHeadSize, yRow = ROWS.y || heads * vHeadSize;
   const eq = check("q", q, headsFirst, batch, heads, queries, headSize, qRow, exact);
-  const ek = check("k", k, headsFirst, batch, kvHeads, keys, headSize, kRow, exact);
-  const ev = check("v", v, headsFirst, batch, kvHeads, keys, vHeadSize, vRow, exact);
+  const ek = check("k", k, kvHeadsFirst, batch, kvHeads, keys, headSize, kRow, exact);
+  const ev = check("v", v, kvHeadsFirst, batch, kvHeads, keys, vHeadSize, vRow, exact);
   const ey = check("y", y, headsFirst, batch, heads, queries, vHeadSize, yRow, exact);
   key[1] = batch;
   key[2] = heads;
@@ -189,11 +198,11 @@ export function readAttention(
   key[5] = keys;
   key[6] = headSize;
   key[7] = vHeadSize;
-  key[8] = (headsFirst ? 1 : 0) | (bits << 1);
+  key[8] = (headsFirst ? 1 : 0) | (kvHeadsFirst ? 2 : 0) | (bits << 2);
   key[9] = f32Bits(scale);
   key[10] = headsFirst ? 0 : qRow;
-  key[11] = headsFirst ? 0 : kRow;
-  key[12] = headsFirst ? 0 : vRow;
+  key[11] = kvHeadsFirst ? 0 : kRow;
+  key[12] = kvHeadsFirst ? 0 : vRow;
   key[13] = headsFirst ? 0 : yRow;
   extents[0] = 4 * eq;
   extents[1] = 4 * ek;
@@ -205,8 +214,11 @@ export function readAttention(
 
 const BIAS_AXES = ["batch", "heads", "queries"] as const;
 
-function readRow(name: string, v: unknown, least: number): number {
+function readRow(name: string, v: unknown, least: number, headsFirst: boolean): number {
   if (v === undefined) return 0;
+  if (headsFirst) {
+    fail(W, `rowStrides.${name}: ${name} is bhsd (its rows are its head size)`, "range");
+  }
   return readInt(W, `rowStrides.${name}`, v, least, MAX_ELEMENTS);
 }
 
@@ -242,7 +254,7 @@ function check(
 
 /** The spec a key describes. */
 export function decodeAttentionKey(key: Int32Array): AttentionSpec {
-  const headsFirst = (key[8] & 1) !== 0, bias = key[8] >> 1;
+  const headsFirst = (key[8] & 1) !== 0, kvHeadsFirst = (key[8] & 2) !== 0, bias = key[8] >> 2;
   const shape = {
     batch: key[1],
     heads: key[2],
@@ -252,10 +264,9 @@ export function decodeAttentionKey(key: Int32Array): AttentionSpec {
     headSize: key[6],
     vHeadSize: key[7],
     headsFirst,
+    kvHeadsFirst,
   };
-  const rows = headsFirst
-    ? { q: 0, k: 0, v: 0, y: 0 }
-    : { q: key[10], k: key[11], v: key[12], y: key[13] };
+  const rows = { q: key[10], k: key[11], v: key[12], y: key[13] };
   return {
     ...shape,
     bias,

@@ -32,8 +32,10 @@ export interface AttentionSpec {
   headSize: number;
   /** Elements of a value or output row. */
   vHeadSize: number;
-  /** [batch, heads, tokens, size] ("bhsd") rather than [batch, tokens, heads·size] ("bshd"). */
+  /** q and y [batch, heads, tokens, size] ("bhsd") rather than [batch, tokens, heads·size] ("bshd"). */
   headsFirst: boolean;
+  /** k and v likewise (a KV cache is bhsd whatever the queries are). */
+  kvHeadsFirst: boolean;
   /** {@link BIAS} bits: 0 without a bias. */
   bias: number;
   /** What q·k is multiplied by (an f32). */
@@ -56,14 +58,28 @@ export const ATTENTION_ARG = { Q: 0, K: 1, V: 2, BIAS: 3, Y: 4 } as const;
 export function attentionStrides(
   s: Pick<
     AttentionSpec,
-    "batch" | "heads" | "kvHeads" | "queries" | "keys" | "headSize" | "vHeadSize" | "headsFirst"
+    | "batch"
+    | "heads"
+    | "kvHeads"
+    | "queries"
+    | "keys"
+    | "headSize"
+    | "vHeadSize"
+    | "headsFirst"
+    | "kvHeadsFirst"
   >,
   bias: number,
   rows: { q: number; k: number; v: number; y: number },
 ): Pick<AttentionSpec, "q" | "k" | "v" | "y" | "b"> {
   const { heads: H, kvHeads: G, queries: S, keys: T, headSize: D, vHeadSize: E } = s;
-  const of = (heads: number, tokens: number, size: number, row: number): AttentionStrides =>
-    s.headsFirst
+  const of = (
+    first: boolean,
+    heads: number,
+    tokens: number,
+    size: number,
+    row: number,
+  ): AttentionStrides =>
+    first
       ? { batch: heads * tokens * size, head: tokens * size, row: size }
       : { batch: tokens * (row || heads * size), head: size, row: row || heads * size };
   const perQuery = (bias & BIAS.QUERIES) !== 0, perHead = (bias & BIAS.HEADS) !== 0;
@@ -71,17 +87,17 @@ export function attentionStrides(
   const bHead = perHead ? (perQuery ? S : 1) * T : 0;
   const bBatch = (bias & BIAS.BATCH) !== 0 ? (perHead ? H : 1) * (perQuery ? S : 1) * T : 0;
   return {
-    q: of(H, S, D, rows.q),
-    k: of(G, T, D, rows.k),
-    v: of(G, T, E, rows.v),
-    y: of(H, S, E, rows.y),
+    q: of(s.headsFirst, H, S, D, rows.q),
+    k: of(s.kvHeadsFirst, G, T, D, rows.k),
+    v: of(s.kvHeadsFirst, G, T, E, rows.v),
+    y: of(s.headsFirst, H, S, E, rows.y),
     b: { batch: bBatch, head: bHead, row: bRow },
   };
 }
 
 /** The spec as text. */
 export function describeAttention(s: AttentionSpec): string {
-  const kv = s.kvHeads !== s.heads ? `/${s.kvHeads}kv` : "";
+  const kvh = s.kvHeads !== s.heads ? `/${s.kvHeads}kv` : "";
   const dv = s.vHeadSize !== s.headSize ? `,${s.vHeadSize}` : "";
   const bias = s.bias === 0 ? "" : ` +bias[${
     [
@@ -90,6 +106,13 @@ export function describeAttention(s: AttentionSpec): string {
       s.bias & BIAS.QUERIES ? "q" : "1",
     ].join("")
   }k]`;
-  const dense = s.headsFirst ? "bhsd" : `bshd rows ${s.q.row},${s.k.row},${s.v.row},${s.y.row}`;
-  return `attention ${s.batch}×${s.heads}${kv} q${s.queries} k${s.keys} d${s.headSize}${dv} ${dense} scale=${s.scale}${bias}`;
+  const layout = (first: boolean, a: string, b: string) => first ? "bhsd" : `bshd rows ${a},${b}`;
+  const qy = layout(s.headsFirst, `${s.q.row}`, `${s.y.row}`);
+  const kv = s.kvHeadsFirst === s.headsFirst && s.headsFirst
+    ? ""
+    : ` kv ${layout(s.kvHeadsFirst, `${s.k.row}`, `${s.v.row}`)}`;
+  const dense = s.headsFirst === s.kvHeadsFirst && !s.headsFirst
+    ? `bshd rows ${s.q.row},${s.k.row},${s.v.row},${s.y.row}`
+    : `${qy}${kv}`;
+  return `attention ${s.batch}×${s.heads}${kvh} q${s.queries} k${s.keys} d${s.headSize}${dv} ${dense} scale=${s.scale}${bias}`;
 }
