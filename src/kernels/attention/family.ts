@@ -34,7 +34,7 @@ export const ATTENTION: OpFamily<AttentionSpec, AttentionPlan> = {
   plan: (s, t) => planAttention(s, t.isa, t.l2),
   fallbackPlan: (s) => planAttention(s, "scalar"),
   generate: generateAttention,
-  candidates: (s, p) => attentionCandidates(s, p),
+  candidates: (s, p, t) => attentionCandidates(s, p, t.l2),
   partition: attentionParts,
   reference: (s, [q, k, v, bias, y]) => attentionReference(s, q, k, v, bias, y),
 };

@@ -81,7 +81,11 @@ export interface AttentionPlan {
   blocks: number;
   /** Keys per run of the output tiles (all of them with one block). */
   keyRun: number;
-  /** Bytes of the workspace: transposed keys, score rows, the rows' 1/sum, the padding vector. */
+  /**
+   * Bytes of the workspace (attentionLayout): transposed keys, score rows,
+   * the rows' 1/sum, the padding vector, the copied values, the sums kept
+   * between runs of keys.
+   */
   workspaceBytes: number;
   /** One line for listings and stats. */
   description: string;
@@ -115,9 +119,13 @@ export interface AttentionLayout {
  * tokens (the keys and the copy 1 MB a head) 129 ms without, 147 with.
  */
 function valuesCopied(s: AttentionSpec, lanes: number, l2: number): boolean {
+  return s.v.row !== s.vHeadSize && s.keys > 1 && headBytes(s, lanes) <= l2 / 2;
+}
+
+/** Bytes of a key head's transposed keys and of its values in rows of whole vectors. */
+function headBytes(s: AttentionSpec, lanes: number): number {
   const padded = Math.ceil(s.keys / lanes) * lanes;
-  const bytes = s.headSize * padded * 4 + s.keys * Math.ceil(s.vHeadSize / lanes) * lanes * 4;
-  return s.v.row !== s.vHeadSize && s.keys > 1 && bytes <= l2 / 2;
+  return s.headSize * padded * 4 + s.keys * Math.ceil(s.vHeadSize / lanes) * lanes * 4;
 }
 
 const line = (n: number) => Math.ceil(n / 64) * 64;
@@ -146,11 +154,9 @@ export function attentionLayout(
  * L3 once per block of 6 rows: 67% of the 2-thread peak.
  */
 function blocksPerPass(s: AttentionSpec, lanes: number, rows: number, l2: number) {
-  const padded = Math.ceil(s.keys / lanes) * lanes;
-  const head = s.headSize * padded * 4 + s.keys * Math.ceil(s.vHeadSize / lanes) * lanes * 4;
   const most = Math.ceil(s.queries / rows);
-  if (head <= l2 / 2 || most < 2) return { blocks: 1, keyRun: s.keys };
-  const fit = Math.floor(l2 / 4 / (rows * padded * 4));
+  if (headBytes(s, lanes) <= l2 / 2 || most < 2) return { blocks: 1, keyRun: s.keys };
+  const fit = Math.floor(l2 / 4 / (rows * Math.ceil(s.keys / lanes) * lanes * 4));
   return { blocks: Math.max(2, Math.min(8, fit, most)), keyRun: Math.min(256, s.keys) };
 }
 
@@ -200,11 +206,18 @@ export function planAttention(s: AttentionSpec, isa: VecLevel, l2 = 1 << 20): At
 
 /**
  * Tier 2's candidates: the values copied or read in place, blocks per pass
- * (the same arithmetic in the same order: the same bits).
+ * (the same arithmetic in the same order: the same bits). `l2`: the
+ * target's.
  */
-export function attentionCandidates(s: AttentionSpec, p: AttentionPlan): AttentionPlan[] {
+export function attentionCandidates(
+  s: AttentionSpec,
+  p: AttentionPlan,
+  l2 = 1 << 20,
+): AttentionPlan[] {
   const out: AttentionPlan[] = [];
-  if (s.v.row !== s.vHeadSize && s.keys > 1) {
+  // The copy tried where it fits in L2 (past that, the workspace would grow with v itself).
+  const lanes = vecIsa(p.isa).lanes;
+  if (p.copyValues || (s.v.row !== s.vHeadSize && s.keys > 1 && headBytes(s, lanes) <= l2)) {
     out.push(describedAttention(s, { ...p, copyValues: !p.copyValues }));
   }
   // One block a pass, or several over runs of keys (the same sums in the same order).
@@ -387,11 +400,17 @@ export function generateAttention(
     a.emit("lea", r9, ptr(r12, lay.values));
     const tail = colTail ? tailOf(colTail) : undefined;
     countedLoop(a, rcx, s.keys, () => {
-      for (let j = 0; j < VD; j++) {
-        const last = j === VD - 1 ? tail : undefined;
-        v.load(j % 8, r8, j * VBYTES, last);
-        v.store(r9, j * VBYTES, j % 8);
-      }
+      // A row's whole vectors but its last, in a loop; the last (its tail zeroed) after.
+      a.emit("mov", r10, r8);
+      a.emit("mov", r11, r9);
+      countedLoop(a, rdx, VD - 1, () => {
+        v.load(0, r10, 0);
+        v.store(r11, 0, 0);
+        a.emit("add", r10, VBYTES);
+        a.emit("add", r11, VBYTES);
+      });
+      v.load(0, r10, 0, tail);
+      v.store(r11, 0, 0);
       addImmediate(a, "add", r8, s.v.row * 4);
       addImmediate(a, "add", r9, lay.valueRow);
     });
