@@ -8,7 +8,11 @@
  * (as a layer's projections do), or `--fresh other` other arrays (the
  * caches they leave, the inputs untouched).
  *
+ * `--heads H --queries Q`: other heads, and fewer query rows than keys
+ * (a decode step: `--heads 32 --seq 257 --queries 1`).
+ *
  *   deno run -A bench/attention_kernel.ts [--seq 128] [--threads 1] [--rounds 6] [--fresh [other]]
+ *     [--heads 12] [--queries S]
  *
  * @module
  */
@@ -22,21 +26,24 @@ const { values, positionals } = parseArgs({
     threads: { type: "string", default: "1" },
     rounds: { type: "string", default: "6" },
     fresh: { type: "boolean", default: false },
+    heads: { type: "string", default: "12" },
+    queries: { type: "string" },
   },
   allowPositionals: true,
 });
 const fresh = values.fresh ? (positionals[0] === "other" ? "other" : "inputs") : null;
-const S = Number(values.seq), threads = Number(values.threads), H = 12, D = 64, W = H * D;
+const T = Number(values.seq), S = Number(values.queries ?? values.seq);
+const threads = Number(values.threads), H = Number(values.heads), D = 64, W = H * D;
 using jit = new Jit({ threads });
-const q = seededFloats(S * W, 1), k = seededFloats(S * W, 2), v = seededFloats(S * W, 3);
-const mask = Float32Array.from(seededFloats(S, 4), (x) => (x > 0.8 ? -10000 : 0));
-const y = new Float32Array(S * W), scores = new Float32Array(H * S * S);
+const q = seededFloats(S * W, 1), k = seededFloats(T * W, 2), v = seededFloats(T * W, 3);
+const mask = Float32Array.from(seededFloats(T, 4), (x) => (x > 0.8 ? -10000 : 0));
+const y = new Float32Array(S * W), scores = new Float32Array(H * S * T);
 const fused = () =>
   jit.attention(q, k, v, y, {
     batch: 1,
     heads: H,
     queries: S,
-    keys: S,
+    keys: T,
     headSize: D,
     scale: 0.125,
     bias: mask,
@@ -44,50 +51,51 @@ const fused = () =>
   });
 const scoresOptions = {
   m: S,
-  n: S,
+  n: T,
   k: D,
   transB: true,
   alpha: 0.125,
   lda: W,
   ldb: W,
-  ldc: S,
+  ldc: T,
   bias: mask,
   batch: H,
   strideA: D,
   strideB: D,
-  strideC: S * S,
+  strideC: S * T,
 };
 const outOptions = {
   m: S,
   n: D,
-  k: S,
-  lda: S,
+  k: T,
+  lda: T,
   ldb: W,
   ldc: W,
   batch: H,
-  strideA: S * S,
+  strideA: S * T,
   strideB: D,
   strideC: D,
 };
-const softmax = { rows: H * S, cols: S };
+const softmax = { rows: H * S, cols: T };
 const unfused = () => {
   jit.gemm(q, k, scores, scoresOptions);
   jit.softmax(scores, scores, softmax);
   jit.gemm(scores, v, y, outOptions);
 };
-const flops = 2 * 2 * H * S * S * D;
-// The projections: x (S × 768) times three packed 768² weights, into q, k, v or other arrays.
+const flops = 2 * 2 * H * S * T * D;
+// --fresh: x (S × 768) times three packed 768² weights (12 heads), into q, k, v or other arrays.
 const x = seededFloats(S * W, 5), pb = seededFloats(W, 6);
-const weights = [7, 8, 9].map((seed) =>
-  jit.packB(seededFloats(W * W, seed), { k: W, n: W, layout: "panels" })
-);
+const weights = fresh === null
+  ? []
+  : [7, 8, 9].map((seed) => jit.packB(seededFloats(W * W, seed), { k: W, n: W, layout: "panels" }));
+if (fresh !== null && S !== T) throw new Error("--fresh needs as many queries as keys");
 const outs = fresh === "other" ? [0, 1, 2].map(() => new Float32Array(S * W)) : [q, k, v];
 const projections = () => {
   for (let i = 0; i < 3; i++) jit.gemm(x, weights[i], outs[i], { m: S, n: W, k: W, bias: pb });
 };
 jit.holdWorkers(true);
 const times: number[][] = [[], []];
-const calls = Math.max(20, Math.round(2e5 / (S * S)));
+const calls = Math.max(20, Math.round(2e5 / (S * T)));
 for (let r = 0; r < Number(values.rounds); r++) {
   [fused, unfused].forEach((f, i) => {
     for (let w = 0; w < 5; w++) f();
@@ -105,7 +113,9 @@ const median = (a: number[]) => a.sort((p, q) => p - q)[a.length >> 1];
 const [a, b] = times.map(median);
 const pct = (ms: number) => (100 * flops / (ms * 1e6) / peak).toFixed(1);
 console.log(
-  `${H} heads × ${S} × ${D}, ${threads} thread(s), FMA peak ${peak.toFixed(0)} GFLOPS${
+  `${H} heads × ${S} queries × ${T} keys × ${D}, ${threads} thread(s), FMA peak ${
+    peak.toFixed(0)
+  } GFLOPS${
     fresh === null ? "" : `, after GEMMs writing ${fresh === "other" ? "other arrays" : "q, k, v"}`
   }\n` +
     `jit.attention           ${(a * 1000).toFixed(1)} µs (${pct(a)}% of the peak)\n` +
