@@ -85,6 +85,8 @@ export interface CpuFeatures {
   avx512vbmi: boolean;
   /** AVX-512 VNNI (int8 dot products). */
   avx512vnni: boolean;
+  /** AVX-VNNI: the VEX-encoded int8 dot products (on cores without AVX-512). */
+  avxvnni: boolean;
   /** AVX-512 BF16. */
   avx512bf16: boolean;
   /** AVX-512 FP16. */
@@ -182,6 +184,7 @@ function detect(): CpuFeatures {
     avx512ifma: avx512f && bit(b7, 21),
     avx512vbmi: avx512f && bit(c7, 1),
     avx512vnni: avx512f && bit(c7, 11),
+    avxvnni: avx && bit(b7, 5) && bit(a71, 4),
     avx512bf16: avx512f && bit(a71, 5),
     avx512fp16: avx512f && bit(d7, 23),
     amxTile: osAmx && bit(d7, 24),
@@ -335,6 +338,7 @@ const FLAGS = [
   "avx512ifma",
   "avx512vbmi",
   "avx512vnni",
+  "avxvnni",
   "avx512bf16",
   "avx512fp16",
   "amxTile",

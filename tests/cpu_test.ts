@@ -24,6 +24,7 @@ const CPUINFO_NAMES: Record<string, string> = {
   avx512ifma: "avx512ifma",
   avx512vbmi: "avx512vbmi",
   avx512vnni: "avx512_vnni",
+  avxvnni: "avx_vnni",
   avx512bf16: "avx512_bf16",
   avx512fp16: "avx512_fp16",
   amxTile: "amx_tile",

@@ -20,7 +20,7 @@ import { f, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { checkModel } from "./helpers/golden.ts";
 import { feedsOf } from "./helpers/feeds.ts";
 import { workerAwake } from "../src/runtime/jit.ts";
-import { loadOrt } from "./helpers/ort.ts";
+import { loadOrt, ortInt8Exact } from "./helpers/ort.ts";
 import { runFixture } from "./helpers/fixture.ts";
 
 const MODELS: (() => ZooModel)[] = [
@@ -44,6 +44,31 @@ for (const make of MODELS) {
     await checkModel(`model ${m.name}`, m.bytes, m.feeds);
   });
 }
+
+Deno.test("model: 8-bit GEMMs are exact; ORT's are only with VNNI (why the golden outputs rule there)", async () => {
+  // u8 255 · s8 127 pairs: each pair sums past int16, where vpmaddubsw saturates.
+  const [M, K, N] = [4, 64, 16];
+  const g = new GraphBuilder(13);
+  g.input("a", "uint8", [M, K]);
+  const b = g.initializer("b", { type: "int8", dims: [K, N], data: new Array(K * N).fill(127) });
+  g.op("MatMulInteger", ["a", b], {}, "y");
+  g.output("y", "int32");
+  const a = new Uint8Array(M * K).fill(255);
+  const exact = new Int32Array(M * N).fill(255 * 127 * K);
+  const s = await InferenceSession.create(g.toBytes());
+  assert.deepEqual(s.runSync({ a: new Tensor("uint8", a, [M, K]) }).y.data, exact);
+  await s.release();
+  const ort = await loadOrt();
+  if (!ort) return;
+  const theirs = await ort.InferenceSession.create(g.toBytes(), { intraOpNumThreads: 1 });
+  const y = (await theirs.run({ a: new ort.Tensor("uint8", a, [M, K]) })).y.data as Int32Array;
+  await theirs.release();
+  assert.equal(
+    y.every((v, i) => v === exact[i]),
+    ortInt8Exact(),
+    `ORT's ${y[0]}, exact ${exact[0]}`,
+  );
+});
 
 Deno.test("model: sessions created after a released one reuse its memory and compute the same outputs", async () => {
   const m = resnetCnn({ size: 64, widths: [16, 32], blocks: 1, classes: 100 });

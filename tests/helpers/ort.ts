@@ -3,6 +3,9 @@
  * Deno's npm cache (a fresh CI clone does not download its 288 MB), through
  * a computed specifier so `deno check` does not fetch it either.
  */
+import { cpuFeatures } from "../../src/cpu.ts";
+import { type OnnxGraph, readModel } from "../../src/onnx/model.ts";
+
 // deno-lint-ignore no-explicit-any
 export type Ort = any;
 
@@ -33,4 +36,41 @@ export function loadOrt(): Promise<Ort | null> {
     }
   })();
   return cached;
+}
+
+/**
+ * Whether ORT's 8-bit GEMMs are exact on this machine. Without VNNI its MLAS
+ * kernels multiply u8·s8 pairs with `vpmaddubsw`, which saturates each sum of
+ * two products at int16 (why ORT's quantizer offers `reduce_range` for such
+ * CPUs); with AVX-512 VNNI, AVX-VNNI or AMX its int32 sums are exact.
+ */
+export function ortInt8Exact(): boolean {
+  const f = cpuFeatures();
+  return f.avx512vnni || f.avxvnni || f.amxInt8;
+}
+
+/** ORT's ops with 8-bit GEMMs inside (`vpmaddubsw` on CPUs without VNNI). */
+const INT8_GEMM_OPS = new Set([
+  "MatMulInteger",
+  "ConvInteger",
+  "QLinearConv",
+  "QLinearMatMul",
+  "MatMulIntegerToFloat",
+  "DynamicQuantizeMatMul",
+  "QGemm",
+  "QAttention",
+  "DynamicQuantizeLSTM",
+]);
+
+/**
+ * Whether ORT computes an 8-bit GEMM in this model: one of its integer ops,
+ * or (at level "all", where it fuses QDQ groups into them) a DequantizeLinear.
+ */
+export function hasInt8Gemm(bytes: Uint8Array, ortLevel: string): boolean {
+  const walk = (g: OnnxGraph): boolean =>
+    g.nodes.some((n) =>
+      INT8_GEMM_OPS.has(n.opType) || (ortLevel === "all" && n.opType === "DequantizeLinear") ||
+      n.attributes.some((a) => (a.g !== null && walk(a.g)) || a.graphs.some(walk))
+    );
+  return walk(readModel(bytes).graph);
 }
