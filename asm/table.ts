@@ -563,6 +563,12 @@ vl("vcvtdq2ps", "V, VM", "RM", "VEX.L.0F.WIG 5B /r");
 vl("vpmovzxbd", "V, QM", "RM", "VEX.L.66.0F38.WIG 31 /r");
 vl("vpmovsxbd", "V, QM", "RM", "VEX.L.66.0F38.WIG 21 /r");
 vl("vpmovzxwd", "V, HM", "RM", "VEX.L.66.0F38.WIG 33 /r");
+// 8-bit GEMMs without VNNI: bytes widened to words, pairs of word products summed to dwords.
+vl("vpmovzxbw", "V, HM", "RM", "VEX.L.66.0F38.WIG 30 /r");
+vl("vpmovsxbw", "V, HM", "RM", "VEX.L.66.0F38.WIG 20 /r");
+vl("vpmaddwd", "V, V, VM", "RVM", "VEX.L.66.0F.WIG F5 /r");
+vl("vphaddd", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 02 /r");
+row("vpermq", "ymm, ymm/m256, imm8", "RMI", "VEX.256.66.0F3A.W1 00 /r ib");
 // f32 ↔ f64 vectors (weights scaled in f64 and rounded once: kernels/scale).
 vl("vcvtps2pd", "V, HM", "RM", "VEX.L.0F.WIG 5A /r");
 vl("vcvtpd2ps", "H, VM", "RM", "VEX.L.66.0F.WIG 5A /r");
