@@ -1,7 +1,8 @@
 /**
  * The 8-bit GEMM (`jit.gemmInt8`): exact against int32 loops on seeded
- * shapes (edges of the 6×64 tile and of k's groups of 4), on every ISA
- * level the machine has (the VNNI tiles, else the scalar loop), the same
+ * shapes (edges of the 6×64 and 6×8 tiles and of k's groups of 4), on every
+ * ISA level the machine has (the VNNI or AMX tiles, AVX2's word tiles, the
+ * scalar loop), the same
  * bits on 1, 2 and 3 threads, inside its operands with guard pages on both
  * sides, and bad input named before any native code runs.
  */
@@ -41,10 +42,12 @@ for (const isa of LEVELS) {
     const seed = 5100 + LEVELS.indexOf(isa), r = rng(seed);
     using jit = new Jit({ maxIsa: isa });
     // The activation's oracle: the unary family at the level the kernel's store runs (the
-    // VNNI tiles' AVX-512, else the scalar loop's scalar code): the same emitter, the same bits.
+    // VNNI tiles' AVX-512, the word tiles' AVX2, else the scalar loop's scalar code): the same
+    // emitter, the same bits.
     const tiles = isa === "amx"; // AMX tiles, their epilogue AVX-512's
     const vnni = (isa === "avx512" || tiles) && cpuFeatures().avx512vnni;
-    using unary = new Jit({ maxIsa: vnni ? "avx512" : "scalar" });
+    const words = !vnni && ["avx2", "avx512", "amx"].includes(isa);
+    using unary = new Jit({ maxIsa: vnni ? "avx512" : words ? "avx2" : "scalar" });
     const ACTIVATIONS = [
       "gelu",
       "relu",
@@ -125,11 +128,18 @@ for (const isa of LEVELS) {
       }
     }
     // AMX tiles at the AMX level from 64 rows on, the VNNI tiles where the level is AVX-512
-    // (or AMX, fewer rows) and the CPU has VNNI, else the scalar loop.
+    // (or AMX, fewer rows) and the CPU has VNNI, else the word tiles from AVX2 up, else the
+    // scalar loop.
     let amxKeys = 0;
     for (const q of jit.stats().keys) {
       const m = Number(/^gemmInt8 (\d+)x/.exec(q.key)![1]);
-      const path = tiles && m >= 64 ? "amx tiles" : vnni ? "vnni" : "scalar loop";
+      const path = tiles && m >= 64
+        ? "amx tiles"
+        : vnni
+        ? "vnni"
+        : words
+        ? "vpmaddwd"
+        : "scalar loop";
       assert.ok(q.plan?.includes(path), `${isa}: ${q.key}: ${q.plan}`);
       // Built at its level (the scalar loop's code once ended in a vzeroupper: no AVX needed).
       assert.equal(q.failure, null, `${isa}: ${q.key}: ${q.failure}`);

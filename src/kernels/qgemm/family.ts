@@ -24,8 +24,8 @@ export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
     flops: 2 * s.m * s.n * s.k,
     bytes: s.m * s.k + s.k * s.n + 4 * s.m * s.n,
   }),
-  plan: (s, t) => planQGemm(s, t.isa === "avx512", cpuFeatures().avx512vnni, t.amx ?? false),
-  fallbackPlan: (s) => planQGemm(s, false, false),
+  plan: (s, t) => planQGemm(s, t.isa, cpuFeatures().avx512vnni, t.amx ?? false, t.l2),
+  fallbackPlan: (s) => planQGemm(s, "scalar", false),
   generate: generateQGemm,
   // Over column tiles (each part its own columns of packed B), or rows when one tile wide.
   partition: (s, p, parts) => {

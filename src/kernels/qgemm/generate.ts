@@ -5,8 +5,9 @@
  * broadcast, `vpdpbusd` adding the 4 products of u8 × s8 to each lane (no
  * saturation: sums wrap as int32). Column tiles outside (B's panel of 64
  * columns stays in L2 while every row tile passes), row tiles inside.
- * Without VNNI: a scalar triple loop (movzx, movsx, imul). Integer sums in
- * any order are the same: every plan gives the same bits.
+ * Without VNNI, from AVX2 up: word tiles of `vpmaddwd` (madd.ts); below
+ * AVX2 a scalar triple loop (movzx, movsx, imul). Integer sums in any order
+ * are the same: every plan gives the same bits.
  *
  * @module
  */
@@ -56,15 +57,22 @@ import { accumulator, emitTileEpilogue } from "./epilogue.ts";
 import { emitColumnTiles } from "./columns.ts";
 import { AMX_COLUMNS, AMX_WORKSPACE, emitAmx } from "./amx.ts";
 import { requestAmxPermission } from "../../cpu.ts";
+import { emitMadd, MADD_ROWS, maddPanelRows, widenedRowBytes } from "./madd.ts";
+import type { VecLevel } from "../vec.ts";
 
 /** How an 8-bit GEMM is computed. */
 export interface QGemmPlan extends KernelPlan {
-  /** "amx": tdpbusd tiles (amx.ts); "vnni": the vpdpbusd tiles; "scalar": the triple loop. */
-  path: "amx" | "vnni" | "scalar";
+  /**
+   * "amx": tdpbusd tiles (amx.ts); "vnni": the vpdpbusd tiles; "madd": AVX2's
+   * vpmaddwd tiles on words (madd.ts); "scalar": the triple loop.
+   */
+  path: "amx" | "vnni" | "madd" | "scalar";
   /** Rows per tile. */
   mr: number;
-  /** Vectors of 16 columns per tile. */
+  /** Vectors of 16 columns per tile (madd: 1, the grain parts split columns at). */
   nv: number;
+  /** madd: rows of A widened to words at once (the workspace holds them). */
+  panelRows?: number;
 }
 
 /**
@@ -79,14 +87,17 @@ const UNROLL = 2;
 /**
  * The plan: AMX tiles where the level allows them (and Linux grants the tile
  * state), else VNNI tiles where the level is AVX-512 and the CPU has VNNI,
- * else the loop. Every plan gives the same bits (exact int32 sums).
+ * else the AVX2 word tiles from AVX2 up, else the loop. Every plan gives the
+ * same bits (exact int32 sums).
  */
 export function planQGemm(
   s: QGemmSpec,
-  avx512: boolean,
+  level: VecLevel,
   vnni: boolean,
   amx = false,
+  l2 = 0,
 ): QGemmPlan {
+  const avx512 = level === "avx512";
   if (amx && avx512 && s.m >= AMX_MIN_ROWS && amxGranted()) {
     return {
       path: "amx",
@@ -103,6 +114,17 @@ export function planQGemm(
       nv: NV,
       workspaceBytes: 0,
       description: `avx512 vnni ${MR}×${NV * 16} tiles of vpdpbusd`,
+    };
+  }
+  if (level === "avx2" || avx512) {
+    const panelRows = maddPanelRows(s, l2);
+    return {
+      path: "madd",
+      mr: MADD_ROWS,
+      nv: 1,
+      panelRows,
+      workspaceBytes: panelRows * widenedRowBytes(s),
+      description: `avx2 ${MADD_ROWS}×8 tiles of vpmaddwd on words, A widened ${panelRows} rows at a time`,
     };
   }
   return { path: "scalar", mr: 1, nv: 0, workspaceBytes: 0, description: "scalar loop" };
@@ -125,9 +147,10 @@ function amxGranted(): boolean {
 const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
 /**
  * Frame slots: the column tile loop's counter, za (int32), B's column sums, the float bias,
- * the workspace.
+ * the workspace, the madd path's panel loop counter.
  */
-const COLS = 0, ZA_SLOT = 8, SUMS_SLOT = 16, FBIAS_SLOT = 24, WORK_SLOT = 32, FRAME = 48;
+const COLS = 0, ZA_SLOT = 8, SUMS_SLOT = 16, FBIAS_SLOT = 24, WORK_SLOT = 32, PANELS_SLOT = 40;
+const FRAME = 48;
 
 /** Emits `void kernel(args)`. */
 export function generateQGemm(
@@ -154,7 +177,7 @@ export function generateQGemm(
     loadPointer(a, rbx, QGEMM_ARG.FBIAS); // the VNNI path's; the scalar loop's in the frame
     a.emit("mov", qword(rsp, FBIAS_SLOT), rbx);
   }
-  if (plan.path === "amx") {
+  if (plan.path === "amx" || plan.path === "madd") {
     loadPointer(a, rax, WORKSPACE_SLOT);
     a.emit("mov", qword(rsp, WORK_SLOT), rax);
   }
@@ -163,12 +186,15 @@ export function generateQGemm(
   if (s.m > 0 && s.n > 0) {
     if (plan.path === "amx") emitAmx(a, s, { za: ZA_SLOT, work: WORK_SLOT, cols: COLS });
     else if (plan.path === "vnni") emitVnni(a, s, plan);
+    else if (plan.path === "madd") {
+      emitMadd(a, s, plan.panelRows!, { za: ZA_SLOT, work: WORK_SLOT, panels: PANELS_SLOT });
+    }
     else emitScalar(a, s);
   }
   a.emit("add", rsp, FRAME);
   restoreRegisters(a, USED);
   // The scalar loop's code is SSE: no vzeroupper (an illegal instruction without AVX).
-  if (plan.path === "amx" || plan.path === "vnni") a.emit("vzeroupper");
+  if (plan.path !== "scalar") a.emit("vzeroupper");
   a.emit("ret");
   return a.finish();
 }

@@ -1,0 +1,292 @@
+/**
+ * The 8-bit GEMM without VNNI (AVX2), as exact as VNNI's. `vpmaddubsw`
+ * (what ORT's kernels use there) saturates the sum of two u8·s8 products at
+ * int16; here both operands are widened to int16 and `vpmaddwd` sums pairs
+ * of word products into int32 lanes, which cannot overflow (2·255·128 <
+ * 2^31). It multiplies as many bytes per multiply instruction as
+ * `vpmaddubsw` followed by its `vpmaddwd` by ones.
+ *
+ * Per group of 4 k, one packed-B group of 4 columns (16 bytes) widens
+ * (`vpmovsxbw`) to a vector whose dword lanes are (k0,k1), (k2,k3) of each
+ * column, and A's 4 bytes — widened to words once per panel of rows, into
+ * the workspace — broadcast as a qword: `vpmaddwd` gives, per column, the
+ * sum over (k0,k1) in one lane and over (k2,k3) in the next. A tile is 6
+ * rows × 8 columns (12 accumulators, 2 B vectors, a broadcast, a product);
+ * its lane pairs are added once, at the end (`vphaddd`, `vpermq`).
+ *
+ * Loops: panels of rows (A widened), column tiles of 8, row tiles of 6, k.
+ * Integer sums in any order are the same: every plan gives the same bits.
+ *
+ * @module
+ */
+import {
+  type Assembler,
+  dword,
+  ptr,
+  qword,
+  r10,
+  r11,
+  r12,
+  r13,
+  r14,
+  r15,
+  r8,
+  r9,
+  rax,
+  rbp,
+  rbx,
+  rcx,
+  rdi,
+  rdx,
+  type Reg,
+  rsi,
+  rsp,
+  XMM,
+  YMM,
+} from "../../../asm/mod.ts";
+import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
+import { Lanes } from "../math/lanes.ts";
+import { UNARY_OPS } from "../unary/ops.ts";
+import { Vec, vecIsa } from "../vec.ts";
+import { kGroups, type QGemmSpec } from "./spec.ts";
+
+/** Rows per tile: 6 × 2 accumulators, 2 B vectors, A's broadcast and a product in 16 registers. */
+export const MADD_ROWS = 6;
+/** Columns per tile: two vectors of 4 columns (a dword lane per pair of k each). */
+const COLUMNS = 8;
+/** Groups of 4 k per loop iteration. */
+const UNROLL = 2;
+/** At most this many rows widened at once. */
+const MAX_PANEL_ROWS = 96;
+
+/** Bytes of one row of A widened to words (2 per k, k rounded up to 4). */
+export function widenedRowBytes(s: QGemmSpec): number {
+  return 8 * kGroups(s.k);
+}
+
+/**
+ * Rows of A widened at once: a multiple of the tile's rows whose words take
+ * at most a quarter of L2 (B's column tile is read once per panel; the
+ * panel's rows stay in L2 while every column tile passes), all of A when
+ * fewer.
+ */
+export function maddPanelRows(s: QGemmSpec, l2: number): number {
+  const fit = Math.floor(Math.max(l2, 256 * 1024) / 4 / widenedRowBytes(s) / MADD_ROWS);
+  return Math.max(1, Math.min(s.m, Math.max(1, Math.min(fit, MAX_PANEL_ROWS / MADD_ROWS)) * MADD_ROWS));
+}
+
+/** Frame slots the path uses. */
+export interface MaddSlots {
+  /** A's zero point (int32). */
+  za: number;
+  /** The workspace's address. */
+  work: number;
+  /** The panel loop's counter. */
+  panels: number;
+}
+
+/** The accumulator of row i, vector j (4 columns each). */
+const acc = (i: number, j: number): Reg => YMM[2 * i + j];
+const B0 = 12, B1 = 13, AW = 14, PROD = 15, MASK = 15;
+
+/**
+ * rsi = A, rdx = packed B, r8 = C; rbp (int32 bias), rcx (B's column sums),
+ * rdi (scales), rbx (float bias) at column 0; the workspace's address in the
+ * frame. Column tiles address every column array at r11 (4 bytes a column in
+ * each, packed B's groups too).
+ */
+export function emitMadd(a: Assembler, s: QGemmSpec, panelRows: number, slots: MaddSlots): void {
+  const wRow = widenedRowBytes(s);
+  const panels = Math.floor(s.m / panelRows), lastRows = s.m % panelRows;
+  a.emit("mov", r12, qword(rsp, slots.work));
+  const panel = (rows: number) => {
+    emitWiden(a, s, rows, wRow);
+    emitColumns(a, s, rows, wRow, slots);
+  };
+  frameLoop(a, slots.panels, panels, () => {
+    panel(panelRows);
+    addImmediate(a, "add", rsi, panelRows * s.lda);
+    addImmediate(a, "add", r8, panelRows * s.ldc * 4);
+  });
+  if (lastRows) panel(lastRows);
+}
+
+/** `rows` rows of A (rsi, u8) as words into the workspace (r12), k rounded up to 4. */
+function emitWiden(a: Assembler, s: QGemmSpec, rows: number, wRow: number): void {
+  const bytes = 4 * kGroups(s.k), chunks = Math.floor(bytes / 16), rest = bytes % 16;
+  const PER = 4, iters = Math.floor(chunks / PER), left = chunks % PER;
+  a.emit("mov", r13, rsi);
+  a.emit("mov", r14, r12);
+  countedLoop(a, r15, rows, () => {
+    a.emit("mov", r9, r13);
+    a.emit("mov", r10, r14);
+    const chunk = (u: number) => {
+      a.emit("vpmovzxbw", YMM[u % PER], ptr(r9, 16 * u).withSize(16));
+      a.emit("vmovdqu", ptr(r10, 32 * u).withSize(32), YMM[u % PER]);
+    };
+    countedLoop(a, rax, iters, () => {
+      for (let u = 0; u < PER; u++) chunk(u);
+      a.emit("add", r9, 16 * PER);
+      a.emit("add", r10, 32 * PER);
+    });
+    for (let u = 0; u < left; u++) chunk(u);
+    // The last 4 or 8 bytes (k rounded up to 4): never read past the row's groups.
+    let at = 16 * left;
+    if (rest >= 8) {
+      a.emit("vpmovzxbw", XMM[0], qword(r9, at));
+      a.emit("vmovdqu", ptr(r10, 2 * at).withSize(16), XMM[0]);
+      at += 8;
+    }
+    if (rest % 8) {
+      a.emit("vmovd", XMM[0], dword(r9, at));
+      a.emit("vpmovzxbw", XMM[0], XMM[0]);
+      a.emit("vmovq", qword(r10, 2 * at), XMM[0]);
+    }
+    addImmediate(a, "add", r13, s.lda);
+    addImmediate(a, "add", r14, wRow);
+  });
+}
+
+/** Every column tile of a panel of `rows` rows (its words at r12, C at r8). */
+function emitColumns(a: Assembler, s: QGemmSpec, rows: number, wRow: number, slots: MaddSlots) {
+  const full = Math.floor(s.n / COLUMNS), tail = s.n % COLUMNS;
+  a.emit("xor", r11, r11);
+  if (full > 1) {
+    const top = a.label();
+    a.bind(top);
+    emitRowTiles(a, s, rows, wRow, 0, slots);
+    a.emit("add", r11, 4 * COLUMNS);
+    a.emit("cmp", r11, 4 * COLUMNS * full);
+    a.emit("jb", top);
+  } else if (full === 1) {
+    emitRowTiles(a, s, rows, wRow, 0, slots);
+    a.emit("add", r11, 4 * COLUMNS);
+  }
+  if (tail) emitRowTiles(a, s, rows, wRow, tail, slots);
+}
+
+/** The row tiles of one column tile (at r11; `tail`: its valid columns when fewer than 8). */
+function emitRowTiles(
+  a: Assembler,
+  s: QGemmSpec,
+  rows: number,
+  wRow: number,
+  tail: number,
+  slots: MaddSlots,
+): void {
+  a.emit("mov", r10, r12);
+  a.emit("lea", r9, ptr(r8, 0, r11, 1));
+  const full = Math.floor(rows / MADD_ROWS), rest = rows % MADD_ROWS;
+  countedLoop(a, r15, full, () => {
+    emitTile(a, s, MADD_ROWS, wRow, tail, slots);
+    addImmediate(a, "add", r10, MADD_ROWS * wRow);
+    addImmediate(a, "add", r9, MADD_ROWS * s.ldc * 4);
+  });
+  if (rest) emitTile(a, s, rest, wRow, tail, slots);
+}
+
+/** One tile: rows × 8 columns, A's words at r10, C at r9, the column offset r11. */
+function emitTile(
+  a: Assembler,
+  s: QGemmSpec,
+  rows: number,
+  wRow: number,
+  tail: number,
+  slots: MaddSlots,
+): void {
+  const groups = kGroups(s.k), bRow = s.bStride * 4;
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < 2; j++) a.emit("vpxor", acc(i, j), acc(i, j), acc(i, j));
+  }
+  a.emit("mov", r13, r10);
+  a.emit("lea", r14, ptr(rdx, 0, r11, 1));
+  const step = (u: number) => {
+    a.emit("vpmovsxbw", YMM[B0], ptr(r14, u * bRow).withSize(16));
+    a.emit("vpmovsxbw", YMM[B1], ptr(r14, u * bRow + 16).withSize(16));
+    for (let i = 0; i < rows; i++) {
+      a.emit("vpbroadcastq", YMM[AW], qword(r13, i * wRow + 8 * u));
+      a.emit("vpmaddwd", YMM[PROD], YMM[AW], YMM[B0]);
+      a.emit("vpaddd", acc(i, 0), acc(i, 0), YMM[PROD]);
+      a.emit("vpmaddwd", YMM[PROD], YMM[AW], YMM[B1]);
+      a.emit("vpaddd", acc(i, 1), acc(i, 1), YMM[PROD]);
+    }
+  };
+  const whole = Math.floor(groups / UNROLL), left = groups % UNROLL;
+  countedLoop(a, rax, whole, () => {
+    for (let u = 0; u < UNROLL; u++) step(u);
+    a.emit("add", r13, 8 * UNROLL);
+    addImmediate(a, "add", r14, bRow * UNROLL);
+  });
+  for (let u = 0; u < left; u++) step(u);
+  emitEpilogue(a, s, rows, tail, slots);
+}
+
+/**
+ * The tile's lane pairs added (row i's 8 columns in acc(i, 0)), then as the
+ * VNNI path's epilogue: the column terms (bias, −za·Σb), float (nearest
+ * even) and scaled, the float bias, the activation, to C (r9).
+ */
+function emitEpilogue(a: Assembler, s: QGemmSpec, rows: number, tail: number, slots: MaddSlots) {
+  for (let i = 0; i < rows; i++) {
+    a.emit("vphaddd", acc(i, 0), acc(i, 0), acc(i, 1));
+    a.emit("vpermq", acc(i, 0), acc(i, 0), 0xd8); // qwords 0, 2, 1, 3: columns in order
+  }
+  const v = new Vec(a, vecIsa("avx2"));
+  const cut = tail > 0;
+  if (cut) v.tail(tail, 1, MASK);
+  const column = (base: Reg) => ptr(base, 0, r11, 1).withSize(32);
+  /** dst = the tile's 8 values of a column array (the valid ones when cut, zeros past them). */
+  const load = (dst: number, base: Reg) =>
+    cut
+      ? a.emit("vpmaskmovd", YMM[dst], YMM[MASK], column(base))
+      : a.emit("vmovdqu", YMM[dst], column(base));
+  // Registers free after the pair sums: acc(i, 1) of every row, and 12-14 (15 is the mask).
+  const T = 14, S = 13, FB = 12, ZA = 1, SUMS = 3;
+  const terms = s.bias || s.aZero, fold = s.aZero && !s.bias ? "vpsubd" : "vpaddd";
+  let t = T;
+  if (s.aZero) {
+    a.emit("vpbroadcastd", YMM[ZA], dword(rsp, slots.za));
+    load(SUMS, rcx);
+    a.emit("vpmulld", YMM[SUMS], YMM[SUMS], YMM[ZA]);
+    t = SUMS;
+  }
+  if (s.bias) {
+    load(T, rbp);
+    if (s.aZero) a.emit("vpsubd", YMM[T], YMM[T], YMM[SUMS]);
+    t = T;
+  }
+  if (s.scale === 1) a.emit("vbroadcastss", YMM[S], dword(rdi, 0));
+  else if (s.scale === 2 && cut) load(S, rdi);
+  if (s.floatBias && cut) load(FB, rbx);
+  const late = s.activation !== null;
+  const store = (i: number, r: number) => {
+    const at = ptr(r9, i * s.ldc * 4).withSize(32);
+    if (cut) a.emit("vpmaskmovd", at, YMM[MASK], YMM[r]);
+    else a.emit("vmovdqu", at, YMM[r]);
+  };
+  for (let i = 0; i < rows; i++) {
+    const x = acc(i, 0);
+    if (terms) a.emit(fold, x, x, YMM[t]);
+    if (s.scale) {
+      a.emit("vcvtdq2ps", x, x);
+      a.emit("vmulps", x, x, s.scale === 2 && !cut ? column(rdi) : YMM[S]);
+    }
+    if (s.floatBias) a.emit("vaddps", x, x, cut ? YMM[FB] : column(rbx));
+    if (!late) store(i, 2 * i);
+  }
+  if (!late) return;
+  // The activation row by row: every register but the rows still waiting (and the mask).
+  const def = UNARY_OPS[s.activation!.op];
+  for (let i = 0; i < rows; i++) {
+    const free: number[] = [];
+    for (let r = 0; r < 16; r++) {
+      const waiting = r % 2 === 0 && r / 2 >= i && r / 2 < rows && r < 12;
+      if (!waiting && !(cut && r === MASK)) free.push(r);
+    }
+    const [out, ...temps] = free;
+    const m = new Lanes(v, temps);
+    def.emit(m, out, 2 * i, s.activation!.params);
+    if (m.available !== temps.length) throw new Error("gemmInt8 avx2: the activation leaked registers");
+    store(i, out);
+  }
+}
