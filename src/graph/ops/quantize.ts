@@ -8,9 +8,8 @@
  * up to 4096 per block, so the two float GEMMs are exact integers and
  * 16·high + low is the int32 result (wrapping as int32 does).
  */
-import { cpuFeatures } from "../../cpu.ts";
 import type { DType, TensorData } from "../../onnx/dtype.ts";
-import type { Int8GemmOptions } from "../../kernels/qgemm/mod.ts";
+import { type Int8GemmOptions, int8GemmTiled } from "../../kernels/qgemm/mod.ts";
 import type { Node } from "../ir.ts";
 import { broadcastStrides } from "./binary.ts";
 import { matmulShape } from "./matmul.ts";
@@ -218,17 +217,18 @@ export const MATMUL_INTEGER: OpDef = {
     return [meta("int32", s.dims)];
   },
   build(n, ins, outs, env) {
-    const vnni = (env.jit.isa === "avx512" || env.jit.isa === "amx") && cpuFeatures().avx512vnni;
+    // The 8-bit kernel where it runs tiles; below them the exact float path is faster.
+    const tiled = int8GemmTiled(env.jit.isa);
     const scale = ins[4] ?? null;
     const floatBias = (ins[5]?.data ?? null) as Float32Array | null;
     const act = n.fused?.activation ?? null;
     if (scale === null) {
-      return vnni
+      return tiled
         ? int8Step(n, ins as Buf[], outs[0], env, null)
         : floatStep(n, ins as Buf[], outs[0], env);
     }
     // Fused: int32 sums into a scratch (the float path, or asymmetric B's row terms), then scaled
-    // here; with VNNI and symmetric B the kernel's store converts and scales.
+    // here; on the kernel's tiles with symmetric B its store converts and scales.
     const y = outs[0],
       ints: Buf = {
         type: "int32",
@@ -259,7 +259,7 @@ export const MATMUL_INTEGER: OpDef = {
       ...(floatBias ? { floatBias } : {}),
       ...(act !== null ? { activation: act } : {}),
     };
-    if (vnni) return int8Step(n, ins as Buf[], ints, env, { y: yd, scale: sd, rescale, epilogue });
+    if (tiled) return int8Step(n, ins as Buf[], ints, env, { y: yd, scale: sd, rescale, epilogue });
     const step = floatStep(n, ins as Buf[], ints, env);
     return {
       native: false,
@@ -272,7 +272,7 @@ export const MATMUL_INTEGER: OpDef = {
 };
 
 /**
- * MatMulInteger on the 8-bit GEMM (AVX-512 VNNI): A as uint8 (int8 A
+ * MatMulInteger on the 8-bit GEMM (its tiles: AMX, VNNI, AVX2's words): A as uint8 (int8 A
  * shifted by 128, its zero point with it), B as int8 packed once (uint8 B
  * shifted by −128), then the zero points' terms: Σ(a − za)(b − zb) =
  * Σab − zb·Σa − za·Σb + k·za·zb, in int32 as ONNX Runtime wraps.

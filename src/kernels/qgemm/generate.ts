@@ -57,7 +57,7 @@ import { accumulator, emitTileEpilogue } from "./epilogue.ts";
 import { emitColumnTiles } from "./columns.ts";
 import { AMX_COLUMNS, AMX_WORKSPACE, emitAmx } from "./amx.ts";
 import { requestAmxPermission } from "../../cpu.ts";
-import { emitMadd, MADD_ROWS, maddPanelRows, widenedRowBytes } from "./madd.ts";
+import { columnCopyBytes, emitMadd, MADD_ROWS, maddPanelRows, widenedRowBytes } from "./madd.ts";
 import type { VecLevel } from "../vec.ts";
 
 /** How an 8-bit GEMM is computed. */
@@ -123,11 +123,21 @@ export function planQGemm(
       mr: MADD_ROWS,
       nv: 1,
       panelRows,
-      workspaceBytes: panelRows * widenedRowBytes(s),
-      description: `avx2 ${MADD_ROWS}×8 tiles of vpmaddwd on words, A widened ${panelRows} rows at a time`,
+      workspaceBytes: panelRows * widenedRowBytes(s) + columnCopyBytes(s),
+      description:
+        `avx2 ${MADD_ROWS}×8 tiles of vpmaddwd on words, A widened ${panelRows} rows at a time`,
     };
   }
   return { path: "scalar", mr: 1, nv: 0, workspaceBytes: 0, description: "scalar loop" };
+}
+
+/**
+ * Whether the 8-bit GEMM at `level` runs tiles (AMX, VNNI or AVX2's words)
+ * rather than its scalar loop: callers with an exact float alternative take
+ * that below it.
+ */
+export function int8GemmTiled(level: VecLevel | "amx"): boolean {
+  return level === "avx2" || level === "avx512" || level === "amx";
 }
 
 /**
@@ -188,8 +198,7 @@ export function generateQGemm(
     else if (plan.path === "vnni") emitVnni(a, s, plan);
     else if (plan.path === "madd") {
       emitMadd(a, s, plan.panelRows!, { za: ZA_SLOT, work: WORK_SLOT, panels: PANELS_SLOT });
-    }
-    else emitScalar(a, s);
+    } else emitScalar(a, s);
   }
   a.emit("add", rsp, FRAME);
   restoreRegisters(a, USED);

@@ -72,8 +72,24 @@ export function widenedRowBytes(s: QGemmSpec): number {
  */
 export function maddPanelRows(s: QGemmSpec, l2: number): number {
   const fit = Math.floor(Math.max(l2, 256 * 1024) / 4 / widenedRowBytes(s) / MADD_ROWS);
-  return Math.max(1, Math.min(s.m, Math.max(1, Math.min(fit, MAX_PANEL_ROWS / MADD_ROWS)) * MADD_ROWS));
+  return Math.max(
+    1,
+    Math.min(s.m, Math.max(1, Math.min(fit, MAX_PANEL_ROWS / MADD_ROWS)) * MADD_ROWS),
+  );
 }
+
+/**
+ * Bytes of the copy of one column tile of packed B: its groups of 4 k
+ * contiguous. Packed B's rows lie n·4 bytes apart, often a multiple of the
+ * L1 set stride (4 KiB): the column tile's rows, re-read by every row tile,
+ * would share a few sets of L1 and evict each other.
+ */
+export function columnCopyBytes(s: QGemmSpec): number {
+  return (WIDE_COPY ? 64 : 32) * kGroups(s.k);
+}
+
+/** Whether B's column tile is copied as words (no widening in the loop) rather than bytes. */
+const WIDE_COPY = true;
 
 /** Frame slots the path uses. */
 export interface MaddSlots {
@@ -99,9 +115,11 @@ export function emitMadd(a: Assembler, s: QGemmSpec, panelRows: number, slots: M
   const wRow = widenedRowBytes(s);
   const panels = Math.floor(s.m / panelRows), lastRows = s.m % panelRows;
   a.emit("mov", r12, qword(rsp, slots.work));
+  // B's column tile copy after the panel's words.
+  const copyAt = panelRows * wRow;
   const panel = (rows: number) => {
     emitWiden(a, s, rows, wRow);
-    emitColumns(a, s, rows, wRow, slots);
+    emitColumns(a, s, rows, wRow, copyAt, slots);
   };
   frameLoop(a, slots.panels, panels, () => {
     panel(panelRows);
@@ -148,21 +166,28 @@ function emitWiden(a: Assembler, s: QGemmSpec, rows: number, wRow: number): void
 }
 
 /** Every column tile of a panel of `rows` rows (its words at r12, C at r8). */
-function emitColumns(a: Assembler, s: QGemmSpec, rows: number, wRow: number, slots: MaddSlots) {
+function emitColumns(
+  a: Assembler,
+  s: QGemmSpec,
+  rows: number,
+  wRow: number,
+  copyAt: number,
+  slots: MaddSlots,
+) {
   const full = Math.floor(s.n / COLUMNS), tail = s.n % COLUMNS;
   a.emit("xor", r11, r11);
   if (full > 1) {
     const top = a.label();
     a.bind(top);
-    emitRowTiles(a, s, rows, wRow, 0, slots);
+    emitRowTiles(a, s, rows, wRow, copyAt, 0, slots);
     a.emit("add", r11, 4 * COLUMNS);
     a.emit("cmp", r11, 4 * COLUMNS * full);
     a.emit("jb", top);
   } else if (full === 1) {
-    emitRowTiles(a, s, rows, wRow, 0, slots);
+    emitRowTiles(a, s, rows, wRow, copyAt, 0, slots);
     a.emit("add", r11, 4 * COLUMNS);
   }
-  if (tail) emitRowTiles(a, s, rows, wRow, tail, slots);
+  if (tail) emitRowTiles(a, s, rows, wRow, copyAt, tail, slots);
 }
 
 /** The row tiles of one column tile (at r11; `tail`: its valid columns when fewer than 8). */
@@ -171,18 +196,44 @@ function emitRowTiles(
   s: QGemmSpec,
   rows: number,
   wRow: number,
+  copyAt: number,
   tail: number,
   slots: MaddSlots,
 ): void {
+  emitCopyColumns(a, s, copyAt);
   a.emit("mov", r10, r12);
   a.emit("lea", r9, ptr(r8, 0, r11, 1));
   const full = Math.floor(rows / MADD_ROWS), rest = rows % MADD_ROWS;
   countedLoop(a, r15, full, () => {
-    emitTile(a, s, MADD_ROWS, wRow, tail, slots);
+    emitTile(a, s, MADD_ROWS, wRow, copyAt, tail, slots);
     addImmediate(a, "add", r10, MADD_ROWS * wRow);
     addImmediate(a, "add", r9, MADD_ROWS * s.ldc * 4);
   });
-  if (rest) emitTile(a, s, rest, wRow, tail, slots);
+  if (rest) emitTile(a, s, rest, wRow, copyAt, tail, slots);
+}
+
+/** Packed B's column tile at r11 into the workspace at r12 + copyAt, its groups contiguous. */
+function emitCopyColumns(a: Assembler, s: QGemmSpec, copyAt: number): void {
+  const groups = kGroups(s.k), bRow = s.bStride * 4, PER = 4, step = WIDE_COPY ? 64 : 32;
+  a.emit("lea", r13, ptr(rdx, 0, r11, 1));
+  a.emit("lea", r14, ptr(r12, copyAt));
+  const one = (u: number) => {
+    if (WIDE_COPY) {
+      a.emit("vpmovsxbw", YMM[2 * (u % PER)], ptr(r13, u * bRow).withSize(16));
+      a.emit("vpmovsxbw", YMM[2 * (u % PER) + 1], ptr(r13, u * bRow + 16).withSize(16));
+      a.emit("vmovdqu", ptr(r14, u * step).withSize(32), YMM[2 * (u % PER)]);
+      a.emit("vmovdqu", ptr(r14, u * step + 32).withSize(32), YMM[2 * (u % PER) + 1]);
+    } else {
+      a.emit("vmovdqu", YMM[u % PER], ptr(r13, u * bRow).withSize(32));
+      a.emit("vmovdqu", ptr(r14, u * step).withSize(32), YMM[u % PER]);
+    }
+  };
+  countedLoop(a, rax, Math.floor(groups / PER), () => {
+    for (let u = 0; u < PER; u++) one(u);
+    addImmediate(a, "add", r13, PER * bRow);
+    a.emit("add", r14, PER * step);
+  });
+  for (let u = 0; u < groups % PER; u++) one(u);
 }
 
 /** One tile: rows × 8 columns, A's words at r10, C at r9, the column offset r11. */
@@ -191,18 +242,24 @@ function emitTile(
   s: QGemmSpec,
   rows: number,
   wRow: number,
+  copyAt: number,
   tail: number,
   slots: MaddSlots,
 ): void {
-  const groups = kGroups(s.k), bRow = s.bStride * 4;
+  const groups = kGroups(s.k), bRow = WIDE_COPY ? 64 : 32;
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < 2; j++) a.emit("vpxor", acc(i, j), acc(i, j), acc(i, j));
   }
   a.emit("mov", r13, r10);
-  a.emit("lea", r14, ptr(rdx, 0, r11, 1));
+  a.emit("lea", r14, ptr(r12, copyAt));
   const step = (u: number) => {
-    a.emit("vpmovsxbw", YMM[B0], ptr(r14, u * bRow).withSize(16));
-    a.emit("vpmovsxbw", YMM[B1], ptr(r14, u * bRow + 16).withSize(16));
+    if (WIDE_COPY) {
+      a.emit("vmovdqu", YMM[B0], ptr(r14, u * bRow).withSize(32));
+      a.emit("vmovdqu", YMM[B1], ptr(r14, u * bRow + 32).withSize(32));
+    } else {
+      a.emit("vpmovsxbw", YMM[B0], ptr(r14, u * bRow).withSize(16));
+      a.emit("vpmovsxbw", YMM[B1], ptr(r14, u * bRow + 16).withSize(16));
+    }
     for (let i = 0; i < rows; i++) {
       a.emit("vpbroadcastq", YMM[AW], qword(r13, i * wRow + 8 * u));
       a.emit("vpmaddwd", YMM[PROD], YMM[AW], YMM[B0]);
@@ -286,7 +343,9 @@ function emitEpilogue(a: Assembler, s: QGemmSpec, rows: number, tail: number, sl
     const [out, ...temps] = free;
     const m = new Lanes(v, temps);
     def.emit(m, out, 2 * i, s.activation!.params);
-    if (m.available !== temps.length) throw new Error("gemmInt8 avx2: the activation leaked registers");
+    if (m.available !== temps.length) {
+      throw new Error("gemmInt8 avx2: the activation leaked registers");
+    }
     store(i, out);
   }
 }
