@@ -5,8 +5,8 @@
  * registers (every lane the same), then one pass dividing by the scale,
  * clamping to ±256 (NaN to −256), converting (nearest even), adding the
  * zero point and narrowing with unsigned saturation (`vpmovusdb`) after a
- * clamp at 0. Below AVX-512, the same steps one element at a time (SSE
- * scalar: bytes have no narrowing store there). Every step is the
+ * clamp at 0. At AVX2 the same steps on 8 lanes, narrowed by packs
+ * (avx2.ts); below, one element at a time (SSE scalar). Every step is the
  * reference's float32 operation, so every plan gives the same bits.
  *
  * @module
@@ -39,17 +39,20 @@ import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { QUANTIZE_ARG, type QuantizeSpec } from "./spec.ts";
+import { emitAvx2 } from "./avx2.ts";
 
 /** How a dynamic quantization kernel is built. */
 export interface QuantizePlan extends KernelPlan {
-  /** "avx512": 16 lanes a vector; "scalar": one element at a time. */
-  path: "avx512" | "scalar";
+  /** "avx512": 16 lanes a vector; "avx2": 8 (avx2.ts); "scalar": one element at a time. */
+  path: "avx512" | "avx2" | "scalar";
 }
 
-/** The plan: AVX-512 vectors where the level has them, else the scalar loop. */
+/** The plan: vectors where the level has them (AVX-512, AVX2), else the scalar loop. */
 export function planQuantize(_s: QuantizeSpec, isa: VecLevel): QuantizePlan {
   return isa === "avx512"
     ? { path: "avx512", workspaceBytes: 0, description: "avx512 range, then quantize" }
+    : isa === "avx2"
+    ? { path: "avx2", workspaceBytes: 0, description: "avx2 range, then quantize" }
     : { path: "scalar", workspaceBytes: 0, description: "scalar loop" };
 }
 
@@ -70,6 +73,7 @@ export function generateQuantize(
   loadPointer(a, r8, QUANTIZE_ARG.SCALE);
   loadPointer(a, r9, QUANTIZE_ARG.ZERO);
   if (plan.path === "avx512") emitVectors(a, s);
+  else if (plan.path === "avx2") emitAvx2(a, s);
   else emitScalar(a, s);
   a.emit("ret");
   return a.finish();

@@ -1,0 +1,155 @@
+/**
+ * Dynamic quantization at AVX2: the AVX-512 path's steps on 8 lanes. Below
+ * AVX-512 there is no narrowing store: 4 vectors of dwords become 32 bytes
+ * by saturating packs (`vpackusdw` clamps below at 0, `vpackuswb` above at
+ * 255, the clamps the AVX-512 path makes) within 128-bit halves, put in
+ * order by `vpermd`; the last < 32 elements go 8 at a time, the last < 8
+ * from a register byte by byte. The same float32 operations as the
+ * reference, so the same bits as every other plan.
+ *
+ * @module
+ */
+import {
+  al,
+  type Assembler,
+  byte,
+  dword,
+  eax,
+  GP16,
+  ptr,
+  r10,
+  r11,
+  r8,
+  r9,
+  rax,
+  rdx,
+  rsi,
+  word,
+  XMM,
+  YMM,
+} from "../../../asm/mod.ts";
+import { addImmediate, countedLoop } from "../abi.ts";
+import { f32, Vec, vecIsa } from "../vec.ts";
+import type { QuantizeSpec } from "./spec.ts";
+
+/** Vectors per step of either pass. */
+const ACCS = 4;
+
+/** rsi = x, rdx = y, r8 = scale, r9 = zero point. */
+export function emitAvx2(a: Assembler, s: QuantizeSpec): void {
+  const v = new Vec(a, vecIsa("avx2"));
+  const MIN = (i: number) => YMM[i], MAX = (i: number) => YMM[4 + i];
+  const X = (i: number) => YMM[8 + i];
+  const MASK = 12;
+  // Pass 1: the range, x first (a NaN lane keeps the accumulator's value); zeros past n.
+  for (let i = 0; i < ACCS; i++) {
+    a.emit("vxorps", MIN(i), MIN(i), MIN(i));
+    a.emit("vxorps", MAX(i), MAX(i), MAX(i));
+  }
+  const full = Math.floor(s.n / 8), tail = s.n % 8;
+  const range = (u: number, disp: number, masked: boolean) => {
+    const at = ptr(r10, disp).withSize(32);
+    if (masked) a.emit("vmaskmovps", X(u), YMM[MASK], at);
+    else a.emit("vmovups", X(u), at);
+    a.emit("vminps", MIN(u), X(u), MIN(u));
+    a.emit("vmaxps", MAX(u), X(u), MAX(u));
+  };
+  a.emit("mov", r10, rsi);
+  countedLoop(a, rax, Math.floor(full / ACCS), () => {
+    for (let u = 0; u < ACCS; u++) range(u, 32 * u, false);
+    a.emit("add", r10, 32 * ACCS);
+  });
+  for (let u = 0; u < full % ACCS; u++) range(u, 32 * u, false);
+  if (tail) {
+    v.tail(tail, 1, MASK);
+    range(ACCS - 1, 32 * (full % ACCS), true);
+  }
+  for (let i = 1; i < ACCS; i++) {
+    a.emit("vminps", MIN(0), MIN(0), MIN(i));
+    a.emit("vmaxps", MAX(0), MAX(0), MAX(i));
+  }
+  v.reduceAll("min", 0, 12);
+  v.reduceAll("max", 4, 12);
+  // scale = (max − min)/255, or 1 where max = min; zero point = round(clamp(0 − min/scale)).
+  const SCALE = YMM[13], ZP = YMM[14], T = YMM[15];
+  a.emit("vsubps", SCALE, MAX(0), MIN(0));
+  a.emit("vdivps", SCALE, SCALE, v.konst(f32(255)));
+  a.emit("vcmpps", T, MAX(0), MIN(0), 0);
+  a.emit("vblendvps", SCALE, SCALE, v.konst(f32(1)), T);
+  a.emit("vdivps", T, MIN(0), SCALE);
+  a.emit("vxorps", ZP, ZP, ZP);
+  a.emit("vsubps", T, ZP, T);
+  a.emit("vmaxps", T, T, ZP); // NaN → 0
+  a.emit("vminps", T, T, v.konst(f32(255)));
+  a.emit("vcvtps2dq", ZP, T);
+  a.emit("vmovss", dword(r8, 0), XMM[13]);
+  a.emit("vmovd", eax, XMM[14]);
+  a.emit("mov", byte(r9, 0), al);
+  // Pass 2 over [from, from + count): y = clamp(round(clamp(x/scale, ±256)) + zero point, 0, 255).
+  const LO = YMM[12], ORDER = YMM[15];
+  a.emit("vbroadcastss", LO, dword(a.constant(new Float32Array([-256]), 4)));
+  a.emit(
+    "vmovdqu",
+    ORDER,
+    ptr(a.constant(Int32Array.of(0, 4, 1, 5, 2, 6, 3, 7), 32), 0, null, 1, 32),
+  );
+  /** Q(u) = x's 8 values at element `at` (its first `lanes` when fewer), quantized to dwords. */
+  const Q = (u: number) => YMM[u];
+  const quantize = (u: number, at: number, lanes = 8) => {
+    const from = ptr(r10, 4 * at).withSize(32);
+    if (lanes < 8) {
+      v.tail(lanes, 1, 4);
+      a.emit("vmaskmovps", Q(u), YMM[4], from);
+    } else a.emit("vmovups", Q(u), from);
+    a.emit("vdivps", Q(u), Q(u), SCALE);
+    a.emit("vmaxps", Q(u), Q(u), LO);
+    a.emit("vminps", Q(u), Q(u), v.konst(f32(256)));
+    a.emit("vcvtps2dq", Q(u), Q(u));
+    a.emit("vpaddd", Q(u), Q(u), ZP);
+  };
+  /** Q(0)'s 8 dwords as bytes in xmm0's low qword. */
+  const narrow8 = () => {
+    a.emit("vextracti128", XMM[1], Q(0), 1);
+    a.emit("vpackusdw", XMM[0], XMM[0], XMM[1]);
+    a.emit("vpackuswb", XMM[0], XMM[0], XMM[0]);
+  };
+  a.emit("mov", r10, rsi);
+  a.emit("mov", r11, rdx);
+  addImmediate(a, "add", r10, 4 * s.from);
+  addImmediate(a, "add", r11, s.from);
+  countedLoop(a, rax, Math.floor(s.count / (8 * ACCS)), () => {
+    for (let u = 0; u < ACCS; u++) quantize(u, 8 * u);
+    a.emit("vpackusdw", Q(0), Q(0), Q(1));
+    a.emit("vpackusdw", Q(2), Q(2), Q(3));
+    a.emit("vpackuswb", Q(0), Q(0), Q(2));
+    a.emit("vpermd", Q(0), ORDER, Q(0));
+    a.emit("vmovdqu", ptr(r11, 0).withSize(32), Q(0));
+    a.emit("add", r10, 32 * ACCS);
+    a.emit("add", r11, 8 * ACCS);
+  });
+  const rest = s.count % (8 * ACCS);
+  for (let e = 0; e + 8 <= rest; e += 8) {
+    quantize(0, e);
+    narrow8();
+    a.emit("vmovq", ptr(r11, e).withSize(8), XMM[0]);
+  }
+  const last = rest % 8;
+  if (last) {
+    let at = rest - last;
+    quantize(0, at, last);
+    narrow8();
+    a.emit("vmovq", rax, XMM[0]);
+    if (last >= 4) {
+      a.emit("mov", dword(r11, at), eax);
+      a.emit("shr", rax, 32);
+      at += 4;
+    }
+    if (last % 4 >= 2) {
+      a.emit("mov", word(r11, at), GP16[0]);
+      a.emit("shr", rax, 16);
+      at += 2;
+    }
+    if (last % 2) a.emit("mov", byte(r11, at), al);
+  }
+  a.emit("vzeroupper");
+}
