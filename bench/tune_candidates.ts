@@ -18,6 +18,7 @@
  *   deno run -A bench/tune_candidates.ts --norm 128x768   # layerNorm rows×cols, scale and bias (--rms: rmsNorm, scale)
  *   deno run -A bench/tune_candidates.ts --softmax 1024x1024
  *   deno run -A bench/tune_candidates.ts --unary relu,67108864   # op,n (y past L3: non-temporal stores or not)
+ *   deno run -A bench/tune_candidates.ts --int8 128x768x3072   # gemmInt8 (float C, scale and bias: a quantized Linear)
  *
  * @module
  */
@@ -27,6 +28,7 @@ import { type Activation, type IsaLevel, Jit, measurePeak, type UnaryOp } from "
 const { values } = parseArgs({
   options: {
     gemm: { type: "string" },
+    int8: { type: "string" },
     conv: { type: "string" },
     norm: { type: "string" },
     rms: { type: "boolean" },
@@ -50,7 +52,7 @@ const threads = Number(values.threads);
 const isa = values.isa as IsaLevel | undefined;
 using jit = new Jit({ threads, maxIsa: isa });
 const rand = (n: number) => Float32Array.from({ length: n }, () => Math.random() - 0.5);
-let call: () => void, out: Float32Array, flops: number;
+let call: () => void, out: Float32Array, flops: number, ops = 0;
 if (values.gemm) {
   const [m, n, k] = values.gemm.split("x").map(Number);
   const a = rand(m * k), b = rand(k * n), c = new Float32Array(m * n);
@@ -74,6 +76,18 @@ if (values.gemm) {
   };
   out = c;
   flops = 2 * m * n * k;
+} else if (values.int8) {
+  // A dynamically quantized Linear's call: u8 A with its zero point, int8 B packed once,
+  // float C scaled per column with a bias.
+  const [m, n, k] = values.int8.split("x").map(Number);
+  const a = Uint8Array.from({ length: m * k }, () => Math.floor(Math.random() * 256));
+  const b = Int8Array.from({ length: k * n }, () => Math.floor(Math.random() * 256) - 128);
+  const c = new Float32Array(m * n), pb = jit.packInt8B(b, { k, n });
+  const o = { m, n, k, aZeroPoint: Uint8Array.of(113), scale: rand(n), floatBias: rand(n) };
+  call = () => jit.gemmInt8(a, pb, c, o);
+  out = c;
+  flops = 0; // integer multiply-adds: GOPS below, not % of the FMA peak
+  ops = 2 * m * n * k;
 } else if (values.conv && values.transposed) {
   // --transposed: ONNX ConvTranspose (no pads), w is c × oc/group × k × k.
   const [n, c, h, w, oc, k, s, group = 1] = values.conv.split(",").map(Number);
@@ -160,7 +174,7 @@ if (values.gemm) {
   flops = 0;
 } else {
   console.error(
-    "usage: --gemm MxNxK [--transB] [--panels] | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] [--transposed] | --norm RxC [--rms] | --softmax RxC | --unary op,n; [--isa] [--threads] [--cold]",
+    "usage: --gemm MxNxK [--transB] [--panels] | --int8 MxNxK | --conv n,c,h,w,oc,kernel,stride [--packed] [--residual] [--nhwc] [--transposed] | --norm RxC [--rms] | --softmax RxC | --unary op,n; [--isa] [--threads] [--cold]",
   );
   Deno.exit(2);
 }
@@ -207,6 +221,8 @@ console.log(
 t.candidates.forEach((c, i) => {
   const pct = c.medianUs && flops
     ? (100 * flops / (c.medianUs * 1e3) / peakGflops).toFixed(1)
+    : c.medianUs && ops
+    ? `${(ops / (c.medianUs * 1e3)).toFixed(0)} GOPS`
     : "-";
   console.log(
     `${i === t.winner ? "*" : " "} ${String(i).padStart(2)} ${(i === 0 ? "tier 1: " : "") + c.plan}`

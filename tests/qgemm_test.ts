@@ -58,7 +58,7 @@ for (const isa of LEVELS) {
     for (let t = 0; t < 60; t++) {
       const m = pick(r, SIZES),
         n = pick(r, SIZES),
-        k = pick(r, [1, 2, 3, 4, 5, 8, 37, 64, 100, 256, 300]);
+        k = pick(r, [1, 2, 3, 4, 5, 8, 37, 64, 100, 256, 300, 516, 1100]);
       const lda = Math.ceil(k / 4) * 4 + 4 * int(r, 0, 2);
       const a = Uint8Array.from({ length: m * lda }, () => int(r, 0, 255));
       const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));

@@ -7,7 +7,7 @@
 import { cpuFeatures } from "../../cpu.ts";
 import type { OpFamily, Part } from "../family.ts";
 import { splitRange } from "../partition.ts";
-import { generateQGemm, planQGemm, type QGemmPlan } from "./generate.ts";
+import { generateQGemm, maddCandidates, planQGemm, type QGemmPlan } from "./generate.ts";
 import { decodeQGemmKey, QGEMM_KEY_FIELDS } from "./read.ts";
 import { describeQGemm, kGroups, type QGemmSpec } from "./spec.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
@@ -26,6 +26,8 @@ export const QGEMM: OpFamily<QGemmSpec, QGemmPlan> = {
   }),
   plan: (s, t) => planQGemm(s, t.isa, cpuFeatures().avx512vnni, t.amx ?? false, t.l2),
   fallbackPlan: (s) => planQGemm(s, "scalar", false),
+  // The word tiles' k blocks (the same bits: integer sums in any order).
+  candidates: (s, p, t) => p.path === "madd" ? maddCandidates(s, p, t.l2) : [],
   generate: generateQGemm,
   // Over column tiles (each part its own columns of packed B), or rows when one tile wide.
   partition: (s, p, parts) => {

@@ -57,7 +57,16 @@ import { accumulator, emitTileEpilogue } from "./epilogue.ts";
 import { emitColumnTiles } from "./columns.ts";
 import { AMX_COLUMNS, AMX_WORKSPACE, emitAmx } from "./amx.ts";
 import { requestAmxPermission } from "../../cpu.ts";
-import { columnCopyBytes, emitMadd, MADD_ROWS, maddPanelRows, widenedRowBytes } from "./madd.ts";
+import {
+  BLOCK_CANDIDATES,
+  columnCopyBytes,
+  emitMadd,
+  kBlocks,
+  MADD_ROWS,
+  maddPanelRows,
+  MAX_BLOCK_GROUPS,
+  widenedRowBytes,
+} from "./madd.ts";
 import type { VecLevel } from "../vec.ts";
 
 /** How an 8-bit GEMM is computed. */
@@ -73,6 +82,8 @@ export interface QGemmPlan extends KernelPlan {
   nv: number;
   /** madd: rows of A widened to words at once (the workspace holds them). */
   panelRows?: number;
+  /** madd: at most this many groups of 4 k per block (sums between blocks kept in C). */
+  blockGroups?: number;
 }
 
 /**
@@ -116,19 +127,39 @@ export function planQGemm(
       description: `avx512 vnni ${MR}×${NV * 16} tiles of vpdpbusd`,
     };
   }
-  if (level === "avx2" || avx512) {
-    const panelRows = maddPanelRows(s, l2);
-    return {
-      path: "madd",
-      mr: MADD_ROWS,
-      nv: 1,
-      panelRows,
-      workspaceBytes: panelRows * widenedRowBytes(s) + columnCopyBytes(s),
-      description:
-        `avx2 ${MADD_ROWS}×8 tiles of vpmaddwd on words, A widened ${panelRows} rows at a time`,
-    };
-  }
+  if (level === "avx2" || avx512) return maddPlan(s, l2, MAX_BLOCK_GROUPS);
   return { path: "scalar", mr: 1, nv: 0, workspaceBytes: 0, description: "scalar loop" };
+}
+
+/** The AVX2 word tiles' plan with k blocks of at most `most` groups of 4. */
+export function maddPlan(s: QGemmSpec, l2: number, most: number): QGemmPlan {
+  const panelRows = maddPanelRows(s, l2, most), { blocks, groups } = kBlocks(s, most);
+  return {
+    path: "madd",
+    mr: MADD_ROWS,
+    nv: 1,
+    panelRows,
+    blockGroups: most,
+    workspaceBytes: panelRows * widenedRowBytes(s) + columnCopyBytes(s, most),
+    description: `avx2 ${MADD_ROWS}×8 tiles of vpmaddwd on words, A widened ${panelRows} rows ` +
+      `at a time, k in ${blocks} block${blocks > 1 ? "s" : ""} of ${4 * groups}`,
+  };
+}
+
+/**
+ * The tuner's other word-tile plans: k blocks of other lengths (each a
+ * different plan only where it splits k differently).
+ */
+export function maddCandidates(s: QGemmSpec, p: QGemmPlan, l2: number): QGemmPlan[] {
+  const seen = new Set([kBlocks(s, p.blockGroups!).groups]);
+  const out: QGemmPlan[] = [];
+  for (const most of BLOCK_CANDIDATES) {
+    const g = kBlocks(s, most).groups;
+    if (seen.has(g)) continue;
+    seen.add(g);
+    out.push(maddPlan(s, l2, most));
+  }
+  return out;
 }
 
 /**
@@ -157,10 +188,10 @@ function amxGranted(): boolean {
 const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
 /**
  * Frame slots: the column tile loop's counter, za (int32), B's column sums, the float bias,
- * the workspace, the madd path's panel loop counter.
+ * the workspace, the madd path's panel and k block loop counters and its block's offsets.
  */
 const COLS = 0, ZA_SLOT = 8, SUMS_SLOT = 16, FBIAS_SLOT = 24, WORK_SLOT = 32, PANELS_SLOT = 40;
-const FRAME = 48;
+const BLOCKS_SLOT = 48, A_OFFSET_SLOT = 56, B_OFFSET_SLOT = 64, FRAME = 80;
 
 /** Emits `void kernel(args)`. */
 export function generateQGemm(
@@ -197,7 +228,14 @@ export function generateQGemm(
     if (plan.path === "amx") emitAmx(a, s, { za: ZA_SLOT, work: WORK_SLOT, cols: COLS });
     else if (plan.path === "vnni") emitVnni(a, s, plan);
     else if (plan.path === "madd") {
-      emitMadd(a, s, plan.panelRows!, { za: ZA_SLOT, work: WORK_SLOT, panels: PANELS_SLOT });
+      emitMadd(a, s, plan.panelRows!, plan.blockGroups!, {
+        za: ZA_SLOT,
+        work: WORK_SLOT,
+        panels: PANELS_SLOT,
+        blocks: BLOCKS_SLOT,
+        aOffset: A_OFFSET_SLOT,
+        bOffset: B_OFFSET_SLOT,
+      });
     } else emitScalar(a, s);
   }
   a.emit("add", rsp, FRAME);

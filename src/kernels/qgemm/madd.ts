@@ -58,20 +58,36 @@ const COLUMNS = 8;
 const UNROLL = 2;
 /** At most this many rows widened at once. */
 const MAX_PANEL_ROWS = 96;
+/**
+ * At most this many groups of 4 k per block by default: a row tile's words
+ * (6 × 8 bytes a group) and B's column tile (64 bytes a group) stay in L1
+ * (14 KiB) while the block's k pass over them; longer k adds the blocks'
+ * sums in C. The tuner also tries the others of {@link BLOCK_CANDIDATES}.
+ */
+export const MAX_BLOCK_GROUPS = 128;
+/** The k block sizes (groups of 4 k) the tuner tries. */
+export const BLOCK_CANDIDATES: readonly number[] = [64, 128, 256, 512];
 
 /** Bytes of one row of A widened to words (2 per k, k rounded up to 4). */
 export function widenedRowBytes(s: QGemmSpec): number {
   return 8 * kGroups(s.k);
 }
 
+/** k's blocks of at most `most` groups: their count and groups per block (the last has the rest). */
+export function kBlocks(s: QGemmSpec, most: number): { blocks: number; groups: number } {
+  const all = kGroups(s.k), blocks = Math.max(1, Math.ceil(all / most));
+  return { blocks, groups: Math.ceil(all / blocks) };
+}
+
 /**
- * Rows of A widened at once: a multiple of the tile's rows whose words take
- * at most a quarter of L2 (B's column tile is read once per panel; the
- * panel's rows stay in L2 while every column tile passes), all of A when
- * fewer.
+ * Rows of A widened at once: a multiple of the tile's rows whose words of
+ * one k block take at most a quarter of L2 (they stay there while every
+ * column tile passes; B's column tile is copied once per panel and block),
+ * all of A when fewer.
  */
-export function maddPanelRows(s: QGemmSpec, l2: number): number {
-  const fit = Math.floor(Math.max(l2, 256 * 1024) / 4 / widenedRowBytes(s) / MADD_ROWS);
+export function maddPanelRows(s: QGemmSpec, l2: number, most: number): number {
+  const blockRow = 8 * kBlocks(s, most).groups;
+  const fit = Math.floor(Math.max(l2, 256 * 1024) / 4 / blockRow / MADD_ROWS);
   return Math.max(
     1,
     Math.min(s.m, Math.max(1, Math.min(fit, MAX_PANEL_ROWS / MADD_ROWS)) * MADD_ROWS),
@@ -79,17 +95,14 @@ export function maddPanelRows(s: QGemmSpec, l2: number): number {
 }
 
 /**
- * Bytes of the copy of one column tile of packed B: its groups of 4 k
- * contiguous. Packed B's rows lie n·4 bytes apart, often a multiple of the
- * L1 set stride (4 KiB): the column tile's rows, re-read by every row tile,
- * would share a few sets of L1 and evict each other.
+ * Bytes of the copy of one block of a column tile of packed B, as words:
+ * its groups of 4 k contiguous. Packed B's rows lie n·4 bytes apart, often
+ * a multiple of the L1 set stride (4 KiB): the column tile's rows, re-read
+ * by every row tile, would share a few sets of L1 and evict each other.
  */
-export function columnCopyBytes(s: QGemmSpec): number {
-  return (WIDE_COPY ? 64 : 32) * kGroups(s.k);
+export function columnCopyBytes(s: QGemmSpec, most: number): number {
+  return 64 * kBlocks(s, most).groups;
 }
-
-/** Whether B's column tile is copied as words (no widening in the loop) rather than bytes. */
-const WIDE_COPY = true;
 
 /** Frame slots the path uses. */
 export interface MaddSlots {
@@ -99,6 +112,12 @@ export interface MaddSlots {
   work: number;
   /** The panel loop's counter. */
   panels: number;
+  /** The middle k blocks' loop counter. */
+  blocks: number;
+  /** The middle k block's first group: its offset in a widened row of A (bytes). */
+  aOffset: number;
+  /** The same in packed B (bytes). */
+  bOffset: number;
 }
 
 /** The accumulator of row i, vector j (4 columns each). */
@@ -106,20 +125,52 @@ const acc = (i: number, j: number): Reg => YMM[2 * i + j];
 const B0 = 12, B1 = 13, AW = 14, PROD = 15, MASK = 15;
 
 /**
+ * One k block of a pass over the column tiles: its first group (a constant,
+ * or the frame's offsets for the middle blocks' loop), its groups, whether
+ * its sums start at zero (else from C) and end in the epilogue (else in C).
+ */
+interface Block {
+  from: number | "frame";
+  groups: number;
+  first: boolean;
+  last: boolean;
+}
+
+/**
  * rsi = A, rdx = packed B, r8 = C; rbp (int32 bias), rcx (B's column sums),
  * rdi (scales), rbx (float bias) at column 0; the workspace's address in the
  * frame. Column tiles address every column array at r11 (4 bytes a column in
  * each, packed B's groups too).
  */
-export function emitMadd(a: Assembler, s: QGemmSpec, panelRows: number, slots: MaddSlots): void {
-  const wRow = widenedRowBytes(s);
+export function emitMadd(
+  a: Assembler,
+  s: QGemmSpec,
+  panelRows: number,
+  blockGroups: number,
+  slots: MaddSlots,
+): void {
+  const wRow = widenedRowBytes(s), bRow = s.bStride * 4;
   const panels = Math.floor(s.m / panelRows), lastRows = s.m % panelRows;
+  const { blocks, groups } = kBlocks(s, blockGroups),
+    lastGroups = kGroups(s.k) - (blocks - 1) * groups;
   a.emit("mov", r12, qword(rsp, slots.work));
   // B's column tile copy after the panel's words.
   const copyAt = panelRows * wRow;
   const panel = (rows: number) => {
     emitWiden(a, s, rows, wRow);
-    emitColumns(a, s, rows, wRow, copyAt, slots);
+    const pass = (b: Block) => emitColumns(a, s, rows, wRow, copyAt, b, slots);
+    if (blocks === 1) return pass({ from: 0, groups, first: true, last: true });
+    pass({ from: 0, groups, first: true, last: false });
+    if (blocks > 2) {
+      a.emit("mov", qword(rsp, slots.aOffset), 8 * groups);
+      a.emit("mov", qword(rsp, slots.bOffset), groups * bRow);
+      frameLoop(a, slots.blocks, blocks - 2, () => {
+        pass({ from: "frame", groups, first: false, last: false });
+        a.emit("add", qword(rsp, slots.aOffset), 8 * groups);
+        a.emit("add", qword(rsp, slots.bOffset), groups * bRow);
+      });
+    }
+    pass({ from: (blocks - 1) * groups, groups: lastGroups, first: false, last: true });
   };
   frameLoop(a, slots.panels, panels, () => {
     panel(panelRows);
@@ -165,29 +216,31 @@ function emitWiden(a: Assembler, s: QGemmSpec, rows: number, wRow: number): void
   });
 }
 
-/** Every column tile of a panel of `rows` rows (its words at r12, C at r8). */
+/** Every column tile of a panel of `rows` rows (its words at r12, C at r8), for one k block. */
 function emitColumns(
   a: Assembler,
   s: QGemmSpec,
   rows: number,
   wRow: number,
   copyAt: number,
+  b: Block,
   slots: MaddSlots,
 ) {
   const full = Math.floor(s.n / COLUMNS), tail = s.n % COLUMNS;
+  const tiles = (cut: number) => emitRowTiles(a, s, rows, wRow, copyAt, b, cut, slots);
   a.emit("xor", r11, r11);
   if (full > 1) {
     const top = a.label();
     a.bind(top);
-    emitRowTiles(a, s, rows, wRow, copyAt, 0, slots);
+    tiles(0);
     a.emit("add", r11, 4 * COLUMNS);
     a.emit("cmp", r11, 4 * COLUMNS * full);
     a.emit("jb", top);
   } else if (full === 1) {
-    emitRowTiles(a, s, rows, wRow, copyAt, 0, slots);
+    tiles(0);
     a.emit("add", r11, 4 * COLUMNS);
   }
-  if (tail) emitRowTiles(a, s, rows, wRow, copyAt, tail, slots);
+  if (tail) tiles(tail);
 }
 
 /** The row tiles of one column tile (at r11; `tail`: its valid columns when fewer than 8). */
@@ -197,69 +250,73 @@ function emitRowTiles(
   rows: number,
   wRow: number,
   copyAt: number,
+  b: Block,
   tail: number,
   slots: MaddSlots,
 ): void {
-  emitCopyColumns(a, s, copyAt);
+  emitCopyColumns(a, s, copyAt, b, slots);
   a.emit("mov", r10, r12);
+  if (b.from === "frame") a.emit("add", r10, qword(rsp, slots.aOffset));
+  else addImmediate(a, "add", r10, 8 * b.from);
   a.emit("lea", r9, ptr(r8, 0, r11, 1));
   const full = Math.floor(rows / MADD_ROWS), rest = rows % MADD_ROWS;
   countedLoop(a, r15, full, () => {
-    emitTile(a, s, MADD_ROWS, wRow, copyAt, tail, slots);
+    emitTile(a, s, MADD_ROWS, wRow, copyAt, b, tail, slots);
     addImmediate(a, "add", r10, MADD_ROWS * wRow);
     addImmediate(a, "add", r9, MADD_ROWS * s.ldc * 4);
   });
-  if (rest) emitTile(a, s, rest, wRow, copyAt, tail, slots);
+  if (rest) emitTile(a, s, rest, wRow, copyAt, b, tail, slots);
 }
 
-/** Packed B's column tile at r11 into the workspace at r12 + copyAt, its groups contiguous. */
-function emitCopyColumns(a: Assembler, s: QGemmSpec, copyAt: number): void {
-  const groups = kGroups(s.k), bRow = s.bStride * 4, PER = 4, step = WIDE_COPY ? 64 : 32;
+/** The block's groups of packed B's column tile at r11 into the workspace at r12 + copyAt, as words. */
+function emitCopyColumns(
+  a: Assembler,
+  s: QGemmSpec,
+  copyAt: number,
+  b: Block,
+  slots: MaddSlots,
+): void {
+  const bRow = s.bStride * 4, PER = 4;
   a.emit("lea", r13, ptr(rdx, 0, r11, 1));
+  if (b.from === "frame") a.emit("add", r13, qword(rsp, slots.bOffset));
+  else addImmediate(a, "add", r13, b.from * bRow);
   a.emit("lea", r14, ptr(r12, copyAt));
   const one = (u: number) => {
-    if (WIDE_COPY) {
-      a.emit("vpmovsxbw", YMM[2 * (u % PER)], ptr(r13, u * bRow).withSize(16));
-      a.emit("vpmovsxbw", YMM[2 * (u % PER) + 1], ptr(r13, u * bRow + 16).withSize(16));
-      a.emit("vmovdqu", ptr(r14, u * step).withSize(32), YMM[2 * (u % PER)]);
-      a.emit("vmovdqu", ptr(r14, u * step + 32).withSize(32), YMM[2 * (u % PER) + 1]);
-    } else {
-      a.emit("vmovdqu", YMM[u % PER], ptr(r13, u * bRow).withSize(32));
-      a.emit("vmovdqu", ptr(r14, u * step).withSize(32), YMM[u % PER]);
-    }
+    const r = 2 * (u % PER);
+    a.emit("vpmovsxbw", YMM[r], ptr(r13, u * bRow).withSize(16));
+    a.emit("vpmovsxbw", YMM[r + 1], ptr(r13, u * bRow + 16).withSize(16));
+    a.emit("vmovdqu", ptr(r14, u * 64).withSize(32), YMM[r]);
+    a.emit("vmovdqu", ptr(r14, u * 64 + 32).withSize(32), YMM[r + 1]);
   };
-  countedLoop(a, rax, Math.floor(groups / PER), () => {
+  countedLoop(a, rax, Math.floor(b.groups / PER), () => {
     for (let u = 0; u < PER; u++) one(u);
     addImmediate(a, "add", r13, PER * bRow);
-    a.emit("add", r14, PER * step);
+    a.emit("add", r14, PER * 64);
   });
-  for (let u = 0; u < groups % PER; u++) one(u);
+  for (let u = 0; u < b.groups % PER; u++) one(u);
 }
 
-/** One tile: rows × 8 columns, A's words at r10, C at r9, the column offset r11. */
+/** One tile of one k block: rows × 8 columns, A's words at r10, C at r9, the column offset r11. */
 function emitTile(
   a: Assembler,
   s: QGemmSpec,
   rows: number,
   wRow: number,
   copyAt: number,
+  b: Block,
   tail: number,
   slots: MaddSlots,
 ): void {
-  const groups = kGroups(s.k), bRow = WIDE_COPY ? 64 : 32;
+  const cut = tail > 0, v = new Vec(a, vecIsa("avx2"));
+  const at = (i: number) => ptr(r9, i * s.ldc * 4).withSize(32);
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < 2; j++) a.emit("vpxor", acc(i, j), acc(i, j), acc(i, j));
   }
   a.emit("mov", r13, r10);
   a.emit("lea", r14, ptr(r12, copyAt));
   const step = (u: number) => {
-    if (WIDE_COPY) {
-      a.emit("vmovdqu", YMM[B0], ptr(r14, u * bRow).withSize(32));
-      a.emit("vmovdqu", YMM[B1], ptr(r14, u * bRow + 32).withSize(32));
-    } else {
-      a.emit("vpmovsxbw", YMM[B0], ptr(r14, u * bRow).withSize(16));
-      a.emit("vpmovsxbw", YMM[B1], ptr(r14, u * bRow + 16).withSize(16));
-    }
+    a.emit("vmovdqu", YMM[B0], ptr(r14, u * 64).withSize(32));
+    a.emit("vmovdqu", YMM[B1], ptr(r14, u * 64 + 32).withSize(32));
     for (let i = 0; i < rows; i++) {
       a.emit("vpbroadcastq", YMM[AW], qword(r13, i * wRow + 8 * u));
       a.emit("vpmaddwd", YMM[PROD], YMM[AW], YMM[B0]);
@@ -268,29 +325,39 @@ function emitTile(
       a.emit("vpaddd", acc(i, 1), acc(i, 1), YMM[PROD]);
     }
   };
-  const whole = Math.floor(groups / UNROLL), left = groups % UNROLL;
+  const whole = Math.floor(b.groups / UNROLL), left = b.groups % UNROLL;
   countedLoop(a, rax, whole, () => {
     for (let u = 0; u < UNROLL; u++) step(u);
     a.emit("add", r13, 8 * UNROLL);
-    addImmediate(a, "add", r14, bRow * UNROLL);
+    a.emit("add", r14, 64 * UNROLL);
   });
   for (let u = 0; u < left; u++) step(u);
-  emitEpilogue(a, s, rows, tail, slots);
+  // The lane pairs added: row i's 8 columns in order in acc(i, 0).
+  for (let i = 0; i < rows; i++) {
+    a.emit("vphaddd", acc(i, 0), acc(i, 0), acc(i, 1));
+    a.emit("vpermq", acc(i, 0), acc(i, 0), 0xd8); // qwords 0, 2, 1, 3
+  }
+  if (cut) v.tail(tail, 1, MASK);
+  // A later block adds the sums the earlier ones left in C (int32 there until the epilogue).
+  for (let i = 0; i < rows && !b.first; i++) {
+    if (cut) a.emit("vpmaskmovd", YMM[B1], YMM[MASK], at(i));
+    else a.emit("vmovdqu", YMM[B1], at(i));
+    a.emit("vpaddd", acc(i, 0), acc(i, 0), YMM[B1]);
+  }
+  if (b.last) return emitEpilogue(a, s, rows, cut, slots);
+  for (let i = 0; i < rows; i++) {
+    if (cut) a.emit("vpmaskmovd", at(i), YMM[MASK], acc(i, 0));
+    else a.emit("vmovdqu", at(i), acc(i, 0));
+  }
 }
 
 /**
- * The tile's lane pairs added (row i's 8 columns in acc(i, 0)), then as the
- * VNNI path's epilogue: the column terms (bias, −za·Σb), float (nearest
+ * Row i's 8 sums in acc(i, 0) (the mask in ymm15 when `cut`), as the VNNI
+ * path's epilogue: the column terms (bias, −za·Σb), float (nearest
  * even) and scaled, the float bias, the activation, to C (r9).
  */
-function emitEpilogue(a: Assembler, s: QGemmSpec, rows: number, tail: number, slots: MaddSlots) {
-  for (let i = 0; i < rows; i++) {
-    a.emit("vphaddd", acc(i, 0), acc(i, 0), acc(i, 1));
-    a.emit("vpermq", acc(i, 0), acc(i, 0), 0xd8); // qwords 0, 2, 1, 3: columns in order
-  }
+function emitEpilogue(a: Assembler, s: QGemmSpec, rows: number, cut: boolean, slots: MaddSlots) {
   const v = new Vec(a, vecIsa("avx2"));
-  const cut = tail > 0;
-  if (cut) v.tail(tail, 1, MASK);
   const column = (base: Reg) => ptr(base, 0, r11, 1).withSize(32);
   /** dst = the tile's 8 values of a column array (the valid ones when cut, zeros past them). */
   const load = (dst: number, base: Reg) =>
