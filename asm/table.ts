@@ -569,9 +569,11 @@ vl("vpmovsxbw", "V, HM", "RM", "VEX.L.66.0F38.WIG 20 /r");
 vl("vpmaddwd", "V, V, VM", "RVM", "VEX.L.66.0F.WIG F5 /r");
 vl("vphaddd", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 02 /r");
 row("vpermq", "ymm, ymm/m256, imm8", "RMI", "VEX.256.66.0F3A.W1 00 /r ib");
-// Dwords to bytes with unsigned saturation (no vpmovusdb below AVX-512): within 128-bit lanes.
+// Dwords to bytes with saturation (no vpmov[u]sdb below AVX-512): within 128-bit lanes.
 vl("vpackusdw", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 2B /r");
 vl("vpackuswb", "V, V, VM", "RVM", "VEX.L.66.0F.WIG 67 /r");
+vl("vpackssdw", "V, V, VM", "RVM", "VEX.L.66.0F.WIG 6B /r");
+vl("vpacksswb", "V, V, VM", "RVM", "VEX.L.66.0F.WIG 63 /r");
 // f32 ↔ f64 vectors (weights scaled in f64 and rounded once: kernels/scale).
 vl("vcvtps2pd", "V, HM", "RM", "VEX.L.0F.WIG 5A /r");
 vl("vcvtpd2ps", "H, VM", "RM", "VEX.L.66.0F.WIG 5A /r");

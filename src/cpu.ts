@@ -285,6 +285,15 @@ export function claimsRowsAhead(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether the 8-bit kernels (GEMM, convolution) run tiles at `level` (AMX,
+ * VNNI or AVX2's word tiles) rather than their scalar loops: callers with an
+ * exact float alternative take that below.
+ */
+export function int8Tiles(level: IsaLevel): boolean {
+  return level === "avx2" || level === "avx512" || level === "amx";
+}
+
+/**
  * Linux hands out the AMX tile state only on request (arch_prctl
  * ARCH_REQ_XCOMP_PERM): call this before the first AMX tile instruction runs.
  * The 8-bit GEMM's plan asks once, and keeps VNNI when Linux says no.

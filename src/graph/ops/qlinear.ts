@@ -11,7 +11,7 @@ import type { TensorData } from "../../onnx/dtype.ts";
 import { CONV_INTEGER } from "./conv_integer.ts";
 import { int8ConvOf } from "./conv_int8.ts";
 import { exactFloatConv, floatExact } from "./qconv_float.ts";
-import { cpuFeatures } from "../../cpu.ts";
+import { int8Tiles } from "../../cpu.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, settledStep, sizeOf } from "./op.ts";
 import { MATMUL_INTEGER } from "./quantize.ts";
 
@@ -158,10 +158,10 @@ const QLINEAR_CONV: OpDef = {
     const [x, xs, xz, w, ws, wz, ys, yz] = ins as Buf[], bias = ins[8] ?? null;
     const y = outs[0];
     const yd8 = y.data as Int8Array | Uint8Array;
-    // The 8-bit kernel where its VNNI tiles run; below them (its scalar loop) the exact float
-    // path is faster wherever its bound holds.
-    const vnni = (env.jit.isa === "avx512" || env.jit.isa === "amx") && cpuFeatures().avx512vnni;
-    const native = yd8.byteOffset % 4 === 0 && (vnni || !floatExact(x, xz, w, wz, bias))
+    // The 8-bit kernel where it runs tiles; below them (its scalar loop) the exact float path
+    // is faster wherever its bound holds.
+    const tiled = int8Tiles(env.jit.isa);
+    const native = yd8.byteOffset % 4 === 0 && (tiled || !floatExact(x, xz, w, wz, bias))
       ? int8ConvOf(n, x, w, wz, env)
       : null;
     if (native) {

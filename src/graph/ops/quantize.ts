@@ -9,7 +9,8 @@
  * 16·high + low is the int32 result (wrapping as int32 does).
  */
 import type { DType, TensorData } from "../../onnx/dtype.ts";
-import { type Int8GemmOptions, int8GemmTiled } from "../../kernels/qgemm/mod.ts";
+import type { Int8GemmOptions } from "../../kernels/qgemm/mod.ts";
+import { int8Tiles } from "../../cpu.ts";
 import type { Node } from "../ir.ts";
 import { broadcastStrides } from "./binary.ts";
 import { matmulShape } from "./matmul.ts";
@@ -218,7 +219,7 @@ export const MATMUL_INTEGER: OpDef = {
   },
   build(n, ins, outs, env) {
     // The 8-bit kernel where it runs tiles; below them the exact float path is faster.
-    const tiled = int8GemmTiled(env.jit.isa);
+    const tiled = int8Tiles(env.jit.isa);
     const scale = ins[4] ?? null;
     const floatBias = (ins[5]?.data ?? null) as Float32Array | null;
     const act = n.fused?.activation ?? null;

@@ -36,8 +36,8 @@ export const QCONV: OpFamily<QConvSpec, QConvPlan> = {
         packedWeightBytes(s.oc, s.c, s.kh, s.kw),
     };
   },
-  plan: (s, t) => planQConv(s, t.isa === "avx512", cpuFeatures().avx512vnni),
-  fallbackPlan: (s) => planQConv(s, false, false),
+  plan: (s, t) => planQConv(s, t.isa, cpuFeatures().avx512vnni),
+  fallbackPlan: (s) => planQConv(s, "scalar", false),
   generate: generateQConv,
   // Bands of output rows, each part making the pixel words of its own band; on small planes
   // (a few row groups a band) blocks of output channels, each part all the rows.

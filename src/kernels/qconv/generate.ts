@@ -12,7 +12,8 @@
  * stored as int32, or requantized: converted (nearest even), times the
  * multiplier, clamped to the output's range less its zero point, converted
  * back (nearest even), the zero point added and narrowed into NCHW bytes.
- * Without VNNI: a scalar loop over the same pixel words. Integer sums in any
+ * Without VNNI, from AVX2 up: word tiles of `vpmaddwd` over the same pixel
+ * words (madd.ts); below AVX2 a scalar loop. Integer sums in any
  * order are the same and the requantizing is one float32 operation per
  * step: every plan gives the same bits.
  *
@@ -40,11 +41,13 @@ import { FRAME, IMG, USED, XIMG, YIMG } from "./frame.ts";
 import { emitPixelWords } from "./pixel_words.ts";
 import { emitScalar } from "./scalar.ts";
 import { emitVnni } from "./vnni.ts";
+import { emitMaddConv, emitWidenWeights, MADD_CHANNELS, widenedWeightBytes } from "./madd.ts";
+import type { VecLevel } from "../vec.ts";
 
 /** How an 8-bit convolution is computed. */
 export interface QConvPlan extends KernelPlan {
-  /** "vnni": the vpdpbusd tiles; "scalar": one sum at a time. */
-  path: "vnni" | "scalar";
+  /** "vnni": the vpdpbusd tiles; "madd": AVX2's word tiles (madd.ts); "scalar": one sum at a time. */
+  path: "vnni" | "madd" | "scalar";
   /** Output channels per tile. */
   mr: number;
   /** Vectors of 16 positions per tile. */
@@ -75,10 +78,22 @@ export function vnniPlan(s: QConvSpec, mr: number, nv: number): QConvPlan {
  */
 export const VNNI_TILES: readonly [number, number][] = [[8, 3], [12, 2], [4, 6], [4, 4]];
 
-/** The plan: VNNI tiles where the level is AVX-512 and the CPU has VNNI, else the loop. */
-export function planQConv(s: QConvSpec, avx512: boolean, vnni: boolean): QConvPlan {
+/**
+ * The plan: VNNI tiles where the level is AVX-512 and the CPU has VNNI, else
+ * the word tiles from AVX2 up, else the loop.
+ */
+export function planQConv(s: QConvSpec, level: VecLevel, vnni: boolean): QConvPlan {
   const workspaceBytes = pixelLayout(s).bytes;
-  if (avx512 && vnni) return vnniPlan(s, MR, NV);
+  if (level === "avx512" && vnni) return vnniPlan(s, MR, NV);
+  if (level === "avx2" || level === "avx512") {
+    return {
+      path: "madd",
+      mr: MADD_CHANNELS,
+      nv: 0,
+      workspaceBytes: workspaceBytes + widenedWeightBytes(s),
+      description: `avx2 pixel words, ${MADD_CHANNELS} channels × 8 positions of vpmaddwd on words`,
+    };
+  }
   return { path: "scalar", mr: 1, nv: 0, workspaceBytes, description: "pixel words, scalar loop" };
 }
 
@@ -101,10 +116,13 @@ export function generateQConv(
   loadPointer(a, r9, WORKSPACE_SLOT);
   // Last: rdi is the argument block until here.
   if (s.scale) loadPointer(a, rdi, QCONV_ARG.SCALE);
+  const madd = plan.path === "madd";
   if (L.rows > 0) {
+    if (madd) emitWidenWeights(a, s, L.bytes);
     frameLoop(a, IMG, s.n, () => {
       emitPixelWords(a, s, L, vnni);
       if (vnni) emitVnni(a, s, L, plan);
+      else if (madd) emitMaddConv(a, s, L, plan.mr, L.bytes);
       else emitScalar(a, s, L);
       addImmediate(a, "add", qword(rsp, XIMG), s.c * s.h * s.w);
       addImmediate(
@@ -117,7 +135,7 @@ export function generateQConv(
   }
   a.emit("add", rsp, FRAME);
   restoreRegisters(a, USED);
-  if (vnni) a.emit("vzeroupper");
+  if (vnni || madd) a.emit("vzeroupper");
   a.emit("ret");
   return a.finish();
 }

@@ -163,15 +163,6 @@ export function maddCandidates(s: QGemmSpec, p: QGemmPlan, l2: number): QGemmPla
 }
 
 /**
- * Whether the 8-bit GEMM at `level` runs tiles (AMX, VNNI or AVX2's words)
- * rather than its scalar loop: callers with an exact float alternative take
- * that below it.
- */
-export function int8GemmTiled(level: VecLevel | "amx"): boolean {
-  return level === "avx2" || level === "avx512" || level === "amx";
-}
-
-/**
  * Fewer rows leave the tiles mostly empty: a tile product costs the same for 1 row as for 16.
  * Measured on a Sapphire Rapids VM (`bench/quantized.ts`, AMX against VNNI in one process,
  * k = 768): 1 row ×0.28, 4 ×0.30, 16 ×0.90, 32 ×0.91, 64 ×0.87-1.17, 128 ×1.1-1.2, 256 ×1.2-1.4.
