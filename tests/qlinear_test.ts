@@ -134,7 +134,7 @@ for (const isa of LEVELS) {
       jit.qlinearAdd(a, b, a as never, opts);
       assert.deepEqual(a, z);
     }
-    const want = isa === "avx512" ? "avx512" : "scalar loop";
+    const want = isa === "avx512" ? "avx512" : isa === "avx2" ? "avx2" : "scalar loop";
     for (const q of jit.stats().keys) assert.ok(q.plan?.includes(want), `${isa}: ${q.plan}`);
   });
 }
@@ -335,6 +335,8 @@ for (const isa of LEVELS) {
         }
       }
     }
+    const want = isa === "avx512" ? "avx512" : isa === "avx2" ? "avx2" : "scalar loop";
+    for (const q of jit.stats().keys) assert.ok(q.plan?.includes(want), `${isa}: ${q.plan}`);
   });
 }
 

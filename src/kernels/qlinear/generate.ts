@@ -3,8 +3,8 @@
  * divides, clamps to the output's range less the zero point (a NaN lane
  * marked first and zeroed last), converts (nearest even), adds the zero
  * point and narrows; dequantize widens, subtracts the zero point, converts
- * and multiplies. Below AVX-512, one element at a time with the same float32
- * steps. Add and mul (binary.ts) and requantize (requantize.ts) go rows at
+ * and multiplies. At AVX2 the same on 8 lanes (avx2.ts); below, one element
+ * at a time with the same float32 steps. Add and mul (binary.ts) and requantize (requantize.ts) go rows at
  * a time. Every plan gives the same bits.
  *
  * @module
@@ -32,19 +32,29 @@ import type { KernelPlan } from "../family.ts";
 import type { VecLevel } from "../vec.ts";
 import { emitBinaryRows } from "./binary.ts";
 import { emitRequantize } from "./requantize.ts";
+import { emitFlat, emitRequantize8, emitSameBinary } from "./avx2.ts";
 import { QLINEAR_ARG, type QLinearSpec } from "./spec.ts";
 
 /** How an 8-bit elementwise kernel is built. */
 export interface QLinearPlan extends KernelPlan {
-  /** "avx512": 16 lanes a vector; "scalar": one element at a time. */
-  path: "avx512" | "scalar";
+  /** "avx512": 16 lanes a vector; "avx2": 8 (avx2.ts); "scalar": one element at a time. */
+  path: "avx512" | "avx2" | "scalar";
 }
 
-/** The plan: AVX-512 vectors where the level has them, else the scalar loop. */
-export function planQLinear(_s: QLinearSpec, isa: VecLevel): QLinearPlan {
-  return isa === "avx512"
-    ? { path: "avx512", workspaceBytes: 0, description: "avx512, 16 elements a vector" }
-    : { path: "scalar", workspaceBytes: 0, description: "scalar loop" };
+/**
+ * The plan: AVX-512 vectors where the level has them, else AVX2's (but for
+ * add and mul with b broadcast: their rows one element at a time), else
+ * the scalar loop.
+ */
+export function planQLinear(s: QLinearSpec, isa: VecLevel): QLinearPlan {
+  if (isa === "avx512") {
+    return { path: "avx512", workspaceBytes: 0, description: "avx512, 16 elements a vector" };
+  }
+  const binary = s.mode === "add" || s.mode === "mul";
+  if (isa === "avx2" && (!binary || s.layout === "same")) {
+    return { path: "avx2", workspaceBytes: 0, description: "avx2, 8 elements a vector" };
+  }
+  return { path: "scalar", workspaceBytes: 0, description: "scalar loop" };
 }
 
 /** Emits `void kernel(args)`: rsi = a (x), rdx = b, r8 = y, each at the part's first element. */
@@ -67,13 +77,17 @@ export function generateQLinear(
     a.emit("add", r8, s.from * outBytes);
   }
   if (s.mode === "requantize") loadPointer(a, rdx, QLINEAR_ARG.B);
-  if (s.count > 0) {
+  if (s.count > 0 && plan.path === "avx2") {
+    if (s.mode === "requantize") emitRequantize8(a, s);
+    else if (binary) emitSameBinary(a, s);
+    else emitFlat(a, s);
+  } else if (s.count > 0) {
     if (s.mode === "requantize") emitRequantize(a, s, plan.path === "avx512");
     else if (binary) emitBinaryRows(a, s, plan.path === "avx512");
     else if (plan.path === "avx512") emitVectors(a, s);
     else emitScalar(a, s);
   }
-  if (plan.path === "avx512") a.emit("vzeroupper");
+  if (plan.path !== "scalar") a.emit("vzeroupper");
   a.emit("ret");
   return a.finish();
 }
@@ -156,7 +170,8 @@ function emitVectors(a: Assembler, s: QLinearSpec): void {
   if (tail) step(true);
 }
 
-function emitScalar(a: Assembler, s: QLinearSpec): void {
+/** quantize and dequantize one element at a time (SSE scalar). */
+export function emitScalar(a: Assembler, s: QLinearSpec): void {
   const value = ecx;
   const f32 = (v: number) => dword(a.constant(new Float32Array([v]), 4));
   countedLoop(a, rax, s.count, () => {
