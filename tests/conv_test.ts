@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { planConv } from "../src/kernels/conv/plan.ts";
+import { depthwiseChain } from "./helpers/fma_chain.ts";
 import { decodeConvKey, readConv } from "../src/kernels/conv/read.ts";
 import { UNARY_OPS } from "../src/kernels/unary/ops.ts";
 import {
@@ -602,7 +603,6 @@ Deno.test({
   ignore: !LEVELS.includes("avx512"),
   fn: () => {
     const r = rng(1850);
-    using general = new Jit({ maxIsa: "avx2", threads: 1 });
     const shapes = [
       { h: 14, w: 14, kernel: [3, 3], pads: [1, 1, 1, 1] },
       { h: 16, w: 16, kernel: [3, 3], pads: [1, 1, 1, 1] },
@@ -618,8 +618,7 @@ Deno.test({
       const bias = new Float32Array(s.oc).map(() => r());
       const residual = i % 2 ? new Float32Array(sizes.y).map(() => r() - 0.5) : undefined;
       const opts = { ...o, bias, residual, activation: "relu" as const };
-      const want = new Float32Array(sizes.y);
-      general.conv2d(x, w, want, opts);
+      const want = depthwiseChain(o, x, w, bias, residual ?? null, true);
       using jit = new Jit({ maxIsa: "avx512", threads: 1 });
       const y = new Float32Array(sizes.y);
       const ran = tuneCheckingBits(
@@ -637,124 +636,153 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "conv2d: the AVX-512 depthwise kernel (x in place, strides 1 and 2) gives the general kernel's bits",
-  ignore: !LEVELS.includes("avx512"),
-  fn: () => {
-    const r = rng(1800);
-    using wide = new Jit({ maxIsa: "avx512" });
-    using general = new Jit({ maxIsa: "avx2" }); // same FMA order through the phase planes
-    for (
-      const o of [
-        { n: 2, c: 5, h: 11, w: 37, outChannels: 5, kernel: [3, 3], pads: [1, 1, 1, 1], group: 5 },
-        { n: 1, c: 7, h: 14, w: 14, outChannels: 7, kernel: [3, 3], pads: [1, 1, 1, 1], group: 7 },
-        { n: 1, c: 3, h: 9, w: 70, outChannels: 3, kernel: [5, 5], pads: [2, 2, 2, 2], group: 3 },
-        // 7×7 (ConvNeXt's) and 6×7: weights broadcast from memory, rows of 1-2 a tile.
-        { n: 1, c: 4, h: 20, w: 40, outChannels: 4, kernel: [7, 7], pads: [3, 3, 3, 3], group: 4 },
-        { n: 1, c: 3, h: 9, w: 33, outChannels: 3, kernel: [6, 7], pads: [2, 3, 3, 3], group: 3 },
-        {
-          n: 1,
-          c: 3,
-          h: 15,
-          w: 50,
-          outChannels: 3,
-          kernel: [7, 7],
-          strides: [2, 2],
-          pads: [3, 3, 3, 3],
-          group: 3,
-        },
-        // Stride 2 (across: pairs of loads, even and odd lanes), down, both; odd kernels and pads.
-        ...[[2, 2], [2, 1], [1, 2]].map((strides) => ({
-          n: 2,
-          c: 5,
-          h: 13,
-          w: 37,
-          outChannels: 5,
-          kernel: [3, 3],
-          strides,
-          pads: [1, 1, 1, 1],
-          group: 5,
-        })),
-        {
-          n: 1,
-          c: 3,
-          h: 9,
-          w: 70,
-          outChannels: 3,
-          kernel: [5, 5],
-          strides: [2, 2],
-          pads: [2, 2, 2, 2],
-          group: 3,
-        },
-        {
-          n: 1,
-          c: 2,
-          h: 10,
-          w: 40,
-          outChannels: 2,
-          kernel: [4, 4],
-          strides: [2, 2],
-          pads: [1, 2, 2, 1],
-          group: 2,
-        },
-        { n: 1, c: 6, h: 15, w: 15, outChannels: 6, kernel: [3, 3], strides: [2, 2], group: 6 },
-        // Narrow planes, several output rows a vector (depthwise_packed.ts): stride 1 with x
-        // as wide as y (7², 4², 5² with 25 taps, dilated, asymmetric pads), stride 2 (14² and
-        // 13² to 7², 11² to 6², a 5×5 kernel to 4 columns).
-        ...[
-          { h: 7, w: 7, kernel: [3, 3], pads: [1, 1, 1, 1] },
-          { h: 4, w: 4, kernel: [3, 3], pads: [1, 1, 1, 1] },
-          { h: 5, w: 5, kernel: [5, 5], pads: [2, 2, 2, 2] },
-          { h: 7, w: 7, kernel: [3, 3], pads: [2, 2, 2, 2], dilations: [2, 2] },
-          { h: 6, w: 6, kernel: [3, 3], pads: [0, 2, 2, 0] },
-          { h: 8, w: 2, kernel: [3, 3], pads: [1, 1, 1, 1] },
-          { h: 14, w: 14, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
-          { h: 13, w: 13, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
-          { h: 11, w: 11, kernel: [3, 3], strides: [2, 2], pads: [1, 0, 1, 2] },
-          { h: 9, w: 9, kernel: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2] },
-          { h: 6, w: 5, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
-          { h: 12, w: 12, kernel: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] },
-          { h: 7, w: 7, kernel: [7, 7], pads: [3, 3, 3, 3] },
-        ].map((o) => ({ n: 2, c: 9, outChannels: 9, group: 9, ...o })),
-        {
-          n: 1,
-          c: 4,
-          h: 17,
-          w: 17,
-          outChannels: 4,
-          kernel: [3, 3],
-          strides: [2, 2],
-          pads: [1, 1, 1, 1],
-          dilations: [2, 1],
-          group: 4,
-        },
-      ]
-    ) {
-      const s = convSpecOf(o), sizes = convSizes(s);
-      const x = new Float32Array(sizes.x).map(() => r() - 0.5);
-      const w = new Float32Array(sizes.w).map(() => r() - 0.5);
-      const bias = new Float32Array(s.oc).map(() => r());
-      const a = new Float32Array(sizes.y), b = a.slice();
-      wide.conv2d(x, w, a, { ...o, bias, activation: "relu" });
-      general.conv2d(x, w, b, { ...o, bias, activation: "relu" });
-      assert.equal(firstDifference(a, b), -1, JSON.stringify(o));
-      // With a residual added before the activation.
-      const residual = new Float32Array(sizes.y).map(() => r() - 0.5);
-      wide.conv2d(x, w, a, { ...o, bias, residual, activation: "relu" });
-      general.conv2d(x, w, b, { ...o, bias, residual, activation: "relu" });
-      assert.equal(firstDifference(a, b), -1, `${JSON.stringify(o)} with a residual`);
-    }
-    assert.ok(wide.stats().keys.every((k) => k.plan!.includes("depthwise")));
-    // The narrow planes took the packed kernel: the thirteen above and 15² to 7², each with
-    // and without a residual.
-    assert.equal(
-      wide.stats().keys.filter((k) => k.plan!.includes("rows a vector")).length,
-      2 * 14,
-      wide.stats().keys.map((k) => `${k.key} ${k.plan}`).join("\n"),
-    );
-  },
-});
+for (const level of ["avx2", "avx512"] as const) {
+  Deno.test({
+    name:
+      `conv2d ${level}: the depthwise kernel (x in place, strides 1 and 2) gives the general kernel's bits (each output's FMA chain)`,
+    ignore: !LEVELS.includes(level),
+    fn: () => {
+      const r = rng(1800);
+      using wide = new Jit({ maxIsa: level });
+      for (
+        const o of [
+          {
+            n: 2,
+            c: 5,
+            h: 11,
+            w: 37,
+            outChannels: 5,
+            kernel: [3, 3],
+            pads: [1, 1, 1, 1],
+            group: 5,
+          },
+          {
+            n: 1,
+            c: 7,
+            h: 14,
+            w: 14,
+            outChannels: 7,
+            kernel: [3, 3],
+            pads: [1, 1, 1, 1],
+            group: 7,
+          },
+          { n: 1, c: 3, h: 9, w: 70, outChannels: 3, kernel: [5, 5], pads: [2, 2, 2, 2], group: 3 },
+          // 7×7 (ConvNeXt's) and 6×7: weights broadcast from memory, rows of 1-2 a tile.
+          {
+            n: 1,
+            c: 4,
+            h: 20,
+            w: 40,
+            outChannels: 4,
+            kernel: [7, 7],
+            pads: [3, 3, 3, 3],
+            group: 4,
+          },
+          { n: 1, c: 3, h: 9, w: 33, outChannels: 3, kernel: [6, 7], pads: [2, 3, 3, 3], group: 3 },
+          {
+            n: 1,
+            c: 3,
+            h: 15,
+            w: 50,
+            outChannels: 3,
+            kernel: [7, 7],
+            strides: [2, 2],
+            pads: [3, 3, 3, 3],
+            group: 3,
+          },
+          // Stride 2 (across: pairs of loads, even and odd lanes), down, both; odd kernels and pads.
+          ...[[2, 2], [2, 1], [1, 2]].map((strides) => ({
+            n: 2,
+            c: 5,
+            h: 13,
+            w: 37,
+            outChannels: 5,
+            kernel: [3, 3],
+            strides,
+            pads: [1, 1, 1, 1],
+            group: 5,
+          })),
+          {
+            n: 1,
+            c: 3,
+            h: 9,
+            w: 70,
+            outChannels: 3,
+            kernel: [5, 5],
+            strides: [2, 2],
+            pads: [2, 2, 2, 2],
+            group: 3,
+          },
+          {
+            n: 1,
+            c: 2,
+            h: 10,
+            w: 40,
+            outChannels: 2,
+            kernel: [4, 4],
+            strides: [2, 2],
+            pads: [1, 2, 2, 1],
+            group: 2,
+          },
+          { n: 1, c: 6, h: 15, w: 15, outChannels: 6, kernel: [3, 3], strides: [2, 2], group: 6 },
+          // Narrow planes, several output rows a vector (depthwise_packed.ts): stride 1 with x
+          // as wide as y (7², 4², 5² with 25 taps, dilated, asymmetric pads), stride 2 (14² and
+          // 13² to 7², 11² to 6², a 5×5 kernel to 4 columns).
+          ...[
+            { h: 7, w: 7, kernel: [3, 3], pads: [1, 1, 1, 1] },
+            { h: 4, w: 4, kernel: [3, 3], pads: [1, 1, 1, 1] },
+            { h: 5, w: 5, kernel: [5, 5], pads: [2, 2, 2, 2] },
+            { h: 7, w: 7, kernel: [3, 3], pads: [2, 2, 2, 2], dilations: [2, 2] },
+            { h: 6, w: 6, kernel: [3, 3], pads: [0, 2, 2, 0] },
+            { h: 8, w: 2, kernel: [3, 3], pads: [1, 1, 1, 1] },
+            { h: 14, w: 14, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+            { h: 13, w: 13, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+            { h: 11, w: 11, kernel: [3, 3], strides: [2, 2], pads: [1, 0, 1, 2] },
+            { h: 9, w: 9, kernel: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2] },
+            { h: 6, w: 5, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
+            { h: 12, w: 12, kernel: [3, 3], strides: [2, 2], pads: [0, 0, 1, 1] },
+            { h: 7, w: 7, kernel: [7, 7], pads: [3, 3, 3, 3] },
+          ].map((o) => ({ n: 2, c: 9, outChannels: 9, group: 9, ...o })),
+          {
+            n: 1,
+            c: 4,
+            h: 17,
+            w: 17,
+            outChannels: 4,
+            kernel: [3, 3],
+            strides: [2, 2],
+            pads: [1, 1, 1, 1],
+            dilations: [2, 1],
+            group: 4,
+          },
+        ]
+      ) {
+        const s = convSpecOf(o), sizes = convSizes(s);
+        const x = new Float32Array(sizes.x).map(() => r() - 0.5);
+        const w = new Float32Array(sizes.w).map(() => r() - 0.5);
+        const bias = new Float32Array(s.oc).map(() => r());
+        const a = new Float32Array(sizes.y);
+        wide.conv2d(x, w, a, { ...o, bias, activation: "relu" });
+        let b = depthwiseChain(o, x, w, bias, null, true);
+        assert.equal(firstDifference(a, b), -1, JSON.stringify(o));
+        // With a residual added before the activation.
+        const residual = new Float32Array(sizes.y).map(() => r() - 0.5);
+        wide.conv2d(x, w, a, { ...o, bias, residual, activation: "relu" });
+        b = depthwiseChain(o, x, w, bias, residual, true);
+        assert.equal(firstDifference(a, b), -1, `${JSON.stringify(o)} with a residual`);
+      }
+      assert.ok(wide.stats().keys.every((k) => k.plan!.includes("depthwise")));
+      if (level === "avx2") return; // the packed planes are AVX-512's
+      // The narrow planes took the packed kernel: the thirteen above and 15² to 7², each with
+      // and without a residual.
+      assert.equal(
+        wide.stats().keys.filter((k) => k.plan!.includes("rows a vector")).length,
+        2 * 14,
+        wide.stats().keys.map((k) => `${k.key} ${k.plan}`).join("\n"),
+      );
+    },
+  });
+}
 
 Deno.test("conv2d: NHWC x, y and residual give the NCHW call's bits, transposed (every ISA, 1 and 3 threads)", () => {
   const r = rng(2100);

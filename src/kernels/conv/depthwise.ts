@@ -45,7 +45,6 @@ import {
   type Reg,
   rsi,
   rsp,
-  zmmword,
 } from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
@@ -69,19 +68,24 @@ export interface DepthwiseTile {
   channelsInner?: boolean;
 }
 
+/** Lanes of a vector at `level` (the depthwise kernel's levels: AVX-512, AVX2). */
+const lanesAt = (level: string) => (level === "avx2" ? 8 : 16);
+
 /** Row pointers of a tile's input rows (at most 8). */
 const ROW_REGS: Reg[] = [r8, r9, r10, r11, r12, r13, r14, r15];
 
 /**
- * vshufps of a pair (imm 0x88 its even lanes, 0xdd its odd ones) leaves
- * them in 128-bit blocks: block k holds outputs 2k, 2k + 1 of the first
- * load and 8 + 2k, 9 + 2k of the second. vpermps with these indices puts
- * output n back in lane n.
+ * vshufps of a pair of L-lane loads (imm 0x88 its even lanes, 0xdd its odd
+ * ones) leaves them in 128-bit blocks: block k holds outputs 2k, 2k + 1 of
+ * the first load and L/2 + 2k, L/2 + 2k + 1 of the second. vpermps with
+ * these indices puts output n back in lane n.
  */
-const BLOCK_TO_NATURAL: readonly number[] = Array.from({ length: 16 }, (_, n) => {
-  const m = n & 7;
-  return 4 * (m >> 1) + (m & 1) + (n >= 8 ? 2 : 0);
-});
+function blockToNatural(L: number): number[] {
+  return Array.from({ length: L }, (_, n) => {
+    const m = n % (L / 2);
+    return 4 * (m >> 1) + (m & 1) + (n >= L / 2 ? 2 : 0);
+  });
+}
 
 /**
  * Most taps the kernel serves: 7×7 (ConvNeXt's), its weights broadcast
@@ -95,7 +99,8 @@ const DEPTHWISE_MOST_TAPS = 49;
 
 /** Whether the depthwise kernel serves `s` at `level`. */
 export function depthwiseServes(s: ConvSpec, g: ConvGeometry, level: string): boolean {
-  return level === "avx512" && !s.nhwc && g.cg === 1 && g.ocg === 1 && (s.sh === 1 || s.sh === 2) &&
+  return (level === "avx512" || level === "avx2") && !s.nhwc && g.cg === 1 && g.ocg === 1 &&
+    (s.sh === 1 || s.sh === 2) &&
     (s.sw === 1 || (s.sw === 2 && s.dw === 1)) && !s.flip && s.uh === 1 && s.uw === 1 &&
     s.kh * s.kw <= DEPTHWISE_MOST_TAPS;
 }
@@ -109,10 +114,13 @@ export function depthwiseRowsMost(s: ConvSpec): number {
  * Accumulators a tile may have beside the weights in registers (taps ≤ 9),
  * a load, a bias, the activation's registers, and at stride 2 across the
  * pair's second load, the shuffle's result and the un-blocking indices
- * (and one to spare: the tiles were measured with this budget).
+ * (and one to spare: the tiles were measured with this budget). AVX2's 16
+ * registers keep no weights (they are FMA memory operands, broadcast once
+ * a channel into the workspace) and one holds the load mask.
  */
-export function depthwiseBudget(s: ConvSpec, activation: number): number {
+export function depthwiseBudget(s: ConvSpec, activation: number, level = "avx512"): number {
   const taps = s.kh * s.kw;
+  if (level === "avx2") return Math.min(16, 16 - 3 - activation - (s.sw === 2 ? 3 : 0));
   return Math.min(16, 30 - (taps <= 9 ? taps : 0) - activation - (s.sw === 2 ? 4 : 0));
 }
 
@@ -126,7 +134,12 @@ export function depthwiseBudget(s: ConvSpec, activation: number): number {
  * inside the mapping.
  */
 export function depthwiseWorkspace(s: ConvSpec): number {
-  return Math.ceil((s.w * 4) / 64) * 64 + 2 * ZERO_MARGIN;
+  return zeroRowBytes(s) + 2 * ZERO_MARGIN + 64 * Math.ceil((32 * s.kh * s.kw) / 64);
+}
+
+/** Bytes of the zero row (its margins apart): x's row rounded up to lines. */
+function zeroRowBytes(s: ConvSpec): number {
+  return Math.ceil((s.w * 4) / 64) * 64;
 }
 
 /** Bytes before (and after) the zero row in the workspace. */
@@ -149,10 +162,16 @@ export const ZERO_MARGIN = 64;
  * threads, 80² 0.99-1.06×; rows of 4 vectors keep 4 × 64 (56²), and of 14
  * (224²) whole chunks of 7 (0.96-0.99× in chunks of 4).
  */
-export function depthwiseTile(s: ConvSpec, g: ConvGeometry, activation: number): DepthwiseTile {
-  const packed = depthwisePackedRows(s, g, activation);
+export function depthwiseTile(
+  s: ConvSpec,
+  g: ConvGeometry,
+  activation: number,
+  level = "avx512",
+): DepthwiseTile {
+  // The packed plane is AVX-512's (16 lanes for several rows).
+  const packed = level === "avx512" ? depthwisePackedRows(s, g, activation) : 0;
   if (packed >= 1) return { rows: packed, vectors: 1, packed };
-  return depthwiseRowTile(s, g, activation);
+  return depthwiseRowTile(s, g, activation, level);
 }
 
 /** The row tile (rows × vectors of a chunk) where the packed plane does not serve. */
@@ -160,9 +179,16 @@ export function depthwiseRowTile(
   s: ConvSpec,
   g: ConvGeometry,
   activation: number,
+  level = "avx512",
 ): DepthwiseTile {
-  const vectors = Math.ceil(g.ow / 16);
-  const budget = depthwiseBudget(s, activation);
+  const vectors = Math.ceil(g.ow / lanesAt(level));
+  const budget = depthwiseBudget(s, activation, level);
+  if (level === "avx2") {
+    // Its weights are memory operands: an FMA's load besides the input row's, so as many
+    // output rows as the input rows' registers allow share each input load.
+    const rows = Math.max(1, Math.min(depthwiseRowsMost(s), g.rows, budget));
+    return { rows, vectors: Math.max(1, Math.min(vectors, 7, Math.floor(budget / rows))) };
+  }
   const chunk = s.sh === 1 && s.sw === 1 && vectors >= 5 && vectors <= 7 ? 4 : 7;
   const v = Math.max(1, Math.min(vectors, chunk, budget));
   // (Never more rows than their input rows' registers allow: at dilation 3 one.)
@@ -174,8 +200,8 @@ export function depthwiseRowTile(
 }
 
 /** Whether the activation's registers leave a tile at all. */
-export function depthwiseFits(s: ConvSpec, activation: number): boolean {
-  return depthwiseBudget(s, activation) >= 1 && depthwiseRowsMost(s) >= 1;
+export function depthwiseFits(s: ConvSpec, activation: number, level = "avx512"): boolean {
+  return depthwiseBudget(s, activation, level) >= 1 && depthwiseRowsMost(s) >= 1;
 }
 
 /**
@@ -199,8 +225,18 @@ export function emitDepthwiseGroup(
     ROW0: number;
   },
 ): void {
-  const a = v.a;
-  const taps = s.kh * s.kw, inWeights = taps <= 9;
+  const a = v.a, L = v.isa.lanes, FULL = 2 ** L - 1, avx2 = v.isa.level === "avx2";
+  const taps = s.kh * s.kw, inWeights = !avx2 && taps <= 9;
+  /** L floats at base + disp. */
+  const vec = (base: Reg, disp: number) => ptr(base, disp).withSize(4 * L);
+  // AVX2: the load and store masks in one register (the last), each set from a constant.
+  const MASK = avx2 ? v.isa.nregs - 1 : -1;
+  const setMask = (mask: number) => {
+    const lanes = Int32Array.from({ length: L }, (_, l) => ((mask >> l) & 1 ? -1 : 0));
+    a.emit("vmovups", v.r(MASK), ptr(a.constant(lanes, 4 * L), 0, null, 1, 4 * L));
+  };
+  // AVX2: each tap's weight broadcast into the workspace after the zero row, read by the FMAs.
+  const weightsAt = zeroRowBytes(s) + ZERO_MARGIN;
   const R = tile.rows, V = tile.vectors, SH = s.sh, pairs = s.sw === 2;
   const W0 = 0; // weights in registers 0..taps-1
   const ACC0 = inWeights ? taps : 0;
@@ -209,7 +245,10 @@ export function emitDepthwiseGroup(
   // UNBLOCK the indices that put a sum's lanes back in order.
   const LOAD = ACC0 + R * V, HI = LOAD + 1, PERM = LOAD + 2, UNBLOCK = LOAD + 3;
   const BIAS = pairs ? LOAD + 4 : LOAD + 1;
-  const free = Array.from({ length: 32 - (BIAS + 1) }, (_, i) => BIAS + 1 + i);
+  const free = Array.from(
+    { length: v.isa.nregs - (BIAS + 1) - (avx2 ? 1 : 0) },
+    (_, i) => BIAS + 1 + i,
+  );
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
   const OUT = def ? free.shift()! : -1;
   const zeroRow = rdi; // the workspace's zero row
@@ -220,6 +259,12 @@ export function emitDepthwiseGroup(
   a.emit("mov", zeroRow, qword(rsp, frame.WS));
   a.emit("add", zeroRow, ZERO_MARGIN);
   if (inWeights) { for (let t = 0; t < taps; t++) v.broadcast(W0 + t, rdx, t * 4); }
+  if (avx2) {
+    for (let t = 0; t < taps; t++) {
+      v.broadcast(LOAD, rdx, t * 4);
+      a.emit("vmovups", vec(zeroRow, weightsAt + 32 * t), v.r(LOAD));
+    }
+  }
   if (tile.packed) {
     if (s.bias) a.emit("mov", rax, qword(rsp, frame.BG));
     return emitDepthwisePackedPlane(v, s, g, tile.packed, inWeights, s.bias ? rax : null);
@@ -228,6 +273,7 @@ export function emitDepthwiseGroup(
     a.emit("mov", rax, qword(rsp, frame.BG));
     v.broadcast(BIAS, rax, 0);
   }
+  const BLOCK_TO_NATURAL = blockToNatural(L);
   if (pairs) v.permuteIndex(UNBLOCK, BLOCK_TO_NATURAL);
   // Load masks: the edge vectors' lanes inside x's row, per load. They are the same for every
   // row and tile: the first three distinct ones live in k2, k6, k7 for the whole kernel (one
@@ -235,7 +281,7 @@ export function emitDepthwiseGroup(
   const maskOf = (ow0: number, kj: number) => {
     const col = ow0 + kj * s.dw - s.pl;
     let mask = 0;
-    for (let l = 0; l < 16; l++) {
+    for (let l = 0; l < L; l++) {
       if (ow0 + l < g.ow && col + l >= 0 && col + l < s.w) mask |= 1 << l;
     }
     return mask;
@@ -243,7 +289,7 @@ export function emitDepthwiseGroup(
   /** Stride 2: the lanes inside x's row of the load at input column `col`. */
   const rowMask = (col: number) => {
     let mask = 0;
-    for (let l = 0; l < 16; l++) if (col + l >= 0 && col + l < s.w) mask |= 1 << l;
+    for (let l = 0; l < L; l++) if (col + l >= 0 && col + l < s.w) mask |= 1 << l;
     return mask;
   };
   // Stride 2: tap kj of output vector ow0 reads columns 2·ow0 + (kj − pl) + 2l: lanes
@@ -255,12 +301,12 @@ export function emitDepthwiseGroup(
   for (let kj = 0; kj < s.kw; kj++) if (!pairIds.includes(pairOf(kj))) pairIds.push(pairOf(kj));
   const pairStart = (ow0: number, p: number) => 2 * ow0 + 2 * p;
   const distinct = new Set<number>();
-  for (let ow0 = 0; ow0 < g.ow; ow0 += 16) {
+  for (let ow0 = 0; ow0 < g.ow && !avx2; ow0 += L) {
     const masks = pairs
       ? pairIds.map((p) => pairStart(ow0, p))
-        .flatMap((col) => [rowMask(col), rowMask(col + 16)])
+        .flatMap((col) => [rowMask(col), rowMask(col + L)])
       : Array.from({ length: s.kw }, (_, kj) => maskOf(ow0, kj));
-    for (const m of masks) if (m !== 0 && m !== 0xffff) distinct.add(m);
+    for (const m of masks) if (m !== 0 && m !== FULL) distinct.add(m);
   }
   // All in registers when three suffice; else two, and k7 set before each load of the others.
   const statics = new Map<number, number>();
@@ -271,8 +317,8 @@ export function emitDepthwiseGroup(
     a.emit("mov", eax, m);
     a.emit("kmovw", KREG[k], eax);
   }
-  const tailLanes = g.ow % 16;
-  if (tailLanes) {
+  const tailLanes = g.ow % L;
+  if (tailLanes && !avx2) {
     a.emit("mov", eax, (1 << tailLanes) - 1);
     a.emit("kmovw", KREG[1], eax);
   }
@@ -292,15 +338,19 @@ export function emitDepthwiseGroup(
   const fullTiles = Math.floor(g.rows / R), lastRows = g.rows % R;
   const tileBody = (rows: number) => {
     rowPointers();
-    for (let c0 = 0; c0 < g.ow; c0 += V * 16) {
-      const nv = Math.min(V, Math.ceil((g.ow - c0) / 16));
+    for (let c0 = 0; c0 < g.ow; c0 += V * L) {
+      const nv = Math.min(V, Math.ceil((g.ow - c0) / L));
       for (let r = 0; r < rows; r++) for (let j = 0; j < nv; j++) v.zero(acc(r, j));
-      /** reg = 16 floats of input row q from column `col`, lanes outside `mask` zero. */
+      /** reg = L floats of input row q from column `col`, lanes outside `mask` zero. */
       const load = (reg: number, q: number, col: number, mask: number) => {
         // No lane inside the row: no access (past the row's end it may leave the mapping).
         if (mask === 0) return void v.zero(reg);
-        const m = zmmword(ROW_REGS[q], col * 4);
-        if (mask === 0xffff) return void a.emit("vmovups", v.r(reg), m);
+        const m = vec(ROW_REGS[q], col * 4);
+        if (mask === FULL) return void a.emit("vmovups", v.r(reg), m);
+        if (avx2) {
+          setMask(mask);
+          return void a.emit("vmaskmovps", v.r(reg), v.r(MASK), m);
+        }
         let k = statics.get(mask);
         if (k === undefined) {
           k = 7;
@@ -315,7 +365,9 @@ export function emitDepthwiseGroup(
         for (const [r, i] of users) {
           const t = i * s.kw + kj;
           if (inWeights) a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(src), v.r(W0 + t));
-          else v.fmaBroadcast(acc(r, j), src, rdx, t * 4);
+          else if (avx2) {
+            a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(src), vec(zeroRow, weightsAt + 32 * t));
+          } else v.fmaBroadcast(acc(r, j), src, rdx, t * 4);
         }
       };
       // Input row q feeds output row r through kernel row i = (q − r·sh)/dh.
@@ -329,11 +381,11 @@ export function emitDepthwiseGroup(
         if (pairs) {
           for (const m of pairIds) {
             for (let j = 0; j < nv; j++) {
-              const col = pairStart(c0 + j * 16, m);
-              const lo = rowMask(col), hi = rowMask(col + 16);
+              const col = pairStart(c0 + j * L, m);
+              const lo = rowMask(col), hi = rowMask(col + L);
               if (lo === 0 && hi === 0 && s.wFinite) continue;
               load(LOAD, q, col, lo);
-              load(HI, q, col + 16, hi);
+              load(HI, q, col + L, hi);
               for (let kj = 0; kj < s.kw; kj++) {
                 if (pairOf(kj) !== m) continue;
                 const odd = kj - s.pl - 2 * m === 1;
@@ -346,7 +398,7 @@ export function emitDepthwiseGroup(
         }
         for (let kj = 0; kj < s.kw; kj++) {
           for (let j = 0; j < nv; j++) {
-            const ow0 = c0 + j * 16;
+            const ow0 = c0 + j * L;
             const mask = maskOf(ow0, kj);
             if (mask === 0 && s.wFinite) continue;
             load(LOAD, q, ow0 + kj * s.dw - s.pl, mask);
@@ -355,16 +407,19 @@ export function emitDepthwiseGroup(
         }
       }
       // Store: bias, residual, activation; the row's last vector masked.
+      const tail = c0 + nv * L > g.ow;
+      if (tail && avx2) setMask(2 ** tailLanes - 1);
       for (let r = 0; r < rows; r++) {
         for (let j = 0; j < nv; j++) {
-          const ow0 = c0 + j * 16, lanes = Math.min(16, g.ow - ow0);
+          const ow0 = c0 + j * L, lanes = Math.min(L, g.ow - ow0);
           const x = acc(r, j);
           const disp = r * g.ow * 4 + ow0 * 4;
-          const mem = (base: Reg) => zmmword(base, disp);
+          const mem = (base: Reg) => vec(base, disp);
           if (pairs) v.permute(x, x, BLOCK_TO_NATURAL, UNBLOCK);
           if (s.bias) v.add(x, x, BIAS);
           if (s.residual) {
-            if (lanes < 16) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, mem(rbx));
+            if (lanes < L && avx2) a.emit("vmaskmovps", v.r(LOAD), v.r(MASK), mem(rbx));
+            else if (lanes < L) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, mem(rbx));
             else a.emit("vmovups", v.r(LOAD), mem(rbx));
             v.add(x, x, LOAD);
           }
@@ -373,7 +428,8 @@ export function emitDepthwiseGroup(
             def.emit(new Lanes(v, free, [3, 4, 5]), OUT, x, s.activation!.params);
             out = OUT;
           }
-          if (lanes < 16) a.emit("vmovups", mem(rbp).k(KREG[1]), v.r(out));
+          if (lanes < L && avx2) a.emit("vmaskmovps", mem(rbp), v.r(MASK), v.r(out));
+          else if (lanes < L) a.emit("vmovups", mem(rbp).k(KREG[1]), v.r(out));
           else a.emit("vmovups", mem(rbp), v.r(out));
         }
       }

@@ -169,9 +169,9 @@ export function generateConv(
     // Its zero row: the rows above and below x.
     a.emit("mov", rax, qword(rsp, F.WS));
     v.zero(0);
-    countedLoop(a, rcx, p.workspaceBytes / 64, () => {
+    countedLoop(a, rcx, p.workspaceBytes / (4 * v.isa.lanes), () => {
       v.store(rax, 0, 0);
-      a.emit("add", rax, 64);
+      a.emit("add", rax, 4 * v.isa.lanes);
     });
   }
   const table = p.mode === "table" ? storeTable(isa, g, p.segments) : null;

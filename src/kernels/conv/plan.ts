@@ -206,13 +206,13 @@ export function planConv(
       }`,
     );
   }
-  const dw = depthwiseServes(s, g, level) && depthwiseFits(s, actRegs);
+  const dw = depthwiseServes(s, g, level) && depthwiseFits(s, actRegs, level);
   if (dw && (choice === undefined || choice.depthwise !== undefined)) {
-    const auto = depthwiseTile(s, g, actRegs);
+    const auto = depthwiseTile(s, g, actRegs, level);
     // A part's band may have fewer rows than the chosen tile.
     const packed = choice?.depthwise?.packed;
     const t = choice?.depthwise
-      ? packed && depthwisePackedRows(s, g, actRegs) === packed
+      ? packed && level === "avx512" && depthwisePackedRows(s, g, actRegs) === packed
         ? { rows: packed, vectors: 1, packed }
         : {
           rows: Math.max(1, Math.min(choice.depthwise.rows, g.rows, depthwiseRowsMost(s))),
@@ -226,7 +226,7 @@ export function planConv(
         ? `${level} depthwise ${t.packed} row${
           t.packed > 1 ? "s" : ""
         } a vector, plane unrolled, x in place`
-        : `${level} depthwise ${t.rows} rows × ${t.vectors * 16}, x in place`,
+        : `${level} depthwise ${t.rows} rows × ${t.vectors * L}, x in place`,
     );
   }
   const workspaceBytes = g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
@@ -634,18 +634,18 @@ function nhwcTile(s: ConvSpec, g: ConvGeometry, embed: boolean): ChannelVectorTi
 function depthwiseChoices(s: ConvSpec, plan: ConvPlan, tile: DepthwiseTile): ConvChoice[] {
   const g = convGeometry(s), isa = vecIsa(plan.isa);
   const act = s.activation ? 1 + activationTemps(isa, s.activation) : 0;
-  const budget = depthwiseBudget(s, act);
+  const budget = depthwiseBudget(s, act, plan.isa);
   const rowsMost = Math.min(g.rows, depthwiseRowsMost(s));
   const out: ConvChoice[] = [];
   // Where tier 1 took the plane one row a vector (rows of 9-16 columns): the row tile it
   // would take otherwise, then the others.
-  const rowTile = tile.packed === 1 ? depthwiseRowTile(s, g, act) : null;
+  const rowTile = tile.packed === 1 ? depthwiseRowTile(s, g, act, plan.isa) : null;
   if (rowTile) {
     const depthwise = { rows: rowTile.rows, vectors: rowTile.vectors };
     out.push({ mode: "runs", mr: 1, ng: rowTile.vectors, l2: plan.l2, depthwise });
   }
   const own = rowTile ?? tile;
-  for (let v = 1; v <= Math.min(Math.ceil(g.ow / 16), 7); v++) {
+  for (let v = 1; v <= Math.min(Math.ceil(g.ow / isa.lanes), 7); v++) {
     for (let r = 1; r <= rowsMost; r++) {
       if (r * v > budget || r * v < budget / 3 || (r === own.rows && v === own.vectors)) {
         continue;
