@@ -49,6 +49,15 @@ export function ortInt8Exact(): boolean {
   return f.avx512vnni || f.avxvnni || f.amxInt8;
 }
 
+/**
+ * The largest |int8 weight| for a model whose outputs ORT must give
+ * exactly: 7 bits (its quantizer's `reduce_range`) where its 8-bit GEMMs
+ * saturate, so that no pair of u8·s8 products passes int16; else 127.
+ */
+export function ortExactWeightMax(): number {
+  return ortInt8Exact() ? 127 : 63;
+}
+
 /** ORT's ops with 8-bit GEMMs inside (`vpmaddubsw` on CPUs without VNNI). */
 const INT8_GEMM_OPS = new Set([
   "MatMulInteger",

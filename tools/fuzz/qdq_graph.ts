@@ -16,16 +16,12 @@
  * @module
  */
 import { InferenceSession, Tensor } from "../../mod.ts";
-import { type Ort, ortInt8Exact } from "../../tests/helpers/ort.ts";
+import { type Ort, ortExactWeightMax } from "../../tests/helpers/ort.ts";
 import { GraphBuilder } from "../onnx_writer.ts";
 import { type CaseResult, int, pick, rng } from "./shared.ts";
 
-/**
- * The weights' range: 7 bits (ORT's reduce_range) where ORT's 8-bit GEMMs
- * saturate pairs of u8·s8 products at int16 (CPUs without VNNI), so that its
- * outputs stay the exact reference; the full range elsewhere.
- */
-const WEIGHT_MAX = ortInt8Exact() ? 127 : 63;
+/** The weights' range: 7 bits where ORT's 8-bit GEMMs saturate (see ortExactWeightMax). */
+const WEIGHT_MAX = ortExactWeightMax();
 
 interface QAct {
   /** The DequantizeLinear output (float) of the quantized tensor. */
