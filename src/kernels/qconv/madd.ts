@@ -16,12 +16,9 @@
  * @module
  */
 import {
-  al,
   type Assembler,
-  byte,
   dword,
   eax,
-  GP16,
   GP32,
   ptr,
   qword,
@@ -39,12 +36,12 @@ import {
   rdx,
   type Reg,
   rsp,
-  word,
   XMM,
   YMM,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
 import { Vec, vecIsa } from "../vec.ts";
+import { emitWidenBytes, narrowBytes8, storeLowBytes } from "../bytes.ts";
 import { packedWeightBytes } from "./pack.ts";
 import {
   channelGroups,
@@ -75,31 +72,9 @@ export function widenedWeightBytes(s: QConvSpec): number {
  * are rewritten every image, these are not).
  */
 export function emitWidenWeights(a: Assembler, s: QConvSpec, at: number): void {
-  const bytes = packedWeightBytes(s.oc, s.c, s.kh, s.kw), chunks = Math.floor(bytes / 16);
-  const rest = bytes % 16, PER = 4;
   a.emit("mov", r13, rdx);
   a.emit("lea", r14, ptr(r9, at));
-  const chunk = (u: number) => {
-    a.emit("vpmovsxbw", YMM[u % PER], ptr(r13, 16 * u).withSize(16));
-    a.emit("vmovdqu", ptr(r14, 32 * u).withSize(32), YMM[u % PER]);
-  };
-  countedLoop(a, rax, Math.floor(chunks / PER), () => {
-    for (let u = 0; u < PER; u++) chunk(u);
-    a.emit("add", r13, 16 * PER);
-    a.emit("add", r14, 32 * PER);
-  });
-  for (let u = 0; u < chunks % PER; u++) chunk(u);
-  let off = 16 * (chunks % PER);
-  if (rest >= 8) {
-    a.emit("vpmovsxbw", XMM[0], qword(r13, off));
-    a.emit("vmovdqu", ptr(r14, 2 * off).withSize(16), XMM[0]);
-    off += 8;
-  }
-  if (rest % 8) {
-    a.emit("vmovd", XMM[0], dword(r13, off));
-    a.emit("vpmovsxbw", XMM[0], XMM[0]);
-    a.emit("vmovq", qword(r14, 2 * off), XMM[0]);
-  }
+  emitWidenBytes(a, r13, r14, packedWeightBytes(s.oc, s.c, s.kh, s.kw), true, rax);
 }
 
 /** The accumulator of channel i, vector j (4 positions each). */
@@ -183,28 +158,13 @@ export function emitMaddConv(
       a.emit("vcvtps2dq", x, x);
       a.emit("vpaddd", x, x, YMM[ZP]);
       // In range already: the packs' saturation changes nothing.
-      const xi = XMM[2 * i];
-      a.emit("vextracti128", XMM[SCALE], x, 1);
-      a.emit(s.out === 1 ? "vpackusdw" : "vpackssdw", xi, xi, XMM[SCALE]);
-      a.emit(s.out === 1 ? "vpackuswb" : "vpacksswb", xi, xi, xi);
-      if (lanes === POSITIONS) {
-        a.emit("vmovq", qword(r11, at), xi);
-        continue;
+      narrowBytes8(a, 2 * i, SCALE, s.out === 2);
+      if (lanes === POSITIONS) a.emit("vmovq", qword(r11, at), XMM[2 * i]);
+      else {
+        // Only the row's positions.
+        a.emit("vmovq", rax, XMM[2 * i]);
+        storeLowBytes(a, r11, at, lanes);
       }
-      // Only the row's positions: 4, 2 and 1 bytes from a register.
-      a.emit("vmovq", rax, xi);
-      let off = at;
-      if (lanes >= 4) {
-        a.emit("mov", dword(r11, off), eax);
-        a.emit("shr", rax, 32);
-        off += 4;
-      }
-      if (lanes % 4 >= 2) {
-        a.emit("mov", word(r11, off), GP16[0]);
-        a.emit("shr", rax, 16);
-        off += 2;
-      }
-      if (lanes % 2) a.emit("mov", byte(r11, off), al);
     }
   };
   /** Every channel tile of one chunk of positions (pixel words at r10, y at [YCHUNK]). */

@@ -41,7 +41,6 @@ import {
   type Reg,
   rsi,
   rsp,
-  XMM,
   YMM,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
@@ -49,6 +48,7 @@ import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, vecIsa } from "../vec.ts";
 import { kGroups, type QGemmSpec } from "./spec.ts";
+import { emitWidenBytes } from "../bytes.ts";
 
 /** Rows per tile: 6 × 2 accumulators, 2 B vectors, A's broadcast and a product in 16 registers. */
 export const MADD_ROWS = 6;
@@ -137,6 +137,19 @@ interface Block {
 }
 
 /**
+ * What every loop of one pass over a panel's column tiles shares: the spec,
+ * the frame's slots, a widened row's bytes, where B's column copy lies in
+ * the workspace, and the k block.
+ */
+interface Pass {
+  s: QGemmSpec;
+  slots: MaddSlots;
+  wRow: number;
+  copyAt: number;
+  b: Block;
+}
+
+/**
  * rsi = A, rdx = packed B, r8 = C; rbp (int32 bias), rcx (B's column sums),
  * rdi (scales), rbx (float bias) at column 0; the workspace's address in the
  * frame. Column tiles address every column array at r11 (4 bytes a column in
@@ -158,7 +171,7 @@ export function emitMadd(
   const copyAt = panelRows * wRow;
   const panel = (rows: number) => {
     emitWiden(a, s, rows, wRow);
-    const pass = (b: Block) => emitColumns(a, s, rows, wRow, copyAt, b, slots);
+    const pass = (b: Block) => emitColumns(a, { s, slots, wRow, copyAt, b }, rows);
     if (blocks === 1) return pass({ from: 0, groups, first: true, last: true });
     pass({ from: 0, groups, first: true, last: false });
     if (blocks > 2) {
@@ -182,52 +195,21 @@ export function emitMadd(
 
 /** `rows` rows of A (rsi, u8) as words into the workspace (r12), k rounded up to 4. */
 function emitWiden(a: Assembler, s: QGemmSpec, rows: number, wRow: number): void {
-  const bytes = 4 * kGroups(s.k), chunks = Math.floor(bytes / 16), rest = bytes % 16;
-  const PER = 4, iters = Math.floor(chunks / PER), left = chunks % PER;
   a.emit("mov", r13, rsi);
   a.emit("mov", r14, r12);
   countedLoop(a, r15, rows, () => {
     a.emit("mov", r9, r13);
     a.emit("mov", r10, r14);
-    const chunk = (u: number) => {
-      a.emit("vpmovzxbw", YMM[u % PER], ptr(r9, 16 * u).withSize(16));
-      a.emit("vmovdqu", ptr(r10, 32 * u).withSize(32), YMM[u % PER]);
-    };
-    countedLoop(a, rax, iters, () => {
-      for (let u = 0; u < PER; u++) chunk(u);
-      a.emit("add", r9, 16 * PER);
-      a.emit("add", r10, 32 * PER);
-    });
-    for (let u = 0; u < left; u++) chunk(u);
-    // The last 4 or 8 bytes (k rounded up to 4): never read past the row's groups.
-    let at = 16 * left;
-    if (rest >= 8) {
-      a.emit("vpmovzxbw", XMM[0], qword(r9, at));
-      a.emit("vmovdqu", ptr(r10, 2 * at).withSize(16), XMM[0]);
-      at += 8;
-    }
-    if (rest % 8) {
-      a.emit("vmovd", XMM[0], dword(r9, at));
-      a.emit("vpmovzxbw", XMM[0], XMM[0]);
-      a.emit("vmovq", qword(r10, 2 * at), XMM[0]);
-    }
+    emitWidenBytes(a, r9, r10, 4 * kGroups(s.k), false, rax);
     addImmediate(a, "add", r13, s.lda);
     addImmediate(a, "add", r14, wRow);
   });
 }
 
 /** Every column tile of a panel of `rows` rows (its words at r12, C at r8), for one k block. */
-function emitColumns(
-  a: Assembler,
-  s: QGemmSpec,
-  rows: number,
-  wRow: number,
-  copyAt: number,
-  b: Block,
-  slots: MaddSlots,
-) {
-  const full = Math.floor(s.n / COLUMNS), tail = s.n % COLUMNS;
-  const tiles = (cut: number) => emitRowTiles(a, s, rows, wRow, copyAt, b, cut, slots);
+function emitColumns(a: Assembler, p: Pass, rows: number) {
+  const full = Math.floor(p.s.n / COLUMNS), tail = p.s.n % COLUMNS;
+  const tiles = (cut: number) => emitRowTiles(a, p, rows, cut);
   a.emit("xor", r11, r11);
   if (full > 1) {
     const top = a.label();
@@ -244,38 +226,23 @@ function emitColumns(
 }
 
 /** The row tiles of one column tile (at r11; `tail`: its valid columns when fewer than 8). */
-function emitRowTiles(
-  a: Assembler,
-  s: QGemmSpec,
-  rows: number,
-  wRow: number,
-  copyAt: number,
-  b: Block,
-  tail: number,
-  slots: MaddSlots,
-): void {
-  emitCopyColumns(a, s, copyAt, b, slots);
+function emitRowTiles(a: Assembler, p: Pass, rows: number, tail: number): void {
+  emitCopyColumns(a, p);
   a.emit("mov", r10, r12);
-  if (b.from === "frame") a.emit("add", r10, qword(rsp, slots.aOffset));
-  else addImmediate(a, "add", r10, 8 * b.from);
+  if (p.b.from === "frame") a.emit("add", r10, qword(rsp, p.slots.aOffset));
+  else addImmediate(a, "add", r10, 8 * p.b.from);
   a.emit("lea", r9, ptr(r8, 0, r11, 1));
   const full = Math.floor(rows / MADD_ROWS), rest = rows % MADD_ROWS;
   countedLoop(a, r15, full, () => {
-    emitTile(a, s, MADD_ROWS, wRow, copyAt, b, tail, slots);
-    addImmediate(a, "add", r10, MADD_ROWS * wRow);
-    addImmediate(a, "add", r9, MADD_ROWS * s.ldc * 4);
+    emitTile(a, p, MADD_ROWS, tail);
+    addImmediate(a, "add", r10, MADD_ROWS * p.wRow);
+    addImmediate(a, "add", r9, MADD_ROWS * p.s.ldc * 4);
   });
-  if (rest) emitTile(a, s, rest, wRow, copyAt, b, tail, slots);
+  if (rest) emitTile(a, p, rest, tail);
 }
 
 /** The block's groups of packed B's column tile at r11 into the workspace at r12 + copyAt, as words. */
-function emitCopyColumns(
-  a: Assembler,
-  s: QGemmSpec,
-  copyAt: number,
-  b: Block,
-  slots: MaddSlots,
-): void {
+function emitCopyColumns(a: Assembler, { s, copyAt, b, slots }: Pass): void {
   const bRow = s.bStride * 4, PER = 4;
   a.emit("lea", r13, ptr(rdx, 0, r11, 1));
   if (b.from === "frame") a.emit("add", r13, qword(rsp, slots.bOffset));
@@ -297,16 +264,8 @@ function emitCopyColumns(
 }
 
 /** One tile of one k block: rows × 8 columns, A's words at r10, C at r9, the column offset r11. */
-function emitTile(
-  a: Assembler,
-  s: QGemmSpec,
-  rows: number,
-  wRow: number,
-  copyAt: number,
-  b: Block,
-  tail: number,
-  slots: MaddSlots,
-): void {
+function emitTile(a: Assembler, p: Pass, rows: number, tail: number): void {
+  const { s, wRow, copyAt, b, slots } = p;
   const cut = tail > 0, v = new Vec(a, vecIsa("avx2"));
   const at = (i: number) => ptr(r9, i * s.ldc * 4).withSize(32);
   for (let i = 0; i < rows; i++) {

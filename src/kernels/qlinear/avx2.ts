@@ -27,6 +27,7 @@ import {
 } from "../../../asm/mod.ts";
 import { countedLoop } from "../abi.ts";
 import { f32, Vec, vecIsa } from "../vec.ts";
+import { narrowBytes8 } from "../bytes.ts";
 import { emitBinaryRows } from "./binary.ts";
 import { bounds, emitScalar, emitScalarNarrow } from "./generate.ts";
 import type { QLinearSpec } from "./spec.ts";
@@ -34,13 +35,6 @@ import type { QLinearSpec } from "./spec.ts";
 const F = (a: Assembler, v: number) => new Vec(a, vecIsa("avx2")).konst(f32(v));
 const I = (a: Assembler, v: number) =>
   ptr(a.constant(new Int32Array(8).fill(v), 32), 0, null, 1, 32);
-
-/** xmm(x)'s low qword = ymm x's 8 dwords as bytes, saturated (signed or unsigned); xmm(t) clobbered. */
-function narrow8(a: Assembler, x: number, t: number, signed: boolean): void {
-  a.emit("vextracti128", XMM[t], YMM[x], 1);
-  a.emit(signed ? "vpackssdw" : "vpackusdw", XMM[x], XMM[x], XMM[t]);
-  a.emit(signed ? "vpacksswb" : "vpackuswb", XMM[x], XMM[x], XMM[x]);
-}
 
 /** Quantize and dequantize: 8 elements a step, the rest one at a time. */
 export function emitFlat(a: Assembler, s: QLinearSpec): void {
@@ -56,7 +50,7 @@ export function emitFlat(a: Assembler, s: QLinearSpec): void {
       a.emit("vcvtps2dq", YMM[X], YMM[X]);
       a.emit("vpaddd", YMM[X], YMM[X], I(a, zero));
       a.emit("vpandn", YMM[X], YMM[NAN], YMM[X]); // a NaN gives 0
-      narrow8(a, X, T, s.signedOut);
+      narrowBytes8(a, X, T, s.signedOut);
       a.emit("vmovq", qword(r8, 0), XMM[X]);
       a.emit("add", rsi, 32);
       a.emit("add", r8, 8);
@@ -101,7 +95,7 @@ export function emitSameBinary(a: Assembler, s: QLinearSpec): void {
       a.emit("vfmadd231ps", YMM[V], YMM[A], F(a, p0)); // a·r1 + that
     }
     a.emit("vcvtps2dq", YMM[V], YMM[V]);
-    narrow8(a, V, T, s.signedOut);
+    narrowBytes8(a, V, T, s.signedOut);
     a.emit("vmovq", qword(r8, 0), XMM[V]);
     a.emit("add", rsi, 8);
     a.emit("add", rdx, 8);
@@ -137,7 +131,7 @@ export function emitRequantize8(a: Assembler, s: QLinearSpec): void {
       a.emit("vcvtps2dq", YMM[X], YMM[X]);
       a.emit("vpaddd", YMM[X], YMM[X], YMM[ZP]);
       a.emit("vpandn", YMM[X], YMM[NAN], YMM[X]);
-      narrow8(a, X, T, s.signedOut);
+      narrowBytes8(a, X, T, s.signedOut);
       a.emit("vmovq", qword(r8, 0), XMM[X]);
       a.emit("add", rsi, 32);
       a.emit("add", r8, 8);

@@ -15,7 +15,6 @@ import {
   byte,
   dword,
   eax,
-  GP16,
   ptr,
   r10,
   r11,
@@ -24,12 +23,12 @@ import {
   rax,
   rdx,
   rsi,
-  word,
   XMM,
   YMM,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop } from "../abi.ts";
 import { f32, Vec, vecIsa } from "../vec.ts";
+import { narrowBytes8, storeLowBytes } from "../bytes.ts";
 import type { QuantizeSpec } from "./spec.ts";
 
 /** Vectors per step of either pass. */
@@ -107,12 +106,6 @@ export function emitAvx2(a: Assembler, s: QuantizeSpec): void {
     a.emit("vcvtps2dq", Q(u), Q(u));
     a.emit("vpaddd", Q(u), Q(u), ZP);
   };
-  /** Q(0)'s 8 dwords as bytes in xmm0's low qword. */
-  const narrow8 = () => {
-    a.emit("vextracti128", XMM[1], Q(0), 1);
-    a.emit("vpackusdw", XMM[0], XMM[0], XMM[1]);
-    a.emit("vpackuswb", XMM[0], XMM[0], XMM[0]);
-  };
   a.emit("mov", r10, rsi);
   a.emit("mov", r11, rdx);
   addImmediate(a, "add", r10, 4 * s.from);
@@ -130,26 +123,15 @@ export function emitAvx2(a: Assembler, s: QuantizeSpec): void {
   const rest = s.count % (8 * ACCS);
   for (let e = 0; e + 8 <= rest; e += 8) {
     quantize(0, e);
-    narrow8();
+    narrowBytes8(a, 0, 1, false);
     a.emit("vmovq", ptr(r11, e).withSize(8), XMM[0]);
   }
   const last = rest % 8;
   if (last) {
-    let at = rest - last;
-    quantize(0, at, last);
-    narrow8();
+    quantize(0, rest - last, last);
+    narrowBytes8(a, 0, 1, false);
     a.emit("vmovq", rax, XMM[0]);
-    if (last >= 4) {
-      a.emit("mov", dword(r11, at), eax);
-      a.emit("shr", rax, 32);
-      at += 4;
-    }
-    if (last % 4 >= 2) {
-      a.emit("mov", word(r11, at), GP16[0]);
-      a.emit("shr", rax, 16);
-      at += 2;
-    }
-    if (last % 2) a.emit("mov", byte(r11, at), al);
+    storeLowBytes(a, r11, rest - last, last);
   }
   a.emit("vzeroupper");
 }
