@@ -125,7 +125,8 @@ export function depthwiseBudget(s: ConvSpec, activation: number, level = "avx512
 }
 
 /**
- * Workspace: a zero row standing for the rows above and below x, with a
+ * Workspace: a zero row standing for the rows above and below x (and at
+ * AVX2 after it each tap's weight broadcast, 32 bytes a tap), with a
  * line of margin on each side. Loads read only the lanes of columns inside
  * the row (the others are masked), but a masked-off lane on an
  * inaccessible page still costs a fault-suppression assist of hundreds of
@@ -133,8 +134,9 @@ export function depthwiseBudget(s: ConvSpec, activation: number, level = "avx512
  * start of its mapping, 17 µs with the margin), so the row's vectors stay
  * inside the mapping.
  */
-export function depthwiseWorkspace(s: ConvSpec): number {
-  return zeroRowBytes(s) + 2 * ZERO_MARGIN + 64 * Math.ceil((32 * s.kh * s.kw) / 64);
+export function depthwiseWorkspace(s: ConvSpec, level = "avx512"): number {
+  const weights = level === "avx2" ? 64 * Math.ceil((32 * s.kh * s.kw) / 64) : 0;
+  return zeroRowBytes(s) + 2 * ZERO_MARGIN + weights;
 }
 
 /** Bytes of the zero row (its margins apart): x's row rounded up to lines. */

@@ -221,7 +221,7 @@ export function planConv(
       : auto;
     return depthwisePlan(
       t,
-      depthwiseWorkspace(s),
+      depthwiseWorkspace(s, level),
       t.packed
         ? `${level} depthwise ${t.packed} row${
           t.packed > 1 ? "s" : ""

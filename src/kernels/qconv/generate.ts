@@ -120,7 +120,7 @@ export function generateQConv(
   if (L.rows > 0) {
     if (madd) emitWidenWeights(a, s, L.bytes);
     frameLoop(a, IMG, s.n, () => {
-      emitPixelWords(a, s, L, vnni);
+      emitPixelWords(a, s, L, vnni ? "avx512" : madd ? "avx2" : null);
       if (vnni) emitVnni(a, s, L, plan);
       else if (madd) emitMaddConv(a, s, L, plan.mr, L.bytes);
       else emitScalar(a, s, L);

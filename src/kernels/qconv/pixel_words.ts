@@ -3,7 +3,8 @@
  * of the image at [rsp + XIMG] written into the workspace, each padded
  * column's 4 channel bytes as one dword, the columns of each stride phase
  * together — AVX-512 16 words at a time (`vpmovzxbd` at stride 1,
- * `vpmovzxwd` at stride 2, shifts and ors), else one word at a time.
+ * `vpmovzxwd` at stride 2, shifts and ors), AVX2 8, else one word at a
+ * time.
  *
  * @module
  */
@@ -25,6 +26,8 @@ import {
   rbx,
   rcx,
   rsp,
+  XMM,
+  YMM,
   ZMM,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop } from "../abi.ts";
@@ -41,9 +44,17 @@ const SIGN_BITS = repeat4(0x80);
  * (r9), written in order: groups of 4 channels, their padded rows, each
  * row's stride phases. Uses rax, rcx, rbx, r10-r15.
  */
-export function emitPixelWords(a: Assembler, s: QConvSpec, L: PixelLayout, vector: boolean): void {
+export function emitPixelWords(
+  a: Assembler,
+  s: QConvSpec,
+  L: PixelLayout,
+  level: "avx512" | "avx2" | null,
+): void {
+  const avx2 = level === "avx2", vector = level === "avx512";
   const FILL = ZMM[31], FLIP = ZMM[30];
   const T = (q: number) => ZMM[26 + q];
+  // AVX2: the same steps on 8 words (no masks: the last ones are word by word).
+  const FILL8 = YMM[15], FLIP8 = YMM[14], T8 = (q: number) => YMM[10 + q];
   const fillWord = repeat4(unsignedZero(s));
   if (vector) {
     a.emit("mov", eax, fillWord);
@@ -51,6 +62,16 @@ export function emitPixelWords(a: Assembler, s: QConvSpec, L: PixelLayout, vecto
     if (s.xSigned) {
       a.emit("mov", eax, SIGN_BITS);
       a.emit("vpbroadcastd", FLIP, eax);
+    }
+  } else if (avx2) {
+    // (AVX2 broadcasts from a vector register, not a general one.)
+    a.emit("mov", eax, fillWord);
+    a.emit("vmovd", XMM[15], eax);
+    a.emit("vpbroadcastd", FILL8, XMM[15]);
+    if (s.xSigned) {
+      a.emit("mov", eax, SIGN_BITS);
+      a.emit("vmovd", XMM[14], eax);
+      a.emit("vpbroadcastd", FLIP8, XMM[14]);
     }
   }
   /** Writes `bytes` (a multiple of 4) of za words at rbx and moves past them. */
@@ -69,8 +90,17 @@ export function emitPixelWords(a: Assembler, s: QConvSpec, L: PixelLayout, vecto
         a.emit("add", rbx, rest * 4);
       }
     } else {
+      let left = bytes;
+      if (avx2 && bytes >= 32) {
+        countedLoop(a, rcx, Math.floor(bytes / 32), () => {
+          a.emit("vmovdqu", ptr(rbx, 0).withSize(32), FILL8);
+          a.emit("add", rbx, 32);
+        });
+        left = bytes % 32;
+      }
+      if (left === 0) return;
       a.emit("mov", eax, fillWord);
-      countedLoop(a, rcx, bytes / 4, () => {
+      countedLoop(a, rcx, left / 4, () => {
         a.emit("mov", dword(rbx, 0), eax);
         a.emit("add", rbx, 4);
       });
@@ -108,6 +138,39 @@ export function emitPixelWords(a: Assembler, s: QConvSpec, L: PixelLayout, vecto
         a.emit("add", rbx, rest * 4);
       }
       return;
+    }
+    if (avx2 && s.sw === 1 && count >= 8) {
+      countedLoop(a, rcx, Math.floor(count / 8), () => {
+        for (let q = 0; q < planes; q++) {
+          a.emit("vpmovzxbd", T8(q), qword(r10, q * plane));
+          if (q > 0) {
+            a.emit("vpslld", T8(q), T8(q), 8 * q);
+            a.emit("vpor", T8(0), T8(0), T8(q));
+          }
+        }
+        if (s.xSigned) a.emit("vpxor", T8(0), T8(0), FLIP8);
+        a.emit("vmovdqu", ptr(rbx, 0).withSize(32), T8(0));
+        a.emit("add", r10, 8);
+        a.emit("add", rbx, 32);
+      });
+      count %= 8;
+    }
+    if (avx2 && s.sw === 2 && count > 8) {
+      // As AVX-512's below, 8 words from 16 bytes; the last 1-8 one at a time.
+      const steps = Math.floor((count - 1) / 8);
+      countedLoop(a, rcx, steps, () => {
+        for (let q = 0; q < planes; q++) {
+          a.emit("vpmovzxwd", T8(q), ptr(r10, q * plane).withSize(16));
+          a.emit("vpslld", T8(q), T8(q), 24);
+          if (q < 3) a.emit("vpsrld", T8(q), T8(q), 24 - 8 * q);
+          if (q > 0) a.emit("vpor", T8(0), T8(0), T8(q));
+        }
+        if (s.xSigned) a.emit("vpxor", T8(0), T8(0), FLIP8);
+        a.emit("vmovdqu", ptr(rbx, 0).withSize(32), T8(0));
+        a.emit("add", r10, 16);
+        a.emit("add", rbx, 32);
+      });
+      count -= 8 * steps;
     }
     if (vector && s.sw === 2 && count > 16) {
       // Stride 2: 16 words from 32 bytes of each plane — each byte pair zero-extended into a
