@@ -842,6 +842,43 @@ for (const isa of LEVELS) {
 }
 
 Deno.test({
+  name:
+    "tune: every gemmInt8 k block length (AVX2's word tiles) gives tier 1's bits, on 1 and 2 threads",
+  ignore: !JIT || !["avx2", "avx512", "amx"].includes(cpuFeatures().isa),
+  fn: () => {
+    const rand = seededRandom(0x1a9);
+    const int = (lo: number, hi: number) => lo + Math.floor(rand() * (hi - lo + 1));
+    // k of 1 to 6 blocks of 64-512 groups of 4; float C scaled, biased, a GELU.
+    for (const threads of [1, 2]) {
+      for (const [m, n, k] of [[20, 40, 1100], [7, 33, 600], [64, 24, 2500]]) {
+        using jit = new Jit({ threads, maxIsa: "avx2", minPartUs: threads > 1 ? 0 : undefined });
+        const a = Uint8Array.from({ length: m * k }, () => int(0, 255));
+        const b = Int8Array.from({ length: k * n }, () => int(-128, 127));
+        const pb = jit.packInt8B(b, { k, n });
+        const c = new Float32Array(m * n);
+        const o = {
+          m,
+          n,
+          k,
+          aZeroPoint: Uint8Array.of(int(0, 255)),
+          scale: Float32Array.from({ length: n }, () => rand() * 1e-4),
+          floatBias: Float32Array.from({ length: n }, () => rand() - 0.5),
+          activation: "gelu" as const,
+        };
+        const key = tuneAndCompare(
+          jit,
+          `gemmInt8 ${m}×${n}×${k} on ${threads} thread(s)`,
+          () => c.fill(0),
+          () => jit.gemmInt8(a, pb, c, o),
+          c,
+        );
+        assert.ok(key.tuning!.candidates.length > 1, `${key.key}: no candidates`);
+      }
+    }
+  },
+});
+
+Deno.test({
   name: "tune: every convInt8 tile (VNNI) gives tier 1's bits, on 1 and 2 threads",
   ignore: !JIT || !cpuFeatures().avx512vnni || !["avx512", "amx"].includes(cpuFeatures().isa),
   fn: () => {
