@@ -532,13 +532,13 @@ function maxPoolWithIndices(n: Node, x: Buf, y: Buf, ind: Buf): Step {
 
 /**
  * An 8-bit MaxPool on the bytes themselves (`jit.pool` of uint8/int8: exact)
- * where the Jit runs AVX-512 and the window is 2-D within the pool family's
- * limits; null elsewhere (the float round trip below: below AVX-512 the
- * byte kernel runs byte by byte).
+ * where the Jit runs AVX2 or AVX-512 and the window is 2-D within the pool
+ * family's limits; null elsewhere (the float round trip below: below AVX2
+ * the byte kernel runs byte by byte).
  */
 function nativeBytePool(n: Node, x: Buf, y: Buf, env: Env): Step | null {
   const jit = env.jit;
-  if (x.dims.length === 5 || (jit.isa !== "avx512" && jit.isa !== "amx")) return null;
+  if (x.dims.length === 5 || !["avx2", "avx512", "amx"].includes(jit.isa)) return null;
   const xb = x.data as Uint8Array | Int8Array, yb = y.data as Uint8Array | Int8Array;
   if (xb.byteOffset % 4 !== 0 || yb.byteOffset % 4 !== 0) return null;
   const w = windowOf(n, x, null);

@@ -48,7 +48,7 @@ import { counted as countedTaps, POOL_ARG, poolShape, type PoolSpec, windowSpec 
 import { emitMaxInPlace, maxInPlaceServes, maxSharedServes } from "./max_in_place.ts";
 import { emitMaxAligned, maxAlignedServes } from "./max_aligned.ts";
 import { emitAverageInPlace } from "./average_in_place.ts";
-import { bytePoolRow, bytePoolVector, describeBytePool, generateBytePool } from "./max_bytes.ts";
+import { bytePoolLevel, bytePoolRow, describeBytePool, generateBytePool } from "./max_bytes.ts";
 
 /** A pool plan. */
 export interface PoolPlan extends KernelPlan {
@@ -86,7 +86,7 @@ const SEGMENT_OFF: Reg[] = [r8, r9, rcx];
 /** The plan for `s` at `level`. */
 export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
   if (s.type !== "float32") {
-    const vector = bytePoolVector(level);
+    const bytes = bytePoolLevel(level), vector = bytes !== null;
     return {
       isa: vector ? level : "scalar",
       ng: 0,
@@ -96,7 +96,7 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
       inPlace: false,
       bytes: vector ? "vector" : "scalar",
       workspaceBytes: bytePoolRow(s).bytes,
-      description: describeBytePool(s, vector),
+      description: describeBytePool(s, bytes),
     };
   }
   const isa = vecIsa(level);
@@ -170,7 +170,7 @@ export function generatePool(
   p: PoolPlan,
   options: { listing?: boolean } = {},
 ): Program {
-  if (p.bytes) return generateBytePool(s, p.bytes === "vector");
+  if (p.bytes) return generateBytePool(s, p.bytes === "vector" ? bytePoolLevel(p.isa) : null);
   const a = new Assembler({ listing: options.listing ?? false });
   const isa = vecIsa(p.isa), v = new Vec(a, isa), L = isa.lanes;
   const ws = windowSpec(s), g = convGeometry(ws);

@@ -10,8 +10,12 @@
  * AVX-512 (BW): the rows 64 columns a vector and a masked tail; across, at
  * stride 1 64 outputs a vector from unaligned loads of the buffer, at
  * stride 2 32 outputs from the even bytes of 64 (`vpmovwb`: the load's
- * start picks the parity), other strides byte by byte. Below AVX-512 byte
- * by byte throughout (the model layer pools floats there instead).
+ * start picks the parity), other strides byte by byte. AVX2: 32 columns or
+ * outputs a vector (at stride 2 the maximum of the 64 bytes first, its even
+ * bytes then kept by a word mask, `vpackuswb` and `vpermq`), the last
+ * columns and outputs of a row (fewer than a vector: no byte masks) byte by
+ * byte. Below AVX2 byte by byte throughout (the model layer pools floats
+ * there instead).
  *
  * @module
  */
@@ -34,6 +38,7 @@ import {
   rdi,
   rdx,
   rsi,
+  XMM,
   YMM,
   ZMM,
 } from "../../../asm/mod.ts";
@@ -72,19 +77,24 @@ export function vectorAcross(s: PoolSpec): boolean {
   return s.sw === 1 || s.sw === 2;
 }
 
+/** The vector level of the byte pool (null: byte by byte). */
+export type BytePoolLevel = "avx512" | "avx2" | null;
+
 /** The plan's description. */
-export function describeBytePool(s: PoolSpec, vector: boolean): string {
-  if (!vector) return `scalar ${s.type} max, row maxima then window maxima, byte by byte`;
+export function describeBytePool(s: PoolSpec, level: BytePoolLevel): string {
+  if (!level) return `scalar ${s.type} max, row maxima then window maxima, byte by byte`;
+  const L = level === "avx2" ? 32 : 64;
   const across = s.sw === 1
-    ? "64 outputs a vector"
+    ? `${L} outputs a vector`
     : s.sw === 2
     ? "32 outputs a vector from even bytes"
     : "byte by byte";
-  return `avx512 ${s.type} max, row maxima 64 columns a vector, across ${across}`;
+  return `${level} ${s.type} max, row maxima ${L} columns a vector, across ${across}`;
 }
 
 /** The kernel: `void kernel(args)` over the spec's planes. */
-export function generateBytePool(s: PoolSpec, vector: boolean): Program {
+export function generateBytePool(s: PoolSpec, level: BytePoolLevel): Program {
+  const vector = level === "avx512", avx2 = level === "avx2";
   const a = new Assembler();
   const { oh, ow } = poolShape(s), row = bytePoolRow(s);
   const signed = s.type === "int8", least = signed ? 0x80 : 0;
@@ -102,6 +112,19 @@ export function generateBytePool(s: PoolSpec, vector: boolean): Program {
 
   const outsPerVector = s.sw === 1 ? 64 : 32;
   const across = vector && vectorAcross(s);
+  // AVX2: 32 bytes a vector; ymm2 the padding, ymm3 the even bytes' word mask (stride 2).
+  const PAD8 = YMM[2], EVEN = YMM[3], A0 = YMM[0], A1 = YMM[1];
+  const outs2 = 32, across2 = avx2 && vectorAcross(s);
+  if (avx2) {
+    a.emit("mov", eax, signed ? 0x80808080 | 0 : 0);
+    a.emit("vmovd", XMM[2], eax);
+    a.emit("vpbroadcastd", PAD8, XMM[2]);
+    if (s.sw === 2) {
+      a.emit("mov", eax, 0x00ff00ff);
+      a.emit("vmovd", XMM[3], eax);
+      a.emit("vpbroadcastd", EVEN, XMM[3]);
+    }
+  }
   const mask = (k: typeof colTail, lanes: number) => {
     const m = new Uint8Array(8);
     for (let i = 0; i < lanes; i++) m[i >> 3] |= 1 << (i & 7);
@@ -125,6 +148,13 @@ export function generateBytePool(s: PoolSpec, vector: boolean): Program {
       }
       return;
     }
+    if (avx2) {
+      // Whole vectors, the last one's bytes past `count` inside the buffer (64-byte multiples).
+      for (let at = from; at < from + count; at += 32) {
+        a.emit("vmovdqu", ptr(rdx, at, null, 1, 32), PAD8);
+      }
+      return;
+    }
     a.emit("xor", r11, r11);
     countedLoop(a, r12, count, () => {
       a.emit("mov", byte(rdx, from, r11), least);
@@ -137,8 +167,21 @@ export function generateBytePool(s: PoolSpec, vector: boolean): Program {
   /** The maximum over the rows at `offsets` from r8 (bytes), into the buffer's row. */
   const rowMaxima = (offsets: number[]) => {
     a.emit("xor", r11, r11);
+    if (avx2) {
+      countedLoop(a, r12, Math.floor(W / 32), () => {
+        const to = ptr(rdx, row.left, r11, 1, 32), at = (o: number) => ptr(r8, o, r11, 1, 32);
+        if (offsets.length === 0) a.emit("vmovdqu", to, PAD8);
+        else {
+          a.emit("vmovdqu", A0, at(offsets[0]));
+          for (const o of offsets.slice(1)) a.emit(max, A0, A0, at(o));
+          a.emit("vmovdqu", to, A0);
+        }
+        a.emit("add", r11, 32);
+      });
+    }
     if (!vector) {
-      countedLoop(a, r12, W, () => {
+      // Every column (below AVX2), or the last W mod 32 (AVX2, r11 past the vectors).
+      countedLoop(a, r12, avx2 ? W % 32 : W, () => {
         if (offsets.length === 0) a.emit("mov", byte(rdx, row.left, r11), least);
         else {
           a.emit(load8, eax, byte(r8, offsets[0], r11));
@@ -181,8 +224,28 @@ export function generateBytePool(s: PoolSpec, vector: boolean): Program {
   const windowMaxima = () => {
     const taps = Array.from({ length: s.kw }, (_, kx) => kx * s.dw);
     a.emit("xor", r11, r11);
+    if (across2) {
+      // Whole vectors of outputs (rdi advancing), then the rest byte by byte below.
+      countedLoop(a, r12, Math.floor(ow / outs2), () => {
+        const at = (t: number, half: number) => ptr(rdx, t + 32 * half, r11, 1, 32);
+        a.emit("vmovdqu", A0, at(taps[0], 0));
+        for (const t of taps.slice(1)) a.emit(max, A0, A0, at(t, 0));
+        if (s.sw === 2) {
+          // The maximum of all 64 bytes, then its even bytes (those are the outputs' taps).
+          a.emit("vmovdqu", A1, at(taps[0], 1));
+          for (const t of taps.slice(1)) a.emit(max, A1, A1, at(t, 1));
+          a.emit("vpand", A0, A0, EVEN);
+          a.emit("vpand", A1, A1, EVEN);
+          a.emit("vpackuswb", A0, A0, A1);
+          a.emit("vpermq", A0, A0, 0xd8);
+        }
+        a.emit("vmovdqu", ptr(rdi, 0, null, 1, 32), A0);
+        a.emit("add", r11, 32 * s.sw);
+        a.emit("add", rdi, outs2);
+      });
+    }
     if (!across) {
-      countedLoop(a, r12, ow, () => {
+      countedLoop(a, r12, across2 ? ow % outs2 : ow, () => {
         a.emit(load8, eax, byte(rdx, taps[0], r11));
         for (const t of taps.slice(1)) {
           a.emit(load8, ecx, byte(rdx, t, r11));
@@ -249,13 +312,13 @@ export function generateBytePool(s: PoolSpec, vector: boolean): Program {
     }
     addImmediate(a, "add", rsi, H * W);
   });
-  if (vector) a.emit("vzeroupper");
+  if (vector || avx2) a.emit("vzeroupper");
   restoreRegisters(a, [r12]);
   a.emit("ret");
   return a.finish();
 }
 
-/** Whether the vector kernel serves `s` at `level`. */
-export function bytePoolVector(level: string): boolean {
-  return level === "avx512";
+/** The byte pool's vector level at the Jit's `level`. */
+export function bytePoolLevel(level: string): BytePoolLevel {
+  return level === "avx512" ? "avx512" : level === "avx2" ? "avx2" : null;
 }
