@@ -567,6 +567,7 @@ vl("vpmovzxwd", "V, HM", "RM", "VEX.L.66.0F38.WIG 33 /r");
 vl("vpmovzxbw", "V, HM", "RM", "VEX.L.66.0F38.WIG 30 /r");
 vl("vpmovsxbw", "V, HM", "RM", "VEX.L.66.0F38.WIG 20 /r");
 vl("vpmaddwd", "V, V, VM", "RVM", "VEX.L.66.0F.WIG F5 /r");
+vl("vpmaddubsw", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 04 /r");
 vl("vphaddd", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 02 /r");
 row("vpermq", "ymm, ymm/m256, imm8", "RMI", "VEX.256.66.0F3A.W1 00 /r ib");
 // Dwords to bytes with saturation (no vpmov[u]sdb below AVX-512): within 128-bit lanes.

@@ -31,14 +31,19 @@ const [M, K, N] = values.shape!.split("x").map(Number);
   const b = Int8Array.from({ length: K * N }, (_, i) => ((i * 13) & 255) - 128);
   const pb = jit.packInt8B(b, { k: K, n: N }), c = new Int32Array(M * N);
   const c2 = new Int32Array(M * N);
+  // The same B at 7 bits (ONNX Runtime's reduce_range): within ±64, a kernel of its own at AVX2.
+  const pb7 = jit.packInt8B(b.map((v) => v >> 1), { k: K, n: N }), c7 = new Int32Array(M * N);
   const af = Float32Array.from(a), bf = jit.packB(Float32Array.from(b), { k: K, n: N });
   const cf = new Float32Array(M * N);
   const amx = jit.isa === "amx";
-  const ti: number[] = [], tv: number[] = [], tf: number[] = [];
+  const ti: number[] = [], tv: number[] = [], tf: number[] = [], t7: number[] = [];
   for (let r = 0; r < 40; r++) {
     let t = performance.now();
     jit.gemmInt8(a, pb, c, { m: M, n: N, k: K });
     if (r >= 5) ti.push(performance.now() - t);
+    t = performance.now();
+    jit.gemmInt8(a, pb7, c7, { m: M, n: N, k: K });
+    if (r >= 5) t7.push(performance.now() - t);
     if (amx) {
       t = performance.now();
       vnni.gemmInt8(a, pb, c2, { m: M, n: N, k: K });
@@ -50,7 +55,10 @@ const [M, K, N] = values.shape!.split("x").map(Number);
   }
   if (amx && c.some((v, i) => v !== c2[i])) throw new Error("AMX and VNNI results differ");
   const ops = 2 * M * N * K, [i8, f32] = [median(ti), median(tf)];
-  const planOf = (j: Jit) => j.stats().keys.find((q) => q.key.startsWith("gemmInt8"))?.plan;
+  const planOf = (j: Jit, narrow = false) =>
+    j.stats().keys.find((q) =>
+      q.key.startsWith("gemmInt8") && q.key.includes("B within ±64") === narrow
+    )?.plan;
   const gops = (ms: number) => (ops / ms / 1e6).toFixed(0);
   console.log(
     `${M}×${N}×${K}, ${threads} thread(s): gemmInt8 ${(i8 * 1000).toFixed(0)} µs (${
@@ -58,6 +66,12 @@ const [M, K, N] = values.shape!.split("x").map(Number);
     } GOPS, ${planOf(jit)}), float gemm ${(f32 * 1000).toFixed(0)} µs (${gops(f32)} GFLOPS): ×${
       (f32 / i8).toFixed(2)
     }`,
+  );
+  const i7 = median(t7);
+  console.log(
+    `  B within ±64 (7-bit weights): ${(i7 * 1000).toFixed(0)} µs (${gops(i7)} GOPS, ${
+      planOf(jit, true)
+    }): ×${(i8 / i7).toFixed(2)} the full-range B's speed`,
   );
   if (amx) {
     const v = median(tv);

@@ -61,7 +61,12 @@ for (const isa of LEVELS) {
         k = pick(r, [1, 2, 3, 4, 5, 8, 37, 64, 100, 256, 300, 516, 1100]);
       const lda = Math.ceil(k / 4) * 4 + 4 * int(r, 0, 2);
       const a = Uint8Array.from({ length: m * lda }, () => int(r, 0, 255));
-      const b = Int8Array.from({ length: k * n }, () => int(r, -128, 127));
+      // B within ±64 (7-bit weights: AVX2's byte tiles) a third of the time.
+      const narrow = r() < 0.33;
+      const b = Int8Array.from(
+        { length: k * n },
+        () => narrow ? int(r, -64, 64) : int(r, -128, 127),
+      );
       const bias = r() < 0.5 ? Int32Array.from({ length: n }, () => int(r, -1e6, 1e6)) : null;
       const pb = jit.packInt8B(b, { k, n });
       // A's zero point half the time, in a byte of a bigger buffer (read as the call runs).
@@ -137,6 +142,8 @@ for (const isa of LEVELS) {
         ? "amx tiles"
         : vnni
         ? "vnni"
+        : words && q.key.includes("B within ±64")
+        ? "vpmaddubsw"
         : words
         ? "vpmaddwd"
         : "scalar loop";
@@ -180,6 +187,15 @@ Deno.test("gemmInt8: the same bits on 1, 2 and 3 threads; products at the int8 e
   const c = new Int32Array(1);
   one.gemmInt8(a, one.packInt8B(b, { k, n: 1 }), c, { m: 1, n: 1, k });
   assert.equal(c[0], (255 * -128 * k) | 0);
+  // B at ±64, the narrow bound: each pair of products 2·255·64 = 32640, just inside int16.
+  for (const v of [64, -64]) {
+    const bn = new Int8Array(64 * 16).fill(v), pb = one.packInt8B(bn, { k: 64, n: 16 });
+    assert.equal(pb.narrow, true);
+    const cn = new Int32Array(3 * 16);
+    one.gemmInt8(new Uint8Array(3 * 64).fill(255), pb, cn, { m: 3, n: 16, k: 64 });
+    assert.deepEqual(cn, new Int32Array(3 * 16).fill(255 * v * 64), `B all ${v}`);
+  }
+  assert.equal(one.packInt8B(Int8Array.of(65), { k: 1, n: 1 }).narrow, false);
 });
 
 Deno.test("gemmInt8: operands against guard pages on both sides (whole and in parts)", () => {

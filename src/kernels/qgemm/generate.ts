@@ -140,9 +140,13 @@ export function maddPlan(s: QGemmSpec, l2: number, most: number): QGemmPlan {
     nv: 1,
     panelRows,
     blockGroups: most,
-    workspaceBytes: panelRows * widenedRowBytes(s) + columnCopyBytes(s, most),
-    description: `avx2 ${MADD_ROWS}×8 tiles of vpmaddwd on words, A widened ${panelRows} rows ` +
-      `at a time, k in ${blocks} block${blocks > 1 ? "s" : ""} of ${4 * groups}`,
+    // Narrow B: A's bytes read as they are (no widened rows in the workspace).
+    workspaceBytes: (s.narrowB ? 0 : panelRows * widenedRowBytes(s)) + columnCopyBytes(s, most),
+    description:
+      (s.narrowB
+        ? `avx2 ${MADD_ROWS}×8 tiles of vpmaddubsw on bytes (B within ±64), ${panelRows} rows a panel`
+        : `avx2 ${MADD_ROWS}×8 tiles of vpmaddwd on words, A widened ${panelRows} rows at a time`) +
+      `, k in ${blocks} block${blocks > 1 ? "s" : ""} of ${4 * groups}`,
   };
 }
 

@@ -86,7 +86,7 @@ export function kBlocks(s: QGemmSpec, most: number): { blocks: number; groups: n
  * all of A when fewer.
  */
 export function maddPanelRows(s: QGemmSpec, l2: number, most: number): number {
-  const blockRow = 8 * kBlocks(s, most).groups;
+  const blockRow = (s.narrowB ? 4 : 8) * kBlocks(s, most).groups;
   const fit = Math.floor(Math.max(l2, 256 * 1024) / 4 / blockRow / MADD_ROWS);
   return Math.max(
     1,
@@ -101,7 +101,7 @@ export function maddPanelRows(s: QGemmSpec, l2: number, most: number): number {
  * by every row tile, would share a few sets of L1 and evict each other.
  */
 export function columnCopyBytes(s: QGemmSpec, most: number): number {
-  return 64 * kBlocks(s, most).groups;
+  return (s.narrowB ? 32 : 64) * kBlocks(s, most).groups;
 }
 
 /** Frame slots the path uses. */
@@ -144,10 +144,25 @@ interface Block {
 interface Pass {
   s: QGemmSpec;
   slots: MaddSlots;
+  /** Bytes between A's rows as the tiles read them (widened, or A's own: narrow B). */
   wRow: number;
   copyAt: number;
   b: Block;
+  /** B within ±64: A's and B's bytes as they are, `vpmaddubsw` (see bytesLayout). */
+  narrow: boolean;
 }
+
+/**
+ * With B within ±64 (`QGemmSpec.narrowB`), a pair of u8·s8 products fits
+ * int16: `vpmaddubsw` multiplies A's 4 bytes (a dword broadcast from A's own
+ * row) with 8 columns' 4 bytes, `vpmaddwd` by ones sums its pairs into each
+ * column's int32 lane — no widening of either, and the lanes in column
+ * order (no pair sums at the end). Per group of 4 k, bytes a row of A and a
+ * column tile of B's copy.
+ */
+const NARROW = { aGroup: 4, bGroup: 32 };
+/** The word tiles' the same. */
+const WORDS = { aGroup: 8, bGroup: 64 };
 
 /**
  * rsi = A, rdx = packed B, r8 = C; rbp (int32 bias), rcx (B's column sums),
@@ -162,24 +177,25 @@ export function emitMadd(
   blockGroups: number,
   slots: MaddSlots,
 ): void {
-  const wRow = widenedRowBytes(s), bRow = s.bStride * 4;
+  const narrow = s.narrowB, L = narrow ? NARROW : WORDS;
+  const wRow = narrow ? s.lda : widenedRowBytes(s), bRow = s.bStride * 4;
   const panels = Math.floor(s.m / panelRows), lastRows = s.m % panelRows;
   const { blocks, groups } = kBlocks(s, blockGroups),
     lastGroups = kGroups(s.k) - (blocks - 1) * groups;
   a.emit("mov", r12, qword(rsp, slots.work));
-  // B's column tile copy after the panel's words.
-  const copyAt = panelRows * wRow;
+  // B's column tile copy after the panel's words (narrow: the workspace's start).
+  const copyAt = narrow ? 0 : panelRows * wRow;
   const panel = (rows: number) => {
-    emitWiden(a, s, rows, wRow);
-    const pass = (b: Block) => emitColumns(a, { s, slots, wRow, copyAt, b }, rows);
+    if (!narrow) emitWiden(a, s, rows, wRow);
+    const pass = (b: Block) => emitColumns(a, { s, slots, wRow, copyAt, b, narrow }, rows);
     if (blocks === 1) return pass({ from: 0, groups, first: true, last: true });
     pass({ from: 0, groups, first: true, last: false });
     if (blocks > 2) {
-      a.emit("mov", qword(rsp, slots.aOffset), 8 * groups);
+      a.emit("mov", qword(rsp, slots.aOffset), L.aGroup * groups);
       a.emit("mov", qword(rsp, slots.bOffset), groups * bRow);
       frameLoop(a, slots.blocks, blocks - 2, () => {
         pass({ from: "frame", groups, first: false, last: false });
-        a.emit("add", qword(rsp, slots.aOffset), 8 * groups);
+        a.emit("add", qword(rsp, slots.aOffset), L.aGroup * groups);
         a.emit("add", qword(rsp, slots.bOffset), groups * bRow);
       });
     }
@@ -228,9 +244,9 @@ function emitColumns(a: Assembler, p: Pass, rows: number) {
 /** The row tiles of one column tile (at r11; `tail`: its valid columns when fewer than 8). */
 function emitRowTiles(a: Assembler, p: Pass, rows: number, tail: number): void {
   emitCopyColumns(a, p);
-  a.emit("mov", r10, r12);
+  a.emit("mov", r10, p.narrow ? rsi : r12);
   if (p.b.from === "frame") a.emit("add", r10, qword(rsp, p.slots.aOffset));
-  else addImmediate(a, "add", r10, 8 * p.b.from);
+  else addImmediate(a, "add", r10, (p.narrow ? NARROW : WORDS).aGroup * p.b.from);
   a.emit("lea", r9, ptr(r8, 0, r11, 1));
   const full = Math.floor(rows / MADD_ROWS), rest = rows % MADD_ROWS;
   countedLoop(a, r15, full, () => {
@@ -242,7 +258,7 @@ function emitRowTiles(a: Assembler, p: Pass, rows: number, tail: number): void {
 }
 
 /** The block's groups of packed B's column tile at r11 into the workspace at r12 + copyAt, as words. */
-function emitCopyColumns(a: Assembler, { s, copyAt, b, slots }: Pass): void {
+function emitCopyColumns(a: Assembler, { s, copyAt, b, slots, narrow }: Pass): void {
   const bRow = s.bStride * 4, PER = 4;
   a.emit("lea", r13, ptr(rdx, 0, r11, 1));
   if (b.from === "frame") a.emit("add", r13, qword(rsp, slots.bOffset));
@@ -250,6 +266,11 @@ function emitCopyColumns(a: Assembler, { s, copyAt, b, slots }: Pass): void {
   a.emit("lea", r14, ptr(r12, copyAt));
   const one = (u: number) => {
     const r = 2 * (u % PER);
+    if (narrow) {
+      a.emit("vmovdqu", YMM[r], ptr(r13, u * bRow).withSize(32));
+      a.emit("vmovdqu", ptr(r14, u * 32).withSize(32), YMM[r]);
+      return;
+    }
     a.emit("vpmovsxbw", YMM[r], ptr(r13, u * bRow).withSize(16));
     a.emit("vpmovsxbw", YMM[r + 1], ptr(r13, u * bRow + 16).withSize(16));
     a.emit("vmovdqu", ptr(r14, u * 64).withSize(32), YMM[r]);
@@ -258,14 +279,14 @@ function emitCopyColumns(a: Assembler, { s, copyAt, b, slots }: Pass): void {
   countedLoop(a, rax, Math.floor(b.groups / PER), () => {
     for (let u = 0; u < PER; u++) one(u);
     addImmediate(a, "add", r13, PER * bRow);
-    a.emit("add", r14, PER * 64);
+    a.emit("add", r14, PER * (narrow ? NARROW : WORDS).bGroup);
   });
   for (let u = 0; u < b.groups % PER; u++) one(u);
 }
 
 /** One tile of one k block: rows × 8 columns, A's words at r10, C at r9, the column offset r11. */
 function emitTile(a: Assembler, p: Pass, rows: number, tail: number): void {
-  const { s, wRow, copyAt, b, slots } = p;
+  const { s, wRow, copyAt, b, slots, narrow } = p, L = narrow ? NARROW : WORDS;
   const cut = tail > 0, v = new Vec(a, vecIsa("avx2"));
   const at = (i: number) => ptr(r9, i * s.ldc * 4).withSize(32);
   for (let i = 0; i < rows; i++) {
@@ -273,7 +294,23 @@ function emitTile(a: Assembler, p: Pass, rows: number, tail: number): void {
   }
   a.emit("mov", r13, r10);
   a.emit("lea", r14, ptr(r12, copyAt));
+  // Narrow: sixteen words of 1 (vpmaddwd by them sums each pair of words) in acc(0, 1), which
+  // the byte tiles leave free (their sums are in column order in acc(i, 0)).
+  const ONES = acc(0, 1);
+  if (narrow) {
+    a.emit("vmovdqu", ONES, ptr(a.constant(new Int32Array(8).fill(0x10001), 32), 0, null, 1, 32));
+  }
   const step = (u: number) => {
+    if (narrow) {
+      a.emit("vmovdqu", YMM[B0], ptr(r14, u * 32).withSize(32));
+      for (let i = 0; i < rows; i++) {
+        a.emit("vpbroadcastd", YMM[AW], dword(r13, i * wRow + 4 * u));
+        a.emit("vpmaddubsw", YMM[PROD], YMM[AW], YMM[B0]); // A unsigned, B signed
+        a.emit("vpmaddwd", YMM[PROD], YMM[PROD], ONES);
+        a.emit("vpaddd", acc(i, 0), acc(i, 0), YMM[PROD]);
+      }
+      return;
+    }
     a.emit("vmovdqu", YMM[B0], ptr(r14, u * 64).withSize(32));
     a.emit("vmovdqu", YMM[B1], ptr(r14, u * 64 + 32).withSize(32));
     for (let i = 0; i < rows; i++) {
@@ -287,12 +324,12 @@ function emitTile(a: Assembler, p: Pass, rows: number, tail: number): void {
   const whole = Math.floor(b.groups / UNROLL), left = b.groups % UNROLL;
   countedLoop(a, rax, whole, () => {
     for (let u = 0; u < UNROLL; u++) step(u);
-    a.emit("add", r13, 8 * UNROLL);
-    a.emit("add", r14, 64 * UNROLL);
+    a.emit("add", r13, L.aGroup * UNROLL);
+    a.emit("add", r14, L.bGroup * UNROLL);
   });
   for (let u = 0; u < left; u++) step(u);
-  // The lane pairs added: row i's 8 columns in order in acc(i, 0).
-  for (let i = 0; i < rows; i++) {
+  // The lane pairs added: row i's 8 columns in order in acc(i, 0) (narrow: already).
+  for (let i = 0; i < rows && !narrow; i++) {
     a.emit("vphaddd", acc(i, 0), acc(i, 0), acc(i, 1));
     a.emit("vpermq", acc(i, 0), acc(i, 0), 0xd8); // qwords 0, 2, 1, 3
   }

@@ -20,6 +20,12 @@ export interface PackedInt8B {
   readonly stride: number;
   /** Σ over k of each column (int32; in the packing's buffer, after the bytes). */
   readonly columnSums: Int32Array;
+  /**
+   * Every value within ±64 (7-bit weights, ONNX Runtime's `reduce_range`):
+   * a pair of u8·s8 products then fits int16, and the AVX2 kernel takes the
+   * bytes as they are (`vpmaddubsw`) instead of widening them.
+   */
+  readonly narrow: boolean;
 }
 
 /**
@@ -32,12 +38,14 @@ export function packInt8B(b: Int8Array, k: number, n: number, ldb: number): Pack
   const packedBytes = groups * stride * 4;
   const bytes = new Int8Array(packedBytes + stride * 4);
   const sums = new Int32Array(bytes.buffer, packedBytes, n);
+  let narrow = true;
   for (let r = 0; r < k; r++) {
     const g = r >> 2, lane = r & 3;
     for (let c = 0; c < n; c++) {
       const v = b[r * ldb + c];
       bytes[(g * stride + c) * 4 + lane] = v;
       sums[c] += v;
+      if (v < -64 || v > 64) narrow = false;
     }
   }
   return {
@@ -46,5 +54,6 @@ export function packInt8B(b: Int8Array, k: number, n: number, ldb: number): Pack
     n,
     stride,
     columnSums: sums,
+    narrow,
   };
 }

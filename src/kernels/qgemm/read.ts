@@ -63,6 +63,7 @@ export const QGEMM_KEY_FIELDS = [
   "activation",
   "activationP0",
   "activationP1",
+  "narrowB",
 ] as const;
 
 const W = "gemmInt8";
@@ -138,6 +139,7 @@ export function readQGemm(
   }
   key[10] = floatBias !== null ? 1 : 0;
   readActivation(W, o.activation, key, 11);
+  key[14] = b.narrow === true ? 1 : 0;
   extents[0] = needA;
   extents[1] = kGroups(k) * b.stride * 4 + (aZero ? 4 * n : 0);
   extents[2] = bias !== null ? 4 * n : 0;
@@ -161,5 +163,6 @@ export function decodeQGemmKey(key: Int32Array): QGemmSpec {
     aZero: key[9] === 1,
     floatBias: key[10] === 1,
     activation: decodeActivation(key, 11),
+    narrowB: key[14] === 1,
   };
 }

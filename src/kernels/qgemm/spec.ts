@@ -39,6 +39,8 @@ export interface QGemmSpec {
   floatBias: boolean;
   /** Float C only: a unary op applied last, with the unary family's code (null: none). */
   activation: { op: number; params: number[] } | null;
+  /** Packed B's values are within ±64 (see `PackedInt8B.narrow`). */
+  narrowB: boolean;
 }
 
 /** Argument block slots. */
@@ -55,5 +57,7 @@ export function describeQGemm(s: QGemmSpec): string {
     s.bias ? " +column bias" : ""
   }${s.aZero ? " −za·Σb" : ""}${
     s.scale === 1 ? " → float ×scale" : s.scale === 2 ? " → float ×column scales" : ""
-  }${s.floatBias ? " +bias" : ""}${s.activation ? ` ${UNARY_OPS[s.activation.op].name}` : ""}`;
+  }${s.floatBias ? " +bias" : ""}${s.activation ? ` ${UNARY_OPS[s.activation.op].name}` : ""}${
+    s.narrowB ? " B within ±64" : ""
+  }`;
 }
