@@ -30,6 +30,8 @@ const MODELS: (() => ZooModel)[] = [
   () =>
     encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, opset: 13, decomposedLayerNorm: true }),
   () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, quantized: true }),
+  // 7-bit weights (reduce_range): AVX2's byte tiles; ORT exact on every CPU.
+  () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, quantized: true, reduceRange: true }),
   () => encoderLayer({ seq: 12, hidden: 32, heads: 4, ff: 64, half: true }),
   () => resnetCnn({ size: 40, widths: [8, 16], blocks: 1, batch: 2 }),
   () => resnetCnn({ size: 32, widths: [8, 16], blocks: [1, 2], bottleneck: true }),

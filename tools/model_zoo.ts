@@ -70,6 +70,8 @@ export interface EncoderOptions {
    * the two scales → Add the bias.
    */
   quantized?: boolean;
+  /** Quantized at 7 bits (quantize_dynamic's reduce_range: weights within ±63). */
+  reduceRange?: boolean;
   /** float16 weights and compute, float32 at the edges (keep_io_types). */
   half?: boolean;
 }
@@ -98,8 +100,8 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
     const wf = seededFloats(k * n, seed++ * 7919, s);
     let big = 0;
     for (const v of wf) big = Math.max(big, Math.abs(v));
-    const ws = big / 127;
-    const wq = Array.from(wf, (v) => Math.max(-127, Math.min(127, Math.round(v / ws))));
+    const most = o.reduceRange ? 63 : 127, ws = big / most;
+    const wq = Array.from(wf, (v) => Math.max(-most, Math.min(most, Math.round(v / ws))));
     const W = g.initializer(`${name}.weight_quantized`, { type: "int8", dims: [k, n], data: wq });
     const zero = g.initializer(`${name}.weight_zero_point`, { type: "int8", dims: [], data: [0] });
     const scale = g.initializer(`${name}.weight_scale`, { type: F, dims: [], data: [ws] });
@@ -174,7 +176,7 @@ export function encoderLayer(o: EncoderOptions): ZooModel {
   const tokens = batch * seq;
   return {
     name: `encoder layer ${hidden}/${heads}/${ff}, seq ${seq}${
-      o.quantized ? ", int8 (dynamic)" : ""
+      o.quantized ? `, int8 (dynamic${o.reduceRange ? ", 7-bit weights" : ""})` : ""
     }${o.half ? ", float16" : ""}${batch > 1 ? `, batch ${batch}` : ""}${
       o.decomposedLayerNorm ? ", LayerNorm decomposed" : ""
     }${o.opset ? `, opset ${o.opset}` : ""}`,
@@ -864,6 +866,15 @@ export const ZOO: Record<string, () => ZooModel> = {
   "bert-dec": () =>
     encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, decomposedLayerNorm: true }),
   "bert-int8": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, quantized: true }),
+  "bert-int8r": () =>
+    encoderLayer({
+      seq: 128,
+      hidden: 768,
+      heads: 12,
+      ff: 3072,
+      quantized: true,
+      reduceRange: true,
+    }),
   "bert-fp16": () => encoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072, half: true }),
   "bert-ms": () => msEncoderLayer({ seq: 128, hidden: 768, heads: 12, ff: 3072 }),
   cnn: () => resnetCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000 }),

@@ -4,7 +4,7 @@
  * a computed specifier so `deno check` does not fetch it either.
  */
 import { cpuFeatures } from "../../src/cpu.ts";
-import { type OnnxGraph, readModel } from "../../src/onnx/model.ts";
+import { type OnnxGraph, type OnnxTensor, readModel } from "../../src/onnx/model.ts";
 
 // deno-lint-ignore no-explicit-any
 export type Ort = any;
@@ -58,28 +58,46 @@ export function ortExactWeightMax(): number {
   return ortInt8Exact() ? 127 : 63;
 }
 
-/** ORT's ops with 8-bit GEMMs inside (`vpmaddubsw` on CPUs without VNNI). */
-const INT8_GEMM_OPS = new Set([
-  "MatMulInteger",
-  "ConvInteger",
-  "QLinearConv",
-  "QLinearMatMul",
-  "MatMulIntegerToFloat",
-  "DynamicQuantizeMatMul",
-  "QGemm",
-  "QAttention",
-  "DynamicQuantizeLSTM",
-]);
+/** ORT's ops with 8-bit GEMMs inside, and their weight inputs. */
+const INT8_GEMM_WEIGHTS: Record<string, number[]> = {
+  MatMulInteger: [1],
+  ConvInteger: [1],
+  QLinearConv: [3],
+  QLinearMatMul: [3],
+  MatMulIntegerToFloat: [1],
+  DynamicQuantizeMatMul: [1],
+  QGemm: [3],
+  QAttention: [1],
+  DynamicQuantizeLSTM: [1, 2],
+};
 
 /**
- * Whether ORT computes an 8-bit GEMM in this model: one of its integer ops,
- * or (at level "all", where it fuses QDQ groups into them) a DequantizeLinear.
+ * Whether ORT's 8-bit GEMMs may saturate in this model where they can (see
+ * `ortInt8Exact`): one of its integer ops, or (at level "all", where it
+ * fuses QDQ groups into them) a DequantizeLinear of a constant, whose
+ * weights are not all int8 within ±64 — 7-bit weights (its quantizer's
+ * `reduce_range`) keep every pair of u8·s8 products inside int16.
  */
-export function hasInt8Gemm(bytes: Uint8Array, ortLevel: string): boolean {
-  const walk = (g: OnnxGraph): boolean =>
-    g.nodes.some((n) =>
-      INT8_GEMM_OPS.has(n.opType) || (ortLevel === "all" && n.opType === "DequantizeLinear") ||
-      n.attributes.some((a) => (a.g !== null && walk(a.g)) || a.graphs.some(walk))
-    );
-  return walk(readModel(bytes).graph);
+export function ortMaySaturate(bytes: Uint8Array, ortLevel: string): boolean {
+  const model = readModel(bytes);
+  const inits = new Map<string, OnnxTensor>();
+  const narrow = (name: string) => {
+    const t = inits.get(name);
+    if (!t || t.dataType !== 3) return false; // int8 only
+    const values = t.raw ? new Int8Array(t.raw.buffer, t.raw.byteOffset, t.raw.length) : t.int32s;
+    for (const v of values) if (v < -64 || v > 64) return false;
+    return true;
+  };
+  const walk = (g: OnnxGraph): boolean => {
+    for (const t of g.initializers) inits.set(t.name, t);
+    return g.nodes.some((n) => {
+      const weights = INT8_GEMM_WEIGHTS[n.opType] ??
+        (ortLevel === "all" && n.opType === "DequantizeLinear" && inits.has(n.inputs[0])
+          ? [0]
+          : []);
+      return weights.some((i) => !narrow(n.inputs[i])) ||
+        n.attributes.some((a) => (a.g !== null && walk(a.g)) || a.graphs.some(walk));
+    });
+  };
+  return walk(model.graph);
 }
