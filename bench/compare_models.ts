@@ -15,7 +15,7 @@
  * 1e-4 × max(1, max |output|)). Create times are the best of 3 creates. The
  * models come from `tools/model_zoo.ts`.
  *
- *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-int8r,bert-fp16,bert-ms,cnn,resnet50,cnn-qop,cnn-qdq,mobile-qdq,mobilenet,llm4] [--json]
+ *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-int8r,bert-fp16,bert-ms,cnn,resnet50,cnn-qop,cnn-qopr,cnn-qdq,mobile-qdq,mobilenet,llm4] [--json]
  *                            [--tune] [--rounds 9] [--ms 1500]
  *
  * onnxruntime-node's `run` is its synchronous run deferred by `setImmediate`
@@ -63,7 +63,9 @@ try {
 }
 
 /** The 8-bit models: their multiply-adds are not FMAs, their outputs rounded to bytes. */
-const eightBit = (key: string) => /int8r?$/.test(key) || /-q(op|dq)$/.test(key);
+const eightBit = (key: string) => /int8r?$/.test(key) || /-q(op|dq)r?$/.test(key);
+/** The 8-bit models of 7-bit weights (reduce_range): ORT's sums exact on every CPU. */
+const sevenBit = (key: string) => key.endsWith("int8r") || /-q(op|dq)r$/.test(key);
 
 // deno-lint-ignore no-explicit-any
 type Session = { run(feeds: any): Promise<any> };
@@ -252,8 +254,8 @@ for (const key of values.models.split(",")) {
       const tolerance = eightBit(key) ? 1e-2 : key.endsWith("fp16") ? 2 ** -10 : 1e-4;
       // Without VNNI ORT's 8-bit GEMMs saturate pairs of u8·s8 products at int16: its outputs
       // are no reference there (ours are checked against its exact ones by the tests' golden).
-      // (A model of 7-bit weights, "…-int8r": no pair of products saturates, its outputs exact.)
-      row.outputsChecked = !eightBit(key) || ortInt8Exact() || key.endsWith("int8r");
+      // (A model of 7-bit weights, "…r": no pair of products saturates, its outputs exact.)
+      row.outputsChecked = !eightBit(key) || ortInt8Exact() || sevenBit(key);
       for (const name of row.outputsChecked ? ours.outputNames : []) {
         const [d, mx] = maxDiff(out[name].data as Float32Array, ref[name].data as Float32Array);
         if (!(d <= tolerance * Math.max(1, mx))) {

@@ -38,6 +38,9 @@ const MODELS: (() => ZooModel)[] = [
   () => mobileBlock(12, 8, 3),
   () => quantizedCnn({ size: 32, widths: [8, 16], blocks: 1, format: "qoperator" }),
   () => quantizedCnn({ size: 24, widths: [8, 16], blocks: 2, format: "qoperator", inverted: true }),
+  // 7-bit weights: AVX2's byte tiles of the 8-bit convolution; ORT exact on every CPU.
+  () =>
+    quantizedCnn({ size: 32, widths: [8, 16], blocks: 1, format: "qoperator", reduceRange: true }),
 ];
 
 for (const make of MODELS) {

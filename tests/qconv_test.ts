@@ -141,7 +141,12 @@ for (const isa of LEVELS) {
       const x = xSigned
         ? Int8Array.from({ length: nx }, () => int(r, -128, 127))
         : Uint8Array.from({ length: nx }, () => int(r, 0, 255));
-      const w = Int8Array.from({ length: k.oc * k.c * k.kh * k.kw }, () => int(r, -128, 127));
+      // Weights within ±64 (7-bit: AVX2's byte tiles) a third of the time.
+      const narrow = r() < 0.33;
+      const w = Int8Array.from(
+        { length: k.oc * k.c * k.kh * k.kw },
+        () => narrow ? int(r, -64, 64) : int(r, -128, 127),
+      );
       const za = r() < 0.3 ? 0 : xSigned ? int(r, -128, 127) : int(r, 0, 255);
       const bias = r() < 0.5 ? Int32Array.from({ length: k.oc }, () => int(r, -1e5, 1e5)) : null;
       const packed = jit.packConvInt8(w, { outChannels: k.oc, c: k.c, kernel: [k.kh, k.kw] });
@@ -182,7 +187,13 @@ for (const isa of LEVELS) {
       }
     }
     for (const q of jit.stats().keys) {
-      const path = vnni ? "vnni" : words ? "vpmaddwd" : "scalar loop";
+      const path = vnni
+        ? "vnni"
+        : words && q.key.includes("w within ±64")
+        ? "vpmaddubsw"
+        : words
+        ? "vpmaddwd"
+        : "scalar loop";
       assert.ok(q.plan?.includes(path), `${isa}: ${q.key}: ${q.plan} ${q.failure}`);
     }
   });
@@ -282,10 +293,14 @@ Deno.test("convInt8: the same bits on 1, 2 and 3 threads; the family's reference
       pads: [2, 0, 2, 1],
     },
   ];
-  for (const k of shapes) {
+  // Full-range weights, and within ±64 (AVX2's byte tiles).
+  for (const [k, most] of shapes.flatMap((k) => [[k, 128], [k, 64]] as const)) {
     const [oh, ow] = outDims(k), ny = k.n * k.oc * oh * ow;
     const x = Uint8Array.from({ length: k.n * k.c * k.h * k.w }, () => int(r, 0, 255));
-    const w = Int8Array.from({ length: k.oc * k.c * k.kh * k.kw }, () => int(r, -128, 127));
+    const w = Int8Array.from(
+      { length: k.oc * k.c * k.kh * k.kw },
+      () => int(r, -most, Math.min(127, most)),
+    );
     const bias = Int32Array.from({ length: k.oc }, () => int(r, -1000, 1000));
     const scale = Float32Array.from({ length: k.oc }, () => 0.3 / (200 * k.c * (1 + r())));
     const outs = [one, two, three].flatMap((j) => {
@@ -323,6 +338,7 @@ Deno.test("convInt8: the same bits on 1, 2 and 3 threads; the family's reference
       rowEnd: oh,
       ocStart: 0,
       ocTotal: k.oc,
+      narrowW: most === 64,
     };
     const words = (b: ArrayBufferView, bytes = b.byteLength) => {
       const v = new Float32Array(Math.ceil(bytes / 4));

@@ -327,6 +327,8 @@ export interface QuantizedCnnOptions extends CnnOptions {
    * the shortcut Add where the shape is kept.
    */
   inverted?: boolean;
+  /** Weights at 7 bits (quantize_static's reduce_range: within ±63). */
+  reduceRange?: boolean;
 }
 
 /**
@@ -380,7 +382,7 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
     for (let oc = 0; oc < cout; oc++) {
       let m = 0;
       for (let i = 0; i < per; i++) m = Math.max(m, Math.abs(weights[oc * per + i]));
-      ws[oc] = Math.fround(m / 127 || 1);
+      ws[oc] = Math.fround(m / (o.reduceRange ? 63 : 127) || 1);
       for (let i = 0; i < per; i++) wq[oc * per + i] = Math.round(weights[oc * per + i] / ws[oc]);
     }
     const bias = seededFloats(cout, seed++, 0.1);
@@ -503,7 +505,9 @@ export function quantizedCnn(o: QuantizedCnnOptions): ZooModel {
   return {
     name: `${o.inverted ? "MobileNet" : "ResNet"}-style CNN ${o.widths.join("/")}×${
       blocksName(o)
-    }, ${batch}×3×${o.size}², int8 ${qdq ? "QDQ" : "QOperator"}`,
+    }, ${batch}×3×${o.size}², int8 ${qdq ? "QDQ" : "QOperator"}${
+      o.reduceRange ? ", 7-bit weights" : ""
+    }`,
     bytes: g.toBytes(),
     feeds: {
       image: {
@@ -892,6 +896,15 @@ export const ZOO: Record<string, () => ZooModel> = {
     quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qoperator" }),
   "cnn-qdq": () =>
     quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qdq" }),
+  "cnn-qopr": () =>
+    quantizedCnn({
+      size: 224,
+      widths: [64, 128],
+      blocks: 2,
+      classes: 1000,
+      format: "qoperator",
+      reduceRange: true,
+    }),
   "mobile-qdq": () =>
     quantizedCnn({
       size: 224,

@@ -90,8 +90,10 @@ export function planQConv(s: QConvSpec, level: VecLevel, vnni: boolean): QConvPl
       path: "madd",
       mr: MADD_CHANNELS,
       nv: 0,
-      workspaceBytes: workspaceBytes + widenedWeightBytes(s),
-      description: `avx2 pixel words, ${MADD_CHANNELS} channels × 8 positions of vpmaddwd on words`,
+      workspaceBytes: workspaceBytes + (s.narrowW ? 0 : widenedWeightBytes(s)),
+      description: s.narrowW
+        ? `avx2 pixel words, ${MADD_CHANNELS} channels × 8 positions of vpmaddubsw on bytes (w within ±64)`
+        : `avx2 pixel words, ${MADD_CHANNELS} channels × 8 positions of vpmaddwd on words`,
     };
   }
   return { path: "scalar", mr: 1, nv: 0, workspaceBytes, description: "pixel words, scalar loop" };
@@ -118,7 +120,7 @@ export function generateQConv(
   if (s.scale) loadPointer(a, rdi, QCONV_ARG.SCALE);
   const madd = plan.path === "madd";
   if (L.rows > 0) {
-    if (madd) emitWidenWeights(a, s, L.bytes);
+    if (madd && !s.narrowW) emitWidenWeights(a, s, L.bytes);
     frameLoop(a, IMG, s.n, () => {
       emitPixelWords(a, s, L, vnni ? "avx512" : madd ? "avx2" : null);
       if (vnni) emitVnni(a, s, L, plan);

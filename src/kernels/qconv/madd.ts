@@ -90,8 +90,9 @@ export function emitMaddConv(
   weightsAt: number,
 ): void {
   const oh = qconvOutHeight(s), ow = qconvOutWidth(s), eb = outBytes(s);
-  const taps = s.kh * s.kw, groups = channelGroups(s.c);
-  const chWords = groups * taps * 8, yPlane = oh * ow * eb;
+  const taps = s.kh * s.kw, groups = channelGroups(s.c), narrow = s.narrowW;
+  // A channel's weights as the tiles read them: words (widened), or the packed bytes (narrow).
+  const tapBytes = narrow ? 4 : 8, chWords = groups * taps * tapBytes, yPlane = oh * ow * eb;
   const v = new Vec(a, vecIsa("avx2"));
   const [lo, hi] = bounds(s);
   /** One tile of `rows` channels × `lanes` positions: pixel words at r10, weights rbx, y r11. */
@@ -101,10 +102,27 @@ export function emitMaddConv(
     }
     a.emit("mov", r13, r10);
     a.emit("mov", r14, rbx);
+    // Narrow: sixteen words of 1 (vpmaddwd by them sums each pair of words) in acc(0, 1), free
+    // there: the byte tiles' sums are in position order in acc(i, 0).
+    const ONES = acc(0, 1);
+    if (narrow) {
+      a.emit("vmovdqu", ONES, ptr(a.constant(new Int32Array(8).fill(0x10001), 32), 0, null, 1, 32));
+    }
     countedLoop(a, r15, groups, () => {
       for (let t = 0; t < taps; t++) {
         // Positions past the row's read its next words or the workspace's slack: never stored.
         const at = tapOffset(s, L, t);
+        if (narrow) {
+          // 8 positions' pixel words (u8) × each channel's 4 weight bytes: vpmaddubsw's pairs.
+          a.emit("vmovdqu", YMM[X0], ptr(r13, at).withSize(32));
+          for (let i = 0; i < rows; i++) {
+            a.emit("vpbroadcastd", YMM[W], dword(r14, i * chWords + 4 * t));
+            a.emit("vpmaddubsw", YMM[PROD], YMM[X0], YMM[W]);
+            a.emit("vpmaddwd", YMM[PROD], YMM[PROD], ONES);
+            a.emit("vpaddd", acc(i, 0), acc(i, 0), YMM[PROD]);
+          }
+          continue;
+        }
         a.emit("vpmovzxbw", YMM[X0], ptr(r13, at).withSize(16));
         if (lanes > 4) a.emit("vpmovzxbw", YMM[X1], ptr(r13, at + 16).withSize(16));
         for (let i = 0; i < rows; i++) {
@@ -117,10 +135,10 @@ export function emitMaddConv(
         }
       }
       addImmediate(a, "add", r13, L.groupBytes);
-      a.emit("add", r14, taps * 8);
+      a.emit("add", r14, taps * tapBytes);
     });
-    // Channel i's positions in order in acc(i, 0).
-    for (let i = 0; i < rows; i++) {
+    // Channel i's positions in order in acc(i, 0) (narrow: already).
+    for (let i = 0; i < rows && !narrow; i++) {
       a.emit("vphaddd", acc(i, 0), acc(i, 0), acc(i, 1));
       a.emit("vpermq", acc(i, 0), acc(i, 0), 0xd8); // qwords 0, 2, 1, 3
     }
@@ -170,7 +188,8 @@ export function emitMaddConv(
   /** Every channel tile of one chunk of positions (pixel words at r10, y at [YCHUNK]). */
   const chunk = (lanes: number) => {
     a.emit("xor", rcx, rcx);
-    a.emit("lea", rbx, ptr(r9, weightsAt));
+    if (narrow) a.emit("mov", rbx, rdx); // the packed bytes as they are
+    else a.emit("lea", rbx, ptr(r9, weightsAt));
     a.emit("mov", r11, qword(rsp, YCHUNK));
     frameLoop(a, TILE, Math.floor(s.oc / mr), () => {
       tile(mr, lanes);

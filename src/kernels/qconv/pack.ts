@@ -23,6 +23,12 @@ export interface PackedConvInt8 {
   readonly kw: number;
   /** Σ of each output channel's weights (in the packing's buffer, after the bytes). */
   readonly sums: Int32Array;
+  /**
+   * Every weight within ±64 (7-bit, a quantizer's `reduce_range`): a pair of
+   * u8·s8 products fits int16, and the AVX2 kernel takes the bytes as they
+   * are (`vpmaddubsw`) instead of widening them.
+   */
+  readonly narrow: boolean;
 }
 
 /** Bytes of the packed weights before the sums. */
@@ -42,6 +48,7 @@ export function packConvInt8(
   const bytes = packedWeightBytes(oc, c, kh, kw);
   const out = new Int8Array(bytes + 4 * oc);
   const sums = new Int32Array(out.buffer, bytes, oc);
+  let narrow = true;
   for (let o = 0; o < oc; o++) {
     let s = 0;
     for (let ci = 0; ci < c; ci++) {
@@ -50,9 +57,10 @@ export function packConvInt8(
         const v = w[(o * c + ci) * taps + t];
         out[((o * groups + g) * taps + t) * 4 + q] = v;
         s += v;
+        if (v < -64 || v > 64) narrow = false;
       }
     }
     sums[o] = s;
   }
-  return { view: new Float32Array(out.buffer, 0, out.length / 4), oc, c, kh, kw, sums };
+  return { view: new Float32Array(out.buffer, 0, out.length / 4), oc, c, kh, kw, sums, narrow };
 }

@@ -55,6 +55,7 @@ export const QCONV_KEY_FIELDS = [
   "bias",
   "rowStart",
   "rowEnd",
+  "narrowW",
 ] as const;
 
 const W = "convInt8";
@@ -62,7 +63,7 @@ const W = "convInt8";
 const MAX_PIXEL_BYTES = 2 ** 30;
 
 /**
- * Checks a call and writes key slots 1..23 and the extents: `x`, `y` are
+ * Checks a call and writes key slots 1..24 and the extents: `x`, `y` are
  * the byte views of x and y, `xSigned` whether x is an Int8Array, `out`
  * y's kind (0 Int32Array, 1 Uint8Array, 2 Int8Array), `xLength`/`yLength`
  * their element counts.
@@ -146,6 +147,7 @@ export function readQConv(
   key[21] = bias !== null ? 1 : 0;
   key[22] = 0;
   key[23] = oh;
+  key[24] = w.narrow === true ? 1 : 0;
   // The kernel's displacements are 32-bit: a part's pixel words and a channel's weights bounded.
   const taps = key[6] * key[7], groups = channelGroups(c);
   if (groups * taps * 4 * 8 > MAX_PIXEL_BYTES) {
@@ -193,5 +195,6 @@ export function decodeQConvKey(key: Int32Array): QConvSpec {
     rowEnd: key[23],
     ocStart: 0,
     ocTotal: key[5],
+    narrowW: key[24] === 1,
   };
 }

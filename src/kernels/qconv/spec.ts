@@ -57,6 +57,8 @@ export interface QConvSpec {
    */
   ocStart: number;
   ocTotal: number;
+  /** The packed weights are within ±64 (see `PackedConvInt8.narrow`). */
+  narrowW: boolean;
 }
 
 /** Argument block slots (operand order). */
@@ -131,5 +133,5 @@ export function describeQConv(s: QConvSpec): string {
     s.out ? ` ×${s.scale === 2 ? "channel scales" : "scale"} zp=${s.yZero}` : ""
   }${s.rowStart !== 0 || s.rowEnd !== qconvOutHeight(s) ? ` rows ${s.rowStart}-${s.rowEnd}` : ""}${
     s.oc !== s.ocTotal ? ` channels ${s.ocStart}-${s.ocStart + s.oc} of ${s.ocTotal}` : ""
-  }`;
+  }${s.narrowW ? " w within ±64" : ""}`;
 }
