@@ -87,3 +87,11 @@ export function storeLowBytes(a: Assembler, base: Reg, disp: number, count: numb
   }
   if (count % 2) a.emit("mov", ptr(base, at).withSize(1), al);
 }
+
+/**
+ * `reg` = sixteen words of 1: `vpmaddwd` by it sums each pair of words into
+ * a dword (after `vpmaddubsw`'s pairs of byte products, a group of 4).
+ */
+export function loadWordOnes(a: Assembler, reg: Reg): void {
+  a.emit("vmovdqu", reg, ptr(a.constant(new Int32Array(8).fill(0x10001), 32), 0, null, 1, 32));
+}

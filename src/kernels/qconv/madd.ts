@@ -41,7 +41,7 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
 import { Vec, vecIsa } from "../vec.ts";
-import { emitWidenBytes, narrowBytes8, storeLowBytes } from "../bytes.ts";
+import { emitWidenBytes, loadWordOnes, narrowBytes8, storeLowBytes } from "../bytes.ts";
 import { packedWeightBytes } from "./pack.ts";
 import {
   channelGroups,
@@ -105,9 +105,7 @@ export function emitMaddConv(
     // Narrow: sixteen words of 1 (vpmaddwd by them sums each pair of words) in acc(0, 1), free
     // there: the byte tiles' sums are in position order in acc(i, 0).
     const ONES = acc(0, 1);
-    if (narrow) {
-      a.emit("vmovdqu", ONES, ptr(a.constant(new Int32Array(8).fill(0x10001), 32), 0, null, 1, 32));
-    }
+    if (narrow) loadWordOnes(a, ONES);
     countedLoop(a, r15, groups, () => {
       for (let t = 0; t < taps; t++) {
         // Positions past the row's read its next words or the workspace's slack: never stored.

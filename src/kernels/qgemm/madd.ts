@@ -48,7 +48,7 @@ import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { Vec, vecIsa } from "../vec.ts";
 import { kGroups, type QGemmSpec } from "./spec.ts";
-import { emitWidenBytes } from "../bytes.ts";
+import { emitWidenBytes, loadWordOnes } from "../bytes.ts";
 
 /** Rows per tile: 6 × 2 accumulators, 2 B vectors, A's broadcast and a product in 16 registers. */
 export const MADD_ROWS = 6;
@@ -297,9 +297,7 @@ function emitTile(a: Assembler, p: Pass, rows: number, tail: number): void {
   // Narrow: sixteen words of 1 (vpmaddwd by them sums each pair of words) in acc(0, 1), which
   // the byte tiles leave free (their sums are in column order in acc(i, 0)).
   const ONES = acc(0, 1);
-  if (narrow) {
-    a.emit("vmovdqu", ONES, ptr(a.constant(new Int32Array(8).fill(0x10001), 32), 0, null, 1, 32));
-  }
+  if (narrow) loadWordOnes(a, ONES);
   const step = (u: number) => {
     if (narrow) {
       a.emit("vmovdqu", YMM[B0], ptr(r14, u * 32).withSize(32));
