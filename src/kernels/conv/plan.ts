@@ -520,8 +520,16 @@ function rankTiles(
   const reserved = isa.level === "avx2" ? 1 : 0;
   const fits = (m: number, n: number) =>
     tileFits(isa, m, n, 1, reserved) && m * n + extra + reserved <= isa.nregs;
+  // AVX2, kernels of several taps: a broadcast load counts 1.5 (the weights of a tile's
+  // channels, each tap's a different line, come from L2 more than x's vectors do): 3×3
+  // 512→512 on 7² took 8×8 runs (one vector, 8 broadcasts a step) at 59-60% of the peak where
+  // 4×16 and 6×16 in the table ran 71-72% (`deno run -A bench/tune_candidates.ts --conv
+  // 1,512,7,7,512,3,1 --packed`, Zen 3). 1×1 layers keep their estimate (their input-channel
+  // passes, `tests/conv_kernels_test.ts`, ranked on it). ResNet-50 ×0.990 the time (`bench/ab.ts
+  // --model resnet50`, the same bits).
+  const broadcast = isa.level === "avx2" && s.kh * s.kw > 1 ? 1.5 : 1;
   const step = (m: number, n: number) =>
-    work * Math.max((m * n) / 2, (m + n) / 2, 4) + (m * n * store) / 2;
+    work * Math.max((m * n) / 2, (m * broadcast + n) / 2, 4) + (m * n * store) / 2;
   const out: { mr: number; ng: number; cost: number }[] = [];
   for (let m = 1; m <= Math.min(channels, 8); m++) {
     for (let n = 1; n <= Math.min(vectors, 8); n++) {
