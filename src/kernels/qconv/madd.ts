@@ -11,7 +11,9 @@
  * at the end (`vphaddd`, `vpermq`), then each channel's term is added and
  * the sums stored as int32 or requantized as the VNNI store does, narrowed
  * by saturating packs. A row's last positions (fewer than 8) are a tile of
- * their own whose stores write only them.
+ * their own whose stores write only them. With weights within ±64 (7-bit)
+ * the tiles take the pixel words' and the packed weights' bytes as they
+ * are: `vpmaddubsw` and a `vpmaddwd` by ones, one accumulator a channel.
  *
  * @module
  */

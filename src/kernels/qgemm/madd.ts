@@ -6,15 +6,22 @@
  * 2^31). It multiplies as many bytes per multiply instruction as
  * `vpmaddubsw` followed by its `vpmaddwd` by ones.
  *
- * Per group of 4 k, one packed-B group of 4 columns (16 bytes) widens
- * (`vpmovsxbw`) to a vector whose dword lanes are (k0,k1), (k2,k3) of each
- * column, and A's 4 bytes — widened to words once per panel of rows, into
- * the workspace — broadcast as a qword: `vpmaddwd` gives, per column, the
- * sum over (k0,k1) in one lane and over (k2,k3) in the next. A tile is 6
- * rows × 8 columns (12 accumulators, 2 B vectors, a broadcast, a product);
- * its lane pairs are added once, at the end (`vphaddd`, `vpermq`).
+ * A's rows are widened to words once per panel of rows, into the
+ * workspace; for each k block and column tile of 8 columns, packed B's
+ * groups are copied there as words, contiguous (in place, rows n·4 bytes
+ * apart would share a few L1 sets). Per group of 4 k, a tile of 6 rows × 8
+ * columns loads the copy's two vectors (dword lanes (k0,k1), (k2,k3) of 4
+ * columns each) and broadcasts each row's 4 words as a qword: `vpmaddwd`
+ * gives per column the sum over (k0,k1) in one lane and over (k2,k3) in the
+ * next, 12 accumulators; the lane pairs are added once, at the end
+ * (`vphaddd`, `vpermq`). k longer than a block adds the blocks' sums in C.
  *
- * Loops: panels of rows (A widened), column tiles of 8, row tiles of 6, k.
+ * With B within ±64 (7-bit weights) a pair of u8·s8 products fits int16:
+ * the tiles then read A's bytes and B's (copied) bytes as they are, through
+ * `vpmaddubsw` and a `vpmaddwd` by ones, one accumulator a row (the sums in
+ * column order).
+ *
+ * Loops: panels of rows, k blocks, column tiles of 8, row tiles of 6, k.
  * Integer sums in any order are the same: every plan gives the same bits.
  *
  * @module
