@@ -1,6 +1,6 @@
 /**
  * Depthwise convolution (one input and one output channel per group,
- * stride 1 or 2) at AVX-512, reading x in place: no phase planes. A tile is
+ * stride 1 or 2) at AVX-512 and AVX2, reading x in place: no phase planes. A tile is
  * R output rows × V vectors of one channel; each input row the tile needs
  * is loaded once per tap column and feeds every output row of the tile
  * that uses it (R rows share (R − 1)·stride + kh input rows). Rows above or
@@ -19,7 +19,10 @@
  * unchanged; otherwise it multiplies zeros, NaN for ±Inf as ONNX's zero
  * padding gives), so the bits are the general kernel's. Planes
  * of at most 8 columns pack several output rows into each vector
- * (depthwise_packed.ts).
+ * (depthwise_packed.ts). AVX2: 8 lanes, the masks in a vector register
+ * (`vmaskmovps`), each tap's weight broadcast once a channel into the
+ * workspace and read as the FMAs' memory operand (16 registers leave no
+ * room for the weights beside a tile), no packed planes.
  *
  * @module
  */
