@@ -155,42 +155,27 @@ export function emitPixelWords(
       });
       count %= 8;
     }
-    if (avx2 && s.sw === 2 && count > 8) {
-      // As AVX-512's below, 8 words from 16 bytes; the last 1-8 one at a time.
-      const steps = Math.floor((count - 1) / 8);
+    // Stride 2: W words (16 AVX-512, 8 AVX2) from 2W bytes of each plane — each byte pair
+    // zero-extended into a dword (`vpmovzxwd`), the even column's byte kept (shifted to the top,
+    // then down to its place). The last 1-W words one at a time below: a vector there would read
+    // the byte after the row's last column, past x's end on its last row.
+    const W = vector ? 16 : 8;
+    if ((vector || avx2) && s.sw === 2 && count > W) {
+      const Tq = vector ? T : T8, or = vector ? "vpord" : "vpor";
+      const steps = Math.floor((count - 1) / W);
       countedLoop(a, rcx, steps, () => {
         for (let q = 0; q < planes; q++) {
-          a.emit("vpmovzxwd", T8(q), ptr(r10, q * plane).withSize(16));
-          a.emit("vpslld", T8(q), T8(q), 24);
-          if (q < 3) a.emit("vpsrld", T8(q), T8(q), 24 - 8 * q);
-          if (q > 0) a.emit("vpor", T8(0), T8(0), T8(q));
+          a.emit("vpmovzxwd", Tq(q), ptr(r10, q * plane).withSize(2 * W));
+          a.emit("vpslld", Tq(q), Tq(q), 24);
+          if (q < 3) a.emit("vpsrld", Tq(q), Tq(q), 24 - 8 * q);
+          if (q > 0) a.emit(or, Tq(0), Tq(0), Tq(q));
         }
-        if (s.xSigned) a.emit("vpxor", T8(0), T8(0), FLIP8);
-        a.emit("vmovdqu", ptr(rbx, 0).withSize(32), T8(0));
-        a.emit("add", r10, 16);
-        a.emit("add", rbx, 32);
+        if (s.xSigned) a.emit(vector ? "vpxord" : "vpxor", Tq(0), Tq(0), vector ? FLIP : FLIP8);
+        a.emit(vector ? "vmovdqu32" : "vmovdqu", ptr(rbx, 0).withSize(4 * W), Tq(0));
+        a.emit("add", r10, 2 * W);
+        a.emit("add", rbx, 4 * W);
       });
-      count -= 8 * steps;
-    }
-    if (vector && s.sw === 2 && count > 16) {
-      // Stride 2: 16 words from 32 bytes of each plane — each byte pair zero-extended into a
-      // dword (`vpmovzxwd`), the even column's byte kept (shifted to the top, then down to its
-      // place). The last 1-16 words one at a time below: a vector there would read the byte
-      // after the row's last column, past x's end on its last row.
-      const steps = Math.floor((count - 1) / 16);
-      countedLoop(a, rcx, steps, () => {
-        for (let q = 0; q < planes; q++) {
-          a.emit("vpmovzxwd", T(q), ptr(r10, q * plane).withSize(32));
-          a.emit("vpslld", T(q), T(q), 24);
-          if (q < 3) a.emit("vpsrld", T(q), T(q), 24 - 8 * q);
-          if (q > 0) a.emit("vpord", T(0), T(0), T(q));
-        }
-        if (s.xSigned) a.emit("vpxord", T(0), T(0), FLIP);
-        a.emit("vmovdqu32", ptr(rbx, 0).withSize(64), T(0));
-        a.emit("add", r10, 32);
-        a.emit("add", rbx, 64);
-      });
-      count -= 16 * steps;
+      count -= W * steps;
     }
     countedLoop(a, rcx, count, () => {
       a.emit("movzx", eax, byte(r10, 0));

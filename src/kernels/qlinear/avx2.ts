@@ -26,29 +26,26 @@ import {
   YMM,
 } from "../../../asm/mod.ts";
 import { countedLoop } from "../abi.ts";
-import { f32, Vec, vecIsa } from "../vec.ts";
+import { bits, f32, Vec, vecIsa } from "../vec.ts";
 import { narrowBytes8 } from "../bytes.ts";
 import { emitBinaryRows } from "./binary.ts";
 import { bounds, emitScalar, emitScalarNarrow } from "./generate.ts";
 import type { QLinearSpec } from "./spec.ts";
 
-const F = (a: Assembler, v: number) => new Vec(a, vecIsa("avx2")).konst(f32(v));
-const I = (a: Assembler, v: number) =>
-  ptr(a.constant(new Int32Array(8).fill(v), 32), 0, null, 1, 32);
-
 /** Quantize and dequantize: 8 elements a step, the rest one at a time. */
 export function emitFlat(a: Assembler, s: QLinearSpec): void {
+  const v = new Vec(a, vecIsa("avx2"));
   const full = Math.floor(s.count / 8), X = 0, T = 1, NAN = 2;
   if (s.mode === "quantize") {
     const [scale, zero] = s.params, [lo, hi] = bounds(s, zero);
     countedLoop(a, rax, full, () => {
       a.emit("vmovups", YMM[X], ptr(rsi, 0).withSize(32));
-      a.emit("vdivps", YMM[X], YMM[X], F(a, scale));
+      a.emit("vdivps", YMM[X], YMM[X], v.konst(f32(scale)));
       a.emit("vcmpps", YMM[NAN], YMM[X], YMM[X], 3); // unordered: NaN lanes
-      a.emit("vmaxps", YMM[X], YMM[X], F(a, lo));
-      a.emit("vminps", YMM[X], YMM[X], F(a, hi));
+      a.emit("vmaxps", YMM[X], YMM[X], v.konst(f32(lo)));
+      a.emit("vminps", YMM[X], YMM[X], v.konst(f32(hi)));
       a.emit("vcvtps2dq", YMM[X], YMM[X]);
-      a.emit("vpaddd", YMM[X], YMM[X], I(a, zero));
+      a.emit("vpaddd", YMM[X], YMM[X], v.konst(bits(zero)));
       a.emit("vpandn", YMM[X], YMM[NAN], YMM[X]); // a NaN gives 0
       narrowBytes8(a, X, T, s.signedOut);
       a.emit("vmovq", qword(r8, 0), XMM[X]);
@@ -59,9 +56,9 @@ export function emitFlat(a: Assembler, s: QLinearSpec): void {
     const [scale, zero] = s.params;
     countedLoop(a, rax, full, () => {
       a.emit(s.signedIn ? "vpmovsxbd" : "vpmovzxbd", YMM[X], qword(rsi, 0));
-      if (zero !== 0) a.emit("vpsubd", YMM[X], YMM[X], I(a, zero));
+      if (zero !== 0) a.emit("vpsubd", YMM[X], YMM[X], v.konst(bits(zero)));
       a.emit("vcvtdq2ps", YMM[X], YMM[X]);
-      a.emit("vmulps", YMM[X], YMM[X], F(a, scale));
+      a.emit("vmulps", YMM[X], YMM[X], v.konst(f32(scale)));
       a.emit("vmovups", ptr(r8, 0).withSize(32), YMM[X]);
       a.emit("add", rsi, 8);
       a.emit("add", r8, 32);
@@ -75,24 +72,25 @@ export function emitFlat(a: Assembler, s: QLinearSpec): void {
  * rows compute them, the rest one at a time.
  */
 export function emitSameBinary(a: Assembler, s: QLinearSpec): void {
+  const v = new Vec(a, vecIsa("avx2"));
   const full = Math.floor(s.count / 8), A = 0, B = 1, V = 2, T = 3;
   const [p0, p1, p2, p3] = s.params, widen = s.signedIn ? "vpmovsxbd" : "vpmovzxbd";
   countedLoop(a, rax, full, () => {
     a.emit(widen, YMM[A], qword(rsi, 0));
     a.emit(widen, YMM[B], qword(rdx, 0));
     if (s.mode === "mul") {
-      a.emit("vpsubd", YMM[A], YMM[A], I(a, p1));
-      a.emit("vpsubd", YMM[B], YMM[B], I(a, p2));
+      a.emit("vpsubd", YMM[A], YMM[A], v.konst(bits(p1)));
+      a.emit("vpsubd", YMM[B], YMM[B], v.konst(bits(p2)));
       a.emit("vpmulld", YMM[V], YMM[A], YMM[B]); // exact: |(a − a_zp)(b − b_zp)| ≤ 255²
       a.emit("vcvtdq2ps", YMM[V], YMM[V]);
-      a.emit("vmulps", YMM[V], YMM[V], F(a, p0));
-      a.emit("vaddps", YMM[V], YMM[V], F(a, p3));
+      a.emit("vmulps", YMM[V], YMM[V], v.konst(f32(p0)));
+      a.emit("vaddps", YMM[V], YMM[V], v.konst(f32(p3)));
     } else {
       a.emit("vcvtdq2ps", YMM[A], YMM[A]);
       a.emit("vcvtdq2ps", YMM[V], YMM[B]);
-      a.emit("vmovups", YMM[T], F(a, p2));
-      a.emit("vfmadd132ps", YMM[V], YMM[T], F(a, p1)); // b·r2 + fixed
-      a.emit("vfmadd231ps", YMM[V], YMM[A], F(a, p0)); // a·r1 + that
+      a.emit("vmovups", YMM[T], v.konst(f32(p2)));
+      a.emit("vfmadd132ps", YMM[V], YMM[T], v.konst(f32(p1))); // b·r2 + fixed
+      a.emit("vfmadd231ps", YMM[V], YMM[A], v.konst(f32(p0))); // a·r1 + that
     }
     a.emit("vcvtps2dq", YMM[V], YMM[V]);
     narrowBytes8(a, V, T, s.signedOut);
@@ -110,13 +108,14 @@ export function emitSameBinary(a: Assembler, s: QLinearSpec): void {
  * rest one at a time (the multiplier in xmm1's first lane either way).
  */
 export function emitRequantize8(a: Assembler, s: QLinearSpec): void {
+  const v = new Vec(a, vecIsa("avx2"));
   const [cols, zero, channels] = s.params, [lo, hi] = bounds(s, zero);
   const first = s.from / cols, rows = s.count / cols;
   const full = Math.floor(cols / 8), tail = cols % 8;
   const X = 0, M = 1, NAN = 2, LO = 3, HI = 4, ZP = 5, T = 6;
   a.emit("vbroadcastss", YMM[LO], dword(a.constant(new Float32Array([lo]), 4)));
   a.emit("vbroadcastss", YMM[HI], dword(a.constant(new Float32Array([hi]), 4)));
-  a.emit("vmovdqu", YMM[ZP], I(a, zero));
+  a.emit("vmovdqu", YMM[ZP], v.konst(bits(zero)));
   // r11: the row's multiplier offset (4·(row mod channels)); r10: rows left; rcx: the wrap.
   a.emit("mov", r11, 4 * (first % channels));
   a.emit("mov", rcx, 4 * channels);

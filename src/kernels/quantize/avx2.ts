@@ -30,6 +30,7 @@ import { addImmediate, countedLoop } from "../abi.ts";
 import { f32, Vec, vecIsa } from "../vec.ts";
 import { narrowBytes8, storeLowBytes } from "../bytes.ts";
 import type { QuantizeSpec } from "./spec.ts";
+import { emitRange } from "./range.ts";
 
 /** Vectors per step of either pass. */
 const ACCS = 4;
@@ -38,37 +39,9 @@ const ACCS = 4;
 export function emitAvx2(a: Assembler, s: QuantizeSpec): void {
   const v = new Vec(a, vecIsa("avx2"));
   const MIN = (i: number) => YMM[i], MAX = (i: number) => YMM[4 + i];
-  const X = (i: number) => YMM[8 + i];
-  const MASK = 12;
-  // Pass 1: the range, x first (a NaN lane keeps the accumulator's value); zeros past n.
-  for (let i = 0; i < ACCS; i++) {
-    a.emit("vxorps", MIN(i), MIN(i), MIN(i));
-    a.emit("vxorps", MAX(i), MAX(i), MAX(i));
-  }
-  const full = Math.floor(s.n / 8), tail = s.n % 8;
-  const range = (u: number, disp: number, masked: boolean) => {
-    const at = ptr(r10, disp).withSize(32);
-    if (masked) a.emit("vmaskmovps", X(u), YMM[MASK], at);
-    else a.emit("vmovups", X(u), at);
-    a.emit("vminps", MIN(u), X(u), MIN(u));
-    a.emit("vmaxps", MAX(u), X(u), MAX(u));
-  };
-  a.emit("mov", r10, rsi);
-  countedLoop(a, rax, Math.floor(full / ACCS), () => {
-    for (let u = 0; u < ACCS; u++) range(u, 32 * u, false);
-    a.emit("add", r10, 32 * ACCS);
-  });
-  for (let u = 0; u < full % ACCS; u++) range(u, 32 * u, false);
-  if (tail) {
-    v.tail(tail, 1, MASK);
-    range(ACCS - 1, 32 * (full % ACCS), true);
-  }
-  for (let i = 1; i < ACCS; i++) {
-    a.emit("vminps", MIN(0), MIN(0), MIN(i));
-    a.emit("vmaxps", MAX(0), MAX(0), MAX(i));
-  }
-  v.reduceAll("min", 0, 12);
-  v.reduceAll("max", 4, 12);
+  // Pass 1: the range (range.ts; the tail's mask in ymm12).
+  const tail = s.n % 8;
+  emitRange(v, s, tail ? v.tail(tail, 1, 12) : undefined);
   // scale = (max − min)/255, or 1 where max = min; zero point = round(clamp(0 − min/scale)).
   const SCALE = YMM[13], ZP = YMM[14], T = YMM[15];
   a.emit("vsubps", SCALE, MAX(0), MIN(0));

@@ -39,6 +39,7 @@ import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import type { KernelPlan } from "../family.ts";
 import { Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { QUANTIZE_ARG, type QuantizeSpec } from "./spec.ts";
+import { emitRange } from "./range.ts";
 import { emitAvx2 } from "./avx2.ts";
 
 /** How a dynamic quantization kernel is built. */
@@ -85,7 +86,7 @@ const F32 = (v: number) => new Float32Array([v]);
 function emitVectors(a: Assembler, s: QuantizeSpec): void {
   const v = new Vec(a, vecIsa("avx512"));
   const c = (value: number) => dword(a.constant(F32(value), 4)).b;
-  const full = Math.floor(s.n / 16), tail = s.n % 16, k1 = KREG[1], k3 = KREG[3];
+  const tail = s.n % 16, k1 = KREG[1], k3 = KREG[3];
   const MIN = (i: number) => ZMM[i], MAX = (i: number) => ZMM[4 + i], X = (i: number) => ZMM[8 + i];
   if (tail) {
     a.emit("mov", eax, (1 << tail) - 1);
@@ -97,31 +98,7 @@ function emitVectors(a: Assembler, s: QuantizeSpec): void {
     a.emit("mov", eax, (1 << qTail) - 1);
     a.emit("kmovw", k3, eax);
   }
-  for (let i = 0; i < ACCS; i++) {
-    a.emit("vxorps", MIN(i), MIN(i), MIN(i));
-    a.emit("vxorps", MAX(i), MAX(i), MAX(i));
-  }
-  // Pass 1: the range, x first (a NaN lane keeps the accumulator's value).
-  const range = (u: number, disp: number, masked: boolean) => {
-    const at = ptr(r10, disp).withSize(64);
-    if (masked) a.emit("vmovups", X(u).k(k1).z, at); // zeros past n: inside the range already
-    else a.emit("vmovups", X(u), at);
-    a.emit("vminps", MIN(u), X(u), MIN(u));
-    a.emit("vmaxps", MAX(u), X(u), MAX(u));
-  };
-  a.emit("mov", r10, rsi);
-  countedLoop(a, rax, Math.floor(full / ACCS), () => {
-    for (let u = 0; u < ACCS; u++) range(u, 64 * u, false);
-    a.emit("add", r10, 64 * ACCS);
-  });
-  for (let u = 0; u < full % ACCS; u++) range(u, 64 * u, false);
-  if (tail) range(ACCS - 1, 64 * (full % ACCS), true);
-  for (let i = 1; i < ACCS; i++) {
-    a.emit("vminps", MIN(0), MIN(0), MIN(i));
-    a.emit("vmaxps", MAX(0), MAX(0), MAX(i));
-  }
-  v.reduceAll("min", 0, 12);
-  v.reduceAll("max", 4, 12);
+  emitRange(v, s, tail ? { lanes: tail, k: k1, m: -1 } : undefined);
   // scale = (max − min)/255, or 1 where max = min; zero point = round(clamp(0 − min/scale)).
   const SCALE = ZMM[16], ZP = ZMM[17], T = ZMM[18];
   a.emit("vsubps", SCALE, MAX(0), MIN(0));
