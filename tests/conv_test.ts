@@ -367,8 +367,9 @@ Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images, group
     assert.equal(firstDifference(ys[1], ys[0]), -1, `packed ${c}→${oc}, 2 threads`);
     assert.equal(firstDifference(ys[2], ys[0]), -1, `packed ${c}→${oc}, 3 threads`);
   }
-  // (The channel-vector kernel is AVX-512's: below it the position kernel took them, same bits.)
-  if (three.isa === "avx512" || three.isa === "amx") {
+  // (The channel-vector kernel is AVX-512's and AVX2's: below them the position kernel took
+  // them, same bits.)
+  if (three.isa === "avx512" || three.isa === "amx" || three.isa === "avx2") {
     const cv = three.stats().keys.filter((k) => k.plan?.includes("channel vectors") && k.parts > 1);
     assert.equal(cv.length, 3, three.report(40));
   }
@@ -569,8 +570,8 @@ Deno.test("conv2d: weights packed in place are w where it lies (off a line too),
   one.convTranspose2d(tx, one.packConvWeights(tw, { ...shape, inPlace: true }), tc, t);
   assert.equal(firstDifference(tb, ta), -1, "convTranspose2d copied");
   assert.equal(firstDifference(tc, ta), -1, "convTranspose2d viewed");
-  if (one.isa === "avx512" || one.isa === "amx") {
-    // The kernels that read the channel-vector copy ran (below AVX-512 there is none).
+  if (one.isa === "avx512" || one.isa === "amx" || one.isa === "avx2") {
+    // The kernels that read the channel-vector copy ran (below AVX2 there is none).
     const plans = [...one.stats().keys, ...three.stats().keys].map((k) => k.plan ?? "");
     assert.ok(plans.some((p) => p.includes("channel vectors")), plans.join("; "));
     const split = three.stats().keys.filter((k) =>

@@ -1290,8 +1290,9 @@ export class Jit {
    */
   packConvWeights(w: Float32Array, options: ConvWeightsOptions): ConvWeights {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
-    // AVX-512 code may read them as channel vectors too (conv/channel_vectors.ts).
-    const lanes = this.#jit && VEC_OF[this.#isa] === "avx512" ? 16 : 0;
+    // AVX-512 and AVX2 code may read them as channel vectors too (conv/channel_vectors.ts).
+    const level = this.#jit ? VEC_OF[this.#isa] : "scalar";
+    const lanes = level === "avx512" ? 16 : level === "avx2" ? 8 : 0;
     return new ConvWeights(
       w,
       options,

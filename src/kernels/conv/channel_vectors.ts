@@ -40,14 +40,20 @@ import {
 import { addImmediate, frameLoop } from "../abi.ts";
 import { evenPieces } from "../partition.ts";
 import { Lanes } from "../math/lanes.ts";
+import { activationTemps } from "../unary/temps.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Tail, Vec, VecIsa } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
-import { transpose16 } from "../transpose.ts";
+import { transpose16, transpose8 } from "../transpose.ts";
 import type { ConvSpec } from "./spec.ts";
 
-/** Lanes of the channel-vector layout (AVX-512). */
+/** Lanes of the channel-vector layout at AVX-512. */
 export const CV_LANES = 16;
+
+/** Lanes of the channel-vector layout at `isa`: a vector of output channels (16, or 8 at AVX2). */
+export function channelVectorLanes(isa: VecIsa): number {
+  return isa.level === "avx512" ? CV_LANES : 8;
+}
 
 /**
  * Bytes ahead of each weight stream to prefetch, per line read. The
@@ -127,11 +133,44 @@ export interface ChannelVectorTile {
    * the Target's `embedBroadcast` (same FMAs, same bits; tier 2 tries the other).
    */
   embed: boolean;
+  /**
+   * AVX2: the band's positions as one run cut in tiles of at most `width`
+   * consecutive positions, across rows (each tile emitted, none looped),
+   * where a row in pieces would leave short tiles: a 7-wide row in 4 + 3
+   * gives 8 and 6 accumulators, under the 8 chains the FMA latency needs;
+   * 49 positions in tiles of 5-6 give 10-12. Absent: rows or their pieces.
+   */
+  flat?: boolean;
 }
 
-/** Most positions of a tile of `vectors` vectors: 28 or 16 accumulators. */
-export function channelVectorPositions(vectors: number): number {
+/**
+ * Most positions of a tile of `vectors` vectors: AVX-512 28 or 16
+ * accumulators; AVX2 12 or 8 (beside the weights' vectors and two
+ * broadcasts; a tile's positions are one 8×8 transpose).
+ */
+export function channelVectorPositions(vectors: number, isa: VecIsa): number {
+  if (isa.level === "avx2") return vectors === 2 ? 6 : 8;
   return vectors === 2 ? 14 : 16;
+}
+
+/** Bands of at most this many positions run AVX2's flat tiles (see ChannelVectorTile.flat). */
+const FLAT_POSITIONS = 256;
+
+/**
+ * The registers of a tile of `P` positions × `V` vectors: accumulator
+ * (p, vi), the weights' vector vi, the broadcast of position p.
+ */
+function tileRegisters(isa: VecIsa, P: number): {
+  acc: (p: number, vi: number) => number;
+  weights: (vi: number) => number;
+  broadcast: (p: number) => number;
+} {
+  const top = isa.nregs - 4; // AVX-512 28, AVX2 12: the accumulators below
+  return {
+    acc: (p, vi) => vi * P + p,
+    weights: (vi) => top + vi,
+    broadcast: (p) => top + 2 + (p % 2),
+  };
 }
 
 /** Frame slots the kernel uses (generate.ts's frame). */
@@ -166,7 +205,7 @@ export interface ChannelVectorFrame {
  * One output vector of channel `channel` (lanes: positions) to y at r11 +
  * `at`: the bias (at rbp) and the residual (at r10 + `at`) added, the
  * activation applied, `tail`'s lanes only. `regs.res` and `regs.out` are
- * scratch, `regs.free` the activation's.
+ * scratch, `regs.free` the activation's (it may hold `regs.res`: dead by then).
  */
 export function emitVectorStore(
   v: Vec,
@@ -194,32 +233,51 @@ export function emitVectorStore(
   v.store(r11, at, r, tail);
 }
 
-/** Whether the kernel serves `s` at `isa`: AVX-512, packed weights in its layout, one group. */
+/**
+ * Whether the kernel serves `s` at `isa`: AVX-512 or AVX2, packed weights
+ * in its layout, one group; at AVX2 NCHW (NHWC goes through NCHW there)
+ * with an activation that leaves the store a register (see emitTile).
+ */
 export function channelVectorsServe(s: ConvSpec, isa: VecIsa): boolean {
-  return isa.level === "avx512" && s.wLanes === CV_LANES && s.group === 1 && !s.flip;
+  if (s.group !== 1 || s.flip) return false;
+  if (isa.level === "avx512") return s.wLanes === CV_LANES;
+  return isa.level === "avx2" && s.wLanes === 8 && !s.nhwc &&
+    activationTemps(isa, s.activation) <= AVX2_STORE_TEMPS;
 }
 
 /**
+ * AVX2: registers the store leaves an activation: 8 after a transpose, less
+ * the mask and the result (the bias's and residual's register is free by then).
+ */
+const AVX2_STORE_TEMPS = 6;
+
+/**
  * The tile for an output `ow` wide: whole rows while `width` positions
- * hold them, else pieces of a row; two vectors of channels unless the
- * group has 16 or fewer.
+ * hold them, else at AVX2 flat tiles where they serve (`flatServes` and
+ * see ChannelVectorTile.flat), else pieces of a row; two vectors of
+ * channels unless the group has a vector's or fewer.
  */
 export function channelVectorTile(
+  isa: VecIsa,
   g: ConvGeometry,
   embed: boolean,
-  vectors = g.ocg > CV_LANES ? 2 : 1,
-  width = channelVectorPositions(vectors),
+  vectors = g.ocg > channelVectorLanes(isa) ? 2 : 1,
+  width = channelVectorPositions(vectors, isa),
+  flatServes = true,
 ): ChannelVectorTile {
   const ow = g.ow, whole = ow <= width;
+  const flat = flatServes && isa.level === "avx2" && !whole && g.rows * ow <= FLAT_POSITIONS &&
+    ow % width !== 0;
   const t: ChannelVectorTile = {
     rows: whole ? Math.max(1, Math.floor(width / ow)) : 1,
-    width: whole ? ow : Math.ceil(ow / Math.ceil(ow / width)),
+    width: whole ? ow : flat ? width : Math.ceil(ow / Math.ceil(ow / width)),
     vectors,
     nextBlock: false,
     nextOut: true,
     xAhead: X_AHEAD_PLANES,
     icChunk: 0,
-    embed,
+    embed: embed && isa.level === "avx512",
+    ...(flat ? { flat } : {}),
   };
   // Few tiles per block (a small image): the first tile of each block would wait on its
   // weights from DRAM.
@@ -238,12 +296,20 @@ export function fetchesNextTile(s: ConvSpec, t: ChannelVectorTile): boolean {
  */
 export function channelVectorChunks(s: ConvSpec, g: ConvGeometry, t: ChannelVectorTile): number {
   const c = t.icChunk;
-  return c > 0 && c < g.cg && g.cg % c === 0 && !s.nhwc && piecesPerRow(g, t) > 1 ? g.cg / c : 1;
+  return c > 0 && c < g.cg && g.cg % c === 0 && !s.nhwc && chunkedPieces(g, t).length > 1
+    ? g.cg / c
+    : 1;
+}
+
+/** The tiles that run in chunks of input channels: a row's pieces, or flat tiles' band. */
+function chunkedPieces(g: ConvGeometry, t: ChannelVectorTile): [number, number][] {
+  if (t.flat) return evenPieces(g.rows * g.ow, t.width);
+  return piecesPerRow(g, t) > 1 ? evenPieces(g.ow, t.width) : [[0, g.ow]];
 }
 
 /** Pieces an output row is cut in (1: tiles of whole rows). */
 function piecesPerRow(g: ConvGeometry, t: ChannelVectorTile): number {
-  return t.rows > 1 || t.width === g.ow ? 1 : evenPieces(g.ow, t.width).length;
+  return t.rows > 1 || t.width === g.ow || t.flat ? 1 : evenPieces(g.ow, t.width).length;
 }
 
 /**
@@ -258,17 +324,38 @@ function piecesPerRow(g: ConvGeometry, t: ChannelVectorTile): number {
  * weights) 0.90-0.98× (four runs) and 256→256 on 28² (2 pieces) 0.95-0.97×, so none there.
  */
 export function channelVectorChunk(
+  isa: VecIsa,
   s: ConvSpec,
   g: ConvGeometry,
   t: ChannelVectorTile,
   l1d: number,
 ): number {
+  if (t.flat) return flatChunk(g, t, l1d);
   const pieces = piecesPerRow(g, t);
   if (s.nhwc || pieces === 1) return 0;
-  const perChannel = s.kh * s.kw * t.vectors * CV_LANES * 4;
+  const perChannel = s.kh * s.kw * t.vectors * channelVectorLanes(isa) * 4;
   if (pieces < 4 || (pieces < 8 && g.cg * perChannel <= 2 * l1d)) return 0;
   for (let c = 64; c >= 8; c /= 2) {
     if (c < g.cg && g.cg % c === 0 && c * perChannel <= 0.75 * l1d) return c;
+  }
+  return 0;
+}
+
+/**
+ * Flat tiles' chunk of input channels: where the band's x outgrows L1, the
+ * largest power of two (32-256) dividing the channels whose planes of the
+ * band take at most half of L1, so every tile of a chunk reads its lines
+ * from L1 (none where that is under 32 channels). Measured on Zen 3
+ * (`NJIT_CODE_CACHE=off deno run -A bench/tune_candidates.ts --conv …
+ * --packed --cold`, one run each, % of the FMA peak, none / 32 / 64 /
+ * 128): 1×1 2048→512 on 7² 51 / 71 / 69 / 59, 512→2048 on 7² 59 / 71 /
+ * 72 / 58; 1024→256 on 14² (64 channels: 50 KB) 75 / 64 / 71 / 75.
+ */
+function flatChunk(g: ConvGeometry, t: ChannelVectorTile, l1d: number): number {
+  const plane = g.rows * g.ow * 4;
+  if (g.cg * plane <= l1d || tilesPerBlock(g, t) === 1) return 0;
+  for (let c = 256; c >= 32; c /= 2) {
+    if (c < g.cg && g.cg % c === 0 && c * plane <= l1d / 2) return c;
   }
   return 0;
 }
@@ -281,7 +368,8 @@ export function channelVectorPartialBytes(
 ): number {
   if (channelVectorChunks(s, g, t) === 1) return 0;
   // Each piece's accumulators, as many as the widest piece's (the first: evenPieces).
-  return piecesPerRow(g, t) * t.vectors * evenPieces(g.ow, t.width)[0][1] * 64;
+  const pieces = chunkedPieces(g, t);
+  return pieces.length * t.vectors * pieces[0][1] * 64;
 }
 
 /** Whether the tile's k loop fetches x planes ahead (NCHW only: NHWC fetches rows). */
@@ -302,14 +390,23 @@ function tilesPerBlock(g: ConvGeometry, t: ChannelVectorTile): number {
  * plus about 150 cycles of transpose and store per vector, for every block
  * of channels.
  */
-export function channelVectorCycles(s: ConvSpec, g: ConvGeometry, t: ChannelVectorTile): number {
+export function channelVectorCycles(
+  isa: VecIsa,
+  s: ConvSpec,
+  g: ConvGeometry,
+  t: ChannelVectorTile,
+): number {
   const k = g.cg * s.kh * s.kw, V = t.vectors, inside = s.wFinite ? insideTaps(s, g) : 1;
+  const L = channelVectorLanes(isa), store = L === CV_LANES ? 150 : STORE_CYCLES_AVX2;
   let cycles = 0;
   for (const p of tilePositions(g, t)) {
-    cycles += k * Math.max((p * V * inside) / (V === 2 || t.embed ? 2 : 1.7), 4) + 150 * V;
+    cycles += k * Math.max((p * V * inside) / (V === 2 || t.embed ? 2 : 1.7), 4) + store * V;
   }
-  return cycles * Math.ceil(g.ocg / (CV_LANES * V));
+  return cycles * Math.ceil(g.ocg / (L * V));
 }
+
+/** AVX2: cycles of a vector's store (a spill, an 8×8 transpose, 8 rows stored). */
+const STORE_CYCLES_AVX2 = 80;
 
 /** The share of (position, tap) pairs that read x, not the padding (the FMAs made with wFinite). */
 function insideTaps(s: ConvSpec, g: ConvGeometry): number {
@@ -336,6 +433,7 @@ function insideTaps(s: ConvSpec, g: ConvGeometry): number {
 /** The positions of each tile of the band, in order. */
 function tilePositions(g: ConvGeometry, t: ChannelVectorTile): number[] {
   const out: number[] = [];
+  if (t.flat) return evenPieces(g.rows * g.ow, t.width).map(([, w]) => w);
   if (t.rows > 1 || t.width === g.ow) {
     for (let r = 0; r < g.rows; r += t.rows) out.push(Math.min(t.rows, g.rows - r) * g.ow);
     return out;
@@ -363,7 +461,9 @@ export function emitChannelVectorGroup(
   F: ChannelVectorFrame,
 ): void {
   const a = v.a;
-  const L = CV_LANES, k = g.cg * s.kh * s.kw, planeY = g.oh * g.ow * 4;
+  const L = channelVectorLanes(v.isa), k = g.cg * s.kh * s.kw, planeY = g.oh * g.ow * 4;
+  const avx2 = v.isa.level === "avx2";
+  const regs = (P: number) => tileRegisters(v.isa, P);
   // Elements between positions of x and of y, and bytes between input channels of x:
   // NCHW 1, 1, a plane; NHWC every channel of a position, then the next channel.
   const posX = s.nhwc ? s.cTotal : 1, posY = s.nhwc ? s.ocTotal : 1;
@@ -372,7 +472,7 @@ export function emitChannelVectorGroup(
   const chunks = channelVectorChunks(s, g, t);
   /** Input channels of one k loop: a chunk's, or all. */
   const kSteps = chunks > 1 ? t.icChunk : g.cg;
-  const widest = evenPieces(g.ow, t.width)[0][1];
+  const widest = chunkedPieces(g, t)[0][1];
   /** Where piece `slot`'s partial sum of position `p`, vector `vi`, waits between chunks. */
   const partial = (slot: number, vi: number, p: number) =>
     F.PARTIAL + ((slot * t.vectors + vi) * widest + p) * 64;
@@ -411,7 +511,8 @@ export function emitChannelVectorGroup(
       addImmediate(a, "add", qword(rsp, F.RUNY), n * g.ow * posY * 4);
       addImmediate(a, "add", qword(rsp, F.RUNR), n * g.ow * posY * 4);
     };
-    for (let i = 0; i < tiles.length;) {
+    if (t.flat) flatTiles(vectors, channels);
+    for (let i = 0; i < tiles.length && !t.flat;) {
       const [r0, n, ok] = tiles[i];
       if (!ok) {
         // A row reaching the padding: displacements from x's image start, known here.
@@ -448,39 +549,84 @@ export function emitChannelVectorGroup(
    * The tiles of `n` output rows from row `r0`, x's row `base` at RUNB
    * (0 with RUNB at x's start): whole rows in one tile, else its pieces.
    */
-  function rowTiles(r0: number, n: number, base: number, vectors: number, channels: number) {
-    // The byte displacement of tap (i, j) for output (oh, ow) from RUNB, or null in the padding.
-    const at = (oh: number, ow: number) =>
-      g.taps.map((_, tap) => {
-        const i = Math.floor(tap / s.kw), j = tap % s.kw;
-        const ih = oh * s.sh + i * s.dh - s.pt, iw = ow * s.sw + j * s.dw - s.pl;
-        if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) return null;
-        return ((ih - base) * s.w + iw) * posX * 4;
+  /** The byte displacement of each tap for output (oh, ow) from x's row `base`, or null in the padding. */
+  function at(oh: number, ow: number, base: number): (number | null)[] {
+    return g.taps.map((_, tap) => {
+      const i = Math.floor(tap / s.kw), j = tap % s.kw;
+      const ih = oh * s.sh + i * s.dh - s.pt, iw = ow * s.sw + j * s.dw - s.pl;
+      if (ih < 0 || ih >= s.h || iw < 0 || iw >= s.w) return null;
+      return ((ih - base) * s.w + iw) * posX * 4;
+    });
+  }
+
+  /**
+   * Flat tiles (see ChannelVectorTile.flat): the band's positions in runs
+   * of at most `width`, each tile emitted with displacements from x's
+   * image start and y's offsets from the band's first position. A tile's
+   * 8-lane store runs past its positions into the next tile's, which that
+   * tile then overwrites (same block, later); the band's last tile masks.
+   */
+  function flatTiles(vectors: number, channels: number) {
+    a.emit("mov", rax, qword(rsp, F.XG));
+    a.emit("mov", qword(rsp, F.RUNB), rax);
+    const count = g.rows * g.ow, first = s.rowStart * g.ow;
+    const pieces = evenPieces(count, t.width);
+    const emitPieces = (chunked: boolean) =>
+      pieces.forEach(([q0, w], i) => {
+        const offs = Array.from({ length: w }, (_, q) => {
+          const f = first + q0 + q;
+          return at(Math.floor(f / g.ow), f % g.ow, 0);
+        });
+        const [next, nextWidth] = i + 1 < pieces.length ? pieces[i + 1] : [count, pieces[0][1]];
+        const slot = chunked ? i : -1;
+        emitTile(offs, q0, vectors, channels, 0, next * 4, nextWidth, slot, q0 + L <= count);
       });
+    if (chunks === 1) return emitPieces(false);
+    inChunks(() => emitPieces(true));
+  }
+
+  /** `tiles` over each chunk of input channels in turn (see `icChunk`). */
+  function inChunks(tiles: () => void): void {
+    a.emit("mov", qword(rsp, F.CHX), 0);
+    a.emit("mov", qword(rsp, F.CHW), 0);
+    frameLoop(a, F.CHN, chunks, () => {
+      tiles();
+      addImmediate(a, "add", qword(rsp, F.CHX), t.icChunk * channelX);
+      addImmediate(a, "add", qword(rsp, F.CHW), t.icChunk * s.kh * s.kw * L * 4);
+    });
+  }
+
+  function rowTiles(r0: number, n: number, base: number, vectors: number, channels: number) {
     if (whole) {
       const offs: (number | null)[][] = [];
-      for (let q = 0; q < n * g.ow; q++) offs.push(at(r0 + Math.floor(q / g.ow), q % g.ow));
+      for (let q = 0; q < n * g.ow; q++) offs.push(at(r0 + Math.floor(q / g.ow), q % g.ow, base));
       emitTile(offs, 0, vectors, channels, n * s.sh * s.w * posX * 4, n * g.ow * 4, n * g.ow);
       return;
     }
     const pieces = evenPieces(g.ow, t.width);
     const emitPieces = (chunked: boolean) =>
       pieces.forEach(([c0, w], i) => {
-        const offs = Array.from({ length: w }, (_, q) => at(r0, c0 + q));
+        const offs = Array.from({ length: w }, (_, q) => at(r0, c0 + q, base));
         // The next piece of this row, or the first of the next row.
         const [nextCol, nextWidth] = i + 1 < pieces.length ? pieces[i + 1] : [g.ow, pieces[0][1]];
         const slot = chunked ? i : -1;
-        emitTile(offs, c0, vectors, channels, w * s.sw * posX * 4, nextCol * 4, nextWidth, slot);
+        // AVX2: a piece's 8-lane store may run into the next piece of its row (see flatTiles).
+        const over = avx2 && c0 + L <= g.ow;
+        emitTile(
+          offs,
+          c0,
+          vectors,
+          channels,
+          w * s.sw * posX * 4,
+          nextCol * 4,
+          nextWidth,
+          slot,
+          over,
+        );
       });
     if (chunks === 1) return emitPieces(false);
     // Every piece over a chunk of input channels, chunk by chunk (see `icChunk`).
-    a.emit("mov", qword(rsp, F.CHX), 0);
-    a.emit("mov", qword(rsp, F.CHW), 0);
-    frameLoop(a, F.CHN, chunks, () => {
-      emitPieces(true);
-      addImmediate(a, "add", qword(rsp, F.CHX), t.icChunk * channelX);
-      addImmediate(a, "add", qword(rsp, F.CHW), t.icChunk * s.kh * s.kw * L * 4);
-    });
+    inChunks(() => emitPieces(true));
   }
 
   /**
@@ -490,7 +636,9 @@ export function emitChannelVectorGroup(
    * once every 16 steps). `next`, `nextWidth`: the next tile's first byte
    * in y (and the residual) from this row's, and its positions (see
    * `nextOut`). `slot`: the piece's place among its row's partial sums
-   * when the row runs in chunks of input channels (else -1).
+   * when the row runs in chunks of input channels (else -1). `over`: AVX2
+   * stores whole vectors from `col` (positions past the tile's are written
+   * again by a later tile), else a tile short of a vector masks.
    */
   function emitTile(
     offs: (number | null)[][],
@@ -501,9 +649,11 @@ export function emitChannelVectorGroup(
     next: number,
     nextWidth: number,
     slot = -1,
+    over = false,
   ): void {
     const chunked = slot >= 0;
     const P = offs.length, taps = g.taps;
+    const { acc, weights, broadcast } = regs(P);
     const fetchNext = fetchesNextTile(s, t);
     if (fetchNext) {
       a.emit("mov", r13, qword(rsp, F.RUNY));
@@ -549,7 +699,6 @@ export function emitChannelVectorGroup(
       rowStarts.push(...first.values());
     }
     a.emit("lea", r8, ptr(zero, 0, null, 1, 64));
-    const acc = (p: number, vi: number) => vi * P + p;
     a.emit("mov", rdx, qword(rsp, F.RUNB));
     a.emit("mov", rsi, qword(rsp, F.WB));
     if (chunked) {
@@ -592,24 +741,25 @@ export function emitChannelVectorGroup(
     /** The first `count` taps from rsi's weights and rdx's x (a kernel row, or all). */
     const emitTaps = (count: number) => {
       for (let ti = 0; ti < count; ti++) {
-        for (let vi = 0; vi < vectors; vi++) {
+        // A line per prefetch: AVX2's vectors are half a line, so every other tap's.
+        for (let vi = 0; vi < vectors && (!avx2 || ti % 2 === 0); vi++) {
           a.emit("prefetcht0", byte(rsi, (vi * k + ti) * L * 4 + WEIGHTS_AHEAD));
         }
-        for (let vi = 0; vi < vectors; vi++) v.load(28 + vi, rsi, (vi * k + ti) * L * 4);
+        for (let vi = 0; vi < vectors; vi++) v.load(weights(vi), rsi, (vi * k + ti) * L * 4);
         for (let p = 0; p < P; p++) {
-          const b = 30 + (p % 2);
+          const b = broadcast(p);
           const d = offs[p][ti];
           // A tap in the padding: finite weights times its zero add nothing (spec.ts, wFinite).
           if (d === null && s.wFinite) continue;
           const [base, disp] = d === null ? [r8, 0] : [rdx, d];
           if (t.embed) {
             for (let vi = 0; vi < vectors; vi++) {
-              v.fmaBroadcast(acc(p, vi), 28 + vi, base, disp);
+              v.fmaBroadcast(acc(p, vi), weights(vi), base, disp);
             }
             continue;
           }
           v.broadcast(b, base, disp);
-          for (let vi = 0; vi < vectors; vi++) v.fma(acc(p, vi), 28 + vi, b, -1);
+          for (let vi = 0; vi < vectors; vi++) v.fma(acc(p, vi), weights(vi), b, -1);
         }
       }
     };
@@ -674,6 +824,11 @@ export function emitChannelVectorGroup(
     }
     // The second vector waits in the frame while the first is transposed and stored.
     if (vectors === 2) { for (let p = 0; p < P; p++) v.store(rsp, F.SPILL + p * 64, acc(p, 1)); }
+    if (avx2) {
+      storeTransposed8(P, col, vectors, channels, over);
+      a.bind(stored);
+      return;
+    }
     const tail = P < L ? v.tail(P, 1) : undefined;
     a.emit("mov", r11, qword(rsp, F.RUNY));
     a.emit("mov", r10, qword(rsp, F.RUNR));
@@ -693,6 +848,42 @@ export function emitChannelVectorGroup(
       }
     }
     a.bind(stored);
+  }
+
+  /**
+   * AVX2's NCHW store, the second vector's accumulators in the frame: each
+   * vector's 8×8 transpose (positions past P are whatever the registers
+   * held: lanes masked off, or stored over by a later tile with `over`),
+   * then a channel's positions a row of y. The transpose leaves registers
+   * 0-7 to the mask, the bias and residual, the result and the activation
+   * (which may take the bias's and residual's register: they are added by then).
+   */
+  function storeTransposed8(
+    P: number,
+    col: number,
+    vectors: number,
+    channels: number,
+    over: boolean,
+  ): void {
+    a.emit("mov", r11, qword(rsp, F.RUNY));
+    a.emit("mov", r10, qword(rsp, F.RUNR));
+    a.emit("mov", rbp, qword(rsp, F.BB));
+    for (let vi = 0; vi < vectors; vi++) {
+      if (vi === 1) { for (let p = 0; p < P; p++) v.load(p, rsp, F.SPILL + p * 64); }
+      const out = transpose8(v);
+      const free = [0, 1, 2, 3, 4, 5, 6, 7];
+      const tail = P < L && !over ? v.tail(P, 1, free.shift()!) : undefined;
+      const res = free[0], outReg = free[1];
+      const temps = [res, ...free.slice(2)];
+      const first = vi * L, count = Math.min(L, channels - first);
+      for (let j = 0; j < count; j++) {
+        emitVectorStore(v, s, out[j], first + j, (first + j) * planeY + col * 4, tail, {
+          res,
+          out: outReg,
+          free: temps,
+        });
+      }
+    }
   }
 
   /**

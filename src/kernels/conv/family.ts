@@ -13,7 +13,6 @@ import { CONV_KEY_FIELDS, decodeConvKey, describeConv } from "./read.ts";
 import { CONV_TRANSPOSE_KEY_FIELDS, decodeConvTransposeKey } from "./read_transpose.ts";
 import { convGeometry } from "./geometry.ts";
 import { convMacs, type ConvSpec, outHeight, outWidth } from "./spec.ts";
-import { CV_LANES } from "./channel_vectors.ts";
 
 /**
  * y = act(conv(x, w) + bias + residual); operands x, w, bias, residual,
@@ -90,7 +89,7 @@ function convFamily(
 function channelGrain(s: ConvSpec, plan: ConvPlan, parts: number): number {
   if (plan.cv === null) return plan.mr;
   const tiles = Math.ceil(s.oc / plan.mr);
-  return tiles % parts === 0 ? plan.mr : CV_LANES;
+  return tiles % parts === 0 ? plan.mr : plan.mr / plan.cv.vectors;
 }
 
 /**

@@ -41,6 +41,7 @@ import {
   channelVectorChunk,
   channelVectorChunks,
   channelVectorCycles,
+  channelVectorLanes,
   channelVectorPositions,
   channelVectorsServe,
   type ChannelVectorTile,
@@ -261,23 +262,29 @@ export function planConv(
   });
   const cvPlan = (t: ChannelVectorTile): ConvPlan =>
     inPlace({
-      mr: CV_LANES * t.vectors, // parts over channels cut whole blocks
+      mr: channelVectorLanes(isa) * t.vectors, // parts over channels cut whole blocks
       cv: t,
       phases: false,
       description: `${level} channel vectors ${
-        t.rows > 1 ? `${t.rows} rows` : `${t.width} columns`
-      } × ${16 * t.vectors} channels, x in place${t.nextBlock ? ", next weights to L2" : ""}${
-        fetchesNextTile(s, t) ? ", next tile's y to L1" : ""
-      }${fetchesXAhead(s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${
-        channelVectorChunks(s, g, t) > 1 ? `, pieces in chunks of ${t.icChunk} inputs` : ""
-      }${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
+        t.flat
+          ? `${t.width} positions across rows`
+          : t.rows > 1
+          ? `${t.rows} rows`
+          : `${t.width} columns`
+      } × ${channelVectorLanes(isa) * t.vectors} channels, x in place${
+        t.nextBlock ? ", next weights to L2" : ""
+      }${fetchesNextTile(s, t) ? ", next tile's y to L1" : ""}${
+        fetchesXAhead(s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""
+      }${channelVectorChunks(s, g, t) > 1 ? `, pieces in chunks of ${t.icChunk} inputs` : ""}${
+        t.embed ? ", broadcasts in the FMAs" : ""
+      }${s.nhwc ? ", NHWC" : ""}`,
     });
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // NHWC: the channel-vector kernel's vectors of output channels are its rows; no other kernel
   // reads or writes it (jit.conv2d keys NHWC as such only where this one serves).
   if (s.nhwc) {
     if (!cvServes) throw new Error("conv2d: NHWC is computed by the channel-vector kernel only");
-    return cvPlan(nhwcTile(s, g, embed));
+    return cvPlan(nhwcTile(isa, s, g, embed));
   }
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2),
   // output columns along the lanes where they serve and fill them (see columnsFill), else
@@ -347,7 +354,7 @@ export function planConv(
   }
   const { mode, segments, mr, ng } = best;
   if (cvServes && choice === undefined) {
-    const t = tierOneTile(s, g, embed, l1d);
+    const t = tierOneTile(isa, s, g, embed, l1d);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
     // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5), and how in a model,
     // caches cold, its 6 lines per input plane and step stall where this kernel reads one
@@ -358,7 +365,7 @@ export function planConv(
     const lean = g.rows * g.ow <= 256 || g.cg >= 128 ? 1.15 : 1;
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
-    if (channelVectorCycles(s, g, t) < (best.cost + planes) * lean) {
+    if (channelVectorCycles(isa, s, g, t) < (best.cost + planes) * lean) {
       return cvPlan(t);
     }
   }
@@ -606,9 +613,15 @@ function fewestPassesOf<T extends { mr: number; ng: number }>(
 }
 
 /** Tier 1's channel-vector tile (NCHW): channelVectorTile's, a row's pieces in chunks where they gain. */
-function tierOneTile(s: ConvSpec, g: ConvGeometry, embed: boolean, l1d: number): ChannelVectorTile {
-  const t = channelVectorTile(g, embed);
-  return { ...t, icChunk: channelVectorChunk(s, g, t, l1d) };
+function tierOneTile(
+  isa: VecIsa,
+  s: ConvSpec,
+  g: ConvGeometry,
+  embed: boolean,
+  l1d: number,
+): ChannelVectorTile {
+  const t = channelVectorTile(isa, g, embed);
+  return { ...t, icChunk: channelVectorChunk(isa, s, g, t, l1d) };
 }
 
 /**
@@ -619,17 +632,18 @@ function tierOneTile(s: ConvSpec, g: ConvGeometry, embed: boolean, l1d: number):
  * (1×1 1024→256 on 14²: 1.62× the NCHW call's time with 14 positions, Zen
  * 5). At most 8 positions per set.
  */
-function nhwcTile(s: ConvSpec, g: ConvGeometry, embed: boolean): ChannelVectorTile {
+function nhwcTile(isa: VecIsa, s: ConvSpec, g: ConvGeometry, embed: boolean): ChannelVectorTile {
   const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
   const sets = s.cTotal % 16 === 0 ? 64 / gcd((s.cTotal / 16) % 64 || 64, 64) : 64;
-  const t = channelVectorTile(g, embed);
+  const t = channelVectorTile(isa, g, embed);
   const most = 8 * sets;
   return t.width > most || t.rows * t.width > most
     ? channelVectorTile(
+      isa,
       g,
       embed,
       t.vectors,
-      Math.max(1, Math.min(most, channelVectorPositions(t.vectors))),
+      Math.max(1, Math.min(most, channelVectorPositions(t.vectors, isa))),
     )
     : t;
 }
@@ -732,7 +746,7 @@ export function convChoices(
   // narrower pieces of a row.
   const cvs: ConvChoice[] = [];
   if (channelVectorsServe(s, isa)) {
-    const e = plan.embedBroadcast, first = tierOneTile(s, g, e, plan.l1d);
+    const e = plan.embedBroadcast, first = tierOneTile(isa, s, g, e, plan.l1d);
     const tiles = [
       first,
       // Chunks of input channels over a row's pieces: the others than tier 1's.
@@ -741,15 +755,19 @@ export function convChoices(
       { ...first, nextBlock: !first.nextBlock },
       // NCHW: without the next tile's y fetched, without x fetched planes ahead.
       ...(s.nhwc ? [] : [{ ...first, nextOut: false }, { ...first, xAhead: 0 }]),
-      { ...first, embed: !first.embed },
+      ...(isa.level === "avx512" ? [{ ...first, embed: !first.embed }] : []),
     ];
-    if (g.ocg > CV_LANES) tiles.push(channelVectorTile(g, e, 1));
-    for (const width of [8, 11]) tiles.push(channelVectorTile(g, e, 2, width));
+    const CL = channelVectorLanes(isa);
+    if (g.ocg > CL) tiles.push(channelVectorTile(isa, g, e, 1));
+    // Narrower pieces; at AVX2 also a row's pieces where tier 1 took flat tiles.
+    const widths = isa.level === "avx2" ? [4, 5] : [8, 11];
+    for (const width of widths) tiles.push(channelVectorTile(isa, g, e, 2, width));
+    if (first.flat) tiles.push(channelVectorTile(isa, g, e, first.vectors, first.width, false));
     const seen = new Set(plan.cv ? [JSON.stringify(plan.cv)] : []);
     for (const t of tiles) {
       if (seen.has(JSON.stringify(t))) continue;
       seen.add(JSON.stringify(t));
-      cvs.push({ mode: "runs", mr: CV_LANES * t.vectors, ng: 1, l2: plan.l2, cv: t });
+      cvs.push({ mode: "runs", mr: CL * t.vectors, ng: 1, l2: plan.l2, cv: t });
     }
   }
   if (s.nhwc) return [...splits, ...cvs]; // no other kernel computes NHWC

@@ -9,7 +9,9 @@
  * copy on a line of its own is [outChannels/16][c][kh][kw][16] (zero
  * channels past outChannels), which the channel-vector kernel
  * (channel_vectors.ts) and ConvTranspose by output phases
- * (transpose_phases.ts) read; for a depthwise w it is tap-major,
+ * (transpose_phases.ts) read (an AVX2 Jit's, a convolution's only, is
+ * [outChannels/8][c][kh][kw][8], the channel-vector kernel's there);
+ * for a depthwise w (AVX-512) it is tap-major,
  * [kh][kw][c] (`lanes` = outChannels: one block of every channel), which
  * the NHWC depthwise kernel reads (depthwise_nhwc.ts). The calls pass it
  * as the operand wVectors.
@@ -113,10 +115,16 @@ export class ConvWeights {
     const n = this.c * (this.outChannels / this.group) * this.kh * this.kw;
     const lw = viewLength(w);
     if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");
-    // One group: blocks of `lanes` channels (the channel-vector kernel's). Depthwise: one block
-    // of every channel, tap-major [taps][C] (the NHWC depthwise kernel's).
+    // One group: blocks of `lanes` channels (the channel-vector kernel's; a transposed call's
+    // for the phase kernels, AVX-512's: lanes 16). Depthwise: one block of every channel,
+    // tap-major [taps][C] (the NHWC depthwise kernel's, AVX-512's too).
     const depthwise = this.group === this.c && this.outChannels === this.c && !t;
-    this.lanes = this.group === 1 ? lanes : depthwise && lanes ? this.outChannels : 0;
+    const wide = lanes === 16;
+    this.lanes = this.group === 1 && (wide || !t)
+      ? lanes
+      : depthwise && wide
+      ? this.outChannels
+      : 0;
     const cg = this.c / this.group;
     const L = this.lanes, oc = this.outChannels, k = cg * this.kh * this.kw;
     // No method of w takes part: a plain view of its buffer (found through the intrinsic
