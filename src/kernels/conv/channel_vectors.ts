@@ -60,7 +60,13 @@ export function channelVectorLanes(isa: VecIsa): number {
  * streams are 14-28 FMAs per line apart and the hardware's prefetch does
  * not keep two of them in L1: measured on Zen 5 with the distance varied
  * (`bench/conv_layer.ts`), 1×1 2048→512 on 7² ran 172 → 225 GFLOPS with
- * 4 KB (2 KB: 209; 8 KB: 225), 3×3 layers 0-3% faster.
+ * 4 KB (2 KB: 209; 8 KB: 225), 3×3 layers 0-3% faster. Not at AVX2, whose
+ * k steps are half as long: there the streams kept up without, and the
+ * prefetches cost issue slots. Measured on Zen 3 (`NJIT_CODE_CACHE=off deno
+ * run -A bench/tune_candidates.ts --conv … --packed --cold`, two runs, µs
+ * with and without): 1×1 2048→512 on 7² 1481-1613 against 1252-1275,
+ * 512→2048 on 7² 1402-1541 against 1242-1309, 1024→256 on 14² 1337-1371
+ * against 1226-1249; 3×3 layers on 56² to 7² within ±4% either way.
  */
 const WEIGHTS_AHEAD = 4096;
 
@@ -332,7 +338,11 @@ export function channelVectorChunk(
 ): number {
   if (t.flat) return flatChunk(g, t, l1d);
   const pieces = piecesPerRow(g, t);
-  if (s.nhwc || pieces === 1) return 0;
+  // AVX2: a row's pieces gained nothing in chunks (Zen 3, `NJIT_CODE_CACHE=off deno run -A
+  // bench/tune_candidates.ts --conv … --packed --cold`, chunks of 32 against none, µs: 3×3
+  // 64→64 on 56² 2403 against 2345, 128→128 on 28² 2315 against 2262; 1×1 256→128 on 56²,
+  // chunks of 64, 3365 against 2647).
+  if (s.nhwc || pieces === 1 || isa.level === "avx2") return 0;
   const perChannel = s.kh * s.kw * t.vectors * channelVectorLanes(isa) * 4;
   if (pieces < 4 || (pieces < 8 && g.cg * perChannel <= 2 * l1d)) return 0;
   for (let c = 64; c >= 8; c /= 2) {
@@ -741,8 +751,7 @@ export function emitChannelVectorGroup(
     /** The first `count` taps from rsi's weights and rdx's x (a kernel row, or all). */
     const emitTaps = (count: number) => {
       for (let ti = 0; ti < count; ti++) {
-        // A line per prefetch: AVX2's vectors are half a line, so every other tap's.
-        for (let vi = 0; vi < vectors && (!avx2 || ti % 2 === 0); vi++) {
+        for (let vi = 0; vi < vectors && !avx2; vi++) {
           a.emit("prefetcht0", byte(rsi, (vi * k + ti) * L * 4 + WEIGHTS_AHEAD));
         }
         for (let vi = 0; vi < vectors; vi++) v.load(weights(vi), rsi, (vi * k + ti) * L * 4);

@@ -365,7 +365,10 @@ export function planConv(
     const lean = g.rows * g.ow <= 256 || g.cg >= 128 ? 1.15 : 1;
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
-    if (channelVectorCycles(isa, s, g, t) < (best.cost + planes) * lean) {
+    if (
+      channelVectorCycles(isa, s, g, t) < (best.cost + planes) * lean &&
+      (isa.level !== "avx2" || !avx2PositionsFirst(s, g))
+    ) {
       return cvPlan(t);
     }
   }
@@ -610,6 +613,25 @@ function fewestPassesOf<T extends { mr: number; ng: number }>(
     if (fewer || (tied && t.mr * t.ng > pick!.mr * pick!.ng)) pick = t;
   }
   return pick;
+}
+
+/**
+ * AVX2: a 1×1 layer over more than a flat band (256 positions), or
+ * strided, stays with the position-vector kernel. Strided, its planes are
+ * x subsampled once where the channel-vector kernel reads every other
+ * float a plane apart each k step; over a large band its stores are long
+ * runs of a channel where a channel-vector tile writes 16 planes 24 bytes
+ * each. Measured on Zen 3, alone (`deno run -A bench/tune_candidates.ts
+ * --conv … --packed --cold`, µs, channel vectors against the best tile):
+ * 1×1 256→512 /2 on 56² 3289-3439 against 2633, 512→1024 /2 on 28²
+ * 3381-3691 against 2629; in ResNet-50 (`bench/ort_profile.ts zoo:resnet50`,
+ * the two kernels in two runs) 1×1 256→64 on 56² 1302 against 1164, 256→128
+ * on 56² 2533 against 2307, 512→256 on 28² 2460 against 2285, where alone
+ * the channel vectors ran 5-12% faster. 3×3 layers gain at every size and
+ * 1×1 ones on 14² and 7² (see channel_vectors.ts).
+ */
+function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
+  return s.kh * s.kw === 1 && (g.rows * g.ow > 256 || s.sh > 1 || s.sw > 1);
 }
 
 /** Tier 1's channel-vector tile (NCHW): channelVectorTile's, a row's pieces in chunks where they gain. */
