@@ -627,7 +627,7 @@ function fewestPassesOf<T extends { mr: number; ng: number }>(
  * 3381-3691 against 2629; in ResNet-50 (`bench/ort_profile.ts zoo:resnet50`,
  * the two kernels in two runs) 1×1 256→64 on 56² 1302 against 1164, 256→128
  * on 56² 2533 against 2307, 512→256 on 28² 2460 against 2285, where alone
- * the channel vectors ran 5-12% faster. 3×3 layers gain at every size and
+ * the channel vectors ran 6-14% faster. 3×3 layers gain at every size and
  * 1×1 ones on 14² and 7² (see channel_vectors.ts).
  */
 function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
