@@ -62,11 +62,9 @@ export function channelVectorLanes(isa: VecIsa): number {
  * (`bench/conv_layer.ts`), 1×1 2048→512 on 7² ran 172 → 225 GFLOPS with
  * 4 KB (2 KB: 209; 8 KB: 225), 3×3 layers 0-3% faster. Not at AVX2, whose
  * k steps are half as long: there the streams kept up without, and the
- * prefetches cost issue slots. Measured on Zen 3 (`NJIT_CODE_CACHE=off deno
- * run -A bench/tune_candidates.ts --conv … --packed --cold`, two runs, µs
- * with and without): 1×1 2048→512 on 7² 1481-1613 against 1252-1275,
- * 512→2048 on 7² 1402-1541 against 1242-1309, 1024→256 on 14² 1337-1371
- * against 1226-1249; 3×3 layers on 56² to 7² within ±4% either way.
+ * prefetches cost issue slots. Measured on Zen 3 (`deno run -A bench/ab.ts
+ * --a 18e5449 --b . --conv 1,2048,7,7,512,1,1`, the commit with them
+ * against the one without): 1466 → 1293 µs, ×0.88.
  */
 const WEIGHTS_AHEAD = 4096;
 
@@ -338,7 +336,7 @@ export function channelVectorChunk(
 ): number {
   if (t.flat) return flatChunk(g, t, l1d);
   const pieces = piecesPerRow(g, t);
-  // AVX2: a row's pieces gained nothing in chunks (Zen 3, `NJIT_CODE_CACHE=off deno run -A
+  // AVX2: a row's pieces gained nothing in chunks (Zen 3, `deno run -A
   // bench/tune_candidates.ts --conv … --packed --cold`, chunks of 32 against none, µs: 3×3
   // 64→64 on 56² 2403 against 2345, 128→128 on 28² 2315 against 2262; 1×1 256→128 on 56²,
   // chunks of 64, 3365 against 2647).
@@ -356,10 +354,10 @@ export function channelVectorChunk(
  * largest power of two (32-256) dividing the channels whose planes of the
  * band take at most half of L1, so every tile of a chunk reads its lines
  * from L1 (none where that is under 32 channels). Measured on Zen 3
- * (`NJIT_CODE_CACHE=off deno run -A bench/tune_candidates.ts --conv …
- * --packed --cold`, one run each, % of the FMA peak, none / 32 / 64 /
- * 128): 1×1 2048→512 on 7² 51 / 71 / 69 / 59, 512→2048 on 7² 59 / 71 /
- * 72 / 58; 1024→256 on 14² (64 channels: 50 KB) 75 / 64 / 71 / 75.
+ * (`deno run -A bench/tune_candidates.ts --conv … --packed --cold`, tier 2's
+ * candidates, % of the FMA peak, none / 16 / 32 / 64 channels a chunk):
+ * 1×1 2048→512 on 7² 49 / 73 / 78 / 78, 512→2048 on 7² 64 / 77 / 82 / 83;
+ * 1×1 1024→256 on 14² (32 channels: 25 KB) none 80, 16 61, 32 68.
  */
 function flatChunk(g: ConvGeometry, t: ChannelVectorTile, l1d: number): number {
   const plane = g.rows * g.ow * 4;

@@ -624,11 +624,12 @@ function fewestPassesOf<T extends { mr: number; ng: number }>(
  * each. Measured on Zen 3, alone (`deno run -A bench/tune_candidates.ts
  * --conv … --packed --cold`, µs, channel vectors against the best tile):
  * 1×1 256→512 /2 on 56² 3289-3439 against 2633, 512→1024 /2 on 28²
- * 3381-3691 against 2629; in ResNet-50 (`bench/ort_profile.ts zoo:resnet50`,
- * the two kernels in two runs) 1×1 256→64 on 56² 1302 against 1164, 256→128
- * on 56² 2533 against 2307, 512→256 on 28² 2460 against 2285, where alone
- * the channel vectors ran 6-14% faster. 3×3 layers gain at every size and
- * 1×1 ones on 14² and 7² (see channel_vectors.ts).
+ * 3381-3691 against 2629, 1×1 256→64 on 56² 1309 against 1387, 256→128 on
+ * 56² 2602 against 3008; in ResNet-50 (`bench/ort_profile.ts zoo:resnet50`,
+ * 88ba87d's position kernel against 18e5449's channel vectors) 1×1 256→64
+ * on 56² 1164 against 1537, 256→128 on 56² 2307 against 2949, 512→256 on
+ * 28² 2285 against 2713. 3×3 layers gain at every size and 1×1 ones on 14²
+ * and 7² (see channel_vectors.ts).
  */
 function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
   return s.kh * s.kw === 1 && (g.rows * g.ow > 256 || s.sh > 1 || s.sw > 1);
