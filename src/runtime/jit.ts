@@ -58,6 +58,7 @@ import {
 import { ALL_FINITE, readAllFinite } from "../kernels/finite/mod.ts";
 import { readScaleRows, SCALE_ROWS, scaleRowsFactors } from "../kernels/scale/mod.ts";
 import {
+  channelVectorCopyLanes,
   CONV,
   type Conv2dOptions,
   CONV_ARG,
@@ -1291,8 +1292,7 @@ export class Jit {
   packConvWeights(w: Float32Array, options: ConvWeightsOptions): ConvWeights {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
     // AVX-512 and AVX2 code may read them as channel vectors too (conv/channel_vectors.ts).
-    const level = this.#jit ? VEC_OF[this.#isa] : "scalar";
-    const lanes = level === "avx512" ? 16 : level === "avx2" ? 8 : 0;
+    const lanes = this.#jit ? channelVectorCopyLanes(VEC_OF[this.#isa]) : 0;
     return new ConvWeights(
       w,
       options,

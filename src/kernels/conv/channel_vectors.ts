@@ -42,7 +42,7 @@ import { evenPieces } from "../partition.ts";
 import { Lanes } from "../math/lanes.ts";
 import { activationTemps } from "../unary/temps.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
-import type { Tail, Vec, VecIsa } from "../vec.ts";
+import { type Tail, type Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import { transpose16, transpose8 } from "../transpose.ts";
 import type { ConvSpec } from "./spec.ts";
@@ -53,6 +53,11 @@ export const CV_LANES = 16;
 /** Lanes of the channel-vector layout at `isa`: a vector of output channels (16, or 8 at AVX2). */
 export function channelVectorLanes(isa: VecIsa): number {
   return isa.level === "avx512" ? CV_LANES : 8;
+}
+
+/** Lanes of the channel-vector copy `packConvWeights` writes for code of `level` (0: none, below AVX2). */
+export function channelVectorCopyLanes(level: VecLevel): number {
+  return level === "avx512" || level === "avx2" ? channelVectorLanes(vecIsa(level)) : 0;
 }
 
 /**
@@ -161,8 +166,9 @@ export function channelVectorPositions(vectors: number, isa: VecIsa): number {
 const FLAT_POSITIONS = 256;
 
 /**
- * The registers of a tile of `P` positions × `V` vectors: accumulator
- * (p, vi), the weights' vector vi, the broadcast of position p.
+ * The registers of a tile of `P` positions: accumulator (p, vi) of vector
+ * vi, the weights' vector vi, the broadcast of position p (the top four
+ * registers: two weight vectors, two broadcasts).
  */
 function tileRegisters(isa: VecIsa, P: number): {
   acc: (p: number, vi: number) => number;
@@ -553,10 +559,6 @@ export function emitChannelVectorGroup(
   frameLoop(a, F.BLK, Math.floor(g.ocg / per), () => block(t.vectors, per));
   if (rest) block(Math.ceil(rest / L), rest);
 
-  /**
-   * The tiles of `n` output rows from row `r0`, x's row `base` at RUNB
-   * (0 with RUNB at x's start): whole rows in one tile, else its pieces.
-   */
   /** The byte displacement of each tap for output (oh, ow) from x's row `base`, or null in the padding. */
   function at(oh: number, ow: number, base: number): (number | null)[] {
     return g.taps.map((_, tap) => {
@@ -604,6 +606,10 @@ export function emitChannelVectorGroup(
     });
   }
 
+  /**
+   * The tiles of `n` output rows from row `r0`, x's row `base` at RUNB
+   * (0 with RUNB at x's start): whole rows in one tile, else its pieces.
+   */
   function rowTiles(r0: number, n: number, base: number, vectors: number, channels: number) {
     if (whole) {
       const offs: (number | null)[][] = [];
@@ -829,60 +835,25 @@ export function emitChannelVectorGroup(
       a.emit("jmp", stored);
       a.bind(last);
     }
-    // The second vector waits in the frame while the first is transposed and stored.
+    // The second vector waits in the frame while the first is transposed and stored. Each
+    // vector's transpose (16×16, or AVX2's 8×8: positions past P are whatever the registers
+    // held, lanes masked off or, with `over`, stored over by a later tile) leaves the other
+    // half of the registers to the store. AVX2's mask is a vector register the transpose
+    // would clobber, so it is loaded after it; the activation there may take the bias's and
+    // residual's register (added by then), 6 of the 8 left (see AVX2_STORE_TEMPS).
     if (vectors === 2) { for (let p = 0; p < P; p++) v.store(rsp, F.SPILL + p * 64, acc(p, 1)); }
-    if (avx2) {
-      storeTransposed8(P, col, vectors, channels, over);
-      a.bind(stored);
-      return;
-    }
-    const tail = P < L ? v.tail(P, 1) : undefined;
+    const wideTail = !avx2 && P < L ? v.tail(P, 1) : undefined;
     a.emit("mov", r11, qword(rsp, F.RUNY));
     a.emit("mov", r10, qword(rsp, F.RUNR));
     a.emit("mov", rbp, qword(rsp, F.BB));
     for (let vi = 0; vi < vectors; vi++) {
       if (vi === 1) { for (let p = 0; p < P; p++) v.load(p, rsp, F.SPILL + p * 64); }
-      const out = transpose16(v);
+      const out = avx2 ? transpose8(v) : transpose16(v);
       const first = vi * L, count = Math.min(L, channels - first);
-      const free = Array.from({ length: 16 }, (_, i) => 16 + i);
+      const free = Array.from({ length: L }, (_, i) => (avx2 ? 0 : L) + i);
+      const tail = avx2 ? (P < L && !over ? v.tail(P, 1, free.shift()!) : undefined) : wideTail;
       const res = free.shift()!, outReg = free.shift()!;
-      for (let j = 0; j < count; j++) {
-        emitVectorStore(v, s, out[j], first + j, (first + j) * planeY + col * 4, tail, {
-          res,
-          out: outReg,
-          free,
-        });
-      }
-    }
-    a.bind(stored);
-  }
-
-  /**
-   * AVX2's NCHW store, the second vector's accumulators in the frame: each
-   * vector's 8×8 transpose (positions past P are whatever the registers
-   * held: lanes masked off, or stored over by a later tile with `over`),
-   * then a channel's positions a row of y. The transpose leaves registers
-   * 0-7 to the mask, the bias and residual, the result and the activation
-   * (which may take the bias's and residual's register: they are added by then).
-   */
-  function storeTransposed8(
-    P: number,
-    col: number,
-    vectors: number,
-    channels: number,
-    over: boolean,
-  ): void {
-    a.emit("mov", r11, qword(rsp, F.RUNY));
-    a.emit("mov", r10, qword(rsp, F.RUNR));
-    a.emit("mov", rbp, qword(rsp, F.BB));
-    for (let vi = 0; vi < vectors; vi++) {
-      if (vi === 1) { for (let p = 0; p < P; p++) v.load(p, rsp, F.SPILL + p * 64); }
-      const out = transpose8(v);
-      const free = [0, 1, 2, 3, 4, 5, 6, 7];
-      const tail = P < L && !over ? v.tail(P, 1, free.shift()!) : undefined;
-      const res = free[0], outReg = free[1];
-      const temps = [res, ...free.slice(2)];
-      const first = vi * L, count = Math.min(L, channels - first);
+      const temps = avx2 ? [res, ...free] : free;
       for (let j = 0; j < count; j++) {
         emitVectorStore(v, s, out[j], first + j, (first + j) * planeY + col * 4, tail, {
           res,
@@ -891,6 +862,7 @@ export function emitChannelVectorGroup(
         });
       }
     }
+    a.bind(stored);
   }
 
   /**

@@ -26,3 +26,4 @@ export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";
 export { ConvWeights, type ConvWeightsOptions, RepackedWeights } from "./weights.ts";
 export { depthwiseNhwcWindowFits } from "./depthwise_nhwc.ts";
+export { channelVectorCopyLanes } from "./channel_vectors.ts";

@@ -31,6 +31,7 @@ import type { StridedCopy } from "../gemm/packb.ts";
 import { readInt, readInts } from "../attributes.ts";
 import { fail } from "../checks.ts";
 import { MAX_CONV_DIMENSION, MAX_CONV_WINDOW, readGroup } from "./read.ts";
+import { CV_LANES } from "./channel_vectors.ts";
 
 /** The shape weights are packed for. */
 export interface ConvWeightsOptions {
@@ -119,7 +120,7 @@ export class ConvWeights {
     // for the phase kernels, AVX-512's: lanes 16). Depthwise: one block of every channel,
     // tap-major [taps][C] (the NHWC depthwise kernel's, AVX-512's too).
     const depthwise = this.group === this.c && this.outChannels === this.c && !t;
-    const wide = lanes === 16;
+    const wide = lanes === CV_LANES;
     this.lanes = this.group === 1 && (wide || !t)
       ? lanes
       : depthwise && wide
