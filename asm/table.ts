@@ -570,6 +570,8 @@ vl("vpmaddwd", "V, V, VM", "RVM", "VEX.L.66.0F.WIG F5 /r");
 vl("vpmaddubsw", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 04 /r");
 vl("vphaddd", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 02 /r");
 row("vpermq", "ymm, ymm/m256, imm8", "RMI", "VEX.256.66.0F3A.W1 00 /r ib");
+// Float lanes across 128-bit halves (AVX2 max pooling puts its de-interleaved halves in order).
+row("vpermpd", "ymm, ymm/m256, imm8", "RMI", "VEX.256.66.0F3A.W1 01 /r ib");
 // Dwords to bytes with saturation (no vpmov[u]sdb below AVX-512): within 128-bit lanes.
 vl("vpackusdw", "V, V, VM", "RVM", "VEX.L.66.0F38.WIG 2B /r");
 vl("vpackuswb", "V, V, VM", "RVM", "VEX.L.66.0F.WIG 67 /r");

@@ -302,55 +302,75 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "pool avx512: 3×3/2 max from aligned column pairs gives the plane kernel's bits, NaN planes made again",
-  ignore: !LEVELS.includes("avx512"),
-  fn: () => {
-    const seed = 2350, r = rng(seed);
-    using wide = new Jit({ maxIsa: "avx512" });
-    using planes = new Jit({ maxIsa: "avx2" });
-    // Widths at every edge of a 32-column pair (a lone column, a lone vector, a ragged pair).
-    const widths = [1, 2, 3, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 96, 112, 113, 150];
-    for (let t = 0; t < 80; t++) {
-      const h = t < widths.length ? int(r, 1, 20) : int(r, 1, 60);
-      const w = t < widths.length ? widths[t] : int(r, 1, 160);
-      // Left pad 1 (the aligned kernel's); top 0-1, bottom and right 0-2 (2 where a window
-      // would not fit), or ceil mode.
-      const p = [int(r, 0, 1), 1, int(r, 0, 2), int(r, 0, 2)];
-      if (h + p[0] + p[2] < 3) p[2] = 2;
-      if (w + 1 + p[3] < 3) p[3] = 2;
-      const o: PoolOptions = {
-        n: int(r, 1, 2),
-        c: int(r, 1, 3),
-        h,
-        w,
-        kernel: [3, 3],
-        strides: [2, 2],
-        pads: p,
-        ceilMode: r() < 0.2,
-      };
-      const n = o.n * o.c * h * w, ny = outputs("max", o);
-      // Ties everywhere, zeros of both signs, infinities; NaN in one plane of some cases.
-      const x = new Float32Array(n).map(() =>
-        pick(r, [0, -0, 0, -0, 1, -1, 2, Infinity, -Infinity, 0.5, -0.5, 3])
-      );
-      const nan = t % 3 === 2;
-      if (nan) x[int(r, 0, n - 1)] = NaN;
-      const a = maxAsPlanes(
-        wide,
-        planes,
-        x,
-        o,
-        ny,
-        `seed ${seed} case ${t}${nan ? " (a NaN)" : ""}`,
-      );
-      if (nan) assert.ok(a.some(Number.isNaN), `seed ${seed} case ${t}: the NaN reaches y`);
-    }
-    const aligned = wide.stats().keys.filter((k) => k.plan!.includes("aligned column pairs"));
-    assert.equal(aligned.length, 80, "every case took the aligned kernel");
-  },
-});
+/** 3×3/2 max read in place from column pairs, per level: the plan's words, the left pads it takes. */
+const PAIRED = [
+  { level: "avx512", plan: "aligned column pairs", left: [1], seed: 2350 },
+  { level: "avx2", plan: "even/odd column pairs", left: [0, 1, 2], seed: 2360 },
+] as const;
+
+for (const { level, plan, left, seed } of PAIRED) {
+  Deno.test({
+    name:
+      `pool ${level}: 3×3/2 max from ${plan} gives the plane kernel's bits, NaN planes made again`,
+    ignore: !LEVELS.includes(level),
+    fn: () => {
+      const r = rng(seed);
+      using wide = new Jit({ maxIsa: level });
+      // The plane kernel one level down makes the same folds through −∞-padded planes.
+      using planes = new Jit({ maxIsa: level === "avx512" ? "avx2" : "sse2" });
+      // Widths at every edge of a column pair (a lone column, a lone vector, a ragged pair).
+      const widths = [1, 2, 3, 7, 8, 9, 15, 16, 17, 31, 32, 33, 47, 63, 64, 65, 96, 112, 113, 150];
+      // A row's last window reaching the 17th column of its vector's pair (w = 16V + 1 − left,
+      // no right pad), a NaN there: the pair's compare alone would miss it.
+      const reach = left.flatMap((l) => [1, 2].map((v) => ({ w: 16 * v + 1 - l, l })));
+      const cases = 80 + reach.length;
+      for (let t = 0; t < cases; t++) {
+        const edge = t >= 80 ? reach[t - 80] : null;
+        const h = t < widths.length ? int(r, 1, 20) : int(r, 1, 60);
+        const w = edge ? edge.w : t < widths.length ? widths[t] : int(r, 1, 160);
+        // The left pads the kernel takes; top 0-1, bottom and right 0-2 (2 where a window
+        // would not fit), or ceil mode.
+        const p = [int(r, 0, 1), edge ? edge.l : pick(r, [...left]), int(r, 0, 2), int(r, 0, 2)];
+        if (edge) p[3] = 0;
+        if (h + p[0] + p[2] < 3) p[2] = 2;
+        if (w + p[1] + p[3] < 3) p[3] = 2;
+        const o: PoolOptions = {
+          n: int(r, 1, 2),
+          c: int(r, 1, 3),
+          h,
+          w,
+          kernel: [3, 3],
+          strides: [2, 2],
+          pads: p,
+          ceilMode: !edge && r() < 0.2,
+        };
+        const n = o.n * o.c * h * w, ny = outputs("max", o);
+        // Ties everywhere, zeros of both signs, infinities; NaN in one plane of some cases
+        // (at the first or last column of a row too).
+        const x = new Float32Array(n).map(() =>
+          pick(r, [0, -0, 0, -0, 1, -1, 2, Infinity, -Infinity, 0.5, -0.5, 3])
+        );
+        const nan = edge !== null || t % 3 === 2;
+        if (nan) {
+          const at = edge ? "last" : pick(r, ["any", "first", "last"] as const);
+          const row = int(r, 0, o.n * o.c * h - 1);
+          x[at === "any" ? int(r, 0, n - 1) : row * w + (at === "first" ? 0 : w - 1)] = NaN;
+        }
+        const a = maxAsPlanes(
+          wide,
+          planes,
+          x,
+          o,
+          ny,
+          `seed ${seed} case ${t}${nan ? " (a NaN)" : ""}`,
+        );
+        if (nan) assert.ok(a.some(Number.isNaN), `seed ${seed} case ${t}: the NaN reaches y`);
+      }
+      const paired = wide.stats().keys.filter((k) => k.plan!.includes(plan));
+      assert.equal(paired.length, cases, "every case took the column-pair kernel");
+    },
+  });
+}
 
 Deno.test({
   name:

@@ -47,6 +47,7 @@ import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { counted as countedTaps, POOL_ARG, poolShape, type PoolSpec, windowSpec } from "./spec.ts";
 import { emitMaxInPlace, maxInPlaceServes, maxSharedServes } from "./max_in_place.ts";
 import { emitMaxAligned, maxAlignedServes } from "./max_aligned.ts";
+import { emitMaxPairs, maxPairsServes } from "./max_pairs.ts";
 import { emitAverageInPlace } from "./average_in_place.ts";
 import { bytePoolLevel, bytePoolRow, describeBytePool, generateBytePool } from "./max_bytes.ts";
 
@@ -136,17 +137,24 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
   const ws = windowSpec(s), g = convGeometry(ws);
   const { mode, segments, run } = chooseStore(g, isa, s.kh * s.kw);
   const ng = Math.max(1, Math.min(4, Math.ceil(run / isa.lanes)));
+  const planes = `${ng * isa.lanes} positions per tile ${mode}${segments ? `/${segments}` : ""}${
+    g.copy ? ` planes ${g.hq}×${g.wq}` : ""
+  }`;
+  // In place at AVX2 (max_pairs.ts), the plane kernel (its plan here) making a plane with a NaN.
+  const pairs = s.kind === "max" && maxPairsServes(s, level);
   return {
     isa: level,
     ng,
     mode,
     segments,
     divisor,
-    inPlace: false,
+    inPlace: pairs,
     workspaceBytes: g.copy ? Math.ceil((g.channelStride * 4 + 64) / 64) * 64 : 0,
-    description: `${level} ${ng * isa.lanes} positions per tile ${mode}${
-      segments ? `/${segments}` : ""
-    }${g.copy ? ` planes ${g.hq}×${g.wq}` : ""}${divided}`,
+    description: pairs
+      ? `${level} max in place, rows of ${
+        Math.ceil(poolShape(s).ow / 8)
+      } vectors from even/odd column pairs, each row folded once; a plane with a NaN by ${planes}`
+      : `${level} ${planes}${divided}`,
   };
 }
 
@@ -248,17 +256,8 @@ export function generatePool(
     }
   };
 
-  const planeLoop = () => {
-    if (p.inPlace) {
-      if (max && maxAlignedServes(s)) emitMaxAligned(v, s, F);
-      else if (max) emitMaxInPlace(v, s, F);
-      else {
-        emitAverageInPlace(v, s, F, p.divisor, p.divisor === null ? reciprocals(s, L) : null, g.wq);
-      }
-      addImmediate(a, "add", qword(rsp, F.X), s.h * s.w * 4);
-      addImmediate(a, "add", qword(rsp, F.Y), g.oh * g.ow * 4);
-      return;
-    }
+  /** One plane by the plane kernel: x at frame.X, y at frame.Y. */
+  const planeKernel = () => {
     if (g.copy) {
       a.emit("mov", rsi, qword(rsp, F.X));
       a.emit("mov", rdi, qword(rsp, F.WS));
@@ -306,6 +305,21 @@ export function generatePool(
         if (recips) addImmediate(a, "add", qword(rsp, F.RUNR), g.wq * 4);
       }
     });
+  };
+  const planeLoop = () => {
+    if (p.inPlace && isa.level === "avx2") {
+      emitMaxPairs(v, s, F);
+      const done = a.label();
+      a.emit("jz", done); // no NaN in the plane
+      planeKernel();
+      a.bind(done);
+    } else if (p.inPlace) {
+      if (max && maxAlignedServes(s)) emitMaxAligned(v, s, F);
+      else if (max) emitMaxInPlace(v, s, F);
+      else {
+        emitAverageInPlace(v, s, F, p.divisor, p.divisor === null ? reciprocals(s, L) : null, g.wq);
+      }
+    } else planeKernel();
     addImmediate(a, "add", qword(rsp, F.X), s.h * s.w * 4);
     addImmediate(a, "add", qword(rsp, F.Y), g.oh * g.ow * 4);
   };
