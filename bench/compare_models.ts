@@ -16,7 +16,12 @@
  * models come from `tools/model_zoo.ts`.
  *
  *   deno task compare-models [--threads 1,2] [--models mlp1,mlp64,bert,bert-dec,bert-int8,bert-int8r,bert-fp16,bert-ms,cnn,resnet50,cnn-qop,cnn-qopr,cnn-qdq,mobile-qdq,mobilenet,llm4] [--json]
- *                            [--tune] [--rounds 9] [--ms 1500]
+ *                            [--tune] [--rounds 9] [--ms 1500] [--fixed-dims]
+ *
+ * --fixed-dims: every session, ours and ORT's, made with
+ * `freeDimensionOverrides` fixing each symbolic input dim to the feeds'
+ * size (a deployment that runs one shape: the zoo's models declare a
+ * symbolic batch).
  *
  * onnxruntime-node's `run` is its synchronous run deferred by `setImmediate`
  * (dist/backend.js): it blocks the event loop for the whole run. Ours runs
@@ -44,6 +49,7 @@ const { values } = parseArgs({
     threads: { type: "string", default: "1,2" },
     models: { type: "string", default: "mlp1,mlp64,bert,bert-dec,bert-int8,cnn" },
     json: { type: "boolean", default: false },
+    "fixed-dims": { type: "boolean", default: false },
     ms: { type: "string", default: "1500" },
     rounds: { type: "string", default: "9" },
     tune: { type: "boolean", default: false },
@@ -189,6 +195,20 @@ for (const key of values.models.split(",")) {
   const make = ZOO[key];
   if (!make) throw new Error(`unknown model '${key}' (${Object.keys(ZOO).join(", ")})`);
   const m = make();
+  // --fixed-dims: each symbolic input dim → the feeds' size (from a throwaway session's metadata).
+  const fixed: { freeDimensionOverrides?: Record<string, number> } = {};
+  if (values["fixed-dims"]) {
+    const probe = await InferenceSession.create(m.bytes, { tuneBudget: 0 });
+    const sizes: Record<string, number> = {};
+    for (const meta of probe.inputMetadata) {
+      const shape = (meta as { shape?: readonly (number | string)[] }).shape ?? [];
+      shape.forEach((d, i) => {
+        if (typeof d === "string") sizes[d] = m.feeds[meta.name].dims[i];
+      });
+    }
+    await probe.release();
+    fixed.freeDimensionOverrides = sizes;
+  }
   for (const threads of threadList) {
     // Create time: the best of 3 (the first create of a model kind in a process also warms V8 up).
     let createMs = Infinity, ours: InferenceSession | null = null;
@@ -199,6 +219,7 @@ for (const key of values.models.split(",")) {
       const s = await InferenceSession.create(m.bytes, {
         intraOpNumThreads: threads,
         tuneBudget: 0,
+        ...fixed,
       });
       createMs = Math.min(createMs, performance.now() - t0);
       if (ours) await ours.release();
@@ -221,6 +242,7 @@ for (const key of values.models.split(",")) {
     const sync = await InferenceSession.create(m.bytes, {
       intraOpNumThreads: threads,
       tuneBudget: 0,
+      ...fixed,
     });
     const onLoop: Session = { run: (f) => Promise.resolve(sync.runSync(f)) };
     const contenders: [Session, unknown][] = [[ours, feeds], [onLoop, feeds]];
@@ -232,6 +254,7 @@ for (const key of values.models.split(",")) {
           intraOpNumThreads: threads,
           interOpNumThreads: 1,
           graphOptimizationLevel: "all",
+          ...fixed,
         });
         ortCreate = Math.min(ortCreate, performance.now() - t1);
         if (theirs) await theirs.release();
@@ -271,6 +294,7 @@ for (const key of values.models.split(",")) {
       tuned = await InferenceSession.create(m.bytes, {
         intraOpNumThreads: threads,
         tuningRuns: 400,
+        ...fixed,
       });
       let runs = 0;
       do {

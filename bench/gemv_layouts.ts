@@ -6,7 +6,11 @@
  * show GB/s and the share of the read bound (a streaming read of a buffer
  * of B's size, measured in the same run).
  *
- *   deno run -A bench/gemv_layouts.ts [--shapes 1x1024x1024,...] [--rounds 15]
+ *   deno run -A bench/gemv_layouts.ts [--shapes 1x1024x1024,...] [--rounds 15] [--cold]
+ *
+ * --cold: 64 MB written before each call, so B comes from memory as a
+ * model's weights do (every layer's weights pass through the caches
+ * between two uses of one); the read bound is then a read of 64 MB.
  *
  * Shapes are m×n×k (n: columns of C); B is given as Bᵀ (a Linear layer's weights).
  * The ratios are rows' time over each layout's.
@@ -26,9 +30,13 @@ const { values } = parseArgs({
         "1x1024x1024,1x1024x784,4x1024x1024,64x1024x1024,128x3072x768,128x768x3072,64x10x1024,4096x2x512",
     },
     rounds: { type: "string", default: "15" },
+    cold: { type: "boolean", default: false },
   },
 });
 const rounds = Number(values.rounds);
+const cold = values.cold;
+/** Written before each cold call: past the last-level cache. */
+const junk = cold ? new Float32Array(16 << 20) : null;
 const layouts = ["rows", "panels", "columns"] as const;
 const jits = new Map([1, 2].map((t) => [t, new Jit({ threads: t, tuneBudget: 0 })]));
 
@@ -44,11 +52,19 @@ for (const shape of values.shapes.split(",")) {
       return { threads, layout, jit, run, us: [] as number[] };
     })
   );
-  // Calls per timing: about 2 ms of work at 100 GFLOPS, at least 5.
+  // Calls per timing: about 2 ms of work at 100 GFLOPS, at least 5 (cold: one call, after
+  // the junk is written).
   const calls = Math.max(5, Math.round(2e-3 / (2 * m * n * k / 100e9)));
   for (const cfg of configs) for (let i = 0; i < calls * 3; i++) cfg.run();
   for (let r = 0; r < rounds; r++) {
     for (const cfg of configs) {
+      if (junk) {
+        junk.fill(r);
+        const t0 = performance.now();
+        cfg.run();
+        cfg.us.push((performance.now() - t0) * 1000);
+        continue;
+      }
       for (let i = 0; i < calls; i++) cfg.run();
       const t0 = performance.now();
       for (let i = 0; i < calls; i++) cfg.run();
@@ -64,11 +80,13 @@ for (const shape of values.shapes.split(",")) {
     const [ur, up, uc] = [median(rows.us), median(panels.us), median(columns.us)];
     let bound = "";
     if (m <= 4) {
-      const read = measureRead(Math.ceil(bytes / 4096) * 4096, 10, threads);
+      const read = measureRead(cold ? 64 << 20 : Math.ceil(bytes / 4096) * 4096, 10, threads);
       const gbs = (us: number) => bytes / us / 1e3;
-      bound = `  GB/s rows ${gbs(ur).toFixed(0)}, panels ${gbs(up).toFixed(0)} (${
-        (100 * gbs(up) / read).toFixed(0)
-      }% of a ${read.toFixed(0)} GB/s read)`;
+      bound = `  GB/s rows ${gbs(ur).toFixed(0)}, panels ${gbs(up).toFixed(0)}, columns ${
+        gbs(uc).toFixed(0)
+      } (${(100 * gbs(up) / read).toFixed(0)}%, ${(100 * gbs(uc) / read).toFixed(0)}% of a ${
+        read.toFixed(0)
+      } GB/s read)`;
     }
     // Keys: panels carry "bpanels", columns are Bᵀ ("NT"), rows neither.
     const kind = (key: string) =>

@@ -492,6 +492,54 @@ Deno.test("InferenceSession: bad feeds and options throw before anything runs", 
   await assert.rejects(InferenceSession.create("/nonexistent/model.onnx"), ModelError);
 });
 
+Deno.test("InferenceSession: freeDimensionOverrides fix symbolic dims at create; a batch-1 Linear's weights packed for one row", async () => {
+  const m = mlp([64, 48, 16], 1); // its input: ["batch", 64]
+  const x = new Tensor("float32", seededFloats(64, 5), [1, 64]);
+  using jit = new Jit();
+  const free = await InferenceSession.create(m.bytes, { intraOpNumThreads: 1 });
+  const fixed = await InferenceSession.create(m.bytes, {
+    intraOpNumThreads: 1,
+    freeDimensionOverrides: { batch: 1 },
+  });
+  assert.deepEqual(fixed.inputMetadata[0].shape, [1, 64]);
+  assert.deepEqual(free.inputMetadata[0].shape, ["batch", 64]);
+  const packed = fixed.weightsPacked;
+  const a = free.runSync({ input: x }).logits.data as Float32Array;
+  const b = fixed.runSync({ input: x }).logits.data as Float32Array;
+  assert.equal(fixed.weightsPacked, packed, "every weight packed at create");
+  const peak = Math.max(1, ...a.map(Math.abs));
+  for (let i = 0; i < a.length; i++) {
+    assert.ok(Math.abs(a[i] - b[i]) <= 1e-5 * peak, `logits[${i}]: ${a[i]} vs ${b[i]}`);
+  }
+  // One row of A, known at create: at AVX2 both products read Bᵀ (dot products, an "NT"
+  // key); without the override the batch is unknown at create, and B goes in panels.
+  const gemms = (s: InferenceSession) =>
+    s.kernelStats().keys.map((k) => k.key).filter((k) => k.startsWith("gemm "));
+  assert.equal(gemms(fixed).length, 2);
+  const transposed = gemms(fixed).filter((k) => k.includes(" NT ")).length;
+  assert.equal(transposed, jit.isa === "avx2" ? 2 : 0, gemms(fixed).join("; "));
+  assert.ok(gemms(free).every((k) => !k.includes(" NT ")), gemms(free).join("; "));
+  // The fixed dim is the input's now: another batch is refused, naming it.
+  assert.throws(
+    () => fixed.runSync({ input: new Tensor("float32", new Float32Array(128), [2, 64]) }),
+    /input 'input' dims\[0\] is 2, expected 1/,
+  );
+  await free.release();
+  await fixed.release();
+  await assert.rejects(
+    InferenceSession.create(m.bytes, { freeDimensionOverrides: { batch: -1 } }),
+    /freeDimensionOverrides\['batch'\] must be an integer in 0..2147483647, got number -1/,
+  );
+  await assert.rejects(
+    InferenceSession.create(m.bytes, { freeDimensionOverrides: { batch: 1.5 } }),
+    RangeError,
+  );
+  await assert.rejects(
+    InferenceSession.create(m.bytes, { freeDimensionOverrides: 3 as never }),
+    TypeError,
+  );
+});
+
 Deno.test("InferenceSession: inputMetadata and outputMetadata as onnxruntime-node gives them", async () => {
   // Golden from onnxruntime-node 1.30 on the same zoo models (symbolic dims by name).
   const golden: [ZooModel, unknown, unknown][] = [

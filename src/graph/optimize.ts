@@ -84,7 +84,11 @@ export function removeDead(g: Graph): number {
  * node whose weights do not fit its op (a bad model) is left for the plan
  * to report.
  */
-export function prepackWeights(g: Graph, env: Env): void {
+export function prepackWeights(
+  g: Graph,
+  env: Env,
+  shapes: ReadonlyMap<string, Meta> = new Map(),
+): void {
   for (const n of g.nodes) {
     for (const b of n.branches ?? []) {
       prepackWeights(
@@ -99,7 +103,7 @@ export function prepackWeights(g: Graph, env: Env): void {
       return c && c.type === "float32" ? { type: c.type, dims: c.dims, data: c.data } : null;
     });
     try {
-      def.prepack(n, consts, env);
+      def.prepack(n, consts, env, n.inputs.map((name) => shapes.get(name) ?? null));
     } catch (e) {
       if (!(e instanceof RangeError || e instanceof TypeError)) throw e;
     }

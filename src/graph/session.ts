@@ -30,6 +30,7 @@ import { buildPlan, type Plan, type PlanStep } from "./plan.ts";
 import { defaultLogSeverity } from "./ort_env.ts";
 import { Profiler } from "./profiler.ts";
 import { Tensor, type TensorType } from "./tensor.ts";
+import { staticShapes } from "./static_shapes.ts";
 import { WeightCache } from "./weights.ts";
 
 /** Options of {@link InferenceSession.create} (ONNX Runtime's names). */
@@ -79,6 +80,13 @@ export interface SessionOptions {
    * policy.ts). Default true; false sends every run off the loop.
    */
   shortRunsInline?: boolean;
+  /**
+   * Symbolic input dims fixed at create, by name (ONNX Runtime's option):
+   * `{ batch: 1 }` makes every input dim named "batch" 1, so feeds must
+   * have it, and create knows the shapes that follow (it packs a batch-1
+   * Linear's weights for one row: graph/weights.ts).
+   */
+  freeDimensionOverrides?: Readonly<Record<string, number>>;
 }
 
 /** Element types of inputs whose values may key plans (shapes, conditions, indices). */
@@ -279,6 +287,25 @@ function checkOptions(o: SessionOptions): void {
       );
     }
   }
+  const f = o.freeDimensionOverrides;
+  if (f !== undefined) {
+    if (f === null || typeof f !== "object" || Array.isArray(f)) {
+      throw new TypeError(
+        `InferenceSession.create: freeDimensionOverrides must be an object of dim name → size, got ${
+          describe(f)
+        }`,
+      );
+    }
+    for (const [name, size] of Object.entries(f)) {
+      if (typeof size !== "number" || !Number.isInteger(size) || size < 0 || size > 2 ** 31 - 1) {
+        throw new RangeError(
+          `InferenceSession.create: freeDimensionOverrides['${name}'] must be an integer in 0..2147483647, got ${
+            describe(size)
+          }`,
+        );
+      }
+    }
+  }
   const l = o.graphOptimizationLevel;
   if (l !== undefined && !LEVELS.includes(l)) {
     throw new RangeError(
@@ -351,10 +378,19 @@ export class InferenceSession {
     this.#replay = options.replay ?? true;
     this.#shortRunsInline = options.shortRunsInline ?? true;
     this.#env = { jit: this.#jit, weights: new WeightCache(this.#jit), memory };
+    const fixed = options.freeDimensionOverrides;
+    if (fixed !== undefined) {
+      // Own keys only: nothing the options object inherits names a dim.
+      graph.inputs = graph.inputs.map((v) => ({
+        ...v,
+        dims: v.dims?.map((d) => typeof d === "string" && Object.hasOwn(fixed, d) ? fixed[d] : d) ??
+          null,
+      }));
+    }
     this.#graph = graph;
     try {
       this.optimization = optimize(graph, options.graphOptimizationLevel ?? "all", this.#env);
-      prepackWeights(graph, this.#env);
+      prepackWeights(graph, this.#env, staticShapes(graph, this.#env));
     } catch (e) {
       this.#jit.close(); // a model folding fails on frees its code and workers now
       throw e;

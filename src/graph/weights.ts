@@ -26,13 +26,23 @@ export class WeightCache {
    * 128 rows (MLP and BERT shapes), 0.94-0.97× at 128×768×3072 (before
    * its K blocks). A B narrower than a vector goes as Bᵀ instead (gemm's narrowB:
    * its products are then dot products along k).
+   *
+   * `rows`: the rows of A it is read with, where create knows them
+   * (static_shapes.ts). One row at AVX2 (a batch-1 Linear, a classifier's
+   * last Gemm) takes Bᵀ too: the dot products read 8 rows of Bᵀ at once, 8
+   * streams where a panel is one, which a B from memory needs. Zen 3, B
+   * from memory (`deno run -A bench/gemv_layouts.ts --cold`), panels → Bᵀ,
+   * 1 and 2 threads: 1×1000×2048 735 → 457 and 526 → 388 µs, 1×1024×1024
+   * 366 → 272 and 289 → 234, 1×4096×1024 1411 → 1129 and 1067 → 841; B in
+   * cache (no --cold) 138 → 126 and 73 → 65 at 1×1000×2048. Not measured
+   * on AVX-512: panels there. Without `rows` (a plan's build): the copy
+   * packed at create, whichever layout it took.
    */
-  packB(b: Float32Array, options: PackBOptions): PackedB {
-    const o: PackBOptions = {
-      layout: narrowB(this.#jit.isa, options.n) ? "columns" : "panels",
-      ...options,
-    };
-    const key = `${o.k},${o.n},${o.transB ? 1 : 0},${o.ldb ?? 0},${o.layout}`;
+  packB(b: Float32Array, options: PackBOptions, rows?: number): PackedB {
+    const isa = this.#jit.isa;
+    const columns = narrowB(isa, options.n) || (rows === 1 && isa === "avx2");
+    const o: PackBOptions = { layout: columns ? "columns" : "panels", ...options };
+    const key = `${o.k},${o.n},${o.transB ? 1 : 0},${o.ldb ?? 0}`;
     let m = this.#b.get(b);
     if (!m) this.#b.set(b, m = new Map());
     let p = m.get(key);

@@ -340,10 +340,12 @@ export const MATMUL: OpDef = {
   attributes: [],
   infer: inferMatMul,
   build: buildMatMul,
-  prepack(n, consts, env) {
-    const b = consts[1];
+  prepack(n, consts, env, shapes) {
+    const b = consts[1], a = shapes[0];
     if (b && b.dims.length === 2 && !n.fused?.perms?.some((p) => p)) {
-      env.weights.packB(b.data as Float32Array, { k: b.dims[0], n: b.dims[1] });
+      // One GEMM over every row of A (buildMatMul): their count, where known.
+      const rows = a ? a.dims.slice(0, -1).reduce((p, q) => p * q, 1) : undefined;
+      env.weights.packB(b.data as Float32Array, { k: b.dims[0], n: b.dims[1] }, rows);
     }
   },
 };
@@ -362,12 +364,14 @@ function gemmDims(n: Node, a: Meta, b: Meta): [number, number, number] {
 /** ONNX Gemm: Y = alpha·op(A)·op(B) + beta·C (C broadcast to M×N), activation when fused. */
 export const GEMM_OP: OpDef = {
   attributes: ["alpha", "beta", "transA", "transB"],
-  prepack(n, consts, env) {
-    const b = consts[1];
+  prepack(n, consts, env, shapes) {
+    const b = consts[1], a = shapes[0];
     if (!b || b.dims.length !== 2) return;
     const tb = n.attrs.int("transB", 0) !== 0;
     const [k, nn] = tb ? [b.dims[1], b.dims[0]] : b.dims;
-    env.weights.packB(b.data as Float32Array, { k, n: nn, transB: tb });
+    // The rows of A where known (A read transposed goes as unknown).
+    const rows = a && a.dims.length === 2 && n.attrs.int("transA", 0) === 0 ? a.dims[0] : undefined;
+    env.weights.packB(b.data as Float32Array, { k, n: nn, transB: tb }, rows);
   },
   infer(n, ins) {
     const xs = need(n, ins, 2, 3);

@@ -131,8 +131,17 @@ export interface OpDef {
   expands?: boolean;
   /** Draws new values on every run (random ops): never folded, even from known inputs. */
   random?: boolean;
-  /** At create: pack the node's constant weights (inputs given when constant, else null). */
-  prepack?(n: Node, consts: readonly (Meta | null)[], env: Env): void;
+  /**
+   * At create: pack the node's constant weights (inputs given when constant,
+   * else null; `shapes`: each input's meta where its shape is known at
+   * create, static_shapes.ts, else null).
+   */
+  prepack?(
+    n: Node,
+    consts: readonly (Meta | null)[],
+    env: Env,
+    shapes: readonly (Meta | null)[],
+  ): void;
 }
 
 /** A ModelError about a node. */
