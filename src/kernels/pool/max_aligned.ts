@@ -20,11 +20,10 @@
  *
  * @module
  */
-import { KREG, type Label, qword, r14, r15, rsp, zmmword } from "../../../asm/mod.ts";
+import { KREG, type Label, r15, zmmword } from "../../../asm/mod.ts";
 import type { Vec } from "../vec.ts";
 import {
   emitMaxShared,
-  emitRows,
   load,
   maskCache,
   type MaxInPlaceFrame,
@@ -33,6 +32,7 @@ import {
   setUp,
   storeColumns,
 } from "./max_in_place.ts";
+import { emitSharedRows } from "./shared_rows.ts";
 import { poolShape, type PoolSpec } from "./spec.ts";
 
 const L = 16;
@@ -51,16 +51,19 @@ export function maxAlignedServes(s: PoolSpec): boolean {
 /** One plane: x at frame.X, y at frame.Y; a plane holding a NaN is made again by emitMaxShared. */
 export function emitMaxAligned(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
   const a = v.a;
-  const { oh, ow } = poolShape(s);
+  const { ow } = poolShape(s);
   setUp(v);
   a.emit("kxorw", KREG[K_ANY], KREG[K_ANY], KREG[K_ANY]);
-  const valid = (r: number) => r >= 0 && r < s.h;
-  const vectors = Math.ceil(ow / L);
-  for (let g0 = 0; g0 < vectors; g0 += GROUP) {
-    const group = Math.min(GROUP, vectors - g0);
-    const masks = maskCache(a, K_MASKS, 2);
-    /** H = input row `row` (elements past r15) folded left, centre, right for vector k. */
-    const fold = (dst: number, row: number, k: number) => {
+  let masks = maskCache(a, K_MASKS, 2), from = 0, to = 0;
+  emitSharedRows(v, s, F, {
+    lanes: L,
+    group: GROUP,
+    ninf: NINF,
+    acc: ACC,
+    fold: H,
+    carry: CARRY,
+    /** dst = input row `row` (elements past r15) folded left, centre, right for vector k. */
+    emitFold: (dst, row, k) => {
       load(a, v, s, A, row, 2 * k * L, false, masks);
       load(a, v, s, B, row, 2 * k * L + L, false, masks);
       a.emit("vcmpps", KREG[K_CMP], v.r(A), v.r(B), 3); // unordered: a NaN in either
@@ -73,35 +76,18 @@ export function emitMaxAligned(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
       else a.emit("valignd", v.r(LEFT), v.r(RIGHT), zmmword(r15, (row + 2 * k * L - L) * 4), 15);
       v.op("max", dst, LEFT, A);
       v.op("max", dst, dst, RIGHT);
-    };
-    const carry = (k: number) => CARRY + k;
-    a.emit("mov", r15, qword(rsp, F.X));
-    for (let k = 0; k < group; k++) {
-      if (valid(-s.pt)) fold(carry(k), -s.pt * s.w, g0 + k);
-      else v.move(carry(k), NINF);
-    }
-    a.emit("mov", r14, qword(rsp, F.Y));
-    const from = Math.max(0, g0 * L * 2 - s.pl);
-    const to = Math.min(s.w, (g0 + group) * L * 2 - s.pl + 1);
-    /** Output row o, x's row `base` at r15: rows 2o − pt (carried), + 1 and + 2 (carried on). */
-    const row = (o: number, base: number) => {
-      const r1 = 2 * o - s.pt + 1, r2 = r1 + 1;
-      prefetchRows(a, s, [r1 - base, r2 - base], from, to);
-      for (let k = 0; k < group; k++) {
-        if (valid(r1)) {
-          fold(H, (r1 - base) * s.w, g0 + k);
-          v.op("max", ACC, carry(k), H);
-        } else v.move(ACC, carry(k));
-        if (valid(r2)) {
-          fold(carry(k), (r2 - base) * s.w, g0 + k);
-          v.op("max", ACC, ACC, carry(k));
-        } else v.move(carry(k), NINF);
-        storeColumns(v, ow, (g0 + k) * L, ACC);
-      }
-    };
-    const inside = (o: number) => valid(2 * o - s.pt + 1) && valid(2 * o - s.pt + 2);
-    emitRows(a, F, { oh, ow, w: s.w, step: 2 }, inside, (o) => 2 * o - s.pt, row);
-  }
+    },
+    emitStore: (k) => storeColumns(v, ow, k * L, ACC),
+    startGroup: (g0, group) => {
+      masks = maskCache(a, K_MASKS, 2);
+      from = Math.max(0, g0 * L * 2 - s.pl);
+      to = Math.min(s.w, (g0 + group) * L * 2 - s.pl + 1);
+    },
+    startRow: (o, base) => {
+      const r1 = 2 * o - s.pt + 1;
+      prefetchRows(a, s, [r1 - base, r1 + 1 - base], from, to);
+    },
+  });
   // A NaN in the plane: the general kernel makes it again.
   const done: Label = a.label();
   a.emit("kortestw", KREG[K_ANY], KREG[K_ANY]);

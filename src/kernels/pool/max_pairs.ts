@@ -23,9 +23,10 @@
  *
  * @module
  */
-import { type Assembler, type Mem, ptr, qword, r14, r15, rsp } from "../../../asm/mod.ts";
+import { type Assembler, type Mem, ptr, r14, r15 } from "../../../asm/mod.ts";
 import { f32, type Vec } from "../vec.ts";
-import { emitRows, type MaxInPlaceFrame, maxSharedServes } from "./max_in_place.ts";
+import { type MaxInPlaceFrame, maxSharedServes } from "./max_in_place.ts";
+import { emitSharedRows } from "./shared_rows.ts";
 import { poolShape, type PoolSpec } from "./spec.ts";
 
 /** Positions per vector. */
@@ -50,15 +51,19 @@ export function maxPairsServes(s: PoolSpec, level: string): boolean {
  */
 export function emitMaxPairs(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
   const a = v.a;
-  const { oh, ow } = poolShape(s);
+  const { ow } = poolShape(s);
   const vectors = Math.ceil(ow / L);
-  const valid = (r: number) => r >= 0 && r < s.h;
   v.move(NINF, f32(-Infinity));
   v.zero(NANS);
-  for (let g0 = 0; g0 < vectors; g0 += GROUP) {
-    const group = Math.min(GROUP, vectors - g0);
+  emitSharedRows(v, s, F, {
+    lanes: L,
+    group: GROUP,
+    ninf: NINF,
+    acc: ACC,
+    fold: H,
+    carry: CARRY,
     /** dst = input row `row` (elements past r15) folded left, centre, right for vector k. */
-    const fold = (dst: number, row: number, k: number) => {
+    emitFold: (dst, row, k) => {
       const c0 = 2 * k * L - s.pl;
       load(a, v, s, PA, row, c0);
       load(a, v, s, PB, row, c0 + L);
@@ -75,34 +80,13 @@ export function emitMaxPairs(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
       a.emit("vshufps", v.r(QB), v.r(QA), v.r(QB), 0xdd); // right: c0 + 2l + 2
       v.op("max", dst, PA, T);
       v.op("max", dst, dst, QB);
-    };
-    const carry = (k: number) => CARRY + k;
-    a.emit("mov", r15, qword(rsp, F.X));
-    for (let k = 0; k < group; k++) {
-      if (valid(-s.pt)) fold(carry(k), -s.pt * s.w, g0 + k);
-      else v.move(carry(k), NINF);
-    }
-    a.emit("mov", r14, qword(rsp, F.Y));
-    /** Output row o, x's row `base` at r15: rows 2o − pt (carried), + 1 and + 2 (carried on). */
-    const row = (o: number, base: number) => {
-      const r1 = 2 * o - s.pt + 1, r2 = r1 + 1;
-      for (let k = 0; k < group; k++) {
-        if (valid(r1)) {
-          fold(H, (r1 - base) * s.w, g0 + k);
-          v.op("max", ACC, carry(k), H);
-        } else v.move(ACC, carry(k));
-        if (valid(r2)) {
-          fold(carry(k), (r2 - base) * s.w, g0 + k);
-          v.op("max", ACC, ACC, carry(k));
-        } else v.move(carry(k), NINF);
-        a.emit("vpermpd", v.r(ACC), v.r(ACC), IN_ORDER);
-        const c = (g0 + k) * L, lanes = Math.min(L, ow - c);
-        v.store(r14, c * 4, ACC, lanes < L ? v.tail(lanes, 1, TAIL_MASK) : undefined);
-      }
-    };
-    const inside = (o: number) => valid(2 * o - s.pt + 1) && valid(2 * o - s.pt + 2);
-    emitRows(a, F, { oh, ow, w: s.w, step: 2 }, inside, (o) => 2 * o - s.pt, row);
-  }
+    },
+    emitStore: (k) => {
+      a.emit("vpermpd", v.r(ACC), v.r(ACC), IN_ORDER);
+      const c = k * L, lanes = Math.min(L, ow - c);
+      v.store(r14, c * 4, ACC, lanes < L ? v.tail(lanes, 1, TAIL_MASK) : undefined);
+    },
+  });
   a.emit("vtestps", v.r(NANS), v.r(NANS)); // ZF: no lane unordered
 }
 
