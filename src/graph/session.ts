@@ -81,10 +81,12 @@ export interface SessionOptions {
    */
   shortRunsInline?: boolean;
   /**
-   * Symbolic input dims fixed at create, by name (ONNX Runtime's option):
-   * `{ batch: 1 }` makes every input dim named "batch" 1, so feeds must
-   * have it, and create knows the shapes that follow (it packs a batch-1
-   * Linear's weights for one row: graph/weights.ts).
+   * Sizes of symbolic input dims, by name, for create to plan with (ONNX
+   * Runtime's option): with `{ batch: 1 }` create takes every input dim
+   * named "batch" as 1 and knows the shapes that follow (it packs a batch-1
+   * Linear's weights for one row: graph/weights.ts). As in ONNX Runtime
+   * 1.30, feeds of other sizes still run (the weights' layout serves every
+   * size) and `inputMetadata` keeps the names.
    */
   freeDimensionOverrides?: Readonly<Record<string, number>>;
 }
@@ -378,19 +380,11 @@ export class InferenceSession {
     this.#replay = options.replay ?? true;
     this.#shortRunsInline = options.shortRunsInline ?? true;
     this.#env = { jit: this.#jit, weights: new WeightCache(this.#jit), memory };
-    const fixed = options.freeDimensionOverrides;
-    if (fixed !== undefined) {
-      // Own keys only: nothing the options object inherits names a dim.
-      graph.inputs = graph.inputs.map((v) => ({
-        ...v,
-        dims: v.dims?.map((d) => typeof d === "string" && Object.hasOwn(fixed, d) ? fixed[d] : d) ??
-          null,
-      }));
-    }
     this.#graph = graph;
     try {
       this.optimization = optimize(graph, options.graphOptimizationLevel ?? "all", this.#env);
-      prepackWeights(graph, this.#env, staticShapes(graph, this.#env));
+      const shapes = staticShapes(graph, this.#env, options.freeDimensionOverrides ?? {});
+      prepackWeights(graph, this.#env, shapes);
     } catch (e) {
       this.#jit.close(); // a model folding fails on frees its code and workers now
       throw e;

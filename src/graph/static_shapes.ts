@@ -1,7 +1,7 @@
 /**
- * The shapes a graph's values have whatever is fed, known at create: a
- * graph whose inputs have fixed dims (as declared, or fixed by
- * `freeDimensionOverrides`) gives them to the nodes after them, as far as
+ * The shapes a graph's values have when fed as create expects: inputs
+ * whose dims are fixed (as declared, or a symbolic dim given a size by
+ * `freeDimensionOverrides`) give them to the nodes after them, as far as
  * shape inference alone reaches. Create uses them to pack weights for the
  * shape they will be read in (a GEMM's B for one row of A: weights.ts).
  *
@@ -14,18 +14,25 @@ import { inferNode } from "./plan.ts";
 
 /**
  * Value name → its meta, for the values whose shapes follow from the
- * inputs with fixed dims and the constants. A value left out is not known
- * (an input with a symbolic dim, anything after it, a branch's values).
+ * inputs with fixed dims (`sizes`: symbolic dims' sizes by name) and the
+ * constants. A value left out is not known (an input with a symbolic dim
+ * of no given size, anything after it, a branch's values).
  */
-export function staticShapes(graph: Graph, env: Env): Map<string, Meta> {
+export function staticShapes(
+  graph: Graph,
+  env: Env,
+  sizes: Readonly<Record<string, number>>,
+): Map<string, Meta> {
   const metas = new Map<string, Meta>();
   for (const [name, t] of graph.constants) {
     metas.set(name, { type: t.type, dims: t.dims, data: t.data });
   }
   for (const v of graph.inputs) {
-    const dims = v.dims;
-    if (dims === null || !dims.every((d): d is number => typeof d === "number")) continue;
-    metas.set(v.name, { type: v.type, dims: dims.slice(), data: null });
+    if (v.dims === null) continue;
+    // A symbolic dim by its given size (own keys only: nothing the options inherit names one).
+    const dims = v.dims.map((d) => typeof d === "string" && Object.hasOwn(sizes, d) ? sizes[d] : d);
+    if (!dims.every((d): d is number => typeof d === "number")) continue;
+    metas.set(v.name, { type: v.type, dims, data: null });
   }
   for (const n of graph.nodes) {
     const def = opDef(n.op, n.domain);
