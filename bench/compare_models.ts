@@ -19,7 +19,7 @@
  *                            [--tune] [--rounds 9] [--ms 1500] [--fixed-dims]
  *
  * --fixed-dims: every session, ours and ORT's, made with
- * `freeDimensionOverrides` giving each symbolic input dim the feeds.
+ * `freeDimensionOverrides` giving each symbolic input dim the feeds'
  * size (a deployment that runs one shape: the zoo's models declare a
  * symbolic batch).
  *
