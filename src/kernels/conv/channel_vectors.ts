@@ -82,8 +82,17 @@ const WEIGHTS_AHEAD = 4096;
  */
 const NEXT_BLOCK_TILES = 32;
 
-/** Planes ahead of x the NCHW k loop fetches (see ChannelVectorTile.xAhead). */
-const X_AHEAD_PLANES = 2;
+/**
+ * Planes ahead of x the NCHW k loop fetches (see ChannelVectorTile.xAhead),
+ * per level. AVX2's k step is half as long (8 lanes): 2 planes were some
+ * 12 cycles ahead, about L2's latency. Zen 3, one thread, x in L2 (`deno
+ * run -A bench/ab.ts --a f35f4ba --b . --conv …`, 2 → 4): 1×1 256→1024
+ * on 14² ×0.969 and ×0.974, 1024→256 ×0.931 of the time; 3×3 256→256 on
+ * 14², 128→128 on 28², 512→2048 and 2048→512 on 7² within ±0.5%; 8 planes
+ * ×0.999 and ×0.947 on the two 14² layers. Whole models (`--model`):
+ * ResNet-50 ×0.992, the ResNet-style CNN ×1.005, MobileNetV2 ×0.979.
+ */
+const X_AHEAD_PLANES = { avx2: 4, avx512: 2 } as const;
 
 /** Kernels of at least this many taps (5×5 and up) loop over their rows (see emitTile). */
 const ROWS_LOOP_TAPS = 25;
@@ -284,7 +293,7 @@ export function channelVectorTile(
     vectors,
     nextBlock: false,
     nextOut: true,
-    xAhead: X_AHEAD_PLANES,
+    xAhead: isa.level === "avx2" ? X_AHEAD_PLANES.avx2 : X_AHEAD_PLANES.avx512,
     icChunk: 0,
     embed: embed && isa.level === "avx512",
     ...(flat ? { flat } : {}),
