@@ -8,9 +8,12 @@
  * @module
  */
 import type { Graph } from "./ir.ts";
-import type { Env, Meta } from "./ops/op.ts";
+import { type Env, type Meta, sizeOf } from "./ops/op.ts";
 import { opDef } from "./ops/registry.ts";
 import { inferNode } from "./plan.ts";
+
+/** Most elements of an output computed at create (a shape's, an index's). */
+const MAX_FOLDED_ELEMENTS = 64;
 
 /**
  * Value name → its meta, for the values whose shapes follow from the
@@ -41,7 +44,15 @@ export function staticShapes(
     const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)));
     if (ins.some((m) => m === undefined)) continue;
     try {
-      const outs = inferNode(n, ins as (Meta | null)[], env);
+      const known = ins as (Meta | null)[];
+      let outs = def.infer(n, known);
+      // Computed only where small (shape arithmetic, whose values later shapes read): a large
+      // node of known inputs is left to the plan, which folds it (optimize already folded those
+      // of constants unless its level is "disabled").
+      const small = outs.every((o) => sizeOf(o.dims) <= MAX_FOLDED_ELEMENTS);
+      if (small && known.every((m) => m === null || m.data !== null)) {
+        outs = inferNode(n, known, env);
+      }
       n.outputs.forEach((name, i) => name !== "" && metas.set(name, outs[i]));
     } catch {
       // A node that does not infer here fails at its plan, with the run's shapes.

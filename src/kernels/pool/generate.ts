@@ -60,7 +60,11 @@ export interface PoolPlan extends KernelPlan {
   segments: number;
   /** Average: the divisor is one constant (null: a table per position). */
   divisor: number | null;
-  /** Max read in place, no planes (max_in_place.ts). */
+  /**
+   * Read in place: AVX-512 max or average with no planes (max_in_place.ts,
+   * max_aligned.ts, average_in_place.ts); AVX2's 3×3/2 max (max_pairs.ts),
+   * the rest of this plan the plane kernel that makes a plane with a NaN.
+   */
   inPlace: boolean;
   /** 8-bit max (max_bytes.ts): by vectors (AVX-512) or byte by byte. */
   bytes?: "vector" | "scalar";
