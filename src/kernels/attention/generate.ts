@@ -55,7 +55,7 @@ import { emitInterleaved } from "../interleave.ts";
 import { Lanes } from "../math/lanes.ts";
 import { emitExpStep } from "../softmax/exp_step.ts";
 import { allocateStreams } from "../streams.ts";
-import { transpose16 } from "../transpose.ts";
+import { transpose16, transpose8 } from "../transpose.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { ATTENTION_ARG, type AttentionSpec, BIAS } from "./spec.ts";
 
@@ -67,7 +67,7 @@ export interface AttentionPlan {
   rows: number;
   /** Vectors of keys (or of v's columns) per tile. */
   vectors: number;
-  /** The keys transposed by 16×16 blocks in registers (AVX-512), else element by element. */
+  /** The keys transposed by blocks in registers (AVX-512 16×16, AVX2 8×8), else element by element. */
   blockTranspose: boolean;
   /** Each key head's values copied into the workspace, rows of whole vectors (valuesCopied). */
   copyValues: boolean;
@@ -160,13 +160,27 @@ function blocksPerPass(s: AttentionSpec, lanes: number, rows: number, l2: number
   return { blocks: Math.max(2, Math.min(8, fit, most)), keyRun: Math.min(256, s.keys) };
 }
 
-/** Tile rows × vectors by level: accumulators, a vector's loads, a broadcast, temporaries. */
+/**
+ * Tile rows × vectors by level: accumulators, a vector's loads, a
+ * broadcast (the AVX2 tail mask in the last register). AVX2's 6×2 takes
+ * 8 loads per 12 FMAs where 3×3 took 6 per 9 (each key's chunk of 24 left
+ * a tile one vector wide): on Zen 3, one thread, `deno run -A
+ * bench/attention_kernel.ts` (BERT's 12 heads of 128×64) 821 → 743 µs,
+ * `--seq 512` 13.6 → 11.7 ms.
+ */
 const TILES: Record<VecLevel, { rows: number; vectors: number }> = {
   avx512: { rows: 6, vectors: 4 },
-  avx2: { rows: 3, vectors: 3 },
+  avx2: { rows: 6, vectors: 2 },
   sse2: { rows: 3, vectors: 3 },
   scalar: { rows: 3, vectors: 3 },
 };
+
+/**
+ * AVX2's tile for fewer than 6 query rows (a decode step): wider, its rows
+ * all there are. Zen 3, `--heads 32 --seq 257 --queries 2`: 2×4 209 µs,
+ * 6×2 263, 3×3 255.
+ */
+const AVX2_FEW_ROWS = { rows: 2, vectors: 4 };
 
 /** Largest displacement a tile's rows may span (a disp32). */
 const MAX_DISP = 2 ** 31 - 1;
@@ -188,10 +202,11 @@ function blocksWithin(
 export function planAttention(s: AttentionSpec, isa: VecLevel, l2 = 1 << 20): AttentionPlan {
   const level = isa === "sse2" && (s.keys % 4 !== 0 || s.vHeadSize % 4 !== 0) ? "scalar" : isa;
   const lanes = vecIsa(level).lanes;
-  const tile = TILES[level];
+  const tile = level === "avx2" && s.queries < 6 ? AVX2_FEW_ROWS : TILES[level];
   const spread = Math.max(s.q.row, s.y.row, s.b.row) * 4 * (tile.rows - 1);
   const rows = spread > MAX_DISP ? 1 : tile.rows;
-  const blockTranspose = level === "avx512" && s.k.row * 4 * 15 <= MAX_DISP;
+  const blockTranspose = (level === "avx512" || level === "avx2") &&
+    s.k.row * 4 * (lanes - 1) <= MAX_DISP;
   return describedAttention(s, {
     isa: level,
     rows,
@@ -239,7 +254,7 @@ function describedAttention(s: AttentionSpec, p: AttentionPlan): AttentionPlan {
     ...p,
     workspaceBytes: attentionLayout(s, lanes, p).bytes,
     description: `${p.isa} attention, ${p.rows} query rows × ${p.vectors * lanes} keys a tile, ` +
-      `keys transposed ${p.blockTranspose ? "by 16×16 blocks" : "element by element"}${
+      `keys transposed ${p.blockTranspose ? `by ${lanes}×${lanes} blocks` : "element by element"}${
         p.copyValues ? ", values copied" : ""
       }${p.blocks > 1 ? `, ${p.blocks} blocks a pass over runs of ${p.keyRun} keys` : ""}`,
   };
@@ -277,7 +292,9 @@ export function generateAttention(
   // Registers of the tiles: accumulators from 0, the vectors loaded, a broadcast, scale,
   // a temporary, the FMA temporary where there is no FMA, the AVX2 tail mask last.
   const ACC = (r: number, j: number) => r * C + j;
-  const LOADED = R * C, BC = LOADED + C, SCALE = BC + 1, T2 = BC + 2, FT = BC + 3;
+  // The scale and the bias's temporary live past the k loop only, in the loaded vectors' and
+  // the broadcast's registers.
+  const LOADED = R * C, BC = LOADED + C, SCALE = LOADED, T2 = BC, FT = BC + 1;
   const MASK = isa.level === "avx2" ? isa.nregs - 1 : -1;
   const tailOf = (lanes: number): Tail => v.tail(lanes, 1, MASK);
 
@@ -337,36 +354,41 @@ export function generateAttention(
   a.emit("ret");
   return a.finish();
 
-  /** The key head's keys (at KH) into the workspace, transposed: 16×16 blocks in registers. */
+  /**
+   * The key head's keys (at KH) into the workspace, transposed: blocks of
+   * L×L in registers (16×16 at AVX-512, 8×8 at AVX2).
+   */
   function transposeByBlocks(): void {
     const kRow4 = s.k.row * 4, D = s.headSize;
+    const transpose = L === 16 ? transpose16 : transpose8;
     const tBlock = (rowsValid: number) => {
       a.emit("mov", r10, r8);
       a.emit("mov", r11, r9);
       const one = (lanes: number) => {
-        const tail = lanes < 16 ? tailOf(lanes) : undefined;
-        for (let p = 0; p < 16; p++) {
+        // (AVX2: the mask register is set here, before the transpose's registers take it.)
+        const tail = lanes < L ? tailOf(lanes) : undefined;
+        for (let p = 0; p < L; p++) {
           if (p < rowsValid) v.load(p, r10, p * kRow4, tail);
           else v.zero(p);
         }
-        const out = transpose16(v);
+        const out = transpose(v);
         for (let j = 0; j < lanes; j++) v.store(r11, j * P4, out[j]);
       };
-      countedLoop(a, rcx, Math.floor(D / 16), () => {
-        one(16);
-        a.emit("add", r10, 64);
-        addImmediate(a, "add", r11, 16 * P4);
+      countedLoop(a, rcx, Math.floor(D / L), () => {
+        one(L);
+        a.emit("add", r10, VBYTES);
+        addImmediate(a, "add", r11, L * P4);
       });
-      if (D % 16) one(D % 16);
+      if (D % L) one(D % L);
     };
     a.emit("mov", r8, qword(rsp, KH));
     a.emit("lea", r9, ptr(r12, lay.keysT));
-    countedLoop(a, r13, Math.floor(s.keys / 16), () => {
-      tBlock(16);
-      addImmediate(a, "add", r8, 16 * kRow4);
-      a.emit("add", r9, 64);
+    countedLoop(a, r13, Math.floor(s.keys / L), () => {
+      tBlock(L);
+      addImmediate(a, "add", r8, L * kRow4);
+      a.emit("add", r9, VBYTES);
     });
-    if (s.keys % 16) tBlock(s.keys % 16);
+    if (s.keys % L) tBlock(s.keys % L);
   }
 
   /** The same, element by element (every level; the padding columns zeroed). */
