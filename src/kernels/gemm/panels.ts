@@ -22,6 +22,7 @@ import { type Assembler, qword, rdi, rsp } from "../../../asm/mod.ts";
 import { advanceSlot, ARG_BLOCK_BYTES, copyArgBlock, frameLoop } from "../abi.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
 import type { DirectPlan } from "./direct.ts";
+import { tileFits } from "./microkernel.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
 /** k steps ahead the tiles prefetch (8 × 256 bytes: 2 KiB ahead in a full panel). */
@@ -62,7 +63,19 @@ export function panelTile(
   // The last panel runs the same tile: its tail (an AVX2 mask register) counts too. Without,
   // 40×100×2000 at AVX2 chose 4×24, which does not fit beside the mask, and fell back to i-k-j.
   const last = lastPanel(s).cols;
-  const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa, last % vecIsa(isa).lanes !== 0);
+  const tail = last % vecIsa(isa).lanes !== 0;
+  const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa, tail);
+  // AVX2's 4×24 cuts a panel of 64 into 24 + 24 + 16, the last tile two vectors wide; 6×16
+  // cuts it into four of the same tile (and beside a tail's mask, where 4×24 does not fit, it
+  // takes the 4 registers 4×16 leaves). Zen 3, one thread, `deno run -A
+  // bench/tune_candidates.ts --gemm MxNxK --panels` (tier 2 measured on its calls, 4×24 → 6×16):
+  // 64×1024×1024 1465 → 1406 µs (1553 → 1474 with --cold), 64×1024×784 1080 → 1071.
+  if (
+    isa === "avx2" && tile.mr === 4 && (tile.nr === 24 || tile.nr === 16) &&
+    tileFits(vecIsa(isa), 6, 2, tile.kSplit, tail ? 1 : 0)
+  ) {
+    Object.assign(tile, { mr: 6, nr: 16 });
+  }
   const nextBlockToL2 = Math.ceil(s.m / tile.mr) >= NEXT_BLOCK_ROW_TILES;
   return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2 };
 }
