@@ -69,7 +69,9 @@ export function panelTile(
   // cuts it into four of the same tile (and beside a tail's mask, where 4×24 does not fit, it
   // takes the 4 registers 4×16 leaves). Zen 3, one thread, `deno run -A
   // bench/tune_candidates.ts --gemm MxNxK --panels` (tier 2 measured on its calls, 4×24 → 6×16):
-  // 64×1024×1024 1465 → 1406 µs (1553 → 1474 with --cold), 64×1024×784 1080 → 1071.
+  // 64×1024×1024 1465 → 1406 µs (1553 → 1474 with --cold), 64×1024×784 1080 → 1071; whole
+  // models (`bench/ab.ts --a 79c40c6 --b ad2f1e5 --model M`, the same bits): mlp64 ×0.978 of
+  // the time at 1 thread and ×0.964 at 2, bert ×0.987.
   if (
     isa === "avx2" && tile.mr === 4 && (tile.nr === 24 || tile.nr === 16) &&
     tileFits(vecIsa(isa), 6, 2, tile.kSplit, tail ? 1 : 0)
