@@ -163,10 +163,11 @@ function blocksPerPass(s: AttentionSpec, lanes: number, rows: number, l2: number
 /**
  * Tile rows × vectors by level: accumulators, a vector's loads, a
  * broadcast (the AVX2 tail mask in the last register). AVX2's 6×2 takes
- * 8 loads per 12 FMAs where 3×3 took 6 per 9 (each key's chunk of 24 left
- * a tile one vector wide): on Zen 3, one thread, `deno run -A
- * bench/attention_kernel.ts` (BERT's 12 heads of 128×64) 821 → 743 µs,
- * `--seq 512` 13.6 → 11.7 ms.
+ * 8 loads per 12 FMAs where 3×3 took 6 per 9 (and each key chunk of 24
+ * left a tile one vector wide). With the 8×8 transposes, on Zen 3, one
+ * thread, `deno run -A bench/attention_kernel.ts [--seq 512]` in checkouts
+ * of 2f831d1 and 79c40c6 alternating: BERT's 12 heads of 128×64 859-910 →
+ * 708-737 µs, at 512 tokens 14.0-14.3 → 11.6-11.9 ms.
  */
 const TILES: Record<VecLevel, { rows: number; vectors: number }> = {
   avx512: { rows: 6, vectors: 4 },
@@ -177,8 +178,10 @@ const TILES: Record<VecLevel, { rows: number; vectors: number }> = {
 
 /**
  * AVX2's tile for fewer than 6 query rows (a decode step): wider, its rows
- * all there are. Zen 3, `--heads 32 --seq 257 --queries 2`: 2×4 209 µs,
- * 6×2 263, 3×3 255.
+ * all there are. Zen 3, `--heads 32 --seq 257 --queries 2` (scratch tile
+ * toggles, one process each): 2×4 209 µs, 6×2 263, 3×3 255. There the
+ * keys' transposes are most of the call: 2f831d1 → 79c40c6 as above,
+ * `--queries 1` 583-592 → 240-254 µs, `--queries 2` 551-555 → 213-215.
  */
 const AVX2_FEW_ROWS = { rows: 2, vectors: 4 };
 
