@@ -111,11 +111,12 @@ for (const isa of LEVELS) {
     using jit = new Jit({ maxIsa: isa, threads: 2, minPartUs: 0, caches: PATH_CACHES });
     const seed = 1600 + LEVELS.indexOf(isa), r = rng(seed);
     // 20×70×2100: long panels, in K blocks.
+    // 1×1001×70: AVX2's whole-panel tile for one row, and its last panel's tail lanes.
     const shapes = [[1, 1024, 300], [1, 10, 1024], [3, 100, 37], [7, 130, 5], [1, 64, 64], [
       20,
       70,
       2100,
-    ]];
+    ], [1, 1001, 70]];
     for (let i = 0; i < 6; i++) shapes.push([int(r, 1, 20), int(r, 1, 300), int(r, 1, 200)]);
     for (const [m, n, k] of shapes) {
       for (const transB of [false, true]) {
@@ -173,6 +174,14 @@ for (const isa of LEVELS) {
     }
     // Every plan built (a last panel's AVX2 tail once left no register for the tile: i-k-j).
     assert.equal(jit.stats().fallbacks, 0, `${isa}: plans fell back`);
+    if (isa === "avx2") {
+      assert.ok(
+        jit.stats().keys.some((k) =>
+          k.key.startsWith("gemm 1x1001x70 ") && k.plan?.includes("1×64")
+        ),
+        "one row of A at AVX2: not the whole-panel tile",
+      );
+    }
     if (isa !== "scalar") {
       assert.ok(
         jit.stats().keys.some((k) =>

@@ -302,6 +302,20 @@ export class Vec {
     this.a.emit("vfmadd231ps", this.r(acc), this.r(x), dword(base, disp).b);
   }
 
+  /**
+   * acc += x · [base+disp] (a whole vector of memory, the FMA's own operand:
+   * no register holds it). Needs FMA.
+   */
+  fmaFrom(acc: number, x: number, base: Reg, disp: number): void {
+    if (!this.isa.fma) throw new Error(`fmaFrom: needs FMA, not ${this.isa.level}`);
+    this.a.emit(
+      "vfmadd231ps",
+      this.r(acc),
+      this.r(x),
+      ptr(base, disp).withSize(this.isa.lanes * 4),
+    );
+  }
+
   /** Scalar lane 0 only: acc += x * y (movss/mulss/addss or vfmadd231ss). */
   fmaScalar(acc: number, x: number, y: number, tmp: number): void {
     const a = this.a;

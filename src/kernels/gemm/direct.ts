@@ -56,6 +56,8 @@ export interface DirectPlan {
   kSplit: number;
   /** AVX-512: broadcast A inside the FMA. */
   embedBroadcast?: boolean;
+  /** B's vectors as the FMAs' memory operands (microkernel.ts `bFromMemory`). */
+  bFromMemory?: boolean;
   /** Loop over row tiles outside, column tiles inside (the naive order of level 0). */
   rowsOuter?: boolean;
   /**
@@ -239,8 +241,9 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     // accumulator sets: kSplit fixes the order of each sum, and an edge tile
     // (wherever a thread's part puts one) must sum as a full tile does.
     const kSplit = p.kSplit;
+    const fromMemory = (p.bFromMemory ?? false) && groups.every((g) => !g.scalar && !g.tail);
     const fits = (rows: number, count: number) =>
-      tileFits(isa, rows, count, kSplit, reserved.length);
+      tileFits(isa, rows, count, kSplit, reserved.length, fromMemory);
     if (mr === p.mr && nr === p.nr && !fits(mr, groups.length)) {
       throw new Error(`direct plan ${p.mr}×${p.nr} ×${p.kSplit} does not fit the registers`);
     }
@@ -291,6 +294,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       first: blocked ? rFirst : true,
       reserved,
       embedBroadcast: p.embedBroadcast,
+      bFromMemory: p.bFromMemory,
       prefetch: p.prefetchAhead ? p.prefetchAhead * bRow : prefetchNext && !buffered ? nr * 4 : 0,
       // Transposed strips (unroll 16): the next strip's Bᵀ rows, one 64-byte
       // column of them per 16 k steps, so each tile pass brings in the

@@ -141,6 +141,12 @@ export interface MicrokernelSpec {
    */
   embedBroadcast?: boolean;
   /**
+   * B's vectors as the FMAs' memory operands, not loaded into registers
+   * first (with one row of A each is read once: the registers go to more
+   * columns). Needs FMA; only where no group is scalar or has a tail.
+   */
+  bFromMemory?: boolean;
+  /**
    * Replaces zeroing the accumulators (kSplit 1): fills the accumulator of
    * (row, group), with the vector registers not holding accumulators free.
    * A convolution split over input-channel blocks reloads its exact partial
@@ -159,9 +165,16 @@ export interface MicrokernelSpec {
  * the k loop needs beside them (B row, broadcast, scratch without FMA) and
  * what the C update needs (alpha, beta, C, scratch without FMA).
  */
-export function registersNeeded(isa: VecIsa, mr: number, groups: number, kSplit: number): number {
+export function registersNeeded(
+  isa: VecIsa,
+  mr: number,
+  groups: number,
+  kSplit: number,
+  bFromMemory = false,
+): number {
   const scratch = isa.fma ? 0 : 1;
-  return kSplit * mr * groups + Math.max(groups + 1 + scratch, 3 + scratch);
+  const bRow = bFromMemory ? 0 : groups;
+  return kSplit * mr * groups + Math.max(bRow + 1 + scratch, 3 + scratch);
 }
 
 /**
@@ -175,8 +188,9 @@ export function tileFits(
   groups: number,
   kSplit: number,
   reserved: number,
+  bFromMemory = false,
 ): boolean {
-  return registersNeeded(isa, mr, groups, kSplit) <= isa.nregs - reserved;
+  return registersNeeded(isa, mr, groups, kSplit, bFromMemory) <= isa.nregs - reserved;
 }
 
 /** Emits the microkernel: zero, k loop, C update. Advances `a.base` and `b.base`. */
@@ -191,7 +205,9 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     throw new Error("vector columns of B must be contiguous (colBytes 4)");
   }
   const nacc = s.kSplit * mr * ng;
-  const need = registersNeeded(v.isa, mr, ng, s.kSplit);
+  const fromMemory = (s.bFromMemory ?? false) && v.isa.fma && !s.embedBroadcast &&
+    groups.every((g) => !g.scalar && !g.tail);
+  const need = registersNeeded(v.isa, mr, ng, s.kSplit, fromMemory);
   if (need > pool.length) {
     throw new Error(
       `microkernel ${mr}×${ng} groups ×${s.kSplit} needs ${need} registers, has ${pool.length}`,
@@ -199,7 +215,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   }
   const acc = (set: number, i: number, g: number) => pool[(set * mr + i) * ng + g];
   const bReg = (g: number) => pool[nacc + g];
-  const spare = pool.slice(nacc + ng);
+  const spare = pool.slice(nacc + (fromMemory ? 0 : ng));
   const tmp = v.isa.fma ? -1 : spare.pop()!;
   const bcast = spare.length >= 2 ? [spare[0], spare[1]] : [spare[0]];
 
@@ -242,12 +258,12 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
         a.emit(s.stream.hint ?? "prefetcht0", byte(base, off));
       }
     }
-    for (let g = 0; g < ng; g++) {
+    const bDisp = (g: number) =>
+      (bAt ?? (s.bSteps ? s.bSteps[u] : u * s.b.rowBytes)) + groups[g].col * s.b.colBytes;
+    for (let g = 0; g < ng && !fromMemory; g++) {
       const grp = groups[g];
-      const disp = (bAt ?? (s.bSteps ? s.bSteps[u] : u * s.b.rowBytes)) +
-        grp.col * s.b.colBytes;
-      if (grp.scalar) v.loadScalar(bReg(g), s.b.base, disp);
-      else v.load(bReg(g), s.b.base, disp, grp.tail ?? undefined);
+      if (grp.scalar) v.loadScalar(bReg(g), s.b.base, bDisp(g));
+      else v.load(bReg(g), s.b.base, bDisp(g), grp.tail ?? undefined);
     }
     if (s.prefetch) {
       const bytes = s.prefetchBytes ?? Math.min(s.b.rowBytes, 128);
@@ -269,7 +285,8 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       const t = bcast[bc++ % bcast.length];
       v.broadcast(t, s.a.base, disp);
       for (let g = 0; g < ng; g++) {
-        if (groups[g].scalar && v.isa.lanes > 1) v.fmaScalar(acc(set, i, g), bReg(g), t, tmp);
+        if (fromMemory) v.fmaFrom(acc(set, i, g), t, s.b.base, bDisp(g));
+        else if (groups[g].scalar && v.isa.lanes > 1) v.fmaScalar(acc(set, i, g), bReg(g), t, tmp);
         else v.fma(acc(set, i, g), bReg(g), t, tmp);
       }
     }
