@@ -14,7 +14,8 @@
  * The tiles prefetch B a few k steps ahead: a panel is one sequential
  * stream, read once, and the prefetches keep it at the read bound (Zen 5,
  * 1×1024×1024 from L3: 95-101% of the read bound measured in the same run
- * of `bench/gemv_layouts.ts`). Tier 2 tries 0, 4 and 16 steps on live calls.
+ * of `bench/gemv_layouts.ts`). Tier 2 tries 0, 4 and 16 steps on live calls. (AVX2's tile
+ * for one row of A reads a whole panel in order and prefetches nothing: see `panelTile`.)
  *
  * @module
  */
@@ -84,10 +85,11 @@ export function panelTile(
     // read each panel in two passes, half of every row's lines each. A tile of the whole
     // panel, B the FMAs' own memory operand (8 accumulators, 8 chains), reads it once in
     // order, and the hardware's prefetch keeps up without ours. Zen 3, `deno run -A
-    // bench/gemv_layouts.ts [--cold] --shapes 1x1000x2048,1x1024x1024`, panels (scratch
-    // toggle, two runs each, one thread): cold 684-694 → 499-525 µs and 325-336 → 237-239
-    // (the dot products over Bᵀ 426-461 and 239-250 in the same runs); hot 140-145 → 125-127
-    // and 64-65 → 56-60. Prefetching 16 steps ahead as well: cold 524-538 and 259-267.
+    // bench/gemv_layouts.ts --cold --shapes 1x1000x2048,1x1024x1024`, checkouts of 9c4dc1c and
+    // ef11b4f alternating, two runs each, panels at 1 / 2 threads: 743-757 → 489-535 / 461-489
+    // → 377-401 µs and 320-332 → 236-246 / 247-255 → 204-210 (the dot products over Bᵀ 412-449
+    // and 236-255 at 1 thread). Prefetching 16 steps ahead as well (a scratch toggle) lost
+    // 5-10% cold.
     return { ...tile, nr: p, kSplit: 1, unroll: 2, bFromMemory: true, nextBlockToL2 };
   }
   return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2 };
