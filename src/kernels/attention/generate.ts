@@ -292,11 +292,10 @@ export function generateAttention(
   const R = plan.rows, C = plan.vectors;
   const bias = (s.bias & BIAS.PRESENT) !== 0;
   const perKv = s.heads / s.kvHeads;
-  // Registers of the tiles: accumulators from 0, the vectors loaded, a broadcast, scale,
-  // a temporary, the FMA temporary where there is no FMA, the AVX2 tail mask last.
+  // Registers of the tiles: accumulators from 0, the vectors loaded, a broadcast, the FMA
+  // temporary where there is no FMA, the AVX2 tail mask last. The scale and the bias's
+  // temporary live past the k loop only, in the loaded vectors' and the broadcast's registers.
   const ACC = (r: number, j: number) => r * C + j;
-  // The scale and the bias's temporary live past the k loop only, in the loaded vectors' and
-  // the broadcast's registers.
   const LOADED = R * C, BC = LOADED + C, SCALE = LOADED, T2 = BC, FT = BC + 1;
   const MASK = isa.level === "avx2" ? isa.nregs - 1 : -1;
   const tailOf = (lanes: number): Tail => v.tail(lanes, 1, MASK);
