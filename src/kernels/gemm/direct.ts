@@ -37,6 +37,7 @@ import {
   emitMicrokernel,
   emitTileUpdate,
   type MicrokernelSpec,
+  readsBFromMemory,
   tileFits,
   updateRegisters,
 } from "./microkernel.ts";
@@ -241,7 +242,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     // accumulator sets: kSplit fixes the order of each sum, and an edge tile
     // (wherever a thread's part puts one) must sum as a full tile does.
     const kSplit = p.kSplit;
-    const fromMemory = (p.bFromMemory ?? false) && groups.every((g) => !g.scalar && !g.tail);
+    const fromMemory = readsBFromMemory(isa, groups, p.bFromMemory ?? false, p.embedBroadcast);
     const fits = (rows: number, count: number) =>
       tileFits(isa, rows, count, kSplit, reserved.length, fromMemory);
     if (mr === p.mr && nr === p.nr && !fits(mr, groups.length)) {

@@ -178,6 +178,21 @@ export function registersNeeded(
 }
 
 /**
+ * Whether a tile asked for `bFromMemory` reads B from memory: with FMA,
+ * without AVX-512's embedded broadcast, where no group is scalar or has a
+ * tail (those load into registers as without it). The planner's register
+ * rule and the microkernel both ask this.
+ */
+export function readsBFromMemory(
+  isa: VecIsa,
+  groups: ColumnGroup[],
+  asked: boolean,
+  embedBroadcast = false,
+): boolean {
+  return asked && isa.fma && !embedBroadcast && groups.every((g) => !g.scalar && !g.tail);
+}
+
+/**
  * Whether a tile of `mr` rows × `groups` column groups with `kSplit`
  * accumulator sets fits the register file beside `reserved` registers: the
  * one register rule, shared by the planner and the generators.
@@ -205,8 +220,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     throw new Error("vector columns of B must be contiguous (colBytes 4)");
   }
   const nacc = s.kSplit * mr * ng;
-  const fromMemory = (s.bFromMemory ?? false) && v.isa.fma && !s.embedBroadcast &&
-    groups.every((g) => !g.scalar && !g.tail);
+  const fromMemory = readsBFromMemory(v.isa, groups, s.bFromMemory ?? false, s.embedBroadcast);
   const need = registersNeeded(v.isa, mr, ng, s.kSplit, fromMemory);
   if (need > pool.length) {
     throw new Error(

@@ -91,7 +91,9 @@ export function panelTile(
     // → 377-401 µs and 320-332 → 236-246 / 247-255 → 204-210 (the dot products over Bᵀ 412-449
     // and 236-255 at 1 thread). Prefetching 16 steps ahead as well (a scratch toggle) lost
     // 5-10% cold.
-    return { ...tile, nr: p, kSplit: 1, unroll: 2, bFromMemory: true, nextBlockToL2 };
+    // (prefetchAhead 0 stated: tier 2 then tries 4 and 16 steps, not a copy of this plan.)
+    const none = { prefetchAhead: 0, nextBlockToL2 };
+    return { ...tile, nr: p, kSplit: 1, unroll: 2, bFromMemory: true, ...none };
   }
   return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2 };
 }

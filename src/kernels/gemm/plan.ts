@@ -135,6 +135,7 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   if (d.transposeStrips) parts.push(", Bᵀ transposed strip by strip");
   else if (d.transposeB) parts.push(", Bᵀ transposed first");
   else if (d.copyStrips) parts.push(", B copied strip by strip");
+  if (d.bFromMemory) parts.push(", B the FMAs' operand");
   if (d.prefetchNext) parts.push(", next B strip prefetched");
   if (d.prefetchAhead) parts.push(`, B prefetched ${d.prefetchAhead} k steps ahead`);
   if (d.nextBlockToL2) parts.push(", next block to L2");
