@@ -437,8 +437,8 @@ export function emitDepthwiseGroup(
           // lanes past the row land on the next rows of the tile, whose stores (next) write
           // over them; the tile's last rows masked. On AMD a vmaskmovps store is microcoded:
           // Zen 3, one thread, `deno run -A bench/tune_candidates.ts --conv 1,C,H,H,C,3,1,C
-          // --packed` (scratch toggle, tier 1): 7²×960 54.3-55.0 → 38.0-38.5 µs, 14²×576
-          // 85.8-86.4 → 63.3.
+          // --packed` (tier 1) in checkouts of adcd1f6~1 and 8627b23 alternating: 7²×960
+          // 54.2-54.3 → 38.0-38.8 µs, 14²×576 86.2-86.4 → 63.5-63.6.
           if (lanes < L && avx2 && c0 === 0 && nv * L >= g.ow && disp + 4 * L <= rows * g.ow * 4) {
             a.emit("vmovups", mem(rbp), v.r(out));
           } else if (lanes < L && avx2) a.emit("vmaskmovps", mem(rbp), v.r(MASK), v.r(out));
