@@ -7,6 +7,7 @@ import { int, pick } from "./helpers/random.ts";
 import { runGemmCode } from "./helpers/gemm_run.ts";
 import { gemmSpec } from "./helpers/gemm_spec.ts";
 import { type GemmPlan, type GemmSpec, generateGemm } from "../src/kernels/gemm/mod.ts";
+import { planGemm } from "../src/kernels/gemm/plan.ts";
 import { stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { tileFits } from "../src/kernels/gemm/microkernel.ts";
 import { decodeActivation, readActivation } from "../src/kernels/unary/read.ts";
@@ -175,6 +176,7 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
           embedBroadcast: r() < 0.5,
           prefetchAhead: bPanel ? pick(r, [0, 8]) : 0,
           epilogueByPass: r() < 0.3,
+          epilogueByPanel: bPanel > 0 && r() < 0.4,
           transposeB,
           transposeStrips,
           copyStrips,
@@ -298,4 +300,41 @@ Deno.test("gemm epilogue in the direct driver: applied on the accumulators where
   // 9×48: 27 accumulators leave 5, too few for GELU: the pass.
   assert.equal(byPass(spec(18, 96, 40, "gelu"), plan(9, 48)), true);
   assert.equal(byPass(spec(18, 96, 40, "relu"), plan(9, 48)), false, "relu takes one temporary");
+});
+
+Deno.test("gemm epilogue, B in panels: by a pass over each panel where the tile's registers do not hold the activation", () => {
+  // Planning and generation only: every level, whatever this machine runs.
+  const spec = (m: number, act: Activation | undefined): GemmSpec => {
+    const key = new Int32Array(3);
+    if (act !== undefined) readActivation("test", act, key, 0);
+    const activation = decodeActivation(key, 0);
+    return {
+      ...gemmSpec({ m, n: 3072, k: 768 }),
+      ldb: 64,
+      bPanel: 64,
+      epilogue: { bias: true, activation },
+    };
+  };
+  const byPanel = (s: GemmSpec, isa: "avx2" | "avx512") => {
+    const p = planGemm(s, isa);
+    const d = p.direct!;
+    assert.equal(p.path, "direct");
+    // The field, the description and the code agree: a per-tile pass saves rcx first.
+    assert.equal(
+      p.description.includes("epilogue by a pass over each panel"),
+      d.epilogueByPanel ?? false,
+    );
+    const perTile = /^\s*push rcx\b/m.test(generateGemm(s, p, { listing: true }).listing());
+    if (d.epilogueByPanel) assert.equal(perTile, false, "no tile pass beside the panel's");
+    return { byPanel: d.epilogueByPanel ?? false, tile: `${d.mr}×${d.nr}` };
+  };
+  // AVX2's 6×16 leaves 4 registers: GELU's 7 do not fit, ReLU's and the bias's do.
+  assert.deepEqual(byPanel(spec(128, "gelu"), "avx2"), { byPanel: true, tile: "6×16" });
+  assert.deepEqual(byPanel(spec(128, "silu"), "avx2"), { byPanel: true, tile: "6×16" });
+  assert.deepEqual(byPanel(spec(128, "relu"), "avx2"), { byPanel: false, tile: "6×16" });
+  assert.deepEqual(byPanel(spec(128, undefined), "avx2"), { byPanel: false, tile: "6×16" });
+  // One row at AVX2: the 1×64 tile's 8 accumulators leave room for GELU.
+  assert.deepEqual(byPanel(spec(1, "gelu"), "avx2"), { byPanel: false, tile: "1×64" });
+  // AVX-512's tiles hold GELU beside them (plan.ts: on the accumulators measured best there).
+  assert.equal(byPanel(spec(128, "gelu"), "avx512").byPanel, false);
 });

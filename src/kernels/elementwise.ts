@@ -189,11 +189,12 @@ function passBody(
 ): { body: PassBody; count: number } {
   const f = p.f ?? ((_m: Lanes, y: number, x: number) => v.move(y, x));
   const most = p.streams <= 1 ? 1 : p.streams;
-  const streams = allocateStreams(v, registers, 3, most, (m, [x, y]) => f(m, y, x));
+  // The bias is read into the stream's first temporary: dead once added, it is f's to take.
+  const streams = allocateStreams(v, registers, 2, most, (m, [x, y]) => f(m, y, x), p.bias ? 1 : 0);
   const yBase = along ? r11 : PY;
   const body: PassBody = (to, i, disp, how = {}) => {
     const sv = v.retarget(to), st = streams.stream(i);
-    const [x, y, b] = st.fixed;
+    const [x, y] = st.fixed, b = st.temps[0];
     const m = new Lanes(sv, st.temps, st.masks);
     if (how.scalar) sv.loadScalar(x, PX, disp);
     else if (along) sv.loadMem(x, ptr(r11, disp, PX, 1), how.tail);

@@ -35,7 +35,8 @@ export interface Streams {
 /**
  * Sizes the streams of `body` over `pool` and pins constants in the
  * registers left. `body` receives a Lanes over its temporaries and its
- * fixed registers.
+ * fixed registers. `minTemps`: temporaries each stream has at least (a
+ * register the caller uses before the body, as the body's first temporary).
  */
 export function allocateStreams(
   v: Vec,
@@ -43,11 +44,12 @@ export function allocateStreams(
   fixed: number,
   most: number,
   body: (m: Lanes, fixed: number[]) => void,
+  minTemps = 0,
 ): Streams {
   const dryVec = new Vec(new Assembler(), v.isa);
   const probe = new Lanes(dryVec, pool.slice(fixed));
   body(probe, pool.slice(0, fixed));
-  const per = fixed + (pool.length - fixed - probe.lowWater);
+  const per = fixed + Math.max(minTemps, pool.length - fixed - probe.lowWater);
   const count = Math.max(1, Math.min(most, Math.floor(pool.length / per)));
   const spare = pool.slice(count * per);
   dryVec.constantUses().slice(0, spare.length).forEach((c, i) => v.pin(c, spare[i]));

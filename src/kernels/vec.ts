@@ -667,11 +667,22 @@ export class Vec {
    * AVX2/AVX-512: dst[i] = table[idx[i] mod lanes] (vpermps; a pinned table
    * is read from its register). AVX-512 with `keep` (an opmask): lanes
    * outside it become +0.
+   *
+   * AVX2 reads a table in memory by a load into dst, then the register
+   * form: Zen 3 issues `vpermps ymm, ymm, m256` one every 2 cycles, the
+   * load and the register form one a cycle (12 independent chains, a
+   * scratch probe after bench/shuffle_rates.ts's: 2.00 and 1.03 cycles).
    */
   lookup(dst: number, idx: number, table: Konst, keep?: Mask): void {
     if (keep && !("k" in keep)) throw new Error("lookup: the mask must be an opmask");
     const to = keep ? this.r(dst).k(keep.k).z : this.r(dst);
-    this.a.emit("vpermps", to, this.r(idx), this.#src(table));
+    const pinned = this.pinned(table);
+    if (pinned >= 0) return void this.a.emit("vpermps", to, this.r(idx), this.r(pinned));
+    if (this.isa.level === "avx2" && dst !== idx) {
+      this.a.emit("vmovups", this.r(dst), this.konst(table));
+      return void this.a.emit("vpermps", to, this.r(idx), this.r(dst));
+    }
+    this.a.emit("vpermps", to, this.r(idx), this.konst(table));
   }
 
   /** dst = √x, correctly rounded. */

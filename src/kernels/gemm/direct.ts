@@ -72,6 +72,15 @@ export interface DirectPlan {
    */
   epilogueByPass?: boolean;
   /**
+   * B in panels: the epilogue by one pass over each panel's C once its
+   * driver has run (generate.ts), not per tile. Where the tile leaves too
+   * few registers for the activation (AVX2's 6×16 and GELU), the pass
+   * over each stored tile ran its rows one after another behind the tile's
+   * stores; over a panel's m×64 its rows are 8 vectors each, interleaved,
+   * and the panel's C is still in L1/L2 (see plan.ts for the figures).
+   */
+  epilogueByPanel?: boolean;
+  /**
    * AVX-512 with Bᵀ: first transpose B into the workspace as k rows of this
    * many floats (16×16 blocks in registers), then run on it as on a plain B.
    */
@@ -129,6 +138,24 @@ export interface DirectPlan {
 }
 
 const USED = [rbx, rbp, r12, r13, r14, r15];
+
+/**
+ * Whether the plan's full tile applies `s`'s epilogue on its accumulators
+ * (`tileFinish`): what the C update and the activation take fits beside
+ * them. The driver decides each tile by the same count (`finishFits`).
+ */
+export function tileFinishesInRegisters(isa: VecIsa, s: GemmSpec, p: DirectPlan): boolean {
+  if (s.epilogue === undefined) return true;
+  const reserved = isa.level === "avx2" && s.n % isa.lanes !== 0 ? 1 : 0;
+  const accumulators = p.mr * Math.ceil(p.nr / isa.lanes);
+  return isa.nregs - reserved - accumulators >= finishRegisters(isa, s);
+}
+
+/** Registers the C update and the epilogue on the accumulators take. */
+function finishRegisters(isa: VecIsa, s: GemmSpec): number {
+  return tileFinishRegisters(isa, s) +
+    Math.max(updateRegisters(isa, s, true), updateRegisters(isa, s, false));
+}
 
 /** Emits `void gemm(args)` computing the whole spec without packing. Requires !transB. */
 export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: DirectPlan): void {
@@ -223,10 +250,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
    * applied there, on the accumulators (`tileFinish`), where what the
    * update and the activation take fits them, and no column is scalar.
    */
-  const finishNeeds = tileEpilogue
-    ? tileFinishRegisters(isa, s) +
-      Math.max(updateRegisters(isa, s, true), updateRegisters(isa, s, false))
-    : 0;
+  const finishNeeds = tileEpilogue ? finishRegisters(isa, s) : 0;
   const finishFits = (rows: number, pass: ColumnGroup[]) =>
     pass.every((g) => !g.scalar) &&
     isa.nregs - reserved.length - rows * pass.length >= finishNeeds;

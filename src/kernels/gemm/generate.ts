@@ -34,8 +34,11 @@ export function generateGemm(
   const s: GemmSpec = batch > 1 ? { ...spec, batch: 1, strideA: 0, strideB: 0, strideC: 0 } : spec;
   if (batch > 1 && s.m > 0 && s.n > 0) emitBatchLoop(a, spec, batch);
   // The direct driver applies the epilogue per strip of C itself (epilogue.ts).
-  const inDriver = plan.path === "direct" && !plan.direct!.rowsOuter;
-  const epilogue = s.epilogue !== undefined && s.m > 0 && s.n > 0 && !inDriver;
+  // B in panels, the epilogue by a pass over each panel's C after its driver (DirectPlan).
+  const perPanel = s.epilogue !== undefined && s.bPanel !== undefined && s.m > 0 &&
+    plan.path === "direct" && (plan.direct!.epilogueByPanel ?? false);
+  const inDriver = plan.path === "direct" && !plan.direct!.rowsOuter && !perPanel;
+  const epilogue = s.epilogue !== undefined && s.m > 0 && s.n > 0 && !inDriver && !perPanel;
   const driver = a.label();
   if (epilogue) {
     // The driver runs as a subroutine, then one pass over C adds the bias and
@@ -77,7 +80,20 @@ export function generateGemm(
   const reads = plan.path !== "empty" && plan.path !== "scale";
   // Drivers see the epilogue only where they apply it.
   const driven: GemmSpec = inDriver ? s : { ...s, epilogue: undefined };
-  if (s.bPanel && reads) emitPanelGemm(a, driven, one);
+  if (s.bPanel && reads && perPanel) {
+    // Each panel's driver as a subroutine, then the pass over the panel's C (its bias
+    // advanced with it by emitPanelGemm): the same code as after the whole call's driver.
+    emitPanelGemm(a, s, (ps) => {
+      const panel = a.label();
+      a.emit("push", rdi);
+      a.emit("call", panel);
+      a.emit("pop", rdi);
+      emitEpilogue(a, ps, plan.isa);
+      a.emit("ret");
+      a.bind(panel);
+      one({ ...ps, epilogue: undefined });
+    });
+  } else if (s.bPanel && reads) emitPanelGemm(a, driven, one);
   else one(driven);
   return a.finish();
 }
