@@ -177,6 +177,7 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
           prefetchAhead: bPanel ? pick(r, [0, 8]) : 0,
           epilogueByPass: r() < 0.3,
           epilogueByPanel: bPanel > 0 && r() < 0.4,
+          rowsOuter: !transposeStrips && !copyStrips && r() < 0.3,
           transposeB,
           transposeStrips,
           copyStrips,

@@ -93,7 +93,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   };
   // An activation's epilogue on the accumulators or by a pass over the stored tile (first:
   // only epilogue calls have it, and the candidate cap would cut it last).
-  if (s.epilogue?.activation && !d.rowsOuter) {
+  if (s.epilogue?.activation) {
     // B in panels: by each panel's pass, or per tile as the tile's registers allow.
     if (s.bPanel) out.push(make({ ...d, epilogueByPanel: !d.epilogueByPanel }));
     if (!d.epilogueByPanel) out.push(make({ ...d, epilogueByPass: !d.epilogueByPass }));

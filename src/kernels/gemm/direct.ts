@@ -140,6 +140,16 @@ export interface DirectPlan {
 const USED = [rbx, rbp, r12, r13, r14, r15];
 
 /**
+ * Whether the driver applies the epilogue per tile (else generate.ts runs
+ * it over C after the driver): everywhere but row tiles outside over a Bᵀ
+ * read in place (the scalar level 0's), where a tile's column is not where
+ * B's walk says (columns 4 bytes apart) and C's walk also moves down rows.
+ */
+export function driverAppliesEpilogue(spec: GemmSpec, isa: VecIsa, p: DirectPlan): boolean {
+  return !p.rowsOuter || !spec.transB || (isa.level === "avx512" && (p.transposeB ?? 0) > 0);
+}
+
+/**
  * Whether the plan's full tile applies `s`'s epilogue on its accumulators
  * (`tileFinish`): what the C update and the activation take fits beside
  * them. The driver decides each tile by the same count (`finishFits`).
@@ -181,9 +191,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   // The K-block loop's remaining k moves to the stack where rcx carries a prefetch stream.
   const kRemOnStack = buffered || nextBlock;
   saveRegisters(a, USED);
-  // The epilogue in the driver, per tile after its last K block
-  // (epilogue.ts); not in the row-tiles-outside order (level 0's).
-  const tileEpilogue = s.epilogue !== undefined && !p.rowsOuter;
+  // The epilogue in the driver, per tile after its last K block (epilogue.ts).
+  const tileEpilogue = s.epilogue !== undefined && driverAppliesEpilogue(spec, isa, p);
   if (tileEpilogue) {
     // [rsp]: the bias pointer, below the slots that follow (16 bytes: the
     // stack keeps its alignment).
@@ -345,6 +354,16 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   };
 
   /**
+   * Where the tile's column is, as bytes from the first column: C's column
+   * walk with column tiles outside; B's with row tiles outside, where C's
+   * walk also moves down the rows (B's columns are 4 bytes apart there:
+   * row tiles outside never read a strip buffer, and Bᵀ is transposed first).
+   */
+  const tileColumn = p.rowsOuter ? { at: rBcol, first: rB0 } : { at: rCcol, first: rC0 };
+  if (tileEpilogue && p.rowsOuter && srcCol !== 4) {
+    throw new Error("B's columns are not 4 bytes apart");
+  }
+  /**
    * The C update of a tile pass with the epilogue applied on its way to C
    * in the last K block (epilogue.ts `tileFinish`); earlier blocks store
    * their sums as they are.
@@ -366,8 +385,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     // rdx (B's walk, free after the k loop): this column strip's first bias.
     const bias = s.epilogue!.bias;
     if (bias) {
-      a.emit("mov", rdx, rCcol);
-      a.emit("sub", rdx, rC0);
+      a.emit("mov", rdx, tileColumn.at);
+      a.emit("sub", rdx, tileColumn.first);
       a.emit("add", rdx, qword(rsp, slotsAbove));
     }
     emitTileUpdate(v, kernel, acc, free, tileFinish(v, s, bias ? rdx : undefined));
@@ -385,8 +404,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     }
     emitTileEpilogue(a, isa, s, rows, cols, {
       tile: rCt,
-      column: rCcol,
-      first: rC0,
+      column: tileColumn.at,
+      first: tileColumn.first,
       biasSlot: slotsAbove,
     });
     if (tail) v.tail(tail.lanes, 1, isa.nregs - 1); // the pass took its mask
@@ -461,20 +480,22 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     // Row tiles outside: the naive order (level 0).
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCcol, rC0);
+    // rCcol back to the row's start by a subtraction, not a push: the tiles' epilogue reads
+    // slots at fixed offsets from rsp.
+    const fullColumns = Math.floor(s.n / p.nr);
     const row = (mr: number) => {
       a.emit("mov", rBcol, rB0);
-      a.emit("push", rCcol);
-      countedLoop(a, rJ, Math.floor(s.n / p.nr), () => {
+      countedLoop(a, rJ, fullColumns, () => {
         a.emit("mov", rCt, rCcol);
-        tile(mr, p.nr);
+        if (!tile(mr, p.nr)) finishTile(mr, p.nr);
         addImmediate(a, "add", rBcol, p.nr * srcCol);
         addImmediate(a, "add", rCcol, p.nr * 4);
       });
       if (nrEdge) {
         a.emit("mov", rCt, rCcol);
-        tile(mr, nrEdge);
+        if (!tile(mr, nrEdge)) finishTile(mr, nrEdge);
       }
-      a.emit("pop", rCcol);
+      if (fullColumns) addImmediate(a, "sub", rCcol, fullColumns * p.nr * 4);
     };
     countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
       row(p.mr);

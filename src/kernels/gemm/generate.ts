@@ -10,7 +10,7 @@ import { emitRowsPass } from "../elementwise.ts";
 import { Vec, type VecIsa } from "../vec.ts";
 import { ARG } from "./spec.ts";
 import { vecIsa } from "../vec.ts";
-import { emitDirectGemm } from "./direct.ts";
+import { driverAppliesEpilogue, emitDirectGemm } from "./direct.ts";
 import { epiloguePass } from "./epilogue.ts";
 import { emitDotGemm } from "./dot.ts";
 import { emitIkjGemm } from "./ikj.ts";
@@ -37,7 +37,8 @@ export function generateGemm(
   // B in panels, the epilogue by a pass over each panel's C after its driver (DirectPlan).
   const perPanel = s.epilogue !== undefined && s.bPanel !== undefined && s.m > 0 &&
     plan.path === "direct" && (plan.direct!.epilogueByPanel ?? false);
-  const inDriver = plan.path === "direct" && !plan.direct!.rowsOuter && !perPanel;
+  const inDriver = plan.path === "direct" && !perPanel &&
+    driverAppliesEpilogue(s, isa, plan.direct!);
   const epilogue = s.epilogue !== undefined && s.m > 0 && s.n > 0 && !inDriver && !perPanel;
   const driver = a.label();
   if (epilogue) {

@@ -203,7 +203,7 @@ export function planGemm(
   caches: CacheSizes = DEFAULT_CACHES,
 ): GemmPlan {
   const p = planTiles(s, isa, caches);
-  if (p.path !== "direct" || p.direct!.rowsOuter || !costlyEpilogue(s)) return p;
+  if (p.path !== "direct" || !costlyEpilogue(s)) return p;
   if (s.bPanel) {
     if (tileFinishesInRegisters(vecIsa(isa), s, p.direct!)) return p;
     // B in panels, an activation the tile's registers do not hold beside it (AVX2's 6×16 and
