@@ -7,6 +7,7 @@
  * are shared; the outputs must agree bit for bit, or the run says so.
  *
  *   deno run -A bench/ab.ts --a 06d4a9e --b . --gemm 64x768x3072 [--panels] [--threads 2]
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --gemm 128x3072x768 --panels --bias --activation gelu
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,80,80,64,2,2 --transposed
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,96,56,56,24,1,1
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
@@ -31,6 +32,9 @@ const { values } = parseArgs({
     b: { type: "string", default: "." },
     gemm: { type: "string" },
     panels: { type: "boolean", default: false },
+    // --gemm: a bias per column and an activation in the call's epilogue (a model's Linear).
+    bias: { type: "boolean", default: false },
+    activation: { type: "string" },
     conv: { type: "string" },
     transposed: { type: "boolean", default: false },
     model: { type: "string" },
@@ -126,9 +130,16 @@ async function side(name: string, dir: string): Promise<Side> {
     const [m, n, k] = values.gemm.split("x").map(Number);
     const a = rand(m * k, 1), b = rand(k * n, 2), c = lineAligned(m * n);
     const B = values.panels ? jit.packB(b, { k, n, layout: "panels" }) : b;
+    const o = {
+      m,
+      n,
+      k,
+      ...(values.bias ? { bias: rand(n, 6) } : {}),
+      ...(values.activation ? { activation: values.activation } : {}),
+    };
     return {
       name,
-      call: () => jit.gemm(a, B, c, { m, n, k }),
+      call: () => jit.gemm(a, B, c, o),
       out: () => c,
       close: () => jit.close(),
     };
