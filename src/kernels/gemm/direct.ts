@@ -219,7 +219,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   }
 
   const nrEdge = s.n % p.nr;
-  const mrEdge = s.m % p.mr;
+  const rowTiles = splitRowEdge(isa, s.m, p.mr);
   let tail: Tail | null = null;
   const reserved: number[] = [];
   if (nrEdge % isa.lanes !== 0 && (isa.level === "avx512" || isa.level === "avx2")) {
@@ -241,7 +241,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   const blockBytes = blockRows * srcRow;
   const iterations = Math.max(
     1,
-    Math.ceil(s.n / p.nr) * Math.max(1, Math.floor(s.m / p.mr)) *
+    Math.ceil(s.n / p.nr) * Math.max(1, rowTiles.full) *
       Math.max(1, Math.floor(blockRows / p.unroll)),
   );
   const linesPerIteration = Math.ceil(blockBytes / 64 / iterations);
@@ -414,14 +414,18 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   const column = (nr: number) => {
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCt, rCcol);
-    countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
+    countedLoop(a, rI, rowTiles.full, () => {
       if (!tile(p.mr, nr)) finishTile(p.mr, nr);
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCt, p.mr * s.ldc * 4);
     });
-    if (mrEdge) {
-      if (!tile(mrEdge, nr)) finishTile(mrEdge, nr);
-    }
+    rowTiles.edges.forEach((rows, i) => {
+      if (i > 0) {
+        addImmediate(a, "add", rArow, rowTiles.edges[i - 1] * aRow);
+        addImmediate(a, "add", rCt, rowTiles.edges[i - 1] * s.ldc * 4);
+      }
+      if (!tile(rows, nr)) finishTile(rows, nr);
+    });
   };
 
   /** Bᵀ rows rBcol.. (kc of them from the block's k) → the strip buffer, kc rows of p.nr. */
@@ -497,12 +501,18 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       }
       if (fullColumns) addImmediate(a, "sub", rCcol, fullColumns * p.nr * 4);
     };
-    countedLoop(a, rI, Math.floor(s.m / p.mr), () => {
+    countedLoop(a, rI, rowTiles.full, () => {
       row(p.mr);
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCcol, p.mr * s.ldc * 4);
     });
-    if (mrEdge) row(mrEdge);
+    rowTiles.edges.forEach((rows, i) => {
+      if (i > 0) {
+        addImmediate(a, "add", rArow, rowTiles.edges[i - 1] * aRow);
+        addImmediate(a, "add", rCcol, rowTiles.edges[i - 1] * s.ldc * 4);
+      }
+      row(rows);
+    });
   };
   if (!blocked) nest();
   else {
@@ -530,6 +540,29 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   v.leave();
   restoreRegisters(a, USED);
   a.emit("ret");
+}
+
+/**
+ * The row tiles of m rows: `full` of mr rows, then `edges` (their rows, in
+ * order). At AVX2 an edge under half a tile and the last full tile run as
+ * two tiles of about half their rows each: an edge of 1-2 rows beside 6 has
+ * 2-4 accumulator chains, each waiting on the FMA's latency (4 cycles, 2
+ * FMAs a cycle: 8 chains keep both busy), so 6 + 2 rows took 6 + 4 cycles a
+ * k step and 4 + 4 take 8. Every element of C sums the same products in the
+ * same order (the plan's accumulator sets): the same bits.
+ */
+export function splitRowEdge(
+  isa: VecIsa,
+  m: number,
+  mr: number,
+): { full: number; edges: number[] } {
+  const full = Math.floor(m / mr), edge = m % mr;
+  if (edge === 0) return { full, edges: [] };
+  if (isa.level === "avx2" && full >= 1 && 2 * edge < mr) {
+    const first = Math.ceil((mr + edge) / 2);
+    return { full: full - 1, edges: [first, mr + edge - first] };
+  }
+  return { full, edges: [edge] };
 }
 
 /** Bytes of workspace the strip buffer takes: kc rows of nr, and 16 rows of slack. */
