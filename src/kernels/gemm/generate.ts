@@ -33,24 +33,16 @@ export function generateGemm(
   const batch = spec.batch ?? 1;
   const s: GemmSpec = batch > 1 ? { ...spec, batch: 1, strideA: 0, strideB: 0, strideC: 0 } : spec;
   if (batch > 1 && s.m > 0 && s.n > 0) emitBatchLoop(a, spec, batch);
-  // The direct driver applies the epilogue per strip of C itself (epilogue.ts).
-  // B in panels, the epilogue by a pass over each panel's C after its driver (DirectPlan).
+  // The direct driver applies the epilogue per tile of C itself (epilogue.ts); with B in
+  // panels, it may go by a pass over each panel's C after the panel's driver (DirectPlan).
   const perPanel = s.epilogue !== undefined && s.bPanel !== undefined && s.m > 0 &&
     plan.path === "direct" && (plan.direct!.epilogueByPanel ?? false);
   const inDriver = plan.path === "direct" && !perPanel &&
     driverAppliesEpilogue(s, isa, plan.direct!);
   const epilogue = s.epilogue !== undefined && s.m > 0 && s.n > 0 && !inDriver && !perPanel;
-  const driver = a.label();
-  if (epilogue) {
-    // The driver runs as a subroutine, then one pass over C adds the bias and
-    // applies the activation: the same code after every driver and K blocking.
-    a.emit("push", rdi);
-    a.emit("call", driver);
-    a.emit("pop", rdi);
-    emitEpilogue(a, s, plan.isa);
-    a.emit("ret");
-    a.bind(driver);
-  }
+  // The driver runs as a subroutine, then one pass over C adds the bias and
+  // applies the activation: the same code after every driver and K blocking.
+  if (epilogue) emitEpilogueAfter(a, s, plan.isa);
   const one = (s: GemmSpec) => {
     switch (plan.path) {
       case "empty":
@@ -85,13 +77,7 @@ export function generateGemm(
     // Each panel's driver as a subroutine, then the pass over the panel's C (its bias
     // advanced with it by emitPanelGemm): the same code as after the whole call's driver.
     emitPanelGemm(a, s, (ps) => {
-      const panel = a.label();
-      a.emit("push", rdi);
-      a.emit("call", panel);
-      a.emit("pop", rdi);
-      emitEpilogue(a, ps, plan.isa);
-      a.emit("ret");
-      a.bind(panel);
+      emitEpilogueAfter(a, ps, plan.isa);
       one({ ...ps, epilogue: undefined });
     });
   } else if (s.bPanel && reads) emitPanelGemm(a, driven, one);
@@ -165,6 +151,20 @@ function emitBatchLoop(a: Assembler, s: GemmSpec, batch: number): void {
   a.emit("add", rsp, FRAME);
   a.emit("ret");
   a.bind(single);
+}
+
+/**
+ * Calls the code emitted next (the driver, bound here as a subroutine),
+ * then runs `s`'s epilogue over the C it wrote, and returns.
+ */
+function emitEpilogueAfter(a: Assembler, s: GemmSpec, level: GemmPlan["isa"]): void {
+  const driver = a.label();
+  a.emit("push", rdi);
+  a.emit("call", driver);
+  a.emit("pop", rdi);
+  emitEpilogue(a, s, level);
+  a.emit("ret");
+  a.bind(driver);
 }
 
 /** C = act(C + bias) over the m×n matrix at ARG.C (row stride ldc), at the plan's ISA. */
