@@ -481,7 +481,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       return;
     }
     if (buffered) throw new Error("buffered strips run column tiles outside");
-    // Row tiles outside: the naive order (level 0).
+    // Row tiles outside: level 0's naive order, and AVX2's over B in panels (panels.ts).
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCcol, rC0);
     // rCcol back to the row's start by a subtraction, not a push: the tiles' epilogue reads
@@ -549,7 +549,9 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
  * 2-4 accumulator chains, each waiting on the FMA's latency (4 cycles, 2
  * FMAs a cycle: 8 chains keep both busy), so 6 + 2 rows took 6 + 4 cycles a
  * k step and 4 + 4 take 8. Every element of C sums the same products in the
- * same order (the plan's accumulator sets): the same bits.
+ * same order (the plan's accumulator sets): the same bits. Zen 3, one
+ * thread, `deno run -A bench/ab.ts --a 46ca379 --b fec7ba3 --gemm MxNxK
+ * --panels --bias`: 128×768×768 ×0.977 of the time, 128×768×3072 ×0.988.
  */
 export function splitRowEdge(
   isa: VecIsa,

@@ -98,12 +98,11 @@ export function panelTile(
   // AVX2 over 4 row tiles or more: row tiles outside the panel's column tiles, so a row
   // tile's A (6 rows of k) stays in L1 for the panel's four column tiles, where column tiles
   // outside read each 16-wide strip of B (k lines, past L1 at k ≥ 512) and the row tiles' A
-  // from L2. Zen 3, bias (+ activation), scratch A/B in one process (each Jit's plan, calls
-  // interleaved, 16 MB written before each; the same bits), columns → rows outside: 1 thread
-  // 128×768×768 1766 → 1664 µs, 128×3072×768 + GELU 6861 → 6755, 128×768×3072 6804 → 6590,
-  // 64×1024×784 + ReLU 1251 → 1196, 64×1024×1024 + ReLU 1687 → 1612, 512×768×768 6656 →
-  // 6322; 2 threads 128×768×3072 3593 → 3387, 512×768×768 3390 → 3239; at 16 rows (3 row
-  // tiles) ×0.94-0.99 in three runs, so fewer row tiles keep columns outside.
+  // from L2. Zen 3, `deno run -A bench/ab.ts --a 79a135d --b 800770d --gemm MxNxK --panels
+  // --bias` (the same bits): 128×768×3072 ×0.971 of the time at 1 thread, ×0.950 at 2;
+  // 128×768×768 ×0.867; `--model bert` ×0.968 / ×0.960 at 1 / 2 threads (from 330ae79).
+  // At 16 rows (3 row tiles) a scratch A/B in one process measured ×0.94-0.99 of the speed
+  // in three runs, so fewer row tiles keep columns outside.
   const rowsOuter = isa === "avx2" && nextBlockToL2;
   return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2, rowsOuter };
 }
