@@ -34,8 +34,11 @@ export class WeightCache {
    * from memory (`deno run -A bench/gemv_layouts.ts --cold`), panels → Bᵀ,
    * 1 and 2 threads: 1×1000×2048 735 → 457 and 526 → 388 µs, 1×1024×1024
    * 366 → 272 and 289 → 234, 1×4096×1024 1411 → 1129 and 1067 → 841; B in
-   * cache (no --cold) 138 → 126 and 73 → 65 at 1×1000×2048. Not measured
-   * on AVX-512: panels there. Without `rows` (a plan's build): the copy
+   * cache (no --cold) 138 → 126 and 73 → 65 at 1×1000×2048. Those panels
+   * ran 1×32 tiles; with AVX2's whole-panel 1×64 tile (gemm/panels.ts,
+   * later) the same command, checkouts of 9c4dc1c and ef11b4f in turn,
+   * put 1×1000×2048 at 489-535 µs in panels against 412-449 as Bᵀ at 1
+   * thread: Bᵀ still reads faster. Not measured on AVX-512: panels there. Without `rows` (a plan's build): the copy
    * packed at create, whichever layout it took.
    */
   packB(b: Float32Array, options: PackBOptions, rows?: number): PackedB {
