@@ -10,6 +10,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --gemm 128x3072x768 --panels --bias --activation gelu
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,80,80,64,2,2 --transposed
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,96,56,56,24,1,1
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,56,56,256,1,1 --residual --rotate 4
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
  *
  * --a/--b: a directory holding a checkout, or a git revision of this one
@@ -37,6 +38,11 @@ const { values } = parseArgs({
     activation: { type: "string" },
     conv: { type: "string" },
     transposed: { type: "boolean", default: false },
+    // --conv: a shortcut added before the ReLU (a ResNet block's last convolution).
+    residual: { type: "boolean", default: false },
+    // --conv: N sets of x, y and the shortcut taken in turn (cold, as a model's layer finds
+    // them: beyond L3 when N sets outgrow it); the weights stay one.
+    rotate: { type: "string", default: "1" },
     model: { type: "string" },
     threads: { type: "string", default: "1" },
     blocks: { type: "string", default: "40" },
@@ -156,6 +162,7 @@ async function side(name: string, dir: string): Promise<Side> {
     bias: rand(oc, 3),
     activation: "relu",
   };
+  const sets = Math.max(1, Number(values.rotate));
   const x = rand(n * c * h * w, 4), wt = rand(c * oc * k * k, 5);
   const packed = jit.packConvWeights(wt, {
     outChannels: oc,
@@ -173,8 +180,24 @@ async function side(name: string, dir: string): Promise<Side> {
     };
   }
   const oh = Math.floor((h - k) / s) + 1, ow = Math.floor((w - k) / s) + 1;
-  const y = lineAligned(n * oc * oh * ow);
-  return { name, call: () => jit.conv2d(x, packed, y, o), out: () => y, close: () => jit.close() };
+  // Set 0 is the one compared; every set holds the same inputs.
+  const xs = Array.from({ length: sets }, (_, i) => i === 0 ? x : x.slice());
+  const ys = Array.from({ length: sets }, () => lineAligned(n * oc * oh * ow));
+  const shortcut = rand(n * oc * oh * ow, 7);
+  const os = Array.from(
+    { length: sets },
+    (_, i) => values.residual ? { ...o, residual: i === 0 ? shortcut : shortcut.slice() } : o,
+  );
+  let next = 0;
+  return {
+    name,
+    call: () => {
+      jit.conv2d(xs[next], packed, ys[next], os[next]);
+      next = (next + 1) % sets;
+    },
+    out: () => ys[0],
+    close: () => jit.close(),
+  };
 }
 
 const dirs = [checkout(values.a!), checkout(values.b!)];
@@ -201,7 +224,9 @@ const ratios = times[1].map((t, i) => t / times[0][i]);
 const what = values.gemm
   ? `gemm ${values.gemm}${values.panels ? " (B in panels)" : ""}`
   : values.conv
-  ? `${values.transposed ? "convTranspose2d" : "conv2d"} ${values.conv}`
+  ? `${values.transposed ? "convTranspose2d" : "conv2d"} ${values.conv}${
+    values.residual ? " +residual" : ""
+  }${Number(values.rotate) > 1 ? `, ${values.rotate} operand sets in turn` : ""}`
   : `model ${values.model} (runSync)`;
 console.log(`${what}, ${threads} thread(s), ${blocks} blocks of ${calls} calls each, alternating`);
 sides.forEach((s, i) =>

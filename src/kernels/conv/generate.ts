@@ -462,14 +462,19 @@ function emitChannelTiles(
         offsets: Array.from({ length: rows }, (_, i) => i * rowBytes + WEIGHTS_AHEAD),
         advance: 0,
       },
-      // The tile's lines of y claimed for writing before its k loop when y is past half of
-      // L2: in a model it is cold, and its mr planes are more write streams than the hardware
-      // prefetches (ResNet-50 on Zen 5, two sessions alternating: 1×1 64→256 56² 538 → 495 µs,
-      // the 7×7/2 stem 1360 → 1310; alone with its operands hot 0-3% slower, rotating 16
-      // operand sets 5-11% faster). A smaller y is in cache (SqueezeNet's 13² layers: 3-12%
-      // slower with it).
+      // The tile's lines of y claimed for writing when y is past half of L2: in a model it
+      // is cold, and its mr planes are more write streams than the hardware prefetches
+      // (ResNet-50 on Zen 5, two sessions alternating: 1×1 64→256 56² 538 → 495 µs, the
+      // 7×7/2 stem 1360 → 1310; alone with its operands hot 0-3% slower, rotating 16 operand
+      // sets 5-11% faster). A smaller y is in cache (SqueezeNet's 13² layers: 3-12% slower
+      // with it).
       prefetchC: bigOutput,
       prefetchCHint: "prefetchw",
+      // Claimed a position tile ahead: the lines the same channel tile writes after the next
+      // pass over the channels, not its own. Its own k loop, 64 input channels long in a
+      // bottleneck's expanding 1×1, ends before a claim from memory does. Zen 3, one thread,
+      // `deno run -A bench/ab.ts --a 4a5fe5c --b . --conv 1,64,56,56,256,1,1 --residual`: …
+      prefetchCAhead: p.ng * v.isa.lanes * 4,
       // And its residual's lines, read by the store, as cold (ResNet-50's 1×1 64→256 56² with
       // its shortcut, two sessions alternating, created in either order: 793 → 715 and 647 →
       // 632 µs, where a control of identical code moved ±3%; whole runs within noise).

@@ -136,6 +136,12 @@ export interface MicrokernelSpec {
   /** More regions of the C tile's shape prefetched with it (a residual read by the epilogue). */
   prefetchAlso?: { base: Reg; rowBytes: number; hint: "prefetcht0" | "prefetchw" }[];
   /**
+   * Bytes past the tile where `prefetchC` fetches its regions (C's and
+   * `prefetchAlso`'s): a later tile's lines, so they arrive before that
+   * tile's stores rather than during them. Default 0: this tile's own.
+   */
+  prefetchCAhead?: number;
+  /**
    * AVX-512: fold A's broadcast into the FMA (`vfmadd231ps acc, b, [a]{1to16}`)
    * instead of a separate vbroadcastss; pays off when each row has one group.
    */
@@ -246,7 +252,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     const regions = [
       { base: s.c.base, offset: s.c.offset ?? 0, rowBytes: s.c.rowBytes, hint: s.prefetchCHint },
       ...(s.prefetchAlso ?? []).map((r) => ({ ...r, offset: 0 })),
-    ];
+    ].map((r) => ({ ...r, offset: r.offset + (s.prefetchCAhead ?? 0) }));
     for (const r of regions) {
       for (let i = 0; i < mr; i++) {
         for (let off = 0; off < rowBytes; off += 64) {
