@@ -181,12 +181,17 @@ async function side(name: string, dir: string): Promise<Side> {
   }
   const oh = Math.floor((h - k) / s) + 1, ow = Math.floor((w - k) / s) + 1;
   // Set 0 is the one compared; every set holds the same inputs.
-  const xs = Array.from({ length: sets }, (_, i) => i === 0 ? x : x.slice());
+  const copy = (a: Float32Array) => {
+    const b = lineAligned(a.length);
+    b.set(a);
+    return b;
+  };
+  const xs = Array.from({ length: sets }, (_, i) => i === 0 ? x : copy(x));
   const ys = Array.from({ length: sets }, () => lineAligned(n * oc * oh * ow));
   const shortcut = rand(n * oc * oh * ow, 7);
   const os = Array.from(
     { length: sets },
-    (_, i) => values.residual ? { ...o, residual: i === 0 ? shortcut : shortcut.slice() } : o,
+    (_, i) => values.residual ? { ...o, residual: i === 0 ? shortcut : copy(shortcut) } : o,
   );
   let next = 0;
   return {
