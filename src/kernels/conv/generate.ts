@@ -473,7 +473,9 @@ function emitChannelTiles(
       // Claimed a position tile ahead: the lines the same channel tile writes after the next
       // pass over the channels, not its own. Its own k loop, 64 input channels long in a
       // bottleneck's expanding 1×1, ends before a claim from memory does. Zen 3, one thread,
-      // `deno run -A bench/ab.ts --a 4a5fe5c --b . --conv 1,64,56,56,256,1,1 --residual`: …
+      // `deno run -A bench/ab.ts --a f043c87 --b . --conv 1,64,56,56,256,1,1 --residual
+      // --rotate 4` (x, y and the shortcut from memory): 1493 → 1361 µs; with one set (in
+      // cache) 0.991×, and `--model resnet50` 1.002× (its layers find them in L3 here).
       prefetchCAhead: p.ng * v.isa.lanes * 4,
       // And its residual's lines, read by the store, as cold (ResNet-50's 1×1 64→256 56² with
       // its shortcut, two sessions alternating, created in either order: 793 → 715 and 647 →
