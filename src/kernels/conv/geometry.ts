@@ -13,7 +13,9 @@
  * and never stored.
  *
  * A stride-1 call without padding reads x itself as its single plane per
- * channel (Wq = w), so 1×1 convolutions copy nothing.
+ * channel (Wq = w), so 1×1 convolutions copy nothing. Only the phases a
+ * tap reads are built: a strided 1×1 kernel's is (0, 0) alone, its input
+ * subsampled (a quarter of the planes at stride 2).
  *
  * @module
  */
@@ -32,6 +34,9 @@ export interface ConvGeometry {
   /** Rows and row pitch of each phase plane. */
   hq: number;
   wq: number;
+  /** Row and column phases built (those up to the last a tap reads): planes rp·colPhases + cp. */
+  rowPhases: number;
+  colPhases: number;
   /** Elements between consecutive channels of the planes. */
   channelStride: number;
   /** Whether the planes are built in the workspace (else x is read as is). */
@@ -50,12 +55,15 @@ export function convGeometry(s: ConvSpec): ConvGeometry {
     s.uh !== 1 || s.uw !== 1;
   const hq = copy ? rows + Math.floor(((s.kh - 1) * s.dh) / s.sh) : s.h;
   const wq = copy ? ow + Math.floor(((s.kw - 1) * s.dw) / s.sw) : s.w;
+  let rowPhases = 1, colPhases = 1;
+  for (let i = 0; i < s.kh; i++) rowPhases = Math.max(rowPhases, ((i * s.dh) % s.sh) + 1);
+  for (let j = 0; j < s.kw; j++) colPhases = Math.max(colPhases, ((j * s.dw) % s.sw) + 1);
   const taps: number[] = [];
   for (let i = 0; i < s.kh; i++) {
     for (let j = 0; j < s.kw; j++) {
       const rp = (i * s.dh) % s.sh, ro = Math.floor((i * s.dh) / s.sh);
       const cp = (j * s.dw) % s.sw, co = Math.floor((j * s.dw) / s.sw);
-      taps.push(((rp * s.sw + cp) * hq + ro) * wq + co);
+      taps.push(((rp * colPhases + cp) * hq + ro) * wq + co);
     }
   }
   return {
@@ -66,7 +74,9 @@ export function convGeometry(s: ConvSpec): ConvGeometry {
     ocg: s.oc / s.group,
     hq,
     wq,
-    channelStride: copy ? s.sh * s.sw * hq * wq : s.h * s.w,
+    rowPhases,
+    colPhases,
+    channelStride: copy ? rowPhases * colPhases * hq * wq : s.h * s.w,
     copy,
     taps,
     positions: (rows - 1) * wq + ow,

@@ -35,9 +35,9 @@ export function emitPlanes(
   if (s.uh > 1 || s.uw > 1) return emitUpsampledPlanes(v, s, g, src, dst);
   const planeBytes = g.hq * g.wq * 4;
   countedLoop(a, rbx, g.cg, () => {
-    for (let rp = 0; rp < s.sh; rp++) {
-      for (let cp = 0; cp < s.sw; cp++) {
-        const plane = (rp * s.sw + cp) * planeBytes;
+    for (let rp = 0; rp < g.rowPhases; rp++) {
+      for (let cp = 0; cp < g.colPhases; cp++) {
+        const plane = (rp * g.colPhases + cp) * planeBytes;
         const { firstRow, firstCol } = planeSource(s, rp, cp);
         const [r0, r1] = validRange(firstRow, s.sh, g.hq, s.h);
         const [c0, c1] = validRange(firstCol, s.sw, g.wq, s.w);
