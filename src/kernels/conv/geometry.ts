@@ -40,10 +40,13 @@ export interface ConvGeometry {
   /**
    * Elements between consecutive channels of the planes: built ones start
    * on a cache line (16 floats), so a tile's k steps load x alike from
-   * every channel. Unaligned, a strided 1×1's planes (49 floats a channel
-   * at 7²) split most of its loads: Zen 3, one thread, scratch toggle in
-   * one process, 1×1 1024→2048 on 14² at stride 2: 3734 µs → 3000 (the
-   * four phases it built before: 3422); 512→1024 on 28²: 2659 → 2341.
+   * every channel. Zen 3, one thread, `deno run -A bench/ab.ts --a 5075e36
+   * --b . --conv 1,1024,14,14,2048,1,2` (four phase planes a channel
+   * before, unaligned): 3413 → 3059 µs; 512→1024 on 28² 2457 → 2359;
+   * 256→512 on 56² 2561 → 2289; `--model resnet50` ×0.990. One plane
+   * unaligned (86ad64b: 49 floats a channel at 7², most loads split across
+   * lines) ran ×1.08-1.12 slower than four on 14² and 28² (`--a 5075e36
+   * --b 86ad64b`).
    */
   channelStride: number;
   /** Whether the planes are built in the workspace (else x is read as is). */
