@@ -411,6 +411,15 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     if (tail) v.tail(tail.lanes, 1, isa.nregs - 1); // the pass took its mask
     a.bind(skip);
   };
+  /** The edge row tiles after the full ones: A's row and `rowC` moved on past each before the next. */
+  const edgeRows = (rowC: Reg, each: (rows: number) => void) =>
+    rowTiles.edges.forEach((rows, i) => {
+      if (i > 0) {
+        addImmediate(a, "add", rArow, rowTiles.edges[i - 1] * aRow);
+        addImmediate(a, "add", rowC, rowTiles.edges[i - 1] * s.ldc * 4);
+      }
+      each(rows);
+    });
   const column = (nr: number) => {
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCt, rCcol);
@@ -419,11 +428,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCt, p.mr * s.ldc * 4);
     });
-    rowTiles.edges.forEach((rows, i) => {
-      if (i > 0) {
-        addImmediate(a, "add", rArow, rowTiles.edges[i - 1] * aRow);
-        addImmediate(a, "add", rCt, rowTiles.edges[i - 1] * s.ldc * 4);
-      }
+    edgeRows(rCt, (rows) => {
       if (!tile(rows, nr)) finishTile(rows, nr);
     });
   };
@@ -506,13 +511,7 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCcol, p.mr * s.ldc * 4);
     });
-    rowTiles.edges.forEach((rows, i) => {
-      if (i > 0) {
-        addImmediate(a, "add", rArow, rowTiles.edges[i - 1] * aRow);
-        addImmediate(a, "add", rCcol, rowTiles.edges[i - 1] * s.ldc * 4);
-      }
-      row(rows);
-    });
+    edgeRows(rCcol, row);
   };
   if (!blocked) nest();
   else {

@@ -65,21 +65,19 @@ export function panelTile(
   // 40×100×2000 at AVX2 chose 4×24, which does not fit beside the mask, and fell back to i-k-j.
   const last = lastPanel(s).cols;
   const tail = last % vecIsa(isa).lanes !== 0;
-  const tile = choose(panelSpec(s, Math.min(p, s.n), p), isa, tail);
+  const chosen = choose(panelSpec(s, Math.min(p, s.n), p), isa, tail);
   // AVX2's 4×24 (over more rows than one tile's) cuts a panel of 64 into 24 + 24 + 16, the
-  // last tile two vectors wide; 6×16
-  // cuts it into four of the same tile (and beside a tail's mask, where 4×24 does not fit, it
-  // takes the 4 registers 4×16 leaves). Zen 3, one thread, `deno run -A
-  // bench/tune_candidates.ts --gemm MxNxK --panels` (tier 2 measured on its calls, 4×24 → 6×16):
-  // 64×1024×1024 1465 → 1406 µs (1553 → 1474 with --cold), 64×1024×784 1080 → 1071; whole
-  // models (`bench/ab.ts --a 79c40c6 --b ad2f1e5 --model M`, the same bits): mlp64 ×0.978 of
-  // the time at 1 thread and ×0.964 at 2, bert ×0.987.
-  if (
-    isa === "avx2" && s.m > 14 && tile.mr === 4 && (tile.nr === 24 || tile.nr === 16) &&
-    tileFits(vecIsa(isa), 6, 2, tile.kSplit, tail ? 1 : 0)
-  ) {
-    Object.assign(tile, { mr: 6, nr: 16 });
-  }
+  // last tile two vectors wide; 6×16 cuts it into four of the same tile (and beside a tail's
+  // mask, where 4×24 does not fit, it takes the 4 registers 4×16 leaves). Zen 3, one thread,
+  // `deno run -A bench/tune_candidates.ts --gemm MxNxK --panels` (tier 2 measured on its
+  // calls, 4×24 → 6×16): 64×1024×1024 1465 → 1406 µs (1553 → 1474 with --cold), 64×1024×784
+  // 1080 → 1071; whole models (`bench/ab.ts --a 79c40c6 --b ad2f1e5 --model M`, the same
+  // bits): mlp64 ×0.978 of the time at 1 thread and ×0.964 at 2, bert ×0.987.
+  const tile = isa === "avx2" && s.m > 14 && chosen.mr === 4 &&
+      (chosen.nr === 24 || chosen.nr === 16) &&
+      tileFits(vecIsa(isa), 6, 2, chosen.kSplit, tail ? 1 : 0)
+    ? { ...chosen, mr: 6, nr: 16 }
+    : chosen;
   const nextBlockToL2 = Math.ceil(s.m / tile.mr) >= NEXT_BLOCK_ROW_TILES;
   if (isa === "avx2" && tile.mr === 1 && s.n >= p) {
     // One row of A at AVX2: 1×32 tiles (4 vectors of B loaded, k split in 2 for 8 chains)
