@@ -12,6 +12,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,96,56,56,24,1,1
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,56,56,256,1,1 --residual --rotate 4
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216]   # jit.unary over n floats
  *
  * --a/--b: a directory holding a checkout, or a git revision of this one
  * (checked out under /tmp/njit-ab/ as a detached worktree, reused by later
@@ -44,14 +45,18 @@ const { values } = parseArgs({
     // them: beyond L3 when N sets outgrow it); the weights stay one.
     rotate: { type: "string", default: "1" },
     model: { type: "string" },
+    unary: { type: "string" },
+    n: { type: "string", default: "393216" },
     threads: { type: "string", default: "1" },
     blocks: { type: "string", default: "40" },
     calls: { type: "string" },
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] | --conv " +
-  "n,c,h,w,oc,k,s [--transposed] | --model ZOO-NAME) [--threads N] [--blocks N] [--calls N]";
-if (values.a === undefined || [values.gemm, values.conv, values.model].every((v) => !v)) {
+  "n,c,h,w,oc,k,s [--transposed] | --model ZOO-NAME | --unary OP [--n N]) [--threads N] [--blocks N] [--calls N]";
+if (
+  values.a === undefined || [values.gemm, values.conv, values.model, values.unary].every((v) => !v)
+) {
   console.error(usage);
   Deno.exit(2);
 }
@@ -132,6 +137,16 @@ async function side(name: string, dir: string): Promise<Side> {
     };
   }
   const jit = new lib.Jit({ threads, tuneBudget: 0 });
+  if (values.unary) {
+    // Inputs over −8…8 (every piece of a piecewise function), the output on a cache line.
+    const n = Number(values.n), x = rand(n, 8).map((e) => 16 * e), y = lineAligned(n);
+    return {
+      name,
+      call: () => jit.unary(values.unary, x, y),
+      out: () => y,
+      close: () => jit.close(),
+    };
+  }
   if (values.gemm) {
     const [m, n, k] = values.gemm.split("x").map(Number);
     const a = rand(m * k, 1), b = rand(k * n, 2), c = lineAligned(m * n);
@@ -232,6 +247,8 @@ const what = values.gemm
   ? `${values.transposed ? "convTranspose2d" : "conv2d"} ${values.conv}${
     values.residual ? " +residual" : ""
   }${Number(values.rotate) > 1 ? `, ${values.rotate} operand sets in turn` : ""}`
+  : values.unary
+  ? `unary ${values.unary} over ${values.n} floats`
   : `model ${values.model} (runSync)`;
 console.log(`${what}, ${threads} thread(s), ${blocks} blocks of ${calls} calls each, alternating`);
 sides.forEach((s, i) =>
