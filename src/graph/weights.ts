@@ -38,8 +38,9 @@ export class WeightCache {
    * ran 1×32 tiles; with AVX2's whole-panel 1×64 tile (gemm/panels.ts,
    * later) the same command, checkouts of 9c4dc1c and ef11b4f in turn,
    * put 1×1000×2048 at 489-535 µs in panels against 412-449 as Bᵀ at 1
-   * thread: Bᵀ still reads faster. Not measured on AVX-512: panels there. Without `rows` (a plan's build): the copy
-   * packed at create, whichever layout it took.
+   * thread: Bᵀ still reads faster. Not measured on AVX-512: panels there.
+   * Without `rows` (a plan's build): the copy packed at create, whichever
+   * layout it took.
    */
   packB(b: Float32Array, options: PackBOptions, rows?: number): PackedB {
     const isa = this.#jit.isa;

@@ -20,8 +20,8 @@ export function emitRange(v: Vec, s: QuantizeSpec, tail: Tail | undefined): void
   const a = v.a, L = v.isa.lanes, bytes = 4 * L;
   const MIN = (i: number) => i, MAX = (i: number) => 4 + i, X = (i: number) => 8 + i;
   for (let i = 0; i < ACCS; i++) {
-    a.emit("vxorps", v.r(MIN(i)), v.r(MIN(i)), v.r(MIN(i)));
-    a.emit("vxorps", v.r(MAX(i)), v.r(MAX(i)), v.r(MAX(i)));
+    v.zero(MIN(i));
+    v.zero(MAX(i));
   }
   const full = Math.floor(s.n / L);
   const range = (u: number, disp: number, last?: Tail) => {
