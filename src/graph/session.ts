@@ -17,6 +17,7 @@ import { readModel } from "../onnx/model.ts";
 import type { ExternalSource } from "../onnx/tensor_data.ts";
 import { ModelError } from "../onnx/wire.ts";
 import type { Graph, GraphValue, Node } from "./ir.ts";
+import { copyData } from "./feed_copy.ts";
 import { loadGraph } from "./load.ts";
 import { noteInlineRun, noteOffLoopRun, runsInline } from "./run_place.ts";
 import {
@@ -120,12 +121,6 @@ export interface RunOptions {
 
 /** Float feeds of at least this many elements are copied in by every thread (see #splitCopies). */
 const SPLIT_COPY_FLOATS = 1 << 16;
-
-/** TypedArray.prototype.set, read once: a subclass cannot replace it. */
-const TYPED_SET = Object.getPrototypeOf(Uint8Array.prototype).set as (
-  this: TensorData,
-  src: TensorData,
-) => void;
 
 /**
  * A tensor given to receive output `name`: a Tensor of the output's type,
@@ -776,7 +771,9 @@ export class InferenceSession {
       const src = inputs[i].half && typedArrayTag(data) === "Uint16Array"
         ? new Float16Array(viewBuffer(data), viewByteOffset(data), viewLength(data))
         : data;
-      TYPED_SET.call(plan.inputs[i] as TensorData, src as TensorData);
+      if (copyData(this.#jit, plan.inputs[i] as TensorData, src as TensorData)) {
+        this.#aliasedCopies++;
+      }
     }
   }
 
@@ -810,7 +807,7 @@ export class InferenceSession {
           : new Tensor(o.type, o.data.slice(), o.dims);
       } else {
         // Checked before the run (checkInto): its array, of the output's kind and length.
-        TYPED_SET.call(into.data as TensorData, o.data);
+        if (copyData(this.#jit, into.data as TensorData, o.data)) this.#aliasedCopies++;
         out[name] = into;
       }
     }
@@ -1019,6 +1016,16 @@ export class InferenceSession {
     }
     return count;
   }
+
+  /**
+   * Copies of feeds in (or of outputs into the caller's tensors) that took
+   * the Jit's copy kernel on one thread because memmove would have run
+   * 4K-aliased there (feed_copy.ts; for tests and reports).
+   */
+  get aliasedCopies(): number {
+    return this.#aliasedCopies;
+  }
+  #aliasedCopies = 0;
 
   /**
    * Bytes of the last used plan's arena, where its intermediate values live

@@ -170,6 +170,23 @@ export const PROBE_RUN_MAX_MS = 3;
 export const REPROBE_RUNS = 64;
 
 /**
+ * Copies of a run's feeds and of outputs into the caller's tensors go
+ * through the Jit's copy kernel where glibc's memmove (`rep movsb` at
+ * these sizes) would run 4K-aliased: the destination `window` bytes or
+ * fewer past the source modulo a page. There every load's address matches
+ * the low 12 bits of a store still in flight, and Zen 3's `rep movsb`
+ * crawls. Measured on Zen 3 (`deno run -A bench/feed_copy.ts`): 196 KiB
+ * in 67 µs at 16 bytes (from 4 to 28) against 4.4-6.0 at every other
+ * distance; the copy kernel 8.5 µs at any. The case is common, not rare:
+ * with the malloc thresholds below, a feed and the plan's input of the
+ * same size are neighbours on the heap, 16 bytes of chunk header apart,
+ * and a size of whole pages puts them at 16. MLP 784-1024-1024-10 at batch
+ * 64 hit it (its 196 KiB input), 60 µs of the 1-thread run's 0.25 ms hop.
+ * Below `minBytes` memmove does not take `rep movsb`.
+ */
+export const ALIASED_COPY = { window: 64, minBytes: 4096 } as const;
+
+/**
  * glibc's malloc thresholds a session sets (native/malloc_policy.ts, once
  * per process, unless NJIT_MALLOC=system): blocks up to `mmapBytes` come
  * from the heap, and up to `trimBytes` freed at its top stay mapped. A run
