@@ -176,13 +176,14 @@ export const REPROBE_RUNS = 64;
  * fewer past the source modulo a page. There every load's address matches
  * the low 12 bits of a store still in flight, and Zen 3's `rep movsb`
  * crawls. Measured on Zen 3 (`deno run -A bench/feed_copy.ts`): 196 KiB
- * in 67 µs at 16 bytes (from 4 to 28) against 4.4-6.0 at every other
- * distance; the copy kernel 8.5 µs at any. The case is common, not rare:
- * with the malloc thresholds below, a feed and the plan's input of the
- * same size are neighbours on the heap, 16 bytes of chunk header apart,
- * and a size of whole pages puts them at 16. MLP 784-1024-1024-10 at batch
- * 64 hit it (its 196 KiB input), 60 µs of the 1-thread run's 0.25 ms hop.
- * Below `minBytes` memmove does not take `rep movsb`.
+ * in 67-71 µs at 4 to 28 bytes against 4.5-5.9 at the other distances;
+ * the copy kernel 5.2-9.3 µs at any. The case is common, not rare: with
+ * the malloc thresholds below, a feed and the plan's input of its size can
+ * be neighbours on the heap, 16 bytes of chunk header apart, and a size of
+ * whole pages puts them at 16. MLP 784-1024-1024-10 at batch 64 (a 196 KiB
+ * input) hit it in `bench/run_vs_sync.ts --models mlp64 --only run`: the
+ * calling thread busy 0.215 ms a run before, 0.131-0.135 after. Below
+ * `minBytes` memmove does not take `rep movsb`.
  */
 export const ALIASED_COPY = { window: 64, minBytes: 4096 } as const;
 
