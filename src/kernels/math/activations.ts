@@ -190,7 +190,7 @@ function emitGeluRounded(
 
 /**
  * AVX2's GELU: Φ(−|x|) from one polynomial piece per lane of an 8-entry
- * table register (phi_table.ts: 8 pieces of width 0.7, degree 9), then
+ * table register (phi_table.ts: 8 pieces of width 0.7, degree 6), then
  * Φ(x) = 1 − Φ(−x) for x ≥ 0, as above. Beyond 5.6, Φ(−a) is taken as 0
  * (GELU there is x, or below 1e-7 in magnitude). GELU-tanh is the same
  * with its own tail on the same pieces (`coeffs`).
