@@ -226,5 +226,5 @@ if __name__ == "__main__":
     phi_rounded_pieces(13, 0.5, 5)  # phi_table.ts PHI_* (AVX-512)
     phi_rounded_pieces(13, 0.5, 5, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts
     phi_pieces(8, 5.6, 6, True)  # phi_table.ts PHI8_*
-    phi_pieces(8, 5.6, 8, True, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts (AVX2)
+    phi_pieces(8, 5.6, 6, True, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts (AVX2)
     tanh_rounded_pieces(16, 0.625, 7)  # tanh_table.ts TANH_* (AVX-512)
