@@ -149,6 +149,48 @@ for (const level of CV_LEVELS) {
   });
 }
 
+/**
+ * AVX2, strided 1×1 layers: channel vectors on the subsampled planes (tier 1
+ * up to 64 output positions, a candidate up to 256), in chunks of input
+ * channels where deep, against the plain call (the position-vector kernel
+ * on the same planes) and the in-place channel-vector tile, bit for bit,
+ * on 1 and 2 threads (parts over rows build their band's planes).
+ */
+const SUBSAMPLED_CASES = [
+  { n: 1, c: 256, h: 14, w: 14, outChannels: 40, kernel: [1, 1], strides: [2, 2] },
+  { n: 2, c: 24, h: 13, w: 11, outChannels: 33, kernel: [1, 1], strides: [2, 2] },
+  { n: 1, c: 512, h: 12, w: 12, outChannels: 48, kernel: [1, 1], strides: [3, 3] },
+  { n: 1, c: 64, h: 30, w: 30, outChannels: 24, kernel: [1, 1], strides: [2, 2] },
+  { n: 1, c: 32, h: 20, w: 30, outChannels: 16, kernel: [1, 1], strides: [2, 3] },
+];
+
+if (CV_LEVELS.includes("avx2")) {
+  Deno.test("conv2d avx2: strided 1×1 layers on their subsampled planes give the plain call's bits", () => {
+    const r = rng(1902);
+    const all: string[] = [];
+    for (const threads of [1, 2]) {
+      for (const [i, o] of SUBSAMPLED_CASES.entries()) {
+        using jit = new Jit({ maxIsa: "avx2", threads });
+        const s = convSpecOf(o), sizes = convSizes(s);
+        const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+        const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+        const bias = i % 2 ? undefined : new Float32Array(s.oc).map(() => r());
+        const residual = i % 3 ? undefined : new Float32Array(sizes.y).map(() => r());
+        const opts = { ...o, bias, residual, activation: i % 2 ? "relu" as const : undefined };
+        const label = `${threads} threads, case ${i} ${JSON.stringify(o)}`;
+        const ran = tunePackedAgainstPlain(jit, x, w, opts, label);
+        all.push(...ran);
+        assert.ok(ran.some((p) => p.includes("x subsampled to planes")), `${label}: ${ran}`);
+        // (At 2 threads the splits come first and fill the candidates.)
+        const inPlace = ran.some((p) => p.includes("channel vectors") && p.includes("x in place"));
+        assert.ok(threads > 1 || inPlace, `${label}: ${ran.join("; ")}`);
+      }
+    }
+    // Deep inputs ran in chunks on the planes.
+    assert.ok(all.some((p) => /x subsampled to planes .*chunks of \d+ inputs/.test(p)), `${all}`);
+  });
+}
+
 /** Rows in pieces whose input channels chunks divide: every path of the chunked k loop. */
 const CHUNK_CASES = [
   // 3 chunks of 16 over 4 pieces (45 → 12 + 11 + 11 + 11), 32 + 8 channels, asymmetric pads.

@@ -43,7 +43,7 @@ import { Lanes } from "../math/lanes.ts";
 import { activationTemps } from "../unary/temps.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, type Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
-import type { ConvGeometry } from "./geometry.ts";
+import { convGeometry, type ConvGeometry } from "./geometry.ts";
 import { transpose16, transpose8 } from "../transpose.ts";
 import type { ConvSpec } from "./spec.ts";
 
@@ -152,6 +152,15 @@ export interface ChannelVectorTile {
    */
   embed: boolean;
   /**
+   * NCHW, a strided 1×1 convolution: x first subsampled into the
+   * workspace (the one phase plane a channel the position-vector kernel
+   * builds: geometry.ts), and the tiles run on it as on a stride-1 call's
+   * x (`subsampledCall`). Read in place, a tile's k step broadcasts floats
+   * `sw` apart from a plane's rows `sh` apart, and each channel tile reads
+   * all of x again (see `SUBSAMPLED_POSITIONS`).
+   */
+  planes?: boolean;
+  /**
    * AVX2: the band's positions as one run cut in tiles of at most `width`
    * consecutive positions, across rows (each tile emitted, none looped),
    * where a row in pieces would leave short tiles: a 7-wide row in 4 + 3
@@ -173,6 +182,49 @@ export function channelVectorPositions(vectors: number, isa: VecIsa): number {
 
 /** Bands of at most this many positions run AVX2's flat tiles (see ChannelVectorTile.flat). */
 const FLAT_POSITIONS = 256;
+
+/**
+ * AVX2: a strided 1×1 convolution whose band has at most this many output
+ * positions runs channel vectors on its subsampled x (ChannelVectorTile.planes)
+ * in tier 1, not the position-vector kernel on the same planes; up to
+ * FLAT_POSITIONS, tier 2 tries it. Measured on Zen 3 (`deno run -A
+ * bench/ab.ts --a 0422e5e --b . --conv …`, the commit before against this
+ * kernel, 1 / 2 threads): 1×1 1024→2048 /2 on 14² ×0.889 / ×0.875 of the
+ * time, 512→1024 /2 on 28² (14² out) ×1.004 / ×1.022; ResNet-50
+ * (`--model resnet50`) ×0.989 / ×0.999. Stride 1 on 28² (784 positions)
+ * ran slower than the strided call (`bench/tune_candidates.ts --conv
+ * 1,256,28,28,512,1,1 --packed` 2558 against 2260 µs for /2 on 56²).
+ */
+const SUBSAMPLED_POSITIONS = 64;
+
+/**
+ * Whether `s` may run channel vectors on its subsampled x at AVX2 (see
+ * `SUBSAMPLED_POSITIONS`): NCHW, 1×1, strided, unpadded, not upsampled,
+ * its band within the flat tiles' positions (`tierOne`: within tier 1's).
+ */
+export function subsampledServes(
+  s: ConvSpec,
+  isa: VecIsa,
+  g: ConvGeometry,
+  tierOne = false,
+): boolean {
+  return isa.level === "avx2" && channelVectorsServe(s, isa) && s.kh === 1 && s.kw === 1 &&
+    (s.sh > 1 || s.sw > 1) && s.pt === 0 && s.pl === 0 && s.pb === 0 && s.pr === 0 &&
+    s.uh === 1 && s.uw === 1 &&
+    g.rows * g.ow <= (tierOne ? SUBSAMPLED_POSITIONS : FLAT_POSITIONS);
+}
+
+/**
+ * The stride-1 call a strided 1×1 convolution's tiles run as on its
+ * subsampled x (ChannelVectorTile.planes): an input of oh × ow, the same
+ * band of rows, each channel `g.channelStride` floats apart (the planes'
+ * stride) and holding the band's rows only (the caller points x at the
+ * plane less `rowStart` rows).
+ */
+export function subsampledCall(s: ConvSpec, g: ConvGeometry): { s: ConvSpec; g: ConvGeometry } {
+  const q: ConvSpec = { ...s, h: g.oh, w: g.ow, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0 };
+  return { s: q, g: { ...convGeometry(q), channelStride: g.channelStride } };
+}
 
 /**
  * The registers of a tile of `P` positions: accumulator (p, vi) of vector
@@ -490,7 +542,8 @@ export function emitChannelVectorGroup(
   // Elements between positions of x and of y, and bytes between input channels of x:
   // NCHW 1, 1, a plane; NHWC every channel of a position, then the next channel.
   const posX = s.nhwc ? s.cTotal : 1, posY = s.nhwc ? s.ocTotal : 1;
-  const channelX = s.nhwc ? 4 : s.h * s.w * 4;
+  // (On the subsampled planes, their stride: a line-aligned band of rows; read in place, x's.)
+  const channelX = s.nhwc ? 4 : (t.planes ? g.channelStride : s.h * s.w) * 4;
   const zero = a.constant(new Uint8Array(64), 64);
   const chunks = channelVectorChunks(s, g, t);
   /** Input channels of one k loop: a chunk's, or all. */

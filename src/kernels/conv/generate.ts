@@ -59,7 +59,11 @@ import { type Tail, Vec, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
 import { emitDepthwiseNhwc } from "./depthwise_nhwc.ts";
-import { channelVectorPartialBytes, emitChannelVectorGroup } from "./channel_vectors.ts";
+import {
+  channelVectorPartialBytes,
+  emitChannelVectorGroup,
+  subsampledCall,
+} from "./channel_vectors.ts";
 import { emitTransposePhases } from "./transpose_phases.ts";
 import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
@@ -115,8 +119,11 @@ const F = {
   PARTIAL: 2240, // its partial sums between chunks (channelVectorPartialBytes)
 } as const;
 /** Frame bytes of a plan: the slots, and the channel-vector kernel's partial sums. */
-const frameBytes = (s: ConvSpec, g: ConvGeometry, p: ConvPlan): number =>
-  F.PARTIAL + (p.cv ? channelVectorPartialBytes(s, g, p.cv) : 0);
+function frameBytes(s: ConvSpec, g: ConvGeometry, p: ConvPlan): number {
+  if (!p.cv) return F.PARTIAL;
+  const q = p.cv.planes ? subsampledCall(s, g) : { s, g };
+  return F.PARTIAL + channelVectorPartialBytes(q.s, q.g, p.cv);
+}
 /** AVX2: the register holding a tail tile's lane mask (kept out of the microkernel's pool). */
 const AVX2_TAIL = 15;
 /** Table mode, AVX-512: opmasks of a vector's row pieces. */
@@ -227,6 +234,19 @@ function emitGroup(
       a.emit("mov", qword(rsp, to), rax);
     }
   };
+  if (p.cv?.planes) {
+    // x subsampled into the workspace, then the tiles of the stride-1 call on it: its x the
+    // plane less the band's first rows (the tiles address rows from the image's first).
+    a.emit("mov", rsi, qword(rsp, F.XG));
+    a.emit("mov", rdi, qword(rsp, F.WS));
+    emitPlanes(v, s, g, rsi, rdi);
+    a.emit("mov", rax, qword(rsp, F.WS));
+    addImmediate(a, "sub", rax, s.rowStart * g.ow * 4);
+    a.emit("mov", qword(rsp, F.PLANES), rax);
+    blockPointers();
+    const q = subsampledCall(s, g);
+    return emitChannelVectorGroup(v, q.s, q.g, p.cv, { ...F, XG: F.PLANES });
+  }
   if (p.cv) {
     blockPointers();
     return emitChannelVectorGroup(v, s, g, p.cv, F);

@@ -49,6 +49,8 @@ import {
   CV_LANES,
   fetchesNextTile,
   fetchesXAhead,
+  subsampledCall,
+  subsampledServes,
 } from "./channel_vectors.ts";
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
@@ -260,25 +262,29 @@ export function planConv(
     embedBroadcast: embed,
     ...o,
   });
-  const cvPlan = (t: ChannelVectorTile): ConvPlan =>
-    inPlace({
+  const cvPlan = (t: ChannelVectorTile): ConvPlan => {
+    // On the subsampled planes (a strided 1×1), the tiles are the stride-1 call's.
+    const q = t.planes ? subsampledCall(s, g) : { s, g };
+    return inPlace({
       mr: channelVectorLanes(isa) * t.vectors, // parts over channels cut whole blocks
       cv: t,
       phases: false,
+      workspaceBytes: t.planes ? workspaceBytes : 0,
       description: `${level} channel vectors ${
         t.flat
           ? `${t.width} positions across rows`
           : t.rows > 1
           ? `${t.rows} rows`
           : `${t.width} columns`
-      } × ${channelVectorLanes(isa) * t.vectors} channels, x in place${
-        t.nextBlock ? ", next weights to L2" : ""
-      }${fetchesNextTile(s, t) ? ", next tile's y to L1" : ""}${
-        fetchesXAhead(s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""
-      }${channelVectorChunks(s, g, t) > 1 ? `, pieces in chunks of ${t.icChunk} inputs` : ""}${
-        t.embed ? ", broadcasts in the FMAs" : ""
-      }${s.nhwc ? ", NHWC" : ""}`,
+      } × ${channelVectorLanes(isa) * t.vectors} channels, ${
+        t.planes ? `x subsampled to planes ${g.hq}×${g.wq}` : "x in place"
+      }${t.nextBlock ? ", next weights to L2" : ""}${
+        fetchesNextTile(q.s, t) ? ", next tile's y to L1" : ""
+      }${fetchesXAhead(q.s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${
+        channelVectorChunks(q.s, q.g, t) > 1 ? `, pieces in chunks of ${t.icChunk} inputs` : ""
+      }${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
     });
+  };
   if (cvServes && choice?.cv) return cvPlan(choice.cv);
   // NHWC: the channel-vector kernel's vectors of output channels are its rows; no other kernel
   // reads or writes it (jit.conv2d keys NHWC as such only where this one serves).
@@ -353,6 +359,11 @@ export function planConv(
     throw new Error(`conv2d: store mode ${choice?.mode} does not serve this shape`);
   }
   const { mode, segments, mr, ng } = best;
+  // AVX2, a strided 1×1 on a small image: channel vectors on its subsampled x.
+  if (choice === undefined && subsampledServes(s, isa, g, true)) {
+    const q = subsampledCall(s, g);
+    return cvPlan({ ...tierOneTile(isa, q.s, q.g, embed, l1d), planes: true });
+  }
   if (cvServes && choice === undefined) {
     const t = tierOneTile(isa, s, g, embed, l1d);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
@@ -769,23 +780,31 @@ export function convChoices(
   // narrower pieces of a row.
   const cvs: ConvChoice[] = [];
   if (channelVectorsServe(s, isa)) {
-    const e = plan.embedBroadcast, first = tierOneTile(isa, s, g, e, plan.l1d);
+    // On a strided 1×1's subsampled planes, the stride-1 call's tiles (each marked so), and
+    // the in-place tile besides.
+    const planes = subsampledServes(s, isa, g);
+    const q = planes ? subsampledCall(s, g) : { s, g };
+    const mark = (t: ChannelVectorTile): ChannelVectorTile => planes ? { ...t, planes } : t;
+    const e = plan.embedBroadcast, first = mark(tierOneTile(isa, q.s, q.g, e, plan.l1d));
     const tiles = [
       first,
       // Chunks of input channels over a row's pieces: the others than tier 1's.
       ...[0, 16, 32].filter((c) => c !== first.icChunk).map((icChunk) => ({ ...first, icChunk }))
-        .filter((t) => t.icChunk === 0 || channelVectorChunks(s, g, t) > 1),
+        .filter((t) => t.icChunk === 0 || channelVectorChunks(q.s, q.g, t) > 1),
       { ...first, nextBlock: !first.nextBlock },
       // NCHW: without the next tile's y fetched, without x fetched planes ahead.
       ...(s.nhwc ? [] : [{ ...first, nextOut: false }, { ...first, xAhead: 0 }]),
       ...(isa.level === "avx512" ? [{ ...first, embed: !first.embed }] : []),
+      ...(planes ? [tierOneTile(isa, s, g, e, plan.l1d)] : []),
     ];
     const CL = channelVectorLanes(isa);
-    if (g.ocg > CL) tiles.push(channelVectorTile(isa, g, e, 1));
+    if (g.ocg > CL) tiles.push(mark(channelVectorTile(isa, q.g, e, 1)));
     // Narrower pieces; at AVX2 also a row's pieces where tier 1 took flat tiles.
     const widths = isa.level === "avx2" ? [4, 5] : [8, 11];
-    for (const width of widths) tiles.push(channelVectorTile(isa, g, e, 2, width));
-    if (first.flat) tiles.push(channelVectorTile(isa, g, e, first.vectors, first.width, false));
+    for (const width of widths) tiles.push(mark(channelVectorTile(isa, q.g, e, 2, width)));
+    if (first.flat) {
+      tiles.push(mark(channelVectorTile(isa, q.g, e, first.vectors, first.width, false)));
+    }
     const seen = new Set(plan.cv ? [JSON.stringify(plan.cv)] : []);
     for (const t of tiles) {
       if (seen.has(JSON.stringify(t))) continue;
