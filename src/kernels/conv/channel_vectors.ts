@@ -43,7 +43,7 @@ import { Lanes } from "../math/lanes.ts";
 import { activationTemps } from "../unary/temps.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, type Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
-import { convGeometry, type ConvGeometry } from "./geometry.ts";
+import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { transpose16, transpose8 } from "../transpose.ts";
 import type { ConvSpec } from "./spec.ts";
 
