@@ -191,6 +191,48 @@ if (CV_LEVELS.includes("avx2")) {
   });
 }
 
+/**
+ * AVX2, 1×1 stride-1 layers on small images: channel vectors on x repacked
+ * as blocks of 8 channels a position (tier 1 on 7²-sized images and deep
+ * 14² ones, a candidate up to 256 positions), a tail of positions under 8,
+ * chunks of input channels where deep, against the plain call and the
+ * in-place tile, bit for bit, on 1 and 2 threads (parts over rows repack
+ * their band).
+ */
+const BLOCK_CASES = [
+  { n: 1, c: 256, h: 7, w: 7, outChannels: 40, kernel: [1, 1] },
+  { n: 2, c: 24, h: 13, w: 11, outChannels: 33, kernel: [1, 1] },
+  { n: 1, c: 1024, h: 6, w: 6, outChannels: 48, kernel: [1, 1] },
+  { n: 1, c: 64, h: 16, w: 16, outChannels: 24, kernel: [1, 1] },
+  { n: 3, c: 8, h: 2, w: 3, outChannels: 8, kernel: [1, 1] },
+];
+
+if (CV_LEVELS.includes("avx2")) {
+  Deno.test("conv2d avx2: 1×1 layers on x in channel blocks give the plain call's bits", () => {
+    const r = rng(1903);
+    const all: string[] = [];
+    for (const threads of [1, 2]) {
+      for (const [i, o] of BLOCK_CASES.entries()) {
+        using jit = new Jit({ maxIsa: "avx2", threads });
+        const s = convSpecOf(o), sizes = convSizes(s);
+        const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+        const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+        const bias = i % 2 ? undefined : new Float32Array(s.oc).map(() => r());
+        const residual = i % 3 ? undefined : new Float32Array(sizes.y).map(() => r());
+        const opts = { ...o, bias, residual, activation: i % 2 ? "relu" as const : undefined };
+        const label = `${threads} threads, case ${i} ${JSON.stringify(o)}`;
+        const ran = tunePackedAgainstPlain(jit, x, w, opts, label);
+        all.push(...ran);
+        assert.ok(ran.some((p) => p.includes("x in blocks of 8 channels")), `${label}: ${ran}`);
+        // (At 2 threads the splits come first and fill the candidates.)
+        const inPlace = ran.some((p) => p.includes("channel vectors") && p.includes("x in place"));
+        assert.ok(threads > 1 || inPlace, `${label}: ${ran.join("; ")}`);
+      }
+    }
+    assert.ok(all.some((p) => /x in blocks of 8 channels.*chunks of \d+ inputs/.test(p)), `${all}`);
+  });
+}
+
 /** Rows in pieces whose input channels chunks divide: every path of the chunked k loop. */
 const CHUNK_CASES = [
   // 3 chunks of 16 over 4 pieces (45 → 12 + 11 + 11 + 11), 32 + 8 channels, asymmetric pads.
@@ -207,8 +249,9 @@ const CHUNK_CASES = [
     dilations: [2, 2],
     pads: [2, 2, 2, 2],
   },
-  // 1×1 without padding: 4 chunks of 16 (or 2 of 32), 5 pieces, one vector of 16 + 1.
-  { n: 1, c: 64, h: 3, w: 60, outChannels: 17, kernel: [1, 1] },
+  // 1×1 without padding: 8 chunks of 16 (or 4 of 32), 5 pieces, one vector of 16 + 1 (300
+  // positions: on fewer, x in channel blocks would take the in-place tile's place).
+  { n: 1, c: 128, h: 5, w: 60, outChannels: 17, kernel: [1, 1] },
 ];
 
 for (const level of CV_LEVELS) {

@@ -43,6 +43,7 @@ import { Lanes } from "../math/lanes.ts";
 import { activationTemps } from "../unary/temps.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, type Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
+import { CHANNEL_BLOCK, channelBlockCall } from "./channel_blocks.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { transpose16, transpose8 } from "../transpose.ts";
 import type { ConvSpec } from "./spec.ts";
@@ -161,6 +162,13 @@ export interface ChannelVectorTile {
    */
   planes?: boolean;
   /**
+   * AVX2, a 1×1 stride-1 convolution on a small image: x first repacked
+   * into the workspace as blocks of 8 channels per position
+   * (channel_blocks.ts), and the tiles run on them as that module's 1×8
+   * call (see `BLOCKED_POSITIONS`).
+   */
+  packedX?: boolean;
+  /**
    * AVX2: the band's positions as one run cut in tiles of at most `width`
    * consecutive positions, across rows (each tile emitted, none looped),
    * where a row in pieces would leave short tiles: a 7-wide row in 4 + 3
@@ -215,6 +223,45 @@ export function subsampledServes(
 }
 
 /**
+ * AVX2: a 1×1 stride-1 convolution (its channels in whole blocks of 8)
+ * whose band has at most `small` positions, or at most `deep.positions`
+ * with `deep.channels` inputs and outputs or more, repacks x as blocks of
+ * 8 channels a position in tier 1 (ChannelVectorTile.packedX); up to
+ * FLAT_POSITIONS, tier 2 tries it. In NCHW every k step of a tile reads a
+ * line of x of its own: a 6-position tile over 1024 channels reads 64 KB
+ * of lines, past L1, and the next tile reads them again from L2; on the
+ * blocks, 3 lines serve 8 steps. The repack reads and writes x once, so
+ * where x is large beside the work (few outputs) it costs more than it
+ * saves. Measured on Zen 3, one thread (`deno run -A bench/ab.ts --a
+ * 3599a58 --b . --conv …`, blocks in tier 1 everywhere against the commit
+ * before): on 7² 2048→512 ×0.891, 512→2048 with a residual ×0.885,
+ * 960→160 ×0.913, 160→960 ×0.886, 320→1280 ×0.885; on 14² 1024→256 ×0.982,
+ * 256→1024 with a residual ×0.966, but 576→96 ×1.011, 96→576 ×1.097,
+ * 384→64 ×1.096, 64→384 ×1.180.
+ */
+const BLOCKED = { small: 64, deep: { positions: FLAT_POSITIONS, channels: 256 } } as const;
+
+/**
+ * Whether `s` may run channel vectors on its input repacked as channel
+ * blocks (see `BLOCKED`): AVX2, NCHW, 1×1, stride 1, unpadded, not
+ * upsampled, one group of whole blocks, its band within the flat tiles'
+ * (`tierOne`: within tier 1's).
+ */
+export function packedXServes(
+  s: ConvSpec,
+  isa: VecIsa,
+  g: ConvGeometry,
+  tierOne = false,
+): boolean {
+  const positions = g.rows * g.ow, { small, deep } = BLOCKED;
+  const size = !tierOne ? positions <= FLAT_POSITIONS : positions <= small ||
+    positions <= deep.positions && g.cg >= deep.channels && g.ocg >= deep.channels;
+  return isa.level === "avx2" && channelVectorsServe(s, isa) && s.kh === 1 && s.kw === 1 &&
+    s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && s.pb === 0 && s.pr === 0 &&
+    s.uh === 1 && s.uw === 1 && g.cg % CHANNEL_BLOCK === 0 && size;
+}
+
+/**
  * The stride-1 call a strided 1×1 convolution's tiles run as on its
  * subsampled x (ChannelVectorTile.planes): an input of oh × ow, the same
  * band of rows, each channel `g.channelStride` floats apart (the planes'
@@ -224,6 +271,20 @@ export function subsampledServes(
 export function subsampledCall(s: ConvSpec, g: ConvGeometry): { s: ConvSpec; g: ConvGeometry } {
   const q: ConvSpec = { ...s, h: g.oh, w: g.ow, sh: 1, sw: 1, pt: 0, pl: 0, pb: 0, pr: 0 };
   return { s: q, g: { ...convGeometry(q), channelStride: g.channelStride } };
+}
+
+/**
+ * The call tile `t` runs as: on the subsampled planes or the channel
+ * blocks (the workspace's), that call; read in place, `s` itself.
+ */
+export function tileCall(
+  s: ConvSpec,
+  g: ConvGeometry,
+  t: ChannelVectorTile,
+): { s: ConvSpec; g: ConvGeometry } {
+  if (t.planes) return subsampledCall(s, g);
+  if (t.packedX) return channelBlockCall(s, g);
+  return { s, g };
 }
 
 /**
@@ -542,8 +603,8 @@ export function emitChannelVectorGroup(
   // Elements between positions of x and of y, and bytes between input channels of x:
   // NCHW 1, 1, a plane; NHWC every channel of a position, then the next channel.
   const posX = s.nhwc ? s.cTotal : 1, posY = s.nhwc ? s.ocTotal : 1;
-  // (On the subsampled planes, their stride: a line-aligned band of rows; read in place, x's.)
-  const channelX = s.nhwc ? 4 : (t.planes ? g.channelStride : s.h * s.w) * 4;
+  // (On the subsampled planes or channel blocks, theirs: the band's only; in place, x's plane.)
+  const channelX = s.nhwc ? 4 : (t.planes || t.packedX ? g.channelStride : s.h * s.w) * 4;
   const zero = a.constant(new Uint8Array(64), 64);
   const chunks = channelVectorChunks(s, g, t);
   /** Input channels of one k loop: a chunk's, or all. */

@@ -59,11 +59,8 @@ import { type Tail, Vec, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
 import { emitDepthwiseNhwc } from "./depthwise_nhwc.ts";
-import {
-  channelVectorPartialBytes,
-  emitChannelVectorGroup,
-  subsampledCall,
-} from "./channel_vectors.ts";
+import { emitChannelBlocks } from "./channel_blocks.ts";
+import { channelVectorPartialBytes, emitChannelVectorGroup, tileCall } from "./channel_vectors.ts";
 import { emitTransposePhases } from "./transpose_phases.ts";
 import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
@@ -121,7 +118,7 @@ const F = {
 /** Frame bytes of a plan: the slots, and the channel-vector kernel's partial sums. */
 function frameBytes(s: ConvSpec, g: ConvGeometry, p: ConvPlan): number {
   if (!p.cv) return F.PARTIAL;
-  const q = p.cv.planes ? subsampledCall(s, g) : { s, g };
+  const q = tileCall(s, g, p.cv);
   return F.PARTIAL + channelVectorPartialBytes(q.s, q.g, p.cv);
 }
 /** AVX2: the register holding a tail tile's lane mask (kept out of the microkernel's pool). */
@@ -234,17 +231,19 @@ function emitGroup(
       a.emit("mov", qword(rsp, to), rax);
     }
   };
-  if (p.cv?.planes) {
-    // x subsampled into the workspace, then the tiles of the stride-1 call on it: its x the
-    // plane less the band's first rows (the tiles address rows from the image's first).
+  if (p.cv?.planes || p.cv?.packedX) {
+    // x subsampled (or repacked in channel blocks) into the workspace, then the tiles of the
+    // call they make (tileCall): its x the workspace less the band's first rows (the tiles
+    // address rows from the image's first).
     a.emit("mov", rsi, qword(rsp, F.XG));
     a.emit("mov", rdi, qword(rsp, F.WS));
-    emitPlanes(v, s, g, rsi, rdi);
+    if (p.cv.planes) emitPlanes(v, s, g, rsi, rdi);
+    else emitChannelBlocks(v, s, g, rsi, rdi);
+    const q = tileCall(s, g, p.cv);
     a.emit("mov", rax, qword(rsp, F.WS));
-    addImmediate(a, "sub", rax, s.rowStart * g.ow * 4);
+    addImmediate(a, "sub", rax, s.rowStart * q.s.w * 4);
     a.emit("mov", qword(rsp, F.PLANES), rax);
     blockPointers();
-    const q = subsampledCall(s, g);
     return emitChannelVectorGroup(v, q.s, q.g, p.cv, { ...F, XG: F.PLANES });
   }
   if (p.cv) {

@@ -49,9 +49,12 @@ import {
   CV_LANES,
   fetchesNextTile,
   fetchesXAhead,
+  packedXServes,
   subsampledCall,
   subsampledServes,
+  tileCall,
 } from "./channel_vectors.ts";
+import { CHANNEL_BLOCK, channelBlockBytes, channelBlockCall } from "./channel_blocks.ts";
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
 
@@ -263,13 +266,13 @@ export function planConv(
     ...o,
   });
   const cvPlan = (t: ChannelVectorTile): ConvPlan => {
-    // On the subsampled planes (a strided 1×1), the tiles are the stride-1 call's.
-    const q = t.planes ? subsampledCall(s, g) : { s, g };
+    // On the subsampled planes (a strided 1×1) or channel blocks, the tiles are their call's.
+    const q = tileCall(s, g, t);
     return inPlace({
       mr: channelVectorLanes(isa) * t.vectors, // parts over channels cut whole blocks
       cv: t,
       phases: false,
-      workspaceBytes: t.planes ? workspaceBytes : 0,
+      workspaceBytes: t.planes ? workspaceBytes : t.packedX ? channelBlockBytes(s, g) : 0,
       description: `${level} channel vectors ${
         t.flat
           ? `${t.width} positions across rows`
@@ -277,11 +280,17 @@ export function planConv(
           ? `${t.rows} rows`
           : `${t.width} columns`
       } × ${channelVectorLanes(isa) * t.vectors} channels, ${
-        t.planes ? `x subsampled to planes ${g.hq}×${g.wq}` : "x in place"
+        t.planes
+          ? `x subsampled to planes ${g.hq}×${g.wq}`
+          : t.packedX
+          ? "x in blocks of 8 channels"
+          : "x in place"
       }${t.nextBlock ? ", next weights to L2" : ""}${
         fetchesNextTile(q.s, t) ? ", next tile's y to L1" : ""
       }${fetchesXAhead(q.s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${
-        channelVectorChunks(q.s, q.g, t) > 1 ? `, pieces in chunks of ${t.icChunk} inputs` : ""
+        channelVectorChunks(q.s, q.g, t) > 1
+          ? `, pieces in chunks of ${t.icChunk * (t.packedX ? CHANNEL_BLOCK : 1)} inputs`
+          : ""
       }${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
     });
   };
@@ -363,6 +372,11 @@ export function planConv(
   if (choice === undefined && subsampledServes(s, isa, g, true)) {
     const q = subsampledCall(s, g);
     return cvPlan({ ...tierOneTile(isa, q.s, q.g, embed, l1d), planes: true });
+  }
+  // AVX2, a 1×1 on a small image: channel vectors on x repacked as channel blocks.
+  if (choice === undefined && packedXServes(s, isa, g, true)) {
+    const q = channelBlockCall(s, g);
+    return cvPlan({ ...tierOneTile(isa, q.s, q.g, embed, l1d), packedX: true });
   }
   if (cvServes && choice === undefined) {
     const t = tierOneTile(isa, s, g, embed, l1d);
@@ -782,9 +796,11 @@ export function convChoices(
   if (channelVectorsServe(s, isa)) {
     // On a strided 1×1's subsampled planes, the stride-1 call's tiles (each marked so), and
     // the in-place tile besides.
-    const planes = subsampledServes(s, isa, g);
-    const q = planes ? subsampledCall(s, g) : { s, g };
-    const mark = (t: ChannelVectorTile): ChannelVectorTile => planes ? { ...t, planes } : t;
+    // On channel blocks likewise (x in place besides).
+    const planes = subsampledServes(s, isa, g), packedX = !planes && packedXServes(s, isa, g);
+    const q = planes ? subsampledCall(s, g) : packedX ? channelBlockCall(s, g) : { s, g };
+    const mark = (t: ChannelVectorTile): ChannelVectorTile =>
+      planes ? { ...t, planes } : packedX ? { ...t, packedX } : t;
     const e = plan.embedBroadcast, first = mark(tierOneTile(isa, q.s, q.g, e, plan.l1d));
     const tiles = [
       first,
@@ -795,7 +811,7 @@ export function convChoices(
       // NCHW: without the next tile's y fetched, without x fetched planes ahead.
       ...(s.nhwc ? [] : [{ ...first, nextOut: false }, { ...first, xAhead: 0 }]),
       ...(isa.level === "avx512" ? [{ ...first, embed: !first.embed }] : []),
-      ...(planes ? [tierOneTile(isa, s, g, e, plan.l1d)] : []),
+      ...(planes || packedX ? [tierOneTile(isa, s, g, e, plan.l1d)] : []),
     ];
     const CL = channelVectorLanes(isa);
     if (g.ocg > CL) tiles.push(mark(channelVectorTile(isa, q.g, e, 1)));
