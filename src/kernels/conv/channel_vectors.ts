@@ -233,11 +233,13 @@ export function subsampledServes(
  * blocks, 3 lines serve 8 steps. The repack reads and writes x once, so
  * where x is large beside the work (few outputs) it costs more than it
  * saves. Measured on Zen 3, one thread (`deno run -A bench/ab.ts --a
- * 3599a58 --b . --conv …`, blocks in tier 1 everywhere against the commit
- * before): on 7² 2048→512 ×0.891, 512→2048 with a residual ×0.885,
- * 960→160 ×0.913, 160→960 ×0.886, 320→1280 ×0.885; on 14² 1024→256 ×0.982,
- * 256→1024 with a residual ×0.966, but 576→96 ×1.011, 96→576 ×1.097,
- * 384→64 ×1.096, 64→384 ×1.180.
+ * 3599a58 --b d5be34b --conv …`; the 14² layers this rule leaves alone
+ * with a scratch build that took blocks in tier 1 for every such layer):
+ * on 7² 2048→512 ×0.891, 512→2048 with a residual ×0.885, 960→160 ×0.913,
+ * 160→960 ×0.886, 320→1280 ×0.885; on 14² 1024→256 ×0.982, 256→1024 with a
+ * residual ×0.966, but 576→96 ×1.011, 96→576 ×1.097, 384→64 ×1.096,
+ * 64→384 ×1.180. Models (`--model`, 1 / 2 threads): ResNet-50 ×0.984 /
+ * ×0.984, MobileNetV2 ×0.971 / ×0.970.
  */
 const BLOCKED = { small: 64, deep: { positions: FLAT_POSITIONS, channels: 256 } } as const;
 
