@@ -151,10 +151,11 @@ for (const level of CV_LEVELS) {
 
 /**
  * AVX2, strided 1×1 layers: channel vectors on the subsampled planes (tier 1
- * up to 64 output positions, a candidate up to 256), in chunks of input
- * channels where deep, against the plain call (the position-vector kernel
- * on the same planes) and the in-place channel-vector tile, bit for bit,
- * on 1 and 2 threads (parts over rows build their band's planes).
+ * up to 64 output positions, a candidate up to 256), on them as they are or
+ * repacked in channel blocks, in chunks of input channels where deep,
+ * against the plain call (the position-vector kernel on the same planes)
+ * and the in-place channel-vector tile, bit for bit, on 1 and 2 threads
+ * (parts over rows build their band's planes).
  */
 const SUBSAMPLED_CASES = [
   { n: 1, c: 256, h: 14, w: 14, outChannels: 40, kernel: [1, 1], strides: [2, 2] },
@@ -186,8 +187,10 @@ if (CV_LEVELS.includes("avx2")) {
         assert.ok(threads > 1 || inPlace, `${label}: ${ran.join("; ")}`);
       }
     }
-    // Deep inputs ran in chunks on the planes.
+    // Deep inputs ran in chunks on the planes; the planes ran in channel blocks and as they are.
     assert.ok(all.some((p) => /x subsampled to planes .*chunks of \d+ inputs/.test(p)), `${all}`);
+    assert.ok(all.some((p) => /x subsampled to planes \d+×\d+ in blocks of 8 channels/.test(p)));
+    assert.ok(all.some((p) => /x subsampled to planes \d+×\d+,/.test(p)), `${all}`);
   });
 }
 

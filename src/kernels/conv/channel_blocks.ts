@@ -1,7 +1,8 @@
 /**
  * x repacked for the channel-vector kernel at AVX2 (ChannelVectorTile.packedX):
- * a 1×1 layer's NCHW input, the band's positions, rewritten in the
- * workspace as blocks of 8 channels per position, `[c/8][positions][8]`.
+ * a 1×1 layer's NCHW input (or a strided one's subsampled planes), the
+ * band's positions, rewritten in the workspace as blocks of 8 channels per
+ * position, `[c/8][positions][8]`.
  * A tile's k step then broadcasts from one 32-byte piece per position that
  * serves 8 steps (6 positions: 3 lines for 8 steps), where NCHW gives it a
  * line of its own every step, and the call is the stride-1 1×8
@@ -54,14 +55,24 @@ export function channelBlockCall(s: ConvSpec, g: ConvGeometry): { s: ConvSpec; g
 
 /**
  * Writes the blocks of the band's positions at `dst` from the group's
- * first input channel at `src` (x of the image; the band's first row is
- * found here). rax, rcx, r8, `src`, `dst` and every vector register are
+ * first input channel at `src`: x of the image (the band's first row found
+ * here), or (`planes`) the band's subsampled planes, each channel
+ * `g.channelStride` floats apart (geometry.ts), `g` then the strided
+ * call's. rax, rcx, r8, `src`, `dst` and every vector register are
  * clobbered.
  */
-export function emitChannelBlocks(v: Vec, s: ConvSpec, g: ConvGeometry, src: Reg, dst: Reg): void {
-  const a = v.a, B = CHANNEL_BLOCK, P = bandPositions(s, g), plane = s.h * s.w * 4;
+export function emitChannelBlocks(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  src: Reg,
+  dst: Reg,
+  planes = false,
+): void {
+  const a = v.a, B = CHANNEL_BLOCK, P = bandPositions(s, g);
+  const plane = (planes ? g.channelStride : s.h * s.w) * 4;
   const full = Math.floor(P / B), rest = P % B;
-  addImmediate(a, "add", src, s.rowStart * s.w * 4);
+  if (!planes) addImmediate(a, "add", src, s.rowStart * s.w * 4);
   /** 8 positions (or `lanes`) of the block's 8 channels at r8, stored from `dst` on. */
   const group = (lanes: number) => {
     const tail = lanes < B ? v.tail(lanes, 1, TAIL_MASK) : undefined;

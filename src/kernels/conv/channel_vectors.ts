@@ -202,6 +202,11 @@ const FLAT_POSITIONS = 256;
  * (`--model resnet50`) ×0.989 / ×0.999. Stride 1 on 28² (784 positions)
  * ran slower than the strided call (`bench/tune_candidates.ts --conv
  * 1,256,28,28,512,1,1 --packed` 2558 against 2260 µs for /2 on 56²).
+ * Where channel blocks serve the subsampled call in tier 1 (see `BLOCKED`),
+ * the planes are repacked as blocks in turn, at any of these sizes: 1×1
+ * 1024→2048 /2 on 14² ×0.881 / ×0.852 of the planes' time, 512→1024 /2
+ * on 28² ×0.989 / ×1.003, ResNet-50 ×0.987 / ×0.998 (`bench/ab.ts --a
+ * 63ecfac --b 5e2b9f4`).
  */
 const SUBSAMPLED_POSITIONS = 64;
 
@@ -277,16 +282,16 @@ export function subsampledCall(s: ConvSpec, g: ConvGeometry): { s: ConvSpec; g: 
 
 /**
  * The call tile `t` runs as: on the subsampled planes or the channel
- * blocks (the workspace's), that call; read in place, `s` itself.
+ * blocks (the workspace's; on blocks of the planes, both in turn), that
+ * call; read in place, `s` itself.
  */
 export function tileCall(
   s: ConvSpec,
   g: ConvGeometry,
   t: ChannelVectorTile,
 ): { s: ConvSpec; g: ConvGeometry } {
-  if (t.planes) return subsampledCall(s, g);
-  if (t.packedX) return channelBlockCall(s, g);
-  return { s, g };
+  const q = t.planes ? subsampledCall(s, g) : { s, g };
+  return t.packedX ? channelBlockCall(q.s, q.g) : q;
 }
 
 /**

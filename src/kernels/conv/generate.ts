@@ -56,7 +56,7 @@ import { type ColumnGroup, columnGroups, emitMicrokernel, tileFits } from "../ge
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, Vec, vecIsa } from "../vec.ts";
-import { type ConvGeometry, convGeometry } from "./geometry.ts";
+import { type ConvGeometry, convGeometry, planesBytes } from "./geometry.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
 import { emitDepthwiseNhwc } from "./depthwise_nhwc.ts";
 import { emitChannelBlocks } from "./channel_blocks.ts";
@@ -238,10 +238,17 @@ function emitGroup(
     a.emit("mov", rsi, qword(rsp, F.XG));
     a.emit("mov", rdi, qword(rsp, F.WS));
     if (p.cv.planes) emitPlanes(v, s, g, rsi, rdi);
-    else emitChannelBlocks(v, s, g, rsi, rdi);
+    // The blocks after the planes, from them where there are planes.
+    const blocksAt = p.cv.planes ? planesBytes(g) : 0;
+    if (p.cv.packedX) {
+      a.emit("mov", rsi, qword(rsp, p.cv.planes ? F.WS : F.XG));
+      a.emit("mov", rdi, qword(rsp, F.WS));
+      addImmediate(a, "add", rdi, blocksAt);
+      emitChannelBlocks(v, s, g, rsi, rdi, p.cv.planes === true);
+    }
     const q = tileCall(s, g, p.cv);
     a.emit("mov", rax, qword(rsp, F.WS));
-    addImmediate(a, "sub", rax, s.rowStart * q.s.w * 4);
+    addImmediate(a, "add", rax, (p.cv.packedX ? blocksAt : 0) - s.rowStart * q.s.w * 4);
     a.emit("mov", qword(rsp, F.PLANES), rax);
     blockPointers();
     return emitChannelVectorGroup(v, q.s, q.g, p.cv, { ...F, XG: F.PLANES });

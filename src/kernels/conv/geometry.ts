@@ -93,6 +93,11 @@ export function convGeometry(s: ConvSpec): ConvGeometry {
   };
 }
 
+/** Bytes of the workspace the planes take (none where x is read as is), to a whole line. */
+export function planesBytes(g: ConvGeometry): number {
+  return g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
+}
+
 /**
  * Where the rows of phase plane (rp, cp) come from: plane row r is input
  * row `firstRow + r·sh` (a zero row outside [0, h)); plane column j is

@@ -27,7 +27,13 @@ import {
   depthwiseNhwcTile,
   depthwiseNhwcWorkspace,
 } from "./depthwise_nhwc.ts";
-import { type ConvGeometry, convGeometry, type TapPeriods, tapPeriods } from "./geometry.ts";
+import {
+  type ConvGeometry,
+  convGeometry,
+  planesBytes,
+  type TapPeriods,
+  tapPeriods,
+} from "./geometry.ts";
 import {
   PHASE_POSITIONS,
   phaseBlock,
@@ -235,7 +241,7 @@ export function planConv(
         : `${level} depthwise ${t.rows} rows × ${t.vectors * L}, x in place`,
     );
   }
-  const workspaceBytes = g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
+  const workspaceBytes = planesBytes(g);
   const cvServes = channelVectorsServe(s, isa);
   /** A kernel that reads x in place and writes channel blocks (channel vectors, ConvTranspose phases). */
   const inPlace = (
@@ -272,7 +278,7 @@ export function planConv(
       mr: channelVectorLanes(isa) * t.vectors, // parts over channels cut whole blocks
       cv: t,
       phases: false,
-      workspaceBytes: t.planes ? workspaceBytes : t.packedX ? channelBlockBytes(s, g) : 0,
+      workspaceBytes: (t.planes ? workspaceBytes : 0) + (t.packedX ? channelBlockBytes(s, g) : 0),
       description: `${level} channel vectors ${
         t.flat
           ? `${t.width} positions across rows`
@@ -280,12 +286,8 @@ export function planConv(
           ? `${t.rows} rows`
           : `${t.width} columns`
       } × ${channelVectorLanes(isa) * t.vectors} channels, ${
-        t.planes
-          ? `x subsampled to planes ${g.hq}×${g.wq}`
-          : t.packedX
-          ? "x in blocks of 8 channels"
-          : "x in place"
-      }${t.nextBlock ? ", next weights to L2" : ""}${
+        t.planes ? `x subsampled to planes ${g.hq}×${g.wq}` : t.packedX ? "x" : "x in place"
+      }${t.packedX ? " in blocks of 8 channels" : ""}${t.nextBlock ? ", next weights to L2" : ""}${
         fetchesNextTile(q.s, t) ? ", next tile's y to L1" : ""
       }${fetchesXAhead(q.s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${
         channelVectorChunks(q.s, q.g, t) > 1
@@ -369,9 +371,16 @@ export function planConv(
   }
   const { mode, segments, mr, ng } = best;
   // AVX2, a strided 1×1 on a small image: channel vectors on its subsampled x.
-  if (choice === undefined && subsampledServes(s, isa, g, true)) {
+  if (choice === undefined && subsampledServes(s, isa, g)) {
+    // On channel blocks too where they serve the subsampled call (see channel_blocks.ts).
     const q = subsampledCall(s, g);
-    return cvPlan({ ...tierOneTile(isa, q.s, q.g, embed, l1d), planes: true });
+    if (packedXServes(q.s, isa, q.g, true)) {
+      const b = channelBlockCall(q.s, q.g);
+      return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, l1d), planes: true, packedX: true });
+    }
+    if (subsampledServes(s, isa, g, true)) {
+      return cvPlan({ ...tierOneTile(isa, q.s, q.g, embed, l1d), planes: true });
+    }
   }
   // AVX2, a 1×1 on a small image: channel vectors on x repacked as channel blocks.
   if (choice === undefined && packedXServes(s, isa, g, true)) {
