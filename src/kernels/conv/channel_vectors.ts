@@ -206,7 +206,7 @@ const FLAT_POSITIONS = 256;
  * the planes are repacked as blocks in turn, at any of these sizes: 1×1
  * 1024→2048 /2 on 14² ×0.881 / ×0.852 of the planes' time, 512→1024 /2
  * on 28² ×0.989 / ×1.003, ResNet-50 ×0.987 / ×0.998 (`bench/ab.ts --a
- * 63ecfac --b 5e2b9f4`).
+ * 63ecfac --b acd9681`).
  */
 const SUBSAMPLED_POSITIONS = 64;
 
