@@ -29,14 +29,14 @@ export const CHANNEL_BLOCK = 8;
 /** The register holding the tail's lane mask while its rows load (free until the transpose). */
 const TAIL_MASK = 15;
 
-/** Positions of the band `s` covers (its rows of a 1×1 stride-1 layer's output). */
-function bandPositions(s: ConvSpec, g: ConvGeometry): number {
+/** Positions of the band (its rows of a 1×1 layer's output). */
+function bandPositions(g: ConvGeometry): number {
   return g.rows * g.ow;
 }
 
 /** Bytes of the workspace the blocks take: every channel of every position of the band. */
-export function channelBlockBytes(s: ConvSpec, g: ConvGeometry): number {
-  return Math.ceil((g.cg * bandPositions(s, g) * 4) / 64) * 64;
+export function channelBlockBytes(g: ConvGeometry): number {
+  return Math.ceil((g.cg * bandPositions(g) * 4) / 64) * 64;
 }
 
 /**
@@ -50,7 +50,7 @@ export function channelBlockBytes(s: ConvSpec, g: ConvGeometry): number {
 export function channelBlockCall(s: ConvSpec, g: ConvGeometry): { s: ConvSpec; g: ConvGeometry } {
   const B = CHANNEL_BLOCK;
   const q: ConvSpec = { ...s, c: s.c / B, h: g.oh, w: g.ow * B, kw: B, sw: B, dw: 1 };
-  return { s: q, g: { ...convGeometry(q), channelStride: B * bandPositions(s, g) } };
+  return { s: q, g: { ...convGeometry(q), channelStride: B * bandPositions(g) } };
 }
 
 /**
@@ -69,7 +69,7 @@ export function emitChannelBlocks(
   dst: Reg,
   planes = false,
 ): void {
-  const a = v.a, B = CHANNEL_BLOCK, P = bandPositions(s, g);
+  const a = v.a, B = CHANNEL_BLOCK, P = bandPositions(g);
   const plane = (planes ? g.channelStride : s.h * s.w) * 4;
   const full = Math.floor(P / B), rest = P % B;
   if (!planes) addImmediate(a, "add", src, s.rowStart * s.w * 4);

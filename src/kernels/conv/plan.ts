@@ -278,7 +278,7 @@ export function planConv(
       mr: channelVectorLanes(isa) * t.vectors, // parts over channels cut whole blocks
       cv: t,
       phases: false,
-      workspaceBytes: (t.planes ? workspaceBytes : 0) + (t.packedX ? channelBlockBytes(s, g) : 0),
+      workspaceBytes: (t.planes ? workspaceBytes : 0) + (t.packedX ? channelBlockBytes(g) : 0),
       description: `${level} channel vectors ${
         t.flat
           ? `${t.width} positions across rows`
