@@ -165,7 +165,7 @@ export interface ChannelVectorTile {
    * AVX2, a 1×1 stride-1 convolution on a small image: x first repacked
    * into the workspace as blocks of 8 channels per position
    * (channel_blocks.ts), and the tiles run on them as that module's 1×8
-   * call (see `BLOCKED_POSITIONS`).
+   * call (see `BLOCKED`). With `planes`, the subsampled planes so repacked.
    */
   packedX?: boolean;
   /**
@@ -196,8 +196,9 @@ const FLAT_POSITIONS = 256;
  * positions runs channel vectors on its subsampled x (ChannelVectorTile.planes)
  * in tier 1, not the position-vector kernel on the same planes; up to
  * FLAT_POSITIONS, tier 2 tries it. Measured on Zen 3 (`deno run -A
- * bench/ab.ts --a 0422e5e --b . --conv …`, the commit before against this
- * kernel, 1 / 2 threads): 1×1 1024→2048 /2 on 14² ×0.889 / ×0.875 of the
+ * bench/ab.ts --a 0422e5e --b dd7f8f9 --conv …`, the commit before against
+ * this kernel, 1 / 2 threads; the 28² layer with a build that took it in
+ * tier 1 up to 256 positions): 1×1 1024→2048 /2 on 14² ×0.889 / ×0.875 of the
  * time, 512→1024 /2 on 28² (14² out) ×1.004 / ×1.022; ResNet-50
  * (`--model resnet50`) ×0.989 / ×0.999. Stride 1 on 28² (784 positions)
  * ran slower than the strided call (`bench/tune_candidates.ts --conv

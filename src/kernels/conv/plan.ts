@@ -803,9 +803,8 @@ export function convChoices(
   // narrower pieces of a row.
   const cvs: ConvChoice[] = [];
   if (channelVectorsServe(s, isa)) {
-    // On a strided 1×1's subsampled planes, the stride-1 call's tiles (each marked so), and
-    // the in-place tile besides.
-    // On channel blocks likewise (x in place besides).
+    // On a strided 1×1's subsampled planes or on channel blocks, the tiles of the call they
+    // make (each marked so), and the in-place tile besides.
     const planes = subsampledServes(s, isa, g), packedX = !planes && packedXServes(s, isa, g);
     const q = planes ? subsampledCall(s, g) : packedX ? channelBlockCall(s, g) : { s, g };
     const mark = (t: ChannelVectorTile): ChannelVectorTile =>
