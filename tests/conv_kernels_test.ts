@@ -150,12 +150,39 @@ for (const level of CV_LEVELS) {
 }
 
 /**
- * AVX2, strided 1×1 layers: channel vectors on the subsampled planes (tier 1
- * up to 64 output positions, a candidate up to 256), on them as they are or
- * repacked in channel blocks, in chunks of input channels where deep,
- * against the plain call (the position-vector kernel on the same planes)
- * and the in-place channel-vector tile, bit for bit, on 1 and 2 threads
- * (parts over rows build their band's planes).
+ * AVX2, channel vectors on x rewritten in the workspace first, against the
+ * plain call and the in-place tile, bit for bit, on 1 and 2 threads (parts
+ * over rows write their band's): every case's runs (tier 2's candidates)
+ * include a plan that `wrote` names; the plans of all cases are returned.
+ */
+function tuneWorkspaceCases(cases: Conv2dOptions[], seed: number, wrote: string): string[] {
+  const r = rng(seed);
+  const all: string[] = [];
+  for (const threads of [1, 2]) {
+    for (const [i, o] of cases.entries()) {
+      using jit = new Jit({ maxIsa: "avx2", threads });
+      const s = convSpecOf(o), sizes = convSizes(s);
+      const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
+      const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
+      const bias = i % 2 ? undefined : new Float32Array(s.oc).map(() => r());
+      const residual = i % 3 ? undefined : new Float32Array(sizes.y).map(() => r());
+      const opts = { ...o, bias, residual, activation: i % 2 ? "relu" as const : undefined };
+      const label = `${threads} threads, case ${i} ${JSON.stringify(o)}`;
+      const ran = tunePackedAgainstPlain(jit, x, w, opts, label);
+      all.push(...ran);
+      assert.ok(ran.some((p) => p.includes(wrote)), `${label}: ${ran.join("; ")}`);
+      // (At 2 threads the splits come first and fill the candidates.)
+      const inPlace = ran.some((p) => p.includes("channel vectors") && p.includes("x in place"));
+      assert.ok(threads > 1 || inPlace, `${label}: ${ran.join("; ")}`);
+    }
+  }
+  return all;
+}
+
+/**
+ * Strided 1×1 layers: on the subsampled planes (tier 1 up to 64 output
+ * positions, a candidate up to 256), as they are or repacked in channel
+ * blocks, in chunks of input channels where deep.
  */
 const SUBSAMPLED_CASES = [
   { n: 1, c: 256, h: 14, w: 14, outChannels: 40, kernel: [1, 1], strides: [2, 2] },
@@ -165,42 +192,11 @@ const SUBSAMPLED_CASES = [
   { n: 1, c: 32, h: 20, w: 30, outChannels: 16, kernel: [1, 1], strides: [2, 3] },
 ];
 
-if (CV_LEVELS.includes("avx2")) {
-  Deno.test("conv2d avx2: strided 1×1 layers on their subsampled planes give the plain call's bits", () => {
-    const r = rng(1902);
-    const all: string[] = [];
-    for (const threads of [1, 2]) {
-      for (const [i, o] of SUBSAMPLED_CASES.entries()) {
-        using jit = new Jit({ maxIsa: "avx2", threads });
-        const s = convSpecOf(o), sizes = convSizes(s);
-        const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
-        const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
-        const bias = i % 2 ? undefined : new Float32Array(s.oc).map(() => r());
-        const residual = i % 3 ? undefined : new Float32Array(sizes.y).map(() => r());
-        const opts = { ...o, bias, residual, activation: i % 2 ? "relu" as const : undefined };
-        const label = `${threads} threads, case ${i} ${JSON.stringify(o)}`;
-        const ran = tunePackedAgainstPlain(jit, x, w, opts, label);
-        all.push(...ran);
-        assert.ok(ran.some((p) => p.includes("x subsampled to planes")), `${label}: ${ran}`);
-        // (At 2 threads the splits come first and fill the candidates.)
-        const inPlace = ran.some((p) => p.includes("channel vectors") && p.includes("x in place"));
-        assert.ok(threads > 1 || inPlace, `${label}: ${ran.join("; ")}`);
-      }
-    }
-    // Deep inputs ran in chunks on the planes; the planes ran in channel blocks and as they are.
-    assert.ok(all.some((p) => /x subsampled to planes .*chunks of \d+ inputs/.test(p)), `${all}`);
-    assert.ok(all.some((p) => /x subsampled to planes \d+×\d+ in blocks of 8 channels/.test(p)));
-    assert.ok(all.some((p) => /x subsampled to planes \d+×\d+,/.test(p)), `${all}`);
-  });
-}
-
 /**
- * AVX2, 1×1 stride-1 layers on small images: channel vectors on x repacked
- * as blocks of 8 channels a position (tier 1 on 7²-sized images and deep
- * 14² ones, a candidate up to 256 positions), a tail of positions under 8,
- * chunks of input channels where deep, against the plain call and the
- * in-place tile, bit for bit, on 1 and 2 threads (parts over rows repack
- * their band).
+ * 1×1 stride-1 layers on small images: on x repacked as blocks of 8
+ * channels a position (tier 1 on 7²-sized images and deep 14² ones, a
+ * candidate up to 256 positions), a tail of positions under 8, chunks of
+ * input channels where deep.
  */
 const BLOCK_CASES = [
   { n: 1, c: 256, h: 7, w: 7, outChannels: 40, kernel: [1, 1] },
@@ -211,27 +207,16 @@ const BLOCK_CASES = [
 ];
 
 if (CV_LEVELS.includes("avx2")) {
+  Deno.test("conv2d avx2: strided 1×1 layers on their subsampled planes give the plain call's bits", () => {
+    const all = tuneWorkspaceCases(SUBSAMPLED_CASES, 1902, "x subsampled to planes");
+    // Deep inputs ran in chunks on the planes; the planes ran in channel blocks and as they are.
+    assert.ok(all.some((p) => /x subsampled to planes .*chunks of \d+ inputs/.test(p)), `${all}`);
+    assert.ok(all.some((p) => /x subsampled to planes \d+×\d+ in blocks of 8 channels/.test(p)));
+    assert.ok(all.some((p) => /x subsampled to planes \d+×\d+,/.test(p)), `${all}`);
+  });
+
   Deno.test("conv2d avx2: 1×1 layers on x in channel blocks give the plain call's bits", () => {
-    const r = rng(1903);
-    const all: string[] = [];
-    for (const threads of [1, 2]) {
-      for (const [i, o] of BLOCK_CASES.entries()) {
-        using jit = new Jit({ maxIsa: "avx2", threads });
-        const s = convSpecOf(o), sizes = convSizes(s);
-        const x = new Float32Array(sizes.x).map(() => r() * 2 - 1);
-        const w = new Float32Array(sizes.w).map(() => r() * 2 - 1);
-        const bias = i % 2 ? undefined : new Float32Array(s.oc).map(() => r());
-        const residual = i % 3 ? undefined : new Float32Array(sizes.y).map(() => r());
-        const opts = { ...o, bias, residual, activation: i % 2 ? "relu" as const : undefined };
-        const label = `${threads} threads, case ${i} ${JSON.stringify(o)}`;
-        const ran = tunePackedAgainstPlain(jit, x, w, opts, label);
-        all.push(...ran);
-        assert.ok(ran.some((p) => p.includes("x in blocks of 8 channels")), `${label}: ${ran}`);
-        // (At 2 threads the splits come first and fill the candidates.)
-        const inPlace = ran.some((p) => p.includes("channel vectors") && p.includes("x in place"));
-        assert.ok(threads > 1 || inPlace, `${label}: ${ran.join("; ")}`);
-      }
-    }
+    const all = tuneWorkspaceCases(BLOCK_CASES, 1903, "x in blocks of 8 channels");
     assert.ok(all.some((p) => /x in blocks of 8 channels.*chunks of \d+ inputs/.test(p)), `${all}`);
   });
 }
