@@ -672,7 +672,7 @@ export class Vec {
    * form: Zen 3 issues `vpermps ymm, ymm, m256` one every 2 cycles, the
    * load and the register form one a cycle (`deno run -A
    * bench/shuffle_rates.ts`, 12 independent chains: 1.90 and 0.97 cycles).
-   * GELU at AVX2 (11 lookups a vector) over 393 Ki floats, with the
+   * GELU at AVX2 (11 lookups a vector then, 8 since its degree-6 pieces) over 393 Ki floats, with the
    * elementwise pass's third fixed register freed in the same commit
    * (`deno run -A bench/ab.ts --a 330ae79 --b 79a135d --unary gelu`, the
    * same bits): ×0.736-0.746 of the time, two runs.

@@ -289,7 +289,7 @@ export function subsampledCall(s: ConvSpec, g: ConvGeometry): { s: ConvSpec; g: 
 export function tileCall(
   s: ConvSpec,
   g: ConvGeometry,
-  t: ChannelVectorTile,
+  t: Pick<ChannelVectorTile, "planes" | "packedX">,
 ): { s: ConvSpec; g: ConvGeometry } {
   const q = t.planes ? subsampledCall(s, g) : { s, g };
   return t.packedX ? channelBlockCall(q.s, q.g) : q;

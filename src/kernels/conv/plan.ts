@@ -60,7 +60,7 @@ import {
   subsampledServes,
   tileCall,
 } from "./channel_vectors.ts";
-import { CHANNEL_BLOCK, channelBlockBytes, channelBlockCall } from "./channel_blocks.ts";
+import { CHANNEL_BLOCK, channelBlockBytes } from "./channel_blocks.ts";
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
 import type { ConvSpec } from "./spec.ts";
 
@@ -374,18 +374,17 @@ export function planConv(
   if (choice === undefined && subsampledServes(s, isa, g)) {
     // On channel blocks too where they serve the subsampled call (see channel_blocks.ts).
     const q = subsampledCall(s, g);
-    if (packedXServes(q.s, isa, q.g, true)) {
-      const b = channelBlockCall(q.s, q.g);
-      return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, l1d), planes: true, packedX: true });
-    }
-    if (subsampledServes(s, isa, g, true)) {
-      return cvPlan({ ...tierOneTile(isa, q.s, q.g, embed, l1d), planes: true });
+    const packedX = packedXServes(q.s, isa, q.g, true);
+    if (packedX || subsampledServes(s, isa, g, true)) {
+      const b = tileCall(s, g, { planes: true, packedX });
+      const t = tierOneTile(isa, b.s, b.g, embed, l1d);
+      return cvPlan({ ...t, planes: true, ...(packedX ? { packedX } : {}) });
     }
   }
   // AVX2, a 1×1 on a small image: channel vectors on x repacked as channel blocks.
   if (choice === undefined && packedXServes(s, isa, g, true)) {
-    const q = channelBlockCall(s, g);
-    return cvPlan({ ...tierOneTile(isa, q.s, q.g, embed, l1d), packedX: true });
+    const b = tileCall(s, g, { packedX: true });
+    return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, l1d), packedX: true });
   }
   if (cvServes && choice === undefined) {
     const t = tierOneTile(isa, s, g, embed, l1d);
@@ -806,7 +805,7 @@ export function convChoices(
     // On a strided 1×1's subsampled planes or on channel blocks, the tiles of the call they
     // make (each marked so), and the in-place tile besides.
     const planes = subsampledServes(s, isa, g), packedX = !planes && packedXServes(s, isa, g);
-    const q = planes ? subsampledCall(s, g) : packedX ? channelBlockCall(s, g) : { s, g };
+    const q = tileCall(s, g, { planes, packedX });
     const mark = (t: ChannelVectorTile): ChannelVectorTile =>
       planes ? { ...t, planes } : packedX ? { ...t, packedX } : t;
     const e = plan.embedBroadcast, first = mark(tierOneTile(isa, q.s, q.g, e, plan.l1d));
