@@ -94,8 +94,14 @@ export type FloatOp = "add" | "sub" | "mul" | "div" | "min" | "max";
 /** Lane-wise bitwise operations; `andn` is `~x & y`. */
 export type BitOp = "and" | "andn" | "or" | "xor";
 
-/** Lane-wise 32-bit integer operations. */
-export type IntOp = "addi" | "subi";
+/**
+ * Lane-wise 32-bit integer operations: `mini` the signed minimum, `gti`
+ * all ones where x > y signed (vector masks only: below AVX-512). On the
+ * bits of non-negative floats (NaN above +Inf) they order as the floats
+ * do, on any of Zen 3's four FP pipes where its float min and compare take
+ * the two FMA ones.
+ */
+export type IntOp = "addi" | "subi" | "mini" | "gti";
 
 /** Comparison predicates (the eight of SSE; `nlt`/`nle` are true for NaN). */
 export type Predicate = "eq" | "lt" | "le" | "unord" | "neq" | "nlt" | "nle" | "ord";
@@ -563,6 +569,11 @@ export class Vec {
 
   #opName(op: FloatOp | BitOp | IntOp): string {
     if (op === "addi") return "paddd";
+    if (op === "mini") return "pminsd";
+    if (op === "gti") {
+      if (this.isa.level === "avx512") throw new Error("gti: AVX-512 compares into opmasks");
+      return "pcmpgtd";
+    }
     if (op === "subi") return "psubd";
     if (
       this.isa.level === "avx512" && (op === "and" || op === "andn" || op === "or" || op === "xor")
@@ -598,6 +609,12 @@ export class Vec {
     // 213: dst = y·dst + z; 132: dst = dst·z + y, the memory operand last.
     if (reg(y)) return void a.emit("vfmadd213ps", this.r(dst), this.r(y as number), this.#src(z));
     a.emit("vfmadd132ps", this.r(dst), this.r(z as number), this.#src(y));
+  }
+
+  /** dst = z − x·y, fused, rounded once (FMA levels only), z and dst the same register. */
+  fnmaddInto(dst: number, x: number, y: Src): void {
+    if (!this.isa.fma) throw new Error("fnmadd needs FMA");
+    this.a.emit("vfnmadd231ps", this.r(dst), this.r(x), this.#src(y));
   }
 
   /** dst = x << n or x >> n (logical "srl" or arithmetic "sra") on 32-bit lanes. */
