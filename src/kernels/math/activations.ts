@@ -203,8 +203,9 @@ function emitGeluRounded(
  * clamp and the weight's compare are integer ops on the bits, which Zen 3
  * runs on any FP pipe where vminps and vcmpps take the FMA pipes the
  * lookups (vpermps) and the polynomial already fill. Zen 3, one thread,
- * `deno run -A bench/ab.ts --a 502b65c --b . --unary gelu --n 8192` (in L1):
- * ×0.90 of the time; the float min and compare instead ×1.04 of this, y as
+ * `deno run -A bench/ab.ts --a 502b65c --b b171941 --unary gelu --n 8192` (in
+ * L1): ×0.92 of the time (×0.89 at 393 Ki floats; geluTanh ×0.91 / ×0.90);
+ * in scratch builds the float min and compare ran ×1.04 of this, and y as
  * the lookups' scratch (three streams, fewer constants pinned) ×1.04 too.
  * GELU-tanh is the same with its own tail on the same pieces (`coeffs`).
  */
