@@ -190,9 +190,18 @@ export function depthwiseRowTile(
   const budget = depthwiseBudget(s, activation, level);
   if (level === "avx2") {
     // Its weights are memory operands: an FMA's load besides the input row's, so as many
-    // output rows as the input rows' registers allow share each input load.
-    const rows = Math.max(1, Math.min(depthwiseRowsMost(s), g.rows, budget));
-    return { rows, vectors: Math.max(1, Math.min(vectors, 7, Math.floor(budget / rows))) };
+    // output rows as the input rows' registers allow share each input load; of the tiles
+    // with the most accumulators, the one with the most rows. Rows first, then vectors,
+    // cut a row of 2 vectors beside clip's two registers (budget 10) to 6 rows × 1 where
+    // 5 × 2 fits: Zen 3, one thread, 3×3 on 14²×384 +bias clip(0,6), a scratch A/B in
+    // one process: 61.5 → 48.7 µs.
+    const most = Math.max(1, Math.min(depthwiseRowsMost(s), g.rows, budget));
+    let best = { rows: 1, vectors: 1 };
+    for (let rows = most; rows >= 1; rows--) {
+      const v = Math.max(1, Math.min(vectors, 7, Math.floor(budget / rows)));
+      if (rows * v > best.rows * best.vectors) best = { rows, vectors: v };
+    }
+    return best;
   }
   const chunk = s.sh === 1 && s.sw === 1 && vectors >= 5 && vectors <= 7 ? 4 : 7;
   const v = Math.max(1, Math.min(vectors, chunk, budget));
