@@ -95,8 +95,9 @@ export type FloatOp = "add" | "sub" | "mul" | "div" | "min" | "max";
 export type BitOp = "and" | "andn" | "or" | "xor";
 
 /**
- * Lane-wise 32-bit integer operations: `mini` the signed minimum, `gti`
- * all ones where x > y signed (vector masks only: below AVX-512). On the
+ * Lane-wise 32-bit integer operations: `mini` the signed minimum (VEX
+ * levels), `gti` all ones where x > y signed (vector masks only: below
+ * AVX-512). On the
  * bits of non-negative floats (NaN above +Inf) they order as the floats
  * do, on any of Zen 3's four FP pipes where its float min and compare take
  * the two FMA ones.
@@ -569,7 +570,10 @@ export class Vec {
 
   #opName(op: FloatOp | BitOp | IntOp): string {
     if (op === "addi") return "paddd";
-    if (op === "mini") return "pminsd";
+    if (op === "mini") {
+      if (!this.isa.vex) throw new Error("mini: pminsd is SSE4.1's (VEX levels only here)");
+      return "pminsd";
+    }
     if (op === "gti") {
       if (this.isa.level === "avx512") throw new Error("gti: AVX-512 compares into opmasks");
       return "pcmpgtd";
