@@ -172,8 +172,8 @@ export const REPROBE_RUNS = 64;
 /**
  * Copies of a run's feeds and of outputs into the caller's tensors go
  * through the Jit's copy kernel where glibc's memmove (`rep movsb` at
- * these sizes) would run 4K-aliased: the destination `window` bytes or
- * fewer past the source modulo a page. There every load's address matches
+ * these sizes) would run 4K-aliased: the destination fewer than `window`
+ * bytes past the source modulo a page. There every load's address matches
  * the low 12 bits of a store still in flight, and Zen 3's `rep movsb`
  * crawls. Measured on Zen 3 (`deno run -A bench/feed_copy.ts`): 196 KiB
  * in 67-71 µs at 4 to 28 bytes against 4.5-5.9 at the other distances;

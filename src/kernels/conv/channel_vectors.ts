@@ -222,10 +222,17 @@ export function subsampledServes(
   g: ConvGeometry,
   tierOne = false,
 ): boolean {
-  return isa.level === "avx2" && channelVectorsServe(s, isa) && s.kh === 1 && s.kw === 1 &&
-    (s.sh > 1 || s.sw > 1) && s.pt === 0 && s.pl === 0 && s.pb === 0 && s.pr === 0 &&
-    s.uh === 1 && s.uw === 1 &&
+  return avx2Pointwise(s, isa) && (s.sh > 1 || s.sw > 1) &&
     g.rows * g.ow <= (tierOne ? SUBSAMPLED_POSITIONS : FLAT_POSITIONS);
+}
+
+/**
+ * What the workspace's x (subsampled planes, channel blocks) asks of a
+ * call: AVX2 channel vectors (NCHW, one group), 1×1, unpadded, not upsampled.
+ */
+function avx2Pointwise(s: ConvSpec, isa: VecIsa): boolean {
+  return isa.level === "avx2" && channelVectorsServe(s, isa) && s.kh === 1 && s.kw === 1 &&
+    s.pt === 0 && s.pl === 0 && s.pb === 0 && s.pr === 0 && s.uh === 1 && s.uw === 1;
 }
 
 /**
@@ -264,9 +271,8 @@ export function packedXServes(
   const positions = g.rows * g.ow, { small, deep } = BLOCKED;
   const size = !tierOne ? positions <= FLAT_POSITIONS : positions <= small ||
     positions <= deep.positions && g.cg >= deep.channels && g.ocg >= deep.channels;
-  return isa.level === "avx2" && channelVectorsServe(s, isa) && s.kh === 1 && s.kw === 1 &&
-    s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && s.pb === 0 && s.pr === 0 &&
-    s.uh === 1 && s.uw === 1 && g.cg % CHANNEL_BLOCK === 0 && size;
+  return avx2Pointwise(s, isa) && s.sh === 1 && s.sw === 1 && g.cg % CHANNEL_BLOCK === 0 &&
+    size;
 }
 
 /**
