@@ -6,7 +6,10 @@
  * Nodes pair by name, else the k-th unpaired node of an op on one
  * side with the k-th of that op on the other (ONNX Runtime renames the
  * nodes it rewrites, e.g. "relu7_nchwc"); a node only one side has (a
- * fusion only one side makes) shows "-" on the other.
+ * fusion only one side makes) shows "-" on the other. Ours are profiled
+ * nodes (see src/graph/profiler.ts): a small node after a big one carries
+ * its call path run cold, tens of µs that replayed runs do not pay
+ * (`bench/cold_call.ts`); `bench/model_kernels.ts` gives the kernels alone.
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ort_profile.ts model.onnx [threads] [runs]
  *   ... bench/ort_profile.ts zoo:cnn   # a model of tools/model_zoo.ts's ZOO by name (cnn, cnn-qop, bert, …)
