@@ -815,8 +815,8 @@ export function convChoices(
       ...[0, 16, 32].filter((c) => c !== first.icChunk).map((icChunk) => ({ ...first, icChunk }))
         .filter((t) => t.icChunk === 0 || channelVectorChunks(q.s, q.g, t) > 1),
       { ...first, nextBlock: !first.nextBlock },
-      // NCHW: without the next tile's y fetched, without x fetched planes ahead.
-      ...(s.nhwc ? [] : [{ ...first, nextOut: false }, { ...first, xAhead: 0 }]),
+      // NCHW: the next tile's y fetched or not (tier 1's other way), x not fetched ahead.
+      ...(s.nhwc ? [] : [{ ...first, nextOut: !first.nextOut }, { ...first, xAhead: 0 }]),
       ...(isa.level === "avx512" ? [{ ...first, embed: !first.embed }] : []),
       ...(planes || packedX ? [tierOneTile(isa, s, g, e, plan.l1d)] : []),
     ];
