@@ -8,9 +8,10 @@
  * (`performance.now()` around the call) less that mean is the call path:
  * boundary checks, key, dispatch, the FFI call — tens of nanoseconds in a
  * hot loop (`deno bench -P bench/runtime_bench.ts`), tens of microseconds
- * cold. A session's `enableProfiling` times its nodes this way, one call
+ * cold. A session's `enableProfiling` steps its nodes this way, one call
  * at a time after the node before, where `run` and `runSync` replay
- * recorded lists with no JavaScript between the kernels.
+ * recorded lists with no JavaScript between the kernels: its report and
+ * trace give each node's kernel time beside the wall time.
  *
  *   deno run -A bench/cold_call.ts [--mib 32] [--calls 60]
  *

@@ -6,10 +6,11 @@
  * Nodes pair by name, else the k-th unpaired node of an op on one
  * side with the k-th of that op on the other (ONNX Runtime renames the
  * nodes it rewrites, e.g. "relu7_nchwc"); a node only one side has (a
- * fusion only one side makes) shows "-" on the other. Ours are profiled
- * nodes (see src/graph/profiler.ts): a small node after a big one carries
+ * fusion only one side makes) shows "-" on the other. Ours are the nodes'
+ * kernel times (`args.kernel_us` of our trace, see src/graph/profiler.ts),
+ * not the profiled steps' wall time: a small node after a big one carries
  * its call path run cold, tens of µs that replayed runs do not pay
- * (`bench/cold_call.ts`); `bench/model_kernels.ts` gives the kernels alone.
+ * (`bench/cold_call.ts`). A JavaScript step shows its wall time.
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ort_profile.ts model.onnx [threads] [runs]
  *   ... bench/ort_profile.ts zoo:cnn   # a model of tools/model_zoo.ts's ZOO by name (cnn, cnn-qop, bert, …)
@@ -93,7 +94,12 @@ await theirs.release();
 const ourTrace = ours.endProfiling();
 await ours.release();
 
-type Event = { cat?: string; name: string; dur: number; args?: { op_name?: string } };
+type Event = {
+  cat?: string;
+  name: string;
+  dur: number;
+  args?: { op_name?: string; kernel_us?: number };
+};
 /** Per node in first-seen order: its op and the median of its durations after the first `skipped`. */
 function medians(events: Event[], suffix: string): Map<string, { op: string; us: number }> {
   const byNode = new Map<string, { op: string; durs: number[] }>();
@@ -101,7 +107,8 @@ function medians(events: Event[], suffix: string): Map<string, { op: string; us:
     if (e.cat !== "Node" || !e.name.endsWith(suffix)) continue;
     const name = e.name.slice(0, e.name.length - suffix.length);
     const n = byNode.get(name) ?? { op: e.args?.op_name ?? "?", durs: [] };
-    n.durs.push(e.dur);
+    // Ours: the node's kernels (as a run spends them), not its step's wall time (see above).
+    n.durs.push(e.args?.kernel_us ?? e.dur);
     byNode.set(name, n);
   }
   const out = new Map<string, { op: string; us: number }>();

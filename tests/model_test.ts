@@ -779,6 +779,14 @@ Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace",
   assert.equal(events.length, 3 * names.size);
   assert.equal(events[0].ph, "X");
   assert.ok(typeof events[0].dur === "number" && events[0].args.op_name);
+  // A step of Jit calls carries its kernels' time (RDTSC in native code), within the step's
+  // wall time (two clocks: 1 µs of slack); every Conv ran a kernel.
+  for (const e of events) {
+    if (e.args.op_name === "Conv") assert.ok(e.args.kernel_us > 0, JSON.stringify(e));
+    if (e.args.kernel_us === undefined) continue;
+    assert.ok(e.args.kernel_us >= 0 && e.args.kernel_us <= e.dur + 1, JSON.stringify(e));
+  }
+  assert.match(report, /mean µs +wall µs/);
   await s.release();
   Deno.removeSync(dir, { recursive: true });
 });

@@ -1,13 +1,14 @@
 import assert from "node:assert/strict";
 import { Assembler, dword, eax, rdi, XMM } from "../asm/mod.ts";
 import { CodeArena } from "../src/native/arena.ts";
-import { dispatch, trampolineCode } from "../src/native/dispatch.ts";
+import { dispatch, timedCycles, trampolineCode } from "../src/native/dispatch.ts";
 import { buildSharedObject } from "../src/native/elf.ts";
 import { NativeBlock, viewAddress } from "../src/native/memory.ts";
 import { LARGE_MIN_BYTES, LargeMemory, readFileLarge } from "../src/native/large_memory.ts";
 import { pageSize } from "../src/native/libc.ts";
 import { rdtsc } from "../src/native/stubs.ts";
 import { mappings, permsAt, runFixture, toolAvailable } from "./helpers/fixture.ts";
+import { Jit } from "../mod.ts";
 
 /** `inc dword ptr [rdi]; ret`, from the assembler. */
 function incCode(): Uint8Array {
@@ -291,4 +292,26 @@ Deno.test("large memory: a large file read into a mapping of its own has the byt
   } finally {
     Deno.removeSync(path);
   }
+});
+
+Deno.test("timed calls: the trampoline's totals grow by what each timed call adds to its key's", () => {
+  using jit = new Jit({ threads: 1, tuneBudget: 0 });
+  const a = new Float32Array(64 * 64).fill(0.5), c = new Float32Array(64 * 64);
+  const calls = () => {
+    jit.gemm(a, a, c, { m: 64, n: 64, k: 64 });
+    jit.unary("relu", a, c);
+  };
+  const keyCycles = () => jit.stats().keys.reduce((sum, k) => sum + k.kernelCycles, 0);
+  calls();
+  const k0 = keyCycles(), t0 = timedCycles();
+  for (let i = 0; i < 50; i++) calls();
+  const grown = timedCycles() - t0;
+  assert.ok(grown > 0);
+  assert.equal(grown, keyCycles() - k0);
+  // A Jit that does not profile enters its kernels untimed.
+  using quiet = new Jit({ threads: 1, profile: false });
+  quiet.gemm(a, a, c, { m: 64, n: 64, k: 64 });
+  const q0 = timedCycles();
+  for (let i = 0; i < 10; i++) quiet.gemm(a, a, c, { m: 64, n: 64, k: 64 });
+  assert.equal(timedCycles(), q0);
 });

@@ -11,7 +11,20 @@
  *
  * @module
  */
-import { Assembler, qword, r12, r8, r9, rax, rbx, rcx, rdi, rdx, rsi } from "../../asm/mod.ts";
+import {
+  Assembler,
+  qword,
+  r11,
+  r12,
+  r8,
+  r9,
+  rax,
+  rbx,
+  rcx,
+  rdi,
+  rdx,
+  rsi,
+} from "../../asm/mod.ts";
 import { buildSharedObject } from "./elf.ts";
 import { libc, libcError, MFD_CLOEXEC } from "./libc.ts";
 
@@ -49,7 +62,8 @@ export const TRAMPOLINE_SYMBOLS = {
   },
   /**
    * fn(args), timed: adds the RDTSC cycles of the call to u64 counters[0] and
-   * increments counters[1], all in native code (no timer call from JS).
+   * increments counters[1], all in native code (no timer call from JS), and
+   * the same to this thread's totals (`timedTotals`).
    */
   callTimed: {
     name: "njit_call_timed",
@@ -81,9 +95,10 @@ export function trampolineCode(): Uint8Array {
 /**
  * The timed trampoline: `njit_call_timed(fn, args, counters)`. rbx and r12
  * are callee-saved, so they hold fn and counters across the call; three
- * pushes keep the stack 16-byte aligned at the inner call.
+ * pushes keep the stack 16-byte aligned at the inner call. The cycles and
+ * the call are also added to the u64 pair at `totals` (an address).
  */
-export function timedTrampolineCode(): Uint8Array {
+export function timedTrampolineCode(totals: bigint): Uint8Array {
   const a = new Assembler();
   a.emit("push", rbx);
   a.emit("push", r12);
@@ -102,6 +117,9 @@ export function timedTrampolineCode(): Uint8Array {
   a.emit("sub", rax, rcx);
   a.emit("add", qword(r12, 0), rax);
   a.emit("inc", qword(r12, 8));
+  a.emit("mov", r11, totals);
+  a.emit("add", qword(r11, 0), rax);
+  a.emit("inc", qword(r11, 8));
   a.emit("pop", r12);
   a.emit("pop", rbx);
   a.emit("ret");
@@ -110,13 +128,35 @@ export function timedTrampolineCode(): Uint8Array {
 
 let lib: Deno.DynamicLibrary<typeof TRAMPOLINE_SYMBOLS> | undefined;
 
+/**
+ * The timed trampoline's totals over every timed call on this thread
+ * (u64 cycles, u64 calls): off the V8 heap (64 bytes, never moved), read
+ * by `timedCycles`. Each isolate opens its own trampoline, so a Worker's
+ * calls count in its own.
+ */
+const totalsBuffer = new ArrayBuffer(64);
+const totals = new Uint32Array(totalsBuffer);
+
+/**
+ * RDTSC cycles of every timed kernel call on this thread so far, any
+ * Jit's (a profiled call: `profile` on): the difference across a stretch
+ * of code is the time its calls spent in native code, the path from
+ * JavaScript to them left out.
+ */
+export function timedCycles(): number {
+  return totals[0] + totals[1] * 2 ** 32;
+}
+
 /** The trampoline symbols, built and opened on first use. */
 export function dispatch(): Dispatch {
   if (lib) return lib.symbols;
   const c = libc();
   const so = buildSharedObject([
     { name: "njit_call", code: trampolineCode() },
-    { name: "njit_call_timed", code: timedTrampolineCode() },
+    {
+      name: "njit_call_timed",
+      code: timedTrampolineCode(Deno.UnsafePointer.value(Deno.UnsafePointer.of(totalsBuffer))),
+    },
   ]);
   const fd = c.memfd_create(new TextEncoder().encode("njit-trampoline\0"), MFD_CLOEXEC);
   if (fd < 0) throw libcError("memfd_create");
