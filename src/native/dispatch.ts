@@ -11,20 +11,7 @@
  *
  * @module
  */
-import {
-  Assembler,
-  qword,
-  r11,
-  r12,
-  r8,
-  r9,
-  rax,
-  rbx,
-  rcx,
-  rdi,
-  rdx,
-  rsi,
-} from "../../asm/mod.ts";
+import { Assembler, qword, r11, r12, r8, r9, rax, rbx, rcx, rdi, rdx, rsi } from "../../asm/mod.ts";
 import { buildSharedObject } from "./elf.ts";
 import { libc, libcError, MFD_CLOEXEC } from "./libc.ts";
 
