@@ -93,10 +93,26 @@ function channelGrain(s: ConvSpec, plan: ConvPlan, parts: number): number {
 }
 
 /**
+ * A 1×1 layer of at most this many output positions splits over output
+ * channels even where its weights weigh less than its input (each part
+ * then writes whole planes of y). Why bands lose here is not established:
+ * at 14² a band's edge shares a line of every plane with the other core's
+ * band, but 16-wide rows (whole lines) lose as much. Measured on Zen 3, 2
+ * threads, operands cold (`deno run -A bench/ab.ts --a b1b6ca0 --b
+ * <this rule> --conv … --rotate 4 --threads 2`), MobileNetV2's 1×1 layers
+ * on 14²: 576→96 with its residual ×0.904 of the time in bands, 384→64 with
+ * its residual ×0.896, 384→96 ×0.854, 192→64 ×0.901; 64→32 on 16² ×0.733;
+ * the whole model (`--model mobilenet --threads 2`, three runs) ×0.965-0.994.
+ * Over all 1×1 layers (56² and 112² too) the model ran ×1.015-1.017.
+ */
+const SMALL_POINTWISE_POSITIONS = 256;
+
+/**
  * Parts over images when there are enough; else over groups when there
  * are enough or the weights outweigh a group's input planes; else over output channels in whole tiles when the weights outweigh the
  * input's planes (a small image with many channels: each part streams only
- * its channels' weights); else over bands of output rows (each part builds
+ * its channels' weights) or the layer is a small 1×1 (`SMALL_POINTWISE_POSITIONS`);
+ * else over bands of output rows (each part builds
  * the planes of its band's rows only). Every output is the same FMA chain
  * in any part, so any split gives the same bits.
  */
@@ -166,7 +182,9 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
       );
     }) ?? null;
   }
-  const byChannels = chosen === undefined ? weights > planes : chosen === "channels";
+  const byChannels = chosen === undefined
+    ? weights > planes || (taps === 1 && oh * ow <= SMALL_POINTWISE_POSITIONS)
+    : chosen === "channels";
   if (s.group === 1 && !s.flip && byChannels && s.oc >= 2 * plan.mr) {
     return split(s.oc, channelGrain(s, plan, parts))?.map((r) => {
       // NHWC: a part's channels are a column range of every position's row.
