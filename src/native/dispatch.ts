@@ -50,7 +50,7 @@ export const TRAMPOLINE_SYMBOLS = {
   /**
    * fn(args), timed: adds the RDTSC cycles of the call to u64 counters[0] and
    * increments counters[1], all in native code (no timer call from JS), and
-   * the same to this thread's totals (`timedTotals`).
+   * the same to this thread's totals (`timedCycles`).
    */
   callTimed: {
     name: "njit_call_timed",

@@ -125,13 +125,13 @@ export interface ChannelVectorTile {
    * 1,64,56,56,64,3,1 --packed --residual --cold`, five runs): 2069-2460 µs
    * with it against 2398-2702 without. Not at AVX2, whose k steps are half
    * as long: on Zen 3, operands cold (`deno run -A bench/ab.ts --a 44f5eb7
-   * --b <this change> --conv … --rotate 4 --threads 2`), MobileNetV2's 1×1
+   * --b 9963bc0 --conv … --rotate 4 --threads 2`), MobileNetV2's 1×1
    * 384→64 on 14² with its residual ran ×0.800 of the time without, 576→96
    * ×0.977, 160→960 on 7² ×0.990; at one thread within 2% either way; whole
    * models (`--model`, 2 threads) MobileNetV2 ×0.978 and ×0.995, ResNet-50
-   * ×0.991. The residual layers split in bands of rows at 2 threads, and a
-   * band's last tile fetches lines of the next band, which the other core
-   * writes. Tier 2 tries the other way.
+   * ×0.991. (Those 14² layers then split in bands of rows at 2 threads,
+   * where a band's last tile fetched lines of the other core's band.) Tier
+   * 2 tries the other way.
    */
   nextOut: boolean;
   /**

@@ -99,7 +99,7 @@ function channelGrain(s: ConvSpec, plan: ConvPlan, parts: number): number {
  * at 14² a band's edge shares a line of every plane with the other core's
  * band, but 16-wide rows (whole lines) lose as much. Measured on Zen 3, 2
  * threads, operands cold (`deno run -A bench/ab.ts --a b1b6ca0 --b
- * <this rule> --conv … --rotate 4 --threads 2`), MobileNetV2's 1×1 layers
+ * 871d24e --conv … --rotate 4 --threads 2`), MobileNetV2's 1×1 layers
  * on 14²: 576→96 with its residual ×0.904 of the time in bands, 384→64 with
  * its residual ×0.896, 384→96 ×0.854, 192→64 ×0.901; 64→32 on 16² ×0.733;
  * the whole model (`--model mobilenet --threads 2`, three runs) ×0.965-0.994.
