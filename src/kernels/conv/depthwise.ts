@@ -22,7 +22,13 @@
  * (depthwise_packed.ts). AVX2: 8 lanes, the masks in a vector register
  * (`vmaskmovps`), each tap's weight broadcast once a channel into the
  * workspace and read as the FMAs' memory operand (16 registers leave no
- * room for the weights beside a tile), no packed planes.
+ * room for all the weights beside a tile), no packed planes; registers the
+ * tile and its activation leave idle hold a second mask and the first
+ * taps' weights. MobileNetV2 (3×3, clip) with them, `deno run -A
+ * bench/ab.ts --a 11b15b9 --b <this change> --model mobilenet --blocks 300`,
+ * Zen 3: ×0.977-0.987 at 1 thread (three runs), ×0.985 at 2; the 7² 3×3/2
+ * layer of 576 channels with relu (`--conv 1,576,14,14,576,3,2,576`)
+ * ×0.977, the other depthwise layers with relu ×0.998-1.013.
  *
  * @module
  */
@@ -51,6 +57,7 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
+import { activationTemps } from "../unary/temps.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Vec } from "../vec.ts";
 import type { ConvGeometry } from "./geometry.ts";
@@ -243,12 +250,8 @@ export function emitDepthwiseGroup(
   const taps = s.kh * s.kw, inWeights = !avx2 && taps <= 9;
   /** L floats at base + disp. */
   const vec = (base: Reg, disp: number) => ptr(base, disp).withSize(4 * L);
-  // AVX2: the load and store masks in one register (the last), each set from a constant.
+  // AVX2: the load and store masks in a vector register (the last), each set from a constant.
   const MASK = avx2 ? v.isa.nregs - 1 : -1;
-  const setMask = (mask: number) => {
-    const lanes = Int32Array.from({ length: L }, (_, l) => ((mask >> l) & 1 ? -1 : 0));
-    a.emit("vmovups", v.r(MASK), ptr(a.constant(lanes, 4 * L), 0, null, 1, 4 * L));
-  };
   // AVX2: each tap's weight broadcast into the workspace after the zero row, read by the FMAs.
   const weightsAt = zeroRowBytes(s) + ZERO_MARGIN;
   const R = tile.rows, V = tile.vectors, SH = s.sh, pairs = s.sw === 2;
@@ -265,6 +268,29 @@ export function emitDepthwiseGroup(
   );
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
   const OUT = def ? free.shift()! : -1;
+  // AVX2: the registers the activation leaves (it takes its temporaries from the pool's end)
+  // hold a second load mask, then tap weights, which the FMAs then read from registers, not
+  // from the workspace: a narrow tile (3 rows × 1 vector at stride 2 beside clip) was bound
+  // by its loads, a mask reloaded before each masked load and a weight with each FMA.
+  const spare = avx2
+    ? free.splice(0, Math.max(0, free.length - activationTemps(v.isa, s.activation)))
+    : [];
+  const MASK2 = spare.length ? spare.shift()! : -1;
+  const weightRegs = spare.slice(0, taps);
+  // The masks MASK and MASK2 hold at this point of the code (-1: unknown), and which to set next.
+  const held = [-1, -1];
+  let nextMask = 0;
+  /** A register holding `mask` (lanes set where its bit is), set from a constant unless held. */
+  const maskIn = (mask: number): number => {
+    if (held[0] === mask) return MASK;
+    if (MASK2 >= 0 && held[1] === mask) return MASK2;
+    const slot = MASK2 >= 0 ? nextMask : 0, reg = slot === 0 ? MASK : MASK2;
+    nextMask = 1 - slot;
+    const lanes = Int32Array.from({ length: L }, (_, l) => ((mask >> l) & 1 ? -1 : 0));
+    a.emit("vmovups", v.r(reg), ptr(a.constant(lanes, 4 * L), 0, null, 1, 4 * L));
+    held[slot] = mask;
+    return reg;
+  };
   const zeroRow = rdi; // the workspace's zero row
   a.emit("mov", rsi, qword(rsp, frame.XG));
   a.emit("mov", rdx, qword(rsp, frame.WG));
@@ -275,6 +301,10 @@ export function emitDepthwiseGroup(
   if (inWeights) { for (let t = 0; t < taps; t++) v.broadcast(W0 + t, rdx, t * 4); }
   if (avx2) {
     for (let t = 0; t < taps; t++) {
+      if (t < weightRegs.length) {
+        v.broadcast(weightRegs[t], rdx, t * 4);
+        continue;
+      }
       v.broadcast(LOAD, rdx, t * 4);
       a.emit("vmovups", vec(zeroRow, weightsAt + 32 * t), v.r(LOAD));
     }
@@ -351,6 +381,8 @@ export function emitDepthwiseGroup(
   };
   const fullTiles = Math.floor(g.rows / R), lastRows = g.rows % R;
   const tileBody = (rows: number) => {
+    // The code runs again from here (a loop): what the masks hold is not known.
+    held[0] = held[1] = -1;
     rowPointers();
     for (let c0 = 0; c0 < g.ow; c0 += V * L) {
       const nv = Math.min(V, Math.ceil((g.ow - c0) / L));
@@ -361,10 +393,7 @@ export function emitDepthwiseGroup(
         if (mask === 0) return void v.zero(reg);
         const m = vec(ROW_REGS[q], col * 4);
         if (mask === FULL) return void a.emit("vmovups", v.r(reg), m);
-        if (avx2) {
-          setMask(mask);
-          return void a.emit("vmaskmovps", v.r(reg), v.r(MASK), m);
-        }
+        if (avx2) return void a.emit("vmaskmovps", v.r(reg), v.r(maskIn(mask)), m);
         let k = statics.get(mask);
         if (k === undefined) {
           k = 7;
@@ -379,7 +408,9 @@ export function emitDepthwiseGroup(
         for (const [r, i] of users) {
           const t = i * s.kw + kj;
           if (inWeights) a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(src), v.r(W0 + t));
-          else if (avx2) {
+          else if (avx2 && t < weightRegs.length) {
+            a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(src), v.r(weightRegs[t]));
+          } else if (avx2) {
             a.emit("vfmadd231ps", v.r(acc(r, j)), v.r(src), vec(zeroRow, weightsAt + 32 * t));
           } else v.fmaBroadcast(acc(r, j), src, rdx, t * 4);
         }
@@ -422,7 +453,7 @@ export function emitDepthwiseGroup(
       }
       // Store: bias, residual, activation; the row's last vector masked.
       const tail = c0 + nv * L > g.ow;
-      if (tail && avx2) setMask(2 ** tailLanes - 1);
+      const TAIL = tail && avx2 ? maskIn(2 ** tailLanes - 1) : MASK;
       for (let r = 0; r < rows; r++) {
         for (let j = 0; j < nv; j++) {
           const ow0 = c0 + j * L, lanes = Math.min(L, g.ow - ow0);
@@ -432,7 +463,7 @@ export function emitDepthwiseGroup(
           if (pairs) v.permute(x, x, BLOCK_TO_NATURAL, UNBLOCK);
           if (s.bias) v.add(x, x, BIAS);
           if (s.residual) {
-            if (lanes < L && avx2) a.emit("vmaskmovps", v.r(LOAD), v.r(MASK), mem(rbx));
+            if (lanes < L && avx2) a.emit("vmaskmovps", v.r(LOAD), v.r(TAIL), mem(rbx));
             else if (lanes < L) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, mem(rbx));
             else a.emit("vmovups", v.r(LOAD), mem(rbx));
             v.add(x, x, LOAD);
@@ -450,7 +481,7 @@ export function emitDepthwiseGroup(
           // 54.2-54.3 → 38.0-38.8 µs, 14²×576 86.2-86.4 → 63.5-63.6.
           if (lanes < L && avx2 && c0 === 0 && nv * L >= g.ow && disp + 4 * L <= rows * g.ow * 4) {
             a.emit("vmovups", mem(rbp), v.r(out));
-          } else if (lanes < L && avx2) a.emit("vmaskmovps", mem(rbp), v.r(MASK), v.r(out));
+          } else if (lanes < L && avx2) a.emit("vmaskmovps", mem(rbp), v.r(TAIL), v.r(out));
           else if (lanes < L) a.emit("vmovups", mem(rbp).k(KREG[1]), v.r(out));
           else a.emit("vmovups", mem(rbp), v.r(out));
         }
