@@ -25,7 +25,7 @@
  * room for all the weights beside a tile), no packed planes; registers the
  * tile and its activation leave idle hold a second mask and the first
  * taps' weights. MobileNetV2 (3×3, clip) with them, `deno run -A
- * bench/ab.ts --a 11b15b9 --b <this change> --model mobilenet --blocks 300`,
+ * bench/ab.ts --a 11b15b9 --b 539f30d --model mobilenet --blocks 300`,
  * Zen 3: ×0.977-0.987 at 1 thread (three runs), ×0.985 at 2; the 7² 3×3/2
  * layer of 576 channels with relu (`--conv 1,576,14,14,576,3,2,576`)
  * ×0.977, the other depthwise layers with relu ×0.998-1.013.
