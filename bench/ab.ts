@@ -11,6 +11,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,80,80,64,2,2 --transposed
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,96,56,56,24,1,1
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,56,56,256,1,1 --residual --rotate 4
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,960,7,7,960,3,1,960,1 --activation clip
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216]   # jit.unary over n floats
  *
@@ -24,6 +25,10 @@
  * on both sides, Zen 5, 2 vCPUs) read 0.98-1.01 over a conv and a split
  * GEMM: a difference under ~2% is not resolved.
  *
+ * --conv n,c,h,w,oc,k,s[,group[,pad]]: a k×k convolution of stride s, pad on
+ * every side (default 0), groups (default 1: c = oc = group is depthwise);
+ * `--activation` relu (the default), clip (to [0, 6]), none, or a unary op.
+ *
  * @module
  */
 import { parseArgs } from "node:util";
@@ -35,6 +40,7 @@ const { values } = parseArgs({
     gemm: { type: "string" },
     panels: { type: "boolean", default: false },
     // --gemm: a bias per column and an activation in the call's epilogue (a model's Linear).
+    // --conv: the activation after the bias (relu unless given).
     bias: { type: "boolean", default: false },
     activation: { type: "string" },
     conv: { type: "string" },
@@ -53,7 +59,7 @@ const { values } = parseArgs({
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] | --conv " +
-  "n,c,h,w,oc,k,s [--transposed] | --model ZOO-NAME | --unary OP [--n N]) [--threads N] [--blocks N] [--calls N]";
+  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--activation A] | --model ZOO-NAME | --unary OP [--n N]) [--threads N] [--blocks N] [--calls N]";
 if (
   values.a === undefined || [values.gemm, values.conv, values.model, values.unary].every((v) => !v)
 ) {
@@ -165,7 +171,8 @@ async function side(name: string, dir: string): Promise<Side> {
       close: () => jit.close(),
     };
   }
-  const [n, c, h, w, oc, k, s] = values.conv!.split(",").map(Number);
+  const [n, c, h, w, oc, k, s, group = 1, pad = 0] = values.conv!.split(",").map(Number);
+  const act = values.activation ?? "relu";
   const o = {
     n,
     c,
@@ -174,15 +181,20 @@ async function side(name: string, dir: string): Promise<Side> {
     outChannels: oc,
     kernel: [k, k],
     strides: [s, s],
+    pads: [pad, pad, pad, pad],
+    group,
     bias: rand(oc, 3),
-    activation: "relu",
+    ...(act === "none"
+      ? {}
+      : { activation: act === "clip" ? { op: "clip" as const, min: 0, max: 6 } : act }),
   };
   const sets = Math.max(1, Number(values.rotate));
-  const x = rand(n * c * h * w, 4), wt = rand(c * oc * k * k, 5);
+  const x = rand(n * c * h * w, 4), wt = rand((c / group) * oc * k * k, 5);
   const packed = jit.packConvWeights(wt, {
     outChannels: oc,
     c,
     kernel: [k, k],
+    group,
     transposed: values.transposed,
   });
   if (values.transposed) {
@@ -194,7 +206,7 @@ async function side(name: string, dir: string): Promise<Side> {
       close: () => jit.close(),
     };
   }
-  const oh = Math.floor((h - k) / s) + 1, ow = Math.floor((w - k) / s) + 1;
+  const oh = Math.floor((h + 2 * pad - k) / s) + 1, ow = Math.floor((w + 2 * pad - k) / s) + 1;
   // Set 0 is the one compared; every set holds the same inputs.
   const copy = (a: Float32Array) => {
     const b = lineAligned(a.length);

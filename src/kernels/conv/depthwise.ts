@@ -24,11 +24,12 @@
  * workspace and read as the FMAs' memory operand (16 registers leave no
  * room for all the weights beside a tile), no packed planes; registers the
  * tile and its activation leave idle hold a second mask and the first
- * taps' weights. MobileNetV2 (3×3, clip) with them, `deno run -A
- * bench/ab.ts --a 11b15b9 --b 539f30d --model mobilenet --blocks 300`,
- * Zen 3: ×0.977-0.987 at 1 thread (three runs), ×0.985 at 2; the 7² 3×3/2
- * layer of 576 channels with relu (`--conv 1,576,14,14,576,3,2,576`)
- * ×0.977, the other depthwise layers with relu ×0.998-1.013.
+ * taps' weights. Zen 3, one thread, `deno run -A bench/ab.ts --a 11b15b9
+ * --b 6235363 --conv 1,C,H,H,C,3,S,C,1 --activation clip`: 7²×960 ×0.882
+ * of the time, 14²×576 to 7² (stride 2) ×0.884, 14²×384 ×0.976, 14²×576
+ * ×0.962, 28²×192 ×0.955, 56²×144 ×0.999; MobileNetV2 (`--model
+ * mobilenet --blocks 300`) ×0.977-0.987 at 1 thread (three runs), ×0.985
+ * at 2.
  *
  * @module
  */
@@ -275,6 +276,10 @@ export function emitDepthwiseGroup(
   const spare = avx2
     ? free.splice(0, Math.max(0, free.length - activationTemps(v.isa, s.activation)))
     : [];
+  // A plane of a few tiles unrolls them (see the end). Then, at stride 1 across, a zero
+  // vector to blend into the lanes of a whole load that lie outside x's row (see `load`).
+  const unrolled = Math.ceil(g.rows / R) <= UNROLLED_TILES;
+  const ZERO = unrolled && !pairs && spare.length ? spare.shift()! : -1;
   const MASK2 = spare.length ? spare.shift()! : -1;
   const weightRegs = spare.slice(0, taps);
   // The masks MASK and MASK2 hold at this point of the code (-1: unknown), and which to set next.
@@ -317,6 +322,7 @@ export function emitDepthwiseGroup(
     a.emit("mov", rax, qword(rsp, frame.BG));
     v.broadcast(BIAS, rax, 0);
   }
+  if (ZERO >= 0) v.zero(ZERO);
   const BLOCK_TO_NATURAL = blockToNatural(L);
   if (pairs) v.permuteIndex(UNBLOCK, BLOCK_TO_NATURAL);
   // Load masks: the edge vectors' lanes inside x's row, per load. They are the same for every
@@ -380,19 +386,51 @@ export function emitDepthwiseGroup(
     }
   };
   const fullTiles = Math.floor(g.rows / R), lastRows = g.rows % R;
-  const tileBody = (rows: number) => {
-    // The code runs again from here (a loop): what the masks hold is not known.
+  /** Input row q of the tile: a row pointer, or (tiles unrolled) x's row or the zero row. */
+  let rowAt = (q: number): { base: Reg; disp: number; pad: boolean } => ({
+    base: ROW_REGS[q],
+    disp: 0,
+    pad: false,
+  });
+  /** A tile of `rows` output rows; `oh0` its first, where the tiles are unrolled (else rcx). */
+  const tileBody = (rows: number, oh0: number | null) => {
+    // The code may run again from here (a loop): what the masks hold is not known.
     held[0] = held[1] = -1;
-    rowPointers();
+    if (oh0 === null) rowPointers();
+    else {
+      rowAt = (q) => {
+        const ih = oh0 * SH - s.pt + q;
+        return ih >= 0 && ih < s.h
+          ? { base: rsi, disp: ih * s.w * 4, pad: false }
+          : { base: zeroRow, disp: 0, pad: true };
+      };
+    }
     for (let c0 = 0; c0 < g.ow; c0 += V * L) {
       const nv = Math.min(V, Math.ceil((g.ow - c0) / L));
       for (let r = 0; r < rows; r++) for (let j = 0; j < nv; j++) v.zero(acc(r, j));
-      /** reg = L floats of input row q from column `col`, lanes outside `mask` zero. */
-      const load = (reg: number, q: number, col: number, mask: number) => {
+      /**
+       * reg = L floats of input row q from column `col`, lanes outside `mask` zero (or, in
+       * `kept`, only those of the lanes it keeps: the others are outputs past the row's end).
+       */
+      const load = (reg: number, q: number, col: number, mask: number, kept = FULL) => {
         // No lane inside the row: no access (past the row's end it may leave the mapping).
         if (mask === 0) return void v.zero(reg);
-        const m = vec(ROW_REGS[q], col * 4);
+        const row = rowAt(q), m = vec(row.base, row.disp + col * 4);
         if (mask === FULL) return void a.emit("vmovups", v.r(reg), m);
+        // AVX2, the row known here: a whole load where it stays inside the channel's plane (or
+        // the zeroed margins of the zero row), then zeros blended into the lanes that need
+        // them, in place of vmaskmovps and its mask. A 7² plane took a masked load for every
+        // tap of every row (x's rows are narrower than a vector).
+        const from = row.disp + col * 4;
+        const inside = row.pad
+          ? from >= -ZERO_MARGIN && from + 4 * L <= zeroRowBytes(s) + ZERO_MARGIN
+          : row.base === rsi && from >= 0 && from + 4 * L <= 4 * s.h * s.w;
+        if (ZERO >= 0 && inside) {
+          a.emit("vmovups", v.r(reg), m);
+          const zeros = row.pad ? 0 : kept & ~mask;
+          if (zeros) a.emit("vblendps", v.r(reg), v.r(reg), v.r(ZERO), zeros);
+          return;
+        }
         if (avx2) return void a.emit("vmaskmovps", v.r(reg), v.r(maskIn(mask)), m);
         let k = statics.get(mask);
         if (k === undefined) {
@@ -423,6 +461,9 @@ export function emitDepthwiseGroup(
           if (d >= 0 && d % s.dh === 0 && d / s.dh < s.kh) users.push([r, d / s.dh]);
         }
         if (users.length === 0) continue;
+        // A row of the padding (known where the tiles are unrolled) adds nothing to a sum
+        // of finite weights: its FMAs are left out, as a tap wholly in the padding is.
+        if (rowAt(q).pad && s.wFinite) continue;
         if (pairs) {
           for (const m of pairIds) {
             for (let j = 0; j < nv; j++) {
@@ -446,7 +487,7 @@ export function emitDepthwiseGroup(
             const ow0 = c0 + j * L;
             const mask = maskOf(ow0, kj);
             if (mask === 0 && s.wFinite) continue;
-            load(LOAD, q, ow0 + kj * s.dw - s.pl, mask);
+            load(LOAD, q, ow0 + kj * s.dw - s.pl, mask, 2 ** Math.min(L, g.ow - ow0) - 1);
             fmas(users, kj, j, LOAD);
           }
         }
@@ -497,13 +538,37 @@ export function emitDepthwiseGroup(
     addImmediate(a, "add", rbp, rows * g.ow * 4);
     addImmediate(a, "add", rbx, rows * g.ow * 4);
   };
+  // A plane of a few tiles unrolls them: each input row's address is then known here (x's
+  // row at a displacement from rsi, or the zero row), with no row pointers to compute a tile.
+  if (unrolled) {
+    for (let t = 0; t < fullTiles; t++) {
+      tileBody(R, s.rowStart + t * R);
+      if (t < fullTiles - 1 || lastRows) advance(R);
+    }
+    if (lastRows) tileBody(lastRows, s.rowStart + fullTiles * R);
+    return;
+  }
   frameLoop(a, frame.TILE, fullTiles, () => {
     a.emit("mov", rcx, qword(rsp, frame.ROW0));
-    tileBody(R);
+    tileBody(R, null);
     advance(R);
   });
   if (lastRows) {
     a.emit("mov", rcx, qword(rsp, frame.ROW0));
-    tileBody(lastRows);
+    tileBody(lastRows, null);
   }
 }
+
+/**
+ * Planes of at most this many tiles unroll them (see emitDepthwiseGroup's
+ * end): a 7² plane's 7 rows took 55 instructions of row pointers beside
+ * its 63 FMAs, and every load was masked (its rows narrower than a
+ * vector). Unrolled, each row's address is a displacement, and at AVX2
+ * stride 1 a load inside the channel's plane is whole, zeros blended into
+ * the lanes outside its row. Zen 3, one thread, `deno run -A bench/ab.ts
+ * --a 6235363 --b <this change> --conv 1,C,H,H,C,3,S,C,1 --activation
+ * clip` (relu): 7²×960 ×0.799 (×0.735), 14²×384 ×0.893 (×0.962), 14²×576
+ * ×0.892, 14²×576 to 7² ×0.922; 28² and 56² (not unrolled) ×0.987-1.011;
+ * MobileNetV2 ×0.986 at 1 thread, ×0.985 at 2.
+ */
+const UNROLLED_TILES = 4;
