@@ -566,7 +566,7 @@ export function emitDepthwiseGroup(
  * vector). Unrolled, each row's address is a displacement, and at AVX2
  * stride 1 a load inside the channel's plane is whole, zeros blended into
  * the lanes outside its row. Zen 3, one thread, `deno run -A bench/ab.ts
- * --a 6235363 --b <this change> --conv 1,C,H,H,C,3,S,C,1 --activation
+ * --a 6235363 --b 29e3f54 --conv 1,C,H,H,C,3,S,C,1 --activation
  * clip` (relu): 7²×960 ×0.799 (×0.735), 14²×384 ×0.893 (×0.962), 14²×576
  * ×0.892, 14²×576 to 7² ×0.922; 28² and 56² (not unrolled) ×0.987-1.011;
  * MobileNetV2 ×0.986 at 1 thread, ×0.985 at 2.
