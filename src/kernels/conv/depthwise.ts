@@ -276,9 +276,10 @@ export function emitDepthwiseGroup(
   const spare = avx2
     ? free.splice(0, Math.max(0, free.length - activationTemps(v.isa, s.activation)))
     : [];
-  // A plane of a few tiles unrolls them (see the end). Then, at stride 1 across, a zero
-  // vector to blend into the lanes of a whole load that lie outside x's row (see `load`).
-  const unrolled = Math.ceil(g.rows / R) <= UNROLLED_TILES;
+  // AVX2: a plane of a few tiles unrolls them (see the end; measured there only). Then, at
+  // stride 1 across, a zero vector to blend into the lanes of a whole load that lie outside
+  // x's row (see `load`).
+  const unrolled = avx2 && Math.ceil(g.rows / R) <= UNROLLED_TILES;
   const ZERO = unrolled && !pairs && spare.length ? spare.shift()! : -1;
   const MASK2 = spare.length ? spare.shift()! : -1;
   const weightRegs = spare.slice(0, taps);
