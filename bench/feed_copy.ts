@@ -13,6 +13,7 @@
 import { parseArgs } from "node:util";
 import { Jit } from "../mod.ts";
 import { copyData } from "../src/graph/feed_copy.ts";
+import { bufferAddress } from "../src/native/memory.ts";
 
 const { values } = parseArgs({
   args: Deno.args,
@@ -41,8 +42,7 @@ console.log(
   `${n} floats (${(n * 4 / 1024).toFixed(0)} KiB), ${cold ? "cold" : "in cache"}; µs per copy`,
 );
 console.log("dst − src (mod 4096)   memmove   copy kernel   session");
-const base = (4096 - (Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buffer))) % 4096)) %
-  4096;
+const base = (4096 - (bufferAddress(buffer) % 4096)) % 4096;
 for (const d of [0, 4, 8, 16, 24, 28, 32, 64, 1024, 2048, 4032, 4080]) {
   const src = new Float32Array(buffer, base, n);
   const dst = new Float32Array(buffer, base + span + d, n);

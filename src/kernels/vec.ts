@@ -97,10 +97,9 @@ export type BitOp = "and" | "andn" | "or" | "xor";
 /**
  * Lane-wise 32-bit integer operations: `mini` the signed minimum (VEX
  * levels), `gti` all ones where x > y signed (vector masks only: below
- * AVX-512). On the
- * bits of non-negative floats (NaN above +Inf) they order as the floats
- * do, on any of Zen 3's four FP pipes where its float min and compare take
- * the two FMA ones.
+ * AVX-512). On the bits of non-negative floats (NaN above +Inf) they order
+ * as the floats do, on any of Zen 3's four FP pipes where its float min
+ * and compare take the two FMA ones.
  */
 export type IntOp = "addi" | "subi" | "mini" | "gti";
 
@@ -693,8 +692,9 @@ export class Vec {
    * form: Zen 3 issues `vpermps ymm, ymm, m256` one every 2 cycles, the
    * load and the register form one a cycle (`deno run -A
    * bench/shuffle_rates.ts`, 12 independent chains: 1.90 and 0.97 cycles).
-   * GELU at AVX2 (11 lookups a vector then, 8 since its degree-6 pieces) over 393 Ki floats, with the
-   * elementwise pass's third fixed register freed in the same commit
+   * GELU at AVX2 (11 lookups a vector then, 8 since its degree-6 pieces)
+   * over 393 Ki floats, with the elementwise pass's third fixed register
+   * freed in the same commit
    * (`deno run -A bench/ab.ts --a 330ae79 --b 79a135d --unary gelu`, the
    * same bits): ×0.736-0.746 of the time, two runs.
    */

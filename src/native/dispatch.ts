@@ -14,6 +14,7 @@
 import { Assembler, qword, r11, r12, r8, r9, rax, rbx, rcx, rdi, rdx, rsi } from "../../asm/mod.ts";
 import { buildSharedObject } from "./elf.ts";
 import { libc, libcError, MFD_CLOEXEC } from "./libc.ts";
+import { NativeBlock } from "./memory.ts";
 
 /** FFI signatures of the trampolines (several JS signatures may name the same code). */
 export const TRAMPOLINE_SYMBOLS = {
@@ -117,12 +118,10 @@ let lib: Deno.DynamicLibrary<typeof TRAMPOLINE_SYMBOLS> | undefined;
 
 /**
  * The timed trampoline's totals over every timed call on this thread
- * (u64 cycles, u64 calls): off the V8 heap (64 bytes, never moved), read
- * by `timedCycles`. Each isolate opens its own trampoline, so a Worker's
- * calls count in its own.
+ * (u64 cycles, u64 calls), read by `timedCycles`. Each isolate opens its
+ * own trampoline, so a Worker's calls count in its own.
  */
-const totalsBuffer = new ArrayBuffer(64);
-const totals = new Uint32Array(totalsBuffer);
+const totals = new NativeBlock(16);
 
 /**
  * RDTSC cycles of every timed kernel call on this thread so far, any
@@ -131,7 +130,7 @@ const totals = new Uint32Array(totalsBuffer);
  * JavaScript to them left out.
  */
 export function timedCycles(): number {
-  return totals[0] + totals[1] * 2 ** 32;
+  return totals.u32[0] + totals.u32[1] * 2 ** 32;
 }
 
 /** The trampoline symbols, built and opened on first use. */
@@ -142,7 +141,7 @@ export function dispatch(): Dispatch {
     { name: "njit_call", code: trampolineCode() },
     {
       name: "njit_call_timed",
-      code: timedTrampolineCode(Deno.UnsafePointer.value(Deno.UnsafePointer.of(totalsBuffer))),
+      code: timedTrampolineCode(BigInt(totals.address)),
     },
   ]);
   const fd = c.memfd_create(new TextEncoder().encode("njit-trampoline\0"), MFD_CLOEXEC);
