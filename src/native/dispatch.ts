@@ -118,10 +118,12 @@ let lib: Deno.DynamicLibrary<typeof TRAMPOLINE_SYMBOLS> | undefined;
 
 /**
  * The timed trampoline's totals over every timed call on this thread
- * (u64 cycles, u64 calls), read by `timedCycles`. Each isolate opens its
- * own trampoline, so a Worker's calls count in its own.
+ * (u64 cycles, u64 calls), read by `timedCycles`; made with the trampoline
+ * (its address is an FFI call, which needs --allow-ffi: not at import).
+ * Each isolate opens its own trampoline, so a Worker's calls count in its
+ * own.
  */
-const totals = new NativeBlock(16);
+let totals: NativeBlock | null = null;
 
 /**
  * RDTSC cycles of every timed kernel call on this thread so far, any
@@ -130,7 +132,7 @@ const totals = new NativeBlock(16);
  * JavaScript to them left out.
  */
 export function timedCycles(): number {
-  return totals.u32[0] + totals.u32[1] * 2 ** 32;
+  return totals === null ? 0 : totals.u32[0] + totals.u32[1] * 2 ** 32;
 }
 
 /** The trampoline symbols, built and opened on first use. */
@@ -141,7 +143,7 @@ export function dispatch(): Dispatch {
     { name: "njit_call", code: trampolineCode() },
     {
       name: "njit_call_timed",
-      code: timedTrampolineCode(BigInt(totals.address)),
+      code: timedTrampolineCode(BigInt((totals ??= new NativeBlock(16)).address)),
     },
   ]);
   const fd = c.memfd_create(new TextEncoder().encode("njit-trampoline\0"), MFD_CLOEXEC);
