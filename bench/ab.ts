@@ -25,6 +25,9 @@
  * on both sides, Zen 5, 2 vCPUs) read 0.98-1.01 over a conv and a split
  * GEMM: a difference under ~2% is not resolved.
  *
+ * --offset BYTES: the inputs start that many bytes past a line (16: where a large
+ * `new Float32Array` lands here), the outputs still on one.
+ *
  * --conv n,c,h,w,oc,k,s[,group[,pad]]: a k×k convolution of stride s, pad on
  * every side (default 0), groups (default 1: c = oc = group is depthwise);
  * `--activation` relu (the default), clip (to [0, 6]), none, or a unary op.
@@ -55,11 +58,14 @@ const { values } = parseArgs({
     n: { type: "string", default: "393216" },
     threads: { type: "string", default: "1" },
     blocks: { type: "string", default: "40" },
+    // Bytes past a cache line every input starts (0-60, a multiple of 4): a large `new
+    // Float32Array` here sits 16 bytes past one, as a caller's operands do.
+    offset: { type: "string", default: "0" },
     calls: { type: "string" },
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] | --conv " +
-  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--activation A] | --model ZOO-NAME | --unary OP [--n N]) [--threads N] [--blocks N] [--calls N]";
+  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--activation A] | --model ZOO-NAME | --unary OP [--n N]) [--threads N] [--blocks N] [--calls N] [--offset BYTES]";
 if (
   values.a === undefined || [values.gemm, values.conv, values.model, values.unary].every((v) => !v)
 ) {
@@ -90,10 +96,16 @@ function checkout(spec: string): string {
   return dir;
 }
 
-/** Seeded floats in [-0.5, 0.5), on a cache line (lineAligned). */
+const offset = Number(values.offset);
+if (!(offset >= 0 && offset < 64 && offset % 4 === 0)) {
+  console.error(`--offset must be 0-60 bytes, a multiple of 4, got ${values.offset}`);
+  Deno.exit(2);
+}
+
+/** Seeded floats in [-0.5, 0.5), `--offset` bytes past a cache line (lineAligned). */
 const rand = (n: number, seed = 1) => {
   let s = seed >>> 0;
-  const out = lineAligned(n);
+  const out = lineAligned(n + offset / 4).subarray(offset / 4);
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     out[i] = s / 2 ** 32 - 0.5;

@@ -806,6 +806,87 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
   }
 });
 
+Deno.test("gemm: B copied into panels per call (AVX2, B past L2): exact on small integers at any alpha, beta, ld, batch and thread count; the bits of the call on packB's panels", () => {
+  if (!levelsUpTo(isaLevel()).includes("avx2")) return; // the copy is AVX2's
+  const r = rng(0xc09a);
+  // Full panels and a last one of 2 (a tail of 2 lanes) or 8 columns, or none; k whole and in K
+  // blocks (k·64·4 past half of L2: kc 704 at k = 2100); A's and B's rows padded (lda, ldb).
+  const shapes: [number, number, number, number, number, number][] = [
+    [17, 130, 2100, 2100, 130, 130],
+    [64, 256, 1024, 1030, 260, 256],
+    [130, 200, 900, 900, 203, 205],
+    [300, 72, 1500, 1500, 72, 80],
+  ];
+  for (const [m, n, k, lda, ldb, ldc] of shapes) {
+    const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));
+    const a = small(m * lda), b = small(k * ldb), c0 = small(m * ldc);
+    const plain = gemmSpec({ m, n, k, lda, ldb, ldc });
+    const ab = gemmF64(a, b, c0, plain); // exact: every sum an integer below 2^24
+    for (const threads of [1, 2]) {
+      using jit = new Jit({
+        threads,
+        maxIsa: "avx2",
+        minPartUs: threads > 1 ? 0 : undefined,
+        caches: PATH_CACHES,
+      });
+      for (const [alpha, beta] of [[1, 0], [1, 1], [2, 0.5]]) {
+        const c = c0.slice();
+        jit.gemm(a, b, c, { ...plain, alpha, beta });
+        for (let i = 0; i < m; i++) {
+          for (let j = 0; j < n; j++) {
+            const want = alpha * ab[i * n + j] + beta * c0[i * ldc + j];
+            if (c[i * ldc + j] !== want) {
+              assert.fail(
+                `${m}×${n}×${k} ${threads}T α=${alpha} β=${beta}: C[${i}][${j}] ${
+                  c[i * ldc + j]
+                }, want ${want}`,
+              );
+            }
+          }
+        }
+      }
+      const plan = jit.stats().keys[0].plan ?? "";
+      assert.ok(plan.includes("panels of 64 copied per call"), plan);
+      if (k > 2048) assert.ok(plan.includes("kc=704"), plan);
+      // Floats, a bias and an activation: the bits of the same call on B packed in panels.
+      const fa = a.map(() => r() - 0.5), fb = b.map(() => r() - 0.5);
+      const bias = Float32Array.from({ length: n }, () => r() - 0.5);
+      const o = { m, n, k, lda, ldc, bias, activation: "relu" as const };
+      const copied = new Float32Array(m * ldc), packed = new Float32Array(m * ldc);
+      jit.gemm(fa, fb, copied, { ...o, ldb });
+      jit.gemm(fa, jit.packB(fb, { k, n, ldb, layout: "panels" }), packed, o);
+      assert.deepEqual(copied, packed, `${m}×${n}×${k} ${threads}T copied vs packB's panels`);
+    }
+  }
+  // A batch: each matrix its own B (stride past its extent) or all one (stride 0).
+  using jit = new Jit({ maxIsa: "avx2", threads: 2, minPartUs: 0, caches: PATH_CACHES });
+  const [m, n, k, batch] = [20, 130, 2000, 3];
+  for (const strideB of [k * n + 5, 0]) {
+    const a = Float32Array.from({ length: m * k * batch }, () => r() - 0.5);
+    const b = Float32Array.from({ length: strideB * batch + k * n }, () => r() - 0.5);
+    const c1 = new Float32Array(m * n * batch), c2 = new Float32Array(m * n * batch);
+    const o = { m, n, k };
+    jit.gemm(a, b, c1, { ...o, batch, strideA: m * k, strideB, strideC: m * n });
+    for (let i = 0; i < batch; i++) {
+      jit.gemm(a.subarray(i * m * k), b.subarray(i * strideB), c2.subarray(i * m * n), o);
+    }
+    assert.deepEqual(c1, c2, `batch, strideB ${strideB}`);
+    const ref = new Float32Array(m * n);
+    for (let i = 0; i < batch; i++) {
+      const one = gemmSpec({ m, n, k });
+      const want = gemmF64(a.subarray(i * m * k), b.subarray(i * strideB), ref, one);
+      for (let j = 0; j < m * n; j++) {
+        const got = c1[i * m * n + j];
+        assert.ok(Math.abs(got - want[j]) <= 1e-4 * k, `batch ${i} c[${j}] ${got} vs ${want[j]}`);
+      }
+    }
+  }
+  assert.ok(
+    jit.stats().keys.some((q) => (q.plan ?? "").includes("copied per call")),
+    "no copied panels in the batch",
+  );
+});
+
 Deno.test("gemm: a split call's parts go without the next strip's prefetch, same K blocks and tile", () => {
   // 64×3000×768: B past L2, read in place with the next strip prefetched by one thread.
   const spec = gemmSpec({ m: 64, n: 3000, k: 768 });

@@ -20,7 +20,7 @@ import { type DirectPlan, stripBufferBytes, transposedBBytes } from "./direct.ts
 import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
 import { otherSplit } from "./partition.ts";
-import { describeDirect, type GemmPlan } from "./plan.ts";
+import { describeDirect, type GemmPlan, panelView } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /** Register tiles tried (rows × vectors), per ISA. */
@@ -61,7 +61,7 @@ export function gemmCandidates(s: GemmSpec, p: GemmPlan, t: Target, parts = 1): 
   }
   out.push(
     ...(p.path === "direct"
-      ? directCandidates(s, p, t)
+      ? directCandidates(panelView(s, p), p, t)
       : p.path === "packed"
       ? packedCandidates(s, p)
       : []),
@@ -87,7 +87,8 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
     if (x.transposeStrips || x.copyStrips) workspaceBytes = stripBufferBytes(x.kc!, x.nr);
     else if (x.transposeB) workspaceBytes = transposedBBytes(s.k, x.transposeB);
     const loops = x.unroll !== d.unroll ? `, unroll ${x.unroll}` : "";
-    const panels = s.bPanel ? `panels of ${s.bPanel}, each ` : "";
+    const copied = p.panelsCopied ? " copied per call" : "";
+    const panels = s.bPanel ? `panels of ${s.bPanel}${copied}, each ` : "";
     const description = describeDirect(s, isa, x).replace(`L3 ${isa} `, `L3 ${isa} ${panels}`);
     return { ...p, direct: x, workspaceBytes, description: description + loops };
   };

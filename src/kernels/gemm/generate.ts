@@ -18,7 +18,7 @@ import { emitPackedGemm } from "./packed.ts";
 import { emitScaleC } from "./scale.ts";
 import { emitSkinnyGemm } from "./skinny.ts";
 import { emitPanelGemm } from "./panels.ts";
-import type { GemmPlan } from "./plan.ts";
+import { type GemmPlan, panelView } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /** Emits the machine code of `plan` for `spec`: `void kernel(args)`. */
@@ -31,7 +31,12 @@ export function generateGemm(
   const isa = vecIsa(plan.isa);
   // A batch: the one-matrix kernel below called per matrix on a copy of the argument block.
   const batch = spec.batch ?? 1;
-  const s: GemmSpec = batch > 1 ? { ...spec, batch: 1, strideA: 0, strideB: 0, strideC: 0 } : spec;
+  // A B copied into panels per call runs as B in panels (plan.ts panelView).
+  const viewed = panelView(spec, plan);
+  const s: GemmSpec = batch > 1
+    ? { ...viewed, batch: 1, strideA: 0, strideB: 0, strideC: 0 }
+    : viewed;
+  const copy = plan.panelsCopied ? { isa, ldb: spec.ldb } : undefined;
   if (batch > 1 && s.m > 0 && s.n > 0) emitBatchLoop(a, spec, batch);
   // The direct driver applies the epilogue per tile of C itself (epilogue.ts); with B in
   // panels, it may go by a pass over each panel's C after the panel's driver (DirectPlan).
@@ -79,8 +84,8 @@ export function generateGemm(
     emitPanelGemm(a, s, (ps) => {
       emitEpilogueAfter(a, ps, plan.isa);
       one({ ...ps, epilogue: undefined });
-    });
-  } else if (s.bPanel && reads) emitPanelGemm(a, driven, one);
+    }, copy);
+  } else if (s.bPanel && reads) emitPanelGemm(a, driven, one, copy);
   else one(driven);
   return a.finish();
 }

@@ -14,15 +14,17 @@ import { vecIsa } from "../vec.ts";
 import { transposedBBytes } from "./direct.ts";
 import { dotTile } from "./dot.ts";
 import { packedWorkspace } from "./packed.ts";
-import { bRowsAliased, type GemmPlan } from "./plan.ts";
+import { bRowsAliased, type GemmPlan, panelView } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";
 
 type GemmPart = Part<GemmSpec, GemmPlan>;
 
 /** Rows and columns per tile of a plan: the grains of an M and an N split. */
 function grains(s: GemmSpec, p: GemmPlan): { m: number; n: number } {
-  // B in panels: parts of whole panels, each one sequential stream of B.
-  if (s.bPanel) return { m: p.direct?.mr ?? s.m, n: s.bPanel };
+  // B in panels (packed, or copied per call): parts of whole panels, each one sequential
+  // stream of B.
+  const panel = panelView(s, p).bPanel;
+  if (panel) return { m: p.direct?.mr ?? s.m, n: panel };
   switch (p.path) {
     case "direct":
       return { m: p.direct!.mr, n: p.direct!.nr };
@@ -59,7 +61,8 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }, parts: nu
   if (nTiles < 2) return false;
   if (mTiles < 2) return true;
   if (p.splitAlong !== undefined) return p.splitAlong === "n";
-  if (s.bPanel || p.direct?.copyStrips) return true; // each part copies only its strips
+  // Each part copies (or reads) only its strips or panels.
+  if (s.bPanel || p.panelsCopied || p.direct?.copyStrips) return true;
   if (p.path === "packed") return true;
   if (s.transB && p.path === "direct") return true;
   if (mTiles >= parts && nTiles >= parts) return s.n > s.m;
@@ -194,7 +197,10 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   let ranges: Range[];
   // Panels too few for an N split whose parts would each re-read a large A: split M, each
   // part reading all of B (256×256×1024 ran whole at 2 threads: 4 panels, A 1 MiB).
-  const nParts = s.bPanel && s.m * s.k * 4 > A_REREAD_BYTES ? panelParts(s, parts) : parts;
+  const panels = panelView(s, p);
+  const nParts = panels.bPanel && s.m * s.k * 4 > A_REREAD_BYTES
+    ? panelParts(panels, parts)
+    : parts;
   if (splitN(s, p, g, parts) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
     parts = nParts;
     const peel = s.bPeel ?? 0;

@@ -19,10 +19,10 @@ import {
 import { dotLines, dotTile } from "./dot.ts";
 import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
-import { panelTile } from "./panels.ts";
+import { copiedPanelBytes, panelTile } from "./panels.ts";
 import { skinnyLines } from "./skinny.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
-import type { GemmSpec } from "./spec.ts";
+import { type GemmSpec, PANEL_COLUMNS } from "./spec.ts";
 
 /** The driver that computes the call. */
 export type GemmPath = "empty" | "scale" | "ikj" | "direct" | "packed" | "skinny" | "dot";
@@ -46,6 +46,13 @@ export interface GemmPlan {
    * every element's sum); absent: partition.ts's rule.
    */
   splitAlong?: "m" | "n";
+  /**
+   * B as the caller holds it (rows at ldb), run as B in panels of this many
+   * columns: the driver copies each panel into the workspace and runs the
+   * panel plan (direct) on it, as on a B `packB` packed (panels.ts). The
+   * spec the plan was made for is {@link panelView}'s.
+   */
+  panelsCopied?: number;
   /** One line for listings and verbose output. */
   description: string;
 }
@@ -196,12 +203,52 @@ export function narrowB(isa: IsaLevel | VecLevel, n: number): boolean {
   return (v.level === "avx2" || v.level === "avx512") && n < v.lanes;
 }
 
+/** The spec a plan's kernel runs: with {@link GemmPlan.panelsCopied}, B in panels of that width. */
+export function panelView(s: GemmSpec, p: GemmPlan): GemmSpec {
+  return p.panelsCopied ? { ...s, bPanel: p.panelsCopied } : s;
+}
+
+/**
+ * Whether an untransposed B read in place goes as B in panels copied per
+ * call (GemmPlan.panelsCopied): AVX2, a B past L2 and more than a few rows
+ * of A. In place, each 16-wide strip of B is rows ldb apart that the first
+ * row tile waits on, and the 6×16 tile reads B from L2 with A from L2 as
+ * well; in a panel the row tiles run outside the panel's column tiles with
+ * A in L1 and B streamed in order. The copy reads B once, as every path
+ * does, and writes it to the workspace. Measured on Zen 3, one thread,
+ * `deno task compare --shapes …` (OpenBLAS and oneDNN in the same run): see
+ * the README's AVX2 figures.
+ */
+/**
+ * Rows of A past which B's panels are not copied: each panel's row tiles read all of A
+ * again, from L3 once A outgrows L2 (2048³ and 4096×256×256 ran ×1.14-1.15 of the
+ * time copied, 1024³ ×0.99).
+ */
+const COPIED_PANELS_ROWS = 1024;
+
+function copiesPanels(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
+  return isa === "avx2" && !s.transA && !s.transB && !s.bPanel && s.m > 16 &&
+    s.m <= COPIED_PANELS_ROWS && s.n > PANEL_COLUMNS && 4 * (s.m * s.k + s.k * s.n) > caches.l2;
+}
+
 /** The production plan for a spec on an ISA. */
 export function planGemm(
   s: GemmSpec,
   isa: VecLevel,
   caches: CacheSizes = DEFAULT_CACHES,
 ): GemmPlan {
+  if (trivialPlan(s, isa, 3) === null && copiesPanels(s, isa, caches)) {
+    const p = planGemm({ ...s, bPanel: PANEL_COLUMNS }, isa, caches);
+    return {
+      ...p,
+      panelsCopied: PANEL_COLUMNS,
+      workspaceBytes: p.workspaceBytes + copiedPanelBytes(s.k, PANEL_COLUMNS),
+      description: p.description.replace(
+        `panels of ${PANEL_COLUMNS}`,
+        `panels of ${PANEL_COLUMNS} copied per call`,
+      ),
+    };
+  }
   const p = planTiles(s, isa, caches);
   if (p.path !== "direct" || !costlyEpilogue(s)) return p;
   if (s.bPanel) {
