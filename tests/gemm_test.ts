@@ -848,14 +848,18 @@ Deno.test("gemm: B copied into panels per call (AVX2, B past L2): exact on small
       const plan = jit.stats().keys[0].plan ?? "";
       assert.ok(plan.includes("panels of 64 copied per call"), plan);
       if (k > 2048) assert.ok(plan.includes("kc=704"), plan);
-      // Floats, a bias and an activation: the bits of the same call on B packed in panels.
+      // Floats, a bias and an activation (ReLU on the tiles' registers, GELU by a pass over each
+      // panel, the copy a call deeper): the bits of the same call on B packed in panels.
       const fa = a.map(() => r() - 0.5), fb = b.map(() => r() - 0.5);
       const bias = Float32Array.from({ length: n }, () => r() - 0.5);
-      const o = { m, n, k, lda, ldc, bias, activation: "relu" as const };
-      const copied = new Float32Array(m * ldc), packed = new Float32Array(m * ldc);
-      jit.gemm(fa, fb, copied, { ...o, ldb });
-      jit.gemm(fa, jit.packB(fb, { k, n, ldb, layout: "panels" }), packed, o);
-      assert.deepEqual(copied, packed, `${m}×${n}×${k} ${threads}T copied vs packB's panels`);
+      const bp = jit.packB(fb, { k, n, ldb, layout: "panels" });
+      for (const activation of ["relu", "gelu"] as const) {
+        const o = { m, n, k, lda, ldc, bias, activation };
+        const copied = new Float32Array(m * ldc), packed = new Float32Array(m * ldc);
+        jit.gemm(fa, fb, copied, { ...o, ldb });
+        jit.gemm(fa, bp, packed, o);
+        assert.deepEqual(copied, packed, `${m}×${n}×${k} ${threads}T ${activation}: copied vs packB's`);
+      }
     }
   }
   // A batch: each matrix its own B (stride past its extent) or all one (stride 0).
