@@ -858,7 +858,11 @@ Deno.test("gemm: B copied into panels per call (AVX2, B past L2): exact on small
         const copied = new Float32Array(m * ldc), packed = new Float32Array(m * ldc);
         jit.gemm(fa, fb, copied, { ...o, ldb });
         jit.gemm(fa, bp, packed, o);
-        assert.deepEqual(copied, packed, `${m}×${n}×${k} ${threads}T ${activation}: copied vs packB's`);
+        assert.deepEqual(
+          copied,
+          packed,
+          `${m}×${n}×${k} ${threads}T ${activation}: copied vs packB's`,
+        );
       }
     }
   }

@@ -236,9 +236,9 @@ Deno.test("runtime: options and environment knobs are validated", () => {
 
 Deno.test("runtime: the caches option steers plans, never results", () => {
   // 300×2000×1030: B (8 MB) steers the plan between a 1 and a 4 MiB L2 (AVX-512: B's strips
-  // copied or not; SSE2: the packed kernel's N block). AVX2: 300×1000×500 (2.6 MB of
-  // operands), B copied into panels or read in place, whole k both ways.
-  const [m, n, k] = isaLevel() === "avx2" ? [300, 1000, 500] : [300, 2000, 1030], r = rng(77);
+  // copied or not; SSE2: the packed kernel's N block). AVX2: 1100×300×400 (rows past those
+  // that copy B into panels, 2.2 MB of operands), packed or direct, whole k both ways.
+  const [m, n, k] = isaLevel() === "avx2" ? [1100, 300, 400] : [300, 2000, 1030], r = rng(77);
   const a = new Float32Array(m * k).map(() => r() - 0.5);
   const b = new Float32Array(k * n).map(() => r() - 0.5);
   const plans: string[] = [], outs: Float32Array[] = [];

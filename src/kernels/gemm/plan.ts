@@ -209,26 +209,34 @@ export function panelView(s: GemmSpec, p: GemmPlan): GemmSpec {
 }
 
 /**
- * Whether an untransposed B read in place goes as B in panels copied per
- * call (GemmPlan.panelsCopied): AVX2, a B past L2 and more than a few rows
- * of A. In place, each 16-wide strip of B is rows ldb apart that the first
- * row tile waits on, and the 6×16 tile reads B from L2 with A from L2 as
- * well; in a panel the row tiles run outside the panel's column tiles with
- * A in L1 and B streamed in order. The copy reads B once, as every path
- * does, and writes it to the workspace. Measured on Zen 3, one thread,
- * `deno task compare --shapes …` (OpenBLAS and oneDNN in the same run): see
- * the README's AVX2 figures.
- */
-/**
  * Rows of A past which B's panels are not copied: each panel's row tiles read all of A
- * again, from L3 once A outgrows L2 (2048³ and 4096×256×256 ran ×1.14-1.15 of the
- * time copied, 1024³ ×0.99).
+ * again, from L3 once A outgrows L2 (Zen 3, `bench/ab.ts … --offset 0`: 2048³ and
+ * 4096×256×256 ran ×1.15 and ×1.14 of the time copied, 1024³ ×0.99).
  */
 const COPIED_PANELS_ROWS = 1024;
 
+/**
+ * Whether an untransposed B read in place goes as B in panels copied per
+ * call (GemmPlan.panelsCopied): AVX2, more than a few rows of A and one
+ * panel of B, operands past 2.5 L1s. In place, each 16-wide strip of B is
+ * rows ldb apart (split across lines where B starts off one, as a large
+ * `new Float32Array` here does, 16 bytes in), and the direct tiles read A
+ * and B from L2; in a panel the row tiles run outside the panel's column
+ * tiles with A's rows in L1 and B streamed in order. The copy reads B once,
+ * as every path does, and writes it to the workspace (~12 GB/s on Zen 3,
+ * 10-25% of a call over 1-9 MB of B). Zen 3, one thread, `deno run -A
+ * bench/ab.ts --a <in place> --b <copied> --gemm MxNxK --offset 16` (×
+ * the time): 128×768×3072 ×0.84, 128×3072×768 ×0.88, 64×1024×1024 ×0.71,
+ * 32×1024×1024 ×0.76, 17×1024×1024 ×0.87, 256³ ×0.81, 128³ ×0.84,
+ * 64×128×128 ×0.87, 96×128×96 ×0.95; B on a line (`--offset 0`) 256³
+ * ×0.90, 128×3072×768 ×0.92, 64×1024×1024 ×0.92, 17×1024×1024 ×1.10,
+ * 64×768×3072 ×1.04. Below 80 KiB of operands the copy costs more than it
+ * saves (100³ ×1.04, 64×96×64 ×1.04, 20×128×64 ×1.10).
+ */
 function copiesPanels(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
   return isa === "avx2" && !s.transA && !s.transB && !s.bPanel && s.m > 16 &&
-    s.m <= COPIED_PANELS_ROWS && s.n > PANEL_COLUMNS && 4 * (s.m * s.k + s.k * s.n) > caches.l2;
+    s.m <= COPIED_PANELS_ROWS && s.n > PANEL_COLUMNS &&
+    4 * (s.m * s.k + s.k * s.n) > 2.5 * caches.l1d;
 }
 
 /** The production plan for a spec on an ISA. */
