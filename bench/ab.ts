@@ -6,7 +6,7 @@
  * graph is its own (its Jit, its pool, its code cache stamp); the inputs
  * are shared; the outputs must agree bit for bit, or the run says so.
  *
- *   deno run -A bench/ab.ts --a 06d4a9e --b . --gemm 64x768x3072 [--panels] [--threads 2]
+ *   deno run -A bench/ab.ts --a 06d4a9e --b . --gemm 64x768x3072 [--panels] [--transB] [--threads 2]
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --gemm 128x3072x768 --panels --bias --activation gelu
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,80,80,64,2,2 --transposed
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,96,56,56,24,1,1
@@ -42,6 +42,8 @@ const { values } = parseArgs({
     b: { type: "string", default: "." },
     gemm: { type: "string" },
     panels: { type: "boolean", default: false },
+    // --gemm: B stored as Bᵀ (n rows of k, a Linear layer's weights).
+    transB: { type: "boolean", default: false },
     // --gemm: a bias per column and an activation in the call's epilogue (a model's Linear).
     // --conv: the activation after the bias (relu unless given).
     bias: { type: "boolean", default: false },
@@ -64,7 +66,7 @@ const { values } = parseArgs({
     calls: { type: "string" },
   },
 });
-const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] | --conv " +
+const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] [--transB] | --conv " +
   "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--activation A] | --model ZOO-NAME | --unary OP [--n N]) [--threads N] [--blocks N] [--calls N] [--offset BYTES]";
 if (
   values.a === undefined || [values.gemm, values.conv, values.model, values.unary].every((v) => !v)
@@ -168,11 +170,13 @@ async function side(name: string, dir: string): Promise<Side> {
   if (values.gemm) {
     const [m, n, k] = values.gemm.split("x").map(Number);
     const a = rand(m * k, 1), b = rand(k * n, 2), c = lineAligned(m * n);
-    const B = values.panels ? jit.packB(b, { k, n, layout: "panels" }) : b;
+    const transB = values.transB;
+    const B = values.panels ? jit.packB(b, { k, n, transB, layout: "panels" }) : b;
     const o = {
       m,
       n,
       k,
+      ...(transB && !values.panels ? { transB } : {}),
       ...(values.bias ? { bias: rand(n, 6) } : {}),
       ...(values.activation ? { activation: values.activation } : {}),
     };
@@ -266,7 +270,7 @@ const sorted = (x: number[]) => [...x].sort((p, q) => p - q);
 const at = (x: number[], q: number) => sorted(x)[Math.min(x.length - 1, Math.floor(q * x.length))];
 const ratios = times[1].map((t, i) => t / times[0][i]);
 const what = values.gemm
-  ? `gemm ${values.gemm}${values.panels ? " (B in panels)" : ""}`
+  ? `gemm ${values.gemm}${values.transB ? " Bᵀ" : ""}${values.panels ? " (B in panels)" : ""}`
   : values.conv
   ? `${values.transposed ? "convTranspose2d" : "conv2d"} ${values.conv}${
     values.residual ? " +residual" : ""

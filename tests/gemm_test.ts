@@ -781,7 +781,7 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
             const want = alpha * ab[i * n + j] + beta * c0[i * ldc + j];
             if (c[i * ldc + j] !== want) {
               assert.fail(
-                `${m}×${n}×${k} ${threads}T α=${alpha} β=${beta}: C[${i}][${j}] ${
+                `${m}×${n}×${k} transB ${transB} ${threads}T α=${alpha} β=${beta}: C[${i}][${j}] ${
                   c[i * ldc + j]
                 }, want ${want}`,
               );
@@ -806,21 +806,25 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
   }
 });
 
-Deno.test("gemm: B copied into panels per call (AVX2, B past L2): exact on small integers at any alpha, beta, ld, batch and thread count; the bits of the call on packB's panels", () => {
+Deno.test("gemm: B or Bᵀ copied into panels per call (AVX2, operands past 2.5 L1s): exact on small integers at any alpha, beta, ld, batch and thread count; the bits of the call on packB's panels", () => {
   if (!levelsUpTo(isaLevel()).includes("avx2")) return; // the copy is AVX2's
   const r = rng(0xc09a);
-  // Full panels and a last one of 2 (a tail of 2 lanes) or 8 columns, or none; k whole and in K
-  // blocks (k·64·4 past half of L2: kc 704 at k = 2100); A's and B's rows padded (lda, ldb).
-  const shapes: [number, number, number, number, number, number][] = [
-    [17, 130, 2100, 2100, 130, 130],
-    [64, 256, 1024, 1030, 260, 256],
-    [130, 200, 900, 900, 203, 205],
-    [300, 72, 1500, 1500, 72, 80],
+  // Full panels and a last one of 2 (a tail of 2 lanes; Bᵀ: a group of 2 rows) or 8 columns,
+  // or none; k whole and in K blocks (k·64·4 past half of L2: kc 704 at k = 2100), Bᵀ's k in
+  // 8-step blocks and a rest of 4 or none; A's and B's rows padded (lda, ldb).
+  const shapes: [number, number, number, number, number, number, boolean][] = [
+    [17, 130, 2100, 2100, 130, 130, false],
+    [64, 256, 1024, 1030, 260, 256, false],
+    [130, 200, 900, 900, 203, 205, false],
+    [300, 72, 1500, 1500, 72, 80, false],
+    [17, 130, 2100, 2100, 2103, 130, true],
+    [64, 256, 1024, 1030, 1024, 256, true],
+    [130, 200, 900, 900, 903, 205, true],
   ];
-  for (const [m, n, k, lda, ldb, ldc] of shapes) {
+  for (const [m, n, k, lda, ldb, ldc, transB] of shapes) {
     const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));
-    const a = small(m * lda), b = small(k * ldb), c0 = small(m * ldc);
-    const plain = gemmSpec({ m, n, k, lda, ldb, ldc });
+    const a = small(m * lda), b = small((transB ? n : k) * ldb), c0 = small(m * ldc);
+    const plain = gemmSpec({ m, n, k, lda, ldb, ldc, transB });
     const ab = gemmF64(a, b, c0, plain); // exact: every sum an integer below 2^24
     for (const threads of [1, 2]) {
       using jit = new Jit({
@@ -837,7 +841,7 @@ Deno.test("gemm: B copied into panels per call (AVX2, B past L2): exact on small
             const want = alpha * ab[i * n + j] + beta * c0[i * ldc + j];
             if (c[i * ldc + j] !== want) {
               assert.fail(
-                `${m}×${n}×${k} ${threads}T α=${alpha} β=${beta}: C[${i}][${j}] ${
+                `${m}×${n}×${k} transB ${transB} ${threads}T α=${alpha} β=${beta}: C[${i}][${j}] ${
                   c[i * ldc + j]
                 }, want ${want}`,
               );
@@ -849,19 +853,19 @@ Deno.test("gemm: B copied into panels per call (AVX2, B past L2): exact on small
       assert.ok(plan.includes("panels of 64 copied per call"), plan);
       if (k > 2048) assert.ok(plan.includes("kc=704"), plan);
       // Floats, a bias and an activation (ReLU on the tiles' registers, GELU by a pass over each
-      // panel, the copy a call deeper): the bits of the same call on B packed in panels.
+      // panel): the bits of the same call on B packed in panels.
       const fa = a.map(() => r() - 0.5), fb = b.map(() => r() - 0.5);
       const bias = Float32Array.from({ length: n }, () => r() - 0.5);
-      const bp = jit.packB(fb, { k, n, ldb, layout: "panels" });
+      const bp = jit.packB(fb, { k, n, ldb, transB, layout: "panels" });
       for (const activation of ["relu", "gelu"] as const) {
         const o = { m, n, k, lda, ldc, bias, activation };
         const copied = new Float32Array(m * ldc), packed = new Float32Array(m * ldc);
-        jit.gemm(fa, fb, copied, { ...o, ldb });
+        jit.gemm(fa, fb, copied, { ...o, ldb, transB });
         jit.gemm(fa, bp, packed, o);
         assert.deepEqual(
           copied,
           packed,
-          `${m}×${n}×${k} ${threads}T ${activation}: copied vs packB's`,
+          `${m}×${n}×${k} transB ${transB} ${threads}T ${activation}: copied vs packB's`,
         );
       }
     }

@@ -36,7 +36,7 @@ export function generateGemm(
   const s: GemmSpec = batch > 1
     ? { ...viewed, batch: 1, strideA: 0, strideB: 0, strideC: 0 }
     : viewed;
-  const copy = plan.panelsCopied ? { isa, ldb: spec.ldb } : undefined;
+  const copy = plan.panelsCopied ? { isa, ldb: spec.ldb, transposed: spec.transB } : undefined;
   if (batch > 1 && s.m > 0 && s.n > 0) emitBatchLoop(a, spec, batch);
   // The direct driver applies the epilogue per tile of C itself (epilogue.ts); with B in
   // panels, it may go by a pass over each panel's C after the panel's driver (DirectPlan).

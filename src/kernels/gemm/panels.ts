@@ -19,11 +19,12 @@
  *
  * @module
  */
-import { type Assembler, qword, rax, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import { type Assembler, qword, rax, rdi, rsp } from "../../../asm/mod.ts";
 import { addImmediate, advanceSlot, ARG_BLOCK_BYTES, copyArgBlock, frameLoop } from "../abi.ts";
-import { Vec, type VecIsa, vecIsa, type VecLevel } from "../vec.ts";
+import { vecIsa, type VecLevel } from "../vec.ts";
 import type { DirectPlan } from "./direct.ts";
 import { tileFits } from "./microkernel.ts";
+import { emitCopyPanel, type PanelCopy, panelStep } from "./panel_copy.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
 /** k steps ahead the tiles prefetch (8 × 256 bytes: 2 KiB ahead in a full panel). */
@@ -106,21 +107,6 @@ export function panelTile(
 }
 
 /**
- * A B of rows at `ldb` (not packed) that the panel driver copies panel by
- * panel into the workspace before running each (GemmPlan.panelsCopied).
- */
-export interface PanelCopy {
-  isa: VecIsa;
-  /** B's row stride as stored, in elements. */
-  ldb: number;
-}
-
-/** Bytes of workspace a copied panel takes: k rows of a whole panel. */
-export function copiedPanelBytes(k: number, panel: number): number {
-  return k * panel * 4;
-}
-
-/**
  * Emits `void gemm(args)` for a spec whose B is in panels: `one(spec)`
  * emits the kernel of one panel's plain GEMM (a subroutine here). With
  * `copy`, B is rows at `copy.ldb` as a caller holds it: each panel's
@@ -153,7 +139,7 @@ export function emitPanelGemm(
     if (copy) emitCopyPanel(a, copy, s.k, P, P, SOURCE);
     a.emit("mov", rdi, rsp);
     a.emit("call", fullPanel);
-    if (copy) addImmediate(a, "add", qword(rsp, SOURCE), P * 4);
+    if (copy) addImmediate(a, "add", qword(rsp, SOURCE), panelStep(copy, P));
     else advanceSlot(a, rsp, ARG.B, s.k * P * 4);
     advanceSlot(a, rsp, ARG.C, P * 4);
     // The drivers that apply the epilogue per tile read the panel's bias there.
@@ -175,37 +161,4 @@ export function emitPanelGemm(
     a.bind(lastOne);
     one(panelSpec(s, last.cols, last.width));
   }
-}
-
-/**
- * B's `cols` columns from the address at [rsp + `source`] (k rows,
- * `copy.ldb` apart) → the workspace (the frame's argument block), rows
- * `width` apart: vectors of the ISA, the last `cols` mod lanes by a mask
- * (no element past B's row is read). Uses rax, rdx, rsi and vector
- * registers 0-8 (free between the panels' calls).
- */
-function emitCopyPanel(
-  a: Assembler,
-  copy: PanelCopy,
-  k: number,
-  cols: number,
-  width: number,
-  source: number,
-): void {
-  const v = new Vec(a, copy.isa), lanes = copy.isa.lanes;
-  const whole = Math.floor(cols / lanes), rest = cols % lanes;
-  const tail = rest ? v.tail(rest, 1, whole + 1) : undefined;
-  a.emit("mov", rsi, qword(rsp, source));
-  a.emit("cvttsd2si", rdx, qword(rsp, ARG.WORK * 8));
-  a.emit("mov", rax, k);
-  const top = a.label();
-  a.bind(top);
-  for (let g = 0; g < whole; g++) v.load(g, rsi, g * lanes * 4);
-  if (tail) v.load(whole, rsi, whole * lanes * 4, tail);
-  for (let g = 0; g < whole; g++) v.store(rdx, g * lanes * 4, g);
-  if (tail) v.store(rdx, whole * lanes * 4, whole, tail);
-  addImmediate(a, "add", rsi, copy.ldb * 4);
-  addImmediate(a, "add", rdx, width * 4);
-  a.emit("dec", rax);
-  a.emit("jnz", top);
 }

@@ -19,7 +19,8 @@ import {
 import { dotLines, dotTile } from "./dot.ts";
 import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
-import { copiedPanelBytes, panelTile } from "./panels.ts";
+import { copiedPanelBytes } from "./panel_copy.ts";
+import { panelTile } from "./panels.ts";
 import { skinnyLines } from "./skinny.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type GemmSpec, PANEL_COLUMNS } from "./spec.ts";
@@ -205,7 +206,12 @@ export function narrowB(isa: IsaLevel | VecLevel, n: number): boolean {
 
 /** The spec a plan's kernel runs: with {@link GemmPlan.panelsCopied}, B in panels of that width. */
 export function panelView(s: GemmSpec, p: GemmPlan): GemmSpec {
-  return p.panelsCopied ? { ...s, bPanel: p.panelsCopied } : s;
+  return p.panelsCopied ? copiedView(s, p.panelsCopied) : s;
+}
+
+/** `s` on B in panels of `panel` columns of op(B) (a copy of Bᵀ is op(B) too). */
+function copiedView(s: GemmSpec, panel: number): GemmSpec {
+  return { ...s, bPanel: panel, transB: false };
 }
 
 /**
@@ -216,7 +222,7 @@ export function panelView(s: GemmSpec, p: GemmPlan): GemmSpec {
 const COPIED_PANELS_ROWS = 1024;
 
 /**
- * Whether an untransposed B read in place goes as B in panels copied per
+ * Whether a B read in place (or Bᵀ) goes as B in panels copied per
  * call (GemmPlan.panelsCopied): AVX2, more than a few rows of A and one
  * panel of B, operands past 2.5 L1s. In place, each 16-wide strip of B is
  * rows ldb apart (split across lines where B starts off one, as a large
@@ -231,10 +237,14 @@ const COPIED_PANELS_ROWS = 1024;
  * 64×128×128 ×0.87, 96×128×96 ×0.95; B on a line (`--offset 0`) 256³
  * ×0.90, 128×3072×768 ×0.92, 64×1024×1024 ×0.92, 17×1024×1024 ×1.10,
  * 64×768×3072 ×1.04. Below 80 KiB of operands the copy costs more than it
- * saves (100³ ×1.04, 64×96×64 ×1.04, 20×128×64 ×1.10).
+ * saves (100³ ×1.04, 64×96×64 ×1.04, 20×128×64 ×1.10). Bᵀ (a Linear
+ * layer's n×k weights; the copy transposes 8×8 blocks) against the packed
+ * path (`--transB`, offset 16): 128×768×3072 ×0.86, 128×3072×768 ×0.89,
+ * 64×1024×1024 ×0.81, 32×1024×1024 ×0.60, 17×512×512 ×0.74, 256³ ×0.96,
+ * 1024³ ×0.97, 128³ ×0.91; 128×768×3072 on 2 threads ×0.87.
  */
 function copiesPanels(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
-  return isa === "avx2" && !s.transA && !s.transB && !s.bPanel && s.m > 16 &&
+  return isa === "avx2" && !s.transA && !s.bPanel && s.m > 16 &&
     s.m <= COPIED_PANELS_ROWS && s.n > PANEL_COLUMNS &&
     4 * (s.m * s.k + s.k * s.n) > 2.5 * caches.l1d;
 }
@@ -246,7 +256,7 @@ export function planGemm(
   caches: CacheSizes = DEFAULT_CACHES,
 ): GemmPlan {
   if (trivialPlan(s, isa, 3) === null && copiesPanels(s, isa, caches)) {
-    const p = planGemm({ ...s, bPanel: PANEL_COLUMNS }, isa, caches);
+    const p = planGemm(copiedView(s, PANEL_COLUMNS), isa, caches);
     return {
       ...p,
       panelsCopied: PANEL_COLUMNS,

@@ -1,0 +1,118 @@
+/**
+ * The copy of one panel of B into the workspace, for a B the caller holds
+ * as rows (GemmPlan.panelsCopied): the panel's columns of op(B) as k rows
+ * of the panel's width, the layout `packB`'s "panels" would have made. B
+ * stored untransposed is copied row by row; Bᵀ (a Linear layer's n×k
+ * weights) goes 8 of its rows at a time through the 8×8 register
+ * transpose.
+ *
+ * @module
+ */
+import { type Assembler, ptr, qword, r8, rax, rcx, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import { addImmediate } from "../abi.ts";
+import { transpose8 } from "../transpose.ts";
+import { Vec, type VecIsa } from "../vec.ts";
+import { ARG } from "./spec.ts";
+
+/** A B of rows at `ldb` (not packed) that the panel driver copies panel by panel. */
+export interface PanelCopy {
+  isa: VecIsa;
+  /** B's row stride as stored, in elements. */
+  ldb: number;
+  /** B stored as Bᵀ: n rows of k. */
+  transposed: boolean;
+}
+
+/** Bytes of workspace a copied panel takes: k rows of a whole panel. */
+export function copiedPanelBytes(k: number, panel: number): number {
+  return k * panel * 4;
+}
+
+/** Bytes B's walk advances from one panel to the next (`panel` columns of op(B)). */
+export function panelStep(copy: PanelCopy, panel: number): number {
+  return panel * 4 * (copy.transposed ? copy.ldb : 1);
+}
+
+/**
+ * `cols` columns of op(B) from the address at [rsp + `source`] → the
+ * workspace (the frame's argument block), k rows `width` apart. Reads no
+ * element past B's rows. Uses rax, rcx, rdx, rsi, r8 and the vector registers
+ * (free between the panels' calls).
+ */
+export function emitCopyPanel(
+  a: Assembler,
+  copy: PanelCopy,
+  k: number,
+  cols: number,
+  width: number,
+  source: number,
+): void {
+  a.emit("mov", rsi, qword(rsp, source));
+  a.emit("cvttsd2si", rdx, qword(rsp, ARG.WORK * 8));
+  if (copy.transposed) emitTransposedCopy(a, copy, k, cols, width);
+  else emitRowsCopy(a, copy, k, cols, width);
+}
+
+/** Row by row: vectors, the last `cols` mod lanes by a mask. */
+function emitRowsCopy(a: Assembler, copy: PanelCopy, k: number, cols: number, width: number) {
+  const v = new Vec(a, copy.isa), lanes = copy.isa.lanes;
+  const whole = Math.floor(cols / lanes), rest = cols % lanes;
+  const tail = rest ? v.tail(rest, 1, whole + 1) : undefined;
+  a.emit("mov", rax, k);
+  const top = a.label();
+  a.bind(top);
+  for (let g = 0; g < whole; g++) v.load(g, rsi, g * lanes * 4);
+  if (tail) v.load(whole, rsi, whole * lanes * 4, tail);
+  for (let g = 0; g < whole; g++) v.store(rdx, g * lanes * 4, g);
+  if (tail) v.store(rdx, whole * lanes * 4, whole, tail);
+  addImmediate(a, "add", rsi, copy.ldb * 4);
+  addImmediate(a, "add", rdx, width * 4);
+  a.emit("dec", rax);
+  a.emit("jnz", top);
+}
+
+/**
+ * From Bᵀ, AVX2: for each group of 8 of its rows (8 columns of the panel;
+ * fewer in the last, the others zero), 8 k steps at a time, the 8×8 block
+ * loaded, transposed and stored as 8 rows of the panel; k's last k mod 8
+ * steps by a mask, and only their rows stored.
+ */
+function emitTransposedCopy(
+  a: Assembler,
+  copy: PanelCopy,
+  k: number,
+  cols: number,
+  width: number,
+) {
+  if (copy.isa.level !== "avx2") throw new Error("the transposing panel copy is AVX2's");
+  const v = new Vec(a, copy.isa), row = copy.ldb * 4;
+  const steps = Math.floor(k / 8), rest = k % 8;
+  /** One 8×8 block (`kk` k steps of `rows` rows) from rcx into the panel at r8. */
+  const block = (rows: number, kk: number) => {
+    // The mask (register 15, a temporary of the transpose) serves the loads only.
+    const tail = kk < 8 ? v.tail(kk, 1, 15) : undefined;
+    for (let r = 0; r < 8; r++) {
+      if (r < rows) v.loadMem(r, ptr(rcx, r * row), tail);
+      else v.zero(r);
+    }
+    const out = transpose8(v);
+    for (let j = 0; j < kk; j++) v.store(r8, j * width * 4, out[j]);
+  };
+  for (let g = 0; g * 8 < cols; g++) {
+    const rows = Math.min(8, cols - 8 * g);
+    // rcx: the group's first row of Bᵀ at this k; r8: the panel's row at this k, column 8g.
+    a.emit("lea", rcx, ptr(rsi, 8 * g * row));
+    a.emit("lea", r8, ptr(rdx, 8 * g * 4));
+    if (steps) {
+      a.emit("mov", rax, steps);
+      const top = a.label();
+      a.bind(top);
+      block(rows, 8);
+      a.emit("add", rcx, 32);
+      addImmediate(a, "add", r8, 8 * width * 4);
+      a.emit("dec", rax);
+      a.emit("jnz", top);
+    }
+    if (rest) block(rows, rest);
+  }
+}
