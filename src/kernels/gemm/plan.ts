@@ -87,6 +87,11 @@ export function chooseDirectTile(s: GemmSpec, isa: VecLevel, tailElsewhere = fal
   let [mr, nv] = isa === "avx512" ? [6, 4] : [4, 3];
   if (isa === "avx512" && s.m > 14 && s.m <= 128 && s.k * s.n * 4 > 1 << 20) [mr, nv] = [8, 3];
   if (isa === "avx512" && s.m <= 48 && s.n <= 48) [mr, nv] = [4, 4]; // small squares: short rows of tiles
+  // AVX2, n a multiple of 16 but not of 24: 4×24 would leave a last tile two vectors wide (64:
+  // 24 + 24 + 16), 6×16 cuts it evenly. Zen 3, one thread, `deno run -A bench/ab.ts --a <4×24>
+  // --b <6×16> --gemm MxNxK --offset 16` (× the time): 49×64×576 ×0.91, 48×64×256 ×0.87,
+  // 16×64×512 ×0.89, 300×32×300 ×0.82, 32³ ×0.95; 64³, 100×64×100, 64×80×256 within ±1.3%.
+  if (isa === "avx2" && s.n % 16 === 0 && s.n % 24 !== 0) [mr, nv] = [6, 2];
   nv = Math.min(nv, vecCols);
   if (s.m <= 14) {
     // One row tile: as many vectors as the registers allow beside it, unless
