@@ -167,8 +167,28 @@ function finishRegisters(isa: VecIsa, s: GemmSpec): number {
     Math.max(updateRegisters(isa, s, true), updateRegisters(isa, s, false));
 }
 
+/**
+ * Code the direct driver runs at the start of each K block, before the
+ * block's tiles (panels.ts: B's panel copied into place a block at a time).
+ */
+export interface BlockStart {
+  /**
+   * Emits it. `depth`: bytes the driver has pushed, above which lies its
+   * caller's return address; `kc`: the block's k steps; `block`: the
+   * block's first row of B. It may use rax, rdx, rsi and the vector
+   * registers; any other it saves.
+   */
+  emit(depth: number, kc: Reg, block: Reg): void;
+}
+
 /** Emits `void gemm(args)` computing the whole spec without packing. Requires !transB. */
-export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: DirectPlan): void {
+export function emitDirectGemm(
+  a: Assembler,
+  isa: VecIsa,
+  spec: GemmSpec,
+  p: DirectPlan,
+  blockStart?: BlockStart,
+): void {
   const avx512T = spec.transB && isa.level === "avx512";
   const strips = avx512T && (p.transposeStrips ?? false);
   if (strips && p.nr % 16 !== 0) throw new Error("transposed strips need nr a multiple of 16");
@@ -217,6 +237,8 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
   } else if (nextBlock) {
     a.emit("sub", rsp, 16); // [rsp + 8]: remaining k of the K-block loop
   }
+  // Bytes pushed so far (a block start's code finds its caller's frame above them).
+  const depth = 8 * USED.length + (tileEpilogue ? 16 : 0) + (buffered || nextBlock ? 16 : 0);
 
   const nrEdge = s.n % p.nr;
   const rowTiles = splitRowEdge(isa, s.m, p.mr);
@@ -527,6 +549,10 @@ export function emitDirectGemm(a: Assembler, isa: VecIsa, spec: GemmSpec, p: Dir
     a.emit("mov", rKc, KC);
     a.emit("cmp", kRem, rKc);
     a.emit("cmovb", rKc, kRem);
+    if (blockStart) {
+      blockStart.emit(depth, rKc, rB0);
+      if (tail) v.tail(tail.lanes, 1, isa.nregs - 1); // the code may have taken its mask
+    }
     nest();
     a.emit("mov", rFirst, 0);
     addImmediate(a, "add", rA0, KC * aCol);

@@ -10,7 +10,7 @@ import { emitRowsPass } from "../elementwise.ts";
 import { Vec, type VecIsa } from "../vec.ts";
 import { ARG } from "./spec.ts";
 import { vecIsa } from "../vec.ts";
-import { driverAppliesEpilogue, emitDirectGemm } from "./direct.ts";
+import { type BlockStart, driverAppliesEpilogue, emitDirectGemm } from "./direct.ts";
 import { epiloguePass } from "./epilogue.ts";
 import { emitDotGemm } from "./dot.ts";
 import { emitIkjGemm } from "./ikj.ts";
@@ -37,6 +37,9 @@ export function generateGemm(
     ? { ...viewed, batch: 1, strideA: 0, strideB: 0, strideC: 0 }
     : viewed;
   const copy = plan.panelsCopied ? { isa, ldb: spec.ldb, transposed: spec.transB } : undefined;
+  // A copy a K block at a time where the panel GEMM runs in blocks; `extra`: what a pass
+  // after each panel's GEMM pushes between (rdi, and its call's return address).
+  const copying = (extra: number) => copy ? { copy, kc: plan.direct?.kc, extra } : undefined;
   if (batch > 1 && s.m > 0 && s.n > 0) emitBatchLoop(a, spec, batch);
   // The direct driver applies the epilogue per tile of C itself (epilogue.ts); with B in
   // panels, it may go by a pass over each panel's C after the panel's driver (DirectPlan).
@@ -48,7 +51,7 @@ export function generateGemm(
   // The driver runs as a subroutine, then one pass over C adds the bias and
   // applies the activation: the same code after every driver and K blocking.
   if (epilogue) emitEpilogueAfter(a, s, plan.isa);
-  const one = (s: GemmSpec) => {
+  const one = (s: GemmSpec, blockStart?: BlockStart) => {
     switch (plan.path) {
       case "empty":
         a.emit("ret");
@@ -61,7 +64,7 @@ export function generateGemm(
         break;
       case "direct":
         if (peels(s, plan)) emitPeeledDirect(a, isa, s, plan);
-        else emitDirectGemm(a, isa, s, plan.direct!);
+        else emitDirectGemm(a, isa, s, plan.direct!, blockStart);
         break;
       case "packed":
         emitPackedGemm(a, isa, s, plan.packed!);
@@ -81,11 +84,11 @@ export function generateGemm(
   if (s.bPanel && reads && perPanel) {
     // Each panel's driver as a subroutine, then the pass over the panel's C (its bias
     // advanced with it by emitPanelGemm): the same code as after the whole call's driver.
-    emitPanelGemm(a, s, (ps) => {
+    emitPanelGemm(a, s, (ps, blockStart) => {
       emitEpilogueAfter(a, ps, plan.isa);
-      one({ ...ps, epilogue: undefined });
-    }, copy);
-  } else if (s.bPanel && reads) emitPanelGemm(a, driven, one, copy);
+      one({ ...ps, epilogue: undefined }, blockStart);
+    }, copying(16));
+  } else if (s.bPanel && reads) emitPanelGemm(a, driven, one, copying(0));
   else one(driven);
   return a.finish();
 }

@@ -12,6 +12,7 @@ import { type Assembler, ptr, qword, r8, rax, rcx, rdx, rsi, rsp } from "../../.
 import { addImmediate } from "../abi.ts";
 import { transpose8 } from "../transpose.ts";
 import { Vec, type VecIsa } from "../vec.ts";
+import type { BlockStart } from "./direct.ts";
 import { ARG } from "./spec.ts";
 
 /** A B of rows at `ldb` (not packed) that the panel driver copies panel by panel. */
@@ -51,6 +52,55 @@ export function emitCopyPanel(
   a.emit("cvttsd2si", rdx, qword(rsp, ARG.WORK * 8));
   if (copy.transposed) emitTransposedCopy(a, copy, k, cols, width);
   else emitRowsCopy(a, copy, k, cols, width);
+}
+
+/**
+ * The copy a block at a time, at the start of each K block of the panel's
+ * GEMM (direct.ts `BlockStart`): the block's `kc` rows of op(B) from the
+ * address at the driver's frame slot `source` (advanced past them) to
+ * where the block's B starts, so the block is still in L2 when its tiles
+ * read it (a whole panel copied first outgrows L2 from k = 2048: its first
+ * blocks went to L3 and back). Blocks are `KC` steps but the last, `last`.
+ * `extra`: bytes between the panel GEMM's return address and the frame.
+ */
+export function copyByBlocks(
+  a: Assembler,
+  copy: PanelCopy,
+  cols: number,
+  width: number,
+  source: number,
+  blocks: { KC: number; last: number },
+  extra: number,
+): BlockStart {
+  return {
+    emit(depth, kc, block) {
+      // rcx and r8 (the transposing copy's) are the GEMM's: saved.
+      a.emit("push", rcx);
+      a.emit("push", r8);
+      const at = depth + 8 + extra + 16;
+      const sizes = blocks.last === blocks.KC ? [blocks.KC] : [blocks.KC, blocks.last];
+      const done = a.label();
+      sizes.forEach((k, i) => {
+        const next = a.label();
+        if (i < sizes.length - 1) {
+          a.emit("cmp", kc, k);
+          a.emit("jne", next);
+        }
+        a.emit("mov", rsi, qword(rsp, at + source));
+        a.emit("mov", rdx, block);
+        if (copy.transposed) emitTransposedCopy(a, copy, k, cols, width);
+        else emitRowsCopy(a, copy, k, cols, width);
+        addImmediate(a, "add", qword(rsp, at + source), k * 4 * (copy.transposed ? 1 : copy.ldb));
+        if (i < sizes.length - 1) {
+          a.emit("jmp", done);
+          a.bind(next);
+        }
+      });
+      a.bind(done);
+      a.emit("pop", r8);
+      a.emit("pop", rcx);
+    },
+  };
 }
 
 /** Row by row: vectors, the last `cols` mod lanes by a mask. */

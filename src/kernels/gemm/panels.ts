@@ -22,9 +22,9 @@
 import { type Assembler, qword, rax, rdi, rsp } from "../../../asm/mod.ts";
 import { addImmediate, advanceSlot, ARG_BLOCK_BYTES, copyArgBlock, frameLoop } from "../abi.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
-import type { DirectPlan } from "./direct.ts";
+import type { BlockStart, DirectPlan } from "./direct.ts";
 import { tileFits } from "./microkernel.ts";
-import { emitCopyPanel, type PanelCopy, panelStep } from "./panel_copy.ts";
+import { copyByBlocks, emitCopyPanel, type PanelCopy, panelStep } from "./panel_copy.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
 /** k steps ahead the tiles prefetch (8 × 256 bytes: 2 KiB ahead in a full panel). */
@@ -107,23 +107,41 @@ export function panelTile(
 }
 
 /**
+ * A B the caller holds as rows, copied panel by panel (panel_copy.ts):
+ * `kc`, the panel GEMM's K block when it runs in blocks (each block then
+ * copied at its start, not the whole panel before), and `extra`, bytes its
+ * caller pushes between the panel driver's call and the GEMM's.
+ */
+export interface PanelCopying {
+  copy: PanelCopy;
+  kc?: number;
+  extra: number;
+}
+
+/**
  * Emits `void gemm(args)` for a spec whose B is in panels: `one(spec)`
- * emits the kernel of one panel's plain GEMM (a subroutine here). With
- * `copy`, B is rows at `copy.ldb` as a caller holds it: each panel's
- * columns are first copied into the workspace as the panel `packB` would
- * have made (k rows of its width), and the panel's GEMM reads that.
+ * emits the kernel of one panel's plain GEMM (a subroutine here; with
+ * `blockStart`, code to run at the start of each of its K blocks). With
+ * `copying`, B is rows at `copy.ldb` as a caller holds it: each panel's
+ * columns are copied into the workspace as the panel `packB` would have
+ * made (k rows of its width), whole before the panel's GEMM or a K block
+ * at a time at each block's start, and the panel's GEMM reads that.
  */
 export function emitPanelGemm(
   a: Assembler,
   s: GemmSpec,
-  one: (s: GemmSpec) => void,
-  copy?: PanelCopy,
+  one: (s: GemmSpec, blockStart?: BlockStart) => void,
+  copying?: PanelCopying,
 ): void {
   const P = s.bPanel!, full = Math.floor(s.n / P), last = lastPanel(s);
-  // Entered with rsp ≡ 8 (mod 16): the frame keeps the calls 16-byte aligned. SOURCE: with
-  // `copy`, the next panel's first column of B as stored (an integer address).
-  const SAVED = ARG_BLOCK_BYTES, COUNT = ARG_BLOCK_BYTES + 8, SOURCE = ARG_BLOCK_BYTES + 16;
-  const FRAME = ARG_BLOCK_BYTES + 24;
+  const copy = copying?.copy;
+  const KC = copying?.kc !== undefined && copying.kc < s.k ? copying.kc : 0;
+  const blocks = KC ? { KC, last: s.k - (Math.ceil(s.k / KC) - 1) * KC } : null;
+  // Entered with rsp ≡ 8 (mod 16): the frame keeps the calls 16-byte aligned. With `copy`,
+  // SOURCE: the next panel's first column of B as stored (an integer address); ROWS: where
+  // the copy a block at a time has got to.
+  const SAVED = ARG_BLOCK_BYTES, COUNT = SAVED + 8, SOURCE = SAVED + 16, ROWS = SAVED + 24;
+  const FRAME = ARG_BLOCK_BYTES + 40;
   const fullPanel = a.label(), lastOne = a.label();
   a.emit("sub", rsp, FRAME);
   a.emit("mov", qword(rsp, SAVED), rdi);
@@ -135,8 +153,18 @@ export function emitPanelGemm(
     a.emit("mov", rax, qword(rsp, ARG.WORK * 8));
     a.emit("mov", qword(rsp, ARG.B * 8), rax);
   }
+  /** Before a panel's GEMM: its copy, or where its copy a block at a time starts. */
+  const before = (cols: number, width: number) => {
+    if (!copy) return;
+    if (blocks) {
+      a.emit("mov", rax, qword(rsp, SOURCE));
+      a.emit("mov", qword(rsp, ROWS), rax);
+    } else emitCopyPanel(a, copy, s.k, cols, width, SOURCE);
+  };
+  const byBlocks = (cols: number, width: number) =>
+    copy && blocks ? copyByBlocks(a, copy, cols, width, ROWS, blocks, copying!.extra) : undefined;
   frameLoop(a, COUNT, full, () => {
-    if (copy) emitCopyPanel(a, copy, s.k, P, P, SOURCE);
+    before(P, P);
     a.emit("mov", rdi, rsp);
     a.emit("call", fullPanel);
     if (copy) addImmediate(a, "add", qword(rsp, SOURCE), panelStep(copy, P));
@@ -146,7 +174,7 @@ export function emitPanelGemm(
     if (s.epilogue?.bias) advanceSlot(a, rsp, ARG.BIAS, P * 4);
   });
   if (last.cols) {
-    if (copy) emitCopyPanel(a, copy, s.k, last.cols, last.width, SOURCE);
+    before(last.cols, last.width);
     a.emit("mov", rdi, rsp);
     a.emit("call", lastOne);
   }
@@ -155,10 +183,10 @@ export function emitPanelGemm(
   a.emit("ret");
   if (full) {
     a.bind(fullPanel);
-    one(panelSpec(s, P, P));
+    one(panelSpec(s, P, P), byBlocks(P, P));
   }
   if (last.cols) {
     a.bind(lastOne);
-    one(panelSpec(s, last.cols, last.width));
+    one(panelSpec(s, last.cols, last.width), byBlocks(last.cols, last.width));
   }
 }
