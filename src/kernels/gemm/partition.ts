@@ -30,6 +30,9 @@ function grains(s: GemmSpec, p: GemmPlan): { m: number; n: number } {
       return { m: p.direct!.mr, n: p.direct!.nr };
     case "packed":
       return { m: p.packed!.mr, n: p.packed!.nr };
+    case "skinny":
+      // Tier 1's split of a B from memory in wide parts; tier 2's (splitAlong) in any.
+      return { m: 1, n: p.splitAlong === "n" ? 16 : SKINNY_PART_COLUMNS };
     case "dot": {
       // Any rows split: each element of C is one dot product, whatever the tile.
       const t = dotTile(vecIsa(p.isa), s.m);
@@ -141,6 +144,14 @@ function withoutNextStrip(p: GemmPlan): GemmPlan {
 
 /** A skinny call's B past this many bytes splits along N at tier 1 (see gemmParts). */
 const SKINNY_SPLIT_BYTES = 32 << 20;
+
+/**
+ * Columns of a skinny call's N part, at least: each part streams its piece of every row of B,
+ * and pieces of 2 KiB (8 parts of 1×4096×4096 on 2 threads) ran slower than the call whole.
+ * Zen 3 (`deno run -A bench/tune_candidates.ts --gemm 1x4096x4096 --threads 2`, its split
+ * candidates): whole 2819 µs, 2 parts 2389, 4 parts 2847, 8 parts 3629.
+ */
+const SKINNY_PART_COLUMNS = 2048;
 
 /** A past this many bytes makes its re-reading by every part of a panels split count. */
 const A_REREAD_BYTES = 256 << 10;
