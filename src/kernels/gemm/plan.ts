@@ -229,7 +229,7 @@ const COPIED_PANELS_ROWS = 1024;
 /**
  * Whether a B read in place (or Bᵀ) goes as B in panels copied per
  * call (GemmPlan.panelsCopied): AVX2, more than a few rows of A and one
- * panel of B, operands past 2.5 L1s. In place, each 16-wide strip of B is
+ * panel of B (of Bᵀ, a vector's width), operands past 2.5 L1s. In place, each 16-wide strip of B is
  * rows ldb apart (split across lines where B starts off one, as a large
  * `new Float32Array` here does, 16 bytes in), and the direct tiles read A
  * and B from L2; in a panel the row tiles run outside the panel's column
@@ -246,11 +246,14 @@ const COPIED_PANELS_ROWS = 1024;
  * layer's n×k weights; the copy transposes 8×8 blocks) against the packed
  * path (`--transB`, offset 16): 128×768×3072 ×0.86, 128×3072×768 ×0.89,
  * 64×1024×1024 ×0.81, 32×1024×1024 ×0.60, 17×512×512 ×0.74, 256³ ×0.96,
- * 1024³ ×0.97, 128³ ×0.91; 128×768×3072 on 2 threads ×0.87.
+ * 1024³ ×0.97, 128³ ×0.91; 128×768×3072 on 2 threads ×0.87. A Bᵀ of one
+ * panel or less is copied too (it is transposed either way): 20×64×1024
+ * ×0.51, 64×64×1024 ×0.71, 40×24×2000 ×0.71, 17×16×4000 ×0.76, 49×64×576
+ * ×0.85, 1000×64×64 ×0.97.
  */
 function copiesPanels(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
   return isa === "avx2" && !s.transA && !s.bPanel && s.m > 16 &&
-    s.m <= COPIED_PANELS_ROWS && s.n > PANEL_COLUMNS &&
+    s.m <= COPIED_PANELS_ROWS && (s.n > PANEL_COLUMNS || (s.transB && s.n >= 16)) &&
     4 * (s.m * s.k + s.k * s.n) > 2.5 * caches.l1d;
 }
 
