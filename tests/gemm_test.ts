@@ -822,6 +822,7 @@ Deno.test("gemm: B or Bᵀ copied into panels per call (AVX2, operands past 2.5 
     [130, 200, 900, 900, 903, 205, true],
     [20, 64, 2100, 2100, 2100, 64, true], // Bᵀ of one panel: copied too
     [40, 24, 900, 900, 903, 30, true],
+    [24, 40, 30, 30, 33, 40, true], // a small Bᵀ: copied at any size
   ];
   for (const [m, n, k, lda, ldb, ldc, transB] of shapes) {
     const small = (len: number) => new Float32Array(len).map(() => int(r, -4, 4));

@@ -229,7 +229,7 @@ const COPIED_PANELS_ROWS = 1024;
 /**
  * Whether a B read in place (or Bᵀ) goes as B in panels copied per
  * call (GemmPlan.panelsCopied): AVX2, more than a few rows of A and one
- * panel of B (of Bᵀ, a vector's width), operands past 2.5 L1s. In place, each 16-wide strip of B is
+ * panel of B, operands past 2.5 L1s; Bᵀ from a vector's width, any size. In place, each 16-wide strip of B is
  * rows ldb apart (split across lines where B starts off one, as a large
  * `new Float32Array` here does, 16 bytes in), and the direct tiles read A
  * and B from L2; in a panel the row tiles run outside the panel's column
@@ -249,12 +249,14 @@ const COPIED_PANELS_ROWS = 1024;
  * 1024³ ×0.97, 128³ ×0.91; 128×768×3072 on 2 threads ×0.87. A Bᵀ of one
  * panel or less is copied too (it is transposed either way): 20×64×1024
  * ×0.51, 64×64×1024 ×0.71, 40×24×2000 ×0.71, 17×16×4000 ×0.76, 49×64×576
- * ×0.85, 1000×64×64 ×0.97.
+ * ×0.85, 1000×64×64 ×0.97; and below 80 KiB, against the packed path
+ * that transposed it as well: 64³ ×0.86, 32³ ×0.80, 20×128×64 ×0.70,
+ * 17×16×16 ×0.82, 24×300×8 ×0.84.
  */
 function copiesPanels(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
   return isa === "avx2" && !s.transA && !s.bPanel && s.m > 16 &&
     s.m <= COPIED_PANELS_ROWS && (s.n > PANEL_COLUMNS || (s.transB && s.n >= 16)) &&
-    4 * (s.m * s.k + s.k * s.n) > 2.5 * caches.l1d;
+    (s.transB || 4 * (s.m * s.k + s.k * s.n) > 2.5 * caches.l1d);
 }
 
 /** The production plan for a spec on an ISA. */
