@@ -59,8 +59,9 @@ export function emitCopyPanel(
  * GEMM (direct.ts `BlockStart`): the block's `kc` rows of op(B) from the
  * address at the driver's frame slot `source` (advanced past them) to
  * where the block's B starts, so the block is still in L2 when its tiles
- * read it (a whole panel copied first outgrows L2 from k = 2048: its first
- * blocks went to L3 and back). Blocks are `KC` steps but the last, `last`.
+ * read it (a whole panel copied first, k·256 bytes, can outgrow L2: its
+ * first blocks went to L3 and back). Blocks are `KC` steps but the last,
+ * `last`.
  * `extra`: bytes between the panel GEMM's return address and the frame.
  */
 export function copyByBlocks(

@@ -229,8 +229,8 @@ const COPIED_PANELS_ROWS = 1024;
 /**
  * Whether a B read in place (or Bᵀ) goes as B in panels copied per
  * call (GemmPlan.panelsCopied): AVX2, more than a few rows of A and one
- * panel of B, operands past 2.5 L1s; Bᵀ from a vector's width, any size. In place, each 16-wide strip of B is
- * rows ldb apart (split across lines where B starts off one, as a large
+ * panel of B, operands past 2.5 L1s; Bᵀ from a vector's width, any size.
+ * In place, each 16-wide strip of B is rows ldb apart (split across lines where B starts off one, as a large
  * `new Float32Array` here does, 16 bytes in), and the direct tiles read A
  * and B from L2; in a panel the row tiles run outside the panel's column
  * tiles with A's rows in L1 and B streamed in order. The copy reads B once,
@@ -265,12 +265,16 @@ export function planGemm(
   isa: VecLevel,
   caches: CacheSizes = DEFAULT_CACHES,
 ): GemmPlan {
-  if (trivialPlan(s, isa, 3) === null && copiesPanels(s, isa, caches)) {
-    const p = planGemm(copiedView(s, PANEL_COLUMNS), isa, caches);
+  const copied = trivialPlan(s, isa, 3) === null && copiesPanels(s, isa, caches)
+    ? planGemm(copiedView(s, PANEL_COLUMNS), isa, caches)
+    : null;
+  // The copy takes the workspace: the panel plans (direct) take none of their own.
+  if (copied?.path === "direct" && copied.workspaceBytes === 0) {
+    const p = copied;
     return {
       ...p,
       panelsCopied: PANEL_COLUMNS,
-      workspaceBytes: p.workspaceBytes + copiedPanelBytes(s.k, PANEL_COLUMNS),
+      workspaceBytes: copiedPanelBytes(s.k, PANEL_COLUMNS),
       description: p.description.replace(
         `panels of ${PANEL_COLUMNS}`,
         `panels of ${PANEL_COLUMNS} copied per call`,
