@@ -746,6 +746,38 @@ Deno.test("gemm batch: bit-identical to one call per matrix on every level and t
   jit.gemm(a, b, c, { ...o, ldc: 8, batch: 2, strideC: 4 });
 });
 
+/**
+ * C = alpha·A·B + beta·C at (1, 0), (1, 1) and (2, 0.5) on small integers, every element
+ * exactly `ab` (the f64 A·B) scaled and added.
+ */
+function exactAtAlphaBeta(
+  jit: Jit,
+  a: Float32Array,
+  b: Float32Array,
+  c0: Float32Array,
+  ab: Float64Array,
+  spec: GemmSpec,
+  label: string,
+): void {
+  const { m, n, k, ldc } = spec;
+  for (const [alpha, beta] of [[1, 0], [1, 1], [2, 0.5]]) {
+    const c = c0.slice();
+    jit.gemm(a, b, c, { ...spec, alpha, beta });
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        const want = alpha * ab[i * n + j] + beta * c0[i * ldc + j];
+        if (c[i * ldc + j] !== want) {
+          assert.fail(
+            `${m}×${n}×${k} ${label} α=${alpha} β=${beta}: C[${i}][${j}] ${
+              c[i * ldc + j]
+            }, want ${want}`,
+          );
+        }
+      }
+    }
+  }
+}
+
 Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-512, many rows), whole K and K blocks, exact on small integers", () => {
   if (isaLevel() !== "avx512" && isaLevel() !== "amx") return; // the drivers are AVX-512's
   const r = rng(0xc0b1);
@@ -773,22 +805,7 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
         minPartUs: threads > 1 ? 0 : undefined,
         caches: PATH_CACHES,
       });
-      for (const [alpha, beta] of [[1, 0], [1, 1], [2, 0.5]]) {
-        const c = c0.slice();
-        jit.gemm(a, b, c, { ...plain, alpha, beta });
-        for (let i = 0; i < m; i++) {
-          for (let j = 0; j < n; j++) {
-            const want = alpha * ab[i * n + j] + beta * c0[i * ldc + j];
-            if (c[i * ldc + j] !== want) {
-              assert.fail(
-                `${m}×${n}×${k} transB ${transB} ${threads}T α=${alpha} β=${beta}: C[${i}][${j}] ${
-                  c[i * ldc + j]
-                }, want ${want}`,
-              );
-            }
-          }
-        }
-      }
+      exactAtAlphaBeta(jit, a, b, c0, ab, plain, `transB ${transB} ${threads}T`);
       const plan = jit.stats().keys[0].plan ?? "";
       const aliased = m <= 128 && !transB && !prefersCopiedAliasedStrips(cpuFeatures());
       assert.ok(
@@ -836,22 +853,7 @@ Deno.test("gemm: B or Bᵀ copied into panels per call (AVX2, operands past 2.5 
         minPartUs: threads > 1 ? 0 : undefined,
         caches: PATH_CACHES,
       });
-      for (const [alpha, beta] of [[1, 0], [1, 1], [2, 0.5]]) {
-        const c = c0.slice();
-        jit.gemm(a, b, c, { ...plain, alpha, beta });
-        for (let i = 0; i < m; i++) {
-          for (let j = 0; j < n; j++) {
-            const want = alpha * ab[i * n + j] + beta * c0[i * ldc + j];
-            if (c[i * ldc + j] !== want) {
-              assert.fail(
-                `${m}×${n}×${k} transB ${transB} ${threads}T α=${alpha} β=${beta}: C[${i}][${j}] ${
-                  c[i * ldc + j]
-                }, want ${want}`,
-              );
-            }
-          }
-        }
-      }
+      exactAtAlphaBeta(jit, a, b, c0, ab, plain, `transB ${transB} ${threads}T`);
       const plan = jit.stats().keys[0].plan ?? "";
       assert.ok(plan.includes("panels of 64 copied per call"), plan);
       if (k > 2048) assert.ok(plan.includes("kc=704"), plan);
