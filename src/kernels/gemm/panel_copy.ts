@@ -126,7 +126,8 @@ function emitRowsCopy(a: Assembler, copy: PanelCopy, k: number, cols: number, wi
  * From Bᵀ, AVX2: for each group of 8 of its rows (8 columns of the panel;
  * fewer in the last, the others zero), 8 k steps at a time, the 8×8 block
  * loaded, transposed and stored as 8 rows of the panel; k's last k mod 8
- * steps by a mask, and only their rows stored.
+ * steps by a mask, and only their rows stored. A block's rows are 32-bit
+ * displacements apart (the planner keeps 8 rows of Bᵀ under 2 GiB).
  */
 function emitTransposedCopy(
   a: Assembler,
@@ -152,7 +153,8 @@ function emitTransposedCopy(
   for (let g = 0; g * 8 < cols; g++) {
     const rows = Math.min(8, cols - 8 * g);
     // rcx: the group's first row of Bᵀ at this k; r8: the panel's row at this k, column 8g.
-    a.emit("lea", rcx, ptr(rsi, 8 * g * row));
+    a.emit("mov", rcx, rsi);
+    addImmediate(a, "add", rcx, 8 * g * row);
     a.emit("lea", r8, ptr(rdx, 8 * g * 4));
     if (steps) {
       a.emit("mov", rax, steps);

@@ -254,6 +254,8 @@ const COPIED_PANELS_ROWS = 1024;
  * 17×16×16 ×0.82, 24×300×8 ×0.84.
  */
 function copiesPanels(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
+  // Bᵀ's 8 rows of a transposed block are addressed by 32-bit displacements from the first.
+  if (s.transB && 8 * s.ldb * 4 >= 2 ** 31) return false;
   return isa === "avx2" && !s.transA && !s.bPanel && s.m > 16 &&
     s.m <= COPIED_PANELS_ROWS && (s.n > PANEL_COLUMNS || (s.transB && s.n >= 16)) &&
     (s.transB || 4 * (s.m * s.k + s.k * s.n) > 2.5 * caches.l1d);
