@@ -173,6 +173,23 @@ function panelParts(s: GemmSpec, parts: number): number {
   return count;
 }
 
+/** Row tiles an M part of a call that copies B's panels runs at least, for each copy of B. */
+const COPYING_PART_ROW_TILES = 4;
+
+/**
+ * M parts of a call that copies B's panels (each part copies all of them): at most one per
+ * {@link COPYING_PART_ROW_TILES} row tiles, a divisor of the parts asked (equal shares per
+ * thread). Zen 3, 2 threads (`deno run -A bench/tune_candidates.ts --gemm MxNxK --threads 2`,
+ * its split candidates): 128³ (22 row tiles) ran fastest in 4 parts, ×1.19 over 8; 256³ (43)
+ * in 8.
+ */
+function copyingRowParts(s: GemmSpec, mr: number, parts: number): number {
+  const most = Math.max(1, Math.floor(Math.ceil(s.m / mr) / COPYING_PART_ROW_TILES));
+  let count = parts;
+  while (count > 1 && (count > most || parts % count !== 0)) count--;
+  return count;
+}
+
 /** The GEMM family's `partition`. */
 export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] | null {
   if (p.path === "empty" || s.m === 0 || s.n === 0) return null;
@@ -242,7 +259,7 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
       ],
     }));
   }
-  ranges = splitRange(s.m, parts, g.m);
+  ranges = splitRange(s.m, p.panelsCopied ? copyingRowParts(s, g.m, parts) : parts, g.m);
   if (ranges.length < 2) return null;
   const rowPlan = withoutNextStrip(p);
   return ranges.map((r) => ({
