@@ -42,6 +42,7 @@ import {
   updateRegisters,
 } from "./microkernel.ts";
 import { emitTileEpilogue, tileFinish, tileFinishRegisters } from "./epilogue.ts";
+import { emitRowsCopy } from "./panel_copy.ts";
 import { emitTransposePanel16 } from "./pack.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
@@ -464,20 +465,9 @@ export function emitDirectGemm(
   };
   /** B's rows rBcol.. (kc of them from the block's k), `cols` wide → the strip buffer, rows of p.nr. */
   const copyStrip = (cols: number) => {
-    const full = Math.floor(cols / 16), rest = cols % 16;
     a.emit("mov", rsi, rBcol);
     a.emit("mov", rdx, qword(rsp, 0));
-    a.emit("mov", rax, rKc);
-    const top = a.label();
-    a.bind(top);
-    for (let g = 0; g < full; g++) v.load(g, rsi, g * 64);
-    if (rest) v.load(full, rsi, full * 64, tail!);
-    for (let g = 0; g < full; g++) v.store(rdx, g * 64, g);
-    if (rest) v.store(rdx, full * 64, full, tail!);
-    addImmediate(a, "add", rsi, spec.ldb * 4);
-    addImmediate(a, "add", rdx, p.nr * 4);
-    a.emit("dec", rax);
-    a.emit("jnz", top);
+    emitRowsCopy(v, rKc, cols, spec.ldb * 4, p.nr * 4, cols % isa.lanes ? tail! : undefined);
   };
   const nest = () => {
     if (nextBlock) {

@@ -8,10 +8,21 @@
  *
  * @module
  */
-import { type Assembler, ptr, qword, r8, rax, rcx, rdx, rsi, rsp } from "../../../asm/mod.ts";
+import {
+  type Assembler,
+  ptr,
+  qword,
+  r8,
+  rax,
+  rcx,
+  rdx,
+  type Reg,
+  rsi,
+  rsp,
+} from "../../../asm/mod.ts";
 import { addImmediate } from "../abi.ts";
 import { transpose8 } from "../transpose.ts";
-import { Vec, type VecIsa } from "../vec.ts";
+import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import type { BlockStart } from "./direct.ts";
 import { ARG } from "./spec.ts";
 
@@ -51,7 +62,7 @@ export function emitCopyPanel(
   a.emit("mov", rsi, qword(rsp, source));
   a.emit("cvttsd2si", rdx, qword(rsp, ARG.WORK * 8));
   if (copy.transposed) emitTransposedCopy(a, copy, k, cols, width);
-  else emitRowsCopy(a, copy, k, cols, width);
+  else emitRowsCopy(new Vec(a, copy.isa), k, cols, copy.ldb * 4, width * 4);
 }
 
 /**
@@ -90,7 +101,7 @@ export function copyByBlocks(
         a.emit("mov", rsi, qword(rsp, at + source));
         a.emit("mov", rdx, block);
         if (copy.transposed) emitTransposedCopy(a, copy, k, cols, width);
-        else emitRowsCopy(a, copy, k, cols, width);
+        else emitRowsCopy(new Vec(a, copy.isa), k, cols, copy.ldb * 4, width * 4);
         addImmediate(a, "add", qword(rsp, at + source), k * 4 * (copy.transposed ? 1 : copy.ldb));
         if (i < sizes.length - 1) {
           a.emit("jmp", done);
@@ -104,20 +115,33 @@ export function copyByBlocks(
   };
 }
 
-/** Row by row: vectors, the last `cols` mod lanes by a mask. */
-function emitRowsCopy(a: Assembler, copy: PanelCopy, k: number, cols: number, width: number) {
-  const v = new Vec(a, copy.isa), lanes = copy.isa.lanes;
+/**
+ * `rows` rows (a count, or a register holding it) of `cols` floats from rsi
+ * to rdx, `srcStride` and `dstStride` bytes apart, both pointers left past
+ * them; rax counts. Whole vectors, the last `cols` mod lanes by `tail` (set
+ * here if not given). Also the direct driver's strip copy (direct.ts).
+ */
+export function emitRowsCopy(
+  v: Vec,
+  rows: number | Reg,
+  cols: number,
+  srcStride: number,
+  dstStride: number,
+  tail?: Tail,
+): void {
+  const a = v.a, lanes = v.isa.lanes;
   const whole = Math.floor(cols / lanes), rest = cols % lanes;
-  const tail = rest ? v.tail(rest, 1, whole + 1) : undefined;
-  a.emit("mov", rax, k);
+  if (tail !== undefined && tail.lanes !== rest) throw new Error("the copy's tail is not its own");
+  const t = rest ? tail ?? v.tail(rest, 1, whole + 1) : undefined;
+  a.emit("mov", rax, rows);
   const top = a.label();
   a.bind(top);
   for (let g = 0; g < whole; g++) v.load(g, rsi, g * lanes * 4);
-  if (tail) v.load(whole, rsi, whole * lanes * 4, tail);
+  if (t) v.load(whole, rsi, whole * lanes * 4, t);
   for (let g = 0; g < whole; g++) v.store(rdx, g * lanes * 4, g);
-  if (tail) v.store(rdx, whole * lanes * 4, whole, tail);
-  addImmediate(a, "add", rsi, copy.ldb * 4);
-  addImmediate(a, "add", rdx, width * 4);
+  if (t) v.store(rdx, whole * lanes * 4, whole, t);
+  addImmediate(a, "add", rsi, srcStride);
+  addImmediate(a, "add", rdx, dstStride);
   a.emit("dec", rax);
   a.emit("jnz", top);
 }

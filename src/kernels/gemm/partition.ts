@@ -167,7 +167,11 @@ const A_REREAD_BYTES = 256 << 10;
  * it ran no faster in a trial.
  */
 function panelParts(s: GemmSpec, parts: number): number {
-  const most = Math.max(1, Math.floor(Math.ceil(s.n / s.bPanel!) / 3));
+  return divisorAtMost(parts, Math.floor(Math.ceil(s.n / s.bPanel!) / 3));
+}
+
+/** The largest divisor of `parts` not past `most` (1 at least): equal shares per thread. */
+function divisorAtMost(parts: number, most: number): number {
   let count = parts;
   while (count > 1 && (count > most || parts % count !== 0)) count--;
   return count;
@@ -184,10 +188,7 @@ const COPYING_PART_ROW_TILES = 4;
  * in 8.
  */
 function copyingRowParts(s: GemmSpec, mr: number, parts: number): number {
-  const most = Math.max(1, Math.floor(Math.ceil(s.m / mr) / COPYING_PART_ROW_TILES));
-  let count = parts;
-  while (count > 1 && (count > most || parts % count !== 0)) count--;
-  return count;
+  return divisorAtMost(parts, Math.floor(Math.ceil(s.m / mr) / COPYING_PART_ROW_TILES));
 }
 
 /** The GEMM family's `partition`. */
