@@ -65,9 +65,10 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }, parts: nu
   if (mTiles < 2) return true;
   if (p.splitAlong !== undefined) return p.splitAlong === "n";
   // Each part copies (or reads) only its strips or panels. Panels copied per call: N while
-  // there are panels for every part, else M, each part copying all of them (Zen 3, 2 threads,
-  // `bench/ab.ts … --threads 2 --offset 16`, N in 2 parts against M in 8: 128³ ×1.35 of the
-  // time, 256³ (4 panels) ×1.04).
+  // there are panels for every part, else M, each part copying all of them (copyingRowParts).
+  // Zen 3, 2 threads, `deno run -A bench/ab.ts --a 962e300 --b 286673f --gemm MxNxK --threads 2
+  // --offset 16` (N always against this rule and that one): 128³ ×0.91 of the time,
+  // 100×200×150 ×0.97, 256³ ×1.01.
   if (s.bPanel || p.direct?.copyStrips) return true;
   if (p.panelsCopied && nTiles >= parts) return true;
   if (p.path === "packed") return true;
@@ -183,9 +184,10 @@ const COPYING_PART_ROW_TILES = 4;
 /**
  * M parts of a call that copies B's panels (each part copies all of them): at most one per
  * {@link COPYING_PART_ROW_TILES} row tiles, a divisor of the parts asked (equal shares per
- * thread). Zen 3, 2 threads (`deno run -A bench/tune_candidates.ts --gemm MxNxK --threads 2`,
- * its split candidates): 128³ (22 row tiles) ran fastest in 4 parts, ×1.19 over 8; 256³ (43)
- * in 8.
+ * thread). Zen 3, 2 threads: at 814fdca (M in 8 parts) `deno run -A bench/tune_candidates.ts
+ * --gemm MxNxK --threads 2` found 128³ (22 row tiles) fastest in 4 parts, ×1.19 over 8, and 256³
+ * (43) in 8; `deno run -A bench/ab.ts --a 814fdca --b 286673f --gemm MxNxK --threads 2 --offset
+ * 16`: 128³ ×0.88-0.92 of the time, 100×200×150 ×0.86, 64×128×300 ×0.86.
  */
 function copyingRowParts(s: GemmSpec, mr: number, parts: number): number {
   return divisorAtMost(parts, Math.floor(Math.ceil(s.m / mr) / COPYING_PART_ROW_TILES));

@@ -88,8 +88,8 @@ export function chooseDirectTile(s: GemmSpec, isa: VecLevel, tailElsewhere = fal
   if (isa === "avx512" && s.m > 14 && s.m <= 128 && s.k * s.n * 4 > 1 << 20) [mr, nv] = [8, 3];
   if (isa === "avx512" && s.m <= 48 && s.n <= 48) [mr, nv] = [4, 4]; // small squares: short rows of tiles
   // AVX2, n a multiple of 16 but not of 24: 4×24 would leave a last tile two vectors wide (64:
-  // 24 + 24 + 16), 6×16 cuts it evenly. Zen 3, one thread, `deno run -A bench/ab.ts --a <4×24>
-  // --b <6×16> --gemm MxNxK --offset 16` (× the time): 49×64×576 ×0.91, 48×64×256 ×0.87,
+  // 24 + 24 + 16), 6×16 cuts it evenly. Zen 3, one thread, `deno run -A bench/ab.ts --a 756af7a
+  // --b 962e300 --gemm MxNxK --offset 16` (× the time): 49×64×576 ×0.91, 48×64×256 ×0.87,
   // 16×64×512 ×0.89, 300×32×300 ×0.82, 32³ ×0.95; 64³, 100×64×100, 64×80×256 within ±1.3%.
   if (isa === "avx2" && s.n % 16 === 0 && s.n % 24 !== 0) [mr, nv] = [6, 2];
   nv = Math.min(nv, vecCols);
@@ -221,8 +221,9 @@ function copiedView(s: GemmSpec, panel: number): GemmSpec {
 
 /**
  * Rows of A past which B's panels are not copied: each panel's row tiles read all of A
- * again, from L3 once A outgrows L2 (Zen 3, `bench/ab.ts … --offset 0`: 2048³ and
- * 4096×256×256 ran ×1.15 and ×1.14 of the time copied, 1024³ ×0.99).
+ * again, from L3 once A outgrows L2 (Zen 3, `deno run -A bench/ab.ts --a b84f4ca --b <a scratch
+ * build of e374c61 without this limit> --gemm MxNxK`: 2048³ and 4096×256×256 ran ×1.15 and ×1.14
+ * of the time copied, 1024³ ×0.99).
  */
 const COPIED_PANELS_ROWS = 1024;
 
@@ -234,23 +235,26 @@ const COPIED_PANELS_ROWS = 1024;
  * `new Float32Array` here does, 16 bytes in), and the direct tiles read A
  * and B from L2; in a panel the row tiles run outside the panel's column
  * tiles with A's rows in L1 and B streamed in order. The copy reads B once,
- * as every path does, and writes it to the workspace (~12 GB/s on Zen 3,
- * 10-25% of a call over 1-9 MB of B). Zen 3, one thread, `deno run -A
- * bench/ab.ts --a <in place> --b <copied> --gemm MxNxK --offset 16` (×
- * the time): 128×768×3072 ×0.84, 128×3072×768 ×0.88, 64×1024×1024 ×0.71,
+ * as every path does, and writes it to the workspace: the call ran
+ * ×1.01-1.16 of the time of the same call on `packB`'s panels, a
+ * `TypedArray.set` of B 8-13 GB/s (`deno run -A bench/copy_cost.ts`).
+ * Zen 3, one thread, `deno run -A bench/ab.ts --a b84f4ca --b 07974cc
+ * --gemm MxNxK --offset 16` (in place against copied, × the time): 128×768×3072 ×0.84, 128×3072×768 ×0.88, 64×1024×1024 ×0.71,
  * 32×1024×1024 ×0.76, 17×1024×1024 ×0.87, 256³ ×0.81, 128³ ×0.84,
  * 64×128×128 ×0.87, 96×128×96 ×0.95; B on a line (`--offset 0`) 256³
  * ×0.90, 128×3072×768 ×0.92, 64×1024×1024 ×0.92, 17×1024×1024 ×1.10,
  * 64×768×3072 ×1.04. Below 80 KiB of operands the copy costs more than it
- * saves (100³ ×1.04, 64×96×64 ×1.04, 20×128×64 ×1.10). Bᵀ (a Linear
- * layer's n×k weights; the copy transposes 8×8 blocks) against the packed
- * path (`--transB`, offset 16): 128×768×3072 ×0.86, 128×3072×768 ×0.89,
+ * saves (a scratch build copying at any size: 100³ ×1.04, 64×96×64 ×1.04,
+ * 20×128×64 ×1.10). Bᵀ (a Linear layer's n×k weights; the copy transposes
+ * 8×8 blocks) against the packed path (`--a 07974cc --b 756af7a --transB`,
+ * offset 16): 128×768×3072 ×0.86, 128×3072×768 ×0.89,
  * 64×1024×1024 ×0.81, 32×1024×1024 ×0.60, 17×512×512 ×0.74, 256³ ×0.96,
  * 1024³ ×0.97, 128³ ×0.91; 128×768×3072 on 2 threads ×0.87. A Bᵀ of one
- * panel or less is copied too (it is transposed either way): 20×64×1024
+ * panel or less is copied too (it is transposed either way; `--a 616322c
+ * --b c753123`): 20×64×1024
  * ×0.51, 64×64×1024 ×0.71, 40×24×2000 ×0.71, 17×16×4000 ×0.76, 49×64×576
  * ×0.85, 1000×64×64 ×0.97; and below 80 KiB, against the packed path
- * that transposed it as well: 64³ ×0.86, 32³ ×0.80, 20×128×64 ×0.70,
+ * that transposed it as well (`--a c753123 --b 4be53b3`): 64³ ×0.86, 32³ ×0.80, 20×128×64 ×0.70,
  * 17×16×16 ×0.82, 24×300×8 ×0.84.
  */
 function copiesPanels(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
