@@ -221,16 +221,18 @@ function copiedView(s: GemmSpec, panel: number): GemmSpec {
 
 /**
  * Rows of A past which B's panels are not copied: each panel's row tiles read all of A
- * again, from L3 once A outgrows L2 (Zen 3, `deno run -A bench/ab.ts --a b84f4ca --b <a scratch
- * build of e374c61 without this limit> --gemm MxNxK`: 2048³ and 4096×256×256 ran ×1.15 and ×1.14
- * of the time copied, 1024³ ×0.99).
+ * again, from L3 once A outgrows L2, and at 2 threads both cores do. Zen 3, `deno run -A
+ * bench/ab.ts --a b84f4ca --b 121b9e8 --gemm MxNxK --offset 16` (copied past 256 rows):
+ * 512³ ×0.985 of the time at 1 thread but ×1.06-1.14 at 2, 1024³ ×1.03 at 2; 256³ ×0.92 at
+ * 2. (Earlier, a scratch build of e374c61 copying at any rows: 2048³ and 4096×256×256 ×1.15
+ * and ×1.14 at 1 thread.)
  */
-const COPIED_PANELS_ROWS = 1024;
+const COPIED_PANELS_ROWS = 256;
 
 /**
  * Whether a B read in place (or Bᵀ) goes as B in panels copied per
- * call (GemmPlan.panelsCopied): AVX2, more than a few rows of A and one
- * panel of B, operands past 2.5 L1s; Bᵀ from a vector's width, any size.
+ * call (GemmPlan.panelsCopied): AVX2, 17-256 rows of A, more than one
+ * panel of B and operands past 2.5 L1s (Bᵀ: from a vector's width, any size).
  * In place, each 16-wide strip of B is rows ldb apart (split across lines where B starts off one, as a large
  * `new Float32Array` here does, 16 bytes in), and the direct tiles read A
  * and B from L2; in a panel the row tiles run outside the panel's column
@@ -249,11 +251,11 @@ const COPIED_PANELS_ROWS = 1024;
  * 8×8 blocks) against the packed path (`--a 07974cc --b 756af7a --transB`,
  * offset 16): 128×768×3072 ×0.86, 128×3072×768 ×0.89,
  * 64×1024×1024 ×0.81, 32×1024×1024 ×0.60, 17×512×512 ×0.74, 256³ ×0.96,
- * 1024³ ×0.97, 128³ ×0.91; 128×768×3072 on 2 threads ×0.87. A Bᵀ of one
+ * 128³ ×0.91; 128×768×3072 on 2 threads ×0.87. A Bᵀ of one
  * panel or less is copied too (it is transposed either way; `--a 616322c
  * --b c753123`): 20×64×1024
  * ×0.51, 64×64×1024 ×0.71, 40×24×2000 ×0.71, 17×16×4000 ×0.76, 49×64×576
- * ×0.85, 1000×64×64 ×0.97; and below 80 KiB, against the packed path
+ * ×0.85; and below 80 KiB, against the packed path
  * that transposed it as well (`--a c753123 --b 4be53b3`): 64³ ×0.86, 32³ ×0.80, 20×128×64 ×0.70,
  * 17×16×16 ×0.82, 24×300×8 ×0.84.
  */
