@@ -358,6 +358,124 @@ const CASES: Case[] = [
       nearest_mode: "floor",
     }, "asym"));
   }, 13),
+  graph("Resize opset 19: antialias linear and cubic, exclude_outside, half_pixel_symmetric", [
+    1,
+    2,
+    12,
+    15,
+  ], (g) => {
+    const sc = (name: string, v: number[]) =>
+      g.initializer(name, { type: "float32", dims: [4], data: v });
+    // Shrinking by 2 and 2.5: windows of 5 and 7 taps (the kernel's loops over taps).
+    g.output(g.op("Resize", ["x", "", sc("s1", [1, 1, 0.5, 0.4])], {
+      mode: "linear",
+      antialias: 1,
+    }, "aa_linear"));
+    g.output(g.op("Resize", ["x", "", "", g.ints("z1", [1, 2, 5, 4])], {
+      mode: "cubic",
+      antialias: 1,
+    }, "aa_cubic"));
+    g.output(g.op("Resize", ["x", "", "", g.ints("z2", [1, 2, 3, 7])], {
+      mode: "cubic",
+      antialias: 1,
+      exclude_outside: 1,
+      cubic_coeff_a: f(-0.5),
+    }, "aa_cubic_excl"));
+    // Growing: antialias changes nothing but the order of the sums.
+    g.output(g.op("Resize", ["x", "", sc("s2", [1, 1, 1.5, 2])], {
+      mode: "linear",
+      antialias: 1,
+    }, "aa_up"));
+    g.output(g.op("Resize", ["x", "", sc("s3", [1, 1, 1.7, 2.3])], {
+      mode: "cubic",
+      exclude_outside: 1,
+    }, "cubic_excl"));
+    g.output(g.op("Resize", ["x", "", "", g.ints("z3", [1, 2, 7, 11])], {
+      mode: "linear",
+      coordinate_transformation_mode: "half_pixel_symmetric",
+    }, "symmetric"));
+    g.output(g.op("Resize", ["x", "", sc("s4", [1, 1, 0.6, 1.3])], {
+      mode: "nearest",
+      coordinate_transformation_mode: "half_pixel_symmetric",
+    }, "symmetric_nearest"));
+  }, 19),
+  graph("Resize opset 18: axes, keep_aspect_ratio_policy", [1, 3, 10, 16], (g) => {
+    g.output(g.op("Resize", ["x", "", "", g.ints("z1", [5, 6])], {
+      mode: "linear",
+      axes: [2, 3],
+      keep_aspect_ratio_policy: "not_larger",
+    }, "not_larger"));
+    // (Axes in their non-negative form: onnxruntime 1.30 leaves the policy's dims as they were
+    // for negative ones.)
+    g.output(g.op("Resize", ["x", "", "", g.ints("z2", [20, 7])], {
+      mode: "cubic",
+      axes: [3, 2],
+      keep_aspect_ratio_policy: "not_smaller",
+    }, "not_smaller"));
+    const half = g.initializer("s", { type: "float32", dims: [1], data: [0.5] });
+    g.output(g.op("Resize", ["x", "", half], { mode: "linear", axes: [3] }, "width_only"));
+  }, 18),
+  graph("Resize ranks 1, 2, 3 and 5 (the last two axes resized)", [2, 3, 4, 5, 6], (g) => {
+    const r5 = g.ints("z5", [2, 3, 4, 8, 9]);
+    g.output(g.op("Resize", ["x", "", "", r5], { mode: "nearest" }, "rank5"));
+    g.output(g.op("Resize", ["x", "", "", r5], { mode: "linear" }, "rank5_linear"));
+    const r3 = g.op("Reshape", ["x", g.ints("shape3", [24, 5, 6])], {}, "x3");
+    const s3 = g.initializer("s3", { type: "float32", dims: [3], data: [1, 1, 2.5] });
+    g.output(g.op("Resize", [r3, "", s3], { mode: "linear" }, "rank3"));
+    const r2 = g.op("Reshape", ["x", g.ints("shape2", [24, 30])], {}, "x2");
+    g.output(g.op("Resize", [r2, "", "", g.ints("z2", [9, 17])], { mode: "cubic" }, "rank2"));
+    const r1 = g.op("Reshape", ["x", g.ints("shape1", [720])], {}, "x1");
+    g.output(g.op("Resize", [r1, "", "", g.ints("z1", [500])], { mode: "nearest" }, "rank1"));
+  }, 13),
+  graph("Resize opset 10: nearest shrinking rounds up, asymmetric", [1, 2, 7, 9], (g) => {
+    const down = g.initializer("s", { type: "float32", dims: [4], data: [1, 1, 0.5, 0.7] });
+    g.output(g.op("Resize", ["x", down], { mode: "nearest" }, "down"));
+    const up = g.initializer("u", { type: "float32", dims: [4], data: [1, 1, 1.6, 2] });
+    g.output(g.op("Resize", ["x", up], { mode: "nearest" }, "up"));
+    g.output(g.op("Resize", ["x", down], { mode: "linear" }, "linear"));
+  }, 10),
+  graph("Resize tf_crop_and_resize: roi inside and past the input, extrapolation_value", [
+    1,
+    2,
+    7,
+    9,
+  ], (g) => {
+    const roi = (name: string, v: number[]) =>
+      g.initializer(name, { type: "float32", dims: [v.length], data: v });
+    const sizes = g.ints("z", [1, 2, 5, 8]);
+    g.output(g.op("Resize", ["x", roi("r1", [0, 0, 0.2, 0.1, 1, 1, 0.8, 0.9]), "", sizes], {
+      mode: "linear",
+      coordinate_transformation_mode: "tf_crop_and_resize",
+    }, "inside"));
+    g.output(g.op("Resize", ["x", roi("r2", [0, 0, -0.3, 0.4, 1, 1, 1.2, 1.5]), "", sizes], {
+      mode: "cubic",
+      coordinate_transformation_mode: "tf_crop_and_resize",
+      extrapolation_value: f(-3.5),
+    }, "past"));
+    g.output(g.op("Resize", ["x", roi("r3", [0, 0, 0.5, -0.25, 1, 1, 0.5, 1.25]), "", sizes], {
+      mode: "nearest",
+      coordinate_transformation_mode: "tf_crop_and_resize",
+      extrapolation_value: f(7),
+    }, "nearest"));
+  }, 13),
+  graph("Resize opset 18 tf_crop_and_resize with axes", [1, 2, 7, 9], (g) => {
+    const roi = g.initializer("r", { type: "float32", dims: [4], data: [-0.2, 0.1, 0.9, 1.3] });
+    g.output(g.op("Resize", ["x", roi, "", g.ints("z", [6, 4])], {
+      mode: "linear",
+      axes: [2, 3],
+      coordinate_transformation_mode: "tf_crop_and_resize",
+      extrapolation_value: f(2),
+    }, "y"));
+  }, 18),
+  graph("Resize opset 12: tf_half_pixel_for_nn", [1, 2, 5, 6], (g) => {
+    const sc = g.initializer("s", { type: "float32", dims: [4], data: [1, 1, 1.8, 0.7] });
+    // Before opset 13 roi is not optional: an empty one.
+    const roi = g.initializer("roi", { type: "float32", dims: [0], data: [] });
+    g.output(g.op("Resize", ["x", roi, sc], {
+      mode: "nearest",
+      coordinate_transformation_mode: "tf_half_pixel_for_nn",
+    }, "y"));
+  }, 12),
   graph("Softmax opset 11 axis 1 (2-D coercion)", [2, 3, 4], (g) => {
     g.output(g.op("Softmax", ["x"], {}, "y"));
     g.output(g.op("LogSoftmax", ["x"], { axis: 2 }, "l"));

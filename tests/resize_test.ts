@@ -4,6 +4,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { loadOrt } from "./helpers/ort.ts";
 import { sweepNearest } from "../tools/resize_sweep.ts";
+import { axisTaps, resizeReference, type ResizeSpec } from "../src/kernels/resize/mod.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -14,12 +15,33 @@ const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
  */
 function definition(
   x: Float32Array,
-  o: Required<Omit<ResizeOptions, "scales">> & { scales?: number[] },
+  o:
+    & Required<
+      Omit<
+        ResizeOptions,
+        "scales" | "excludeOutside" | "antialias" | "roi" | "extrapolationValue"
+      >
+    >
+    & {
+      scales?: number[];
+      excludeOutside?: boolean;
+      roi?: number[];
+      extrapolationValue?: number;
+    },
 ) {
   const f = Math.fround;
   const sh = f(o.scales?.[0] ?? o.outH / o.h), sw = f(o.scales?.[1] ?? o.outW / o.w);
-  const coord = (out: number, scale: number, inLen: number, outLen: number) => {
+  const roi = o.roi ?? [0, 0, 1, 1];
+  const coord = (out: number, scale: number, inLen: number, outLen: number, axis: 0 | 1) => {
     switch (o.coordinateTransformationMode) {
+      case "tf_crop_and_resize": {
+        // ONNX: start·(in − 1) + out·(end − start)·(in − 1)/(outLen − 1), the middle for one output.
+        const start = roi[axis], end = roi[axis + 2];
+        if (outLen === 1) return f(0.5 * f(start + end) * (inLen - 1));
+        return f(
+          f(start * (inLen - 1)) + f(f(f(out * f(end - start)) * (inLen - 1)) / (outLen - 1)),
+        );
+      }
       case "half_pixel":
         return f(f(f(out + 0.5) / scale) - 0.5);
       case "pytorch_half_pixel":
@@ -28,12 +50,21 @@ function definition(
         return outLen === 1 ? 0 : f(f(out * (inLen - 1)) / (outLen - 1));
       case "asymmetric":
         return f(out / scale);
+      case "tf_half_pixel_for_nn":
+        return f(f(out + 0.5) / scale);
+      case "half_pixel_symmetric": {
+        // ONNX: offset = (in / 2)·(1 − outLen / (scale·in)), then as half_pixel.
+        const adjustment = f(outLen / f(scale * inLen));
+        return f(f(f(inLen / 2) * f(1 - adjustment)) + (out + 0.5) / scale - 0.5);
+      }
     }
   };
   const at = (r: number, c: number) =>
     x[Math.min(o.h - 1, Math.max(0, r)) * o.w + Math.min(o.w - 1, Math.max(0, c))];
-  const taps = (v: number, len: number): [number, number][] => {
+  const taps = (v: number, len: number, scale: number): [number, number][] => {
     if (o.mode === "nearest") {
+      // Resize-10's rule: up where the axis shrinks, else toward zero.
+      if (o.nearestMode === "simple") return [[scale < 1 ? Math.ceil(v) : Math.trunc(v), 1]];
       // ONNX Runtime 1.30 takes a coordinate within 1e-6 of halfway as the tie.
       const tie = Math.abs(f(f(v - Math.floor(v)) - 0.5)) <= f(1e-6);
       const i = o.nearestMode === "floor"
@@ -58,14 +89,28 @@ function definition(
         ? A * d ** 3 - 5 * A * d ** 2 + 8 * A * d - 4 * A
         : 0;
     };
-    return [-1, 0, 1, 2].map((j) => [i + j, k(t - j)]);
+    const all: [number, number][] = [-1, 0, 1, 2].map((j) => [i + j, k(t - j)]);
+    if (!o.excludeOutside) return all;
+    // exclude_outside: taps outside the input weigh 0, the others renormalized to sum to 1.
+    const inside = all.filter(([at]) => at >= 0 && at < len);
+    const sum = inside.reduce((acc, [, wt]) => acc + wt, 0);
+    return inside.map(([at, wt]) => [at, wt / sum]);
   };
   const y = new Float64Array(o.outH * o.outW);
   for (let i = 0; i < o.outH; i++) {
     for (let j = 0; j < o.outW; j++) {
       let sum = 0;
-      for (const [r, wr] of taps(coord(i, sh, o.h, o.outH), o.h)) {
-        for (const [c, wc] of taps(coord(j, sw, o.w, o.outW), o.w)) sum += wr * wc * at(r, c);
+      const ci = coord(i, sh, o.h, o.outH, 0), cj = coord(j, sw, o.w, o.outW, 1);
+      // tf_crop_and_resize: a coordinate outside the input gives the extrapolation value.
+      if (
+        o.coordinateTransformationMode === "tf_crop_and_resize" &&
+        (ci < 0 || ci > o.h - 1 || cj < 0 || cj > o.w - 1)
+      ) {
+        y[i * o.outW + j] = f(o.extrapolationValue ?? 0);
+        continue;
+      }
+      for (const [r, wr] of taps(ci, o.h, sh)) {
+        for (const [c, wc] of taps(cj, o.w, sw)) sum += wr * wc * at(r, c);
       }
       y[i * o.outW + j] = sum;
     }
@@ -74,15 +119,24 @@ function definition(
 }
 
 const MODES = ["nearest", "linear", "cubic"] as const;
-const COORDS = ["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"] as const;
-const NEAREST = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil"] as const;
+const COORDS = [
+  "half_pixel",
+  "asymmetric",
+  "align_corners",
+  "pytorch_half_pixel",
+  "half_pixel_symmetric",
+  "tf_half_pixel_for_nn",
+  "tf_crop_and_resize",
+] as const;
+const NEAREST = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil", "simple"] as const;
 
 for (const isa of LEVELS) {
   Deno.test(`resize ${isa}: every mode and coordinate transform against ONNX's definition`, () => {
     using jit = new Jit({ maxIsa: isa });
     const seed = 5100 + LEVELS.indexOf(isa);
     const r = rng(seed);
-    for (let t = 0; t < 80; t++) {
+    let cropped = 0;
+    for (let t = 0; t < 120; t++) {
       const o = {
         n: 1,
         c: 1,
@@ -94,11 +148,18 @@ for (const isa of LEVELS) {
         coordinateTransformationMode: pick(r, COORDS),
         nearestMode: pick(r, NEAREST),
         cubicCoeffA: pick(r, [-0.75, -0.5]),
+        excludeOutside: pick(r, [false, true]),
+        // tf_crop_and_resize's region: inside the input, or reaching past it on either side.
+        roi: [0, 0, 0, 0].map(() => pick(r, [0, 1, int(r, -4, 12) / 8])),
+        extrapolationValue: pick(r, [0, -2.5]),
       };
       const x = new Float32Array(o.h * o.w).map(() => int(r, -20, 20) / 4);
       const y = new Float32Array(o.outH * o.outW);
       jit.resize(x, y, o);
       const want = definition(x, o);
+      if (o.coordinateTransformationMode === "tf_crop_and_resize") {
+        cropped += want.filter((v) => v === o.extrapolationValue).length;
+      }
       for (let i = 0; i < y.length; i++) {
         const tol = o.mode === "nearest" ? 0 : 1e-5 * (1 + Math.abs(want[i]));
         if (!(Math.abs(y[i] - want[i]) <= tol)) {
@@ -110,6 +171,8 @@ for (const isa of LEVELS) {
         }
       }
     }
+    // tf_crop_and_resize's regions reached past the input (the extrapolation's fills ran).
+    assert.ok(cropped > 0, "no output took the extrapolation value");
     for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
   });
 }
@@ -181,6 +244,65 @@ Deno.test("resize: ONNX's own examples (linear and cubic upsampling by 2, half_p
   assert.deepEqual([...n], [1, 1, 2, 2, 1, 1, 2, 2, 3, 3, 4, 4, 3, 3, 4, 4]);
 });
 
+for (const isa of LEVELS) {
+  Deno.test(`resize ${isa}: antialiased windows of 3 to 100+ taps against the separable sums of their tables`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    const seed = 5300 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    let wide = 0;
+    for (let t = 0; t < 40; t++) {
+      const h = int(r, 1, 30), w = pick(r, [int(r, 1, 40), 33]);
+      const o = {
+        n: 1,
+        c: int(r, 1, 3),
+        h,
+        w,
+        outH: int(r, 1, Math.max(1, Math.ceil(h * 1.5))),
+        outW: int(r, 1, Math.max(1, Math.ceil(w * 1.5))),
+        mode: pick(r, ["linear", "cubic"] as const),
+        coordinateTransformationMode: pick(r, COORDS),
+        cubicCoeffA: pick(r, [-0.75, -0.5]),
+        excludeOutside: pick(r, [false, true]),
+        antialias: true,
+        roi: [0, 0, 0, 0].map(() => pick(r, [0, 1, int(r, -4, 12) / 8])),
+        extrapolationValue: -2.5,
+      };
+      const spec: ResizeSpec = {
+        mode: o.mode,
+        coordinates: o.coordinateTransformationMode,
+        nearest: "round_prefer_floor",
+        planes: o.c,
+        h,
+        w,
+        oh: o.outH,
+        ow: o.outW,
+        scaleH: Math.fround(o.outH / h),
+        scaleW: Math.fround(o.outW / w),
+        cubicA: o.cubicCoeffA,
+        excludeOutside: o.excludeOutside,
+        antialias: true,
+        roi: [o.roi[0], o.roi[1], o.roi[2], o.roi[3]],
+        extrapolation: -2.5,
+      };
+      if (Math.max(axisTaps(spec, "h"), axisTaps(spec, "w")) > 4) wide++;
+      const x = new Float32Array(o.c * h * w).map(() => int(r, -20, 20) / 4);
+      const y = new Float32Array(o.c * o.outH * o.outW), want = y.slice();
+      jit.resize(x, y, o);
+      resizeReference(spec, x, want);
+      for (let i = 0; i < y.length; i++) {
+        if (!(Math.abs(y[i] - want[i]) <= 1e-5 * (1 + Math.abs(want[i])))) {
+          assert.fail(
+            `${isa} seed ${seed} case ${t} ${JSON.stringify(o)}: y[${i}] = ${y[i]}, ${want[i]}`,
+          );
+        }
+      }
+    }
+    // The loops over taps ran (windows past the 4 taps the passes unroll).
+    assert.ok(wide >= 10, `${wide} of 40 cases had windows past 4 taps`);
+    for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
+  });
+}
+
 Deno.test("resize: threads bit-identical; explicit scales; bad input", () => {
   const r = rng(5200);
   using one = new Jit({ threads: 1 });
@@ -208,10 +330,14 @@ Deno.test("resize: threads bit-identical; explicit scales; bad input", () => {
   const bad: [unknown, RegExp][] = [
     [{ ...o, mode: "area" }, /mode must be one of "nearest", "linear", "cubic"/],
     [
-      { ...o, coordinateTransformationMode: "tf_crop_and_resize" },
+      { ...o, coordinateTransformationMode: "tf_cropping" },
       /coordinateTransformationMode must be one of/,
     ],
+    [{ ...o, roi: [0, 0, 1] }, /roi must be an array \[startH, startW, endH, endW\]/],
+    [{ ...o, roi: [0, 0, 1, NaN] }, /roi\[3\] must be a finite number, got number NaN/],
     [{ ...o, outH: 0 }, /outH must be an integer in \[1, /],
+    [{ ...o, antialias: 1 }, /antialias must be a boolean, got number 1/],
+    [{ ...o, excludeOutside: "yes" }, /excludeOutside must be a boolean, got string "yes"/],
     [{ ...o, scales: [2] }, /scales must be an array \[scaleH, scaleW\]/],
     [{ ...o, scales: [2, -1] }, /scales\[1\] must be a positive finite number/],
     [{ ...o, outW: 21 }, /y has 3000 elements but n×c×outH×outW = 2×5×15×21 needs 3150/],

@@ -2,16 +2,10 @@
  * The CNN ops on the convolution families: Conv and ConvTranspose (1-D as
  * 2-D with height 1; constant weights packed once; bias, residual and
  * activation fused when the graph's fusions set them), BatchNormalization,
- * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool, Resize.
+ * MaxPool, AveragePool, GlobalAveragePool, GlobalMaxPool (Resize: resize.ts).
  */
 import type { AutoPad, Conv2dOptions, ConvTranspose2dOptions } from "../../kernels/conv/mod.ts";
 import type { PoolOptions } from "../../kernels/pool/mod.ts";
-import type {
-  CoordinateMode,
-  NearestMode,
-  ResizeMode,
-  ResizeOptions,
-} from "../../kernels/resize/mod.ts";
 import type { BatchNormOptions } from "../../kernels/batchnorm/mod.ts";
 import type { Node } from "../ir.ts";
 import {
@@ -30,8 +24,6 @@ import {
   type Env,
   expectType,
   fail,
-  knownInts,
-  knownNumbers,
   type Meta,
   meta,
   need,
@@ -632,129 +624,6 @@ function globalPoolDef(kind: "globalMax" | "globalAverage"): OpDef {
   };
 }
 
-interface ResizePlan {
-  dims: number[];
-  scales: number[] | null;
-}
-
-function resizePlan(n: Node, ins: readonly (Meta | null)[]): ResizePlan {
-  const x = ins[0]!;
-  if (x.dims.length !== 4) fail(n, `X has rank ${x.dims.length}: only 4-D (NCHW) is supported`);
-  if (n.attrs.int("antialias", 0) !== 0) fail(n, "antialias is not supported");
-  if (n.attrs.int("exclude_outside", 0) !== 0) fail(n, "exclude_outside is not supported");
-  if (n.attrs.has("axes")) fail(n, "axes is not supported");
-  const policy = n.attrs.string("keep_aspect_ratio_policy", "stretch");
-  if (policy !== "stretch") fail(n, `keep_aspect_ratio_policy '${policy}' is not supported`);
-  const scaleIn = n.opset < 11 ? ins[1] : ins[2], sizeIn = n.opset < 11 ? null : ins[3];
-  let dims: number[], scales: number[] | null = null;
-  if (sizeIn && sizeIn.dims[0] !== 0) {
-    dims = knownInts(n, sizeIn, "sizes");
-    if (scaleIn && sizeOf(scaleIn.dims) !== 0) fail(n, "scales and sizes are both given");
-  } else if (scaleIn && sizeOf(scaleIn.dims) !== 0) {
-    scales = knownNumbers(n, scaleIn, "scales");
-    if (scales.length !== 4) fail(n, `scales has ${scales.length} values, expected 4`);
-    dims = x.dims.map((d, i) => Math.floor(d * scales![i]));
-  } else return fail(n, "needs scales or sizes");
-  if (dims.length !== 4) fail(n, `sizes has ${dims.length} values, expected 4`);
-  if (dims[0] !== x.dims[0] || dims[1] !== x.dims[1]) {
-    fail(n, "only the last two axes may be resized");
-  }
-  if (dims[2] <= 0 || dims[3] <= 0) fail(n, `output size [${dims.join(", ")}] is empty`);
-  return { dims, scales };
-}
-
-const RESIZE: OpDef = {
-  attributes: [
-    "coordinate_transformation_mode",
-    "cubic_coeff_a",
-    "exclude_outside",
-    "extrapolation_value",
-    "mode",
-    "nearest_mode",
-    "antialias",
-    "axes",
-    "keep_aspect_ratio_policy",
-  ],
-  infer(n, ins) {
-    const [x] = need(n, ins, 1, 4);
-    expectType(n, x, 0, "float32");
-    const mode = n.attrs.string("mode", "nearest");
-    if (mode !== "nearest" && mode !== "linear" && mode !== "cubic") {
-      fail(n, `mode '${mode}' is not supported`);
-    }
-    const ct = n.attrs.string("coordinate_transformation_mode", "half_pixel");
-    if (!["half_pixel", "asymmetric", "align_corners", "pytorch_half_pixel"].includes(ct)) {
-      fail(n, `coordinate_transformation_mode '${ct}' is not supported`);
-    }
-    return [meta("float32", resizePlan(n, ins).dims)];
-  },
-  build(n, ins, outs, env) {
-    const x = ins[0]!, y = outs[0], p = resizePlan(n, ins);
-    const o: ResizeOptions = {
-      n: x.dims[0],
-      c: x.dims[1],
-      h: x.dims[2],
-      w: x.dims[3],
-      outH: p.dims[2],
-      outW: p.dims[3],
-      mode: n.attrs.string("mode", "nearest") as ResizeMode,
-      coordinateTransformationMode: n.attrs.string(
-        "coordinate_transformation_mode",
-        n.opset < 11 ? "asymmetric" : "half_pixel",
-      ) as CoordinateMode,
-      nearestMode: n.attrs.string("nearest_mode", "round_prefer_floor") as NearestMode,
-      cubicCoeffA: n.attrs.float("cubic_coeff_a", -0.75),
-    };
-    if (p.scales) o.scales = [p.scales[2], p.scales[3]];
-    const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
-    return { native: true, run: () => jit.resize(xd, yd, o) };
-  },
-};
-
-/** Upsample (opsets 7-9; Resize's ancestor): asymmetric coordinates, nearest rounds down. */
-const UPSAMPLE: OpDef = {
-  attributes: ["mode", "scales"],
-  infer(n, ins) {
-    const [x] = need(n, ins, 1, 2);
-    expectType(n, x, 0, "float32");
-    return [meta("float32", upsampleDims(n, ins))];
-  },
-  build(n, ins, outs, env) {
-    const x = ins[0]!, dims = upsampleDims(n, ins), scales = upsampleScales(n, ins);
-    const mode = n.attrs.string("mode", "nearest");
-    const o: ResizeOptions = {
-      n: x.dims[0],
-      c: x.dims[1],
-      h: x.dims[2],
-      w: x.dims[3],
-      outH: dims[2],
-      outW: dims[3],
-      mode: mode === "linear" || mode === "bilinear" ? "linear" : "nearest",
-      coordinateTransformationMode: "asymmetric",
-      nearestMode: "floor",
-      scales: [scales[2], scales[3]],
-    };
-    const jit = env.jit, xd = x.data as Float32Array, yd = outs[0].data as Float32Array;
-    return { native: true, run: () => jit.resize(xd, yd, o) };
-  },
-};
-
-function upsampleScales(n: Node, ins: readonly (Meta | null)[]): number[] {
-  const s = ins[1] ? knownNumbers(n, ins[1], "scales") : n.attrs.floats("scales");
-  if (!s || s.length !== 4) fail(n, "scales must have 4 values (NCHW)");
-  if (s[0] !== 1 || s[1] !== 1) fail(n, "only the last two axes may be scaled");
-  return s;
-}
-
-function upsampleDims(n: Node, ins: readonly (Meta | null)[]): number[] {
-  const x = ins[0]!;
-  if (x.dims.length !== 4) fail(n, "X must be 4-D (NCHW)");
-  const mode = n.attrs.string("mode", "nearest");
-  if (!["nearest", "linear", "bilinear"].includes(mode)) fail(n, `mode '${mode}' is not supported`);
-  const s = upsampleScales(n, ins);
-  return x.dims.map((d, i) => Math.floor(d * s[i]));
-}
-
 /** The convolution-family op definitions by ONNX name. */
 export const CONV_OPS: Record<string, OpDef> = {
   Conv: CONV,
@@ -765,6 +634,4 @@ export const CONV_OPS: Record<string, OpDef> = {
   LpPool: LP_POOL,
   GlobalMaxPool: globalPoolDef("globalMax"),
   GlobalAveragePool: globalPoolDef("globalAverage"),
-  Resize: RESIZE,
-  Upsample: UPSAMPLE,
 };

@@ -10,6 +10,7 @@ import { ELEMENTWISE_CHAIN } from "./chain.ts";
 import { DOT_ATTENTION } from "./dot_attention.ts";
 import { CONTROL_OPS } from "./control.ts";
 import { CONV_OPS } from "./conv.ts";
+import { RESIZE_OPS } from "./resize.ts";
 import { CONV_INTEGER_OPS } from "./conv_integer.ts";
 import { CAUSAL_CONV_WITH_STATE } from "./causal_conv.ts";
 import { LINEAR_ATTENTION } from "./linear_attention.ts";
@@ -52,6 +53,7 @@ const OPS: ReadonlyMap<string, OpDef> = new Map(Object.entries({
   ...MOVEMENT_OPS,
   ...NORM_OPS,
   ...CONV_OPS,
+  ...RESIZE_OPS,
   ...MATH_OPS,
   ...INDEXING_OPS,
   ...SCATTER_OPS,

@@ -60,7 +60,9 @@ export function resizeReference(s: ResizeSpec, x: Float32Array, y: Float32Array)
           const k = i * rows.taps + t;
           acc = f(acc + f(tmp[rows.index[k] * s.ow + j] * rows.weight[k]));
         }
-        y[(p * s.oh + i) * s.ow + j] = acc;
+        // tf_crop_and_resize: a row or column outside the input takes the extrapolation value.
+        const outside = rows.outside !== null && (rows.outside[i] === 1 || cols.outside![j] === 1);
+        y[(p * s.oh + i) * s.ow + j] = outside ? s.extrapolation : acc;
       }
     }
   }

@@ -191,6 +191,65 @@ function emitPermuteRow(
 
 const USED: Reg[] = [r12, r13, r14];
 const ROWS: Reg[] = [r9, r10, r11, r14];
+/** Taps a pass unrolls (cubic's 4); an antialiased window of more is a loop over its taps. */
+const UNROLLED_TAPS = ROWS.length;
+
+/**
+ * The vertical pass over windows of many taps (r8 at the row table, rdx at
+ * y, the workspace at [rsp − 8]): per vector of an output row, the first
+ * tap's row times its weight, then each next one's FMA, in the taps' order
+ * (as the unrolled pass: the same bits for the same table).
+ */
+function emitManyRowTaps(
+  a: Assembler,
+  v: Vec,
+  shape: ReturnType<typeof rowShape>,
+  tail: Tail | null,
+  taps: number,
+  oh: number,
+): void {
+  const VB = shape.vectorBytes;
+  const step = (disp: number, tl?: Tail, scalar = false) => {
+    const load = (dst: number) =>
+      scalar ? v.loadScalar(dst, rax, disp) : v.load(dst, rax, disp, tl);
+    // rax: the tap's workspace row at this vector (r11 bytes into it).
+    const row = () => {
+      a.emit("movsxd", rax, dword(r9, 0));
+      a.emit("add", rax, qword(rsp, -8));
+      a.emit("add", rax, r11);
+    };
+    a.emit("mov", r9, r8);
+    row();
+    load(0);
+    v.broadcast(8, r9, 4);
+    v.op("mul", 0, 0, 8);
+    countedLoop(a, r10, taps - 1, () => {
+      a.emit("add", r9, 8);
+      row();
+      load(1);
+      v.broadcast(8, r9, 4);
+      if (v.isa.fma) v.fmadd(0, 1, 8, 0);
+      else {
+        v.op("mul", 1, 1, 8);
+        v.op("add", 0, 0, 1);
+      }
+    });
+    if (scalar) v.storeScalar(rdx, disp, 0);
+    else v.store(rdx, disp, 0, tl);
+  };
+  countedLoop(a, r12, oh, () => {
+    a.emit("xor", r11, r11);
+    countedLoop(a, rcx, shape.full, () => {
+      step(0);
+      a.emit("add", r11, VB);
+      a.emit("add", rdx, VB);
+    });
+    if (tail) step(0, tail);
+    else for (let j = 0; j < shape.rest; j++) step(j * 4, undefined, true);
+    addImmediate(a, "add", rdx, shape.rest * 4);
+    a.emit("add", r8, 8 * taps);
+  });
+}
 
 /** The table as bytes: per output index, `taps` × (byte offset i32 = index·stride, weight f32). */
 function tableBytes(t: AxisTable, stride: number): Uint8Array {
@@ -200,6 +259,69 @@ function tableBytes(t: AxisTable, stride: number): Uint8Array {
     view.setFloat32(8 * i + 4, t.weight[i], true);
   }
   return out;
+}
+
+/** Maximal runs [from, to) of the indices marked 1. */
+function runsOf(marks: Uint8Array): [number, number][] {
+  const out: [number, number][] = [];
+  for (let i = 0; i < marks.length;) {
+    if (!marks[i]) {
+      i++;
+      continue;
+    }
+    let j = i;
+    while (j < marks.length && marks[j]) j++;
+    out.push([i, j]);
+    i = j;
+  }
+  return out;
+}
+
+/**
+ * The plane's outputs outside the input set to the extrapolation value (rdx
+ * at the plane's end): rows outside whole, in the other rows the columns
+ * outside. Vector 0 holds the value; rdi walks the run, rcx counts, r9 is
+ * the row.
+ */
+function emitExtrapolation(
+  a: Assembler,
+  v: Vec,
+  s: ResizeSpec,
+  rowsOutside: Uint8Array,
+  colsOutside: Uint8Array,
+): void {
+  const rowBytes = s.ow * 4;
+  v.constant(0, s.extrapolation);
+  // `count` floats from rdi on.
+  const fill = (count: number) => {
+    const shape = rowShape(v, count), VB = shape.vectorBytes;
+    countedLoop(a, rcx, shape.full, () => {
+      v.store(rdi, 0, 0);
+      a.emit("add", rdi, VB);
+    });
+    const tail = rowTail(v, shape);
+    if (tail) v.store(rdi, 0, 0, tail);
+    else for (let j = 0; j < shape.rest; j++) v.storeScalar(rdi, j * 4, 0);
+  };
+  a.emit("mov", r9, rdx);
+  addImmediate(a, "sub", r9, s.oh * rowBytes);
+  for (const [from, to] of runsOf(rowsOutside)) {
+    a.emit("lea", rdi, ptr(r9, from * rowBytes, null, 1, 8));
+    fill((to - from) * s.ow);
+  }
+  const columns = runsOf(colsOutside);
+  if (columns.length === 0) return;
+  const inside = rowsOutside.map((o) => 1 - o);
+  for (const [from, to] of runsOf(inside)) {
+    a.emit("lea", r10, ptr(r9, from * rowBytes, null, 1, 8));
+    countedLoop(a, r12, to - from, () => {
+      for (const [c0, c1] of columns) {
+        a.emit("lea", rdi, ptr(r10, c0 * 4, null, 1, 8));
+        fill(c1 - c0);
+      }
+      addImmediate(a, "add", r10, rowBytes);
+    });
+  }
 }
 
 /** Emits `void kernel(args)`. */
@@ -247,19 +369,26 @@ export function generateResize(
             a.emit("movsxd", rax, dword(r8, 0));
             v.loadScalarMem(0, dword(rsi, 0, rax, 1));
           } else {
-            for (let t = 0; t < cols.taps; t++) {
-              a.emit("movsxd", rax, dword(r8, 8 * t));
-              if (t === 0) {
-                v.loadScalarMem(0, dword(rsi, 0, rax, 1));
-                a.emit(
-                  v.isa.vex ? "vmulss" : "mulss",
-                  ...(v.isa.vex ? [v.x(0), v.x(0)] : [v.x(0)]),
-                  dword(r8, 4),
-                );
-              } else {
-                v.loadScalarMem(1, dword(rsi, 0, rax, 1));
-                fmaScalar(0, 1, dword(r8, 8 * t + 4));
-              }
+            a.emit("movsxd", rax, dword(r8, 0));
+            v.loadScalarMem(0, dword(rsi, 0, rax, 1));
+            a.emit(
+              v.isa.vex ? "vmulss" : "mulss",
+              ...(v.isa.vex ? [v.x(0), v.x(0)] : [v.x(0)]),
+              dword(r8, 4),
+            );
+            const tap = (entry: Reg, at: number) => {
+              a.emit("movsxd", rax, dword(entry, at));
+              v.loadScalarMem(1, dword(rsi, 0, rax, 1));
+              fmaScalar(0, 1, dword(entry, at + 4));
+            };
+            // An antialiased window of many taps loops over them (the code stays small).
+            if (cols.taps <= UNROLLED_TAPS) { for (let t = 1; t < cols.taps; t++) tap(r8, 8 * t); }
+            else {
+              a.emit("mov", r9, r8);
+              countedLoop(a, r10, cols.taps - 1, () => {
+                a.emit("add", r9, 8);
+                tap(r9, 0);
+              });
             }
           }
           v.storeScalarMem(dword(rdi, 0), 0);
@@ -272,41 +401,48 @@ export function generateResize(
     // Vertical: y[i][j] = Σ_t wr[i][t]·tmp[row(i, t)][j].
     a.emit("lea", r8, ptr(rowTable, 0, null, 1, 8));
     const tail = rowTail(v, shape);
-    countedLoop(a, r12, s.oh, () => {
-      for (let t = 0; t < rows.taps; t++) {
-        a.emit("movsxd", ROWS[t], dword(r8, 8 * t));
-        a.emit("add", ROWS[t], qword(rsp, -8));
-        if (!nearest) v.broadcast(8 + t, r8, 8 * t + 4);
-      }
-      const step = (disp: number, tl?: Tail, scalar = false) => {
-        const load = (dst: number, base: Reg) =>
-          scalar ? v.loadScalar(dst, base, disp) : v.load(dst, base, disp, tl);
-        load(0, ROWS[0]);
-        if (!nearest) {
-          v.op("mul", 0, 0, 8);
-          for (let t = 1; t < rows.taps; t++) {
-            load(1, ROWS[t]);
-            if (v.isa.fma) v.fmadd(0, 1, 8 + t, 0);
-            else {
-              v.op("mul", 1, 1, 8 + t);
-              v.op("add", 0, 0, 1);
+    if (rows.taps > UNROLLED_TAPS) emitManyRowTaps(a, v, shape, tail, rows.taps, s.oh);
+    else {
+      countedLoop(a, r12, s.oh, () => {
+        for (let t = 0; t < rows.taps; t++) {
+          a.emit("movsxd", ROWS[t], dword(r8, 8 * t));
+          a.emit("add", ROWS[t], qword(rsp, -8));
+          if (!nearest) v.broadcast(8 + t, r8, 8 * t + 4);
+        }
+        const step = (disp: number, tl?: Tail, scalar = false) => {
+          const load = (dst: number, base: Reg) =>
+            scalar ? v.loadScalar(dst, base, disp) : v.load(dst, base, disp, tl);
+          load(0, ROWS[0]);
+          if (!nearest) {
+            v.op("mul", 0, 0, 8);
+            for (let t = 1; t < rows.taps; t++) {
+              load(1, ROWS[t]);
+              if (v.isa.fma) v.fmadd(0, 1, 8 + t, 0);
+              else {
+                v.op("mul", 1, 1, 8 + t);
+                v.op("add", 0, 0, 1);
+              }
             }
           }
-        }
-        if (scalar) v.storeScalar(rdx, disp, 0);
-        else v.store(rdx, disp, 0, tl);
-      };
-      const full = shape.full;
-      countedLoop(a, rcx, full, () => {
-        step(0);
-        for (const r of ROWS.slice(0, rows.taps)) a.emit("add", r, VB);
-        a.emit("add", rdx, VB);
+          if (scalar) v.storeScalar(rdx, disp, 0);
+          else v.store(rdx, disp, 0, tl);
+        };
+        const full = shape.full;
+        countedLoop(a, rcx, full, () => {
+          step(0);
+          for (const r of ROWS.slice(0, rows.taps)) a.emit("add", r, VB);
+          a.emit("add", rdx, VB);
+        });
+        if (tail) step(0, tail);
+        else for (let j = 0; j < shape.rest; j++) step(j * 4, undefined, true);
+        addImmediate(a, "add", rdx, shape.rest * 4);
+        a.emit("add", r8, 8 * rows.taps);
       });
-      if (tail) step(0, tail);
-      else for (let j = 0; j < shape.rest; j++) step(j * 4, undefined, true);
-      addImmediate(a, "add", rdx, shape.rest * 4);
-      a.emit("add", r8, 8 * rows.taps);
-    });
+    }
+    // tf_crop_and_resize: outputs whose row or column falls outside x take the extrapolation value.
+    if (rows.outside && (rows.outside.includes(1) || cols.outside!.includes(1))) {
+      emitExtrapolation(a, v, s, rows.outside, cols.outside!);
+    }
   });
   v.leave();
   restoreRegisters(a, USED);

@@ -7,6 +7,7 @@ export { RESIZE, resizeReference } from "./family.ts";
 export { readResize, type ResizeOptions } from "./read.ts";
 export {
   axisTable,
+  axisTaps,
   type CoordinateMode,
   type NearestMode,
   type ResizeMode,

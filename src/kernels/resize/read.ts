@@ -41,6 +41,21 @@ export interface ResizeOptions {
   nearestMode?: NearestMode;
   /** Default −0.75. */
   cubicCoeffA?: number;
+  /** ONNX exclude_outside: cubic taps outside the input weigh 0, the rest renormalized. Default false. */
+  excludeOutside?: boolean;
+  /**
+   * ONNX antialias: where an axis shrinks, linear and cubic filters widen by
+   * in/out (ONNX Runtime's and Pillow's filters; nearest ignores it).
+   * Default false.
+   */
+  antialias?: boolean;
+  /**
+   * tf_crop_and_resize's region of the input, normalized (0 the first row or
+   * column, 1 the last): [startH, startW, endH, endW]. Default [0, 0, 1, 1].
+   */
+  roi?: readonly number[];
+  /** tf_crop_and_resize: the value of outputs whose coordinate falls outside the input. Default 0. */
+  extrapolationValue?: number;
   /**
    * [scaleH, scaleW] as the model gave them (the coordinate transform divides
    * by these, not by out/in). Default outH/h, outW/w.
@@ -61,9 +76,17 @@ export const RESIZE_KEY_FIELDS = [
   "scaleH",
   "scaleW",
   "cubicA",
+  "excludeOutside",
+  "antialias",
+  "roiStartH",
+  "roiStartW",
+  "roiEndH",
+  "roiEndW",
+  "extrapolation",
 ] as const;
 
 const W = "resize";
+const DEFAULT_ROI: readonly number[] = [0, 0, 1, 1];
 
 function choice<T extends string>(
   name: string,
@@ -94,7 +117,24 @@ function positive(name: string, v: unknown): number {
   return v;
 }
 
-/** Checks a resize call (x, y known Float32Arrays); writes key slots 1..11 and the extents. */
+function flag(name: string, v: unknown): number {
+  if (v === undefined) return 0;
+  if (typeof v !== "boolean") fail(W, `${name} must be a boolean, got ${describe(v)}`, "type");
+  return v ? 1 : 0;
+}
+
+function finite(name: string, v: unknown): number {
+  if (typeof v !== "number" || !Number.isFinite(v)) {
+    fail(
+      W,
+      `${name} must be a finite number, got ${describe(v)}`,
+      typeof v === "number" ? "range" : "type",
+    );
+  }
+  return v;
+}
+
+/** Checks a resize call (x, y known Float32Arrays); writes key slots 1..18 and the extents. */
 export function readResize(
   x: Float32Array,
   y: Float32Array,
@@ -164,6 +204,14 @@ export function readResize(
   key[9] = f32Bits(sh);
   key[10] = f32Bits(sw);
   key[11] = f32Bits(a);
+  key[12] = flag("excludeOutside", o.excludeOutside);
+  key[13] = flag("antialias", o.antialias);
+  const roi = o.roi ?? DEFAULT_ROI;
+  if (!Array.isArray(roi) || roi.length !== 4) {
+    fail(W, `roi must be an array [startH, startW, endH, endW], got ${describe(roi)}`, "type");
+  }
+  for (let i = 0; i < 4; i++) key[14 + i] = f32Bits(finite(`roi[${i}]`, roi[i]));
+  key[18] = f32Bits(finite("extrapolationValue", o.extrapolationValue ?? 0));
   extents[0] = 4 * lx;
   extents[1] = 4 * ly;
 }
@@ -182,5 +230,9 @@ export function decodeResizeKey(key: Int32Array): ResizeSpec {
     scaleH: fromF32Bits(key[9]),
     scaleW: fromF32Bits(key[10]),
     cubicA: fromF32Bits(key[11]),
+    excludeOutside: key[12] === 1,
+    antialias: key[13] === 1,
+    roi: [fromF32Bits(key[14]), fromF32Bits(key[15]), fromF32Bits(key[16]), fromF32Bits(key[17])],
+    extrapolation: fromF32Bits(key[18]),
   };
 }

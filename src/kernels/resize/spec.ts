@@ -10,9 +10,20 @@
 /** Interpolation: ONNX Resize's mode. */
 export type ResizeMode = "nearest" | "linear" | "cubic";
 /** ONNX coordinate_transformation_mode values supported. */
-export type CoordinateMode = "half_pixel" | "asymmetric" | "align_corners" | "pytorch_half_pixel";
-/** ONNX nearest_mode values. */
-export type NearestMode = "round_prefer_floor" | "round_prefer_ceil" | "floor" | "ceil";
+export type CoordinateMode =
+  | "half_pixel"
+  | "asymmetric"
+  | "align_corners"
+  | "pytorch_half_pixel"
+  | "half_pixel_symmetric"
+  | "tf_half_pixel_for_nn"
+  | "tf_crop_and_resize";
+/**
+ * ONNX nearest_mode values, and "simple": Resize-10's rule (it had no
+ * nearest_mode), as ONNX Runtime keeps it: up when the axis shrinks, else
+ * down.
+ */
+export type NearestMode = "round_prefer_floor" | "round_prefer_ceil" | "floor" | "ceil" | "simple";
 
 /** Interpolation modes, by key value. */
 export const RESIZE_MODES: readonly ResizeMode[] = ["nearest", "linear", "cubic"];
@@ -22,6 +33,9 @@ export const COORDINATE_MODES: readonly CoordinateMode[] = [
   "asymmetric",
   "align_corners",
   "pytorch_half_pixel",
+  "half_pixel_symmetric",
+  "tf_half_pixel_for_nn",
+  "tf_crop_and_resize",
 ];
 /** Nearest modes, by key value. */
 export const NEAREST_MODES: readonly NearestMode[] = [
@@ -29,6 +43,7 @@ export const NEAREST_MODES: readonly NearestMode[] = [
   "round_prefer_ceil",
   "floor",
   "ceil",
+  "simple",
 ];
 
 /** A decoded resize key. */
@@ -47,6 +62,14 @@ export interface ResizeSpec {
   scaleW: number;
   /** Cubic's coefficient A (ONNX default −0.75). */
   cubicA: number;
+  /** Taps outside the input weigh 0, the others renormalized (ONNX exclude_outside). */
+  excludeOutside: boolean;
+  /** Linear and cubic filters stretched by 1/scale where an axis shrinks (ONNX antialias). */
+  antialias: boolean;
+  /** tf_crop_and_resize's region, normalized: [startH, startW, endH, endW]. */
+  roi: readonly [number, number, number, number];
+  /** tf_crop_and_resize: the value of outputs whose coordinate falls outside the input. */
+  extrapolation: number;
 }
 
 /** Argument block slots. */
@@ -57,6 +80,8 @@ export interface AxisTable {
   taps: number;
   index: Int32Array;
   weight: Float32Array;
+  /** tf_crop_and_resize: the outputs whose coordinate is outside the input (they take the extrapolation value), else null. */
+  outside: Uint8Array | null;
 }
 
 /**
@@ -64,9 +89,17 @@ export interface AxisTable {
  * in float32 arithmetic as ONNX Runtime computes it: a coordinate that is an
  * integer in exact arithmetic may round either way, and nearest's floor and
  * ceil follow that (10 → 2 rows asymmetric: 1 / 0.2f is 5 in float32,
- * 4.99999992 in float64, a row apart).
+ * 4.99999992 in float64, a row apart). half_pixel_symmetric's last steps
+ * are in float64 there (its literals are doubles), and so here.
  */
-function source(s: ResizeSpec, o: number, inLen: number, outLen: number, scale: number): number {
+function source(
+  s: ResizeSpec,
+  axis: "h" | "w",
+  o: number,
+  inLen: number,
+  outLen: number,
+  scale: number,
+): number {
   const f = Math.fround;
   switch (s.coordinates) {
     case "half_pixel":
@@ -77,7 +110,31 @@ function source(s: ResizeSpec, o: number, inLen: number, outLen: number, scale: 
       return outLen === 1 ? 0 : f(f(o * (inLen - 1)) / (outLen - 1));
     case "asymmetric":
       return f(o / scale);
+    case "tf_half_pixel_for_nn":
+      return f(f(o + 0.5) / scale);
+    case "half_pixel_symmetric": {
+      const adjustment = f(outLen / f(scale * inLen));
+      const offset = f(f(inLen / 2) * f(1 - adjustment));
+      return f(offset + (o + 0.5) / scale - 0.5);
+    }
+    case "tf_crop_and_resize": {
+      const start = s.roi[axis === "h" ? 0 : 1], end = s.roi[axis === "h" ? 2 : 3];
+      if (outLen === 1) return f(0.5 * f(start + end) * (inLen - 1));
+      return f(f(start * (inLen - 1)) + f(f(f(o * f(end - start)) * (inLen - 1)) / (outLen - 1)));
+    }
   }
+}
+
+/** tf_crop_and_resize: which outputs of an axis fall outside the input (null for other transforms). */
+function outsideOf(s: ResizeSpec, axis: "h" | "w"): Uint8Array | null {
+  if (s.coordinates !== "tf_crop_and_resize") return null;
+  const inLen = axis === "h" ? s.h : s.w, outLen = axis === "h" ? s.oh : s.ow;
+  const scale = axis === "h" ? s.scaleH : s.scaleW, out = new Uint8Array(outLen);
+  for (let o = 0; o < outLen; o++) {
+    const x = source(s, axis, o, inLen, outLen, scale);
+    out[o] = x < 0 || x > inLen - 1 ? 1 : 0;
+  }
+  return out;
 }
 
 /**
@@ -92,7 +149,7 @@ function source(s: ResizeSpec, o: number, inLen: number, outLen: number, scale: 
  */
 const TIE = Math.fround(1e-6);
 
-function nearestIndex(s: ResizeSpec, x: number): number {
+function nearestIndex(s: ResizeSpec, x: number, scale: number): number {
   const below = Math.floor(x);
   const tie = Math.abs(Math.fround(Math.fround(x - below) - 0.5)) <= TIE;
   switch (s.nearest) {
@@ -104,6 +161,8 @@ function nearestIndex(s: ResizeSpec, x: number): number {
       return Math.floor(x);
     case "ceil":
       return Math.ceil(x);
+    case "simple":
+      return scale < 1 ? Math.ceil(x) : Math.trunc(x);
   }
 }
 
@@ -115,17 +174,86 @@ function cubic(d: number, A: number): number {
   return 0;
 }
 
+/** The antialiasing filters in float32, as ONNX Runtime evaluates them (Pillow's). */
+function filter(s: ResizeSpec, x: number): number {
+  const f = Math.fround, t = Math.abs(x), A = s.cubicA;
+  if (s.mode === "linear") return t < 1 ? f(1 - t) : 0;
+  if (t < 1) return f(f(f(f(f(f(A + 2) * t) - f(A + 3)) * t) * t) + 1);
+  if (t < 2) return f(f(f(f(f(f(t - 5) * t) + 8) * t) - 4) * A);
+  return 0;
+}
+
+/**
+ * Taps per output of an axis: nearest 1, linear 2, cubic 4; antialiased,
+ * ONNX Runtime's window: the filter's support (linear 1, cubic 2) stretched
+ * by in/out where the axis shrinks, both sides, and one more.
+ */
+export function axisTaps(s: ResizeSpec, axis: "h" | "w"): number {
+  if (s.mode === "nearest") return 1;
+  if (!s.antialias) return s.mode === "linear" ? 2 : 4;
+  const f = Math.fround, inverse = f(1 / (axis === "h" ? s.scaleH : s.scaleW));
+  const half = s.mode === "linear" ? 1 : 2;
+  const support = inverse >= 1 ? f(half * inverse) : half;
+  return Math.ceil(support) * 2 + 1;
+}
+
+/**
+ * The antialiased table of one axis, as ONNX Runtime builds it: each
+ * output's window around its centre, the filter's weights over it, those
+ * of taps outside the input added to the edge's (or, exclude_outside,
+ * dropped), all divided by their sum; the window's unused taps weigh 0.
+ */
+function antialiasTable(s: ResizeSpec, axis: "h" | "w", taps: number): AxisTable {
+  const f = Math.fround;
+  const inLen = axis === "h" ? s.h : s.w, outLen = axis === "h" ? s.oh : s.ow;
+  const scale = axis === "h" ? s.scaleH : s.scaleW, inverse = f(1 / scale);
+  const half = s.mode === "linear" ? 1 : 2;
+  const support = inverse >= 1 ? f(half * inverse) : half;
+  const stretch = inverse >= 1 ? f(1 / inverse) : 1;
+  const index = new Int32Array(outLen * taps), weight = new Float32Array(outLen * taps);
+  const w = new Float32Array(taps);
+  for (let o = 0; o < outLen; o++) {
+    const centre = f(0.5 + (inverse === 1 ? o : source(s, axis, o, inLen, outLen, scale)));
+    const lo = Math.floor(f(f(centre - support) + 0.5));
+    const hi = lo + Math.min(Math.max(Math.floor(f(f(centre + support) + 0.5)) - lo, 0), taps);
+    const loCut = Math.min(Math.max(lo, 0), inLen), hiCut = Math.min(Math.max(hi, 0), inLen);
+    const first = s.excludeOutside ? loCut : lo, n = (s.excludeOutside ? hiCut : hi) - first;
+    w.fill(0);
+    let total = 0;
+    for (let x = 0; x < n; x++) {
+      w[x] = filter(s, f(f(f(f(x + first) - centre) + 0.5) * stretch));
+      total = f(total + w[x]);
+    }
+    if (!s.excludeOutside && loCut < hiCut) {
+      // Taps before the input go to its first column, those past it to its last.
+      const before = Math.min(Math.max(-first, 0), n - 1);
+      for (let x = 0; x < before; x++) w[before] = f(w[before] + w[x]);
+      const after = Math.min(Math.max(n + first - inLen, 0), n - 1);
+      for (let x = n - after; x < n; x++) w[n - after - 1] = f(w[n - after - 1] + w[x]);
+      if (before > 0 || after > 0) { for (let x = 0; x < hiCut - loCut; x++) w[x] = w[x + before]; }
+    }
+    const scaleBy = total === 0 ? 1 : f(1 / total);
+    for (let x = 0; x < taps; x++) {
+      const inside = x < hiCut - loCut;
+      index[o * taps + x] = inside ? loCut + x : Math.min(Math.max(loCut, 0), inLen - 1);
+      weight[o * taps + x] = inside ? f(w[x] * scaleBy) : 0;
+    }
+  }
+  return { taps, index, weight, outside: outsideOf(s, axis) };
+}
+
 /** The table of one axis; indices clamped to the input (edges repeat, as ONNX Runtime). */
 export function axisTable(s: ResizeSpec, axis: "h" | "w"): AxisTable {
+  const taps = axisTaps(s, axis);
+  if (s.antialias && s.mode !== "nearest") return antialiasTable(s, axis, taps);
   const inLen = axis === "h" ? s.h : s.w, outLen = axis === "h" ? s.oh : s.ow;
   const scale = axis === "h" ? s.scaleH : s.scaleW;
-  const taps = s.mode === "nearest" ? 1 : s.mode === "linear" ? 2 : 4;
   const index = new Int32Array(outLen * taps), weight = new Float32Array(outLen * taps);
   const clamp = (i: number) => Math.min(inLen - 1, Math.max(0, i));
   for (let o = 0; o < outLen; o++) {
-    const x = source(s, o, inLen, outLen, scale);
+    const x = source(s, axis, o, inLen, outLen, scale);
     if (s.mode === "nearest") {
-      index[o] = clamp(nearestIndex(s, x));
+      index[o] = clamp(nearestIndex(s, x, scale));
       weight[o] = 1;
       continue;
     }
@@ -138,16 +266,30 @@ export function axisTable(s: ResizeSpec, axis: "h" | "w"): AxisTable {
       continue;
     }
     const x0 = Math.floor(x), f = x - x0;
+    // exclude_outside: the taps outside the input weigh 0, the others scaled to sum to 1.
+    let inside = 0;
     for (let k = 0; k < 4; k++) {
-      index[4 * o + k] = clamp(x0 - 1 + k);
-      weight[4 * o + k] = cubic(f - (k - 1), s.cubicA);
+      const at = x0 - 1 + k, wk = cubic(f - (k - 1), s.cubicA);
+      const out = s.excludeOutside && (at < 0 || at >= inLen);
+      index[4 * o + k] = clamp(at);
+      weight[4 * o + k] = out ? 0 : wk;
+      if (!out) inside += wk;
+    }
+    if (s.excludeOutside && inside !== 0) {
+      for (let k = 0; k < 4; k++) weight[4 * o + k] /= inside;
     }
   }
-  return { taps, index, weight };
+  return { taps, index, weight, outside: outsideOf(s, axis) };
 }
 
 /** The spec as text. */
 export function describeResize(s: ResizeSpec): string {
   const extra = s.mode === "nearest" ? ` ${s.nearest}` : s.mode === "cubic" ? ` A=${s.cubicA}` : "";
-  return `resize ${s.mode} ${s.planes}×${s.h}×${s.w} → ${s.oh}×${s.ow} ${s.coordinates}${extra}`;
+  const flags = `${s.excludeOutside ? " exclude_outside" : ""}${
+    s.antialias && s.mode !== "nearest" ? " antialias" : ""
+  }`;
+  const crop = s.coordinates === "tf_crop_and_resize"
+    ? ` roi=[${s.roi.join(",")}] extrapolation=${s.extrapolation}`
+    : "";
+  return `resize ${s.mode} ${s.planes}×${s.h}×${s.w} → ${s.oh}×${s.ow} ${s.coordinates}${extra}${flags}${crop}`;
 }
