@@ -415,6 +415,22 @@ const CASES: Case[] = [
     const half = g.initializer("s", { type: "float32", dims: [1], data: [0.5] });
     g.output(g.op("Resize", ["x", "", half], { mode: "linear", axes: [3] }, "width_only"));
   }, 18),
+  graph("Resize opset 19: an axis kept at its length by the policy's scale", [1, 2, 3, 7], (g) => {
+    // not_larger: one scale, 8/7 (< 5/3), leaves the rows 3 long (round(3·8/7)) at a scale of 8/7 …
+    g.output(g.op("Resize", ["x", "", "", g.ints("z1", [5, 8])], {
+      mode: "cubic",
+      axes: [2, 3],
+      keep_aspect_ratio_policy: "not_larger",
+      antialias: 1,
+      exclude_outside: 1,
+    }, "antialias"));
+    // … which ONNX Runtime's antialiased passes copy, and its plain ones interpolate.
+    g.output(g.op("Resize", ["x", "", "", g.ints("z2", [5, 8])], {
+      mode: "cubic",
+      axes: [2, 3],
+      keep_aspect_ratio_policy: "not_larger",
+    }, "plain"));
+  }, 19),
   graph("Resize ranks 1, 2, 3 and 5 (the last two axes resized)", [2, 3, 4, 5, 6], (g) => {
     const r5 = g.ints("z5", [2, 3, 4, 8, 9]);
     g.output(g.op("Resize", ["x", "", "", r5], { mode: "nearest" }, "rank5"));
@@ -457,6 +473,19 @@ const CASES: Case[] = [
       coordinate_transformation_mode: "tf_crop_and_resize",
       extrapolation_value: f(7),
     }, "nearest"));
+    // A row axis of scale 1 (7 → 7): ONNX Runtime maps it to itself, its roi unused.
+    g.output(
+      g.op("Resize", [
+        "x",
+        roi("r4", [0, 0, 0.3, 0.2, 1, 1, 0.6, 1.4]),
+        "",
+        g.ints("z7", [1, 2, 7, 12]),
+      ], {
+        mode: "linear",
+        coordinate_transformation_mode: "tf_crop_and_resize",
+        extrapolation_value: f(9),
+      }, "row_scale_1"),
+    );
   }, 13),
   graph("Resize opset 18 tf_crop_and_resize with axes", [1, 2, 7, 9], (g) => {
     const roi = g.initializer("r", { type: "float32", dims: [4], data: [-0.2, 0.1, 0.9, 1.3] });
@@ -475,6 +504,12 @@ const CASES: Case[] = [
       mode: "nearest",
       coordinate_transformation_mode: "tf_half_pixel_for_nn",
     }, "y"));
+    // Linear, rows of scale 1: mapped to themselves, not half a row on.
+    const rowsKept = g.initializer("k", { type: "float32", dims: [4], data: [1, 1, 1, 1.5] });
+    g.output(g.op("Resize", ["x", roi, rowsKept], {
+      mode: "linear",
+      coordinate_transformation_mode: "tf_half_pixel_for_nn",
+    }, "linear"));
   }, 12),
   graph("Softmax opset 11 axis 1 (2-D coercion)", [2, 3, 4], (g) => {
     g.output(g.op("Softmax", ["x"], {}, "y"));

@@ -33,6 +33,8 @@ function definition(
   const sh = f(o.scales?.[0] ?? o.outH / o.h), sw = f(o.scales?.[1] ?? o.outW / o.w);
   const roi = o.roi ?? [0, 0, 1, 1];
   const coord = (out: number, scale: number, inLen: number, outLen: number, axis: 0 | 1) => {
+    // ONNX Runtime maps an axis of scale 1 to itself under every transform.
+    if (scale === 1) return out;
     switch (o.coordinateTransformationMode) {
       case "tf_crop_and_resize": {
         // ONNX: start·(in − 1) + out·(end − start)·(in − 1)/(outLen − 1), the middle for one output.

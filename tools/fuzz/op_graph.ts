@@ -14,7 +14,7 @@
  *
  * @module
  */
-import { GraphBuilder } from "../onnx_writer.ts";
+import { f, GraphBuilder } from "../onnx_writer.ts";
 import { int, pick } from "./shared.ts";
 import { ortExactWeightMax } from "../../tests/helpers/ort.ts";
 
@@ -57,6 +57,7 @@ export function buildOpGraph(r: () => number): BuiltOp {
     "OneHot",
     "RNN",
     "ResizeScales",
+    "ResizeOpset19",
     "DynamicQuantMatMul",
     "Contrib",
   ]);
@@ -468,6 +469,58 @@ export function buildOpGraph(r: () => number): BuiltOp {
     if (mode === "nearest") attrs.nearest_mode = pick(r, ["floor", "ceil", "round_prefer_floor"]);
     g.output(g.op("Resize", ["x", "", g.weight("sc", [4], [1, 1, sh, sw])], attrs));
     label = `Resize scales [${sh}, ${sw}] ${JSON.stringify(attrs)} on ${dims.join("×")}`;
+  } else if (op === "ResizeOpset19") {
+    // Opset 18-19's Resize: antialias, exclude_outside, axes, keep_aspect_ratio_policy,
+    // half_pixel_symmetric and tf_crop_and_resize (roi, extrapolation_value). Non-negative axes
+    // only: onnxruntime 1.30 misreads negative ones.
+    g.opset = 19;
+    dims = [1, int(r, 1, 3), int(r, 1, 14), int(r, 1, 14)];
+    g.input("x", "float32", dims);
+    const mode = pick(r, ["nearest", "linear", "cubic"]);
+    const coord = pick(r, [
+      "half_pixel",
+      "asymmetric",
+      "align_corners",
+      "pytorch_half_pixel",
+      "half_pixel_symmetric",
+      "tf_crop_and_resize",
+    ]);
+    const attrs: Record<string, unknown> = { mode, coordinate_transformation_mode: coord };
+    const antialias = mode !== "nearest" && r() < 0.5;
+    if (antialias) attrs.antialias = 1;
+    if (mode === "cubic" || antialias) { if (r() < 0.4) attrs.exclude_outside = 1; }
+    if (mode === "cubic") attrs.cubic_coeff_a = f(pick(r, [-0.75, -0.5]));
+    if (mode === "nearest") {
+      attrs.nearest_mode = pick(r, ["floor", "ceil", "round_prefer_floor", "round_prefer_ceil"]);
+    }
+    const withAxes = r() < 0.5;
+    if (withAxes) attrs.axes = [2, 3];
+    const roi = coord === "tf_crop_and_resize"
+      ? g.weight(
+        "roi",
+        [withAxes ? 4 : 8],
+        withAxes
+          ? [0, 0, 0, 0].map((_, i) => (i < 2 ? 0 : 1) + int(r, -3, 3) / 10)
+          : [0, 0, 0, 0, 1, 1, 1, 1].map((v, i) => (i % 4 < 2 ? v : v + int(r, -3, 3) / 10)),
+      )
+      : "";
+    if (coord === "tf_crop_and_resize") attrs.extrapolation_value = f(pick(r, [0, -1.5, 4]));
+    const oh = int(r, Math.ceil(dims[2] / 2), 2 * dims[2] + 2);
+    const ow = int(r, Math.ceil(dims[3] / 2), 2 * dims[3] + 2);
+    // The policy with axes only: without them its one scale spans N and C too.
+    const policy = withAxes ? pick(r, ["stretch", "not_larger", "not_smaller"]) : "stretch";
+    if (policy !== "stretch") attrs.keep_aspect_ratio_policy = policy;
+    const sizes = withAxes ? [oh, ow] : [dims[0], dims[1], oh, ow];
+    const bySizes = r() < 0.6 || policy !== "stretch";
+    const scales = [oh / dims[2], ow / dims[3]].map((v) => Math.round(v * 8) / 8 || 0.5);
+    const ins = bySizes ? [roi === "" ? "" : roi, "", g.ints("sizes", sizes)] : [
+      roi === "" ? "" : roi,
+      g.weight("sc", [withAxes ? 2 : 4], withAxes ? scales : [1, 1, ...scales]),
+    ];
+    g.output(g.op("Resize", ["x", ...ins], attrs as never));
+    label = `Resize opset 19 ${bySizes ? `sizes [${sizes}]` : `scales [${scales}]`} ${
+      JSON.stringify(attrs)
+    } on ${dims.join("×")}`;
   } else if (op === "DynamicQuantMatMul") {
     // ONNX Runtime's dynamic quantization of a MatMul: x quantized per tensor at run time
     // (DynamicQuantizeLinear), MatMulInteger with int8 weights (per tensor or per column zero

@@ -101,6 +101,9 @@ function source(
   scale: number,
 ): number {
   const f = Math.fround;
+  // An axis of scale 1 maps each output to the same input index, whatever the transform (ONNX
+  // Runtime's shortcut: tf_crop_and_resize's roi and tf_half_pixel_for_nn's half do not apply).
+  if (scale === 1) return o;
   switch (s.coordinates) {
     case "half_pixel":
       return f(f(f(o + 0.5) / scale) - 0.5);
@@ -212,6 +215,14 @@ function antialiasTable(s: ResizeSpec, axis: "h" | "w", taps: number): AxisTable
   const stretch = inverse >= 1 ? f(1 / inverse) : 1;
   const index = new Int32Array(outLen * taps), weight = new Float32Array(outLen * taps);
   const w = new Float32Array(taps);
+  // An axis of unchanged length is copied (ONNX Runtime's passes skip it, whatever its scale).
+  if (inLen === outLen) {
+    for (let o = 0; o < outLen; o++) {
+      index.fill(o, o * taps, (o + 1) * taps);
+      weight[o * taps] = 1;
+    }
+    return { taps, index, weight, outside: outsideOf(s, axis) };
+  }
   for (let o = 0; o < outLen; o++) {
     const centre = f(0.5 + (inverse === 1 ? o : source(s, axis, o, inLen, outLen, scale)));
     const lo = Math.floor(f(f(centre - support) + 0.5));
