@@ -941,9 +941,21 @@ export class Jit {
 
   /**
    * ONNX Resize on the last two axes of NCHW: mode "nearest" (nearestMode
-   * round_prefer_floor, round_prefer_ceil, floor, ceil), "linear" or "cubic"
-   * (cubicCoeffA), coordinate transforms half_pixel, asymmetric,
-   * align_corners, pytorch_half_pixel; edges repeat.
+   * round_prefer_floor, round_prefer_ceil, floor, ceil, or "simple":
+   * Resize-10's), "linear" or "cubic" (cubicCoeffA, excludeOutside), with
+   * `antialias` the filters widened where an axis shrinks; coordinate
+   * transforms half_pixel, asymmetric, align_corners, pytorch_half_pixel,
+   * half_pixel_symmetric, tf_half_pixel_for_nn and tf_crop_and_resize
+   * (`roi`, `extrapolationValue` outside x); edges repeat. An axis of scale
+   * 1 maps to itself, as ONNX Runtime's does.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const x = new Float32Array(4 * 4).map((_, i) => i), y = new Float32Array(2 * 2);
+   * jit.resize(x, y, { n: 1, c: 1, h: 4, w: 4, outH: 2, outW: 2, mode: "linear", antialias: true });
+   * ```
    */
   resize(x: Float32Array, y: Float32Array, options: ResizeOptions): void {
     const rt = this.#rt;
