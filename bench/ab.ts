@@ -14,6 +14,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,960,7,7,960,3,1,960,1 --activation clip
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216]   # jit.unary over n floats
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --resize 3,512,512,224,224,linear,aa   # jit.resize: c,h,w,outH,outW,mode[,aa]
  *
  * --a/--b: a directory holding a checkout, or a git revision of this one
  * (checked out under /tmp/njit-ab/ as a detached worktree, reused by later
@@ -57,6 +58,7 @@ const { values } = parseArgs({
     rotate: { type: "string", default: "1" },
     model: { type: "string" },
     unary: { type: "string" },
+    resize: { type: "string" },
     n: { type: "string", default: "393216" },
     threads: { type: "string", default: "1" },
     blocks: { type: "string", default: "40" },
@@ -67,9 +69,11 @@ const { values } = parseArgs({
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] [--transB] | --conv " +
-  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--activation A] | --model ZOO-NAME | --unary OP [--n N]) [--threads N] [--blocks N] [--calls N] [--offset BYTES]";
+  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
+  "[--offset BYTES]";
 if (
-  values.a === undefined || [values.gemm, values.conv, values.model, values.unary].every((v) => !v)
+  values.a === undefined ||
+  [values.gemm, values.conv, values.model, values.unary, values.resize].every((v) => !v)
 ) {
   console.error(usage);
   Deno.exit(2);
@@ -163,6 +167,18 @@ async function side(name: string, dir: string): Promise<Side> {
     return {
       name,
       call: () => jit.unary(values.unary, x, y),
+      out: () => y,
+      close: () => jit.close(),
+    };
+  }
+  if (values.resize) {
+    const [c, h, w, outH, outW] = values.resize.split(",").slice(0, 5).map(Number);
+    const [mode, aa] = values.resize.split(",").slice(5);
+    const x = rand(c * h * w, 8), y = lineAligned(c * outH * outW);
+    const o = { n: 1, c, h, w, outH, outW, mode, ...(aa === "aa" ? { antialias: true } : {}) };
+    return {
+      name,
+      call: () => jit.resize(x, y, o),
       out: () => y,
       close: () => jit.close(),
     };

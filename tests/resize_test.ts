@@ -4,7 +4,12 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { loadOrt } from "./helpers/ort.ts";
 import { sweepNearest } from "../tools/resize_sweep.ts";
-import { axisTaps, resizeReference, type ResizeSpec } from "../src/kernels/resize/mod.ts";
+import {
+  axisTaps,
+  resizeReference,
+  type ResizeSpec,
+  verticalFirst,
+} from "../src/kernels/resize/mod.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 
@@ -251,7 +256,7 @@ for (const isa of LEVELS) {
     using jit = new Jit({ maxIsa: isa });
     const seed = 5300 + LEVELS.indexOf(isa);
     const r = rng(seed);
-    let wide = 0;
+    let wide = 0, rowsFirst = 0;
     for (let t = 0; t < 40; t++) {
       const h = int(r, 1, 30), w = pick(r, [int(r, 1, 40), 33]);
       const o = {
@@ -287,6 +292,7 @@ for (const isa of LEVELS) {
         extrapolation: -2.5,
       };
       if (Math.max(axisTaps(spec, "h"), axisTaps(spec, "w")) > 4) wide++;
+      if (verticalFirst(spec)) rowsFirst++;
       const x = new Float32Array(o.c * h * w).map(() => int(r, -20, 20) / 4);
       const y = new Float32Array(o.c * o.outH * o.outW), want = y.slice();
       jit.resize(x, y, o);
@@ -299,8 +305,9 @@ for (const isa of LEVELS) {
         }
       }
     }
-    // The loops over taps ran (windows past the 4 taps the passes unroll).
+    // The loops over taps ran (windows past the 4 taps the passes unroll), and both orders.
     assert.ok(wide >= 10, `${wide} of 40 cases had windows past 4 taps`);
+    assert.ok(rowsFirst >= 5 && rowsFirst <= 35, `${rowsFirst} of 40 cases ran rows first`);
     for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
   });
 }

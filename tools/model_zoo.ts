@@ -54,6 +54,25 @@ export function mlp(sizes: number[], batch: number, opset = 17): ZooModel {
   };
 }
 
+/**
+ * An image's preprocessing resize (opset 19): 1×3×size² to 224² by
+ * `mode`, antialiased (as torchvision's `antialias=True` exports it).
+ */
+export function preprocessResize(size: number, mode: "linear" | "cubic"): ZooModel {
+  const g = new GraphBuilder(19);
+  g.input("image", "float32", [1, 3, size, size]);
+  const sizes = g.ints("sizes", [1, 3, 224, 224]);
+  g.output(g.op("Resize", ["image", "", "", sizes], { mode, antialias: 1 }, "resized"));
+  return {
+    name: `Resize ${mode} antialiased, 1×3×${size}² → 224²`,
+    bytes: g.toBytes(),
+    feeds: {
+      image: { type: "float32", dims: [1, 3, size, size], data: seededFloats(3 * size * size, 5) },
+    },
+    flops: 0,
+  };
+}
+
 /** Options of {@link encoderLayer}. */
 export interface EncoderOptions {
   seq: number;
@@ -914,6 +933,8 @@ export const ZOO: Record<string, () => ZooModel> = {
       format: "qdq",
       inverted: true,
     }),
+  "resize-aa": () => preprocessResize(512, "linear"),
+  "resize-aa-cubic": () => preprocessResize(1024, "cubic"),
   // A TinyLlama-sized 4-bit decoder block's step: one token after 256.
   llm4: () =>
     llmBlock({ seq: 1, past: 256, hidden: 2048, heads: 32, kvHeads: 4, ff: 5632, vocab: 32000 }),

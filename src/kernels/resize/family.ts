@@ -8,7 +8,13 @@ import type { OpFamily } from "../family.ts";
 import { rangeParts, splitRange } from "../partition.ts";
 import { generateResize, planResize, type ResizePlan } from "./generate.ts";
 import { decodeResizeKey, RESIZE_KEY_FIELDS } from "./read.ts";
-import { axisTable, describeResize, type ResizeSpec } from "./spec.ts";
+import {
+  type AxisTable,
+  axisTable,
+  describeResize,
+  type ResizeSpec,
+  verticalFirst,
+} from "./spec.ts";
 
 /** y = resize(x) per plane; operands x, y. */
 export const RESIZE: OpFamily<ResizeSpec, ResizePlan> = {
@@ -38,28 +44,43 @@ export const RESIZE: OpFamily<ResizeSpec, ResizePlan> = {
   reference: (s, [x, y]) => resizeReference(s, x, y),
 };
 
-/** The separable computation in f32 steps: each row through the column taps, then the row taps. */
+/**
+ * The separable computation in f32 steps, in the kernel's order
+ * (verticalFirst): each row through the column taps, then the row taps, or
+ * the rows first.
+ */
 export function resizeReference(s: ResizeSpec, x: Float32Array, y: Float32Array): void {
   const f = Math.fround, cols = axisTable(s, "w"), rows = axisTable(s, "h");
-  const tmp = new Float32Array(s.h * s.ow);
+  // One axis's taps over `src` (rows of `width`): out index o, element j of its lines.
+  const sum = (t: AxisTable, o: number, at: (index: number) => number) => {
+    let acc = 0;
+    for (let k = o * t.taps; k < (o + 1) * t.taps; k++) {
+      acc = f(acc + f(at(t.index[k]) * t.weight[k]));
+    }
+    return acc;
+  };
+  const first = verticalFirst(s);
+  const tmp = new Float32Array(first ? s.oh * s.w : s.h * s.ow);
   for (let p = 0; p < s.planes; p++) {
-    for (let r = 0; r < s.h; r++) {
-      for (let j = 0; j < s.ow; j++) {
-        let acc = 0;
-        for (let t = 0; t < cols.taps; t++) {
-          const k = j * cols.taps + t;
-          acc = f(acc + f(x[(p * s.h + r) * s.w + cols.index[k]] * cols.weight[k]));
+    const plane = p * s.h * s.w;
+    if (first) {
+      for (let i = 0; i < s.oh; i++) {
+        for (let c = 0; c < s.w; c++) {
+          tmp[i * s.w + c] = sum(rows, i, (r) => x[plane + r * s.w + c]);
         }
-        tmp[r * s.ow + j] = acc;
+      }
+    } else {
+      for (let r = 0; r < s.h; r++) {
+        for (let j = 0; j < s.ow; j++) {
+          tmp[r * s.ow + j] = sum(cols, j, (c) => x[plane + r * s.w + c]);
+        }
       }
     }
     for (let i = 0; i < s.oh; i++) {
       for (let j = 0; j < s.ow; j++) {
-        let acc = 0;
-        for (let t = 0; t < rows.taps; t++) {
-          const k = i * rows.taps + t;
-          acc = f(acc + f(tmp[rows.index[k] * s.ow + j] * rows.weight[k]));
-        }
+        const acc = first
+          ? sum(cols, j, (c) => tmp[i * s.w + c])
+          : sum(rows, i, (r) => tmp[r * s.ow + j]);
         // tf_crop_and_resize: a row or column outside the input takes the extrapolation value.
         const outside = rows.outside !== null && (rows.outside[i] === 1 || cols.outside![j] === 1);
         y[(p * s.oh + i) * s.ow + j] = outside ? s.extrapolation : acc;

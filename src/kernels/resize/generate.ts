@@ -49,7 +49,7 @@ import {
 import { rowShape, rowTail } from "../columns.ts";
 import type { KernelPlan } from "../family.ts";
 import { type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
-import { type AxisTable, axisTable, RESIZE_ARG, type ResizeSpec } from "./spec.ts";
+import { type AxisTable, axisTable, RESIZE_ARG, type ResizeSpec, verticalFirst } from "./spec.ts";
 
 /** A resize plan. */
 export interface ResizePlan extends KernelPlan {
@@ -100,13 +100,16 @@ export function permuteVectors(s: ResizeSpec, level: VecLevel): PermuteVector[] 
  */
 export function planResize(s: ResizeSpec, level: VecLevel, permute = true): ResizePlan {
   const permutes = permute ? permuteVectors(s, level) : null;
+  const first = verticalFirst(s);
+  // The workspace holds the first pass's rows: oh of w (vertical first) or h of ow.
+  const between = first ? s.oh * s.w : s.h * s.ow;
   return {
     isa: level,
     permutes,
-    workspaceBytes: Math.ceil((s.h * s.ow * 4) / 64) * 64,
-    description: `${level} ${s.mode} separable, ${s.h}×${s.ow} horizontal pass${
-      permutes ? " by permutes" : ""
-    }`,
+    workspaceBytes: Math.ceil((between * 4) / 64) * 64,
+    description: `${level} ${s.mode} separable, ${
+      first ? `${s.oh}×${s.w} vertical pass first, then` : `${s.h}×${s.ow}`
+    } horizontal pass${permutes ? " by permutes" : ""}`,
   };
 }
 
@@ -190,13 +193,27 @@ function emitPermuteRow(
 }
 
 const USED: Reg[] = [r12, r13, r14];
+/** Below rsp (a leaf: the red zone): the workspace pointer, and the plane of x (vertical first). */
+const WS = -8, PLANE = -16;
+
+/** Where a vertical pass reads its rows (the pointer in the slot at rsp + slot) and writes (to). */
+interface VerticalFrom {
+  slot: number;
+  to: Reg;
+}
 const ROWS: Reg[] = [r9, r10, r11, r14];
-/** Taps a pass unrolls (cubic's 4); an antialiased window of more is a loop over its taps. */
+/** Taps the vertical pass unrolls (cubic's 4, a row pointer each); more loop over the taps. */
 const UNROLLED_TAPS = ROWS.length;
+/**
+ * Taps the scalar horizontal pass unrolls (3 instructions each, the loop's
+ * own 3 saved); wider windows loop over the taps.
+ */
+const UNROLLED_COLUMN_TAPS = 32;
 
 /**
- * The vertical pass over windows of many taps (r8 at the row table, rdx at
- * y, the workspace at [rsp − 8]): per vector of an output row, the first
+ * The vertical pass over windows of many taps (r8 at the row table, the
+ * source rows from the pointer at [rsp + from.slot], out to from.to): per
+ * vector of an output row, the first
  * tap's row times its weight, then each next one's FMA, in the taps' order
  * (as the unrolled pass: the same bits for the same table).
  */
@@ -207,49 +224,68 @@ function emitManyRowTaps(
   tail: Tail | null,
   taps: number,
   oh: number,
+  from: VerticalFrom,
 ): void {
+  const { slot, to } = from;
   const VB = shape.vectorBytes;
-  const step = (disp: number, tl?: Tail, scalar = false) => {
-    const load = (dst: number) =>
-      scalar ? v.loadScalar(dst, rax, disp) : v.load(dst, rax, disp, tl);
-    // rax: the tap's workspace row at this vector (r11 bytes into it).
-    const row = () => {
-      a.emit("movsxd", rax, dword(r9, 0));
-      a.emit("add", rax, qword(rsp, -8));
-      a.emit("add", rax, r11);
-    };
+  // rax: the tap's source row at this step's first vector (r11 bytes into it).
+  const row = () => {
+    a.emit("movsxd", rax, dword(r9, 0));
+    a.emit("add", rax, qword(rsp, slot));
+    a.emit("add", rax, r11);
+  };
+  // `count` vectors (accumulators 0.., loads from count..) at disp, or one tail or scalar.
+  const step = (count: number, disp: number, tl?: Tail, scalar = false) => {
+    const load = (dst: number, u: number) =>
+      scalar ? v.loadScalar(dst, rax, disp) : v.load(dst, rax, disp + u * VB, tl);
     a.emit("mov", r9, r8);
     row();
-    load(0);
     v.broadcast(8, r9, 4);
-    v.op("mul", 0, 0, 8);
+    for (let u = 0; u < count; u++) {
+      load(u, u);
+      v.op("mul", u, u, 8);
+    }
     countedLoop(a, r10, taps - 1, () => {
       a.emit("add", r9, 8);
       row();
-      load(1);
       v.broadcast(8, r9, 4);
-      if (v.isa.fma) v.fmadd(0, 1, 8, 0);
-      else {
-        v.op("mul", 1, 1, 8);
-        v.op("add", 0, 0, 1);
+      for (let u = 0; u < count; u++) {
+        load(count + u, u);
+        if (v.isa.fma) v.fmadd(u, count + u, 8, u);
+        else {
+          v.op("mul", count + u, count + u, 8);
+          v.op("add", u, u, count + u);
+        }
       }
     });
-    if (scalar) v.storeScalar(rdx, disp, 0);
-    else v.store(rdx, disp, 0, tl);
+    for (let u = 0; u < count; u++) {
+      if (scalar) v.storeScalar(to, disp, u);
+      else v.store(to, disp + u * VB, u, tl);
+    }
   };
+  // Four vectors a step (the tap's row pointer and weight read once for them), then one.
+  const fours = Math.floor(shape.full / STEP_VECTORS), ones = shape.full % STEP_VECTORS;
   countedLoop(a, r12, oh, () => {
     a.emit("xor", r11, r11);
-    countedLoop(a, rcx, shape.full, () => {
-      step(0);
-      a.emit("add", r11, VB);
-      a.emit("add", rdx, VB);
+    countedLoop(a, rcx, fours, () => {
+      step(STEP_VECTORS, 0);
+      a.emit("add", r11, STEP_VECTORS * VB);
+      a.emit("add", to, STEP_VECTORS * VB);
     });
-    if (tail) step(0, tail);
-    else for (let j = 0; j < shape.rest; j++) step(j * 4, undefined, true);
-    addImmediate(a, "add", rdx, shape.rest * 4);
+    countedLoop(a, rcx, ones, () => {
+      step(1, 0);
+      a.emit("add", r11, VB);
+      a.emit("add", to, VB);
+    });
+    if (tail) step(1, 0, tail);
+    else for (let j = 0; j < shape.rest; j++) step(1, j * 4, undefined, true);
+    addImmediate(a, "add", to, shape.rest * 4);
     a.emit("add", r8, 8 * taps);
   });
 }
+
+/** Vectors a step of the many-taps vertical pass sums at once. */
+const STEP_VECTORS = 4;
 
 /** The table as bytes: per output index, `taps` × (byte offset i32 = index·stride, weight f32). */
 function tableBytes(t: AxisTable, stride: number): Uint8Array {
@@ -335,109 +371,127 @@ export function generateResize(
   const cols = axisTable(s, "w"), rows = axisTable(s, "h");
   const nearest = s.mode === "nearest";
   const permutes = p.permutes;
+  const first = verticalFirst(s);
   const permuteConstants = permutes
     ? a.constant(permuteTable(cols, permutes, v.isa.lanes), 64)
     : null;
   const colTable = permutes ? null : a.constant(tableBytes(cols, 4), 64);
-  const rowTable = a.constant(tableBytes(rows, s.ow * 4), 64);
+  // The vertical pass reads x's rows (vertical first) or the workspace's (ow wide).
+  const rowTable = a.constant(tableBytes(rows, (first ? s.w : s.ow) * 4), 64);
   saveRegisters(a, USED);
   loadPointer(a, rsi, RESIZE_ARG.X);
   loadPointer(a, rdx, RESIZE_ARG.Y);
   loadPointer(a, rax, WORKSPACE_SLOT);
-  a.emit("mov", qword(rsp, -8), rax);
+  a.emit("mov", qword(rsp, WS), rax);
   const fmaScalar = (acc: number, x: number, w: ReturnType<typeof dword>) => {
     if (v.isa.fma) return void a.emit("vfmadd231ss", v.x(acc), v.x(x), w);
     a.emit("mulss", v.x(x), w);
     a.emit("addss", v.x(acc), v.x(x));
   };
-  const shape = rowShape(v, s.ow);
-  const VB = shape.vectorBytes;
-  countedLoop(a, r13, s.planes, () => {
-    // Horizontal: tmp[row][j] = Σ_t wc[j][t]·x[row][col(j, t)].
-    a.emit("mov", rdi, qword(rsp, -8));
+  // Horizontal: `count` rows of w from rsi through the column table, ow each to rdi.
+  const horizontal = (count: number) => {
     if (permutes) {
-      countedLoop(a, r12, s.h, () => {
+      countedLoop(a, r12, count, () => {
         emitPermuteRow(a, v, s, cols, permutes, permuteConstants!);
         addImmediate(a, "add", rdi, s.ow * 4);
         addImmediate(a, "add", rsi, s.w * 4);
       });
-    } else {
-      countedLoop(a, r12, s.h, () => {
-        a.emit("lea", r8, ptr(colTable!, 0, null, 1, 8));
-        countedLoop(a, rcx, s.ow, () => {
-          if (nearest) {
-            a.emit("movsxd", rax, dword(r8, 0));
-            v.loadScalarMem(0, dword(rsi, 0, rax, 1));
-          } else {
-            a.emit("movsxd", rax, dword(r8, 0));
-            v.loadScalarMem(0, dword(rsi, 0, rax, 1));
-            a.emit(
-              v.isa.vex ? "vmulss" : "mulss",
-              ...(v.isa.vex ? [v.x(0), v.x(0)] : [v.x(0)]),
-              dword(r8, 4),
-            );
-            const tap = (entry: Reg, at: number) => {
-              a.emit("movsxd", rax, dword(entry, at));
-              v.loadScalarMem(1, dword(rsi, 0, rax, 1));
-              fmaScalar(0, 1, dword(entry, at + 4));
-            };
-            // An antialiased window of many taps loops over them (the code stays small).
-            if (cols.taps <= UNROLLED_TAPS) { for (let t = 1; t < cols.taps; t++) tap(r8, 8 * t); }
-            else {
-              a.emit("mov", r9, r8);
-              countedLoop(a, r10, cols.taps - 1, () => {
-                a.emit("add", r9, 8);
-                tap(r9, 0);
-              });
-            }
-          }
-          v.storeScalarMem(dword(rdi, 0), 0);
-          a.emit("add", r8, 8 * cols.taps);
-          a.emit("add", rdi, 4);
-        });
-        addImmediate(a, "add", rsi, s.w * 4);
-      });
+      return;
     }
-    // Vertical: y[i][j] = Σ_t wr[i][t]·tmp[row(i, t)][j].
+    countedLoop(a, r12, count, () => {
+      a.emit("lea", r8, ptr(colTable!, 0, null, 1, 8));
+      countedLoop(a, rcx, s.ow, () => {
+        a.emit("movsxd", rax, dword(r8, 0));
+        v.loadScalarMem(0, dword(rsi, 0, rax, 1));
+        if (!nearest) {
+          a.emit(
+            v.isa.vex ? "vmulss" : "mulss",
+            ...(v.isa.vex ? [v.x(0), v.x(0)] : [v.x(0)]),
+            dword(r8, 4),
+          );
+          const tap = (entry: Reg, at: number) => {
+            a.emit("movsxd", rax, dword(entry, at));
+            v.loadScalarMem(1, dword(rsi, 0, rax, 1));
+            fmaScalar(0, 1, dword(entry, at + 4));
+          };
+          // An antialiased window of many taps loops over them (the code stays small).
+          if (cols.taps <= UNROLLED_COLUMN_TAPS) {
+            for (let t = 1; t < cols.taps; t++) tap(r8, 8 * t);
+          } else {
+            a.emit("mov", r9, r8);
+            countedLoop(a, r10, cols.taps - 1, () => {
+              a.emit("add", r9, 8);
+              tap(r9, 0);
+            });
+          }
+        }
+        v.storeScalarMem(dword(rdi, 0), 0);
+        a.emit("add", r8, 8 * cols.taps);
+        a.emit("add", rdi, 4);
+      });
+      addImmediate(a, "add", rsi, s.w * 4);
+    });
+  };
+  // Vertical: out[i][j] = Σ_t wr[i][t]·src[row(i, t)][j] over `width` columns.
+  const vertical = (width: number, from: VerticalFrom) => {
+    const shape = rowShape(v, width), VB = shape.vectorBytes, to = from.to;
     a.emit("lea", r8, ptr(rowTable, 0, null, 1, 8));
     const tail = rowTail(v, shape);
-    if (rows.taps > UNROLLED_TAPS) emitManyRowTaps(a, v, shape, tail, rows.taps, s.oh);
-    else {
-      countedLoop(a, r12, s.oh, () => {
-        for (let t = 0; t < rows.taps; t++) {
-          a.emit("movsxd", ROWS[t], dword(r8, 8 * t));
-          a.emit("add", ROWS[t], qword(rsp, -8));
-          if (!nearest) v.broadcast(8 + t, r8, 8 * t + 4);
-        }
-        const step = (disp: number, tl?: Tail, scalar = false) => {
-          const load = (dst: number, base: Reg) =>
-            scalar ? v.loadScalar(dst, base, disp) : v.load(dst, base, disp, tl);
-          load(0, ROWS[0]);
-          if (!nearest) {
-            v.op("mul", 0, 0, 8);
-            for (let t = 1; t < rows.taps; t++) {
-              load(1, ROWS[t]);
-              if (v.isa.fma) v.fmadd(0, 1, 8 + t, 0);
-              else {
-                v.op("mul", 1, 1, 8 + t);
-                v.op("add", 0, 0, 1);
-              }
+    if (rows.taps > UNROLLED_TAPS) {
+      return emitManyRowTaps(a, v, shape, tail, rows.taps, s.oh, from);
+    }
+    countedLoop(a, r12, s.oh, () => {
+      for (let t = 0; t < rows.taps; t++) {
+        a.emit("movsxd", ROWS[t], dword(r8, 8 * t));
+        a.emit("add", ROWS[t], qword(rsp, from.slot));
+        if (!nearest) v.broadcast(8 + t, r8, 8 * t + 4);
+      }
+      const step = (disp: number, tl?: Tail, scalar = false) => {
+        const load = (dst: number, base: Reg) =>
+          scalar ? v.loadScalar(dst, base, disp) : v.load(dst, base, disp, tl);
+        load(0, ROWS[0]);
+        if (!nearest) {
+          v.op("mul", 0, 0, 8);
+          for (let t = 1; t < rows.taps; t++) {
+            load(1, ROWS[t]);
+            if (v.isa.fma) v.fmadd(0, 1, 8 + t, 0);
+            else {
+              v.op("mul", 1, 1, 8 + t);
+              v.op("add", 0, 0, 1);
             }
           }
-          if (scalar) v.storeScalar(rdx, disp, 0);
-          else v.store(rdx, disp, 0, tl);
-        };
-        const full = shape.full;
-        countedLoop(a, rcx, full, () => {
-          step(0);
-          for (const r of ROWS.slice(0, rows.taps)) a.emit("add", r, VB);
-          a.emit("add", rdx, VB);
-        });
-        if (tail) step(0, tail);
-        else for (let j = 0; j < shape.rest; j++) step(j * 4, undefined, true);
-        addImmediate(a, "add", rdx, shape.rest * 4);
-        a.emit("add", r8, 8 * rows.taps);
+        }
+        if (scalar) v.storeScalar(to, disp, 0);
+        else v.store(to, disp, 0, tl);
+      };
+      countedLoop(a, rcx, shape.full, () => {
+        step(0);
+        for (const r of ROWS.slice(0, rows.taps)) a.emit("add", r, VB);
+        a.emit("add", to, VB);
       });
+      if (tail) step(0, tail);
+      else for (let j = 0; j < shape.rest; j++) step(j * 4, undefined, true);
+      addImmediate(a, "add", to, shape.rest * 4);
+      a.emit("add", r8, 8 * rows.taps);
+    });
+  };
+  countedLoop(a, r13, s.planes, () => {
+    if (first) {
+      // x's rows to oh rows of w in the workspace, then each through the column table to y.
+      a.emit("mov", qword(rsp, PLANE), rsi);
+      a.emit("mov", rdi, qword(rsp, WS));
+      vertical(s.w, { slot: PLANE, to: rdi });
+      a.emit("mov", rsi, qword(rsp, WS));
+      a.emit("mov", rdi, rdx);
+      horizontal(s.oh);
+      a.emit("mov", rdx, rdi);
+      a.emit("mov", rsi, qword(rsp, PLANE));
+      addImmediate(a, "add", rsi, s.h * s.w * 4);
+    } else {
+      // Each of x's rows through the column table to the workspace, then its rows to y.
+      a.emit("mov", rdi, qword(rsp, WS));
+      horizontal(s.h);
+      vertical(s.ow, { slot: WS, to: rdx });
     }
     // tf_crop_and_resize: outputs whose row or column falls outside x take the extrapolation value.
     if (rows.outside && (rows.outside.includes(1) || cols.outside!.includes(1))) {

@@ -12,5 +12,6 @@ export {
   type NearestMode,
   type ResizeMode,
   type ResizeSpec,
+  verticalFirst,
 } from "./spec.ts";
 export { generateResize, planResize, type ResizePlan } from "./generate.ts";
