@@ -290,6 +290,7 @@ for (const isa of LEVELS) {
         antialias: true,
         roi: [o.roi[0], o.roi[1], o.roi[2], o.roi[3]],
         extrapolation: -2.5,
+        band: null,
       };
       if (Math.max(axisTaps(spec, "h"), axisTaps(spec, "w")) > 4) wide++;
       if (verticalFirst(spec)) rowsFirst++;
@@ -323,6 +324,17 @@ Deno.test("resize: threads bit-identical; explicit scales; bad input", () => {
   one.resize(x, a, o);
   three.resize(x, b, o);
   assert.deepEqual(b, a);
+  // Fewer planes than parts, rows first: the planes in bands of output rows, the same bits.
+  for (const mode of ["linear", "cubic", "nearest"] as const) {
+    const d = { n: 1, c: 2, h: 40, w: 37, outH: 17, outW: 15, mode, antialias: mode !== "nearest" };
+    const xd = new Float32Array(2 * 40 * 37).map(() => r() - 0.5);
+    const ya = new Float32Array(2 * 17 * 15), yb = ya.slice();
+    one.resize(xd, ya, d);
+    three.resize(xd, yb, d);
+    assert.deepEqual(yb, ya, mode);
+    const key = three.stats().keys.find((k) => k.key.startsWith(`resize ${mode} 2×40×37`));
+    assert.ok(key !== undefined && key.parts > 2, `${mode}: ${key?.parts} parts`);
+  }
   // scales given: the transform divides by 1.5, not 7/5.
   const s = { n: 1, c: 1, h: 5, w: 1, outH: 7, outW: 1, mode: "linear" as const, scales: [1.5, 1] };
   const y = new Float32Array(7), xs = new Float32Array([0, 1, 2, 3, 4]);

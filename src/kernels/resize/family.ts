@@ -4,7 +4,7 @@
  *
  * @module
  */
-import type { OpFamily } from "../family.ts";
+import type { OpFamily, Part } from "../family.ts";
 import { rangeParts, splitRange } from "../partition.ts";
 import { generateResize, planResize, type ResizePlan } from "./generate.ts";
 import { decodeResizeKey, RESIZE_KEY_FIELDS } from "./read.ts";
@@ -33,16 +33,43 @@ export const RESIZE: OpFamily<ResizeSpec, ResizePlan> = {
   candidates: (s, p) => (p.permutes ? [planResize(s, p.isa, false)] : []),
   fallbackPlan: (s) => planResize(s, "scalar"),
   generate: generateResize,
-  // Planes are independent.
-  partition: (s, p, parts) =>
-    rangeParts(
-      p,
-      splitRange(s.planes, parts),
-      (r) => ({ ...s, planes: r.count }),
-      (i) => [4 * i * s.h * s.w, 4 * i * s.oh * s.ow],
-    ),
+  partition: resizeParts,
   reference: (s, [x, y]) => resizeReference(s, x, y),
 };
+
+/**
+ * Parts of a resize: ranges of planes, each output the same sums wherever it
+ * is computed. With fewer planes than parts (an image's 3) and the vertical
+ * pass first, each plane in bands of output rows (each band's vertical pass
+ * reads the input rows its taps name; horizontal first, each band would
+ * repeat the whole plane's horizontal pass).
+ */
+function resizeParts(
+  s: ResizeSpec,
+  p: ResizePlan,
+  parts: number,
+): Part<ResizeSpec, ResizePlan>[] | null {
+  const offsets = (plane: number, row = 0) => [
+    4 * plane * s.h * s.w,
+    4 * (plane * s.oh + row) * s.ow,
+  ];
+  if (s.planes >= parts || !verticalFirst(s) || s.band !== null) {
+    return rangeParts(p, splitRange(s.planes, parts), (r) => ({ ...s, planes: r.count }), offsets);
+  }
+  const bands = splitRange(s.oh, Math.ceil(parts / s.planes));
+  if (s.planes * bands.length < 2) return null;
+  const out: Part<ResizeSpec, ResizePlan>[] = [];
+  for (let plane = 0; plane < s.planes; plane++) {
+    for (const b of bands) {
+      out.push({
+        spec: { ...s, planes: 1, band: { start: b.start, rows: b.count } },
+        plan: p,
+        offsets: offsets(plane, b.start),
+      });
+    }
+  }
+  return out;
+}
 
 /**
  * The separable computation in f32 steps, in the kernel's order

@@ -49,7 +49,15 @@ import {
 import { rowShape, rowTail } from "../columns.ts";
 import type { KernelPlan } from "../family.ts";
 import { type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
-import { type AxisTable, axisTable, RESIZE_ARG, type ResizeSpec, verticalFirst } from "./spec.ts";
+import {
+  type AxisTable,
+  axisTable,
+  bandRows,
+  bandTable,
+  RESIZE_ARG,
+  type ResizeSpec,
+  verticalFirst,
+} from "./spec.ts";
 
 /** A resize plan. */
 export interface ResizePlan extends KernelPlan {
@@ -323,6 +331,7 @@ function emitExtrapolation(
   a: Assembler,
   v: Vec,
   s: ResizeSpec,
+  outRows: number,
   rowsOutside: Uint8Array,
   colsOutside: Uint8Array,
 ): void {
@@ -340,7 +349,7 @@ function emitExtrapolation(
     else for (let j = 0; j < shape.rest; j++) v.storeScalar(rdi, j * 4, 0);
   };
   a.emit("mov", r9, rdx);
-  addImmediate(a, "sub", r9, s.oh * rowBytes);
+  addImmediate(a, "sub", r9, outRows * rowBytes);
   for (const [from, to] of runsOf(rowsOutside)) {
     a.emit("lea", rdi, ptr(r9, from * rowBytes, null, 1, 8));
     fill((to - from) * s.ow);
@@ -368,7 +377,7 @@ export function generateResize(
 ): Program {
   const a = new Assembler({ listing: options.listing ?? false });
   const v = new Vec(a, vecIsa(p.isa));
-  const cols = axisTable(s, "w"), rows = axisTable(s, "h");
+  const cols = axisTable(s, "w"), rows = bandTable(s), outRows = bandRows(s);
   const nearest = s.mode === "nearest";
   const permutes = p.permutes;
   const first = verticalFirst(s);
@@ -438,9 +447,9 @@ export function generateResize(
     a.emit("lea", r8, ptr(rowTable, 0, null, 1, 8));
     const tail = rowTail(v, shape);
     if (rows.taps > UNROLLED_TAPS) {
-      return emitManyRowTaps(a, v, shape, tail, rows.taps, s.oh, from);
+      return emitManyRowTaps(a, v, shape, tail, rows.taps, outRows, from);
     }
-    countedLoop(a, r12, s.oh, () => {
+    countedLoop(a, r12, outRows, () => {
       for (let t = 0; t < rows.taps; t++) {
         a.emit("movsxd", ROWS[t], dword(r8, 8 * t));
         a.emit("add", ROWS[t], qword(rsp, from.slot));
@@ -483,7 +492,7 @@ export function generateResize(
       vertical(s.w, { slot: PLANE, to: rdi });
       a.emit("mov", rsi, qword(rsp, WS));
       a.emit("mov", rdi, rdx);
-      horizontal(s.oh);
+      horizontal(outRows);
       a.emit("mov", rdx, rdi);
       a.emit("mov", rsi, qword(rsp, PLANE));
       addImmediate(a, "add", rsi, s.h * s.w * 4);
@@ -495,7 +504,7 @@ export function generateResize(
     }
     // tf_crop_and_resize: outputs whose row or column falls outside x take the extrapolation value.
     if (rows.outside && (rows.outside.includes(1) || cols.outside!.includes(1))) {
-      emitExtrapolation(a, v, s, rows.outside, cols.outside!);
+      emitExtrapolation(a, v, s, outRows, rows.outside, cols.outside!);
     }
   });
   v.leave();

@@ -234,5 +234,6 @@ export function decodeResizeKey(key: Int32Array): ResizeSpec {
     antialias: key[13] === 1,
     roi: [fromF32Bits(key[14]), fromF32Bits(key[15]), fromF32Bits(key[16]), fromF32Bits(key[17])],
     extrapolation: fromF32Bits(key[18]),
+    band: null,
   };
 }

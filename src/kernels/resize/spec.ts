@@ -70,6 +70,11 @@ export interface ResizeSpec {
   roi: readonly [number, number, number, number];
   /** tf_crop_and_resize: the value of outputs whose coordinate falls outside the input. */
   extrapolation: number;
+  /**
+   * A part's band of output rows (of one plane; `oh` stays the whole
+   * height the coordinates are of), or null: every row.
+   */
+  band: { start: number; rows: number } | null;
 }
 
 /** Argument block slots. */
@@ -308,6 +313,24 @@ export function axisTable(s: ResizeSpec, axis: "h" | "w"): AxisTable {
     }
   }
   return { taps, index, weight, outside: outsideOf(s, axis) };
+}
+
+/** Output rows a call (or its band) computes. */
+export function bandRows(s: ResizeSpec): number {
+  return s.band?.rows ?? s.oh;
+}
+
+/** The row table of a call's band: its output rows' taps, weights and extrapolation marks. */
+export function bandTable(s: ResizeSpec): AxisTable {
+  const t = axisTable(s, "h");
+  if (s.band === null) return t;
+  const from = s.band.start, to = from + s.band.rows;
+  return {
+    taps: t.taps,
+    index: t.index.subarray(from * t.taps, to * t.taps),
+    weight: t.weight.subarray(from * t.taps, to * t.taps),
+    outside: t.outside?.subarray(from, to) ?? null,
+  };
 }
 
 /** The spec as text. */
