@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { InferenceSession, Tensor } from "../mod.ts";
 import { f, fs, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
-import { checkModel, type Feed } from "./helpers/golden.ts";
+import { assertClose, checkModel, type Feed, reference } from "./helpers/golden.ts";
 import { loadOrt } from "./helpers/ort.ts";
 
 interface Case {
@@ -3278,6 +3278,34 @@ for (const c of CASES) {
     await checkModel(`op ${c.name}`, g.toBytes(), c.feeds);
   });
 }
+
+Deno.test("model op: Resize sized from its input's shape at run time (symbolic dims), shapes in turn in one session", async () => {
+  const g = new GraphBuilder(19);
+  g.input("x", "float32", ["N", 3, "H", "W"]);
+  // sizes = [N, C, 2H, 2W] from Shape, as exporters write an upsampling by 2.
+  const shape = g.op("Shape", ["x"]);
+  const nc = g.op("Slice", [shape, g.ints("from0", [0]), g.ints("to2", [2])]);
+  const hw = g.op("Slice", [shape, g.ints("from2", [2]), g.ints("to4", [4])]);
+  const sizes = g.op("Concat", [nc, g.op("Mul", [hw, g.ints("two", [2])])], { axis: 0 });
+  g.output(g.op("Resize", ["x", "", "", sizes], { mode: "linear" }, "up"));
+  const half = g.initializer("half", { type: "float32", dims: [2], data: [0.5, 0.4] });
+  g.output(g.op("Resize", ["x", "", half], { mode: "cubic", antialias: 1, axes: [2, 3] }, "down"));
+  const bytes = g.toBytes();
+  const shapes = [[1, 3, 20, 30], [2, 3, 13, 8], [1, 3, 20, 30]];
+  const session = await InferenceSession.create(bytes);
+  try {
+    for (const [i, dims] of shapes.entries()) {
+      const feeds = { x: F(dims, 40 + i) };
+      const name = `op Resize sized at run time, shape ${dims.join("x")} seed ${40 + i}`;
+      await checkModel(name, bytes, feeds);
+      const want = await reference(name, bytes, feeds);
+      const got = session.runSync({ x: new Tensor("float32", feeds.x.data, dims) });
+      for (const k of ["up", "down"]) assertClose(`${name} (one session) ${k}`, got[k], want[k]);
+    }
+  } finally {
+    await session.release();
+  }
+});
 
 Deno.test("model op: an index out of range throws naming the node", async () => {
   const g = new GraphBuilder(16);
