@@ -6,6 +6,9 @@ import { loadOrt } from "./helpers/ort.ts";
 import { sweepNearest } from "../tools/resize_sweep.ts";
 import {
   axisTaps,
+  COORDINATE_MODES,
+  NEAREST_MODES,
+  RESIZE_MODES,
   resizeReference,
   type ResizeSpec,
   verticalFirst,
@@ -125,17 +128,8 @@ function definition(
   return y;
 }
 
-const MODES = ["nearest", "linear", "cubic"] as const;
-const COORDS = [
-  "half_pixel",
-  "asymmetric",
-  "align_corners",
-  "pytorch_half_pixel",
-  "half_pixel_symmetric",
-  "tf_half_pixel_for_nn",
-  "tf_crop_and_resize",
-] as const;
-const NEAREST = ["round_prefer_floor", "round_prefer_ceil", "floor", "ceil", "simple"] as const;
+// Every mode, transform and nearest rule the kernel takes (a new one is tested here as it lands).
+const MODES = RESIZE_MODES, COORDS = COORDINATE_MODES, NEAREST = NEAREST_MODES;
 
 for (const isa of LEVELS) {
   Deno.test(`resize ${isa}: every mode and coordinate transform against ONNX's definition`, () => {

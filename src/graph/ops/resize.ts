@@ -8,11 +8,13 @@
  * `extrapolation_value` outside the input. Output sizes and the scales the transform
  * divides by are ONNX Runtime 1.30's, in float32 where it computes them so.
  */
-import type {
-  CoordinateMode,
-  NearestMode,
-  ResizeMode,
-  ResizeOptions,
+import {
+  COORDINATE_MODES,
+  type CoordinateMode,
+  type NearestMode,
+  RESIZE_MODES,
+  type ResizeMode,
+  type ResizeOptions,
 } from "../../kernels/resize/mod.ts";
 import type { Node } from "../ir.ts";
 import {
@@ -26,17 +28,6 @@ import {
   type OpDef,
   sizeOf,
 } from "./op.ts";
-
-const MODES = ["nearest", "linear", "cubic"];
-const COORDINATES = [
-  "half_pixel",
-  "asymmetric",
-  "align_corners",
-  "pytorch_half_pixel",
-  "half_pixel_symmetric",
-  "tf_half_pixel_for_nn",
-  "tf_crop_and_resize",
-];
 
 /** A resize as its kernel call sees it: output dims, and the scales of every axis. */
 interface ResizePlan {
@@ -169,9 +160,9 @@ const RESIZE: OpDef = {
     const [x] = need(n, ins, 1, 4);
     expectType(n, x, 0, "float32");
     const mode = n.attrs.string("mode", "nearest");
-    if (!MODES.includes(mode)) fail(n, `mode '${mode}' is not supported`);
+    if (!RESIZE_MODES.includes(mode as ResizeMode)) fail(n, `mode '${mode}' is not supported`);
     const ct = n.attrs.string("coordinate_transformation_mode", "half_pixel");
-    if (!COORDINATES.includes(ct)) {
+    if (!COORDINATE_MODES.includes(ct as CoordinateMode)) {
       fail(n, `coordinate_transformation_mode '${ct}' is not supported`);
     }
     return [meta("float32", resizePlan(n, ins).dims)];

@@ -8,8 +8,11 @@ export { readResize, type ResizeOptions } from "./read.ts";
 export {
   axisTable,
   axisTaps,
+  COORDINATE_MODES,
   type CoordinateMode,
+  NEAREST_MODES,
   type NearestMode,
+  RESIZE_MODES,
   type ResizeMode,
   type ResizeSpec,
   verticalFirst,
