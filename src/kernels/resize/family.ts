@@ -8,13 +8,8 @@ import type { OpFamily, Part } from "../family.ts";
 import { rangeParts, splitRange } from "../partition.ts";
 import { generateResize, planResize, type ResizePlan } from "./generate.ts";
 import { decodeResizeKey, RESIZE_KEY_FIELDS } from "./read.ts";
-import {
-  type AxisTable,
-  axisTable,
-  describeResize,
-  type ResizeSpec,
-  verticalFirst,
-} from "./spec.ts";
+import { describeResize, type ResizeSpec } from "./spec.ts";
+import { type AxisTable, axisTable, verticalFirst } from "./tables.ts";
 
 /** y = resize(x) per plane; operands x, y. */
 export const RESIZE: OpFamily<ResizeSpec, ResizePlan> = {

@@ -49,15 +49,8 @@ import {
 import { rowShape, rowTail } from "../columns.ts";
 import type { KernelPlan } from "../family.ts";
 import { type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
-import {
-  type AxisTable,
-  axisTable,
-  bandRows,
-  bandTable,
-  RESIZE_ARG,
-  type ResizeSpec,
-  verticalFirst,
-} from "./spec.ts";
+import { RESIZE_ARG, type ResizeSpec } from "./spec.ts";
+import { type AxisTable, axisTable, bandRows, bandTable, verticalFirst } from "./tables.ts";
 
 /** A resize plan. */
 export interface ResizePlan extends KernelPlan {

@@ -6,8 +6,6 @@
 export { RESIZE, resizeReference } from "./family.ts";
 export { readResize, type ResizeOptions } from "./read.ts";
 export {
-  axisTable,
-  axisTaps,
   COORDINATE_MODES,
   type CoordinateMode,
   NEAREST_MODES,
@@ -15,6 +13,6 @@ export {
   RESIZE_MODES,
   type ResizeMode,
   type ResizeSpec,
-  verticalFirst,
 } from "./spec.ts";
+export { axisTable, axisTaps, verticalFirst } from "./tables.ts";
 export { generateResize, planResize, type ResizePlan } from "./generate.ts";
