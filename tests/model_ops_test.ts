@@ -3307,6 +3307,56 @@ Deno.test("model op: Resize sized from its input's shape at run time (symbolic d
   }
 });
 
+Deno.test("model op: a Resize it cannot compute is refused (at create, or at its first run where shapes are planned), naming the node and why", async () => {
+  const cases: [string, (g: GraphBuilder) => void, RegExp][] = [
+    ["a NaN in roi", (g) => {
+      const roi = g.initializer("roi", {
+        type: "float32",
+        dims: [8],
+        data: [0, 0, 0, 0, 1, 1, 1, NaN],
+      });
+      g.op("Resize", ["x", roi, "", g.ints("z", [1, 2, 3, 3])], {
+        mode: "linear",
+        coordinate_transformation_mode: "tf_crop_and_resize",
+      }, "y");
+    }, /roi\[7\] = NaN is not a finite number/],
+    ["channels resized", (g) => {
+      g.op("Resize", ["x", "", "", g.ints("z", [1, 4, 4, 4])], { mode: "nearest" }, "y");
+    }, /axis 1 is resized .*only the last two axes may be/],
+    ["scales of the wrong count for axes", (g) => {
+      const sc = g.initializer("s", { type: "float32", dims: [3], data: [1, 2, 2] });
+      g.op("Resize", ["x", "", sc], { mode: "nearest", axes: [2, 3] }, "y");
+    }, /scales has 3 values, expected 2/],
+    ["a repeated axis", (g) => {
+      g.op("Resize", ["x", "", "", g.ints("z", [3, 3])], { mode: "nearest", axes: [3, -1] }, "y");
+    }, /axes repeats axis -1/],
+    ["an output past 2^31 − 1 elements", (g) => {
+      g.op("Resize", ["x", "", "", g.ints("z", [1, 2, 70000, 70000])], { mode: "nearest" }, "y");
+    }, /elements exceed 2147483647/],
+  ];
+  for (const [what, build, message] of cases) {
+    const g = new GraphBuilder(18);
+    g.input("x", "float32", [1, 2, 4, 4]);
+    build(g);
+    g.output("y", "float32", null);
+    const refused = (e: Error) => /Resize node/.test(e.message) && message.test(e.message);
+    const x = new Tensor("float32", new Float32Array(32), [1, 2, 4, 4]);
+    let session: InferenceSession;
+    try {
+      session = await InferenceSession.create(g.toBytes());
+    } catch (e) {
+      assert.ok(refused(e as Error), `${what}: ${(e as Error).message}`);
+      continue;
+    }
+    try {
+      assert.throws(() => session.runSync({ x }), refused, what);
+      await assert.rejects(session.run({ x }), refused, what);
+    } finally {
+      await session.release();
+    }
+  }
+});
+
 Deno.test("model op: an index out of range throws naming the node", async () => {
   const g = new GraphBuilder(16);
   g.input("x", "float32", [3, 2]);

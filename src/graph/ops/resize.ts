@@ -5,8 +5,9 @@
  * opset 18, for `axes`; sizes may keep the aspect ratio
  * (`keep_aspect_ratio_policy`); `antialias` widens linear and cubic
  * filters on a shrinking axis; tf_crop_and_resize reads `roi` and gives
- * `extrapolation_value` outside the input. Output sizes and the scales the transform
- * divides by are ONNX Runtime 1.30's, in float32 where it computes them so.
+ * `extrapolation_value` outside the input. Output sizes and the scales the
+ * transform divides by are ONNX Runtime 1.30's, in float32 where it
+ * computes them so.
  */
 import {
   COORDINATE_MODES,
@@ -112,6 +113,8 @@ function resizePlan(n: Node, ins: readonly (Meta | null)[]): ResizePlan {
     if (roi.length !== 2 * axes.length) {
       fail(n, `roi has ${roi.length} values, expected ${2 * axes.length} (tf_crop_and_resize)`);
     }
+    const bad = roi.findIndex((v) => !Number.isFinite(v));
+    if (bad >= 0) fail(n, `roi[${bad}] = ${roi[bad]} is not a finite number`);
     axes.forEach((a, i) => {
       starts[a] = f(roi[i]);
       ends[a] = f(roi[axes.length + i]);
