@@ -187,6 +187,11 @@ export function depthwiseTile(
   return depthwiseRowTile(s, g, activation, level);
 }
 
+/** Vectors of an output row from which AVX2's stride-1 tile is rows of one vector. */
+const WIDE_ROW_VECTORS = 4;
+/** Rows of that tile. */
+const WIDE_ROW_TILE_ROWS = 4;
+
 /** The row tile (rows × vectors of a chunk) where the packed plane does not serve. */
 export function depthwiseRowTile(
   s: ConvSpec,
@@ -204,6 +209,13 @@ export function depthwiseRowTile(
     // 5 × 2 fits: Zen 3, one thread, 3×3 on 14²×384 +bias clip(0,6), a scratch A/B in
     // one process: 61.5 → 47 µs.
     const most = Math.max(1, Math.min(depthwiseRowsMost(s), g.rows, budget));
+    // Stride 1 on rows of 4 vectors or more (28² and up): 4 rows of one vector. Zen 3, one
+    // thread, `deno run -A bench/tune_candidates.ts --conv 1,C,H,H,C,3,1,C --packed`: 6 rows × 2
+    // vectors (the rule below) 173.5 µs at 56²×144, 84.1 at 28²×192, 184.6 at 112²×32; 4 × 1
+    // 134.3, 69.8, 123.3 (the best or within 2% of it).
+    if (s.sh === 1 && s.sw === 1 && vectors >= WIDE_ROW_VECTORS) {
+      return { rows: Math.min(WIDE_ROW_TILE_ROWS, most), vectors: 1 };
+    }
     let best = { rows: 1, vectors: 1 };
     for (let rows = most; rows >= 1; rows--) {
       const v = Math.max(1, Math.min(vectors, 7, Math.floor(budget / rows)));
