@@ -214,9 +214,9 @@ const UNROLLED_COLUMN_TAPS = 32;
 /**
  * The vertical pass over windows of many taps (r8 at the row table, the
  * source rows from the pointer at [rsp + from.slot], out to from.to): per
- * vector of an output row, the first
- * tap's row times its weight, then each next one's FMA, in the taps' order
- * (as the unrolled pass: the same bits for the same table).
+ * vector of an output row, the first tap's row times its weight, then each
+ * next one's FMA, in the taps' order (as the unrolled pass: the same bits
+ * for the same table).
  */
 function emitManyRowTaps(
   a: Assembler,
