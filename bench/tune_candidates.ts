@@ -11,6 +11,7 @@
  *   deno run -A bench/tune_candidates.ts --conv 1,512,13,13,1000,1,1   # n,c,h,w,oc,kernel,stride[,group]
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed   # weights packed once
  *   deno run -A bench/tune_candidates.ts --conv 1,64,56,56,64,3,1 --packed --residual   # + a shortcut
+ *   deno run -A bench/tune_candidates.ts --conv 1,576,14,14,576,3,1,576 --packed --activation clip   # ReLU6
  *   deno run -A bench/tune_candidates.ts --conv 1,64,80,80,64,2,2 --packed --transposed   # ConvTranspose, no pads
  *   ... --cold   # 16 MB written between calls: the call's data out of L2, as a model's layer finds it
  *   ... --cold --cold-mb 128   # more written: out of L3 too (Zen 5's is 32 MB a CCD)
@@ -130,7 +131,10 @@ if (values.gemm) {
     pads: [p, p, p, p],
     group,
     bias: rand(oc),
-    activation: "relu" as const,
+    // --activation clip: MobileNet's ReLU6 (clip to [0, 6]); else ReLU.
+    activation: values.activation === "clip"
+      ? { op: "clip" as const, min: 0, max: 6 }
+      : ("relu" as const),
     // --residual: a ResNet block's second convolution, its shortcut added before the ReLU.
     ...(values.residual ? { residual: rand(n * oc * oh * ow) } : {}),
     // --nhwc: x, y and the residual in NHWC (the channel-vector kernel's own layout).
