@@ -795,6 +795,35 @@ for (const isa of LEVELS) {
 }
 
 for (const isa of LEVELS) {
+  Deno.test(`tune: resize's horizontal pass by 8 rows transposed gives the scalar pass's bits (${isa})`, () => {
+    const rand = seededRandom(0x2e6);
+    const shapes = [
+      // Antialiased windows of 5-11 taps; rows not a multiple of 8, columns not of 8.
+      { h: 40, w: 37, outH: 17, outW: 15, mode: "cubic" as const, antialias: true },
+      { h: 64, w: 64, outH: 24, outW: 16, mode: "linear" as const, antialias: true },
+      // Windows of 77 taps (the pass's loop over taps), one output row group of 3.
+      { h: 40, w: 300, outH: 3, outW: 8, mode: "linear" as const, antialias: true },
+      // A plain downscale: 2 taps.
+      { h: 30, w: 45, outH: 12, outW: 20, mode: "linear" as const, antialias: false },
+    ];
+    for (const shape of shapes) {
+      for (const threads of [1, 2]) {
+        using jit = new Jit({ maxIsa: isa, threads, minPartUs: threads > 1 ? 0 : undefined });
+        const o = { n: 1, c: 3, ...shape };
+        const x = floats(3 * o.h * o.w, rand), y = new Float32Array(3 * o.outH * o.outW);
+        const what = `resize ${JSON.stringify(shape)} (${isa}, ${threads} threads)`;
+        const k = tuneAndCompare(jit, what, () => {}, () => jit.resize(x, y, o), y, false, true);
+        const plans = k.tuning?.candidates.map((c) => c.plan) ?? [k.plan ?? ""];
+        assert.equal(/transposed/.test(plans[0]), isa === "avx2", `${what}: ${plans[0]}`);
+        if (isa === "avx2") {
+          assert.ok(plans.some((p) => !/transposed/.test(p)), `${what}: no scalar candidate`);
+        }
+      }
+    }
+  });
+}
+
+for (const isa of LEVELS) {
   Deno.test(`tune: every convTranspose2d candidate gives tier 1's bits (${isa}, 1 and 2 threads)`, () => {
     const rand = seededRandom(0x7a);
     for (const threads of [1, 2]) {

@@ -24,8 +24,8 @@ export const RESIZE: OpFamily<ResizeSpec, ResizePlan> = {
     bytes: 4 * s.planes * (s.h * s.w + s.oh * s.ow),
   }),
   plan: (s, t) => planResize(s, t.isa),
-  // Tier 2: the scalar horizontal pass against the permutes (same bits).
-  candidates: (s, p) => (p.permutes ? [planResize(s, p.isa, false)] : []),
+  // Tier 2: the scalar horizontal pass against the permutes or the transposed rows (same bits).
+  candidates: (s, p) => (p.permutes || p.transposed ? [planResize(s, p.isa, false)] : []),
   fallbackPlan: (s) => planResize(s, "scalar"),
   generate: generateResize,
   partition: resizeParts,

@@ -51,12 +51,21 @@ import type { KernelPlan } from "../family.ts";
 import { type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { RESIZE_ARG, type ResizeSpec } from "./spec.ts";
 import { type AxisTable, axisTable, bandRows, bandTable, verticalFirst } from "./tables.ts";
+import {
+  columnVectorTable,
+  emitTransposedRows,
+  paddedWidth,
+  transposedBytes,
+  transposedServes,
+} from "./transposed.ts";
 
 /** A resize plan. */
 export interface ResizePlan extends KernelPlan {
   isa: VecLevel;
   /** The horizontal pass's output vectors, when it runs by permutes (else scalar). */
   permutes: PermuteVector[] | null;
+  /** The horizontal pass over 8 rows at once through transposes (transposed.ts). */
+  transposed: boolean;
 }
 
 /** One output vector of the horizontal pass by permutes. */
@@ -99,18 +108,22 @@ export function permuteVectors(s: ResizeSpec, level: VecLevel): PermuteVector[] 
  * The plan at `level`: a workspace of one plane's horizontal pass, by
  * permutes where they reach (unless `permute` is false).
  */
-export function planResize(s: ResizeSpec, level: VecLevel, permute = true): ResizePlan {
-  const permutes = permute ? permuteVectors(s, level) : null;
+export function planResize(s: ResizeSpec, level: VecLevel, vectors = true): ResizePlan {
+  const permutes = vectors ? permuteVectors(s, level) : null;
   const first = verticalFirst(s);
-  // The workspace holds the first pass's rows: oh of w (vertical first) or h of ow.
-  const between = first ? s.oh * s.w : s.h * s.ow;
+  const transposed = vectors && transposedServes(s, level, first, permutes !== null);
+  // The workspace holds the first pass's rows: oh of w (vertical first; w padded to vectors
+  // for the transposed pass, its columns and results after them) or h of ow.
+  const between = first ? s.oh * (transposed ? paddedWidth(s) : s.w) : s.h * s.ow;
+  const rowsBytes = Math.ceil((between * 4) / 64) * 64;
   return {
     isa: level,
     permutes,
-    workspaceBytes: Math.ceil((between * 4) / 64) * 64,
+    transposed,
+    workspaceBytes: rowsBytes + (transposed ? transposedBytes(s) : 0),
     description: `${level} ${s.mode} separable, ${
       first ? `${s.oh}×${s.w} vertical pass first, then` : `${s.h}×${s.ow}`
-    } horizontal pass${permutes ? " by permutes" : ""}`,
+    } horizontal pass${permutes ? " by permutes" : transposed ? " by 8 rows transposed" : ""}`,
   };
 }
 
@@ -197,10 +210,14 @@ const USED: Reg[] = [r12, r13, r14];
 /** Below rsp (a leaf: the red zone): the workspace pointer, and the plane of x (vertical first). */
 const WS = -8, PLANE = -16;
 
-/** Where a vertical pass reads its rows (the pointer in the slot at rsp + slot) and writes (to). */
+/**
+ * Where a vertical pass reads its rows (the pointer in the slot at rsp +
+ * slot) and writes (to), and the bytes it skips after each row it writes.
+ */
 interface VerticalFrom {
   slot: number;
   to: Reg;
+  pad: number;
 }
 const ROWS: Reg[] = [r9, r10, r11, r14];
 /** Taps the vertical pass unrolls (cubic's 4, a row pointer each); more loop over the taps. */
@@ -280,7 +297,7 @@ function emitManyRowTaps(
     });
     if (tail) step(1, 0, tail);
     else for (let j = 0; j < shape.rest; j++) step(1, j * 4, undefined, true);
-    addImmediate(a, "add", to, shape.rest * 4);
+    addImmediate(a, "add", to, shape.rest * 4 + from.pad);
     a.emit("add", r8, 8 * taps);
   });
 }
@@ -377,7 +394,8 @@ export function generateResize(
   const permuteConstants = permutes
     ? a.constant(permuteTable(cols, permutes, v.isa.lanes), 64)
     : null;
-  const colTable = permutes ? null : a.constant(tableBytes(cols, 4), 64);
+  const colTable = permutes || p.transposed ? null : a.constant(tableBytes(cols, 4), 64);
+  const columnVectors = p.transposed ? a.constant(columnVectorTable(cols), 64) : null;
   // The vertical pass reads x's rows (vertical first) or the workspace's (ow wide).
   const rowTable = a.constant(tableBytes(rows, (first ? s.w : s.ow) * 4), 64);
   saveRegisters(a, USED);
@@ -473,7 +491,7 @@ export function generateResize(
       });
       if (tail) step(0, tail);
       else for (let j = 0; j < shape.rest; j++) step(j * 4, undefined, true);
-      addImmediate(a, "add", to, shape.rest * 4);
+      addImmediate(a, "add", to, shape.rest * 4 + from.pad);
       a.emit("add", r8, 8 * rows.taps);
     });
   };
@@ -482,10 +500,14 @@ export function generateResize(
       // x's rows to oh rows of w in the workspace, then each through the column table to y.
       a.emit("mov", qword(rsp, PLANE), rsi);
       a.emit("mov", rdi, qword(rsp, WS));
-      vertical(s.w, { slot: PLANE, to: rdi });
+      const pad = p.transposed ? (paddedWidth(s) - s.w) * 4 : 0;
+      vertical(s.w, { slot: PLANE, to: rdi, pad });
       a.emit("mov", rsi, qword(rsp, WS));
       a.emit("mov", rdi, rdx);
-      horizontal(outRows);
+      if (p.transposed) {
+        const columnsAt = Math.ceil((s.oh * paddedWidth(s) * 4) / 64) * 64;
+        emitTransposedRows(a, v, s, cols, columnVectors!, outRows, WS, columnsAt);
+      } else horizontal(outRows);
       a.emit("mov", rdx, rdi);
       a.emit("mov", rsi, qword(rsp, PLANE));
       addImmediate(a, "add", rsi, s.h * s.w * 4);
@@ -493,7 +515,7 @@ export function generateResize(
       // Each of x's rows through the column table to the workspace, then its rows to y.
       a.emit("mov", rdi, qword(rsp, WS));
       horizontal(s.h);
-      vertical(s.ow, { slot: WS, to: rdx });
+      vertical(s.ow, { slot: WS, to: rdx, pad: 0 });
     }
     // tf_crop_and_resize: outputs whose row or column falls outside x take the extrapolation value.
     if (rows.outside && (rows.outside.includes(1) || cols.outside!.includes(1))) {
