@@ -50,9 +50,16 @@ import { rowShape, rowTail } from "../columns.ts";
 import type { KernelPlan } from "../family.ts";
 import { type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { RESIZE_ARG, type ResizeSpec } from "./spec.ts";
-import { type AxisTable, axisTable, bandRows, bandTable, verticalFirst } from "./tables.ts";
 import {
-  columnVectorTable,
+  type AxisTable,
+  axisTable,
+  bandRows,
+  bandTable,
+  tableBytes,
+  verticalFirst,
+} from "./tables.ts";
+import {
+  COLUMN_VECTOR_BYTES,
   emitTransposedRows,
   paddedWidth,
   transposedBytes,
@@ -305,16 +312,6 @@ function emitManyRowTaps(
 /** Vectors a step of the many-taps vertical pass sums at once. */
 const STEP_VECTORS = 4;
 
-/** The table as bytes: per output index, `taps` × (byte offset i32 = index·stride, weight f32). */
-function tableBytes(t: AxisTable, stride: number): Uint8Array {
-  const out = new Uint8Array(t.index.length * 8), view = new DataView(out.buffer);
-  for (let i = 0; i < t.index.length; i++) {
-    view.setInt32(8 * i, t.index[i] * stride, true);
-    view.setFloat32(8 * i + 4, t.weight[i], true);
-  }
-  return out;
-}
-
 /** Maximal runs [from, to) of the indices marked 1. */
 function runsOf(marks: Uint8Array): [number, number][] {
   const out: [number, number][] = [];
@@ -395,7 +392,8 @@ export function generateResize(
     ? a.constant(permuteTable(cols, permutes, v.isa.lanes), 64)
     : null;
   const colTable = permutes || p.transposed ? null : a.constant(tableBytes(cols, 4), 64);
-  const columnVectors = p.transposed ? a.constant(columnVectorTable(cols), 64) : null;
+  // The transposed pass reads column vectors of 8 rows (32 bytes) where the scalar one reads floats.
+  const columnVectors = p.transposed ? a.constant(tableBytes(cols, COLUMN_VECTOR_BYTES), 64) : null;
   // The vertical pass reads x's rows (vertical first) or the workspace's (ow wide).
   const rowTable = a.constant(tableBytes(rows, (first ? s.w : s.ow) * 4), 64);
   saveRegisters(a, USED);

@@ -260,3 +260,13 @@ export function bandTable(s: ResizeSpec): AxisTable {
     outside: t.outside?.subarray(from, to) ?? null,
   };
 }
+
+/** The table as bytes: per output index, `taps` × (byte offset i32 = index·stride, weight f32). */
+export function tableBytes(t: AxisTable, stride: number): Uint8Array {
+  const out = new Uint8Array(t.index.length * 8), view = new DataView(out.buffer);
+  for (let i = 0; i < t.index.length; i++) {
+    view.setInt32(8 * i, t.index[i] * stride, true);
+    view.setFloat32(8 * i + 4, t.weight[i], true);
+  }
+  return out;
+}

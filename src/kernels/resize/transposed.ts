@@ -35,6 +35,8 @@ import type { AxisTable } from "./tables.ts";
 
 /** Rows a step of the pass transposes (AVX2's lanes). */
 const ROWS = 8;
+/** Bytes of a column vector (8 rows of a column): the stride of the pass's column table. */
+export const COLUMN_VECTOR_BYTES = ROWS * 4;
 
 /** Floats of a workspace row when the pass runs: w rounded up to whole vectors. */
 export function paddedWidth(s: ResizeSpec): number {
@@ -57,16 +59,6 @@ export function transposedServes(
 /** Bytes after the workspace's rows: the columns (w padded × 8) and the results (ow × 8). */
 export function transposedBytes(s: ResizeSpec): number {
   return (paddedWidth(s) + s.ow) * ROWS * 4;
-}
-
-/** The column table as the pass reads it: per output, taps × (byte offset of the column vector, weight). */
-export function columnVectorTable(t: AxisTable): Uint8Array {
-  const out = new Uint8Array(t.index.length * 8), view = new DataView(out.buffer);
-  for (let i = 0; i < t.index.length; i++) {
-    view.setInt32(8 * i, t.index[i] * ROWS * 4, true);
-    view.setFloat32(8 * i + 4, t.weight[i], true);
-  }
-  return out;
 }
 
 /** Taps the pass unrolls per output column; wider windows loop over theirs. */
