@@ -6,6 +6,7 @@
  * (what the event loop is kept from: the JavaScript of a run, and any step still computed there).
  *
  *   deno run -A bench/run_vs_sync.ts [--models mobile-qdq,cnn-qop] [--threads 1] [--runs 100]
+ *   deno run -A bench/run_vs_sync.ts --models bert,mlp64 --runs 10 --evict 64   # caches cold each run
  *
  * Models by name from `tools/model_zoo.ts`; medians (and means) in ms.
  *
@@ -25,6 +26,9 @@ const { values } = parseArgs({
     // "both": turns run by run; "run" or "runSync": that one alone in the process (as an
     // application calls one of them), warm-up included.
     only: { type: "string", default: "both" },
+    // MB written before each timed run (0: none): the caches as a run finds them after other
+    // work (compare-models' turns with ORT and a second session of ours).
+    evict: { type: "string", default: "0" },
   },
 });
 const only = values.only!;
@@ -33,6 +37,11 @@ if (only !== "both" && only !== "run" && only !== "runSync") {
   Deno.exit(2);
 }
 const threads = Number(values.threads), runs = Number(values.runs);
+const junk = new Float32Array((Number(values.evict) * 2 ** 20) / 4);
+/** Writes a float a line through `junk` (nothing when --evict is 0). */
+const evict = () => {
+  for (let i = 0; i < junk.length; i += 16) junk[i] += 1;
+};
 
 for (const name of values.models!.split(",")) {
   const make = ZOO[name];
@@ -55,11 +64,13 @@ for (const name of values.models!.split(",")) {
   const async: number[] = [], sync: number[] = [], ratios: number[] = [];
   /** Milliseconds of one `await run()`, one `runSync()`. */
   const timeRun = async () => {
+    evict();
     const t0 = performance.now();
     await session.run(feeds);
     return performance.now() - t0;
   };
   const timeSync = () => {
+    evict();
     const t0 = performance.now();
     session.runSync(feeds);
     return performance.now() - t0;

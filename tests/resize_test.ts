@@ -342,6 +342,26 @@ Deno.test("resize: threads bit-identical; explicit scales; bad input", () => {
   for (let i = 0; i < 7; i++) {
     assert.ok(Math.abs(y[i] - want[i]) < 1e-6, `[${i}] ${y[i]} vs ${want[i]}`);
   }
+  // Options a mode leaves unused do not make another key: one kernel for calls that compute alike.
+  {
+    using jit = new Jit();
+    const base = { n: 1, c: 1, h: 4, w: 5, outH: 7, outW: 3, mode: "linear" as const };
+    const xs4 = new Float32Array(20).map((_, i) => i), ya = new Float32Array(21), yb = ya.slice();
+    jit.resize(xs4, ya, base);
+    jit.resize(xs4, yb, {
+      ...base,
+      nearestMode: "ceil",
+      cubicCoeffA: -0.5,
+      excludeOutside: true,
+      roi: [0.2, 0.1, 0.7, 0.9],
+      extrapolationValue: 3,
+    });
+    assert.deepEqual(yb, ya);
+    assert.equal(jit.stats().keys.filter((k) => k.key.startsWith("resize")).length, 1);
+    // They are still checked.
+    assert.throws(() => jit.resize(xs4, yb, { ...base, roi: [0, 0, 1, NaN] }), RangeError);
+    assert.throws(() => jit.resize(xs4, yb, { ...base, excludeOutside: 1 as never }), TypeError);
+  }
   const bad: [unknown, RegExp][] = [
     [{ ...o, mode: "area" }, /mode must be one of "nearest", "linear", "cubic"/],
     [

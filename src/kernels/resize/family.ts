@@ -4,12 +4,12 @@
  *
  * @module
  */
-import type { OpFamily, Part } from "../family.ts";
+import type { Cost, OpFamily, Part } from "../family.ts";
 import { rangeParts, splitRange } from "../partition.ts";
 import { generateResize, planResize, type ResizePlan } from "./generate.ts";
 import { decodeResizeKey, RESIZE_KEY_FIELDS } from "./read.ts";
 import { describeResize, type ResizeSpec } from "./spec.ts";
-import { type AxisTable, axisTable, verticalFirst } from "./tables.ts";
+import { type AxisTable, axisTable, axisTaps, verticalFirst } from "./tables.ts";
 
 /** y = resize(x) per plane; operands x, y. */
 export const RESIZE: OpFamily<ResizeSpec, ResizePlan> = {
@@ -19,10 +19,7 @@ export const RESIZE: OpFamily<ResizeSpec, ResizePlan> = {
   outputs: 1,
   decode: decodeResizeKey,
   describe: describeResize,
-  cost: (s) => ({
-    flops: 2 * s.planes * (s.h * s.ow + s.oh * s.ow) * (s.mode === "cubic" ? 4 : 2),
-    bytes: 4 * s.planes * (s.h * s.w + s.oh * s.ow),
-  }),
+  cost: resizeCost,
   plan: (s, t) => planResize(s, t.isa),
   // Tier 2: the scalar horizontal pass against the permutes or the transposed rows (same bits).
   candidates: (s, p) => (p.permutes || p.transposed ? [planResize(s, p.isa, false)] : []),
@@ -31,6 +28,15 @@ export const RESIZE: OpFamily<ResizeSpec, ResizePlan> = {
   partition: resizeParts,
   reference: (s, [x, y]) => resizeReference(s, x, y),
 };
+
+/** A multiply-add per tap of each pass, in the order the kernel runs them (verticalFirst). */
+function resizeCost(s: ResizeSpec): Cost {
+  const tw = axisTaps(s, "w"), th = axisTaps(s, "h");
+  const taps = verticalFirst(s)
+    ? s.oh * s.w * th + s.oh * s.ow * tw
+    : s.h * s.ow * tw + s.oh * s.ow * th;
+  return { flops: 2 * s.planes * taps, bytes: 4 * s.planes * (s.h * s.w + s.oh * s.ow) };
+}
 
 /**
  * Parts of a resize: ranges of planes, each output the same sums wherever it

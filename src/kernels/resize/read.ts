@@ -5,7 +5,7 @@
  * @module
  */
 import { describe, viewLength } from "../../typed.ts";
-import { readInt } from "../attributes.ts";
+import { readBool, readInt } from "../attributes.ts";
 import { badOptions, fail } from "../checks.ts";
 import { MAX_CONV_DIMENSION, MAX_CONV_PLANE, MAX_CONV_TENSOR } from "../conv/read.ts";
 import { f32Bits, fromF32Bits } from "../key.ts";
@@ -117,12 +117,6 @@ function positive(name: string, v: unknown): number {
   return v;
 }
 
-function flag(name: string, v: unknown): number {
-  if (v === undefined) return 0;
-  if (typeof v !== "boolean") fail(W, `${name} must be a boolean, got ${describe(v)}`, "type");
-  return v ? 1 : 0;
-}
-
 function finite(name: string, v: unknown): number {
   if (typeof v !== "number" || !Number.isFinite(v)) {
     fail(
@@ -188,14 +182,23 @@ export function readResize(
     sh = positive("scales[0]", scales[0]);
     sw = positive("scales[1]", scales[1]);
   }
-  const a = o.cubicCoeffA ?? -0.75;
-  if (typeof a !== "number" || !Number.isFinite(a)) {
-    fail(
-      W,
-      `cubicCoeffA must be a finite number, got ${describe(a)}`,
-      typeof a === "number" ? "range" : "type",
-    );
+  const a = finite("cubicCoeffA", o.cubicCoeffA ?? -0.75);
+  const excludeOutside = readBool(W, "excludeOutside", o.excludeOutside);
+  const antialias = readBool(W, "antialias", o.antialias);
+  const roi = o.roi ?? DEFAULT_ROI;
+  if (!Array.isArray(roi) || roi.length !== 4) {
+    fail(W, `roi must be an array [startH, startW, endH, endW], got ${describe(roi)}`, "type");
   }
+  for (let i = 0; i < 4; i++) key[14 + i] = f32Bits(finite(`roi[${i}]`, roi[i]));
+  key[18] = f32Bits(finite("extrapolationValue", o.extrapolationValue ?? 0));
+  // Options a call's mode leaves unused take their defaults in the key (every option is still
+  // checked): one kernel for the calls that compute alike.
+  const mode = RESIZE_MODES[key[1]], cubic = mode === "cubic";
+  if (COORDINATE_MODES[key[2]] !== "tf_crop_and_resize") {
+    for (let i = 0; i < 4; i++) key[14 + i] = f32Bits(DEFAULT_ROI[i]);
+    key[18] = 0;
+  }
+  if (mode !== "nearest") key[3] = 0;
   key[4] = planes;
   key[5] = h;
   key[6] = w;
@@ -203,15 +206,10 @@ export function readResize(
   key[8] = ow;
   key[9] = f32Bits(sh);
   key[10] = f32Bits(sw);
-  key[11] = f32Bits(a);
-  key[12] = flag("excludeOutside", o.excludeOutside);
-  key[13] = flag("antialias", o.antialias);
-  const roi = o.roi ?? DEFAULT_ROI;
-  if (!Array.isArray(roi) || roi.length !== 4) {
-    fail(W, `roi must be an array [startH, startW, endH, endW], got ${describe(roi)}`, "type");
-  }
-  for (let i = 0; i < 4; i++) key[14 + i] = f32Bits(finite(`roi[${i}]`, roi[i]));
-  key[18] = f32Bits(finite("extrapolationValue", o.extrapolationValue ?? 0));
+  // cubicCoeffA shapes cubic's weights only; exclude_outside cubic's and antialiased windows'.
+  key[11] = f32Bits(cubic ? a : -0.75);
+  key[12] = excludeOutside && (cubic || (antialias && mode === "linear")) ? 1 : 0;
+  key[13] = antialias && mode !== "nearest" ? 1 : 0;
   extents[0] = 4 * lx;
   extents[1] = 4 * ly;
 }
