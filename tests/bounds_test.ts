@@ -333,10 +333,13 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
       { h: 6, w: 5, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
     ].map((o) => ({ n: 1, c: 3, outChannels: 3, group: 3, strides: [1, 1], ...o })),
   );
-  // NHWC depthwise on channels whole vectors or not (the last vector's lanes masked; with x
-  // off a line, the first vector starts on x's line, its lanes before channel 0 masked).
+  // NHWC depthwise on channels whole vectors or not (AVX-512: the last vector's lanes masked;
+  // with x off a line, the first vector starts on x's line, its lanes before channel 0
+  // masked. AVX2: the last vector is the last 8 channels).
   strided.push(
     ...[
+      { c: 8, h: 4, w: 6, kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] },
+      { c: 9, h: 5, w: 5, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
       { c: 17, h: 5, w: 7, kernel: [3, 3], strides: [1, 1], pads: [1, 1, 1, 1] },
       { c: 32, h: 6, w: 20, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
       { c: 48, h: 4, w: 18, kernel: [5, 5], strides: [1, 1], pads: [2, 2, 2, 2] },

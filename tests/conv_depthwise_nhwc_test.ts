@@ -1,9 +1,10 @@
 /**
- * The NHWC depthwise kernel (AVX-512, depthwise_nhwc.ts) against the NCHW
- * call on the same tensors transposed, bit for bit: strides, dilations,
- * kernels up to 8 wide, asymmetric pads, channel counts around 16, x and y
- * off their lines (the channel vectors follow x's lines), plain and packed
- * weights, every tier-2 candidate, 1 and 3 threads.
+ * The NHWC depthwise kernel (AVX-512 and AVX2, depthwise_nhwc.ts) against
+ * the NCHW call on the same tensors transposed, bit for bit: strides,
+ * dilations, kernels up to 8 wide, asymmetric pads, channel counts around
+ * 8 and 16, x and y off their lines (at AVX-512 the channel vectors follow
+ * x's lines; at AVX2 the last vector overlaps the one before), plain and
+ * packed weights, every tier-2 candidate, 1 and 3 threads.
  */
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
@@ -18,6 +19,11 @@ import {
 import { int, pick, rng } from "./helpers/random.ts";
 
 const AVX512 = levelsUpTo(isaLevel()).includes("avx512");
+/** The levels the machine has that the kernel serves. */
+const LEVELS = levelsUpTo(isaLevel()).filter((l) => l === "avx512" || l === "avx2") as (
+  | "avx512"
+  | "avx2"
+)[];
 
 /** A depthwise configuration: c channels, one per group. */
 interface Case {
@@ -121,7 +127,7 @@ function randomCase(r: () => number): Case {
     const kh = int(r, 1, 7), kw = int(r, 1, 8);
     const o: Case = {
       n: pick(r, [1, 1, 2, 3]),
-      c: pick(r, [1, 3, 15, 16, 17, 32, 33, 128, 130]),
+      c: pick(r, [1, 3, 7, 8, 9, 15, 16, 17, 32, 33, 128, 130]),
       h: int(r, 1, 20),
       w: pick(r, [int(r, 1, 40), 16, 17]),
       kernel: [kh, kw],
@@ -183,130 +189,143 @@ function both(
   };
 }
 
-Deno.test({
-  name:
-    "conv2d avx512: NHWC depthwise gives the NCHW call's bits (x and y off their lines, 1 and 3 threads)",
-  ignore: !AVX512,
-  fn: () => {
-    const r = rng(2500);
-    for (const threads of [1, 3]) {
-      using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: threads > 1 ? 0 : undefined });
-      const cases = [...CASES, ...Array.from({ length: 30 }, () => randomCase(r))];
-      for (const [i, o] of cases.entries()) {
-        const offsets: [number, number] = [int(r, 0, 15), int(r, 0, 15)];
-        const { nhwc, nchw, label } = both(jit, o, r, { packed: i % 2 === 0, offsets });
-        assert.equal(firstDifference(nhwc, nchw), -1, `${threads} threads ${label}`);
+for (const level of LEVELS) {
+  Deno.test({
+    name:
+      `conv2d ${level}: NHWC depthwise gives the NCHW call's bits (x and y off their lines, 1 and 3 threads)`,
+    fn: () => {
+      const r = rng(2500);
+      for (const threads of [1, 3]) {
+        using jit = new Jit({ maxIsa: level, threads, minPartUs: threads > 1 ? 0 : undefined });
+        const cases = [...CASES, ...Array.from({ length: 30 }, () => randomCase(r))];
+        for (const [i, o] of cases.entries()) {
+          const offsets: [number, number] = [int(r, 0, 15), int(r, 0, 15)];
+          const { nhwc, nchw, label } = both(jit, o, r, { packed: i % 2 === 0, offsets });
+          assert.equal(firstDifference(nhwc, nchw), -1, `${level} ${threads} threads ${label}`);
+        }
+        const keys = jit.stats().keys.filter((k) => k.key.endsWith("nhwc"));
+        assert.ok(
+          keys.length > 0 && keys.every((k) => k.plan!.includes(`${level} depthwise NHWC`)),
+        );
+        // Both orders ran, and at AVX-512 channels shifted onto x's lines; at AVX2 calls of
+        // fewer than 8 channels went through NCHW (no NHWC key).
+        assert.ok(keys.some((k) => k.plan!.includes("every channel a tile")));
+        assert.ok(keys.some((k) => k.plan!.includes("each channel sweeping")));
+        if (level === "avx512") assert.ok(keys.some((k) => k.plan!.includes("on x's lines")));
+        else {
+          const channels = keys.map((k) => Number(k.key.match(/^conv2d \d+×(\d+)×/)![1]));
+          assert.ok(channels.every((c) => c >= 8), `avx2 NHWC keys of ${channels}`);
+        }
+        if (threads > 1) {
+          assert.ok(keys.some((k) => k.parts > 1), "no NHWC depthwise call was split");
+        }
       }
-      const keys = jit.stats().keys.filter((k) => k.key.endsWith("nhwc"));
-      assert.ok(keys.length > 0 && keys.every((k) => k.plan!.includes("depthwise NHWC")));
-      // Both orders, and channels shifted onto x's lines, ran.
-      assert.ok(keys.some((k) => k.plan!.includes("every channel a tile")));
-      assert.ok(keys.some((k) => k.plan!.includes("each channel sweeping")));
-      assert.ok(keys.some((k) => k.plan!.includes("on x's lines")));
-      if (threads > 1) assert.ok(keys.some((k) => k.parts > 1), "no NHWC depthwise call was split");
-    }
-  },
-});
+    },
+  });
+}
 
-Deno.test({
-  name:
-    "conv2d avx512: NHWC depthwise with ±Inf weights meets the padding (NaN there, the NCHW bits)",
-  ignore: !AVX512,
-  fn: () => {
-    const r = rng(2501);
-    using jit = new Jit({ maxIsa: "avx512", threads: 1, tuneBudget: 0 });
-    // Channel 0's tap (0, 0) is +Inf: every output whose top-left tap lies in the padding is NaN.
-    const o = CASES[0];
-    for (const packed of [false, true]) {
-      const { nhwc, nchw, label } = both(jit, o, r, { packed, offsets: [4, 4], finite: false });
-      assert.ok(Number.isNaN(nhwc[0]), `${label}: the corner is ${nhwc[0]}`);
-      assert.equal(firstDifference(nhwc, nchw), -1, label);
-    }
-  },
-});
+for (const level of LEVELS) {
+  Deno.test({
+    name:
+      `conv2d ${level}: NHWC depthwise with ±Inf weights meets the padding (NaN there, the NCHW bits)`,
+    fn: () => {
+      const r = rng(2501);
+      using jit = new Jit({ maxIsa: level, threads: 1, tuneBudget: 0 });
+      // Channel 0's tap (0, 0) is +Inf: every output whose top-left tap lies in the padding is NaN.
+      const o = CASES[0];
+      for (const packed of [false, true]) {
+        const { nhwc, nchw, label } = both(jit, o, r, { packed, offsets: [4, 4], finite: false });
+        assert.ok(Number.isNaN(nhwc[0]), `${label}: the corner is ${nhwc[0]}`);
+        assert.equal(firstDifference(nhwc, nchw), -1, label);
+      }
+    },
+  });
+}
 
-Deno.test({
-  name: "conv2d avx512: every tier-2 candidate of an NHWC depthwise call gives the same bits",
-  ignore: !AVX512,
-  fn: () => {
-    const r = rng(2502);
-    for (const o of [CASES[0], CASES[1], CASES[2]]) {
-      using jit = new Jit({ maxIsa: "avx512", threads: 1 });
-      const s = convSpecOf({ ...o, outChannels: o.c, group: o.c }), sizes = convSizes(s);
-      const x = toNhwc(placed(sizes.x, 0, r), s.n, s.c, s.h * s.w);
-      const w = placed(sizes.w, 0, r), bias = placed(s.c, 0, r);
-      const opts = {
-        ...o,
-        outChannels: o.c,
-        group: o.c,
-        bias,
-        activation: "relu" as const,
-        layout: "nhwc" as const,
-      };
-      const packed = jit.packConvWeights(w, {
-        outChannels: o.c,
-        c: o.c,
-        kernel: o.kernel,
-        group: o.c,
-      });
-      // The plain call (tier 1, w transposed per call) is the bits every candidate must give.
-      const want = new Float32Array(sizes.y), y = new Float32Array(sizes.y);
-      using plain = new Jit({ maxIsa: "avx512", threads: 1, tuneBudget: 0 });
-      plain.conv2d(x, w, want, opts);
-      const ran = tuneCheckingBits(
-        jit,
-        () => jit.conv2d(x, packed, y, opts),
-        y,
-        want,
-        JSON.stringify(o),
-      );
-      assert.ok(ran.some((p) => p.includes("every channel a tile")), ran.join("; "));
-      assert.ok(ran.some((p) => p.includes("each channel sweeping")), ran.join("; "));
-      assert.ok(new Set(ran.map((p) => p.match(/(\d+) rows ×/)?.[1])).size >= 3, ran.join("; "));
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "conv2d avx512: packed depthwise weights of 16 channels split over groups give one thread's bits (NCHW and NHWC)",
-  ignore: !AVX512,
-  fn: () => {
-    // 12 parts over 16 groups: parts of one group, whose spec once took the channel-vector
-    // kernel (one group, 16 lanes) and read the whole call's tap-major copy as its own.
-    const r = rng(2503);
-    const o = {
-      n: 3,
-      c: 16,
-      h: 26,
-      w: 8,
-      outChannels: 16,
-      group: 16,
-      kernel: [1, 7],
-      strides: [3, 3],
-      pads: [0, 3, 2, 2],
-      dilations: [3, 1],
-    };
-    const s = convSpecOf(o), sizes = convSizes(s);
-    const x = placed(sizes.x, 0, r), w = placed(sizes.w, 0, r);
-    for (const layout of ["nchw", "nhwc"] as const) {
-      const ys = [1, 3].map((threads) => {
-        using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: 0, tuneBudget: 0 });
+for (const level of LEVELS) {
+  Deno.test({
+    name: `conv2d ${level}: every tier-2 candidate of an NHWC depthwise call gives the same bits`,
+    fn: () => {
+      const r = rng(2502);
+      for (const o of [CASES[0], CASES[1], CASES[2]]) {
+        using jit = new Jit({ maxIsa: level, threads: 1 });
+        const s = convSpecOf({ ...o, outChannels: o.c, group: o.c }), sizes = convSizes(s);
+        const x = toNhwc(placed(sizes.x, 0, r), s.n, s.c, s.h * s.w);
+        const w = placed(sizes.w, 0, r), bias = placed(s.c, 0, r);
+        const opts = {
+          ...o,
+          outChannels: o.c,
+          group: o.c,
+          bias,
+          activation: "relu" as const,
+          layout: "nhwc" as const,
+        };
         const packed = jit.packConvWeights(w, {
-          outChannels: 16,
-          c: 16,
+          outChannels: o.c,
+          c: o.c,
           kernel: o.kernel,
-          group: 16,
+          group: o.c,
         });
-        const y = new Float32Array(sizes.y);
-        jit.conv2d(x, packed, y, { ...o, layout, activation: "gelu" });
-        if (threads > 1) assert.ok(jit.stats().keys.some((k) => k.parts > 1), layout);
-        return y;
-      });
-      assert.equal(firstDifference(ys[1], ys[0]), -1, layout);
-    }
-  },
-});
+        // The plain call (tier 1, w transposed per call) is the bits every candidate must give.
+        const want = new Float32Array(sizes.y), y = new Float32Array(sizes.y);
+        using plain = new Jit({ maxIsa: level, threads: 1, tuneBudget: 0 });
+        plain.conv2d(x, w, want, opts);
+        const ran = tuneCheckingBits(
+          jit,
+          () => jit.conv2d(x, packed, y, opts),
+          y,
+          want,
+          JSON.stringify(o),
+        );
+        assert.ok(ran.some((p) => p.includes("every channel a tile")), ran.join("; "));
+        assert.ok(ran.some((p) => p.includes("each channel sweeping")), ran.join("; "));
+        assert.ok(new Set(ran.map((p) => p.match(/(\d+) rows ×/)?.[1])).size >= 3, ran.join("; "));
+      }
+    },
+  });
+}
+
+for (const level of LEVELS) {
+  Deno.test({
+    name:
+      `conv2d ${level}: packed depthwise weights of 16 channels split over groups give one thread's bits (NCHW and NHWC)`,
+    fn: () => {
+      // 12 parts over 16 groups: parts of one group, whose spec once took the channel-vector
+      // kernel (one group, 16 lanes) and read the whole call's tap-major copy as its own.
+      const r = rng(2503);
+      const o = {
+        n: 3,
+        c: 16,
+        h: 26,
+        w: 8,
+        outChannels: 16,
+        group: 16,
+        kernel: [1, 7],
+        strides: [3, 3],
+        pads: [0, 3, 2, 2],
+        dilations: [3, 1],
+      };
+      const s = convSpecOf(o), sizes = convSizes(s);
+      const x = placed(sizes.x, 0, r), w = placed(sizes.w, 0, r);
+      for (const layout of ["nchw", "nhwc"] as const) {
+        const ys = [1, 3].map((threads) => {
+          using jit = new Jit({ maxIsa: level, threads, minPartUs: 0, tuneBudget: 0 });
+          const packed = jit.packConvWeights(w, {
+            outChannels: 16,
+            c: 16,
+            kernel: o.kernel,
+            group: 16,
+          });
+          const y = new Float32Array(sizes.y);
+          jit.conv2d(x, packed, y, { ...o, layout, activation: "gelu" });
+          if (threads > 1) assert.ok(jit.stats().keys.some((k) => k.parts > 1), layout);
+          return y;
+        });
+        assert.equal(firstDifference(ys[1], ys[0]), -1, layout);
+      }
+    },
+  });
+}
 
 Deno.test({
   name:

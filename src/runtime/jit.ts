@@ -70,6 +70,7 @@ import {
   type ConvTranspose2dOptions,
   ConvWeights,
   type ConvWeightsOptions,
+  depthwiseNhwcLevel,
   depthwiseNhwcWindowFits,
   phasesServeRepacked,
   readConv,
@@ -765,14 +766,17 @@ export class Jit {
       // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
       // group, 16 input channels or more: a stem on 3 channels ran 1.4× slower there than
       // transposed around the position kernel), and so does the NHWC depthwise kernel (any
-      // weights, the windows it takes: depthwise_nhwc.ts); each on
+      // weights, the windows it takes, AVX-512 or AVX2 on 8 channels or more:
+      // depthwise_nhwc.ts); each on
       // an image under 2 GB, as they address x's positions by 32-bit displacements. Other
       // calls go through NCHW.
-      const wide = this.isa === "avx512" || this.isa === "amx";
+      const level = this.#jit ? VEC_OF[this.#isa] : "scalar";
       const k = rt.key;
-      const channelVectors = packed !== null && packed.lanes !== 0 && k[16] === 1 && k[2] >= 16;
-      const depthwise = k[16] === k[2] && k[5] === k[2] && depthwiseNhwcWindowFits(k[6], k[7]);
-      if (!wide || !(channelVectors || depthwise) || k[2] * k[3] * k[4] * 4 >= 2 ** 31) {
+      const channelVectors = level === "avx512" && packed !== null && packed.lanes !== 0 &&
+        k[16] === 1 && k[2] >= 16;
+      const depthwise = k[16] === k[2] && k[5] === k[2] && depthwiseNhwcLevel(level, k[2]) &&
+        depthwiseNhwcWindowFits(k[6], k[7]);
+      if (!(channelVectors || depthwise) || k[2] * k[3] * k[4] * 4 >= 2 ** 31) {
         return this.#conv2dNhwc(x, w, wv, y, options);
       }
       if (depthwise && packed !== null && packed.lanes) {

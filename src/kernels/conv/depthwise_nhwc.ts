@@ -1,8 +1,8 @@
 /**
- * Depthwise convolution on NHWC tensors at AVX-512, x read in place. A
- * position's channels are consecutive, so one vector is 16 channels of one
- * output position and every tap of it is one load of x at that position:
- * no shuffles at any stride. A tile is R output rows × P positions of one
+ * Depthwise convolution on NHWC tensors at AVX-512 and AVX2, x read in
+ * place. A position's channels are consecutive, so one vector is 16 (8)
+ * channels of one output position and every tap of it is one load of x at
+ * that position: no shuffles at any stride. A tile is R output rows × P positions of one
  * channel vector: each input vector it reads is loaded once and feeds
  * every output it is a tap of (input rows in order, then columns in order,
  * so each sum takes its taps in row-major order).
@@ -21,6 +21,14 @@
  * against on one: 1.16-1.48× without this, 1.06-1.12× with it). Which
  * channels share a vector is decided per call from x's address; a lane's
  * sum is the same whichever vector computes it.
+ *
+ * AVX2 has no opmasks: its last vector takes the position's last 8
+ * channels (at least 8 of them, else the call goes through NCHW), so it
+ * may cover some of the vector before it again, the same sums stored twice
+ * (y overlaps no input), and no load or store leaves a position's row. Its
+ * bias and residual are the adds' memory operands, and so are the weights
+ * unless `AVX2_TAPS_IN_REGISTERS` of them fit: 16 registers hold a tile or
+ * 9 weights, not both.
  *
  * The weights go tap-major, [taps][C], so a vector of any 16 consecutive
  * channels of a tap is one load: the packed copy's (weights.ts) where w was
@@ -42,11 +50,14 @@
  */
 import {
   cl,
+  dword,
   eax,
   ecx,
   edx,
+  GP32,
   KREG,
   type Mem,
+  ptr,
   qword,
   r10,
   r11,
@@ -66,7 +77,6 @@ import {
   type Reg,
   rsi,
   rsp,
-  zmmword,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
@@ -83,30 +93,40 @@ const MOST_KW = 8;
 const MOST_TAPS = 64;
 /** Taps whose weights stay in registers (else each FMA reads its weights from memory). */
 const TAPS_IN_REGISTERS = 12;
+/** The same at AVX2. */
+const AVX2_TAPS_IN_REGISTERS = 0;
+/** AVX2's lanes: the channels a call needs (its last vector is the last 8 channels). */
+const AVX2_LANES = 8;
 
 /** Whether the kernel takes a kernel window of kh × kw (jit.conv2d keys NHWC by it too). */
 export function depthwiseNhwcWindowFits(kh: number, kw: number): boolean {
   return kw <= MOST_KW && kh * kw <= MOST_TAPS;
 }
 
+/** Whether the kernel serves a call of `channels` at `level` (AVX2: 8 channels or more). */
+export function depthwiseNhwcLevel(level: string, channels: number): boolean {
+  return level === "avx512" || (level === "avx2" && channels >= AVX2_LANES);
+}
+
 /** Whether the NHWC depthwise kernel serves `s` at `level`. */
 export function depthwiseNhwcServes(s: ConvSpec, g: ConvGeometry, level: string): boolean {
-  return level === "avx512" && s.nhwc && g.cg === 1 && g.ocg === 1 && !s.flip &&
+  return depthwiseNhwcLevel(level, s.oc) && s.nhwc && g.cg === 1 && g.ocg === 1 && !s.flip &&
     s.uh === 1 && s.uw === 1 && depthwiseNhwcWindowFits(s.kh, s.kw);
 }
 
 /** Vector registers holding weights: every tap's, or none (the FMAs' memory operands). */
-function weightRegisters(s: ConvSpec): number {
+function weightRegisters(s: ConvSpec, level: string): number {
   const taps = s.kh * s.kw;
-  return taps <= TAPS_IN_REGISTERS ? taps : 0;
+  return taps <= (level === "avx2" ? AVX2_TAPS_IN_REGISTERS : TAPS_IN_REGISTERS) ? taps : 0;
 }
 
 /**
  * Accumulators a tile may have (output rows × positions): the registers
- * beside the weights, the bias, x's load and the activation's.
+ * beside the weights, x's load, the bias (AVX-512) and the activation's.
  */
-export function depthwiseNhwcMost(s: ConvSpec, activation: number): number {
-  return 32 - weightRegisters(s) - 2 - activation;
+export function depthwiseNhwcMost(s: ConvSpec, activation: number, level: string): number {
+  if (level === "avx2") return 16 - weightRegisters(s, level) - 1 - activation;
+  return 32 - weightRegisters(s, level) - 2 - activation;
 }
 
 /**
@@ -126,9 +146,10 @@ export function depthwiseNhwcTile(
   g: ConvGeometry,
   activation: number,
   l2: number,
+  level: string,
 ): DepthwiseTile {
   const channelsInner = s.sh === 1 && g.ow > 16;
-  return depthwiseNhwcShape(s, g, activation, l2, channelsInner, channelsInner ? 3 : 2);
+  return depthwiseNhwcShape(s, g, activation, l2, channelsInner, channelsInner ? 3 : 2, level);
 }
 
 /** The tile of `rows` output rows in that order, with as many positions as the registers leave. */
@@ -139,8 +160,9 @@ export function depthwiseNhwcShape(
   l2: number,
   channelsInner: boolean,
   rows: number,
+  level: string,
 ): DepthwiseTile {
-  const most = Math.max(1, depthwiseNhwcMost(s, activation));
+  const most = Math.max(1, depthwiseNhwcMost(s, activation, level));
   const r = Math.max(1, Math.min(rows, g.rows, most));
   return {
     rows: r,
@@ -158,8 +180,9 @@ export function depthwiseNhwcShape(
  * two runs, 50.3-56.4 µs as it is against 67.8-74.8 shifted in a scratch
  * build); sweeps gain at any width.
  */
-export function alignsChannels(s: ConvSpec, t: DepthwiseTile): boolean {
-  return (s.cTotal * 4) % 64 === 0 && (!t.channelsInner || Math.ceil(s.oc / 16) >= 8);
+export function alignsChannels(s: ConvSpec, t: DepthwiseTile, level: string): boolean {
+  return level === "avx512" && (s.cTotal * 4) % 64 === 0 &&
+    (!t.channelsInner || Math.ceil(s.oc / 16) >= 8);
 }
 
 /**
@@ -179,16 +202,21 @@ function packedWeights(s: ConvSpec): boolean {
 
 /**
  * Bytes between a tap's weights and the next tap's: the packed copy's rows
- * of C, or the transposed copy's, padded to whole vectors (the 16×16
- * register transpose writes whole blocks).
+ * of C, or the transposed copy's, at AVX-512 padded to whole vectors (the
+ * 16×16 register transpose writes whole blocks).
  */
-function tapBytes(s: ConvSpec): number {
-  return packedWeights(s) ? s.oc * 4 : Math.ceil(s.oc / 16) * 64;
+function tapBytes(s: ConvSpec, level: string): number {
+  return packedWeights(s) || level === "avx2" ? s.oc * 4 : Math.ceil(s.oc / 16) * 64;
 }
 
-/** Workspace: the transposed weights (unless packed; 16 rows of slack) and a zero vector. */
-export function depthwiseNhwcWorkspace(s: ConvSpec): number {
-  return (packedWeights(s) ? 0 : transposedBBytes(s.kh * s.kw, tapBytes(s) / 4)) + 64;
+/**
+ * Workspace: the transposed weights (unless packed; at AVX-512 16 rows of
+ * slack) and a zero vector.
+ */
+export function depthwiseNhwcWorkspace(s: ConvSpec, level: string): number {
+  const taps = s.kh * s.kw;
+  if (packedWeights(s)) return 64;
+  return (level === "avx2" ? taps * s.oc * 4 : transposedBBytes(taps, tapBytes(s, level) / 4)) + 64;
 }
 
 /** Frame slots the kernel uses (generate.ts's frame). */
@@ -232,10 +260,12 @@ export function emitDepthwiseNhwc(
   tile: DepthwiseTile,
   F: DepthwiseNhwcFrame,
 ): void {
-  const a = v.a;
+  const a = v.a, level = v.isa.level, avx2 = level === "avx2", VB = 4 * v.isa.lanes;
   const taps = s.kh * s.kw;
   const xPos = s.cTotal * 4, yPos = s.ocTotal * 4, xRow = s.w * xPos, yRow = g.ow * yPos;
-  const packed = packedWeights(s), inRegs = taps <= TAPS_IN_REGISTERS;
+  const packed = packedWeights(s), inRegs = weightRegisters(s, level) > 0;
+  /** A vector at base + disp + index. */
+  const vec = (base: Reg, disp: number, index: Reg | null) => ptr(base, disp, index, 1, VB);
   // General registers: x, y, residual of the image; the bias; the weights [taps][C]; a row's
   // x, y and residual; a tile's; the channel vector's byte offset; the zero vector.
   const X = rsi, Y = rbp, RES = rbx, BIAS = rdx, WT = rdi;
@@ -243,23 +273,31 @@ export function emitDepthwiseNhwc(
   const ZERO = r14;
   // Vector registers: the weights, the accumulators, the bias, a residual load, then the
   // activation's.
-  const P = tile.vectors, TR = tile.rows, W0 = 0, ACC = weightRegisters(s);
-  const BV = ACC + TR * P, LOAD = BV + 1, TMP = LOAD;
-  const free = Array.from({ length: 32 - (LOAD + 1) }, (_, i) => LOAD + 1 + i);
+  // (AVX2: no bias register, the adds read it.)
+  const P = tile.vectors, TR = tile.rows, W0 = 0, ACC = weightRegisters(s, level);
+  const BV = avx2 ? -1 : ACC + TR * P, LOAD = ACC + TR * P + (avx2 ? 0 : 1), TMP = LOAD;
+  const free = Array.from({ length: v.isa.nregs - (LOAD + 1) }, (_, i) => LOAD + 1 + i);
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
   const OUT = def ? free.shift()! : -1;
   /** Tap t's weights of the channel vector at CV. */
-  const weightsOf = (t: number) => zmmword(WT, t * tapBytes(s), CV);
+  const weightsOf = (t: number) => vec(WT, t * tapBytes(s, level), CV);
 
   a.emit("mov", WT, qword(rsp, F.WS));
-  if (!packed) transposeWeights(v, s, F);
+  if (!packed) {
+    if (avx2) transposeWeightsScalar(v, s, F);
+    else transposeWeights(v, s, F);
+  }
   a.emit("mov", ZERO, WT);
   if (packed) {
     a.emit("mov", WT, qword(rsp, F.WV));
-  } else addImmediate(a, "add", ZERO, depthwiseNhwcWorkspace(s) - 64);
+  } else addImmediate(a, "add", ZERO, depthwiseNhwcWorkspace(s, level) - 64);
   v.zero(TMP);
-  a.emit("vmovups", zmmword(ZERO, 0), v.r(TMP));
-  channelVectors(v, s, alignsChannels(s, tile), F);
+  a.emit("vmovups", vec(ZERO, 0, null), v.r(TMP));
+  if (avx2) {
+    // The last vector: the last 8 channels (see the module).
+    a.emit("mov", qword(rsp, F.CV0), 0);
+    a.emit("mov", qword(rsp, F.CVEND), 4 * (s.oc - AVX2_LANES));
+  } else channelVectors(v, s, alignsChannels(s, tile, level), F);
 
   // Runs of output rows of the band with the same kernel rows inside x.
   const rowMask = (oh: number) => {
@@ -337,7 +375,7 @@ export function emitDepthwiseNhwc(
         const inside = rowIn && colInside(t.ow0 + colUsers[0][0], colUsers[0][1]);
         if (!inside && s.wFinite) continue;
         if (inside) {
-          const m = zmmword(XT, q * xRow + c * xPos, CV);
+          const m = vec(XT, q * xRow + c * xPos, CV);
           if (masked) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, m);
           else a.emit("vmovups", v.r(LOAD), m);
         } else v.zero(LOAD);
@@ -354,9 +392,11 @@ export function emitDepthwiseNhwc(
     for (let r = 0; r < R; r++) {
       for (let p = 0; p < t.count; p++) {
         const x = acc(r, p), at = r * yRow + p * yPos;
-        if (s.bias) v.add(x, x, BV);
-        if (s.residual) {
-          const m = zmmword(RT, at, CV);
+        if (s.bias && avx2) a.emit("vaddps", v.r(x), v.r(x), vec(BIAS, 0, CV));
+        else if (s.bias) v.add(x, x, BV);
+        if (s.residual && avx2) a.emit("vaddps", v.r(x), v.r(x), vec(RT, at, CV));
+        else if (s.residual) {
+          const m = vec(RT, at, CV);
           if (masked) a.emit("vmovups", v.r(LOAD).k(KREG[1]).z, m);
           else a.emit("vmovups", v.r(LOAD), m);
           v.add(x, x, LOAD);
@@ -366,7 +406,7 @@ export function emitDepthwiseNhwc(
           def.emit(new Lanes(v, free, [3, 4, 5]), OUT, x, s.activation!.params);
           out = OUT;
         }
-        const m = zmmword(YT, at, CV);
+        const m = vec(YT, at, CV);
         if (masked) a.emit("vmovups", m.k(KREG[1]), v.r(out));
         else a.emit("vmovups", m, v.r(out));
       }
@@ -411,6 +451,7 @@ export function emitDepthwiseNhwc(
    */
   /** `body(masked)` for every channel vector: the first and last with their lanes (k6, k7). */
   const channels = (body: (masked: boolean) => void) => {
+    if (avx2) return channelsAvx2(body);
     const middle = a.label(), last = a.label(), done = a.label();
     a.emit("mov", CV, qword(rsp, F.CV0));
     a.emit("kmovw", KREG[1], KREG[6]);
@@ -429,13 +470,30 @@ export function emitDepthwiseNhwc(
     body(true);
     a.bind(done);
   };
+  /**
+   * AVX2: `body` for the vectors from channel 0 on, 8 channels apart, the
+   * last the last 8 channels (CVEND).
+   */
+  const channelsAvx2 = (body: (masked: boolean) => void) => {
+    const top = a.label(), done = a.label();
+    a.emit("xor", GP32[15], GP32[15]);
+    a.bind(top);
+    body(false);
+    a.emit("cmp", CV, qword(rsp, F.CVEND));
+    a.emit("je", done);
+    a.emit("add", CV, VB);
+    a.emit("cmp", CV, qword(rsp, F.CVEND));
+    a.emit("cmovg", CV, qword(rsp, F.CVEND));
+    a.emit("jmp", top);
+    a.bind(done);
+  };
   const loadWeights = (masked: boolean) => {
     const load = (reg: number, m: Mem) => {
       if (masked) a.emit("vmovups", v.r(reg).k(KREG[1]).z, m);
       else a.emit("vmovups", v.r(reg), m);
     };
     if (inRegs) { for (let t = 0; t < taps; t++) load(W0 + t, weightsOf(t)); }
-    if (s.bias) load(BV, zmmword(BIAS, 0, CV));
+    if (s.bias && !avx2) load(BV, vec(BIAS, 0, CV));
   };
   const inner = tile.channelsInner ?? false;
   /** A block of `count` rows from the block pointers. */
@@ -541,6 +599,28 @@ function channelVectors(v: Vec, s: ConvSpec, aligned: boolean, F: DepthwiseNhwcF
   a.emit("kmovw", KREG[6], edx);
 }
 
+/**
+ * AVX2: w's ONNX layout [C][taps] into the workspace (rdi) tap-major,
+ * [taps][C], a float at a time (taps·C moves: the packed copy has it
+ * ready). Uses rax, rcx, rdx, rsi, r8, r9.
+ */
+function transposeWeightsScalar(v: Vec, s: ConvSpec, F: DepthwiseNhwcFrame): void {
+  const a = v.a, taps = s.kh * s.kw, C = s.oc;
+  a.emit("mov", rsi, qword(rsp, F.W));
+  a.emit("mov", r8, rdi);
+  // Channel by channel: its taps (one row of w) to one column of the copy.
+  countedLoop(a, r9, C, () => {
+    a.emit("mov", rdx, r8);
+    countedLoop(a, rcx, taps, () => {
+      a.emit("mov", eax, dword(rsi, 0));
+      a.emit("mov", dword(rdx, 0), eax);
+      a.emit("add", rsi, 4);
+      addImmediate(a, "add", rdx, 4 * C);
+    });
+    a.emit("add", r8, 4);
+  });
+}
+
 /** dst += imm for an immediate of either sign. */
 function addSigned(v: Vec, dst: Reg, imm: number): void {
   if (imm >= 0) addImmediate(v.a, "add", dst, imm);
@@ -562,7 +642,7 @@ function transposeWeights(v: Vec, s: ConvSpec, F: DepthwiseNhwcFrame): void {
   const panel = (channels: number) => {
     a.emit("mov", rsi, r9);
     a.emit("mov", rdx, r8);
-    emitTransposePanel16(v, regs, r10, channels, 16, taps * 4, tapBytes(s));
+    emitTransposePanel16(v, regs, r10, channels, 16, taps * 4, tapBytes(s, "avx512"));
     addImmediate(a, "add", r9, 16 * taps * 4);
     a.emit("add", r8, 64);
   };

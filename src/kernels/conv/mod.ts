@@ -25,5 +25,5 @@ export { CONV_ARG, type ConvSpec, outHeight, outWidth } from "./spec.ts";
 export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";
 export { ConvWeights, type ConvWeightsOptions, RepackedWeights } from "./weights.ts";
-export { depthwiseNhwcWindowFits } from "./depthwise_nhwc.ts";
+export { depthwiseNhwcLevel, depthwiseNhwcWindowFits } from "./depthwise_nhwc.ts";
 export { channelVectorCopyLanes } from "./channel_vectors.ts";

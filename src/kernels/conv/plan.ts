@@ -206,14 +206,14 @@ export function planConv(
   if (depthwiseNhwcServes(s, g, level)) {
     const c = choice?.depthwise;
     const t = c
-      ? depthwiseNhwcShape(s, g, actRegs, l2, c.channelsInner ?? false, c.rows)
-      : depthwiseNhwcTile(s, g, actRegs, l2);
+      ? depthwiseNhwcShape(s, g, actRegs, l2, c.channelsInner ?? false, c.rows, level)
+      : depthwiseNhwcTile(s, g, actRegs, l2, level);
     return depthwisePlan(
       t,
-      depthwiseNhwcWorkspace(s),
-      `${level} depthwise NHWC ${t.rows} rows × ${t.vectors} positions × 16 channels, ${
+      depthwiseNhwcWorkspace(s, level),
+      `${level} depthwise NHWC ${t.rows} rows × ${t.vectors} positions × ${L} channels, ${
         t.channelsInner ? "every channel a tile" : `each channel sweeping ${t.blockRows} rows`
-      }${alignsChannels(s, t) ? ", on x's lines" : ""}, x in place${
+      }${alignsChannels(s, t, level) ? ", on x's lines" : ""}, x in place${
         s.wLanes ? "" : ", weights transposed per call"
       }`,
     );

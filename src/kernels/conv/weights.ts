@@ -11,7 +11,7 @@
  * (channel_vectors.ts) and ConvTranspose by output phases
  * (transpose_phases.ts) read (an AVX2 Jit's, a convolution's only, is
  * [outChannels/8][c][kh][kw][8], the channel-vector kernel's there);
- * for a depthwise w (AVX-512) it is tap-major,
+ * for a depthwise w (AVX-512 and AVX2) it is tap-major,
  * [kh][kw][c] (`lanes` = outChannels: one block of every channel), which
  * the NHWC depthwise kernel reads (depthwise_nhwc.ts). The calls pass it
  * as the operand wVectors.
@@ -118,12 +118,12 @@ export class ConvWeights {
     if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");
     // One group: blocks of `lanes` channels (the channel-vector kernel's; a transposed call's
     // for the phase kernels, AVX-512's: lanes 16). Depthwise: one block of every channel,
-    // tap-major [taps][C] (the NHWC depthwise kernel's, AVX-512's too).
+    // tap-major [taps][C] (the NHWC depthwise kernel's, AVX-512's and AVX2's).
     const depthwise = this.group === this.c && this.outChannels === this.c && !t;
     const wide = lanes === CV_LANES;
     this.lanes = this.group === 1 && (wide || !t)
       ? lanes
-      : depthwise && wide
+      : depthwise && lanes !== 0
       ? this.outChannels
       : 0;
     const cg = this.c / this.group;
