@@ -31,7 +31,8 @@
  *
  * --conv n,c,h,w,oc,k,s[,group[,pad]]: a k×k convolution of stride s, pad on
  * every side (default 0), groups (default 1: c = oc = group is depthwise);
- * `--activation` relu (the default), clip (to [0, 6]), none, or a unary op.
+ * `--activation` relu (the default), clip (to [0, 6]), none, or a unary op;
+ * `--nhwc`: x, y and the shortcut NHWC.
  *
  * @module
  */
@@ -51,6 +52,7 @@ const { values } = parseArgs({
     activation: { type: "string" },
     conv: { type: "string" },
     transposed: { type: "boolean", default: false },
+    nhwc: { type: "boolean", default: false },
     // --conv: a shortcut added before the ReLU (a ResNet block's last convolution).
     residual: { type: "boolean", default: false },
     // --conv: N sets of x, y and the shortcut taken in turn (cold, as a model's layer finds
@@ -69,7 +71,7 @@ const { values } = parseArgs({
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] [--transB] | --conv " +
-  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
+  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
   "[--offset BYTES]";
 if (
   values.a === undefined ||
@@ -216,6 +218,7 @@ async function side(name: string, dir: string): Promise<Side> {
     pads: [pad, pad, pad, pad],
     group,
     bias: rand(oc, 3),
+    ...(values.nhwc ? { layout: "nhwc" as const } : {}),
     ...(act === "none"
       ? {}
       : { activation: act === "clip" ? { op: "clip" as const, min: 0, max: 6 } : act }),
@@ -290,7 +293,7 @@ const what = values.gemm
   : values.conv
   ? `${values.transposed ? "convTranspose2d" : "conv2d"} ${values.conv}${
     values.residual ? " +residual" : ""
-  }${Number(values.rotate) > 1 ? `, ${values.rotate} operand sets in turn` : ""}`
+  }${values.nhwc ? " NHWC" : ""}${Number(values.rotate) > 1 ? `, ${values.rotate} operand sets in turn` : ""}`
   : values.unary
   ? `unary ${values.unary} over ${values.n} floats`
   : `model ${values.model} (runSync)`;

@@ -93,10 +93,19 @@ const MOST_KW = 8;
 const MOST_TAPS = 64;
 /** Taps whose weights stay in registers (else each FMA reads its weights from memory). */
 const TAPS_IN_REGISTERS = 12;
-/** The same at AVX2. */
-const AVX2_TAPS_IN_REGISTERS = 0;
+/**
+ * AVX2: the widest kernel row whose weights a tile holds in registers, one
+ * kernel row at a time (wider rows: each FMA reads its weight).
+ */
+const AVX2_ROW_IN_REGISTERS = 5;
 /** AVX2's lanes: the channels a call needs (its last vector is the last 8 channels). */
 const AVX2_LANES = 8;
+/**
+ * AVX2: the fewest channels whose vectors start on x's 32-byte boundaries
+ * (where a position is whole vectors): then every load of x stays within
+ * a line, for one vector more (the first, channels 0-7, overlaps the next).
+ */
+const AVX2_ALIGNED_CHANNELS = 32;
 
 /** Whether the kernel takes a kernel window of kh × kw (jit.conv2d keys NHWC by it too). */
 export function depthwiseNhwcWindowFits(kh: number, kw: number): boolean {
@@ -114,10 +123,14 @@ export function depthwiseNhwcServes(s: ConvSpec, g: ConvGeometry, level: string)
     s.uh === 1 && s.uw === 1 && depthwiseNhwcWindowFits(s.kh, s.kw);
 }
 
-/** Vector registers holding weights: every tap's, or none (the FMAs' memory operands). */
+/**
+ * Vector registers holding weights: every tap's (AVX-512), a kernel row's
+ * (AVX2), or none (the FMAs' memory operands).
+ */
 function weightRegisters(s: ConvSpec, level: string): number {
+  if (level === "avx2") return s.kw <= AVX2_ROW_IN_REGISTERS ? s.kw : 0;
   const taps = s.kh * s.kw;
-  return taps <= (level === "avx2" ? AVX2_TAPS_IN_REGISTERS : TAPS_IN_REGISTERS) ? taps : 0;
+  return taps <= TAPS_IN_REGISTERS ? taps : 0;
 }
 
 /**
@@ -181,8 +194,8 @@ export function depthwiseNhwcShape(
  * build); sweeps gain at any width.
  */
 export function alignsChannels(s: ConvSpec, t: DepthwiseTile, level: string): boolean {
-  return level === "avx512" && (s.cTotal * 4) % 64 === 0 &&
-    (!t.channelsInner || Math.ceil(s.oc / 16) >= 8);
+  if (level === "avx2") return s.cTotal % AVX2_LANES === 0 && s.oc >= AVX2_ALIGNED_CHANNELS;
+  return (s.cTotal * 4) % 64 === 0 && (!t.channelsInner || Math.ceil(s.oc / 16) >= 8);
 }
 
 /**
@@ -264,6 +277,8 @@ export function emitDepthwiseNhwc(
   const taps = s.kh * s.kw;
   const xPos = s.cTotal * 4, yPos = s.ocTotal * 4, xRow = s.w * xPos, yRow = g.ow * yPos;
   const packed = packedWeights(s), inRegs = weightRegisters(s, level) > 0;
+  // AVX2: a kernel row's weights in registers, loaded as the tile reaches that row.
+  const rowRegs = avx2 && inRegs;
   /** A vector at base + disp + index. */
   const vec = (base: Reg, disp: number, index: Reg | null) => ptr(base, disp, index, 1, VB);
   // General registers: x, y, residual of the image; the bias; the weights [taps][C]; a row's
@@ -294,8 +309,13 @@ export function emitDepthwiseNhwc(
   v.zero(TMP);
   a.emit("vmovups", vec(ZERO, 0, null), v.r(TMP));
   if (avx2) {
-    // The last vector: the last 8 channels (see the module).
-    a.emit("mov", qword(rsp, F.CV0), 0);
+    // CV0: x's bytes past a 32-byte boundary where the vectors follow x's (see channelsAvx2);
+    // the last vector: the last 8 channels (see the module).
+    if (alignsChannels(s, tile, level)) {
+      a.emit("mov", rax, qword(rsp, F.X));
+      a.emit("and", rax, 31);
+      a.emit("mov", qword(rsp, F.CV0), rax);
+    } else a.emit("mov", qword(rsp, F.CV0), 0);
     a.emit("mov", qword(rsp, F.CVEND), 4 * (s.oc - AVX2_LANES));
   } else channelVectors(v, s, alignsChannels(s, tile, level), F);
 
@@ -346,14 +366,55 @@ export function emitDepthwiseNhwc(
 
   /**
    * One tile's sums, `R` output rows × t.count positions, for the channel
-   * vector at CV (masked: lanes in k1 only). Each input vector the tile
-   * reads is loaded once and feeds every output it is a tap of: input rows
-   * in order, columns in order, so each sum takes its taps in row-major
-   * order.
+   * vector at CV (masked: lanes in k1 only): its taps by input rows, or at
+   * AVX2 by kernel rows, then the epilogue.
    */
   const tileBody = (t: ColumnTile, R: number, rows: number, masked: boolean) => {
     const acc = (r: number, p: number) => ACC + r * t.count + p;
     for (let r = 0; r < R; r++) for (let p = 0; p < t.count; p++) v.zero(acc(r, p));
+    if (rowRegs) tileByKernelRows(t, R, rows);
+    else tileByInputRows(t, R, rows, masked);
+    epilogue(t, R, masked);
+  };
+  /**
+   * AVX2: kernel row by kernel row, its weights in registers; each output
+   * row's input row for it loaded once and fed to every output it is a tap
+   * of (each sum still takes its taps in row-major order).
+   */
+  const tileByKernelRows = (t: ColumnTile, R: number, rows: number) => {
+    const acc = (r: number, p: number) => ACC + r * t.count + p;
+    const inCols = (t.count - 1) * s.sw + (s.kw - 1) * s.dw + 1;
+    for (let i = 0; i < s.kh; i++) {
+      const rowIn = (rows >> i & 1) === 1;
+      if (!rowIn && s.wFinite) continue;
+      for (let j = 0; j < s.kw; j++) a.emit("vmovups", v.r(W0 + j), weightsOf(i * s.kw + j));
+      for (let r = 0; r < R; r++) {
+        const q = r * s.sh + i * s.dh;
+        for (let c = 0; c < inCols; c++) {
+          const colUsers: [number, number][] = [];
+          for (let p = 0; p < t.count; p++) {
+            const d = c - p * s.sw;
+            if (d >= 0 && d % s.dw === 0 && d / s.dw < s.kw) colUsers.push([p, d / s.dw]);
+          }
+          if (colUsers.length === 0) continue;
+          const inside = rowIn && colInside(t.ow0 + colUsers[0][0], colUsers[0][1]);
+          if (!inside && s.wFinite) continue;
+          if (inside) a.emit("vmovups", v.r(LOAD), vec(XT, q * xRow + c * xPos, CV));
+          else v.zero(LOAD);
+          for (const [p, j] of colUsers) {
+            a.emit("vfmadd231ps", v.r(acc(r, p)), v.r(LOAD), v.r(W0 + j));
+          }
+        }
+      }
+    }
+  };
+  /**
+   * Input row by input row: each input vector the tile reads is loaded once
+   * and feeds every output it is a tap of: input rows in order, columns in
+   * order, so each sum takes its taps in row-major order.
+   */
+  const tileByInputRows = (t: ColumnTile, R: number, rows: number, masked: boolean) => {
+    const acc = (r: number, p: number) => ACC + r * t.count + p;
     const inRows = (R - 1) * s.sh + (s.kh - 1) * s.dh + 1;
     const inCols = (t.count - 1) * s.sw + (s.kw - 1) * s.dw + 1;
     for (let q = 0; q < inRows; q++) {
@@ -389,6 +450,10 @@ export function emitDepthwiseNhwc(
         }
       }
     }
+  };
+  /** Bias, residual and activation on the tile's sums, and their stores. */
+  const epilogue = (t: ColumnTile, R: number, masked: boolean) => {
+    const acc = (r: number, p: number) => ACC + r * t.count + p;
     for (let r = 0; r < R; r++) {
       for (let p = 0; p < t.count; p++) {
         const x = acc(r, p), at = r * yRow + p * yPos;
@@ -471,8 +536,9 @@ export function emitDepthwiseNhwc(
     a.bind(done);
   };
   /**
-   * AVX2: `body` for the vectors from channel 0 on, 8 channels apart, the
-   * last the last 8 channels (CVEND).
+   * AVX2: `body` for the vector at channel 0, then those starting on x's
+   * 32-byte boundaries (x's address + CV ≡ 0 mod 32, CV0 being x mod 32 or
+   * 0), the last the last 8 channels (CVEND).
    */
   const channelsAvx2 = (body: (masked: boolean) => void) => {
     const top = a.label(), done = a.label();
@@ -481,7 +547,11 @@ export function emitDepthwiseNhwc(
     body(false);
     a.emit("cmp", CV, qword(rsp, F.CVEND));
     a.emit("je", done);
+    // The next boundary: ((CV + CV0 + 32) & −32) − CV0.
+    a.emit("add", CV, qword(rsp, F.CV0));
     a.emit("add", CV, VB);
+    a.emit("and", CV, -VB);
+    a.emit("sub", CV, qword(rsp, F.CV0));
     a.emit("cmp", CV, qword(rsp, F.CVEND));
     a.emit("cmovg", CV, qword(rsp, F.CVEND));
     a.emit("jmp", top);
@@ -492,7 +562,7 @@ export function emitDepthwiseNhwc(
       if (masked) a.emit("vmovups", v.r(reg).k(KREG[1]).z, m);
       else a.emit("vmovups", v.r(reg), m);
     };
-    if (inRegs) { for (let t = 0; t < taps; t++) load(W0 + t, weightsOf(t)); }
+    if (inRegs && !rowRegs) { for (let t = 0; t < taps; t++) load(W0 + t, weightsOf(t)); }
     if (s.bias && !avx2) load(BV, vec(BIAS, 0, CV));
   };
   const inner = tile.channelsInner ?? false;
