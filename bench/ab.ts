@@ -293,7 +293,9 @@ const what = values.gemm
   : values.conv
   ? `${values.transposed ? "convTranspose2d" : "conv2d"} ${values.conv}${
     values.residual ? " +residual" : ""
-  }${values.nhwc ? " NHWC" : ""}${Number(values.rotate) > 1 ? `, ${values.rotate} operand sets in turn` : ""}`
+  }${values.nhwc ? " NHWC" : ""}${
+    Number(values.rotate) > 1 ? `, ${values.rotate} operand sets in turn` : ""
+  }`
   : values.unary
   ? `unary ${values.unary} over ${values.n} floats`
   : `model ${values.model} (runSync)`;
