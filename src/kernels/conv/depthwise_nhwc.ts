@@ -25,10 +25,15 @@
  * AVX2 has no opmasks: its last vector takes the position's last 8
  * channels (at least 8 of them, else the call goes through NCHW), so it
  * may cover some of the vector before it again, the same sums stored twice
- * (y overlaps no input), and no load or store leaves a position's row. Its
- * bias and residual are the adds' memory operands, and so are the weights
- * unless `AVX2_TAPS_IN_REGISTERS` of them fit: 16 registers hold a tile or
- * 9 weights, not both.
+ * (y overlaps no input), and no load or store leaves a position's row. On
+ * 32 channels or more, where a position is whole vectors, the vectors
+ * after the first start on x's 32-byte boundaries (the first, channels
+ * 0-7, overlaps the next), so no load of x crosses a line. Its bias and
+ * residual are the adds' memory operands. 16 registers do not hold 9
+ * weights beside a tile: a tile takes its taps a kernel row at a time,
+ * that row's weights in registers, each output row's input row for it
+ * loaded once (`tileByKernelRows`; each sum still takes its taps in
+ * row-major order, so the bits are the same).
  *
  * The weights go tap-major, [taps][C], so a vector of any 16 consecutive
  * channels of a tap is one load: the packed copy's (weights.ts) where w was
@@ -81,6 +86,7 @@ import {
 import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
+import { activationTemps } from "../unary/temps.ts";
 import type { Vec } from "../vec.ts";
 import { emitTransposePanel16 } from "../gemm/pack.ts";
 import { transposedBBytes } from "../gemm/direct.ts";
@@ -94,10 +100,13 @@ const MOST_TAPS = 64;
 /** Taps whose weights stay in registers (else each FMA reads its weights from memory). */
 const TAPS_IN_REGISTERS = 12;
 /**
- * AVX2: the widest kernel row whose weights a tile holds in registers, one
- * kernel row at a time (wider rows: each FMA reads its weight).
+ * AVX2: the fewest accumulators for which a tile holds a kernel row's
+ * weights in registers (else each FMA reads its weight). 7×7 on 56² × 96,
+ * bias, relu: 6 accumulators beside the row's 7 weights ran ×0.83 of the
+ * time of 13 beside none (`deno run -A bench/ab.ts --conv
+ * 1,96,56,56,96,7,1,96,3 --nhwc --offset 16`, Zen 3, one thread).
  */
-const AVX2_ROW_IN_REGISTERS = 5;
+const AVX2_ROW_ACCUMULATORS = 4;
 /** AVX2's lanes: the channels a call needs (its last vector is the last 8 channels). */
 const AVX2_LANES = 8;
 /**
@@ -129,8 +138,8 @@ export function depthwiseNhwcServes(s: ConvSpec, g: ConvGeometry, level: string)
  * Vector registers holding weights: every tap's (AVX-512), a kernel row's
  * (AVX2), or none (the FMAs' memory operands).
  */
-function weightRegisters(s: ConvSpec, level: string): number {
-  if (level === "avx2") return s.kw <= AVX2_ROW_IN_REGISTERS ? s.kw : 0;
+function weightRegisters(s: ConvSpec, level: string, activation: number): number {
+  if (level === "avx2") return 16 - s.kw - 1 - activation >= AVX2_ROW_ACCUMULATORS ? s.kw : 0;
   const taps = s.kh * s.kw;
   return taps <= TAPS_IN_REGISTERS ? taps : 0;
 }
@@ -140,8 +149,8 @@ function weightRegisters(s: ConvSpec, level: string): number {
  * beside the weights, x's load, the bias (AVX-512) and the activation's.
  */
 export function depthwiseNhwcMost(s: ConvSpec, activation: number, level: string): number {
-  if (level === "avx2") return 16 - weightRegisters(s, level) - 1 - activation;
-  return 32 - weightRegisters(s, level) - 2 - activation;
+  const weights = weightRegisters(s, level, activation);
+  return level === "avx2" ? 16 - weights - 1 - activation : 32 - weights - 2 - activation;
 }
 
 /**
@@ -288,7 +297,9 @@ export function emitDepthwiseNhwc(
   const a = v.a, level = v.isa.level, avx2 = level === "avx2", VB = 4 * v.isa.lanes;
   const taps = s.kh * s.kw;
   const xPos = s.cTotal * 4, yPos = s.ocTotal * 4, xRow = s.w * xPos, yRow = g.ow * yPos;
-  const packed = packedWeights(s), inRegs = weightRegisters(s, level) > 0;
+  const actRegs = s.activation ? 1 + activationTemps(v.isa, s.activation) : 0;
+  const weightRegs = weightRegisters(s, level, actRegs);
+  const packed = packedWeights(s), inRegs = weightRegs > 0;
   // AVX2: a kernel row's weights in registers, loaded as the tile reaches that row.
   const rowRegs = avx2 && inRegs;
   /** A vector at base + disp + index. */
@@ -301,7 +312,7 @@ export function emitDepthwiseNhwc(
   // Vector registers: the weights, the accumulators, the bias, a residual load, then the
   // activation's.
   // (AVX2: no bias register, the adds read it.)
-  const P = tile.vectors, TR = tile.rows, W0 = 0, ACC = weightRegisters(s, level);
+  const P = tile.vectors, TR = tile.rows, W0 = 0, ACC = weightRegs;
   const BV = avx2 ? -1 : ACC + TR * P, LOAD = ACC + TR * P + (avx2 ? 0 : 1), TMP = LOAD;
   const free = Array.from({ length: v.isa.nregs - (LOAD + 1) }, (_, i) => LOAD + 1 + i);
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
