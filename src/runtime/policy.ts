@@ -38,6 +38,7 @@
  * @module
  */
 import type { Cost } from "../kernels/family.ts";
+import type { IsaLevel } from "../cpu.ts";
 import type { SpinPolicy } from "../native/pool.ts";
 
 /** Calls of a key before it counts as hot (the seed's choice). */
@@ -93,9 +94,10 @@ export const WAKE_MIN_NS = 40_000;
 export const PARTS_PER_THREAD = 4;
 
 /**
- * One core's rates in the cost model: f32 flops per ns, and bytes per ns by
- * where the bytes live (measured on Zen 5 with elementwise ops: ~300 B/ns
- * when they fit L2, ~90 from L3, ~40 from DRAM; taken lower).
+ * One core's rates in the cost model: f32 flops per ns at AVX-512 (see
+ * {@link flopsPerNs} for the other levels), and bytes per ns by where the
+ * bytes live (measured on Zen 5 with elementwise ops: ~300 B/ns when they
+ * fit L2, ~90 from L3, ~40 from DRAM; taken lower).
  */
 export const CORE_RATES = {
   flopsPerNs: 200,
@@ -104,11 +106,24 @@ export const CORE_RATES = {
   dramPerNs: 40,
 } as const;
 
-/** The cost model's time of a call on one core, ns. */
-export function estimatedNs(cost: Cost): number {
+/**
+ * One core's f32 flops per ns at an ISA level: AVX-512's rate halved with
+ * each halving of the vector (AVX2 8 lanes, SSE2 4, scalar 1). Estimated
+ * at AVX-512's rate, an AVX2 call's work was half its time, so calls worth
+ * two parts stayed whole: on the Zen 3 (2 threads, `deno run -A
+ * bench/ab.ts --conv 1,576,14,14,576,3,2,576,1 --threads 2`) a depthwise
+ * 3×3/2 on 14²×576 ran 26 µs whole and 15 in two parts.
+ */
+export function flopsPerNs(isa: IsaLevel): number {
+  const lanes = isa === "avx512" || isa === "amx" ? 16 : isa === "avx2" ? 8 : isa === "sse2" ? 4 : 1;
+  return (CORE_RATES.flopsPerNs * lanes) / 16;
+}
+
+/** The cost model's time of a call on one core at `isa`, ns. */
+export function estimatedNs(cost: Cost, isa: IsaLevel = "avx512"): number {
   const r = CORE_RATES, b = cost.bytes;
   const perNs = b <= r.l2.bytes ? r.l2.perNs : b <= r.l3.bytes ? r.l3.perNs : r.dramPerNs;
-  return Math.max(cost.flops / r.flopsPerNs, b / perNs);
+  return Math.max(cost.flops / flopsPerNs(isa), b / perNs);
 }
 
 /**
@@ -130,11 +145,12 @@ export function partsFor(
   threads: number,
   minPartNs: number = MIN_PART_NS,
   perThread: number = PARTS_PER_THREAD,
+  isa: IsaLevel = "avx512",
 ): number {
   if (threads < 2) return 1;
   const most = Math.min(perThread, PARTS_PER_THREAD) * threads;
   if (minPartNs <= 0) return most;
-  return Math.max(1, Math.min(most, Math.floor(estimatedNs(cost) / minPartNs)));
+  return Math.max(1, Math.min(most, Math.floor(estimatedNs(cost, isa) / minPartNs)));
 }
 
 /**

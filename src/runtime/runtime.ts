@@ -919,7 +919,7 @@ export class Runtime {
   #generate(e: Entry, plan: KernelPlan, asked: number): Generated {
     const c = this.#config, f = e.family, listing = c.dump !== undefined;
     // minPartUs 0 (tests, benches): every split call runs its parts, waking the workers.
-    const wakes = c.minPartNs <= 0 || estimatedNs(f.cost(e.spec)) >= WAKE_MIN_NS;
+    const wakes = c.minPartNs <= 0 || estimatedNs(f.cost(e.spec), c.isa) >= WAKE_MIN_NS;
     const n = asked >= 0 ? asked : this.#partsWanted(e);
     let programs: Generated["programs"] | undefined, parts: Part[] | null = null;
     try {
@@ -995,7 +995,8 @@ export class Runtime {
     if (e.family.partition === undefined) return 1;
     const f = e.family;
     const perThread = f.partsPerThread?.(e.spec);
-    return partsFor(f.cost(e.spec), this.#config.threads, this.#config.minPartNs, perThread);
+    const c = this.#config;
+    return partsFor(f.cost(e.spec), c.threads, c.minPartNs, perThread, c.isa);
   }
 
   /** The key's call in `n` parts (null: it runs whole). */
