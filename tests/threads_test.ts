@@ -17,7 +17,13 @@ import {
 import { countedLoop, loadPointer } from "../src/kernels/abi.ts";
 import type { KernelPlan, OpFamily, Part } from "../src/kernels/family.ts";
 import { partWorkspaces, Runtime } from "../src/runtime/runtime.ts";
-import { PART_WORKSPACE_GAP } from "../src/runtime/policy.ts";
+import {
+  CORE_RATES,
+  estimatedNs,
+  MIN_PART_NS,
+  PART_WORKSPACE_GAP,
+  partsFor,
+} from "../src/runtime/policy.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { FAMILIES } from "../src/kernels/families.ts";
 import { affinityCpus, sharedPool } from "../src/native/pool.ts";
@@ -1197,4 +1203,16 @@ Deno.test("threads: each part's workspace ends on a page of its own, a page or m
     }
   }
   assert.deepEqual(partWorkspaces(0), { stride: 0, first: 0 });
+});
+
+Deno.test("policy: a call's flops take twice as long at AVX2 as at AVX-512, and split accordingly", () => {
+  // 3 µs of flops at AVX-512's rate: two parts there, four (two a thread) at AVX2's.
+  const cost = { flops: 2 * MIN_PART_NS * CORE_RATES.flopsPerNs, bytes: 0 };
+  assert.equal(estimatedNs(cost, "avx2"), 2 * estimatedNs(cost, "avx512"));
+  assert.equal(estimatedNs(cost, "amx"), estimatedNs(cost, "avx512"));
+  assert.equal(partsFor(cost, 2, MIN_PART_NS, 4, "avx512"), 2);
+  assert.equal(partsFor(cost, 2, MIN_PART_NS, 4, "avx2"), 4);
+  // Bytes cost the same at every level.
+  const bytes = { flops: 0, bytes: 64 << 10 };
+  assert.equal(estimatedNs(bytes, "sse2"), estimatedNs(bytes, "avx512"));
 });
