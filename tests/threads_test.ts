@@ -739,13 +739,17 @@ Deno.test("threads: a split key dumps each distinct part's kernel, and its whole
     assert.equal(forced.stats().keys[0].threads, 3);
     assert.equal(forced.stats().keys[0].parts, 12);
     // Under the default cut-off a call too small to wake sleeping workers also gets the
-    // whole-call kernel it runs when none is awake: 1000 rows in 10 parts of 100.
+    // whole-call kernel it runs when none is awake: 1000 rows in parts (as many as the cost
+    // model gives it at this ISA: one distinct kernel where they divide 1000, else two).
     using small = new Jit({ dump: `${dir}/small`, threads: 3 });
     const z = new Float32Array(1000 * 100).fill(1);
     small.softmax(z, new Float32Array(z.length), { rows: 1000, cols: 100 });
     const more = [...Deno.readDirSync(`${dir}/small`)].map((e) => e.name).sort();
-    assert.equal(more.length, 4, more.join(" "));
-    assert.ok(more[0].includes("part0") && more[2].includes("whole"), more.join(" "));
+    const parts = small.stats().keys[0].parts, distinct = 1000 % parts === 0 ? 1 : 2;
+    assert.ok(parts > 1, `${parts} parts`);
+    assert.equal(more.length, 2 * (distinct + 1), more.join(" "));
+    assert.ok(more[0].includes("part0"), more.join(" "));
+    assert.ok(more.slice(-2).every((name) => name.includes("whole")), more.join(" "));
   } finally {
     Deno.removeSync(dir, { recursive: true });
   }
