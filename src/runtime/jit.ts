@@ -726,10 +726,11 @@ export class Jit {
    * autoPad), dilations and groups. The bias, the residual (y's shape, a
    * ResNet shortcut) and the activation are applied in registers before y
    * is stored. y may not overlap any input. With `layout: "nhwc"`, x, y and
-   * the residual are NHWC: at AVX-512 a depthwise call, and a call of one
-   * group on packed weights, run kernels that read and write NHWC as it is;
-   * other calls are transposed to NCHW and back around the NCHW kernels (the
-   * same bits; the transposes cost memory passes).
+   * the residual are NHWC: a depthwise call (AVX-512, or AVX2 on 8 channels
+   * or more), and at AVX-512 a call of one group on packed weights, run
+   * kernels that read and write NHWC as it is; other calls are transposed
+   * to NCHW and back around the NCHW kernels (the same bits; the transposes
+   * cost memory passes).
    *
    * @example
    * ```ts

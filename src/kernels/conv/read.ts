@@ -44,8 +44,9 @@ export interface Conv2dOptions {
   activation?: Activation;
   /**
    * Layout of x, y and residual: "nchw" (ONNX's, the default) or "nhwc".
-   * NHWC is transposed to NCHW and back around the NCHW kernels (see
-   * `readLayout`).
+   * NHWC runs as it is where a kernel reads it (depthwise; at AVX-512 one
+   * group on packed weights), else transposed to NCHW and back around the
+   * NCHW kernels (see `Jit.conv2d`).
    */
   layout?: TensorLayout;
 }
