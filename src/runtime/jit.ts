@@ -882,7 +882,7 @@ export class Jit {
       rt.operand(CONV_TRANSPOSE, CONV_ARG.X, x);
       rt.operand(CONV_TRANSPOSE, CONV_ARG.W, r.data);
       rt.operand(CONV_TRANSPOSE, CONV_ARG.Y, y);
-      lanes = 16;
+      lanes = this.#transposedLanes();
       vectors = r.vectors;
     }
     rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = lanes;
@@ -1235,7 +1235,13 @@ export class Jit {
    * -A bench/plain_weights.ts`, the commit before and this one).
    */
   #repacksTransposed(): boolean {
-    return this.#jit && VEC_OF[this.#isa] === "avx512" && phasesServeRepacked(this.#rt.key);
+    return this.#transposedLanes() !== 0 && phasesServeRepacked(this.#rt.key);
+  }
+
+  /** Lanes of the channel-vector copy the kernel by output phases reads (0: none at this level). */
+  #transposedLanes(): number {
+    const level = this.#jit ? VEC_OF[this.#isa] : "scalar";
+    return level === "avx512" || level === "avx2" ? channelVectorCopyLanes(level) : 0;
   }
 
   /**
@@ -1262,14 +1268,20 @@ export class Jit {
     let r: RepackedWeights | undefined;
     if (this.#rt.listsActive) {
       // As #scratchOf: a list's calls run later, on another thread; each gets its own room.
-      r = new RepackedWeights(oc, c, taps, 16, v8Floats);
+      r = new RepackedWeights(oc, c, taps, this.#transposedLanes(), v8Floats);
       if (this.#rt.recording) this.#recScratch.push(r.data);
     } else {
       for (let i = 0; i < rooms.length && r === undefined; i++) {
         if (rooms[i].fits(oc, c, taps)) r = rooms[i];
       }
       if (r === undefined) {
-        r = rooms[this.#repackedNext] = new RepackedWeights(oc, c, taps, 16, v8Floats);
+        r = rooms[this.#repackedNext] = new RepackedWeights(
+          oc,
+          c,
+          taps,
+          this.#transposedLanes(),
+          v8Floats,
+        );
         this.#repackedNext = (this.#repackedNext + 1) % REPACKED_ROOMS;
       }
     }

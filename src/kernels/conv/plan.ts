@@ -304,21 +304,25 @@ export function planConv(
     return cvPlan(nhwcTile(isa, s, g, embed));
   }
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2),
-  // output columns along the lanes where they serve and fill them (see columnsFill), else
-  // positions where a row's positions fill them (see positionsFill).
+  // output columns along the lanes where they serve and fill them (see columnsFill; AVX2 has
+  // that tile alone), else positions where a row's positions fill them (see positionsFill).
   if (phasesServe(s, isa) && (choice === undefined || choice.phases)) {
     const lanes = choice?.phases ||
-      (columnsFill(s, isa, g, l1d) ? "columns" : positionsFill(s, isa) ? "positions" : "channels");
-    const ocBlock = phaseBlock(s, g, l2);
+      (isa.level === "avx2" || columnsFill(s, isa, g, l1d)
+        ? "columns"
+        : positionsFill(s, isa)
+        ? "positions"
+        : "channels");
+    const ocBlock = phaseBlock(s, g, l2, L);
     return inPlace({
       ocBlock,
-      workspaceBytes: phaseWorkspaceBytes(s, g, lanes),
-      mr: CV_LANES,
+      workspaceBytes: phaseWorkspaceBytes(s, g, lanes, L),
+      mr: L,
       cv: null,
       phases: lanes,
       description: `${level} by output phases, ${
         lanes === "columns"
-          ? `${describeColumnTile(g)}, x rows packed doubled, weights in pairs`
+          ? `${describeColumnTile(g, isa)}, x rows packed doubled, weights in pairs`
           : `${
             lanes === "positions"
               ? `${POSITION_TILE} positions × 2 phases × 4 channels`
@@ -769,6 +773,8 @@ export function convChoices(
   // 1,64,80,80,64,2,2 --packed --transposed`, also 4×4/2 64→32 on 40², 3×3/2 32→16 on 56²).
   if (phasesServe(s, vecIsa(plan.isa))) {
     const isa = vecIsa(plan.isa);
+    // AVX2: the columns tile is the only one.
+    if (isa.level === "avx2") return [];
     const lanes: PhaseLanes[] = [
       ...(positionsServe(s, isa) ? ["positions" as const] : []),
       ...(columnsServe(s, isa, convGeometry(s)) ? ["columns" as const] : []),

@@ -10,7 +10,9 @@
  * of an output row's columns × 4 output channels (a row of fewer vectors:
  * more channels, up to 24 accumulators): 24 FMAs for 10 loads per input
  * channel, and its accumulators are y's runs already: no interleave (the
- * positions tile's two `vpermi2ps` a vector) before the stores.
+ * positions tile's two `vpermi2ps` a vector) before the stores. At AVX2
+ * (8 lanes, 16 registers) a tile is 3 vectors × 3 channels: 9 FMAs for 6
+ * loads; the pairs are made by `vunpcklps`/`vunpckhps` and `vperm2f128`.
  *
  * Each output sums the same FMAs in the same order as the positions and
  * channel tiles (input channels, then the row's taps in the upsampled
@@ -23,6 +25,7 @@ import { addImmediate, countedLoop } from "../abi.ts";
 import { evenPieces } from "../partition.ts";
 import type { Vec, VecIsa } from "../vec.ts";
 import { emitVectorStore } from "./channel_vectors.ts";
+import { activationTemps } from "../unary/temps.ts";
 import type { ConvGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 import type { PhaseFrame, PhaseX } from "./transpose_phases.ts";
@@ -35,25 +38,65 @@ import {
   tileOutputFetch,
 } from "./transpose_positions.ts";
 
-const L = 16;
 /**
- * Most vectors of output columns per tile, and accumulators: a whole tile
- * is 6 vectors × 4 channels; a row of fewer vectors takes more channels.
+ * A level's tile: lanes, most vectors of output columns per tile and
+ * accumulators (a whole tile: 6 vectors × 4 channels at AVX-512, 3 × 3 at
+ * AVX2; a row of fewer vectors takes more channels), and registers: the
+ * accumulators from 0, x vectors from X0, the broadcast weight pairs from
+ * PAIR0, AVX2's tail mask, and the epilogue's (over the x vectors and
+ * pairs, after the loop).
  */
-const TILE_VECTORS = 6, ACCUMULATORS = 24;
-/** Registers: accumulators from 0, x vectors, the broadcast weight pairs. */
-const X0 = 24, PAIR0 = 30;
+interface ColumnRegisters {
+  L: number;
+  TILE_VECTORS: number;
+  ACCUMULATORS: number;
+  X0: number;
+  PAIR0: number;
+  MASK: number;
+  RES: number;
+  OUT: number;
+  FREE: number[];
+}
+
+const AVX512_TILE: ColumnRegisters = {
+  L: 16,
+  TILE_VECTORS: 6,
+  ACCUMULATORS: 24,
+  X0: 24,
+  PAIR0: 30,
+  MASK: -1,
+  RES: 24,
+  OUT: 25,
+  FREE: [26, 27, 28, 29, 30, 31],
+};
+const AVX2_TILE: ColumnRegisters = {
+  L: 8,
+  TILE_VECTORS: 3,
+  ACCUMULATORS: 9,
+  X0: 9,
+  PAIR0: 12,
+  MASK: 15,
+  RES: 9,
+  OUT: 10,
+  FREE: [11, 12, 13, 14],
+};
+
+/** The tile of `isa`'s level. */
+function tileOf(isa: VecIsa): ColumnRegisters {
+  return isa.level === "avx2" ? AVX2_TILE : AVX512_TILE;
+}
 
 /** The widest tile of a layer's rows, for descriptions: "96 columns × 4 channels". */
-export function describeColumnTile(g: ConvGeometry): string {
-  const vectors = Math.ceil(g.ow / L), [[, V]] = evenPieces(vectors, TILE_VECTORS);
-  const [[, channels]] = evenPieces(Math.min(L, g.ocg), tileChannels(V));
+export function describeColumnTile(g: ConvGeometry, isa: VecIsa): string {
+  const t = tileOf(isa), L = t.L;
+  const vectors = Math.ceil(g.ow / L), [[, V]] = evenPieces(vectors, t.TILE_VECTORS);
+  const [[, channels]] = evenPieces(Math.min(L, g.ocg), tileChannels(t, V));
   return `${Math.min(V * L, g.ow)} columns × ${channels} channels`;
 }
 
 /** Most channels of a tile of V vectors: as many as the accumulators hold, at most a block. */
-function tileChannels(V: number): number {
-  return Math.min(L, Math.floor(ACCUMULATORS / V));
+function tileChannels(t: ColumnRegisters, V: number): number {
+  return Math.min(t.L, Math.floor(t.ACCUMULATORS / V));
 }
 
 /**
@@ -73,7 +116,7 @@ function tileChannels(V: number): number {
  * touched: policy.ts, PART_WORKSPACE_GAP).
  */
 export function columnsFill(s: ConvSpec, isa: VecIsa, g: ConvGeometry, l1d: number): boolean {
-  const vectors = Math.ceil(g.ow / L);
+  const L = tileOf(isa).L, vectors = Math.ceil(g.ow / L);
   const rowsBytes = s.c * 2 * s.w * 4 * Math.max(1, Math.ceil(s.kh / s.uh));
   return columnsServe(s, isa, g) && g.ow * 16 >= vectors * L * 15 && rowsBytes <= l1d;
 }
@@ -95,19 +138,22 @@ function pairColumns(s: ConvSpec): [number, number] | null {
  * exactly twice x's, and the epilogue's temporaries fit beside the tile.
  */
 export function columnsServe(s: ConvSpec, isa: VecIsa, g: ConvGeometry): boolean {
-  return s.kw === 2 && g.ow === 2 * s.w && pairColumns(s) !== null && positionsServe(s, isa);
+  const fits = isa.level === "avx2"
+    ? activationTemps(isa, s.activation) <= AVX2_TILE.FREE.length
+    : positionsServe(s, isa);
+  return s.kw === 2 && g.ow === 2 * s.w && pairColumns(s) !== null && fits;
 }
 
-/** Workspace bytes of the weight pairs: as many as the group's packed weights. */
-export function columnPairBytes(s: ConvSpec, g: ConvGeometry): number {
-  return Math.ceil(g.ocg / L) * s.c * s.kh * s.kw * L * 4;
+/** Workspace bytes of the weight pairs: as many as the group's packed weights (blocks of `lanes`). */
+export function columnPairBytes(s: ConvSpec, g: ConvGeometry, lanes: number): number {
+  return Math.ceil(g.ocg / lanes) * s.c * s.kh * s.kw * lanes * 4;
 }
 
 /**
- * The weight pairs of every block of 16 output channels into the
- * workspace at byte `at` (WS + at), from the packed weights at WV, and WB
- * set to them: for each input channel and kernel row, lane pair o holds
- * output channel o's weights of phases 0 and 1, where its two 16-channel
+ * The weight pairs of every block of output channels (a vector's lanes)
+ * into the workspace at byte `at` (WS + at), from the packed weights at WV,
+ * and WB set to them: for each input channel and kernel row, lane pair o
+ * holds output channel o's weights of phases 0 and 1, where its two
  * vectors were. rcx, rsi, rdi and vectors 0-4 are clobbered.
  */
 export function emitColumnPairs(
@@ -117,24 +163,37 @@ export function emitColumnPairs(
   F: PhaseFrame,
   at: number,
 ): void {
-  const a = v.a;
+  const a = v.a, L = tileOf(v.isa).L, avx2 = v.isa.level === "avx2";
   const [j0, j1] = pairColumns(s)!;
   a.emit("mov", rsi, qword(rsp, F.WV));
   a.emit("mov", rdi, qword(rsp, F.WS));
   addImmediate(a, "add", rdi, at);
   a.emit("mov", qword(rsp, F.WB), rdi);
   const LO = 0, HI = 1, A = 2, B = 3, P = 4;
-  v.move(LO, { table: phaseInterleave(0) });
-  v.move(HI, { table: phaseInterleave(1) });
+  if (!avx2) {
+    v.move(LO, { table: phaseInterleave(0) });
+    v.move(HI, { table: phaseInterleave(1) });
+  }
   const rowBytes = s.kw * L * 4; // one kernel row's two vectors; its pairs take as many
   countedLoop(a, rcx, Math.ceil(g.ocg / L) * s.c * s.kh, () => {
     v.load(A, rsi, j0 * L * 4);
     v.load(B, rsi, j1 * L * 4);
-    // Channels 0-7's pairs, then 8-15's: lane 2o + q from phase q's channel o.
-    for (const [half, table] of [[0, LO], [1, HI]] as const) {
-      v.move(P, table);
-      a.emit("vpermi2ps", v.r(P), v.r(A), v.r(B));
-      v.store(rdi, half * L * 4, P);
+    if (avx2) {
+      // Within each 128-bit half: channels 0-1 | 4-5 (LO) and 2-3 | 6-7 (HI) paired; then
+      // channels 0-3's pairs from the low halves, 4-7's from the high ones.
+      a.emit("vunpcklps", v.r(LO), v.r(A), v.r(B));
+      a.emit("vunpckhps", v.r(HI), v.r(A), v.r(B));
+      a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x20);
+      v.store(rdi, 0, P);
+      a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x31);
+      v.store(rdi, L * 4, P);
+    } else {
+      // Channels 0-7's pairs, then 8-15's: lane 2o + q from phase q's channel o.
+      for (const [half, table] of [[0, LO], [1, HI]] as const) {
+        v.move(P, table);
+        a.emit("vpermi2ps", v.r(P), v.r(A), v.r(B));
+        v.store(rdi, half * L * 4, P);
+      }
     }
     addImmediate(a, "add", rsi, rowBytes);
     addImmediate(a, "add", rdi, rowBytes);
@@ -144,14 +203,14 @@ export function emitColumnPairs(
 /**
  * The unit's `rows` rows of x (at RUNB) for every input channel, packed
  * into the workspace ([c][rows][2w]) with each element twice: x[m] at
- * columns 2m and 2m + 1. rsi, rdi, rcx, eax, k1 and vectors 0-3 are
+ * columns 2m and 2m + 1. rsi, rdi, rcx, eax, k1 and vectors 0-4 are
  * clobbered.
  */
 export function emitDoubledRows(v: Vec, s: ConvSpec, F: PhaseFrame, rows: number): void {
-  const a = v.a;
-  const IDX_LO = 2, IDX_HI = 3;
-  v.move(IDX_LO, { table: doubling(0) });
-  v.move(IDX_HI, { table: doubling(1) });
+  const a = v.a, L = tileOf(v.isa).L;
+  const IDX_LO = 2, IDX_HI = 3, MASK = 4;
+  v.move(IDX_LO, { table: doubling(0, L) });
+  v.move(IDX_HI, { table: doubling(1, L) });
   a.emit("mov", rsi, qword(rsp, F.RUNB));
   a.emit("mov", rdi, qword(rsp, F.WS));
   countedLoop(a, rcx, s.c, () => {
@@ -159,13 +218,14 @@ export function emitDoubledRows(v: Vec, s: ConvSpec, F: PhaseFrame, rows: number
       for (let j = 0; j * L < s.w; j++) {
         const lanes = Math.min(L, s.w - j * L);
         const from = (r * s.w + j * L) * 4, to = (r * 2 * s.w + 2 * j * L) * 4;
-        v.load(0, rsi, from, lanes < L ? v.tail(lanes, 1) : undefined);
-        // Lanes 0-7 doubled into the first vector, 8-15 into the second.
+        v.load(0, rsi, from, lanes < L ? v.tail(lanes, 1, MASK) : undefined);
+        // The first half's lanes doubled into the first vector, the second half's into the second.
         a.emit("vpermps", v.r(1), v.r(IDX_LO), v.r(0));
-        v.store(rdi, to, 1, 2 * lanes < L ? v.tail(2 * lanes, 1) : undefined);
+        v.store(rdi, to, 1, 2 * lanes < L ? v.tail(2 * lanes, 1, MASK) : undefined);
         if (2 * lanes > L) {
           a.emit("vpermps", v.r(1), v.r(IDX_HI), v.r(0));
-          v.store(rdi, to + L * 4, 1, 2 * lanes < 2 * L ? v.tail(2 * lanes - L, 1) : undefined);
+          const tail = 2 * lanes < 2 * L ? v.tail(2 * lanes - L, 1, MASK) : undefined;
+          v.store(rdi, to + L * 4, 1, tail);
         }
       }
     }
@@ -174,10 +234,10 @@ export function emitDoubledRows(v: Vec, s: ConvSpec, F: PhaseFrame, rows: number
   });
 }
 
-/** The lanes doubling half `half` of a vector: lane i from lane half·8 + ⌊i/2⌋. */
-function doubling(half: number): number[] {
+/** The lanes doubling half `half` of a vector of L: lane i from lane half·L/2 + ⌊i/2⌋. */
+function doubling(half: number, L: number): number[] {
   return Array.from(
-    new Float32Array(Int32Array.from({ length: L }, (_, i) => half * 8 + (i >> 1)).buffer),
+    new Float32Array(Int32Array.from({ length: L }, (_, i) => (half * L) / 2 + (i >> 1)).buffer),
   );
 }
 
@@ -185,7 +245,8 @@ function doubling(half: number): number[] {
  * Output row oy (row `r` of its unit, x's doubled rows from row `base`
  * where `x` says, y's unit at RUNY, the block's bias at BB and weight
  * pairs at WB): its tiles of up to 6 vectors of columns × as many of the
- * block's `channels` as 24 accumulators hold (4 beside 6 vectors).
+ * block's `channels` as 24 accumulators hold (4 beside 6 vectors; AVX2:
+ * 3 vectors, 9 accumulators).
  */
 export function emitColumnRow(
   v: Vec,
@@ -198,16 +259,17 @@ export function emitColumnRow(
   channels: number,
   x: PhaseX,
 ): void {
-  const a = v.a;
+  const a = v.a, t = tileOf(v.isa), L = t.L, X0 = t.X0, PAIR0 = t.PAIR0;
   const planeY = g.oh * g.ow * 4, row = r * g.ow * 4, rowX = 2 * s.w * 4;
   const vectors = Math.ceil(g.ow / L), rest = g.ow % L;
-  for (const [v0, V] of evenPieces(vectors, TILE_VECTORS)) {
+  for (const [v0, V] of evenPieces(vectors, t.TILE_VECTORS)) {
     const last = v0 + V === vectors && rest !== 0;
     // As many channels as the accumulators hold beside V vectors: rows of few vectors take more.
-    for (const [o0, C] of evenPieces(channels, tileChannels(V))) {
+    for (const [o0, C] of evenPieces(channels, tileChannels(t, V))) {
       const acc = (vi: number, o: number) => o * V + vi;
-      // k1: the row's last vector's lanes, when it is partial (set again before its stores).
-      const edge = last ? v.tail(rest, 1) : undefined;
+      // k1 (AVX2: MASK): the row's last vector's lanes, when it is partial (set again before
+      // its stores).
+      const edge = last ? v.tail(rest, 1, t.MASK) : undefined;
       const tailOf = (vi: number) => (vi === V - 1 ? edge : undefined);
       a.emit("mov", rdx, qword(rsp, x.slot));
       a.emit("mov", rsi, qword(rsp, F.WB));
@@ -232,15 +294,15 @@ export function emitColumnRow(
               for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o), X0 + vi, p, -1);
             }
           }
-        });
+        }, L);
       }
       loadStorePointers(a, F);
-      const RES = 24, OUT = 25, free = [26, 27, 28, 29, 30, 31];
+      const regs = { res: t.RES, out: t.OUT, free: t.FREE };
       for (let o = 0; o < C; o++) {
         for (let vi = 0; vi < V; vi++) {
           const at = (o0 + o) * planeY + row + (v0 + vi) * L * 4;
-          const tail = tailOf(vi) ? v.tail(rest, 1) : undefined;
-          emitVectorStore(v, s, acc(vi, o), o0 + o, at, tail, { res: RES, out: OUT, free });
+          const tail = tailOf(vi) ? v.tail(rest, 1, t.MASK) : undefined;
+          emitVectorStore(v, s, acc(vi, o), o0 + o, at, tail, regs);
         }
       }
     }

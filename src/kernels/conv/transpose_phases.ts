@@ -1,6 +1,7 @@
 /**
- * ConvTranspose by output phases (AVX-512, stride 2 across): no zeros
- * upsampled into the input. An output column 2m + q (q the phase) reads
+ * ConvTranspose by output phases (AVX-512; at AVX2 the columns tile only,
+ * transpose_columns.ts; stride 2 across): no zeros upsampled into the
+ * input. An output column 2m + q (q the phase) reads
  * only the kernel columns b with q + b·dw − pl even, at input column
  * m + (q + b·dw − pl)/2, so a tile of P positions per phase × 16 output
  * channels takes, per input channel, its taps in "rounds": round r is each
@@ -26,7 +27,7 @@ import { evenPieces } from "../partition.ts";
 import type { Vec, VecIsa } from "../vec.ts";
 import { transpose16 } from "../transpose.ts";
 import { type ChannelVectorFrame, emitVectorStore } from "./channel_vectors.ts";
-import type { ConvGeometry } from "./geometry.ts";
+import { type ConvGeometry, convGeometry } from "./geometry.ts";
 import type { ConvSpec } from "./spec.ts";
 import {
   emitChannelLoop,
@@ -37,11 +38,13 @@ import {
 } from "./transpose_positions.ts";
 import {
   columnPairBytes,
+  columnsServe,
   emitColumnPairs,
   emitColumnRow,
   emitDoubledRows,
 } from "./transpose_columns.ts";
 
+/** Lanes of the AVX-512 tiles (the channels and positions tiles are AVX-512's alone). */
 const L = 16;
 /** Positions per phase in a tile: two phases' accumulators in 28 registers. */
 export const PHASE_POSITIONS = 14;
@@ -59,10 +62,15 @@ export interface PhaseX {
   channelBytes: number;
 }
 
-/** Whether the kernel serves `s`: a transposed convolution of stride 2 across, one group, packed weights. */
+/**
+ * Whether the kernel serves `s`: a transposed convolution of stride 2
+ * across, one group, packed weights in blocks of a vector's lanes; at AVX2
+ * one its columns tile serves (the other tiles need 32 registers).
+ */
 export function phasesServe(s: ConvSpec, isa: VecIsa): boolean {
-  return isa.level === "avx512" && s.flip && s.uw === 2 && s.sw === 1 && s.sh === 1 &&
-    s.group === 1 && s.wLanes === L;
+  const served = (isa.level === "avx512" || isa.level === "avx2") && s.flip && s.uw === 2 &&
+    s.sw === 1 && s.sh === 1 && s.group === 1 && s.wLanes === isa.lanes;
+  return served && (isa.level === "avx512" || columnsServe(s, isa, convGeometry(s)));
 }
 
 /**
@@ -97,9 +105,14 @@ function unitRows(s: ConvSpec, oy: number): { base: number; rows: number } {
  * channel, packed (each element twice for the columns tile, its weight
  * pairs after them).
  */
-export function phaseWorkspaceBytes(s: ConvSpec, g: ConvGeometry, lanes: PhaseLanes): number {
+export function phaseWorkspaceBytes(
+  s: ConvSpec,
+  g: ConvGeometry,
+  lanes: PhaseLanes,
+  vectorLanes: number,
+): number {
   const rows = packedRowsBytes(s, g, lanes);
-  return lanes === "columns" ? rows + columnPairBytes(s, g) : rows;
+  return lanes === "columns" ? rows + columnPairBytes(s, g, vectorLanes) : rows;
 }
 
 /** Bytes of a unit's packed rows of x, rounded up to a line (where the weight pairs start). */
@@ -118,13 +131,16 @@ function packedRowsBytes(s: ConvSpec, g: ConvGeometry, lanes: PhaseLanes): numbe
  * L3), 2×2/2 64→64 on 80² ran 1.015-1.07× slower (Zen 5, 1 thread, both
  * alternating in one process).
  */
-export function phaseBlock(s: ConvSpec, g: ConvGeometry, l2: number): number {
-  const blockBytes = s.c * s.kh * s.kw * L * 4;
+export function phaseBlock(s: ConvSpec, g: ConvGeometry, l2: number, lanes: number): number {
+  const blockBytes = s.c * s.kh * s.kw * lanes * 4;
   const blocks = Math.max(1, Math.floor(l2 / 2 / blockBytes));
-  return Math.min(g.ocg, blocks * L);
+  return Math.min(g.ocg, blocks * lanes);
 }
 
-/** The image's blocks of 16 output channels, x at frame.XG, w's channel-vector copy at frame.WV. */
+/**
+ * The image's blocks of a vector's lanes of output channels (16, AVX2 8),
+ * x at frame.XG, w's channel-vector copy at frame.WV.
+ */
 export function emitTransposePhases(
   v: Vec,
   s: ConvSpec,
@@ -133,7 +149,7 @@ export function emitTransposePhases(
   lanes: PhaseLanes,
   ocBlock: number,
 ): void {
-  const a = v.a;
+  const a = v.a, L = v.isa.lanes;
   const K = s.c * s.kh * s.kw, planeY = g.oh * g.ow * 4;
   const zero = a.constant(new Uint8Array(64), 64);
   // One group: the blocks' weights start at the channel-vector copy's first, or for the
@@ -154,14 +170,14 @@ export function emitTransposePhases(
     }
     return true;
   };
-  /** Moves the block pointers (weights, bias, the rows' y and residual) n blocks of 16 on. */
+  /** Moves the block pointers (weights, bias, the rows' y and residual) n blocks on. */
   const blockSteps = (op: "add" | "sub", n: number) => {
     addImmediate(a, op, qword(rsp, F.WB), n * K * L * 4);
     addImmediate(a, op, qword(rsp, F.BB), n * L * 4);
     addImmediate(a, op, qword(rsp, F.RUNY), n * L * planeY);
     addImmediate(a, op, qword(rsp, F.RUNR), n * L * planeY);
   };
-  /** body(channels) for each block of 16 of a pass's `channels`, the pointers back after. */
+  /** body(channels) for each block of a pass's `channels`, the pointers back after. */
   const eachBlock = (channels: number, body: (channels: number) => void) => {
     const blocks = Math.floor(channels / L), rest = channels % L;
     frameLoop(a, F.BLK, blocks, () => {

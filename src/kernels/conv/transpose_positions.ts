@@ -133,7 +133,8 @@ export function tileOutputFetch(
  * A tile's loop over the input channels, shared by the tiles by phases:
  * rax counts them down from s.c; each pass `fetch`'s step (when there is
  * one), then `body` (one channel's taps: w's at rsi, x's rows at rdx), then
- * w a channel's taps on and x a channel's rows (`x.channelBytes`) on.
+ * w a channel's taps on (blocks of `lanes` output channels) and x a
+ * channel's rows (`x.channelBytes`) on.
  */
 export function emitChannelLoop(
   a: Assembler,
@@ -141,6 +142,7 @@ export function emitChannelLoop(
   x: PhaseX,
   fetch: { setup(): void; step(): void } | null,
   body: () => void,
+  lanes: number = L,
 ): void {
   fetch?.setup();
   a.emit("mov", rax, s.c);
@@ -149,7 +151,7 @@ export function emitChannelLoop(
   a.bind(top);
   fetch?.step();
   body();
-  addImmediate(a, "add", rsi, s.kh * s.kw * L * 4);
+  addImmediate(a, "add", rsi, s.kh * s.kw * lanes * 4);
   addImmediate(a, "add", rdx, x.channelBytes);
   a.emit("dec", rax);
   a.emit("jnz", top);

@@ -9,8 +9,8 @@
  * copy on a line of its own is [outChannels/16][c][kh][kw][16] (zero
  * channels past outChannels), which the channel-vector kernel
  * (channel_vectors.ts) and ConvTranspose by output phases
- * (transpose_phases.ts) read (an AVX2 Jit's, a convolution's only, is
- * [outChannels/8][c][kh][kw][8], the channel-vector kernel's there);
+ * (transpose_phases.ts) read (an AVX2 Jit's is [outChannels/8][c][kh][kw][8],
+ * the channel-vector kernel's and the phases' columns tile's there);
  * for a depthwise w (AVX-512 and AVX2) it is tap-major,
  * [kh][kw][c] (`lanes` = outChannels: one block of every channel), which
  * the NHWC depthwise kernel reads (depthwise_nhwc.ts). The calls pass it
@@ -31,7 +31,6 @@ import type { StridedCopy } from "../gemm/packb.ts";
 import { readInt, readInts } from "../attributes.ts";
 import { fail } from "../checks.ts";
 import { MAX_CONV_DIMENSION, MAX_CONV_WINDOW, readGroup } from "./read.ts";
-import { CV_LANES } from "./channel_vectors.ts";
 
 /** The shape weights are packed for. */
 export interface ConvWeightsOptions {
@@ -117,15 +116,10 @@ export class ConvWeights {
     const lw = viewLength(w);
     if (lw !== n) fail(W, `w has ${lw} elements but the shape needs ${n}`, "range");
     // One group: blocks of `lanes` channels (the channel-vector kernel's; a transposed call's
-    // for the phase kernels, AVX-512's: lanes 16). Depthwise: one block of every channel,
-    // tap-major [taps][C] (the NHWC depthwise kernel's, AVX-512's and AVX2's).
+    // for the phase kernels). Depthwise: one block of every channel, tap-major [taps][C] (the
+    // NHWC depthwise kernel's).
     const depthwise = this.group === this.c && this.outChannels === this.c && !t;
-    const wide = lanes === CV_LANES;
-    this.lanes = this.group === 1 && (wide || !t)
-      ? lanes
-      : depthwise && lanes !== 0
-      ? this.outChannels
-      : 0;
+    this.lanes = this.group === 1 ? lanes : depthwise && lanes !== 0 ? this.outChannels : 0;
     const cg = this.c / this.group;
     const L = this.lanes, oc = this.outChannels, k = cg * this.kh * this.kw;
     // No method of w takes part: a plain view of its buffer (found through the intrinsic
