@@ -5,6 +5,8 @@ import { int, pick, rng } from "./helpers/random.ts";
 import { tuneCheckingBits } from "./helpers/conv.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
+/** The levels with a kernel by output phases (AVX2: its columns tile, for 2×2/2-like layers). */
+const PHASE_LEVELS = LEVELS.filter((l) => l === "avx512" || l === "avx2") as ("avx512" | "avx2")[];
 
 interface Case {
   o: ConvTranspose2dOptions & { kernel: number[]; strides: number[]; pads: number[] };
@@ -432,93 +434,102 @@ Deno.test({
   },
 });
 
-Deno.test({
-  name:
-    "convTranspose2d avx512: plain weights are repacked on every call (a changed w is read anew; recorded calls each use their own)",
-  ignore: !LEVELS.includes("avx512"),
-  fn: () => {
-    const r = rng(3500);
-    using jit = new Jit({ maxIsa: "avx512", threads: 1 });
-    // 20 output channels: a block of 16 and one of 4 (lanes past 20 never written).
-    const o = { n: 1, c: 6, h: 5, w: 19, outChannels: 20, kernel: [2, 2], strides: [2, 2] };
-    const size = 20 * 10 * 38, wLength = 6 * 20 * 4;
-    const x = new Float32Array(6 * 5 * 19).map(() => int(r, -3, 3));
-    const w1 = new Float32Array(wLength).map(() => int(r, -2, 2));
-    const w2 = new Float32Array(wLength).map(() => int(r, -2, 2));
-    const want = (w: Float32Array) => {
-      const y = new Float32Array(size);
-      jit.convTranspose2d(x, jit.packConvWeights(w, { ...o, transposed: true }), y, o);
-      return y;
-    };
-    const y1 = new Float32Array(size), y2 = new Float32Array(size);
-    jit.convTranspose2d(x, w1, y1, o);
-    assert.deepEqual(y1, want(w1));
-    const plans = jit.stats().keys.filter((k) => k.key.startsWith("convTranspose2d"));
-    assert.ok(plans.every((k) => k.plan!.includes("output phases")), plans[0].plan!);
-    // The same array changed between calls: the new weights.
-    w1[7] += 1;
-    jit.convTranspose2d(x, w1, y1, o);
-    assert.deepEqual(y1, want(w1));
-    // Two calls on different weights recorded, replayed after w1 changed again.
-    const rec = jit.recordSync(() => {
+for (const level of PHASE_LEVELS) {
+  Deno.test({
+    name:
+      `convTranspose2d ${level}: plain weights are repacked on every call (a changed w is read anew; recorded calls each use their own)`,
+    fn: () => {
+      const r = rng(3500);
+      using jit = new Jit({ maxIsa: level, threads: 1 });
+      // 20 output channels: blocks of 16 and 4 (AVX2: 8, 8 and 4; lanes past 20 never written).
+      const o = { n: 1, c: 6, h: 5, w: 19, outChannels: 20, kernel: [2, 2], strides: [2, 2] };
+      const size = 20 * 10 * 38, wLength = 6 * 20 * 4;
+      const x = new Float32Array(6 * 5 * 19).map(() => int(r, -3, 3));
+      const w1 = new Float32Array(wLength).map(() => int(r, -2, 2));
+      const w2 = new Float32Array(wLength).map(() => int(r, -2, 2));
+      const want = (w: Float32Array) => {
+        const y = new Float32Array(size);
+        jit.convTranspose2d(x, jit.packConvWeights(w, { ...o, transposed: true }), y, o);
+        return y;
+      };
+      const y1 = new Float32Array(size), y2 = new Float32Array(size);
       jit.convTranspose2d(x, w1, y1, o);
-      jit.convTranspose2d(x, w2, y2, o);
-    });
-    w1[0] -= 2;
-    y1.fill(NaN);
-    y2.fill(NaN);
-    assert.ok(jit.replaySync(rec), "the recording should replay");
-    assert.deepEqual(y1, want(w1));
-    assert.deepEqual(y2, want(w2));
-    // Twelve shapes in turn (more than the rooms a Jit keeps; some share outChannels and taps,
-    // not c): each call its own weights.
-    for (let round = 0; round < 12; round++) {
-      const oc = 3 + 5 * (round % 3), c = 2 + (round % 4);
-      const os = { ...o, c, outChannels: oc };
-      const xs = new Float32Array(c * 5 * 19).map(() => int(r, -3, 3));
-      const ws = new Float32Array(c * oc * 4).map(() => int(r, -2, 2));
-      const ys = new Float32Array(oc * 10 * 38), wantS = ys.slice();
-      jit.convTranspose2d(xs, ws, ys, os);
-      jit.convTranspose2d(xs, jit.packConvWeights(ws, { ...os, transposed: true }), wantS, os);
-      assert.deepEqual(ys, wantS, `round ${round}: ${oc} channels from ${c}`);
-    }
-  },
-});
-
-Deno.test({
-  name:
-    "convTranspose2d avx512: a ±Inf or NaN packed weight keeps its key's bits through tuning (ONNX's values, no NaN from the upsampled zeros)",
-  ignore: !LEVELS.includes("avx512"),
-  fn: () => {
-    const r = rng(3600);
-    const o = { n: 1, c: 16, h: 6, w: 20, outChannels: 16, kernel: [2, 2], strides: [2, 2] };
-    const c: Case = { o: { ...o, pads: [0, 0, 0, 0] }, oh: 12, ow: 40 };
-    for (const bad of [Infinity, -Infinity, NaN]) {
-      using jit = new Jit({ maxIsa: "avx512", threads: 1 });
-      const x = new Float32Array(16 * 6 * 20).map(() => int(r, 1, 3));
-      const w = new Float32Array(16 * 16 * 4).map(() => int(r, -2, 2));
-      w[5 * 64 + 3 * 4 + 1] = bad; // input channel 5, output channel 3, tap (0, 1)
-      const want = Float32Array.from(scatter(c, x, w));
-      const y = new Float32Array(want.length);
-      const packed = jit.packConvWeights(w, {
-        outChannels: 16,
-        c: 16,
-        kernel: [2, 2],
-        transposed: true,
+      assert.deepEqual(y1, want(w1));
+      const plans = jit.stats().keys.filter((k) => k.key.startsWith("convTranspose2d"));
+      assert.ok(plans.every((k) => k.plan!.includes("output phases")), plans[0].plan!);
+      // The same array changed between calls: the new weights.
+      w1[7] += 1;
+      jit.convTranspose2d(x, w1, y1, o);
+      assert.deepEqual(y1, want(w1));
+      // Two calls on different weights recorded, replayed after w1 changed again.
+      const rec = jit.recordSync(() => {
+        jit.convTranspose2d(x, w1, y1, o);
+        jit.convTranspose2d(x, w2, y2, o);
       });
-      const ran = tuneCheckingBits(
-        jit,
-        () => jit.convTranspose2d(x, packed, y, o),
-        y,
-        want,
-        `${bad}`,
-      );
-      assert.ok(ran.length >= 2, ran.join("; "));
-      // Output channel 3's odd columns of even rows hold the bad weight's products: x ≥ 1.
-      assert.ok(Object.is(want[3 * 480 + 1], bad), `${want[3 * 480 + 1]}`);
-    }
-  },
-});
+      w1[0] -= 2;
+      y1.fill(NaN);
+      y2.fill(NaN);
+      assert.ok(jit.replaySync(rec), "the recording should replay");
+      assert.deepEqual(y1, want(w1));
+      assert.deepEqual(y2, want(w2));
+      // Twelve shapes in turn (more than the rooms a Jit keeps; some share outChannels and taps,
+      // not c): each call its own weights.
+      for (let round = 0; round < 12; round++) {
+        const oc = 3 + 5 * (round % 3), c = 2 + (round % 4);
+        const os = { ...o, c, outChannels: oc };
+        const xs = new Float32Array(c * 5 * 19).map(() => int(r, -3, 3));
+        const ws = new Float32Array(c * oc * 4).map(() => int(r, -2, 2));
+        const ys = new Float32Array(oc * 10 * 38), wantS = ys.slice();
+        jit.convTranspose2d(xs, ws, ys, os);
+        jit.convTranspose2d(xs, jit.packConvWeights(ws, { ...os, transposed: true }), wantS, os);
+        assert.deepEqual(ys, wantS, `round ${round}: ${oc} channels from ${c}`);
+      }
+    },
+  });
+
+  Deno.test({
+    name:
+      `convTranspose2d ${level}: a ±Inf or NaN packed weight keeps its key's bits through tuning (ONNX's values, no NaN from the upsampled zeros)`,
+    fn: () => {
+      const r = rng(3600);
+      const o = { n: 1, c: 16, h: 6, w: 20, outChannels: 16, kernel: [2, 2], strides: [2, 2] };
+      const c: Case = { o: { ...o, pads: [0, 0, 0, 0] }, oh: 12, ow: 40 };
+      for (const bad of [Infinity, -Infinity, NaN]) {
+        using jit = new Jit({ maxIsa: level, threads: 1 });
+        const x = new Float32Array(16 * 6 * 20).map(() => int(r, 1, 3));
+        const w = new Float32Array(16 * 16 * 4).map(() => int(r, -2, 2));
+        w[5 * 64 + 3 * 4 + 1] = bad; // input channel 5, output channel 3, tap (0, 1)
+        const want = Float32Array.from(scatter(c, x, w));
+        const y = new Float32Array(want.length);
+        const packed = jit.packConvWeights(w, {
+          outChannels: 16,
+          c: 16,
+          kernel: [2, 2],
+          transposed: true,
+        });
+        // AVX-512 tries its other tiles through tuning; AVX2 has the columns tile alone.
+        let ran: string[];
+        if (level === "avx512") {
+          ran = tuneCheckingBits(
+            jit,
+            () => jit.convTranspose2d(x, packed, y, o),
+            y,
+            want,
+            `${bad}`,
+          );
+          assert.ok(ran.length >= 2, ran.join("; "));
+        } else {
+          jit.convTranspose2d(x, packed, y, o);
+          assert.deepEqual(y, want, `${bad}`);
+          ran = jit.stats().keys.filter((k) => k.key.startsWith("conv")).map((k) => k.plan!);
+        }
+        assert.ok(ran.every((p) => p.includes("output phases")), ran.join("; "));
+        // Output channel 3's odd columns of even rows hold the bad weight's products: x ≥ 1.
+        assert.ok(Object.is(want[3 * 480 + 1], bad), `${want[3 * 480 + 1]}`);
+      }
+    },
+  });
+}
 
 Deno.test("convTranspose2d: autoPad SAME with a kernel narrower than the stride gives input·stride outputs, the last the bias alone", () => {
   // ONNX: output = input·stride, total padding = stride·(in − 1) + kernel − output, here
@@ -553,3 +564,78 @@ Deno.test("convTranspose2d: autoPad SAME with a kernel narrower than the stride 
     }
   }
 });
+
+Deno.test({
+  name:
+    "convTranspose2d avx2: the columns tile by output phases gives the upsampled kernel's bits (plain, packed, 3 threads; exactly the definition on small integers)",
+  ignore: !LEVELS.includes("avx2"),
+  fn: () => {
+    const r = rng(3700);
+    const acts = ["gelu", "relu", undefined, "hardSwish", "leakyRelu"] as const;
+    // The columns layers of PHASE_TILE_CASES, then 2×2/2 ones: rows of whole vectors and of a
+    // partial last one, blocks of 8 channels and a rest, a batch, many input channels.
+    const cases: ConvTranspose2dOptions[] = [
+      ...PHASE_TILE_CASES.filter((o) => {
+        const p = o.pads ?? [0, 0, 0, 0], dw = o.dilations?.[1] ?? 1;
+        return o.kernel[1] === 2 && o.strides![1] === 2 && dw === 1 && p[1] === 0 && p[3] === 0;
+      }),
+      { n: 1, c: 16, h: 6, w: 20, outChannels: 16, kernel: [2, 2], strides: [2, 2] },
+      { n: 2, c: 9, h: 5, w: 13, outChannels: 21, kernel: [2, 2], strides: [2, 2] },
+      { n: 1, c: 70, h: 3, w: 33, outChannels: 9, kernel: [2, 2], strides: [2, 2] },
+      { n: 1, c: 2, h: 7, w: 4, outChannels: 3, kernel: [2, 2], strides: [2, 2] },
+    ];
+    assert.ok(cases.length >= 8, `${cases.length} cases`);
+    for (const [i, o] of cases.entries()) {
+      using jit = new Jit({ maxIsa: "avx2", threads: 1 });
+      using three = new Jit({ maxIsa: "avx2", threads: 3, minPartUs: 0, tuneBudget: 0 });
+      const [kh, kw] = o.kernel, [sh, sw] = o.strides!;
+      const p = o.pads ?? [0, 0, 0, 0];
+      const oh = sh * (o.h - 1) + kh - p[0] - p[2], ow = sw * (o.w - 1) + kw - p[1] - p[3];
+      const label = `case ${i} ${JSON.stringify(o)}`;
+      // Small integers: exactly ONNX's scatter definition.
+      const xi = new Float32Array(o.n * o.c * o.h * o.w).map(() => int(r, -3, 3));
+      const wi = new Float32Array(o.c * o.outChannels * kh * kw).map(() => int(r, -2, 2));
+      const bi = new Float32Array(o.outChannels).map(() => int(r, -4, 4));
+      const yi = new Float32Array(o.n * o.outChannels * oh * ow).fill(NaN);
+      jit.convTranspose2d(xi, wi, yi, { ...o, bias: bi });
+      const kernel = [kh, kw], strides = [sh, sw], pads = [...p];
+      const want = scatter({ o: { ...o, kernel, strides, pads }, oh, ow }, xi, wi, bi);
+      assert.equal(firstMismatch(yi, want), -1, `${label}: small integers`);
+      // Floats with a bias, a residual and an activation: plain weights (repacked per call),
+      // packed ones, 3 threads and the upsampled conv2d give the same bits.
+      const x = xi.map(() => r() - 0.5), w = wi.map(() => r() - 0.5);
+      const bias = new Float32Array(o.outChannels).map(() => r());
+      const residual = i % 2
+        ? new Float32Array(o.n * o.outChannels * oh * ow).map(() => r())
+        : undefined;
+      const opts = { ...o, bias, residual, activation: acts[i % acts.length] };
+      const plain = new Float32Array(o.n * o.outChannels * oh * ow).fill(NaN);
+      const packed = plain.slice(), split = plain.slice();
+      const pack = (j: Jit) =>
+        j.packConvWeights(w, {
+          outChannels: o.outChannels,
+          c: o.c,
+          kernel: o.kernel,
+          transposed: true,
+        });
+      jit.convTranspose2d(x, w, plain, opts);
+      jit.convTranspose2d(x, pack(jit), packed, opts);
+      three.convTranspose2d(x, pack(three), split, opts);
+      assert.deepEqual(packed, plain, `${label}: packed`);
+      assert.deepEqual(split, plain, `${label}: 3 threads`);
+      if (o.n === 1) assert.ok(three.stats().keys.some((k) => k.parts > 1), `${label}: no split`);
+      assert.deepEqual(upsampledConv(jit, x, w, opts), plain, `${label}: the upsampled conv2d`);
+      const plans = jit.stats().keys.filter((k) => k.key.startsWith("convTranspose2d"));
+      assert.ok(
+        plans.every((k) => / columns × \d+ channels/.test(k.plan!)),
+        `${label}: ${plans.map((k) => k.plan).join("; ")}`,
+      );
+    }
+  },
+});
+
+/** The first index where y and want differ, or -1. */
+function firstMismatch(y: Float32Array, want: ArrayLike<number>): number {
+  for (let i = 0; i < y.length; i++) if (!Object.is(y[i], want[i])) return i;
+  return -1;
+}

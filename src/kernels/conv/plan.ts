@@ -322,7 +322,7 @@ export function planConv(
       phases: lanes,
       description: `${level} by output phases, ${
         lanes === "columns"
-          ? `${describeColumnTile(g, isa)}, x rows packed doubled, weights in pairs`
+          ? `${describeColumnTile(s, g, isa)}, x rows packed doubled, weights in pairs`
           : `${
             lanes === "positions"
               ? `${POSITION_TILE} positions × 2 phases × 4 channels`
