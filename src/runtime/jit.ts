@@ -410,6 +410,8 @@ export function useLargeMemory(jit: Jit, memory: LargeMemory): void {
 export class Jit {
   readonly #rt: Runtime;
   readonly #isa: IsaLevel;
+  /** Lanes of the channel-vector copy the kernel by output phases reads (0: none at this level). */
+  readonly #transposedLanes: number;
   readonly #target: Target;
   readonly #jit: boolean;
 
@@ -497,6 +499,10 @@ export class Jit {
       }
     }
     this.#isa = isa;
+    const level = this.#jit ? VEC_OF[isa] : "scalar";
+    this.#transposedLanes = level === "avx512" || level === "avx2"
+      ? channelVectorCopyLanes(level)
+      : 0;
     this.#target = target;
     const tuneCache = this.#jit && tuneBudget > 0 && tuneCachePath !== undefined
       ? new TuneCache(tuneCachePath, cpuDescription(isa, target))
@@ -882,7 +888,7 @@ export class Jit {
       rt.operand(CONV_TRANSPOSE, CONV_ARG.X, x);
       rt.operand(CONV_TRANSPOSE, CONV_ARG.W, r.data);
       rt.operand(CONV_TRANSPOSE, CONV_ARG.Y, y);
-      lanes = this.#transposedLanes();
+      lanes = this.#transposedLanes;
       vectors = r.vectors;
     }
     rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = lanes;
@@ -1235,13 +1241,7 @@ export class Jit {
    * -A bench/plain_weights.ts`, the commit before and this one).
    */
   #repacksTransposed(): boolean {
-    return this.#transposedLanes() !== 0 && phasesServeRepacked(this.#rt.key);
-  }
-
-  /** Lanes of the channel-vector copy the kernel by output phases reads (0: none at this level). */
-  #transposedLanes(): number {
-    const level = this.#jit ? VEC_OF[this.#isa] : "scalar";
-    return level === "avx512" || level === "avx2" ? channelVectorCopyLanes(level) : 0;
+    return this.#transposedLanes !== 0 && phasesServeRepacked(this.#rt.key);
   }
 
   /**
@@ -1268,7 +1268,7 @@ export class Jit {
     let r: RepackedWeights | undefined;
     if (this.#rt.listsActive) {
       // As #scratchOf: a list's calls run later, on another thread; each gets its own room.
-      r = new RepackedWeights(oc, c, taps, this.#transposedLanes(), v8Floats);
+      r = new RepackedWeights(oc, c, taps, this.#transposedLanes, v8Floats);
       if (this.#rt.recording) this.#recScratch.push(r.data);
     } else {
       for (let i = 0; i < rooms.length && r === undefined; i++) {
@@ -1279,7 +1279,7 @@ export class Jit {
           oc,
           c,
           taps,
-          this.#transposedLanes(),
+          this.#transposedLanes,
           v8Floats,
         );
         this.#repackedNext = (this.#repackedNext + 1) % REPACKED_ROOMS;

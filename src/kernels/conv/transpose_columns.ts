@@ -13,8 +13,9 @@
  * positions tile's two `vpermi2ps` a vector) before the stores. At AVX2
  * (8 lanes, 16 registers) a tile is 2 vectors × 5 channels (fewer beside
  * an activation's temporaries): 10 FMAs for 7 loads (2×2/2 64→64 on 80²,
- * Zen 3, one thread: ×0.97 of 3 × 3's time, 12 accumulators no faster);
- * the pairs are made by `vunpcklps`/`vunpckhps` and `vperm2f128`.
+ * Zen 3, one thread, `deno run -A bench/ab.ts --a 1471e35 --b 65f9f2c
+ * --conv 1,64,80,80,64,2,2 --transposed`: ×0.97 of 3 × 3's time); the
+ * pairs are made by `vunpcklps`/`vunpckhps` and `vperm2f128`.
  *
  * Each output sums the same FMAs in the same order as the positions and
  * channel tiles (input channels, then the row's taps in the upsampled
