@@ -878,6 +878,71 @@ export function llmBlock(o: LlmBlockOptions): ZooModel {
   };
 }
 
+/**
+ * A U-Net-style segmenter as PyTorch exports one (opset 13): two 3×3
+ * Conv + ReLU a level (biases, no BatchNorm), MaxPool 2×2 down, and on the
+ * way up ConvTranspose 2×2/2 (with its bias), Concat with the level's skip
+ * and two 3×3 convs; a 1×1 conv to `classes` maps. Random weights scaled to
+ * keep the activations in range.
+ */
+export function unet(o: { size: number; widths: number[]; classes: number }): ZooModel {
+  seed = 31;
+  const g = new GraphBuilder(13);
+  g.input("image", "float32", [1, 3, o.size, o.size]);
+  let flops = 0, size = o.size, c = 3, x = "image";
+  const conv = (from: string, cin: number, cout: number, k: number, relu: boolean) => {
+    const pad = Math.floor(k / 2);
+    const y = g.op("Conv", [
+      from,
+      w(g, g.fresh("conv.w"), [cout, cin, k, k], Math.sqrt(2 / (cin * k * k))),
+      w(g, g.fresh("conv.b"), [cout], 0.05),
+    ], { kernel_shape: [k, k], pads: [pad, pad, pad, pad] });
+    flops += 2 * cout * size * size * cin * k * k;
+    return relu ? g.op("Relu", [y]) : y;
+  };
+  const double = (from: string, cin: number, cout: number) =>
+    conv(conv(from, cin, cout, 3, true), cout, cout, 3, true);
+  const skips: { x: string; c: number }[] = [];
+  o.widths.forEach((width, level) => {
+    if (level > 0) {
+      skips.push({ x, c });
+      x = g.op("MaxPool", [x], { kernel_shape: [2, 2], strides: [2, 2] });
+      size /= 2;
+    }
+    x = double(x, c, width);
+    c = width;
+  });
+  for (const skip of skips.reverse()) {
+    const up = g.op("ConvTranspose", [
+      x,
+      w(g, g.fresh("up.w"), [c, skip.c, 2, 2], Math.sqrt(1 / c)),
+      w(g, g.fresh("up.b"), [skip.c], 0.05),
+    ], { kernel_shape: [2, 2], strides: [2, 2] });
+    size *= 2;
+    flops += 2 * skip.c * size * size * c;
+    x = double(g.op("Concat", [up, skip.x], { axis: 1 }), 2 * skip.c, skip.c);
+    c = skip.c;
+  }
+  g.output(g.op("Identity", [conv(x, c, o.classes, 1, false)], {}, "masks"), "float32", [
+    1,
+    o.classes,
+    o.size,
+    o.size,
+  ]);
+  return {
+    name: `U-Net-style segmenter ${o.widths.join("/")}, 1×3×${o.size}²`,
+    bytes: g.toBytes(),
+    feeds: {
+      image: {
+        type: "float32",
+        dims: [1, 3, o.size, o.size],
+        data: seededFloats(3 * o.size * o.size, 5),
+      },
+    },
+    flops,
+  };
+}
+
 /** The models `deno task compare-models --models` and `deno task model --zoo` know by name. */
 export const ZOO: Record<string, () => ZooModel> = {
   mlp1: () => mlp([784, 1024, 1024, 10], 1),
@@ -911,6 +976,8 @@ export const ZOO: Record<string, () => ZooModel> = {
       classes: 1000,
     }),
   mobilenet: () => mobilenetV2(),
+  // ConvTranspose 2×2/2 on the way up (a U-Net's decoder).
+  unet: () => unet({ size: 128, widths: [32, 64, 128], classes: 2 }),
   "cnn-qop": () =>
     quantizedCnn({ size: 224, widths: [64, 128], blocks: 2, classes: 1000, format: "qoperator" }),
   "cnn-qdq": () =>
