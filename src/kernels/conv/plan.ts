@@ -534,6 +534,16 @@ function windowFits(g: ConvGeometry, lanes: number, l1d: number): (vectors: numb
 }
 
 /**
+ * AVX2: the cycles a tile's k step takes at least, its FMA chains' latency
+ * (4) and the slack a tile of 8 accumulators (4 × 2: 2 FMAs a cycle only
+ * if every chain issues the cycle it is ready) does not have. Priced at 4,
+ * 4 × 16 was tier 1 on 3×3 layers of 32 output channels, at 81-87% of the
+ * peak where the channel-vector kernel ran 91-93% (`deno run -A
+ * bench/tune_candidates.ts --conv 1,32,128,128,32,3,1 --packed`, Zen 3).
+ */
+const AVX2_CHAIN_CYCLES = 5;
+
+/**
  * Every register tile (channels × vectors) that fits, cheapest first, with
  * its estimated cycles for `channels` × `vectors` of outputs: per k step (of
  * `work`) a tile of m × n costs the larger of its FMAs (two per cycle), its
@@ -575,8 +585,9 @@ function rankTiles(
   // passes, `tests/conv_kernels_test.ts`, ranked on it). ResNet-50 ×0.990 the time (`bench/ab.ts
   // --model resnet50`, the same bits).
   const broadcast = isa.level === "avx2" && s.kh * s.kw > 1 ? 1.5 : 1;
+  const latency = isa.level === "avx2" ? AVX2_CHAIN_CYCLES : 4;
   const step = (m: number, n: number) =>
-    work * Math.max((m * n) / 2, (m * broadcast + n) / 2, 4) + (m * n * store) / 2;
+    work * Math.max((m * n) / 2, (m * broadcast + n) / 2, latency) + (m * n * store) / 2;
   const out: { mr: number; ng: number; cost: number }[] = [];
   for (let m = 1; m <= Math.min(channels, 8); m++) {
     for (let n = 1; n <= Math.min(vectors, 8); n++) {
