@@ -538,8 +538,11 @@ function windowFits(g: ConvGeometry, lanes: number, l1d: number): (vectors: numb
  * (4) and the slack a tile of 8 accumulators (4 × 2: 2 FMAs a cycle only
  * if every chain issues the cycle it is ready) does not have. Priced at 4,
  * 4 × 16 was tier 1 on 3×3 layers of 32 output channels, at 81-87% of the
- * peak where the channel-vector kernel ran 91-93% (`deno run -A
- * bench/tune_candidates.ts --conv 1,32,128,128,32,3,1 --packed`, Zen 3).
+ * peak where the channel-vector kernel ran 91-93% (at 8bcb232, `deno run -A
+ * bench/tune_candidates.ts --conv 1,32,128,128,32,3,1 --packed`, also
+ * 64→32 on 128² and 32→32 on 64², Zen 3). Models, whose hot keys tier 2
+ * tunes anyway (`bench/ab.ts --a 8bcb232 --b 367df68 --model M`): the U-Net, the
+ * CNN, ResNet-50 and MobileNetV2 within ±1.6%.
  */
 const AVX2_CHAIN_CYCLES = 5;
 
