@@ -52,7 +52,6 @@ import {
   channelVectorsServe,
   type ChannelVectorTile,
   channelVectorTile,
-  CV_LANES,
   fetchesNextTile,
   fetchesXAhead,
   packedXServes,

@@ -44,8 +44,6 @@ import {
   emitDoubledRows,
 } from "./transpose_columns.ts";
 
-/** Lanes of the AVX-512 tiles (the channels and positions tiles are AVX-512's alone). */
-const L = 16;
 /** Positions per phase in a tile: two phases' accumulators in 28 registers. */
 export const PHASE_POSITIONS = 14;
 
