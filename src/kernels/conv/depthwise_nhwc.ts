@@ -392,8 +392,22 @@ export function emitDepthwiseNhwc(
    * vector at CV (masked: lanes in k1 only): its taps by input rows, or at
    * AVX2 by kernel rows, then the epilogue.
    */
+  /** The accumulator of a tile's output row r, position p. */
+  const accOf = (t: ColumnTile) => (r: number, p: number) => ACC + r * t.count + p;
+  /**
+   * The outputs of `count`, `stride` apart, whose taps (of k, `dil` apart)
+   * read input `at`: [output, tap] pairs in increasing output.
+   */
+  const usersOf = (at: number, count: number, stride: number, dil: number, k: number) => {
+    const users: [number, number][] = [];
+    for (let o = 0; o < count; o++) {
+      const d = at - o * stride;
+      if (d >= 0 && d % dil === 0 && d / dil < k) users.push([o, d / dil]);
+    }
+    return users;
+  };
   const tileBody = (t: ColumnTile, R: number, rows: number, masked: boolean) => {
-    const acc = (r: number, p: number) => ACC + r * t.count + p;
+    const acc = accOf(t);
     for (let r = 0; r < R; r++) for (let p = 0; p < t.count; p++) v.zero(acc(r, p));
     if (rowRegs) tileByKernelRows(t, R, rows);
     else tileByInputRows(t, R, rows, masked);
@@ -405,7 +419,7 @@ export function emitDepthwiseNhwc(
    * of (each sum still takes its taps in row-major order).
    */
   const tileByKernelRows = (t: ColumnTile, R: number, rows: number) => {
-    const acc = (r: number, p: number) => ACC + r * t.count + p;
+    const acc = accOf(t);
     const inCols = (t.count - 1) * s.sw + (s.kw - 1) * s.dw + 1;
     for (let i = 0; i < s.kh; i++) {
       const rowIn = (rows >> i & 1) === 1;
@@ -414,11 +428,7 @@ export function emitDepthwiseNhwc(
       for (let r = 0; r < R; r++) {
         const q = r * s.sh + i * s.dh;
         for (let c = 0; c < inCols; c++) {
-          const colUsers: [number, number][] = [];
-          for (let p = 0; p < t.count; p++) {
-            const d = c - p * s.sw;
-            if (d >= 0 && d % s.dw === 0 && d / s.dw < s.kw) colUsers.push([p, d / s.dw]);
-          }
+          const colUsers = usersOf(c, t.count, s.sw, s.dw, s.kw);
           if (colUsers.length === 0) continue;
           const inside = rowIn && colInside(t.ow0 + colUsers[0][0], colUsers[0][1]);
           if (!inside && s.wFinite) continue;
@@ -437,24 +447,16 @@ export function emitDepthwiseNhwc(
    * order, so each sum takes its taps in row-major order.
    */
   const tileByInputRows = (t: ColumnTile, R: number, rows: number, masked: boolean) => {
-    const acc = (r: number, p: number) => ACC + r * t.count + p;
+    const acc = accOf(t);
     const inRows = (R - 1) * s.sh + (s.kh - 1) * s.dh + 1;
     const inCols = (t.count - 1) * s.sw + (s.kw - 1) * s.dw + 1;
     for (let q = 0; q < inRows; q++) {
-      const rowUsers: [number, number][] = [];
-      for (let r = 0; r < R; r++) {
-        const d = q - r * s.sh;
-        if (d >= 0 && d % s.dh === 0 && d / s.dh < s.kh) rowUsers.push([r, d / s.dh]);
-      }
+      const rowUsers = usersOf(q, R, s.sh, s.dh, s.kh);
       if (rowUsers.length === 0) continue;
       // The run's kernel rows inside x say whether input row q is (the same for every user).
       const rowIn = (rows >> rowUsers[0][1] & 1) === 1;
       for (let c = 0; c < inCols; c++) {
-        const colUsers: [number, number][] = [];
-        for (let p = 0; p < t.count; p++) {
-          const d = c - p * s.sw;
-          if (d >= 0 && d % s.dw === 0 && d / s.dw < s.kw) colUsers.push([p, d / s.dw]);
-        }
+        const colUsers = usersOf(c, t.count, s.sw, s.dw, s.kw);
         if (colUsers.length === 0) continue;
         const inside = rowIn && colInside(t.ow0 + colUsers[0][0], colUsers[0][1]);
         if (!inside && s.wFinite) continue;
@@ -476,7 +478,7 @@ export function emitDepthwiseNhwc(
   };
   /** Bias, residual and activation on the tile's sums, and their stores. */
   const epilogue = (t: ColumnTile, R: number, masked: boolean) => {
-    const acc = (r: number, p: number) => ACC + r * t.count + p;
+    const acc = accOf(t);
     for (let r = 0; r < R; r++) {
       for (let p = 0; p < t.count; p++) {
         const x = acc(r, p), at = r * yRow + p * yPos;

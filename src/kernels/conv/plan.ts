@@ -533,9 +533,11 @@ function windowFits(g: ConvGeometry, lanes: number, l1d: number): (vectors: numb
 }
 
 /**
- * AVX2: the cycles a tile's k step takes at least, its FMA chains' latency
- * (4) and the slack a tile of 8 accumulators (4 × 2: 2 FMAs a cycle only
- * if every chain issues the cycle it is ready) does not have. Priced at 4,
+ * AVX2, kernels of several taps: the cycles a tile's k step takes at
+ * least, its FMA chains' latency (4) and the slack a tile of 8
+ * accumulators (4 × 2: 2 FMAs a cycle only if every chain issues the cycle
+ * it is ready) does not have. 1×1 layers keep 4 (their input-channel
+ * passes, `tests/conv_kernels_test.ts`, ranked on it). Priced at 4,
  * 4 × 16 was tier 1 on 3×3 layers of 32 output channels, at 81-87% of the
  * peak where the channel-vector kernel ran 91-93% (at 8bcb232, `deno run -A
  * bench/tune_candidates.ts --conv 1,32,128,128,32,3,1 --packed`, also
@@ -587,7 +589,7 @@ function rankTiles(
   // passes, `tests/conv_kernels_test.ts`, ranked on it). ResNet-50 ×0.990 the time (`bench/ab.ts
   // --model resnet50`, the same bits).
   const broadcast = isa.level === "avx2" && s.kh * s.kw > 1 ? 1.5 : 1;
-  const latency = isa.level === "avx2" ? AVX2_CHAIN_CYCLES : 4;
+  const latency = isa.level === "avx2" && s.kh * s.kw > 1 ? AVX2_CHAIN_CYCLES : 4;
   const step = (m: number, n: number) =>
     work * Math.max((m * n) / 2, (m * broadcast + n) / 2, latency) + (m * n * store) / 2;
   const out: { mr: number; ng: number; cost: number }[] = [];
