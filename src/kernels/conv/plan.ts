@@ -542,8 +542,8 @@ function windowFits(g: ConvGeometry, lanes: number, l1d: number): (vectors: numb
  * peak where the channel-vector kernel ran 91-93% (at 8bcb232, `deno run -A
  * bench/tune_candidates.ts --conv 1,32,128,128,32,3,1 --packed`, also
  * 64→32 on 128² and 32→32 on 64², Zen 3). Models, whose hot keys tier 2
- * tunes anyway (`bench/ab.ts --a 8bcb232 --b 367df68 --model M`): the U-Net, the
- * CNN, ResNet-50 and MobileNetV2 within ±1.6%.
+ * tunes anyway (`bench/ab.ts --a 8bcb232 --b ea255e0 --model M`): the
+ * U-Net ×0.984, the CNN, ResNet-50 and MobileNetV2 within ±0.6%.
  */
 const AVX2_CHAIN_CYCLES = 5;
 
