@@ -233,7 +233,7 @@ async function side(name: string, dir: string): Promise<Side> {
     transposed: values.transposed,
   });
   if (values.transposed) {
-    const y = lineAligned(n * oc * (s * (h - 1) + k) * (s * (w - 1) + k));
+    const y = lineAligned(n * oc * (s * (h - 1) + k - 2 * pad) * (s * (w - 1) + k - 2 * pad));
     return {
       name,
       call: () => jit.convTranspose2d(x, packed, y, o),

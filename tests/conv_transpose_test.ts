@@ -567,31 +567,74 @@ Deno.test("convTranspose2d: autoPad SAME with a kernel narrower than the stride 
 
 Deno.test({
   name:
-    "convTranspose2d avx2: the columns tile by output phases gives the upsampled kernel's bits (plain, packed, 3 threads; exactly the definition on small integers)",
+    "convTranspose2d avx2: the columns tile by output phases gives the upsampled kernel's bits (plain, packed, 3 threads; exactly the definition on small integers), on the layers it serves",
   ignore: !LEVELS.includes("avx2"),
   fn: () => {
     const r = rng(3700);
     const acts = ["gelu", "relu", undefined, "hardSwish", "leakyRelu"] as const;
-    // The columns layers of PHASE_TILE_CASES, then 2×2/2 ones: rows of whole vectors and of a
-    // partial last one, blocks of 8 channels and a rest, a batch, many input channels.
+    // PHASE_TILE_CASES, then layers of 2×2/2 (rows of whole vectors and of a partial last one,
+    // blocks of 8 channels and a rest, a batch, many input channels), 4×4/2 with pads 1 (two
+    // rounds, x[m − 1] beside x[m]), 6×6/2 with pads 2 and 8×8/2 with pads 3 (margins of 2 and
+    // 3 positions), a one-column x.
     const cases: ConvTranspose2dOptions[] = [
-      ...PHASE_TILE_CASES.filter((o) => {
-        const p = o.pads ?? [0, 0, 0, 0], dw = o.dilations?.[1] ?? 1;
-        return o.kernel[1] === 2 && o.strides![1] === 2 && dw === 1 && p[1] === 0 && p[3] === 0;
-      }),
+      ...PHASE_TILE_CASES,
       { n: 1, c: 16, h: 6, w: 20, outChannels: 16, kernel: [2, 2], strides: [2, 2] },
       { n: 2, c: 9, h: 5, w: 13, outChannels: 21, kernel: [2, 2], strides: [2, 2] },
       { n: 1, c: 70, h: 3, w: 33, outChannels: 9, kernel: [2, 2], strides: [2, 2] },
       { n: 1, c: 2, h: 7, w: 4, outChannels: 3, kernel: [2, 2], strides: [2, 2] },
+      {
+        n: 1,
+        c: 6,
+        h: 5,
+        w: 11,
+        outChannels: 10,
+        kernel: [4, 4],
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+      },
+      {
+        n: 2,
+        c: 3,
+        h: 4,
+        w: 8,
+        outChannels: 17,
+        kernel: [6, 6],
+        strides: [2, 2],
+        pads: [2, 2, 2, 2],
+      },
+      {
+        n: 1,
+        c: 5,
+        h: 3,
+        w: 9,
+        outChannels: 4,
+        kernel: [8, 8],
+        strides: [2, 2],
+        pads: [3, 3, 3, 3],
+      },
+      {
+        n: 1,
+        c: 4,
+        h: 5,
+        w: 1,
+        outChannels: 9,
+        kernel: [4, 4],
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+      },
     ];
-    assert.ok(cases.length >= 8, `${cases.length} cases`);
+    let served = 0;
     for (const [i, o] of cases.entries()) {
       using jit = new Jit({ maxIsa: "avx2", threads: 1 });
       using three = new Jit({ maxIsa: "avx2", threads: 3, minPartUs: 0, tuneBudget: 0 });
-      const [kh, kw] = o.kernel, [sh, sw] = o.strides!;
-      const p = o.pads ?? [0, 0, 0, 0];
-      const oh = sh * (o.h - 1) + kh - p[0] - p[2], ow = sw * (o.w - 1) + kw - p[1] - p[3];
+      const [kh, kw] = o.kernel, [sh, sw] = o.strides!, [dh, dw] = o.dilations ?? [1, 1];
+      const p = o.pads ?? [0, 0, 0, 0], op = o.outputPadding ?? [0, 0];
+      const oh = sh * (o.h - 1) + op[0] + (kh - 1) * dh + 1 - p[0] - p[2];
+      const ow = sw * (o.w - 1) + op[1] + (kw - 1) * dw + 1 - p[1] - p[3];
       const label = `case ${i} ${JSON.stringify(o)}`;
+      // Served: stride 2 across, undilated, an even kernel width (each phase half its columns,
+      // a round's phase 1 reading x at or one right of its phase 0's), y's rows twice x's.
+      const columns = sw === 2 && dw === 1 && kw % 2 === 0 && ow === 2 * o.w;
       // Small integers: exactly ONNX's scatter definition.
       const xi = new Float32Array(o.n * o.c * o.h * o.w).map(() => int(r, -3, 3));
       const wi = new Float32Array(o.c * o.outChannels * kh * kw).map(() => int(r, -2, 2));
@@ -627,10 +670,12 @@ Deno.test({
       assert.deepEqual(upsampledConv(jit, x, w, opts), plain, `${label}: the upsampled conv2d`);
       const plans = jit.stats().keys.filter((k) => k.key.startsWith("convTranspose2d"));
       assert.ok(
-        plans.every((k) => / columns × \d+ channels/.test(k.plan!)),
-        `${label}: ${plans.map((k) => k.plan).join("; ")}`,
+        plans.every((k) => / columns × \d+ channels/.test(k.plan!) === columns),
+        `${label}: ${columns} ${plans.map((k) => k.plan).join("; ")}`,
       );
+      if (columns) served++;
     }
+    assert.ok(served >= 10, `${served} layers by output phases`);
   },
 });
 

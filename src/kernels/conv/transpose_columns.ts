@@ -17,6 +17,13 @@
  * --conv 1,64,80,80,64,2,2 --transposed`: ×0.97 of 3 × 3's time); the
  * pairs are made by `vunpcklps`/`vunpckhps` and `vperm2f128`.
  *
+ * Wider kernels of stride 2 across take their taps in rounds (AVX2; AVX-512
+ * has its other tiles for them): round k pairs each phase's k-th tap, and
+ * where phase 1 reads x one to the right of phase 0 (4×4/2 with pads 1:
+ * x[m − 1] and w[3] beside x[m] and w[2]) a load one float into the doubled
+ * row gives every lane pair x[m + dx] beside x[m + dx + 1]. The doubled
+ * rows then carry margins of zeros as wide as the rounds reach past x.
+ *
  * Each output sums the same FMAs in the same order as the positions and
  * channel tiles (input channels, then the row's taps in the upsampled
  * kernel's order), so all three give the same bits.
@@ -127,29 +134,64 @@ function tileChannels(t: ColumnRegisters, V: number): number {
  */
 export function columnsFill(s: ConvSpec, isa: VecIsa, g: ConvGeometry, l1d: number): boolean {
   const L = tileOf(isa, s).L, vectors = Math.ceil(g.ow / L);
-  const rowsBytes = s.c * 2 * s.w * 4 * Math.max(1, Math.ceil(s.kh / s.uh));
+  const rowsBytes = s.c * doubledRowFloats(s) * 4 * Math.max(1, Math.ceil(s.kh / s.uh));
   return columnsServe(s, isa, g) && g.ow * 16 >= vectors * L * 15 && rowsBytes <= l1d;
 }
 
-/** Each phase's one kernel column for a row tap, or null when a phase has none or several. */
-function pairColumns(s: ConvSpec): [number, number] | null {
+/**
+ * A round of a kernel row's taps: each phase's k-th tap (w's columns j0
+ * and j1, flipped), phase 0 reading x[m + dx] and phase 1 x[m + dx + shift].
+ */
+interface PairRound {
+  j0: number;
+  j1: number;
+  dx: number;
+  shift: number;
+}
+
+/**
+ * A kernel row's taps in rounds, each phase's k-th tap side by side, or
+ * null where the phases have different numbers of taps or a round's phase
+ * 1 reads x further left than its phase 0 (a lane pair then reads no
+ * doubled x). 2×2/2: one round, both at x[m]; 4×4/2 with pads 1: two,
+ * x[m − 1] beside x[m], then x[m] beside x[m + 1].
+ */
+function pairRounds(s: ConvSpec): PairRound[] | null {
   const taps = phaseTaps(s, [{ ta: 0, iy: 0 }]);
-  if (taps[0].length !== 1 || taps[1].length !== 1) return null;
-  if (taps[0][0].dx !== 0 || taps[1][0].dx !== 0) return null;
-  // The flipped kernel: conv tap column b is w's column kw − 1 − b.
-  return [s.kw - 1 - taps[0][0].tb, s.kw - 1 - taps[1][0].tb];
+  if (taps[0].length === 0 || taps[0].length !== taps[1].length) return null;
+  const rounds: PairRound[] = [];
+  for (let k = 0; k < taps[0].length; k++) {
+    const t0 = taps[0][k], t1 = taps[1][k], shift = t1.dx - t0.dx;
+    if (shift !== 0 && shift !== 1) return null;
+    // The flipped kernel: conv tap column b is w's column kw − 1 − b.
+    rounds.push({ j0: s.kw - 1 - t0.tb, j1: s.kw - 1 - t1.tb, dx: t0.dx, shift });
+  }
+  return rounds;
+}
+
+/** Zero positions before and after each doubled row of x: as far as a round reads past it. */
+function marginPositions(s: ConvSpec): number {
+  let most = 0;
+  for (const r of pairRounds(s) ?? []) most = Math.max(most, -r.dx, r.dx + r.shift);
+  return most;
+}
+
+/** Floats of a doubled row of x with its margins. */
+export function doubledRowFloats(s: ConvSpec): number {
+  return 2 * (s.w + 2 * marginPositions(s));
 }
 
 /**
  * Whether the columns tile serves `s` (one the kernel by phases serves):
- * both phases read x[m] for column pair m, one kernel column each, of two
- * (a phase's pair of weights then takes the bytes its two vectors took in
- * the packed layout, so the pairs keep that layout's offsets), y's rows
- * exactly twice x's, and the epilogue's temporaries fit beside the tile.
+ * its kernel rows' taps in rounds (`pairRounds`; a round's two weights then
+ * take the bytes its two columns' vectors took in the packed layout, so the
+ * pairs keep that layout's offsets), y's rows exactly twice x's, and the
+ * epilogue's temporaries fit beside the tile. AVX-512 takes kernels of
+ * two columns only (one round at x[m]; its other tiles serve the rest).
  */
 export function columnsServe(s: ConvSpec, isa: VecIsa, g: ConvGeometry): boolean {
-  const fits = isa.level === "avx2" || positionsServe(s, isa);
-  return s.kw === 2 && g.ow === 2 * s.w && pairColumns(s) !== null && fits;
+  const fits = isa.level === "avx2" || (s.kw === 2 && positionsServe(s, isa));
+  return g.ow === 2 * s.w && pairRounds(s) !== null && fits;
 }
 
 /** Workspace bytes of the weight pairs: as many as the group's packed weights (blocks of `lanes`). */
@@ -160,9 +202,10 @@ export function columnPairBytes(s: ConvSpec, g: ConvGeometry, lanes: number): nu
 /**
  * The weight pairs of every block of output channels (a vector's lanes)
  * into the workspace at byte `at` (WS + at), from the packed weights at WV,
- * and WB set to them: for each input channel and kernel row, lane pair o
- * holds output channel o's weights of phases 0 and 1, where its two
- * vectors were. rcx, rsi, rdi and vectors 0-4 are clobbered.
+ * and WB set to them: for each input channel, kernel row and round k, lane
+ * pair o holds output channel o's weights of phases 0 and 1, where the
+ * row's columns 2k and 2k + 1 were. rcx, rsi, rdi and vectors 0-4 are
+ * clobbered.
  */
 export function emitColumnPairs(
   v: Vec,
@@ -172,7 +215,7 @@ export function emitColumnPairs(
   at: number,
 ): void {
   const a = v.a, L = tileOf(v.isa, s).L, avx2 = v.isa.level === "avx2";
-  const [j0, j1] = pairColumns(s)!;
+  const rounds = pairRounds(s)!;
   a.emit("mov", rsi, qword(rsp, F.WV));
   a.emit("mov", rdi, qword(rsp, F.WS));
   addImmediate(a, "add", rdi, at);
@@ -184,23 +227,26 @@ export function emitColumnPairs(
   }
   const rowBytes = s.kw * L * 4; // one kernel row's two vectors; its pairs take as many
   countedLoop(a, rcx, Math.ceil(g.ocg / L) * s.c * s.kh, () => {
-    v.load(A, rsi, j0 * L * 4);
-    v.load(B, rsi, j1 * L * 4);
-    if (avx2) {
-      // Within each 128-bit half: channels 0-1 | 4-5 (LO) and 2-3 | 6-7 (HI) paired; then
-      // channels 0-3's pairs from the low halves, 4-7's from the high ones.
-      a.emit("vunpcklps", v.r(LO), v.r(A), v.r(B));
-      a.emit("vunpckhps", v.r(HI), v.r(A), v.r(B));
-      a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x20);
-      v.store(rdi, 0, P);
-      a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x31);
-      v.store(rdi, L * 4, P);
-    } else {
-      // Channels 0-7's pairs, then 8-15's: lane 2o + q from phase q's channel o.
-      for (const [half, table] of [[0, LO], [1, HI]] as const) {
-        v.move(P, table);
-        a.emit("vpermi2ps", v.r(P), v.r(A), v.r(B));
-        v.store(rdi, half * L * 4, P);
+    for (const [k, { j0, j1 }] of rounds.entries()) {
+      v.load(A, rsi, j0 * L * 4);
+      v.load(B, rsi, j1 * L * 4);
+      const to = k * 2 * L * 4;
+      if (avx2) {
+        // Within each 128-bit half: channels 0-1 | 4-5 (LO) and 2-3 | 6-7 (HI) paired; then
+        // channels 0-3's pairs from the low halves, 4-7's from the high ones.
+        a.emit("vunpcklps", v.r(LO), v.r(A), v.r(B));
+        a.emit("vunpckhps", v.r(HI), v.r(A), v.r(B));
+        a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x20);
+        v.store(rdi, to, P);
+        a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x31);
+        v.store(rdi, to + L * 4, P);
+      } else {
+        // Channels 0-7's pairs, then 8-15's: lane 2o + q from phase q's channel o.
+        for (const [half, table] of [[0, LO], [1, HI]] as const) {
+          v.move(P, table);
+          a.emit("vpermi2ps", v.r(P), v.r(A), v.r(B));
+          v.store(rdi, to + half * L * 4, P);
+        }
       }
     }
     addImmediate(a, "add", rsi, rowBytes);
@@ -210,9 +256,10 @@ export function emitColumnPairs(
 
 /**
  * The unit's `rows` rows of x (at RUNB) for every input channel, packed
- * into the workspace ([c][rows][2w]) with each element twice: x[m] at
- * columns 2m and 2m + 1. rsi, rdi, rcx, eax, k1 and vectors 0-4 are
- * clobbered.
+ * into the workspace ([c][rows][doubledRowFloats]) with each element twice:
+ * x[m] at columns 2m and 2m + 1, after a margin of zeros (and one after the
+ * row) as wide as the rounds read past it. rsi, rdi, rcx, eax, k1 and
+ * vectors 0-4 are clobbered.
  */
 export function emitDoubledRows(v: Vec, s: ConvSpec, F: PhaseFrame, rows: number): void {
   const a = v.a, L = tileOf(v.isa, s).L;
@@ -221,11 +268,17 @@ export function emitDoubledRows(v: Vec, s: ConvSpec, F: PhaseFrame, rows: number
   v.move(IDX_HI, { table: doubling(1, L) });
   a.emit("mov", rsi, qword(rsp, F.RUNB));
   a.emit("mov", rdi, qword(rsp, F.WS));
+  const rowFloats = doubledRowFloats(s), margin = 2 * marginPositions(s);
   countedLoop(a, rcx, s.c, () => {
     for (let r = 0; r < rows; r++) {
+      // The margins' zeros, two floats a store (the workspace holds other calls' bytes).
+      for (let f = 0; f < margin; f += 2) {
+        a.emit("mov", qword(rdi, (r * rowFloats + f) * 4), 0);
+        a.emit("mov", qword(rdi, (r * rowFloats + margin + 2 * s.w + f) * 4), 0);
+      }
       for (let j = 0; j * L < s.w; j++) {
         const lanes = Math.min(L, s.w - j * L);
-        const from = (r * s.w + j * L) * 4, to = (r * 2 * s.w + 2 * j * L) * 4;
+        const from = (r * s.w + j * L) * 4, to = (r * rowFloats + margin + 2 * j * L) * 4;
         v.load(0, rsi, from, lanes < L ? v.tail(lanes, 1, MASK) : undefined);
         // The first half's lanes doubled into the first vector, the second half's into the second.
         a.emit("vpermps", v.r(1), v.r(IDX_LO), v.r(0));
@@ -238,7 +291,7 @@ export function emitDoubledRows(v: Vec, s: ConvSpec, F: PhaseFrame, rows: number
       }
     }
     addImmediate(a, "add", rsi, s.h * s.w * 4);
-    addImmediate(a, "add", rdi, rows * 2 * s.w * 4);
+    addImmediate(a, "add", rdi, rows * rowFloats * 4);
   });
 }
 
@@ -268,7 +321,8 @@ export function emitColumnRow(
   x: PhaseX,
 ): void {
   const a = v.a, t = tileOf(v.isa, s), L = t.L, X0 = t.X0, PAIR0 = t.PAIR0;
-  const planeY = g.oh * g.ow * 4, row = r * g.ow * 4, rowX = 2 * s.w * 4;
+  const planeY = g.oh * g.ow * 4, row = r * g.ow * 4, rowX = doubledRowFloats(s) * 4;
+  const rounds = pairRounds(s)!, margin = 2 * marginPositions(s);
   const vectors = Math.ceil(g.ow / L), rest = g.ow % L;
   for (const [v0, V] of evenPieces(vectors, t.TILE_VECTORS)) {
     const last = v0 + V === vectors && rest !== 0;
@@ -291,15 +345,20 @@ export function emitColumnRow(
       if (rowTaps.length > 0) {
         emitChannelLoop(a, s, x, fetch, () => {
           for (const { ta, iy } of rowTaps) {
-            for (let vi = 0; vi < V; vi++) {
-              v.load(X0 + vi, rdx, (iy - base) * rowX + (v0 + vi) * L * 4, tailOf(vi));
-            }
-            // The flipped kernel: conv row a is w's row kh − 1 − a; its pairs where its vectors were.
-            const at = (s.kh - 1 - ta) * s.kw * L * 4;
-            for (let o = 0; o < C; o++) {
-              const p = PAIR0 + (o % 2);
-              a.emit("vbroadcastsd", v.r(p), qword(rsi, at + (o0 + o) * 8));
-              for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o), X0 + vi, p, -1);
+            for (const [k, { dx, shift }] of rounds.entries()) {
+              // Lane 2j + q reads x[m + j + dx + q·shift]: the doubled row from 2(m + dx) + shift.
+              const from = (iy - base) * rowX + (margin + 2 * dx + shift) * 4;
+              for (let vi = 0; vi < V; vi++) {
+                v.load(X0 + vi, rdx, from + (v0 + vi) * L * 4, tailOf(vi));
+              }
+              // The flipped kernel: conv row a is w's row kh − 1 − a; a round's pairs where its
+              // two columns' vectors were.
+              const at = ((s.kh - 1 - ta) * s.kw + 2 * k) * L * 4;
+              for (let o = 0; o < C; o++) {
+                const p = PAIR0 + (o % 2);
+                a.emit("vbroadcastsd", v.r(p), qword(rsi, at + (o0 + o) * 8));
+                for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o), X0 + vi, p, -1);
+              }
             }
           }
         }, L);

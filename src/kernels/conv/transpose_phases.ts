@@ -39,6 +39,7 @@ import {
 import {
   columnPairBytes,
   columnsServe,
+  doubledRowFloats,
   emitColumnPairs,
   emitColumnRow,
   emitDoubledRows,
@@ -117,8 +118,8 @@ export function phaseWorkspaceBytes(
 function packedRowsBytes(s: ConvSpec, g: ConvGeometry, lanes: PhaseLanes): number {
   let rows = 0;
   for (let oy = 0; oy < g.oh; oy++) rows = Math.max(rows, unitRows(s, oy).rows);
-  const copies = lanes === "columns" ? 2 : 1;
-  return Math.ceil((s.c * rows * copies * s.w * 4) / 64) * 64;
+  const rowFloats = lanes === "columns" ? doubledRowFloats(s) : s.w;
+  return Math.ceil((s.c * rows * rowFloats * 4) / 64) * 64;
 }
 
 /**
@@ -190,7 +191,10 @@ export function emitTransposePhases(
   };
   const inPlace: PhaseX = { slot: F.RUNB, channelBytes: s.h * s.w * 4 };
   /** A unit's `rows` rows packed with each element twice (the columns tile's x). */
-  const doubled = (rows: number): PhaseX => ({ slot: F.WS, channelBytes: rows * 2 * s.w * 4 });
+  const doubled = (rows: number): PhaseX => ({
+    slot: F.WS,
+    channelBytes: rows * doubledRowFloats(s) * 4,
+  });
   /** One pass: every output row of `channels` channels (y and the residual at YB, RB). */
   const pass = (channels: number) => {
     for (const [from, to] of [[F.YB, F.RUNY], [F.RB, F.RUNR]]) {
