@@ -410,8 +410,14 @@ export function useLargeMemory(jit: Jit, memory: LargeMemory): void {
 export class Jit {
   readonly #rt: Runtime;
   readonly #isa: IsaLevel;
-  /** Lanes of the channel-vector copy the kernel by output phases reads (0: none at this level). */
-  readonly #transposedLanes: number;
+  /** The vector level kernels are generated for (scalar without the JIT). */
+  readonly #level: VecLevel;
+  /**
+   * Lanes of the channel-vector copy packed weights carry, which the
+   * channel-vector kernel and ConvTranspose by output phases read (0: none
+   * at this level).
+   */
+  readonly #copyLanes: number;
   readonly #target: Target;
   readonly #jit: boolean;
 
@@ -499,10 +505,8 @@ export class Jit {
       }
     }
     this.#isa = isa;
-    const level = this.#jit ? VEC_OF[isa] : "scalar";
-    this.#transposedLanes = level === "avx512" || level === "avx2"
-      ? channelVectorCopyLanes(level)
-      : 0;
+    this.#level = this.#jit ? VEC_OF[isa] : "scalar";
+    this.#copyLanes = channelVectorCopyLanes(this.#level);
     this.#target = target;
     const tuneCache = this.#jit && tuneBudget > 0 && tuneCachePath !== undefined
       ? new TuneCache(tuneCachePath, cpuDescription(isa, target))
@@ -777,8 +781,7 @@ export class Jit {
       // depthwise_nhwc.ts); each on
       // an image under 2 GB, as they address x's positions by 32-bit displacements. Other
       // calls go through NCHW.
-      const level = this.#jit ? VEC_OF[this.#isa] : "scalar";
-      const k = rt.key;
+      const level = this.#level, k = rt.key;
       const channelVectors = level === "avx512" && packed !== null && packed.lanes !== 0 &&
         k[16] === 1 && k[2] >= 16;
       const depthwise = k[16] === k[2] && k[5] === k[2] && depthwiseNhwcLevel(level, k[2]) &&
@@ -888,7 +891,7 @@ export class Jit {
       rt.operand(CONV_TRANSPOSE, CONV_ARG.X, x);
       rt.operand(CONV_TRANSPOSE, CONV_ARG.W, r.data);
       rt.operand(CONV_TRANSPOSE, CONV_ARG.Y, y);
-      lanes = this.#transposedLanes;
+      lanes = this.#copyLanes;
       vectors = r.vectors;
     }
     rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = lanes;
@@ -1241,7 +1244,7 @@ export class Jit {
    * -A bench/plain_weights.ts`, the commit before and this one).
    */
   #repacksTransposed(): boolean {
-    return this.#transposedLanes !== 0 && phasesServeRepacked(this.#rt.key);
+    return this.#copyLanes !== 0 && phasesServeRepacked(this.#rt.key, this.#copyLanes);
   }
 
   /**
@@ -1268,7 +1271,7 @@ export class Jit {
     let r: RepackedWeights | undefined;
     if (this.#rt.listsActive) {
       // As #scratchOf: a list's calls run later, on another thread; each gets its own room.
-      r = new RepackedWeights(oc, c, taps, this.#transposedLanes, v8Floats);
+      r = new RepackedWeights(oc, c, taps, this.#copyLanes, v8Floats);
       if (this.#rt.recording) this.#recScratch.push(r.data);
     } else {
       for (let i = 0; i < rooms.length && r === undefined; i++) {
@@ -1279,7 +1282,7 @@ export class Jit {
           oc,
           c,
           taps,
-          this.#transposedLanes,
+          this.#copyLanes,
           v8Floats,
         );
         this.#repackedNext = (this.#repackedNext + 1) % REPACKED_ROOMS;
@@ -1321,7 +1324,7 @@ export class Jit {
   packConvWeights(w: Float32Array, options: ConvWeightsOptions): ConvWeights {
     if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
     // AVX-512 and AVX2 code may read them as channel vectors too (conv/channel_vectors.ts).
-    const lanes = this.#jit ? channelVectorCopyLanes(VEC_OF[this.#isa]) : 0;
+    const lanes = this.#copyLanes;
     return new ConvWeights(
       w,
       options,

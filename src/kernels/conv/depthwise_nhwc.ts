@@ -271,7 +271,10 @@ export interface DepthwiseNhwcFrame {
   RUNB: number;
   RUNY: number;
   RUNR: number;
-  /** The first channel vector's byte offset (≤ 0) and the last's. */
+  /**
+   * The first channel vector's byte offset (≤ 0; AVX2: x's bytes past a
+   * 32-byte boundary, see channelsAvx2) and the last's.
+   */
   CV0: number;
   CVEND: number;
 }

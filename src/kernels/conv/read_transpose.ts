@@ -88,11 +88,12 @@ export const CONV_TRANSPOSE_W_LANES_SLOT = 24;
 /**
  * Whether a read convTranspose2d key is one the kernel by output phases
  * serves once its weights are in the channel-vector layout: stride 2
- * across, one group (transpose_phases.ts). Plain weights of such a call are
- * repacked on every call (jit.convTranspose2d).
+ * across, one group (transpose_phases.ts); at AVX2 (`lanes` 8, its columns
+ * tile alone) also an even kernel width, undilated. Plain weights of such
+ * a call are repacked on every call (jit.convTranspose2d).
  */
-export function phasesServeRepacked(key: Int32Array): boolean {
-  return key[9] === 2 && key[18] === 1;
+export function phasesServeRepacked(key: Int32Array, lanes: number): boolean {
+  return key[9] === 2 && key[18] === 1 && (lanes !== 8 || (key[7] % 2 === 0 && key[11] === 1));
 }
 
 /** A read convTranspose2d key's weights: output channels, input channels, taps. */
