@@ -99,7 +99,7 @@ const X_AHEAD_PLANES = { avx2: 4, avx512: 2 } as const;
  * AVX2: the largest plane of x (bytes) whose lines the k loop fetches
  * ahead. Larger planes (3×3 layers on 128²: 64 KB) ran faster without,
  * their rows' lines sequential enough for the hardware's prefetch: Zen 3,
- * one thread, `deno run -A bench/ab.ts --a 886e5ed --b <this commit> --conv
+ * one thread, `deno run -A bench/ab.ts --a 886e5ed --b eae7394 --conv
  * 1,64,128,128,32,3,1,1,1 --rotate 4` ×0.938 of the time (32→32 ×0.974),
  * `--model unet` ×0.979 (×0.977 at 2 threads); the CNN, ResNet-50 and
  * MobileNetV2 within ±0.6%.
