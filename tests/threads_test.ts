@@ -1214,8 +1214,8 @@ Deno.test("policy: a call's flops take twice as long at AVX2 as at AVX-512, and 
   const cost = { flops: 2 * MIN_PART_NS * CORE_RATES.flopsPerNs, bytes: 0 };
   assert.equal(estimatedNs(cost, "avx2"), 2 * estimatedNs(cost, "avx512"));
   assert.equal(estimatedNs(cost, "amx"), estimatedNs(cost, "avx512"));
-  assert.equal(partsFor(cost, 2, MIN_PART_NS, 4, "avx512"), 2);
-  assert.equal(partsFor(cost, 2, MIN_PART_NS, 4, "avx2"), 4);
+  assert.equal(partsFor(cost, 2, "avx512", MIN_PART_NS, 4), 2);
+  assert.equal(partsFor(cost, 2, "avx2", MIN_PART_NS, 4), 4);
   // Bytes cost the same at every level.
   const bytes = { flops: 0, bytes: 64 << 10 };
   assert.equal(estimatedNs(bytes, "sse2"), estimatedNs(bytes, "avx512"));

@@ -1244,7 +1244,7 @@ export class Jit {
    * -A bench/plain_weights.ts`, the commit before and this one).
    */
   #repacksTransposed(): boolean {
-    return this.#copyLanes !== 0 && phasesServeRepacked(this.#rt.key, this.#copyLanes);
+    return this.#copyLanes !== 0 && phasesServeRepacked(this.#rt.key, this.#level);
   }
 
   /**

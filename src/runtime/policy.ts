@@ -128,7 +128,7 @@ export function flopsPerNs(isa: IsaLevel): number {
 }
 
 /** The cost model's time of a call on one core at `isa`, ns. */
-export function estimatedNs(cost: Cost, isa: IsaLevel = "avx512"): number {
+export function estimatedNs(cost: Cost, isa: IsaLevel): number {
   const r = CORE_RATES, b = cost.bytes;
   const perNs = b <= r.l2.bytes ? r.l2.perNs : b <= r.l3.bytes ? r.l3.perNs : r.dramPerNs;
   return Math.max(cost.flops / flopsPerNs(isa), b / perNs);
@@ -144,16 +144,16 @@ export const SPIN: SpinPolicy = { workerUs: 50, callerUs: 50, streamUs: 50 };
 
 /**
  * Parts a call of this cost is split into on `threads` threads (1: it runs
- * on the caller): one per `minPartNs` of estimated work, at most
+ * on the caller): one per `minPartNs` of work estimated at `isa`, at most
  * `PARTS_PER_THREAD` per thread (or the family's fewer, `OpFamily.partsPerThread`);
  * a call worth less than two parts stays whole.
  */
 export function partsFor(
   cost: Cost,
   threads: number,
+  isa: IsaLevel,
   minPartNs: number = MIN_PART_NS,
   perThread: number = PARTS_PER_THREAD,
-  isa: IsaLevel = "avx512",
 ): number {
   if (threads < 2) return 1;
   const most = Math.min(perThread, PARTS_PER_THREAD) * threads;

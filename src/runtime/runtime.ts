@@ -996,7 +996,7 @@ export class Runtime {
     const f = e.family;
     const perThread = f.partsPerThread?.(e.spec);
     const c = this.#config;
-    return partsFor(f.cost(e.spec), c.threads, c.minPartNs, perThread, c.isa);
+    return partsFor(f.cost(e.spec), c.threads, c.isa, c.minPartNs, perThread);
   }
 
   /** The key's call in `n` parts (null: it runs whole). */

@@ -19,6 +19,7 @@ import {
   readSizes,
 } from "./read.ts";
 import { type ConvSpec, outHeight } from "./spec.ts";
+import type { VecLevel } from "../vec.ts";
 
 /** Options of `jit.convTranspose2d`: the shapes and ONNX ConvTranspose's attributes. */
 export interface ConvTranspose2dOptions {
@@ -87,13 +88,16 @@ export const CONV_TRANSPOSE_W_LANES_SLOT = 24;
 
 /**
  * Whether a read convTranspose2d key is one the kernel by output phases
- * serves once its weights are in the channel-vector layout: stride 2
- * across, one group (transpose_phases.ts); at AVX2 (`lanes` 8, its columns
- * tile alone) also an even kernel width, undilated. Plain weights of such
- * a call are repacked on every call (jit.convTranspose2d).
+ * may serve once its weights are in the channel-vector layout: stride 2
+ * across, one group (transpose_phases.ts); at AVX2, whose columns tile is
+ * its only one, also an even kernel width, undilated (the layers it takes
+ * but those whose output is not twice x's width). Plain weights of such a
+ * call are repacked on every call (jit.convTranspose2d): at AVX2 a 3×3/2
+ * layer's would be copied for the upsampled kernel, which reads w as it is.
  */
-export function phasesServeRepacked(key: Int32Array, lanes: number): boolean {
-  return key[9] === 2 && key[18] === 1 && (lanes !== 8 || (key[7] % 2 === 0 && key[11] === 1));
+export function phasesServeRepacked(key: Int32Array, level: VecLevel): boolean {
+  const columnsOnly = level === "avx2";
+  return key[9] === 2 && key[18] === 1 && (!columnsOnly || (key[7] % 2 === 0 && key[11] === 1));
 }
 
 /** A read convTranspose2d key's weights: output channels, input channels, taps. */
