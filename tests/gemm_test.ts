@@ -818,7 +818,7 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
         ),
         plan,
       );
-      if (k > 2048) assert.ok(plan.includes("kc=704"), plan);
+      if (k > 2048) assert.ok(plan.includes("kc=1056"), plan);
     }
   }
 });
@@ -827,7 +827,7 @@ Deno.test("gemm: B or Bᵀ copied into panels per call (AVX2, operands past 2.5 
   if (!levelsUpTo(isaLevel()).includes("avx2")) return; // the copy is AVX2's
   const r = rng(0xc09a);
   // Full panels and a last one of 2 (a tail of 2 lanes; Bᵀ: a group of 2 rows) or 8 columns,
-  // or none; k whole and in K blocks (k·64·4 past half of L2: kc 704 at k = 2100), Bᵀ's k in
+  // or none; k whole and in K blocks (two blocks of k·64·4 past 60% of L2: kc 1056 at k = 2100), Bᵀ's k in
   // 8-step blocks and a rest of 4 or none; A's and B's rows padded (lda, ldb).
   const shapes: [number, number, number, number, number, number, boolean][] = [
     [17, 130, 2100, 2100, 130, 130, false],
@@ -856,7 +856,7 @@ Deno.test("gemm: B or Bᵀ copied into panels per call (AVX2, operands past 2.5 
       exactAtAlphaBeta(jit, a, b, c0, ab, plain, `transB ${transB} ${threads}T`);
       const plan = jit.stats().keys[0].plan ?? "";
       assert.ok(plan.includes("panels of 64 copied per call"), plan);
-      if (k > 2048) assert.ok(plan.includes("kc=704"), plan);
+      if (k > 2048) assert.ok(plan.includes("kc=1056"), plan);
       // Floats, a bias and an activation (ReLU on the tiles' registers, GELU by a pass over each
       // panel): the bits of the same call on B packed in panels.
       const fa = a.map(() => r() - 0.5), fb = b.map(() => r() - 0.5);

@@ -180,6 +180,32 @@ export interface BlockStart {
    * registers; any other it saves.
    */
   emit(depth: number, kc: Reg, block: Reg): void;
+  /**
+   * Every block put at B's first row (one block's rows of workspace, which
+   * stay in L2 from one block to the next): the driver's B does not advance
+   * between blocks.
+   */
+  inPlace?: boolean;
+}
+
+/**
+ * Where the driver's B is a copy made a block at a time (panels.ts: B the
+ * caller holds as rows, copied panel by panel): where the next copy reads.
+ * The driver's first row tiles fetch those rows into L2, one line a k-loop
+ * iteration, so the copy after the block reads them from L2, not memory,
+ * and their fetch runs beside the block's FMAs.
+ */
+export interface SourceAhead {
+  /**
+   * Emits code leaving in rdx the address of the next copy's first row of
+   * B as stored (the next K block's, or the next panel's). `depth` as
+   * {@link BlockStart.emit}'s; it may use rax.
+   */
+  emit(depth: number): void;
+  /** Bytes between the source's rows (k steps). */
+  rowBytes: number;
+  /** Rows (k steps) of the next copy, at most. */
+  rows: number;
 }
 
 /** Emits `void gemm(args)` computing the whole spec without packing. Requires !transB. */
@@ -189,6 +215,7 @@ export function emitDirectGemm(
   spec: GemmSpec,
   p: DirectPlan,
   blockStart?: BlockStart,
+  ahead?: SourceAhead,
 ): void {
   const avx512T = spec.transB && isa.level === "avx512";
   const strips = avx512T && (p.transposeStrips ?? false);
@@ -208,9 +235,12 @@ export function emitDirectGemm(
   const rA = rsi, rB = rdx, counter = rax, rI = r13, rJ = r14;
   const rKc = r15, rFirst = rdi, rKrem = rcx, rStream = rcx;
   const blocked = p.kc !== undefined && p.kc < s.k;
-  const nextBlock = (p.nextBlockToL2 ?? false) && !buffered && !ldbT;
+  // B a copy (`ahead` given): the next block is the next copy's rows of B as stored, fetched
+  // a line of each of them a tile's iteration (the copy, not made yet, is not there to fetch).
+  const fetchAhead = ahead !== undefined && (p.nextBlockToL2 ?? false) && p.nr * 4 === 64;
+  const nextBlock = (p.nextBlockToL2 ?? false) && !buffered && !ldbT && ahead === undefined;
   // The K-block loop's remaining k moves to the stack where rcx carries a prefetch stream.
-  const kRemOnStack = buffered || nextBlock;
+  const kRemOnStack = buffered || nextBlock || fetchAhead;
   saveRegisters(a, USED);
   // The epilogue in the driver, per tile after its last K block (epilogue.ts).
   const tileEpilogue = s.epilogue !== undefined && driverAppliesEpilogue(spec, isa, p);
@@ -235,11 +265,12 @@ export function emitDirectGemm(
   } else if (ldbT) {
     emitTransposeB(v, spec, ldbT, rB0);
     loadPointer(a, rB0, ARG.WORK);
-  } else if (nextBlock) {
-    a.emit("sub", rsp, 16); // [rsp + 8]: remaining k of the K-block loop
+  } else if (nextBlock || fetchAhead) {
+    // [rsp + 8]: remaining k of the K-block loop; [rsp]: the copy's next source (fetchAhead).
+    a.emit("sub", rsp, 16);
   }
   // Bytes pushed so far (a block start's code finds its caller's frame above them).
-  const depth = 8 * USED.length + (tileEpilogue ? 16 : 0) + (buffered || nextBlock ? 16 : 0);
+  const depth = 8 * USED.length + (tileEpilogue ? 16 : 0) + (kRemOnStack ? 16 : 0);
 
   const nrEdge = s.n % p.nr;
   const rowTiles = splitRowEdge(isa, s.m, p.mr);
@@ -287,10 +318,18 @@ export function emitDirectGemm(
     pass.every((g) => !g.scalar) &&
     isa.nregs - reserved.length - rows * pass.length >= finishNeeds;
 
-  // Slots above the bias pointer: the strip buffer and the remaining k.
-  const slotsAbove = buffered || nextBlock ? 16 : 0;
-  /** Emits an mr×nr tile; returns whether its epilogue was applied in it (in registers). */
-  const tile = (mr: number, nr: number): boolean => {
+  // Slots above the bias pointer: the strip buffer or the copy's next source, and the remaining k.
+  const slotsAbove = kRemOnStack ? 16 : 0;
+  // The copy's next source: the last `aheadTiles` full row tiles of every column of tiles
+  // fetch it, each `aheadRows` of its rows, a row's line (the tile's 64 bytes) an iteration.
+  const aheadRows = Math.max(1, Math.floor((blocked ? p.kc! : s.k) / p.unroll));
+  const aheadTiles = fetchAhead ? Math.min(rowTiles.full, Math.ceil(ahead!.rows / aheadRows)) : 0;
+  /**
+   * Emits an mr×nr tile; returns whether its epilogue was applied in it (in registers).
+   * `aheadAt`: a full tile's row tile among the first `aheadTiles`, which fetch the copy's
+   * next source.
+   */
+  const tile = (mr: number, nr: number, aheadAt = -1): boolean => {
     const groups = columnGroups(isa, nr, tail);
     // The plan's full tiles fit (plan.ts uses the same rule); an edge tile
     // can have more groups (SSE2 splits a tail into scalar columns), so it
@@ -316,7 +355,9 @@ export function emitDirectGemm(
     }
     const inRegisters = tileEpilogue && !p.epilogueByPass &&
       passes.every(([pass, _, h]) => finishFits(h, pass));
-    for (const [pass, r0, h] of passes) passTile(mr, nr, pass, r0, h, kSplit, inRegisters);
+    for (const [pass, r0, h] of passes) {
+      passTile(mr, nr, pass, r0, h, kSplit, inRegisters, passes.length === 1 ? aheadAt : -1);
+    }
     return inRegisters;
   };
   const passTile = (
@@ -327,8 +368,16 @@ export function emitDirectGemm(
     h: number,
     kSplit: number,
     finished: boolean,
+    aheadAt: number,
   ) => {
     a.emit("lea", rA, ptr(rArow, r0 * aRow));
+    if (aheadAt >= 0) {
+      // The next source's rows from aheadAt·aheadRows on, at this tile's column (64 bytes).
+      a.emit("mov", rStream, tileColumn.at);
+      a.emit("sub", rStream, tileColumn.first);
+      a.emit("add", rStream, qword(rsp, 0));
+      addImmediate(a, "add", rStream, aheadAt * aheadRows * ahead!.rowBytes);
+    }
     a.emit("mov", rB, buffered ? qword(rsp, 0) : rBcol);
     // Edge tiles run once per row or column of tiles: less unrolling (as
     // much as the accumulator sets need), less code.
@@ -369,6 +418,9 @@ export function emitDirectGemm(
         }
         : nextBlock
         ? nextBlockStream
+        : aheadAt >= 0
+        // Into L2: the copy reads it there, and L1 keeps the tile's operands.
+        ? { base: rStream, offsets: [0], advance: ahead!.rowBytes, hint: "prefetcht1" }
         : undefined,
       prefetchBytes: nr * 4,
     };
@@ -446,11 +498,17 @@ export function emitDirectGemm(
   const column = (nr: number) => {
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCt, rCcol);
-    countedLoop(a, rI, rowTiles.full, () => {
+    const fetching = nr === p.nr ? aheadTiles : 0;
+    countedLoop(a, rI, rowTiles.full - fetching, () => {
       if (!tile(p.mr, nr)) finishTile(p.mr, nr);
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCt, p.mr * s.ldc * 4);
     });
+    for (let r = 0; r < fetching; r++) {
+      if (!tile(p.mr, nr, r)) finishTile(p.mr, nr);
+      addImmediate(a, "add", rArow, p.mr * aRow);
+      addImmediate(a, "add", rCt, p.mr * s.ldc * 4);
+    }
     edgeRows(rCt, (rows) => {
       if (!tile(rows, nr)) finishTile(rows, nr);
     });
@@ -504,11 +562,11 @@ export function emitDirectGemm(
     // rCcol back to the row's start by a subtraction, not a push: the tiles' epilogue reads
     // slots at fixed offsets from rsp.
     const fullColumns = Math.floor(s.n / p.nr);
-    const row = (mr: number) => {
+    const row = (mr: number, aheadAt = -1) => {
       a.emit("mov", rBcol, rB0);
       countedLoop(a, rJ, fullColumns, () => {
         a.emit("mov", rCt, rCcol);
-        if (!tile(mr, p.nr)) finishTile(mr, p.nr);
+        if (!tile(mr, p.nr, aheadAt)) finishTile(mr, p.nr);
         addImmediate(a, "add", rBcol, p.nr * srcCol);
         addImmediate(a, "add", rCcol, p.nr * 4);
       });
@@ -518,15 +576,28 @@ export function emitDirectGemm(
       }
       if (fullColumns) addImmediate(a, "sub", rCcol, fullColumns * p.nr * 4);
     };
-    countedLoop(a, rI, rowTiles.full, () => {
+    countedLoop(a, rI, rowTiles.full - aheadTiles, () => {
       row(p.mr);
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCcol, p.mr * s.ldc * 4);
     });
+    for (let r = 0; r < aheadTiles; r++) {
+      row(p.mr, r);
+      addImmediate(a, "add", rArow, p.mr * aRow);
+      addImmediate(a, "add", rCcol, p.mr * s.ldc * 4);
+    }
     edgeRows(rCcol, row);
   };
-  if (!blocked) nest();
-  else {
+  /** [rsp]: where the copy after this block reads (fetchAhead). */
+  const storeAhead = () => {
+    if (!fetchAhead) return;
+    ahead!.emit(depth);
+    a.emit("mov", qword(rsp, 0), rdx);
+  };
+  if (!blocked) {
+    storeAhead();
+    nest();
+  } else {
     // K blocks: kc = min(KC, remaining); beta only on the first block.
     // With strips in the workspace or the next block fetched, the remaining k
     // lives on the stack, and rcx carries the prefetch stream.
@@ -543,10 +614,11 @@ export function emitDirectGemm(
       blockStart.emit(depth, rKc, rB0);
       if (tail) v.tail(tail.lanes, 1, isa.nregs - 1); // the code may have taken its mask
     }
+    storeAhead();
     nest();
     a.emit("mov", rFirst, 0);
     addImmediate(a, "add", rA0, KC * aCol);
-    addImmediate(a, "add", rB0, KC * srcRow);
+    if (!blockStart?.inPlace) addImmediate(a, "add", rB0, KC * srcRow);
     a.emit("sub", kRem, KC);
     a.emit("jg", top);
   }

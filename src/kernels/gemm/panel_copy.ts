@@ -35,9 +35,9 @@ export interface PanelCopy {
   transposed: boolean;
 }
 
-/** Bytes of workspace a copied panel takes: k rows of a whole panel. */
-export function copiedPanelBytes(k: number, panel: number): number {
-  return k * panel * 4;
+/** Bytes of workspace a copied panel takes: `rows` (its K block's, or all k) of a whole panel. */
+export function copiedPanelBytes(rows: number, panel: number): number {
+  return rows * panel * 4;
 }
 
 /** Bytes B's walk advances from one panel to the next (`panel` columns of op(B)). */
@@ -69,7 +69,8 @@ export function emitCopyPanel(
  * The copy a block at a time, at the start of each K block of the panel's
  * GEMM (direct.ts `BlockStart`): the block's `kc` rows of op(B) from the
  * address at the driver's frame slot `source` (advanced past them) to
- * where the block's B starts, so the block is still in L2 when its tiles
+ * the workspace's first rows (every block to the same place), so the block and the
+ * rows it replaces stay in L2 when its tiles
  * read it (a whole panel copied first, k·256 bytes, can outgrow L2: its
  * first blocks went to L3 and back). Blocks are `KC` steps but the last,
  * `last`.
@@ -85,6 +86,7 @@ export function copyByBlocks(
   extra: number,
 ): BlockStart {
   return {
+    inPlace: true,
     emit(depth, kc, block) {
       // rcx and r8 (the transposing copy's) are the GEMM's: saved.
       a.emit("push", rcx);

@@ -19,10 +19,10 @@
  *
  * @module
  */
-import { type Assembler, qword, rax, rdi, rsp } from "../../../asm/mod.ts";
+import { type Assembler, qword, rax, rdi, rdx, rsp } from "../../../asm/mod.ts";
 import { addImmediate, advanceSlot, ARG_BLOCK_BYTES, copyArgBlock, frameLoop } from "../abi.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
-import type { BlockStart, DirectPlan } from "./direct.ts";
+import type { BlockStart, DirectPlan, SourceAhead } from "./direct.ts";
 import { tileFits } from "./microkernel.ts";
 import { copyByBlocks, emitCopyPanel, type PanelCopy, panelStep } from "./panel_copy.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
@@ -130,7 +130,7 @@ export interface PanelCopying {
 export function emitPanelGemm(
   a: Assembler,
   s: GemmSpec,
-  one: (s: GemmSpec, blockStart?: BlockStart) => void,
+  one: (s: GemmSpec, blockStart?: BlockStart, ahead?: SourceAhead) => void,
   copying?: PanelCopying,
 ): void {
   const P = s.bPanel!, full = Math.floor(s.n / P), last = lastPanel(s);
@@ -163,6 +163,34 @@ export function emitPanelGemm(
   };
   const byBlocks = (cols: number, width: number) =>
     copy && blocks ? copyByBlocks(a, copy, cols, width, ROWS, blocks, copying!.extra) : undefined;
+  // Where the next copy reads: the panel's next block, else the next panel's first (after B's
+  // last panel, its columns past n: the next rows' first, or past B's last row, where a
+  // prefetch does not fault). Untransposed B only: Bᵀ's block is 64 rows of it, not a line of
+  // each of k rows.
+  const ahead: SourceAhead | undefined = copy && !copy.transposed && s.k * copy.ldb * 4 < 2 ** 31
+    ? {
+      rowBytes: copy.ldb * 4,
+      rows: blocks ? blocks.KC : s.k,
+      emit(depth) {
+        const at = depth + 8 + copying!.extra;
+        const nextPanel = a.label();
+        a.emit("mov", rdx, qword(rsp, at + SOURCE));
+        if (blocks) {
+          // Rows copied of this panel so far: all of them in its last block.
+          a.emit("mov", rax, qword(rsp, at + ROWS));
+          a.emit("sub", rax, rdx);
+          a.emit("cmp", rax, s.k * copy.ldb * 4);
+          a.emit("jae", nextPanel);
+          a.emit("add", rdx, rax);
+          const done = a.label();
+          a.emit("jmp", done);
+          a.bind(nextPanel);
+          addImmediate(a, "add", rdx, panelStep(copy, P));
+          a.bind(done);
+        } else addImmediate(a, "add", rdx, panelStep(copy, P));
+      },
+    }
+    : undefined;
   frameLoop(a, COUNT, full, () => {
     before(P, P);
     a.emit("mov", rdi, rsp);
@@ -183,10 +211,10 @@ export function emitPanelGemm(
   a.emit("ret");
   if (full) {
     a.bind(fullPanel);
-    one(panelSpec(s, P, P), byBlocks(P, P));
+    one(panelSpec(s, P, P), byBlocks(P, P), ahead);
   }
   if (last.cols) {
     a.bind(lastOne);
-    one(panelSpec(s, last.cols, last.width), byBlocks(last.cols, last.width));
+    one(panelSpec(s, last.cols, last.width), byBlocks(last.cols, last.width), ahead);
   }
 }

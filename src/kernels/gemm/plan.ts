@@ -279,14 +279,20 @@ export function planGemm(
   // The copy takes the workspace: the panel plans (direct) take none of their own.
   if (copied?.path === "direct" && copied.workspaceBytes === 0) {
     const p = copied;
+    // The next block is fetched from B as stored (panels.ts): Bᵀ's is 64 of its rows, not a
+    // line of each of k rows, and goes unfetched.
+    const fetched = !s.transB && (p.direct!.nextBlockToL2 ?? false);
+    const description = p.description.replace(
+      `panels of ${PANEL_COLUMNS}`,
+      `panels of ${PANEL_COLUMNS} copied per call`,
+    );
     return {
       ...p,
+      direct: { ...p.direct!, nextBlockToL2: fetched },
       panelsCopied: PANEL_COLUMNS,
-      workspaceBytes: copiedPanelBytes(s.k, PANEL_COLUMNS),
-      description: p.description.replace(
-        `panels of ${PANEL_COLUMNS}`,
-        `panels of ${PANEL_COLUMNS} copied per call`,
-      ),
+      // One K block's rows: every block is copied to the same place (panel_copy.ts).
+      workspaceBytes: copiedPanelBytes(Math.min(s.k, p.direct!.kc ?? s.k), PANEL_COLUMNS),
+      description: fetched ? description : description.replace(", next block to L2", ""),
     };
   }
   const p = planTiles(s, isa, caches);
@@ -327,6 +333,19 @@ function costlyEpilogue(s: GemmSpec): boolean {
   return act !== undefined && act !== null && UNARY_OPS[act.op].flops > 4;
 }
 
+/**
+ * Share of L2 a panel's K block takes with the block after it, which the tiles fetch into L2
+ * while they read this one (direct.ts: `nextBlockToL2`; a copied panel's `SourceAhead`, the
+ * rows the next copy reads). Past it the two evict each other, and the fetch is lost.
+ */
+const PANEL_BLOCKS_L2_SHARE = 0.6;
+
+/** Most k steps of a K block of B in panels at AVX2: it and the next in the L2 share. */
+function panelBlockRows(s: GemmSpec, caches: CacheSizes): number {
+  const rowBytes = 4 * 2 * s.bPanel!;
+  return Math.max(64, Math.floor((PANEL_BLOCKS_L2_SHARE * caches.l2) / rowBytes / 16) * 16);
+}
+
 function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
   const make = (path: GemmPath, extra: Partial<GemmPlan>, description: string): GemmPlan => ({
     level: 3,
@@ -347,9 +366,15 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     // while A streams by. Measured on Zen 5, 128×768×3072 (k = 3072), `bench/gemv_layouts.ts`
     // in checkouts of f27273a and 8e15428 alternating: 3.54-3.55 → 3.35-3.38 ms at 1 thread,
     // 2.04-2.10 → 1.98-2.01 ms at 2.
-    if (isa !== "scalar" && s.m > direct.mr && s.k * s.bPanel * 4 > caches.l2 / 2) {
+    if (
+      isa !== "scalar" && isa !== "avx2" && s.m > direct.mr && s.k * s.bPanel * 4 > caches.l2 / 2
+    ) {
       direct.kc = evenBlock(s.k, 768, 16);
     }
+    // AVX2: a block and the next one in L2 (copied or not, the same blocks: a B copied per
+    // call gives the bits of the same call on packB's panels).
+    const most = panelBlockRows(s, caches);
+    if (isa === "avx2" && s.m > direct.mr && s.k > most) direct.kc = evenBlock(s.k, most, 16);
     const tile = describeDirect(s, isa, direct).replace(`L3 ${isa} `, "");
     return make("direct", { direct }, `L3 ${isa} panels of ${s.bPanel}, each ${tile}`);
   }
