@@ -141,6 +141,15 @@ export interface DirectPlan {
 const USED = [rbx, rbp, r12, r13, r14, r15];
 
 /**
+ * k steps ahead of its stores a tile that makes B's copy claims the copy's lines for writing
+ * (CopiedRows): without, each line's stores waited on its ownership. Zen 3, one thread,
+ * `deno run -A bench/ab.ts --a 15ff190 --b REV --gemm 64x768x3072` against the copy before
+ * the tiles: ×1.085-1.094 of the time without in four runs; 8 steps ahead ×0.952, 16 ×0.935,
+ * 32 ×0.932-0.991, 64 ×0.959 (scratch builds, one run each).
+ */
+const COPY_CLAIM_AHEAD = 16;
+
+/**
  * Whether the driver applies the epilogue per tile (else generate.ts runs
  * it over C after the driver): everywhere but row tiles outside over a Bᵀ
  * read in place (the scalar level 0's), where a tile's column is not where
@@ -186,26 +195,35 @@ export interface BlockStart {
    * between blocks.
    */
   inPlace?: boolean;
+  /** The blocks are copies of B's rows as stored (untransposed): where they come from. */
+  copied?: CopiedRows;
 }
 
 /**
- * Where the driver's B is a copy made a block at a time (panels.ts: B the
- * caller holds as rows, copied panel by panel): where the next copy reads.
- * The driver's first row tiles fetch those rows into L2, one line a k-loop
- * iteration, so the copy after the block reads them from L2, not memory,
- * and their fetch runs beside the block's FMAs.
+ * Where a driver's B, copied a block at a time (panels.ts: B the caller
+ * holds as rows, copied panel by panel), comes from. With it the driver's
+ * first row tile may make the copy as it reads B as stored (its B rows
+ * stored again as loaded, no pass of their own before the tiles), and its
+ * last row tiles fetch the rows the next copy reads into L2, a line a
+ * k-loop iteration beside the FMAs.
  */
-export interface SourceAhead {
-  /**
-   * Emits code leaving in rdx the address of the next copy's first row of
-   * B as stored (the next K block's, or the next panel's). `depth` as
-   * {@link BlockStart.emit}'s; it may use rax.
-   */
-  emit(depth: number): void;
-  /** Bytes between the source's rows (k steps). */
+export interface CopiedRows {
+  /** Bytes between the rows (k steps) of B as stored. */
   rowBytes: number;
   /** Rows (k steps) of the next copy, at most. */
-  rows: number;
+  nextRows: number;
+  /**
+   * Emits code leaving in rdx the next copy's first row of B as stored
+   * (the next K block's, or the next panel's). `depth` as
+   * {@link BlockStart.emit}'s; it may use rax.
+   */
+  next(depth: number): void;
+  /**
+   * Emits code that, in place of {@link BlockStart.emit}'s copy, leaves in
+   * rdx this block's first row of B as stored and moves the walk past its
+   * `kc` rows, as the copy would have. It may use rax.
+   */
+  take(depth: number, kc: Reg): void;
 }
 
 /** Emits `void gemm(args)` computing the whole spec without packing. Requires !transB. */
@@ -215,7 +233,6 @@ export function emitDirectGemm(
   spec: GemmSpec,
   p: DirectPlan,
   blockStart?: BlockStart,
-  ahead?: SourceAhead,
 ): void {
   const avx512T = spec.transB && isa.level === "avx512";
   const strips = avx512T && (p.transposeStrips ?? false);
@@ -235,12 +252,23 @@ export function emitDirectGemm(
   const rA = rsi, rB = rdx, counter = rax, rI = r13, rJ = r14;
   const rKc = r15, rFirst = rdi, rKrem = rcx, rStream = rcx;
   const blocked = p.kc !== undefined && p.kc < s.k;
-  // B a copy (`ahead` given): the next block is the next copy's rows of B as stored, fetched
-  // a line of each of them a tile's iteration (the copy, not made yet, is not there to fetch).
-  const fetchAhead = ahead !== undefined && (p.nextBlockToL2 ?? false) && p.nr * 4 === 64;
-  const nextBlock = (p.nextBlockToL2 ?? false) && !buffered && !ldbT && ahead === undefined;
-  // The K-block loop's remaining k moves to the stack where rcx carries a prefetch stream.
-  const kRemOnStack = buffered || nextBlock || fetchAhead;
+  const copied = blockStart?.copied;
+  const rowTiles = splitRowEdge(isa, s.m, p.mr);
+  // B a copy: the next block is the next copy's rows of B as stored, fetched a line of each
+  // of them a tile's iteration (the copy, not made yet, is not there to fetch).
+  const fetchAhead = copied !== undefined && (p.nextBlockToL2 ?? false) && p.nr * 4 === 64;
+  const nextBlock = (p.nextBlockToL2 ?? false) && !buffered && !ldbT && copied === undefined;
+  // B a copy its first row tile can make: whole vectors over whole column tiles.
+  const copyInTiles = copied !== undefined && !buffered && !ldbT && rowTiles.full > 0 &&
+    s.n % p.nr === 0 &&
+    p.nr % isa.lanes === 0 &&
+    !readsBFromMemory(isa, columnGroups(isa, p.nr, null), p.bFromMemory ?? false, p.embedBroadcast);
+  // The K-block loop's remaining k moves to the stack where rcx carries a prefetch stream
+  // (or the copy's pointer).
+  const kRemOnStack = buffered || nextBlock || fetchAhead || copyInTiles;
+  // [rsp]: the strip buffer, or the next copy's source; [rsp + 8]: remaining k; [rsp + 16]:
+  // this block's source (copyInTiles).
+  const frameSlots = copyInTiles ? 32 : kRemOnStack ? 16 : 0;
   saveRegisters(a, USED);
   // The epilogue in the driver, per tile after its last K block (epilogue.ts).
   const tileEpilogue = s.epilogue !== undefined && driverAppliesEpilogue(spec, isa, p);
@@ -265,15 +293,11 @@ export function emitDirectGemm(
   } else if (ldbT) {
     emitTransposeB(v, spec, ldbT, rB0);
     loadPointer(a, rB0, ARG.WORK);
-  } else if (nextBlock || fetchAhead) {
-    // [rsp + 8]: remaining k of the K-block loop; [rsp]: the copy's next source (fetchAhead).
-    a.emit("sub", rsp, 16);
-  }
+  } else if (frameSlots) a.emit("sub", rsp, frameSlots);
   // Bytes pushed so far (a block start's code finds its caller's frame above them).
-  const depth = 8 * USED.length + (tileEpilogue ? 16 : 0) + (kRemOnStack ? 16 : 0);
+  const depth = 8 * USED.length + (tileEpilogue ? 16 : 0) + frameSlots;
 
   const nrEdge = s.n % p.nr;
-  const rowTiles = splitRowEdge(isa, s.m, p.mr);
   let tail: Tail | null = null;
   const reserved: number[] = [];
   if (nrEdge % isa.lanes !== 0 && (isa.level === "avx512" || isa.level === "avx2")) {
@@ -318,18 +342,22 @@ export function emitDirectGemm(
     pass.every((g) => !g.scalar) &&
     isa.nregs - reserved.length - rows * pass.length >= finishNeeds;
 
-  // Slots above the bias pointer: the strip buffer or the copy's next source, and the remaining k.
-  const slotsAbove = kRemOnStack ? 16 : 0;
-  // The copy's next source: the last `aheadTiles` full row tiles of every column of tiles
-  // fetch it, each `aheadRows` of its rows, a row's line (the tile's 64 bytes) an iteration.
+  // Slots above the bias pointer.
+  const slotsAbove = frameSlots;
+  // The first full row tile of every column of tiles makes the copy (copyInTiles). The copy's
+  // next source: the last `aheadTiles` full row tiles fetch it, each `aheadRows` of its rows, a
+  // row's line (the tile's 64 bytes) an iteration.
+  const copyTiles = copyInTiles ? 1 : 0;
   const aheadRows = Math.max(1, Math.floor((blocked ? p.kc! : s.k) / p.unroll));
-  const aheadTiles = fetchAhead ? Math.min(rowTiles.full, Math.ceil(ahead!.rows / aheadRows)) : 0;
+  const aheadTiles = fetchAhead
+    ? Math.min(rowTiles.full - copyTiles, Math.ceil(copied!.nextRows / aheadRows))
+    : 0;
   /**
    * Emits an mr×nr tile; returns whether its epilogue was applied in it (in registers).
-   * `aheadAt`: a full tile's row tile among the first `aheadTiles`, which fetch the copy's
-   * next source.
+   * `aheadAt`: a full tile's place among the `aheadTiles`, which fetch the copy's next
+   * source; `copyIn`: the full tile that makes the copy.
    */
-  const tile = (mr: number, nr: number, aheadAt = -1): boolean => {
+  const tile = (mr: number, nr: number, aheadAt = -1, copyIn = false): boolean => {
     const groups = columnGroups(isa, nr, tail);
     // The plan's full tiles fit (plan.ts uses the same rule); an edge tile
     // can have more groups (SSE2 splits a tail into scalar columns), so it
@@ -356,7 +384,18 @@ export function emitDirectGemm(
     const inRegisters = tileEpilogue && !p.epilogueByPass &&
       passes.every(([pass, _, h]) => finishFits(h, pass));
     for (const [pass, r0, h] of passes) {
-      passTile(mr, nr, pass, r0, h, kSplit, inRegisters, passes.length === 1 ? aheadAt : -1);
+      if (copyIn && passes.length > 1) throw new Error("the copying tile runs in one pass");
+      passTile(
+        mr,
+        nr,
+        pass,
+        r0,
+        h,
+        kSplit,
+        inRegisters,
+        passes.length === 1 ? aheadAt : -1,
+        copyIn,
+      );
     }
     return inRegisters;
   };
@@ -369,6 +408,7 @@ export function emitDirectGemm(
     kSplit: number,
     finished: boolean,
     aheadAt: number,
+    copyIn: boolean,
   ) => {
     a.emit("lea", rA, ptr(rArow, r0 * aRow));
     if (aheadAt >= 0) {
@@ -376,9 +416,15 @@ export function emitDirectGemm(
       a.emit("mov", rStream, tileColumn.at);
       a.emit("sub", rStream, tileColumn.first);
       a.emit("add", rStream, qword(rsp, 0));
-      addImmediate(a, "add", rStream, aheadAt * aheadRows * ahead!.rowBytes);
+      addImmediate(a, "add", rStream, aheadAt * aheadRows * copied!.rowBytes);
     }
-    a.emit("mov", rB, buffered ? qword(rsp, 0) : rBcol);
+    if (copyIn) {
+      // B as stored (this block's rows, this tile's columns); the copy where later tiles read.
+      a.emit("mov", rB, tileColumn.at);
+      a.emit("sub", rB, tileColumn.first);
+      a.emit("add", rB, qword(rsp, 16));
+      a.emit("mov", rStream, rBcol);
+    } else a.emit("mov", rB, buffered ? qword(rsp, 0) : rBcol);
     // Edge tiles run once per row or column of tiles: less unrolling (as
     // much as the accumulator sets need), less code.
     const unroll = mr === p.mr && nr === p.nr ? p.unroll : kSplit;
@@ -389,7 +435,10 @@ export function emitDirectGemm(
       mr: h,
       groups,
       a: { base: rA, rowBytes: aRow, colBytes: aCol },
-      b: { base: rB, rowBytes: bRow, colBytes: bCol },
+      b: { base: rB, rowBytes: copyIn ? copied!.rowBytes : bRow, colBytes: bCol },
+      copyB: copyIn
+        ? { base: rStream, rowBytes: bRow, claimAhead: COPY_CLAIM_AHEAD * bRow }
+        : undefined,
       c: { base: rCt, rowBytes: s.ldc * 4, offset: r0 * s.ldc * 4 },
       k: blocked ? rKc : s.k,
       counter,
@@ -401,7 +450,11 @@ export function emitDirectGemm(
       reserved,
       embedBroadcast: p.embedBroadcast,
       bFromMemory: p.bFromMemory,
-      prefetch: p.prefetchAhead ? p.prefetchAhead * bRow : prefetchNext && !buffered ? nr * 4 : 0,
+      prefetch: p.prefetchAhead
+        ? p.prefetchAhead * (copyIn ? copied!.rowBytes : bRow)
+        : prefetchNext && !buffered
+        ? nr * 4
+        : 0,
       // Transposed strips (unroll 16): the next strip's Bᵀ rows, one 64-byte
       // column of them per 16 k steps, so each tile pass brings in the
       // whole next strip while B is read from memory only once.
@@ -420,7 +473,8 @@ export function emitDirectGemm(
         ? nextBlockStream
         : aheadAt >= 0
         // Into L2: the copy reads it there, and L1 keeps the tile's operands.
-        ? { base: rStream, offsets: [0], advance: ahead!.rowBytes, hint: "prefetcht1" }
+        // B 16 bytes into a line as a large Float32Array is: a row's 64 bytes span two lines.
+        ? { base: rStream, offsets: [0, 63], advance: copied!.rowBytes, hint: "prefetcht1" }
         : undefined,
       prefetchBytes: nr * 4,
     };
@@ -498,16 +552,22 @@ export function emitDirectGemm(
   const column = (nr: number) => {
     a.emit("mov", rArow, rA0);
     a.emit("mov", rCt, rCcol);
-    const fetching = nr === p.nr ? aheadTiles : 0;
-    countedLoop(a, rI, rowTiles.full - fetching, () => {
-      if (!tile(p.mr, nr)) finishTile(p.mr, nr);
+    const fetching = nr === p.nr ? aheadTiles : 0, copying = nr === p.nr ? copyTiles : 0;
+    const next = () => {
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCt, p.mr * s.ldc * 4);
+    };
+    if (copying) {
+      if (!tile(p.mr, nr, -1, true)) finishTile(p.mr, nr);
+      next();
+    }
+    countedLoop(a, rI, rowTiles.full - copying - fetching, () => {
+      if (!tile(p.mr, nr)) finishTile(p.mr, nr);
+      next();
     });
     for (let r = 0; r < fetching; r++) {
       if (!tile(p.mr, nr, r)) finishTile(p.mr, nr);
-      addImmediate(a, "add", rArow, p.mr * aRow);
-      addImmediate(a, "add", rCt, p.mr * s.ldc * 4);
+      next();
     }
     edgeRows(rCt, (rows) => {
       if (!tile(rows, nr)) finishTile(rows, nr);
@@ -562,11 +622,11 @@ export function emitDirectGemm(
     // rCcol back to the row's start by a subtraction, not a push: the tiles' epilogue reads
     // slots at fixed offsets from rsp.
     const fullColumns = Math.floor(s.n / p.nr);
-    const row = (mr: number, aheadAt = -1) => {
+    const row = (mr: number, aheadAt = -1, copyIn = false) => {
       a.emit("mov", rBcol, rB0);
       countedLoop(a, rJ, fullColumns, () => {
         a.emit("mov", rCt, rCcol);
-        if (!tile(mr, p.nr, aheadAt)) finishTile(mr, p.nr);
+        if (!tile(mr, p.nr, aheadAt, copyIn)) finishTile(mr, p.nr);
         addImmediate(a, "add", rBcol, p.nr * srcCol);
         addImmediate(a, "add", rCcol, p.nr * 4);
       });
@@ -576,26 +636,47 @@ export function emitDirectGemm(
       }
       if (fullColumns) addImmediate(a, "sub", rCcol, fullColumns * p.nr * 4);
     };
-    countedLoop(a, rI, rowTiles.full - aheadTiles, () => {
-      row(p.mr);
+    const nextRow = () => {
       addImmediate(a, "add", rArow, p.mr * aRow);
       addImmediate(a, "add", rCcol, p.mr * s.ldc * 4);
+    };
+    if (copyTiles) {
+      row(p.mr, -1, true);
+      nextRow();
+    }
+    countedLoop(a, rI, rowTiles.full - copyTiles - aheadTiles, () => {
+      row(p.mr);
+      nextRow();
     });
     for (let r = 0; r < aheadTiles; r++) {
       row(p.mr, r);
-      addImmediate(a, "add", rArow, p.mr * aRow);
-      addImmediate(a, "add", rCcol, p.mr * s.ldc * 4);
+      nextRow();
     }
     edgeRows(rCcol, row);
   };
-  /** [rsp]: where the copy after this block reads (fetchAhead). */
-  const storeAhead = () => {
-    if (!fetchAhead) return;
-    ahead!.emit(depth);
-    a.emit("mov", qword(rsp, 0), rdx);
+  /**
+   * A block's start: its copy made (or, copyInTiles, where its first row tile reads it: [rsp +
+   * 16]); [rsp]: where the copy after this block reads (fetchAhead).
+   */
+  const startBlock = () => {
+    if (blockStart) {
+      if (copyInTiles) {
+        copied!.take(depth, rKc);
+        a.emit("mov", qword(rsp, 16), rdx);
+      } else {
+        blockStart.emit(depth, rKc, rB0);
+        if (tail) v.tail(tail.lanes, 1, isa.nregs - 1); // the code may have taken its mask
+      }
+    }
+    if (fetchAhead) {
+      copied!.next(depth);
+      a.emit("mov", qword(rsp, 0), rdx);
+    }
   };
   if (!blocked) {
-    storeAhead();
+    // One block: its k steps in rKc for the block's start (the tiles take k as a constant).
+    if (blockStart) a.emit("mov", rKc, s.k);
+    startBlock();
     nest();
   } else {
     // K blocks: kc = min(KC, remaining); beta only on the first block.
@@ -610,11 +691,7 @@ export function emitDirectGemm(
     a.emit("mov", rKc, KC);
     a.emit("cmp", kRem, rKc);
     a.emit("cmovb", rKc, kRem);
-    if (blockStart) {
-      blockStart.emit(depth, rKc, rB0);
-      if (tail) v.tail(tail.lanes, 1, isa.nregs - 1); // the code may have taken its mask
-    }
-    storeAhead();
+    startBlock();
     nest();
     a.emit("mov", rFirst, 0);
     addImmediate(a, "add", rA0, KC * aCol);
@@ -622,7 +699,7 @@ export function emitDirectGemm(
     a.emit("sub", kRem, KC);
     a.emit("jg", top);
   }
-  if (kRemOnStack) a.emit("add", rsp, 16);
+  if (frameSlots) a.emit("add", rsp, frameSlots);
   if (tileEpilogue) a.emit("add", rsp, 16);
   v.leave();
   restoreRegisters(a, USED);

@@ -10,12 +10,7 @@ import { emitRowsPass } from "../elementwise.ts";
 import { Vec, type VecIsa } from "../vec.ts";
 import { ARG } from "./spec.ts";
 import { vecIsa } from "../vec.ts";
-import {
-  type BlockStart,
-  driverAppliesEpilogue,
-  emitDirectGemm,
-  type SourceAhead,
-} from "./direct.ts";
+import { type BlockStart, driverAppliesEpilogue, emitDirectGemm } from "./direct.ts";
 import { epiloguePass } from "./epilogue.ts";
 import { emitDotGemm } from "./dot.ts";
 import { emitIkjGemm } from "./ikj.ts";
@@ -56,7 +51,7 @@ export function generateGemm(
   // The driver runs as a subroutine, then one pass over C adds the bias and
   // applies the activation: the same code after every driver and K blocking.
   if (epilogue) emitEpilogueAfter(a, s, plan.isa);
-  const one = (s: GemmSpec, blockStart?: BlockStart, ahead?: SourceAhead) => {
+  const one = (s: GemmSpec, blockStart?: BlockStart) => {
     switch (plan.path) {
       case "empty":
         a.emit("ret");
@@ -69,7 +64,7 @@ export function generateGemm(
         break;
       case "direct":
         if (peels(s, plan)) emitPeeledDirect(a, isa, s, plan);
-        else emitDirectGemm(a, isa, s, plan.direct!, blockStart, ahead);
+        else emitDirectGemm(a, isa, s, plan.direct!, blockStart);
         break;
       case "packed":
         emitPackedGemm(a, isa, s, plan.packed!);
@@ -89,9 +84,9 @@ export function generateGemm(
   if (s.bPanel && reads && perPanel) {
     // Each panel's driver as a subroutine, then the pass over the panel's C (its bias
     // advanced with it by emitPanelGemm): the same code as after the whole call's driver.
-    emitPanelGemm(a, s, (ps, blockStart, ahead) => {
+    emitPanelGemm(a, s, (ps, blockStart) => {
       emitEpilogueAfter(a, ps, plan.isa);
-      one({ ...ps, epilogue: undefined }, blockStart, ahead);
+      one({ ...ps, epilogue: undefined }, blockStart);
     }, copying(16));
   } else if (s.bPanel && reads) emitPanelGemm(a, driven, one, copying(0));
   else one(driven);

@@ -119,6 +119,15 @@ export interface MicrokernelSpec {
    * loop prefetches `base + offset` for every offset (spread over its k
    * steps), then advances `base` by `advance`. The remainder steps skip it.
    */
+  /**
+   * Each k step's row of B, as loaded, also stored at `base` + the step ·
+   * `rowBytes` (its groups at their columns), `base` advancing with B: a
+   * tile that reads B as stored writes the copy later tiles read. Whole
+   * vector groups loaded into registers only, no `bSteps`. `claimAhead`:
+   * bytes ahead of each step's row whose line is claimed for writing
+   * (`prefetchw`), so the stores do not wait on the lines' ownership.
+   */
+  copyB?: { base: Reg; rowBytes: number; claimAhead: number };
   stream?: {
     base: Reg;
     offsets: number[];
@@ -227,6 +236,9 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   }
   const nacc = s.kSplit * mr * ng;
   const fromMemory = readsBFromMemory(v.isa, groups, s.bFromMemory ?? false, s.embedBroadcast);
+  if (s.copyB && (fromMemory || s.bSteps || groups.some((g) => g.scalar || g.tail))) {
+    throw new Error("microkernel: copyB needs B's whole vectors loaded, no bSteps");
+  }
   const need = registersNeeded(v.isa, mr, ng, s.kSplit, fromMemory);
   if (need > pool.length) {
     throw new Error(
@@ -285,6 +297,14 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       if (grp.scalar) v.loadScalar(bReg(g), s.b.base, bDisp(g));
       else v.load(bReg(g), s.b.base, bDisp(g), grp.tail ?? undefined);
     }
+    if (s.copyB) {
+      const { base, rowBytes, claimAhead } = s.copyB;
+      const width = groups[ng - 1].col * 4 + groups[ng - 1].width * 4;
+      for (let off = 0; off < width; off += 64) {
+        a.emit("prefetchw", byte(base, u * rowBytes + claimAhead + off));
+      }
+      for (let g = 0; g < ng; g++) v.store(base, u * rowBytes + groups[g].col * 4, bReg(g));
+    }
     if (s.prefetch) {
       const bytes = s.prefetchBytes ?? Math.min(s.b.rowBytes, 128);
       for (let off = 0; off < bytes; off += 64) {
@@ -315,6 +335,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     if (steps === 0) return;
     addImmediate(a, "add", s.a.base, s.aSteps ? s.aAdvance! : steps * s.a.colBytes);
     addImmediate(a, "add", s.b.base, s.bSteps ? s.b.rowBytes : steps * s.b.rowBytes);
+    if (s.copyB) addImmediate(a, "add", s.copyB.base, steps * s.copyB.rowBytes);
   };
   const runs = s.aSteps ?? s.bSteps;
   if (runs && (runs.length !== s.unroll || typeof s.k !== "number" || s.k % s.unroll)) {

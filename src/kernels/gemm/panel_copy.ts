@@ -24,7 +24,6 @@ import { addImmediate } from "../abi.ts";
 import { transpose8 } from "../transpose.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import type { BlockStart } from "./direct.ts";
-import { ARG } from "./spec.ts";
 
 /** A B of rows at `ldb` (not packed) that the panel driver copies panel by panel. */
 export interface PanelCopy {
@@ -43,26 +42,6 @@ export function copiedPanelBytes(rows: number, panel: number): number {
 /** Bytes B's walk advances from one panel to the next (`panel` columns of op(B)). */
 export function panelStep(copy: PanelCopy, panel: number): number {
   return panel * 4 * (copy.transposed ? copy.ldb : 1);
-}
-
-/**
- * `cols` columns of op(B) from the address at [rsp + `source`] → the
- * workspace (the frame's argument block), k rows `width` apart. Reads no
- * element past B's rows. Uses rax, rcx, rdx, rsi, r8 and the vector registers
- * (free between the panels' calls).
- */
-export function emitCopyPanel(
-  a: Assembler,
-  copy: PanelCopy,
-  k: number,
-  cols: number,
-  width: number,
-  source: number,
-): void {
-  a.emit("mov", rsi, qword(rsp, source));
-  a.emit("cvttsd2si", rdx, qword(rsp, ARG.WORK * 8));
-  if (copy.transposed) emitTransposedCopy(a, copy, k, cols, width);
-  else emitRowsCopy(new Vec(a, copy.isa), k, cols, copy.ldb * 4, width * 4);
 }
 
 /**

@@ -22,9 +22,9 @@
 import { type Assembler, qword, rax, rdi, rdx, rsp } from "../../../asm/mod.ts";
 import { addImmediate, advanceSlot, ARG_BLOCK_BYTES, copyArgBlock, frameLoop } from "../abi.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
-import type { BlockStart, DirectPlan, SourceAhead } from "./direct.ts";
+import type { BlockStart, CopiedRows, DirectPlan } from "./direct.ts";
 import { tileFits } from "./microkernel.ts";
-import { copyByBlocks, emitCopyPanel, type PanelCopy, panelStep } from "./panel_copy.ts";
+import { copyByBlocks, type PanelCopy, panelStep } from "./panel_copy.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
 /** k steps ahead the tiles prefetch (8 × 256 bytes: 2 KiB ahead in a full panel). */
@@ -130,13 +130,14 @@ export interface PanelCopying {
 export function emitPanelGemm(
   a: Assembler,
   s: GemmSpec,
-  one: (s: GemmSpec, blockStart?: BlockStart, ahead?: SourceAhead) => void,
+  one: (s: GemmSpec, blockStart?: BlockStart) => void,
   copying?: PanelCopying,
 ): void {
   const P = s.bPanel!, full = Math.floor(s.n / P), last = lastPanel(s);
   const copy = copying?.copy;
-  const KC = copying?.kc !== undefined && copying.kc < s.k ? copying.kc : 0;
-  const blocks = KC ? { KC, last: s.k - (Math.ceil(s.k / KC) - 1) * KC } : null;
+  // Copied a K block at a time (one block: all of k).
+  const KC = copying?.kc !== undefined && copying.kc < s.k ? copying.kc : s.k;
+  const blocks = copy ? { KC, last: s.k - (Math.ceil(s.k / KC) - 1) * KC } : null;
   // Entered with rsp ≡ 8 (mod 16): the frame keeps the calls 16-byte aligned. With `copy`,
   // SOURCE: the next panel's first column of B as stored (an integer address); ROWS: where
   // the copy a block at a time has got to.
@@ -153,46 +154,50 @@ export function emitPanelGemm(
     a.emit("mov", rax, qword(rsp, ARG.WORK * 8));
     a.emit("mov", qword(rsp, ARG.B * 8), rax);
   }
-  /** Before a panel's GEMM: its copy, or where its copy a block at a time starts. */
-  const before = (cols: number, width: number) => {
+  /** Before a panel's GEMM: where its copy a block at a time starts. */
+  const before = () => {
     if (!copy) return;
-    if (blocks) {
-      a.emit("mov", rax, qword(rsp, SOURCE));
-      a.emit("mov", qword(rsp, ROWS), rax);
-    } else emitCopyPanel(a, copy, s.k, cols, width, SOURCE);
+    a.emit("mov", rax, qword(rsp, SOURCE));
+    a.emit("mov", qword(rsp, ROWS), rax);
   };
-  const byBlocks = (cols: number, width: number) =>
-    copy && blocks ? copyByBlocks(a, copy, cols, width, ROWS, blocks, copying!.extra) : undefined;
-  // Where the next copy reads: the panel's next block, else the next panel's first (after B's
-  // last panel, its columns past n: the next rows' first, or past B's last row, where a
-  // prefetch does not fault). Untransposed B only: Bᵀ's block is 64 rows of it, not a line of
-  // each of k rows.
-  const ahead: SourceAhead | undefined = copy && !copy.transposed && s.k * copy.ldb * 4 < 2 ** 31
+  const rowBytes = copy ? copy.ldb * 4 : 0; // B's rows as stored (untransposed)
+  // Where the copies come from: B as stored, untransposed (Bᵀ's block is 64 of its rows, not
+  // a line of each of k rows). The next copy reads the panel's next block, else the next
+  // panel's first (after B's last panel, its columns past n: the next rows' first, or past
+  // B's last row, where a prefetch does not fault).
+  const copied: CopiedRows | undefined = copy && !copy.transposed && s.k * rowBytes < 2 ** 31
     ? {
-      rowBytes: copy.ldb * 4,
-      rows: blocks ? blocks.KC : s.k,
-      emit(depth) {
+      rowBytes,
+      nextRows: blocks!.KC,
+      next(depth) {
         const at = depth + 8 + copying!.extra;
-        const nextPanel = a.label();
+        const nextPanel = a.label(), done = a.label();
         a.emit("mov", rdx, qword(rsp, at + SOURCE));
-        if (blocks) {
-          // Rows copied of this panel so far: all of them in its last block.
-          a.emit("mov", rax, qword(rsp, at + ROWS));
-          a.emit("sub", rax, rdx);
-          a.emit("cmp", rax, s.k * copy.ldb * 4);
-          a.emit("jae", nextPanel);
-          a.emit("add", rdx, rax);
-          const done = a.label();
-          a.emit("jmp", done);
-          a.bind(nextPanel);
-          addImmediate(a, "add", rdx, panelStep(copy, P));
-          a.bind(done);
-        } else addImmediate(a, "add", rdx, panelStep(copy, P));
+        // Rows copied of this panel so far: all of them in its last block.
+        a.emit("mov", rax, qword(rsp, at + ROWS));
+        a.emit("sub", rax, rdx);
+        a.emit("cmp", rax, s.k * rowBytes);
+        a.emit("jae", nextPanel);
+        a.emit("add", rdx, rax);
+        a.emit("jmp", done);
+        a.bind(nextPanel);
+        addImmediate(a, "add", rdx, panelStep(copy, P));
+        a.bind(done);
+      },
+      take(depth, kc) {
+        const at = depth + 8 + copying!.extra;
+        a.emit("mov", rdx, qword(rsp, at + ROWS));
+        a.emit("imul", rax, kc, rowBytes);
+        a.emit("add", qword(rsp, at + ROWS), rax);
       },
     }
     : undefined;
+  const byBlocks = (cols: number, width: number): BlockStart | undefined =>
+    copy
+      ? { ...copyByBlocks(a, copy, cols, width, ROWS, blocks!, copying!.extra), copied }
+      : undefined;
   frameLoop(a, COUNT, full, () => {
-    before(P, P);
+    before();
     a.emit("mov", rdi, rsp);
     a.emit("call", fullPanel);
     if (copy) addImmediate(a, "add", qword(rsp, SOURCE), panelStep(copy, P));
@@ -202,7 +207,7 @@ export function emitPanelGemm(
     if (s.epilogue?.bias) advanceSlot(a, rsp, ARG.BIAS, P * 4);
   });
   if (last.cols) {
-    before(last.cols, last.width);
+    before();
     a.emit("mov", rdi, rsp);
     a.emit("call", lastOne);
   }
@@ -211,10 +216,10 @@ export function emitPanelGemm(
   a.emit("ret");
   if (full) {
     a.bind(fullPanel);
-    one(panelSpec(s, P, P), byBlocks(P, P), ahead);
+    one(panelSpec(s, P, P), byBlocks(P, P));
   }
   if (last.cols) {
     a.bind(lastOne);
-    one(panelSpec(s, last.cols, last.width), byBlocks(last.cols, last.width), ahead);
+    one(panelSpec(s, last.cols, last.width), byBlocks(last.cols, last.width));
   }
 }
