@@ -124,8 +124,8 @@ export interface MicrokernelSpec {
    * `rowBytes` (its groups at their columns), `base` advancing with B: a
    * tile that reads B as stored writes the copy later tiles read. Whole
    * vector groups loaded into registers only, no `bSteps`. `claimAhead`:
-   * bytes ahead of each step's row whose line is claimed for writing
-   * (`prefetchw`), so the stores do not wait on the lines' ownership.
+   * bytes ahead of each step's row whose lines are claimed for writing
+   * (`prefetchw`), so the stores do not wait on their ownership (0: none).
    */
   copyB?: { base: Reg; rowBytes: number; claimAhead: number };
   stream?: {
@@ -300,7 +300,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     if (s.copyB) {
       const { base, rowBytes, claimAhead } = s.copyB;
       const width = groups[ng - 1].col * 4 + groups[ng - 1].width * 4;
-      for (let off = 0; off < width; off += 64) {
+      for (let off = 0; off < width && claimAhead > 0; off += 64) {
         a.emit("prefetchw", byte(base, u * rowBytes + claimAhead + off));
       }
       for (let g = 0; g < ng; g++) v.store(base, u * rowBytes + groups[g].col * 4, bReg(g));
