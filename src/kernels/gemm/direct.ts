@@ -142,10 +142,9 @@ const USED = [rbx, rbp, r12, r13, r14, r15];
 
 /**
  * k steps ahead of its stores a tile that makes B's copy claims the copy's lines for writing
- * (CopiedRows): without, each line's stores waited on its ownership. Zen 3, one thread,
- * `deno run -A bench/ab.ts --a 15ff190 --b REV --gemm 64x768x3072` against the copy before
- * the tiles: ×1.085-1.094 of the time without in four runs; 8 steps ahead ×0.952, 16 ×0.935,
- * 32 ×0.932-0.991, 64 ×0.959 (scratch builds, one run each).
+ * (CopiedRows), so its stores do not wait on the lines' ownership. Zen 3, `deno run -A
+ * bench/ab.ts --a cc3591b --b 9f8c409 --gemm MxNxK` (none against 16 steps): 64×768×3072
+ * ×1.001 at 1 thread, ×0.983 at 2; 64×1024×1024 ×1.016; 256³ at 2 threads ×0.986.
  */
 const COPY_CLAIM_AHEAD = 16;
 
