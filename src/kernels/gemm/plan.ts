@@ -240,6 +240,13 @@ const COPIED_PANELS_ROWS = 256;
  * as every path does, and writes it to the workspace: the call ran
  * ×1.01-1.16 of the time of the same call on `packB`'s panels, a
  * `TypedArray.set` of B 8-13 GB/s (`deno run -A bench/copy_cost.ts`).
+ * Since 9f8c409 a panel's K block is copied by its first row tile as it
+ * reads B (direct.ts `CopiedRows`), into one block's rows of workspace,
+ * while the block's last row tiles fetch the next copy's rows into L2;
+ * against 55568dc (`deno run -A bench/ab.ts --a 55568dc --b 03fbd34 --gemm
+ * MxNxK [--threads 2]`, × the time): 64×768×3072 ×0.884 (2 threads ×0.870),
+ * 128×768×3072 ×0.925, 64×1024×1024 ×0.923, 128×3072×768 ×0.970 (×0.959),
+ * 256³ ×0.989 (×0.935), 128³ ×0.987.
  * Zen 3, one thread, `deno run -A bench/ab.ts --a b84f4ca --b 07974cc
  * --gemm MxNxK --offset 16` (in place against copied, × the time): 128×768×3072 ×0.84, 128×3072×768 ×0.88, 64×1024×1024 ×0.71,
  * 32×1024×1024 ×0.76, 17×1024×1024 ×0.87, 256³ ×0.81, 128³ ×0.84,
