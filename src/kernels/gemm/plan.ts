@@ -240,7 +240,7 @@ const COPIED_PANELS_ROWS = 256;
  * as every path does, and writes it to the workspace: the call ran
  * ×1.01-1.16 of the time of the same call on `packB`'s panels, a
  * `TypedArray.set` of B 8-13 GB/s (`deno run -A bench/copy_cost.ts`).
- * Since 9f8c409 a panel's K block is copied by its first row tile as it
+ * Since a747094 a panel's K block is copied by its first row tile as it
  * reads B (direct.ts `CopiedRows`), into one block's rows of workspace,
  * while the block's last row tiles fetch the next copy's rows into L2;
  * against 55568dc (`deno run -A bench/ab.ts --a 55568dc --b 03fbd34 --gemm
