@@ -531,6 +531,56 @@ for (const level of PHASE_LEVELS) {
   });
 }
 
+Deno.test({
+  name:
+    "convTranspose2d avx2: odd kernel widths by output phases give ONNX's values where x or w holds ±Inf or NaN (a round of one phase adds nothing from the other's lanes)",
+  ignore: !LEVELS.includes("avx2"),
+  fn: () => {
+    const r = rng(3650);
+    // 3×3/2 with pads 1 (2w − 1 columns) and with an output padding (2w), 5×5/2 with pads 2,
+    // 1×1/2: each has rounds of one phase.
+    const layers = [
+      { kernel: [3, 3], pads: [1, 1, 1, 1], outputPadding: [0, 0] },
+      { kernel: [3, 3], pads: [1, 1, 1, 1], outputPadding: [1, 1] },
+      { kernel: [5, 5], pads: [2, 2, 2, 2], outputPadding: [0, 0] },
+      { kernel: [1, 1], pads: [0, 0, 0, 0], outputPadding: [0, 0] },
+    ];
+    for (const { kernel, pads, outputPadding } of layers) {
+      const [k] = kernel, [h, w, c, oc] = [5, 11, 6, 9];
+      const oh = 2 * (h - 1) + outputPadding[0] + k - pads[0] - pads[2];
+      const ow = 2 * (w - 1) + outputPadding[1] + k - pads[1] - pads[3];
+      const o = { n: 1, c, h, w, outChannels: oc, kernel, strides: [2, 2], pads, outputPadding };
+      const cs: Case = { o, oh, ow };
+      for (const bad of [Infinity, -Infinity, NaN]) {
+        for (const where of ["x", "w"] as const) {
+          using jit = new Jit({ maxIsa: "avx2", threads: 1 });
+          const x = new Float32Array(c * h * w).map(() => int(r, -3, 3));
+          const wt = new Float32Array(c * oc * k * k).map(() => int(r, -2, 2));
+          if (where === "x") x[2 * h * w + 3 * w + 4] = bad; // channel 2, row 3, column 4
+          else wt[4 * oc * k * k + 7 * k * k + (k * k >> 1)] = bad; // the middle tap
+          const want = Float32Array.from(scatter(cs, x, wt));
+          const label = `${k}×${k}/2 pads ${pads[1]} output padding ${
+            outputPadding[1]
+          }: ${bad} in ${where}`;
+          for (
+            const weights of [
+              wt,
+              jit.packConvWeights(wt, { outChannels: oc, c, kernel, transposed: true }),
+            ]
+          ) {
+            const y = new Float32Array(want.length).fill(7);
+            jit.convTranspose2d(x, weights, y, o);
+            assert.equal(firstMismatch(y, want), -1, label);
+          }
+          const plans = jit.stats().keys.filter((q) => q.key.startsWith("convTranspose2d"));
+          assert.ok(plans.every((q) => q.plan!.includes("output phases")), label);
+          assert.ok(want.some((v) => !Number.isFinite(v)), `${label}: nothing to show`);
+        }
+      }
+    }
+  },
+});
+
 Deno.test("convTranspose2d: autoPad SAME with a kernel narrower than the stride gives input·stride outputs, the last the bias alone", () => {
   // ONNX: output = input·stride, total padding = stride·(in − 1) + kernel − output, here
   // negative; ONNX Runtime clamps it at 0 (its shape inference says input·stride too, its
@@ -575,7 +625,9 @@ Deno.test({
     // PHASE_TILE_CASES, then layers of 2×2/2 (rows of whole vectors and of a partial last one,
     // blocks of 8 channels and a rest, a batch, many input channels), 4×4/2 with pads 1 (two
     // rounds, x[m − 1] beside x[m]), 6×6/2 with pads 2 and 8×8/2 with pads 3 (margins of 2 and
-    // 3 positions), a one-column x.
+    // 3 positions), a one-column x; odd widths (a round of one phase after the pairs): 3×3/2
+    // with pads 1 (y's rows 2w − 1) and with an output padding (2w), 5×5/2 with pads 2, 1×1/2
+    // (phase 0 alone), 3×3/2 without pads (2w + 1 columns: not served).
     const cases: ConvTranspose2dOptions[] = [
       ...PHASE_TILE_CASES,
       { n: 1, c: 16, h: 6, w: 20, outChannels: 16, kernel: [2, 2], strides: [2, 2] },
@@ -622,6 +674,39 @@ Deno.test({
         strides: [2, 2],
         pads: [1, 1, 1, 1],
       },
+      {
+        n: 1,
+        c: 7,
+        h: 5,
+        w: 12,
+        outChannels: 11,
+        kernel: [3, 3],
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+      },
+      {
+        n: 2,
+        c: 3,
+        h: 4,
+        w: 9,
+        outChannels: 8,
+        kernel: [3, 3],
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+        outputPadding: [1, 1],
+      },
+      {
+        n: 1,
+        c: 5,
+        h: 4,
+        w: 21,
+        outChannels: 6,
+        kernel: [5, 5],
+        strides: [2, 2],
+        pads: [2, 2, 2, 2],
+      },
+      { n: 1, c: 9, h: 3, w: 17, outChannels: 5, kernel: [1, 1], strides: [2, 2] },
+      { n: 1, c: 4, h: 3, w: 10, outChannels: 9, kernel: [3, 3], strides: [2, 2] },
     ];
     let served = 0;
     for (const [i, o] of cases.entries()) {
@@ -632,9 +717,9 @@ Deno.test({
       const oh = sh * (o.h - 1) + op[0] + (kh - 1) * dh + 1 - p[0] - p[2];
       const ow = sw * (o.w - 1) + op[1] + (kw - 1) * dw + 1 - p[1] - p[3];
       const label = `case ${i} ${JSON.stringify(o)}`;
-      // Served: stride 2 across, undilated, an even kernel width (each phase half its columns,
-      // a round's phase 1 reading x at or one right of its phase 0's), y's rows twice x's.
-      const columns = sw === 2 && dw === 1 && kw % 2 === 0 && ow === 2 * o.w;
+      // Served: stride 2 across, undilated (each phase every other kernel column, a round's
+      // phase 1 reading x at or one right of its phase 0's), y's rows twice x's or one less.
+      const columns = sw === 2 && dw === 1 && (ow === 2 * o.w || ow === 2 * o.w - 1);
       // Small integers: exactly ONNX's scatter definition.
       const xi = new Float32Array(o.n * o.c * o.h * o.w).map(() => int(r, -3, 3));
       const wi = new Float32Array(o.c * o.outChannels * kh * kw).map(() => int(r, -2, 2));

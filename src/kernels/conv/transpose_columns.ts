@@ -140,33 +140,57 @@ export function columnsFill(s: ConvSpec, isa: VecIsa, g: ConvGeometry, l1d: numb
 
 /**
  * A round of a kernel row's taps: each phase's k-th tap (w's columns j0
- * and j1, flipped), phase 0 reading x[m + dx] and phase 1 x[m + dx + shift].
+ * and j1, flipped), phase 0 reading x[m + dx] and phase 1 x[m + dx + shift];
+ * or (`only` 0 or 1) a phase's tap past the other's last, both lanes of a
+ * pair reading x[m + dx] (shift 0) and the other phase's column −1.
  */
 interface PairRound {
   j0: number;
   j1: number;
   dx: number;
   shift: number;
+  only: -1 | 0 | 1;
 }
 
 /**
- * A kernel row's taps in rounds, each phase's k-th tap side by side, or
- * null where the phases have different numbers of taps or a round's phase
- * 1 reads x further left than its phase 0 (a lane pair then reads no
- * doubled x). 2×2/2: one round, both at x[m]; 4×4/2 with pads 1: two,
- * x[m − 1] beside x[m], then x[m] beside x[m + 1].
+ * A kernel row's taps in rounds, each phase's k-th tap side by side, then
+ * the longer phase's taps past the other's alone (an odd kernel width:
+ * 3×3/2 with pads 1 takes x[m]·w[1] beside x[m]·w[0], then x[m + 1]·w[2]
+ * in phase 1 alone); null where a round's phase 1 reads x further left
+ * than its phase 0, or more than one further right (a lane pair then
+ * reads no doubled x). 2×2/2: one round, both at x[m]; 4×4/2 with pads 1:
+ * two, x[m − 1] beside x[m], then x[m] beside x[m + 1].
+ *
+ * A round of one phase multiplies the other phase's lanes of x, zeroed,
+ * by a weight of +0 (`phaseLanes`): +0 added to a sum that started at +0,
+ * which is never −0 (round to nearest), changes no bit of it, whatever x
+ * and w hold (a weight of ±∞ or an x of ±∞ or NaN included).
  */
 function pairRounds(s: ConvSpec): PairRound[] | null {
   const taps = phaseTaps(s, [{ ta: 0, iy: 0 }]);
-  if (taps[0].length === 0 || taps[0].length !== taps[1].length) return null;
+  const both = Math.min(taps[0].length, taps[1].length);
+  const most = Math.max(taps[0].length, taps[1].length);
+  if (most === 0) return null;
   const rounds: PairRound[] = [];
-  for (let k = 0; k < taps[0].length; k++) {
+  for (let k = 0; k < most; k++) {
+    // The flipped kernel: conv tap column b is w's column kw − 1 − b.
+    if (k >= both) {
+      const only = taps[0].length > k ? 0 : 1, t = taps[only][k], j = s.kw - 1 - t.tb;
+      rounds.push({ j0: only === 0 ? j : -1, j1: only === 1 ? j : -1, dx: t.dx, shift: 0, only });
+      continue;
+    }
     const t0 = taps[0][k], t1 = taps[1][k], shift = t1.dx - t0.dx;
     if (shift !== 0 && shift !== 1) return null;
-    // The flipped kernel: conv tap column b is w's column kw − 1 − b.
-    rounds.push({ j0: s.kw - 1 - t0.tb, j1: s.kw - 1 - t1.tb, dx: t0.dx, shift });
+    rounds.push({ j0: s.kw - 1 - t0.tb, j1: s.kw - 1 - t1.tb, dx: t0.dx, shift, only: -1 });
   }
   return rounds;
+}
+
+/** `vblendps`'s lanes of the phase other than `q` (lanes 2j + 1 − q): a round of phase q alone. */
+function otherPhaseLanes(q: 0 | 1, L: number): number {
+  let imm = 0;
+  for (let i = 1 - q; i < L; i += 2) imm |= 1 << i;
+  return imm;
 }
 
 /** Zero positions before and after each doubled row of x: as far as a round reads past it. */
@@ -183,20 +207,30 @@ export function doubledRowFloats(s: ConvSpec): number {
 
 /**
  * Whether the columns tile serves `s` (one the kernel by phases serves):
- * its kernel rows' taps in rounds (`pairRounds`; a round's two weights then
- * take the bytes its two columns' vectors took in the packed layout, so the
- * pairs keep that layout's offsets), y's rows exactly twice x's, and the
- * epilogue's temporaries fit beside the tile. AVX-512 takes kernels of
- * two columns only (one round at x[m]; its other tiles serve the rest).
+ * its kernel rows' taps in rounds (`pairRounds`), y's rows twice x's (or
+ * one less: an odd kernel width with pads of half of it, no output
+ * padding), and the epilogue's temporaries fit beside the tile. AVX-512
+ * takes kernels of two columns only (one round at x[m]; its other tiles
+ * serve the rest).
  */
 export function columnsServe(s: ConvSpec, isa: VecIsa, g: ConvGeometry): boolean {
   const fits = isa.level === "avx2" || (s.kw === 2 && positionsServe(s, isa));
-  return g.ow === 2 * s.w && pairRounds(s) !== null && fits;
+  return (g.ow === 2 * s.w || g.ow === 2 * s.w - 1) && pairRounds(s) !== null && fits;
 }
 
-/** Workspace bytes of the weight pairs: as many as the group's packed weights (blocks of `lanes`). */
+/** Bytes of a kernel row's weight pairs: its rounds', two vectors each (a pair a channel). */
+function pairRowBytes(s: ConvSpec, L: number): number {
+  return pairRounds(s)!.length * 2 * L * 4;
+}
+
+/** Bytes of an input channel's weight pairs in a block of `lanes` channels: its kernel rows'. */
+export function columnChannelBytes(s: ConvSpec, lanes: number): number {
+  return s.kh * pairRowBytes(s, lanes);
+}
+
+/** Workspace bytes of the weight pairs: a block of `lanes` channels' rows of rounds. */
 export function columnPairBytes(s: ConvSpec, g: ConvGeometry, lanes: number): number {
-  return Math.ceil(g.ocg / lanes) * s.c * s.kh * s.kw * lanes * 4;
+  return Math.ceil(g.ocg / lanes) * s.c * columnChannelBytes(s, lanes);
 }
 
 /**
@@ -225,11 +259,14 @@ export function emitColumnPairs(
     v.move(LO, { table: phaseInterleave(0) });
     v.move(HI, { table: phaseInterleave(1) });
   }
-  const rowBytes = s.kw * L * 4; // one kernel row's two vectors; its pairs take as many
+  const rowBytes = s.kw * L * 4; // one kernel row's vectors in the packed layout
   countedLoop(a, rcx, Math.ceil(g.ocg / L) * s.c * s.kh, () => {
     for (const [k, { j0, j1 }] of rounds.entries()) {
-      v.load(A, rsi, j0 * L * 4);
-      v.load(B, rsi, j1 * L * 4);
+      // A round of one phase: the other's weights +0.
+      if (j0 >= 0) v.load(A, rsi, j0 * L * 4);
+      else v.zero(A);
+      if (j1 >= 0) v.load(B, rsi, j1 * L * 4);
+      else v.zero(B);
       const to = k * 2 * L * 4;
       if (avx2) {
         // Within each 128-bit half: channels 0-1 | 4-5 (LO) and 2-3 | 6-7 (HI) paired; then
@@ -250,7 +287,7 @@ export function emitColumnPairs(
       }
     }
     addImmediate(a, "add", rsi, rowBytes);
-    addImmediate(a, "add", rdi, rowBytes);
+    addImmediate(a, "add", rdi, pairRowBytes(s, L));
   });
 }
 
@@ -324,6 +361,12 @@ export function emitColumnRow(
   const planeY = g.oh * g.ow * 4, row = r * g.ow * 4, rowX = doubledRowFloats(s) * 4;
   const rounds = pairRounds(s)!, margin = 2 * marginPositions(s);
   const vectors = Math.ceil(g.ow / L), rest = g.ow % L;
+  // Rounds of one phase blend zeros into the other's lanes of x (AVX2 only: AVX-512 takes
+  // two-column kernels, one round of both).
+  const oneSided = rounds.some((k) => k.only !== -1), ZERO = PAIR0 + 2;
+  if (oneSided && (v.isa.level !== "avx2" || ZERO >= t.MASK)) {
+    throw new Error("a round of one phase needs AVX2 and a register beside the pairs");
+  }
   for (const [v0, V] of evenPieces(vectors, t.TILE_VECTORS)) {
     const last = v0 + V === vectors && rest !== 0;
     // As many channels as the accumulators hold beside V vectors: rows of few vectors take more.
@@ -336,6 +379,7 @@ export function emitColumnRow(
       a.emit("mov", rdx, qword(rsp, x.slot));
       a.emit("mov", rsi, qword(rsp, F.WB));
       for (let i = 0; i < C * V; i++) v.zero(i);
+      if (oneSided) v.zero(ZERO);
       const fetch = tileOutputFetch(a, s, F, {
         at: o0 * planeY + row + v0 * L * 4,
         bytes: Math.min(V * L, g.ow - v0 * L) * 4,
@@ -343,25 +387,37 @@ export function emitColumnRow(
         planeY,
       });
       if (rowTaps.length > 0) {
-        emitChannelLoop(a, s, x, fetch, () => {
-          for (const { ta, iy } of rowTaps) {
-            for (const [k, { dx, shift }] of rounds.entries()) {
-              // Lane 2j + q reads x[m + j + dx + q·shift]: the doubled row from 2(m + dx) + shift.
-              const from = (iy - base) * rowX + (margin + 2 * dx + shift) * 4;
-              for (let vi = 0; vi < V; vi++) {
-                v.load(X0 + vi, rdx, from + (v0 + vi) * L * 4, tailOf(vi));
-              }
-              // The flipped kernel: conv row a is w's row kh − 1 − a; a round's pairs where its
-              // two columns' vectors were.
-              const at = ((s.kh - 1 - ta) * s.kw + 2 * k) * L * 4;
-              for (let o = 0; o < C; o++) {
-                const p = PAIR0 + (o % 2);
-                a.emit("vbroadcastsd", v.r(p), qword(rsi, at + (o0 + o) * 8));
-                for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o), X0 + vi, p, -1);
+        emitChannelLoop(
+          a,
+          s,
+          x,
+          fetch,
+          () => {
+            for (const { ta, iy } of rowTaps) {
+              for (const [k, { dx, shift, only }] of rounds.entries()) {
+                // Lane 2j + q reads x[m + j + dx + q·shift]: the doubled row from 2(m + dx) + shift.
+                const from = (iy - base) * rowX + (margin + 2 * dx + shift) * 4;
+                for (let vi = 0; vi < V; vi++) {
+                  v.load(X0 + vi, rdx, from + (v0 + vi) * L * 4, tailOf(vi));
+                  // A round of one phase: the other's lanes of x zeroed (pairRounds).
+                  if (only !== -1) {
+                    const lanes = otherPhaseLanes(only, L);
+                    a.emit("vblendps", v.r(X0 + vi), v.r(X0 + vi), v.r(ZERO), lanes);
+                  }
+                }
+                // The flipped kernel: conv row a is w's row kh − 1 − a; its rounds' pairs in turn.
+                const at = (s.kh - 1 - ta) * pairRowBytes(s, L) + 2 * k * L * 4;
+                for (let o = 0; o < C; o++) {
+                  const p = PAIR0 + (o % 2);
+                  a.emit("vbroadcastsd", v.r(p), qword(rsi, at + (o0 + o) * 8));
+                  for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o), X0 + vi, p, -1);
+                }
               }
             }
-          }
-        }, L);
+          },
+          L,
+          columnChannelBytes(s, L),
+        );
       }
       loadStorePointers(a, F);
       const regs = { res: t.RES, out: t.OUT, free: t.FREE };

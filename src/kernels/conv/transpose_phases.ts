@@ -37,6 +37,7 @@ import {
   phaseTaps,
 } from "./transpose_positions.ts";
 import {
+  columnChannelBytes,
   columnPairBytes,
   columnsServe,
   doubledRowFloats,
@@ -149,7 +150,9 @@ export function emitTransposePhases(
   ocBlock: number,
 ): void {
   const a = v.a, L = v.isa.lanes;
-  const K = s.c * s.kh * s.kw, planeY = g.oh * g.ow * 4;
+  // A block's weights: the packed layout's, or (columns) its pairs, rounds a kernel row.
+  const blockBytes = s.c * (lanes === "columns" ? columnChannelBytes(s, L) : s.kh * s.kw * L * 4);
+  const planeY = g.oh * g.ow * 4;
   const zero = a.constant(new Uint8Array(64), 64);
   // One group: the blocks' weights start at the channel-vector copy's first, or for the
   // columns tile at their pairs, made in the workspace after the packed rows.
@@ -171,7 +174,7 @@ export function emitTransposePhases(
   };
   /** Moves the block pointers (weights, bias, the rows' y and residual) n blocks on. */
   const blockSteps = (op: "add" | "sub", n: number) => {
-    addImmediate(a, op, qword(rsp, F.WB), n * K * L * 4);
+    addImmediate(a, op, qword(rsp, F.WB), n * blockBytes);
     addImmediate(a, op, qword(rsp, F.BB), n * L * 4);
     addImmediate(a, op, qword(rsp, F.RUNY), n * L * planeY);
     addImmediate(a, op, qword(rsp, F.RUNR), n * L * planeY);
@@ -246,7 +249,7 @@ export function emitTransposePhases(
       });
       oy = end;
     }
-    addImmediate(a, "add", qword(rsp, F.WB), Math.ceil(channels / L) * K * L * 4);
+    addImmediate(a, "add", qword(rsp, F.WB), Math.ceil(channels / L) * blockBytes);
     addImmediate(a, "add", qword(rsp, F.BB), channels * 4);
     addImmediate(a, "add", qword(rsp, F.YB), channels * planeY);
     addImmediate(a, "add", qword(rsp, F.RB), channels * planeY);

@@ -143,6 +143,7 @@ export function emitChannelLoop(
   fetch: { setup(): void; step(): void } | null,
   body: () => void,
   lanes: number = L,
+  weightBytes: number = s.kh * s.kw * lanes * 4,
 ): void {
   fetch?.setup();
   a.emit("mov", rax, s.c);
@@ -151,7 +152,7 @@ export function emitChannelLoop(
   a.bind(top);
   fetch?.step();
   body();
-  addImmediate(a, "add", rsi, s.kh * s.kw * lanes * 4);
+  addImmediate(a, "add", rsi, weightBytes);
   addImmediate(a, "add", rdx, x.channelBytes);
   a.emit("dec", rax);
   a.emit("jnz", top);
