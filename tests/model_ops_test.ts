@@ -487,6 +487,23 @@ const CASES: Case[] = [
       }, "row_scale_1"),
     );
   }, 13),
+  // An output of x's shape: ONNX Runtime copies x whatever the scales, roi and mode (7 rows
+  // × 1.125 → 7; the roi maps row 0 past the input, which would take the extrapolation value).
+  graph("Resize to x's own shape: x (fuzz ops seed 1158326)", [1, 1, 7, 14], (g) => {
+    const roi = g.initializer("r", {
+      type: "float32",
+      dims: [8],
+      data: [0, 0, -0.3, 0.1, 1, 1, 1, 0.8],
+    });
+    const sc = g.initializer("s", { type: "float32", dims: [4], data: [1, 1, 1.125, 1] });
+    g.output(g.op("Resize", ["x", roi, sc], {
+      mode: "cubic",
+      coordinate_transformation_mode: "tf_crop_and_resize",
+      exclude_outside: 1,
+      cubic_coeff_a: f(-0.5),
+      extrapolation_value: f(4),
+    }, "y"));
+  }, 19),
   graph("Resize opset 18 tf_crop_and_resize with axes", [1, 2, 7, 9], (g) => {
     const roi = g.initializer("r", { type: "float32", dims: [4], data: [-0.2, 0.1, 0.9, 1.3] });
     g.output(g.op("Resize", ["x", roi, "", g.ints("z", [6, 4])], {

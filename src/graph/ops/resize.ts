@@ -172,6 +172,14 @@ const RESIZE: OpDef = {
   },
   build(n, ins, outs, env) {
     const x = ins[0]!, y = outs[0], p = resizePlan(n, ins);
+    if (p.dims.every((d, i) => d === x.dims[i])) {
+      // An output of x's shape is x, whatever the scales, roi and mode: ONNX Runtime 1.30
+      // copies it (upsample.cc BaseCompute), so a scale of 1.125 on 7 rows (7.875 → 7) with
+      // tf_crop_and_resize's roi gives x, not the rows the roi maps to.
+      const all = { dims: [sizeOf(x.dims)], xStrides: [1], yStrides: [1] };
+      const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
+      return { native: true, run: () => jit.copy(xd, yd, all) };
+    }
     // Before opset 11: asymmetric coordinates, and nearest by Resize-10's rule ("simple").
     const old = n.opset < 11;
     const o: ResizeOptions = {
