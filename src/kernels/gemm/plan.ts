@@ -226,7 +226,7 @@ function copiedView(s: GemmSpec, panel: number): GemmSpec {
  * 512³ ×0.985 of the time at 1 thread but ×1.06-1.14 at 2, 1024³ ×1.03 at 2; 256³ ×0.92 at
  * 2. (Earlier, a scratch build of e374c61 copying at any rows: 2048³ and 4096×256×256 ×1.15
  * and ×1.14 at 1 thread.) Since the copy moved into the tiles and K blocks keep two in L2
- * (a747094), up to 512 rows: `bench/ab.ts --a fcee31d --b 4b3d1a0 --gemm MxNxK [--transB]
+ * (a747094), up to 512 rows: `bench/ab.ts --a fcee31d --b abb3e06 --gemm MxNxK [--transB]
  * [--threads 2] --blocks 20`, 1 / 2 threads: 512³ ×0.961 / ×0.921 (Bᵀ ×0.933 / ×0.979),
  * 300×1000×1000 ×0.930 / ×0.929 (Bᵀ ×0.951 / ×0.943), 512×2048×2048 ×0.966 / ×0.977, 400³
  * ×0.971 / ×1.029; past 512 rows, copied against packed (a scratch limit of 8192): 1024³ ×0.992
