@@ -200,16 +200,19 @@ export interface BlockStart {
 
 /**
  * Where a driver's B, copied a block at a time (panels.ts: B the caller
- * holds as rows, copied panel by panel), comes from. With it the driver's
- * first row tile may make the copy as it reads B as stored (its B rows
- * stored again as loaded, no pass of their own before the tiles), and its
- * last row tiles fetch the rows the next copy reads into L2, a line a
- * k-loop iteration beside the FMAs.
+ * holds as rows or as Bᵀ, copied panel by panel), comes from. With it the
+ * driver's last row tiles fetch what the next copy reads into L2 beside
+ * their FMAs (B's rows: a line of one a k-loop iteration; Bᵀ's: each tile
+ * a few of its rows, along k), and its first row tile may make the copy as
+ * it reads B as stored (`take`: its B rows stored again as loaded, no pass
+ * of their own before the tiles).
  */
 export interface CopiedRows {
-  /** Bytes between the rows (k steps) of B as stored. */
+  /** Bytes between the k steps of B as stored (its rows; Bᵀ: 4). */
   rowBytes: number;
-  /** Rows (k steps) of the next copy, at most. */
+  /** Bytes between the columns of op(B) as stored (4; Bᵀ: its rows). */
+  columnBytes: number;
+  /** k steps of the next copy, at most. */
   nextRows: number;
   /**
    * Emits code leaving in rdx the next copy's first row of B as stored
@@ -220,10 +223,18 @@ export interface CopiedRows {
   /**
    * Emits code that, in place of {@link BlockStart.emit}'s copy, leaves in
    * rdx this block's first row of B as stored and moves the walk past its
-   * `kc` rows, as the copy would have. It may use rax.
+   * `kc` rows, as the copy would have. It may use rax. Absent for Bᵀ,
+   * whose copy transposes.
    */
-  take(depth: number, kc: Reg): void;
+  take?(depth: number, kc: Reg): void;
 }
+
+/**
+ * Rows of Bᵀ each fetching tile takes of a 16-column tile's 16 (CopiedRows): the next copy's
+ * 64 rows go over 16 / this many row tiles of every column tile, each iteration of theirs a
+ * prefetch a row, 8 bytes on along k.
+ */
+const BT_ROWS_A_TILE = 4;
 
 /** Emits `void gemm(args)` computing the whole spec without packing. Requires !transB. */
 export function emitDirectGemm(
@@ -256,9 +267,11 @@ export function emitDirectGemm(
   // B a copy: the next block is the next copy's rows of B as stored, fetched a line of each
   // of them a tile's iteration (the copy, not made yet, is not there to fetch).
   const fetchAhead = copied !== undefined && (p.nextBlockToL2 ?? false) && p.nr * 4 === 64;
+  // Bᵀ as stored: the tiles fetch rows of it along k (columnBytes: its rows), not lines of rows.
+  const fetchBT = fetchAhead && copied!.columnBytes !== 4;
   const nextBlock = (p.nextBlockToL2 ?? false) && !buffered && !ldbT && copied === undefined;
   // B a copy its first row tile can make: whole vectors over whole column tiles.
-  const copyInTiles = copied !== undefined && !buffered && !ldbT && rowTiles.full > 0 &&
+  const copyInTiles = copied?.take !== undefined && !buffered && !ldbT && rowTiles.full > 0 &&
     s.n % p.nr === 0 &&
     p.nr % isa.lanes === 0 &&
     !readsBFromMemory(isa, columnGroups(isa, p.nr, null), p.bFromMemory ?? false, p.embedBroadcast);
@@ -348,9 +361,14 @@ export function emitDirectGemm(
   // row's line (the tile's 64 bytes) an iteration.
   const copyTiles = copyInTiles ? 1 : 0;
   const aheadRows = Math.max(1, Math.floor((blocked ? p.kc! : s.k) / p.unroll));
-  const aheadTiles = fetchAhead
-    ? Math.min(rowTiles.full - copyTiles, Math.ceil(copied!.nextRows / aheadRows))
-    : 0;
+  // Bᵀ: 16 / BT_ROWS_A_TILE tiles (or fewer, each more rows, where the rows of tiles are few).
+  let btRows = BT_ROWS_A_TILE;
+  while (fetchBT && btRows < 16 && 16 / btRows > rowTiles.full - copyTiles) btRows *= 2;
+  const aheadTiles = !fetchAhead
+    ? 0
+    : fetchBT
+    ? Math.min(rowTiles.full - copyTiles, 16 / btRows)
+    : Math.min(rowTiles.full - copyTiles, Math.ceil(copied!.nextRows / aheadRows));
   /**
    * Emits an mr×nr tile; returns whether its epilogue was applied in it (in registers).
    * `aheadAt`: a full tile's place among the `aheadTiles`, which fetch the copy's next
@@ -410,7 +428,14 @@ export function emitDirectGemm(
     copyIn: boolean,
   ) => {
     a.emit("lea", rA, ptr(rArow, r0 * aRow));
-    if (aheadAt >= 0) {
+    if (aheadAt >= 0 && fetchBT) {
+      // The next source's Bᵀ rows of this tile's 16 columns, btRows from the aheadAt-th on.
+      a.emit("mov", rStream, tileColumn.at);
+      a.emit("sub", rStream, tileColumn.first);
+      a.emit("imul", rStream, rStream, copied!.columnBytes / 4);
+      a.emit("add", rStream, qword(rsp, 0));
+      addImmediate(a, "add", rStream, aheadAt * btRows * copied!.columnBytes);
+    } else if (aheadAt >= 0) {
       // The next source's rows from aheadAt·aheadRows on, at this tile's column (64 bytes).
       a.emit("mov", rStream, tileColumn.at);
       a.emit("sub", rStream, tileColumn.first);
@@ -470,6 +495,14 @@ export function emitDirectGemm(
         }
         : nextBlock
         ? nextBlockStream
+        : aheadAt >= 0 && fetchBT
+        // Bᵀ: btRows rows, each 4 bytes a k step on (a line every 16 steps), into L2.
+        ? {
+          base: rStream,
+          offsets: Array.from({ length: btRows }, (_, i) => i * copied!.columnBytes),
+          advance: unroll * 4,
+          hint: "prefetcht1",
+        }
         : aheadAt >= 0
         // Into L2: the copy reads it there, and L1 keeps the tile's operands.
         // B 16 bytes into a line as a large Float32Array is: a row's 64 bytes span two lines.
@@ -660,7 +693,7 @@ export function emitDirectGemm(
   const startBlock = () => {
     if (blockStart) {
       if (copyInTiles) {
-        copied!.take(depth, rKc);
+        copied!.take!(depth, rKc);
         a.emit("mov", qword(rsp, 16), rdx);
       } else {
         blockStart.emit(depth, rKc, rB0);

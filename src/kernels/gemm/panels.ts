@@ -160,20 +160,22 @@ export function emitPanelGemm(
     a.emit("mov", rax, qword(rsp, SOURCE));
     a.emit("mov", qword(rsp, ROWS), rax);
   };
-  const rowBytes = copy ? copy.ldb * 4 : 0; // B's rows as stored (untransposed)
-  // Where the copies come from: B as stored, untransposed (Bᵀ's block is 64 of its rows, not
-  // a line of each of k rows). The next copy reads the panel's next block, else the next
+  // B as stored: bytes between its k steps and between op(B)'s columns (Bᵀ: 4 and its rows).
+  const rowBytes = copy ? (copy.transposed ? 4 : copy.ldb * 4) : 0;
+  const columnBytes = copy ? (copy.transposed ? copy.ldb * 4 : 4) : 0;
+  // Where the copies come from: the next copy reads the panel's next block, else the next
   // panel's first (after B's last panel, its columns past n: the next rows' first, or past
-  // B's last row, where a prefetch does not fault).
-  const copied: CopiedRows | undefined = copy && !copy.transposed && s.k * rowBytes < 2 ** 31
+  // B's last row, where a prefetch does not fault). Bᵀ's copy transposes: no tile makes it.
+  const copied: CopiedRows | undefined = copy && s.k * rowBytes < 2 ** 31
     ? {
       rowBytes,
+      columnBytes,
       nextRows: blocks!.KC,
       next(depth) {
         const at = depth + 8 + copying!.extra;
         const nextPanel = a.label(), done = a.label();
         a.emit("mov", rdx, qword(rsp, at + SOURCE));
-        // Rows copied of this panel so far: all of them in its last block.
+        // Bytes of k copied of this panel so far: all of them in its last block.
         a.emit("mov", rax, qword(rsp, at + ROWS));
         a.emit("sub", rax, rdx);
         a.emit("cmp", rax, s.k * rowBytes);
@@ -184,7 +186,7 @@ export function emitPanelGemm(
         addImmediate(a, "add", rdx, panelStep(copy, P));
         a.bind(done);
       },
-      take(depth, kc) {
+      take: copy.transposed ? undefined : (depth, kc) => {
         const at = depth + 8 + copying!.extra;
         a.emit("mov", rdx, qword(rsp, at + ROWS));
         a.emit("imul", rax, kc, rowBytes);

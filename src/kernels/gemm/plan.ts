@@ -291,20 +291,16 @@ export function planGemm(
   // The copy takes the workspace: the panel plans (direct) take none of their own.
   if (copied?.path === "direct" && copied.workspaceBytes === 0) {
     const p = copied;
-    // The next block is fetched from B as stored (panels.ts): Bᵀ's is 64 of its rows, not a
-    // line of each of k rows, and goes unfetched.
-    const fetched = !s.transB && (p.direct!.nextBlockToL2 ?? false);
-    const description = p.description.replace(
-      `panels of ${PANEL_COLUMNS}`,
-      `panels of ${PANEL_COLUMNS} copied per call`,
-    );
+    // The next block is fetched from B as stored (panels.ts, direct.ts CopiedRows).
     return {
       ...p,
-      direct: { ...p.direct!, nextBlockToL2: fetched },
       panelsCopied: PANEL_COLUMNS,
       // One K block's rows: every block is copied to the same place (panel_copy.ts).
       workspaceBytes: copiedPanelBytes(Math.min(s.k, p.direct!.kc ?? s.k), PANEL_COLUMNS),
-      description: fetched ? description : description.replace(", next block to L2", ""),
+      description: p.description.replace(
+        `panels of ${PANEL_COLUMNS}`,
+        `panels of ${PANEL_COLUMNS} copied per call`,
+      ),
     };
   }
   const p = planTiles(s, isa, caches);
