@@ -167,8 +167,8 @@ interface PairRound {
  * reads no doubled x). 2×2/2: one round, both at x[m]; 4×4/2 with pads 1:
  * two, x[m − 1] beside x[m], then x[m] beside x[m + 1].
  *
- * A round of one phase multiplies the other phase's lanes of x, zeroed,
- * by a weight of +0 (`phaseLanes`): +0 added to a sum that started at +0,
+ * A round of one phase multiplies the other phase's lanes of x, blended to
+ * zero (`otherPhaseLanes`), by a weight of +0: +0 added to a sum that started at +0,
  * which is never −0 (round to nearest), changes no bit of it, whatever x
  * and w hold (a weight of ±∞ or an x of ±∞ or NaN included).
  */
