@@ -115,11 +115,6 @@ export interface MicrokernelSpec {
   /** Bytes of B to prefetch each k step from `prefetch` on (default: the row, at most 128). */
   prefetchBytes?: number;
   /**
-   * A prefetch stream beside the operands: each iteration of the unrolled
-   * loop prefetches `base + offset` for every offset (spread over its k
-   * steps), then advances `base` by `advance`. The remainder steps skip it.
-   */
-  /**
    * Each k step's row of B, as loaded, also stored at `base` + the step ·
    * `rowBytes` (its groups at their columns), `base` advancing with B: a
    * tile that reads B as stored writes the copy later tiles read. Whole
@@ -128,6 +123,11 @@ export interface MicrokernelSpec {
    * (`prefetchw`), so the stores do not wait on their ownership (0: none).
    */
   copyB?: { base: Reg; rowBytes: number; claimAhead: number };
+  /**
+   * A prefetch stream beside the operands: each iteration of the unrolled
+   * loop prefetches `base + offset` for every offset (spread over its k
+   * steps), then advances `base` by `advance`. The remainder steps skip it.
+   */
   stream?: {
     base: Reg;
     offsets: number[];

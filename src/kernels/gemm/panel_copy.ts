@@ -47,12 +47,12 @@ export function panelStep(copy: PanelCopy, panel: number): number {
 /**
  * The copy a block at a time, at the start of each K block of the panel's
  * GEMM (direct.ts `BlockStart`): the block's `kc` rows of op(B) from the
- * address at the driver's frame slot `source` (advanced past them) to
- * the workspace's first rows (every block to the same place), so the block and the
- * rows it replaces stay in L2 when its tiles
- * read it (a whole panel copied first, k·256 bytes, can outgrow L2: its
- * first blocks went to L3 and back). Blocks are `KC` steps but the last,
- * `last`.
+ * address at the driver's frame slot `source` (advanced past them) to the
+ * workspace's first rows, every block to the same place, so the copy stays
+ * in L2 while its tiles read it (a whole panel copied first, k·256 bytes,
+ * can outgrow L2: its first blocks went to L3 and back). Blocks are `KC`
+ * steps but the last, `last`. A panel of whole column tiles of untransposed
+ * B is copied by its first row tile instead (direct.ts `CopiedRows`).
  * `extra`: bytes between the panel GEMM's return address and the frame.
  */
 export function copyByBlocks(
