@@ -229,8 +229,9 @@ function copiedView(s: GemmSpec, panel: number): GemmSpec {
  * (a747094), up to 512 rows: `bench/ab.ts --a fcee31d --b abb3e06 --gemm MxNxK [--transB]
  * [--threads 2] --blocks 20`, 1 / 2 threads: 512³ ×0.961 / ×0.921 (Bᵀ ×0.933 / ×0.979),
  * 300×1000×1000 ×0.930 / ×0.929 (Bᵀ ×0.951 / ×0.943), 512×2048×2048 ×0.966 / ×0.977, 400³
- * ×0.971 / ×1.029; past 512 rows, copied against packed (a scratch limit of 8192): 1024³ ×0.992
- * / ×1.014, 2048³ ×1.044 at 1 thread.
+ * ×0.971 / ×1.029; past 512 rows, copied against packed (branch tried/copied-any-rows,
+ * `bench/ab.ts --a ac48120 --b aed0fbb --blocks 16`): 1024³ ×1.006 / ×1.074, 2048³ ×1.169 at 1
+ * thread.
  */
 const COPIED_PANELS_ROWS = 512;
 
