@@ -588,8 +588,8 @@ function rankTiles(
   // 1,512,7,7,512,3,1 --packed`, Zen 3). 1×1 layers keep their estimate (their input-channel
   // passes, `tests/conv_kernels_test.ts`, ranked on it). ResNet-50 ×0.990 the time (`bench/ab.ts
   // --model resnet50`, the same bits).
-  const broadcast = isa.level === "avx2" && s.kh * s.kw > 1 ? 1.5 : 1;
-  const latency = isa.level === "avx2" && s.kh * s.kw > 1 ? AVX2_CHAIN_CYCLES : 4;
+  const severalTaps = isa.level === "avx2" && s.kh * s.kw > 1;
+  const broadcast = severalTaps ? 1.5 : 1, latency = severalTaps ? AVX2_CHAIN_CYCLES : 4;
   const step = (m: number, n: number) =>
     work * Math.max((m * n) / 2, (m * broadcast + n) / 2, latency) + (m * n * store) / 2;
   const out: { mr: number; ng: number; cost: number }[] = [];

@@ -356,8 +356,6 @@ export function emitDirectGemm(
     pass.every((g) => !g.scalar) &&
     isa.nregs - reserved.length - rows * pass.length >= finishNeeds;
 
-  // Slots above the bias pointer.
-  const slotsAbove = frameSlots;
   // The first full row tile of every column of tiles makes the copy (copyInTiles). The copy's
   // next source: the last `aheadTiles` full row tiles fetch it, each `aheadRows` of its rows, a
   // row's line (the tile's 64 bytes) an iteration.
@@ -550,7 +548,7 @@ export function emitDirectGemm(
     if (bias) {
       a.emit("mov", rdx, tileColumn.at);
       a.emit("sub", rdx, tileColumn.first);
-      a.emit("add", rdx, qword(rsp, slotsAbove));
+      a.emit("add", rdx, qword(rsp, frameSlots)); // the bias pointer, above the frame's slots
     }
     emitTileUpdate(v, kernel, acc, free, tileFinish(v, s, bias ? rdx : undefined));
     a.bind(end);
@@ -569,7 +567,7 @@ export function emitDirectGemm(
       tile: rCt,
       column: tileColumn.at,
       first: tileColumn.first,
-      biasSlot: slotsAbove,
+      biasSlot: frameSlots,
     });
     if (tail) v.tail(tail.lanes, 1, isa.nregs - 1); // the pass took its mask
     a.bind(skip);

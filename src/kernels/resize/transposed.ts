@@ -81,7 +81,7 @@ export function emitTransposedRows(
   slot: number,
   columnsAt: number,
 ): void {
-  const wp = paddedWidth(s), rowBytes = wp * 4, VB = ROWS * 4, taps = cols.taps;
+  const wp = paddedWidth(s), rowBytes = wp * 4, VB = COLUMN_VECTOR_BYTES, taps = cols.taps;
   // r11: the group's first workspace row; r9: the columns; results from r9 + resultsAt.
   const resultsAt = wp * VB;
   a.emit("mov", r11, qword(rsp, slot));
