@@ -120,6 +120,7 @@ export class Assembler {
   readonly #labels: Label[] = [];
   readonly #constants: Constant[] = [];
   readonly #constantKeys = new Map<string, Label>();
+  readonly #outOfLine: ((a: Assembler) => void)[] = [];
   readonly #raw: Raw[] | null;
   #count = 0;
   #evex = 0;
@@ -311,9 +312,22 @@ export class Assembler {
     return label;
   }
 
-  /** Lays out the constant pool, resolves every label reference, returns the program. */
+  /**
+   * Code placed after everything else (before the constant pool): `body`
+   * runs at `finish()`, writing here, in the order given. For paths taken
+   * rarely, out of the way of the code around the jump to them; the body
+   * binds its own entry label and jumps back. A body may queue more.
+   */
+  outOfLine(body: (a: Assembler) => void): this {
+    if (this.#finished) throw new AssemblerError("", "the program is already finished");
+    this.#outOfLine.push(body);
+    return this;
+  }
+
+  /** Lays out the out-of-line code and the constant pool, resolves every label reference, returns the program. */
   finish(): Program {
     if (this.#finished) throw new AssemblerError("", "finish() called twice");
+    for (let i = 0; i < this.#outOfLine.length; i++) this.#outOfLine[i](this);
     const codeBytes = this.#sink.pos;
     for (const c of this.#constants) {
       const pad = (c.align - (this.#sink.pos % c.align)) % c.align;

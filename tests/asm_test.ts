@@ -153,6 +153,28 @@ Deno.test("asm: labels, jumps, alignment and constants", async (t) => {
     assert.equal(hex(p.code.subarray(1, 10)), "66 0f 1f 84 00 00 00 00 00");
     assert.ok(same(assemble(p.listing()), p.code));
   });
+  await t.step("out-of-line code goes after the code, before the constants, in order", () => {
+    const a = new Assembler({ listing: true });
+    const [cold, back, colder] = [a.label("cold"), a.label("back"), a.label("colder")];
+    a.emit("test", rax, rax);
+    a.emit("jnz", cold);
+    a.bind(back);
+    a.emit("ret");
+    a.outOfLine((to) => {
+      to.bind(cold);
+      to.emit("jz", colder);
+      to.emit("vbroadcastss", YMM[0], dword(to.constant(new Float32Array([2]))));
+      to.emit("jmp", back);
+      to.outOfLine((deeper) => deeper.bind(colder).emit("jmp", back)); // queued from a body
+    });
+    const p = a.finish();
+    // test (3) + jnz rel32 (6) + ret (1) | jz rel32 (6) + vbroadcastss (9) + jmp back rel8 (2)
+    // | jmp back rel8 (2); the constant on the next 16 bytes.
+    assert.deepEqual([p.labels.get("cold"), p.labels.get("colder"), p.codeBytes], [10, 27, 29]);
+    assert.equal(p.labels.get("C0"), 32);
+    assert.ok(same(assemble(p.listing()), p.code));
+    assert.throws(() => a.outOfLine(() => {}), AssemblerError);
+  });
   await t.step("constants are pooled after the code and reached RIP-relative", () => {
     const a = new Assembler({ listing: true });
     const c1 = a.constant(new Float32Array([1.5]));

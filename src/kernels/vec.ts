@@ -16,6 +16,7 @@ import {
   dword,
   eax,
   KREG,
+  type Label,
   type Mem,
   ptr,
   type Reg,
@@ -723,6 +724,18 @@ export class Vec {
     if (this.isa.vex) return void a.emit("vcmpps", this.r(mask.v), this.r(x), this.#src(y), imm);
     if (mask.v !== x) a.emit("movaps", this.r(mask.v), this.r(x));
     a.emit("cmpps", this.r(mask.v), this.#src(y), imm);
+  }
+
+  /**
+   * Jumps to `label` if any lane of the mask is set (AVX2: the mask's sign
+   * bits by vtestps; AVX-512: kortestw). No SSE2 form: it has no such test
+   * without a general register.
+   */
+  jumpIfAny(mask: Mask, label: Label): void {
+    if ("k" in mask) this.a.emit("kortestw", mask.k, mask.k);
+    else if (this.isa.vex) this.a.emit("vtestps", this.r(mask.v), this.r(mask.v));
+    else throw new Error("jumpIfAny needs VEX or AVX-512");
+    this.a.emit("jnz", label);
   }
 
   /** Flags from lane 0 of x against lane 0 of y (ucomiss: unordered sets ZF, PF and CF). */

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { KREG, type Reg } from "../../../asm/mod.ts";
+import { Assembler, KREG, type Reg } from "../../../asm/mod.ts";
 import { f32, type Konst, type Mask, type Src, type Vec } from "../vec.ts";
 
 /** A pool of temporaries over a `Vec`, with the operations math emitters need. */
@@ -76,6 +76,33 @@ export class Lanes {
       return this.give(t);
     }
     this.v.fmadd(dst, x, y, z);
+  }
+
+  /**
+   * A path for rare lanes, out of line: if any lane of `mask` is set, jumps
+   * to code where `fix` runs (over the temporaries free now and the mask's
+   * register), then back. `fix` must leave every register it did not take
+   * as it found it but for those its caller expects it to write. Its
+   * temporaries count toward `lowWater`, so a pool sized by a dry run holds
+   * them. VEX or AVX-512 (Vec.jumpIfAny).
+   */
+  rarely(mask: Mask, fix: (m: Lanes) => void): void {
+    const v = this.v, a = v.a;
+    const free = [...this.#free, ...("v" in mask ? [mask.v] : [])];
+    const masks = this.#masks.map((k) => k.id).concat("k" in mask ? [mask.k.id] : []);
+    const dry = new Lanes(v.retarget(new Assembler()), free, masks);
+    fix(dry);
+    // The fix has the mask's register too: its pool's low water is this one's.
+    this.#lowWater = Math.min(this.#lowWater, dry.lowWater);
+    const entry = a.label(), back = a.label();
+    const frozen = v.retarget(a); // the constants pinned here, as they are here
+    v.jumpIfAny(mask, entry);
+    a.bind(back);
+    a.outOfLine((to) => {
+      to.bind(entry);
+      fix(new Lanes(frozen.retarget(to), free, masks));
+      to.emit("jmp", back);
+    });
   }
 
   /** dst = mask ? t : f (a temporary where there is no VEX blend). */
