@@ -237,6 +237,51 @@ function emitExpFullRange(m: Lanes, y: number, x: number): void {
   m.give(a, b);
 }
 
+/**
+ * AVX2's e^x − 1 (emitExpm1Negative's contract): emitExpm1Core on x where
+ * |x| ≤ NORMAL_LIMIT, and out of line (as emitExpNormal) on x clamped to
+ * [−87, NORMAL_LIMIT] (e^−87 − 1 = −1 in f32, 2^n still normal; lanes above
+ * 0 are the caller's to discard), NaN kept.
+ */
+function emitExpm1Normal(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const r = m.take();
+  emitExpm1Core(m, y, x, r);
+  v.op("and", r, x, SIGNLESS);
+  v.op("gti", r, r, bits(NORMAL_LIMIT_BITS));
+  m.rarely({ v: r }, (f) => {
+    const a = f.take(), t = f.take();
+    f.atLeast(t, x, -87);
+    f.atMost(a, t, NORMAL_LIMIT);
+    f.give(t);
+    emitExpm1Core(f, y, a, a);
+    f.give(a);
+  });
+  m.give(r);
+}
+
+/**
+ * y = e^x − 1 = 2^n·(e^r − 1) + (2^n − 1) for |x| ≤ NORMAL_LIMIT (e^r − 1
+ * = r·(1 + r·q(r)), so small x keep their relative accuracy), n and r as
+ * emitExpNormal's. r is where r goes: x itself (x is then overwritten) or a
+ * temporary. y ≠ x, y ≠ r.
+ */
+function emitExpm1Core(m: Lanes, y: number, x: number, r: number): void {
+  const v = m.v;
+  const s = m.take();
+  m.fma(s, x, f32(LOG2E), f32(INTEGERS));
+  v.op("sub", y, s, f32(INTEGERS)); // n
+  m.fma(r, y, f32(-LN2_HI), x);
+  m.fma(r, y, f32(-LN2_LO), r);
+  m.horner(y, r, EXP_POLY.slice(1));
+  v.op("mul", y, y, r); // e^r − 1
+  v.shift("sll", s, s, 23);
+  v.op("addi", s, s, bits(127 << 23)); // 2^n
+  v.op("sub", r, s, f32(1));
+  m.fma(y, y, s, r);
+  m.give(s);
+}
+
 /** y = e^x for every f32 x (NaN kept, e^-Inf = 0, e^+Inf = +Inf). y ≠ x; x is kept. */
 export function emitExp(m: Lanes, y: number, x: number): void {
   if (m.v.isa.level === "avx2") return emitExpNormal(m, y, x);
@@ -253,6 +298,7 @@ export function emitExp(m: Lanes, y: number, x: number): void {
  */
 export function emitExpm1Negative(m: Lanes, y: number, x: number): void {
   const v = m.v;
+  if (v.isa.level === "avx2") return emitExpm1Normal(m, y, x);
   // Clamped to [−87, 0] (e^-87 − 1 = −1 in f32; 2^n ≥ 2^-126 stays a normal
   // number, so no underflow assist), NaN kept: it carries through.
   const u = m.take();
