@@ -172,7 +172,7 @@ const INTEGERS_BITS = 0x4b400000;
  * |x| up to this takes AVX2's exponent add: n ∈ [−125, 125], so p·2^n
  * (p ∈ [0.7, 1.42]) is a normal number whose exponent field is p's plus n.
  */
-const NORMAL_LIMIT = 86.9;
+export const NORMAL_LIMIT = 86.9;
 /** NORMAL_LIMIT's bits: |x|'s bits compared as integers (NaN's and Inf's are above). */
 const NORMAL_LIMIT_BITS = new Int32Array(new Float32Array([NORMAL_LIMIT]).buffer)[0];
 
@@ -188,6 +188,19 @@ const NORMAL_LIMIT_BITS = new Int32Array(new Float32Array([NORMAL_LIMIT]).buffer
  * others where the two-factor scale on every lane took 15 and 11.
  */
 function emitExpNormal(m: Lanes, y: number, x: number): void {
+  emitExpNormalOnly(m, y, x);
+  const beyond = m.take();
+  emitBeyondNormal(m, beyond, x);
+  m.rarely({ v: beyond }, (f) => emitExpFullRange(f, y, x));
+  m.give(beyond);
+}
+
+/**
+ * emitExpNormal without its rare path: y = e^x right where |x| ≤
+ * NORMAL_LIMIT, anything elsewhere (a caller with its own rare path, which
+ * must give those lanes emitExpFullRange's bits). y ≠ x; x is kept.
+ */
+export function emitExpNormalOnly(m: Lanes, y: number, x: number): void {
   const v = m.v;
   const s = m.take(), r = m.take();
   m.fma(s, x, f32(LOG2E), f32(INTEGERS));
@@ -197,11 +210,13 @@ function emitExpNormal(m: Lanes, y: number, x: number): void {
   m.horner(y, r, EXP_POLY);
   v.shift("sll", s, s, 23); // n in the exponent field
   v.op("addi", y, y, s);
-  v.op("and", r, x, SIGNLESS);
-  v.op("gti", r, r, bits(NORMAL_LIMIT_BITS));
-  m.give(s);
-  m.rarely({ v: r }, (f) => emitExpFullRange(f, y, x));
-  m.give(r);
+  m.give(s, r);
+}
+
+/** mask = |x| > NORMAL_LIMIT, or NaN (AVX2: two integer ops on the bits). mask ≠ x. */
+export function emitBeyondNormal(m: Lanes, mask: number, x: number): void {
+  m.v.op("and", mask, x, SIGNLESS);
+  m.v.op("gti", mask, mask, bits(NORMAL_LIMIT_BITS));
 }
 
 /**
@@ -212,7 +227,7 @@ function emitExpNormal(m: Lanes, y: number, x: number): void {
  * and an overflow gives +Inf. Lanes with n < −150 are multiplied by +0
  * first (no underflow: see the module's note); NaN stays NaN through it.
  */
-function emitExpFullRange(m: Lanes, y: number, x: number): void {
+export function emitExpFullRange(m: Lanes, y: number, x: number): void {
   const v = m.v;
   const a = m.take(), b = m.take();
   m.atMost(y, x, EXP_HI);
@@ -247,8 +262,7 @@ function emitExpm1Normal(m: Lanes, y: number, x: number): void {
   const v = m.v;
   const r = m.take();
   emitExpm1Core(m, y, x, r);
-  v.op("and", r, x, SIGNLESS);
-  v.op("gti", r, r, bits(NORMAL_LIMIT_BITS));
+  emitBeyondNormal(m, r, x);
   m.rarely({ v: r }, (f) => {
     const a = f.take(), t = f.take();
     f.atLeast(t, x, -87);

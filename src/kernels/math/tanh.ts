@@ -12,7 +12,14 @@
  * @module
  */
 import { f32 } from "../vec.ts";
-import { emitExpm1Negative, emitExpUpTo } from "./exp.ts";
+import {
+  emitBeyondNormal,
+  emitExpFullRange,
+  emitExpm1Negative,
+  emitExpNormalOnly,
+  emitExpUpTo,
+  NORMAL_LIMIT,
+} from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
 import { emitPieceIndex, emitPiecePolynomial } from "./pieces.ts";
 import { TANH_CAP, TANH_COEFFS, TANH_STEP } from "./tanh_table.ts";
@@ -38,6 +45,7 @@ export function emitTanh(m: Lanes, y: number, x: number): void {
 /** y = 1/(1 + e^−x). y ≠ x; x is kept. */
 export function emitSigmoid(m: Lanes, y: number, x: number): void {
   const v = m.v;
+  if (v.isa.level === "avx2") return emitSigmoidNormal(m, y, x);
   const t = m.take();
   v.op("or", t, x, SIGN); // −|x|
   emitExpUpTo(m, y, t); // e = e^−|x|
@@ -48,6 +56,43 @@ export function emitSigmoid(m: Lanes, y: number, x: number): void {
   m.divide(y, t, y);
   m.giveMask(mk);
   m.give(t);
+}
+
+/**
+ * AVX2's sigmoid: 1/(1 + e^−x) for every lane (no select: for x < 0,
+ * e^−x = e^|x| ≤ e^86.9 keeps its relative accuracy through the sum and
+ * the division), by emitExpNormalOnly, where |x| ≤ NORMAL_LIMIT. A vector
+ * with a lane beyond (or NaN) runs out of line: the same formula by
+ * emitExpFullRange (the same bits in the other lanes; 1 above 86.9, NaN
+ * kept), and below −86.9, where e^−x overflows, e/(1 + e) with e = e^x.
+ */
+function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const t = m.take();
+  v.op("xor", t, x, SIGN); // −x
+  emitExpNormalOnly(m, y, t);
+  reciprocalOfOnePlus(m, y, t);
+  emitBeyondNormal(m, t, x);
+  m.rarely({ v: t }, (f) => {
+    const u = f.take(), e = f.take();
+    f.v.op("xor", u, x, SIGN);
+    emitExpFullRange(f, y, u);
+    reciprocalOfOnePlus(f, y, u);
+    emitExpFullRange(f, e, x);
+    f.v.op("add", u, e, f32(1));
+    f.divide(e, e, u);
+    f.v.compare({ v: u }, x, "lt", f32(-NORMAL_LIMIT));
+    f.select(y, { v: u }, e, y);
+    f.give(u, e);
+  });
+  m.give(t);
+}
+
+/** y = 1/(1 + y); t is scratch. */
+function reciprocalOfOnePlus(m: Lanes, y: number, t: number): void {
+  m.v.op("add", y, y, f32(1));
+  m.v.move(t, f32(1));
+  m.divide(y, t, y);
 }
 
 /**
