@@ -14,6 +14,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,960,7,7,960,3,1,960,1 --activation clip
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216]   # jit.unary over n floats
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --softmax 1536x128 [--log]   # jit.softmax, rows×cols
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --resize 3,512,512,224,224,linear,aa   # jit.resize: c,h,w,outH,outW,mode[,aa]
  *
  * --a/--b: a directory holding a checkout, or a git revision of this one
@@ -60,6 +61,8 @@ const { values } = parseArgs({
     rotate: { type: "string", default: "1" },
     model: { type: "string" },
     unary: { type: "string" },
+    softmax: { type: "string" },
+    log: { type: "boolean", default: false },
     resize: { type: "string" },
     n: { type: "string", default: "393216" },
     threads: { type: "string", default: "1" },
@@ -71,11 +74,12 @@ const { values } = parseArgs({
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] [--transB] | --conv " +
-  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
+  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --softmax RxC [--log] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
   "[--offset BYTES]";
 if (
   values.a === undefined ||
-  [values.gemm, values.conv, values.model, values.unary, values.resize].every((v) => !v)
+  [values.gemm, values.conv, values.model, values.unary, values.softmax, values.resize]
+    .every((v) => !v)
 ) {
   console.error(usage);
   Deno.exit(2);
@@ -169,6 +173,17 @@ async function side(name: string, dir: string): Promise<Side> {
     return {
       name,
       call: () => jit.unary(values.unary, x, y),
+      out: () => y,
+      close: () => jit.close(),
+    };
+  }
+  if (values.softmax) {
+    // Scores over −8…8, as attention's are.
+    const [rows, cols] = values.softmax.split("x").map(Number);
+    const x = rand(rows * cols, 8).map((e) => 16 * e), y = lineAligned(rows * cols);
+    return {
+      name,
+      call: () => jit.softmax(x, y, { rows, cols, log: values.log }),
       out: () => y,
       close: () => jit.close(),
     };
@@ -298,6 +313,8 @@ const what = values.gemm
   }`
   : values.unary
   ? `unary ${values.unary} over ${values.n} floats`
+  : values.softmax
+  ? `${values.log ? "logSoftmax" : "softmax"} ${values.softmax}`
   : `model ${values.model} (runSync)`;
 console.log(`${what}, ${threads} thread(s), ${blocks} blocks of ${calls} calls each, alternating`);
 sides.forEach((s, i) =>

@@ -120,6 +120,20 @@ export function emitExpUpTo(
   m.give(ni, p);
 }
 
+/** emitExpUpTo with t kept (AVX2's keeps it; below and above, on a copy). y ≠ t. */
+export function emitExpUpToKeeping(
+  m: Lanes,
+  y: number,
+  t: number,
+  options: { shortReduction?: boolean } = {},
+): void {
+  if (m.v.isa.level === "avx2") return emitExpNormal(m, y, t);
+  const u = m.take();
+  m.v.move(u, t);
+  emitExpUpTo(m, y, u, options);
+  m.give(u);
+}
+
 /** 1.5·2^19: t·log2e plus this rounds to a multiple of 1/16. */
 const SIXTEENTHS = 1.5 * 2 ** 19;
 /** 2^(j/16), j = 0..15: the table of emitExpByTable. */

@@ -5,7 +5,7 @@
  * @module
  */
 import { r10 } from "../../../asm/mod.ts";
-import { emitExpUpTo } from "../math/exp.ts";
+import { emitExpUpTo, emitExpUpToKeeping } from "../math/exp.ts";
 import type { Lanes } from "../math/lanes.ts";
 import type { Tail } from "../vec.ts";
 
@@ -25,12 +25,16 @@ export function emitExpStep(
 ): void {
   const v = m.v;
   v.op("sub", x, x, mx);
-  // x − max ≤ 0, or NaN, or −Inf.
-  const t = m.take();
-  v.move(t, x);
-  // x − max was rounded: the one-FMA reduction's error is lost in that one's (math/exp.ts).
-  emitExpUpTo(m, e, t, { shortReduction: true });
-  m.give(t);
+  // x − max ≤ 0, or NaN, or −Inf. x − max was rounded: the one-FMA reduction's error is
+  // lost in that one's (math/exp.ts).
+  const short = { shortReduction: true };
+  if (e !== x) emitExpUpToKeeping(m, e, x, short);
+  else {
+    const t = m.take();
+    v.move(t, x);
+    emitExpUpTo(m, e, t, short);
+    m.give(t);
+  }
   if (store) v.store(r10, store.disp, e, tail);
   if (sum < 0) return;
   if (tail) v.zeroOutside(e, tail);
