@@ -10,7 +10,7 @@
  */
 import { bits, f32, type Mask } from "../vec.ts";
 import { emitExp, emitExpm1Negative, EXP_LO } from "./exp.ts";
-import { type Lanes, SIGN } from "./lanes.ts";
+import type { Lanes } from "./lanes.ts";
 import { emitLog1pUnit } from "./log.ts";
 import {
   PHI8_CENTRES,
@@ -233,10 +233,8 @@ function emitGeluPieces(
   m.abs(t, x);
   v.op("gti", idx, t, bits(PHI8_BELOW_END)); // |x| ≥ 5.6, or NaN
   v.op("andn", t, idx, t); // the weight
-  v.move(c, SIGN);
-  v.op("max", c, c, x); // NaN kept (x the second source); −0 for x < 0
-  v.fnmaddInto(c, t, p);
-  v.move(y, c);
+  m.atLeast(y, x, -0); // NaN kept; −0 for x < 0. x's last use: y may be x
+  v.fnmaddInto(y, t, p);
   m.give(idx, t, p, c);
 }
 
