@@ -437,6 +437,64 @@ Deno.test({
 for (const level of PHASE_LEVELS) {
   Deno.test({
     name:
+      `convTranspose2d ${level}: stride 2, every kernel width, pads split and output padding, exactly; y's rows of 2w − 1, 2w and 2w + 1 columns by output phases`,
+    fn: () => {
+      // 3×3/2 without pads (2w + 1 columns: the last from x[w − 1]·w[2] and a margin's zero),
+      // 4×4/2 with one pad, 5×5/2 with two: the phases' rounds read past x on both sides.
+      const r = rng(3450);
+      using jit = new Jit({ maxIsa: level, threads: 1 });
+      let byPhases = 0;
+      for (let kw = 1; kw <= 5; kw++) {
+        for (let pl = 0; pl < kw; pl++) {
+          for (let pr = 0; pr < kw; pr++) {
+            for (const opw of [0, 1]) {
+              const w = pick(r, [5, 8, 9, 17]), h = int(r, 1, 4), kh = pick(r, [kw, 2]);
+              const ow = 2 * (w - 1) + opw + kw - pl - pr;
+              if (ow < 1) continue;
+              const oh = 2 * (h - 1) + kh;
+              const o = {
+                n: 1,
+                c: int(r, 1, 5),
+                h,
+                w,
+                outChannels: int(r, 1, 9),
+                kernel: [kh, kw],
+                strides: [2, 2],
+                pads: [0, pl, 0, pr],
+                outputPadding: [0, opw],
+              };
+              const x = new Float32Array(o.c * h * w).map(() => int(r, -3, 3));
+              const wt = new Float32Array(o.c * o.outChannels * kh * kw).map(() => int(r, -2, 2));
+              const y = new Float32Array(o.outChannels * oh * ow).fill(NaN);
+              jit.convTranspose2d(x, wt, y, o);
+              const want = scatter({ o, oh, ow }, x, wt);
+              for (let i = 0; i < y.length; i++) {
+                if (y[i] !== want[i]) {
+                  assert.fail(`${JSON.stringify(o)}: y[${i}] = ${y[i]}, definition ${want[i]}`);
+                }
+              }
+              // The key names the upsampled convolution: pads of (k − 1) − pad (+ output padding).
+              const pads = [kh - 1, kw - 1 - pl, kh - 1, kw - 1 - pr + opw];
+              const key = `convTranspose2d 1×${o.c}×${h}×${w} → ${o.outChannels}×${oh}×${ow} ` +
+                `k${kh}×${kw} up2×2` +
+                (pads.some((p) => p !== 0) ? ` as conv pads=${pads.join(",")} ` : " ");
+              const plan = jit.stats().keys.find((k) => `${k.key} `.startsWith(key))?.plan ??
+                undefined;
+              assert.ok(plan !== undefined && plan !== null, `no key ${key}`);
+              if (plan.includes("output phases")) byPhases++;
+              if (kw === 3 && pl === 0 && pr === 0 && opw === 0) {
+                assert.ok(plan.includes("output phases"), `3×3/2 without pads: ${plan}`);
+              }
+            }
+          }
+        }
+      }
+      assert.ok(byPhases >= 20, `${byPhases} layers by output phases`);
+    },
+  });
+
+  Deno.test({
+    name:
       `convTranspose2d ${level}: plain weights are repacked on every call (a changed w is read anew; recorded calls each use their own)`,
     fn: () => {
       const r = rng(3500);

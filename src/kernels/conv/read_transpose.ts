@@ -90,8 +90,9 @@ export const CONV_TRANSPOSE_W_LANES_SLOT = 24;
  * Whether a read convTranspose2d key is one the kernel by output phases
  * may serve once its weights are in the channel-vector layout: stride 2
  * across, one group (transpose_phases.ts); at AVX2, whose columns tile is
- * its only one, also undilated across with y's rows twice x's or one less
- * (the tile's `columnsServe`). Plain weights of such a call are repacked
+ * its only one, also undilated across with y's rows twice x's, one less or
+ * one more (the tile's `columnsServe` decides: within these, its rounds'
+ * reads stay in x's doubled rows). Plain weights of such a call are repacked
  * on every call (jit.convTranspose2d): at AVX2 another layer's would be
  * copied for the upsampled kernel, which reads w as it is.
  */
@@ -99,7 +100,7 @@ export function phasesServeRepacked(key: Int32Array, level: VecLevel): boolean {
   if (key[9] !== 2 || key[18] !== 1) return false;
   if (level !== "avx2") return true;
   const w = key[4], ow = fullSize(key, w, 1) - key[13] - key[15];
-  return key[11] === 1 && (ow === 2 * w || ow === 2 * w - 1);
+  return key[11] === 1 && ow >= 2 * w - 1 && ow <= 2 * w + 1;
 }
 
 /** A read convTranspose2d key's weights: output channels, input channels, taps. */

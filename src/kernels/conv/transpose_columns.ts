@@ -221,7 +221,24 @@ export function doubledRowFloats(s: ConvSpec): number {
  */
 export function columnsServe(s: ConvSpec, isa: VecIsa, g: ConvGeometry): boolean {
   const fits = isa.level === "avx2" || (s.kw === 2 && positionsServe(s, isa));
-  return (g.ow === 2 * s.w || g.ow === 2 * s.w - 1) && pairRounds(s) !== null && fits;
+  return fits && columnsReadWithin(s, g.ow);
+}
+
+/**
+ * Whether every round's lanes, over y's `ow` columns, read within the
+ * doubled rows of x (their margins included): lane p of a round reads
+ * doubled position 2·margin + 2·dx + shift + p. y's rows twice x's, one
+ * less, or one more (3×3/2 without pads: 2w + 1, its last column from
+ * x[w − 1]·w[2] and the margin's zero), where the rounds are pairRounds'.
+ */
+export function columnsReadWithin(s: ConvSpec, ow: number): boolean {
+  const rounds = pairRounds(s);
+  if (rounds === null || ow > 2 * s.w + 1) return false;
+  const margin = 2 * marginPositions(s), rowFloats = doubledRowFloats(s);
+  return rounds.every(({ dx, shift }) => {
+    const first = margin + 2 * dx + shift;
+    return first >= 0 && first + ow <= rowFloats;
+  });
 }
 
 /** Bytes of a kernel row's weight pairs: its rounds', two vectors each (a pair a channel). */
