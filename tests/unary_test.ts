@@ -239,48 +239,68 @@ for (const isa of LEVELS) {
 
   Deno.test(`unary ${isa}: an element's bits do not depend on its neighbours (rare lanes beside ordinary ones)`, () => {
     // AVX2's e^x takes a vector holding a lane beyond ±86.9, ±Inf or NaN out
-    // of line (exp.ts): every lane of it must still get the bits it gets
+    // of line (exp.ts), its ln x one holding a lane not a positive normal
+    // number (log.ts): every lane of it must still get the bits it gets
     // among ordinary neighbours, and each rare lane the bits it gets among
     // rare ones.
     using jit = new Jit({ maxIsa: isa });
     const r = rng(4242);
-    const rare = [-1e4, -150, -103.5, -95, -87.5, 87, 88.5, 88.75, 100, Infinity, -Infinity, NaN];
     const n = 999;
-    const isRare = Array.from({ length: n }, () => r() < 0.1);
-    const mixed = new Float32Array(n),
-      ordinary = new Float32Array(n),
-      rareOnly = new Float32Array(n);
-    for (let i = 0; i < n; i++) {
-      const u = (r() * 2 - 1) * 86, v = pick(r, rare);
-      mixed[i] = isRare[i] ? v : u;
-      ordinary[i] = isRare[i] ? 0.5 : u;
-      rareOnly[i] = isRare[i] ? v : -1e30;
-    }
-    const ops = [
-      "exp",
-      "sigmoid",
-      "silu",
-      "tanh",
-      "gelu",
-      "geluTanh",
-      "softplus",
-      "mish",
-      "erf",
-    ] as const;
-    for (const op of ops) {
-      const [ym, yo, yr] = [mixed, ordinary, rareOnly].map((x) => {
-        const y = new Float32Array(n);
-        jit.unary(op, x, y);
-        return y;
-      });
+    const sweep = (
+      ops: readonly UnaryOp[],
+      ordinaryValue: () => number,
+      rare: readonly number[],
+      filler: number,
+    ) => {
+      const isRare = Array.from({ length: n }, () => r() < 0.1);
+      const mixed = new Float32Array(n),
+        ordinary = new Float32Array(n),
+        rareOnly = new Float32Array(n);
       for (let i = 0; i < n; i++) {
-        const alone = isRare[i] ? yr[i] : yo[i];
-        assert.ok(
-          Object.is(ym[i], alone),
-          `${isa} ${op}(${mixed[i]}) [${i}]: ${ym[i]}, alone ${alone}`,
-        );
+        const u = ordinaryValue(), v = pick(r, rare);
+        mixed[i] = isRare[i] ? v : u;
+        ordinary[i] = isRare[i] ? 0.5 : u;
+        rareOnly[i] = isRare[i] ? v : filler;
       }
-    }
+      for (const op of ops) {
+        const [ym, yo, yr] = [mixed, ordinary, rareOnly].map((x) => {
+          const y = new Float32Array(n);
+          jit.unary(op, x, y);
+          return y;
+        });
+        for (let i = 0; i < n; i++) {
+          const alone = isRare[i] ? yr[i] : yo[i];
+          assert.ok(
+            Object.is(ym[i], alone),
+            `${isa} ${op}(${mixed[i]}) [${i}]: ${ym[i]}, alone ${alone}`,
+          );
+        }
+      }
+    };
+    sweep(
+      [
+        "exp",
+        "sigmoid",
+        "silu",
+        "tanh",
+        "elu",
+        "selu",
+        "gelu",
+        "geluTanh",
+        "softplus",
+        "mish",
+        "erf",
+      ],
+      () => (r() * 2 - 1) * 86,
+      [-1e4, -150, -103.5, -95, -87.5, 87, 88.5, 88.75, 100, Infinity, -Infinity, NaN],
+      -1e30,
+    );
+    sweep(
+      ["log"],
+      () => Math.exp((r() * 2 - 1) * 80),
+      [0, -0, 1e-40, 1e-45, -1, -1e-40, Infinity, -Infinity, NaN, 3e38 * 2],
+      -2,
+    );
   });
 
   Deno.test(`unary ${isa}: edge sizes, in place, parameters; same bits wherever an element sits`, () => {

@@ -29,28 +29,80 @@ const FLT_MAX = 3.4028234663852886e38;
 
 /** y = ln x for every f32 x. y ≠ x; x is kept. */
 export function emitLog(m: Lanes, y: number, x: number): void {
+  if (m.v.isa.level === "avx2") return emitLogNormal(m, y, x);
+  emitLogEverywhere(m, y, x);
+}
+
+/** x's bits less FLT_MIN's: from 0 to this for every positive normal x (below: ±0, subnormals, x < 0). */
+const NORMAL_SPAN = 0x7f7fffff - 0x00800000;
+
+/**
+ * AVX2's ln x: emitLogEverywhere's instructions without its selects (the
+ * subnormal scaling, the special values) where x is a positive normal
+ * number; a vector holding any other (±0, a subnormal, x < 0, +Inf, NaN)
+ * takes emitLogEverywhere out of line, which gives the normal lanes the
+ * same bits (its selects keep them): 11 operations out, 5 in for the test.
+ */
+function emitLogNormal(m: Lanes, y: number, x: number): void {
+  const v = m.v;
+  const t = m.take(), e = m.take(), u = m.take(), q = m.take();
+  emitLogCore(m, y, x, t, e, u, q);
+  // d = x's bits − FLT_MIN's: x is not a positive normal where d < 0 or d > NORMAL_SPAN (both
+  // signed; the sign bits of d | (d > NORMAL_SPAN) say so, which vtestps reads).
+  v.op("subi", t, x, bits(0x00800000));
+  v.op("gti", e, t, bits(NORMAL_SPAN));
+  v.op("or", t, t, e);
+  m.give(e, u, q);
+  m.rarely({ v: t }, (f) => emitLogEverywhere(f, y, x));
+  m.give(t);
+}
+
+/**
+ * ln z + e·ln 2 from t = x's bits (z·2^e, z ∈ [√½, √2)), or x scaled by
+ * 2^23 where x is subnormal (e then less 23, by the caller's select); y
+ * gets the sum, e ends as e·1 (a float). t, e, u and q are scratch; `fixE`
+ * runs between e's conversion and its use.
+ */
+function emitLogCore(
+  m: Lanes,
+  y: number,
+  t: number,
+  tt: number,
+  e: number,
+  u: number,
+  q: number,
+  fixE?: () => void,
+): void {
+  const v = m.v;
+  v.op("subi", e, t, bits(SQRT_HALF_BITS));
+  v.shift("sra", e, e, 23);
+  v.shift("sll", u, e, 23);
+  v.op("subi", tt, t, u); // z
+  v.convert("toFloat", e, e);
+  fixE?.();
+  v.op("sub", tt, tt, f32(1)); // f
+  v.op("mul", u, tt, tt); // f²
+  m.horner(q, tt, LOG_POLY);
+  v.op("mul", q, q, tt);
+  v.op("mul", q, q, u); // f³·P
+  m.fma(q, e, f32(LN2_LO), q);
+  m.fma(q, u, f32(-0.5), q);
+  v.op("add", y, q, tt);
+  m.fma(y, e, f32(LN2_HI), y);
+}
+
+/** ln x for every f32 x by selects: subnormals scaled by 2^23 first, the special values last. */
+function emitLogEverywhere(m: Lanes, y: number, x: number): void {
   const v = m.v;
   const mk = m.mask();
   const t = m.take(), e = m.take(), u = m.take(), q = m.take();
   v.compare(mk, x, "lt", f32(SMALLEST_NORMAL));
   v.op("mul", t, x, f32(2 ** 23));
   m.select(t, mk, t, x);
-  v.op("subi", e, t, bits(SQRT_HALF_BITS));
-  v.shift("sra", e, e, 23);
-  v.shift("sll", u, e, 23);
-  v.op("subi", t, t, u); // z
-  v.convert("toFloat", e, e);
-  v.op("sub", u, e, f32(23));
-  m.select(e, mk, u, e);
-  v.op("sub", t, t, f32(1)); // f
-  v.op("mul", u, t, t); // f²
-  m.horner(q, t, LOG_POLY);
-  v.op("mul", q, q, t);
-  v.op("mul", q, q, u); // f³·P
-  m.fma(q, e, f32(LN2_LO), q);
-  m.fma(q, u, f32(-0.5), q);
-  v.op("add", y, q, t);
-  m.fma(y, e, f32(LN2_HI), y);
+  emitLogCore(m, y, t, t, e, u, q, () => {
+    v.op("sub", u, e, f32(23));
+    m.select(e, mk, u, e);
+  });
   v.compare(mk, x, "le", f32(0));
   m.select(y, mk, f32(NaN), y);
   v.compare(mk, x, "eq", f32(0));
