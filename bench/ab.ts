@@ -168,8 +168,10 @@ async function side(name: string, dir: string): Promise<Side> {
   }
   const jit = new lib.Jit({ threads, tuneBudget: 0 });
   if (values.unary) {
-    // Inputs over −8…8 (every piece of a piecewise function), the output on a cache line.
-    const n = Number(values.n), x = rand(n, 8).map((e) => 16 * e), y = lineAligned(n);
+    // Inputs over −8…8 (every piece of a piecewise function), over 0…8 for log (its domain),
+    // the output on a cache line.
+    const span = values.unary === "log" ? (e: number) => 8 * (e + 0.5) : (e: number) => 16 * e;
+    const n = Number(values.n), x = rand(n, 8).map(span), y = lineAligned(n);
     return {
       name,
       call: () => jit.unary(values.unary, x, y),
