@@ -9,7 +9,7 @@
  *
  * @module
  */
-import { bits, f32 } from "../vec.ts";
+import { bits, f32, type Mask } from "../vec.ts";
 import { LN2_HI, LN2_LO } from "./exp.ts";
 import type { Lanes } from "./lanes.ts";
 
@@ -40,8 +40,8 @@ const NORMAL_SPAN = 0x7f7fffff - 0x00800000;
  * AVX2's ln x: emitLogEverywhere's instructions without its selects (the
  * subnormal scaling, the special values) where x is a positive normal
  * number; a vector holding any other (±0, a subnormal, x < 0, +Inf, NaN)
- * takes emitLogEverywhere out of line, which gives the normal lanes the
- * same bits (its selects keep them): 11 operations out, 5 in for the test.
+ * takes emitLogRare out of line, which gives the normal lanes the same
+ * bits (its selects keep them): 11 operations out, 5 in for the test.
  */
 function emitLogNormal(m: Lanes, y: number, x: number): void {
   const v = m.v;
@@ -53,7 +53,7 @@ function emitLogNormal(m: Lanes, y: number, x: number): void {
   v.op("gti", e, t, bits(NORMAL_SPAN));
   v.op("or", t, t, e);
   m.give(e, u, q);
-  m.rarely({ v: t }, (f) => emitLogEverywhere(f, y, x));
+  m.rarely({ v: t }, (f) => emitLogRare(f, y, x));
   m.give(t);
 }
 
@@ -103,14 +103,48 @@ function emitLogEverywhere(m: Lanes, y: number, x: number): void {
     v.op("sub", u, e, f32(23));
     m.select(e, mk, u, e);
   });
+  emitLogSpecials(m, y, x, mk);
+  m.giveMask(mk);
+  m.give(t, e, u, q);
+}
+
+/** y = ln x's special values where x is ±0, negative, +Inf or NaN (y kept elsewhere); mk is scratch. */
+function emitLogSpecials(m: Lanes, y: number, x: number, mk: Mask): void {
+  const v = m.v;
   v.compare(mk, x, "le", f32(0));
   m.select(y, mk, f32(NaN), y);
   v.compare(mk, x, "eq", f32(0));
   m.select(y, mk, f32(-Infinity), y);
   v.compare(mk, x, "nle", f32(FLT_MAX)); // +Inf or NaN: the input itself
   m.select(y, mk, x, y);
+}
+
+/**
+ * emitLogNormal's rare path: where no lane is a positive subnormal, y's
+ * normal lanes are right already and the special values' selects finish
+ * it (±0, x < 0, +Inf, NaN: as common as zeros in the data, at about the
+ * old selects' cost); a positive subnormal takes emitLogEverywhere.
+ */
+function emitLogRare(m: Lanes, y: number, x: number): void {
+  const v = m.v, a = v.a;
+  const d = m.take(), g = m.take();
+  // d = x's bits − 1: a positive subnormal is where d is in [0, 0x7ffffe], so the sign
+  // bits of d | (d > 0x7ffffe) are all set without one (vtestps's carry).
+  v.op("subi", d, x, bits(1));
+  v.op("gti", g, d, bits(0x7ffffe));
+  v.op("or", d, d, g);
+  m.give(g);
+  const full = a.label(), done = a.label();
+  a.emit("vtestps", v.r(d), v.konst(bits(-1)));
+  a.emit("jnc", full);
+  m.give(d);
+  const mk = m.mask();
+  emitLogSpecials(m, y, x, mk);
   m.giveMask(mk);
-  m.give(t, e, u, q);
+  a.emit("jmp", done);
+  a.bind(full);
+  emitLogEverywhere(m, y, x);
+  a.bind(done);
 }
 
 /** ln(1 + u) = u·P(u) on [0, 1], P of degree 9 (relative error 4.7e-9, tools/fit_math.py). */
