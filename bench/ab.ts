@@ -14,7 +14,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,960,7,7,960,3,1,960,1 --activation clip
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216]   # jit.unary over n floats
- *   deno run -A bench/ab.ts --a HEAD~1 --b . --softmax 1536x128 [--log]   # jit.softmax, rows×cols
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --softmax 1536x128 [--log] [--masked]   # jit.softmax, rows×cols
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --resize 3,512,512,224,224,linear,aa   # jit.resize: c,h,w,outH,outW,mode[,aa]
  *
  * --a/--b: a directory holding a checkout, or a git revision of this one
@@ -63,6 +63,8 @@ const { values } = parseArgs({
     unary: { type: "string" },
     softmax: { type: "string" },
     log: { type: "boolean", default: false },
+    // --softmax: each row's last quarter −10000, as a padding mask adds to attention scores.
+    masked: { type: "boolean", default: false },
     resize: { type: "string" },
     n: { type: "string", default: "393216" },
     threads: { type: "string", default: "1" },
@@ -182,7 +184,10 @@ async function side(name: string, dir: string): Promise<Side> {
   if (values.softmax) {
     // Scores over −8…8, as attention's are.
     const [rows, cols] = values.softmax.split("x").map(Number);
-    const x = rand(rows * cols, 8).map((e) => 16 * e), y = lineAligned(rows * cols);
+    const x = rand(rows * cols, 8).map((e, i) =>
+      values.masked && i % cols >= cols * 0.75 ? -1e4 : 16 * e
+    );
+    const y = lineAligned(rows * cols);
     return {
       name,
       call: () => jit.softmax(x, y, { rows, cols, log: values.log }),
@@ -316,7 +321,7 @@ const what = values.gemm
   : values.unary
   ? `unary ${values.unary} over ${values.n} floats`
   : values.softmax
-  ? `${values.log ? "logSoftmax" : "softmax"} ${values.softmax}`
+  ? `${values.log ? "logSoftmax" : "softmax"} ${values.softmax}${values.masked ? ", masked" : ""}`
   : `model ${values.model} (runSync)`;
 console.log(`${what}, ${threads} thread(s), ${blocks} blocks of ${calls} calls each, alternating`);
 sides.forEach((s, i) =>

@@ -21,7 +21,7 @@
  *
  * @module
  */
-import { bits, f32 } from "../vec.ts";
+import { bits, f32, type Mask } from "../vec.ts";
 import { type Lanes, SIGNLESS } from "./lanes.ts";
 
 /** ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits. */
@@ -205,7 +205,7 @@ function emitExpNormal(m: Lanes, y: number, x: number): void {
   emitExpNormalOnly(m, y, x);
   const beyond = m.take();
   emitBeyondNormal(m, beyond, x);
-  m.rarely({ v: beyond }, (f) => emitExpFullRange(f, y, x));
+  m.rarely({ v: beyond }, (f, mk) => emitExpRare(f, y, x, mk));
   m.give(beyond);
 }
 
@@ -231,6 +231,30 @@ export function emitExpNormalOnly(m: Lanes, y: number, x: number): void {
 export function emitBeyondNormal(m: Lanes, mask: number, x: number): void {
   m.v.op("and", mask, x, SIGNLESS);
   m.v.op("gti", mask, mask, bits(NORMAL_LIMIT_BITS));
+}
+
+/**
+ * emitExpNormal's rare path: lanes below EXP_LO (masked scores: −1e4, −Inf)
+ * round to +0, which the full-range form gives them too; where no other lane
+ * is rare, y's lanes are kept but those, zeroed by one `and` (a masked
+ * softmax's vectors pay 4 operations, not the full form's 20). Any other
+ * rare lane (overflow, a subnormal result, NaN) takes emitExpFullRange.
+ */
+function emitExpRare(m: Lanes, y: number, x: number, rare: Mask): void {
+  const v = m.v, a = v.a;
+  if (!("v" in rare)) throw new Error("emitExpRare: AVX2's vector mask");
+  const kept = m.take();
+  v.compare({ v: kept }, x, "nlt", f32(EXP_LO)); // x ≥ −105, or NaN
+  v.op("and", rare.v, rare.v, kept); // the rare lanes that are not +0
+  const full = a.label(), done = a.label();
+  v.jumpIfAny(rare, full);
+  v.op("and", y, y, kept);
+  a.emit("jmp", done);
+  a.bind(full);
+  m.give(kept);
+  m.giveMask(rare);
+  emitExpFullRange(m, y, x);
+  a.bind(done);
 }
 
 /**
@@ -277,7 +301,8 @@ function emitExpm1Normal(m: Lanes, y: number, x: number): void {
   const r = m.take();
   emitExpm1Core(m, y, x, r);
   emitBeyondNormal(m, r, x);
-  m.rarely({ v: r }, (f) => {
+  m.rarely({ v: r }, (f, mk) => {
+    f.giveMask(mk);
     const a = f.take(), t = f.take();
     f.atLeast(t, x, -87);
     f.atMost(a, t, NORMAL_LIMIT);

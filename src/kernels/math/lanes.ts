@@ -80,19 +80,21 @@ export class Lanes {
 
   /**
    * A path for rare lanes, out of line: if any lane of `mask` is set, jumps
-   * to code where `fix` runs (over the temporaries free now and the mask's
-   * register), then back. `fix` must leave every register it did not take
-   * as it found it but for those its caller expects it to write. Its
+   * to code where `fix` runs (over the temporaries free now; the mask, still
+   * holding its lanes, is the fix's to read and then to give to its pool
+   * with `giveMask`), then back. `fix` must leave every register it did not
+   * take as it found it but for those its caller expects it to write. Its
    * temporaries count toward `lowWater`, so a pool sized by a dry run holds
    * them. VEX or AVX-512 (Vec.jumpIfAny).
    */
-  rarely(mask: Mask, fix: (m: Lanes) => void): void {
+  rarely(mask: Mask, fix: (m: Lanes, mask: Mask) => void): void {
     const v = this.v, a = v.a;
-    const free = [...this.#free, ...("v" in mask ? [mask.v] : [])];
-    const masks = this.#masks.map((k) => k.id).concat("k" in mask ? [mask.k.id] : []);
+    const free = [...this.#free];
+    const masks = this.#masks.map((k) => k.id);
     const dry = new Lanes(v.retarget(new Assembler()), free, masks);
-    fix(dry);
-    // The fix has the mask's register too: its pool's low water is this one's.
+    fix(dry, mask);
+    // What the fix holds beside what this pool holds (the mask's register counted here): the
+    // same low water.
     this.#lowWater = Math.min(this.#lowWater, dry.lowWater);
     const entry = a.label(), back = a.label();
     const frozen = v.retarget(a); // the constants pinned here, as they are here
@@ -100,7 +102,7 @@ export class Lanes {
     a.bind(back);
     a.outOfLine((to) => {
       to.bind(entry);
-      fix(new Lanes(frozen.retarget(to), free, masks));
+      fix(new Lanes(frozen.retarget(to), free, masks), mask);
       to.emit("jmp", back);
     });
   }

@@ -73,7 +73,8 @@ function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
   emitExpNormalOnly(m, y, t);
   reciprocalOfOnePlus(m, y, t);
   emitBeyondNormal(m, t, x);
-  m.rarely({ v: t }, (f) => {
+  m.rarely({ v: t }, (f, mk) => {
+    f.giveMask(mk);
     const u = f.take(), e = f.take();
     f.v.op("xor", u, x, SIGN);
     emitExpFullRange(f, y, u);
