@@ -8,7 +8,10 @@
  * tools/fit_math.py, relative error 3e-9); then 2^n as two exponent-field
  * factors, since n ∈ [−151, 128] does not fit one. AVX-512's e^x reduces
  * by sixteenths of ln 2 with a table instead (emitExpByTable); e^x − 1
- * takes the polynomial there too, with vscalefps for 2^n.
+ * takes the polynomial there too, with vscalefps for 2^n. AVX2's adds n to
+ * the exponent field where |x| ≤ 86.9 (one factor fits), and takes a vector
+ * holding any other lane out of line to the two factors (emitExpNormal):
+ * every lane gets the bits it gets among ordinary neighbours.
  *
  * Where n < −150, e^x is below half the least subnormal and rounds to +0:
  * those lanes are set to +0, not computed. An Intel core takes a microcode
@@ -106,15 +109,8 @@ export function emitExpUpTo(
   const keep = t;
   v.compare({ v: keep }, y, "nlt", f32(LEAST_SCALE));
   v.op("and", ni, ni, keep);
-  // 2^n = 2^n1 · 2^n2 with n1 = n >> 1 and n2 = n − n1, each a normal exponent.
-  v.shift("sra", y, ni, 1);
-  v.op("subi", ni, ni, y);
-  v.shift("sll", y, y, 23);
-  v.op("addi", y, y, bits(127 << 23));
-  v.op("mul", p, p, y);
-  v.shift("sll", ni, ni, 23);
-  v.op("addi", ni, ni, bits(127 << 23));
-  v.op("mul", y, p, ni);
+  scaleByTwoFactors(m, p, ni, y);
+  v.move(y, p);
   v.op("and", keep, keep, f32(1));
   v.op("mul", y, y, keep);
   m.give(ni, p);
@@ -279,15 +275,25 @@ export function emitExpFullRange(m: Lanes, y: number, x: number): void {
   v.op("and", a, a, f32(1));
   v.op("mul", y, y, a);
   v.op("subi", b, b, bits(INTEGERS_BITS)); // n as an integer
-  v.shift("sra", a, b, 1);
-  v.op("subi", b, b, a);
-  v.shift("sll", a, a, 23);
-  v.op("addi", a, a, bits(127 << 23));
-  v.op("mul", y, y, a);
-  v.shift("sll", b, b, 23);
-  v.op("addi", b, b, bits(127 << 23));
-  v.op("mul", y, y, b);
+  scaleByTwoFactors(m, y, b, a);
   m.give(a, b);
+}
+
+/**
+ * p = p·2^n for n ∈ [−151, 128] (an integer in `n`) as 2^n1 · 2^n2, n1 = n >> 1 and n2 = n − n1,
+ * each a normal exponent: a subnormal result is rounded once, an overflow gives +Inf. n and t
+ * are clobbered.
+ */
+function scaleByTwoFactors(m: Lanes, p: number, n: number, t: number): void {
+  const v = m.v;
+  v.shift("sra", t, n, 1);
+  v.op("subi", n, n, t);
+  v.shift("sll", t, t, 23);
+  v.op("addi", t, t, bits(127 << 23));
+  v.op("mul", p, p, t);
+  v.shift("sll", n, n, 23);
+  v.op("addi", n, n, bits(127 << 23));
+  v.op("mul", p, p, n);
 }
 
 /**
