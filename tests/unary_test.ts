@@ -244,7 +244,7 @@ for (const isa of LEVELS) {
     // among ordinary neighbours, and each rare lane the bits it gets among
     // rare ones.
     using jit = new Jit({ maxIsa: isa });
-    const r = rng(4242);
+    const seed = 4242, r = rng(seed);
     const n = 999;
     const sweep = (
       ops: readonly UnaryOp[],
@@ -272,7 +272,7 @@ for (const isa of LEVELS) {
           const alone = isRare[i] ? yr[i] : yo[i];
           assert.ok(
             Object.is(ym[i], alone),
-            `${isa} ${op}(${mixed[i]}) [${i}]: ${ym[i]}, alone ${alone}`,
+            `${isa} seed ${seed} ${op}(${mixed[i]}) [${i}]: ${ym[i]}, alone ${alone}`,
           );
         }
       }

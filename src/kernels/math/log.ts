@@ -61,10 +61,10 @@ function emitLogNormal(m: Lanes, y: number, x: number): void {
 }
 
 /**
- * ln z + e·ln 2 from t = x's bits (z·2^e, z ∈ [√½, √2)), or x scaled by
- * 2^23 where x is subnormal (e then less 23, by the caller's select); y
- * gets the sum, e ends as e·1 (a float). t, e, u and q are scratch; `fixE`
- * runs between e's conversion and its use.
+ * y = ln z + e·ln 2 from t = x's bits (z·2^e, z ∈ [√½, √2)), or x scaled
+ * by 2^23 where x is subnormal (e then less 23, by the caller's select in
+ * `fixE`, which runs between e's conversion to a float and its first use).
+ * t is only read; tt (t itself allowed), e, u and q are scratch.
  */
 function emitLogCore(
   m: Lanes,
