@@ -303,7 +303,6 @@ function scaleByTwoFactors(m: Lanes, p: number, n: number, t: number): void {
  * 0 are the caller's to discard), NaN kept.
  */
 function emitExpm1Normal(m: Lanes, y: number, x: number): void {
-  const v = m.v;
   const r = m.take();
   emitExpm1Core(m, y, x, r);
   emitBeyondNormal(m, r, x);
