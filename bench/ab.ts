@@ -13,7 +13,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,56,56,256,1,1 --residual --rotate 4
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,960,7,7,960,3,1,960,1 --activation clip
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
- *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216]   # jit.unary over n floats
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216] [--span 8]   # jit.unary over n floats in ±span
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --softmax 1536x128 [--log] [--masked]   # jit.softmax, rows×cols
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --resize 3,512,512,224,224,linear,aa   # jit.resize: c,h,w,outH,outW,mode[,aa]
  *
@@ -67,6 +67,8 @@ const { values } = parseArgs({
     masked: { type: "boolean", default: false },
     resize: { type: "string" },
     n: { type: "string", default: "393216" },
+    // --unary: x over −span…span (log: 0…span).
+    span: { type: "string", default: "8" },
     threads: { type: "string", default: "1" },
     blocks: { type: "string", default: "40" },
     // Bytes past a cache line every input starts (0-60, a multiple of 4): a large `new
@@ -170,9 +172,10 @@ async function side(name: string, dir: string): Promise<Side> {
   }
   const jit = new lib.Jit({ threads, tuneBudget: 0 });
   if (values.unary) {
-    // Inputs over −8…8 (every piece of a piecewise function), over 0…8 for log (its domain),
-    // the output on a cache line.
-    const span = values.unary === "log" ? (e: number) => 8 * (e + 0.5) : (e: number) => 16 * e;
+    // Inputs over −8…8 by default (every piece of a piecewise function), over 0…8 for log (its
+    // domain), the output on a cache line.
+    const w = Number(values.span);
+    const span = values.unary === "log" ? (e: number) => w * (e + 0.5) : (e: number) => 2 * w * e;
     const n = Number(values.n), x = rand(n, 8).map(span), y = lineAligned(n);
     return {
       name,

@@ -300,20 +300,34 @@ function scaleByTwoFactors(m: Lanes, p: number, n: number, t: number): void {
  * AVX2's e^x − 1 (emitExpm1Negative's contract): emitExpm1Core on x where
  * |x| ≤ NORMAL_LIMIT, and out of line (as emitExpNormal) on x clamped to
  * [−87, NORMAL_LIMIT] (e^−87 − 1 = −1 in f32, 2^n still normal; lanes above
- * 0 are the caller's to discard), NaN kept.
+ * 0 are the caller's to discard), NaN kept. Where every rare lane lies
+ * below −87 (tanh's and ELU's saturated inputs), those lanes take −1, which
+ * the clamped form gives them too, and the others keep their bits.
  */
 function emitExpm1Normal(m: Lanes, y: number, x: number): void {
   const r = m.take();
   emitExpm1Core(m, y, x, r);
   emitBeyondNormal(m, r, x);
   m.rarely({ v: r }, (f, mk) => {
+    const v = f.v, a = v.a;
+    if (!("v" in mk)) throw new Error("emitExpm1Normal: AVX2's vector mask");
+    const low = f.take();
+    v.compare({ v: low }, x, "lt", f32(-87)); // false for NaN
+    v.op("andn", mk.v, low, mk.v); // the rare lanes that are not −1
+    const full = a.label(), done = a.label();
+    v.jumpIfAny(mk, full);
+    f.select(y, { v: low }, f32(-1), y);
+    a.emit("jmp", done);
+    a.bind(full);
+    f.give(low);
     f.giveMask(mk);
-    const a = f.take(), t = f.take();
+    const c = f.take(), t = f.take();
     f.atLeast(t, x, -87);
-    f.atMost(a, t, NORMAL_LIMIT);
+    f.atMost(c, t, NORMAL_LIMIT);
     f.give(t);
-    emitExpm1Core(f, y, a, a);
-    f.give(a);
+    emitExpm1Core(f, y, c, c);
+    f.give(c);
+    a.bind(done);
   });
   m.give(r);
 }
