@@ -11,13 +11,14 @@
  *
  * @module
  */
-import { f32 } from "../vec.ts";
+import { f32, type Mask } from "../vec.ts";
 import {
   emitBeyondNormal,
   emitExpFullRange,
   emitExpm1Negative,
   emitExpNormalOnly,
   emitExpUpTo,
+  EXP_LO,
   NORMAL_LIMIT,
 } from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
@@ -62,9 +63,8 @@ export function emitSigmoid(m: Lanes, y: number, x: number): void {
  * AVX2's sigmoid: 1/(1 + e^−x) for every lane (no select: for x < 0,
  * e^−x = e^|x| ≤ e^86.9 keeps its relative accuracy through the sum and
  * the division), by emitExpNormalOnly, where |x| ≤ NORMAL_LIMIT. A vector
- * with a lane beyond (or NaN) runs out of line: the same formula by
- * emitExpFullRange (the same bits in the other lanes; 1 above 86.9, NaN
- * kept), and below −86.9, where e^−x overflows, e/(1 + e) with e = e^x.
+ * with a lane beyond (or NaN) runs out of line (emitSigmoidRare), its
+ * other lanes kept.
  */
 function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
   const v = m.v;
@@ -73,20 +73,52 @@ function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
   emitExpNormalOnly(m, y, t);
   reciprocalOfOnePlus(m, y, t);
   emitBeyondNormal(m, t, x);
-  m.rarely({ v: t }, (f, mk) => {
-    f.giveMask(mk);
-    const u = f.take(), e = f.take();
-    f.v.op("xor", u, x, SIGN);
-    emitExpFullRange(f, y, u);
-    reciprocalOfOnePlus(f, y, u);
-    emitExpFullRange(f, e, x);
-    f.v.op("add", u, e, f32(1));
-    f.divide(e, e, u);
-    f.v.compare({ v: u }, x, "lt", f32(-NORMAL_LIMIT));
-    f.select(y, { v: u }, e, y);
-    f.give(u, e);
-  });
+  m.rarely({ v: t }, (f, mk) => emitSigmoidRare(f, y, x, mk));
   m.give(t);
+}
+
+/**
+ * emitSigmoidNormal's rare lanes, the others kept: 1 above 86.9 (1/(1 +
+ * e^−x) rounds to 1 there), +0 below −105 (e^x is +0), and between, or NaN,
+ * e/(1 + e) with e = e^x by emitExpFullRange (subnormal results rounded
+ * once; 1 + e is 1, so the quotient is e). The full form runs only for a
+ * vector with such a lane: saturated inputs cost two compares and selects.
+ */
+function emitSigmoidRare(m: Lanes, y: number, x: number, rare: Mask): void {
+  const v = m.v, a = v.a;
+  if (!("v" in rare)) throw new Error("emitSigmoidRare: AVX2's vector mask");
+  const hi = m.take(), lo = m.take();
+  aboveLimit(m, hi, x);
+  v.compare({ v: lo }, x, "lt", f32(EXP_LO));
+  v.op("or", hi, hi, lo);
+  v.op("andn", rare.v, hi, rare.v); // rare lanes neither saturated nor +0
+  m.give(hi);
+  const full = a.label(), join = a.label();
+  v.jumpIfAny(rare, full);
+  v.op("andn", y, lo, y);
+  a.emit("jmp", join);
+  a.bind(full);
+  m.give(lo);
+  m.giveMask(rare);
+  const e = m.take(), d = m.take();
+  emitExpFullRange(m, e, x);
+  v.op("add", d, e, f32(1));
+  m.divide(e, e, d);
+  v.op("xor", d, x, SIGN);
+  v.compare({ v: d }, d, "nle", f32(NORMAL_LIMIT)); // −x > 86.9, or NaN
+  m.select(y, { v: d }, e, y);
+  m.give(e, d);
+  a.bind(join);
+  const sat = m.take();
+  aboveLimit(m, sat, x);
+  m.select(y, { v: sat }, f32(1), y);
+  m.give(sat);
+}
+
+/** mask = x > NORMAL_LIMIT, false for NaN (−x < −86.9: the predicates have no ordered "greater"). */
+function aboveLimit(m: Lanes, mask: number, x: number): void {
+  m.v.op("xor", mask, x, SIGN);
+  m.v.compare({ v: mask }, mask, "lt", f32(-NORMAL_LIMIT));
 }
 
 /** y = 1/(1 + y); t is scratch. */
