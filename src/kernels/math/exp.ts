@@ -237,20 +237,16 @@ export function emitBeyondNormal(m: Lanes, mask: number, x: number): void {
  * rare lane (overflow, a subnormal result, NaN) takes emitExpFullRange.
  */
 function emitExpRare(m: Lanes, y: number, x: number, rare: Mask): void {
-  const v = m.v, a = v.a;
+  const v = m.v;
   if (!("v" in rare)) throw new Error("emitExpRare: AVX2's vector mask");
   const kept = m.take();
   v.compare({ v: kept }, x, "nlt", f32(EXP_LO)); // x ≥ −105, or NaN
   v.op("and", rare.v, rare.v, kept); // the rare lanes that are not +0
-  const full = a.label(), done = a.label();
-  v.jumpIfAny(rare, full);
-  v.op("and", y, y, kept);
-  a.emit("jmp", done);
-  a.bind(full);
-  m.give(kept);
-  m.giveMask(rare);
-  emitExpFullRange(m, y, x);
-  a.bind(done);
+  const done = () => (m.give(kept), m.giveMask(rare));
+  m.branch(rare, () => (v.op("and", y, y, kept), done()), () => {
+    done();
+    emitExpFullRange(m, y, x);
+  });
 }
 
 /**
@@ -309,25 +305,21 @@ function emitExpm1Normal(m: Lanes, y: number, x: number): void {
   emitExpm1Core(m, y, x, r);
   emitBeyondNormal(m, r, x);
   m.rarely({ v: r }, (f, mk) => {
-    const v = f.v, a = v.a;
+    const v = f.v;
     if (!("v" in mk)) throw new Error("emitExpm1Normal: AVX2's vector mask");
     const low = f.take();
     v.compare({ v: low }, x, "lt", f32(-87)); // false for NaN
     v.op("andn", mk.v, low, mk.v); // the rare lanes that are not −1
-    const full = a.label(), done = a.label();
-    v.jumpIfAny(mk, full);
-    f.select(y, { v: low }, f32(-1), y);
-    a.emit("jmp", done);
-    a.bind(full);
-    f.give(low);
-    f.giveMask(mk);
-    const c = f.take(), t = f.take();
-    f.atLeast(t, x, -87);
-    f.atMost(c, t, NORMAL_LIMIT);
-    f.give(t);
-    emitExpm1Core(f, y, c, c);
-    f.give(c);
-    a.bind(done);
+    const done = () => (f.give(low), f.giveMask(mk));
+    f.branch(mk, () => (f.select(y, { v: low }, f32(-1), y), done()), () => {
+      done();
+      const c = f.take(), t = f.take();
+      f.atLeast(t, x, -87);
+      f.atMost(c, t, NORMAL_LIMIT);
+      f.give(t);
+      emitExpm1Core(f, y, c, c);
+      f.give(c);
+    });
   });
   m.give(r);
 }

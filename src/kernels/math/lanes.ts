@@ -107,6 +107,33 @@ export class Lanes {
     });
   }
 
+  /**
+   * `ifAny` where any lane of `mask` is set, else `ifNone`: two paths of
+   * straight code, for a rare path's own cases (not in interleaved code,
+   * whose bodies only jump out of line: see `rarely`). Each path starts
+   * from the temporaries free now and must leave the same ones free.
+   */
+  branch(mask: Mask, ifNone: () => void, ifAny: () => void): void {
+    const a = this.v.a, any = a.label(), done = a.label();
+    this.v.jumpIfAny(mask, any);
+    const free = [...this.#free], masks = [...this.#masks];
+    ifNone();
+    const left = [...this.#free].sort(), leftMasks = this.#masks.map((k) => k.id).sort();
+    a.emit("jmp", done);
+    a.bind(any);
+    this.#free.splice(0, this.#free.length, ...free);
+    this.#masks.splice(0, this.#masks.length, ...masks);
+    ifAny();
+    a.bind(done);
+    const same = (p: number[], q: number[]) =>
+      p.length === q.length && p.every((r, i) => r === q[i]);
+    if (
+      !same([...this.#free].sort(), left) || !same(this.#masks.map((k) => k.id).sort(), leftMasks)
+    ) {
+      throw new Error("Lanes.branch: the two paths leave different temporaries free");
+    }
+  }
+
   /** dst = mask ? t : f (a temporary where there is no VEX blend). */
   select(dst: number, mask: Mask, t: Src, f: number): void {
     if (this.v.isa.vex) return this.v.select(dst, mask, t, f);

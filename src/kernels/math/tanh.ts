@@ -85,7 +85,7 @@ function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
  * vector with such a lane: saturated inputs cost two compares and selects.
  */
 function emitSigmoidRare(m: Lanes, y: number, x: number, rare: Mask): void {
-  const v = m.v, a = v.a;
+  const v = m.v;
   if (!("v" in rare)) throw new Error("emitSigmoidRare: AVX2's vector mask");
   const hi = m.take(), lo = m.take();
   aboveLimit(m, hi, x);
@@ -93,22 +93,18 @@ function emitSigmoidRare(m: Lanes, y: number, x: number, rare: Mask): void {
   v.op("or", hi, hi, lo);
   v.op("andn", rare.v, hi, rare.v); // rare lanes neither saturated nor +0
   m.give(hi);
-  const full = a.label(), join = a.label();
-  v.jumpIfAny(rare, full);
-  v.op("andn", y, lo, y);
-  a.emit("jmp", join);
-  a.bind(full);
-  m.give(lo);
-  m.giveMask(rare);
-  const e = m.take(), d = m.take();
-  emitExpFullRange(m, e, x);
-  v.op("add", d, e, f32(1));
-  m.divide(e, e, d);
-  v.op("xor", d, x, SIGN);
-  v.compare({ v: d }, d, "nle", f32(NORMAL_LIMIT)); // −x > 86.9, or NaN
-  m.select(y, { v: d }, e, y);
-  m.give(e, d);
-  a.bind(join);
+  const done = () => (m.give(lo), m.giveMask(rare));
+  m.branch(rare, () => (v.op("andn", y, lo, y), done()), () => {
+    done();
+    const e = m.take(), d = m.take();
+    emitExpFullRange(m, e, x);
+    v.op("add", d, e, f32(1));
+    m.divide(e, e, d);
+    v.op("xor", d, x, SIGN);
+    v.compare({ v: d }, d, "nle", f32(NORMAL_LIMIT)); // −x > 86.9, or NaN
+    m.select(y, { v: d }, e, y);
+    m.give(e, d);
+  });
   const sat = m.take();
   aboveLimit(m, sat, x);
   m.select(y, { v: sat }, f32(1), y);
