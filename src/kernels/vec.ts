@@ -727,14 +727,13 @@ export class Vec {
   }
 
   /**
-   * Jumps to `label` if any lane of the mask is set (AVX2: the mask's sign
-   * bits by vtestps; AVX-512: kortestw). No SSE2 form: it has no such test
-   * without a general register.
+   * Jumps to `label` if any lane of a vector mask is set (its sign bits, by
+   * vtestps). VEX only: SSE2 has no such test without a general register,
+   * and AVX-512's opmask form has no caller yet.
    */
   jumpIfAny(mask: Mask, label: Label): void {
-    if ("k" in mask) this.a.emit("kortestw", mask.k, mask.k);
-    else if (this.isa.vex) this.a.emit("vtestps", this.r(mask.v), this.r(mask.v));
-    else throw new Error("jumpIfAny needs VEX or AVX-512");
+    if ("k" in mask || !this.isa.vex) throw new Error("jumpIfAny needs VEX and a vector mask");
+    this.a.emit("vtestps", this.r(mask.v), this.r(mask.v));
     this.a.emit("jnz", label);
   }
 

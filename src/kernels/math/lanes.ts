@@ -85,7 +85,7 @@ export class Lanes {
    * with `giveMask`), then back. `fix` must leave every register it did not
    * take as it found it but for those its caller expects it to write. Its
    * temporaries count toward `lowWater`, so a pool sized by a dry run holds
-   * them. VEX or AVX-512 (Vec.jumpIfAny).
+   * them. A VEX vector mask (Vec.jumpIfAny).
    */
   rarely(mask: Mask, fix: (m: Lanes, mask: Mask) => void): void {
     const v = this.v, a = v.a;

@@ -129,25 +129,23 @@ function emitLogSpecials(m: Lanes, y: number, x: number, mk: Mask): void {
  * old selects' cost); a positive subnormal takes emitLogEverywhere.
  */
 function emitLogRare(m: Lanes, y: number, x: number): void {
-  const v = m.v, a = v.a;
+  const v = m.v;
   const d = m.take(), g = m.take();
-  // d = x's bits − 1: a positive subnormal is where d is in [0, 0x7ffffe], so the sign
-  // bits of d | (d > 0x7ffffe) are all set without one (vtestps's carry).
+  // d = x's bits − 1: a positive subnormal is where d is in [0, 0x7ffffe].
   v.op("subi", d, x, bits(1));
   v.op("gti", g, d, bits(0x7ffffe));
-  v.op("or", d, d, g);
+  v.op("gti", d, d, bits(-1));
+  v.op("andn", d, g, d);
   m.give(g);
-  const full = a.label(), done = a.label();
-  a.emit("vtestps", v.r(d), v.konst(bits(-1)));
-  a.emit("jnc", full);
-  m.give(d);
-  const mk = m.mask();
-  emitLogSpecials(m, y, x, mk);
-  m.giveMask(mk);
-  a.emit("jmp", done);
-  a.bind(full);
-  emitLogEverywhere(m, y, x);
-  a.bind(done);
+  m.branch({ v: d }, () => {
+    m.give(d);
+    const mk = m.mask();
+    emitLogSpecials(m, y, x, mk);
+    m.giveMask(mk);
+  }, () => {
+    m.give(d);
+    emitLogEverywhere(m, y, x);
+  });
 }
 
 /** ln(1 + u) = u·P(u) on [0, 1], P of degree 9 (relative error 4.7e-9, tools/fit_math.py). */
