@@ -9,9 +9,10 @@
  * factors, since n ∈ [−151, 128] does not fit one. AVX-512's e^x reduces
  * by sixteenths of ln 2 with a table instead (emitExpByTable); e^x − 1
  * takes the polynomial there too, with vscalefps for 2^n. AVX2's adds n to
- * the exponent field where |x| ≤ 86.9 (one factor fits), and takes a vector
- * holding any other lane out of line to the two factors (emitExpNormal):
- * every lane gets the bits it gets among ordinary neighbours.
+ * the exponent field where |x| ≤ 86.9 (one factor fits), and mends a
+ * vector holding any other lane out of line, by 2^±64 more in the add and
+ * 2^∓64 in a product (emitExpNormal, emitExpRescaled): every lane gets the
+ * bits it gets among ordinary neighbours.
  *
  * Where n < −150, e^x is below half the least subnormal and rounds to +0:
  * those lanes are set to +0, not computed. An Intel core takes a microcode
@@ -176,8 +177,6 @@ function emitExpByTable(m: Lanes, y: number, t: number, shortReduction: boolean)
 
 /** 1.5·2^23: x·log2e plus this rounds to an integer n, held in the sum's low bits. */
 const INTEGERS = 1.5 * 2 ** 23;
-/** The bits of INTEGERS as an f32. */
-const INTEGERS_BITS = 0x4b400000;
 /**
  * |x| up to this takes AVX2's exponent add: n ∈ [−125, 125], so p·2^n
  * (p ∈ [0.7, 1.42]) is a normal number whose exponent field is p's plus n.
@@ -192,10 +191,10 @@ const NORMAL_LIMIT_BITS = new Int32Array(new Float32Array([NORMAL_LIMIT]).buffer
  * e^r by the same polynomial, and 2^n by adding n to the exponent field
  * (a shift and an integer add) where |x| ≤ NORMAL_LIMIT. Lanes beyond it
  * (overflow, subnormal results or underflow to 0, ±Inf, NaN) are rare: a
- * vector holding one takes emitExpFullRange out of line, which computes
- * every lane again, the normal ones to the same bits (so a lane's result
- * does not depend on its neighbours). 9 operations on the FMA pipes and 8
- * others where the two-factor scale on every lane took 15 and 11.
+ * vector holding one goes out of line (emitExpRare) to mend them, its
+ * normal lanes keeping their bits (so a lane's result does not depend on
+ * its neighbours). 9 operations on the FMA pipes and 8 others where the
+ * two-factor scale on every lane took 15 and 11.
  */
 function emitExpNormal(m: Lanes, y: number, x: number): void {
   emitExpNormalOnly(m, y, x);
@@ -207,8 +206,8 @@ function emitExpNormal(m: Lanes, y: number, x: number): void {
 
 /**
  * emitExpNormal without its rare path: y = e^x right where |x| ≤
- * NORMAL_LIMIT, anything elsewhere (a caller with its own rare path, which
- * must give those lanes emitExpFullRange's bits). y ≠ x; x is kept.
+ * NORMAL_LIMIT; elsewhere what emitExpRescaled mends (a caller with its
+ * own rare path). y ≠ x; x is kept.
  */
 export function emitExpNormalOnly(m: Lanes, y: number, x: number): void {
   const v = m.v;
@@ -231,10 +230,10 @@ export function emitBeyondNormal(m: Lanes, mask: number, x: number): void {
 
 /**
  * emitExpNormal's rare path: lanes below EXP_LO (masked scores: −1e4, −Inf)
- * round to +0, which the full-range form gives them too; where no other lane
- * is rare, y's lanes are kept but those, zeroed by one `and` (a masked
- * softmax's vectors pay 4 operations, not the full form's 20). Any other
- * rare lane (overflow, a subnormal result, NaN) takes emitExpFullRange.
+ * round to +0; where no other lane is rare, y's lanes are kept but those,
+ * zeroed by one `and` (a masked softmax's vectors pay 4 operations). Any
+ * other rare lane (overflow, a subnormal result, NaN) takes
+ * emitExpRescaled, then the same `and`.
  */
 function emitExpRare(m: Lanes, y: number, x: number, rare: Mask): void {
   const v = m.v;
@@ -242,37 +241,41 @@ function emitExpRare(m: Lanes, y: number, x: number, rare: Mask): void {
   const kept = m.take();
   v.compare({ v: kept }, x, "nlt", f32(EXP_LO)); // x ≥ −105, or NaN
   v.op("and", rare.v, rare.v, kept); // the rare lanes that are not +0
-  const done = () => (m.give(kept), m.giveMask(rare));
-  m.branch(rare, () => (v.op("and", y, y, kept), done()), () => {
-    done();
-    emitExpFullRange(m, y, x);
-  });
+  m.giveMask(rare);
+  m.branch(rare, () => {}, () => emitExpRescaled(m, y, x));
+  v.op("and", y, y, kept);
+  m.give(kept);
 }
 
+/** The exponent step emitExpRescaled takes out of the exponent add and puts back by a product. */
+const RESCALE = 64;
+
 /**
- * y = e^x for every x with AVX2 (x kept, y ≠ x): x clamped to [EXP_LO,
- * EXP_HI] (NaN kept), then emitExpNormal's n, r and polynomial (the same
- * instructions: its lanes get its bits), scaled by 2^n as two normal
- * factors (n1 = n >> 1, n2 = n − n1), so a subnormal result is rounded once
- * and an overflow gives +Inf. Lanes with n < −150 are multiplied by +0
- * first (no underflow: see the module's note); NaN stays NaN through it.
+ * y = e^x where x ∈ [EXP_LO, EXP_HI] from emitExpNormalOnly's y (x kept):
+ * there y's bits are p's plus n·2^23, which wrapped beyond the exponent
+ * field where n ∉ [−126, 127]; adding ±64·2^23 more (+ where x < 0) gives
+ * p·2^(n ± 64), a normal number, exactly, and the product by 2^∓64 rounds
+ * it once: to a subnormal, +0 or +Inf, as IEEE's p·2^n would; normal
+ * results exactly, so every lane gets the bits it gets among ordinary
+ * neighbours. Lanes above EXP_HI (+Inf), or NaN, get x·+Inf: +Inf, or
+ * x's NaN. Lanes below EXP_LO are left for the caller to zero. 8
+ * operations where computing every lane again with two factors for 2^n
+ * (the form before it) took 22: a vector holding a rare lane paid both
+ * (`deno run -A bench/ab.ts --unary exp --span 100`).
  */
-export function emitExpFullRange(m: Lanes, y: number, x: number): void {
+export function emitExpRescaled(m: Lanes, y: number, x: number): void {
   const v = m.v;
-  const a = m.take(), b = m.take();
-  m.atMost(y, x, EXP_HI);
-  m.atLeast(a, y, EXP_LO);
-  m.fma(b, a, f32(LOG2E), f32(INTEGERS));
-  v.op("sub", y, b, f32(INTEGERS)); // n
-  m.fma(a, y, f32(-LN2_HI), a);
-  m.fma(a, y, f32(-LN2_LO), a);
-  m.horner(y, a, EXP_POLY);
-  v.op("gti", a, b, bits(INTEGERS_BITS + LEAST_SCALE - 1)); // n ≥ −150 (or a NaN with its sign clear)
-  v.op("and", a, a, f32(1));
-  v.op("mul", y, y, a);
-  v.op("subi", b, b, bits(INTEGERS_BITS)); // n as an integer
-  scaleByTwoFactors(m, y, b, a);
-  m.give(a, b);
+  const c = m.take(), f = m.take();
+  v.move(c, bits(-RESCALE << 23));
+  m.select(c, { v: x }, bits(RESCALE << 23), c); // x's sign: n + 64, else n − 64
+  v.op("addi", y, y, c);
+  v.move(f, bits(127 << 23));
+  v.op("subi", f, f, c); // 2^∓64
+  v.op("mul", y, y, f);
+  v.compare({ v: c }, x, "nle", f32(EXP_HI)); // x > EXP_HI, or NaN
+  v.op("mul", f, x, f32(Infinity));
+  m.select(y, { v: c }, f, y);
+  m.give(c, f);
 }
 
 /**

@@ -14,9 +14,9 @@
 import { f32, type Mask } from "../vec.ts";
 import {
   emitBeyondNormal,
-  emitExpFullRange,
   emitExpm1Negative,
   emitExpNormalOnly,
+  emitExpRescaled,
   emitExpUpTo,
   EXP_LO,
   NORMAL_LIMIT,
@@ -80,9 +80,10 @@ function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
 /**
  * emitSigmoidNormal's rare lanes, the others kept: 1 above 86.9 (1/(1 +
  * e^−x) rounds to 1 there), +0 below −105 (e^x is +0), and between, or NaN,
- * e/(1 + e) with e = e^x by emitExpFullRange (subnormal results rounded
- * once; 1 + e is 1, so the quotient is e). The full form runs only for a
- * vector with such a lane: saturated inputs cost two compares and selects.
+ * e^x by emitExpNormalOnly and emitExpRescaled (a subnormal result rounded
+ * once; 1 + e^x is 1 there, so e^x is e^x/(1 + e^x)). That form runs only
+ * for a vector with such a lane: saturated inputs cost two compares and
+ * selects.
  */
 function emitSigmoidRare(m: Lanes, y: number, x: number, rare: Mask): void {
   const v = m.v;
@@ -93,18 +94,18 @@ function emitSigmoidRare(m: Lanes, y: number, x: number, rare: Mask): void {
   v.op("or", hi, hi, lo);
   v.op("andn", rare.v, hi, rare.v); // rare lanes neither saturated nor +0
   m.give(hi);
-  const done = () => (m.give(lo), m.giveMask(rare));
-  m.branch(rare, () => (v.op("andn", y, lo, y), done()), () => {
-    done();
+  m.giveMask(rare);
+  m.branch(rare, () => {}, () => {
     const e = m.take(), d = m.take();
-    emitExpFullRange(m, e, x);
-    v.op("add", d, e, f32(1));
-    m.divide(e, e, d);
+    emitExpNormalOnly(m, e, x);
+    emitExpRescaled(m, e, x);
     v.op("xor", d, x, SIGN);
     v.compare({ v: d }, d, "nle", f32(NORMAL_LIMIT)); // −x > 86.9, or NaN
     m.select(y, { v: d }, e, y);
     m.give(e, d);
   });
+  v.op("andn", y, lo, y);
+  m.give(lo);
   const sat = m.take();
   aboveLimit(m, sat, x);
   m.select(y, { v: sat }, f32(1), y);
