@@ -81,35 +81,26 @@ function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
  * emitSigmoidNormal's rare lanes, the others kept: 1 above 86.9 (1/(1 +
  * e^−x) rounds to 1 there), +0 below −105 (e^x is +0), and between, or NaN,
  * e^x by emitExpNormalOnly and emitExpRescaled (a subnormal result rounded
- * once; 1 + e^x is 1 there, so e^x is e^x/(1 + e^x)). That form runs only
- * for a vector with such a lane: saturated inputs cost two compares and
- * selects.
+ * once; 1 + e^x is 1 there, so e^x is e^x/(1 + e^x)). No branch between
+ * saturated lanes and the others: over ±100 it went either way at random
+ * (`deno run -A bench/ab.ts --unary sigmoid --span 100`, ×0.83 without
+ * it), where saturated inputs alone saved the 23 operations of e^x.
  */
 function emitSigmoidRare(m: Lanes, y: number, x: number, rare: Mask): void {
   const v = m.v;
   if (!("v" in rare)) throw new Error("emitSigmoidRare: AVX2's vector mask");
-  const hi = m.take(), lo = m.take();
-  aboveLimit(m, hi, x);
-  v.compare({ v: lo }, x, "lt", f32(EXP_LO));
-  v.op("or", hi, hi, lo);
-  v.op("andn", rare.v, hi, rare.v); // rare lanes neither saturated nor +0
-  m.give(hi);
   m.giveMask(rare);
-  m.branch(rare, () => {}, () => {
-    const e = m.take(), d = m.take();
-    emitExpNormalOnly(m, e, x);
-    emitExpRescaled(m, e, x);
-    v.op("xor", d, x, SIGN);
-    v.compare({ v: d }, d, "nle", f32(NORMAL_LIMIT)); // −x > 86.9, or NaN
-    m.select(y, { v: d }, e, y);
-    m.give(e, d);
-  });
-  v.op("andn", y, lo, y);
-  m.give(lo);
-  const sat = m.take();
-  aboveLimit(m, sat, x);
-  m.select(y, { v: sat }, f32(1), y);
-  m.give(sat);
+  const e = m.take(), d = m.take();
+  emitExpNormalOnly(m, e, x);
+  emitExpRescaled(m, e, x);
+  v.op("xor", d, x, SIGN);
+  v.compare({ v: d }, d, "nle", f32(NORMAL_LIMIT)); // −x > 86.9, or NaN
+  m.select(y, { v: d }, e, y);
+  v.compare({ v: d }, x, "lt", f32(EXP_LO));
+  v.op("andn", y, d, y);
+  aboveLimit(m, d, x);
+  m.select(y, { v: d }, f32(1), y);
+  m.give(e, d);
 }
 
 /** mask = x > NORMAL_LIMIT, false for NaN (−x < −86.9: the predicates have no ordered "greater"). */
