@@ -85,7 +85,10 @@ export class Lanes {
    * with `giveMask`), then back. `fix` must leave every register it did not
    * take as it found it but for those its caller expects it to write. Its
    * temporaries count toward `lowWater`, so a pool sized by a dry run holds
-   * them. A VEX vector mask (Vec.jumpIfAny).
+   * them. A VEX vector mask (Vec.jumpIfAny). In interleaved code the fix
+   * may run with no lane of its mask set, or with the group's lanes in it
+   * (one test for the group: interleave.ts): it must leave every lane right
+   * whatever the mask holds, taking it as a hint of which case to try.
    */
   rarely(mask: Mask, fix: (m: Lanes, mask: Mask) => void): void {
     const v = this.v, a = v.a;
