@@ -20,10 +20,9 @@
  * there were one per body: where rare lanes are common (inputs spread over
  * ±100 to e^x) each body's branch went either way at random, and its
  * mispredictions cost more than the paths (`deno run -A bench/ab.ts
- * --unary sigmoid --span 100`); elsewhere one test instead of several. Each
- * body's path runs then, its mask holding none of its lanes or, the last
- * one's, the group's: a rare path must leave every lane right whatever its
- * mask holds (Lanes.rarely).
+ * --unary exp --span 100`); elsewhere one test instead of several. Every
+ * body's path runs then, rare lanes or not, and none reads its mask (one
+ * holds the group's): each finds its lanes again (Lanes.rarely).
  *
  * @module
  */

@@ -25,7 +25,7 @@
  *
  * @module
  */
-import { bits, f32, type Mask } from "../vec.ts";
+import { bits, f32 } from "../vec.ts";
 import { type Lanes, SIGNLESS } from "./lanes.ts";
 
 /** ln 2 = LN2_HI + LN2_LO; LN2_HI has 9 significant bits. */
@@ -200,7 +200,7 @@ function emitExpNormal(m: Lanes, y: number, x: number): void {
   emitExpNormalOnly(m, y, x);
   const beyond = m.take();
   emitBeyondNormal(m, beyond, x);
-  m.rarely({ v: beyond }, (f, mk) => emitExpRare(f, y, x, mk));
+  m.rarely({ v: beyond }, (f) => emitExpRare(f, y, x));
   m.give(beyond);
 }
 
@@ -235,14 +235,14 @@ export function emitBeyondNormal(m: Lanes, mask: number, x: number): void {
  * other rare lane (overflow, a subnormal result, NaN) takes
  * emitExpRescaled, then the same `and`.
  */
-function emitExpRare(m: Lanes, y: number, x: number, rare: Mask): void {
+function emitExpRare(m: Lanes, y: number, x: number): void {
   const v = m.v;
-  if (!("v" in rare)) throw new Error("emitExpRare: AVX2's vector mask");
-  const kept = m.take();
+  const kept = m.take(), rare = m.take();
   v.compare({ v: kept }, x, "nlt", f32(EXP_LO)); // x ≥ −105, or NaN
-  v.op("and", rare.v, rare.v, kept); // the rare lanes that are not +0
-  m.giveMask(rare);
-  m.branch(rare, () => {}, () => emitExpRescaled(m, y, x));
+  emitBeyondNormal(m, rare, x);
+  v.op("and", rare, rare, kept); // the rare lanes that are not +0
+  m.give(rare);
+  m.branch({ v: rare }, () => {}, () => emitExpRescaled(m, y, x));
   v.op("and", y, y, kept);
   m.give(kept);
 }
@@ -307,14 +307,14 @@ function emitExpm1Normal(m: Lanes, y: number, x: number): void {
   const r = m.take();
   emitExpm1Core(m, y, x, r);
   emitBeyondNormal(m, r, x);
-  m.rarely({ v: r }, (f, mk) => {
+  m.rarely({ v: r }, (f) => {
     const v = f.v;
-    if (!("v" in mk)) throw new Error("emitExpm1Normal: AVX2's vector mask");
-    const low = f.take();
+    const low = f.take(), mk = f.take();
     v.compare({ v: low }, x, "lt", f32(-87)); // false for NaN
-    v.op("andn", mk.v, low, mk.v); // the rare lanes that are not −1
-    const done = () => (f.give(low), f.giveMask(mk));
-    f.branch(mk, () => (f.select(y, { v: low }, f32(-1), y), done()), () => {
+    emitBeyondNormal(f, mk, x);
+    v.op("andn", mk, low, mk); // the rare lanes that are not −1
+    const done = () => f.give(low, mk);
+    f.branch({ v: mk }, () => (f.select(y, { v: low }, f32(-1), y), done()), () => {
       done();
       const c = f.take(), t = f.take();
       f.atLeast(t, x, -87);

@@ -80,24 +80,25 @@ export class Lanes {
 
   /**
    * A path for rare lanes, out of line: if any lane of `mask` is set, jumps
-   * to code where `fix` runs (over the temporaries free now; the mask, still
-   * holding its lanes, is the fix's to read and then to give to its pool
-   * with `giveMask`), then back. `fix` must leave every register it did not
-   * take as it found it but for those its caller expects it to write. Its
-   * temporaries count toward `lowWater`, so a pool sized by a dry run holds
-   * them. A VEX vector mask (Vec.jumpIfAny). In interleaved code the fix
-   * may run with no lane of its mask set, or with the group's lanes in it
-   * (one test for the group: interleave.ts): it must leave every lane right
-   * whatever the mask holds, taking it as a hint of which case to try.
+   * to code where `fix` runs, then back. The fix runs over the temporaries
+   * free now and the mask's register: it must not read the mask (in
+   * interleaved code a group of bodies is tested once, their masks or-ed
+   * into one of them, and every body's fix runs: interleave.ts), so it
+   * finds its lanes again from its inputs, and must leave every lane right,
+   * rare or not. It must leave every register it did not take as it found
+   * it but for those its caller expects it to write. Its temporaries count
+   * toward `lowWater`, so a pool sized by a dry run holds them. A VEX vector
+   * mask (Vec.jumpIfAny); the caller gives it back after.
    */
-  rarely(mask: Mask, fix: (m: Lanes, mask: Mask) => void): void {
+  rarely(mask: Mask, fix: (m: Lanes) => void): void {
     const v = this.v, a = v.a;
-    const free = [...this.#free];
+    if (!("v" in mask)) throw new Error("Lanes.rarely: a VEX vector mask");
+    const free = [...this.#free, mask.v];
     const masks = this.#masks.map((k) => k.id);
     const dry = new Lanes(v.retarget(new Assembler()), free, masks);
-    fix(dry, mask);
-    // What the fix holds beside what this pool holds (the mask's register counted here): the
-    // same low water.
+    fix(dry);
+    // The fix's temporaries beside what this pool holds (the mask's register counted taken
+    // here, free there): the same low water.
     this.#lowWater = Math.min(this.#lowWater, dry.lowWater);
     const entry = a.label(), back = a.label();
     const frozen = v.retarget(a); // the constants pinned here, as they are here
@@ -105,7 +106,7 @@ export class Lanes {
     a.bind(back);
     a.outOfLine((to) => {
       to.bind(entry);
-      fix(new Lanes(frozen.retarget(to), free, masks), mask);
+      fix(new Lanes(frozen.retarget(to), free, masks));
       to.emit("jmp", back);
     });
   }

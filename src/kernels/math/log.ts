@@ -53,10 +53,7 @@ function emitLogNormal(m: Lanes, y: number, x: number): void {
   v.op("gti", e, t, bits(NORMAL_SPAN));
   v.op("or", t, t, e);
   m.give(e, u, q);
-  m.rarely({ v: t }, (f, mk) => {
-    f.giveMask(mk);
-    emitLogRare(f, y, x);
-  });
+  m.rarely({ v: t }, (f) => emitLogRare(f, y, x));
   m.give(t);
 }
 

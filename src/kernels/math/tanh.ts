@@ -11,7 +11,7 @@
  *
  * @module
  */
-import { f32, type Mask } from "../vec.ts";
+import { f32 } from "../vec.ts";
 import {
   emitBeyondNormal,
   emitExpm1Negative,
@@ -73,7 +73,7 @@ function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
   emitExpNormalOnly(m, y, t);
   reciprocalOfOnePlus(m, y, t);
   emitBeyondNormal(m, t, x);
-  m.rarely({ v: t }, (f, mk) => emitSigmoidRare(f, y, x, mk));
+  m.rarely({ v: t }, (f) => emitSigmoidRare(f, y, x));
   m.give(t);
 }
 
@@ -86,10 +86,8 @@ function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
  * (`deno run -A bench/ab.ts --unary sigmoid --span 100`, ×0.83 without
  * it), where saturated inputs alone saved the 23 operations of e^x.
  */
-function emitSigmoidRare(m: Lanes, y: number, x: number, rare: Mask): void {
+function emitSigmoidRare(m: Lanes, y: number, x: number): void {
   const v = m.v;
-  if (!("v" in rare)) throw new Error("emitSigmoidRare: AVX2's vector mask");
-  m.giveMask(rare);
   const e = m.take(), d = m.take();
   emitExpNormalOnly(m, e, x);
   emitExpRescaled(m, e, x);
