@@ -242,9 +242,15 @@ function emitExpRare(m: Lanes, y: number, x: number): void {
   emitBeyondNormal(m, rare, x);
   v.op("and", rare, rare, kept); // the rare lanes that are not +0
   m.give(rare);
-  m.branch({ v: rare }, () => {}, () => emitExpRescaled(m, y, x));
-  v.op("and", y, y, kept);
-  m.give(kept);
+  // Two temporaries at most, as the fast form's (a third cost the loop a pinned constant).
+  m.branch({ v: rare }, () => (v.op("and", y, y, kept), m.give(kept)), () => {
+    m.give(kept);
+    emitExpRescaled(m, y, x);
+    const k = m.take();
+    v.compare({ v: k }, x, "nlt", f32(EXP_LO));
+    v.op("and", y, y, k);
+    m.give(k);
+  });
 }
 
 /** The exponent step emitExpRescaled takes out of the exponent add and puts back by a product. */
