@@ -1,0 +1,52 @@
+import assert from "node:assert/strict";
+import { Assembler } from "../asm/mod.ts";
+import { emitInterleaved } from "../src/kernels/interleave.ts";
+import { Lanes } from "../src/kernels/math/lanes.ts";
+import { f32, Vec, vecIsa } from "../src/kernels/vec.ts";
+
+/** Bodies of one rare path each (a mask from a compare, a fix that writes y), in registers of their own. */
+function bodies(a: Assembler, count: number, rareIn: (i: number) => boolean) {
+  const v = new Vec(a, vecIsa("avx2"));
+  return Array.from({ length: count }, (_, i) => (to: Assembler) => {
+    const w = v.retarget(to), base = 4 * i;
+    const m = new Lanes(w, [base + 2, base + 3]);
+    const x = base, y = base + 1;
+    w.op("add", y, x, f32(1));
+    if (!rareIn(i)) return;
+    const mask = m.take();
+    w.compare({ v: mask }, x, "lt", f32(-1));
+    m.rarely({ v: mask }, (f) => {
+      const t = f.take();
+      f.v.move(t, f32(-7 - i)); // each body's fix leaves its mark
+      f.v.op("mul", y, y, t);
+      f.give(t);
+    });
+    m.give(mask);
+    w.op("mul", y, y, x);
+  });
+}
+
+const count = (text: string, what: RegExp) => (text.match(what) ?? []).length;
+
+Deno.test("interleaved bodies' rare paths at the same step: one test, every fix chained once", () => {
+  const a = new Assembler({ listing: true });
+  emitInterleaved(a, bodies(a, 3, () => true));
+  a.emit("ret");
+  const text = a.finish().listing();
+  assert.equal(count(text, /vtestps/g), 1, text);
+  assert.equal(count(text, /vorps ymm\d+, ymm\d+, ymm\d+/g), 2, text);
+  assert.equal(count(text, /\bjnz\b/g), 1, text);
+  // Each fix once, out of line (3 products in line, 3 in the fixes), and the chain: every fix
+  // jumps back, two of them to a jump on to the next fix.
+  assert.equal(count(text, /vmulps/g), 3 + 3, text);
+  assert.equal(count(text, /\bjmp\b/g), 3 + 2, text);
+});
+
+Deno.test("interleaved bodies with rare paths at different steps keep a test each", () => {
+  const a = new Assembler({ listing: true });
+  emitInterleaved(a, bodies(a, 3, (i) => i !== 1));
+  a.emit("ret");
+  const text = a.finish().listing();
+  assert.equal(count(text, /vtestps/g), 2, text);
+  assert.equal(count(text, /vorps/g), 0, text);
+});
