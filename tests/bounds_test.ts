@@ -393,6 +393,68 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
   assert.equal(runs, 2 * (40 + strided.length));
 });
 
+Deno.test("bounds: conv2d tiles started before an x 16 bytes past a page touch nothing before it; the same bits at every offset", () => {
+  // A large Float32Array starts 16 bytes past a page: the NCHW tile kernel reading x in place
+  // then starts its tiles 4 positions before x (alignedStart in conv/generate.ts), those lanes
+  // masked off. Here x, y and the residual start 16 bytes after a guard page, split calls too,
+  // and every 4-byte offset of x and y in a line gives the bits of the aligned call.
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  const shapes = [
+    { c: 5, h: 16, w: 16, oc: 7 },
+    { c: 3, h: 8, w: 24, oc: 13 },
+    { c: 9, h: 12, w: 12, oc: 6 },
+  ];
+  let runs = 0;
+  for (const { c, h, w, oc } of shapes) {
+    const o = { n: 2, c, h, w, outChannels: oc, kernel: [1, 1] };
+    const xs = 2 * c * h * w, ys = 2 * oc * h * w;
+    const r = rng(4545 + c);
+    const data = Float32Array.from({ length: xs }, () => int(r, -8, 8) / 4);
+    const wts = Float32Array.from({ length: oc * c }, () => int(r, -4, 4) / 8);
+    const bias = Float32Array.from({ length: oc }, () => int(r, -4, 4));
+    const res = Float32Array.from({ length: ys }, () => int(r, -4, 4) / 2);
+    const opts = { ...o, bias, residual: res, activation: "relu" as const };
+    const want = new Float32Array(ys);
+    jit.conv2d(data, wts, want, opts);
+    // Against the guard page before them, 16 bytes past it.
+    const at16 = (count: number) => {
+      const pages = new GuardedPages(count * 4 + 16);
+      const buf = Deno.UnsafePointerView.getArrayBuffer(pages.pointer, pages.bytes);
+      return { view: new Float32Array(buf, 16, count), free: () => pages.free() };
+    };
+    const X = at16(xs), Y = at16(ys), R = at16(ys);
+    try {
+      X.view.set(data);
+      R.view.set(res);
+      for (const j of [jit, split]) {
+        Y.view.fill(NaN);
+        j.conv2d(X.view, wts, Y.view, { ...opts, residual: R.view });
+        assert.deepEqual(Y.view, want, `${c}→${oc} on ${h}×${w} at +16`);
+        runs++;
+      }
+    } finally {
+      for (const g of [X, Y, R]) g.free();
+    }
+    // Every offset in a line, x and y apart.
+    const bx = new Float32Array(xs + 32), by = new Float32Array(ys + 32);
+    const lineOf = (f: Float32Array) =>
+      Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(f))) % 64;
+    for (let off = 0; off < 64; off += 4) {
+      const ox = ((off - lineOf(bx) + 64) % 64) / 4, oy = ((off + 32 - lineOf(by) + 64) % 64) / 4;
+      const x = bx.subarray(ox, ox + xs), y = by.subarray(oy, oy + ys);
+      x.set(data);
+      by.fill(-1);
+      jit.conv2d(x, wts, y, opts);
+      assert.deepEqual(y, want, `${c}→${oc} on ${h}×${w}: x at +${off}`);
+      assert.ok(by.subarray(0, oy).every((v) => v === -1), "before y");
+      assert.ok(by.subarray(oy + ys).every((v) => v === -1), "after y");
+      runs++;
+    }
+  }
+  assert.equal(runs, shapes.length * (2 + 16));
+});
+
 Deno.test("bounds: pooling stays inside x and y, guard pages on both sides", () => {
   const r = rng(4444);
   using jit = new Jit();

@@ -185,6 +185,29 @@ export class Vec {
   }
 
   /**
+   * A vector whose first `off` lanes are off (1..lanes-1), the rest on: the
+   * first vector of a tile started `off` elements before its operands so
+   * that its loads fall on whole vectors (a Tail of the upper lanes, for
+   * the same masked loads and stores).
+   */
+  head(off: number, k = 1, m = -1): Tail {
+    const a = this.a, L = this.isa.lanes;
+    if (off < 1 || off >= L) throw new Error(`a head of ${off} lanes off a ${L}-lane vector`);
+    if (this.isa.level === "avx512") {
+      a.emit("mov", eax, ((1 << L) - 1) & ~((1 << off) - 1));
+      a.emit("kmovw", KREG[k], eax);
+      return { lanes: L - off, k: KREG[k], m: -1 };
+    }
+    if (this.isa.level === "avx2") {
+      const mask = new Int32Array(8);
+      for (let i = off; i < 8; i++) mask[i] = -1;
+      a.emit("vmovups", this.r(m), ptr(a.constant(mask, 32), 0, null, 1, 32));
+      return { lanes: L - off, k: null, m };
+    }
+    throw new Error(`no vector heads at ${this.isa.level}`);
+  }
+
+  /**
    * AVX-512: opmask `k` = the lowest cl lanes (cl 1..15), a tail whose
    * length is known only at run time; `scratch` (a 32-bit register) is
    * clobbered.

@@ -55,7 +55,7 @@ import {
 import { type ColumnGroup, columnGroups, emitMicrokernel, tileFits } from "../gemm/microkernel.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
-import { type Tail, Vec, vecIsa } from "../vec.ts";
+import { type Tail, Vec, type VecIsa, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry, planesBytes } from "./geometry.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
 import { emitDepthwiseNhwc } from "./depthwise_nhwc.ts";
@@ -284,6 +284,32 @@ function emitGroup(
   if (last) runBlock(last);
 }
 
+/**
+ * Positions the tiles of a run start before it when x is 16 bytes past a
+ * vector boundary (4), else 0: where x is read in place along one run of
+ * positions and every input plane (and image) starts as the first does.
+ * A large `Float32Array` starts 16 bytes past a page (malloc's header), so
+ * every other 32-byte load of x straddled two lines (`deno run -A
+ * bench/ab.ts --conv 1,64,56,56,256,1,1,1,0 --offset 16`): decided per call
+ * by x's address, both layouts generated. A lane's sum is the same FMA
+ * chain whichever vector computes it.
+ */
+export function alignedStart(
+  s: ConvSpec,
+  p: ConvPlan,
+  g: ConvGeometry,
+  isa: VecIsa,
+  run: number,
+  T: number,
+): number {
+  const bytes = isa.bits / 8;
+  const inPlace = p.mode === "runs" && !g.copy && !(g.wq > g.ow);
+  const planes = (g.channelStride * 4) % bytes === 0;
+  return (isa.level === "avx2" || isa.level === "avx512") && inPlace && planes && run >= 4 * T
+    ? 4
+    : 0;
+}
+
 /** The runs of positions of one channel block, and their tiles. */
 function emitRuns(
   v: Vec,
@@ -317,38 +343,63 @@ function emitRuns(
         addImmediate(a, "add", r13, positions * 4);
       }
     };
-    const full = Math.floor(run / T), rem = run % T;
-    frameLoop(a, F.TILE, full, () => {
-      emitIcBlocks(v, s, p, g, channels, columnGroups(v.isa, T, null), null);
-      advance(T);
-    });
-    if (rem) {
-      // The rest of the run: its column groups (full vectors, then a masked
-      // tail or single columns) in as few tiles as the registers allow.
-      const lanes = rem % L;
-      const t = lanes && (v.isa.level === "avx2" || v.isa.level === "avx512")
-        ? v.tail(lanes, 1, AVX2_TAIL)
-        : null;
-      const all = columnGroups(v.isa, rem, t);
-      const mr = Math.min(p.mr, channels);
-      const reserved = v.isa.level === "avx2" ? 1 : 0;
-      // As many groups a tile as leave the store its registers (the planner's rule: single
-      // columns at SSE2 are groups of their own, and a tile of them once left GELU's
-      // emitter 4 of its 8, so the key fell back to a scalar plan).
-      const extra = epilogueRegisters(s, v.isa, p.mode);
-      const fits = (n: number) =>
-        tileFits(v.isa, mr, n, 1, reserved) && mr * n + extra + reserved <= v.isa.nregs;
-      let at = 0; // positions the pointers were advanced past the run's last full tile
-      for (let first = 0; first < all.length;) {
-        let count = 1;
-        while (first + count < all.length && fits(count + 1)) count++;
-        const piece = all.slice(first, first + count);
-        const col0 = piece[0].col;
-        advance(col0 - at);
-        at = col0;
-        emitIcBlocks(v, s, p, g, channels, piece.map((c) => ({ ...c, col: c.col - col0 })), t);
-        first += count;
+    /** Tiles over `count` positions from the pointers. */
+    const tiles = (count: number) => {
+      const full = Math.floor(count / T), rem = count % T;
+      frameLoop(a, F.TILE, full, () => {
+        emitIcBlocks(v, s, p, g, channels, columnGroups(v.isa, T, null), null);
+        advance(T);
+      });
+      if (rem) {
+        // The rest of the run: its column groups (full vectors, then a masked
+        // tail or single columns) in as few tiles as the registers allow.
+        const lanes = rem % L;
+        const t = lanes && (v.isa.level === "avx2" || v.isa.level === "avx512")
+          ? v.tail(lanes, 1, AVX2_TAIL)
+          : null;
+        const all = columnGroups(v.isa, rem, t);
+        const mr = Math.min(p.mr, channels);
+        const reserved = v.isa.level === "avx2" ? 1 : 0;
+        // As many groups a tile as leave the store its registers (the planner's rule: single
+        // columns at SSE2 are groups of their own, and a tile of them once left GELU's
+        // emitter 4 of its 8, so the key fell back to a scalar plan).
+        const extra = epilogueRegisters(s, v.isa, p.mode);
+        const fits = (n: number) =>
+          tileFits(v.isa, mr, n, 1, reserved) && mr * n + extra + reserved <= v.isa.nregs;
+        let at = 0; // positions the pointers were advanced past the run's last full tile
+        for (let first = 0; first < all.length;) {
+          let count = 1;
+          while (first + count < all.length && fits(count + 1)) count++;
+          const piece = all.slice(first, first + count);
+          const col0 = piece[0].col;
+          advance(col0 - at);
+          at = col0;
+          emitIcBlocks(v, s, p, g, channels, piece.map((c) => ({ ...c, col: c.col - col0 })), t);
+          first += count;
+        }
       }
+    };
+    const head = alignedStart(s, p, g, v.isa, run, T);
+    if (!head) tiles(run);
+    else {
+      // x 16 bytes past a vector boundary (V8's large arrays: see alignedStart): the tiles
+      // start 4 positions before the run, the first vector's first 4 lanes masked off.
+      const plain = a.label(), done = a.label();
+      a.emit("mov", rax, r15);
+      a.emit("and", rax, v.isa.bits / 8 - 1);
+      a.emit("cmp", rax, 4 * head);
+      a.emit("jne", plain);
+      advance(-head);
+      const t = v.head(head, 1, AVX2_TAIL);
+      const groups = columnGroups(v.isa, T, null);
+      groups[0] = { ...groups[0], tail: t };
+      emitIcBlocks(v, s, p, g, channels, groups, t);
+      advance(T);
+      tiles(run - (T - head));
+      a.emit("jmp", done);
+      a.bind(plain);
+      tiles(run);
+      a.bind(done);
     }
     if (pitched) {
       addImmediate(a, "add", qword(rsp, F.RUNB), g.wq * 4);
