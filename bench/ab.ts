@@ -28,7 +28,8 @@
  * GEMM: a difference under ~2% is not resolved.
  *
  * --offset BYTES: the inputs start that many bytes past a line (16: where a large
- * `new Float32Array` lands here), the outputs still on one.
+ * `new Float32Array` lands here), the outputs still on one; --out-offset BYTES the same for
+ * the outputs.
  *
  * --conv n,c,h,w,oc,k,s[,group[,pad]]: a k×k convolution of stride s, pad on
  * every side (default 0), groups (default 1: c = oc = group is depthwise);
@@ -74,12 +75,14 @@ const { values } = parseArgs({
     // Bytes past a cache line every input starts (0-60, a multiple of 4): a large `new
     // Float32Array` here sits 16 bytes past one, as a caller's operands do.
     offset: { type: "string", default: "0" },
+    // The same for every output (0: on a line).
+    "out-offset": { type: "string", default: "0" },
     calls: { type: "string" },
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] [--transB] | --conv " +
   "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --softmax RxC [--log] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
-  "[--offset BYTES]";
+  "[--offset BYTES] [--out-offset BYTES]";
 if (
   values.a === undefined ||
   [values.gemm, values.conv, values.model, values.unary, values.softmax, values.resize]
@@ -112,16 +115,18 @@ function checkout(spec: string): string {
   return dir;
 }
 
-const offset = Number(values.offset);
-if (!(offset >= 0 && offset < 64 && offset % 4 === 0)) {
-  console.error(`--offset must be 0-60 bytes, a multiple of 4, got ${values.offset}`);
-  Deno.exit(2);
+const offset = Number(values.offset), outOffset = Number(values["out-offset"]);
+for (const [name, o] of [["--offset", offset], ["--out-offset", outOffset]] as const) {
+  if (!(o >= 0 && o < 64 && o % 4 === 0)) {
+    console.error(`${name} must be 0-60 bytes, a multiple of 4, got ${o}`);
+    Deno.exit(2);
+  }
 }
 
 /** Seeded floats in [-0.5, 0.5), `--offset` bytes past a cache line (lineAligned). */
 const rand = (n: number, seed = 1) => {
   let s = seed >>> 0;
-  const out = lineAligned(n + offset / 4).subarray(offset / 4);
+  const out = onLine(n + offset / 4).subarray(offset / 4);
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     out[i] = s / 2 ** 32 - 0.5;
@@ -130,10 +135,16 @@ const rand = (n: number, seed = 1) => {
 };
 
 /**
- * `n` zeroed floats starting on a cache line: each side's output at the same offset into
- * its lines (an output 16 bytes off a line costs its stores a split in every vector).
+ * `n` zeroed floats `--out-offset` bytes past a cache line: each side's output at the same
+ * offset into its lines (an output 16 bytes off a line costs its stores a split in every
+ * vector).
  */
 function lineAligned(n: number): Float32Array {
+  return onLine(n + outOffset / 4).subarray(outOffset / 4);
+}
+
+/** `n` zeroed floats starting on a cache line. */
+function onLine(n: number): Float32Array {
   const buf = new Float32Array(n + 16);
   const at = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
   const skip = ((64 - (at % 64)) % 64) / 4;
@@ -173,10 +184,11 @@ async function side(name: string, dir: string): Promise<Side> {
   const jit = new lib.Jit({ threads, tuneBudget: 0 });
   if (values.unary) {
     // Inputs over −8…8 by default (every piece of a piecewise function), over 0…8 for log (its
-    // domain), the output on a cache line.
+    // domain), mapped in place (a mapped copy is V8's, wherever it lands).
     const w = Number(values.span);
     const span = values.unary === "log" ? (e: number) => w * (e + 0.5) : (e: number) => 2 * w * e;
-    const n = Number(values.n), x = rand(n, 8).map(span), y = lineAligned(n);
+    const n = Number(values.n), x = rand(n, 8), y = lineAligned(n);
+    for (let i = 0; i < n; i++) x[i] = span(x[i]);
     return {
       name,
       call: () => jit.unary(values.unary, x, y),
@@ -269,7 +281,7 @@ async function side(name: string, dir: string): Promise<Side> {
   const oh = Math.floor((h + 2 * pad - k) / s) + 1, ow = Math.floor((w + 2 * pad - k) / s) + 1;
   // Set 0 is the one compared; every set holds the same inputs.
   const copy = (a: Float32Array) => {
-    const b = lineAligned(a.length);
+    const b = onLine(a.length + offset / 4).subarray(offset / 4);
     b.set(a);
     return b;
   };

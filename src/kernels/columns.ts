@@ -19,6 +19,7 @@ import {
   type Label,
   ptr,
   r11,
+  rax,
   rcx,
   type Reg,
 } from "../../asm/mod.ts";
@@ -262,15 +263,17 @@ export class LineReads {
 
 /**
  * A row of any length walked along its cache lines (AVX-512, rows of more
- * than a line): `line(to, disp, slot, tail)` reads and writes the line at
- * r11 + disp — the row's first line from its lane m on (`tail` set, all of
- * it when the row starts on a line), whole lines `per` at a time (slots 0
- * to per − 1; their instructions interleaved when `interleave`, each slot
- * then writing to its own `to`) and then one (slot 0), and the last line's
- * lanes below the row's end (`tail` set) when it ends off a line. For
- * elementwise work and exact reductions (a maximum), whose bits do not
- * depend on which lane an element is in. rax, rcx, r11 and the two masks
- * (default k2 for the first line, k3 for the last) are clobbered.
+ * than a line) or its 32-byte vectors (AVX2): `line(to, disp, slot, tail)`
+ * reads and writes the unit at r11 + disp — the row's first unit from its
+ * lane m on (`tail` set, all of it when the row starts on one), whole units
+ * `per` at a time (slots 0 to per − 1; their instructions interleaved when
+ * `interleave`, each slot then writing to its own `to`) and then one (slot
+ * 0), and the last unit's lanes below the row's end (`tail` set) when it
+ * ends off one. For elementwise work and exact reductions (a maximum),
+ * whose bits do not depend on which lane an element is in. rax, rcx, r11
+ * and the two masks are clobbered: at AVX-512 opmasks (default k2 for the
+ * first unit, k3 for the last), at AVX2 the vector register `masks[0]`
+ * (both, one after the other; it must be none of line's).
  */
 export function emitAlongLines(
   v: Vec,
@@ -280,32 +283,46 @@ export function emitAlongLines(
   options: { per?: number; interleave?: boolean; masks?: [number, number] } = {},
 ): void {
   const a = v.a;
-  if (v.isa.level !== "avx512" || bytes <= 64) {
+  const avx2 = v.isa.level === "avx2";
+  const U = v.isa.bits / 8;
+  if (!(v.isa.level === "avx512" || avx2) || bytes <= U) {
     throw new Error(`along lines: ${bytes} bytes at ${v.isa.level}`);
   }
   const per = options.per ?? 4, [firstMask, lastMask] = options.masks ?? [2, 3];
-  const first: Tail = { lanes: 0, k: KREG[firstMask], m: -1 };
+  // AVX2: lanes from m on are 8 − m ints into [0 ×8, −1 ×8, 0 ×8]; lanes below r, 16 − r.
+  const table = avx2
+    ? a.constant(new Int32Array(24).map((_, i) => (i >= 8 && i < 16 ? -1 : 0)), 32)
+    : null;
+  const first: Tail = avx2
+    ? { lanes: 0, k: null, m: firstMask }
+    : { lanes: 0, k: KREG[firstMask], m: -1 };
   a.emit("mov", r11, base);
-  a.emit("and", r11, -64);
+  a.emit("and", r11, -U);
   a.emit("mov", rcx, base);
-  a.emit("and", rcx, 63);
-  a.emit("shr", rcx, 2); // m: the row's first lane in its first line
-  a.emit("mov", eax, -1);
-  a.emit("shl", eax, cl);
-  a.emit("kmovw", first.k!, eax);
+  a.emit("and", rcx, U - 1);
+  if (table) {
+    a.emit("neg", rcx);
+    a.emit("lea", rax, ptr(table, 32, null, 1, 8));
+    a.emit("vmovups", v.r(firstMask), ptr(rax, 0, rcx, 1, 32));
+  } else {
+    a.emit("shr", rcx, 2); // m: the row's first lane in its first line
+    a.emit("mov", eax, -1);
+    a.emit("shl", eax, cl);
+    a.emit("kmovw", first.k!, eax);
+  }
   line(a, 0, 0, first);
   a.emit("lea", rcx, byte(base, bytes));
-  a.emit("add", r11, 64);
-  a.emit("sub", rcx, r11); // bytes left after the first line (rcx counts them down)
-  /** The whole lines left, `count` at a time. */
+  a.emit("add", r11, U);
+  a.emit("sub", rcx, r11); // bytes left after the first unit (rcx counts them down)
+  /** The whole units left, `count` at a time. */
   const wholeLines = (count: number) => {
-    const loop = a.label(), skip = a.label(), step = 64 * count;
+    const loop = a.label(), skip = a.label(), step = U * count;
     a.emit("sub", rcx, step);
     a.emit("jb", skip);
     a.bind(loop);
     if (count > 1 && options.interleave) {
-      emitInterleaved(a, Array.from({ length: count }, (_, u) => (to) => line(to, u * 64, u)));
-    } else for (let u = 0; u < count; u++) line(a, u * 64, u);
+      emitInterleaved(a, Array.from({ length: count }, (_, u) => (to) => line(to, u * U, u)));
+    } else for (let u = 0; u < count; u++) line(a, u * U, u);
     a.emit("add", r11, step);
     a.emit("sub", rcx, step);
     a.emit("jae", loop);
@@ -315,9 +332,18 @@ export function emitAlongLines(
   wholeLines(per);
   if (per > 1) wholeLines(1);
   const done = a.label();
-  a.emit("shr", rcx, 2); // the last line's lanes
-  a.emit("jz", done);
-  line(a, 0, 0, v.runTail(lastMask, eax));
+  if (table) {
+    a.emit("test", rcx, rcx);
+    a.emit("jz", done);
+    a.emit("neg", rcx);
+    a.emit("lea", rax, ptr(table, 64, null, 1, 8));
+    a.emit("vmovups", v.r(firstMask), ptr(rax, 0, rcx, 1, 32));
+    line(a, 0, 0, first);
+  } else {
+    a.emit("shr", rcx, 2); // the last line's lanes
+    a.emit("jz", done);
+    line(a, 0, 0, v.runTail(lastMask, eax));
+  }
   a.bind(done);
 }
 

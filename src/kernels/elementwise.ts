@@ -186,7 +186,7 @@ function passBody(
   p: RowsPass,
   registers: number[],
   along = false,
-): { body: PassBody; count: number } {
+): { body: PassBody; count: number; idle: number } {
   const f = p.f ?? ((_m: Lanes, y: number, x: number) => v.move(y, x));
   const most = p.streams <= 1 ? 1 : p.streams;
   // The bias is read into the stream's first temporary: dead once added, it is f's to take.
@@ -210,7 +210,9 @@ function passBody(
     else if (how.streamed) sv.storeStream(yBase, disp, y);
     else sv.store(yBase, disp, y, how.tail);
   };
-  return { body, count: streams.count };
+  // A register no body of stream 0 touches (stream 1's x), or −1 with one stream.
+  const idle = streams.count > 1 ? streams.stream(1).fixed[0] : -1;
+  return { body, count: streams.count, idle };
 }
 
 /** Emits the pass (vector registers, k1-k7, rcx and r8-r11 are clobbered). */
@@ -261,17 +263,25 @@ export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
 }
 
 /**
- * y[i] = f(x[i]) for i < n with y's whole lines written by non-temporal
- * stores (AVX-512): the walk along y's lines of columns.ts
- * (`emitAlongLines`; its first and last lines masked, by ordinary stores),
- * x read at the same elements; an `sfence` at the end. Every element runs
- * the same instructions as in emitRowsPass: the same bits. k1, rax, rcx,
- * r9 and r11 are clobbered.
+ * y[i] = f(x[i]) for i < n walked along y's units (columns.ts
+ * `emitAlongLines`: AVX-512 lines, AVX2 32-byte vectors; the first and
+ * last masked), x read at the same elements, so where x and y start alike
+ * off a unit (a large `Float32Array` starts 16 bytes past a page) no load
+ * or store straddles two lines. `streamed` (AVX-512): whole lines by
+ * non-temporal stores, an `sfence` at the end. Every element runs the same
+ * instructions as in emitRowsPass: the same bits. k1-k3 (AVX-512) or the
+ * last vector register (AVX2), rax, rcx, r9 and r11 are clobbered.
  */
-function emitStreamedRow(a: Assembler, v: Vec, p: RowsPass): void {
-  if (p.bias || p.rows !== 1) throw new Error("elementwise: a streamed pass is one row, no bias");
+function emitAlongRow(a: Assembler, v: Vec, p: RowsPass, streamed: boolean): void {
+  if (p.bias || p.rows !== 1) throw new Error("elementwise: a walk along y is one row, no bias");
+  const avx2 = v.isa.level === "avx2";
   const all = Array.from({ length: v.isa.nregs }, (_, r) => r);
-  const { body, count } = passBody(v, p, all, true);
+  // AVX2's masks take a vector register for the first and last units, which stream 0 alone
+  // runs: another stream's, where there are two (a register kept from the streams cost exp
+  // a pinned constant: ×1.06 in L2), else the last.
+  const one = avx2 && passBody(new Vec(new Assembler(), v.isa), p, all, true).count < 2;
+  const { body, count, idle } = passBody(v, p, one ? all.slice(0, -1) : all, true);
+  const maskReg = one ? all[all.length - 1] : idle;
   const interleave = p.streams > 1 && count > 1;
   a.emit("mov", PX, p.x);
   a.emit("sub", PX, p.y); // x − y
@@ -280,11 +290,18 @@ function emitStreamedRow(a: Assembler, v: Vec, p: RowsPass): void {
     p.y,
     4 * p.cols,
     (to, disp, slot, tail) =>
-      body(to, interleave ? slot : 0, disp, tail ? { tail } : { streamed: true }),
-    { per: interleave ? count : UNROLL, interleave, masks: [1, 1] },
+      body(to, interleave ? slot : 0, disp, tail ? { tail } : { streamed }),
+    { per: interleave ? count : UNROLL, interleave, masks: avx2 ? [maskReg, maskReg] : [1, 1] },
   );
-  a.emit("sfence");
+  if (streamed) a.emit("sfence");
 }
+
+/** Whether a row of `n` goes along y's units at AVX2 (see emitAlongRow): a few vectors at least. */
+export function walksAlong(level: string, n: number): boolean {
+  return level === "avx2" && n >= ALONG_FROM;
+}
+/** Elements from which AVX2's row walks along y's vectors. */
+const ALONG_FROM = 64;
 
 /**
  * `void kernel(args)`: y[i] = f(x[i]) for i < n, x and y in argument slots
@@ -303,8 +320,9 @@ export function elementwiseKernel(
   loadPointer(a, rdx, 1);
   const pass = { rows: 1, cols: n, x: rsi, xStride: 0, y: rdx, yStride: 0, f, streams };
   if (options.stores === "streamed" && isa.level === "avx512" && n > 16) {
-    emitStreamedRow(a, new Vec(a, isa), pass);
-  } else emitRowsPass(a, isa, pass);
+    emitAlongRow(a, new Vec(a, isa), pass, true);
+  } else if (walksAlong(isa.level, n)) emitAlongRow(a, new Vec(a, isa), pass, false);
+  else emitRowsPass(a, isa, pass);
   new Vec(a, isa).leave();
   a.emit("ret");
   return a.finish();
