@@ -102,9 +102,12 @@ const X_AHEAD_PLANES = { avx2: 4, avx512: 2 } as const;
  * one thread, `deno run -A bench/ab.ts --a 886e5ed --b eae7394 --conv
  * 1,64,128,128,32,3,1,1,1 --rotate 4` ×0.938 of the time (32→32 ×0.974),
  * `--model unet` ×0.979 (×0.977 at 2 threads); the CNN, ResNet-50 and
- * MobileNetV2 within ±0.6%.
+ * MobileNetV2 within ±0.6%. 16 KB planes (64²) too (stop 100: 32 KB
+ * before): `deno run -A bench/tune_candidates.ts --conv 1,64,64,64,64,3,1
+ * --packed` 85.6% of the peak with it, 92.2% without; 56² (12.5 KB) 95.8
+ * and 96.5%, 32² 94.2 and 84.8%.
  */
-const AVX2_X_AHEAD_MOST_PLANE = 32 << 10;
+const AVX2_X_AHEAD_MOST_PLANE = 14 << 10;
 
 /** Kernels of at least this many taps (5×5 and up) loop over their rows (see emitTile). */
 const ROWS_LOOP_TAPS = 25;
