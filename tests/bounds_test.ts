@@ -455,6 +455,43 @@ Deno.test("bounds: conv2d tiles started before an x 16 bytes past a page touch n
   assert.equal(runs, shapes.length * (2 + 16));
 });
 
+Deno.test("bounds: a unary row walked along y's vectors, x and y at other offsets after a guard page, the same bits", () => {
+  // AVX2 walks a row along y's 32-byte vectors (elementwise.ts emitAlongRow): its first
+  // vector starts before y, and x is read at y's elements, so x's first vector starts before
+  // x by as much: masked lanes, against the guard page when x starts on it.
+  using jit = new Jit();
+  using split = new Jit({ threads: 3, minPartUs: 0 });
+  let runs = 0;
+  for (const n of [64, 65, 100, 1000, 4099]) {
+    const data = Float32Array.from({ length: n }, (_, i) => ((i * 37) % 200) / 25 - 4);
+    for (const op of ["exp", "gelu", "relu"] as const) {
+      const want = new Float32Array(n);
+      jit.unary(op, data, want);
+      for (const [ox, oy] of [[0, 4], [4, 0], [0, 28], [28, 12], [16, 16]]) {
+        const at = (count: number, off: number) => {
+          const pages = new GuardedPages(count * 4 + off);
+          const buf = Deno.UnsafePointerView.getArrayBuffer(pages.pointer, pages.bytes);
+          return { view: new Float32Array(buf, off, count), free: () => pages.free() };
+        };
+        const X = at(n, ox), Y = at(n, oy);
+        try {
+          X.view.set(data);
+          for (const j of [jit, split]) {
+            Y.view.fill(NaN);
+            j.unary(op, X.view, Y.view);
+            assert.deepEqual(Y.view, want, `${op} n=${n} x at +${ox}, y at +${oy}`);
+            runs++;
+          }
+        } finally {
+          X.free();
+          Y.free();
+        }
+      }
+    }
+  }
+  assert.equal(runs, 5 * 3 * 5 * 2);
+});
+
 Deno.test("bounds: pooling stays inside x and y, guard pages on both sides", () => {
   const r = rng(4444);
   using jit = new Jit();
