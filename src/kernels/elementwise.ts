@@ -289,8 +289,7 @@ function emitAlongRow(a: Assembler, v: Vec, p: RowsPass, streamed: boolean): voi
     v,
     p.y,
     4 * p.cols,
-    (to, disp, slot, tail) =>
-      body(to, interleave ? slot : 0, disp, tail ? { tail } : { streamed }),
+    (to, disp, slot, tail) => body(to, interleave ? slot : 0, disp, tail ? { tail } : { streamed }),
     { per: interleave ? count : UNROLL, interleave, masks: avx2 ? [maskReg, maskReg] : [1, 1] },
   );
   if (streamed) a.emit("sfence");
