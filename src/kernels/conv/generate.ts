@@ -295,7 +295,6 @@ function emitGroup(
  * chain whichever vector computes it.
  */
 export function alignedStart(
-  s: ConvSpec,
   p: ConvPlan,
   g: ConvGeometry,
   isa: VecIsa,
@@ -379,7 +378,7 @@ function emitRuns(
         }
       }
     };
-    const head = alignedStart(s, p, g, v.isa, run, T);
+    const head = alignedStart(p, g, v.isa, run, T);
     if (!head) tiles(run);
     else {
       // x 16 bytes past a vector boundary (V8's large arrays: see alignedStart): the tiles
