@@ -294,7 +294,7 @@ function emitGroup(
  * by x's address, both layouts generated. A lane's sum is the same FMA
  * chain whichever vector computes it.
  */
-export function alignedStart(
+function alignedStart(
   p: ConvPlan,
   g: ConvGeometry,
   isa: VecIsa,
