@@ -296,8 +296,13 @@ function emitAlongRow(a: Assembler, v: Vec, p: RowsPass, streamed: boolean): voi
 }
 
 /** Whether a row of `n` goes along y's units at AVX2 (see emitAlongRow): a few vectors at least. */
-export function walksAlong(level: string, n: number): boolean {
+function walksAlong(level: string, n: number): boolean {
   return level === "avx2" && n >= ALONG_FROM;
+}
+
+/** What a plan's description says of a row of `n` that walks along y's vectors (else ""). */
+export function alongY(level: string, n: number): string {
+  return walksAlong(level, n) ? ", along y's vectors" : "";
 }
 /** Elements from which AVX2's row walks along y's vectors. */
 const ALONG_FROM = 64;

@@ -8,6 +8,7 @@
 import type { Program } from "../../../asm/mod.ts";
 import { emitBinary, emitPowConstant } from "../binary/ops.ts";
 import {
+  alongY,
   describeStores,
   elementwiseKernel,
   storesFor,
@@ -48,7 +49,7 @@ export function planChain(s: ChainSpec, isa: VecLevel): ChainPlan {
     streams: streamsFor(flops),
     stores,
     workspaceBytes: 0,
-    description: describeStores(`${isa} chain of ${s.steps.length}`, stores),
+    description: describeStores(`${isa} chain of ${s.steps.length}${alongY(isa, s.n)}`, stores),
   };
 }
 

@@ -6,6 +6,7 @@
  */
 import type { Program } from "../../../asm/mod.ts";
 import {
+  alongY,
   describeStores,
   elementwiseKernel,
   storesFor,
@@ -39,7 +40,7 @@ export function planUnary(s: UnarySpec, isa: VecLevel): UnaryPlan {
     streams: streamsFor(def.flops),
     stores,
     workspaceBytes: 0,
-    description: describeStores(`${isa} ${def.name}`, stores),
+    description: describeStores(`${isa} ${def.name}${alongY(isa, s.n)}`, stores),
   };
 }
 
