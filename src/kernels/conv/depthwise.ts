@@ -191,6 +191,8 @@ export function depthwiseTile(
 const WIDE_ROW_VECTORS = 4;
 /** Rows of that tile. */
 const WIDE_ROW_TILE_ROWS = 4;
+/** Vectors of an output row from which AVX2's stride-2 tile is 2 rows × 2 vectors. */
+const STRIDED_ROW_VECTORS = 3;
 
 /** The row tile (rows × vectors of a chunk) where the packed plane does not serve. */
 export function depthwiseRowTile(
@@ -215,6 +217,14 @@ export function depthwiseRowTile(
     // 134.3, 69.8, 123.3 (the best or within 2% of it).
     if (s.sh === 1 && s.sw === 1 && vectors >= WIDE_ROW_VECTORS) {
       return { rows: Math.min(WIDE_ROW_TILE_ROWS, most), vectors: 1 };
+    }
+    // Stride 2 on rows of 3 vectors or more (56² out and up): 2 rows of 2 vectors. Zen 3, one
+    // thread, `deno run -A bench/tune_candidates.ts --conv 1,C,H,H,C,3,2,C --packed`: 3 rows
+    // × 3 vectors (the rule below) 233.7 µs on 112²×96, 130.1 on 56²×144, 78.4 on 112²×32;
+    // 2 × 2 206.8, 117.8, 71.8 (the best or within 2% of it); 28²×192 (2 vectors) 29.6
+    // against 29.8, left to the rule.
+    if (s.sh === 2 && s.sw === 2 && vectors >= STRIDED_ROW_VECTORS && budget >= 4) {
+      return { rows: Math.min(2, most), vectors: 2 };
     }
     let best = { rows: 1, vectors: 1 };
     for (let rows = most; rows >= 1; rows--) {
