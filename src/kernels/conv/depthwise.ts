@@ -222,7 +222,9 @@ export function depthwiseRowTile(
     // thread, `deno run -A bench/tune_candidates.ts --conv 1,C,H,H,C,3,2,C --packed`: 3 rows
     // × 3 vectors (the rule below) 233.7 µs on 112²×96, 130.1 on 56²×144, 78.4 on 112²×32;
     // 2 × 2 206.8, 117.8, 71.8 (the best or within 2% of it); 28²×192 (2 vectors) 29.6
-    // against 29.8, left to the rule.
+    // against 29.8, left to the rule. Whole calls alternating (`deno run -A bench/ab.ts --a
+    // 0937dec --b 819b186 --conv 1,96,112,112,96,3,2,96,1 --blocks 120`) ×0.961, the pairs'
+    // middle half 0.88-1.05 on this host.
     if (s.sh === 2 && s.sw === 2 && vectors >= STRIDED_ROW_VECTORS && budget >= 4) {
       return { rows: Math.min(2, most), vectors: 2 };
     }
