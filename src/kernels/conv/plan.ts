@@ -566,6 +566,11 @@ const AVX2_CHAIN_CYCLES = 5;
  * estimate ties with 6×4 ran 13% slower (3×3 512→512 on 7², 161 against
  * 184 GFLOPS).
  */
+/** Inputs of a 1×1 layer up to which AVX2 ranks the widest of equal tiles first (rankTiles). */
+const SHORT_1X1_INPUTS = 24;
+/** …where y is larger than this. */
+const WIDE_TILE_OUTPUT_BYTES = 1 << 20;
+
 function rankTiles(
   s: ConvSpec,
   isa: VecIsa,
@@ -619,10 +624,19 @@ function rankTiles(
   const first = isa.level === "avx512" && s.c / s.group <= 4 && s.kh * s.kw > 1;
   const thin = (t: { ng: number }) => first && vectors % t.ng > 0 && vectors % t.ng < 3 ? 1 : 0;
   const split = (t: { mr: number }) => (first && channels % t.mr > 0 ? 1 : 0);
+  // AVX2, a 1×1 of few inputs (its store about as dear as its k loop) writing a y past L2:
+  // among equal estimates the widest tile, fewer planes written at a time, each a longer run.
+  // Zen 3, one thread, `deno run -A bench/tune_candidates.ts --conv 1,C,H,H,OC,1,1 --packed`:
+  // 16→96 on 112² 6×16 521.9 µs, 2×32 464.6; 24→144 on 56² 298.2 and 278.4; from 32 inputs
+  // no longer (32→192 on 28² 124.2 against 3×24's 122.3; 32→16 on 112² 177.6 against 210.1;
+  // 48→256 on 56² 862.2 against 850.2; 64→256 on 56² 1314.9 against 1715.1).
+  const wide = isa.level === "avx2" && s.kh * s.kw === 1 && work <= SHORT_1X1_INPUTS &&
+    4 * s.n * s.oc * vectors * isa.lanes > WIDE_TILE_OUTPUT_BYTES;
   return out.sort((x, y) =>
     Math.abs(x.cost - y.cost) > 1e-9
       ? x.cost - y.cost
-      : thin(x) - thin(y) || split(x) - split(y) || y.mr * y.ng - x.mr * x.ng ||
+      : thin(x) - thin(y) || split(x) - split(y) || (wide ? y.ng - x.ng : 0) ||
+        y.mr * y.ng - x.mr * x.ng ||
         (windowFits(Math.max(x.ng, y.ng)) ? y.ng - x.ng : x.ng - y.ng)
   );
 }
