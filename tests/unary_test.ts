@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { UNARY_OPS } from "../src/kernels/unary/mod.ts";
 import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
-import { assertPartsStream } from "./helpers/dump.ts";
+import { assertPartsStream, listingsWith } from "./helpers/dump.ts";
 import { assertAtOffsets } from "./helpers/offsets.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { erf64 } from "../src/kernels/math/reference.ts";
@@ -388,6 +388,63 @@ Deno.test({
     }
     // The parts' code stores by vmovntps (and fences); the one-thread kernels do not.
     assertPartsStream(`${dir}/split`, `${dir}/one`, 2);
+    Deno.removeSync(dir, { recursive: true });
+  },
+});
+
+Deno.test({
+  name:
+    "unary avx2: y past the last-level cache goes by non-temporal stores along y's vectors, on one thread and split, the same bits as ordinary stores wherever x and y start, and in place",
+  ignore: !LEVELS.includes("avx2"),
+  fn() {
+    // AVX2 walks a row along y's 32-byte vectors (aligned: vmovntps asks it), so y of
+    // STREAM_STORES_FROM bytes and more streams on one thread too, and each part of a split
+    // call; calls of a third of it store as usual. Every element runs the same instructions.
+    const n = STREAM_STORES_FROM / 4 + 37, third = Math.ceil(n / 3);
+    const r = rng(4712);
+    const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
+    const dir = Deno.makeTempDirSync({ prefix: "njit-streamed-avx2-" });
+    using jit = new Jit({ maxIsa: "avx2", threads: 1, dump: `${dir}/one` });
+    using whole = new Jit({ maxIsa: "avx2", threads: 1, dump: `${dir}/whole` });
+    using split = new Jit({ maxIsa: "avx2", threads: 3, minPartUs: 0, dump: `${dir}/split` });
+    for (const op of ["exp", "relu"] as const) {
+      const want = new Float32Array(n);
+      for (let at = 0; at < n; at += third) {
+        jit.unary(op, data.subarray(at, at + third), want.subarray(at, at + third));
+      }
+      for (const j of [whole, split]) {
+        assertAtOffsets(
+          data,
+          [[0, 0], [3, 11], [7, 1], [4, 4]],
+          (x, y) => j.unary(op, x, y),
+          (i) => want[i],
+          op,
+          true,
+        );
+      }
+      for (const j of [whole, split]) {
+        const plans = j.stats().keys.map((k) => `${k.key}: ${k.plan}`);
+        assert.ok(
+          plans.some((p) =>
+            p.startsWith(`${op} n=${n}:`) &&
+            p.endsWith("along y's vectors, y by non-temporal stores")
+          ),
+          plans.join("; "),
+        );
+      }
+      const thirds = jit.stats().keys.map((k) => `${k.key}: ${k.plan}`);
+      assert.ok(
+        thirds.some((p) => p.startsWith(`${op} n=${third}:`) && !p.includes("non-temporal")),
+        thirds.join("; "),
+      );
+    }
+    // Whole calls and parts store by vmovntps (and fence); the thirds' kernels do not.
+    for (const d of ["whole", "split"]) {
+      const streamed = listingsWith(`${dir}/${d}`, "vmovntps");
+      assert.ok(streamed.length >= 2, `${d}: ${streamed.join(" ")}`);
+      assert.equal(listingsWith(`${dir}/${d}`, "sfence").length, streamed.length);
+    }
+    assert.deepEqual(listingsWith(`${dir}/one`, "vmovntps"), []);
     Deno.removeSync(dir, { recursive: true });
   },
 });

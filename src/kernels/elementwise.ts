@@ -109,14 +109,32 @@ export const STREAM_STORES_FROM = 32 << 20;
 /** Bytes of y from which tier 2 also tries storing it the other ways. */
 export const STREAM_STORES_TRIED_FROM = 4 << 20;
 
-/** Tier 1's stores of `bytes` of y at `isa`. */
-export function storesFor(isa: string, bytes: number): YStores {
-  return isa === "avx512" && bytes >= STREAM_STORES_FROM ? "streamedWhenSplit" : "cached";
+/**
+ * Tier 1's stores of `bytes` of y at `isa`; `along`: a row walked along y's
+ * vectors (AVX2 unary and chain calls), whose y past the last-level cache
+ * is streamed on one thread too: Zen 3, `deno run -A
+ * bench/tune_candidates.ts --unary OP,67108864`, relu 29107 → 16130 µs,
+ * exp 28936 → 24473 at one thread.
+ */
+export function storesFor(isa: string, bytes: number, along = false): YStores {
+  if (bytes < STREAM_STORES_FROM) return "cached";
+  if (isa === "avx512") return "streamedWhenSplit";
+  return along && isa === "avx2" ? "streamed" : "cached";
 }
 
-/** The other ways tier 2 tries (AVX-512, y of `STREAM_STORES_TRIED_FROM` and up). */
-export function otherStores(isa: string, bytes: number, stores: YStores): YStores[] {
-  if (isa !== "avx512" || bytes < STREAM_STORES_TRIED_FROM) return [];
+/**
+ * The other ways tier 2 tries (AVX-512, y of `STREAM_STORES_TRIED_FROM` and
+ * up; `along`: at AVX2 too, for a row walked along y's vectors, whose whole
+ * vectors are aligned as vmovntps asks).
+ */
+export function otherStores(
+  isa: string,
+  bytes: number,
+  stores: YStores,
+  along = false,
+): YStores[] {
+  const streams = isa === "avx512" || (along && isa === "avx2");
+  if (!streams || bytes < STREAM_STORES_TRIED_FROM) return [];
   return (["cached", "streamed"] as const).filter((w) => w !== stores);
 }
 
@@ -140,7 +158,9 @@ export function storeCandidates<P extends { isa: string; stores: YStores; descri
   p: P,
   bytes: number,
 ): P[] {
-  return otherStores(p.isa, bytes, p.stores).map((w) => withStores(p, w));
+  return otherStores(p.isa, bytes, p.stores, walksAlong(p.isa, bytes / 4)).map((w) =>
+    withStores(p, w)
+  );
 }
 
 /** elementwiseParts with the parts' stores (streamed when split, if the plan says so). */
@@ -267,8 +287,8 @@ export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
  * `emitAlongLines`: AVX-512 lines, AVX2 32-byte vectors; the first and
  * last masked), x read at the same elements, so where x and y start alike
  * off a unit (a large `Float32Array` starts 16 bytes past a page) no load
- * or store straddles two lines. `streamed` (AVX-512): whole lines by
- * non-temporal stores, an `sfence` at the end. Every element runs the same
+ * or store straddles two lines. `streamed`: whole units by non-temporal
+ * stores (aligned, as AVX2's vmovntps asks), an `sfence` at the end. Every element runs the same
  * instructions as in emitRowsPass: the same bits. k1-k3 (AVX-512) or the
  * last vector register (AVX2), rax, rcx, r9 and r11 are clobbered.
  */
@@ -296,7 +316,7 @@ function emitAlongRow(a: Assembler, v: Vec, p: RowsPass, streamed: boolean): voi
 }
 
 /** Whether a row of `n` goes along y's units at AVX2 (see emitAlongRow): a few vectors at least. */
-function walksAlong(level: string, n: number): boolean {
+export function walksAlong(level: string, n: number): boolean {
   return level === "avx2" && n >= ALONG_FROM;
 }
 
@@ -323,9 +343,9 @@ export function elementwiseKernel(
   loadPointer(a, rsi, 0);
   loadPointer(a, rdx, 1);
   const pass = { rows: 1, cols: n, x: rsi, xStride: 0, y: rdx, yStride: 0, f, streams };
-  if (options.stores === "streamed" && isa.level === "avx512" && n > 16) {
-    emitAlongRow(a, new Vec(a, isa), pass, true);
-  } else if (walksAlong(isa.level, n)) emitAlongRow(a, new Vec(a, isa), pass, false);
+  const streamed = options.stores === "streamed";
+  if (streamed && isa.level === "avx512" && n > 16) emitAlongRow(a, new Vec(a, isa), pass, true);
+  else if (walksAlong(isa.level, n)) emitAlongRow(a, new Vec(a, isa), pass, streamed);
   else emitRowsPass(a, isa, pass);
   new Vec(a, isa).leave();
   a.emit("ret");

@@ -13,6 +13,7 @@ import {
   elementwiseKernel,
   storesFor,
   streamsFor,
+  walksAlong,
   type YStores,
 } from "../elementwise.ts";
 import type { Lanes } from "../math/lanes.ts";
@@ -43,7 +44,7 @@ export function stepFlops(s: ChainStepSpec): number {
 /** The plan: as many interleaved vectors as the chain's work calls for. */
 export function planChain(s: ChainSpec, isa: VecLevel): ChainPlan {
   const flops = s.steps.reduce((t, st) => t + stepFlops(st), 0);
-  const stores = storesFor(isa, 4 * s.n);
+  const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n));
   return {
     isa,
     streams: streamsFor(flops),

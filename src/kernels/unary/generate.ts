@@ -11,6 +11,7 @@ import {
   elementwiseKernel,
   storesFor,
   streamsFor,
+  walksAlong,
   type YStores,
 } from "../elementwise.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
@@ -34,7 +35,7 @@ export interface UnaryPlan {
 /** The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved; y past L3 streamed when split. */
 export function planUnary(s: UnarySpec, isa: VecLevel): UnaryPlan {
   const def = UNARY_OPS[s.op];
-  const stores = storesFor(isa, 4 * s.n);
+  const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n));
   return {
     isa,
     streams: streamsFor(def.flops),
