@@ -344,110 +344,72 @@ for (const isa of LEVELS) {
   });
 }
 
-Deno.test({
-  name:
-    "unary avx512: y past the last-level cache split between threads goes by non-temporal stores, the same bits as ordinary stores wherever x and y start, and in place",
-  ignore: !LEVELS.includes("avx512"),
-  fn() {
-    // y of STREAM_STORES_FROM bytes and more, split between threads: each part's y goes by
-    // non-temporal stores from its first line on (a masked head before it, a masked rest
-    // after its last whole line); calls of a third of it on one thread store as usual. Every
-    // element runs the same instructions either way.
-    const n = STREAM_STORES_FROM / 4 + 37, third = Math.ceil(n / 3);
-    const r = rng(4711);
-    const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
-    const dir = Deno.makeTempDirSync({ prefix: "njit-streamed-" });
-    using jit = new Jit({ maxIsa: "avx512", threads: 1, dump: `${dir}/one` });
-    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, dump: `${dir}/split` });
-    for (const op of ["exp", "relu"] as const) {
-      const want = new Float32Array(n);
-      for (let at = 0; at < n; at += third) {
-        jit.unary(op, data.subarray(at, at + third), want.subarray(at, at + third));
-      }
-      assertAtOffsets(
-        data,
-        [[0, 0], [3, 11], [7, 1], [16, 16]],
-        (x, y) => split.unary(op, x, y),
-        (i) => want[i],
-        op,
-        true,
-      );
-      const plans = split.stats().keys.map((k) => `${k.key}: ${k.plan} (${k.parts} parts)`);
-      assert.ok(
-        plans.some((p) =>
-          p.startsWith(`${op} n=${n}:`) &&
-          p.endsWith("y by non-temporal stores when split (12 parts)")
-        ),
-        plans.join("; "),
-      );
-      const whole = jit.stats().keys.map((k) => `${k.key}: ${k.plan}`);
-      assert.ok(
-        whole.some((p) => p.startsWith(`${op} n=${third}:`) && !p.includes("non-temporal")),
-        whole.join("; "),
-      );
-    }
-    // The parts' code stores by vmovntps (and fences); the one-thread kernels do not.
-    assertPartsStream(`${dir}/split`, `${dir}/one`, 2);
-    Deno.removeSync(dir, { recursive: true });
-  },
-});
-
-Deno.test({
-  name:
-    "unary avx2: y past the last-level cache goes by non-temporal stores along y's vectors, on one thread and split, the same bits as ordinary stores wherever x and y start, and in place",
-  ignore: !LEVELS.includes("avx2"),
-  fn() {
-    // AVX2 walks a row along y's 32-byte vectors (aligned: vmovntps asks it), so y of
-    // STREAM_STORES_FROM bytes and more streams on one thread too, and each part of a split
-    // call; calls of a third of it store as usual. Every element runs the same instructions.
-    const n = STREAM_STORES_FROM / 4 + 37, third = Math.ceil(n / 3);
-    const r = rng(4712);
-    const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
-    const dir = Deno.makeTempDirSync({ prefix: "njit-streamed-avx2-" });
-    using jit = new Jit({ maxIsa: "avx2", threads: 1, dump: `${dir}/one` });
-    using whole = new Jit({ maxIsa: "avx2", threads: 1, dump: `${dir}/whole` });
-    using split = new Jit({ maxIsa: "avx2", threads: 3, minPartUs: 0, dump: `${dir}/split` });
-    for (const op of ["exp", "relu"] as const) {
-      const want = new Float32Array(n);
-      for (let at = 0; at < n; at += third) {
-        jit.unary(op, data.subarray(at, at + third), want.subarray(at, at + third));
-      }
-      for (const j of [whole, split]) {
-        assertAtOffsets(
-          data,
-          [[0, 0], [3, 11], [7, 1], [4, 4]],
-          (x, y) => j.unary(op, x, y),
-          (i) => want[i],
-          op,
-          true,
-        );
-      }
-      for (const j of [whole, split]) {
-        const plans = j.stats().keys.map((k) => `${k.key}: ${k.plan}`);
+for (const level of ["avx512", "avx2"] as const) {
+  // Where y streams: AVX-512 when the call is split; AVX2, whose rows walk along y's 32-byte
+  // vectors (aligned: vmovntps asks it), on one thread too.
+  const whenSplit = level === "avx512";
+  Deno.test({
+    name: `unary ${level}: y past the last-level cache goes by non-temporal stores ${
+      whenSplit ? "when split between threads" : "on one thread and split"
+    }, the same bits as ordinary stores wherever x and y start, and in place`,
+    ignore: !LEVELS.includes(level),
+    fn() {
+      // y of STREAM_STORES_FROM bytes and more: its whole lines (vectors) by non-temporal
+      // stores, a masked head before them and a masked rest after; calls of a third of it on
+      // one thread store as usual. Every element runs the same instructions either way.
+      const n = STREAM_STORES_FROM / 4 + 37, third = Math.ceil(n / 3);
+      const r = rng(4711);
+      const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
+      const dir = Deno.makeTempDirSync({ prefix: `njit-streamed-${level}-` });
+      using jit = new Jit({ maxIsa: level, threads: 1, dump: `${dir}/one` });
+      using whole = new Jit({ maxIsa: level, threads: 1, dump: `${dir}/whole` });
+      using split = new Jit({ maxIsa: level, threads: 3, minPartUs: 0, dump: `${dir}/split` });
+      const streaming = whenSplit ? [split] : [whole, split];
+      for (const op of ["exp", "relu"] as const) {
+        const want = new Float32Array(n);
+        for (let at = 0; at < n; at += third) {
+          jit.unary(op, data.subarray(at, at + third), want.subarray(at, at + third));
+        }
+        for (const j of streaming) {
+          assertAtOffsets(
+            data,
+            [[0, 0], [3, 11], [7, 1], [4, 4], [16, 16]],
+            (x, y) => j.unary(op, x, y),
+            (i) => want[i],
+            op,
+            true,
+          );
+          const plans = j.stats().keys.map((k) =>
+            `${k.key}: ${k.plan}${whenSplit ? ` (${k.parts} parts)` : ""}`
+          );
+          const says = whenSplit
+            ? "y by non-temporal stores when split (12 parts)"
+            : "along y's vectors, y by non-temporal stores";
+          assert.ok(
+            plans.some((p) => p.startsWith(`${op} n=${n}:`) && p.endsWith(says)),
+            plans.join("; "),
+          );
+        }
+        const thirds = jit.stats().keys.map((k) => `${k.key}: ${k.plan}`);
         assert.ok(
-          plans.some((p) =>
-            p.startsWith(`${op} n=${n}:`) &&
-            p.endsWith("along y's vectors, y by non-temporal stores")
-          ),
-          plans.join("; "),
+          thirds.some((p) => p.startsWith(`${op} n=${third}:`) && !p.includes("non-temporal")),
+          thirds.join("; "),
         );
       }
-      const thirds = jit.stats().keys.map((k) => `${k.key}: ${k.plan}`);
-      assert.ok(
-        thirds.some((p) => p.startsWith(`${op} n=${third}:`) && !p.includes("non-temporal")),
-        thirds.join("; "),
-      );
-    }
-    // Whole calls and parts store by vmovntps (and fence); the thirds' kernels do not.
-    for (const d of ["whole", "split"]) {
-      const streamed = listingsWith(`${dir}/${d}`, "vmovntps");
-      assert.ok(streamed.length >= 2, `${d}: ${streamed.join(" ")}`);
-      assert.equal(listingsWith(`${dir}/${d}`, "sfence").length, streamed.length);
-    }
-    assert.deepEqual(listingsWith(`${dir}/one`, "vmovntps"), []);
-    Deno.removeSync(dir, { recursive: true });
-  },
-});
+      // The streaming calls' code stores by vmovntps (and fences); the thirds' kernels do not.
+      if (whenSplit) assertPartsStream(`${dir}/split`, `${dir}/one`, 2);
+      else {
+        for (const d of ["whole", "split"]) {
+          const streamed = listingsWith(`${dir}/${d}`, "vmovntps");
+          assert.ok(streamed.length >= 2, `${d}: ${streamed.join(" ")}`);
+          assert.equal(listingsWith(`${dir}/${d}`, "sfence").length, streamed.length);
+        }
+        assert.deepEqual(listingsWith(`${dir}/one`, "vmovntps"), []);
+      }
+      Deno.removeSync(dir, { recursive: true });
+    },
+  });
+}
 
 Deno.test("unary: bad input names the argument, the value and the expectation", () => {
   using jit = new Jit();
