@@ -3,7 +3,7 @@ import { BINARY_OPS, type BinaryOp, isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { binaryReference } from "../src/kernels/binary/ops.ts";
 import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
-import { assertPartsStream } from "./helpers/dump.ts";
+import { assertPartsStream, listingsWith } from "./helpers/dump.ts";
 import { assertAtOffsets } from "./helpers/offsets.ts";
 import { pick, rng } from "./helpers/random.ts";
 import { ulpDistance } from "./helpers/ulp.ts";
@@ -194,53 +194,72 @@ for (const isa of LEVELS) {
   });
 }
 
-Deno.test({
-  name:
-    "binary avx512: y past the last-level cache split between threads goes by non-temporal stores, the same bits as ordinary stores wherever the operands start, and in place",
-  ignore: !LEVELS.includes("avx512"),
-  fn() {
-    // y of STREAM_STORES_FROM bytes and more, split between threads: each part's runs start at
-    // y's lines (a masked head), whole lines by non-temporal stores, a masked rest; same shape,
-    // a row broadcast down the rows, and a scalar. Sums and products of floats: f32 rounding
-    // of the exact result.
-    const cols = 1000, rows = Math.ceil(STREAM_STORES_FROM / 4 / cols) + 3, n = rows * cols;
-    const r = rng(8086);
-    const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
-    const row = new Float32Array(cols).map(() => r() * 4), scalar = new Float32Array([1.5]);
-    const dir = Deno.makeTempDirSync({ prefix: "njit-streamed-" });
-    using jit = new Jit({ maxIsa: "avx512", threads: 1, dump: `${dir}/one` });
-    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, dump: `${dir}/split` });
-    const cases = [
-      ["add", data, [rows, cols], (i: number) => Math.fround(data[i] + data[i])],
-      ["mul", row, [cols], (i: number) => Math.fround(data[i] * row[i % cols])],
-      ["sub", scalar, [1], (i: number) => Math.fround(data[i] - 1.5)],
-    ] as const;
-    for (const [op, b, bDims, want] of cases) {
-      // One thread: ordinary stores, the same values.
-      const whole = new Float32Array(n);
-      jit.binary(op, data, [rows, cols], op === "add" ? data : b, bDims, whole);
-      for (let i = 0; i < n; i++) if (!Object.is(whole[i], want(i))) assert.fail(`${op}: [${i}]`);
-      // a at each offset (and as b too for "add"), then in place.
-      assertAtOffsets(
-        data,
-        [[0, 0], [3, 11], [7, 1], [16, 16]],
-        (a, y) => split.binary(op, a, [rows, cols], op === "add" ? a : b, bDims, y),
-        want,
-        op,
-        true,
+for (const level of ["avx512", "avx2"] as const) {
+  // Where y streams: AVX-512 when the call is split; AVX2, in runs from y's 32-byte vectors
+  // (aligned: vmovntps asks it), on one thread too.
+  const whenSplit = level === "avx512";
+  Deno.test({
+    name: `binary ${level}: y past the last-level cache goes by non-temporal stores ${
+      whenSplit ? "when split between threads" : "on one thread and split"
+    }, the same bits as ordinary stores wherever the operands start, and in place`,
+    ignore: !LEVELS.includes(level),
+    fn() {
+      // y of STREAM_STORES_FROM bytes and more: each run starts at y's line (vector) with a
+      // masked head, whole ones by non-temporal stores, a masked rest; same shape, a row
+      // broadcast down the rows, and a scalar. Sums and products of floats: f32 rounding of
+      // the exact result.
+      const cols = 1000, rows = Math.ceil(STREAM_STORES_FROM / 4 / cols) + 3, n = rows * cols;
+      const r = rng(8086);
+      const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
+      const row = new Float32Array(cols).map(() => r() * 4), scalar = new Float32Array([1.5]);
+      const dir = Deno.makeTempDirSync({ prefix: `njit-streamed-${level}-` });
+      using jit = new Jit({ maxIsa: level, threads: 1, dump: `${dir}/one` });
+      using split = new Jit({ maxIsa: level, threads: 3, minPartUs: 0, dump: `${dir}/split` });
+      const cases = [
+        ["add", data, [rows, cols], (i: number) => Math.fround(data[i] + data[i])],
+        ["mul", row, [cols], (i: number) => Math.fround(data[i] * row[i % cols])],
+        ["sub", scalar, [1], (i: number) => Math.fround(data[i] - 1.5)],
+      ] as const;
+      for (const [op, b, bDims, want] of cases) {
+        // One thread: the same values (ordinary stores at AVX-512, streamed at AVX2).
+        const whole = new Float32Array(n);
+        jit.binary(op, data, [rows, cols], op === "add" ? data : b, bDims, whole);
+        for (let i = 0; i < n; i++) if (!Object.is(whole[i], want(i))) assert.fail(`${op}: [${i}]`);
+        // a at each offset (and as b too for "add"), then in place.
+        for (const j of whenSplit ? [split] : [jit, split]) {
+          assertAtOffsets(
+            data,
+            [[0, 0], [3, 11], [7, 1], [4, 4], [16, 16]],
+            (a, y) => j.binary(op, a, [rows, cols], op === "add" ? a : b, bDims, y),
+            want,
+            op,
+            true,
+          );
+        }
+      }
+      const plans = split.stats().keys.map((k) => `${k.plan} (${k.parts} parts)`);
+      const says = whenSplit
+        ? "y by non-temporal stores when split (12 parts)"
+        : "runs from y's lines, y by non-temporal stores";
+      assert.equal(
+        plans.filter((p) => whenSplit ? p.endsWith(says) : p.includes(says)).length,
+        3,
+        plans.join("; "),
       );
-    }
-    const plans = split.stats().keys.map((k) => `${k.plan} (${k.parts} parts)`);
-    assert.equal(
-      plans.filter((p) => p.endsWith("y by non-temporal stores when split (12 parts)")).length,
-      3,
-      plans.join("; "),
-    );
-    // The parts' code stores by vmovntps (and fences); the one-thread kernels do not.
-    assertPartsStream(`${dir}/split`, `${dir}/one`, 3);
-    Deno.removeSync(dir, { recursive: true });
-  },
-});
+      if (whenSplit) {
+        // The parts' code stores by vmovntps (and fences); the one-thread kernels do not.
+        assertPartsStream(`${dir}/split`, `${dir}/one`, 3);
+      } else {
+        for (const d of ["one", "split"]) {
+          const streamed = listingsWith(`${dir}/${d}`, "vmovntps");
+          assert.ok(streamed.length >= 3, `${d}: ${streamed.join(" ")}`);
+          assert.equal(listingsWith(`${dir}/${d}`, "sfence").length, streamed.length);
+        }
+      }
+      Deno.removeSync(dir, { recursive: true });
+    },
+  });
+}
 
 Deno.test("binary: bad input names the argument, the value and the expectation", () => {
   using jit = new Jit();

@@ -19,6 +19,7 @@ import {
   type Label,
   type Mem,
   ptr,
+  rcx,
   type Reg,
   vreg,
 } from "../../asm/mod.ts";
@@ -220,6 +221,22 @@ export class Vec {
     a.emit("dec", scratch);
     a.emit("kmovw", KREG[k], scratch);
     return { lanes: 0, k: KREG[k], m: -1 };
+  }
+
+  /**
+   * AVX2: vector register `m` = the lowest rcx lanes (rcx 0..8, kept), a
+   * tail whose length is known only at run time: 8 ints loaded from 8 − rcx
+   * into [−1 ×8, 0 ×8]. `scratch` (a 64-bit register) is clobbered.
+   */
+  runTailVector(m: number, scratch: Reg): Tail {
+    const a = this.a;
+    if (this.isa.level !== "avx2") throw new Error("run-time vector tails: AVX2 only");
+    const table = a.constant(new Int32Array(16).map((_, i) => (i < 8 ? -1 : 0)), 32);
+    a.emit("lea", scratch, ptr(table, 32, null, 1, 8));
+    a.emit("neg", rcx);
+    a.emit("vmovups", this.r(m), ptr(scratch, 0, rcx, 4, 32));
+    a.emit("neg", rcx);
+    return { lanes: 0, k: null, m };
   }
 
   /** dst = [base+disp] (full vector, or the tail's lanes with the rest zeroed). */

@@ -20,6 +20,7 @@ import {
   r9,
   rax,
   rcx,
+  rdi,
   rdx,
   type Reg,
   rsi,
@@ -69,9 +70,11 @@ export interface BinaryPlan {
 export function planBinary(
   s: BinarySpec,
   isa: VecLevel,
-  stores: YStores = storesFor(isa, 4 * outputSize(s)),
+  stores: YStores = storesFor(isa, 4 * outputSize(s), streamsAlong(s, isa)),
 ): BinaryPlan {
-  const runs = isa === "avx512" && s.dims[s.dims.length - 1] >= 128;
+  // AVX2: runs from y's vectors where y streams (vmovntps takes them aligned), not otherwise.
+  const runs = (isa === "avx512" || (streamsAlong(s, isa) && stores === "streamed")) &&
+    s.dims[s.dims.length - 1] >= RUN_FROM;
   const how = runs ? stores : "cached";
   const streamed = how === "streamed";
   const lineRuns = runs && (streamed || anchorOf(s) !== null);
@@ -92,9 +95,17 @@ export function planBinary(
   };
 }
 
+/** Elements of a row from which it goes in runs along lines (AVX-512) or streams (AVX2). */
+const RUN_FROM = 128;
+
+/** Whether AVX2 may stream y, in runs from y's vectors: rows of RUN_FROM or more. */
+function streamsAlong(s: BinarySpec, isa: string): boolean {
+  return isa === "avx2" && s.dims[s.dims.length - 1] >= RUN_FROM;
+}
+
 /** Tier 2's candidates: y stored the other ways, from 4 MiB (the same bits). */
 export function binaryCandidates(s: BinarySpec, p: BinaryPlan): BinaryPlan[] {
-  return otherStores(p.isa, 4 * outputSize(s), p.stores)
+  return otherStores(p.isa, 4 * outputSize(s), p.stores, streamsAlong(s, p.isa))
     .map((w) => planBinary(s, p.isa, w))
     .filter((q) => q.stores !== p.stores);
 }
@@ -123,7 +134,8 @@ export function generateBinary(
   const L = isa.lanes, VB = L * 4;
   const rank = s.dims.length, inner = s.dims[rank - 1];
   const rest = inner % L, full = (inner - rest) / L;
-  const maskReg = isa.level === "avx2" && rest ? isa.nregs - 1 : -1;
+  // AVX2: the tail's mask, and a run's first and last (set at run time), in the last register.
+  const maskReg = isa.level === "avx2" && (rest || plan.lineRuns) ? isa.nregs - 1 : -1;
   const sa = strides(s, s.aBroadcast), sb = strides(s, s.bBroadcast), sy = strides(s, 0);
   const aScalar = sa[rank - 1] === 0, bScalar = sb[rank - 1] === 0;
   const all: number[] = [];
@@ -162,9 +174,12 @@ export function generateBinary(
     : null;
   const pA = r9, pB = r10, pY = r11; // walking pointers of the inner loop
 
-  // Line runs: a run's first and last elements as vectors masked by k1 (set at run time,
-  // v.runTail; the compile-time tail's mask is set again after).
-  const RUN_MASK: Tail = { lanes: 0, k: KREG[1], m: -1 };
+  // Line runs: a run's first and last elements as vectors masked by k1 (AVX2: maskReg) set at
+  // run time (v.runTail, v.runTailVector; the compile-time tail's mask is set again after).
+  const RUN_MASK: Tail = isa.level === "avx2"
+    ? { lanes: 0, k: null, m: maskReg }
+    : { lanes: 0, k: KREG[1], m: -1 };
+  const runTail = () => (isa.level === "avx2" ? v.runTailVector(maskReg, rdi) : v.runTail(1, edi));
   /** One vector (or tail, or single element) through stream i at byte offset disp. */
   const element = (
     to: Assembler,
@@ -229,11 +244,11 @@ export function generateBinary(
     const singlesDone = a.label(), single = a.label(), noRest = a.label();
     a.emit("mov", rax, plan.stores === "streamed" ? pY : anchorOf(s) === "a" ? pA : pB);
     a.emit("neg", rax);
-    a.emit("and", rax, 63); // bytes to its next line
+    a.emit("and", rax, VB - 1); // bytes to its next line (AVX2: vector)
     a.emit("jz", plain);
     a.emit("mov", rcx, rax);
     a.emit("shr", rcx, 2);
-    v.runTail(1, edi);
+    runTail();
     element(a, 0, 0, "masked");
     advance(rax);
     a.emit("neg", rcx);
@@ -260,7 +275,7 @@ export function generateBinary(
     a.bind(singlesDone);
     a.emit("add", rcx, L);
     a.emit("jz", noRest);
-    v.runTail(1, edi);
+    runTail();
     element(a, 0, 0, "masked");
     a.bind(noRest);
     if (tail) v.tail(rest, 1, maskReg);
