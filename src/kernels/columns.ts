@@ -289,10 +289,8 @@ export function emitAlongLines(
     throw new Error(`along lines: ${bytes} bytes at ${v.isa.level}`);
   }
   const per = options.per ?? 4, [firstMask, lastMask] = options.masks ?? [2, 3];
-  // AVX2: lanes from m on are 8 − m ints into [0 ×8, −1 ×8, 0 ×8]; lanes below r, 16 − r.
-  const table = avx2
-    ? a.constant(new Int32Array(24).map((_, i) => (i >= 8 && i < 16 ? -1 : 0)), 32)
-    : null;
+  // AVX2: lanes from m on are 8 − m ints into [0 ×8, −1 ×8] (the last unit's, Vec.runTailVector).
+  const table = avx2 ? a.constant(new Int32Array(16).map((_, i) => (i >= 8 ? -1 : 0)), 32) : null;
   const first: Tail = avx2
     ? { lanes: 0, k: null, m: firstMask }
     : { lanes: 0, k: KREG[firstMask], m: -1 };
@@ -332,18 +330,9 @@ export function emitAlongLines(
   wholeLines(per);
   if (per > 1) wholeLines(1);
   const done = a.label();
-  if (table) {
-    a.emit("test", rcx, rcx);
-    a.emit("jz", done);
-    a.emit("neg", rcx);
-    a.emit("lea", rax, ptr(table, 64, null, 1, 8));
-    a.emit("vmovups", v.r(firstMask), ptr(rax, 0, rcx, 1, 32));
-    line(a, 0, 0, first);
-  } else {
-    a.emit("shr", rcx, 2); // the last line's lanes
-    a.emit("jz", done);
-    line(a, 0, 0, v.runTail(lastMask, eax));
-  }
+  a.emit("shr", rcx, 2); // the last unit's lanes
+  a.emit("jz", done);
+  line(a, 0, 0, avx2 ? v.runTailVector(firstMask, rax) : v.runTail(lastMask, eax));
   a.bind(done);
 }
 
