@@ -50,3 +50,22 @@ Deno.test("interleaved bodies with rare paths at different steps keep a test eac
   assert.equal(count(text, /vtestps/g), 2, text);
   assert.equal(count(text, /vorps/g), 0, text);
 });
+
+Deno.test("interleaved bodies' tests and jumps that are no rare path (Lanes.rarely) replay as recorded", () => {
+  const a = new Assembler({ listing: true });
+  const v = new Vec(a, vecIsa("avx2"));
+  emitInterleaved(
+    a,
+    Array.from({ length: 3 }, (_, i) => (to: Assembler) => {
+      const w = v.retarget(to), back = to.label(), out = to.label();
+      w.compare({ v: 4 * i + 1 }, 4 * i, "lt", f32(-1));
+      w.jumpIfAny({ v: 4 * i + 1 }, out); // the same shape as a rare path's test
+      to.bind(back);
+      to.outOfLine((o) => o.bind(out).emit("jmp", back));
+    }),
+  );
+  a.emit("ret");
+  const text = a.finish().listing();
+  assert.equal(count(text, /vtestps/g), 3, text);
+  assert.equal(count(text, /vorps/g), 0, text);
+});

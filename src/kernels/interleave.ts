@@ -59,7 +59,8 @@ export function emitInterleaved(a: Assembler, bodies: ((a: Assembler) => void)[]
         else {
           const before = flagsFrom.run;
           const test = lastArgs;
-          const rare = args[0] === "jnz" && test?.[0] === "vtestps" && test[1] === test[2]
+          const rare = args[0] === "jnz" && RARE_ENTRIES.has(args[1] as Label) &&
+              test?.[0] === "vtestps" && test[1] === test[2]
             ? { mask: test[1] as Reg, entry: args[1] as Label }
             : undefined;
           steps.push({ run: (to) => (before(to), step(to)), rare });
@@ -92,6 +93,18 @@ export function emitInterleaved(a: Assembler, bodies: ((a: Assembler) => void)[]
     if (rares.every((r) => r?.back)) emitFusedRare(a, rares as RarePath[]);
     else for (const l of lists) if (i < l.length) l[i].run(a);
   }
+}
+
+/**
+ * The entries of rare paths (Lanes.rarely's): a path that jumps back to
+ * the label bound after its test, which the fusing chains. Only those
+ * fuse; any other `vtestps` and `jnz` replays as it was recorded.
+ */
+const RARE_ENTRIES = new WeakSet<Label>();
+
+/** Marks `entry` as a rare path's (see RARE_ENTRIES). */
+export function markRarePath(entry: Label): void {
+  RARE_ENTRIES.add(entry);
 }
 
 /** One test for every body's rare path (see the module's note). */

@@ -7,6 +7,7 @@
  * @module
  */
 import { Assembler, KREG, type Reg } from "../../../asm/mod.ts";
+import { markRarePath } from "../interleave.ts";
 import { f32, type Konst, type Mask, type Src, type Vec } from "../vec.ts";
 
 /** A pool of temporaries over a `Vec`, with the operations math emitters need. */
@@ -101,6 +102,7 @@ export class Lanes {
     // here, free there): the same low water.
     this.#lowWater = Math.min(this.#lowWater, dry.lowWater);
     const entry = a.label(), back = a.label();
+    markRarePath(entry); // interleaved bodies' tests of it may fuse (interleave.ts)
     const frozen = v.retarget(a); // the constants pinned here, as they are here
     v.jumpIfAny(mask, entry);
     a.bind(back);
