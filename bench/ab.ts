@@ -15,6 +15,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216] [--span 8]   # jit.unary over n floats in ±span
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --softmax 1536x128 [--log] [--masked]   # jit.softmax, rows×cols
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --norm 128x768 [--rms] [--residual]   # jit.layerNorm (scale, bias) or rmsNorm (scale)
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --resize 3,512,512,224,224,linear,aa   # jit.resize: c,h,w,outH,outW,mode[,aa]
  *
  * --a/--b: a directory holding a checkout, or a git revision of this one
@@ -55,7 +56,7 @@ const { values } = parseArgs({
     conv: { type: "string" },
     transposed: { type: "boolean", default: false },
     nhwc: { type: "boolean", default: false },
-    // --conv: a shortcut added before the ReLU (a ResNet block's last convolution).
+    // --conv: a shortcut added before the ReLU (a ResNet block's last convolution); --norm: y = norm(x + r).
     residual: { type: "boolean", default: false },
     // --conv: N sets of x, y and the shortcut taken in turn (cold, as a model's layer finds
     // them: beyond L3 when N sets outgrow it); the weights stay one.
@@ -63,6 +64,8 @@ const { values } = parseArgs({
     model: { type: "string" },
     unary: { type: "string" },
     softmax: { type: "string" },
+    norm: { type: "string" },
+    rms: { type: "boolean", default: false },
     log: { type: "boolean", default: false },
     // --softmax: each row's last quarter −10000, as a padding mask adds to attention scores.
     masked: { type: "boolean", default: false },
@@ -81,11 +84,11 @@ const { values } = parseArgs({
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] [--transB] | --conv " +
-  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --softmax RxC [--log] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
+  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --softmax RxC [--log] | --norm RxC [--rms] [--residual] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
   "[--offset BYTES] [--out-offset BYTES]";
 if (
   values.a === undefined ||
-  [values.gemm, values.conv, values.model, values.unary, values.softmax, values.resize]
+  [values.gemm, values.conv, values.model, values.unary, values.softmax, values.norm, values.resize]
     .every((v) => !v)
 ) {
   console.error(usage);
@@ -206,6 +209,20 @@ async function side(name: string, dir: string): Promise<Side> {
     return {
       name,
       call: () => jit.softmax(x, y, { rows, cols, log: values.log }),
+      out: () => y,
+      close: () => jit.close(),
+    };
+  }
+  if (values.norm) {
+    const [rows, cols] = values.norm.split("x").map(Number);
+    const x = rand(rows * cols, 9), residual = values.residual ? rand(rows * cols, 10) : undefined;
+    const scale = rand(cols, 11).map((e) => 1 + e), bias = rand(cols, 12);
+    const y = lineAligned(rows * cols);
+    return {
+      name,
+      call: values.rms
+        ? () => jit.rmsNorm(x, y, { rows, cols, residual, scale })
+        : () => jit.layerNorm(x, y, { rows, cols, residual, scale, bias }),
       out: () => y,
       close: () => jit.close(),
     };
@@ -337,6 +354,8 @@ const what = values.gemm
   ? `unary ${values.unary} over ${values.n} floats`
   : values.softmax
   ? `${values.log ? "logSoftmax" : "softmax"} ${values.softmax}${values.masked ? ", masked" : ""}`
+  : values.norm
+  ? `${values.rms ? "rmsNorm" : "layerNorm"} ${values.norm}${values.residual ? " +residual" : ""}`
   : `model ${values.model} (runSync)`;
 console.log(`${what}, ${threads} thread(s), ${blocks} blocks of ${calls} calls each, alternating`);
 sides.forEach((s, i) =>

@@ -34,6 +34,7 @@ import {
   rdx,
   type Reg,
   rsi,
+  rsp,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer, WORKSPACE_SLOT } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
@@ -118,7 +119,7 @@ export function planNorm(
   // Past L1, or past L2 where the core's own prefetchers serve L2 (src/cpu.ts, prefetchesWithinL2).
   const fetchFrom = withinL2 ? l1d : l2;
   const prefetchRows = canFetch(s) && 8 * s.rows * s.cols > fetchFrom ? (s.cols >= 512 ? 1 : 2) : 0;
-  const pipelined = isa === "avx512";
+  const pipelined = isa === "avx512" || isa === "avx2";
   const pairs = !pipelined && canPair(s, isa);
   // x's rows read along its lines when it starts off one (columns.ts): the
   // loads of x, the residual, scale and bias (copied to x's offset) and the
@@ -223,10 +224,15 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   }
   if (p.prefetchRows) all.push(describedNorm(s, { ...p, claimRows: !p.claimRows }));
   const wide = p.isa === "avx512";
+  // Narrower levels: pipelined (lag 1: 16 registers hold no statistics
+  // waiting) and not, as the plan chose the other way first.
+  const pipes = wide ? [true] : [p.pipelined, !p.pipelined];
   const grid = (storeCentred: boolean) => {
-    for (const prefetchRows of ahead) {
-      for (const lag of wide ? [1, 2] as const : [1] as const) {
-        add({ pipelined: wide, lag, pairs: false, storeCentred, prefetchRows });
+    for (const pipelined of pipes) {
+      for (const prefetchRows of ahead) {
+        for (const lag of pipelined ? [1, 2] as const : [1] as const) {
+          add({ pipelined, lag, pairs: false, storeCentred, prefetchRows });
+        }
       }
     }
   };
@@ -320,6 +326,12 @@ interface Layout {
   held: number[];
   SC: number;
   BI: number;
+  /**
+   * Scale and bias loaded in each row's pass 3 after its centring, not once
+   * before the step's rows: their registers double as the centring's
+   * temporaries (16 registers).
+   */
+  lateScaleBias: boolean;
 }
 
 /**
@@ -340,7 +352,7 @@ interface Layout {
  * Zen 5 1.03-1.09× lag 1 (`deno run -A bench/tune_candidates.ts --norm
  * 4096x768`, two runs), 128×768 none.
  */
-function layoutOf(pipelined: boolean): Layout {
+function layoutOf(pipelined: boolean, nregs: number): Layout {
   const rowAt = (base: number, off: number): RowRegs => {
     const at = (i: number) => base + i;
     return {
@@ -358,16 +370,16 @@ function layoutOf(pipelined: boolean): Layout {
   };
   if (!pipelined) {
     const row = (i: number, off: number) => rowAt(14 * i, off);
-    return { cur: row, prev: row, held: [], SC: 10, BI: 13 };
+    return { cur: row, prev: row, held: [], SC: 10, BI: 13, lateScaleBias: false };
   }
   const P = 14;
-  return {
-    cur: (_i, off) => ({ ...rowAt(0, off), T3: 10 }),
-    prev: (_i, off) => ({ ...rowAt(0, off), SHIFT: P, T0: 13, T3: 10 }),
-    held: [17, 20],
-    SC: 15,
-    BI: 16,
-  };
+  const cur = (_i: number, off: number) => ({ ...rowAt(0, off), T3: 10 });
+  const prev = (_i: number, off: number) => ({ ...rowAt(0, off), SHIFT: P, T0: 13, T3: 10 });
+  if (nregs > 16) return { cur, prev, held: [17, 20], SC: 15, BI: 16, lateScaleBias: false };
+  // 16 registers (the 16th an AVX2 row tail's mask): scale and bias in the
+  // pass-1 row's T0 and T1, free while pass 3's columns are emitted; T1 is
+  // pass 3's residual temporary too, so both load after the centring. Lag 1 only.
+  return { cur, prev, held: [], SC: 9, BI: 10, lateScaleBias: true };
 }
 
 /** Emits `void kernel(args)` for the spec. */
@@ -387,7 +399,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   // other row's work fills, and pass 3 loads scale and bias once for both.
   // A row goes through the same instructions either way: the same bits.
   const pairs = plan.pairs && !plan.pipelined && s.rows >= 2;
-  const L = layoutOf(plan.pipelined);
+  const L = layoutOf(plan.pipelined, isa.nregs);
   // LayerNorm's pass 3 reads d back from y, or forms it again from x.
   const recompute = layer && !plan.storeCentred;
   const rX = rsi, rY = rdx, rR = r8, rS = r9, rB = r10, rows = r11;
@@ -456,6 +468,7 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
    */
   const fetchAhead = (sets: RowRegs[], kind: string, disp: number, which: "x" | "y") => {
     if (kind !== "vector" || plan.prefetchRows === 0) return;
+    if (disp % 64 !== 0) return; // one a line
     for (const R of sets) {
       const ahead = plan.prefetchRows * rowBytes + R.off + disp;
       if (which === "x") {
@@ -611,14 +624,18 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
    */
   const pass3 = (sets: RowRegs[], disp: number, kind: string, k: number) => {
     const SC = L.SC, BI = L.BI;
-    if (s.scale) load(SC, rS, disp, kind);
-    if (s.bias) load(BI, rB, disp, kind);
+    const loadScaleBias = () => {
+      if (s.scale) load(SC, rS, disp, kind);
+      if (s.bias) load(BI, rB, disp, kind);
+    };
+    if (!L.lateScaleBias) loadScaleBias();
     for (const R of sets) {
       const T0 = yLines ? Y_RESULTS[k % 2] : R.T0;
       if (layer) {
         loadCentred(R, T0, R.T3, disp, kind);
         elementOp("sub", T0, R.MEAN, kind);
       } else load(T0, s.residual ? rY : rX, disp + R.off, kind);
+      if (L.lateScaleBias) loadScaleBias();
       elementOp("mul", T0, R.INV, kind);
       if (s.scale && s.bias && isa.fma && kind !== "scalar") v.fmadd(T0, T0, SC, BI);
       else if (s.scale && s.bias && isa.fma) a.emit("vfmadd213ss", v.x(T0), v.x(SC), v.x(BI));
@@ -718,19 +735,39 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     // columns: the statistics' chain between a row's passes overlaps a
     // later row's pass 1 instead of stalling the core.
     const lag = plan.lag, row = L.cur(0, 0);
+    // Lag 2 in 16 registers: the row one behind waits in a stack slot (its
+    // mean, inverse and shift, a vector each), the row two behind in pass
+    // 3's registers.
+    const slotted = lag === 2 && L.held.length === 0;
+    const VB = isa.bits / 8;
+    const slot = (f: number): Mem => ptr(rsp, f * VB, null, 1, VB);
     /** Row k − back as pass 3 reads it, while row k is in pass 1. */
     const behind = (back: number): RowRegs => {
       const R = L.prev(0, -back * rowBytes);
-      if (lag === 1) return R; // its MEAN and INV where finish left them
+      if (lag === 1 || slotted) return R; // its MEAN and INV where finish left them
       const at = L.held[back - 1];
       return { ...R, MEAN: at, INV: at + 1, SHIFT: at + 2 };
     };
+    /** The statistics each slotted row keeps: MEAN, INV, and the shift when d is formed again. */
+    const kept = (R: RowRegs) => recompute ? [R.MEAN, R.INV, R.SHIFT] : [R.MEAN, R.INV];
+    /** Pass 3's registers from the slot (the row one behind now two behind). */
+    const unslot = () => kept(behind(2)).forEach((r, f) => v.loadMem(r, slot(f)));
     /**
      * After a row's statistics: each held row one place further behind,
      * this row nearest. Pass 3 reads a row's MEAN and INV, and its SHIFT
-     * when it forms d again (lag 1: only the shift moves).
+     * when it forms d again (lag 1: only the shift moves). Slotted: the
+     * slot's row to pass 3's registers (by way of T0 and T1 where this
+     * row's statistics are), this row to the slot.
      */
     const hold = () => {
+      if (slotted) {
+        const to = kept(behind(2)), from = kept(row);
+        const via = to.map((r, f) => from.includes(r) ? [row.T0, row.T1][f] : r);
+        via.forEach((r, f) => v.loadMem(r, slot(f)));
+        from.forEach((r, f) => v.storeMem(slot(f), r));
+        via.forEach((r, f) => v.move(to[f], r));
+        return;
+      }
       const steps: [RowRegs, RowRegs][] = lag === 1
         ? [[behind(1), row]]
         : [[behind(2), behind(1)], [behind(1), row]];
@@ -744,20 +781,23 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
       begin([row]);
       if (late) startYLines();
       columns((disp, acc, kind, k) => {
-        if (late) pass3([late], disp, kind, k);
         pass1([row], disp, acc, kind, k);
+        if (late) pass3([late], disp, kind, k);
       });
       finish([row]);
       hold();
       advance(1);
     };
     const lead = Math.min(s.rows, lag);
+    if (slotted) a.emit("sub", rsp, 3 * VB);
     for (let k = 0; k < lead; k++) step(null);
     countedLoop(a, rows, s.rows - lead, () => step(behind(lag)));
     for (let back = lead; back >= 1; back--) {
+      if (slotted && back === 1) unslot();
       startYLines();
       columns((disp, _acc, kind, k) => pass3([behind(back)], disp, kind, k));
     }
+    if (slotted) a.emit("add", rsp, 3 * VB);
   };
   const copiesAndRows = (along: boolean) => {
     if (plan.copyScaleBias && along) emitShiftedCopies(a, v, s, shape);
