@@ -34,7 +34,6 @@ import {
   rdx,
   type Reg,
   rsi,
-  rsp,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer, WORKSPACE_SLOT } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
@@ -62,9 +61,9 @@ export interface NormPlan {
   claimRows: boolean;
   /** Two rows per step, their instructions interleaved (AVX-512's 32 registers; not pipelined). */
   pairs: boolean;
-  /** Each row's pass 3 runs in the loop of a later row's pass 1 (AVX-512: 17-23 registers). */
+  /** Each row's pass 3 runs in the loop of a later row's pass 1 (AVX-512: 17-23 registers; AVX2: 15 and a tail's mask). */
   pipelined: boolean;
-  /** Pipelined: how many rows later (1 or 2) a row's pass 3 runs, in that row's loop. */
+  /** Pipelined: how many rows later (1 or 2, 2 at AVX-512 only) a row's pass 3 runs, in that row's loop. */
   lag: 1 | 2;
   /** LayerNorm's pass 1 stores d = t − shift into y for pass 3 to read; otherwise pass 3 forms d again from x (the same subtraction: the same bits). */
   storeCentred: boolean;
@@ -107,6 +106,17 @@ export interface NormPlan {
  * 78.9-100 → 69.8-84.2, 4096×768 968-1085 → 795-858. Pipelined rows in
  * pairs gave nothing more while this was built (9.5 and 11.9 µs at 128×768
  * against 9.3 and 11.4 alone), so a pipelined row goes alone.
+ *
+ * AVX2 pipelines too (lag 1: 16 registers, see layoutOf). Zen 3, `deno run
+ * -A bench/tune_candidates.ts --norm RxC` (tier 1 pipelined, the same plan
+ * unpipelined among the candidates, one run each): 128×768 19.7 against
+ * 21.5 µs (no prefetching), 512×1024 156 against 168 (one row ahead),
+ * 4096×768 1217 against 1478. SSE2 stays unpipelined: scratch timings there
+ * gave ×0.96-1.07, nothing. A row's pass 3 goes after the next row's pass
+ * 1 in each column, not before: its store of y's row k − 1 and the load of
+ * x's row k right after it, 4 KiB apart for rows of 1024, made the load
+ * wait on the store (4K aliasing; 512×1024 pipelined lost to unpipelined
+ * before the swap, 73-76 against 71-74 µs, and won after it, 68-72).
  */
 export function planNorm(
   s: NormSpec,
@@ -230,7 +240,7 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   const grid = (storeCentred: boolean) => {
     for (const pipelined of pipes) {
       for (const prefetchRows of ahead) {
-        for (const lag of pipelined ? [1, 2] as const : [1] as const) {
+        for (const lag of wide ? [1, 2] as const : [1] as const) {
           add({ pipelined, lag, pairs: false, storeCentred, prefetchRows });
         }
       }
@@ -735,39 +745,19 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     // columns: the statistics' chain between a row's passes overlaps a
     // later row's pass 1 instead of stalling the core.
     const lag = plan.lag, row = L.cur(0, 0);
-    // Lag 2 in 16 registers: the row one behind waits in a stack slot (its
-    // mean, inverse and shift, a vector each), the row two behind in pass
-    // 3's registers.
-    const slotted = lag === 2 && L.held.length === 0;
-    const VB = isa.bits / 8;
-    const slot = (f: number): Mem => ptr(rsp, f * VB, null, 1, VB);
     /** Row k − back as pass 3 reads it, while row k is in pass 1. */
     const behind = (back: number): RowRegs => {
       const R = L.prev(0, -back * rowBytes);
-      if (lag === 1 || slotted) return R; // its MEAN and INV where finish left them
+      if (lag === 1) return R; // its MEAN and INV where finish left them
       const at = L.held[back - 1];
       return { ...R, MEAN: at, INV: at + 1, SHIFT: at + 2 };
     };
-    /** The statistics each slotted row keeps: MEAN, INV, and the shift when d is formed again. */
-    const kept = (R: RowRegs) => recompute ? [R.MEAN, R.INV, R.SHIFT] : [R.MEAN, R.INV];
-    /** Pass 3's registers from the slot (the row one behind now two behind). */
-    const unslot = () => kept(behind(2)).forEach((r, f) => v.loadMem(r, slot(f)));
     /**
      * After a row's statistics: each held row one place further behind,
      * this row nearest. Pass 3 reads a row's MEAN and INV, and its SHIFT
-     * when it forms d again (lag 1: only the shift moves). Slotted: the
-     * slot's row to pass 3's registers (by way of T0 and T1 where this
-     * row's statistics are), this row to the slot.
+     * when it forms d again (lag 1: only the shift moves).
      */
     const hold = () => {
-      if (slotted) {
-        const to = kept(behind(2)), from = kept(row);
-        const via = to.map((r, f) => from.includes(r) ? [row.T0, row.T1][f] : r);
-        via.forEach((r, f) => v.loadMem(r, slot(f)));
-        from.forEach((r, f) => v.storeMem(slot(f), r));
-        via.forEach((r, f) => v.move(to[f], r));
-        return;
-      }
       const steps: [RowRegs, RowRegs][] = lag === 1
         ? [[behind(1), row]]
         : [[behind(2), behind(1)], [behind(1), row]];
@@ -789,15 +779,12 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
       advance(1);
     };
     const lead = Math.min(s.rows, lag);
-    if (slotted) a.emit("sub", rsp, 3 * VB);
     for (let k = 0; k < lead; k++) step(null);
     countedLoop(a, rows, s.rows - lead, () => step(behind(lag)));
     for (let back = lead; back >= 1; back--) {
-      if (slotted && back === 1) unslot();
       startYLines();
       columns((disp, _acc, kind, k) => pass3([behind(back)], disp, kind, k));
     }
-    if (slotted) a.emit("add", rsp, 3 * VB);
   };
   const copiesAndRows = (along: boolean) => {
     if (plan.copyScaleBias && along) emitShiftedCopies(a, v, s, shape);
