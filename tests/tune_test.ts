@@ -695,7 +695,8 @@ for (const isa of LEVELS) {
     const rand = seededRandom(0x50f7);
     // Long rows: prefetched or not. Short rows at AVX-512: three in flight
     // or one at a time (odd counts: the pipeline's prologue and epilogue);
-    // below AVX-512 they are read from memory, prefetched or not.
+    // below AVX-512 they are read from memory, prefetched or not, and
+    // overlapped (passes 3 and 1 of the rows either side in one loop) or not.
     for (const [rows, cols] of [[40, 1000], [41, 128], [23, 100]]) {
       const x = floats(rows * cols, rand).map((v) => v * 20);
       x[3 * cols + 7] = -Infinity; // a masked entry: an exact zero either way
@@ -711,7 +712,16 @@ for (const isa of LEVELS) {
         }
         // AVX-512 rows read from memory: along the lines or as the rows lie too.
         const alongLines = isa === "avx512" && cols > 192;
-        assert.equal(k.tuning!.candidates.length, alongLines ? 3 : 2, `${k.key}: candidates`);
+        const overlaps = isa === "avx2" || isa === "sse2";
+        assert.equal(
+          k.tuning!.candidates.length,
+          alongLines || overlaps ? 3 : 2,
+          `${k.key}: candidates`,
+        );
+        if (overlaps) {
+          const plans = k.tuning!.candidates.map((c) => c.plan);
+          assert.equal(plans.filter((p) => !p.includes("either side")).length, 1, where);
+        }
         if (alongLines) {
           const plans = k.tuning!.candidates.map((c) => c.plan);
           assert.equal(plans.filter((p) => p.includes("along y's lines")).length, 2, where);

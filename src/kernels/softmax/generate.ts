@@ -36,6 +36,7 @@ import { allocateStreams } from "../streams.ts";
 import { emitLog } from "../math/log.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { emitExpStep } from "./exp_step.ts";
+import { emitOverlappedRows } from "./overlapped.ts";
 import { emitStagedRows, stagedRows } from "./pipelined.ts";
 import { SOFTMAX_ARG, type SoftmaxSpec } from "./spec.ts";
 
@@ -97,6 +98,13 @@ export interface SoftmaxPlan {
    * software pipeline, or one after the other through the same stages.
    */
   pipelined: boolean;
+  /**
+   * Rows read from memory below AVX-512, of 16 KB or less (overlapped.ts):
+   * each step's one loop runs pass 3 of the row before and pass 1 of the
+   * row after, then pass 2 of its own row, so the folds' latencies have
+   * work beside them. The same instructions per element: the same bits.
+   */
+  overlapped: boolean;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
@@ -116,6 +124,12 @@ export interface SoftmaxPlan {
  * (pass 1 of row k, 2 of k − 1, 3 of k − 2, the same bits) lost at both:
  * 1024×1024 194-203 µs against 173-195, 128×30522 1767-1803 against
  * 1226-1327.
+ *
+ * Below AVX-512 rows of 16 KB or less are overlapped (overlapped.ts: a
+ * step's loop holds pass 3 of the row before and pass 1 of the row after,
+ * then pass 2 of its own, each maximum folded a whole pass 2 before it is
+ * needed). Zen 3, AVX2, `deno run -A bench/ab.ts --a d9e9679 --b 2f1c0de
+ * --softmax RxC`: see overlapped.ts.
  */
 export function planSoftmax(
   s: SoftmaxSpec,
@@ -140,6 +154,7 @@ export function planSoftmax(
     inRegisters,
     alongLines: !inRegisters && isa === "avx512",
     pipelined,
+    overlapped: !inRegisters && canOverlap(s, isa),
     workspaceBytes: 0,
     description: "",
   });
@@ -149,7 +164,8 @@ export function planSoftmax(
  * Tier 2's candidates: short rows (pipelined.ts) three in flight or one at
  * a time; long rows with and without the next row fetched in pass 2, and
  * with y's lines claimed ahead or not; other rows read from memory with
- * and without the rows ahead prefetched; AVX-512 passes 1 and 3 along the
+ * and without the rows ahead prefetched, below AVX-512 overlapped or one
+ * after the other; AVX-512 passes 1 and 3 along the
  * lines or as the rows lie (the same instructions per element, so the
  * same bits; the stream count fixes the sums' order and stays). On an Intel Xeon the
  * prefetch cost 1024×1024 4-12% in three runs of `deno run -A
@@ -160,20 +176,24 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
   // Short rows: three in flight or one at a time, through the same stages.
   if (stagedRows(s, p.isa)) return [describedSoftmax(s, { ...p, pipelined: !p.pipelined })];
   if (p.inRegisters) return [];
-  // Passes 1 and 3 as the rows lie (the same instructions but for the lines' masks: the same bits).
-  const asTheyLie = p.alongLines ? [describedSoftmax(s, { ...p, alongLines: false })] : [];
+  // Passes 1 and 3 as the rows lie (the same instructions but for the lines' masks: the same
+  // bits); rows overlapped or one after the other (the same instructions per element).
+  const others = [
+    ...(p.alongLines ? [describedSoftmax(s, { ...p, alongLines: false })] : []),
+    ...(canOverlap(s, p.isa) ? [describedSoftmax(s, { ...p, overlapped: !p.overlapped })] : []),
+  ];
   if (longRows(s, p.isa)) {
     return [
       describedSoftmax(s, { ...p, nextRow: !p.nextRow }),
       describedSoftmax(s, { ...p, claimAhead: p.claimAhead ? 0 : CLAIM_AHEAD }),
-      ...asTheyLie,
+      ...others,
     ];
   }
-  if (!canFetch(s)) return asTheyLie;
+  if (!canFetch(s)) return others;
   return [
     describedSoftmax(s, { ...p, prefetchRows: p.prefetchRows ? 0 : 2 }),
     ...(p.prefetchRows ? [describedSoftmax(s, { ...p, claimRows: !p.claimRows })] : []),
-    ...asTheyLie,
+    ...others,
   ];
 }
 
@@ -187,6 +207,11 @@ const CLAIM_AHEAD = 4096;
  */
 function longRows(s: SoftmaxSpec, isa: VecLevel): boolean {
   return isa !== "scalar" && s.rows > 1 && s.cols * 4 > 16384 && s.cols * 4 < 2 ** 30;
+}
+
+/** Whether rows read from memory at the level may overlap (overlapped.ts): AVX2 and SSE2, rows of 16 KB or less. */
+function canOverlap(s: SoftmaxSpec, isa: VecLevel): boolean {
+  return (isa === "avx2" || isa === "sse2") && s.cols * 4 <= 16384;
 }
 
 /** Whether rows read from memory may be prefetched ahead (rows over 16 KB are the hardware's). */
@@ -205,6 +230,8 @@ function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
     ? `rows in registers, ${p.pipelined ? "3 in flight" : "one at a time"}`
     : p.inRegisters
     ? "the row in registers"
+    : p.overlapped
+    ? "3 passes per row, passes 3 and 1 of the rows either side in one loop"
     : "3 passes per row";
   const lines = p.alongLines
     ? `, the maximum along x's lines, ${s.log ? "finished" : "scaled"} along y's lines`
@@ -262,7 +289,8 @@ export function generateSoftmax(
   const scalarTail = rest && !tail ? rest : 0;
   const tmp = plan3.unpinned[plan3.unpinned.length - 1];
 
-  countedLoop(a, r8, s.rows, () => {
+  /** A row's three passes, one after the other. */
+  const rowByRow = () => {
     // Pass 1: the row's maximum, in up to 4 accumulators.
     const accs = pool.slice(0, Math.min(4, Math.max(1, full)));
     for (const r of accs) v.move(r, f32(-Infinity));
@@ -302,8 +330,16 @@ export function generateSoftmax(
     for (let i = 1; i < accs.length; i++) v.op("max", accs[0], accs[0], accs[i]);
     v.reduceAll("max", accs[0], TOTAL);
     v.move(MX, accs[0]);
+    pass2();
+    passes3();
+  };
 
-    // Pass 2: e = e^(x − max), stored for softmax, summed per stream.
+  /**
+   * Pass 2 of the row at rsi/rdx, its maximum in MX: e = e^(x − max),
+   * stored for softmax, summed per stream; then TOTAL = 1/sum, or ln(sum)
+   * for logSoftmax.
+   */
+  const pass2 = () => {
     for (let i = 0; i < streams; i++) v.zero(stream(i).sum);
     a.emit("mov", r9, rsi);
     a.emit("mov", r10, rdx);
@@ -365,6 +401,10 @@ export function generateSoftmax(
       v.op("div", tmp, tmp, TOTAL);
       v.move(TOTAL, tmp);
     }
+  };
+
+  /** Pass 3 of the row at rsi/rdx, then both a row on. */
+  const passes3 = () => {
     const finish = (dst: number, disp: number, t?: Tail) => {
       if (s.log) {
         v.load(dst, rsi, disp, t);
@@ -426,7 +466,11 @@ export function generateSoftmax(
     a.emit("mov", rdx, r10);
     addImmediate(a, "add", rsi, s.cols * 4);
     addImmediate(a, "add", rdx, s.cols * 4);
-  });
+  };
+  if (plan.overlapped) {
+    const free = plan3.unpinned.filter((r) => r !== TOTAL && r !== MX);
+    emitOverlappedRows(a, v, s, shape, tail, { mx: MX, total: TOTAL, free }, pass2);
+  } else countedLoop(a, r8, s.rows, rowByRow);
   v.leave();
   a.emit("ret");
   return a.finish();
