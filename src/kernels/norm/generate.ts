@@ -107,16 +107,20 @@ export interface NormPlan {
  * pairs gave nothing more while this was built (9.5 and 11.9 µs at 128×768
  * against 9.3 and 11.4 alone), so a pipelined row goes alone.
  *
- * AVX2 pipelines too (lag 1: 16 registers, see layoutOf). Zen 3, `deno run
- * -A bench/tune_candidates.ts --norm RxC` (tier 1 pipelined, the same plan
- * unpipelined among the candidates, one run each): 128×768 19.7 against
- * 21.5 µs (no prefetching), 512×1024 156 against 168 (one row ahead),
- * 4096×768 1217 against 1478. SSE2 stays unpipelined: scratch timings there
- * gave ×0.96-1.07, nothing. A row's pass 3 goes after the next row's pass
- * 1 in each column, not before: its store of y's row k − 1 and the load of
- * x's row k right after it, 4 KiB apart for rows of 1024, made the load
- * wait on the store (4K aliasing; 512×1024 pipelined lost to unpipelined
- * before the swap, 73-76 against 71-74 µs, and won after it, 68-72).
+ * AVX2 pipelines too (lag 1: 16 registers, see layoutOf). Zen 3, `deno
+ * run -A bench/ab.ts --a 8ad693e --b d9e9679 --norm RxC --offset 16
+ * --out-offset 16` (row by row against pipelined, one process,
+ * alternating): 128×768 ×0.872, 512×1024 ×0.895, 4096×768 ×0.917;
+ * 128×768 with a residual ×0.924 (no offsets), rmsNorm ×0.844. SSE2 stays
+ * unpipelined: `deno run -A bench/tune_candidates.ts --norm RxC --isa sse2`
+ * timed the pipelined plans within the noise of the others (128×768
+ * 30.3-35.4 µs against 31.9-35.4, 512×1024 181-192 against 186-200,
+ * 4096×768 1343-1490 against 1226-1589). A row's pass 3 goes
+ * after the next row's pass 1 in each column, not before: its store of y's
+ * row k − 1 and the load of x's row k right after it lie 4 KiB apart for
+ * rows of 1024, and the load waited on the store (4K aliasing): `--a
+ * tried/norm-pass3-first --b d9e9679`, the same command, 512×1024 ×0.909,
+ * 128×768 ×0.971.
  */
 export function planNorm(
   s: NormSpec,
