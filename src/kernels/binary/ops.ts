@@ -42,7 +42,7 @@ function emitPow(m: Lanes, d: number, x: number, y: number): void {
   m.abs(ax, x);
   emitLog(m, t, ax);
   v.op("mul", t, t, y);
-  emitExp(m, d, t); // |x|^y
+  emitExp(m, d, t, { oneUlp: true }); // |x|^y
   // Whether y is an integer, and odd: by conversion (|y| ≥ 2^24 is an even integer).
   v.convert("toInt", odd, y);
   v.convert("toFloat", t, odd);

@@ -5,7 +5,8 @@
  * x = n·ln2 + r with n = round(x·log2e) and |r| ≤ ln2/2 (Cody-Waite: ln2 in
  * two parts, the first with 9 significant bits so n·LN2_HI is exact without
  * FMA); e^r = 1 + r + r²·q(r) with q of degree 4 (fitted by
- * tools/fit_math.py, relative error 3e-9); then 2^n as two exponent-field
+ * tools/fit_math.py, relative error 3e-9; AVX2's of degree 3, 1e-7: see
+ * EXP_POLY_AVX2); then 2^n as two exponent-field
  * factors, since n ∈ [−151, 128] does not fit one. AVX-512's e^x reduces
  * by sixteenths of ln 2 with a table instead (emitExpByTable); e^x − 1
  * takes the polynomial there too, with vscalefps for 2^n. AVX2's adds n to
@@ -52,6 +53,25 @@ const EXP_POLY = [
   0.04166838899254799,
   0.008368710055947304,
   0.001381461275741458,
+];
+
+/**
+ * AVX2's e^r on [−ln2/2, ln2/2] where e^x feeds a function of it (sigmoid,
+ * SiLU, tanh, softmax, ...): q of degree 3 (tools/fit_math.py exp_fit(5),
+ * relative error 1.05e-7). Those are bound by the vector operations a lane
+ * takes, whatever the pipe (Zen 3: two FMAs fewer in the polynomial saved
+ * about a cycle a vector), and one FMA fewer is worth the accuracy: e^x
+ * itself would be 2 ulp (`deno task ulp --isa avx2 --step 7`), sigmoid 3
+ * (was 2), within the 4 allowed. The exp op and pow, whose result is e^x,
+ * keep EXP_POLY (1 ulp: emitExp's `oneUlp`).
+ */
+const EXP_POLY_AVX2 = [
+  1,
+  1,
+  0.499992311000824,
+  0.16667114198207855,
+  0.041890114545822144,
+  0.008312525227665901,
 ];
 
 /**
@@ -188,16 +208,16 @@ const NORMAL_LIMIT_BITS = new Int32Array(new Float32Array([NORMAL_LIMIT]).buffer
 /**
  * AVX2's e^x, y ≠ x, x kept: n = round(x·log2e) by one FMA (x·log2e +
  * 1.5·2^23, whose low bits are then n), r = x − n·ln2 as emitExpUpTo's,
- * e^r by the same polynomial, and 2^n by adding n to the exponent field
+ * e^r by a polynomial of one degree less (EXP_POLY_AVX2), and 2^n by adding n to the exponent field
  * (a shift and an integer add) where |x| ≤ NORMAL_LIMIT. Lanes beyond it
  * (overflow, subnormal results or underflow to 0, ±Inf, NaN) are rare: a
  * vector holding one goes out of line (emitExpRare) to mend them, its
  * normal lanes keeping their bits (so a lane's result does not depend on
- * its neighbours). 9 operations on the FMA pipes and 8 others where the
+ * its neighbours). 8 operations on the FMA pipes and 8 others where the
  * two-factor scale on every lane took 15 and 11.
  */
-function emitExpNormal(m: Lanes, y: number, x: number): void {
-  emitExpNormalOnly(m, y, x);
+function emitExpNormal(m: Lanes, y: number, x: number, oneUlp = false): void {
+  emitExpNormalOnly(m, y, x, oneUlp);
   const beyond = m.take();
   emitBeyondNormal(m, beyond, x);
   m.rarely({ v: beyond }, (f) => emitExpRare(f, y, x));
@@ -207,16 +227,16 @@ function emitExpNormal(m: Lanes, y: number, x: number): void {
 /**
  * emitExpNormal without its rare path: y = e^x right where |x| ≤
  * NORMAL_LIMIT; elsewhere what emitExpRescaled mends (a caller with its
- * own rare path). y ≠ x; x is kept.
+ * own rare path). y ≠ x; x is kept. `oneUlp`: as emitExp's.
  */
-export function emitExpNormalOnly(m: Lanes, y: number, x: number): void {
+export function emitExpNormalOnly(m: Lanes, y: number, x: number, oneUlp = false): void {
   const v = m.v;
   const s = m.take(), r = m.take();
   m.fma(s, x, f32(LOG2E), f32(INTEGERS));
   v.op("sub", y, s, f32(INTEGERS)); // n
   m.fma(r, y, f32(-LN2_HI), x);
   m.fma(r, y, f32(-LN2_LO), r);
-  m.horner(y, r, EXP_POLY);
+  m.horner(y, r, oneUlp ? EXP_POLY : EXP_POLY_AVX2);
   v.shift("sll", s, s, 23); // n in the exponent field
   v.op("addi", y, y, s);
   m.give(s, r);
@@ -355,9 +375,13 @@ function emitExpm1Core(m: Lanes, y: number, x: number, r: number): void {
   m.give(s);
 }
 
-/** y = e^x for every f32 x (NaN kept, e^-Inf = 0, e^+Inf = +Inf). y ≠ x; x is kept. */
-export function emitExp(m: Lanes, y: number, x: number): void {
-  if (m.v.isa.level === "avx2") return emitExpNormal(m, y, x);
+/**
+ * y = e^x for every f32 x (NaN kept, e^-Inf = 0, e^+Inf = +Inf). y ≠ x; x is kept.
+ * `oneUlp`: AVX2's degree-6 polynomial (1 ulp) for callers whose result is
+ * e^x itself, not its cheaper one (EXP_POLY_AVX2).
+ */
+export function emitExp(m: Lanes, y: number, x: number, options: { oneUlp?: boolean } = {}): void {
+  if (m.v.isa.level === "avx2") return emitExpNormal(m, y, x, options.oneUlp);
   const t = m.take();
   m.atMost(t, x, EXP_HI);
   emitExpUpTo(m, y, t);

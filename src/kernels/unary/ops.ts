@@ -158,7 +158,7 @@ export const UNARY_OPS: readonly UnaryOpDef[] = [
     (x) => Math.max(x, 0) + Math.log1p(Math.exp(-Math.abs(x))),
   ),
   op("tanh", 25, (m, y, x) => emitTanh(m, y, x), Math.tanh),
-  op("exp", 12, (m, y, x) => emitExp(m, y, x), Math.exp),
+  op("exp", 12, (m, y, x) => emitExp(m, y, x, { oneUlp: true }), Math.exp),
   op("log", 20, (m, y, x) => emitLog(m, y, x), Math.log),
   op("sqrt", 1, (m, y, x) => m.v.sqrt(y, x), Math.sqrt),
   op("reciprocal", 1, (m, y, x) => {
