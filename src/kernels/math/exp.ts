@@ -93,6 +93,14 @@ function reduce(m: Lanes, n: number, t: number): number {
   return ni;
 }
 
+/** How an e^x is taken (see emitExp's `oneUlp`, emitExpUpTo's `shortReduction`). */
+export interface ExpOptions {
+  /** AVX2: the degree-6 polynomial, 1 ulp, for a result that is e^x itself. */
+  oneUlp?: boolean;
+  /** AVX-512 and AVX2: r by one FMA with ln 2 rounded to f32, for t = x − max rounded already. */
+  shortReduction?: boolean;
+}
+
 /** ln 2 rounded to f32 (off by 1.9e-9: see emitExpUpTo's `shortReduction`). */
 const LN2_F32 = Math.fround(Math.LN2);
 
@@ -100,8 +108,9 @@ const LN2_F32 = Math.fround(Math.LN2);
  * y = e^t for t ≤ EXP_HI (−Inf and anything below EXP_LO give +0) or NaN;
  * t is overwritten. y ≠ t.
  *
- * `shortReduction` (AVX-512; softmax): r = t − (n/16)·ln 2 by one FMA with
- * ln 2 rounded to f32 instead of two. r is then off by up to |n/16|·1.9e-9,
+ * `shortReduction` (AVX-512 and AVX2; softmax): r = t − (n/16)·ln 2 (at
+ * AVX2 t − n·ln 2) by one FMA with ln 2 rounded to f32 instead of two. r
+ * is then off by up to |t·log2e|·1.9e-9,
  * so e^t by a relative |t|·2.7e-9 (|t|·0.05 ulp) more: for a caller whose
  * t = x − max was itself rounded, which already costs e^t a relative
  * |t|·6e-8, it is lost in that error; the FMA pipes then do 6 operations a
@@ -114,11 +123,11 @@ export function emitExpUpTo(
   m: Lanes,
   y: number,
   t: number,
-  options: { shortReduction?: boolean } = {},
+  options: ExpOptions = {},
 ): void {
   const v = m.v;
   if (v.isa.level === "avx512") return emitExpByTable(m, y, t, options.shortReduction ?? false);
-  if (v.isa.level === "avx2") return emitExpNormal(m, y, t);
+  if (v.isa.level === "avx2") return emitExpNormal(m, y, t, options);
   m.atLeast(y, t, EXP_LO);
   v.move(t, y);
   const ni = reduce(m, y, t);
@@ -142,9 +151,9 @@ export function emitExpUpToKeeping(
   m: Lanes,
   y: number,
   t: number,
-  options: { shortReduction?: boolean } = {},
+  options: ExpOptions = {},
 ): void {
-  if (m.v.isa.level === "avx2") return emitExpNormal(m, y, t);
+  if (m.v.isa.level === "avx2") return emitExpNormal(m, y, t, options);
   const u = m.take();
   m.v.move(u, t);
   emitExpUpTo(m, y, u, options);
@@ -216,8 +225,8 @@ const NORMAL_LIMIT_BITS = new Int32Array(new Float32Array([NORMAL_LIMIT]).buffer
  * its neighbours). 8 operations on the FMA pipes and 8 others where the
  * two-factor scale on every lane took 15 and 11.
  */
-function emitExpNormal(m: Lanes, y: number, x: number, oneUlp = false): void {
-  emitExpNormalOnly(m, y, x, oneUlp);
+function emitExpNormal(m: Lanes, y: number, x: number, options: ExpOptions = {}): void {
+  emitExpNormalOnly(m, y, x, options);
   const beyond = m.take();
   emitBeyondNormal(m, beyond, x);
   m.rarely({ v: beyond }, (f) => emitExpRare(f, y, x));
@@ -227,16 +236,24 @@ function emitExpNormal(m: Lanes, y: number, x: number, oneUlp = false): void {
 /**
  * emitExpNormal without its rare path: y = e^x right where |x| ≤
  * NORMAL_LIMIT; elsewhere what emitExpRescaled mends (a caller with its
- * own rare path). y ≠ x; x is kept. `oneUlp`: as emitExp's.
+ * own rare path). y ≠ x; x is kept. Options: as emitExp's and emitExpUpTo's.
  */
-export function emitExpNormalOnly(m: Lanes, y: number, x: number, oneUlp = false): void {
+export function emitExpNormalOnly(
+  m: Lanes,
+  y: number,
+  x: number,
+  options: ExpOptions = {},
+): void {
   const v = m.v;
   const s = m.take(), r = m.take();
   m.fma(s, x, f32(LOG2E), f32(INTEGERS));
   v.op("sub", y, s, f32(INTEGERS)); // n
-  m.fma(r, y, f32(-LN2_HI), x);
-  m.fma(r, y, f32(-LN2_LO), r);
-  m.horner(y, r, oneUlp ? EXP_POLY : EXP_POLY_AVX2);
+  if (options.shortReduction) m.fma(r, y, f32(-LN2_F32), x); // one rounding (see emitExpUpTo)
+  else {
+    m.fma(r, y, f32(-LN2_HI), x);
+    m.fma(r, y, f32(-LN2_LO), r);
+  }
+  m.horner(y, r, options.oneUlp ? EXP_POLY : EXP_POLY_AVX2);
   v.shift("sll", s, s, 23); // n in the exponent field
   v.op("addi", y, y, s);
   m.give(s, r);
@@ -380,8 +397,8 @@ function emitExpm1Core(m: Lanes, y: number, x: number, r: number): void {
  * `oneUlp`: AVX2's degree-6 polynomial (1 ulp) for callers whose result is
  * e^x itself, not its cheaper one (EXP_POLY_AVX2).
  */
-export function emitExp(m: Lanes, y: number, x: number, options: { oneUlp?: boolean } = {}): void {
-  if (m.v.isa.level === "avx2") return emitExpNormal(m, y, x, options.oneUlp);
+export function emitExp(m: Lanes, y: number, x: number, options: ExpOptions = {}): void {
+  if (m.v.isa.level === "avx2") return emitExpNormal(m, y, x, options);
   const t = m.take();
   m.atMost(t, x, EXP_HI);
   emitExpUpTo(m, y, t);
