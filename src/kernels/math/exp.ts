@@ -63,7 +63,13 @@ const EXP_POLY = [
  * about a cycle a vector), and one FMA fewer is worth the accuracy: e^x
  * itself would be 2 ulp (`deno task ulp --isa avx2 --step 7`), sigmoid 3
  * (was 2), within the 4 allowed. The exp op and pow, whose result is e^x,
- * keep EXP_POLY (1 ulp: emitExp's `oneUlp`).
+ * keep EXP_POLY (1 ulp: emitExp's `oneUlp`). Zen 3, `deno run -A
+ * bench/ab.ts --a c4e29d6 --b f4b5e7a --unary OP --n 1048576`: sigmoid
+ * ×0.940, silu ×0.938, mish ×0.949, softplus ×0.901, tanh ×1.001 (its
+ * e^x is its rare path's); `--softmax 1536x128` ×0.907, 1024x1024 ×0.827,
+ * 128x30522 ×0.885. With softmax's r by one FMA too (shortReduction, `--a
+ * f4b5e7a --b ac1b435`): 1536×128 ×0.860-0.866, logSoftmax ×0.893,
+ * 1024×1024 ×0.837, 128×30522 ×0.865, 3072×64 ×0.884.
  */
 const EXP_POLY_AVX2 = [
   1,
