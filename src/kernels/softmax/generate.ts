@@ -30,11 +30,12 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
-import { emitAlongLines, rowShape, rowTail } from "../columns.ts";
+import { type ColumnKind, emitAlongLines, rowShape, rowTail } from "../columns.ts";
 import { Lanes } from "../math/lanes.ts";
 import { allocateStreams } from "../streams.ts";
 import { emitLog } from "../math/log.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { emitFinishColumn, emitMaxColumn } from "./columns.ts";
 import { emitExpStep } from "./exp_step.ts";
 import { emitOverlappedRows } from "./overlapped.ts";
 import { emitStagedRows, stagedRows } from "./pipelined.ts";
@@ -305,33 +306,23 @@ export function generateSoftmax(
     } else {
       a.emit("mov", r9, rsi);
       const groups = Math.floor(full / accs.length);
+      const max = (acc: number, disp: number, kind: ColumnKind) =>
+        emitMaxColumn(v, acc, TOTAL, r9, disp, kind, tail, MX);
       countedLoop(a, rcx, groups, () => {
-        accs.forEach((r, i) => {
-          v.load(TOTAL, r9, i * VB);
-          v.op("max", r, r, TOTAL);
-        });
+        accs.forEach((r, i) => max(r, i * VB, "vector"));
         addImmediate(a, "add", r9, accs.length * VB);
       });
       const left = full - groups * accs.length;
-      for (let j = 0; j < left; j++) {
-        v.load(TOTAL, r9, j * VB);
-        v.op("max", accs[0], accs[0], TOTAL);
-      }
+      for (let j = 0; j < left; j++) max(accs[0], j * VB, "vector");
       const after = left * VB;
-      if (tail) {
-        v.loadFilled(TOTAL, r9, after, tail, f32(-Infinity), MX);
-        v.op("max", accs[0], accs[0], TOTAL);
-      }
-      for (let j = 0; j < scalarTail; j++) {
-        v.loadScalar(TOTAL, r9, after + j * 4);
-        v.scalarOp("max", accs[0], TOTAL);
-      }
+      if (tail) max(accs[0], after, "tail");
+      for (let j = 0; j < scalarTail; j++) max(accs[0], after + j * 4, "scalar");
     }
     for (let i = 1; i < accs.length; i++) v.op("max", accs[0], accs[0], accs[i]);
     v.reduceAll("max", accs[0], TOTAL);
     v.move(MX, accs[0]);
     pass2();
-    passes3();
+    pass3ThenNextRow();
   };
 
   /**
@@ -404,18 +395,9 @@ export function generateSoftmax(
   };
 
   /** Pass 3 of the row at rsi/rdx, then both a row on. */
-  const passes3 = () => {
-    const finish = (dst: number, disp: number, t?: Tail) => {
-      if (s.log) {
-        v.load(dst, rsi, disp, t);
-        v.op("sub", dst, dst, MX);
-        v.op("sub", dst, dst, TOTAL);
-      } else {
-        v.load(dst, rdx, disp, t);
-        v.op("mul", dst, dst, TOTAL);
-      }
-      v.store(rdx, disp, dst, t);
-    };
+  const pass3ThenNextRow = () => {
+    const finish = (dst: number, disp: number, kind: ColumnKind = "vector") =>
+      emitFinishColumn(v, s.log, dst, rsi, rdx, disp, kind, tail, MX, TOTAL);
     a.emit("mov", r9, rsi);
     a.emit("mov", r10, rdx);
     /** Pass 3 as the row lies: it walks rsi/rdx themselves (put back from r9/r10 after). */
@@ -428,19 +410,8 @@ export function generateSoftmax(
       });
       const left3 = full - p3 * 4;
       for (let j = 0; j < left3; j++) finish(pool[0], j * VB);
-      if (tail) finish(pool[0], left3 * VB, tail);
-      for (let j = 0; j < scalarTail; j++) {
-        const disp = left3 * VB + j * 4;
-        if (s.log) {
-          v.loadScalar(pool[0], rsi, disp);
-          v.scalarOp("sub", pool[0], MX);
-          v.scalarOp("sub", pool[0], TOTAL);
-        } else {
-          v.loadScalar(pool[0], rdx, disp);
-          v.scalarOp("mul", pool[0], TOTAL);
-        }
-        v.storeScalar(rdx, disp, pool[0]);
-      }
+      if (tail) finish(pool[0], left3 * VB, "tail");
+      for (let j = 0; j < scalarTail; j++) finish(pool[0], left3 * VB + j * 4, "scalar");
     };
     if (!plan.alongLines) asTheyLie();
     else if (!s.log) {

@@ -38,8 +38,9 @@ import {
   rsp,
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop } from "../abi.ts";
-import type { RowShape } from "../columns.ts";
+import type { ColumnKind, RowShape } from "../columns.ts";
 import { f32, type Tail, type Vec } from "../vec.ts";
+import { emitFinishColumn, emitMaxColumn } from "./columns.ts";
 import type { SoftmaxSpec } from "./spec.ts";
 
 /** The registers the overlapped steps use besides pass 2's. */
@@ -76,41 +77,6 @@ export function emitOverlappedRows(
   // The next row's maximum waits here through this row's pass 2.
   const slot: Mem = ptr(rsp, 0, null, 1, VB);
 
-  /** Pass 1 of the row at r9, one column: as generate.ts's row by row. */
-  const maxOf = (acc: number, disp: number, kind: "vector" | "tail" | "scalar") => {
-    if (kind === "scalar") {
-      v.loadScalar(load1, r9, disp);
-      return v.scalarOp("max", acc, load1);
-    }
-    if (kind === "tail") v.loadFilled(load1, r9, disp, tail!, f32(-Infinity), temps[0]);
-    else v.load(load1, r9, disp);
-    v.op("max", acc, acc, load1);
-  };
-  /** Pass 3 of the row at r10 (y; x at r11 for logSoftmax), one column, in temporary t. */
-  const finish = (t: number, disp: number, kind: "vector" | "tail" | "scalar") => {
-    if (kind === "scalar") {
-      if (s.log) {
-        v.loadScalar(t, r11, disp);
-        v.scalarOp("sub", t, mx);
-        v.scalarOp("sub", t, total);
-      } else {
-        v.loadScalar(t, r10, disp);
-        v.scalarOp("mul", t, total);
-      }
-      return v.storeScalar(r10, disp, t);
-    }
-    const mask = kind === "tail" ? tail! : undefined;
-    if (s.log) {
-      v.load(t, r11, disp, mask);
-      v.op("sub", t, t, mx);
-      v.op("sub", t, t, total);
-    } else {
-      v.load(t, r10, disp, mask);
-      v.op("mul", t, t, total);
-    }
-    v.store(r10, disp, t, mask);
-  };
-
   /**
    * One loop over the columns: pass 3 of the previous row (`late`), pass 1
    * of the next (`early`), its maximum folded and left in the slot after
@@ -125,9 +91,10 @@ export function emitOverlappedRows(
       a.emit("lea", r10, ptr(rdx, -rowBytes));
       if (s.log) a.emit("lea", r11, ptr(rsi, -rowBytes));
     }
-    const column = (u: number, disp: number, kind: "vector" | "tail" | "scalar", acc: number) => {
-      if (early) maxOf(acc, disp, kind);
-      if (late) finish(temps[u % temps.length], disp, kind);
+    const column = (u: number, disp: number, kind: ColumnKind, acc: number) => {
+      if (early) emitMaxColumn(v, acc, load1, r9, disp, kind, tail, temps[0]);
+      const t = temps[u % temps.length];
+      if (late) emitFinishColumn(v, s.log, t, r11, r10, disp, kind, tail, mx, total);
     };
     const groups = Math.floor(full / accs.length);
     countedLoop(a, rcx, groups, () => {
