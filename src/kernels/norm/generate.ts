@@ -239,7 +239,7 @@ export function normCandidates(s: NormSpec, p: NormPlan): NormPlan[] {
   if (p.prefetchRows) all.push(describedNorm(s, { ...p, claimRows: !p.claimRows }));
   const wide = p.isa === "avx512";
   // Narrower levels: pipelined (lag 1: 16 registers hold no statistics
-  // waiting) and not, as the plan chose the other way first.
+  // waiting) or not, the plan's choice first.
   const pipes = wide ? [true] : [p.pipelined, !p.pipelined];
   const grid = (storeCentred: boolean) => {
     for (const pipelined of pipes) {
@@ -414,6 +414,9 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   // A row goes through the same instructions either way: the same bits.
   const pairs = plan.pairs && !plan.pipelined && s.rows >= 2;
   const L = layoutOf(plan.pipelined, isa.nregs);
+  if (plan.pipelined && plan.lag === 2 && L.held.length === 0) {
+    throw new Error(`layerNorm: pass 3 two rows behind needs 32 registers (${plan.isa})`);
+  }
   // LayerNorm's pass 3 reads d back from y, or forms it again from x.
   const recompute = layer && !plan.storeCentred;
   const rX = rsi, rY = rdx, rR = r8, rS = r9, rB = r10, rows = r11;
