@@ -5,8 +5,8 @@
  * (its maximum), then pass 2 of row j (the exponentials and their sum).
  * Row by row, each row's maximum waited on its fold across lanes before
  * pass 2 could start, and its pass 3 on the fold of the sum and a
- * division: chains of latency with nothing beside them, about a third of
- * a row of 128 at AVX2. Here a maximum is folded a whole pass 2 before it
+ * division: chains of latency with nothing beside them (the out-of-order
+ * window holds less than a row's pass 2). Here a maximum is folded a whole pass 2 before it
  * is needed (it waits on the stack: pass 2's streams take every register),
  * and the sum's chain has the next step's pass-1 loads beside it.
  *
