@@ -191,6 +191,27 @@ export function depthwiseTile(
 const WIDE_ROW_VECTORS = 4;
 /** Rows of that tile. */
 const WIDE_ROW_TILE_ROWS = 4;
+/** Rows of AVX2's stride-1 tile on rows of 2 vectors (9-16 columns), at most. */
+const TWO_VECTOR_ROWS = 5;
+
+/**
+ * Rows a tile for `rows` output rows in tiles of at most
+ * min(`most`, TWO_VECTOR_ROWS): as few tiles as that allows, their rows as
+ * even as they go (14 rows: 5, 5, 4; 16: 4 × 4; 12: 4 × 3). The rule
+ * before took the most accumulators (6 rows × 2 vectors beside relu's one
+ * register, 12: 6, 6 and 2 rows at 14²); tier 2 found fewer rows faster
+ * on every such layer (`deno run -A bench/tune_candidates.ts --conv
+ * 1,C,H,H,C,3,1,C`, 14²×384: 6 rows 39.8 µs, 5 36.4, 4 36.5; 16²×256: 6
+ * 26.3, 4 22.5). Zen 3, one thread, `deno run -A bench/ab.ts --a 35dda56
+ * --b COMMIT --conv 1,C,H,H,C,3,1,C,1 --blocks 60` (relu): 14²×384
+ * ×0.869, 14²×576 ×0.937 (×0.911 with operands 16 bytes past a line), 16²×256
+ * ×0.847, 12²×128 ×0.896; with `--activation clip` (5 rows × 2 before
+ * where 5 fit) 16²×256 ×0.948, 12²×128 ×0.932, 14² the same tile.
+ */
+function balancedRows(rows: number, most: number): number {
+  const tiles = Math.ceil(rows / Math.max(1, Math.min(most, TWO_VECTOR_ROWS)));
+  return Math.ceil(rows / tiles);
+}
 /** Vectors of an output row from which AVX2's stride-2 tile is 2 rows × 2 vectors. */
 const STRIDED_ROW_VECTORS = 3;
 
@@ -229,7 +250,8 @@ export function depthwiseRowTile(
       return { rows: Math.min(2, most), vectors: 2 };
     }
     let best = { rows: 1, vectors: 1 };
-    for (let rows = most; rows >= 1; rows--) {
+    const top = s.sh === 1 && s.sw === 1 && vectors === 2 ? balancedRows(g.rows, most) : most;
+    for (let rows = top; rows >= 1; rows--) {
       const v = Math.max(1, Math.min(vectors, 7, Math.floor(budget / rows)));
       if (rows * v > best.rows * best.vectors) best = { rows, vectors: v };
     }
