@@ -203,10 +203,10 @@ const TWO_VECTOR_ROWS = 5;
  * on every such layer (`deno run -A bench/tune_candidates.ts --conv
  * 1,C,H,H,C,3,1,C`, 14²×384: 6 rows 39.8 µs, 5 36.4, 4 36.5; 16²×256: 6
  * 26.3, 4 22.5). Zen 3, one thread, `deno run -A bench/ab.ts --a 35dda56
- * --b COMMIT --conv 1,C,H,H,C,3,1,C,1 --blocks 60` (relu): 14²×384
- * ×0.869, 14²×576 ×0.937 (×0.911 with operands 16 bytes past a line), 16²×256
- * ×0.847, 12²×128 ×0.896; with `--activation clip` (5 rows × 2 before
- * where 5 fit) 16²×256 ×0.948, 12²×128 ×0.932, 14² the same tile.
+ * --b 8e37a7c --conv 1,C,H,H,C,3,1,C,1 --blocks 60` (relu; the same
+ * bits): 14²×384 ×0.889, 14²×576 ×0.832, 16²×256 ×0.859, 12²×128 ×0.888;
+ * with `--activation clip` (5 rows × 2 before where 5 fit) 16²×256
+ * ×0.944, 12²×128 ×0.953, 14² the same tile.
  */
 function balancedRows(rows: number, most: number): number {
   const tiles = Math.ceil(rows / Math.max(1, Math.min(most, TWO_VECTOR_ROWS)));
