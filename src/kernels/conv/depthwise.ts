@@ -207,10 +207,10 @@ const TWO_VECTOR_ROWS = 5;
  * bits): 14²×384 ×0.889, 14²×576 ×0.832, 16²×256 ×0.859, 12²×128 ×0.888;
  * with `--activation clip` (5 rows × 2 before where 5 fit) 16²×256
  * ×0.944, 12²×128 ×0.953, 14² the same tile. Rows of one vector too (6 × 1
- * before, 6 and 1 rows at 7²): `--a 8e37a7c --b 04f3d43`, 7²×960 relu
- * ×0.929, clip ×0.918; 8²×256 relu ×0.977, clip ×1.024 (4 and 4 rows for 6
- * and 2); MobileNetV2 (`--model mobilenet --blocks 100`, against 35dda56)
- * ×1.000.
+ * before, 6 and 1 rows at 7²): `--a 8e37a7c --b 51869fc`, two runs, 7²×960
+ * relu ×0.929 / ×0.943, clip ×0.918 / ×0.887; 8²×256 relu ×0.977 /
+ * ×1.001, clip ×1.024 / ×0.921 (4 and 4 rows for 6 and 2); MobileNetV2
+ * (`--model mobilenet --blocks 100`, against 35dda56) ×1.000.
  */
 function balancedRows(rows: number, most: number): number {
   const tiles = Math.ceil(rows / Math.max(1, Math.min(most, TWO_VECTOR_ROWS)));
