@@ -188,7 +188,7 @@ export function depthwiseTile(
 }
 
 /** Vectors of an output row from which AVX2's stride-1 tile is rows of one vector. */
-const WIDE_ROW_VECTORS = 4;
+const WIDE_ROW_VECTORS = 3;
 /** Rows of that tile. */
 const WIDE_ROW_TILE_ROWS = 4;
 /** Rows of AVX2's stride-1 tile on rows of 1 or 2 vectors (up to 16 columns), at most. */
@@ -236,10 +236,13 @@ export function depthwiseRowTile(
     // 5 × 2 fits: Zen 3, one thread, 3×3 on 14²×384 +bias clip(0,6), a scratch A/B in
     // one process: 61.5 → 47 µs.
     const most = Math.max(1, Math.min(depthwiseRowsMost(s), g.rows, budget));
-    // Stride 1 on rows of 4 vectors or more (28² and up): 4 rows of one vector. Zen 3, one
-    // thread, `deno run -A bench/tune_candidates.ts --conv 1,C,H,H,C,3,1,C --packed`: 6 rows × 2
-    // vectors (the rule below) 173.5 µs at 56²×144, 84.1 at 28²×192, 184.6 at 112²×32; 4 × 1
-    // 134.3, 69.8, 123.3 (the best or within 2% of it).
+    // Stride 1 on rows of 3 vectors or more (17 columns and up): 4 rows of one vector. Zen 3,
+    // one thread, `deno run -A bench/tune_candidates.ts --conv 1,C,H,H,C,3,1,C --packed`: 6
+    // rows × 2 vectors (the rule below) 173.5 µs at 56²×144, 84.1 at 28²×192, 184.6 at
+    // 112²×32; 4 × 1 134.3, 69.8, 123.3 (the best or within 2% of it). Rows of 3 vectors since
+    // stop 101 (tier 2 found 6 × 2 slowest of its tiles at 24²×128 and 20²×64): `deno run -A
+    // bench/ab.ts --a 51869fc --b COMMIT --conv 1,C,H,H,C,3,1,C,1 --blocks 60`, relu 24²×128
+    // ×0.817, 20²×64 ×0.827, clip ×0.848 and ×0.882; the same bits.
     if (s.sh === 1 && s.sw === 1 && vectors >= WIDE_ROW_VECTORS) {
       return { rows: Math.min(WIDE_ROW_TILE_ROWS, most), vectors: 1 };
     }
