@@ -241,8 +241,9 @@ export function depthwiseRowTile(
     // rows × 2 vectors (the rule below) 173.5 µs at 56²×144, 84.1 at 28²×192, 184.6 at
     // 112²×32; 4 × 1 134.3, 69.8, 123.3 (the best or within 2% of it). Rows of 3 vectors since
     // stop 101 (tier 2 found 6 × 2 slowest of its tiles at 24²×128 and 20²×64): `deno run -A
-    // bench/ab.ts --a 51869fc --b COMMIT --conv 1,C,H,H,C,3,1,C,1 --blocks 60`, relu 24²×128
-    // ×0.817, 20²×64 ×0.827, clip ×0.848 and ×0.882; the same bits.
+    // bench/ab.ts --a 51869fc --b b4c80f5 --conv 1,C,H,H,C,3,1,C,1 --blocks 60`, relu 24²×128
+    // ×0.867, 20²×64 ×0.853, clip ×0.838 and ×0.879 (an identical build before: ×0.817-0.882);
+    // the same bits.
     if (s.sh === 1 && s.sw === 1 && vectors >= WIDE_ROW_VECTORS) {
       return { rows: Math.min(WIDE_ROW_TILE_ROWS, most), vectors: 1 };
     }
