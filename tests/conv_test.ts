@@ -726,6 +726,23 @@ for (const level of ["avx2", "avx512"] as const) {
             group: 2,
           },
           { n: 1, c: 6, h: 15, w: 15, outChannels: 6, kernel: [3, 3], strides: [2, 2], group: 6 },
+          // Stride 1 on rows of 1-3 AVX2 vectors: even tiles of at most 5 rows (16 rows: 4 × 4,
+          // 12: 4 × 3, 13: 5, 5, 3), 3 vectors 4 rows of one vector.
+          ...[
+            { h: 16, w: 16 },
+            { h: 12, w: 12 },
+            { h: 13, w: 11 },
+            { h: 9, w: 20 },
+            { h: 11, w: 24 },
+          ].map((o) => ({
+            n: 1,
+            c: 5,
+            outChannels: 5,
+            group: 5,
+            kernel: [3, 3],
+            pads: [1, 1, 1, 1],
+            ...o,
+          })),
           // Narrow planes, several output rows a vector (depthwise_packed.ts): stride 1 with x
           // as wide as y (7², 4², 5² with 25 taps, dilated, asymmetric pads), stride 2 (14² and
           // 13² to 7², 11² to 6², a 5×5 kernel to 4 columns).

@@ -289,20 +289,14 @@ export function emitAlongLines(
     throw new Error(`along lines: ${bytes} bytes at ${v.isa.level}`);
   }
   const per = options.per ?? 4, [firstMask, lastMask] = options.masks ?? [2, 3];
-  // AVX2: lanes from m on are 8 − m ints into [0 ×8, −1 ×8] (the last unit's, Vec.runTailVector).
-  const table = avx2 ? a.constant(new Int32Array(16).map((_, i) => (i >= 8 ? -1 : 0)), 32) : null;
-  const first: Tail = avx2
-    ? { lanes: 0, k: null, m: firstMask }
-    : { lanes: 0, k: KREG[firstMask], m: -1 };
   a.emit("mov", r11, base);
   a.emit("and", r11, -U);
   a.emit("mov", rcx, base);
   a.emit("and", rcx, U - 1);
-  if (table) {
-    a.emit("neg", rcx);
-    a.emit("lea", rax, ptr(table, 32, null, 1, 8));
-    a.emit("vmovups", v.r(firstMask), ptr(rax, 0, rcx, 1, 32));
-  } else {
+  let first: Tail;
+  if (avx2) first = v.runHeadVector(firstMask, rax); // the lanes from the row's first on
+  else {
+    first = { lanes: 0, k: KREG[firstMask], m: -1 };
     a.emit("shr", rcx, 2); // m: the row's first lane in its first line
     a.emit("mov", eax, -1);
     a.emit("shl", eax, cl);

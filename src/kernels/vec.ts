@@ -239,6 +239,23 @@ export class Vec {
     return { lanes: 0, k: null, m };
   }
 
+  /**
+   * AVX2: vector register `m` = the lanes from m on, where rcx holds the
+   * row's byte offset into its vector (0..31, a multiple of 4; negated
+   * here): 8 ints loaded from −rcx bytes past [0 ×8, −1 ×8]'s middle, the
+   * first unit of a walk along vectors (columns.ts). `scratch` (a 64-bit
+   * register) is clobbered.
+   */
+  runHeadVector(m: number, scratch: Reg): Tail {
+    const a = this.a;
+    if (this.isa.level !== "avx2") throw new Error("run-time vector heads: AVX2 only");
+    const table = a.constant(new Int32Array(16).map((_, i) => (i >= 8 ? -1 : 0)), 32);
+    a.emit("neg", rcx);
+    a.emit("lea", scratch, ptr(table, 32, null, 1, 8));
+    a.emit("vmovups", this.r(m), ptr(scratch, 0, rcx, 1, 32));
+    return { lanes: 0, k: null, m };
+  }
+
   /** dst = [base+disp] (full vector, or the tail's lanes with the rest zeroed). */
   load(dst: number, base: Reg, disp: number, tail?: Tail): void {
     this.loadMem(dst, ptr(base, disp), tail);

@@ -194,6 +194,9 @@ const WIDE_ROW_TILE_ROWS = 4;
 /** Rows of AVX2's stride-1 tile on rows of 1 or 2 vectors (up to 16 columns), at most. */
 const TWO_VECTOR_ROWS = 5;
 
+/** Vectors of an output row from which AVX2's stride-2 tile is 2 rows × 2 vectors. */
+const STRIDED_ROW_VECTORS = 3;
+
 /**
  * Rows a tile for `rows` output rows in tiles of at most
  * min(`most`, TWO_VECTOR_ROWS): as few tiles as that allows, their rows as
@@ -216,8 +219,6 @@ function balancedRows(rows: number, most: number): number {
   const tiles = Math.ceil(rows / Math.max(1, Math.min(most, TWO_VECTOR_ROWS)));
   return Math.ceil(rows / tiles);
 }
-/** Vectors of an output row from which AVX2's stride-2 tile is 2 rows × 2 vectors. */
-const STRIDED_ROW_VECTORS = 3;
 
 /** The row tile (rows × vectors of a chunk) where the packed plane does not serve. */
 export function depthwiseRowTile(
@@ -229,16 +230,16 @@ export function depthwiseRowTile(
   const vectors = Math.ceil(g.ow / lanesAt(level));
   const budget = depthwiseBudget(s, activation, level);
   if (level === "avx2") {
-    // Its weights are memory operands: an FMA's load besides the input row's, so as many
-    // output rows as the input rows' registers allow share each input load; of the tiles
-    // with the most accumulators, the one with the most rows. Rows first, then vectors,
-    // cut a row of 2 vectors beside clip's two registers (budget 10) to 6 rows × 1 where
-    // 5 × 2 fits: Zen 3, one thread, 3×3 on 14²×384 +bias clip(0,6), a scratch A/B in
-    // one process: 61.5 → 47 µs.
+    // Its weights are memory operands: an FMA's load besides the input row's, so output
+    // rows share each input load; of the tiles with the most accumulators, the one with the
+    // most rows (taking rows first, then vectors, had cut 3×3 on 14²×384 +bias clip(0,6) to 6
+    // rows × 1 where 5 × 2 fit: 61.5 → 47 µs with 5 × 2, a scratch A/B on Zen 3), from at most
+    // `top` rows: at stride 1 rows of 1 or 2 vectors take balancedRows' even tiles, rows of 3
+    // or more 4 rows of one vector.
     const most = Math.max(1, Math.min(depthwiseRowsMost(s), g.rows, budget));
     // Stride 1 on rows of 3 vectors or more (17 columns and up): 4 rows of one vector. Zen 3,
     // one thread, `deno run -A bench/tune_candidates.ts --conv 1,C,H,H,C,3,1,C --packed`: 6
-    // rows × 2 vectors (the rule below) 173.5 µs at 56²×144, 84.1 at 28²×192, 184.6 at
+    // rows × 2 vectors (the loop's rule then) 173.5 µs at 56²×144, 84.1 at 28²×192, 184.6 at
     // 112²×32; 4 × 1 134.3, 69.8, 123.3 (the best or within 2% of it). Rows of 3 vectors since
     // stop 101 (tier 2 found 6 × 2 slowest of its tiles at 24²×128 and 20²×64): `deno run -A
     // bench/ab.ts --a 51869fc --b b4c80f5 --conv 1,C,H,H,C,3,1,C,1 --blocks 60`, relu 24²×128

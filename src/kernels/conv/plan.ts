@@ -547,6 +547,11 @@ function windowFits(g: ConvGeometry, lanes: number, l1d: number): (vectors: numb
  */
 const AVX2_CHAIN_CYCLES = 5;
 
+/** Inputs of a 1×1 layer up to which AVX2 ranks the widest of equal tiles first (rankTiles). */
+const SHORT_1X1_INPUTS = 24;
+/** …where y is larger than this. */
+const WIDE_TILE_OUTPUT_BYTES = 1 << 20;
+
 /**
  * Every register tile (channels × vectors) that fits, cheapest first, with
  * its estimated cycles for `channels` × `vectors` of outputs: per k step (of
@@ -566,11 +571,6 @@ const AVX2_CHAIN_CYCLES = 5;
  * estimate ties with 6×4 ran 13% slower (3×3 512→512 on 7², 161 against
  * 184 GFLOPS).
  */
-/** Inputs of a 1×1 layer up to which AVX2 ranks the widest of equal tiles first (rankTiles). */
-const SHORT_1X1_INPUTS = 24;
-/** …where y is larger than this. */
-const WIDE_TILE_OUTPUT_BYTES = 1 << 20;
-
 function rankTiles(
   s: ConvSpec,
   isa: VecIsa,

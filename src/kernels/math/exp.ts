@@ -228,8 +228,8 @@ const NORMAL_LIMIT_BITS = new Int32Array(new Float32Array([NORMAL_LIMIT]).buffer
  * (overflow, subnormal results or underflow to 0, ±Inf, NaN) are rare: a
  * vector holding one goes out of line (emitExpRare) to mend them, its
  * normal lanes keeping their bits (so a lane's result does not depend on
- * its neighbours). 8 operations on the FMA pipes and 8 others where the
- * two-factor scale on every lane took 15 and 11.
+ * its neighbours). 8 operations on the FMA pipes (9 with `oneUlp`) and 8
+ * others where the two-factor scale on every lane took 15 and 11.
  */
 function emitExpNormal(m: Lanes, y: number, x: number, options: ExpOptions = {}): void {
   emitExpNormalOnly(m, y, x, options);
@@ -407,7 +407,7 @@ export function emitExp(m: Lanes, y: number, x: number, options: ExpOptions = {}
   if (m.v.isa.level === "avx2") return emitExpNormal(m, y, x, options);
   const t = m.take();
   m.atMost(t, x, EXP_HI);
-  emitExpUpTo(m, y, t);
+  emitExpUpTo(m, y, t, options);
   m.give(t);
 }
 
