@@ -235,14 +235,15 @@ export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
 }
 
 /**
- * Whether a GEMM with up to 128 rows of A whose B rows lie a multiple of
- * 4 KiB apart should copy B's column strips into a contiguous buffer
- * before the row tiles read them, rather than read them in place with the
- * next strip prefetched. The same tiles over the same K blocks either way
- * (the same bits); only the speed differs, and in opposite directions by
- * vendor. On a Sapphire Rapids-class Xeon (2 MiB L2) copying won
+ * Whether a GEMM whose B column strips do not fit in L1 should copy them
+ * into a contiguous buffer before the row tiles read them, rather than read
+ * them in place from L2 (with the next strip prefetched past L2). The same
+ * tiles over the same K blocks either way (the same bits); only the speed
+ * differs, and in opposite directions by vendor. On a Sapphire Rapids-class
+ * Xeon (2 MiB L2) copying won where B's rows lie a multiple of 4 KiB apart
  * (`bench/tune_candidates.ts --gemm`: 128×3072×768 31-36% → 47-51% of the
- * peak, 32×4096×4096 15% → 26%). On Zen 5 the copy is a serial pass of ~3
+ * peak, 32×4096×4096 15% → 26%), and from 64 rows on wherever a strip is
+ * past L1 (the gemm plan). On Zen 5 the copy is a serial pass of ~3
  * ns a cache line that no prefetching shortened (tried: the next strip
  * into L1 or L2 during the tiles, rows ahead within the copy, eight rows'
  * loads before their stores), and it is amortized only over the rows of A:
@@ -250,7 +251,7 @@ export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
  * at 1.53× the time read in place (11.1 against 7.3 ms), 128×3072×768 at
  * 1.10×; at 128×1024×1024 the copy ran 6% faster, which tier 2 finds.
  */
-export function prefersCopiedAliasedStrips(f: CpuFeatures): boolean {
+export function prefersCopiedStrips(f: CpuFeatures): boolean {
   return f.vendor === "GenuineIntel";
 }
 

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { Assembler } from "../asm/mod.ts";
 import { isaLevel, Jit } from "../mod.ts";
-import { cpuFeatures, ISA_LEVELS, levelsUpTo, prefersCopiedAliasedStrips } from "../src/cpu.ts";
+import { cpuFeatures, ISA_LEVELS, levelsUpTo, prefersCopiedStrips } from "../src/cpu.ts";
 import { gemmF64, type GemmSpec, generateGemm, planGemm } from "../src/kernels/gemm/mod.ts";
 import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
 import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
@@ -807,7 +807,7 @@ Deno.test("gemm: B's strips copied or Bᵀ's transposed to the workspace (AVX-51
       });
       exactAtAlphaBeta(jit, a, b, c0, ab, plain, `transB ${transB} ${threads}T`);
       const plan = jit.stats().keys[0].plan ?? "";
-      const aliased = m <= 128 && !transB && !prefersCopiedAliasedStrips(cpuFeatures());
+      const aliased = m <= 128 && !transB && !prefersCopiedStrips(cpuFeatures());
       assert.ok(
         plan.includes(
           transB

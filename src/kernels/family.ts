@@ -52,11 +52,11 @@ export interface Target {
    */
   embedBroadcast?: boolean;
   /**
-   * Whether a GEMM of up to 128 rows whose B rows lie a multiple of 4 KiB
-   * apart copies B's strips before reading them (see
-   * `prefersCopiedAliasedStrips` in src/cpu.ts). Speed only: the same bits.
+   * Whether a GEMM copies B's strips past L1 before reading them, rather
+   * than read them in place (see `prefersCopiedStrips` in src/cpu.ts).
+   * Speed only: the same bits.
    */
-  copyAliasedStrips?: boolean;
+  copyStrips?: boolean;
   /**
    * Whether row kernels prefetch rows ahead for operands that fit in L2
    * (see `prefetchesWithinL2` in src/cpu.ts). Speed only: the same bits.

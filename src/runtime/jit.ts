@@ -12,7 +12,7 @@ import {
   ISA_LEVELS,
   type IsaLevel,
   maxIsaFromEnv,
-  prefersCopiedAliasedStrips,
+  prefersCopiedStrips,
   prefersEmbeddedBroadcast,
   prefetchesWithinL2,
 } from "../cpu.ts";
@@ -485,7 +485,7 @@ export class Jit {
       target.isa = VEC_OF[isa];
       target.amx = isa === "amx";
       target.embedBroadcast = prefersEmbeddedBroadcast(f);
-      target.copyAliasedStrips = prefersCopiedAliasedStrips(f);
+      target.copyStrips = prefersCopiedStrips(f);
       target.prefetchWithinL2 = prefetchesWithinL2(f);
       target.claimRowsAhead = claimsRowsAhead(f);
     }

@@ -63,10 +63,10 @@ export interface CacheSizes {
   l1d: number;
   l2: number;
   /**
-   * Up to 128 rows, B's rows a multiple of 4 KiB apart: copy B's strips
-   * (Intel) or read them in place (AMD); see `prefersCopiedAliasedStrips`.
+   * B's strips past L1: copy them (Intel) or read them in place (AMD); see
+   * `prefersCopiedStrips`.
    */
-  copyAliasedStrips?: boolean;
+  copyStrips?: boolean;
 }
 
 const DEFAULT_CACHES: CacheSizes = { l1d: 32 << 10, l2: 1 << 20 };
@@ -171,6 +171,24 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
  */
 export function bRowsAliased(s: GemmSpec): boolean {
   return !s.transB && !s.bPanel && (s.ldb * 4) % 4096 === 0;
+}
+
+/**
+ * Whether B's strips, read in place, would be past L1 and off B's lines, on a core that
+ * prefers them copied (Intel: see `prefersCopiedStrips`), with rows enough to amortize the
+ * copy: then the tiles read them copied strip by strip (the path past 3·L2). In place, every
+ * row tile reads the strip from L2 again, and a B off its lines (a `new Float32Array` lands
+ * 16 bytes past one here) either splits each zmm load over two lines or, peeled (bPeel),
+ * runs its first columns as a strip one vector wide, latency-bound; copied, the tiles read
+ * whole lines of one contiguous block. With B on its lines the copy gains nothing (512³,
+ * 768³) or loses (256³ ×1.05 the time). Measured on an Intel Xeon (SPR, 48 KiB L1, 2 MiB
+ * L2), `bench/ab.ts --a 1aab4c4 --b 5cb4a8f --gemm SHAPE [--offset 16 --out-offset 16]`
+ * (the figures in README).
+ */
+function copiesPastL1(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes) {
+  return isa === "avx512" && (caches.copyStrips ?? false) && !s.transA && !s.transB &&
+    !s.bPanel && s.m >= 64 && direct.kc === undefined && s.k * direct.nr * 4 > caches.l1d &&
+    ((s.bPeel ?? 0) > 0 || s.ldb % 16 !== 0);
 }
 
 /** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
@@ -450,14 +468,14 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     // parts go without the prefetch: partition.ts.)
     direct.kc = evenBlock(s.k, 512, 16);
     direct.prefetchNext = true;
-    if (bRowsAliased(s) && (caches.copyAliasedStrips ?? false)) {
+    if (bRowsAliased(s) && (caches.copyStrips ?? false)) {
       // B's rows a multiple of 4 KiB apart: a strip's rows share a few cache sets, and the
       // strip with the next one prefetched does not stay in L2. Copied strip by strip, the
       // tiles read a contiguous block. Measured on an Intel Xeon (SPR, 2 MiB L2), tier 2's
       // candidates (`bench/tune_candidates.ts --gemm`): 128×3072×768 31-36% → 47-51% of the
       // peak, 128×1024×1024 26% → 50%, 128×4096×1024 21% → 55%, 32×4096×4096 15% → 26%;
       // rows 2 KiB apart (128×1536×768, 128×2560×768) lose 10-15% copied. On Zen 5 the
-      // copy loses (src/cpu.ts, prefersCopiedAliasedStrips).
+      // copy loses (src/cpu.ts, prefersCopiedStrips).
       direct.copyStrips = true;
       direct.prefetchNext = false;
     }
@@ -480,7 +498,8 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     const workspaceBytes = stripBufferBytes(direct.kc, direct.nr);
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
-  const small = operandBytes <= (isa === "avx512" ? 3 : 1) * caches.l2 || s.m <= 16 || medium;
+  const small = (operandBytes <= (isa === "avx512" ? 3 : 1) * caches.l2 || s.m <= 16 || medium) &&
+    !copiesPastL1(s, isa, direct, caches);
   // Small Bᵀ on AVX-512: transpose B once into the workspace, then read it in place.
   let workspaceBytes = 0;
   if (s.transB && isa === "avx512" && operandBytes <= 3 * caches.l2) {
