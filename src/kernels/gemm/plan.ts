@@ -182,7 +182,7 @@ export function bRowsAliased(s: GemmSpec): boolean {
  * runs its first columns as a strip one vector wide, latency-bound; copied, the tiles read
  * whole lines of one contiguous block. With B on its lines the copy gains nothing (512³,
  * 768³) or loses (256³ ×1.05 the time). Measured on an Intel Xeon (SPR, 48 KiB L1, 2 MiB
- * L2), `bench/ab.ts --a 1aab4c4 --b 5cb4a8f --gemm SHAPE [--offset 16 --out-offset 16]`
+ * L2), `bench/ab.ts --a 1aab4c4 --b f4edd1d --gemm SHAPE [--offset 16 --out-offset 16]`
  * (the figures in README).
  */
 function copiesPastL1(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes) {
