@@ -108,6 +108,20 @@ function channelGrain(s: ConvSpec, plan: ConvPlan, parts: number): number {
 const SMALL_POINTWISE_POSITIONS = 256;
 
 /**
+ * Output rows from which an NCHW depthwise layer splits into bands of rows rather than groups
+ * of channels. In a model the layer before wrote x in bands (a 1×1 layer over many positions
+ * splits so), and a band of the depthwise layer reads the rows its own core wrote, where a
+ * group of channels reads half of its planes from the other core; its halo (a row each side
+ * at 3×3) is a small part of a band of 14 rows or more. Smaller planes keep groups (the halo
+ * weighs more, and the 1×1 layers around them split over channels). Measured on an Intel Xeon
+ * (SPR), MobileNetV2 at 2 threads, `deno run -A bench/model_kernels.ts --model mobilenet
+ * --threads 2` with all depthwise layers in bands against groups: 3×3/2 96 on 112² 182 → 105
+ * µs, 144 on 56² 42 → 39 (stride 2) and 67 → 64, 32 on 112² 72 → 71; on 28² and 14² within
+ * ±5% either way. The whole model: see README.
+ */
+const DEPTHWISE_BAND_ROWS = 28;
+
+/**
  * Parts over images when there are enough; else over groups when there
  * are enough or the weights outweigh a group's input planes; else over output channels in whole tiles when the weights outweigh the
  * input's planes (a small image with many channels: each part streams only
@@ -154,8 +168,9 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
     ) ?? null;
   }
   // NHWC depthwise: bands of rows (a group is a channel: parts of channels would read every
-  // position's row piecemeal).
-  if (s.nhwc && plan.depthwise) return bands();
+  // position's row piecemeal). NCHW depthwise with planes of many rows: bands too
+  // (DEPTHWISE_BAND_ROWS).
+  if (plan.depthwise && (s.nhwc || oh >= DEPTHWISE_BAND_ROWS)) return bands();
   // Over groups when every part gets one, or when the weights outweigh a group's planes: a
   // band of rows would stream every group's weights (ShuffleNet's 1×1 group-4 convs on 7²
   // took 50 µs at 2 threads in 7 row bands, 38 µs on one thread).
