@@ -114,10 +114,9 @@ const SMALL_POINTWISE_POSITIONS = 256;
  * group of channels reads half of its planes from the other core; its halo (a row each side
  * at 3×3) is a small part of a band of 14 rows or more. Smaller planes keep groups (the halo
  * weighs more, and the 1×1 layers around them split over channels). Measured on an Intel Xeon
- * (SPR), MobileNetV2 at 2 threads, `deno run -A bench/model_kernels.ts --model mobilenet
- * --threads 2` with all depthwise layers in bands against groups: 3×3/2 96 on 112² 182 → 105
- * µs, 144 on 56² 42 → 39 (stride 2) and 67 → 64, 32 on 112² 72 → 71; on 28² and 14² within
- * ±5% either way. The whole model: see README.
+ * (SPR), MobileNetV2 at 2 threads (`deno run -A bench/ab.ts --a 54cfdca --b 45c3dcc --model
+ * mobilenet --threads 2 [--blocks 80]`, two runs): ×0.987 and ×0.976 of the time (the middle
+ * halves of the pairs' ratios 0.960-1.013 and 0.948-1.019: small against this host's noise).
  */
 const DEPTHWISE_BAND_ROWS = 28;
 
