@@ -270,6 +270,22 @@ export function prefetchesWithinL2(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether an elementwise kernel at AVX-512 whose y lies past the size
+ * streamed when split (`STREAM_STORES_FROM` in kernels/elementwise.ts)
+ * streams it on one thread too. On a Sapphire Rapids-class Xeon a line
+ * stored through the cache is read for ownership first, and one core's
+ * stores then run at about half its streamed rate: `deno run -A
+ * bench/tune_candidates.ts --unary OP,N` (tier 1 against its streamed
+ * candidate, one process), relu 8 Mi floats 5296 → 3153 µs, 16 Mi 10572 →
+ * 6265, 64 Mi 42518 → 26004; exp 8 Mi 4813 → 4049, 16 Mi 9864 → 8128;
+ * clip and hardSwish 64 Mi ×1.77 and ×1.74. On Zen 5 one thread's
+ * streamed stores tied on relu and lost on exp (see STREAM_STORES_FROM).
+ */
+export function streamsOnOneThread(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Whether row kernels that prefetch the input's rows ahead also claim the
  * output's lines of those rows for writing (prefetchw). On Zen 5 the
  * claims cost more than the stores' own requests for the lines: `deno run

@@ -170,8 +170,41 @@ __attribute__((target("avx2"))) static void copy256(const float *x, float *y, in
   for (; i < n; i++) y[i] = x[i];
 }
 
-/* Split between the OpenMP threads (OMP_NUM_THREADS, as oneDNN uses), 64-float chunks. */
-void njb_copy(const float *x, float *y, int64_t n, int wide) {
+/* The same with non-temporal stores (y's lines written without being read first): y on its
+   vector boundary by single floats first. */
+__attribute__((target("avx512f"))) static void copy512nt(const float *x, float *y, int64_t n) {
+  int64_t i = 0;
+  for (; i < n && ((uintptr_t)(y + i) & 63); i++) y[i] = x[i];
+  for (; i + 64 <= n; i += 64) {
+    __m512 a = _mm512_loadu_ps(x + i), b = _mm512_loadu_ps(x + i + 16);
+    __m512 c = _mm512_loadu_ps(x + i + 32), d = _mm512_loadu_ps(x + i + 48);
+    _mm512_stream_ps(y + i, a);
+    _mm512_stream_ps(y + i + 16, b);
+    _mm512_stream_ps(y + i + 32, c);
+    _mm512_stream_ps(y + i + 48, d);
+  }
+  for (; i < n; i++) y[i] = x[i];
+  _mm_sfence();
+}
+
+__attribute__((target("avx2"))) static void copy256nt(const float *x, float *y, int64_t n) {
+  int64_t i = 0;
+  for (; i < n && ((uintptr_t)(y + i) & 31); i++) y[i] = x[i];
+  for (; i + 32 <= n; i += 32) {
+    __m256 a = _mm256_loadu_ps(x + i), b = _mm256_loadu_ps(x + i + 8);
+    __m256 c = _mm256_loadu_ps(x + i + 16), d = _mm256_loadu_ps(x + i + 24);
+    _mm256_stream_ps(y + i, a);
+    _mm256_stream_ps(y + i + 8, b);
+    _mm256_stream_ps(y + i + 16, c);
+    _mm256_stream_ps(y + i + 24, d);
+  }
+  for (; i < n; i++) y[i] = x[i];
+  _mm_sfence();
+}
+
+/* Split between the OpenMP threads (OMP_NUM_THREADS, as oneDNN uses), 64-float chunks.
+   mode: 1 the widest vectors (else ymm), 2 non-temporal stores. */
+void njb_copy(const float *x, float *y, int64_t n, int mode) {
 #pragma omp parallel
   {
     int64_t t = omp_get_thread_num(), nt = omp_get_num_threads();
@@ -179,8 +212,11 @@ void njb_copy(const float *x, float *y, int64_t n, int wide) {
     int64_t lo = chunks * t / nt * 64, hi = chunks * (t + 1) / nt * 64;
     if (hi > n) hi = n;
     if (lo < hi) {
-      if (wide) copy512(x + lo, y + lo, hi - lo);
-      else copy256(x + lo, y + lo, hi - lo);
+      int64_t m = hi - lo;
+      if (mode == 3) copy512nt(x + lo, y + lo, m);
+      else if (mode == 2) copy256nt(x + lo, y + lo, m);
+      else if (mode == 1) copy512(x + lo, y + lo, m);
+      else copy256(x + lo, y + lo, m);
     }
   }
 }

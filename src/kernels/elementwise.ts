@@ -114,11 +114,17 @@ export const STREAM_STORES_TRIED_FROM = 4 << 20;
  * vectors (AVX2 unary and chain calls), whose y past the last-level cache
  * is streamed on one thread too: Zen 3, `deno run -A
  * bench/tune_candidates.ts --unary OP,67108864`, relu 29107 → 16130 µs,
- * exp 28936 → 24473 at one thread.
+ * exp 28936 → 24473 at one thread. `oneThread`: AVX-512 streams on one
+ * thread too (the core's preference: `streamsOnOneThread` in src/cpu.ts).
  */
-export function storesFor(isa: string, bytes: number, along = false): YStores {
+export function storesFor(
+  isa: string,
+  bytes: number,
+  along = false,
+  oneThread = false,
+): YStores {
   if (bytes < STREAM_STORES_FROM) return "cached";
-  if (isa === "avx512") return "streamedWhenSplit";
+  if (isa === "avx512") return oneThread ? "streamed" : "streamedWhenSplit";
   return along && isa === "avx2" ? "streamed" : "cached";
 }
 

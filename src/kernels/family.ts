@@ -64,6 +64,12 @@ export interface Target {
    */
   prefetchWithinL2?: boolean;
   /**
+   * Whether elementwise kernels stream a large y on one thread too (see
+   * `streamsOnOneThread` in src/cpu.ts). Speed only: the same bits.
+   * Absent: only when split.
+   */
+  streamOnOneThread?: boolean;
+  /**
    * Whether row kernels that prefetch the rows ahead also claim the output's
    * lines of those rows for writing (see `claimsRowsAhead` in src/cpu.ts).
    * Speed only: the same bits. Absent: they do.

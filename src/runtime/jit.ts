@@ -15,6 +15,7 @@ import {
   prefersCopiedStrips,
   prefersEmbeddedBroadcast,
   prefetchesWithinL2,
+  streamsOnOneThread,
 } from "../cpu.ts";
 import { env, envInt, envNumber } from "../env.ts";
 import { familyId } from "../kernels/families.ts";
@@ -487,6 +488,7 @@ export class Jit {
       target.embedBroadcast = prefersEmbeddedBroadcast(f);
       target.copyStrips = prefersCopiedStrips(f);
       target.prefetchWithinL2 = prefetchesWithinL2(f);
+      target.streamOnOneThread = streamsOnOneThread(f);
       target.claimRowsAhead = claimsRowsAhead(f);
     }
     if (options.caches !== undefined) {

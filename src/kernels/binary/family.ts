@@ -11,6 +11,7 @@ import {
   binaryCandidates,
   type BinaryPlan,
   binaryReferenceLoop,
+  binaryStores,
   generateBinary,
   planBinary,
 } from "./generate.ts";
@@ -27,7 +28,7 @@ export const BINARY: OpFamily<BinarySpec, BinaryPlan> = {
   decode: decodeBinaryKey,
   describe: describeBinary,
   cost: (s) => ({ flops: outputSize(s), bytes: 12 * outputSize(s) }),
-  plan: (s, t) => planBinary(s, t.isa),
+  plan: (s, t) => planBinary(s, t.isa, binaryStores(s, t.isa, t.streamOnOneThread ?? false)),
   fallbackPlan: (s) => planBinary(s, "scalar"),
   generate: generateBinary,
   candidates: binaryCandidates,

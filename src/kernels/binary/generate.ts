@@ -58,6 +58,11 @@ export interface BinaryPlan {
   description: string;
 }
 
+/** Tier 1's stores of y (`oneThread`: the core streams on one thread too; see storesFor). */
+export function binaryStores(s: BinarySpec, isa: VecLevel, oneThread = false): YStores {
+  return storesFor(isa, 4 * outputSize(s), streamsAlong(s, isa), oneThread);
+}
+
 /**
  * The plan: the ISA's vectors; AVX-512 runs of 128 or more from the first
  * input's line. Two inputs whose vectors each straddle two lines (Deno's
@@ -70,7 +75,7 @@ export interface BinaryPlan {
 export function planBinary(
   s: BinarySpec,
   isa: VecLevel,
-  stores: YStores = storesFor(isa, 4 * outputSize(s), streamsAlong(s, isa)),
+  stores: YStores = binaryStores(s, isa),
 ): BinaryPlan {
   // AVX2: runs from y's vectors where y streams (vmovntps takes them aligned), not otherwise.
   const runs = (isa === "avx512" || (streamsAlong(s, isa) && stores === "streamed")) &&

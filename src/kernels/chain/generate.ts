@@ -42,9 +42,9 @@ export function stepFlops(s: ChainStepSpec): number {
 }
 
 /** The plan: as many interleaved vectors as the chain's work calls for. */
-export function planChain(s: ChainSpec, isa: VecLevel): ChainPlan {
+export function planChain(s: ChainSpec, isa: VecLevel, oneThread = false): ChainPlan {
   const flops = s.steps.reduce((t, st) => t + stepFlops(st), 0);
-  const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n));
+  const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n), oneThread);
   return {
     isa,
     streams: streamsFor(flops),

@@ -33,9 +33,9 @@ export interface UnaryPlan {
 }
 
 /** The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved; y past L3 streamed when split. */
-export function planUnary(s: UnarySpec, isa: VecLevel): UnaryPlan {
+export function planUnary(s: UnarySpec, isa: VecLevel, oneThread = false): UnaryPlan {
   const def = UNARY_OPS[s.op];
-  const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n));
+  const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n), oneThread);
   return {
     isa,
     streams: streamsFor(def.flops),
