@@ -286,6 +286,16 @@ export function streamsOnOneThread(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether an elementwise kernel that streams y also prefetches x ahead into
+ * L2 (`FETCH_AHEAD` in kernels/elementwise.ts has the Intel figures). Not
+ * measured on AMD parts, whose hardware prefetchers the kernels were tuned
+ * on: there tier 2 tries it.
+ */
+export function prefetchesStreamedRows(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Whether row kernels that prefetch the input's rows ahead also claim the
  * output's lines of those rows for writing (prefetchw). On Zen 5 the
  * claims cost more than the stores' own requests for the lines: `deno run

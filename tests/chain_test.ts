@@ -3,7 +3,13 @@
 // size, in place and split between threads; bad steps are named; a model's
 // chains fuse and give the unfused graph's bits.
 import assert from "node:assert/strict";
-import { cpuFeatures, type IsaLevel, levelsUpTo, streamsOnOneThread } from "../src/cpu.ts";
+import {
+  cpuFeatures,
+  type IsaLevel,
+  levelsUpTo,
+  prefetchesStreamedRows,
+  streamsOnOneThread,
+} from "../src/cpu.ts";
 import { ChainSteps, InferenceSession, Jit, type JitStats, Tensor } from "../mod.ts";
 import type { ChainStep } from "../mod.ts";
 import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
@@ -133,7 +139,11 @@ Deno.test({
       (i) => want[i],
       "chain",
     );
-    const plans = split.stats().keys.map((k) => `${k.plan} (${k.parts} parts)`);
+    const fetched = split.stats().keys.filter((k) => k.plan!.endsWith(", x to L2 8192 B ahead"));
+    assert.equal(fetched.length > 0, prefetchesStreamedRows(cpuFeatures()));
+    const plans = split.stats().keys.map((k) =>
+      `${k.plan!.replace(", x to L2 8192 B ahead", "")} (${k.parts} parts)`
+    );
     // Where the core streams on one thread too (Intel), the one-thread call streams as well.
     const oneThread = streamsOnOneThread(cpuFeatures());
     const says = `y by non-temporal stores${oneThread ? "" : " when split"} (12 parts)`;

@@ -4,7 +4,7 @@ import { UNARY_OPS } from "../src/kernels/unary/mod.ts";
 import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
 import { assertPartsStream, listingsWith } from "./helpers/dump.ts";
 import { assertAtOffsets } from "./helpers/offsets.ts";
-import { cpuFeatures, levelsUpTo, streamsOnOneThread } from "../src/cpu.ts";
+import { cpuFeatures, levelsUpTo, prefetchesStreamedRows, streamsOnOneThread } from "../src/cpu.ts";
 import { erf64 } from "../src/kernels/math/reference.ts";
 import { pick, rng } from "./helpers/random.ts";
 import { ulpDistance } from "./helpers/ulp.ts";
@@ -380,8 +380,13 @@ for (const level of ["avx512", "avx2"] as const) {
             op,
             true,
           );
+          // x prefetched ahead of streamed stores where the core asks (Intel), said last.
+          const fetched = j.stats().keys.filter((k) => k.plan!.endsWith(", x to L2 8192 B ahead"));
+          assert.equal(fetched.length > 0, prefetchesStreamedRows(cpuFeatures()));
           const plans = j.stats().keys.map((k) =>
-            `${k.key}: ${k.plan}${whenSplit ? ` (${k.parts} parts)` : ""}`
+            `${k.key}: ${k.plan!.replace(", x to L2 8192 B ahead", "")}${
+              whenSplit ? ` (${k.parts} parts)` : ""
+            }`
           );
           const says = whenSplit
             ? "y by non-temporal stores when split (12 parts)"

@@ -280,7 +280,13 @@ export function emitAlongLines(
   base: Reg,
   bytes: number,
   line: (to: Assembler, disp: number, slot: number, tail?: Tail) => void,
-  options: { per?: number; interleave?: boolean; masks?: [number, number] } = {},
+  options: {
+    per?: number;
+    interleave?: boolean;
+    masks?: [number, number];
+    /** Emits a prefetch for the line `disp` bytes into each step's whole units. */
+    fetch?: (disp: number) => void;
+  } = {},
 ): void {
   const a = v.a;
   const avx2 = v.isa.level === "avx2";
@@ -312,6 +318,7 @@ export function emitAlongLines(
     a.emit("sub", rcx, step);
     a.emit("jb", skip);
     a.bind(loop);
+    if (options.fetch) { for (let u = 0; u < count * U; u += 64) options.fetch(u); }
     if (count > 1 && options.interleave) {
       emitInterleaved(a, Array.from({ length: count }, (_, u) => (to) => line(to, u * U, u)));
     } else for (let u = 0; u < count; u++) line(a, u * U, u);

@@ -106,6 +106,19 @@ export type YStores = "cached" | "streamed" | "streamedWhenSplit";
  */
 export const STREAM_STORES_FROM = 32 << 20;
 
+/**
+ * Bytes ahead of a streamed walk's loads of x that it prefetches into L2
+ * (prefetcht1, a line at a time), where the plan says so (`fetchAhead`).
+ * Past the last-level cache the hardware's prefetchers left the loads
+ * waiting on DRAM behind an op's arithmetic: on an Intel Xeon (SPR) the
+ * time of exp, gelu and softplus over 64 Mi floats was that of relu plus
+ * that of their arithmetic in L1, nothing overlapped. Measured there, the
+ * plan with and without in one process (scratch builds, 64 Mi floats):
+ * relu 24.7 → 21.0 ms, exp 32.3 → 23.7, softplus 40.9 → 27.7, gelu 39.3 →
+ * 26.7; 4 to 32 KiB ahead alike, into L1 (prefetcht0) a little slower.
+ */
+export const FETCH_AHEAD = 8192;
+
 /** Bytes of y from which tier 2 also tries storing it the other ways. */
 export const STREAM_STORES_TRIED_FROM = 4 << 20;
 
@@ -150,13 +163,24 @@ export function partStores(stores: YStores, parts: number): YStores {
 }
 
 /** The plan storing y that way (its description saying so). */
-export function withStores<P extends { stores: YStores; description: string }>(
-  p: P,
-  stores: YStores,
-): P {
+export function withStores<
+  P extends { stores: YStores; description: string; fetchAhead?: number },
+>(p: P, stores: YStores): P {
   return stores === p.stores
     ? p
-    : { ...p, stores, description: describeStores(p.description, stores) };
+    : { ...p, stores, description: describeStores(p.description, stores, p.fetchAhead) };
+}
+
+/**
+ * Tier 2's candidate of a plan that streams y with x's prefetch the other way (on or off);
+ * none below `STREAM_STORES_TRIED_FROM` bytes of y.
+ */
+export function fetchCandidates<
+  P extends { stores: YStores; description: string; fetchAhead: number },
+>(p: P, bytes: number): P[] {
+  if (p.stores === "cached" || bytes < STREAM_STORES_TRIED_FROM) return [];
+  const fetchAhead = p.fetchAhead ? 0 : FETCH_AHEAD;
+  return [{ ...p, fetchAhead, description: describeStores(p.description, p.stores, fetchAhead) }];
 }
 
 /** Tier 2's candidates of an elementwise plan storing y the other ways (y of `bytes`). */
@@ -177,11 +201,16 @@ export function storedParts<
   return elementwiseParts(s, withStores(p, partStores(p.stores, parts)), parts);
 }
 
-/** A plan's description with its stores said. */
-export function describeStores(description: string, stores: YStores): string {
-  const plain = description.replace(/, y by non-temporal stores( when split)?$/, "");
+/** A plan's description with its stores (and where they stream, x's prefetch) said. */
+export function describeStores(description: string, stores: YStores, fetchAhead = 0): string {
+  const plain = description.replace(
+    /, y by non-temporal stores( when split)?(, x to L2 \d+ B ahead)?$/,
+    "",
+  );
   if (stores === "cached") return plain;
-  return `${plain}, y by non-temporal stores${stores === "streamedWhenSplit" ? " when split" : ""}`;
+  return `${plain}, y by non-temporal stores${stores === "streamedWhenSplit" ? " when split" : ""}${
+    fetchAhead ? `, x to L2 ${fetchAhead} B ahead` : ""
+  }`;
 }
 
 /** The most vectors of an op to interleave: cheap ops (≤ 4 FLOPs per element) none. */
@@ -298,7 +327,13 @@ export function emitRowsPass(a: Assembler, isa: VecIsa, p: RowsPass): void {
  * instructions as in emitRowsPass: the same bits. k1-k3 (AVX-512) or the
  * last vector register (AVX2), rax, rcx, r9 and r11 are clobbered.
  */
-function emitAlongRow(a: Assembler, v: Vec, p: RowsPass, streamed: boolean): void {
+function emitAlongRow(
+  a: Assembler,
+  v: Vec,
+  p: RowsPass,
+  streamed: boolean,
+  fetchAhead = 0,
+): void {
   if (p.bias || p.rows !== 1) throw new Error("elementwise: a walk along y is one row, no bias");
   const avx2 = v.isa.level === "avx2";
   const all = Array.from({ length: v.isa.nregs }, (_, r) => r);
@@ -316,7 +351,15 @@ function emitAlongRow(a: Assembler, v: Vec, p: RowsPass, streamed: boolean): voi
     p.y,
     4 * p.cols,
     (to, disp, slot, tail) => body(to, interleave ? slot : 0, disp, tail ? { tail } : { streamed }),
-    { per: interleave ? count : UNROLL, interleave, masks: avx2 ? [maskReg, maskReg] : [1, 1] },
+    {
+      per: interleave ? count : UNROLL,
+      interleave,
+      masks: avx2 ? [maskReg, maskReg] : [1, 1],
+      // x (at r11 + PX) into L2 ahead of the streamed walk (FETCH_AHEAD).
+      fetch: streamed && fetchAhead
+        ? (disp) => a.emit("prefetcht1", ptr(r11, disp + fetchAhead, PX, 1, 1))
+        : undefined,
+    },
   );
   if (streamed) a.emit("sfence");
 }
@@ -343,15 +386,17 @@ export function elementwiseKernel(
   n: number,
   f: (m: Lanes, y: number, x: number) => void,
   streams: number,
-  options: { listing: boolean; stores?: YStores },
+  options: { listing: boolean; stores?: YStores; fetchAhead?: number },
 ): Program {
   const a = new Assembler({ listing: options.listing });
   loadPointer(a, rsi, 0);
   loadPointer(a, rdx, 1);
   const pass = { rows: 1, cols: n, x: rsi, xStride: 0, y: rdx, yStride: 0, f, streams };
   const streamed = options.stores === "streamed";
-  if (streamed && isa.level === "avx512" && n > 16) emitAlongRow(a, new Vec(a, isa), pass, true);
-  else if (walksAlong(isa.level, n)) emitAlongRow(a, new Vec(a, isa), pass, streamed);
+  const ahead = options.fetchAhead ?? 0;
+  if (streamed && isa.level === "avx512" && n > 16) {
+    emitAlongRow(a, new Vec(a, isa), pass, true, ahead);
+  } else if (walksAlong(isa.level, n)) emitAlongRow(a, new Vec(a, isa), pass, streamed, ahead);
   else emitRowsPass(a, isa, pass);
   new Vec(a, isa).leave();
   a.emit("ret");

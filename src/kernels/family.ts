@@ -70,6 +70,11 @@ export interface Target {
    */
   streamOnOneThread?: boolean;
   /**
+   * Whether elementwise kernels that stream y prefetch x ahead (see
+   * `prefetchesStreamedRows` in src/cpu.ts). Speed only: the same bits.
+   */
+  fetchStreamedRows?: boolean;
+  /**
    * Whether row kernels that prefetch the rows ahead also claim the output's
    * lines of those rows for writing (see `claimsRowsAhead` in src/cpu.ts).
    * Speed only: the same bits. Absent: they do.

@@ -14,6 +14,7 @@ import {
   maxIsaFromEnv,
   prefersCopiedStrips,
   prefersEmbeddedBroadcast,
+  prefetchesStreamedRows,
   prefetchesWithinL2,
   streamsOnOneThread,
 } from "../cpu.ts";
@@ -489,6 +490,7 @@ export class Jit {
       target.copyStrips = prefersCopiedStrips(f);
       target.prefetchWithinL2 = prefetchesWithinL2(f);
       target.streamOnOneThread = streamsOnOneThread(f);
+      target.fetchStreamedRows = prefetchesStreamedRows(f);
       target.claimRowsAhead = claimsRowsAhead(f);
     }
     if (options.caches !== undefined) {

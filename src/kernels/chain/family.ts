@@ -6,7 +6,7 @@
  */
 import { binaryReference } from "../binary/ops.ts";
 import type { OpFamily } from "../family.ts";
-import { storeCandidates, storedParts, streamCandidates } from "../elementwise.ts";
+import { fetchCandidates, storeCandidates, storedParts, streamCandidates } from "../elementwise.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type ChainPlan, generateChain, planChain, stepFlops } from "./generate.ts";
 import { CHAIN_KEY_FIELDS, decodeChainKey } from "./read.ts";
@@ -22,10 +22,14 @@ export const CHAIN: OpFamily<ChainSpec, ChainPlan> = {
   decode: decodeChainKey,
   describe: describeChain,
   cost: (s) => ({ flops: s.n * s.steps.reduce((t, st) => t + stepFlops(st), 0), bytes: 8 * s.n }),
-  plan: (s, t) => planChain(s, t.isa, t.streamOnOneThread ?? false),
+  plan: (s, t) => planChain(s, t.isa, t.streamOnOneThread ?? false, t.fetchStreamedRows ?? false),
   fallbackPlan: (s) => planChain(s, "scalar"),
   generate: generateChain,
-  candidates: (s, p) => [...streamCandidates(p), ...storeCandidates(p, 4 * s.n)],
+  candidates: (s, p) => [
+    ...streamCandidates(p),
+    ...storeCandidates(p, 4 * s.n),
+    ...fetchCandidates(p, 4 * s.n),
+  ],
   partition: storedParts,
   reference: (s, [x, y]) => chainReference(s, x, y),
 };

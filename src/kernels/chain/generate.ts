@@ -11,6 +11,7 @@ import {
   alongY,
   describeStores,
   elementwiseKernel,
+  FETCH_AHEAD,
   storesFor,
   streamsFor,
   walksAlong,
@@ -29,6 +30,8 @@ export interface ChainPlan {
   streams: number;
   /** How y is stored (non-temporal stores past the last-level cache: see elementwise.ts). */
   stores: YStores;
+  /** Where y streams, bytes ahead that x is prefetched into L2 (0: none; see FETCH_AHEAD). */
+  fetchAhead: number;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
@@ -41,16 +44,30 @@ export function stepFlops(s: ChainStepSpec): number {
   return s.op === "pow" ? 30 : 1;
 }
 
-/** The plan: as many interleaved vectors as the chain's work calls for. */
-export function planChain(s: ChainSpec, isa: VecLevel, oneThread = false): ChainPlan {
+/**
+ * The plan: as many interleaved vectors as the chain's work calls for; y's stores and x's
+ * prefetch as planUnary's.
+ */
+export function planChain(
+  s: ChainSpec,
+  isa: VecLevel,
+  oneThread = false,
+  fetch = false,
+): ChainPlan {
   const flops = s.steps.reduce((t, st) => t + stepFlops(st), 0);
   const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n), oneThread);
+  const fetchAhead = fetch && stores !== "cached" ? FETCH_AHEAD : 0;
   return {
     isa,
     streams: streamsFor(flops),
     stores,
+    fetchAhead,
     workspaceBytes: 0,
-    description: describeStores(`${isa} chain of ${s.steps.length}${alongY(isa, s.n)}`, stores),
+    description: describeStores(
+      `${isa} chain of ${s.steps.length}${alongY(isa, s.n)}`,
+      stores,
+      fetchAhead,
+    ),
   };
 }
 
@@ -91,6 +108,6 @@ export function generateChain(
       m.give(...t.filter((r) => r >= 0));
     },
     plan.streams,
-    { ...options, stores: plan.stores },
+    { ...options, stores: plan.stores, fetchAhead: plan.fetchAhead },
   );
 }

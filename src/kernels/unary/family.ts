@@ -4,7 +4,7 @@
  * @module
  */
 import type { OpFamily } from "../family.ts";
-import { storeCandidates, storedParts, streamCandidates } from "../elementwise.ts";
+import { fetchCandidates, storeCandidates, storedParts, streamCandidates } from "../elementwise.ts";
 import { generateUnary, planUnary, type UnaryPlan } from "./generate.ts";
 import { UNARY_OPS } from "./ops.ts";
 import { decodeUnaryKey, UNARY_KEY_FIELDS } from "./read.ts";
@@ -20,10 +20,14 @@ export const UNARY: OpFamily<UnarySpec, UnaryPlan> = {
   decode: decodeUnaryKey,
   describe: describeUnary,
   cost: (s) => ({ flops: s.n * UNARY_OPS[s.op].flops, bytes: 8 * s.n }),
-  plan: (s, t) => planUnary(s, t.isa, t.streamOnOneThread ?? false),
+  plan: (s, t) => planUnary(s, t.isa, t.streamOnOneThread ?? false, t.fetchStreamedRows ?? false),
   fallbackPlan: (s) => planUnary(s, "scalar"),
   generate: generateUnary,
-  candidates: (s, p) => [...streamCandidates(p), ...storeCandidates(p, 4 * s.n)],
+  candidates: (s, p) => [
+    ...streamCandidates(p),
+    ...storeCandidates(p, 4 * s.n),
+    ...fetchCandidates(p, 4 * s.n),
+  ],
   partition: storedParts,
   reference: (s, [x, y]) => unaryReference(s, x, y),
 };

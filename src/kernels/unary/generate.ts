@@ -9,6 +9,7 @@ import {
   alongY,
   describeStores,
   elementwiseKernel,
+  FETCH_AHEAD,
   storesFor,
   streamsFor,
   walksAlong,
@@ -26,22 +27,34 @@ export interface UnaryPlan {
   streams: number;
   /** How y is stored (non-temporal stores past the last-level cache: see elementwise.ts). */
   stores: YStores;
+  /** Where y streams, bytes ahead that x is prefetched into L2 (0: none; see FETCH_AHEAD). */
+  fetchAhead: number;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
   description: string;
 }
 
-/** The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved; y past L3 streamed when split. */
-export function planUnary(s: UnarySpec, isa: VecLevel, oneThread = false): UnaryPlan {
+/**
+ * The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved; y past L3 streamed
+ * when split (`oneThread`: on one thread too), x then prefetched ahead where `fetch` says.
+ */
+export function planUnary(
+  s: UnarySpec,
+  isa: VecLevel,
+  oneThread = false,
+  fetch = false,
+): UnaryPlan {
   const def = UNARY_OPS[s.op];
   const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n), oneThread);
+  const fetchAhead = fetch && stores !== "cached" ? FETCH_AHEAD : 0;
   return {
     isa,
     streams: streamsFor(def.flops),
     stores,
+    fetchAhead,
     workspaceBytes: 0,
-    description: describeStores(`${isa} ${def.name}${alongY(isa, s.n)}`, stores),
+    description: describeStores(`${isa} ${def.name}${alongY(isa, s.n)}`, stores, fetchAhead),
   };
 }
 
@@ -57,6 +70,6 @@ export function generateUnary(
     s.n,
     (m, y, x) => def.emit(m, y, x, s.params),
     plan.streams,
-    { ...options, stores: plan.stores },
+    { ...options, stores: plan.stores, fetchAhead: plan.fetchAhead },
   );
 }
