@@ -28,7 +28,13 @@ export const BINARY: OpFamily<BinarySpec, BinaryPlan> = {
   decode: decodeBinaryKey,
   describe: describeBinary,
   cost: (s) => ({ flops: outputSize(s), bytes: 12 * outputSize(s) }),
-  plan: (s, t) => planBinary(s, t.isa, binaryStores(s, t.isa, t.streamOnOneThread ?? false)),
+  plan: (s, t) =>
+    planBinary(
+      s,
+      t.isa,
+      binaryStores(s, t.isa, t.streamOnOneThread ?? false),
+      t.fetchStreamedRows ?? false,
+    ),
   fallbackPlan: (s) => planBinary(s, "scalar"),
   generate: generateBinary,
   candidates: binaryCandidates,
@@ -58,7 +64,7 @@ function binaryParts(
   const ranges = splitRange(s.dims[0], parts, rank === 1 ? 16 : 1);
   // A split call's parts stream y when the plan says so (see elementwise.ts partStores).
   return rangeParts(
-    planBinary(s, p.isa, partStores(p.stores, parts)),
+    planBinary(s, p.isa, partStores(p.stores, parts), p.fetchAhead > 0),
     ranges,
     (r) => ({ ...s, dims: [r.count, ...s.dims.slice(1)] }),
     (i) => [4 * i * aStride, 4 * i * bStride, 4 * i * inner],

@@ -13,6 +13,7 @@ import {
   KREG,
   type Label,
   type Program,
+  ptr,
   qword,
   r10,
   r11,
@@ -28,7 +29,14 @@ import {
 } from "../../../asm/mod.ts";
 import { addImmediate, countedLoop, loadPointer } from "../abi.ts";
 import { emitInterleaved } from "../interleave.ts";
-import { describeStores, otherStores, storesFor, type YStores } from "../elementwise.ts";
+import {
+  describeStores,
+  FETCH_AHEAD,
+  otherStores,
+  storesFor,
+  STREAM_STORES_TRIED_FROM,
+  type YStores,
+} from "../elementwise.ts";
 import { Lanes } from "../math/lanes.ts";
 import { allocateStreams } from "../streams.ts";
 import { type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
@@ -52,6 +60,11 @@ export interface BinaryPlan {
    * whole lines by non-temporal stores (an `sfence` at the end).
    */
   stores: YStores;
+  /**
+   * Where y streams, bytes ahead that the runs prefetch their inputs into
+   * L2 (0: none; see FETCH_AHEAD in elementwise.ts).
+   */
+  fetchAhead: number;
   /** No workspace. */
   workspaceBytes: 0;
   /** One line for listings and stats. */
@@ -76,6 +89,7 @@ export function planBinary(
   s: BinarySpec,
   isa: VecLevel,
   stores: YStores = binaryStores(s, isa),
+  fetch = false,
 ): BinaryPlan {
   // AVX2: runs from y's vectors where y streams (vmovntps takes them aligned), not otherwise.
   const runs = (isa === "avx512" || (streamsAlong(s, isa) && stores === "streamed")) &&
@@ -88,14 +102,17 @@ export function planBinary(
     : lineRuns
     ? ", runs from the first input's lines"
     : "";
+  const fetchAhead = fetch && how !== "cached" ? FETCH_AHEAD : 0;
   return {
     isa,
     lineRuns,
     stores: how,
+    fetchAhead,
     workspaceBytes: 0,
     description: describeStores(
       `${isa} ${BINARY_OPS[s.op]}, ${s.dims.length} loop(s)${lines}`,
       how,
+      fetchAhead,
     ),
   };
 }
@@ -108,11 +125,19 @@ function streamsAlong(s: BinarySpec, isa: string): boolean {
   return isa === "avx2" && s.dims[s.dims.length - 1] >= RUN_FROM;
 }
 
-/** Tier 2's candidates: y stored the other ways, from 4 MiB (the same bits). */
+/**
+ * Tier 2's candidates: y stored the other ways, from 4 MiB, and where it streams the inputs'
+ * prefetch the other way (the same bits).
+ */
 export function binaryCandidates(s: BinarySpec, p: BinaryPlan): BinaryPlan[] {
-  return otherStores(p.isa, 4 * outputSize(s), p.stores, streamsAlong(s, p.isa))
-    .map((w) => planBinary(s, p.isa, w))
+  const fetch = p.fetchAhead > 0;
+  const stores = otherStores(p.isa, 4 * outputSize(s), p.stores, streamsAlong(s, p.isa))
+    .map((w) => planBinary(s, p.isa, w, fetch))
     .filter((q) => q.stores !== p.stores);
+  const flipped = p.stores === "cached" || 4 * outputSize(s) < STREAM_STORES_TRIED_FROM
+    ? []
+    : [planBinary(s, p.isa, p.stores, !fetch)];
+  return [...stores, ...flipped];
 }
 
 /** The input a run aligns to: a, or b when a is one value along the run; null when both are. */
@@ -197,6 +222,13 @@ export function generateBinary(
     const t = kind === "tail" ? tail! : kind === "masked" ? RUN_MASK : undefined;
     const load = (reg: number, base: typeof pA) =>
       kind === "scalar" ? sv.loadScalar(reg, base, disp) : sv.load(reg, base, disp, t);
+    if (kind === "vector" && plan.stores === "streamed" && plan.fetchAhead && disp % 64 === 0) {
+      // The inputs' lines FETCH_AHEAD on into L2 (a whole vector's line, once a line).
+      if (!aScalar) to.emit("prefetcht1", ptr(pA, disp + plan.fetchAhead, null, 1, 1));
+      if (!bScalar && s.exponent === null) {
+        to.emit("prefetcht1", ptr(pB, disp + plan.fetchAhead, null, 1, 1));
+      }
+    }
     if (!aScalar) load(st.a, pA);
     if (!bScalar && s.exponent === null) load(st.b, pB);
     emitOp(m, st.d, st.a, st.b);
