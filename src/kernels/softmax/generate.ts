@@ -57,7 +57,9 @@ export interface SoftmaxPlan {
    * (the read overlaps compute instead of waiting alone). Measured on an
    * Intel Xeon, tier 2's two candidates interleaved (`deno run -A
    * bench/tune_candidates.ts --softmax 128x30522`, two runs): 4317 → 3449
-   * and 4179 → 3713 µs. Tier 2 tries it off (same instructions otherwise).
+   * and 4179 → 3713 µs. Since y's lines are claimed ahead in pass 2
+   * (claimAhead) it loses there at AVX-512, and tier 1 leaves it off: see
+   * planSoftmax. Tier 2 tries it (same instructions otherwise).
    */
   nextRow: boolean;
   /**
@@ -114,7 +116,11 @@ export interface SoftmaxPlan {
 
 /**
  * The plan: the ISA's vectors, up to 3 interleaved; short rows of operands
- * beyond L2 prefetched two rows ahead. Measured on Zen 5: 1024×1024 202 →
+ * beyond L2 prefetched two rows ahead. Long rows at AVX-512 leave the next
+ * row's fetch in pass 2 (plan.nextRow) to tier 2: with y's lines claimed
+ * ahead it cost an Intel Xeon (SPR) 5-7% at 128×30522 (`deno run -A
+ * bench/ab.ts --a b53381a --b 4f1e0c4 --softmax 128x30522`; the figures in
+ * README), its fetches beside the claims in pass 2. Measured on Zen 5: 1024×1024 202 →
  * 182 µs; rows of 122 KB (128×30522) lose 20% to it, so rows over 16 KB
  * are left to the hardware prefetcher.
  *
@@ -150,7 +156,7 @@ export function planSoftmax(
     streams: 3,
     prefetchRows,
     claimRows,
-    nextRow: !inRegisters && longRows(s, isa),
+    nextRow: !inRegisters && longRows(s, isa) && isa !== "avx512",
     claimAhead: !inRegisters && longRows(s, isa) ? CLAIM_AHEAD : 0,
     inRegisters,
     alongLines: !inRegisters && isa === "avx512",
