@@ -5,7 +5,7 @@
  */
 import type { OpFamily } from "../family.ts";
 import { rowParts } from "../partition.ts";
-import { generateReduce, planReduce, type ReducePlan } from "./generate.ts";
+import { generateReduce, planReduce, reduceCandidates, type ReducePlan } from "./generate.ts";
 import { decodeReduceKey, REDUCE_KEY_FIELDS } from "./read.ts";
 import { describeReduce, REDUCE_OPS, type ReduceSpec } from "./spec.ts";
 
@@ -18,7 +18,8 @@ export const REDUCE: OpFamily<ReduceSpec, ReducePlan> = {
   decode: decodeReduceKey,
   describe: describeReduce,
   cost: (s) => ({ flops: 2 * s.rows * s.cols, bytes: 4 * s.rows * (s.cols + 1) }),
-  plan: (s, t) => planReduce(s, t.isa, t.l2),
+  plan: (s, t) => planReduce(s, t.isa, t.l2, t.prefetchWithinL2 ?? true),
+  candidates: (_s, p) => reduceCandidates(p),
   fallbackPlan: (s) => planReduce(s, "scalar"),
   generate: generateReduce,
   // Rows are independent: a part reduces whole rows, in the same order.
