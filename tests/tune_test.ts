@@ -653,6 +653,27 @@ for (const isa of LEVELS) {
 }
 
 for (const isa of LEVELS) {
+  Deno.test(`tune: reduce candidates (short rows prefetched or not) give tier 1's bits (${isa})`, () => {
+    const rand = seededRandom(0x4ed0);
+    // Global average pooling's rows (7² planes): AVX-512 sums them a register per row (the
+    // candidate; other levels have none).
+    const rows = 4096, x = floats(rows * 49, rand).map((v) => v * 100);
+    using jit = new Jit({ maxIsa: isa, threads: 1 });
+    const y = new Float32Array(rows);
+    const k = tuneAndCompare(
+      jit,
+      `reduce mean (${isa})`,
+      () => {},
+      () => jit.reduce("mean", x, y, { rows, cols: 49 }),
+      y,
+      false,
+      isa !== "avx512",
+    );
+    if (isa === "avx512") assert.equal(k.tuning!.candidates.length, 2, `${k.plan}`); // tier 1 and the flip
+  });
+}
+
+for (const isa of LEVELS) {
   Deno.test(`tune: every layerNorm and rmsNorm candidate (pairs, prefetching) gives tier 1's bits (${isa})`, () => {
     const rand = seededRandom(0x1a7e);
     // Two rows at AVX-512: pass 3 two rows behind with no loop between the lead rows and the last passes.
