@@ -48,10 +48,9 @@ export interface ReducePlan {
   /**
    * Short rows: bytes ahead of each iteration's rows that it prefetches into
    * L1 (0: none). On an Intel Xeon (SPR) rows in L2 wait on it without:
-   * global average pooling of 7²×2048 (2048 rows of 49), the plan with and
-   * without in one process (scratch builds), 5.88 → 5.51 and 5.85 → 5.49
-   * µs at 2 KiB ahead, 4 KiB alike, 512 B and 1 KiB less, into L2 slower
-   * (6.97). Where the core wants it (`prefetchesWithinL2` in src/cpu.ts);
+   * global average pooling of 7²×2048 (2048 rows of 49), `deno task compare
+   * --conv` at 1aab4c4 and at b21cb2b, 5.7 → 4.5 µs (0.92 → 1.02× oneDNN's
+   * NHWC). Where the core wants it (`prefetchesWithinL2` in src/cpu.ts);
    * tier 2 tries the other way.
    */
   prefetchAhead: number;
