@@ -188,7 +188,7 @@ export function bRowsAliased(s: GemmSpec): boolean {
 function copiesPastL1(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes) {
   return isa === "avx512" && (caches.copyStrips ?? false) && !s.transA && !s.transB &&
     !s.bPanel && s.m >= 64 && direct.kc === undefined && s.k * direct.nr * 4 > caches.l1d &&
-    ((s.bPeel ?? 0) > 0 || s.ldb % 16 !== 0);
+    s.k * s.n * 4 >= caches.l2 / 4 && ((s.bPeel ?? 0) > 0 || s.ldb % 16 !== 0);
 }
 
 /** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
