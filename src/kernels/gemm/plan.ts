@@ -181,9 +181,10 @@ export function bRowsAliased(s: GemmSpec): boolean {
  * 16 bytes past one here) either splits each zmm load over two lines or, peeled (bPeel),
  * runs its first columns as a strip one vector wide, latency-bound; copied, the tiles read
  * whole lines of one contiguous block. With B on its lines the copy gains nothing (512³,
- * 768³) or loses (256³ ×1.05 the time). Measured on an Intel Xeon (SPR, 48 KiB L1, 2 MiB
- * L2), `bench/ab.ts --a 1aab4c4 --b f4edd1d --gemm SHAPE [--offset 16 --out-offset 16]`
- * (the figures in README).
+ * 768³) or loses (256³ ×1.05 the time); with B under a quarter of L2 it lost on 2 threads
+ * (256³ ×1.113 where one thread gained ×0.978). Measured on an Intel Xeon (SPR, 48 KiB L1,
+ * 2 MiB L2), `bench/ab.ts --a 1aab4c4 --b f4edd1d --gemm SHAPE [--offset 16 --out-offset 16]
+ * [--threads 2]` (the figures in README).
  */
 function copiesPastL1(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes) {
   return isa === "avx512" && (caches.copyStrips ?? false) && !s.transA && !s.transB &&
