@@ -141,6 +141,24 @@ export function storesFor(
   return along && isa === "avx2" ? "streamed" : "cached";
 }
 
+/** A core's preferences for storing a large y (a family's target fields; speed only). */
+export interface StoreHints {
+  /** AVX-512 streams y on one thread too (see storesFor). */
+  streamOnOneThread?: boolean;
+  /** A row that streams y prefetches x ahead (FETCH_AHEAD). */
+  fetchStreamedRows?: boolean;
+}
+
+/** Tier 1's stores of a row of `n` elements and, where y streams, how far ahead x is fetched. */
+export function rowStores(
+  isa: string,
+  n: number,
+  hints: StoreHints = {},
+): { stores: YStores; fetchAhead: number } {
+  const stores = storesFor(isa, 4 * n, walksAlong(isa, n), hints.streamOnOneThread ?? false);
+  return { stores, fetchAhead: hints.fetchStreamedRows && stores !== "cached" ? FETCH_AHEAD : 0 };
+}
+
 /**
  * The other ways tier 2 tries (AVX-512, y of `STREAM_STORES_TRIED_FROM` and
  * up; `along`: at AVX2 too, for a row walked along y's vectors, whose whole

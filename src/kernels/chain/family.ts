@@ -22,7 +22,7 @@ export const CHAIN: OpFamily<ChainSpec, ChainPlan> = {
   decode: decodeChainKey,
   describe: describeChain,
   cost: (s) => ({ flops: s.n * s.steps.reduce((t, st) => t + stepFlops(st), 0), bytes: 8 * s.n }),
-  plan: (s, t) => planChain(s, t.isa, t.streamOnOneThread ?? false, t.fetchStreamedRows ?? false),
+  plan: (s, t) => planChain(s, t.isa, t),
   fallbackPlan: (s) => planChain(s, "scalar"),
   generate: generateChain,
   candidates: (s, p) => [

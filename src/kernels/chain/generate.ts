@@ -11,10 +11,9 @@ import {
   alongY,
   describeStores,
   elementwiseKernel,
-  FETCH_AHEAD,
-  storesFor,
+  rowStores,
+  type StoreHints,
   streamsFor,
-  walksAlong,
   type YStores,
 } from "../elementwise.ts";
 import type { Lanes } from "../math/lanes.ts";
@@ -51,12 +50,10 @@ export function stepFlops(s: ChainStepSpec): number {
 export function planChain(
   s: ChainSpec,
   isa: VecLevel,
-  oneThread = false,
-  fetch = false,
+  hints: StoreHints = {},
 ): ChainPlan {
   const flops = s.steps.reduce((t, st) => t + stepFlops(st), 0);
-  const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n), oneThread);
-  const fetchAhead = fetch && stores !== "cached" ? FETCH_AHEAD : 0;
+  const { stores, fetchAhead } = rowStores(isa, s.n, hints);
   return {
     isa,
     streams: streamsFor(flops),

@@ -20,7 +20,7 @@ export const UNARY: OpFamily<UnarySpec, UnaryPlan> = {
   decode: decodeUnaryKey,
   describe: describeUnary,
   cost: (s) => ({ flops: s.n * UNARY_OPS[s.op].flops, bytes: 8 * s.n }),
-  plan: (s, t) => planUnary(s, t.isa, t.streamOnOneThread ?? false, t.fetchStreamedRows ?? false),
+  plan: (s, t) => planUnary(s, t.isa, t),
   fallbackPlan: (s) => planUnary(s, "scalar"),
   generate: generateUnary,
   candidates: (s, p) => [

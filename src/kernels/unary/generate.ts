@@ -9,10 +9,9 @@ import {
   alongY,
   describeStores,
   elementwiseKernel,
-  FETCH_AHEAD,
-  storesFor,
+  rowStores,
+  type StoreHints,
   streamsFor,
-  walksAlong,
   type YStores,
 } from "../elementwise.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
@@ -37,17 +36,15 @@ export interface UnaryPlan {
 
 /**
  * The plan: cheap ops 4 vectors per step; the rest up to 3 interleaved; y past L3 streamed
- * when split (`oneThread`: on one thread too), x then prefetched ahead where `fetch` says.
+ * when split (or on one thread too) and x then prefetched ahead, as the core's `hints` say.
  */
 export function planUnary(
   s: UnarySpec,
   isa: VecLevel,
-  oneThread = false,
-  fetch = false,
+  hints: StoreHints = {},
 ): UnaryPlan {
   const def = UNARY_OPS[s.op];
-  const stores = storesFor(isa, 4 * s.n, walksAlong(isa, s.n), oneThread);
-  const fetchAhead = fetch && stores !== "cached" ? FETCH_AHEAD : 0;
+  const { stores, fetchAhead } = rowStores(isa, s.n, hints);
   return {
     isa,
     streams: streamsFor(def.flops),
