@@ -116,13 +116,12 @@ export interface SoftmaxPlan {
 
 /**
  * The plan: the ISA's vectors, up to 3 interleaved; short rows of operands
- * beyond L2 prefetched two rows ahead. Long rows at AVX-512 leave the next
- * row's fetch in pass 2 (plan.nextRow) to tier 2: with y's lines claimed
- * ahead it cost an Intel Xeon (SPR) 5-7% at 128×30522 (`deno run -A
- * bench/ab.ts --a b53381a --b 48d3c57 --softmax 128x30522`; the figures in
- * README), its fetches beside the claims in pass 2. Measured on Zen 5: 1024×1024 202 →
+ * beyond L2 prefetched two rows ahead. Measured on Zen 5: 1024×1024 202 →
  * 182 µs; rows of 122 KB (128×30522) lose 20% to it, so rows over 16 KB
- * are left to the hardware prefetcher.
+ * are left to the hardware prefetcher. Those long rows at AVX-512 leave
+ * the next row's fetch in pass 2 (plan.nextRow) to tier 2 too: with y's
+ * lines claimed ahead it cost an Intel Xeon (SPR) 5-7% at 128×30522
+ * (`deno run -A bench/ab.ts --a b53381a --b 48d3c57 --softmax 128x30522`).
  *
  * Tried on Zen 5 and dropped (scratch builds, both plans timed in one
  * process by `deno run -A bench/tune_candidates.ts --softmax RxC`): a row's
