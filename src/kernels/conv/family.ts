@@ -111,9 +111,10 @@ const SMALL_POINTWISE_POSITIONS = 256;
  * Output rows from which an NCHW depthwise layer splits into bands of rows rather than groups
  * of channels. In a model the layer before wrote x in bands (a 1×1 layer over many positions
  * splits so), and a band of the depthwise layer reads the rows its own core wrote, where a
- * group of channels reads half of its planes from the other core; its halo (a row each side
- * at 3×3) is a small part of a band of 14 rows or more. Smaller planes keep groups (the halo
- * weighs more, and the 1×1 layers around them split over channels). Measured on an Intel Xeon
+ * group of channels reads half of its planes from the other core; a thread's bands are
+ * consecutive (its range of parts), so the halo rows it reads (one each side at 3×3) are
+ * mostly its own. Smaller planes keep groups (a band's halo weighs more, and the 1×1 layers
+ * around them split over channels). Measured on an Intel Xeon
  * (SPR), MobileNetV2 at 2 threads (`deno run -A bench/ab.ts --a 54cfdca --b 45c3dcc --model
  * mobilenet --threads 2 [--blocks 80]`, two runs): ×0.987 and ×0.976 of the time (the middle
  * halves of the pairs' ratios 0.960-1.013 and 0.948-1.019: small against this host's noise).
