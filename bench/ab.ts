@@ -15,6 +15,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216] [--span 8]   # jit.unary over n floats in ±span
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --softmax 1536x128 [--log] [--masked]   # jit.softmax, rows×cols
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --binary mul,channel [--n 67108864]   # jit.binary: same, scalar, row (1024) or channel (NCHW, 64 × 256)
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --norm 128x768 [--rms] [--residual]   # jit.layerNorm (scale, bias) or rmsNorm (scale)
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --resize 3,512,512,224,224,linear,aa   # jit.resize: c,h,w,outH,outW,mode[,aa]
  *
@@ -63,6 +64,9 @@ const { values } = parseArgs({
     rotate: { type: "string", default: "1" },
     model: { type: "string" },
     unary: { type: "string" },
+    // --binary OP,PATTERN: a (n floats) op b, b of a's shape ("same"), one value ("scalar"), a
+    // row of 1024 down the rows ("row"), or a value per channel of 64 planes of 256 ("channel").
+    binary: { type: "string" },
     softmax: { type: "string" },
     norm: { type: "string" },
     rms: { type: "boolean", default: false },
@@ -84,12 +88,20 @@ const { values } = parseArgs({
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] [--transB] | --conv " +
-  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --softmax RxC [--log] | --norm RxC [--rms] [--residual] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
+  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --binary OP,PATTERN [--n N] | --softmax RxC [--log] | --norm RxC [--rms] [--residual] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
   "[--offset BYTES] [--out-offset BYTES]";
 if (
   values.a === undefined ||
-  [values.gemm, values.conv, values.model, values.unary, values.softmax, values.norm, values.resize]
-    .every((v) => !v)
+  [
+    values.gemm,
+    values.conv,
+    values.model,
+    values.unary,
+    values.binary,
+    values.softmax,
+    values.norm,
+    values.resize,
+  ].every((v) => !v)
 ) {
   console.error(usage);
   Deno.exit(2);
@@ -195,6 +207,30 @@ async function side(name: string, dir: string): Promise<Side> {
     return {
       name,
       call: () => jit.unary(values.unary, x, y),
+      out: () => y,
+      close: () => jit.close(),
+    };
+  }
+  if (values.binary) {
+    const [op, pattern] = values.binary.split(",");
+    const n = Number(values.n), a = rand(n, 8), y = lineAligned(n);
+    const shapes: Record<string, [number[], number[]]> = {
+      same: [[n], [n]],
+      scalar: [[n], [1]],
+      row: [[n / 1024, 1024], [1024]],
+      channel: [[n / (64 * 256), 64, 256], [1, 64, 1]],
+    };
+    const shape = shapes[pattern];
+    if (shape === undefined || !Number.isInteger(shape[0][0])) {
+      throw new Error(
+        `--binary ${values.binary}: a pattern of same, scalar, row, channel dividing n`,
+      );
+    }
+    const [aDims, bDims] = shape;
+    const b = rand(bDims.reduce((p, d) => p * d, 1), 9);
+    return {
+      name,
+      call: () => jit.binary(op, a, aDims, b, bDims, y),
       out: () => y,
       close: () => jit.close(),
     };
@@ -352,6 +388,8 @@ const what = values.gemm
   }`
   : values.unary
   ? `unary ${values.unary} over ${values.n} floats`
+  : values.binary
+  ? `binary ${values.binary} over ${values.n} floats`
   : values.softmax
   ? `${values.log ? "logSoftmax" : "softmax"} ${values.softmax}${values.masked ? ", masked" : ""}`
   : values.norm
