@@ -244,6 +244,14 @@ export function generateBinary(
     a.emit("mov", pA, rA);
     a.emit("mov", pB, rB);
     a.emit("mov", pY, rY);
+    if (plan.stores === "streamed" && plan.fetchAhead && rank > 1) {
+      // The line a run's last elements share with the next run's first (y's runs follow each
+      // other), fetchAhead on, claimed for writing now: its masked stores, ordinary ones among
+      // the streamed, then find it in cache instead of holding the stores behind them for a
+      // read from DRAM.
+      const runBytes = 4 * inner, runs = Math.max(1, Math.ceil(plan.fetchAhead / runBytes));
+      a.emit("prefetchw", ptr(pY, runs * runBytes + runBytes - 4, null, 1, 1));
+    }
     const advance = (bytes: number | Reg) => {
       for (const [p, moves] of [[pA, !aScalar], [pB, !bScalar], [pY, true]] as const) {
         if (!moves) continue;
