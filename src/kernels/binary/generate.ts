@@ -9,6 +9,7 @@
  */
 import {
   Assembler,
+  eax,
   edi,
   KREG,
   type Label,
@@ -248,9 +249,15 @@ export function generateBinary(
       // The line a run's last elements share with the next run's first (y's runs follow each
       // other), fetchAhead on, claimed for writing now: its masked stores, ordinary ones among
       // the streamed, then find it in cache instead of holding the stores behind them for a
-      // read from DRAM.
+      // read from DRAM. Only where that run ends off a line: a whole line claimed and then
+      // streamed costs more than it saves (runs on lines, ×1.19 the time).
       const runBytes = 4 * inner, runs = Math.max(1, Math.ceil(plan.fetchAhead / runBytes));
-      a.emit("prefetchw", ptr(pY, runs * runBytes + runBytes - 4, null, 1, 1));
+      const onLine = a.label();
+      a.emit("lea", rax, ptr(pY, (runs + 1) * runBytes));
+      a.emit("test", eax, 63);
+      a.emit("jz", onLine);
+      a.emit("prefetchw", ptr(rax, -4, null, 1, 1));
+      a.bind(onLine);
     }
     const advance = (bytes: number | Reg) => {
       for (const [p, moves] of [[pA, !aScalar], [pB, !bScalar], [pY, true]] as const) {
