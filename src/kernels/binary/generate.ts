@@ -245,7 +245,8 @@ export function generateBinary(
     a.emit("mov", pA, rA);
     a.emit("mov", pB, rB);
     a.emit("mov", pY, rY);
-    if (plan.stores === "streamed" && plan.fetchAhead && rank > 1) {
+    // (Runs under 1 GiB: the claim's displacement is a disp32.)
+    if (plan.stores === "streamed" && plan.fetchAhead && rank > 1 && inner < 1 << 27) {
       // The line a run's last elements share with the next run's first (y's runs follow each
       // other), fetchAhead on, claimed for writing now: its masked stores, ordinary ones among
       // the streamed, then find it in cache instead of holding the stores behind them for a
