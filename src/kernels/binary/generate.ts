@@ -33,9 +33,9 @@ import { emitInterleaved } from "../interleave.ts";
 import {
   describeStores,
   FETCH_AHEAD,
+  fetchCandidates,
   otherStores,
   storesFor,
-  STREAM_STORES_TRIED_FROM,
   type YStores,
 } from "../elementwise.ts";
 import { Lanes } from "../math/lanes.ts";
@@ -131,14 +131,11 @@ function streamsAlong(s: BinarySpec, isa: string): boolean {
  * prefetch the other way (the same bits).
  */
 export function binaryCandidates(s: BinarySpec, p: BinaryPlan): BinaryPlan[] {
-  const fetch = p.fetchAhead > 0;
-  const stores = otherStores(p.isa, 4 * outputSize(s), p.stores, streamsAlong(s, p.isa))
-    .map((w) => planBinary(s, p.isa, w, fetch))
+  const bytes = 4 * outputSize(s);
+  const stores = otherStores(p.isa, bytes, p.stores, streamsAlong(s, p.isa))
+    .map((w) => planBinary(s, p.isa, w, p.fetchAhead > 0))
     .filter((q) => q.stores !== p.stores);
-  const flipped = p.stores === "cached" || 4 * outputSize(s) < STREAM_STORES_TRIED_FROM
-    ? []
-    : [planBinary(s, p.isa, p.stores, !fetch)];
-  return [...stores, ...flipped];
+  return [...stores, ...fetchCandidates(p, bytes)];
 }
 
 /** The input a run aligns to: a, or b when a is one value along the run; null when both are. */
