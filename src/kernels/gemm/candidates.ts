@@ -20,7 +20,7 @@ import { type DirectPlan, stripBufferBytes, transposedBBytes } from "./direct.ts
 import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
 import { otherSplit } from "./partition.ts";
-import { describeDirect, type GemmPlan, panelView } from "./plan.ts";
+import { describeDirect, type GemmPlan, panelView, peelsB } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /** Register tiles tried (rows × vectors), per ISA. */
@@ -115,6 +115,10 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   if (d.kc !== undefined && d.kc < s.k && !d.copyStrips) {
     out.push(make({ ...d, prefetchNext: !d.prefetchNext }));
   }
+  // B off its lines, read in place: its first columns apart, or every vector split over two
+  // lines (the peel's narrow strip against the split loads: which costs less is the core's).
+  const peeled = { ...d, peelB: !d.peelB };
+  if (peelsB(s, isa, d) !== peelsB(s, isa, peeled)) out.push(make(peeled));
   // Row tiles outside (A's row panel stays in L1 while B's block streams from L2).
   if (!d.transposeStrips && !d.copyStrips && !d.prefetchNext) {
     out.push(make({ ...d, rowsOuter: !d.rowsOuter }));
@@ -141,7 +145,14 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   if (!s.transB && !s.bPanel && isa === "avx512" && !d.transposeB && !d.rowsOuter) {
     // Read in place, a K-blocked strip goes with the next one prefetched (the planner's pair).
     if (d.copyStrips) {
-      out.push(make({ ...d, copyStrips: false, prefetchNext: d.kc !== undefined && d.kc < s.k }));
+      out.push(
+        make({
+          ...d,
+          copyStrips: false,
+          prefetchNext: d.kc !== undefined && d.kc < s.k,
+          peelB: true,
+        }),
+      );
     } else out.push(make({ ...d, copyStrips: true, kc: kBlock(s, d.kc), prefetchNext: false }));
   }
   if (!tilesFree(s) || d.kSplit !== 1) return out;
@@ -189,6 +200,7 @@ function packedCandidates(s: GemmSpec, p: GemmPlan): GemmPlan[] {
       kSplit: 1,
       kc: q.kc < s.k ? q.kc : undefined,
       prefetchNext: q.kc < s.k,
+      peelB: q.kc < s.k,
     };
     out.push({
       ...p,

@@ -99,6 +99,12 @@ export interface DirectPlan {
    */
   prefetchNext?: boolean;
   /**
+   * B off its 64-byte lines (the spec's `bPeel` > 0): run its first `bPeel`
+   * columns as a strip of their own, so every other strip loads whole lines
+   * instead of splitting each vector over two (generate.ts `peels`).
+   */
+  peelB?: boolean;
+  /**
    * AVX-512 with Bᵀ too large to transpose whole: transpose each kc×nr strip
    * of op(B) into the workspace just before the row tiles run over it (nr a
    * multiple of 16), so B is read once and its strip stays in L1/L2.

@@ -18,7 +18,7 @@ import { emitPackedGemm } from "./packed.ts";
 import { emitScaleC } from "./scale.ts";
 import { emitSkinnyGemm } from "./skinny.ts";
 import { emitPanelGemm } from "./panels.ts";
-import { type GemmPlan, panelView } from "./plan.ts";
+import { type GemmPlan, panelView, peelsB } from "./plan.ts";
 import type { GemmSpec } from "./spec.ts";
 
 /** Emits the machine code of `plan` for `spec`: `void kernel(args)`. */
@@ -63,7 +63,7 @@ export function generateGemm(
         emitIkjGemm(a, s);
         break;
       case "direct":
-        if (peels(s, plan)) emitPeeledDirect(a, isa, s, plan);
+        if (peelsB(s, plan.isa, plan.direct!)) emitPeeledDirect(a, isa, s, plan);
         else emitDirectGemm(a, isa, s, plan.direct!, blockStart);
         break;
       case "packed":
@@ -91,21 +91,6 @@ export function generateGemm(
   } else if (s.bPanel && reads) emitPanelGemm(a, driven, one, copying(0));
   else one(driven);
   return a.finish();
-}
-
-/**
- * Whether the direct driver runs B's first `bPeel` columns as a strip of
- * their own: AVX-512 only, where the other part's column tail takes a mask
- * register, not one of the vectors its tile was planned with; and only for
- * a B streamed from beyond L2 (the plans that prefetch the next strip).
- * `bench/gemm_placement.ts` on Zen 5, one thread, B 16 bytes into a line:
- * 128×3072×768 82-84% → 88%, 64×768×3072 88% → 92%; but 64³-256³, whose B
- * stays in L1/L2, lost 3-25% to the narrow strip's low FMA use.
- */
-function peels(s: GemmSpec, plan: GemmPlan): boolean {
-  const d = plan.direct!;
-  return (s.bPeel ?? 0) > 0 && s.bPeel! < s.n && !s.transB && !d.transposeB &&
-    !d.transposeStrips && plan.isa === "avx512" && (d.prefetchNext ?? false);
 }
 
 /**

@@ -123,8 +123,8 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
 const KEPT_PREFETCH_STRIPS = 4;
 
 /**
- * A part's plan without the next strip's prefetch (and so without the peel
- * that goes with it: the same columns in the same order, the same bits):
+ * A part's plan without the next strip's prefetch (the peel of B's first
+ * columns stays, `peelB`; the same columns in the same order, the same bits):
  * one thread streaming B gains by it, threads sharing the memory lose, in
  * parts along N and along M alike. Zen 5 (`bench/tune_candidates.ts --gemm …
  * --threads 1|2`, the plan with and without, one run each): 1 thread

@@ -155,12 +155,29 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   else if (d.copyStrips) parts.push(", B copied strip by strip");
   if (d.bFromMemory) parts.push(", B the FMAs' operand");
   if (d.prefetchNext) parts.push(", next B strip prefetched");
+  if (peelsB(s, isa, d)) parts.push(`, B's first ${s.bPeel} columns apart (to a line)`);
   if (d.prefetchAhead) parts.push(`, B prefetched ${d.prefetchAhead} k steps ahead`);
   if (d.nextBlockToL2) parts.push(", next block to L2");
   if (d.rowsOuter) parts.push(", row tiles outside");
   if (d.epilogueByPass) parts.push(BY_PASS);
   if (d.epilogueByPanel) parts.push(BY_PANEL);
   return parts.join("");
+}
+
+/**
+ * Whether the direct driver runs B's first `bPeel` columns as a strip of
+ * their own (the plan's `peelB`, B off its lines): AVX-512 only, where the
+ * other part's column tail takes a mask register, not one of the vectors its
+ * tile was planned with; B read in place, untransposed. The planner peels a
+ * B streamed from beyond L2 (with the next strip's prefetch):
+ * `bench/gemm_placement.ts` on Zen 5, one thread, B 16 bytes into a line:
+ * 128×3072×768 82-84% → 88%, 64×768×3072 88% → 92%; but 64³-256³, whose B
+ * stays in L1/L2, lost 3-25% to the narrow strip's low FMA use there, so
+ * elsewhere the peel is tier 2's to try.
+ */
+export function peelsB(s: GemmSpec, isa: VecLevel, d: DirectPlan): boolean {
+  return (d.peelB ?? false) && (s.bPeel ?? 0) > 0 && s.bPeel! < s.n && !s.transB &&
+    !d.transposeB && !d.transposeStrips && !d.copyStrips && isa === "avx512";
 }
 
 /**
@@ -469,6 +486,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     // parts go without the prefetch: partition.ts.)
     direct.kc = evenBlock(s.k, 512, 16);
     direct.prefetchNext = true;
+    direct.peelB = true;
     if (bRowsAliased(s) && (caches.copyStrips ?? false)) {
       // B's rows a multiple of 4 KiB apart: a strip's rows share a few cache sets, and the
       // strip with the next one prefetched does not stay in L2. Copied strip by strip, the
@@ -479,6 +497,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
       // copy loses (src/cpu.ts, prefersCopiedStrips).
       direct.copyStrips = true;
       direct.prefetchNext = false;
+      direct.peelB = false;
     }
   }
   if (
