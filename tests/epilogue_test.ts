@@ -172,6 +172,7 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
           kSplit: pick(r, [1, 2]),
           kc: pick(r, [undefined, 3, 8, 32]),
           prefetchNext: r() < 0.5,
+          peelB: r() < 0.5,
           nextBlockToL2: r() < 0.5,
           embedBroadcast: r() < 0.5,
           prefetchAhead: bPanel ? pick(r, [0, 8]) : 0,

@@ -14,6 +14,8 @@ import { gemmConfigurations, PATH_CACHES } from "./helpers/configurations.ts";
 import { gemmSpec } from "./helpers/gemm_spec.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { runGemmCode } from "./helpers/gemm_run.ts";
+import { tuneCheckingBits } from "./helpers/conv.ts";
+import { viewAddress } from "../src/native/memory.ts";
 
 const EDGES = [1, 7, 15, 16, 17, 31, 33, 63, 65, 0, 2, 3, 4, 5, 8, 13, 24, 48];
 
@@ -1031,6 +1033,45 @@ Deno.test({
       assert.match(key.plan!, /Bᵀ transposed first, row tiles outside/);
       for (let i = 0; i < want.length; i++) {
         if (c[i] !== want[i]) assert.fail(`${threads} threads: c[${i}] ${c[i]} ≠ ${want[i]}`);
+      }
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "gemm avx512: B off its lines, tier 2's candidates with and without the peel give tier 1's bits, on 1 and 2 threads",
+  ignore: !levelsUpTo(isaLevel()).includes("avx512"),
+  fn: () => {
+    const r = rng(2300);
+    const vec = (n: number) => new Float32Array(n).map(() => r() * 2 - 1);
+    // Copied strips where the core prefers them (B past L1 a strip and a quarter of L2), read in
+    // place and split over lines, and streamed from beyond L2 (peeled with the prefetch).
+    for (const [m, n, k] of [[64, 512, 256], [40, 256, 96], [24, 2048, 200]]) {
+      for (const threads of [1, 2]) {
+        const a = vec(m * k), b0 = vec(k * n), bias = vec(n);
+        const o = { m, n, k, bias, activation: "relu" } as const;
+        // B 16 bytes past a line, as a large Float32Array lands; the bits are the placement's
+        // own (the same at every placement: the test above), taken from B on a line.
+        const placed = (at: number) => {
+          const whole = new Float32Array(k * n + 32);
+          const line = whole.subarray(16 - (viewAddress(whole) % 64) / 4);
+          return line.subarray(at, at + k * n);
+        };
+        const b = placed(4), aligned = placed(0);
+        b.set(b0);
+        aligned.set(b0);
+        const want = new Float32Array(m * n);
+        {
+          using plain = new Jit({ maxIsa: "avx512", threads: 1, tuneBudget: 0 });
+          plain.gemm(a, aligned, want, o);
+        }
+        using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: 0 });
+        const c = new Float32Array(m * n);
+        const label = `${m}×${n}×${k}, ${threads} threads`;
+        const ran = tuneCheckingBits(jit, () => jit.gemm(a, b, c, o), c, want, label);
+        assert.ok(ran.some((p) => p.includes("columns apart")), `${label}: ${ran.join("; ")}`);
+        assert.ok(ran.some((p) => !p.includes("columns apart")), `${label}: ${ran.join("; ")}`);
       }
     }
   },
