@@ -1076,3 +1076,24 @@ Deno.test({
     }
   },
 });
+
+Deno.test("gemm plan: B off its lines past L1 on a core that prefers copied strips: peeled under 256 rows with rows alike and apart in the sets, else copied", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
+  const plan = (m: number, n: number, k: number, bPeel: number, ldb = n) =>
+    planGemm({ ...gemmSpec({ m, n, k }), ldb, bPeel }, "avx512", caches).description;
+  assert.match(plan(64, 768, 512, 12), /columns apart/);
+  assert.doesNotMatch(plan(64, 768, 512, 12), /copied/);
+  assert.match(plan(200, 640, 400, 12), /columns apart/);
+  // Many rows: the copy amortizes.
+  assert.match(plan(384, 384, 384, 12), /B copied strip by strip/);
+  // Rows 2 KiB apart share a few sets: copied.
+  assert.match(plan(128, 512, 512, 12), /B copied strip by strip/);
+  // Rows not alike off their lines: copied.
+  assert.match(plan(64, 760, 512, 0, 760), /B copied strip by strip/);
+  // A core that reads strips in place: neither.
+  const amd = planGemm({ ...gemmSpec({ m: 64, n: 768, k: 512 }), bPeel: 12 }, "avx512", {
+    ...caches,
+    copyStrips: false,
+  });
+  assert.doesNotMatch(amd.description, /columns apart|copied/);
+});

@@ -191,23 +191,46 @@ export function bRowsAliased(s: GemmSpec): boolean {
 }
 
 /**
- * Whether B's strips, read in place, would be past L1 and off B's lines, on a core that
- * prefers them copied (Intel: see `prefersCopiedStrips`), with rows enough to amortize the
- * copy: then the tiles read them copied strip by strip (the path past 3·L2). In place, every
- * row tile reads the strip from L2 again, and a B off its lines (a `new Float32Array` lands
- * 16 bytes past one here) either splits each zmm load over two lines or, peeled (bPeel),
- * runs its first columns as a strip one vector wide, latency-bound; copied, the tiles read
- * whole lines of one contiguous block. With B on its lines the copy gains nothing (512³,
- * 768³) or loses (256³ ×1.05 the time); with B under a quarter of L2 it lost on 2 threads
- * (256³ ×1.113 where one thread gained ×0.978). Measured on an Intel Xeon (SPR, 48 KiB L1,
- * 2 MiB L2), `bench/ab.ts --a 1aab4c4 --b f4edd1d --gemm SHAPE [--offset 16 --out-offset 16]
- * [--threads 2]` (the figures in README).
+ * B's strips, read in place, past L1 and off B's lines, on a core that prefers them copied
+ * (Intel: see `prefersCopiedStrips`), with rows enough to amortize a copy: "copy" where the
+ * tiles read them copied strip by strip (the path past 3·L2), "peel" where B's first columns
+ * run apart and the rest on whole lines (`peelB`), null where neither applies. In place, every
+ * row tile reads the strip from L2 again, and a B off its lines (a `new Float32Array` lands 16
+ * bytes past one here) splits each zmm load over two lines; copied, the tiles read whole lines
+ * of one contiguous block. With B on its lines the copy gains nothing (512³, 768³) or loses
+ * (256³ ×1.05 the time); with B under a quarter of L2 it lost on 2 threads (256³ ×1.113 where
+ * one thread gained ×0.978). Measured on an Intel Xeon (SPR, 48 KiB L1, 2 MiB L2), `bench/ab.ts
+ * --a 1aab4c4 --b f4edd1d --gemm SHAPE [--offset 16 --out-offset 16] [--threads 2]` (the
+ * figures in README).
+ *
+ * The peel where B's rows are alike off their lines (ldb a multiple of 16) and not sharing a
+ * few cache sets (ldb·4 not a multiple of 2 KiB: 128×512×512 ran ×1.24 the time peeled,
+ * 192×1024×512 ×1.74), with rows under {@link PEEL_BELOW_ROWS}: fewer row tiles amortize
+ * each strip's copy less.
  */
-function copiesPastL1(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes) {
-  return isa === "avx512" && (caches.copyStrips ?? false) && !s.transA && !s.transB &&
+function offLinesPastL1(
+  s: GemmSpec,
+  isa: VecLevel,
+  direct: DirectPlan,
+  caches: CacheSizes,
+): "copy" | "peel" | null {
+  const past = isa === "avx512" && (caches.copyStrips ?? false) && !s.transA && !s.transB &&
     !s.bPanel && s.m >= 64 && direct.kc === undefined && s.k * direct.nr * 4 > caches.l1d &&
     s.k * s.n * 4 >= caches.l2 / 4 && ((s.bPeel ?? 0) > 0 || s.ldb % 16 !== 0);
+  if (!past) return null;
+  const alike = s.ldb % 16 === 0 && (s.ldb * 4) % 2048 !== 0;
+  return alike && s.m < PEEL_BELOW_ROWS ? "peel" : "copy";
 }
+
+/**
+ * Rows under which an off-line B past L1 (`offLinesPastL1`) is peeled, not copied. Intel Xeon
+ * (SPR-class, 2 vCPUs), B and C 16 bytes past a line, the peel against the copy (`bench/ab.ts
+ * --gemm SHAPE --offset 16 --out-offset 16 [--threads 2]`, × the time, 1 thread / 2 threads):
+ * 64×768×512 ×0.920 / ×0.905, 128×768×512 ×0.973 / ×0.955, 200×640×400 ×0.996 / ×0.945; with
+ * more rows the copy amortizes on one thread: 384³ ×1.062 / ×0.933, 640³ ×1.029 / ×0.969
+ * (tier 2 tries the peel there, `peelB`).
+ */
+const PEEL_BELOW_ROWS = 256;
 
 /** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
 function aliasing(s: GemmSpec, mr: number): boolean {
@@ -518,8 +541,10 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     const workspaceBytes = stripBufferBytes(direct.kc, direct.nr);
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
+  const pastL1 = offLinesPastL1(s, isa, direct, caches);
+  if (pastL1 === "peel") direct.peelB = true;
   const small = (operandBytes <= (isa === "avx512" ? 3 : 1) * caches.l2 || s.m <= 16 || medium) &&
-    !copiesPastL1(s, isa, direct, caches);
+    pastL1 !== "copy";
   // Small Bᵀ on AVX-512: transpose B once into the workspace, then read it in place.
   let workspaceBytes = 0;
   if (s.transB && isa === "avx512" && operandBytes <= 3 * caches.l2) {
