@@ -224,11 +224,12 @@ function offLinesPastL1(
 
 /**
  * Rows under which an off-line B past L1 (`offLinesPastL1`) is peeled, not copied. Intel Xeon
- * (SPR-class, 2 vCPUs), B and C 16 bytes past a line, the peel against the copy (`bench/ab.ts
- * --gemm SHAPE --offset 16 --out-offset 16 [--threads 2]`, × the time, 1 thread / 2 threads):
- * 64×768×512 ×0.920 / ×0.905, 128×768×512 ×0.973 / ×0.955, 200×640×400 ×0.996 / ×0.945; with
- * more rows the copy amortizes on one thread: 384³ ×1.062 / ×0.933, 640³ ×1.029 / ×0.969
- * (tier 2 tries the peel there, `peelB`).
+ * (SPR-class, 2 vCPUs), B and C 16 bytes past a line, `bench/ab.ts --a 049650a --b 9f23736
+ * --gemm SHAPE --offset 16 --out-offset 16 [--threads 2]` (× the time, 1 thread / 2 threads):
+ * 64×768×512 ×0.959 / ×0.897, 128×768×512 ×1.022 (pairs' middle half 0.963-1.010) / ×0.956,
+ * 200×640×400 (2 threads) ×0.953. With more rows the copy amortizes on one thread (the rule
+ * for any rows, against the copy, in a scratch checkout): 384³ ×1.062 / ×0.933, 640³ ×1.029 /
+ * ×0.969; tier 2 tries the peel there (`peelB`).
  */
 const PEEL_BELOW_ROWS = 256;
 
