@@ -227,9 +227,9 @@ function offLinesPastL1(
  * (SPR-class, 2 vCPUs), B and C 16 bytes past a line, `bench/ab.ts --a 049650a --b 9f23736
  * --gemm SHAPE --offset 16 --out-offset 16 [--threads 2]` (× the time, 1 thread / 2 threads):
  * 64×768×512 ×0.959 / ×0.897, 128×768×512 ×1.022 (pairs' middle half 0.963-1.010) / ×0.956,
- * 200×640×400 (2 threads) ×0.953. With more rows the copy amortizes on one thread (the rule
- * for any rows, against the copy, in a scratch checkout): 384³ ×1.062 / ×0.933, 640³ ×1.029 /
- * ×0.969; tier 2 tries the peel there (`peelB`).
+ * 200×640×400 (2 threads) ×0.953. With more rows the copy amortizes on one thread: the
+ * peel at any rows (branch tried/peel-any-rows, `--a 23ccb6e --b 1fc3800`) took 384³ ×1.029 /
+ * ×0.950, 640³ ×1.065 (1 thread); tier 2 tries the peel there (`peelB`).
  */
 const PEEL_BELOW_ROWS = 256;
 
