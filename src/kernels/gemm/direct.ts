@@ -101,7 +101,7 @@ export interface DirectPlan {
   /**
    * B off its 64-byte lines (the spec's `bPeel` > 0): run its first `bPeel`
    * columns as a strip of their own, so every other strip loads whole lines
-   * instead of splitting each vector over two (generate.ts `peels`).
+   * instead of splitting each vector over two (plan.ts `peelsB`).
    */
   peelB?: boolean;
   /**
