@@ -7,6 +7,7 @@ import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
 import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
 import { emitSkinnyGemm } from "../src/kernels/gemm/skinny.ts";
 import { gemmParts, otherSplit } from "../src/kernels/gemm/partition.ts";
+import { gemmCandidates } from "../src/kernels/gemm/candidates.ts";
 import { tileFits } from "../src/kernels/gemm/microkernel.ts";
 import { vecIsa } from "../src/kernels/vec.ts";
 import { CodeArena } from "../src/native/arena.ts";
@@ -1096,4 +1097,28 @@ Deno.test("gemm plan: B off its lines past L1 on a core that prefers copied stri
     copyStrips: false,
   });
   assert.doesNotMatch(amd.description, /columns apart|copied/);
+});
+
+Deno.test("gemm plan: B's strip rows sharing L1's sets are copied from 128 rows on a core that prefers copied strips, and every candidate has a workspace of whole bytes", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
+  const plan = (m: number, n: number, k: number) =>
+    planGemm(gemmSpec({ m, n, k }), "avx512", caches);
+  // Rows 1, 2 and 4 KiB apart: a 64-column strip's rows fall on 4, 2, 1 set offsets.
+  for (const [m, n, k] of [[3136, 256, 64], [512, 512, 64], [2048, 1024, 64], [128, 1024, 96]]) {
+    const p = plan(m, n, k);
+    assert.match(p.description, /B copied strip by strip/, `${m}×${n}×${k}`);
+    const t = { isa: "avx512" as const, l1d: caches.l1d, l2: caches.l2, copyStrips: true };
+    for (const c of [p, ...gemmCandidates(gemmSpec({ m, n, k }), p, t)]) {
+      assert.ok(Number.isSafeInteger(c.workspaceBytes), `${c.description}: ${c.workspaceBytes}`);
+    }
+  }
+  // Rows spread over the sets, few rows, or the strip past L1: in place.
+  assert.doesNotMatch(plan(3136, 240, 64).description, /copied/);
+  assert.doesNotMatch(plan(256, 3136, 64).description, /copied/);
+  assert.doesNotMatch(plan(64, 512, 128).description, /copied/);
+  const amd = planGemm(gemmSpec({ m: 3136, n: 256, k: 64 }), "avx512", {
+    ...caches,
+    copyStrips: false,
+  });
+  assert.doesNotMatch(amd.description, /copied/);
 });

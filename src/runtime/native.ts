@@ -33,6 +33,11 @@ export function sharedArena(): CodeArena {
 
 /** Grows the workspace (page aligned, guard pages on both sides) to at least `bytes`. */
 export function ensureWorkspace(bytes: number): void {
+  // A plan's size gone wrong (NaN from a field left unset) would leave the kernel writing into
+  // the guard page: refuse it before any code runs.
+  if (!Number.isSafeInteger(bytes) || bytes < 0) {
+    throw new Error(`workspace of ${bytes} bytes: a plan's size is not a byte count`);
+  }
   if (bytes === 0 || (workspace !== null && workspace.bytes >= bytes)) return;
   workspace?.free();
   workspace = new GuardedPages(bytes);

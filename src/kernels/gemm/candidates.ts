@@ -84,7 +84,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   const out: GemmPlan[] = [];
   const make = (x: DirectPlan): GemmPlan => {
     let workspaceBytes = p.workspaceBytes;
-    if (x.transposeStrips || x.copyStrips) workspaceBytes = stripBufferBytes(x.kc!, x.nr);
+    if (x.transposeStrips || x.copyStrips) workspaceBytes = stripBufferBytes(x.kc ?? s.k, x.nr);
     else if (x.transposeB) workspaceBytes = transposedBBytes(s.k, x.transposeB);
     const loops = x.unroll !== d.unroll ? `, unroll ${x.unroll}` : "";
     const copied = p.panelsCopied ? " copied per call" : "";

@@ -233,6 +233,44 @@ function offLinesPastL1(
  */
 const PEEL_BELOW_ROWS = 256;
 
+/**
+ * Whether B's strip, read in place, would not stay in L1 though it fits (k × nr floats, the whole
+ * K): its rows, ldb apart, fall on few of L1's 64 sets. Rows `period` apart share sets (ldb·4's
+ * largest power-of-two factor up to 4 KiB sets it), so each set takes about k / period rows'
+ * lines (times the lines a row puts in one set where rows overlap there); past half the ways
+ * (L1 bytes / 4 KiB of them), A's tile and C's lines evict the strip between row tiles. Then
+ * the tiles read it copied strip by strip (one contiguous block), on cores that prefer copied
+ * strips (Intel: `prefersCopiedStrips`; elsewhere tier 2's copy candidate), from
+ * {@link SET_COPY_ROWS} rows. Intel Xeon (SPR, 48 KiB 12-way L1), tier 2's candidates, one
+ * thread (`deno run -A bench/tune_candidates.ts --gemm SHAPE`, the copy against tier 1 in place):
+ * 3136×256×64 ×1.289, 1024×512×128 ×1.228, 512×512×64 ×1.196, 2048×1024×64 ×1.294, 128×1024×96
+ * ×1.226; rows apart in the sets stayed in place (3136×240×64: 85.4% of the peak, copied 83.9%).
+ */
+function stripSharesSets(
+  s: GemmSpec,
+  isa: VecLevel,
+  direct: DirectPlan,
+  caches: CacheSizes,
+): boolean {
+  if (isa !== "avx512" || !(caches.copyStrips ?? false) || s.transB || s.bPanel) return false;
+  if (direct.kc !== undefined || s.m < SET_COPY_ROWS || s.k * direct.nr * 4 > caches.l1d) {
+    return false;
+  }
+  const rowBytes = s.ldb * 4, setSpan = 4096;
+  let shared = setSpan; // the largest power of two dividing rowBytes, at most 4 KiB
+  while (rowBytes % shared !== 0) shared /= 2;
+  const period = setSpan / shared, rowLines = Math.ceil((direct.nr * 4) / 64);
+  const perSet = Math.ceil(s.k / period) * Math.ceil((rowLines * 64) / Math.max(shared, 64));
+  return perSet > caches.l1d / setSpan / 2;
+}
+
+/**
+ * Rows from which a B strip whose rows share L1's sets is copied (`stripSharesSets`): fewer
+ * amortize the copy less. Intel Xeon (SPR), tier 2's candidates (`bench/tune_candidates.ts`):
+ * 64×512×128 in place 88.4% of the peak, copied 88.4%; 24×512×128 85.0% against 57.8%.
+ */
+const SET_COPY_ROWS = 128;
+
 /** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
 function aliasing(s: GemmSpec, mr: number): boolean {
   const rowBytes = s.transA ? 4 : s.lda * 4;
@@ -560,6 +598,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
       direct.rowsOuter = true;
     }
   }
+  if (small && stripSharesSets(s, isa, direct, caches)) direct.copyStrips = true;
   if (direct.copyStrips) workspaceBytes = stripBufferBytes(direct.kc ?? s.k, direct.nr);
   if ((!s.transB || direct.transposeB) && small && !aliasing(s, direct.mr)) {
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
