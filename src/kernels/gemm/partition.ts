@@ -69,7 +69,12 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }, parts: nu
   // Zen 3, 2 threads, `deno run -A bench/ab.ts --a 962e300 --b 286673f --gemm MxNxK --threads 2
   // --offset 16` (N always against this rule and that one): 128³ ×0.91 of the time,
   // 100×200×150 ×0.97, 256³ ×1.01.
-  if (s.bPanel || p.direct?.copyStrips) return true;
+  // Copied strips: N parts each copy only theirs; where A outweighs B four times or more, M
+  // parts, each copying every strip (small beside its rows): 3136×256×64 on 2 threads, tier 2's
+  // candidates on an Intel Xeon (`bench/tune_candidates.ts --gemm 3136x256x64 --threads 2`),
+  // 454.6 µs in N parts against 354.9 in M parts.
+  if (p.direct?.copyStrips) return s.m < 4 * s.n;
+  if (s.bPanel) return true;
   if (p.panelsCopied && nTiles >= parts) return true;
   if (p.path === "packed") return true;
   if (s.transB && p.path === "direct") return true;
