@@ -70,9 +70,11 @@ function splitN(s: GemmSpec, p: GemmPlan, g: { m: number; n: number }, parts: nu
   // --offset 16` (N always against this rule and that one): 128³ ×0.91 of the time,
   // 100×200×150 ×0.97, 256³ ×1.01.
   // Copied strips: N parts each copy only theirs; where A outweighs B four times or more, M
-  // parts, each copying every strip (small beside its rows): 3136×256×64 on 2 threads, tier 2's
-  // candidates on an Intel Xeon (`bench/tune_candidates.ts --gemm 3136x256x64 --threads 2`),
-  // 454.6 µs in N parts against 354.9 in M parts.
+  // parts, each copying every strip (small beside its rows). Intel Xeon, 2 threads, `deno run
+  // -A bench/ab.ts --a d036719 --b 4328594 --gemm SHAPE --threads 2 --offset 16 --out-offset
+  // 16`: 2048×256×512 ×0.835 of the time, 4096×512×256 ×0.958; 3136×256×64 (its strips copied
+  // for L1's sets, plan.ts stripSharesSets) ×0.905 against in place at afaf7ee, where N parts
+  // had lost ×1.086.
   if (p.direct?.copyStrips) return s.m < 4 * s.n;
   if (s.bPanel) return true;
   if (p.panelsCopied && nTiles >= parts) return true;
