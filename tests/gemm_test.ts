@@ -1116,6 +1116,7 @@ Deno.test("gemm plan: B's strip rows sharing L1's sets are copied from 128 rows 
   assert.doesNotMatch(plan(3136, 240, 64).description, /copied/);
   assert.doesNotMatch(plan(256, 3136, 64).description, /copied/);
   assert.doesNotMatch(plan(64, 512, 128).description, /copied/);
+  assert.doesNotMatch(plan(128, 128, 128).description, /copied/);
   const amd = planGemm(gemmSpec({ m: 3136, n: 256, k: 64 }), "avx512", {
     ...caches,
     copyStrips: false,

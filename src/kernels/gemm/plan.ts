@@ -253,7 +253,10 @@ function stripSharesSets(
   caches: CacheSizes,
 ): boolean {
   if (isa !== "avx512" || !(caches.copyStrips ?? false) || s.transB || s.bPanel) return false;
-  if (direct.kc !== undefined || s.m < SET_COPY_ROWS || s.k * direct.nr * 4 > caches.l1d) {
+  if (
+    direct.kc !== undefined || s.m < SET_COPY_ROWS || s.n < SET_COPY_STRIPS * direct.nr ||
+    s.k * direct.nr * 4 > caches.l1d
+  ) {
     return false;
   }
   const rowBytes = s.ldb * 4, setSpan = 4096;
@@ -270,6 +273,14 @@ function stripSharesSets(
  * 64×512×128 in place 88.4% of the peak, copied 88.4%; 24×512×128 85.0% against 57.8%.
  */
 const SET_COPY_ROWS = 128;
+
+/**
+ * Strips from which such a B is copied: with fewer the copy gained nothing on one thread and its
+ * split along N (two parts) lost to M parts in place on two. `deno run -A bench/ab.ts --a afaf7ee
+ * --b 22cfd61 --gemm 128x128x128 --offset 16 --out-offset 16 [--threads 2]`: ×0.990 of the time,
+ * ×1.228 on 2 threads.
+ */
+const SET_COPY_STRIPS = 4;
 
 /** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
 function aliasing(s: GemmSpec, mr: number): boolean {
