@@ -7,6 +7,7 @@ import { NativeBlock, viewAddress } from "../src/native/memory.ts";
 import { LARGE_MIN_BYTES, LargeMemory, readFileLarge } from "../src/native/large_memory.ts";
 import { pageSize } from "../src/native/libc.ts";
 import { rdtsc } from "../src/native/stubs.ts";
+import { ensureWorkspace } from "../src/runtime/native.ts";
 import { mappings, permsAt, runFixture, toolAvailable } from "./helpers/fixture.ts";
 import { Jit } from "../mod.ts";
 
@@ -314,4 +315,11 @@ Deno.test("timed calls: the trampoline's totals grow by what each timed call add
   const q0 = timedCycles();
   for (let i = 0; i < 10; i++) quiet.gemm(a, a, c, { m: 64, n: 64, k: 64 });
   assert.equal(timedCycles(), q0);
+});
+
+Deno.test("native: a workspace of no byte count is refused before any code could write it", () => {
+  for (const bytes of [NaN, -64, 1.5, Infinity]) {
+    assert.throws(() => ensureWorkspace(bytes), /not a byte count/, String(bytes));
+  }
+  ensureWorkspace(4096); // a real size still grows it
 });
