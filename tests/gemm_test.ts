@@ -1117,6 +1117,13 @@ Deno.test("gemm plan: B's strip rows sharing L1's sets are copied from 128 rows 
   assert.doesNotMatch(plan(256, 3136, 64).description, /copied/);
   assert.doesNotMatch(plan(64, 512, 128).description, /copied/);
   assert.doesNotMatch(plan(128, 128, 128).description, /copied/);
+  // Bᵀ transposed first: its rows a line more apart where they would share sets.
+  const t = (n: number) =>
+    planGemm({ ...gemmSpec({ m: 512, n, k: 64 }), transB: true, ldb: 64 }, "avx512", caches)
+      .direct?.transposeB;
+  assert.equal(t(256), 272);
+  assert.equal(t(240), 240);
+  assert.equal(t(100), 112);
   const amd = planGemm(gemmSpec({ m: 3136, n: 256, k: 64 }), "avx512", {
     ...caches,
     copyStrips: false,

@@ -16,7 +16,12 @@
  */
 import type { Target } from "../family.ts";
 import { vecIsa, type VecLevel } from "../vec.ts";
-import { type DirectPlan, stripBufferBytes, transposedBBytes } from "./direct.ts";
+import {
+  type DirectPlan,
+  stripBufferBytes,
+  transposedBBytes,
+  transposedRowFloats,
+} from "./direct.ts";
 import { tileFits } from "./microkernel.ts";
 import { type PackedPlan, packedWorkspace } from "./packed.ts";
 import { otherSplit } from "./partition.ts";
@@ -126,7 +131,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   // Bᵀ at AVX-512: transposed whole first, or strip by strip (same K blocks).
   if (d.transposeStrips) {
     out.push(
-      make({ ...d, transposeStrips: false, transposeB: Math.ceil(s.n / 16) * 16, unroll: 2 }),
+      make({ ...d, transposeStrips: false, transposeB: transposedRowFloats(s.n), unroll: 2 }),
     );
   } else if (d.transposeB && d.nr % 16 === 0) {
     out.push(

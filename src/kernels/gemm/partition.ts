@@ -11,7 +11,7 @@
 import type { Part } from "../family.ts";
 import { type Range, splitRange } from "../partition.ts";
 import { vecIsa } from "../vec.ts";
-import { transposedBBytes } from "./direct.ts";
+import { transposedBBytes, transposedRowFloats } from "./direct.ts";
 import { dotTile } from "./dot.ts";
 import { packedWorkspace } from "./packed.ts";
 import { bRowsAliased, type GemmPlan, panelView } from "./plan.ts";
@@ -104,7 +104,7 @@ function narrowed(p: GemmPlan, s: GemmSpec, n: number): GemmPlan {
     return { ...p, packed, workspaceBytes: packedWorkspace(packed).bytes };
   }
   if (p.path === "direct" && p.direct!.transposeB) {
-    const direct = { ...p.direct!, transposeB: Math.ceil(n / 16) * 16 };
+    const direct = { ...p.direct!, transposeB: transposedRowFloats(n) };
     return { ...p, direct, workspaceBytes: transposedBBytes(s.k, direct.transposeB) };
   }
   const strips = p.path === "direct" ? Math.floor(n / p.direct!.nr) : 0;

@@ -15,6 +15,7 @@ import {
   stripBufferBytes,
   tileFinishesInRegisters,
   transposedBBytes,
+  transposedRowFloats,
 } from "./direct.ts";
 import { dotLines, dotTile } from "./dot.ts";
 import { tileFits } from "./microkernel.ts";
@@ -598,7 +599,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
   // Small Bᵀ on AVX-512: transpose B once into the workspace, then read it in place.
   let workspaceBytes = 0;
   if (s.transB && isa === "avx512" && operandBytes <= 3 * caches.l2) {
-    direct.transposeB = Math.ceil(s.n / 16) * 16;
+    direct.transposeB = transposedRowFloats(s.n);
     workspaceBytes = transposedBBytes(s.k, direct.transposeB);
     // All of op(B) in L1 (attention's scores, q·kᵀ per head: 64 × 128): row tiles outside read
     // each row of A once and B from L1, where column tiles outside read A once per column
