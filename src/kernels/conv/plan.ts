@@ -701,7 +701,17 @@ function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
   return s.kh * s.kw === 1 && (g.rows * g.ow > 256 || s.sh > 1 || s.sw > 1);
 }
 
-/** Tier 1's channel-vector tile (NCHW): channelVectorTile's, a row's pieces in chunks where they gain. */
+/**
+ * Tier 1's channel-vector tile (NCHW): channelVectorTile's, a row's pieces in chunks where they
+ * gain. A 1×1 convolution's tiles share a broadcast register between their two FMAs whatever
+ * the core prefers (`embedBroadcast`): each input is used once a tile, from L2 past a few
+ * hundred channels, and one load per FMA (two per input, beside the weights' two vectors) ran
+ * the load ports past the FMAs' pace. Intel Xeon (SPR), tier 2's candidates, one thread
+ * (`deno run -A bench/tune_candidates.ts --conv 1,C,H,H,OC,1,1 --packed`, the shared register
+ * against tier 1's embedded broadcasts, head to head): 576→96 on 14² ×1.085, 160→960 on 7²
+ * ×1.129, 960→160 on 7² ×1.104, 320→1280 on 7² ×1.085, 1024→256 on 14² ×1.062, 2048→512 on 7²
+ * ×1.073; the 3×3 layers (512→512 on 7², 256→256 on 14²) ran the same either way.
+ */
 function tierOneTile(
   isa: VecIsa,
   s: ConvSpec,
@@ -709,7 +719,7 @@ function tierOneTile(
   embed: boolean,
   l1d: number,
 ): ChannelVectorTile {
-  const t = channelVectorTile(isa, g, embed);
+  const t = channelVectorTile(isa, g, embed && s.kh * s.kw > 1);
   return { ...t, icChunk: channelVectorChunk(isa, s, g, t, l1d) };
 }
 
