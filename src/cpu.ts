@@ -228,7 +228,8 @@ function bestLevel(f: CpuFeatures): IsaLevel {
  * Rapids-class Xeon, `bench/cv_probe.ts`, medians of alternating rounds);
  * in the 3×3 layers of a ResNet-style CNN 2-5% (tier 2's candidates, one
  * process). On Zen 5 one load per FMA held the loop to 85-88% where the
- * shared register reached the peak: AMD keeps the register.
+ * shared register reached the peak: AMD keeps the register. A 1×1 convolution's
+ * channel-vector tiles keep it on every core (conv/plan.ts `tierOneTile`).
  */
 export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
   return f.vendor === "GenuineIntel";

@@ -710,7 +710,10 @@ function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
  * (`deno run -A bench/tune_candidates.ts --conv 1,C,H,H,OC,1,1 --packed`, the shared register
  * against tier 1's embedded broadcasts, head to head): 576→96 on 14² ×1.085, 160→960 on 7²
  * ×1.129, 960→160 on 7² ×1.104, 320→1280 on 7² ×1.085, 1024→256 on 14² ×1.062, 2048→512 on 7²
- * ×1.073; the 3×3 layers (512→512 on 7², 256→256 on 14²) ran the same either way.
+ * ×1.073; the 3×3 layers (512→512 on 7², 256→256 on 14²) ran the same either way. `deno run
+ * -A bench/ab.ts --a 3c252e4 --b 0e06bd9 --conv 1,C,H,H,OC,1,1`: 960→160 on 7² ×0.776 of the
+ * time (pairs' middle half 0.902-0.925), 1024→256 on 14² ×0.932, 96→576 on 14² (clip) ×0.950;
+ * `--model` MobileNetV2 ×0.981 (2 threads ×0.966), ResNet-50 ×0.965.
  */
 function tierOneTile(
   isa: VecIsa,
