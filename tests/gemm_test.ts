@@ -1091,6 +1091,11 @@ Deno.test("gemm plan: B off its lines past L1 on a core that prefers copied stri
   assert.match(plan(128, 512, 512, 12), /B copied strip by strip/);
   // Rows not alike off their lines: copied.
   assert.match(plan(64, 760, 512, 0, 760), /B copied strip by strip/);
+  // Read in place, 8 strips or more: peeled; fewer: every load split.
+  assert.match(plan(64, 4096, 64, 12), /columns apart/);
+  assert.match(plan(2000, 2000, 50, 12), /columns apart/);
+  assert.doesNotMatch(plan(1000, 256, 300, 12), /columns apart/);
+  assert.doesNotMatch(plan(64, 4096, 64, 0), /columns apart/);
   // A core that reads strips in place: neither.
   const amd = planGemm({ ...gemmSpec({ m: 64, n: 768, k: 512 }), bPeel: 12 }, "avx512", {
     ...caches,

@@ -283,6 +283,24 @@ const SET_COPY_ROWS = 128;
  */
 const SET_COPY_STRIPS = 4;
 
+/**
+ * Whether a B read in place off its lines (rows alike: ldb a multiple of 16) runs its first
+ * columns apart (`peelB`) on a core where a load split over two lines costs (the cores that
+ * prefer copied strips: Intel), once B has {@link PEEL_STRIPS} strips or more: the peel's
+ * narrow strip costs about a third of a strip, the split loads a share of every strip. Intel
+ * Xeon (SPR), tier 2's candidates, one thread (`deno run -A bench/tune_candidates.ts --gemm
+ * SHAPE`, B 16 bytes into a line): the peel won 64×4096×64 ×1.332, 2000×2000×50 ×1.093,
+ * 8×512×512 ×1.092; with 4 strips it lost (1000×256×300 79.8% of the peak against 85.0%; 256³
+ * ×1.02-1.05 the time in `bench/ab.ts` runs).
+ */
+function widePeels(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes): boolean {
+  return isa === "avx512" && (caches.copyStrips ?? false) && !s.transB && !s.bPanel &&
+    (s.bPeel ?? 0) > 0 && s.ldb % 16 === 0 && s.n >= PEEL_STRIPS * direct.nr;
+}
+
+/** Strips of B from which an off-line B read in place is peeled (see `widePeels`). */
+const PEEL_STRIPS = 8;
+
 /** Whether reading A in place (direct path) risks cache-set conflicts between its rows. */
 function aliasing(s: GemmSpec, mr: number): boolean {
   const rowBytes = s.transA ? 4 : s.lda * 4;
@@ -611,6 +629,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     }
   }
   if (small && stripSharesSets(s, isa, direct, caches)) direct.copyStrips = true;
+  else if (widePeels(s, isa, direct, caches)) direct.peelB = true;
   if (direct.copyStrips) workspaceBytes = stripBufferBytes(direct.kc ?? s.k, direct.nr);
   if ((!s.transB || direct.transposeB) && small && !aliasing(s, direct.mr)) {
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
