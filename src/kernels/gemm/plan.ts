@@ -291,7 +291,9 @@ const SET_COPY_STRIPS = 4;
  * Xeon (SPR), tier 2's candidates, one thread (`deno run -A bench/tune_candidates.ts --gemm
  * SHAPE`, B 16 bytes into a line): the peel won 64×4096×64 ×1.332, 2000×2000×50 ×1.093,
  * 8×512×512 ×1.092; with 4 strips it lost (1000×256×300 79.8% of the peak against 85.0%; 256³
- * ×1.02-1.05 the time in `bench/ab.ts` runs).
+ * ×1.02-1.05 the time in `bench/ab.ts` runs). `deno run -A bench/ab.ts --a f3a2b9e --b c57d791
+ * --gemm SHAPE --offset 16 --out-offset 16 [--threads 2]`: 64×4096×64 ×0.773 of the time (2
+ * threads ×0.923), 2000×2000×50 ×0.898 (×0.843), 8×512×512 ×0.983.
  */
 function widePeels(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes): boolean {
   return isa === "avx512" && (caches.copyStrips ?? false) && !s.transB && !s.bPanel &&
