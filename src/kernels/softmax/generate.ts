@@ -142,6 +142,7 @@ export function planSoftmax(
   isa: VecLevel,
   l2 = 1 << 20,
   claimRows = true,
+  withinL2 = false,
 ): SoftmaxPlan {
   const lanes = vecIsa(isa).lanes;
   const vectors = Math.ceil(s.cols / lanes);
@@ -149,7 +150,9 @@ export function planSoftmax(
   // three passes become one load and one store per element.
   const inRegisters = (isa === "avx512" && vectors <= 12) || (isa === "avx2" && vectors <= 4);
   const pipelined = stagedRows(s, isa);
-  const prefetchRows = !inRegisters && canFetch(s) && 8 * s.rows * s.cols > l2 ? 2 : 0;
+  const prefetchRows = !inRegisters && canFetch(s) && (withinL2 || 8 * s.rows * s.cols > l2)
+    ? 2
+    : 0;
   return describedSoftmax(s, {
     isa,
     streams: 3,
