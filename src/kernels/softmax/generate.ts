@@ -116,7 +116,11 @@ export interface SoftmaxPlan {
 
 /**
  * The plan: the ISA's vectors, up to 3 interleaved; short rows of operands
- * beyond L2 prefetched two rows ahead. Measured on Zen 5: 1024×1024 202 →
+ * beyond L2 prefetched two rows ahead, and within L2 too on cores whose rows
+ * wait on L2 without it (`prefetchesWithinL2` in src/cpu.ts: Intel). Intel
+ * Xeon (SPR), `deno run -A bench/ab.ts --a c174e8e --b 3379b6f --softmax
+ * RxC`: 512×512 ×0.780 of the time, 256×1024 ×0.797, 384×384 ×0.923,
+ * 128×512 ×0.945, 32×2048 ×0.966, 64×256 ×0.980. Measured on Zen 5: 1024×1024 202 →
  * 182 µs; rows of 122 KB (128×30522) lose 20% to it, so rows over 16 KB
  * are left to the hardware prefetcher. Those long rows at AVX-512 leave
  * the next row's fetch in pass 2 (plan.nextRow) to tier 2 too: with y's
