@@ -49,7 +49,7 @@ function convFamily(
     cost: (s) => {
       const out = s.n * s.oc * (s.rowEnd - s.rowStart) * outWidth(s);
       return {
-        flops: 2 * convMacs(s),
+        flops: 2 * convMacs(s) * (stridedDepthwise(s) ? STRIDED_DEPTHWISE_COST : 1),
         bytes: 4 * (s.n * s.c * s.h * s.w + s.oc * (s.c / s.group) * s.kh * s.kw +
           out * (s.residual ? 2 : 1)),
       };
@@ -91,6 +91,23 @@ function channelGrain(s: ConvSpec, plan: ConvPlan, parts: number): number {
   const tiles = Math.ceil(s.oc / plan.mr);
   return tiles % parts === 0 ? plan.mr : plan.mr / plan.cv.vectors;
 }
+
+/**
+ * An NCHW depthwise convolution strided across: its kernels gather each tap's columns with a
+ * shuffle beside the FMA and fill at most 14 of 16 lanes with a 7-wide row (depthwise.ts,
+ * depthwise_packed.ts), so its time is several times its flops at the FMA peak.
+ */
+function stridedDepthwise(s: ConvSpec): boolean {
+  return !s.nhwc && s.sw > 1 && s.group > 1 && s.c === s.group && s.oc === s.group;
+}
+
+/**
+ * The factor on a strided NCHW depthwise call's flops in its cost, where the split decides
+ * (the policy's estimate at the FMA rate): counted as they are, 3×3/2 on 14²×576 (10 µs on one
+ * thread) stayed whole on 2 threads. Intel Xeon (SPR), 2 threads, `deno run -A bench/ab.ts
+ * --conv 1,576,14,14,576,3,2,576,1 --threads 2` (figures in README).
+ */
+const STRIDED_DEPTHWISE_COST = 4;
 
 /**
  * A 1×1 layer of at most this many output positions splits over output
