@@ -104,8 +104,10 @@ function stridedDepthwise(s: ConvSpec): boolean {
 /**
  * The factor on a strided NCHW depthwise call's flops in its cost, where the split decides
  * (the policy's estimate at the FMA rate): counted as they are, 3×3/2 on 14²×576 (10 µs on one
- * thread) stayed whole on 2 threads. Intel Xeon (SPR), 2 threads, `deno run -A bench/ab.ts
- * --conv 1,576,14,14,576,3,2,576,1 --threads 2` (figures in README).
+ * thread) stayed whole on 2 threads. Intel Xeon (SPR), `deno run -A bench/ab.ts --a 61a5d9b
+ * --b 4b81adc --conv 1,C,H,H,C,3,2,C,1 --activation clip --threads 2`: 576 on 14² ×0.647 of the
+ * time (one thread ×1.002), 192 on 28² ×1.019 (unresolved: pairs' middle half 0.972-1.086),
+ * `--model mobilenet` ×0.994.
  */
 const STRIDED_DEPTHWISE_COST = 4;
 
