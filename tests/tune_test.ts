@@ -118,6 +118,9 @@ const GEMM_SHAPES: {
   { m: 13, n: 130, k: 70, transB: true, alpha: 0.5, beta: 0.25, panels: true },
   { m: 20, n: 70, k: 2100, beta: 1, panels: true }, // long panels: K blocks
   { m: 1, n: 1030, k: 700, skinny: true }, // B past L2, split only by tier 2
+  { m: 256, n: 256, k: 64, beta: 1 }, // strip rows sharing L1's sets: copied where the core copies
+  { m: 40, n: 520, k: 48, bias: true }, // 8 strips: peeled where B lies off a line (Intel)
+  { m: 100, n: 256, k: 64, transB: true }, // Bᵀ transposed with a padded stride
   { m: 2, n: 1030, k: 700, beta: 1, skinny: true },
 ];
 
