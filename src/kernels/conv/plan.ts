@@ -397,8 +397,11 @@ export function planConv(
     // (ResNet-50 on Zen 5, 1 thread, two sessions alternating: 1×1 256→128 56² 1250 → 1066
     // µs, 512→256 28² 1219 → 1059, 512→128 28² 574 → 505; 64→256 56² was 582 → 655, and
     // DenseNet-121's 1×1 layers of 128-512 inputs all gained 3-28%): small images and deep
-    // inputs lean here.
-    const lean = g.rows * g.ow <= 256 || g.cg >= 128 ? 1.15 : 1;
+    // inputs lean here. So do a K×K layer's planes past half of L2 (few channels on a large
+    // image: the estimate prices their building, not their streaming back through L2 tap by
+    // tap): see CV_PLANES_LEAN.
+    const planesPastL2 = taps > 1 && 4 * g.cg * s.h * s.w > l2 / 2;
+    const lean = g.rows * g.ow <= 256 || g.cg >= 128 || planesPastL2 ? 1.15 : 1;
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
     if (
