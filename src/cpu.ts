@@ -236,6 +236,20 @@ export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether a convolution of 128 input channels or more leans to the channel-vector kernel in
+ * tier 1 (its estimate taken 1.15× cheaper against the position kernel's: conv/plan.ts). On
+ * Zen 5 the position kernel's 6 lines per input plane and step stalled in a model with its caches
+ * cold (ResNet-50, one thread: 1×1 256→128 on 56² 1250 → 1066 µs with the lean). On a Sapphire
+ * Rapids-class Xeon the lean took the slower kernel: `deno run -A bench/ab.ts --a a645a04 --b
+ * 88abf3a` (branch tried/no-deep-lean, the lean dropped) ran 1×1 256→64 on 56²
+ * (`--conv 1,256,56,56,64,1,1`) ×0.667 of the time and `--model resnet50` ×0.950 on one thread
+ * (×0.975 on two, unresolved).
+ */
+export function leansToDeepChannelVectors(f: CpuFeatures): boolean {
+  return f.vendor !== "GenuineIntel";
+}
+
+/**
  * Whether a GEMM whose B column strips do not fit in L1 should copy them
  * into a contiguous buffer before the row tiles read them, rather than read
  * them in place from L2 (with the next strip prefetched past L2). The same

@@ -17,6 +17,8 @@ import {
 } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { allFinite } from "../src/typed.ts";
+import { planConv } from "../src/kernels/conv/plan.ts";
+import { CV_LANES } from "../src/kernels/conv/channel_vectors.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 /** The levels the channel-vector kernel has (below AVX2 packed weights go to the position kernel). */
@@ -529,4 +531,16 @@ Deno.test("packed conv weights: finite exactly when no weight is ±Inf or NaN, a
       assert.equal(allFinite(w.subarray(0, at)), true);
     }
   }
+});
+
+Deno.test("conv plan avx512: a deep-input 1×1 layer leans to channel vectors only where the core says so", () => {
+  const s = { ...convSpecOf({ n: 1, c: 256, h: 56, w: 56, outChannels: 64, kernel: [1, 1] }) };
+  s.wLanes = CV_LANES; // the weights packed, as a model holds them
+  const caches = { l1d: 48 << 10, l2: 2 << 20 };
+  const lean = planConv(s, "avx512", { ...caches, deepChannelVectors: true });
+  const none = planConv(s, "avx512", { ...caches, deepChannelVectors: false });
+  assert.ok(lean.cv !== null, "leaning: channel vectors");
+  assert.ok(none.cv === null, "not leaning: the position kernel");
+  // Parts and tier 2's candidates keep the plan's choice.
+  assert.equal(none.deepChannelVectors, false);
 });

@@ -80,6 +80,12 @@ export interface Target {
    * Speed only: the same bits. Absent: they do.
    */
   claimRowsAhead?: boolean;
+  /**
+   * Whether a convolution of 128 input channels or more leans to the channel-vector kernel in
+   * tier 1 (see `leansToDeepChannelVectors` in src/cpu.ts). Speed only: the same bits.
+   * Absent: it does.
+   */
+  deepChannelVectors?: boolean;
 }
 
 /** What every plan says of itself. */

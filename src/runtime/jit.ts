@@ -11,6 +11,7 @@ import {
   cpuFeatures,
   ISA_LEVELS,
   type IsaLevel,
+  leansToDeepChannelVectors,
   maxIsaFromEnv,
   prefersCopiedStrips,
   prefersEmbeddedBroadcast,
@@ -492,6 +493,7 @@ export class Jit {
       target.streamOnOneThread = streamsOnOneThread(f);
       target.fetchStreamedRows = prefetchesStreamedRows(f);
       target.claimRowsAhead = claimsRowsAhead(f);
+      target.deepChannelVectors = leansToDeepChannelVectors(f);
     }
     if (options.caches !== undefined) {
       const c = options.caches;

@@ -121,6 +121,8 @@ export interface ConvPlan extends KernelPlan {
   choice?: ConvChoice;
   /** The Target's `embedBroadcast` at AVX-512 (parts are planned with it too). */
   embedBroadcast: boolean;
+  /** The Target's `deepChannelVectors` (parts are planned with it too). */
+  deepChannelVectors: boolean;
 }
 
 /**
@@ -169,12 +171,16 @@ export function epilogueRegisters(s: ConvSpec, isa: VecIsa, mode: ConvStoreMode)
 export function planConv(
   s: ConvSpec,
   level: VecLevel,
-  caches: { l1d: number; l2: number; embedBroadcast?: boolean } = { l1d: 48 << 10, l2: 1 << 20 },
+  caches: { l1d: number; l2: number; embedBroadcast?: boolean; deepChannelVectors?: boolean } = {
+    l1d: 48 << 10,
+    l2: 1 << 20,
+  },
   choice?: ConvChoice,
 ): ConvPlan {
   let l2 = caches.l2;
   const l1d = caches.l1d;
   const embed = level === "avx512" && (caches.embedBroadcast ?? false);
+  const deep = caches.deepChannelVectors ?? true;
   const isa = vecIsa(level);
   const g = convGeometry(s);
   const L = isa.lanes;
@@ -199,6 +205,7 @@ export function planConv(
     cv: null,
     phases: false as const,
     embedBroadcast: embed,
+    deepChannelVectors: deep,
     workspaceBytes,
     description,
   });
@@ -268,6 +275,7 @@ export function planConv(
     depthwise: null,
     workspaceBytes: 0,
     embedBroadcast: embed,
+    deepChannelVectors: deep,
     ...o,
   });
   const cvPlan = (t: ChannelVectorTile): ConvPlan => {
@@ -397,11 +405,14 @@ export function planConv(
     // (ResNet-50 on Zen 5, 1 thread, two sessions alternating: 1×1 256→128 56² 1250 → 1066
     // µs, 512→256 28² 1219 → 1059, 512→128 28² 574 → 505; 64→256 56² was 582 → 655, and
     // DenseNet-121's 1×1 layers of 128-512 inputs all gained 3-28%): small images and deep
-    // inputs lean here. So do a K×K layer's planes past half of L2 (few channels on a large
-    // image: the estimate prices their building, not their streaming back through L2 tap by
-    // tap): see CV_PLANES_LEAN.
+    // inputs lean here (deep ones where the core says so: `deepChannelVectors`, not Intel). So does a K×K layer whose planes pass half of L2 (few channels on a
+    // large image: the estimate prices their building, not their streaming back through L2
+    // tap by tap). Intel Xeon (SPR), `deno run -A bench/ab.ts --a bec29f8 --b a645a04 --conv
+    // 1,C,H,H,C,3,1,1,1`: 32 channels on 112² ×0.696 of the time, on 128² ×0.989 (16 on 112²,
+    // planes under half of L2, untouched ×0.999); `--model unet` ×0.972 / ×1.024 on 1 / 2
+    // threads, `--model cnn` ×0.982 (all unresolved: pairs' middle halves across 1).
     const planesPastL2 = taps > 1 && 4 * g.cg * s.h * s.w > l2 / 2;
-    const lean = g.rows * g.ow <= 256 || g.cg >= 128 || planesPastL2 ? 1.15 : 1;
+    const lean = g.rows * g.ow <= 256 || (deep && g.cg >= 128) || planesPastL2 ? 1.15 : 1;
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
     if (
@@ -458,6 +469,7 @@ export function planConv(
     cv: null,
     phases: false,
     embedBroadcast: embed,
+    deepChannelVectors: deep,
     workspaceBytes,
     ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
