@@ -405,12 +405,13 @@ export function planConv(
     // (ResNet-50 on Zen 5, 1 thread, two sessions alternating: 1×1 256→128 56² 1250 → 1066
     // µs, 512→256 28² 1219 → 1059, 512→128 28² 574 → 505; 64→256 56² was 582 → 655, and
     // DenseNet-121's 1×1 layers of 128-512 inputs all gained 3-28%): small images and deep
-    // inputs lean here (deep ones where the core says so: `deepChannelVectors`, not Intel). So does a K×K layer whose planes pass half of L2 (few channels on a
-    // large image: the estimate prices their building, not their streaming back through L2
-    // tap by tap). Intel Xeon (SPR), `deno run -A bench/ab.ts --a bec29f8 --b a645a04 --conv
-    // 1,C,H,H,C,3,1,1,1`: 32 channels on 112² ×0.696 of the time, on 128² ×0.989 (16 on 112²,
-    // planes under half of L2, untouched ×0.999); `--model unet` ×0.972 / ×1.024 on 1 / 2
-    // threads, `--model cnn` ×0.982 (all unresolved: pairs' middle halves across 1).
+    // inputs lean here (deep ones where the core says so: `deepChannelVectors`, not Intel). So
+    // does a K×K layer whose planes pass half of L2 (few channels on a large image: the
+    // estimate prices their building, not their streaming back through L2 tap by tap). Intel
+    // Xeon (SPR), `deno run -A bench/ab.ts --a bec29f8 --b a645a04 --conv 1,C,H,H,C,3,1,1,1`:
+    // 32 channels on 112² ×0.696 of the time, on 128² ×0.989 (16 on 112², planes under half of
+    // L2, untouched ×0.999); `--model unet` ×0.972 / ×1.024 on 1 / 2 threads, `--model cnn`
+    // ×0.982 (all unresolved: pairs' middle halves across 1).
     const planesPastL2 = taps > 1 && 4 * g.cg * s.h * s.w > l2 / 2;
     const lean = g.rows * g.ow <= 256 || (deep && g.cg >= 128) || planesPastL2 ? 1.15 : 1;
     // That kernel also builds its planes (x read, planes written) where this one reads x.
