@@ -162,7 +162,8 @@ Deno.test("gemm epilogue in the direct driver: every plan variant bit-identical 
         // B in panels of bPanel columns, each k × its width (a multiple of 16) in turn.
         const bPanel = r() < 0.3 ? pick(r, [16, 32, 64]) : 0;
         const transB = !bPanel && isa === "avx512" && r() < 0.3;
-        const transposeB = transB ? Math.ceil(n / 16) * 16 + pick(r, [0, 16]) : 0; // a padded stride too
+        // Bᵀ's buffer at its least stride or a line more (transposedRowFloats pads some).
+        const transposeB = transB ? Math.ceil(n / 16) * 16 + pick(r, [0, 16]) : 0;
         const transposeStrips = transposeB > 0 && r() < 0.5;
         const copyStrips = !bPanel && !transB && isa === "avx512" && r() < 0.3;
         const direct = {
