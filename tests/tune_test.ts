@@ -121,6 +121,8 @@ const GEMM_SHAPES: {
   { m: 256, n: 256, k: 64, beta: 1 }, // strip rows sharing L1's sets: copied where the core copies
   { m: 40, n: 520, k: 48, bias: true }, // 8 strips: peeled where B lies off a line (Intel)
   { m: 100, n: 256, k: 64, transB: true }, // Bᵀ transposed with a padded stride
+  // Bᵀ in L1 (row tiles outside): its transposed-strips candidate takes column tiles outside.
+  { m: 2, n: 384, k: 2, transA: true, transB: true, alpha: -1, beta: 2 },
   { m: 2, n: 1030, k: 700, beta: 1, skinny: true },
 ];
 

@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { Jit } from "../../mod.ts";
 import {
   type CaseResult,
   type FuzzOptions,
@@ -38,7 +39,20 @@ function dim(r: () => number): number {
 }
 
 /** One seeded gemm case. */
-export function gemmCase(seed: number, jits: JitSet, _options: FuzzOptions): CaseResult {
+export function gemmCase(seed: number, jits: JitSet, options: FuzzOptions): CaseResult {
+  return runGemmCase(seed, jits, false, options);
+}
+
+/**
+ * One seeded gemm case tuned: a Jit of its own in warm-up runs every tier-2 candidate of the
+ * case's key (tiles, loops, the copy or peel of B, the split) on its calls until tuning ends,
+ * each call's C checked against the reference, and no candidate may fail to build.
+ */
+export function tunedGemmCase(seed: number, jits: JitSet, options: FuzzOptions): CaseResult {
+  return runGemmCase(seed, jits, true, options);
+}
+
+function runGemmCase(seed: number, jits: JitSet, tuned: boolean, o0: FuzzOptions): CaseResult {
   const r = rng(seed);
   const m = pick(r, [1, 1, 2, dim(r)]), n = dim(r), k = dim(r);
   const transA = r() < 0.3, transB = r() < 0.5;
@@ -76,7 +90,8 @@ export function gemmCase(seed: number, jits: JitSet, _options: FuzzOptions): Cas
     }
   }
   const threads = pick(r, [1, 2, 3]);
-  const jit = jits.get(threads);
+  using own = tuned ? new Jit({ threads, maxIsa: o0.isa, minPartUs: 0, codeCache: false }) : null;
+  const jit = own ?? jits.get(threads);
   const a = place(r, A), c = place(r, C0);
   const o = {
     m,
@@ -96,13 +111,28 @@ export function gemmCase(seed: number, jits: JitSet, _options: FuzzOptions): Cas
     packed ? layout : false
   } threads ${threads}`;
   try {
-    jit.gemm(a, packed ? jit.packB(B, { k, n, transB, ldb, layout }) : place(r, B), c, o);
-    for (let i = 0; i < c.length; i++) {
-      // ±0: an alpha of −1 or a ReLU of −0 may sign a zero either way.
-      if (c[i] !== want[i]) return `${label}: c[${i}] = ${c[i]}, reference ${want[i]}`;
+    const b = packed ? jit.packB(B, { k, n, transB, ldb, layout }) : place(r, B);
+    own?.warmup(true);
+    for (let call = 0; call < (tuned ? TUNED_CALLS : 1); call++) {
+      c.set(C0);
+      jit.gemm(a, b, c, o);
+      for (let i = 0; i < c.length; i++) {
+        // ±0: an alpha of −1 or a ReLU of −0 may sign a zero either way.
+        if (c[i] !== want[i]) {
+          return `${label} call ${call}: c[${i}] = ${c[i]}, reference ${want[i]}`;
+        }
+      }
+      const tuning = own?.stats().keys.find((s) => s.tuning)?.tuning;
+      if (tuning && tuning.state !== "measuring" && tuning.state !== "waiting") {
+        const failed = tuning.candidates.find((c) => c.failure !== null);
+        return failed ? `${label}: candidate ${failed.plan} failed: ${failed.failure}` : null;
+      }
     }
     return null;
   } catch (e) {
     return `${label}: threw ${e}`;
   }
 }
+
+/** Calls a tuned case runs at most (tuning ends well before on every shape seen). */
+const TUNED_CALLS = 400;

@@ -5,7 +5,7 @@
  * changing a kernel or a fusion.
  *
  *   deno run -A tools/fuzz/main.ts conv [--from 1] [--count 500] [--isa avx2]
- *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, pool, qconv, rows, streamed, feeds, concurrent, graph, ops, dynamic, qdq
+ *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, gemmtuned, pool, qconv, rows, streamed, feeds, concurrent, graph, ops, dynamic, qdq
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/fuzz/main.ts graph   # needs onnxruntime-node
  *
  * Exits 1 when any case failed.
@@ -19,7 +19,7 @@ import { boundaryCase } from "./boundary.ts";
 import { concurrentCase } from "./concurrent.ts";
 import { feedsCase } from "./feeds.ts";
 import { convCase } from "./conv.ts";
-import { gemmCase } from "./gemm.ts";
+import { gemmCase, tunedGemmCase } from "./gemm.ts";
 import { dynamicCase, graphCase, opCase } from "./graph.ts";
 import { poolCase } from "./pool.ts";
 import { qconvCase } from "./qconv.ts";
@@ -32,6 +32,7 @@ const CAMPAIGNS: Record<string, (seed: number, jits: JitSet, o: FuzzOptions) => 
   boundary: boundaryCase,
   conv: convCase,
   gemm: gemmCase,
+  gemmtuned: tunedGemmCase,
   pool: poolCase,
   qconv: qconvCase,
   rows: rowsCase,

@@ -139,6 +139,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
         ...d,
         transposeB: undefined,
         transposeStrips: true,
+        rowsOuter: false, // buffered strips run column tiles outside (direct.ts)
         kc: kBlock(s, d.kc),
         unroll: 16,
         prefetchNext: true,
