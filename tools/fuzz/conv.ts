@@ -117,6 +117,14 @@ export function convCase(seed: number, jits: JitSet, options: FuzzOptions): Case
       }
       if (tune && jit.stats().keys.some((q) => q.tuning?.state === "done")) break;
     }
+    // A candidate that could not be built, other than one whose epilogue found the registers
+    // short at build time (the planner's estimate, tier 1's too): a plan not to offer.
+    for (const q of tune ? jit.stats().keys : []) {
+      const failed = q.tuning?.candidates.find((c) =>
+        c.failure !== null && !/registers/.test(c.failure)
+      );
+      if (failed) return `${label}: candidate ${failed.plan} failed: ${failed.failure}`;
+    }
     return null;
   } catch (e) {
     return `${label}: threw ${e}`;

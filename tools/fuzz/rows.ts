@@ -133,6 +133,11 @@ export function rowsCase(seed: number, jits: JitSet, options: FuzzOptions): Case
         if (at >= 0) return `${label}: tuned call ${k} y[${at}] = ${y[at]}, first call ${base[at]}`;
         if (k > 5 && tuned.stats().keys.every((q) => !q.tuning || q.tuning.state === "done")) break;
       }
+      // A candidate that could not be built is a plan its family should not have offered.
+      for (const q of tuned.stats().keys) {
+        const failed = q.tuning?.candidates.find((c) => c.failure !== null);
+        if (failed) return `${label}: candidate ${failed.plan} failed: ${failed.failure}`;
+      }
     }
     for (let k = 0; k < 2; k++) {
       const threads = int(r, 1, 3);
