@@ -3,7 +3,7 @@
  * 64-byte line and 16 bytes past one (where a large `new Float32Array`
  * lands here), timed alternately in one process, as % of the FMA peak
  * measured first. The direct driver peels B's first columns to a line
- * boundary when B streams from beyond L2 (`src/kernels/gemm/generate.ts`).
+ * boundary where its plan says so (`peelsB` in `src/kernels/gemm/plan.ts`).
  *
  *   deno run -P bench/gemm_placement.ts
  */
