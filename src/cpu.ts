@@ -258,8 +258,10 @@ export function leansToDeepChannelVectors(f: CpuFeatures): boolean {
  * Xeon (2 MiB L2) copying won where B's rows lie a multiple of 4 KiB apart
  * (`bench/tune_candidates.ts --gemm`: 128×3072×768 31-36% → 47-51% of the
  * peak, 32×4096×4096 15% → 26%), and from 64 rows on wherever a strip is
- * past L1 (the gemm plan). On Zen 5 the copy is a serial pass of ~3
- * ns a cache line that no prefetching shortened (tried: the next strip
+ * past L1; the same cores take the gemm plan's other rules for B as stored
+ * (gemm/plan.ts `readsBAsStored`: strips whose rows share L1's sets copied,
+ * a B off its lines peeled rather than read by split loads). On Zen 5 the
+ * copy is a serial pass of ~3 ns a cache line that no prefetching shortened (tried: the next strip
  * into L1 or L2 during the tiles, rows ahead within the copy, eight rows'
  * loads before their stores), and it is amortized only over the rows of A:
  * `deno run -A bench/tune_candidates.ts --gemm 32x4096x4096` timed the copy

@@ -31,13 +31,19 @@ export function sharedArena(): CodeArena {
   return arena;
 }
 
-/** Grows the workspace (page aligned, guard pages on both sides) to at least `bytes`. */
-export function ensureWorkspace(bytes: number): void {
-  // A plan's size gone wrong (NaN from a field left unset) would leave the kernel writing into
-  // the guard page: refuse it before any code runs.
+/**
+ * Throws unless `bytes` is a byte count: a plan's size gone wrong (NaN from a field left unset)
+ * would leave its kernel writing into the workspace's guard page.
+ */
+export function checkWorkspaceBytes(bytes: number): void {
   if (!Number.isSafeInteger(bytes) || bytes < 0) {
     throw new Error(`workspace of ${bytes} bytes: a plan's size is not a byte count`);
   }
+}
+
+/** Grows the workspace (page aligned, guard pages on both sides) to at least `bytes`. */
+export function ensureWorkspace(bytes: number): void {
+  checkWorkspaceBytes(bytes);
   if (bytes === 0 || (workspace !== null && workspace.bytes >= bytes)) return;
   workspace?.free();
   workspace = new GuardedPages(bytes);

@@ -37,6 +37,7 @@ import {
 import { CallLists, type KeptList, type RecordedCall } from "./call_lists.ts";
 import { LruList, type LruNode } from "./lru.ts";
 import {
+  checkWorkspaceBytes,
   ensureWorkspace,
   forget,
   KernelSet,
@@ -957,6 +958,9 @@ export class Runtime {
     listing: boolean,
   ): ReturnType<OpFamily["generate"]> {
     const c = this.#config, cache = c.codeCache;
+    // A plan whose workspace is no byte count fails here, before any of its code is made or
+    // installed (a candidate then fails to build; tier 1 takes the fallback plan).
+    checkWorkspaceBytes(plan.workspaceBytes);
     const make = () => checkedFor(f.generate(spec, plan, { listing }), c.target, f.name);
     if (cache === null || listing) return make();
     const got = cache.program(f.name, spec, plan, make);

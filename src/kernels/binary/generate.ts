@@ -242,7 +242,8 @@ export function generateBinary(
     a.emit("mov", pA, rA);
     a.emit("mov", pB, rB);
     a.emit("mov", pY, rY);
-    // (Runs under 1 GiB: the claim's displacement is a disp32.)
+    // (Runs under 2^27 floats, 512 MiB: the claim's displacement, runs + 1 runs on, stays a
+    // disp32.)
     if (plan.stores === "streamed" && plan.fetchAhead && rank > 1 && inner < 1 << 27) {
       // The line a run's last elements share with the next run's first (y's runs follow each
       // other), fetchAhead on, claimed for writing now: its masked stores, ordinary ones among

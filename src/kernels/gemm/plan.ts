@@ -64,8 +64,9 @@ export interface CacheSizes {
   l1d: number;
   l2: number;
   /**
-   * B's strips past L1: copy them (Intel) or read them in place (AMD); see
-   * `prefersCopiedStrips`.
+   * B as stored, at AVX-512: copy its strips past L1 or whose rows share L1's sets, and peel
+   * it to its lines (Intel), or read it in place as it lies (AMD); see `prefersCopiedStrips`
+   * and `readsBAsStored`.
    */
   copyStrips?: boolean;
 }
@@ -192,6 +193,15 @@ export function bRowsAliased(s: GemmSpec): boolean {
 }
 
 /**
+ * Whether the direct tiles would read B as the caller stores it (untransposed, not in panels)
+ * at AVX-512 on a core whose rules below apply (`copyStrips`: Intel, whose loads split over two
+ * lines and whose L1 evicts a strip sharing its sets; AMD reads B in place as it lies).
+ */
+function readsBAsStored(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
+  return isa === "avx512" && (caches.copyStrips ?? false) && !s.transB && !s.bPanel;
+}
+
+/**
  * B's strips, read in place, past L1 and off B's lines, on a core that prefers them copied
  * (Intel: see `prefersCopiedStrips`), with rows enough to amortize a copy: "copy" where the
  * tiles read them copied strip by strip (the path past 3·L2), "peel" where B's first columns
@@ -215,8 +225,8 @@ function offLinesPastL1(
   direct: DirectPlan,
   caches: CacheSizes,
 ): "copy" | "peel" | null {
-  const past = isa === "avx512" && (caches.copyStrips ?? false) && !s.transA && !s.transB &&
-    !s.bPanel && s.m >= 64 && direct.kc === undefined && s.k * direct.nr * 4 > caches.l1d &&
+  const past = readsBAsStored(s, isa, caches) && !s.transA && s.m >= 64 &&
+    direct.kc === undefined && s.k * direct.nr * 4 > caches.l1d &&
     s.k * s.n * 4 >= caches.l2 / 4 && ((s.bPeel ?? 0) > 0 || s.ldb % 16 !== 0);
   if (!past) return null;
   const alike = s.ldb % 16 === 0 && (s.ldb * 4) % 2048 !== 0;
@@ -253,7 +263,7 @@ function stripSharesSets(
   direct: DirectPlan,
   caches: CacheSizes,
 ): boolean {
-  if (isa !== "avx512" || !(caches.copyStrips ?? false) || s.transB || s.bPanel) return false;
+  if (!readsBAsStored(s, isa, caches)) return false;
   if (
     direct.kc !== undefined || s.m < SET_COPY_ROWS || s.n < SET_COPY_STRIPS * direct.nr ||
     s.k * direct.nr * 4 > caches.l1d
@@ -296,8 +306,8 @@ const SET_COPY_STRIPS = 4;
  * threads ×0.923), 2000×2000×50 ×0.898 (×0.843), 8×512×512 ×0.983.
  */
 function widePeels(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes): boolean {
-  return isa === "avx512" && (caches.copyStrips ?? false) && !s.transB && !s.bPanel &&
-    (s.bPeel ?? 0) > 0 && s.ldb % 16 === 0 && s.n >= PEEL_STRIPS * direct.nr;
+  return readsBAsStored(s, isa, caches) && (s.bPeel ?? 0) > 0 && s.ldb % 16 === 0 &&
+    s.n >= PEEL_STRIPS * direct.nr;
 }
 
 /** Strips of B from which an off-line B read in place is peeled (see `widePeels`). */
