@@ -200,6 +200,23 @@ function copyingRowParts(s: GemmSpec, mr: number, parts: number): number {
   return divisorAtMost(parts, Math.floor(Math.ceil(s.m / mr) / COPYING_PART_ROW_TILES));
 }
 
+/**
+ * Whether the plan's tiles read B where the caller put it, so that an N part
+ * starting on one of B's lines reads whole lines. A direct plan that copies
+ * or transposes B first reads its own aligned copy: its parts cut at whole
+ * strips from column 0, as its tiles lie. Cut at B's lines instead, the
+ * first part took the peel's columns beside its share (12 + 256 of 512³'s
+ * columns off a line by 16 bytes, where any large `new Float32Array` lands)
+ * and with them a narrow strip of its own, a pass over A at a fraction of
+ * the FMA rate: that part ran 10-12% longer than the other, and the call
+ * with it (Intel Xeon (SPR), the pool's parts timed apart; `deno run -A
+ * bench/split_vs_workers.ts`: pool ÷ two independent halves 1.08 at 512³).
+ */
+function readsBInPlace(p: GemmPlan): boolean {
+  const d = p.direct;
+  return p.path !== "direct" || !(d!.copyStrips || d!.transposeB || d!.transposeStrips);
+}
+
 /** The GEMM family's `partition`. */
 export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] | null {
   if (p.path === "empty" || s.m === 0 || s.n === 0) return null;
@@ -245,7 +262,8 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
     : parts;
   if (splitN(s, p, g, parts) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
     parts = nParts;
-    const peel = s.bPeel ?? 0;
+    const offLine = s.bPeel ?? 0;
+    const peel = readsBInPlace(p) ? offLine : 0;
     if (peel > 0 && peel < s.n) {
       // Cut where B's columns start a cache line: only the first part has a
       // peel of its own (narrow parts that each peeled lost 20% at 64×768×3072).
@@ -258,7 +276,7 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
     if (ranges.length < 2) return null;
     return ranges.map((r) => ({
       // The part's B starts r.start columns later: its own columns before a line boundary.
-      spec: { ...s, n: r.count, bPeel: peel ? (peel - (r.start & 15) + 16) & 15 : 0 },
+      spec: { ...s, n: r.count, bPeel: offLine ? (offLine - (r.start & 15) + 16) & 15 : 0 },
       plan: narrowed(p, s, r.count),
       // Panels: the part's first panel starts r.start·k elements in (parts cut at whole panels).
       offsets: [
