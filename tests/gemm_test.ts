@@ -1104,6 +1104,41 @@ Deno.test("gemm plan: B off its lines past L1 on a core that prefers copied stri
   assert.doesNotMatch(amd.description, /columns apart|copied/);
 });
 
+Deno.test("gemm parts: B off its lines is cut at its lines only where the tiles read it in place; a copying plan's parts are whole strips from column 0, each knowing its own offset", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
+  const spec = (m: number, n: number, k: number): GemmSpec => ({
+    ...gemmSpec({ m, n, k }),
+    bPeel: 12,
+  });
+  const cuts = (s: GemmSpec, parts: number) => {
+    const p = planGemm(s, "avx512", caches);
+    const out = gemmParts(s, p, parts)!;
+    return {
+      description: p.description,
+      widths: out.map((q) => q.spec.n),
+      peels: out.map((q) => q.spec.bPeel),
+      starts: out.map((q) => q.offsets[1] / 4),
+    };
+  };
+  // Copied strip by strip (512³ at 16 bytes into a line): 256 + 256, both 12 columns off.
+  const copied = cuts(spec(512, 512, 512), 2);
+  assert.match(copied.description, /B copied strip by strip/);
+  assert.deepEqual(copied.widths, [256, 256]);
+  assert.deepEqual(copied.starts, [0, 256]);
+  assert.deepEqual(copied.peels, [12, 12]);
+  // 8 parts: whole 64-column strips, the column offsets of each part's B kept.
+  const eight = cuts(spec(512, 512, 512), 8);
+  assert.deepEqual(eight.widths, Array(8).fill(64));
+  assert.deepEqual(eight.peels, Array(8).fill(12));
+  // Read in place with the peel: the first part has the peel and the cut is on a line.
+  const peeled = cuts(spec(64, 4096, 64), 2);
+  assert.match(peeled.description, /columns apart/);
+  assert.equal(peeled.widths[0] - 12, peeled.starts[1] - 12);
+  assert.equal((peeled.starts[1] - 12) % 16, 0);
+  assert.deepEqual(peeled.peels, [12, 0]);
+  assert.equal(peeled.widths.reduce((x, y) => x + y), 4096);
+});
+
 Deno.test("gemm plan: B's strip rows sharing L1's sets are copied from 128 rows on a core that prefers copied strips, and every candidate has a workspace of whole bytes", () => {
   const caches = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
   const plan = (m: number, n: number, k: number) =>
