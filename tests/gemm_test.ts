@@ -1139,6 +1139,27 @@ Deno.test("gemm parts: B off its lines is cut at its lines only where the tiles 
   assert.equal(peeled.widths.reduce((x, y) => x + y), 4096);
 });
 
+Deno.test("gemm parts: a call streaming B in place from beyond L2 splits in parts of 192 columns or more, a divisor of the parts asked; other plans as asked", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
+  const widths = (m: number, n: number, k: number, parts: number) => {
+    const s = gemmSpec({ m, n, k });
+    const p = planGemm(s, "avx512", caches);
+    return { description: p.description, widths: gemmParts(s, p, parts)!.map((q) => q.spec.n) };
+  };
+  const streamed = widths(64, 768, 3072, 8);
+  assert.match(streamed.description, /next B strip prefetched/);
+  assert.deepEqual(streamed.widths, [192, 192, 192, 192]);
+  // Narrower than two such parts: two parts all the same (not one, nor an M split).
+  const narrow = widths(16, 256, 8192, 8);
+  assert.match(narrow.description, /next B strip prefetched/);
+  assert.equal(narrow.widths.length, 2);
+  assert.equal(narrow.widths.reduce((x, y) => x + y), 256);
+  // B copied strip by strip: parts as asked.
+  const copied = widths(512, 512, 512, 8);
+  assert.doesNotMatch(copied.description, /prefetched/);
+  assert.equal(copied.widths.length, 8);
+});
+
 Deno.test("gemm plan: B's strip rows sharing L1's sets are copied from 128 rows on a core that prefers copied strips, and every candidate has a workspace of whole bytes", () => {
   const caches = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
   const plan = (m: number, n: number, k: number) =>

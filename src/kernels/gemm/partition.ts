@@ -185,6 +185,27 @@ function divisorAtMost(parts: number, most: number): number {
   return count;
 }
 
+/**
+ * Columns an N part of a call streaming B in place from beyond L2 takes at
+ * least. Each part walks down all of B's rows over its own columns; a
+ * narrow part reads a few lines a row, rows 3-12 KiB apart, a pattern the
+ * hardware prefetchers follow worse than a wide run. Intel Xeon (SPR), 2
+ * threads, 64×768×3072 (`deno run -A bench/split_vs_workers.ts`, B at
+ * its lines): 8 parts of 96 columns 1.05-1.07× the time of two independent
+ * halves, 2 parts of 384 1.01-1.02×; `bench/tune_candidates.ts --gemm
+ * 64x768x3072 --threads 2`: 4 parts of 192 as fast as 2. `deno run -A
+ * bench/ab.ts --a d592209 --b ac93e9b --gemm MxNxK --offset 16 --threads 2`
+ * (8 parts against 4): 64×768×3072 ×0.959 and ×0.976 of the time (pairs'
+ * middle halves 0.946-1.009, 0.945-1.003), 128×768×3072 ×0.969
+ * (0.958-0.998), 32×1024×4096 ×0.976 (0.959-1.041); the same bits.
+ */
+const STREAMED_PART_COLUMNS = 192;
+
+/** Whether the plan's tiles stream B in place from beyond L2 (the planner's next-strip prefetch). */
+function streamsBInPlace(p: GemmPlan): boolean {
+  return p.path === "direct" && readsBInPlace(p) && (p.direct!.prefetchNext ?? false);
+}
+
 /** Row tiles an M part of a call that copies B's panels runs at least, for each copy of B. */
 const COPYING_PART_ROW_TILES = 4;
 
@@ -259,6 +280,8 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   const panels = panelView(s, p);
   const nParts = panels.bPanel && s.m * s.k * 4 > A_REREAD_BYTES
     ? panelParts(panels, parts)
+    : streamsBInPlace(p)
+    ? divisorAtMost(parts, Math.max(2, Math.floor(s.n / STREAMED_PART_COLUMNS)))
     : parts;
   if (splitN(s, p, g, parts) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
     parts = nParts;
