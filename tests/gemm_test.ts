@@ -933,12 +933,19 @@ Deno.test("gemm: a split call's parts go without the next strip's prefetch, same
       [aliasedPlan.direct!.mr, aliasedPlan.direct!.nr],
     );
   }
-  // Rows 4 KiB apart but parts of under 4 strips (1024 columns in 8): without it.
-  const narrow = gemmSpec({ m: 128, n: 1024, k: 1024 });
-  const narrowPlan = planGemm(narrow, "avx512", { l1d: 48 << 10, l2: 1 << 20 });
-  assert.ok(narrowPlan.direct?.prefetchNext, narrowPlan.description);
-  for (const p of gemmParts(narrow, narrowPlan, 8)!) {
-    assert.equal(p.plan.direct!.prefetchNext, false);
+  // Rows 4 KiB apart: parts of 4 strips or more keep it, narrower ones go without (a streamed
+  // call's parts take 192 columns or more: 1024 columns in 4 parts of 256).
+  for (const n of [768, 1024]) {
+    const aliasedRows = { ...gemmSpec({ m: 128, n, k: 1024 }), ldb: 1024 };
+    const streamPlan = planGemm(aliasedRows, "avx512", { l1d: 48 << 10, l2: 1 << 20 });
+    assert.ok(streamPlan.direct?.prefetchNext, streamPlan.description);
+    const cut = gemmParts(aliasedRows, streamPlan, 8)!;
+    assert.ok(cut.length > 1, streamPlan.description);
+    for (const p of cut) {
+      assert.ok(p.spec.n >= 192, `${n}: a part of ${p.spec.n} columns`);
+      const strips = Math.floor(p.spec.n / streamPlan.direct!.nr);
+      assert.equal(p.plan.direct!.prefetchNext, strips >= 4, `${n}: ${p.spec.n} columns`);
+    }
   }
   // 128×768×3072 (n × k): as many row tiles as column strips, each part's share whole tiles
   // either way: parts along N (each re-reads A, 1.5 MiB, where along M each would re-read B,
