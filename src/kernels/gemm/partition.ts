@@ -203,7 +203,7 @@ const STREAMED_PART_COLUMNS = 192;
 
 /** Whether the plan's tiles stream B in place from beyond L2 (the planner's next-strip prefetch). */
 function streamsBInPlace(p: GemmPlan): boolean {
-  return p.path === "direct" && readsBInPlace(p) && (p.direct!.prefetchNext ?? false);
+  return p.path === "direct" && !copiesB(p) && (p.direct!.prefetchNext ?? false);
 }
 
 /** Row tiles an M part of a call that copies B's panels runs at least, for each copy of B. */
@@ -222,20 +222,19 @@ function copyingRowParts(s: GemmSpec, mr: number, parts: number): number {
 }
 
 /**
- * Whether the plan's tiles read B where the caller put it, so that an N part
- * starting on one of B's lines reads whole lines. A direct plan that copies
- * or transposes B first reads its own aligned copy: its parts cut at whole
- * strips from column 0, as its tiles lie. Cut at B's lines instead, the
- * first part took the peel's columns beside its share (12 + 256 of 512³'s
- * columns off a line by 16 bytes, where any large `new Float32Array` lands)
- * and with them a narrow strip of its own, a pass over A at a fraction of
- * the FMA rate: that part ran 10-12% longer than the other, and the call
- * with it (Intel Xeon (SPR), the pool's parts timed apart; `deno run -A
+ * Whether a direct plan copies or transposes B before its tiles read it:
+ * they read their own aligned copy, so its N parts cut at whole strips from
+ * column 0, as its tiles lie, not at B's lines. Cut at B's lines, the first
+ * part took the peel's columns beside its share (12 + 256 of 512³'s columns
+ * off a line by 16 bytes, where any large `new Float32Array` lands) and
+ * with them a narrow strip of its own, a pass over A at a fraction of the
+ * FMA rate: that part ran 10-12% longer than the other, and the call with
+ * it (Intel Xeon (SPR), the pool's parts timed apart; `deno run -A
  * bench/split_vs_workers.ts`: pool ÷ two independent halves 1.08 at 512³).
  */
-function readsBInPlace(p: GemmPlan): boolean {
+function copiesB(p: GemmPlan): boolean {
   const d = p.direct;
-  return p.path !== "direct" || !(d!.copyStrips || d!.transposeB || d!.transposeStrips);
+  return p.path === "direct" && !!(d!.copyStrips || d!.transposeB || d!.transposeStrips);
 }
 
 /** The GEMM family's `partition`. */
@@ -286,7 +285,7 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   if (splitN(s, p, g, parts) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
     parts = nParts;
     const offLine = s.bPeel ?? 0;
-    const peel = readsBInPlace(p) ? offLine : 0;
+    const peel = copiesB(p) ? 0 : offLine;
     if (peel > 0 && peel < s.n) {
       // Cut where B's columns start a cache line: only the first part has a
       // peel of its own (narrow parts that each peeled lost 20% at 64×768×3072).
