@@ -1146,7 +1146,7 @@ Deno.test("gemm parts: B off its lines is cut at its lines only where the tiles 
   assert.equal(peeled.widths.reduce((x, y) => x + y), 4096);
 });
 
-Deno.test("gemm parts: a call streaming B in place from beyond L2 splits in parts of 192 columns or more, a divisor of the parts asked; other plans as asked", () => {
+Deno.test("gemm parts: a call streaming B in place from beyond L2 splits in parts of 192 columns or more where halving the parts asked (at most twice) gets there; other plans as asked", () => {
   const caches = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
   const widths = (m: number, n: number, k: number, parts: number) => {
     const s = gemmSpec({ m, n, k });
@@ -1156,6 +1156,10 @@ Deno.test("gemm parts: a call streaming B in place from beyond L2 splits in part
   const streamed = widths(64, 768, 3072, 8);
   assert.match(streamed.description, /next B strip prefetched/);
   assert.deepEqual(streamed.widths, [192, 192, 192, 192]);
+  // The policy's 4 parts a thread halved at most twice: every thread keeps a share (3 threads
+  // asked for 12: 3 parts; 8 threads asked for 32: 8).
+  assert.equal(widths(64, 768, 3072, 12).widths.length, 3);
+  assert.equal(widths(64, 768, 3072, 32).widths.length, 8);
   // Narrower than two such parts: two parts all the same (not one, nor an M split).
   const narrow = widths(16, 256, 8192, 8);
   assert.match(narrow.description, /next B strip prefetched/);

@@ -201,6 +201,21 @@ function divisorAtMost(parts: number, most: number): number {
  */
 const STREAMED_PART_COLUMNS = 192;
 
+/**
+ * N parts for a call streaming B in place: the parts asked, halved (at most
+ * twice, while even and at least 2 are left) until they take
+ * `STREAMED_PART_COLUMNS` each. The parts asked are the policy's several per
+ * thread, so a half or a quarter of them still gives every thread as many.
+ */
+function streamedParts(s: GemmSpec, parts: number): number {
+  let count = parts;
+  for (let i = 0; i < 2 && count % 2 === 0 && count >= 4; i++) {
+    if (s.n / count >= STREAMED_PART_COLUMNS) break;
+    count /= 2;
+  }
+  return count;
+}
+
 /** Whether the plan's tiles stream B in place from beyond L2 (the planner's next-strip prefetch). */
 function streamsBInPlace(p: GemmPlan): boolean {
   return p.path === "direct" && !copiesB(p) && (p.direct!.prefetchNext ?? false);
@@ -280,7 +295,7 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   const nParts = panels.bPanel && s.m * s.k * 4 > A_REREAD_BYTES
     ? panelParts(panels, parts)
     : streamsBInPlace(p)
-    ? divisorAtMost(parts, Math.max(2, Math.floor(s.n / STREAMED_PART_COLUMNS)))
+    ? streamedParts(s, parts)
     : parts;
   if (splitN(s, p, g, parts) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
     parts = nParts;
