@@ -7,7 +7,9 @@
  * gain. The chains are MobileNetV2's expanding 1×1 (+ clip) into its
  * depthwise 3×3 (+ clip): 16→96 on 112² into the stride-2 depthwise, whose
  * 4.8 MB of expanded rows pass L2 whole, and 24→144 on 56² into the stride-1
- * one. Both ways give the same bits (checked).
+ * one. Both ways give the same bits (checked). Beside them the same pair
+ * whole on NCHW tensors (the layout our models run), whose kernels do not
+ * need the bands.
  *
  *   deno run -A bench/banded_chain.ts [--threads 1] [--rows 8] [--rounds 30]
  *
@@ -68,6 +70,12 @@ function chain(c: number, e: number, h: number, w: number, s: number) {
     jit.conv2d(x, we, mid, expand(h));
     jit.conv2d(mid, wd, whole, depthwise(h, 1, 1));
   };
+  // The same pair on NCHW tensors (x's values in another order: the time is what is compared).
+  const nchwMid = new Float32Array(h * w * e), nchwY = new Float32Array(oh * ow * e);
+  const runNchw = () => {
+    jit.conv2d(x, we, nchwMid, { ...expand(h), layout: "nchw" });
+    jit.conv2d(nchwMid, wd, nchwY, { ...depthwise(h, 1, 1), layout: "nchw" });
+  };
   const runBanded = () => {
     let done = 0; // rows of mid computed
     for (let o0 = 0; o0 < oh; o0 += bandRows) {
@@ -94,7 +102,14 @@ function chain(c: number, e: number, h: number, w: number, s: number) {
       );
     }
   };
-  return { name: `${c}→${e} on ${h}², depthwise /${s}`, runWhole, runBanded, whole, banded };
+  return {
+    name: `${c}→${e} on ${h}², depthwise /${s}`,
+    runWhole,
+    runBanded,
+    runNchw,
+    whole,
+    banded,
+  };
 }
 
 const chains = [chain(16, 96, 112, 112, 2), chain(24, 144, 56, 56, 1)];
@@ -103,20 +118,23 @@ for (const c of chains) {
   for (let i = 0; i < 10; i++) {
     c.runWhole();
     c.runBanded();
+    c.runNchw();
   }
   const same = c.whole.every((v, i) => Object.is(v, c.banded[i]));
-  const times: number[][] = [[], []];
+  const times: number[][] = [[], [], []];
   for (let r = 0; r < Number(values.rounds); r++) {
-    [c.runWhole, c.runBanded].forEach((f, i) => {
+    [c.runWhole, c.runBanded, c.runNchw].forEach((f, i) => {
       const t0 = performance.now();
       for (let j = 0; j < 5; j++) f();
       times[i].push(((performance.now() - t0) / 5) * 1e3);
     });
   }
-  const [whole, banded] = times.map(median);
+  const [whole, banded, nchw] = times.map(median);
   console.log(
-    `${c.name.padEnd(30)} whole ${whole.toFixed(0).padStart(6)}  banded ${
+    `${c.name.padEnd(30)} NHWC whole ${whole.toFixed(0).padStart(6)}  banded ${
       banded.toFixed(0).padStart(6)
-    }  ×${(banded / whole).toFixed(3)}  ${same ? "same bits" : "BITS DIFFER"}`,
+    }  ×${(banded / whole).toFixed(3)}  ${same ? "same bits" : "BITS DIFFER"}   NCHW whole ${
+      nchw.toFixed(0).padStart(6)
+    }`,
   );
 }
