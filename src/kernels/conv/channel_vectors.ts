@@ -457,9 +457,25 @@ export function channelVectorTile(
   return t;
 }
 
-/** Whether the tile's k loop fetches the next tile's y and residual (NCHW only: see `nextOut`). */
+/**
+ * NHWC: the most k steps (input channels × taps) of a tile whose k loop claims the next tile's
+ * lines of y. A short loop is mostly its store, and a block's 32 channels of each position are
+ * 2 of the position's lines, a stride the hardware's prefetch follows badly. Intel Xeon (SPR),
+ * `deno run -A bench/ab.ts --a f56ce2b --b ea56cec --conv 1,C,H,H,OC,1,1 --nhwc --activation
+ * clip`: 16→96 on 112² ×0.916 of the time (2 threads ×0.704), 24→144 on 56² ×0.911; 64→256 on
+ * 56² ×1.006, ×1.045 and with its residual ×1.067 (the residual's lines claimed too) / ×1.013,
+ * 3×3 64→64 on 56² ×0.996, 1024→256 on 14² ×0.988: left as they were. With this limit (`--b
+ * ed4cf26`): 16→96 on 112² ×0.914 (2 threads ×0.890), 32→192 on 28² ×0.963, 64→256 ×0.994.
+ */
+const NHWC_NEXT_Y_MOST_STEPS = 32;
+
+/**
+ * Whether the tile's k loop fetches the next tile's y (and NCHW's residual): NCHW see
+ * `nextOut`; NHWC short k loops (`NHWC_NEXT_Y_MOST_STEPS`).
+ */
 export function fetchesNextTile(s: ConvSpec, t: ChannelVectorTile): boolean {
-  return t.nextOut && !s.nhwc;
+  return t.nextOut &&
+    (!s.nhwc || (s.c / s.group) * s.kh * s.kw <= NHWC_NEXT_Y_MOST_STEPS);
 }
 
 /**
@@ -832,16 +848,20 @@ export function emitChannelVectorGroup(
     const P = offs.length, taps = g.taps;
     const { acc, weights, broadcast } = regs(P);
     const fetchNext = fetchesNextTile(s, t);
+    // NHWC: the next tile's first position in y, each position's channels of this block a row.
+    const nextAt = s.nhwc ? next * posY : next, positionY = posY * 4;
     if (fetchNext) {
       a.emit("mov", r13, qword(rsp, F.RUNY));
-      addImmediate(a, "add", r13, next);
+      addImmediate(a, "add", r13, nextAt);
       if (s.residual) {
         a.emit("mov", r12, qword(rsp, F.RUNR));
-        addImmediate(a, "add", r12, next);
+        addImmediate(a, "add", r12, nextAt);
       }
     }
-    // The next tile's lines: channels `perStep` per k step over the first `steps` steps.
-    const perStep = Math.ceil(channels / kSteps), steps = Math.ceil(channels / perStep);
+    // The next tile's lines, `perStep` per k step over the first `steps` steps: NCHW a channel's
+    // plane each (its first and last position), NHWC a position each (its block's lines).
+    const items = s.nhwc ? nextWidth : channels;
+    const perStep = Math.ceil(items / kSteps), steps = Math.ceil(items / perStep);
     const emitNextPrefetch = () => {
       if (!fetchNext) return;
       const skip = kSteps > steps ? a.label() : null;
@@ -849,15 +869,20 @@ export function emitChannelVectorGroup(
         a.emit("cmp", rax, kSteps - steps); // rax counts the k steps down from kSteps
         a.emit("jbe", skip);
       }
-      const last = nextWidth * 4 - 4;
+      const last = nextWidth * 4 - 4, stride = s.nhwc ? positionY : planeY;
+      const lines = s.nhwc
+        ? Array.from({ length: Math.ceil(channels / L) }, (_, i) => i * 64)
+        : last > 0
+        ? [0, last]
+        : [0];
       for (let j = 0; j < perStep; j++) {
-        for (const d of last > 0 ? [0, last] : [0]) {
-          a.emit("prefetchw", byte(r13, j * planeY + d));
-          if (s.residual) a.emit("prefetcht0", byte(r12, j * planeY + d));
+        for (const d of lines) {
+          a.emit("prefetchw", byte(r13, j * stride + d));
+          if (s.residual && !s.nhwc) a.emit("prefetcht0", byte(r12, j * stride + d));
         }
       }
-      addImmediate(a, "add", r13, perStep * planeY);
-      if (s.residual) addImmediate(a, "add", r12, perStep * planeY);
+      addImmediate(a, "add", r13, perStep * stride);
+      if (s.residual) addImmediate(a, "add", r12, perStep * stride);
       if (skip) a.bind(skip);
     };
     // NHWC: the first byte the tile reads in each input row (a row is w·c floats).
