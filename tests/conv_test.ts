@@ -873,6 +873,9 @@ Deno.test({
       [1, 16, 15, 17, 24, 3, 2, 1],
       [1, 33, 5, 5, 17, 5, 1, 2],
       [1, 256, 7, 7, 256, 3, 1, 1],
+      // Short k loops (16 and 24 steps): the next tile's y claimed.
+      [1, 16, 8, 8, 96, 1, 1, 0],
+      [2, 24, 6, 6, 40, 1, 1, 0],
       [1, 8, 9, 9, 16, 3, 1, 1], // few input channels: transposed around NCHW instead
     ];
     for (const threads of [1, 3]) {
@@ -921,6 +924,12 @@ Deno.test({
         keys.every((key) => /channel vectors.*NHWC/.test(key.plan!)),
         "on the channel-vector kernel",
       );
+      // Short k loops (32 steps or fewer: input channels × taps) claim the next tile's y.
+      for (const key of keys) {
+        const m = /^conv2d \d+×(\d+)×\d+×\d+ → .* k(\d+)×(\d+)/.exec(key.key)!;
+        const steps = Number(m[1]) * Number(m[2]) * Number(m[3]);
+        assert.equal(/next tile's y/.test(key.plan!), steps <= 32, `${key.key}: ${key.plan}`);
+      }
       if (threads > 1) assert.ok(keys.some((key) => key.parts > 1), "no NHWC call was split");
     }
   },
