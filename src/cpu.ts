@@ -250,6 +250,22 @@ export function leansToDeepChannelVectors(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether an NHWC depthwise convolution whose x is past L2 takes every channel vector in turn
+ * in each tile (x and y streamed along their rows) at any stride, rather than each channel
+ * vector sweeping blocks of rows at stride 2 (conv/depthwise_nhwc.ts `depthwiseNhwcTile`). On
+ * Zen 5 the sweeps won at stride 2 (112² × 96: 91.1 µs against 115.9); on a Sapphire
+ * Rapids-class Xeon, one thread, tier 1's sweeps against tiles (`deno run -A
+ * bench/tune_candidates.ts --conv 1,C,H,H,C,3,S,C --packed --nhwc`): 112² × 96 /2 333 against
+ * 208 µs; a rule of tiles on rows of 14 or more (`deno run -A bench/ab.ts --a c99db82 --b
+ * 52b6e7e --conv 1,C,H,H,C,3,2,C --nhwc --activation clip`): 112² × 96 ×0.695 of the time (2
+ * threads ×0.709), 28² × 192 ×0.948, but 56² × 144 (x 1.8 MB, within L2) ×1.044: so where x is
+ * past L2 only.
+ */
+export function tilesNhwcDepthwise(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Whether a GEMM whose B column strips do not fit in L1 should copy them
  * into a contiguous buffer before the row tiles read them, rather than read
  * them in place from L2 (with the next strip prefetched past L2). The same

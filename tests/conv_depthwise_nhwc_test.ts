@@ -17,6 +17,8 @@ import {
   tuneCheckingBits,
 } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
+import { depthwiseNhwcTile } from "../src/kernels/conv/depthwise_nhwc.ts";
+import { convGeometry } from "../src/kernels/conv/geometry.ts";
 
 const AVX512 = levelsUpTo(isaLevel()).includes("avx512");
 /** The levels the machine has that the kernel serves. */
@@ -353,4 +355,33 @@ Deno.test({
     const key = jit.stats().keys.find((k) => k.key.startsWith("conv2d"))!;
     assert.match(key.plan!, /^avx512 depthwise 1 rows/);
   },
+});
+
+Deno.test("conv2d plans: NHWC depthwise on a core that prefers tiles takes every channel a tile where x is past L2, else as elsewhere", () => {
+  const l2 = 2 << 20;
+  const tile = (c: number, h: number, stride: number, tilesPastL2: boolean) => {
+    const s = {
+      ...convSpecOf({
+        n: 1,
+        c,
+        h,
+        w: h,
+        outChannels: c,
+        kernel: [3, 3],
+        strides: [stride, stride],
+        pads: [1, 1, 1, 1],
+        group: c,
+      }),
+      nhwc: true,
+    };
+    return depthwiseNhwcTile(s, convGeometry(s), 0, l2, "avx512", tilesPastL2).channelsInner;
+  };
+  // 112² × 96 at stride 2 (4.8 MB of x): tiles where the core prefers them, sweeps elsewhere.
+  assert.equal(tile(96, 112, 2, true), true);
+  assert.equal(tile(96, 112, 2, false), false);
+  // 56² × 144 at stride 2 (1.8 MB, within L2): sweeps either way.
+  assert.equal(tile(144, 56, 2, true), false);
+  // Stride 1 on rows past 16 positions: tiles either way; on 14² sweeps either way.
+  assert.equal(tile(32, 112, 1, false), true);
+  assert.equal(tile(576, 14, 1, true), false);
 });

@@ -86,6 +86,12 @@ export interface Target {
    * Absent: it does.
    */
   deepChannelVectors?: boolean;
+  /**
+   * Whether an NHWC depthwise convolution whose x is past L2 takes every channel a tile at any
+   * stride (see `tilesNhwcDepthwise` in src/cpu.ts). Speed only: the same bits.
+   * Absent: it does not.
+   */
+  nhwcDepthwiseTiles?: boolean;
 }
 
 /** What every plan says of itself. */

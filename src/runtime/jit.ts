@@ -18,6 +18,7 @@ import {
   prefetchesStreamedRows,
   prefetchesWithinL2,
   streamsOnOneThread,
+  tilesNhwcDepthwise,
 } from "../cpu.ts";
 import { env, envInt, envNumber } from "../env.ts";
 import { familyId } from "../kernels/families.ts";
@@ -494,6 +495,7 @@ export class Jit {
       target.fetchStreamedRows = prefetchesStreamedRows(f);
       target.claimRowsAhead = claimsRowsAhead(f);
       target.deepChannelVectors = leansToDeepChannelVectors(f);
+      target.nhwcDepthwiseTiles = tilesNhwcDepthwise(f);
     }
     if (options.caches !== undefined) {
       const c = options.caches;

@@ -178,11 +178,15 @@ export function depthwiseNhwcTile(
   activation: number,
   l2: number,
   level: string,
+  tilesPastL2 = false,
 ): DepthwiseTile {
   if (level === "avx2" && s.oc >= AVX2_INNER_CHANNELS) {
     return depthwiseNhwcShape(s, g, activation, l2, true, s.sh === 1 ? 2 : 3, level);
   }
-  const channelsInner = s.sh === 1 && g.ow > 16;
+  // A core that prefers tiles for an x past L2 (`tilesPastL2`: the Target's nhwcDepthwiseTiles,
+  // src/cpu.ts tilesNhwcDepthwise) takes them at any stride there.
+  const channelsInner = (tilesPastL2 && 4 * s.cTotal * s.h * s.w > l2) ||
+    (s.sh === 1 && g.ow > 16);
   return depthwiseNhwcShape(s, g, activation, l2, channelsInner, channelsInner ? 3 : 2, level);
 }
 

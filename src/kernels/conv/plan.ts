@@ -123,6 +123,8 @@ export interface ConvPlan extends KernelPlan {
   embedBroadcast: boolean;
   /** The Target's `deepChannelVectors` (parts are planned with it too). */
   deepChannelVectors: boolean;
+  /** The Target's `nhwcDepthwiseTiles` (parts are planned with it too). */
+  nhwcDepthwiseTiles: boolean;
 }
 
 /**
@@ -171,7 +173,13 @@ export function epilogueRegisters(s: ConvSpec, isa: VecIsa, mode: ConvStoreMode)
 export function planConv(
   s: ConvSpec,
   level: VecLevel,
-  caches: { l1d: number; l2: number; embedBroadcast?: boolean; deepChannelVectors?: boolean } = {
+  caches: {
+    l1d: number;
+    l2: number;
+    embedBroadcast?: boolean;
+    deepChannelVectors?: boolean;
+    nhwcDepthwiseTiles?: boolean;
+  } = {
     l1d: 48 << 10,
     l2: 1 << 20,
   },
@@ -181,6 +189,7 @@ export function planConv(
   const l1d = caches.l1d;
   const embed = level === "avx512" && (caches.embedBroadcast ?? false);
   const deep = caches.deepChannelVectors ?? true;
+  const nhwcTiles = caches.nhwcDepthwiseTiles ?? false;
   const isa = vecIsa(level);
   const g = convGeometry(s);
   const L = isa.lanes;
@@ -206,6 +215,7 @@ export function planConv(
     phases: false as const,
     embedBroadcast: embed,
     deepChannelVectors: deep,
+    nhwcDepthwiseTiles: nhwcTiles,
     workspaceBytes,
     description,
   });
@@ -213,7 +223,7 @@ export function planConv(
     const c = choice?.depthwise;
     const t = c
       ? depthwiseNhwcShape(s, g, actRegs, l2, c.channelsInner ?? false, c.rows, level)
-      : depthwiseNhwcTile(s, g, actRegs, l2, level);
+      : depthwiseNhwcTile(s, g, actRegs, l2, level, nhwcTiles);
     return depthwisePlan(
       t,
       depthwiseNhwcWorkspace(s, level),
@@ -276,6 +286,7 @@ export function planConv(
     workspaceBytes: 0,
     embedBroadcast: embed,
     deepChannelVectors: deep,
+    nhwcDepthwiseTiles: nhwcTiles,
     ...o,
   });
   const cvPlan = (t: ChannelVectorTile): ConvPlan => {
@@ -471,6 +482,7 @@ export function planConv(
     phases: false,
     embedBroadcast: embed,
     deepChannelVectors: deep,
+    nhwcDepthwiseTiles: nhwcTiles,
     workspaceBytes,
     ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
