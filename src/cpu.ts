@@ -229,7 +229,8 @@ function bestLevel(f: CpuFeatures): IsaLevel {
  * in the 3×3 layers of a ResNet-style CNN 2-5% (tier 2's candidates, one
  * process). On Zen 5 one load per FMA held the loop to 85-88% where the
  * shared register reached the peak: AMD keeps the register. A 1×1 convolution's
- * channel-vector tiles keep it on every core (conv/plan.ts `tierOneTile`).
+ * channel-vector tiles keep it on every core (conv/plan.ts `tierOneTile`), and so do NHWC
+ * tiles (conv/plan.ts, the NHWC call's plan: their broadcasts are a position's stride apart).
  */
 export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
   return f.vendor === "GenuineIntel";

@@ -924,6 +924,11 @@ Deno.test({
         keys.every((key) => /channel vectors.*NHWC/.test(key.plan!)),
         "on the channel-vector kernel",
       );
+      // The broadcasts share a register on every core (a position's inputs are c floats apart).
+      assert.ok(
+        keys.every((key) => !/broadcasts in the FMAs/.test(key.plan!)),
+        keys.map((key) => key.plan).join("; "),
+      );
       // Short k loops (32 steps or fewer: input channels × taps) claim the next tile's y.
       for (const key of keys) {
         const m = /^conv2d \d+×(\d+)×\d+×\d+ → .* k(\d+)×(\d+)/.exec(key.key)!;

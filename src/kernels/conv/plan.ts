@@ -319,7 +319,14 @@ export function planConv(
   // reads or writes it (jit.conv2d keys NHWC as such only where this one serves).
   if (s.nhwc) {
     if (!cvServes) throw new Error("conv2d: NHWC is computed by the channel-vector kernel only");
-    return cvPlan(nhwcTile(isa, s, g, embed));
+    // Its broadcasts share a register between the tile's two FMAs on every core: a position's
+    // inputs are c floats from the next position's, so embedded, each FMA's broadcast was a load
+    // from one of 14 lines. Intel Xeon (SPR), `deno run -A bench/ab.ts --a d4c9317 --b 52f6770
+    // --conv 1,C,H,H,OC,K,S --nhwc --activation relu` (× the time, same bits): 3×3 64→64 on 56²
+    // ×0.853, 128→128 /2 ×0.828, 256→256 on 14² ×0.782, 512→512 on 7² ×0.809, 1×1 1024→256 on
+    // 14² ×0.841, 64→256 on 56² ×0.947, 16→96 on 112² ×1.002; 64→64 with its residual on 2
+    // threads ×0.925.
+    return cvPlan(nhwcTile(isa, s, g, false));
   }
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2),
   // output columns along the lanes where they serve and fill them (see columnsFill; AVX2 has
