@@ -191,9 +191,9 @@ function divisorAtMost(parts: number, most: number): number {
  * narrow part reads a few lines a row, rows 3-12 KiB apart, a pattern the
  * hardware prefetchers follow worse than a wide run. Intel Xeon (SPR), 2
  * threads, 64×768×3072 (`deno run -A bench/split_vs_workers.ts`, B at
- * its lines): 8 parts of 96 columns 1.05-1.07× the time of two independent
- * halves, 2 parts of 384 1.01-1.02×; `bench/tune_candidates.ts --gemm
- * 64x768x3072 --threads 2`: 4 parts of 192 as fast as 2. `deno run -A
+ * its lines): 8 parts of 96 columns 1.07-1.09× the time of two independent
+ * halves; `bench/tune_candidates.ts --gemm 64x768x3072 --threads 2`: 8
+ * parts 953 µs, 4 parts 918, 2 parts 927. `deno run -A
  * bench/ab.ts --a d592209 --b ac93e9b --gemm MxNxK --offset 16 --threads 2`
  * (8 parts against 4): 64×768×3072 ×0.959 and ×0.976 of the time (pairs'
  * middle halves 0.946-1.009, 0.945-1.003), 128×768×3072 ×0.969
@@ -243,9 +243,12 @@ function copyingRowParts(s: GemmSpec, mr: number, parts: number): number {
  * part took the peel's columns beside its share (12 + 256 of 512³'s columns
  * off a line by 16 bytes, where any large `new Float32Array` lands) and
  * with them a narrow strip of its own, a pass over A at a fraction of the
- * FMA rate: that part ran 10-12% longer than the other, and the call with
- * it (Intel Xeon (SPR), the pool's parts timed apart; `deno run -A
- * bench/split_vs_workers.ts`: pool ÷ two independent halves 1.08 at 512³).
+ * FMA rate: that part ran 8-11% longer than the other, and the call with
+ * it (Intel Xeon (SPR), the parts timed apart on the branch tried/part-cycles,
+ * `deno run -A bench/part_cycles.ts` at 343dca0: the caller's parts 826 and
+ * 800 µs against the worker's 764 and 721; at 0a07f74, this rule, 730 / 742
+ * and 722 / 722; `deno run -A bench/split_vs_workers.ts`: pool ÷ two
+ * independent halves 1.08 at 512³ before, 1.00-1.01 after).
  */
 function copiesB(p: GemmPlan): boolean {
   const d = p.direct;
