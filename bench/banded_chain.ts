@@ -3,13 +3,13 @@
  * then read back by the second) against run band by band (the first's rows
  * for a band of the second's, then that band, while those rows are still in
  * L2), both through `jit.conv2d` on NHWC tensors, where a band of rows is a
- * contiguous sub-tensor: what a graph that ran such chains in bands would
- * gain. The chains are MobileNetV2's expanding 1×1 (+ clip) into its
+ * contiguous sub-tensor. The chains are MobileNetV2's expanding 1×1 (+ clip) into its
  * depthwise 3×3 (+ clip): 16→96 on 112² into the stride-2 depthwise, whose
  * 4.8 MB of expanded rows pass L2 whole, and 24→144 on 56² into the stride-1
  * one. Both ways give the same bits (checked). Beside them the same pair
- * whole on NCHW tensors (the layout our models run), whose kernels do not
- * need the bands.
+ * whole on NCHW tensors (the layout our models run): there bands lost
+ * (branch tried/conv-rows-banded), and the NHWC whole against the NCHW
+ * whole is what the NHWC kernels still cost.
  *
  *   deno run -A bench/banded_chain.ts [--threads 1] [--rows 8] [--rounds 30]
  *

@@ -130,8 +130,9 @@ export interface ChannelVectorTile {
   /** Whether each tile prefetches a share of the next block's weights into L2. */
   nextBlock: boolean;
   /**
-   * NCHW: whether the k loop fetches the next tile's lines of y (for
-   * writing) and of the residual into L1, a channel per k step. Its store
+   * Whether the k loop fetches the next tile's lines of y (for writing)
+   * and, NCHW, of the residual into L1, a channel per k step (NHWC: a
+   * position per k step, short k loops only: `fetchesNextTile`). Its store
    * and residual are a piece of a row in each of 32 channel planes: 32-64
    * lines the hardware's stream prefetch does not follow, each a miss
    * while the tile stores. Measured on a Sapphire Rapids-class Xeon, data
@@ -848,12 +849,14 @@ export function emitChannelVectorGroup(
     const P = offs.length, taps = g.taps;
     const { acc, weights, broadcast } = regs(P);
     const fetchNext = fetchesNextTile(s, t);
+    // The residual's lines too, NCHW only (NHWC's lost: see NHWC_NEXT_Y_MOST_STEPS).
+    const fetchResidual = fetchNext && s.residual && !s.nhwc;
     // NHWC: the next tile's first position in y, each position's channels of this block a row.
     const nextAt = s.nhwc ? next * posY : next, positionY = posY * 4;
     if (fetchNext) {
       a.emit("mov", r13, qword(rsp, F.RUNY));
       addImmediate(a, "add", r13, nextAt);
-      if (s.residual) {
+      if (fetchResidual) {
         a.emit("mov", r12, qword(rsp, F.RUNR));
         addImmediate(a, "add", r12, nextAt);
       }
@@ -878,11 +881,11 @@ export function emitChannelVectorGroup(
       for (let j = 0; j < perStep; j++) {
         for (const d of lines) {
           a.emit("prefetchw", byte(r13, j * stride + d));
-          if (s.residual && !s.nhwc) a.emit("prefetcht0", byte(r12, j * stride + d));
+          if (fetchResidual) a.emit("prefetcht0", byte(r12, j * stride + d));
         }
       }
       addImmediate(a, "add", r13, perStep * stride);
-      if (s.residual) addImmediate(a, "add", r12, perStep * stride);
+      if (fetchResidual) addImmediate(a, "add", r12, perStep * stride);
       if (skip) a.bind(skip);
     };
     // NHWC: the first byte the tile reads in each input row (a row is w·c floats).

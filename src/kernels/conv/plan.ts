@@ -319,14 +319,7 @@ export function planConv(
   // reads or writes it (jit.conv2d keys NHWC as such only where this one serves).
   if (s.nhwc) {
     if (!cvServes) throw new Error("conv2d: NHWC is computed by the channel-vector kernel only");
-    // Its broadcasts share a register between the tile's two FMAs on every core: a position's
-    // inputs are c floats from the next position's, so embedded, each FMA's broadcast was a load
-    // from one of 14 lines. Intel Xeon (SPR), `deno run -A bench/ab.ts --a d4c9317 --b 52f6770
-    // --conv 1,C,H,H,OC,K,S --nhwc --activation relu` (× the time, same bits): 3×3 64→64 on 56²
-    // ×0.853, 128→128 /2 ×0.828, 256→256 on 14² ×0.782, 512→512 on 7² ×0.809, 1×1 1024→256 on
-    // 14² ×0.841, 64→256 on 56² ×0.947, 16→96 on 112² ×1.002; 64→64 with its residual on 2
-    // threads ×0.925.
-    return cvPlan(nhwcTile(isa, s, g, false));
+    return cvPlan(nhwcTile(isa, s, g));
   }
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2),
   // output columns along the lanes where they serve and fill them (see columnsFill; AVX2 has
@@ -768,10 +761,19 @@ function tierOneTile(
  * where 14 positions outnumber its 12 ways and evict each other every step
  * (1×1 1024→256 on 14²: 1.62× the NCHW call's time with 14 positions, Zen
  * 5). At most 8 positions per set.
+ *
+ * Its broadcasts share a register between the tile's two FMAs on every core (`embedBroadcast`
+ * aside): a position's inputs are c floats from the next position's, so embedded, each FMA's
+ * broadcast was a load from one of 14 lines. Intel Xeon (SPR), `deno run -A bench/ab.ts --a
+ * d4c9317 --b 52f6770 --conv 1,C,H,H,OC,K,S --nhwc --activation relu` (× the time, same bits):
+ * 3×3 64→64 on 56² ×0.853, 128→128 /2 ×0.828, 256→256 on 14² ×0.782, 512→512 on 7² ×0.809, 1×1
+ * 1024→256 on 14² ×0.841, 64→256 on 56² ×0.947, 16→96 on 112² ×1.002; 64→64 with its residual
+ * on 2 threads ×0.925.
  */
-function nhwcTile(isa: VecIsa, s: ConvSpec, g: ConvGeometry, embed: boolean): ChannelVectorTile {
+function nhwcTile(isa: VecIsa, s: ConvSpec, g: ConvGeometry): ChannelVectorTile {
   const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
   const sets = s.cTotal % 16 === 0 ? 64 / gcd((s.cTotal / 16) % 64 || 64, 64) : 64;
+  const embed = false;
   const t = channelVectorTile(isa, g, embed);
   const most = 8 * sets;
   return t.width > most || t.rows * t.width > most
