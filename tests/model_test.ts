@@ -979,8 +979,13 @@ Deno.test("InferenceSession: large float feeds copied in by every thread while a
   } finally {
     keeper.holdWorkers(false);
   }
-  // A run that finds every worker asleep copies plainly (the copy would wait for a wake-up).
-  await new Promise((r) => setTimeout(r, 50));
+  // A run that finds every worker asleep copies plainly (the copy would wait for a wake-up),
+  // though its hold wakes them as it begins: a worker up within the µs before the copy (a
+  // fast wake-up, as on CI's machine) does not take it.
+  for (let t = 0; t < 100 && (t < 5 || workerAwake(keeper)); t++) {
+    await new Promise((r) => setTimeout(r, 10));
+  }
+  assert.ok(!workerAwake(keeper), "the workers asleep before the run");
   const asleep = copies(two), aliased = two.aliasedCopies;
   assert.deepEqual(two.runSync(feeds).y.data, want, "runSync, the workers asleep");
   assert.equal(copies(two) - asleep, two.aliasedCopies - aliased, "a pool copy, workers asleep");

@@ -752,13 +752,20 @@ export class InferenceSession {
   }
   readonly #copyPlans = new WeakMap<Plan, (CopyOptions | null)[]>();
 
-  #copyIn(plan: Plan, feeds: FeedsType): void {
+  /**
+   * Copies the feeds into the plan's inputs: split over the pool only when a
+   * worker was awake as the run began (`awake`, read before the run's hold
+   * woke the sleepers): one asleep would be woken for the copy (a dense
+   * stream of calls wakes them: policy.ts), and the copy would wait for its
+   * arrival (BERT's layer on 2 threads, `deno task compare-models --models
+   * bert --threads 2`, a run's first call waiting so against not, three
+   * rounds: ×1.16-1.20 ORT against ×1.22). Read after the hold's wake-up,
+   * the choice raced it: a worker that woke within the few µs between took
+   * the copy on one machine and not on another (CI).
+   */
+  #copyIn(plan: Plan, feeds: FeedsType, awake: boolean): void {
     const inputs = this.#graph.inputs;
-    // Only while a worker is awake: one asleep would be woken for the copy (a dense stream of
-    // calls wakes them: policy.ts), and the copy would wait for its arrival (BERT's layer on
-    // 2 threads, `deno task compare-models --models bert --threads 2`, a run's first call
-    // waiting so against not, three rounds: ×1.16-1.20 ORT against ×1.22).
-    const split = this.#jit.threads > 1 && workerAwake(this.#jit) ? this.#splitCopies(plan) : null;
+    const split = this.#jit.threads > 1 && awake ? this.#splitCopies(plan) : null;
     for (let i = 0; i < inputs.length; i++) {
       const data = feeds[inputs[i].name].data as ArrayBufferView;
       const copy = split?.[i] ?? null;
@@ -823,10 +830,11 @@ export class InferenceSession {
     let plan = this.#plan(feeds);
     if (plan === this.#inFlight) plan = this.#spareOf(plan);
     const names = this.#fetch(plan, fetches);
+    const awake = workerAwake(this.#jit);
     // The pool's workers stay awake from one layer to the next (Jit.holdWorkers).
     this.#jit.holdWorkers(true);
     try {
-      this.#copyIn(plan, feeds);
+      this.#copyIn(plan, feeds, awake);
       if (plan.tuneRunsLeft > 0) return this.#tuningRun(plan, names);
       const prof = this.#profiler;
       if (prof === null) {
@@ -866,10 +874,11 @@ export class InferenceSession {
   async #runAsync(feeds: FeedsType, fetches?: FetchesType | RunOptions): Promise<ReturnType> {
     const plan = this.#plan(feeds);
     const names = this.#fetch(plan, fetches);
+    const awake = workerAwake(this.#jit);
     this.#jit.holdWorkers(true);
     this.#inFlight = plan;
     try {
-      this.#copyIn(plan, feeds);
+      this.#copyIn(plan, feeds, awake);
       return await this.#runHeld(plan, names);
     } finally {
       this.#inFlight = null;
