@@ -379,7 +379,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       for (let t = 0; t < period; t++) step(t, t % s.kSplit, true, steps[t], period);
       addImmediate(a, "add", s.a.base, period * s.a.colBytes);
       addImmediate(a, "add", s.b.base, by);
-      if (s.stream) a.emit("add", s.stream.base, s.stream.advance);
+      if (s.stream) addImmediate(a, "add", s.stream.base, s.stream.advance);
       a.emit("dec", counter);
       a.emit("jnz", top);
       const done = period * count;
@@ -390,7 +390,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     }
     for (let u = 0; u < U; u++) step(u, u % s.kSplit, true);
     advance(U);
-    if (s.stream) a.emit("add", s.stream.base, s.stream.advance);
+    if (s.stream) addImmediate(a, "add", s.stream.base, s.stream.advance);
   };
   /** The unrolled body as a loop on the counter (already loaded, nonzero). */
   const loop = () => {
