@@ -5,7 +5,8 @@
  * one element too far kills the process and fails this test.
  */
 import assert from "node:assert/strict";
-import { Jit } from "../mod.ts";
+import { isaLevel, Jit } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
 import { aExtent, bExtent, cExtent } from "../src/kernels/gemm/mod.ts";
 import { STREAM_STORES_FROM } from "../src/kernels/elementwise.ts";
 import { GuardedPages } from "../src/native/memory.ts";
@@ -393,13 +394,15 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
   assert.equal(runs, 2 * (40 + strided.length));
 });
 
-Deno.test("bounds: conv2d tiles started before an x 16 bytes past a page touch nothing before it; the same bits at every offset", () => {
-  // A large Float32Array starts 16 bytes past a page: the NCHW tile kernel reading x in place
-  // then starts its tiles 4 positions before x (alignedStart in conv/generate.ts), those lanes
-  // masked off. Here x, y and the residual start 16 bytes after a guard page, split calls too,
-  // and every 4-byte offset of x and y in a line gives the bits of the aligned call.
+Deno.test("bounds: conv2d tiles started before an x 16, 32 or 48 bytes past a page touch nothing before it, on every level; the same bits at every offset", () => {
+  // A large Float32Array starts 16 bytes past a page, smaller ones and subarrays elsewhere in
+  // a line: the NCHW tile kernel reading x in place then starts its tiles that many positions
+  // before x (alignedStart in conv/generate.ts; the key's xline), those lanes masked off. Here
+  // x, y and the residual start 16, 32 and 48 bytes after a guard page, split calls too, and
+  // every 4-byte offset of x and y in a line gives the bits of the aligned call.
   using jit = new Jit();
   using split = new Jit({ threads: 3, minPartUs: 0 });
+  const levels = levelsUpTo(isaLevel()).filter((l) => l === "avx2" || l === "avx512");
   const shapes = [
     { c: 5, h: 16, w: 16, oc: 7 },
     { c: 3, h: 8, w: 24, oc: 13 },
@@ -417,24 +420,32 @@ Deno.test("bounds: conv2d tiles started before an x 16 bytes past a page touch n
     const opts = { ...o, bias, residual: res, activation: "relu" as const };
     const want = new Float32Array(ys);
     jit.conv2d(data, wts, want, opts);
-    // Against the guard page before them, 16 bytes past it.
-    const at16 = (count: number) => {
-      const pages = new GuardedPages(count * 4 + 16);
-      const buf = Deno.UnsafePointerView.getArrayBuffer(pages.pointer, pages.bytes);
-      return { view: new Float32Array(buf, 16, count), free: () => pages.free() };
-    };
-    const X = at16(xs), Y = at16(ys), R = at16(ys);
-    try {
-      X.view.set(data);
-      R.view.set(res);
-      for (const j of [jit, split]) {
-        Y.view.fill(NaN);
-        j.conv2d(X.view, wts, Y.view, { ...opts, residual: R.view });
-        assert.deepEqual(Y.view, want, `${c}→${oc} on ${h}×${w} at +16`);
-        runs++;
+    for (const past of [16, 32, 48]) {
+      // Against the guard page before them, `past` bytes past it.
+      const at = (count: number) => {
+        const pages = new GuardedPages(count * 4 + past);
+        const buf = Deno.UnsafePointerView.getArrayBuffer(pages.pointer, pages.bytes);
+        return { view: new Float32Array(buf, past, count), free: () => pages.free() };
+      };
+      const X = at(xs), Y = at(ys), R = at(ys);
+      try {
+        X.view.set(data);
+        R.view.set(res);
+        for (const level of levels) {
+          using one = new Jit({ maxIsa: level });
+          using three = new Jit({ maxIsa: level, threads: 3, minPartUs: 0 });
+          for (const j of [one, three]) {
+            Y.view.fill(NaN);
+            j.conv2d(X.view, wts, Y.view, { ...opts, residual: R.view });
+            assert.deepEqual(Y.view, want, `${c}→${oc} on ${h}×${w} at +${past}, ${level}`);
+            const keys = j.stats().keys.map((k) => k.key);
+            assert.ok(keys.some((k) => k.endsWith(` xline=${past / 4}`)), keys.join("; "));
+            runs++;
+          }
+        }
+      } finally {
+        for (const g of [X, Y, R]) g.free();
       }
-    } finally {
-      for (const g of [X, Y, R]) g.free();
     }
     // Every offset in a line, x and y apart.
     const bx = new Float32Array(xs + 32), by = new Float32Array(ys + 32);
@@ -452,7 +463,7 @@ Deno.test("bounds: conv2d tiles started before an x 16 bytes past a page touch n
       runs++;
     }
   }
-  assert.equal(runs, shapes.length * (2 + 16));
+  assert.equal(runs, shapes.length * (3 * 2 * levels.length + 16));
 });
 
 Deno.test("bounds: a unary row walked along y's vectors, x and y at other offsets after a guard page, the same bits", () => {

@@ -69,8 +69,10 @@ import {
   CONV_NHWC_SLOT,
   CONV_TRANSPOSE,
   CONV_TRANSPOSE_W_LANES_SLOT,
+  CONV_TRANSPOSE_X_LINE_SLOT,
   CONV_W_FINITE_SLOT,
   CONV_W_LANES_SLOT,
+  CONV_X_LINE_SLOT,
   type ConvTranspose2dOptions,
   ConvWeights,
   type ConvWeightsOptions,
@@ -82,6 +84,7 @@ import {
   readLayout,
   RepackedWeights,
   transposedWeightShape,
+  xLineOf,
 } from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
 import { readResize, RESIZE, type ResizeOptions } from "../kernels/resize/mod.ts";
@@ -780,6 +783,7 @@ export class Jit {
     const lanes = packed !== null && packed.group === 1 ? packed.lanes : 0;
     rt.key[CONV_W_LANES_SLOT] = lanes;
     rt.key[CONV_W_FINITE_SLOT] = lanes && packed!.finite ? 1 : 0;
+    rt.key[CONV_X_LINE_SLOT] = xLineOf(rt.key[3] * rt.key[4], rt.lineOffset(CONV_ARG.X));
     this.#vectorsOperand(CONV, packed !== null ? packed.vectors : wv, lanes);
     if (readLayout("conv2d", options.layout)) {
       // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
@@ -803,6 +807,7 @@ export class Jit {
         this.#vectorsOperand(CONV, packed.vectors, packed.lanes);
       }
       rt.key[CONV_NHWC_SLOT] = 1;
+      rt.key[CONV_X_LINE_SLOT] = 0; // NHWC kernels read x by positions, not runs of a plane
     }
     rt.operand(CONV, CONV_ARG.BIAS, ops[0] ?? ABSENT);
     rt.operand(CONV, CONV_ARG.RESIDUAL, ops[1] ?? ABSENT);
@@ -903,6 +908,7 @@ export class Jit {
       vectors = r.vectors;
     }
     rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = lanes;
+    rt.key[CONV_TRANSPOSE_X_LINE_SLOT] = xLineOf(rt.key[3] * rt.key[4], rt.lineOffset(CONV_ARG.X));
     this.#vectorsOperand(CONV_TRANSPOSE, vectors, lanes);
     rt.operand(CONV_TRANSPOSE, CONV_ARG.BIAS, ops[0] ?? ABSENT);
     rt.operand(CONV_TRANSPOSE, CONV_ARG.RESIDUAL, ops[1] ?? ABSENT);

@@ -114,6 +114,7 @@ export function convSpecOf(o: Conv2dOptions): ConvSpec {
     nhwc: false,
     wLanes: 0,
     wFinite: false,
+    xLine: 0,
   };
 }
 

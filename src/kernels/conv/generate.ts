@@ -285,16 +285,22 @@ function emitGroup(
 }
 
 /**
- * Positions the tiles of a run start before it when x is 16 bytes past a
- * vector boundary (4), else 0: where x is read in place along one run of
- * positions and every input plane (and image) starts as the first does.
- * A large `Float32Array` starts 16 bytes past a page (malloc's header), so
- * every other 32-byte load of x straddled two lines (`deno run -A
- * bench/ab.ts --conv 1,64,56,56,256,1,1,1,0 --offset 16`): decided per call
- * by x's address, both layouts generated. A lane's sum is the same FMA
- * chain whichever vector computes it.
+ * Positions the tiles of a run start before it, x's start past a vector
+ * boundary (the key's xLine, from the address of the call's x), else 0:
+ * where x is read in place along one run of positions and every input
+ * plane (and image) starts as the first does. A large `Float32Array`
+ * starts 16 bytes past a page (malloc's header), so every other 32-byte
+ * load of x straddled two lines (`deno run -A bench/ab.ts --conv
+ * 1,64,56,56,256,1,1,1,0 --offset 16`); smaller ones start 0, 16, 32 or 48
+ * bytes into a line, and a subarray anywhere. Where the key said 16 bytes
+ * alone was served, x 32 or 48 bytes in took 1.09-1.17× our GEMM's time on
+ * the same operands against 1.02-1.12× at 16 (`deno run -A
+ * bench/conv_vs_gemm.ts` at 625199d). Both paths are generated: a call
+ * whose run starts elsewhere (a part's band) takes the plain one. A lane's
+ * sum is the same FMA chain whichever vector computes it.
  */
 function alignedStart(
+  s: ConvSpec,
   p: ConvPlan,
   g: ConvGeometry,
   isa: VecIsa,
@@ -304,8 +310,9 @@ function alignedStart(
   const bytes = isa.bits / 8;
   const inPlace = p.mode === "runs" && !g.copy && !(g.wq > g.ow);
   const planes = (g.channelStride * 4) % bytes === 0;
+  const head = s.xLine % isa.lanes;
   return (isa.level === "avx2" || isa.level === "avx512") && inPlace && planes && run >= 4 * T
-    ? 4
+    ? head
     : 0;
 }
 
@@ -378,11 +385,11 @@ function emitRuns(
         }
       }
     };
-    const head = alignedStart(p, g, v.isa, run, T);
+    const head = alignedStart(s, p, g, v.isa, run, T);
     if (!head) tiles(run);
     else {
-      // x 16 bytes past a vector boundary (V8's large arrays: see alignedStart): the tiles
-      // start 4 positions before the run, the first vector's first 4 lanes masked off.
+      // x `head` floats past a vector boundary (see alignedStart): the tiles start `head`
+      // positions before the run, the first vector's first `head` lanes masked off.
       const plain = a.label(), done = a.label();
       a.emit("mov", rax, r15);
       a.emit("and", rax, v.isa.bits / 8 - 1);

@@ -6,6 +6,7 @@
 export { CONV, CONV_TRANSPOSE, convReference } from "./family.ts";
 export {
   CONV_TRANSPOSE_W_LANES_SLOT,
+  CONV_TRANSPOSE_X_LINE_SLOT,
   type ConvTranspose2dOptions,
   phasesServeRepacked,
   readConvTranspose,
@@ -17,9 +18,11 @@ export {
   CONV_NHWC_SLOT,
   CONV_W_FINITE_SLOT,
   CONV_W_LANES_SLOT,
+  CONV_X_LINE_SLOT,
   readConv,
   readLayout,
   type TensorLayout,
+  xLineOf,
 } from "./read.ts";
 export { CONV_ARG, type ConvSpec, outHeight, outWidth } from "./spec.ts";
 export { type ConvPlan, planConv } from "./plan.ts";

@@ -82,6 +82,7 @@ export const CONV_KEY_FIELDS = [
   "wLanes",
   "nhwc",
   "wFinite",
+  "xLine",
 ] as const;
 
 /** The key slot of the packed weights' channel-vector lanes (0: none), written by jit.conv2d. */
@@ -99,6 +100,27 @@ export const CONV_NHWC_SLOT = 23;
  * padding (a finite weight times the padding's zero adds nothing).
  */
 export const CONV_W_FINITE_SLOT = 24;
+
+/**
+ * The key slot of where x starts in its 64-byte line, in floats (0-15),
+ * written by jit.conv2d where x's planes are whole lines (h·w a multiple
+ * of 16 floats, NCHW), else 0: the tiles that read x in place start that
+ * many positions early, so their loads take whole lines (alignedStart in
+ * generate.ts).
+ */
+export const CONV_X_LINE_SLOT = 25;
+
+/**
+ * x's start in its 64-byte line in floats for the key (see
+ * CONV_X_LINE_SLOT), from `lineOffset` (its address mod 64): all of it where
+ * every plane of `planeFloats` starts where the first does in its line,
+ * its place in a 32-byte half where planes start alike only there (AVX2's
+ * vectors), else 0.
+ */
+export function xLineOf(planeFloats: number, lineOffset: number): number {
+  if (planeFloats % 16 === 0) return lineOffset >> 2;
+  return planeFloats % 8 === 0 ? (lineOffset >> 2) & 7 : 0;
+}
 
 /** Largest n, c, h, w or outChannels. */
 export const MAX_CONV_DIMENSION = 1 << 24;
@@ -191,6 +213,7 @@ export function readConv(
   readLayout(W, o.layout);
   key[CONV_NHWC_SLOT] = 0; // jit.conv2d sets it where the NHWC call runs as such
   key[CONV_W_FINITE_SLOT] = 0; // and this one for packed weights
+  key[CONV_X_LINE_SLOT] = 0; // and this one from x's address
   extents[2] = key[17] ? 4 * oc : 0;
   extents[3] = key[18] ? 4 * ny : 0;
 }
@@ -379,6 +402,7 @@ export function decodeConvKey(key: Int32Array): ConvSpec {
     wLanes: key[CONV_W_LANES_SLOT] | 0,
     nhwc: key[CONV_NHWC_SLOT] === 1,
     wFinite: key[CONV_W_FINITE_SLOT] === 1,
+    xLine: key[CONV_X_LINE_SLOT] | 0,
   };
   s.rowEnd = outHeight(s);
   return s;
@@ -403,5 +427,7 @@ export function describeConv(s: ConvSpec): string {
   const up = s.uh > 1 || s.uw > 1 ? ` up${s.uh}×${s.uw}` : "";
   return `${op} ${s.n}×${s.c}×${s.h}×${s.w} → ${s.oc}×${oh}×${ow} k${s.kh}×${s.kw}${up}${stride}${dil}${pads}${grp}${
     s.bias ? " +bias" : ""
-  }${s.residual ? " +residual" : ""}${act}${band}${s.nhwc ? " nhwc" : ""}`;
+  }${s.residual ? " +residual" : ""}${act}${band}${s.nhwc ? " nhwc" : ""}${
+    s.xLine ? ` xline=${s.xLine}` : ""
+  }`;
 }

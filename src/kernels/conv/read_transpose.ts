@@ -81,10 +81,14 @@ export const CONV_TRANSPOSE_KEY_FIELDS = [
   "activationP0",
   "activationP1",
   "wLanes",
+  "xLine",
 ] as const;
 
 /** The key slot of the packed weights' channel-vector lanes (0: none), written by jit.convTranspose2d. */
 export const CONV_TRANSPOSE_W_LANES_SLOT = 24;
+
+/** The key slot of x's start in its line, in floats (read.ts CONV_X_LINE_SLOT), written by jit.convTranspose2d. */
+export const CONV_TRANSPOSE_X_LINE_SLOT = 25;
 
 /**
  * Whether a read convTranspose2d key is one the kernel by output phases
@@ -191,6 +195,7 @@ export function readConvTranspose(
     extents,
   );
   readEpilogue(W, o, oc, ny, key, 19, ops);
+  key[CONV_TRANSPOSE_X_LINE_SLOT] = 0; // jit.convTranspose2d sets it from x's address
   extents[2] = key[19] ? 4 * oc : 0;
   extents[3] = key[20] ? 4 * ny : 0;
 }
@@ -228,6 +233,7 @@ export function decodeConvTransposeKey(key: Int32Array): ConvSpec {
     nhwc: false,
     wFinite: false,
     wLanes: key[CONV_TRANSPOSE_W_LANES_SLOT] | 0,
+    xLine: key[CONV_TRANSPOSE_X_LINE_SLOT] | 0,
   };
   s.rowEnd = outHeight(s);
   return s;

@@ -76,6 +76,13 @@ export interface ConvSpec {
    * product with a zero is NaN, as ONNX's definition of the padding says).
    */
   wFinite: boolean;
+  /**
+   * Where x starts in its 64-byte line, in floats (0-15), where its planes
+   * are whole lines (else 0): tiles that read x in place along a run start
+   * that many positions before it, the first vector's lanes before x masked
+   * off, so every later load takes one line instead of two.
+   */
+  xLine: number;
 }
 
 /**

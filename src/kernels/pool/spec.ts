@@ -108,6 +108,7 @@ export function windowSpec(s: PoolSpec): ConvSpec {
     nhwc: false,
     wFinite: false,
     wLanes: 0,
+    xLine: 0,
   };
 }
 
