@@ -310,11 +310,24 @@ function alignedStart(
   const bytes = isa.bits / 8;
   const inPlace = p.mode === "runs" && !g.copy && !(g.wq > g.ow);
   const planes = (g.channelStride * 4) % bytes === 0;
-  const head = s.xLine % isa.lanes;
-  return (isa.level === "avx2" || isa.level === "avx512") && inPlace && planes && run >= 4 * T
-    ? head
+  const steps = g.cg * s.kh * s.kw;
+  return (isa.level === "avx2" || isa.level === "avx512") && inPlace && planes && run >= 4 * T &&
+      steps >= HEAD_MIN_STEPS
+    ? s.xLine % isa.lanes
     : 0;
 }
+
+/**
+ * Fewest k steps (input channels × taps) of a tile for which its run starts
+ * before x: under it the split loads cost less than the masked start does.
+ * Intel Xeon (SPR-class), one thread, the head against none on one
+ * checkout (`deno run -A bench/ab.ts --a 2d0cff7 --b a990321 --conv
+ * 1,C,H,H,OC,1,1 --activation relu --offset 32`): 16→96 on 112² ×1.080,
+ * 32→192 on 28² ×1.076 (×1.065 at 16 bytes in, where the head had always
+ * run); 64→256 on 56² ×0.840, 64→64 ×0.985, 64→256 on 28² ×0.981, 128→128
+ * on 28² ×0.932, 256→64 on 56² ×0.913.
+ */
+const HEAD_MIN_STEPS = 64;
 
 /** The runs of positions of one channel block, and their tiles. */
 function emitRuns(
