@@ -403,10 +403,11 @@ Deno.test("bounds: conv2d tiles started before an x 16, 32 or 48 bytes past a pa
   using jit = new Jit();
   using split = new Jit({ threads: 3, minPartUs: 0 });
   const levels = levelsUpTo(isaLevel()).filter((l) => l === "avx2" || l === "avx512");
+  // 64 input channels and more: the k loops the head serves (HEAD_MIN_STEPS); 5: one it does not.
   const shapes = [
+    { c: 64, h: 8, w: 24, oc: 13 },
+    { c: 72, h: 12, w: 32, oc: 6 },
     { c: 5, h: 16, w: 16, oc: 7 },
-    { c: 3, h: 8, w: 24, oc: 13 },
-    { c: 9, h: 12, w: 12, oc: 6 },
   ];
   let runs = 0;
   for (const { c, h, w, oc } of shapes) {
