@@ -401,7 +401,6 @@ Deno.test("bounds: conv2d tiles started before an x 16, 32 or 48 bytes past a pa
   // x, y and the residual start 16, 32 and 48 bytes after a guard page, split calls too, and
   // every 4-byte offset of x and y in a line gives the bits of the aligned call.
   using jit = new Jit();
-  using split = new Jit({ threads: 3, minPartUs: 0 });
   const levels = levelsUpTo(isaLevel()).filter((l) => l === "avx2" || l === "avx512");
   // 64 input channels and more: the k loops the head serves (HEAD_MIN_STEPS); 5: one it does not.
   const shapes = [
