@@ -295,7 +295,7 @@ function emitGroup(
  * bytes into a line, and a subarray anywhere. Where the key said 16 bytes
  * alone was served, x 32 or 48 bytes in took 1.09-1.17× our GEMM's time on
  * the same operands against 1.02-1.12× at 16 (`deno run -A
- * bench/conv_vs_gemm.ts` at 625199d). Both paths are generated: a call
+ * bench/conv_vs_gemm.ts` at 625199d and bcca750). Both paths are generated: a call
  * whose run starts elsewhere (a part's band) takes the plain one. A lane's
  * sum is the same FMA chain whichever vector computes it.
  */

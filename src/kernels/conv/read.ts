@@ -103,10 +103,9 @@ export const CONV_W_FINITE_SLOT = 24;
 
 /**
  * The key slot of where x starts in its 64-byte line, in floats (0-15),
- * written by jit.conv2d where x's planes are whole lines (h·w a multiple
- * of 16 floats, NCHW), else 0: the tiles that read x in place start that
- * many positions early, so their loads take whole lines (alignedStart in
- * generate.ts).
+ * written by jit.conv2d (NCHW; see xLineOf): the tiles that read x in
+ * place start that many positions early, so their loads take whole lines
+ * (alignedStart in generate.ts).
  */
 export const CONV_X_LINE_SLOT = 25;
 
