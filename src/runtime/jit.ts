@@ -783,7 +783,6 @@ export class Jit {
     const lanes = packed !== null && packed.group === 1 ? packed.lanes : 0;
     rt.key[CONV_W_LANES_SLOT] = lanes;
     rt.key[CONV_W_FINITE_SLOT] = lanes && packed!.finite ? 1 : 0;
-    rt.key[CONV_X_LINE_SLOT] = xLineOf(rt.key[3] * rt.key[4], rt.lineOffset(CONV_ARG.X));
     this.#vectorsOperand(CONV, packed !== null ? packed.vectors : wv, lanes);
     if (readLayout("conv2d", options.layout)) {
       // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
@@ -807,8 +806,12 @@ export class Jit {
         this.#vectorsOperand(CONV, packed.vectors, packed.lanes);
       }
       rt.key[CONV_NHWC_SLOT] = 1;
-      rt.key[CONV_X_LINE_SLOT] = 0; // NHWC kernels read x by positions, not runs of a plane
     }
+    // Where x starts in its line, for the tiles that read it in runs of a plane (NCHW only: the
+    // NHWC kernels read it by positions).
+    rt.key[CONV_X_LINE_SLOT] = rt.key[CONV_NHWC_SLOT]
+      ? 0
+      : xLineOf(rt.key[3] * rt.key[4], rt.lineOffset(CONV_ARG.X));
     rt.operand(CONV, CONV_ARG.BIAS, ops[0] ?? ABSENT);
     rt.operand(CONV, CONV_ARG.RESIDUAL, ops[1] ?? ABSENT);
     ops[0] = ops[1] = undefined;
