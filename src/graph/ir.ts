@@ -124,6 +124,12 @@ export interface Node {
     chain?: { steps: ChainStep[]; constRank: number };
     /** DotProductAttention only: see {@link DotAttention}. */
     attention?: DotAttention;
+    /**
+     * Conv only (a 1×1 expansion, fusions/expand_depthwise.ts): the depthwise
+     * Conv that read its output, now run by this node (its weights and bias
+     * inputs 4 and 5; output 0 is the depthwise's, output 1 the expansion's).
+     */
+    depthwise?: Node;
   };
 }
 

@@ -5,6 +5,7 @@ import { AFFINE_INTO_BATCHNORM } from "./batchnorm_affine.ts";
 import { BATCHNORM_INTO_CONV } from "./batchnorm_conv.ts";
 import { CONV_RESIDUAL } from "./conv_residual.ts";
 import { ELEMENTWISE_CHAIN_FUSION } from "./elementwise_chain.ts";
+import { EXPAND_DEPTHWISE } from "./expand_depthwise.ts";
 import { FAKE_QUANT } from "./fake_quant.ts";
 import type { Fusion } from "./fusion.ts";
 import { GELU } from "./gelu.ts";
@@ -44,6 +45,8 @@ export const FUSIONS: readonly Fusion[] = [
   MATMUL_SCALE,
   CONV_RESIDUAL,
   ACTIVATION,
+  // After both convs took their activations (and residuals: a pair with one is left alone).
+  EXPAND_DEPTHWISE,
   ADD_LAYERNORM,
   // After Add + LayerNormalization: a residual Add before a norm is that one's.
   MATMUL_ADDEND,

@@ -1,0 +1,116 @@
+/**
+ * A 1×1 Conv into the depthwise Conv that reads its output (MobileNet's
+ * inverted residual) runs as one node: by groups of channels where the
+ * expanded tensor is large (16→96 on 112²: 4.8 MB), whole otherwise; either
+ * way the bits of the two Convs run apart (no fusion), on 1 and 3 threads,
+ * at batch 1 and 2. A pair the fusion must leave alone stays two nodes.
+ */
+import assert from "node:assert/strict";
+import { InferenceSession, Tensor } from "../mod.ts";
+import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
+
+interface Pair {
+  /** Output channels of the 1×1 calls the pair makes at batch 1: a group's, or all of them. */
+  calls: number;
+  c: number;
+  e: number;
+  hw: number;
+  stride: number;
+  /** The 1×1's pads (a pair the fusion leaves alone: its 1×1 is not in place). */
+  pads?: number[];
+}
+
+/** x → Conv 1×1 (c→e, bias) → Relu → Conv 3×3 depthwise (stride, pads 1, bias) → Clip(0, 6) → y. */
+function model(p: Pair, seed: number): Uint8Array {
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", ["batch", p.c, p.hw, p.hw]);
+  const w = (name: string, dims: number[], scale: number) =>
+    g.weight(name, dims, seededFloats(dims.reduce((a, b) => a * b, 1), seed++, scale));
+  const expand = g.op("Conv", ["x", w("we", [p.e, p.c, 1, 1], 0.5), w("be", [p.e], 0.2)], {
+    pads: p.pads ?? [0, 0, 0, 0],
+  });
+  const relu = g.op("Relu", [expand]);
+  const dw = g.op("Conv", [relu, w("wd", [p.e, 1, 3, 3], 0.5), w("bd", [p.e], 0.2)], {
+    group: p.e,
+    strides: [p.stride, p.stride],
+    pads: [1, 1, 1, 1],
+  });
+  const lo = g.weight("lo", [], [0]), hi = g.weight("hi", [], [6]);
+  g.output(g.op("Clip", [dw, lo, hi], {}, "y"), "float32", null);
+  return g.toBytes();
+}
+
+/** The same model fused (default) and with no fusions ("basic"), on `threads`. */
+async function both(bytes: Uint8Array, threads: number) {
+  const fused = await InferenceSession.create(bytes, { intraOpNumThreads: threads });
+  const plain = await InferenceSession.create(bytes, {
+    intraOpNumThreads: threads,
+    graphOptimizationLevel: "basic",
+  });
+  return { fused, plain };
+}
+
+for (
+  const [name, p] of [
+    // Groups of 16: the most channels of 112² planes in 1 MiB (ops/conv.ts, pairGroup).
+    ["16→96 on 112², stride 2 (by groups)", { calls: 16, c: 16, e: 96, hw: 112, stride: 2 }],
+    ["24→144 on 56², stride 1 (whole)", { calls: 144, c: 24, e: 144, hw: 56, stride: 1 }],
+    ["8→20 on 9², stride 1 (whole)", { calls: 20, c: 8, e: 20, hw: 9, stride: 1 }],
+  ] as [string, Pair][]
+) {
+  Deno.test(`fusion: 1×1 Conv into its depthwise Conv, ${name}: one node, the unfused bits`, async () => {
+    const bytes = model(p, 7 + p.e);
+    for (const threads of [1, 3]) {
+      const { fused, plain } = await both(bytes, threads);
+      try {
+        assert.equal(fused.optimization.fusions["1×1 Conv into the depthwise Conv it feeds"], 1);
+        // The pair (with both activations) and nothing else.
+        assert.equal(fused.nodeCount, 1, `nodes: ${JSON.stringify(fused.nodeOps)}`);
+        for (const batch of [1, 2]) {
+          const x = new Tensor(
+            "float32",
+            seededFloats(batch * p.c * p.hw * p.hw, 100 + batch, 2),
+            [batch, p.c, p.hw, p.hw],
+          );
+          const a = fused.runSync({ x }).y.data as Float32Array;
+          const b = plain.runSync({ x }).y.data as Float32Array;
+          assert.equal(a.length, b.length);
+          for (let i = 0; i < a.length; i++) {
+            if (!Object.is(a[i], b[i])) {
+              assert.fail(
+                `${threads} thread(s), batch ${batch}: y[${i}] ${a[i]} fused, ${b[i]} not`,
+              );
+            }
+          }
+          // Twice: the second run replays the first's calls.
+          const again = (await fused.run({ x })).y.data as Float32Array;
+          assert.deepEqual(again, a);
+        }
+        const expands = fused.kernelStats().keys.map((k) => k.key).filter((k) =>
+          k.startsWith(`conv2d 1×${p.c}×`)
+        );
+        assert.ok(
+          expands.some((k) => k.includes(` → ${p.calls}×${p.hw}×${p.hw} k1×1`)),
+          `1×1 calls at batch 1: ${expands.join("; ")}`,
+        );
+      } finally {
+        await fused.release();
+        await plain.release();
+      }
+    }
+  });
+}
+
+Deno.test("fusion: a 1×1 Conv with padding stays apart from its depthwise Conv", async () => {
+  const bytes = model({ calls: 8, c: 4, e: 8, hw: 6, stride: 1, pads: [1, 1, 1, 1] }, 3);
+  const { fused, plain } = await both(bytes, 1);
+  try {
+    assert.equal(fused.optimization.fusions["1×1 Conv into the depthwise Conv it feeds"] ?? 0, 0);
+    assert.equal(fused.nodeCount, 2);
+    const x = new Tensor("float32", seededFloats(4 * 36, 5, 2), [1, 4, 6, 6]);
+    assert.deepEqual(fused.runSync({ x }).y.data, plain.runSync({ x }).y.data);
+  } finally {
+    await fused.release();
+    await plain.release();
+  }
+});
