@@ -18,6 +18,8 @@ interface Pair {
   stride: number;
   /** The 1×1's pads (a pair the fusion leaves alone: its 1×1 is not in place). */
   pads?: number[];
+  /** Neither Conv has a bias. */
+  noBias?: boolean;
 }
 
 /** x → Conv 1×1 (c→e, bias) → Relu → Conv 3×3 depthwise (stride, pads 1, bias) → Clip(0, 6) → y. */
@@ -26,11 +28,12 @@ function model(p: Pair, seed: number): Uint8Array {
   g.input("x", "float32", ["batch", p.c, p.hw, p.hw]);
   const w = (name: string, dims: number[], scale: number) =>
     g.weight(name, dims, seededFloats(dims.reduce((a, b) => a * b, 1), seed++, scale));
-  const expand = g.op("Conv", ["x", w("we", [p.e, p.c, 1, 1], 0.5), w("be", [p.e], 0.2)], {
+  const bias = (name: string) => p.noBias ? [] : [w(name, [p.e], 0.2)];
+  const expand = g.op("Conv", ["x", w("we", [p.e, p.c, 1, 1], 0.5), ...bias("be")], {
     pads: p.pads ?? [0, 0, 0, 0],
   });
   const relu = g.op("Relu", [expand]);
-  const dw = g.op("Conv", [relu, w("wd", [p.e, 1, 3, 3], 0.5), w("bd", [p.e], 0.2)], {
+  const dw = g.op("Conv", [relu, w("wd", [p.e, 1, 3, 3], 0.5), ...bias("bd")], {
     group: p.e,
     strides: [p.stride, p.stride],
     pads: [1, 1, 1, 1],
@@ -54,6 +57,10 @@ for (
   const [name, p] of [
     // Groups of 16: the most channels of 112² planes in 1 MiB (ops/conv.ts, pairGroup).
     ["16→96 on 112², stride 2 (by groups)", { calls: 16, c: 16, e: 96, hw: 112, stride: 2 }],
+    [
+      "16→96 on 112², stride 1, no biases (by groups)",
+      { calls: 16, c: 16, e: 96, hw: 112, stride: 1, noBias: true },
+    ],
     ["24→144 on 56², stride 1 (whole)", { calls: 144, c: 24, e: 144, hw: 56, stride: 1 }],
     ["8→20 on 9², stride 1 (whole)", { calls: 20, c: 8, e: 20, hw: 9, stride: 1 }],
   ] as [string, Pair][]

@@ -260,7 +260,8 @@ Deno.test("model: fusions leave the expected nodes and keep the outputs", async 
       Conv: 2,
       Add: 0,
     }],
-    [mobileBlock(10, 8, 2), { "njit.Conv": 3 }],
+    // The expanding 1×1 and its depthwise one node (fusions/expand_depthwise.ts), the projection.
+    [mobileBlock(10, 8, 2), { "njit.Conv": 2, Conv: 0 }],
     [mlp([16, 32, 8], 1), { "njit.Gemm": 1, Gemm: 1 }],
     // Each dynamically quantized Linear: MatMulInteger, its Cast, its scale Mul and its bias Add
     // as one (FF1 with its GELU); the attention mask's Add into the scores' GEMM as its bias.
