@@ -121,3 +121,22 @@ Deno.test("fusion: a 1×1 Conv with padding stays apart from its depthwise Conv"
     await plain.release();
   }
 });
+
+Deno.test("fusion: a pair run by groups packs each group's weights at create where x's shape is known, else at its plan", async () => {
+  const bytes = model({ calls: 16, c: 16, e: 96, hw: 112, stride: 2 }, 11);
+  const x = new Tensor("float32", seededFloats(16 * 112 * 112, 12, 2), [1, 16, 112, 112]);
+  // The whole pair's two (the 1×1's and the depthwise's), then 6 groups of 16 channels, two each.
+  const known = await InferenceSession.create(bytes, { freeDimensionOverrides: { batch: 1 } });
+  const symbolic = await InferenceSession.create(bytes);
+  try {
+    assert.equal(known.weightsPacked, 2 + 12);
+    assert.equal(symbolic.weightsPacked, 2);
+    const a = known.runSync({ x }).y.data, b = symbolic.runSync({ x }).y.data;
+    assert.equal(known.weightsPacked, 2 + 12);
+    assert.equal(symbolic.weightsPacked, 2 + 12);
+    assert.deepEqual(a, b);
+  } finally {
+    await known.release();
+    await symbolic.release();
+  }
+});

@@ -223,7 +223,28 @@ function prepackConv(
 /** Conv; with `fused`: residual (input 3) and activation. */
 export const CONV: OpDef = {
   attributes: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
-  prepack: (n, consts, env) => prepackConv(n, consts, env, false),
+  prepack(n, consts, env, shapes) {
+    prepackConv(n, consts, env, false);
+    // A 1×1 Conv's depthwise (fusions/expand_depthwise.ts): its weights, input 4, packed too (a
+    // pair run by groups packs each group's when its plan is made: their size is the plane's).
+    const pair = n.fused?.depthwise;
+    if (!pair) return;
+    prepackConv(pair, [null, consts[4] ?? null], env, false);
+    const x = shapes[0], we = consts[1], wd = consts[4];
+    if (!x || x.dims.length !== 4 || !we || !wd || wd.dims.length !== 4) return;
+    const g = groupedPair(x.dims, we.dims[0], x.dims[2] * x.dims[3]);
+    for (let k = 0; g > 0 && k < we.dims[0]; k += g) {
+      groupWeights(
+        we.data as Float32Array,
+        wd.data as Float32Array,
+        x.dims[1],
+        wd.dims.slice(2),
+        k,
+        g,
+        env,
+      );
+    }
+  },
   infer(n, ins) {
     const pair = n.fused?.depthwise;
     const xs = need(n, ins, 2, pair ? 6 : n.domain === "njit" ? 4 : 3);
@@ -292,6 +313,16 @@ const GROUPED_PAIR_BYTES = 3 << 20;
 const PAIR_GROUP_BYTES = 1 << 20;
 
 /**
+ * Channels per group of a 1×1 Conv and its depthwise on x of `dims`, `channels` expanded planes
+ * of `plane` elements: grouped for one image whose expansion passes GROUPED_PAIR_BYTES, else 0.
+ */
+function groupedPair(dims: readonly number[], channels: number, plane: number): number {
+  return dims[0] === 1 && channels * plane * 4 >= GROUPED_PAIR_BYTES
+    ? pairGroup(channels, plane * 4)
+    : 0;
+}
+
+/**
  * Channels per group of an expanded tensor of `channels` planes of
  * `planeBytes`: the most, a multiple of 8 dividing `channels`, whose planes
  * fit PAIR_GROUP_BYTES; 0 when none does.
@@ -301,6 +332,44 @@ function pairGroup(channels: number, planeBytes: number): number {
     if (channels % g === 0) return g;
   }
   return 0;
+}
+
+/** Views of constant weights by their range, made once: packs are cached by the array viewed. */
+const weightViews = new WeakMap<Float32Array, Map<string, Float32Array>>();
+
+/** `w`'s elements [from, to) as one view, the same one each time asked. */
+function weightView(w: Float32Array, from: number, to: number): Float32Array {
+  let m = weightViews.get(w);
+  if (!m) weightViews.set(w, m = new Map());
+  const key = `${from}:${to}`;
+  let v = m.get(key);
+  if (!v) m.set(key, v = w.subarray(from, to));
+  return v;
+}
+
+/**
+ * The packed weights of group `k` (its first channel) of `g` channels of a 1×1 Conv of `c`
+ * inputs (`we`) and of its depthwise (`wd`, `kernel`), through weightView.
+ */
+function groupWeights(
+  we: Float32Array,
+  wd: Float32Array,
+  c: number,
+  kernel: readonly number[],
+  k: number,
+  g: number,
+  env: Env,
+): [ConvWeights, ConvWeights] {
+  const taps = kernel[0] * kernel[1];
+  return [
+    env.weights.conv(weightView(we, k * c, (k + g) * c), { outChannels: g, c, kernel: [1, 1] }),
+    env.weights.conv(weightView(wd, k * taps, (k + g) * taps), {
+      outChannels: g,
+      c: g,
+      kernel,
+      group: g,
+    }),
+  ];
 }
 
 /**
@@ -330,9 +399,7 @@ function expandDepthwise(
   const yd = y.data as Float32Array;
   const plane = mid.dims.length === 4 ? mid.dims[2] * mid.dims[3] : mid.dims[2];
   const outPlane = y.dims.length === 4 ? y.dims[2] * y.dims[3] : y.dims[2];
-  const g = x.dims[0] === 1 && e * plane * 4 >= GROUPED_PAIR_BYTES && wt.constant && dwt.constant
-    ? pairGroup(e, plane * 4)
-    : 0;
+  const g = wt.constant && dwt.constant ? groupedPair(x.dims, e, plane) : 0;
   if (g === 0) {
     if (be) oe.bias = be;
     if (bd) od.bias = bd;
@@ -345,10 +412,9 @@ function expandDepthwise(
       },
     };
   }
-  // Each group's weights (views of the constants, packed once), options and outputs, made here:
-  // a run allocates nothing.
-  const taps = dwt.dims[2] * dwt.dims[3], wed = wt.data as Float32Array;
-  const wdd = dwt.data as Float32Array;
+  // Each group's weights (packed once: at create where x's shape was known), options and
+  // outputs, made here: a run allocates nothing.
+  const wed = wt.data as Float32Array, wdd = dwt.data as Float32Array;
   const groups: [ConvWeights, Conv2dOptions, ConvWeights, Conv2dOptions, Float32Array][] = [];
   const scratch = md.subarray(0, g * plane);
   for (let k = 0; k < e; k += g) {
@@ -356,18 +422,8 @@ function expandDepthwise(
     const dk: Conv2dOptions = { ...od, c: g, outChannels: g, group: g };
     if (be) ok.bias = be.subarray(k, k + g);
     if (bd) dk.bias = bd.subarray(k, k + g);
-    groups.push([
-      env.weights.conv(wed.subarray(k * c, (k + g) * c), { outChannels: g, c, kernel: [1, 1] }),
-      ok,
-      env.weights.conv(wdd.subarray(k * taps, (k + g) * taps), {
-        outChannels: g,
-        c: g,
-        kernel: dwt.dims.slice(2),
-        group: g,
-      }),
-      dk,
-      yd.subarray(k * outPlane, (k + g) * outPlane),
-    ]);
+    const [we, wd] = groupWeights(wed, wdd, c, dwt.dims.slice(2), k, g, env);
+    groups.push([we, ok, wd, dk, yd.subarray(k * outPlane, (k + g) * outPlane)]);
   }
   return {
     native: true,
