@@ -225,8 +225,9 @@ export const CONV: OpDef = {
   attributes: ["auto_pad", "dilations", "group", "kernel_shape", "pads", "strides"],
   prepack(n, consts, env, shapes) {
     prepackConv(n, consts, env, false);
-    // A 1×1 Conv's depthwise (fusions/expand_depthwise.ts): its weights, input 4, packed too (a
-    // pair run by groups packs each group's when its plan is made: their size is the plane's).
+    // A 1×1 Conv's depthwise (fusions/expand_depthwise.ts): its weights, input 4, packed too;
+    // a pair that runs by groups (their size is the plane's) packs each group's here where x's
+    // shape is known at create, else when its plan is made.
     const pair = n.fused?.depthwise;
     if (!pair) return;
     prepackConv(pair, [null, consts[4] ?? null], env, false);
