@@ -1,9 +1,9 @@
 /**
  * A 1×1 Conv into the depthwise Conv that reads its output (MobileNet's
  * inverted residual) runs as one node: by groups of channels where the
- * expanded tensor is large (16→96 on 112²: 4.8 MB), whole otherwise; either
- * way the bits of the two Convs run apart (no fusion), on 1 and 3 threads,
- * at batch 1 and 2. A pair the fusion must leave alone stays two nodes.
+ * expanded tensor is large (16→96 on 112²: 4.8 MB; image by image at batch
+ * 2), whole otherwise; either way the bits of the two Convs run apart (no
+ * fusion), on 1 and 3 threads, at batch 1 and 2. A pair the fusion must leave alone stays two nodes.
  */
 import assert from "node:assert/strict";
 import { InferenceSession, Tensor } from "../mod.ts";
@@ -93,13 +93,15 @@ for (
           const again = (await fused.run({ x })).y.data as Float32Array;
           assert.deepEqual(again, a);
         }
-        const expands = fused.kernelStats().keys.map((k) => k.key).filter((k) =>
-          k.startsWith(`conv2d 1×${p.c}×`)
-        );
+        const keys = fused.kernelStats().keys.map((k) => k.key);
+        const expands = keys.filter((k) => k.startsWith(`conv2d 1×${p.c}×`));
         assert.ok(
           expands.some((k) => k.includes(` → ${p.calls}×${p.hw}×${p.hw} k1×1`)),
           `1×1 calls at batch 1: ${expands.join("; ")}`,
         );
+        // By groups, a batch of 2 runs image by image: no call of 2 images.
+        const pairs = keys.filter((k) => k.startsWith("conv2d 2×"));
+        assert.equal(pairs.length, p.calls < p.e ? 0 : 2, pairs.join("; "));
       } finally {
         await fused.release();
         await plain.release();

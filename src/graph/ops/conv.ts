@@ -233,7 +233,7 @@ export const CONV: OpDef = {
     prepackConv(pair, [null, consts[4] ?? null], env, false);
     const x = shapes[0], we = consts[1], wd = consts[4];
     if (!x || x.dims.length !== 4 || !we || !wd || wd.dims.length !== 4) return;
-    const g = groupedPair(x.dims, we.dims[0], x.dims[2] * x.dims[3]);
+    const g = groupedPair(we.dims[0], x.dims[2] * x.dims[3]);
     for (let k = 0; g > 0 && k < we.dims[0]; k += g) {
       groupWeights(
         we.data as Float32Array,
@@ -314,13 +314,11 @@ const GROUPED_PAIR_BYTES = 3 << 20;
 const PAIR_GROUP_BYTES = 1 << 20;
 
 /**
- * Channels per group of a 1×1 Conv and its depthwise on x of `dims`, `channels` expanded planes
- * of `plane` elements: grouped for one image whose expansion passes GROUPED_PAIR_BYTES, else 0.
+ * Channels per group of a 1×1 Conv and its depthwise, `channels` expanded planes of `plane`
+ * elements: grouped where one image's expansion passes GROUPED_PAIR_BYTES, else 0.
  */
-function groupedPair(dims: readonly number[], channels: number, plane: number): number {
-  return dims[0] === 1 && channels * plane * 4 >= GROUPED_PAIR_BYTES
-    ? pairGroup(channels, plane * 4)
-    : 0;
+function groupedPair(channels: number, plane: number): number {
+  return channels * plane * 4 >= GROUPED_PAIR_BYTES ? pairGroup(channels, plane * 4) : 0;
 }
 
 /**
@@ -376,10 +374,11 @@ function groupWeights(
 /**
  * A 1×1 Conv with the depthwise Conv that read its output (`pair`; inputs
  * 4 and 5 its weights and bias; output 0 the depthwise's, output 1 the
- * expansion): whole, through output 1, or for one image whose expansion
- * passes GROUPED_PAIR_BYTES group by group (pairGroup), each group's
- * expansion written to the start of output 1 and its depthwise read from
- * there. Each channel is the same sums either way, so the same bits.
+ * expansion): whole, through output 1, or where one image's expansion
+ * passes GROUPED_PAIR_BYTES image by image and group by group (pairGroup),
+ * each group's expansion written to the start of output 1 and its
+ * depthwise read from there. Each channel is the same sums either way, so
+ * the same bits.
  */
 function expandDepthwise(
   n: Node,
@@ -400,7 +399,7 @@ function expandDepthwise(
   const yd = y.data as Float32Array;
   const plane = mid.dims.length === 4 ? mid.dims[2] * mid.dims[3] : mid.dims[2];
   const outPlane = y.dims.length === 4 ? y.dims[2] * y.dims[3] : y.dims[2];
-  const g = wt.constant && dwt.constant ? groupedPair(x.dims, e, plane) : 0;
+  const g = wt.constant && dwt.constant ? groupedPair(e, plane) : 0;
   if (g === 0) {
     if (be) oe.bias = be;
     if (bd) od.bias = bd;
@@ -413,25 +412,35 @@ function expandDepthwise(
       },
     };
   }
-  // Each group's weights (packed once: at create where x's shape was known), options and
-  // outputs, made here: a run allocates nothing.
+  // Each group's weights (packed once: at create where x's shape was known) and options, and
+  // each image's x and each of its groups' y, made here: a run allocates nothing.
   const wed = wt.data as Float32Array, wdd = dwt.data as Float32Array;
-  const groups: [ConvWeights, Conv2dOptions, ConvWeights, Conv2dOptions, Float32Array][] = [];
-  const scratch = md.subarray(0, g * plane);
+  const groups: [ConvWeights, Conv2dOptions, ConvWeights, Conv2dOptions][] = [];
   for (let k = 0; k < e; k += g) {
-    const ok: Conv2dOptions = { ...oe, outChannels: g };
-    const dk: Conv2dOptions = { ...od, c: g, outChannels: g, group: g };
+    const ok: Conv2dOptions = { ...oe, n: 1, outChannels: g };
+    const dk: Conv2dOptions = { ...od, n: 1, c: g, outChannels: g, group: g };
     if (be) ok.bias = be.subarray(k, k + g);
     if (bd) dk.bias = bd.subarray(k, k + g);
     const [we, wd] = groupWeights(wed, wdd, c, dwt.dims.slice(2), k, g, env);
-    groups.push([we, ok, wd, dk, yd.subarray(k * outPlane, (k + g) * outPlane)]);
+    groups.push([we, ok, wd, dk]);
+  }
+  const scratch = md.subarray(0, g * plane), images: [Float32Array, Float32Array[]][] = [];
+  for (let i = 0; i < x.dims[0]; i++) {
+    const ys: Float32Array[] = [];
+    for (let k = 0; k < e; k += g) {
+      ys.push(yd.subarray((i * e + k) * outPlane, (i * e + k + g) * outPlane));
+    }
+    images.push([xd.subarray(i * c * plane, (i + 1) * c * plane), ys]);
   }
   return {
     native: true,
     run: () => {
-      for (const [we, ok, wd, dk, yk] of groups) {
-        jit.conv2d(xd, we, scratch, ok);
-        jit.conv2d(scratch, wd, yk, dk);
+      for (const [xi, ys] of images) {
+        for (let j = 0; j < groups.length; j++) {
+          const [we, ok, wd, dk] = groups[j];
+          jit.conv2d(xi, we, scratch, ok);
+          jit.conv2d(scratch, wd, ys[j], dk);
+        }
       }
     },
   };
