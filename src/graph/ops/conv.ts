@@ -305,8 +305,10 @@ export const CONV: OpDef = {
  * Bytes of one image's expanded tensor from which a 1×1 Conv and its
  * depthwise (fusions/expand_depthwise.ts) run by groups of channels. Intel
  * Xeon (SPR-class), one thread, `deno run -A bench/channel_chain.ts` (the
- * pair whole against groups of 16 channels, same bits): 16→96 on 112² (4.8
- * MB) ×0.84-0.94 of the time; 24→144 on 56² (1.8 MB) ×0.98-1.01.
+ * pair whole against groups of 16 channels, same bits; 2026-12-06, five
+ * runs): 16→96 on 112² (4.8 MB) ×0.876-0.940 of the time; 24→144 on 56²
+ * (1.8 MB) ×0.978, and ×1.000 on two threads (where 112² came out
+ * ×0.924-1.072: neutral).
  */
 const GROUPED_PAIR_BYTES = 3 << 20;
 
