@@ -399,8 +399,8 @@ function expandDepthwise(
     bd = ins[5]?.data as Float32Array | undefined;
   const jit = env.jit, xd = x.data as Float32Array, md = mid.data as Float32Array;
   const yd = y.data as Float32Array;
-  const plane = mid.dims.length === 4 ? mid.dims[2] * mid.dims[3] : mid.dims[2];
-  const outPlane = y.dims.length === 4 ? y.dims[2] * y.dims[3] : y.dims[2];
+  // 2-D: the fusion takes 4-D weights, and infer checked x's rank against them.
+  const plane = mid.dims[2] * mid.dims[3], outPlane = y.dims[2] * y.dims[3];
   const g = wt.constant && dwt.constant ? groupedPair(e, plane) : 0;
   if (g === 0) {
     if (be) oe.bias = be;
