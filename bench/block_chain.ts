@@ -47,38 +47,24 @@ for (const block of values.blocks.split(";")) {
     j.packConvWeights(wd, { outChannels: e, c: e, kernel: [3, 3], group: e }),
     j.packConvWeights(wp, { outChannels: c, c: e, kernel: [1, 1] }),
   ]);
+  // Each step's options, made once (the timed calls allocate nothing).
   const plane = { n: 1, h: hw, w: hw };
+  const expand = { ...plane, c, outChannels: e, kernel: [1, 1], bias: be, activation: clip };
+  const depthwise = {
+    ...plane,
+    c: e,
+    outChannels: e,
+    kernel: [3, 3],
+    group: e,
+    pads: [1, 1, 1, 1],
+    bias: bd,
+    activation: clip,
+  };
+  const project = { ...plane, c: e, outChannels: c, kernel: [1, 1], bias: bp, residual: x };
   const step = (j: Jit, p: ConvWeights[], k: number) => {
-    if (k === 0) {
-      j.conv2d(x, p[0], expanded, {
-        ...plane,
-        c,
-        outChannels: e,
-        kernel: [1, 1],
-        bias: be,
-        activation: clip,
-      });
-    } else if (k === 1) {
-      j.conv2d(expanded, p[1], filtered, {
-        ...plane,
-        c: e,
-        outChannels: e,
-        kernel: [3, 3],
-        group: e,
-        pads: [1, 1, 1, 1],
-        bias: bd,
-        activation: clip,
-      });
-    } else {
-      j.conv2d(filtered, p[2], y, {
-        ...plane,
-        c: e,
-        outChannels: c,
-        kernel: [1, 1],
-        bias: bp,
-        residual: x,
-      });
-    }
+    if (k === 0) j.conv2d(x, p[0], expanded, expand);
+    else if (k === 1) j.conv2d(expanded, p[1], filtered, depthwise);
+    else j.conv2d(filtered, p[2], y, project);
   };
   // times[jit][step]: µs per call, one median per round.
   const times = jits.map(() => STEPS.map((): number[] => []));

@@ -6,7 +6,8 @@
  * fusion), on 1 and 3 threads, at batch 1 and 2. A pair the fusion must leave alone stays two nodes.
  */
 import assert from "node:assert/strict";
-import { InferenceSession, Tensor } from "../mod.ts";
+import { InferenceSession, isaLevel, Jit, Tensor } from "../mod.ts";
+import { levelsUpTo } from "../src/cpu.ts";
 import { GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 
 interface Pair {
@@ -140,5 +141,71 @@ Deno.test("fusion: a pair run by groups packs each group's weights at create whe
   } finally {
     await known.release();
     await symbolic.release();
+  }
+});
+
+Deno.test("fusion premise on every ISA level: a 1×1 and its depthwise by groups of channels give the whole pair's bits", () => {
+  // What ops/conv.ts expandDepthwise runs, through jit.conv2d with packed weights at each level
+  // and on 1 and 3 threads: the pair whole, and by groups of 8 and of 12 channels (views of the
+  // weights, packed apart) into a scratch of that many planes.
+  const [c, e, hw] = [5, 24, 20], plane = hw * hw, outPlane = 10 * 10;
+  const x = seededFloats(c * plane, 31, 2), we = seededFloats(e * c, 32, 0.5);
+  const wd = seededFloats(e * 9, 33, 0.5), be = seededFloats(e, 34, 0.2);
+  const bd = seededFloats(e, 35, 0.2);
+  const clip = { op: "clip", min: 0, max: 6 } as const;
+  const expand = (oc: number, bias: Float32Array) => ({
+    n: 1,
+    c,
+    h: hw,
+    w: hw,
+    outChannels: oc,
+    kernel: [1, 1],
+    bias,
+    activation: "relu" as const,
+  });
+  const depthwise = (ch: number, bias: Float32Array) => ({
+    n: 1,
+    c: ch,
+    h: hw,
+    w: hw,
+    outChannels: ch,
+    kernel: [3, 3],
+    group: ch,
+    strides: [2, 2],
+    pads: [1, 1, 1, 1],
+    bias,
+    activation: clip,
+  });
+  for (const maxIsa of levelsUpTo(isaLevel()).filter((l) => l !== "amx")) {
+    for (const threads of [1, 3]) {
+      using jit = new Jit({ maxIsa, threads, tuneBudget: 0 });
+      const pack = (w: Float32Array, oc: number, ch: number, k: number, group: number) =>
+        jit.packConvWeights(w, { outChannels: oc, c: ch, kernel: [k, k], group });
+      const mid = new Float32Array(e * plane), whole = new Float32Array(e * outPlane);
+      jit.conv2d(x, pack(we, e, c, 1, 1), mid, expand(e, be));
+      jit.conv2d(mid, pack(wd, e, e, 3, e), whole, depthwise(e, bd));
+      for (const g of [8, 12]) {
+        const grouped = new Float32Array(whole.length), scratch = new Float32Array(g * plane);
+        for (let k = 0; k < e; k += g) {
+          const wk = pack(we.subarray(k * c, (k + g) * c), g, c, 1, 1);
+          jit.conv2d(x, wk, scratch, expand(g, be.subarray(k, k + g)));
+          jit.conv2d(
+            scratch,
+            pack(wd.subarray(k * 9, (k + g) * 9), g, g, 3, g),
+            grouped.subarray(k * outPlane, (k + g) * outPlane),
+            depthwise(g, bd.subarray(k, k + g)),
+          );
+        }
+        for (let i = 0; i < whole.length; i++) {
+          if (!Object.is(grouped[i], whole[i])) {
+            assert.fail(
+              `${maxIsa}, ${threads} thread(s), groups of ${g}: [${i}] ${grouped[i]} against ${
+                whole[i]
+              }`,
+            );
+          }
+        }
+      }
+    }
   }
 });

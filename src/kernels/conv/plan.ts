@@ -773,14 +773,13 @@ function tierOneTile(
 function nhwcTile(isa: VecIsa, s: ConvSpec, g: ConvGeometry): ChannelVectorTile {
   const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
   const sets = s.cTotal % 16 === 0 ? 64 / gcd((s.cTotal / 16) % 64 || 64, 64) : 64;
-  const embed = false;
-  const t = channelVectorTile(isa, g, embed);
+  const t = channelVectorTile(isa, g, false);
   const most = 8 * sets;
   return t.width > most || t.rows * t.width > most
     ? channelVectorTile(
       isa,
       g,
-      embed,
+      false,
       t.vectors,
       Math.max(1, Math.min(most, channelVectorPositions(t.vectors, isa))),
     )
