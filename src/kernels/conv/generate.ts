@@ -329,6 +329,36 @@ function alignedStart(
  */
 const HEAD_MIN_STEPS = 64;
 
+/**
+ * The prefetch streams over a later tile's rows of y (or of the residual)
+ * that a tile of `rows` rows and `groups` issues over the `turns` turns of
+ * its k loop: its offsets each turn (a line of every row, or more where
+ * the turns are fewer than a row's lines) and the advance after it, so the
+ * turns cover the whole later tile in order. Before the loop, all at once
+ * (the microkernel's `prefetchC`), 24 claims from L3 took the fill buffers
+ * the tile's loads of weights from L2 then waited on: Intel Xeon (SPR), one
+ * thread, 1×1 64→256 on 56² with relu (a scratch timing of the two builds
+ * in one process, alternating): x and y in cache 701 → 626 µs (our GEMM on
+ * the same operands, `bench/conv_vs_gemm.ts`: 635), from 8 operand sets
+ * rotated 785 → 677.
+ */
+export function laterTileStreams(
+  groups: readonly ColumnGroup[],
+  rows: number,
+  rowStride: number,
+  turns: number,
+): { offsets: number[]; advance: number } {
+  const last = groups[groups.length - 1];
+  const lines = Math.ceil((last.col + last.width) * 4 / 64);
+  const perRow = Math.ceil(lines / turns);
+  const offsets: number[] = [];
+  for (let i = 0; i < rows; i++) {
+    for (let j = 0; j < perRow; j++) offsets.push(i * rowStride + j * 64);
+  }
+  // A line a turn or less: steps of at most a line, so none is skipped; more: whole lines.
+  return { offsets, advance: perRow > 1 ? perRow * 64 : Math.ceil((lines * 64) / turns) };
+}
+
 /** The runs of positions of one channel block, and their tiles. */
 function emitRuns(
   v: Vec,
@@ -548,7 +578,31 @@ function emitChannelTiles(
       for (const t of g.taps) bSteps.push((u * g.channelStride + t) * 4);
     }
     const periods = p.tapPeriods;
+    const turns = (blk.count / p.unrollIc) * (periods?.count ?? 1);
+    const lateStreams = bigOutput ? laterTileStreams(groups, rows, planeY, turns) : null;
+    if (lateStreams) {
+      const tileBytes = p.ng * v.isa.lanes * 4;
+      a.emit("lea", rdi, ptr(r11, tileBytes));
+      if (s.residual && blk.last) a.emit("lea", r8, ptr(r10, tileBytes));
+    }
     emitMicrokernel(v, {
+      // The lines of y the same channel tile writes after the next pass over the channels
+      // (not its own: its k loop, 64 input channels long in a bottleneck's expanding 1×1, ends
+      // before a claim from memory does), claimed where y is past half of L2 (in a model it
+      // is cold, and its mr planes are more write streams than the hardware prefetches), and
+      // its residual's lines, read by the store, as cold. A few lines a turn of the k loop
+      // (laterTileStreams). Measured before as one burst: ResNet-50 on Zen 5, two sessions
+      // alternating, 1×1 64→256 56² 538 → 495 µs with the claims, the 7×7/2 stem 1360 → 1310;
+      // Zen 3, `--rotate 4` (x, y and the shortcut from memory) 1493 → 1361 µs. A smaller y is
+      // in cache (SqueezeNet's 13² layers: 3-12% slower with them).
+      streamsAlso: lateStreams
+        ? [
+          { base: rdi, ...lateStreams, hint: "prefetchw" as const },
+          ...(s.residual && blk.last
+            ? [{ base: r8, ...lateStreams, hint: "prefetcht0" as const }]
+            : []),
+        ]
+        : undefined,
       // Kernel rows in a loop (rcx is free until the store's table pieces).
       bPeriods: periods ? { ...periods, advance: periods.advance * 4, counter: rcx } : undefined,
       // Each row of weights a line ahead of where it is read, spread over the iteration
@@ -558,27 +612,6 @@ function emitChannelTiles(
         offsets: Array.from({ length: rows }, (_, i) => i * rowBytes + WEIGHTS_AHEAD),
         advance: 0,
       },
-      // The tile's lines of y claimed for writing when y is past half of L2: in a model it
-      // is cold, and its mr planes are more write streams than the hardware prefetches
-      // (ResNet-50 on Zen 5, two sessions alternating: 1×1 64→256 56² 538 → 495 µs, the
-      // 7×7/2 stem 1360 → 1310; alone with its operands hot 0-3% slower, rotating 16 operand
-      // sets 5-11% faster). A smaller y is in cache (SqueezeNet's 13² layers: 3-12% slower
-      // with it).
-      prefetchC: bigOutput,
-      prefetchCHint: "prefetchw",
-      // Claimed a position tile ahead: the lines the same channel tile writes after the next
-      // pass over the channels, not its own. Its own k loop, 64 input channels long in a
-      // bottleneck's expanding 1×1, ends before a claim from memory does. Zen 3, one thread,
-      // `deno run -A bench/ab.ts --a f043c87 --b . --conv 1,64,56,56,256,1,1 --residual
-      // --rotate 4` (x, y and the shortcut from memory): 1493 → 1361 µs; with one set (in
-      // cache) 0.991×, and `--model resnet50` 1.002× (its layers find them in L3 here).
-      prefetchCAhead: p.ng * v.isa.lanes * 4,
-      // And its residual's lines, read by the store, as cold (ResNet-50's 1×1 64→256 56² with
-      // its shortcut, two sessions alternating, created in either order: 793 → 715 and 647 →
-      // 632 µs, where a control of identical code moved ±3%; whole runs within noise).
-      prefetchAlso: s.residual && blk.last
-        ? [{ base: r10, rowBytes: planeY, hint: "prefetcht0" }]
-        : undefined,
       mr: rows,
       groups,
       prefetch: fetch ? X_TILES_AHEAD * ahead + fetch.at : 0,

@@ -134,6 +134,18 @@ export interface MicrokernelSpec {
     advance: number;
     hint?: "prefetcht0" | "prefetcht1" | "prefetcht2" | "prefetchnta";
   };
+  /**
+   * More prefetch streams, each as `stream` (every iteration its offsets
+   * from `base`, spread over the k steps, then `base` advanced): a later
+   * tile's C claimed a few lines a turn (conv/generate.ts), where
+   * `prefetchC` fetches them all before the loop.
+   */
+  streamsAlso?: {
+    base: Reg;
+    offsets: number[];
+    advance: number;
+    hint: "prefetcht0" | "prefetchw";
+  }[];
   /** Prefetch the C tile before the k loop, so the update finds it in cache. */
   prefetchC?: boolean;
   /**
@@ -290,6 +302,10 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
         a.emit(s.stream.hint ?? "prefetcht0", byte(base, off));
       }
     }
+    for (const r of streamed ? s.streamsAlso ?? [] : []) {
+      const per = Math.ceil(r.offsets.length / body);
+      for (const off of r.offsets.slice(u * per, (u + 1) * per)) a.emit(r.hint, byte(r.base, off));
+    }
     const bDisp = (g: number) =>
       (bAt ?? (s.bSteps ? s.bSteps[u] : u * s.b.rowBytes)) + groups[g].col * s.b.colBytes;
     for (let g = 0; g < ng && !fromMemory; g++) {
@@ -380,6 +396,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       addImmediate(a, "add", s.a.base, period * s.a.colBytes);
       addImmediate(a, "add", s.b.base, by);
       if (s.stream) addImmediate(a, "add", s.stream.base, s.stream.advance);
+      for (const r of s.streamsAlso ?? []) addImmediate(a, "add", r.base, r.advance);
       a.emit("dec", counter);
       a.emit("jnz", top);
       const done = period * count;
@@ -391,6 +408,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     for (let u = 0; u < U; u++) step(u, u % s.kSplit, true);
     advance(U);
     if (s.stream) addImmediate(a, "add", s.stream.base, s.stream.advance);
+    for (const r of s.streamsAlso ?? []) addImmediate(a, "add", r.base, r.advance);
   };
   /** The unrolled body as a loop on the counter (already loaded, nonzero). */
   const loop = () => {
