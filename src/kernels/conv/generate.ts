@@ -579,7 +579,11 @@ function emitChannelTiles(
     }
     const periods = p.tapPeriods;
     const turns = (blk.count / p.unrollIc) * (periods?.count ?? 1);
-    const lateStreams = bigOutput ? laterTileStreams(groups, rows, planeY, turns) : null;
+    // (Channel tiles outside, a block of one tile: its rows stream front to back, which the
+    // hardware prefetches; see plan.ts channelTilesOutside.)
+    const lateStreams = bigOutput && p.ocBlock > p.mr
+      ? laterTileStreams(groups, rows, planeY, turns)
+      : null;
     if (lateStreams) {
       const tileBytes = p.ng * v.isa.lanes * 4;
       a.emit("lea", rdi, ptr(r11, tileBytes));
