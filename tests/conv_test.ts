@@ -280,6 +280,54 @@ for (const isa of LEVELS) {
   });
 }
 
+Deno.test("conv2d plans: a 1×1 layer of 64 inputs or more runs channel tiles outside where y outgrows L2 and x fits half of it", () => {
+  const plan = (c: number, hw: number, oc: number, k = 1, outside?: boolean) =>
+    planConv(
+      convSpecOf({ n: 1, c, h: hw, w: hw, outChannels: oc, kernel: [k, k], activation: "relu" }),
+      "avx512",
+      { l1d: 48 << 10, l2: 2 << 20 },
+      outside === undefined
+        ? undefined
+        : { mode: "runs", mr: 6, ng: 4, l2: 2 << 20, channelTilesOutside: outside },
+    ).description;
+  assert.match(plan(64, 56, 256), /, channel tiles outside/); // y 3.2 MB, x 803 KB
+  assert.doesNotMatch(plan(48, 56, 256), /outside/); // a k loop of 48
+  assert.doesNotMatch(plan(64, 40, 256), /outside/); // y 1.6 MB: within L2
+  assert.doesNotMatch(plan(128, 56, 256), /outside/); // x 1.6 MB: past half of L2
+  assert.doesNotMatch(plan(64, 56, 256, 3), /outside/); // 3×3
+  // Tier 2's choice either way.
+  assert.doesNotMatch(plan(64, 56, 256, 1, false), /outside/);
+  assert.match(plan(48, 56, 256, 1, true), /, channel tiles outside/);
+});
+
+// (A scalar plan has no tier-2 candidates.)
+for (const isa of LEVELS.filter((l) => l !== "scalar")) {
+  Deno.test(`conv2d ${isa}: 1×1 channel tiles outside or inside keep the f64 reference's bits`, () => {
+    using jit = new Jit({ maxIsa: isa, threads: 1 });
+    const seed = 1960 + LEVELS.indexOf(isa);
+    const r = rng(seed);
+    // y 1.6 MB (past half of any L2 here: tier 1 or its candidate runs the channel tiles
+    // outside); 100 output channels: a partial channel tile; a residual and relu.
+    const o = { n: 1, c: 64, h: 64, w: 64, outChannels: 100, kernel: [1, 1] as [number, number] };
+    const s = convSpecOf(o);
+    const sizes = convSizes(s);
+    const x = ints(r, sizes.x, -3, 3), w = ints(r, sizes.w, -2, 2);
+    const bias = ints(r, o.outChannels, -4, 4), residual = ints(r, sizes.y, -4, 4);
+    const want = convWant(s, x, w, { bias, residual, relu: true });
+    const y = new Float32Array(sizes.y);
+    const opts = { ...o, bias, residual, activation: "relu" as const };
+    const ran = tuneCheckingBits(
+      jit,
+      () => jit.conv2d(x, w, y, opts),
+      y,
+      want,
+      `${isa} seed ${seed}`,
+    );
+    assert.ok(ran.some((p) => p.includes("channel tiles outside")), `${isa}: ${ran.join("; ")}`);
+    assert.ok(ran.some((p) => /tile .* runs/.test(p) && !p.includes("outside")), ran.join("; "));
+  });
+}
+
 Deno.test("conv2d: the reader resolves attributes as ONNX defines them (auto_pad included)", () => {
   const r = rng(1500);
   const key = new Int32Array(32), ext = new Float64Array(8);

@@ -337,10 +337,11 @@ const HEAD_MIN_STEPS = 64;
  * turns cover the whole later tile in order. Before the loop, all at once
  * (the microkernel's `prefetchC`), 24 claims from L3 took the fill buffers
  * the tile's loads of weights from L2 then waited on: Intel Xeon (SPR), one
- * thread, 1×1 64→256 on 56² with relu (a scratch timing of the two builds
- * in one process, alternating): x and y in cache 701 → 626 µs (our GEMM on
- * the same operands, `bench/conv_vs_gemm.ts`: 635), from 8 operand sets
- * rotated 785 → 677.
+ * thread, `deno run -A bench/ab.ts --a eec79fa --b 05337e4 --conv …` (B's
+ * time over A's): 1×1 64→256 on 56² with relu ×0.895 (our GEMM on the same
+ * operands was then faster: `deno run -A bench/conv_vs_gemm.ts`,
+ * conv÷gemm 1.111 → 0.927), with its shortcut `--residual --rotate 4`
+ * ×0.981, the 7×7/2 stem ×0.993; `--model resnet50` ×0.973.
  */
 export function laterTileStreams(
   groups: readonly ColumnGroup[],

@@ -528,23 +528,31 @@ function nextXServes(s: ConvSpec, g: ConvGeometry): boolean {
   return s.kh * s.kw === 1 && !s.flip && !g.copy;
 }
 
-/**
- * Whether a 1×1 layer's tile plan runs its channel tiles outside and the
- * position tiles inside (output-channel blocks of one tile), where y
- * outgrows half of L2 and x, read in place, stays within it. Position tiles
- * outside, each tile writes a few lines of every one of y's planes (and
- * reads as many of its residual's): hundreds of streams, which the
- * hardware prefetchers do not follow, so their lines were claimed a tile
- * ahead by software; a channel tile along a run writes its rows front to
- * back, a few streams the prefetchers follow, while x comes back from L2
- * once per channel tile. Intel Xeon (SPR), one thread, 1×1 64→256 on 56²
- * with its shortcut and relu, 4 operand sets rotated (a scratch timing of
- * the builds in one process, alternating): 929.8 → 867.8 µs (with the
- * claims besides: 950.0); without the shortcut, operands in cache, level
- * (626.1 / 625.4).
- */
+/** Input channels (k steps) of a 1×1 layer from which its channel tiles may run outside. */
 const OUTSIDE_MIN_INPUTS = 64;
 
+/**
+ * Whether a 1×1 layer's tile plan runs its channel tiles outside and the
+ * position tiles inside (output-channel blocks of one tile): where y
+ * outgrows L2, x (read in place) stays within half of it, and the k loop
+ * is {@link OUTSIDE_MIN_INPUTS} input channels long or more. Position tiles
+ * outside, each tile writes a few lines of every one of y's planes (and
+ * reads as many of its residual's): hundreds of streams, which the
+ * hardware prefetchers do not follow, so their lines are claimed a tile
+ * ahead by software; a channel tile along a run writes its rows front to
+ * back, a few streams the prefetchers follow, while x comes back from L2
+ * once per channel tile: a short k loop waits on those loads instead.
+ * Intel Xeon (SPR), one thread, `deno run -A bench/ab.ts --a 05337e4 --b
+ * REV --conv 1,C,H,H,OC,1,1 …` (B's time over A's; REV the steps of this
+ * rule on branch ab/channel-tiles-outside): 64→256 on 56² with relu ×0.945
+ * (05dc0d6) and ×0.960 (fa81489), with its shortcut (`--residual --rotate
+ * 4`) ×0.938 (05dc0d6); 128→512 on 40² with its shortcut ×0.929 (ff9722b);
+ * 64→384 on 48² ×0.948 and 80→320 on 48² with its shortcut ×0.876
+ * (fa81489). Shorter k loops lost (ff9722b): 48→256 on 56² ×1.137, 32→192
+ * ×1.064, 16→96 on 112² ×1.077, 24→144 on 80² ×1.067; so did a y within L2
+ * (05dc0d6): 24→144 on 56² ×1.101, 128→512 on 28² with its shortcut
+ * ×1.022. `--model resnet50` ×0.984 (fa81489).
+ */
 export function channelTilesOutside(s: ConvSpec, g: ConvGeometry, l2: number): boolean {
   const yBytes = 4 * s.n * s.oc * g.oh * g.ow, xBytes = 4 * g.cg * s.h * s.w;
   return nextXServes(s, g) && s.group === 1 && g.cg >= OUTSIDE_MIN_INPUTS && yBytes > l2 &&
