@@ -325,6 +325,12 @@ for (const isa of LEVELS.filter((l) => l !== "scalar")) {
     );
     assert.ok(ran.some((p) => p.includes("channel tiles outside")), `${isa}: ${ran.join("; ")}`);
     assert.ok(ran.some((p) => /tile .* runs/.test(p) && !p.includes("outside")), ran.join("; "));
+    // Split over 3 threads (parts planned on their own: bands or channel blocks), the same bits.
+    using three = new Jit({ maxIsa: isa, threads: 3, minPartUs: 0, tuneBudget: 0 });
+    y.fill(NaN);
+    three.conv2d(x, w, y, opts);
+    const at = firstDifference(y, want);
+    assert.equal(at, -1, `${isa} seed ${seed}, 3 threads: y[${at}] = ${y[at]}, want ${want[at]}`);
   });
 }
 
