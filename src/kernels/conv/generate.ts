@@ -335,7 +335,7 @@ const HEAD_MIN_STEPS = 64;
  * its k loop: its offsets each turn (a line of every row, or more where
  * the turns are fewer than a row's lines) and the advance after it, so the
  * turns cover the whole later tile in order. Before the loop, all at once
- * (the microkernel's `prefetchC`), 24 claims from L3 took the fill buffers
+ * (as the microkernel's `prefetchC` had fetched them), 24 claims from L3 took the fill buffers
  * the tile's loads of weights from L2 then waited on: Intel Xeon (SPR), one
  * thread, `deno run -A bench/ab.ts --a eec79fa --b 05337e4 --conv …` (B's
  * time over A's): 1×1 64→256 on 56² with relu ×0.895 (our GEMM on the same
@@ -343,7 +343,7 @@ const HEAD_MIN_STEPS = 64;
  * conv÷gemm 1.111 → 0.927), with its shortcut `--residual --rotate 4`
  * ×0.981, the 7×7/2 stem ×0.993; `--model resnet50` ×0.973.
  */
-export function laterTileStreams(
+function laterTileStreams(
   groups: readonly ColumnGroup[],
   rows: number,
   rowStride: number,

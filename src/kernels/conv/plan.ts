@@ -553,7 +553,7 @@ const OUTSIDE_MIN_INPUTS = 64;
  * (05dc0d6): 24→144 on 56² ×1.101, 128→512 on 28² with its shortcut
  * ×1.022. `--model resnet50` ×0.984 (fa81489).
  */
-export function channelTilesOutside(s: ConvSpec, g: ConvGeometry, l2: number): boolean {
+function channelTilesOutside(s: ConvSpec, g: ConvGeometry, l2: number): boolean {
   const yBytes = 4 * s.n * s.oc * g.oh * g.ow, xBytes = 4 * g.cg * s.h * s.w;
   return nextXServes(s, g) && s.group === 1 && g.cg >= OUTSIDE_MIN_INPUTS && yBytes > l2 &&
     xBytes <= l2 / 2;

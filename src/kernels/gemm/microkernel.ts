@@ -137,8 +137,8 @@ export interface MicrokernelSpec {
   /**
    * More prefetch streams, each as `stream` (every iteration its offsets
    * from `base`, spread over the k steps, then `base` advanced): a later
-   * tile's C claimed a few lines a turn (conv/generate.ts), where
-   * `prefetchC` fetches them all before the loop.
+   * tile's C claimed a few lines a turn (conv/generate.ts), not in a burst
+   * before the loop.
    */
   streamsAlso?: {
     base: Reg;
@@ -146,22 +146,8 @@ export interface MicrokernelSpec {
     advance: number;
     hint: "prefetcht0" | "prefetchw";
   }[];
-  /** Prefetch the C tile before the k loop, so the update finds it in cache. */
+  /** Prefetch the C tile before the k loop, so the update finds it in cache (C is read). */
   prefetchC?: boolean;
-  /**
-   * How: `prefetcht0` (default: C is read, beta ≠ 0 or an update), or
-   * `prefetchw` (C only written: the line is claimed for writing, so the
-   * stores do not wait for its read-for-ownership).
-   */
-  prefetchCHint?: "prefetcht0" | "prefetchw";
-  /** More regions of the C tile's shape prefetched with it (a residual read by the epilogue). */
-  prefetchAlso?: { base: Reg; rowBytes: number; hint: "prefetcht0" | "prefetchw" }[];
-  /**
-   * Bytes past the tile where `prefetchC` fetches its regions (C's and
-   * `prefetchAlso`'s): a later tile's lines, so they arrive before that
-   * tile's stores rather than during them. Default 0: this tile's own.
-   */
-  prefetchCAhead?: number;
   /**
    * AVX-512: fold A's broadcast into the FMA (`vfmadd231ps acc, b, [a]{1to16}`)
    * instead of a separate vbroadcastss; pays off when each row has one group.
@@ -273,15 +259,10 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   }
   if (s.prefetchC) {
     const rowBytes = groups[ng - 1].col * 4 + groups[ng - 1].width * 4;
-    const regions = [
-      { base: s.c.base, offset: s.c.offset ?? 0, rowBytes: s.c.rowBytes, hint: s.prefetchCHint },
-      ...(s.prefetchAlso ?? []).map((r) => ({ ...r, offset: 0 })),
-    ].map((r) => ({ ...r, offset: r.offset + (s.prefetchCAhead ?? 0) }));
-    for (const r of regions) {
-      for (let i = 0; i < mr; i++) {
-        for (let off = 0; off < rowBytes; off += 64) {
-          a.emit(r.hint ?? "prefetcht0", byte(r.base, r.offset + i * r.rowBytes + off));
-        }
+    const offset = s.c.offset ?? 0;
+    for (let i = 0; i < mr; i++) {
+      for (let off = 0; off < rowBytes; off += 64) {
+        a.emit("prefetcht0", byte(s.c.base, offset + i * s.c.rowBytes + off));
       }
     }
   }
