@@ -56,7 +56,7 @@ import { type ColumnGroup, columnGroups, emitMicrokernel, tileFits } from "../ge
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, Vec, type VecIsa, vecIsa } from "../vec.ts";
-import { type ConvGeometry, convGeometry, planesBytes } from "./geometry.ts";
+import { type ConvGeometry, convGeometry, outputBytes, planesBytes } from "./geometry.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
 import { emitDepthwiseNhwc } from "./depthwise_nhwc.ts";
 import { emitChannelBlocks } from "./channel_blocks.ts";
@@ -559,7 +559,7 @@ function emitChannelTiles(
   // every channel's taps of the block's input channels.
   const walked = s.flip ? blk.count * g.ocg * taps * 4 : blk.count * taps * 4;
   const planeY = g.oh * g.ow * 4;
-  const bigOutput = s.n * s.oc * planeY > p.l2 / 2;
+  const bigOutput = outputBytes(s, g) > p.l2 / 2;
   a.emit("mov", rsi, qword(rsp, F.WB));
   if (blk.offset) a.emit("add", rsi, qword(rsp, F.ICW));
   a.emit("mov", rbp, qword(rsp, F.BB));

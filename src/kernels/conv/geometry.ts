@@ -93,6 +93,11 @@ export function convGeometry(s: ConvSpec): ConvGeometry {
   };
 }
 
+/** Bytes of y a call writes: its images' output planes (a band's call: as many as the whole's). */
+export function outputBytes(s: ConvSpec, g: ConvGeometry): number {
+  return 4 * s.n * s.oc * g.oh * g.ow;
+}
+
 /** Bytes of the workspace the planes take (none where x is read as is), to a whole line. */
 export function planesBytes(g: ConvGeometry): number {
   return g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;

@@ -30,6 +30,7 @@ import {
 import {
   type ConvGeometry,
   convGeometry,
+  outputBytes,
   planesBytes,
   type TapPeriods,
   tapPeriods,
@@ -554,9 +555,8 @@ const OUTSIDE_MIN_INPUTS = 64;
  * ×1.022. `--model resnet50` ×0.984 (fa81489).
  */
 function channelTilesOutside(s: ConvSpec, g: ConvGeometry, l2: number): boolean {
-  const yBytes = 4 * s.n * s.oc * g.oh * g.ow, xBytes = 4 * g.cg * s.h * s.w;
-  return nextXServes(s, g) && s.group === 1 && g.cg >= OUTSIDE_MIN_INPUTS && yBytes > l2 &&
-    xBytes <= l2 / 2;
+  return nextXServes(s, g) && s.group === 1 && g.cg >= OUTSIDE_MIN_INPUTS &&
+    outputBytes(s, g) > l2 && 4 * g.cg * s.h * s.w <= l2 / 2;
 }
 
 /**
@@ -1014,7 +1014,7 @@ export function convChoices(
   // Tier 1's tile with its channel tiles outside or not, against the rule, where y outgrows
   // half of L2 (x from L3 in a model may favour either).
   const outside: ConvChoice[] = !plan.cv && !plan.phases && nextXServes(s, g) && s.group === 1 &&
-      4 * s.n * s.oc * g.oh * g.ow > plan.l2 / 2
+      outputBytes(s, g) > plan.l2 / 2
     ? [{
       mode: plan.mode,
       mr: plan.mr,
