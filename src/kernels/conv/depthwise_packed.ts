@@ -264,26 +264,25 @@ function emitStride2(
       rowOf.set(id, at);
       return at;
     }
-    const base = shift > 0 ? rowReg(q, 0) : -1;
     let reg = pool.find((p) => ![...rowOf.values()].includes(p));
     if (reg === undefined) {
       const [oldest, p] = rowOf.entries().next().value!;
       rowOf.delete(oldest);
       reg = p;
     }
-    if (base >= 0) {
-      // Lanes l of the row from column −pl + shift are lanes l + shift of the row (zeros past
-      // lane 15: columns no output of the vector reads).
-      a.emit("valignd", v.r(reg), v.r(ZERO), v.r(base), shift);
-    } else {
-      const from = q * s.w - s.pl;
-      let inX = 0xffff;
-      if (from < 0 || from + 16 > s.h * s.w) {
-        inX = 0;
-        for (let l = 0; l < 16; l++) if (l - s.pl >= 0 && l - s.pl < s.w) inX |= 1 << l;
+    // The row from column −pl + shift, loaded: a shifted copy of the row in a register would
+    // take a shuffle on the port the tap's shuffles and half the FMAs use. Lanes past the
+    // columns the vector's outputs read hold whatever follows in x; no output reads them.
+    const from = q * s.w - s.pl + shift;
+    let inX = 0xffff;
+    if (from < 0 || from + 16 > s.h * s.w) {
+      inX = 0;
+      for (let l = 0; l < 16; l++) {
+        const col = l - s.pl + shift;
+        if (col >= 0 && col < s.w && from + l < s.h * s.w) inX |= 1 << l;
       }
-      load(reg, from, inX);
     }
+    load(reg, from, inX);
     rowOf.set(id, reg);
     return reg;
   };
