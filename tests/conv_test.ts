@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { planConv } from "../src/kernels/conv/plan.ts";
+import { CV_LANES } from "../src/kernels/conv/channel_vectors.ts";
 import { depthwiseChain } from "./helpers/fma_chain.ts";
 import { decodeConvKey, readConv } from "../src/kernels/conv/read.ts";
 import { UNARY_OPS } from "../src/kernels/unary/ops.ts";
@@ -298,6 +299,82 @@ Deno.test("conv2d plans: a 1×1 layer of 64 inputs or more runs channel tiles ou
   // Tier 2's choice either way.
   assert.doesNotMatch(plan(64, 56, 256, 1, false), /outside/);
   assert.match(plan(48, 56, 256, 1, true), /, channel tiles outside/);
+});
+
+Deno.test("conv2d plans: a first layer's 5×5 or wider kernel at a stride runs one vector of channels × 16 columns (AVX-512)", () => {
+  const plan = (c: number, oc: number, k: number, stride: number) =>
+    planConv(
+      {
+        ...convSpecOf({
+          n: 1,
+          c,
+          h: 224,
+          w: 224,
+          outChannels: oc,
+          kernel: [k, k],
+          strides: [stride, stride],
+          pads: Array(4).fill(k >> 1),
+          activation: "relu",
+        }),
+        wLanes: CV_LANES, // the weights packed, as a model holds them
+      },
+      "avx512",
+      { l1d: 48 << 10, l2: 2 << 20 },
+    ).description;
+  assert.match(plan(3, 64, 7, 2), /channel vectors 16 columns × 16 channels/); // ResNet's conv1
+  assert.match(plan(4, 32, 5, 2), /channel vectors 16 columns × 16 channels/);
+  assert.doesNotMatch(plan(3, 32, 3, 2), /channel vectors/); // 3×3: the tile kernel
+  assert.doesNotMatch(plan(3, 64, 7, 1), /channel vectors/); // stride 1
+  assert.doesNotMatch(plan(5, 64, 7, 2), /16 columns × 16 channels/); // 5 inputs
+});
+
+// The rule's kernel against the f64 reference on small integers, whole and split over 3 threads.
+Deno.test("conv2d avx512: a first layer's 7×7/2 and 5×5/2 on channel vectors keep the f64 reference's bits", () => {
+  if (!LEVELS.includes("avx512")) return; // the rule is AVX-512's
+  const r = rng(1970);
+  for (const threads of [1, 3]) {
+    using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: 0, tuneBudget: 0 });
+    for (
+      const o of [
+        { c: 3, h: 61, w: 67, outChannels: 40, k: 7, pad: 3 },
+        { c: 2, h: 38, w: 45, outChannels: 16, k: 5, pad: 1 },
+      ]
+    ) {
+      const opts = {
+        n: 2,
+        c: o.c,
+        h: o.h,
+        w: o.w,
+        outChannels: o.outChannels,
+        kernel: [o.k, o.k] as [number, number],
+        strides: [2, 2] as [number, number],
+        pads: [o.pad, o.pad, o.pad + 1, o.pad],
+      };
+      const s = convSpecOf(opts);
+      const sizes = convSizes(s);
+      const x = ints(r, sizes.x, -3, 3), w = ints(r, sizes.w, -2, 2);
+      const bias = ints(r, o.outChannels, -4, 4), residual = ints(r, sizes.y, -4, 4);
+      const want = convWant(s, x, w, { bias, residual, relu: true });
+      const y = new Float32Array(sizes.y).fill(NaN);
+      const packed = jit.packConvWeights(w, {
+        outChannels: o.outChannels,
+        c: o.c,
+        kernel: opts.kernel,
+      });
+      jit.conv2d(x, packed, y, { ...opts, bias, residual, activation: "relu" });
+      const at = firstDifference(y, want);
+      assert.equal(
+        at,
+        -1,
+        `${threads} threads ${JSON.stringify(o)}: y[${at}] = ${y[at]}, want ${want[at]}`,
+      );
+    }
+    const plans = jit.stats().keys.map((k) => k.plan ?? "");
+    assert.ok(
+      plans.every((p) => /channel vectors \d+ columns × 16 channels/.test(p)),
+      plans.join("; "),
+    );
+  }
 });
 
 // (A scalar plan has no tier-2 candidates.)

@@ -411,6 +411,9 @@ export function planConv(
     const b = tileCall(s, g, { packedX: true });
     return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, l1d), packedX: true });
   }
+  if (cvServes && choice === undefined && fewInputsStrided(s, g, isa)) {
+    return cvPlan(channelVectorTile(isa, g, embed, 1));
+  }
   if (cvServes && choice === undefined) {
     const t = tierOneTile(isa, s, g, embed, l1d);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
@@ -765,6 +768,29 @@ function fewestPassesOf<T extends { mr: number; ng: number }>(
  */
 function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
   return s.kh * s.kw === 1 && (g.rows * g.ow > 256 || s.sh > 1 || s.sw > 1);
+}
+
+/** Most input channels a group may have for fewInputsStrided's rule. */
+const FEW_INPUTS = 4;
+
+/** Fewest taps (kh·kw) for fewInputsStrided's rule: 5×5 and up. */
+const FEW_INPUTS_MIN_TAPS = 25;
+
+/**
+ * A first layer's wide convolution at a stride (at most FEW_INPUTS input channels a group, 5×5
+ * and up, AVX-512): the channel-vector kernel with one vector of output channels × 16
+ * columns. It broadcasts x's elements where they are, whatever the stride, where the tile
+ * kernel first copies x into phase planes (four at stride 2). One vector, not tier 1's two ×
+ * 14 columns (slower than the tile kernel on these layers). Intel Xeon (SPR), `deno run -A
+ * bench/ab.ts --a 4ea5998 --b 1c0b2a0 --conv 1,3,224,224,OC,K,2,1,P` (relu; the same bits):
+ * ResNet's 7×7/2 3→64 ×0.972 of the time at one thread, ×0.937 at two; 5×5/2 3→32 ×0.899 and
+ * ×0.977. Not 3×3 (ab/few-inputs-3x3: MobileNet's stem 3→32 ×1.001 at one thread and ×1.303
+ * at two, 3→16 ×0.867 and ×1.437): on two cores each part's phase planes, x and y fit its own
+ * L2, and the tile kernel ran twice as fast as on one.
+ */
+function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa): boolean {
+  return isa.level === "avx512" && g.cg <= FEW_INPUTS && s.kh * s.kw >= FEW_INPUTS_MIN_TAPS &&
+    (s.sh > 1 || s.sw > 1);
 }
 
 /**
