@@ -26,10 +26,13 @@
  * and one FMA. Stride 2 (P = 2): a vector's output rows r and r + 1 take
  * input rows 2r + i and 2r + 2 + i for kernel row i; each input row is
  * loaded once (16 columns from column −pl) and kept in a register while
- * the taps using it come (an odd row feeds two kernel rows), and its
- * copies shifted by 2, 4, … columns (`valignd`) serve the tap columns
- * kj ≥ 2. Per
- * tap, `vshufps` of the two rows (imm 0x88 their even lanes, 0xdd their
+ * the taps using it come (an odd row feeds two kernel rows), and so is
+ * each copy from 2, 4, … columns on that serves the tap columns kj ≥ 2 (a
+ * load, not a `valignd` of the first: on Intel that shuffle takes port 5
+ * beside the taps' shuffles and half the FMAs; Xeon (SPR), one thread,
+ * `deno run -A bench/ab.ts --a 011ec28 --b 4ea5998 --conv
+ * 1,576,14,14,576,3,2,576,1 --activation clip`: ×0.938 of the time, the
+ * same bits). Per tap, `vshufps` of the two rows (imm 0x88 their even lanes, 0xdd their
  * odd ones) gathers the tap's column 2c + kj of both rows, in 128-bit
  * blocks; the sums stay in that block order through every tap and are put
  * in y's order once, before the bias (`vpermps`). Lanes whose column lies

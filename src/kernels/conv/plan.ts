@@ -782,11 +782,12 @@ const FEW_INPUTS_MIN_TAPS = 25;
  * columns. It broadcasts x's elements where they are, whatever the stride, where the tile
  * kernel first copies x into phase planes (four at stride 2). One vector, not tier 1's two ×
  * 14 columns (slower than the tile kernel on these layers). Intel Xeon (SPR), `deno run -A
- * bench/ab.ts --a 4ea5998 --b 1c0b2a0 --conv 1,3,224,224,OC,K,2,1,P` (relu; the same bits):
- * ResNet's 7×7/2 3→64 ×0.972 of the time at one thread, ×0.937 at two; 5×5/2 3→32 ×0.899 and
- * ×0.977. Not 3×3 (ab/few-inputs-3x3: MobileNet's stem 3→32 ×1.001 at one thread and ×1.303
- * at two, 3→16 ×0.867 and ×1.437): on two cores each part's phase planes, x and y fit its own
- * L2, and the tile kernel ran twice as fast as on one.
+ * bench/ab.ts --a 4ea5998 --b b1744da --conv 1,3,224,224,OC,K,2,1,P` (relu; the same bits):
+ * ResNet's 7×7/2 3→64 ×0.969 of the time at one thread, 5×5/2 3→32 ×0.879; at two threads
+ * ×0.998 and ×1.023 (unresolved: pairs' middle halves 0.957-1.035 and 0.974-1.068). Not 3×3
+ * (`--b 6d34f5f`, ab/few-inputs-3x3, `--activation clip`): MobileNet's stem 3→32 ×1.005 at
+ * one thread and ×1.271 at two, 3→16 ×0.882 and ×1.407: on two cores each band's phase
+ * planes, x and y fit its core's L2, and the tile kernel ran about twice as fast as on one.
  */
 function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa): boolean {
   return isa.level === "avx512" && g.cg <= FEW_INPUTS && s.kh * s.kw >= FEW_INPUTS_MIN_TAPS &&
