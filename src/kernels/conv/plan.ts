@@ -773,24 +773,21 @@ function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
 /** Most input channels a group may have for fewInputsStrided's rule. */
 const FEW_INPUTS = 4;
 
-/** Fewest taps (kh·kw) for fewInputsStrided's rule: 3×3 and up. */
-const FEW_INPUTS_MIN_TAPS = 9;
+/** Fewest taps (kh·kw) for fewInputsStrided's rule: 5×5 and up. */
+const FEW_INPUTS_MIN_TAPS = 25;
 
 /**
- * A first layer's convolution at a stride (at most FEW_INPUTS input channels a group, 3×3 and
- * up, AVX-512): the channel-vector kernel with one vector of output channels × 16 columns. It
- * broadcasts x's elements where they are, whatever the stride, where the tile kernel first
- * copies x into phase planes (four at stride 2). One vector, not tier 1's two × 14 columns
- * (slower than the tile kernel on these layers). Intel Xeon (SPR), one thread, `deno run -A
- * bench/ab.ts --a 4ea5998 --b B --conv 1,3,224,224,OC,K,2,1,P` (the same bits): B = b1744da
- * (5×5 and up), relu: ResNet's 7×7/2 3→64 ×0.969 of the time, 5×5/2 3→32 ×0.879; B = 6d34f5f
- * (3×3 too), clip: MobileNet's stem 3→32 ×1.005, 3→16 ×0.882. At two threads ab's sides
- * (two checkouts, two thread pools in one process) set them ×0.998 and ×1.023, and the 3×3
- * stems ×1.271 and ×1.407; but each kernel alone (`--a R --b R`, one pool, as a program has)
- * took 85-89 µs (3→16) and 150-152 (3→32) on channel vectors against 89 and 155 on the tile
- * kernel, and tier 2's head to head in one Jit (`bench/tune_candidates.ts --conv
- * 1,3,224,224,16,3,2 --packed --threads 2`) ran channel vectors ×1.222 faster: A/B runs at two
- * threads misjudged these kernels (why is not found).
+ * A first layer's wide convolution at a stride (at most FEW_INPUTS input channels a group, 5×5
+ * and up, AVX-512): the channel-vector kernel with one vector of output channels × 16
+ * columns. It broadcasts x's elements where they are, whatever the stride, where the tile
+ * kernel first copies x into phase planes (four at stride 2). One vector, not tier 1's two ×
+ * 14 columns (slower than the tile kernel on these layers). Intel Xeon (SPR), `deno run -A
+ * bench/ab.ts --a 4ea5998 --b b1744da --conv 1,3,224,224,OC,K,2,1,P` (relu; the same bits):
+ * ResNet's 7×7/2 3→64 ×0.969 of the time at one thread, 5×5/2 3→32 ×0.879; at two threads
+ * ×0.998 and ×1.023 (unresolved: pairs' middle halves 0.957-1.035 and 0.974-1.068). Not 3×3
+ * (`--b 6d34f5f`, ab/few-inputs-3x3, `--activation clip`): MobileNet's stem 3→32 ×1.005 at
+ * one thread and ×1.271 at two, 3→16 ×0.882 and ×1.407: on two cores each band's phase
+ * planes, x and y fit its core's L2, and the tile kernel ran about twice as fast as on one.
  */
 function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa): boolean {
   return isa.level === "avx512" && g.cg <= FEW_INPUTS && s.kh * s.kw >= FEW_INPUTS_MIN_TAPS &&
