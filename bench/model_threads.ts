@@ -2,10 +2,12 @@
  * A zoo model's kernels at one thread and at N, side by side: two profiled
  * sessions of one process (tier 1) take turns run by run, so the host's
  * drift falls on both alike; then each key's mean µs per call in each, and
- * the speedup N threads give it (1T over NT: under 1 a loss). Keys whose
+ * the speedup N threads give it (1T over NT: under 1 a loss). Profiled
+ * sessions step their nodes one call at a time from JavaScript; `--plain`
+ * times unprofiled ones (runSync replaying its recorded calls), runs only. Keys whose
  * plans differ between the sessions print once per session.
  *
- *   deno run -A bench/model_threads.ts [--model mobilenet] [--threads 2] [--runs 60] [--top 30] [--pause MS]
+ *   deno run -A bench/model_threads.ts [--model mobilenet] [--threads 2] [--runs 60] [--top 30] [--pause MS] [--plain]
  *
  * @module
  */
@@ -21,6 +23,9 @@ const { values } = parseArgs({
     top: { type: "string", default: "30" },
     // ms before each run (see below)
     pause: { type: "string", default: "0" },
+    // Unprofiled sessions (runSync replays its recorded calls, no JavaScript between kernels):
+    // the runs' times only. A profiled session steps its nodes one call at a time.
+    plain: { type: "boolean", default: false },
   },
 });
 const make = ZOO[values.model!];
@@ -31,7 +36,11 @@ if (make === undefined) {
 const m = make();
 const threads = Number(values.threads), runs = Number(values.runs);
 const open = (n: number) =>
-  InferenceSession.create(m.bytes, { intraOpNumThreads: n, enableProfiling: true, tuneBudget: 0 });
+  InferenceSession.create(m.bytes, {
+    intraOpNumThreads: n,
+    enableProfiling: !values.plain,
+    tuneBudget: 0,
+  });
 const sessions = [await open(1), await open(threads)];
 const feeds: Record<string, Tensor> = {};
 for (const [k, f] of Object.entries(m.feeds)) {
@@ -59,6 +68,10 @@ console.log(
     many.toFixed(3)
   } ms at ${threads} (×${(one / many).toFixed(2)}), ${runs} runs each, alternating`,
 );
+if (values.plain) {
+  for (const s of sessions) await s.release();
+  Deno.exit(0);
+}
 interface KeyStat {
   key: string;
   calls: number;
