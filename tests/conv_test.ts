@@ -281,6 +281,45 @@ for (const isa of LEVELS) {
   });
 }
 
+Deno.test("conv2d keys: x's place in its line is keyed only where a kernel reads it (1×1, stride 1, no padding, 64 steps or more)", () => {
+  using jit = new Jit({ threads: 1 });
+  const r = rng(1980);
+  const call = (c: number, k: number, pad: number, at: number) => {
+    const o = {
+      n: 1,
+      c,
+      h: 16,
+      w: 16,
+      outChannels: 8,
+      kernel: [k, k] as [number, number],
+      pads: [pad, pad, pad, pad],
+    };
+    const s = convSpecOf(o), sizes = convSizes(s);
+    // x `at` floats into a line-aligned buffer (a Float32Array's own start is 16 bytes past a
+    // page or on a line).
+    const buf = new Float32Array(sizes.x + 32);
+    const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+    const first = ((64 - (address % 64)) % 64) / 4;
+    const x = buf.subarray(first + at, first + at + sizes.x);
+    x.set(ints(r, sizes.x, -2, 2));
+    const w = ints(r, sizes.w, -2, 2), y = new Float32Array(sizes.y);
+    jit.conv2d(x, w, y, o);
+    assert.equal(firstDifference(y, convWant(s, x, w, {})), -1, `${c} ${k}×${k} at ${at}`);
+  };
+  const keys = (c: number) =>
+    jit.stats().keys.filter((k) => k.key.startsWith(`conv2d 1×${c}×16×16 `)).map((k) => k.key);
+  for (const at of [0, 4, 8]) call(64, 3, 1, at); // padded 3×3: planes, no head
+  for (const at of [0, 4, 8]) call(32, 1, 0, at); // a k loop of 32: no head
+  for (const at of [0, 4, 8]) call(64, 1, 0, at); // 1×1 of 64 inputs in place: the head
+  assert.equal(keys(64).filter((k) => k.includes("k3×3")).length, 1, keys(64).join("; "));
+  assert.equal(keys(32).length, 1, keys(32).join("; "));
+  assert.deepEqual(
+    keys(64).filter((k) => k.includes("k1×1")).map((k) => / xline=(\d+)/.exec(k)?.[1] ?? "0")
+      .sort(),
+    ["0", "4", "8"],
+  );
+});
+
 Deno.test("conv2d plans: a 1×1 layer of 64 inputs or more runs channel tiles outside where y outgrows L2 and x fits half of it", () => {
   const plan = (c: number, hw: number, oc: number, k = 1, outside?: boolean) =>
     planConv(

@@ -84,6 +84,7 @@ import {
   readLayout,
   RepackedWeights,
   transposedWeightShape,
+  xLineMatters,
   xLineOf,
 } from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
@@ -808,8 +809,8 @@ export class Jit {
       rt.key[CONV_NHWC_SLOT] = 1;
     }
     // Where x starts in its line, for the tiles that read it in runs of a plane (NCHW only: the
-    // NHWC kernels read it by positions).
-    rt.key[CONV_X_LINE_SLOT] = rt.key[CONV_NHWC_SLOT]
+    // NHWC kernels read it by positions), where it can matter (xLineMatters).
+    rt.key[CONV_X_LINE_SLOT] = rt.key[CONV_NHWC_SLOT] || !xLineMatters(rt.key)
       ? 0
       : xLineOf(rt.key[3] * rt.key[4], rt.lineOffset(CONV_ARG.X));
     rt.operand(CONV, CONV_ARG.BIAS, ops[0] ?? ABSENT);

@@ -57,6 +57,7 @@ import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { type Tail, Vec, type VecIsa, vecIsa } from "../vec.ts";
 import { type ConvGeometry, convGeometry, outputBytes, planesBytes } from "./geometry.ts";
+import { HEAD_MIN_STEPS } from "./read.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
 import { emitDepthwiseNhwc } from "./depthwise_nhwc.ts";
 import { emitChannelBlocks } from "./channel_blocks.ts";
@@ -316,18 +317,6 @@ function alignedStart(
     ? s.xLine % isa.lanes
     : 0;
 }
-
-/**
- * Fewest k steps (input channels × taps) of a tile for which its run starts
- * before x: under it the split loads cost less than the masked start does.
- * Intel Xeon (SPR-class), one thread, the head against none on one
- * checkout (`deno run -A bench/ab.ts --a 2d0cff7 --b a990321 --conv
- * 1,C,H,H,OC,1,1 --activation relu --offset 32`): 16→96 on 112² ×1.080,
- * 32→192 on 28² ×1.076 (×1.065 at 16 bytes in, where the head had always
- * run); 64→256 on 56² ×0.840, 64→64 ×0.985, 64→256 on 28² ×0.981, 128→128
- * on 28² ×0.932, 256→64 on 56² ×0.913.
- */
-const HEAD_MIN_STEPS = 64;
 
 /**
  * The prefetch streams over a later tile's rows of y (or of the residual)

@@ -22,6 +22,7 @@ export {
   readConv,
   readLayout,
   type TensorLayout,
+  xLineMatters,
   xLineOf,
 } from "./read.ts";
 export { CONV_ARG, type ConvSpec, outHeight, outWidth } from "./spec.ts";

@@ -121,6 +121,30 @@ export function xLineOf(planeFloats: number, lineOffset: number): number {
   return planeFloats % 8 === 0 ? (lineOffset >> 2) & 7 : 0;
 }
 
+/**
+ * Fewest k steps (input channels × taps) of a tile for which its run starts
+ * before x: under it the split loads cost less than the masked start does.
+ * Intel Xeon (SPR-class), one thread, the head against none on one
+ * checkout (`deno run -A bench/ab.ts --a 2d0cff7 --b a990321 --conv
+ * 1,C,H,H,OC,1,1 --activation relu --offset 32`): 16→96 on 112² ×1.080,
+ * 32→192 on 28² ×1.076 (×1.065 at 16 bytes in, where the head had always
+ * run); 64→256 on 56² ×0.840, 64→64 ×0.985, 64→256 on 28² ×0.981, 128→128
+ * on 28² ×0.932, 256→64 on 56² ×0.913.
+ */
+export const HEAD_MIN_STEPS = 64;
+
+/**
+ * Whether a conv key's xLine can change its kernel: only the tile kernel reading x in place
+ * (stride 1, no padding: no planes) along runs of a plane, with a k loop of HEAD_MIN_STEPS or
+ * more, starts its tiles before x (generate.ts, alignedStart). Elsewhere jit.conv2d leaves the
+ * slot 0, so calls on x at any offset in a line share one key (its profile, tuning and code).
+ * Reads the key's kh, kw, strides, pads, c and group; allocates nothing.
+ */
+export function xLineMatters(key: Int32Array): boolean {
+  return key[8] === 1 && key[9] === 1 && key[12] === 0 && key[13] === 0 && key[14] === 0 &&
+    key[15] === 0 && key[2] * key[6] * key[7] >= HEAD_MIN_STEPS * key[16];
+}
+
 /** Largest n, c, h, w or outChannels. */
 export const MAX_CONV_DIMENSION = 1 << 24;
 /** Largest kernel side, stride or dilation. */
