@@ -368,7 +368,7 @@ Deno.test("conv2d plans: a first layer's 5×5 or wider kernel at a stride runs o
 });
 
 // The rule's kernel against the f64 reference on small integers, whole and split over 3 threads.
-Deno.test("conv2d avx512: a first layer's 7×7/2 and 5×5/2 on channel vectors keep the f64 reference's bits", () => {
+Deno.test("conv2d avx512: a first layer's 7×7/2 and 5×5/2 on channel vectors (and tier 2's candidates around them) keep the f64 reference's bits", () => {
   if (!LEVELS.includes("avx512")) return; // the rule is AVX-512's
   const r = rng(1970);
   for (const threads of [1, 3]) {
@@ -414,6 +414,36 @@ Deno.test("conv2d avx512: a first layer's 7×7/2 and 5×5/2 on channel vectors k
       plans.join("; "),
     );
   }
+  // Tier 2's candidates around the rule's tile (its prefetches and broadcasts either way, the
+  // tile kernel's tiles): the same bits.
+  using tuned = new Jit({ maxIsa: "avx512", threads: 1 });
+  const opts = {
+    n: 1,
+    c: 3,
+    h: 47,
+    w: 53,
+    outChannels: 24,
+    kernel: [7, 7] as [number, number],
+    strides: [2, 2] as [number, number],
+    pads: [3, 3, 3, 3],
+  };
+  const s = convSpecOf(opts), sizes = convSizes(s);
+  const x = ints(r, sizes.x, -3, 3), w = ints(r, sizes.w, -2, 2), bias = ints(r, 24, -4, 4);
+  const want = convWant(s, x, w, { bias, relu: true });
+  const packed = tuned.packConvWeights(w, { outChannels: 24, c: 3, kernel: opts.kernel });
+  const y = new Float32Array(sizes.y);
+  const ran = tuneCheckingBits(
+    tuned,
+    () => tuned.conv2d(x, packed, y, { ...opts, bias, activation: "relu" }),
+    y,
+    want,
+    "first layer 7×7/2 tuned",
+  );
+  assert.ok(
+    ran.some((p) => /\d+ columns × 16 channels, x in place, next tile/.test(p)),
+    ran.join("; "),
+  );
+  assert.ok(ran.some((p) => /^avx512 tile/.test(p)), ran.join("; "));
 });
 
 // (A scalar plan has no tier-2 candidates.)

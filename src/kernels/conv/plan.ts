@@ -960,7 +960,11 @@ export function convChoices(
     const q = tileCall(s, g, { planes, packedX });
     const mark = (t: ChannelVectorTile): ChannelVectorTile =>
       planes ? { ...t, planes } : packedX ? { ...t, packedX } : t;
-    const e = plan.embedBroadcast, first = mark(tierOneTile(isa, q.s, q.g, e, plan.l1d));
+    // Around tier 1's own tile where a rule of its own chose it (a first layer's: one vector).
+    const e = plan.embedBroadcast;
+    const first = plan.cv !== null && fewInputsStrided(s, g, isa)
+      ? plan.cv
+      : mark(tierOneTile(isa, q.s, q.g, e, plan.l1d));
     const tiles = [
       first,
       // Chunks of input channels over a row's pieces: the others than tier 1's.
