@@ -408,7 +408,7 @@ export function emitColumnRow(
         bytes: Math.min(V * L, g.ow - v0 * L) * 4,
         channels: C,
         planeY,
-      });
+      }, true);
       if (rowTaps.length > 0) {
         emitChannelLoop(
           a,

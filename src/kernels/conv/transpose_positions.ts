@@ -31,6 +31,8 @@ import {
   r11d,
   r12,
   r13,
+  r8,
+  r9,
   rax,
   rbp,
   rdx,
@@ -91,16 +93,61 @@ export function positionsFill(
  * lines of 4 planes the hardware's prefetch does not follow. Measured on
  * Zen 5 (2×2/2 64→64 on 80², 1 thread, y in L3): 1.04× faster. The tile's
  * `channels` channels from y's unit (RUNY) + `at`, `bytes` of each;
- * `setup` before the k loop (r13, r12), `step` at its top (rax counts the
- * input channels down from s.c). Null when the k loop is too short.
+ * `setup` before the k loop (r13, r12; `spread`: r9 too), `step` at its top
+ * (rax counts the input channels down from s.c). Null when the k loop is
+ * too short.
+ *
+ * `spread` (the columns tile, whose k step is short: 20 FMAs): a line a
+ * step instead, from a table of the lines' offsets indexed by the step (r8):
+ * a channel's 6 claims a step took the fill buffers from the step's loads of
+ * x and the weights as they missed L1, as the conv tile kernel's burst of
+ * claims did (generate.ts, laterTileStreams). Intel Xeon (SPR), `deno run
+ * -A bench/ab.ts --a f9ff8ac --b 2e3b7c5 --conv 1,64,80,80,64,2,2
+ * --transposed`: ×0.960 of the time at one thread, ×0.957 at two; 128→128
+ * on 40² ×0.955. The positions tile (more FMAs a step: 3×3/2 and 4×4/2 on
+ * 40²) ran the same or ×1.009 spread, and keeps the burst.
  */
 export function tileOutputFetch(
   a: Assembler,
   s: ConvSpec,
   F: PhaseFrame,
   o: { at: number; bytes: number; channels: number; planeY: number },
+  spread = false,
 ): { setup(): void; step(): void } | null {
   if (s.c <= o.channels) return null;
+  // A line a step: the tile's lines of each channel in turn (the last at its last byte, which
+  // covers a row off a line), from a table of offsets indexed by the step.
+  const offsets: number[] = [];
+  for (let ch = 0; ch < o.channels; ch++) {
+    for (let d = 0; d < o.bytes; d += 64) offsets.push(ch * o.planeY + d);
+    offsets.push(ch * o.planeY + o.bytes - 1);
+  }
+  if (spread && offsets.length <= s.c) {
+    const table = a.constant(Int32Array.from(offsets), 4);
+    return {
+      setup() {
+        a.emit("mov", r13, qword(rsp, F.RUNY));
+        addImmediate(a, "add", r13, o.at);
+        if (s.residual) {
+          a.emit("mov", r12, qword(rsp, F.RUNR));
+          addImmediate(a, "add", r12, o.at);
+        }
+        a.emit("lea", r9, ptr(table, 0));
+      },
+      step() {
+        // Steps 1..offsets.length (rax = s.c down): offset s.c − rax of the table.
+        const skip = a.label();
+        a.emit("cmp", rax, s.c - offsets.length);
+        a.emit("jbe", skip);
+        a.emit("mov", r8, rax);
+        a.emit("neg", r8);
+        a.emit("movsxd", r8, ptr(r9, s.c * 4, r8, 4, 4));
+        a.emit("prefetchw", ptr(r13, 0, r8, 1, 1));
+        if (s.residual) a.emit("prefetcht0", ptr(r12, 0, r8, 1, 1));
+        a.bind(skip);
+      },
+    };
+  }
   return {
     setup() {
       a.emit("mov", r13, qword(rsp, F.RUNY));
