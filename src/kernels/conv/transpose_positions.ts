@@ -102,10 +102,11 @@ export function positionsFill(
  * a channel's 6 claims a step took the fill buffers from the step's loads of
  * x and the weights as they missed L1, as the conv tile kernel's burst of
  * claims did (generate.ts, laterTileStreams). Intel Xeon (SPR), `deno run
- * -A bench/ab.ts --a f9ff8ac --b 2e3b7c5 --conv 1,64,80,80,64,2,2
- * --transposed`: ×0.960 of the time at one thread, ×0.957 at two; 128→128
- * on 40² ×0.955. The positions tile (more FMAs a step: 3×3/2 and 4×4/2 on
- * 40²) ran the same or ×1.009 spread, and keeps the burst.
+ * -A bench/ab.ts --a f9ff8ac --b 6f9c97e --conv 1,64,80,80,64,2,2
+ * --transposed`: ×0.954 of the time at one thread, ×0.972 at two; 128→128
+ * on 40² ×0.961 (the same bits). The positions tile (more FMAs a step:
+ * 3×3/2 and 4×4/2 on 40², measured spread as a scratch build) ran ×1.009
+ * and ×1.003, and keeps the burst.
  */
 export function tileOutputFetch(
   a: Assembler,
