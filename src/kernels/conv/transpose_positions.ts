@@ -104,9 +104,9 @@ export function positionsFill(
  * claims did (generate.ts, laterTileStreams). Intel Xeon (SPR), `deno run
  * -A bench/ab.ts --a f9ff8ac --b 6f9c97e --conv 1,64,80,80,64,2,2
  * --transposed`: ×0.954 of the time at one thread, ×0.972 at two; 128→128
- * on 40² ×0.961 (the same bits). The positions tile (more FMAs a step:
- * 3×3/2 and 4×4/2 on 40², measured spread as a scratch build) ran ×1.009
- * and ×1.003, and keeps the burst.
+ * on 40² ×0.961 (the same bits). The positions tile (more FMAs a step)
+ * spread too (`--a 75ca19d --b d1dfd6c`, branch tried/positions-spread):
+ * 3×3/2 and 4×4/2 on 40² ×0.991 and ×0.999, unresolved; it keeps the burst.
  */
 export function tileOutputFetch(
   a: Assembler,
