@@ -320,6 +320,40 @@ Deno.test("conv2d keys: x's place in its line is keyed only where a kernel reads
   );
 });
 
+Deno.test("convTranspose2d keys: x's place in its line is keyed only where the convolution reads x in place (1×1, strides 1, no pads, 64 steps or more)", () => {
+  using jit = new Jit({ threads: 1 });
+  const r = rng(1990);
+  const call = (c: number, k: number, stride: number, at: number) => {
+    const o = {
+      n: 1,
+      c,
+      h: 16,
+      w: 16,
+      outChannels: 8,
+      kernel: [k, k] as [number, number],
+      strides: [stride, stride] as [number, number],
+    };
+    const oh = stride * 15 + k;
+    const buf = new Float32Array(c * 256 + 32);
+    const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+    const first = ((64 - (address % 64)) % 64) / 4;
+    const x = buf.subarray(first + at, first + at + c * 256);
+    x.set(ints(r, c * 256, -2, 2));
+    const w = ints(r, c * 8 * k * k, -2, 2);
+    const y = new Float32Array(8 * oh * oh), want = new Float32Array(8 * oh * oh);
+    jit.convTranspose2d(x, w, y, o);
+    jit.convTranspose2d(x.slice(), w, want, o); // a fresh array: its own offset
+    assert.equal(firstDifference(y, want), -1, `${c} ${k}×${k}/${stride} at ${at}`);
+  };
+  const keys = (c: number, k: number) =>
+    jit.stats().keys.filter((key) => key.key.startsWith(`convTranspose2d 1×${c}×16×16 `))
+      .filter((key) => key.key.includes(` k${k}×${k}`)).map((key) => key.key);
+  for (const at of [0, 4, 8]) call(64, 2, 2, at); // by output phases: never keyed
+  for (const at of [0, 4, 8]) call(64, 1, 1, at); // a 1×1 of 64 inputs in place: keyed
+  assert.equal(keys(64, 2).length, 1, keys(64, 2).join("; "));
+  assert.ok(keys(64, 1).length >= 3, keys(64, 1).join("; "));
+});
+
 Deno.test("conv2d plans: a 1×1 layer of 64 inputs or more runs channel tiles outside where y outgrows L2 and x fits half of it", () => {
   const plan = (c: number, hw: number, oc: number, k = 1, outside?: boolean) =>
     planConv(

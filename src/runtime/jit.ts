@@ -85,6 +85,7 @@ import {
   RepackedWeights,
   transposedWeightShape,
   xLineMatters,
+  xLineMattersTransposed,
   xLineOf,
 } from "../kernels/conv/mod.ts";
 import { POOL, type PoolKind, type PoolOptions, readPool } from "../kernels/pool/mod.ts";
@@ -912,7 +913,9 @@ export class Jit {
       vectors = r.vectors;
     }
     rt.key[CONV_TRANSPOSE_W_LANES_SLOT] = lanes;
-    rt.key[CONV_TRANSPOSE_X_LINE_SLOT] = xLineOf(rt.key[3] * rt.key[4], rt.lineOffset(CONV_ARG.X));
+    rt.key[CONV_TRANSPOSE_X_LINE_SLOT] = xLineMattersTransposed(rt.key)
+      ? xLineOf(rt.key[3] * rt.key[4], rt.lineOffset(CONV_ARG.X))
+      : 0;
     this.#vectorsOperand(CONV_TRANSPOSE, vectors, lanes);
     rt.operand(CONV_TRANSPOSE, CONV_ARG.BIAS, ops[0] ?? ABSENT);
     rt.operand(CONV_TRANSPOSE, CONV_ARG.RESIDUAL, ops[1] ?? ABSENT);

@@ -11,6 +11,7 @@ export {
   phasesServeRepacked,
   readConvTranspose,
   transposedWeightShape,
+  xLineMattersTransposed,
 } from "./read_transpose.ts";
 export type { AutoPad } from "../attributes.ts";
 export {

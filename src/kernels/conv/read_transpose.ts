@@ -11,6 +11,7 @@ import { type AutoPad, readAutoPad, readInts, splitSame } from "../attributes.ts
 import { fail } from "../checks.ts";
 import { type Activation, decodeActivation } from "../unary/read.ts";
 import {
+  HEAD_MIN_STEPS,
   MAX_CONV_PAD,
   MAX_CONV_WINDOW,
   readConvShape,
@@ -89,6 +90,19 @@ export const CONV_TRANSPOSE_W_LANES_SLOT = 24;
 
 /** The key slot of x's start in its line, in floats (read.ts CONV_X_LINE_SLOT), written by jit.convTranspose2d. */
 export const CONV_TRANSPOSE_X_LINE_SLOT = 25;
+
+/**
+ * Whether a convTranspose2d key's xLine can change its kernel (see read.ts xLineMatters): only
+ * where the convolution it computes reads x in place, strides 1 and the pads it implies 0 (a
+ * 1×1 kernel with no pads), with a k loop of HEAD_MIN_STEPS or more; the kernels by output
+ * phases never read it. Elsewhere jit.convTranspose2d leaves the slot 0.
+ */
+export function xLineMattersTransposed(key: Int32Array): boolean {
+  const rowsIn = (key[6] - 1) * key[10], colsIn = (key[7] - 1) * key[11];
+  return key[8] === 1 && key[9] === 1 && rowsIn === key[12] && colsIn === key[13] &&
+    rowsIn - key[14] + key[16] === 0 && colsIn - key[15] + key[17] === 0 &&
+    key[2] * key[6] * key[7] >= HEAD_MIN_STEPS * key[18];
+}
 
 /**
  * Whether a read convTranspose2d key is one the kernel by output phases

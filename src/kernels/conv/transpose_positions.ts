@@ -116,23 +116,27 @@ export function tileOutputFetch(
   spread = false,
 ): { setup(): void; step(): void } | null {
   if (s.c <= o.channels) return null;
-  // A line a step: the tile's lines of each channel in turn (the last at its last byte, which
-  // covers a row off a line), from a table of offsets indexed by the step.
-  const offsets: number[] = [];
-  for (let ch = 0; ch < o.channels; ch++) {
-    for (let d = 0; d < o.bytes; d += 64) offsets.push(ch * o.planeY + d);
-    offsets.push(ch * o.planeY + o.bytes - 1);
-  }
+  // A channel's lines: every 64 bytes, and its last byte (which covers a row off a line).
+  const lines: number[] = [];
+  for (let d = 0; d < o.bytes; d += 64) lines.push(d);
+  lines.push(o.bytes - 1);
+  /** r13 (r12) at the tile's first channel of y (of the residual). */
+  const pointers = () => {
+    a.emit("mov", r13, qword(rsp, F.RUNY));
+    addImmediate(a, "add", r13, o.at);
+    if (s.residual) {
+      a.emit("mov", r12, qword(rsp, F.RUNR));
+      addImmediate(a, "add", r12, o.at);
+    }
+  };
+  // Spread: a line a step, each channel's in turn, from a table of offsets indexed by the step.
+  const offsets = Array.from({ length: o.channels }, (_, ch) => lines.map((d) => ch * o.planeY + d))
+    .flat();
   if (spread && offsets.length <= s.c) {
     const table = a.constant(Int32Array.from(offsets), 4);
     return {
       setup() {
-        a.emit("mov", r13, qword(rsp, F.RUNY));
-        addImmediate(a, "add", r13, o.at);
-        if (s.residual) {
-          a.emit("mov", r12, qword(rsp, F.RUNR));
-          addImmediate(a, "add", r12, o.at);
-        }
+        pointers();
         a.emit("lea", r9, ptr(table, 0));
       },
       step() {
@@ -150,23 +154,13 @@ export function tileOutputFetch(
     };
   }
   return {
-    setup() {
-      a.emit("mov", r13, qword(rsp, F.RUNY));
-      addImmediate(a, "add", r13, o.at);
-      if (s.residual) {
-        a.emit("mov", r12, qword(rsp, F.RUNR));
-        addImmediate(a, "add", r12, o.at);
-      }
-    },
+    setup: pointers,
     step() {
       // Steps 1..channels: channel (c - rax) of the tile's own lines, y's for writing.
       const skip = a.label();
       a.emit("cmp", rax, s.c - o.channels);
       a.emit("jbe", skip);
-      const offsets: number[] = [];
-      for (let d = 0; d < o.bytes; d += 64) offsets.push(d);
-      offsets.push(o.bytes - 1);
-      for (const d of offsets) {
+      for (const d of lines) {
         a.emit("prefetchw", byte(r13, d));
         if (s.residual) a.emit("prefetcht0", byte(r12, d));
       }
