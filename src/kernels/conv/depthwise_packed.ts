@@ -32,10 +32,10 @@
  * beside the taps' shuffles and half the FMAs; Xeon (SPR), one thread,
  * `deno run -A bench/ab.ts --a 011ec28 --b 4ea5998 --conv
  * 1,576,14,14,576,3,2,576,1 --activation clip`: ×0.938 of the time, the
- * same bits). Per tap, `vshufps` of the two rows (imm 0x88 their even lanes, 0xdd their
- * odd ones) gathers the tap's column 2c + kj of both rows, in 128-bit
- * blocks; the sums stay in that block order through every tap and are put
- * in y's order once, before the bias (`vpermps`). Lanes whose column lies
+ * same bits). Per tap, `vshufps` of the two rows (imm 0x88 their even
+ * lanes, 0xdd their odd ones) gathers the tap's column 2c + kj of both
+ * rows, in 128-bit blocks; the sums stay in that block order through every
+ * tap and are put in y's order once, before the bias (`vpermps`). Lanes whose column lies
  * in the padding are zeroed by the shuffle's mask, so only the rows whose
  * 16 floats would leave the channel's plane (x may end at a guard page)
  * take a load mask. On Zen 5, 3×3/2 on 14² × 576 and × 2304, one thread,
@@ -282,7 +282,7 @@ function emitStride2(
       inX = 0;
       for (let l = 0; l < 16; l++) {
         const col = l - s.pl + shift;
-        if (col >= 0 && col < s.w && from + l < s.h * s.w) inX |= 1 << l;
+        if (col >= 0 && col < s.w) inX |= 1 << l; // (row q lies in x)
       }
     }
     load(reg, from, inX);

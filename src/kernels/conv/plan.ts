@@ -787,10 +787,10 @@ const FEW_INPUTS_MIN_TAPS = 25;
  * ×0.998 and ×1.023 (unresolved: pairs' middle halves 0.957-1.035 and 0.974-1.068). Not 3×3
  * (the rule on 3×3 too: `--b 6d34f5f`, ab/few-inputs-3x3, then `--b e4cfc54`; `--activation
  * clip`): MobileNet's stem 3→32 ×1.005 and ×0.977 at one thread, ×1.271 and ×1.282 at two;
- * 3→16 ×0.882 at one, ×1.407 and (6d34f5f against 4ea5998 in a faster spell of the host) ×0.866 at
- * two; MobileNetV2 (`--a 3a14d04 --b e4cfc54 --model mobilenet`) ×0.993 and ×0.994 at one
- * and two. Why the stem's 2-thread calls lose beside the tile kernel's is not found: each
- * alone (`--a R --b R`) took 150-155 µs either way.
+ * 3→16 ×0.882 at one, ×1.407 and (6d34f5f against 4ea5998 in a faster spell of the host)
+ * ×0.866 at two; MobileNetV2 (`--a 3a14d04 --b e4cfc54 --model mobilenet`) ×0.993 and ×0.994
+ * at one and two. Why the stem's 2-thread calls lose beside the tile kernel's is not found:
+ * each alone (`--a R --b R`) took 150-155 µs either way.
  */
 function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa): boolean {
   return isa.level === "avx512" && g.cg <= FEW_INPUTS && s.kh * s.kw >= FEW_INPUTS_MIN_TAPS &&

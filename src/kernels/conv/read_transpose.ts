@@ -93,9 +93,10 @@ export const CONV_TRANSPOSE_X_LINE_SLOT = 25;
 
 /**
  * Whether a convTranspose2d key's xLine can change its kernel (see read.ts xLineMatters): only
- * where the convolution it computes reads x in place, strides 1 and the pads it implies 0 (a
- * 1×1 kernel with no pads), with a k loop of HEAD_MIN_STEPS or more; the kernels by output
- * phases never read it. Elsewhere jit.convTranspose2d leaves the slot 0.
+ * where the convolution it computes reads x in place: strides 1 and the pads it implies 0 (pads
+ * of (k − 1)·dilation, none at 1×1, no output padding), with a k loop of HEAD_MIN_STEPS or
+ * more; the kernels by output phases never read it. Elsewhere jit.convTranspose2d leaves the
+ * slot 0.
  */
 export function xLineMattersTransposed(key: Int32Array): boolean {
   const rowsIn = (key[6] - 1) * key[10], colsIn = (key[7] - 1) * key[11];
