@@ -839,3 +839,52 @@ function firstMismatch(y: Float32Array, want: ArrayLike<number>): number {
   for (let i = 0; i < y.length; i++) if (!Object.is(y[i], want[i])) return i;
   return -1;
 }
+
+for (const level of PHASE_LEVELS) {
+  Deno.test(`convTranspose2d ${level}: the columns tile at 24 input channels and more (its claims spread, r8 and r9 taken) with a residual equals the definition on 1 and 3 threads`, () => {
+    // 2×2/2 with 24 input channels and more (the spread claims: channels × lines ≤ c), rows of
+    // whole vectors and a partial last one, a residual (its lines fetched beside y's).
+    const r = rng(3700);
+    let columns = 0;
+    for (const [c, h, w, oc] of [[24, 5, 16, 9], [40, 6, 19, 20], [72, 3, 40, 33]]) {
+      const o = {
+        n: 1,
+        c,
+        h,
+        w,
+        outChannels: oc,
+        kernel: [2, 2],
+        strides: [2, 2],
+        pads: [0, 0, 0, 0],
+      };
+      const k: Case = { o, oh: 2 * h, ow: 2 * w };
+      const x = new Float32Array(c * h * w).map(() => int(r, -3, 3));
+      const wt = new Float32Array(c * oc * 4).map(() => int(r, -2, 2));
+      const bias = new Float32Array(oc).map(() => int(r, -4, 4));
+      const residual = new Float32Array(oc * 4 * h * w).map(() => int(r, -4, 4));
+      const want = scatter(k, x, wt, bias).map((v, i) => Math.max(0, v + residual[i]));
+      for (const threads of [1, 3]) {
+        using jit = new Jit({ maxIsa: level, threads, minPartUs: 0, tuneBudget: 0 });
+        const packed = jit.packConvWeights(wt, {
+          outChannels: oc,
+          c,
+          kernel: [2, 2],
+          transposed: true,
+        });
+        const y = new Float32Array(oc * 4 * h * w).fill(NaN);
+        jit.convTranspose2d(x, packed, y, { ...o, bias, residual, activation: "relu" });
+        for (let i = 0; i < y.length; i++) {
+          if (y[i] !== want[i]) {
+            assert.fail(
+              `${level} ${threads} threads ${JSON.stringify(o)}: y[${i}] = ${y[i]}, want ${
+                want[i]
+              }`,
+            );
+          }
+        }
+        for (const key of jit.stats().keys) if (key.plan?.includes("columns")) columns++;
+      }
+    }
+    assert.ok(columns >= 2, `only ${columns} calls took the columns tile`);
+  });
+}
