@@ -411,7 +411,7 @@ export function planConv(
     const b = tileCall(s, g, { packedX: true });
     return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, l1d), packedX: true });
   }
-  if (cvServes && choice === undefined && fewInputsStrided(s, g, isa)) {
+  if (cvServes && choice === undefined && fewInputsStrided(s, g, isa, embed)) {
     return cvPlan(channelVectorTile(isa, g, embed, 1));
   }
   if (cvServes && choice === undefined) {
@@ -778,8 +778,11 @@ const FEW_INPUTS_MIN_TAPS = 25;
 
 /**
  * A first layer's wide convolution at a stride (at most FEW_INPUTS input channels a group, 5×5
- * and up, AVX-512): the channel-vector kernel with one vector of output channels × 16
- * columns. It broadcasts x's elements where they are, whatever the stride, where the tile
+ * and up, AVX-512 on a core that takes a broadcast inside the FMA, `embedBroadcast`: Intel):
+ * the channel-vector kernel with one vector of output channels × 16 columns, each FMA loading
+ * its own broadcast of x. (Measured on Intel only: on Zen 5, whose FMAs keep a broadcast in a
+ * register, tier 2 had found the channel-vector kernel 74-77% of the peak on the 7×7/2 stem
+ * where the tile kernel ran 93%; see README, stop 79.) It broadcasts x's elements where they are, whatever the stride, where the tile
  * kernel first copies x into phase planes (four at stride 2). One vector, not tier 1's two ×
  * 14 columns (slower than the tile kernel on these layers). Intel Xeon (SPR), `deno run -A
  * bench/ab.ts --a 4ea5998 --b b1744da --conv 1,3,224,224,OC,K,2,1,P` (relu; the same bits):
@@ -792,9 +795,9 @@ const FEW_INPUTS_MIN_TAPS = 25;
  * at one and two. Why the stem's 2-thread calls lose beside the tile kernel's is not found:
  * each alone (`--a R --b R`) took 150-155 µs either way.
  */
-function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa): boolean {
-  return isa.level === "avx512" && g.cg <= FEW_INPUTS && s.kh * s.kw >= FEW_INPUTS_MIN_TAPS &&
-    (s.sh > 1 || s.sw > 1);
+function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa, embed: boolean): boolean {
+  return isa.level === "avx512" && embed && g.cg <= FEW_INPUTS &&
+    s.kh * s.kw >= FEW_INPUTS_MIN_TAPS && (s.sh > 1 || s.sw > 1);
 }
 
 /**
@@ -962,7 +965,7 @@ export function convChoices(
       planes ? { ...t, planes } : packedX ? { ...t, packedX } : t;
     // Around tier 1's own tile where a rule of its own chose it (a first layer's: one vector).
     const e = plan.embedBroadcast;
-    const first = plan.cv !== null && fewInputsStrided(s, g, isa)
+    const first = plan.cv !== null && fewInputsStrided(s, g, isa, plan.embedBroadcast)
       ? plan.cv
       : mark(tierOneTile(isa, q.s, q.g, e, plan.l1d));
     const tiles = [
