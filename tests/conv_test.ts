@@ -281,6 +281,17 @@ for (const isa of LEVELS) {
   });
 }
 
+/**
+ * `length` floats starting `at` floats past a cache line (a Float32Array's own start is 16
+ * bytes past a page or on a line).
+ */
+function pastLine(length: number, at: number): Float32Array {
+  const buf = new Float32Array(length + 32);
+  const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
+  const first = ((64 - (address % 64)) % 64) / 4;
+  return buf.subarray(first + at, first + at + length);
+}
+
 Deno.test("conv2d keys: x's place in its line is keyed only where a kernel reads it (1×1, stride 1, no padding, 64 steps or more)", () => {
   using jit = new Jit({ threads: 1 });
   const r = rng(1980);
@@ -295,12 +306,7 @@ Deno.test("conv2d keys: x's place in its line is keyed only where a kernel reads
       pads: [pad, pad, pad, pad],
     };
     const s = convSpecOf(o), sizes = convSizes(s);
-    // x `at` floats into a line-aligned buffer (a Float32Array's own start is 16 bytes past a
-    // page or on a line).
-    const buf = new Float32Array(sizes.x + 32);
-    const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
-    const first = ((64 - (address % 64)) % 64) / 4;
-    const x = buf.subarray(first + at, first + at + sizes.x);
+    const x = pastLine(sizes.x, at);
     x.set(ints(r, sizes.x, -2, 2));
     const w = ints(r, sizes.w, -2, 2), y = new Float32Array(sizes.y);
     jit.conv2d(x, w, y, o);
@@ -334,10 +340,7 @@ Deno.test("convTranspose2d keys: x's place in its line is keyed only where the c
       strides: [stride, stride] as [number, number],
     };
     const oh = stride * 15 + k;
-    const buf = new Float32Array(c * 256 + 32);
-    const address = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
-    const first = ((64 - (address % 64)) % 64) / 4;
-    const x = buf.subarray(first + at, first + at + c * 256);
+    const x = pastLine(c * 256, at);
     x.set(ints(r, c * 256, -2, 2));
     const w = ints(r, c * 8 * k * k, -2, 2);
     const y = new Float32Array(8 * oh * oh), want = new Float32Array(8 * oh * oh);
