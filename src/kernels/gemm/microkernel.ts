@@ -59,6 +59,19 @@ export interface Strided {
   colBytes: number;
 }
 
+/**
+ * A prefetch stream beside the operands: each iteration of the unrolled
+ * loop prefetches `base + offset` for every offset (spread over its k
+ * steps), then advances `base` by `advance`. The remainder steps skip it.
+ */
+export interface PrefetchStream {
+  base: Reg;
+  offsets: number[];
+  advance: number;
+  /** Default `prefetcht0`. */
+  hint?: "prefetcht0" | "prefetcht1" | "prefetcht2" | "prefetchnta" | "prefetchw";
+}
+
 /** Everything one microkernel instance needs. */
 export interface MicrokernelSpec {
   /** Rows of the tile. */
@@ -123,29 +136,14 @@ export interface MicrokernelSpec {
    * (`prefetchw`), so the stores do not wait on their ownership (0: none).
    */
   copyB?: { base: Reg; rowBytes: number; claimAhead: number };
+  /** A prefetch stream beside the operands (see PrefetchStream). */
+  stream?: PrefetchStream;
   /**
-   * A prefetch stream beside the operands: each iteration of the unrolled
-   * loop prefetches `base + offset` for every offset (spread over its k
-   * steps), then advances `base` by `advance`. The remainder steps skip it.
-   */
-  stream?: {
-    base: Reg;
-    offsets: number[];
-    advance: number;
-    hint?: "prefetcht0" | "prefetcht1" | "prefetcht2" | "prefetchnta";
-  };
-  /**
-   * More prefetch streams, each as `stream` (every iteration its offsets
-   * from `base`, spread over the k steps, then `base` advanced): a later
+   * More prefetch streams, each as `stream`, emitted after it: a later
    * tile's C claimed a few lines a turn (conv/generate.ts), not in a burst
    * before the loop.
    */
-  streamsAlso?: {
-    base: Reg;
-    offsets: number[];
-    advance: number;
-    hint: "prefetcht0" | "prefetchw";
-  }[];
+  streamsAlso?: PrefetchStream[];
   /** Prefetch the C tile before the k loop, so the update finds it in cache (C is read). */
   prefetchC?: boolean;
   /**
@@ -268,6 +266,8 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   }
 
   let bc = 0;
+  // The prefetch streams, `stream` first.
+  const streams = [...(s.stream ? [s.stream] : []), ...(s.streamsAlso ?? [])];
   const embed = (s.embedBroadcast ?? false) && v.isa.level === "avx512" &&
     groups.every((g) => !g.scalar);
   /**
@@ -276,16 +276,11 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
    * given (a period's step or a step after the periods).
    */
   const step = (u: number, set: number, streamed = false, bAt?: number, body = s.unroll) => {
-    if (streamed && s.stream) {
-      const { base, offsets } = s.stream;
-      const per = Math.ceil(offsets.length / body);
-      for (const off of offsets.slice(u * per, (u + 1) * per)) {
-        a.emit(s.stream.hint ?? "prefetcht0", byte(base, off));
-      }
-    }
-    for (const r of streamed ? s.streamsAlso ?? [] : []) {
+    for (const r of streamed ? streams : []) {
       const per = Math.ceil(r.offsets.length / body);
-      for (const off of r.offsets.slice(u * per, (u + 1) * per)) a.emit(r.hint, byte(r.base, off));
+      for (const off of r.offsets.slice(u * per, (u + 1) * per)) {
+        a.emit(r.hint ?? "prefetcht0", byte(r.base, off));
+      }
     }
     const bDisp = (g: number) =>
       (bAt ?? (s.bSteps ? s.bSteps[u] : u * s.b.rowBytes)) + groups[g].col * s.b.colBytes;
@@ -376,8 +371,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       for (let t = 0; t < period; t++) step(t, t % s.kSplit, true, steps[t], period);
       addImmediate(a, "add", s.a.base, period * s.a.colBytes);
       addImmediate(a, "add", s.b.base, by);
-      if (s.stream) addImmediate(a, "add", s.stream.base, s.stream.advance);
-      for (const r of s.streamsAlso ?? []) addImmediate(a, "add", r.base, r.advance);
+      for (const r of streams) addImmediate(a, "add", r.base, r.advance);
       a.emit("dec", counter);
       a.emit("jnz", top);
       const done = period * count;
@@ -388,8 +382,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
     }
     for (let u = 0; u < U; u++) step(u, u % s.kSplit, true);
     advance(U);
-    if (s.stream) addImmediate(a, "add", s.stream.base, s.stream.advance);
-    for (const r of s.streamsAlso ?? []) addImmediate(a, "add", r.base, r.advance);
+    for (const r of streams) addImmediate(a, "add", r.base, r.advance);
   };
   /** The unrolled body as a loop on the counter (already loaded, nonzero). */
   const loop = () => {
