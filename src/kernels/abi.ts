@@ -31,6 +31,16 @@ import {
  */
 export const WORKSPACE_SLOT = 7;
 
+/**
+ * The slot of a split call's first part's argument block where parts that
+ * combine their results count their arrivals (`lock xadd`; zero between
+ * calls: the last to arrive puts it back). A split's parts' blocks lie
+ * ARG_BLOCK_BYTES apart in part order, in one job block (and in a recorded
+ * call's copy of it), and the runtime writes only the operand slots and the
+ * workspace slot: this one is a family's of at most six operands.
+ */
+export const JOIN_SLOT = 6;
+
 /** Bytes of an argument block. */
 export const ARG_BLOCK_BYTES = 64;
 

@@ -372,7 +372,7 @@ export interface ChannelVectorFrame {
 
 /**
  * One output vector of channel `channel` (lanes: positions) to y at r11 +
- * `at`: the bias (at rbp) and the residual (at r10 + `at`) added, the
+ * `at`: y's sums there (`partialIn`), the bias (at rbp) and the residual (at r10 + `at`) added, the
  * activation applied, `tail`'s lanes only. `regs.res` and `regs.out` are
  * scratch, `regs.free` the activation's (it may hold `regs.res`: dead by then).
  */
@@ -385,6 +385,11 @@ export function emitVectorStore(
   tail: Tail | undefined,
   regs: { res: number; out: number; free: number[] },
 ): void {
+  if (s.partialIn) {
+    // The other half's sums, where this store then writes (k_halves.ts).
+    v.load(regs.res, r11, at, tail);
+    v.add(x, x, regs.res);
+  }
   if (s.bias) {
     v.broadcast(regs.res, rbp, channel * 4);
     v.add(x, x, regs.res);
@@ -654,7 +659,9 @@ export function emitChannelVectorGroup(
   F: ChannelVectorFrame,
 ): void {
   const a = v.a;
-  const L = channelVectorLanes(v.isa), k = g.cg * s.kh * s.kw, planeY = g.oh * g.ow * 4;
+  // (k: a block's weights per output channel, its stride: w's full rows where a half sums.)
+  const L = channelVectorLanes(v.isa), k = (s.wInputs ?? g.cg) * s.kh * s.kw;
+  const planeY = g.oh * g.ow * 4;
   const avx2 = v.isa.level === "avx2";
   const regs = (P: number) => tileRegisters(v.isa, P);
   // Elements between positions of x and of y, and bytes between input channels of x:
@@ -769,7 +776,8 @@ export function emitChannelVectorGroup(
         });
         const [next, nextWidth] = i + 1 < pieces.length ? pieces[i + 1] : [count, pieces[0][1]];
         const slot = chunked ? i : -1;
-        emitTile(offs, q0, vectors, channels, 0, next * 4, nextWidth, slot, q0 + L <= count);
+        const over = q0 + L <= count && !s.partialIn;
+        emitTile(offs, q0, vectors, channels, 0, next * 4, nextWidth, slot, over);
       });
     if (chunks === 1) return emitPieces(false);
     inChunks(() => emitPieces(true));
@@ -805,7 +813,8 @@ export function emitChannelVectorGroup(
         const [nextCol, nextWidth] = i + 1 < pieces.length ? pieces[i + 1] : [g.ow, pieces[0][1]];
         const slot = chunked ? i : -1;
         // AVX2: a piece's 8-lane store may run into the next piece of its row (see flatTiles).
-        const over = avx2 && c0 + L <= g.ow;
+        // (Not where the store adds y's sums: the next piece's would be overwritten first.)
+        const over = avx2 && c0 + L <= g.ow && !s.partialIn;
         emitTile(
           offs,
           c0,

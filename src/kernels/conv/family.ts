@@ -186,6 +186,14 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
       ])
     ) ?? null;
   }
+  // A call in halves of its input channels: a half a part, the last to finish adding them
+  // (k_halves.ts), where the combining code serves (AVX2, AVX-512) and tier 2 chose no split.
+  if (
+    s.kHalves && s.kPart === undefined && plan.choice?.split === undefined &&
+    (plan.isa === "avx2" || plan.isa === "avx512")
+  ) {
+    return ([0, 1] as const).map((h) => part({ ...s, kPart: h }, [0, 0, 0, 0, 0, 0]));
+  }
   // NHWC depthwise: bands of rows (a group is a channel: parts of channels would read every
   // position's row piecemeal). NCHW depthwise with planes of many rows: bands too
   // (DEPTHWISE_BAND_ROWS).

@@ -20,6 +20,7 @@
 import {
   Assembler,
   dword,
+  eax,
   KREG,
   type Program,
   ptr,
@@ -45,8 +46,12 @@ import {
 } from "../../../asm/mod.ts";
 import {
   addImmediate,
+  advanceSlot,
+  ARG_BLOCK_BYTES,
+  copyArgBlock,
   countedLoop,
   frameLoop,
+  JOIN_SLOT,
   loadPointer,
   restoreRegisters,
   saveRegisters,
@@ -67,6 +72,7 @@ import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
 import { type ConvPlan, epilogueRegisters, X_TILES_AHEAD } from "./plan.ts";
 import { CONV_ARG, type ConvSpec } from "./spec.ts";
+import { emitCombine } from "./k_halves.ts";
 
 const USED: Reg[] = [rbx, rbp, r12, r13, r14, r15];
 /**
@@ -136,6 +142,88 @@ export function generateConv(
   options: { listing?: boolean } = {},
 ): Program {
   const a = new Assembler({ listing: options.listing ?? false });
+  if (p.halves) emitHalves(a, s, p);
+  else emitConvFunction(a, s, p);
+  return a.finish();
+}
+
+/**
+ * A call in halves of its input channels (k_halves.ts): each half's kernel
+ * as a subroutine, called in turn on the argument block with x, w and its
+ * channel-vector copy advanced to the half's first input channel (part 1
+ * of a split in halves: y its workspace's sums); a part then counts its
+ * arrival in part 0's argument block (JOIN_SLOT: the blocks lie one after
+ * another, ARG_BLOCK_BYTES apart), and the last adds the halves.
+ */
+function emitHalves(a: Assembler, s: ConvSpec, p: ConvPlan): void {
+  const halves = p.halves!, subs = halves.map(() => a.label());
+  const combine = a.label(), done = a.label();
+  const g = convGeometry(s), half = s.c / 2;
+  const FRAME = ARG_BLOCK_BYTES;
+  // Entered with rsp ≡ 8 (mod 16): rbx pushed and the frame keep the calls 16-byte aligned.
+  a.emit("push", rbx);
+  a.emit("sub", rsp, FRAME);
+  a.emit("mov", rbx, rdi);
+  /** The argument block of the second half (x, w and its copy at its first input channel). */
+  const secondHalf = () => {
+    a.emit("mov", rdi, rbx);
+    copyArgBlock(a);
+    advanceSlot(a, rsp, CONV_ARG.X, half * g.channelStride * 4);
+    advanceSlot(a, rsp, CONV_ARG.W, half * 4);
+    if (s.wLanes) advanceSlot(a, rsp, CONV_ARG.WV, half * s.wLanes * 4);
+    a.emit("mov", rdi, rsp);
+  };
+  if (s.kPart === 1) {
+    secondHalf();
+    // y: the workspace's sums, after the kernel's own.
+    a.emit("mov", rax, qword(rsp, WORKSPACE_SLOT * 8));
+    a.emit("mov", qword(rsp, CONV_ARG.Y * 8), rax);
+    advanceSlot(a, rsp, CONV_ARG.Y, p.scratchAt!);
+    a.emit("mov", rdi, rsp);
+    a.emit("call", subs[0]);
+  } else {
+    a.emit("mov", rdi, rbx);
+    a.emit("call", subs[0]);
+    if (subs.length > 1) {
+      secondHalf();
+      a.emit("call", subs[1]);
+    }
+  }
+  if (p.combine) {
+    // This part's sums are out (before its count: x86 keeps stores in order; the fence
+    // orders any non-temporal ones too); the last part to count adds the halves.
+    a.emit("sfence");
+    a.emit("lea", rdx, ptr(rbx, -(s.kPart ?? 0) * ARG_BLOCK_BYTES));
+    a.emit("mov", eax, 1);
+    a.emit("lock");
+    a.emit("xadd", dword(rdx, JOIN_SLOT * 8), eax);
+    a.emit("test", eax, eax);
+    a.emit("jz", done);
+    // Every part has counted: zero for the next call, then the sums.
+    a.emit("mov", dword(rdx, JOIN_SLOT * 8), 0);
+    a.emit("lea", rsi, ptr(rdx, ARG_BLOCK_BYTES));
+    a.emit("mov", rdi, rbx);
+    a.emit("call", combine);
+  }
+  a.bind(done);
+  a.emit("add", rsp, FRAME);
+  a.emit("pop", rbx);
+  a.emit("ret");
+  halves.forEach((h, i) => {
+    a.bind(subs[i]);
+    emitConvFunction(a, h.spec, h.plan);
+  });
+  if (p.combine) {
+    a.bind(combine);
+    const v = new Vec(a, vecIsa(p.isa));
+    emitCombine(v, s, rsi, p.scratchAt!);
+    v.leave();
+    a.emit("ret");
+  }
+}
+
+/** One kernel, `void kernel(args)`, emitted where the assembler stands. */
+function emitConvFunction(a: Assembler, s: ConvSpec, p: ConvPlan): void {
   const isa = vecIsa(p.isa);
   const v = new Vec(a, isa);
   const g = convGeometry(s);
@@ -168,7 +256,7 @@ export function generateConv(
   if (p.depthwise && s.nhwc) {
     // Every image and channel in one (a vector is 16 channels of a position).
     emitDepthwiseNhwc(v, s, g, p.depthwise, F);
-    return finish(a, v, frame);
+    return void finish(a, v, frame);
   }
   if (p.depthwise) {
     // Its zero row: the rows above and below x.
@@ -199,21 +287,20 @@ export function generateConv(
     addImmediate(a, "add", qword(rsp, F.R), s.ocTotal * g.oh * g.ow * 4);
     addImmediate(a, "add", qword(rsp, F.Y), s.ocTotal * g.oh * g.ow * 4);
   });
-  return finish(a, v, frame);
+  finish(a, v, frame);
 }
 
 /** The epilogue: the frame dropped, registers restored. */
-function finish(a: Assembler, v: Vec, frame: number): Program {
+function finish(a: Assembler, v: Vec, frame: number): void {
   a.emit("add", rsp, frame);
   v.leave();
   restoreRegisters(a, USED);
   a.emit("ret");
-  return a.finish();
 }
 
 /** Bytes between the weights of consecutive output channels. */
 function weightRowBytes(s: ConvSpec, g: ConvGeometry): number {
-  return s.flip ? s.kh * s.kw * 4 : g.cg * s.kh * s.kw * 4;
+  return s.flip ? s.kh * s.kw * 4 : (s.wInputs ?? g.cg) * s.kh * s.kw * 4;
 }
 
 /** One image group: planes, then the runs of positions and their tiles. */
@@ -772,8 +859,8 @@ function emitStore(
   const regs = [...free];
   const out = regs.shift()!;
   const biasReg = s.bias ? regs.shift()! : -1;
-  const resReg = s.residual ? regs.shift()! : -1;
-  const io = tileAccess(v, s, p, groups, tail, regs, s.residual);
+  const resReg = s.residual || s.partialIn ? regs.shift()! : -1;
+  const io = tileAccess(v, s, p, groups, tail, regs, s.residual || s.partialIn === true);
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
   for (let gi = 0; gi < groups.length; gi++) {
     io.begin(gi);
@@ -782,6 +869,11 @@ function emitStore(
       if (s.bias) v.broadcast(biasReg, rbp, i * 4);
       const x = acc(i, gi);
       const add = (r: number) => (scalar ? v.scalarOp("add", x, r) : v.add(x, x, r));
+      if (s.partialIn) {
+        // The other half's sums, where this store then writes (k_halves.ts).
+        io.load(resReg, r11, i, gi);
+        add(resReg);
+      }
       if (s.bias) add(biasReg);
       if (s.residual) {
         io.load(resReg, r10, i, gi);

@@ -62,7 +62,8 @@ import {
 } from "./channel_vectors.ts";
 import { CHANNEL_BLOCK, channelBlockBytes } from "./channel_blocks.ts";
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
-import type { ConvSpec } from "./spec.ts";
+import { type ConvSpec, outHeight, outWidth } from "./spec.ts";
+import { halfSpecs } from "./k_halves.ts";
 
 /**
  * Position tiles ahead a 1×1 tile fetches x (ConvPlan.nextX). Zen 5, one
@@ -126,6 +127,16 @@ export interface ConvPlan extends KernelPlan {
   deepChannelVectors: boolean;
   /** The Target's `nhwcDepthwiseTiles` (parts are planned with it too). */
   nhwcDepthwiseTiles: boolean;
+  /**
+   * A call in halves of its input channels (k_halves.ts): the kernels that
+   * run in turn, each on its spec and plan (the plan's other fields are the
+   * first's); absent: the plan is the kernel.
+   */
+  halves?: { spec: ConvSpec; plan: ConvPlan }[];
+  /** A part of a split in halves: the last part to finish adds the halves (k_halves.ts emitCombine). */
+  combine?: boolean;
+  /** Part 1 of a split in halves: where its sums start in its workspace (after its kernel's own). */
+  scratchAt?: number;
 }
 
 /**
@@ -165,7 +176,8 @@ export interface ConvChoice {
  */
 export function epilogueRegisters(s: ConvSpec, isa: VecIsa, mode: ConvStoreMode): number {
   const avx2Table = mode === "table" && isa.level === "avx2";
-  return 1 + (s.bias ? 1 : 0) + (s.residual ? (avx2Table ? 2 : 1) : 0) + (avx2Table ? 1 : 0) +
+  return 1 + (s.bias ? 1 : 0) + (s.residual || s.partialIn ? (avx2Table ? 2 : 1) : 0) +
+    (avx2Table ? 1 : 0) +
     activationTemps(isa, s.activation);
 }
 
@@ -188,6 +200,7 @@ export function planConv(
   },
   choice?: ConvChoice,
 ): ConvPlan {
+  if (s.kHalves) return planHalves(s, level, caches, choice);
   let l2 = caches.l2;
   const l1d = caches.l1d;
   const embed = level === "avx512" && (caches.embedBroadcast ?? false);
@@ -465,7 +478,8 @@ export function planConv(
     : g.ocg * rowBytes <= l2 / 2
     ? g.ocg
     : Math.min(g.ocg, fit, Math.ceil(g.ocg / Math.ceil(g.ocg / fit) / mr) * mr);
-  const icBlock = choice?.icBlock ?? icBlockFor(s, g, ng * L, unrollIc, l1d);
+  // (A second half's store adds y's sums: one pass, so no partial sums of its own pass there.)
+  const icBlock = s.partialIn ? g.cg : choice?.icBlock ?? icBlockFor(s, g, ng * L, unrollIc, l1d);
   // Measured on Zen 5, one thread, alternating in one process, 12 operand sets rotated (x
   // from DRAM), fetching one tile ahead: 1×1 256→64 56² 734 → 424 µs, 144→24 56² 174 → 114,
   // 96→24 56² 93 → 73, 1024→256 14² 491 → 408; with x in cache (one operand set, or x within
@@ -503,6 +517,39 @@ export function planConv(
     }${nextX ? `, x ${X_TILES_AHEAD} tiles ahead to L1` : ""}${
       periods ? `, taps in ${periods.count} periods of ${periods.period}` : ""
     }`,
+  };
+}
+
+/**
+ * A call in halves of its input channels (k_halves.ts): each half's kernel
+ * planned as a call of its own (tier 2's choice applies to both), run in
+ * turn; part 1 of a split in halves keeps its sums in its workspace, after
+ * its kernel's own.
+ */
+function planHalves(
+  s: ConvSpec,
+  level: VecLevel,
+  caches: Parameters<typeof planConv>[2],
+  choice?: ConvChoice,
+): ConvPlan {
+  const halves = halfSpecs(s, s.kPart ?? "whole").map((spec) => ({
+    spec,
+    plan: planConv(spec, level, caches, choice),
+  }));
+  const first = halves[0].plan;
+  const own = Math.max(...halves.map((h) => h.plan.workspaceBytes));
+  const scratchAt = Math.ceil(own / 64) * 64;
+  const yBytes = 4 * s.oc * outHeight(s) * outWidth(s);
+  return {
+    ...first,
+    halves,
+    ...(s.kPart === undefined ? {} : { combine: true, scratchAt }),
+    workspaceBytes: s.kPart === 1 ? scratchAt + yBytes : own,
+    description: `${
+      s.kPart === undefined
+        ? "input channels in halves"
+        : `half ${s.kPart + 1} of the input channels (the last part to finish adds them)`
+    }: ${first.description}`,
   };
 }
 

@@ -10,6 +10,7 @@ import { type AutoPad, readInt, readInts, readPads } from "../attributes.ts";
 import { badOptions, fail } from "../checks.ts";
 import { type Activation, decodeActivation, readActivation } from "../unary/read.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
+import { kHalvesServe } from "./k_halves.ts";
 import { type ConvSpec, outHeight, outWidth } from "./spec.ts";
 
 /** Options of `jit.conv2d`: the shapes and ONNX Conv's attributes. */
@@ -428,6 +429,7 @@ export function decodeConvKey(key: Int32Array): ConvSpec {
     xLine: key[CONV_X_LINE_SLOT] | 0,
   };
   s.rowEnd = outHeight(s);
+  if (kHalvesServe(s)) s.kHalves = true;
   return s;
 }
 

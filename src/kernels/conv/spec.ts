@@ -83,6 +83,17 @@ export interface ConvSpec {
    * off, so every later load takes one line instead of two.
    */
   xLine: number;
+  /**
+   * The call sums its input channels in two halves, added at the store (a
+   * narrowing 1×1 layer on a small image: k_halves.ts); absent: one sum.
+   */
+  kHalves?: boolean;
+  /** A split call's part of a call in halves: the half whose sums it makes (k_halves.ts). */
+  kPart?: 0 | 1;
+  /** Input channels of a row of w where the kernel sums fewer (its row stride); absent: c / group. */
+  wInputs?: number;
+  /** The store adds y's value (the other half's sums) to the sums before the bias. */
+  partialIn?: boolean;
 }
 
 /**
