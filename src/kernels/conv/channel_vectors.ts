@@ -199,6 +199,13 @@ export interface ChannelVectorTile {
    * 49 positions in tiles of 5-6 give 10-12. Absent: rows or their pieces.
    */
   flat?: boolean;
+  /**
+   * A call in halves of its input channels (k_halves.ts), each tile summing
+   * them in two k loops: the first's sums wait in the frame
+   * (`channelVectorHalfBytes`) while the second's start from zero, then
+   * are added to them before the store (unchunked tiles only).
+   */
+  halves?: boolean;
 }
 
 /**
@@ -490,7 +497,8 @@ export function fetchesNextTile(s: ConvSpec, t: ChannelVectorTile): boolean {
  */
 export function channelVectorChunks(s: ConvSpec, g: ConvGeometry, t: ChannelVectorTile): number {
   const c = t.icChunk;
-  return c > 0 && c < g.cg && g.cg % c === 0 && !s.nhwc && chunkedPieces(g, t).length > 1
+  return c > 0 && c < g.cg && g.cg % c === 0 && !s.nhwc && !t.halves &&
+      chunkedPieces(g, t).length > 1
     ? g.cg / c
     : 1;
 }
@@ -569,6 +577,14 @@ export function channelVectorPartialBytes(
   const pieces = chunkedPieces(g, t);
   return pieces.length * t.vectors * pieces[0][1] * 64;
 }
+
+/** Frame bytes of a tile's first half's sums (`ChannelVectorTile.halves`; else 0), after the partial sums. */
+export function channelVectorHalfBytes(t: ChannelVectorTile): number {
+  return t.halves ? t.vectors * CV_MOST_POSITIONS * 64 : 0;
+}
+
+/** Most accumulators a channel-vector tile holds per vector (AVX-512's 14 positions × 2 rows). */
+const CV_MOST_POSITIONS = 28;
 
 /** Whether the tile's k loop fetches x planes ahead (NCHW only: NHWC fetches rows). */
 export function fetchesXAhead(s: ConvSpec, t: ChannelVectorTile): boolean {
@@ -872,13 +888,15 @@ export function emitChannelVectorGroup(
     }
     // The next tile's lines, `perStep` per k step over the first `steps` steps: NCHW a channel's
     // plane each (its first and last position), NHWC a position each (its block's lines).
+    // (In halves, over the first half's loop.)
+    const loopSteps = t.halves ? kSteps / 2 : kSteps;
     const items = s.nhwc ? nextWidth : channels;
-    const perStep = Math.ceil(items / kSteps), steps = Math.ceil(items / perStep);
+    const perStep = Math.ceil(items / loopSteps), steps = Math.ceil(items / perStep);
     const emitNextPrefetch = () => {
       if (!fetchNext) return;
-      const skip = kSteps > steps ? a.label() : null;
+      const skip = loopSteps > steps ? a.label() : null;
       if (skip) {
-        a.emit("cmp", rax, kSteps - steps); // rax counts the k steps down from kSteps
+        a.emit("cmp", rax, loopSteps - steps); // rax counts the k steps down from loopSteps
         a.emit("jbe", skip);
       }
       const last = nextWidth * 4 - 4, stride = s.nhwc ? positionY : planeY;
@@ -976,51 +994,75 @@ export function emitChannelVectorGroup(
         }
       }
     };
-    a.emit("mov", rax, kSteps);
-    const top = a.label();
-    a.align(16);
-    a.bind(top);
-    if (byRows) {
-      a.emit("mov", r11, s.kh);
-      const row = a.label();
-      a.bind(row);
-      emitTaps(s.kw);
-      addImmediate(a, "add", rsi, s.kw * L * 4);
-      addImmediate(a, "add", rdx, rowStep);
-      a.emit("dec", r11);
-      a.emit("jnz", row);
-    } else emitTaps(taps.length);
-    emitNextPrefetch();
-    if (fetchesXAhead(s, t)) {
-      // Every line of the tile's x, t.xAhead planes on: each input row's span, first to last byte.
-      const rowBytes = s.w * posX * 4, spans = new Map<number, [number, number]>();
-      for (const o of offs) {
-        for (const d of o) {
-          if (d === null) continue;
-          const r = Math.floor(d / rowBytes), sp = spans.get(r);
-          spans.set(r, sp ? [Math.min(sp[0], d), Math.max(sp[1], d + 3)] : [d, d + 3]);
+    /** The k loop over `count` input channels (the next tile's lines fetched in the first's). */
+    const kLoop = (count: number, first: boolean) => {
+      a.emit("mov", rax, count);
+      const top = a.label();
+      a.align(16);
+      a.bind(top);
+      if (byRows) {
+        a.emit("mov", r11, s.kh);
+        const row = a.label();
+        a.bind(row);
+        emitTaps(s.kw);
+        addImmediate(a, "add", rsi, s.kw * L * 4);
+        addImmediate(a, "add", rdx, rowStep);
+        a.emit("dec", r11);
+        a.emit("jnz", row);
+      } else emitTaps(taps.length);
+      if (first) emitNextPrefetch();
+      if (fetchesXAhead(s, t)) {
+        // Every line of the tile's x, t.xAhead planes on: each input row's span, first to last byte.
+        const rowBytes = s.w * posX * 4, spans = new Map<number, [number, number]>();
+        for (const o of offs) {
+          for (const d of o) {
+            if (d === null) continue;
+            const r = Math.floor(d / rowBytes), sp = spans.get(r);
+            spans.set(r, sp ? [Math.min(sp[0], d), Math.max(sp[1], d + 3)] : [d, d + 3]);
+          }
+        }
+        // rdx has moved past a by-rows tile's kernel rows already.
+        const from = t.xAhead * channelX - (byRows ? s.kh * rowStep : 0);
+        for (const [lo, hi] of spans.values()) {
+          let d = lo;
+          for (; d <= hi; d += 64) a.emit("prefetcht0", byte(rdx, from + d));
+          if (d - 64 !== hi) a.emit("prefetcht0", byte(rdx, from + hi)); // the last line, if missed
         }
       }
-      // rdx has moved past a by-rows tile's kernel rows already.
-      const from = t.xAhead * channelX - (byRows ? s.kh * rowStep : 0);
-      for (const [lo, hi] of spans.values()) {
-        let d = lo;
-        for (; d <= hi; d += 64) a.emit("prefetcht0", byte(rdx, from + d));
-        if (d - 64 !== hi) a.emit("prefetcht0", byte(rdx, from + hi)); // the last line, if missed
+      if (nextStep) {
+        a.emit("prefetcht1", byte(r9, 0));
+        addImmediate(a, "add", r9, nextStep);
       }
-    }
-    if (nextStep) {
-      a.emit("prefetcht1", byte(r9, 0));
-      addImmediate(a, "add", r9, nextStep);
-    }
-    if (rowStarts.length) {
-      for (const d of rowStarts) a.emit("prefetcht0", byte(r10, d));
-      a.emit("add", r10, 64);
-    }
-    if (!byRows) addImmediate(a, "add", rsi, taps.length * L * 4);
-    addImmediate(a, "add", rdx, channelX - (byRows ? s.kh * rowStep : 0));
-    a.emit("dec", rax);
-    a.emit("jnz", top);
+      if (rowStarts.length) {
+        for (const d of rowStarts) a.emit("prefetcht0", byte(r10, d));
+        a.emit("add", r10, 64);
+      }
+      if (!byRows) addImmediate(a, "add", rsi, taps.length * L * 4);
+      addImmediate(a, "add", rdx, channelX - (byRows ? s.kh * rowStep : 0));
+      a.emit("dec", rax);
+      a.emit("jnz", top);
+    };
+    if (t.halves) {
+      if (chunked) throw new Error("conv2d: a tile in halves runs unchunked");
+      // The first half's sums wait in the frame; the second's start from zero and are added
+      // to them (second + first: the adds a split's last part makes, k_halves.ts).
+      const half = F.PARTIAL + channelVectorPartialBytes(s, g, t);
+      const at = (p: number, vi: number) => half + (vi * P + p) * 64;
+      kLoop(kSteps / 2, true);
+      for (let vi = 0; vi < vectors; vi++) {
+        for (let p = 0; p < P; p++) {
+          v.store(rsp, at(p, vi), acc(p, vi));
+          v.zero(acc(p, vi));
+        }
+      }
+      kLoop(kSteps / 2, false);
+      for (let vi = 0; vi < vectors; vi++) {
+        for (let p = 0; p < P; p++) {
+          v.load(weights(0), rsp, at(p, vi));
+          v.add(acc(p, vi), acc(p, vi), weights(0));
+        }
+      }
+    } else kLoop(kSteps, true);
     if (nextStep) a.emit("mov", qword(rsp, F.NEXTW), r9);
     if (s.nhwc) return storeRows(P, col, vectors, channels);
     const stored = a.label();

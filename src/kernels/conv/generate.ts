@@ -66,7 +66,12 @@ import { HEAD_MIN_STEPS } from "./read.ts";
 import { emitDepthwiseGroup } from "./depthwise.ts";
 import { emitDepthwiseNhwc } from "./depthwise_nhwc.ts";
 import { emitChannelBlocks } from "./channel_blocks.ts";
-import { channelVectorPartialBytes, emitChannelVectorGroup, tileCall } from "./channel_vectors.ts";
+import {
+  channelVectorHalfBytes,
+  channelVectorPartialBytes,
+  emitChannelVectorGroup,
+  tileCall,
+} from "./channel_vectors.ts";
 import { emitTransposePhases } from "./transpose_phases.ts";
 import { emitPlanes } from "./planes.ts";
 import { entryBytes, storeTable } from "./store_table.ts";
@@ -126,7 +131,7 @@ const F = {
 function frameBytes(s: ConvSpec, g: ConvGeometry, p: ConvPlan): number {
   if (!p.cv) return F.PARTIAL;
   const q = tileCall(s, g, p.cv);
-  return F.PARTIAL + channelVectorPartialBytes(q.s, q.g, p.cv);
+  return F.PARTIAL + channelVectorPartialBytes(q.s, q.g, p.cv) + channelVectorHalfBytes(p.cv);
 }
 /** AVX2: the register holding a tail tile's lane mask (kept out of the microkernel's pool). */
 const AVX2_TAIL = 15;

@@ -532,6 +532,18 @@ function planHalves(
   caches: Parameters<typeof planConv>[2],
   choice?: ConvChoice,
 ): ConvPlan {
+  if (s.kPart === undefined) {
+    // A channel-vector tile sums the halves itself, one pass over y (the kernels in turn
+    // write y twice and read it back once: ×1.037 of the time on 1×1 384→64 on 14²).
+    const one = planConv({ ...s, kHalves: false }, level, caches, choice);
+    if (one.cv && one.cv.icChunk === 0) {
+      return {
+        ...one,
+        cv: { ...one.cv, halves: true },
+        description: `input channels in halves in each tile: ${one.description}`,
+      };
+    }
+  }
   const halves = halfSpecs(s, s.kPart ?? "whole").map((spec) => ({
     spec,
     plan: planConv(spec, level, caches, choice),
