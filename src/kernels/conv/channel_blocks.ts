@@ -50,6 +50,8 @@ export function channelBlockBytes(g: ConvGeometry): number {
 export function channelBlockCall(s: ConvSpec, g: ConvGeometry): { s: ConvSpec; g: ConvGeometry } {
   const B = CHANNEL_BLOCK;
   const q: ConvSpec = { ...s, c: s.c / B, h: g.oh, w: g.ow * B, kw: B, sw: B, dw: 1 };
+  // A half's kernel (k_halves.ts): w's full rows in blocks too.
+  if (s.wInputs !== undefined) q.wInputs = s.wInputs / B;
   return { s: q, g: { ...convGeometry(q), channelStride: B * bandPositions(g) } };
 }
 
