@@ -18,12 +18,16 @@
  * in the same order: the same bits) with the epilogue ({@link emitCombine}),
  * counting arrivals in the first part's argument block (`JOIN_SLOT`).
  *
- * Measured on an Intel Xeon (SPR-class, 2 vCPUs) with MobileNetV2's block
- * 64→384→64 on 14² at 2 threads, each step reading what the step before
- * wrote (`deno run -A bench/block_chain.ts --seq …`): the projection split
- * over output channels took 60-74 µs (30-34 alone, operands where the last
- * call of the same key left them), as two groups of input channels 31 µs,
- * plus 5 to add them.
+ * Measured on an Intel Xeon (SPR-class, 2 vCPUs), MobileNetV2's blocks at 2
+ * threads, each step reading what the step before wrote (`deno run -A
+ * bench/block_chain.ts`, 30edb45 → c8f36a1): 64→384→64 on 14², the
+ * projection 72-74 → 38 µs and the depthwise layer before it 24-26 → 11
+ * (its writes no longer take back lines the other core read); 160→960→160
+ * on 7², 61-79 → 55 and 20-23 → 11. Alone, operands where the last call of
+ * the same key left them, the projection split over output channels had
+ * run in 30-34 µs. Whole models, `deno run -A bench/ab.ts --a 30edb45 --b
+ * c8f36a1 --model M --threads T`: MobileNetV2 ×0.933 at 2 threads, ×1.000
+ * at 1 (where the channel-vector tile sums both halves itself).
  *
  * @module
  */
