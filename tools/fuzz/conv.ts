@@ -1,5 +1,6 @@
 /**
  * conv2d cases: dense, grouped and depthwise layers of 1-80 channels,
+ * narrowing 1×1 layers of 128-384 inputs on small images (in halves),
  * kernels 1-7 (8 across), strides 1-3, dilations 1-3, asymmetric pads,
  * batch 1-3, NCHW or NHWC, plain or packed weights, 1-3 threads, operands at
  * random offsets, a ±Inf or NaN weight in one case of ten, one case in eight
@@ -38,7 +39,7 @@ interface Layer {
 
 function randomLayer(r: () => number): Layer {
   for (;;) {
-    const kind = pick(r, ["dense", "dense", "grouped", "depthwise", "depthwise"]);
+    const kind = pick(r, ["dense", "dense", "grouped", "depthwise", "depthwise", "narrowing"]);
     const kh = int(r, 1, 7), kw = pick(r, [kh, kh, int(r, 1, 8)]);
     let c: number, oc: number, group: number;
     if (kind === "dense") {
@@ -49,6 +50,11 @@ function randomLayer(r: () => number): Layer {
       group = int(r, 2, 4);
       c = group * int(r, 1, 20);
       oc = group * pick(r, [int(r, 1, 20), 16, 32]);
+    } else if (kind === "narrowing") {
+      // Many inputs to few outputs (most in halves of the inputs: k_halves.ts).
+      c = pick(r, [128, 192, 256, 384, 160]);
+      oc = pick(r, [int(r, 1, c / 2), 16, 24, 40, 64, c / 2 + 8]);
+      group = 1;
     } else {
       group = pick(r, [int(r, 1, 70), 16, 32, 33, 48]);
       c = group;
@@ -67,6 +73,16 @@ function randomLayer(r: () => number): Layer {
       dilations: [dh, pick(r, [dh, int(r, 1, 3)])],
       group,
     };
+    if (kind === "narrowing") {
+      // A 1×1 layer on a small image, most of them stride 1 and unpadded.
+      o.kernel = [1, 1];
+      o.dilations = [1, 1];
+      o.h = int(r, 1, 16);
+      o.w = pick(r, [int(r, 1, 17), 7, 14, 16]);
+      if (r() < 0.8) o.strides = [1, 1];
+      if (r() < 0.8) o.pads = [0, 0, 0, 0];
+      if (r() < 0.8) o.n = 1;
+    }
     const s = convSpecOf(o);
     const ow = Math.floor((s.w + s.pl + s.pr - s.dw * (s.kw - 1) - 1) / s.sw) + 1;
     if (s.rowEnd >= 1 && ow >= 1 && s.n * s.c * s.h * s.w < 400000) return o;
