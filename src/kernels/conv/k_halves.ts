@@ -10,9 +10,11 @@
  * x, half of it from the other core, and leaves x's lines shared between
  * the cores, which the next layer's writes must then take back.
  *
- * On one core (or split over output channels, rows or images) the kernel
- * runs the two halves in turn: the first stores its sums into y as they
- * are, the second's store adds them before the bias (`ConvSpec.partialIn`).
+ * On one core (or split over output channels or rows) a channel-vector
+ * tile sums both halves itself, the first's sums waiting in the frame
+ * (`ChannelVectorTile.halves`); other kernels run the halves in turn, the
+ * first storing its sums into y as they are, the second's store adding them
+ * before the bias (`ConvSpec.partialIn`).
  * Split in halves, the first part stores its sums into y, the second into
  * its workspace, and the part that finishes last adds them (the same adds
  * in the same order: the same bits) with the epilogue ({@link emitCombine}),
@@ -20,14 +22,15 @@
  *
  * Measured on an Intel Xeon (SPR-class, 2 vCPUs), MobileNetV2's blocks at 2
  * threads, each step reading what the step before wrote (`deno run -A
- * bench/block_chain.ts`, 30edb45 → c8f36a1): 64→384→64 on 14², the
- * projection 72-74 → 38 µs and the depthwise layer before it 24-26 → 11
- * (its writes no longer take back lines the other core read); 160→960→160
- * on 7², 61-79 → 55 and 20-23 → 11. Alone, operands where the last call of
- * the same key left them, the projection split over output channels had
- * run in 30-34 µs. Whole models, `deno run -A bench/ab.ts --a 30edb45 --b
- * c8f36a1 --model M --threads T`: MobileNetV2 ×0.933 at 2 threads, ×1.000
- * at 1 (where the channel-vector tile sums both halves itself).
+ * bench/block_chain.ts --rounds 30`, 30edb45 and afca706 in turn, two runs
+ * each): 64→384→64 on 14², the projection 75.6-98.5 → 46.8-52.8 µs and the
+ * depthwise layer before it 24.1-27.1 → 12.5-14.8 (its writes no longer take
+ * back lines the other core read); 96→576→96, 99.3-101.2 → 75.6-75.7 and
+ * 20.7-23.4 → 15.6-15.7; 160→960→160 on 7², 69.5-73.1 → 56.0-75.1 and
+ * 14.5-18.4 → 10.9-15.4. Whole models, `deno run -A bench/ab.ts --a 30edb45
+ * --b afca706 --model M --threads T`: MobileNetV2 ×0.935 at 2 threads,
+ * ×1.016 at 1 (an A/A pair there reads ×0.995-1.019); ResNet-50 ×0.975 and
+ * ×0.996.
  *
  * @module
  */
