@@ -9,6 +9,8 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
+import { JOIN_SLOT } from "../src/kernels/abi.ts";
+import { CONV } from "../src/kernels/conv/family.ts";
 import { kHalvesServe } from "../src/kernels/conv/k_halves.ts";
 import { convSpecOf, firstDifference, tuneCheckingBits } from "./helpers/conv.ts";
 import { fmaF32 } from "./helpers/fma_chain.ts";
@@ -39,6 +41,8 @@ Deno.test("conv2d halves: the rule (one image, 1×1, stride 1, unpadded, ≥ 128
   assert.ok(!serves(384, 64, 14, { strides: [2, 2] }));
   assert.ok(!serves(384, 64, 14, { pads: [1, 1, 1, 1] }));
   assert.ok(!serves(384, 64, 3, { kernel: [3, 3] }));
+  // The parts count their arrivals in a slot the runtime never writes for conv2d's operands.
+  assert.ok(CONV.operands.length <= JOIN_SLOT, `${CONV.operands.length} operands`);
 });
 
 /**
@@ -75,6 +79,27 @@ function halvesChain(
   return y;
 }
 
+/** A seeded call in halves (bias, residual, ReLU) and its bits (see halvesChain). */
+function halvesCase(r: () => number, fused: boolean, c: number, oc: number, hw: number) {
+  const positions = hw * hw;
+  const floats = (n: number) => Float32Array.from({ length: n }, () => f(r() * 2 - 1));
+  const x = floats(c * positions), w = floats(oc * c);
+  const bias = floats(oc), residual = floats(oc * positions);
+  const want = halvesChain(fused, c, oc, positions, x, w, bias, residual);
+  const opts = {
+    n: 1,
+    c,
+    h: hw,
+    w: hw,
+    outChannels: oc,
+    kernel: [1, 1] as [number, number],
+    bias,
+    residual,
+    activation: "relu" as const,
+  };
+  return { x, w, want, opts };
+}
+
 /** Shapes in halves: tails in positions (169 at 16 and 8 lanes) and in channels (40). */
 const SHAPES = [
   { c: 256, oc: 96, hw: 13 },
@@ -88,22 +113,8 @@ for (const isa of LEVELS) {
     const r = rng(seed);
     const fused = isa === "avx2" || isa === "avx512";
     for (const { c, oc, hw } of SHAPES) {
+      const { x, w, want, opts } = halvesCase(r, fused, c, oc, hw);
       const positions = hw * hw;
-      const floats = (n: number) => Float32Array.from({ length: n }, () => f(r() * 2 - 1));
-      const x = floats(c * positions), w = floats(oc * c);
-      const bias = floats(oc), residual = floats(oc * positions);
-      const want = halvesChain(fused, c, oc, positions, x, w, bias, residual);
-      const opts = {
-        n: 1,
-        c,
-        h: hw,
-        w: hw,
-        outChannels: oc,
-        kernel: [1, 1] as [number, number],
-        bias,
-        residual,
-        activation: "relu" as const,
-      };
       for (const threads of [1, 2, 3]) {
         using jit = new Jit({ maxIsa: isa, threads, minPartUs: 0, tuneBudget: 0 });
         const packed = jit.packConvWeights(w, { outChannels: oc, c, kernel: [1, 1] });
@@ -138,26 +149,11 @@ for (const isa of LEVELS.filter((l) => l !== "scalar")) {
   Deno.test(`conv2d halves ${isa}: tier 2's candidates give the halves' bits`, () => {
     const seed = 2150 + LEVELS.indexOf(isa);
     const r = rng(seed);
-    const fused = isa === "avx2" || isa === "avx512";
-    const c = 256, oc = 48, hw = 14, positions = hw * hw;
-    const floats = (n: number) => Float32Array.from({ length: n }, () => f(r() * 2 - 1));
-    const x = floats(c * positions), w = floats(oc * c);
-    const bias = floats(oc), residual = floats(oc * positions);
-    const want = halvesChain(fused, c, oc, positions, x, w, bias, residual);
+    const c = 256, oc = 48, hw = 14;
+    const { x, w, want, opts } = halvesCase(r, isa === "avx2" || isa === "avx512", c, oc, hw);
     using jit = new Jit({ maxIsa: isa, threads: 1 });
     const packed = jit.packConvWeights(w, { outChannels: oc, c, kernel: [1, 1] });
-    const y = new Float32Array(oc * positions);
-    const opts = {
-      n: 1,
-      c,
-      h: hw,
-      w: hw,
-      outChannels: oc,
-      kernel: [1, 1] as [number, number],
-      bias,
-      residual,
-      activation: "relu" as const,
-    };
+    const y = new Float32Array(oc * hw * hw);
     const ran = tuneCheckingBits(
       jit,
       () => jit.conv2d(x, packed, y, opts),
