@@ -164,3 +164,32 @@ for (const isa of LEVELS.filter((l) => l !== "scalar")) {
     assert.ok(new Set(ran).size > 1, ran.join("; "));
   });
 }
+
+Deno.test("conv2d halves: split calls in concurrent async lists and a sync call meanwhile give the halves' bits (each list its own count of arrivals)", async () => {
+  if (!LEVELS.includes("avx2")) return; // the split in halves is AVX2's and AVX-512's
+  const r = rng(2190);
+  // (The Jit's level, AVX2 or AVX-512, fuses its multiply-adds.)
+  const c = 192, oc = 40, hw = 7;
+  const cases = [0, 1, 2].map(() => halvesCase(r, true, c, oc, hw));
+  using jit = new Jit({ threads: 2, minPartUs: 0, tuneBudget: 0 });
+  for (let round = 0; round < 5; round++) {
+    const ys = cases.map(() => new Float32Array(oc * hw * hw).fill(NaN));
+    const lists = [0, 1].map((i) =>
+      jit.async(() => {
+        for (let k = 0; k < 3; k++) jit.conv2d(cases[i].x, cases[i].w, ys[i], cases[i].opts);
+      })
+    );
+    jit.conv2d(cases[2].x, cases[2].w, ys[2], cases[2].opts);
+    await Promise.all(lists);
+    for (let i = 0; i < 3; i++) {
+      const at = firstDifference(ys[i], cases[i].want);
+      assert.equal(
+        at,
+        -1,
+        `round ${round}, case ${i}: y[${at}] = ${ys[i][at]}, want ${cases[i].want[at]}`,
+      );
+    }
+  }
+  const plans = jit.stats().keys.map((k) => `${k.parts} ${k.plan}`);
+  assert.ok(plans.every((p) => p.startsWith("2 ") && p.includes("in halves")), plans.join("; "));
+});
