@@ -2,6 +2,7 @@ import assert from "node:assert/strict";
 import { isaLevel, Jit, type UnaryOp } from "../mod.ts";
 import { cpuFeatures, levelsUpTo, prefersEmbeddedBroadcast } from "../src/cpu.ts";
 import { planConv } from "../src/kernels/conv/plan.ts";
+import { CONV } from "../src/kernels/conv/family.ts";
 import { CV_LANES } from "../src/kernels/conv/channel_vectors.ts";
 import { depthwiseChain } from "./helpers/fma_chain.ts";
 import { decodeConvKey, readConv } from "../src/kernels/conv/read.ts";
@@ -567,6 +568,9 @@ Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images, group
     { n: 1, c: 12, h: 9, w: 11, outChannels: 12, kernel: [3, 3], pads: [1, 1, 1, 1], group: 12 },
     { n: 1, c: 64, h: 7, w: 7, outChannels: 70, kernel: [3, 3], pads: [1, 1, 1, 1] },
     { n: 1, c: 96, h: 5, w: 5, outChannels: 96, kernel: [1, 1], group: 3 },
+    // 1×1 bands cut as rows of 16 positions (see the next test).
+    { n: 1, c: 32, h: 28, w: 28, outChannels: 20, kernel: [1, 1] },
+    { n: 1, c: 8, h: 20, w: 24, outChannels: 6, kernel: [1, 1] },
   ];
   for (let t = 0; t < 32; t++) {
     const o = t < fixed.length ? fixed[t] : { ...randomConv(r), h: int(r, 4, 40) };
@@ -615,6 +619,37 @@ Deno.test("conv2d: bit-identical on 1, 2 and 3 threads (parts over images, group
   if (three.isa === "avx512" || three.isa === "amx" || three.isa === "avx2") {
     const cv = three.stats().keys.filter((k) => k.plan?.includes("channel vectors") && k.parts > 1);
     assert.equal(cv.length, 3, three.report(40));
+  }
+});
+
+Deno.test("conv2d parts: a 1×1 call's bands start on a line of every plane of y where its planes are whole lines", () => {
+  const bandsOf = (o: Parameters<typeof convSpecOf>[0], parts: number) => {
+    const s = convSpecOf(o);
+    const split = CONV.partition!(s, planConv(s, "avx2"), parts)!;
+    return split.map((p) => {
+      const q = p.spec, width = q.w; // (1×1, stride 1: y's rows are x's)
+      return { start: q.rowStart * width, count: (q.rowEnd - q.rowStart) * width, width };
+    });
+  };
+  for (const parts of [2, 3]) {
+    // 28-wide rows (112 bytes): cut as rows of 16; 784 positions in all, every band's first
+    // position a multiple of 16 (its plane's lines start there: 784·4 bytes is whole lines).
+    const b = bandsOf({ n: 1, c: 32, h: 28, w: 28, outChannels: 20, kernel: [1, 1] }, parts);
+    assert.equal(b.length, parts);
+    assert.ok(b.every((x) => x.width === 16 && x.start % 16 === 0), JSON.stringify(b));
+    assert.equal(b.reduce((n, x) => n + x.count, 0), 784);
+    assert.ok(b.every((x, i) => i === 0 || x.start === b[i - 1].start + b[i - 1].count));
+  }
+  // Rows of whole lines (32 wide), planes not of whole lines (5×5), a 3×3: rows as they are.
+  for (
+    const o of [
+      { n: 1, c: 32, h: 28, w: 32, outChannels: 20, kernel: [1, 1] },
+      { n: 1, c: 2, h: 5, w: 5, outChannels: 3, kernel: [1, 1] },
+      { n: 1, c: 8, h: 28, w: 28, outChannels: 6, kernel: [3, 3], pads: [1, 1, 1, 1] },
+    ]
+  ) {
+    const s = convSpecOf(o);
+    for (const x of bandsOf(o, 2)) assert.equal(x.width, s.w, JSON.stringify(o));
   }
 });
 

@@ -261,7 +261,11 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
  * place, same FMA chains, same bits). Intel Xeon (SPR), 2 threads,
  * `deno run -A bench/conv_threads.ts` at a202157: 32→192 on 28×28 ×1.24
  * and ×1.34 of the 1-thread speed, on 24×28 and 32×28 (bands meeting on a
- * line) ×1.43-1.49.
+ * line) ×1.43-1.49. `deno run -A bench/ab.ts --a a202157 --b ca61ab9
+ * --threads 2`: `--conv 1,32,28,28,192,1,1 --activation clip` ×0.733 of the
+ * time; `--model mobilenet` ×0.954 (pairs' middle half 0.949-0.985) and
+ * ×0.960; `--model resnet50` ×0.991 and ×1.031 (unresolved: middle halves
+ * across 1).
  */
 function linedBands(s: ConvSpec, oh: number, ow: number): ConvSpec {
   const flat = s.kh === 1 && s.kw === 1 && s.sh === 1 && s.sw === 1 && s.pt === 0 &&
