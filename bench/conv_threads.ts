@@ -1,6 +1,7 @@
 /**
- * 1×1 layers (NCHW, one image, packed weights, bias and ReLU6) at 1 and 2
- * threads alone: a 1-thread and a 2-thread Jit take turns round by round in
+ * Convolutions (NCHW, one image, packed weights, bias and ReLU6; 1×1 unless
+ * a shape names its kernel and groups, K×K then padded to keep the size) at
+ * 1 and 2 threads alone: a 1-thread and a 2-thread Jit take turns round by round in
  * one process (workers held awake, as a session's run holds them), each
  * round a block of calls on its own y, so each side's lines stay where its
  * own last call left them. Prints the median µs per call on each side, their
@@ -8,7 +9,7 @@
  * planes in bands of rows, whether a band's first row starts on a 64-byte
  * line shows beside it (else the two cores write a line of every plane).
  *
- *   deno run -A bench/conv_threads.ts [--shapes c,oc,h,w;…] [--rounds 30] [--calls 50]
+ *   deno run -A bench/conv_threads.ts [--shapes c,oc,h,w[,k,group];…] [--rounds 30] [--calls 50]
  *
  * @module
  */
@@ -27,17 +28,17 @@ const rounds = Number(values.rounds), calls = Number(values.calls);
 const clip = { op: "clip", min: 0, max: 6 } as const;
 
 for (const shape of values.shapes.split(";")) {
-  const [c, oc, h, w] = shape.split(",").map(Number);
-  const positions = h * w;
+  const [c, oc, h, w, k = 1, group = 1] = shape.split(",").map(Number);
+  const positions = h * w, kernel = [k, k] as [number, number], p = (k - 1) >> 1;
   const x = Float32Array.from({ length: c * positions }, () => Math.random() - 0.5);
-  const wt = Float32Array.from({ length: oc * c }, () => Math.random() - 0.5);
+  const wt = Float32Array.from({ length: (oc * c * k * k) / group }, () => Math.random() - 0.5);
   const bias = Float32Array.from({ length: oc }, () => Math.random() - 0.5);
-  const opts = { n: 1, c, h, w, outChannels: oc, kernel: [1, 1] as [number, number], bias };
+  const opts = { n: 1, c, h, w, outChannels: oc, kernel, pads: [p, p, p, p], group, bias };
   using one = new Jit({ threads: 1, tuneBudget: 0 });
   using two = new Jit({ threads: 2, tuneBudget: 0 });
   const sides = [one, two].map((jit) => ({
     jit,
-    packed: jit.packConvWeights(wt, { outChannels: oc, c, kernel: [1, 1] }),
+    packed: jit.packConvWeights(wt, { outChannels: oc, c, kernel, group }),
     y: new Float32Array(oc * positions),
     times: [] as number[],
   }));
@@ -59,7 +60,9 @@ for (const shape of values.shapes.split(";")) {
   const key = two.stats().keys.find((k) => k.family === "conv2d");
   const half = Math.ceil(h / 2) * w * 4;
   console.log(
-    `${c}→${oc} on ${h}×${w}: 1T ${t1.toFixed(1)} µs, 2T ${t2.toFixed(1)} µs, ×${
+    `${c}→${oc}${k > 1 ? ` ${k}×${k}` : ""}${group > 1 ? ` group ${group}` : ""} on ${h}×${w}: 1T ${
+      t1.toFixed(1)
+    } µs, 2T ${t2.toFixed(1)} µs, ×${
       (t1 / t2).toFixed(2)
     } (${key?.parts} parts, ${key?.plan}; a middle band boundary ${
       half % 64 === 0 ? "on" : "off"
