@@ -9,7 +9,11 @@
  */
 import {
   type Assembler,
+  dword,
+  eax,
+  type Label,
   type Mem,
+  ptr,
   qword,
   r12,
   r13,
@@ -20,6 +24,7 @@ import {
   rbx,
   rcx,
   rdi,
+  rdx,
   type Reg,
   rsp,
   XMM,
@@ -40,6 +45,31 @@ export const WORKSPACE_SLOT = 7;
  * workspace slot: this one is a family's of at most six operands.
  */
 export const JOIN_SLOT = 6;
+
+/**
+ * Part `part` of a split into `parts` counts its arrival in the first part's
+ * argument block (JOIN_SLOT; this part's block at `args`): every part but the last
+ * to arrive jumps to `notLast`; the last puts the count back to zero (the
+ * others have all arrived) and falls through, where it may read what they
+ * wrote. The fence orders this part's stores (non-temporal ones too) before
+ * its count. Uses eax and rdx (the first part's block, on fall-through).
+ */
+export function emitArrival(
+  a: Assembler,
+  args: Reg,
+  part: number,
+  parts: number,
+  notLast: Label,
+): void {
+  a.emit("sfence");
+  a.emit("lea", rdx, ptr(args, -part * ARG_BLOCK_BYTES));
+  a.emit("mov", eax, 1);
+  a.emit("lock");
+  a.emit("xadd", dword(rdx, JOIN_SLOT * 8), eax);
+  a.emit("cmp", eax, parts - 1);
+  a.emit("jne", notLast);
+  a.emit("mov", dword(rdx, JOIN_SLOT * 8), 0);
+}
 
 /** Bytes of an argument block. */
 export const ARG_BLOCK_BYTES = 64;

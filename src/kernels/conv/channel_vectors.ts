@@ -578,13 +578,14 @@ export function channelVectorPartialBytes(
   return pieces.length * t.vectors * pieces[0][1] * 64;
 }
 
-/** Frame bytes of a tile's first half's sums (`ChannelVectorTile.halves`; else 0), after the partial sums. */
+/**
+ * Frame bytes of a tile's first half's sums (`ChannelVectorTile.halves`;
+ * else 0), after the partial sums: a vector for each accumulator, at most
+ * the registers below tileRegisters' top four (AVX-512's 28).
+ */
 export function channelVectorHalfBytes(t: ChannelVectorTile): number {
-  return t.halves ? t.vectors * CV_MOST_POSITIONS * 64 : 0;
+  return t.halves ? (32 - 4) * 64 : 0;
 }
-
-/** Most accumulators a channel-vector tile holds per vector (AVX-512's 14 positions × 2 rows). */
-const CV_MOST_POSITIONS = 28;
 
 /** Whether the tile's k loop fetches x planes ahead (NCHW only: NHWC fetches rows). */
 export function fetchesXAhead(s: ConvSpec, t: ChannelVectorTile): boolean {

@@ -11,7 +11,7 @@ import { generateConv } from "./generate.ts";
 import { convChoices, type ConvPlan, planConv } from "./plan.ts";
 import { CONV_KEY_FIELDS, decodeConvKey, describeConv } from "./read.ts";
 import { CONV_TRANSPOSE_KEY_FIELDS, decodeConvTransposeKey } from "./read_transpose.ts";
-import { convGeometry } from "./geometry.ts";
+import { convGeometry, readsInPlace } from "./geometry.ts";
 import { convMacs, type ConvSpec, outHeight, outWidth } from "./spec.ts";
 
 /**
@@ -268,8 +268,7 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
  * across 1).
  */
 function linedBands(s: ConvSpec, oh: number, ow: number): ConvSpec {
-  const flat = s.kh === 1 && s.kw === 1 && s.sh === 1 && s.sw === 1 && s.pt === 0 &&
-    s.pl === 0 && s.pb === 0 && s.pr === 0 && s.uh === 1 && s.uw === 1 && !s.nhwc && !s.flip &&
+  const flat = s.kh === 1 && s.kw === 1 && readsInPlace(s) && !s.nhwc && !s.flip &&
     s.rowStart === 0 && s.rowEnd === oh;
   const positions = oh * ow;
   if (!flat || (ow * 4) % 64 === 0 || positions % 16 !== 0) return s;

@@ -20,7 +20,6 @@
 import {
   Assembler,
   dword,
-  eax,
   KREG,
   type Program,
   ptr,
@@ -50,8 +49,8 @@ import {
   ARG_BLOCK_BYTES,
   copyArgBlock,
   countedLoop,
+  emitArrival,
   frameLoop,
-  JOIN_SLOT,
   loadPointer,
   restoreRegisters,
   saveRegisters,
@@ -157,8 +156,8 @@ export function generateConv(
  * as a subroutine, called in turn on the argument block with x, w and its
  * channel-vector copy advanced to the half's first input channel (part 1
  * of a split in halves: y its workspace's sums); a part then counts its
- * arrival in part 0's argument block (JOIN_SLOT: the blocks lie one after
- * another, ARG_BLOCK_BYTES apart), and the last adds the halves.
+ * arrival (abi.ts emitArrival: in part 0's argument block), and the last
+ * adds the halves.
  */
 function emitHalves(a: Assembler, s: ConvSpec, p: ConvPlan): void {
   const halves = p.halves!, subs = halves.map(() => a.label());
@@ -195,17 +194,8 @@ function emitHalves(a: Assembler, s: ConvSpec, p: ConvPlan): void {
     }
   }
   if (p.combine) {
-    // This part's sums are out (before its count: x86 keeps stores in order; the fence
-    // orders any non-temporal ones too); the last part to count adds the halves.
-    a.emit("sfence");
-    a.emit("lea", rdx, ptr(rbx, -(s.kPart ?? 0) * ARG_BLOCK_BYTES));
-    a.emit("mov", eax, 1);
-    a.emit("lock");
-    a.emit("xadd", dword(rdx, JOIN_SLOT * 8), eax);
-    a.emit("test", eax, eax);
-    a.emit("jz", done);
-    // Every part has counted: zero for the next call, then the sums.
-    a.emit("mov", dword(rdx, JOIN_SLOT * 8), 0);
+    // The last part to arrive adds the halves (rdx: part 0's argument block).
+    emitArrival(a, rbx, s.kPart ?? 0, 2, done);
     a.emit("lea", rsi, ptr(rdx, ARG_BLOCK_BYTES));
     a.emit("mov", rdi, rbx);
     a.emit("call", combine);

@@ -57,12 +57,17 @@ export interface ConvGeometry {
   positions: number;
 }
 
+/** Whether `s` reads x as it is (stride 1, no padding, not upsampled): no planes copied. */
+export function readsInPlace(s: ConvSpec): boolean {
+  return s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && s.pb === 0 && s.pr === 0 &&
+    s.uh === 1 && s.uw === 1;
+}
+
 /** The geometry of `s` (its band of rows). */
 export function convGeometry(s: ConvSpec): ConvGeometry {
   const oh = outHeight(s), ow = outWidth(s);
   const rows = s.rowEnd - s.rowStart;
-  const copy = s.sh !== 1 || s.sw !== 1 || s.pt !== 0 || s.pl !== 0 || s.pb !== 0 || s.pr !== 0 ||
-    s.uh !== 1 || s.uw !== 1;
+  const copy = !readsInPlace(s);
   const hq = copy ? rows + Math.floor(((s.kh - 1) * s.dh) / s.sh) : s.h;
   const wq = copy ? ow + Math.floor(((s.kw - 1) * s.dw) / s.sw) : s.w;
   let rowPhases = 1, colPhases = 1;

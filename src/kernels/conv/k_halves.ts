@@ -18,7 +18,8 @@
  * Split in halves, the first part stores its sums into y, the second into
  * its workspace, and the part that finishes last adds them (the same adds
  * in the same order: the same bits) with the epilogue ({@link emitCombine}),
- * counting arrivals in the first part's argument block (`JOIN_SLOT`).
+ * counting arrivals in the first part's argument block (abi.ts
+ * `emitArrival`, `JOIN_SLOT`).
  *
  * Measured on an Intel Xeon (SPR-class, 2 vCPUs), MobileNetV2's blocks at 2
  * threads, each step reading what the step before wrote (`deno run -A
@@ -39,6 +40,7 @@ import { countedLoop, loadPointer, WORKSPACE_SLOT } from "../abi.ts";
 import { Lanes } from "../math/lanes.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import type { Tail, Vec } from "../vec.ts";
+import { readsInPlace } from "./geometry.ts";
 import { CONV_ARG, type ConvSpec, outHeight, outWidth } from "./spec.ts";
 
 /** Output positions up to which a narrowing 1×1 layer sums in halves (14²: 196; 16² included). */
@@ -55,8 +57,7 @@ const HALVES_MOST_POSITIONS = 256;
 export function kHalvesServe(s: ConvSpec): boolean {
   const positions = outHeight(s) * outWidth(s);
   return s.n === 1 && !s.nhwc && !s.flip && s.group === 1 && s.kh === 1 && s.kw === 1 &&
-    s.sh === 1 && s.sw === 1 && s.pt === 0 && s.pl === 0 && s.pb === 0 && s.pr === 0 &&
-    s.uh === 1 && s.uw === 1 && s.c >= 128 && s.c % 32 === 0 && s.c >= 2 * s.oc &&
+    readsInPlace(s) && s.c >= 128 && s.c % 32 === 0 && s.c >= 2 * s.oc &&
     (positions <= HALVES_MOST_POSITIONS || s.oc > positions);
 }
 

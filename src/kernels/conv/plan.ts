@@ -62,7 +62,7 @@ import {
 } from "./channel_vectors.ts";
 import { CHANNEL_BLOCK, channelBlockBytes } from "./channel_blocks.ts";
 import { type ConvStoreMode, tableSegments } from "./store_table.ts";
-import { type ConvSpec, outHeight, outWidth } from "./spec.ts";
+import type { ConvSpec } from "./spec.ts";
 import { halfSpecs } from "./k_halves.ts";
 
 /**
@@ -551,12 +551,11 @@ function planHalves(
   const first = halves[0].plan;
   const own = Math.max(...halves.map((h) => h.plan.workspaceBytes));
   const scratchAt = Math.ceil(own / 64) * 64;
-  const yBytes = 4 * s.oc * outHeight(s) * outWidth(s);
   return {
     ...first,
     halves,
     ...(s.kPart === undefined ? {} : { combine: true, scratchAt }),
-    workspaceBytes: s.kPart === 1 ? scratchAt + yBytes : own,
+    workspaceBytes: s.kPart === 1 ? scratchAt + outputBytes(s, convGeometry(s)) : own,
     description: `${
       s.kPart === undefined
         ? "input channels in halves"
