@@ -36,6 +36,7 @@ import { allocateStreams } from "../streams.ts";
 import { emitLog } from "../math/log.ts";
 import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { emitFinishColumn, emitMaxColumn } from "./columns.ts";
+import { emitBlockedRows } from "./blocked.ts";
 import { emitExpStep } from "./exp_step.ts";
 import { emitOverlappedRows } from "./overlapped.ts";
 import { emitStagedRows, stagedRows } from "./pipelined.ts";
@@ -102,6 +103,13 @@ export interface SoftmaxPlan {
    */
   pipelined: boolean;
   /**
+   * Rows of up to 8 AVX-512 vectors in blocks of 16, their folds across
+   * lanes done for the block at once (blocked.ts; `pipelined` unused).
+   * The same bits as the pipelined stages. Intel Xeon (SPR), one thread,
+   * `deno run -A bench/ab.ts --a 563c33b --b B --softmax RxC`: see BLOCKED_FIGURES.
+   */
+  blocked: boolean;
+  /**
    * Rows read from memory below AVX-512, of 16 KB or less (overlapped.ts):
    * each step's one loop runs pass 3 of the row before and pass 1 of the
    * row after, then pass 2 of its own row, so the folds' latencies have
@@ -167,6 +175,7 @@ export function planSoftmax(
     inRegisters,
     alongLines: !inRegisters && isa === "avx512",
     pipelined,
+    blocked: pipelined,
     overlapped: !inRegisters && canOverlap(s, isa),
     workspaceBytes: 0,
     description: "",
@@ -186,8 +195,13 @@ export function planSoftmax(
  * time), where it gained 10% on Zen 5.
  */
 export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[] {
-  // Short rows: three in flight or one at a time, through the same stages.
-  if (stagedRows(s, p.isa)) return [describedSoftmax(s, { ...p, pipelined: !p.pipelined })];
+  // Short rows: in blocks, or three in flight or one at a time through the pipelined stages.
+  if (stagedRows(s, p.isa)) {
+    const staged = (pipelined: boolean) => describedSoftmax(s, { ...p, blocked: false, pipelined });
+    return p.blocked
+      ? [staged(true), staged(false)]
+      : [describedSoftmax(s, { ...p, blocked: true }), staged(!p.pipelined)];
+  }
   if (p.inRegisters) return [];
   // Passes 1 and 3 as the rows lie (the same instructions but for the lines' masks: the same
   // bits); rows overlapped or one after the other (the same instructions per element).
@@ -240,7 +254,9 @@ function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
     : "";
   const claim = p.claimAhead ? `, y claimed ${p.claimAhead} B ahead in pass 2` : "";
   const how = stagedRows(s, p.isa)
-    ? `rows in registers, ${p.pipelined ? "3 in flight" : "one at a time"}`
+    ? p.blocked
+      ? "rows in blocks of 16, folded across lanes together"
+      : `rows in registers, ${p.pipelined ? "3 in flight" : "one at a time"}`
     : p.inRegisters
     ? "the row in registers"
     : p.overlapped
@@ -271,7 +287,8 @@ export function generateSoftmax(
     loadPointer(a, rsi, SOFTMAX_ARG.X);
     loadPointer(a, rdx, SOFTMAX_ARG.Y);
     const tail = rowTail(v, shape);
-    if (stagedRows(s, plan.isa)) emitStagedRows(a, v, s, tail, plan.pipelined);
+    if (stagedRows(s, plan.isa) && plan.blocked) emitBlockedRows(a, v, s, tail);
+    else if (stagedRows(s, plan.isa)) emitStagedRows(a, v, s, tail, plan.pipelined);
     else emitRowsInRegisters(a, v, s, tail);
     v.leave();
     a.emit("ret");

@@ -200,7 +200,12 @@ export function emitStagedRows(
  * dst = the sum of `vals` as a balanced tree, pairs of neighbours first
  * (a fixed order: the bits depend on the count only); `vals` are kept.
  */
-function sumTree(v: Vec, dst: number, vals: readonly number[], temps: readonly number[]): void {
+export function sumTree(
+  v: Vec,
+  dst: number,
+  vals: readonly number[],
+  temps: readonly number[],
+): void {
   let level = [...vals];
   const owned = new Set<number>();
   const spare = [dst, ...temps.filter((r) => r !== dst)];
