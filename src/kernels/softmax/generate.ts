@@ -104,9 +104,18 @@ export interface SoftmaxPlan {
   pipelined: boolean;
   /**
    * Rows of up to 8 AVX-512 vectors in blocks of 16, their folds across
-   * lanes done for the block at once (blocked.ts; `pipelined` unused).
-   * The same bits as the pipelined stages. Intel Xeon (SPR), one thread,
-   * `deno run -A bench/ab.ts --a 563c33b --b B --softmax RxC`: see BLOCKED_FIGURES.
+   * lanes done for the block at once (blocked.ts; `pipelined` unused), the
+   * same bits as the pipelined stages, which tier 2 tries. Intel Xeon
+   * (SPR), one thread, `deno run -A bench/ab.ts --a 563c33b --b a9eebb1
+   * --softmax RxC` (operands on lines): 1536×128 ×0.826, ×0.913, ×0.868 of
+   * the time in three runs, logSoftmax ×0.835 and ×0.788, 3072×64 ×0.836,
+   * 256×128 ×0.844, 48×128 ×0.860, 512×100 ×0.968, 4096×16 ×0.610; with
+   * `--offset 16 --out-offset 16` (as Deno places arrays) 1536×128 ×0.941,
+   * ×0.952, ×0.964, 256×128 ×0.982. Less than the folds' count promised:
+   * with the exponentials taken out (a scratch build) the kernel ran only
+   * 9% faster, so at 1.5 MB of operands the rows' traffic through L2, not
+   * the chains, bounds it. One run of `bench/tune_candidates.ts --softmax
+   * 1536x128` timed the pipelined stages 4-7% faster: tier 2 decides.
    */
   blocked: boolean;
   /**
