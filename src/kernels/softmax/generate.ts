@@ -112,9 +112,10 @@ export interface SoftmaxPlan {
    * 256×128 ×0.844, 48×128 ×0.860, 512×100 ×0.968, 4096×16 ×0.610; with
    * `--offset 16 --out-offset 16` (as Deno places arrays) 1536×128 ×0.941,
    * ×0.952, ×0.964, 256×128 ×0.982. Less than the folds' count promised:
-   * with the exponentials taken out (a scratch build) the kernel ran only
-   * 9% faster, so at 1.5 MB of operands the rows' traffic through L2, not
-   * the chains, bounds it. One run of `bench/tune_candidates.ts --softmax
+   * without its exponentials (x − max stored instead, branch
+   * ab/softmax-noexp) the kernel ran ×0.931 of the time (`--a a9eebb1 --b
+   * ab/softmax-noexp`): at 1.5 MB of operands the rows' traffic, not the
+   * chains, bounds it. One run of `bench/tune_candidates.ts --softmax
    * 1536x128` timed the pipelined stages 4-7% faster: tier 2 decides.
    */
   blocked: boolean;
