@@ -875,15 +875,15 @@ export class Vec {
 
   /**
    * AVX-512: 16 vectors folded across their lanes at once, vector i's
-   * result in lane `foldedLane(i)` of the register returned (one of
-   * `regs`, all of which it overwrites). Each lane pairs as reduceAll's
-   * do — lanes 8 apart, then 4, 2, 1 — so each result has reduceAll's bits
-   * (its adds are the same, operands swapped at most). Each level halves
-   * the vectors: a shuffle of each pair's low halves, one of their high
-   * halves, and the op; 45 instructions in four levels where 16 reduceAll
-   * take 128 in 16 chains of 8. t0 and t1 are scratch.
+   * result in lane `foldedLane(i)` of the register returned (`regs[0]`;
+   * all of `regs` are overwritten). Each lane pairs as reduceAll's do —
+   * lanes 8 apart, then 4, 2, 1, the lower lane first — so each result has
+   * reduceAll's bits. Each level halves the vectors: a shuffle of each
+   * pair's low halves, one of their high halves (into the pair's second),
+   * and the op; 45 instructions in four levels where 16 reduceAll take 128
+   * in 16 chains of 8. `tmp` is scratch.
    */
-  foldAcross16(op: "add" | "max", regs: readonly number[], t0: number, t1: number): number {
+  foldAcross16(op: "add" | "max", regs: readonly number[], tmp: number): number {
     if (this.isa.level !== "avx512" || regs.length !== 16) {
       throw new Error(`foldAcross16: 16 AVX-512 vectors, got ${regs.length} at ${this.isa.level}`);
     }
@@ -901,9 +901,9 @@ export class Vec {
       const next: number[] = [];
       for (let p = 0; p < level.length; p += 2) {
         const x = level[p], y = level[p + 1];
-        a.emit(shuffle, this.r(t0), this.r(x), this.r(y), lo);
-        a.emit(shuffle, this.r(t1), this.r(x), this.r(y), hi);
-        this.op(op, x, t0, t1);
+        a.emit(shuffle, this.r(tmp), this.r(x), this.r(y), lo);
+        a.emit(shuffle, this.r(y), this.r(x), this.r(y), hi);
+        this.op(op, x, tmp, y);
         next.push(x);
       }
       level = next;

@@ -34,7 +34,7 @@ import {
   rowShape,
   rowTail,
 } from "../columns.ts";
-import { f32, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { f32, foldedLane, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { REDUCE_ARG, REDUCE_OPS, type ReduceSpec } from "./spec.ts";
 
 /** How a reduction kernel is built. */
@@ -378,31 +378,17 @@ function sumQuad(v: Vec, rows: number, dst: number, tmp: number): void {
 
 /**
  * The lanes of 16 rows' vectors (registers first .. first + 15, row r in
- * first + r) summed at once into register 0, row r in lane r: the pairs
- * Vec.reduceAll adds within one vector — lane l with l ^ 8, then l ^ 4,
- * l ^ 2, l ^ 1, the lower lane first — added across registers instead
- * (128-bit blocks of two rows' halves, then 64-bit and 32-bit pairs of
- * four rows), so every row gets the bits of its own reduceAll in a quarter
- * of the instructions and one store. Registers 1-3, 8-15 and the inputs
- * are clobbered; `tmp` is scratch.
+ * first + r) summed at once (Vec.foldAcross16: the pairs Vec.reduceAll adds
+ * within one vector, added across registers, so every row gets the bits of
+ * its own reduceAll in a quarter of the instructions), then each row to its
+ * lane of register 0 for one store. Register 2 and the inputs are
+ * clobbered; `tmp` is scratch.
  */
 function sum16Rows(v: Vec, first: number, tmp: number): void {
-  const a = v.a, r = (i: number) => v.r(i);
-  const Z = (j: number) => first + j, W = (m: number) => first + 4 + m;
-  // Quad j's rows are read before Z(j) (a row of an earlier quad) is written.
-  for (let j = 0; j < 4; j++) sumQuad(v, first + 4 * j, Z(j), tmp);
-  // l + (l ^ 2): per block, two rows' two lanes.
-  for (let m = 0; m < 2; m++) {
-    a.emit("vshufps", r(W(m)), r(Z(2 * m)), r(Z(2 * m + 1)), 0x44);
-    a.emit("vshufps", r(tmp), r(Z(2 * m)), r(Z(2 * m + 1)), 0xee);
-    v.op("add", W(m), W(m), tmp);
-  }
-  // l + (l ^ 1): lane 4k + p holds row k + 4p; then each row to its lane.
-  a.emit("vshufps", r(1), r(W(0)), r(W(1)), 0x88);
-  a.emit("vshufps", r(tmp), r(W(0)), r(W(1)), 0xdd);
-  v.op("add", 1, 1, tmp);
+  const rows = Array.from({ length: 16 }, (_, r) => first + r);
+  const sums = v.foldAcross16("add", rows, tmp);
   v.permuteIndex(2, ROW_ORDER);
-  a.emit("vpermps", r(0), r(2), r(1));
+  v.a.emit("vpermps", v.r(0), v.r(2), v.r(sums));
 }
 
 /**
@@ -436,5 +422,5 @@ const ROWS_LANES: Record<4 | 8, number[]> = {
 /** The register holding ROWS_LANES' index vector through the loop (above 8 rows' registers). */
 const ROWS_INDEX = 31;
 
-/** vpermps indices: lane r takes lane 4·(r mod 4) + ⌊r/4⌋. */
-const ROW_ORDER: number[] = Array.from({ length: 16 }, (_, i) => 4 * (i % 4) + (i >> 2));
+/** vpermps indices: lane r takes row r's fold (Vec.foldAcross16's lane 4·(r mod 4) + ⌊r/4⌋). */
+const ROW_ORDER: number[] = Array.from({ length: 16 }, (_, i) => foldedLane(i));

@@ -86,7 +86,7 @@ function emitBlock(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | null, rows
     }
   }
   for (let r = rows; r < BLOCK; r++) v.zero(r);
-  v.storeMem(ptr(rsp, MAXIMA), v.foldAcross16("max", folded, 16, 17));
+  v.storeMem(ptr(rsp, MAXIMA), v.foldAcross16("max", folded, 16));
 
   // B: a row at a time, in registers 0..k−1; its maximum in k; exponentials in streams over
   // the rest, constants pinned in what is left (a Vec of its own: pass B's pins only).
@@ -123,7 +123,7 @@ function emitBlock(a: Assembler, v: Vec, s: SoftmaxSpec, tail: Tail | null, rows
     if (r < rows) v.loadMem(r, ptr(rsp, SUMS + 64 * r));
     else v.zero(r);
   }
-  const sums = v.foldAcross16("add", folded, 16, 17);
+  const sums = v.foldAcross16("add", folded, 16);
   if (s.log) {
     emitLog(new Lanes(v, [18, 19, 20, 21, 22, 23, 24, 25]), 16, sums);
   } else {
