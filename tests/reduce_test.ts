@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
+import { Assembler, rdi } from "../asm/mod.ts";
 import { isaLevel, Jit, REDUCE_OPS, type ReduceOp } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
 import { reduceReference } from "../src/kernels/reduce/mod.ts";
+import { foldedLane, Vec, vecIsa } from "../src/kernels/vec.ts";
+import { CodeArena } from "../src/native/arena.ts";
+import { dispatch } from "../src/native/dispatch.ts";
+import { NativeBlock } from "../src/native/memory.ts";
 import { pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -187,5 +192,50 @@ Deno.test("reduce: a row gives the same bits alone and among others (AVX-512 sum
         }
       }
     }
+  }
+});
+
+Deno.test("vec: foldAcross16 leaves vector i's reduceAll (add, max) in lane foldedLane(i)", () => {
+  // The blocked softmax and the reduce family's 16-row sums rely on this: the fold pairs each
+  // vector's lanes as reduceAll does, so each lane holds reduceAll's bits. Sums of mixed
+  // magnitudes (where the pairing shows in the bits), maxima with −0 and +0 side by side.
+  if (!levelsUpTo(isaLevel()).includes("avx512")) return; // AVX-512 only; no such core here
+  const arena = new CodeArena();
+  try {
+    const r = rng(1616);
+    for (const op of ["add", "max"] as const) {
+      const a = new Assembler();
+      const v = new Vec(a, vecIsa("avx512"));
+      // [rdi]: 16 vectors in; 1024: the fold; 1088 + 64i: vector i's reduceAll, lane 0.
+      const regs = Array.from({ length: 16 }, (_, i) => i);
+      for (const i of regs) v.load(i, rdi, 64 * i);
+      v.store(rdi, 1024, v.foldAcross16(op, regs, 16));
+      for (const i of regs) {
+        v.load(17, rdi, 64 * i);
+        v.reduceAll(op, 17, 18);
+        v.store(rdi, 1088 + 64 * i, 17);
+      }
+      v.leave();
+      a.emit("ret");
+      const f = arena.install(a.finish().code);
+      const block = new NativeBlock(1088 + 64 * 16);
+      for (let round = 0; round < 20; round++) {
+        for (let j = 0; j < 256; j++) {
+          block.f32[j] = op === "max"
+            ? pick(r, [0, -0, 1, -1, r() * 8 - 4])
+            : (r() * 2 - 1) * 2 ** Math.floor(r() * 40 - 20);
+        }
+        dispatch().callI32(f.pointer, block.pointer);
+        for (let i = 0; i < 16; i++) {
+          const got = block.f32[256 + foldedLane(i)], want = block.f32[272 + 16 * i];
+          assert.ok(
+            Object.is(got, want),
+            `${op} round ${round}, vector ${i}: ${got} against ${want}`,
+          );
+        }
+      }
+    }
+  } finally {
+    arena.close();
   }
 });
