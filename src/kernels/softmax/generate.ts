@@ -115,8 +115,9 @@ export interface SoftmaxPlan {
    * without its exponentials (x − max stored instead, branch
    * ab/softmax-noexp) the kernel ran ×0.931 of the time (`--a a9eebb1 --b
    * ab/softmax-noexp`): at 1.5 MB of operands the rows' traffic, not the
-   * chains, bounds it. One run of `bench/tune_candidates.ts --softmax
-   * 1536x128` timed the pipelined stages 4-7% faster: tier 2 decides.
+   * chains, bounds it. Two runs of `deno run -A bench/tune_candidates.ts
+   * --softmax 1536x128` at a9eebb1 (x and y as Deno places them) timed the
+   * pipelined stages 7.2% and 4.5% faster: tier 2 decides per key.
    */
   blocked: boolean;
   /**
