@@ -888,3 +888,69 @@ for (const level of PHASE_LEVELS) {
     assert.ok(columns >= 2, `only ${columns} calls took the columns tile`);
   });
 }
+
+if (LEVELS.includes("avx512")) {
+  Deno.test("convTranspose2d avx512: the columns tile's weight pairs by groups of 4, 8 and 16 channels equal the definition on 1 and 3 threads", () => {
+    // 2×2/2 with every block of 16 channels whole: tiles of 5 vectors × 4 channels (80 and 76
+    // columns, the last vector partial), 3 × 8 (48), 2 × 8 (32), 1 × 16 (16) take the pairs by
+    // groups (pairGroup); 112 columns (pieces of 4 and 3 vectors: 6 and 8 channels) and 24
+    // channels (a block of 8 left over) keep the block's layout. Plain and packed weights, a
+    // residual, small integers: exact.
+    const r = rng(3710);
+    const layers: [number, number, number, number, number][] = [
+      // c, h, w, oc, the group size the plan should say (0: none)
+      [24, 3, 40, 32, 4],
+      [40, 4, 38, 16, 4],
+      [32, 3, 24, 48, 8],
+      [72, 2, 16, 32, 8],
+      [24, 4, 8, 16, 16],
+      [32, 2, 56, 16, 0],
+      [24, 3, 40, 24, 0],
+    ];
+    for (const [c, h, w, oc, group] of layers) {
+      const o = {
+        n: 1,
+        c,
+        h,
+        w,
+        outChannels: oc,
+        kernel: [2, 2],
+        strides: [2, 2],
+        pads: [0, 0, 0, 0],
+      };
+      const k: Case = { o, oh: 2 * h, ow: 2 * w };
+      const x = new Float32Array(c * h * w).map(() => int(r, -3, 3));
+      const wt = new Float32Array(c * oc * 4).map(() => int(r, -2, 2));
+      const bias = new Float32Array(oc).map(() => int(r, -4, 4));
+      const residual = new Float32Array(oc * 4 * h * w).map(() => int(r, -4, 4));
+      const want = scatter(k, x, wt, bias).map((v, i) => Math.max(0, v + residual[i]));
+      for (const threads of [1, 3]) {
+        using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: 0, tuneBudget: 0 });
+        const packed = jit.packConvWeights(wt, {
+          outChannels: oc,
+          c,
+          kernel: [2, 2],
+          transposed: true,
+        });
+        for (const weights of [wt, packed]) {
+          const y = new Float32Array(oc * 4 * h * w).fill(NaN);
+          jit.convTranspose2d(x, weights, y, { ...o, bias, residual, activation: "relu" });
+          const where = `${threads} threads ${
+            weights === wt ? "plain" : "packed"
+          } ${c}→${oc} ${h}×${w}`;
+          for (let i = 0; i < y.length; i++) {
+            if (y[i] !== want[i]) assert.fail(`${where}: y[${i}] = ${y[i]}, want ${want[i]}`);
+          }
+        }
+        const plans = jit.stats().keys.map((key) => key.plan ?? "").filter((p) =>
+          p.includes("columns")
+        );
+        assert.ok(plans.length > 0, `${c}→${oc} ${h}×${w}: no call took the columns tile`);
+        for (const p of plans) {
+          if (group) assert.match(p, new RegExp(`weights in pairs by groups of ${group} channels`));
+          else assert.doesNotMatch(p, /by groups of/);
+        }
+      }
+    }
+  });
+}

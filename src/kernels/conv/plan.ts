@@ -43,7 +43,7 @@ import {
   phaseWorkspaceBytes,
 } from "./transpose_phases.ts";
 import { POSITION_TILE, positionsFill, positionsServe } from "./transpose_positions.ts";
-import { columnsFill, columnsServe, describeColumnTile } from "./transpose_columns.ts";
+import { columnsFill, columnsServe, describeColumnTile, pairGroup } from "./transpose_columns.ts";
 import {
   channelVectorChunk,
   channelVectorChunks,
@@ -356,7 +356,9 @@ export function planConv(
       phases: lanes,
       description: `${level} by output phases, ${
         lanes === "columns"
-          ? `${describeColumnTile(s, g, isa)}, x rows packed doubled, weights in pairs`
+          ? `${describeColumnTile(s, g, isa)}, x rows packed doubled, weights in pairs${
+            pairGroup(s, g, isa) ? ` by groups of ${pairGroup(s, g, isa)} channels` : ""
+          }`
           : `${
             lanes === "positions"
               ? `${POSITION_TILE} positions × 2 phases × 4 channels`

@@ -37,7 +37,7 @@
  * @module
  */
 import { qword, rcx, rdi, rdx, rsi, rsp } from "../../../asm/mod.ts";
-import { addImmediate, countedLoop } from "../abi.ts";
+import { addImmediate, countedLoop, frameLoop } from "../abi.ts";
 import { evenPieces } from "../partition.ts";
 import type { Vec, VecIsa } from "../vec.ts";
 import { emitVectorStore } from "./channel_vectors.ts";
@@ -120,6 +120,28 @@ export function describeColumnTile(s: ConvSpec, g: ConvGeometry, isa: VecIsa): s
 /** Most channels of a tile of V vectors: as many as the accumulators hold, at most a block. */
 function tileChannels(t: ColumnRegisters, V: number): number {
   return Math.min(t.L, Math.floor(t.ACCUMULATORS / V));
+}
+
+/**
+ * The channels of every AVX-512 tile of the layer where they are all alike
+ * and a divisor of a block (4, 8 or 16; every block whole), else 0. Then
+ * the weight pairs lie by groups of that many channels (emitColumnPairs), a
+ * group's input channels in a run: a tile reads its own 8·C bytes an input
+ * channel, one stream of whole lines, where the block's layout gave it 32
+ * bytes of every 256 (2×2/2 64→64 on 80²: tiles of 5 vectors × 4
+ * channels). The same FMAs in the same order: the same bits. Intel Xeon
+ * (SPR), one thread: the tile reading one input channel's weights
+ * throughout (branch `ab/convT-w-in-L1`, wrong sums) ran ×0.921 of the
+ * time (measured against this layout: the next commit).
+ */
+export function pairGroup(s: ConvSpec, g: ConvGeometry, isa: VecIsa): number {
+  if (isa.level !== "avx512" || g.ocg % isa.lanes !== 0) return 0;
+  const t = tileOf(isa, s), sizes = new Set<number>();
+  for (const [, V] of evenPieces(Math.ceil(g.ow / t.L), t.TILE_VECTORS)) {
+    for (const [, C] of evenPieces(t.L, tileChannels(t, V))) sizes.add(C);
+  }
+  const [C] = sizes;
+  return sizes.size === 1 && t.L % C === 0 ? C : 0;
 }
 
 /**
@@ -277,12 +299,14 @@ export function emitColumnPairs(
   a.emit("mov", rdi, qword(rsp, F.WS));
   addImmediate(a, "add", rdi, at);
   a.emit("mov", qword(rsp, F.WB), rdi);
+  const rowBytes = s.kw * L * 4; // one kernel row's vectors in the packed layout
+  const C = pairGroup(s, g, v.isa);
+  if (C) return emitGroupedPairs(v, s, g, F, rounds, rowBytes, C);
   const LO = 0, HI = 1, A = 2, B = 3, P = 4;
   if (!avx2) {
     v.move(LO, { table: phaseInterleave(0) });
     v.move(HI, { table: phaseInterleave(1) });
   }
-  const rowBytes = s.kw * L * 4; // one kernel row's vectors in the packed layout
   countedLoop(a, rcx, Math.ceil(g.ocg / L) * s.c * s.kh, () => {
     for (const [k, { j0, j1 }] of rounds.entries()) {
       // A round of one phase: the other's weights +0.
@@ -311,6 +335,61 @@ export function emitColumnPairs(
     }
     addImmediate(a, "add", rsi, rowBytes);
     addImmediate(a, "add", rdi, pairRowBytes(s, L));
+  });
+}
+
+/**
+ * emitColumnPairs' pairs by groups of C channels (pairGroup): in each block,
+ * for each kernel row, group and input channel, its rounds' C pairs
+ * (8·C bytes each), so a group's input channels follow one another. The
+ * pairs are made as there (channels 0-7, then 8-15, a vector each); a
+ * vector of 8 pairs fills one group of 8, half of one of 16, or two of 4
+ * (k2, k3: its low and high lanes, each stored where its group lies).
+ */
+function emitGroupedPairs(
+  v: Vec,
+  s: ConvSpec,
+  g: ConvGeometry,
+  F: PhaseFrame,
+  rounds: PairRound[],
+  rowBytes: number,
+  C: number,
+): void {
+  const a = v.a, L = 16, G = L / C, R = rounds.length;
+  const LO = 0, HI = 1, A = 2, B = 3, P = 4;
+  v.move(LO, { table: phaseInterleave(0) });
+  v.move(HI, { table: phaseInterleave(1) });
+  const low = v.tail(8, 2), high = v.head(8, 3);
+  /** Bytes from a block's (and input channel's) start to kernel row `row`, group `gi`, round `k`. */
+  const at = (row: number, gi: number, k: number) => (((row * G + gi) * s.c) * R + k) * 8 * C;
+  const channelBytes = R * 8 * C, blockBytes = s.c * s.kh * R * 2 * L * 4;
+  frameLoop(a, F.BLK, g.ocg / L, () => {
+    countedLoop(a, rcx, s.c, () => {
+      for (let row = 0; row < s.kh; row++) {
+        for (const [k, { j0, j1 }] of rounds.entries()) {
+          if (j0 >= 0) v.load(A, rsi, row * rowBytes + j0 * L * 4);
+          else v.zero(A);
+          if (j1 >= 0) v.load(B, rsi, row * rowBytes + j1 * L * 4);
+          else v.zero(B);
+          for (const [half, table] of [[0, LO], [1, HI]] as const) {
+            v.move(P, table);
+            a.emit("vpermi2ps", v.r(P), v.r(A), v.r(B));
+            // Lane 2o + q: channel 8·half + o's phase q.
+            const first = 8 * half;
+            if (C >= 8) {
+              v.store(rdi, at(row, Math.floor(first / C), k) + (first % C) * 8, P);
+            } else {
+              // C = 4: channels first..first+3 (lanes 0-7), first+4..first+7 (lanes 8-15).
+              v.store(rdi, at(row, first / C, k), P, low);
+              v.store(rdi, at(row, first / C + 1, k) - 32, P, high);
+            }
+          }
+        }
+      }
+      addImmediate(a, "add", rsi, s.kh * rowBytes);
+      addImmediate(a, "add", rdi, channelBytes);
+    });
+    addImmediate(a, "add", rdi, blockBytes - s.c * channelBytes);
   });
 }
 
@@ -384,6 +463,8 @@ export function emitColumnRow(
   const planeY = g.oh * g.ow * 4, row = r * g.ow * 4, rowX = doubledRowFloats(s) * 4;
   const rounds = pairRounds(s)!, margin = 2 * marginPositions(s);
   const vectors = Math.ceil(g.ow / L), rest = g.ow % L;
+  // The pairs by groups of this many channels (pairGroup), each group's input channels a run.
+  const grouped = pairGroup(s, g, v.isa);
   // Rounds of one phase blend zeros into the other's lanes of x (AVX2 only: AVX-512 takes
   // two-column kernels, one round of both).
   const oneSided = rounds.some((k) => k.only !== -1), ZERO = PAIR0 + 2;
@@ -429,17 +510,20 @@ export function emitColumnRow(
                   }
                 }
                 // The flipped kernel: conv row a is w's row kh − 1 − a; its rounds' pairs in turn.
-                const at = (s.kh - 1 - ta) * pairRowBytes(s, L) + 2 * k * L * 4;
+                const at = grouped
+                  ? ((((s.kh - 1 - ta) * (L / grouped) + o0 / grouped) * s.c) * rounds.length + k) *
+                    8 * grouped
+                  : (s.kh - 1 - ta) * pairRowBytes(s, L) + 2 * k * L * 4 + o0 * 8;
                 for (let o = 0; o < C; o++) {
                   const p = PAIR0 + (o % 2);
-                  a.emit("vbroadcastsd", v.r(p), qword(rsi, at + (o0 + o) * 8));
+                  a.emit("vbroadcastsd", v.r(p), qword(rsi, at + o * 8));
                   for (let vi = 0; vi < V; vi++) v.fma(acc(vi, o), X0 + vi, p, -1);
                 }
               }
             }
           },
           L,
-          columnChannelBytes(s, L),
+          grouped ? rounds.length * 8 * grouped : columnChannelBytes(s, L),
         );
       }
       loadStorePointers(a, F);
