@@ -132,7 +132,10 @@ function tileChannels(t: ColumnRegisters, V: number): number {
  * channels). The same FMAs in the same order: the same bits. Intel Xeon
  * (SPR), one thread: the tile reading one input channel's weights
  * throughout (branch `ab/convT-w-in-L1`, wrong sums) ran ×0.921 of the
- * time (measured against this layout: the next commit).
+ * time; these groups, `deno run -A bench/ab.ts --a 2101fa6 --b 7c7c060
+ * --conv C --transposed`: 1,64,80,80,64,2,2 ×0.967 and ×0.985 (×0.993 at
+ * 2 threads), 1,128,40,40,128,2,2 ×0.985 and ×0.980: most of what the
+ * weights' reads cost is still there, not yet understood.
  */
 export function pairGroup(s: ConvSpec, g: ConvGeometry, isa: VecIsa): number {
   if (isa.level !== "avx512" || g.ocg % isa.lanes !== 0) return 0;
