@@ -840,6 +840,30 @@ function firstMismatch(y: Float32Array, want: ArrayLike<number>): number {
   return -1;
 }
 
+/**
+ * A 2×2/2 ConvTranspose of small integers with a bias, a residual and ReLU, and the
+ * definition's exact output (the columns tile's tests).
+ */
+function upsampling(r: () => number, c: number, h: number, w: number, oc: number) {
+  const o = {
+    n: 1,
+    c,
+    h,
+    w,
+    outChannels: oc,
+    kernel: [2, 2],
+    strides: [2, 2],
+    pads: [0, 0, 0, 0],
+  };
+  const k: Case = { o, oh: 2 * h, ow: 2 * w };
+  const x = new Float32Array(c * h * w).map(() => int(r, -3, 3));
+  const wt = new Float32Array(c * oc * 4).map(() => int(r, -2, 2));
+  const bias = new Float32Array(oc).map(() => int(r, -4, 4));
+  const residual = new Float32Array(oc * 4 * h * w).map(() => int(r, -4, 4));
+  const want = scatter(k, x, wt, bias).map((v, i) => Math.max(0, v + residual[i]));
+  return { o, x, wt, bias, residual, want };
+}
+
 for (const level of PHASE_LEVELS) {
   Deno.test(`convTranspose2d ${level}: the columns tile at 24 input channels and more (its claims spread, r8 and r9 taken) with a residual equals the definition on 1 and 3 threads`, () => {
     // 2×2/2 with 24 input channels and more (the spread claims: channels × lines ≤ c), rows of
@@ -847,22 +871,7 @@ for (const level of PHASE_LEVELS) {
     const r = rng(3700);
     let columns = 0;
     for (const [c, h, w, oc] of [[24, 5, 16, 9], [40, 6, 19, 20], [72, 3, 40, 33]]) {
-      const o = {
-        n: 1,
-        c,
-        h,
-        w,
-        outChannels: oc,
-        kernel: [2, 2],
-        strides: [2, 2],
-        pads: [0, 0, 0, 0],
-      };
-      const k: Case = { o, oh: 2 * h, ow: 2 * w };
-      const x = new Float32Array(c * h * w).map(() => int(r, -3, 3));
-      const wt = new Float32Array(c * oc * 4).map(() => int(r, -2, 2));
-      const bias = new Float32Array(oc).map(() => int(r, -4, 4));
-      const residual = new Float32Array(oc * 4 * h * w).map(() => int(r, -4, 4));
-      const want = scatter(k, x, wt, bias).map((v, i) => Math.max(0, v + residual[i]));
+      const { o, x, wt, bias, residual, want } = upsampling(r, c, h, w, oc);
       for (const threads of [1, 3]) {
         using jit = new Jit({ maxIsa: level, threads, minPartUs: 0, tuneBudget: 0 });
         const packed = jit.packConvWeights(wt, {
@@ -908,22 +917,7 @@ if (LEVELS.includes("avx512")) {
       [24, 3, 40, 24, 0],
     ];
     for (const [c, h, w, oc, group] of layers) {
-      const o = {
-        n: 1,
-        c,
-        h,
-        w,
-        outChannels: oc,
-        kernel: [2, 2],
-        strides: [2, 2],
-        pads: [0, 0, 0, 0],
-      };
-      const k: Case = { o, oh: 2 * h, ow: 2 * w };
-      const x = new Float32Array(c * h * w).map(() => int(r, -3, 3));
-      const wt = new Float32Array(c * oc * 4).map(() => int(r, -2, 2));
-      const bias = new Float32Array(oc).map(() => int(r, -4, 4));
-      const residual = new Float32Array(oc * 4 * h * w).map(() => int(r, -4, 4));
-      const want = scatter(k, x, wt, bias).map((v, i) => Math.max(0, v + residual[i]));
+      const { o, x, wt, bias, residual, want } = upsampling(r, c, h, w, oc);
       for (const threads of [1, 3]) {
         using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: 0, tuneBudget: 0 });
         const packed = jit.packConvWeights(wt, {
