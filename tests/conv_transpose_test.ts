@@ -903,7 +903,8 @@ if (LEVELS.includes("avx512")) {
     // 2×2/2 with every block of 16 channels whole: tiles of 5 vectors × 4 channels (80 and 76
     // columns, the last vector partial), 3 × 8 (48), 2 × 8 (32), 1 × 16 (16) take the pairs by
     // groups (pairGroup); 112 columns (pieces of 4 and 3 vectors: 6 and 8 channels) and 24
-    // channels (a block of 8 left over) keep the block's layout. Plain and packed weights, a
+    // channels (a block of 8 left over) take a block's 16 a group (pairLayout), no group of
+    // their own. Plain and packed weights, a
     // residual, small integers: exact.
     const r = rng(3710);
     const layers: [number, number, number, number, number][] = [

@@ -35,11 +35,10 @@
  *
  * @module
  */
-import { qword, r10, r11, r8, r9, rcx, rdx, type Reg } from "../../../asm/mod.ts";
+import { qword, r10, r11, r9, rbp, rcx, rdx, type Reg } from "../../../asm/mod.ts";
 import { countedLoop, loadPointer, WORKSPACE_SLOT } from "../abi.ts";
-import { Lanes } from "../math/lanes.ts";
-import { UNARY_OPS } from "../unary/ops.ts";
 import type { Tail, Vec } from "../vec.ts";
+import { emitVectorStore } from "./channel_vectors.ts";
 import { readsInPlace } from "./geometry.ts";
 import { CONV_ARG, type ConvSpec, outHeight, outWidth } from "./spec.ts";
 
@@ -86,8 +85,10 @@ export function halfSpecs(s: ConvSpec, which: "whole" | 0 | 1): ConvSpec[] {
  * y = act(((second half) + (first half)) + bias + residual) over the whole
  * output (one image, NCHW, every row), the second half's sums `scratchAt`
  * into `partOne`'s workspace (part 1's argument block), the first's in y; the
- * operands from the argument block at rdi. The adds of the whole kernel's
- * store (`partialIn`), in its order. AVX2 or AVX-512. Uses rcx, rdx, r8-r11.
+ * operands from the argument block at rdi. Each vector through the whole
+ * kernel's store (channel_vectors.ts emitVectorStore with `partialIn`: the
+ * same adds in the same order). AVX2 or AVX-512. Uses rcx, rdx, r9-r11 and
+ * rbp (saved).
  */
 export function emitCombine(v: Vec, s: ConvSpec, partOne: Reg, scratchAt: number): void {
   const a = v.a, L = v.isa.lanes;
@@ -96,36 +97,25 @@ export function emitCombine(v: Vec, s: ConvSpec, partOne: Reg, scratchAt: number
   }
   const plane = outHeight(s) * outWidth(s), full = Math.floor(plane / L), rest = plane % L;
   const MASK = v.isa.nregs - 1;
-  a.emit("cvttsd2si", r11, qword(partOne, WORKSPACE_SLOT * 8));
-  if (scratchAt) a.emit("add", r11, scratchAt);
-  loadPointer(a, r8, CONV_ARG.Y);
-  if (s.bias) loadPointer(a, r9, CONV_ARG.BIAS);
+  // emitVectorStore's operands: y at r11, the residual at r10, the bias at rbp.
+  a.emit("push", rbp);
+  a.emit("cvttsd2si", r9, qword(partOne, WORKSPACE_SLOT * 8));
+  if (scratchAt) a.emit("add", r9, scratchAt);
+  loadPointer(a, r11, CONV_ARG.Y);
+  if (s.bias) loadPointer(a, rbp, CONV_ARG.BIAS);
   if (s.residual) loadPointer(a, r10, CONV_ARG.RESIDUAL);
-  const X = 0, T = 1, B = 2, OUT = 3;
-  const free = Array.from({ length: MASK - 4 }, (_, i) => 4 + i);
+  const X = 0, RES = 1, OUT = 2;
+  const regs = { res: RES, out: OUT, free: Array.from({ length: MASK - 3 }, (_, i) => 3 + i) };
   const tail: Tail | undefined = rest ? v.tail(rest, 1, MASK) : undefined;
-  const def = s.activation ? UNARY_OPS[s.activation.op] : null;
+  const store = { ...s, partialIn: true };
   const one = (t?: Tail) => {
-    v.load(X, r11, 0, t);
-    v.load(T, r8, 0, t);
-    v.add(X, X, T);
-    if (s.bias) v.add(X, X, B);
-    if (s.residual) {
-      v.load(T, r10, 0, t);
-      v.add(X, X, T);
-    }
-    let r = X;
-    if (def) {
-      def.emit(new Lanes(v, free, [2, 3, 4]), OUT, X, s.activation!.params);
-      r = OUT;
-    }
-    v.store(r8, 0, r, t);
+    v.load(X, r9, 0, t);
+    emitVectorStore(v, store, X, 0, 0, t, regs);
   };
   const advance = (bytes: number) => {
-    for (const p of [r8, r11, ...(s.residual ? [r10] : [])]) a.emit("add", p, bytes);
+    for (const p of [r9, r11, ...(s.residual ? [r10] : [])]) a.emit("add", p, bytes);
   };
   countedLoop(a, rcx, s.oc, () => {
-    if (s.bias) v.broadcast(B, r9, 0);
     countedLoop(a, rdx, full, () => {
       one();
       advance(L * 4);
@@ -134,6 +124,7 @@ export function emitCombine(v: Vec, s: ConvSpec, partOne: Reg, scratchAt: number
       one(tail);
       advance(rest * 4);
     }
-    if (s.bias) a.emit("add", r9, 4);
+    if (s.bias) a.emit("add", rbp, 4);
   });
+  a.emit("pop", rbp);
 }

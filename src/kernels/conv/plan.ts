@@ -347,7 +347,7 @@ export function planConv(
         : positionsFill(s, isa)
         ? "positions"
         : "channels");
-    const ocBlock = phaseBlock(s, g, l2, L);
+    const ocBlock = phaseBlock(s, g, l2, L), group = lanes === "columns" ? pairGroup(s, g, isa) : 0;
     return inPlace({
       ocBlock,
       workspaceBytes: phaseWorkspaceBytes(s, g, lanes, L),
@@ -357,7 +357,7 @@ export function planConv(
       description: `${level} by output phases, ${
         lanes === "columns"
           ? `${describeColumnTile(s, g, isa)}, x rows packed doubled, weights in pairs${
-            pairGroup(s, g, isa) ? ` by groups of ${pairGroup(s, g, isa)} channels` : ""
+            group ? ` by groups of ${group} channels` : ""
           }`
           : `${
             lanes === "positions"

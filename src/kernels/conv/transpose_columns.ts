@@ -125,7 +125,7 @@ function tileChannels(t: ColumnRegisters, V: number): number {
 /**
  * The channels of every AVX-512 tile of the layer where they are all alike
  * and a divisor of a block (4, 8 or 16; every block whole), else 0. Then
- * the weight pairs lie by groups of that many channels (emitColumnPairs), a
+ * the weight pairs lie by groups of that many channels (pairLayout), a
  * group's input channels in a run: a tile reads its own 8·C bytes an input
  * channel, one stream of whole lines, where the block's layout gave it 32
  * bytes of every 256 (2×2/2 64→64 on 80²: tiles of 5 vectors × 4
@@ -145,6 +145,16 @@ export function pairGroup(s: ConvSpec, g: ConvGeometry, isa: VecIsa): number {
   }
   const [C] = sizes;
   return sizes.size === 1 && t.L % C === 0 ? C : 0;
+}
+
+/**
+ * Channels a group of the weight pairs holds at AVX-512: pairGroup's where
+ * there is one, else a block's 16 (each kernel row's pairs, then each input
+ * channel's, a tile reading its channels' 8 bytes each from every 128); 0
+ * below AVX-512, whose pairs lie by input channel, then kernel row.
+ */
+function pairLayout(s: ConvSpec, g: ConvGeometry, isa: VecIsa): number {
+  return isa.level === "avx512" ? pairGroup(s, g, isa) || isa.lanes : 0;
 }
 
 /**
@@ -303,13 +313,8 @@ export function emitColumnPairs(
   addImmediate(a, "add", rdi, at);
   a.emit("mov", qword(rsp, F.WB), rdi);
   const rowBytes = s.kw * L * 4; // one kernel row's vectors in the packed layout
-  const C = pairGroup(s, g, v.isa);
-  if (C) return emitGroupedPairs(v, s, g, F, rounds, rowBytes, C);
+  if (!avx2) return emitGroupedPairs(v, s, g, F, rounds, rowBytes, pairLayout(s, g, v.isa));
   const LO = 0, HI = 1, A = 2, B = 3, P = 4;
-  if (!avx2) {
-    v.move(LO, { table: phaseInterleave(0) });
-    v.move(HI, { table: phaseInterleave(1) });
-  }
   countedLoop(a, rcx, Math.ceil(g.ocg / L) * s.c * s.kh, () => {
     for (const [k, { j0, j1 }] of rounds.entries()) {
       // A round of one phase: the other's weights +0.
@@ -318,23 +323,14 @@ export function emitColumnPairs(
       if (j1 >= 0) v.load(B, rsi, j1 * L * 4);
       else v.zero(B);
       const to = k * 2 * L * 4;
-      if (avx2) {
-        // Within each 128-bit half: channels 0-1 | 4-5 (LO) and 2-3 | 6-7 (HI) paired; then
-        // channels 0-3's pairs from the low halves, 4-7's from the high ones.
-        a.emit("vunpcklps", v.r(LO), v.r(A), v.r(B));
-        a.emit("vunpckhps", v.r(HI), v.r(A), v.r(B));
-        a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x20);
-        v.store(rdi, to, P);
-        a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x31);
-        v.store(rdi, to + L * 4, P);
-      } else {
-        // Channels 0-7's pairs, then 8-15's: lane 2o + q from phase q's channel o.
-        for (const [half, table] of [[0, LO], [1, HI]] as const) {
-          v.move(P, table);
-          a.emit("vpermi2ps", v.r(P), v.r(A), v.r(B));
-          v.store(rdi, to + half * L * 4, P);
-        }
-      }
+      // Within each 128-bit half: channels 0-1 | 4-5 (LO) and 2-3 | 6-7 (HI) paired; then
+      // channels 0-3's pairs from the low halves, 4-7's from the high ones.
+      a.emit("vunpcklps", v.r(LO), v.r(A), v.r(B));
+      a.emit("vunpckhps", v.r(HI), v.r(A), v.r(B));
+      a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x20);
+      v.store(rdi, to, P);
+      a.emit("vperm2f128", v.r(P), v.r(LO), v.r(HI), 0x31);
+      v.store(rdi, to + L * 4, P);
     }
     addImmediate(a, "add", rsi, rowBytes);
     addImmediate(a, "add", rdi, pairRowBytes(s, L));
@@ -342,11 +338,11 @@ export function emitColumnPairs(
 }
 
 /**
- * emitColumnPairs' pairs by groups of C channels (pairGroup): in each block,
- * for each kernel row, group and input channel, its rounds' C pairs
- * (8·C bytes each), so a group's input channels follow one another. The
- * pairs are made as there (channels 0-7, then 8-15, a vector each); a
- * vector of 8 pairs fills one group of 8, half of one of 16, or two of 4
+ * AVX-512's pairs by groups of C channels (pairLayout): in each block, for
+ * each kernel row, group and input channel, its rounds' C pairs (8·C bytes
+ * each), so a group's input channels follow one another. Lane 2o + q of a
+ * vector holds channel o's phase q (`vpermi2ps`: channels 0-7, then 8-15);
+ * a vector of 8 pairs fills one group of 8, half of one of 16, or two of 4
  * (k2, k3: its low and high lanes, each stored where its group lies).
  */
 function emitGroupedPairs(
@@ -366,7 +362,7 @@ function emitGroupedPairs(
   /** Bytes from a block's (and input channel's) start to kernel row `row`, group `gi`, round `k`. */
   const at = (row: number, gi: number, k: number) => (((row * G + gi) * s.c) * R + k) * 8 * C;
   const channelBytes = R * 8 * C, blockBytes = s.c * s.kh * R * 2 * L * 4;
-  frameLoop(a, F.BLK, g.ocg / L, () => {
+  frameLoop(a, F.BLK, Math.ceil(g.ocg / L), () => {
     countedLoop(a, rcx, s.c, () => {
       for (let row = 0; row < s.kh; row++) {
         for (const [k, { j0, j1 }] of rounds.entries()) {
@@ -466,8 +462,8 @@ export function emitColumnRow(
   const planeY = g.oh * g.ow * 4, row = r * g.ow * 4, rowX = doubledRowFloats(s) * 4;
   const rounds = pairRounds(s)!, margin = 2 * marginPositions(s);
   const vectors = Math.ceil(g.ow / L), rest = g.ow % L;
-  // The pairs by groups of this many channels (pairGroup), each group's input channels a run.
-  const grouped = pairGroup(s, g, v.isa);
+  // The pairs by groups of this many channels (pairLayout), each group's input channels a run.
+  const grouped = pairLayout(s, g, v.isa);
   // Rounds of one phase blend zeros into the other's lanes of x (AVX2 only: AVX-512 takes
   // two-column kernels, one round of both).
   const oneSided = rounds.some((k) => k.only !== -1), ZERO = PAIR0 + 2;
@@ -514,8 +510,8 @@ export function emitColumnRow(
                 }
                 // The flipped kernel: conv row a is w's row kh − 1 − a; its rounds' pairs in turn.
                 const at = grouped
-                  ? ((((s.kh - 1 - ta) * (L / grouped) + o0 / grouped) * s.c) * rounds.length + k) *
-                    8 * grouped
+                  ? ((((s.kh - 1 - ta) * (L / grouped) + Math.floor(o0 / grouped)) * s.c) *
+                          rounds.length + k) * 8 * grouped + (o0 % grouped) * 8
                   : (s.kh - 1 - ta) * pairRowBytes(s, L) + 2 * k * L * 4 + o0 * 8;
                 for (let o = 0; o < C; o++) {
                   const p = PAIR0 + (o % 2);
