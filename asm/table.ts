@@ -643,6 +643,7 @@ row("vscalefss", "xmm{kz}, xmm, xmm/m32", "RVM", "EVEX.LIG.66.0F38.W0 2D /r", "T
 vl("vgetexpps", "V{kz}, VM/b32", "RM", "EVEX.L.66.0F38.W0 42 /r", "FV");
 vl("vgetmantps", "V{kz}, VM/b32, imm8", "RMI", "EVEX.L.66.0F3A.W0 26 /r ib", "FV");
 vl("vfixupimmps", "V{kz}, V, VM/b32, imm8", "RVMI", "EVEX.L.66.0F3A.W0 54 /r ib", "FV");
+vl("vrangeps", "V{kz}, V, VM/b32, imm8", "RVMI", "EVEX.L.66.0F3A.W0 50 /r ib", "FV");
 
 vl("vmovups", "V{kz}, VM", "RM", "EVEX.L.0F.W0 10 /r", "FVM");
 vl("vmovups", "M{k}, V", "MR", "EVEX.L.0F.W0 11 /r", "FVM");

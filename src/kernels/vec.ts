@@ -839,6 +839,15 @@ export class Vec {
     this.a.emit("vscalefps", to, this.r(x), this.#src(y));
   }
 
+  /**
+   * AVX-512 only: dst = x's sign on min(|x|, |bound|) (vrangeps, one
+   * operation where a clamp from both sides takes two); NaN x gives NaN.
+   */
+  magnitudeAtMost(dst: number, x: number, bound: Src): void {
+    if (this.isa.level !== "avx512") throw new Error("magnitudeAtMost needs AVX-512");
+    this.a.emit("vrangeps", this.r(dst), this.r(x), this.#src(bound), 0b0010); // min |·|, x's sign
+  }
+
   /** AVX-512 only: dst = x rounded to the nearest integer (ties to even), as a float. */
   roundNearest(dst: number, x: number): void {
     if (this.isa.level !== "avx512") throw new Error("roundNearest needs AVX-512");
