@@ -840,12 +840,31 @@ export class Vec {
   }
 
   /**
-   * AVX-512 only: dst = x's sign on min(|x|, |bound|) (vrangeps, one
-   * operation where a clamp from both sides takes two); NaN x gives NaN.
+   * AVX-512 only: dst = min(|x|, |bound|) with x's sign, or with none when
+   * `sign` is "clear" (vrangeps: one operation where a clamp from both
+   * sides, or an abs and a min, takes two). A NaN x gives |bound| (with its
+   * sign bit, or none): vrangeps returns the other operand of a quiet NaN.
    */
-  magnitudeAtMost(dst: number, x: number, bound: Src): void {
+  magnitudeAtMost(dst: number, x: number, bound: Src, sign: "keep" | "clear" = "keep"): void {
     if (this.isa.level !== "avx512") throw new Error("magnitudeAtMost needs AVX-512");
-    this.a.emit("vrangeps", this.r(dst), this.r(x), this.#src(bound), 0b0010); // min |·|, x's sign
+    // imm[1:0] 10: the smaller magnitude; imm[3:2] 00: x's sign, 10: sign cleared.
+    this.a.emit(
+      "vrangeps",
+      this.r(dst),
+      this.r(x),
+      this.#src(bound),
+      sign === "keep" ? 0b0010 : 0b1010,
+    );
+  }
+
+  /**
+   * AVX-512 only: dst's bits where `mask` has a 0, `from`'s where it has a 1
+   * (vpternlogd: one operation where an and and an or take two).
+   */
+  blendBits(dst: number, from: number, mask: Src): void {
+    if (this.isa.level !== "avx512") throw new Error("blendBits needs AVX-512");
+    // Truth table of (dst, from, mask) → mask ? from : dst.
+    this.a.emit("vpternlogd", this.r(dst), this.r(from), this.#src(mask), 0xd8);
   }
 
   /** AVX-512 only: dst = x rounded to the nearest integer (ties to even), as a float. */

@@ -175,7 +175,8 @@ function emitGeluRounded(
   const xl = m.take(), a = m.take(), s = m.take(), t = m.take(), c = m.take();
   const near = m.mask(); // then, the lookups done, the positive lanes: one mask a stream
   // |x| capped at GELU_CAP, x's sign kept, in one operation: beyond the pieces
-  // q is x·0, ±0 (−Inf gives −0, not NaN); NaN is kept.
+  // q is x·0, ±0 (−Inf gives −0, not NaN). A NaN x gives the cap here: x − q
+  // below returns x's NaN.
   v.magnitudeAtMost(xl, x, f32(GELU_CAP));
   m.abs(a, xl);
   v.compare(near, a, "lt", f32(PHI_END)); // false for NaN too

@@ -203,6 +203,7 @@ export class Lanes {
 
   /** dst = x with the sign bit of `signOf` or-ed in (|x| given, copysign). */
   withSign(dst: number, x: number, signOf: number): void {
+    if (this.v.isa.level === "avx512" && dst === x) return this.v.blendBits(dst, signOf, SIGN);
     const t = this.take();
     this.v.op("and", t, signOf, SIGN);
     this.v.op("or", dst, x, t);

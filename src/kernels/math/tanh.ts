@@ -121,8 +121,9 @@ function reciprocalOfOnePlus(m: Lanes, y: number, t: number): void {
  * back: 6 permutes and 7 FMAs where the exponential form took 10 FMAs, a
  * division and a rounding. On Zen 5 (`deno bench -P bench/unary_bench.ts
  * --filter tanh`, the commit before and after in turn, two rounds) 10.5-10.8
- * → 7.6-7.7 µs per 64 Ki floats in L2. NaN: the cap
- * keeps it (a is the second source), and t carries it.
+ * → 7.6-7.7 µs per 64 Ki floats in L2. NaN: the cap keeps it (a is the
+ * second source; vrangeps, one operation for the abs and the cap, would
+ * return the cap), and t carries it.
  */
 function emitTanhPieces(m: Lanes, y: number, x: number): void {
   const a = m.take(), s = m.take(), t = m.take();
