@@ -48,7 +48,7 @@ import {
   rowShape,
   rowTail,
 } from "../columns.ts";
-import { f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
+import { bits, f32, type Tail, Vec, vecIsa, type VecLevel } from "../vec.ts";
 import { NORM_ARG, type NormSpec } from "./spec.ts";
 
 /** How a normalization kernel is built. */
@@ -625,7 +625,10 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     invert(sets);
   };
 
-  /** INV = 1/√(INV + ε), one division per row. */
+  /**
+   * INV = 1/√(INV + ε), one division per row; LayerNorm's MEAN becomes
+   * −mean·INV, so pass 3 forms (d − mean)·INV as one FMA, d·INV + MEAN.
+   */
   const invert = (sets: RowRegs[]) =>
     together(sets, (w, R) => {
       w.op("add", R.INV, R.INV, f32(s.epsilon));
@@ -633,6 +636,9 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
       w.move(R.T0, f32(1));
       w.op("div", R.T0, R.T0, R.INV);
       w.move(R.INV, R.T0);
+      if (!layer) return;
+      w.op("mul", R.MEAN, R.MEAN, R.INV);
+      w.op("xor", R.MEAN, R.MEAN, bits(0x80000000));
     });
 
   /**
@@ -648,12 +654,16 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     if (!L.lateScaleBias) loadScaleBias();
     for (const R of sets) {
       const T0 = yLines ? Y_RESULTS[k % 2] : R.T0;
-      if (layer) {
-        loadCentred(R, T0, R.T3, disp, kind);
-        elementOp("sub", T0, R.MEAN, kind);
-      } else load(T0, s.residual ? rY : rX, disp + R.off, kind);
+      if (layer) loadCentred(R, T0, R.T3, disp, kind);
+      else load(T0, s.residual ? rY : rX, disp + R.off, kind);
       if (L.lateScaleBias) loadScaleBias();
-      elementOp("mul", T0, R.INV, kind);
+      // LayerNorm: d·inv − mean·inv in one rounding (MEAN holds −mean·inv: see invert).
+      if (layer && isa.fma && kind !== "scalar") v.fmadd(T0, T0, R.INV, R.MEAN);
+      else if (layer && isa.fma) a.emit("vfmadd213ss", v.x(T0), v.x(R.INV), v.x(R.MEAN));
+      else {
+        elementOp("mul", T0, R.INV, kind);
+        if (layer) elementOp("add", T0, R.MEAN, kind);
+      }
       if (s.scale && s.bias && isa.fma && kind !== "scalar") v.fmadd(T0, T0, SC, BI);
       else if (s.scale && s.bias && isa.fma) a.emit("vfmadd213ss", v.x(T0), v.x(SC), v.x(BI));
       else {
