@@ -99,6 +99,17 @@ for (const isa of LEVELS) {
       if (isa === "avx512") assert.match(plan, /y claimed 4096 B ahead in pass 2/);
       else if (isa !== "scalar") assert.match(plan, /the next row to L2 in pass 2/);
       if (isa === "avx512") assert.doesNotMatch(plan, /the next row to L2/);
+      // AVX-512 softmax (not log): a row's pass 3 in the next row's pass 2.
+      const plans = jit.stats().keys.filter((k) => k.key.includes(`${rows}×${cols}`))
+        .map((k) => k.plan!);
+      if (isa === "avx512") {
+        assert.ok(
+          plans.some((p) =>
+            /avx512 softmax, 3 passes per row, pass 3 in the next row's pass 2/.test(p)
+          ),
+          plans.join("; "),
+        );
+      }
     }
     for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
   });

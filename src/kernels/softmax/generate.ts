@@ -75,6 +75,13 @@ export interface SoftmaxPlan {
    * 8 KB ahead ran alike (scratch candidates). Tier 2 tries it off.
    */
   claimAhead: number;
+  /**
+   * Long softmax rows: a row's pass 3 (y·(1/sum)) runs in the loop of the
+   * next row's pass 2, so its reads and writes of y (in L2) overlap the
+   * exponentials instead of running alone; the last row's after. The same
+   * instructions per element: the same bits.
+   */
+  lagged: boolean;
   /** The whole row is held in registers: one load and one store per element. */
   inRegisters: boolean;
   /**
@@ -183,6 +190,7 @@ export function planSoftmax(
     claimRows,
     nextRow: !inRegisters && longRows(s, isa) && isa !== "avx512",
     claimAhead: !inRegisters && longRows(s, isa) ? CLAIM_AHEAD : 0,
+    lagged: canLag(s, isa) && !inRegisters,
     inRegisters,
     alongLines: !inRegisters && isa === "avx512",
     pipelined,
@@ -222,6 +230,7 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
   ];
   if (longRows(s, p.isa)) {
     return [
+      ...(canLag(s, p.isa) ? [describedSoftmax(s, { ...p, lagged: !p.lagged })] : []),
       describedSoftmax(s, { ...p, nextRow: !p.nextRow }),
       describedSoftmax(s, { ...p, claimAhead: p.claimAhead ? 0 : CLAIM_AHEAD }),
       ...others,
@@ -245,6 +254,11 @@ const CLAIM_AHEAD = 4096;
  */
 function longRows(s: SoftmaxSpec, isa: VecLevel): boolean {
   return isa !== "scalar" && s.rows > 1 && s.cols * 4 > 16384 && s.cols * 4 < 2 ** 30;
+}
+
+/** Whether a row's pass 3 may run in the next row's pass 2 (SoftmaxPlan.lagged): long softmax rows at AVX-512. */
+function canLag(s: SoftmaxSpec, isa: VecLevel): boolean {
+  return isa === "avx512" && !s.log && longRows(s, isa);
 }
 
 /** Whether rows read from memory at the level may overlap (overlapped.ts): AVX2 and SSE2, rows of 16 KB or less. */
@@ -272,6 +286,8 @@ function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
     ? "the row in registers"
     : p.overlapped
     ? "3 passes per row, passes 3 and 1 of the rows either side in one loop"
+    : p.lagged
+    ? "3 passes per row, pass 3 in the next row's pass 2"
     : "3 passes per row";
   const lines = p.alongLines
     ? `, the maximum along x's lines, ${s.log ? "finished" : "scaled"} along y's lines`
@@ -293,7 +309,11 @@ export function generateSoftmax(
   const v = new Vec(a, isa);
   const shape = rowShape(v, s.cols);
   const { vectorBytes: VB, full, rest, registers: all } = shape;
-  const MX = all[0], TOTAL = all[1], pool = all.slice(2);
+  const MX = all[0], TOTAL = all[1];
+  // Lagged rows: the row before's 1/sum and its pass-3 temporary, kept from the streams.
+  const lagged = plan.lagged && canLag(s, plan.isa);
+  const pool = all.slice(2, lagged ? -2 : undefined);
+  const [PREV, PT] = lagged ? all.slice(-2) : [-1, -1];
   if (plan.inRegisters && s.rows > 0 && s.cols > 0) {
     loadPointer(a, rsi, SOFTMAX_ARG.X);
     loadPointer(a, rdx, SOFTMAX_ARG.Y);
@@ -330,9 +350,8 @@ export function generateSoftmax(
   const scalarTail = rest && !tail ? rest : 0;
   const tmp = plan3.unpinned[plan3.unpinned.length - 1];
 
-  /** A row's three passes, one after the other. */
-  const rowByRow = () => {
-    // Pass 1: the row's maximum, in up to 4 accumulators.
+  /** Pass 1: the row's maximum into MX, in up to 4 accumulators. */
+  const pass1 = () => {
     const accs = pool.slice(0, Math.min(4, Math.max(1, full)));
     for (const r of accs) v.move(r, f32(-Infinity));
     if (plan.alongLines) {
@@ -361,16 +380,40 @@ export function generateSoftmax(
     for (let i = 1; i < accs.length; i++) v.op("max", accs[0], accs[0], accs[i]);
     v.reduceAll("max", accs[0], TOTAL);
     v.move(MX, accs[0]);
-    pass2();
+  };
+
+  /** A row's three passes, one after the other. */
+  const rowByRow = () => {
+    pass1();
+    pass2(false);
     pass3ThenNextRow();
+  };
+
+  /**
+   * Lagged rows (plan.lagged): a row's passes 1 and 2, with pass 3 of the
+   * row before in pass 2's loop (not for the first row); its 1/sum kept in
+   * PREV for the next; both a row on.
+   */
+  const laggedRow = (first: boolean) => {
+    pass1();
+    pass2(!first);
+    v.move(PREV, TOTAL);
+    addImmediate(a, "add", rsi, s.cols * 4);
+    addImmediate(a, "add", rdx, s.cols * 4);
   };
 
   /**
    * Pass 2 of the row at rsi/rdx, its maximum in MX: e = e^(x − max),
    * stored for softmax, summed per stream; then TOTAL = 1/sum, or ln(sum)
-   * for logSoftmax.
+   * for logSoftmax. With `lag`, the row before's pass 3 at the same
+   * columns (y one row back, its 1/sum in PREV), after each step's
+   * exponentials.
    */
-  const pass2 = () => {
+  const pass2 = (lag: boolean) => {
+    const rowBack = -s.cols * 4;
+    const finishBefore = (disp: number, kind: ColumnKind = "vector") => {
+      if (lag) emitFinishColumn(v, false, PT, r9, r10, rowBack + disp, kind, tail, MX, PREV);
+    };
     for (let i = 0; i < streams; i++) v.zero(stream(i).sum);
     a.emit("mov", r9, rsi);
     a.emit("mov", r10, rdx);
@@ -403,6 +446,7 @@ export function generateSoftmax(
     countedLoop(a, rcx, groups, () => {
       fetchAhead(streams * VB);
       emitInterleaved(a, Array.from({ length: streams }, (_, i) => (to) => step(to, i, i * VB)));
+      for (let i = 0; i < streams; i++) finishBefore(i * VB);
       addImmediate(a, "add", r9, streams * VB);
       addImmediate(a, "add", r10, streams * VB);
     });
@@ -410,6 +454,9 @@ export function generateSoftmax(
     fetchAhead(left * VB);
     for (let j = 0; j < left; j++) step(a, 0, j * VB);
     if (tail) step(a, 0, left * VB, tail);
+    for (let j = 0; j < left; j++) finishBefore(j * VB);
+    if (tail) finishBefore(left * VB, "tail");
+    for (let j = 0; j < scalarTail; j++) finishBefore(left * VB + j * 4, "scalar");
     for (let j = 0; j < scalarTail; j++) {
       const st = stream(0), m = new Lanes(v, st.temps, st.masks);
       v.loadScalar(st.x, r9, left * VB + j * 4);
@@ -480,7 +527,14 @@ export function generateSoftmax(
   };
   if (plan.overlapped) {
     const free = plan3.unpinned.filter((r) => r !== TOTAL && r !== MX);
-    emitOverlappedRows(a, v, s, shape, tail, { mx: MX, total: TOTAL, free }, pass2);
+    emitOverlappedRows(a, v, s, shape, tail, { mx: MX, total: TOTAL, free }, () => pass2(false));
+  } else if (lagged) {
+    laggedRow(true);
+    countedLoop(a, r8, s.rows - 1, () => laggedRow(false));
+    // The last row's pass 3, its 1/sum still in TOTAL.
+    addImmediate(a, "sub", rsi, s.cols * 4);
+    addImmediate(a, "sub", rdx, s.cols * 4);
+    pass3ThenNextRow();
   } else countedLoop(a, r8, s.rows, rowByRow);
   v.leave();
   a.emit("ret");
