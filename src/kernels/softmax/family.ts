@@ -19,7 +19,8 @@ export const SOFTMAX: OpFamily<SoftmaxSpec, SoftmaxPlan> = {
   decode: decodeSoftmaxKey,
   describe: describeSoftmax,
   cost: (s) => ({ flops: 20 * s.rows * s.cols, bytes: 12 * s.rows * s.cols }),
-  plan: (s, t) => planSoftmax(s, t.isa, t.l2, t.claimRowsAhead ?? true, t.prefetchWithinL2 ?? true),
+  plan: (s, t) =>
+    planSoftmax(s, t.isa, t.l2, t.claimRowsAhead ?? true, t.prefetchWithinL2 ?? true, t.l1d),
   fallbackPlan: (s) => planSoftmax(s, "scalar"),
   generate: generateSoftmax,
   candidates: (s, p) => softmaxCandidates(s, p),

@@ -79,7 +79,12 @@ export interface SoftmaxPlan {
    * Long softmax rows: a row's pass 3 (y·(1/sum)) runs in the loop of the
    * next row's pass 2, so its reads and writes of y (in L2) overlap the
    * exponentials instead of running alone; the last row's after. The same
-   * instructions per element: the same bits.
+   * instructions per element: the same bits. Tier 1 takes it for rows over
+   * 1.5× L1: on an Intel Xeon (SPR, 48 KiB L1), `deno run -A bench/ab.ts
+   * --a e0a74d1 --b aa99162 --softmax RxC --offset 16 --out-offset 16`,
+   * 16×65536 ×0.950, 128×30522 ×0.960 (×0.957 on lines), 32×24000 ×0.952,
+   * 8×30522 ×0.920; at rows that stay in L1 between the passes it lost:
+   * 32×16384 ×0.992, 64×12000 ×1.003, 64×8192 ×1.055, 512×5000 ×1.079.
    */
   lagged: boolean;
   /** The whole row is held in registers: one load and one store per element. */
@@ -173,6 +178,7 @@ export function planSoftmax(
   l2 = 1 << 20,
   claimRows = true,
   withinL2 = false,
+  l1d = 48 << 10,
 ): SoftmaxPlan {
   const lanes = vecIsa(isa).lanes;
   const vectors = Math.ceil(s.cols / lanes);
@@ -190,7 +196,7 @@ export function planSoftmax(
     claimRows,
     nextRow: !inRegisters && longRows(s, isa) && isa !== "avx512",
     claimAhead: !inRegisters && longRows(s, isa) ? CLAIM_AHEAD : 0,
-    lagged: canLag(s, isa) && !inRegisters,
+    lagged: canLag(s, isa) && !inRegisters && s.cols * 4 > 1.5 * l1d,
     inRegisters,
     alongLines: !inRegisters && isa === "avx512",
     pipelined,
