@@ -87,6 +87,12 @@ export interface SoftmaxPlan {
    * 32×16384 ×0.992, 64×12000 ×1.003, 64×8192 ×1.055, 512×5000 ×1.079.
    */
   lagged: boolean;
+  /**
+   * Lagged rows: the next row's maximum (pass 1) taken in this row's pass
+   * 2, its x read there as the row lies; only the first row's pass 1 runs
+   * alone. A maximum is exact: the same bits.
+   */
+  nextMax: boolean;
   /** The whole row is held in registers: one load and one store per element. */
   inRegisters: boolean;
   /**
@@ -197,6 +203,7 @@ export function planSoftmax(
     nextRow: !inRegisters && longRows(s, isa) && isa !== "avx512",
     claimAhead: !inRegisters && longRows(s, isa) ? CLAIM_AHEAD : 0,
     lagged: canLag(s, isa) && !inRegisters && s.cols * 4 > 1.5 * l1d,
+    nextMax: true,
     inRegisters,
     alongLines: !inRegisters && isa === "avx512",
     pipelined,
@@ -236,7 +243,12 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
   ];
   if (longRows(s, p.isa)) {
     return [
-      ...(canLag(s, p.isa) ? [describedSoftmax(s, { ...p, lagged: !p.lagged })] : []),
+      ...(canLag(s, p.isa)
+        ? [
+          describedSoftmax(s, { ...p, lagged: !p.lagged, nextMax: false }),
+          describedSoftmax(s, { ...p, lagged: true, nextMax: !p.nextMax }),
+        ]
+        : []),
       describedSoftmax(s, { ...p, nextRow: !p.nextRow }),
       describedSoftmax(s, { ...p, claimAhead: p.claimAhead ? 0 : CLAIM_AHEAD }),
       ...others,
@@ -292,6 +304,8 @@ function describedSoftmax(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan {
     ? "the row in registers"
     : p.overlapped
     ? "3 passes per row, passes 3 and 1 of the rows either side in one loop"
+    : p.lagged && p.nextMax
+    ? "3 passes per row, pass 3 and the next row's pass 1 in this row's pass 2"
     : p.lagged
     ? "3 passes per row, pass 3 in the next row's pass 2"
     : "3 passes per row";
@@ -318,8 +332,9 @@ export function generateSoftmax(
   const MX = all[0], TOTAL = all[1];
   // Lagged rows: the row before's 1/sum and its pass-3 temporary, kept from the streams.
   const lagged = plan.lagged && canLag(s, plan.isa);
-  const pool = all.slice(2, lagged ? -2 : undefined);
-  const [PREV, PT] = lagged ? all.slice(-2) : [-1, -1];
+  const nextMax = lagged && plan.nextMax;
+  const pool = all.slice(2, lagged ? (nextMax ? -3 : -2) : undefined);
+  const [PREV, PT, NACC] = lagged ? all.slice(nextMax ? -3 : -2).concat(-1) : [-1, -1, -1];
   if (plan.inRegisters && s.rows > 0 && s.cols > 0) {
     loadPointer(a, rsi, SOFTMAX_ARG.X);
     loadPointer(a, rdx, SOFTMAX_ARG.Y);
@@ -400,9 +415,9 @@ export function generateSoftmax(
    * row before in pass 2's loop (not for the first row); its 1/sum kept in
    * PREV for the next; both a row on.
    */
-  const laggedRow = (first: boolean) => {
-    pass1();
-    pass2(!first);
+  const laggedRow = (first: boolean, last = false) => {
+    if (!nextMax || first) pass1();
+    pass2(!first, nextMax && !last);
     v.move(PREV, TOTAL);
     addImmediate(a, "add", rsi, s.cols * 4);
     addImmediate(a, "add", rdx, s.cols * 4);
@@ -415,10 +430,16 @@ export function generateSoftmax(
    * columns (y one row back, its 1/sum in PREV), after each step's
    * exponentials.
    */
-  const pass2 = (lag: boolean) => {
+  const pass2 = (lag: boolean, next = false) => {
     const rowBack = -s.cols * 4;
     const finishBefore = (disp: number, kind: ColumnKind = "vector") => {
       if (lag) emitFinishColumn(v, false, PT, r9, r10, rowBack + disp, kind, tail, MX, PREV);
+    };
+    // The next row's maximum (nextMax): its x one row on, into NACC (a tail's other lanes
+    // −Inf by MX, free once the row's exponentials are done).
+    if (next) v.move(NACC, f32(-Infinity));
+    const maxNext = (disp: number, kind: ColumnKind = "vector") => {
+      if (next) emitMaxColumn(v, NACC, PT, r9, -rowBack + disp, kind, tail, MX);
     };
     for (let i = 0; i < streams; i++) v.zero(stream(i).sum);
     a.emit("mov", r9, rsi);
@@ -453,6 +474,7 @@ export function generateSoftmax(
       fetchAhead(streams * VB);
       emitInterleaved(a, Array.from({ length: streams }, (_, i) => (to) => step(to, i, i * VB)));
       for (let i = 0; i < streams; i++) finishBefore(i * VB);
+      for (let i = 0; i < streams; i++) maxNext(i * VB);
       addImmediate(a, "add", r9, streams * VB);
       addImmediate(a, "add", r10, streams * VB);
     });
@@ -470,9 +492,17 @@ export function generateSoftmax(
       if (!s.log) v.storeScalar(r10, left * VB + j * 4, st.e);
       v.scalarOp("add", st.sum, st.e);
     }
+    // The next row's last columns, after the row's last use of MX.
+    for (let j = 0; j < left; j++) maxNext(j * VB);
+    if (tail) maxNext(left * VB, "tail");
+    for (let j = 0; j < scalarTail; j++) maxNext(left * VB + j * 4, "scalar");
     v.move(TOTAL, stream(0).sum);
     for (let i = 1; i < streams; i++) v.op("add", TOTAL, TOTAL, stream(i).sum);
     v.reduceAll("add", TOTAL, tmp);
+    if (next) {
+      v.reduceAll("max", NACC, PT);
+      v.move(MX, NACC);
+    }
 
     // Pass 3: scale by 1/sum, or subtract max and ln(sum).
     const m0 = new Lanes(v, plan3.unpinned.slice(2));
@@ -535,8 +565,10 @@ export function generateSoftmax(
     const free = plan3.unpinned.filter((r) => r !== TOTAL && r !== MX);
     emitOverlappedRows(a, v, s, shape, tail, { mx: MX, total: TOTAL, free }, () => pass2(false));
   } else if (lagged) {
+    // With nextMax the last row reads no row after it (x ends there): its own step.
     laggedRow(true);
-    countedLoop(a, r8, s.rows - 1, () => laggedRow(false));
+    countedLoop(a, r8, s.rows - (nextMax ? 2 : 1), () => laggedRow(false));
+    if (nextMax) laggedRow(false, true);
     // The last row's pass 3, its 1/sum still in TOTAL.
     addImmediate(a, "sub", rsi, s.cols * 4);
     addImmediate(a, "sub", rdx, s.cols * 4);
