@@ -99,16 +99,15 @@ for (const isa of LEVELS) {
       if (isa === "avx512") assert.match(plan, /y claimed 4096 B ahead in pass 2/);
       else if (isa !== "scalar") assert.match(plan, /the next row to L2 in pass 2/);
       if (isa === "avx512") assert.doesNotMatch(plan, /the next row to L2/);
-      // AVX-512 softmax (not log) rows beyond 1.5× L1 (any L1 up to 78 KiB): a row's pass 3
-      // and the next row's pass 1 in its pass 2; rows of 20 KB or less (within 1.5× any L1
-      // from 14 KiB) not.
+      // AVX-512 softmax (not log) rows beyond half of L1 (any L1 up to 234 KiB): a row's pass
+      // 3 and the next row's pass 1 in its pass 2 (planSoftmax's threshold: its test below).
       const plans = jit.stats().keys.filter((k) => k.key.includes(`${rows}×${cols}`))
         .map((k) => k.plan!);
       const lagged = plans.some((p) =>
         /pass 3 and the next row's pass 1 in this row's pass 2/.test(p)
       );
-      if (isa === "avx512") assert.equal(lagged, cols > 30000, plans.join("; "));
-      else assert.ok(!lagged, plans.join("; "));
+      if (isa === "avx512" && cols > 30000) assert.ok(lagged, plans.join("; "));
+      if (isa !== "avx512") assert.ok(!lagged, plans.join("; "));
     }
     for (const k of jit.stats().keys) assert.equal(k.failure, null, `${k.key}: ${k.failure}`);
   });
@@ -340,5 +339,25 @@ Deno.test("softmax plan: y's lines of the rows ahead claimed (prefetchw) only wh
     assert.ok(count(listing, "prefetcht0") > 0, "x's rows ahead are prefetched either way");
     assert.equal(count(listing, "prefetchw") > 0, claim, `claims ${claim}`);
     assert.equal(/y not claimed/.test(p.description), !claim, p.description);
+  }
+});
+
+Deno.test("softmax plan: rows over half of L1 lagged at AVX-512, the next row's maximum in pass 2", () => {
+  const l1d = 48 << 10;
+  const lagged = (rows: number, cols: number, log = false, isa: "avx512" | "avx2" = "avx512") =>
+    planSoftmax({ rows, cols, log }, isa, 2 << 20, true, true, l1d);
+  for (
+    const [rows, cols, log, isa, want] of [
+      [8, l1d / 8 + 1, false, "avx512", true], // a float past half of L1
+      [8, l1d / 8, false, "avx512", false],
+      [2, 30522, false, "avx512", true],
+      [1, 30522, false, "avx512", false], // one row: nothing to lag
+      [8, 30522, true, "avx512", false], // logSoftmax: its pass 3 reads x
+      [8, 30522, false, "avx2", false],
+    ] as const
+  ) {
+    const p = lagged(rows, cols, log, isa);
+    assert.equal(p.lagged && p.nextMax, want, `${rows}×${cols} ${log} ${isa}: ${p.description}`);
+    assert.equal(/pass 3 and the next row's pass 1 in this row's pass 2/.test(p.description), want);
   }
 });

@@ -79,18 +79,28 @@ export interface SoftmaxPlan {
    * Long softmax rows: a row's pass 3 (y·(1/sum)) runs in the loop of the
    * next row's pass 2, so its reads and writes of y (in L2) overlap the
    * exponentials instead of running alone; the last row's after. The same
-   * instructions per element: the same bits. Tier 1 takes it for rows over
-   * 1.5× L1: on an Intel Xeon (SPR, 48 KiB L1), `deno run -A bench/ab.ts
-   * --a e0a74d1 --b aa99162 --softmax RxC --offset 16 --out-offset 16`,
-   * 16×65536 ×0.950, 128×30522 ×0.960 (×0.957 on lines), 32×24000 ×0.952,
-   * 8×30522 ×0.920; at rows that stay in L1 between the passes it lost:
-   * 32×16384 ×0.992, 64×12000 ×1.003, 64×8192 ×1.055, 512×5000 ×1.079.
+   * instructions per element: the same bits. Alone (without nextMax) it
+   * paid only for rows well beyond L1: on an Intel Xeon (SPR, 48 KiB L1),
+   * `deno run -A bench/ab.ts --a e0a74d1 --b aa99162 --softmax RxC --offset
+   * 16 --out-offset 16`, 16×65536 ×0.950, 128×30522 ×0.960, 32×24000
+   * ×0.952, 8×30522 ×0.920, but 32×16384 ×0.992, 64×12000 ×1.003, 64×8192
+   * ×1.055, 512×5000 ×1.079. Tier 1 lags rows over half of L1, with
+   * nextMax (see there).
    */
   lagged: boolean;
   /**
    * Lagged rows: the next row's maximum (pass 1) taken in this row's pass
    * 2, its x read there as the row lies; only the first row's pass 1 runs
-   * alone. A maximum is exact: the same bits.
+   * alone. A maximum is exact: the same bits. With it a row's three passes
+   * read and write each of its lines beside the exponentials, where pass 1
+   * ran alone on x's reads. Intel Xeon (SPR, 48 KiB L1), `deno run -A
+   * bench/ab.ts --a e0a74d1 --b 4457a99 --softmax RxC --offset 16
+   * --out-offset 16` (rows neither lagged nor fetched ahead, against both
+   * at rows over 1.5× L1): 128×30522 ×0.861, 16×65536 ×0.850, 32×24000
+   * ×0.872, 8×30522 ×0.820; from 4457a99 (rows up to 1.5× L1 not
+   * lagged) to lagging from half of L1: 32×16384 ×0.906, 48×14000 ×0.891,
+   * 64×12500 ×0.911, 64×8192 ×0.981, and from a quarter of L1 512×5000
+   * ×1.056, 256×6000 ×1.036 (left unlagged).
    */
   nextMax: boolean;
   /** The whole row is held in registers: one load and one store per element. */
@@ -192,6 +202,7 @@ export function planSoftmax(
   // three passes become one load and one store per element.
   const inRegisters = (isa === "avx512" && vectors <= 12) || (isa === "avx2" && vectors <= 4);
   const pipelined = stagedRows(s, isa);
+  const lagRows = canLag(s, isa) && !inRegisters && s.cols * 4 > l1d / 2;
   const prefetchRows = !inRegisters && canFetch(s) && (withinL2 || 8 * s.rows * s.cols > l2)
     ? 2
     : 0;
@@ -202,8 +213,8 @@ export function planSoftmax(
     claimRows,
     nextRow: !inRegisters && longRows(s, isa) && isa !== "avx512",
     claimAhead: !inRegisters && longRows(s, isa) ? CLAIM_AHEAD : 0,
-    lagged: canLag(s, isa) && !inRegisters && s.cols * 4 > 1.5 * l1d,
-    nextMax: true,
+    lagged: lagRows,
+    nextMax: lagRows,
     inRegisters,
     alongLines: !inRegisters && isa === "avx512",
     pipelined,
@@ -243,10 +254,11 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
   ];
   if (longRows(s, p.isa)) {
     return [
+      // Lagged with and without the next row's maximum, or neither.
       ...(canLag(s, p.isa)
         ? [
-          describedSoftmax(s, { ...p, lagged: !p.lagged, nextMax: false }),
-          describedSoftmax(s, { ...p, lagged: true, nextMax: !p.nextMax }),
+          describedSoftmax(s, { ...p, lagged: true, nextMax: !(p.lagged && p.nextMax) }),
+          describedSoftmax(s, { ...p, lagged: !p.lagged || p.nextMax, nextMax: false }),
         ]
         : []),
       describedSoftmax(s, { ...p, nextRow: !p.nextRow }),
