@@ -95,12 +95,13 @@ export interface SoftmaxPlan {
    * read and write each of its lines beside the exponentials, where pass 1
    * ran alone on x's reads. Intel Xeon (SPR, 48 KiB L1), `deno run -A
    * bench/ab.ts --a e0a74d1 --b 4457a99 --softmax RxC --offset 16
-   * --out-offset 16` (rows neither lagged nor fetched ahead, against both
+   * --out-offset 16` (rows neither lagged nor taking the next maximum, against both
    * at rows over 1.5× L1): 128×30522 ×0.861, 16×65536 ×0.850, 32×24000
    * ×0.872, 8×30522 ×0.820; from 4457a99 (rows up to 1.5× L1 not
    * lagged) to lagging from half of L1: 32×16384 ×0.906, 48×14000 ×0.891,
-   * 64×12500 ×0.911, 64×8192 ×0.981, and from a quarter of L1 512×5000
-   * ×1.056, 256×6000 ×1.036 (left unlagged).
+   * 64×12500 ×0.911, 64×8192 ×0.981 (`--a 4457a99 --b a600dc9`); from a
+   * quarter of L1 (`--a a600dc9 --b ab/softmax-lag-quarter-l1`) 512×5000
+   * ×1.057, 256×6000 ×1.017: left unlagged.
    */
   nextMax: boolean;
   /** The whole row is held in registers: one load and one store per element. */
