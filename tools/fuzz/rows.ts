@@ -1,6 +1,6 @@
 /**
  * Row ops (softmax, logSoftmax, layerNorm with and without a residual,
- * rmsNorm, every reduction) on 1-300 rows of 1-3000 columns, rows like
+ * rmsNorm, every reduction) on 1-300 rows of 1-40000 columns, rows like
  * 1e4 + noise, a NaN or ±Inf in one case of seven: the same bits at any x,
  * y and residual offset (their line-dependent paths), any thread count and
  * through tuning, as the call on one thread with its operands at offset 0.
@@ -100,6 +100,8 @@ export function rowsCase(seed: number, jits: JitSet, options: FuzzOptions): Case
     1023,
     1025,
     int(r, 1, 3000),
+    30522, // a vocabulary: softmax rows beyond L1 (lagged, the next row's maximum in pass 2)
+    int(r, 6000, 40000),
   ]);
   if (rows * cols > 3e6) return null;
   const reduce = !["softmax", "logSoftmax", "layerNorm", "layerNormResidual", "rmsNorm"].includes(
