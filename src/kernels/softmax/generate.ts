@@ -98,8 +98,8 @@ export interface SoftmaxPlan {
    * --out-offset 16` (rows neither lagged nor taking the next maximum, against both
    * at rows over 1.5× L1): 128×30522 ×0.861, 16×65536 ×0.850, 32×24000
    * ×0.872, 8×30522 ×0.820; from 4457a99 (rows up to 1.5× L1 not
-   * lagged) to lagging from half of L1: 32×16384 ×0.906, 48×14000 ×0.891,
-   * 64×12500 ×0.911, 64×8192 ×0.981 (`--a 4457a99 --b a600dc9`); from a
+   * lagged) to lagging from half of L1: 32×16384 ×0.909, 48×14000 ×0.907,
+   * 64×12500 ×0.924, 64×8192 ×0.980 (`--a 4457a99 --b a600dc9`); from a
    * quarter of L1 (`--a a600dc9 --b ab/softmax-lag-quarter-l1`) 512×5000
    * ×1.057, 256×6000 ×1.017: left unlagged.
    */
