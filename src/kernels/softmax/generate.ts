@@ -287,9 +287,9 @@ function longRows(s: SoftmaxSpec, isa: VecLevel): boolean {
   return isa !== "scalar" && s.rows > 1 && s.cols * 4 > 16384 && s.cols * 4 < 2 ** 30;
 }
 
-/** Whether a row's pass 3 may run in the next row's pass 2 (SoftmaxPlan.lagged): long softmax rows at AVX-512. */
+/** Whether a row's pass 3 may run in the next row's pass 2 (SoftmaxPlan.lagged): long rows at AVX-512. */
 function canLag(s: SoftmaxSpec, isa: VecLevel): boolean {
-  return isa === "avx512" && !s.log && longRows(s, isa);
+  return isa === "avx512" && longRows(s, isa);
 }
 
 /** Whether rows read from memory at the level may overlap (overlapped.ts): AVX2 and SSE2, rows of 16 KB or less. */
@@ -343,11 +343,15 @@ export function generateSoftmax(
   const shape = rowShape(v, s.cols);
   const { vectorBytes: VB, full, rest, registers: all } = shape;
   const MX = all[0], TOTAL = all[1];
-  // Lagged rows: the row before's 1/sum and its pass-3 temporary, kept from the streams.
+  // Lagged rows: the row before's 1/sum (logSoftmax: ln(sum), and its maximum in MXP) and its
+  // pass-3 temporary; with nextMax the next row's maximum's accumulator. Kept from the streams.
   const lagged = plan.lagged && canLag(s, plan.isa);
   const nextMax = lagged && plan.nextMax;
-  const pool = all.slice(2, lagged ? (nextMax ? -3 : -2) : undefined);
-  const [PREV, PT, NACC] = lagged ? all.slice(nextMax ? -3 : -2).concat(-1) : [-1, -1, -1];
+  const kept = lagged ? 2 + (nextMax ? 1 : 0) + (s.log ? 1 : 0) : 0;
+  const pool = all.slice(2, all.length - kept);
+  const [PREV, PT] = lagged ? all.slice(-2) : [-1, -1];
+  const NACC = nextMax ? all[all.length - 3] : -1;
+  const MXP = lagged && s.log ? all[all.length - kept] : -1;
   if (plan.inRegisters && s.rows > 0 && s.cols > 0) {
     loadPointer(a, rsi, SOFTMAX_ARG.X);
     loadPointer(a, rdx, SOFTMAX_ARG.Y);
@@ -425,8 +429,9 @@ export function generateSoftmax(
 
   /**
    * Lagged rows (plan.lagged): a row's passes 1 and 2, with pass 3 of the
-   * row before in pass 2's loop (not for the first row); its 1/sum kept in
-   * PREV for the next; both a row on.
+   * row before in pass 2's loop (not for the first row); its 1/sum (or
+   * ln(sum), and its maximum in MXP) kept in PREV for the next; both a row
+   * on.
    */
   const laggedRow = (first: boolean, last = false) => {
     if (!nextMax || first) pass1();
@@ -446,7 +451,7 @@ export function generateSoftmax(
   const pass2 = (lag: boolean, next = false) => {
     const rowBack = -s.cols * 4;
     const finishBefore = (disp: number, kind: ColumnKind = "vector") => {
-      if (lag) emitFinishColumn(v, false, PT, r9, r10, rowBack + disp, kind, tail, MX, PREV);
+      if (lag) emitFinishColumn(v, s.log, PT, r9, r10, rowBack + disp, kind, tail, MXP, PREV);
     };
     // The next row's maximum (nextMax): its x one row on, into NACC (a tail's other lanes
     // −Inf by MX, free once the row's exponentials are done).
@@ -505,7 +510,9 @@ export function generateSoftmax(
       if (!s.log) v.storeScalar(r10, left * VB + j * 4, st.e);
       v.scalarOp("add", st.sum, st.e);
     }
-    // The next row's last columns, after the row's last use of MX.
+    // This row's maximum for its pass 3 in the next row's loop (logSoftmax), the row before's
+    // pass 3 done with MXP; then the next row's last columns, after the row's last use of MX.
+    if (MXP >= 0) v.move(MXP, MX);
     for (let j = 0; j < left; j++) maxNext(j * VB);
     if (tail) maxNext(left * VB, "tail");
     for (let j = 0; j < scalarTail; j++) maxNext(left * VB + j * 4, "scalar");
