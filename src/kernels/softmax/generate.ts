@@ -76,10 +76,14 @@ export interface SoftmaxPlan {
    */
   claimAhead: number;
   /**
-   * Long softmax rows: a row's pass 3 (y·(1/sum)) runs in the loop of the
-   * next row's pass 2, so its reads and writes of y (in L2) overlap the
-   * exponentials instead of running alone; the last row's after. The same
-   * instructions per element: the same bits. Alone (without nextMax) it
+   * Long rows: a row's pass 3 (y·(1/sum), or logSoftmax's (x − max) −
+   * ln(sum) from x) runs in the loop of the next row's pass 2, so its reads
+   * and writes (in L2) overlap the exponentials instead of running alone;
+   * the last row's after. The same instructions per element: the same
+   * bits. logSoftmax, rows lagged with nextMax against neither (`deno run
+   * -A bench/ab.ts --a 1107557 --b e08070a --softmax RxC --log --offset 16
+   * --out-offset 16`): 128×30522 ×0.837, 16×65536 ×0.911, 32×16384 ×0.861,
+   * 64×8192 ×0.941, 4×30522 ×0.832. Alone (without nextMax) softmax's
    * paid only for rows well beyond L1: on an Intel Xeon (SPR, 48 KiB L1),
    * `deno run -A bench/ab.ts --a e0a74d1 --b aa99162 --softmax RxC --offset
    * 16 --out-offset 16`, 16×65536 ×0.950, 128×30522 ×0.960, 32×24000
