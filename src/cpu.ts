@@ -338,8 +338,9 @@ export function prefetchesStreamedRows(f: CpuFeatures): boolean {
  * 59.4 / 60.7 / 79.5 / 84.0 µs (a C model of the loop, scratch: 63-67%
  * of a copy's speed with the claims, 83-87% without); `--softmax
  * 1024x1024`, two runs, 167.9 / 147.0 against 170.9 / 148.7. The Xeon's
- * figures in the norm and softmax plans were taken with the claims, so
- * Intel keeps them.
+ * figures in the softmax plan were taken with the claims, so Intel keeps
+ * them there; the norm plan has since dropped them everywhere (see
+ * planNorm).
  */
 export function claimsRowsAhead(f: CpuFeatures): boolean {
   return f.vendor === "GenuineIntel";

@@ -405,7 +405,7 @@ Deno.test("norm plan: rows prefetched past L1, or past L2 where the core's prefe
   }
 });
 
-Deno.test("norm plan: y's lines of the rows ahead claimed (prefetchw) only where the target asks", () => {
+Deno.test("norm plan: y's lines of the rows ahead claimed (prefetchw) only when asked, not by default", () => {
   const norm = {
     kind: "layer" as const,
     rows: 512,
@@ -425,6 +425,8 @@ Deno.test("norm plan: y's lines of the rows ahead claimed (prefetchw) only where
     assert.equal(count(listing, "prefetchw") > 0, claim, `claims ${claim}`);
     assert.equal(/y not claimed/.test(p.description), !claim, p.description);
   }
+  // Tier 1 (the default) claims none.
+  assert.equal(planNorm(norm, "avx512", 48 << 10, 1 << 20, false).claimRows, false);
 });
 
 Deno.test("norm: bad input names the argument, the value and the expectation", () => {

@@ -23,8 +23,7 @@ export const NORM: OpFamily<NormSpec, NormPlan> = {
     flops: 8 * s.rows * s.cols,
     bytes: 4 * s.rows * s.cols * (s.residual ? 4 : 2) + 4 * s.cols * (+s.scale + +s.bias),
   }),
-  plan: (s, t) =>
-    planNorm(s, t.isa, t.l1d, t.l2, t.prefetchWithinL2 ?? true, t.claimRowsAhead ?? true),
+  plan: (s, t) => planNorm(s, t.isa, t.l1d, t.l2, t.prefetchWithinL2 ?? true),
   fallbackPlan: (s) => planNorm(s, "scalar"),
   generate: generateNorm,
   candidates: (s, p) => normCandidates(s, p),

@@ -83,8 +83,7 @@ export interface NormPlan {
 
 /**
  * The plan: operands larger than L1 get rows prefetched two ahead (into L1;
- * y's lines claimed for writing where the target asks: src/cpu.ts's
- * claimsRowsAhead, not on Zen 5). Measured on Zen 5, 4096×768: one row
+ * y's lines not claimed for writing: see below). Measured on Zen 5, 4096×768: one row
  * ahead 180 → 169 ns per row, two 126, four 134; at 64×768 (in L2)
  * prefetching cost ~5%. On an Intel Xeon (Sapphire Rapids class) the rows
  * wait on L2 without them (`deno run -A bench/tune_candidates.ts --norm
@@ -97,6 +96,15 @@ export interface NormPlan {
  * 1024×2048 419-623 against 421-642 (256×512: even). On Zen 5 operands
  * within L2 take none (`withinL2` false: see src/cpu.ts's
  * prefetchesWithinL2); tier 2 tries them there.
+ *
+ * Tier 1 claims none of y's lines of the rows ahead (prefetchw; tier 2
+ * tries the claims): they cost Zen 5 more than the stores' own requests
+ * (see src/cpu.ts's claimsRowsAhead), and since the rows are pipelined
+ * and read along x's lines the Xeon too: `deno run -A bench/ab.ts --a
+ * c9be034 --b ab/norm-no-claims --norm RxC --offset 16 --out-offset 16`
+ * (with claims against without, one process), 128×768 ×0.940, with a
+ * residual ×0.957, rmsNorm ×0.884, 512×1024 ×0.974, 4096×768 ×0.983,
+ * 2048×1024 ×0.984; x and y on lines, 128×768 ×0.977.
  *
  * At AVX-512 a row's pass 3 shares the loop of the next row's pass 1, and
  * pass 3 forms d again from x rather than reading it back (one subtraction
@@ -128,7 +136,7 @@ export function planNorm(
   l1d = 48 << 10,
   l2 = 1 << 20,
   withinL2 = true,
-  claimRows = true,
+  claimRows = false,
 ): NormPlan {
   // Past L1, or past L2 where the core's own prefetchers serve L2 (src/cpu.ts, prefetchesWithinL2).
   const fetchFrom = withinL2 ? l1d : l2;
