@@ -279,7 +279,7 @@ export function emitSilu(m: Lanes, y: number, x: number): void {
  * a few ulp; where e^|x| overflows the result is −0 against a true value
  * below 1e-36 in magnitude (SiLU's bound is 8 ulp or 1e-7 absolute). The
  * sigmoid's select, its compare and the product after the division gone:
- * 4 vector operations of the ~24 a vector took, on the two 512-bit pipes
+ * 3 vector operations of the ~24 a vector took, on the two 512-bit pipes
  * that bound it (an Intel Xeon ran SiLU in L2 at 14 cycles a vector).
  */
 function emitSiluByDivision(m: Lanes, y: number, x: number): void {

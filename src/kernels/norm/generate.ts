@@ -5,8 +5,10 @@
  * (rows like 1e4 + noise keep their variance); pass 1 stores d into y and
  * sums d and d², and the variance is mean(d²) − mean(d)² unless that
  * cancels more than a bit, when pass 2 sums (d − mean)² instead. Pass 3
- * writes ((d − mean)·inv)·scale + bias with inv = 1/√(var + ε), one
- * division per row. RMSNorm sums t² and writes t·inv·scale.
+ * writes (d·inv − mean·inv)·scale + bias with inv = 1/√(var + ε), one
+ * division per row (d·inv − mean·inv one FMA: its error that of mean's own
+ * rounding, carried as (d − mean)·inv carried it). RMSNorm sums t² and
+ * writes t·inv·scale.
  *
  * Sums run in 4 vector accumulators over a fixed assignment of vectors, then
  * fold in a fixed order: results depend on the shape only.

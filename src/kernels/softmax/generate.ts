@@ -449,8 +449,9 @@ export function generateSoftmax(
    * Pass 2 of the row at rsi/rdx, its maximum in MX: e = e^(x − max),
    * stored for softmax, summed per stream; then TOTAL = 1/sum, or ln(sum)
    * for logSoftmax. With `lag`, the row before's pass 3 at the same
-   * columns (y one row back, its 1/sum in PREV), after each step's
-   * exponentials.
+   * columns (one row back, its 1/sum or ln(sum) in PREV, logSoftmax's
+   * maximum in MXP), after each step's exponentials; with `next`, the next
+   * row's maximum into MX at the end.
    */
   const pass2 = (lag: boolean, next = false) => {
     const rowBack = -s.cols * 4;
