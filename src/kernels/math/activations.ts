@@ -150,20 +150,25 @@ function emitGeluFromTail(m: Lanes, y: number, x: number, tail: number, t: numbe
 /** The float below 5.6, as bits: |x| is above it where it is at least 5.6. */
 const PHI8_BELOW_END = new Int32Array(new Float32Array([PHI8_END]).buffer)[0] - 1;
 
-/** Inputs are capped here: +Inf·Φ(−Inf) would be Inf·0; 1e30·0 is 0. */
+/** |x| is capped here: +Inf·Φ(−Inf) would be Inf·0; 1e30·0 is 0. */
 const GELU_CAP = 1e30;
 
 /**
- * AVX-512's GELU: Φ(−|x|) from one polynomial piece per lane (phi_table.ts:
- * 13 pieces centred on k·0.5, k read from the low bits of one add's sum,
- * tables read by zero-masked vpermps, so lanes beyond the pieces, and NaN,
- * get 0 without a select; a lane past 2^21 indexes garbage, masked off the
- * same way); then q = x·Φ(−|x|), which is GELU for x ≤ 0, and x − q = x·Φ(x)
- * for x > 0 (no cancellation: Φ(−x) < ½). 20 instructions, 6 of them on
- * the FMA units (the polynomial and the product): 0.375-wide pieces took two
- * FMAs more for k and t (`deno task compare --ops` at this stop's start and
- * after, Zen 5: gelu at 1 Mi floats 149 → 143 µs, geluTanh 151 → 143).
- * GELU-tanh is the same with its own tail on the same pieces (`coeffs`).
+ * AVX-512's GELU: Φ(−a) from one polynomial piece per lane at a = min(|x|,
+ * 1e30) (phi_table.ts: 13 pieces centred on k·0.5, k read from the low
+ * bits of one add's sum, tables read by zero-masked vpermps, so lanes
+ * beyond the pieces get 0 without a select; a lane past 2^21 indexes
+ * garbage, masked off the same way); then y = max(−0, x) − a·Φ(−a) in one
+ * FMA, AVX2's form: x − x·Φ(−x) = x·Φ(x) for x > 0 (no cancellation: Φ(−x)
+ * < ½, and rounded once), x·Φ(−|x|) for x ≤ 0 (−0 kept; −Inf gives −0 −
+ * 1e30·0 = −0). |x| and its cap are one vrangeps, which gives a NaN x the
+ * cap: the max keeps x's NaN. 18 instructions (20 with the product, the
+ * compare and the masked subtraction this FMA replaced: `deno run -A
+ * bench/ab.ts --a 6e5544d --b REV --unary gelu`, see README), 6 of them on
+ * the FMA units: 0.375-wide pieces took two FMAs more for k and t (`deno
+ * task compare --ops` at that stop's start and after, Zen 5: gelu at 1 Mi
+ * floats 149 → 143 µs, geluTanh 151 → 143). GELU-tanh is the same with its
+ * own tail on the same pieces (`coeffs`).
  */
 function emitGeluRounded(
   m: Lanes,
@@ -172,22 +177,19 @@ function emitGeluRounded(
   coeffs: readonly (readonly number[])[] = PHI_COEFFS,
 ): void {
   const v = m.v;
-  const xl = m.take(), a = m.take(), s = m.take(), t = m.take(), c = m.take();
-  const near = m.mask(); // then, the lookups done, the positive lanes: one mask a stream
-  // |x| capped at GELU_CAP, x's sign kept, in one operation: beyond the pieces
-  // q is x·0, ±0 (−Inf gives −0, not NaN). A NaN x gives the cap here: x − q
-  // below returns x's NaN.
-  v.magnitudeAtMost(xl, x, f32(GELU_CAP));
-  m.abs(a, xl);
-  v.compare(near, a, "lt", f32(PHI_END)); // false for NaN too
+  const a = m.take(), s = m.take(), t = m.take(), c = m.take(), p = m.take();
+  const near = m.mask();
+  v.magnitudeAtMost(a, x, f32(GELU_CAP), "clear");
+  v.compare(near, a, "lt", f32(PHI_END)); // false for the cap, so for NaN too
   emitPieceIndexByAdd(m, s, t, a, PHI_STEP); // t exact: the step is 0.5
-  emitPiecePolynomial(m, y, c, s, t, coeffs, near);
-  v.op("mul", y, xl, y); // q = x·Φ(−|x|): GELU for x ≤ 0 (−0 kept)
-  const positive = near;
-  v.compare(positive, x, "nle", f32(0)); // x > 0, or NaN (q is NaN there already)
-  v.opWhere(positive, "sub", y, x, y); // x − x·Φ(−x)
-  m.giveMask(positive);
-  m.give(xl, a, s, t, c);
+  emitPiecePolynomial(m, p, c, s, t, coeffs, near);
+  // max(−0, x): NaN kept, −0 for x < 0; into y unless y is x (then t, free now).
+  const out = y === x ? t : y;
+  m.atLeast(out, x, -0);
+  v.fnmaddInto(out, a, p);
+  if (out !== y) v.move(y, out);
+  m.giveMask(near);
+  m.give(a, s, t, c, p);
 }
 
 /**
