@@ -154,7 +154,7 @@ def phi_rounded_pieces(n=16, step=0.375, deg=5, tail=lambda a: mp.ncdf(-a), name
         print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
 
 
-def tanh_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4):
+def tanh_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4, fn=mp.tanh, name="tanh"):
     """tanh a on [0, (n − 1.5)·step] in n − 1 pieces centred on k·step (k =
     round(a/step), the first piece [0, step/2] with no constant term, so
     tiny a keep their relative accuracy), degree deg in t = a − k·step,
@@ -169,7 +169,7 @@ def tanh_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4):
         xs = np.cos(np.linspace(0, np.pi, 500)) * (hi - lo) / 2 + (lo + hi) / 2
         xs = xs[xs > 1e-6]
         t = xs - i * step
-        tgt = np.array([float(mp.tanh(x)) for x in xs])
+        tgt = np.array([float(fn(x)) for x in xs])
         wt = 1 / np.array([2.0 ** (np.floor(np.log2(v)) - 23) for v in tgt])
         first = 1 if i == 0 else 0
         c, _ = lawson_floor(t, lambda u: [u ** k for k in range(first, deg + 1)], tgt, wt)
@@ -189,11 +189,11 @@ def tanh_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4):
     for j in range(deg - 1, -1, -1):
         y = (y.astype(np.float64) * tt + C[k, j]).astype(np.float32)
     pick = np.concatenate([np.arange(0, 400000, 50), np.arange(400000, len(a))])
-    ref = np.array([float(mp.tanh(float(v))) for v in a[pick]])
+    ref = np.array([float(fn(float(v))) for v in a[pick]])
     got = y[pick].astype(np.float64)
     ulp = 2.0 ** (np.floor(np.log2(np.abs(ref))) - 23)
     sim = np.max(np.abs(got - ref) / ulp)
-    print(f"tanh rounded pieces n={n} deg={deg} step={step}: fit {worst:.2f} ulp, f32 Horner {sim:.2f} ulp (sampled)")
+    print(f"{name} rounded pieces n={n} deg={deg} step={step}: fit {worst:.2f} ulp, f32 Horner {sim:.2f} ulp (sampled)")
     for j in range(deg + 1):
         print(f"c{j}", [np.float32(coeffs[i][j]).item() for i in range(n)])
 
@@ -228,3 +228,4 @@ if __name__ == "__main__":
     phi_pieces(8, 5.6, 6, True)  # phi_table.ts PHI8_*
     phi_pieces(8, 5.6, 6, True, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts (AVX2)
     tanh_rounded_pieces(16, 0.625, 7)  # tanh_table.ts TANH_* (AVX-512)
+    tanh_rounded_pieces(32, 0.15625, 5, fn=mp.erf, name="erf")  # erf_table.ts ERF_* (AVX-512)

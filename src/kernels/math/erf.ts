@@ -4,6 +4,7 @@
  * |x| < 1: x·P(x²), P of degree 6 (relative error 1.2e-9). |x| ≥ 1:
  * erf = 1 − erfc with erfc(a) = e^(−a²)·Q(t), t = 1/(1 + a/2), Q of degree 9
  * (relative error 1.4e-10 on [0.5, 4]); a is clamped (erf 4 rounds to 1).
+ * AVX-512 takes erf |x| in pieces instead (erf_table.ts).
  * (GELU has its own forms: activations.ts.)
  * Coefficients from tools/fit_math.py.
  *
@@ -12,6 +13,8 @@
 import { f32 } from "../vec.ts";
 import { emitExp } from "./exp.ts";
 import type { Lanes } from "./lanes.ts";
+import { ERF_CAP, ERF_COEFFS, ERF_STEP } from "./erf_table.ts";
+import { emitPieceIndex, emitPiecePolynomial } from "./pieces.ts";
 
 const ERF_SMALL = [
   1.1283791065216064,
@@ -60,6 +63,7 @@ function emitErfParts(m: Lanes, small: number, tail: number, a: number): void {
 
 /** y = erf x. y ≠ x; x is kept. */
 export function emitErf(m: Lanes, y: number, x: number): void {
+  if (m.v.isa.level === "avx512") return emitErfPieces(m, y, x);
   const v = m.v;
   const a = m.take(), small = m.take(), tail = m.take();
   m.abs(a, x);
@@ -72,4 +76,21 @@ export function emitErf(m: Lanes, y: number, x: number): void {
   m.giveMask(mk);
   m.withSign(y, y, x);
   m.give(a, small, tail);
+}
+
+/**
+ * AVX-512's erf: erf |x| from one polynomial piece per lane (erf_table.ts,
+ * indexed as tanh's pieces), the sign of x put back: 6 permutes and 7 FMAs
+ * where the two branches took an exponential, a division and two
+ * polynomials for every vector. NaN: the cap keeps it (a is the second
+ * source), and t carries it; ±Inf take the last piece, ±1.
+ */
+function emitErfPieces(m: Lanes, y: number, x: number): void {
+  const a = m.take(), s = m.take(), t = m.take();
+  m.abs(t, x);
+  m.atMost(a, t, ERF_CAP);
+  emitPieceIndex(m, s, t, a, ERF_STEP); // t exact: 0.15625 has three significant bits
+  emitPiecePolynomial(m, y, a, s, t, ERF_COEFFS);
+  m.withSign(y, y, x);
+  m.give(a, s, t);
 }
