@@ -154,8 +154,8 @@ def phi_rounded_pieces(n=16, step=0.375, deg=5, tail=lambda a: mp.ncdf(-a), name
         print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
 
 
-def tanh_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4, fn=mp.tanh, name="tanh"):
-    """tanh a on [0, (n − 1.5)·step] in n − 1 pieces centred on k·step (k =
+def odd_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4, fn=mp.tanh, name="tanh"):
+    """fn(a) (an odd function, tanh by default; erf) on [0, (n − 1.5)·step] in n − 1 pieces centred on k·step (k =
     round(a/step), the first piece [0, step/2] with no constant term, so
     tiny a keep their relative accuracy), degree deg in t = a − k·step,
     and a last piece of the constant 1 (1 − tanh(a) below half an ulp of
@@ -227,5 +227,5 @@ if __name__ == "__main__":
     phi_rounded_pieces(13, 0.5, 5, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts
     phi_pieces(8, 5.6, 6, True)  # phi_table.ts PHI8_*
     phi_pieces(8, 5.6, 6, True, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts (AVX2)
-    tanh_rounded_pieces(16, 0.625, 7)  # tanh_table.ts TANH_* (AVX-512)
-    tanh_rounded_pieces(32, 0.15625, 5, fn=mp.erf, name="erf")  # erf_table.ts ERF_* (AVX-512)
+    odd_rounded_pieces(32, 0.3125, 5)  # tanh_table.ts TANH_* (AVX-512)
+    odd_rounded_pieces(32, 0.15625, 5, fn=mp.erf, name="erf")  # erf_table.ts ERF_* (AVX-512)

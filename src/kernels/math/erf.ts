@@ -14,7 +14,7 @@ import { f32 } from "../vec.ts";
 import { emitExp } from "./exp.ts";
 import type { Lanes } from "./lanes.ts";
 import { ERF_CAP, ERF_COEFFS, ERF_STEP } from "./erf_table.ts";
-import { emitPieceIndex, emitPiecePolynomial } from "./pieces.ts";
+import { emitOddPieces } from "./pieces.ts";
 
 const ERF_SMALL = [
   1.1283791065216064,
@@ -82,15 +82,8 @@ export function emitErf(m: Lanes, y: number, x: number): void {
  * AVX-512's erf: erf |x| from one polynomial piece per lane (erf_table.ts,
  * indexed as tanh's pieces), the sign of x put back: 6 permutes and 7 FMAs
  * where the two branches took an exponential, a division and two
- * polynomials for every vector. NaN: the cap keeps it (a is the second
- * source), and t carries it; ±Inf take the last piece, ±1.
+ * polynomials for every vector; ±Inf take the last piece, ±1.
  */
 function emitErfPieces(m: Lanes, y: number, x: number): void {
-  const a = m.take(), s = m.take(), t = m.take();
-  m.abs(t, x);
-  m.atMost(a, t, ERF_CAP);
-  emitPieceIndex(m, s, t, a, ERF_STEP); // t exact: 0.15625 has three significant bits
-  emitPiecePolynomial(m, y, a, s, t, ERF_COEFFS);
-  m.withSign(y, y, x);
-  m.give(a, s, t);
+  emitOddPieces(m, y, x, { cap: ERF_CAP, step: ERF_STEP, coeffs: ERF_COEFFS });
 }

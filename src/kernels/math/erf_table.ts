@@ -11,7 +11,7 @@
  * significant bits). The pieces reach 4.77, past 3.92 where erf a rounds
  * to 1; the 32nd piece is the constant 1, and a is capped at 4.84375
  * (k = 31) so the index never wraps (+Inf gives 1). Fitted by
- * tools/fit_math.py `tanh_rounded_pieces(32, 0.15625, 5, fn=mp.erf)`:
+ * tools/fit_math.py `odd_rounded_pieces(32, 0.15625, 5, fn=mp.erf)`:
  * 0.87 ulp from the polynomials with f32 coefficients, 1.63 ulp in its
  * simulation of the f32 Horner steps.
  *

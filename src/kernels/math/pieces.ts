@@ -1,6 +1,6 @@
 /**
- * Piecewise polynomials read by permutes: AVX-512's GELU (phi_table.ts) and
- * tanh (tanh_table.ts). The piece is k = round(a/step), from one FMA with
+ * Piecewise polynomials read by permutes: AVX-512's GELU (phi_table.ts),
+ * tanh (tanh_table.ts) and erf (erf_table.ts). The piece is k = round(a/step), from one FMA with
  * 1.5·2^23 whose sum holds k in its low mantissa bits (they index the
  * tables: no conversion); t = a − k·step, which one FMA forms exactly when
  * step has few significant bits (for a power-of-two step, an add and two
@@ -70,4 +70,26 @@ export function emitPiecePolynomial(
     read(c, coeffs[j]);
     v.fmadd(y, y, t, c);
   }
+}
+
+/**
+ * y = f(|x|) with x's sign put back, for an odd f in pieces of |x| whose
+ * last is the constant f reaches (tanh_table.ts, erf_table.ts): |x| capped
+ * at that piece's centre (+Inf takes it), the piece by one FMA, its
+ * polynomial from 32-entry tables. NaN: the cap keeps it (a is the second
+ * source), and t carries it. y ≠ x; x is kept.
+ */
+export function emitOddPieces(
+  m: Lanes,
+  y: number,
+  x: number,
+  pieces: { cap: number; step: number; coeffs: readonly (readonly number[])[] },
+): void {
+  const a = m.take(), s = m.take(), t = m.take();
+  m.abs(t, x);
+  m.atMost(a, t, pieces.cap);
+  emitPieceIndex(m, s, t, a, pieces.step); // t exact: the step has few significant bits
+  emitPiecePolynomial(m, y, a, s, t, pieces.coeffs);
+  m.withSign(y, y, x);
+  m.give(a, s, t);
 }

@@ -22,7 +22,7 @@ import {
   NORMAL_LIMIT,
 } from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
-import { emitPieceIndex, emitPiecePolynomial } from "./pieces.ts";
+import { emitOddPieces } from "./pieces.ts";
 import { TANH_CAP, TANH_COEFFS, TANH_STEP } from "./tanh_table.ts";
 
 /**
@@ -121,16 +121,10 @@ function reciprocalOfOnePlus(m: Lanes, y: number, t: number): void {
  * back: 6 permutes and 7 FMAs where the exponential form took 10 FMAs, a
  * division and a rounding. On Zen 5 (`deno bench -P bench/unary_bench.ts
  * --filter tanh`, the commit before and after in turn, two rounds) 10.5-10.8
- * → 7.6-7.7 µs per 64 Ki floats in L2. NaN: the cap keeps it (a is the
- * second source; vrangeps, one operation for the abs and the cap, would
- * return the cap), and t carries it.
+ * → 7.6-7.7 µs per 64 Ki floats in L2. (vrangeps, one operation for the
+ * abs and the cap, would return the cap for a NaN: emitOddPieces keeps
+ * both.)
  */
 function emitTanhPieces(m: Lanes, y: number, x: number): void {
-  const a = m.take(), s = m.take(), t = m.take();
-  m.abs(t, x);
-  m.atMost(a, t, TANH_CAP); // +Inf: the last piece, the constant 1
-  emitPieceIndex(m, s, t, a, TANH_STEP); // t exact: 0.3125 has three significant bits
-  emitPiecePolynomial(m, y, a, s, t, TANH_COEFFS);
-  m.withSign(y, y, x);
-  m.give(a, s, t);
+  emitOddPieces(m, y, x, { cap: TANH_CAP, step: TANH_STEP, coeffs: TANH_COEFFS });
 }

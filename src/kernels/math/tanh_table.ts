@@ -10,7 +10,7 @@
  * significant bits). The 32nd piece is the constant 1: from 9.53 on,
  * 1 − tanh a is below half an ulp of 1, and a is capped at 9.6875 (k = 31)
  * so the index never wraps (+Inf gives 1). Fitted by tools/fit_math.py
- * `tanh_rounded_pieces`: 2.04 ulp from the polynomials with f32
+ * `odd_rounded_pieces` (then named tanh_rounded_pieces): 2.04 ulp from the polynomials with f32
  * coefficients, 2.46 ulp in its simulation of the f32 Horner steps.
  *
  * Why 32 pieces of degree 5 and not 16 of degree 7: the permutes bound
