@@ -13,7 +13,7 @@
 import { f32 } from "../vec.ts";
 import { emitExp } from "./exp.ts";
 import type { Lanes } from "./lanes.ts";
-import { ERF_CAP, ERF_COEFFS, ERF_STEP } from "./erf_table.ts";
+import { ERF_PIECES } from "./erf_table.ts";
 import { emitOddPieces } from "./pieces.ts";
 
 const ERF_SMALL = [
@@ -85,5 +85,5 @@ export function emitErf(m: Lanes, y: number, x: number): void {
  * polynomials for every vector; ±Inf take the last piece, ±1.
  */
 function emitErfPieces(m: Lanes, y: number, x: number): void {
-  emitOddPieces(m, y, x, { cap: ERF_CAP, step: ERF_STEP, coeffs: ERF_COEFFS });
+  emitOddPieces(m, y, x, ERF_PIECES);
 }

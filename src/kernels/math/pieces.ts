@@ -72,6 +72,13 @@ export function emitPiecePolynomial(
   }
 }
 
+/** An odd function's pieces (emitOddPieces): their width, |x|'s cap, their coefficients' tables. */
+export interface OddPieces {
+  step: number;
+  cap: number;
+  coeffs: readonly (readonly number[])[];
+}
+
 /**
  * y = f(|x|) with x's sign put back, for an odd f in pieces of |x| whose
  * last is the constant f reaches (tanh_table.ts, erf_table.ts): |x| capped
@@ -79,12 +86,7 @@ export function emitPiecePolynomial(
  * polynomial from 32-entry tables. NaN: the cap keeps it (a is the second
  * source), and t carries it. y ≠ x; x is kept.
  */
-export function emitOddPieces(
-  m: Lanes,
-  y: number,
-  x: number,
-  pieces: { cap: number; step: number; coeffs: readonly (readonly number[])[] },
-): void {
+export function emitOddPieces(m: Lanes, y: number, x: number, pieces: OddPieces): void {
   const a = m.take(), s = m.take(), t = m.take();
   m.abs(t, x);
   m.atMost(a, t, pieces.cap);

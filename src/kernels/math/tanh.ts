@@ -23,7 +23,7 @@ import {
 } from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
 import { emitOddPieces } from "./pieces.ts";
-import { TANH_CAP, TANH_COEFFS, TANH_STEP } from "./tanh_table.ts";
+import { TANH_PIECES } from "./tanh_table.ts";
 
 /**
  * y = tanh x = −m/(m + 2) with m = e^(−2|x|) − 1 ∈ (−1, 0] (expm1 keeps
@@ -126,5 +126,5 @@ function reciprocalOfOnePlus(m: Lanes, y: number, t: number): void {
  * both.)
  */
 function emitTanhPieces(m: Lanes, y: number, x: number): void {
-  emitOddPieces(m, y, x, { cap: TANH_CAP, step: TANH_STEP, coeffs: TANH_COEFFS });
+  emitOddPieces(m, y, x, TANH_PIECES);
 }
