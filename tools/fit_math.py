@@ -154,7 +154,7 @@ def phi_rounded_pieces(n=16, step=0.375, deg=5, tail=lambda a: mp.ncdf(-a), name
         print(f"c{k}", [np.float32(coeffs[i][k]).item() for i in range(n)])
 
 
-def odd_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4, fn=mp.tanh, name="tanh"):
+def odd_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4, fn=mp.tanh, name="tanh", odd=True, last=1.0):
     """fn(a) (an odd function, tanh by default; erf) on [0, (n − 1.5)·step] in n − 1 pieces centred on k·step (k =
     round(a/step), the first piece [0, step/2] with no constant term, so
     tiny a keep their relative accuracy), degree deg in t = a − k·step,
@@ -171,13 +171,13 @@ def odd_rounded_pieces(n=16, step=0.625, deg=7, margin=1e-4, fn=mp.tanh, name="t
         t = xs - i * step
         tgt = np.array([float(fn(x)) for x in xs])
         wt = 1 / np.array([2.0 ** (np.floor(np.log2(v)) - 23) for v in tgt])
-        first = 1 if i == 0 else 0
+        first = 1 if i == 0 and odd else 0
         c, _ = lawson_floor(t, lambda u: [u ** k for k in range(first, deg + 1)], tgt, wt)
         c = [0.0] * first + f32(c)
         A = np.array([[u ** k for k in range(deg + 1)] for u in t])
         coeffs.append(c)
         worst = max(worst, np.max(np.abs((A @ np.array(c) - tgt) * wt)))
-    coeffs.append([1.0] + [0.0] * deg)
+    coeffs.append([last] + [0.0] * deg)
     # The kernel's arithmetic: k and t as the FMAs form them, Horner in f32 with fused steps.
     a = np.linspace(0, (n - 1) * step, 400001, dtype=np.float32)[1:]
     a = np.concatenate([a, np.float32(2.0) ** -np.arange(1, 120, dtype=np.float32)])
@@ -229,3 +229,5 @@ if __name__ == "__main__":
     phi_pieces(8, 5.6, 6, True, gelu_tanh_tail, "gelu-tanh tail")  # gelu_tanh_table.ts (AVX2)
     odd_rounded_pieces(32, 0.3125, 5)  # tanh_table.ts TANH_* (AVX-512)
     odd_rounded_pieces(32, 0.15625, 5, fn=mp.erf, name="erf")  # erf_table.ts ERF_* (AVX-512)
+    odd_rounded_pieces(32, 0.53125, 5, fn=lambda a: mp.log1p(mp.exp(-a)), name="softplus tail",
+                       odd=False, last=0.0)  # softplus_table.ts (AVX-512)

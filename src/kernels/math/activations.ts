@@ -22,7 +22,8 @@ import {
   PHI_STEP,
 } from "./phi_table.ts";
 import { GELU_TANH_TAIL8_COEFFS, GELU_TANH_TAIL_COEFFS } from "./gelu_tanh_table.ts";
-import { emitPieceIndexByAdd, emitPiecePolynomial } from "./pieces.ts";
+import { emitPieceIndexByAdd, emitPiecePolynomial, emitPiecesOfAbs } from "./pieces.ts";
+import { SOFTPLUS_TAIL_PIECES } from "./softplus_table.ts";
 import { emitSigmoid } from "./tanh.ts";
 
 const SQRT_HALF = Math.SQRT1_2;
@@ -293,9 +294,20 @@ function emitSiluByDivision(m: Lanes, y: number, x: number): void {
   m.give(t);
 }
 
-/** y = ln(1 + e^x) = max(x, 0) + ln(1 + e^−|x|). */
+/**
+ * y = ln(1 + e^x) = max(x, 0) + ln(1 + e^−|x|); at AVX-512 the tail
+ * ln(1 + e^−|x|) in pieces (softplus_table.ts).
+ */
 export function emitSoftplus(m: Lanes, y: number, x: number): void {
   const v = m.v;
+  if (v.isa.level === "avx512") {
+    const t = m.take();
+    emitPiecesOfAbs(m, t, x, SOFTPLUS_TAIL_PIECES);
+    m.atLeast(y, x, 0); // x's last use: y may be x
+    v.op("add", y, y, t);
+    m.give(t);
+    return;
+  }
   const t = m.take(), e = m.take();
   v.op("or", t, x, f32(-0));
   emitExp(m, e, t); // e^−|x| ∈ [0, 1]

@@ -18,14 +18,14 @@
  * @module
  */
 
-import type { OddPieces } from "./pieces.ts";
+import type { CappedPieces } from "./pieces.ts";
 
 /**
  * The pieces: width 0.15625 (exact in f32); |x| capped at 4.84375, the centre of the
  * last piece, the constant 1; coefficients of t⁰ … t⁵, one 32-entry table
  * each (two registers' worth).
  */
-export const ERF_PIECES: OddPieces = {
+export const ERF_PIECES: CappedPieces = {
   step: 0.15625,
   cap: 4.84375,
   coeffs: [

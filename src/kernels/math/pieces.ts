@@ -72,26 +72,34 @@ export function emitPiecePolynomial(
   }
 }
 
-/** An odd function's pieces (emitOddPieces): their width, |x|'s cap, their coefficients' tables. */
-export interface OddPieces {
+/**
+ * A function of |x| in pieces (emitPiecesOfAbs): their width, |x|'s cap (the
+ * centre of the last piece, a constant), the coefficients' tables.
+ */
+export interface CappedPieces {
   step: number;
   cap: number;
   coeffs: readonly (readonly number[])[];
 }
 
 /**
- * y = f(|x|) with x's sign put back, for an odd f in pieces of |x| whose
- * last is the constant f reaches (tanh_table.ts, erf_table.ts): |x| capped
- * at that piece's centre (+Inf takes it), the piece by one FMA, its
- * polynomial from 32-entry tables. NaN: the cap keeps it (a is the second
- * source), and t carries it. y ≠ x; x is kept.
+ * y = f(|x|) from pieces of |x| whose last is the constant f reaches
+ * (tanh_table.ts, erf_table.ts, softplus_table.ts): |x| capped at that
+ * piece's centre (+Inf takes it), the piece by one FMA, its polynomial
+ * from 32-entry tables. NaN: the cap keeps it (a is the second source),
+ * and t carries it. y ≠ x; x is kept.
  */
-export function emitOddPieces(m: Lanes, y: number, x: number, pieces: OddPieces): void {
+export function emitPiecesOfAbs(m: Lanes, y: number, x: number, pieces: CappedPieces): void {
   const a = m.take(), s = m.take(), t = m.take();
   m.abs(t, x);
   m.atMost(a, t, pieces.cap);
   emitPieceIndex(m, s, t, a, pieces.step); // t exact: the step has few significant bits
   emitPiecePolynomial(m, y, a, s, t, pieces.coeffs);
-  m.withSign(y, y, x);
   m.give(a, s, t);
+}
+
+/** y = f(|x|) with x's sign put back, for an odd f in pieces (emitPiecesOfAbs). */
+export function emitOddPieces(m: Lanes, y: number, x: number, pieces: CappedPieces): void {
+  emitPiecesOfAbs(m, y, x, pieces);
+  m.withSign(y, y, x);
 }

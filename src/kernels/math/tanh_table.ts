@@ -21,14 +21,14 @@
  * @module
  */
 
-import type { OddPieces } from "./pieces.ts";
+import type { CappedPieces } from "./pieces.ts";
 
 /**
  * The pieces: width 0.3125 (exact in f32); |x| capped at 9.6875, the centre of the
  * last piece, the constant 1; coefficients of t⁰ … t⁵, one 32-entry table
  * each (two registers' worth).
  */
-export const TANH_PIECES: OddPieces = {
+export const TANH_PIECES: CappedPieces = {
   step: 0.3125,
   cap: 9.6875,
   coeffs: [
