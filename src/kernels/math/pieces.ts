@@ -1,6 +1,7 @@
 /**
  * Piecewise polynomials read by permutes: AVX-512's GELU (phi_table.ts),
- * tanh (tanh_table.ts) and erf (erf_table.ts). The piece is k = round(a/step), from one FMA with
+ * tanh (tanh_table.ts), erf (erf_table.ts) and softplus's tail
+ * (softplus_table.ts). The piece is k = round(a/step), from one FMA with
  * 1.5·2^23 whose sum holds k in its low mantissa bits (they index the
  * tables: no conversion); t = a − k·step, which one FMA forms exactly when
  * step has few significant bits (for a power-of-two step, an add and two
