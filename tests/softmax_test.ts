@@ -1,7 +1,12 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
 import { levelsUpTo } from "../src/cpu.ts";
-import { generateSoftmax, planSoftmax, softmaxReference } from "../src/kernels/softmax/mod.ts";
+import {
+  generateSoftmax,
+  planSoftmax,
+  softmaxCandidates,
+  softmaxReference,
+} from "../src/kernels/softmax/mod.ts";
 import { pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -362,5 +367,20 @@ Deno.test("softmax plan: rows over half of L1 lagged at AVX-512, the next row's 
     const p = lagged(rows, cols, log, isa);
     assert.equal(p.lagged && p.nextMax, want, `${rows}×${cols} ${log} ${isa}: ${p.description}`);
     assert.equal(/pass 3 and the next row's pass 1 in this row's pass 2/.test(p.description), want);
+  }
+  // Tier 2's first two candidates: the two forms tier 1 is not (lagged with the next maximum,
+  // lagged alone, neither), the rest of the plan as tier 1's.
+  const form = (d: string): string =>
+    /pass 3 and the next row's pass 1/.test(d)
+      ? "both"
+      : /pass 3 in the next row's pass 2/.test(d)
+      ? "lagged"
+      : "neither";
+  for (const cols of [30522, l1d / 8 + 1, l1d / 8]) {
+    const p = lagged(8, cols);
+    const first = softmaxCandidates({ rows: 8, cols, log: false }, p).slice(0, 2);
+    const want = ["both", "lagged", "neither"].filter((f) => f !== form(p.description));
+    assert.deepEqual(first.map((q) => form(q.description)).sort(), want, `${cols}`);
+    for (const q of first) assert.equal(q.claimAhead, p.claimAhead);
   }
 });

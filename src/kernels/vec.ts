@@ -840,21 +840,14 @@ export class Vec {
   }
 
   /**
-   * AVX-512 only: dst = min(|x|, |bound|) with x's sign, or with none when
-   * `sign` is "clear" (vrangeps: one operation where a clamp from both
-   * sides, or an abs and a min, takes two). A NaN x gives |bound| (with its
-   * sign bit, or none): vrangeps returns the other operand of a quiet NaN.
+   * AVX-512 only: dst = min(|x|, |bound|), sign cleared (vrangeps: one
+   * operation where an abs and a min take two). A NaN x gives |bound|:
+   * vrangeps returns the other operand of a quiet NaN.
    */
-  magnitudeAtMost(dst: number, x: number, bound: Src, sign: "keep" | "clear" = "keep"): void {
+  magnitudeAtMost(dst: number, x: number, bound: Src): void {
     if (this.isa.level !== "avx512") throw new Error("magnitudeAtMost needs AVX-512");
-    // imm[1:0] 10: the smaller magnitude; imm[3:2] 00: x's sign, 10: sign cleared.
-    this.a.emit(
-      "vrangeps",
-      this.r(dst),
-      this.r(x),
-      this.#src(bound),
-      sign === "keep" ? 0b0010 : 0b1010,
-    );
+    // imm[1:0] 10: the smaller magnitude; imm[3:2] 10: the sign cleared.
+    this.a.emit("vrangeps", this.r(dst), this.r(x), this.#src(bound), 0b1010);
   }
 
   /**

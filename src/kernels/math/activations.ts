@@ -180,7 +180,7 @@ function emitGeluRounded(
   const v = m.v;
   const a = m.take(), s = m.take(), t = m.take(), c = m.take(), p = m.take();
   const near = m.mask();
-  v.magnitudeAtMost(a, x, f32(GELU_CAP), "clear");
+  v.magnitudeAtMost(a, x, f32(GELU_CAP));
   v.compare(near, a, "lt", f32(PHI_END)); // false for the cap, so for NaN too
   emitPieceIndexByAdd(m, s, t, a, PHI_STEP); // t exact: the step is 0.5
   emitPiecePolynomial(m, p, c, s, t, coeffs, near);

@@ -259,13 +259,11 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
   ];
   if (longRows(s, p.isa)) {
     return [
-      // Lagged with and without the next row's maximum, or neither.
-      ...(canLag(s, p.isa)
-        ? [
-          describedSoftmax(s, { ...p, lagged: true, nextMax: !(p.lagged && p.nextMax) }),
-          describedSoftmax(s, { ...p, lagged: !p.lagged || p.nextMax, nextMax: false }),
-        ]
-        : []),
+      // The two of the three forms tier 1 is not: lagged with the next row's maximum,
+      // lagged without it, neither.
+      ...(canLag(s, p.isa) ? LAG_FORMS : [])
+        .filter(([lagged, nextMax]) => lagged !== p.lagged || nextMax !== (p.lagged && p.nextMax))
+        .map(([lagged, nextMax]) => describedSoftmax(s, { ...p, lagged, nextMax })),
       describedSoftmax(s, { ...p, nextRow: !p.nextRow }),
       describedSoftmax(s, { ...p, claimAhead: p.claimAhead ? 0 : CLAIM_AHEAD }),
       ...others,
@@ -278,6 +276,9 @@ export function softmaxCandidates(s: SoftmaxSpec, p: SoftmaxPlan): SoftmaxPlan[]
     ...others,
   ];
 }
+
+/** SoftmaxPlan's [lagged, nextMax] forms of long rows at AVX-512. */
+const LAG_FORMS: readonly [boolean, boolean][] = [[true, true], [true, false], [false, false]];
 
 /** Bytes ahead of pass 2's stores that long rows claim y's lines (SoftmaxPlan.claimAhead). */
 const CLAIM_AHEAD = 4096;

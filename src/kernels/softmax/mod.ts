@@ -6,4 +6,4 @@
 export { SOFTMAX, softmaxReference } from "./family.ts";
 export { readSoftmax, type SoftmaxOptions } from "./read.ts";
 export type { SoftmaxSpec } from "./spec.ts";
-export { generateSoftmax, planSoftmax, type SoftmaxPlan } from "./generate.ts";
+export { generateSoftmax, planSoftmax, softmaxCandidates, type SoftmaxPlan } from "./generate.ts";
