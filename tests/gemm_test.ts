@@ -1202,3 +1202,35 @@ Deno.test("gemm plan: B's strip rows sharing L1's sets are copied from 128 rows 
   });
   assert.doesNotMatch(amd.description, /copied/);
 });
+
+Deno.test("gemm: A's row tile past half of L1 over the whole K is blocked along K, B in L2 or not", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20 };
+  // B in L2 (1.5 MiB), A's 8-row tile over k = 3072 takes 96 KiB: blocks of 256.
+  const long = planGemm(gemmSpec({ m: 64, n: 128, k: 3072 }), "avx512", caches);
+  assert.equal(long.direct?.kc, 256, long.description);
+  // k = 1536 with 6-row tiles: 36 KiB, still past half of L1.
+  const six = planGemm(gemmSpec({ m: 128, n: 256, k: 1536 }), "avx512", caches);
+  assert.equal(six.direct?.kc, 256, six.description);
+  // The tile within half of L1 (6 × 576 floats), or read once (one row and column tile): whole K.
+  assert.equal(
+    planGemm(gemmSpec({ m: 49, n: 64, k: 576 }), "avx512", caches).direct?.kc,
+    undefined,
+  );
+  assert.equal(
+    planGemm(gemmSpec({ m: 6, n: 16, k: 4096 }), "avx512", caches).direct?.kc,
+    undefined,
+  );
+  // A smaller L1 draws the line sooner (Zen 4's 32 KiB: 6 × 768 floats is 18 KiB).
+  const zen4 = planGemm(gemmSpec({ m: 64, n: 128, k: 768 }), "avx512", {
+    l1d: 32 << 10,
+    l2: 1 << 20,
+  });
+  assert.equal(zen4.direct?.kc, 256, zen4.description);
+  assert.equal(
+    planGemm(gemmSpec({ m: 64, n: 128, k: 768 }), "avx512", caches).direct?.kc,
+    undefined,
+  );
+  // AVX2 keeps its own K blocks (1536 here: a block and the next in L2's share).
+  const avx2 = planGemm(gemmSpec({ m: 64, n: 128, k: 3072 }), "avx2", caches);
+  assert.equal(avx2.direct?.kc, 1536, avx2.description);
+});

@@ -245,6 +245,27 @@ function offLinesPastL1(
 const PEEL_BELOW_ROWS = 256;
 
 /**
+ * Whether A's row tile over the whole K (mr rows × k) would take more than half of L1, read
+ * in place with B from L2: then no tile operand stays in L1 between k steps' uses, and the
+ * tiles wait on L2 for A's broadcasts as well as B's rows. K blocks keep the tile in L1 while
+ * each block's strip of B passes (`LONG_A_KC`). Only where the tile is read again (several row
+ * or column tiles); B in L2 or not (the medium shapes block K for B's sake already).
+ */
+function longTileOfA(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes): boolean {
+  return isa === "avx512" && !s.transA && !s.transB && direct.kc === undefined &&
+    direct.mr * s.k * 4 > caches.l1d / 2 && (s.m > direct.mr || s.n > direct.nr);
+}
+
+/**
+ * K block of a long tile of A (`longTileOfA`): 8 rows × 256 steps, 8 KiB of L1. Intel Xeon
+ * (SPR-class, 48 KiB L1), `deno task compare --shapes …` against oneDNN in the same run, with
+ * the block forced to 256 and 512 (two runs each): 64×128×3072 0.54 → 0.93-0.95 of oneDNN,
+ * 128×128×3072 0.61 → 0.98-1.01, 16×256×2048 0.57 → 0.88-0.92, 32×512×1024 0.55 → 0.80-0.84
+ * at 512 and 0.88-0.89 at 256, 128×256×1536 0.76 → 0.97-1.03.
+ */
+const LONG_A_KC = 256;
+
+/**
  * Whether B's strip, read in place, would not stay in L1 though it fits (k × nr floats, the whole
  * K): its rows, ldb apart, fall on few of L1's 64 sets. Rows `period` apart share sets (ldb·4's
  * largest power-of-two factor up to 4 KiB sets it), so each set takes about k / period rows'
@@ -622,6 +643,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     const workspaceBytes = stripBufferBytes(direct.kc, direct.nr);
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
+  if (longTileOfA(s, isa, direct, caches)) direct.kc = evenBlock(s.k, LONG_A_KC, 16);
   const pastL1 = offLinesPastL1(s, isa, direct, caches);
   if (pastL1 === "peel") direct.peelB = true;
   const small = (operandBytes <= (isa === "avx512" ? 3 : 1) * caches.l2 || s.m <= 16 || medium) &&
