@@ -1230,6 +1230,13 @@ Deno.test("gemm: A's row tile past half of L1 over the whole K is blocked along 
     planGemm(gemmSpec({ m: 64, n: 128, k: 768 }), "avx512", caches).direct?.kc,
     undefined,
   );
+  // B in panels (packB's 64 columns): blocks of 512, the panel's block streamed in order.
+  const panels = (m: number, k: number) =>
+    planGemm({ ...gemmSpec({ m, n: 768, k }), bPanel: 64, ldb: 64 }, "avx512", caches);
+  assert.equal(panels(64, 3072).direct?.kc, 512, panels(64, 3072).description);
+  assert.equal(panels(64, 1536).direct?.kc, 512, panels(64, 1536).description);
+  assert.equal(panels(64, 768).direct?.kc, undefined, panels(64, 768).description);
+  assert.equal(panels(6, 3072).direct?.kc, undefined, panels(6, 3072).description);
   // AVX2 keeps its own K blocks (1536 here: a block and the next in L2's share).
   const avx2 = planGemm(gemmSpec({ m: 64, n: 128, k: 3072 }), "avx2", caches);
   assert.equal(avx2.direct?.kc, 1536, avx2.description);

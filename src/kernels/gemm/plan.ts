@@ -245,25 +245,33 @@ function offLinesPastL1(
 const PEEL_BELOW_ROWS = 256;
 
 /**
- * Whether A's row tile over the whole K (mr rows × k) would take more than half of L1, read
- * in place with B from L2: then no tile operand stays in L1 between k steps' uses, and the
- * tiles wait on L2 for A's broadcasts as well as B's rows. K blocks keep the tile in L1 while
- * each block's strip of B passes (`LONG_A_KC`). Only where the tile is read again (several row
- * or column tiles); B in L2 or not (the medium shapes block K for B's sake already).
+ * Whether A's row tile over the whole K (mr rows × k) would take more than half of L1, read in
+ * place with B from L2: then no operand of the tile stays in L1 between its k steps' uses, and
+ * the tiles wait on L2 for A's broadcasts as well as B's rows. K blocks keep the tile in L1
+ * while each block's strip of B passes (`LONG_A_KC`, `LONG_A_PANEL_KC`). Applies where the
+ * tile is read again (several row or column tiles), B in L2 or not.
  */
-function longTileOfA(s: GemmSpec, isa: VecLevel, direct: DirectPlan, caches: CacheSizes): boolean {
-  return isa === "avx512" && !s.transA && !s.transB && direct.kc === undefined &&
-    direct.mr * s.k * 4 > caches.l1d / 2 && (s.m > direct.mr || s.n > direct.nr);
+function longTileOfA(s: GemmSpec, isa: VecLevel, mr: number, caches: CacheSizes): boolean {
+  return isa === "avx512" && !s.transA && mr * s.k * 4 > caches.l1d / 2;
 }
 
 /**
- * K block of a long tile of A (`longTileOfA`): 8 rows × 256 steps, 8 KiB of L1. Intel Xeon
- * (SPR-class, 48 KiB L1), `deno task compare --shapes …` against oneDNN in the same run, with
- * the block forced to 256 and 512 (two runs each): 64×128×3072 0.54 → 0.93-0.95 of oneDNN,
- * 128×128×3072 0.61 → 0.98-1.01, 16×256×2048 0.57 → 0.88-0.92, 32×512×1024 0.55 → 0.80-0.84
- * at 512 and 0.88-0.89 at 256, 128×256×1536 0.76 → 0.97-1.03.
+ * K block of a long tile of A (`longTileOfA`) over B read in place: 8 rows × 256 steps, 8 KiB
+ * of L1. Intel Xeon (SPR-class, 48 KiB L1), `deno task compare --shapes …` against oneDNN in
+ * the same run, the block forced to 256 and to 512 (two runs each): 64×128×3072 0.54 →
+ * 0.93-0.95 of oneDNN, 128×128×3072 0.61 → 0.98-1.01, 16×256×2048 0.57 → 0.88-0.92,
+ * 32×512×1024 0.55 → 0.80-0.84 at 512 and 0.88-0.89 at 256, 128×256×1536 0.76 → 0.97-1.03.
  */
 const LONG_A_KC = 256;
+
+/**
+ * K block of a long tile of A over B in panels (`packB`'s, or copied): 6 rows × 512 steps. The
+ * panel's block streams from L2 in order, so a longer block costs no L1. Intel Xeon (SPR-class),
+ * `bench/tune_candidates.ts --gemm MxNxK --panels` with the block forced (% of the peak, whole
+ * K / 256 / 512): 64×768×3072 87.5 / 92.6 / 93.3, 32×768×3072 67.1 / 80.9 / 81.2,
+ * 128×768×3072 91.4 / 90.0 / 90.1, 128×256×2048 93.4 / 92.8 / 93.6.
+ */
+const LONG_A_PANEL_KC = 512;
 
 /**
  * Whether B's strip, read in place, would not stay in L1 though it fits (k × nr floats, the whole
@@ -543,6 +551,8 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
       isa !== "scalar" && isa !== "avx2" && s.m > direct.mr && s.k * s.bPanel * 4 > caches.l2 / 2
     ) {
       direct.kc = evenBlock(s.k, 768, 16);
+    } else if (s.m > direct.mr && longTileOfA(s, isa, direct.mr, caches)) {
+      direct.kc = evenBlock(s.k, LONG_A_PANEL_KC, 16);
     }
     // AVX2: a block and the next one in L2 (copied or not, the same blocks: a B copied per
     // call gives the bits of the same call on packB's panels).
@@ -643,7 +653,12 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     const workspaceBytes = stripBufferBytes(direct.kc, direct.nr);
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
-  if (longTileOfA(s, isa, direct, caches)) direct.kc = evenBlock(s.k, LONG_A_KC, 16);
+  if (
+    longTileOfA(s, isa, direct.mr, caches) && !s.transB && direct.kc === undefined &&
+    (s.m > direct.mr || s.n > direct.nr)
+  ) {
+    direct.kc = evenBlock(s.k, LONG_A_KC, 16);
+  }
   const pastL1 = offLinesPastL1(s, isa, direct, caches);
   if (pastL1 === "peel") direct.peelB = true;
   const small = (operandBytes <= (isa === "avx512" ? 3 : 1) * caches.l2 || s.m <= 16 || medium) &&
