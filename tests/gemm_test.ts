@@ -250,6 +250,7 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
           kSplit: pick(r, [1, 2, 4]),
           kc: pick(r, [undefined, 3, 8, 32]),
           prefetchNext: r() < 0.5,
+          spreadNext: r() < 0.5,
           embedBroadcast: r() < 0.5,
           rowsOuter: r() < 0.3,
           transposeB,

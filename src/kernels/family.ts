@@ -58,6 +58,11 @@ export interface Target {
    */
   copyStrips?: boolean;
   /**
+   * Whether a GEMM reading B in place spreads the next strip's prefetch over its row tiles
+   * (see `spreadsNextStrip` in src/cpu.ts). Speed only: the same bits.
+   */
+  spreadNextStrip?: boolean;
+  /**
    * Whether row kernels prefetch rows ahead for operands that fit in L2
    * (see `prefetchesWithinL2` in src/cpu.ts). Speed only: the same bits.
    * Absent: they do.

@@ -17,6 +17,7 @@ import {
   prefersEmbeddedBroadcast,
   prefetchesStreamedRows,
   prefetchesWithinL2,
+  spreadsNextStrip,
   streamsOnOneThread,
   tilesNhwcDepthwise,
 } from "../cpu.ts";
@@ -495,6 +496,7 @@ export class Jit {
       target.amx = isa === "amx";
       target.embedBroadcast = prefersEmbeddedBroadcast(f);
       target.copyStrips = prefersCopiedStrips(f);
+      target.spreadNextStrip = spreadsNextStrip(f);
       target.prefetchWithinL2 = prefetchesWithinL2(f);
       target.streamOnOneThread = streamsOnOneThread(f);
       target.fetchStreamedRows = prefetchesStreamedRows(f);

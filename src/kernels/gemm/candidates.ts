@@ -120,6 +120,10 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
   if (d.kc !== undefined && d.kc < s.k && !d.copyStrips) {
     out.push(make({ ...d, prefetchNext: !d.prefetchNext }));
   }
+  // The next strip of B read in place: fetched by every tile, or spread over the tiles.
+  if (d.prefetchNext && !d.copyStrips && !d.transposeStrips && !d.transposeB && !d.rowsOuter) {
+    out.push(make({ ...d, spreadNext: !d.spreadNext }));
+  }
   // B off its lines, read in place: its first columns apart, or every vector split over two
   // lines (the peel's narrow strip against the split loads: which costs less is the core's).
   const peeled = { ...d, peelB: !d.peelB };

@@ -99,6 +99,13 @@ export interface DirectPlan {
    */
   prefetchNext?: boolean;
   /**
+   * With `prefetchNext` over B read in place: the next strip is fetched into L2 by the first
+   * full row tiles, a row of it each k-loop iteration (its lines, `unroll` k steps apart), the
+   * tiles taking turns down its rows, instead of by every tile a row each k step into L1. The
+   * fetches come `unroll` times thinner, and are not repeated by each row tile.
+   */
+  spreadNext?: boolean;
+  /**
    * B off its 64-byte lines (the spec's `bPeel` > 0): run its first `bPeel`
    * columns as a strip of their own, so every other strip loads whole lines
    * instead of splitting each vector over two (plan.ts `peelsB`).
@@ -283,9 +290,15 @@ export function emitDirectGemm(
     s.n % p.nr === 0 &&
     p.nr % isa.lanes === 0 &&
     !readsBFromMemory(isa, columnGroups(isa, p.nr, null), p.bFromMemory ?? false, p.embedBroadcast);
+  // The next strip of B read in place fetched by the first `spreadTiles` full row tiles in turn,
+  // `spreadRows` of its rows each k-loop iteration: all its kc rows over the strip's tiles.
+  const spread = (p.prefetchNext ?? false) && (p.spreadNext ?? false) && !buffered && !ldbT &&
+    copied === undefined && !p.rowsOuter && rowTiles.full > 0;
+  const spreadRows = spread ? Math.ceil(p.unroll / rowTiles.full) : 0;
+  const spreadTiles = spread ? Math.ceil(p.unroll / spreadRows) : 0;
   // The K-block loop's remaining k moves to the stack where rcx carries a prefetch stream
   // (or the copy's pointer).
-  const kRemOnStack = buffered || nextBlock || fetchAhead || copyInTiles;
+  const kRemOnStack = buffered || nextBlock || fetchAhead || copyInTiles || spread;
   // [rsp]: the strip buffer, or the next copy's source; [rsp + 8]: remaining k; [rsp + 16]:
   // this block's source (copyInTiles).
   const frameSlots = copyInTiles ? 32 : kRemOnStack ? 16 : 0;
@@ -375,6 +388,8 @@ export function emitDirectGemm(
     : fetchBT
     ? Math.min(rowTiles.full - copyTiles, 16 / btRows)
     : Math.min(rowTiles.full - copyTiles, Math.ceil(copied!.nextRows / aheadRows));
+  /** Whether the full tiles emitted now fetch the next strip (`spread`): set around them. */
+  let spreading = false;
   /**
    * Emits an mr×nr tile; returns whether its epilogue was applied in it (in registers).
    * `aheadAt`: a full tile's place among the `aheadTiles`, which fetch the copy's next
@@ -461,6 +476,19 @@ export function emitDirectGemm(
     const prefetchNext = p.prefetchNext ?? false;
     const stream = prefetchNext && strips && unroll === 16;
     if (stream) a.emit("lea", rStream, ptr(rBcol, p.nr * spec.ldb * 4));
+    // A spreading tile's rows of the next strip: each row's lines (the last byte too, for a
+    // strip off its lines), `spreadRows` rows an iteration; rStream runs on from tile to tile.
+    const nextRows = spreading && unroll === p.unroll
+      ? {
+        base: rStream,
+        offsets: Array.from({ length: spreadRows }, (_, r) => [
+          ...Array.from({ length: Math.ceil(p.nr / 16) }, (_, i) => r * bRow + i * 64),
+          r * bRow + p.nr * 4 - 1,
+        ]).flat(),
+        advance: spreadRows * bRow,
+        hint: "prefetcht1" as const,
+      }
+      : undefined;
     const kernel: MicrokernelSpec = {
       mr: h,
       groups,
@@ -482,13 +510,13 @@ export function emitDirectGemm(
       bFromMemory: p.bFromMemory,
       prefetch: p.prefetchAhead
         ? p.prefetchAhead * (copyIn ? copied!.rowBytes : bRow)
-        : prefetchNext && !buffered
+        : prefetchNext && !buffered && !spread
         ? nr * 4
         : 0,
       // Transposed strips (unroll 16): the next strip's Bᵀ rows, one 64-byte
       // column of them per 16 k steps, so each tile pass brings in the
       // whole next strip while B is read from memory only once.
-      stream: stream
+      stream: nextRows ?? (stream
         ? {
           base: rStream,
           offsets: Array.from({ length: p.nr }, (_, r) => r * spec.ldb * 4),
@@ -513,7 +541,7 @@ export function emitDirectGemm(
         // Into L2: the copy reads it there, and L1 keeps the tile's operands.
         // B 16 bytes into a line as a large Float32Array is: a row's 64 bytes span two lines.
         ? { base: rStream, offsets: [0, 63], advance: copied!.rowBytes, hint: "prefetcht1" }
-        : undefined,
+        : undefined),
       prefetchBytes: nr * 4,
     };
     if (finished) kernel.epilogue = (acc, free) => finishInRegisters(kernel, acc, free);
@@ -599,7 +627,19 @@ export function emitDirectGemm(
       if (!tile(p.mr, nr, -1, true)) finishTile(p.mr, nr);
       next();
     }
-    countedLoop(a, rI, rowTiles.full - copying - fetching, () => {
+    const spreaders = nr === p.nr ? spreadTiles : 0;
+    if (spreaders) {
+      // The next strip's first row of this block (past B's last strip: rows after it, in the
+      // process's memory or not; a prefetch does not fault).
+      a.emit("lea", rStream, ptr(rBcol, p.nr * 4));
+      spreading = true;
+      countedLoop(a, rI, spreaders, () => {
+        if (!tile(p.mr, nr)) finishTile(p.mr, nr);
+        next();
+      });
+      spreading = false;
+    }
+    countedLoop(a, rI, rowTiles.full - copying - fetching - spreaders, () => {
       if (!tile(p.mr, nr)) finishTile(p.mr, nr);
       next();
     });

@@ -69,6 +69,8 @@ export interface CacheSizes {
    * and `readsBAsStored`.
    */
   copyStrips?: boolean;
+  /** The next strip of B read in place fetched a few rows a tile (`spreadsNextStrip`). */
+  spreadNextStrip?: boolean;
 }
 
 const DEFAULT_CACHES: CacheSizes = { l1d: 32 << 10, l2: 1 << 20 };
@@ -156,7 +158,11 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   else if (d.transposeB) parts.push(", Bᵀ transposed first");
   else if (d.copyStrips) parts.push(", B copied strip by strip");
   if (d.bFromMemory) parts.push(", B the FMAs' operand");
-  if (d.prefetchNext) parts.push(", next B strip prefetched");
+  if (d.prefetchNext) {
+    parts.push(
+      d.spreadNext ? ", next B strip fetched over the row tiles" : ", next B strip prefetched",
+    );
+  }
   if (peelsB(s, isa, d)) parts.push(`, B's first ${s.bPeel} columns apart (to a line)`);
   if (d.prefetchAhead) parts.push(`, B prefetched ${d.prefetchAhead} k steps ahead`);
   if (d.nextBlockToL2) parts.push(", next block to L2");
@@ -254,6 +260,16 @@ const PEEL_BELOW_ROWS = 256;
 function longTileOfA(s: GemmSpec, isa: VecLevel, mr: number, caches: CacheSizes): boolean {
   return isa === "avx512" && !s.transA && mr * s.k * 4 > caches.l1d / 2;
 }
+
+/**
+ * Unrolled k steps of a tile that spreads the next strip's fetch (`spreadsNextStrip`): a row of
+ * it each 8 k steps, so 8 row tiles fetch a K block's strip in turn. Intel Xeon (SPR-class),
+ * `deno task compare --shapes 64x768x3072,128x768x3072` in a scratch build with the spread
+ * switched on and off (branch tried/gemm-avx512-copies-streamed), two runs each, against oneDNN
+ * in the same run: 64×768×3072 0.87-0.89 → 0.93-0.94 (unroll 8 without the spread:
+ * 0.88-0.89), 128×768×3072 0.90-0.92 either way (16 row tiles, 8 of them fetching).
+ */
+const SPREAD_UNROLL = 8;
 
 /**
  * K block of a long tile of A (`longTileOfA`) over B read in place: 8 rows × 256 steps, 8 KiB
@@ -622,6 +638,11 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     direct.kc = evenBlock(s.k, 512, 16);
     direct.prefetchNext = true;
     direct.peelB = true;
+    if (caches.spreadNextStrip ?? false) {
+      // Eight tiles fetch a row of the next strip each 8 k steps: a strip's 512 rows over them.
+      direct.spreadNext = true;
+      direct.unroll = SPREAD_UNROLL;
+    }
     if (bRowsAliased(s) && (caches.copyStrips ?? false)) {
       // B's rows a multiple of 4 KiB apart: a strip's rows share a few cache sets, and the
       // strip with the next one prefetched does not stay in L2. Copied strip by strip, the
