@@ -144,7 +144,10 @@ const KEPT_PREFETCH_STRIPS = 4;
  * multiple of 4 KiB apart keep it (KEPT_PREFETCH_STRIPS).
  */
 function withoutNextStrip(p: GemmPlan): GemmPlan {
-  if (p.path === "direct" && p.direct!.prefetchNext && !p.direct!.transposeStrips) {
+  if (
+    p.path === "direct" && p.direct!.prefetchNext && !p.direct!.transposeStrips &&
+    !p.direct!.spreadNext
+  ) {
     return { ...p, direct: { ...p.direct!, prefetchNext: false } };
   }
   return p;
