@@ -141,7 +141,12 @@ const KEPT_PREFETCH_STRIPS = 4;
  * row and column tiles as many) kept it until `deno task compare --threads 2
  * --shapes 128x768x3072`, the commit before and after in turn, two rounds:
  * 86.9-87.2 → 92.7-92.8% of the 2-thread peak. N parts over rows a
- * multiple of 4 KiB apart keep it (KEPT_PREFETCH_STRIPS).
+ * multiple of 4 KiB apart keep it (KEPT_PREFETCH_STRIPS), and so does a
+ * fetch spread over the row tiles (`spreadNext`, Intel): a row of the next
+ * strip each 8 k steps, which the threads' shared memory serves. Intel Xeon
+ * (SPR-class, 2 vCPUs), `deno run -A bench/ab.ts --a d62ed21 --b 3082441
+ * --gemm MxNxK --threads 2` (× the time, the same bits): 64×768×3072 ×0.918,
+ * 128×768×3072 ×0.955, 32×768×3072 ×0.834.
  */
 function withoutNextStrip(p: GemmPlan): GemmPlan {
   if (
