@@ -908,6 +908,24 @@ Deno.test("gemm: B or Bᵀ copied into panels per call (AVX2, operands past 2.5 
   );
 });
 
+Deno.test("gemm: a split call's parts keep a next-strip fetch spread over the row tiles (Intel's)", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20, spreadNextStrip: true };
+  const spec = gemmSpec({ m: 64, n: 3000, k: 3072 });
+  const plan = planGemm(spec, "avx512", caches);
+  assert.ok(plan.direct?.prefetchNext && plan.direct.spreadNext, plan.description);
+  assert.equal(plan.direct!.unroll, 8);
+  const parts = gemmParts(spec, plan, 8)!;
+  assert.equal(parts.length, 8);
+  for (const p of parts) {
+    assert.ok(p.plan.direct!.prefetchNext && p.plan.direct!.spreadNext, p.plan.description);
+    assert.equal(p.plan.direct!.kc, plan.direct!.kc);
+  }
+  // Without the trait (AMD): every tile fetches the next strip, and parts go without.
+  const amd = planGemm(spec, "avx512", { ...caches, spreadNextStrip: false });
+  assert.ok(amd.direct?.prefetchNext && !amd.direct.spreadNext, amd.description);
+  for (const p of gemmParts(spec, amd, 8)!) assert.equal(p.plan.direct!.prefetchNext, false);
+});
+
 Deno.test("gemm: a split call's parts go without the next strip's prefetch, same K blocks and tile", () => {
   // 64×3000×768: B past L2, read in place with the next strip prefetched by one thread.
   const spec = gemmSpec({ m: 64, n: 3000, k: 768 });

@@ -267,7 +267,9 @@ function longTileOfA(s: GemmSpec, isa: VecLevel, mr: number, caches: CacheSizes)
  * `deno task compare --shapes 64x768x3072,128x768x3072` in a scratch build with the spread
  * switched on and off (branch tried/gemm-avx512-copies-streamed), two runs each, against oneDNN
  * in the same run: 64×768×3072 0.87-0.89 → 0.93-0.94 (unroll 8 without the spread:
- * 0.88-0.89), 128×768×3072 0.90-0.92 either way (16 row tiles, 8 of them fetching).
+ * 0.88-0.89), 128×768×3072 0.90-0.92 either way (16 row tiles, 8 of them fetching). Then
+ * `deno run -A bench/ab.ts --a 1cb629f --b d62ed21 --gemm MxNxK` (× the time, the same bits):
+ * 64×768×3072 ×0.914, 128×768×3072 ×0.942, 32×768×3072 ×0.892.
  */
 const SPREAD_UNROLL = 8;
 
