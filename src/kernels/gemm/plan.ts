@@ -640,11 +640,6 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     direct.kc = evenBlock(s.k, 512, 16);
     direct.prefetchNext = true;
     direct.peelB = true;
-    if (caches.spreadNextStrip ?? false) {
-      // Eight tiles fetch a row of the next strip each 8 k steps: a strip's 512 rows over them.
-      direct.spreadNext = true;
-      direct.unroll = SPREAD_UNROLL;
-    }
     if (bRowsAliased(s) && (caches.copyStrips ?? false)) {
       // B's rows a multiple of 4 KiB apart: a strip's rows share a few cache sets, and the
       // strip with the next one prefetched does not stay in L2. Copied strip by strip, the
@@ -656,6 +651,11 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
       direct.copyStrips = true;
       direct.prefetchNext = false;
       direct.peelB = false;
+    }
+    if (!direct.copyStrips && (caches.spreadNextStrip ?? false)) {
+      // Eight tiles fetch a row of the next strip each 8 k steps: a strip's 512 rows over them.
+      direct.spreadNext = true;
+      direct.unroll = SPREAD_UNROLL;
     }
   }
   if (
