@@ -1260,3 +1260,21 @@ Deno.test("gemm: A's row tile past half of L1 over the whole K is blocked along 
   const avx2 = planGemm(gemmSpec({ m: 64, n: 128, k: 3072 }), "avx2", caches);
   assert.equal(avx2.direct?.kc, 1536, avx2.description);
 });
+
+Deno.test("gemm: a Bᵀ of half of L2 or more goes strip by strip on a core that copies strips, up to 128 rows", () => {
+  const intel = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
+  const plan = (m: number, n: number, k: number, caches: typeof intel) =>
+    planGemm(gemmSpec({ m, n, k, transB: true }), "avx512", caches);
+  for (const [m, n, k] of [[32, 512, 1024], [64, 128, 3072], [128, 768, 768]]) {
+    const p = plan(m, n, k, intel);
+    assert.ok(p.direct?.transposeStrips, `${m}×${n}×${k}: ${p.description}`);
+    // AMD (no strip copies) transposes such a B whole.
+    const amd = plan(m, n, k, { ...intel, copyStrips: false });
+    assert.ok(amd.direct?.transposeB && !amd.direct.transposeStrips, amd.description);
+  }
+  // B under half of L2, or more than 128 rows: transposed whole.
+  for (const [m, n, k] of [[128, 512, 256], [256, 1024, 1024]]) {
+    const p = plan(m, n, k, intel);
+    assert.ok(!p.direct?.transposeStrips, `${m}×${n}×${k}: ${p.description}`);
+  }
+});

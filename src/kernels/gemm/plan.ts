@@ -262,6 +262,21 @@ function longTileOfA(s: GemmSpec, isa: VecLevel, mr: number, caches: CacheSizes)
 }
 
 /**
+ * Whether a Bᵀ of half of L2 or more goes strip by strip on a core that copies B's strips
+ * (`copyStrips`, Intel), not transposed whole, for up to 128 rows of A: whole, the
+ * transposed B comes back to the tiles from L2 and beyond. Intel Xeon (SPR-class, 2 MiB L2),
+ * `deno task compare --transB --shapes …` with the threshold of the strips at 3 and at 1/8 of
+ * L2 (branch tried/gemm-avx512-copies-streamed, `NJIT_TSM`), two runs each, against oneDNN in
+ * the same run: 32×512×1024 (B 2 MiB) 0.42 → 0.62-0.64, 64×128×3072 0.57-0.58 → 0.76-0.78,
+ * 128×256×1536 0.83-0.84 → 0.98-1.01, 64×768×768 0.61-0.65 → 0.85-0.93, 128×768×768 0.77 →
+ * 0.92-0.94, 128×1024×1024 0.85 → 0.99; B of 512 KiB lost (128×512×256 0.89 → 0.85-0.87,
+ * 32×256×512 0.78-0.79 → 0.71-0.72), and so did 256 rows (256³ 1.01-1.02 → 0.87-0.91).
+ */
+function stripsOfHalfL2(s: GemmSpec, caches: CacheSizes): boolean {
+  return (caches.copyStrips ?? false) && s.m <= 128 && s.k * s.n * 4 >= caches.l2 / 2;
+}
+
+/**
  * Unrolled k steps of a tile that spreads the next strip's fetch (`spreadsNextStrip`): a row of
  * it each 8 k steps, so 8 row tiles fetch a K block's strip in turn. Intel Xeon (SPR-class),
  * `deno task compare --shapes 64x768x3072,128x768x3072` in a scratch build with the spread
@@ -660,7 +675,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
   }
   if (
     s.transB && isa === "avx512" && s.m > 6 && (s.m <= 128 || !s.transA) &&
-    operandBytes > 3 * caches.l2
+    (operandBytes > 3 * caches.l2 || stripsOfHalfL2(s, caches))
   ) {
     // Bᵀ too large to transpose whole: transpose strip by strip, prefetching
     // the next strip's rows during the tile passes. Measured on Zen 4 against
