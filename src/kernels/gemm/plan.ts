@@ -271,6 +271,9 @@ function longTileOfA(s: GemmSpec, isa: VecLevel, mr: number, caches: CacheSizes)
  * 128×256×1536 0.83-0.84 → 0.98-1.01, 64×768×768 0.61-0.65 → 0.85-0.93, 128×768×768 0.77 →
  * 0.92-0.94, 128×1024×1024 0.85 → 0.99; B of 512 KiB lost (128×512×256 0.89 → 0.85-0.87,
  * 32×256×512 0.78-0.79 → 0.71-0.72), and so did 256 rows (256³ 1.01-1.02 → 0.87-0.91).
+ * `deno run -A bench/ab.ts --a abab160 --b b78f11f --gemm MxNxK --transB [--threads 2]` (× the
+ * time, the same bits): 32×512×1024 ×0.634, 64×768×768 ×0.718 (2 threads ×0.855), 128×768×768
+ * ×0.832 (×0.912), 64×128×3072 ×0.720.
  */
 function stripsOfHalfL2(s: GemmSpec, caches: CacheSizes): boolean {
   return (caches.copyStrips ?? false) && s.m <= 128 && s.k * s.n * 4 >= caches.l2 / 2;
