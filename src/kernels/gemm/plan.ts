@@ -648,7 +648,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     direct.kc = 256;
     if (isa === "avx2") [direct.mr, direct.nr] = [6, 16];
   }
-  if (isa === "avx512" && medium && s.k * s.n * 4 > caches.l2) {
+  if (isa === "avx512" && medium && s.k * s.n * 4 > caches.l2 / 2) {
     // B does not stay in L2 between calls: its first pass over each column
     // strip would wait on L3/DRAM. Prefetch the next strip while the row
     // tiles run over this one, and block K so that A's row panel and two
