@@ -280,6 +280,20 @@ function stripsOfHalfL2(s: GemmSpec, caches: CacheSizes): boolean {
 }
 
 /**
+ * Bytes of B past which a medium shape (up to 128 rows) streams B in place with the next strip
+ * fetched and K blocked: L2, or half of it where the fetch is spread over the row tiles
+ * (`spreadsNextStrip`, Intel: there a B of 1-2 MiB, A and C do not all stay in L2 between the
+ * tiles' passes). Intel Xeon (SPR-class, 2 MiB L2), `deno run -A bench/ab.ts --a f09da4b --b
+ * bb18c35 --gemm MxNxK` (× the time): 64×512×768 ×0.657, 32×512×1024 ×0.880, 64×768×512 ×0.919,
+ * 64×128×3072 ×0.944, 128×256×1536 ×0.964. A quarter of L2 (branch ab/medium-quarter-l2,
+ * `--a bb18c35 --b ab/medium-quarter-l2`) gained little more: 64×512×512 ×0.978,
+ * 128×256×1024 ×0.977, 32×256×1024 ×0.996, 64×256×768 ×0.992, 128×512×512 ×0.986.
+ */
+function streamedBBytes(caches: CacheSizes): number {
+  return (caches.spreadNextStrip ?? false) ? caches.l2 / 2 : caches.l2;
+}
+
+/**
  * Unrolled k steps of a tile that spreads the next strip's fetch (`spreadsNextStrip`): a row of
  * it each 8 k steps, so 8 row tiles fetch a K block's strip in turn. Intel Xeon (SPR-class),
  * `deno task compare --shapes 64x768x3072,128x768x3072` in a scratch build with the spread
@@ -648,7 +662,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     direct.kc = 256;
     if (isa === "avx2") [direct.mr, direct.nr] = [6, 16];
   }
-  if (isa === "avx512" && medium && s.k * s.n * 4 > caches.l2 / 2) {
+  if (isa === "avx512" && medium && s.k * s.n * 4 > streamedBBytes(caches)) {
     // B does not stay in L2 between calls: its first pass over each column
     // strip would wait on L3/DRAM. Prefetch the next strip while the row
     // tiles run over this one, and block K so that A's row panel and two
