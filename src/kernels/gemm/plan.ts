@@ -285,7 +285,8 @@ function stripsOfHalfL2(s: GemmSpec, caches: CacheSizes): boolean {
  * (`spreadsNextStrip`, Intel: there a B of 1-2 MiB, A and C do not all stay in L2 between the
  * tiles' passes). Intel Xeon (SPR-class, 2 MiB L2), `deno run -A bench/ab.ts --a f09da4b --b
  * bb18c35 --gemm MxNxK` (× the time): 64×512×768 ×0.657, 32×512×1024 ×0.880, 64×768×512 ×0.919,
- * 64×128×3072 ×0.944, 128×256×1536 ×0.964. A quarter of L2 (branch ab/medium-quarter-l2,
+ * 64×128×3072 ×0.944, 128×256×1536 ×0.964; 2 threads (`--a f09da4b --b 8bab750 --threads 2`)
+ * 64×512×768 ×0.994, 32×512×1024 ×0.906, 64×768×512 ×0.994. A quarter of L2 (branch ab/medium-quarter-l2,
  * `--a bb18c35 --b ab/medium-quarter-l2`) gained little more: 64×512×512 ×0.978,
  * 128×256×1024 ×0.977, 32×256×1024 ×0.996, 64×256×768 ×0.992, 128×512×512 ×0.986.
  */
