@@ -1287,3 +1287,16 @@ Deno.test("gemm: a Bᵀ of half of L2 or more goes strip by strip on a core that
     assert.ok(!p.direct?.transposeStrips, `${m}×${n}×${k}: ${p.description}`);
   }
 });
+
+Deno.test("gemm: B's rows 4 KiB apart on a strip past L1 are copied strip by strip on a core that copies strips", () => {
+  const intel = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
+  for (const [m, n, k] of [[256, 1024, 1024], [384, 1024, 1024], [200, 2048, 512]]) {
+    const spec = gemmSpec({ m, n, k });
+    assert.equal(spec.bPeel ?? 0, 0); // on its lines: no rule for B off them applies
+    const p = planGemm(spec, "avx512", intel);
+    assert.ok(p.direct?.copyStrips, `${m}×${n}×${k}: ${p.description}`);
+    assert.ok(!planGemm(spec, "avx512", { ...intel, copyStrips: false }).direct?.copyStrips);
+  }
+  // Rows 3 KiB apart stay in place.
+  assert.ok(!planGemm(gemmSpec({ m: 256, n: 768, k: 1024 }), "avx512", intel).direct?.copyStrips);
+});

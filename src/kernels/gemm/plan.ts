@@ -366,6 +366,27 @@ function stripSharesSets(
 const SET_COPY_ROWS = 128;
 
 /**
+ * Whether B's strip, read in place over the whole K, is past L1 with its rows a multiple of 4 KiB
+ * apart (`bRowsAliased`), on a core that copies such strips (Intel): every row of the strip then
+ * falls in the same few L1 sets, and the tiles read it from L2 past the hardware prefetchers.
+ * Operands within 3·L2 and more than 128 rows met no other rule that copies (B on its lines; off
+ * them `offLinesPastL1` copies). Intel Xeon (SPR-class), B and A on their lines (`bench/ab.ts`
+ * puts them there), `deno run -A bench/ab.ts --a c37dad9 --b 4c6f0f3 --gemm MxNxK` (× the time):
+ * 256×1024×1024 ×0.42, 384×1024×1024 ×0.43, 160×1024×1024 ×0.45, 512×1024×512 ×0.50,
+ * 200×2048×512 ×0.48.
+ */
+function aliasedStripPastL1(
+  s: GemmSpec,
+  isa: VecLevel,
+  direct: DirectPlan,
+  caches: CacheSizes,
+): boolean {
+  return readsBAsStored(s, isa, caches) && bRowsAliased(s) && direct.kc === undefined &&
+    s.m >= SET_COPY_ROWS && s.n >= SET_COPY_STRIPS * direct.nr &&
+    s.k * direct.nr * 4 > caches.l1d;
+}
+
+/**
  * Strips from which such a B is copied: with fewer the copy gained nothing on one thread and its
  * split along N (two parts) lost to M parts in place on two. `deno run -A bench/ab.ts --a afaf7ee
  * --b 22cfd61 --gemm 128x128x128 --offset 16 --out-offset 16 [--threads 2]`: ×0.990 of the time,
@@ -733,8 +754,11 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
       direct.rowsOuter = true;
     }
   }
-  if (small && stripSharesSets(s, isa, direct, caches)) direct.copyStrips = true;
-  else if (widePeels(s, isa, direct, caches)) direct.peelB = true;
+  if (
+    small && (stripSharesSets(s, isa, direct, caches) || aliasedStripPastL1(s, isa, direct, caches))
+  ) {
+    direct.copyStrips = true;
+  } else if (widePeels(s, isa, direct, caches)) direct.peelB = true;
   if (direct.copyStrips) workspaceBytes = stripBufferBytes(direct.kc ?? s.k, direct.nr);
   if ((!s.transB || direct.transposeB) && small && !aliasing(s, direct.mr)) {
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
