@@ -371,9 +371,10 @@ const SET_COPY_ROWS = 128;
  * falls in the same few L1 sets, and the tiles read it from L2 past the hardware prefetchers.
  * Operands within 3·L2 and more than 128 rows met no other rule that copies (B on its lines; off
  * them `offLinesPastL1` copies). Intel Xeon (SPR-class), B and A on their lines (`bench/ab.ts`
- * puts them there), `deno run -A bench/ab.ts --a c37dad9 --b 4c6f0f3 --gemm MxNxK` (× the time):
- * 256×1024×1024 ×0.42, 384×1024×1024 ×0.43, 160×1024×1024 ×0.45, 512×1024×512 ×0.50,
- * 200×2048×512 ×0.48.
+ * puts them there), `deno run -A bench/ab.ts --a c37dad9 --b 644d515 --gemm MxNxK` (× the time):
+ * 256×1024×1024 ×0.453, 384×1024×1024 ×0.454, 160×1024×1024 ×0.465, 512×1024×512 ×0.504,
+ * 200×2048×512 ×0.506; 2 threads 256×1024×1024 ×0.431, 512×1024×512 ×0.501. (Tier 2 finds the copy
+ * on its own, after its rounds: this is tier 1's.)
  */
 function aliasedStripPastL1(
   s: GemmSpec,
