@@ -373,8 +373,8 @@ const SET_COPY_ROWS = 128;
  * them `offLinesPastL1` copies). Intel Xeon (SPR-class), B and A on their lines (`bench/ab.ts`
  * puts them there), `deno run -A bench/ab.ts --a c37dad9 --b 644d515 --gemm MxNxK` (× the time):
  * 256×1024×1024 ×0.453, 384×1024×1024 ×0.454, 160×1024×1024 ×0.465, 512×1024×512 ×0.504,
- * 200×2048×512 ×0.506; 2 threads 256×1024×1024 ×0.431, 512×1024×512 ×0.501. (Tier 2 finds the copy
- * on its own, after its rounds: this is tier 1's.)
+ * 200×2048×512 ×0.506; 2 threads 256×1024×1024 ×0.431, 512×1024×512 ×0.501. (Tier 2 had the copy
+ * among its candidates; now tier 1 takes it.)
  */
 function aliasedStripPastL1(
   s: GemmSpec,
