@@ -1300,3 +1300,58 @@ Deno.test("gemm: B's rows 4 KiB apart on a strip past L1 are copied strip by str
   // Rows 3 KiB apart stay in place.
   assert.ok(!planGemm(gemmSpec({ m: 256, n: 768, k: 1024 }), "avx512", intel).direct?.copyStrips);
 });
+
+Deno.test("gemm: the medium-shape rules (long A tiles, the spread fetch, Bᵀ strips, aliased rows on lines) give the exact sums on 1-3 threads", () => {
+  // Small integers: every sum exact in f32, so each call must equal the integer reference.
+  const caches = { l1d: 48 << 10, l2: 2 << 20 };
+  const f = cpuFeatures();
+  const rules = isaLevel() === "avx512" || isaLevel() === "amx" ? prefersCopiedStrips(f) : false;
+  const cases: {
+    m: number;
+    n: number;
+    k: number;
+    transB?: boolean;
+    onLines?: boolean;
+    plan: RegExp;
+  }[] = [
+    { m: 64, n: 512, k: 768, plan: /fetched over the row tiles/ }, // B of 1.5 MiB: half of L2
+    { m: 40, n: 128, k: 3072, plan: /kc=/ }, // A's 8-row tile over k past half of L1
+    { m: 32, n: 512, k: 1024, transB: true, plan: /transposed strip by strip/ },
+    { m: 160, n: 1024, k: 512, onLines: true, plan: /copied strip by strip/ }, // rows 4 KiB apart
+  ];
+  const r = rng(20261207);
+  for (const c of cases) {
+    const a = new Float32Array(c.m * c.k).map(() => int(r, -3, 3));
+    const bWhole = new Float32Array(c.k * c.n + 16).map(() => int(r, -3, 3));
+    // On its lines (as bench/ab.ts and a model's arena hand B over), or 16 bytes past one.
+    const skip = c.onLines ? (16 - (viewAddress(bWhole) % 64) / 4) % 16 : 0;
+    const b = bWhole.subarray(skip, skip + c.k * c.n);
+    const want = new Float64Array(c.m * c.n);
+    for (let i = 0; i < c.m; i++) {
+      for (let p = 0; p < c.k; p++) {
+        const x = a[i * c.k + p];
+        for (let j = 0; j < c.n; j++) {
+          want[i * c.n + j] += x * (c.transB ? b[j * c.k + p] : b[p * c.n + j]);
+        }
+      }
+    }
+    for (const threads of [1, 2, 3]) {
+      using jit = new Jit({ threads, caches });
+      const out = new Float32Array(c.m * c.n).fill(NaN);
+      jit.gemm(a, b, out, { m: c.m, n: c.n, k: c.k, transB: c.transB });
+      for (let i = 0; i < out.length; i++) {
+        if (out[i] !== want[i]) {
+          assert.fail(
+            `${c.m}×${c.n}×${c.k}${c.transB ? " Bᵀ" : ""}, ${threads} threads: [${i}] ${out[i]} ≠ ${
+              want[i]
+            }`,
+          );
+        }
+      }
+      if (rules && threads === 1) {
+        const plan = jit.stats().keys.find((q) => q.key.startsWith("gemm"))?.plan ?? "";
+        assert.match(plan, c.plan, `${c.m}×${c.n}×${c.k}`);
+      }
+    }
+  }
+});
