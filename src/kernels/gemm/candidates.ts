@@ -121,7 +121,7 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
     out.push(make({ ...d, prefetchNext: !d.prefetchNext }));
   }
   // The next strip of B read in place: fetched by every tile, or spread over the tiles.
-  if (d.prefetchNext && !d.copyStrips && !d.transposeStrips && !d.transposeB && !d.rowsOuter) {
+  if (d.prefetchNext && !d.copyStrips && !d.transposeB && !d.rowsOuter) {
     out.push(make({ ...d, spreadNext: !d.spreadNext }));
   }
   // B off its lines, read in place: its first columns apart, or every vector split over two

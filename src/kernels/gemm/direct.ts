@@ -295,7 +295,17 @@ export function emitDirectGemm(
   const spread = (p.prefetchNext ?? false) && (p.spreadNext ?? false) && !buffered && !ldbT &&
     copied === undefined && !p.rowsOuter && rowTiles.full > 0;
   const spreadRows = spread ? Math.ceil(p.unroll / rowTiles.full) : 0;
-  const spreadTiles = spread ? Math.ceil(p.unroll / spreadRows) : 0;
+  // Transposed strips (unroll 16): the next strip's Bᵀ rows dealt out to the full row tiles,
+  // `stripRows` of them each, a 64-byte column of each an iteration (every tile took all of
+  // them before).
+  const spreadStrips = strips && (p.prefetchNext ?? false) && (p.spreadNext ?? false) &&
+    p.unroll === 16 && rowTiles.full > 0;
+  const stripRows = spreadStrips ? Math.ceil(p.nr / rowTiles.full) : 0;
+  const spreadTiles = spread
+    ? Math.ceil(p.unroll / spreadRows)
+    : spreadStrips
+    ? Math.ceil(p.nr / stripRows)
+    : 0;
   // The K-block loop's remaining k moves to the stack where rcx carries a prefetch stream
   // (or the copy's pointer).
   const kRemOnStack = buffered || nextBlock || fetchAhead || copyInTiles || spread;
@@ -474,11 +484,18 @@ export function emitDirectGemm(
     // much as the accumulator sets need), less code.
     const unroll = mr === p.mr && nr === p.nr ? p.unroll : kSplit;
     const prefetchNext = p.prefetchNext ?? false;
-    const stream = prefetchNext && strips && unroll === 16;
+    const stream = prefetchNext && strips && unroll === 16 && !spreadStrips;
     if (stream) a.emit("lea", rStream, ptr(rBcol, p.nr * spec.ldb * 4));
     // A spreading tile's rows of the next strip: each row's lines (the last byte too, for a
     // strip off its lines), `spreadRows` rows an iteration; rStream runs on from tile to tile.
-    const nextRows = spreading && unroll === p.unroll
+    const nextRows = spreading && spreadStrips && unroll === p.unroll
+      ? {
+        base: rStream,
+        offsets: Array.from({ length: stripRows }, (_, r) => r * spec.ldb * 4),
+        advance: 64,
+        hint: "prefetcht2" as const,
+      }
+      : spreading && unroll === p.unroll
       ? {
         base: rStream,
         offsets: Array.from({ length: spreadRows }, (_, r) => [
@@ -630,12 +647,22 @@ export function emitDirectGemm(
     const spreaders = nr === p.nr ? spreadTiles : 0;
     if (spreaders) {
       // The next strip's first row of this block (past B's last strip: rows after it, in the
-      // process's memory or not; a prefetch does not fault).
-      a.emit("lea", rStream, ptr(rBcol, p.nr * 4));
+      // process's memory or not; a prefetch does not fault). Transposed strips: its first
+      // Bᵀ row, at this block's first k.
+      a.emit("lea", rStream, ptr(rBcol, p.nr * (spreadStrips ? spec.ldb * 4 : 4)));
       spreading = true;
       countedLoop(a, rI, spreaders, () => {
         if (!tile(p.mr, nr)) finishTile(p.mr, nr);
         next();
+        if (spreadStrips) {
+          // On to the next tile's Bᵀ rows, back to the block's first k: the tile's loop
+          // advanced 64 bytes an iteration of 16 steps (the steps past them took none).
+          a.emit("mov", counter, rKc);
+          a.emit("and", counter, -16);
+          a.emit("shl", counter, 2);
+          a.emit("sub", rStream, counter);
+          addImmediate(a, "add", rStream, stripRows * spec.ldb * 4);
+        }
       });
       spreading = false;
     }

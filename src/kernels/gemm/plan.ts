@@ -728,6 +728,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     direct.kc = evenBlock(s.k, 1024, 16);
     direct.unroll = 16;
     direct.prefetchNext = true;
+    direct.spreadNext = caches.spreadNextStrip ?? false;
     const workspaceBytes = stripBufferBytes(direct.kc, direct.nr);
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
