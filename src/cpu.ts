@@ -297,7 +297,8 @@ export function prefersCopiedStrips(f: CpuFeatures): boolean {
  * `spreadNext`). On a Sapphire Rapids-class Xeon the strip's rows, a few lines each and 3 KiB
  * apart, come in past the hardware prefetchers, from an L3 far away: eight tiles each fetching
  * them kept more lines in flight than the core's fill buffers, and the tiles' own loads waited
- * behind them. Zen 4 and 5 measured the every-tile form at 92-95% of the peak (64×768×3072) and
+ * behind them. The same for Bᵀ transposed strip by strip: the next strip's Bᵀ rows dealt out
+ * to the tiles. Zen 4 and 5 measured the every-tile form at 92-95% of the peak (64×768×3072) and
  * keep it.
  */
 export function spreadsNextStrip(f: CpuFeatures): boolean {

@@ -1277,10 +1277,14 @@ Deno.test("gemm: a Bᵀ of half of L2 or more goes strip by strip on a core that
   for (const [m, n, k] of [[32, 512, 1024], [64, 128, 3072], [128, 768, 768]]) {
     const p = plan(m, n, k, intel);
     assert.ok(p.direct?.transposeStrips, `${m}×${n}×${k}: ${p.description}`);
+    assert.equal(p.direct!.spreadNext, false); // these caches leave the trait out
     // AMD (no strip copies) transposes such a B whole.
     const amd = plan(m, n, k, { ...intel, copyStrips: false });
     assert.ok(amd.direct?.transposeB && !amd.direct.transposeStrips, amd.description);
   }
+  // The trait deals the next strip's Bᵀ rows out to the tiles.
+  const dealt = plan(64, 768, 3072, { ...intel, spreadNextStrip: true } as typeof intel);
+  assert.ok(dealt.direct?.transposeStrips && dealt.direct.spreadNext, dealt.description);
   // B under half of L2, or more than 128 rows: transposed whole.
   for (const [m, n, k] of [[128, 512, 256], [256, 1024, 1024]]) {
     const p = plan(m, n, k, intel);

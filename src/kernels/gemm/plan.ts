@@ -728,6 +728,11 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     direct.kc = evenBlock(s.k, 1024, 16);
     direct.unroll = 16;
     direct.prefetchNext = true;
+    // Intel: the next strip's Bᵀ rows dealt out to the row tiles (direct.ts `spreadStrips`),
+    // not all of them fetched by every tile. Xeon (SPR-class), `deno run -A bench/ab.ts --a
+    // 03a5aac --b 38b3dfc --gemm MxNxK --transB [--threads 2]` (× the time, the same bits):
+    // 64×768×3072 ×0.890 (2 threads ×0.932), 128×768×3072 ×0.942 (×0.929), 1024³ ×0.892
+    // (×0.904), 64×768×768 ×0.911 (×0.950), 32×512×1024 ×0.932, 64×128×3072 ×0.956.
     direct.spreadNext = caches.spreadNextStrip ?? false;
     const workspaceBytes = stripBufferBytes(direct.kc, direct.nr);
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
