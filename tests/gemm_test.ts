@@ -140,6 +140,7 @@ Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, rows 4 
   // the 6-row tiles that avoid L1 set conflicts, and Bᵀ transposed strip by strip.
   const r = rng(4242);
   using jit = new Jit({ caches: PATH_CACHES });
+  const intel = prefersCopiedStrips(cpuFeatures());
   const shapes: [number, number, number, boolean][] = [
     [37, 530, 520, false],
     [11, 300, 1024, false],
@@ -161,11 +162,15 @@ Deno.test("gemm medium shapes beyond the random sweep: B larger than L2, rows 4 
       const spec = gemmSpec({ m, n, k, transB });
       const kernel = jit.compileGemm(spec, { level: 3, isa });
       const d = kernel.plan.description;
-      if (transB && m <= 16 && isa !== "sse2") assert.equal(kernel.plan.path, "dot", d);
-      else if (isa === "avx512" && m <= 128) {
+      // A core that copies strips (Intel) takes a Bᵀ of half of L2 (here 1 MiB) or more by dot
+      // products up to 48 rows, and strip by strip up to 128 (plan.ts stripsOfHalfL2).
+      const halfL2 = isa === "avx512" && intel && k * n * 4 >= (1 << 20) / 2;
+      if (transB && (m <= 16 || (halfL2 && m <= 48)) && isa !== "sse2") {
+        assert.equal(kernel.plan.path, "dot", d);
+      } else if (isa === "avx512" && m <= 128) {
         assert.equal(kernel.plan.path, "direct", d);
         const big = 4 * (m * k + k * n) > 3 << 20;
-        if (transB) assert.equal(kernel.plan.direct?.transposeStrips ?? false, big, d);
+        if (transB) assert.equal(kernel.plan.direct?.transposeStrips ?? false, big || halfL2, d);
         else if (k * n * 4 > 1 << 20) assert.equal(kernel.plan.direct?.prefetchNext, true, d);
         if (k === 1024 && !transB) assert.equal(kernel.plan.direct?.mr, 6, d);
       }
@@ -1270,11 +1275,11 @@ Deno.test("gemm: A's row tile past half of L1 over the whole K is blocked along 
   assert.equal(avx2.direct?.kc, 1536, avx2.description);
 });
 
-Deno.test("gemm: a Bᵀ of half of L2 or more goes strip by strip on a core that copies strips, up to 128 rows", () => {
+Deno.test("gemm: a Bᵀ of half of L2 or more goes by dot products up to 48 rows and strip by strip up to 128 on a core that copies strips", () => {
   const intel = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
   const plan = (m: number, n: number, k: number, caches: typeof intel) =>
     planGemm(gemmSpec({ m, n, k, transB: true }), "avx512", caches);
-  for (const [m, n, k] of [[32, 512, 1024], [64, 128, 3072], [128, 768, 768]]) {
+  for (const [m, n, k] of [[64, 512, 1024], [64, 128, 3072], [128, 768, 768]]) {
     const p = plan(m, n, k, intel);
     assert.ok(p.direct?.transposeStrips, `${m}×${n}×${k}: ${p.description}`);
     assert.equal(p.direct!.spreadNext, false); // these caches leave the trait out
@@ -1282,6 +1287,10 @@ Deno.test("gemm: a Bᵀ of half of L2 or more goes strip by strip on a core that
     const amd = plan(m, n, k, { ...intel, copyStrips: false });
     assert.ok(amd.direct?.transposeB && !amd.direct.transposeStrips, amd.description);
   }
+  // Up to 48 rows: dot products, nothing transposed (AMD: transposed whole).
+  assert.equal(plan(32, 512, 1024, intel).path, "dot");
+  assert.equal(plan(48, 1024, 1024, intel).path, "dot");
+  assert.equal(plan(32, 512, 1024, { ...intel, copyStrips: false }).path, "direct");
   // The trait deals the next strip's Bᵀ rows out to the tiles.
   const dealt = plan(64, 768, 3072, { ...intel, spreadNextStrip: true } as typeof intel);
   assert.ok(dealt.direct?.transposeStrips && dealt.direct.spreadNext, dealt.description);
@@ -1320,7 +1329,8 @@ Deno.test("gemm: the medium-shape rules (long A tiles, the spread fetch, Bᵀ st
   }[] = [
     { m: 64, n: 512, k: 768, plan: /fetched over the row tiles/ }, // B of 1.5 MiB: half of L2
     { m: 40, n: 128, k: 3072, plan: /kc=/ }, // A's 8-row tile over k past half of L1
-    { m: 32, n: 512, k: 1024, transB: true, plan: /transposed strip by strip/ },
+    { m: 64, n: 512, k: 1024, transB: true, plan: /transposed strip by strip/ },
+    { m: 32, n: 512, k: 1024, transB: true, plan: /dot products/ },
     { m: 160, n: 1024, k: 512, onLines: true, plan: /copied strip by strip/ }, // rows 4 KiB apart
   ];
   const r = rng(20261207);

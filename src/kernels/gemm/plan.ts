@@ -295,6 +295,17 @@ function streamedBBytes(caches: CacheSizes): number {
 }
 
 /**
+ * Rows of A up to which a Bᵀ of half of L2 or more (`stripsOfHalfL2`: Intel) goes by dot
+ * products, not transposed strip by strip: with few row tiles a strip's transpose is shared by
+ * too few of them. Intel Xeon (SPR-class), `deno run -A bench/ab.ts --a 8586a3d --b BRANCH --gemm
+ * MxNxK --transB` (× the time), dot products to 32 rows (ab/dot-32-rows): 32×512×1024 ×0.797,
+ * 32×768×3072 ×0.904, 24×1024×1024 ×0.810 (but 32×256×256, B within the rule's half of L2,
+ * ×1.068); to 64 rows (ab/dot-64-rows): 40×512×1024 ×0.841, 48×1024×1024 ×0.923, but 64×768×3072
+ * ×1.011 and 64×768×768 ×1.085.
+ */
+const DOT_ROWS_OF_LARGE_BT = 48;
+
+/**
  * Unrolled k steps of a tile that spreads the next strip's fetch (`spreadsNextStrip`): a row of
  * it each 8 k steps, so 8 row tiles fetch a K block's strip in turn. Intel Xeon (SPR-class),
  * `deno task compare --shapes 64x768x3072,128x768x3072` in a scratch build with the spread
@@ -641,7 +652,8 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
   const operandBytes = 4 * (s.m * s.k + s.k * s.n);
   if (
     s.transB && !s.transA && (isa === "avx2" || isa === "avx512") &&
-    (s.m <= 16 || narrowB(isa, s.n))
+    (s.m <= 16 || narrowB(isa, s.n) ||
+      (isa === "avx512" && s.m <= DOT_ROWS_OF_LARGE_BT && stripsOfHalfL2(s, caches)))
   ) {
     // A few rows against Bᵀ (a Linear layer's weights): dot products of
     // contiguous rows, nothing transposed. Measured on Zen 4 against the
