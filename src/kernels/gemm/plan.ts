@@ -301,7 +301,9 @@ function streamedBBytes(caches: CacheSizes): number {
  * MxNxK --transB` (× the time), dot products to 32 rows (ab/dot-32-rows): 32×512×1024 ×0.797,
  * 32×768×3072 ×0.904, 24×1024×1024 ×0.810 (but 32×256×256, B within the rule's half of L2,
  * ×1.068); to 64 rows (ab/dot-64-rows): 40×512×1024 ×0.841, 48×1024×1024 ×0.923, but 64×768×3072
- * ×1.011 and 64×768×768 ×1.085.
+ * ×1.011 and 64×768×768 ×1.085. This rule (`--a 8586a3d --b 44cde12`, 1 / 2 threads): 32×512×1024
+ * ×0.803 / ×0.663, 40×512×1024 ×0.854 / ×0.709, 48×1024×1024 ×0.916 / ×0.806, 32×768×3072
+ * ×0.911 / ×0.862.
  */
 const DOT_ROWS_OF_LARGE_BT = 48;
 
