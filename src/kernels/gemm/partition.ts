@@ -210,15 +210,26 @@ function divisorAtMost(parts: number, most: number): number {
 const STREAMED_PART_COLUMNS = 192;
 
 /**
+ * Columns of such a part whose row tiles fetch the next strip between them (`spreadNext`,
+ * Intel): each part's first strip comes cold, its last fetches the next part's, so wider parts
+ * waste fewer. Intel Xeon (SPR-class), 2 threads, `deno run -A bench/ab.ts --a d6a8be4 --b
+ * ab/streamed-parts-384 --gemm MxNxK --threads 2` (× the time, the same bits; 4 parts of 192
+ * columns against 2 of 384 for the first three): 64×768×3072 ×0.947, 128×768×3072 ×0.979,
+ * 32×768×3072 ×0.941, 64×1536×1536 ×0.945.
+ */
+const SPREAD_PART_COLUMNS = 384;
+
+/**
  * N parts for a call streaming B in place: the parts asked, halved (at most
  * twice, while even and at least 2 are left) until they take
  * `STREAMED_PART_COLUMNS` each. The parts asked are the policy's several per
  * thread, so a half or a quarter of them still gives every thread as many.
  */
-function streamedParts(s: GemmSpec, parts: number): number {
+function streamedParts(s: GemmSpec, p: GemmPlan, parts: number): number {
+  const columns = p.direct?.spreadNext ? SPREAD_PART_COLUMNS : STREAMED_PART_COLUMNS;
   let count = parts;
   for (let i = 0; i < 2 && count % 2 === 0 && count >= 4; i++) {
-    if (s.n / count >= STREAMED_PART_COLUMNS) break;
+    if (s.n / count >= columns) break;
     count /= 2;
   }
   return count;
@@ -306,7 +317,7 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   const nParts = panels.bPanel && s.m * s.k * 4 > A_REREAD_BYTES
     ? panelParts(panels, parts)
     : streamsBInPlace(p)
-    ? streamedParts(s, parts)
+    ? streamedParts(s, p, parts)
     : parts;
   if (splitN(s, p, g, parts) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
     parts = nParts;
