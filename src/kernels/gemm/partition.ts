@@ -316,7 +316,7 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   const panels = panelView(s, p);
   const nParts = panels.bPanel && s.m * s.k * 4 > A_REREAD_BYTES
     ? panelParts(panels, parts)
-    : streamsBInPlace(p)
+    : streamsBInPlace(p) || (p.path === "direct" && p.direct!.transposeStrips && p.direct!.spreadNext)
     ? streamedParts(s, p, parts)
     : parts;
   if (splitN(s, p, g, parts) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
