@@ -1299,6 +1299,10 @@ Deno.test("gemm: a Bᵀ of half of L2 or more goes by dot products up to 48 rows
   // The trait deals the next strip's Bᵀ rows out to the tiles.
   const dealt = plan(64, 768, 3072, { ...intel, spreadNextStrip: true } as typeof intel);
   assert.ok(dealt.direct?.transposeStrips && dealt.direct.spreadNext, dealt.description);
+  // Its parts are as wide as a streamed B's (8 asked, halved twice to 384 columns each).
+  const dealtSpec = gemmSpec({ m: 64, n: 768, k: 3072, transB: true });
+  assert.equal(gemmParts(dealtSpec, dealt, 8)!.length, 2);
+  assert.equal(gemmParts(dealtSpec, plan(64, 768, 3072, intel), 8)!.length, 8);
   // B under half of L2, or more than 128 rows: transposed whole.
   for (const [m, n, k] of [[128, 512, 256], [256, 1024, 1024]]) {
     const p = plan(m, n, k, intel);

@@ -235,6 +235,18 @@ function streamedParts(s: GemmSpec, p: GemmPlan, parts: number): number {
   return count;
 }
 
+/**
+ * Whether the plan transposes Bᵀ strip by strip with the next strip's rows dealt out to the row
+ * tiles (`spreadNext`): its parts take the wider parts of a streamed B too, for the same cold
+ * first strip. Intel Xeon (SPR-class), 2 threads, `deno run -A bench/ab.ts --a d276c1b --b 35596bb
+ * --gemm MxNxK --transB --threads 2` (× the time, the same bits): 64×768×3072 ×0.962,
+ * 128×768×3072 ×0.966, 64×768×768 ×0.948, 1024³ ×0.995.
+ */
+function dealsStripsOut(p: GemmPlan): boolean {
+  return p.path === "direct" && (p.direct!.transposeStrips ?? false) &&
+    (p.direct!.spreadNext ?? false);
+}
+
 /** Whether the plan's tiles stream B in place from beyond L2 (the planner's next-strip prefetch). */
 function streamsBInPlace(p: GemmPlan): boolean {
   return p.path === "direct" && !copiesB(p) && (p.direct!.prefetchNext ?? false);
@@ -316,7 +328,7 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   const panels = panelView(s, p);
   const nParts = panels.bPanel && s.m * s.k * 4 > A_REREAD_BYTES
     ? panelParts(panels, parts)
-    : streamsBInPlace(p) || (p.path === "direct" && p.direct!.transposeStrips && p.direct!.spreadNext)
+    : streamsBInPlace(p) || dealsStripsOut(p)
     ? streamedParts(s, p, parts)
     : parts;
   if (splitN(s, p, g, parts) && (nParts > 1 || Math.ceil(s.m / g.m) < 2)) {
