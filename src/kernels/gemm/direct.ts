@@ -102,7 +102,9 @@ export interface DirectPlan {
    * With `prefetchNext` over B read in place: the next strip is fetched into L2 by the first
    * full row tiles, a row of it each k-loop iteration (its lines, `unroll` k steps apart), the
    * tiles taking turns down its rows, instead of by every tile a row each k step into L1. The
-   * fetches come `unroll` times thinner, and are not repeated by each row tile.
+   * fetches come `unroll` times thinner, and are not repeated by each row tile. With transposed
+   * strips: the next strip's Bᵀ rows dealt out to the full row tiles, a few each, instead of
+   * every tile fetching all of them.
    */
   spreadNext?: boolean;
   /**
@@ -486,8 +488,10 @@ export function emitDirectGemm(
     const prefetchNext = p.prefetchNext ?? false;
     const stream = prefetchNext && strips && unroll === 16 && !spreadStrips;
     if (stream) a.emit("lea", rStream, ptr(rBcol, p.nr * spec.ldb * 4));
-    // A spreading tile's rows of the next strip: each row's lines (the last byte too, for a
-    // strip off its lines), `spreadRows` rows an iteration; rStream runs on from tile to tile.
+    // A spreading tile's share of the next strip. Transposed strips: its `stripRows` Bᵀ rows, a
+    // 64-byte column of each an iteration (into L2: rows 4 KiB apart would share an L1 set).
+    // B in place: each row's lines (the last byte too, for a strip off its lines), `spreadRows`
+    // rows an iteration, rStream running on from tile to tile.
     const nextRows = spreading && spreadStrips && unroll === p.unroll
       ? {
         base: rStream,

@@ -222,7 +222,8 @@ const SPREAD_PART_COLUMNS = 384;
 /**
  * N parts for a call streaming B in place: the parts asked, halved (at most
  * twice, while even and at least 2 are left) until they take
- * `STREAMED_PART_COLUMNS` each. The parts asked are the policy's several per
+ * `STREAMED_PART_COLUMNS` each (`SPREAD_PART_COLUMNS` where the next strip's
+ * fetch is spread over the row tiles). The parts asked are the policy's several per
  * thread, so a half or a quarter of them still gives every thread as many.
  */
 function streamedParts(s: GemmSpec, p: GemmPlan, parts: number): number {
