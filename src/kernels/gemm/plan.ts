@@ -286,9 +286,9 @@ function stripsOfHalfL2(s: GemmSpec, caches: CacheSizes): boolean {
  * tiles' passes). Intel Xeon (SPR-class, 2 MiB L2), `deno run -A bench/ab.ts --a f09da4b --b
  * bb18c35 --gemm MxNxK` (× the time): 64×512×768 ×0.657, 32×512×1024 ×0.880, 64×768×512 ×0.919,
  * 64×128×3072 ×0.944, 128×256×1536 ×0.964; 2 threads (`--a f09da4b --b 8bab750 --threads 2`)
- * 64×512×768 ×0.994, 32×512×1024 ×0.906, 64×768×512 ×0.994. A quarter of L2 (branch ab/medium-quarter-l2,
- * `--a bb18c35 --b ab/medium-quarter-l2`) gained little more: 64×512×512 ×0.978,
- * 128×256×1024 ×0.977, 32×256×1024 ×0.996, 64×256×768 ×0.992, 128×512×512 ×0.986.
+ * 64×512×768 ×0.994, 32×512×1024 ×0.906, 64×768×512 ×0.994. A quarter of L2 (branch
+ * ab/medium-quarter-l2, `--a bb18c35 --b ab/medium-quarter-l2`) gained little more: 64×512×512
+ * ×0.978, 128×256×1024 ×0.977, 32×256×1024 ×0.996, 64×256×768 ×0.992, 128×512×512 ×0.986.
  */
 function streamedBBytes(caches: CacheSizes): number {
   return (caches.spreadNextStrip ?? false) ? caches.l2 / 2 : caches.l2;
@@ -322,18 +322,24 @@ const SPREAD_UNROLL = 8;
 /**
  * K block of a long tile of A (`longTileOfA`) over B read in place: 8 rows × 256 steps, 8 KiB
  * of L1. Intel Xeon (SPR-class, 48 KiB L1), `deno task compare --shapes …` against oneDNN in
- * the same run, the block forced to 256 and to 512 (two runs each): 64×128×3072 0.54 →
- * 0.93-0.95 of oneDNN, 128×128×3072 0.61 → 0.98-1.01, 16×256×2048 0.57 → 0.88-0.92,
- * 32×512×1024 0.55 → 0.80-0.84 at 512 and 0.88-0.89 at 256, 128×256×1536 0.76 → 0.97-1.03.
+ * the same run, the block forced to 256 and to 512 (branch tried/gemm-avx512-copies-streamed,
+ * `NJIT_KC`; two runs each): 64×128×3072 0.54 → 0.93-0.95 of oneDNN, 128×128×3072 0.61 →
+ * 0.98-1.01, 16×256×2048 0.57 → 0.88-0.92, 32×512×1024 0.55 → 0.80-0.84 at 512 and 0.88-0.89 at
+ * 256, 128×256×1536 0.76 → 0.97-1.03. This rule, `deno run -A bench/ab.ts --a e02240c --b e66eb42
+ * --gemm MxNxK` (× the time): 64×128×3072 ×0.691, 128×128×3072 ×0.718, 128×256×1536 ×0.708,
+ * 32×512×1024 ×0.621 (2 threads ×0.664), 16×256×2048 ×0.735.
  */
 const LONG_A_KC = 256;
 
 /**
  * K block of a long tile of A over B in panels (`packB`'s, or copied): 6 rows × 512 steps. The
  * panel's block streams from L2 in order, so a longer block costs no L1. Intel Xeon (SPR-class),
- * `bench/tune_candidates.ts --gemm MxNxK --panels` with the block forced (% of the peak, whole
- * K / 256 / 512): 64×768×3072 87.5 / 92.6 / 93.3, 32×768×3072 67.1 / 80.9 / 81.2,
- * 128×768×3072 91.4 / 90.0 / 90.1, 128×256×2048 93.4 / 92.8 / 93.6.
+ * `bench/tune_candidates.ts --gemm MxNxK --panels` with the block forced (branch
+ * tried/gemm-avx512-copies-streamed, `NJIT_PKC2`; % of the peak, whole K / 256 / 512):
+ * 64×768×3072 87.5 / 92.6 / 93.3, 32×768×3072 67.1 / 80.9 / 81.2, 128×768×3072 91.4 / 90.0 /
+ * 90.1, 128×256×2048 93.4 / 92.8 / 93.6. This rule, `deno run -A bench/ab.ts --a e66eb42 --b
+ * 1cb629f --gemm MxNxK --panels` (× the time): 64×768×3072 ×0.943, 32×768×3072 ×0.840,
+ * 128×768×3072 ×0.980 (2 threads ×0.981 and ×0.987 for the first and last).
  */
 const LONG_A_PANEL_KC = 512;
 
