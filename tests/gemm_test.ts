@@ -4,7 +4,12 @@ import { isaLevel, Jit } from "../mod.ts";
 import { cpuFeatures, ISA_LEVELS, levelsUpTo, prefersCopiedStrips } from "../src/cpu.ts";
 import { gemmF64, type GemmSpec, generateGemm, planGemm } from "../src/kernels/gemm/mod.ts";
 import { emitPackedGemm, packedWorkspace } from "../src/kernels/gemm/packed.ts";
-import { emitDirectGemm, stripBufferBytes, transposedBBytes } from "../src/kernels/gemm/direct.ts";
+import {
+  emitDirectGemm,
+  splitRowEdge,
+  stripBufferBytes,
+  transposedBBytes,
+} from "../src/kernels/gemm/direct.ts";
 import { emitSkinnyGemm } from "../src/kernels/gemm/skinny.ts";
 import { gemmParts, otherSplit } from "../src/kernels/gemm/partition.ts";
 import { gemmCandidates } from "../src/kernels/gemm/candidates.ts";
@@ -1377,4 +1382,15 @@ Deno.test("gemm: the medium-shape rules (long A tiles, the spread fetch, Bᵀ st
       }
     }
   }
+});
+
+Deno.test("gemm: a row edge under half a tile runs with the last full tile as two of about half (AVX2, AVX-512)", () => {
+  for (const level of ["avx2", "avx512"] as const) {
+    const isa = vecIsa(level);
+    assert.deepEqual(splitRowEdge(isa, 128, 6), { full: 20, edges: [4, 4] }, level);
+    assert.deepEqual(splitRowEdge(isa, 64, 6), { full: 10, edges: [4] }, level); // 4 ≥ half of 6
+    assert.deepEqual(splitRowEdge(isa, 96, 6), { full: 16, edges: [] }, level);
+    assert.deepEqual(splitRowEdge(isa, 1, 6), { full: 0, edges: [1] }, level); // no full tile
+  }
+  assert.deepEqual(splitRowEdge(vecIsa("sse2"), 128, 6), { full: 21, edges: [2] });
 });

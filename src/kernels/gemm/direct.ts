@@ -817,7 +817,7 @@ export function emitDirectGemm(
 
 /**
  * The row tiles of m rows: `full` of mr rows, then `edges` (their rows, in
- * order). At AVX2 an edge under half a tile and the last full tile run as
+ * order). At AVX2 and AVX-512 an edge under half a tile and the last full tile run as
  * two tiles of about half their rows each: an edge of 1-2 rows beside 6 has
  * 2-4 accumulator chains, each waiting on the FMA's latency (4 cycles, 2
  * FMAs a cycle: 8 chains keep both busy), so 6 + 2 rows took 6 + 4 cycles a
@@ -825,6 +825,9 @@ export function emitDirectGemm(
  * same order (the plan's accumulator sets): the same bits. Zen 3, one
  * thread, `deno run -A bench/ab.ts --a 46ca379 --b fec7ba3 --gemm MxNxK
  * --panels --bias`: 128×768×768 ×0.977 of the time, 128×768×3072 ×0.988.
+ * AVX-512 too (6 + 2 rows of 4 vectors: 24 + 8 chains → 16 + 16): Intel Xeon (SPR-class),
+ * `--a e3fa54f --b ab/avx512-balanced-edge --gemm MxNxK --panels --bias`: 128×768×3072 ×0.992,
+ * 128×3072×768 ×0.990, 128×768×768 ×0.989; `--model bert` ×0.988 (2 threads ×0.981).
  */
 export function splitRowEdge(
   isa: VecIsa,
@@ -833,7 +836,7 @@ export function splitRowEdge(
 ): { full: number; edges: number[] } {
   const full = Math.floor(m / mr), edge = m % mr;
   if (edge === 0) return { full, edges: [] };
-  if (isa.level === "avx2" && full >= 1 && 2 * edge < mr) {
+  if ((isa.level === "avx2" || isa.level === "avx512") && full >= 1 && 2 * edge < mr) {
     const first = Math.ceil((mr + edge) / 2);
     return { full: full - 1, edges: [first, mr + edge - first] };
   }
