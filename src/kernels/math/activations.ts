@@ -166,10 +166,11 @@ const GELU_CAP = 1e30;
  * cap: the max keeps x's NaN. 18 instructions (20 with the product, the
  * compare and the masked subtraction this FMA replaced: `deno run -A
  * bench/ab.ts --a 6e5544d --b 74698be --unary gelu --n 65536`, Intel Xeon,
- * ×0.875 of the time, geluTanh ×0.868), 6 of them on the FMA units: 0.375-wide pieces took two FMAs more for k and t (`deno
- * task compare --ops` at that stop's start and after, Zen 5: gelu at 1 Mi
- * floats 149 → 143 µs, geluTanh 151 → 143). GELU-tanh is the same with its
- * own tail on the same pieces (`coeffs`).
+ * ×0.875 of the time, geluTanh ×0.868), 6 of them on the FMA units:
+ * 0.375-wide pieces took two FMAs more for k and t (`deno task compare
+ * --ops` at that stop's start and after, Zen 5: gelu at 1 Mi floats 149 →
+ * 143 µs, geluTanh 151 → 143). GELU-tanh is the same with its own tail on
+ * the same pieces (`coeffs`).
  */
 function emitGeluRounded(
   m: Lanes,

@@ -292,7 +292,10 @@ function longRows(s: SoftmaxSpec, isa: VecLevel): boolean {
   return isa !== "scalar" && s.rows > 1 && s.cols * 4 > 16384 && s.cols * 4 < 2 ** 30;
 }
 
-/** Whether a row's pass 3 may run in the next row's pass 2 (SoftmaxPlan.lagged): long rows at AVX-512. */
+/**
+ * Whether a row's pass 3 may run in the next row's pass 2 (SoftmaxPlan.lagged): long rows at
+ * AVX-512.
+ */
 function canLag(s: SoftmaxSpec, isa: VecLevel): boolean {
   return isa === "avx512" && longRows(s, isa);
 }
