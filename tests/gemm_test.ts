@@ -1328,7 +1328,7 @@ Deno.test("gemm: B's rows 4 KiB apart on a strip past L1 are copied strip by str
   assert.ok(!planGemm(gemmSpec({ m: 256, n: 768, k: 1024 }), "avx512", intel).direct?.copyStrips);
 });
 
-Deno.test("gemm: the medium-shape rules (long A tiles, the spread fetch, Bᵀ strips, aliased rows on lines) give the exact sums on 1-3 threads", () => {
+Deno.test("gemm: the medium-shape rules (long A tiles, the spread fetch, Bᵀ strips, aliased rows on lines) give the exact sums and the same bits on 1-3 threads", () => {
   // Small integers: every sum exact in f32, so each call must equal the integer reference.
   const caches = { l1d: 48 << 10, l2: 2 << 20 };
   const f = cpuFeatures();
@@ -1379,6 +1379,22 @@ Deno.test("gemm: the medium-shape rules (long A tiles, the spread fetch, Bᵀ st
       if (rules && threads === 1) {
         const plan = jit.stats().keys.find((q) => q.key.startsWith("gemm"))?.plan ?? "";
         assert.match(plan, c.plan, `${c.m}×${c.n}×${c.k}`);
+      }
+    }
+    // Floats (sums that round): the same bits on 1, 2 and 3 threads, and on a call repeated.
+    const fa = a.map(() => r() - 0.5), fbWhole = new Float32Array(c.k * c.n + 16);
+    const fskip = c.onLines ? (16 - (viewAddress(fbWhole) % 64) / 4) % 16 : 0;
+    const fb = fbWhole.subarray(fskip, fskip + c.k * c.n); // placed as b is
+    for (let i = 0; i < fb.length; i++) fb[i] = r() - 0.5;
+    let first: Float32Array | undefined;
+    for (const threads of [1, 2, 3]) {
+      using jit = new Jit({ threads, caches });
+      for (let call = 0; call < 2; call++) {
+        const out = new Float32Array(c.m * c.n);
+        jit.gemm(fa, fb, out, { m: c.m, n: c.n, k: c.k, transB: c.transB });
+        first ??= out;
+        const at = out.findIndex((x, i) => !Object.is(x, first![i]));
+        assert.equal(at, -1, `${c.m}×${c.n}×${c.k}, ${threads} threads, call ${call}: [${at}]`);
       }
     }
   }
