@@ -479,14 +479,19 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
     v.op("add", acc, acc, t);
   };
   /**
-   * VEX levels work out a row's statistics in lane 0 (the folds leave the
-   * sum in every lane) and broadcast mean and inverse at the end: a scalar
+   * AVX-512 works out a row's statistics in lane 0 (the folds leave the
+   * sum in every lane) and broadcasts mean and inverse at the end: a scalar
    * division or square root is one µop of a few cycles' throughput where a
    * 512-bit one is three of about 16, and each row takes three divisions
    * and a root. The same IEEE operations: the same bits. 128 rows of 16
-   * (the statistics alone), Xeon, one thread: 1.57 → 1.09 µs a call.
+   * (the statistics alone), Xeon, one thread: 1.57 → 1.09 µs a call; with
+   * the line sums (rowOrderSums) 128×768 ×0.90-0.92 of the time, 64×768
+   * ×0.85, 128×768 with a residual ×0.89, rmsNorm ×1.006, 512×1024 and
+   * 4096×768 even (`deno run -A bench/ab.ts --a f1f83e2 --b 3ad485d --norm
+   * RxC [--offset 16 --out-offset 16]`). AVX2 (a 256-bit division one µop)
+   * read ×1.008 with it and keeps the vector statistics.
    */
-  const laneZero = isa.vex;
+  const laneZero = isa.level === "avx512";
   /** dst = (Σ of the partial sums)/cols, in a fixed order (`tmp` clobbered; with laneZero, lane 0 only). */
   const fold = (w: Vec, sums: number[], dst: number, tmp: number) => {
     const [a0] = sums;
