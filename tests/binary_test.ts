@@ -267,6 +267,56 @@ for (const level of ["avx512", "avx2"] as const) {
   });
 }
 
+Deno.test({
+  name:
+    "binary avx512: streamed runs of whole lines with a value a run (NCHW times a value a channel): a run's last line goes with the next, the same bits at every offset, in place and split",
+  ignore: !LEVELS.includes("avx512"),
+  fn() {
+    // Planes of 256 floats (16 lines), 64 channels, enough images for y to stream.
+    const c = 64, plane = 256, images = Math.ceil(STREAM_STORES_FROM / 4 / (c * plane)) + 1;
+    const n = images * c * plane, dims = [images, c, plane];
+    const r = rng(4096);
+    const data = new Float32Array(n).map(() => (r() * 2 - 1) * 12);
+    const perChannel = new Float32Array(c).map(() => r() * 4 - 2);
+    const at = (i: number) => perChannel[Math.floor(i / plane) % c];
+    using jit = new Jit({ maxIsa: "avx512", threads: 1 });
+    using split = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0 });
+    // The value as b (mul) and as a (sub: a value a channel minus the tensor).
+    const cases = [
+      [
+        "mul",
+        (x: Float32Array, y: Float32Array, j: Jit) =>
+          j.binary("mul", x, dims, perChannel, [1, c, 1], y),
+        (i: number) => Math.fround(data[i] * at(i)),
+      ],
+      [
+        "sub",
+        (x: Float32Array, y: Float32Array, j: Jit) =>
+          j.binary("sub", perChannel, [c, 1], x, dims, y),
+        (i: number) => Math.fround(at(i) - data[i]),
+      ],
+    ] as const;
+    for (const [op, call, want] of cases) {
+      for (const j of [jit, split]) {
+        // y on a line (16 bytes + 12 floats), off one by 1-15 floats.
+        assertAtOffsets(
+          data,
+          [[0, 0], [3, 11], [7, 1], [4, 12], [16, 16], [5, 15]],
+          (x, y) => call(x, y, j),
+          want,
+          `${op} ${j === split ? "split" : "one thread"}`,
+          true,
+        );
+      }
+    }
+    const streamed = [...jit.stats().keys, ...split.stats().keys].filter((k) =>
+      k.plan!.includes("non-temporal")
+    );
+    assert.ok(streamed.length >= 2, streamed.map((k) => k.plan).join("; "));
+    for (const k of streamed) assert.match(k.plan!, /a run's last line carried to the next/);
+  },
+});
+
 Deno.test("binary: bad input names the argument, the value and the expectation", () => {
   using jit = new Jit();
   const a = new Float32Array(6), b = new Float32Array(3), y = new Float32Array(6);
