@@ -229,6 +229,31 @@ Deno.test("bounds: unary and binary ops storing y past the last-level cache by n
       Y.free();
     }
   }
+  // Runs of whole lines with a value a run (NCHW times a value a channel): each run's last
+  // line carried to the next where y starts off a line; the call's first and last lines
+  // masked at the guards.
+  const c = 64, plane = 256, images = Math.ceil(STREAM_STORES_FROM / 4 / (c * plane));
+  const m = images * c * plane, dims = [images, c, plane];
+  const perChannel = new Float32Array(c).map((_, i) => i + 1);
+  for (const side of ["end", "start"] as const) {
+    const X = guarded(m, side), Y = guarded(m + 1, side);
+    try {
+      X.view.fill(2);
+      for (const y of [Y.view.subarray(0, m), Y.view.subarray(1)]) {
+        for (const j of [jit, split]) {
+          j.binary("mul", X.view, dims, perChannel, [1, c, 1], y);
+          assert.equal(y[0], 2, side);
+          assert.equal(y[m - 1], 2 * c, side);
+          j.binary("sub", perChannel, [c, 1], X.view, dims, y);
+          assert.equal(y[plane], 0, side);
+          assert.equal(y[m - 1], c - 2, side);
+        }
+      }
+    } finally {
+      X.free();
+      Y.free();
+    }
+  }
 });
 
 Deno.test("bounds: norms, reductions, softmax, GEMM (skinny, dot) and transposes read along x's lines stay inside every operand, guard pages on both sides", () => {
