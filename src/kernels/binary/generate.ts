@@ -137,9 +137,11 @@ export function planBinary(
  * into a line is the same at every run's start), one input a value along
  * the run and the other laid out as y (its elements before a run's are the
  * run before's). Otherwise the line two runs share takes two masked
- * ordinary stores among the streamed ones: NCHW 4096×64×256 times a
- * value a channel, y 16 bytes into a line, ran 1.26× the time of the same
- * floats times one value (20.4 against 16.1 ms, Xeon, one thread).
+ * ordinary stores among the streamed ones: `deno task compare --ops
+ * --sizes 67108864` (Xeon, one thread, y 16 bytes into a line), NCHW
+ * 4096×64×256 times a value a channel 20172 µs, 84% of the copy bound,
+ * at e51c27f (the same floats times one value 19219); 16596 µs, 110%,
+ * at faeab73.
  */
 function carries(s: BinarySpec): boolean {
   const rank = s.dims.length, inner = s.dims[rank - 1], bit = 1 << (rank - 1);
