@@ -484,8 +484,9 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
    * division or square root is one µop of a few cycles' throughput where a
    * 512-bit one is three of about 16, and each row takes three divisions
    * and a root. The same IEEE operations: the same bits. 128 rows of 16
-   * (the statistics alone), Xeon, one thread: 1.57 → 1.09 µs a call; with
-   * the line sums (rowOrderSums) 128×768 ×0.90-0.92 of the time, 64×768
+   * (nearly the statistics alone), Xeon, one thread: ×0.805 of the time
+   * (`--a f1f83e2 --b e51c27f --norm 128x16`, below); with the line sums
+   * (rowOrderSums) 128×768 ×0.90-0.92 of the time, 64×768
    * ×0.85, 128×768 with a residual ×0.89, rmsNorm ×1.006, 512×1024 and
    * 4096×768 even (`deno run -A bench/ab.ts --a f1f83e2 --b 3ad485d --norm
    * RxC [--offset 16 --out-offset 16]`). AVX2 (a 256-bit division one µop)
@@ -614,8 +615,8 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
    * (mod 4) — the permute that forms a row vector from two lines. Four
    * permutes a sum once a row, not one a vector in the loop: 128×768 with
    * x and y 16 bytes into a line, Xeon, one thread, with the statistics in
-   * lane 0 (see invert) ×0.92 of the time. Line register 0 (dead after the
-   * loop) holds line accumulator 0 for the last permute.
+   * lane 0 (see laneZero) ×0.90 of the time. Line register 0 (dead after
+   * the loop) holds line accumulator 0 for the last permute.
    */
   const rowOrderSums = (sums: number[]) => {
     const first = lines!.line(0);
