@@ -613,10 +613,15 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
    * accumulator b (its vectors b, b + 4, ..., in that order) is lane j + m
    * of line accumulator b, or lane j + m − 16 of line accumulator b + 1
    * (mod 4) — the permute that forms a row vector from two lines. Four
-   * permutes a sum once a row, not one a vector in the loop: 128×768 with
-   * x and y 16 bytes into a line, Xeon, one thread, with the statistics in
-   * lane 0 (see laneZero) ×0.90 of the time. Line register 0 (dead after
-   * the loop) holds line accumulator 0 for the last permute.
+   * permutes a sum once a row, not one a vector in the loop (a µop of the
+   * FMAs' port 5 on Intel a vector): 128×768 with x and y 16 bytes into a
+   * line, Xeon, one thread, ×0.992 of the time alone and ×0.901 with the
+   * statistics in lane 0 (see laneZero), which alone gave ×0.909-0.915
+   * (`NJIT_CODE_CACHE=off NJIT_LN_PROBE=linesums|scalarfinish deno run -A
+   * bench/ab.ts --a f1f83e2 --b tried/norm-probes --norm 128x768 --offset
+   * 16 --out-offset 16`): about 1%, under the tool's noise, kept for the
+   * µop it saves. Line register 0 (dead after the loop) holds line
+   * accumulator 0 for the last permute.
    */
   const rowOrderSums = (sums: number[]) => {
     const first = lines!.line(0);
