@@ -149,7 +149,8 @@ function carries(s: BinarySpec): boolean {
     return false;
   }
   const aValue = (s.aBroadcast & bit) !== 0, bValue = (s.bBroadcast & bit) !== 0;
-  if (aValue === bValue) return false;
+  // The runs' count is an immediate of a compare (a signed 32-bit one).
+  if (aValue === bValue || outputSize(s) / inner >= 2 ** 31) return false;
   return (aValue ? s.bBroadcast : s.aBroadcast) === 0;
 }
 

@@ -493,7 +493,10 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
    * read ×1.008 with it and keeps the vector statistics.
    */
   const laneZero = isa.level === "avx512";
-  /** dst = (Σ of the partial sums)/cols, in a fixed order (`tmp` clobbered; with laneZero, lane 0 only). */
+  /**
+   * dst = (Σ of the partial sums)/cols, in a fixed order (`tmp` clobbered;
+   * with laneZero in lane 0 only).
+   */
   const fold = (w: Vec, sums: number[], dst: number, tmp: number) => {
     const [a0] = sums;
     for (let i = 1; i < ACCS; i++) w.op("add", a0, a0, sums[i]);
@@ -600,13 +603,6 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
   };
 
   /**
-   * After pass 1: MEAN and INV = 1/√(var + ε). LayerNorm's variance is
-   * mean(d²) − mean(d)², unless mean(d)² exceeds half of mean(d²) (the
-   * subtraction would cancel more than one bit): then pass 2 sums
-   * (d − mean)². Each row takes the two-pass variance only if its own test
-   * failed: its bits never depend on the row it shares the step with.
-   */
-  /**
    * Pass 1's sums along lines back in the row's order, the same bits as
    * summing the row's own vectors: line k holds the row's vector k − 1 in
    * its lanes below m and vector k from lane m on, so lane j of the row's
@@ -631,6 +627,13 @@ export function generateNorm(s: NormSpec, plan: NormPlan, options: { listing: bo
       a.emit("vpermt2ps", v.r(sums[b]), v.r(lines!.index), v.r(next));
     }
   };
+  /**
+   * After pass 1: MEAN and INV = 1/√(var + ε). LayerNorm's variance is
+   * mean(d²) − mean(d)², unless mean(d)² exceeds half of mean(d²) (the
+   * subtraction would cancel more than one bit): then pass 2 sums
+   * (d − mean)². Each row takes the two-pass variance only if its own test
+   * failed: its bits never depend on the row it shares the step with.
+   */
   const finish = (sets: RowRegs[]) => {
     if (alongLines) {
       for (const R of sets) {
