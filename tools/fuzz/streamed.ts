@@ -2,7 +2,10 @@
  * Elementwise ops whose y is past the last-level cache (STREAM_STORES_FROM
  * and up), split between 2 or 3 threads so that each part writes y's whole
  * lines by non-temporal stores (AVX-512): unary ops, binary ops with the
- * second operand the same shape, a row or a scalar, and chains; x and y at
+ * second operand the same shape, a row, a scalar or a value a channel of
+ * an N×C×cols tensor (either side; cols a multiple of 16 in half the
+ * cases: runs whose shared lines carry to the next run, checked against
+ * the f32 results too), and chains; x and y at
  * random offsets (0-31 floats) or in place. The same bits as the call on
  * one thread (ordinary stores), and nothing written around y. Skipped below
  * AVX-512, where nothing streams. Each case moves over 100 MB: one seed in
@@ -22,8 +25,12 @@ import {
   rng,
 } from "./shared.ts";
 
-/** Floats of the largest case, and the room around it for offsets. */
-const MOST = STREAM_STORES_FROM / 4 + 4096, ROOM = 2048;
+/**
+ * Floats of the largest case (a channel case rounds its images up: up to
+ * 64 channels of 2000 floats past the least that streams), and the room
+ * around it for offsets.
+ */
+const MOST = STREAM_STORES_FROM / 4 + 4096 + 64 * 2000, ROOM = 2048;
 /** Buffers shared by the cases (32 MiB each: not allocated per case). */
 let buffers: { x: Float32Array; y: Float32Array; base: Float32Array } | null = null;
 
@@ -48,13 +55,19 @@ export function streamedCase(seed: number, jits: JitSet, options: FuzzOptions): 
   const { x: bx, y: by, base: bb } = buffers;
   const n = STREAM_STORES_FROM / 4 + int(r, 0, 4096);
   const kind = pick(r, ["unary", "binary", "chain"] as const);
-  const cols = int(r, 128, 2000), rows = Math.floor(n / cols);
-  const shape = pick(r, ["same", "row", "scalar"] as const);
+  const shape = pick(r, ["same", "row", "scalar", "channel"] as const);
+  const cols = shape === "channel" && r() < 0.5 ? 16 * int(r, 8, 125) : int(r, 128, 2000);
+  // A value a channel: C channels of N images (rows = N·C runs of cols).
+  const C = int(r, 2, 64),
+    rows = shape === "channel" ? C * Math.ceil(n / cols / C) : Math.floor(n / cols);
+  const swap = shape === "channel" && r() < 0.5;
   const op = kind === "unary" ? pick(r, UNARY) : kind === "binary" ? pick(r, BINARY) : "";
   const steps = pick(r, CHAINS);
   const m = kind === "binary" ? rows * cols : n;
   const label = `streamed seed ${seed} ${kind} ${op} ${
-    kind === "binary" ? `${rows}×${cols} ${shape}` : n
+    kind === "binary"
+      ? `${rows}×${cols} ${shape}${shape === "channel" ? ` C=${C}${swap ? " swapped" : ""}` : ""}`
+      : n
   }`;
   const ox = int(r, 0, 31), inPlace = r() < 0.2, oy = inPlace ? ox : int(r, 0, 31);
   const spread = pick(r, [1, 8, 100]);
@@ -69,9 +82,16 @@ export function streamedCase(seed: number, jits: JitSet, options: FuzzOptions): 
         : shape === "row"
         ? bx.subarray(MOST, MOST + cols)
         : bx.subarray(MOST, MOST + 1);
+      const o = op as typeof BINARY[number];
+      if (shape === "channel") {
+        const values = bx.subarray(MOST, MOST + C), dims = [rows / C, C, cols];
+        if (swap) j.binary(o, values, [C, 1], x, dims, y);
+        else j.binary(o, x, dims, values, [C, 1], y);
+        return;
+      }
       const bDims = shape === "same" ? [rows, cols] : shape === "row" ? [cols] : [1];
       // The row and the scalar lie after every case's x (never in y's bytes).
-      j.binary(op as typeof BINARY[number], x, [rows, cols], b, bDims, y);
+      j.binary(o, x, [rows, cols], b, bDims, y);
     }
   };
   try {
@@ -83,6 +103,24 @@ export function streamedCase(seed: number, jits: JitSet, options: FuzzOptions): 
     const y = by.subarray(oy, oy + m);
     if (inPlace) y.set(source);
     run(jits.get(threads), inPlace ? y : bx.subarray(ox, ox + m), y);
+    if (kind === "binary" && shape === "channel") {
+      // The f32 result of each element's one operation.
+      const f = {
+        add: (p: number, q: number) => p + q,
+        sub: (p: number, q: number) => p - q,
+        mul: (p: number, q: number) => p * q,
+        max: (p: number, q: number) => Math.max(p, q),
+      }[
+        op as typeof BINARY[number]
+      ];
+      for (let i = 0; i < m; i++) {
+        const value = bx[MOST + Math.floor(i / cols) % C], t = source[i];
+        const want = Math.fround(swap ? f(value, t) : f(t, value));
+        if (!Object.is(base[i], want)) {
+          return `${label}: x at +${ox}: one thread y[${i}] = ${base[i]}, f32 ${want}`;
+        }
+      }
+    }
     const at = firstBitDifference(y, base);
     if (at >= 0) {
       return `${label}: threads ${threads}, x at +${ox}, y at +${oy}${
