@@ -233,7 +233,8 @@ function offLinesPastL1(
 ): "copy" | "peel" | null {
   const past = readsBAsStored(s, isa, caches) && !s.transA && s.m >= 64 &&
     direct.kc === undefined && s.k * direct.nr * 4 > caches.l1d &&
-    s.k * s.n * 4 >= caches.l2 / 4 && ((s.bPeel ?? 0) > 0 || s.ldb % 16 !== 0);
+    (s.k * s.n * 4 >= caches.l2 / 4 || s.m >= PAST_COPY_ROWS) &&
+    ((s.bPeel ?? 0) > 0 || s.ldb % 16 !== 0);
   if (!past) return null;
   const alike = s.ldb % 16 === 0 && (s.ldb * 4) % 2048 !== 0;
   return alike && s.m < PEEL_BELOW_ROWS ? "peel" : "copy";
@@ -249,6 +250,17 @@ function offLinesPastL1(
  * ×0.950, 640³ ×1.065 (1 thread); tier 2 tries the peel there (`peelB`).
  */
 const PEEL_BELOW_ROWS = 256;
+
+/**
+ * Rows from which an off-line B past L1 under a quarter of L2 is copied too (`offLinesPastL1`):
+ * every strip then serves enough row tiles on each thread. Intel Xeon (SPR-class), B and C 16
+ * bytes past a line, copied from 512 rows on branch ab/strip-past-l1-copied (`NJIT_PASTM=512
+ * deno run -A bench/ab.ts --a aef6980 --b ab/strip-past-l1-copied --gemm SHAPE --offset 16
+ * --out-offset 16 [--threads 2]`, × the time, 1 thread / 2 threads): 3136×256×256 ×0.896 /
+ * ×0.939, 1024×256×256 ×0.941 / ×1.056, 512×256×256 ×0.971 / ×1.052. Two threads split M, and
+ * their parts of 512 rows lost: from 1536 rows a part has 768.
+ */
+const PAST_COPY_ROWS = 1536;
 
 /**
  * Whether A's row tile over the whole K (mr rows × k) would take more than half of L1, read in
