@@ -255,10 +255,11 @@ const PEEL_BELOW_ROWS = 256;
  * Rows from which an off-line B past L1 under a quarter of L2 is copied too (`offLinesPastL1`):
  * every strip then serves enough row tiles on each thread. Intel Xeon (SPR-class), B and C 16
  * bytes past a line, copied from 512 rows on branch ab/strip-past-l1-copied (`NJIT_PASTM=512
- * deno run -A bench/ab.ts --a aef6980 --b ab/strip-past-l1-copied --gemm SHAPE --offset 16
+ * deno run -A bench/ab.ts --a a178d46 --b ab/strip-past-l1-copied --gemm SHAPE --offset 16
  * --out-offset 16 [--threads 2]`, × the time, 1 thread / 2 threads): 3136×256×256 ×0.896 /
- * ×0.939, 1024×256×256 ×0.941 / ×1.056, 512×256×256 ×0.971 / ×1.052. Two threads split M, and
- * their parts of 512 rows lost: from 1536 rows a part has 768.
+ * ×0.939, 1024×256×256 ×0.941 / ×1.056, 512×256×256 ×0.971 / ×1.052 (two threads split M: parts
+ * of 512 rows lost). This rule, `--a a178d46 --b 43d9187`: 3136×256×256 ×0.922 / ×0.886,
+ * 2048×256×256 ×0.963 / ×0.979, 1536×256×256 ×0.941 / ×0.994.
  */
 const PAST_COPY_ROWS = 1536;
 
