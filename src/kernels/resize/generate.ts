@@ -118,6 +118,16 @@ export function permuteVectors(s: ResizeSpec, level: VecLevel): PermuteVector[] 
 export function planResize(s: ResizeSpec, level: VecLevel, vectors = true): ResizePlan {
   const permutes = vectors ? permuteVectors(s, level) : null;
   const first = verticalFirst(s);
+  const repeated = first || !permutes ? null : repeatedRows(s, bandTable(s), bandRows(s));
+  if (repeated) {
+    return {
+      isa: level,
+      permutes,
+      transposed: false,
+      workspaceBytes: 0,
+      description: `${level} nearest, each row by permutes to its ${repeated.repeat} output rows`,
+    };
+  }
   const transposed = vectors && transposedServes(s, level, first, permutes !== null);
   // The workspace holds the first pass's rows: oh of w (vertical first; w padded to vectors
   // for the transposed pass, its columns and results after them) or h of ow.
@@ -166,6 +176,7 @@ function emitPermuteRow(
   cols: AxisTable,
   vectors: PermuteVector[],
   table: ReturnType<Assembler["constant"]>,
+  copies = 1,
 ): void {
   const L = v.isa.lanes, VB = L * 4, wide = v.isa.level === "avx512";
   const nearest = s.mode === "nearest";
@@ -203,14 +214,39 @@ function emitPermuteRow(
       if (t === 0) a.emit("vmulps", v.r(2), v.r(3), weights);
       else a.emit("vfmadd231ps", v.r(2), v.r(3), weights);
     }
-    const to = ptr(rdi, u * VB, null, 1, VB);
-    if (p.lanes >= L) a.emit("vmovups", to, v.r(sum));
-    else {
-      mask(p.lanes);
-      if (wide) a.emit("vmovups", to.k(k2), v.r(sum));
+    if (p.lanes < L) mask(p.lanes);
+    for (let c = 0; c < copies; c++) {
+      const to = ptr(rdi, u * VB + c * s.ow * 4, null, 1, VB);
+      if (p.lanes >= L) a.emit("vmovups", to, v.r(sum));
+      else if (wide) a.emit("vmovups", to.k(k2), v.r(sum));
       else a.emit("vmaskmovps", to, v.r(4), v.r(sum));
     }
   });
+}
+
+/**
+ * Nearest's rows when each input row from `first` on is the source of
+ * `repeat` consecutive output rows and of no other (an upscale by a whole
+ * factor, in any band that starts at a row's first copy), else null: the
+ * horizontal pass then writes each row straight to its output rows, with
+ * no workspace and no vertical pass.
+ */
+export function repeatedRows(
+  s: ResizeSpec,
+  rows: AxisTable,
+  outRows: number,
+): { first: number; repeat: number } | null {
+  if (s.mode !== "nearest" || rows.taps !== 1 || rows.outside?.includes(1) || outRows < 2) {
+    return null;
+  }
+  const first = rows.index[0];
+  let repeat = 1;
+  while (repeat < outRows && rows.index[repeat] === first) repeat++;
+  if (outRows % repeat !== 0 || repeat < 2) return null;
+  for (let r = 0; r < outRows; r++) {
+    if (rows.index[r] !== first + Math.floor(r / repeat)) return null;
+  }
+  return { first, repeat };
 }
 
 const USED: Reg[] = [r12, r13, r14];
@@ -388,6 +424,7 @@ export function generateResize(
   const nearest = s.mode === "nearest";
   const permutes = p.permutes;
   const first = verticalFirst(s);
+  const repeated = first || !permutes ? null : repeatedRows(s, rows, outRows);
   const permuteConstants = permutes
     ? a.constant(permuteTable(cols, permutes, v.isa.lanes), 64)
     : null;
@@ -506,6 +543,20 @@ export function generateResize(
         const columnsAt = Math.ceil((s.oh * paddedWidth(s) * 4) / 64) * 64;
         emitTransposedRows(a, v, s, cols, columnVectors!, outRows, WS, columnsAt);
       } else horizontal(outRows);
+      a.emit("mov", rdx, rdi);
+      a.emit("mov", rsi, qword(rsp, PLANE));
+      addImmediate(a, "add", rsi, s.h * s.w * 4);
+    } else if (repeated && permutes) {
+      // Each source row through the column table straight to its `repeat` output rows.
+      const { first: row0, repeat } = repeated;
+      a.emit("mov", qword(rsp, PLANE), rsi);
+      addImmediate(a, "add", rsi, row0 * s.w * 4);
+      a.emit("mov", rdi, rdx);
+      countedLoop(a, r12, outRows / repeat, () => {
+        emitPermuteRow(a, v, s, cols, permutes, permuteConstants!, repeat);
+        addImmediate(a, "add", rdi, repeat * s.ow * 4);
+        addImmediate(a, "add", rsi, s.w * 4);
+      });
       a.emit("mov", rdx, rdi);
       a.emit("mov", rsi, qword(rsp, PLANE));
       addImmediate(a, "add", rsi, s.h * s.w * 4);
