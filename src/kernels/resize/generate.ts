@@ -200,10 +200,11 @@ function emitPermuteRow(
     if (wide) a.emit("vmovups", v.r(reg).k(k2).z, at);
     else a.emit("vmaskmovps", v.r(reg), v.r(4), at);
   };
-  // Copies of a row (nearest repeating rows): the row's vectors kept in registers 5.. and
-  // stored row after row, so each output row is one run of stores (stores alternating between
-  // the rows ran 1.07-1.10× the time with y off its lines).
-  const held = copies > 1 && vectors.length <= v.isa.nregs - 5;
+  // Copies of a row (nearest repeating rows): the row's vectors kept in registers 5.., as many
+  // as they hold at a time, and stored row after row, so each output row is runs of stores
+  // (stores alternating between the rows ran 1.07-1.10× the time with y off its lines).
+  const held = copies > 1;
+  const group = v.isa.nregs - 5;
   const store = (u: number, lanes: number, reg: number, c: number) => {
     const to = ptr(rdi, u * VB + c * s.ow * 4, null, 1, VB);
     if (lanes >= L) a.emit("vmovups", to, v.r(reg));
@@ -213,7 +214,7 @@ function emitPermuteRow(
   vectors.forEach((p, u) => {
     loadWindow(0, p.lo);
     if (p.window > L) loadWindow(1, p.lo + L);
-    const tap = held ? 5 + u : 3;
+    const tap = held ? 5 + (u % group) : 3;
     const sum = nearest ? tap : 2;
     for (let t = 0; t < cols.taps; t++) {
       const at = (u * cols.taps + t) * 8 * L;
@@ -225,14 +226,19 @@ function emitPermuteRow(
       if (t === 0) a.emit("vmulps", v.r(2), v.r(tap), weights);
       else a.emit("vfmadd231ps", v.r(2), v.r(tap), weights);
     }
-    if (held) return;
+    if (held) {
+      // A group's last vector (or the row's): the group to every copy.
+      if (u % group !== group - 1 && u !== vectors.length - 1) return;
+      const from = u - (u % group);
+      if (p.lanes < L) mask(p.lanes);
+      for (let c = 0; c < copies; c++) {
+        for (let w = from; w <= u; w++) store(w, vectors[w].lanes, 5 + (w % group), c);
+      }
+      return;
+    }
     if (p.lanes < L) mask(p.lanes);
     for (let c = 0; c < copies; c++) store(u, p.lanes, sum, c);
   });
-  if (!held) return;
-  const last = vectors[vectors.length - 1];
-  if (last.lanes < L) mask(last.lanes);
-  for (let c = 0; c < copies; c++) vectors.forEach((p, u) => store(u, p.lanes, 5 + u, c));
 }
 
 /**
