@@ -649,6 +649,26 @@ Deno.test("bounds: resize stays inside x and y, guard pages on both sides", () =
     }
   }
   assert.equal(runs, 80);
+  // Nearest upscales by whole factors: each row straight to its copies (rows of a partial
+  // vector, and wider than the registers hold at once).
+  for (const [c, h, w, factor] of [[2, 5, 17, 2], [1, 4, 8, 3], [2, 3, 225, 2]]) {
+    const o = { n: 1, c, h, w, outH: h * factor, outW: w * factor, mode: "nearest" as const };
+    for (const side of ["end", "start"] as const) {
+      const X = guarded(c * h * w, side), Y = guarded(c * o.outH * o.outW, side);
+      try {
+        X.view.fill(0.5);
+        for (const j of [jit, split]) {
+          j.resize(X.view, Y.view, o);
+          assert.ok(Y.view.every((v) => v === 0.5), `${JSON.stringify(o)} ${side}`);
+        }
+      } finally {
+        X.free();
+        Y.free();
+      }
+    }
+  }
+  const straight = jit.stats().keys.filter((k) => /to its \d output rows/.test(k.plan ?? ""));
+  if (isaLevel() === "avx512" || isaLevel() === "amx") assert.ok(straight.length >= 3);
 });
 
 Deno.test("bounds: copy stays inside x and y, guard pages on both sides", () => {

@@ -178,6 +178,56 @@ for (const isa of LEVELS) {
   });
 }
 
+for (const isa of LEVELS) {
+  Deno.test(`resize ${isa}: nearest upscales by whole factors write each row straight to its copies, as ONNX defines them, on 1 and 3 threads`, () => {
+    using jit = new Jit({ maxIsa: isa });
+    using split = new Jit({ maxIsa: isa, threads: 3, minPartUs: 0 });
+    const r = rng(5300);
+    let straight = 0;
+    // Output rows of 30 (a partial vector), 112 (7 vectors) and 450 (more than the registers
+    // hold at once, a partial last vector); factors 2 to 4; several planes.
+    for (const [w, factor] of [[15, 2], [56, 2], [225, 2], [10, 3], [150, 3], [28, 4]]) {
+      for (const coordinateTransformationMode of ["half_pixel", "asymmetric"] as const) {
+        const c = 3, h = 5;
+        const o = {
+          n: 1,
+          c,
+          h,
+          w,
+          outH: h * factor,
+          outW: w * factor,
+          mode: "nearest" as const,
+          coordinateTransformationMode,
+          nearestMode: pick(r, ["round_prefer_floor", "round_prefer_ceil", "floor"] as const),
+          cubicCoeffA: -0.75,
+        };
+        const x = new Float32Array(c * h * w).map(() => int(r, -20, 20) / 4);
+        const plane = o.outH * o.outW;
+        for (const j of [jit, split]) {
+          const y = new Float32Array(c * plane);
+          j.resize(x, y, o);
+          for (let k = 0; k < c; k++) {
+            const want = definition(x.subarray(k * h * w, (k + 1) * h * w), { ...o, c: 1 });
+            const got = y.subarray(k * plane, (k + 1) * plane);
+            const at = got.findIndex((v, i) => !Object.is(v, want[i]));
+            if (at >= 0) {
+              assert.fail(
+                `${isa} ${JSON.stringify(o)} plane ${k}: y[${at}] = ${got[at]}, ${want[at]}`,
+              );
+            }
+          }
+        }
+      }
+    }
+    for (const k of jit.stats().keys) {
+      if (/to its \d output rows/.test(k.plan ?? "")) straight++;
+    }
+    // Most cases at AVX-512 and AVX2 (where the permutes reach: the rule's rounding repeats
+    // every row `factor` times; asymmetric rounding to nearest at 3× does not); none below.
+    if (isa === "avx512" || isa === "avx2") assert.ok(straight >= 6, `${straight} keys`);
+  });
+}
+
 Deno.test("resize: ONNX's own examples (linear and cubic upsampling by 2, half_pixel)", () => {
   using jit = new Jit();
   const y = new Float32Array(16);
