@@ -701,6 +701,28 @@ Deno.test("gemm dot (Bᵀ): A and B at each of the 16 placements in a line, toge
     const plans = jit.stats().keys.map((k) => k.plan ?? "");
     assert.ok(plans.every((p) => p.includes("dot products")), plans.join(" | "));
     if (isa === "avx512") assert.ok(plans.every((p) => p.includes("k along B's lines")));
+    // A classifier's head (10 rows of Bᵀ): at AVX-512 dot products over every row of Bᵀ in
+    // one block, 2 rows of A a tile; the same values on 1 and 3 threads (rows split in whole
+    // tiles).
+    const [m, n, k] = [64, 10, 1024];
+    const a = vec(m * k), b = vec(n * k), want = new Float32Array(m * n);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let p = 0; p < k; p++) sum += a[i * k + p] * b[j * k + p];
+        want[i * n + j] = sum;
+      }
+    }
+    using split = new Jit({ maxIsa: isa, threads: 3, minPartUs: 0 });
+    const c1 = new Float32Array(m * n), c3 = new Float32Array(m * n);
+    jit.gemm(a, b, c1, { m, n, k, transB: true });
+    split.gemm(a, b, c3, { m, n, k, transB: true });
+    assert.deepEqual(c3, c1);
+    for (let i = 0; i < m * n; i++) {
+      assert.ok(Math.abs(c1[i] - want[i]) <= 1e-4 * (1 + Math.abs(want[i])), `${isa} [${i}]`);
+    }
+    const head = jit.stats().keys.find((q) => q.key.includes("64x10x1024"))!.plan!;
+    if (isa === "avx512") assert.match(head, /dot products 2×10/); // (AVX2: packed)
   }
 });
 

@@ -48,6 +48,9 @@ import { LineReads } from "../columns.ts";
 import { type Tail, Vec, type VecIsa } from "../vec.ts";
 import { ARG, type GemmSpec } from "./spec.ts";
 
+/** Rows of Bᵀ up to which the dot products take them all in one block (see dotTile). */
+const FEW_BT_ROWS = 12;
+
 /** The tile of the dot-product kernel: rows of A and rows of Bᵀ per tile. */
 export interface DotTile {
   mr: number;
@@ -57,14 +60,24 @@ export interface DotTile {
 /**
  * Rows of A and of Bᵀ per tile: mr·nb accumulators, mr rows of A, two B
  * registers (and an AVX2 tail mask) within the register file; row tiles of
- * balanced height; at most 8 Bᵀ streams at once.
+ * balanced height; at most 8 Bᵀ streams at once. At AVX-512 a Bᵀ of
+ * {@link FEW_BT_ROWS} rows or fewer (over 4) and at most 64 KiB (a
+ * classifier's head of 10 classes) goes in one block, every row of A read
+ * once, as many rows of A a tile as the accumulators leave: Intel Xeon
+ * (SPR-class), `NJIT_DOTALL=1 deno run -A bench/ab.ts --a b51e928 --b
+ * ab/dot-all-bt-rows --gemm MxNxK --transB --offset 16 --out-offset 16`
+ * (× the time): 64×10×1024 ×0.937, 32×10×768 ×0.925, 16×10×1024 ×0.927,
+ * 64×8×1024 ×0.988, 64×12×512 ×0.997. Each output is one accumulator's
+ * lanes summed in a fixed order whatever the tile: the same bits.
  */
-export function dotTile(isa: VecIsa, m: number): DotTile {
+export function dotTile(isa: VecIsa, m: number, n = Infinity, k = Infinity): DotTile {
   const free = isa.nregs - 2 - (isa.level === "avx2" ? 1 : 0);
   const most = isa.level === "avx512" ? 6 : 3;
-  const tiles = Math.ceil(Math.max(1, m) / most);
+  const all = isa.level === "avx512" && n > 4 && n <= FEW_BT_ROWS && n * k * 4 <= 64 << 10 ? n : 0;
+  const rowsMost = all ? Math.max(1, Math.min(most, Math.floor(free / (all + 1)))) : most;
+  const tiles = Math.ceil(Math.max(1, m) / rowsMost);
   const mr = Math.max(1, Math.ceil(m / tiles));
-  const nb = Math.max(1, Math.min(8, Math.floor((free - mr) / mr)));
+  const nb = all || Math.max(1, Math.min(8, Math.floor((free - mr) / mr)));
   return { mr, nb };
 }
 
@@ -88,7 +101,7 @@ export function emitDotGemm(a: Assembler, isa: VecIsa, s: GemmSpec): void {
     throw new Error("dot GEMM: A untransposed, B transposed, AVX2 or AVX-512");
   }
   const v = new Vec(a, isa);
-  const { mr: MR, nb: NB } = dotTile(isa, s.m);
+  const { mr: MR, nb: NB } = dotTile(isa, s.m, s.n, s.k);
   const lanes = isa.lanes, vbytes = lanes * 4;
   const full = Math.floor(s.k / lanes), rest = s.k % lanes;
   const lda4 = s.lda * 4, ldb4 = s.ldb * 4, ldc4 = s.ldc * 4;

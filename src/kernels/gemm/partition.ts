@@ -35,7 +35,7 @@ function grains(s: GemmSpec, p: GemmPlan): { m: number; n: number } {
       return { m: 1, n: p.splitAlong === "n" ? 16 : SKINNY_PART_COLUMNS };
     case "dot": {
       // Any rows split: each element of C is one dot product, whatever the tile.
-      const t = dotTile(vecIsa(p.isa), s.m);
+      const t = dotTile(vecIsa(p.isa), s.m, s.n, s.k);
       return { m: t.mr, n: t.nb };
     }
     default:

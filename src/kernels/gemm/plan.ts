@@ -682,7 +682,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     // 6×16×1024 32→74%, 16×512×512 61→86%, 12×2048×2048 31→70%. Any rows
     // against a Bᵀ narrower than a vector (a classifier's head): every
     // other path fills a fraction of each vector with C's few columns.
-    const t = dotTile(vecIsa(isa), s.m);
+    const t = dotTile(vecIsa(isa), s.m, s.n, s.k);
     const lines = dotLines(vecIsa(isa), s) ? ", k along B's lines when off them" : "";
     return make(
       "dot",
