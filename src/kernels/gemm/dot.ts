@@ -67,7 +67,8 @@ export interface DotTile {
  * (SPR-class), `NJIT_DOTALL=1 deno run -A bench/ab.ts --a b51e928 --b
  * ab/dot-all-bt-rows --gemm MxNxK --transB --offset 16 --out-offset 16`
  * (× the time): 64×10×1024 ×0.937, 32×10×768 ×0.925, 16×10×1024 ×0.927,
- * 64×8×1024 ×0.988, 64×12×512 ×0.997. Each output is one accumulator's
+ * 64×8×1024 ×0.988, 64×12×512 ×0.997; this rule (`--a b51e928 --b 8db8bcf`)
+ * 64×10×1024 ×0.934, 32×10×768 ×0.936. Each output is one accumulator's
  * lanes summed in a fixed order whatever the tile: the same bits.
  */
 export function dotTile(isa: VecIsa, m: number, n = Infinity, k = Infinity): DotTile {
