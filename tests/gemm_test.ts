@@ -22,6 +22,7 @@ import { int, pick, rng } from "./helpers/random.ts";
 import { runGemmCode } from "./helpers/gemm_run.ts";
 import { tuneCheckingBits } from "./helpers/conv.ts";
 import { viewAddress } from "../src/native/memory.ts";
+import { erf64 } from "../src/kernels/math/reference.ts";
 
 const EDGES = [1, 7, 15, 16, 17, 31, 33, 63, 65, 0, 2, 3, 4, 5, 8, 13, 24, 48];
 
@@ -1148,6 +1149,51 @@ Deno.test({
       }
     }
   },
+});
+
+Deno.test("gemm: a tall A past L2 over a small B runs its row tiles outside, a 2-thread split's parts as before, the same values on 1 and 3 threads with bias and GELU", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true };
+  const spec = (m: number, n: number, k: number, bPeel = 0) => ({
+    ...gemmSpec({ m, n, k }),
+    bPeel,
+  });
+  const tall = planGemm(spec(3136, 256, 256), "avx512", caches);
+  assert.match(tall.description, /row tiles outside/);
+  // A within L2, or B past a quarter of it: as before.
+  assert.doesNotMatch(planGemm(spec(1536, 256, 256), "avx512", caches).description, /outside/);
+  assert.doesNotMatch(planGemm(spec(3136, 1024, 256), "avx512", caches).description, /outside/);
+  // Parts along M of 1568 rows (A's share 1.6 MB) take the plan the shape had: copied strips off
+  // B's lines; 4 parts of 784 rows too.
+  const off = planGemm(spec(3136, 256, 256, 12), "avx512", caches);
+  assert.match(off.description, /row tiles outside/);
+  for (const parts of [2, 4]) {
+    const split = gemmParts(spec(3136, 256, 256, 12), off, parts)!;
+    assert.equal(split.length, parts);
+    for (const q of split) assert.match(q.plan.description, /B copied strip by strip/);
+  }
+  const r = rng(3136);
+  if (!levelsUpTo(isaLevel()).includes("avx512")) return;
+  const [m, n, k] = [3136, 256, 256];
+  const a = new Float32Array(m * k).map(() => int(r, -4, 4) / 4);
+  const b = new Float32Array(k * n).map(() => int(r, -4, 4) / 4);
+  const bias = new Float32Array(n).map(() => int(r, -4, 4) / 8);
+  const o = { m, n, k, bias, activation: "gelu" as const };
+  using one = new Jit({ maxIsa: "avx512", threads: 1, tuneBudget: 0 });
+  using three = new Jit({ maxIsa: "avx512", threads: 3, minPartUs: 0, tuneBudget: 0 });
+  const c1 = new Float32Array(m * n), c3 = new Float32Array(m * n);
+  one.gemm(a, b, c1, o);
+  three.gemm(a, b, c3, o);
+  assert.deepEqual(c3, c1);
+  assert.match(one.stats().keys.at(-1)!.plan!, /row tiles outside/);
+  // Sums of quarters are exact: against the reference's GELU of the exact sums.
+  for (let i = 0; i < m; i += 97) {
+    for (let j = 0; j < n; j += 13) {
+      let sum = bias[j];
+      for (let p = 0; p < k; p++) sum += a[i * k + p] * b[p * n + j];
+      const want = 0.5 * sum * (1 + erf64(sum / Math.SQRT2));
+      assert.ok(Math.abs(c1[i * n + j] - want) <= 1e-5 * (1 + Math.abs(want)), `[${i}, ${j}]`);
+    }
+  }
 });
 
 Deno.test("gemm plan: B off its lines past L1 on a core that prefers copied strips: peeled under 256 rows with rows alike and apart in the sets, else copied", () => {

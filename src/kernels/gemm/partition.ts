@@ -361,7 +361,10 @@ export function gemmParts(s: GemmSpec, p: GemmPlan, parts: number): GemmPart[] |
   }
   ranges = splitRange(s.m, p.panelsCopied ? copyingRowParts(s, g.m, parts) : parts, g.m);
   if (ranges.length < 2) return null;
-  const rowPlan = withoutNextStrip(p);
+  // A tall A's row tiles outside only where a part's share of A is past L2 (plan.ts
+  // tallRowsOuter).
+  const below = p.direct?.rowsOuter && p.belowRowsOuter && ranges[0].count < p.rowsOuterFrom!;
+  const rowPlan = withoutNextStrip(below ? p.belowRowsOuter! : p);
   return ranges.map((r) => ({
     spec: { ...s, m: r.count },
     plan: rowPlan,

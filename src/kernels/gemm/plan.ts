@@ -55,6 +55,13 @@ export interface GemmPlan {
    * spec the plan was made for is {@link panelView}'s.
    */
   panelsCopied?: number;
+  /**
+   * A tall A's row tiles outside (`tallRowsOuter`): the plan a split call's parts along M take
+   * instead when theirs are under `rowsOuterFrom` rows (their share of A within L2).
+   */
+  belowRowsOuter?: GemmPlan;
+  /** Rows of A from which `belowRowsOuter`'s plan runs its row tiles outside. */
+  rowsOuterFrom?: number;
   /** One line for listings and verbose output. */
   description: string;
 }
@@ -554,6 +561,38 @@ function copiesPanels(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
     (s.transB || 4 * (s.m * s.k + s.k * s.n) > 2.5 * caches.l1d);
 }
 
+/**
+ * A tall A past L2 over a B within a quarter of L2 (an NHWC 1×1 layer's shape, 3136×256×256):
+ * the direct tiles run their row tiles outside, each row of A read once while B stays in L2,
+ * where column tiles outside stream A from L3 once a strip. Parts of a split along M whose
+ * share of A is within L2 take the plan the shape had (`belowRowsOuter`): on 2 threads the
+ * row tiles outside had lost. Intel Xeon (SPR-class), `NJIT_TALL=1 deno run -A bench/ab.ts
+ * --a 18595e6 --b ab/tall-a-rows-outside --gemm SHAPE [--offset 16 --out-offset 16]
+ * [--threads 2]` (× the time, that branch's parts outside too): 3136×256×256 ×0.905 on lines,
+ * ×0.960 off them, ×1.141 on 2 threads; 3136×256×64, 2048×512×256, 3136×128×576 and
+ * 12544×96×32 within ±2%.
+ */
+function tallRowsOuter(s: GemmSpec, isa: VecLevel, p: GemmPlan, caches: CacheSizes): GemmPlan {
+  const d = p.direct;
+  if (
+    isa !== "avx512" || p.path !== "direct" || d === undefined || s.transA || s.transB ||
+    s.bPanel || (s.batch ?? 1) > 1 || (d.kc ?? s.k) < s.k || d.rowsOuter || d.transposeB ||
+    d.transposeStrips || p.panelsCopied
+  ) {
+    return p;
+  }
+  if (!(4 * s.m * s.k > caches.l2 && 4 * s.k * s.n <= caches.l2 / 4 && s.n > d.nr)) return p;
+  const direct: DirectPlan = { ...chooseDirectTile(s, isa), rowsOuter: true };
+  return {
+    ...p,
+    direct,
+    workspaceBytes: 0,
+    belowRowsOuter: p,
+    rowsOuterFrom: Math.floor(caches.l2 / (4 * s.k)) + 1,
+    description: describeDirect(s, isa, direct),
+  };
+}
+
 /** The production plan for a spec on an ISA. */
 export function planGemm(
   s: GemmSpec,
@@ -578,7 +617,7 @@ export function planGemm(
       ),
     };
   }
-  const p = planTiles(s, isa, caches);
+  const p = tallRowsOuter(s, isa, planTiles(s, isa, caches), caches);
   if (p.path !== "direct" || !costlyEpilogue(s)) return p;
   if (s.bPanel) {
     if (tileFinishesInRegisters(vecIsa(isa), s, p.direct!)) return p;
