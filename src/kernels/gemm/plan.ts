@@ -562,15 +562,17 @@ function copiesPanels(s: GemmSpec, isa: VecLevel, caches: CacheSizes): boolean {
 }
 
 /**
- * A tall A past L2 over a B within a quarter of L2 (an NHWC 1×1 layer's shape, 3136×256×256):
- * the direct tiles run their row tiles outside, each row of A read once while B stays in L2,
- * where column tiles outside stream A from L3 once a strip. Parts of a split along M whose
- * share of A is within L2 take the plan the shape had (`belowRowsOuter`): on 2 threads the
- * row tiles outside had lost. Intel Xeon (SPR-class), `NJIT_TALL=1 deno run -A bench/ab.ts
- * --a 18595e6 --b ab/tall-a-rows-outside --gemm SHAPE [--offset 16 --out-offset 16]
- * [--threads 2]` (× the time, that branch's parts outside too): 3136×256×256 ×0.905 on lines,
- * ×0.960 off them, ×1.141 on 2 threads; 3136×256×64, 2048×512×256, 3136×128×576 and
- * 12544×96×32 within ±2%.
+ * A tall A past L2 over a B under a quarter of L2 in three strips or more (an NHWC 1×1 layer's
+ * shape, 3136×256×256): the direct tiles run their row tiles outside, each row of A read once
+ * while B stays in L2, where column tiles outside stream A from L3 once a strip. Parts of a
+ * split along M whose share of A is within L2 take the plan the shape had (`belowRowsOuter`):
+ * on 2 threads the row tiles outside had lost. Intel Xeon (SPR-class), `NJIT_TALL=1 deno run
+ * -A bench/ab.ts --a 18595e6 --b ab/tall-a-rows-outside --gemm SHAPE [--offset 16 --out-offset
+ * 16] [--threads 2]` (× the time, that branch's parts outside too): 3136×256×256 ×0.905 on
+ * lines, ×0.960 off them, ×1.141 on 2 threads. The rule with its parts (`--a ff2ddb6 --b
+ * c739748`, off lines unless said): 3136×256×256 ×0.904 on lines, ×0.948 off, 2 threads
+ * ×1.006 and ×1.004; 8192×256×256 ×0.884, 3136×128×576 ×0.961; two strips (12544×128×128
+ * ×1.023) and a B of a quarter of L2 (4096×512×256 ×1.019) stay as they were.
  */
 function tallRowsOuter(s: GemmSpec, isa: VecLevel, p: GemmPlan, caches: CacheSizes): GemmPlan {
   const d = p.direct;
@@ -581,7 +583,7 @@ function tallRowsOuter(s: GemmSpec, isa: VecLevel, p: GemmPlan, caches: CacheSiz
   ) {
     return p;
   }
-  if (!(4 * s.m * s.k > caches.l2 && 4 * s.k * s.n <= caches.l2 / 4 && s.n > d.nr)) return p;
+  if (!(4 * s.m * s.k > caches.l2 && 4 * s.k * s.n < caches.l2 / 4 && s.n > 2 * d.nr)) return p;
   const direct: DirectPlan = { ...chooseDirectTile(s, isa), rowsOuter: true };
   return {
     ...p,
