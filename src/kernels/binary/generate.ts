@@ -274,6 +274,32 @@ export function generateBinary(
     else sv.store(pY, disp, st.d, t);
   };
 
+  /** The walking pointers of the operands that move along the run, `bytes` on. */
+  const advance = (bytes: number | Reg) => {
+    for (const [p, moves] of [[pA, !aScalar], [pB, !bScalar], [pY, true]] as const) {
+      if (!moves) continue;
+      if (typeof bytes === "number") addImmediate(a, "add", p, bytes);
+      else a.emit("add", p, bytes);
+    }
+  };
+  /**
+   * `count` whole vectors: groups of the streams in a loop (the pointers advancing), then the
+   * rest one at a time at their displacements; returns the bytes those last ones span.
+   */
+  const wholeVectors = (count: number): number => {
+    const groups = Math.floor(count / streams.count);
+    countedLoop(a, rcx, groups, () => {
+      emitInterleaved(
+        a,
+        Array.from({ length: streams.count }, (_, i) => (to) => element(to, i, i * VB, "vector")),
+      );
+      advance(streams.count * VB);
+    });
+    const rest = count - groups * streams.count;
+    for (let j = 0; j < rest; j++) element(a, 0, j * VB, "vector");
+    return rest * VB;
+  };
+
   const innerLoop = () => {
     if (aScalar) v.broadcast(SA, rA, 0);
     if (bScalar && s.exponent === null) v.broadcast(SB, rB, 0);
@@ -296,25 +322,9 @@ export function generateBinary(
       a.emit("prefetchw", ptr(rax, -4, null, 1, 1));
       a.bind(onLine);
     }
-    const advance = (bytes: number | Reg) => {
-      for (const [p, moves] of [[pA, !aScalar], [pB, !bScalar], [pY, true]] as const) {
-        if (!moves) continue;
-        if (typeof bytes === "number") addImmediate(a, "add", p, bytes);
-        else a.emit("add", p, bytes);
-      }
-    };
     const done = a.label();
-    if (plan.lineRuns) lineRun(advance, done);
-    const groups = Math.floor(full / streams.count);
-    countedLoop(a, rcx, groups, () => {
-      emitInterleaved(
-        a,
-        Array.from({ length: streams.count }, (_, i) => (to) => element(to, i, i * VB, "vector")),
-      );
-      advance(streams.count * VB);
-    });
-    for (let j = 0; j < full - groups * streams.count; j++) element(a, 0, j * VB, "vector");
-    const at = (full - groups * streams.count) * VB;
+    if (plan.lineRuns) lineRun(done);
+    const at = wholeVectors(full);
     if (tail) element(a, 0, at, "tail");
     else for (let j = 0; j < rest; j++) element(a, 0, at + j * 4, "scalar");
     a.bind(done);
@@ -328,7 +338,7 @@ export function generateBinary(
    * plain loop. rax, rcx, rdi and k1 are clobbered (k1 then set again to
    * the tail's mask).
    */
-  const lineRun = (advance: (bytes: number | Reg) => void, done: Label) => {
+  const lineRun = (done: Label) => {
     const plain = a.label(), groupsDone = a.label(), group = a.label();
     const singlesDone = a.label(), single = a.label(), noRest = a.label();
     a.emit("mov", rax, plan.stores === "streamed" ? pY : anchorOf(s) === "a" ? pA : pB);
@@ -397,8 +407,7 @@ export function generateBinary(
     a.emit("sub", pFull, r13);
     a.emit("mov", pY, rY);
     a.emit("sub", pY, r13);
-    v.move(BLEND, PREV);
-    a.emit("vmovaps", v.r(BLEND).k(KREG[1]), v.r(value));
+    v.select(BLEND, { k: KREG[1] }, value, PREV);
     const later = a.label(), first = a.label();
     a.emit("cmp", r12, runs);
     a.emit("jne", later);
@@ -407,20 +416,8 @@ export function generateBinary(
     a.bind(later);
     line(BLEND, undefined);
     a.bind(first);
-    addImmediate(a, "add", pFull, VB);
-    addImmediate(a, "add", pY, VB);
-    const whole = full - 1, groups = Math.floor(whole / streams.count);
-    countedLoop(a, rcx, groups, () => {
-      emitInterleaved(
-        a,
-        Array.from({ length: streams.count }, (_, i) => (to) => element(to, i, i * VB, "vector")),
-      );
-      addImmediate(a, "add", pFull, streams.count * VB);
-      addImmediate(a, "add", pY, streams.count * VB);
-    });
-    for (let j = 0; j < whole - groups * streams.count; j++) element(a, 0, j * VB, "vector");
-    addImmediate(a, "add", pFull, (whole - groups * streams.count) * VB);
-    addImmediate(a, "add", pY, (whole - groups * streams.count) * VB);
+    advance(VB);
+    advance(wholeVectors(full - 1));
     const more = a.label();
     a.emit("cmp", r12, 1);
     a.emit("jne", more);

@@ -73,6 +73,8 @@ export interface ResizePlan extends KernelPlan {
   permutes: PermuteVector[] | null;
   /** The horizontal pass over 8 rows at once through transposes (transposed.ts). */
   transposed: boolean;
+  /** Nearest's rows written straight from the permutes to their copies (repeatedRows), or null. */
+  repeated: { first: number; repeat: number } | null;
 }
 
 /** One output vector of the horizontal pass by permutes. */
@@ -124,6 +126,7 @@ export function planResize(s: ResizeSpec, level: VecLevel, vectors = true): Resi
       isa: level,
       permutes,
       transposed: false,
+      repeated,
       workspaceBytes: 0,
       description: `${level} nearest, each row by permutes to its ${repeated.repeat} output rows`,
     };
@@ -137,6 +140,7 @@ export function planResize(s: ResizeSpec, level: VecLevel, vectors = true): Resi
     isa: level,
     permutes,
     transposed,
+    repeated: null,
     workspaceBytes: rowsBytes + (transposed ? transposedBytes(s) : 0),
     description: `${level} ${s.mode} separable, ${
       first ? `${s.oh}×${s.w} vertical pass first, then` : `${s.h}×${s.ow}`
@@ -248,7 +252,7 @@ function emitPermuteRow(
  * horizontal pass then writes each row straight to its output rows, with
  * no workspace and no vertical pass.
  */
-export function repeatedRows(
+function repeatedRows(
   s: ResizeSpec,
   rows: AxisTable,
   outRows: number,
@@ -441,7 +445,7 @@ export function generateResize(
   const nearest = s.mode === "nearest";
   const permutes = p.permutes;
   const first = verticalFirst(s);
-  const repeated = first || !permutes ? null : repeatedRows(s, rows, outRows);
+  const repeated = p.repeated;
   const permuteConstants = permutes
     ? a.constant(permuteTable(cols, permutes, v.isa.lanes), 64)
     : null;
