@@ -267,6 +267,8 @@ Deno.test("gemm direct path with K blocks and every tile shape", () => {
           transposeB,
           transposeStrips,
           copyStrips,
+          // Each strip's copy made by its first full row tile (with the next strip spread).
+          copyInTile: copyStrips && r() < 0.5,
         };
         if (transposeStrips || copyStrips) plan.rowsOuter = false;
         // Draw only plans the planner could make: full tiles within the register rule.
@@ -971,6 +973,67 @@ Deno.test("gemm: a split call's parts keep a next-strip fetch spread over the ro
   const amdParts = gemmParts(spec, amd, 8)!;
   assert.equal(amdParts.length, 8); // 192 columns or more
   for (const p of amdParts) assert.equal(p.plan.direct!.prefetchNext, false);
+});
+
+Deno.test("gemm direct: strips of a B streamed in place copied by their first row tile (Intel's spread), exact on small integers", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20, copyStrips: true, spreadNextStrip: true };
+  // The rule (plan.ts copiesInTile): five full row tiles of 8, or two over rows 2 KiB apart.
+  const direct = (m: number, n: number, k: number) =>
+    planGemm(gemmSpec({ m, n, k }), "avx512", caches).direct!;
+  for (
+    const [m, n, k, copied] of [
+      [64, 768, 3072, true],
+      [40, 768, 3072, true],
+      [32, 768, 3072, false],
+      [16, 1536, 1536, true],
+      [8, 1536, 1536, false],
+    ] as const
+  ) {
+    const d = direct(m, n, k);
+    assert.ok(d.spreadNext, `${m}×${n}×${k}`);
+    assert.equal(d.copyInTile ?? false, copied, `${m}×${n}×${k}`);
+  }
+  // Split, it streams as B read in place does: N parts of 384 columns or more, each the plan.
+  const spec = gemmSpec({ m: 64, n: 768, k: 3072 });
+  const plan = planGemm(spec, "avx512", caches);
+  const parts = gemmParts(spec, plan, 8)!;
+  assert.equal(parts.length, 2);
+  for (const p of parts) {
+    assert.equal(p.spec.n, 384);
+    assert.ok(p.plan.direct!.copyInTile && p.plan.direct!.spreadNext, p.plan.description);
+  }
+  // Tier 2 tries the strips read in place by every tile, and a plan reading them so the copy.
+  const t = { isa: "avx512" as const, ...caches };
+  const inPlace = gemmCandidates(spec, plan, t).find((c) =>
+    c.direct && !c.direct.copyStrips && c.direct.spreadNext
+  );
+  assert.ok(inPlace, "no in-place candidate");
+  const back = gemmCandidates(spec, inPlace, t);
+  assert.ok(back.some((c) => c.direct?.copyInTile), "no copying candidate");
+  if (isaLevel() !== "avx512" && isaLevel() !== "amx") return;
+  const r = rng(0x5c0f);
+  const arena = new CodeArena();
+  try {
+    // Edge rows and an edge strip, B's rows past its width (ldb), K blocks, alpha and beta.
+    const shapes = [
+      [45, 770, 1100, 770, 1, 0],
+      [64, 768, 1030, 800, 2, 0.5],
+      [17, 1536, 700, 1536, 1, 1],
+    ] as const;
+    for (const [m, n, k, ldb, alpha, beta] of shapes) {
+      const s = gemmSpec({ m, n, k, ldb, alpha, beta });
+      const p = planGemm(s, "avx512", caches);
+      assert.ok(p.direct?.copyInTile, p.description);
+      assert.ok(p.description.includes("by its first row tile"), p.description);
+      const small = (len: number) => new Float32Array(len).map(() => int(r, -3, 3));
+      const c0 = small(m * n);
+      const cs = { spec: s, a: small(m * k), b: small(k * ldb), c: c0.slice(), c0 };
+      runGemmCode(arena, generateGemm(s, p).code, cs, p.workspaceBytes);
+      check(cs, true, p.description);
+    }
+  } finally {
+    arena.close();
+  }
 });
 
 Deno.test("gemm: a split call's parts go without the next strip's prefetch, same K blocks and tile", () => {

@@ -159,11 +159,17 @@ function directCandidates(s: GemmSpec, p: GemmPlan, t: Target): GemmPlan[] {
         make({
           ...d,
           copyStrips: false,
+          copyInTile: false,
           prefetchNext: d.kc !== undefined && d.kc < s.k,
           peelB: true,
         }),
       );
     } else out.push(make({ ...d, copyStrips: true, kc: kBlock(s, d.kc), prefetchNext: false }));
+    // The next strip fetched over the row tiles: each strip copied by its first row tile
+    // (plan.ts copiesInTile; a plan that does is tried in place just above).
+    if (!d.copyStrips && d.spreadNext && d.prefetchNext) {
+      out.push(make({ ...d, copyStrips: true, copyInTile: true, peelB: false }));
+    }
   }
   if (!tilesFree(s) || d.kSplit !== 1) return out;
   const tail = isa === "avx2" && s.n % v.lanes !== 0 ? 1 : 0;

@@ -137,6 +137,13 @@ export interface DirectPlan {
    */
   copyStrips?: boolean;
   /**
+   * With `copyStrips` and the next strip fetched over the row tiles (`spreadNext`): each
+   * strip's copy is made by its first full row tile as it reads B in place, its B vectors
+   * stored again into the strip buffer, instead of by a pass of its own before the tiles; the
+   * other row tiles read the copy (plan.ts `copiesInTile`).
+   */
+  copyInTile?: boolean;
+  /**
    * B in panels (each K block of B one contiguous run of rows): every row
    * tile's k loop also fetches into L2 a share of the block the tiles read
    * next, which starts where the current block ends (the panel's next K
@@ -281,6 +288,12 @@ export function emitDirectGemm(
   const blocked = p.kc !== undefined && p.kc < s.k;
   const copied = blockStart?.copied;
   const rowTiles = splitRowEdge(isa, s.m, p.mr);
+  // Strips copied by their first full row tile (copyInTile), which stores B's vectors again
+  // as it loads them: one tile reads B as stored, the others its copy.
+  const stripInTile = copies && (p.copyInTile ?? false) && rowTiles.full > 1 &&
+    !readsBFromMemory(isa, columnGroups(isa, p.nr, null), p.bFromMemory ?? false, p.embedBroadcast);
+  // Full row tiles that make the copy (the copy takes rStream: they fetch no next strip).
+  const copyingTiles = stripInTile ? 1 : 0;
   // B a copy: the next block is the next copy's rows of B as stored, fetched a line of each
   // of them a tile's iteration (the copy, not made yet, is not there to fetch).
   const fetchAhead = copied !== undefined && (p.nextBlockToL2 ?? false) && p.nr * 4 === 64;
@@ -294,9 +307,10 @@ export function emitDirectGemm(
     !readsBFromMemory(isa, columnGroups(isa, p.nr, null), p.bFromMemory ?? false, p.embedBroadcast);
   // The next strip of B read in place fetched by the first `spreadTiles` full row tiles in turn,
   // `spreadRows` of its rows each k-loop iteration: all its kc rows over the strip's tiles.
-  const spread = (p.prefetchNext ?? false) && (p.spreadNext ?? false) && !buffered && !ldbT &&
-    copied === undefined && !p.rowsOuter && rowTiles.full > 0;
-  const spreadRows = spread ? Math.ceil(p.unroll / rowTiles.full) : 0;
+  const spread = (p.prefetchNext ?? false) && (p.spreadNext ?? false) &&
+    (stripInTile || (!buffered && !ldbT)) && copied === undefined && !p.rowsOuter &&
+    rowTiles.full > 0;
+  const spreadRows = spread ? Math.ceil(p.unroll / (rowTiles.full - copyingTiles)) : 0;
   // Transposed strips (unroll 16): the next strip's Bᵀ rows dealt out to the full row tiles,
   // `stripRows` of them each, a 64-byte column of each an iteration (every tile took all of
   // them before).
@@ -353,6 +367,9 @@ export function emitDirectGemm(
   const aRow = s.transA ? 4 : s.lda * 4; // bytes between rows of op(A)
   const aCol = s.transA ? s.lda * 4 : 4; // bytes between k steps of op(A)
   const bRow = s.transB ? 4 : s.ldb * 4; // bytes between k steps of op(B)
+  // Bytes between B's rows as stored: where a copying tile reads, and the next strip's rows a
+  // spreading tile fetches (the tiles over a strip buffer read rows bRow apart).
+  const storedRow = stripInTile ? spec.ldb * 4 : bRow;
   const bCol = s.transB ? s.ldb * 4 : 4; // bytes between columns of op(B) (scalar columns only)
   // How rB0 and rBcol move through B as stored: per k step and per column.
   const srcRow = strips ? 4 : copies ? spec.ldb * 4 : bRow;
@@ -390,7 +407,7 @@ export function emitDirectGemm(
   // The first full row tile of every column of tiles makes the copy (copyInTiles). The copy's
   // next source: the last `aheadTiles` full row tiles fetch it, each `aheadRows` of its rows, a
   // row's line (the tile's 64 bytes) an iteration.
-  const copyTiles = copyInTiles ? 1 : 0;
+  const copyTiles = copyInTiles ? 1 : copyingTiles;
   const aheadRows = Math.max(1, Math.floor((blocked ? p.kc! : s.k) / p.unroll));
   // Bᵀ: 16 / BT_ROWS_A_TILE tiles (or fewer, each more rows, where the rows of tiles are few).
   let btRows = BT_ROWS_A_TILE;
@@ -475,7 +492,11 @@ export function emitDirectGemm(
       a.emit("add", rStream, qword(rsp, 0));
       addImmediate(a, "add", rStream, aheadAt * aheadRows * copied!.rowBytes);
     }
-    if (copyIn) {
+    if (copyIn && stripInTile) {
+      // B as stored (this block's rows of the strip); its copy into the strip buffer.
+      a.emit("mov", rB, rBcol);
+      a.emit("mov", rStream, qword(rsp, 0));
+    } else if (copyIn) {
       // B as stored (this block's rows, this tile's columns); the copy where later tiles read.
       a.emit("mov", rB, tileColumn.at);
       a.emit("sub", rB, tileColumn.first);
@@ -503,10 +524,10 @@ export function emitDirectGemm(
       ? {
         base: rStream,
         offsets: Array.from({ length: spreadRows }, (_, r) => [
-          ...Array.from({ length: Math.ceil(p.nr / 16) }, (_, i) => r * bRow + i * 64),
-          r * bRow + p.nr * 4 - 1,
+          ...Array.from({ length: Math.ceil(p.nr / 16) }, (_, i) => r * storedRow + i * 64),
+          r * storedRow + p.nr * 4 - 1,
         ]).flat(),
-        advance: spreadRows * bRow,
+        advance: spreadRows * storedRow,
         hint: "prefetcht1" as const,
       }
       : undefined;
@@ -514,9 +535,18 @@ export function emitDirectGemm(
       mr: h,
       groups,
       a: { base: rA, rowBytes: aRow, colBytes: aCol },
-      b: { base: rB, rowBytes: copyIn ? copied!.rowBytes : bRow, colBytes: bCol },
+      b: {
+        base: rB,
+        rowBytes: copyIn ? (stripInTile ? storedRow : copied!.rowBytes) : bRow,
+        colBytes: bCol,
+      },
+      // (The strip buffer's lines are this core's from the strip before: no claims.)
       copyB: copyIn
-        ? { base: rStream, rowBytes: bRow, claimAhead: COPY_CLAIM_AHEAD * bRow }
+        ? {
+          base: rStream,
+          rowBytes: bRow,
+          claimAhead: stripInTile ? 0 : COPY_CLAIM_AHEAD * bRow,
+        }
         : undefined,
       c: { base: rCt, rowBytes: s.ldc * 4, offset: r0 * s.ldc * 4 },
       k: blocked ? rKc : s.k,
@@ -712,7 +742,7 @@ export function emitDirectGemm(
       a.emit("mov", rCcol, rC0);
       countedLoop(a, rJ, Math.floor(s.n / p.nr), () => {
         if (strips) transposeStrip(p.nr);
-        if (copies) copyStrip(p.nr);
+        if (copies && !stripInTile) copyStrip(p.nr);
         column(p.nr);
         addImmediate(a, "add", rBcol, p.nr * srcCol);
         addImmediate(a, "add", rCcol, p.nr * 4);

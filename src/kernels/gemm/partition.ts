@@ -248,9 +248,13 @@ function dealsStripsOut(p: GemmPlan): boolean {
     (p.direct!.spreadNext ?? false);
 }
 
-/** Whether the plan's tiles stream B in place from beyond L2 (the planner's next-strip prefetch). */
+/**
+ * Whether the plan's tiles stream B in place from beyond L2 (the planner's next-strip
+ * prefetch), or its strips' first row tiles do as they copy them (`copyInTile`).
+ */
 function streamsBInPlace(p: GemmPlan): boolean {
-  return p.path === "direct" && !copiesB(p) && (p.direct!.prefetchNext ?? false);
+  return p.path === "direct" && (!copiesB(p) || (p.direct!.copyInTile ?? false)) &&
+    (p.direct!.prefetchNext ?? false);
 }
 
 /** Row tiles an M part of a call that copies B's panels runs at least, for each copy of B. */

@@ -163,7 +163,13 @@ export function describeDirect(s: GemmSpec, isa: VecLevel, d: DirectPlan): strin
   if (d.kc !== undefined && d.kc < s.k) parts.push(` kc=${d.kc}`);
   if (d.transposeStrips) parts.push(", Bᵀ transposed strip by strip");
   else if (d.transposeB) parts.push(", Bᵀ transposed first");
-  else if (d.copyStrips) parts.push(", B copied strip by strip");
+  else if (d.copyStrips) {
+    parts.push(
+      d.copyInTile
+        ? ", B copied strip by strip by its first row tile"
+        : ", B copied strip by strip",
+    );
+  }
   if (d.bFromMemory) parts.push(", B the FMAs' operand");
   if (d.prefetchNext) {
     parts.push(
@@ -338,6 +344,32 @@ const DOT_ROWS_OF_LARGE_BT = 48;
  * 64×768×3072 ×0.914, 128×768×3072 ×0.942, 32×768×3072 ×0.892.
  */
 const SPREAD_UNROLL = 8;
+
+/** Full row tiles from which a strip of B streamed in place is copied by its first one. */
+const COPY_IN_TILE_ROW_TILES = 5;
+
+/**
+ * Whether the strips of a B streamed in place with the next strip fetched over the row tiles
+ * (`spreadNext`) are copied by their first row tile as it reads them (direct.ts `copyInTile`),
+ * the other row tiles reading the copy: from {@link COPY_IN_TILE_ROW_TILES} full row tiles,
+ * or from two where B's rows are a multiple of 2 KiB apart (a strip's rows in two of L1's
+ * set groups). In place, every row tile reads B's rows ldb apart from L2, each on a page of
+ * its own at ldb past 4 KiB (a DTLB miss a k step) and none prefetched into L1 (the hardware
+ * follows strides under 2 KiB): one tile of 8×48 over 64×48×3072 ran 56% of the peak with
+ * `ldb` 768 against 90-95% with 48, B in L2 either way; B on 2 MiB pages (a scratch mmap with
+ * MADV_HUGEPAGE) 61%. Intel Xeon (SPR-class), `NJIT_CIT=1 deno run -A bench/ab.ts --a f17d895
+ * --b <the probe> --gemm MxNxK --offset 16 [--threads 2]` (× the time, the same bits; a probe
+ * switching every spreading plan to the copy): 64×768×3072 ×0.972 (2 threads ×0.913),
+ * 128×768×3072 ×0.951 (×0.900), 96×768×3072 ×0.955 (×0.898), 48×768×3072 ×0.981, 40×768×3072
+ * ×0.973, 128×2000×1000 ×0.978 (×0.957), 40×3000×2000 ×0.813 (×0.813), 64×1536×1536 ×0.684
+ * (×0.718), 32×1536×1536 ×0.764, 24×1536×1536 ×0.821, 16×1536×1536 ×0.982; four tiles or
+ * fewer over other strides lost: 32×768×3072 ×1.045 (2 threads ×0.986), 32×1200×3000 ×1.039,
+ * 24×768×3072 ×1.014. Tier 2 tries the other.
+ */
+function copiesInTile(s: GemmSpec, d: DirectPlan): boolean {
+  const rowTiles = Math.floor(s.m / d.mr);
+  return rowTiles >= COPY_IN_TILE_ROW_TILES || (rowTiles >= 2 && (s.ldb * 4) % 2048 === 0);
+}
 
 /**
  * K block of a long tile of A (`longTileOfA`) over B read in place: 8 rows × 256 steps, 8 KiB
@@ -785,6 +817,11 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
       // Eight tiles fetch a row of the next strip each 8 k steps: a strip's 512 rows over them.
       direct.spreadNext = true;
       direct.unroll = SPREAD_UNROLL;
+      if (copiesInTile(s, direct)) {
+        direct.copyStrips = true;
+        direct.copyInTile = true;
+        direct.peelB = false;
+      }
     }
   }
   if (
