@@ -348,12 +348,15 @@ const SPREAD_UNROLL = 8;
 /** Full row tiles from which a strip of B streamed in place is copied by its first one. */
 const COPY_IN_TILE_ROW_TILES = 5;
 
+/** Bytes between B's rows up to which two full row tiles copy its strips (`copiesInTile`). */
+const COPY_IN_TILE_ROW_BYTES = 12 << 10;
+
 /**
  * Whether the strips of a B streamed in place with the next strip fetched over the row tiles
  * (`spreadNext`) are copied by their first row tile as it reads them (direct.ts `copyInTile`),
  * the other row tiles reading the copy: from {@link COPY_IN_TILE_ROW_TILES} full row tiles,
- * or from two where B's rows are a multiple of 2 KiB apart (a strip's rows in two of L1's
- * set groups). In place, every row tile reads B's rows ldb apart from L2, each on a page of
+ * or from two where B's rows are a multiple of 2 KiB apart up to
+ * {@link COPY_IN_TILE_ROW_BYTES} (a strip's rows in two of L1's set groups, or one). In place, every row tile reads B's rows ldb apart from L2, each on a page of
  * its own at ldb past 4 KiB (a DTLB miss a k step) and none prefetched into L1 (the hardware
  * follows strides under 2 KiB): one tile of 8×48 over 64×48×3072 ran 56% of the peak with
  * `ldb` 768 against 90-95% with 48, B in L2 either way; B on 2 MiB pages (a scratch mmap with
@@ -364,11 +367,17 @@ const COPY_IN_TILE_ROW_TILES = 5;
  * ×0.973, 128×2000×1000 ×0.978 (×0.957), 40×3000×2000 ×0.813 (×0.813), 64×1536×1536 ×0.684
  * (×0.718), 32×1536×1536 ×0.764, 24×1536×1536 ×0.821, 16×1536×1536 ×0.982; four tiles or
  * fewer over other strides lost: 32×768×3072 ×1.045 (2 threads ×0.986), 32×1200×3000 ×1.039,
- * 24×768×3072 ×1.014. Tier 2 tries the other.
+ * 24×768×3072 ×1.014. B's rows a multiple of 4 KiB apart, copied by a pass of its own before
+ * (without the next strip's fetch) against in the first tile with it (`NJIT_AL=1 … --a 4ebd8d4
+ * --b <the probe>`): 128×3072×768 ×0.948 (2 threads ×0.949), 64×3072×768 ×0.899 (×0.920),
+ * 40×3072×768 ×0.863, 32×3072×768 ×0.939, 128×1024×1024 ×0.960 (×0.962), 32×2048×2048
+ * ×0.970, 64×4096×4096 ×0.980; rows 16 KiB apart under five row tiles lost: 32×4096×4096
+ * ×1.078, 32×4096×1024 ×1.104, 16×4096×4096 ×1.118. Tier 2 tries the other.
  */
 function copiesInTile(s: GemmSpec, d: DirectPlan): boolean {
-  const rowTiles = Math.floor(s.m / d.mr);
-  return rowTiles >= COPY_IN_TILE_ROW_TILES || (rowTiles >= 2 && (s.ldb * 4) % 2048 === 0);
+  const rowTiles = Math.floor(s.m / d.mr), rowBytes = s.ldb * 4;
+  return rowTiles >= COPY_IN_TILE_ROW_TILES ||
+    (rowTiles >= 2 && rowBytes % 2048 === 0 && rowBytes <= COPY_IN_TILE_ROW_BYTES);
 }
 
 /**
@@ -813,11 +822,13 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
       direct.prefetchNext = false;
       direct.peelB = false;
     }
-    if (!direct.copyStrips && (caches.spreadNextStrip ?? false)) {
+    const inTile = copiesInTile(s, direct);
+    if ((caches.spreadNextStrip ?? false) && (!direct.copyStrips || inTile)) {
       // Eight tiles fetch a row of the next strip each 8 k steps: a strip's 512 rows over them.
+      direct.prefetchNext = true;
       direct.spreadNext = true;
       direct.unroll = SPREAD_UNROLL;
-      if (copiesInTile(s, direct)) {
+      if (inTile) {
         direct.copyStrips = true;
         direct.copyInTile = true;
         direct.peelB = false;
