@@ -290,6 +290,22 @@ export function prefersCopiedStrips(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether a transposing copy of rows a multiple of 4 KiB apart (Bᵀ's, `emitTransposePanel16` in
+ * gemm/pack.ts) moves its 16×16 blocks whole rather than in two passes of 8 rows stored as
+ * 128-bit pieces. The 16 loads of a block then share one L1 set; on Zen 4 (8 ways) the halves
+ * ran 64×768×3072 with Bᵀ at 75% → 88% of the peak. Each line is loaded once, by one block, so
+ * a 12-way L1 (Sapphire Rapids-class Xeon) loses nothing to the shared set, and the halves'
+ * extra shuffles and stores cost (port 5 and the store port: 80 shuffles and 64 stores a block
+ * against 64 and 16). Intel Xeon (SPR-class), one thread, `NJIT_NOHALVES=1 deno run -A
+ * bench/ab.ts --a 4ebd8d4 --b <a probe> --gemm MxNxK --transB --offset 16` (× the time, the same
+ * bits): 64×768×3072 ×0.895, 128×768×3072 ×0.936, 64×1024×1024 ×0.885, 128×4096×1024 ×0.930,
+ * 1024³ ×0.995.
+ */
+export function transposesAliasedRowsWhole(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Whether a GEMM reading B in place past L2, the next column strip prefetched while the row
  * tiles run over this one, spreads that prefetch over the tiles (each full row tile in turn
  * fetches some of the next strip's rows into L2, a row each k-loop iteration of 8 k steps)

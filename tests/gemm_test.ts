@@ -1036,6 +1036,42 @@ Deno.test("gemm direct: strips of a B streamed in place copied by their first ro
   }
 });
 
+Deno.test("gemm direct: Bᵀ's rows a multiple of 4 KiB apart transposed in whole 16×16 blocks or in halves, exact on small integers", () => {
+  if (isaLevel() !== "avx512" && isaLevel() !== "amx") return; // the transposes are AVX-512's
+  const r = rng(0x7b10c);
+  const arena = new CodeArena();
+  try {
+    // Strip by strip (K blocks, an edge strip of 4 columns) and whole; ldb 1024 and 2048.
+    const cases = [
+      [20, 100, 700, 1024, { transposeStrips: true, kc: 512, unroll: 16 }],
+      [13, 40, 300, 2048, { transposeB: 48, unroll: 2 }],
+    ] as const;
+    for (const [m, n, k, ldb, extra] of cases) {
+      for (const whole of [false, true]) {
+        const s = gemmSpec({ m, n, k, ldb, transB: true, alpha: 2, beta: 0.5 });
+        const plan = { mr: 6, nr: 48, kSplit: 1, wholeTransposeBlocks: whole, ...extra };
+        const small = (len: number) => new Float32Array(len).map(() => int(r, -3, 3));
+        const c0 = small(m * n);
+        const cs = { spec: s, a: small(m * k), b: small(n * ldb), c: c0.slice(), c0 };
+        const work = "transposeB" in plan
+          ? transposedBBytes(k, plan.transposeB)
+          : stripBufferBytes(plan.kc, plan.nr);
+        runPlan(
+          (a, sp) => {
+            emitDirectGemm(a, vecIsa("avx512"), sp, plan);
+            return work;
+          },
+          cs,
+          arena,
+        );
+        check(cs, true, `${m}×${n}×${k} ldb ${ldb} ${JSON.stringify(plan)}`);
+      }
+    }
+  } finally {
+    arena.close();
+  }
+});
+
 Deno.test("gemm: a split call's parts go without the next strip's prefetch, same K blocks and tile", () => {
   // 64×3000×768: B past L2, read in place with the next strip prefetched by one thread.
   const spec = gemmSpec({ m: 64, n: 3000, k: 768 });

@@ -63,6 +63,11 @@ export interface Target {
    */
   spreadNextStrip?: boolean;
   /**
+   * Whether a transposing copy of Bᵀ's rows a multiple of 4 KiB apart moves 16×16 blocks
+   * whole (see `transposesAliasedRowsWhole` in src/cpu.ts). Speed only: the same bits.
+   */
+  transposeAliasedWhole?: boolean;
+  /**
    * Whether row kernels prefetch rows ahead for operands that fit in L2
    * (see `prefetchesWithinL2` in src/cpu.ts). Speed only: the same bits.
    * Absent: they do.

@@ -20,6 +20,7 @@ import {
   spreadsNextStrip,
   streamsOnOneThread,
   tilesNhwcDepthwise,
+  transposesAliasedRowsWhole,
 } from "../cpu.ts";
 import { env, envInt, envNumber } from "../env.ts";
 import { familyId } from "../kernels/families.ts";
@@ -497,6 +498,7 @@ export class Jit {
       target.embedBroadcast = prefersEmbeddedBroadcast(f);
       target.copyStrips = prefersCopiedStrips(f);
       target.spreadNextStrip = spreadsNextStrip(f);
+      target.transposeAliasedWhole = transposesAliasedRowsWhole(f);
       target.prefetchWithinL2 = prefetchesWithinL2(f);
       target.streamOnOneThread = streamsOnOneThread(f);
       target.fetchStreamedRows = prefetchesStreamedRows(f);

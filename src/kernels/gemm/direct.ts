@@ -114,6 +114,12 @@ export interface DirectPlan {
    */
   peelB?: boolean;
   /**
+   * With `transposeB` or `transposeStrips` over Bᵀ's rows a multiple of 4 KiB apart: its 16×16
+   * blocks transposed whole, not in two passes of 8 rows (pack.ts `emitTransposePanel16`; see
+   * `transposesAliasedRowsWhole` in src/cpu.ts). The same bits.
+   */
+  wholeTransposeBlocks?: boolean;
+  /**
    * AVX-512 with Bᵀ too large to transpose whole: transpose each kc×nr strip
    * of op(B) into the workspace just before the row tiles run over it (nr a
    * multiple of 16), so B is read once and its strip stays in L1/L2.
@@ -350,7 +356,7 @@ export function emitDirectGemm(
     a.emit("push", rax); // [rsp]: the strip buffer
     if (!blocked) a.emit("mov", rKc, s.k);
   } else if (ldbT) {
-    emitTransposeB(v, spec, ldbT, rB0);
+    emitTransposeB(v, spec, ldbT, rB0, p.wholeTransposeBlocks ?? false);
     loadPointer(a, rB0, ARG.WORK);
   } else if (frameSlots) a.emit("sub", rsp, frameSlots);
   // Bytes pushed so far (a block start's code finds its caller's frame above them).
@@ -718,7 +724,16 @@ export function emitDirectGemm(
     const regs = { src: rsi, dst: rdx, rem: rax, t: rbp, one: r11, start: r13 };
     a.emit("mov", regs.src, rBcol);
     a.emit("mov", regs.dst, qword(rsp, 0));
-    emitTransposePanel16(v, regs, rKc, cols, Math.ceil(cols / 16) * 16, spec.ldb * 4, p.nr * 4);
+    emitTransposePanel16(
+      v,
+      regs,
+      rKc,
+      cols,
+      Math.ceil(cols / 16) * 16,
+      spec.ldb * 4,
+      p.nr * 4,
+      p.wholeTransposeBlocks,
+    );
   };
   /** B's rows rBcol.. (kc of them from the block's k), `cols` wide → the strip buffer, rows of p.nr. */
   const copyStrip = (cols: number) => {
@@ -904,7 +919,7 @@ export function transposedBBytes(k: number, ldbT: number): number {
  * 16×16 register transpose. Uses rsi, rdx, rax, rcx, r11, r13, r14, rbx,
  * rbp, r15 (all free before the tile loops).
  */
-function emitTransposeB(v: Vec, s: GemmSpec, ldbT: number, rB: Reg): void {
+function emitTransposeB(v: Vec, s: GemmSpec, ldbT: number, rB: Reg, whole: boolean): void {
   const a = v.a;
   const regs = { src: rsi, dst: rdx, rem: rax, t: rcx, one: r11, start: r13 };
   a.emit("mov", r15, s.k);
@@ -913,7 +928,7 @@ function emitTransposeB(v: Vec, s: GemmSpec, ldbT: number, rB: Reg): void {
   const panel = (cols: number) => {
     a.emit("mov", rsi, rbx);
     a.emit("mov", rdx, rbp);
-    emitTransposePanel16(v, regs, r15, cols, 16, s.ldb * 4, ldbT * 4);
+    emitTransposePanel16(v, regs, r15, cols, 16, s.ldb * 4, ldbT * 4, whole);
     addImmediate(a, "add", rbx, 16 * s.ldb * 4);
     a.emit("add", rbp, 64);
   };

@@ -144,7 +144,9 @@ export interface TransposeRegs {
  *
  * Source rows a multiple of 4 KiB apart put all 16 loads of a block in one
  * L1 set (8 ways): then the block goes in two passes of 8 rows, each stored
- * as 128-bit pieces (measured on Zen 4: 64×768×3072 with Bᵀ, 75% → 88%).
+ * as 128-bit pieces (measured on Zen 4: 64×768×3072 with Bᵀ, 75% → 88%),
+ * unless `whole` (a core whose L1 loses nothing to it: `transposesAliasedRowsWhole`
+ * in src/cpu.ts).
  */
 export function emitTransposePanel16(
   v: Vec,
@@ -154,6 +156,7 @@ export function emitTransposePanel16(
   pad: number,
   srcStride: number,
   dstStride: number,
+  whole = false,
 ): void {
   const a = v.a;
   const R = (i: number) => v.r(i), T = (i: number) => v.r(16 + i);
@@ -170,7 +173,7 @@ export function emitTransposePanel16(
   a.emit("shlx", GP32[r.t.id], GP32[r.one.id], GP32[r.t.id]);
   a.emit("dec", GP32[r.t.id]);
   a.emit("kmovw", k, GP32[r.t.id]);
-  const halves = srcStride % 4096 === 0;
+  const halves = srcStride % 4096 === 0 && !whole;
   for (let g = 0; g * 16 < pad; g++) {
     if (halves && g * 16 < cols) {
       for (let h = 0; h < 2; h++) {

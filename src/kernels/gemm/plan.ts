@@ -78,6 +78,8 @@ export interface CacheSizes {
   copyStrips?: boolean;
   /** The next strip of B read in place fetched a few rows a tile (`spreadsNextStrip`). */
   spreadNextStrip?: boolean;
+  /** Bᵀ's rows a multiple of 4 KiB apart transposed in whole 16×16 blocks (`transposesAliasedRowsWhole`). */
+  transposeAliasedWhole?: boolean;
 }
 
 const DEFAULT_CACHES: CacheSizes = { l1d: 32 << 10, l2: 1 << 20 };
@@ -344,6 +346,14 @@ const DOT_ROWS_OF_LARGE_BT = 48;
  * 64×768×3072 ×0.914, 128×768×3072 ×0.942, 32×768×3072 ×0.892.
  */
 const SPREAD_UNROLL = 8;
+
+/**
+ * Whether a plan transposing Bᵀ moves whole 16×16 blocks where its rows are a multiple of 4 KiB
+ * apart (DirectPlan.wholeTransposeBlocks; absent where they are not: whole blocks either way).
+ */
+function wholeBlocks(s: GemmSpec, caches: CacheSizes): boolean | undefined {
+  return (s.ldb * 4) % 4096 === 0 && (caches.transposeAliasedWhole ?? false) ? true : undefined;
+}
 
 /** Full row tiles from which a strip of B streamed in place is copied by its first one. */
 const COPY_IN_TILE_ROW_TILES = 5;
@@ -856,6 +866,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     // 64×768×3072 ×0.890 (2 threads ×0.932), 128×768×3072 ×0.942 (×0.929), 1024³ ×0.892
     // (×0.904), 64×768×768 ×0.911 (×0.950), 32×512×1024 ×0.932, 64×128×3072 ×0.956.
     direct.spreadNext = caches.spreadNextStrip ?? false;
+    direct.wholeTransposeBlocks = wholeBlocks(s, caches);
     const workspaceBytes = stripBufferBytes(direct.kc, direct.nr);
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
@@ -873,6 +884,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
   let workspaceBytes = 0;
   if (s.transB && isa === "avx512" && operandBytes <= 3 * caches.l2) {
     direct.transposeB = transposedRowFloats(s.n);
+    direct.wholeTransposeBlocks = wholeBlocks(s, caches);
     workspaceBytes = transposedBBytes(s.k, direct.transposeB);
     // All of op(B) in L1 (attention's scores, q·kᵀ per head: 64 × 128): row tiles outside read
     // each row of A once and B from L1, where column tiles outside read A once per column
