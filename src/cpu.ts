@@ -297,9 +297,10 @@ export function prefersCopiedStrips(f: CpuFeatures): boolean {
  * a 12-way L1 (Sapphire Rapids-class Xeon) loses nothing to the shared set, and the halves'
  * extra shuffles and stores cost (port 5 and the store port: 80 shuffles and 64 stores a block
  * against 64 and 16). Intel Xeon (SPR-class), one thread, `NJIT_NOHALVES=1 deno run -A
- * bench/ab.ts --a 4ebd8d4 --b <a probe> --gemm MxNxK --transB --offset 16` (× the time, the same
- * bits): 64×768×3072 ×0.895, 128×768×3072 ×0.936, 64×1024×1024 ×0.885, 128×4096×1024 ×0.930,
- * 1024³ ×0.995.
+ * bench/ab.ts --a 3510387 --b tried/transpose-whole-probe --gemm MxNxK --transB --offset 16` (× the
+ * time, the same bits): 64×768×3072 ×0.895, 128×768×3072 ×0.936, 64×1024×1024 ×0.885,
+ * 128×4096×1024 ×0.930, 1024³ ×0.995; this rule (`--a 3510387 --b 9f2c10f`): 64×768×3072 ×0.891,
+ * 128×768×3072 ×0.934, 64×1024×1024 ×0.889.
  */
 export function transposesAliasedRowsWhole(f: CpuFeatures): boolean {
   return f.vendor === "GenuineIntel";

@@ -366,20 +366,21 @@ const COPY_IN_TILE_ROW_BYTES = 12 << 10;
  * (`spreadNext`) are copied by their first row tile as it reads them (direct.ts `copyInTile`),
  * the other row tiles reading the copy: from {@link COPY_IN_TILE_ROW_TILES} full row tiles,
  * or from two where B's rows are a multiple of 2 KiB apart up to
- * {@link COPY_IN_TILE_ROW_BYTES} (a strip's rows in two of L1's set groups, or one). In place, every row tile reads B's rows ldb apart from L2, each on a page of
- * its own at ldb past 4 KiB (a DTLB miss a k step) and none prefetched into L1 (the hardware
- * follows strides under 2 KiB): one tile of 8×48 over 64×48×3072 ran 56% of the peak with
- * `ldb` 768 against 90-95% with 48, B in L2 either way; B on 2 MiB pages (a scratch mmap with
- * MADV_HUGEPAGE) 61%. Intel Xeon (SPR-class), `NJIT_CIT=1 deno run -A bench/ab.ts --a f17d895
- * --b <the probe> --gemm MxNxK --offset 16 [--threads 2]` (× the time, the same bits; a probe
- * switching every spreading plan to the copy): 64×768×3072 ×0.972 (2 threads ×0.913),
+ * {@link COPY_IN_TILE_ROW_BYTES} (a strip's rows in two of L1's set groups, or one). In place,
+ * every row tile reads B's rows ldb apart from L2, each on a page of its own at ldb past 4 KiB
+ * (a DTLB miss a k step) and none prefetched into L1 (the hardware follows strides under 2
+ * KiB): `deno run -A bench/b_rows.ts` (64×48×3072, B in L2 either way) 92.1% of the peak with
+ * `ldb` 48 against 70.6% with 768, on 2 MiB pages 97.1% against 77.3%. Intel Xeon (SPR-class),
+ * `NJIT_CIT=1 deno run -A bench/ab.ts --a f17d895 --b tried/copy-in-tile-probe --gemm MxNxK
+ * --offset 16 [--threads 2]` (× the time, the same bits; a probe switching every spreading plan
+ * to the copy): 64×768×3072 ×0.972 (2 threads ×0.913),
  * 128×768×3072 ×0.951 (×0.900), 96×768×3072 ×0.955 (×0.898), 48×768×3072 ×0.981, 40×768×3072
  * ×0.973, 128×2000×1000 ×0.978 (×0.957), 40×3000×2000 ×0.813 (×0.813), 64×1536×1536 ×0.684
  * (×0.718), 32×1536×1536 ×0.764, 24×1536×1536 ×0.821, 16×1536×1536 ×0.982; four tiles or
  * fewer over other strides lost: 32×768×3072 ×1.045 (2 threads ×0.986), 32×1200×3000 ×1.039,
  * 24×768×3072 ×1.014. B's rows a multiple of 4 KiB apart, copied by a pass of its own before
  * (without the next strip's fetch) against in the first tile with it (`NJIT_AL=1 … --a 4ebd8d4
- * --b <the probe>`): 128×3072×768 ×0.948 (2 threads ×0.949), 64×3072×768 ×0.899 (×0.920),
+ * --b tried/aliased-copy-in-tile-probe`): 128×3072×768 ×0.948 (2 threads ×0.949), 64×3072×768 ×0.899 (×0.920),
  * 40×3072×768 ×0.863, 32×3072×768 ×0.939, 128×1024×1024 ×0.960 (×0.962), 32×2048×2048
  * ×0.970, 64×4096×4096 ×0.980; rows 16 KiB apart under five row tiles lost: 32×4096×4096
  * ×1.078, 32×4096×1024 ×1.104, 16×4096×4096 ×1.118. Tier 2 tries the other.
