@@ -369,8 +369,8 @@ const COPY_IN_TILE_ROW_BYTES = 12 << 10;
  * {@link COPY_IN_TILE_ROW_BYTES} (a strip's rows in two of L1's set groups, or one). In place,
  * every row tile reads B's rows ldb apart from L2, each on a page of its own at ldb past 4 KiB
  * (a DTLB miss a k step) and none prefetched into L1 (the hardware follows strides under 2
- * KiB): `deno run -A bench/b_rows.ts` (64×48×3072, B in L2 either way) 92.1% of the peak with
- * `ldb` 48 against 70.6% with 768, on 2 MiB pages 97.1% against 77.3%. Intel Xeon (SPR-class),
+ * KiB): `deno run -A bench/b_rows.ts` (64×48×3072, B in L2 either way) 90.9% of the peak with
+ * `ldb` 48 against 64.3% with 768, on 2 MiB pages 97.4% against 71.9%. Intel Xeon (SPR-class),
  * `NJIT_CIT=1 deno run -A bench/ab.ts --a f17d895 --b tried/copy-in-tile-probe --gemm MxNxK
  * --offset 16 [--threads 2]` (× the time, the same bits; a probe switching every spreading plan
  * to the copy): 64×768×3072 ×0.972 (2 threads ×0.913),
