@@ -958,13 +958,19 @@ Deno.test("gemm: a split call's parts keep a next-strip fetch spread over the ro
     assert.ok(p.plan.direct!.prefetchNext && p.plan.direct!.spreadNext, p.plan.description);
     assert.equal(p.plan.direct!.kc, plan.direct!.kc);
   }
-  // Where the fetch is spread, B streams in place from half of L2 on (1.5 MiB here); else past L2.
+  // Where the fetch is spread, B streams in place from half of L2 on (1.5 MiB here), in K blocks
+  // of at most 256 (SPREAD_KC; 512 elsewhere); else past L2.
   const half = gemmSpec({ m: 64, n: 512, k: 768 });
   const spreadHalf = planGemm(half, "avx512", caches);
   assert.ok(
-    spreadHalf.direct?.prefetchNext && spreadHalf.direct.kc === 384,
+    spreadHalf.direct?.prefetchNext && spreadHalf.direct.kc === 256,
     spreadHalf.description,
   );
+  const amdKc = planGemm(gemmSpec({ m: 64, n: 512, k: 1536 }), "avx512", {
+    ...caches,
+    spreadNextStrip: false,
+  });
+  assert.equal(amdKc.direct?.kc, 512, amdKc.description);
   const amdHalf = planGemm(half, "avx512", { ...caches, spreadNextStrip: false });
   assert.ok(!amdHalf.direct?.prefetchNext, amdHalf.description);
   // Without the trait (AMD): every tile fetches the next strip, and parts go without.

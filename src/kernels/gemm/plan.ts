@@ -355,6 +355,19 @@ function wholeBlocks(s: GemmSpec, caches: CacheSizes): boolean | undefined {
   return (s.ldb * 4) % 4096 === 0 && (caches.transposeAliasedWhole ?? false) ? true : undefined;
 }
 
+/**
+ * K block of a B streamed in place with the next strip fetched over the row tiles (Intel; 512
+ * elsewhere): a copied strip of 48 columns (`copiesInTile`) is 48 KiB, an L1, where 512 rows
+ * made it 96 KiB, read from L2 by every row tile but the first. Intel Xeon (SPR-class),
+ * `NJIT_SKC=256 deno run -A bench/ab.ts --a 12e0b9d --b tried/streamed-kc-probe --gemm MxNxK
+ * --offset 16 [--threads 2]` (× the time; other bits, the sums in other blocks): 64×768×3072
+ * ×0.961 (2 threads ×0.970), 128×768×3072 ×0.992 (×1.003), 128×3072×768 ×0.966 (×0.948),
+ * 64×1536×1536 ×0.936 (×0.935), 64×3072×768 ×0.953, 128×1024×1024 ×0.942, 16×1536×1536 ×0.808,
+ * 32×768×3072 (in place) ×0.956, 96×768×3072 ×0.992, 40×3000×2000 ×0.997, 128×2000×1000 ×1.013;
+ * 384 and 768: 64×768×3072 ×0.992 and ×1.024, 128×768×3072 ×1.002 and ×1.025.
+ */
+const SPREAD_KC = 256;
+
 /** Full row tiles from which a strip of B streamed in place is copied by its first one. */
 const COPY_IN_TILE_ROW_TILES = 5;
 
@@ -818,7 +831,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     // strips of B stay in L2. Measured on Zen 4, 64×768×3072: 74-81% → 92-95%
     // of peak; 16-32 rows × 2048-4096: 42-62% → 77-91%. (A split call's
     // parts go without the prefetch: partition.ts.)
-    direct.kc = evenBlock(s.k, 512, 16);
+    direct.kc = evenBlock(s.k, (caches.spreadNextStrip ?? false) ? SPREAD_KC : 512, 16);
     direct.prefetchNext = true;
     direct.peelB = true;
     if (bRowsAliased(s) && (caches.copyStrips ?? false)) {
