@@ -959,13 +959,15 @@ Deno.test("gemm: a split call's parts keep a next-strip fetch spread over the ro
     assert.equal(p.plan.direct!.kc, plan.direct!.kc);
   }
   // Where the fetch is spread, B streams in place from half of L2 on (1.5 MiB here), in K blocks
-  // of at most 256 (SPREAD_KC; 512 elsewhere); else past L2.
+  // of at most 256 past 512 steps (SPREAD_KC; 512 elsewhere; k up to 512 whole); else past L2.
   const half = gemmSpec({ m: 64, n: 512, k: 768 });
   const spreadHalf = planGemm(half, "avx512", caches);
   assert.ok(
     spreadHalf.direct?.prefetchNext && spreadHalf.direct.kc === 256,
     spreadHalf.description,
   );
+  const whole = planGemm(gemmSpec({ m: 64, n: 1024, k: 512 }), "avx512", caches);
+  assert.ok(whole.direct?.prefetchNext && whole.direct.kc === 512, whole.description);
   const amdKc = planGemm(gemmSpec({ m: 64, n: 512, k: 1536 }), "avx512", {
     ...caches,
     spreadNextStrip: false,

@@ -368,6 +368,15 @@ function wholeBlocks(s: GemmSpec, caches: CacheSizes): boolean | undefined {
  */
 const SPREAD_KC = 256;
 
+/**
+ * Most k steps of a K block over B streamed in place: {@link SPREAD_KC} where the next strip's
+ * fetch is spread and k is past 512 anyway (a k of 512 or less stays whole, as the plans of a
+ * larger L2 keep it: the caches steer the path, not the bits), else 512.
+ */
+function spreadBlock(s: GemmSpec, caches: CacheSizes): number {
+  return (caches.spreadNextStrip ?? false) && s.k > 512 ? SPREAD_KC : 512;
+}
+
 /** Full row tiles from which a strip of B streamed in place is copied by its first one. */
 const COPY_IN_TILE_ROW_TILES = 5;
 
@@ -831,7 +840,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     // strips of B stay in L2. Measured on Zen 4, 64×768×3072: 74-81% → 92-95%
     // of peak; 16-32 rows × 2048-4096: 42-62% → 77-91%. (A split call's
     // parts go without the prefetch: partition.ts.)
-    direct.kc = evenBlock(s.k, (caches.spreadNextStrip ?? false) ? SPREAD_KC : 512, 16);
+    direct.kc = evenBlock(s.k, spreadBlock(s, caches), 16);
     direct.prefetchNext = true;
     direct.peelB = true;
     if (bRowsAliased(s) && (caches.copyStrips ?? false)) {
