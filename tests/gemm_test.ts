@@ -1038,6 +1038,22 @@ Deno.test("gemm direct: strips of a B streamed in place copied by their first ro
       const cs = { spec: s, a: small(m * k), b: small(k * ldb), c: c0.slice(), c0 };
       runGemmCode(arena, generateGemm(s, p).code, cs, p.workspaceBytes);
       check(cs, true, p.description);
+      // Split as 2 and 3 threads would (8 and 12 parts asked): each part its plan on its
+      // columns, the same bits as the whole (small integers: exact either way; beta reads C).
+      for (const asked of [8, 12]) {
+        const split = cs.c0.slice(), parts = gemmParts(s, p, asked)!;
+        assert.ok(parts.length >= 2 && parts.every((q) => q.plan.direct?.copyInTile));
+        for (const part of parts) {
+          const [, bAt, , cAt] = part.offsets;
+          runGemmCode(arena, generateGemm(part.spec, part.plan).code, {
+            a: cs.a,
+            b: cs.b.subarray(bAt / 4),
+            c: split.subarray(cAt / 4),
+          }, part.plan.workspaceBytes);
+        }
+        const at = split.findIndex((x, i) => !Object.is(x, cs.c[i]));
+        assert.equal(at, -1, `${p.description}, ${asked} parts: C[${at}]`);
+      }
     }
   } finally {
     arena.close();
