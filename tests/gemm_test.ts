@@ -1060,6 +1060,34 @@ Deno.test("gemm direct: strips of a B streamed in place copied by their first ro
   }
 });
 
+Deno.test("gemm: a B streamed in place with a bias and ReLU, exact on small integers at 1-3 threads (Intel copies its strips in their first row tile)", () => {
+  const r = rng(0xb1a5);
+  for (const [m, n, k] of [[64, 768, 1030], [45, 770, 1100]]) {
+    const small = (len: number) => new Float32Array(len).map(() => int(r, -3, 3));
+    const a = small(m * k), b = small(k * n), bias = small(n);
+    const want = new Float32Array(m * n);
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < n; j++) {
+        let sum = 0;
+        for (let p = 0; p < k; p++) sum += a[i * k + p] * b[p * n + j];
+        want[i * n + j] = Math.max(0, sum + bias[j]); // every sum an integer below 2^24: exact
+      }
+    }
+    for (const threads of [1, 2, 3]) {
+      using jit = new Jit({ threads, minPartUs: threads > 1 ? 0 : undefined });
+      const c = new Float32Array(m * n);
+      jit.gemm(a, b, c, { m, n, k, bias, activation: "relu" });
+      const plan = jit.stats().keys[0].plan ?? "";
+      const at = c.findIndex((x, i) => !Object.is(x, want[i]));
+      assert.equal(
+        at,
+        -1,
+        `${m}×${n}×${k} ${threads}T ${plan}: C[${at}] ${c[at]}, want ${want[at]}`,
+      );
+    }
+  }
+});
+
 Deno.test("gemm direct: Bᵀ's rows a multiple of 4 KiB apart transposed in whole 16×16 blocks or in halves, exact on small integers", () => {
   if (isaLevel() !== "avx512" && isaLevel() !== "amx") return; // the transposes are AVX-512's
   const r = rng(0x7b10c);
