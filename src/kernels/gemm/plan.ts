@@ -395,17 +395,17 @@ const COPY_IN_TILE_ROW_BYTES = 12 << 10;
  * `ldb` 48 against 64.3% with 768, on 2 MiB pages 97.4% against 71.9%. Intel Xeon (SPR-class),
  * `NJIT_CIT=1 deno run -A bench/ab.ts --a f17d895 --b tried/copy-in-tile-probe --gemm MxNxK
  * --offset 16 [--threads 2]` (× the time, the same bits; a probe switching every spreading plan
- * to the copy): 64×768×3072 ×0.972 (2 threads ×0.913),
- * 128×768×3072 ×0.951 (×0.900), 96×768×3072 ×0.955 (×0.898), 48×768×3072 ×0.981, 40×768×3072
- * ×0.973, 128×2000×1000 ×0.978 (×0.957), 40×3000×2000 ×0.813 (×0.813), 64×1536×1536 ×0.684
- * (×0.718), 32×1536×1536 ×0.764, 24×1536×1536 ×0.821, 16×1536×1536 ×0.982; four tiles or
- * fewer over other strides lost: 32×768×3072 ×1.045 (2 threads ×0.986), 32×1200×3000 ×1.039,
- * 24×768×3072 ×1.014. B's rows a multiple of 4 KiB apart, copied by a pass of its own before
- * (without the next strip's fetch) against in the first tile with it (`NJIT_AL=1 … --a 4ebd8d4
- * --b tried/aliased-copy-in-tile-probe`): 128×3072×768 ×0.948 (2 threads ×0.949), 64×3072×768 ×0.899 (×0.920),
- * 40×3072×768 ×0.863, 32×3072×768 ×0.939, 128×1024×1024 ×0.960 (×0.962), 32×2048×2048
- * ×0.970, 64×4096×4096 ×0.980; rows 16 KiB apart under five row tiles lost: 32×4096×4096
- * ×1.078, 32×4096×1024 ×1.104, 16×4096×4096 ×1.118. Tier 2 tries the other.
+ * to the copy): 64×768×3072 ×0.972 (2 threads ×0.913), 128×768×3072 ×0.951 (×0.900),
+ * 96×768×3072 ×0.955 (×0.898), 48×768×3072 ×0.981, 40×768×3072 ×0.973, 128×2000×1000 ×0.978
+ * (×0.957), 40×3000×2000 ×0.813 (×0.813), 64×1536×1536 ×0.684 (×0.718), 32×1536×1536 ×0.764,
+ * 24×1536×1536 ×0.821, 16×1536×1536 ×0.982; four tiles or fewer over other strides lost:
+ * 32×768×3072 ×1.045 (2 threads ×0.986), 32×1200×3000 ×1.039, 24×768×3072 ×1.014. B's rows a
+ * multiple of 4 KiB apart, copied by a pass of its own before (without the next strip's fetch)
+ * against in the first tile with it (`NJIT_AL=1 … --a 4ebd8d4 --b
+ * tried/aliased-copy-in-tile-probe`): 128×3072×768 ×0.948 (2 threads ×0.949), 64×3072×768
+ * ×0.899 (×0.920), 40×3072×768 ×0.863, 32×3072×768 ×0.939, 128×1024×1024 ×0.960 (×0.962),
+ * 32×2048×2048 ×0.970, 64×4096×4096 ×0.980; rows 16 KiB apart under five row tiles lost:
+ * 32×4096×4096 ×1.078, 32×4096×1024 ×1.104, 16×4096×4096 ×1.118. Tier 2 tries the other.
  */
 function copiesInTile(s: GemmSpec, d: DirectPlan): boolean {
   const rowTiles = Math.floor(s.m / d.mr), rowBytes = s.ldb * 4;
@@ -857,7 +857,8 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     }
     const inTile = copiesInTile(s, direct);
     if ((caches.spreadNextStrip ?? false) && (!direct.copyStrips || inTile)) {
-      // Eight tiles fetch a row of the next strip each 8 k steps: a strip's 512 rows over them.
+      // The row tiles fetch a row of the next strip each 8 k steps in turn: a K block's rows of
+      // it over them (where the first tile copies the strip, over the others).
       direct.prefetchNext = true;
       direct.spreadNext = true;
       direct.unroll = SPREAD_UNROLL;
