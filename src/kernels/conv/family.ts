@@ -138,7 +138,7 @@ const SMALL_POINTWISE_POSITIONS = 256;
  * mobilenet --threads 2 [--blocks 80]`, two runs): ×0.987 and ×0.976 of the time (the middle
  * halves of the pairs' ratios 0.960-1.013 and 0.948-1.019: small against this host's noise).
  */
-const DEPTHWISE_BAND_ROWS = 28;
+const DEPTHWISE_BAND_ROWS = 57;
 
 /**
  * Parts over images when there are enough; else over groups when there
