@@ -137,6 +137,15 @@ const SMALL_POINTWISE_POSITIONS = 256;
  * (SPR), MobileNetV2 at 2 threads (`deno run -A bench/ab.ts --a 54cfdca --b 45c3dcc --model
  * mobilenet --threads 2 [--blocks 80]`, two runs): ×0.987 and ×0.976 of the time (the middle
  * halves of the pairs' ratios 0.960-1.013 and 0.948-1.019: small against this host's noise).
+ * From 28 rows that was; a layer alone then ran no faster on 2 threads than on 1 in 8 bands of
+ * 3-4 rows (`deno run -A bench/conv_threads.ts --shapes "192,192,28,28,3,192"` at f17d895: 25.0
+ * against 24.8 µs), each band paying every channel's fixed work (weights, pointers, halo rows)
+ * for a few rows. Bands now from 57 rows (112² planes): `deno run -A bench/ab.ts --a edf7a70
+ * --b b6ed0cb --conv 1,C,H,H,C,3,S,C,1 --activation clip --threads 2` (the same bits): 192 on 28²
+ * ×0.601 (x, y and weights cold, `--rotate 4`, at tried/dw-bands-29: ×0.596), 144 on 56² ×0.764,
+ * 144 on 56² stride 2 ×0.781; 32 on 112² keeps its bands (groups ×1.032 at tried/dw-bands-57);
+ * `--model mobilenet --threads 2 --blocks 80`, three runs: ×0.986, ×0.984, ×0.985 (middle halves
+ * 0.975-1.000).
  */
 const DEPTHWISE_BAND_ROWS = 57;
 
