@@ -653,6 +653,36 @@ Deno.test("conv2d parts: a 1×1 call's bands start on a line of every plane of y
   }
 });
 
+Deno.test("conv2d parts: an NCHW depthwise call splits in bands of rows from 57 output rows, in groups of channels below", () => {
+  const split = (c: number, h: number, stride: number) => {
+    const s = convSpecOf({
+      n: 1,
+      c,
+      h,
+      w: h,
+      outChannels: c,
+      kernel: [3, 3],
+      strides: [stride, stride],
+      pads: [1, 1, 1, 1],
+      group: c,
+    });
+    const plan = planConv(s, "avx2");
+    assert.ok(plan.depthwise, plan.description);
+    return CONV.partition!(s, plan, 8)!.map((p) => p.spec);
+  };
+  // 192 on 28², 144 on 56² to 28² (stride 2): groups, whole planes each.
+  for (const [c, h, stride] of [[192, 28, 1], [144, 56, 2]]) {
+    const parts = split(c, h, stride);
+    assert.ok(parts.length >= 2);
+    assert.ok(parts.every((q) => q.group < c && q.rowStart === 0), `${c} on ${h}²`);
+    assert.equal(parts.reduce((n, q) => n + q.group, 0), c);
+  }
+  // 32 on 112²: bands of rows, every channel each.
+  const bands = split(32, 112, 1);
+  assert.ok(bands.length >= 2 && bands.every((q) => q.group === 32), "32 on 112²");
+  assert.equal(bands.reduce((n, q) => n + q.rowEnd - q.rowStart, 0), 112);
+});
+
 Deno.test("conv2d: weights are packed by the process's packing Jit: none of the packing's kernels are a Jit's own, and a closed Jit's packing serves the next", () => {
   const r = rng(0x9ac4);
   const o = { n: 1, c: 24, h: 9, w: 9, outChannels: 40, kernel: [3, 3], pads: [1, 1, 1, 1] };
