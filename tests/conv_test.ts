@@ -653,7 +653,7 @@ Deno.test("conv2d parts: a 1×1 call's bands start on a line of every plane of y
   }
 });
 
-Deno.test("conv2d parts: an NCHW depthwise call splits in bands of rows from 57 output rows, in groups of channels below", () => {
+Deno.test("conv2d parts: an NCHW depthwise call splits in bands of 28 rows or more from 57 output rows, in groups of channels below", () => {
   const split = (c: number, h: number, stride: number) => {
     const s = convSpecOf({
       n: 1,
@@ -677,10 +677,12 @@ Deno.test("conv2d parts: an NCHW depthwise call splits in bands of rows from 57 
     assert.ok(parts.every((q) => q.group < c && q.rowStart === 0), `${c} on ${h}²`);
     assert.equal(parts.reduce((n, q) => n + q.group, 0), c);
   }
-  // 32 on 112²: bands of rows, every channel each.
+  // 32 on 112²: bands of rows, every channel each, 28 rows or more each (4 of the 8 asked).
   const bands = split(32, 112, 1);
   assert.ok(bands.length >= 2 && bands.every((q) => q.group === 32), "32 on 112²");
   assert.equal(bands.reduce((n, q) => n + q.rowEnd - q.rowStart, 0), 112);
+  assert.equal(bands.length, 4);
+  assert.ok(bands.every((q) => q.rowEnd - q.rowStart >= 28), JSON.stringify(bands));
 });
 
 Deno.test("conv2d: weights are packed by the process's packing Jit: none of the packing's kernels are a Jit's own, and a closed Jit's packing serves the next", () => {

@@ -28,6 +28,13 @@ export function splitRange(total: number, parts: number, grain = 1): Range[] {
   return out;
 }
 
+/** The largest divisor of `parts` not past `most` (1 at least): equal shares per thread. */
+export function divisorAtMost(parts: number, most: number): number {
+  let count = parts;
+  while (count > 1 && (count > most || parts % count !== 0)) count--;
+  return count;
+}
+
 /**
  * `n` things (a row's columns, a tile's vectors) in the fewest pieces of at
  * most `most`, as even as can be, the longer ones first: [first, count].

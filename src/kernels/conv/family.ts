@@ -5,7 +5,7 @@
  * @module
  */
 import type { OpFamily, Part } from "../family.ts";
-import { splitRange } from "../partition.ts";
+import { divisorAtMost, splitRange } from "../partition.ts";
 import { UNARY_OPS } from "../unary/ops.ts";
 import { generateConv } from "./generate.ts";
 import { convChoices, type ConvPlan, planConv } from "./plan.ts";
@@ -150,6 +150,18 @@ const SMALL_POINTWISE_POSITIONS = 256;
 const DEPTHWISE_BAND_ROWS = 57;
 
 /**
+ * Output rows an NCHW depthwise band takes at least: of the parts asked (several per thread),
+ * the most that divide them and leave each band this many rows. A band pays each channel's
+ * fixed work (its weights, the tile's row pointers, the halo rows) for its rows, and 8 bands
+ * of 14 rows paid it for too few. Intel Xeon (SPR), 2 threads, `NJIT_DWB=28 deno run -A
+ * bench/ab.ts --a 2c4bba1 --b tried/dw-band-min-rows --conv 1,C,112,112,C,3,1,C,1 --activation
+ * clip --threads 2` (× the time, the same bits; 4 bands against 8): 32 on 112² ×0.894 (x, y and
+ * weights cold, `--rotate 4`: ×0.983), 96 on 112² ×0.920 (56 rows: ×0.887, ×0.928);
+ * `--model mobilenet --threads 2 --blocks 80` ×0.999 and ×0.997.
+ */
+const DEPTHWISE_BAND_MIN_ROWS = 28;
+
+/**
  * Parts over images when there are enough; else over groups when there
  * are enough or the weights outweigh a group's input planes; else over output channels in whole tiles when the weights outweigh the
  * input's planes (a small image with many channels: each part streams only
@@ -166,14 +178,14 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
     plan: planConv(spec, plan.isa, plan, plan.choice),
     offsets,
   });
-  const split = (total: number, grain = 1) => {
-    const ranges = splitRange(total, parts, grain);
+  const split = (total: number, grain = 1, count = parts) => {
+    const ranges = splitRange(total, count, grain);
     return ranges.length < 2 ? null : ranges;
   };
   const res = (bytes: number) => (s.residual ? bytes : 0);
-  const bands = () => {
+  const bands = (count = parts) => {
     const b = linedBands(s, oh, ow);
-    return split(b.rowEnd - b.rowStart)?.map((r) =>
+    return split(b.rowEnd - b.rowStart, 1, count)?.map((r) =>
       part({ ...b, rowStart: b.rowStart + r.start, rowEnd: b.rowStart + r.start + r.count }, [
         0,
         0,
@@ -208,7 +220,12 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
   // NHWC depthwise: bands of rows (a group is a channel: parts of channels would read every
   // position's row piecemeal). NCHW depthwise with planes of many rows: bands too
   // (DEPTHWISE_BAND_ROWS).
-  if (plan.depthwise && (s.nhwc || oh >= DEPTHWISE_BAND_ROWS)) return bands();
+  if (plan.depthwise && s.nhwc) return bands();
+  if (plan.depthwise && oh >= DEPTHWISE_BAND_ROWS) {
+    return bands(
+      divisorAtMost(parts, Math.floor((s.rowEnd - s.rowStart) / DEPTHWISE_BAND_MIN_ROWS)),
+    );
+  }
   // Over groups when every part gets one, or when the weights outweigh a group's planes: a
   // band of rows would stream every group's weights (ShuffleNet's 1×1 group-4 convs on 7²
   // took 50 µs at 2 threads in 7 row bands, 38 µs on one thread).

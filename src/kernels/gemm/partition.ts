@@ -9,7 +9,7 @@
  * @module
  */
 import type { Part } from "../family.ts";
-import { type Range, splitRange } from "../partition.ts";
+import { divisorAtMost, type Range, splitRange } from "../partition.ts";
 import { vecIsa } from "../vec.ts";
 import { transposedBBytes, transposedRowFloats } from "./direct.ts";
 import { dotTile } from "./dot.ts";
@@ -184,13 +184,6 @@ const A_REREAD_BYTES = 256 << 10;
  */
 function panelParts(s: GemmSpec, parts: number): number {
   return divisorAtMost(parts, Math.floor(Math.ceil(s.n / s.bPanel!) / 3));
-}
-
-/** The largest divisor of `parts` not past `most` (1 at least): equal shares per thread. */
-function divisorAtMost(parts: number, most: number): number {
-  let count = parts;
-  while (count > 1 && (count > most || parts % count !== 0)) count--;
-  return count;
 }
 
 /**
