@@ -12,7 +12,7 @@
  */
 import { parseArgs } from "node:util";
 import { Jit, measurePeak } from "../mod.ts";
-import { median } from "./timing.ts";
+import { timeInBlocks } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -48,20 +48,17 @@ for (const huge of [false, true]) {
   for (const ldb of [n, wide]) {
     const a = mapped(m * k, huge).fill(0.5), b = mapped(k * ldb, huge).fill(0.25);
     const c = new Float32Array(m * n);
-    const call = () => jit.gemm(a, b, c, { m, n, k, ldb });
-    for (let i = 0; i < 50; i++) call();
-    const times: number[] = [];
-    for (let r = 0; r < 21; r++) {
-      const t0 = performance.now();
-      for (let i = 0; i < 20; i++) call();
-      times.push((performance.now() - t0) / 20);
-    }
-    const ms = median(times);
+    // One thread: no pool to let fall asleep; 21 windows of 20 calls after 30 ms of warm-up.
+    const [seconds] = timeInBlocks([() => jit.gemm(a, b, c, { m, n, k, ldb })], 20, {
+      rounds: 1,
+      windows: 21,
+      pauseMs: 0,
+    });
     const key = jit.stats().keys.find((q) => q.key.includes(`ldb=${ldb} `));
     console.log(
       `ldb ${String(ldb).padStart(5)}, ${huge ? "2 MiB" : "4 KiB"} pages: ${
-        (ms * 1000).toFixed(1)
-      } µs, ${((2 * m * n * k) / ms / 1e6 / peak * 100).toFixed(1)}% of the peak  ${
+        (seconds * 1e6).toFixed(1)
+      } µs, ${((2 * m * n * k) / seconds / 1e9 / peak * 100).toFixed(1)}% of the peak  ${
         key?.plan ?? ""
       }`,
     );

@@ -12,6 +12,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import {
   convSizes,
   convSpecOf,
+  depthwise3x3Spec,
   firstDifference,
   toNhwc,
   tuneCheckingBits,
@@ -360,20 +361,7 @@ Deno.test({
 Deno.test("conv2d plans: NHWC depthwise on a core that prefers tiles takes every channel a tile where x is past L2, else as elsewhere", () => {
   const l2 = 2 << 20;
   const tile = (c: number, h: number, stride: number, tilesPastL2: boolean) => {
-    const s = {
-      ...convSpecOf({
-        n: 1,
-        c,
-        h,
-        w: h,
-        outChannels: c,
-        kernel: [3, 3],
-        strides: [stride, stride],
-        pads: [1, 1, 1, 1],
-        group: c,
-      }),
-      nhwc: true,
-    };
+    const s = { ...depthwise3x3Spec(c, h, stride), nhwc: true };
     return depthwiseNhwcTile(s, convGeometry(s), 0, l2, "avx512", tilesPastL2).channelsInner;
   };
   // 112² × 96 at stride 2 (4.8 MB of x): tiles where the core prefers them, sweeps elsewhere.

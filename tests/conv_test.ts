@@ -11,6 +11,7 @@ import {
   convSizes,
   convSpecOf,
   convWant,
+  depthwise3x3Spec,
   firstDifference,
   randomConv,
   toNhwc,
@@ -655,17 +656,7 @@ Deno.test("conv2d parts: a 1×1 call's bands start on a line of every plane of y
 
 Deno.test("conv2d parts: an NCHW depthwise call splits in bands of 28 rows or more from 57 output rows, in groups of channels below", () => {
   const split = (c: number, h: number, stride: number) => {
-    const s = convSpecOf({
-      n: 1,
-      c,
-      h,
-      w: h,
-      outChannels: c,
-      kernel: [3, 3],
-      strides: [stride, stride],
-      pads: [1, 1, 1, 1],
-      group: c,
-    });
+    const s = depthwise3x3Spec(c, h, stride);
     const plan = planConv(s, "avx2");
     assert.ok(plan.depthwise, plan.description);
     return CONV.partition!(s, plan, 8)!.map((p) => p.spec);

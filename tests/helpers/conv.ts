@@ -68,6 +68,21 @@ function outW(s: ConvSpec): number {
   return Math.floor((s.w + s.pl + s.pr - s.dw * (s.kw - 1) - 1) / s.sw) + 1;
 }
 
+/** The spec of a depthwise 3×3 convolution, padded by 1, of `c` channels on h×h, one image. */
+export function depthwise3x3Spec(c: number, h: number, stride: number): ConvSpec {
+  return convSpecOf({
+    n: 1,
+    c,
+    h,
+    w: h,
+    outChannels: c,
+    kernel: [3, 3],
+    strides: [stride, stride],
+    pads: [1, 1, 1, 1],
+    group: c,
+  });
+}
+
 /** The spec of a configuration by ONNX's definitions (auto_pad included). */
 export function convSpecOf(o: Conv2dOptions): ConvSpec {
   const [kh, kw] = o.kernel;

@@ -294,10 +294,17 @@ export function emitDirectGemm(
   const blocked = p.kc !== undefined && p.kc < s.k;
   const copied = blockStart?.copied;
   const rowTiles = splitRowEdge(isa, s.m, p.mr);
-  // Strips copied by their first full row tile (copyInTile), which stores B's vectors again
-  // as it loads them: one tile reads B as stored, the others its copy.
-  const stripInTile = copies && (p.copyInTile ?? false) && rowTiles.full > 1 &&
-    !readsBFromMemory(isa, columnGroups(isa, p.nr, null), p.bFromMemory ?? false, p.embedBroadcast);
+  // A full tile loads B's vectors into registers (not the FMAs' memory operands): a tile that
+  // makes a copy stores them again.
+  const bInRegisters = !readsBFromMemory(
+    isa,
+    columnGroups(isa, p.nr, null),
+    p.bFromMemory ?? false,
+    p.embedBroadcast,
+  );
+  // Strips copied by their first full row tile (copyInTile): one tile reads B as stored, the
+  // others its copy.
+  const stripInTile = copies && (p.copyInTile ?? false) && rowTiles.full > 1 && bInRegisters;
   // Full row tiles that make the copy (the copy takes rStream: they fetch no next strip).
   const copyingTiles = stripInTile ? 1 : 0;
   // B a copy: the next block is the next copy's rows of B as stored, fetched a line of each
@@ -310,7 +317,7 @@ export function emitDirectGemm(
   const copyInTiles = copied?.take !== undefined && !buffered && !ldbT && rowTiles.full > 0 &&
     s.n % p.nr === 0 &&
     p.nr % isa.lanes === 0 &&
-    !readsBFromMemory(isa, columnGroups(isa, p.nr, null), p.bFromMemory ?? false, p.embedBroadcast);
+    bInRegisters;
   // The next strip of B read in place fetched by the first `spreadTiles` full row tiles in turn,
   // `spreadRows` of its rows each k-loop iteration: all its kc rows over the strip's tiles.
   const spread = (p.prefetchNext ?? false) && (p.spreadNext ?? false) &&

@@ -348,14 +348,6 @@ const DOT_ROWS_OF_LARGE_BT = 48;
 const SPREAD_UNROLL = 8;
 
 /**
- * Whether a plan transposing Bᵀ moves whole 16×16 blocks where its rows are a multiple of 4 KiB
- * apart (DirectPlan.wholeTransposeBlocks; absent where they are not: whole blocks either way).
- */
-function wholeBlocks(s: GemmSpec, caches: CacheSizes): boolean | undefined {
-  return (s.ldb * 4) % 4096 === 0 && (caches.transposeAliasedWhole ?? false) ? true : undefined;
-}
-
-/**
  * K block of a B streamed in place with the next strip fetched over the row tiles (Intel; 512
  * elsewhere): a copied strip of 48 columns (`copiesInTile`) is 48 KiB, an L1, where 512 rows
  * made it 96 KiB, read from L2 by every row tile but the first. Intel Xeon (SPR-class),
@@ -890,7 +882,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
     // 64×768×3072 ×0.890 (2 threads ×0.932), 128×768×3072 ×0.942 (×0.929), 1024³ ×0.892
     // (×0.904), 64×768×768 ×0.911 (×0.950), 32×512×1024 ×0.932, 64×128×3072 ×0.956.
     direct.spreadNext = caches.spreadNextStrip ?? false;
-    direct.wholeTransposeBlocks = wholeBlocks(s, caches);
+    direct.wholeTransposeBlocks = caches.transposeAliasedWhole ?? false;
     const workspaceBytes = stripBufferBytes(direct.kc, direct.nr);
     return make("direct", { direct, workspaceBytes }, describeDirect(s, isa, direct));
   }
@@ -908,7 +900,7 @@ function planTiles(s: GemmSpec, isa: VecLevel, caches: CacheSizes): GemmPlan {
   let workspaceBytes = 0;
   if (s.transB && isa === "avx512" && operandBytes <= 3 * caches.l2) {
     direct.transposeB = transposedRowFloats(s.n);
-    direct.wholeTransposeBlocks = wholeBlocks(s, caches);
+    direct.wholeTransposeBlocks = caches.transposeAliasedWhole ?? false;
     workspaceBytes = transposedBBytes(s.k, direct.transposeB);
     // All of op(B) in L1 (attention's scores, q·kᵀ per head: 64 × 128): row tiles outside read
     // each row of A once and B from L1, where column tiles outside read A once per column
