@@ -93,6 +93,32 @@ for (const level of CV_LEVELS) {
   });
 }
 
+// A split call's parts over a 1×1 layer's positions as rows of 16 (family.ts linedBands), each
+// planned with tier 2's choice of a channel-vector tile made on the whole call: a tile of two
+// whole 7-wide rows read the parts' 16-wide rows as 7 (fitChannelVectorTile). The fuzzer's conv
+// seed 1189994: positions 12-15 of every 16 wrong in the first 32 channels. Parts always run
+// (minPartUs 0), never the whole-call kernel a small call takes while the workers sleep.
+// (AVX2's tiles here run flat, across rows: any width.)
+for (const level of CV_LEVELS.filter((l) => l === "avx512")) {
+  Deno.test(`conv2d ${level}: tier 2's channel-vector tiles in parts over positions as rows of 16`, () => {
+    using jit = new Jit({ maxIsa: level, threads: 2, minPartUs: 0 });
+    const o = { n: 2, c: 128, h: 16, w: 7, outChannels: 40, kernel: [1, 1] };
+    const s = convSpecOf(o), sizes = convSizes(s), r = rng(1189994);
+    const x = new Float32Array(sizes.x).map(() => int(r, -3, 3));
+    const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
+    const residual = new Float32Array(sizes.y).map(() => int(r, -5, 5));
+    const want = convWant(s, x, w, { residual });
+    const handle = jit.packConvWeights(w, { outChannels: 40, c: 128, kernel: [1, 1] });
+    const y = new Float32Array(sizes.y), opts = { ...o, residual };
+    const ran = tuneCheckingBits(jit, () => jit.conv2d(x, handle, y, opts), y, want, level);
+    // The tile that broke: whole rows of the call's (its parts' rows are pieces of 16).
+    assert.ok(
+      ran.some((p) => /channel vectors [2-9] rows/.test(p)),
+      `${level}: ${ran.join("; ")}`,
+    );
+  });
+}
+
 for (const level of CV_LEVELS) {
   Deno.test({
     name: `conv2d ${level}: the channel-vector kernel (packed weights) gives the plain call's bits`,

@@ -433,6 +433,26 @@ export function channelVectorsServe(s: ConvSpec, isa: VecIsa): boolean {
 const AVX2_STORE_TEMPS = 6;
 
 /**
+ * Tier 2's tile `t`, chosen on the whole call, for the geometry `g` its
+ * tiles run on: a part over a 1×1 call's positions as rows of 16
+ * (family.ts linedBands) has rows of another width than the call's, and a
+ * tile of whole rows made for the call's (7 wide: 2 rows, 14 positions)
+ * read a 16-wide row as 7 and stored the rest of it wrong. Such a tile
+ * takes `g`'s rows as tier 1 would for as many positions; its other fields
+ * as chosen (the same FMA chains: the same bits). Pieces of a row and flat
+ * runs hold for any width.
+ */
+export function fitChannelVectorTile(
+  isa: VecIsa,
+  g: ConvGeometry,
+  t: ChannelVectorTile,
+): ChannelVectorTile {
+  if (t.flat || t.rows === 1 || t.width === g.ow) return t;
+  const fitted = channelVectorTile(isa, g, t.embed, t.vectors, t.rows * t.width, false);
+  return { ...t, rows: fitted.rows, width: fitted.width };
+}
+
+/**
  * The tile for an output `ow` wide: whole rows while `width` positions
  * hold them, else at AVX2 flat tiles where they serve (`flatServes` and
  * see ChannelVectorTile.flat), else pieces of a row; two vectors of

@@ -55,6 +55,7 @@ import {
   channelVectorTile,
   fetchesNextTile,
   fetchesXAhead,
+  fitChannelVectorTile,
   packedXServes,
   subsampledCall,
   subsampledServes,
@@ -330,7 +331,9 @@ export function planConv(
       }${t.embed ? ", broadcasts in the FMAs" : ""}${s.nhwc ? ", NHWC" : ""}`,
     });
   };
-  if (cvServes && choice?.cv) return cvPlan(choice.cv);
+  if (cvServes && choice?.cv) {
+    return cvPlan(fitChannelVectorTile(isa, tileCall(s, g, choice.cv).g, choice.cv));
+  }
   // NHWC: the channel-vector kernel's vectors of output channels are its rows; no other kernel
   // reads or writes it (jit.conv2d keys NHWC as such only where this one serves).
   if (s.nhwc) {
