@@ -106,7 +106,9 @@ export function convCase(seed: number, jits: JitSet, options: FuzzOptions): Case
   const xs = place(r, nhwc ? toNhwc(x, s.n, s.c, plane) : x);
   const rs = residual ? place(r, nhwc ? toNhwc(residual, s.n, s.oc, oplane) : residual) : undefined;
   const y = place(r, new Float32Array(sizes.y));
-  const jit = tune ? new Jit({ threads, maxIsa: options.isa }) : jits.get(threads);
+  // Tuned: every split candidate runs its parts (minPartUs 0), as the JitSet's calls do; a
+  // small call otherwise takes its whole-call kernel while the workers sleep.
+  const jit = tune ? new Jit({ threads, maxIsa: options.isa, minPartUs: 0 }) : jits.get(threads);
   const label =
     `conv seed ${seed} ${JSON.stringify(o)} nhwc ${nhwc} packed ${packed} threads ${threads} ` +
     `tuned ${tune} non-finite weight ${inject} bias ${!!bias} residual ${!!residual} relu ${relu}`;

@@ -125,7 +125,8 @@ export function rowsCase(seed: number, jits: JitSet, options: FuzzOptions): Case
     const base = new Float32Array(ny);
     call(jits.get(1), op, x, base, rows, cols, e);
     if (r() < 0.25) {
-      using tuned = new Jit({ threads: int(r, 1, 3), maxIsa: options.isa });
+      // Every split candidate runs its parts (minPartUs 0; see conv.ts).
+      using tuned = new Jit({ threads: int(r, 1, 3), maxIsa: options.isa, minPartUs: 0 });
       tuned.warmup(true);
       const y = new Float32Array(ny);
       for (let k = 0; k < 80; k++) {
