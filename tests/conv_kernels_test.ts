@@ -430,6 +430,40 @@ for (const isa of LEVELS) {
   });
 }
 
+// 1×1 tile plans whose first channel tile copies x for the others (plan.ts copiesXInTile: x
+// past L2, here a 64 KiB one): passes of input channels, a run's tail tile and a masked head
+// (x 16 bytes into a line) reading x in place, a last tile of fewer channels, images split over
+// 2 threads, and tier 2 running the tile without the copy: every call the f64 reference's bits.
+if (LEVELS.includes("avx512")) {
+  Deno.test("conv2d avx512: x copied by the first channel tile gives the f64 reference's bits", () => {
+    const r = rng(1189995);
+    const cases = [
+      { n: 1, c: 200, h: 9, w: 13, outChannels: 70, kernel: [1, 1] },
+      { n: 2, c: 64, h: 20, w: 20, outChannels: 64, kernel: [1, 1] },
+    ];
+    for (const [t, o] of cases.entries()) {
+      for (const threads of [1, 2]) {
+        using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: 0, caches: { l2: 64 << 10 } });
+        const s = convSpecOf(o), sizes = convSizes(s);
+        const x = new Float32Array(sizes.x + 4).map(() => int(r, -2, 2)).subarray(4 * t);
+        const xs = x.subarray(0, sizes.x);
+        const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
+        const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
+        const residual = new Float32Array(sizes.y).map(() => int(r, -5, 5));
+        const opts = { ...o, bias, residual, activation: "relu" as const };
+        const want = convWant(s, xs, w, { bias, residual, relu: true });
+        const y = new Float32Array(sizes.y);
+        const label = `case ${t}, ${threads} threads`;
+        const ran = tuneCheckingBits(jit, () => jit.conv2d(xs, w, y, opts), y, want, label);
+        const tier1 = jit.stats().keys.find((k) => k.key.startsWith("conv2d"))!;
+        assert.ok(ran.some((p) => p.includes("x copied by the first channel tile")), label);
+        assert.ok(ran.some((p) => p.includes("tile") && !p.includes("x copied")), label);
+        assert.ok(tier1.tuning !== null, label);
+      }
+    }
+  });
+}
+
 /**
  * Kernels of 32 taps or more whose rows recur: the tile kernel loops over
  * periods of kernel rows (plan.ts TAP_PERIODS), "taps in count periods of

@@ -642,13 +642,34 @@ function emitChannelTiles(
   // 48→9 on 96², 6×64 tiles, 1.15-1.31× x from DRAM, 1.04× from L3; a burst of loads).
   const ahead = p.nextX ? p.ng * v.isa.lanes * 4 : 0; // bytes of a position tile
   const lines = Math.ceil(ahead / 64);
-  const tile = (rows: number, fetch?: { at: number }) => {
-    a.emit("mov", rdx, r15);
-    if (blk.offset) a.emit("add", rdx, qword(rsp, F.ICB));
+  // x copied by the first channel tile (p.xInTile): whole vectors only (a run's edge tiles
+  // read x in place), the copy at the workspace's start, a row of the tile's positions per
+  // input channel of the pass.
+  const width = groups[groups.length - 1].col + groups[groups.length - 1].width;
+  const copying = (p.xInTile ?? false) && taps === 1 && groups.every((c) => !c.scalar && !c.tail);
+  /** Where a tile reads x: in place, in place while copying it, or the copy. */
+  type Source = "x" | "copying" | "copy";
+  const tile = (rows: number, fetch?: { at: number }, from: Source = "x") => {
+    if (from === "copy") a.emit("mov", rdx, qword(rsp, F.WS));
+    else {
+      a.emit("mov", rdx, r15);
+      if (blk.offset) a.emit("add", rdx, qword(rsp, F.ICB));
+    }
+    if (from === "copying") a.emit("mov", r9, qword(rsp, F.WS));
+    // A tile reading the copy fetches its line of the later position tile's x from x's planes.
+    const xAhead = from === "copy" && fetch !== undefined;
+    if (xAhead) {
+      a.emit("mov", rcx, r15);
+      if (blk.offset) a.emit("add", rcx, qword(rsp, F.ICB));
+      addImmediate(a, "add", rcx, X_TILES_AHEAD * ahead + fetch.at);
+    }
     const bSteps: number[] = [];
     for (let u = 0; u < p.unrollIc; u++) {
       for (const t of g.taps) bSteps.push((u * g.channelStride + t) * 4);
     }
+    // The copy's rows are plain rows (1×1: a step is an input channel), so no steps.
+    const plainRows = from !== "x";
+    const bRow = from === "copy" ? width * 4 : g.channelStride * 4;
     const periods = p.tapPeriods;
     const turns = (blk.count / p.unrollIc) * (periods?.count ?? 1);
     // (Channel tiles outside, a block of one tile: its rows stream front to back, which the
@@ -671,11 +692,18 @@ function emitChannelTiles(
       // alternating, 1×1 64→256 56² 538 → 495 µs with the claims, the 7×7/2 stem 1360 → 1310;
       // Zen 3, `--rotate 4` (x, y and the shortcut from memory) 1493 → 1361 µs. A smaller y is
       // in cache (SqueezeNet's 13² layers: 3-12% slower with them).
-      streamsAlso: lateStreams
+      streamsAlso: lateStreams || xAhead
         ? [
-          { base: rdi, ...lateStreams, hint: "prefetchw" as const },
-          ...(s.residual && blk.last
+          ...(lateStreams ? [{ base: rdi, ...lateStreams, hint: "prefetchw" as const }] : []),
+          ...(lateStreams && s.residual && blk.last
             ? [{ base: r8, ...lateStreams, hint: "prefetcht0" as const }]
+            : []),
+          ...(xAhead
+            ? [{
+              base: rcx,
+              offsets: Array.from({ length: p.unrollIc }, (_, u) => u * g.channelStride * 4),
+              advance: p.unrollIc * g.channelStride * 4,
+            }]
             : []),
         ]
         : undefined,
@@ -690,17 +718,22 @@ function emitChannelTiles(
       },
       mr: rows,
       groups,
-      prefetch: fetch ? X_TILES_AHEAD * ahead + fetch.at : 0,
+      prefetch: fetch && !xAhead ? X_TILES_AHEAD * ahead + fetch.at : 0,
       prefetchBytes: 64,
       a: { base: rsi, rowBytes, colBytes: 4 },
       aSteps: s.flip ? aSteps : undefined,
       aAdvance: s.flip ? aAdvance : undefined,
-      b: { base: rdx, rowBytes: p.unrollIc * g.channelStride * 4, colBytes: 4 },
-      bSteps,
+      b: plainRows
+        ? { base: rdx, rowBytes: bRow, colBytes: 4 }
+        : { base: rdx, rowBytes: p.unrollIc * g.channelStride * 4, colBytes: 4 },
+      bSteps: plainRows ? undefined : bSteps,
+      copyB: from === "copying" ? { base: r9, rowBytes: width * 4, claimAhead: 0 } : undefined,
       c: { base: r11, rowBytes: planeY },
       k: blk.count * taps,
       counter: rax,
-      unroll: bSteps.length,
+      // The copy's plain rows unrolled 8 steps as our GEMM's tier 1 is (its candidates on
+      // 64×3136×256: 4 steps took ×1.026 the time of 8, `bench/tune_candidates.ts --gemm`).
+      unroll: plainRows && blk.count % 8 === 0 ? 8 : bSteps.length,
       kSplit: 1,
       alpha: 1,
       beta: 0,
@@ -723,6 +756,16 @@ function emitChannelTiles(
     addImmediate(a, "add", r10, rows * planeY);
   };
   const full = Math.floor(channels / mr), last = channels % mr;
+  if (copying && full >= 1 && full + (last ? 1 : 0) >= 2) {
+    // Line j of the later position tile fetched by channel tile j, as below: the copying
+    // tile from x as it reads it, the others from x's planes beside the copy they read.
+    tile(mr, lines ? { at: 0 } : undefined, "copying");
+    let fetched = 1;
+    for (; fetched < Math.min(full, lines); fetched++) tile(mr, { at: 64 * fetched }, "copy");
+    countedLoop(a, rbx, full - fetched, () => tile(mr, undefined, "copy"));
+    if (last) tile(last, undefined, "copy");
+    return;
+  }
   let peeled = 0;
   for (; peeled < Math.min(full, lines); peeled++) tile(mr, { at: 64 * peeled });
   countedLoop(a, rbx, full - peeled, () => tile(mr));

@@ -108,6 +108,14 @@ export interface ConvPlan extends KernelPlan {
    * planes per tile: more streams than the hardware prefetches.
    */
   nextX: boolean;
+  /**
+   * The tile kernel, 1×1, x read in place (AVX-512): each position tile's
+   * first channel tile stores x's window as it loads it (its pass's input
+   * channels × the tile's positions, contiguous, at the workspace's start);
+   * the other channel tiles of the block read that copy instead of x's
+   * planes (see {@link copiesXInTile}). Absent: false.
+   */
+  xInTile?: boolean;
   /** The depthwise kernel's tile (x read in place, see depthwise.ts), or null. */
   depthwise: DepthwiseTile | null;
   /** The channel-vector kernel's tile (see channel_vectors.ts), or null. */
@@ -164,6 +172,8 @@ export interface ConvChoice {
   nextX?: boolean;
   /** Whether a 1×1 tile plan runs channel tiles outside (absent: {@link channelTilesOutside}'s rule). */
   channelTilesOutside?: boolean;
+  /** Whether a 1×1 tile plan copies x in its first channel tile (ConvPlan.xInTile; absent: {@link copiesXInTile}'s rule). */
+  xInTile?: boolean;
   /** Whether the tile kernel loops over periods of taps (ConvPlan.tapPeriods; absent: TAP_PERIODS' rule). */
   periods?: boolean;
   /** What a split call's parts cut when images do not: absent, family.ts's rule. */
@@ -492,6 +502,8 @@ export function planConv(
   // (they are then in cache).
   const nextX = nextXServes(s, g) && (choice?.nextX ?? s.c * g.channelStride * 4 > l2 / 2);
   const periods = unrollIc === 1 && (choice?.periods ?? true) ? tilePeriods(s, g) : null;
+  const copyX = xInTileServes(s, g, level, mode, mr, ocBlock) &&
+    (choice?.xInTile ?? copiesXInTile(s, g, mr, ocBlock, l2));
   return {
     isa: level,
     mr,
@@ -504,6 +516,7 @@ export function planConv(
     l1d,
     icBlock,
     nextX,
+    ...(copyX ? { xInTile: true } : {}),
     tapPeriods: periods,
     depthwise: null,
     cv: null,
@@ -511,7 +524,7 @@ export function planConv(
     embedBroadcast: embed,
     deepChannelVectors: deep,
     nhwcDepthwiseTiles: nhwcTiles,
-    workspaceBytes,
+    workspaceBytes: workspaceBytes + (copyX ? icBlock * ng * L * 4 : 0),
     ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
       choice?.split ? `, parts over ${choice.split}` : ""
@@ -520,8 +533,8 @@ export function planConv(
     }${icBlock < g.cg ? ` passes of ${icBlock} inputs` : ""}${
       g.copy ? ` planes ${g.hq}×${g.wq}` : ""
     }${nextX ? `, x ${X_TILES_AHEAD} tiles ahead to L1` : ""}${
-      periods ? `, taps in ${periods.count} periods of ${periods.period}` : ""
-    }`,
+      copyX ? ", x copied by the first channel tile" : ""
+    }${periods ? `, taps in ${periods.count} periods of ${periods.period}` : ""}`,
   };
 }
 
@@ -593,6 +606,55 @@ function tilePeriods(s: ConvSpec, g: ConvGeometry): TapPeriods | null {
 /** Whether the tile kernel may fetch x position tiles ahead: 1×1, x read in place. */
 function nextXServes(s: ConvSpec, g: ConvGeometry): boolean {
   return s.kh * s.kw === 1 && !s.flip && !g.copy;
+}
+
+/**
+ * Whether a tile plan may copy x in its first channel tile (ConvPlan.xInTile):
+ * 1×1 with x in place along one run (not pitched), AVX-512 (the
+ * microkernel's copy stores whole vectors), positions in runs, and more
+ * than one channel tile a block to read the copy.
+ */
+function xInTileServes(
+  s: ConvSpec,
+  g: ConvGeometry,
+  level: VecLevel,
+  mode: ConvStoreMode,
+  mr: number,
+  ocBlock: number,
+): boolean {
+  return nextXServes(s, g) && level === "avx512" && mode === "runs" && !(g.wq > g.ow) &&
+    Math.min(ocBlock, g.ocg) > mr;
+}
+
+/** Channel tiles a block from which a 1×1 tile plan copies x (see {@link copiesXInTile}). */
+const COPY_X_MIN_TILES = 8;
+
+/**
+ * Whether a 1×1 tile plan copies x in its first channel tile: where x's
+ * band is past L2 and a block has {@link COPY_X_MIN_TILES} channel tiles or
+ * more to read the copy. Read in place, each channel tile reads a few lines
+ * of every input channel's plane, planes `h·w·4` bytes apart (128 pages a
+ * pass of 128 channels, twice the first-level DTLB); the copy is a few
+ * contiguous pages, as our GEMM's strips are (gemm/plan.ts copiesInTile),
+ * which on the same operands had run 1.13× faster (`deno run -A
+ * bench/conv_vs_gemm.ts`: 256→64 on 56² 555 against 490 µs). Intel Xeon
+ * (SPR), one thread, copying always (branch tried/conv-x-in-tile-always):
+ * `deno run -A bench/ab.ts --a 28e889f --b 72068c9 --conv 1,C,H,H,OC,1,1
+ * --rotate 4` 256→64 on 56² ×0.943 of the time, 512→128 on 28² (x within
+ * L2) ×1.006, 144→24 on 56² (4 tiles) ×0.964; with x in cache
+ * (`bench/tune_candidates.ts --conv … --packed`, one process) 256→64 and
+ * 256→128 on 56² ×0.955 and ×0.929, 512→128 on 28² ×1.013, 144→24 ×1.088;
+ * `--model mobilenet` ×1.011, `--model resnet50` ×0.997.
+ */
+function copiesXInTile(
+  s: ConvSpec,
+  g: ConvGeometry,
+  mr: number,
+  ocBlock: number,
+  l2: number,
+): boolean {
+  return 4 * g.cg * g.rows * s.w > l2 &&
+    Math.ceil(Math.min(ocBlock, g.ocg) / mr) >= COPY_X_MIN_TILES;
 }
 
 /** Input channels (k steps) of a 1×1 layer from which its channel tiles may run outside. */
@@ -1123,6 +1185,11 @@ export function convChoices(
       channelTilesOutside: !channelTilesOutside(s, g, plan.l2),
     }]
     : [];
+  // Tier 1's tile with x copied by its first channel tile or not, against the rule.
+  const copyX: ConvChoice[] = !plan.cv && !plan.phases &&
+      xInTileServes(s, g, plan.isa, plan.mode, plan.mr, plan.ocBlock)
+    ? [{ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, xInTile: !plan.xInTile }]
+    : [];
   // Tier 1's tile with its taps unrolled, or in periods, against TAP_PERIODS' rule.
   const periods: ConvChoice[] = !plan.cv && !plan.phases && plan.unrollIc === 1 &&
       tilePeriods(s, g) !== null
@@ -1134,6 +1201,7 @@ export function convChoices(
     return [
       ...splits,
       ...fetchX,
+      ...copyX,
       ...outside,
       ...periods,
       ...out.slice(0, 2),
