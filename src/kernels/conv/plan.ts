@@ -644,7 +644,9 @@ const COPY_X_MIN_TILES = 8;
  * L2) ×1.006, 144→24 on 56² (4 tiles) ×0.964; with x in cache
  * (`bench/tune_candidates.ts --conv … --packed`, one process) 256→64 and
  * 256→128 on 56² ×0.955 and ×0.929, 512→128 on 28² ×1.013, 144→24 ×1.088;
- * `--model mobilenet` ×1.011, `--model resnet50` ×0.997.
+ * `--model mobilenet` ×1.011, `--model resnet50` ×0.997. This rule (`--a 4f5e144 --b
+ * 1cbab89`): 256→128 on 56² `--rotate 4` ×0.928, 256→64 ×0.979; `--model resnet50` ×0.992 at
+ * 1 thread, ×0.999 at 2 (a part's band of x within L2).
  */
 function copiesXInTile(
   s: ConvSpec,
