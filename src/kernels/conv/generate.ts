@@ -670,6 +670,9 @@ function emitChannelTiles(
     // The copy's rows are plain rows (1×1: a step is an input channel), so no steps.
     const plainRows = from !== "x";
     const bRow = from === "copy" ? width * 4 : g.channelStride * 4;
+    // The copy's plain rows unrolled 8 steps as our GEMM's tier 1 is (its candidates on
+    // 64×3136×256: 4 steps took ×1.026 the time of 8, `bench/tune_candidates.ts --gemm`).
+    const unroll = plainRows && blk.count % 8 === 0 ? 8 : bSteps.length;
     const periods = p.tapPeriods;
     const turns = (blk.count / p.unrollIc) * (periods?.count ?? 1);
     // (Channel tiles outside, a block of one tile: its rows stream front to back, which the
@@ -701,8 +704,8 @@ function emitChannelTiles(
           ...(xAhead
             ? [{
               base: rcx,
-              offsets: Array.from({ length: p.unrollIc }, (_, u) => u * g.channelStride * 4),
-              advance: p.unrollIc * g.channelStride * 4,
+              offsets: Array.from({ length: unroll }, (_, u) => u * g.channelStride * 4),
+              advance: unroll * g.channelStride * 4,
             }]
             : []),
         ]
@@ -731,9 +734,7 @@ function emitChannelTiles(
       c: { base: r11, rowBytes: planeY },
       k: blk.count * taps,
       counter: rax,
-      // The copy's plain rows unrolled 8 steps as our GEMM's tier 1 is (its candidates on
-      // 64×3136×256: 4 steps took ×1.026 the time of 8, `bench/tune_candidates.ts --gemm`).
-      unroll: plainRows && blk.count % 8 === 0 ? 8 : bSteps.length,
+      unroll,
       kSplit: 1,
       alpha: 1,
       beta: 0,

@@ -1187,9 +1187,12 @@ export function convChoices(
       channelTilesOutside: !channelTilesOutside(s, g, plan.l2),
     }]
     : [];
-  // Tier 1's tile with x copied by its first channel tile or not, against the rule.
+  // Tier 1's tile with x copied by its first channel tile or not, against the rule, near its
+  // line only (x's band past half of L2, half the tiles): a candidate elsewhere took a place
+  // under the cap from the channel-vector kernel's.
   const copyX: ConvChoice[] = !plan.cv && !plan.phases &&
-      xInTileServes(s, g, plan.isa, plan.mode, plan.mr, plan.ocBlock)
+      xInTileServes(s, g, plan.isa, plan.mode, plan.mr, plan.ocBlock) &&
+      (plan.xInTile || copiesXInTile(s, g, 2 * plan.mr, plan.ocBlock, plan.l2 / 2))
     ? [{ mode: plan.mode, mr: plan.mr, ng: plan.ng, l2: plan.l2, xInTile: !plan.xInTile }]
     : [];
   // Tier 1's tile with its taps unrolled, or in periods, against TAP_PERIODS' rule.
