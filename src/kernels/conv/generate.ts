@@ -673,6 +673,13 @@ function emitChannelTiles(
     // The copy's plain rows unrolled 8 steps as our GEMM's tier 1 is (its candidates on
     // 64×3136×256: 4 steps took ×1.026 the time of 8, `bench/tune_candidates.ts --gemm`).
     const unroll = plainRows && blk.count % 8 === 0 ? 8 : bSteps.length;
+    // A tile reading the copy fetches a line of the later tile's x every other k step (its
+    // line of the first half of the pass's channels; 1cbab89 did so by accident): `deno run -A bench/ab.ts --a 313fff0 --b
+    // ab/copy-x-ahead-half --conv 1,256,56,56,128,1,1 --rotate 4` ×0.975 of the time of every
+    // step, `--model resnet50` ×1.000; none at all ×1.034 and ×1.017 on 256→64 and 256→128
+    // (`--a 1cbab89 --b ab/copy-no-x-ahead`), every step into L2 ×0.980 and ×0.991 there but
+    // ×1.008 on the model (`--b ab/copy-x-ahead-t1`).
+    const xPace = Math.max(1, unroll >> 1);
     const periods = p.tapPeriods;
     const turns = (blk.count / p.unrollIc) * (periods?.count ?? 1);
     // (Channel tiles outside, a block of one tile: its rows stream front to back, which the
@@ -704,8 +711,8 @@ function emitChannelTiles(
           ...(xAhead
             ? [{
               base: rcx,
-              offsets: Array.from({ length: unroll }, (_, u) => u * g.channelStride * 4),
-              advance: unroll * g.channelStride * 4,
+              offsets: Array.from({ length: xPace }, (_, u) => u * g.channelStride * 4),
+              advance: xPace * g.channelStride * 4,
             }]
             : []),
         ]
