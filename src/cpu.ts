@@ -218,6 +218,9 @@ function bestLevel(f: CpuFeatures): IsaLevel {
   return "scalar";
 }
 
+/** Emerald Rapids' display model (family 6). */
+const EMERALD_RAPIDS = 207;
+
 /**
  * Whether this core runs AVX-512 FMAs with a broadcast memory operand
  * (`vfmadd231ps z, z, [m]{1to16}`, one load per FMA) faster than with a
@@ -231,9 +234,14 @@ function bestLevel(f: CpuFeatures): IsaLevel {
  * shared register reached the peak: AMD keeps the register. A 1×1 convolution's
  * channel-vector tiles keep it on every core (conv/plan.ts `tierOneTile`), and so do NHWC
  * tiles (conv/plan.ts, the NHWC call's plan: their broadcasts are a position's stride apart).
+ * Not on Emerald Rapids (model 207, 2026-12-07): there the loop in L1 ran at the peak both
+ * ways (`bench/cv_probe.ts`, two runs) and the layers ran faster with the shared register:
+ * `deno run -A bench/ab.ts --a 8daa8c4 --b ab/no-embed --model M --threads T` (the rule off) the
+ * ResNet-style CNN ×0.983 and ×0.982 of the time at 1 and 2 threads, ResNet-50 ×0.996 and
+ * ×0.990, MobileNetV2 ×0.998 and ×1.001; its 7×7/2 stem `--conv 1,3,224,224,64,7,2,1,3` ×0.989.
  */
 export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
-  return f.vendor === "GenuineIntel";
+  return f.vendor === "GenuineIntel" && f.model !== EMERALD_RAPIDS;
 }
 
 /**
