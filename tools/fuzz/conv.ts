@@ -21,6 +21,7 @@ import {
   pick,
   place,
   rng,
+  smallL2,
 } from "./shared.ts";
 
 /** A conv2d layer's options (the call's shape and attributes). */
@@ -106,25 +107,19 @@ export function convCase(seed: number, jits: JitSet, options: FuzzOptions): Case
   const xs = place(r, nhwc ? toNhwc(x, s.n, s.c, plane) : x);
   const rs = residual ? place(r, nhwc ? toNhwc(residual, s.n, s.oc, oplane) : residual) : undefined;
   const y = place(r, new Float32Array(sizes.y));
-  // One seed in four plans for a 64 KiB L2 (the plans past L2 — x copied by a 1×1 tile's first
-  // channel tile, channel blocks, passes — on the campaign's small layers; from the seed, not
-  // drawn, so every seed's layer stays the one it was).
-  const smallL2 = seed % 4 === 0;
-  // Tuned: every split candidate runs its parts (minPartUs 0), as the JitSet's calls do; a
-  // small call otherwise takes its whole-call kernel while the workers sleep.
-  const own = tune || smallL2;
+  // A seed's own Jit where it plans for a small L2 (x copied by a 1×1 tile's first channel
+  // tile, channel blocks, passes) or is tuned. Tuned, every split candidate runs its parts
+  // (minPartUs 0), as the JitSet's calls do; a small call otherwise takes its whole-call
+  // kernel while the workers sleep.
+  const small = smallL2(seed);
+  const own = tune || small !== null;
   const jit = own
-    ? new Jit({
-      threads,
-      maxIsa: options.isa,
-      minPartUs: 0,
-      ...(smallL2 ? { caches: { l2: 64 << 10 } } : {}),
-    })
+    ? new Jit({ threads, maxIsa: options.isa, minPartUs: 0, ...small })
     : jits.get(threads);
   const label =
     `conv seed ${seed} ${JSON.stringify(o)} nhwc ${nhwc} packed ${packed} threads ${threads} ` +
     `tuned ${tune} non-finite weight ${inject} bias ${!!bias} residual ${!!residual} relu ${relu}` +
-    (smallL2 ? " l2 64 KiB" : "");
+    (small ? " l2 64 KiB" : "");
   try {
     const wt = packed
       ? jit.packConvWeights(w, { outChannels: s.oc, c: s.c, kernel: o.kernel, group: o.group })

@@ -17,6 +17,7 @@ import {
   pick,
   place,
   rng,
+  smallL2,
 } from "./shared.ts";
 
 function dim(r: () => number): number {
@@ -90,18 +91,11 @@ function runGemmCase(seed: number, jits: JitSet, tuned: boolean, o0: FuzzOptions
     }
   }
   const threads = pick(r, [1, 2, 3]);
-  // One seed in four plans for a 64 KiB L2 (the plans past L2 — B streamed and copied strip by
-  // strip, its next strip fetched, panels — on the campaign's small shapes; from the seed, not
-  // drawn, so every seed's call stays the one it was).
-  const smallL2 = seed % 4 === 0;
-  using own = tuned || smallL2
-    ? new Jit({
-      threads,
-      maxIsa: o0.isa,
-      minPartUs: 0,
-      codeCache: false,
-      ...(smallL2 ? { caches: { l2: 64 << 10 } } : {}),
-    })
+  // A seed's own Jit where it plans for a small L2 (B streamed and copied strip by strip, its
+  // next strip fetched, panels) or is tuned.
+  const small = smallL2(seed);
+  using own = tuned || small !== null
+    ? new Jit({ threads, maxIsa: o0.isa, minPartUs: 0, codeCache: false, ...small })
     : null;
   const jit = own ?? jits.get(threads);
   const a = place(r, A), c = place(r, C0);
@@ -121,7 +115,7 @@ function runGemmCase(seed: number, jits: JitSet, tuned: boolean, o0: FuzzOptions
   };
   const label = `gemm seed ${seed} ${JSON.stringify({ ...o, bias: !!bias })} packed ${
     packed ? layout : false
-  } threads ${threads}${smallL2 ? " l2 64 KiB" : ""}`;
+  } threads ${threads}${small ? " l2 64 KiB" : ""}`;
   try {
     const b = packed ? jit.packB(B, { k, n, transB, ldb, layout }) : place(r, B);
     if (tuned) own?.warmup(true);

@@ -674,9 +674,9 @@ function emitChannelTiles(
     // 64×3136×256: 4 steps took ×1.026 the time of 8, `bench/tune_candidates.ts --gemm`).
     const unroll = plainRows && blk.count % 8 === 0 ? 8 : bSteps.length;
     // A tile reading the copy fetches a line of the later tile's x every other k step (its
-    // line of the first half of the pass's channels; 1cbab89 did so by accident): `deno run -A bench/ab.ts --a 313fff0 --b
-    // ab/copy-x-ahead-half --conv 1,256,56,56,128,1,1 --rotate 4` ×0.975 of the time of every
-    // step, `--model resnet50` ×1.000; none at all ×1.034 and ×1.017 on 256→64 and 256→128
+    // line of the first half of the pass's channels; 1cbab89 did so by accident): `deno run
+    // -A bench/ab.ts --a 313fff0 --b ab/copy-x-ahead-half --conv 1,256,56,56,128,1,1 --rotate
+    // 4` ×0.975 of the time of every step, `--model resnet50` ×1.000; none at all ×1.034 and ×1.017 on 256→64 and 256→128
     // (`--a 1cbab89 --b ab/copy-no-x-ahead`), every step into L2 ×0.980 and ×0.991 there but
     // ×1.008 on the model (`--b ab/copy-x-ahead-t1`).
     const xPace = Math.max(1, unroll >> 1);
