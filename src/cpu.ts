@@ -218,30 +218,30 @@ function bestLevel(f: CpuFeatures): IsaLevel {
   return "scalar";
 }
 
-/** Emerald Rapids' display model (family 6). */
-const EMERALD_RAPIDS = 207;
+/** Sapphire Rapids' display model (family 6). */
+const SAPPHIRE_RAPIDS = 143;
 
 /**
  * Whether this core runs AVX-512 FMAs with a broadcast memory operand
  * (`vfmadd231ps z, z, [m]{1to16}`, one load per FMA) faster than with a
- * broadcast register shared by two FMAs. Intel cores fuse the load into
- * the FMA's micro-op, so the shared register only adds a micro-op per two
- * FMAs: 14 positions × 2 vectors in L1 ran at 96-98% of the FMA-only loop
- * embedded and 83-89% shared, 16 × 1 at 100% embedded (Sapphire
- * Rapids-class Xeon, `bench/cv_probe.ts`, medians of alternating rounds);
- * in the 3×3 layers of a ResNet-style CNN 2-5% (tier 2's candidates, one
- * process). On Zen 5 one load per FMA held the loop to 85-88% where the
- * shared register reached the peak: AMD keeps the register. A 1×1 convolution's
- * channel-vector tiles keep it on every core (conv/plan.ts `tierOneTile`), and so do NHWC
- * tiles (conv/plan.ts, the NHWC call's plan: their broadcasts are a position's stride apart).
- * Not on Emerald Rapids (model 207, 2026-12-07): there the loop in L1 ran at the peak both
- * ways (`bench/cv_probe.ts`, two runs) and the layers ran faster with the shared register:
- * `deno run -A bench/ab.ts --a 8daa8c4 --b ab/no-embed --model M --threads T` (the rule off) the
- * ResNet-style CNN ×0.983 and ×0.982 of the time at 1 and 2 threads, ResNet-50 ×0.996 and
- * ×0.990, MobileNetV2 ×0.998 and ×1.001; its 7×7/2 stem `--conv 1,3,224,224,64,7,2,1,3` ×0.989.
+ * broadcast register shared by two FMAs: tier 1's default (tier 2 tries the other; the same
+ * FMAs, the same bits). Only on Sapphire Rapids, where the notes' "Sapphire Rapids-class Xeon"
+ * measured it: 14 positions × 2 vectors in L1 at 96-98% of the FMA-only loop embedded and
+ * 83-89% shared (`bench/cv_probe.ts`), 2-5% in the 3×3 layers of a ResNet-style CNN (tier 2's
+ * candidates). Every other core measured since keeps the register: on Zen 5 one load per FMA
+ * held the loop to 85-88% where the shared register reached the peak; on Emerald Rapids (model
+ * 207, 2026-12-07) the loop ran at the peak both ways and the layers faster shared (`bench/ab.ts`
+ * with the rule off: the CNN ×0.983 / ×0.982 at 1 / 2 threads, ResNet-50 ×0.996 / ×0.990); on
+ * a Xeon shown as model 167 (AVX-512 + AMX + FP16, 48 KiB L1, 2 MiB L2, 480 MiB L3: a masked
+ * model number, 2026-12-07 too) the loop ran 87% embedded and 92% shared (P=14 V=2), 82% and
+ * 95% at 6 × 4, and `deno run -A bench/ab.ts --a 9f632f8 --b ab/no-embed-167 --model M
+ * [--threads 2]` (the register everywhere) took the CNN ×0.941, ×0.940, ×0.936 (three runs, 1 thread)
+ * and ×0.954 (2 threads), ResNet-50 ×0.958 / ×0.959, MobileNetV2 ×1.012 / ×1.006 of the time.
+ * A 1×1 convolution's channel-vector tiles keep the register on every core (conv/plan.ts
+ * `tierOneTile`), and so do NHWC tiles (their broadcasts are a position's stride apart).
  */
 export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
-  return f.vendor === "GenuineIntel" && f.model !== EMERALD_RAPIDS;
+  return f.vendor === "GenuineIntel" && f.model === SAPPHIRE_RAPIDS;
 }
 
 /**
