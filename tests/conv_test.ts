@@ -450,8 +450,8 @@ Deno.test("conv2d avx512: a first layer's 7×7/2 and 5×5/2 on channel vectors (
         `${threads} threads ${JSON.stringify(o)}: y[${at}] = ${y[at]}, want ${want[at]}`,
       );
     }
-    // The rule's kernel where the core takes a broadcast inside the FMA (Intel), else the tile
-    // kernel's: the same bits either way.
+    // The rule's kernel where the core takes a broadcast inside the FMA (Sapphire Rapids), else
+    // the tile kernel's: the same bits either way.
     const plans = jit.stats().keys.map((k) => k.plan ?? "");
     const rule = prefersEmbeddedBroadcast(cpuFeatures());
     assert.ok(
