@@ -470,6 +470,69 @@ if (LEVELS.includes("avx512")) {
   });
 }
 
+// First layers on the tile kernel (plan.ts copiesXInTile: at most 4 input channels, K×K): the
+// first channel tile stores each k step's vectors of x (a channel's tap, read from the phase
+// planes or x in place) as a row of an im2col strip the other channel tiles read. ResNet's 7×7/2
+// stem in periods of kernel rows, MobileNet's 3×3/2, stride 1 with asymmetric pads, a 1×2
+// kernel of two channels a k-loop iteration, a last channel tile of fewer channels, 1 and 2
+// threads, and tier 2 running the tile without the copy: every call the f64 reference's bits.
+if (LEVELS.includes("avx512")) {
+  Deno.test("conv2d avx512: a first layer's x copied as an im2col strip by the first channel tile gives the f64 reference's bits", () => {
+    const r = rng(1189996);
+    const cases: Conv2dOptions[] = [
+      {
+        n: 1,
+        c: 3,
+        h: 41,
+        w: 64,
+        outChannels: 20,
+        kernel: [7, 7],
+        strides: [2, 2],
+        pads: [3, 3, 3, 3],
+      },
+      {
+        n: 1,
+        c: 3,
+        h: 36,
+        w: 134,
+        outChannels: 32,
+        kernel: [3, 3],
+        strides: [2, 2],
+        pads: [1, 1, 1, 1],
+      },
+      { n: 2, c: 2, h: 19, w: 33, outChannels: 13, kernel: [3, 3], pads: [1, 0, 2, 1] },
+      { n: 1, c: 4, h: 9, w: 48, outChannels: 24, kernel: [1, 2], pads: [0, 1, 0, 0] },
+    ];
+    for (const [t, o] of cases.entries()) {
+      for (const threads of [1, 2]) {
+        using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: 0 });
+        const s = convSpecOf(o), sizes = convSizes(s);
+        const x = new Float32Array(sizes.x).map(() => int(r, -2, 2));
+        const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
+        const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
+        const residual = t % 2 ? new Float32Array(sizes.y).map(() => int(r, -5, 5)) : undefined;
+        const opts = { ...o, bias, residual, activation: "relu" as const };
+        const want = convWant(s, x, w, { bias, residual, relu: true });
+        const y = new Float32Array(sizes.y).fill(NaN);
+        const label = `case ${t}, ${threads} threads`;
+        jit.conv2d(x, w, y, opts);
+        const at = firstDifference(y, want);
+        assert.equal(at, -1, `${label}: y[${at}] = ${y[at]}, reference ${want[at]}`);
+        const tier1 = jit.stats().keys.find((k) => k.key.startsWith("conv2d"))!.plan!;
+        assert.ok(
+          tier1.includes("tile") && tier1.includes("x copied by the first channel tile"),
+          `${label}: ${tier1}`,
+        );
+        const ran = tuneCheckingBits(jit, () => jit.conv2d(x, w, y, opts), y, want, label);
+        assert.ok(
+          ran.some((p) => p.includes("tile") && !p.includes("x copied")),
+          `${label}: ${ran.join("; ")}`,
+        );
+      }
+    }
+  });
+}
+
 /**
  * Kernels of 32 taps or more whose rows recur: the tile kernel loops over
  * periods of kernel rows (plan.ts TAP_PERIODS), "taps in count periods of

@@ -643,19 +643,26 @@ function emitChannelTiles(
   const ahead = p.nextX ? p.ng * v.isa.lanes * 4 : 0; // bytes of a position tile
   const lines = Math.ceil(ahead / 64);
   // x copied by the first channel tile (p.xInTile): whole vectors only (a run's edge tiles
-  // read x in place), the copy at the workspace's start, a row of the tile's positions per
-  // input channel of the pass.
+  // read x in place), the copy in the workspace after the planes (if any), a row of the
+  // tile's positions per k step of the pass (an input channel, or with taps a channel's tap:
+  // an im2col strip).
   const width = groups[groups.length - 1].col + groups[groups.length - 1].width;
-  const copying = (p.xInTile ?? false) && taps === 1 && groups.every((c) => !c.scalar && !c.tail);
+  const copying = (p.xInTile ?? false) && groups.every((c) => !c.scalar && !c.tail);
+  const copyAt = planesBytes(g);
   /** Where a tile reads x: in place, in place while copying it, or the copy. */
   type Source = "x" | "copying" | "copy";
   const tile = (rows: number, fetch?: { at: number }, from: Source = "x") => {
-    if (from === "copy") a.emit("mov", rdx, qword(rsp, F.WS));
-    else {
+    if (from === "copy") {
+      a.emit("mov", rdx, qword(rsp, F.WS));
+      if (copyAt) addImmediate(a, "add", rdx, copyAt);
+    } else {
       a.emit("mov", rdx, r15);
       if (blk.offset) a.emit("add", rdx, qword(rsp, F.ICB));
     }
-    if (from === "copying") a.emit("mov", r9, qword(rsp, F.WS));
+    if (from === "copying") {
+      a.emit("mov", r9, qword(rsp, F.WS));
+      if (copyAt) addImmediate(a, "add", r9, copyAt);
+    }
     // A tile reading the copy fetches its line of the later position tile's x from x's planes.
     const xAhead = from === "copy" && fetch !== undefined;
     if (xAhead) {
@@ -667,12 +674,14 @@ function emitChannelTiles(
     for (let u = 0; u < p.unrollIc; u++) {
       for (const t of g.taps) bSteps.push((u * g.channelStride + t) * 4);
     }
-    // The copy's rows are plain rows (1×1: a step is an input channel), so no steps.
-    const plainRows = from !== "x";
+    // The copy's rows are plain rows (a k step each), so no steps; so are x's at 1×1 (a step
+    // is an input channel), where the copying tile reads them so too.
+    const plainRows = from === "copy" || (from === "copying" && taps === 1);
     const bRow = from === "copy" ? width * 4 : g.channelStride * 4;
     // The copy's plain rows unrolled 8 steps as our GEMM's tier 1 is (its candidates on
-    // 64×3136×256: 4 steps took ×1.026 the time of 8, `bench/tune_candidates.ts --gemm`).
-    const unroll = plainRows && blk.count % 8 === 0 ? 8 : bSteps.length;
+    // 64×3136×256: 4 steps took ×1.026 the time of 8, `bench/tune_candidates.ts --gemm`); with
+    // taps, 8 whatever the count (the steps past whole 8s unrolled after the loop).
+    const unroll = plainRows && (blk.count % 8 === 0 || taps > 1) ? 8 : bSteps.length;
     // A tile reading the copy fetches a line of the later tile's x every other k step (its
     // line of the first half of the pass's channels; 1cbab89 did so by accident): `deno run
     // -A bench/ab.ts --a 313fff0 --b ab/copy-x-ahead-half --conv 1,256,56,56,128,1,1 --rotate
@@ -717,8 +726,11 @@ function emitChannelTiles(
             : []),
         ]
         : undefined,
-      // Kernel rows in a loop (rcx is free until the store's table pieces).
-      bPeriods: periods ? { ...periods, advance: periods.advance * 4, counter: rcx } : undefined,
+      // Kernel rows in a loop (rcx is free until the store's table pieces); not over the
+      // copy's plain rows.
+      bPeriods: periods && !plainRows
+        ? { ...periods, advance: periods.advance * 4, counter: rcx }
+        : undefined,
       // Each row of weights a line ahead of where it is read, spread over the iteration
       // (the rows are `mr` streams from DRAM in a model; see WEIGHTS_AHEAD).
       stream: s.flip ? undefined : {

@@ -109,11 +109,12 @@ export interface ConvPlan extends KernelPlan {
    */
   nextX: boolean;
   /**
-   * The tile kernel, 1×1, x read in place (AVX-512): each position tile's
-   * first channel tile stores x's window as it loads it (its pass's input
-   * channels × the tile's positions, contiguous, at the workspace's start);
-   * the other channel tiles of the block read that copy instead of x's
-   * planes (see {@link copiesXInTile}). Absent: false.
+   * The tile kernel on runs (AVX-512), 1×1 with x read in place or K×K: each
+   * position tile's first channel tile stores x's window as it loads it (a
+   * row of the tile's positions per k step of its pass, an input channel or
+   * a channel's tap: at K×K an im2col strip; contiguous, in the workspace
+   * after the planes if any); the other channel tiles of the block read that
+   * copy instead of x's planes (see {@link copiesXInTile}). Absent: false.
    */
   xInTile?: boolean;
   /** The depthwise kernel's tile (x read in place, see depthwise.ts), or null. */
@@ -524,7 +525,7 @@ export function planConv(
     embedBroadcast: embed,
     deepChannelVectors: deep,
     nhwcDepthwiseTiles: nhwcTiles,
-    workspaceBytes: workspaceBytes + (copyX ? icBlock * ng * L * 4 : 0),
+    workspaceBytes: workspaceBytes + (copyX ? icBlock * taps * ng * L * 4 : 0),
     ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
       choice?.split ? `, parts over ${choice.split}` : ""
@@ -610,9 +611,10 @@ function nextXServes(s: ConvSpec, g: ConvGeometry): boolean {
 
 /**
  * Whether a tile plan may copy x in its first channel tile (ConvPlan.xInTile):
- * 1×1 with x in place along one run (not pitched), AVX-512 (the
- * microkernel's copy stores whole vectors), positions in runs, and more
- * than one channel tile a block to read the copy.
+ * 1×1 with x in place along one run (not pitched), or K×K not transposed (its
+ * taps' vectors, from planes or x, in any runs), AVX-512 (the microkernel's
+ * copy stores whole vectors), positions in runs, and more than one channel
+ * tile a block to read the copy.
  */
 function xInTileServes(
   s: ConvSpec,
@@ -622,17 +624,30 @@ function xInTileServes(
   mr: number,
   ocBlock: number,
 ): boolean {
-  return nextXServes(s, g) && level === "avx512" && mode === "runs" && !(g.wq > g.ow) &&
-    Math.min(ocBlock, g.ocg) > mr;
+  const inRuns = s.kh * s.kw === 1 ? nextXServes(s, g) && !(g.wq > g.ow) : !s.flip;
+  return inRuns && level === "avx512" && mode === "runs" && Math.min(ocBlock, g.ocg) > mr;
 }
+
+/** Input channels a group up to which a K×K tile plan copies x (see {@link copiesXInTile}). */
+const COPY_X_FIRST_LAYER_INPUTS = 4;
 
 /** Channel tiles a block from which a 1×1 tile plan copies x (see {@link copiesXInTile}). */
 const COPY_X_MIN_TILES = 8;
 
 /**
- * Whether a 1×1 tile plan copies x in its first channel tile: where x's
- * band is past L2 and a block has {@link COPY_X_MIN_TILES} channel tiles or
- * more to read the copy. Read in place, each channel tile reads a few lines
+ * Whether a tile plan copies x in its first channel tile. A K×K layer of at most
+ * {@link COPY_X_FIRST_LAYER_INPUTS} input channels a group (a network's first layer): always.
+ * Its other channel tiles then read each k step's vectors of x as one aligned row of the
+ * copy, where in place a tap's vectors start anywhere in a plane's row (most of them two
+ * lines' loads) at every channel tile. Intel Xeon shown as model 167 (AVX-512 + AMX), `deno
+ * run -A bench/ab.ts --a 7206c4f --b ab/first-layer-x-copy --conv 1,3,224,224,OC,K,2,1,P`
+ * (× the time, the same bits): ResNet's 7×7/2 stem ×0.936 (two threads ×0.950; x, y and
+ * weights cold, `--rotate 4`, ×0.950), MobileNet's 3×3/2 stem (`--activation clip`) ×0.957
+ * (×0.967; cold ×0.968); `--model cnn` ×0.995 and ×1.000, `--model mobilenet` ×1.000 and
+ * ×0.999 at 1 and 2 threads (the stems are 4-12% of those models' time).
+ *
+ * A 1×1 layer: where x's band is past L2 and a block has {@link COPY_X_MIN_TILES} channel
+ * tiles or more to read the copy. Read in place, each channel tile reads a few lines
  * of every input channel's plane, planes `h·w·4` bytes apart (128 pages a
  * pass of 128 channels, twice the first-level DTLB); the copy is a few
  * contiguous pages, as our GEMM's strips are (gemm/plan.ts copiesInTile),
@@ -655,6 +670,7 @@ function copiesXInTile(
   ocBlock: number,
   l2: number,
 ): boolean {
+  if (s.kh * s.kw > 1) return g.cg <= COPY_X_FIRST_LAYER_INPUTS;
   return 4 * g.cg * g.rows * s.w > l2 &&
     Math.ceil(Math.min(ocBlock, g.ocg) / mr) >= COPY_X_MIN_TILES;
 }

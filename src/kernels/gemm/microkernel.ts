@@ -131,7 +131,9 @@ export interface MicrokernelSpec {
    * Each k step's row of B, as loaded, also stored at `base` + the step ·
    * `rowBytes` (its groups at their columns), `base` advancing with B: a
    * tile that reads B as stored writes the copy later tiles read. Whole
-   * vector groups loaded into registers only, no `bSteps`. `claimAhead`:
+   * vector groups loaded into registers only, no `aSteps`; B in runs
+   * (`bSteps`, `bPeriods`: a convolution's taps) gives a copy of plain rows,
+   * one a k step in order (an im2col strip). `claimAhead`:
    * bytes ahead of each step's row whose lines are claimed for writing
    * (`prefetchw`), so the stores do not wait on their ownership (0: none).
    */
@@ -232,8 +234,8 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
   }
   const nacc = s.kSplit * mr * ng;
   const fromMemory = readsBFromMemory(v.isa, groups, s.bFromMemory ?? false, s.embedBroadcast);
-  if (s.copyB && (fromMemory || s.bSteps || groups.some((g) => g.scalar || g.tail))) {
-    throw new Error("microkernel: copyB needs B's whole vectors loaded, no bSteps");
+  if (s.copyB && (fromMemory || s.aSteps || groups.some((g) => g.scalar || g.tail))) {
+    throw new Error("microkernel: copyB needs B's whole vectors loaded, no aSteps");
   }
   const need = registersNeeded(v.isa, mr, ng, s.kSplit, fromMemory);
   if (need > pool.length) {
@@ -371,6 +373,8 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       for (let t = 0; t < period; t++) step(t, t % s.kSplit, true, steps[t], period);
       addImmediate(a, "add", s.a.base, period * s.a.colBytes);
       addImmediate(a, "add", s.b.base, by);
+      // The copy's rows are the steps in order: a period's rows a turn.
+      if (s.copyB) addImmediate(a, "add", s.copyB.base, period * s.copyB.rowBytes);
       for (const r of streams) addImmediate(a, "add", r.base, r.advance);
       a.emit("dec", counter);
       a.emit("jnz", top);
@@ -378,6 +382,7 @@ export function emitMicrokernel(v: Vec, s: MicrokernelSpec): void {
       for (let u = done; u < U; u++) step(u - done, u % s.kSplit, false, steps[u] - count * by);
       addImmediate(a, "add", s.a.base, (U - done) * s.a.colBytes);
       addImmediate(a, "add", s.b.base, s.b.rowBytes - count * by);
+      if (s.copyB && U > done) addImmediate(a, "add", s.copyB.base, (U - done) * s.copyB.rowBytes);
       return;
     }
     for (let u = 0; u < U; u++) step(u, u % s.kSplit, true);
