@@ -235,8 +235,9 @@ const SAPPHIRE_RAPIDS = 143;
  * a Xeon shown as model 167 (AVX-512 + AMX + FP16, 48 KiB L1, 2 MiB L2, 480 MiB L3: a masked
  * model number, 2026-12-07 too) the loop ran 87% embedded and 92% shared (P=14 V=2), 82% and
  * 95% at 6 × 4, and `deno run -A bench/ab.ts --a 9f632f8 --b ab/no-embed-167 --model M
- * [--threads 2]` (the register everywhere) took the CNN ×0.941, ×0.940, ×0.936 (three runs, 1 thread)
- * and ×0.954 (2 threads), ResNet-50 ×0.958 / ×0.959, MobileNetV2 ×1.012 / ×1.006 of the time.
+ * [--threads 2]` (the register everywhere) took the CNN ×0.941, ×0.940, ×0.936 (three runs, 1
+ * thread) and ×0.954 (2 threads), ResNet-50 ×0.958 / ×0.959, MobileNetV2 ×1.012 / ×1.006 of the
+ * time.
  * A 1×1 convolution's channel-vector tiles keep the register on every core (conv/plan.ts
  * `tierOneTile`), and so do NHWC tiles (their broadcasts are a position's stride apart).
  */
