@@ -470,13 +470,13 @@ if (LEVELS.includes("avx512")) {
   });
 }
 
-// First layers on the tile kernel (plan.ts copiesXInTile: at most 4 input channels, K×K): the
-// first channel tile stores each k step's vectors of x (a channel's tap, read from the phase
-// planes or x in place) as a row of an im2col strip the other channel tiles read. ResNet's 7×7/2
-// stem in periods of kernel rows, MobileNet's 3×3/2 (rows of 115: the edge tile, 3 positions
-// past whole vectors, reads x in place), stride 1 with asymmetric pads, a 1×2
-// kernel of two channels a k-loop iteration, a last channel tile of fewer channels, 1 and 2
-// threads, and tier 2 running the tile without the copy: every call the f64 reference's bits.
+// First layers on the tile kernel (plan.ts copiesXInTile: at most 4 input channels, K×K): the first
+// channel tile stores each k step's vectors of x (a channel's tap, read from the phase planes or x
+// in place) as a row of an im2col strip the other channel tiles read. ResNet's 7×7/2 stem in
+// periods of kernel rows, MobileNet's 3×3/2 (rows of 115: the edge tile, 3 positions past whole
+// vectors, reads x in place), stride 1 with asymmetric pads, a 1×2 kernel of two channels a k-loop
+// iteration, a last channel tile of fewer channels, 1 and 2 threads, and tier 2 running the tile
+// without the copy: every call the f64 reference's bits.
 if (LEVELS.includes("avx512")) {
   Deno.test("conv2d avx512: a first layer's x copied as an im2col strip by the first channel tile gives the f64 reference's bits", () => {
     const r = rng(1189996);
