@@ -246,6 +246,22 @@ export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether an AVX-512 tile with one vector of outputs per input (the channel-vector kernel's
+ * 16-channel tiles) takes each broadcast input as its FMA's memory operand rather than from a
+ * broadcast register loaded for it: with no second FMA to share the register, the embedded
+ * form is one micro-op where the register costs two on Intel cores (the load fused into the
+ * FMA). Tier 1's default for K×K layers (tier 2 tries the other; the same bits). On a Xeon
+ * shown as model 167: `deno run -A bench/cv_probe.ts` 16 × 1 embedded 91% of the FMA-only
+ * loop, 14 × 1 shared 80-86% (two runs); `bench/tune_candidates.ts --conv 1,64,28,28,16,3,1,1,1
+ * --packed` 85.7 µs embedded against 89.2-91.3 shared, `--conv 1,3,224,224,16,3,2,1,1` (a
+ * 16-channel stem, channel vectors 16 × 16) 81.4 against 91.6-95.1; on the Sapphire
+ * Rapids-class host 16 × 1 at 100% embedded. Not measured on AMD, which keeps the register.
+ */
+export function embedsLoneBroadcast(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Whether a convolution of 128 input channels or more leans to the channel-vector kernel in
  * tier 1 (its estimate taken 1.15× cheaper against the position kernel's: conv/plan.ts). On
  * Zen 5 the position kernel's 6 lines per input plane and step stalled in a model with its caches

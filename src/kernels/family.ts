@@ -52,6 +52,13 @@ export interface Target {
    */
   embedBroadcast?: boolean;
   /**
+   * Whether AVX-512 FMAs of a tile with one vector of outputs per input
+   * (no register two FMAs could share) take the broadcast input as their
+   * memory operand rather than from a broadcast register loaded for each.
+   * See `embedsLoneBroadcast` in src/cpu.ts.
+   */
+  embedLoneBroadcast?: boolean;
+  /**
    * Whether a GEMM copies B's strips past L1 before reading them, rather
    * than read them in place (see `prefersCopiedStrips` in src/cpu.ts).
    * Speed only: the same bits.

@@ -9,6 +9,7 @@ import {
   capIsa,
   claimsRowsAhead,
   cpuFeatures,
+  embedsLoneBroadcast,
   ISA_LEVELS,
   type IsaLevel,
   leansToDeepChannelVectors,
@@ -496,6 +497,7 @@ export class Jit {
       target.isa = VEC_OF[isa];
       target.amx = isa === "amx";
       target.embedBroadcast = prefersEmbeddedBroadcast(f);
+      target.embedLoneBroadcast = embedsLoneBroadcast(f);
       target.copyStrips = prefersCopiedStrips(f);
       target.spreadNextStrip = spreadsNextStrip(f);
       target.transposeAliasedWhole = transposesAliasedRowsWhole(f);

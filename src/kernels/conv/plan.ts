@@ -133,6 +133,8 @@ export interface ConvPlan extends KernelPlan {
   choice?: ConvChoice;
   /** The Target's `embedBroadcast` at AVX-512 (parts are planned with it too). */
   embedBroadcast: boolean;
+  /** The Target's `embedLoneBroadcast` at AVX-512 (parts are planned with it too). */
+  embedLoneBroadcast: boolean;
   /** The Target's `deepChannelVectors` (parts are planned with it too). */
   deepChannelVectors: boolean;
   /** The Target's `nhwcDepthwiseTiles` (parts are planned with it too). */
@@ -204,6 +206,7 @@ export function planConv(
     l1d: number;
     l2: number;
     embedBroadcast?: boolean;
+    embedLoneBroadcast?: boolean;
     deepChannelVectors?: boolean;
     nhwcDepthwiseTiles?: boolean;
   } = {
@@ -216,6 +219,7 @@ export function planConv(
   let l2 = caches.l2;
   const l1d = caches.l1d;
   const embed = level === "avx512" && (caches.embedBroadcast ?? false);
+  const lone = level === "avx512" && (caches.embedLoneBroadcast ?? false);
   const deep = caches.deepChannelVectors ?? true;
   const nhwcTiles = caches.nhwcDepthwiseTiles ?? false;
   const isa = vecIsa(level);
@@ -242,6 +246,7 @@ export function planConv(
     cv: null,
     phases: false as const,
     embedBroadcast: embed,
+    embedLoneBroadcast: lone,
     deepChannelVectors: deep,
     nhwcDepthwiseTiles: nhwcTiles,
     workspaceBytes,
@@ -313,6 +318,7 @@ export function planConv(
     depthwise: null,
     workspaceBytes: 0,
     embedBroadcast: embed,
+    embedLoneBroadcast: lone,
     deepChannelVectors: deep,
     nhwcDepthwiseTiles: nhwcTiles,
     ...o,
@@ -431,20 +437,20 @@ export function planConv(
     const packedX = packedXServes(q.s, isa, q.g, true);
     if (packedX || subsampledServes(s, isa, g, true)) {
       const b = tileCall(s, g, { planes: true, packedX });
-      const t = tierOneTile(isa, b.s, b.g, embed, l1d);
+      const t = tierOneTile(isa, b.s, b.g, embed, lone, l1d);
       return cvPlan({ ...t, planes: true, ...(packedX ? { packedX } : {}) });
     }
   }
   // AVX2, a 1×1 on a small image: channel vectors on x repacked as channel blocks.
   if (choice === undefined && packedXServes(s, isa, g, true)) {
     const b = tileCall(s, g, { packedX: true });
-    return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, l1d), packedX: true });
+    return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, lone, l1d), packedX: true });
   }
   if (cvServes && choice === undefined && fewInputsStrided(s, g, isa, embed)) {
     return cvPlan(channelVectorTile(isa, g, embed, 1));
   }
   if (cvServes && choice === undefined) {
-    const t = tierOneTile(isa, s, g, embed, l1d);
+    const t = tierOneTile(isa, s, g, embed, lone, l1d);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
     // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5), and how in a model,
     // caches cold, its 6 lines per input plane and step stall where this kernel reads one
@@ -523,6 +529,7 @@ export function planConv(
     cv: null,
     phases: false,
     embedBroadcast: embed,
+    embedLoneBroadcast: lone,
     deepChannelVectors: deep,
     nhwcDepthwiseTiles: nhwcTiles,
     workspaceBytes: workspaceBytes + (copyX ? icBlock * taps * ng * L * 4 : 0),
@@ -955,17 +962,22 @@ function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa, embed: bool
  * ×1.073; the 3×3 layers (512→512 on 7², 256→256 on 14²) ran the same either way. `deno run
  * -A bench/ab.ts --a 3c252e4 --b 0e06bd9 --conv 1,C,H,H,OC,1,1`: 960→160 on 7² ×0.776 of the
  * time (pairs' middle half 0.902-0.925), 1024→256 on 14² ×0.932, 96→576 on 14² (clip) ×0.950;
- * `--model` MobileNetV2 ×0.981 (2 threads ×0.966), ResNet-50 ×0.965.
+ * `--model` MobileNetV2 ×0.981 (2 threads ×0.966), ResNet-50 ×0.965. A K×K layer's tile of
+ * one vector (16 output channels) broadcasts as the core prefers with no register to share
+ * (`lone`: `embedsLoneBroadcast` in src/cpu.ts), one of two as it prefers with one (`embed`).
  */
 function tierOneTile(
   isa: VecIsa,
   s: ConvSpec,
   g: ConvGeometry,
   embed: boolean,
+  lone: boolean,
   l1d: number,
 ): ChannelVectorTile {
-  const t = channelVectorTile(isa, g, embed && s.kh * s.kw > 1);
-  return { ...t, icChunk: channelVectorChunk(isa, s, g, t, l1d) };
+  const taps = s.kh * s.kw;
+  const t = channelVectorTile(isa, g, embed && taps > 1);
+  const e = taps > 1 && isa.level === "avx512" && (t.vectors === 1 ? lone : embed);
+  return { ...t, embed: e, icChunk: channelVectorChunk(isa, s, g, t, l1d) };
 }
 
 /**
@@ -1110,7 +1122,7 @@ export function convChoices(
     const e = plan.embedBroadcast;
     const first = plan.cv !== null && fewInputsStrided(s, g, isa, plan.embedBroadcast)
       ? plan.cv
-      : mark(tierOneTile(isa, q.s, q.g, e, plan.l1d));
+      : mark(tierOneTile(isa, q.s, q.g, e, plan.embedLoneBroadcast, plan.l1d));
     const tiles = [
       first,
       // Chunks of input channels over a row's pieces: the others than tier 1's.
@@ -1120,10 +1132,12 @@ export function convChoices(
       // NCHW: the next tile's y fetched or not (tier 1's other way), x not fetched ahead.
       ...(s.nhwc ? [] : [{ ...first, nextOut: !first.nextOut }, { ...first, xAhead: 0 }]),
       ...(isa.level === "avx512" ? [{ ...first, embed: !first.embed }] : []),
-      ...(planes || packedX ? [tierOneTile(isa, s, g, e, plan.l1d)] : []),
+      ...(planes || packedX ? [tierOneTile(isa, s, g, e, plan.embedLoneBroadcast, plan.l1d)] : []),
     ];
     const CL = channelVectorLanes(isa);
-    if (g.ocg > CL) tiles.push(mark(channelVectorTile(isa, q.g, e, 1)));
+    // (A one-vector tile of a K×K layer broadcasts as tier 1's would: `embedLoneBroadcast`.)
+    const lone = s.kh * s.kw > 1 ? plan.embedLoneBroadcast : e;
+    if (g.ocg > CL) tiles.push(mark(channelVectorTile(isa, q.g, lone, 1)));
     // Narrower pieces; at AVX2 also a row's pieces where tier 1 took flat tiles.
     const widths = isa.level === "avx2" ? [4, 5] : [8, 11];
     for (const width of widths) tiles.push(mark(channelVectorTile(isa, q.g, e, 2, width)));
