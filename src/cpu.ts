@@ -255,7 +255,12 @@ export function prefersEmbeddedBroadcast(f: CpuFeatures): boolean {
  * loop, 14 × 1 shared 80-86% (two runs); `bench/tune_candidates.ts --conv 1,64,28,28,16,3,1,1,1
  * --packed` 85.7 µs embedded against 89.2-91.3 shared, `--conv 1,3,224,224,16,3,2,1,1` (a
  * 16-channel stem, channel vectors 16 × 16) 81.4 against 91.6-95.1; on the Sapphire
- * Rapids-class host 16 × 1 at 100% embedded. Not measured on AMD, which keeps the register.
+ * Rapids-class host 16 × 1 at 100% embedded. `deno run -A bench/ab.ts --a e039903 --b
+ * ab/lone-broadcast --conv 1,C,H,H,16,3,1,1,1` (× the time, the same bits; 16-channel tiles
+ * embedded, and tier 1's estimate then takes them over the tile kernel): 64→16 on 28² ×0.954,
+ * 16→16 on 56² ×0.872 (2 threads ×0.811, operands cold ×0.870), 32→16 on 112² ×0.903 (×0.916);
+ * `--model` U-Net, MobileNetV2 and the CNN (no such layers) ×0.993-1.016. Not measured on AMD,
+ * which keeps the register.
  */
 export function embedsLoneBroadcast(f: CpuFeatures): boolean {
   return f.vendor === "GenuineIntel";
