@@ -12,6 +12,7 @@ import {
   convWant,
   firstDifference,
   randomConv,
+  smallIntegerCall,
   tuneCheckingBits,
   tunePackedAgainstPlain,
 } from "./helpers/conv.ts";
@@ -507,14 +508,7 @@ if (LEVELS.includes("avx512")) {
     for (const [t, o] of cases.entries()) {
       for (const threads of [1, 2]) {
         using jit = new Jit({ maxIsa: "avx512", threads, minPartUs: 0 });
-        const s = convSpecOf(o), sizes = convSizes(s);
-        const x = new Float32Array(sizes.x).map(() => int(r, -2, 2));
-        const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
-        const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
-        const residual = t % 2 ? new Float32Array(sizes.y).map(() => int(r, -5, 5)) : undefined;
-        const opts = { ...o, bias, residual, activation: "relu" as const };
-        const want = convWant(s, x, w, { bias, residual, relu: true });
-        const y = new Float32Array(sizes.y).fill(NaN);
+        const { x, w, opts, want, y } = smallIntegerCall(r, o, 2, t % 2 === 1);
         const label = `case ${t}, ${threads} threads`;
         jit.conv2d(x, w, y, opts);
         const at = firstDifference(y, want);
@@ -610,14 +604,7 @@ for (const isa of LEVELS) {
     for (const [t, { o, periods }] of PERIOD_CASES.entries()) {
       for (const threads of [1, 3]) {
         using jit = new Jit({ maxIsa: isa, threads });
-        const s = convSpecOf(o), sizes = convSizes(s);
-        const x = new Float32Array(sizes.x).map(() => int(r, -3, 3));
-        const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
-        const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
-        const residual = t % 2 ? new Float32Array(sizes.y).map(() => int(r, -5, 5)) : undefined;
-        const opts = { ...o, bias, residual, activation: "relu" as const };
-        const want = convWant(s, x, w, { bias, residual, relu: true });
-        const y = new Float32Array(sizes.y).fill(NaN);
+        const { x, w, opts, want, y } = smallIntegerCall(r, o, 3, t % 2 === 1);
         const label = `${isa} seed ${seed} case ${t}, ${threads} threads`;
         jit.conv2d(x, w, y, opts);
         const at = firstDifference(y, want);

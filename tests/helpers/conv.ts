@@ -40,6 +40,33 @@ export function convWant(
   return want;
 }
 
+/**
+ * A conv2d call on small integers, exact in f32: x in ±`xMost`, w in ±2, a bias in ±4, a
+ * residual in ±5 where asked, relu; its operands and options, the f64 reference's y, and a y
+ * of NaN to call into.
+ */
+export function smallIntegerCall(
+  r: () => number,
+  o: Conv2dOptions,
+  xMost: number,
+  withResidual: boolean,
+): {
+  x: Float32Array;
+  w: Float32Array;
+  opts: Conv2dOptions;
+  want: Float32Array;
+  y: Float32Array;
+} {
+  const s = convSpecOf(o), sizes = convSizes(s);
+  const x = new Float32Array(sizes.x).map(() => int(r, -xMost, xMost));
+  const w = new Float32Array(sizes.w).map(() => int(r, -2, 2));
+  const bias = new Float32Array(s.oc).map(() => int(r, -4, 4));
+  const residual = withResidual ? new Float32Array(sizes.y).map(() => int(r, -5, 5)) : undefined;
+  const want = convWant(s, x, w, { bias, residual, relu: true });
+  const opts = { ...o, bias, residual, activation: "relu" as const };
+  return { x, w, opts, want, y: new Float32Array(sizes.y).fill(NaN) };
+}
+
 /** A configuration whose output is not empty. */
 export function randomConv(r: () => number): Conv2dOptions & { kernel: number[] } {
   for (;;) {
