@@ -414,6 +414,34 @@ Deno.test("conv2d plans: a first layer's 5×5 or wider kernel at a stride runs o
   assert.doesNotMatch(plan(3, 64, 7, 2), /16 columns × 16 channels/);
 });
 
+Deno.test("conv2d plans: a first layer's strided K×K of 16 output channels runs a one-vector channel tile where lone broadcasts embed (AVX-512)", () => {
+  const plan = (c: number, oc: number, k: number, stride: number, lone: boolean) =>
+    planConv(
+      {
+        ...convSpecOf({
+          n: 1,
+          c,
+          h: 224,
+          w: 224,
+          outChannels: oc,
+          kernel: [k, k],
+          strides: [stride, stride],
+          pads: Array(4).fill(k >> 1),
+          activation: "relu",
+        }),
+        wLanes: CV_LANES,
+      },
+      "avx512",
+      { l1d: 48 << 10, l2: 2 << 20, embedLoneBroadcast: lone },
+    ).description;
+  const lone = /channel vectors 16 columns × 16 channels.*broadcasts in the FMAs/;
+  assert.match(plan(3, 16, 3, 2, true), lone); // MobileNetV3's stem
+  assert.match(plan(4, 12, 5, 2, true), lone);
+  assert.doesNotMatch(plan(3, 16, 3, 2, false), /channel vectors/); // AMD: the tile kernel
+  assert.doesNotMatch(plan(3, 32, 3, 2, true), /channel vectors/); // two vectors: the tile kernel
+  assert.doesNotMatch(plan(3, 16, 3, 1, true), /channel vectors/); // stride 1: the tile kernel
+});
+
 // The rule's kernel against the f64 reference on small integers, whole and split over 3 threads.
 Deno.test("conv2d avx512: a first layer's 7×7/2 and 5×5/2 on channel vectors (and tier 2's candidates around them) keep the f64 reference's bits", () => {
   if (!LEVELS.includes("avx512")) return; // the rule is AVX-512's

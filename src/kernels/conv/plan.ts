@@ -449,6 +449,9 @@ export function planConv(
   if (cvServes && choice === undefined && fewInputsStrided(s, g, isa, embed)) {
     return cvPlan(channelVectorTile(isa, g, embed, 1));
   }
+  if (cvServes && choice === undefined && narrowFirstLayer(s, g, isa, lone)) {
+    return cvPlan(tierOneTile(isa, s, g, embed, lone, l1d));
+  }
   if (cvServes && choice === undefined) {
     const t = tierOneTile(isa, s, g, embed, lone, l1d);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
@@ -948,6 +951,29 @@ const FEW_INPUTS_MIN_TAPS = 25;
 function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa, embed: boolean): boolean {
   return isa.level === "avx512" && embed && g.cg <= FEW_INPUTS &&
     s.kh * s.kw >= FEW_INPUTS_MIN_TAPS && (s.sh > 1 || s.sw > 1);
+}
+
+/**
+ * A first layer's strided K×K convolution of at most {@link FEW_INPUTS} input channels and one
+ * vector of output channels (16; MobileNetV3's and EfficientNet-lite's 3×3/2 3→16 stems) on a
+ * core that embeds a lone broadcast (`embedsLoneBroadcast`: Intel): tier 1's channel-vector
+ * tile, each FMA loading its broadcast of x where it lies, where the tile kernel first builds
+ * the phase planes (about 30 µs of a 224² stem here) and estimates them cheaper. Intel Xeon
+ * shown as model 167, tier 2's candidates in one process (`deno run -A
+ * bench/tune_candidates.ts --conv 1,3,224,224,16,3,2,1,1 --packed [--threads 2]`): the
+ * channel-vector tile 73.3 µs against the tile kernel's 111.6-114.1 at one thread (tier 1's,
+ * both ways), 43.2 against 54.8 at two; `deno run -A bench/ab.ts --a e427cea --b
+ * ab/narrow-first-layer --conv 1,3,224,224,16,3,2,1,1 --activation clip` ×0.885 of the time
+ * (operands cold, `--rotate 4`, ×0.771), `--conv 1,4,160,160,16,5,2,1,2` ×0.883. (Two Jits
+ * alternating at two threads, `bench/ab.ts --threads 2`, read ×1.44-1.54 here where each
+ * alone read 39.3 against 48.4 µs: the pairing of two pools and two kernels, not the kernel.)
+ * 32 channels (two vectors, no embedding) stay on the tile kernel: 175 against 191 µs
+ * at one thread, 101-103 against 98-106 at two, MobileNetV2 ×0.982 / ×0.988 (`bench/ab.ts --a
+ * e427cea --b ab/stem-cv --model mobilenet`) when they take the channel tile too.
+ */
+function narrowFirstLayer(s: ConvSpec, g: ConvGeometry, isa: VecIsa, lone: boolean): boolean {
+  return isa.level === "avx512" && lone && g.cg <= FEW_INPUTS && g.ocg <= channelVectorLanes(isa) &&
+    s.kh * s.kw > 1 && (s.sh > 1 || s.sw > 1);
 }
 
 /**
