@@ -27,11 +27,14 @@
  * A's with the spread of the per-pair ratios (their middle half). Inputs
  * and outputs start on cache lines, alike for both. A/A runs (one revision
  * on both sides, Zen 5, 2 vCPUs) read 0.98-1.01 over a conv and a split
- * GEMM: a difference under ~2% is not resolved. With `--threads 2` each side has its own
- * pool, and two different kernels in turn can read far from what each reads alone: a 16-channel
- * 3×3/2 stem on the channel-vector tile read 76.2 µs beside the tile kernel's 52.8 (`--a e427cea
- * --b ab/stem-cv`), where each alone (`--a R --b R`) read 39.3 and 48.4; check a 2-thread
- * ratio against A/A runs of each side (or `bench/tune_candidates.ts`, one Jit).
+ * GEMM: a difference under ~2% is not resolved. With `--threads 2` each checkout is a module
+ * graph of its own, so each side has its own pool (`sharedPool` is one per module instance), both
+ * pools' workers kept off the caller's CPU: calls of tens of µs can then read far slower on one
+ * side. Two worktrees of one commit (`--a DIR1 --b DIR2`, ab/stem-cv, a 16-channel 3×3/2 stem at
+ * 2 threads) read 40.6 against 70.8 µs, where one directory on both sides (one module, one pool)
+ * read 39.3 and 40.1; the CNN (`--model cnn`) and a 3×3 64→64 on 56² (~600 µs) read ×0.995 the
+ * same way. Check a short call's 2-thread ratio against two worktrees of one commit (or use
+ * `bench/tune_candidates.ts`, one Jit).
  *
  * --offset BYTES: the inputs start that many bytes past a line (16: where a large
  * `new Float32Array` lands here), the outputs still on one; --out-offset BYTES the same for

@@ -966,8 +966,8 @@ function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa, embed: bool
  * ab/narrow-first-layer --conv 1,3,224,224,16,3,2,1,1 --activation clip` ×0.885 of the time
  * (operands cold, `--rotate 4`, ×0.771), `--conv 1,4,160,160,16,5,2,1,2` ×0.883. (Two Jits
  * alternating at two threads, `bench/ab.ts --threads 2`, read ×1.44-1.54 here where each
- * alone read 39.3 against 48.4 µs: the pairing of two pools and two kernels, not the kernel.)
- * 32 channels (two vectors, no embedding) stay on the tile kernel, not resolved either way:
+ * alone read 39.3 against 48.4 µs: two pools in turn, one per checkout, not the kernel; see
+ * bench/ab.ts.) 32 channels (two vectors, no embedding) stay on the tile kernel, not resolved either way:
  * their channel tile 175 against 191 µs at one thread in tune_candidates but ×1.007 in
  * `bench/ab.ts --a e427cea --b ab/stem-cv --conv 1,3,224,224,32,3,2,1,1 --activation clip`, a
  * tie at two threads in one Jit (101-103 against 98-106 µs), MobileNetV2 with them ×0.982 /
