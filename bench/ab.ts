@@ -31,8 +31,8 @@
  * graph of its own, so each side has its own pool (`sharedPool` is one per module instance), both
  * pools' workers kept off the caller's CPU: calls of tens of µs can then read far slower on one
  * side. Two worktrees of one commit (`--a DIR1 --b DIR2`, ab/stem-cv, a 16-channel 3×3/2 stem at
- * 2 threads) read 40.6 against 70.8 µs, where one directory on both sides (one module, one pool)
- * read 39.3 and 40.1; the CNN (`--model cnn`) and a 3×3 64→64 on 56² (~600 µs) read ×0.995 the
+ * 2 threads) read 40.6 against 70.8 µs (swapped, 50.8 against 70.3: B the slower side both
+ * ways), where one directory on both sides (one module, one pool) read 39.3 and 40.1; the CNN (`--model cnn`) and a 3×3 64→64 on 56² (~600 µs) read ×0.995 the
  * same way. Check a short call's 2-thread ratio against two worktrees of one commit (or use
  * `bench/tune_candidates.ts`, one Jit).
  *
