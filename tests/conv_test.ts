@@ -384,56 +384,56 @@ Deno.test("conv2d plans: a 1×1 layer of 64 inputs or more runs channel tiles ou
   assert.match(plan(48, 56, 256, 1, true), /, channel tiles outside/);
 });
 
+/**
+ * The AVX-512 plan of a first layer on 224² (c → oc, k×k at `stride`, relu, its weights packed
+ * as a model holds them), on a core whose broadcasts `caches` says.
+ */
+function firstLayerPlan(
+  c: number,
+  oc: number,
+  k: number,
+  stride: number,
+  caches: { embedBroadcast?: boolean; embedLoneBroadcast?: boolean },
+): string {
+  return planConv(
+    {
+      ...convSpecOf({
+        n: 1,
+        c,
+        h: 224,
+        w: 224,
+        outChannels: oc,
+        kernel: [k, k],
+        strides: [stride, stride],
+        pads: Array(4).fill(k >> 1),
+        activation: "relu",
+      }),
+      wLanes: CV_LANES,
+    },
+    "avx512",
+    { l1d: 48 << 10, l2: 2 << 20, ...caches },
+  ).description;
+}
+
 Deno.test("conv2d plans: a first layer's 5×5 or wider kernel at a stride runs one vector of channels × 16 columns (AVX-512)", () => {
+  // A core that takes a broadcast inside the FMA (Intel's Sapphire Rapids).
   const plan = (c: number, oc: number, k: number, stride: number) =>
-    planConv(
-      {
-        ...convSpecOf({
-          n: 1,
-          c,
-          h: 224,
-          w: 224,
-          outChannels: oc,
-          kernel: [k, k],
-          strides: [stride, stride],
-          pads: Array(4).fill(k >> 1),
-          activation: "relu",
-        }),
-        wLanes: CV_LANES, // the weights packed, as a model holds them
-      },
-      "avx512",
-      { l1d: 48 << 10, l2: 2 << 20, embedBroadcast },
-    ).description;
-  let embedBroadcast = true; // a core that takes a broadcast inside the FMA (Intel)
+    firstLayerPlan(c, oc, k, stride, { embedBroadcast: true });
   assert.match(plan(3, 64, 7, 2), /channel vectors 16 columns × 16 channels/); // ResNet's conv1
   assert.match(plan(4, 32, 5, 2), /channel vectors 16 columns × 16 channels/);
   assert.doesNotMatch(plan(3, 32, 3, 2), /channel vectors/); // 3×3: the tile kernel
   assert.doesNotMatch(plan(3, 64, 7, 1), /channel vectors/); // stride 1
   assert.doesNotMatch(plan(5, 64, 7, 2), /16 columns × 16 channels/); // 5 inputs
-  embedBroadcast = false; // AMD: the rule is Intel's (measured there)
-  assert.doesNotMatch(plan(3, 64, 7, 2), /16 columns × 16 channels/);
+  // Elsewhere (AMD: the rule is measured on Intel).
+  assert.doesNotMatch(
+    firstLayerPlan(3, 64, 7, 2, { embedBroadcast: false }),
+    /16 columns × 16 channels/,
+  );
 });
 
 Deno.test("conv2d plans: a first layer's strided K×K of 16 output channels runs a one-vector channel tile where lone broadcasts embed (AVX-512)", () => {
   const plan = (c: number, oc: number, k: number, stride: number, lone: boolean) =>
-    planConv(
-      {
-        ...convSpecOf({
-          n: 1,
-          c,
-          h: 224,
-          w: 224,
-          outChannels: oc,
-          kernel: [k, k],
-          strides: [stride, stride],
-          pads: Array(4).fill(k >> 1),
-          activation: "relu",
-        }),
-        wLanes: CV_LANES,
-      },
-      "avx512",
-      { l1d: 48 << 10, l2: 2 << 20, embedLoneBroadcast: lone },
-    ).description;
+    firstLayerPlan(c, oc, k, stride, { embedLoneBroadcast: lone });
   const lone = /channel vectors 16 columns × 16 channels.*broadcasts in the FMAs/;
   assert.match(plan(3, 16, 3, 2, true), lone); // MobileNetV3's stem
   assert.match(plan(4, 12, 5, 2, true), lone);

@@ -1002,10 +1002,9 @@ function tierOneTile(
   lone: boolean,
   l1d: number,
 ): ChannelVectorTile {
-  const taps = s.kh * s.kw;
-  const t = channelVectorTile(isa, g, embed && taps > 1);
-  const e = taps > 1 && isa.level === "avx512" && (t.vectors === 1 ? lone : embed);
-  return { ...t, embed: e, icChunk: channelVectorChunk(isa, s, g, t, l1d) };
+  const t = channelVectorTile(isa, g, false);
+  const embeds = s.kh * s.kw > 1 && isa.level === "avx512" && (t.vectors === 1 ? lone : embed);
+  return { ...t, embed: embeds, icChunk: channelVectorChunk(isa, s, g, t, l1d) };
 }
 
 /**
