@@ -85,15 +85,22 @@ const NEXT_BLOCK_TILES = 32;
 
 /**
  * Planes ahead of x the NCHW k loop fetches (see ChannelVectorTile.xAhead),
- * per level. AVX2's k step is half as long (8 lanes): 2 planes were some
- * 12 cycles ahead, about L2's latency. Zen 3, one thread, x in L2 (`deno
+ * per level. AVX-512: 8, far enough for x's lines from L3 (a batch's
+ * images after the first, a plane set larger than L2). Measured on an
+ * Intel Xeon (model 167, 2 MiB L2), one thread, 2 against 8 (`deno run -A
+ * bench/ab.ts --a main --b ab/xahead-8-cold --conv 8,64,56,56,64,3,1,1,1`,
+ * stop 117): 3×3 64→64 on 56² at batch 8 ×0.848 of the time (2 threads
+ * ×0.917); `--model resnet50` ×0.981, MobileNetV2 ×0.990, the CNN ×1.000;
+ * hot single layers 1×1 1024→256 on 14² ×0.974, 3×3 512→512 on 7² ×0.976,
+ * 256→256 on 14² ×0.994, 128→128 on 28² ×1.005. AVX2's k step is half as
+ * long (8 lanes): 2 planes were some 12 cycles ahead, about L2's latency. Zen 3, one thread, x in L2 (`deno
  * run -A bench/ab.ts --a f35f4ba --b . --conv …`, 2 → 4): 1×1 256→1024
  * on 14² ×0.969 and ×0.974, 1024→256 ×0.931 of the time; 3×3 256→256 on
  * 14², 128→128 on 28², 512→2048 and 2048→512 on 7² within ±0.5%; 8 planes
  * ×0.999 and ×0.947 on the two 14² layers. Whole models (`--model`):
  * ResNet-50 ×0.992, the ResNet-style CNN ×1.005, MobileNetV2 ×0.979.
  */
-const X_AHEAD_PLANES = { avx2: 4, avx512: 2 } as const;
+const X_AHEAD_PLANES = { avx2: 4, avx512: 8 } as const;
 
 /**
  * AVX2: the largest plane of x (bytes) whose lines the k loop fetches
