@@ -85,7 +85,8 @@ const NEXT_BLOCK_TILES = 32;
 
 /**
  * Planes ahead of x the NCHW k loop fetches (see ChannelVectorTile.xAhead),
- * per level. AVX-512: 8, far enough for x's lines from L3 (a batch's
+ * per level. AVX-512: 8 where a plane is small (see
+ * AVX512_FAR_MOST_PLANE), far enough for x's lines from L3 (a batch's
  * images after the first, a plane set larger than L2). Measured on an
  * Intel Xeon (model 167, 2 MiB L2), one thread, 2 against 8 (`deno run -A
  * bench/ab.ts --a main --b ab/xahead-8-cold --conv 8,64,56,56,64,3,1,1,1`,
@@ -101,6 +102,19 @@ const NEXT_BLOCK_TILES = 32;
  * ResNet-50 ×0.992, the ResNet-style CNN ×1.005, MobileNetV2 ×0.979.
  */
 const X_AHEAD_PLANES = { avx2: 4, avx512: 8 } as const;
+
+/**
+ * AVX-512: the largest plane of x (bytes) fetched 8 planes ahead; larger
+ * ones 2 ahead (`X_NEAR_PLANES`). 8 lost there, 2 against 8 (`deno run -A
+ * bench/ab.ts --a 813fbcd --b 8b117c2 --conv …`, Intel Xeon model 167, one
+ * thread, stop 117): 8→16 on 224² ×1.161 of the time, 32→64 on 112²
+ * ×1.030, 16→32 on 160² ×1.046; on 64² (16 KB) 64→64 ×1.006 and 32→32
+ * ×0.997, on 56² (12.5 KB) the gains above.
+ */
+const AVX512_FAR_MOST_PLANE = 16 << 10;
+
+/** Planes ahead of a plane past AVX512_FAR_MOST_PLANE at AVX-512. */
+const X_NEAR_PLANES = 2;
 
 /**
  * AVX2: the largest plane of x (bytes) whose lines the k loop fetches
@@ -483,7 +497,7 @@ export function channelVectorTile(
     nextBlock: false,
     nextOut: isa.level !== "avx2",
     xAhead: isa.level !== "avx2"
-      ? X_AHEAD_PLANES.avx512
+      ? g.channelStride * 4 > AVX512_FAR_MOST_PLANE ? X_NEAR_PLANES : X_AHEAD_PLANES.avx512
       : g.channelStride * 4 > AVX2_X_AHEAD_MOST_PLANE
       ? 0
       : X_AHEAD_PLANES.avx2,
