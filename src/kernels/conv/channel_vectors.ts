@@ -644,7 +644,9 @@ function tilesPerBlock(g: ConvGeometry, t: ChannelVectorTile): number {
  * to 85% of that unless the core takes its broadcasts in the FMAs, see
  * `prefersEmbeddedBroadcast`) and the FMA latency (4 cycles per chain),
  * plus about 150 cycles of transpose and store per vector, for every block
- * of channels.
+ * of channels: the last block, short of a whole tile's channels, in the
+ * vectors it has (emitChannelVectorGroup's `rest`; 48 channels were priced
+ * as 64, and tier 1 kept the position kernel for 3×3 24→48 on 112²).
  */
 export function channelVectorCycles(
   isa: VecIsa,
@@ -652,13 +654,18 @@ export function channelVectorCycles(
   g: ConvGeometry,
   t: ChannelVectorTile,
 ): number {
-  const k = g.cg * s.kh * s.kw, V = t.vectors, inside = s.wFinite ? insideTaps(s, g) : 1;
+  const k = g.cg * s.kh * s.kw, inside = s.wFinite ? insideTaps(s, g) : 1;
   const L = channelVectorLanes(isa), store = L === CV_LANES ? 150 : STORE_CYCLES_AVX2;
-  let cycles = 0;
-  for (const p of tilePositions(g, t)) {
-    cycles += k * Math.max((p * V * inside) / (V === 2 || t.embed ? 2 : 1.7), 4) + store * V;
-  }
-  return cycles * Math.ceil(g.ocg / (L * V));
+  /** One block of `V` vectors over the band's tiles. */
+  const block = (V: number) => {
+    let cycles = 0;
+    for (const p of tilePositions(g, t)) {
+      cycles += k * Math.max((p * V * inside) / (V === 2 || t.embed ? 2 : 1.7), 4) + store * V;
+    }
+    return cycles;
+  };
+  const per = L * t.vectors, rest = g.ocg % per;
+  return Math.floor(g.ocg / per) * block(t.vectors) + (rest ? block(Math.ceil(rest / L)) : 0);
 }
 
 /** AVX2: cycles of a vector's store (a spill, an 8×8 transpose, 8 rows stored). */
