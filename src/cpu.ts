@@ -281,6 +281,18 @@ export function leansToDeepChannelVectors(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether a K×K convolution past a network's first layer leans to the channel-vector kernel in
+ * tier 1 (its estimate taken 1.3× cheaper against the position kernel's: conv/plan.ts
+ * `KXK_LEAN`). On an Intel Xeon (model 167) the position kernel ran 3×3 layers of 16-32 inputs
+ * on 80-112² at 59-72% of the FMA peak where the channel vectors ran 69-78%, and the estimates
+ * had them the other way round (`deno run -A bench/tune_candidates.ts --conv 1,16,112,112,32,3,1
+ * --packed`: 809 against 669 µs). Not measured on AMD, which keeps the estimates as they are.
+ */
+export function leansToKxkChannelVectors(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Whether an NHWC depthwise convolution whose x is past L2 takes every channel vector in turn
  * in each tile (x and y streamed along their rows) at any stride, rather than each channel
  * vector sweeping blocks of rows at stride 2 (conv/depthwise_nhwc.ts `depthwiseNhwcTile`). On

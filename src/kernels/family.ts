@@ -104,6 +104,12 @@ export interface Target {
    */
   deepChannelVectors?: boolean;
   /**
+   * Whether a K×K convolution past a network's first layer leans to the channel-vector kernel
+   * in tier 1 (see `leansToKxkChannelVectors` in src/cpu.ts). Speed only: the same bits.
+   * Absent: it does not.
+   */
+  kxkChannelVectors?: boolean;
+  /**
    * Whether an NHWC depthwise convolution whose x is past L2 takes every channel a tile at any
    * stride (see `tilesNhwcDepthwise` in src/cpu.ts). Speed only: the same bits.
    * Absent: it does not.

@@ -13,6 +13,7 @@ import {
   ISA_LEVELS,
   type IsaLevel,
   leansToDeepChannelVectors,
+  leansToKxkChannelVectors,
   maxIsaFromEnv,
   prefersCopiedStrips,
   prefersEmbeddedBroadcast,
@@ -506,6 +507,7 @@ export class Jit {
       target.fetchStreamedRows = prefetchesStreamedRows(f);
       target.claimRowsAhead = claimsRowsAhead(f);
       target.deepChannelVectors = leansToDeepChannelVectors(f);
+      target.kxkChannelVectors = leansToKxkChannelVectors(f);
       target.nhwcDepthwiseTiles = tilesNhwcDepthwise(f);
     }
     if (options.caches !== undefined) {

@@ -137,6 +137,8 @@ export interface ConvPlan extends KernelPlan {
   embedLoneBroadcast: boolean;
   /** The Target's `deepChannelVectors` (parts are planned with it too). */
   deepChannelVectors: boolean;
+  /** The Target's `kxkChannelVectors` (parts are planned with it too). */
+  kxkChannelVectors: boolean;
   /** The Target's `nhwcDepthwiseTiles` (parts are planned with it too). */
   nhwcDepthwiseTiles: boolean;
   /**
@@ -208,6 +210,7 @@ export function planConv(
     embedBroadcast?: boolean;
     embedLoneBroadcast?: boolean;
     deepChannelVectors?: boolean;
+    kxkChannelVectors?: boolean;
     nhwcDepthwiseTiles?: boolean;
   } = {
     l1d: 48 << 10,
@@ -221,6 +224,7 @@ export function planConv(
   const embed = level === "avx512" && (caches.embedBroadcast ?? false);
   const lone = level === "avx512" && (caches.embedLoneBroadcast ?? false);
   const deep = caches.deepChannelVectors ?? true;
+  const kxk = caches.kxkChannelVectors ?? false;
   const nhwcTiles = caches.nhwcDepthwiseTiles ?? false;
   const isa = vecIsa(level);
   const g = convGeometry(s);
@@ -248,6 +252,7 @@ export function planConv(
     embedBroadcast: embed,
     embedLoneBroadcast: lone,
     deepChannelVectors: deep,
+    kxkChannelVectors: kxk,
     nhwcDepthwiseTiles: nhwcTiles,
     workspaceBytes,
     description,
@@ -320,6 +325,7 @@ export function planConv(
     embedBroadcast: embed,
     embedLoneBroadcast: lone,
     deepChannelVectors: deep,
+    kxkChannelVectors: kxk,
     nhwcDepthwiseTiles: nhwcTiles,
     ...o,
   });
@@ -468,7 +474,8 @@ export function planConv(
     // L2, untouched ×0.999); `--model unet` ×0.972 / ×1.024 on 1 / 2 threads, `--model cnn`
     // ×0.982 (all unresolved: pairs' middle halves across 1).
     const planesPastL2 = taps > 1 && 4 * g.cg * s.h * s.w > l2 / 2;
-    const lean = g.rows * g.ow <= 256 || (deep && g.cg >= 128) || planesPastL2 ? 1.15 : 1;
+    const lean = (g.rows * g.ow <= 256 || (deep && g.cg >= 128) || planesPastL2 ? 1.15 : 1) *
+      (kxk && taps > 1 && g.cg > COPY_X_FIRST_LAYER_INPUTS ? KXK_LEAN : 1);
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
     if (
@@ -534,6 +541,7 @@ export function planConv(
     embedBroadcast: embed,
     embedLoneBroadcast: lone,
     deepChannelVectors: deep,
+    kxkChannelVectors: kxk,
     nhwcDepthwiseTiles: nhwcTiles,
     workspaceBytes: workspaceBytes + (copyX ? icBlock * taps * ng * L * 4 : 0),
     ...(choice ? { choice } : {}),
@@ -640,6 +648,20 @@ function xInTileServes(
 
 /** Input channels a group up to which a K×K tile plan copies x (see {@link copiesXInTile}). */
 const COPY_X_FIRST_LAYER_INPUTS = 4;
+
+/**
+ * How much cheaper tier 1 takes the channel-vector estimate of a K×K layer
+ * past a network's first layer where the core says so (`kxkChannelVectors`,
+ * src/cpu.ts `leansToKxkChannelVectors`). Intel Xeon (model 167), one
+ * thread, `deno run -A bench/ab.ts --a 7c0f09c --b a0f256c --conv
+ * 1,C,H,H,OC,3,1,1,1` (stop 117, branch ab/kxk-lean-first): 16→32 on 112²
+ * ×0.852 of the time, 16→16 ×0.892, 16→64 ×0.992, 24→48 ×1.000, 32→64 on
+ * 80² ×0.919; `--model` ResNet-50 ×0.966, the CNN ×0.985, U-Net ×0.988,
+ * MobileNetV2 ×0.995. The first layers keep their kernel: leaning them too
+ * (branch ab/kxk-lean) took the CNN's 7×7/2 stem 3→64 off its copied tile,
+ * `--model cnn` ×1.014.
+ */
+const KXK_LEAN = 1.3;
 
 /** Channel tiles a block from which a 1×1 tile plan copies x (see {@link copiesXInTile}). */
 const COPY_X_MIN_TILES = 8;
