@@ -662,3 +662,37 @@ Deno.test("conv plan avx512: a deep-input 1×1 layer leans to channel vectors on
   // Parts and tier 2's candidates keep the plan's choice.
   assert.equal(none.deepChannelVectors, false);
 });
+
+Deno.test("conv plan avx512: a K×K layer past the first leans to channel vectors only where the core says so", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20 };
+  const packed = (o: Parameters<typeof convSpecOf>[0]) => ({ ...convSpecOf(o), wLanes: CV_LANES });
+  // 3×3 16→32 on 112²: the estimates have the position kernel cheaper by a few percent.
+  const s = packed({
+    n: 1,
+    c: 16,
+    h: 112,
+    w: 112,
+    outChannels: 32,
+    kernel: [3, 3],
+    pads: [1, 1, 1, 1],
+  });
+  const lean = planConv(s, "avx512", { ...caches, kxkChannelVectors: true });
+  const none = planConv(s, "avx512", { ...caches, kxkChannelVectors: false });
+  assert.ok(lean.cv !== null, "leaning: channel vectors");
+  assert.ok(none.cv === null, "not leaning: the position kernel");
+  assert.equal(lean.kxkChannelVectors, true, "parts and tier 2's candidates keep the choice");
+  // A first layer (3 inputs) keeps its kernel either way.
+  const stem = packed({
+    n: 1,
+    c: 3,
+    h: 224,
+    w: 224,
+    outChannels: 64,
+    kernel: [7, 7],
+    strides: [2, 2],
+    pads: [3, 3, 3, 3],
+  });
+  const stemLean = planConv(stem, "avx512", { ...caches, kxkChannelVectors: true });
+  const stemNone = planConv(stem, "avx512", { ...caches, kxkChannelVectors: false });
+  assert.equal(stemLean.description, stemNone.description);
+});
