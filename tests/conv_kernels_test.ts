@@ -696,3 +696,21 @@ Deno.test("conv plan avx512: a K×K layer past the first leans to channel vector
   const stemNone = planConv(stem, "avx512", { ...caches, kxkChannelVectors: false });
   assert.equal(stemLean.description, stemNone.description);
 });
+
+Deno.test("conv plan avx512: x fetched 8 planes ahead on small planes, 2 on large ones", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20 };
+  const plan = (c: number, h: number, oc: number) =>
+    planConv(
+      {
+        ...convSpecOf({ n: 1, c, h, w: h, outChannels: oc, kernel: [3, 3], pads: [1, 1, 1, 1] }),
+        wLanes: CV_LANES,
+      },
+      "avx512",
+      caches,
+    );
+  const small = plan(64, 56, 64), large = plan(32, 112, 64);
+  assert.ok(small.cv !== null && large.cv !== null, "both on channel vectors");
+  assert.equal(small.cv.xAhead, 8, "a 56² plane (12.5 KB)");
+  assert.equal(large.cv.xAhead, 2, "a 112² plane (49 KB)");
+  assert.match(small.description, /x 8 planes ahead/);
+});
