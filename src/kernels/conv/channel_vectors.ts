@@ -89,12 +89,14 @@ const NEXT_BLOCK_TILES = 32;
  * AVX512_FAR_MOST_PLANE), far enough for x's lines from L3 (a batch's
  * images after the first, a plane set larger than L2). Measured on an
  * Intel Xeon (model 167, 2 MiB L2), one thread, 2 against 8 (`deno run -A
- * bench/ab.ts --a main --b ab/xahead-8-cold --conv 8,64,56,56,64,3,1,1,1`,
+ * bench/ab.ts --a 813fbcd --b 36dde0e --conv 8,64,56,56,64,3,1,1,1`,
  * stop 117): 3×3 64→64 on 56² at batch 8 ×0.848 of the time (2 threads
  * ×0.917); `--model resnet50` ×0.981, MobileNetV2 ×0.990, the CNN ×1.000;
  * hot single layers 1×1 1024→256 on 14² ×0.974, 3×3 512→512 on 7² ×0.976,
- * 256→256 on 14² ×0.994, 128→128 on 28² ×1.005. AVX2's k step is half as
- * long (8 lanes): 2 planes were some 12 cycles ahead, about L2's latency. Zen 3, one thread, x in L2 (`deno
+ * 256→256 on 14² ×0.994, 128→128 on 28² ×1.005.
+ *
+ * AVX2: 4. Its k step is half as long (8 lanes): 2 planes were some 12
+ * cycles ahead, about L2's latency. Zen 3, one thread, x in L2 (`deno
  * run -A bench/ab.ts --a f35f4ba --b . --conv …`, 2 → 4): 1×1 256→1024
  * on 14² ×0.969 and ×0.974, 1024→256 ×0.931 of the time; 3×3 256→256 on
  * 14², 128→128 on 28², 512→2048 and 2048→512 on 7² within ±0.5%; 8 planes
