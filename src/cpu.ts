@@ -286,7 +286,8 @@ export function leansToDeepChannelVectors(f: CpuFeatures): boolean {
  * `KXK_LEAN`). On an Intel Xeon (model 167) the position kernel ran 3×3 layers of 16-32 inputs
  * on 80-112² at 59-72% of the FMA peak where the channel vectors ran 69-78%, and the estimates
  * had them the other way round (`deno run -A bench/tune_candidates.ts --conv 1,16,112,112,32,3,1
- * --packed`: 809 against 669 µs). Not measured on AMD, which keeps the estimates as they are.
+ * --packed`: 809 against 669 µs). At AVX-512 only; not measured on AMD, which keeps the estimates
+ * as they are.
  */
 export function leansToKxkChannelVectors(f: CpuFeatures): boolean {
   return f.vendor === "GenuineIntel";

@@ -681,6 +681,9 @@ Deno.test("conv plan avx512: a K×K layer past the first leans to channel vector
   assert.ok(lean.cv !== null, "leaning: channel vectors");
   assert.ok(none.cv === null, "not leaning: the position kernel");
   assert.equal(lean.kxkChannelVectors, true, "parts and tier 2's candidates keep the choice");
+  // AVX2 keeps its estimates (the lean was measured at AVX-512).
+  const avx2 = planConv(s, "avx2", { ...caches, kxkChannelVectors: true });
+  assert.equal(avx2.kxkChannelVectors, false);
   // A first layer (3 inputs) keeps its kernel either way.
   const stem = packed({
     n: 1,

@@ -224,7 +224,8 @@ export function planConv(
   const embed = level === "avx512" && (caches.embedBroadcast ?? false);
   const lone = level === "avx512" && (caches.embedLoneBroadcast ?? false);
   const deep = caches.deepChannelVectors ?? true;
-  const kxk = caches.kxkChannelVectors ?? false;
+  // (Measured at AVX-512 only: AVX2's channel-vector tiles keep the estimates as they are.)
+  const kxk = level === "avx512" && (caches.kxkChannelVectors ?? false);
   const nhwcTiles = caches.nhwcDepthwiseTiles ?? false;
   const isa = vecIsa(level);
   const g = convGeometry(s);
