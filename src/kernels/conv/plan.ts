@@ -657,8 +657,9 @@ const COPY_X_FIRST_LAYER_INPUTS = 4;
  * thread, `deno run -A bench/ab.ts --a 7c0f09c --b a0f256c --conv
  * 1,C,H,H,OC,3,1,1,1` (stop 117, branch ab/kxk-lean-first): 16→32 on 112²
  * ×0.852 of the time, 16→16 ×0.892, 16→64 ×0.992, 24→48 ×1.000, 32→64 on
- * 80² ×0.919; `--model` ResNet-50 ×0.966, the CNN ×0.985, U-Net ×0.988,
- * MobileNetV2 ×0.995. The first layers keep their kernel: leaning them too
+ * 80² ×0.919 (2 threads, `--a 7c0f09c --b 7fe0c94 … --threads 2`: 16→32
+ * ×0.923, 32→64 ×0.929); `--model` ResNet-50 ×0.966, the CNN ×0.985,
+ * U-Net ×0.988, MobileNetV2 ×0.995. The first layers keep their kernel: leaning them too
  * (branch ab/kxk-lean) took the CNN's 7×7/2 stem 3→64 off its copied tile,
  * `--model cnn` ×1.014.
  */
