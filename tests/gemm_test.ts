@@ -1635,3 +1635,19 @@ Deno.test("gemm: a row edge under half a tile runs with the last full tile as tw
   }
   assert.deepEqual(splitRowEdge(vecIsa("sse2"), 128, 6), { full: 21, edges: [2] });
 });
+
+Deno.test("gemm plan: B in panels is prefetched by the tiles over a few row tiles, left to the hardware over many", () => {
+  const caches = { l1d: 48 << 10, l2: 2 << 20 };
+  const panels = (m: number) =>
+    planGemm({ ...gemmSpec({ m, n: 768, k: 768 }), bPanel: 64, ldb: 64 }, "avx512", caches);
+  // One row (a GEMV) and 3 row tiles of 6: each panel streamed once, the tiles fetch it ahead.
+  for (const m of [1, 18]) {
+    assert.equal(panels(m).direct?.prefetchAhead, 8, panels(m).description);
+    assert.equal(panels(m).direct?.nextBlockToL2, false);
+  }
+  // 4 row tiles and more: the first fetches the next block, the others find B in L2.
+  for (const m of [24, 128]) {
+    assert.equal(panels(m).direct?.prefetchAhead, 0, panels(m).description);
+    assert.equal(panels(m).direct?.nextBlockToL2, true);
+  }
+});

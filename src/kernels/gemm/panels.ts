@@ -11,8 +11,9 @@
  * last panel (if any):    C[:, 64F .. n)      = path(A, panel F, ldb = its width)
  * ```
  *
- * The tiles prefetch B a few k steps ahead: a panel is one sequential
- * stream, read once, and the prefetches keep it at the read bound (Zen 5,
+ * Over a few row tiles (see `panelTile`) the tiles prefetch B a few k
+ * steps ahead: a panel is one sequential stream, read once, and the
+ * prefetches keep it at the read bound (Zen 5,
  * 1×1024×1024 from L3: 95-101% of the read bound measured in the same run
  * of `bench/gemv_layouts.ts`). Tier 2 tries 0, 4 and 16 steps on live calls. (AVX2's tile
  * for one row of A reads a whole panel in order and prefetches nothing: see `panelTile`.)
@@ -103,7 +104,16 @@ export function panelTile(
   // At 16 rows (3 row tiles) a scratch A/B in one process measured ×0.94-0.99 of the speed
   // in three runs, so fewer row tiles keep columns outside.
   const rowsOuter = isa === "avx2" && nextBlockToL2;
-  return { ...tile, prefetchAhead: PREFETCH_AHEAD, nextBlockToL2, rowsOuter };
+  // Over NEXT_BLOCK_ROW_TILES row tiles or more, B's prefetch is left to the hardware: every
+  // row tile after the first finds the panel's lines in L2, where the prefetch instructions
+  // cost issue slots (and the first tile fetches the next block already). Intel Xeon (model
+  // 167), one thread, `deno run -A bench/ab.ts --a 9497b93 --b a4de42a --gemm MxNxK --panels
+  // --bias` (× the time, the same bits; branch ab/panels-no-prefetch-many-rows): 128×3072×768
+  // with GELU ×0.958 (2 threads ×0.978), 128×768×3072 ×0.986, 128×768×768 ×0.963;
+  // `--model mlp64` ×0.974 (×0.989), `--model bert` ×0.998 and ×0.980 (×1.004). Tier 2 tries
+  // 4 and 16 steps.
+  const ahead = nextBlockToL2 ? 0 : PREFETCH_AHEAD;
+  return { ...tile, prefetchAhead: ahead, nextBlockToL2, rowsOuter };
 }
 
 /**
