@@ -1650,4 +1650,11 @@ Deno.test("gemm plan: B in panels is prefetched by the tiles over a few row tile
     assert.equal(panels(m).direct?.prefetchAhead, 0, panels(m).description);
     assert.equal(panels(m).direct?.nextBlockToL2, true);
   }
+  // AVX2 keeps the fetch (its row tiles outside were measured with it).
+  const avx2 = planGemm(
+    { ...gemmSpec({ m: 128, n: 768, k: 768 }), bPanel: 64, ldb: 64 },
+    "avx2",
+    caches,
+  );
+  assert.equal(avx2.direct?.prefetchAhead, 8, avx2.description);
 });

@@ -111,8 +111,8 @@ export function panelTile(
   // --bias` (× the time, the same bits; branch ab/panels-no-prefetch-many-rows): 128×3072×768
   // with GELU ×0.958 (2 threads ×0.978), 128×768×3072 ×0.986, 128×768×768 ×0.963;
   // `--model mlp64` ×0.974 (×0.989), `--model bert` ×0.998 and ×0.980 (×1.004). Tier 2 tries
-  // 4 and 16 steps.
-  const ahead = nextBlockToL2 ? 0 : PREFETCH_AHEAD;
+  // 4 and 16 steps. (AVX-512 only: AVX2's row tiles outside were measured with the fetch.)
+  const ahead = nextBlockToL2 && isa === "avx512" ? 0 : PREFETCH_AHEAD;
   return { ...tile, prefetchAhead: ahead, nextBlockToL2, rowsOuter };
 }
 
