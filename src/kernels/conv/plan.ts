@@ -227,6 +227,14 @@ export function planConv(
   // (Measured at AVX-512 only: AVX2's channel-vector tiles keep the estimates as they are.)
   const kxk = level === "avx512" && (caches.kxkChannelVectors ?? false);
   const nhwcTiles = caches.nhwcDepthwiseTiles ?? false;
+  /** The Target's traits every plan carries (its parts are planned with them too). */
+  const traits = {
+    embedBroadcast: embed,
+    embedLoneBroadcast: lone,
+    deepChannelVectors: deep,
+    kxkChannelVectors: kxk,
+    nhwcDepthwiseTiles: nhwcTiles,
+  };
   const isa = vecIsa(level);
   const g = convGeometry(s);
   const L = isa.lanes;
@@ -250,11 +258,7 @@ export function planConv(
     depthwise: t,
     cv: null,
     phases: false as const,
-    embedBroadcast: embed,
-    embedLoneBroadcast: lone,
-    deepChannelVectors: deep,
-    kxkChannelVectors: kxk,
-    nhwcDepthwiseTiles: nhwcTiles,
+    ...traits,
     workspaceBytes,
     description,
   });
@@ -323,11 +327,7 @@ export function planConv(
     tapPeriods: null,
     depthwise: null,
     workspaceBytes: 0,
-    embedBroadcast: embed,
-    embedLoneBroadcast: lone,
-    deepChannelVectors: deep,
-    kxkChannelVectors: kxk,
-    nhwcDepthwiseTiles: nhwcTiles,
+    ...traits,
     ...o,
   });
   const cvPlan = (t: ChannelVectorTile): ConvPlan => {
@@ -453,7 +453,7 @@ export function planConv(
     const b = tileCall(s, g, { packedX: true });
     return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, lone, l1d), packedX: true });
   }
-  if (cvServes && choice === undefined && fewInputsStrided(s, g, isa, embed)) {
+  if (cvServes && choice === undefined && fewInputsStrided(s, isa, embed)) {
     return cvPlan(channelVectorTile(isa, g, embed, 1));
   }
   if (cvServes && choice === undefined && narrowFirstLayer(s, g, isa, lone)) {
@@ -476,7 +476,7 @@ export function planConv(
     // ×0.982 (all unresolved: pairs' middle halves across 1).
     const planesPastL2 = taps > 1 && 4 * g.cg * s.h * s.w > l2 / 2;
     const lean = (g.rows * g.ow <= 256 || (deep && g.cg >= 128) || planesPastL2 ? 1.15 : 1) *
-      (kxk && taps > 1 && g.cg > COPY_X_FIRST_LAYER_INPUTS ? KXK_LEAN : 1);
+      (kxk && taps > 1 && !firstLayer(s) ? KXK_LEAN : 1);
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
     if (
@@ -539,11 +539,7 @@ export function planConv(
     depthwise: null,
     cv: null,
     phases: false,
-    embedBroadcast: embed,
-    embedLoneBroadcast: lone,
-    deepChannelVectors: deep,
-    kxkChannelVectors: kxk,
-    nhwcDepthwiseTiles: nhwcTiles,
+    ...traits,
     workspaceBytes: workspaceBytes + (copyX ? icBlock * taps * ng * L * 4 : 0),
     ...(choice ? { choice } : {}),
     description: `${level} tile ${mr}×${ng * L} ${mode}${segments ? `/${segments}` : ""}${
@@ -647,8 +643,19 @@ function xInTileServes(
   return inRuns && level === "avx512" && mode === "runs" && Math.min(ocBlock, g.ocg) > mr;
 }
 
-/** Input channels a group up to which a K×K tile plan copies x (see {@link copiesXInTile}). */
-const COPY_X_FIRST_LAYER_INPUTS = 4;
+/** Most input channels a group of a network's first layer (RGB, RGBA: see {@link firstLayer}). */
+const FIRST_LAYER_INPUTS = 4;
+
+/**
+ * A network's first layer: a K×K convolution of at most {@link FIRST_LAYER_INPUTS} input
+ * channels a group, its k steps the taps alone. Its x is copied by the first channel tile
+ * (copiesXInTile), it keeps the tile kernel's estimate (KXK_LEAN), rankTiles breaks its ties
+ * its own way, and on some cores it takes channel vectors by rules of its own
+ * (fewInputsStrided, narrowFirstLayer).
+ */
+function firstLayer(s: ConvSpec): boolean {
+  return s.kh * s.kw > 1 && s.c / s.group <= FIRST_LAYER_INPUTS;
+}
 
 /**
  * How much cheaper tier 1 takes the channel-vector estimate of a K×K layer
@@ -669,8 +676,8 @@ const KXK_LEAN = 1.3;
 const COPY_X_MIN_TILES = 8;
 
 /**
- * Whether a tile plan copies x in its first channel tile. A K×K layer of at most
- * {@link COPY_X_FIRST_LAYER_INPUTS} input channels a group (a network's first layer): always.
+ * Whether a tile plan copies x in its first channel tile. A network's first layer
+ * ({@link firstLayer}): always.
  * Its other channel tiles then read each k step's vectors of x as one aligned row of the
  * copy, where in place a tap's vectors start anywhere in a plane's row (most of them two
  * lines' loads) at every channel tile. Intel Xeon shown as model 167 (AVX-512 + AMX), `deno
@@ -704,7 +711,7 @@ function copiesXInTile(
   ocBlock: number,
   l2: number,
 ): boolean {
-  if (s.kh * s.kw > 1) return g.cg <= COPY_X_FIRST_LAYER_INPUTS;
+  if (s.kh * s.kw > 1) return firstLayer(s);
   return 4 * g.cg * g.rows * s.w > l2 &&
     Math.ceil(Math.min(ocBlock, g.ocg) / mr) >= COPY_X_MIN_TILES;
 }
@@ -867,7 +874,7 @@ function rankTiles(
   // keep their rule (1×1 64→256 on 56²: 4×64 and 4×96 within 1-3% of 6×64).
   // AVX-512 only: at AVX2 (16 registers) more accumulators matter more (the stem's 6×16 ran
   // at 93.5% against 4×16's 82.5%, `... --conv 1,3,224,224,64,7,2 --isa avx2`).
-  const first = isa.level === "avx512" && s.c / s.group <= 4 && s.kh * s.kw > 1;
+  const first = isa.level === "avx512" && firstLayer(s);
   const thin = (t: { ng: number }) => first && vectors % t.ng > 0 && vectors % t.ng < 3 ? 1 : 0;
   const split = (t: { mr: number }) => (first && channels % t.mr > 0 ? 1 : 0);
   // AVX2, a 1×1 of few inputs (its store about as dear as its k loop) writing a y past L2:
@@ -947,15 +954,11 @@ function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
   return s.kh * s.kw === 1 && (g.rows * g.ow > 256 || s.sh > 1 || s.sw > 1);
 }
 
-/** Most input channels a group may have for fewInputsStrided's rule. */
-const FEW_INPUTS = 4;
-
 /** Fewest taps (kh·kw) for fewInputsStrided's rule: 5×5 and up. */
 const FEW_INPUTS_MIN_TAPS = 25;
 
 /**
- * A first layer's wide convolution at a stride (at most FEW_INPUTS input channels a group, 5×5
- * and up, AVX-512 on a core that takes a broadcast inside the FMA, `embedBroadcast`: Intel):
+ * A first layer's wide convolution at a stride ({@link firstLayer}, 5×5 and up, AVX-512 on a core that takes a broadcast inside the FMA, `embedBroadcast`: Intel):
  * the channel-vector kernel with one vector of output channels × 16 columns, each FMA loading
  * its own broadcast of x. (Measured on Intel only: on Zen 5, whose FMAs keep a broadcast in a
  * register, tier 2 had found the channel-vector kernel 74-77% of the peak on the 7×7/2 stem
@@ -972,14 +975,13 @@ const FEW_INPUTS_MIN_TAPS = 25;
  * at one and two. Why the stem's 2-thread calls lose beside the tile kernel's is not found:
  * each alone (`--a R --b R`) took 150-155 µs either way.
  */
-function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa, embed: boolean): boolean {
-  return isa.level === "avx512" && embed && g.cg <= FEW_INPUTS &&
+function fewInputsStrided(s: ConvSpec, isa: VecIsa, embed: boolean): boolean {
+  return isa.level === "avx512" && embed && firstLayer(s) &&
     s.kh * s.kw >= FEW_INPUTS_MIN_TAPS && (s.sh > 1 || s.sw > 1);
 }
 
 /**
- * A first layer's strided K×K convolution of at most {@link FEW_INPUTS} input channels and one
- * vector of output channels (16; MobileNetV3's and EfficientNet-lite's 3×3/2 3→16 stems) on a
+ * A first layer's strided K×K convolution ({@link firstLayer}) of one vector of output channels (16; MobileNetV3's and EfficientNet-lite's 3×3/2 3→16 stems) on a
  * core that embeds a lone broadcast (`embedsLoneBroadcast`: Intel): tier 1's channel-vector
  * tile, each FMA loading its broadcast of x where it lies, where the tile kernel first builds
  * the phase planes (about 30 µs of a 224² stem here) and estimates them cheaper. Intel Xeon
@@ -998,8 +1000,8 @@ function fewInputsStrided(s: ConvSpec, g: ConvGeometry, isa: VecIsa, embed: bool
  * ×0.988 at 1 / 2 threads (`--model mobilenet`; pairs' middle halves across 1).
  */
 function narrowFirstLayer(s: ConvSpec, g: ConvGeometry, isa: VecIsa, lone: boolean): boolean {
-  return isa.level === "avx512" && lone && g.cg <= FEW_INPUTS && g.ocg <= channelVectorLanes(isa) &&
-    s.kh * s.kw > 1 && (s.sh > 1 || s.sw > 1);
+  return isa.level === "avx512" && lone && firstLayer(s) && g.ocg <= channelVectorLanes(isa) &&
+    (s.sh > 1 || s.sw > 1);
 }
 
 /**
@@ -1171,7 +1173,7 @@ export function convChoices(
       planes ? { ...t, planes } : packedX ? { ...t, packedX } : t;
     // Around tier 1's own tile where a rule of its own chose it (a first layer's: one vector).
     const e = plan.embedBroadcast;
-    const first = plan.cv !== null && fewInputsStrided(s, g, isa, plan.embedBroadcast)
+    const first = plan.cv !== null && fewInputsStrided(s, isa, plan.embedBroadcast)
       ? plan.cv
       : mark(tierOneTile(isa, q.s, q.g, e, plan.embedLoneBroadcast, plan.l1d));
     const tiles = [
