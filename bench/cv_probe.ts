@@ -6,12 +6,15 @@
  * Rounds alternate the loops; medians and their % of "none": why the kernel
  * takes two vectors, and where each CPU wants its broadcasts
  * (conv/channel_vectors.ts, `prefersEmbeddedBroadcast` in src/cpu.ts).
+ * "bcast+pf" adds the kernel's prefetch of each weight vector's line a
+ * k step (`WEIGHTS_AHEAD`; here of lines already in L1: what the
+ * prefetches cost in issue and load slots alone).
  *
  *   deno run -A bench/cv_probe.ts
  *
  * @module
  */
-import { Assembler, dword, eax, ptr, rax, rdi, rdx, rsi, vreg, zmmword } from "../asm/mod.ts";
+import { Assembler, byte, dword, eax, ptr, rax, rdi, rdx, rsi, vreg, zmmword } from "../asm/mod.ts";
 import { CodeArena } from "../src/native/arena.ts";
 import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock } from "../src/native/memory.ts";
@@ -28,6 +31,9 @@ function build(kind: string, P: number, V: number): Uint8Array {
   a.bind(top);
   for (let t = 0; t < 8; t++) {
     const W = P * V;
+    if (kind === "bcast+pf") {
+      for (let v = 0; v < V; v++) a.emit("prefetcht0", byte(rsi, (t * V + v) * 64 + 4096));
+    }
     for (let v = 0; v < V; v++) a.emit("vmovups", z(W + v), zmmword(rsi, (t * V + v) * 64));
     for (let p = 0; p < P; p++) {
       if (kind === "none") {
@@ -58,11 +64,13 @@ const variants: [string, number, number][] = [
   ["embed", 16, 1],
   ["embed", 14, 2],
   ["bcast", 14, 2],
+  ["bcast+pf", 14, 2],
   ["bcast", 7, 2],
   ["embed", 8, 3],
   ["bcast", 8, 3],
   ["embed", 6, 4],
   ["bcast", 6, 4],
+  ["bcast+pf", 6, 4],
 ];
 const codes = variants.map(([k, P, V]) => arena.install(build(k, P, V)));
 const res: number[][] = variants.map(() => []);
