@@ -2751,6 +2751,26 @@ const CASES: Case[] = [
     g.output(g.op("Identity", [yr], {}, "yr"));
   }, 7),
   graph(
+    'LSTM, GRU and RNN with Y left unnamed (outputs "", Y_h as exporters write them), and Y_h unnamed',
+    [5, 2, 3],
+    (g) => {
+      const Wl = w(g, "Wl", [2, 16, 3], 131), Rl = w(g, "Rl", [2, 16, 4], 132);
+      const Wg = w(g, "Wg", [1, 12, 3], 133), Rg = w(g, "Rg", [1, 12, 4], 134);
+      const Wr = w(g, "Wr", [1, 4, 3], 135), Rr = w(g, "Rr", [1, 4, 4], 136);
+      const both = { hidden_size: 4, direction: "bidirectional" };
+      const [, lh, lc] = g.node("LSTM", ["x", Wl, Rl], ["", "lstm_h", "lstm_c"], both);
+      g.output(g.op("Identity", [lh], {}, "lstm_yh"));
+      g.output(g.op("Identity", [lc], {}, "lstm_yc"));
+      const [ly] = g.node("LSTM", ["x", Wl, Rl], ["lstm_y", "", ""], both);
+      g.output(g.op("Identity", [ly], {}, "lstm_y_only"));
+      const [, gh] = g.node("GRU", ["x", Wg, Rg], ["", "gru_h"], { hidden_size: 4 });
+      g.output(g.op("Identity", [gh], {}, "gru_yh"));
+      const [, rh] = g.node("RNN", ["x", Wr, Rr], ["", "rnn_h"], { hidden_size: 4 });
+      g.output(g.op("Identity", [rh], {}, "rnn_yh"));
+    },
+    14,
+  ),
+  graph(
     "GRU at batch 1 (one GEMM over the gates): linear_before_reset or not, bidirectional, clip, initial state",
     [4, 1, 3],
     (g) => {

@@ -14,6 +14,7 @@
 import type { Node } from "../ir.ts";
 import type { Buf, Env, OpDef, Step } from "./op.ts";
 import {
+  askedOutputs,
   readLengths,
   RECURRENT_ATTRIBUTES,
   type RecurrentActivation,
@@ -48,7 +49,7 @@ function lstmStep(
     c0 = ins[6]?.data as Float32Array | undefined;
   const p = ins[7]?.data as Float32Array | undefined;
   const inputForget = n.attrs.int("input_forget", 0) !== 0;
-  const [y, yh, yc] = outs.map((o) => o?.data as Float32Array | undefined);
+  const [y, yh, yc] = askedOutputs(outs);
   const io = recurrentLayout(s, ins[0]!.data as Float32Array);
   // Gate-major: each gate's values for every row of a step in one [batch, H] block (i, o, f,
   // c in ONNX's order), so every activation and product is one Jit call over the batch.

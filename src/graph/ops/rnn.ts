@@ -11,6 +11,7 @@
 import type { Node } from "../ir.ts";
 import type { Buf, Env, OpDef, Step } from "./op.ts";
 import {
+  askedOutputs,
   readLengths,
   RECURRENT_ATTRIBUTES,
   recurrentLayout,
@@ -36,7 +37,7 @@ function rnnStep(
 ): Step {
   const { seq, batch, input, hidden: H, dirs, clip } = s, jit = env.jit;
   const b = ins[3]?.data as Float32Array | undefined, h0 = ins[5]?.data as Float32Array | undefined;
-  const [y, yh] = outs.map((o) => o?.data as Float32Array | undefined);
+  const [y, yh] = askedOutputs(outs);
   const io = recurrentLayout(s, ins[0]!.data as Float32Array);
   const proj = new Float32Array(seq * batch * H), rec = new Float32Array(batch * H);
   const h = new Float32Array(batch * H), hPrev = new Float32Array(batch * H);
