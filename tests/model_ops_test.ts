@@ -3026,6 +3026,22 @@ const CASES: Case[] = [
     },
   },
   {
+    name:
+      "Optional outputs left unnamed: Attention's present K and V (\"\") beside its scores, MaxPool's indices",
+    opset: 23,
+    build: (g) => {
+      g.input("q", "float32", [1, 2, 3, 4]);
+      g.input("k", "float32", [1, 2, 5, 4]);
+      g.input("v", "float32", [1, 2, 5, 4]);
+      const [y, , , scores] = g.node("Attention", ["q", "k", "v"], ["att_y", "", "", "att_qk"]);
+      g.output(g.op("Identity", [y], {}, "y"));
+      g.output(g.op("Identity", [scores], {}, "scores"));
+      const [pooled] = g.node("MaxPool", ["k"], ["pooled", ""], { kernel_shape: [2, 2] });
+      g.output(g.op("Identity", [pooled], {}, "pool"));
+    },
+    feeds: { q: F([1, 2, 3, 4], 141), k: F([1, 2, 5, 4], 142), v: F([1, 2, 5, 4], 143) },
+  },
+  {
     name: "Attention 3-D with heads, a KV cache, causal, a boolean mask fed (opset 23)",
     opset: 23,
     build: (g) => {

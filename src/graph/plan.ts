@@ -32,6 +32,9 @@ import {
   startLoop,
 } from "./unroll.ts";
 
+/** An output a node leaves unnamed past those its op gives: nothing (see `inferNode`). */
+const EMPTY_OUTPUT: Meta = { type: "float32", dims: [0], data: new Float32Array(0) };
+
 /** A node bound to its buffers. */
 export interface PlanStep {
   node: Node;
@@ -100,7 +103,13 @@ export function inferNode(n: Node, ins: readonly (Meta | null)[], env: Env): Met
     throw e;
   }
   if (outs.length < n.outputs.length) {
-    fail(n, `gives ${outs.length} outputs, ${n.outputs.length} named`);
+    // Outputs past those the op gives may be there unnamed ("": MaxPool's Indices left
+    // out as ["Y", ""]): empty, asking for nothing. A named one is an error.
+    if (n.outputs.slice(outs.length).some((name) => name !== "")) {
+      fail(n, `gives ${outs.length} outputs, ${n.outputs.length} named`);
+    }
+    const unnamed = n.outputs.length - outs.length;
+    outs = [...outs, ...Array.from({ length: unnamed }, () => EMPTY_OUTPUT)];
   }
   // Every tensor within the elements one array holds (the kernels' limit too): a corrupt
   // shape must fail here, not as an arena the host cannot back.

@@ -22,6 +22,7 @@ import { ChainSteps } from "../../kernels/chain/mod.ts";
 import type { TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
 import {
+  askedOutput,
   type Buf,
   type Env,
   expectType,
@@ -190,14 +191,11 @@ export function buildAttention(
   // The caches with this call's keys and values appended (outputs 1 and 2, or scratch).
   // Without a past or a present asked for, the heads read K and V in place (3-D: rows
   // Hkv·size apart); else the caches are built (outputs 1 and 2, or scratch).
-  const direct = P === 0 && !outs[1]?.data && !outs[2]?.data;
-  const pk = direct
-    ? k
-    : (outs[1]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * D);
-  const pv = direct
-    ? v
-    : (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * Hkv * T * Dv);
-  const qk = outs[3]?.data as Float32Array | undefined;
+  const presentK = askedOutput(outs, 1), presentV = askedOutput(outs, 2);
+  const direct = P === 0 && !presentK && !presentV;
+  const pk = direct ? k : presentK ?? new Float32Array(B * Hkv * T * D);
+  const pv = direct ? v : presentV ?? new Float32Array(B * Hkv * T * Dv);
+  const qk = askedOutput(outs, 3);
   const mode = n.attrs.int("qk_matmul_output_mode", 0);
   const scale = n.attrs.has("scale") ? n.attrs.float("scale", 1) : 1 / Math.sqrt(D);
   const softcap = n.attrs.float("softcap", 0);

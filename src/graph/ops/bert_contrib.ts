@@ -15,7 +15,17 @@
  */
 import { buildAttention, withAttention } from "./attention.ts";
 import { biasProblem, msAttentionMask, msAttentionNode } from "./mask_bias.ts";
-import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf, splitStep } from "./op.ts";
+import {
+  askedOutput,
+  type Buf,
+  expectType,
+  fail,
+  meta,
+  need,
+  type OpDef,
+  sizeOf,
+  splitStep,
+} from "./op.ts";
 
 const EMBED_LAYER_NORM: OpDef = {
   attributes: ["epsilon", "mask_index_type"],
@@ -49,8 +59,8 @@ const EMBED_LAYER_NORM: OpDef = {
     const id = ids.data as Int32Array, w = word.data as Float32Array, p = pos.data as Float32Array;
     const sd = seg?.data as Int32Array | undefined, se = segEmb?.data as Float32Array | undefined;
     const segs = segEmb ? segEmb.dims[0] : 0;
-    const y = outs[0].data as Float32Array, mi = outs[1]?.data as Int32Array | undefined;
-    const sum = (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * S * H);
+    const y = outs[0].data as Float32Array, mi = askedOutput<Int32Array>(outs, 1);
+    const sum = askedOutput(outs, 2) ?? new Float32Array(B * S * H);
     const mask = ins[7]?.data as Int32Array | undefined;
     const o = {
       rows: B * S,
@@ -164,6 +174,7 @@ const ATTENTION_MS: OpDef = {
       ab = ins[5] ?? null;
     const [B, S, IN] = x.dims, hidden = w.dims[1] / 3, H = n.attrs.int("num_heads", 1);
     const D = hidden / H, P = past ? past.dims[3] : 0, jit = env.jit, T = P + S;
+    const present = askedOutput(outs, 1);
     // Q, K and V read in place from the projection's rows [q | k | v] (3·hidden apart).
     const qkv = new Float32Array(B * S * 3 * hidden);
     const q = qkv.subarray(0), k = qkv.subarray(hidden), v = qkv.subarray(2 * hidden);
@@ -178,7 +189,7 @@ const ATTENTION_MS: OpDef = {
       n,
       H,
       ["q", "k", "v", combined ? "mask" : "", past ? "past_k" : "", past ? "past_v" : ""],
-      [n.outputs[0], ...(outs[1] ? ["present_k", "present_v"] : [])],
+      [n.outputs[0], ...(present ? ["present_k", "present_v"] : [])],
     );
     const buf = (data: Float32Array, dims: number[]): Buf => ({
       type: "float32",
@@ -201,7 +212,7 @@ const ATTENTION_MS: OpDef = {
         ...(past ? halves(past.data as Float32Array, [B, H, P, D]) : []),
       ],
       // present's halves: the caches with this call's keys and values appended
-      outs[1] ? [outs[0], ...halves(outs[1].data as Float32Array, [B, H, T, D])] : [outs[0]],
+      present ? [outs[0], ...halves(present, [B, H, T, D])] : [outs[0]],
       env,
       { q: 3 * hidden, k: 3 * hidden, v: 3 * hidden },
     );

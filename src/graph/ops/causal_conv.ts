@@ -7,7 +7,7 @@
  * input's last k − 1 positions.
  */
 import type { Conv2dOptions } from "../../kernels/conv/mod.ts";
-import { type Buf, expectType, fail, meta, need, type OpDef } from "./op.ts";
+import { askedOutput, type Buf, expectType, fail, meta, need, type OpDef } from "./op.ts";
 
 const ACTIVATIONS = ["none", "silu", "swish"];
 
@@ -37,7 +37,7 @@ export const CAUSAL_CONV_WITH_STATE: OpDef = {
     const [x, w] = ins as Buf[], bias = ins[2] ?? null, past = ins[3] ?? null;
     const [B, C, L] = x.dims, k = w.dims[2], padded = L + k - 1;
     const xd = x.data as Float32Array, pd = past?.data as Float32Array | undefined;
-    const yd = outs[0].data as Float32Array, sd = outs[1]?.data as Float32Array | undefined;
+    const yd = outs[0].data as Float32Array, sd = askedOutput(outs, 1);
     const act = n.attrs.string("activation", "none") !== "none";
     const buf = new Float32Array(B * C * padded), sig = act ? new Float32Array(yd.length) : null;
     const jit = env.jit, dims = [yd.length];

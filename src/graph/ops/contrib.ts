@@ -21,6 +21,7 @@ import { MATMUL_INTEGER_FLOAT_OPS } from "./matmul_integer_float.ts";
 import { QUANTIZE_OPS } from "./quantize.ts";
 import { BERT_CONTRIB_OPS } from "./bert_contrib.ts";
 import {
+  askedOutput,
   type Buf,
   type Env,
   expectType,
@@ -105,7 +106,7 @@ function skipNorm(kind: "layer" | "rms"): OpDef {
     inPlace: () => true,
     build(n, ins, outs, env) {
       const x = ins[0]!, skip = ins[1]!, jit = env.jit, h = x.dims[x.dims.length - 1];
-      const y = outs[0].data as Float32Array, sum = outs[3]?.data as Float32Array | undefined;
+      const y = outs[0].data as Float32Array, sum = askedOutput(outs, 3);
       const o = {
         rows: sizeOf(x.dims) / h,
         cols: h,

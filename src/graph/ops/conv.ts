@@ -25,6 +25,7 @@ import {
 } from "./window_im2col.ts";
 import { outputShapePads } from "./transpose_pads.ts";
 import {
+  askedOutput,
   type Buf,
   type Env,
   expectType,
@@ -624,7 +625,7 @@ function poolDef(kind: "max" | "average"): OpDef {
       return indices ? [meta(x.type, dims), meta("int64", dims)] : [meta(x.type, dims)];
     },
     build(n, ins, outs, env) {
-      if (outs.length > 1 && outs[1]) return maxPoolWithIndices(n, ins[0]!, outs[0], outs[1]);
+      if (askedOutput(outs, 1)) return maxPoolWithIndices(n, ins[0]!, outs[0], outs[1]);
       if (ins[0]!.type !== "float32") {
         return nativeBytePool(n, ins[0]!, outs[0], env) ??
           bytePool(n, ins[0]!, outs[0], env, def.build);

@@ -19,7 +19,16 @@
 import type { RotaryOptions } from "../../kernels/rotary/mod.ts";
 import { Attrs, type Node } from "../ir.ts";
 import { ATTENTION, buildAttention } from "./attention.ts";
-import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
+import {
+  askedOutput,
+  type Buf,
+  expectType,
+  fail,
+  type Meta,
+  meta,
+  need,
+  type OpDef,
+} from "./op.ts";
 
 interface Shape {
   batch: number;
@@ -221,8 +230,8 @@ const GQA: OpDef = {
     };
     /** The padded batch's steps (see the module comment). */
     function paddedForm(): (base: Int32Array) => void {
-      const pk = (outs[1]?.data as Float32Array | undefined) ?? new Float32Array(B * KV * T * D);
-      const pv = (outs[2]?.data as Float32Array | undefined) ?? new Float32Array(B * KV * T * D);
+      const pk = askedOutput(outs, 1) ?? new Float32Array(B * KV * T * D);
+      const pv = askedOutput(outs, 2) ?? new Float32Array(B * KV * T * D);
       const pastK = ins[3]?.data as Float32Array | undefined;
       const pastV = ins[4]?.data as Float32Array | undefined;
       const mask = new Float32Array(B * S * T);

@@ -13,7 +13,16 @@
  * float64 first.
  */
 import type { Node } from "../ir.ts";
-import { type Buf, expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
+import {
+  askedOutput,
+  type Buf,
+  expectType,
+  fail,
+  type Meta,
+  meta,
+  need,
+  type OpDef,
+} from "./op.ts";
 
 const RULES = ["linear", "gated", "delta", "gated_delta"];
 const f = Math.fround;
@@ -84,7 +93,7 @@ export const LINEAR_ATTENTION: OpDef = {
     const past = ins[3]?.data as Float32Array | undefined;
     const decay = ins[4]?.data as Float32Array | undefined;
     const beta = ins[5]?.data as Float32Array | undefined;
-    const y = outs[0].data as Float32Array, present = outs[1]?.data as Float32Array | undefined;
+    const y = outs[0].data as Float32Array, present = askedOutput(outs, 1);
     const scale0 = n.attrs.float("scale", 0);
     const scale = scale0 !== 0 ? f(scale0) : f(1 / f(Math.sqrt(dk)));
     const group = Hq / Hkv, gated = rule === "gated" || rule === "gated_delta";

@@ -8,7 +8,7 @@
  * sums.
  */
 import type { Node } from "../ir.ts";
-import { expectType, fail, type Meta, meta, need, type OpDef, sizeOf } from "./op.ts";
+import { askedOutput, expectType, fail, type Meta, meta, need, type OpDef, sizeOf } from "./op.ts";
 
 /** The shapes a loss node reads: input x [N, C, d…], target [N, d…], weight [C]. */
 function lossShape(n: Node, ins: readonly (Meta | null)[]) {
@@ -92,7 +92,7 @@ const SCE_LOSS: OpDef = {
     const t = ins[1]!.data as Int32Array | BigInt64Array;
     const w = (ins[2]?.data ?? null) as Float32Array | null, y = outs[0].data as Float32Array;
     // log_softmax along C into the second output (or our own buffer when it is not asked for).
-    const lp = (outs[1]?.data as Float32Array | undefined) ?? new Float32Array(x.length);
+    const lp = askedOutput(outs, 1) ?? new Float32Array(x.length);
     const { N, C, D } = s;
     return {
       native: false,

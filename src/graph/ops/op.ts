@@ -29,6 +29,21 @@ export interface Buf {
   constant: boolean;
 }
 
+/**
+ * Output `i`'s data where the node asks for it, else undefined: an optional
+ * output the node leaves unnamed (ONNX's "", as exporters write `Y_h` of an
+ * LSTM alone) comes from the plan as an empty buffer, one past the node's
+ * outputs not at all, and neither is written (an empty tensor has nothing
+ * to write either).
+ */
+export function askedOutput<T extends TensorData = Float32Array>(
+  outs: readonly Buf[],
+  i: number,
+): T | undefined {
+  const o = outs[i];
+  return o !== undefined && o.data.length > 0 ? o.data as T : undefined;
+}
+
 /** What a step may use. */
 export interface Env {
   jit: Jit;

@@ -22,15 +22,6 @@ export interface RecurrentWeights {
 /** Each weight tensor's direction views, made once (the weight cache keys by array). */
 const VIEWS = new WeakMap<Float32Array, Map<number, Float32Array>>();
 
-/**
- * The node's Y, Y_h (and LSTM's Y_c) as its step writes them: an output the
- * node leaves unnamed (ONNX's "" for an optional output, as exporters write
- * `Y_h` alone) comes from the plan as an empty buffer, and is not written.
- */
-export function askedOutputs(outs: readonly Buf[]): (Float32Array | undefined)[] {
-  return outs.map((o) => (o.data.length > 0 ? o.data as Float32Array : undefined));
-}
-
 /** Rows [at, at + rows) of a [*, cols] weight tensor, as Bᵀ of a GEMM with k = cols. */
 export function recurrentWeights(
   env: Env,
