@@ -2722,6 +2722,29 @@ const CASES: Case[] = [
     },
     12,
   ),
+  {
+    name:
+      "Mod: int64 and int32 floored (fmod 0) and truncated (fmod 1), float32 fmod 1, mixed signs",
+    opset: 13,
+    build: (g) => {
+      g.input("a", "int64", [6]);
+      g.input("b", "int64", [6]);
+      g.input("x", "float32", [6]);
+      g.input("y", "float32", [6]);
+      g.output(g.op("Mod", ["a", "b"], {}, "floored"), "int64");
+      g.output(g.op("Mod", ["a", "b"], { fmod: 1 }, "truncated"), "int64");
+      const a32 = g.op("Cast", ["a"], { to: 6 }), b32 = g.op("Cast", ["b"], { to: 6 });
+      g.output(g.op("Mod", [a32, b32], {}, "floored32"), "int32");
+      g.output(g.op("Mod", [a32, b32], { fmod: 1 }, "truncated32"), "int32");
+      g.output(g.op("Mod", ["x", "y"], { fmod: 1 }, "fmod"));
+    },
+    feeds: {
+      a: I64([6], [-4, 7, 5, 4, -7, 8]),
+      b: I64([6], [2, -3, 8, -2, 3, 5]),
+      x: { type: "float32", dims: [6], data: Float32Array.from([-4.3, 7.2, 5, 4.3, -7.2, 8]) },
+      y: { type: "float32", dims: [6], data: Float32Array.from([2.1, -3.4, 8, -2.1, 3.4, 5]) },
+    },
+  },
   graph("Mean of 1, 2 and 3 inputs (broadcast)", [2, 3, 4], (g) => {
     const a = w(g, "a", [3, 4], 25), b = w(g, "b", [4], 26);
     g.output(g.op("Mean", ["x"], {}, "one"));
@@ -3407,6 +3430,32 @@ Deno.test("model op: a Resize it cannot compute is refused (at create, or at its
     } finally {
       await session.release();
     }
+  }
+});
+
+Deno.test("model op: float Mod with fmod 0 takes the divisor's sign (numpy's mod, ONNX's reference outputs)", async () => {
+  // onnxruntime refuses a float Mod with fmod 0; ONNX's node test mod_mixed_sign_float32_fmod_0
+  // gives these (numpy.mod in float32).
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", [6]);
+  g.input("y", "float32", [6]);
+  g.output(g.op("Mod", ["x", "y"], {}, "z"));
+  const s = await InferenceSession.create(g.toBytes());
+  try {
+    const x = new Tensor("float32", Float32Array.from([-4.3, 7.2, 5, 4.3, -7.2, 8]), [6]);
+    const y = new Tensor("float32", Float32Array.from([2.1, -3.4, 8, -2.1, 3.4, 5]), [6]);
+    const z = s.runSync({ x, y }).z.data as Float32Array;
+    const numpy = [
+      1.9999995231628418,
+      -3.000000476837158,
+      5,
+      -1.9999995231628418,
+      3.000000476837158,
+      3,
+    ];
+    assert.deepEqual([...z], numpy);
+  } finally {
+    await s.release();
   }
 });
 

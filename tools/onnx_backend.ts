@@ -13,9 +13,20 @@ import { readTensor } from "../src/onnx/model.ts";
 import { materialize } from "../src/onnx/tensor_data.ts";
 import { WireReader } from "../src/onnx/wire.ts";
 
+/** ONNX's FLOAT16 data type. */
+const FLOAT16 = 10;
+
 function readPb(path: string) {
   const t = readTensor(new WireReader(Deno.readFileSync(path), path), path);
-  return { name: t.name, c: materialize(t, null) };
+  const c = materialize(t, null);
+  // float16 comes out as float32 (exactly); a float16 graph input takes a Float16Array.
+  if (t.dataType === FLOAT16) {
+    return {
+      name: t.name,
+      c: { ...c, type: "float16", data: Float16Array.from(c.data as Float32Array) },
+    };
+  }
+  return { name: t.name, c };
 }
 
 const sorted = (dir: string, prefix: string) =>

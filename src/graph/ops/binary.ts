@@ -76,7 +76,9 @@ function arith(op: string, a: number, b: number, integer: boolean): number {
     case "Min":
       return Number.isNaN(a) || Number.isNaN(b) ? NaN : Math.min(a, b);
     case "Mod":
-      return integer ? a - Math.floor(a / b) * b : a % b;
+      return flooredMod(a, b);
+    case "Fmod":
+      return a % b;
     case "Equal":
       return a === b ? 1 : 0;
     case "Less":
@@ -95,6 +97,17 @@ function arith(op: string, a: number, b: number, integer: boolean): number {
       return (a ? 1 : 0) ^ (b ? 1 : 0);
   }
   throw new Error(`unreachable: ${op}`);
+}
+
+/**
+ * Mod with fmod 0: the remainder with the divisor's sign (Python's and numpy's `%`), integers
+ * and floats alike (ONNX's reference since floats may take fmod 0); fmod 1 is `%`, the
+ * dividend's sign (C's fmod).
+ */
+function flooredMod(a: number, b: number): number {
+  const r = a % b;
+  if (r === 0) return b < 0 ? -0 : 0;
+  return (r < 0) !== (b < 0) ? r + b : r;
 }
 
 function write(y: TensorData, i: number, v: number): void {
@@ -151,7 +164,9 @@ function arithmeticDef(op: string, variadic: boolean): OpDef {
       const xs = ins as Buf[], y = outs[0];
       const jitOp = JIT_OPS[op];
       const allF32 = xs.every((b) => b.type === "float32");
-      if (!allF32 || !jitOp || y.dims.length > 6) return { native: false, run: tsStep(op, xs, y) };
+      // Mod's fmod 1: the truncated remainder (C's fmod), for integers too.
+      const tsOp = op === "Mod" && _n.attrs.int("fmod", 0) !== 0 ? "Fmod" : op;
+      if (!allF32 || !jitOp || y.dims.length > 6) return { native: false, run: tsStep(tsOp, xs, y) };
       const jit = env.jit, yd = y.data as Float32Array;
       if (xs.length === 1) {
         const x = xs[0].data as Float32Array;
