@@ -3065,6 +3065,18 @@ const CASES: Case[] = [
     feeds: { q: F([1, 2, 3, 4], 141), k: F([1, 2, 5, 4], 142), v: F([1, 2, 5, 4], 143) },
   },
   {
+    name: "Pad's constant_value a CastLike of a constant to a computed tensor's type (folded)",
+    opset: 18,
+    build: (g) => {
+      g.input("q", "float32", [2, 2, 3, 4]);
+      const value = g.initializer("value", { type: "float32", dims: [], data: [2.5] });
+      const like = g.op("CastLike", [value, g.op("Relu", ["q"])]);
+      const pads = g.ints("pads", [0, 0, 1, 0, 0, 0, 0, 2]);
+      g.output(g.op("Pad", ["q", pads, like], {}, "padded"));
+    },
+    feeds: { q: F([2, 2, 3, 4], 151) },
+  },
+  {
     name: "Attention 3-D with heads, a KV cache, causal, a boolean mask fed (opset 23)",
     opset: 23,
     build: (g) => {
@@ -3456,6 +3468,38 @@ Deno.test("model op: float Mod with fmod 0 takes the divisor's sign (numpy's mod
     assert.deepEqual([...z], numpy);
   } finally {
     await s.release();
+  }
+});
+
+Deno.test("model op: Attention's rank-1 mask broadcasts as ONNX's reference has it (onnxruntime takes ranks 2-4): the same bits as the mask as [1, keys]", async () => {
+  const session = async (maskDims: number[]) => {
+    const g = new GraphBuilder(23);
+    g.input("q", "float32", [2, 2, 3, 4]);
+    g.input("k", "float32", [2, 2, 5, 4]);
+    g.input("v", "float32", [2, 2, 5, 4]);
+    g.input("m", "bool", maskDims);
+    g.output(g.op("Attention", ["q", "k", "v", "m"], { is_causal: 1 }, "y"));
+    return await InferenceSession.create(g.toBytes());
+  };
+  const feeds = (maskDims: number[]) => {
+    const t = (dims: number[], seed: number) =>
+      new Tensor("float32", F(dims, seed).data as Float32Array, dims);
+    return {
+      q: t([2, 2, 3, 4], 151),
+      k: t([2, 2, 5, 4], 152),
+      v: t([2, 2, 5, 4], 153),
+      m: new Tensor("bool", Uint8Array.from([1, 0, 1, 1, 0]), maskDims),
+    };
+  };
+  const one = await session([5]), two = await session([1, 5]);
+  try {
+    const a = one.runSync(feeds([5])).y.data as Float32Array;
+    const b = two.runSync(feeds([1, 5])).y.data as Float32Array;
+    assert.deepEqual(a, b);
+    assert.ok(a.some((x) => x !== 0));
+  } finally {
+    await one.release();
+    await two.release();
   }
 });
 

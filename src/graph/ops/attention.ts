@@ -115,7 +115,7 @@ function shapeOf(n: Node, ins: readonly (Meta | null)[]): Shape {
   if (mask) {
     expectType(n, mask, 3, "float32", "bool");
     const md = mask.dims;
-    if (md.length < 2 || md.length > 4 || md[md.length - 1] > s.total) {
+    if (md.length < 1 || md.length > 4 || md[md.length - 1] > s.total) {
       fail(n, `attn_mask [${md.join(", ")}] does not broadcast to the scores`);
     }
     const full = [s.batch, s.qHeads, s.qSeq, s.total];

@@ -327,6 +327,14 @@ const CAST_LIKE: OpDef = {
   attributes: ["saturate"],
   infer(n, ins) {
     const [x, like] = need(n, ins, 2);
+    // Only the second input's type counts: a known first input folds whatever the second is
+    // (ONNX's function bodies cast constants like a computed tensor: Attention's −∞ fed to a
+    // Pad as its constant_value).
+    if (x.data !== null) {
+      const data = allocate(like.type, checkedSize(n, x.dims));
+      castInto(x.data, data, like.type === "bool");
+      return [{ type: like.type, dims: x.dims, data }];
+    }
     return [meta(like.type, x.dims)];
   },
   build: (n, ins, outs, env) => CAST.build(n, ins, outs, env),
