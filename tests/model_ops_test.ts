@@ -3503,6 +3503,44 @@ Deno.test("model op: Attention's rank-1 mask broadcasts as ONNX's reference has 
   }
 });
 
+Deno.test("model op: SpaceToDepth's mode (opset 28): CRD and DCR channel orders, each undone by DepthToSpace of the same mode", async () => {
+  // onnxruntime 1.30 runs no opset 28: the reference is ONNX's (reshape, transpose).
+  const [N, C, H, W, b] = [1, 2, 4, 6, 2];
+  const g = new GraphBuilder(28);
+  g.input("x", "float32", [N, C, H, W]);
+  for (const mode of ["CRD", "DCR"]) {
+    const y = g.op("SpaceToDepth", ["x"], { blocksize: b, mode }, `s2d_${mode}`);
+    g.output(y);
+    g.output(g.op("DepthToSpace", [y], { blocksize: b, mode }, `back_${mode}`));
+  }
+  const s = await InferenceSession.create(g.toBytes());
+  try {
+    const x = Float32Array.from({ length: N * C * H * W }, (_, i) => i);
+    const out = s.runSync({ x: new Tensor("float32", x, [N, C, H, W]) });
+    const h2 = H / b, w2 = W / b;
+    for (const mode of ["CRD", "DCR"]) {
+      const y = out[`s2d_${mode}`].data as Float32Array;
+      assert.deepEqual(out[`s2d_${mode}`].dims, [N, C * b * b, h2, w2]);
+      for (let c = 0; c < C; c++) {
+        for (let i = 0; i < b; i++) {
+          for (let j = 0; j < b; j++) {
+            const oc = mode === "CRD" ? (c * b + i) * b + j : (i * b + j) * C + c;
+            for (let h = 0; h < h2; h++) {
+              for (let w = 0; w < w2; w++) {
+                const want = x[(c * H + h * b + i) * W + w * b + j];
+                assert.equal(y[(oc * h2 + h) * w2 + w], want, `${mode} c${c} i${i} j${j}`);
+              }
+            }
+          }
+        }
+      }
+      assert.deepEqual(out[`back_${mode}`].data, x);
+    }
+  } finally {
+    await s.release();
+  }
+});
+
 Deno.test("model op: an index out of range throws naming the node", async () => {
   const g = new GraphBuilder(16);
   g.input("x", "float32", [3, 2]);

@@ -210,12 +210,16 @@ function spaceDef(toSpace: boolean): OpDef {
     return { b, N, C, H, W };
   };
   return {
-    attributes: toSpace ? ["blocksize", "mode"] : ["blocksize"],
+    // SpaceToDepth takes a mode from opset 28 (DepthToSpace from 11).
+    attributes: ["blocksize", "mode"],
     infer(n, ins) {
       const [x] = need(n, ins, 1);
       const { b, N, C, H, W } = layout(n, x.dims);
       const mode = n.attrs.string("mode", "DCR");
-      if (toSpace && mode !== "DCR" && mode !== "CRD") fail(n, `mode '${mode}'`);
+      if (!toSpace && n.opset < 28 && n.attrs.has("mode")) {
+        fail(n, "attribute 'mode' is SpaceToDepth's from opset 28");
+      }
+      if (mode !== "DCR" && mode !== "CRD") fail(n, `mode '${mode}'`);
       return [
         meta(x.type, toSpace ? [N, C / (b * b), H * b, W * b] : [N, C * b * b, H / b, W / b]),
       ];
@@ -236,12 +240,17 @@ function spaceDef(toSpace: boolean): OpDef {
           [ys[0], ys[1], b * ys[2], ys[2], b, 1],
         );
       } else {
-        // y[n][(i·b+j)·C + c][h][w] = x[n][c][h·b+i][w·b+j].
+        // y[n][(i·b+j)·C + c][h][w] (DCR) or y[n][c·b² + i·b + j][h][w] (CRD)
+        // = x[n][c][h·b+i][w·b+j].
         const h2 = H / b, w2 = W / b, ys = stridesOf([N, C * b * b, h2, w2]);
+        const crd = n.attrs.string("mode", "DCR") === "CRD";
+        const sc = crd ? b * b * ys[1] : ys[1],
+          si = crd ? b * ys[1] : b * C * ys[1],
+          sj = crd ? ys[1] : C * ys[1];
         copy = new StridedCopy(
           [N, C, h2, b, w2, b],
           [C * H * W, H * W, b * W, W, b, 1],
-          [ys[0], ys[1], ys[2], b * C * ys[1], 1, C * ys[1]],
+          [ys[0], sc, ys[2], si, 1, sj],
         );
       }
       return { native: false, run: () => copy.run(x.data, y.data) };
