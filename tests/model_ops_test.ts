@@ -3541,6 +3541,49 @@ Deno.test("model op: SpaceToDepth's mode (opset 28): CRD and DCR channel orders,
   }
 });
 
+Deno.test("model op: DFT inverse and one-sided on a half spectrum is the inverse real transform (numpy's irfft): even and odd lengths, along an inner axis", async () => {
+  // onnxruntime 1.30 refuses a one-sided inverse DFT: the reference is irfft's sum in float64.
+  const [H, inner] = [6, 3];
+  const g = new GraphBuilder(17);
+  g.input("x", "float32", [2, H, inner, 2]);
+  g.output(g.op("DFT", ["x"], { inverse: 1, onesided: 1, axis: 1 }, "even"));
+  g.output(g.op("DFT", ["x", g.ints("l9", [9], [])], { inverse: 1, onesided: 1, axis: 1 }, "odd"));
+  g.output(g.op("DFT", ["x", g.ints("l6", [6], [])], { inverse: 1, onesided: 1, axis: 1 }, "cut"));
+  const s = await InferenceSession.create(g.toBytes());
+  try {
+    const x = F([2, H, inner, 2], 161).data as Float32Array;
+    const out = s.runSync({ x: new Tensor("float32", x, [2, H, inner, 2]) });
+    for (const [name, L] of [["even", 10], ["odd", 9], ["cut", 6]] as const) {
+      assert.deepEqual(out[name].dims, [2, L, inner, 1]);
+      const y = out[name].data as Float32Array;
+      for (let b = 0; b < 2; b++) {
+        for (let i = 0; i < inner; i++) {
+          // The spectrum of length L: bins past the half mirror the first ones, conjugated;
+          // bin 0's and (L even) bin L/2's imaginary parts dropped, bins past H zero.
+          const re = (k: number) => (k < H ? x[((b * H + k) * inner + i) * 2] : 0);
+          const im = (k: number) => (k < H ? x[((b * H + k) * inner + i) * 2 + 1] : 0);
+          for (let t = 0; t < L; t++) {
+            let sum = 0;
+            for (let k = 0; k < L; k++) {
+              const m = k <= L / 2 ? k : L - k, sign = k <= L / 2 ? 1 : -1;
+              const imk = m === 0 || 2 * m === L ? 0 : sign * im(m);
+              const theta = (2 * Math.PI * k * t) / L;
+              sum += re(m) * Math.cos(theta) - imk * Math.sin(theta);
+            }
+            const want = sum / L, got = y[(b * L + t) * inner + i];
+            assert.ok(
+              Math.abs(got - want) <= 1e-5 * Math.max(1, Math.abs(want)),
+              `${name} ${b} ${t} ${i}: ${got} vs ${want}`,
+            );
+          }
+        }
+      }
+    }
+  } finally {
+    await s.release();
+  }
+});
+
 Deno.test("model op: an index out of range throws naming the node", async () => {
   const g = new GraphBuilder(16);
   g.input("x", "float32", [3, 2]);

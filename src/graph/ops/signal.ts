@@ -61,6 +61,29 @@ function basisOf(
   return out;
 }
 
+/**
+ * The basis [used·2, L] of an inverse real transform (IRFFT: the one-sided spectrum's first
+ * `used` bins, complex, to L real samples): row (k, re) holds w·cos θ / L per sample j, row
+ * (k, im) −w·sin θ / L (θ = 2πkj/L), w 2 for a bin that stands for itself and its mirror
+ * L − k, 1 for bin 0 and, L even, bin L/2 — whose imaginary parts then count for nothing, as
+ * numpy's irfft drops them.
+ */
+function irfftBasis(n: Node, L: number, used: number): Float32Array {
+  if (used * 2 * L > MAX_BASIS) {
+    fail(n, `an inverse transform of length ${L} exceeds ${MAX_BASIS} basis elements`);
+  }
+  const out = new Float32Array(used * 2 * L);
+  for (let k = 0; k < used; k++) {
+    const alone = k === 0 || 2 * k === L, w = (alone ? 1 : 2) / L;
+    for (let j = 0; j < L; j++) {
+      const theta = (2 * Math.PI * ((k * j) % L)) / L;
+      out[2 * k * L + j] = Math.cos(theta) * w;
+      out[(2 * k + 1) * L + j] = alone ? 0 : -Math.sin(theta) * w;
+    }
+  }
+  return out;
+}
+
 /** A DFT node's geometry. */
 function dftShape(n: Node, ins: readonly (Meta | null)[]) {
   const [x] = need(n, ins, 1, 3);
@@ -74,15 +97,23 @@ function dftShape(n: Node, ins: readonly (Meta | null)[]) {
   const axis = axisOf(n, axisValue, r, "axis");
   if (axis === r - 1 || axis === 0) fail(n, `axis ${axisValue} must be a signal axis`);
   const samples = x.dims[axis];
-  const L = ins[1] ? knownInts(n, ins[1], "dft_length")[0] : samples;
-  if (!(L >= 1)) fail(n, `dft_length must be ≥ 1, got ${L}`);
   const onesided = n.attrs.int("onesided", 0) !== 0, inverse = n.attrs.int("inverse", 0) !== 0;
-  if (onesided && c === 2) fail(n, "a one-sided DFT needs a real input (last dim 1)");
-  const bins = onesided ? (L >> 1) + 1 : L;
+  // Inverse and one-sided on a complex input: IRFFT, the half spectrum's samples bins to L
+  // real samples (2·(bins − 1) unless dft_length says).
+  const real = onesided && inverse && c === 2;
+  const L = ins[1] ? knownInts(n, ins[1], "dft_length")[0] : real ? 2 * (samples - 1) : samples;
+  if (!(L >= 1)) fail(n, `dft_length must be ≥ 1, got ${L}`);
+  if (onesided && c === 2 && !inverse) {
+    fail(n, "a one-sided forward DFT needs a real input (last dim 1)");
+  }
+  if (onesided && inverse && c === 1) fail(n, "a one-sided inverse DFT needs a complex input");
+  // Output samples along the axis and their width (2: complex, 1: IRFFT's real samples).
+  const bins = real ? L : onesided ? (L >> 1) + 1 : L, width = real ? 1 : 2;
+  const used = Math.min(samples, real ? (L >> 1) + 1 : L);
   const outer = sizeOf(x.dims.slice(0, axis)), inner = sizeOf(x.dims.slice(axis + 1, r - 1));
   const dims = x.dims.slice();
-  dims[axis] = bins, dims[r - 1] = 2;
-  return { x, c, L, samples, used: Math.min(samples, L), bins, inverse, outer, inner, dims };
+  dims[axis] = bins, dims[r - 1] = width;
+  return { x, c, L, samples, used, bins, width, real, inverse, outer, inner, dims };
 }
 
 const DFT: OpDef = {
@@ -93,10 +124,10 @@ const DFT: OpDef = {
     return [meta("float32", s.dims)];
   },
   build(n, ins, outs, env) {
-    const { c, L, samples, used, bins, inverse, outer, inner } = dftShape(n, ins);
-    const basis = basisOf(n, L, used, c, bins, inverse);
+    const { c, L, samples, used, bins, width, real, inverse, outer, inner } = dftShape(n, ins);
+    const basis = real ? irfftBasis(n, L, used) : basisOf(n, L, used, c, bins, inverse);
     const x = ins[0]!.data as Float32Array, y = outs[0].data as Float32Array, jit = env.jit;
-    const k = used * c, cols = 2 * bins;
+    const k = used * c, cols = width * bins;
     if (inner === 1) {
       // Rows in place: each outer index's first `used` samples, at a stride of the whole signal.
       const o = { m: outer, n: cols, k, lda: samples * c };
@@ -110,7 +141,10 @@ const DFT: OpDef = {
       xStrides: [samples * inner * c, c, inner * c, 1],
     };
     // Walked in y's order (dense), read from the spectra's.
-    const scatter = { dims: [outer, bins, inner, 2], xStrides: [inner * cols, 2, cols, 1] };
+    const scatter = {
+      dims: [outer, bins, inner, width],
+      xStrides: [inner * cols, width, cols, 1],
+    };
     const o = { m: outer * inner, n: cols, k };
     return {
       native: true,
