@@ -548,6 +548,36 @@ const CASES: Case[] = [
     );
     g.output(g.op("LayerNormalization", ["x", w(g, "s2", [3, 8], 3)], { axis: -2 }, "y2"));
   }),
+  graph(
+    "LayerNormalization's Mean and InvStdDev outputs: axis -1 and 1, one of them alone, after an Add (the fused residual)",
+    [2, 3, 8],
+    (g) => {
+      const [y, mean, inv] = g.node(
+        "LayerNormalization",
+        ["x", w(g, "s", [8], 1), w(g, "b", [8], 2)],
+        3,
+        { epsilon: f(1e-3) },
+      );
+      g.output(g.op("Identity", [y], {}, "y"));
+      g.output(g.op("Identity", [mean], {}, "mean"));
+      g.output(g.op("Identity", [inv], {}, "inv_std"));
+      const [y1, , inv1] = g.node(
+        "LayerNormalization",
+        ["x", w(g, "s1", [3, 8], 3)],
+        ["ln1_y", "", "ln1_inv"],
+        { axis: 1 },
+      );
+      g.output(g.op("Identity", [y1], {}, "y_axis1"));
+      g.output(g.op("Identity", [inv1], {}, "inv_std_axis1"));
+      // Add → LayerNormalization: fused into one kernel with its residual when optimized.
+      const sum = g.op("Add", ["x", g.op("Exp", ["x"])]);
+      const [y2, mean2, inv2] = g.node("LayerNormalization", [sum, w(g, "s2", [8], 4)], 3);
+      g.output(g.op("Identity", [y2], {}, "y_sum"));
+      g.output(g.op("Identity", [mean2], {}, "mean_sum"));
+      g.output(g.op("Identity", [inv2], {}, "inv_std_sum"));
+    },
+    17,
+  ),
   graph("ReduceMean/Sum/Max opset 13 (axes attribute; ReduceSum axes input)", [2, 3, 4], (g) => {
     g.output(g.op("ReduceMean", ["x"], { axes: [-1] }, "mean"));
     g.output(g.op("ReduceMax", ["x"], { axes: [1], keepdims: 0 }, "max"));

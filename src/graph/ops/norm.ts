@@ -8,6 +8,7 @@ import type { NormOptions } from "../../kernels/norm/mod.ts";
 import type { ReduceOp } from "../../kernels/reduce/mod.ts";
 import type { Node } from "../ir.ts";
 import {
+  askedOutput,
   axisOf,
   broadcast,
   type Buf,
@@ -77,9 +78,6 @@ export const LAYER_NORM: OpDef = {
   infer(n, ins) {
     const xs = need(n, ins, 2, n.domain === "njit" ? 4 : 3);
     xs.forEach((m, i) => m && expectType(n, m, i, "float32"));
-    if (n.outputs.slice(1).some((o) => o !== "")) {
-      fail(n, "the Mean and InvStdDev outputs are not supported");
-    }
     const x = xs[0], axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
     const cols = sizeOf(x.dims.slice(axis));
     if (sizeOf(xs[1].dims) !== cols) {
@@ -89,13 +87,16 @@ export const LAYER_NORM: OpDef = {
     if (xs[3] && broadcast(n, x.dims, xs[3].dims).join() !== x.dims.join()) {
       fail(n, "the residual would change X's shape");
     }
-    return [meta("float32", x.dims)];
+    // Mean and InvStdDev (training's outputs): a row's statistics, X's dims up to axis.
+    const stats = x.dims.map((d, i) => (i < axis ? d : 1));
+    return [meta("float32", x.dims), meta("float32", stats), meta("float32", stats)];
   },
   // The kernel reads a row (and its residual) before it writes it; a broadcast residual is
   // added into y first, which is x then.
   inPlace: () => true,
   build(n, ins, outs, env) {
     const x = ins[0]!, y = outs[0], axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
+    const mean = askedOutput(outs, 1), invStd = askedOutput(outs, 2);
     const o: NormOptions = {
       rows: sizeOf(x.dims.slice(0, axis)),
       cols: sizeOf(x.dims.slice(axis)),
@@ -105,21 +106,67 @@ export const LAYER_NORM: OpDef = {
     if (ins[2]) o.bias = ins[2].data as Float32Array;
     const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
     const r = ins[3];
+    // Mean and InvStdDev asked for: from the rows before the kernel writes y (x's storage,
+    // in place), on the calling thread.
+    const eps = o.epsilon!, asked = mean !== undefined || invStd !== undefined;
+    const statistics = (rows: Float32Array, plus?: Float32Array) =>
+      rowStatistics(rows, plus, o.rows, o.cols, eps, mean, invStd);
     if (!r || r.dims.join() === x.dims.join()) {
-      if (r) o.residual = r.data as Float32Array;
+      const rd = r?.data as Float32Array | undefined;
+      if (rd) o.residual = rd;
+      if (asked) {
+        return {
+          native: false,
+          run: () => {
+            statistics(xd, rd);
+            jit.layerNorm(xd, yd, o);
+          },
+        };
+      }
       return { native: true, run: () => jit.layerNorm(xd, yd, o) };
     }
     // A broadcast residual (the fusion could not see shapes): add first, then normalize in place.
     const rd = r.data as Float32Array;
     return {
-      native: true,
+      native: !asked,
       run: () => {
         jit.binary("add", xd, x.dims, rd, r.dims, yd);
+        if (asked) statistics(yd);
         jit.layerNorm(yd, yd, o);
       },
     };
   },
 };
+
+/**
+ * LayerNormalization's Mean and InvStdDev of each row (of `x`, or of x + `plus` as float32
+ * sums, as the fused residual adds them): the mean, and 1/√(variance + ε), the variance the
+ * mean square of the row less its mean, in float64 rounded to float32 (ONNX's stash_type 1).
+ */
+function rowStatistics(
+  x: Float32Array,
+  plus: Float32Array | undefined,
+  rows: number,
+  cols: number,
+  epsilon: number,
+  mean: Float32Array | undefined,
+  invStd: Float32Array | undefined,
+): void {
+  const at = (i: number) => (plus ? Math.fround(x[i] + plus[i]) : x[i]);
+  for (let r = 0; r < rows; r++) {
+    const from = r * cols;
+    let sum = 0;
+    for (let c = 0; c < cols; c++) sum += at(from + c);
+    const m = sum / cols;
+    let squares = 0;
+    for (let c = 0; c < cols; c++) {
+      const d = at(from + c) - m;
+      squares += d * d;
+    }
+    if (mean) mean[r] = m;
+    if (invStd) invStd[r] = 1 / Math.sqrt(squares / cols + epsilon);
+  }
+}
 
 /** RMSNormalization (opset 23): x/√(mean(x²) + ε)·scale over the axes from `axis`. */
 export const RMS_NORM: OpDef = {
