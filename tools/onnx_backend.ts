@@ -7,7 +7,13 @@
  * pytorch-converted, pytorch-operator, simple, node, …); pass its directories.
  *
  *   deno run -A tools/onnx_backend.ts onnx/backend/test/data/pytorch-converted [more dirs]
+ *   deno run -A tools/onnx_backend.ts --expect tests/onnx_node_passing.txt --quiet /tmp/onnxdata/node
+ *
+ * `--expect FILE`: every model named in FILE (one a line) must pass, else the
+ * run exits 1 naming each that did not (the node tests' list: .ci/run).
+ * `--quiet`: only those, not every model that fails.
  */
+import { parseArgs } from "node:util";
 import { InferenceSession, Tensor } from "../mod.ts";
 import { readTensor } from "../src/onnx/model.ts";
 import { materialize } from "../src/onnx/tensor_data.ts";
@@ -76,8 +82,18 @@ async function check(dir: string): Promise<string | null> {
   }
 }
 
+const { values, positionals } = parseArgs({
+  args: Deno.args,
+  options: { expect: { type: "string" }, quiet: { type: "boolean", default: false } },
+  allowPositionals: true,
+});
+// --expect FILE: the models listed there (a name a line) must pass; exits 1 when one does not.
+const expected = values.expect
+  ? new Set(Deno.readTextFileSync(values.expect).split("\n").map((l) => l.trim()).filter(Boolean))
+  : null;
 let passed = 0, failed = 0;
-for (const root of Deno.args) {
+const regressed: string[] = [], seen = new Set<string>();
+for (const root of positionals) {
   for (const name of [...Deno.readDirSync(root)].map((e) => e.name).sort()) {
     const dir = `${root}/${name}`;
     try {
@@ -85,12 +101,21 @@ for (const root of Deno.args) {
     } catch {
       continue;
     }
+    seen.add(name);
     const why = await check(dir);
     if (why === null) passed++;
     else {
       failed++;
-      console.log(`${name}: ${why.slice(0, 240)}`);
+      if (expected?.has(name)) regressed.push(`${name}: ${why.slice(0, 240)}`);
+      else if (!values.quiet) console.log(`${name}: ${why.slice(0, 240)}`);
     }
   }
 }
 console.log(`${passed} passed, ${failed} failed or refused`);
+if (expected) {
+  const missing = [...expected].filter((name) => !seen.has(name));
+  for (const r of regressed) console.log(`REGRESSED ${r}`);
+  for (const m of missing) console.log(`MISSING ${m} (listed in ${values.expect}, not found)`);
+  if (regressed.length > 0 || missing.length > 0) Deno.exit(1);
+  console.log(`all ${expected.size} listed in ${values.expect} pass`);
+}
