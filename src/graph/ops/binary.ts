@@ -166,7 +166,9 @@ function arithmeticDef(op: string, variadic: boolean): OpDef {
       const allF32 = xs.every((b) => b.type === "float32");
       // Mod's fmod 1: the truncated remainder (C's fmod), for integers too.
       const tsOp = op === "Mod" && _n.attrs.int("fmod", 0) !== 0 ? "Fmod" : op;
-      if (!allF32 || !jitOp || y.dims.length > 6) return { native: false, run: tsStep(tsOp, xs, y) };
+      if (!allF32 || !jitOp || y.dims.length > 6) {
+        return { native: false, run: tsStep(tsOp, xs, y) };
+      }
       const jit = env.jit, yd = y.data as Float32Array;
       if (xs.length === 1) {
         const x = xs[0].data as Float32Array;
