@@ -125,6 +125,36 @@ const CASES: Case[] = [
     feeds: { x: F([4, 9], 2, 10) },
   },
   {
+    name:
+      "Clip's bounds fed (float32) and Clip of integers (int64, int32, int8, uint8; a bound left out)",
+    opset: 13,
+    build: (g) => {
+      g.input("x", "float32", [4, 9]);
+      g.input("lo", "float32", []);
+      g.input("hi", "float32", []);
+      g.input("a", "int64", [6]);
+      g.output(g.op("Clip", ["x", "lo", "hi"], {}, "fed"));
+      g.output(g.op("Clip", ["x", "", "hi"], {}, "fed_max"));
+      const lo = g.ints("lo64", [-2], []), hi = g.ints("hi64", [3], []);
+      g.output(g.op("Clip", ["a", lo, hi], {}, "i64"), "int64");
+      const a32 = g.op("Cast", ["a"], { to: 6 });
+      const lo32 = g.initializer("lo32", { type: "int32", dims: [], data: [-1] });
+      g.output(g.op("Clip", [a32, lo32], {}, "i32"), "int32");
+      const a8 = g.op("Cast", ["a"], { to: 3 });
+      const hi8 = g.initializer("hi8", { type: "int8", dims: [], data: [2] });
+      g.output(g.op("Clip", [a8, "", hi8], {}, "i8"), "int8");
+      const u8 = g.op("Cast", [g.op("Abs", ["a"])], { to: 2 });
+      const lo8 = g.initializer("lo8", { type: "uint8", dims: [], data: [3] });
+      g.output(g.op("Clip", [u8, lo8], {}, "u8"), "uint8");
+    },
+    feeds: {
+      x: F([4, 9], 2, 10),
+      lo: { type: "float32", dims: [], data: Float32Array.from([-1.5]) },
+      hi: { type: "float32", dims: [], data: Float32Array.from([2.25]) },
+      a: I64([6], [-7, -2, 0, 3, 5, 100]),
+    },
+  },
+  {
     name: "Clip max only opset 13",
     opset: 13,
     build: (g) => {
@@ -3609,6 +3639,30 @@ Deno.test("model op: DFT inverse and one-sided on a half spectrum is the inverse
         }
       }
     }
+  } finally {
+    await s.release();
+  }
+});
+
+Deno.test("model op: Clip's fed bounds are read on every run", async () => {
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", [5]);
+  g.input("lo", "float32", []);
+  g.input("hi", "float32", []);
+  g.output(g.op("Clip", ["x", "lo", "hi"], {}, "y"));
+  const s = await InferenceSession.create(g.toBytes());
+  try {
+    const x = new Tensor("float32", Float32Array.from([-3, -1, 0, 1, 3]), [5]);
+    const run = (lo: number, hi: number) => [
+      ...(s.runSync({
+        x,
+        lo: new Tensor("float32", Float32Array.from([lo]), []),
+        hi: new Tensor("float32", Float32Array.from([hi]), []),
+      }).y.data as Float32Array),
+    ];
+    assert.deepEqual(run(-1, 1), [-1, -1, 0, 1, 1]);
+    assert.deepEqual(run(0, 2.5), [0, 0, 0, 1, 2.5]);
+    assert.deepEqual(run(-1, 1), [-1, -1, 0, 1, 1]);
   } finally {
     await s.release();
   }

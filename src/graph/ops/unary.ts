@@ -124,5 +124,82 @@ export const UNARY_OPS: Record<string, OpDef> = {
   ...Object.fromEntries(
     Object.entries(UNARY).map(([k, u]) => [k, unaryDef(u.attrs, k === "Neg" || k === "Abs")]),
   ),
-  Clip: unaryDef(["min", "max"], false),
+  Clip: clipDef(),
 };
+
+/** Types Clip takes (opset 12 on: every numeric one; 8- to 64-bit integers and float32 here). */
+const CLIP_TYPES = ["float32", "int64", "int32", "int16", "int8", "uint8"] as const;
+
+/** The least and greatest value of an integer type. */
+const INTEGER_RANGE: Record<string, [number | bigint, number | bigint]> = {
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  int16: [-(2 ** 15), 2 ** 15 - 1],
+  int8: [-128, 127],
+  uint8: [0, 255],
+};
+
+/**
+ * Clip: float32 through the unary family (bounds folded in where constant, else read on
+ * each run), integers by a loop; min and max as attributes (before opset 11) or scalar
+ * inputs of x's type, each optional.
+ */
+function clipDef(): OpDef {
+  return {
+    attributes: ["min", "max"],
+    infer(n, ins) {
+      const [x] = need(n, ins, 1, 3);
+      expectType(n, x, 0, ...CLIP_TYPES);
+      if (x.type !== "float32" && n.opset < 12) fail(n, `input 0 is ${x.type}, expected float32`);
+      if (n.opset >= 11) {
+        for (const [i, what] of [[1, "min"], [2, "max"]] as const) {
+          const b = ins[i];
+          if (!b) continue;
+          expectType(n, b, i, x.type);
+          if (b.dims.reduce((p, q) => p * q, 1) !== 1) fail(n, `${what} must be a scalar`);
+        }
+      }
+      if (x.type === "float32" && (n.opset < 11 || ins.slice(1).every((b) => !b || b.data))) {
+        activationOf(n, ins); // checks attributes and constant bounds
+      }
+      return [meta(x.type, x.dims)];
+    },
+    inPlace: () => true,
+    build(n, ins, outs, env) {
+      const x = ins[0]!, y = outs[0], lo = ins[1] ?? null, hi = ins[2] ?? null;
+      const fixed = n.opset < 11 || [lo, hi].every((b) => !b || b.constant);
+      if (x.type === "float32") {
+        const xd = x.data as Float32Array, yd = y.data as Float32Array, jit = env.jit;
+        if (fixed) {
+          const params = activationOf(n, ins) as { op: "clip"; min: number; max: number };
+          return { native: true, run: () => jit.unary("clip", xd, yd, params) };
+        }
+        // Bounds fed or computed: read on each run (each pair of values its own kernel key).
+        const params = { op: "clip" as const, min: -F32_MAX, max: F32_MAX };
+        const lod = lo?.data as Float32Array | undefined, hid = hi?.data as Float32Array | undefined;
+        return {
+          native: false,
+          run: () => {
+            params.min = lod ? lod[0] : -F32_MAX;
+            params.max = hid ? hid[0] : F32_MAX;
+            jit.unary("clip", xd, yd, params);
+          },
+        };
+      }
+      // Integers: the type's range where a bound is left out.
+      const [least, most] = INTEGER_RANGE[x.type];
+      const xd = x.data as Int32Array, yd = y.data as Int32Array; // every integer type: same code
+      const lod = lo?.data as Int32Array | undefined, hid = hi?.data as Int32Array | undefined;
+      return {
+        native: false,
+        run: () => {
+          const min = lod ? lod[0] : least as number, max = hid ? hid[0] : most as number;
+          for (let i = 0; i < xd.length; i++) {
+            const v = xd[i];
+            yd[i] = v < min ? min : v > max ? max : v;
+          }
+        },
+      };
+    },
+  };
+}
