@@ -2805,6 +2805,26 @@ const CASES: Case[] = [
       y: { type: "float32", dims: [6], data: Float32Array.from([2.1, -3.4, 8, -2.1, 3.4, 5]) },
     },
   },
+  {
+    name: "Resize with its scales fed (linear, cubic, nearest) and a Range's float limit fed",
+    opset: 13,
+    build: (g) => {
+      g.input("x", "float32", [1, 2, 4, 5]);
+      g.input("scales", "float32", [4]);
+      g.input("limit", "float32", []);
+      g.output(g.op("Resize", ["x", "", "scales"], { mode: "linear" }, "linear"));
+      g.output(g.op("Resize", ["x", "", "scales"], { mode: "cubic" }, "cubic"));
+      g.output(g.op("Resize", ["x", "", "scales"], { mode: "nearest" }, "nearest"));
+      const start = g.initializer("start", { type: "float32", dims: [], data: [0.25] });
+      const delta = g.initializer("delta", { type: "float32", dims: [], data: [0.75] });
+      g.output(g.op("Range", [start, "limit", delta], {}, "range"));
+    },
+    feeds: {
+      x: F([1, 2, 4, 5], 171),
+      scales: { type: "float32", dims: [4], data: Float32Array.from([1, 1, 1.5, 0.8]) },
+      limit: { type: "float32", dims: [], data: Float32Array.from([5.5]) },
+    },
+  },
   graph("Mean of 1, 2 and 3 inputs (broadcast)", [2, 3, 4], (g) => {
     const a = w(g, "a", [3, 4], 25), b = w(g, "b", [4], 26);
     g.output(g.op("Mean", ["x"], {}, "one"));

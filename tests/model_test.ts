@@ -760,6 +760,36 @@ Deno.test("InferenceSession: unsupported ops, attributes and types are named at 
     assert.deepEqual([...y.data as Float32Array], [1, 2, 3, 4, 5, 6]);
   }
   await sb.release();
+  // Float values the shapes follow from: Resize's scales fed, a Range's float limit computed
+  // (a slice of a fed tensor): keyed by their values, fed or cut before the node.
+  const f = new GraphBuilder(17);
+  f.input("x", "float32", [1, 1, 2, 2]);
+  f.input("scales", "float32", [4]);
+  f.input("limits", "float32", [8]);
+  f.output(f.op("Resize", ["x", "", "scales"], { mode: "nearest" }, "y"));
+  const limit = f.op("Slice", ["limits", f.ints("at", [0]), f.ints("to", [1])]);
+  const zero = f.initializer("zero", { type: "float32", dims: [], data: [0] });
+  const half = f.initializer("half", { type: "float32", dims: [], data: [0.5] });
+  const scalar = f.op("Squeeze", [limit, f.ints("axes", [0])]);
+  f.output(f.op("Range", [zero, scalar, half], {}, "r"));
+  const sf = await InferenceSession.create(f.toBytes());
+  const x4 = new Tensor("float32", Float32Array.from([1, 2, 3, 4]), [1, 1, 2, 2]);
+  for (const [scale, top] of [[2, 1.5], [3, 2], [2, 1.5], [1, 0.5]]) {
+    const out = await sf.run({
+      x: x4,
+      scales: new Tensor("float32", Float32Array.from([1, 1, scale, scale]), [4]),
+      limits: new Tensor("float32", Float32Array.from({ length: 8 }, (_, i) => (i ? 9 : top)), [8]),
+    });
+    assert.deepEqual(out.y.dims, [1, 1, 2 * scale, 2 * scale]);
+    const y = out.y.data as Float32Array;
+    assert.equal(y[0], 1);
+    assert.equal(y[y.length - 1], 4);
+    assert.deepEqual(
+      [...out.r.data as Float32Array],
+      Array.from({ length: top * 2 }, (_, i) => i / 2),
+    );
+  }
+  await sf.release();
 });
 
 Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace", async () => {

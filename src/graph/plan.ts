@@ -545,8 +545,15 @@ function handOutputs(
   for (const k of fromTail) outputs[k] = plan.outputs[k];
 }
 
-/** Integer kinds whose run-time values a tail plan may be keyed by, and at most how many. */
-const VALUE_TYPES: ReadonlySet<string> = new Set(["int64", "int32", "bool", "uint8", "int8"]);
+/** Kinds (integers, bool, float32) whose run-time values a tail plan may be keyed by, and at most how many. */
+const VALUE_TYPES: ReadonlySet<string> = new Set([
+  "int64",
+  "int32",
+  "bool",
+  "uint8",
+  "int8",
+  "float32",
+]);
 const MAX_VALUE_ELEMENTS = 64;
 
 /**

@@ -92,8 +92,18 @@ export interface SessionOptions {
   freeDimensionOverrides?: Readonly<Record<string, number>>;
 }
 
-/** Element types of inputs whose values may key plans (shapes, conditions, indices). */
-const VALUE_TYPES: ReadonlySet<string> = new Set(["bool", "int32", "int64", "uint8", "int8"]);
+/**
+ * Element types of inputs whose values may key plans (shapes, conditions, indices; float32
+ * too: Resize's scales, a Range's float limits, fed as inputs).
+ */
+const VALUE_TYPES: ReadonlySet<string> = new Set([
+  "bool",
+  "int32",
+  "int64",
+  "uint8",
+  "int8",
+  "float32",
+]);
 /** At most this many elements: a shape, a condition — not a tensor of data. */
 const MAX_KEYED_ELEMENTS = 64;
 

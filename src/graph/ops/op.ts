@@ -215,7 +215,12 @@ export function knownInts(n: Node, m: Meta | null, what: string): number[] {
 /** A known input's values as numbers. */
 export function knownNumbers(n: Node, m: Meta | null, what: string): number[] {
   if (m === null) fail(n, `${what} is required`);
-  if (m.data === null) fail(n, `${what} must be a constant`);
+  if (m.data === null) {
+    fail(
+      n,
+      `${what} must be a constant or computed from shapes (data-dependent shapes are not supported)`,
+    );
+  }
   return Array.from(m.data as ArrayLike<number | bigint>, (v) => Number(v));
 }
 
