@@ -42,7 +42,7 @@ function gruStep(
   const { seq, batch, input, hidden: H, dirs, clip: bounds } = s, G = 3 * H, jit = env.jit;
   const b = ins[3]?.data as Float32Array | undefined, h0 = ins[5]?.data as Float32Array | undefined;
   const beforeReset = n.attrs.int("linear_before_reset", 0) !== 0;
-  const [y, yh] = [0, 1, 2].slice(0, 2).map((i) => askedOutput(outs, i));
+  const y = askedOutput(outs, 0), yh = askedOutput(outs, 1);
   const io = recurrentLayout(s, ins[0]!.data as Float32Array);
   // Gate-major: each gate's values for every row of a step in one [batch, H] block (z, r and,
   // with linear_before_reset, h·Rhᵀ + Rbh), so every activation and product is one Jit call

@@ -48,7 +48,7 @@ function lstmStep(
     c0 = ins[6]?.data as Float32Array | undefined;
   const p = ins[7]?.data as Float32Array | undefined;
   const inputForget = n.attrs.int("input_forget", 0) !== 0;
-  const [y, yh, yc] = [0, 1, 2].slice(0, 3).map((i) => askedOutput(outs, i));
+  const y = askedOutput(outs, 0), yh = askedOutput(outs, 1), yc = askedOutput(outs, 2);
   const io = recurrentLayout(s, ins[0]!.data as Float32Array);
   // Gate-major: each gate's values for every row of a step in one [batch, H] block (i, o, f,
   // c in ONNX's order), so every activation and product is one Jit call over the batch.

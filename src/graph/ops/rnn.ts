@@ -36,7 +36,7 @@ function rnnStep(
 ): Step {
   const { seq, batch, input, hidden: H, dirs, clip } = s, jit = env.jit;
   const b = ins[3]?.data as Float32Array | undefined, h0 = ins[5]?.data as Float32Array | undefined;
-  const [y, yh] = [0, 1, 2].slice(0, 2).map((i) => askedOutput(outs, i));
+  const y = askedOutput(outs, 0), yh = askedOutput(outs, 1);
   const io = recurrentLayout(s, ins[0]!.data as Float32Array);
   const proj = new Float32Array(seq * batch * H), rec = new Float32Array(batch * H);
   const h = new Float32Array(batch * H), hPrev = new Float32Array(batch * H);

@@ -176,7 +176,8 @@ function clipDef(): OpDef {
         }
         // Bounds fed or computed: read on each run (each pair of values its own kernel key).
         const params = { op: "clip" as const, min: -F32_MAX, max: F32_MAX };
-        const lod = lo?.data as Float32Array | undefined, hid = hi?.data as Float32Array | undefined;
+        const lod = lo?.data as Float32Array | undefined,
+          hid = hi?.data as Float32Array | undefined;
         return {
           native: false,
           run: () => {
