@@ -256,6 +256,24 @@ Deno.test("reader: hostile headers are refused before any allocation", async () 
     new Message().string(1, "").varint(2, 17),
   );
   await assert.rejects(InferenceSession.create(deep.done()), /nested deeper than 32/);
+  // An attribute of kind TENSOR (4) without its tensor (field 5): a flipped kind byte, as the
+  // files fuzz campaign found one (it threw a TypeError reading the missing tensor).
+  const constant = new Message().string(2, "y").string(4, "Constant").message(
+    5,
+    new Message().string(1, "value").varint(20, 4),
+  );
+  const graph = new Message().message(1, constant).string(2, "g").message(
+    12,
+    new Message().string(1, "y"),
+  );
+  const bare = new Message().varint(1, 8).message(7, graph).message(
+    8,
+    new Message().string(1, "").varint(2, 17),
+  );
+  await assert.rejects(
+    InferenceSession.create(bare.done()),
+    (e: Error) => e.name === "ModelError" && /'value' of kind TENSOR has no tensor/.test(e.message),
+  );
 });
 
 Deno.test("reader: shapes computed too large (a corrupt constant) fail naming the node, without allocating", async () => {

@@ -76,7 +76,7 @@ function attrValue(a: OnnxAttribute, owner: string, ext: ExternalSource | null):
     case ATTR.STRINGS:
       return a.strings.map((s) => UTF8.decode(s));
     case ATTR.TENSOR:
-      return materialize(a.t!, ext);
+      return materialize(a.t!, ext); // present: the reader refuses a TENSOR attribute without one
     case ATTR.TYPE_PROTO:
       // Only Optional's `type` (an empty optional's element type) takes one; we keep its kind.
       return "type";

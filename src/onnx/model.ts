@@ -339,6 +339,8 @@ function readAttribute(r: WireReader, depth: number): OnnxAttribute {
   }
   if (a.name === "") r.fail("attribute without a name");
   if (a.type === 0) a.type = guessAttributeType(a);
+  // A kind whose value field is missing (a damaged file: the kind's byte flipped).
+  if (a.type === ATTR.TENSOR && !a.t) r.fail(`attribute '${a.name}' of kind TENSOR has no tensor`);
   return a;
 }
 

@@ -7,6 +7,7 @@
  *   deno run -A tools/fuzz/main.ts conv [--from 1] [--count 500] [--isa avx2]
  *   deno run -A tools/fuzz/main.ts all --count 300     # boundary, conv, gemm, gemmtuned, pool, qconv, rows, streamed, feeds, concurrent, graph, ops, dynamic, qdq
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A tools/fuzz/main.ts graph   # needs onnxruntime-node
+ *   deno run -A tools/fuzz/main.ts files --dir /tmp/onnxdata/node   # damaged node-test models
  *
  * Exits 1 when any case failed.
  *
@@ -18,6 +19,7 @@ import { loadOrt } from "../../tests/helpers/ort.ts";
 import { boundaryCase } from "./boundary.ts";
 import { concurrentCase } from "./concurrent.ts";
 import { feedsCase } from "./feeds.ts";
+import { filesCase } from "./files.ts";
 import { convCase } from "./conv.ts";
 import { gemmCase, tunedGemmCase } from "./gemm.ts";
 import { dynamicCase, graphCase, opCase } from "./graph.ts";
@@ -46,6 +48,7 @@ const { values, positionals } = parseArgs({
     from: { type: "string", default: "1" },
     count: { type: "string", default: "500" },
     isa: { type: "string" },
+    dir: { type: "string" },
   },
 });
 const which = positionals[0] ?? "all";
@@ -58,7 +61,22 @@ let failed = 0;
 for (const name of names) {
   const t0 = performance.now();
   let fails = 0;
-  if (name === "concurrent" || name === "feeds") {
+  if (name === "files") {
+    // Damaged model files from a directory of backend test models (files.ts): not in "all".
+    if (!values.dir) {
+      console.error(
+        "files: --dir names a directory of <case>/model.onnx (tools/onnx_node_data.py)",
+      );
+      Deno.exit(2);
+    }
+    for (let seed = from; seed < from + count; seed++) {
+      const result = await filesCase(seed, values.dir);
+      if (result !== null) {
+        console.log(`FAIL ${result}`);
+        fails++;
+      }
+    }
+  } else if (name === "concurrent" || name === "feeds") {
     const each = name === "concurrent" ? concurrentCase : feedsCase;
     for (let seed = from; seed < from + count; seed++) {
       const result = await each(seed);
