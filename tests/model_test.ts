@@ -792,6 +792,37 @@ Deno.test("InferenceSession: unsupported ops, attributes and types are named at 
   await sf.release();
 });
 
+Deno.test("InferenceSession: a data-dependent node with the wrong inputs is a ModelError at its first run, not a TypeError in its run-time step", async () => {
+  // The files fuzz campaign's damaged Compress (its data input's name flipped away): the node
+  // was deferred to the run for its data-dependence before its inputs were checked.
+  for (
+    const [op, inputs, want] of [
+      ["Compress", ["c"], /Compress node .*has 1 inputs, expected 2/],
+      ["Unique", ["x", "c"], /Unique node .*has 2 inputs, expected 1/],
+      ["Compress", ["x", "x"], /Compress node .*input 1 is float32, expected bool/],
+    ] as const
+  ) {
+    const g = new GraphBuilder(17);
+    g.input("x", "float32", [4]);
+    g.input("c", "bool", [4]);
+    g.output(g.op(op, [...inputs], {}, "y"));
+    const s = await InferenceSession.create(g.toBytes());
+    const feeds = {
+      x: new Tensor("float32", Float32Array.from([1, 2, 3, 4]), [4]),
+      c: new Tensor("bool", Uint8Array.from([1, 0, 1, 0]), [4]),
+    };
+    await assert.rejects(
+      s.run(feeds),
+      (e: Error) => e.name === "ModelError" && want.test(e.message),
+    );
+    assert.throws(
+      () => s.runSync(feeds),
+      (e: Error) => e.name === "ModelError" && want.test(e.message),
+    );
+    await s.release();
+  }
+});
+
 Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace", async () => {
   const m = resnetCnn({ size: 32, widths: [8], blocks: 1 });
   const dir = Deno.makeTempDirSync();

@@ -201,6 +201,13 @@ export function buildPlan(
     }
     const ins = n.inputs.map((name) => (name === "" ? null : metas.get(name)!));
     if (defOf(n).dynamic && ins.some((m) => m !== null && m.data === null)) {
+      // The node's own checks first (its inputs' count and types): only its data-dependence
+      // defers it to the run, whose `dynamic` then finds its inputs as checked.
+      try {
+        defOf(n).infer(n, ins);
+      } catch (e) {
+        if (!(e instanceof ModelError && /data-dependent shapes/.test(e.message))) throw e;
+      }
       if (loops.size > 0 && queue.slice(q).some((x) => loops.has(x))) {
         fail(n, "a data-dependent node inside a Loop's body is not supported");
       }
