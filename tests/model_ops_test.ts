@@ -2825,6 +2825,32 @@ const CASES: Case[] = [
       limit: { type: "float32", dims: [], data: Float32Array.from([5.5]) },
     },
   },
+  {
+    name:
+      "ReduceMax and ReduceMin of bool (any, all; opset 20) and over an empty axis (float and int64)",
+    opset: 20,
+    build: (g) => {
+      g.input("b", "bool", [3, 4]);
+      g.input("x", "float32", [2, 0, 3]);
+      g.input("i", "int64", [2, 0]);
+      const ax1 = g.ints("ax1", [1]);
+      g.output(g.op("ReduceMax", ["b", ax1], {}, "any"), "bool");
+      g.output(g.op("ReduceMin", ["b", ax1], { keepdims: 0 }, "all"), "bool");
+      g.output(g.op("ReduceMax", ["x", ax1], {}, "max_empty"));
+      g.output(g.op("ReduceMin", ["x", ax1], { keepdims: 0 }, "min_empty"));
+      g.output(g.op("ReduceMax", ["i", ax1], {}, "imax_empty"), "int64");
+      g.output(g.op("ReduceMin", ["i", ax1], {}, "imin_empty"), "int64");
+    },
+    feeds: {
+      b: {
+        type: "bool",
+        dims: [3, 4],
+        data: Uint8Array.from([1, 1, 1, 1, 0, 1, 0, 0, 0, 0, 0, 0]),
+      },
+      x: { type: "float32", dims: [2, 0, 3], data: new Float32Array(0) },
+      i: { type: "int64", dims: [2, 0], data: new BigInt64Array(0) },
+    },
+  },
   graph("Mean of 1, 2 and 3 inputs (broadcast)", [2, 3, 4], (g) => {
     const a = w(g, "a", [3, 4], 25), b = w(g, "b", [4], 26);
     g.output(g.op("Mean", ["x"], {}, "one"));

@@ -119,7 +119,8 @@ export function assertClose(
   let max = 0, diff = 0, at = -1;
   for (let i = 0; i < b.length; i++) if (Number.isFinite(b[i])) max = Math.max(max, Math.abs(b[i]));
   for (let i = 0; i < b.length; i++) {
-    if (Number.isNaN(a[i]) && Number.isNaN(b[i])) continue;
+    // NaN matches NaN and a value itself (an infinity too, whose difference would be NaN).
+    if ((Number.isNaN(a[i]) && Number.isNaN(b[i])) || a[i] === b[i]) continue;
     const d = Number.isNaN(a[i]) || Number.isNaN(b[i]) ? Infinity : Math.abs(a[i] - b[i]);
     if (d > diff || at < 0) {
       diff = Math.max(diff, d);

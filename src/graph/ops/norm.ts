@@ -304,15 +304,39 @@ function reduceAny(op: GraphReduceOp, x: Buf, y: Buf, axes: readonly number[]): 
   };
   const outer = offsets(keptDims, kept), inner = offsets(redDims, axes);
   if (x.type === "int64" || x.type === "int32") {
-    // Integers (an attention mask's sum): exact as long as the sums stay within 2^53.
+    // Integers (an attention mask's sum): exact as long as the sums stay within 2^53. The
+    // extremes of an empty set: the type's least (max) or greatest (min) value, as ONNX's.
     const xi = x.data as BigInt64Array | Int32Array, yi = y.data as BigInt64Array | Int32Array;
     const big = x.type === "int64";
+    const empty = op === "max"
+      ? (big ? -(2n ** 63n) : -(2 ** 31))
+      : big
+      ? 2n ** 63n - 1n
+      : 2 ** 31 - 1;
     return () => {
       for (let i = 0; i < total; i++) {
+        if (count === 0 && (op === "max" || op === "min")) {
+          (yi as Int32Array)[i] = empty as number; // (a bigint into a BigInt64Array)
+          continue;
+        }
         for (let j = 0; j < count; j++) buf[j] = Number(xi[outer[i] + inner[j]]);
         const v = reduceValue(op, buf, count);
         if (big) (yi as BigInt64Array)[i] = BigInt(Math.trunc(v));
         else (yi as Int32Array)[i] = Math.trunc(v);
+      }
+    };
+  }
+  if (x.type === "bool") {
+    // Any (max) and all (min); of an empty set false and true.
+    const xb = x.data as Uint8Array, yb = y.data as Uint8Array;
+    return () => {
+      for (let i = 0; i < total; i++) {
+        let v = op === "max" ? 0 : 1;
+        for (let j = 0; j < count; j++) {
+          const b = xb[outer[i] + inner[j]] !== 0 ? 1 : 0;
+          v = op === "max" ? v | b : v & b;
+        }
+        yb[i] = v;
       }
     };
   }
@@ -340,12 +364,11 @@ function reduceDef(op: GraphReduceOp): OpDef {
       const [x] = need(n, ins, 1, 2);
       // Integers for the sums, products and extremes (masks and shapes), by the float64 loop.
       const ints = op === "sum" || op === "prod" || op === "max" || op === "min";
-      if (ints) expectType(n, x, 0, "float32", "int64", "int32");
+      // bool for the extremes (opset 20: any and all).
+      if (op === "max" || op === "min") expectType(n, x, 0, "float32", "int64", "int32", "bool");
+      else if (ints) expectType(n, x, 0, "float32", "int64", "int32");
       else expectType(n, x, 0, "float32");
       const p = reducePlan(n, ins);
-      if (p.axes.some((a) => x.dims[a] === 0) && (op === "max" || op === "min")) {
-        fail(n, "reducing an empty axis");
-      }
       return [meta(x.type, p.dims)];
     },
     build(n, ins, outs, env) {
@@ -367,7 +390,9 @@ function reduceDef(op: GraphReduceOp): OpDef {
       }
       const trailing = p.axes.every((a, i) => a === r - p.axes.length + i);
       // Any axes, or a reduction the family has no kernel for: the float64 loop.
-      if (!trailing || op === "prod" || op === "l1" || op === "logSum") {
+      // (The extremes of an empty set, −∞ and +∞, by the loop too.)
+      const emptyExtreme = (op === "max" || op === "min") && p.axes.some((a) => x.dims[a] === 0);
+      if (!trailing || op === "prod" || op === "l1" || op === "logSum" || emptyExtreme) {
         return { native: false, run: reduceAny(op, x, y, p.axes) };
       }
       const o = {
