@@ -3714,6 +3714,36 @@ Deno.test("model op: Clip's fed bounds are read on every run", async () => {
   }
 });
 
+Deno.test("model op: BitCast of bool to uint8 and int8 gives its bytes (0 and 1); to bool is refused", async () => {
+  const g = new GraphBuilder(26);
+  g.input("b", "bool", [5]);
+  g.output(g.op("BitCast", ["b"], { to: 2 }, "u8"), "uint8");
+  g.output(g.op("BitCast", ["b"], { to: 3 }, "i8"), "int8");
+  const s = await InferenceSession.create(g.toBytes());
+  try {
+    const b = new Tensor("bool", Uint8Array.from([1, 0, 0, 1, 1]), [5]);
+    const out = s.runSync({ b });
+    assert.deepEqual([...(out.u8.data as Uint8Array)], [1, 0, 0, 1, 1]);
+    assert.deepEqual([...(out.i8.data as Int8Array)], [1, 0, 0, 1, 1]);
+  } finally {
+    await s.release();
+  }
+  const h = new GraphBuilder(26);
+  h.input("u", "uint8", [5]);
+  h.output(h.op("BitCast", ["u"], { to: 9 }, "b"), "bool");
+  await assert.rejects(
+    async () => {
+      const t = await InferenceSession.create(h.toBytes());
+      try {
+        t.runSync({ u: new Tensor("uint8", Uint8Array.from([0, 1, 2, 3, 4]), [5]) });
+      } finally {
+        await t.release();
+      }
+    },
+    /BitCast node .*bitcast of uint8 to BOOL .* is not supported/,
+  );
+});
+
 Deno.test("model op: an index out of range throws naming the node", async () => {
   const g = new GraphBuilder(16);
   g.input("x", "float32", [3, 2]);

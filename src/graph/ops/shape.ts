@@ -277,15 +277,16 @@ export function castInto(src: TensorData, dst: TensorData, toBool: boolean): voi
 
 /**
  * BitCast (opset 26): the input's bytes as another type of the same width (float32 ↔ int32,
- * float64 ↔ int64, int8 ↔ uint8; little-endian, as this machine is).
+ * float64 ↔ int64, int8 ↔ uint8, bool → int8 or uint8: a bool's byte is 0 or 1; little-endian,
+ * as this machine is). Not to bool: a byte other than 0 and 1 is no bool.
  */
 const BIT_CAST: OpDef = {
   attributes: ["to"],
   infer(n, ins) {
     const [x] = need(n, ins, 1);
     const to = n.attrs.int("to", 0), type = dtypeOf(to);
-    const width = (t: DType) => (t === "bool" ? 0 : byteSize(t));
-    if (type === null || type === "bool" || x.type === "bool" || width(type) !== width(x.type)) {
+    const width = (t: DType) => (t === "bool" ? 1 : byteSize(t));
+    if (type === null || type === "bool" || width(type) !== width(x.type)) {
       fail(n, `bitcast of ${x.type} to ${onnxTypeName(to)} is not supported`);
     }
     return [meta(type, x.dims)];
