@@ -552,8 +552,12 @@ function handOutputs(
   for (const k of fromTail) outputs[k] = plan.outputs[k];
 }
 
-/** Kinds (integers, bool, float32) whose run-time values a tail plan may be keyed by, and at most how many. */
-const VALUE_TYPES: ReadonlySet<string> = new Set([
+/**
+ * Element types whose values may key plans, a graph input's (the session's) or a value
+ * computed at run time (a tail plan's): shapes, conditions, indices, and float32 too
+ * (Resize's scales, a Range's float limits).
+ */
+export const VALUE_TYPES: ReadonlySet<string> = new Set([
   "int64",
   "int32",
   "bool",
@@ -561,7 +565,8 @@ const VALUE_TYPES: ReadonlySet<string> = new Set([
   "int8",
   "float32",
 ]);
-const MAX_VALUE_ELEMENTS = 64;
+/** At most this many elements: a shape, a condition — not a tensor of data. */
+export const MAX_VALUE_ELEMENTS = 64;
 
 /**
  * The step past a cut for values (see buildPlan): reads the small values from this run,

@@ -27,7 +27,7 @@ import {
   prepackWeights,
 } from "./optimize.ts";
 import type { Env } from "./ops/op.ts";
-import { buildPlan, type Plan, type PlanStep } from "./plan.ts";
+import { buildPlan, MAX_VALUE_ELEMENTS, type Plan, type PlanStep, VALUE_TYPES } from "./plan.ts";
 import { defaultLogSeverity } from "./ort_env.ts";
 import { Profiler } from "./profiler.ts";
 import { Tensor, type TensorType } from "./tensor.ts";
@@ -91,21 +91,6 @@ export interface SessionOptions {
    */
   freeDimensionOverrides?: Readonly<Record<string, number>>;
 }
-
-/**
- * Element types of inputs whose values may key plans (shapes, conditions, indices; float32
- * too: Resize's scales, a Range's float limits, fed as inputs).
- */
-const VALUE_TYPES: ReadonlySet<string> = new Set([
-  "bool",
-  "int32",
-  "int64",
-  "uint8",
-  "int8",
-  "float32",
-]);
-/** At most this many elements: a shape, a condition — not a tensor of data. */
-const MAX_KEYED_ELEMENTS = 64;
 
 /** Feeds: input name → Tensor. */
 export type FeedsType = Record<string, Tensor>;
@@ -665,7 +650,7 @@ export class InferenceSession {
       const needsValues = e instanceof ModelError &&
         /must be known when the plan is made|data-dependent shapes/.test(e.message);
       const small = inputs.flatMap((v, i) =>
-        VALUE_TYPES.has(v.type) && feeds[v.name].data.length <= MAX_KEYED_ELEMENTS ? [i] : []
+        VALUE_TYPES.has(v.type) && feeds[v.name].data.length <= MAX_VALUE_ELEMENTS ? [i] : []
       );
       if (!needsValues || small.length === 0) throw e;
       let plan: Plan;

@@ -17,6 +17,20 @@ export type TensorData =
   | Int8Array
   | Uint8Array;
 
+/** Integer types and their least and greatest values (int64's as bigints: a BigInt64Array's). */
+const INTEGER_RANGES: Readonly<Record<string, readonly [number | bigint, number | bigint]>> = {
+  int64: [-(2n ** 63n), 2n ** 63n - 1n],
+  int32: [-(2 ** 31), 2 ** 31 - 1],
+  int16: [-(2 ** 15), 2 ** 15 - 1],
+  int8: [-128, 127],
+  uint8: [0, 255],
+};
+
+/** An integer type's least and greatest value (bigints for int64), or null for other types. */
+export function integerRange(t: DType): readonly [number | bigint, number | bigint] | null {
+  return INTEGER_RANGES[t] ?? null;
+}
+
 /** TensorProto.DataType → our type, for the types we run. */
 const FROM_ONNX: Record<number, DType> = {
   1: "float32",

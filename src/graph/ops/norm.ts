@@ -4,6 +4,7 @@
  * first), and the Reduce ops (axes as attribute or input by opset). The last
  * axes run on the Jit's families; other axes by a TS loop.
  */
+import { integerRange } from "../../onnx/dtype.ts";
 import type { NormOptions } from "../../kernels/norm/mod.ts";
 import type { ReduceOp } from "../../kernels/reduce/mod.ts";
 import type { Node } from "../ir.ts";
@@ -308,11 +309,7 @@ function reduceAny(op: GraphReduceOp, x: Buf, y: Buf, axes: readonly number[]): 
     // extremes of an empty set: the type's least (max) or greatest (min) value, as ONNX's.
     const xi = x.data as BigInt64Array | Int32Array, yi = y.data as BigInt64Array | Int32Array;
     const big = x.type === "int64";
-    const empty = op === "max"
-      ? (big ? -(2n ** 63n) : -(2 ** 31))
-      : big
-      ? 2n ** 63n - 1n
-      : 2 ** 31 - 1;
+    const [least, greatest] = integerRange(x.type)!, empty = op === "max" ? least : greatest;
     return () => {
       for (let i = 0; i < total; i++) {
         if (count === 0 && (op === "max" || op === "min")) {

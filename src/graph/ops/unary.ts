@@ -6,7 +6,8 @@
  */
 import type { Activation } from "../../kernels/unary/read.ts";
 import type { Node } from "../ir.ts";
-import { expectType, fail, type Meta, meta, need, type OpDef } from "./op.ts";
+import { integerRange } from "../../onnx/dtype.ts";
+import { expectType, fail, type Meta, meta, need, type OpDef, sizeOf } from "./op.ts";
 
 const F32_MAX = 3.4028234663852886e38;
 
@@ -87,10 +88,10 @@ function unaryDef(attrs: readonly string[], integers: boolean): OpDef {
   return {
     attributes: attrs,
     infer(n, ins) {
-      const [x] = need(n, ins, 1, n.op === "Clip" ? 3 : 1);
+      const [x] = need(n, ins, 1);
       if (integers) expectType(n, x, 0, "float32", "int64", "int32");
       else expectType(n, x, 0, "float32");
-      if (x.type === "float32") activationOf(n, ins); // checks attributes and Clip's bounds
+      if (x.type === "float32") activationOf(n, ins); // checks the attributes
       return [meta(x.type, x.dims)];
     },
     inPlace: () => true,
@@ -130,15 +131,6 @@ export const UNARY_OPS: Record<string, OpDef> = {
 /** Types Clip takes (opset 12 on: every numeric one; 8- to 64-bit integers and float32 here). */
 const CLIP_TYPES = ["float32", "int64", "int32", "int16", "int8", "uint8"] as const;
 
-/** The least and greatest value of an integer type. */
-const INTEGER_RANGE: Record<string, [number | bigint, number | bigint]> = {
-  int64: [-(2n ** 63n), 2n ** 63n - 1n],
-  int32: [-(2 ** 31), 2 ** 31 - 1],
-  int16: [-(2 ** 15), 2 ** 15 - 1],
-  int8: [-128, 127],
-  uint8: [0, 255],
-};
-
 /**
  * Clip: float32 through the unary family (bounds folded in where constant, else read on
  * each run), integers by a loop; min and max as attributes (before opset 11) or scalar
@@ -156,7 +148,7 @@ function clipDef(): OpDef {
           const b = ins[i];
           if (!b) continue;
           expectType(n, b, i, x.type);
-          if (b.dims.reduce((p, q) => p * q, 1) !== 1) fail(n, `${what} must be a scalar`);
+          if (sizeOf(b.dims) !== 1) fail(n, `${what} must be a scalar`);
         }
       }
       if (x.type === "float32" && (n.opset < 11 || ins.slice(1).every((b) => !b || b.data))) {
@@ -188,7 +180,7 @@ function clipDef(): OpDef {
         };
       }
       // Integers: the type's range where a bound is left out.
-      const [least, most] = INTEGER_RANGE[x.type];
+      const [least, most] = integerRange(x.type)!;
       const xd = x.data as Int32Array, yd = y.data as Int32Array; // every integer type: same code
       const lod = lo?.data as Int32Array | undefined, hid = hi?.data as Int32Array | undefined;
       return {
