@@ -474,7 +474,7 @@ export function planConv(
     // 32 channels on 112² ×0.696 of the time, on 128² ×0.989 (16 on 112², planes under half of
     // L2, untouched ×0.999); `--model unet` ×0.972 / ×1.024 on 1 / 2 threads, `--model cnn`
     // ×0.982 (all unresolved: pairs' middle halves across 1).
-    const planesPastL2 = taps > 1 && 4 * g.cg * s.h * s.w > l2 / 2;
+    const planesPastL2 = taps > 1 && !wideStridedStem(s) && 4 * g.cg * s.h * s.w > l2 / 2;
     const lean = (g.rows * g.ow <= 256 || (deep && g.cg >= 128) || planesPastL2 ? 1.15 : 1) *
       (kxk && taps > 1 && !firstLayer(s) ? KXK_LEAN : 1);
     // That kernel also builds its planes (x read, planes written) where this one reads x.
@@ -952,6 +952,19 @@ function fewestPassesOf<T extends { mr: number; ng: number }>(
  */
 function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
   return s.kh * s.kw === 1 && (g.rows * g.ow > 256 || s.sh > 1 || s.sw > 1);
+}
+
+/**
+ * A first layer's strided window of 5×5 and up ({@link firstLayer}; ResNet's 7×7/2 stem): its
+ * planes past half of L2 (3 channels of 224², on a 1 MiB L2) do not lean it to channel vectors,
+ * whose stride-2 broadcasts read each line of x for half its floats, tap by tap; the tile
+ * kernel's phase planes read them whole. Zen 5 (1 MiB L2), `deno run -A bench/ab.ts --a
+ * becfdd1 --b ab/stem-planes-lean --conv 1,3,224,224,64,7,2,1,3` ×0.864 of the time (`--rotate
+ * 4` ×0.877, 2 threads ×0.881), `--model cnn` ×0.971 (2 threads ×0.957). 3×3 stems keep the
+ * lean, unresolved either way: 3→64 on 224² ×1.020-1.042, 3→32 3×3/2 ×1.006.
+ */
+function wideStridedStem(s: ConvSpec): boolean {
+  return firstLayer(s) && s.kh * s.kw >= FEW_INPUTS_MIN_TAPS && (s.sh > 1 || s.sw > 1);
 }
 
 /** Fewest taps (kh·kw) for fewInputsStrided's rule: 5×5 and up. */
