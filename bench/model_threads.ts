@@ -7,7 +7,7 @@
  * times unprofiled ones (runSync replaying its recorded calls), runs only. Keys whose
  * plans differ between the sessions print once per session.
  *
- *   deno run -A bench/model_threads.ts [--model mobilenet] [--threads 2] [--runs 60] [--top 30] [--pause MS] [--plain]
+ *   deno run -A bench/model_threads.ts [--model mobilenet|FILE.onnx] [--threads 2] [--runs 60] [--top 30] [--pause MS] [--plain]
  *
  * @module
  */
@@ -28,12 +28,14 @@ const { values } = parseArgs({
     plain: { type: "boolean", default: false },
   },
 });
-const make = ZOO[values.model!];
-if (make === undefined) {
+// A zoo model by name, or an .onnx file: its float inputs as it declares them (symbolic dims 1).
+const file = values.model!.endsWith(".onnx");
+const make = file ? undefined : ZOO[values.model!];
+if (!file && make === undefined) {
   console.error(`no model ${values.model} in the zoo: ${Object.keys(ZOO).join(", ")}`);
   Deno.exit(2);
 }
-const m = make();
+const m = make?.() ?? { name: values.model!, bytes: Deno.readFileSync(values.model!), feeds: {} };
 const threads = Number(values.threads), runs = Number(values.runs);
 const open = (n: number) =>
   InferenceSession.create(m.bytes, {
@@ -45,6 +47,16 @@ const sessions = [await open(1), await open(threads)];
 const feeds: Record<string, Tensor> = {};
 for (const [k, f] of Object.entries(m.feeds)) {
   feeds[k] = new Tensor(f.type as "float32", f.data as Float32Array, f.dims);
+}
+if (file) {
+  for (const v of sessions[0].inputMetadata) {
+    const dims = v.shape.map((d) => typeof d === "number" ? d : 1);
+    const data = Float32Array.from(
+      { length: dims.reduce((a, b) => a * b, 1) },
+      (_, i) => Math.sin(i),
+    );
+    feeds[v.name] = new Tensor("float32", data, dims);
+  }
 }
 // Warm-up (compiles, first touches), then the timed runs, alternating.
 for (const s of sessions) for (let i = 0; i < 5; i++) s.runSync(feeds);

@@ -1983,3 +1983,64 @@ Deno.test("model: random ops draw new values every run, seeded sequences repeat,
     await again.release();
   }
 });
+
+Deno.test("model: BitShift of signed integers (opset 28): right shifts keep the sign, shifts by a negative amount or the width or more leave the sign's fill", async () => {
+  // Checked against the definition in BigInt (ONNX Runtime 1.30 has no opset 28).
+  const widths = { int8: 8, int16: 16, int32: 32, int64: 64 } as const;
+  const g = new GraphBuilder(28);
+  for (const t of Object.keys(widths)) {
+    g.input(`x_${t}`, t as "int32", [12]);
+    g.input(`s_${t}`, t as "int32", [12]);
+    for (const d of ["LEFT", "RIGHT"]) {
+      g.output(g.op("BitShift", [`x_${t}`, `s_${t}`], { direction: d }, `${d}_${t}`), t as "int32");
+    }
+  }
+  const s = await InferenceSession.create(g.toBytes());
+  const feeds: Record<string, Tensor> = {};
+  const xs: Record<string, bigint[]> = {}, ss: Record<string, bigint[]> = {};
+  for (const [t, bits] of Object.entries(widths)) {
+    const min = -(1n << BigInt(bits - 1)), max = (1n << BigInt(bits - 1)) - 1n;
+    xs[t] = [min, max, -1n, 1n, -5n, 5n, -100n, 77n, 0n, min + 3n, -2n, 3n];
+    // Amounts: in range, negative, the width, past it.
+    ss[t] = [
+      1n,
+      2n,
+      3n,
+      BigInt(bits - 1),
+      -1n,
+      BigInt(bits),
+      BigInt(bits) + 1n,
+      0n,
+      4n,
+      1n,
+      -3n,
+      2n,
+    ]
+      .map((v) => v < max ? v : max);
+    const data = (v: bigint[]): Tensor => {
+      const n = v.map(Number);
+      return t === "int64"
+        ? new Tensor("int64", BigInt64Array.from(v), [12])
+        : t === "int32"
+        ? new Tensor("int32", Int32Array.from(n), [12])
+        : t === "int16"
+        ? new Tensor("int16", Int16Array.from(n), [12])
+        : new Tensor("int8", Int8Array.from(n), [12]);
+    };
+    feeds[`x_${t}`] = data(xs[t]);
+    feeds[`s_${t}`] = data(ss[t]);
+  }
+  const y = s.runSync(feeds);
+  for (const [t, bits] of Object.entries(widths)) {
+    for (const d of ["LEFT", "RIGHT"]) {
+      const got = Array.from(y[`${d}_${t}`].data as ArrayLike<number | bigint>, BigInt);
+      const want = xs[t].map((x, i) => {
+        const q = ss[t][i];
+        if (q < 0n || q >= BigInt(bits)) return d === "RIGHT" && x < 0n ? -1n : 0n;
+        return d === "LEFT" ? BigInt.asIntN(bits, x << q) : x >> q;
+      });
+      assert.deepEqual(got, want, `${d} ${t}: ${xs[t]} by ${ss[t]}`);
+    }
+  }
+  await s.release();
+});

@@ -44,8 +44,9 @@ function bitwiseDef(op: "and" | "or" | "xor" | "shift"): OpDef {
     attributes: op === "shift" ? ["direction"] : [],
     infer(n, ins) {
       const [a, b] = need(n, ins, 2);
-      // BitShift is defined on unsigned types (uint8 here); the bitwise ops on every integer.
-      expectType(n, a, 0, ...(op === "shift" ? ["uint8" as DType] : INTS));
+      // Every integer type here (BitShift on signed ones since opset 28: an arithmetic shift
+      // right; earlier opsets defined it on unsigned types, uint8 here).
+      expectType(n, a, 0, ...INTS);
       if (b.type !== a.type) fail(n, `B is ${b.type}, A ${a.type}: they must match`);
       if (op === "shift") {
         const d = n.attrs.string("direction", "");
@@ -75,19 +76,24 @@ function bitwiseDef(op: "and" | "or" | "xor" | "shift"): OpDef {
                 ? p | q
                 : op === "xor"
                 ? p ^ q
-                : BigInt.asIntN(64, q >= 64n ? 0n : left ? p << q : p >> q);
+                : q < 0n || q >= 64n
+                ? (!left && p < 0n ? -1n : 0n)
+                : left
+                ? BigInt.asIntN(64, p << q)
+                : p >> q;
               continue;
             }
             const p = x as number, q = z as number;
-            // Typed-array stores wrap to the type's width.
+            // Typed-array stores wrap to the type's width. A shift by a negative amount or by
+            // the width or more leaves only the sign's fill (ONNX): -1 right of a negative x.
             yd[i] = op === "and"
               ? p & q
               : op === "or"
               ? p | q
               : op === "xor"
               ? p ^ q
-              : q >= bits
-              ? 0
+              : q < 0 || q >= bits
+              ? (!left && p < 0 ? -1 : 0)
               : left
               ? p << q
               : p >> q;
