@@ -388,11 +388,15 @@ export function prefetchesWithinL2(f: CpuFeatures): boolean {
  * bench/tune_candidates.ts --unary OP,N` (tier 1 against its streamed
  * candidate, one process), relu 8 Mi floats 5296 → 3153 µs, 16 Mi 10572 →
  * 6265, 64 Mi 42518 → 26004; exp 8 Mi 4813 → 4049, 16 Mi 9864 → 8128;
- * clip and hardSwish 64 Mi ×1.77 and ×1.74. On Zen 5 one thread's
- * streamed stores tied on relu and lost on exp (see STREAM_STORES_FROM).
+ * clip and hardSwish 64 Mi ×1.77 and ×1.74. On a Zen 5 guest (2026-12-07, the same
+ * bench) they won too: relu 8 Mi floats 1781 → 1394 µs, 16 Mi 3608 → 2552, 64 Mi
+ * 14684 → 9971 (×1.38 head to head); exp 8 Mi 1753 → 1415, 64 Mi 14550 → 12076;
+ * gelu 16 Mi 3901 → 3276, 64 Mi 14401 → 11086. An earlier Zen 5 guest had them
+ * tie on relu and lose on exp (64 Mi, 15261 against 15407 and 18792 against
+ * 17615 µs): tier 2 still tries y stored through the cache.
  */
 export function streamsOnOneThread(f: CpuFeatures): boolean {
-  return f.vendor === "GenuineIntel";
+  return f.vendor === "GenuineIntel" || f.vendor === "AuthenticAMD";
 }
 
 /**

@@ -101,8 +101,8 @@ export type YStores = "cached" | "streamed" | "streamedWhenSplit";
  * bench/tune_candidates.ts --unary OP,N [--threads 2]`, tier 2's
  * candidates in one process): at 2 threads streaming won at every size
  * from 4 MiB (relu 64 Mi floats 9981 µs against 12891, 4 Mi 409 against
- * 733); on one thread it lost a little on an op bound by its arithmetic
- * (exp 64 Mi 18792 against 17615) and tied on relu (15261 against 15407).
+ * 733). Whether one thread streams too is the core's (`streamsOnOneThread`
+ * in src/cpu.ts: every AVX-512 core measured since).
  */
 export const STREAM_STORES_FROM = 32 << 20;
 
