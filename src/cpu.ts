@@ -427,6 +427,20 @@ export function claimsRowsAhead(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether AVX-512 softmax lags its long rows (a row's pass 3 and the next
+ * row's pass 1 in its pass 2: `SoftmaxPlan.lagged` has the Intel figures).
+ * On a Zen 5 guest the three passes one after the other won at every shape
+ * tried, tier 2's candidates in one process (`deno run -A
+ * bench/tune_candidates.ts --softmax RxC`, 2026-12-07, lagged with the next
+ * maximum / lagged alone / neither): 128×30522 1570 / 1001 / 933 µs,
+ * 16×65536 278 / 197 / 177, 32×16384 135 / 137 / 117, 64×8192 86 / 100 /
+ * 74, 512×7000 1529 / 955 / 883.
+ */
+export function lagsLongRows(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Whether the 8-bit kernels (GEMM, convolution) run tiles at `level` (AMX,
  * VNNI or AVX2's word tiles) rather than their scalar loops: callers with an
  * exact float alternative take that below.

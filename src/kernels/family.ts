@@ -98,6 +98,11 @@ export interface Target {
    */
   claimRowsAhead?: boolean;
   /**
+   * Whether AVX-512 softmax lags its long rows (see `lagsLongRows` in src/cpu.ts). Speed
+   * only: the same bits. Absent: it does.
+   */
+  lagLongRows?: boolean;
+  /**
    * Whether a convolution of 128 input channels or more leans to the channel-vector kernel in
    * tier 1 (see `leansToDeepChannelVectors` in src/cpu.ts). Speed only: the same bits.
    * Absent: it does.

@@ -12,6 +12,7 @@ import {
   embedsLoneBroadcast,
   ISA_LEVELS,
   type IsaLevel,
+  lagsLongRows,
   leansToDeepChannelVectors,
   leansToKxkChannelVectors,
   maxIsaFromEnv,
@@ -506,6 +507,7 @@ export class Jit {
       target.streamOnOneThread = streamsOnOneThread(f);
       target.fetchStreamedRows = prefetchesStreamedRows(f);
       target.claimRowsAhead = claimsRowsAhead(f);
+      target.lagLongRows = lagsLongRows(f);
       target.deepChannelVectors = leansToDeepChannelVectors(f);
       target.kxkChannelVectors = leansToKxkChannelVectors(f);
       target.nhwcDepthwiseTiles = tilesNhwcDepthwise(f);

@@ -20,7 +20,15 @@ export const SOFTMAX: OpFamily<SoftmaxSpec, SoftmaxPlan> = {
   describe: describeSoftmax,
   cost: (s) => ({ flops: 20 * s.rows * s.cols, bytes: 12 * s.rows * s.cols }),
   plan: (s, t) =>
-    planSoftmax(s, t.isa, t.l2, t.claimRowsAhead ?? true, t.prefetchWithinL2 ?? true, t.l1d),
+    planSoftmax(
+      s,
+      t.isa,
+      t.l2,
+      t.claimRowsAhead ?? true,
+      t.prefetchWithinL2 ?? true,
+      t.l1d,
+      t.lagLongRows ?? true,
+    ),
   fallbackPlan: (s) => planSoftmax(s, "scalar"),
   generate: generateSoftmax,
   candidates: (s, p) => softmaxCandidates(s, p),

@@ -200,6 +200,7 @@ export function planSoftmax(
   claimRows = true,
   withinL2 = false,
   l1d = 48 << 10,
+  lagLongRows = true,
 ): SoftmaxPlan {
   const lanes = vecIsa(isa).lanes;
   const vectors = Math.ceil(s.cols / lanes);
@@ -207,7 +208,8 @@ export function planSoftmax(
   // three passes become one load and one store per element.
   const inRegisters = (isa === "avx512" && vectors <= 12) || (isa === "avx2" && vectors <= 4);
   const pipelined = stagedRows(s, isa);
-  const lagRows = canLag(s, isa) && !inRegisters && s.cols * 4 > l1d / 2;
+  // Where the core lags long rows (`lagsLongRows` in src/cpu.ts: Intel).
+  const lagRows = lagLongRows && canLag(s, isa) && !inRegisters && s.cols * 4 > l1d / 2;
   const prefetchRows = !inRegisters && canFetch(s) && (withinL2 || 8 * s.rows * s.cols > l2)
     ? 2
     : 0;
