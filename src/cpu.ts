@@ -441,6 +441,20 @@ export function lagsLongRows(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether AVX-512 softmax takes its short rows (up to 8 vectors) in blocks
+ * of 16 (`SoftmaxPlan.blocked` has the Intel figures) rather than three in
+ * flight through the pipelined stages. On a Zen 5 guest the pipelined
+ * stages won, tier 2's candidates in one process (`deno run -A
+ * bench/tune_candidates.ts --softmax RxC`, 2026-12-07, blocks / 3 in
+ * flight): 1536×128 44.7 / 33.1 µs and 38.8 / 24.6 in a second run,
+ * 3072×64 40.3 / 31.8, 256×128 5.4 / 3.7, 512×100 11.9 / 7.4; rows of one
+ * vector tied (4096×16 16.6 / 17.3).
+ */
+export function blocksShortRows(f: CpuFeatures): boolean {
+  return f.vendor === "GenuineIntel";
+}
+
+/**
  * Whether the 8-bit kernels (GEMM, convolution) run tiles at `level` (AMX,
  * VNNI or AVX2's word tiles) rather than their scalar loops: callers with an
  * exact float alternative take that below.

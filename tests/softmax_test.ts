@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { isaLevel, Jit } from "../mod.ts";
-import { cpuFeatures, lagsLongRows, levelsUpTo } from "../src/cpu.ts";
+import { blocksShortRows, cpuFeatures, lagsLongRows, levelsUpTo } from "../src/cpu.ts";
+import { tuneCheckingBits } from "./helpers/conv.ts";
 import {
   generateSoftmax,
   planSoftmax,
@@ -210,8 +211,33 @@ for (const isa of LEVELS) {
       }
     }
     const plan = one.stats().keys.find((k) => k.key.includes("softmax 7×128"))?.plan ?? "";
-    if (isa === "avx512") assert.match(plan, /rows in blocks of 16/);
+    // Tier 1 in blocks where the core asks (Intel), else three rows in flight.
+    const blocks = blocksShortRows(cpuFeatures());
+    if (isa === "avx512") {
+      assert.match(plan, blocks ? /rows in blocks of 16/ : /rows in registers, 3 in flight/);
+    }
     if (isa === "avx2" || isa === "sse2") assert.match(plan, /rows either side in one loop/);
+    if (isa !== "avx512") return;
+    // Tier 2 runs the other forms (blocks, three in flight, one at a time) on the same calls:
+    // every call's bits those of the reference's run above, whichever form tier 1 is.
+    for (const [rows, cols, log] of [[37, 100, false], [19, 128, true], [50, 16, false]] as const) {
+      using tuned = new Jit({ threads: 1, maxIsa: isa, tuneBudget: 1 });
+      const x = new Float32Array(rows * cols).map(() => (r() * 2 - 1) * 20);
+      x.fill(-Infinity, 0, cols >> 1);
+      const want = new Float32Array(x.length);
+      one.softmax(x, want, { rows, cols, log });
+      const y = new Float32Array(x.length);
+      const ran = tuneCheckingBits(
+        tuned,
+        () => tuned.softmax(x, y, { rows, cols, log }),
+        y,
+        want,
+        `${rows}×${cols}${log ? " log" : ""}`,
+      );
+      for (const form of [/rows in blocks of 16/, /3 in flight/, /one at a time/]) {
+        assert.ok(ran.some((p) => form.test(p)), `${form}: ${ran.join("; ")}`);
+      }
+    }
   });
 }
 
@@ -388,7 +414,9 @@ Deno.test("softmax plan: rows over half of L1 lagged at AVX-512, the next row's 
   }
   // A core that does not lag long rows (Zen 5): none lagged at tier 1, both lagged forms tier 2's.
   for (const cols of [30522, l1d / 8 + 1]) {
-    const p = planSoftmax({ rows: 8, cols, log: false }, "avx512", 2 << 20, true, true, l1d, false);
+    const p = planSoftmax({ rows: 8, cols, log: false }, "avx512", 2 << 20, true, true, l1d, {
+      lagLongRows: false,
+    });
     assert.equal(form(p.description), "neither", p.description);
     assert.ok(!p.lagged && !p.nextMax);
     const first = softmaxCandidates({ rows: 8, cols, log: false }, p).slice(0, 2);

@@ -103,6 +103,11 @@ export interface Target {
    */
   lagLongRows?: boolean;
   /**
+   * Whether AVX-512 softmax takes short rows in blocks (see `blocksShortRows` in src/cpu.ts).
+   * Speed only: the same bits. Absent: it does.
+   */
+  blockShortRows?: boolean;
+  /**
    * Whether a convolution of 128 input channels or more leans to the channel-vector kernel in
    * tier 1 (see `leansToDeepChannelVectors` in src/cpu.ts). Speed only: the same bits.
    * Absent: it does.

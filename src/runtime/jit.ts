@@ -6,6 +6,7 @@
  * @module
  */
 import {
+  blocksShortRows,
   capIsa,
   claimsRowsAhead,
   cpuFeatures,
@@ -508,6 +509,7 @@ export class Jit {
       target.fetchStreamedRows = prefetchesStreamedRows(f);
       target.claimRowsAhead = claimsRowsAhead(f);
       target.lagLongRows = lagsLongRows(f);
+      target.blockShortRows = blocksShortRows(f);
       target.deepChannelVectors = leansToDeepChannelVectors(f);
       target.kxkChannelVectors = leansToKxkChannelVectors(f);
       target.nhwcDepthwiseTiles = tilesNhwcDepthwise(f);

@@ -27,7 +27,7 @@ export const SOFTMAX: OpFamily<SoftmaxSpec, SoftmaxPlan> = {
       t.claimRowsAhead ?? true,
       t.prefetchWithinL2 ?? true,
       t.l1d,
-      t.lagLongRows ?? true,
+      { lagLongRows: t.lagLongRows ?? true, blockShortRows: t.blockShortRows ?? true },
     ),
   fallbackPlan: (s) => planSoftmax(s, "scalar"),
   generate: generateSoftmax,

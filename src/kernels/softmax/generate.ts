@@ -200,8 +200,9 @@ export function planSoftmax(
   claimRows = true,
   withinL2 = false,
   l1d = 48 << 10,
-  lagLongRows = true,
+  traits: SoftmaxTraits = {},
 ): SoftmaxPlan {
+  const { lagLongRows = true, blockShortRows = true } = traits;
   const lanes = vecIsa(isa).lanes;
   const vectors = Math.ceil(s.cols / lanes);
   // Rows of up to 12 vectors (AVX-512) or 4 (AVX2) stay in registers: the
@@ -225,11 +226,20 @@ export function planSoftmax(
     inRegisters,
     alongLines: !inRegisters && isa === "avx512",
     pipelined,
-    blocked: pipelined,
+    // In blocks where the core asks (`blocksShortRows` in src/cpu.ts: Intel).
+    blocked: pipelined && blockShortRows,
     overlapped: !inRegisters && canOverlap(s, isa),
     workspaceBytes: 0,
     description: "",
   });
+}
+
+/** A core's preferences for planSoftmax (speed only: the same bits). Absent: Intel's. */
+export interface SoftmaxTraits {
+  /** Long rows lagged (`lagsLongRows` in src/cpu.ts). */
+  lagLongRows?: boolean;
+  /** Short rows in blocks (`blocksShortRows` in src/cpu.ts). */
+  blockShortRows?: boolean;
 }
 
 /**
