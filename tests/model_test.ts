@@ -2044,3 +2044,70 @@ Deno.test("model: BitShift of signed integers (opset 28): right shifts keep the 
   }
   await s.release();
 });
+
+Deno.test("model: float64 tensors through unary ops (a fused chain too), CumSum, CumProd and reductions, in f64, alike with and without optimization", async () => {
+  // Checked against the definitions in f64 (relative 1e-14): no kernel computes doubles, so
+  // these run as TypeScript loops, their values never rounded to float32.
+  const g = new GraphBuilder(26);
+  g.input("d", "float64", [3, 5]);
+  g.output(g.op("Exp", ["d"], {}, "exp"), "float64");
+  g.output(g.op("Log", [g.op("Abs", ["d"])], {}, "log"), "float64");
+  // Sigmoid → Tanh → Erf: a run of unary nodes the chain fusion takes whatever their type.
+  g.output(g.op("Erf", [g.op("Tanh", [g.op("Sigmoid", ["d"])])], {}, "chain"), "float64");
+  const axis = g.ints("axis", [1], []);
+  g.output(g.op("CumSum", ["d", axis], { reverse: 1 }, "cumsum"), "float64");
+  g.output(g.op("CumProd", ["d", axis], { exclusive: 1 }, "cumprod"), "float64");
+  const ax = g.ints("axes", [1]);
+  g.output(g.op("ReduceLogSumExp", ["d", ax], { keepdims: 0 }, "lse"), "float64");
+  g.output(g.op("ReduceSum", ["d"], { keepdims: 0 }, "sum"), "float64");
+  g.output(g.op("ReduceMax", ["d", ax], {}, "max"), "float64");
+  const d = Float64Array.from({ length: 15 }, (_, i) => Math.sin(i * 1.7 + 0.25) * 3 + 1e-9 * i);
+  const erf = (x: number) => {
+    // Abramowitz-Stegun 7.1.26 is too coarse: the series to convergence (|x| < 1 here).
+    let sum = 0, term = x;
+    for (let n = 0; n < 60; n++) {
+      sum += term / (2 * n + 1);
+      term *= -x * x / (n + 1);
+    }
+    return 2 / Math.sqrt(Math.PI) * sum;
+  };
+  const rows = (f: (row: number[]) => number[]) =>
+    [0, 1, 2].flatMap((r) => f(Array.from(d.subarray(5 * r, 5 * r + 5))));
+  const want: Record<string, number[]> = {
+    exp: Array.from(d, Math.exp),
+    log: Array.from(d, (x) => Math.log(Math.abs(x))),
+    chain: Array.from(d, (x) => erf(Math.tanh(1 / (1 + Math.exp(-x))))),
+    cumsum: rows((v) => v.map((_, i) => v.slice(i).reduce((a, b) => a + b, 0))),
+    cumprod: rows((v) => v.map((_, i) => v.slice(0, i).reduce((a, b) => a * b, 1))),
+    lse: [0, 1, 2].map((r) => {
+      const v = Array.from(d.subarray(5 * r, 5 * r + 5));
+      return Math.log(v.reduce((a, b) => a + Math.exp(b), 0));
+    }),
+    sum: [d.reduce((a, b) => a + b, 0)],
+    max: [0, 1, 2].map((r) => Math.max(...d.subarray(5 * r, 5 * r + 5))),
+  };
+  const outs: Record<string, Float64Array>[] = [];
+  for (const level of ["all", "disabled"] as const) {
+    const s = await InferenceSession.create(g.toBytes(), { graphOptimizationLevel: level });
+    // Optimized, the three unary nodes are one chain node on doubles.
+    assert.equal(s.nodeOps["njit.ElementwiseChain"] ?? 0, level === "all" ? 1 : 0, level);
+    const y = s.runSync({ d: new Tensor("float64", d, [3, 5]) });
+    const got: Record<string, Float64Array> = {};
+    for (const [name, w] of Object.entries(want)) {
+      assert.equal(y[name].type, "float64", name);
+      const v = y[name].data as Float64Array;
+      assert.ok(v instanceof Float64Array, name);
+      assert.equal(v.length, w.length, name);
+      for (let i = 0; i < w.length; i++) {
+        assert.ok(
+          Math.abs(v[i] - w[i]) <= 1e-14 * Math.max(1, Math.abs(w[i])),
+          `${level} ${name}[${i}] ${v[i]} vs ${w[i]}`,
+        );
+      }
+      got[name] = v;
+    }
+    outs.push(got);
+    await s.release();
+  }
+  assert.deepEqual(outs[0], outs[1]);
+});

@@ -62,14 +62,15 @@ function argDef(max: boolean): OpDef {
 
 /**
  * CumSum, or CumProd (opset 26): along an axis, inclusive or exclusive, forward or reverse;
- * float32 accumulated in float32, int32 wrapping as 32-bit, int64 exactly (BigInt, wrapping).
+ * float32 accumulated in float32, float64 in float64, int32 wrapping as 32-bit, int64 exactly
+ * (BigInt, wrapping).
  */
 function cumulativeDef(product: boolean): OpDef {
   return {
     attributes: ["exclusive", "reverse"],
     infer(n, ins) {
       const [x, a] = need(n, ins, 2);
-      expectType(n, x, 0, "float32", "int64", "int32");
+      expectType(n, x, 0, "float32", "float64", "int64", "int32");
       axisOf(n, knownInts(n, a, "axis")[0], x.dims.length);
       return [meta(x.type, x.dims)];
     },
@@ -108,6 +109,8 @@ function cumulativeDef(product: boolean): OpDef {
       const xd = x.data as Float32Array | Int32Array, yd = y.data as Float32Array | Int32Array;
       const step = x.type === "int32"
         ? (product ? Math.imul : (acc: number, v: number) => (acc + v) | 0)
+        : x.type === "float64"
+        ? (product ? (acc: number, v: number) => acc * v : (acc: number, v: number) => acc + v)
         : product
         ? (acc: number, v: number) => Math.fround(acc * v)
         : (acc: number, v: number) => Math.fround(acc + v);

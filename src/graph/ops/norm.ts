@@ -337,7 +337,8 @@ function reduceAny(op: GraphReduceOp, x: Buf, y: Buf, axes: readonly number[]): 
       }
     };
   }
-  const xd = x.data as Float32Array, yd = y.data as Float32Array;
+  // float32 rounded once from the f64 result; float64 as it is.
+  const xd = x.data as Float32Array | Float64Array, yd = y.data as Float32Array | Float64Array;
   return () => {
     for (let i = 0; i < total; i++) {
       for (let j = 0; j < count; j++) buf[j] = xd[outer[i] + inner[j]];
@@ -362,9 +363,11 @@ function reduceDef(op: GraphReduceOp): OpDef {
       // Integers for the sums, products and extremes (masks and shapes), by the float64 loop.
       const ints = op === "sum" || op === "prod" || op === "max" || op === "min";
       // bool for the extremes (opset 20: any and all).
-      if (op === "max" || op === "min") expectType(n, x, 0, "float32", "int64", "int32", "bool");
-      else if (ints) expectType(n, x, 0, "float32", "int64", "int32");
-      else expectType(n, x, 0, "float32");
+      // float64 by the same loop, its values as they are.
+      if (op === "max" || op === "min") {
+        expectType(n, x, 0, "float32", "float64", "int64", "int32", "bool");
+      } else if (ints) expectType(n, x, 0, "float32", "float64", "int64", "int32");
+      else expectType(n, x, 0, "float32", "float64");
       const p = reducePlan(n, ins);
       return [meta(x.type, p.dims)];
     },

@@ -4,6 +4,7 @@
  * and Abs also on integers (shape arithmetic). `activationOf` gives the same
  * op as a fusable activation (Conv/Gemm epilogues).
  */
+import { UNARY_OPS as KERNEL_OPS, type UnaryParams } from "../../kernels/unary/mod.ts";
 import type { Activation } from "../../kernels/unary/read.ts";
 import type { Node } from "../ir.ts";
 import { integerRange } from "../../onnx/dtype.ts";
@@ -59,6 +60,18 @@ const UNARY: Record<string, { attrs: readonly string[]; act: (n: Node) => Activa
 };
 
 /** The activation a unary node computes (Clip with constant bounds included), or null. */
+/**
+ * An activation as a function of a double: the op's f64 reference with its parameters
+ * (float64 tensors, which no kernel computes, are computed in TypeScript).
+ */
+export function activationF64(act: Activation): (x: number) => number {
+  const op = typeof act === "string" ? act : act.op;
+  const def = KERNEL_OPS.find((d) => d.name === op)!;
+  const given: UnaryParams = typeof act === "string" ? {} : act;
+  const p = def.params.map((name, i) => given[name] ?? def.defaults[i]);
+  return (x) => def.reference(x, p);
+}
+
 export function activationOf(n: Node, ins: readonly (Meta | null)[] = []): Activation | null {
   if (n.domain !== "") return null;
   if (n.op === "Clip") return clipActivation(n, ins);
@@ -89,14 +102,25 @@ function unaryDef(attrs: readonly string[], integers: boolean): OpDef {
     attributes: attrs,
     infer(n, ins) {
       const [x] = need(n, ins, 1);
-      if (integers) expectType(n, x, 0, "float32", "int64", "int32");
-      else expectType(n, x, 0, "float32");
-      if (x.type === "float32") activationOf(n, ins); // checks the attributes
+      if (integers) expectType(n, x, 0, "float32", "float64", "int64", "int32");
+      else expectType(n, x, 0, "float32", "float64");
+      if (x.type === "float32" || x.type === "float64") activationOf(n, ins); // checks the attributes
       return [meta(x.type, x.dims)];
     },
     inPlace: () => true,
     build(n, ins, outs, env) {
       const x = ins[0]!, y = outs[0];
+      if (x.type === "float64") {
+        // Each element by the op's reference in f64 (no kernel computes doubles).
+        const f = activationF64(activationOf(n, ins)!);
+        const xd = x.data as Float64Array, yd = y.data as Float64Array;
+        return {
+          native: false,
+          run: () => {
+            for (let i = 0; i < xd.length; i++) yd[i] = f(xd[i]);
+          },
+        };
+      }
       if (x.type !== "float32") {
         const neg = n.op === "Neg";
         const xs = x.data as Int32Array, ys = y.data as Int32Array; // int32 or int64: same code
