@@ -448,7 +448,11 @@ export function lagsLongRows(f: CpuFeatures): boolean {
  * bench/tune_candidates.ts --softmax RxC`, 2026-12-07, blocks / 3 in
  * flight): 1536×128 44.7 / 33.1 µs and 38.8 / 24.6 in a second run,
  * 3072×64 40.3 / 31.8, 256×128 5.4 / 3.7, 512×100 11.9 / 7.4; rows of one
- * vector tied (4096×16 16.6 / 17.3).
+ * vector tied (4096×16 16.6 / 17.3). `deno run -A bench/ab.ts --a 9b3cabd
+ * --b 5cf6476 --softmax RxC` (blocks, then three in flight): 1536×128
+ * ×0.796, 3072×64 ×0.683, 512×100 ×0.736; but logSoftmax (`--log`) lost
+ * there, 3072×64 ×1.385 and ×1.251, 512×100 ×1.244, 256×128 ×1.209,
+ * 1536×128 ×0.912 and ×1.072: its rows stay in blocks on every core.
  */
 export function blocksShortRows(f: CpuFeatures): boolean {
   return f.vendor === "GenuineIntel";

@@ -103,8 +103,8 @@ export interface Target {
    */
   lagLongRows?: boolean;
   /**
-   * Whether AVX-512 softmax takes short rows in blocks (see `blocksShortRows` in src/cpu.ts).
-   * Speed only: the same bits. Absent: it does.
+   * Whether AVX-512 softmax takes short rows in blocks (see `blocksShortRows` in src/cpu.ts;
+   * logSoftmax's always are). Speed only: the same bits. Absent: it does.
    */
   blockShortRows?: boolean;
   /**

@@ -226,8 +226,9 @@ export function planSoftmax(
     inRegisters,
     alongLines: !inRegisters && isa === "avx512",
     pipelined,
-    // In blocks where the core asks (`blocksShortRows` in src/cpu.ts: Intel).
-    blocked: pipelined && blockShortRows,
+    // In blocks where the core asks (`blocksShortRows` in src/cpu.ts: Intel), and logSoftmax's
+    // everywhere.
+    blocked: pipelined && (blockShortRows || s.log),
     overlapped: !inRegisters && canOverlap(s, isa),
     workspaceBytes: 0,
     description: "",
@@ -238,7 +239,7 @@ export function planSoftmax(
 export interface SoftmaxTraits {
   /** Long rows lagged (`lagsLongRows` in src/cpu.ts). */
   lagLongRows?: boolean;
-  /** Short rows in blocks (`blocksShortRows` in src/cpu.ts). */
+  /** Short rows in blocks (`blocksShortRows` in src/cpu.ts; logSoftmax's always). */
   blockShortRows?: boolean;
 }
 
