@@ -2045,7 +2045,7 @@ Deno.test("model: BitShift of signed integers (opset 28): right shifts keep the 
   await s.release();
 });
 
-Deno.test("model: float64 tensors through unary ops (a fused chain too), CumSum, CumProd and reductions, in f64, alike with and without optimization", async () => {
+Deno.test("model: float64 tensors through unary ops (a fused chain too), Clip, CumSum, CumProd and reductions, in f64, alike with and without optimization", async () => {
   // Checked against the definitions in f64 (relative 1e-14): no kernel computes doubles, so
   // these run as TypeScript loops, their values never rounded to float32.
   const g = new GraphBuilder(26);
@@ -2061,6 +2061,8 @@ Deno.test("model: float64 tensors through unary ops (a fused chain too), CumSum,
   g.output(g.op("ReduceLogSumExp", ["d", ax], { keepdims: 0 }, "lse"), "float64");
   g.output(g.op("ReduceSum", ["d"], { keepdims: 0 }, "sum"), "float64");
   g.output(g.op("ReduceMax", ["d", ax], {}, "max"), "float64");
+  const lo = g.initializer("lo", { type: "float64", dims: [], data: [-1.25] });
+  g.output(g.op("Clip", ["d", lo], {}, "clip"), "float64");
   const d = Float64Array.from({ length: 15 }, (_, i) => Math.sin(i * 1.7 + 0.25) * 3 + 1e-9 * i);
   const erf = (x: number) => {
     // Abramowitz-Stegun 7.1.26 is too coarse: the series to convergence (|x| < 1 here).
@@ -2085,6 +2087,7 @@ Deno.test("model: float64 tensors through unary ops (a fused chain too), CumSum,
     }),
     sum: [d.reduce((a, b) => a + b, 0)],
     max: [0, 1, 2].map((r) => Math.max(...d.subarray(5 * r, 5 * r + 5))),
+    clip: Array.from(d, (x) => Math.max(x, -1.25)),
   };
   const outs: Record<string, Float64Array>[] = [];
   for (const level of ["all", "disabled"] as const) {

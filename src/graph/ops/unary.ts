@@ -59,7 +59,6 @@ const UNARY: Record<string, { attrs: readonly string[]; act: (n: Node) => Activa
   },
 };
 
-/** The activation a unary node computes (Clip with constant bounds included), or null. */
 /**
  * An activation as a function of a double: the op's f64 reference with its parameters
  * (float64 tensors, which no kernel computes, are computed in TypeScript).
@@ -72,6 +71,7 @@ export function activationF64(act: Activation): (x: number) => number {
   return (x) => def.reference(x, p);
 }
 
+/** The activation a unary node computes (Clip with constant bounds included), or null. */
 export function activationOf(n: Node, ins: readonly (Meta | null)[] = []): Activation | null {
   if (n.domain !== "") return null;
   if (n.op === "Clip") return clipActivation(n, ins);
@@ -152,8 +152,8 @@ export const UNARY_OPS: Record<string, OpDef> = {
   Clip: clipDef(),
 };
 
-/** Types Clip takes (opset 12 on: every numeric one; 8- to 64-bit integers and float32 here). */
-const CLIP_TYPES = ["float32", "int64", "int32", "int16", "int8", "uint8"] as const;
+/** Types Clip takes (opset 12 on: every numeric one; 8- to 64-bit integers, float32 and float64 here). */
+const CLIP_TYPES = ["float32", "float64", "int64", "int32", "int16", "int8", "uint8"] as const;
 
 /**
  * Clip: float32 through the unary family (bounds folded in where constant, else read on
@@ -166,7 +166,9 @@ function clipDef(): OpDef {
     infer(n, ins) {
       const [x] = need(n, ins, 1, 3);
       expectType(n, x, 0, ...CLIP_TYPES);
-      if (x.type !== "float32" && n.opset < 12) fail(n, `input 0 is ${x.type}, expected float32`);
+      if (x.type !== "float32" && x.type !== "float64" && n.opset < 12) {
+        fail(n, `input 0 is ${x.type}, expected float32 or float64`);
+      }
       if (n.opset >= 11) {
         for (const [i, what] of [[1, "min"], [2, "max"]] as const) {
           const b = ins[i];
@@ -200,6 +202,26 @@ function clipDef(): OpDef {
             params.min = lod ? lod[0] : -F32_MAX;
             params.max = hid ? hid[0] : F32_MAX;
             jit.unary("clip", xd, yd, params);
+          },
+        };
+      }
+      if (x.type === "float64") {
+        // Doubles: bounds as given (a NaN x stays NaN), ±∞ where an input leaves one out;
+        // before opset 11 the attributes, float's extremes by default (as for float32).
+        const xd = x.data as Float64Array, yd = y.data as Float64Array;
+        const lod = lo?.data as Float64Array | undefined,
+          hid = hi?.data as Float64Array | undefined;
+        const old = n.opset < 11;
+        const attrMin = n.attrs.float("min", -F32_MAX), attrMax = n.attrs.float("max", F32_MAX);
+        return {
+          native: false,
+          run: () => {
+            const min = old ? attrMin : lod ? lod[0] : -Infinity;
+            const max = old ? attrMax : hid ? hid[0] : Infinity;
+            for (let i = 0; i < xd.length; i++) {
+              const v = xd[i];
+              yd[i] = v < min ? min : v > max ? max : v;
+            }
           },
         };
       }
