@@ -959,8 +959,10 @@ function avx2PositionsFirst(s: ConvSpec, g: ConvGeometry): boolean {
  * planes past half of L2 (3 channels of 224², on a 1 MiB L2) do not lean it to channel vectors,
  * whose stride-2 broadcasts read each line of x for half its floats, tap by tap; the tile
  * kernel's phase planes read them whole. Zen 5 (1 MiB L2), `deno run -A bench/ab.ts --a
- * becfdd1 --b ab/stem-planes-lean --conv 1,3,224,224,64,7,2,1,3` ×0.864 of the time (`--rotate
- * 4` ×0.877, 2 threads ×0.881), `--model cnn` ×0.971 (2 threads ×0.957). 3×3 stems keep the
+ * becfdd1 --b 36df16a --conv 1,3,224,224,64,7,2,1,3` ×0.929 of the time (pairs' middle half
+ * 0.904-0.963), `--model cnn` ×0.977 and ×0.969 at 2 threads; an earlier run of the rule's
+ * first form (every first layer, `--b ab/stem-planes-lean`) read ×0.864 on the stem (`--rotate
+ * 4` ×0.877, 2 threads ×0.881) and ×0.971 / ×0.957 on the CNN. 3×3 stems keep the
  * lean, unresolved either way: 3→64 on 224² ×1.020-1.042, 3→32 3×3/2 ×1.006.
  */
 function wideStridedStem(s: ConvSpec): boolean {
