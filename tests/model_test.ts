@@ -2114,3 +2114,69 @@ Deno.test("model: float64 tensors through unary ops (a fused chain too), Clip, C
   }
   assert.deepEqual(outs[0], outs[1]);
 });
+
+Deno.test("model: int64 arithmetic, comparisons and reductions are exact at 64 bits (INT64_MAX, values past 2^53), wrapping as stored", async () => {
+  // Doubles hold 53 bits: through them Max(x, INT64_MAX), a shape computation's "to the end",
+  // came back as INT64_MIN. Checked against BigInt.
+  const MAX = 2n ** 63n - 1n, MIN = -(2n ** 63n);
+  const g = new GraphBuilder(18);
+  g.input("x", "int64", [2, 3]);
+  g.input("z", "int64", [3]);
+  const big = g.initializer("big", { type: "int64", dims: [1], data: [MAX] } as never);
+  for (const op of ["Add", "Sub", "Mul", "Div", "Max", "Min", "Mod"]) {
+    g.output(g.op(op, ["x", "z"], {}, op.toLowerCase()), "int64");
+  }
+  g.output(g.op("Mod", ["x", "z"], { fmod: 1 }, "fmod"), "int64");
+  g.output(g.op("Max", ["x", big], {}, "to_end"), "int64");
+  g.output(g.op("Sub", [big, "x"], {}, "from_end"), "int64");
+  for (const op of ["Equal", "Less", "Greater", "LessOrEqual", "GreaterOrEqual"]) {
+    g.output(g.op(op, ["x", "z"], {}, op.toLowerCase()), "bool");
+  }
+  const axis = g.ints("axis", [1]);
+  for (const op of ["ReduceSum", "ReduceMax", "ReduceMin", "ReduceProd"]) {
+    g.output(g.op(op, ["x", axis], { keepdims: 0 }, op.toLowerCase()), "int64");
+  }
+  const x = [2n ** 60n + 1n, -7n, MAX, 2n ** 53n + 1n, MIN, 0n];
+  const z = [2n ** 53n + 1n, 3n, 0n]; // a divisor of 0: 0 (ONNX leaves it undefined)
+  const wrap = (v: bigint) => BigInt.asIntN(64, v);
+  const at = (i: number) => [x[i], z[i % 3]] as const;
+  const each = (f: (a: bigint, b: bigint) => bigint) => x.map((_, i) => wrap(f(...at(i))));
+  const floored = (a: bigint, b: bigint) => {
+    if (b === 0n) return 0n;
+    const r = a % b;
+    return r !== 0n && (r < 0n) !== (b < 0n) ? r + b : r;
+  };
+  const want: Record<string, bigint[] | number[]> = {
+    add: each((a, b) => a + b),
+    sub: each((a, b) => a - b),
+    mul: each((a, b) => a * b),
+    div: each((a, b) => (b === 0n ? 0n : a / b)),
+    max: each((a, b) => (a > b ? a : b)),
+    min: each((a, b) => (a < b ? a : b)),
+    mod: each(floored),
+    fmod: each((a, b) => (b === 0n ? 0n : a % b)),
+    to_end: x.map(() => MAX),
+    from_end: x.map((a) => wrap(MAX - a)),
+    equal: x.map((_, i) => (at(i)[0] === at(i)[1] ? 1 : 0)),
+    less: x.map((_, i) => (at(i)[0] < at(i)[1] ? 1 : 0)),
+    greater: x.map((_, i) => (at(i)[0] > at(i)[1] ? 1 : 0)),
+    lessorequal: x.map((_, i) => (at(i)[0] <= at(i)[1] ? 1 : 0)),
+    greaterorequal: x.map((_, i) => (at(i)[0] >= at(i)[1] ? 1 : 0)),
+    reducesum: [0, 3].map((r) => wrap(x[r] + x[r + 1] + x[r + 2])),
+    reducemax: [0, 3].map((r) => x.slice(r, r + 3).reduce((a, b) => (a > b ? a : b))),
+    reducemin: [0, 3].map((r) => x.slice(r, r + 3).reduce((a, b) => (a < b ? a : b))),
+    reduceprod: [0, 3].map((r) => wrap(x[r] * x[r + 1] * x[r + 2])),
+  };
+  for (const level of ["all", "disabled"] as const) {
+    const s = await InferenceSession.create(g.toBytes(), { graphOptimizationLevel: level });
+    const y = s.runSync({
+      x: new Tensor("int64", BigInt64Array.from(x), [2, 3]),
+      z: new Tensor("int64", BigInt64Array.from(z), [3]),
+    });
+    for (const [name, w] of Object.entries(want)) {
+      const got = Array.from(y[name].data as ArrayLike<bigint | number>);
+      assert.deepEqual(got, w, `${level} ${name}`);
+    }
+    await s.release();
+  }
+});

@@ -115,11 +115,64 @@ function write(y: TensorData, i: number, v: number): void {
   else (y as Float32Array)[i] = v;
 }
 
+/**
+ * `arith` on int64 values, exactly (doubles hold 53 bits: INT64_MAX, a shape computation's "to
+ * the end", came back as INT64_MIN through them), wrapping as 64-bit integers do when stored; a
+ * division or remainder by zero gives 0 (undefined in ONNX; never a throw). Pow stays in doubles.
+ */
+function arithInt64(op: string, a: bigint, b: bigint): bigint {
+  switch (op) {
+    case "Add":
+    case "Sum":
+      return a + b;
+    case "Sub":
+      return a - b;
+    case "Mul":
+      return a * b;
+    case "Div":
+      return b === 0n ? 0n : a / b;
+    case "Max":
+      return a > b ? a : b;
+    case "Min":
+      return a < b ? a : b;
+    case "Mod": {
+      if (b === 0n) return 0n;
+      const r = a % b;
+      return r !== 0n && (r < 0n) !== (b < 0n) ? r + b : r;
+    }
+    case "Fmod":
+      return b === 0n ? 0n : a % b;
+    case "Equal":
+      return a === b ? 1n : 0n;
+    case "Less":
+      return a < b ? 1n : 0n;
+    case "Greater":
+      return a > b ? 1n : 0n;
+    case "LessOrEqual":
+      return a <= b ? 1n : 0n;
+    case "GreaterOrEqual":
+      return a >= b ? 1n : 0n;
+  }
+  throw new Error(`unreachable: ${op}`);
+}
+
 /** A TS step: y = fold(op, inputs) with broadcasting. */
 function tsStep(op: string, ins: readonly Buf[], y: Buf): () => void {
   const integer = y.type !== "float32" && y.type !== "float64" && y.type !== "bool";
   const datas = ins.map((b) => b.data), walk = new BroadcastWalk(y.dims, ins.map((b) => b.dims));
   const off = walk.off, yd = y.data;
+  if (op !== "Pow" && ins.every((b) => b.type === "int64")) {
+    // int64 exactly, in BigInt: y int64 (stores wrap to 64 bits) or bool (a comparison).
+    const big = datas as BigInt64Array[], flag = y.type === "bool" ? yd as Uint8Array : null;
+    const yb = yd as BigInt64Array;
+    const each = (i: number) => {
+      let v = big[0][off[0]];
+      for (let j = 1; j < big.length; j++) v = arithInt64(op, v, big[j][off[j]]);
+      if (flag !== null) flag[i] = v === 0n ? 0 : 1;
+      else yb[i] = v;
+    };
+    return () => walk.run(each);
+  }
   const each = (i: number) => {
     let v = Number(datas[0][off[0]]);
     for (let j = 1; j < datas.length; j++) v = arith(op, v, Number(datas[j][off[j]]), integer);

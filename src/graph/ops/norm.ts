@@ -304,22 +304,41 @@ function reduceAny(op: GraphReduceOp, x: Buf, y: Buf, axes: readonly number[]): 
     return out;
   };
   const outer = offsets(keptDims, kept), inner = offsets(redDims, axes);
-  if (x.type === "int64" || x.type === "int32") {
-    // Integers (an attention mask's sum): exact as long as the sums stay within 2^53. The
+  if (x.type === "int64") {
+    // int64 in BigInt (sums, products and extremes: the ops infer lets through), exact and
+    // wrapping as stored; the extremes of an empty set the type's least and greatest values.
+    const xi = x.data as BigInt64Array, yi = y.data as BigInt64Array;
+    const [least, greatest] = integerRange("int64") as [bigint, bigint];
+    return () => {
+      for (let i = 0; i < total; i++) {
+        let v = op === "max" ? least : op === "min" ? greatest : op === "prod" ? 1n : 0n;
+        for (let j = 0; j < count; j++) {
+          const e = xi[outer[i] + inner[j]];
+          v = op === "max"
+            ? (e > v ? e : v)
+            : op === "min"
+            ? (e < v ? e : v)
+            : op === "prod"
+            ? BigInt.asIntN(64, v * e)
+            : BigInt.asIntN(64, v + e);
+        }
+        yi[i] = v;
+      }
+    };
+  }
+  if (x.type === "int32") {
+    // int32 (an attention mask's sum): exact as long as the sums stay within 2^53. The
     // extremes of an empty set: the type's least (max) or greatest (min) value, as ONNX's.
-    const xi = x.data as BigInt64Array | Int32Array, yi = y.data as BigInt64Array | Int32Array;
-    const big = x.type === "int64";
+    const xi = x.data as Int32Array, yi = y.data as Int32Array;
     const [least, greatest] = integerRange(x.type)!, empty = op === "max" ? least : greatest;
     return () => {
       for (let i = 0; i < total; i++) {
         if (count === 0 && (op === "max" || op === "min")) {
-          (yi as Int32Array)[i] = empty as number; // (a bigint into a BigInt64Array)
+          yi[i] = empty as number;
           continue;
         }
-        for (let j = 0; j < count; j++) buf[j] = Number(xi[outer[i] + inner[j]]);
-        const v = reduceValue(op, buf, count);
-        if (big) (yi as BigInt64Array)[i] = BigInt(Math.trunc(v));
-        else (yi as Int32Array)[i] = Math.trunc(v);
+        for (let j = 0; j < count; j++) buf[j] = xi[outer[i] + inner[j]];
+        yi[i] = Math.trunc(reduceValue(op, buf, count));
       }
     };
   }
