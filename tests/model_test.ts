@@ -2180,3 +2180,19 @@ Deno.test("model: int64 arithmetic, comparisons and reductions are exact at 64 b
     await s.release();
   }
 });
+
+Deno.test("model: int32 products wrap at 32 bits as exactly as stored (past 2^53 a double loses the low bits)", async () => {
+  const g = new GraphBuilder(18);
+  g.input("a", "int32", [4]);
+  g.input("b", "int32", [4]);
+  g.output(g.op("Mul", ["a", "b"], {}, "mul"), "int32");
+  const a = [2 ** 31 - 1, -(2 ** 31), 123456789, -7], b = [2 ** 31 - 1, -1, 987654321, 6];
+  const s = await InferenceSession.create(g.toBytes());
+  const y = s.runSync({
+    a: new Tensor("int32", Int32Array.from(a), [4]),
+    b: new Tensor("int32", Int32Array.from(b), [4]),
+  });
+  const want = a.map((v, i) => Number(BigInt.asIntN(32, BigInt(v) * BigInt(b[i]))));
+  assert.deepEqual(Array.from(y.mul.data as Int32Array), want);
+  await s.release();
+});

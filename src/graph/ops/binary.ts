@@ -66,7 +66,9 @@ function arith(op: string, a: number, b: number, integer: boolean): number {
     case "Sub":
       return a - b;
     case "Mul":
-      return a * b;
+      // Integers (int32 and narrower: int64 runs in BigInt) by their low 32 bits: an int32
+      // product past 2^53 loses them in a double.
+      return integer ? Math.imul(a, b) : a * b;
     case "Div":
       return integer ? Math.trunc(a / b) : a / b;
     case "Pow":
