@@ -4,7 +4,7 @@
  * and Abs also on integers (shape arithmetic). `activationOf` gives the same
  * op as a fusable activation (Conv/Gemm epilogues).
  */
-import { UNARY_OPS as KERNEL_OPS, type UnaryParams } from "../../kernels/unary/mod.ts";
+import { UNARY_IDS, UNARY_OPS as KERNEL_OPS, type UnaryParams } from "../../kernels/unary/ops.ts";
 import type { Activation } from "../../kernels/unary/read.ts";
 import type { Node } from "../ir.ts";
 import { integerRange } from "../../onnx/dtype.ts";
@@ -65,7 +65,7 @@ const UNARY: Record<string, { attrs: readonly string[]; act: (n: Node) => Activa
  */
 export function activationF64(act: Activation): (x: number) => number {
   const op = typeof act === "string" ? act : act.op;
-  const def = KERNEL_OPS.find((d) => d.name === op)!;
+  const def = KERNEL_OPS[UNARY_IDS.get(op)!];
   const given: UnaryParams = typeof act === "string" ? {} : act;
   const p = def.params.map((name, i) => given[name] ?? def.defaults[i]);
   return (x) => def.reference(x, p);
