@@ -2196,3 +2196,153 @@ Deno.test("model: int32 products wrap at 32 bits as exactly as stored (past 2^53
   assert.deepEqual(Array.from(y.mul.data as Int32Array), want);
   await s.release();
 });
+
+Deno.test("model: uint16, uint32 and uint64 tensors: arithmetic wrapping as stored, uint64 exact past 2^53, logical shifts, casts, TopK, initializers in raw and typed fields", async () => {
+  // Checked against BigInt at each type's width: uint32's top bit is no sign (a right shift
+  // is logical, a product keeps its low 32 bits), uint64 sums and products wrap at 2^64.
+  const widths = { uint16: 16, uint32: 32, uint64: 64 } as const;
+  for (const [type, bits] of Object.entries(widths) as [keyof typeof widths, number][]) {
+    const big = type === "uint64";
+    const top = (1n << BigInt(bits)) - 1n;
+    const x = [top, 1n << BigInt(bits - 1), 12345n, 0n, 7n, top - 2n];
+    const z = [3n, 2n, 0n]; // a divisor of 0: 0 (ONNX leaves it undefined)
+    const fields = [false, true].map((typedFields) => ({
+      type,
+      dims: [3],
+      data: big ? z : z.map(Number),
+      typedFields,
+    }));
+    for (const zInit of fields) {
+      const g = new GraphBuilder(18);
+      g.input("x", type, [2, 3]);
+      const zName = g.initializer("z", zInit as never);
+      for (const op of ["Add", "Sub", "Mul", "Div", "Max", "Min", "Mod"]) {
+        g.output(g.op(op, ["x", zName], {}, op.toLowerCase()), type);
+      }
+      for (const op of ["Equal", "Less", "Greater"]) {
+        g.output(g.op(op, ["x", zName], {}, op.toLowerCase()), "bool");
+      }
+      for (const d of ["LEFT", "RIGHT"]) {
+        g.output(g.op("BitShift", ["x", zName], { direction: d }, d.toLowerCase()), type);
+      }
+      g.output(g.op("BitwiseNot", ["x"], {}, "not"), type);
+      g.output(g.op("Cast", ["x"], { to: 1 }, "float"), "float32");
+      g.output(g.op("Cast", ["x"], { to: 7 }, "int64"), "int64");
+      const k = g.ints("k", [2]);
+      const [vals] = g.node("TopK", ["x", k], 2, { axis: 1 });
+      g.output(vals, type);
+      const wrap = (v: bigint) => BigInt.asUintN(bits, v);
+      const at = (i: number) => [x[i], z[i % 3]] as const;
+      const each = (f: (a: bigint, b: bigint) => bigint) => x.map((_, i) => wrap(f(...at(i))));
+      const values = (v: bigint[]) => (big ? v : v.map(Number));
+      const flag = (f: (a: bigint, b: bigint) => boolean) => x.map((_, i) => (f(...at(i)) ? 1 : 0));
+      const want: Record<string, (number | bigint)[]> = {
+        add: values(each((a, b) => a + b)),
+        sub: values(each((a, b) => a - b)),
+        mul: values(each((a, b) => a * b)),
+        div: values(each((a, b) => (b === 0n ? 0n : a / b))),
+        max: values(each((a, b) => (a > b ? a : b))),
+        min: values(each((a, b) => (a < b ? a : b))),
+        mod: values(each((a, b) => (b === 0n ? 0n : a % b))),
+        equal: flag((a, b) => a === b),
+        less: flag((a, b) => a < b),
+        greater: flag((a, b) => a > b),
+        left: values(each((a, b) => a << b)),
+        right: values(each((a, b) => a >> b)),
+        not: values(x.map((a) => wrap(~a))),
+        float: x.map((a) => Math.fround(Number(a))),
+        int64: x.map((a) => BigInt.asIntN(64, a)),
+        [vals]: values(
+          [0, 3].flatMap((r) =>
+            x.slice(r, r + 3).sort((a, b) => (a > b ? -1 : a < b ? 1 : 0)).slice(0, 2)
+          ),
+        ),
+      };
+      const s = await InferenceSession.create(g.toBytes());
+      assert.equal(s.inputMetadata[0].type, type);
+      const data = big
+        ? BigUint64Array.from(x)
+        : type === "uint32"
+        ? Uint32Array.from(x.map(Number))
+        : Uint16Array.from(x.map(Number));
+      const y = s.runSync({ x: new Tensor(data, [2, 3]) });
+      for (const [name, w] of Object.entries(want)) {
+        const got = Array.from(y[name].data as ArrayLike<bigint | number>);
+        assert.deepEqual(
+          got,
+          w,
+          `${type} ${name} (z in ${zInit.typedFields ? "typed fields" : "raw_data"})`,
+        );
+      }
+      assert.equal(y.add.type, type);
+      await s.release();
+    }
+  }
+});
+
+Deno.test("Tensor: uint16, uint32 and uint64 by name and by array; a float16 tensor still takes a Uint16Array of bits", () => {
+  assert.equal(new Tensor(new Uint16Array(2)).type, "uint16");
+  assert.equal(new Tensor(new Uint32Array(2)).type, "uint32");
+  assert.equal(new Tensor(new BigUint64Array(2)).type, "uint64");
+  assert.deepEqual(Array.from(new Tensor("uint64", [1, 2 ** 40]).data as BigUint64Array), [
+    1n,
+    2n ** 40n,
+  ]);
+  assert.equal(new Tensor("uint32", [4294967295]).data[0], 4294967295);
+  assert.throws(() => new Tensor("uint32", new Int32Array(1)), TypeError);
+  const half = new Tensor("float16", Uint16Array.of(0x3c00), [1]);
+  assert.equal(half.type, "float16");
+  assert.equal((half.data as Float16Array)[0], 1);
+});
+
+Deno.test("model: QuantizeLinear of 8 and 16 bits (zero points, output_dtype) and DequantizeLinear back: saturating, ties to even, a NaN to the type's least value as onnxruntime gives it", async () => {
+  // ONNX Runtime 1.30 quantizes a NaN to the type's least value (int8 −128, int16 −32768,
+  // unsigned 0: its conversion's 0x80000000, then the clamp), checked live when installed.
+  const x = [0, 0.25, 0.75, -1.25, 40000, -40000, 123.5, NaN, Infinity, -Infinity];
+  const ort = await loadOrt();
+  const cases = [
+    ["uint8", 2, 100, 0, 255],
+    ["int8", 3, -3, -128, 127],
+    ["uint16", 4, 1000, 0, 65535],
+    ["int16", 5, -3, -32768, 32767],
+  ] as const;
+  for (const [type, onnx, zp, lo, hi] of cases) {
+    const g = new GraphBuilder(21);
+    g.input("x", "float32", [x.length]);
+    const scale = g.initializer("scale", { type: "float32", dims: [], data: [0.5] });
+    const z = g.initializer("zp", { type, dims: [], data: [zp] });
+    const q = g.op("QuantizeLinear", ["x", scale, z], {}, "q");
+    g.output(q, type);
+    g.output(g.op("DequantizeLinear", [q, scale, z], {}, "back"), "float32");
+    // Without a zero point: output_dtype names the type.
+    g.output(g.op("QuantizeLinear", ["x", scale], { output_dtype: onnx }, "bare"), type);
+    const even = (v: number) => {
+      const r = Math.round(v);
+      return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
+    };
+    const quant = (v: number, at: number) =>
+      Number.isNaN(v) ? lo : Math.min(hi, Math.max(lo, even(v / 0.5) + at));
+    const want = { q: x.map((v) => quant(v, zp)), bare: x.map((v) => quant(v, 0)) };
+    const feeds = { x: new Tensor("float32", Float32Array.from(x), [x.length]) };
+    // Both paths: the native 8-bit pass (one scale, y aligned) and the TS loop (16 bits).
+    const s = await InferenceSession.create(g.toBytes());
+    const y = s.runSync(feeds);
+    assert.deepEqual(Array.from(y.q.data as ArrayLike<number>), want.q, type);
+    assert.equal(y.q.type, type);
+    assert.deepEqual(Array.from(y.back.data as Float32Array), want.q.map((v) => (v - zp) * 0.5));
+    assert.deepEqual(Array.from(y.bare.data as ArrayLike<number>), want.bare, `${type} bare`);
+    await s.release();
+    if (ort !== null) {
+      const o = await ort.InferenceSession.create(g.toBytes());
+      const r = await o.run({ x: new ort.Tensor("float32", Float32Array.from(x), [x.length]) });
+      for (const name of ["q", "bare"]) {
+        assert.deepEqual(
+          Array.from(r[name].data as ArrayLike<number>),
+          want[name as "q"],
+          `${type} ${name} against onnxruntime`,
+        );
+      }
+      await o.release();
+    }
+  }
+});

@@ -34,7 +34,9 @@ function sameElements(got: ArrayLike<number>, want: ArrayLike<number>, what: str
 function quantize(x: number, scale: number, zero: number, signed: boolean): number {
   const lo = signed ? -128 : 0, hi = signed ? 127 : 255;
   const q = roundEven(f(x / scale)) + zero;
-  return Number.isNaN(q) ? 0 : q < lo ? lo : q > hi ? hi : q;
+  // A NaN: the type's least value, as ONNX Runtime 1.30 gives it (tests/model_test.ts checks
+  // it against onnxruntime live).
+  return Number.isNaN(q) ? lo : q < lo ? lo : q > hi ? hi : q;
 }
 
 /** ONNX Runtime's QLinearAdd of one pair (its constants formed as it forms them). */

@@ -85,12 +85,15 @@ export const ONNX_TYPE = {
   float32: 1,
   uint8: 2,
   int8: 3,
+  uint16: 4,
   int16: 5,
   int32: 6,
   int64: 7,
   bool: 9,
   float16: 10,
   float64: 11,
+  uint32: 12,
+  uint64: 13,
   uint4: 21,
   int4: 22,
   /** Values truncated to bfloat16 (a float32's upper half, rounded to nearest even). */
@@ -145,7 +148,10 @@ export function tensorMessage(name: string, t: WriterTensor): Message {
       const words = new Uint32Array(Float32Array.from(t.data as ArrayLike<number>).buffer);
       m.packedVarints(5, Array.from(words, (w) => w >>> 16));
     } else if (t.type === "int64") m.packedVarints(7, Array.from(t.data as ArrayLike<bigint>));
-    else m.packedVarints(5, Array.from(t.data as ArrayLike<number>));
+    else if (t.type === "uint32" || t.type === "uint64") {
+      // uint64_data (field 11) holds both.
+      m.packedVarints(11, Array.from(t.data as ArrayLike<number | bigint>, (v) => BigInt(v)));
+    } else m.packedVarints(5, Array.from(t.data as ArrayLike<number>));
     return m;
   }
   let raw: Uint8Array;
@@ -164,6 +170,18 @@ export function tensorMessage(name: string, t: WriterTensor): Message {
     }
     case "int32":
       raw = new Uint8Array(Int32Array.from(t.data as ArrayLike<number>).buffer);
+      break;
+    case "uint64": {
+      const a = new BigUint64Array(n);
+      for (let i = 0; i < n; i++) a[i] = BigInt(t.data[i]);
+      raw = new Uint8Array(a.buffer);
+      break;
+    }
+    case "uint32":
+      raw = new Uint8Array(Uint32Array.from(t.data as ArrayLike<number>).buffer);
+      break;
+    case "uint16":
+      raw = new Uint8Array(Uint16Array.from(t.data as ArrayLike<number>).buffer);
       break;
     case "int16":
       raw = new Uint8Array(Int16Array.from(t.data as ArrayLike<number>).buffer);

@@ -156,14 +156,17 @@ const LEVELS = ["disabled", "basic", "extended", "all"];
 /** Tensor types by typed array kind (bool tensors are Uint8Arrays too). */
 const TAG_TYPES: Record<string, TensorType> = {
   Float32Array: "float32",
-  // float16 tensors: a Float16Array, or the Uint16Array of bits ONNX Runtime also takes.
+  // float16 tensors: a Float16Array, or the Uint16Array of bits ONNX Runtime also takes
+  // (uint16's array: see the feed check).
   Float16Array: "float16",
-  Uint16Array: "float16",
+  Uint16Array: "uint16",
   Float64Array: "float64",
   BigInt64Array: "int64",
   Int32Array: "int32",
   Int16Array: "int16",
   Int8Array: "int8",
+  BigUint64Array: "uint64",
+  Uint32Array: "uint32",
   Uint8Array: "uint8",
 };
 
@@ -538,7 +541,8 @@ export class InferenceSession {
       }
       if (
         type !== want ||
-        (have !== type && !(type === "bool" && have === "uint8"))
+        (have !== type && !(type === "bool" && have === "uint8") &&
+          !(type === "float16" && have === "uint16"))
       ) {
         throw new TypeError(
           `InferenceSession.run: input '${v.name}' is ${String(type)}${

@@ -18,6 +18,9 @@ const ARRAY_OF: Record<TensorType, string> = {
   int32: "Int32Array",
   int16: "Int16Array",
   int8: "Int8Array",
+  uint64: "BigUint64Array",
+  uint32: "Uint32Array",
+  uint16: "Uint16Array",
   uint8: "Uint8Array",
   bool: "Uint8Array",
 };
@@ -69,7 +72,7 @@ export class Tensor {
     data: TensorElements | Uint16Array | readonly number[] | readonly bigint[],
     dims?: readonly number[],
   );
-  /** A tensor of the typed array's type (Uint8Array: uint8). */
+  /** A tensor of the typed array's type (Uint8Array: uint8; Uint16Array: uint16). */
   constructor(data: TensorElements, dims?: readonly number[]);
   constructor(
     a: TensorType | TensorElements,
@@ -108,7 +111,7 @@ export class Tensor {
       const arr = allocate(type as DType, data.length);
       for (let i = 0; i < data.length; i++) {
         const v = data[i];
-        if (arr instanceof BigInt64Array) arr[i] = BigInt(v);
+        if (arr instanceof BigInt64Array || arr instanceof BigUint64Array) arr[i] = BigInt(v);
         else (arr as Float32Array)[i] = Number(v);
       }
       data = arr;

@@ -1,11 +1,22 @@
 /**
  * Element types: ONNX's TensorProto.DataType numbers, ONNX Runtime's type
- * names, and the typed array that holds each. int64 is a BigInt64Array, as
- * ONNX Runtime's JS API gives it.
+ * names, and the typed array that holds each. int64 is a BigInt64Array and
+ * uint64 a BigUint64Array, as ONNX Runtime's JS API gives them.
  */
 
 /** The tensor element types a model may use (ONNX Runtime's names). */
-export type DType = "float32" | "float64" | "int64" | "int32" | "int16" | "int8" | "uint8" | "bool";
+export type DType =
+  | "float32"
+  | "float64"
+  | "int64"
+  | "int32"
+  | "int16"
+  | "int8"
+  | "uint64"
+  | "uint32"
+  | "uint16"
+  | "uint8"
+  | "bool";
 
 /** A tensor's elements. bool is a Uint8Array of 0/1. */
 export type TensorData =
@@ -15,16 +26,27 @@ export type TensorData =
   | Int32Array
   | Int16Array
   | Int8Array
+  | BigUint64Array
+  | Uint32Array
+  | Uint16Array
   | Uint8Array;
 
-/** Integer types and their least and greatest values (int64's as bigints: a BigInt64Array's). */
+/** Integer types and their least and greatest values (64-bit ones as bigints: their arrays'). */
 const INTEGER_RANGES: Readonly<Record<string, readonly [number | bigint, number | bigint]>> = {
   int64: [-(2n ** 63n), 2n ** 63n - 1n],
   int32: [-(2 ** 31), 2 ** 31 - 1],
   int16: [-(2 ** 15), 2 ** 15 - 1],
   int8: [-128, 127],
+  uint64: [0n, 2n ** 64n - 1n],
+  uint32: [0, 2 ** 32 - 1],
+  uint16: [0, 2 ** 16 - 1],
   uint8: [0, 255],
 };
+
+/** Whether t's elements are bigints (int64, uint64). */
+export function isBigIntType(t: DType): t is "int64" | "uint64" {
+  return t === "int64" || t === "uint64";
+}
 
 /** An integer type's least and greatest value (bigints for int64), or null for other types. */
 export function integerRange(t: DType): readonly [number | bigint, number | bigint] | null {
@@ -36,11 +58,14 @@ const FROM_ONNX: Record<number, DType> = {
   1: "float32",
   2: "uint8",
   3: "int8",
+  4: "uint16",
   5: "int16",
   6: "int32",
   7: "int64",
   9: "bool",
   11: "float64",
+  12: "uint32",
+  13: "uint64",
 };
 
 /** ONNX names of every TensorProto.DataType, for messages. */
@@ -85,11 +110,14 @@ export function byteSize(t: DType): number {
   switch (t) {
     case "float64":
     case "int64":
+    case "uint64":
       return 8;
     case "float32":
     case "int32":
+    case "uint32":
       return 4;
     case "int16":
+    case "uint16":
       return 2;
     default:
       return 1;
@@ -111,6 +139,12 @@ export function allocate(t: DType, size: number): TensorData {
       return new Int16Array(size);
     case "int8":
       return new Int8Array(size);
+    case "uint64":
+      return new BigUint64Array(size);
+    case "uint32":
+      return new Uint32Array(size);
+    case "uint16":
+      return new Uint16Array(size);
     default:
       return new Uint8Array(size);
   }
@@ -136,6 +170,12 @@ export function viewOf(
       return new Int16Array(buffer, byteOffset, size);
     case "int8":
       return new Int8Array(buffer, byteOffset, size);
+    case "uint64":
+      return new BigUint64Array(buffer, byteOffset, size);
+    case "uint32":
+      return new Uint32Array(buffer, byteOffset, size);
+    case "uint16":
+      return new Uint16Array(buffer, byteOffset, size);
     default:
       return new Uint8Array(buffer, byteOffset, size);
   }
@@ -149,6 +189,9 @@ export function dtypeOfArray(a: unknown): DType | null {
   if (a instanceof Int32Array) return "int32";
   if (a instanceof Int16Array) return "int16";
   if (a instanceof Int8Array) return "int8";
+  if (a instanceof BigUint64Array) return "uint64";
+  if (a instanceof Uint32Array) return "uint32";
+  if (a instanceof Uint16Array) return "uint16";
   if (a instanceof Uint8Array) return "uint8";
   return null;
 }

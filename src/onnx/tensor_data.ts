@@ -247,11 +247,13 @@ function fieldOf(t: OnnxTensor, type: DType): number[] {
     ? t.doubles
     : type === "int64"
     ? t.int64s
+    : type === "uint32" || type === "uint64"
+    ? t.uint64s
     : t.int32s;
 }
 
 function fromFields(src: number[], data: TensorData, size: number): void {
-  if (data instanceof BigInt64Array) {
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
     for (let i = 0; i < size; i++) data[i] = BigInt(src[i]);
   } else {
     for (let i = 0; i < size; i++) (data as Float32Array)[i] = src[i];

@@ -5,7 +5,7 @@
  * types (shape arithmetic) by a TS loop.
  */
 import type { BinaryOp } from "../../kernels/binary/mod.ts";
-import type { DType, TensorData } from "../../onnx/dtype.ts";
+import { type DType, isBigIntType, type TensorData } from "../../onnx/dtype.ts";
 import { broadcast, type Buf, expectType, fail, meta, need, type OpDef, stridesOf } from "./op.ts";
 
 /** Strides of `dims` broadcast to `out` (0 along broadcast axes), right-aligned. */
@@ -66,8 +66,8 @@ function arith(op: string, a: number, b: number, integer: boolean): number {
     case "Sub":
       return a - b;
     case "Mul":
-      // Integers (int32 and narrower: int64 runs in BigInt) by their low 32 bits: an int32
-      // product past 2^53 loses them in a double.
+      // Integers (32 bits and narrower: 64-bit ones run in BigInt) by their low 32 bits: a
+      // 32-bit product past 2^53 loses them in a double (the store wraps them to the type).
       return integer ? Math.imul(a, b) : a * b;
     case "Div":
       return integer ? Math.trunc(a / b) : a / b;
@@ -113,14 +113,16 @@ function flooredMod(a: number, b: number): number {
 }
 
 function write(y: TensorData, i: number, v: number): void {
-  if (y instanceof BigInt64Array) y[i] = BigInt(Number.isFinite(v) ? Math.trunc(v) : 0);
-  else (y as Float32Array)[i] = v;
+  if (y instanceof BigInt64Array || y instanceof BigUint64Array) {
+    y[i] = BigInt(Number.isFinite(v) ? Math.trunc(v) : 0);
+  } else (y as Float32Array)[i] = v;
 }
 
 /**
- * `arith` on int64 values, exactly (doubles hold 53 bits: INT64_MAX, a shape computation's "to
- * the end", came back as INT64_MIN through them), wrapping as 64-bit integers do when stored; a
- * division or remainder by zero gives 0 (undefined in ONNX; never a throw). Pow stays in doubles.
+ * `arith` on int64 and uint64 values, exactly (doubles hold 53 bits: INT64_MAX, a shape
+ * computation's "to the end", came back as INT64_MIN through them), wrapping as 64-bit
+ * integers do when stored (uint64's below 0 to 2^64 − k); a division or remainder by zero
+ * gives 0 (undefined in ONNX; never a throw). Pow stays in doubles.
  */
 function arithInt64(op: string, a: bigint, b: bigint): bigint {
   switch (op) {
@@ -163,8 +165,9 @@ function tsStep(op: string, ins: readonly Buf[], y: Buf): () => void {
   const integer = y.type !== "float32" && y.type !== "float64" && y.type !== "bool";
   const datas = ins.map((b) => b.data), walk = new BroadcastWalk(y.dims, ins.map((b) => b.dims));
   const off = walk.off, yd = y.data;
-  if (op !== "Pow" && ins.every((b) => b.type === "int64")) {
-    // int64 exactly, in BigInt: y int64 (stores wrap to 64 bits) or bool (a comparison).
+  if (op !== "Pow" && ins.every((b) => isBigIntType(b.type))) {
+    // int64 and uint64 exactly, in BigInt: y of their type (stores wrap to 64 bits) or bool (a
+    // comparison).
     const big = datas as BigInt64Array[], flag = y.type === "bool" ? yd as Uint8Array : null;
     const yb = yd as BigInt64Array;
     const each = (i: number) => {
@@ -195,7 +198,18 @@ export const JIT_OPS: Readonly<Record<string, BinaryOp>> = {
   Min: "min",
 };
 
-const NUMERIC: DType[] = ["float32", "float64", "int64", "int32", "int16", "int8", "uint8"];
+const NUMERIC: DType[] = [
+  "float32",
+  "float64",
+  "int64",
+  "int32",
+  "int16",
+  "int8",
+  "uint64",
+  "uint32",
+  "uint16",
+  "uint8",
+];
 
 function arithmeticDef(op: string, variadic: boolean): OpDef {
   return {

@@ -181,7 +181,7 @@ function loopStep(eq: Equation, xs: Buf[], y: Buf, size: Map<string, number>): S
   });
   const outer = sizeOf(out.map((c) => size.get(c)!)),
     inner = sizeOf(summed.map((c) => size.get(c)!));
-  const big = y.data instanceof BigInt64Array,
+  const big = y.data instanceof BigInt64Array || y.data instanceof BigUint64Array,
     yd = y.data as unknown as { [i: number]: number | bigint };
   const datas = xs.map((x) => x.data as unknown as { [i: number]: number | bigint });
   const idx = new Int32Array(letters.length);

@@ -3,6 +3,7 @@
  * select_last_index), CumSum and CumProd (exclusive, reverse), Trilu, GatherElements,
  * DepthToSpace (DCR, CRD) and SpaceToDepth.
  */
+import { isBigIntType } from "../../onnx/dtype.ts";
 import { StridedCopy } from "./copy.ts";
 import {
   axisOf,
@@ -150,7 +151,7 @@ const TRILU: OpDef = {
       cols = x.dims[r - 1],
       mats = sizeOf(x.dims.slice(0, -2));
     const xd = x.data as Float32Array, yd = y.data as Float32Array;
-    const zero = (y.data instanceof BigInt64Array ? 0n : 0) as number;
+    const zero = (isBigIntType(y.type) ? 0n : 0) as number;
     return {
       native: false,
       run: () => {

@@ -6,11 +6,11 @@
  * Hamming and Blackman windows (periodic or symmetric, as ONNX defines them
  * in float64 then cast), MeanVarianceNormalization and ReverseSequence.
  */
-import { allocate, type DType, type TensorData } from "../../onnx/dtype.ts";
+import { allocate, type DType, isBigIntType, type TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
 import { axisOf, expectType, fail, knownInts, meta, need, type OpDef, sizeOf } from "./op.ts";
 
-const INTS: DType[] = ["int64", "int32", "int16", "int8", "uint8"];
+const INTS: DType[] = ["int64", "int32", "int16", "int8", "uint64", "uint32", "uint16", "uint8"];
 
 /** Output dims of numpy broadcasting, or an error naming the node. */
 function broadcast(n: Node, a: readonly number[], b: readonly number[]): number[] {
@@ -37,7 +37,16 @@ function sourceIndex(i: number, out: readonly number[], d: readonly number[]): n
 }
 
 /** Bit widths of the integer types (for shifts and Not). */
-const BITS: Partial<Record<DType, number>> = { int64: 64, int32: 32, int16: 16, int8: 8, uint8: 8 };
+const BITS: Partial<Record<DType, number>> = {
+  int64: 64,
+  int32: 32,
+  int16: 16,
+  int8: 8,
+  uint64: 64,
+  uint32: 32,
+  uint16: 16,
+  uint8: 8,
+};
 
 function bitwiseDef(op: "and" | "or" | "xor" | "shift"): OpDef {
   return {
@@ -57,7 +66,7 @@ function bitwiseDef(op: "and" | "or" | "xor" | "shift"): OpDef {
     build(n, ins, outs) {
       const a = ins[0]!, b = ins[1]!, y = outs[0], size = sizeOf(y.dims);
       const left = n.attrs.string("direction", "") === "LEFT", bits = BITS[a.type]!;
-      const big = a.type === "int64";
+      const big = isBigIntType(a.type), unsigned = a.type.startsWith("u");
       const ia = Int32Array.from({ length: size }, (_, i) => sourceIndex(i, y.dims, a.dims));
       const ib = Int32Array.from({ length: size }, (_, i) => sourceIndex(i, y.dims, b.dims));
       const ad = a.data as unknown as (number | bigint)[],
@@ -79,13 +88,14 @@ function bitwiseDef(op: "and" | "or" | "xor" | "shift"): OpDef {
                 : q < 0n || q >= 64n
                 ? (!left && p < 0n ? -1n : 0n)
                 : left
-                ? BigInt.asIntN(64, p << q)
+                ? (unsigned ? BigInt.asUintN(64, p << q) : BigInt.asIntN(64, p << q))
                 : p >> q;
               continue;
             }
             const p = x as number, q = z as number;
             // Typed-array stores wrap to the type's width. A shift by a negative amount or by
             // the width or more leaves only the sign's fill (ONNX): -1 right of a negative x.
+            // Unsigned ones shift right logically (uint32's top bit is not a sign).
             yd[i] = op === "and"
               ? p & q
               : op === "or"
@@ -96,6 +106,8 @@ function bitwiseDef(op: "and" | "or" | "xor" | "shift"): OpDef {
               ? (!left && p < 0 ? -1 : 0)
               : left
               ? p << q
+              : unsigned
+              ? p >>> q
               : p >> q;
           }
         },
@@ -114,7 +126,7 @@ const BITWISE_NOT: OpDef = {
   build(_n, ins, outs) {
     const x = ins[0]!.data as unknown as (number | bigint)[],
       y = outs[0].data as unknown as (number | bigint)[];
-    const big = ins[0]!.type === "int64";
+    const big = isBigIntType(ins[0]!.type);
     return {
       native: false,
       run: () => {

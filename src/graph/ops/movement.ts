@@ -3,8 +3,7 @@
  * element type, through the shared strided copy (plans precomputed at build,
  * so a run allocates nothing).
  */
-import { allocate } from "../../onnx/dtype.ts";
-import type { TensorData } from "../../onnx/dtype.ts";
+import { allocate, isBigIntType, type TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
 import { copyStep, StridedCopy } from "./copy.ts";
 import {
@@ -386,7 +385,7 @@ const PAD: OpDef = {
     const x = ins[0]!, y = outs[0], p = padPlan(n, ins, x);
     const xs = stridesOf(x.dims), r = p.dims.length, total = sizeOf(p.dims);
     const idx = new Int32Array(r);
-    const fill = x.type === "int64" ? BigInt(Math.trunc(p.value)) : p.value;
+    const fill = isBigIntType(x.type) ? BigInt(Math.trunc(p.value)) : p.value;
     return {
       native: false,
       run: () => {

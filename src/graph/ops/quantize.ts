@@ -8,7 +8,7 @@
  * up to 4096 per block, so the two float GEMMs are exact integers and
  * 16·high + low is the int32 result (wrapping as int32 does).
  */
-import type { DType, TensorData } from "../../onnx/dtype.ts";
+import { type DType, integerRange, type TensorData } from "../../onnx/dtype.ts";
 import type { Int8GemmOptions } from "../../kernels/qgemm/mod.ts";
 import { int8Tiles } from "../../cpu.ts";
 import type { Node } from "../ir.ts";
@@ -38,10 +38,18 @@ export function roundEven(v: number): number {
   return r - v === 0.5 && (r & 1) !== 0 ? r - 1 : r;
 }
 
-/** The range of an 8-bit type. */
+/** The range of a quantized type (8 or 16 bits). */
 function range(t: DType): [number, number] {
-  return t === "int8" ? [-128, 127] : [0, 255];
+  return integerRange(t) as [number, number];
 }
+
+/** QuantizeLinear's output types by output_dtype (opset 21: 8 and 16 bits here). */
+const QUANTIZED: Readonly<Record<number, DType>> = {
+  2: "uint8",
+  3: "int8",
+  4: "uint16",
+  5: "int16",
+};
 
 /**
  * Per-axis parameters: the index of x's element i's scale (0 for per
@@ -90,26 +98,26 @@ const QUANTIZE: OpDef = {
     const [x, scale, zp] = need(n, ins, 2, 3);
     expectType(n, x, 0, "float32");
     expectType(n, scale, 1, "float32");
-    if (zp) expectType(n, zp, 2, "uint8", "int8");
+    if (zp) expectType(n, zp, 2, "uint8", "int8", "uint16", "int16");
     checkZeroPoint(n, scale, zp);
     paramIndex(n, x, scale);
-    // opset 21: the type without a zero point (8 bits here; 4-bit outputs are not supported).
+    // opset 21: the type without a zero point (8 and 16 bits here; not 4-bit outputs).
     const out = n.attrs.int("output_dtype", 0);
-    if (out !== 0 && out !== 2 && out !== 3) {
-      fail(n, `output_dtype ${out} is not supported (uint8, int8 are)`);
+    if (out !== 0 && QUANTIZED[out] === undefined) {
+      fail(n, `output_dtype ${out} is not supported (uint8, int8, uint16, int16 are)`);
     }
-    if (zp && out && zp.type !== (out === 2 ? "uint8" : "int8")) {
-      fail(n, "output_dtype and the zero point differ");
-    }
-    return [meta(zp ? zp.type : out === 3 ? "int8" : "uint8", x.dims)];
+    if (zp && out && zp.type !== QUANTIZED[out]) fail(n, "output_dtype and the zero point differ");
+    return [meta(zp ? zp.type : out ? QUANTIZED[out] : "uint8", x.dims)];
   },
   build(n, ins, outs, env) {
     const x = ins[0] as Buf, scale = ins[1] as Buf, zp = ins[2] ?? null, y = outs[0];
     const at = paramIndex(n, x, scale), [lo, hi] = range(y.type);
     const xd = x.data as Float32Array, sd = scale.data as Float32Array;
     const zd = zp ? (zp.data as Int8Array | Uint8Array) : null, yd = y.data as Int8Array;
-    // One scale and zero point, y at a multiple of 4 bytes: the native pass (jit.quantizeLinear).
-    if (sizeOf(scale.dims) === 1 && yd.byteOffset % 4 === 0) {
+    // Bytes, one scale and zero point, y at a multiple of 4 bytes: the native pass
+    // (jit.quantizeLinear).
+    const bytes = y.type === "uint8" || y.type === "int8";
+    if (bytes && sizeOf(scale.dims) === 1 && yd.byteOffset % 4 === 0) {
       const options = { scale: 0, zeroPoint: 0 };
       return settledStep([scale, zp], () => {
         options.scale = sd[0];
@@ -121,7 +129,8 @@ const QUANTIZE: OpDef = {
       run: () => {
         for (let i = 0; i < xd.length; i++) {
           const p = at(i), q = roundEven(f(xd[i] / sd[p])) + (zd ? zd[p] : 0);
-          yd[i] = q < lo ? lo : q > hi ? hi : q; // NaN → 0 as the conversion gives
+          // NaN: the type's least value, as ONNX Runtime gives it (kernels/qlinear quantizeNaN).
+          yd[i] = Number.isNaN(q) ? lo : q < lo ? lo : q > hi ? hi : q;
         }
       },
     };
@@ -132,7 +141,7 @@ const DEQUANTIZE: OpDef = {
   attributes: ["axis", "block_size", "output_dtype"],
   infer(n, ins) {
     const [x, scale, zp] = need(n, ins, 2, 3);
-    expectType(n, x, 0, "uint8", "int8", "int32");
+    expectType(n, x, 0, "uint8", "int8", "uint16", "int16", "int32");
     expectType(n, scale, 1, "float32");
     if (zp && zp.type !== x.type) fail(n, `the zero point is ${zp.type}, x is ${x.type}`);
     checkZeroPoint(n, scale, zp);
@@ -146,7 +155,8 @@ const DEQUANTIZE: OpDef = {
     const zd = zp ? (zp.data as Int32Array) : null, yd = y.data as Float32Array;
     // Bytes with one scale and zero point at a multiple of 4 bytes: jit.dequantizeLinear.
     const bytes = x.data as Uint8Array | Int8Array;
-    if (x.type !== "int32" && sizeOf(scale.dims) === 1 && bytes.byteOffset % 4 === 0) {
+    const eight = x.type === "uint8" || x.type === "int8";
+    if (eight && sizeOf(scale.dims) === 1 && bytes.byteOffset % 4 === 0) {
       const options = { scale: 0, zeroPoint: 0 };
       return settledStep([scale, zp], () => {
         options.scale = sd[0];

@@ -62,7 +62,7 @@ function dtypeAttr(n: Node, fallback: DType, allowed: readonly DType[]): DType {
 
 /** Writes v at i of a tensor of any type. */
 function put(data: TensorData, i: number, v: number): void {
-  if (data instanceof BigInt64Array) data[i] = BigInt(v);
+  if (data instanceof BigInt64Array || data instanceof BigUint64Array) data[i] = BigInt(v);
   else (data as Float32Array)[i] = v;
 }
 
@@ -114,6 +114,9 @@ const NUMBERS: readonly DType[] = [
   "int32",
   "int16",
   "int8",
+  "uint64",
+  "uint32",
+  "uint16",
   "uint8",
   "bool",
 ];

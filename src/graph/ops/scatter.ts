@@ -6,7 +6,7 @@
  * out of range throws a RangeError naming the node, before anything is
  * written.
  */
-import type { TensorData } from "../../onnx/dtype.ts";
+import { allocate, isBigIntType, type TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
 import {
   axisOf,
@@ -40,11 +40,25 @@ function expectIndices(n: Node, m: { type: string }, i: number): void {
   if (m.type !== "int64" && m.type !== "int32") fail(n, `input ${i} (indices) is ${m.type}`);
 }
 
+/** TopK's element types: every numeric type of ours. */
+const TOPK_TYPES = [
+  "float32",
+  "float64",
+  "int64",
+  "int32",
+  "int16",
+  "int8",
+  "uint64",
+  "uint32",
+  "uint16",
+  "uint8",
+] as const;
+
 const TOPK: OpDef = {
   attributes: ["axis", "largest", "sorted"],
   infer(n, ins) {
     const [x, k] = need(n, ins, 2);
-    expectType(n, x, 0, "float32", "int64", "int32");
+    expectType(n, x, 0, ...TOPK_TYPES);
     const axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
     const kv = knownInts(n, k, "K")[0];
     if (!(kv >= 0 && kv <= x.dims[axis])) fail(n, `K ${kv} is outside 0..${x.dims[axis]}`);
@@ -61,7 +75,14 @@ const TOPK: OpDef = {
     const outer = sizeOf(x.dims.slice(0, axis)), d = x.dims[axis];
     const inner = sizeOf(x.dims.slice(axis + 1));
     const xd = x.data as unknown as Elements, order = new Int32Array(d), keys = new Float64Array(d);
+    // 64-bit integers compared as bigints (doubles would tie values past 2^53).
+    const big = isBigIntType(x.type) ? allocate(x.type, d) as unknown as bigint[] : null;
     // Ties keep the lower index first (ONNX TopK-11); a NaN sorts as the largest value.
+    const beforeBig = (a: number, b: number) => {
+      const p = big![a], q = big![b];
+      if (p === q) return a - b;
+      return (largest ? q > p : p > q) ? 1 : -1;
+    };
     const before = (a: number, b: number) => {
       const p = keys[a], q = keys[b];
       if (p !== q && !(Number.isNaN(p) && Number.isNaN(q))) {
@@ -78,9 +99,10 @@ const TOPK: OpDef = {
           for (let i = 0; i < inner; i++) {
             for (let j = 0; j < d; j++) {
               order[j] = j;
-              keys[j] = Number(xd[(o * d + j) * inner + i]);
+              if (big) big[j] = xd[(o * d + j) * inner + i] as bigint;
+              else keys[j] = Number(xd[(o * d + j) * inner + i]);
             }
-            order.sort(before);
+            order.sort(big ? beforeBig : before);
             for (let j = 0; j < k; j++) {
               const at = (o * k + j) * inner + i;
               (vals as unknown as Elements)[at] = xd[(o * d + order[j]) * inner + i];
@@ -185,14 +207,14 @@ const SCATTER_ND: OpDef = {
     if (upd.type !== x.type || upd.dims.join() !== want.join()) {
       fail(n, `updates must be ${x.type} [${want.join(", ")}], got ${upd.type} [${upd.dims}]`);
     }
-    reductionOf(n, x.type === "int64");
+    reductionOf(n, isBigIntType(x.type));
     return [meta(x.type, x.dims)];
   },
   build(n, ins, outs) {
     const x = ins[0] as Buf, idx = ins[1] as Buf, upd = ins[2] as Buf, y = outs[0].data;
     const q = idx.dims.length, m = idx.dims[q - 1], xs = stridesOf(x.dims);
     const tuples = sizeOf(idx.dims.slice(0, q - 1)), slice = sizeOf(x.dims.slice(m));
-    const reduce = reductionOf(n, x.type === "int64");
+    const reduce = reductionOf(n, isBigIntType(x.type));
     const id = idx.data as unknown as Elements, ud = upd.data as unknown as Elements;
     const yd = y as unknown as Elements, to = new Float64Array(tuples);
     return {
@@ -226,14 +248,14 @@ const SCATTER_ELEMENTS: OpDef = {
       fail(n, "updates must have the indices' shape and the data's type");
     }
     axisOf(n, n.attrs.int("axis", 0), x.dims.length);
-    reductionOf(n, x.type === "int64");
+    reductionOf(n, isBigIntType(x.type));
     return [meta(x.type, x.dims)];
   },
   build(n, ins, outs) {
     const x = ins[0] as Buf, idx = ins[1] as Buf, upd = ins[2] as Buf, y = outs[0].data;
     const axis = axisOf(n, n.attrs.int("axis", 0), x.dims.length), r = x.dims.length;
     const xs = stridesOf(x.dims), is = stridesOf(idx.dims), count = sizeOf(idx.dims);
-    const reduce = reductionOf(n, x.type === "int64");
+    const reduce = reductionOf(n, isBigIntType(x.type));
     const id = idx.data as unknown as Elements, ud = upd.data as unknown as Elements;
     const yd = y as unknown as Elements, to = new Float64Array(count);
     return {

@@ -9,6 +9,7 @@ import {
   byteSize,
   type DType,
   dtypeOf,
+  isBigIntType,
   onnxTypeName,
   type TensorData,
 } from "../../onnx/dtype.ts";
@@ -233,18 +234,19 @@ const RANGE: OpDef = {
     const count = checkedSize(n, [Math.max(Math.ceil((limit - start) / delta), 0)]);
     const data = allocate(a.type, count);
     for (let i = 0; i < count; i++) {
-      if (data instanceof BigInt64Array) data[i] = BigInt(start + i * delta);
-      else (data as Int32Array)[i] = start + i * delta;
+      if (data instanceof BigInt64Array || data instanceof BigUint64Array) {
+        data[i] = BigInt(start + i * delta);
+      } else (data as Int32Array)[i] = start + i * delta;
     }
     return [{ type: a.type, dims: [count], data }];
   },
   build: () => null,
 };
 
-/** Each int64 source's 32-bit halves, viewed once. */
-const HALVES = new WeakMap<BigInt64Array, Int32Array>();
+/** Each int64 or uint64 source's 32-bit halves, viewed once. */
+const HALVES = new WeakMap<BigInt64Array | BigUint64Array, Int32Array>();
 
-function halvesOf(src: BigInt64Array): Int32Array {
+function halvesOf(src: BigInt64Array | BigUint64Array): Int32Array {
   let w = HALVES.get(src);
   if (w === undefined) {
     w = new Int32Array(src.buffer, src.byteOffset, 2 * src.length);
@@ -256,18 +258,27 @@ function halvesOf(src: BigInt64Array): Int32Array {
 /** Converts src into dst's type (ONNX Cast: float → int truncates, → bool tests ≠ 0). */
 export function castInto(src: TensorData, dst: TensorData, toBool: boolean): void {
   const n = src.length;
-  if (dst instanceof BigInt64Array) {
-    for (let i = 0; i < n; i++) {
-      const v = Number(src[i]);
-      dst[i] = Number.isFinite(v) ? BigInt(Math.trunc(v)) : -(2n ** 63n);
+  const bigSrc = src instanceof BigInt64Array || src instanceof BigUint64Array;
+  if (dst instanceof BigInt64Array || dst instanceof BigUint64Array) {
+    // Between 64-bit types bit for bit (the store wraps: int64 −1 is uint64 2^64 − 1).
+    if (bigSrc) dst.set(src as BigInt64Array);
+    else {
+      for (let i = 0; i < n; i++) {
+        const v = Number(src[i]);
+        dst[i] = Number.isFinite(v) ? BigInt(Math.trunc(v)) : -(2n ** 63n);
+      }
     }
   } else if (toBool) {
     for (let i = 0; i < n; i++) (dst as Uint8Array)[i] = Number(src[i]) !== 0 ? 1 : 0;
-  } else if (src instanceof BigInt64Array) {
+  } else if (bigSrc) {
     // Through 32-bit halves: reading a BigInt64Array element allocates a BigInt (the halves'
-    // view made once per source, so a run allocates nothing).
+    // view made once per source, so a run allocates nothing); uint64's high half unsigned.
     const w = halvesOf(src), d = dst as Float32Array;
-    for (let i = 0; i < n; i++) d[i] = w[2 * i + 1] * 4294967296 + (w[2 * i] >>> 0);
+    if (src instanceof BigUint64Array) {
+      for (let i = 0; i < n; i++) d[i] = (w[2 * i + 1] >>> 0) * 4294967296 + (w[2 * i] >>> 0);
+    } else {
+      for (let i = 0; i < n; i++) d[i] = w[2 * i + 1] * 4294967296 + (w[2 * i] >>> 0);
+    }
   } else {
     // Element by element as assignment converts (ToNumber, then the target's conversion),
     // in native code: an int32 → float32 Cast of 393,216 values 265 → ~50 µs.
@@ -350,7 +361,7 @@ const EYE_LIKE: OpDef = {
     const to = n.attrs.int("dtype", 0), type = to ? dtypeOf(to) : x.type;
     if (type === null) fail(n, `dtype ${onnxTypeName(to)} is not supported`);
     const [r, c] = x.dims, k = n.attrs.int("k", 0), data = allocate(type, checkedSize(n, [r, c]));
-    const one = (data instanceof BigInt64Array ? 1n : 1) as number;
+    const one = (isBigIntType(type) ? 1n : 1) as number;
     for (let i = 0; i < r; i++) {
       const j = i + k;
       if (j >= 0 && j < c) (data as Float32Array)[i * c + j] = one;

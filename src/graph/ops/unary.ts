@@ -153,7 +153,18 @@ export const UNARY_OPS: Record<string, OpDef> = {
 };
 
 /** Types Clip takes (opset 12 on: every numeric one; 8- to 64-bit integers, float32 and float64 here). */
-const CLIP_TYPES = ["float32", "float64", "int64", "int32", "int16", "int8", "uint8"] as const;
+const CLIP_TYPES = [
+  "float32",
+  "float64",
+  "int64",
+  "int32",
+  "int16",
+  "int8",
+  "uint64",
+  "uint32",
+  "uint16",
+  "uint8",
+] as const;
 
 /**
  * Clip: float32 through the unary family (bounds folded in where constant, else read on

@@ -1,6 +1,6 @@
 /**
  * The 8-bit elementwise kernels at AVX2: the AVX-512 steps on 8 lanes, a
- * NaN lane zeroed by its unordered mask, and narrowed by saturating packs
+ * NaN lane zeroed by its unordered mask (int8's then −128: quantizeNaN), and narrowed by saturating packs
  * (`vpack[u]sdw`, `vpack[u]swb`: the clamps of `vpmov[u]sdb`) into 8 bytes;
  * the elements past the last whole vector (of a row, for requantize) by the
  * scalar steps, which give the same bits.
@@ -47,6 +47,11 @@ export function emitFlat(a: Assembler, s: QLinearSpec): void {
       a.emit("vcvtps2dq", YMM[X], YMM[X]);
       a.emit("vpaddd", YMM[X], YMM[X], v.konst(bits(zero)));
       a.emit("vpandn", YMM[X], YMM[NAN], YMM[X]); // a NaN gives 0
+      if (s.signedOut) {
+        // int8: −128 (see quantizeNaN)
+        a.emit("vpand", YMM[T], YMM[NAN], v.konst(bits(-128)));
+        a.emit("vpor", YMM[X], YMM[X], YMM[T]);
+      }
       narrowBytes8(a, X, T, s.signedOut);
       a.emit("vmovq", qword(r8, 0), XMM[X]);
       a.emit("add", rsi, 32);

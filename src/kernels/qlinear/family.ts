@@ -90,7 +90,7 @@ export function qlinearReference(
     const [scale, zero] = s.params;
     for (let i = s.from; i < end; i++) {
       const q = roundEven(f(a[i] / scale)) + zero;
-      Y[i] = q < lo ? lo : q > hi ? hi : q; // NaN → 0
+      Y[i] = Number.isNaN(q) ? lo : q < lo ? lo : q > hi ? hi : q; // NaN: the least (quantizeNaN)
     }
     return;
   }

@@ -1,7 +1,7 @@
 /**
  * The 8-bit elementwise kernels. AVX-512: 16 elements a vector — quantize
  * divides, clamps to the output's range less the zero point (a NaN lane
- * marked first and zeroed last), converts (nearest even), adds the zero
+ * marked first and set to the type's least value last: quantizeNaN), converts (nearest even), adds the zero
  * point and narrows; dequantize widens, subtracts the zero point, converts
  * and multiplies. At AVX2 the same on 8 lanes (avx2.ts); below, one element
  * at a time with the same float32 steps. Add and mul (binary.ts) and requantize (requantize.ts) go rows at
@@ -92,6 +92,14 @@ export function generateQLinear(
   return a.finish();
 }
 
+/**
+ * What quantize gives a NaN: the output type's least value (int8 −128, uint8 0), as ONNX
+ * Runtime 1.30's QuantizeLinear does (MLAS: the conversion's 0x80000000, then the clamp).
+ */
+export function quantizeNaN(s: QLinearSpec): number {
+  return s.signedOut ? -128 : 0;
+}
+
 /** The output's range less the zero point (quantize's clamp). */
 export function bounds(s: QLinearSpec, zero: number): [number, number] {
   return s.signedOut ? [-128 - zero, 127 - zero] : [0 - zero, 255 - zero];
@@ -99,8 +107,8 @@ export function bounds(s: QLinearSpec, zero: number): [number, number] {
 
 /**
  * The scalar narrowing of xmm0 (the scaled value) into `value`: a NaN gives
- * 0, else clamped to [lo, hi] (the range less the zero point), converted
- * (MXCSR's nearest even) and the zero point added.
+ * `nan` (0 unless given), else clamped to [lo, hi] (the range less the zero
+ * point), converted (MXCSR's nearest even) and the zero point added.
  */
 export function emitScalarNarrow(
   a: Assembler,
@@ -108,18 +116,20 @@ export function emitScalarNarrow(
   lo: number,
   hi: number,
   zero: number,
+  nan = 0,
 ): void {
   const f32 = (v: number) => dword(a.constant(new Float32Array([v]), 4));
-  const nan = a.label(), done = a.label();
+  const nanCase = a.label(), done = a.label();
   a.emit("ucomiss", XMM[0], XMM[0]);
-  a.emit("jp", nan);
+  a.emit("jp", nanCase);
   a.emit("maxss", XMM[0], f32(lo));
   a.emit("minss", XMM[0], f32(hi));
   a.emit("cvtss2si", value, XMM[0]);
   a.emit("add", value, zero);
   a.emit("jmp", done);
-  a.bind(nan);
-  a.emit("xor", value, value);
+  a.bind(nanCase);
+  if (nan === 0) a.emit("xor", value, value);
+  else a.emit("mov", value, nan);
   a.bind(done);
 }
 
@@ -147,6 +157,7 @@ function emitVectors(a: Assembler, s: QLinearSpec): void {
       a.emit("vcvtps2dq", X, X);
       a.emit("vpaddd", X, X, I(zero));
       a.emit("vmovdqa32", X.k(k2), ZERO);
+      if (s.signedOut) a.emit("vpsubd", X.k(k2), X, I(128)); // NaN: −128 (see quantizeNaN)
       a.emit(narrow, masked ? to.k(k1) : to, X);
     };
   } else if (s.mode === "dequantize") {
@@ -190,7 +201,7 @@ export function emitScalar(a: Assembler, s: QLinearSpec): void {
       const [scale, zero] = s.params, [flo, fhi] = bounds(s, zero);
       a.emit("movss", XMM[0], dword(rsi, 0));
       a.emit("divss", XMM[0], f32(scale));
-      emitScalarNarrow(a, value, flo, fhi, zero);
+      emitScalarNarrow(a, value, flo, fhi, zero, quantizeNaN(s));
       a.emit("add", rsi, 4);
     }
     a.emit("mov", byte(r8, 0), cl);
