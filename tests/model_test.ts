@@ -2346,3 +2346,36 @@ Deno.test("model: QuantizeLinear of 8 and 16 bits (zero points, output_dtype) an
     }
   }
 });
+
+Deno.test("model: ConvInteger with its weights and zero point fed as inputs (packed on each run) gives what the same weights as initializers give", async () => {
+  const xShape = [1, 4, 7, 6], wShape = [6, 2, 3, 3], group = 2;
+  const attrs = { group, pads: [1, 0, 1, 2], strides: [1, 2] };
+  const x = Uint8Array.from({ length: 168 }, (_, i) => (i * 29 + 3) % 256);
+  const weights = (seed: number) =>
+    Uint8Array.from({ length: 108 }, (_, i) => (i * seed + 11) % 256);
+  const made = (w: Uint8Array | null, wz: number | null) => {
+    const g = new GraphBuilder(11);
+    g.input("x", "uint8", xShape);
+    const W = w ? g.initializer("W", { type: "uint8", dims: wShape, data: Array.from(w) }) : "W";
+    if (!w) g.input("W", "uint8", wShape);
+    const Z = wz !== null ? g.initializer("wz", { type: "uint8", dims: [], data: [wz] }) : "wz";
+    if (wz === null) g.input("wz", "uint8", []);
+    const xz = g.initializer("xz", { type: "uint8", dims: [], data: [7] });
+    g.output(g.op("ConvInteger", ["x", W, xz, Z], attrs, "y"), "int32");
+    return InferenceSession.create(g.toBytes());
+  };
+  const fed = await made(null, null);
+  for (const [seed, wz] of [[37, 131], [53, 0], [71, 200]]) {
+    const w = weights(seed);
+    const fixed = await made(w, wz);
+    const want = fixed.runSync({ x: new Tensor("uint8", x, xShape) }).y.data as Int32Array;
+    const got = fed.runSync({
+      x: new Tensor("uint8", x, xShape),
+      W: new Tensor("uint8", w, wShape),
+      wz: new Tensor("uint8", Uint8Array.of(wz), []),
+    }).y.data as Int32Array;
+    assert.deepEqual(Array.from(got), Array.from(want), `weights seed ${seed}, zero point ${wz}`);
+    await fixed.release();
+  }
+  await fed.release();
+});

@@ -59,9 +59,6 @@ export const CONV_INTEGER: OpDef = {
   },
   build(n, ins, outs, env) {
     const x = ins[0]!, wt = ins[1]!, xz = ins[2] ?? null, wz = ins[3] ?? null, y = outs[0];
-    if (!wt.constant || (wz !== null && !wz.constant)) {
-      fail(n, "W and its zero point must be constants (initializers)");
-    }
     const native = (y.data as Int32Array).byteOffset % 4 === 0
       ? int8ConvOf(n, x, wt, wz, env)
       : null;
@@ -97,23 +94,30 @@ export const CONV_INTEGER: OpDef = {
         }
       }
     }
-    // The weights of each group as int8 columns (uint8 shifted by −128, its zero point too).
+    // The weights of each group as int8 columns (uint8 shifted by −128, its zero point too):
+    // packed once when W and its zero point are constants, else on each run (weights fed as
+    // inputs, as ONNX's own ConvInteger and QLinearConv cases have them).
     const wd8 = wt.data as Uint8Array | Int8Array;
-    const zw = Array.from({ length: oc }, (_, o) => {
-      const z = wz ? Number((wz.data as TensorData)[sizeOf(wz.dims) === 1 ? 0 : o]) : 0;
-      return z - (wUnsigned ? 128 : 0);
-    });
-    const packed: PackedInt8B[] = Array.from({ length: group }, (_, g) => {
-      const b = new Int8Array(K * ocg);
-      for (let o = 0; o < ocg; o++) {
-        for (let kk = 0; kk < K; kk++) {
-          const v = wd8[(g * ocg + o) * K + kk];
-          b[kk * ocg + o] = wUnsigned ? v - 128 : v;
-        }
+    const zw = new Int32Array(oc), columns = new Int8Array(K * ocg);
+    let packed: PackedInt8B[] = [], anyZw = false;
+    const pack = () => {
+      for (let o = 0; o < oc; o++) {
+        const z = wz ? Number((wz.data as TensorData)[sizeOf(wz.dims) === 1 ? 0 : o]) : 0;
+        zw[o] = z - (wUnsigned ? 128 : 0);
       }
-      return jit.packInt8B(b, { k: K, n: ocg });
-    });
-    const anyZw = zw.some((z) => z !== 0);
+      anyZw = zw.some((z) => z !== 0);
+      packed = Array.from({ length: group }, (_, g) => {
+        for (let o = 0; o < ocg; o++) {
+          for (let kk = 0; kk < K; kk++) {
+            const v = wd8[(g * ocg + o) * K + kk];
+            columns[kk * ocg + o] = wUnsigned ? v - 128 : v;
+          }
+        }
+        return jit.packInt8B(columns, { k: K, n: ocg });
+      });
+    };
+    const fed = !wt.constant || (wz !== null && !wz.constant);
+    if (!fed) pack();
     const xd = x.data as Uint8Array | Int8Array, yd = y.data as Int32Array;
     const a = new Uint8Array(P * k4), sums = new Int32Array(P * ocg);
     const aZeroPoint = new Uint8Array(4), rowSums = new Int32Array(P);
@@ -121,6 +125,7 @@ export const CONV_INTEGER: OpDef = {
     return {
       native: false,
       run: () => {
+        if (fed) pack();
         const za = (xz ? Number((xz.data as TensorData)[0]) : 0) + (xSigned ? 128 : 0);
         aZeroPoint[0] = za;
         for (let b = 0; b < batch; b++) {
