@@ -2379,3 +2379,78 @@ Deno.test("model: ConvInteger with its weights and zero point fed as inputs (pac
   }
   await fed.release();
 });
+
+Deno.test("model: GridSample of a volume (5-D, trilinear and nearest, every padding mode) against onnxruntime, and a one-plane volume as the 2-D sampling", async () => {
+  const ort = await loadOrt();
+  const x = seededFloats(2 * 3 * 4 * 5 * 6, 4242, 2);
+  // Grid points past [−1, 1] too: the padding modes' neighbours outside the volume.
+  const grid = seededFloats(2 * 3 * 2 * 4 * 3, 4243, 1.3);
+  for (const mode of ["linear", "nearest"]) {
+    for (const padding_mode of ["zeros", "border", "reflection"]) {
+      for (const align_corners of [0, 1]) {
+        const g = new GraphBuilder(20);
+        g.input("x", "float32", [2, 3, 4, 5, 6]);
+        g.input("grid", "float32", [2, 3, 2, 4, 3]);
+        g.output(g.op("GridSample", ["x", "grid"], { mode, padding_mode, align_corners }, "y"));
+        const feeds = {
+          x: new Tensor("float32", x, [2, 3, 4, 5, 6]),
+          grid: new Tensor("float32", grid, [2, 3, 2, 4, 3]),
+        };
+        const s = await InferenceSession.create(g.toBytes());
+        const y = s.runSync(feeds).y;
+        assert.deepEqual(y.dims, [2, 3, 3, 2, 4]);
+        await s.release();
+        const at = `${mode} ${padding_mode} align ${align_corners}`;
+        if (ort !== null) {
+          const o = await ort.InferenceSession.create(g.toBytes());
+          const want = (await o.run({
+            x: new ort.Tensor("float32", x, [2, 3, 4, 5, 6]),
+            grid: new ort.Tensor("float32", grid, [2, 3, 2, 4, 3]),
+          })).y.data as Float32Array;
+          (y.data as Float32Array).forEach((v, i) =>
+            assert.ok(
+              Math.abs(v - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])),
+              `${at} [${i}] ${v} ${want[i]}`,
+            )
+          );
+          await o.release();
+        }
+        if (padding_mode === "reflection" || !align_corners) continue;
+        // One plane, z = 0 on it: the 2-D sampling of that plane with the grid's (x, y).
+        const g2 = new GraphBuilder(20), g3 = new GraphBuilder(20);
+        g3.input("x", "float32", [2, 3, 1, 5, 6]);
+        g3.input("grid", "float32", [2, 1, 2, 4, 3]);
+        g3.output(g3.op("GridSample", ["x", "grid"], { mode, padding_mode, align_corners }, "y"));
+        g2.input("x", "float32", [2, 3, 5, 6]);
+        g2.input("grid", "float32", [2, 2, 4, 2]);
+        g2.output(g2.op("GridSample", ["x", "grid"], { mode, padding_mode, align_corners }, "y"));
+        const plane = x.slice(0, 2 * 3 * 5 * 6);
+        const xy = Float32Array.from(
+          { length: 2 * 2 * 4 * 2 },
+          (_, i) => grid[Math.floor(i / 2) * 3 + (i % 2)],
+        );
+        const xyz = Float32Array.from(
+          { length: 2 * 2 * 4 * 3 },
+          (_, i) => (i % 3 === 2 ? 0 : xy[Math.floor(i / 3) * 2 + (i % 3)]),
+        );
+        const s3 = await InferenceSession.create(g3.toBytes()),
+          s2 = await InferenceSession.create(g2.toBytes());
+        const v3 = s3.runSync({
+          x: new Tensor("float32", plane, [2, 3, 1, 5, 6]),
+          grid: new Tensor("float32", xyz, [2, 1, 2, 4, 3]),
+        }).y;
+        const v2 = s2.runSync({
+          x: new Tensor("float32", plane, [2, 3, 5, 6]),
+          grid: new Tensor("float32", xy, [2, 2, 4, 2]),
+        }).y;
+        assert.deepEqual(
+          Array.from(v3.data as Float32Array),
+          Array.from(v2.data as Float32Array),
+          at,
+        );
+        await s3.release();
+        await s2.release();
+      }
+    }
+  }
+});

@@ -1,13 +1,15 @@
 /**
- * GridSample (opsets 16, 20, 22) on 4-D input, as ONNX Runtime's CPU kernel
- * samples: grid (x, y) in [−1, 1] to pixel positions (align_corners: the
+ * GridSample (opsets 16, 20, 22) on 4-D input, and on 5-D (volumes, opset 20 on) with linear
+ * (trilinear) or nearest sampling, as ONNX Runtime's CPU kernel
+ * samples: grid (x, y[, z]) in [−1, 1] to pixel positions (align_corners: the
  * corner pixels' centres, else their outer edges); linear (bilinear), nearest
- * (half to even) or cubic (Keys, a = −0.75, 4×4) interpolation; padding for
+ * (half to even) or cubic (Keys, a = −0.75, 4×4; 4-D only) interpolation; padding for
  * the neighbours outside the image: zeros, border (clamped) or reflection
  * (reflected by the near border, index by index as ONNX Runtime does).
  * A TypeScript step. Also AffineGrid (opset 20), which makes such grids.
  */
-import { expectType, fail, knownInts, meta, need, type OpDef } from "./op.ts";
+import type { Node } from "../ir.ts";
+import { type Buf, expectType, fail, knownInts, meta, need, type OpDef, type Step } from "./op.ts";
 
 const MODES: Record<string, "linear" | "nearest" | "cubic"> = {
   bilinear: "linear",
@@ -48,20 +50,26 @@ const GRID_SAMPLE: OpDef = {
     const [x, grid] = need(n, ins, 2);
     expectType(n, x, 0, "float32");
     expectType(n, grid, 1, "float32");
-    if (x.dims.length !== 4) fail(n, `only 4-D input is supported, got rank ${x.dims.length}`);
+    const r = x.dims.length;
+    if (r !== 4 && !(r === 5 && n.opset >= 20)) {
+      fail(n, `input must be 4-D${n.opset >= 20 ? " or 5-D" : ""}, got rank ${r}`);
+    }
     const g = grid.dims;
-    if (g.length !== 4 || g[0] !== x.dims[0] || g[3] !== 2) {
-      fail(n, `grid must be [${x.dims[0]}, H, W, 2], got [${g.join(", ")}]`);
+    if (g.length !== r || g[0] !== x.dims[0] || g[r - 1] !== r - 2) {
+      const want = r === 4 ? "H, W, 2" : "D, H, W, 3";
+      fail(n, `grid must be [${x.dims[0]}, ${want}], got [${g.join(", ")}]`);
     }
     const mode = n.attrs.string("mode", n.opset >= 20 ? "linear" : "bilinear");
     if (!MODES[mode]) fail(n, `mode '${mode}' is not supported`);
+    if (r === 5 && MODES[mode] === "cubic") fail(n, "cubic mode takes 4-D input only");
     const pad = n.attrs.string("padding_mode", "zeros");
     if (!["zeros", "border", "reflection"].includes(pad)) {
       fail(n, `padding_mode '${pad}' is not supported`);
     }
-    return [meta("float32", [x.dims[0], x.dims[1], g[1], g[2]])];
+    return [meta("float32", [x.dims[0], x.dims[1], ...g.slice(1, r - 1)])];
   },
   build(n, ins, outs) {
+    if (ins[0]!.dims.length === 5) return volumeStep(n, ins[0]!, ins[1]!, outs[0]);
     const x = ins[0]!, grid = ins[1]!, y = outs[0];
     const [N, C, H, W] = x.dims, [, Ho, Wo] = grid.dims;
     const mode = MODES[n.attrs.string("mode", n.opset >= 20 ? "linear" : "bilinear")];
@@ -119,6 +127,61 @@ const GRID_SAMPLE: OpDef = {
     };
   },
 };
+
+/**
+ * GridSample of a volume (x [N, C, D, H, W], grid [N, Do, Ho, Wo, 3] of (x, y, z)): each
+ * axis as the 4-D step takes it, trilinear over the 8 neighbours (z, then y, then x
+ * weights, as ONNX Runtime sums them) or the nearest (half to even).
+ */
+function volumeStep(n: Node, x: Buf, grid: Buf, y: Buf): Step {
+  const [N, C, D, H, W] = x.dims, [, Do, Ho, Wo] = grid.dims, P = Do * Ho * Wo;
+  const nearest = MODES[n.attrs.string("mode", "linear")] === "nearest";
+  const pad = n.attrs.string("padding_mode", "zeros");
+  const align = n.attrs.int("align_corners", 0) !== 0;
+  const xd = x.data as Float32Array, gd = grid.data as Float32Array, yd = y.data as Float32Array;
+  const denorm = (v: number, len: number) =>
+    align ? ((v + 1) / 2) * (len - 1) : ((v + 1) * len - 1) / 2;
+  const lo = align ? 0 : -0.5, hi = (len: number) => (align ? len - 1 : len - 0.5);
+  /** An index along an axis of `len` as the padding mode reads it; −1: a zero. */
+  const at = (i: number, len: number): number => {
+    if (pad === "zeros") return i >= 0 && i < len ? i : -1;
+    if (pad === "border") return Math.min(len - 1, Math.max(0, i));
+    return Math.trunc(reflect(i, lo, hi(len)));
+  };
+  const voxel = (volume: number, z: number, r: number, c: number): number => {
+    const zz = at(z, D), rr = at(r, H), cc = at(c, W);
+    return zz < 0 || rr < 0 || cc < 0 ? 0 : xd[volume + (zz * H + rr) * W + cc];
+  };
+  const even = (v: number) => {
+    const f = Math.floor(v), d = v - f;
+    return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+  };
+  return {
+    native: false,
+    run: () => {
+      for (let b = 0; b < N; b++) {
+        for (let c = 0; c < C; c++) {
+          const volume = (b * C + c) * D * H * W, out = (b * C + c) * P;
+          for (let p = 0; p < P; p++) {
+            const g = (b * P + p) * 3;
+            const gx = denorm(gd[g], W), gy = denorm(gd[g + 1], H), gz = denorm(gd[g + 2], D);
+            if (nearest) {
+              yd[out + p] = voxel(volume, even(gz), even(gy), even(gx));
+              continue;
+            }
+            const cx = Math.floor(gx), cy = Math.floor(gy), cz = Math.floor(gz);
+            const dx1 = gx - cx, dx2 = cx + 1 - gx, dy1 = gy - cy, dy2 = cy + 1 - gy;
+            const dz1 = gz - cz, dz2 = cz + 1 - gz;
+            const plane = (z: number) =>
+              dy2 * (dx2 * voxel(volume, z, cy, cx) + dx1 * voxel(volume, z, cy, cx + 1)) +
+              dy1 * (dx2 * voxel(volume, z, cy + 1, cx) + dx1 * voxel(volume, z, cy + 1, cx + 1));
+            yd[out + p] = dz2 * plane(cz) + dz1 * plane(cz + 1);
+          }
+        }
+      }
+    },
+  };
+}
 
 /**
  * A base grid axis of `len` points in float32 as ONNX Runtime makes it: −1 + i·(2 / (len − 1))
