@@ -2454,3 +2454,60 @@ Deno.test("model: GridSample of a volume (5-D, trilinear and nearest, every padd
     }
   }
 });
+
+Deno.test("model: BatchNormalization in training_mode (a model exported in training mode): the batch's statistics, the running mean and variance out, against an f64 reference and onnxruntime", async () => {
+  const ort = await loadOrt();
+  const dims = [3, 4, 5, 6], c = 4, plane = 30, count = 90;
+  const x = seededFloats(360, 515, 3);
+  const scale = seededFloats(4, 516, 2), bias = seededFloats(4, 517);
+  const mean = seededFloats(4, 518), variance = seededFloats(4, 519).map((v) => v + 1.5);
+  const g = new GraphBuilder(15);
+  g.input("x", "float32", dims);
+  const init = (name: string, data: Float32Array) =>
+    g.initializer(name, { type: "float32", dims: [4], data: Array.from(data) });
+  const ins = [init("s", scale), init("b", bias), init("m", mean), init("v", variance)];
+  const [y, rm, rv] = g.node("BatchNormalization", ["x", ...ins], 3, {
+    training_mode: 1,
+    momentum: { f: 0.8 },
+    epsilon: { f: 1e-3 },
+  });
+  g.output(y);
+  g.output(rm);
+  g.output(rv);
+  const s = await InferenceSession.create(g.toBytes());
+  const got = s.runSync({ x: new Tensor("float32", x, dims) });
+  const [gy, gm, gv] = [y, rm, rv].map((name) => got[name].data as Float32Array);
+  for (let ch = 0; ch < c; ch++) {
+    const at = (b: number, i: number) => x[(b * c + ch) * plane + i];
+    let sum = 0, sq = 0;
+    for (let b = 0; b < 3; b++) for (let i = 0; i < plane; i++) sum += at(b, i);
+    const m = sum / count;
+    for (let b = 0; b < 3; b++) for (let i = 0; i < plane; i++) sq += (at(b, i) - m) ** 2;
+    const v = sq / count;
+    const close = (a: number, b: number, what: string) =>
+      assert.ok(Math.abs(a - b) <= 2e-6 * Math.max(1, Math.abs(b)), `${what} ${a} ${b}`);
+    close(gm[ch], mean[ch] * 0.8 + m * 0.2, `running mean ${ch}`);
+    close(gv[ch], variance[ch] * 0.8 + v * 0.2, `running variance ${ch}`);
+    for (let b = 0; b < 3; b++) {
+      for (let i = 0; i < plane; i++) {
+        const want = ((at(b, i) - m) / Math.sqrt(v + 1e-3)) * scale[ch] + bias[ch];
+        close(gy[(b * c + ch) * plane + i], want, `y ${ch} ${b} ${i}`);
+      }
+    }
+  }
+  await s.release();
+  if (ort !== null) {
+    const o = await ort.InferenceSession.create(g.toBytes());
+    const want = await o.run({ x: new ort.Tensor("float32", x, dims) });
+    for (const name of [y, rm, rv]) {
+      const w = want[name].data as Float32Array, v = got[name].data as Float32Array;
+      v.forEach((e, i) =>
+        assert.ok(
+          Math.abs(e - w[i]) <= 1e-5 * Math.max(1, Math.abs(w[i])),
+          `${name} [${i}] against onnxruntime`,
+        )
+      );
+    }
+    await o.release();
+  }
+});

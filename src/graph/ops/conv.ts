@@ -566,23 +566,33 @@ export const CONV_TRANSPOSE: OpDef = {
   },
 };
 
+/**
+ * BatchNormalization; with training_mode (opset 14 on: a model exported in training mode) the
+ * batch's own statistics per channel — the mean and the biased variance, summed in doubles and
+ * rounded to float32 — normalize it, and the running mean and variance come out as
+ * input·momentum + batch·(1 − momentum), as onnxruntime computes them.
+ */
 const BATCH_NORM: OpDef = {
   attributes: ["epsilon", "momentum", "spatial", "training_mode", "is_test", "consumed_inputs"],
   infer(n, ins) {
     const xs = need(n, ins, 5);
     xs.forEach((m, i) => expectType(n, m, i, "float32"));
-    if (n.attrs.int("training_mode", 0) !== 0) fail(n, "training_mode is not supported");
+    const training = n.opset >= 14 && n.attrs.int("training_mode", 0) !== 0;
     if (n.attrs.int("spatial", 1) !== 1) fail(n, "spatial=0 is not supported");
-    if (n.outputs.filter((o) => o !== "").length > 1) fail(n, "training outputs are not supported");
+    if (!training && n.outputs.filter((o) => o !== "").length > 1) {
+      fail(n, "the running mean and variance are outputs in training_mode only");
+    }
     const x = xs[0];
     if (x.dims.length < 2) fail(n, "X must have rank ≥ 2");
     for (let i = 1; i < 5; i++) {
       if (sizeOf(xs[i].dims) !== x.dims[1]) fail(n, `input ${i} must have ${x.dims[1]} elements`);
     }
-    return [meta("float32", x.dims)];
+    const y = meta("float32", x.dims);
+    return training ? [y, meta("float32", xs[3].dims), meta("float32", xs[4].dims)] : [y];
   },
   build(n, ins, outs, env) {
     const x = ins[0]!, y = outs[0];
+    const training = n.opset >= 14 && n.attrs.int("training_mode", 0) !== 0;
     const o: BatchNormOptions = {
       n: x.dims[0],
       c: x.dims[1],
@@ -597,7 +607,39 @@ const BATCH_NORM: OpDef = {
     // An activation the fusions put here (domain "njit"): in the kernel's registers.
     if (n.fused?.activation) o.activation = n.fused.activation;
     const jit = env.jit, xd = x.data as Float32Array, yd = y.data as Float32Array;
-    return { native: true, run: () => jit.batchNorm(xd, yd, o) };
+    if (!training) return { native: true, run: () => jit.batchNorm(xd, yd, o) };
+    const c = o.c, plane = o.h, count = o.n * plane, momentum = n.attrs.float("momentum", 0.9);
+    const inMean = o.mean, inVar = o.variance;
+    const mean = new Float32Array(c), variance = new Float32Array(c);
+    const outMean = askedOutput(outs, 1) ? outs[1].data as Float32Array : null;
+    const outVar = askedOutput(outs, 2) ? outs[2].data as Float32Array : null;
+    const batch: BatchNormOptions = { ...o, mean, variance };
+    return {
+      native: false,
+      run: () => {
+        for (let ch = 0; ch < c; ch++) {
+          let sum = 0;
+          for (let b = 0; b < o.n; b++) {
+            const at = (b * c + ch) * plane;
+            for (let i = 0; i < plane; i++) sum += xd[at + i];
+          }
+          const m = sum / count;
+          let sq = 0;
+          for (let b = 0; b < o.n; b++) {
+            const at = (b * c + ch) * plane;
+            for (let i = 0; i < plane; i++) sq += (xd[at + i] - m) ** 2;
+          }
+          mean[ch] = m;
+          variance[ch] = sq / count;
+        }
+        // The running statistics before y: y may take the input's storage, never theirs.
+        for (let ch = 0; ch < c; ch++) {
+          if (outMean) outMean[ch] = inMean[ch] * momentum + mean[ch] * (1 - momentum);
+          if (outVar) outVar[ch] = inVar[ch] * momentum + variance[ch] * (1 - momentum);
+        }
+        jit.batchNorm(xd, yd, batch);
+      },
+    };
   },
 };
 
