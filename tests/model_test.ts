@@ -2511,3 +2511,51 @@ Deno.test("model: BatchNormalization in training_mode (a model exported in train
     await o.release();
   }
 });
+
+Deno.test("model: ConvTranspose with an output_shape past the full output: the full output, then rows of the bias at the end (as onnxruntime gives them); growth at the start refused", async () => {
+  const ort = await loadOrt();
+  const x = seededFloats(2 * 3 * 3 * 4, 77), w = seededFloats(3 * 2 * 3 * 3, 78);
+  const b = Float32Array.of(0.5, -0.25);
+  const make = (attrs: Record<string, number[] | string>) => {
+    const g = new GraphBuilder(17);
+    g.input("x", "float32", [2, 3, 3, 4]);
+    const W = g.initializer("W", { type: "float32", dims: [3, 2, 3, 3], data: Array.from(w) });
+    const B = g.initializer("B", { type: "float32", dims: [2], data: Array.from(b) });
+    g.output(g.op("ConvTranspose", ["x", W, B], { strides: [3, 2], ...attrs }, "y"));
+    return g.toBytes();
+  };
+  const feeds = { x: new Tensor("float32", x, [2, 3, 3, 4]) };
+  // Full: 3·2 + 3 = 9 rows, 2·3 + 3 = 9 columns; asked 10 × 10.
+  const full = await InferenceSession.create(make({}));
+  const fy = full.runSync(feeds).y;
+  assert.deepEqual(fy.dims, [2, 2, 9, 9]);
+  const grown = await InferenceSession.create(make({ output_shape: [10, 10] }));
+  const gy = grown.runSync(feeds).y;
+  assert.deepEqual(gy.dims, [2, 2, 10, 10]);
+  const fd = fy.data as Float32Array, gd = gy.data as Float32Array;
+  for (let p = 0; p < 4; p++) {
+    for (let r = 0; r < 10; r++) {
+      for (let c = 0; c < 10; c++) {
+        const want = r < 9 && c < 9 ? fd[(p * 9 + r) * 9 + c] : b[p % 2];
+        assert.equal(gd[(p * 10 + r) * 10 + c], want, `plane ${p} (${r}, ${c})`);
+      }
+    }
+  }
+  if (ort !== null) {
+    const o = await ort.InferenceSession.create(make({ output_shape: [10, 10] }));
+    const want = (await o.run({ x: new ort.Tensor("float32", x, [2, 3, 3, 4]) })).y
+      .data as Float32Array;
+    gd.forEach((v, i) =>
+      assert.ok(Math.abs(v - want[i]) <= 1e-5 * Math.max(1, Math.abs(want[i])), `[${i}]`)
+    );
+    await o.release();
+  }
+  // (Refused when the plan is made: at the first run.)
+  const upper = await InferenceSession.create(
+    make({ output_shape: [10, 10], auto_pad: "SAME_UPPER" }),
+  );
+  assert.throws(() => upper.runSync(feeds), /grows the full output 9 at the start/);
+  await upper.release();
+  await full.release();
+  await grown.release();
+});

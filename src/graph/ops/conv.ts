@@ -462,7 +462,7 @@ function transposeOut(n: Node, x: Meta, wt: Meta): { dims: number[]; w: Window; 
   const r = x.dims.length - 2;
   const opad = n.attrs.ints("output_padding") ?? new Array(r).fill(0);
   if (opad.length !== r) fail(n, "output_padding does not match the spatial dims");
-  const op = r === 1 ? [0, opad[0]] : opad;
+  const op = r === 1 ? [0, opad[0]] : opad.slice();
   // 1-D: the window's second axis (its first a unit one).
   const a = r === 1 ? 1 : 0;
   const given = outputShapePads(
@@ -474,8 +474,11 @@ function transposeOut(n: Node, x: Meta, wt: Meta): { dims: number[]; w: Window; 
     op.slice(a),
   );
   if (given) {
-    const pads = r === 1 ? [0, given[0], 0, given[1]] : given;
+    const pads = r === 1 ? [0, given.pads[0], 0, given.pads[1]] : given.pads;
     w = { ...w, pads, autoPad: "NOTSET" };
+    // An output_shape past the full output: more output padding (transpose_pads.ts).
+    if (r === 1) op[1] = given.extra[0];
+    else op.splice(0, 2, ...given.extra);
   }
   const size = (i: number) => {
     const full = w.strides[i] * (w.hw[i] - 1) + op[i] + (w.kernel[i] - 1) * w.dilations[i] + 1;

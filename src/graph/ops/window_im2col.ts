@@ -362,9 +362,16 @@ export function transposedNd(n: Node, x: Meta, kernel: number[]): TransposedNd {
   const k = n.attrs.ints("kernel_shape") ?? kernel;
   const strides = n.attrs.ints("strides") ?? new Array(r).fill(1);
   const dilations = n.attrs.ints("dilations") ?? new Array(r).fill(1);
-  const extra = n.attrs.ints("output_padding") ?? new Array(r).fill(0);
-  const pads = outputShapePads(n, sizes, k, strides, dilations, extra) ??
-    n.attrs.ints("pads") ?? new Array(2 * r).fill(0);
+  const given = outputShapePads(
+    n,
+    sizes,
+    k,
+    strides,
+    dilations,
+    n.attrs.ints("output_padding") ?? new Array(r).fill(0),
+  );
+  const extra = given?.extra ?? n.attrs.ints("output_padding") ?? new Array(r).fill(0);
+  const pads = given?.pads ?? n.attrs.ints("pads") ?? new Array(2 * r).fill(0);
   if (n.attrs.string("auto_pad", "NOTSET") !== "NOTSET") {
     fail(n, "auto_pad is not supported for 3-D or windows above 16 (give pads)");
   }
