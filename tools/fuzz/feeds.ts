@@ -44,11 +44,25 @@ export async function feedsCase(seed: number): Promise<CaseResult> {
     new Float64Array(length),
     new Int32Array(length),
     new Uint8Array(length),
+    new Uint16Array(length),
+    new Uint32Array(length),
+    new BigUint64Array(length),
     [1, 2, 3],
     null,
     "x",
   ]);
-  const type = pick(r, ["float32", "int32", "float64", "uint8", "bogus", "float16", "bool"]);
+  const type = pick(r, [
+    "float32",
+    "int32",
+    "float64",
+    "uint8",
+    "bogus",
+    "float16",
+    "bool",
+    "uint16",
+    "uint32",
+    "uint64",
+  ]);
   let tensor: unknown;
   try {
     tensor = r() < 0.4
