@@ -141,8 +141,9 @@ export function loadGraph(
   ext: ExternalSource | null,
   memory: LargeMemory | null = null,
 ): Graph {
-  const opset = model.opsets.get("")!;
-  if (opset < MIN_OPSET || opset > MAX_OPSET) {
+  // 0: the model imports no ai.onnx opset (ONNX-ML alone); a node of that domain is refused.
+  const opset = model.opsets.get("") ?? 0;
+  if (opset !== 0 && (opset < MIN_OPSET || opset > MAX_OPSET)) {
     throw new ModelError(
       `ONNX: the model imports opset ${opset} of ai.onnx; supported: ${MIN_OPSET}-${MAX_OPSET}`,
     );
@@ -245,6 +246,11 @@ function loadNodes(
       attrs: new Attrs(attrs, owner),
       opset: p.domain === "" ? ctx.opset : (ctx.model.opsets.get(p.domain) ?? 0),
     };
+    if (node.domain === "" && ctx.opset === 0) {
+      throw new ModelError(
+        `ONNX: ${owner}: a node of ai.onnx, whose opset the model does not import`,
+      );
+    }
     if (isIf) readSubgraphs(node, p, scope, ctx);
     // Opset 6's broadcast/axis: numpy broadcasting computes the same once B's dims line up
     // with A's from axis (a LegacyBroadcast view of B); Gemm's C broadcast is numpy's already.
@@ -296,10 +302,12 @@ function loadNodes(
       constants.set(node.outputs[0], constantValue(node));
       continue;
     }
-    // The default domain and ONNX Runtime's com.microsoft ops (never our own "njit" forms).
-    const def = node.domain === "" || node.domain === "com.microsoft"
-      ? opDef(node.op, node.domain)
-      : null;
+    // The default domain, ONNX-ML and ONNX Runtime's com.microsoft ops (never our own "njit"
+    // forms).
+    const def =
+      node.domain === "" || node.domain === "com.microsoft" || node.domain === "ai.onnx.ml"
+        ? opDef(node.op, node.domain)
+        : null;
     if (def === null) {
       const dom = node.domain || "ai.onnx";
       ctx.unsupported.set(

@@ -155,11 +155,13 @@ export function readModel(bytes: Uint8Array): OnnxModel {
   }
   if (graph === null) throw new ModelError("ONNX: ModelProto has no graph");
   model.graph = graph;
+  // A model of other domains alone (ONNX-ML's) may import no ai.onnx opset: its nodes then
+  // may not use that domain (the graph's loader checks).
   if (!model.opsets.has("")) {
-    if (model.irVersion >= 3) {
+    if (model.irVersion >= 3 && model.opsets.size === 0) {
       throw new ModelError("ONNX: ModelProto imports no opset of the default (ai.onnx) domain");
     }
-    model.opsets.set("", 1);
+    if (model.irVersion < 3) model.opsets.set("", 1);
   }
   return model;
 }

@@ -19,6 +19,7 @@ import { GEMM_OP, MATMUL } from "./matmul.ts";
 import { INDEXING_OPS } from "./indexing.ts";
 import { MATH_OPS } from "./math.ts";
 import { MISC_OPS } from "./misc.ts";
+import { ML_OPS } from "./ml.ts";
 import { MOVEMENT_OPS } from "./movement.ts";
 import { NMS_OPS } from "./nms.ts";
 import { NONZERO_OPS } from "./nonzero.ts";
@@ -110,6 +111,7 @@ export function opDef(op: string, domain = ""): OpDef | null {
   if (domain === "com.microsoft") {
     return Object.hasOwn(MICROSOFT_OPS, op) ? MICROSOFT_OPS[op] : null;
   }
+  if (domain === "ai.onnx.ml") return Object.hasOwn(ML_OPS, op) ? ML_OPS[op] : null;
   if (domain === "njit" && NJIT_ONLY.has(op)) return NJIT_ONLY.get(op)!;
   if (domain === "njit" && !FUSED.has(op)) return null;
   if (domain !== "" && domain !== "njit") return null;

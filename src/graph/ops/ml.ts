@@ -1,0 +1,260 @@
+/**
+ * ONNX-ML's elementwise and linear ops (domain ai.onnx.ml), the steps
+ * scikit-learn pipelines convert to, computed as ONNX Runtime's CPU kernels
+ * compute them (float32): Scaler ((x − offset)·scale per feature or for
+ * all), Normalizer (each row by its MAX, L1 or L2 norm), Binarizer (1 above
+ * the threshold; a NaN refused, as onnxruntime refuses it), Imputer (the
+ * replaced value, 0 unless given — NaN as scikit-learn's converters give
+ * it —, takes the feature's imputed value), ArrayFeatureExtractor (elements of the last axis
+ * by index) and LinearRegressor (X·coefficientsᵀ + intercepts, then NONE or
+ * PROBIT). The tree ensembles are ml_trees.ts.
+ */
+import type { Node } from "../ir.ts";
+import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
+import { ML_TREE_OPS } from "./ml_trees.ts";
+
+const f = Math.fround;
+
+const NUMBERS = ["float32", "float64", "int64", "int32"] as const;
+
+/** x as float32 values (doubles and integers rounded as onnxruntime casts them). */
+function floatsOf(x: Buf): () => Float32Array {
+  if (x.type === "float32") return () => x.data as Float32Array;
+  const into = new Float32Array(x.data.length);
+  return () => {
+    for (let i = 0; i < into.length; i++) into[i] = Number(x.data[i]);
+    return into;
+  };
+}
+
+/** Per-feature parameters: one for every feature, or one for all (`name` of `count` or 1). */
+function perFeature(n: Node, name: string, v: number[] | null, count: number, def: number) {
+  const p = v ?? [def];
+  if (p.length !== 1 && p.length !== count) {
+    fail(n, `${name} has ${p.length} values, X has ${count} features (or give one)`);
+  }
+  return (j: number) => f(p.length === 1 ? p[0] : p[j]);
+}
+
+/** The last axis's length (features per row). */
+function featuresOf(dims: readonly number[]): number {
+  return dims.length === 0 ? 1 : dims[dims.length - 1];
+}
+
+const SCALER: OpDef = {
+  attributes: ["offset", "scale"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, ...NUMBERS);
+    const c = featuresOf(x.dims);
+    perFeature(n, "offset", n.attrs.floats("offset"), c, 0);
+    perFeature(n, "scale", n.attrs.floats("scale"), c, 1);
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, c = featuresOf(x.dims), read = floatsOf(x), y = outs[0].data as Float32Array;
+    const offset = perFeature(n, "offset", n.attrs.floats("offset"), c, 0);
+    const scale = perFeature(n, "scale", n.attrs.floats("scale"), c, 1);
+    const o = Float32Array.from({ length: c }, (_, j) => offset(j));
+    const s = Float32Array.from({ length: c }, (_, j) => scale(j));
+    return {
+      native: false,
+      run: () => {
+        const xd = read();
+        for (let i = 0; i < y.length; i++) y[i] = f(f(xd[i] - o[i % c]) * s[i % c]);
+      },
+    };
+  },
+};
+
+const NORMALIZER: OpDef = {
+  attributes: ["norm"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, ...NUMBERS);
+    if (x.dims.length > 2) fail(n, `X must be [N, C] or [C], got rank ${x.dims.length}`);
+    const norm = n.attrs.string("norm", "MAX");
+    if (!["MAX", "L1", "L2"].includes(norm)) fail(n, `norm '${norm}' is not MAX, L1 or L2`);
+    return [meta("float32", x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, c = featuresOf(x.dims), read = floatsOf(x), y = outs[0].data as Float32Array;
+    const norm = n.attrs.string("norm", "MAX");
+    return {
+      native: false,
+      run: () => {
+        const xd = read();
+        for (let r = 0; r < y.length; r += c) {
+          let d = 0;
+          for (let j = 0; j < c; j++) {
+            const v = xd[r + j];
+            if (norm === "MAX") d = j === 0 || v > d ? v : d;
+            else if (norm === "L1") d = f(d + Math.abs(v));
+            else d = f(d + f(v * v));
+          }
+          if (norm === "L2") d = f(Math.sqrt(d));
+          for (let j = 0; j < c; j++) y[r + j] = f(xd[r + j] / d);
+        }
+      },
+    };
+  },
+};
+
+const BINARIZER: OpDef = {
+  attributes: ["threshold"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32", "float64", "int64", "int32");
+    return [meta(x.type, x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!.data as Float32Array, y = outs[0].data as Float32Array;
+    const big = y instanceof BigInt64Array, t = n.attrs.float("threshold", 0);
+    const one = (big ? 1n : 1) as number, zero = (big ? 0n : 0) as number;
+    return {
+      native: false,
+      run: () => {
+        for (let i = 0; i < y.length; i++) {
+          const v = Number(x[i]);
+          if (Number.isNaN(v)) {
+            throw new RangeError(`${n.op} node '${n.name}': input element ${i} is NaN`);
+          }
+          y[i] = v > t ? one : zero;
+        }
+      },
+    };
+  },
+};
+
+const IMPUTER: OpDef = {
+  attributes: [
+    "imputed_value_floats",
+    "imputed_value_int64s",
+    "replaced_value_float",
+    "replaced_value_int64",
+  ],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32", "int64");
+    const c = featuresOf(x.dims);
+    const values = x.type === "float32"
+      ? n.attrs.floats("imputed_value_floats")
+      : n.attrs.ints("imputed_value_int64s");
+    if (!values) fail(n, `imputed values for ${x.type} are required`);
+    perFeature(n, "the imputed values", values, c, 0);
+    return [meta(x.type, x.dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, c = featuresOf(x.dims), y = outs[0];
+    if (x.type === "float32") {
+      const xd = x.data as Float32Array, yd = y.data as Float32Array;
+      const value = perFeature(n, "imputed", n.attrs.floats("imputed_value_floats"), c, 0);
+      const replaced = n.attrs.float("replaced_value_float", 0);
+      const by = Float32Array.from({ length: c }, (_, j) => value(j));
+      return {
+        native: false,
+        run: () => {
+          for (let i = 0; i < yd.length; i++) {
+            const v = xd[i];
+            yd[i] = (Number.isNaN(replaced) ? Number.isNaN(v) : v === replaced) ? by[i % c] : v;
+          }
+        },
+      };
+    }
+    const xd = x.data as BigInt64Array, yd = y.data as BigInt64Array;
+    const values = n.attrs.ints("imputed_value_int64s")!;
+    const by = Array.from(
+      { length: c },
+      (_, j) => BigInt(values.length === 1 ? values[0] : values[j]),
+    );
+    const replaced = BigInt(n.attrs.int("replaced_value_int64", 0));
+    return {
+      native: false,
+      run: () => {
+        for (let i = 0; i < yd.length; i++) yd[i] = xd[i] === replaced ? by[i % c] : xd[i];
+      },
+    };
+  },
+};
+
+const ARRAY_FEATURE_EXTRACTOR: OpDef = {
+  attributes: [],
+  infer(n, ins) {
+    const [x, idx] = need(n, ins, 2);
+    expectType(n, x, 0, "float32", "float64", "int64", "int32");
+    expectType(n, idx, 1, "int64");
+    if (x.dims.length === 0) fail(n, "X must have rank ≥ 1");
+    const count = sizeOf(idx.dims);
+    const dims = x.dims.length === 1 ? [1, count] : [...x.dims.slice(0, -1), count];
+    return [meta(x.type, dims)];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, idx = ins[1]!.data as BigInt64Array, y = outs[0];
+    const c = featuresOf(x.dims), count = idx.length, rows = sizeOf(x.dims) / c;
+    const xd = x.data as Float32Array, yd = y.data as Float32Array;
+    return {
+      native: false,
+      run: () => {
+        for (let k = 0; k < count; k++) {
+          const j = Number(idx[k]);
+          if (!(j >= 0 && j < c)) {
+            throw new RangeError(`${n.op} node '${n.name}': index ${j} is outside 0..${c - 1}`);
+          }
+        }
+        for (let r = 0; r < rows; r++) {
+          for (let k = 0; k < count; k++) yd[r * count + k] = xd[r * c + Number(idx[k])];
+        }
+      },
+    };
+  },
+};
+
+const LINEAR_REGRESSOR: OpDef = {
+  attributes: ["coefficients", "intercepts", "post_transform", "targets"],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, ...NUMBERS);
+    if (x.dims.length > 2) fail(n, `X must be [N, C] or [C], got rank ${x.dims.length}`);
+    const c = featuresOf(x.dims), targets = n.attrs.int("targets", 1);
+    const coef = n.attrs.floats("coefficients");
+    if (!coef || coef.length !== targets * c) {
+      fail(n, `coefficients must hold ${targets}×${c} values, got ${coef?.length ?? 0}`);
+    }
+    const b = n.attrs.floats("intercepts");
+    if (b && b.length !== targets) fail(n, `intercepts must hold ${targets} values`);
+    const post = n.attrs.string("post_transform", "NONE");
+    if (post !== "NONE") fail(n, `post_transform '${post}' is not supported (NONE is)`);
+    const rows = x.dims.length === 2 ? x.dims[0] : 1;
+    return [meta("float32", [rows, targets])];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, c = featuresOf(x.dims), read = floatsOf(x), y = outs[0].data as Float32Array;
+    const targets = n.attrs.int("targets", 1);
+    const coef = Float32Array.from(n.attrs.floats("coefficients")!);
+    const b = Float32Array.from(n.attrs.floats("intercepts") ?? new Array(targets).fill(0));
+    return {
+      native: false,
+      run: () => {
+        const xd = read();
+        for (let r = 0; r < y.length / targets; r++) {
+          for (let t = 0; t < targets; t++) {
+            let s = 0;
+            for (let j = 0; j < c; j++) s = f(s + f(xd[r * c + j] * coef[t * c + j]));
+            y[r * targets + t] = f(s + b[t]);
+          }
+        }
+      },
+    };
+  },
+};
+
+/** The ai.onnx.ml ops we run, by name. */
+export const ML_OPS: Record<string, OpDef> = {
+  ...ML_TREE_OPS,
+  Scaler: SCALER,
+  Normalizer: NORMALIZER,
+  Binarizer: BINARIZER,
+  Imputer: IMPUTER,
+  ArrayFeatureExtractor: ARRAY_FEATURE_EXTRACTOR,
+  LinearRegressor: LINEAR_REGRESSOR,
+};

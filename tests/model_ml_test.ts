@@ -1,0 +1,354 @@
+/**
+ * ONNX-ML (domain ai.onnx.ml) models against onnxruntime: tree ensembles
+ * (regressors and classifiers, every aggregate, base values, post
+ * transforms, branch modes and missing-value tracks, onnxruntime's two-class
+ * cases) and a scikit-learn style pipeline (Imputer, Scaler, Normalizer,
+ * Binarizer, ArrayFeatureExtractor, LinearRegressor). Live when
+ * onnxruntime-node is installed, else against the committed golden outputs
+ * (tests/helpers/golden.ts; NJIT_UPDATE_GOLDEN=1 writes them).
+ */
+import assert from "node:assert/strict";
+import { InferenceSession, Tensor } from "../mod.ts";
+import { type AttrValue, f, fs, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
+import { checkModel, type Feed } from "./helpers/golden.ts";
+
+const ML = "ai.onnx.ml";
+
+/** A seeded generator of floats in [0, 1). */
+function rng(seed: number): () => number {
+  let s = seed >>> 0 || 1;
+  return () => {
+    s ^= s << 13;
+    s ^= s >>> 17;
+    s ^= s << 5;
+    return (s >>> 0) / 2 ** 32;
+  };
+}
+
+const MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"];
+
+/**
+ * Full binary trees of `depth` (node ids in breadth-first order), each
+ * leaf voting for `votes(leafIndex)` targets: the node and vote attributes
+ * (`prefix`: "target" or "class").
+ */
+function forest(
+  seed: number,
+  trees: number,
+  depth: number,
+  features: number,
+  prefix: string,
+  votes: (r: () => number) => [number, number][],
+  modes = MODES,
+): Record<string, AttrValue> {
+  const r = rng(seed);
+  const a = {
+    nodes_treeids: [] as number[],
+    nodes_nodeids: [] as number[],
+    nodes_featureids: [] as number[],
+    nodes_modes: [] as string[],
+    nodes_values: [] as number[],
+    nodes_truenodeids: [] as number[],
+    nodes_falsenodeids: [] as number[],
+    nodes_missing_value_tracks_true: [] as number[],
+    ids: [] as number[],
+    treeids: [] as number[],
+    nodeids: [] as number[],
+    weights: [] as number[],
+  };
+  const inner = 2 ** depth - 1, count = 2 ** (depth + 1) - 1;
+  for (let t = 0; t < trees; t++) {
+    for (let i = 0; i < count; i++) {
+      const leaf = i >= inner;
+      a.nodes_treeids.push(t);
+      a.nodes_nodeids.push(i);
+      a.nodes_featureids.push(leaf ? 0 : Math.floor(r() * features));
+      a.nodes_modes.push(leaf ? "LEAF" : modes[Math.floor(r() * modes.length)]);
+      // Thresholds on a grid the features hit exactly now and then (EQ and NEQ branch).
+      a.nodes_values.push(leaf ? 0 : Math.round((r() * 2 - 1) * 4) / 4);
+      a.nodes_truenodeids.push(leaf ? 0 : 2 * i + 1);
+      a.nodes_falsenodeids.push(leaf ? 0 : 2 * i + 2);
+      a.nodes_missing_value_tracks_true.push(r() < 0.5 ? 1 : 0);
+      if (!leaf) continue;
+      for (const [id, w] of votes(r)) {
+        a.ids.push(id);
+        a.treeids.push(t);
+        a.nodeids.push(i);
+        a.weights.push(w);
+      }
+    }
+  }
+  return {
+    nodes_treeids: a.nodes_treeids,
+    nodes_nodeids: a.nodes_nodeids,
+    nodes_featureids: a.nodes_featureids,
+    nodes_modes: a.nodes_modes,
+    nodes_values: fs(a.nodes_values),
+    nodes_truenodeids: a.nodes_truenodeids,
+    nodes_falsenodeids: a.nodes_falsenodeids,
+    nodes_missing_value_tracks_true: a.nodes_missing_value_tracks_true,
+    [`${prefix}_ids`]: a.ids,
+    [`${prefix}_treeids`]: a.treeids,
+    [`${prefix}_nodeids`]: a.nodeids,
+    [`${prefix}_weights`]: fs(a.weights),
+  };
+}
+
+/** X: rows of features on the thresholds' grid and off it, NaN now and then. */
+function features(seed: number, rows: number, cols: number): Feed {
+  const r = rng(seed);
+  const data = Float32Array.from({ length: rows * cols }, () => {
+    const u = r();
+    if (u < 0.08) return NaN;
+    if (u < 0.4) return Math.round((r() * 2 - 1) * 4) / 4;
+    return (r() * 2 - 1) * 1.2;
+  });
+  return { type: "float32", dims: [rows, cols], data };
+}
+
+/** A model of one ai.onnx.ml node on X (ai.onnx imported too unless `mlOnly`). */
+function mlModel(
+  op: string,
+  attrs: Record<string, AttrValue>,
+  cols: number,
+  outputs: [string, "float32" | "int64"][],
+  mlOnly = false,
+): Uint8Array {
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [[ML, 3]];
+  g.input("X", "float32", ["N", cols]);
+  g.node(op, ["X"], outputs.map(([name]) => name), attrs, ML);
+  for (const [name, type] of outputs) g.output(name, type);
+  const bytes = g.toBytes();
+  if (!mlOnly) return bytes;
+  // The same model importing ai.onnx.ml alone (as skl2onnx may write a pure tree model).
+  const g2 = new GraphBuilder(17);
+  g2.extraOpsets = [[ML, 3]];
+  g2.input("X", "float32", ["N", cols]);
+  g2.node(op, ["X"], outputs.map(([name]) => name), attrs, ML);
+  for (const [name, type] of outputs) g2.output(name, type);
+  return withoutDefaultOpset(g2.toBytes());
+}
+
+/** The model's bytes with its ai.onnx opset import removed (field 8 whose domain is ""). */
+function withoutDefaultOpset(bytes: Uint8Array): Uint8Array {
+  const out: number[] = [];
+  let i = 0;
+  const varint = () => {
+    let v = 0, shift = 0, b;
+    do {
+      b = bytes[i++];
+      v += (b & 0x7f) * 2 ** shift;
+      shift += 7;
+    } while (b & 0x80);
+    return v;
+  };
+  while (i < bytes.length) {
+    const start = i, tag = varint(), wire = tag & 7;
+    let payload = -1;
+    if (wire === 0) varint();
+    else if (wire === 2) {
+      const length = varint();
+      payload = i;
+      i += length;
+    } else if (wire === 5) i += 4;
+    else i += 8;
+    // An opset import of the default domain: its domain (field 1) absent or "".
+    const isDefault = Math.floor(tag / 8) === 8 &&
+      !(bytes[payload] === 0x0a && bytes[payload + 1] > 0);
+    if (!isDefault) out.push(...bytes.subarray(start, i));
+  }
+  return Uint8Array.from(out);
+}
+
+for (const agg of ["SUM", "AVERAGE", "MIN", "MAX"]) {
+  for (const targets of [1, 3]) {
+    Deno.test(`model ml: TreeEnsembleRegressor ${agg}, ${targets} target(s), base values, NaN down tracked branches`, async () => {
+      const seed = 700 + targets * 10 + ["SUM", "AVERAGE", "MIN", "MAX"].indexOf(agg);
+      const attrs = {
+        ...forest(
+          seed,
+          6,
+          3,
+          5,
+          "target",
+          (r) =>
+            Array.from({ length: targets }, (_, j) => [j, Math.round((r() * 4 - 2) * 1000) / 1000]),
+        ),
+        n_targets: targets,
+        aggregate_function: agg,
+        base_values: fs(Array.from({ length: targets }, (_, j) => 0.25 * (j + 1))),
+      };
+      const bytes = mlModel("TreeEnsembleRegressor", attrs, 5, [["Y", "float32"]]);
+      await checkModel(`ml regressor ${agg} ${targets}`, bytes, { X: features(seed, 40, 5) });
+    });
+  }
+}
+
+Deno.test("model ml: TreeEnsembleRegressor of 3 targets under SOFTMAX, one base value; PROBIT of one target", async () => {
+  const soft = {
+    ...forest(731, 4, 2, 3, "target", (r) => [[Math.floor(r() * 3), r() * 2 - 1], [2, r()]]),
+    n_targets: 3,
+    post_transform: "SOFTMAX",
+  };
+  await checkModel(
+    "ml regressor softmax",
+    mlModel("TreeEnsembleRegressor", soft, 3, [["Y", "float32"]]),
+    { X: features(732, 30, 3) },
+  );
+  const probit = {
+    ...forest(733, 3, 2, 3, "target", (r) => [[0, r() * 0.3]]),
+    post_transform: "PROBIT",
+    n_targets: 1,
+    base_values: fs([0.2]),
+  };
+  await checkModel(
+    "ml regressor probit",
+    mlModel("TreeEnsembleRegressor", probit, 3, [["Y", "float32"]]),
+    { X: features(734, 30, 3) },
+  );
+});
+
+/** A classifier's attributes: labels, votes by `votes`, the post transform and base values. */
+function classifier(
+  seed: number,
+  labels: number[],
+  votes: (r: () => number) => [number, number][],
+  post: string,
+  base: number[] | null,
+): Record<string, AttrValue> {
+  return {
+    ...forest(seed, 5, 3, 4, "class", votes),
+    classlabels_int64s: labels,
+    post_transform: post,
+    ...(base ? { base_values: fs(base) } : {}),
+  };
+}
+
+for (const post of ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO"]) {
+  Deno.test(`model ml: TreeEnsembleClassifier of 4 classes, ${post}, base values`, async () => {
+    const attrs = classifier(
+      800 + post.length,
+      [10, 20, 30, 40],
+      (r) => [[Math.floor(r() * 4), Math.round(r() * 1000) / 1000], [Math.floor(r() * 4), r()]],
+      post,
+      [0.1, -0.2, 0, 0.3],
+    );
+    await checkModel(
+      `ml classifier 4 ${post}`,
+      mlModel("TreeEnsembleClassifier", attrs, 4, [["label", "int64"], ["scores", "float32"]]),
+      { X: features(801, 40, 4) },
+    );
+  });
+}
+
+// Two classes: one weighed (onnxruntime's binary case) with positive or mixed weights, or both;
+// with no, one or two base values.
+for (
+  const [name, votes] of [
+    ["one class weighed, positive weights", (r: () => number) => [[1, r() * 0.4]]],
+    ["one class weighed, mixed weights", (r: () => number) => [[1, r() * 2 - 1]]],
+    ["both classes weighed", (r: () => number) => [[0, r()], [1, r()]]],
+  ] as [string, (r: () => number) => [number, number][]][]
+) {
+  for (const base of [null, [0.3], [0.1, 0.2]]) {
+    for (const post of ["NONE", "LOGISTIC"]) {
+      Deno.test(`model ml: TreeEnsembleClassifier of 2 classes, ${name}, ${base?.length ?? 0} base values, ${post}`, async () => {
+        const attrs = classifier(900 + (base?.length ?? 0), [3, 7], votes, post, base);
+        await checkModel(
+          `ml classifier 2 ${name} ${base?.length ?? 0} ${post}`,
+          mlModel("TreeEnsembleClassifier", attrs, 4, [["label", "int64"], ["scores", "float32"]]),
+          { X: features(901, 40, 4) },
+        );
+      });
+    }
+  }
+}
+
+Deno.test("model ml: a model importing ai.onnx.ml alone runs; an ai.onnx node in it is refused", async () => {
+  const attrs = {
+    ...forest(950, 3, 2, 3, "target", (r) => [[0, r()]]),
+    aggregate_function: "SUM",
+  };
+  const bytes = mlModel("TreeEnsembleRegressor", attrs, 3, [["Y", "float32"]], true);
+  const s = await InferenceSession.create(bytes);
+  const x = features(951, 8, 3);
+  const y = s.runSync({ X: new Tensor("float32", x.data as Float32Array, x.dims) }).Y;
+  const both = await InferenceSession.create(
+    mlModel("TreeEnsembleRegressor", attrs, 3, [["Y", "float32"]]),
+  );
+  const want = both.runSync({ X: new Tensor("float32", x.data as Float32Array, x.dims) }).Y;
+  assert.deepEqual(Array.from(y.data as Float32Array), Array.from(want.data as Float32Array));
+  await s.release();
+  await both.release();
+  // An Identity of ai.onnx in a model that imports no ai.onnx opset.
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [[ML, 3]];
+  g.input("X", "float32", [2]);
+  g.output(g.op("Identity", ["X"], {}, "Y"));
+  await assert.rejects(
+    () => InferenceSession.create(withoutDefaultOpset(g.toBytes())),
+    /a node of ai\.onnx, whose opset the model does not import/,
+  );
+});
+
+Deno.test("model ml: bad trees are refused at create, naming the node", async () => {
+  const base = forest(960, 2, 2, 3, "target", (r) => [[0, r()]]);
+  const cases: [Record<string, AttrValue>, RegExp][] = [
+    [
+      { ...base, nodes_truenodeids: [9, 3, 5, 0, 0, 0, 0, 1, 3, 5, 0, 0, 0, 0] },
+      /true node 9 is not in the tree/,
+    ],
+    [
+      { ...base, nodes_modes: ["BRANCH_XX", ...(base.nodes_modes as string[]).slice(1)] },
+      /node mode 'BRANCH_XX'/,
+    ],
+    [
+      { ...base, target_ids: (base.target_ids as number[]).map(() => 2) },
+      /target id 2 is outside 0..0/,
+    ],
+    [
+      { ...base, nodes_featureids: (base.nodes_featureids as number[]).map(() => 7) },
+      /reads feature 7, X has 3/,
+    ],
+    // Node 0 → 1 → 0: a cycle.
+    [{ ...base, nodes_truenodeids: [1, 0, 5, 0, 0, 0, 0, 1, 3, 5, 0, 0, 0, 0] }, /form a cycle/],
+  ];
+  for (const [attrs, message] of cases) {
+    const bytes = mlModel("TreeEnsembleRegressor", attrs, 3, [["Y", "float32"]]);
+    await assert.rejects(async () => {
+      const s = await InferenceSession.create(bytes);
+      s.runSync({ X: new Tensor("float32", new Float32Array(6), [2, 3]) });
+    }, message);
+  }
+});
+
+Deno.test("model ml: a scikit-learn style pipeline (Imputer, Scaler, Normalizer, Binarizer, ArrayFeatureExtractor, LinearRegressor)", async () => {
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [[ML, 3]];
+  g.input("X", "float32", ["N", 5]);
+  const ml = (op: string, inputs: string[], attrs: Record<string, AttrValue>) =>
+    g.node(op, inputs, 1, attrs, ML)[0];
+  const imputed = ml("Imputer", ["X"], {
+    imputed_value_floats: fs([0.5, -1, 2, 0, 0.25]),
+    replaced_value_float: f(NaN),
+  });
+  const scaled = ml("Scaler", [imputed], {
+    offset: fs([0.1, 0.2, -0.3, 0, 1]),
+    scale: fs([2, 0.5, 1, -1, 3]),
+  });
+  const picked = ml("ArrayFeatureExtractor", [scaled, g.ints("cols", [4, 0, 2])], {});
+  for (const norm of ["MAX", "L1", "L2"]) {
+    g.output(g.node("Normalizer", [scaled], [`norm_${norm}`], { norm }, ML)[0]);
+  }
+  g.output(g.node("Binarizer", [scaled], ["binary"], { threshold: f(0.3) }, ML)[0]);
+  g.output(picked);
+  g.output(
+    g.node("LinearRegressor", [scaled], ["linear"], {
+      coefficients: fs(Array.from(seededFloats(10, 970))),
+      intercepts: fs([0.5, -0.25]),
+      targets: 2,
+    }, ML)[0],
+  );
+  await checkModel("ml pipeline", g.toBytes(), { X: features(971, 30, 5) });
+});
