@@ -352,3 +352,27 @@ Deno.test("model ml: a scikit-learn style pipeline (Imputer, Scaler, Normalizer,
   );
   await checkModel("ml pipeline", g.toBytes(), { X: features(971, 30, 5) });
 });
+
+for (
+  const [classes, labels] of [[3, [5, 6, 7]], [1, [0, 1]], [1, [9, 4]]] as [number, number[]][]
+) {
+  for (const post of ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO"]) {
+    Deno.test(`model ml: LinearClassifier of ${classes} score(s), labels [${labels}], ${post}`, async () => {
+      const g = new GraphBuilder(17);
+      g.extraOpsets = [[ML, 1]];
+      g.input("X", "float32", ["N", 4]);
+      g.node("LinearClassifier", ["X"], ["label", "scores"], {
+        coefficients: fs(Array.from(seededFloats(4 * classes, 980 + classes, 2))),
+        intercepts: fs(Array.from(seededFloats(classes, 981))),
+        classlabels_ints: labels,
+        post_transform: post,
+      }, ML);
+      g.output("label", "int64");
+      g.output("scores", "float32");
+      const x = features(982, 30, 4);
+      // No NaN here: a sum of products with one is NaN either way, its label undefined.
+      (x.data as Float32Array).forEach((v, i, a) => (a[i] = Number.isNaN(v) ? 0.5 : v));
+      await checkModel(`ml linear classifier ${classes} ${labels} ${post}`, g.toBytes(), { X: x });
+    });
+  }
+}

@@ -6,14 +6,23 @@
  * the threshold; a NaN refused, as onnxruntime refuses it), Imputer (the
  * replaced value, 0 unless given — NaN as scikit-learn's converters give
  * it —, takes the feature's imputed value), ArrayFeatureExtractor (elements of the last axis
- * by index) and LinearRegressor (X·coefficientsᵀ + intercepts, then NONE or
- * PROBIT). The tree ensembles are ml_trees.ts.
+ * by index), LinearRegressor (X·coefficientsᵀ + intercepts) and
+ * LinearClassifier (the same scores, the top class's int64 label, the post
+ * transform; one score for two labels as onnxruntime 1.30 gives it: p = s,
+ * or its logistic under LOGISTIC, as [1 − p, p]). The tree ensembles are ml_trees.ts.
  */
 import type { Node } from "../ir.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
-import { ML_TREE_OPS } from "./ml_trees.ts";
+import { ML_TREE_OPS, type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
 
 const f = Math.fround;
+
+/** One score's logistic. */
+function logisticOf(v: number): number {
+  const s = [v];
+  transform(s, "LOGISTIC");
+  return s[0];
+}
 
 const NUMBERS = ["float32", "float64", "int64", "int32"] as const;
 
@@ -248,6 +257,82 @@ const LINEAR_REGRESSOR: OpDef = {
   },
 };
 
+const LINEAR_CLASSIFIER: OpDef = {
+  attributes: [
+    "classlabels_ints",
+    "classlabels_strings",
+    "coefficients",
+    "intercepts",
+    "multi_class",
+    "post_transform",
+  ],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, ...NUMBERS);
+    if (x.dims.length > 2 || x.dims.length === 0) {
+      fail(n, `X must be [N, C] or [C], got rank ${x.dims.length}`);
+    }
+    if (n.attrs.strings("classlabels_strings")) {
+      fail(n, "string class labels are not supported (int64 labels are: classlabels_ints)");
+    }
+    const labels = n.attrs.ints("classlabels_ints");
+    if (!labels) fail(n, "classlabels_ints is required");
+    const c = featuresOf(x.dims), classes = n.attrs.floats("intercepts")?.length ?? 0;
+    if (classes < 1) fail(n, "intercepts (one per class scored) are required");
+    const coef = n.attrs.floats("coefficients");
+    if (!coef || coef.length !== classes * c) {
+      fail(n, `coefficients must hold ${classes}×${c} values, got ${coef?.length ?? 0}`);
+    }
+    if (classes > 1 && labels.length < classes) {
+      fail(n, `${labels.length} class labels for ${classes} classes scored`);
+    }
+    const post = n.attrs.string("post_transform", "NONE") as Transform;
+    if (!TRANSFORMS.includes(post)) fail(n, `post_transform '${post}' is not supported`);
+    // One score: its two labels (onnxruntime 1.30 refuses any other count).
+    if (classes === 1 && labels.length !== 2) {
+      fail(n, `one score needs 2 class labels (negative, positive), got ${labels.length}`);
+    }
+    const second = classes === 1;
+    if (second && post === "PROBIT") fail(n, "PROBIT of one score for two labels is not supported");
+    const rows = x.dims.length === 2 ? x.dims[0] : 1;
+    return [meta("int64", [rows]), meta("float32", [rows, second ? 2 : classes])];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!, c = featuresOf(x.dims), read = floatsOf(x);
+    const labels = n.attrs.ints("classlabels_ints")!, b = n.attrs.floats("intercepts")!;
+    const classes = b.length, second = classes === 1;
+    const coef = Float32Array.from(n.attrs.floats("coefficients")!), bias = Float32Array.from(b);
+    const post = n.attrs.string("post_transform", "NONE") as Transform;
+    const y = outs[0].data as BigInt64Array, z = outs[1].data as Float32Array;
+    const width = second ? 2 : classes, rows = y.length, s: number[] = new Array(classes);
+    return {
+      native: false,
+      run: () => {
+        const xd = read();
+        for (let r = 0; r < rows; r++) {
+          for (let t = 0; t < classes; t++) {
+            let v = 0;
+            for (let j = 0; j < c; j++) v = f(v + f(xd[r * c + j] * coef[t * c + j]));
+            s[t] = f(v + bias[t]);
+          }
+          if (second) {
+            y[r] = BigInt(labels[s[0] > 0 ? 1 : 0]);
+            const p = post === "LOGISTIC" ? logisticOf(s[0]) : s[0];
+            z[r * 2] = f(1 - p);
+            z[r * 2 + 1] = p;
+            continue;
+          }
+          let best = 0;
+          for (let t = 1; t < classes; t++) if (s[t] > s[best]) best = t;
+          y[r] = BigInt(labels[best]);
+          transform(s, post);
+          for (let t = 0; t < width; t++) z[r * width + t] = s[t];
+        }
+      },
+    };
+  },
+};
+
 /** The ai.onnx.ml ops we run, by name. */
 export const ML_OPS: Record<string, OpDef> = {
   ...ML_TREE_OPS,
@@ -257,4 +342,5 @@ export const ML_OPS: Record<string, OpDef> = {
   Imputer: IMPUTER,
   ArrayFeatureExtractor: ARRAY_FEATURE_EXTRACTOR,
   LinearRegressor: LINEAR_REGRESSOR,
+  LinearClassifier: LINEAR_CLASSIFIER,
 };

@@ -20,8 +20,15 @@ const MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ"
 const LEAF = 6;
 
 /** Post transforms. */
-type Transform = "NONE" | "LOGISTIC" | "SOFTMAX" | "SOFTMAX_ZERO" | "PROBIT";
-const TRANSFORMS: readonly Transform[] = ["NONE", "LOGISTIC", "SOFTMAX", "SOFTMAX_ZERO", "PROBIT"];
+export type Transform = "NONE" | "LOGISTIC" | "SOFTMAX" | "SOFTMAX_ZERO" | "PROBIT";
+/** The post transforms onnxruntime knows. */
+export const TRANSFORMS: readonly Transform[] = [
+  "NONE",
+  "LOGISTIC",
+  "SOFTMAX",
+  "SOFTMAX_ZERO",
+  "PROBIT",
+];
 
 /** Aggregate functions. */
 type Aggregate = "SUM" | "AVERAGE" | "MIN" | "MAX";
@@ -241,7 +248,7 @@ function probit(v: number): number {
 }
 
 /** The post transform over a row's scores (two or more), in place. */
-function transform(s: number[], post: Transform): void {
+export function transform(s: number[], post: Transform): void {
   if (post === "PROBIT") { for (let i = 0; i < s.length; i++) s[i] = probit(s[i]); }
   else if (post === "LOGISTIC") { for (let i = 0; i < s.length; i++) s[i] = logistic(s[i]); }
   else if (post === "SOFTMAX" || post === "SOFTMAX_ZERO") {
