@@ -14,6 +14,7 @@
 import type { Node } from "../ir.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 import { ML_TREE_OPS, type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
+import { TREE_ENSEMBLE } from "./ml_tree_ensemble.ts";
 
 const f = Math.fround;
 
@@ -336,6 +337,7 @@ const LINEAR_CLASSIFIER: OpDef = {
 /** The ai.onnx.ml ops we run, by name. */
 export const ML_OPS: Record<string, OpDef> = {
   ...ML_TREE_OPS,
+  TreeEnsemble: TREE_ENSEMBLE,
   Scaler: SCALER,
   Normalizer: NORMALIZER,
   Binarizer: BINARIZER,

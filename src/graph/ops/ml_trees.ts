@@ -11,13 +11,23 @@
  * into typed arrays; a TypeScript step walks them per row.
  */
 import type { Node } from "../ir.ts";
-import { askedOutput, type Buf, expectType, fail, meta, need, type OpDef } from "./op.ts";
+import {
+  askedOutput,
+  type Buf,
+  expectType,
+  fail,
+  meta,
+  need,
+  type OpDef,
+  type Step,
+} from "./op.ts";
 
 const f = Math.fround;
 
 /** Node modes, in onnxruntime's order; LEAF ends a walk. */
 const MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"];
-const LEAF = 6;
+/** A leaf's mode; MEMBER (7) tests a set of values (TreeEnsemble's BRANCH_MEMBER). */
+export const LEAF = 6, MEMBER = 7;
 
 /** Post transforms. */
 export type Transform = "NONE" | "LOGISTIC" | "SOFTMAX" | "SOFTMAX_ZERO" | "PROBIT";
@@ -31,13 +41,14 @@ export const TRANSFORMS: readonly Transform[] = [
 ];
 
 /** Aggregate functions. */
-type Aggregate = "SUM" | "AVERAGE" | "MIN" | "MAX";
+export type Aggregate = "SUM" | "AVERAGE" | "MIN" | "MAX";
 const AGGREGATES: readonly Aggregate[] = ["SUM", "AVERAGE", "MIN", "MAX"];
 
 /** The flattened trees: per node its test, children and leaf votes. */
-interface Forest {
+export interface Forest {
   feature: Int32Array;
-  threshold: Float32Array;
+  /** Thresholds (float32, or float64 for a double ensemble). */
+  threshold: Float32Array | Float64Array;
   mode: Uint8Array;
   yes: Int32Array;
   no: Int32Array;
@@ -45,10 +56,12 @@ interface Forest {
   /** Votes of node i: voteTarget / voteWeight [voteStart[i], voteStart[i + 1]). */
   voteStart: Int32Array;
   voteTarget: Int32Array;
-  voteWeight: Float32Array;
+  voteWeight: Float32Array | Float64Array;
   roots: Int32Array;
   /** Greatest feature index a node reads. */
   maxFeature: number;
+  /** MEMBER nodes' sets of values (null elsewhere). */
+  members?: (Set<number> | null)[];
 }
 
 /** An attribute that must be present. */
@@ -216,8 +229,11 @@ function leafOf(t: Forest, root: number, x: Float32Array | Float64Array, at: num
       case 4:
         go = v === th;
         break;
-      default:
+      case 5:
         go = v !== th;
+        break;
+      default:
+        go = t.members![i]!.has(v);
     }
     i = go || (t.missingYes[i] === 1 && Number.isNaN(v)) ? t.yes[i] : t.no[i];
   }
@@ -279,7 +295,7 @@ function writeScores(
   has: ArrayLike<number>,
   post: Transform,
   second: number,
-  z: Float32Array,
+  z: Float32Array | Float64Array,
   at: number,
 ) {
   for (let i = 0; i < s.length; i++) if (!has[i]) s[i] = 0;
@@ -296,14 +312,18 @@ function writeScores(
   for (let i = 0; i < s.length; i++) z[at + i] = s[i];
 }
 
-/** Scores a row's trees: `score`/`has` per target, as the aggregate folds each leaf's votes. */
+/**
+ * Scores a row's trees: `score`/`has` per target, as the aggregate folds each leaf's votes,
+ * rounded by `round` (float32's, or none for a double ensemble).
+ */
 function aggregate(
   t: Forest,
   agg: Aggregate,
   x: Float32Array | Float64Array,
   at: number,
-  score: Float32Array,
+  score: Float32Array | Float64Array,
   has: Uint8Array,
+  round: (v: number) => number = f,
 ): void {
   score.fill(0);
   has.fill(0);
@@ -311,7 +331,7 @@ function aggregate(
     const leaf = leafOf(t, t.roots[r], x, at);
     for (let v = t.voteStart[leaf]; v < t.voteStart[leaf + 1]; v++) {
       const j = t.voteTarget[v], w = t.voteWeight[v];
-      if (agg === "SUM" || agg === "AVERAGE") score[j] = f(score[j] + w);
+      if (agg === "SUM" || agg === "AVERAGE") score[j] = round(score[j] + w);
       else if (!has[j] || (agg === "MIN" ? w < score[j] : w > score[j])) score[j] = w;
       has[j] = 1;
     }
@@ -384,40 +404,61 @@ const TREE_REGRESSOR: OpDef = {
     return [meta("float32", [rows, targets])];
   },
   build(n, ins, outs) {
-    const x = ins[0]!, [rows, features] = rowsOf(n, x.dims);
-    const targets = n.attrs.int("n_targets", 1), { post, agg, base } = settings(n);
-    const forest = forestOf(n, "target", targets), read = featuresOf(x);
-    const z = outs[0].data as Float32Array, trees = forest.roots.length;
-    const score = new Float32Array(targets), has = new Uint8Array(targets);
-    const origin = base.length === 1 ? base[0] : 0, useBase = base.length === targets;
-    return {
-      native: false,
-      run: () => {
-        const xd = read();
-        for (let r = 0; r < rows; r++) {
-          aggregate(forest, agg, xd, r * features, score, has);
-          if (targets === 1) {
-            // One target: the base value when it is the only one, then PROBIT or nothing.
-            let s = score[0];
-            if (agg === "AVERAGE") s = f(f(s / trees) + origin);
-            else if (agg === "SUM") s = f(s + origin);
-            else s = has[0] ? f(s + origin) : origin;
-            z[r] = post === "PROBIT" ? probit(s) : s;
-            continue;
-          }
-          const s: number[] = [];
-          for (let j = 0; j < targets; j++) {
-            const b = useBase ? base[j] : 0;
-            if (agg === "AVERAGE") s.push(f(f(score[j] / trees) + b));
-            else if (agg === "SUM") s.push(f(score[j] + b));
-            else s.push(f(b + (has[j] ? score[j] : 0)));
-          }
-          writeScores(s, has, post, -1, z, r * targets);
-        }
-      },
-    };
+    const x = ins[0]!, targets = n.attrs.int("n_targets", 1), { post, agg, base } = settings(n);
+    const forest = forestOf(n, "target", targets);
+    return regressionStep(forest, targets, agg, post, base, x, outs[0].data as Float32Array);
   },
 };
+
+/**
+ * The step of a regression ensemble over X's rows into z: each row's
+ * aggregate, base values and post transform as onnxruntime finalizes them.
+ * `double`: a double ensemble (TreeEnsemble of float64 X), sums unrounded
+ * and no transform but NONE.
+ */
+export function regressionStep(
+  forest: Forest,
+  targets: number,
+  agg: Aggregate,
+  post: Transform,
+  base: readonly number[],
+  x: Buf,
+  z: Float32Array | Float64Array,
+  double = false,
+): Step {
+  const [rows, features] = x.dims.length === 1 ? [1, x.dims[0]] : [x.dims[0], x.dims[1]];
+  const read = double ? () => x.data as Float64Array : featuresOf(x);
+  const r = double ? (v: number) => v : f, trees = forest.roots.length;
+  const score = double ? new Float64Array(targets) : new Float32Array(targets);
+  const has = new Uint8Array(targets);
+  const origin = base.length === 1 ? base[0] : 0, useBase = base.length === targets;
+  return {
+    native: false,
+    run: () => {
+      const xd = read();
+      for (let row = 0; row < rows; row++) {
+        aggregate(forest, agg, xd, row * features, score, has, r);
+        if (targets === 1) {
+          // One target: the base value when it is the only one, then PROBIT or nothing.
+          let s = score[0];
+          if (agg === "AVERAGE") s = r(r(s / trees) + origin);
+          else if (agg === "SUM") s = r(s + origin);
+          else s = has[0] ? r(s + origin) : origin;
+          z[row] = post === "PROBIT" ? probit(s) : s;
+          continue;
+        }
+        const s: number[] = [];
+        for (let j = 0; j < targets; j++) {
+          const b = useBase ? base[j] : 0;
+          if (agg === "AVERAGE") s.push(r(r(score[j] / trees) + b));
+          else if (agg === "SUM") s.push(r(score[j] + b));
+          else s.push(r(b + (has[j] ? score[j] : 0)));
+        }
+        writeScores(s, has, post, -1, z, row * targets);
+      }
+    },
+  };
+}
 
 const TREE_CLASSIFIER: OpDef = {
   attributes: [
