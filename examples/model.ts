@@ -64,7 +64,9 @@ function census(bytes: Uint8Array): string {
   walk(m.graph.nodes);
   const ok = new Set(supportedOps());
   const lines = [
-    `opset ${m.opsets.get("")}, ${m.graph.nodes.length} nodes, producer ${m.producerName || "?"}`,
+    `opsets ${
+      [...m.opsets].map(([d, v]) => `${d || "ai.onnx"} ${v}`).join(", ")
+    }, ${m.graph.nodes.length} nodes, producer ${m.producerName || "?"}`,
   ];
   for (const [op, c] of [...counts].sort((a, b) => b[1] - a[1])) {
     lines.push(

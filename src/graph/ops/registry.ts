@@ -118,7 +118,15 @@ export function opDef(op: string, domain = ""): OpDef | null {
   return OPS.get(op) ?? null;
 }
 
-/** The op types of the default domain we run, sorted. */
+/**
+ * The op types we run, sorted: the default domain's by name, the others as
+ * "domain:Op" (com.microsoft, ai.onnx.ml).
+ */
 export function supportedOps(): string[] {
-  return [...OPS.keys(), "Constant"].sort();
+  return [
+    ...OPS.keys(),
+    "Constant",
+    ...Object.keys(MICROSOFT_OPS).map((k) => `com.microsoft:${k}`),
+    ...Object.keys(ML_OPS).map((k) => `ai.onnx.ml:${k}`),
+  ].sort();
 }
