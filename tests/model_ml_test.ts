@@ -497,3 +497,67 @@ Deno.test("model ml: TreeEnsemble (opset 5) post transforms as ONNX numbers them
     }
   }
 });
+
+Deno.test("model ml: LabelEncoder of numbers (opsets 2 and 4: int64 and float keys, defaults, NaN keys at 4), OneHotEncoder, FeatureVectorizer", async () => {
+  // Opset 2: int64 → float and float → int64 (a NaN key never found), the first of equal keys
+  // kept.
+  const g2 = new GraphBuilder(17);
+  g2.extraOpsets = [[ML, 2]];
+  g2.input("ids", "int64", ["N"]);
+  g2.input("x", "float32", ["N"]);
+  g2.output(
+    g2.node("LabelEncoder", ["ids"], ["ids_to_float"], {
+      keys_int64s: [3, 1, 4, 1, 5],
+      values_floats: fs([0.5, 1.5, 2.5, 3.5, 4.5]),
+      default_float: f(-7),
+    }, ML)[0],
+  );
+  g2.output(
+    g2.node("LabelEncoder", ["x"], ["float_to_ids"], {
+      keys_floats: fs([0.25, -1, NaN, 2, 0.25]),
+      values_int64s: [10, 20, 30, 40, 50],
+    }, ML)[0],
+    "int64",
+  );
+  const ids = BigInt64Array.from([1, 2, 3, 4, 5, 6, -1, 1].map(BigInt));
+  const xs = Float32Array.of(0.25, -1, NaN, 2, 0, -0, 3, 0.5);
+  await checkModel("ml label encoder 2", g2.toBytes(), {
+    ids: { type: "int64", dims: [8], data: ids },
+    x: { type: "float32", dims: [8], data: xs },
+  });
+  // Opset 4: keys and values as tensors, the default as a tensor, a NaN key found.
+  const g4 = new GraphBuilder(17);
+  g4.extraOpsets = [[ML, 4]];
+  g4.input("x", "float32", ["N"]);
+  g4.output(
+    g4.node("LabelEncoder", ["x"], ["y"], {
+      keys_tensor: { tensor: { type: "float32", dims: [3], data: [NaN, 1, 2] } },
+      values_tensor: { tensor: { type: "float32", dims: [3], data: [-1, 10, 20] } },
+      default_tensor: { tensor: { type: "float32", dims: [1], data: [99] } },
+    }, ML)[0],
+  );
+  await checkModel("ml label encoder 4", g4.toBytes(), {
+    x: { type: "float32", dims: [8], data: xs },
+  });
+  // OneHotEncoder of int64 and float (cast toward zero), unknown values all zeros.
+  const gh = new GraphBuilder(17);
+  gh.extraOpsets = [[ML, 1]];
+  gh.input("ids", "int64", ["N"]);
+  gh.input("x", "float32", ["N", 2]);
+  gh.output(gh.node("OneHotEncoder", ["ids"], ["hot"], { cats_int64s: [5, 1, 3, 2] }, ML)[0]);
+  gh.output(gh.node("OneHotEncoder", ["x"], ["hot_x"], { cats_int64s: [0, 2, -1] }, ML)[0]);
+  // FeatureVectorizer: columns cut (x's 2 to 1) and padded (ids's 1 to 3).
+  // (Its inputs are of one type: ids as floats.)
+  const ids2 = gh.op("Cast", [gh.op("Unsqueeze", ["ids", gh.ints("ax", [1])])], { to: 1 });
+  gh.output(
+    gh.node("FeatureVectorizer", ["x", ids2], ["features"], { inputdimensions: [1, 3] }, ML)[0],
+  );
+  await checkModel("ml one hot feature vectorizer", gh.toBytes(), {
+    ids: { type: "int64", dims: [8], data: ids },
+    x: {
+      type: "float32",
+      dims: [8, 2],
+      data: Float32Array.of(0, 2.7, -1.5, 0.9, 2, 1e10, -0.2, 3, NaN, 2, 1, 0, -1, -2, 2.2, 0),
+    },
+  });
+});

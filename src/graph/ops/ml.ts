@@ -15,6 +15,7 @@ import type { Node } from "../ir.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 import { ML_TREE_OPS, type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
 import { TREE_ENSEMBLE } from "./ml_tree_ensemble.ts";
+import { ML_ENCODER_OPS } from "./ml_encoders.ts";
 
 const f = Math.fround;
 
@@ -337,6 +338,7 @@ const LINEAR_CLASSIFIER: OpDef = {
 /** The ai.onnx.ml ops we run, by name. */
 export const ML_OPS: Record<string, OpDef> = {
   ...ML_TREE_OPS,
+  ...ML_ENCODER_OPS,
   TreeEnsemble: TREE_ENSEMBLE,
   Scaler: SCALER,
   Normalizer: NORMALIZER,
