@@ -561,3 +561,30 @@ Deno.test("model ml: LabelEncoder of numbers (opsets 2 and 4: int64 and float ke
     },
   });
 });
+
+for (const kernel of ["LINEAR", "POLY", "RBF", "SIGMOID", "none"]) {
+  Deno.test(`model ml: SVMRegressor, ${kernel === "none" ? "linear form (no support vectors)" : `${kernel} kernel`}, and one_class`, async () => {
+    const g = new GraphBuilder(17);
+    g.extraOpsets = [[ML, 1]];
+    g.input("X", "float32", ["N", 3]);
+    const supports = kernel === "none" ? 0 : 5;
+    const attrs: Record<string, AttrValue> = {
+      coefficients: fs(Array.from(seededFloats(supports || 3, 1010))),
+      rho: fs([0.125]),
+      n_supports: supports,
+      // (onnxruntime wants kernel_params whatever the form.)
+      kernel_params: fs([0.3, 0.5, 3]),
+      ...(supports
+        ? {
+          kernel_type: kernel,
+          support_vectors: fs(Array.from(seededFloats(supports * 3, 1011))),
+        }
+        : {}),
+    };
+    g.output(g.node("SVMRegressor", ["X"], ["y"], attrs, ML)[0]);
+    g.output(g.node("SVMRegressor", ["X"], ["y1"], { ...attrs, one_class: 1 }, ML)[0]);
+    const x = features(1012, 30, 3);
+    (x.data as Float32Array).forEach((v, i, a) => (a[i] = Number.isNaN(v) ? 0.75 : v));
+    await checkModel(`ml svm regressor ${kernel}`, g.toBytes(), { X: x });
+  });
+}
