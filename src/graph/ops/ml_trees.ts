@@ -62,6 +62,14 @@ export interface Forest {
   maxFeature: number;
   /** MEMBER nodes' sets of values (null elsewhere). */
   members?: (Set<number> | null)[];
+  /** Every test BRANCH_LEQ, no missing-value track (set by `withLeq`). */
+  leq?: boolean;
+}
+
+/** The forest with its `leq` flag set. */
+export function withLeq(t: Forest): Forest {
+  t.leq = allLeq(t);
+  return t;
 }
 
 /** An attribute that must be present. */
@@ -207,6 +215,17 @@ function forestOf(n: Node, prefix: string, targets: number): Forest {
   return forest;
 }
 
+/**
+ * Whether every test of the forest is BRANCH_LEQ with no missing-value track (a NaN goes
+ * false): XGBoost's and LightGBM's forests, walked in one comparison a node (aggregate).
+ */
+function allLeq(t: Forest): boolean {
+  for (let i = 0; i < t.mode.length; i++) {
+    if (t.mode[i] !== LEAF && (t.mode[i] !== 0 || t.missingYes[i] === 1)) return false;
+  }
+  return true;
+}
+
 /** The leaf a row reaches from `root`. */
 function leafOf(t: Forest, root: number, x: Float32Array | Float64Array, at: number): number {
   let i = root;
@@ -312,28 +331,48 @@ function writeScores(
   for (let i = 0; i < s.length; i++) z[at + i] = s[i];
 }
 
+/** Rows scored together, tree by tree: a tree's nodes stay in L1 across the block's rows. */
+const BLOCK_ROWS = 64;
+
 /**
- * Scores a row's trees: `score`/`has` per target, as the aggregate folds each leaf's votes,
- * rounded by `round` (float32's, or none for a double ensemble).
+ * Scores rows [from, to) of X (`features` a row) tree by tree: `score`/`has` per row of the
+ * block and target (`targets` a row), as the aggregate folds each leaf's votes in tree
+ * order, rounded by `round` (float32's, or none for a double ensemble).
  */
 function aggregate(
   t: Forest,
   agg: Aggregate,
   x: Float32Array | Float64Array,
-  at: number,
+  from: number,
+  to: number,
+  features: number,
+  targets: number,
   score: Float32Array | Float64Array,
   has: Uint8Array,
   round: (v: number) => number = f,
 ): void {
-  score.fill(0);
-  has.fill(0);
+  score.fill(0, 0, (to - from) * targets);
+  has.fill(0, 0, (to - from) * targets);
+  const sum = agg === "SUM" || agg === "AVERAGE", leq = t.leq === true;
+  const voteStart = t.voteStart, voteTarget = t.voteTarget, voteWeight = t.voteWeight;
+  const mode = t.mode, feature = t.feature, threshold = t.threshold, yes = t.yes, no = t.no;
   for (let r = 0; r < t.roots.length; r++) {
-    const leaf = leafOf(t, t.roots[r], x, at);
-    for (let v = t.voteStart[leaf]; v < t.voteStart[leaf + 1]; v++) {
-      const j = t.voteTarget[v], w = t.voteWeight[v];
-      if (agg === "SUM" || agg === "AVERAGE") score[j] = round(score[j] + w);
-      else if (!has[j] || (agg === "MIN" ? w < score[j] : w > score[j])) score[j] = w;
-      has[j] = 1;
+    const root = t.roots[r];
+    for (let row = from; row < to; row++) {
+      const at = row * features, base = (row - from) * targets;
+      let leaf = root;
+      // leafOfLeq's walk, here in the loop (the hot path of converted XGBoost/LightGBM forests).
+      if (leq) {
+        while (mode[leaf] !== LEAF) {
+          leaf = x[at + feature[leaf]] <= threshold[leaf] ? yes[leaf] : no[leaf];
+        }
+      } else leaf = leafOf(t, root, x, at);
+      for (let v = voteStart[leaf]; v < voteStart[leaf + 1]; v++) {
+        const j = base + voteTarget[v], w = voteWeight[v];
+        if (sum) score[j] = round(score[j] + w);
+        else if (!has[j] || (agg === "MIN" ? w < score[j] : w > score[j])) score[j] = w;
+        has[j] = 1;
+      }
     }
   }
 }
@@ -429,32 +468,39 @@ export function regressionStep(
   const [rows, features] = x.dims.length === 1 ? [1, x.dims[0]] : [x.dims[0], x.dims[1]];
   const read = double ? () => x.data as Float64Array : featuresOf(x);
   const r = double ? (v: number) => v : f, trees = forest.roots.length;
-  const score = double ? new Float64Array(targets) : new Float32Array(targets);
-  const has = new Uint8Array(targets);
+  withLeq(forest);
+  const block = BLOCK_ROWS * targets;
+  const score = double ? new Float64Array(block) : new Float32Array(block);
+  const has = new Uint8Array(block), s: number[] = [], h: number[] = [];
   const origin = base.length === 1 ? base[0] : 0, useBase = base.length === targets;
   return {
     native: false,
     run: () => {
       const xd = read();
-      for (let row = 0; row < rows; row++) {
-        aggregate(forest, agg, xd, row * features, score, has, r);
-        if (targets === 1) {
-          // One target: the base value when it is the only one, then PROBIT or nothing.
-          let s = score[0];
-          if (agg === "AVERAGE") s = r(r(s / trees) + origin);
-          else if (agg === "SUM") s = r(s + origin);
-          else s = has[0] ? r(s + origin) : origin;
-          z[row] = post === "PROBIT" ? probit(s) : s;
-          continue;
+      for (let from = 0; from < rows; from += BLOCK_ROWS) {
+        const to = Math.min(rows, from + BLOCK_ROWS);
+        aggregate(forest, agg, xd, from, to, features, targets, score, has, r);
+        for (let row = from; row < to; row++) {
+          const at = (row - from) * targets;
+          if (targets === 1) {
+            // One target: the base value when it is the only one, then PROBIT or nothing.
+            let v = score[at];
+            if (agg === "AVERAGE") v = r(r(v / trees) + origin);
+            else if (agg === "SUM") v = r(v + origin);
+            else v = has[at] ? r(v + origin) : origin;
+            z[row] = post === "PROBIT" ? probit(v) : v;
+            continue;
+          }
+          s.length = h.length = 0;
+          for (let j = 0; j < targets; j++) {
+            const b = useBase ? base[j] : 0, v = score[at + j];
+            if (agg === "AVERAGE") s.push(r(r(v / trees) + b));
+            else if (agg === "SUM") s.push(r(v + b));
+            else s.push(r(b + (has[at + j] ? v : 0)));
+            h.push(has[at + j]);
+          }
+          writeScores(s, h, post, -1, z, row * targets);
         }
-        const s: number[] = [];
-        for (let j = 0; j < targets; j++) {
-          const b = useBase ? base[j] : 0;
-          if (agg === "AVERAGE") s.push(r(r(score[j] / trees) + b));
-          else if (agg === "SUM") s.push(r(score[j] + b));
-          else s.push(r(b + (has[j] ? score[j] : 0)));
-        }
-        writeScores(s, has, post, -1, z, row * targets);
       }
     },
   };
@@ -510,7 +556,7 @@ const TREE_CLASSIFIER: OpDef = {
     const labels = n.attrs.ints("classlabels_int64s")!, classes = labels.length;
     const { post, base } = settings(n);
     // Classifiers sum their votes (onnxruntime's classifier aggregates as SUM whatever is set).
-    const forest = forestOf(n, "class", classes), read = featuresOf(x);
+    const forest = withLeq(forestOf(n, "class", classes)), read = featuresOf(x);
     const y = askedOutput(outs, 0) ? outs[0].data as BigInt64Array : null;
     const z = askedOutput(outs, 1)
       ? outs[1].data as Float32Array
@@ -534,7 +580,7 @@ const TREE_CLASSIFIER: OpDef = {
       run: () => {
         const xd = read();
         for (let r = 0; r < rows; r++) {
-          aggregate(forest, "SUM", xd, r * features, score, has);
+          aggregate(forest, "SUM", xd, r, r + 1, features, classes, score, has);
           const s = Array.from(score), h = Array.from(has);
           let label: bigint, second = -1;
           if (classes > 2) {
