@@ -43,6 +43,20 @@ const INTEGER_RANGES: Readonly<Record<string, readonly [number | bigint, number 
   uint8: [0, 255],
 };
 
+/** The numeric types (every type but bool), floats first. */
+export const NUMERIC_TYPES: readonly DType[] = [
+  "float32",
+  "float64",
+  "int64",
+  "int32",
+  "int16",
+  "int8",
+  "uint64",
+  "uint32",
+  "uint16",
+  "uint8",
+];
+
 /** Whether t's elements are bigints (int64, uint64). */
 export function isBigIntType(t: DType): t is "int64" | "uint64" {
   return t === "int64" || t === "uint64";

@@ -5,7 +5,7 @@
  * types (shape arithmetic) by a TS loop.
  */
 import type { BinaryOp } from "../../kernels/binary/mod.ts";
-import { type DType, isBigIntType, type TensorData } from "../../onnx/dtype.ts";
+import { isBigIntType, NUMERIC_TYPES, type TensorData } from "../../onnx/dtype.ts";
 import { broadcast, type Buf, expectType, fail, meta, need, type OpDef, stridesOf } from "./op.ts";
 
 /** Strides of `dims` broadcast to `out` (0 along broadcast axes), right-aligned. */
@@ -198,19 +198,6 @@ export const JIT_OPS: Readonly<Record<string, BinaryOp>> = {
   Min: "min",
 };
 
-const NUMERIC: DType[] = [
-  "float32",
-  "float64",
-  "int64",
-  "int32",
-  "int16",
-  "int8",
-  "uint64",
-  "uint32",
-  "uint16",
-  "uint8",
-];
-
 function arithmeticDef(op: string, variadic: boolean): OpDef {
   return {
     attributes: [],
@@ -218,7 +205,7 @@ function arithmeticDef(op: string, variadic: boolean): OpDef {
       const xs = need(n, ins, variadic ? 1 : 2, variadic ? 64 : 2);
       let dims = xs[0].dims;
       for (let i = 0; i < xs.length; i++) {
-        expectType(n, xs[i], i, ...NUMERIC);
+        expectType(n, xs[i], i, ...NUMERIC_TYPES);
         // Pow's exponent may differ in type; every other op takes one type.
         if (op !== "Pow" && xs[i].type !== xs[0].type) {
           fail(n, `input ${i} is ${xs[i].type}, input 0 is ${xs[0].type}`);

@@ -19,6 +19,17 @@ const MODES: Record<string, "linear" | "nearest" | "cubic"> = {
   cubic: "cubic",
 };
 
+/** A grid coordinate in [−1, 1] as a position along an axis of `len` pixels. */
+function pixelOf(v: number, len: number, align: boolean): number {
+  return align ? ((v + 1) / 2) * (len - 1) : ((v + 1) * len - 1) / 2;
+}
+
+/** v rounded to the nearest integer, halves to even (nearest mode). */
+function even(v: number): number {
+  const f = Math.floor(v), d = v - f;
+  return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
+}
+
 /** x reflected by the near border until inside [lo, hi]. */
 function reflect(x: number, lo: number, hi: number): number {
   const range = hi - lo;
@@ -76,10 +87,7 @@ const GRID_SAMPLE: OpDef = {
     const pad = n.attrs.string("padding_mode", "zeros");
     const align = n.attrs.int("align_corners", 0) !== 0;
     const xd = x.data as Float32Array, gd = grid.data as Float32Array, yd = y.data as Float32Array;
-    const denorm = (
-      v: number,
-      len: number,
-    ) => (align ? ((v + 1) / 2) * (len - 1) : ((v + 1) * len - 1) / 2);
+    const denorm = (v: number, len: number) => pixelOf(v, len, align);
     const [x0, x1, y0, y1] = align ? [0, W - 1, 0, H - 1] : [-0.5, W - 0.5, -0.5, H - 0.5];
     const pixel = (plane: number, r: number, c: number): number => {
       if (pad === "zeros") return c >= 0 && c < W && r >= 0 && r < H ? xd[plane + r * W + c] : 0;
@@ -88,10 +96,6 @@ const GRID_SAMPLE: OpDef = {
       }
       const cc = Math.trunc(reflect(c, x0, x1)), rr = Math.trunc(reflect(r, y0, y1));
       return xd[plane + rr * W + cc];
-    };
-    const even = (v: number) => {
-      const f = Math.floor(v), d = v - f;
-      return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
     };
     return {
       native: false,
@@ -139,8 +143,7 @@ function volumeStep(n: Node, x: Buf, grid: Buf, y: Buf): Step {
   const pad = n.attrs.string("padding_mode", "zeros");
   const align = n.attrs.int("align_corners", 0) !== 0;
   const xd = x.data as Float32Array, gd = grid.data as Float32Array, yd = y.data as Float32Array;
-  const denorm = (v: number, len: number) =>
-    align ? ((v + 1) / 2) * (len - 1) : ((v + 1) * len - 1) / 2;
+  const denorm = (v: number, len: number) => pixelOf(v, len, align);
   const lo = align ? 0 : -0.5, hi = (len: number) => (align ? len - 1 : len - 0.5);
   /** An index along an axis of `len` as the padding mode reads it; −1: a zero. */
   const at = (i: number, len: number): number => {
@@ -151,10 +154,6 @@ function volumeStep(n: Node, x: Buf, grid: Buf, y: Buf): Step {
   const voxel = (volume: number, z: number, r: number, c: number): number => {
     const zz = at(z, D), rr = at(r, H), cc = at(c, W);
     return zz < 0 || rr < 0 || cc < 0 ? 0 : xd[volume + (zz * H + rr) * W + cc];
-  };
-  const even = (v: number) => {
-    const f = Math.floor(v), d = v - f;
-    return d > 0.5 || (d === 0.5 && f % 2 !== 0) ? f + 1 : f;
   };
   return {
     native: false,

@@ -405,24 +405,29 @@ function featuresOf(x: Buf): () => Float32Array | Float64Array {
   };
 }
 
+/** The node attributes of TreeEnsembleRegressor and TreeEnsembleClassifier. */
+const NODE_ATTRIBUTES = [
+  "base_values",
+  "base_values_as_tensor",
+  "nodes_falsenodeids",
+  "nodes_featureids",
+  "nodes_hitrates",
+  "nodes_hitrates_as_tensor",
+  "nodes_missing_value_tracks_true",
+  "nodes_modes",
+  "nodes_nodeids",
+  "nodes_treeids",
+  "nodes_truenodeids",
+  "nodes_values",
+  "nodes_values_as_tensor",
+  "post_transform",
+];
+
 const TREE_REGRESSOR: OpDef = {
   attributes: [
     "aggregate_function",
-    "base_values",
-    "base_values_as_tensor",
     "n_targets",
-    "nodes_falsenodeids",
-    "nodes_featureids",
-    "nodes_hitrates",
-    "nodes_hitrates_as_tensor",
-    "nodes_missing_value_tracks_true",
-    "nodes_modes",
-    "nodes_nodeids",
-    "nodes_treeids",
-    "nodes_truenodeids",
-    "nodes_values",
-    "nodes_values_as_tensor",
-    "post_transform",
+    ...NODE_ATTRIBUTES,
     "target_ids",
     "target_nodeids",
     "target_treeids",
@@ -508,8 +513,6 @@ export function regressionStep(
 
 const TREE_CLASSIFIER: OpDef = {
   attributes: [
-    "base_values",
-    "base_values_as_tensor",
     "class_ids",
     "class_nodeids",
     "class_treeids",
@@ -517,18 +520,7 @@ const TREE_CLASSIFIER: OpDef = {
     "class_weights_as_tensor",
     "classlabels_int64s",
     "classlabels_strings",
-    "nodes_falsenodeids",
-    "nodes_featureids",
-    "nodes_hitrates",
-    "nodes_hitrates_as_tensor",
-    "nodes_missing_value_tracks_true",
-    "nodes_modes",
-    "nodes_nodeids",
-    "nodes_treeids",
-    "nodes_truenodeids",
-    "nodes_values",
-    "nodes_values_as_tensor",
-    "post_transform",
+    ...NODE_ATTRIBUTES,
   ],
   infer(n, ins) {
     const [x] = need(n, ins, 1);

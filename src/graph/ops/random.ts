@@ -8,7 +8,7 @@
  * The generator: xoshiro128** (32-bit state words); normals by Box–Muller.
  */
 import type { Node } from "../ir.ts";
-import { dtypeOf, onnxTypeName } from "../../onnx/dtype.ts";
+import { dtypeOf, NUMERIC_TYPES, onnxTypeName } from "../../onnx/dtype.ts";
 import type { DType, TensorData } from "../../onnx/dtype.ts";
 import { expectType, fail, meta, need, type OpDef } from "./op.ts";
 
@@ -107,19 +107,7 @@ function randomDef(kind: "normal" | "uniform", like: boolean): OpDef {
   };
 }
 
-const NUMBERS: readonly DType[] = [
-  "float32",
-  "float64",
-  "int64",
-  "int32",
-  "int16",
-  "int8",
-  "uint64",
-  "uint32",
-  "uint16",
-  "uint8",
-  "bool",
-];
+const NUMBERS: readonly DType[] = [...NUMERIC_TYPES, "bool"];
 
 /** Bernoulli: 1 with each input's probability, else 0. */
 const BERNOULLI: OpDef = {

@@ -6,7 +6,7 @@
  * out of range throws a RangeError naming the node, before anything is
  * written.
  */
-import { allocate, isBigIntType, type TensorData } from "../../onnx/dtype.ts";
+import { allocate, isBigIntType, NUMERIC_TYPES, type TensorData } from "../../onnx/dtype.ts";
 import type { Node } from "../ir.ts";
 import {
   axisOf,
@@ -40,25 +40,11 @@ function expectIndices(n: Node, m: { type: string }, i: number): void {
   if (m.type !== "int64" && m.type !== "int32") fail(n, `input ${i} (indices) is ${m.type}`);
 }
 
-/** TopK's element types: every numeric type of ours. */
-const TOPK_TYPES = [
-  "float32",
-  "float64",
-  "int64",
-  "int32",
-  "int16",
-  "int8",
-  "uint64",
-  "uint32",
-  "uint16",
-  "uint8",
-] as const;
-
 const TOPK: OpDef = {
   attributes: ["axis", "largest", "sorted"],
   infer(n, ins) {
     const [x, k] = need(n, ins, 2);
-    expectType(n, x, 0, ...TOPK_TYPES);
+    expectType(n, x, 0, ...NUMERIC_TYPES); // every numeric type of ours
     const axis = axisOf(n, n.attrs.int("axis", -1), x.dims.length);
     const kv = knownInts(n, k, "K")[0];
     if (!(kv >= 0 && kv <= x.dims[axis])) fail(n, `K ${kv} is outside 0..${x.dims[axis]}`);

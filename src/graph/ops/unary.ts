@@ -7,7 +7,7 @@
 import { UNARY_IDS, UNARY_OPS as KERNEL_OPS, type UnaryParams } from "../../kernels/unary/ops.ts";
 import type { Activation } from "../../kernels/unary/read.ts";
 import type { Node } from "../ir.ts";
-import { integerRange } from "../../onnx/dtype.ts";
+import { integerRange, NUMERIC_TYPES } from "../../onnx/dtype.ts";
 import { expectType, fail, type Meta, meta, need, type OpDef, sizeOf } from "./op.ts";
 
 const F32_MAX = 3.4028234663852886e38;
@@ -152,20 +152,6 @@ export const UNARY_OPS: Record<string, OpDef> = {
   Clip: clipDef(),
 };
 
-/** Types Clip takes (opset 12 on: every numeric one; 8- to 64-bit integers, float32 and float64 here). */
-const CLIP_TYPES = [
-  "float32",
-  "float64",
-  "int64",
-  "int32",
-  "int16",
-  "int8",
-  "uint64",
-  "uint32",
-  "uint16",
-  "uint8",
-] as const;
-
 /**
  * Clip: float32 through the unary family (bounds folded in where constant, else read on
  * each run), integers by a loop; min and max as attributes (before opset 11) or scalar
@@ -176,7 +162,7 @@ function clipDef(): OpDef {
     attributes: ["min", "max"],
     infer(n, ins) {
       const [x] = need(n, ins, 1, 3);
-      expectType(n, x, 0, ...CLIP_TYPES);
+      expectType(n, x, 0, ...NUMERIC_TYPES); // opset 12 on: every numeric type
       if (x.type !== "float32" && x.type !== "float64" && n.opset < 12) {
         fail(n, `input 0 is ${x.type}, expected float32 or float64`);
       }
