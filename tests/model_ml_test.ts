@@ -509,3 +509,60 @@ for (const kernel of ["LINEAR", "POLY", "RBF", "SIGMOID", "none"]) {
     await checkModel(`ml svm regressor ${kernel}`, g.toBytes(), { X: x });
   });
 }
+
+for (
+  const [classes, kernel, proba, post] of [
+    [3, "RBF", false, "NONE"],
+    [3, "POLY", false, "LOGISTIC"],
+    [4, "RBF", true, "NONE"],
+    [3, "SIGMOID", true, "SOFTMAX"],
+    [2, "RBF", false, "NONE"],
+    [2, "LINEAR", false, "LOGISTIC"],
+    [2, "RBF", false, "SOFTMAX"],
+    [2, "RBF", true, "NONE"],
+    [3, "none", false, "NONE"],
+    [2, "none", false, "NONE"],
+  ] as [number, string, boolean, string][]
+) {
+  Deno.test(`model ml: SVMClassifier of ${classes} classes, ${kernel === "none" ? "linear form" : `${kernel} kernel`}${proba ? ", probabilities" : ""}, ${post}`, async () => {
+    const g = new GraphBuilder(17);
+    g.extraOpsets = [[ML, 1]];
+    g.input("X", "float32", ["N", 3]);
+    const perClass = Array.from({ length: classes }, (_, i) => 2 + (i % 2));
+    const vectors = perClass.reduce((a, b) => a + b, 0), pairs = (classes * (classes - 1)) / 2;
+    const seed = 1100 + classes * 10 + KERNEL_SEEDS.indexOf(kernel);
+    const svc = kernel !== "none";
+    const attrs: Record<string, AttrValue> = {
+      classlabels_ints: Array.from({ length: classes }, (_, i) => 7 + 3 * i),
+      post_transform: post,
+      kernel_params: fs([0.4, 0.3, 2]),
+      ...(svc
+        ? {
+          kernel_type: kernel,
+          vectors_per_class: perClass,
+          support_vectors: fs(Array.from(seededFloats(vectors * 3, seed))),
+          coefficients: fs(Array.from(seededFloats((classes - 1) * vectors, seed + 1, 2))),
+          rho: fs(Array.from(seededFloats(pairs, seed + 2, 0.5))),
+        }
+        : {
+          coefficients: fs(Array.from(seededFloats(classes * 3, seed + 1, 2))),
+          rho: fs([0.25]),
+        }),
+      ...(proba
+        ? {
+          prob_a: fs(Array.from(seededFloats(pairs, seed + 3, 2))),
+          prob_b: fs(Array.from(seededFloats(pairs, seed + 4, 0.5))),
+        }
+        : {}),
+    };
+    g.node("SVMClassifier", ["X"], ["label", "scores"], attrs, ML);
+    g.output("label", "int64");
+    g.output("scores", "float32");
+    const x = features(seed + 5, 40, 3);
+    (x.data as Float32Array).forEach((v, i, a) => (a[i] = Number.isNaN(v) ? -0.5 : v));
+    await checkModel(`ml svm classifier ${classes} ${kernel} ${proba} ${post}`, g.toBytes(), {
+      X: x,
+    });
+  });
+}
+const KERNEL_SEEDS = ["LINEAR", "POLY", "RBF", "SIGMOID", "none"];

@@ -9,15 +9,16 @@
  * by index), LinearRegressor (X·coefficientsᵀ + intercepts) and
  * LinearClassifier (the same scores, the top class's int64 label, the post
  * transform; one score for two labels as onnxruntime 1.30 gives it: p = s,
- * or its logistic under LOGISTIC, as [1 − p, p]) and SVMRegressor (support
- * vectors through a LINEAR, POLY, RBF or SIGMOID kernel, or the linear form
- * without them; one_class to ±1). The tree ensembles are ml_trees.ts.
+ * or its logistic under LOGISTIC, as [1 − p, p]). The tree ensembles are
+ * ml_trees.ts and ml_tree_ensemble.ts, the encoders ml_encoders.ts, the
+ * support vector machines ml_svm.ts.
  */
 import type { Node } from "../ir.ts";
 import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 import { ML_TREE_OPS, type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
 import { TREE_ENSEMBLE } from "./ml_tree_ensemble.ts";
 import { ML_ENCODER_OPS } from "./ml_encoders.ts";
+import { ML_SVM_OPS } from "./ml_svm.ts";
 
 const f = Math.fround;
 
@@ -337,90 +338,6 @@ const LINEAR_CLASSIFIER: OpDef = {
   },
 };
 
-const KERNELS = ["LINEAR", "POLY", "RBF", "SIGMOID"];
-
-const SVM_REGRESSOR: OpDef = {
-  attributes: [
-    "coefficients",
-    "kernel_params",
-    "kernel_type",
-    "n_supports",
-    "one_class",
-    "post_transform",
-    "rho",
-    "support_vectors",
-  ],
-  infer(n, ins) {
-    const [x] = need(n, ins, 1);
-    expectType(n, x, 0, "float32");
-    if (x.dims.length > 2 || x.dims.length === 0) {
-      fail(n, `X must be [N, C] or [C], got rank ${x.dims.length}`);
-    }
-    const c = featuresOf(x.dims), supports = n.attrs.int("n_supports", 0);
-    const coef = n.attrs.floats("coefficients"), rho = n.attrs.floats("rho");
-    if (!coef || coef.length === 0 || !rho || rho.length === 0) {
-      fail(n, "coefficients and rho are required");
-    }
-    const kernel = n.attrs.string("kernel_type", "LINEAR");
-    if (!KERNELS.includes(kernel)) fail(n, `kernel_type '${kernel}' is not ${KERNELS.join(", ")}`);
-    if (supports > 0) {
-      const sv = n.attrs.floats("support_vectors") ?? [];
-      if (sv.length !== supports * c || coef.length !== supports) {
-        fail(
-          n,
-          `${supports} support vectors of ${c} features need ${supports * c} values and ` +
-            `${supports} coefficients, got ${sv.length} and ${coef.length}`,
-        );
-      }
-      if (kernel !== "LINEAR" && (n.attrs.floats("kernel_params") ?? []).length < 3) {
-        fail(n, "kernel_params (gamma, coef0, degree) are required");
-      }
-    } else if (coef.length !== c) fail(n, `${coef.length} coefficients for ${c} features`);
-    const rows = x.dims.length === 2 ? x.dims[0] : 1;
-    return [meta("float32", [rows, 1])];
-  },
-  build(n, ins, outs) {
-    const x = ins[0]!.data as Float32Array, c = featuresOf(ins[0]!.dims);
-    const y = outs[0].data as Float32Array, rows = y.length;
-    const supports = n.attrs.int("n_supports", 0), oneClass = n.attrs.int("one_class", 0) !== 0;
-    const coef = Float32Array.from(n.attrs.floats("coefficients")!);
-    const rho = f(n.attrs.floats("rho")![0]);
-    const kernel = supports > 0 ? n.attrs.string("kernel_type", "LINEAR") : "LINEAR";
-    const [gamma, coef0, degree] = (n.attrs.floats("kernel_params") ?? [0, 0, 0]).map(f);
-    const sv = Float32Array.from(n.attrs.floats("support_vectors") ?? []);
-    const k = new Float32Array(Math.max(supports, 1));
-    /** The kernel of row `r` and support vector `v` (float32 steps, as onnxruntime's). */
-    const kernelOf = (r: number, v: number) => {
-      let s = 0;
-      if (kernel === "RBF") {
-        for (let j = 0; j < c; j++) {
-          const d = f(x[r * c + j] - sv[v * c + j]);
-          s = f(s + f(d * d));
-        }
-        return f(Math.exp(f(-gamma * s)));
-      }
-      for (let j = 0; j < c; j++) s = f(s + f(x[r * c + j] * sv[v * c + j]));
-      if (kernel === "LINEAR") return s;
-      s = f(f(gamma * s) + coef0);
-      return kernel === "POLY" ? f(s ** degree) : f(Math.tanh(s));
-    };
-    return {
-      native: false,
-      run: () => {
-        for (let r = 0; r < rows; r++) {
-          let s = 0;
-          if (supports > 0) {
-            for (let v = 0; v < supports; v++) k[v] = kernelOf(r, v);
-            for (let v = 0; v < supports; v++) s = f(s + f(k[v] * coef[v]));
-          } else for (let j = 0; j < c; j++) s = f(s + f(x[r * c + j] * coef[j]));
-          s = f(s + rho);
-          y[r] = oneClass ? (s > 0 ? 1 : -1) : s;
-        }
-      },
-    };
-  },
-};
-
 /** The ai.onnx.ml ops we run, by name. */
 export const ML_OPS: Record<string, OpDef> = {
   ...ML_TREE_OPS,
@@ -433,5 +350,5 @@ export const ML_OPS: Record<string, OpDef> = {
   ArrayFeatureExtractor: ARRAY_FEATURE_EXTRACTOR,
   LinearRegressor: LINEAR_REGRESSOR,
   LinearClassifier: LINEAR_CLASSIFIER,
-  SVMRegressor: SVM_REGRESSOR,
+  ...ML_SVM_OPS,
 };

@@ -1,0 +1,325 @@
+/**
+ * ONNX-ML's support vector machines (domain ai.onnx.ml), as scikit-learn's
+ * SVR and SVC convert, computed as ONNX Runtime's CPU kernels compute them
+ * (float32): the kernel of a row against each support vector (LINEAR,
+ * POLY (γ·x·v + c₀)^d, RBF e^(−γ‖x − v‖²), SIGMOID tanh(γ·x·v + c₀)), or
+ * without support vectors the linear form x·w + ρ.
+ *
+ * SVMRegressor: Σ coefficients·kernels + ρ₀ (one_class: its sign as ±1).
+ * SVMClassifier: one-against-one over the classes, each pair's score from
+ * both classes' support vectors (summed in double, as onnxruntime sums them)
+ * plus its ρ, a vote to the winner; the label the most votes' (the linear
+ * form: the top score's); with prob_a/prob_b each pair's Platt probability
+ * and the classes' probabilities by onnxruntime's iteration
+ * (multiclass_probability); two classes as onnxruntime scores them.
+ * Integer labels only.
+ */
+import type { Node } from "../ir.ts";
+import { expectType, fail, meta, need, type OpDef } from "./op.ts";
+import { type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
+
+const f = Math.fround;
+
+const KERNELS = ["LINEAR", "POLY", "RBF", "SIGMOID"];
+
+/** The kernel of a row against support vectors: `into[v]` for each of `count`. */
+type KernelRow = (x: Float32Array, at: number, into: Float32Array) => void;
+
+/** The row kernel of `kind` over `count` support vectors of `c` features (float32 steps). */
+function kernelRow(n: Node, kind: string, sv: Float32Array, count: number, c: number): KernelRow {
+  const [gamma, coef0, degree] = (n.attrs.floats("kernel_params") ?? [0, 0, 0]).map(f);
+  return (x, at, into) => {
+    for (let v = 0; v < count; v++) {
+      let s = 0;
+      if (kind === "RBF") {
+        for (let j = 0; j < c; j++) {
+          const d = f(x[at + j] - sv[v * c + j]);
+          s = f(s + f(d * d));
+        }
+        into[v] = f(Math.exp(f(-gamma * s)));
+        continue;
+      }
+      for (let j = 0; j < c; j++) s = f(s + f(x[at + j] * sv[v * c + j]));
+      if (kind !== "LINEAR") s = f(f(gamma * s) + coef0);
+      into[v] = kind === "POLY" ? f(s ** degree) : kind === "SIGMOID" ? f(Math.tanh(s)) : s;
+    }
+  };
+}
+
+/** X's checks and its rows and features ([N, C] or [C]). */
+function rowsOf(n: Node, dims: readonly number[]): [number, number] {
+  if (dims.length > 2 || dims.length === 0) {
+    fail(n, `X must be [N, C] or [C], got rank ${dims.length}`);
+  }
+  return dims.length === 2 ? [dims[0], dims[1]] : [1, dims[0]];
+}
+
+/** The kernel type, checked; kernel_params required where it uses them. */
+function kernelOf(n: Node, supports: number): string {
+  const kind = n.attrs.string("kernel_type", "LINEAR");
+  if (!KERNELS.includes(kind)) fail(n, `kernel_type '${kind}' is not ${KERNELS.join(", ")}`);
+  if (supports > 0 && kind !== "LINEAR" && (n.attrs.floats("kernel_params") ?? []).length < 3) {
+    fail(n, "kernel_params (gamma, coef0, degree) are required");
+  }
+  return supports > 0 ? kind : "LINEAR";
+}
+
+const SVM_REGRESSOR: OpDef = {
+  attributes: [
+    "coefficients",
+    "kernel_params",
+    "kernel_type",
+    "n_supports",
+    "one_class",
+    "post_transform",
+    "rho",
+    "support_vectors",
+  ],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    const [rows, c] = rowsOf(n, x.dims), supports = n.attrs.int("n_supports", 0);
+    const coef = n.attrs.floats("coefficients"), rho = n.attrs.floats("rho");
+    if (!coef || coef.length === 0 || !rho || rho.length === 0) {
+      fail(n, "coefficients and rho are required");
+    }
+    kernelOf(n, supports);
+    if (supports > 0) {
+      const sv = n.attrs.floats("support_vectors") ?? [];
+      if (sv.length !== supports * c || coef.length !== supports) {
+        fail(
+          n,
+          `${supports} support vectors of ${c} features need ${supports * c} values and ` +
+            `${supports} coefficients, got ${sv.length} and ${coef.length}`,
+        );
+      }
+    } else if (coef.length !== c) fail(n, `${coef.length} coefficients for ${c} features`);
+    return [meta("float32", [rows, 1])];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!.data as Float32Array, [rows, c] = rowsOf(n, ins[0]!.dims);
+    const y = outs[0].data as Float32Array;
+    const supports = n.attrs.int("n_supports", 0), oneClass = n.attrs.int("one_class", 0) !== 0;
+    const coef = Float32Array.from(n.attrs.floats("coefficients")!);
+    const rho = f(n.attrs.floats("rho")![0]);
+    const sv = Float32Array.from(n.attrs.floats("support_vectors") ?? []);
+    const kernels = kernelRow(n, kernelOf(n, supports), sv, supports, c);
+    const k = new Float32Array(Math.max(supports, 1));
+    return {
+      native: false,
+      run: () => {
+        for (let r = 0; r < rows; r++) {
+          let s = 0;
+          if (supports > 0) {
+            kernels(x, r * c, k);
+            for (let v = 0; v < supports; v++) s = f(s + f(k[v] * coef[v]));
+          } else for (let j = 0; j < c; j++) s = f(s + f(x[r * c + j] * coef[j]));
+          s = f(s + rho);
+          y[r] = oneClass ? (s > 0 ? 1 : -1) : s;
+        }
+      },
+    };
+  },
+};
+
+/** onnxruntime's logistic (float32). */
+function logistic(v: number): number {
+  const p = f(1 / f(1 + f(Math.exp(-Math.abs(v)))));
+  return v < 0 ? f(1 - p) : p;
+}
+
+/**
+ * The classes' probabilities from the pairwise ones `r` (k×k), by
+ * onnxruntime's form of Wu, Lin and Weng's iteration (float32, at most 100
+ * rounds), into `p`.
+ */
+function multiclassProbability(k: number, r: Float32Array, p: Float32Array): void {
+  const q = new Float32Array(k * k), qp = new Float32Array(k);
+  const eps = f(0.005 / k);
+  for (let i = 0; i < k; i++) {
+    p[i] = f(1 / k);
+    for (let j = 0; j < i; j++) {
+      q[i * k + i] = f(q[i * k + i] + f(r[j * k + i] * r[j * k + i]));
+      q[i * k + j] = q[j * k + i];
+    }
+    for (let j = i + 1; j < k; j++) {
+      q[i * k + i] = f(q[i * k + i] + f(r[j * k + i] * r[j * k + i]));
+      q[i * k + j] = f(-f(r[j * k + i] * r[i * k + j]));
+    }
+  }
+  for (let loop = 0; loop < 100; loop++) {
+    let pqp = 0;
+    for (let i = 0; i < k; i++) {
+      qp[i] = 0;
+      for (let j = 0; j < k; j++) qp[i] = f(qp[i] + f(q[i * k + j] * p[j]));
+      pqp = f(pqp + f(p[i] * qp[i]));
+    }
+    let maxError = 0;
+    for (let i = 0; i < k; i++) {
+      const e = Math.abs(f(qp[i] - pqp));
+      if (e > maxError) maxError = e;
+    }
+    if (maxError < eps) break;
+    for (let i = 0; i < k; i++) {
+      const diff = f(f(-qp[i] + pqp) / q[i * k + i]);
+      p[i] = f(p[i] + diff);
+      pqp = f(
+        f(f(pqp + f(diff * f(f(diff * q[i * k + i]) + f(2 * qp[i])))) / f(1 + diff)) / f(1 + diff),
+      );
+      for (let j = 0; j < k; j++) {
+        qp[j] = f(f(qp[j] + f(diff * q[i * k + j])) / f(1 + diff));
+        p[j] = f(p[j] / f(1 + diff));
+      }
+    }
+  }
+}
+
+const SVM_CLASSIFIER: OpDef = {
+  attributes: [
+    "classlabels_ints",
+    "classlabels_strings",
+    "coefficients",
+    "kernel_params",
+    "kernel_type",
+    "post_transform",
+    "prob_a",
+    "prob_b",
+    "rho",
+    "support_vectors",
+    "vectors_per_class",
+  ],
+  infer(n, ins) {
+    const [x] = need(n, ins, 1);
+    expectType(n, x, 0, "float32");
+    const [rows, c] = rowsOf(n, x.dims);
+    if (n.attrs.strings("classlabels_strings")) {
+      fail(n, "string class labels are not supported (int64 labels are: classlabels_ints)");
+    }
+    const labels = n.attrs.ints("classlabels_ints");
+    if (!labels || labels.length < 2) fail(n, "classlabels_ints (2 classes or more) is required");
+    const k = labels.length, pairs = (k * (k - 1)) / 2;
+    const coef = n.attrs.floats("coefficients") ?? [], rho = n.attrs.floats("rho") ?? [];
+    const perClass = n.attrs.ints("vectors_per_class") ?? [];
+    const vectors = perClass.reduce((a, b) => a + b, 0);
+    const probA = n.attrs.floats("prob_a") ?? [], probB = n.attrs.floats("prob_b") ?? [];
+    if (probA.length !== probB.length) fail(n, "prob_a and prob_b differ in length");
+    const post = n.attrs.string("post_transform", "NONE") as Transform;
+    if (!TRANSFORMS.includes(post)) fail(n, `post_transform '${post}' is not supported`);
+    kernelOf(n, vectors);
+    let width = k;
+    if (vectors > 0) {
+      if (perClass.length !== k) {
+        fail(n, `vectors_per_class has ${perClass.length} classes, not ${k}`);
+      }
+      if (perClass.some((v) => !(v >= 0))) fail(n, "vectors_per_class holds a negative count");
+      const sv = n.attrs.floats("support_vectors") ?? [];
+      if (sv.length !== vectors * c) {
+        fail(n, `${vectors} support vectors of ${c} features need ${vectors * c} values`);
+      }
+      if (coef.length < (k - 1) * vectors) {
+        fail(n, `coefficients must hold ${k - 1}×${vectors} values, got ${coef.length}`);
+      }
+      if (rho.length < pairs) fail(n, `rho must hold ${pairs} values, got ${rho.length}`);
+      if (probA.length > 0 && probA.length < pairs) fail(n, `prob_a must hold ${pairs} values`);
+      if (probA.length === 0) width = k > 2 ? pairs : 2;
+      if (probA.length === 0 && k === 2 && post === "PROBIT") {
+        fail(n, "PROBIT of two classes' one score is not supported (onnxruntime leaves a column)");
+      }
+    } else {
+      if (coef.length !== k * c) fail(n, `coefficients must hold ${k}×${c} values`);
+      if (rho.length < 1) fail(n, "rho is required");
+    }
+    return [meta("int64", [rows]), meta("float32", [rows, width])];
+  },
+  build(n, ins, outs) {
+    const x = ins[0]!.data as Float32Array, [rows, c] = rowsOf(n, ins[0]!.dims);
+    const labels = n.attrs.ints("classlabels_ints")!, k = labels.length, pairs = (k * (k - 1)) / 2;
+    const coef = Float32Array.from(n.attrs.floats("coefficients")!);
+    const rho = Float32Array.from(n.attrs.floats("rho")!);
+    const perClass = n.attrs.ints("vectors_per_class") ?? [];
+    const vectors = perClass.reduce((a, b) => a + b, 0), svc = vectors > 0;
+    const start = perClass.map((_, i) => perClass.slice(0, i).reduce((a, b) => a + b, 0));
+    const probA = Float32Array.from(n.attrs.floats("prob_a") ?? []);
+    const probB = Float32Array.from(n.attrs.floats("prob_b") ?? []), proba = probA.length > 0;
+    const post = n.attrs.string("post_transform", "NONE") as Transform;
+    const positive = coef.every((v) => v >= 0);
+    const sv = Float32Array.from(n.attrs.floats("support_vectors") ?? []);
+    const kernels = kernelRow(n, kernelOf(n, vectors), sv, vectors, c);
+    const y = outs[0].data as BigInt64Array, z = outs[1].data as Float32Array;
+    const width = z.length / Math.max(rows, 1);
+    const kern = new Float32Array(Math.max(vectors, 1)), pairScore = new Float32Array(pairs);
+    const votes = new Int32Array(k), pair2 = new Float32Array(k * k), probs = new Float32Array(k);
+    // Scores a row writes before its transform: the pairs' (SVC without probabilities), else
+    // one per class; two classes' one pair score becomes two columns as onnxruntime 1.30 writes
+    // them: [−s, s] under NONE, else [1 − p, p], p = s or its logistic under LOGISTIC.
+    const scored = svc && !proba ? pairs : k, second = svc && !proba && k <= 2;
+    return {
+      native: false,
+      run: () => {
+        for (let r = 0; r < rows; r++) {
+          const out: number[] = [];
+          let best = 0, top = 0;
+          if (!svc) {
+            for (let t = 0; t < k; t++) {
+              let s = 0;
+              for (let j = 0; j < c; j++) s = f(s + f(x[r * c + j] * coef[t * c + j]));
+              out.push(f(s + rho[0]));
+            }
+            for (let t = 1; t < k; t++) if (out[t] > out[best]) best = t;
+            top = out[best];
+          } else {
+            kernels(x, r * c, kern);
+            votes.fill(0);
+            for (let i = 0, p = 0; i < k - 1; i++) {
+              for (let j = i + 1; j < k; j++, p++) {
+                let sum = 0; // a double, as onnxruntime sums each pair
+                for (let m = 0; m < perClass[i]; m++) {
+                  sum += coef[(j - 1) * vectors + start[i] + m] * kern[start[i] + m];
+                }
+                for (let m = 0; m < perClass[j]; m++) {
+                  sum += coef[i * vectors + start[j] + m] * kern[start[j] + m];
+                }
+                sum += rho[p];
+                pairScore[p] = sum;
+                votes[sum > 0 ? i : j]++;
+              }
+            }
+            for (let t = 1; t < k; t++) if (votes[t] > votes[best]) best = t;
+            if (proba) {
+              pair2.fill(0);
+              for (let i = 0, p = 0; i < k - 1; i++) {
+                for (let j = i + 1; j < k; j++, p++) {
+                  const v = f(1 - logistic(f(f(pairScore[p] * probA[p]) + probB[p])));
+                  const w = Math.min(Math.max(v, f(1e-7)), f(1 - 1e-7));
+                  pair2[i * k + j] = w;
+                  pair2[j * k + i] = f(1 - w);
+                }
+              }
+              multiclassProbability(k, pair2, probs);
+              out.push(...probs);
+            } else out.push(...pairScore);
+          }
+          // The label: two classes without probabilities by onnxruntime's ChooseClass.
+          let label = labels[best];
+          if (k === 2 && !proba && !svc) {
+            if ((positive && top >= 0.5) || (!positive && top > 0)) label = labels[1];
+          }
+          y[r] = BigInt(label);
+          if (scored > 1) transform(out, post);
+          else if (second) {
+            const s = out[0], p = post === "LOGISTIC" ? logistic(s) : s;
+            if (post === "NONE") out.splice(0, 1, -s, s);
+            else out.splice(0, 1, f(1 - p), p);
+          }
+          for (let t = 0; t < width; t++) z[r * width + t] = out[t];
+        }
+      },
+    };
+  },
+};
+
+/** The ai.onnx.ml support vector machines. */
+export const ML_SVM_OPS: Record<string, OpDef> = {
+  SVMRegressor: SVM_REGRESSOR,
+  SVMClassifier: SVM_CLASSIFIER,
+};
