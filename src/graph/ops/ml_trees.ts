@@ -8,7 +8,8 @@
  * (SUM, AVERAGE, MIN, MAX), the base values, and the post transform (NONE,
  * LOGISTIC, SOFTMAX, SOFTMAX_ZERO, PROBIT) with onnxruntime's handling of
  * two classes scored by one weight. The trees are flattened once at build
- * into typed arrays; a TypeScript step walks them per row.
+ * into typed arrays; a TypeScript step walks them, rows in blocks of 64 tree
+ * by tree (a tree's nodes stay in L1 across a block).
  */
 import type { Node } from "../ir.ts";
 import {
@@ -361,7 +362,8 @@ function aggregate(
     for (let row = from; row < to; row++) {
       const at = row * features, base = (row - from) * targets;
       let leaf = root;
-      // leafOfLeq's walk, here in the loop (the hot path of converted XGBoost/LightGBM forests).
+      // A BRANCH_LEQ forest without missing tracks (converted XGBoost and LightGBM models): one
+      // comparison a node, in the loop.
       if (leq) {
         while (mode[leaf] !== LEAF) {
           leaf = x[at + feature[leaf]] <= threshold[leaf] ? yes[leaf] : no[leaf];
