@@ -130,6 +130,18 @@ export type AttrValue =
   /** A TypeProto attribute of a tensor type (ONNX element type number), as Optional's `type`. */
   | { tensorType: number };
 
+/** The typed array of each element type whose raw_data is its elements' bytes as they are. */
+const NUMBER_ARRAYS = {
+  float32: Float32Array,
+  float64: Float64Array,
+  int32: Int32Array,
+  uint32: Uint32Array,
+  int16: Int16Array,
+  uint16: Uint16Array,
+  int8: Int8Array,
+  float16: Float16Array,
+} as const;
+
 /** TensorProto bytes. */
 export function tensorMessage(name: string, t: WriterTensor): Message {
   const m = new Message();
@@ -155,43 +167,26 @@ export function tensorMessage(name: string, t: WriterTensor): Message {
     return m;
   }
   let raw: Uint8Array;
+  const numbers = NUMBER_ARRAYS[t.type as keyof typeof NUMBER_ARRAYS];
+  const bigints = t.type === "int64" ? BigInt64Array : t.type === "uint64" ? BigUint64Array : null;
   switch (t.type) {
     case "float32":
-      raw = new Uint8Array(Float32Array.from(t.data as ArrayLike<number>).buffer);
-      break;
     case "float64":
-      raw = new Uint8Array(Float64Array.from(t.data as ArrayLike<number>).buffer);
-      break;
-    case "int64": {
-      const a = new BigInt64Array(n);
-      for (let i = 0; i < n; i++) a[i] = BigInt(t.data[i]);
-      raw = new Uint8Array(a.buffer);
-      break;
-    }
     case "int32":
-      raw = new Uint8Array(Int32Array.from(t.data as ArrayLike<number>).buffer);
+    case "uint32":
+    case "int16":
+    case "uint16":
+    case "int8":
+    case "float16":
+      raw = new Uint8Array(numbers.from(t.data as ArrayLike<number>).buffer);
       break;
+    case "int64":
     case "uint64": {
-      const a = new BigUint64Array(n);
+      const a = new bigints!(n);
       for (let i = 0; i < n; i++) a[i] = BigInt(t.data[i]);
       raw = new Uint8Array(a.buffer);
       break;
     }
-    case "uint32":
-      raw = new Uint8Array(Uint32Array.from(t.data as ArrayLike<number>).buffer);
-      break;
-    case "uint16":
-      raw = new Uint8Array(Uint16Array.from(t.data as ArrayLike<number>).buffer);
-      break;
-    case "int16":
-      raw = new Uint8Array(Int16Array.from(t.data as ArrayLike<number>).buffer);
-      break;
-    case "int8":
-      raw = new Uint8Array(Int8Array.from(t.data as ArrayLike<number>).buffer);
-      break;
-    case "float16":
-      raw = new Uint8Array(Float16Array.from(t.data as ArrayLike<number>).buffer);
-      break;
     case "bfloat16": {
       const words = new Uint32Array(Float32Array.from(t.data as ArrayLike<number>).buffer);
       const bits = new Uint16Array(n);
