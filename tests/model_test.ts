@@ -2559,3 +2559,36 @@ Deno.test("model: ConvTranspose with an output_shape past the full output: the f
   await full.release();
   await grown.release();
 });
+
+Deno.test("model: Dropout with training_mode fed: the identity (mask all true) at ratio 0 or training off, a named refusal when it would drop at random", async () => {
+  const g = new GraphBuilder(13);
+  g.input("x", "float32", [2, 3]);
+  g.input("r", "float32", []);
+  g.input("t", "bool", []);
+  const [y, mask] = g.node("Dropout", ["x", "r", "t"], ["y", "mask"], { seed: 0 });
+  g.output(y);
+  g.output(mask, "bool");
+  const s = await InferenceSession.create(g.toBytes());
+  const x = new Tensor("float32", Float32Array.of(1, -2, 3, -4, 5, -6), [2, 3]);
+  const feeds = (r: number, t: boolean) => ({
+    x,
+    r: new Tensor("float32", Float32Array.of(r), []),
+    t: new Tensor("bool", Uint8Array.of(t ? 1 : 0), []),
+  });
+  for (const [r, t] of [[0, true], [0.5, false], [0, false]] as const) {
+    const out = s.runSync(feeds(r, t));
+    assert.deepEqual(Array.from(out.y.data as Float32Array), Array.from(x.data as Float32Array));
+    assert.deepEqual(Array.from(out.mask.data as Uint8Array), [1, 1, 1, 1, 1, 1]);
+  }
+  assert.throws(() => s.runSync(feeds(0.5, true)), /drops at random \(ratio 0\.5\): not supported/);
+  // And the session still runs after the refusal.
+  assert.deepEqual(Array.from(s.runSync(feeds(0, true)).y.data as Float32Array), [
+    1,
+    -2,
+    3,
+    -4,
+    5,
+    -6,
+  ]);
+  await s.release();
+});

@@ -660,8 +660,11 @@ export class InferenceSession {
       let plan: Plan;
       try {
         plan = buildPlan(this.#graph, feedDims, this.#env, knownOf(small));
-      } catch {
-        throw e;
+      } catch (known) {
+        // With the values known the model fails for another reason: that one is the news.
+        const another = known instanceof ModelError &&
+          !/must be known when the plan is made|data-dependent shapes/.test(known.message);
+        throw another ? known : e;
       }
       let need = small;
       for (const i of small) {

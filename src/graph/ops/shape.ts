@@ -171,8 +171,20 @@ const DROPOUT: OpDef = {
   alias: true,
   infer(n, ins) {
     const [x] = need(n, ins, 1, 3);
-    if (ins[2] && (ins[2].data === null || Number(ins[2].data[0]) !== 0)) {
-      fail(n, "training_mode must be a constant false: only inference is supported");
+    // Training mode drops at random, except at ratio 0 (the identity, its mask all true): fed,
+    // the session keys its plans by the flag's and the ratio's values (the message says so).
+    if (ins[2]) {
+      if (ins[2].data === null) fail(n, "training_mode must be known when the plan is made");
+      const ratio = ins[1] ? ins[1].data : null;
+      if (Number(ins[2].data[0]) !== 0) {
+        if (ins[1] && ratio === null) fail(n, "ratio must be known when the plan is made");
+        if (ratio !== null && Number(ratio[0]) !== 0) {
+          fail(n, `training_mode drops at random (ratio ${Number(ratio[0])}): not supported`);
+        }
+        if (!ins[1] && n.attrs.float("ratio", 0.5) !== 0) {
+          fail(n, "training_mode drops at random (the default ratio 0.5): not supported");
+        }
+      }
     }
     const out: Meta[] = [aliasMeta(x, x.dims)];
     if (n.outputs.length > 1) {
