@@ -272,12 +272,13 @@ const SVM_CLASSIFIER: OpDef = {
             votes.fill(0);
             for (let i = 0, p = 0; i < k - 1; i++) {
               for (let j = i + 1; j < k; j++, p++) {
-                let sum = 0; // a double, as onnxruntime sums each pair
+                // A double sum of float products, as onnxruntime sums each pair.
+                let sum = 0;
                 for (let m = 0; m < perClass[i]; m++) {
-                  sum += coef[(j - 1) * vectors + start[i] + m] * kern[start[i] + m];
+                  sum += f(coef[(j - 1) * vectors + start[i] + m] * kern[start[i] + m]);
                 }
                 for (let m = 0; m < perClass[j]; m++) {
-                  sum += coef[i * vectors + start[j] + m] * kern[start[j] + m];
+                  sum += f(coef[i * vectors + start[j] + m] * kern[start[j] + m]);
                 }
                 sum += rho[p];
                 pairScore[p] = sum;
