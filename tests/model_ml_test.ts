@@ -393,6 +393,29 @@ for (const [agg, post, targets] of ENSEMBLE_CASES) {
   });
 }
 
+Deno.test("model ml: a TreeEnsemble (opset 5) whose nodes form a cycle is refused at create", async () => {
+  const a = ensembleV5(996, 1, 2, 4, 1); // node 0 → 1, 2; both over leaves
+  // Node 1's true branch back to node 0: 0 → 1 → 0.
+  const trueIds = [...a.nodes_truenodeids], trueLeafs = [...a.nodes_trueleafs];
+  trueIds[1] = 0;
+  trueLeafs[1] = 0;
+  const g = new GraphBuilder(21);
+  g.extraOpsets = [[ML, 5]];
+  g.input("X", "float32", ["N", 4]);
+  g.node("TreeEnsemble", ["X"], ["Y"], {
+    ...a,
+    nodes_truenodeids: trueIds,
+    nodes_trueleafs: trueLeafs,
+    aggregate_function: 1,
+    post_transform: 0,
+  }, ML);
+  g.output("Y", "float32");
+  await assert.rejects(async () => {
+    const s = await InferenceSession.create(g.toBytes());
+    s.runSync({ X: new Tensor("float32", new Float32Array(8), [2, 4]) });
+  }, /TreeEnsemble.*the nodes under root 0 form a cycle/s);
+});
+
 Deno.test("model ml: TreeEnsemble (opset 5) post transforms as ONNX numbers them (1 SOFTMAX, 2 LOGISTIC): the untransformed scores' softmax and logistic", async () => {
   // onnxruntime 1.30 reads 1 as LOGISTIC and 2 as SOFTMAX (its own enum's order); ONNX's
   // spec and reference number them the other way, and so do we. Checked here against the

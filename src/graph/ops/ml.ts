@@ -14,32 +14,22 @@
  * support vector machines ml_svm.ts.
  */
 import type { Node } from "../ir.ts";
-import { type Buf, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
-import { ML_TREE_OPS, type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
+import { expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
+import {
+  float32Reader,
+  logistic,
+  ML_TREE_OPS,
+  type Transform,
+  transform,
+  TRANSFORMS,
+} from "./ml_trees.ts";
 import { TREE_ENSEMBLE } from "./ml_tree_ensemble.ts";
 import { ML_ENCODER_OPS } from "./ml_encoders.ts";
 import { ML_SVM_OPS } from "./ml_svm.ts";
 
 const f = Math.fround;
 
-/** One score's logistic. */
-function logisticOf(v: number): number {
-  const s = [v];
-  transform(s, "LOGISTIC");
-  return s[0];
-}
-
 const NUMBERS = ["float32", "float64", "int64", "int32"] as const;
-
-/** x as float32 values (doubles and integers rounded as onnxruntime casts them). */
-function floatsOf(x: Buf): () => Float32Array {
-  if (x.type === "float32") return () => x.data as Float32Array;
-  const into = new Float32Array(x.data.length);
-  return () => {
-    for (let i = 0; i < into.length; i++) into[i] = Number(x.data[i]);
-    return into;
-  };
-}
 
 /** Per-feature parameters: one for every feature, or one for all (`name` of `count` or 1). */
 function perFeature(n: Node, name: string, v: number[] | null, count: number, def: number) {
@@ -66,7 +56,8 @@ const SCALER: OpDef = {
     return [meta("float32", x.dims)];
   },
   build(n, ins, outs) {
-    const x = ins[0]!, c = featuresOf(x.dims), read = floatsOf(x), y = outs[0].data as Float32Array;
+    const x = ins[0]!, c = featuresOf(x.dims), read = float32Reader(x);
+    const y = outs[0].data as Float32Array;
     const offset = perFeature(n, "offset", n.attrs.floats("offset"), c, 0);
     const scale = perFeature(n, "scale", n.attrs.floats("scale"), c, 1);
     const o = Float32Array.from({ length: c }, (_, j) => offset(j));
@@ -92,7 +83,8 @@ const NORMALIZER: OpDef = {
     return [meta("float32", x.dims)];
   },
   build(n, ins, outs) {
-    const x = ins[0]!, c = featuresOf(x.dims), read = floatsOf(x), y = outs[0].data as Float32Array;
+    const x = ins[0]!, c = featuresOf(x.dims), read = float32Reader(x);
+    const y = outs[0].data as Float32Array;
     const norm = n.attrs.string("norm", "MAX");
     return {
       native: false,
@@ -242,7 +234,8 @@ const LINEAR_REGRESSOR: OpDef = {
     return [meta("float32", [rows, targets])];
   },
   build(n, ins, outs) {
-    const x = ins[0]!, c = featuresOf(x.dims), read = floatsOf(x), y = outs[0].data as Float32Array;
+    const x = ins[0]!, c = featuresOf(x.dims), read = float32Reader(x);
+    const y = outs[0].data as Float32Array;
     const targets = n.attrs.int("targets", 1);
     const coef = Float32Array.from(n.attrs.floats("coefficients")!);
     const b = Float32Array.from(n.attrs.floats("intercepts") ?? new Array(targets).fill(0));
@@ -303,7 +296,7 @@ const LINEAR_CLASSIFIER: OpDef = {
     return [meta("int64", [rows]), meta("float32", [rows, second ? 2 : classes])];
   },
   build(n, ins, outs) {
-    const x = ins[0]!, c = featuresOf(x.dims), read = floatsOf(x);
+    const x = ins[0]!, c = featuresOf(x.dims), read = float32Reader(x);
     const labels = n.attrs.ints("classlabels_ints")!, b = n.attrs.floats("intercepts")!;
     const classes = b.length, second = classes === 1;
     const coef = Float32Array.from(n.attrs.floats("coefficients")!), bias = Float32Array.from(b);
@@ -322,7 +315,7 @@ const LINEAR_CLASSIFIER: OpDef = {
           }
           if (second) {
             y[r] = BigInt(labels[s[0] > 0 ? 1 : 0]);
-            const p = post === "LOGISTIC" ? logisticOf(s[0]) : s[0];
+            const p = post === "LOGISTIC" ? logistic(s[0]) : s[0];
             z[r * 2] = f(1 - p);
             z[r * 2 + 1] = p;
             continue;

@@ -16,7 +16,7 @@
  */
 import type { Node } from "../ir.ts";
 import { expectType, fail, meta, need, type OpDef } from "./op.ts";
-import { type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
+import { logistic, type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
 
 const f = Math.fround;
 
@@ -122,19 +122,19 @@ const SVM_REGRESSOR: OpDef = {
   },
 };
 
-/** onnxruntime's logistic (float32). */
-function logistic(v: number): number {
-  const p = f(1 / f(1 + f(Math.exp(-Math.abs(v)))));
-  return v < 0 ? f(1 - p) : p;
-}
-
 /**
  * The classes' probabilities from the pairwise ones `r` (k×k), by
  * onnxruntime's form of Wu, Lin and Weng's iteration (float32, at most 100
- * rounds), into `p`.
+ * rounds), into `p`; `q` (k×k) and `qp` (k) are its scratch.
  */
-function multiclassProbability(k: number, r: Float32Array, p: Float32Array): void {
-  const q = new Float32Array(k * k), qp = new Float32Array(k);
+function multiclassProbability(
+  k: number,
+  r: Float32Array,
+  p: Float32Array,
+  q: Float32Array,
+  qp: Float32Array,
+): void {
+  q.fill(0);
   const eps = f(0.005 / k);
   for (let i = 0; i < k; i++) {
     p[i] = f(1 / k);
@@ -249,6 +249,8 @@ const SVM_CLASSIFIER: OpDef = {
     const width = z.length / Math.max(rows, 1);
     const kern = new Float32Array(Math.max(vectors, 1)), pairScore = new Float32Array(pairs);
     const votes = new Int32Array(k), pair2 = new Float32Array(k * k), probs = new Float32Array(k);
+    const q = new Float32Array(k * k), qp = new Float32Array(k);
+    const out: number[] = []; // a row's scores, refilled per row
     // Scores a row writes before its transform: the pairs' (SVC without probabilities), else
     // one per class; two classes' one pair score becomes two columns as onnxruntime 1.30 writes
     // them: [−s, s] under NONE, else [1 − p, p], p = s or its logistic under LOGISTIC.
@@ -257,7 +259,7 @@ const SVM_CLASSIFIER: OpDef = {
       native: false,
       run: () => {
         for (let r = 0; r < rows; r++) {
-          const out: number[] = [];
+          out.length = 0;
           let best = 0, top = 0;
           if (!svc) {
             for (let t = 0; t < k; t++) {
@@ -296,9 +298,9 @@ const SVM_CLASSIFIER: OpDef = {
                   pair2[j * k + i] = f(1 - w);
                 }
               }
-              multiclassProbability(k, pair2, probs);
-              out.push(...probs);
-            } else out.push(...pairScore);
+              multiclassProbability(k, pair2, probs, q, qp);
+              for (let t = 0; t < k; t++) out.push(probs[t]);
+            } else for (let p = 0; p < pairs; p++) out.push(pairScore[p]);
           }
           // The label: two classes without probabilities by onnxruntime's ChooseClass.
           let label = labels[best];

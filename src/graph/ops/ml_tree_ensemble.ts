@@ -15,6 +15,7 @@
 import type { Node } from "../ir.ts";
 import {
   type Aggregate,
+  checkWalksEnd,
   type Forest,
   LEAF,
   MEMBER,
@@ -113,26 +114,7 @@ function forestOf(n: Node, targets: number, double: boolean): Forest {
     }
   }
   for (const r of roots) if (!(r >= 0 && r < count)) fail(n, `tree root ${r} is not a node`);
-  // Every walk ends: no node leads back to one on its way.
-  const state = new Uint8Array(total);
-  for (const root of roots) {
-    const stack = [root];
-    while (stack.length) {
-      const v = stack[stack.length - 1];
-      if (state[v] === 0) {
-        state[v] = 1;
-        if (t.mode[v] !== LEAF) {
-          for (const c of [t.yes[v], t.no[v]]) {
-            if (state[c] === 1) fail(n, `the nodes under root ${root} form a cycle`);
-            if (state[c] === 0) stack.push(c);
-          }
-        }
-      } else {
-        state[v] = 2;
-        stack.pop();
-      }
-    }
-  }
+  checkWalksEnd(n, t, roots, (_, root) => `the nodes under root ${root} form a cycle`);
   return t;
 }
 

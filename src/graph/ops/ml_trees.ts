@@ -67,6 +67,39 @@ export interface Forest {
   leq?: boolean;
 }
 
+/**
+ * Every walk from `roots` ends: no node leads back to one on its way (a cycle
+ * would loop for ever). An iterative depth-first search (a deep tree must not
+ * overflow the stack); `cycle` names the fault at node `v` under `root`.
+ */
+export function checkWalksEnd(
+  n: Node,
+  t: Pick<Forest, "mode" | "yes" | "no">,
+  roots: Iterable<number>,
+  cycle: (v: number, root: number) => string,
+): void {
+  const state = new Uint8Array(t.mode.length); // 0 unseen, 1 on the path, 2 done
+  const stack: number[] = [];
+  for (const root of roots) {
+    stack.push(root);
+    while (stack.length) {
+      const v = stack[stack.length - 1];
+      if (state[v] === 0) {
+        state[v] = 1;
+        if (t.mode[v] !== LEAF) {
+          for (const c of [t.yes[v], t.no[v]]) {
+            if (state[c] === 1) fail(n, cycle(v, root));
+            if (state[c] === 0) stack.push(c);
+          }
+        }
+      } else {
+        state[v] = 2;
+        stack.pop();
+      }
+    }
+  }
+}
+
 /** The forest with its `leq` flag set. */
 export function withLeq(t: Forest): Forest {
   t.leq = allLeq(t);
@@ -160,27 +193,7 @@ function forestOf(n: Node, prefix: string, targets: number): Forest {
     }
   }
   forest.roots = Int32Array.from(roots);
-  // Every walk ends: no node leads back to one on its way (a cycle would loop for ever).
-  const state = new Uint8Array(count); // 0 unseen, 1 on the path, 2 done
-  const visit = (i: number) => {
-    const stack = [i];
-    while (stack.length) {
-      const v = stack[stack.length - 1];
-      if (state[v] === 0) {
-        state[v] = 1;
-        if (forest.mode[v] !== LEAF) {
-          for (const c of [forest.yes[v], forest.no[v]]) {
-            if (state[c] === 1) fail(n, `the nodes of tree ${treeIds[v]} form a cycle`);
-            if (state[c] === 0) stack.push(c);
-          }
-        }
-      } else {
-        state[v] = 2;
-        stack.pop();
-      }
-    }
-  };
-  for (const r of roots) visit(r);
+  checkWalksEnd(n, forest, roots, (v) => `the nodes of tree ${treeIds[v]} form a cycle`);
   // Votes: per node, in the order listed.
   const ids = required(n, `${prefix}_ids`, n.attrs.ints(`${prefix}_ids`));
   const vTrees = required(n, `${prefix}_treeids`, n.attrs.ints(`${prefix}_treeids`));
@@ -261,7 +274,7 @@ function leafOf(t: Forest, root: number, x: Float32Array | Float64Array, at: num
 }
 
 /** onnxruntime's logistic: 1/(1 + e^−|v|), mirrored below 0, in float32. */
-function logistic(v: number): number {
+export function logistic(v: number): number {
   const p = f(1 / f(1 + f(Math.exp(-Math.abs(v)))));
   return v < 0 ? f(1 - p) : p;
 }
@@ -397,8 +410,11 @@ function rowsOf(n: Node, dims: readonly number[]): [number, number] {
 
 const INPUT_TYPES = ["float32", "float64", "int64", "int32"] as const;
 
-/** X as float32 values to compare (doubles and integers rounded as onnxruntime reads them). */
-function featuresOf(x: Buf): () => Float32Array | Float64Array {
+/**
+ * X as float32 values (doubles and integers rounded as onnxruntime casts
+ * them): a reader made once per plan, filling one buffer per call.
+ */
+export function float32Reader(x: Buf): () => Float32Array {
   if (x.type === "float32") return () => x.data as Float32Array;
   const into = new Float32Array(x.data.length);
   return () => {
@@ -473,7 +489,7 @@ export function regressionStep(
   double = false,
 ): Step {
   const [rows, features] = x.dims.length === 1 ? [1, x.dims[0]] : [x.dims[0], x.dims[1]];
-  const read = double ? () => x.data as Float64Array : featuresOf(x);
+  const read = double ? () => x.data as Float64Array : float32Reader(x);
   const r = double ? (v: number) => v : f, trees = forest.roots.length;
   withLeq(forest);
   const block = BLOCK_ROWS * targets;
@@ -550,7 +566,7 @@ const TREE_CLASSIFIER: OpDef = {
     const labels = n.attrs.ints("classlabels_int64s")!, classes = labels.length;
     const { post, base } = settings(n);
     // Classifiers sum their votes (onnxruntime's classifier aggregates as SUM whatever is set).
-    const forest = withLeq(forestOf(n, "class", classes)), read = featuresOf(x);
+    const forest = withLeq(forestOf(n, "class", classes)), read = float32Reader(x);
     const y = askedOutput(outs, 0) ? outs[0].data as BigInt64Array : null;
     const z = askedOutput(outs, 1)
       ? outs[1].data as Float32Array
@@ -560,6 +576,7 @@ const TREE_CLASSIFIER: OpDef = {
     // Two classes, one of them weighed: its score decides (onnxruntime's binary case).
     const binary = classes === 2 && voted.size === 1;
     const score = new Float32Array(classes), has = new Uint8Array(classes);
+    const s: number[] = [], h: number[] = []; // a row's scores and flags, refilled per row
     /** The label from the positive class's weight; sets how one score becomes two. */
     const binaryLabel = (s: number[], h: number[]): [bigint, number] => {
       const pos = h.length === 2 && h[1] ? s[1] : h[0] ? s[0] : 0;
@@ -575,7 +592,11 @@ const TREE_CLASSIFIER: OpDef = {
         const xd = read();
         for (let r = 0; r < rows; r++) {
           aggregate(forest, "SUM", xd, r, r + 1, features, classes, score, has);
-          const s = Array.from(score), h = Array.from(has);
+          s.length = h.length = 0;
+          for (let k = 0; k < classes; k++) {
+            s.push(score[k]);
+            h.push(has[k]);
+          }
           let label: bigint, second = -1;
           if (classes > 2) {
             for (let k = 0; k < base.length; k++) {
