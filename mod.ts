@@ -78,6 +78,12 @@ export { ConvWeights, type ConvWeightsOptions } from "./src/kernels/conv/mod.ts"
 export type { PoolKind, PoolOptions } from "./src/kernels/pool/mod.ts";
 export type { CopyOptions } from "./src/kernels/copy/mod.ts";
 export type { RotaryOptions } from "./src/kernels/rotary/mod.ts";
+export {
+  PackedTrees,
+  type TreeLeavesOptions,
+  type TreesDescription,
+  type TreeTest,
+} from "./src/kernels/trees/mod.ts";
 export type { AttentionOptions } from "./src/kernels/attention/mod.ts";
 export type { ChainStep } from "./src/kernels/chain/mod.ts";
 export { ChainSteps } from "./src/kernels/chain/mod.ts";

@@ -26,6 +26,7 @@ import { UNARY } from "./unary/family.ts";
 import { SCALE_ROWS } from "./scale/family.ts";
 import { ALL_FINITE } from "./finite/family.ts";
 import { ATTENTION } from "./attention/family.ts";
+import { TREES } from "./trees/family.ts";
 
 /** Every op family the runtime serves. */
 export const FAMILIES: readonly OpFamily[] = [
@@ -51,6 +52,7 @@ export const FAMILIES: readonly OpFamily[] = [
   SCALE_ROWS,
   ALL_FINITE,
   ATTENTION,
+  TREES,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

@@ -127,6 +127,15 @@ import {
   readQConv,
 } from "../kernels/qconv/mod.ts";
 import { NBITS, type PackedNBits, readNBits } from "../kernels/nbits/mod.ts";
+import {
+  isPackedTrees,
+  PackedTrees,
+  readTreeLeaves,
+  recordsOf,
+  type TreeLeavesOptions,
+  TREES,
+  type TreesDescription,
+} from "../kernels/trees/mod.ts";
 import type { VecLevel } from "../kernels/vec.ts";
 import type { CodeBlock } from "../native/arena.ts";
 import { jitAvailable, JitUnavailableError, libc } from "../native/libc.ts";
@@ -317,6 +326,7 @@ const QUANTIZE_ID = familyId(QUANTIZE);
 const NBITS_ID = familyId(NBITS);
 const QCONV_ID = familyId(QCONV);
 const QLINEAR_ID = familyId(QLINEAR);
+const TREES_ID = familyId(TREES);
 
 /** Packed int8 B matrices made by `Jit.packInt8B` (the brand `gemmInt8` checks). */
 const PACKED_INT8 = new WeakSet<PackedInt8B>();
@@ -1054,6 +1064,68 @@ export class Jit {
     tables[0] = tables[1] = undefined;
     rt.operand(ROTARY, 3, positions === null ? ABSENT : this.#positionsView(positions));
     rt.run(ROTARY_ID);
+  }
+
+  /**
+   * Packs decision trees once for {@link treeLeaves}: every node checked
+   * (children inside the forest, no cycle, features not negative) and
+   * copied into private records the walk reads, with each tree's root and
+   * depth. A leaf is a node whose `yes` and `no` are both -1.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * // One tree: x[1] <= 0.5 ? node 1 : node 2.
+   * const forest = jit.packTrees({
+   *   test: "leq",
+   *   feature: new Int32Array([1, 0, 0]),
+   *   threshold: new Float32Array([0.5, 0, 0]),
+   *   yes: new Int32Array([1, -1, -1]),
+   *   no: new Int32Array([2, -1, -1]),
+   *   roots: new Int32Array([0]),
+   * });
+   * const leaves = new Int32Array(2);
+   * jit.treeLeaves(new Float32Array([0, 0.25, 0, 0.75]), forest, leaves, {
+   *   rows: 2,
+   *   features: 2,
+   * }); // leaves = 1 2
+   * ```
+   */
+  packTrees(trees: TreesDescription): PackedTrees {
+    if (this.#rt.closed) throw new Error("Jit: this Jit is closed");
+    return new PackedTrees(trees);
+  }
+
+  /**
+   * Walks each row of x (`rows` × `features` floats) down every tree of a
+   * forest packed by {@link packTrees}: leaves[row·trees + tree] = the node
+   * the row reaches. A NaN feature goes to `no` (to `yes` under "neq", and
+   * where the node tracks missing values). Rows split between threads; a
+   * leaf is the same whatever the split.
+   */
+  treeLeaves(
+    x: Float32Array,
+    forest: PackedTrees,
+    leaves: Int32Array,
+    options: TreeLeavesOptions,
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    if (!isPackedTrees(forest)) {
+      throw new TypeError(
+        `treeLeaves: forest must be trees packed by jit.packTrees, got ${describe(forest)}`,
+      );
+    }
+    if (typedArrayTag(leaves) !== "Int32Array") {
+      throw new TypeError(`treeLeaves: leaves must be an Int32Array, got ${describe(leaves)}`);
+    }
+    const view = bytesView(leaves, "leaves", "treeLeaves");
+    rt.operand(TREES, 0, x);
+    rt.operand(TREES, 1, recordsOf(forest));
+    rt.operand(TREES, 2, view);
+    readTreeLeaves(x, forest, view, options, rt.key, rt.extents);
+    rt.run(TREES_ID);
   }
 
   /**
