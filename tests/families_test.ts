@@ -27,6 +27,15 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
     scales: vec(74),
     zeroPoints: Uint8Array.from({ length: 37 }, () => Math.floor(r() * 256)),
   });
+  // Two trees over x's rows of 37: a full one of depth 2 and a leaf.
+  const trees = {
+    test: "lt" as const,
+    feature: new Int32Array([3, 30, 11, 0, 0, 0, 0, 0]),
+    threshold: Float32Array.from({ length: 8 }, () => r() * 2 - 1),
+    yes: new Int32Array([1, 3, 5, -1, -1, -1, -1, -1]),
+    no: new Int32Array([2, 4, 6, -1, -1, -1, -1, -1]),
+    roots: new Int32Array([0, 7]),
+  };
   const cases: Record<string, (jit: Jit, out: Float32Array) => void> = {
     gemm: (jit, out) =>
       jit.gemm(x, w, out, { m: 9, n: 1, k: 37, bias: w.subarray(0, 1), activation: "gelu" }),
@@ -189,6 +198,11 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
           variance: w.subarray(27, 36).map(Math.abs),
         }).w,
       ),
+    treeLeaves: (jit, out) =>
+      jit.treeLeaves(x, jit.packTrees(trees), new Int32Array(out.buffer, 0, 18), {
+        rows: 9,
+        features: 37,
+      }),
     allFinite: (jit, out) => {
       const bad = x.slice();
       bad[331] = Infinity;

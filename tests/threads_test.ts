@@ -185,6 +185,29 @@ function cases(seed: number): Case[] {
       run: (jit, y) => jit.rotary(rx, y, o),
     });
   }
+  // treeLeaves: over rows (leaves written through y's bytes), a forest of 30 trees of depth 5.
+  {
+    const rows = pick(r, [17, 100, 1000, 1025]), features = 9, trees = 30, per = 63;
+    const n = trees * per, inner = 31;
+    const d = {
+      test: pick(r, ["leq", "gt", "neq"] as const),
+      feature: Int32Array.from({ length: n }, () => int(r, 0, features - 1)),
+      threshold: vec(n),
+      yes: Int32Array.from({ length: n }, (_, i) => i % per < inner ? i + (i % per) + 1 : -1),
+      no: Int32Array.from({ length: n }, (_, i) => i % per < inner ? i + (i % per) + 2 : -1),
+      roots: Int32Array.from({ length: trees }, (_, t) => t * per),
+    };
+    const tx = vec(rows * features);
+    out.push({
+      name: `treeLeaves ${rows} rows ${d.test}`,
+      outputs: rows * trees,
+      run: (jit, y) =>
+        jit.treeLeaves(tx, jit.packTrees(d), new Int32Array(y.buffer, y.byteOffset, rows * trees), {
+          rows,
+          features,
+        }),
+    });
+  }
   // conv2d: over row bands (one image) and over images.
   for (const n of [1, 3]) {
     const o = { ...randomConv(r), n, h: int(r, 6, 30) };

@@ -13,15 +13,8 @@
  * kernel. X float32, or float64 (computed in doubles, transform NONE).
  */
 import type { Node } from "../ir.ts";
-import {
-  type Aggregate,
-  checkWalksEnd,
-  type Forest,
-  LEAF,
-  MEMBER,
-  regressionStep,
-  type Transform,
-} from "./ml_trees.ts";
+import { checkWalksEnd, regressionStep, type Transform, walker } from "./ml_trees.ts";
+import { type Aggregate, type Forest, LEAF, MEMBER } from "./ml_tree_walk.ts";
 import { expectType, fail, meta, need, type OpDef } from "./op.ts";
 
 const AGGREGATES: readonly Aggregate[] = ["AVERAGE", "SUM", "MIN", "MAX"];
@@ -156,11 +149,12 @@ export const TREE_ENSEMBLE: OpDef = {
     }
     return [meta(x.type, [x.dims[0], targets])];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, targets = n.attrs.int("n_targets", 0), double = x.type === "float64";
     const agg = AGGREGATES[n.attrs.int("aggregate_function", 1)];
     const post = TRANSFORMS[n.attrs.int("post_transform", 0)];
     const z = outs[0].data as Float32Array | Float64Array;
-    return regressionStep(forestOf(n, targets, double), targets, agg, post, [], x, z, double);
+    const forest = forestOf(n, targets, double);
+    return regressionStep(forest, targets, agg, post, [], x, z, walker(env), double);
   },
 };

@@ -12,9 +12,11 @@
  * by tree (a tree's nodes stay in L1 across a block).
  */
 import type { Node } from "../ir.ts";
+import type { Jit } from "../../runtime/jit.ts";
 import {
   askedOutput,
   type Buf,
+  type Env,
   expectType,
   fail,
   meta,
@@ -22,13 +24,9 @@ import {
   type OpDef,
   type Step,
 } from "./op.ts";
+import { type Aggregate, type Forest, forestScorer, LEAF, MODES } from "./ml_tree_walk.ts";
 
 const f = Math.fround;
-
-/** Node modes, in onnxruntime's order; LEAF ends a walk. */
-const MODES = ["BRANCH_LEQ", "BRANCH_LT", "BRANCH_GTE", "BRANCH_GT", "BRANCH_EQ", "BRANCH_NEQ"];
-/** A leaf's mode; MEMBER (7) tests a set of values (TreeEnsemble's BRANCH_MEMBER). */
-export const LEAF = 6, MEMBER = 7;
 
 /** Post transforms. */
 export type Transform = "NONE" | "LOGISTIC" | "SOFTMAX" | "SOFTMAX_ZERO" | "PROBIT";
@@ -41,31 +39,7 @@ export const TRANSFORMS: readonly Transform[] = [
   "PROBIT",
 ];
 
-/** Aggregate functions. */
-export type Aggregate = "SUM" | "AVERAGE" | "MIN" | "MAX";
 const AGGREGATES: readonly Aggregate[] = ["SUM", "AVERAGE", "MIN", "MAX"];
-
-/** The flattened trees: per node its test, children and leaf votes. */
-export interface Forest {
-  feature: Int32Array;
-  /** Thresholds (float32, or float64 for a double ensemble). */
-  threshold: Float32Array | Float64Array;
-  mode: Uint8Array;
-  yes: Int32Array;
-  no: Int32Array;
-  missingYes: Uint8Array;
-  /** Votes of node i: voteTarget / voteWeight [voteStart[i], voteStart[i + 1]). */
-  voteStart: Int32Array;
-  voteTarget: Int32Array;
-  voteWeight: Float32Array | Float64Array;
-  roots: Int32Array;
-  /** Greatest feature index a node reads. */
-  maxFeature: number;
-  /** MEMBER nodes' sets of values (null elsewhere). */
-  members?: (Set<number> | null)[];
-  /** Every test BRANCH_LEQ, no missing-value track (set by `withLeq`). */
-  leq?: boolean;
-}
 
 /**
  * Every walk from `roots` ends: no node leads back to one on its way (a cycle
@@ -98,12 +72,6 @@ export function checkWalksEnd(
       }
     }
   }
-}
-
-/** The forest with its `leq` flag set. */
-export function withLeq(t: Forest): Forest {
-  t.leq = allLeq(t);
-  return t;
 }
 
 /** An attribute that must be present. */
@@ -229,50 +197,6 @@ function forestOf(n: Node, prefix: string, targets: number): Forest {
   return forest;
 }
 
-/**
- * Whether every test of the forest is BRANCH_LEQ with no missing-value track (a NaN goes
- * false): XGBoost's and LightGBM's forests, walked in one comparison a node (aggregate).
- */
-function allLeq(t: Forest): boolean {
-  for (let i = 0; i < t.mode.length; i++) {
-    if (t.mode[i] !== LEAF && (t.mode[i] !== 0 || t.missingYes[i] === 1)) return false;
-  }
-  return true;
-}
-
-/** The leaf a row reaches from `root`. */
-function leafOf(t: Forest, root: number, x: Float32Array | Float64Array, at: number): number {
-  let i = root;
-  while (t.mode[i] !== LEAF) {
-    const v = x[at + t.feature[i]], th = t.threshold[i];
-    let go: boolean;
-    switch (t.mode[i]) {
-      case 0:
-        go = v <= th;
-        break;
-      case 1:
-        go = v < th;
-        break;
-      case 2:
-        go = v >= th;
-        break;
-      case 3:
-        go = v > th;
-        break;
-      case 4:
-        go = v === th;
-        break;
-      case 5:
-        go = v !== th;
-        break;
-      default:
-        go = t.members![i]!.has(v);
-    }
-    i = go || (t.missingYes[i] === 1 && Number.isNaN(v)) ? t.yes[i] : t.no[i];
-  }
-  return i;
-}
-
 /** onnxruntime's logistic: 1/(1 + e^−|v|), mirrored below 0, in float32. */
 export function logistic(v: number): number {
   const p = f(1 / f(1 + f(Math.exp(-Math.abs(v)))));
@@ -345,51 +269,12 @@ function writeScores(
   for (let i = 0; i < s.length; i++) z[at + i] = s[i];
 }
 
-/** Rows scored together, tree by tree: a tree's nodes stay in L1 across the block's rows. */
-const BLOCK_ROWS = 64;
-
 /**
- * Scores rows [from, to) of X (`features` a row) tree by tree: `score`/`has` per row of the
- * block and target (`targets` a row), as the aggregate folds each leaf's votes in tree
- * order, rounded by `round` (float32's, or none for a double ensemble).
+ * The Jit that walks a step's rows: the session's, where native code runs
+ * (its large memory is there); else null, and the TypeScript walk does.
  */
-function aggregate(
-  t: Forest,
-  agg: Aggregate,
-  x: Float32Array | Float64Array,
-  from: number,
-  to: number,
-  features: number,
-  targets: number,
-  score: Float32Array | Float64Array,
-  has: Uint8Array,
-  round: (v: number) => number = f,
-): void {
-  score.fill(0, 0, (to - from) * targets);
-  has.fill(0, 0, (to - from) * targets);
-  const sum = agg === "SUM" || agg === "AVERAGE", leq = t.leq === true;
-  const voteStart = t.voteStart, voteTarget = t.voteTarget, voteWeight = t.voteWeight;
-  const mode = t.mode, feature = t.feature, threshold = t.threshold, yes = t.yes, no = t.no;
-  for (let r = 0; r < t.roots.length; r++) {
-    const root = t.roots[r];
-    for (let row = from; row < to; row++) {
-      const at = row * features, base = (row - from) * targets;
-      let leaf = root;
-      // A BRANCH_LEQ forest without missing tracks (converted XGBoost and LightGBM models): one
-      // comparison a node, in the loop.
-      if (leq) {
-        while (mode[leaf] !== LEAF) {
-          leaf = x[at + feature[leaf]] <= threshold[leaf] ? yes[leaf] : no[leaf];
-        }
-      } else leaf = leafOf(t, root, x, at);
-      for (let v = voteStart[leaf]; v < voteStart[leaf + 1]; v++) {
-        const j = base + voteTarget[v], w = voteWeight[v];
-        if (sum) score[j] = round(score[j] + w);
-        else if (!has[j] || (agg === "MIN" ? w < score[j] : w > score[j])) score[j] = w;
-        has[j] = 1;
-      }
-    }
-  }
+export function walker(env: Env): Jit | null {
+  return env.memory !== null ? env.jit : null;
 }
 
 /** The ensemble's common attributes. */
@@ -465,18 +350,20 @@ const TREE_REGRESSOR: OpDef = {
     }
     return [meta("float32", [rows, targets])];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, targets = n.attrs.int("n_targets", 1), { post, agg, base } = settings(n);
     const forest = forestOf(n, "target", targets);
-    return regressionStep(forest, targets, agg, post, base, x, outs[0].data as Float32Array);
+    const z = outs[0].data as Float32Array;
+    return regressionStep(forest, targets, agg, post, base, x, z, walker(env));
   },
 };
 
 /**
  * The step of a regression ensemble over X's rows into z: each row's
  * aggregate, base values and post transform as onnxruntime finalizes them.
- * `double`: a double ensemble (TreeEnsemble of float64 X), sums unrounded
- * and no transform but NONE.
+ * `jit`: the Jit that walks the rows where native code runs (see
+ * {@link walker}). `double`: a double ensemble (TreeEnsemble of float64 X),
+ * sums unrounded and no transform but NONE.
  */
 export function regressionStep(
   forest: Forest,
@@ -486,23 +373,22 @@ export function regressionStep(
   base: readonly number[],
   x: Buf,
   z: Float32Array | Float64Array,
+  jit: Jit | null,
   double = false,
 ): Step {
   const [rows, features] = x.dims.length === 1 ? [1, x.dims[0]] : [x.dims[0], x.dims[1]];
   const read = double ? () => x.data as Float64Array : float32Reader(x);
   const r = double ? (v: number) => v : f, trees = forest.roots.length;
-  withLeq(forest);
-  const block = BLOCK_ROWS * targets;
-  const score = double ? new Float64Array(block) : new Float32Array(block);
-  const has = new Uint8Array(block), s: number[] = [], h: number[] = [];
+  const scorer = forestScorer(forest, agg, targets, rows, features, jit, double);
+  const { score, has, chunk } = scorer, s: number[] = [], h: number[] = [];
   const origin = base.length === 1 ? base[0] : 0, useBase = base.length === targets;
   return {
     native: false,
     run: () => {
       const xd = read();
-      for (let from = 0; from < rows; from += BLOCK_ROWS) {
-        const to = Math.min(rows, from + BLOCK_ROWS);
-        aggregate(forest, agg, xd, from, to, features, targets, score, has, r);
+      for (let from = 0; from < rows; from += chunk) {
+        const to = Math.min(rows, from + chunk);
+        scorer.run(xd, from, to);
         for (let row = from; row < to; row++) {
           const at = (row - from) * targets;
           if (targets === 1) {
@@ -561,12 +447,14 @@ const TREE_CLASSIFIER: OpDef = {
     }
     return [meta("int64", [rows]), meta("float32", [rows, labels.length])];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, [rows, features] = rowsOf(n, x.dims);
     const labels = n.attrs.ints("classlabels_int64s")!, classes = labels.length;
     const { post, base } = settings(n);
+    const forest = forestOf(n, "class", classes), read = float32Reader(x);
     // Classifiers sum their votes (onnxruntime's classifier aggregates as SUM whatever is set).
-    const forest = withLeq(forestOf(n, "class", classes)), read = float32Reader(x);
+    const scorer = forestScorer(forest, "SUM", classes, rows, features, walker(env));
+    const { score, has, chunk } = scorer;
     const y = askedOutput(outs, 0) ? outs[0].data as BigInt64Array : null;
     const z = askedOutput(outs, 1)
       ? outs[1].data as Float32Array
@@ -575,7 +463,6 @@ const TREE_CLASSIFIER: OpDef = {
     const positive = forest.voteWeight.every((w) => !(w < 0));
     // Two classes, one of them weighed: its score decides (onnxruntime's binary case).
     const binary = classes === 2 && voted.size === 1;
-    const score = new Float32Array(classes), has = new Uint8Array(classes);
     const s: number[] = [], h: number[] = []; // a row's scores and flags, refilled per row
     /** The label from the positive class's weight; sets how one score becomes two. */
     const binaryLabel = (s: number[], h: number[]): [bigint, number] => {
@@ -591,11 +478,12 @@ const TREE_CLASSIFIER: OpDef = {
       run: () => {
         const xd = read();
         for (let r = 0; r < rows; r++) {
-          aggregate(forest, "SUM", xd, r, r + 1, features, classes, score, has);
+          const at = r % chunk;
+          if (at === 0) scorer.run(xd, r, Math.min(rows, r + chunk));
           s.length = h.length = 0;
           for (let k = 0; k < classes; k++) {
-            s.push(score[k]);
-            h.push(has[k]);
+            s.push(score[at * classes + k]);
+            h.push(has[at * classes + k]);
           }
           let label: bigint, second = -1;
           if (classes > 2) {

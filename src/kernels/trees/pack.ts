@@ -169,7 +169,9 @@ export class PackedTrees {
       if (!(yes[i] >= 0 && yes[i] < n && no[i] >= 0 && no[i] < n)) {
         fail(
           W,
-          `node ${i}: yes ${yes[i]} and no ${no[i]} must both be nodes in [0, ${n}) or both -1 (a leaf)`,
+          `node ${i}: yes ${yes[i]} and no ${
+            no[i]
+          } must both be nodes in [0, ${n}) or both -1 (a leaf)`,
           "range",
         );
       }
@@ -186,7 +188,9 @@ export class PackedTrees {
       depths += depthFrom(r, yes, no, depth);
     }
     // Σ depths travels in an int32 key slot (trees sharing a deep chain could pass it).
-    if (depths > 2 ** 31 - 1) fail(W, `the trees' depths add up to ${depths}, past 2^31 − 1`, "range");
+    if (depths > 2 ** 31 - 1) {
+      fail(W, `the trees' depths add up to ${depths}, past 2^31 − 1`, "range");
+    }
     const missing = missingYes !== null && missingYes.some((v, i) => v !== 0 && yes[i] !== -1);
     const rec = missing ? 32 : 16, words = rec / 4;
     const records = new Float32Array(n * words + 2 * roots.length);
