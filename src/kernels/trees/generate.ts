@@ -62,6 +62,12 @@ export interface TreesPlan extends KernelPlan {
   inFlight: number;
   /** Rows of a block: every tree walks them before the next block. */
   blockRows: number;
+  /**
+   * Trees in flight instead of rows: each row walks `inFlight` trees at a
+   * time (a batch smaller than the rows in flight; one row alone is a chain
+   * of dependent loads, and a forest past L2 makes each a cache miss).
+   */
+  byTrees: boolean;
 }
 
 /** Most rows in flight: the registers r8-r15. */
@@ -81,12 +87,16 @@ export function planTrees(s: TreesSpec, level: VecLevel): TreesPlan {
   );
   const perBlock = Math.floor(BLOCK_BYTES / (inFlight * rowBytes));
   const blockRows = inFlight * Math.max(1, Math.min(MAX_BLOCK_ROWS / inFlight, perBlock));
+  const byTrees = s.rows < inFlight && s.trees > 1;
   return {
     isa: level,
     inFlight,
     blockRows,
+    byTrees,
     workspaceBytes: 0,
-    description: `${level} ${s.test} walk, ${inFlight} rows in flight, blocks of ${blockRows}`,
+    description: byTrees
+      ? `${level} ${s.test} walk, ${inFlight} trees of a row in flight`
+      : `${level} ${s.test} walk, ${inFlight} rows in flight, blocks of ${blockRows}`,
   };
 }
 
@@ -108,15 +118,18 @@ export function generateTrees(
   const R = p.inFlight, B = p.blockRows;
   const idx = (r: number) => GP64[8 + r], idx32 = (r: number) => GP32[8 + r];
 
-  /** One step of row r: its node register moves to the child the row's feature picks. */
-  const step = (r: number) => {
+  /**
+   * One step of walk r (x's row at rsi + `at`): its node register moves to
+   * the child the row's feature picks.
+   */
+  const step = (r: number, at: number) => {
     const I = idx(r), I32 = idx32(r), X = XMM[r];
     a.emit("mov", ecx, dword(rbx, 0, I)); // feature·4
     if (s.test === "leq" || s.test === "lt") {
       a.emit(movss, X, dword(rbx, 4, I));
-      a.emit(ucomiss, X, dword(rsi, r * rowBytes, rcx)); // threshold against x
+      a.emit(ucomiss, X, dword(rsi, at, rcx)); // threshold against x
     } else {
-      a.emit(movss, X, dword(rsi, r * rowBytes, rcx));
+      a.emit(movss, X, dword(rsi, at, rcx));
       a.emit(ucomiss, X, dword(rbx, 4, I)); // x against threshold
     }
     if (s.missing) a.emit("mov", eax, dword(rbx, 16, I));
@@ -150,7 +163,7 @@ export function generateTrees(
     a.emit("mov", edx, dword(rcx, 4)); // depth
     for (let r = 0; r < n; r++) a.emit("mov", idx32(r), eax);
     runtimeLoop(a, rdx, () => {
-      for (let r = 0; r < n; r++) step(r);
+      for (let r = 0; r < n; r++) step(r, r * rowBytes);
     });
     for (let r = 0; r < n; r++) {
       a.emit("shr", idx32(r), shift); // the node's number
@@ -176,6 +189,43 @@ export function generateTrees(
     addImmediate(a, "add", qword(rsp, X_BLOCK), rows * rowBytes);
   };
 
+  /**
+   * `n` trees from [TREE_AT] walked by the row at rsi, as many steps as the
+   * deepest of them; leaves stored from rdi.
+   */
+  const trees = (n: number) => {
+    a.emit("mov", rcx, qword(rsp, TREE_AT));
+    a.emit("mov", edx, dword(rcx, 4));
+    for (let t = 1; t < n; t++) {
+      a.emit("cmp", edx, dword(rcx, 8 * t + 4));
+      a.emit("cmovb", edx, dword(rcx, 8 * t + 4));
+    }
+    for (let t = 0; t < n; t++) a.emit("mov", idx32(t), dword(rcx, 8 * t));
+    runtimeLoop(a, rdx, () => {
+      for (let t = 0; t < n; t++) step(t, 0);
+    });
+    for (let t = 0; t < n; t++) {
+      a.emit("shr", idx32(t), shift);
+      a.emit("mov", dword(rdi, 4 * t), idx32(t));
+    }
+    a.emit("add", qword(rsp, TREE_AT), 8 * n);
+    a.emit("add", rdi, 4 * n);
+  };
+
+  /** Each row through the trees, `R` at a time. */
+  const byTrees = () => {
+    frameLoop(a, BLOCKS_LEFT, s.rows, () => {
+      a.emit("lea", rax, qword(rbx, s.nodes * rec));
+      a.emit("mov", qword(rsp, TREE_AT), rax);
+      a.emit("mov", rsi, qword(rsp, X_BLOCK));
+      a.emit("mov", rdi, qword(rsp, LEAVES_AT));
+      countedLoop(a, rbp, Math.floor(s.trees / R), () => trees(R));
+      if (s.trees % R) trees(s.trees % R);
+      addImmediate(a, "add", qword(rsp, X_BLOCK), rowBytes);
+      addImmediate(a, "add", qword(rsp, LEAVES_AT), leafStride);
+    });
+  };
+
   saveRegisters(a, USED);
   a.emit("sub", rsp, FRAME);
   loadPointer(a, rax, TREES_ARG.X);
@@ -183,8 +233,11 @@ export function generateTrees(
   loadPointer(a, rax, TREES_ARG.LEAVES);
   a.emit("mov", qword(rsp, LEAVES_AT), rax);
   loadPointer(a, rbx, TREES_ARG.FOREST);
-  frameLoop(a, BLOCKS_LEFT, Math.floor(s.rows / B), () => block(B));
-  if (s.rows % B) block(s.rows % B);
+  if (p.byTrees) byTrees();
+  else {
+    frameLoop(a, BLOCKS_LEFT, Math.floor(s.rows / B), () => block(B));
+    if (s.rows % B) block(s.rows % B);
+  }
   a.emit("add", rsp, FRAME);
   restoreRegisters(a, USED);
   if (vex) a.emit("vzeroupper");
