@@ -37,7 +37,10 @@ function write(
   Deno.writeFileSync(`${dir}/${name}/model.onnx`, g.toBytes());
   const input = tensorMessage("X", { type: "float32", dims: [10, 4], data: x });
   Deno.writeFileSync(`${dir}/${name}/test_data_set_0/input_0.pb`, input.done());
+  written++;
 }
+
+let written = 0;
 
 const labels = (r: () => number): [number, number][] => [[Math.floor(r() * 3), r()]];
 write(
@@ -55,6 +58,27 @@ write(
   "TreeEnsembleClassifier",
   {
     ...forest(2, 4, 3, 4, "class", labels),
+    classlabels_int64s: [1, 2, 3],
+  },
+  [["label", "int64"], ["scores", "float32"]],
+  3,
+);
+// One test for every branch, missing values tracked (XGBoost's form): walked by treeLeaves.
+write(
+  "regressor_walks",
+  "TreeEnsembleRegressor",
+  {
+    ...forest(3, 4, 3, 4, "target", (r) => [[0, r()]], ["BRANCH_LT"], true),
+    n_targets: 1,
+  },
+  [["Y", "float32"]],
+  3,
+);
+write(
+  "classifier_walks",
+  "TreeEnsembleClassifier",
+  {
+    ...forest(4, 4, 3, 4, "class", labels, ["BRANCH_LEQ"], false),
     classlabels_int64s: [1, 2, 3],
   },
   [["label", "int64"], ["scores", "float32"]],
@@ -114,4 +138,4 @@ write(
   [["Y", "float32"]],
   5,
 );
-console.log(`5 ONNX-ML cases under ${dir}`);
+console.log(`${written} ONNX-ML cases under ${dir}`);

@@ -2,7 +2,7 @@
  * The boundary under random mistakes: a valid call of one of the Jit's ops
  * (gemm, conv2d, convTranspose2d, pool, resize, softmax, layerNorm, rmsNorm,
  * reduce, unary, binary, copy, batchNorm, foldBatchNorm, packB,
- * packConvWeights, attention, rotary) with one to three of its arguments or options replaced
+ * packConvWeights, attention, rotary, packTrees, treeLeaves) with one to three of its arguments or options replaced
  * by a wrong value (negative, fractional, NaN, ±Infinity, 2^31, a string,
  * null, an array or typed array of the wrong kind or length, an object):
  * the call must return or throw a TypeError or RangeError, never another
@@ -11,7 +11,7 @@
  *
  * @module
  */
-import type { Jit } from "../../mod.ts";
+import { type Jit, PackedTrees, type TreesDescription } from "../../mod.ts";
 import { type CaseResult, type FuzzOptions, int, type JitSet, pick, rng } from "./shared.ts";
 
 type Args = unknown[];
@@ -50,6 +50,21 @@ function wrong(r: () => number, v: unknown): unknown {
   ]);
 }
 
+/** Full trees of depth 2 (one to three) over `features`: a valid forest. */
+function trees(r: () => number, features: number): TreesDescription {
+  const count = int(r, 1, 3), n = 7 * count;
+  const inner = (i: number) => i % 7 < 3;
+  return {
+    test: pick(r, ["leq", "lt", "gte", "gt", "eq", "neq"] as const),
+    feature: Int32Array.from({ length: n }, (_, i) => inner(i) ? int(r, 0, features - 1) : 0),
+    threshold: Float32Array.from({ length: n }, () => r() * 2 - 1),
+    yes: Int32Array.from({ length: n }, (_, i) => inner(i) ? i + (i % 7) + 1 : -1),
+    no: Int32Array.from({ length: n }, (_, i) => inner(i) ? i + (i % 7) + 2 : -1),
+    missingYes: Uint8Array.from({ length: n }, () => r() < 0.5 ? 1 : 0),
+    roots: Int32Array.from({ length: count }, (_, t) => 7 * t),
+  };
+}
+
 /** A valid call of a random op. */
 function validCall(r: () => number): Call {
   const m = int(r, 1, 9), n = int(r, 1, 9), k = int(r, 1, 9);
@@ -74,6 +89,8 @@ function validCall(r: () => number): Call {
     "packConvWeights",
     "attention",
     "rotary",
+    "packTrees",
+    "treeLeaves",
   ]);
   switch (pick1) {
     case "gemm":
@@ -287,6 +304,23 @@ function validCall(r: () => number): Call {
         }],
         run: (j, a) => j.rotary(...(a as Parameters<Jit["rotary"]>)),
       };
+    case "packTrees":
+      return {
+        name: "packTrees",
+        args: [trees(r, cols)],
+        run: (j, a) => j.packTrees(...(a as Parameters<Jit["packTrees"]>)),
+      };
+    case "treeLeaves": {
+      const forest = new PackedTrees(trees(r, cols));
+      return {
+        name: "treeLeaves",
+        args: [f32(rows * cols), forest, new Int32Array(rows * forest.trees), {
+          rows,
+          features: cols,
+        }],
+        run: (j, a) => j.treeLeaves(...(a as Parameters<Jit["treeLeaves"]>)),
+      };
+    }
     default:
       return {
         name: "packConvWeights",
