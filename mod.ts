@@ -78,6 +78,7 @@ export { ConvWeights, type ConvWeightsOptions } from "./src/kernels/conv/mod.ts"
 export type { PoolKind, PoolOptions } from "./src/kernels/pool/mod.ts";
 export type { CopyOptions } from "./src/kernels/copy/mod.ts";
 export type { RotaryOptions } from "./src/kernels/rotary/mod.ts";
+export type { SquaredDistancesOptions } from "./src/kernels/distances/mod.ts";
 export {
   PackedTrees,
   type TreeLeavesOptions,

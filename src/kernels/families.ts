@@ -27,6 +27,7 @@ import { SCALE_ROWS } from "./scale/family.ts";
 import { ALL_FINITE } from "./finite/family.ts";
 import { ATTENTION } from "./attention/family.ts";
 import { TREES } from "./trees/family.ts";
+import { DISTANCES } from "./distances/family.ts";
 
 /** Every op family the runtime serves. */
 export const FAMILIES: readonly OpFamily[] = [
@@ -53,6 +54,7 @@ export const FAMILIES: readonly OpFamily[] = [
   ALL_FINITE,
   ATTENTION,
   TREES,
+  DISTANCES,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

@@ -128,6 +128,11 @@ import {
 } from "../kernels/qconv/mod.ts";
 import { NBITS, type PackedNBits, readNBits } from "../kernels/nbits/mod.ts";
 import {
+  DISTANCES,
+  readSquaredDistances,
+  type SquaredDistancesOptions,
+} from "../kernels/distances/mod.ts";
+import {
   isPackedTrees,
   PackedTrees,
   readTreeLeaves,
@@ -327,6 +332,7 @@ const NBITS_ID = familyId(NBITS);
 const QCONV_ID = familyId(QCONV);
 const QLINEAR_ID = familyId(QLINEAR);
 const TREES_ID = familyId(TREES);
+const DISTANCES_ID = familyId(DISTANCES);
 
 /** Packed int8 B matrices made by `Jit.packInt8B` (the brand `gemmInt8` checks). */
 const PACKED_INT8 = new WeakSet<PackedInt8B>();
@@ -1126,6 +1132,39 @@ export class Jit {
     rt.operand(TREES, 2, view);
     readTreeLeaves(x, forest, view, options, rt.key, rt.extents);
     rt.run(TREES_ID);
+  }
+
+  /**
+   * Squared Euclidean distances: y[i·n + j] = Σₜ (a[i·k + t] − b[t·n + j])²
+   * for the m rows of a (m × k) and the n points held as b's columns (k ×
+   * n), each sum in float32 from +0 in the order of t with every
+   * difference, square and sum rounded: the bits of a scalar loop, on
+   * every level and thread count. ONNX-ML's RBF support vector kernels
+   * (e^(−γ‖x − v‖²)) and nearest-neighbour search. y may not overlap a or b.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * // Two points of the plane against (0, 0) and (3, 4), held as columns.
+   * const a = new Float32Array([0, 0, 3, 0]), b = new Float32Array([0, 3, 0, 4]);
+   * const y = new Float32Array(4);
+   * jit.squaredDistances(a, b, y, { m: 2, n: 2, k: 2 }); // y = 0 25 9 16
+   * ```
+   */
+  squaredDistances(
+    a: Float32Array,
+    b: Float32Array,
+    y: Float32Array,
+    options: SquaredDistancesOptions,
+  ): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    rt.operand(DISTANCES, 0, a);
+    rt.operand(DISTANCES, 1, b);
+    rt.operand(DISTANCES, 2, y);
+    readSquaredDistances(a, b, y, options, rt.key, rt.extents);
+    rt.run(DISTANCES_ID);
   }
 
   /**
