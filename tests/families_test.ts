@@ -203,6 +203,8 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         rows: 9,
         features: 37,
       }),
+    squaredDistances: (jit, out) =>
+      jit.squaredDistances(x, w.subarray(0, 37), out.subarray(0, 9), { m: 9, n: 1, k: 37 }),
     allFinite: (jit, out) => {
       const bad = x.slice();
       bad[331] = Infinity;

@@ -208,6 +208,16 @@ function cases(seed: number): Case[] {
         }),
     });
   }
+  // squaredDistances: over rows of a.
+  {
+    const m = pick(r, [9, 100, 1001]), n = pick(r, [1, 13, 300]), k = pick(r, [1, 20, 33]);
+    const da = vec(m * k), db = vec(k * n);
+    out.push({
+      name: `squaredDistances ${m}×${n} over ${k}`,
+      outputs: m * n,
+      run: (jit, y) => jit.squaredDistances(da, db, y, { m, n, k }),
+    });
+  }
   // conv2d: over row bands (one image) and over images.
   for (const n of [1, 3]) {
     const o = { ...randomConv(r), n, h: int(r, 6, 30) };

@@ -15,8 +15,9 @@
  * Integer labels only.
  */
 import type { Node } from "../ir.ts";
+import type { Jit } from "../../runtime/jit.ts";
 import { expectType, fail, meta, need, type OpDef } from "./op.ts";
-import { logistic, type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
+import { logistic, type Transform, transform, TRANSFORMS, walker } from "./ml_trees.ts";
 
 const f = Math.fround;
 
@@ -27,7 +28,7 @@ type KernelRow = (x: Float32Array, at: number, into: Float32Array) => void;
 
 /** The row kernel of `kind` over `count` support vectors of `c` features (float32 steps). */
 function kernelRow(n: Node, kind: string, sv: Float32Array, count: number, c: number): KernelRow {
-  const [gamma, coef0, degree] = (n.attrs.floats("kernel_params") ?? [0, 0, 0]).map(f);
+  const [gamma, coef0, degree] = kernelParams(n);
   return (x, at, into) => {
     for (let v = 0; v < count; v++) {
       let s = 0;
@@ -43,6 +44,88 @@ function kernelRow(n: Node, kind: string, sv: Float32Array, count: number, c: nu
       if (kind !== "LINEAR") s = f(f(gamma * s) + coef0);
       into[v] = kind === "POLY" ? f(s ** degree) : kind === "SIGMOID" ? f(Math.tanh(s)) : s;
     }
+  };
+}
+
+/** gamma, coef0 and degree as float32. */
+function kernelParams(n: Node): number[] {
+  return (n.attrs.floats("kernel_params") ?? [0, 0, 0]).map(f);
+}
+
+/**
+ * Rows' kernels in chunks: `run(x, from, to)` (from a multiple of `chunk`,
+ * to at most `chunk` past it) leaves row r's kernel against support vector
+ * v in `kernels[(r − from)·count + v]`.
+ */
+interface KernelRows {
+  chunk: number;
+  kernels: Float32Array;
+  run(x: Float32Array, from: number, to: number): void;
+}
+
+/** Kernels a chunk holds at most (1 MiB). */
+const KERNELS_PER_CHUNK = 1 << 18;
+
+/**
+ * The kernels of `rows` rows of X against `count` support vectors `sv`
+ * (`c` features each). RBF where the Jit runs (`jit`): the squared
+ * distances by its squaredDistances kernels — the bits of the scalar sum
+ * onnxruntime computes —, times −γ, then its exp (within 4 ulp of the
+ * correctly rounded e^x the TypeScript step takes); else the TypeScript
+ * row kernel.
+ */
+function kernelRows(
+  n: Node,
+  kind: string,
+  sv: Float32Array,
+  count: number,
+  c: number,
+  rows: number,
+  jit: Jit | null,
+): KernelRows {
+  const chunk = Math.max(1, Math.min(rows, Math.floor(KERNELS_PER_CHUNK / Math.max(count, 1))));
+  const kernels = new Float32Array(chunk * Math.max(count, 1));
+  if (jit === null || kind !== "RBF" || count === 0) {
+    const row = kernelRow(n, kind, sv, count, c);
+    return {
+      chunk,
+      kernels,
+      run: (x, from, to) => {
+        for (let r = from; r < to; r++) row(x, r * c, kernels.subarray((r - from) * count));
+      },
+    };
+  }
+  // The support vectors as columns (c × count): a vector of them is consecutive floats.
+  const columns = new Float32Array(c * count);
+  for (let v = 0; v < count; v++) {
+    for (let j = 0; j < c; j++) columns[j * count + v] = sv[v * c + j];
+  }
+  const negGamma = Float32Array.of(-kernelParams(n)[0]), scaled = new Float32Array(kernels.length);
+  // Each chunk's views and options, made once per x (a plan's x is fixed).
+  let seen: Float32Array | null = null;
+  const parts: { x: Float32Array; d: Float32Array; y: Float32Array; m: number }[] = [];
+  return {
+    chunk,
+    kernels,
+    run: (x, from) => {
+      if (x !== seen) {
+        seen = x;
+        parts.length = 0;
+        for (let at = 0; at < rows; at += chunk) {
+          const m = Math.min(chunk, rows - at);
+          parts.push({
+            x: x.subarray(at * c, (at + m) * c),
+            d: scaled.subarray(0, m * count),
+            y: kernels.subarray(0, m * count),
+            m,
+          });
+        }
+      }
+      const p = parts[from / chunk];
+      jit.squaredDistances(p.x, columns, p.d, { m: p.m, n: count, k: c });
+      jit.binary("mul", p.d, [p.d.length], negGamma, [1], p.d);
+      jit.unary("exp", p.d, p.y);
+    },
   };
 }
 
@@ -96,23 +179,25 @@ const SVM_REGRESSOR: OpDef = {
     } else if (coef.length !== c) fail(n, `${coef.length} coefficients for ${c} features`);
     return [meta("float32", [rows, 1])];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!.data as Float32Array, [rows, c] = rowsOf(n, ins[0]!.dims);
     const y = outs[0].data as Float32Array;
     const supports = n.attrs.int("n_supports", 0), oneClass = n.attrs.int("one_class", 0) !== 0;
     const coef = Float32Array.from(n.attrs.floats("coefficients")!);
     const rho = f(n.attrs.floats("rho")![0]);
     const sv = Float32Array.from(n.attrs.floats("support_vectors") ?? []);
-    const kernels = kernelRow(n, kernelOf(n, supports), sv, supports, c);
-    const k = new Float32Array(Math.max(supports, 1));
+    const kind = kernelOf(n, supports);
+    const block = kernelRows(n, kind, sv, supports, c, rows, walker(env));
+    const { chunk, kernels: k } = block;
     return {
       native: false,
       run: () => {
         for (let r = 0; r < rows; r++) {
           let s = 0;
           if (supports > 0) {
-            kernels(x, r * c, k);
-            for (let v = 0; v < supports; v++) s = f(s + f(k[v] * coef[v]));
+            if (r % chunk === 0) block.run(x, r, Math.min(rows, r + chunk));
+            const at = (r % chunk) * supports;
+            for (let v = 0; v < supports; v++) s = f(s + f(k[at + v] * coef[v]));
           } else for (let j = 0; j < c; j++) s = f(s + f(x[r * c + j] * coef[j]));
           s = f(s + rho);
           y[r] = oneClass ? (s > 0 ? 1 : -1) : s;
@@ -231,7 +316,7 @@ const SVM_CLASSIFIER: OpDef = {
     }
     return [meta("int64", [rows]), meta("float32", [rows, width])];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!.data as Float32Array, [rows, c] = rowsOf(n, ins[0]!.dims);
     const labels = n.attrs.ints("classlabels_ints")!, k = labels.length, pairs = (k * (k - 1)) / 2;
     const coef = Float32Array.from(n.attrs.floats("coefficients")!);
@@ -244,10 +329,11 @@ const SVM_CLASSIFIER: OpDef = {
     const post = n.attrs.string("post_transform", "NONE") as Transform;
     const positive = coef.every((v) => v >= 0);
     const sv = Float32Array.from(n.attrs.floats("support_vectors") ?? []);
-    const kernels = kernelRow(n, kernelOf(n, vectors), sv, vectors, c);
+    const block = kernelRows(n, kernelOf(n, vectors), sv, vectors, c, rows, walker(env));
+    const { chunk, kernels: kern } = block;
     const y = outs[0].data as BigInt64Array, z = outs[1].data as Float32Array;
     const width = z.length / Math.max(rows, 1);
-    const kern = new Float32Array(Math.max(vectors, 1)), pairScore = new Float32Array(pairs);
+    const pairScore = new Float32Array(pairs);
     const votes = new Int32Array(k), pair2 = new Float32Array(k * k), probs = new Float32Array(k);
     const q = new Float32Array(k * k), qp = new Float32Array(k);
     const out: number[] = []; // a row's scores, refilled per row
@@ -270,17 +356,18 @@ const SVM_CLASSIFIER: OpDef = {
             for (let t = 1; t < k; t++) if (out[t] > out[best]) best = t;
             top = out[best];
           } else {
-            kernels(x, r * c, kern);
+            if (r % chunk === 0) block.run(x, r, Math.min(rows, r + chunk));
+            const at = (r % chunk) * vectors;
             votes.fill(0);
             for (let i = 0, p = 0; i < k - 1; i++) {
               for (let j = i + 1; j < k; j++, p++) {
                 // A double sum of float products, as onnxruntime sums each pair.
                 let sum = 0;
                 for (let m = 0; m < perClass[i]; m++) {
-                  sum += f(coef[(j - 1) * vectors + start[i] + m] * kern[start[i] + m]);
+                  sum += f(coef[(j - 1) * vectors + start[i] + m] * kern[at + start[i] + m]);
                 }
                 for (let m = 0; m < perClass[j]; m++) {
-                  sum += f(coef[i * vectors + start[j] + m] * kern[start[j] + m]);
+                  sum += f(coef[i * vectors + start[j] + m] * kern[at + start[j] + m]);
                 }
                 sum += rho[p];
                 pairScore[p] = sum;
