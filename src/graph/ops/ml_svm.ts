@@ -329,8 +329,82 @@ const SVM_CLASSIFIER: OpDef = {
     const post = n.attrs.string("post_transform", "NONE") as Transform;
     const positive = coef.every((v) => v >= 0);
     const sv = Float32Array.from(n.attrs.floats("support_vectors") ?? []);
-    const block = kernelRows(n, kernelOf(n, vectors), sv, vectors, c, rows, walker(env));
+    const jit = walker(env);
+    const block = kernelRows(n, kernelOf(n, vectors), sv, vectors, c, rows, jit);
     const { chunk, kernels: kern } = block;
+    // Each row's float32 products coefficient × kernel, [k − 1][vectors] a row, in a chunk's
+    // rows: by the Jit's broadcast multiply where it runs (one call a chunk), else per row here.
+    const terms = (k - 1) * vectors, products = new Float32Array(chunk * Math.max(terms, 1));
+    const productsOf = (m: number) => {
+      jit!.binary(
+        "mul",
+        kern.subarray(0, m * vectors),
+        [m, 1, vectors],
+        coef.subarray(0, terms),
+        [1, k - 1, vectors],
+        products.subarray(0, m * terms),
+      );
+    };
+    // Each pair's score, [pairs] a row of the chunk: the class i vectors' products with
+    // coefficient row j − 1, then the class j vectors' with row i, summed in double in that
+    // order (as onnxruntime sums each pair), plus its ρ.
+    const sums = new Float64Array(chunk * Math.max(pairs, 1));
+    const ranges: [number, number, number, number][] = [];
+    for (let i = 0; i < k - 1; i++) {
+      for (let j = i + 1; j < k; j++) {
+        ranges.push([
+          (j - 1) * vectors + start[i],
+          perClass[i],
+          i * vectors + start[j],
+          perClass[j],
+        ]);
+      }
+    }
+    /** The kernels, products and pair sums of rows [from, to). */
+    const scoreChunk = (from: number, to: number) => {
+      const m = to - from;
+      block.run(x, from, to);
+      if (jit) productsOf(m);
+      else {
+        for (let r = 0; r < m; r++) {
+          for (let t = 0; t < terms; t++) {
+            products[r * terms + t] = f(coef[t] * kern[r * vectors + (t % vectors)]);
+          }
+        }
+      }
+      for (let p = 0; p < pairs; p++) {
+        const [a0, an, b0, bn] = ranges[p], bias = rho[p];
+        // Four rows at a time: four sums in flight (each a chain of double additions).
+        let r = 0;
+        for (; r + 4 <= m; r += 4) {
+          let s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+          const o = r * terms;
+          for (let t = o + a0, e = t + an; t < e; t++) {
+            s0 += products[t];
+            s1 += products[t + terms];
+            s2 += products[t + 2 * terms];
+            s3 += products[t + 3 * terms];
+          }
+          for (let t = o + b0, e = t + bn; t < e; t++) {
+            s0 += products[t];
+            s1 += products[t + terms];
+            s2 += products[t + 2 * terms];
+            s3 += products[t + 3 * terms];
+          }
+          sums[r * pairs + p] = s0 + bias;
+          sums[(r + 1) * pairs + p] = s1 + bias;
+          sums[(r + 2) * pairs + p] = s2 + bias;
+          sums[(r + 3) * pairs + p] = s3 + bias;
+        }
+        for (; r < m; r++) {
+          let s0 = 0;
+          const o = r * terms;
+          for (let t = o + a0, e = t + an; t < e; t++) s0 += products[t];
+          for (let t = o + b0, e = t + bn; t < e; t++) s0 += products[t];
+          sums[r * pairs + p] = s0 + bias;
+        }
+      }
+    };
     const y = outs[0].data as BigInt64Array, z = outs[1].data as Float32Array;
     const width = z.length / Math.max(rows, 1);
     const pairScore = new Float32Array(pairs);
@@ -356,20 +430,12 @@ const SVM_CLASSIFIER: OpDef = {
             for (let t = 1; t < k; t++) if (out[t] > out[best]) best = t;
             top = out[best];
           } else {
-            if (r % chunk === 0) block.run(x, r, Math.min(rows, r + chunk));
-            const at = (r % chunk) * vectors;
+            if (r % chunk === 0) scoreChunk(r, Math.min(rows, r + chunk));
+            const at = (r % chunk) * pairs;
             votes.fill(0);
             for (let i = 0, p = 0; i < k - 1; i++) {
               for (let j = i + 1; j < k; j++, p++) {
-                // A double sum of float products, as onnxruntime sums each pair.
-                let sum = 0;
-                for (let m = 0; m < perClass[i]; m++) {
-                  sum += f(coef[(j - 1) * vectors + start[i] + m] * kern[at + start[i] + m]);
-                }
-                for (let m = 0; m < perClass[j]; m++) {
-                  sum += f(coef[i * vectors + start[j] + m] * kern[at + start[j] + m]);
-                }
-                sum += rho[p];
+                const sum = sums[at + p];
                 pairScore[p] = sum;
                 votes[sum > 0 ? i : j]++;
               }
