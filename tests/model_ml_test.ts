@@ -685,3 +685,42 @@ for (
   });
 }
 const KERNEL_SEEDS = ["LINEAR", "POLY", "RBF", "SIGMOID", "none"];
+// Many support vectors and rows: 300 vectors make a chunk of 873 rows, so 900 rows take two
+// (the kernels by the Jit's families, chunk by chunk); POLY of degree 4 takes pow.
+for (const kernel of ["RBF", "POLY", "SIGMOID", "LINEAR"]) {
+  Deno.test(`model ml: SVMClassifier and SVMRegressor of 300 support vectors, ${kernel} kernel, 900 rows`, async () => {
+    const seed = 1200 + KERNEL_SEEDS.indexOf(kernel) * 10, cols = 6, vectors = 300;
+    const params = fs([0.2, 0.1, 4]);
+    const classifier = new GraphBuilder(17);
+    classifier.extraOpsets = [[ML, 1]];
+    classifier.input("X", "float32", ["N", cols]);
+    classifier.node("SVMClassifier", ["X"], ["label", "scores"], {
+      classlabels_ints: [1, 2, 3],
+      kernel_type: kernel,
+      kernel_params: params,
+      vectors_per_class: [100, 120, 80],
+      support_vectors: fs(Array.from(seededFloats(vectors * cols, seed))),
+      coefficients: fs(Array.from(seededFloats(2 * vectors, seed + 1, 0.1))),
+      rho: fs(Array.from(seededFloats(3, seed + 2, 0.5))),
+    }, ML);
+    classifier.output("label", "int64");
+    classifier.output("scores", "float32");
+    const regressor = new GraphBuilder(17);
+    regressor.extraOpsets = [[ML, 1]];
+    regressor.input("X", "float32", ["N", cols]);
+    regressor.output(
+      regressor.node("SVMRegressor", ["X"], ["y"], {
+        coefficients: fs(Array.from(seededFloats(vectors, seed + 3, 0.01))),
+        rho: fs([0.125]),
+        n_supports: vectors,
+        kernel_type: kernel,
+        kernel_params: params,
+        support_vectors: fs(Array.from(seededFloats(vectors * cols, seed + 4))),
+      }, ML)[0],
+    );
+    const x = features(seed + 5, 900, cols);
+    (x.data as Float32Array).forEach((v, i, a) => (a[i] = Number.isNaN(v) ? 0.5 : v));
+    await checkModel(`ml svm classifier 300 ${kernel}`, classifier.toBytes(), { X: x });
+    await checkModel(`ml svm regressor 300 ${kernel}`, regressor.toBytes(), { X: x });
+  });
+}

@@ -68,11 +68,12 @@ const KERNELS_PER_CHUNK = 1 << 18;
 
 /**
  * The kernels of `rows` rows of X against `count` support vectors `sv`
- * (`c` features each). RBF where the Jit runs (`jit`): the squared
- * distances by its squaredDistances kernels — the bits of the scalar sum
- * onnxruntime computes —, times −γ, then its exp (within 4 ulp of the
- * correctly rounded e^x the TypeScript step takes); else the TypeScript
- * row kernel.
+ * (`c` features each), where the Jit runs (`jit`) by its op families: RBF
+ * the squared distances by squaredDistances — the bits of the scalar sum
+ * onnxruntime computes —, times −γ, then exp (within 4 ulp of the correctly
+ * rounded e^x the TypeScript step takes); the others as onnxruntime's
+ * batched GEMM (γ·x·vᵀ + c₀), then the power or tanh. Else the TypeScript
+ * row kernel (float32 steps, the dot products in order).
  */
 function kernelRows(
   n: Node,
@@ -85,7 +86,7 @@ function kernelRows(
 ): KernelRows {
   const chunk = Math.max(1, Math.min(rows, Math.floor(KERNELS_PER_CHUNK / Math.max(count, 1))));
   const kernels = new Float32Array(chunk * Math.max(count, 1));
-  if (jit === null || kind !== "RBF" || count === 0) {
+  if (jit === null || count === 0) {
     const row = kernelRow(n, kind, sv, count, c);
     return {
       chunk,
@@ -100,7 +101,30 @@ function kernelRows(
   for (let v = 0; v < count; v++) {
     for (let j = 0; j < c; j++) columns[j * count + v] = sv[v * c + j];
   }
-  const negGamma = Float32Array.of(-kernelParams(n)[0]), scaled = new Float32Array(kernels.length);
+  const [gamma, coef0, degree] = kernelParams(n);
+  const negGamma = Float32Array.of(-gamma), scaled = new Float32Array(kernels.length);
+  // LINEAR, POLY and SIGMOID as onnxruntime computes them: a GEMM γ·x·vᵀ + c₀ (x·vᵀ for LINEAR),
+  // then the square, the cube or the power of POLY, the tanh of SIGMOID.
+  const linear = kind === "LINEAR", exponent = Float32Array.of(degree);
+  const offset = new Float32Array(count).fill(linear ? 0 : coef0);
+  const dotKernels = (p: { x: Float32Array; d: Float32Array; y: Float32Array; m: number }) => {
+    const dims = [p.d.length];
+    jit.gemm(p.x, columns, linear ? p.y : p.d, {
+      m: p.m,
+      n: count,
+      k: c,
+      alpha: linear ? 1 : gamma,
+      ...(linear ? {} : { bias: offset }),
+    });
+    if (kind === "SIGMOID") jit.unary("tanh", p.d, p.y);
+    else if (kind === "POLY") {
+      if (degree === 2) jit.binary("mul", p.d, dims, p.d, dims, p.y);
+      else if (degree === 3) {
+        jit.binary("mul", p.d, dims, p.d, dims, p.y);
+        jit.binary("mul", p.y, dims, p.d, dims, p.y);
+      } else jit.binary("pow", p.d, dims, exponent, [1], p.y);
+    }
+  };
   // Each chunk's views and options, made once per x (a plan's x is fixed).
   let seen: Float32Array | null = null;
   const parts: { x: Float32Array; d: Float32Array; y: Float32Array; m: number }[] = [];
@@ -122,6 +146,7 @@ function kernelRows(
         }
       }
       const p = parts[from / chunk];
+      if (kind !== "RBF") return dotKernels(p);
       jit.squaredDistances(p.x, columns, p.d, { m: p.m, n: count, k: c });
       jit.binary("mul", p.d, [p.d.length], negGamma, [1], p.d);
       jit.unary("exp", p.d, p.y);
