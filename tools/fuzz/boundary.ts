@@ -2,7 +2,7 @@
  * The boundary under random mistakes: a valid call of one of the Jit's ops
  * (gemm, conv2d, convTranspose2d, pool, resize, softmax, layerNorm, rmsNorm,
  * reduce, unary, binary, copy, batchNorm, foldBatchNorm, packB,
- * packConvWeights, attention, rotary, packTrees, treeLeaves) with one to three of its arguments or options replaced
+ * packConvWeights, attention, rotary, packTrees, treeLeaves, squaredDistances) with one to three of its arguments or options replaced
  * by a wrong value (negative, fractional, NaN, ±Infinity, 2^31, a string,
  * null, an array or typed array of the wrong kind or length, an object):
  * the call must return or throw a TypeError or RangeError, never another
@@ -91,6 +91,7 @@ function validCall(r: () => number): Call {
     "rotary",
     "packTrees",
     "treeLeaves",
+    "squaredDistances",
   ]);
   switch (pick1) {
     case "gemm":
@@ -303,6 +304,12 @@ function validCall(r: () => number): Call {
           positions: new Int32Array(rows),
         }],
         run: (j, a) => j.rotary(...(a as Parameters<Jit["rotary"]>)),
+      };
+    case "squaredDistances":
+      return {
+        name: "squaredDistances",
+        args: [f32(m * k), f32(k * n), f32(m * n), { m, n, k }],
+        run: (j, a) => j.squaredDistances(...(a as Parameters<Jit["squaredDistances"]>)),
       };
     case "packTrees":
       return {
