@@ -14,7 +14,7 @@
  * support vector machines ml_svm.ts.
  */
 import type { Node } from "../ir.ts";
-import { expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
+import { type Buf, type Env, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
 import {
   float32Reader,
   logistic,
@@ -22,7 +22,9 @@ import {
   type Transform,
   transform,
   TRANSFORMS,
+  walker,
 } from "./ml_trees.ts";
+import type { Jit } from "../../runtime/jit.ts";
 import { TREE_ENSEMBLE } from "./ml_tree_ensemble.ts";
 import { ML_ENCODER_OPS } from "./ml_encoders.ts";
 import { ML_SVM_OPS } from "./ml_svm.ts";
@@ -40,6 +42,18 @@ function perFeature(n: Node, name: string, v: number[] | null, count: number, de
   return (j: number) => f(p.length === 1 ? p[0] : p[j]);
 }
 
+/** Most rows of one GEMM (jit.gemm's largest m). */
+const MAX_GEMM_ROWS = 1 << 20;
+
+/**
+ * The Jit for X's rows where native code runs and a call takes them all
+ * (else null: the TypeScript loops).
+ */
+function rowsJit(env: Env, x: Buf, c: number): Jit | null {
+  const rows = c === 0 ? 0 : sizeOf(x.dims) / c;
+  return rows >= 1 && rows <= MAX_GEMM_ROWS && c >= 1 && c <= MAX_GEMM_ROWS ? walker(env) : null;
+}
+
 /** The last axis's length (features per row). */
 function featuresOf(dims: readonly number[]): number {
   return dims.length === 0 ? 1 : dims[dims.length - 1];
@@ -55,13 +69,23 @@ const SCALER: OpDef = {
     perFeature(n, "scale", n.attrs.floats("scale"), c, 1);
     return [meta("float32", x.dims)];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, c = featuresOf(x.dims), read = float32Reader(x);
     const y = outs[0].data as Float32Array;
     const offset = perFeature(n, "offset", n.attrs.floats("offset"), c, 0);
     const scale = perFeature(n, "scale", n.attrs.floats("scale"), c, 1);
     const o = Float32Array.from({ length: c }, (_, j) => offset(j));
     const s = Float32Array.from({ length: c }, (_, j) => scale(j));
+    const jit = rowsJit(env, x, c);
+    if (jit) {
+      // (x − offset)·scale by two broadcast calls: the same two roundings.
+      const dims = [y.length / c, c];
+      const call = () => {
+        jit.binary("sub", read(), dims, o, [c], y);
+        jit.binary("mul", y, dims, s, [c], y);
+      };
+      return { native: x.type === "float32", run: call };
+    }
     return {
       native: false,
       run: () => {
@@ -233,12 +257,19 @@ const LINEAR_REGRESSOR: OpDef = {
     const rows = x.dims.length === 2 ? x.dims[0] : 1;
     return [meta("float32", [rows, targets])];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, c = featuresOf(x.dims), read = float32Reader(x);
     const y = outs[0].data as Float32Array;
     const targets = n.attrs.int("targets", 1);
     const coef = Float32Array.from(n.attrs.floats("coefficients")!);
     const b = Float32Array.from(n.attrs.floats("intercepts") ?? new Array(targets).fill(0));
+    const jit = rowsJit(env, x, c);
+    if (jit) {
+      // X·coefficientsᵀ + intercepts as onnxruntime computes it: one GEMM.
+      const m = y.length / targets;
+      const call = () => jit.gemm(read(), coef, y, { m, n: targets, k: c, transB: true, bias: b });
+      return { native: x.type === "float32", run: call };
+    }
     return {
       native: false,
       run: () => {
@@ -295,7 +326,7 @@ const LINEAR_CLASSIFIER: OpDef = {
     const rows = x.dims.length === 2 ? x.dims[0] : 1;
     return [meta("int64", [rows]), meta("float32", [rows, second ? 2 : classes])];
   },
-  build(n, ins, outs) {
+  build(n, ins, outs, env) {
     const x = ins[0]!, c = featuresOf(x.dims), read = float32Reader(x);
     const labels = n.attrs.ints("classlabels_ints")!, b = n.attrs.floats("intercepts")!;
     const classes = b.length, second = classes === 1;
@@ -303,12 +334,21 @@ const LINEAR_CLASSIFIER: OpDef = {
     const post = n.attrs.string("post_transform", "NONE") as Transform;
     const y = outs[0].data as BigInt64Array, z = outs[1].data as Float32Array;
     const width = second ? 2 : classes, rows = y.length, s: number[] = new Array(classes);
+    // The scores: one GEMM (as onnxruntime computes them) where the Jit runs, else per row here.
+    const jit = rowsJit(env, x, c), scores = jit ? new Float32Array(rows * classes) : null;
     return {
       native: false,
       run: () => {
         const xd = read();
+        if (scores) {
+          jit!.gemm(xd, coef, scores, { m: rows, n: classes, k: c, transB: true, bias });
+        }
         for (let r = 0; r < rows; r++) {
           for (let t = 0; t < classes; t++) {
+            if (scores) {
+              s[t] = scores[r * classes + t];
+              continue;
+            }
             let v = 0;
             for (let j = 0; j < c; j++) v = f(v + f(xd[r * c + j] * coef[t * c + j]));
             s[t] = f(v + bias[t]);
