@@ -334,14 +334,28 @@ const LINEAR_CLASSIFIER: OpDef = {
     const post = n.attrs.string("post_transform", "NONE") as Transform;
     const y = outs[0].data as BigInt64Array, z = outs[1].data as Float32Array;
     const width = second ? 2 : classes, rows = y.length, s: number[] = new Array(classes);
-    // The scores: one GEMM (as onnxruntime computes them) where the Jit runs, else per row here.
+    const names = labels.map(BigInt);
+    // The scores: one GEMM (as onnxruntime computes them) where the Jit runs, else per row here;
+    // NONE and SOFTMAX of two or more classes then by the Jit too (softmax within a few ulp
+    // of onnxruntime's float loop), the labels from the raw scores.
     const jit = rowsJit(env, x, c), scores = jit ? new Float32Array(rows * classes) : null;
+    const whole = jit !== null && !second && (post === "NONE" || post === "SOFTMAX");
     return {
       native: false,
       run: () => {
         const xd = read();
         if (scores) {
           jit!.gemm(xd, coef, scores, { m: rows, n: classes, k: c, transB: true, bias });
+        }
+        if (whole) {
+          for (let r = 0, at = 0; r < rows; r++, at += classes) {
+            let best = 0;
+            for (let t = 1; t < classes; t++) if (scores![at + t] > scores![at + best]) best = t;
+            y[r] = names[best];
+          }
+          if (post === "SOFTMAX") jit!.softmax(scores!, z, { rows, cols: classes });
+          else z.set(scores!);
+          return;
         }
         for (let r = 0; r < rows; r++) {
           for (let t = 0; t < classes; t++) {
@@ -354,7 +368,7 @@ const LINEAR_CLASSIFIER: OpDef = {
             s[t] = f(v + bias[t]);
           }
           if (second) {
-            y[r] = BigInt(labels[s[0] > 0 ? 1 : 0]);
+            y[r] = names[s[0] > 0 ? 1 : 0];
             const p = post === "LOGISTIC" ? logistic(s[0]) : s[0];
             z[r * 2] = f(1 - p);
             z[r * 2 + 1] = p;
@@ -362,7 +376,7 @@ const LINEAR_CLASSIFIER: OpDef = {
           }
           let best = 0;
           for (let t = 1; t < classes; t++) if (s[t] > s[best]) best = t;
-          y[r] = BigInt(labels[best]);
+          y[r] = names[best];
           transform(s, post);
           for (let t = 0; t < width; t++) z[r * width + t] = s[t];
         }
