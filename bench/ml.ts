@@ -18,7 +18,7 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import { fs, GraphBuilder } from "../tools/onnx_writer.ts";
+import { f, fs, GraphBuilder } from "../tools/onnx_writer.ts";
 import { forest, rng } from "../tools/ml_forest.ts";
 import { sleepMs } from "./timing.ts";
 
@@ -92,11 +92,36 @@ function model(kind: string, cols: number): { bytes: Uint8Array; name: string } 
     g.output("scores", "float32");
     return { bytes: g.toBytes(), name: `Scaler + LinearClassifier of 5 classes on ${cols}` };
   }
-  console.error(`--model is trees, svm or linear, not ${kind}`);
+  if (kind === "pipeline") {
+    g.node(
+      "Imputer",
+      ["X"],
+      ["I"],
+      { imputed_value_floats: floats(cols), replaced_value_float: f(0) },
+      ML,
+    );
+    g.node("Normalizer", ["I"], ["N"], { norm: "L2" }, ML);
+    g.node("Binarizer", ["N"], ["B"], { threshold: f(0.05) }, ML);
+    g.node(
+      "LinearRegressor",
+      ["B"],
+      ["Y"],
+      { coefficients: floats(cols), intercepts: floats(1) },
+      ML,
+    );
+    g.output("Y");
+    return {
+      bytes: g.toBytes(),
+      name: `Imputer + Normalizer + Binarizer + LinearRegressor on ${cols}`,
+    };
+  }
+  console.error(`--model is trees, svm, linear or pipeline, not ${kind}`);
   Deno.exit(2);
 }
 
-const cols = Number(values.features ?? { trees: 8, svm: 20, linear: 100 }[values.model!] ?? 8);
+const cols = Number(
+  values.features ?? { trees: 8, svm: 20, linear: 100, pipeline: 100 }[values.model!] ?? 8,
+);
 const { bytes, name } = model(values.model!, cols);
 const median = (v: number[]) => v.sort((p, q) => p - q)[v.length >> 1];
 
