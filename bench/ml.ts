@@ -9,10 +9,12 @@
  *
  * - `trees`: TreeEnsembleRegressor, `--trees` full BRANCH_LEQ trees of `--depth` on
  *   `--features`, one target, SUM (XGBoost's and LightGBM's form).
+ * - `forest`: TreeEnsembleClassifier of three classes, every leaf voting for each (a random
+ *   forest as scikit-learn converts it), the same trees.
  * - `svm`: SVMClassifier, RBF, three classes of `--vectors`/3 support vectors of `--features`.
  * - `linear`: Scaler then LinearClassifier of five classes on `--features`, SOFTMAX.
  *
- *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ml.ts [--model trees|svm|linear] [--features N]
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ml.ts [--model trees|forest|svm|linear|pipeline] [--features N]
  *     [--trees 100] [--depth 6] [--vectors 300] [--rows 1,100,10000] [--runs 15] [--at DIR]
  *
  * @module
@@ -65,6 +67,20 @@ function model(kind: string, cols: number): { bytes: Uint8Array; name: string } 
     g.output("Y");
     return { bytes: g.toBytes(), name: `${trees} trees of depth ${depth} on ${cols} features` };
   }
+  if (kind === "forest") {
+    // A random forest's classifier as scikit-learn converts it: every leaf votes for every class.
+    const trees = Number(values.trees), depth = Number(values.depth);
+    g.node("TreeEnsembleClassifier", ["X"], ["label", "scores"], {
+      ...forest(12347, trees, depth, cols, "class", (r) => [[0, r()], [1, r()], [2, r()]], [
+        "BRANCH_LEQ",
+      ], false),
+      classlabels_int64s: [0, 1, 2],
+      post_transform: "NONE",
+    }, ML);
+    g.output("label", "int64");
+    g.output("scores", "float32");
+    return { bytes: g.toBytes(), name: `${trees}-tree classifier of depth ${depth} on ${cols}` };
+  }
   if (kind === "svm") {
     const per = Math.floor(Number(values.vectors) / 3);
     g.node("SVMClassifier", ["X"], ["label", "scores"], {
@@ -115,12 +131,13 @@ function model(kind: string, cols: number): { bytes: Uint8Array; name: string } 
       name: `Imputer + Normalizer + Binarizer + LinearRegressor on ${cols}`,
     };
   }
-  console.error(`--model is trees, svm, linear or pipeline, not ${kind}`);
+  console.error(`--model is trees, forest, svm, linear or pipeline, not ${kind}`);
   Deno.exit(2);
 }
 
 const cols = Number(
-  values.features ?? { trees: 8, svm: 20, linear: 100, pipeline: 100 }[values.model!] ?? 8,
+  values.features ?? { trees: 8, forest: 8, svm: 20, linear: 100, pipeline: 100 }[values.model!] ??
+    8,
 );
 const { bytes, name } = model(values.model!, cols);
 const median = (v: number[]) => v.sort((p, q) => p - q)[v.length >> 1];

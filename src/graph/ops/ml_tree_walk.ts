@@ -225,7 +225,7 @@ export function forestScorer(
   const trees = t.roots.length;
   const chunk = Math.max(64, Math.min(rows, Math.floor(LEAVES_PER_CHUNK / trees)));
   const score = new Float32Array(chunk * targets), has = new Uint8Array(chunk * targets);
-  const leaves = new Int32Array(chunk * trees), votes = leafVotes(t);
+  const leaves = new Int32Array(chunk * trees), votes = leafVotes(t, targets);
   // Each chunk's views of x and leaves and its options, made once per x (a plan's x is fixed).
   let seen: Float32Array | null = null;
   const xs: Float32Array[] = [], ls: Int32Array[] = [], options: TreeLeavesOptions[] = [];
@@ -262,18 +262,41 @@ interface LeafVotes {
   weight: Float32Array;
   /** Every leaf votes for target 0 at most (one target): the fold keeps its sum in a register. */
   single: boolean;
+  /**
+   * Each node's votes as a row of `targets` weights (0 where it does not vote) and flags, where
+   * no leaf votes twice for one target (its votes then commute) and the rows are few (≤ 4 Mi):
+   * a sum adds the whole row (x + 0 is x, as above) — a random forest's leaves vote for every
+   * class. Else null.
+   */
+  dense: { weight: Float32Array; has: Uint8Array } | null;
 }
 
-function leafVotes(t: Forest): LeafVotes {
+/** Most nodes × targets of the dense rows. */
+const MAX_DENSE = 1 << 22;
+
+function leafVotes(t: Forest, targets: number): LeafVotes {
   const n = t.mode.length, target = new Int32Array(n), weight = new Float32Array(n);
-  let single = true;
+  let single = true, distinct = n * targets <= MAX_DENSE;
   for (let i = 0; i < n; i++) {
-    const count = t.voteStart[i + 1] - t.voteStart[i];
-    target[i] = count === 0 ? -1 : count === 1 ? t.voteTarget[t.voteStart[i]] : -2;
-    if (count === 1) weight[i] = t.voteWeight[t.voteStart[i]];
+    const from = t.voteStart[i], count = t.voteStart[i + 1] - from;
+    target[i] = count === 0 ? -1 : count === 1 ? t.voteTarget[from] : -2;
+    if (count === 1) weight[i] = t.voteWeight[from];
     if (count > 1 || target[i] > 0) single = false;
+    for (let v = from + 1; distinct && v < from + count; v++) {
+      for (let u = from; u < v; u++) if (t.voteTarget[u] === t.voteTarget[v]) distinct = false;
+    }
   }
-  return { target, weight, single };
+  let dense: LeafVotes["dense"] = null;
+  if (!single && distinct && targets > 1) {
+    dense = { weight: new Float32Array(n * targets), has: new Uint8Array(n * targets) };
+    for (let i = 0; i < n; i++) {
+      for (let v = t.voteStart[i]; v < t.voteStart[i + 1]; v++) {
+        dense.weight[i * targets + t.voteTarget[v]] = t.voteWeight[v];
+        dense.has[i * targets + t.voteTarget[v]] = 1;
+      }
+    }
+  }
+  return { target, weight, single, dense };
 }
 
 /**
@@ -331,6 +354,20 @@ function foldLeaves(
   }
   score.fill(0, 0, rows * targets);
   has.fill(0, 0, rows * targets);
+  if (sum && votes.dense) {
+    const w = votes.dense.weight, h = votes.dense.has;
+    for (let row = 0, at = 0; row < rows; row++) {
+      const base = row * targets;
+      for (let k = 0; k < trees; k++, at++) {
+        const lw = leaves[at] * targets;
+        for (let j = 0; j < targets; j++) {
+          score[base + j] = f(score[base + j] + w[lw + j]);
+          has[base + j] |= h[lw + j];
+        }
+      }
+    }
+    return;
+  }
   const voteStart = t.voteStart, voteTarget = t.voteTarget, voteWeight = t.voteWeight;
   for (let row = 0, at = 0; row < rows; row++) {
     const base = row * targets;
