@@ -107,10 +107,10 @@ for (const agg of ["SUM", "AVERAGE", "MIN", "MAX"]) {
 }
 
 // The same through the Jit's walks (every branch BRANCH_LT, missing values tracked): a leaf votes
-// for one target, for every one or (of three) for none (a target no vote reached), 41 rows (the one-target
-// sum folds rows four at a time).
+// for one target, for every one or (of more) for none (a target no vote reached), 41 rows (the
+// one-target sum folds rows four at a time, two to four targets two rows at a time, six a row).
 for (const agg of ["SUM", "AVERAGE", "MIN", "MAX"]) {
-  for (const targets of [1, 3]) {
+  for (const targets of [1, 3, 4, 6]) {
     Deno.test(`model ml: TreeEnsembleRegressor ${agg}, ${targets} target(s), sparse votes, the Jit's walks`, async () => {
       const seed = 750 + targets * 10 + ["SUM", "AVERAGE", "MIN", "MAX"].indexOf(agg);
       const w = (r: () => number) => Math.round((r() * 4 - 2) * 1000) / 1000;

@@ -268,7 +268,7 @@ interface LeafVotes {
    * a sum adds the whole row (x + 0 is x, as above) — a random forest's leaves vote for every
    * class. Else null.
    */
-  dense: { weight: Float32Array; has: Uint8Array } | null;
+  dense: { weight: Float32Array; has: Uint8Array; mask: Uint8Array } | null;
 }
 
 /** Most nodes × targets of the dense rows. */
@@ -288,15 +288,46 @@ function leafVotes(t: Forest, targets: number): LeafVotes {
   }
   let dense: LeafVotes["dense"] = null;
   if (!single && distinct && targets > 1) {
-    dense = { weight: new Float32Array(n * targets), has: new Uint8Array(n * targets) };
+    // Rows of four weights for two to four targets (the fold's four sums a row), and a mask.
+    const width = targets <= 4 ? 4 : targets;
+    dense = {
+      weight: new Float32Array(n * width),
+      has: new Uint8Array(n * width),
+      mask: new Uint8Array(n),
+    };
     for (let i = 0; i < n; i++) {
       for (let v = t.voteStart[i]; v < t.voteStart[i + 1]; v++) {
-        dense.weight[i * targets + t.voteTarget[v]] = t.voteWeight[v];
-        dense.has[i * targets + t.voteTarget[v]] = 1;
+        dense.weight[i * width + t.voteTarget[v]] = t.voteWeight[v];
+        dense.has[i * width + t.voteTarget[v]] = 1;
+        if (targets <= 4) dense.mask[i] |= 1 << t.voteTarget[v];
       }
     }
   }
   return { target, weight, single, dense };
+}
+
+/** A row's first `targets` (2-4) of four sums and their flags (a mask) at `at`. */
+function putFour(
+  score: Float32Array,
+  has: Uint8Array,
+  at: number,
+  targets: number,
+  s0: number,
+  s1: number,
+  s2: number,
+  s3: number,
+  mask: number,
+): void {
+  score[at] = s0;
+  score[at + 1] = s1;
+  has[at] = mask & 1;
+  has[at + 1] = (mask >> 1) & 1;
+  if (targets < 3) return;
+  score[at + 2] = s2;
+  has[at + 2] = (mask >> 2) & 1;
+  if (targets < 4) return;
+  score[at + 3] = s3;
+  has[at + 3] = (mask >> 3) & 1;
 }
 
 /**
@@ -354,6 +385,31 @@ function foldLeaves(
   }
   score.fill(0, 0, rows * targets);
   has.fill(0, 0, rows * targets);
+  if (sum && votes.dense && targets <= 4) {
+    // Four sums a row in locals (a target past `targets` adds zeros, never written), two rows
+    // at a time: eight chains of float32 additions in flight; the flags as a mask a row.
+    const w = votes.dense.weight, mask = votes.dense.mask;
+    for (let row = 0; row < rows; row += 2) {
+      const two = row + 1 < rows, p = row * trees, q = two ? p + trees : p;
+      let a0 = 0, a1 = 0, a2 = 0, a3 = 0, b0 = 0, b1 = 0, b2 = 0, b3 = 0, ma = 0, mb = 0;
+      for (let k = 0; k < trees; k++) {
+        const la = leaves[p + k], lb = leaves[q + k], wa = 4 * la, wb = 4 * lb;
+        a0 = f(a0 + w[wa]);
+        a1 = f(a1 + w[wa + 1]);
+        a2 = f(a2 + w[wa + 2]);
+        a3 = f(a3 + w[wa + 3]);
+        b0 = f(b0 + w[wb]);
+        b1 = f(b1 + w[wb + 1]);
+        b2 = f(b2 + w[wb + 2]);
+        b3 = f(b3 + w[wb + 3]);
+        ma |= mask[la];
+        mb |= mask[lb];
+      }
+      putFour(score, has, row * targets, targets, a0, a1, a2, a3, ma);
+      if (two) putFour(score, has, (row + 1) * targets, targets, b0, b1, b2, b3, mb);
+    }
+    return;
+  }
   if (sum && votes.dense) {
     const w = votes.dense.weight, h = votes.dense.has;
     for (let row = 0, at = 0; row < rows; row++) {
