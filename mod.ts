@@ -133,6 +133,8 @@ export type {
   ReturnType,
   RunOptions,
   SessionOptions,
+  NonTensorMetadata,
+  TensorMetadata,
   ValueMetadata,
 } from "./src/graph/session.ts";
 export type { OptimizationLevel, OptimizationReport } from "./src/graph/optimize.ts";

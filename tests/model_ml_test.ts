@@ -12,6 +12,7 @@ import { InferenceSession, Tensor } from "../mod.ts";
 import { type AttrValue, f, fs, GraphBuilder, seededFloats } from "../tools/onnx_writer.ts";
 import { forest, rng } from "../tools/ml_forest.ts";
 import { checkModel, type Feed } from "./helpers/golden.ts";
+import { loadOrt } from "./helpers/ort.ts";
 
 const ML = "ai.onnx.ml";
 
@@ -724,3 +725,66 @@ for (const kernel of ["RBF", "POLY", "SIGMOID", "LINEAR"]) {
     await checkModel(`ml svm regressor 300 ${kernel}`, regressor.toBytes(), { X: x });
   });
 }
+
+Deno.test("model ml: a classifier ending in ZipMap (scikit-learn's default): its sequence of maps listed, refused when fetched, the label fetched alone — as onnxruntime-node does", async () => {
+  const build = (zip: boolean) => {
+    const g = new GraphBuilder(17);
+    g.extraOpsets = [[ML, 1]];
+    g.input("X", "float32", ["N", 4]);
+    g.node("TreeEnsembleClassifier", ["X"], ["output_label", "probabilities"], {
+      ...forest(1300, 4, 3, 4, "class", (r) => [[0, r()], [1, r()], [2, r()]], ["BRANCH_LEQ"]),
+      classlabels_int64s: [5, 6, 7],
+    }, ML);
+    g.output("output_label", "int64");
+    if (!zip) {
+      g.output("probabilities", "float32");
+      return g.toBytes();
+    }
+    g.node(
+      "ZipMap",
+      ["probabilities"],
+      ["output_probability"],
+      { classlabels_int64s: [5, 6, 7] },
+      ML,
+    );
+    g.mapSequenceOutput("output_probability", "int64");
+    return g.toBytes();
+  };
+  const x = features(1301, 30, 4);
+  const X = new Tensor("float32", x.data as Float32Array, x.dims);
+  const s = await InferenceSession.create(build(true));
+  const plain = await InferenceSession.create(build(false));
+  try {
+    assert.deepEqual(s.outputNames, ["output_label", "output_probability"]);
+    assert.deepEqual(s.outputMetadata[1], { name: "output_probability", isTensor: false });
+    assert.equal(s.outputMetadata[0].isTensor, true);
+    const want = (await plain.run({ X }, ["output_label"])).output_label.data;
+    assert.deepEqual((await s.run({ X }, ["output_label"])).output_label.data, want);
+    assert.deepEqual(s.runSync({ X }, { output_label: null }).output_label.data, want);
+    const refused = /output 'output_probability' is a sequence of maps \(ZipMap\), not a tensor/;
+    await assert.rejects(() => s.run({ X }), refused);
+    await assert.rejects(() => s.run({ X }, ["output_probability"]), refused);
+    assert.throws(() => s.runSync({ X }, { output_probability: null }), refused);
+    const ort = await loadOrt();
+    if (ort) {
+      const o = await ort.InferenceSession.create(build(true));
+      assert.deepEqual(o.outputNames, s.outputNames);
+      assert.deepEqual(o.outputMetadata[1], s.outputMetadata[1]);
+      const t = new ort.Tensor("float32", x.data, x.dims);
+      assert.deepEqual((await o.run({ X: t }, ["output_label"])).output_label.data, want);
+      await assert.rejects(() => o.run({ X: t }), /Non tensor type/);
+      await o.release();
+    }
+  } finally {
+    await s.release();
+    await plain.release();
+  }
+  // A ZipMap another node reads is an op we do not run: refused at create, by name.
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [[ML, 1]];
+  g.input("X", "float32", ["N", 4]);
+  g.node("ZipMap", ["X"], ["Z"], { classlabels_int64s: [0, 1, 2, 3] }, ML);
+  g.node("Identity", ["Z"], ["Y"]);
+  g.mapSequenceOutput("Y", "int64");
+  await assert.rejects(() => InferenceSession.create(g.toBytes()), /unsupported op: ZipMap/);
+});

@@ -292,6 +292,18 @@ export class GraphBuilder {
     return name;
   }
 
+  /**
+   * A graph output of ZipMap's type: a sequence of maps from `key` ("int64" or "string") to
+   * float32 (ONNX-ML classifiers as scikit-learn's converter writes them by default).
+   */
+  mapSequenceOutput(name: string, key: "int64" | "string"): string {
+    const value = new Message().message(1, new Message().varint(1, ONNX_TYPE.float32));
+    const map = new Message().varint(1, key === "int64" ? 7 : 8).message(2, value);
+    const sequence = new Message().message(1, new Message().message(5, map));
+    this.#outputs.push(new Message().string(1, name).message(2, new Message().message(4, sequence)));
+    return name;
+  }
+
   initializer(name: string, t: WriterTensor): string {
     this.#inits.push(tensorMessage(name, t));
     return name;

@@ -170,6 +170,12 @@ export interface Graph {
   inputs: GraphValue[];
   outputs: GraphValue[];
   constants: Map<string, ConstTensor>;
+  /**
+   * Declared outputs that are no tensor (ZipMap's sequence of maps), by their place among all
+   * the declared outputs: listed as outputs, never computed; fetching one is refused, as
+   * onnxruntime-node refuses it.
+   */
+  nonTensorOutputs?: { name: string; at: number }[];
 }
 
 /** "Conv node 'conv1'" (or its index when unnamed), for messages. */

@@ -179,7 +179,13 @@ export function loadGraph(
     halfSeeds: new Set<string>(inputs.filter((v) => v.half).map((v) => v.name)),
     branches: 0,
   };
-  const nodes = loadNodes(g.nodes, scope, constants, ctx);
+  const zipMaps = unreturnedZipMaps(g);
+  const nodes = loadNodes(
+    zipMaps.size ? g.nodes.filter((n) => !zipMaps.has(n)) : g.nodes,
+    scope,
+    constants,
+    ctx,
+  );
   if (ctx.unsupported.size > 0) {
     throw new ModelError(
       `ONNX: unsupported op${ctx.unsupported.size > 1 ? "s" : ""}: ${
@@ -187,16 +193,45 @@ export function loadGraph(
       }`,
     );
   }
-  const outputs: GraphValue[] = [];
-  for (const v of g.outputs) {
+  const outputs: GraphValue[] = [], nonTensorOutputs: { name: string; at: number }[] = [];
+  for (const [at, v] of g.outputs.entries()) {
+    const zipMap = [...zipMaps].find((n) => n.outputs[0] === v.name);
+    if (zipMap) {
+      // Its input must still be a value of the graph (the ZipMap itself is never computed).
+      if (scope.resolve(zipMap.inputs[0] ?? "") === null) {
+        throw new ModelError(`ONNX: ZipMap output '${v.name}' reads no value of the graph`);
+      }
+      nonTensorOutputs.push({ name: v.name, at });
+      continue;
+    }
     if (scope.resolve(v.name) === null) {
       throw new ModelError(`ONNX: graph output '${v.name}' is not produced by the graph`);
     }
     outputs.push(graphValue(v, "output"));
   }
   const graph: Graph = { nodes, inputs, outputs, constants };
+  if (nonTensorOutputs.length) graph.nonTensorOutputs = nonTensorOutputs;
   placeHalfRounding(graph, ctx.halfSeeds);
   return graph;
+}
+
+/**
+ * ai.onnx.ml ZipMap nodes whose output is a declared graph output of a non-tensor type and
+ * that nothing else reads: scikit-learn's converter ends every classifier with one (its
+ * probabilities as a sequence of maps). onnxruntime-node returns no such value, so its users
+ * fetch the other outputs; the node is left out and its output listed but refused when
+ * fetched. Any other ZipMap stays in the graph (and is refused as an unsupported op).
+ */
+function unreturnedZipMaps(g: OnnxModel["graph"]): Set<OnnxNode> {
+  const out = new Set<OnnxNode>();
+  const declared = new Map(g.outputs.map((v) => [v.name, v]));
+  const read = new Set(g.nodes.flatMap((n) => n.inputs));
+  for (const n of g.nodes) {
+    if (n.opType !== "ZipMap" || n.domain !== "ai.onnx.ml" || n.outputs.length !== 1) continue;
+    const v = declared.get(n.outputs[0]);
+    if (v?.nonTensor && !read.has(n.outputs[0])) out.add(n);
+  }
+  return out;
 }
 
 /** Converts nodes read in `scope`; Constant nodes become `constants`. */
@@ -352,7 +387,13 @@ function readSubgraphs(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext):
     const constants = new Map<string, ConstTensor>();
     for (const t of g.initializers) constants.set(scope.define(t.name), materialize(t, ctx.ext));
     const ins = g.inputs.map((v) => scope.define(v.name));
-    const nodes = loadNodes(g.nodes, scope, constants, ctx);
+    const zipMaps = unreturnedZipMaps(g);
+  const nodes = loadNodes(
+    zipMaps.size ? g.nodes.filter((n) => !zipMaps.has(n)) : g.nodes,
+    scope,
+    constants,
+    ctx,
+  );
     if (loop && nodes.some((n) => n.branches)) {
       throw new ModelError(
         `ONNX: ${

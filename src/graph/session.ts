@@ -176,10 +176,13 @@ const TAG_TYPES: Record<string, TensorType> = {
  * a symbolic dimension by its name, one the model leaves unknown as "",
  * no shape at all as [].
  */
-export interface ValueMetadata {
+export type ValueMetadata = TensorMetadata | NonTensorMetadata;
+
+/** A tensor input or output. */
+export interface TensorMetadata {
   /** The input's or output's name. */
   readonly name: string;
-  /** Always a tensor here (ONNX Runtime's sequences and maps are not model inputs we take). */
+  /** A tensor. */
   readonly isTensor: true;
   /** Its element type (float16 where the model declares it). */
   readonly type: TensorType;
@@ -187,7 +190,18 @@ export interface ValueMetadata {
   readonly shape: readonly (number | string)[];
 }
 
-function metadataOf(v: GraphValue): ValueMetadata {
+/**
+ * An output that is no tensor: ZipMap's sequence of maps, which ends scikit-learn's converted
+ * classifiers. Listed, as onnxruntime-node lists it; fetching it is refused, as there.
+ */
+export interface NonTensorMetadata {
+  /** The output's name. */
+  readonly name: string;
+  /** Not a tensor. */
+  readonly isTensor: false;
+}
+
+function metadataOf(v: GraphValue): TensorMetadata {
   return Object.freeze({
     name: v.name,
     isTensor: true as const,
@@ -330,7 +344,7 @@ export class InferenceSession {
   /** The graph's output names. */
   readonly outputNames: readonly string[];
   /** Each input's name, type and shape as the model declares them (ONNX Runtime's). */
-  readonly inputMetadata: readonly ValueMetadata[];
+  readonly inputMetadata: readonly TensorMetadata[];
   /** Each output's name, type and shape as the model declares them (ONNX Runtime's). */
   readonly outputMetadata: readonly ValueMetadata[];
   /** What create's optimization did. */
@@ -358,6 +372,10 @@ export class InferenceSession {
   readonly #replay: boolean;
   readonly #shortRunsInline: boolean;
   readonly #memory: LargeMemory | null;
+  /** Outputs that are no tensor (never computed: see Graph.nonTensorOutputs). */
+  readonly #nonTensor: ReadonlySet<string>;
+  /** Each tensor output's index among the plan's outputs. */
+  readonly #outputIndex = new Map<string, number>();
 
   private constructor(graph: Graph, options: SessionOptions, memory: LargeMemory | null) {
     const threads = options.intraOpNumThreads || undefined;
@@ -384,9 +402,16 @@ export class InferenceSession {
     }
     this.inputNames = Object.freeze(graph.inputs.map((v) => v.name));
     this.#inputSet = new Set(this.inputNames);
-    this.outputNames = Object.freeze(graph.outputs.map((v) => v.name));
+    // Every declared output in its place, the ones that are no tensor among them.
+    const outputs: ValueMetadata[] = graph.outputs.map(metadataOf);
+    for (const { name, at } of graph.nonTensorOutputs ?? []) {
+      outputs.splice(at, 0, Object.freeze({ name, isTensor: false as const }));
+    }
+    this.#nonTensor = new Set((graph.nonTensorOutputs ?? []).map((o) => o.name));
+    graph.outputs.forEach((v, i) => this.#outputIndex.set(v.name, i));
+    this.outputNames = Object.freeze(outputs.map((v) => v.name));
     this.inputMetadata = Object.freeze(graph.inputs.map(metadataOf));
-    this.outputMetadata = Object.freeze(graph.outputs.map(metadataOf));
+    this.outputMetadata = Object.freeze(outputs);
     this.#profiler = options.enableProfiling
       ? new Profiler(options.profileFilePrefix ?? "njit_profile")
       : null;
@@ -699,7 +724,7 @@ export class InferenceSession {
    * is RunOptions (every output).
    */
   #fetch(plan: Plan, fetches: FetchesType | RunOptions | undefined): Fetch {
-    if (fetches === undefined) return this.#allOutputs ??= { names: this.outputNames, into: null };
+    if (fetches === undefined) return this.#allOutputs ??= { names: this.#everyOutput(), into: null };
     if (fetches === null || typeof fetches !== "object" || fetches instanceof Tensor) {
       throw new TypeError(
         "InferenceSession.run: fetches must be an array of output names or an object of them",
@@ -714,22 +739,42 @@ export class InferenceSession {
             })`,
           );
         }
+        if (this.#nonTensor.has(f)) this.#notTensor(f);
       }
       return { names: fetches, into: null };
     }
     const dict = fetches as Record<string, unknown>, names: string[] = [];
-    for (let i = 0; i < this.outputNames.length; i++) {
-      const name = this.outputNames[i];
+    for (const name of this.outputNames) {
       if (!Object.hasOwn(dict, name)) continue;
       const t = dict[name];
       if (t !== null && !(t instanceof Tensor)) continue;
+      if (this.#nonTensor.has(name)) this.#notTensor(name);
+      const i = this.#outputIndex.get(name)!;
       if (t !== null) checkInto(name, t, plan.outputs[i], this.#graph.outputs[i].half === true);
       names.push(name);
     }
-    if (names.length === 0) return this.#allOutputs ??= { names: this.outputNames, into: null };
+    if (names.length === 0) return this.#allOutputs ??= { names: this.#everyOutput(), into: null };
     return { names, into: dict as Record<string, Tensor | null> };
   }
   #allOutputs: Fetch | null = null;
+
+  /** Every output, for a run that names none: refused where one is no tensor, as in ORT. */
+  #everyOutput(): readonly string[] {
+    for (const name of this.#nonTensor) this.#notTensor(name);
+    return this.outputNames;
+  }
+
+  /** The error for fetching an output that is no tensor. */
+  #notTensor(name: string): never {
+    const others = this.outputNames.filter((n) => !this.#nonTensor.has(n));
+    throw new TypeError(
+      `InferenceSession.run: output '${name}' is a sequence of maps (ZipMap), not a tensor; ` +
+        `onnxruntime-node returns none either ("Non tensor type is temporarily not supported"): ` +
+        `fetch the tensor outputs (${others.join(", ")}), e.g. run(feeds, [${
+          others.map((n) => JSON.stringify(n)).join(", ")
+        }])`,
+    );
+  }
 
   /**
    * Per input of a plan, the options of a copy by every thread (float32
@@ -806,7 +851,7 @@ export class InferenceSession {
   #results(plan: Plan, fetch: Fetch): ReturnType {
     const out: ReturnType = {};
     for (const name of fetch.names) {
-      const index = this.outputNames.indexOf(name), o = plan.outputs[index];
+      const index = this.#outputIndex.get(name)!, o = plan.outputs[index];
       const into = fetch.into?.[name] ?? null;
       const half = this.#graph.outputs[index].half === true;
       if (into === null) {
