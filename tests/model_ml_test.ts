@@ -33,7 +33,7 @@ function mlModel(
   op: string,
   attrs: Record<string, AttrValue>,
   cols: number,
-  outputs: [string, "float32" | "int64"][],
+  outputs: [string, "float32" | "int64" | "string"][],
   mlOnly = false,
 ): Uint8Array {
   const g = new GraphBuilder(17);
@@ -787,4 +787,113 @@ Deno.test("model ml: a classifier ending in ZipMap (scikit-learn's default): its
   g.node("Identity", ["Z"], ["Y"]);
   g.mapSequenceOutput("Y", "int64");
   await assert.rejects(() => InferenceSession.create(g.toBytes()), /unsupported op: ZipMap/);
+});
+
+// Classes named by strings (scikit-learn's converter writes classlabels_strings for labels that
+// are strings): the label output is a string tensor, as onnxruntime-node returns it.
+for (
+  const [name, op, attrs] of [
+    ["trees, 3 classes", "TreeEnsembleClassifier", {
+      ...forest(1400, 3, 2, 4, "class", (r) => [[0, r()], [1, r()], [2, r()]], ["BRANCH_LEQ"]),
+      classlabels_strings: ["setosa", "versicolor", "virginica"],
+    }],
+    ["trees, 2 classes, one weighed", "TreeEnsembleClassifier", {
+      ...forest(1401, 3, 2, 4, "class", (r) => [[1, r() - 0.5]], ["BRANCH_LT"]),
+      classlabels_strings: ["no", "yes"],
+    }],
+    ["trees, 2 classes, both weighed", "TreeEnsembleClassifier", {
+      ...forest(1402, 3, 2, 4, "class", (r) => [[0, r()], [1, r()]], ["BRANCH_LEQ"]),
+      classlabels_strings: ["no", "yes"],
+    }],
+    ["linear, 3 classes", "LinearClassifier", {
+      classlabels_strings: ["x", "y", "z"],
+      coefficients: fs(Array.from(seededFloats(12, 1403))),
+      intercepts: fs([0.1, 0.2, 0.3]),
+    }],
+    ["linear, one score", "LinearClassifier", {
+      classlabels_strings: ["neg", "pos"],
+      coefficients: fs([1, -1, 0.5, 0.2]),
+      intercepts: fs([0.1]),
+    }],
+    ["SVM, 3 classes", "SVMClassifier", {
+      classlabels_strings: ["p", "q", "r"],
+      kernel_type: "RBF",
+      kernel_params: fs([0.5, 0, 2]),
+      vectors_per_class: [2, 1, 2],
+      support_vectors: fs(Array.from(seededFloats(20, 1404))),
+      coefficients: fs(Array.from(seededFloats(10, 1405))),
+      rho: fs([0.1, 0.2, 0.3]),
+    }],
+    ["SVM, 2 classes", "SVMClassifier", {
+      classlabels_strings: ["p", "q"],
+      kernel_type: "RBF",
+      kernel_params: fs([0.5, 0, 2]),
+      vectors_per_class: [2, 2],
+      support_vectors: fs(Array.from(seededFloats(16, 1406))),
+      coefficients: fs(Array.from(seededFloats(4, 1407))),
+      rho: fs([0.1]),
+    }],
+  ] as [string, string, Record<string, AttrValue>][]
+) {
+  Deno.test(`model ml: string class labels, ${name}: a string tensor out, as onnxruntime's`, async () => {
+    const bytes = mlModel(op, attrs, 4, [["label", "string"], ["scores", "float32"]]);
+    await checkModel(`ml string labels ${name}`, bytes, { X: features(1410, 30, 4) });
+    const s = await InferenceSession.create(bytes);
+    try {
+      assert.deepEqual(s.outputMetadata[0], {
+        name: "label",
+        isTensor: true,
+        type: "string",
+        shape: [],
+      });
+      const X = new Tensor("float32", new Float32Array(8), [2, 4]);
+      const into = new Tensor("int64", new BigInt64Array(2), [2]);
+      assert.throws(() => s.runSync({ X }, { label: into }), /string labels: pass null/);
+    } finally {
+      await s.release();
+    }
+  });
+}
+
+Deno.test("model ml: strings anywhere but a classifier's label output are refused at create, by name", async () => {
+  // A label another node reads.
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [[ML, 1]];
+  g.input("X", "float32", ["N", 4]);
+  g.node("LinearClassifier", ["X"], ["label", "scores"], {
+    classlabels_strings: ["a", "b"],
+    coefficients: fs([1, 2, 3, 4, 5, 6, 7, 8]),
+    intercepts: fs([0, 0]),
+  }, ML);
+  g.node("Identity", ["label"], ["copy"]);
+  g.output("label", "string");
+  g.output("copy", "string");
+  await assert.rejects(
+    () => InferenceSession.create(g.toBytes()),
+    /reads the string labels 'label'|strings are supported only as the labels/,
+  );
+  // A string output of another op.
+  const h = new GraphBuilder(17);
+  h.input("X", "float32", ["N"]);
+  h.node("Identity", ["X"], ["Y"]);
+  h.output("Y", "string");
+  await assert.rejects(
+    () => InferenceSession.create(h.toBytes()),
+    /graph output 'Y' is a string tensor; strings are supported only as the labels/,
+  );
+});
+
+Deno.test("Tensor: string tensors (ONNX Runtime's: an array of strings), refused as feeds", async () => {
+  const t = new Tensor("string", ["a", "bc"], [2]);
+  assert.deepEqual([t.type, t.data, t.dims, t.size], ["string", ["a", "bc"], [2], 2]);
+  assert.equal(new Tensor(["x", "y", "z"]).type, "string");
+  assert.throws(() => new Tensor("string", [1, 2] as never, [2]), TypeError);
+  assert.throws(() => new Tensor("string", ["a"], [2]), RangeError);
+  const g = new GraphBuilder(17);
+  g.input("X", "float32", ["N"]);
+  g.node("Identity", ["X"], ["Y"]);
+  g.output("Y");
+  const s = await InferenceSession.create(g.toBytes());
+  await assert.rejects(() => s.run({ X: t }), TypeError);
+  await s.release();
 });

@@ -98,6 +98,8 @@ export const ONNX_TYPE = {
   int4: 22,
   /** Values truncated to bfloat16 (a float32's upper half, rounded to nearest even). */
   bfloat16: 16,
+  /** For declared values only (a classifier's string labels): no tensor of it is written. */
+  string: 8,
 } as const;
 export type WriterType = keyof typeof ONNX_TYPE;
 

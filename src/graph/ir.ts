@@ -162,6 +162,11 @@ export interface GraphValue {
   dims: (number | string | null)[] | null;
   /** Declared float16 (type is then float32): converted at the session's edges. */
   half?: boolean;
+  /**
+   * Declared string: a classifier's labels, computed as int64 indexes into these and turned
+   * into the strings at the session's edge (the only strings a model may output here).
+   */
+  labels?: readonly string[];
 }
 
 /** The graph a session runs. */

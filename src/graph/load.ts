@@ -207,12 +207,51 @@ export function loadGraph(
     if (scope.resolve(v.name) === null) {
       throw new ModelError(`ONNX: graph output '${v.name}' is not produced by the graph`);
     }
-    outputs.push(graphValue(v, "output"));
+    outputs.push(v.elemType === STRING ? labelsOutput(v, nodes) : graphValue(v, "output"));
   }
   const graph: Graph = { nodes, inputs, outputs, constants };
   if (nonTensorOutputs.length) graph.nonTensorOutputs = nonTensorOutputs;
   placeHalfRounding(graph, ctx.halfSeeds);
   return graph;
+}
+
+/** ONNX's STRING element type. */
+const STRING = 8;
+
+/** The ai.onnx.ml classifiers that name their classes by strings, and their integer attribute. */
+const STRING_LABELED: Record<string, string> = {
+  TreeEnsembleClassifier: "classlabels_int64s",
+  LinearClassifier: "classlabels_ints",
+  SVMClassifier: "classlabels_ints",
+};
+
+/**
+ * A string graph output: a classifier's labels (`classlabels_strings`), the only strings a
+ * model may output here. The classifier is given the labels 0..k−1 instead (int64 indexes
+ * into the strings, turned into them at the session's edge); nothing else may read them.
+ */
+function labelsOutput(v: OnnxValueInfo, nodes: readonly Node[]): GraphValue {
+  const producer = nodes.find((n) => n.outputs[0] === v.name);
+  const intName = producer?.domain === "ai.onnx.ml" && Object.hasOwn(STRING_LABELED, producer.op)
+    ? STRING_LABELED[producer.op]
+    : null;
+  const strings = intName ? producer!.attrs.map.get("classlabels_strings") : undefined;
+  if (!Array.isArray(strings) || strings.some((x) => typeof x !== "string")) {
+    throw new ModelError(
+      `ONNX: graph output '${v.name}' is a string tensor; strings are supported only as the labels ` +
+        `of TreeEnsembleClassifier, LinearClassifier and SVMClassifier (classlabels_strings)`,
+    );
+  }
+  const reader = nodes.find((n) => n.inputs.includes(v.name));
+  if (reader) {
+    throw new ModelError(
+      `ONNX: ${describeNode(reader)} reads the string labels '${v.name}': not supported`,
+    );
+  }
+  const attrs = producer!.attrs.map;
+  attrs.delete("classlabels_strings");
+  attrs.set(intName!, strings.map((_, i) => i));
+  return { name: v.name, type: "int64", dims: v.dims, labels: Object.freeze([...strings as string[]]) };
 }
 
 /**

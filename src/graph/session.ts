@@ -205,7 +205,7 @@ function metadataOf(v: GraphValue): TensorMetadata {
   return Object.freeze({
     name: v.name,
     isTensor: true as const,
-    type: v.half ? "float16" : v.type,
+    type: v.half ? "float16" : v.labels ? "string" : v.type,
     shape: Object.freeze((v.dims ?? []).map((d) => d ?? "")),
   });
 }
@@ -588,11 +588,13 @@ export class InferenceSession {
         }
         size *= d;
       }
-      if (size !== viewLength(data)) {
+      // (A typed array: `have` above.)
+      const length = viewLength(data as ArrayBufferView);
+      if (size !== length) {
         throw new RangeError(
           `InferenceSession.run: input '${v.name}' has dims [${
             td.join(", ")
-          }] (${size} elements) but ${viewLength(data)} values`,
+          }] (${size} elements) but ${length} values`,
         );
       }
       if (v.dims !== null) {
@@ -750,6 +752,12 @@ export class InferenceSession {
       if (t !== null && !(t instanceof Tensor)) continue;
       if (this.#nonTensor.has(name)) this.#notTensor(name);
       const i = this.#outputIndex.get(name)!;
+      if (t !== null && this.#graph.outputs[i].labels) {
+        throw new TypeError(
+          `InferenceSession.run: fetches['${name}'] is a classifier's string labels: pass null ` +
+            `(a new string tensor each run), not a tensor to fill`,
+        );
+      }
       if (t !== null) checkInto(name, t, plan.outputs[i], this.#graph.outputs[i].half === true);
       names.push(name);
     }
@@ -854,6 +862,14 @@ export class InferenceSession {
       const index = this.#outputIndex.get(name)!, o = plan.outputs[index];
       const into = fetch.into?.[name] ?? null;
       const half = this.#graph.outputs[index].half === true;
+      const labels = this.#graph.outputs[index].labels;
+      if (labels) {
+        // A classifier's string labels: its int64 indexes turned into them.
+        const at = o.data as BigInt64Array, strings = new Array<string>(at.length);
+        for (let i = 0; i < at.length; i++) strings[i] = labels[Number(at[i])];
+        out[name] = new Tensor("string", strings, o.dims);
+        continue;
+      }
       if (into === null) {
         // float16 outputs rounded from float32 (to nearest, ties to even) as they are copied.
         out[name] = half

@@ -5,10 +5,13 @@
 import { allocate, type DType, dtypeOfArray, type TensorData } from "../onnx/dtype.ts";
 
 /** Element types a Tensor may hold (ONNX Runtime's names). */
-export type TensorType = DType | "float16";
+export type TensorType = DType | "float16" | "string";
 
-/** A Tensor's elements: float16 in a Float16Array (ONNX Runtime also takes a Uint16Array of bits). */
-export type TensorElements = TensorData | Float16Array;
+/**
+ * A Tensor's elements: float16 in a Float16Array (ONNX Runtime also takes a Uint16Array of
+ * bits), strings in an array of them (a classifier's labels).
+ */
+export type TensorElements = TensorData | Float16Array | string[];
 
 const ARRAY_OF: Record<TensorType, string> = {
   float16: "Float16Array",
@@ -23,6 +26,7 @@ const ARRAY_OF: Record<TensorType, string> = {
   uint16: "Uint16Array",
   uint8: "Uint8Array",
   bool: "Uint8Array",
+  string: "Array",
 };
 
 /** Largest dimension and element count a Tensor takes. */
@@ -89,6 +93,10 @@ export class Tensor {
           `Tensor: type '${String(type)}' is not supported (${Object.keys(ARRAY_OF).join(", ")})`,
         );
       }
+    } else if (Array.isArray(a) && a.length > 0 && typeof a[0] === "string") {
+      type = "string";
+      data = a;
+      dims = b as readonly number[] | undefined;
     } else if (a instanceof Float16Array) {
       type = "float16";
       data = a;
@@ -101,6 +109,26 @@ export class Tensor {
       type = t;
       data = a;
       dims = b as readonly number[] | undefined;
+    }
+    if (type === "string") {
+      // An array of strings, copied (ONNX Runtime's string tensors).
+      if (!Array.isArray(data) || data.some((v) => typeof v !== "string")) {
+        throw new TypeError("Tensor: a string tensor needs an array of strings");
+      }
+      data = data.slice();
+      const size = checkDims(dims ?? [(data as string[]).length], "Tensor");
+      if (size !== (data as string[]).length) {
+        throw new RangeError(
+          `Tensor: dims [${(dims ?? []).join(", ")}] hold ${size} elements, data has ${
+            (data as string[]).length
+          }`,
+        );
+      }
+      this.type = type;
+      this.data = data as string[];
+      this.dims = Object.freeze((dims ?? [size]).slice());
+      this.size = size;
+      return;
     }
     if (type === "float16" && Array.isArray(data)) data = Float16Array.from(data as number[]);
     // A Uint16Array of half bits, as ONNX Runtime takes it: viewed as a Float16Array.

@@ -21,9 +21,12 @@ export interface Feed {
 interface GoldenOutput {
   type: string;
   dims: number[];
-  /** base64 of the little-endian element bytes. */
-  data: string;
+  /** base64 of the little-endian element bytes (a string tensor: its strings). */
+  data: string | string[];
 }
+
+/** An output's elements: a typed array, or a string tensor's strings. */
+type OutputData = TensorData | string[];
 
 const DIR = new URL("../golden/models/", import.meta.url);
 
@@ -61,7 +64,7 @@ export async function reference(
   bytes: Uint8Array,
   feeds: Record<string, Feed>,
   ortLevel: OptimizationLevel = "disabled",
-): Promise<Record<string, { type: string; dims: number[]; data: TensorData }>> {
+): Promise<Record<string, { type: string; dims: number[]; data: OutputData }>> {
   const file = new URL(`${name.replace(/[^A-Za-z0-9_.-]/g, "_")}.json`, DIR);
   // Where ORT's 8-bit GEMMs saturate, the outputs it computed where they are exact (committed).
   const ort = !ortInt8Exact() && ortMaySaturate(bytes, ortLevel) ? null : await loadOrt();
@@ -73,11 +76,16 @@ export async function reference(
     const f: Record<string, unknown> = {};
     for (const [k, v] of Object.entries(feeds)) f[k] = new ort.Tensor(v.type, v.data, v.dims);
     const out = await s.run(f);
-    const res: Record<string, { type: string; dims: number[]; data: TensorData }> = {};
+    const res: Record<string, { type: string; dims: number[]; data: OutputData }> = {};
     const golden: Record<string, GoldenOutput> = {};
     for (const k of Object.keys(out)) {
-      res[k] = { type: out[k].type, dims: [...out[k].dims], data: out[k].data };
-      golden[k] = { type: out[k].type, dims: [...out[k].dims], data: toBase64(out[k].data) };
+      const data = out[k].data as OutputData;
+      res[k] = { type: out[k].type, dims: [...out[k].dims], data };
+      golden[k] = {
+        type: out[k].type,
+        dims: [...out[k].dims],
+        data: Array.isArray(data) ? data : toBase64(data),
+      };
     }
     await s.release();
     if (Deno.env.get("NJIT_UPDATE_GOLDEN")) {
@@ -92,9 +100,13 @@ export async function reference(
     throw new Error(`no golden outputs for '${name}' and onnxruntime-node is not installed`);
   }
   const golden = JSON.parse(text) as Record<string, GoldenOutput>;
-  const res: Record<string, { type: string; dims: number[]; data: TensorData }> = {};
+  const res: Record<string, { type: string; dims: number[]; data: OutputData }> = {};
   for (const [k, g] of Object.entries(golden)) {
-    res[k] = { type: g.type, dims: g.dims, data: fromBase64(g.type, g.data) };
+    res[k] = {
+      type: g.type,
+      dims: g.dims,
+      data: Array.isArray(g.data) ? g.data : fromBase64(g.type, g.data),
+    };
   }
   return res;
 }
@@ -103,7 +115,7 @@ export async function reference(
 export function assertClose(
   what: string,
   got: Tensor,
-  want: { type: string; dims: number[]; data: TensorData },
+  want: { type: string; dims: number[]; data: OutputData },
 ): void {
   assert.deepEqual([...got.dims], want.dims, `${what}: dims`);
   assert.equal(got.type, want.type, `${what}: type`);
