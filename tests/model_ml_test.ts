@@ -897,3 +897,64 @@ Deno.test("Tensor: string tensors (ONNX Runtime's: an array of strings), refused
   await assert.rejects(() => s.run({ X: t }), TypeError);
   await s.release();
 });
+
+Deno.test("model ml: string inputs into OneHotEncoder (cats_strings) and LabelEncoder (keys_strings), as a column transformer converts them", async () => {
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [[ML, 2]];
+  g.input("C", "string", ["N", 1]);
+  g.input("X", "float32", ["N", 2]);
+  g.node("OneHotEncoder", ["C"], ["H"], { cats_strings: ["red", "green", "blue"], zeros: 1 }, ML);
+  g.node("LabelEncoder", ["C"], ["L"], {
+    keys_strings: ["green", "blue", "pink"],
+    values_int64s: [7, 8, 9],
+    default_int64: -5,
+  }, ML);
+  g.node("LabelEncoder", ["C"], ["F"], {
+    keys_strings: ["red", "pink"],
+    values_floats: fs([0.5, 1.5]),
+    default_float: f(-1),
+  }, ML);
+  const shape = g.initializer("shape", { type: "int64", dims: [2], data: [-1, 3] });
+  g.node("Reshape", ["H", shape], ["H2"]);
+  g.node("Concat", ["H2", "X"], ["Y"], { axis: 1 });
+  g.output("Y", "float32");
+  g.output("L", "int64");
+  g.output("F", "float32");
+  const bytes = g.toBytes();
+  // Known categories, unknown ones ("purple"), one only a LabelEncoder knows ("pink"), "".
+  const cats = ["red", "blue", "purple", "green", "red", "pink", "", "green"];
+  await checkModel("ml string inputs", bytes, {
+    C: { type: "string", dims: [8, 1], data: cats },
+    X: { type: "float32", dims: [8, 2], data: seededFloats(16, 1500) },
+  });
+  const s = await InferenceSession.create(bytes);
+  try {
+    assert.deepEqual(s.inputMetadata[0], {
+      name: "C",
+      isTensor: true,
+      type: "string",
+      shape: ["N", 1],
+    });
+    const X = new Tensor("float32", new Float32Array(4), [2, 2]);
+    await assert.rejects(
+      () => s.run({ C: new Tensor("float32", new Float32Array(2), [2, 1]), X }),
+      /input 'C' is float32, expected string|must be/,
+    );
+    const bad = new Tensor("string", ["red", "blue"], [2, 1]);
+    (bad.data as unknown[])[1] = 3; // an element that is no string, set after the check
+    await assert.rejects(() => s.run({ C: bad, X }), /input 'C' element 1 is number 3/);
+  } finally {
+    await s.release();
+  }
+  // A string input another op reads: refused at create, naming the node.
+  const h = new GraphBuilder(17);
+  h.extraOpsets = [[ML, 2]];
+  h.input("C", "string", ["N"]);
+  h.node("Identity", ["C"], ["D"]);
+  h.node("OneHotEncoder", ["D"], ["H"], { cats_strings: ["a"] }, ML);
+  h.output("H");
+  await assert.rejects(
+    () => InferenceSession.create(h.toBytes()),
+    /input 'C' is a string tensor, read by Identity node/,
+  );
+});

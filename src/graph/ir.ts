@@ -167,6 +167,12 @@ export interface GraphValue {
    * into the strings at the session's edge (the only strings a model may output here).
    */
   labels?: readonly string[];
+  /**
+   * Declared string: an input read only by encoders with string categories, fed as strings
+   * and computed as int64 codes, each string's index here (−1: none of them), encoded at the
+   * session's edge (the encoders take the codes of their categories).
+   */
+  vocabulary?: readonly string[];
 }
 
 /** The graph a session runs. */

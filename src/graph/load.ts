@@ -168,7 +168,12 @@ export function loadGraph(
   const inputs: GraphValue[] = [];
   for (const v of g.inputs) {
     if (constants.has(v.name)) continue; // an initializer listed as input (IR < 4 style)
-    inputs.push(graphValue(v, "input"));
+    // A string input: int64 codes inside, its vocabulary from its readers (below).
+    inputs.push(
+      v.elemType === STRING
+        ? { name: v.name, type: "int64", dims: v.dims, vocabulary: [] }
+        : graphValue(v, "input"),
+    );
     scope.define(v.name);
   }
   const ctx: LoadContext = {
@@ -193,6 +198,7 @@ export function loadGraph(
       }`,
     );
   }
+  for (const v of inputs) if (v.vocabulary) encodeStrings(v, nodes);
   const outputs: GraphValue[] = [], nonTensorOutputs: { name: string; at: number }[] = [];
   for (const [at, v] of g.outputs.entries()) {
     const zipMap = [...zipMaps].find((n) => n.outputs[0] === v.name);
@@ -252,6 +258,43 @@ function labelsOutput(v: OnnxValueInfo, nodes: readonly Node[]): GraphValue {
   attrs.delete("classlabels_strings");
   attrs.set(intName!, strings.map((_, i) => i));
   return { name: v.name, type: "int64", dims: v.dims, labels: Object.freeze([...strings as string[]]) };
+}
+
+/**
+ * A string input's readers, given int64 codes instead: each must be an ai.onnx.ml encoder
+ * with string categories (OneHotEncoder's cats_strings, LabelEncoder's keys_strings into
+ * numbers), which then takes its categories' codes; `v.vocabulary` is set to every category
+ * in order of first appearance (a string's code is its index there, −1 for any other).
+ */
+function encodeStrings(v: GraphValue, nodes: readonly Node[]): void {
+  const codes = new Map<string, number>();
+  const code = (s: string) => {
+    if (!codes.has(s)) codes.set(s, codes.size);
+    return codes.get(s)!;
+  };
+  for (const n of nodes) {
+    const reads = n.inputs.includes(v.name) || branchReads(n.branches ?? []).includes(v.name);
+    if (!reads) continue;
+    const attrs = n.attrs.map;
+    const key = n.domain !== "ai.onnx.ml" || n.inputs[0] !== v.name
+      ? null
+      : n.op === "OneHotEncoder"
+      ? "cats"
+      : n.op === "LabelEncoder" && !attrs.has("values_strings")
+      ? "keys"
+      : null;
+    const strings = key ? attrs.get(`${key}_strings`) : undefined;
+    if (!key || !Array.isArray(strings) || strings.some((x) => typeof x !== "string")) {
+      throw new ModelError(
+        `ONNX: input '${v.name}' is a string tensor, read by ${describeNode(n)}; strings are ` +
+          `supported as inputs only to OneHotEncoder (cats_strings) and LabelEncoder ` +
+          `(keys_strings into numbers)`,
+      );
+    }
+    attrs.delete(`${key}_strings`);
+    attrs.set(`${key}_int64s`, (strings as string[]).map(code));
+  }
+  v.vocabulary = Object.freeze([...codes.keys()]);
 }
 
 /**

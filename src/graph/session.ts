@@ -205,7 +205,7 @@ function metadataOf(v: GraphValue): TensorMetadata {
   return Object.freeze({
     name: v.name,
     isTensor: true as const,
-    type: v.half ? "float16" : v.labels ? "string" : v.type,
+    type: v.half ? "float16" : v.labels || v.vocabulary ? "string" : v.type,
     shape: Object.freeze((v.dims ?? []).map((d) => d ?? "")),
   });
 }
@@ -554,9 +554,13 @@ export class InferenceSession {
       if (t === null || typeof t !== "object") {
         throw new TypeError(`InferenceSession.run: input '${v.name}' must be a Tensor`);
       }
-      const data = t.data, td = t.dims, type = t.type, want = v.half ? "float16" : v.type;
-      // Kind and length through the intrinsic getters: a subclass cannot lie about them.
-      const have = TAG_TYPES[typedArrayTag(data) ?? ""] ?? null;
+      const data = t.data, td = t.dims, type = t.type;
+      const want = v.half ? "float16" : v.vocabulary ? "string" : v.type;
+      // Kind and length through the intrinsic getters: a subclass cannot lie about them; a
+      // string input's array of strings (checked element by element when encoded).
+      const have = v.vocabulary
+        ? (Array.isArray(data) ? "string" : null)
+        : TAG_TYPES[typedArrayTag(data) ?? ""] ?? null;
       if (have === null) {
         throw new TypeError(
           `InferenceSession.run: input '${v.name}' data must be a typed array of ${want}, got ${
@@ -588,8 +592,10 @@ export class InferenceSession {
         }
         size *= d;
       }
-      // (A typed array: `have` above.)
-      const length = viewLength(data as ArrayBufferView);
+      // (A typed array, or a string input's array: `have` above.)
+      const length = have === "string"
+        ? (data as string[]).length
+        : viewLength(data as ArrayBufferView);
       if (size !== length) {
         throw new RangeError(
           `InferenceSession.run: input '${v.name}' has dims [${
@@ -822,6 +828,10 @@ export class InferenceSession {
     const inputs = this.#graph.inputs;
     const split = this.#jit.threads > 1 && awake ? this.#splitCopies(plan) : null;
     for (let i = 0; i < inputs.length; i++) {
+      if (inputs[i].vocabulary) {
+        this.#encode(i, feeds[inputs[i].name].data as string[], plan.inputs[i] as BigInt64Array);
+        continue;
+      }
       const data = feeds[inputs[i].name].data as ArrayBufferView;
       const copy = split?.[i] ?? null;
       if (copy !== null && typedArrayTag(data) === "Float32Array") {
@@ -838,6 +848,30 @@ export class InferenceSession {
       }
     }
   }
+
+  /**
+   * A string input's codes into `into`: each string's index in the input's vocabulary, −1
+   * for any other (an unknown category, as the encoders read it).
+   */
+  #encode(i: number, strings: readonly string[], into: BigInt64Array): void {
+    const v = this.#graph.inputs[i];
+    let codes = this.#codes.get(v.name);
+    if (codes === undefined) {
+      codes = new Map(v.vocabulary!.map((s, k) => [s, BigInt(k)]));
+      this.#codes.set(v.name, codes);
+    }
+    for (let k = 0; k < into.length; k++) {
+      const s = strings[k];
+      if (typeof s !== "string") {
+        throw new TypeError(
+          `InferenceSession.run: input '${v.name}' element ${k} is ${describe(s)}, not a string`,
+        );
+      }
+      into[k] = codes.get(s) ?? -1n;
+    }
+  }
+  /** Each string input's codes by string, made on its first run. */
+  readonly #codes = new Map<string, Map<string, bigint>>();
 
   /**
    * The run's outputs: a new array per output per run (the caller owns it, as

@@ -13,9 +13,9 @@ import { loadOrt, ortInt8Exact, ortMaySaturate } from "./ort.ts";
 
 /** A feed as the cases give it. */
 export interface Feed {
-  type: "float32" | "int64" | "int32" | "bool" | "uint8";
+  type: "float32" | "int64" | "int32" | "bool" | "uint8" | "string";
   dims: number[];
-  data: TensorData;
+  data: TensorData | string[];
 }
 
 interface GoldenOutput {
