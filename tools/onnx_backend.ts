@@ -22,8 +22,18 @@ import { WireReader } from "../src/onnx/wire.ts";
 /** ONNX's FLOAT16 data type. */
 const FLOAT16 = 10;
 
+/** ONNX's STRING data type: its elements are string_data, UTF-8. */
+const STRING = 8;
+
 function readPb(path: string) {
   const t = readTensor(new WireReader(Deno.readFileSync(path), path), path);
+  if (t.dataType === STRING) {
+    const text = new TextDecoder();
+    return {
+      name: t.name,
+      c: { type: "string", dims: t.dims, data: t.strings.map((b) => text.decode(b)) },
+    };
+  }
   const c = materialize(t, null);
   // float16 comes out as float32 (exactly); a float16 graph input takes a Float16Array.
   if (t.dataType === FLOAT16) {
@@ -64,6 +74,13 @@ async function check(dir: string): Promise<string | null> {
           return `${set}: '${name}' is [${out.dims}], expected [${c.dims}]`;
         }
         const a = out.data as ArrayLike<number | bigint>, b = c.data as ArrayLike<number | bigint>;
+        if (c.type === "string") {
+          const k = (b as unknown as string[]).findIndex((v, i) =>
+            v !== (a as unknown as string[])[i]
+          );
+          if (k >= 0) return `${set}: '${name}'[${k}] is ${a[k]}, expected ${b[k]}`;
+          continue;
+        }
         for (let k = 0; k < b.length; k++) {
           const x = Number(a[k]), y = Number(b[k]);
           // NaN matches NaN, and an infinity the same infinity (numpy's isclose, as onnx's runner).
