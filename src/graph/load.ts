@@ -469,13 +469,7 @@ function readSubgraphs(node: Node, p: OnnxNode, outer: Scope, ctx: LoadContext):
     const constants = new Map<string, ConstTensor>();
     for (const t of g.initializers) constants.set(scope.define(t.name), materialize(t, ctx.ext));
     const ins = g.inputs.map((v) => scope.define(v.name));
-    const zipMaps = unreturnedZipMaps(g);
-  const nodes = loadNodes(
-    zipMaps.size ? g.nodes.filter((n) => !zipMaps.has(n)) : g.nodes,
-    scope,
-    constants,
-    ctx,
-  );
+    const nodes = loadNodes(g.nodes, scope, constants, ctx);
     if (loop && nodes.some((n) => n.branches)) {
       throw new ModelError(
         `ONNX: ${
