@@ -130,10 +130,10 @@ export { InferenceSession } from "./src/graph/session.ts";
 export type {
   FeedsType,
   FetchesType,
+  NonTensorMetadata,
   ReturnType,
   RunOptions,
   SessionOptions,
-  NonTensorMetadata,
   TensorMetadata,
   ValueMetadata,
 } from "./src/graph/session.ts";

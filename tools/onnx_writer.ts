@@ -302,7 +302,9 @@ export class GraphBuilder {
     const value = new Message().message(1, new Message().varint(1, ONNX_TYPE.float32));
     const map = new Message().varint(1, key === "int64" ? 7 : 8).message(2, value);
     const sequence = new Message().message(1, new Message().message(5, map));
-    this.#outputs.push(new Message().string(1, name).message(2, new Message().message(4, sequence)));
+    this.#outputs.push(
+      new Message().string(1, name).message(2, new Message().message(4, sequence)),
+    );
     return name;
   }
 

@@ -257,7 +257,12 @@ function labelsOutput(v: OnnxValueInfo, nodes: readonly Node[]): GraphValue {
   const attrs = producer!.attrs.map;
   attrs.delete("classlabels_strings");
   attrs.set(intName!, strings.map((_, i) => i));
-  return { name: v.name, type: "int64", dims: v.dims, labels: Object.freeze([...strings as string[]]) };
+  return {
+    name: v.name,
+    type: "int64",
+    dims: v.dims,
+    labels: Object.freeze([...strings as string[]]),
+  };
 }
 
 /**

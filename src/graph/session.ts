@@ -732,7 +732,9 @@ export class InferenceSession {
    * is RunOptions (every output).
    */
   #fetch(plan: Plan, fetches: FetchesType | RunOptions | undefined): Fetch {
-    if (fetches === undefined) return this.#allOutputs ??= { names: this.#everyOutput(), into: null };
+    if (fetches === undefined) {
+      return this.#allOutputs ??= { names: this.#everyOutput(), into: null };
+    }
     if (fetches === null || typeof fetches !== "object" || fetches instanceof Tensor) {
       throw new TypeError(
         "InferenceSession.run: fetches must be an array of output names or an object of them",
