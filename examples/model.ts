@@ -190,8 +190,8 @@ async function runModel(
   const ms = times[times.length >> 1];
   for (const [k, t] of Object.entries(out)) {
     const head = Array.from(
-      t.data.subarray(0, 4) as ArrayLike<number>,
-      (v) => Number(v).toPrecision(5),
+      t.data.slice(0, 4) as ArrayLike<number | bigint | string>,
+      (v) => typeof v === "string" ? v : Number(v).toPrecision(5),
     );
     console.log(
       `output ${k}: ${t.type} [${t.dims.join(", ")}] ${head.join(", ")}${t.size > 4 ? ", …" : ""}`,
