@@ -12,9 +12,10 @@
  * - `forest`: TreeEnsembleClassifier of three classes, every leaf voting for each (a random
  *   forest as scikit-learn converts it), the same trees.
  * - `svm`: SVMClassifier, RBF, three classes of `--vectors`/3 support vectors of `--features`.
+ * - `svr`: SVMRegressor, RBF, `--vectors` support vectors of `--features`.
  * - `linear`: Scaler then LinearClassifier of five classes on `--features`, SOFTMAX.
  *
- *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ml.ts [--model trees|forest|svm|linear|pipeline] [--features N]
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ml.ts [--model trees|forest|svm|svr|linear|pipeline] [--features N]
  *     [--trees 100] [--depth 6] [--vectors 300] [--rows 1,100,10000] [--runs 15] [--at DIR]
  *
  * @module
@@ -96,6 +97,19 @@ function model(kind: string, cols: number): { bytes: Uint8Array; name: string } 
     g.output("scores", "float32");
     return { bytes: g.toBytes(), name: `SVMClassifier RBF, ${3 * per} vectors of ${cols}` };
   }
+  if (kind === "svr") {
+    const vectors = Number(values.vectors);
+    g.node("SVMRegressor", ["X"], ["Y"], {
+      kernel_type: "RBF",
+      kernel_params: fs([1 / cols, 0, 3]),
+      n_supports: vectors,
+      support_vectors: floats(vectors * cols),
+      coefficients: floats(vectors),
+      rho: fs([0.1]),
+    }, ML);
+    g.output("Y");
+    return { bytes: g.toBytes(), name: `SVMRegressor RBF, ${vectors} vectors of ${cols}` };
+  }
   if (kind === "linear") {
     g.node("Scaler", ["X"], ["S"], { offset: floats(cols), scale: floats(cols, 2) }, ML);
     g.node("LinearClassifier", ["S"], ["label", "scores"], {
@@ -131,12 +145,13 @@ function model(kind: string, cols: number): { bytes: Uint8Array; name: string } 
       name: `Imputer + Normalizer + Binarizer + LinearRegressor on ${cols}`,
     };
   }
-  console.error(`--model is trees, forest, svm, linear or pipeline, not ${kind}`);
+  console.error(`--model is trees, forest, svm, svr, linear or pipeline, not ${kind}`);
   Deno.exit(2);
 }
 
 const cols = Number(
-  values.features ?? { trees: 8, forest: 8, svm: 20, linear: 100, pipeline: 100 }[values.model!] ??
+  values.features ??
+    { trees: 8, forest: 8, svm: 20, svr: 20, linear: 100, pipeline: 100 }[values.model!] ??
     8,
 );
 const { bytes, name } = model(values.model!, cols);

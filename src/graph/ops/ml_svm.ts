@@ -16,6 +16,7 @@
  */
 import type { Node } from "../ir.ts";
 import type { Jit } from "../../runtime/jit.ts";
+import type { GemmOptions } from "../../kernels/gemm/mod.ts";
 import { expectType, fail, meta, need, type OpDef } from "./op.ts";
 import { logistic, type Transform, transform, TRANSFORMS, walker } from "./ml_trees.ts";
 
@@ -211,9 +212,42 @@ const SVM_REGRESSOR: OpDef = {
     const coef = Float32Array.from(n.attrs.floats("coefficients")!);
     const rho = f(n.attrs.floats("rho")![0]);
     const sv = Float32Array.from(n.attrs.floats("support_vectors") ?? []);
-    const kind = kernelOf(n, supports);
-    const block = kernelRows(n, kind, sv, supports, c, rows, walker(env));
+    const kind = kernelOf(n, supports), jit = walker(env);
+    const block = kernelRows(n, kind, sv, supports, c, rows, jit);
     const { chunk, kernels: k } = block;
+    if (jit && rows >= 1) {
+      // Σ coefficients·kernels + ρ (x·coefficients + ρ without support vectors) by one GEMM a
+      // chunk, as onnxruntime computes it; one_class's sign here.
+      const bias = Float32Array.of(rho), m = supports > 0 ? chunk : Math.min(rows, 1 << 20);
+      // Each chunk's operands and options, made once (a plan's x and y are fixed).
+      const calls: {
+        from: number;
+        to: number;
+        a: Float32Array;
+        out: Float32Array;
+        options: GemmOptions;
+      }[] = [];
+      for (let r = 0; r < rows; r += m) {
+        const to = Math.min(rows, r + m), count = to - r;
+        calls.push({
+          from: r,
+          to,
+          a: supports > 0 ? k.subarray(0, count * supports) : x.subarray(r * c, to * c),
+          out: y.subarray(r, to),
+          options: { m: count, n: 1, k: supports > 0 ? supports : c, bias },
+        });
+      }
+      return {
+        native: false,
+        run: () => {
+          for (const call of calls) {
+            if (supports > 0) block.run(x, call.from, call.to);
+            jit.gemm(call.a, coef, call.out, call.options);
+          }
+          if (oneClass) { for (let r = 0; r < rows; r++) y[r] = y[r] > 0 ? 1 : -1; }
+        },
+      };
+    }
     return {
       native: false,
       run: () => {
