@@ -1,6 +1,7 @@
 /**
  * Writes a few ONNX-ML models (tree ensembles of opsets 3 and 5, an
- * SVMClassifier with probabilities, a LinearClassifier) with an input each,
+ * SVMClassifier with probabilities, a LinearClassifier; string class labels
+ * and a ZipMap output; a string input into the encoders) with an input each,
  * in the layout of ONNX's node tests (`<dir>/<case>/model.onnx`,
  * `test_data_set_0/input_0.pb`), for the files fuzzer to damage:
  *
@@ -9,7 +10,7 @@
  *
  * @module
  */
-import { type AttrValue, fs, GraphBuilder, tensorMessage } from "./onnx_writer.ts";
+import { type AttrValue, fs, GraphBuilder, Message, tensorMessage } from "./onnx_writer.ts";
 import { forest } from "./ml_forest.ts";
 
 const dir = Deno.args[0];
@@ -138,4 +139,49 @@ write(
   [["Y", "float32"]],
   5,
 );
+// String labels and ZipMap's sequence of maps, as scikit-learn's converter ends a classifier.
+{
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [["ai.onnx.ml", 1]];
+  g.input("X", "float32", [10, 4]);
+  g.node("TreeEnsembleClassifier", ["X"], ["label", "probabilities"], {
+    ...forest(5, 4, 3, 4, "class", labels, ["BRANCH_LEQ"], false),
+    classlabels_strings: ["a", "b", "c"],
+  }, "ai.onnx.ml");
+  g.node(
+    "ZipMap",
+    ["probabilities"],
+    ["zip"],
+    { classlabels_strings: ["a", "b", "c"] },
+    "ai.onnx.ml",
+  );
+  g.output("label", "string");
+  g.mapSequenceOutput("zip", "string");
+  Deno.mkdirSync(`${dir}/string_labels/test_data_set_0`, { recursive: true });
+  Deno.writeFileSync(`${dir}/string_labels/model.onnx`, g.toBytes());
+  const input = tensorMessage("X", { type: "float32", dims: [10, 4], data: x });
+  Deno.writeFileSync(`${dir}/string_labels/test_data_set_0/input_0.pb`, input.done());
+  written++;
+}
+// A string input into OneHotEncoder and LabelEncoder.
+{
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [["ai.onnx.ml", 2]];
+  g.input("C", "string", [6]);
+  g.node("OneHotEncoder", ["C"], ["H"], { cats_strings: ["red", "green", "blue"] }, "ai.onnx.ml");
+  g.node("LabelEncoder", ["C"], ["L"], {
+    keys_strings: ["green", "pink"],
+    values_int64s: [1, 2],
+  }, "ai.onnx.ml");
+  g.output("H");
+  g.output("L", "int64");
+  Deno.mkdirSync(`${dir}/string_input/test_data_set_0`, { recursive: true });
+  Deno.writeFileSync(`${dir}/string_input/model.onnx`, g.toBytes());
+  // A STRING TensorProto: dims (1), data_type 8 (2), string_data (6), name (8).
+  const input = new Message().varint(1, 6).varint(2, 8);
+  for (const c of ["red", "blue", "teal", "green", "", "pink"]) input.string(6, c);
+  input.string(8, "C");
+  Deno.writeFileSync(`${dir}/string_input/test_data_set_0/input_0.pb`, input.done());
+  written++;
+}
 console.log(`${written} ONNX-ML cases under ${dir}`);
