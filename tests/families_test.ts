@@ -203,6 +203,13 @@ Deno.test("every op family: bit-identical across first call, eviction and recomp
         rows: 9,
         features: 37,
       }),
+    select: (jit, out) =>
+      jit.select(
+        Uint8Array.from({ length: 333 }, (_, i) => (i * 5) % 3),
+        x,
+        w.subarray(0, 1),
+        out,
+      ),
     squaredDistances: (jit, out) =>
       jit.squaredDistances(x, w.subarray(0, 37), out.subarray(0, 9), { m: 9, n: 1, k: 37 }),
     allFinite: (jit, out) => {

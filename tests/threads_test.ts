@@ -208,6 +208,17 @@ function cases(seed: number): Case[] {
         }),
     });
   }
+  // select: over elements, b one value or a full operand.
+  for (const bScalar of [true, false]) {
+    const n = pick(r, [100, 4099, 70001]);
+    const sm = Uint8Array.from({ length: n }, () => (r() < 0.5 ? 1 : 0)), sa = vec(n);
+    const sb = vec(bScalar ? 1 : n);
+    out.push({
+      name: `select ${n} b ${bScalar ? "scalar" : "full"}`,
+      outputs: n,
+      run: (jit, y) => jit.select(sm, sa, sb, y),
+    });
+  }
   // squaredDistances: over rows of a.
   {
     const m = pick(r, [9, 100, 1001]), n = pick(r, [1, 13, 300]), k = pick(r, [1, 20, 33]);

@@ -28,6 +28,7 @@ import { ALL_FINITE } from "./finite/family.ts";
 import { ATTENTION } from "./attention/family.ts";
 import { TREES } from "./trees/family.ts";
 import { DISTANCES } from "./distances/family.ts";
+import { SELECT } from "./select/family.ts";
 
 /** Every op family the runtime serves. */
 export const FAMILIES: readonly OpFamily[] = [
@@ -55,6 +56,7 @@ export const FAMILIES: readonly OpFamily[] = [
   ATTENTION,
   TREES,
   DISTANCES,
+  SELECT,
 ];
 
 // An argument block holds MAX_OPERANDS operands before the workspace slot: a family with

@@ -127,6 +127,7 @@ import {
   readQConv,
 } from "../kernels/qconv/mod.ts";
 import { NBITS, type PackedNBits, readNBits } from "../kernels/nbits/mod.ts";
+import { readSelect, SELECT } from "../kernels/select/mod.ts";
 import {
   DISTANCES,
   readSquaredDistances,
@@ -333,6 +334,7 @@ const QCONV_ID = familyId(QCONV);
 const QLINEAR_ID = familyId(QLINEAR);
 const TREES_ID = familyId(TREES);
 const DISTANCES_ID = familyId(DISTANCES);
+const SELECT_ID = familyId(SELECT);
 
 /** Packed int8 B matrices made by `Jit.packInt8B` (the brand `gemmInt8` checks). */
 const PACKED_INT8 = new WeakSet<PackedInt8B>();
@@ -1166,6 +1168,60 @@ export class Jit {
     readSquaredDistances(a, b, y, options, rt.key, rt.extents);
     rt.run(DISTANCES_ID);
   }
+
+  /**
+   * y[i] = mask[i] ≠ 0 ? a[i] : b[i] (ONNX Where), the elements moved as
+   * bits (a Float32Array view of int32 or uint32 data selects those exactly);
+   * a or b may hold one element for all. y may be a or b.
+   *
+   * @example
+   * ```ts
+   * import { Jit } from "@njit/core";
+   * using jit = new Jit();
+   * const y = new Float32Array(3);
+   * jit.select(new Uint8Array([1, 0, 1]), new Float32Array([1, 2, 3]), new Float32Array([-1]), y);
+   * // y = 1 -1 3
+   * ```
+   */
+  select(mask: Uint8Array, a: Float32Array, b: Float32Array, y: Float32Array): void {
+    const rt = this.#rt;
+    if (rt.closed) throw new Error("Jit: this Jit is closed");
+    if (typedArrayTag(mask) !== "Uint8Array") {
+      throw new TypeError(`select: mask must be a Uint8Array, got ${describe(mask)}`);
+    }
+    rt.operand(SELECT, 1, a);
+    rt.operand(SELECT, 2, b);
+    rt.operand(SELECT, 3, y);
+    const view = this.#maskView(mask);
+    rt.operand(SELECT, 0, view);
+    const shift = viewByteOffset(mask) - viewByteOffset(view);
+    readSelect(
+      shift,
+      viewLength(mask),
+      viewLength(a),
+      viewLength(b),
+      viewLength(y),
+      rt.key,
+      rt.extents,
+    );
+    rt.run(SELECT_ID);
+  }
+
+  /**
+   * A float view of no elements at the 4-byte boundary at or before `mask`'s first byte: the
+   * select kernel's operand (a Float32Array cannot start between boundaries), its address the
+   * runtime's; the call's read bounds every byte the kernel touches by the mask's own length.
+   * Kept for the mask's next calls.
+   */
+  #maskView(mask: Uint8Array): Float32Array {
+    if (mask === this.#maskSeen) return this.#maskFloat;
+    const offset = viewByteOffset(mask);
+    this.#maskFloat = new Float32Array(viewBuffer(mask), offset - (offset % 4), 0);
+    this.#maskSeen = mask;
+    return this.#maskFloat;
+  }
+  #maskSeen: Uint8Array | null = null;
+  #maskFloat: Float32Array = ABSENT;
 
   /**
    * Scaled dot-product attention, per head: y = softmax(scale·q·kᵀ + bias)·v

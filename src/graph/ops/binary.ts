@@ -7,6 +7,7 @@
 import type { BinaryOp } from "../../kernels/binary/mod.ts";
 import { isBigIntType, NUMERIC_TYPES, type TensorData } from "../../onnx/dtype.ts";
 import { broadcast, type Buf, expectType, fail, meta, need, type OpDef, stridesOf } from "./op.ts";
+import type { Jit } from "../../runtime/jit.ts";
 
 /** Strides of `dims` broadcast to `out` (0 along broadcast axes), right-aligned. */
 export function broadcastStrides(dims: readonly number[], out: readonly number[]): number[] {
@@ -341,6 +342,51 @@ const NOT: OpDef = {
   },
 };
 
+/** 32-bit element types a select moves as bits. */
+const WORD_TYPES = new Set(["Float32Array", "Int32Array", "Uint32Array"]);
+/** Least elements, and most blocks, of a Where the Jit's select takes. */
+const SELECT_MIN_ELEMENTS = 1024, SELECT_MAX_BLOCKS = 4096;
+
+/**
+ * Where as the Jit's select calls, one per broadcast block, where the elements are 32 bits,
+ * the mask runs along every block and x and y each run along it or hold one value for it (a
+ * causal mask over attention scores, a value for the rest): the calls, their views made once.
+ * Else null (TypeScript blocks).
+ */
+function selectCalls(
+  walk: BroadcastWalk,
+  mask: Uint8Array,
+  x: TensorData,
+  y: TensorData,
+  out: Float32Array,
+  jit: Jit,
+): (() => void) | null {
+  const kind = (t: TensorData) => t.constructor.name;
+  if (!WORD_TYPES.has(kind(x)) || kind(x) !== kind(y) || kind(out) !== kind(x)) return null;
+  if (out.length < SELECT_MIN_ELEMENTS) return null;
+  const words = (t: TensorData) => new Float32Array(t.buffer, t.byteOffset, t.length);
+  const xf = words(x), yf = words(y), of = words(out);
+  const calls: [Uint8Array, Float32Array, Float32Array, Float32Array][] = [];
+  let fits = true;
+  walk.runBlocks((i, count) => {
+    const [co, xo, yo] = walk.off, [cs, xs, ys] = walk.step;
+    if (!fits || cs !== 1 || xs > 1 || ys > 1 || calls.length >= SELECT_MAX_BLOCKS) {
+      fits = false;
+      return;
+    }
+    calls.push([
+      mask.subarray(co, co + count),
+      xf.subarray(xo, xo + (xs ? count : 1)),
+      yf.subarray(yo, yo + (ys ? count : 1)),
+      of.subarray(i, i + count),
+    ]);
+  });
+  if (!fits) return null;
+  return () => {
+    for (const [m, a, b, o] of calls) jit.select(m, a, b, o);
+  };
+}
+
 const WHERE: OpDef = {
   attributes: [],
   infer(n, ins) {
@@ -349,11 +395,13 @@ const WHERE: OpDef = {
     if (x.type !== y.type) fail(n, `X is ${x.type} and Y is ${y.type}`);
     return [meta(x.type, broadcast(n, broadcast(n, c.dims, x.dims), y.dims))];
   },
-  build(_n, ins, outs) {
+  build(_n, ins, outs, env) {
     const [c, x, y] = ins as Buf[], out = outs[0];
     const cd = c.data as Uint8Array, xd = x.data as Float32Array, yd = y.data as Float32Array;
     const od = out.data as Float32Array;
     const walk = new BroadcastWalk(out.dims, [c.dims, x.dims, y.dims]);
+    const native = env.memory !== null ? selectCalls(walk, cd, x.data, y.data, od, env.jit) : null;
+    if (native) return { native: true, run: native };
     const off = walk.off, step = walk.step;
     // A block at a time, each operand a strided run (a causal mask [1, 1, S, S] over the
     // scores [B, H, S, S] and a scalar: blocks of S·S; 13× the element-by-element walk).
