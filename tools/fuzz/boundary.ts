@@ -2,7 +2,7 @@
  * The boundary under random mistakes: a valid call of one of the Jit's ops
  * (gemm, conv2d, convTranspose2d, pool, resize, softmax, layerNorm, rmsNorm,
  * reduce, unary, binary, copy, batchNorm, foldBatchNorm, packB,
- * packConvWeights, attention, rotary, packTrees, treeLeaves, squaredDistances) with one to three of its arguments or options replaced
+ * packConvWeights, attention, rotary, packTrees, treeLeaves, squaredDistances, select) with one to three of its arguments or options replaced
  * by a wrong value (negative, fractional, NaN, ±Infinity, 2^31, a string,
  * null, an array or typed array of the wrong kind or length, an object):
  * the call must return or throw a TypeError or RangeError, never another
@@ -92,6 +92,7 @@ function validCall(r: () => number): Call {
     "packTrees",
     "treeLeaves",
     "squaredDistances",
+    "select",
   ]);
   switch (pick1) {
     case "gemm":
@@ -304,6 +305,12 @@ function validCall(r: () => number): Call {
           positions: new Int32Array(rows),
         }],
         run: (j, a) => j.rotary(...(a as Parameters<Jit["rotary"]>)),
+      };
+    case "select":
+      return {
+        name: "select",
+        args: [new Uint8Array(m * n).fill(1), f32(m * n), f32(1), f32(m * n)],
+        run: (j, a) => j.select(...(a as Parameters<Jit["select"]>)),
       };
     case "squaredDistances":
       return {
