@@ -11,7 +11,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { GuardedPages } from "../src/native/memory.ts";
 import { BroadcastWalk } from "../src/graph/ops/binary.ts";
 import { GraphBuilder } from "../tools/onnx_writer.ts";
-import { int, pick, rng } from "./helpers/random.ts";
+import { int, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
 

@@ -9,7 +9,6 @@
  */
 import {
   Assembler,
-  eax,
   ecx,
   edx,
   type Program,
