@@ -9,13 +9,14 @@
  *
  * - `trees`: TreeEnsembleRegressor, `--trees` full BRANCH_LEQ trees of `--depth` on
  *   `--features`, one target, SUM (XGBoost's and LightGBM's form).
+ * - `mixed`: the same trees, each branch a random test of the six, missing values tracked.
  * - `forest`: TreeEnsembleClassifier of three classes, every leaf voting for each (a random
  *   forest as scikit-learn converts it), the same trees.
  * - `svm`: SVMClassifier, RBF, three classes of `--vectors`/3 support vectors of `--features`.
  * - `svr`: SVMRegressor, RBF, `--vectors` support vectors of `--features`.
  * - `linear`: Scaler then LinearClassifier of five classes on `--features`, SOFTMAX.
  *
- *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ml.ts [--model trees|forest|svm|svr|linear|pipeline] [--features N]
+ *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ml.ts [--model trees|mixed|forest|svm|svr|linear|pipeline] [--features N]
  *     [--trees 100] [--depth 6] [--vectors 300] [--rows 1,100,10000] [--runs 15] [--at DIR]
  *
  * @module
@@ -58,15 +59,19 @@ function model(kind: string, cols: number): { bytes: Uint8Array; name: string } 
   g.input("X", "float32", ["N", cols]);
   const floats = (n: number, scale = 1) =>
     fs(Array.from({ length: n }, () => (rand() * 2 - 1) * scale));
-  if (kind === "trees") {
+  if (kind === "trees" || kind === "mixed") {
     const trees = Number(values.trees), depth = Number(values.depth);
+    // "mixed": each branch a random test of the six, missing values tracked (the walk by each
+    // node's go mask); "trees": BRANCH_LEQ throughout.
+    const modes = kind === "mixed" ? undefined : ["BRANCH_LEQ"];
     g.node("TreeEnsembleRegressor", ["X"], ["Y"], {
-      ...forest(12346, trees, depth, cols, "target", (r) => [[0, r()]], ["BRANCH_LEQ"], false),
+      ...forest(12346, trees, depth, cols, "target", (r) => [[0, r()]], modes, kind === "mixed"),
       n_targets: 1,
       aggregate_function: "SUM",
     }, ML);
     g.output("Y");
-    return { bytes: g.toBytes(), name: `${trees} trees of depth ${depth} on ${cols} features` };
+    const what = kind === "mixed" ? "mixed-test trees" : "trees";
+    return { bytes: g.toBytes(), name: `${trees} ${what} of depth ${depth} on ${cols} features` };
   }
   if (kind === "forest") {
     // A random forest's classifier as scikit-learn converts it: every leaf votes for every class.
@@ -145,13 +150,21 @@ function model(kind: string, cols: number): { bytes: Uint8Array; name: string } 
       name: `Imputer + Normalizer + Binarizer + LinearRegressor on ${cols}`,
     };
   }
-  console.error(`--model is trees, forest, svm, svr, linear or pipeline, not ${kind}`);
+  console.error(`--model is trees, mixed, forest, svm, svr, linear or pipeline, not ${kind}`);
   Deno.exit(2);
 }
 
 const cols = Number(
   values.features ??
-    { trees: 8, forest: 8, svm: 20, svr: 20, linear: 100, pipeline: 100 }[values.model!] ??
+    {
+      trees: 8,
+      mixed: 8,
+      forest: 8,
+      svm: 20,
+      svr: 20,
+      linear: 100,
+      pipeline: 100,
+    }[values.model!] ??
     8,
 );
 const { bytes, name } = model(values.model!, cols);

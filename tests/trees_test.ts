@@ -23,7 +23,7 @@ function randomForest(
   r: () => number,
   trees: number,
   features: number,
-  test: TreeTest,
+  test: TreeTest | "mixed",
   missing: boolean,
 ): TreesDescription {
   type N = { feature: number; threshold: number; yes: number; no: number; missing: number };
@@ -52,7 +52,10 @@ function randomForest(
   const at = new Int32Array(nodes.length);
   order.forEach((old, i) => at[old] = i);
   const d: TreesDescription = {
-    test,
+    // "mixed": each node its own test (LightGBM's categorical eq among its leq).
+    test: test === "mixed"
+      ? Uint8Array.from({ length: nodes.length }, () => int(r, 0, TESTS.length - 1))
+      : test,
     feature: new Int32Array(nodes.length),
     threshold: new Float32Array(nodes.length),
     yes: new Int32Array(nodes.length),
@@ -91,15 +94,16 @@ function expected(d: TreesDescription, x: Float32Array, rows: number, features: 
       let i = d.roots[t];
       while (d.yes[i] !== -1) {
         const v = x[row * features + d.feature[i]], th = d.threshold[i];
-        let go = d.test === "leq"
+        const test = typeof d.test === "string" ? d.test : TESTS[d.test[i]];
+        let go = test === "leq"
           ? v <= th
-          : d.test === "lt"
+          : test === "lt"
           ? v < th
-          : d.test === "gte"
+          : test === "gte"
           ? v >= th
-          : d.test === "gt"
+          : test === "gt"
           ? v > th
-          : d.test === "eq"
+          : test === "eq"
           ? v === th
           : v !== th;
         if (Number.isNaN(v) && d.missingYes?.[i]) go = true;
@@ -118,7 +122,7 @@ for (const isa of LEVELS) {
     using jit = new Jit({ maxIsa: isa, threads: 1 });
     const seed = 7300 + LEVELS.indexOf(isa), r = rng(seed);
     let cases = 0;
-    for (const test of TESTS) {
+    for (const test of [...TESTS, "mixed" as const]) {
       for (const missing of [false, true]) {
         for (let k = 0; k < 6; k++) {
           const features = pick(r, [1, 3, 8, 33]), trees = int(r, 1, 12);
@@ -134,7 +138,7 @@ for (const isa of LEVELS) {
         }
       }
     }
-    assert.equal(cases, 72);
+    assert.equal(cases, 84);
   });
 }
 

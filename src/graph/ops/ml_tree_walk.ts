@@ -2,16 +2,16 @@
  * Walking a tree ensemble's rows and folding the votes of the leaves they
  * reach, as onnxruntime folds them (float32 sums in tree order, or the
  * aggregate's MIN/MAX). Two walks give the same leaves: the Jit's
- * treeLeaves kernels (a forest whose branches share one test: every
- * converter's output) — rows split over the session's threads, each row's
- * leaves then folded here —, or a TypeScript walk in blocks of rows tree by
- * tree (set membership, mixed tests, double ensembles).
+ * treeLeaves kernels (one test for every branch, every converter's numeric
+ * form; or each node's own, LightGBM's categorical BRANCH_EQ among its
+ * BRANCH_LEQ) — rows split over the session's threads, each row's leaves
+ * then folded here —, or a TypeScript walk in blocks of rows tree by tree
+ * (set membership, double ensembles).
  *
  * @module
  */
 import type { Jit } from "../../runtime/jit.ts";
 import type { PackedTrees, TreeLeavesOptions } from "../../kernels/trees/mod.ts";
-import { TREE_TESTS } from "../../kernels/trees/mod.ts";
 
 const f = Math.fround;
 
@@ -165,26 +165,22 @@ export interface ForestScorer {
 /** Leaves of a chunk of native walks: its rows × trees ints at most (1 MiB). */
 const LEAVES_PER_CHUNK = 1 << 18;
 
-/** The test every branch of `t` shares (TREE_TESTS' index), or -1 (mixed, or set membership). */
-function sharedTest(t: Forest): number {
-  let test = -1;
-  for (let i = 0; i < t.mode.length; i++) {
-    const m = t.mode[i];
-    if (m === LEAF) continue;
-    if (m === MEMBER || (test >= 0 && m !== test)) return -1;
-    test = m;
-  }
-  return test < 0 ? 0 : test;
-}
-
-/** `t` packed for the Jit's walks (leaves as -1 children), or null where it cannot walk it. */
+/**
+ * `t` packed for the Jit's walks (leaves as -1 children; each node's test, which packTrees
+ * makes one for all where they agree), or null where it cannot walk it: set membership
+ * (TreeEnsemble's BRANCH_MEMBER), or a double ensemble.
+ */
 function packed(t: Forest, jit: Jit): PackedTrees | null {
-  const test = sharedTest(t);
-  if (test < 0 || !(t.threshold instanceof Float32Array)) return null;
-  const yes = t.yes.slice(), no = t.no.slice();
-  for (let i = 0; i < t.mode.length; i++) if (t.mode[i] === LEAF) yes[i] = no[i] = -1;
+  if (!(t.threshold instanceof Float32Array) || t.mode.includes(MEMBER)) return null;
+  const yes = t.yes.slice(), no = t.no.slice(), test = t.mode.slice();
+  for (let i = 0; i < t.mode.length; i++) {
+    if (t.mode[i] === LEAF) {
+      yes[i] = no[i] = -1;
+      test[i] = 0;
+    }
+  }
   return jit.packTrees({
-    test: TREE_TESTS[test],
+    test,
     feature: t.feature,
     threshold: t.threshold,
     yes,

@@ -29,7 +29,7 @@ export const TREES: OpFamily<TreesSpec, TreesPlan> = {
   decode: decodeTreesKey,
   describe: (s) =>
     `treeLeaves ${s.rows}×${s.features} through ${s.trees} trees (${s.nodes} nodes, ${s.test}${
-      s.missing ? ", missing values tracked" : ""
+      s.missing && s.test !== "mixed" ? ", missing values tracked" : ""
     }, Σ depth ${s.depths})`,
   cost: (s) => ({
     flops: FLOPS_PER_STEP * s.rows * Math.max(1, s.depths),
@@ -60,6 +60,12 @@ export function treesReference(
       let at = ints[table + 2 * t] / 4;
       for (let d = ints[table + 2 * t + 1]; d > 0; d--) {
         const v = x[row * s.features + ints[at] / 4], th = forest[at + 1];
+        if (s.test === "mixed") {
+          // The node's go bit for the state of v against th (below, above, equal, unordered).
+          const state = v < th ? 0 : v > th ? 1 : v === th ? 2 : 3;
+          at = ints[at + ((ints[at + 4] >> state) & 1 ? 2 : 3)] / 4;
+          continue;
+        }
         let go: boolean;
         switch (s.test) {
           case "leq":

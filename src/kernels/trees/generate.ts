@@ -18,7 +18,9 @@
  * @module
  */
 import {
+  al,
   Assembler,
+  dl,
   dword,
   eax,
   ecx,
@@ -31,6 +33,7 @@ import {
   r13,
   r14,
   r15,
+  r15d,
   rax,
   rbp,
   rbx,
@@ -70,7 +73,7 @@ export interface TreesPlan extends KernelPlan {
   byTrees: boolean;
 }
 
-/** Most rows in flight: the registers r8-r15. */
+/** Most rows in flight: the registers r8-r15 (r8-r14 for mixed tests, r15 their step counter). */
 export const MAX_IN_FLIGHT = 8;
 /** Bytes of x a block of rows aims at (in L1 beside a tree's nodes). */
 const BLOCK_BYTES = 16384;
@@ -81,9 +84,10 @@ const MAX_BLOCK_ROWS = 256;
 export function planTrees(s: TreesSpec, level: VecLevel): TreesPlan {
   const rowBytes = 4 * s.features, leafStride = 4 * s.trees;
   // Displacements r·rowBytes and r·leafStride must fit a signed 32 bits.
+  const most = s.test === "mixed" ? MAX_IN_FLIGHT - 1 : MAX_IN_FLIGHT;
   const inFlight = Math.max(
     1,
-    Math.min(MAX_IN_FLIGHT, Math.floor((2 ** 31 - 1) / Math.max(rowBytes, leafStride)) + 1),
+    Math.min(most, Math.floor((2 ** 31 - 1) / Math.max(rowBytes, leafStride)) + 1),
   );
   const perBlock = Math.floor(BLOCK_BYTES / (inFlight * rowBytes));
   const blockRows = inFlight * Math.max(1, Math.min(MAX_BLOCK_ROWS / inFlight, perBlock));
@@ -156,14 +160,39 @@ export function generateTrees(
     if (s.missing) a.emit("cmovp", I32, eax);
   };
 
+  /**
+   * One step of walk r under its node's own test: the state of x against the threshold (0
+   * below, 1 above, 2 equal, 3 unordered: CF + 2·ZF of `ucomiss` threshold, x) picks the
+   * node's go bit (`bt` of its mask), which picks the child.
+   */
+  const mixedStep = (r: number, at: number) => {
+    const I = idx(r), I32 = idx32(r), X = XMM[r];
+    a.emit("mov", ecx, dword(rbx, 0, I)); // feature·4
+    a.emit(movss, X, dword(rbx, 4, I));
+    a.emit(ucomiss, X, dword(rsi, at, rcx));
+    a.emit("setc", al);
+    a.emit("setz", dl);
+    a.emit("movzx", eax, al);
+    a.emit("movzx", edx, dl);
+    a.emit("lea", eax, dword(rax, 0, rdx, 2)); // the state
+    a.emit("mov", ecx, dword(rbx, 16, I)); // go mask
+    a.emit("bt", ecx, eax); // CF: go
+    a.emit("mov", ecx, dword(rbx, 8, I)); // yes
+    a.emit("mov", I32, dword(rbx, 12, I)); // no
+    a.emit("cmovc", I32, ecx);
+  };
+  const walk = s.test === "mixed" ? mixedStep : step;
+  /** The register counting a walk's steps (rdx is a mixed step's temporary). */
+  const steps = s.test === "mixed" ? r15 : rdx, steps32 = s.test === "mixed" ? r15d : edx;
+
   /** `n` rows from rsi (x) walked down the tree at [TREE_AT]; leaves stored from rdi. */
   const group = (n: number) => {
     a.emit("mov", rcx, qword(rsp, TREE_AT));
     a.emit("mov", eax, dword(rcx, 0)); // root
-    a.emit("mov", edx, dword(rcx, 4)); // depth
+    a.emit("mov", steps32, dword(rcx, 4)); // depth
     for (let r = 0; r < n; r++) a.emit("mov", idx32(r), eax);
-    runtimeLoop(a, rdx, () => {
-      for (let r = 0; r < n; r++) step(r, r * rowBytes);
+    runtimeLoop(a, steps, () => {
+      for (let r = 0; r < n; r++) walk(r, r * rowBytes);
     });
     for (let r = 0; r < n; r++) {
       a.emit("shr", idx32(r), shift); // the node's number
@@ -195,14 +224,14 @@ export function generateTrees(
    */
   const trees = (n: number) => {
     a.emit("mov", rcx, qword(rsp, TREE_AT));
-    a.emit("mov", edx, dword(rcx, 4));
+    a.emit("mov", steps32, dword(rcx, 4));
     for (let t = 1; t < n; t++) {
-      a.emit("cmp", edx, dword(rcx, 8 * t + 4));
-      a.emit("cmovb", edx, dword(rcx, 8 * t + 4));
+      a.emit("cmp", steps32, dword(rcx, 8 * t + 4));
+      a.emit("cmovb", steps32, dword(rcx, 8 * t + 4));
     }
     for (let t = 0; t < n; t++) a.emit("mov", idx32(t), dword(rcx, 8 * t));
-    runtimeLoop(a, rdx, () => {
-      for (let t = 0; t < n; t++) step(t, 0);
+    runtimeLoop(a, steps, () => {
+      for (let t = 0; t < n; t++) walk(t, 0);
     });
     for (let t = 0; t < n; t++) {
       a.emit("shr", idx32(t), shift);

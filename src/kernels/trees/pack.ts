@@ -12,7 +12,11 @@
  * Record (16 bytes): feature·4 (int32), threshold (f32), yes, no (byte
  * offsets). Forests with a missing-value track add the NaN child at 16
  * (32-byte records): the node's `yes` where it tracks missing values (and
- * for "neq", whose NaN always differs), else `no`.
+ * for "neq", whose NaN always differs), else `no`. Forests whose branches
+ * test in several ways (LightGBM's categorical BRANCH_EQ among its
+ * BRANCH_LEQ) put at 16 instead the node's go mask: bit s set where the
+ * row goes `yes` in state s of x against the threshold — 0 below, 1
+ * above, 2 equal, 3 unordered (NaN) — its test and missing track both.
  *
  * @module
  */
@@ -25,10 +29,23 @@ export type TreeTest = "leq" | "lt" | "gte" | "gt" | "eq" | "neq";
 /** The tests, in key order (ONNX-ML's BRANCH_LEQ ... BRANCH_NEQ). */
 export const TREE_TESTS: readonly TreeTest[] = ["leq", "lt", "gte", "gt", "eq", "neq"];
 
+/** A packed forest's test: one for every branch, or "mixed" (each node's own). */
+export type PackedTest = TreeTest | "mixed";
+
+/**
+ * Each test's go bits for x below, above and equal to the threshold (bits 0-2); bit 3, NaN,
+ * is the missing track's (or "neq"'s: NaN differs).
+ */
+const GO_BITS = [0b101, 0b001, 0b110, 0b010, 0b100, 0b011];
+
 /** Trees as `jit.packTrees` takes them: one entry per node in each array. */
 export interface TreesDescription {
-  /** Every branch's test: `x[feature] test threshold` sends a row to `yes`; a NaN to `no` (but "neq": `yes`). */
-  test: TreeTest;
+  /**
+   * Every branch's test: `x[feature] test threshold` sends a row to `yes`; a NaN to `no` (but
+   * "neq": `yes`). Or each node's, a Uint8Array of indexes into TREE_TESTS (leq, lt, gte, gt,
+   * eq, neq), as LightGBM's categorical splits (eq) sit among its numeric ones (leq).
+   */
+  test: TreeTest | Uint8Array;
   /** The feature a branch reads (ignored at a leaf). */
   feature: Int32Array;
   /** The value a branch compares it with. */
@@ -102,8 +119,8 @@ export let recordsOf: (t: PackedTrees) => Float32Array;
 
 /** Trees packed once for `jit.treeLeaves` (see the module). */
 export class PackedTrees {
-  /** Every branch's test. */
-  readonly test: TreeTest;
+  /** Every branch's test, or "mixed": each node its own (32-byte records with go masks). */
+  readonly test: PackedTest;
   /** Nodes. */
   readonly nodes: number;
   /** Trees. */
@@ -127,9 +144,18 @@ export class PackedTrees {
         "type",
       );
     }
-    const test = d.test;
-    if (!TREE_TESTS.includes(test)) {
-      fail(W, `test must be one of ${TREE_TESTS.join(", ")}, got ${describe(test)}`, "range");
+    const given = d.test;
+    const tests = typedArrayTag(given) === "Uint8Array"
+      ? copyOf("test", given, "Uint8Array", (b, o, n) => new Uint8Array(b, o, n))
+      : null;
+    if (tests === null && !TREE_TESTS.includes(given as TreeTest)) {
+      fail(
+        W,
+        `test must be one of ${TREE_TESTS.join(", ")} or a Uint8Array of each node's, got ${
+          describe(given)
+        }`,
+        "range",
+      );
     }
     const feature = copyOf("feature", d.feature, "Int32Array", int32);
     const threshold = copyOf(
@@ -153,7 +179,7 @@ export class PackedTrees {
       const [name, a] of [["threshold", threshold], ["yes", yes], ["no", no], [
         "missingYes",
         missingYes,
-      ]] as const
+      ], ["test", tests]] as const
     ) {
       if (a !== null && a.length !== n) {
         fail(W, `${name} has ${a.length} entries, feature ${n}`, "range");
@@ -179,6 +205,18 @@ export class PackedTrees {
         fail(W, `node ${i}: feature ${feature[i]} is not in [0, ${MAX_FEATURE}]`, "range");
       }
       if (feature[i] > maxFeature) maxFeature = feature[i];
+      if (tests !== null && !(tests[i] < TREE_TESTS.length)) {
+        fail(W, `node ${i}: test ${tests[i]} is not an index of ${TREE_TESTS.join(", ")}`, "range");
+      }
+    }
+    // One test for every branch (a per-node array that agrees): the uniform kernels.
+    let test: PackedTest = tests === null ? given as TreeTest : "mixed";
+    if (tests !== null) {
+      let only = -1;
+      for (let i = 0; i < n && only !== -2; i++) {
+        if (yes[i] !== -1) only = only === -1 || only === tests[i] ? tests[i] : -2;
+      }
+      if (only !== -2) test = TREE_TESTS[Math.max(0, only)];
     }
     const depth = new Int32Array(n).fill(-2);
     let depths = 0;
@@ -191,7 +229,9 @@ export class PackedTrees {
     if (depths > 2 ** 31 - 1) {
       fail(W, `the trees' depths add up to ${depths}, past 2^31 − 1`, "range");
     }
-    const missing = missingYes !== null && missingYes.some((v, i) => v !== 0 && yes[i] !== -1);
+    const mixed = test === "mixed";
+    const missing = mixed ||
+      (missingYes !== null && missingYes.some((v, i) => v !== 0 && yes[i] !== -1));
     const rec = missing ? 32 : 16, words = rec / 4;
     const records = new Float32Array(n * words + 2 * roots.length);
     const ints = new Int32Array(records.buffer);
@@ -207,7 +247,10 @@ export class PackedTrees {
       records[at + 1] = threshold[i];
       ints[at + 2] = yes[i] * rec;
       ints[at + 3] = no[i] * rec;
-      if (missing) {
+      if (mixed) {
+        const t = tests![i], nan = missingYes?.[i] || t === 5 ? 8 : 0;
+        ints[at + 4] = GO_BITS[t] | nan;
+      } else if (missing) {
         ints[at + 4] = (missingYes![i] !== 0 || test === "neq" ? yes[i] : no[i]) * rec;
       }
     }

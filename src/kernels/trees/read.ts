@@ -9,7 +9,7 @@
 import { readInt } from "../attributes.ts";
 import { badOptions, fail } from "../checks.ts";
 import { viewLength } from "../../typed.ts";
-import { PackedTrees, TREE_TESTS, type TreeTest } from "./pack.ts";
+import { type PackedTest, PackedTrees, TREE_TESTS } from "./pack.ts";
 
 /** Options of `jit.treeLeaves`. */
 export interface TreeLeavesOptions {
@@ -25,8 +25,8 @@ export interface TreesSpec {
   features: number;
   trees: number;
   nodes: number;
-  test: TreeTest;
-  /** 32-byte records with the NaN child. */
+  test: PackedTest;
+  /** 32-byte records (with the NaN child, or the go mask where the test is "mixed"). */
   missing: boolean;
   /** Σ over trees of their depths (steps per row). */
   depths: number;
@@ -88,7 +88,7 @@ export function readTreeLeaves(
   key[2] = features;
   key[3] = trees;
   key[4] = forest.nodes;
-  key[5] = TREE_TESTS.indexOf(forest.test);
+  key[5] = forest.test === "mixed" ? TREE_TESTS.length : TREE_TESTS.indexOf(forest.test);
   key[6] = forest.missing ? 1 : 0;
   key[7] = forest.depths;
   extents[0] = 4 * rows * features;
@@ -108,7 +108,7 @@ export function decodeTreesKey(key: Int32Array): TreesSpec {
     features: key[2],
     trees: key[3],
     nodes: key[4],
-    test: TREE_TESTS[key[5]],
+    test: key[5] === TREE_TESTS.length ? "mixed" : TREE_TESTS[key[5]],
     missing: key[6] === 1,
     depths: key[7],
   };
