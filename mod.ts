@@ -80,6 +80,7 @@ export type { CopyOptions } from "./src/kernels/copy/mod.ts";
 export type { RotaryOptions } from "./src/kernels/rotary/mod.ts";
 export type { SquaredDistancesOptions } from "./src/kernels/distances/mod.ts";
 export {
+  type PackedTest,
   PackedTrees,
   type TreeLeavesOptions,
   type TreesDescription,

@@ -7,6 +7,7 @@
 export { TREES, treesReference } from "./family.ts";
 export {
   MAX_TREE_NODES,
+  type PackedTest,
   PackedTrees,
   recordsOf,
   TREE_TESTS,
