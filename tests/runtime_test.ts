@@ -346,7 +346,7 @@ Deno.test("runtime: steady-state calls of every family allocate nothing (1,000,0
   for (const [name, grew] of Object.entries(r.steady)) {
     assert.ok(grew < 64 << 10, `${name}: heap grew by ${grew} bytes in steady state`);
   }
-  assert.equal(Object.keys(r.steady).length, 30);
+  assert.equal(Object.keys(r.steady).length, 33);
 });
 
 Deno.test("runtime: changing any single field of a call selects a different kernel", () => {

@@ -51,10 +51,12 @@ export function readSelect(
     fail(W, `y has ${n} elements, not 1 to ${MAX_SELECT_ELEMENTS}`, "range");
   }
   if (maskLength !== n) fail(W, `mask has ${maskLength} elements, y ${n}`, "range");
-  for (const [name, length] of [["a", aLength], ["b", bLength]] as const) {
-    if (length !== n && length !== 1) {
-      fail(W, `${name} has ${length} elements, not y's ${n} or 1`, "range");
-    }
+  // (No array literal here: a call allocates nothing.)
+  if (aLength !== n && aLength !== 1) {
+    fail(W, `a has ${aLength} elements, not y's ${n} or 1`, "range");
+  }
+  if (bLength !== n && bLength !== 1) {
+    fail(W, `b has ${bLength} elements, not y's ${n} or 1`, "range");
   }
   const aScalar = aLength === 1 && n > 1, bScalar = bLength === 1 && n > 1;
   key[1] = n;
