@@ -958,3 +958,25 @@ Deno.test("model ml: string inputs into OneHotEncoder (cats_strings) and LabelEn
     /input 'C' is a string tensor, read by Identity node/,
   );
 });
+
+Deno.test("model ml: LabelEncoder into strings (values_strings), from numbers and from strings, as a string tensor out", async () => {
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [[ML, 2]];
+  g.input("K", "int64", ["N"]);
+  g.input("S", "string", ["N"]);
+  g.node("LabelEncoder", ["K"], ["names"], {
+    keys_int64s: [0, 1, 2],
+    values_strings: ["setosa", "versicolor", "virginica"],
+  }, ML);
+  g.node("LabelEncoder", ["S"], ["codes"], {
+    keys_strings: ["a", "b"],
+    values_strings: ["alpha", "beta"],
+    default_string: "other",
+  }, ML);
+  g.output("names", "string");
+  g.output("codes", "string");
+  await checkModel("ml label encoder into strings", g.toBytes(), {
+    K: { type: "int64", dims: [6], data: BigInt64Array.from([0n, 2n, 1n, 7n, -1n, 2n]) },
+    S: { type: "string", dims: [6], data: ["a", "b", "c", "", "b", "a"] },
+  });
+});

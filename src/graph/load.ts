@@ -237,32 +237,49 @@ const STRING_LABELED: Record<string, string> = {
  * into the strings, turned into them at the session's edge); nothing else may read them.
  */
 function labelsOutput(v: OnnxValueInfo, nodes: readonly Node[]): GraphValue {
-  const producer = nodes.find((n) => n.outputs[0] === v.name);
-  const intName = producer?.domain === "ai.onnx.ml" && Object.hasOwn(STRING_LABELED, producer.op)
-    ? STRING_LABELED[producer.op]
-    : null;
-  const strings = intName ? producer!.attrs.map.get("classlabels_strings") : undefined;
-  if (!Array.isArray(strings) || strings.some((x) => typeof x !== "string")) {
-    throw new ModelError(
-      `ONNX: graph output '${v.name}' is a string tensor; strings are supported only as the labels ` +
-        `of TreeEnsembleClassifier, LinearClassifier and SVMClassifier (classlabels_strings)`,
-    );
-  }
+  const producer = nodes.find((n) => n.outputs.includes(v.name));
   const reader = nodes.find((n) => n.inputs.includes(v.name));
   if (reader) {
     throw new ModelError(
       `ONNX: ${describeNode(reader)} reads the string labels '${v.name}': not supported`,
     );
   }
-  const attrs = producer!.attrs.map;
-  attrs.delete("classlabels_strings");
-  attrs.set(intName!, strings.map((_, i) => i));
-  return {
-    name: v.name,
-    type: "int64",
-    dims: v.dims,
-    labels: Object.freeze([...strings as string[]]),
+  const ml = producer?.domain === "ai.onnx.ml", attrs = producer?.attrs.map;
+  const strings = (name: string) => {
+    const s = attrs?.get(name);
+    return Array.isArray(s) && s.every((x) => typeof x === "string") ? s as string[] : null;
   };
+  // A classifier's labels (its first output).
+  const intName =
+    ml && producer!.outputs[0] === v.name && Object.hasOwn(STRING_LABELED, producer!.op)
+      ? STRING_LABELED[producer!.op]
+      : null;
+  const classes = intName ? strings("classlabels_strings") : null;
+  if (classes) {
+    attrs!.delete("classlabels_strings");
+    attrs!.set(intName!, classes.map((_, i) => i));
+    return { name: v.name, type: "int64", dims: v.dims, labels: Object.freeze([...classes]) };
+  }
+  // A LabelEncoder's string values (and its default, "_Unused" unless given): indexes into them.
+  const values = ml && producer!.op === "LabelEncoder" ? strings("values_strings") : null;
+  if (values) {
+    const fallback = attrs!.get("default_string") ?? "_Unused";
+    attrs!.delete("values_strings");
+    attrs!.delete("default_string");
+    attrs!.set("values_int64s", values.map((_, i) => i));
+    attrs!.set("default_int64", values.length);
+    return {
+      name: v.name,
+      type: "int64",
+      dims: v.dims,
+      labels: Object.freeze([...values, String(fallback)]),
+    };
+  }
+  throw new ModelError(
+    `ONNX: graph output '${v.name}' is a string tensor; strings are supported only as the labels ` +
+      `of TreeEnsembleClassifier, LinearClassifier and SVMClassifier (classlabels_strings) and ` +
+      `the values of LabelEncoder (values_strings)`,
+  );
 }
 
 /**
@@ -285,7 +302,7 @@ function encodeStrings(v: GraphValue, nodes: readonly Node[]): void {
       ? null
       : n.op === "OneHotEncoder"
       ? "cats"
-      : n.op === "LabelEncoder" && !attrs.has("values_strings")
+      : n.op === "LabelEncoder"
       ? "keys"
       : null;
     const strings = key ? attrs.get(`${key}_strings`) : undefined;
@@ -293,7 +310,7 @@ function encodeStrings(v: GraphValue, nodes: readonly Node[]): void {
       throw new ModelError(
         `ONNX: input '${v.name}' is a string tensor, read by ${describeNode(n)}; strings are ` +
           `supported as inputs only to OneHotEncoder (cats_strings) and LabelEncoder ` +
-          `(keys_strings into numbers)`,
+          `(keys_strings)`,
       );
     }
     attrs.delete(`${key}_strings`);
