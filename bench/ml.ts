@@ -170,6 +170,25 @@ const cols = Number(
 const { bytes, name } = model(values.model!, cols);
 const median = (v: number[]) => v.sort((p, q) => p - q)[v.length >> 1];
 
+// Create times, the median of five of each (the model's bytes read, checked and planned).
+{
+  const ours: number[] = [], theirs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    let t0 = performance.now();
+    await (await InferenceSession.create(bytes)).release();
+    ours.push(performance.now() - t0);
+    if (!ort) continue;
+    t0 = performance.now();
+    await (await ort.InferenceSession.create(bytes)).release();
+    theirs.push(performance.now() - t0);
+  }
+  console.log(
+    `${name}: create ${median(ours).toFixed(1)} ms${
+      ort ? `, ORT ${median(theirs).toFixed(1)} ms` : ""
+    } (${(bytes.length / 1e6).toFixed(2)} MB)`,
+  );
+}
+
 for (const rows of values.rows.split(",").map(Number)) {
   const x = Float32Array.from({ length: rows * cols }, () => rand() * 2 - 1);
   for (const threads of [1, 2]) {

@@ -74,7 +74,7 @@ function attrValue(a: OnnxAttribute, owner: string, ext: ExternalSource | null):
     case ATTR.INTS:
       return a.ints;
     case ATTR.STRINGS:
-      return a.strings.map((s) => UTF8.decode(s));
+      return a.strings.slice();
     case ATTR.TENSOR:
       return materialize(a.t!, ext); // present: the reader refuses a TENSOR attribute without one
     case ATTR.TYPE_PROTO:

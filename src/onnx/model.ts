@@ -54,7 +54,8 @@ export interface OnnxAttribute {
   g: OnnxGraph | null;
   floats: number[];
   ints: number[];
-  strings: Uint8Array[];
+  /** Decoded as UTF-8 (short ASCII ones interned: see WireReader.text). */
+  strings: string[];
   tensors: OnnxTensor[];
   graphs: OnnxGraph[];
   /** Set in function bodies only; refused in a main graph. */
@@ -317,7 +318,7 @@ function readAttribute(r: WireReader, depth: number): OnnxAttribute {
         break;
       case 9:
         r.expect("strings", wire, BYTES);
-        a.strings.push(r.bytesField());
+        a.strings.push(r.text());
         break;
       case 10:
         r.expect("tensors", wire, BYTES);
