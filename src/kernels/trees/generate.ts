@@ -90,7 +90,8 @@ export function planTrees(s: TreesSpec, level: VecLevel): TreesPlan {
     Math.min(most, Math.floor((2 ** 31 - 1) / Math.max(rowBytes, leafStride)) + 1),
   );
   const perBlock = Math.floor(BLOCK_BYTES / (inFlight * rowBytes));
-  const blockRows = inFlight * Math.max(1, Math.min(MAX_BLOCK_ROWS / inFlight, perBlock));
+  const blockRows = inFlight *
+    Math.max(1, Math.min(Math.floor(MAX_BLOCK_ROWS / inFlight), perBlock));
   const byTrees = s.rows < inFlight && s.trees > 1;
   return {
     isa: level,
