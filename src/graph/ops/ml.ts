@@ -9,9 +9,12 @@
  * by index), LinearRegressor (X·coefficientsᵀ + intercepts) and
  * LinearClassifier (the same scores, the top class's int64 label, the post
  * transform; one score for two labels as onnxruntime 1.30 gives it: p = s,
- * or its logistic under LOGISTIC, as [1 − p, p]). The tree ensembles are
- * ml_trees.ts and ml_tree_ensemble.ts, the encoders ml_encoders.ts, the
- * support vector machines ml_svm.ts.
+ * or its logistic under LOGISTIC, as [1 − p, p]). Where the Jit runs, the
+ * linear models' scores are one GEMM each (as onnxruntime's), the
+ * classifier's NONE and SOFTMAX scores and Scaler the Jit's too. The tree
+ * ensembles are ml_trees.ts and ml_tree_ensemble.ts (their walks
+ * ml_tree_walk.ts), the encoders ml_encoders.ts, the support vector
+ * machines ml_svm.ts.
  */
 import type { Node } from "../ir.ts";
 import { type Buf, type Env, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";

@@ -12,7 +12,14 @@
  * form: the top score's); with prob_a/prob_b each pair's Platt probability
  * and the classes' probabilities by onnxruntime's iteration
  * (multiclass_probability); two classes as onnxruntime scores them.
- * Integer labels only.
+ * Integer labels here (string ones become indexes at the session's edge:
+ * graph/load.ts).
+ *
+ * Where the Jit runs, the kernels come from its op families a chunk of rows
+ * at a time (RBF: squaredDistances, × −γ, exp; the others as onnxruntime's
+ * batched GEMM), the classifier's coefficient × kernel products from one
+ * broadcast multiply, the regressor's sums from one GEMM; else the same
+ * steps in TypeScript.
  */
 import type { Node } from "../ir.ts";
 import type { Jit } from "../../runtime/jit.ts";
