@@ -8,8 +8,10 @@
  * (SUM, AVERAGE, MIN, MAX), the base values, and the post transform (NONE,
  * LOGISTIC, SOFTMAX, SOFTMAX_ZERO, PROBIT) with onnxruntime's handling of
  * two classes scored by one weight. The trees are flattened once at build
- * into typed arrays; a TypeScript step walks them, rows in blocks of 64 tree
- * by tree (a tree's nodes stay in L1 across a block).
+ * into typed arrays and walked by ml_tree_walk.ts (the Jit's treeLeaves
+ * kernels where native code runs); the votes folded and finalized here.
+ * Integer class labels here (string ones become indexes at the session's
+ * edge: graph/load.ts).
  */
 import type { Node } from "../ir.ts";
 import type { Jit } from "../../runtime/jit.ts";
