@@ -980,3 +980,16 @@ Deno.test("model ml: LabelEncoder into strings (values_strings), from numbers an
     S: { type: "string", dims: [6], data: ["a", "b", "c", "", "b", "a"] },
   });
 });
+
+Deno.test("model ml: a classifier with string labels whose scores alone are returned runs (the labels never seen)", async () => {
+  const attrs = {
+    ...forest(1500, 3, 2, 4, "class", (r) => [[0, r()], [1, r()], [2, r()]], ["BRANCH_LEQ"]),
+    classlabels_strings: ["a", "b", "c"],
+  };
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [[ML, 1]];
+  g.input("X", "float32", ["N", 4]);
+  g.node("TreeEnsembleClassifier", ["X"], ["label", "scores"], attrs, ML);
+  g.output("scores", "float32");
+  await checkModel("ml string labels unreturned", g.toBytes(), { X: features(1501, 20, 4) });
+});

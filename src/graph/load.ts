@@ -215,6 +215,7 @@ export function loadGraph(
     }
     outputs.push(v.elemType === STRING ? labelsOutput(v, nodes) : graphValue(v, "output"));
   }
+  unreadLabels(nodes, outputs);
   const graph: Graph = { nodes, inputs, outputs, constants };
   if (nonTensorOutputs.length) graph.nonTensorOutputs = nonTensorOutputs;
   placeHalfRounding(graph, ctx.halfSeeds);
@@ -280,6 +281,22 @@ function labelsOutput(v: OnnxValueInfo, nodes: readonly Node[]): GraphValue {
       `of TreeEnsembleClassifier, LinearClassifier and SVMClassifier (classlabels_strings) and ` +
       `the values of LabelEncoder (values_strings)`,
   );
+}
+
+/**
+ * A classifier with string labels whose labels nothing reads and no output returns (only its
+ * scores fetched): given the indexes 0..k−1 in their place, never seen.
+ */
+function unreadLabels(nodes: readonly Node[], outputs: readonly GraphValue[]): void {
+  const returned = new Set(outputs.map((o) => o.name));
+  for (const n of nodes) {
+    if (n.domain !== "ai.onnx.ml" || !Object.hasOwn(STRING_LABELED, n.op)) continue;
+    const labels = n.attrs.map.get("classlabels_strings"), out = n.outputs[0] ?? "";
+    if (!Array.isArray(labels)) continue;
+    if (out !== "" && (returned.has(out) || nodes.some((m) => m.inputs.includes(out)))) continue;
+    n.attrs.map.delete("classlabels_strings");
+    n.attrs.map.set(STRING_LABELED[n.op], labels.map((_, i) => i));
+  }
 }
 
 /**
