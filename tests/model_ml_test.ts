@@ -993,3 +993,35 @@ Deno.test("model ml: a classifier with string labels whose scores alone are retu
   g.output("scores", "float32");
   await checkModel("ml string labels unreturned", g.toBytes(), { X: features(1501, 20, 4) });
 });
+
+Deno.test("model ml: CategoryMapper from strings to integers and from integers to strings, at the model's edge", async () => {
+  const g = new GraphBuilder(17);
+  g.extraOpsets = [[ML, 1]];
+  g.input("S", "string", ["N"]);
+  g.input("I", "int64", ["N"]);
+  const cats = { cats_strings: ["low", "mid", "high"], cats_int64s: [1, 5, 9] };
+  g.node("CategoryMapper", ["S"], ["codes"], { ...cats, default_int64: -7 }, ML);
+  g.node("CategoryMapper", ["I"], ["names"], { ...cats, default_string: "none" }, ML);
+  g.output("codes", "int64");
+  g.output("names", "string");
+  await checkModel("ml category mapper", g.toBytes(), {
+    S: { type: "string", dims: [5], data: ["mid", "x", "high", "low", ""] },
+    I: { type: "int64", dims: [5], data: BigInt64Array.from([9n, 1n, 2n, 5n, -1n]) },
+  });
+  // Strings inside the graph: refused at create, by name.
+  const h = new GraphBuilder(17);
+  h.extraOpsets = [[ML, 1]];
+  h.input("I", "int64", ["N"]);
+  h.node("CategoryMapper", ["I"], ["names"], cats, ML);
+  h.node("CategoryMapper", ["names"], ["back"], cats, ML);
+  h.output("back", "int64");
+  await assert.rejects(async () => {
+    // (Refused at create, or at the first run, where the shapes of N are known.)
+    const s = await InferenceSession.create(h.toBytes());
+    try {
+      await s.run({ I: new Tensor("int64", BigInt64Array.from([1n]), [1]) });
+    } finally {
+      await s.release();
+    }
+  }, /CategoryMapper node '[^']*': its string side must be a model input or output/);
+});

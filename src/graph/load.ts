@@ -261,6 +261,30 @@ function labelsOutput(v: OnnxValueInfo, nodes: readonly Node[]): GraphValue {
     attrs!.set(intName!, classes.map((_, i) => i));
     return { name: v.name, type: "int64", dims: v.dims, labels: Object.freeze([...classes]) };
   }
+  // CategoryMapper from integers: the LabelEncoder from them to the strings' indexes.
+  if (ml && producer!.op === "CategoryMapper") {
+    const cats = strings("cats_strings"), ints = attrs!.get("cats_int64s");
+    if (!cats || !Array.isArray(ints) || ints.length !== cats.length) {
+      throw new ModelError(
+        `ONNX: ${
+          describeNode(producer!)
+        }: cats_strings and cats_int64s must list the same categories`,
+      );
+    }
+    const fallback = attrs!.get("default_string") ?? "_Unused";
+    attrs!.clear();
+    attrs!.set("keys_int64s", ints);
+    attrs!.set("values_int64s", cats.map((_, i) => i));
+    attrs!.set("default_int64", cats.length);
+    producer!.op = "LabelEncoder";
+    producer!.opset = 2;
+    return {
+      name: v.name,
+      type: "int64",
+      dims: v.dims,
+      labels: Object.freeze([...cats, String(fallback)]),
+    };
+  }
   // A LabelEncoder's string values (and its default, "_Unused" unless given): indexes into them.
   const values = ml && producer!.op === "LabelEncoder" ? strings("values_strings") : null;
   if (values) {
@@ -278,9 +302,14 @@ function labelsOutput(v: OnnxValueInfo, nodes: readonly Node[]): GraphValue {
   }
   throw new ModelError(
     `ONNX: graph output '${v.name}' is a string tensor; strings are supported only as the labels ` +
-      `of TreeEnsembleClassifier, LinearClassifier and SVMClassifier (classlabels_strings) and ` +
-      `the values of LabelEncoder (values_strings)`,
+      `of TreeEnsembleClassifier, LinearClassifier and SVMClassifier (classlabels_strings), ` +
+      `the values of LabelEncoder (values_strings) and CategoryMapper's strings`,
   );
+}
+
+/** Whether an attribute value is a list of strings. */
+function isStrings(v: unknown): v is string[] {
+  return Array.isArray(v) && v.every((x) => typeof x === "string");
 }
 
 /**
@@ -321,13 +350,32 @@ function encodeStrings(v: GraphValue, nodes: readonly Node[]): void {
       ? "cats"
       : n.op === "LabelEncoder"
       ? "keys"
+      : n.op === "CategoryMapper"
+      ? "cats-to-ints"
       : null;
+    if (key === "cats-to-ints") {
+      // CategoryMapper from strings: the LabelEncoder from their codes to its integers.
+      const cats = attrs.get("cats_strings"), ints = attrs.get("cats_int64s");
+      if (!isStrings(cats) || !Array.isArray(ints) || ints.length !== cats.length) {
+        throw new ModelError(
+          `ONNX: ${describeNode(n)}: cats_strings and cats_int64s must list the same categories`,
+        );
+      }
+      const fallback = attrs.get("default_int64") ?? -1;
+      attrs.clear();
+      attrs.set("keys_int64s", cats.map(code));
+      attrs.set("values_int64s", ints);
+      attrs.set("default_int64", fallback);
+      n.op = "LabelEncoder";
+      n.opset = 2;
+      continue;
+    }
     const strings = key ? attrs.get(`${key}_strings`) : undefined;
     if (!key || !Array.isArray(strings) || strings.some((x) => typeof x !== "string")) {
       throw new ModelError(
         `ONNX: input '${v.name}' is a string tensor, read by ${describeNode(n)}; strings are ` +
-          `supported as inputs only to OneHotEncoder (cats_strings) and LabelEncoder ` +
-          `(keys_strings)`,
+          `supported as inputs only to OneHotEncoder (cats_strings), LabelEncoder ` +
+          `(keys_strings) and CategoryMapper`,
       );
     }
     attrs.delete(`${key}_strings`);

@@ -199,7 +199,24 @@ const FEATURE_VECTORIZER: OpDef = {
 };
 
 /** The ai.onnx.ml encoders. */
+/**
+ * CategoryMapper (strings ↔ int64): run as the LabelEncoder graph/load.ts makes of it where its
+ * string side is the model's edge (a string input, or a string output); anywhere else its
+ * strings would be a value inside the graph, which is refused here, by name.
+ */
+const CATEGORY_MAPPER: OpDef = {
+  attributes: ["cats_int64s", "cats_strings", "default_int64", "default_string"],
+  infer(n) {
+    fail(
+      n,
+      "its string side must be a model input or output (strings are no tensor inside the graph here)",
+    );
+  },
+  build: () => null,
+};
+
 export const ML_ENCODER_OPS: Record<string, OpDef> = {
+  CategoryMapper: CATEGORY_MAPPER,
   LabelEncoder: LABEL_ENCODER,
   OneHotEncoder: ONE_HOT_ENCODER,
   FeatureVectorizer: FEATURE_VECTORIZER,
