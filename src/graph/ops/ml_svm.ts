@@ -472,7 +472,7 @@ const SVM_CLASSIFIER: OpDef = {
       }
     };
     const y = outs[0].data as BigInt64Array, z = outs[1].data as Float32Array;
-    const width = z.length / Math.max(rows, 1);
+    const width = z.length / Math.max(rows, 1), names = labels.map(BigInt);
     const pairScore = new Float32Array(pairs);
     const votes = new Int32Array(k), pair2 = new Float32Array(k * k), probs = new Float32Array(k);
     const q = new Float32Array(k * k), qp = new Float32Array(k);
@@ -522,11 +522,11 @@ const SVM_CLASSIFIER: OpDef = {
             } else for (let p = 0; p < pairs; p++) out.push(pairScore[p]);
           }
           // The label: two classes without probabilities by onnxruntime's ChooseClass.
-          let label = labels[best];
+          let label = best;
           if (k === 2 && !proba && !svc) {
-            if ((positive && top >= 0.5) || (!positive && top > 0)) label = labels[1];
+            if ((positive && top >= 0.5) || (!positive && top > 0)) label = 1;
           }
-          y[r] = BigInt(label);
+          y[r] = names[label];
           if (scored > 1) transform(out, post);
           else if (second) {
             const s = out[0], p = post === "LOGISTIC" ? logistic(s) : s;
