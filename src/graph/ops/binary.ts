@@ -6,7 +6,17 @@
  */
 import type { BinaryOp } from "../../kernels/binary/mod.ts";
 import { isBigIntType, NUMERIC_TYPES, type TensorData } from "../../onnx/dtype.ts";
-import { broadcast, type Buf, expectType, fail, meta, need, type OpDef, stridesOf } from "./op.ts";
+import {
+  broadcast,
+  type Buf,
+  expectType,
+  fail,
+  meta,
+  nativeJit,
+  need,
+  type OpDef,
+  stridesOf,
+} from "./op.ts";
 import type { Jit } from "../../runtime/jit.ts";
 
 /** Strides of `dims` broadcast to `out` (0 along broadcast axes), right-aligned. */
@@ -400,7 +410,8 @@ const WHERE: OpDef = {
     const cd = c.data as Uint8Array, xd = x.data as Float32Array, yd = y.data as Float32Array;
     const od = out.data as Float32Array;
     const walk = new BroadcastWalk(out.dims, [c.dims, x.dims, y.dims]);
-    const native = env.memory !== null ? selectCalls(walk, cd, x.data, y.data, od, env.jit) : null;
+    const jit = nativeJit(env);
+    const native = jit ? selectCalls(walk, cd, x.data, y.data, od, jit) : null;
     if (native) return { native: true, run: native };
     const off = walk.off, step = walk.step;
     // A block at a time, each operand a strided run (a causal mask [1, 1, S, S] over the

@@ -17,7 +17,17 @@
  * machines ml_svm.ts.
  */
 import type { Node } from "../ir.ts";
-import { type Buf, type Env, expectType, fail, meta, need, type OpDef, sizeOf } from "./op.ts";
+import {
+  type Buf,
+  type Env,
+  expectType,
+  fail,
+  meta,
+  nativeJit,
+  need,
+  type OpDef,
+  sizeOf,
+} from "./op.ts";
 import {
   float32Reader,
   logistic,
@@ -25,7 +35,6 @@ import {
   type Transform,
   transform,
   TRANSFORMS,
-  walker,
 } from "./ml_trees.ts";
 import type { Jit } from "../../runtime/jit.ts";
 import { TREE_ENSEMBLE } from "./ml_tree_ensemble.ts";
@@ -54,7 +63,7 @@ const MAX_GEMM_ROWS = 1 << 20;
  */
 function rowsJit(env: Env, x: Buf, c: number): Jit | null {
   const rows = c === 0 ? 0 : sizeOf(x.dims) / c;
-  return rows >= 1 && rows <= MAX_GEMM_ROWS && c >= 1 && c <= MAX_GEMM_ROWS ? walker(env) : null;
+  return rows >= 1 && rows <= MAX_GEMM_ROWS && c >= 1 && c <= MAX_GEMM_ROWS ? nativeJit(env) : null;
 }
 
 /** The last axis's length (features per row). */
@@ -82,10 +91,11 @@ const SCALER: OpDef = {
     const jit = rowsJit(env, x, c);
     if (jit) {
       // (x − offset)·scale by two broadcast calls: the same two roundings.
-      const dims = [y.length / c, c];
+      // (Shapes made once: a run allocates nothing.)
+      const dims = [y.length / c, c], row = [c];
       const call = () => {
-        jit.binary("sub", read(), dims, o, [c], y);
-        jit.binary("mul", y, dims, s, [c], y);
+        jit.binary("sub", read(), dims, o, row, y);
+        jit.binary("mul", y, dims, s, row, y);
       };
       return { native: x.type === "float32", run: call };
     }
@@ -269,8 +279,8 @@ const LINEAR_REGRESSOR: OpDef = {
     const jit = rowsJit(env, x, c);
     if (jit) {
       // X·coefficientsᵀ + intercepts as onnxruntime computes it: one GEMM.
-      const m = y.length / targets;
-      const call = () => jit.gemm(read(), coef, y, { m, n: targets, k: c, transB: true, bias: b });
+      const options = { m: y.length / targets, n: targets, k: c, transB: true, bias: b };
+      const call = () => jit.gemm(read(), coef, y, options);
       return { native: x.type === "float32", run: call };
     }
     return {
@@ -343,12 +353,14 @@ const LINEAR_CLASSIFIER: OpDef = {
     // of onnxruntime's float loop), the labels from the raw scores.
     const jit = rowsJit(env, x, c), scores = jit ? new Float32Array(rows * classes) : null;
     const whole = jit !== null && !second && (post === "NONE" || post === "SOFTMAX");
+    const gemmOptions = { m: rows, n: classes, k: c, transB: true, bias };
+    const softmaxOptions = { rows, cols: classes };
     return {
       native: false,
       run: () => {
         const xd = read();
         if (scores) {
-          jit!.gemm(xd, coef, scores, { m: rows, n: classes, k: c, transB: true, bias });
+          jit!.gemm(xd, coef, scores, gemmOptions);
         }
         if (whole) {
           for (let r = 0, at = 0; r < rows; r++, at += classes) {
@@ -356,7 +368,7 @@ const LINEAR_CLASSIFIER: OpDef = {
             for (let t = 1; t < classes; t++) if (scores![at + t] > scores![at + best]) best = t;
             y[r] = names[best];
           }
-          if (post === "SOFTMAX") jit!.softmax(scores!, z, { rows, cols: classes });
+          if (post === "SOFTMAX") jit!.softmax(scores!, z, softmaxOptions);
           else z.set(scores!);
           return;
         }

@@ -24,20 +24,21 @@
 import type { Node } from "../ir.ts";
 import type { Jit } from "../../runtime/jit.ts";
 import type { GemmOptions } from "../../kernels/gemm/mod.ts";
-import { expectType, fail, meta, need, type OpDef } from "./op.ts";
-import { logistic, type Transform, transform, TRANSFORMS, walker } from "./ml_trees.ts";
+import type { SquaredDistancesOptions } from "../../kernels/distances/mod.ts";
+import { expectType, fail, meta, nativeJit, need, type OpDef } from "./op.ts";
+import { logistic, type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
 
 const f = Math.fround;
 
 const KERNELS = ["LINEAR", "POLY", "RBF", "SIGMOID"];
 
-/** The kernel of a row against support vectors: `into[v]` for each of `count`. */
-type KernelRow = (x: Float32Array, at: number, into: Float32Array) => void;
+/** The kernel of a row against support vectors: `into[to + v]` for each of `count`. */
+type KernelRow = (x: Float32Array, at: number, into: Float32Array, to: number) => void;
 
 /** The row kernel of `kind` over `count` support vectors of `c` features (float32 steps). */
 function kernelRow(n: Node, kind: string, sv: Float32Array, count: number, c: number): KernelRow {
   const [gamma, coef0, degree] = kernelParams(n);
-  return (x, at, into) => {
+  return (x, at, into, to) => {
     for (let v = 0; v < count; v++) {
       let s = 0;
       if (kind === "RBF") {
@@ -45,12 +46,12 @@ function kernelRow(n: Node, kind: string, sv: Float32Array, count: number, c: nu
           const d = f(x[at + j] - sv[v * c + j]);
           s = f(s + f(d * d));
         }
-        into[v] = f(Math.exp(f(-gamma * s)));
+        into[to + v] = f(Math.exp(f(-gamma * s)));
         continue;
       }
       for (let j = 0; j < c; j++) s = f(s + f(x[at + j] * sv[v * c + j]));
       if (kind !== "LINEAR") s = f(f(gamma * s) + coef0);
-      into[v] = kind === "POLY" ? f(s ** degree) : kind === "SIGMOID" ? f(Math.tanh(s)) : s;
+      into[to + v] = kind === "POLY" ? f(s ** degree) : kind === "SIGMOID" ? f(Math.tanh(s)) : s;
     }
   };
 }
@@ -69,6 +70,17 @@ interface KernelRows {
   chunk: number;
   kernels: Float32Array;
   run(x: Float32Array, from: number, to: number): void;
+}
+
+/** A chunk of rows' kernel calls: its views and options. */
+interface KernelPart {
+  x: Float32Array;
+  /** Distances or products before the kernel's function. */
+  d: Float32Array;
+  y: Float32Array;
+  dims: number[];
+  distances: SquaredDistancesOptions;
+  gemm: GemmOptions;
 }
 
 /** Kernels a chunk holds at most (1 MiB). */
@@ -100,7 +112,7 @@ function kernelRows(
       chunk,
       kernels,
       run: (x, from, to) => {
-        for (let r = from; r < to; r++) row(x, r * c, kernels.subarray((r - from) * count));
+        for (let r = from; r < to; r++) row(x, r * c, kernels, (r - from) * count);
       },
     };
   }
@@ -115,27 +127,22 @@ function kernelRows(
   // then the square, the cube or the power of POLY, the tanh of SIGMOID.
   const linear = kind === "LINEAR", exponent = Float32Array.of(degree);
   const offset = new Float32Array(count).fill(linear ? 0 : coef0);
-  const dotKernels = (p: { x: Float32Array; d: Float32Array; y: Float32Array; m: number }) => {
-    const dims = [p.d.length];
-    jit.gemm(p.x, columns, linear ? p.y : p.d, {
-      m: p.m,
-      n: count,
-      k: c,
-      alpha: linear ? 1 : gamma,
-      ...(linear ? {} : { bias: offset }),
-    });
+  const one = [1];
+  const dotKernels = (p: KernelPart) => {
+    jit.gemm(p.x, columns, linear ? p.y : p.d, p.gemm);
     if (kind === "SIGMOID") jit.unary("tanh", p.d, p.y);
     else if (kind === "POLY") {
-      if (degree === 2) jit.binary("mul", p.d, dims, p.d, dims, p.y);
+      if (degree === 2) jit.binary("mul", p.d, p.dims, p.d, p.dims, p.y);
       else if (degree === 3) {
-        jit.binary("mul", p.d, dims, p.d, dims, p.y);
-        jit.binary("mul", p.y, dims, p.d, dims, p.y);
-      } else jit.binary("pow", p.d, dims, exponent, [1], p.y);
+        jit.binary("mul", p.d, p.dims, p.d, p.dims, p.y);
+        jit.binary("mul", p.y, p.dims, p.d, p.dims, p.y);
+      } else jit.binary("pow", p.d, p.dims, exponent, one, p.y);
     }
   };
-  // Each chunk's views and options, made once per x (a plan's x is fixed).
+  // Each chunk's views and options, made once per x (a plan's x is fixed): a run allocates
+  // nothing.
   let seen: Float32Array | null = null;
-  const parts: { x: Float32Array; d: Float32Array; y: Float32Array; m: number }[] = [];
+  const parts: KernelPart[] = [];
   return {
     chunk,
     kernels,
@@ -149,14 +156,18 @@ function kernelRows(
             x: x.subarray(at * c, (at + m) * c),
             d: scaled.subarray(0, m * count),
             y: kernels.subarray(0, m * count),
-            m,
+            dims: [m * count],
+            distances: { m, n: count, k: c },
+            gemm: linear
+              ? { m, n: count, k: c }
+              : { m, n: count, k: c, alpha: gamma, bias: offset },
           });
         }
       }
       const p = parts[from / chunk];
       if (kind !== "RBF") return dotKernels(p);
-      jit.squaredDistances(p.x, columns, p.d, { m: p.m, n: count, k: c });
-      jit.binary("mul", p.d, [p.d.length], negGamma, [1], p.d);
+      jit.squaredDistances(p.x, columns, p.d, p.distances);
+      jit.binary("mul", p.d, p.dims, negGamma, one, p.d);
       jit.unary("exp", p.d, p.y);
     },
   };
@@ -219,7 +230,7 @@ const SVM_REGRESSOR: OpDef = {
     const coef = Float32Array.from(n.attrs.floats("coefficients")!);
     const rho = f(n.attrs.floats("rho")![0]);
     const sv = Float32Array.from(n.attrs.floats("support_vectors") ?? []);
-    const kind = kernelOf(n, supports), jit = walker(env);
+    const kind = kernelOf(n, supports), jit = nativeJit(env);
     const block = kernelRows(n, kind, sv, supports, c, rows, jit);
     const { chunk, kernels: k } = block;
     if (jit && rows >= 1) {
@@ -395,21 +406,22 @@ const SVM_CLASSIFIER: OpDef = {
     const post = n.attrs.string("post_transform", "NONE") as Transform;
     const positive = coef.every((v) => v >= 0);
     const sv = Float32Array.from(n.attrs.floats("support_vectors") ?? []);
-    const jit = walker(env);
+    const jit = nativeJit(env);
     const block = kernelRows(n, kernelOf(n, vectors), sv, vectors, c, rows, jit);
     const { chunk, kernels: kern } = block;
     // Each row's float32 products coefficient × kernel, [k − 1][vectors] a row, in a chunk's
     // rows: by the Jit's broadcast multiply where it runs (one call a chunk), else per row here.
     const terms = (k - 1) * vectors, products = new Float32Array(chunk * Math.max(terms, 1));
+    // (Per chunk size — a whole chunk and the last — its views and shapes, made once.)
+    const coefDims = [1, k - 1, vectors], coefs = coef.subarray(0, terms);
+    const productCalls = new Map<number, [Float32Array, number[], Float32Array]>();
     const productsOf = (m: number) => {
-      jit!.binary(
-        "mul",
-        kern.subarray(0, m * vectors),
-        [m, 1, vectors],
-        coef.subarray(0, terms),
-        [1, k - 1, vectors],
-        products.subarray(0, m * terms),
-      );
+      let call = productCalls.get(m);
+      if (call === undefined) {
+        call = [kern.subarray(0, m * vectors), [m, 1, vectors], products.subarray(0, m * terms)];
+        productCalls.set(m, call);
+      }
+      jit!.binary("mul", call[0], call[1], coefs, coefDims, call[2]);
     };
     // Each pair's score, [pairs] a row of the chunk: the class i vectors' products with
     // coefficient row j − 1, then the class j vectors' with row i, summed in double in that

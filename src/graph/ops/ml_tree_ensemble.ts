@@ -13,9 +13,9 @@
  * kernel. X float32, or float64 (computed in doubles, transform NONE).
  */
 import type { Node } from "../ir.ts";
-import { checkWalksEnd, regressionStep, type Transform, walker } from "./ml_trees.ts";
+import { checkWalksEnd, regressionStep, type Transform } from "./ml_trees.ts";
 import { type Aggregate, type Forest, LEAF, MEMBER } from "./ml_tree_walk.ts";
-import { expectType, fail, meta, need, type OpDef } from "./op.ts";
+import { expectType, fail, meta, nativeJit, need, type OpDef } from "./op.ts";
 
 const AGGREGATES: readonly Aggregate[] = ["AVERAGE", "SUM", "MIN", "MAX"];
 const TRANSFORMS: readonly Transform[] = ["NONE", "SOFTMAX", "LOGISTIC", "SOFTMAX_ZERO", "PROBIT"];
@@ -155,6 +155,6 @@ export const TREE_ENSEMBLE: OpDef = {
     const post = TRANSFORMS[n.attrs.int("post_transform", 0)];
     const z = outs[0].data as Float32Array | Float64Array;
     const forest = forestOf(n, targets, double);
-    return regressionStep(forest, targets, agg, post, [], x, z, walker(env), double);
+    return regressionStep(forest, targets, agg, post, [], x, z, nativeJit(env), double);
   },
 };

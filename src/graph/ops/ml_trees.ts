@@ -18,10 +18,10 @@ import type { Jit } from "../../runtime/jit.ts";
 import {
   askedOutput,
   type Buf,
-  type Env,
   expectType,
   fail,
   meta,
+  nativeJit,
   need,
   type OpDef,
   type Step,
@@ -271,14 +271,6 @@ function writeScores(
   for (let i = 0; i < s.length; i++) z[at + i] = s[i];
 }
 
-/**
- * The Jit that walks a step's rows: the session's, where native code runs
- * (its large memory is there); else null, and the TypeScript walk does.
- */
-export function walker(env: Env): Jit | null {
-  return env.memory !== null ? env.jit : null;
-}
-
 /** The ensemble's common attributes. */
 function settings(n: Node) {
   const post = n.attrs.string("post_transform", "NONE") as Transform;
@@ -356,7 +348,7 @@ const TREE_REGRESSOR: OpDef = {
     const x = ins[0]!, targets = n.attrs.int("n_targets", 1), { post, agg, base } = settings(n);
     const forest = forestOf(n, "target", targets);
     const z = outs[0].data as Float32Array;
-    return regressionStep(forest, targets, agg, post, base, x, z, walker(env));
+    return regressionStep(forest, targets, agg, post, base, x, z, nativeJit(env));
   },
 };
 
@@ -364,7 +356,7 @@ const TREE_REGRESSOR: OpDef = {
  * The step of a regression ensemble over X's rows into z: each row's
  * aggregate, base values and post transform as onnxruntime finalizes them.
  * `jit`: the Jit that walks the rows where native code runs (see
- * {@link walker}). `double`: a double ensemble (TreeEnsemble of float64 X),
+ * op.ts's nativeJit). `double`: a double ensemble (TreeEnsemble of float64 X),
  * sums unrounded and no transform but NONE.
  */
 export function regressionStep(
@@ -455,7 +447,7 @@ const TREE_CLASSIFIER: OpDef = {
     const { post, base } = settings(n);
     const forest = forestOf(n, "class", classes), read = float32Reader(x);
     // Classifiers sum their votes (onnxruntime's classifier aggregates as SUM whatever is set).
-    const scorer = forestScorer(forest, "SUM", classes, rows, features, walker(env));
+    const scorer = forestScorer(forest, "SUM", classes, rows, features, nativeJit(env));
     const { score, has, chunk } = scorer;
     const y = askedOutput(outs, 0) ? outs[0].data as BigInt64Array : null;
     const z = askedOutput(outs, 1)

@@ -52,6 +52,15 @@ export interface Env {
   memory: LargeMemory | null;
 }
 
+/**
+ * The session's Jit where native code runs (its large memory is there), else null: for ops
+ * whose TypeScript step beats the families' TypeScript references where no machine code runs
+ * (a tree walk, an SVM's kernels, a Where).
+ */
+export function nativeJit(env: Env): Jit | null {
+  return env.memory !== null ? env.jit : null;
+}
+
 /** One unit of a plan: `native` steps only call Jit op families (so they can run off the event loop). */
 export interface Step {
   run: () => void;
