@@ -872,6 +872,29 @@ Deno.test("model ml: strings anywhere but a classifier's label output are refuse
     () => InferenceSession.create(g.toBytes()),
     /reads the string labels 'label'|strings are supported only as the labels/,
   );
+  // Labels a node reads, returned by no output: refused naming the classifier (at create or at
+  // the first run, where N is known).
+  const k = new GraphBuilder(17);
+  k.extraOpsets = [[ML, 1]];
+  k.input("X", "float32", ["N", 4]);
+  k.node("LinearClassifier", ["X"], ["label", "scores"], {
+    classlabels_strings: ["a", "b"],
+    coefficients: fs([1, 2, 3, 4, 5, 6, 7, 8]),
+    intercepts: fs([0, 0]),
+  }, ML);
+  k.node("Identity", ["label"], ["copy"]);
+  k.output("scores", "float32");
+  await assert.rejects(
+    async () => {
+      const s = await InferenceSession.create(k.toBytes());
+      try {
+        await s.run({ X: new Tensor("float32", new Float32Array(4), [1, 4]) });
+      } finally {
+        await s.release();
+      }
+    },
+    /LinearClassifier node '[^']*': string class labels \(classlabels_strings\) run as a string graph output or unread/,
+  );
   // A string output of another op.
   const h = new GraphBuilder(17);
   h.input("X", "float32", ["N"]);

@@ -111,11 +111,15 @@ export class Tensor {
       dims = b as readonly number[] | undefined;
     }
     if (type === "string") {
-      // An array of strings, copied (ONNX Runtime's string tensors).
-      if (!Array.isArray(data) || data.some((v) => typeof v !== "string")) {
+      // An array of strings, copied first and the copy checked (ONNX Runtime's string
+      // tensors): what is checked is what is kept.
+      if (!Array.isArray(data)) {
         throw new TypeError("Tensor: a string tensor needs an array of strings");
       }
-      data = data.slice();
+      data = Array.prototype.slice.call(data);
+      if ((data as unknown[]).some((v) => typeof v !== "string")) {
+        throw new TypeError("Tensor: a string tensor needs an array of strings");
+      }
       const size = checkDims(dims ?? [(data as string[]).length], "Tensor");
       if (size !== (data as string[]).length) {
         throw new RangeError(

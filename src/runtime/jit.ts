@@ -134,7 +134,6 @@ import {
   type SquaredDistancesOptions,
 } from "../kernels/distances/mod.ts";
 import {
-  isPackedTrees,
   PackedTrees,
   readTreeLeaves,
   recordsOf,
@@ -1120,7 +1119,7 @@ export class Jit {
   ): void {
     const rt = this.#rt;
     if (rt.closed) throw new Error("Jit: this Jit is closed");
-    if (!isPackedTrees(forest)) {
+    if (!PackedTrees.is(forest)) {
       throw new TypeError(
         `treeLeaves: forest must be trees packed by jit.packTrees, got ${describe(forest)}`,
       );

@@ -27,6 +27,7 @@ import {
   need,
   type OpDef,
   sizeOf,
+  STRING_LABELS,
 } from "./op.ts";
 import {
   float32Reader,
@@ -315,7 +316,7 @@ const LINEAR_CLASSIFIER: OpDef = {
       fail(n, `X must be [N, C] or [C], got rank ${x.dims.length}`);
     }
     if (n.attrs.strings("classlabels_strings")) {
-      fail(n, "string class labels are not supported (int64 labels are: classlabels_ints)");
+      fail(n, STRING_LABELS);
     }
     const labels = n.attrs.ints("classlabels_ints");
     if (!labels) fail(n, "classlabels_ints is required");

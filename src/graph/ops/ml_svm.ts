@@ -25,7 +25,7 @@ import type { Node } from "../ir.ts";
 import type { Jit } from "../../runtime/jit.ts";
 import type { GemmOptions } from "../../kernels/gemm/mod.ts";
 import type { SquaredDistancesOptions } from "../../kernels/distances/mod.ts";
-import { expectType, fail, meta, nativeJit, need, type OpDef } from "./op.ts";
+import { expectType, fail, meta, nativeJit, need, type OpDef, STRING_LABELS } from "./op.ts";
 import { logistic, type Transform, transform, TRANSFORMS } from "./ml_trees.ts";
 
 const f = Math.fround;
@@ -355,7 +355,7 @@ const SVM_CLASSIFIER: OpDef = {
     expectType(n, x, 0, "float32");
     const [rows, c] = rowsOf(n, x.dims);
     if (n.attrs.strings("classlabels_strings")) {
-      fail(n, "string class labels are not supported (int64 labels are: classlabels_ints)");
+      fail(n, STRING_LABELS);
     }
     const labels = n.attrs.ints("classlabels_ints");
     if (!labels || labels.length < 2) fail(n, "classlabels_ints (2 classes or more) is required");

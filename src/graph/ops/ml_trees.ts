@@ -25,6 +25,7 @@ import {
   need,
   type OpDef,
   type Step,
+  STRING_LABELS,
 } from "./op.ts";
 import { type Aggregate, type Forest, forestScorer, LEAF, MODES } from "./ml_tree_walk.ts";
 
@@ -425,7 +426,7 @@ const TREE_CLASSIFIER: OpDef = {
     expectType(n, x, 0, ...INPUT_TYPES);
     const [rows, features] = rowsOf(n, x.dims);
     if (n.attrs.strings("classlabels_strings")) {
-      fail(n, "string class labels are not supported (int64 labels are: classlabels_int64s)");
+      fail(n, STRING_LABELS);
     }
     const labels = required(n, "classlabels_int64s", n.attrs.ints("classlabels_int64s"));
     if (labels.length < 2) {

@@ -53,6 +53,13 @@ export interface Env {
 }
 
 /**
+ * The refusal of a classifier's string labels that another node reads: they come out only as
+ * a string graph output (graph/load.ts turns them into indexes there), or unread.
+ */
+export const STRING_LABELS =
+  "string class labels (classlabels_strings) run as a string graph output or unread; a node reading them is not supported";
+
+/**
  * The session's Jit where native code runs (its large memory is there), else null: for ops
  * whose TypeScript step beats the families' TypeScript references where no machine code runs
  * (a tree walk, an SVM's kernels, a Where).

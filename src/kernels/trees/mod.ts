@@ -14,4 +14,4 @@ export {
   type TreesDescription,
   type TreeTest,
 } from "./pack.ts";
-export { isPackedTrees, readTreeLeaves, type TreeLeavesOptions, type TreesSpec } from "./read.ts";
+export { readTreeLeaves, type TreeLeavesOptions, type TreesSpec } from "./read.ts";

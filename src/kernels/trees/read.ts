@@ -9,7 +9,7 @@
 import { readInt } from "../attributes.ts";
 import { badOptions, fail } from "../checks.ts";
 import { viewLength } from "../../typed.ts";
-import { type PackedTest, PackedTrees, TREE_TESTS } from "./pack.ts";
+import { type PackedTest, type PackedTrees, TREE_TESTS } from "./pack.ts";
 
 /** Options of `jit.treeLeaves`. */
 export interface TreeLeavesOptions {
@@ -112,9 +112,4 @@ export function decodeTreesKey(key: Int32Array): TreesSpec {
     missing: key[6] === 1,
     depths: key[7],
   };
-}
-
-/** Whether a value is packed trees (for the Jit's argument check). */
-export function isPackedTrees(x: unknown): x is PackedTrees {
-  return PackedTrees.is(x);
 }
