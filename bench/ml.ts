@@ -24,7 +24,7 @@
 import { parseArgs } from "node:util";
 import { f, fs, GraphBuilder } from "../tools/onnx_writer.ts";
 import { forest, rng } from "../tools/ml_forest.ts";
-import { sleepMs } from "./timing.ts";
+import { sleepMs, takeTurns } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -205,15 +205,13 @@ for (const rows of values.rows.split(",").map(Number)) {
         const t0 = performance.now();
         while (s && performance.now() - t0 < 200) await run(s);
       }
-      for (let i = 0; i < Number(values.runs); i++) {
-        let t0 = performance.now();
-        await ours.run(feeds);
-        t.push(performance.now() - t0);
-        if (!theirs) continue;
-        t0 = performance.now();
-        await theirs.run(theirFeeds);
-        o.push(performance.now() - t0);
-      }
+      const [a, b] = await takeTurns(
+        () => run(ours),
+        theirs ? () => run(theirs) : null,
+        Number(values.runs),
+      );
+      t.push(...a);
+      o.push(...b);
     } else {
       // Blocks after an idle pause and a warm-up; a block's median per round.
       for (let round = 0; round < 5; round++) {

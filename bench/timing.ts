@@ -51,6 +51,29 @@ export function timeInBlocks(
 }
 
 /**
+ * Ms of each of `runs` turns of two async contenders (a model's `run`, ours and a peer's),
+ * run by run, ours first: one thread's timing (see the module for more threads). `theirs`
+ * null: ours alone.
+ */
+export async function takeTurns(
+  ours: () => Promise<unknown>,
+  theirs: (() => Promise<unknown>) | null,
+  runs: number,
+): Promise<[number[], number[]]> {
+  const t: number[] = [], o: number[] = [];
+  for (let i = 0; i < runs; i++) {
+    let t0 = performance.now();
+    await ours();
+    t.push(performance.now() - t0);
+    if (!theirs) continue;
+    t0 = performance.now();
+    await theirs();
+    o.push(performance.now() - t0);
+  }
+  return [t, o];
+}
+
+/**
  * Seconds of the fastest of `runs` calls of machine code at `code` with
  * the argument block `args` (one call first, untimed): for the probes that
  * time one instruction mix (bench/shuffle_rates.ts, bench/prefetch_stride.ts).

@@ -10,6 +10,7 @@
 import { parseArgs } from "node:util";
 import { InferenceSession, Tensor } from "../mod.ts";
 import { GraphBuilder } from "../tools/onnx_writer.ts";
+import { median, takeTurns } from "./timing.ts";
 
 const { values } = parseArgs({
   options: {
@@ -47,17 +48,11 @@ for (let i = 0; i < 50; i++) {
   await ours.run(feeds);
   await theirs?.run(theirFeeds);
 }
-const t: number[] = [], o: number[] = [];
-for (let i = 0; i < Number(values.runs); i++) {
-  let t0 = performance.now();
-  await ours.run(feeds);
-  t.push(performance.now() - t0);
-  if (!theirs) continue;
-  t0 = performance.now();
-  await theirs.run(theirFeeds);
-  o.push(performance.now() - t0);
-}
-const median = (a: number[]) => a.sort((p, q) => p - q)[a.length >> 1];
+const [t, o] = await takeTurns(
+  () => ours.run(feeds),
+  theirs ? () => theirs.run(theirFeeds) : null,
+  Number(values.runs),
+);
 const ms = median(t), their = theirs ? median(o) : NaN;
 console.log(
   `Where + Softmax [1, ${H}, ${S}, ${S}], causal mask: ours ${ms.toFixed(3)} ms${
