@@ -17,7 +17,7 @@
  * - `linear`: Scaler then LinearClassifier of five classes on `--features`, SOFTMAX.
  *
  *   ONNXRUNTIME_NODE_INSTALL=skip deno run -A bench/ml.ts [--model trees|mixed|forest|svm|svr|linear|pipeline] [--features N]
- *     [--trees 100] [--depth 6] [--vectors 300] [--rows 1,100,10000] [--runs 15] [--at DIR]
+ *     [--trees 100] [--depth 6] [--vectors 300] [--rows 1,100,10000] [--runs 15] [--at DIR] [--alone]
  *
  * @module
  */
@@ -36,6 +36,8 @@ const { values } = parseArgs({
     rows: { type: "string", default: "1,100,10000" },
     runs: { type: "string", default: "15" },
     at: { type: "string" },
+    // Ours alone, without onnxruntime's runs between (its data then never evicts ours).
+    alone: { type: "boolean", default: false },
   },
 });
 const root = values.at
@@ -45,7 +47,7 @@ const { InferenceSession, Tensor } = await import(new URL("mod.ts", root).href);
 // deno-lint-ignore no-explicit-any
 let ort: any = null;
 try {
-  ort = await import(["npm:onnxruntime-node", "1.30.0"].join("@"));
+  if (!values.alone) ort = await import(["npm:onnxruntime-node", "1.30.0"].join("@"));
 } catch (e) {
   console.error(`onnxruntime-node is not available (${(e as Error).message}): ours only`);
 }
@@ -170,25 +172,6 @@ const cols = Number(
 const { bytes, name } = model(values.model!, cols);
 const median = (v: number[]) => v.sort((p, q) => p - q)[v.length >> 1];
 
-// Create times, the median of five of each (the model's bytes read, checked and planned).
-{
-  const ours: number[] = [], theirs: number[] = [];
-  for (let i = 0; i < 5; i++) {
-    let t0 = performance.now();
-    await (await InferenceSession.create(bytes)).release();
-    ours.push(performance.now() - t0);
-    if (!ort) continue;
-    t0 = performance.now();
-    await (await ort.InferenceSession.create(bytes)).release();
-    theirs.push(performance.now() - t0);
-  }
-  console.log(
-    `${name}: create ${median(ours).toFixed(1)} ms${
-      ort ? `, ORT ${median(theirs).toFixed(1)} ms` : ""
-    } (${(bytes.length / 1e6).toFixed(2)} MB)`,
-  );
-}
-
 for (const rows of values.rows.split(",").map(Number)) {
   const x = Float32Array.from({ length: rows * cols }, () => rand() * 2 - 1);
   for (const threads of [1, 2]) {
@@ -240,3 +223,23 @@ for (const rows of values.rows.split(",").map(Number)) {
     await theirs?.release();
   }
 }
+
+/** Create times, the median of five of each (the model's bytes read, checked and planned). */
+async function createTimes(): Promise<void> {
+  const ours: number[] = [], theirs: number[] = [];
+  for (let i = 0; i < 5; i++) {
+    let t0 = performance.now();
+    await (await InferenceSession.create(bytes)).release();
+    ours.push(performance.now() - t0);
+    if (!ort) continue;
+    t0 = performance.now();
+    await (await ort.InferenceSession.create(bytes)).release();
+    theirs.push(performance.now() - t0);
+  }
+  console.log(
+    `${name}: create ${median(ours).toFixed(1)} ms${
+      ort ? `, ORT ${median(theirs).toFixed(1)} ms` : ""
+    } (${(bytes.length / 1e6).toFixed(2)} MB)`,
+  );
+}
+await createTimes();

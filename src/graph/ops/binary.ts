@@ -415,7 +415,7 @@ const WHERE: OpDef = {
     if (native) return { native: true, run: native };
     const off = walk.off, step = walk.step;
     // A block at a time, each operand a strided run (a causal mask [1, 1, S, S] over the
-    // scores [B, H, S, S] and a scalar: blocks of S·S; 13× the element-by-element walk).
+    // scores [B, H, S, S] and a scalar: blocks of S·S; bench/where.ts: 3.3 → 0.63 ms with its Softmax).
     const block = (i: number, count: number) => {
       let ci = off[0], xi = off[1], yi = off[2];
       const cs = step[0], xs = step[1], ys = step[2], end = i + count;
