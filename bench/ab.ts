@@ -13,6 +13,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,64,56,56,256,1,1 --residual --rotate 4
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --conv 1,960,7,7,960,3,1,960,1 --activation clip
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --model cnn [--threads 2]   # runSync, zoo models
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --model light_squeezenet.onnx   # a model file (float32 inputs of fixed dims)
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --unary gelu [--n 393216] [--span 8]   # jit.unary over n floats in ±span
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --softmax 1536x128 [--log] [--masked]   # jit.softmax, rows×cols
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --binary mul,channel [--n 67108864]   # jit.binary: same, scalar, row (1024) or channel (NCHW, 64 × 256)
@@ -95,7 +96,7 @@ const { values } = parseArgs({
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] [--transB] | --conv " +
-  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME | --unary OP [--n N] | --binary OP,PATTERN [--n N] | --softmax RxC [--log] | --norm RxC [--rms] [--residual] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
+  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME|FILE.onnx | --unary OP [--n N] | --binary OP,PATTERN [--n N] | --softmax RxC [--log] | --norm RxC [--rms] [--residual] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
   "[--offset BYTES] [--out-offset BYTES]";
 if (
   values.a === undefined ||
@@ -180,14 +181,48 @@ interface Side {
   close: () => void | Promise<void>;
 }
 
+/** A model of `dir`'s zoo by name. */
+async function zooModel(
+  dir: string,
+  key: string,
+): Promise<{ bytes: Uint8Array; feeds: Record<string, unknown> }> {
+  const { ZOO } = await import(`file://${dir}/tools/model_zoo.ts`);
+  const make = ZOO[key];
+  if (make === undefined) throw new Error(`no model ${key} in ${dir}'s zoo`);
+  return make();
+}
+
+/**
+ * A model file: every float32 input of fixed dims fed numbers from a fixed seed, the same on
+ * both sides (each side wraps them in its own Tensor).
+ */
+async function fileModel(
+  // deno-lint-ignore no-explicit-any
+  lib: any,
+  file: string,
+): Promise<{ bytes: Uint8Array; feeds: Record<string, unknown> }> {
+  const bytes = Deno.readFileSync(file);
+  const s = await lib.InferenceSession.create(bytes);
+  const feeds: Record<string, unknown> = {};
+  for (const meta of s.inputMetadata) {
+    const dims = meta.shape as number[];
+    if (meta.type !== "float32" || dims.some((d) => typeof d !== "number")) {
+      throw new Error(`--model ${file}: input ${meta.name} is not float32 of fixed dims`);
+    }
+    const n = dims.reduce((a, b) => a * b, 1);
+    feeds[meta.name] = new lib.Tensor("float32", rand(n, 8), dims);
+  }
+  s.release();
+  return { bytes, feeds };
+}
+
 /** The workload on the checkout at `dir`. */
 async function side(name: string, dir: string): Promise<Side> {
   const lib = await import(`file://${dir}/mod.ts`);
   if (values.model) {
-    const { ZOO } = await import(`file://${dir}/tools/model_zoo.ts`);
-    const make = ZOO[values.model];
-    if (make === undefined) throw new Error(`no model ${values.model} in ${dir}'s zoo`);
-    const m = make();
+    const m = values.model.endsWith(".onnx")
+      ? await fileModel(lib, values.model)
+      : await zooModel(dir, values.model);
     const s = await lib.InferenceSession.create(m.bytes, {
       intraOpNumThreads: threads,
       tuneBudget: 0,

@@ -294,6 +294,21 @@ export function leansToKxkChannelVectors(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether AVX2's masked store (`vmaskmovps` to memory) is microcoded, so that a convolution's
+ * tier 1 at AVX2 does not store through a table of row pieces (conv/store_table.ts: a masked
+ * store per piece of every vector) but row by row (one masked store a row's tail). AMD: on
+ * Zen 3 the table ran every K×K layer measured slower than the same tile row by row, where
+ * tier 1's estimate had it cheaper (`deno run -A bench/tune_candidates.ts --conv
+ * 1,C,H,H,OC,3,1 --packed`, the 6×16 tile in the table against in runs, µs): 16→64 on 55²
+ * 803 against 660 (SqueezeNet's expand layers, tier 1's choice), 16→32 on 56² 533 against
+ * 374, 16→16 on 56² 217 against 168, 16→64 on 27² 213 against 176, 24→64 on 28² 292 against
+ * 261, 64→64 on 56² 2793 against 2704. Intel's is a few µops; not measured there.
+ */
+export function microcodesMaskedStores(f: CpuFeatures): boolean {
+  return f.vendor === "AuthenticAMD";
+}
+
+/**
  * Whether an NHWC depthwise convolution whose x is past L2 takes every channel vector in turn
  * in each tile (x and y streamed along their rows) at any stride, rather than each channel
  * vector sweeping blocks of rows at stride 2 (conv/depthwise_nhwc.ts `depthwiseNhwcTile`). On

@@ -120,6 +120,12 @@ export interface Target {
    */
   kxkChannelVectors?: boolean;
   /**
+   * Whether an AVX2 convolution's tier 1 stores row by row rather than through a table of
+   * row pieces (see `microcodesMaskedStores` in src/cpu.ts). Speed only: the same bits.
+   * Absent: it does not.
+   */
+  rowStoresFirst?: boolean;
+  /**
    * Whether an NHWC depthwise convolution whose x is past L2 takes every channel a tile at any
    * stride (see `tilesNhwcDepthwise` in src/cpu.ts). Speed only: the same bits.
    * Absent: it does not.

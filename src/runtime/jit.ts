@@ -17,6 +17,7 @@ import {
   leansToDeepChannelVectors,
   leansToKxkChannelVectors,
   maxIsaFromEnv,
+  microcodesMaskedStores,
   prefersCopiedStrips,
   prefersEmbeddedBroadcast,
   prefetchesStreamedRows,
@@ -529,6 +530,7 @@ export class Jit {
       target.blockShortRows = blocksShortRows(f);
       target.deepChannelVectors = leansToDeepChannelVectors(f);
       target.kxkChannelVectors = leansToKxkChannelVectors(f);
+      target.rowStoresFirst = microcodesMaskedStores(f);
       target.nhwcDepthwiseTiles = tilesNhwcDepthwise(f);
     }
     if (options.caches !== undefined) {

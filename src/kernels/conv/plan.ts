@@ -139,6 +139,8 @@ export interface ConvPlan extends KernelPlan {
   deepChannelVectors: boolean;
   /** The Target's `kxkChannelVectors` (parts are planned with it too). */
   kxkChannelVectors: boolean;
+  /** The Target's `rowStoresFirst` (parts are planned with it too). */
+  rowStoresFirst: boolean;
   /** The Target's `nhwcDepthwiseTiles` (parts are planned with it too). */
   nhwcDepthwiseTiles: boolean;
   /**
@@ -211,6 +213,7 @@ export function planConv(
     embedLoneBroadcast?: boolean;
     deepChannelVectors?: boolean;
     kxkChannelVectors?: boolean;
+    rowStoresFirst?: boolean;
     nhwcDepthwiseTiles?: boolean;
   } = {
     l1d: 48 << 10,
@@ -226,6 +229,8 @@ export function planConv(
   const deep = caches.deepChannelVectors ?? true;
   // (Measured at AVX-512 only: AVX2's channel-vector tiles keep the estimates as they are.)
   const kxk = level === "avx512" && (caches.kxkChannelVectors ?? false);
+  // Tier 1 at AVX2 on a core whose masked store is microcoded: row by row, not the table.
+  const rowStores = level === "avx2" && (caches.rowStoresFirst ?? false);
   const nhwcTiles = caches.nhwcDepthwiseTiles ?? false;
   /** The Target's traits every plan carries (its parts are planned with them too). */
   const traits = {
@@ -233,6 +238,7 @@ export function planConv(
     embedLoneBroadcast: lone,
     deepChannelVectors: deep,
     kxkChannelVectors: kxk,
+    rowStoresFirst: rowStores,
     nhwcDepthwiseTiles: nhwcTiles,
   };
   const isa = vecIsa(level);
@@ -401,7 +407,10 @@ export function planConv(
     { mode: "runs", segments: 0, runs: pitched ? g.rows : 1, run: pitched ? g.ow : g.positions },
   ];
   const pieces = tableSegments(g, isa);
-  if (pieces) options.push({ mode: "table", segments: pieces, runs: 1, run: g.positions });
+  // (Tier 2 still tries the table: convChoices lists it whatever tier 1 took.)
+  if (pieces && !(rowStores && choice === undefined)) {
+    options.push({ mode: "table", segments: pieces, runs: 1, run: g.positions });
+  }
   let best = null as null | {
     mode: ConvStoreMode;
     segments: number;
@@ -479,6 +488,19 @@ export function planConv(
       (kxk && taps > 1 && !firstLayer(s) ? KXK_LEAN : 1);
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
+    if (Deno.env.get("NJIT_DEBUG_CV")) {
+      console.error(
+        "cv-est",
+        s.c,
+        s.oc,
+        s.h,
+        s.kh,
+        channelVectorCycles(isa, s, g, t),
+        best.cost + planes,
+        lean,
+        best.mode,
+      );
+    }
     if (
       channelVectorCycles(isa, s, g, t) < (best.cost + planes) * lean &&
       (isa.level !== "avx2" || !avx2PositionsFirst(s, g))
