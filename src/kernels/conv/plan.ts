@@ -488,7 +488,6 @@ export function planConv(
       (kxk && taps > 1 && !firstLayer(s) ? KXK_LEAN : 1);
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
-    if (Deno.env.get("NJIT_DEBUG_CV")) {
       console.error(
         "cv-est",
         s.c,
