@@ -488,18 +488,6 @@ export function planConv(
       (kxk && taps > 1 && !firstLayer(s) ? KXK_LEAN : 1);
     // That kernel also builds its planes (x read, planes written) where this one reads x.
     const planes = g.copy ? 0.4 * g.cg * g.channelStride : 0;
-      console.error(
-        "cv-est",
-        s.c,
-        s.oc,
-        s.h,
-        s.kh,
-        channelVectorCycles(isa, s, g, t),
-        best.cost + planes,
-        lean,
-        best.mode,
-      );
-    }
     if (
       channelVectorCycles(isa, s, g, t) < (best.cost + planes) * lean &&
       (isa.level !== "avx2" || !avx2PositionsFirst(s, g))
