@@ -295,14 +295,16 @@ export function leansToKxkChannelVectors(f: CpuFeatures): boolean {
 
 /**
  * Whether AVX2's masked store (`vmaskmovps` to memory) is microcoded, so that a convolution's
- * tier 1 at AVX2 does not store through a table of row pieces (conv/store_table.ts: a masked
- * store per piece of every vector) but row by row (one masked store a row's tail). AMD: on
- * Zen 3 the table ran every K×K layer measured slower than the same tile row by row, where
- * tier 1's estimate had it cheaper (`deno run -A bench/tune_candidates.ts --conv
- * 1,C,H,H,OC,3,1 --packed`, the 6×16 tile in the table against in runs, µs): 16→64 on 55²
- * 803 against 660 (SqueezeNet's expand layers, tier 1's choice), 16→32 on 56² 533 against
- * 374, 16→16 on 56² 217 against 168, 16→64 on 27² 213 against 176, 24→64 on 28² 292 against
- * 261, 64→64 on 56² 2793 against 2704. Intel's is a few µops; not measured there.
+ * tier 1 at AVX2 prices its table of row pieces (conv/store_table.ts: a masked store per piece
+ * of every vector, where rows store one a row's tail) at that (conv/plan.ts
+ * `MICROCODED_MASKED_STORE`). AMD: on Zen 3 the ordinary estimate put the table first on
+ * layers of short k loops it ran slower than the same tile row by row (`deno run -A
+ * bench/tune_candidates.ts --conv 1,C,H,H,OC,3,1 --packed`, the 6×16 tile in the table
+ * against in rows, µs): 16→64 on 55² 803 against 660 (SqueezeNet's expand layers, tier 1's
+ * choice), 16→32 on 56² 533 against 374, 16→16 on 56² 217 against 168, 16→64 on 27² 213
+ * against 176, 24→64 on 28² 292 against 261, 64→64 on 56² 2793 against 2704; 128→32 on 28²
+ * ran the table faster (744 against 800), and priced so it still takes it. Intel's masked
+ * store is a few µops; not measured there.
  */
 export function microcodesMaskedStores(f: CpuFeatures): boolean {
   return f.vendor === "AuthenticAMD";

@@ -700,32 +700,30 @@ Deno.test("conv plan avx512: a K×K layer past the first leans to channel vector
   assert.equal(stemLean.description, stemNone.description);
 });
 
-Deno.test("conv plan avx2: a padded K×K layer stores row by row where masked stores are microcoded", () => {
-  // 3×3 16→64 on 55² (SqueezeNet's expand layers), weights packed for AVX2: the estimate
-  // puts the table of row pieces first, which ran 1.2× slower than rows on Zen 3.
-  const s = {
-    ...convSpecOf({
-      n: 1,
-      c: 16,
-      h: 55,
-      w: 55,
-      outChannels: 64,
-      kernel: [3, 3],
-      pads: [1, 1, 1, 1],
-    }),
-    wLanes: 8,
-  };
+Deno.test("conv plan avx2: the table of row pieces priced at microcoded masked stores where they are", () => {
   const caches = { l1d: 32 << 10, l2: 512 << 10 };
-  const table = planConv(s, "avx2", { ...caches, rowStoresFirst: false });
-  const rows = planConv(s, "avx2", { ...caches, rowStoresFirst: true });
-  assert.equal(table.mode, "table", table.description);
+  const spec = (c: number, h: number, oc: number) =>
+    convSpecOf({ n: 1, c, h, w: h, outChannels: oc, kernel: [3, 3], pads: [1, 1, 1, 1] });
+  const plan = (s: ReturnType<typeof spec>, microcoded: boolean) =>
+    planConv(s, "avx2", { ...caches, microcodedMaskedStores: microcoded });
+  // 3×3 16→64 on 55² (SqueezeNet's expand layers), weights packed for AVX2: the ordinary
+  // estimate puts the table first, which ran 1.2× slower than rows on Zen 3.
+  const short = { ...spec(16, 55, 64), wLanes: 8 };
+  assert.equal(plan(short, false).mode, "table", plan(short, false).description);
+  const rows = plan(short, true);
   assert.equal(rows.mode, "runs", rows.description);
-  assert.equal(rows.rowStoresFirst, true, "parts are planned with the trait too");
+  assert.equal(rows.microcodedMaskedStores, true, "parts are planned with the trait too");
   // Tier 2 still tries the table.
-  assert.ok(convChoices(s, rows).some((c) => c.mode === "table"), "a table candidate");
+  assert.ok(convChoices(short, rows).some((c) => c.mode === "table"), "a table candidate");
+  // A long k loop beside each store (128→32 on 28², the tile kernel's) keeps the table first.
+  const long = spec(128, 28, 32);
+  assert.equal(plan(long, true).mode, "table", plan(long, true).description);
   // AVX-512's masked stores are not vmaskmovps: the trait is AVX2's.
-  const wide = planConv({ ...s, wLanes: CV_LANES }, "avx512", { ...caches, rowStoresFirst: true });
-  assert.equal(wide.rowStoresFirst, false);
+  const wide = planConv({ ...short, wLanes: CV_LANES }, "avx512", {
+    ...caches,
+    microcodedMaskedStores: true,
+  });
+  assert.equal(wide.microcodedMaskedStores, false);
 });
 
 Deno.test("conv plan avx512: x fetched 8 planes ahead on small planes, 2 on large ones", () => {

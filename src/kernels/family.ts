@@ -120,11 +120,11 @@ export interface Target {
    */
   kxkChannelVectors?: boolean;
   /**
-   * Whether an AVX2 convolution's tier 1 stores row by row rather than through a table of
-   * row pieces (see `microcodesMaskedStores` in src/cpu.ts). Speed only: the same bits.
-   * Absent: it does not.
+   * Whether AVX2's masked store is microcoded, so that a convolution's tier 1 prices its table
+   * of row pieces at that (see `microcodesMaskedStores` in src/cpu.ts). Speed only: the same
+   * bits. Absent: it is not.
    */
-  rowStoresFirst?: boolean;
+  microcodedMaskedStores?: boolean;
   /**
    * Whether an NHWC depthwise convolution whose x is past L2 takes every channel a tile at any
    * stride (see `tilesNhwcDepthwise` in src/cpu.ts). Speed only: the same bits.

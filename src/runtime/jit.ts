@@ -530,7 +530,7 @@ export class Jit {
       target.blockShortRows = blocksShortRows(f);
       target.deepChannelVectors = leansToDeepChannelVectors(f);
       target.kxkChannelVectors = leansToKxkChannelVectors(f);
-      target.rowStoresFirst = microcodesMaskedStores(f);
+      target.microcodedMaskedStores = microcodesMaskedStores(f);
       target.nhwcDepthwiseTiles = tilesNhwcDepthwise(f);
     }
     if (options.caches !== undefined) {

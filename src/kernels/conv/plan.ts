@@ -139,8 +139,8 @@ export interface ConvPlan extends KernelPlan {
   deepChannelVectors: boolean;
   /** The Target's `kxkChannelVectors` (parts are planned with it too). */
   kxkChannelVectors: boolean;
-  /** The Target's `rowStoresFirst` (parts are planned with it too). */
-  rowStoresFirst: boolean;
+  /** The Target's `microcodedMaskedStores` at AVX2 (parts are planned with it too). */
+  microcodedMaskedStores: boolean;
   /** The Target's `nhwcDepthwiseTiles` (parts are planned with it too). */
   nhwcDepthwiseTiles: boolean;
   /**
@@ -213,7 +213,7 @@ export function planConv(
     embedLoneBroadcast?: boolean;
     deepChannelVectors?: boolean;
     kxkChannelVectors?: boolean;
-    rowStoresFirst?: boolean;
+    microcodedMaskedStores?: boolean;
     nhwcDepthwiseTiles?: boolean;
   } = {
     l1d: 48 << 10,
@@ -229,8 +229,7 @@ export function planConv(
   const deep = caches.deepChannelVectors ?? true;
   // (Measured at AVX-512 only: AVX2's channel-vector tiles keep the estimates as they are.)
   const kxk = level === "avx512" && (caches.kxkChannelVectors ?? false);
-  // Tier 1 at AVX2 on a core whose masked store is microcoded: row by row, not the table.
-  const rowStores = level === "avx2" && (caches.rowStoresFirst ?? false);
+  const microcoded = level === "avx2" && (caches.microcodedMaskedStores ?? false);
   const nhwcTiles = caches.nhwcDepthwiseTiles ?? false;
   /** The Target's traits every plan carries (its parts are planned with them too). */
   const traits = {
@@ -238,7 +237,7 @@ export function planConv(
     embedLoneBroadcast: lone,
     deepChannelVectors: deep,
     kxkChannelVectors: kxk,
-    rowStoresFirst: rowStores,
+    microcodedMaskedStores: microcoded,
     nhwcDepthwiseTiles: nhwcTiles,
   };
   const isa = vecIsa(level);
@@ -407,8 +406,7 @@ export function planConv(
     { mode: "runs", segments: 0, runs: pitched ? g.rows : 1, run: pitched ? g.ow : g.positions },
   ];
   const pieces = tableSegments(g, isa);
-  // (Tier 2 still tries the table: convChoices lists it whatever tier 1 took.)
-  if (pieces && !(rowStores && choice === undefined)) {
+  if (pieces) {
     options.push({ mode: "table", segments: pieces, runs: 1, run: g.positions });
   }
   let best = null as null | {
@@ -425,7 +423,16 @@ export function planConv(
   for (const o of options) {
     if (choice !== undefined && o.mode !== choice.mode) continue;
     const ranked = choice === undefined
-      ? rankTiles(s, isa, o.mode, g.ocg, Math.ceil(o.run / L), work, 3 + 4 * o.segments, fits)
+      ? rankTiles(
+        s,
+        isa,
+        o.mode,
+        g.ocg,
+        Math.ceil(o.run / L),
+        work,
+        tableStore(o.segments, microcoded),
+        fits,
+      )
       : [];
     const t = choice === undefined
       ? (byPasses ? fewestPasses(ranked, g.ocg) : ranked[0])
@@ -680,6 +687,25 @@ function firstLayer(s: ConvSpec): boolean {
  * `--model cnn` ×1.014.
  */
 const KXK_LEAN = 1.3;
+
+/**
+ * The instructions a tile's store takes per vector (rankTiles' `store`): 3, and 4 more per
+ * piece of the table's rows, each a masked store; where that store is microcoded (AVX2 on AMD,
+ * `microcodesMaskedStores` in src/cpu.ts) {@link MICROCODED_MASKED_STORE} more each.
+ */
+function tableStore(segments: number, microcoded: boolean): number {
+  return 3 + (4 + (microcoded ? MICROCODED_MASKED_STORE : 0)) * segments;
+}
+
+/**
+ * What a microcoded `vmaskmovps` store costs beyond an ordinary one, in the estimate's
+ * instructions (two a cycle): about 10 cycles. Zen 3, one thread (`deno run -A
+ * bench/tune_candidates.ts --conv 1,16,55,55,64,3,1 --packed`): the 6×16 tile's table of
+ * two pieces a vector took 803 µs against its rows' 660, some 50,000 masked stores more at
+ * ~9 cycles each; where the tile's k loop is long beside its store the table still gains
+ * (128→32 on 28² 744 against 800 µs: 1,152 steps a store), and so it still ranks first.
+ */
+const MICROCODED_MASKED_STORE = 20;
 
 /** Channel tiles a block from which a 1×1 tile plan copies x (see {@link copiesXInTile}). */
 const COPY_X_MIN_TILES = 8;
@@ -1246,7 +1272,7 @@ export function convChoices(
       g.ocg,
       Math.ceil(m.run / L),
       work,
-      3 + 4 * m.segments,
+      tableStore(m.segments, plan.microcodedMaskedStores),
       fits,
     )
       .filter((t) => !(m.mode === plan.mode && t.mr === plan.mr && t.ng === plan.ng));
