@@ -713,6 +713,48 @@ Deno.test("conv2d parts: an NCHW depthwise call splits in bands of 28 rows or mo
   assert.ok(bands.every((q) => q.rowEnd - q.rowStart >= 28), JSON.stringify(bands));
 });
 
+Deno.test("conv2d depthwise: rows narrower than a vector over several tiles, stored whole into the band's later rows, keep the reference's bits on 1 and 3 threads", () => {
+  // AVX2 stores a row's last vector whole where its lanes past the row land on rows the
+  // band's later tiles store (conv/depthwise.ts); the band's last rows masked, since past
+  // them lie another part's rows or the next channel's plane. Planes of 3-15 floats a row, of
+  // 2-5 tiles, unrolled or in a loop (60 rows), split in groups and in bands of rows.
+  const r = rng(7707);
+  const cases = [
+    { c: 16, h: 14, w: 14, strides: [2, 2] },
+    { c: 16, h: 14, w: 14, strides: [1, 1] },
+    { c: 24, h: 7, w: 7, strides: [1, 1] },
+    { c: 9, h: 13, w: 5, strides: [1, 1] },
+    { c: 8, h: 60, w: 3, strides: [1, 1] },
+    { c: 3, h: 60, w: 15, strides: [2, 2] },
+    { c: 5, h: 31, w: 9, strides: [2, 1] },
+  ];
+  for (const isa of LEVELS) {
+    for (const threads of [1, 3]) {
+      using jit = new Jit({ maxIsa: isa, threads, minPartUs: 0 });
+      for (const [t, o] of cases.entries()) {
+        const opts = {
+          n: 1,
+          ...o,
+          outChannels: o.c,
+          group: o.c,
+          kernel: [3, 3],
+          pads: [1, 1, 1, 1],
+        };
+        const s = convSpecOf(opts), sizes = convSizes(s);
+        const x = ints(r, sizes.x, -3, 3), w = ints(r, sizes.w, -2, 2), bias = ints(r, o.c, -4, 4);
+        const want = convWant(s, x, w, { bias, relu: true });
+        // y beyond the call's elements: a view inside a larger buffer of NaN.
+        const whole = new Float32Array(sizes.y + 16).fill(NaN), y = whole.subarray(0, sizes.y);
+        jit.conv2d(x, w, y, { ...opts, bias, activation: "relu" });
+        const at = firstDifference(y, want);
+        const label = `${isa}, ${threads} threads, case ${t}`;
+        assert.equal(at, -1, `${label}: y[${at}] = ${y[at]}, reference ${want[at]}`);
+        assert.ok(whole.subarray(sizes.y).every(Number.isNaN), `${label}: nothing past y`);
+      }
+    }
+  }
+});
+
 Deno.test("conv2d: weights are packed by the process's packing Jit: none of the packing's kernels are a Jit's own, and a closed Jit's packing serves the next", () => {
   const r = rng(0x9ac4);
   const o = { n: 1, c: 24, h: 9, w: 9, outChannels: 40, kernel: [3, 3], pads: [1, 1, 1, 1] };

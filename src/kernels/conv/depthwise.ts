@@ -448,8 +448,11 @@ export function emitDepthwiseGroup(
     disp: 0,
     pad: false,
   });
-  /** A tile of `rows` output rows; `oh0` its first, where the tiles are unrolled (else rcx). */
-  const tileBody = (rows: number, oh0: number | null) => {
+  /**
+   * A tile of `rows` output rows; `oh0` its first, where the tiles are unrolled (else rcx);
+   * `after` rows of the band follow it, which later tiles of this call store.
+   */
+  const tileBody = (rows: number, oh0: number | null, after: number) => {
     // The code may run again from here (a loop): what the masks hold is not known.
     held[0] = held[1] = -1;
     if (oh0 === null) rowPointers();
@@ -571,12 +574,14 @@ export function emitDepthwiseGroup(
             out = OUT;
           }
           // AVX2, where one pass covers the row: a row's last vector stored whole where its
-          // lanes past the row land on the next rows of the tile, whose stores (next) write
-          // over them; the tile's last rows masked. On AMD a vmaskmovps store is microcoded:
-          // Zen 3, one thread, `deno run -A bench/tune_candidates.ts --conv 1,C,H,H,C,3,1,C
-          // --packed` (tier 1) in checkouts of adcd1f6~1 and 8627b23 alternating: 7²×960
-          // 54.2-54.3 → 38.0-38.8 µs, 14²×576 86.2-86.4 → 63.5-63.6.
-          if (lanes < L && avx2 && c0 === 0 && nv * L >= g.ow && disp + 4 * L <= rows * g.ow * 4) {
+          // lanes past the row land on the next rows of the tile or of the band's later
+          // tiles, whose stores (next) write over them; the band's last rows masked (past
+          // them lie another part's rows, or the next channel's). On AMD a vmaskmovps store
+          // is microcoded: Zen 3, one thread, `deno run -A bench/tune_candidates.ts --conv
+          // 1,C,H,H,C,3,1,C --packed` (tier 1) in checkouts of adcd1f6~1 and 8627b23
+          // alternating: 7²×960 54.2-54.3 → 38.0-38.8 µs, 14²×576 86.2-86.4 → 63.5-63.6.
+          const written = (rows + after) * g.ow * 4;
+          if (lanes < L && avx2 && c0 === 0 && nv * L >= g.ow && disp + 4 * L <= written) {
             a.emit("vmovups", mem(rbp), v.r(out));
           } else if (lanes < L && avx2) a.emit("vmaskmovps", mem(rbp), v.r(TAIL), v.r(out));
           else if (lanes < L) a.emit("vmovups", mem(rbp).k(KREG[1]), v.r(out));
@@ -598,20 +603,21 @@ export function emitDepthwiseGroup(
   // row at a displacement from rsi, or the zero row), with no row pointers to compute a tile.
   if (unrolled) {
     for (let t = 0; t < fullTiles; t++) {
-      tileBody(R, s.rowStart + t * R);
+      tileBody(R, s.rowStart + t * R, g.rows - (t + 1) * R);
       if (t < fullTiles - 1 || lastRows) advance(R);
     }
-    if (lastRows) tileBody(lastRows, s.rowStart + fullTiles * R);
+    if (lastRows) tileBody(lastRows, s.rowStart + fullTiles * R, 0);
     return;
   }
+  // (The loop's body serves every full tile: the last one is followed by lastRows only.)
   frameLoop(a, frame.TILE, fullTiles, () => {
     a.emit("mov", rcx, qword(rsp, frame.ROW0));
-    tileBody(R, null);
+    tileBody(R, null, lastRows);
     advance(R);
   });
   if (lastRows) {
     a.emit("mov", rcx, qword(rsp, frame.ROW0));
-    tileBody(lastRows, null);
+    tileBody(lastRows, null, 0);
   }
 }
 
