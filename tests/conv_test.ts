@@ -755,6 +755,50 @@ Deno.test("conv2d depthwise: rows narrower than a vector over several tiles, sto
   }
 });
 
+Deno.test("conv2d channel vectors: rows in pieces, padded and not, keep the reference's bits and nothing past y, tiles of every candidate, 1 and 3 threads", () => {
+  // AVX2 stores a piece whole where its lanes run into the row's next piece, which a later
+  // tile stores (conv/channel_vectors.ts rowTiles), and masks the row's last. (Storing that
+  // one into the band's next row as well, branch tried/cv-rows-over, measured nothing:
+  // `bench/ab.ts --conv 1,192,28,28,192,3,1` ×1.001.) Rows of 9-55 positions, padded (rows
+  // reaching the padding emitted one by one) and not (inside rows in a loop), bands split
+  // over 3 threads.
+  const r = rng(7708);
+  const cases = [
+    { c: 8, h: 9, w: 55, outChannels: 16, pads: [1, 1, 1, 1] },
+    { c: 16, h: 11, w: 20, outChannels: 32, pads: [0, 0, 0, 0] },
+    { c: 8, h: 13, w: 13, outChannels: 24, pads: [1, 1, 1, 1] },
+    { c: 12, h: 30, w: 28, outChannels: 16, pads: [1, 0, 1, 0] },
+  ];
+  for (const isa of LEVELS.filter((l) => l === "avx2" || l === "avx512")) {
+    for (const threads of [1, 3]) {
+      for (const [t, o] of cases.entries()) {
+        using jit = new Jit({ maxIsa: isa, threads, minPartUs: 0 });
+        const opts = { n: 1, ...o, kernel: [3, 3] };
+        const s = convSpecOf(opts), sizes = convSizes(s);
+        const x = ints(r, sizes.x, -3, 3), w = ints(r, sizes.w, -2, 2);
+        const bias = ints(r, o.outChannels, -4, 4);
+        const want = convWant(s, x, w, { bias, relu: true });
+        const whole = new Float32Array(sizes.y + 16).fill(NaN), y = whole.subarray(0, sizes.y);
+        const packed = jit.packConvWeights(w, {
+          outChannels: o.outChannels,
+          c: o.c,
+          kernel: [3, 3],
+        });
+        const label = `${isa}, ${threads} threads, case ${t}`;
+        const ran = tuneCheckingBits(
+          jit,
+          () => jit.conv2d(x, packed, y, { ...opts, bias, activation: "relu" }),
+          y,
+          want,
+          label,
+        );
+        assert.ok(ran.some((p) => p.includes("channel vectors")), `${label}: ${ran.join("; ")}`);
+        assert.ok(whole.subarray(sizes.y).every(Number.isNaN), `${label}: nothing past y`);
+      }
+    }
+  }
+});
+
 Deno.test("conv2d: weights are packed by the process's packing Jit: none of the packing's kernels are a Jit's own, and a closed Jit's packing serves the next", () => {
   const r = rng(0x9ac4);
   const o = { n: 1, c: 24, h: 9, w: 9, outChannels: 40, kernel: [3, 3], pads: [1, 1, 1, 1] };
