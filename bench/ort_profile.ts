@@ -94,27 +94,48 @@ await theirs.release();
 const ourTrace = ours.endProfiling();
 await ours.release();
 
+type TypeShape = Record<string, number[]>;
 type Event = {
   cat?: string;
   name: string;
   dur: number;
-  args?: { op_name?: string; kernel_us?: number };
+  args?: {
+    op_name?: string;
+    kernel_us?: number;
+    input_type_shape?: TypeShape[];
+    output_type_shape?: TypeShape[];
+  };
 };
-/** Per node in first-seen order: its op and the median of its durations after the first `skipped`. */
-function medians(events: Event[], suffix: string): Map<string, { op: string; us: number }> {
-  const byNode = new Map<string, { op: string; durs: number[] }>();
+/**
+ * What pairs a node with the other side's when their names differ: its op, its first output's
+ * dims and its second input's (a Conv's weights) past the first two. ONNX Runtime's NCHWc
+ * layout pads channels to whole blocks, so a 4-D output's channels count in blocks of 16.
+ */
+function shapeKey(e: Event): string {
+  const dims = (t?: TypeShape) => (t ? Object.values(t)[0] ?? [] : []);
+  const out = [...dims(e.args?.output_type_shape?.[0])];
+  if (out.length === 4) out[1] = Math.ceil(out[1] / 16);
+  const w = dims(e.args?.input_type_shape?.[1]).slice(2);
+  return `${e.args?.op_name}|${out.join("x")}|${w.join("x")}`;
+}
+/** Per node in first-seen order: its op, shape key and the median of its durations after the first `skipped`. */
+function medians(
+  events: Event[],
+  suffix: string,
+): Map<string, { op: string; key: string; us: number }> {
+  const byNode = new Map<string, { op: string; key: string; durs: number[] }>();
   for (const e of events) {
     if (e.cat !== "Node" || !e.name.endsWith(suffix)) continue;
     const name = e.name.slice(0, e.name.length - suffix.length);
-    const n = byNode.get(name) ?? { op: e.args?.op_name ?? "?", durs: [] };
+    const n = byNode.get(name) ?? { op: e.args?.op_name ?? "?", key: shapeKey(e), durs: [] };
     // Ours: the node's kernels (as a run spends them), not its step's wall time (see above).
     n.durs.push(e.args?.kernel_us ?? e.dur);
     byNode.set(name, n);
   }
-  const out = new Map<string, { op: string; us: number }>();
+  const out = new Map<string, { op: string; key: string; us: number }>();
   for (const [name, n] of byNode) {
     const d = n.durs.slice(skipped).sort((a, b) => a - b);
-    out.set(name, { op: n.op, us: d.length ? d[d.length >> 1] : n.durs[0] });
+    out.set(name, { op: n.op, key: n.key, us: d.length ? d[d.length >> 1] : n.durs[0] });
   }
   return out;
 }
@@ -125,16 +146,22 @@ const ortNodes = medians(JSON.parse(Deno.readTextFileSync(`${dir}/${trace.name}`
 const ourNodes = medians(JSON.parse(Deno.readTextFileSync(ourTrace)), "");
 await Deno.remove(dir, { recursive: true });
 
-// Pairs: a node of the same name on both sides, else the k-th node of the same op on each side
-// (ONNX Runtime renames the nodes it rewrites, e.g. to "relu7_nchwc").
+// Pairs: a node of the same name on both sides, else the k-th node of the same op and shapes
+// (shapeKey) on each side, else of the same op (ONNX Runtime renames the nodes it rewrites, e.g.
+// to "relu7_nchwc", and may run a graph's branches in another order).
 const rows: { name: string; op: string; ortUs?: number; ourUs?: number }[] = [];
-const unmatched = new Map<string, string[]>();
-for (const [name, t] of ortNodes) {
-  if (ourNodes.has(name)) continue;
-  unmatched.set(t.op, [...(unmatched.get(t.op) ?? []), name]);
+const theirsOf = new Map<string, string>();
+const left = [...ortNodes.keys()].filter((name) => !ourNodes.has(name));
+for (const [name] of ourNodes) if (ortNodes.has(name)) theirsOf.set(name, name);
+for (const field of ["key", "op"] as const) {
+  for (const [name, o] of ourNodes) {
+    if (theirsOf.has(name)) continue;
+    const at = left.findIndex((k) => ortNodes.get(k)![field] === o[field]);
+    if (at >= 0) theirsOf.set(name, left.splice(at, 1)[0]);
+  }
 }
 for (const [name, o] of ourNodes) {
-  const theirName = ortNodes.has(name) ? name : unmatched.get(o.op)?.shift();
+  const theirName = theirsOf.get(name);
   const t = theirName === undefined ? undefined : ortNodes.get(theirName);
   if (theirName !== undefined) ortNodes.delete(theirName);
   rows.push({

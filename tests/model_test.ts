@@ -848,6 +848,14 @@ Deno.test("InferenceSession: profiling reports nodes and writes a Chrome trace",
     if (e.args.kernel_us === undefined) continue;
     assert.ok(e.args.kernel_us >= 0 && e.args.kernel_us <= e.dur + 1, JSON.stringify(e));
   }
+  // Each event's values as ONNX Runtime's carry them: the first Conv reads the 1×3×32×32 image
+  // and its weights (8 filters of 3×7×7), writes 8 planes of 16² (stride 2).
+  const conv = events.find((e: { args: { op_name: string } }) => e.args.op_name === "Conv");
+  assert.deepEqual(conv.args.input_type_shape.slice(0, 2), [
+    { float: [1, 3, 32, 32] },
+    { float: [8, 3, 7, 7] },
+  ]);
+  assert.deepEqual(conv.args.output_type_shape, [{ float: [1, 8, 16, 16] }]);
   assert.match(report, /mean µs +wall µs/);
   await s.release();
   Deno.removeSync(dir, { recursive: true });

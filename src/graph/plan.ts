@@ -49,6 +49,21 @@ export interface PlanStep {
    * steps go like the outer plan's, not all on the calling thread.
    */
   tail?: () => { plan: Plan; finish: () => void };
+  /**
+   * Its inputs' and outputs' element types and dims at this plan's shapes, as ONNX Runtime's
+   * profile gives them (`input_type_shape`, `output_type_shape`: an absent input is `{}`).
+   */
+  shapes?: { inputs: TypeShape[]; outputs: TypeShape[] };
+}
+
+/** A value's element type and dims, as ONNX Runtime's profile writes them: `{ float: [1, 64] }`. */
+export type TypeShape = Record<string, readonly number[]>;
+
+/** ONNX Runtime's name of an element type in its profile (float32 as "float"). */
+function typeShape(b: { type: DType; dims: readonly number[] } | null): TypeShape {
+  if (b === null) return {};
+  const name = b.type === "float32" ? "float" : b.type === "float64" ? "double" : b.type;
+  return { [name]: b.dims };
 }
 
 /** A value's storage. */
@@ -376,7 +391,13 @@ export function buildPlan(
     if (outs.every((o) => o.data.length === 0)) continue;
     const step = def.build(n, ins, outs, env);
     if (step) {
-      built.push({ node: n, run: step.run, native: step.native, split: step.split });
+      built.push({
+        node: n,
+        run: step.run,
+        native: step.native,
+        split: step.split,
+        shapes: { inputs: ins.map(typeShape), outputs: outs.map(typeShape) },
+      });
       access.push({ reads: ranges(ins), writes: ranges(outs) });
     }
   }

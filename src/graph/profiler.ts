@@ -36,7 +36,14 @@ const MAX_EVENTS = 1_000_000;
 export class Profiler {
   readonly #prefix: string;
   readonly #nodes = new Map<string, NodeTime>();
-  readonly #events: { name: string; op: string; ts: number; dur: number; kernel: number }[] = [];
+  readonly #events: {
+    name: string;
+    op: string;
+    ts: number;
+    dur: number;
+    kernel: number;
+    shapes: PlanStep["shapes"];
+  }[] = [];
   readonly #origin = performance.now();
   /** TSC cycles per µs, measured at the first step. */
   #cyclesPerUs = 0;
@@ -76,6 +83,7 @@ export class Profiler {
           ts: (t0 - this.#origin) * 1000,
           dur: (t1 - t0) * 1000,
           kernel: s.native ? kernel : -1,
+          shapes: s.shapes,
         });
       }
     }
@@ -117,9 +125,14 @@ export class Profiler {
       ts: Math.round(e.ts * 1000) / 1000,
       dur: Math.round(e.dur * 1000) / 1000,
       // A Jit-calls step's kernel time; none for a JavaScript one (its wall time is its cost).
-      args: e.kernel < 0
-        ? { op_name: e.op }
-        : { op_name: e.op, kernel_us: Math.round(e.kernel * 1000) / 1000 },
+      // Its values' types and dims as ONNX Runtime's events carry them.
+      args: {
+        op_name: e.op,
+        ...(e.kernel < 0 ? {} : { kernel_us: Math.round(e.kernel * 1000) / 1000 }),
+        ...(e.shapes
+          ? { input_type_shape: e.shapes.inputs, output_type_shape: e.shapes.outputs }
+          : {}),
+      },
     }));
     Deno.writeTextFileSync(file, JSON.stringify(events));
     return file;
