@@ -320,6 +320,48 @@ Deno.test({
   },
 });
 
+Deno.test("pool: rows narrower than their vectors stored whole into the next row or plane keep the reference's values and nothing past y, 1 and 3 threads", () => {
+  // AVX2's plane kernel stores a run's last vector whole where its lanes past the run fit in
+  // the next run (a row, the next plane), stored after it; the call's last run masked
+  // (pool/generate.ts); its planes are built without masked stores (conv/planes.ts). Outputs
+  // of 1-15 columns, planes of 1-4 rows, stride 1 and 2, split over planes on 3 threads.
+  const r = rng(2390);
+  for (const isa of LEVELS) {
+    for (const threads of [1, 3]) {
+      using jit = new Jit({ maxIsa: isa, threads, minPartUs: 0 });
+      for (let t = 0; t < 60; t++) {
+        const kind = pick(r, ["max", "average"] as const);
+        const stride = pick(r, [1, 1, 2]);
+        const o: PoolOptions = {
+          n: int(r, 1, 2),
+          c: int(r, 1, 9),
+          h: int(r, 1, 8),
+          w: int(r, 1, 30),
+          kernel: [3, 3],
+          strides: [stride, stride],
+          pads: [1, 1, 1, 1],
+          ...(kind === "average" ? { countIncludePad: r() < 0.5 } : {}),
+        };
+        const ny = outputs(kind, o);
+        if (ny === 0) continue;
+        const x = new Float32Array(o.n * o.c * o.h * o.w).map(() => int(r, -40, 40) / 8);
+        const whole = new Float32Array(ny + 16).fill(NaN), y = whole.subarray(0, ny);
+        const want = new Float32Array(ny);
+        jit.pool(kind, x, y, o);
+        poolReference(specOf(kind, o, x, y), x, want);
+        const label = `${isa}, ${threads} threads, case ${t} ${kind} ${JSON.stringify(o)}`;
+        for (let i = 0; i < ny; i++) {
+          const tol = kind === "max" ? 0 : Math.abs(want[i]) * 2 ** -23;
+          if (!(Math.abs(y[i] - want[i]) <= tol)) {
+            assert.fail(`${label}: y[${i}] = ${y[i]}, reference ${want[i]}`);
+          }
+        }
+        assert.ok(whole.subarray(ny).every(Number.isNaN), `${label}: nothing past y`);
+      }
+    }
+  }
+});
+
 /** 3×3/2 max read in place from column pairs, per level: the plan's words, the left pads it takes. */
 const PAIRED = [
   { level: "avx512", plan: "aligned column pairs", left: [1], seed: 2350 },

@@ -105,8 +105,14 @@ export function outputBytes(s: ConvSpec, g: ConvGeometry): number {
 
 /** Bytes of the workspace the planes take (none where x is read as is), to a whole line. */
 export function planesBytes(g: ConvGeometry): number {
-  return g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 : 0;
+  return g.copy ? Math.ceil((g.cg * g.channelStride * 4) / 64) * 64 + PLANES_OVERRUN_BYTES : 0;
 }
+
+/**
+ * Workspace past the planes that AVX2's plane copy may write (planes.ts: a run's last vector
+ * stored whole; less than a vector past the last plane).
+ */
+export const PLANES_OVERRUN_BYTES = 64;
 
 /**
  * Where the rows of phase plane (rp, cp) come from: plane row r is input

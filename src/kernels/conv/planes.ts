@@ -4,6 +4,15 @@
  * and for each input row a zero margin, the row's columns of that phase,
  * and a zero margin. Every count is a generation-time constant.
  *
+ * AVX2 stores no masked vector (`vmaskmovps` to memory is microcoded on AMD:
+ * a 14²-plane 3×3 average pool, three such stores a row, took 160 µs on 576
+ * channels where onnxruntime took 43). A run's last vector is stored whole,
+ * its lanes past the run landing on what the planes write next (the row's
+ * margin, the next row, the rows below, the next plane or channel), which
+ * overwrite them: every run of stores starts where its row, margin or plane
+ * starts and covers at least a vector, more than any run overran. Past the
+ * last plane they land in geometry.ts PLANES_OVERRUN_BYTES of workspace.
+ *
  * @module
  */
 import { ptr, r10, r11, r8, r9, rbx, rcx, rdx, type Reg } from "../../../asm/mod.ts";
@@ -30,8 +39,9 @@ export function emitPlanes(
   fill = 0,
 ): void {
   const a = v.a;
+  const whole = v.isa.level === "avx2";
   const zeroRun = (v: Vec, base: Reg, disp: number, count: number) =>
-    fillRun(v, base, disp, count, fill);
+    fillRun(v, base, disp, count, fill, whole);
   if (s.uh > 1 || s.uw > 1) return emitUpsampledPlanes(v, s, g, src, dst);
   const planeBytes = g.hq * g.wq * 4;
   countedLoop(a, rbx, g.cg, () => {
@@ -48,7 +58,7 @@ export function emitPlanes(
           a.emit("lea", r10, qwordAddress(dst, plane + r0 * g.wq * 4));
           countedLoop(a, r11, r1 - r0, () => {
             zeroRun(v, r10, 0, c0);
-            copyRun(v, r9, r10, c0 * 4, c1 - c0, s.sw * 4);
+            copyRun(v, r9, r10, c0 * 4, c1 - c0, s.sw * 4, whole);
             zeroRun(v, r10, c1 * 4, g.wq - c1);
             addImmediate(a, "add", r9, s.sh * s.w * 4);
             addImmediate(a, "add", r10, g.wq * 4);
@@ -71,8 +81,18 @@ function tailOf(v: Vec, lanes: number): Tail | null {
   return v.tail(lanes, 1, TAIL_MASK);
 }
 
-/** count floats of `fill` at [base + disp] (rcx and r8 clobbered). */
-function fillRun(v: Vec, base: Reg, disp: number, count: number, fill: number): void {
+/**
+ * count floats of `fill` at [base + disp] (rcx and r8 clobbered); `whole`: the last vector
+ * stored whole, past the run (see the module's note).
+ */
+function fillRun(
+  v: Vec,
+  base: Reg,
+  disp: number,
+  count: number,
+  fill: number,
+  whole = false,
+): void {
   if (count <= 0) return;
   const a = v.a, L = v.isa.lanes, VB = L * 4;
   if (fill === 0) v.zero(DATA);
@@ -88,6 +108,7 @@ function fillRun(v: Vec, base: Reg, disp: number, count: number, fill: number): 
     });
   }
   const at = disp + full * VB;
+  if (whole && rest) return void v.store(base, at, DATA);
   const tail = tailOf(v, rest);
   if (tail) v.store(base, at, DATA, tail);
   else for (let i = 0; i < rest; i++) v.storeScalar(base, at + i * 4, DATA);
@@ -95,7 +116,8 @@ function fillRun(v: Vec, base: Reg, disp: number, count: number, fill: number): 
 
 /**
  * count floats from [src] (element stride `strideBytes`) to [dst + disp],
- * contiguous; src is left as it was (rcx, rdx, r8 clobbered).
+ * contiguous; src is left as it was (rcx, rdx, r8 clobbered). `whole`: the
+ * last vector, loaded masked (nothing read past the run), stored whole.
  */
 function copyRun(
   v: Vec,
@@ -104,6 +126,7 @@ function copyRun(
   disp: number,
   count: number,
   strideBytes: number,
+  whole = false,
 ): void {
   if (count <= 0) return;
   const a = v.a, L = v.isa.lanes, VB = L * 4;
@@ -122,7 +145,8 @@ function copyRun(
     const tail = tailOf(v, rest);
     if (tail) {
       v.load(DATA, rax, 0, tail);
-      v.store(r8, 0, DATA, tail);
+      if (whole) v.store(r8, 0, DATA);
+      else v.store(r8, 0, DATA, tail);
     } else {
       for (let i = 0; i < rest; i++) {
         v.loadScalar(DATA, rax, i * 4);

@@ -38,7 +38,7 @@ import {
   saveRegisters,
   WORKSPACE_SLOT,
 } from "../abi.ts";
-import { convGeometry } from "../conv/geometry.ts";
+import { convGeometry, PLANES_OVERRUN_BYTES } from "../conv/geometry.ts";
 import { emitPlanes } from "../conv/planes.ts";
 import { chooseStore, type ConvStoreMode, entryBytes, storeTable } from "../conv/store_table.ts";
 import type { KernelPlan } from "../family.ts";
@@ -153,7 +153,7 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
     segments,
     divisor,
     inPlace: pairs,
-    workspaceBytes: g.copy ? Math.ceil((g.channelStride * 4 + 64) / 64) * 64 : 0,
+    workspaceBytes: g.copy ? Math.ceil((g.channelStride * 4) / 64) * 64 + PLANES_OVERRUN_BYTES : 0,
     description: pairs
       ? `${level} max in place, rows of ${
         Math.ceil(poolShape(s).ow / 8)
@@ -199,8 +199,19 @@ export function generatePool(
   const pitched = p.mode === "runs" && g.wq > g.ow;
   const runs = pitched ? g.rows : 1, run = pitched ? g.ow : g.positions, T = p.ng * L;
 
-  /** One tile: fold the taps of each group's vector, scale, store. */
-  const tile = (groups: ReturnType<typeof columnGroups>, tail: Tail | null) => {
+  // AVX2 reads a run's last vector from the planes whole (its lanes past the run are outputs
+  // it does not keep), where the furthest it reads stays within the planes and the workspace
+  // past them (conv/geometry.ts PLANES_OVERRUN_BYTES): a masked load each tap.
+  const lastRead = ((runs - 1) * g.wq + run + L - 1 + Math.max(...g.taps)) * 4;
+  const wholeLoads = isa.level === "avx2" && g.copy &&
+    lastRead < g.channelStride * 4 + PLANES_OVERRUN_BYTES;
+
+  /**
+   * One tile: fold the taps of each group's vector, scale, store. `wholeTail`: AVX2 stores
+   * a run's last vector whole, its lanes past the run landing on outputs stored after it (the
+   * next row's, the next plane's), where a masked store is microcoded on AMD.
+   */
+  const tile = (groups: ReturnType<typeof columnGroups>, tail: Tail | null, wholeTail = false) => {
     const acc = (i: number) => i, tmp = groups.length, nan = (i: number) => groups.length + 1 + i;
     for (let i = 0; i < groups.length; i++) {
       const grp = groups[i];
@@ -209,7 +220,7 @@ export function generatePool(
       const load = (dst: number, tap: number) => {
         const disp = (tap + grp.col) * 4;
         if (scalar) v.loadScalar(dst, r15, disp);
-        else v.load(dst, r15, disp, t);
+        else v.load(dst, r15, disp, wholeLoads ? undefined : t);
       };
       load(acc(i), g.taps[0]);
       const nanMask = isa.level === "avx512" ? { k: KREG[2 + i] } : { v: nan(i) };
@@ -241,7 +252,7 @@ export function generatePool(
       }
       if (!table) {
         if (scalar) v.storeScalar(r14, grp.col * 4, acc(i));
-        else v.store(r14, grp.col * 4, acc(i), t);
+        else v.store(r14, grp.col * 4, acc(i), wholeTail && isa.level === "avx2" ? undefined : t);
         continue;
       }
       const vec = grp.col / L;
@@ -260,8 +271,11 @@ export function generatePool(
     }
   };
 
-  /** One plane by the plane kernel: x at frame.X, y at frame.Y. */
-  const planeKernel = () => {
+  /**
+   * One plane by the plane kernel: x at frame.X, y at frame.Y. Outside the call's `last`
+   * plane, and in it but for its last run, every run's last vector is stored whole (see tile).
+   */
+  const planeKernel = (last: boolean) => {
     if (g.copy) {
       a.emit("mov", rsi, qword(rsp, F.X));
       a.emit("mov", rdi, qword(rsp, F.WS));
@@ -273,7 +287,7 @@ export function generatePool(
     a.emit("mov", qword(rsp, F.RUNY), rax);
     if (recips) a.emit("lea", rax, ptr(recips, 0, null, 1, 8));
     a.emit("mov", qword(rsp, F.RUNR), rax);
-    frameLoop(a, F.RUN, runs, () => {
+    const runBody = (wholeTail: boolean) => {
       a.emit("mov", r15, qword(rsp, F.RUNB));
       a.emit("mov", r14, qword(rsp, F.RUNY));
       a.emit("mov", r12, qword(rsp, F.RUNR));
@@ -300,7 +314,7 @@ export function generatePool(
           const piece = all.slice(first, first + 4);
           const col0 = piece[0].col;
           if (first) advance(col0 - all[first - 4].col);
-          tile(piece.map((c) => ({ ...c, col: c.col - col0 })), t);
+          tile(piece.map((c) => ({ ...c, col: c.col - col0 })), t, wholeTail);
         }
       }
       if (pitched) {
@@ -308,14 +322,18 @@ export function generatePool(
         addImmediate(a, "add", qword(rsp, F.RUNY), g.ow * 4);
         if (recips) addImmediate(a, "add", qword(rsp, F.RUNR), g.wq * 4);
       }
-    });
+    };
+    if (!wholeTails) return frameLoop(a, F.RUN, runs, () => runBody(false));
+    if (!last) return frameLoop(a, F.RUN, runs, () => runBody(true));
+    frameLoop(a, F.RUN, runs - 1, () => runBody(true));
+    runBody(false);
   };
-  const planeLoop = () => {
+  const planeLoop = (last: boolean) => {
     if (p.inPlace && isa.level === "avx2") {
       emitMaxPairs(v, s, F);
       const done = a.label();
       a.emit("jz", done); // no NaN in the plane
-      planeKernel();
+      planeKernel(last);
       a.bind(done);
     } else if (p.inPlace) {
       if (max && maxAlignedServes(s)) emitMaxAligned(v, s, F);
@@ -323,11 +341,19 @@ export function generatePool(
       else {
         emitAverageInPlace(v, s, F, p.divisor, p.divisor === null ? reciprocals(s, L) : null, g.wq);
       }
-    } else planeKernel();
+    } else planeKernel(last);
     addImmediate(a, "add", qword(rsp, F.X), s.h * s.w * 4);
     addImmediate(a, "add", qword(rsp, F.Y), g.oh * g.ow * 4);
   };
-  frameLoop(a, F.PLANE, s.planes, planeLoop);
+  // The call's last plane apart where a run's last vector may be stored whole (see tile): its
+  // lanes past the run must fit in the next run (row or plane), stored after it.
+  const overrun = L - (run % L);
+  const wholeTails = isa.level === "avx2" && !table && overrun <= (pitched ? g.ow : g.positions);
+  if (!wholeTails || p.inPlace) frameLoop(a, F.PLANE, s.planes, () => planeLoop(true));
+  else {
+    frameLoop(a, F.PLANE, s.planes - 1, () => planeLoop(false));
+    planeLoop(true);
+  }
   a.emit("add", rsp, FRAME);
   v.leave();
   restoreRegisters(a, USED);
