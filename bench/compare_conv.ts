@@ -464,8 +464,10 @@ const pool = (
   s: number,
   p: number,
   global: boolean,
+  average = false,
 ): BoundCase => {
   const oh = Math.floor((hw + 2 * p - k) / s) + 1, o = { n: 1, c, h: hw, w: hw };
+  const kind = average ? "average" : "max";
   return {
     name,
     nx: c * hw * hw,
@@ -473,7 +475,7 @@ const pool = (
     ours: global
       ? (jit, x, y) => jit.pool("globalAverage", x, y, o)
       : (jit, x, y) =>
-        jit.pool("max", x, y, { ...o, kernel: [k, k], strides: [s, s], pads: [p, p, p, p] }),
+        jit.pool(kind, x, y, { ...o, kernel: [k, k], strides: [s, s], pads: [p, p, p, p] }),
     peer: (shim, layout) =>
       shim.njb_pool(
         1n,
@@ -488,7 +490,7 @@ const pool = (
         i64(p),
         i64(p),
         i64(p),
-        global ? 1 : 0,
+        global || average ? 1 : 0, // average excluding the padding (ONNX's default)
         layout,
       ),
   };
@@ -561,6 +563,8 @@ const batchNorm = (name: string, hw: number): BoundCase => ({
 const BOUND_CASES: BoundCase[] = [
   pool("max pool 3×3/2 pad 1 112²×64", 64, 112, 3, 2, 1, false),
   pool("global average 7²×2048", 2048, 7, 7, 1, 0, true),
+  // Inception's pool branches: 3×3, stride 1, padded.
+  pool("average pool 3×3 pad 1 14²×576", 576, 14, 3, 1, 1, false, true),
   resize("resize linear 2× 56²×64", 64, 56, true),
   resize("resize nearest 2× 56²×64", 64, 56, false),
   batchNorm("batchNorm 112²×64", 112),
