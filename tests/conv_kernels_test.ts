@@ -726,6 +726,22 @@ Deno.test("conv plan avx2: the table of row pieces priced at microcoded masked s
   assert.equal(wide.microcodedMaskedStores, false);
 });
 
+Deno.test("conv plan avx2: a residual layer whose y passes half of L2 fetches the next tile's y", () => {
+  const caches = { l1d: 32 << 10, l2: 512 << 10 };
+  const plan = (c: number, h: number, oc: number, residual: boolean) => {
+    const s = { ...convSpecOf({ n: 1, c, h, w: h, outChannels: oc, kernel: [1, 1] }), wLanes: 8 };
+    return planConv(residual ? { ...s, residual } : s, "avx2", caches);
+  };
+  // ResNet-50's 1×1 256→1024 on 14² (y 784 KB) and MobileNetV2's 576→96 (y 75 KB).
+  const deep = plan(256, 14, 1024, true), small = plan(576, 14, 96, true);
+  const bare = plan(256, 14, 1024, false);
+  assert.ok(deep.cv && small.cv && bare.cv, "channel vectors each");
+  assert.equal(deep.cv.nextOut, true, deep.description);
+  assert.match(deep.description, /next tile's y to L1/);
+  assert.equal(small.cv.nextOut, false, small.description);
+  assert.equal(bare.cv.nextOut, false, "no residual: the default");
+});
+
 Deno.test("conv plan avx512: x fetched 8 planes ahead on small planes, 2 on large ones", () => {
   const caches = { l1d: 48 << 10, l2: 2 << 20 };
   const plan = (c: number, h: number, oc: number) =>

@@ -460,23 +460,23 @@ export function planConv(
     const packedX = packedXServes(q.s, isa, q.g, true);
     if (packedX || subsampledServes(s, isa, g, true)) {
       const b = tileCall(s, g, { planes: true, packedX });
-      const t = tierOneTile(isa, b.s, b.g, embed, lone, l1d);
+      const t = tierOneTile(isa, b.s, b.g, embed, lone, l1d, l2);
       return cvPlan({ ...t, planes: true, ...(packedX ? { packedX } : {}) });
     }
   }
   // AVX2, a 1×1 on a small image: channel vectors on x repacked as channel blocks.
   if (choice === undefined && packedXServes(s, isa, g, true)) {
     const b = tileCall(s, g, { packedX: true });
-    return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, lone, l1d), packedX: true });
+    return cvPlan({ ...tierOneTile(isa, b.s, b.g, embed, lone, l1d, l2), packedX: true });
   }
   if (cvServes && choice === undefined && fewInputsStrided(s, isa, embed)) {
     return cvPlan(channelVectorTile(isa, g, embed, 1));
   }
   if (cvServes && choice === undefined && narrowFirstLayer(s, g, isa, lone)) {
-    return cvPlan(tierOneTile(isa, s, g, embed, lone, l1d));
+    return cvPlan(tierOneTile(isa, s, g, embed, lone, l1d, l2));
   }
   if (cvServes && choice === undefined) {
-    const t = tierOneTile(isa, s, g, embed, lone, l1d);
+    const t = tierOneTile(isa, s, g, embed, lone, l1d, l2);
     // The position-vector estimate misses how a small image's deep 1×1 layer streams its
     // input from L2 (14² 256→1024: 540 µs there, 484 here, on Zen 5), and how in a model,
     // caches cold, its 6 lines per input plane and step stall where this kernel reads one
@@ -1077,8 +1077,20 @@ function tierOneTile(
   embed: boolean,
   lone: boolean,
   l1d: number,
+  l2: number,
 ): ChannelVectorTile {
   const t = channelVectorTile(isa, g, false);
+  // AVX2: a layer with a residual whose y passes half of L2 fetches the next tile's lines of y
+  // and the residual (ChannelVectorTile.nextOut), which a model's run finds cold: both written
+  // layers ago. Zen 3, one thread, caches flushed (`deno run -A bench/tune_candidates.ts --conv
+  // … --packed --residual --cold`, tier 1 against the tile that fetches, µs): 1×1 256→1024 on
+  // 14² 1778 against 1617, 3×3 64→64 on 56² 3168 against 3085, 128→128 on 28² 2861 against
+  // 2721; `deno run -A bench/ab.ts --a ab4db6f --b ab/avx2-next-out --model M` ResNet-50 ×0.971
+  // and ×0.982 (2 threads ×0.999), onnx's light ResNet-50 ×0.968, the CNN ×0.993 (×1.000).
+  // Smaller residual layers (MobileNetV2's, y within L2) keep the measured default.
+  if (isa.level === "avx2" && s.residual && !s.nhwc && 4 * g.ocg * g.rows * g.ow > l2 / 2) {
+    t.nextOut = true;
+  }
   const embeds = s.kh * s.kw > 1 && isa.level === "avx512" && (t.vectors === 1 ? lone : embed);
   return { ...t, embed: embeds, icChunk: channelVectorChunk(isa, s, g, t, l1d) };
 }
@@ -1225,7 +1237,7 @@ export function convChoices(
     const e = plan.embedBroadcast;
     const first = plan.cv !== null && fewInputsStrided(s, isa, plan.embedBroadcast)
       ? plan.cv
-      : mark(tierOneTile(isa, q.s, q.g, e, plan.embedLoneBroadcast, plan.l1d));
+      : mark(tierOneTile(isa, q.s, q.g, e, plan.embedLoneBroadcast, plan.l1d, plan.l2));
     const tiles = [
       first,
       // Chunks of input channels over a row's pieces: the others than tier 1's.
@@ -1235,7 +1247,9 @@ export function convChoices(
       // NCHW: the next tile's y fetched or not (tier 1's other way), x not fetched ahead.
       ...(s.nhwc ? [] : [{ ...first, nextOut: !first.nextOut }, { ...first, xAhead: 0 }]),
       ...(isa.level === "avx512" ? [{ ...first, embed: !first.embed }] : []),
-      ...(planes || packedX ? [tierOneTile(isa, s, g, e, plan.embedLoneBroadcast, plan.l1d)] : []),
+      ...(planes || packedX
+        ? [tierOneTile(isa, s, g, e, plan.embedLoneBroadcast, plan.l1d, plan.l2)]
+        : []),
     ];
     const CL = channelVectorLanes(isa);
     // (A one-vector tile of a K×K layer broadcasts as tier 1's would: `embedLoneBroadcast`.)
