@@ -19,6 +19,7 @@
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --binary mul,channel [--n 67108864]   # jit.binary: same, scalar, row (1024) or channel (NCHW, 64 × 256)
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --norm 128x768 [--rms] [--residual]   # jit.layerNorm (scale, bias) or rmsNorm (scale)
  *   deno run -A bench/ab.ts --a HEAD~1 --b . --resize 3,512,512,224,224,linear,aa   # jit.resize: c,h,w,outH,outW,mode[,aa]
+ *   deno run -A bench/ab.ts --a HEAD~1 --b . --pool average,576,14,3,1,1   # jit.pool: kind,c,h=w,k,stride,pad
  *
  * --a/--b: a directory holding a checkout, or a git revision of this one
  * (checked out under /tmp/njit-ab/ as a detached worktree, reused by later
@@ -82,6 +83,7 @@ const { values } = parseArgs({
     // --softmax: each row's last quarter −10000, as a padding mask adds to attention scores.
     masked: { type: "boolean", default: false },
     resize: { type: "string" },
+    pool: { type: "string" },
     n: { type: "string", default: "393216" },
     // --unary: x over −span…span (log: 0…span).
     span: { type: "string", default: "8" },
@@ -96,7 +98,7 @@ const { values } = parseArgs({
   },
 });
 const usage = "usage: --a REV|DIR [--b REV|DIR] (--gemm MxNxK [--panels] [--transB] | --conv " +
-  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME|FILE.onnx | --unary OP [--n N] | --binary OP,PATTERN [--n N] | --softmax RxC [--log] | --norm RxC [--rms] [--residual] | --resize c,h,w,outH,outW,mode[,aa]) [--threads N] [--blocks N] [--calls N] " +
+  "n,c,h,w,oc,k,s[,group[,pad]] [--transposed] [--nhwc] [--activation A] | --model ZOO-NAME|FILE.onnx | --unary OP [--n N] | --binary OP,PATTERN [--n N] | --softmax RxC [--log] | --norm RxC [--rms] [--residual] | --resize c,h,w,outH,outW,mode[,aa] | --pool kind,c,hw,k,s,p) [--threads N] [--blocks N] [--calls N] " +
   "[--offset BYTES] [--out-offset BYTES]";
 if (
   values.a === undefined ||
@@ -109,6 +111,7 @@ if (
     values.softmax,
     values.norm,
     values.resize,
+    values.pool,
   ].every((v) => !v)
 ) {
   console.error(usage);
@@ -317,6 +320,19 @@ async function side(name: string, dir: string): Promise<Side> {
       close: () => jit.close(),
     };
   }
+  if (values.pool) {
+    const [kind, ...rest] = values.pool.split(",");
+    const [c, hw, k, s, p] = rest.map(Number);
+    const oh = Math.floor((hw + 2 * p - k) / s) + 1;
+    const x = rand(c * hw * hw, 8), y = lineAligned(c * oh * oh);
+    const o = { n: 1, c, h: hw, w: hw, kernel: [k, k], strides: [s, s], pads: [p, p, p, p] };
+    return {
+      name,
+      call: () => jit.pool(kind, x, y, o),
+      out: () => y,
+      close: () => jit.close(),
+    };
+  }
   if (values.gemm) {
     const [m, n, k] = values.gemm.split("x").map(Number);
     const a = rand(m * k, 1), b = rand(k * n, 2), c = lineAligned(m * n);
@@ -436,6 +452,10 @@ const what = values.gemm
   ? `${values.log ? "logSoftmax" : "softmax"} ${values.softmax}${values.masked ? ", masked" : ""}`
   : values.norm
   ? `${values.rms ? "rmsNorm" : "layerNorm"} ${values.norm}${values.residual ? " +residual" : ""}`
+  : values.resize
+  ? `resize ${values.resize}`
+  : values.pool
+  ? `pool ${values.pool}`
   : `model ${values.model} (runSync)`;
 console.log(`${what}, ${threads} thread(s), ${blocks} blocks of ${calls} calls each, alternating`);
 sides.forEach((s, i) =>
