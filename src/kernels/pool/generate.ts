@@ -205,6 +205,10 @@ export function generatePool(
   const lastRead = ((runs - 1) * g.wq + run + L - 1 + Math.max(...g.taps)) * 4;
   const wholeLoads = isa.level === "avx2" && g.copy &&
     lastRead < g.channelStride * 4 + PLANES_OVERRUN_BYTES;
+  // AVX2 stores a run's last vector whole (see tile) where its lanes past the run fit in the
+  // next run (a row, the next plane), stored after it; the call's last run masked.
+  const overrun = L - (run % L);
+  const wholeTails = isa.level === "avx2" && !table && overrun <= (pitched ? g.ow : g.positions);
 
   /**
    * One tile: fold the taps of each group's vector, scale, store. `wholeTail`: AVX2 stores
@@ -252,7 +256,7 @@ export function generatePool(
       }
       if (!table) {
         if (scalar) v.storeScalar(r14, grp.col * 4, acc(i));
-        else v.store(r14, grp.col * 4, acc(i), wholeTail && isa.level === "avx2" ? undefined : t);
+        else v.store(r14, grp.col * 4, acc(i), wholeTail ? undefined : t);
         continue;
       }
       const vec = grp.col / L;
@@ -345,10 +349,6 @@ export function generatePool(
     addImmediate(a, "add", qword(rsp, F.X), s.h * s.w * 4);
     addImmediate(a, "add", qword(rsp, F.Y), g.oh * g.ow * 4);
   };
-  // The call's last plane apart where a run's last vector may be stored whole (see tile): its
-  // lanes past the run must fit in the next run (row or plane), stored after it.
-  const overrun = L - (run % L);
-  const wholeTails = isa.level === "avx2" && !table && overrun <= (pitched ? g.ow : g.positions);
   if (!wholeTails || p.inPlace) frameLoop(a, F.PLANE, s.planes, () => planeLoop(true));
   else {
     frameLoop(a, F.PLANE, s.planes - 1, () => planeLoop(false));
