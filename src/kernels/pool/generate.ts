@@ -349,6 +349,8 @@ export function generatePool(
     addImmediate(a, "add", qword(rsp, F.X), s.h * s.w * 4);
     addImmediate(a, "add", qword(rsp, F.Y), g.oh * g.ow * 4);
   };
+  // The call's last plane apart (its last run masked); in place the plane kernel makes only
+  // the planes holding a NaN, each then taken as a last one.
   if (!wholeTails || p.inPlace) frameLoop(a, F.PLANE, s.planes, () => planeLoop(true));
   else {
     frameLoop(a, F.PLANE, s.planes - 1, () => planeLoop(false));
