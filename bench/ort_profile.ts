@@ -108,14 +108,17 @@ type Event = {
 };
 /**
  * What pairs a node with the other side's when their names differ: its op, its first output's
- * dims and its second input's (a Conv's weights) past the first two. ONNX Runtime's NCHWc
- * layout pads channels to whole blocks, so a 4-D output's channels count in blocks of 16.
+ * dims and its second input's (a Conv's weights: inputs a group, window). ONNX Runtime's NCHWc
+ * layout pads channels to whole blocks, so channels count in blocks of 16.
  */
 function shapeKey(e: Event): string {
   const dims = (t?: TypeShape) => (t ? Object.values(t)[0] ?? [] : []);
   const out = [...dims(e.args?.output_type_shape?.[0])];
   if (out.length === 4) out[1] = Math.ceil(out[1] / 16);
-  const w = dims(e.args?.input_type_shape?.[1]).slice(2);
+  // A Conv's weights [oc, c/group, kh, kw]: inputs a group in blocks of 16 (onnxruntime's
+  // BatchNormalization made a depthwise 1×1 Conv has 1), and the window.
+  const wDims = dims(e.args?.input_type_shape?.[1]);
+  const w = wDims.length === 4 ? [Math.ceil(wDims[1] / 16), ...wDims.slice(2)] : wDims.slice(2);
   return `${e.args?.op_name}|${out.join("x")}|${w.join("x")}`;
 }
 /** Per node in first-seen order: its op, shape key and the median of its durations after the first `skipped`. */
@@ -147,16 +150,24 @@ const ourNodes = medians(JSON.parse(Deno.readTextFileSync(ourTrace)), "");
 await Deno.remove(dir, { recursive: true });
 
 // Pairs: a node of the same name on both sides, else the k-th node of the same op and shapes
-// (shapeKey) on each side, else of the same op (ONNX Runtime renames the nodes it rewrites, e.g.
-// to "relu7_nchwc", and may run a graph's branches in another order).
+// (shapeKey) on each side, else of the same op and output, else of the same op (ONNX Runtime
+// renames the nodes it rewrites, e.g. to "relu7_nchwc", and may run a graph's branches in
+// another order).
 const rows: { name: string; op: string; ortUs?: number; ourUs?: number }[] = [];
 const theirsOf = new Map<string, string>();
 const left = [...ortNodes.keys()].filter((name) => !ourNodes.has(name));
 for (const [name] of ourNodes) if (ortNodes.has(name)) theirsOf.set(name, name);
-for (const field of ["key", "op"] as const) {
+// Op, output and weights; then op and output (a Conv's weights may differ: onnxruntime's NCHWc
+// forms); then op alone.
+const levels = [
+  (t: { key: string }) => t.key,
+  (t: { key: string }) => t.key.split("|").slice(0, 2).join("|"),
+  (t: { op: string }) => t.op,
+];
+for (const level of levels) {
   for (const [name, o] of ourNodes) {
     if (theirsOf.has(name)) continue;
-    const at = left.findIndex((k) => ortNodes.get(k)![field] === o[field]);
+    const at = left.findIndex((k) => level(ortNodes.get(k)!) === level(o));
     if (at >= 0) theirsOf.set(name, left.splice(at, 1)[0]);
   }
 }
