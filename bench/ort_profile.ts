@@ -153,7 +153,7 @@ await Deno.remove(dir, { recursive: true });
 // (shapeKey) on each side, else of the same op and output, else of the same op (ONNX Runtime
 // renames the nodes it rewrites, e.g. to "relu7_nchwc", and may run a graph's branches in
 // another order).
-const rows: { name: string; op: string; ortUs?: number; ourUs?: number }[] = [];
+const rows: { name: string; op: string; ortUs?: number; ourUs?: number; key?: string }[] = [];
 const theirsOf = new Map<string, string>();
 const left = [...ortNodes.keys()].filter((name) => !ourNodes.has(name));
 for (const [name] of ourNodes) if (ortNodes.has(name)) theirsOf.set(name, name);
@@ -180,19 +180,21 @@ for (const [name, o] of ourNodes) {
     op: o.op,
     ortUs: t?.us,
     ourUs: o.us,
+    key: o.key,
   });
 }
-for (const [name, t] of ortNodes) rows.push({ name, op: t.op, ortUs: t.us });
+for (const [name, t] of ortNodes) rows.push({ name, op: t.op, ortUs: t.us, key: t.key });
 
 console.log(
   `${threads} thread(s), ${runs} runs each, ${
     threads > 1 ? `in blocks after ${WARM} warm-up runs` : "alternating"
-  }; median µs per node after its first run`,
+  }; median µs per node after its first run; shapes: output (its channels in blocks of 16) |
+  weights (inputs a group in blocks of 16, window)`,
 );
 console.log(
   `${"node (ours / ORT's)".padEnd(48)} ${"op".padEnd(20)} ${"ORT µs".padStart(8)} ${
     "ours µs".padStart(8)
-  }  ours/ORT`,
+  }  ours/ORT  shapes`,
 );
 let totOrt = 0, totOurs = 0;
 for (const r of rows) {
@@ -205,7 +207,7 @@ for (const r of rows) {
   console.log(
     `${r.name.slice(0, 48).padEnd(48)} ${r.op.slice(0, 20).padEnd(20)} ${us(r.ortUs)} ${
       us(r.ourUs)
-    }  ${ratio}`,
+    }  ${ratio.padEnd(8)}  ${r.key?.split("|").slice(1).join(" | ") ?? ""}`,
   );
 }
 console.log(
