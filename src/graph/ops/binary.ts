@@ -76,38 +76,37 @@ export class BroadcastWalk {
    * runs without the odometer.
    */
   runBlocks(f: (i: number, count: number) => void): void {
-    const out = this.#out, strides = this.#strides, idx = this.#idx, off = this.off;
-    const outer = out.length - this.#innerDims, m = off.length, block = this.#block;
+    const outer = this.#out.length - this.#innerDims, block = this.#block;
     if (block === 0) return;
-    idx.fill(0);
-    off.fill(0);
+    this.#idx.fill(0);
+    this.off.fill(0);
     for (let i = 0; i < this.#total; i += block) {
       f(i, block);
-      for (let k = outer - 1; k >= 0; k--) {
-        idx[k]++;
-        for (let j = 0; j < m; j++) off[j] += strides[j][k];
-        if (idx[k] < out[k]) break;
-        for (let j = 0; j < m; j++) off[j] -= strides[j][k] * out[k];
-        idx[k] = 0;
-      }
+      this.#advance(outer);
     }
   }
 
   /** Calls f(i) for every output element i, with `off` set for it. */
   run(f: (i: number) => void): void {
-    const out = this.#out, strides = this.#strides, idx = this.#idx, off = this.off;
-    const r = out.length, m = off.length;
-    idx.fill(0);
-    off.fill(0);
+    const r = this.#out.length;
+    this.#idx.fill(0);
+    this.off.fill(0);
     for (let i = 0; i < this.#total; i++) {
       f(i);
-      for (let k = r - 1; k >= 0; k--) {
-        idx[k]++;
-        for (let j = 0; j < m; j++) off[j] += strides[j][k];
-        if (idx[k] < out[k]) break;
-        for (let j = 0; j < m; j++) off[j] -= strides[j][k] * out[k];
-        idx[k] = 0;
-      }
+      this.#advance(r);
+    }
+  }
+
+  /** The odometer: the next index over the first `dims` output dims, `off` moved with it. */
+  #advance(dims: number): void {
+    const out = this.#out, strides = this.#strides, idx = this.#idx, off = this.off;
+    const m = off.length;
+    for (let k = dims - 1; k >= 0; k--) {
+      idx[k]++;
+      for (let j = 0; j < m; j++) off[j] += strides[j][k];
+      if (idx[k] < out[k]) return;
+      for (let j = 0; j < m; j++) off[j] -= strides[j][k] * out[k];
+      idx[k] = 0;
     }
   }
 }
