@@ -8,7 +8,10 @@
  *   deno run -A bench/run_vs_sync.ts [--models mobile-qdq,cnn-qop] [--threads 1] [--runs 100]
  *   deno run -A bench/run_vs_sync.ts --models bert,mlp64 --runs 10 --evict 64   # caches cold each run
  *
- * Models by name from `tools/model_zoo.ts`; medians (and means) in ms.
+ *   deno run -A bench/run_vs_sync.ts --models light_squeezenet.onnx --threads 2   # a model file
+ *
+ * Models by name from `tools/model_zoo.ts`, or files (float32 inputs of fixed dims); medians
+ * (and means) in ms.
  *
  * @module
  */
@@ -43,19 +46,48 @@ const evict = () => {
   for (let i = 0; i < junk.length; i += 16) junk[i] += 1;
 };
 
-for (const name of values.models!.split(",")) {
+/**
+ * A zoo model's bytes and feeds, or a file's: each float32 input of fixed dims fed sin(i)
+ * (an input of another type or of symbolic dims is refused, by name).
+ */
+async function modelOf(
+  name: string,
+): Promise<{ bytes: Uint8Array; feeds: Record<string, Tensor> }> {
+  const feeds: Record<string, Tensor> = {};
+  if (name.endsWith(".onnx")) {
+    const bytes = Deno.readFileSync(name);
+    const probe = await InferenceSession.create(bytes);
+    for (const meta of probe.inputMetadata) {
+      const dims = meta.isTensor ? meta.shape : [];
+      if (!meta.isTensor || meta.type !== "float32" || dims.some((d) => typeof d !== "number")) {
+        throw new Error(`${name}: input ${meta.name} is not float32 of fixed dims`);
+      }
+      const n = (dims as number[]).reduce((a, b) => a * b, 1);
+      feeds[meta.name] = new Tensor(
+        "float32",
+        Float32Array.from({ length: n }, (_, i) => Math.sin(i)),
+        dims as number[],
+      );
+    }
+    await probe.release();
+    return { bytes, feeds };
+  }
   const make = ZOO[name];
   if (make === undefined) {
     console.error(`no model ${name} in the zoo: ${Object.keys(ZOO).join(", ")}`);
     Deno.exit(2);
   }
   const m = make();
-  const session = await InferenceSession.create(m.bytes, {
+  for (const [k, v] of Object.entries(m.feeds)) feeds[k] = new Tensor(v.type, v.data, v.dims);
+  return { bytes: m.bytes, feeds };
+}
+
+for (const name of values.models!.split(",")) {
+  const { bytes, feeds } = await modelOf(name);
+  const session = await InferenceSession.create(bytes, {
     intraOpNumThreads: threads,
     tuneBudget: 0,
   });
-  const feeds: Record<string, Tensor> = {};
-  for (const [k, v] of Object.entries(m.feeds)) feeds[k] = new Tensor(v.type, v.data, v.dims);
   // Warm-up of both (first runs compile, and an output size's first allocations fault pages).
   for (let i = 0; i < 200; i++) {
     if (only !== "runSync") await session.run(feeds);
