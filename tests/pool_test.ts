@@ -4,6 +4,7 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { poolReference, poolShape } from "../src/kernels/pool/mod.ts";
 import { decodePoolKey, readPool } from "../src/kernels/pool/read.ts";
 import type { PoolSpec } from "../src/kernels/pool/spec.ts";
+import { GuardedPages } from "../src/native/memory.ts";
 import { toNhwc } from "./helpers/conv.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
@@ -437,6 +438,72 @@ for (const { level, plan, left, seed } of PAIRED) {
     },
   });
 }
+
+Deno.test({
+  name:
+    "pool avx2: 2×2/2 max and average in place give the plane kernel's bits, x and y against guard pages, 1 and 3 threads",
+  ignore: !LEVELS.includes("avx2"),
+  fn: () => {
+    const seed = 2370, r = rng(seed);
+    // halving.ts reads each row pair's columns in place; SSE2's plane kernel makes the same
+    // folds (row-major, the later operand of equal maxima, sums left to right) through planes.
+    using planes = new Jit({ maxIsa: "sse2" });
+    using one = new Jit({ maxIsa: "avx2" });
+    using three = new Jit({ maxIsa: "avx2", threads: 3, minPartUs: 0 });
+    // Rows of a lone output to 150 (chunked past 16 vectors), every remainder of 8, odd sides.
+    const widths = [2, 3, 4, 5, 9, 14, 15, 16, 17, 18, 30, 31, 33, 112, 113, 224, 226, 271, 272];
+    const cases = widths.length + 40;
+    for (let t = 0; t < cases; t++) {
+      const kind = pick(r, ["max", "average"] as const);
+      const w = t < widths.length ? widths[t] : int(r, 2, 320);
+      const o: PoolOptions = {
+        n: int(r, 1, 2),
+        c: int(r, 1, 4),
+        h: int(r, 2, 9),
+        w,
+        kernel: [2, 2],
+        strides: [2, 2],
+      };
+      const n = o.n * o.c * o.h * o.w, ny = outputs(kind, o);
+      // Ties, zeros of both signs, infinities; a NaN in some cases (at a row's end too).
+      const x0 = new Float32Array(n).map(() =>
+        pick(r, [0, -0, 0, -0, 1, -1, 2, Infinity, -Infinity, 0.5, -0.5, 3, 0.1, -0.7])
+      );
+      if (t % 3 === 2) x0[pick(r, [int(r, 0, n - 1), int(r, 1, o.n * o.c * o.h) * w - 1])] = NaN;
+      const want = new Float32Array(ny);
+      planes.pool(kind, x0, want, o);
+      const label = `seed ${seed} case ${t} ${kind} ${JSON.stringify(o)}`;
+      // x and y each end at a guard page (a read or write past either faults).
+      const px = new GuardedPages(4 * n), py = new GuardedPages(4 * ny);
+      try {
+        const x = new Float32Array(Deno.UnsafePointerView.getArrayBuffer(px.pointer, px.bytes))
+          .subarray(px.bytes / 4 - n);
+        x.set(x0);
+        const y = new Float32Array(Deno.UnsafePointerView.getArrayBuffer(py.pointer, py.bytes))
+          .subarray(py.bytes / 4 - ny);
+        for (const jit of [one, three]) {
+          y.fill(7);
+          jit.pool(kind, x, y, o);
+          const ua = new Uint32Array(y.slice().buffer), ub = new Uint32Array(want.buffer);
+          const at = ua.findIndex((v, i) => v !== ub[i]);
+          assert.equal(
+            at,
+            -1,
+            `${label}, ${jit.threads} threads: y[${at}] ${y[at]} vs ${want[at]}`,
+          );
+        }
+      } finally {
+        px.free();
+        py.free();
+      }
+    }
+    for (const jit of [one, three]) {
+      const halved = jit.stats().keys.filter((k) => k.plan!.includes("2×2/2 in place")).length;
+      assert.equal(halved, cases, "every case took the 2×2/2 kernel");
+    }
+    assert.ok(three.stats().keys.some((k) => k.parts > 1), "no call was split");
+  },
+});
 
 Deno.test({
   name:

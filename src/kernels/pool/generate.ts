@@ -49,6 +49,7 @@ import { emitMaxInPlace, maxInPlaceServes, maxSharedServes } from "./max_in_plac
 import { emitMaxAligned, maxAlignedServes } from "./max_aligned.ts";
 import { emitMaxPairs, maxPairsServes } from "./max_pairs.ts";
 import { emitAverageInPlace } from "./average_in_place.ts";
+import { emitHalving, halvingServes } from "./halving.ts";
 import { bytePoolLevel, bytePoolRow, describeBytePool, generateBytePool } from "./max_bytes.ts";
 
 /** A pool plan. */
@@ -62,8 +63,9 @@ export interface PoolPlan extends KernelPlan {
   divisor: number | null;
   /**
    * Read in place: AVX-512 max or average with no planes (max_in_place.ts,
-   * max_aligned.ts, average_in_place.ts); AVX2's 3×3/2 max (max_pairs.ts),
-   * the rest of this plan the plane kernel that makes a plane with a NaN.
+   * max_aligned.ts, average_in_place.ts); AVX2's 2×2/2 max and average
+   * (halving.ts); AVX2's 3×3/2 max (max_pairs.ts), the rest of this plan the
+   * plane kernel that makes a plane with a NaN.
    */
   inPlace: boolean;
   /** 8-bit max (max_bytes.ts): by vectors (AVX-512) or byte by byte. */
@@ -119,6 +121,20 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
     divisor = uniform ? k : null;
   }
   const divided = s.kind === "average" ? (divisor ? ` ÷${divisor}` : " ÷table") : "";
+  if (halvingServes(s, level)) {
+    return {
+      isa: level,
+      ng: 1,
+      mode: "runs",
+      segments: 0,
+      divisor,
+      inPlace: true,
+      workspaceBytes: 0,
+      description: `${level} ${s.kind} 2×2/2 in place, rows of ${
+        Math.ceil(poolShape(s).ow / 8)
+      } vectors from even/odd column pairs${divided}`,
+    };
+  }
   if (maxInPlaceServes(s, level)) {
     const max = s.kind === "max";
     return {
@@ -332,8 +348,10 @@ export function generatePool(
     frameLoop(a, F.RUN, runs - 1, () => runBody(true));
     runBody(false);
   };
+  const halving = p.inPlace && halvingServes(s, p.isa);
   const planeLoop = (last: boolean) => {
-    if (p.inPlace && isa.level === "avx2") {
+    if (halving) emitHalving(v, s, F, last);
+    else if (p.inPlace && isa.level === "avx2") {
       emitMaxPairs(v, s, F);
       const done = a.label();
       a.emit("jz", done); // no NaN in the plane
@@ -351,8 +369,9 @@ export function generatePool(
   };
   // The call's last plane apart (its last run masked); in place the plane kernel makes only
   // the planes holding a NaN, each then taken as a last one.
-  if (!wholeTails || p.inPlace) frameLoop(a, F.PLANE, s.planes, () => planeLoop(true));
-  else {
+  if ((!wholeTails || p.inPlace) && !halving) {
+    frameLoop(a, F.PLANE, s.planes, () => planeLoop(true));
+  } else {
     frameLoop(a, F.PLANE, s.planes - 1, () => planeLoop(false));
     planeLoop(true);
   }
