@@ -169,6 +169,15 @@ for (const level of CV_LEVELS) {
           );
         }
       }
+      // With and without each row of tiles through every block of output channels, and with and
+      // without the next row's x fetched to L2 (tiles by rows, not flat): same bits.
+      for (const way of [/each row through every block/, /next row's x to L2/]) {
+        assert.ok(all.some((p) => way.test(p)), `${way}: ${all.join("; ")}`);
+        assert.ok(
+          all.some((p) => !way.test(p) && !p.includes("across rows")),
+          `not ${way}: ${all.join("; ")}`,
+        );
+      }
       if (level !== "avx2") return;
       // Every layout of a tile's positions ran: flat, whole rows, a row's pieces.
       for (const kind of [/positions across rows/, /\d rows × /, /\d columns × /]) {
@@ -740,6 +749,29 @@ Deno.test("conv plan avx2: a residual layer whose y passes half of L2 fetches th
   assert.match(deep.description, /next tile's y to L1/);
   assert.equal(small.cv.nextOut, false, small.description);
   assert.equal(bare.cv.nextOut, false, "no residual: the default");
+});
+
+Deno.test("conv plan avx2: planes past L1 fetch the next row's x; x past 4 L2s with weights within half of one runs each row through every block", () => {
+  const caches = { l1d: 32 << 10, l2: 512 << 10 };
+  const plan = (c: number, h: number, oc: number) =>
+    planConv(
+      {
+        ...convSpecOf({ n: 1, c, h, w: h, outChannels: oc, kernel: [3, 3], pads: [1, 1, 1, 1] }),
+        wLanes: 8,
+      },
+      "avx2",
+      caches,
+    );
+  // VGG's 64→64 on 224² (x 12.8 MB, weights 144 KB), 128→128 on 112² (weights 576 KB),
+  // ResNet's 64→64 on 56² (12.5 KB planes: x fetched planes ahead instead).
+  const vgg = plan(64, 224, 64), deep = plan(128, 112, 128), resnet = plan(64, 56, 64);
+  assert.ok(vgg.cv && deep.cv && resnet.cv, "channel vectors each");
+  assert.equal(vgg.cv.xNextRows, true, vgg.description);
+  assert.equal(vgg.cv.rowsOuter, true, vgg.description);
+  assert.match(vgg.description, /next row's x to L2, each row through every block/);
+  assert.equal(deep.cv.xNextRows, true, deep.description);
+  assert.ok(!deep.cv.rowsOuter, deep.description);
+  assert.ok(!resnet.cv.xNextRows && !resnet.cv.rowsOuter, resnet.description);
 });
 
 Deno.test("conv plan avx512: x fetched 8 planes ahead on small planes, 2 on large ones", () => {

@@ -184,6 +184,23 @@ export interface ChannelVectorTile {
    */
   xAhead: number;
   /**
+   * NCHW: the k loop fetches into L2, a channel per k step, the lines of x
+   * the next row of tiles reads that this tile does not (3×3 at stride 1:
+   * the row below its window), a row of tiles ahead. Planes past L1 (no
+   * `xAhead`) make x larger than L2 at 64 channels, and every block of
+   * output channels sweeps it again: each row of tiles then waits on a
+   * new input row in each of its channels' planes, 64 streams and more
+   * the hardware's prefetch does not follow.
+   */
+  xNextRows?: boolean;
+  /**
+   * NCHW: each row of tiles runs through every block of output channels
+   * before the next row (else each block runs over every row): x's rows
+   * are read from memory once, not once a block, and every block's
+   * weights stay in L2. Not with flat tiles.
+   */
+  rowsOuter?: boolean;
+  /**
    * NCHW, a row in pieces: input channels per chunk (0: all of them). Each
    * chunk runs over every piece of the row, its partial sums kept in the
    * frame between chunks (stored and reloaded exactly: the same FMA chain,
@@ -398,6 +415,10 @@ export interface ChannelVectorFrame {
   CHW: number;
   /** The pieces' partial sums between chunks (channelVectorPartialBytes). */
   PARTIAL: number;
+  /** Rows outer (see `rowsOuter`): the first block's bias, and the row's y and residual. */
+  ROWBB: number;
+  ROWYB: number;
+  ROWRB: number;
 }
 
 /**
@@ -506,6 +527,9 @@ export function channelVectorTile(
     icChunk: 0,
     embed: embed && isa.level === "avx512",
     ...(flat ? { flat } : {}),
+    ...(isa.level === "avx2" && g.channelStride * 4 > AVX2_X_AHEAD_MOST_PLANE
+      ? { xNextRows: true }
+      : {}),
   };
   // Few tiles per block (a small image): the first tile of each block would wait on its
   // weights from DRAM.
@@ -628,6 +652,11 @@ export function channelVectorPartialBytes(
  */
 export function channelVectorHalfBytes(t: ChannelVectorTile): number {
   return t.halves ? (32 - 4) * 64 : 0;
+}
+
+/** Whether the blocks run inside each row of tiles (see ChannelVectorTile.rowsOuter). */
+export function rowsOuterServes(s: ConvSpec, t: ChannelVectorTile): boolean {
+  return t.rowsOuter === true && !s.nhwc && !t.flat;
 }
 
 /** Whether the tile's k loop fetches x planes ahead (NCHW only: NHWC fetches rows). */
@@ -760,58 +789,104 @@ export function emitChannelVectorGroup(
     for (let q = r; q < r + n; q++) ok &&= inside(q);
     tiles.push([r, n, ok]);
   }
-  // Every tile of a block brings a share of the next block's weights into L2.
-  const nextStep = t.nextBlock
+  const rowsOuter = rowsOuterServes(s, t);
+  // Every tile of a block brings a share of the next block's weights into L2 (rows outer:
+  // every block's weights stay there).
+  const nextStep = t.nextBlock && !rowsOuter
     ? Math.max(1, Math.floor((t.vectors * s.kh * s.kw * L * 4) / tilesPerBlock(g, t)))
     : 0;
-  /** A block of `channels` output channels in `vectors` vectors. */
-  const block = (vectors: number, channels: number) => {
-    for (const [from, to] of [[F.YB, F.RUNY], [F.RB, F.RUNR]]) {
-      a.emit("mov", rax, qword(rsp, from));
-      a.emit("mov", qword(rsp, to), rax);
-    }
-    if (nextStep) {
-      a.emit("mov", rax, qword(rsp, F.WB));
-      addImmediate(a, "add", rax, vectors * k * L * 4);
-      a.emit("mov", qword(rsp, F.NEXTW), rax);
-    }
-    const nextRows = (n: number) => {
-      addImmediate(a, "add", qword(rsp, F.RUNY), n * g.ow * posY * 4);
-      addImmediate(a, "add", qword(rsp, F.RUNR), n * g.ow * posY * 4);
-    };
-    if (t.flat) flatTiles(vectors, channels);
-    for (let i = 0; i < tiles.length && !t.flat;) {
+  /**
+   * The band's rows of tiles, each by `row(r0, n, base)` with x's row `base` at RUNB (0:
+   * x's start, a row reaching the padding), then `nextRows(n)`: inside rows of one height in
+   * a loop, x's rows from a running pointer.
+   */
+  const walkRows = (
+    row: (r0: number, n: number, base: number) => void,
+    nextRows: (n: number) => void,
+  ) => {
+    for (let i = 0; i < tiles.length;) {
       const [r0, n, ok] = tiles[i];
       if (!ok) {
         // A row reaching the padding: displacements from x's image start, known here.
         a.emit("mov", rax, qword(rsp, F.XG));
         a.emit("mov", qword(rsp, F.RUNB), rax);
-        rowTiles(r0, n, 0, vectors, channels);
+        row(r0, n, 0);
         nextRows(n);
         i++;
         continue;
       }
-      // A run of inside tiles of the same height: one loop, x's rows from a running pointer.
       let j = i;
       while (j < tiles.length && tiles[j][2] && tiles[j][1] === n) j++;
       a.emit("mov", rax, qword(rsp, F.XG));
       addImmediate(a, "add", rax, (r0 * s.sh - s.pt) * s.w * posX * 4);
       a.emit("mov", qword(rsp, F.RUNB), rax);
       frameLoop(a, F.RUN, j - i, () => {
-        rowTiles(r0, n, r0 * s.sh - s.pt, vectors, channels);
+        row(r0, n, r0 * s.sh - s.pt);
         addImmediate(a, "add", qword(rsp, F.RUNB), n * s.sh * s.w * posX * 4);
         nextRows(n);
       });
       i = j;
     }
+  };
+  /** Moves the block pointers on past `vectors` vectors of output channels. */
+  const nextBlock = (vectors: number) => {
     addImmediate(a, "add", qword(rsp, F.WB), vectors * k * L * 4);
     addImmediate(a, "add", qword(rsp, F.BB), vectors * L * 4);
     addImmediate(a, "add", qword(rsp, F.YB), vectors * L * (s.nhwc ? 4 : planeY));
     addImmediate(a, "add", qword(rsp, F.RB), vectors * L * (s.nhwc ? 4 : planeY));
   };
+  /** RUNY, RUNR = the block's y and residual (the row's, rows outer). */
+  const runFromBlock = () => {
+    for (const [from, to] of [[F.YB, F.RUNY], [F.RB, F.RUNR]]) {
+      a.emit("mov", rax, qword(rsp, from));
+      a.emit("mov", qword(rsp, to), rax);
+    }
+  };
+  /** A block of `channels` output channels in `vectors` vectors, over the band. */
+  const block = (vectors: number, channels: number) => {
+    runFromBlock();
+    if (nextStep) {
+      a.emit("mov", rax, qword(rsp, F.WB));
+      addImmediate(a, "add", rax, vectors * k * L * 4);
+      a.emit("mov", qword(rsp, F.NEXTW), rax);
+    }
+    if (t.flat) flatTiles(vectors, channels);
+    else {
+      walkRows((r0, n, base) => rowTiles(r0, n, base, vectors, channels), (n) => {
+        addImmediate(a, "add", qword(rsp, F.RUNY), n * g.ow * posY * 4);
+        addImmediate(a, "add", qword(rsp, F.RUNR), n * g.ow * posY * 4);
+      });
+    }
+    nextBlock(vectors);
+  };
   const per = t.vectors * L, rest = g.ocg % per;
-  frameLoop(a, F.BLK, Math.floor(g.ocg / per), () => block(t.vectors, per));
-  if (rest) block(Math.ceil(rest / L), rest);
+  if (!rowsOuter) {
+    frameLoop(a, F.BLK, Math.floor(g.ocg / per), () => block(t.vectors, per));
+    if (rest) block(Math.ceil(rest / L), rest);
+  } else {
+    // Each row of tiles through every block (see rowsOuter): the first block's bias, y and
+    // residual wait in ROWBB, ROWYB, ROWRB (y's and the residual's moving on a row at a time).
+    for (const [from, to] of [[F.BB, F.ROWBB], [F.YB, F.ROWYB], [F.RB, F.ROWRB]]) {
+      a.emit("mov", rax, qword(rsp, from));
+      a.emit("mov", qword(rsp, to), rax);
+    }
+    const blockRow = (vectors: number, channels: number, r0: number, n: number, base: number) => {
+      runFromBlock();
+      rowTiles(r0, n, base, vectors, channels);
+      nextBlock(vectors);
+    };
+    walkRows((r0, n, base) => {
+      for (const [from, to] of [[F.WV, F.WB], [F.ROWBB, F.BB], [F.ROWYB, F.YB], [F.ROWRB, F.RB]]) {
+        a.emit("mov", rax, qword(rsp, from));
+        a.emit("mov", qword(rsp, to), rax);
+      }
+      frameLoop(a, F.BLK, Math.floor(g.ocg / per), () => blockRow(t.vectors, per, r0, n, base));
+      if (rest) blockRow(Math.ceil(rest / L), rest, r0, n, base);
+    }, (n) => {
+      addImmediate(a, "add", qword(rsp, F.ROWYB), n * g.ow * posY * 4);
+      addImmediate(a, "add", qword(rsp, F.ROWRB), n * g.ow * posY * 4);
+    });
+  }
 
   /** The byte displacement of each tap for output (oh, ow) from x's row `base`, or null in the padding. */
   function at(oh: number, ow: number, base: number): (number | null)[] {
@@ -1010,6 +1085,26 @@ export function emitChannelVectorGroup(
     // 46-52% of the peak, 16→32 5×5 on 28² at 66-71%, 32→64 7×7 on 28² at 84%; by rows
     // 74-77%, 89-95%, 89%; 5×5 layers of 32-64 inputs the same either way.
     const rowStep = s.dh * s.w * posX * 4;
+    // The next row of tiles' new lines (see xNextRows): its rows are this tile's `shift` rows
+    // on; those this tile does not read, first to last byte of each.
+    const nextRowLines: number[] = [];
+    if (t.xNextRows && !s.nhwc && !t.flat) {
+      const rowBytes = s.w * 4, spans = new Map<number, [number, number]>();
+      for (const o of offs) {
+        for (const d of o) {
+          if (d === null) continue;
+          const r = Math.floor(d / rowBytes), sp = spans.get(r);
+          spans.set(r, sp ? [Math.min(sp[0], d), Math.max(sp[1], d + 3)] : [d, d + 3]);
+        }
+      }
+      const shift = (whole ? t.rows : 1) * s.sh;
+      for (const [r, [lo, hi]] of spans) {
+        if (spans.has(r + shift)) continue;
+        let d = lo;
+        for (; d <= hi; d += 64) nextRowLines.push(d + shift * rowBytes);
+        if (d - 64 !== hi) nextRowLines.push(hi + shift * rowBytes); // the last line, if missed
+      }
+    }
     const byRows = s.kh > 1 && s.kw * s.kh >= ROWS_LOOP_TAPS &&
       offs.every((o) => {
         for (let ky = 0; ky < s.kh; ky++) {
@@ -1079,6 +1174,9 @@ export function emitChannelVectorGroup(
           for (; d <= hi; d += 64) a.emit("prefetcht0", byte(rdx, from + d));
           if (d - 64 !== hi) a.emit("prefetcht0", byte(rdx, from + hi)); // the last line, if missed
         }
+      }
+      for (const d of nextRowLines) {
+        a.emit("prefetcht1", byte(rdx, d - (byRows ? s.kh * rowStep : 0)));
       }
       if (nextStep) {
         a.emit("prefetcht1", byte(r9, 0));

@@ -124,6 +124,9 @@ const F = {
   CV0: 2192, // NHWC depthwise: its first and last channel vectors' byte offsets
   CVEND: 2200,
   WV: 2208, // w's channel-vector copy (the operand wVectors)
+  ROWBB: 2216, // the channel-vector kernel's rows outer: the first block's bias, the row's y, residual
+  ROWYB: 2224,
+  ROWRB: 2232,
   PARTIAL: 2240, // its partial sums between chunks (channelVectorPartialBytes)
 } as const;
 /** Frame bytes of a plan: the slots, and the channel-vector kernel's partial sums. */

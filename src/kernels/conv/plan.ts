@@ -57,6 +57,7 @@ import {
   fetchesXAhead,
   fitChannelVectorTile,
   packedXServes,
+  rowsOuterServes,
   subsampledCall,
   subsampledServes,
   tileCall,
@@ -354,6 +355,8 @@ export function planConv(
       }${t.packedX ? " in blocks of 8 channels" : ""}${t.nextBlock ? ", next weights to L2" : ""}${
         fetchesNextTile(q.s, t) ? ", next tile's y to L1" : ""
       }${fetchesXAhead(q.s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${
+        t.xNextRows && !s.nhwc ? ", next row's x to L2" : ""
+      }${rowsOuterServes(q.s, t) ? ", each row through every block" : ""}${
         channelVectorChunks(q.s, q.g, t) > 1
           ? `, pieces in chunks of ${t.icChunk * (t.packedX ? CHANNEL_BLOCK : 1)} inputs`
           : ""
@@ -1091,6 +1094,11 @@ function tierOneTile(
   if (isa.level === "avx2" && s.residual && !s.nhwc && 4 * g.ocg * g.rows * g.ow > l2 / 2) {
     t.nextOut = true;
   }
+  const xBytes = 4 * g.cg * s.h * s.w, wBytes = 4 * g.ocg * g.cg * s.kh * s.kw;
+  if (
+    isa.level === "avx2" && !s.nhwc && !t.flat && g.ocg > channelVectorLanes(isa) * t.vectors &&
+    xBytes > 4 * l2 && wBytes <= l2 / 2
+  ) t.rowsOuter = true;
   const embeds = s.kh * s.kw > 1 && isa.level === "avx512" && (t.vectors === 1 ? lone : embed);
   return { ...t, embed: embeds, icChunk: channelVectorChunk(isa, s, g, t, l1d) };
 }
@@ -1246,6 +1254,11 @@ export function convChoices(
       { ...first, nextBlock: !first.nextBlock },
       // NCHW: the next tile's y fetched or not (tier 1's other way), x not fetched ahead.
       ...(s.nhwc ? [] : [{ ...first, nextOut: !first.nextOut }, { ...first, xAhead: 0 }]),
+      // NCHW: the next row's x fetched or not, each row through every block or not.
+      ...(s.nhwc || first.flat ? [] : [
+        { ...first, xNextRows: !first.xNextRows },
+        { ...first, rowsOuter: !first.rowsOuter },
+      ]),
       ...(isa.level === "avx512" ? [{ ...first, embed: !first.embed }] : []),
       ...(planes || packedX
         ? [tierOneTile(isa, s, g, e, plan.embedLoneBroadcast, plan.l1d, plan.l2)]
