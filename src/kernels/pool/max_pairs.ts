@@ -10,7 +10,8 @@
  * input row is folded once: output row o takes rows 2o − pt (the previous
  * output's last, carried in a register), 2o − pt + 1 and 2o − pt + 2.
  * Columns outside x read −∞ (masked loads, then a blend), rows outside
- * are skipped. No prefetch: unlike AVX-512's (max_in_place.ts), 8 KiB
+ * are skipped. A row's last, partial vector is computed ending at the
+ * row's last output, overlapping the one before (no masked store). No prefetch: unlike AVX-512's (max_in_place.ts), 8 KiB
  * ahead changed nothing measurable on Zen 3 (64×112², ~110 µs either way).
  *
  * The same bits as the plane kernel: each row is folded left, centre,
@@ -53,6 +54,13 @@ export function emitMaxPairs(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
   const a = v.a;
   const { ow } = poolShape(s);
   const vectors = Math.ceil(ow / L);
+  // A row's last vector, where the row holds a whole vector and more, ends at its last output:
+  // it starts ow − 8 (its first lanes the previous vector's outputs, the same bits stored
+  // again), stored whole, where its lanes past the row would have taken a masked store
+  // (microcoded on AMD) or landed on the next row's first outputs (stored already: column
+  // groups go down every row in turn).
+  const backed = ow % L !== 0 && ow > L;
+  const first = (k: number) => (backed && k === vectors - 1 ? ow - L : k * L);
   v.move(NINF, f32(-Infinity));
   v.zero(NANS);
   emitSharedRows(v, s, F, {
@@ -64,7 +72,7 @@ export function emitMaxPairs(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
     carry: CARRY,
     /** dst = input row `row` (elements past r15) folded left, centre, right for vector k. */
     emitFold: (dst, row, k) => {
-      const c0 = 2 * k * L - s.pl;
+      const c0 = 2 * first(k) - s.pl;
       load(a, v, s, PA, row, c0);
       load(a, v, s, PB, row, c0 + L);
       load(a, v, s, QA, row, c0 + 1);
@@ -83,7 +91,7 @@ export function emitMaxPairs(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
     },
     emitStore: (k) => {
       a.emit("vpermpd", v.r(ACC), v.r(ACC), IN_ORDER);
-      const c = k * L, lanes = Math.min(L, ow - c);
+      const c = first(k), lanes = Math.min(L, ow - c);
       v.store(r14, c * 4, ACC, lanes < L ? v.tail(lanes, 1, TAIL_MASK) : undefined);
     },
   });
