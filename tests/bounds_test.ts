@@ -254,6 +254,30 @@ Deno.test("bounds: unary and binary ops storing y past the last-level cache by n
       Y.free();
     }
   }
+  // A row for every run (a matrix and a row vector): the line two runs share made from the
+  // row's last and first elements by masked loads; the row, x and y against their guards.
+  const cols = 1024, rows = Math.ceil(STREAM_STORES_FROM / 4 / cols) + 1, k = rows * cols;
+  for (const side of ["end", "start"] as const) {
+    const X = guarded(k, side), Y = guarded(k + 1, side), R = guarded(cols, side);
+    try {
+      X.view.fill(2);
+      R.view.forEach((_, i) => (R.view[i] = i));
+      for (const y of [Y.view.subarray(0, k), Y.view.subarray(1)]) {
+        for (const j of [jit, split]) {
+          j.binary("add", X.view, [rows, cols], R.view, [cols], y);
+          assert.equal(y[0], 2, side);
+          assert.equal(y[k - 1], cols + 1, side);
+          j.binary("sub", R.view, [cols], X.view, [rows, cols], y);
+          assert.equal(y[cols], -2, side);
+          assert.equal(y[k - 1], cols - 3, side);
+        }
+      }
+    } finally {
+      X.free();
+      Y.free();
+      R.free();
+    }
+  }
 });
 
 Deno.test("bounds: norms, reductions, softmax, GEMM (skinny, dot) and transposes read along x's lines stay inside every operand, guard pages on both sides", () => {

@@ -69,7 +69,7 @@ export interface BinaryPlan {
    */
   fetchAhead: number;
   /**
-   * Streamed runs of whole lines' length (a multiple of 16 floats) with
+   * Streamed runs of whole lines' length (a multiple of 16 floats; AVX2 of 8, a vector) with
    * one input a value a run: when y starts off a line, the line each run
    * shares with the next goes with the next run, its lanes of the run
    * before under the value before (a blend), so that every line but the
@@ -114,7 +114,7 @@ export function planBinary(
     ? ", runs from the first input's lines"
     : "";
   const fetchAhead = fetch && how !== "cached" ? FETCH_AHEAD : 0;
-  const carriedLines = streamed && isa === "avx512" && carries(s);
+  const carriedLines = streamed && carriedKind(s, vecIsa(isa).lanes) !== null;
   const carried = carriedLines ? ", a run's last line carried to the next" : "";
   return {
     isa,
@@ -133,25 +133,30 @@ export function planBinary(
 
 /**
  * Whether a streamed kernel carries each run's last line to the next run
- * (BinaryPlan.carriedLines): runs of whole lines' length (so y's offset
- * into a line is the same at every run's start), one input a value along
- * the run and the other laid out as y (its elements before a run's are the
- * run before's). Otherwise the line two runs share takes two masked
- * ordinary stores among the streamed ones: `deno task compare --ops
- * --sizes 67108864` (Xeon, one thread, y 16 bytes into a line), NCHW
- * 4096×64×256 times a value a channel 20172 µs, 84% of the copy bound,
- * at e51c27f (the same floats times one value 19219); 16596 µs, 110%,
- * at faeab73.
+ * (BinaryPlan.carriedLines), and how: runs of whole lines' length (so y's
+ * offset into a line is the same at every run's start), one input laid out
+ * as y (its elements before a run's are the run before's) and the other
+ * either one value along each run ("value": NCHW times a value a channel)
+ * or one row, the same for every run ("row": a matrix plus a row vector).
+ * Otherwise the line two runs share takes two masked ordinary stores among
+ * the streamed ones: `deno task compare --ops --sizes 67108864` (Xeon, one
+ * thread, y 16 bytes into a line), NCHW 4096×64×256 times a value a
+ * channel 20172 µs, 84% of the copy bound, at e51c27f (the same floats
+ * times one value 19219); 16596 µs, 110%, at faeab73.
  */
-function carries(s: BinarySpec): boolean {
+export function carriedKind(s: BinarySpec, lanes: number): "value" | "row" | null {
   const rank = s.dims.length, inner = s.dims[rank - 1], bit = 1 << (rank - 1);
-  if (rank < 2 || inner % 16 !== 0 || s.exponent !== null || BINARY_OPS[s.op] === "pow") {
-    return false;
+  if (rank < 2 || inner % lanes !== 0 || s.exponent !== null || BINARY_OPS[s.op] === "pow") {
+    return null;
   }
-  const aValue = (s.aBroadcast & bit) !== 0, bValue = (s.bBroadcast & bit) !== 0;
   // The runs' count is an immediate of a compare (a signed 32-bit one).
-  if (aValue === bValue || outputSize(s) / inner >= 2 ** 31) return false;
-  return (aValue ? s.bBroadcast : s.aBroadcast) === 0;
+  if (outputSize(s) / inner >= 2 ** 31) return null;
+  const aValue = (s.aBroadcast & bit) !== 0, bValue = (s.bBroadcast & bit) !== 0;
+  if (aValue !== bValue) return (aValue ? s.bBroadcast : s.aBroadcast) === 0 ? "value" : null;
+  // One row for every run: broadcast along every dimension but the last.
+  const outer = bit - 1;
+  if (aValue || (s.aBroadcast !== outer && s.bBroadcast !== outer)) return null;
+  return s.aBroadcast === 0 || s.bBroadcast === 0 ? "row" : null;
 }
 
 /** Elements of a row from which it goes in runs along lines (AVX-512) or streams (AVX2). */
@@ -211,8 +216,12 @@ export function generateBinary(
   };
   const heavy = op === "pow" && s.exponent === null;
   const SA = all[0], SB = all[1]; // broadcast scalars
-  // Carried lines: the value of the run before, and the blend of both for a run's first line.
+  // Carried lines: the value of the run before, and the blend of both for a run's first line
+  // (a row: the line two runs share, and a mask while it is made). `otherIsA`: a is the input
+  // not laid out as y (the value or the row).
   const PREV = all[2], BLEND = all[3];
+  const rowKind = plan.carriedLines && carriedKind(s, L) === "row";
+  const otherIsA = rowKind ? s.aBroadcast !== 0 : aScalar;
   const streams = allocateStreams(
     v,
     all.slice(plan.carriedLines ? 4 : 2),
@@ -383,8 +392,9 @@ export function generateBinary(
   };
 
   /**
-   * Carried lines (plan.carriedLines), y m floats into a line (r13 = 4m,
-   * k1 = lanes m and up, r12 = runs left): a run goes from the line before
+   * Carried lines (plan.carriedLines), y m floats into a line (AVX2: a
+   * vector, which its non-temporal stores take aligned; r13 = 4m, k1 or
+   * AVX2's mask register = lanes m and up, r12 = runs left): a run goes from the line before
    * its start, whose lanes below m are the run before's last elements (the
    * blend takes their value there), to the last line it fills whole; the
    * call's first line stores lanes m and up only, its last lanes below m.
@@ -392,22 +402,30 @@ export function generateBinary(
    * bits as the runs from y's lines.
    */
   const carriedLoop = (runs: number) => {
-    const value = aScalar ? SA : SB, pFull = aScalar ? pB : pA;
+    const value = otherIsA ? SA : SB, pFull = otherIsA ? pB : pA;
     /** A run's first or the call's last line, at pY (`mask`: the lanes stored; else streamed). */
-    const line = (scalar: number, mask: Tail | undefined) => {
+    const line = (other: number, mask: Tail | undefined) => {
       const st = stream(0), m = new Lanes(v, st.temps, st.masks);
-      const full = aScalar ? st.b : st.a;
+      const full = otherIsA ? st.b : st.a;
       v.load(full, pFull, 0, mask);
-      emitOp(m, st.d, aScalar ? scalar : full, aScalar ? full : scalar);
+      emitOp(m, st.d, otherIsA ? other : full, otherIsA ? full : other);
       if (mask) v.store(pY, 0, st.d, mask);
       else v.storeStream(pY, 0, st.d);
     };
-    v.broadcast(value, aScalar ? rA : rB, 0);
-    a.emit("mov", pFull, aScalar ? rB : rA);
+    if (!rowKind) v.broadcast(value, otherIsA ? rA : rB, 0);
+    else {
+      // The row's walking pointer from its element at the run's first line.
+      a.emit("mov", otherIsA ? pA : pB, otherIsA ? rA : rB);
+      a.emit("sub", otherIsA ? pA : pB, r13);
+    }
+    a.emit("mov", pFull, otherIsA ? rB : rA);
     a.emit("sub", pFull, r13);
     a.emit("mov", pY, rY);
     a.emit("sub", pY, r13);
-    v.select(BLEND, { k: KREG[1] }, value, PREV);
+    // (A row: BLEND holds the line two runs share, made once.)
+    if (!rowKind) {
+      v.select(BLEND, isa.level === "avx2" ? { v: maskReg } : { k: KREG[1] }, value, PREV);
+    }
     const later = a.label(), first = a.label();
     a.emit("cmp", r12, runs);
     a.emit("jne", later);
@@ -421,10 +439,15 @@ export function generateBinary(
     const more = a.label();
     a.emit("cmp", r12, 1);
     a.emit("jne", more);
-    a.emit("knotw", KREG[1], KREG[1]); // lanes below m: the last run's last elements
-    line(value, RUN_MASK);
+    // Lanes below m: the last run's last elements.
+    if (isa.level === "avx2") {
+      a.emit("mov", rcx, r13);
+      a.emit("shr", rcx, 2);
+      v.runTailVector(maskReg, rdi);
+    } else a.emit("knotw", KREG[1], KREG[1]);
+    line(rowKind ? BLEND : value, RUN_MASK);
     a.bind(more);
-    v.move(PREV, value);
+    if (!rowKind) v.move(PREV, value);
     a.emit("dec", r12);
   };
 
@@ -452,15 +475,40 @@ export function generateBinary(
   if (plan.carriedLines) {
     const onLine = a.label(), done = a.label();
     a.emit("mov", rax, rY);
-    a.emit("and", rax, 63);
+    a.emit("and", rax, VB - 1); // bytes into y's line (AVX2: vector)
     a.emit("jz", onLine);
     a.emit("push", r12);
     a.emit("push", r13);
     a.emit("mov", r13, rax);
     a.emit("mov", rcx, rax);
-    a.emit("shr", rcx, 2);
-    v.runTail(1, edi);
-    a.emit("knotw", KREG[1], KREG[1]); // lanes m and up
+    // Lanes m and up.
+    if (isa.level === "avx2") v.runHeadVector(maskReg, rdi);
+    else {
+      a.emit("shr", rcx, 2);
+      v.runTail(1, edi);
+      a.emit("knotw", KREG[1], KREG[1]);
+    }
+    if (rowKind) {
+      // The line two runs share: lanes below m the row's last m elements, lanes m and up
+      // its first 8 − m (AVX2; 16 − m at AVX-512), each by a masked load (none reaches past
+      // the row), blended; the same for every run.
+      const row = otherIsA ? rA : rB;
+      const below: Tail = isa.level === "avx2"
+        ? { lanes: 0, k: null, m: PREV }
+        : { lanes: 0, k: KREG[2], m: -1 };
+      if (isa.level === "avx2") {
+        a.emit("vpcmpeqd", v.r(PREV), v.r(PREV), v.r(PREV));
+        a.emit("vxorps", v.r(PREV), v.r(PREV), v.r(maskReg)); // lanes below m
+      } else a.emit("knotw", KREG[2], KREG[1]);
+      a.emit("lea", rax, ptr(row, 4 * inner));
+      a.emit("sub", rax, r13);
+      v.loadMem(BLEND, ptr(rax, 0), below);
+      a.emit("mov", rax, row);
+      a.emit("sub", rax, r13);
+      const st = stream(0);
+      v.loadMem(st.a, ptr(rax, 0), RUN_MASK);
+      v.select(BLEND, isa.level === "avx2" ? { v: maskReg } : { k: KREG[1] }, st.a, BLEND);
+    }
     const runs = outputSize(s) / inner;
     a.emit("mov", r12, runs);
     level(0, 0, () => carriedLoop(runs));
