@@ -405,7 +405,7 @@ Deno.test("norm plan: rows prefetched past L1, or past L2 where the core's prefe
   }
 });
 
-Deno.test("norm plan: y's lines of the rows ahead claimed (prefetchw) only when asked, not by default", () => {
+Deno.test("norm plan: y's lines of the rows ahead claimed (prefetchw) when asked, by default only past 16 L2s in rows of at most 4 KiB", () => {
   const norm = {
     kind: "layer" as const,
     rows: 512,
@@ -425,8 +425,13 @@ Deno.test("norm plan: y's lines of the rows ahead claimed (prefetchw) only when 
     assert.equal(count(listing, "prefetchw") > 0, claim, `claims ${claim}`);
     assert.equal(/y not claimed/.test(p.description), !claim, p.description);
   }
-  // Tier 1 (the default) claims none.
+  // Tier 1 (the default): none within 16 L2s (512×1024: 4 MiB of x and y against 16 MiB), nor
+  // in rows past 4 KiB; 4096×768 (24 MiB) on a 512 KiB L2 claims.
   assert.equal(planNorm(norm, "avx512", 48 << 10, 1 << 20, false).claimRows, false);
+  const big = { ...norm, rows: 4096, cols: 768 }, long = { ...norm, rows: 1024, cols: 4096 };
+  assert.equal(planNorm(big, "avx2", 32 << 10, 512 << 10, true).claimRows, true);
+  assert.equal(planNorm(big, "avx2", 32 << 10, 2 << 20, true).claimRows, false);
+  assert.equal(planNorm(long, "avx2", 32 << 10, 512 << 10, true).claimRows, false);
 });
 
 Deno.test("norm: bad input names the argument, the value and the expectation", () => {

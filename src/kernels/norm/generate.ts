@@ -83,6 +83,11 @@ export interface NormPlan {
   description: string;
 }
 
+/** Tier 1 claims y's lines of the rows ahead where x and y pass this many L2s (see planNorm). */
+const CLAIM_PAST_L2S = 16;
+/** ... in rows of at most this many bytes. */
+const CLAIM_ROW_BYTES = 4096;
+
 /**
  * The plan: operands larger than L1 get rows prefetched two ahead (into L1;
  * y's lines not claimed for writing: see below). Measured on Zen 5, 4096×768: one row
@@ -99,14 +104,22 @@ export interface NormPlan {
  * within L2 take none (`withinL2` false: see src/cpu.ts's
  * prefetchesWithinL2); tier 2 tries them there.
  *
- * Tier 1 claims none of y's lines of the rows ahead (prefetchw; tier 2
- * tries the claims): they cost Zen 5 more than the stores' own requests
+ * Tier 1 claims y's lines of the rows ahead (prefetchw; tier 2 tries the
+ * other way) only where x and y pass 16 L2s in rows of at most 4 KiB
+ * (`CLAIM_PAST_L2S`), else none: they cost Zen 5 more than the stores' own requests
  * (see src/cpu.ts's claimsRowsAhead), and since the rows are pipelined
  * and read along x's lines the Xeon too: `deno run -A bench/ab.ts --a
  * c9be034 --b ab/norm-no-claims --norm RxC --offset 16 --out-offset 16`
  * (with claims against without, one process), 128×768 ×0.940, with a
  * residual ×0.957, rmsNorm ×0.884, 512×1024 ×0.974, 4096×768 ×0.983,
- * 2048×1024 ×0.984; x and y on lines, 128×768 ×0.977.
+ * 2048×1024 ×0.984; x and y on lines, 128×768 ×0.977. On an AVX2 Zen 3
+ * (512 KiB L2; `deno run -A bench/tune_candidates.ts --norm RxC`, tier 1
+ * against the claims, two runs, µs) large operands stall on y's lines
+ * without them: 4096×768 1206 / 1285 against 872 / 989, 2048×1024 764 /
+ * 661 against 625 / 606; within L3's share they cost: 512×1024 119 / 117
+ * against 137 / 168; long rows gain nothing (a row ahead is 16 KiB of
+ * claims): 1024×4096 1872 / 1666 against 1931 / 1702. With the rule, three
+ * more runs at 4096×768: 1510 / 1326 / 1178 against 1747 / 1855 / 1493.
  *
  * At AVX-512 a row's pass 3 shares the loop of the next row's pass 1, and
  * pass 3 forms d again from x rather than reading it back (one subtraction
@@ -138,7 +151,7 @@ export function planNorm(
   l1d = 48 << 10,
   l2 = 1 << 20,
   withinL2 = true,
-  claimRows = false,
+  claimRows?: boolean,
 ): NormPlan {
   // Past L1, or past L2 where the core's own prefetchers serve L2 (src/cpu.ts, prefetchesWithinL2).
   const fetchFrom = withinL2 ? l1d : l2;
@@ -162,10 +175,12 @@ export function planNorm(
   const bytes = 8 * s.rows * s.cols;
   const lineReads = !pairs && canReadLines(isa, s.cols) &&
     (s.cols >= 512 ? bytes > l1d : s.cols >= 256 && bytes > 8 * l2);
+  const claims = claimRows ??
+    (prefetchRows > 0 && bytes > CLAIM_PAST_L2S * l2 && 4 * s.cols <= CLAIM_ROW_BYTES);
   return describedNorm(s, {
     isa,
     prefetchRows,
-    claimRows,
+    claimRows: claims,
     pairs,
     pipelined,
     lag: 1,
