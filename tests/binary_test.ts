@@ -269,6 +269,47 @@ for (const level of ["avx512", "avx2"] as const) {
   });
 }
 
+/**
+ * Each case (its name, the call on x and y with a Jit, the element it must give) with y on a
+ * line (16 bytes + 12 floats) and off one by 1-15 floats, in place too, on one thread and split;
+ * then the streamed plans carry a run's last line to the next. Where the core streams on one
+ * thread too (Intel, AVX2) the calls' own plans carry lines; where it streams only when split
+ * (Zen 5) the split calls' parts take the shape's streamed plan.
+ */
+function assertCarried(
+  data: Float32Array,
+  cases: readonly (readonly [
+    string,
+    (x: Float32Array, y: Float32Array, j: Jit) => void,
+    (i: number) => number,
+  ])[],
+  jit: Jit,
+  split: Jit,
+): void {
+  for (const [op, call, want] of cases) {
+    for (const j of [jit, split]) {
+      assertAtOffsets(
+        data,
+        [[0, 0], [3, 11], [7, 1], [4, 12], [16, 16], [5, 15]],
+        (x, y) => call(x, y, j),
+        want,
+        `${op} ${j === split ? "split" : "one thread"}`,
+        true,
+      );
+    }
+  }
+  const keys = [...jit.stats().keys, ...split.stats().keys];
+  const streamed = keys.filter((k) =>
+    k.plan!.includes("non-temporal") && (!k.plan!.includes("when split") || k.parts > 1)
+  );
+  assert.ok(streamed.length >= 2, keys.map((k) => `${k.plan} (${k.parts})`).join("; "));
+  for (const k of streamed) {
+    if (!k.plan!.includes("when split")) {
+      assert.match(k.plan!, /a run's last line carried to the next/);
+    }
+  }
+}
+
 for (const level of ["avx512", "avx2"] as const) {
   Deno.test({
     name:
@@ -299,31 +340,7 @@ for (const level of ["avx512", "avx2"] as const) {
           (i: number) => Math.fround(at(i) - data[i]),
         ],
       ] as const;
-      for (const [op, call, want] of cases) {
-        for (const j of [jit, split]) {
-          // y on a line (16 bytes + 12 floats), off one by 1-15 floats.
-          assertAtOffsets(
-            data,
-            [[0, 0], [3, 11], [7, 1], [4, 12], [16, 16], [5, 15]],
-            (x, y) => call(x, y, j),
-            want,
-            `${op} ${j === split ? "split" : "one thread"}`,
-            true,
-          );
-        }
-      }
-      // Where the core streams on one thread too (Intel) the calls' own plans carry lines; where it
-      // streams only when split (Zen 5) the split calls' parts take the shape's streamed plan.
-      const keys = [...jit.stats().keys, ...split.stats().keys];
-      const streamed = keys.filter((k) =>
-        k.plan!.includes("non-temporal") && (!k.plan!.includes("when split") || k.parts > 1)
-      );
-      assert.ok(streamed.length >= 2, keys.map((k) => `${k.plan} (${k.parts})`).join("; "));
-      for (const k of streamed) {
-        if (!k.plan!.includes("when split")) {
-          assert.match(k.plan!, /a run's last line carried to the next/);
-        }
-      }
+      assertCarried(data, cases, jit, split);
       // The plan the streamed calls or parts take (the shape merged: images, channels, a plane).
       for (const [op, aBroadcast, bBroadcast] of [[2, 0, 5], [1, 5, 0]]) {
         const s = { op, dims: [images, c, plane], aBroadcast, bBroadcast, exponent: null };
@@ -366,28 +383,7 @@ for (const level of ["avx512", "avx2"] as const) {
           (i: number) => Math.fround(row[i % cols] - data[i]),
         ],
       ] as const;
-      for (const [op, call, want] of cases) {
-        for (const j of [jit, split]) {
-          assertAtOffsets(
-            data,
-            [[0, 0], [3, 11], [7, 1], [4, 12], [16, 16], [5, 15]],
-            (x, y) => call(x, y, j),
-            want,
-            `${op} ${j === split ? "split" : "one thread"}`,
-            true,
-          );
-        }
-      }
-      const keys = [...jit.stats().keys, ...split.stats().keys];
-      const streamed = keys.filter((k) =>
-        k.plan!.includes("non-temporal") && (!k.plan!.includes("when split") || k.parts > 1)
-      );
-      assert.ok(streamed.length >= 2, keys.map((k) => `${k.plan} (${k.parts})`).join("; "));
-      for (const k of streamed) {
-        if (!k.plan!.includes("when split")) {
-          assert.match(k.plan!, /a run's last line carried to the next/);
-        }
-      }
+      assertCarried(data, cases, jit, split);
       // Not where the row is not the same for every run, nor without whole lines a run.
       const plan = (dims: number[], aBroadcast: number, bBroadcast: number) =>
         planBinary({ op: 0, dims, aBroadcast, bBroadcast, exponent: null }, level, "streamed")

@@ -121,38 +121,33 @@ export function planPool(s: PoolSpec, level: VecLevel): PoolPlan {
     divisor = uniform ? k : null;
   }
   const divided = s.kind === "average" ? (divisor ? ` ÷${divisor}` : " ÷table") : "";
+  /** A kernel that reads x in place: no planes, no workspace. */
+  const inPlace = (description: string): PoolPlan => ({
+    isa: level,
+    ng: 1,
+    mode: "runs",
+    segments: 0,
+    divisor,
+    inPlace: true,
+    workspaceBytes: 0,
+    description,
+  });
   if (halvingServes(s, level)) {
-    return {
-      isa: level,
-      ng: 1,
-      mode: "runs",
-      segments: 0,
-      divisor,
-      inPlace: true,
-      workspaceBytes: 0,
-      description: `${level} ${s.kind} 2×2/2 in place, rows of ${
+    return inPlace(
+      `${level} ${s.kind} 2×2/2 in place, rows of ${
         Math.ceil(poolShape(s).ow / 8)
       } vectors from even/odd column pairs${divided}`,
-    };
+    );
   }
   if (maxInPlaceServes(s, level)) {
     const max = s.kind === "max";
-    return {
-      isa: level,
-      ng: 1,
-      mode: "runs",
-      segments: 0,
-      divisor,
-      inPlace: true,
-      workspaceBytes: 0,
-      description: `${level} ${s.kind} in place, rows of ${
-        Math.ceil(poolShape(s).ow / 16)
-      } vectors${s.sw === 2 ? ", even/odd lanes" : ""}${
-        max && maxSharedServes(s) ? ", each row folded once, x prefetched 8 KiB ahead" : ""
-      }${
+    return inPlace(
+      `${level} ${s.kind} in place, rows of ${Math.ceil(poolShape(s).ow / 16)} vectors${
+        s.sw === 2 ? ", even/odd lanes" : ""
+      }${max && maxSharedServes(s) ? ", each row folded once, x prefetched 8 KiB ahead" : ""}${
         max && maxAlignedServes(s) ? ", aligned column pairs, NaN checked per plane" : ""
       }${divided}`,
-    };
+    );
   }
   const ws = windowSpec(s), g = convGeometry(ws);
   const { mode, segments, run } = chooseStore(g, isa, s.kh * s.kw);
