@@ -26,8 +26,11 @@
  * runs; `rm -r /tmp/njit-ab && git worktree prune` forgets them). Each block is `--calls` calls (default: ~5 ms of work); `--blocks`
  * (default 40) each, alternating, the order swapped every block. Prints
  * each side's median and fastest-decile µs per call and B's median over
- * A's with the spread of the per-pair ratios (their middle half). Inputs
- * and outputs start on cache lines, alike for both. A/A runs (one revision
+ * A's with the spread of the per-pair ratios (their middle half). Both
+ * sides read the same input arrays (each writes its own outputs), every
+ * array starting on a page: made per side, the side made second ran
+ * slower (Zen 3, `--conv 1,128,128,128,32,3,1`, A/A 1.075-1.087, 0.872
+ * with the sides made the other way round; shared, 1.010-1.013). A/A runs (one revision
  * on both sides, Zen 5, 2 vCPUs) read 0.98-1.01 over a conv and a split
  * GEMM: a difference under ~2% is not resolved. With `--threads 2` each checkout is a module
  * graph of its own, so each side has its own pool (`sharedPool` is one per module instance), both
@@ -149,14 +152,20 @@ for (const [name, o] of [["--offset", offset], ["--out-offset", outOffset]] as c
   }
 }
 
-/** Seeded floats in [-0.5, 0.5), `--offset` bytes past a cache line (lineAligned). */
+/** The inputs made so far, by length and seed: both sides read the same arrays. */
+const inputs = new Map<string, Float32Array>();
+
+/** Seeded floats in [-0.5, 0.5), `--offset` bytes past a cache line (lineAligned), shared. */
 const rand = (n: number, seed = 1) => {
+  const key = `${n},${seed}`, made = inputs.get(key);
+  if (made) return made;
   let s = seed >>> 0;
   const out = onLine(n + offset / 4).subarray(offset / 4);
   for (let i = 0; i < n; i++) {
     s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
     out[i] = s / 2 ** 32 - 0.5;
   }
+  inputs.set(key, out);
   return out;
 };
 
@@ -169,11 +178,16 @@ function lineAligned(n: number): Float32Array {
   return onLine(n + outOffset / 4).subarray(outOffset / 4);
 }
 
-/** `n` zeroed floats starting on a cache line. */
+/**
+ * `n` zeroed floats starting on a page: every operand of either side then sits at the same
+ * offset into its pages (and lines), so the two sides' loads and stores alias alike (4 KiB
+ * aliasing, L1 sets). Starting them only on lines, an A/A run (one revision both sides) read
+ * B / A 1.087 on `--conv 1,128,128,128,32,3,1` (Zen 3, stop 123).
+ */
 function onLine(n: number): Float32Array {
-  const buf = new Float32Array(n + 16);
+  const buf = new Float32Array(n + 1024);
   const at = Number(Deno.UnsafePointer.value(Deno.UnsafePointer.of(buf)));
-  const skip = ((64 - (at % 64)) % 64) / 4;
+  const skip = ((4096 - (at % 4096)) % 4096) / 4;
   return buf.subarray(skip, skip + n);
 }
 
