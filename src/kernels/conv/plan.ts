@@ -824,11 +824,17 @@ function windowFits(g: ConvGeometry, lanes: number, l1d: number): (vectors: numb
 }
 
 /**
- * AVX2, kernels of several taps: the cycles a tile's k step takes at
- * least, its FMA chains' latency (4) and the slack a tile of 8
- * accumulators (4 × 2: 2 FMAs a cycle only if every chain issues the cycle
- * it is ready) does not have. 1×1 layers keep 4 (their input-channel
- * passes, `tests/conv_kernels_test.ts`, ranked on it). Priced at 4,
+ * AVX2: the cycles a tile's k step takes at least, its FMA chains'
+ * latency (4) and the slack a tile of 8 accumulators (4 × 2: 2 FMAs a
+ * cycle only if every chain issues the cycle it is ready) does not have.
+ * 1×1 layers too since stop 123: priced at 4 they took 4×16 (8
+ * accumulators) where 6×16 ran faster, and 1×56 (7) for deep inputs on
+ * small images; `deno run -A bench/ab.ts --a 27e59b2 --b . --model M`
+ * (inputs shared, stop 123; the swapped run in brackets): ResNet-50 ×0.979
+ * (×1.010 old over new), ×0.994 at 2 threads, DenseNet-121 ×0.961,
+ * MobileNetV2 ×0.992, Inception v2 ×0.992, the CNN ×1.004, SqueezeNet
+ * ×0.986 (×1.007); `--conv 1,256,27,27,32,1,1` ×0.932, 128→512 on 28²
+ * ×0.954. Priced at 4,
  * 4 × 16 was tier 1 on 3×3 layers of 32 output channels, at 81-87% of the
  * peak where the channel-vector kernel ran 91-93% (at 8bcb232, `deno run -A
  * bench/tune_candidates.ts --conv 1,32,128,128,32,3,1 --packed`, also
@@ -881,11 +887,12 @@ function rankTiles(
   // channels, each tap's a different line, come from L2 more than x's vectors do): 3×3
   // 512→512 on 7² took 8×8 runs (one vector, 8 broadcasts a step) at 59-60% of the peak where
   // 4×16 and 6×16 in the table ran 71-72% (`deno run -A bench/tune_candidates.ts --conv
-  // 1,512,7,7,512,3,1 --packed`, Zen 3). 1×1 layers keep their estimate (their input-channel
-  // passes, `tests/conv_kernels_test.ts`, ranked on it). ResNet-50 ×0.990 the time (`bench/ab.ts
-  // --model resnet50`, the same bits).
+  // 1,512,7,7,512,3,1 --packed`, Zen 3). 1×1 layers keep a broadcast at 1 (their chains at
+  // AVX2_CHAIN_CYCLES since stop 123). ResNet-50 ×0.990 the time (`bench/ab.ts --model
+  // resnet50`, the same bits).
   const severalTaps = isa.level === "avx2" && s.kh * s.kw > 1;
-  const broadcast = severalTaps ? 1.5 : 1, latency = severalTaps ? AVX2_CHAIN_CYCLES : 4;
+  const broadcast = severalTaps ? 1.5 : 1;
+  const latency = isa.level === "avx2" ? AVX2_CHAIN_CYCLES : 4;
   const step = (m: number, n: number) =>
     work * Math.max((m * n) / 2, (m * broadcast + n) / 2, latency) + (m * n * store) / 2;
   const out: { mr: number; ng: number; cost: number }[] = [];
