@@ -664,6 +664,31 @@ export function fetchesXAhead(s: ConvSpec, t: ChannelVectorTile): boolean {
   return t.xAhead > 0 && !s.nhwc;
 }
 
+/**
+ * The first and last byte a tile reads in each input row of x (its taps' byte displacements
+ * `offs`, null in the padding; rows `rowBytes` apart), by row.
+ */
+function rowSpans(offs: (number | null)[][], rowBytes: number): Map<number, [number, number]> {
+  const spans = new Map<number, [number, number]>();
+  for (const o of offs) {
+    for (const d of o) {
+      if (d === null) continue;
+      const r = Math.floor(d / rowBytes), sp = spans.get(r);
+      spans.set(r, sp ? [Math.min(sp[0], d), Math.max(sp[1], d + 3)] : [d, d + 3]);
+    }
+  }
+  return spans;
+}
+
+/** A byte in every line from byte `lo` to byte `hi`: one each 64 from lo, and hi where missed. */
+function spanLines(lo: number, hi: number): number[] {
+  const out: number[] = [];
+  let d = lo;
+  for (; d <= hi; d += 64) out.push(d);
+  if (d - 64 !== hi) out.push(hi); // the last line, if missed
+  return out;
+}
+
 /** Tiles of positions per block of channels. */
 function tilesPerBlock(g: ConvGeometry, t: ChannelVectorTile): number {
   return tilePositions(g, t).length;
@@ -1089,20 +1114,11 @@ export function emitChannelVectorGroup(
     // on; those this tile does not read, first to last byte of each.
     const nextRowLines: number[] = [];
     if (t.xNextRows && !s.nhwc && !t.flat) {
-      const rowBytes = s.w * 4, spans = new Map<number, [number, number]>();
-      for (const o of offs) {
-        for (const d of o) {
-          if (d === null) continue;
-          const r = Math.floor(d / rowBytes), sp = spans.get(r);
-          spans.set(r, sp ? [Math.min(sp[0], d), Math.max(sp[1], d + 3)] : [d, d + 3]);
-        }
-      }
+      const rowBytes = s.w * 4, spans = rowSpans(offs, rowBytes);
       const shift = (whole ? t.rows : 1) * s.sh;
       for (const [r, [lo, hi]] of spans) {
         if (spans.has(r + shift)) continue;
-        let d = lo;
-        for (; d <= hi; d += 64) nextRowLines.push(d + shift * rowBytes);
-        if (d - 64 !== hi) nextRowLines.push(hi + shift * rowBytes); // the last line, if missed
+        for (const d of spanLines(lo, hi)) nextRowLines.push(d + shift * rowBytes);
       }
     }
     const byRows = s.kh > 1 && s.kw * s.kh >= ROWS_LOOP_TAPS &&
@@ -1159,20 +1175,11 @@ export function emitChannelVectorGroup(
       if (first) emitNextPrefetch();
       if (fetchesXAhead(s, t)) {
         // Every line of the tile's x, t.xAhead planes on: each input row's span, first to last byte.
-        const rowBytes = s.w * posX * 4, spans = new Map<number, [number, number]>();
-        for (const o of offs) {
-          for (const d of o) {
-            if (d === null) continue;
-            const r = Math.floor(d / rowBytes), sp = spans.get(r);
-            spans.set(r, sp ? [Math.min(sp[0], d), Math.max(sp[1], d + 3)] : [d, d + 3]);
-          }
-        }
+        const spans = rowSpans(offs, s.w * posX * 4);
         // rdx has moved past a by-rows tile's kernel rows already.
         const from = t.xAhead * channelX - (byRows ? s.kh * rowStep : 0);
         for (const [lo, hi] of spans.values()) {
-          let d = lo;
-          for (; d <= hi; d += 64) a.emit("prefetcht0", byte(rdx, from + d));
-          if (d - 64 !== hi) a.emit("prefetcht0", byte(rdx, from + hi)); // the last line, if missed
+          for (const d of spanLines(lo, hi)) a.emit("prefetcht0", byte(rdx, from + d));
         }
       }
       for (const d of nextRowLines) {

@@ -56,22 +56,22 @@ export function emitHalving(v: Vec, s: PoolSpec, F: MaxInPlaceFrame, last: boole
   const full = Math.floor(ow / L), rest = ow % L;
   // A tail stored whole overruns L − rest lanes: at most one row, which is stored after it.
   const wholeTails = rest > 0 && L - rest <= ow;
+  // The tail vector's columns inside x: of its first 8 (A), of its second (B).
+  const inA = Math.min(L, s.w - 16 * full), inB = Math.max(0, Math.min(L, s.w - 16 * full - L));
   let loadA: Tail | null = null, loadB: Tail | null = null, store: Tail | null = null;
   if (rest) {
-    const inA = Math.min(L, s.w - 16 * full), inB = Math.max(0, Math.min(L, s.w - 16 * full - L));
     if (inA < L) loadA = v.tail(inA, 1, MASK_A);
     if (inB > 0 && inB < L) loadB = v.tail(inB, 1, MASK_B);
     store = v.tail(rest, 1, MASK_STORE);
   }
-  const bRead = rest ? Math.max(0, Math.min(L, s.w - 16 * full - L)) : L;
 
   /** Vector k's outputs (x's row pair at r15 + 2·rcx, y's row at r14 + rcx). */
   const vector = (k: number, tail: boolean, masked: boolean) => {
     const at = (row: number, col: number) => ptr(r15, (row * s.w + 16 * k + col) * 4, rcx, 2, 32);
     for (const [row, ra, rb] of [[0, A0, B0], [1, A1, B1]]) {
       v.loadMem(ra, at(row, 0), tail ? loadA ?? undefined : undefined);
-      if (!tail || bRead === L) v.loadMem(rb, at(row, L));
-      else if (bRead > 0) v.loadMem(rb, at(row, L), loadB!);
+      if (!tail || inB === L) v.loadMem(rb, at(row, L));
+      else if (inB > 0) v.loadMem(rb, at(row, L), loadB!);
       else v.zero(rb);
     }
     const max = s.kind === "max";
