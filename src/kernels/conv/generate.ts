@@ -416,6 +416,17 @@ function alignedStart(
  * operands was then faster: `deno run -A bench/conv_vs_gemm.ts`,
  * conv÷gemm 1.111 → 0.927), with its shortcut `--residual --rotate 4`
  * ×0.981, the 7×7/2 stem ×0.993; `--model resnet50` ×0.973.
+ *
+ * Where the turns outnumber a row's lines and the tile's rows exceed them,
+ * the turns walk down the rows instead: each fetches the lines of the next
+ * row (or rows) and advances a row. Before, every turn fetched a line of
+ * every row, a few bytes on: a 6×16 tile with 16 turns issued 96 claims of
+ * y and 96 fetches of the shortcut for 6 lines each, beside its 512 loads
+ * (the same lines again and again, each taking a load slot). Zen 3, one
+ * thread, `deno run -A bench/ab.ts --a cb5c354 --b <this> --conv … --rotate
+ * 4`: 1×1 64→256 on 56² with its shortcut ×0.907, 128→512 on 28² with its
+ * shortcut ×0.941, 256→64 on 56² ×0.955, the 7×7/2 stem ×0.955, 3×3 64→64
+ * on 56² ×1.008 (noise: the host's spreads were ±5-10% that hour).
  */
 function laterTileStreams(
   groups: readonly ColumnGroup[],
@@ -426,7 +437,16 @@ function laterTileStreams(
   const last = groups[groups.length - 1];
   const lines = Math.ceil((last.col + last.width) * 4 / 64);
   const perRow = Math.ceil(lines / turns);
+  // Rows a turn when the turns walk down the rows (the turns past the tile's rows fetch the
+  // rows below it: the next channel tiles', theirs to write after).
+  const down = Math.ceil(rows / turns);
   const offsets: number[] = [];
+  if (lines <= turns && lines * down < rows) {
+    for (let i = 0; i < down; i++) {
+      for (let j = 0; j < lines; j++) offsets.push(i * rowStride + j * 64);
+    }
+    return { offsets, advance: down * rowStride };
+  }
   for (let i = 0; i < rows; i++) {
     for (let j = 0; j < perRow; j++) offsets.push(i * rowStride + j * 64);
   }
