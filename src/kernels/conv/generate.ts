@@ -454,6 +454,28 @@ function laterTileStreams(
   return { offsets, advance: perRow > 1 ? perRow * 64 : Math.ceil((lines * 64) / turns) };
 }
 
+/**
+ * The prefetch stream a tile walks over the next channel tile's weights
+ * (`bytes` from r9, the tile's own rows' end): the lines of each turn's
+ * share, a line apart, then on by them. In a model every layer's weights
+ * come from DRAM once a run (ResNet-50 holds 100 MB of them), and a block's
+ * are then read from L2 by every later position tile. Before, each turn
+ * fetched a line ahead in each of the tile's rows (WEIGHTS_AHEAD, what a
+ * copying tile still does: r9 is its copy's): its pointer moves 16 bytes a
+ * turn through a row of 1×1 weights, so a line was fetched four times, 96
+ * fetches a 6×16 tile for its 24 lines. Zen 3, one thread, `deno run -A
+ * bench/ab.ts --a 08bc2b0 --b <this> --model light_X.onnx` (the onnx
+ * wheel's zoo models): ResNet-50 ×0.974, Inception v1 ×0.978, VGG-19 ×1.008
+ * (noise); no weights stream at all, ResNet-50 ×0.981.
+ */
+function nextWeightsStream(
+  bytes: number,
+  turns: number,
+): { base: Reg; offsets: number[]; advance: number } {
+  const per = Math.ceil(Math.ceil(bytes / 64) / turns);
+  return { base: r9, offsets: Array.from({ length: per }, (_, j) => j * 64), advance: per * 64 };
+}
+
 /** The runs of positions of one channel block, and their tiles. */
 function emitRuns(
   v: Vec,
@@ -724,6 +746,12 @@ function emitChannelTiles(
       a.emit("lea", rdi, ptr(r11, tileBytes));
       if (s.residual && blk.last) a.emit("lea", r8, ptr(r10, tileBytes));
     }
+    // The next channel tile's weights walked line by line (r9: free unless the tile copies x,
+    // or a table-mode tile reloads its partial sums before the loop through SEGMENT_OFF).
+    const weightsWalk = !s.flip && from !== "copying" && (p.mode !== "table" || blk.first)
+      ? nextWeightsStream(rows * rowBytes, turns)
+      : undefined;
+    if (weightsWalk) a.emit("lea", r9, ptr(rsi, rows * rowBytes));
     emitMicrokernel(v, {
       // The lines of y the same channel tile writes after the next pass over the channels
       // (not its own: its k loop, 64 input channels long in a bottleneck's expanding 1×1, ends
@@ -754,9 +782,9 @@ function emitChannelTiles(
       bPeriods: periods && !plainRows
         ? { ...periods, advance: periods.advance * 4, counter: rcx }
         : undefined,
-      // Each row of weights a line ahead of where it is read, spread over the iteration
-      // (the rows are `mr` streams from DRAM in a model; see WEIGHTS_AHEAD).
-      stream: s.flip ? undefined : {
+      // The next tile's weights (nextWeightsStream); a copying tile, each row of weights a line
+      // ahead of where it is read, spread over the iteration (see WEIGHTS_AHEAD).
+      stream: s.flip ? undefined : weightsWalk ?? {
         base: rsi,
         offsets: Array.from({ length: rows }, (_, i) => i * rowBytes + WEIGHTS_AHEAD),
         advance: 0,
