@@ -13,19 +13,7 @@ import { GuardedPages } from "../src/native/memory.ts";
 import { gemmConfigurations, PATH_CACHES } from "./helpers/configurations.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 import { convSizes, convSpecOf, randomConv } from "./helpers/conv.ts";
-
-interface Guarded {
-  view: Float32Array;
-  free(): void;
-}
-
-/** `count` floats flush against the guard page after them (end) or before them (start). */
-function guarded(count: number, side: "end" | "start"): Guarded {
-  const pages = new GuardedPages(count * 4);
-  const data = Deno.UnsafePointerView.getArrayBuffer(pages.pointer, pages.bytes);
-  const view = new Float32Array(data, side === "end" ? pages.bytes - count * 4 : 0, count);
-  return { view, free: () => pages.free() };
-}
+import { guarded } from "./helpers/guarded.ts";
 
 Deno.test("bounds: kernels stay inside A, B and C, with guard pages on both sides", () => {
   const r = rng(4242);

@@ -4,8 +4,8 @@ import { levelsUpTo } from "../src/cpu.ts";
 import { poolReference, poolShape } from "../src/kernels/pool/mod.ts";
 import { decodePoolKey, readPool } from "../src/kernels/pool/read.ts";
 import type { PoolSpec } from "../src/kernels/pool/spec.ts";
-import { GuardedPages } from "../src/native/memory.ts";
 import { toNhwc } from "./helpers/conv.ts";
+import { guarded } from "./helpers/guarded.ts";
 import { int, pick, rng } from "./helpers/random.ts";
 
 const LEVELS = levelsUpTo(isaLevel()).filter((l) => l !== "amx");
@@ -474,13 +474,10 @@ Deno.test({
       planes.pool(kind, x0, want, o);
       const label = `seed ${seed} case ${t} ${kind} ${JSON.stringify(o)}`;
       // x and y each end at a guard page (a read or write past either faults).
-      const px = new GuardedPages(4 * n), py = new GuardedPages(4 * ny);
+      const gx = guarded(n, "end"), gy = guarded(ny, "end");
       try {
-        const x = new Float32Array(Deno.UnsafePointerView.getArrayBuffer(px.pointer, px.bytes))
-          .subarray(px.bytes / 4 - n);
+        const x = gx.view, y = gy.view;
         x.set(x0);
-        const y = new Float32Array(Deno.UnsafePointerView.getArrayBuffer(py.pointer, py.bytes))
-          .subarray(py.bytes / 4 - ny);
         for (const jit of [one, three]) {
           y.fill(7);
           jit.pool(kind, x, y, o);
@@ -493,8 +490,8 @@ Deno.test({
           );
         }
       } finally {
-        px.free();
-        py.free();
+        gx.free();
+        gy.free();
       }
     }
     for (const jit of [one, three]) {

@@ -456,7 +456,7 @@ function laterTileStreams(
 
 /**
  * The prefetch stream a tile walks over the next channel tile's weights
- * (`bytes` from r9, the tile's own rows' end): the lines of each turn's
+ * (`bytes` from `base`, set to the tile's own rows' end): the lines of each turn's
  * share, a line apart, then on by them. In a model every layer's weights
  * come from DRAM once a run (ResNet-50 holds 100 MB of them), and a block's
  * are then read from L2 by every later position tile. Before, each turn
@@ -469,11 +469,12 @@ function laterTileStreams(
  * (noise); no weights stream at all, ResNet-50 ×0.981.
  */
 function nextWeightsStream(
+  base: Reg,
   bytes: number,
   turns: number,
 ): { base: Reg; offsets: number[]; advance: number } {
   const per = Math.ceil(Math.ceil(bytes / 64) / turns);
-  return { base: r9, offsets: Array.from({ length: per }, (_, j) => j * 64), advance: per * 64 };
+  return { base, offsets: Array.from({ length: per }, (_, j) => j * 64), advance: per * 64 };
 }
 
 /** The runs of positions of one channel block, and their tiles. */
@@ -749,9 +750,9 @@ function emitChannelTiles(
     // The next channel tile's weights walked line by line (r9: free unless the tile copies x,
     // or a table-mode tile reloads its partial sums before the loop through SEGMENT_OFF).
     const weightsWalk = !s.flip && from !== "copying" && (p.mode !== "table" || blk.first)
-      ? nextWeightsStream(rows * rowBytes, turns)
+      ? nextWeightsStream(r9, rows * rowBytes, turns)
       : undefined;
-    if (weightsWalk) a.emit("lea", r9, ptr(rsi, rows * rowBytes));
+    if (weightsWalk) a.emit("lea", weightsWalk.base, ptr(rsi, rows * rowBytes));
     emitMicrokernel(v, {
       // The lines of y the same channel tile writes after the next pass over the channels
       // (not its own: its k loop, 64 input channels long in a bottleneck's expanding 1×1, ends

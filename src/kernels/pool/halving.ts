@@ -24,6 +24,7 @@ import { ptr, qword, r13, r14, r15, rcx, rsp } from "../../../asm/mod.ts";
 import { addImmediate, frameLoop } from "../abi.ts";
 import { f32, type Tail, type Vec } from "../vec.ts";
 import type { MaxInPlaceFrame } from "./max_in_place.ts";
+import { EVEN_LANES, IN_ORDER, ODD_LANES } from "./max_pairs.ts";
 import { poolShape, type PoolSpec } from "./spec.ts";
 
 /** Positions per vector. */
@@ -32,8 +33,6 @@ const L = 8;
 const A0 = 0, B0 = 1, A1 = 2, B1 = 3, E = 4, O = 5, NANS = 6, CMP = 7;
 /** Masks of a tail vector's loads (its first and second 8 columns) and of the call's last store. */
 const MASK_A = 13, MASK_B = 14, MASK_STORE = 15;
-/** `vpermpd` order of the halves' pairs: 0 1 | 4 5 | 2 3 | 6 7 → 0 … 7. */
-const IN_ORDER = 0xd8;
 /** Whole vectors per row emitted in a row without a column loop; longer rows loop over chunks. */
 const UNROLLED = 16, CHUNK = 8;
 
@@ -76,12 +75,12 @@ export function emitHalving(v: Vec, s: PoolSpec, F: MaxInPlaceFrame, last: boole
     }
     const max = s.kind === "max";
     // Row 0: left, right; row 1: left, right (the plane kernel's tap order).
-    a.emit("vshufps", v.r(E), v.r(A0), v.r(B0), 0x88);
-    a.emit("vshufps", v.r(O), v.r(A0), v.r(B0), 0xdd);
+    a.emit("vshufps", v.r(E), v.r(A0), v.r(B0), EVEN_LANES);
+    a.emit("vshufps", v.r(O), v.r(A0), v.r(B0), ODD_LANES);
     if (max) v.compare({ v: NANS }, E, "unord", O);
     v.op(max ? "max" : "add", E, E, O);
-    a.emit("vshufps", v.r(A0), v.r(A1), v.r(B1), 0x88);
-    a.emit("vshufps", v.r(O), v.r(A1), v.r(B1), 0xdd);
+    a.emit("vshufps", v.r(A0), v.r(A1), v.r(B1), EVEN_LANES);
+    a.emit("vshufps", v.r(O), v.r(A1), v.r(B1), ODD_LANES);
     if (max) {
       v.compare({ v: CMP }, A0, "unord", O);
       v.op("or", NANS, NANS, CMP);

@@ -39,7 +39,11 @@ const CARRY = 9, GROUP = 4;
 /** The mask of an edge load, the store's tail. */
 const LOAD_MASK = 14, TAIL_MASK = 15;
 /** `vpermpd` order of the halves' pairs: 0 1 | 4 5 | 2 3 | 6 7 → 0 … 7. */
-const IN_ORDER = 0xd8;
+export const IN_ORDER = 0xd8;
+/** `vshufps` of two vectors' even elements (per 128-bit half: a0 a2 b0 b2). */
+export const EVEN_LANES = 0x88;
+/** `vshufps` of two vectors' odd elements (per 128-bit half: a1 a3 b1 b3). */
+export const ODD_LANES = 0xdd;
 
 /** Whether the kernel serves `s` at `level`: 3×3 windows, stride 2, no dilation. */
 export function maxPairsServes(s: PoolSpec, level: string): boolean {
@@ -83,9 +87,9 @@ export function emitMaxPairs(v: Vec, s: PoolSpec, F: MaxInPlaceFrame): void {
         a.emit("vcmpps", v.r(CMP), v.r(QB), v.r(QB), 3);
         a.emit("vorps", v.r(NANS), v.r(NANS), v.r(CMP));
       }
-      a.emit("vshufps", v.r(T), v.r(PA), v.r(PB), 0xdd); // centre: c0 + 2l + 1
-      a.emit("vshufps", v.r(PA), v.r(PA), v.r(PB), 0x88); // left: c0 + 2l
-      a.emit("vshufps", v.r(QB), v.r(QA), v.r(QB), 0xdd); // right: c0 + 2l + 2
+      a.emit("vshufps", v.r(T), v.r(PA), v.r(PB), ODD_LANES); // centre: c0 + 2l + 1
+      a.emit("vshufps", v.r(PA), v.r(PA), v.r(PB), EVEN_LANES); // left: c0 + 2l
+      a.emit("vshufps", v.r(QB), v.r(QA), v.r(QB), ODD_LANES); // right: c0 + 2l + 2
       v.op("max", dst, PA, T);
       v.op("max", dst, dst, QB);
     },
