@@ -69,3 +69,43 @@ Deno.test("interleaved bodies' tests and jumps that are no rare path (Lanes.rare
   assert.equal(count(text, /vtestps/g), 3, text);
   assert.equal(count(text, /vorps/g), 0, text);
 });
+
+Deno.test("interleaved bodies' paths above a limit: one compare of the values' maximum, no or", () => {
+  const a = new Assembler({ listing: true });
+  const v = new Vec(a, vecIsa("avx2"));
+  emitInterleaved(
+    a,
+    Array.from({ length: 3 }, (_, i) => (to: Assembler) => {
+      const w = v.retarget(to), base = 4 * i;
+      const m = new Lanes(w, [base + 2, base + 3]);
+      const x = base, y = base + 1;
+      w.op("add", y, x, f32(1));
+      const value = m.take();
+      w.op("and", value, x, { bits: 0x7fffffff });
+      m.rarelyAbove(value, { bits: 0x42adcccd }, (f) => f.v.op("mul", y, y, x));
+      m.give(value);
+    }),
+  );
+  a.emit("ret");
+  const text = a.finish().listing();
+  assert.equal(count(text, /vpmaxsd/g), 2, text);
+  assert.equal(count(text, /vpcmpgtd/g), 1, text);
+  assert.equal(count(text, /vtestps/g), 1, text);
+  assert.equal(count(text, /vorps/g), 0, text);
+  assert.equal(count(text, /\bjnz\b/g), 1, text);
+  assert.equal(count(text, /vmulps/g), 3, text); // every body's fix, chained
+});
+
+Deno.test("a path above a limit alone compares its own value", () => {
+  const a = new Assembler({ listing: true });
+  emitInterleaved(a, [(to: Assembler) => {
+    const w = new Vec(to, vecIsa("avx2"));
+    const m = new Lanes(w, [2, 3]);
+    m.rarelyAbove(2, { bits: 5 }, (f) => f.v.op("mul", 1, 1, 0));
+  }]);
+  a.emit("ret");
+  const text = a.finish().listing();
+  assert.equal(count(text, /vpmaxsd/g), 0, text);
+  assert.equal(count(text, /vpcmpgtd ymm2, ymm2/g), 1, text);
+  assert.equal(count(text, /vtestps ymm2, ymm2/g), 1, text);
+});

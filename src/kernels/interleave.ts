@@ -16,7 +16,13 @@
  * Rare paths at the same step of every body (the same math in each) are
  * tested once: the masks or-ed into the last body's, one `vtestps` and
  * `jnz` to the first body's path, whose jump back goes on to the next
- * body's path, the last one's back in line. One branch for the group where
+ * body's path, the last one's back in line. A path taken where any lane
+ * of a value is above a limit (Lanes.rarelyAbove: |x|'s bits against
+ * e^x's normal range) compares once: the values' signed maximum into the
+ * last body's, one `vpcmpgtd` (three bodies: 2 `vpmaxsd` + 1 compare
+ * where 3 compares + 2 `vorps` were; the FMA pipes, which the integer ops
+ * share on Zen 3, bound these kernels: `deno run -A bench/ab.ts --unary
+ * exp`, see Lanes.rarelyAbove). One branch for the group where
  * there were one per body: where rare lanes are common (inputs spread over
  * ±100 to e^x) each body's branch went either way at random, and its
  * mispredictions cost more than the paths (`deno run -A bench/ab.ts
@@ -30,11 +36,15 @@ import type { Assembler, Label, Reg } from "../../asm/mod.ts";
 
 type Step = (a: Assembler) => void;
 
-/** A rare path's test: its mask, the path's label, and the label its path jumps back to. */
+/**
+ * A rare path's test: its mask, the path's label, and the label its path jumps back to;
+ * for a path above a limit (`compare`), the compare that made the mask from its value.
+ */
 interface RarePath {
   mask: Reg;
   entry: Label;
   back?: Label;
+  compare?: Parameters<Assembler["emit"]>;
 }
 
 /** A recorded step: its replay, and, for a rare path's test and jump, what fusing it needs. */
@@ -49,6 +59,7 @@ export function emitInterleaved(a: Assembler, bodies: ((a: Assembler) => void)[]
   const lists = bodies.map((body) => {
     const steps: Recorded[] = [];
     let lastArgs: Parameters<Assembler["emit"]> | null = null;
+    let argsBefore: Parameters<Assembler["emit"]> | null = null;
     const recorder = {
       emit(...args: Parameters<Assembler["emit"]>) {
         const step: Step = (to) => to.emit(...args);
@@ -59,12 +70,28 @@ export function emitInterleaved(a: Assembler, bodies: ((a: Assembler) => void)[]
         else {
           const before = flagsFrom.run;
           const test = lastArgs;
-          const rare = args[0] === "jnz" && RARE_ENTRIES.has(args[1] as Label) &&
-              test?.[0] === "vtestps" && test[1] === test[2]
-            ? { mask: test[1] as Reg, entry: args[1] as Label }
+          const kind = args[0] === "jnz" && test?.[0] === "vtestps" && test[1] === test[2]
+            ? RARE_ENTRIES.get(args[1] as Label)
             : undefined;
-          steps.push({ run: (to) => (before(to), step(to)), rare });
+          const compare = argsBefore;
+          // A path above a limit: its compare (the step before the test) joins the step.
+          const compared = kind === "above" && compare?.[0] === "vpcmpgtd" &&
+              compare[1] === test![1] && compare[2] === test![1] && steps.length > 0
+            ? steps.pop()!.run
+            : undefined;
+          const rare = kind === undefined || (kind === "above" && !compared) ? undefined : {
+            mask: test![1] as Reg,
+            entry: args[1] as Label,
+            ...(compared ? { compare: compare! } : {}),
+          };
+          steps.push({
+            run: compared
+              ? (to) => (compared(to), before(to), step(to))
+              : (to) => (before(to), step(to)),
+            rare,
+          });
         }
+        argsBefore = lastArgs;
         lastArgs = args;
         return recorder;
       },
@@ -77,7 +104,7 @@ export function emitInterleaved(a: Assembler, bodies: ((a: Assembler) => void)[]
             : undefined;
           steps.push({ run: (to) => (before.run(to), to.bind(label)), rare });
         }
-        lastArgs = null;
+        argsBefore = lastArgs = null;
         return recorder;
       },
       label: (...args: Parameters<Assembler["label"]>) => a.label(...args),
@@ -100,17 +127,29 @@ export function emitInterleaved(a: Assembler, bodies: ((a: Assembler) => void)[]
  * the label bound after its test, which the fusing chains. Only those
  * fuse; any other `vtestps` and `jnz` replays as it was recorded.
  */
-const RARE_ENTRIES = new WeakSet<Label>();
+const RARE_ENTRIES = new WeakMap<Label, "mask" | "above">();
 
-/** Marks `entry` as a rare path's (see RARE_ENTRIES). */
-export function markRarePath(entry: Label): void {
-  RARE_ENTRIES.add(entry);
+/**
+ * Marks `entry` as a rare path's (see RARE_ENTRIES): "above" where its test
+ * is `vpcmpgtd m, m, limit` on a value of non-negative lanes, then `vtestps
+ * m, m` and `jnz` (Lanes.rarelyAbove), else a mask's test.
+ */
+export function markRarePath(entry: Label, kind: "mask" | "above" = "mask"): void {
+  RARE_ENTRIES.set(entry, kind);
 }
 
 /** One test for every body's rare path (see the module's note). */
 function emitFusedRare(a: Assembler, rares: RarePath[]): void {
   const last = rares[rares.length - 1].mask;
-  for (let j = 0; j < rares.length - 1; j++) a.emit("vorps", last, last, rares[j].mask);
+  const compares = rares.map((r) => r.compare);
+  if (compares.every((c) => c !== undefined)) {
+    // Values of non-negative lanes: any above the limit where their maximum is.
+    for (let j = 0; j < rares.length - 1; j++) a.emit("vpmaxsd", last, last, rares[j].mask);
+    a.emit(...compares[compares.length - 1]!);
+  } else {
+    for (const c of compares) if (c) a.emit(...c);
+    for (let j = 0; j < rares.length - 1; j++) a.emit("vorps", last, last, rares[j].mask);
+  }
   a.emit("vtestps", last, last);
   a.emit("jnz", rares[0].entry);
   a.bind(rares[rares.length - 1].back!);

@@ -234,8 +234,7 @@ const NORMAL_LIMIT_BITS = new Int32Array(new Float32Array([NORMAL_LIMIT]).buffer
 function emitExpNormal(m: Lanes, y: number, x: number, options: ExpOptions = {}): void {
   emitExpNormalOnly(m, y, x, options);
   const beyond = m.take();
-  emitBeyondNormal(m, beyond, x);
-  m.rarely({ v: beyond }, (f) => emitExpRare(f, y, x));
+  rarelyBeyondNormal(m, beyond, x, (f) => emitExpRare(f, y, x));
   m.give(beyond);
 }
 
@@ -269,6 +268,16 @@ export function emitExpNormalOnly(
 export function emitBeyondNormal(m: Lanes, mask: number, x: number): void {
   m.v.op("and", mask, x, SIGNLESS);
   m.v.op("gti", mask, mask, bits(NORMAL_LIMIT_BITS));
+}
+
+/**
+ * `fix` out of line where any lane has |x| > NORMAL_LIMIT, or NaN
+ * (Lanes.rarelyAbove on |x|'s bits, made in `t`, which the caller gives
+ * back after). t ≠ x.
+ */
+export function rarelyBeyondNormal(m: Lanes, t: number, x: number, fix: (f: Lanes) => void): void {
+  m.v.op("and", t, x, SIGNLESS);
+  m.rarelyAbove(t, bits(NORMAL_LIMIT_BITS), fix);
 }
 
 /**
@@ -355,8 +364,7 @@ function scaleByTwoFactors(m: Lanes, p: number, n: number, t: number): void {
 function emitExpm1Normal(m: Lanes, y: number, x: number): void {
   const r = m.take();
   emitExpm1Core(m, y, x, r);
-  emitBeyondNormal(m, r, x);
-  m.rarely({ v: r }, (f) => {
+  rarelyBeyondNormal(m, r, x, (f) => {
     const v = f.v;
     const low = f.take(), mk = f.take();
     v.compare({ v: low }, x, "lt", f32(-87)); // false for NaN

@@ -13,13 +13,13 @@
  */
 import { f32 } from "../vec.ts";
 import {
-  emitBeyondNormal,
   emitExpm1Negative,
   emitExpNormalOnly,
   emitExpRescaled,
   emitExpUpTo,
   EXP_LO,
   NORMAL_LIMIT,
+  rarelyBeyondNormal,
 } from "./exp.ts";
 import { type Lanes, SIGN } from "./lanes.ts";
 import { emitOddPieces } from "./pieces.ts";
@@ -72,8 +72,7 @@ function emitSigmoidNormal(m: Lanes, y: number, x: number): void {
   v.op("xor", t, x, SIGN); // −x
   emitExpNormalOnly(m, y, t);
   reciprocalOfOnePlus(m, y, t);
-  emitBeyondNormal(m, t, x);
-  m.rarely({ v: t }, (f) => emitSigmoidRare(f, y, x));
+  rarelyBeyondNormal(m, t, x, (f) => emitSigmoidRare(f, y, x));
   m.give(t);
 }
 
