@@ -101,9 +101,11 @@ export class Lanes {
    * (which the caller gives back after). Interleaved bodies' tests take the
    * maximum of their values and compare once (interleave.ts), where masks
    * take a compare each and an `or`. Zen 3 runs the integer and logic ops
-   * on the FMA pipes too, which bound these kernels: in a loop of AVX2's
-   * e^x alone, data in L1, three vectors a step (scratch probe, 41 rounds
-   * alternating), 7.66-9.58 → 7.05-9.06 cycles a vector.
+   * on the FMA pipes too, which bound these kernels: AVX2's e^x in a loop
+   * alone, data in L1, three vectors a step (`deno run -A
+   * bench/exp_probe.ts full:3,maxud:3`), 7.66 → 7.05 cycles a vector in one
+   * run and 5.97 → 5.84 in a quieter one (the test itself, 0.8-0.9 cycles
+   * of the 6, costs as much by `vmovmskps`).
    */
   rarelyAbove(value: number, limit: Konst, fix: (m: Lanes) => void): void {
     this.v.op("gti", value, value, limit);
