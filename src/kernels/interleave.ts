@@ -131,7 +131,7 @@ const RARE_ENTRIES = new WeakMap<Label, "mask" | "above">();
 
 /**
  * Marks `entry` as a rare path's (see RARE_ENTRIES): "above" where its test
- * is `vpcmpgtd m, m, limit` on a value of non-negative lanes, then `vtestps
+ * is `vpcmpgtd m, m, limit` on a value of signed lanes, then `vtestps
  * m, m` and `jnz` (Lanes.rarelyAbove), else a mask's test.
  */
 export function markRarePath(entry: Label, kind: "mask" | "above" = "mask"): void {
@@ -143,7 +143,7 @@ function emitFusedRare(a: Assembler, rares: RarePath[]): void {
   const last = rares[rares.length - 1].mask;
   const compares = rares.map((r) => r.compare);
   if (compares.every((c) => c !== undefined)) {
-    // Values of non-negative lanes: any above the limit where their maximum is.
+    // Signed values: any lane above the limit where their maximum is.
     for (let j = 0; j < rares.length - 1; j++) a.emit("vpmaxsd", last, last, rares[j].mask);
     a.emit(...compares[compares.length - 1]!);
   } else {

@@ -96,8 +96,9 @@ export class Lanes {
   }
 
   /**
-   * `rarely` where any lane of `value` (non-negative int32 lanes: |x|'s
-   * bits) is above `limit` (signed), the mask made in `value`'s register
+   * `rarely` where any lane of `value` is above `limit`, both as signed
+   * int32 (|x|'s bits; an unsigned test biased by 2^31 on both sides:
+   * log.ts), the mask made in `value`'s register
    * (which the caller gives back after). Interleaved bodies' tests take the
    * maximum of their values and compare once (interleave.ts), where masks
    * take a compare each and an `or`. Zen 3 runs the integer and logic ops
