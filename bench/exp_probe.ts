@@ -18,24 +18,15 @@
 import { parseArgs } from "node:util";
 import { assemble } from "../asm/mod.ts";
 import { CodeArena } from "../src/native/arena.ts";
+import { EXP_POLY, INTEGERS, LN2_HI, LN2_LO, NORMAL_LIMIT } from "../src/kernels/math/exp.ts";
 import { dispatch } from "../src/native/dispatch.ts";
 import { NativeBlock } from "../src/native/memory.ts";
 import { median } from "./timing.ts";
 
 const C = (i: number) => `ymmword ptr [rdi+${64 + 32 * i}]`;
-// constants: 0 INTEGERS 1 one 2 LOG2E 3 -LN2_HI 4 -LN2_LO 5..9 c6..c2 10 SIGNLESS 11 LIMIT
-const consts = [
-  1.5 * 2 ** 23,
-  1,
-  Math.LOG2E,
-  -0.693359375,
-  2.12194440e-4,
-  0.001381461275741458,
-  0.008368710055947304,
-  0.04166838899254799,
-  0.1666652113199234,
-  0.4999999403953552,
-];
+// The constants emitExpNormal's `oneUlp` form reads: 0 INTEGERS 1 one 2 log2 e 3 −LN2_HI 4 −LN2_LO
+// 5..9 the polynomial's c6..c2; then SIGNLESS and |x|'s limit as bits (written below).
+const consts = [INTEGERS, 1, Math.LOG2E, -LN2_HI, -LN2_LO, ...EXP_POLY.slice(2).reverse()];
 /** The loop: `kind` (see above) over 126 vectors of x, `streams` a step, [rdi] times. */
 function build(kind: string, streams: number): Uint8Array {
   const L: string[] = [];
@@ -112,7 +103,7 @@ const blk = new NativeBlock(16384);
 const f = new Float32Array(blk.i32.buffer, blk.i32.byteOffset, 4096);
 consts.forEach((c, i) => f.fill(c, 16 + 8 * i, 24 + 8 * i));
 blk.i32.fill(0x7fffffff, 16 + 80, 16 + 88);
-blk.i32.fill(0x42adcccd, 16 + 88, 16 + 96);
+blk.f32.fill(NORMAL_LIMIT, 16 + 88, 16 + 96);
 for (let i = 0; i < 1024; i++) f[256 + i] = Math.sin(i) * 4;
 const { values, positionals } = parseArgs({
   args: Deno.args,

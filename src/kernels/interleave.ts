@@ -117,7 +117,8 @@ export function emitInterleaved(a: Assembler, bodies: ((a: Assembler) => void)[]
   const longest = Math.max(...lists.map((l) => l.length));
   for (let i = 0; i < longest; i++) {
     const rares = lists.map((l) => l[i]?.rare);
-    if (rares.every((r) => r?.back)) emitFusedRare(a, rares as RarePath[]);
+    const alike = rares.every((r) => r?.back && !r.compare === !rares[0]!.compare);
+    if (alike) emitFusedRare(a, rares as RarePath[]);
     else for (const l of lists) if (i < l.length) l[i].run(a);
   }
 }
@@ -141,15 +142,12 @@ export function markRarePath(entry: Label, kind: "mask" | "above" = "mask"): voi
 /** One test for every body's rare path (see the module's note). */
 function emitFusedRare(a: Assembler, rares: RarePath[]): void {
   const last = rares[rares.length - 1].mask;
-  const compares = rares.map((r) => r.compare);
-  if (compares.every((c) => c !== undefined)) {
-    // Signed values: any lane above the limit where their maximum is.
-    for (let j = 0; j < rares.length - 1; j++) a.emit("vpmaxsd", last, last, rares[j].mask);
-    a.emit(...compares[compares.length - 1]!);
-  } else {
-    for (const c of compares) if (c) a.emit(...c);
-    for (let j = 0; j < rares.length - 1; j++) a.emit("vorps", last, last, rares[j].mask);
-  }
+  const compare = rares[rares.length - 1].compare;
+  // Signed values (every body's, as the same math makes them): any lane above the limit where
+  // their maximum is; else masks.
+  const merge = compare ? "vpmaxsd" : "vorps";
+  for (let j = 0; j < rares.length - 1; j++) a.emit(merge, last, last, rares[j].mask);
+  if (compare) a.emit(...compare);
   a.emit("vtestps", last, last);
   a.emit("jnz", rares[0].entry);
   a.bind(rares[rares.length - 1].back!);

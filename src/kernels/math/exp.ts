@@ -45,7 +45,7 @@ const LEAST_SCALE = -150;
 export const EXP_HI = 89;
 
 /** e^r on [−ln2/2, ln2/2]: 1 + r + r²(q0 + q1 r + ...), Horner coefficients from r⁰. */
-const EXP_POLY = [
+export const EXP_POLY: readonly number[] = [
   1,
   1,
   0.4999999403953552,
@@ -211,7 +211,7 @@ function emitExpByTable(m: Lanes, y: number, t: number, shortReduction: boolean)
 }
 
 /** 1.5·2^23: x·log2e plus this rounds to an integer n, held in the sum's low bits. */
-const INTEGERS = 1.5 * 2 ** 23;
+export const INTEGERS = 1.5 * 2 ** 23;
 /**
  * |x| up to this takes AVX2's exponent add: n ∈ [−125, 125], so p·2^n
  * (p ∈ [0.7, 1.42]) is a normal number whose exponent field is p's plus n.
