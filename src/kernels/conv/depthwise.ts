@@ -442,35 +442,21 @@ export function emitDepthwiseGroup(
     }
   };
   const fullTiles = Math.floor(g.rows / R), lastRows = g.rows % R;
-  /**
-   * AVX2: whether a whole load of input row `ih` from column `col` stays inside the channel's
-   * plane (or the zero row's zeroed margins, for a row of the padding). Then it takes zeros
-   * blended into the lanes outside x's row in place of a masked load: on Zen 3 `vmaskmovps`
-   * loads cost a stride-2 3×3 plane of 112² a fifth of its time, though one load in 16 was
-   * masked (`bench/tune_candidates.ts --conv 1,4,112,112,4,3,2,4 --packed`, 10.3 → 8.0 µs).
-   */
-  const wholeLoadInside = (ih: number, col: number): boolean => {
-    const pad = ih < 0 || ih >= s.h, from = (pad ? 0 : ih * s.w * 4) + col * 4;
-    return pad
-      ? from >= -ZERO_MARGIN && from + 4 * L <= zeroRowBytes(s) + ZERO_MARGIN
-      : from >= 0 && from + 4 * L <= 4 * s.h * s.w;
-  };
   /** Input row q of the tile: a row pointer, or (tiles unrolled) x's row or the zero row. */
-  type Row = { base: Reg; disp: number; pad: boolean };
-  const rowPointer = (q: number): Row => ({ base: ROW_REGS[q], disp: 0, pad: false });
-  let rowAt = rowPointer;
+  let rowAt = (q: number): { base: Reg; disp: number; pad: boolean } => ({
+    base: ROW_REGS[q],
+    disp: 0,
+    pad: false,
+  });
   /**
-   * A tile of `rows` output rows; `oh0` its first, where the tile is emitted alone (else rcx,
-   * in a loop over the tiles whose first rows are `looped`); `after` rows of the band follow
-   * it, which later tiles of this call store.
+   * A tile of `rows` output rows; `oh0` its first, where the tiles are unrolled (else rcx);
+   * `after` rows of the band follow it, which later tiles of this call store.
    */
-  const tileBody = (rows: number, oh0: number | null, after: number, looped: number[] = []) => {
+  const tileBody = (rows: number, oh0: number | null, after: number) => {
     // The code may run again from here (a loop): what the masks hold is not known.
     held[0] = held[1] = -1;
-    if (oh0 === null) {
-      rowPointers();
-      rowAt = rowPointer;
-    } else {
+    if (oh0 === null) rowPointers();
+    else {
       rowAt = (q) => {
         const ih = oh0 * SH - s.pt + q;
         return ih >= 0 && ih < s.h
@@ -494,16 +480,14 @@ export function emitDepthwiseGroup(
         // the zeroed margins of the zero row), then zeros blended into the lanes that need
         // them, in place of vmaskmovps and its mask. A 7² plane took a masked load for every
         // tap of every row (x's rows are narrower than a vector).
-        const inside = oh0 === null
-          ? looped.every((o) => wholeLoadInside(o * SH - s.pt + q, col))
-          : wholeLoadInside(oh0 * SH - s.pt + q, col);
-        if (avx2 && inside) {
+        const from = row.disp + col * 4;
+        const inside = row.pad
+          ? from >= -ZERO_MARGIN && from + 4 * L <= zeroRowBytes(s) + ZERO_MARGIN
+          : row.base === rsi && from >= 0 && from + 4 * L <= 4 * s.h * s.w;
+        if (ZERO >= 0 && inside) {
           a.emit("vmovups", v.r(reg), m);
           const zeros = row.pad ? 0 : kept & ~mask;
-          // Zeros from a register where one is free, else from the zero row (a load, which
-          // stays in L1: far cheaper than the masked load it replaces).
-          const zero = ZERO >= 0 ? v.r(ZERO) : vec(zeroRow, 0);
-          if (zeros) a.emit("vblendps", v.r(reg), v.r(reg), zero, zeros);
+          if (zeros) a.emit("vblendps", v.r(reg), v.r(reg), v.r(ZERO), zeros);
           return;
         }
         if (avx2) return void a.emit("vmaskmovps", v.r(reg), v.r(maskIn(mask)), m);
@@ -625,36 +609,15 @@ export function emitDepthwiseGroup(
     if (lastRows) tileBody(lastRows, s.rowStart + fullTiles * R, 0);
     return;
   }
-  // AVX2: the tiles that read x's first or last row are emitted alone, before and after the
-  // loop, so that the loop's loads at the row's ends stay inside the plane (whole loads, see
-  // wholeLoadInside); their own loads are masked only where they would leave it.
-  const oh0Of = (t: number) => s.rowStart + t * R;
-  const edge = (t: number) => {
-    const top = oh0Of(t) * SH - s.pt, bottom = top + inRows - 1;
-    return avx2 && top <= 0 && bottom >= 0 || avx2 && top <= s.h - 1 && bottom >= s.h - 1;
-  };
-  let first = 0, last = fullTiles;
-  while (first < fullTiles && edge(first)) first++;
-  while (last > first && edge(last - 1)) last--;
-  const alone = (t: number) => {
-    tileBody(R, oh0Of(t), g.rows - (t + 1) * R);
-    if (t < fullTiles - 1 || lastRows) advance(R);
-  };
-  for (let t = 0; t < first; t++) alone(t);
-  // (The loop's body serves the middle full tiles: the last one is followed by lastRows only.)
-  const looped = Array.from({ length: last - first }, (_, i) => oh0Of(first + i));
-  frameLoop(a, frame.TILE, last - first, () => {
+  // (The loop's body serves every full tile: the last one is followed by lastRows only.)
+  frameLoop(a, frame.TILE, fullTiles, () => {
     a.emit("mov", rcx, qword(rsp, frame.ROW0));
-    tileBody(R, null, (fullTiles - last) * R + lastRows, looped);
+    tileBody(R, null, lastRows);
     advance(R);
   });
-  for (let t = last; t < fullTiles; t++) alone(t);
   if (lastRows) {
-    if (avx2) tileBody(lastRows, oh0Of(fullTiles), 0);
-    else {
-      a.emit("mov", rcx, qword(rsp, frame.ROW0));
-      tileBody(lastRows, null, 0);
-    }
+    a.emit("mov", rcx, qword(rsp, frame.ROW0));
+    tileBody(lastRows, null, 0);
   }
 }
 
