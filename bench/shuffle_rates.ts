@@ -71,6 +71,11 @@ const avx2Rows: [string, (a: Assembler, i: number) => void][] = [
   ["vpermps + FMA", mix(one("vpermps"))],
   ["vpermilps", one("vpermilps")],
   ["vblendvps", (a, i) => a.emit("vblendvps", z(i), z(SRC[0]), z(SRC[1]), z(13))],
+  // Sigmoid's and SiLU's division, and the reciprocal estimate a Newton step would refine.
+  ["vdivps", one("vdivps")],
+  ["vdivps + 5 FMA", (a, i) => i % 6 ? fma(a, i) : one("vdivps")(a, i)],
+  ["vrcpps", (a, i) => a.emit("vrcpps", z(i), z(SRC[0]))],
+  ["vrcpps + FMA", mix((a, i) => a.emit("vrcpps", z(i), z(SRC[0])))],
 ];
 const rows: [string, (a: Assembler, i: number) => void][] = zmm
   ? [
