@@ -327,6 +327,23 @@ export function tilesNhwcDepthwise(f: CpuFeatures): boolean {
 }
 
 /**
+ * Whether a 1×1 convolution of fewer than 32 input channels whose y is past four times L2 runs
+ * its channel tiles outside at AVX2 (conv/plan.ts `channelTilesOutside`): each channel tile
+ * writes its few planes front to back, where position tiles outside write a few lines of every
+ * plane of y a tile. On Zen 3, one thread, `deno run -A bench/tune_candidates.ts --conv
+ * 1,C,H,H,OC,1,1 --packed --activation clip` (tier 1's tile, then with its channel tiles
+ * outside; head to head, µs): 16→96 on 112² 718 against 575 (operands cold, `--cold`: 921
+ * against 718), 16→64 on 112² 449 against 404, 24→144 on 112² 1817 against 1410; where y is
+ * within four L2s or k is 32 and more the rule as it was stayed faster: 16→96 on 56² 146 against
+ * 182, 32→64 on 112² 951 against 1088, 24→144 on 56² 287 against 304, 64→256 on 56² 1216
+ * against 1325. On Intel (Sapphire Rapids-class, AVX-512) short k loops ran slower outside
+ * (conv/plan.ts `channelTilesOutside`); AVX2 on Intel not measured.
+ */
+export function runsShortChannelTilesOutside(f: CpuFeatures): boolean {
+  return f.vendor === "AuthenticAMD";
+}
+
+/**
  * Whether a GEMM whose B column strips do not fit in L1 should copy them
  * into a contiguous buffer before the row tiles read them, rather than read
  * them in place from L2 (with the next strip prefetched past L2). The same

@@ -131,6 +131,12 @@ export interface Target {
    * Absent: it does not.
    */
   nhwcDepthwiseTiles?: boolean;
+  /**
+   * Whether a 1×1 convolution of a short k loop whose y is far past L2 runs its channel tiles
+   * outside at AVX2 (see `runsShortChannelTilesOutside` in src/cpu.ts). Speed only: the same
+   * bits. Absent: it does not.
+   */
+  shortChannelTilesOutside?: boolean;
 }
 
 /** What every plan says of itself. */

@@ -18,6 +18,7 @@ import {
   leansToKxkChannelVectors,
   maxIsaFromEnv,
   microcodesMaskedStores,
+  runsShortChannelTilesOutside,
   prefersCopiedStrips,
   prefersEmbeddedBroadcast,
   prefetchesStreamedRows,
@@ -532,6 +533,7 @@ export class Jit {
       target.kxkChannelVectors = leansToKxkChannelVectors(f);
       target.microcodedMaskedStores = microcodesMaskedStores(f);
       target.nhwcDepthwiseTiles = tilesNhwcDepthwise(f);
+      target.shortChannelTilesOutside = runsShortChannelTilesOutside(f);
     }
     if (options.caches !== undefined) {
       const c = options.caches;

@@ -144,6 +144,8 @@ export interface ConvPlan extends KernelPlan {
   microcodedMaskedStores: boolean;
   /** The Target's `nhwcDepthwiseTiles` (parts are planned with it too). */
   nhwcDepthwiseTiles: boolean;
+  /** The Target's `shortChannelTilesOutside` at AVX2 (parts are planned with it too). */
+  shortChannelTilesOutside: boolean;
   /**
    * A call in halves of its input channels (k_halves.ts): the kernels that
    * run in turn, each on its spec and plan (the plan's other fields are the
@@ -216,6 +218,7 @@ export function planConv(
     kxkChannelVectors?: boolean;
     microcodedMaskedStores?: boolean;
     nhwcDepthwiseTiles?: boolean;
+    shortChannelTilesOutside?: boolean;
   } = {
     l1d: 48 << 10,
     l2: 1 << 20,
@@ -232,6 +235,8 @@ export function planConv(
   const kxk = level === "avx512" && (caches.kxkChannelVectors ?? false);
   const microcoded = level === "avx2" && (caches.microcodedMaskedStores ?? false);
   const nhwcTiles = caches.nhwcDepthwiseTiles ?? false;
+  // (Measured at AVX2 only: AVX-512's tiles keep the rule as it is.)
+  const shortOutside = level === "avx2" && (caches.shortChannelTilesOutside ?? false);
   /** The Target's traits every plan carries (its parts are planned with them too). */
   const traits = {
     embedBroadcast: embed,
@@ -240,6 +245,7 @@ export function planConv(
     kxkChannelVectors: kxk,
     microcodedMaskedStores: microcoded,
     nhwcDepthwiseTiles: nhwcTiles,
+    shortChannelTilesOutside: shortOutside,
   };
   const isa = vecIsa(level);
   const g = convGeometry(s);
@@ -524,7 +530,7 @@ export function planConv(
   // whole tiles allow (128 channels in blocks of 110 left an 18-channel block: 70% at 2T).
   const rowBytes = g.cg * taps * 4;
   const fit = Math.max(1, Math.floor(l2 / 2 / rowBytes / mr)) * mr;
-  const outside = choice?.channelTilesOutside ?? channelTilesOutside(s, g, l2);
+  const outside = choice?.channelTilesOutside ?? channelTilesOutside(s, g, l2, shortOutside);
   const ocBlock = outside
     ? Math.min(g.ocg, mr)
     : g.ocg * rowBytes <= l2 / 2
@@ -779,10 +785,25 @@ const OUTSIDE_MIN_INPUTS = 64;
  * (05dc0d6): 24→144 on 56² ×1.101, 128→512 on 28² with its shortcut
  * ×1.022. `--model resnet50` ×0.984 (fa81489).
  */
-function channelTilesOutside(s: ConvSpec, g: ConvGeometry, l2: number): boolean {
-  return nextXServes(s, g) && s.group === 1 && g.cg >= OUTSIDE_MIN_INPUTS &&
-    outputBytes(s, g) > l2 && 4 * g.cg * s.h * s.w <= l2 / 2;
+function channelTilesOutside(
+  s: ConvSpec,
+  g: ConvGeometry,
+  l2: number,
+  short: boolean,
+): boolean {
+  if (!nextXServes(s, g) || s.group !== 1) return false;
+  if (short && g.cg < SHORT_OUTSIDE_INPUTS && outputBytes(s, g) > SHORT_OUTSIDE_L2S * l2) {
+    return true;
+  }
+  return g.cg >= OUTSIDE_MIN_INPUTS && outputBytes(s, g) > l2 &&
+    4 * g.cg * s.h * s.w <= l2 / 2;
 }
+
+/**
+ * A core that runs short k loops' channel tiles outside (`runsShortChannelTilesOutside` in
+ * src/cpu.ts) does so under this many input channels, where y is past this many times L2.
+ */
+const SHORT_OUTSIDE_INPUTS = 32, SHORT_OUTSIDE_L2S = 4;
 
 /**
  * Input channels per pass over a position tile of `positions`: as many as
@@ -1351,7 +1372,7 @@ export function convChoices(
       mr: plan.mr,
       ng: plan.ng,
       l2: plan.l2,
-      channelTilesOutside: !channelTilesOutside(s, g, plan.l2),
+      channelTilesOutside: !channelTilesOutside(s, g, plan.l2, plan.shortChannelTilesOutside),
     }]
     : [];
   // Tier 1's tile with x copied by its first channel tile or not, against the rule, near its
