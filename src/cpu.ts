@@ -327,7 +327,7 @@ export function tilesNhwcDepthwise(f: CpuFeatures): boolean {
 }
 
 /**
- * Whether a 1×1 convolution of fewer than 32 input channels whose y is past four times L2 runs
+ * Whether a 1×1 convolution of fewer than 32 input channels whose y (an image's) is past four L2s runs
  * its channel tiles outside at AVX2 (conv/plan.ts `channelTilesOutside`): each channel tile
  * writes its few planes front to back, where position tiles outside write a few lines of every
  * plane of y a tile. On Zen 3, one thread, `deno run -A bench/tune_candidates.ts --conv

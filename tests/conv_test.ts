@@ -384,6 +384,23 @@ Deno.test("conv2d plans: a 1×1 layer of 64 inputs or more runs channel tiles ou
   assert.match(plan(48, 56, 256, 1, true), /, channel tiles outside/);
 });
 
+Deno.test("conv2d plans: at AVX2 on a core that says so, a 1×1 layer of under 32 inputs runs channel tiles outside where an image's y is past four L2s", () => {
+  const plan = (n: number, c: number, hw: number, oc: number, short = true, level = "avx2") =>
+    planConv(
+      convSpecOf({ n, c, h: hw, w: hw, outChannels: oc, kernel: [1, 1], activation: "clip" }),
+      level as "avx2",
+      { l1d: 32 << 10, l2: 512 << 10, shortChannelTilesOutside: short },
+    ).description;
+  assert.match(plan(1, 16, 112, 96), /, channel tiles outside/); // y 4.8 MB
+  assert.match(plan(1, 24, 112, 144), /, channel tiles outside/); // y 7.2 MB
+  assert.match(plan(2, 16, 112, 96), /, channel tiles outside/);
+  assert.doesNotMatch(plan(1, 16, 56, 96), /outside/); // y 1.2 MB: within four L2s
+  assert.doesNotMatch(plan(4, 16, 56, 96), /outside/); // 4.8 MB in all, 1.2 MB an image
+  assert.doesNotMatch(plan(1, 32, 112, 64), /outside/); // a k loop of 32
+  assert.doesNotMatch(plan(1, 16, 112, 96, false), /outside/); // a core that does not
+  assert.doesNotMatch(plan(1, 16, 112, 96, true, "avx512"), /outside/); // not measured there
+});
+
 /**
  * The AVX-512 plan of a first layer on 224² (c → oc, k×k at `stride`, relu, its weights packed
  * as a model holds them), on a core whose broadcasts `caches` says.
