@@ -327,10 +327,10 @@ export function tilesNhwcDepthwise(f: CpuFeatures): boolean {
 }
 
 /**
- * Whether a 1×1 convolution of fewer than 32 input channels whose y (an image's) is past four L2s runs
- * its channel tiles outside at AVX2 (conv/plan.ts `channelTilesOutside`): each channel tile
- * writes its few planes front to back, where position tiles outside write a few lines of every
- * plane of y a tile. On Zen 3, one thread, `deno run -A bench/tune_candidates.ts --conv
+ * Whether a 1×1 convolution of fewer than 32 input channels whose y (an image's) is past four
+ * L2s runs its channel tiles outside at AVX2 (conv/plan.ts `channelTilesOutside`): each channel
+ * tile writes its few planes front to back, where position tiles outside write a few lines of
+ * every plane of y a tile. On Zen 3, one thread, `deno run -A bench/tune_candidates.ts --conv
  * 1,C,H,H,OC,1,1 --packed --activation clip` (tier 1's tile, then with its channel tiles
  * outside; head to head, µs): 16→96 on 112² 718 against 575 (operands cold, `--cold`: 921
  * against 718), 16→64 on 112² 449 against 404, 24→144 on 112² 1817 against 1410; where y is

@@ -369,8 +369,9 @@ Deno.test("bounds: conv2d stays inside x, w, bias, residual and y, guard pages o
       { h: 9, w: 9, kernel: [5, 5], strides: [2, 2], pads: [2, 2, 2, 2] },
       // A plane of 30 floats: most rows' 16 floats from −pl would leave it (masked).
       { h: 6, w: 5, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
-      // Planes of more tiles than are unrolled: AVX2 loops over the middle tiles with whole
-      // loads at the rows' ends (the first and last tiles alone, their loads masked).
+      // Planes of more tiles than are unrolled: AVX2 loops over the tiles, each input row's
+      // address a row pointer (the zero row's where it lies in the padding), the loads at the
+      // rows' ends masked by what the row pointers alone cannot tell.
       { h: 40, w: 33, kernel: [3, 3], strides: [2, 2], pads: [1, 1, 1, 1] },
       { h: 36, w: 21, kernel: [3, 3], pads: [1, 1, 1, 1] },
       { h: 30, w: 26, kernel: [5, 5], pads: [2, 2, 2, 2] },

@@ -7,6 +7,7 @@ import {
   prefersEmbeddedBroadcast,
 } from "../src/cpu.ts";
 import { planConv } from "../src/kernels/conv/plan.ts";
+import type { VecLevel } from "../src/kernels/vec.ts";
 import { CONV } from "../src/kernels/conv/family.ts";
 import { CV_LANES } from "../src/kernels/conv/channel_vectors.ts";
 import { depthwiseChain } from "./helpers/fma_chain.ts";
@@ -385,10 +386,17 @@ Deno.test("conv2d plans: a 1×1 layer of 64 inputs or more runs channel tiles ou
 });
 
 Deno.test("conv2d plans: at AVX2 on a core that says so, a 1×1 layer of under 32 inputs runs channel tiles outside where an image's y is past four L2s", () => {
-  const plan = (n: number, c: number, hw: number, oc: number, short = true, level = "avx2") =>
+  const plan = (
+    n: number,
+    c: number,
+    hw: number,
+    oc: number,
+    short = true,
+    level: VecLevel = "avx2",
+  ) =>
     planConv(
       convSpecOf({ n, c, h: hw, w: hw, outChannels: oc, kernel: [1, 1], activation: "clip" }),
-      level as "avx2",
+      level,
       { l1d: 32 << 10, l2: 512 << 10, shortChannelTilesOutside: short },
     ).description;
   assert.match(plan(1, 16, 112, 96), /, channel tiles outside/); // y 4.8 MB

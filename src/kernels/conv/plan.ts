@@ -784,6 +784,9 @@ const OUTSIDE_MIN_INPUTS = 64;
  * ×1.064, 16→96 on 112² ×1.077, 24→144 on 80² ×1.067; so did a y within L2
  * (05dc0d6): 24→144 on 56² ×1.101, 128→512 on 28² with its shortcut
  * ×1.022. `--model resnet50` ×0.984 (fa81489).
+ * A core that says so (`short`: AMD at AVX2) runs short k loops' channel
+ * tiles outside too, where an image's y is far past L2 (see
+ * {@link SHORT_OUTSIDE_INPUTS}).
  */
 function channelTilesOutside(
   s: ConvSpec,
