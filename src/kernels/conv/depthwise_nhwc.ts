@@ -486,11 +486,17 @@ export function emitDepthwiseNhwc(
   /** Bias, residual and activation on the tile's sums, and their stores. */
   const epilogue = (t: ColumnTile, R: number, masked: boolean) => {
     const acc = accOf(t);
+    // AVX2 with a kernel row's weights in registers: those are free here, so the bias goes into
+    // the first once for the tile's outputs instead of being read by each add (one load an
+    // output vector fewer, in a tile whose loads and their lines bound it).
+    const biasInRegister = s.bias && rowRegs && R * t.count > 1;
+    if (biasInRegister) a.emit("vmovups", v.r(W0), vec(BIAS, 0, CV));
     for (let r = 0; r < R; r++) {
       for (let p = 0; p < t.count; p++) {
         const x = acc(r, p), at = r * yRow + p * yPos;
-        if (s.bias && avx2) a.emit("vaddps", v.r(x), v.r(x), vec(BIAS, 0, CV));
-        else if (s.bias) v.add(x, x, BV);
+        if (s.bias && avx2) {
+          a.emit("vaddps", v.r(x), v.r(x), biasInRegister ? v.r(W0) : vec(BIAS, 0, CV));
+        } else if (s.bias) v.add(x, x, BV);
         if (s.residual && avx2) a.emit("vaddps", v.r(x), v.r(x), vec(RT, at, CV));
         else if (s.residual) {
           const m = vec(RT, at, CV);
