@@ -598,8 +598,8 @@ export class Vec {
     if (typeof src === "number") {
       if (src !== dst) this.a.emit(this.isa.vex ? "vmovaps" : "movaps", this.r(dst), this.r(src));
     } else if ("table" in src) this.a.emit("vmovups", this.r(dst), this.#konstLoad(src));
-    // +0 in every lane is the zeroing idiom: no load, and no execution port on the cores we know
-    // (a relu epilogue took one load of its zero per output vector).
+    // +0 in every lane is the zeroing idiom: no load, done at register renaming on Zen and Intel
+    // cores (a relu epilogue loaded its zero for every output vector).
     else if (konstKey(src) === "0") this.zero(dst);
     else if (this.isa.level === "avx512") {
       this.a.emit("vbroadcastss", this.r(dst), this.#konstLoad(src));

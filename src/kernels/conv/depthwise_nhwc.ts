@@ -28,8 +28,9 @@
  * (y overlaps no input), and no load or store leaves a position's row. On
  * 32 channels or more, where a position is whole vectors, the vectors
  * after the first start on x's 32-byte boundaries (the first, channels
- * 0-7, overlaps the next), so no load of x crosses a line. Its bias and
- * residual are the adds' memory operands. 16 registers do not hold 9
+ * 0-7, overlaps the next), so no load of x crosses a line. Its residual is
+ * the adds' memory operand; its bias too, unless the tile's weight registers
+ * are free for it (see the epilogue). 16 registers do not hold 9
  * weights beside a tile: a tile takes its taps a kernel row at a time,
  * that row's weights in registers, each output row's input row for it
  * loaded once (`tileByKernelRows`; each sum still takes its taps in
@@ -318,7 +319,8 @@ export function emitDepthwiseNhwc(
   const ZERO = r14;
   // Vector registers: the weights, the accumulators, the bias, a residual load, then the
   // activation's.
-  // (AVX2: no bias register, the adds read it.)
+  // (AVX2: no bias register of its own; the epilogue loads it into a weight register or the adds
+  // read it.)
   const P = tile.vectors, TR = tile.rows, W0 = 0, ACC = weightRegs;
   const BV = avx2 ? -1 : ACC + TR * P, LOAD = ACC + TR * P + (avx2 ? 0 : 1), TMP = LOAD;
   const free = Array.from({ length: v.isa.nregs - (LOAD + 1) }, (_, i) => LOAD + 1 + i);
