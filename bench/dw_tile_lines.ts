@@ -8,7 +8,7 @@
  * epilogues: the bias read by every output's add and relu's zero loaded
  * for every output (the kernel before stop 127), and the bias loaded once
  * into a register and the zero by the zeroing idiom (after). Prints cycles
- * an output vector at the clock an FMA probe implies (2 FMAs a cycle);
+ * an output vector at the clock the ymm FMA peak implies (src/peak.ts);
  * the tile's 81 FMAs take 4.5 of them.
  *
  *   deno run -A bench/dw_tile_lines.ts
@@ -17,8 +17,6 @@
  */
 import {
   Assembler,
-  dword,
-  eax,
   ptr,
   qword,
   r10,
@@ -28,7 +26,6 @@ import {
   r14,
   r15,
   r9,
-  rax,
   rbx,
   rdi,
   rdx,
@@ -38,6 +35,7 @@ import {
 import { CodeArena } from "../src/native/arena.ts";
 import { NativeBlock } from "../src/native/memory.ts";
 import { cpuFeatures } from "../src/cpu.ts";
+import { measureFma } from "../src/peak.ts";
 import { bestCallSeconds } from "./timing.ts";
 
 if (!cpuFeatures().avx2 || !cpuFeatures().fma) {
@@ -48,27 +46,6 @@ const arena = new CodeArena({ budgetBytes: 1 << 20, chunkBytes: 1 << 16 });
 const y = (i: number) => vreg(256, i);
 const x = (i: number) => vreg(128, i);
 const ITERATIONS = 100_000;
-
-/** Seconds per FMA of 12 independent chains: the clock at 2 FMAs a cycle. */
-function fmaSeconds(): number {
-  const a = new Assembler();
-  for (let i = 0; i < 16; i++) a.emit("vxorps", x(i), x(i), x(i));
-  a.emit("mov", eax, dword(rdi, 0));
-  const top = a.label();
-  a.align(64);
-  a.bind(top);
-  for (let u = 0; u < 4; u++) {
-    for (let i = 0; i < 12; i++) a.emit("vfmadd231ps", y(i), y(14), y(15));
-  }
-  a.emit("dec", rax);
-  a.emit("jnz", top);
-  a.emit("vzeroupper");
-  a.emit("ret");
-  const code = arena.install(a.finish().code);
-  const args = new NativeBlock(64);
-  args.i32[0] = ITERATIONS;
-  return bestCallSeconds(code.pointer, args.pointer) / (ITERATIONS * 48);
-}
 
 /** One layer's geometry: channels, input width, output width. */
 interface Layer {
@@ -160,11 +137,12 @@ const LAYERS: Layer[] = [
   { name: "3×3/2 576 on 14²", c: 576, w: 14, ow: 7 },
   { name: "3×3/2 96 on 112²", c: 96, w: 112, ow: 56 },
 ];
-const cycle = fmaSeconds() * 2;
+// The ymm FMA peak (src/peak.ts): 32 flops a cycle, two 8-lane FMAs.
+const cycle = 32 / (measureFma(256) * 1e9);
 console.log(
   `NHWC depthwise 3×3/2 tile (3 rows × 3 positions), AVX2, one thread; cycles an output vector at ${
     (1e-9 / cycle).toFixed(2)
-  } GHz (FMA probe); its 81 FMAs take 4.5`,
+  } GHz (FMA peak); its 81 FMAs take 4.5`,
 );
 console.log(
   "layer                 lines from   bias read by each add, zero loaded   bias in a register, zero idiom",

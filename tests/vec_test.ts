@@ -1,9 +1,9 @@
 import assert from "node:assert/strict";
 import { Assembler } from "../asm/mod.ts";
-import { bits, f32, Vec, vecIsa } from "../src/kernels/vec.ts";
+import { bits, f32, type Konst, Vec, vecIsa } from "../src/kernels/vec.ts";
 
 /** The listing of `Vec.move(1, c)` (and of a register ≥ 16 at AVX-512) at one level. */
-function moves(level: "sse2" | "avx2" | "avx512", c: ReturnType<typeof f32>): string {
+function moves(level: "sse2" | "avx2" | "avx512", c: Konst): string {
   const a = new Assembler({ listing: true });
   const v = new Vec(a, vecIsa(level));
   v.move(1, c);
