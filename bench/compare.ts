@@ -210,9 +210,17 @@ const NN = [
   [49, 64, 576],
   [6, 16, 1024],
 ];
-const shapes = values.shapes
-  ? values.shapes.split(",").map((s) => s.split("x").map(Number))
-  : [...SQUARES, ...NN];
+/** "MxNxK", or one number for a square. */
+function parseShape(text: string): number[] {
+  const dims = text.split("x").map(Number);
+  const shape = dims.length === 1 ? [dims[0], dims[0], dims[0]] : dims;
+  if (shape.length !== 3 || !shape.every((d) => Number.isInteger(d) && d > 0)) {
+    console.error(`--shapes: "${text}" is not MxNxK or one size`);
+    Deno.exit(2);
+  }
+  return shape;
+}
+const shapes = values.shapes ? values.shapes.split(",").map(parseShape) : [...SQUARES, ...NN];
 
 const peak = measurePeak(20, threads);
 const cpuPeaks = measurePeakPerCpu();

@@ -1307,87 +1307,120 @@ Deno.test("conv2d: NHWC x, y and residual give the NCHW call's bits, transposed 
   }
 });
 
-Deno.test({
-  name:
-    "conv2d: NHWC on the channel-vector kernel (AVX-512, packed weights) gives the NCHW call's bits",
-  ignore: !LEVELS.includes("avx512"),
-  fn: () => {
-    const r = rng(2300);
-    // Whole rows, pieces of rows, strides, a partial vector of channels, 1×1, many channels
-    // on a small image (parts over channels), batches.
-    const shapes = [
-      [1, 16, 7, 7, 32, 3, 1, 1],
-      [2, 20, 9, 30, 40, 3, 1, 1],
-      [1, 64, 14, 14, 64, 1, 1, 0],
-      [1, 16, 15, 17, 24, 3, 2, 1],
-      [1, 33, 5, 5, 17, 5, 1, 2],
-      [1, 256, 7, 7, 256, 3, 1, 1],
-      // Short k loops (16 and 24 steps): the next tile's y claimed.
-      [1, 16, 8, 8, 96, 1, 1, 0],
-      [2, 24, 6, 6, 40, 1, 1, 0],
-      [1, 8, 9, 9, 16, 3, 1, 1], // few input channels: transposed around NCHW instead
-    ];
-    for (const threads of [1, 3]) {
-      using jit = new Jit({ threads, minPartUs: threads > 1 ? 0 : undefined, maxIsa: "avx512" });
-      for (const [n, c, h, w, oc, k, s, p] of shapes) {
-        const oh = Math.floor((h + 2 * p - k) / s) + 1, ow = Math.floor((w + 2 * p - k) / s) + 1;
-        const ny = n * oc * oh * ow;
-        const x = new Float32Array(n * c * h * w).map(() => r() * 2 - 1);
-        const wt = new Float32Array(oc * c * k * k).map(() => r() - 0.5);
-        const bias = new Float32Array(oc).map(() => r());
-        const residual = new Float32Array(ny).map(() => r() - 0.5);
-        const packed = jit.packConvWeights(wt, { outChannels: oc, c, kernel: [k, k] });
-        const o = {
-          n,
-          c,
-          h,
-          w,
-          outChannels: oc,
-          kernel: [k, k],
-          strides: [s, s],
-          pads: [p, p, p, p],
-          bias,
-          residual,
-          activation: pick(r, ["gelu", "relu", undefined] as const),
-        };
-        const y = new Float32Array(ny), yh = new Float32Array(ny);
-        jit.conv2d(x, packed, y, o);
-        jit.conv2d(toNhwc(x, n, c, h * w), packed, yh, {
-          ...o,
-          residual: toNhwc(residual, n, oc, oh * ow),
-          layout: "nhwc",
+for (const level of ["avx512", "avx2"] as const) {
+  Deno.test({
+    name:
+      `conv2d ${level}: NHWC on the channel-vector kernel (packed weights) gives the NCHW call's bits`,
+    ignore: !LEVELS.includes(level),
+    fn: () => {
+      const r = rng(level === "avx512" ? 2300 : 2310);
+      const avx2 = level === "avx2";
+      // Whole rows, pieces of rows, strides, a partial vector of channels, 1×1, many channels
+      // on a small image (parts over channels), batches; the last field: whether the kernel
+      // computes the call as NHWC (else it is transposed around the NCHW call).
+      const shapes: [number, number, number, number, number, number, number, number, boolean][] = [
+        [1, 16, 7, 7, 32, 3, 1, 1, true],
+        [2, 20, 9, 30, 40, 3, 1, 1, true],
+        [1, 64, 14, 14, 64, 1, 1, 0, true],
+        [1, 16, 15, 17, 24, 3, 2, 1, true],
+        [1, 33, 5, 5, 17, 5, 1, 2, true],
+        [1, 256, 7, 7, 256, 3, 1, 1, true],
+        // Short k loops (16 and 24 steps): the next tile's y claimed (AVX-512).
+        [1, 16, 8, 8, 96, 1, 1, 0, true],
+        [2, 24, 6, 6, 40, 1, 1, 0, true],
+        // Narrowing 1×1 layers on small images sum their inputs in halves (k_halves.ts), in
+        // NHWC as in NCHW.
+        [1, 256, 7, 7, 64, 1, 1, 0, true],
+        [1, 128, 9, 9, 24, 1, 1, 0, true],
+        // Few input channels: AVX-512 transposes around NCHW, AVX2 takes a vector's 8.
+        [1, 8, 9, 9, 16, 3, 1, 1, avx2],
+        // A window over positions 2 KiB apart (512 channels): AVX2 transposes.
+        [1, 512, 5, 5, 24, 3, 1, 1, !avx2],
+      ];
+      // Every activation in turn; erf's 7 registers leave AVX2's tile of 6 positions none to
+      // spare: its first vector's sums wait in the frame too.
+      const activations = ["gelu", "relu", undefined, "erf", {
+        op: "clip",
+        min: 0,
+        max: 6,
+      }] as const;
+      for (const threads of [1, 3]) {
+        using jit = new Jit({ threads, minPartUs: threads > 1 ? 0 : undefined, maxIsa: level });
+        shapes.forEach(([n, c, h, w, oc, k, s, p], i) => {
+          const oh = Math.floor((h + 2 * p - k) / s) + 1;
+          const ow = Math.floor((w + 2 * p - k) / s) + 1;
+          const ny = n * oc * oh * ow;
+          const x = new Float32Array(n * c * h * w).map(() => r() * 2 - 1);
+          const wt = new Float32Array(oc * c * k * k).map(() => r() - 0.5);
+          const bias = new Float32Array(oc).map(() => r());
+          const residual = new Float32Array(ny).map(() => r() - 0.5);
+          const packed = jit.packConvWeights(wt, { outChannels: oc, c, kernel: [k, k] });
+          const o = {
+            n,
+            c,
+            h,
+            w,
+            outChannels: oc,
+            kernel: [k, k],
+            strides: [s, s],
+            pads: [p, p, p, p],
+            bias: i % 4 === 3 ? undefined : bias,
+            residual: i % 3 === 1 ? undefined : residual,
+            activation: activations[(i + threads) % activations.length],
+          };
+          const y = new Float32Array(ny), yh = new Float32Array(ny);
+          jit.conv2d(x, packed, y, o);
+          jit.conv2d(toNhwc(x, n, c, h * w), packed, yh, {
+            ...o,
+            residual: o.residual && toNhwc(residual, n, oc, oh * ow),
+            layout: "nhwc",
+          });
+          assert.equal(
+            firstDifference(yh, toNhwc(y, n, oc, oh * ow)),
+            -1,
+            `${threads} threads ${n},${c},${h},${w},${oc},${k},${s} ${
+              JSON.stringify(o.activation)
+            }`,
+          );
         });
+        const keys = jit.stats().keys.filter((key) => key.key.endsWith("nhwc"));
         assert.equal(
-          firstDifference(yh, toNhwc(y, n, oc, oh * ow)),
-          -1,
-          `${threads} threads ${n},${c},${h},${w},${oc},${k},${s}`,
+          keys.length,
+          shapes.filter((q) => q[8]).length,
+          `the NHWC calls keyed as such: ${keys.map((key) => key.key).join("; ")}`,
         );
+        assert.ok(
+          keys.every((key) => /channel vectors.*NHWC/.test(key.plan!)),
+          "on the channel-vector kernel",
+        );
+        // The narrowing layers sum in halves in each tile.
+        for (const key of keys) {
+          const m = /^conv2d \d+×(\d+)×\d+×\d+ → (\d+)×/.exec(key.key)!;
+          const halves = Number(m[1]) >= 128 && Number(m[1]) >= 2 * Number(m[2]) &&
+            / k1×1 /.test(key.key);
+          assert.equal(/in halves in each tile/.test(key.plan!), halves, `${key.key}: ${key.plan}`);
+        }
+        // The broadcasts share a register on every core (a position's inputs are c floats apart).
+        assert.ok(
+          keys.every((key) => !/broadcasts in the FMAs/.test(key.plan!)),
+          keys.map((key) => key.plan).join("; "),
+        );
+        // Short k loops (32 steps or fewer: input channels × taps) claim the next tile's y
+        // (AVX-512: AVX2's k steps are half as long, see ChannelVectorTile.nextOut).
+        for (const key of keys) {
+          const m = /^conv2d \d+×(\d+)×\d+×\d+ → .* k(\d+)×(\d+)/.exec(key.key)!;
+          const steps = Number(m[1]) * Number(m[2]) * Number(m[3]);
+          assert.equal(
+            /next tile's y/.test(key.plan!),
+            !avx2 && steps <= 32,
+            `${key.key}: ${key.plan}`,
+          );
+        }
+        if (threads > 1) assert.ok(keys.some((key) => key.parts > 1), "no NHWC call was split");
       }
-      const keys = jit.stats().keys.filter((key) => key.key.endsWith("nhwc"));
-      assert.equal(
-        keys.length,
-        shapes.length - 1,
-        "every NHWC call of 16 channels or more keyed as such",
-      );
-      assert.ok(
-        keys.every((key) => /channel vectors.*NHWC/.test(key.plan!)),
-        "on the channel-vector kernel",
-      );
-      // The broadcasts share a register on every core (a position's inputs are c floats apart).
-      assert.ok(
-        keys.every((key) => !/broadcasts in the FMAs/.test(key.plan!)),
-        keys.map((key) => key.plan).join("; "),
-      );
-      // Short k loops (32 steps or fewer: input channels × taps) claim the next tile's y.
-      for (const key of keys) {
-        const m = /^conv2d \d+×(\d+)×\d+×\d+ → .* k(\d+)×(\d+)/.exec(key.key)!;
-        const steps = Number(m[1]) * Number(m[2]) * Number(m[3]);
-        assert.equal(/next tile's y/.test(key.plan!), steps <= 32, `${key.key}: ${key.plan}`);
-      }
-      if (threads > 1) assert.ok(keys.some((key) => key.parts > 1), "no NHWC call was split");
-    }
-  },
-});
+    },
+  });
+}
 
 Deno.test("conv2d: NHWC calls in concurrent async lists and sync calls meanwhile keep their own scratch", async () => {
   using jit = new Jit({ threads: 2 });

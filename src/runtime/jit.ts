@@ -86,6 +86,7 @@ import {
   type ConvWeightsOptions,
   depthwiseNhwcLevel,
   depthwiseNhwcWindowFits,
+  nhwcChannelVectorsLevel,
   phasesServeRepacked,
   readConv,
   readConvTranspose,
@@ -820,16 +821,14 @@ export class Jit {
     rt.key[CONV_W_FINITE_SLOT] = lanes && packed!.finite ? 1 : 0;
     this.#vectorsOperand(CONV, packed !== null ? packed.vectors : wv, lanes);
     if (readLayout("conv2d", options.layout)) {
-      // The channel-vector kernel computes NHWC as it is (AVX-512, its packed weights, one
-      // group, 16 input channels or more: a stem on 3 channels ran 1.4× slower there than
-      // transposed around the position kernel), and so does the NHWC depthwise kernel (any
-      // weights, the windows it takes, AVX-512 or AVX2 on 8 channels or more:
-      // depthwise_nhwc.ts); each on
-      // an image under 2 GB, as they address x's positions by 32-bit displacements. Other
-      // calls go through NCHW.
+      // The channel-vector kernel computes NHWC as it is (its packed weights, one group, the
+      // input channels nhwcChannelVectorsLevel asks), and so does the NHWC depthwise kernel
+      // (any weights, the windows it takes, AVX-512 or AVX2 on 8 channels or more:
+      // depthwise_nhwc.ts); each on an image under 2 GB, as they address x's positions by
+      // 32-bit displacements. Other calls go through NCHW.
       const level = this.#level, k = rt.key;
-      const channelVectors = level === "avx512" && packed !== null && packed.lanes !== 0 &&
-        k[16] === 1 && k[2] >= 16;
+      const channelVectors = packed !== null && packed.lanes !== 0 && k[16] === 1 &&
+        nhwcChannelVectorsLevel(level, k[2], k[6] * k[7]);
       const depthwise = k[16] === k[2] && k[5] === k[2] && depthwiseNhwcLevel(level, k[2]) &&
         depthwiseNhwcWindowFits(k[6], k[7]);
       if (!(channelVectors || depthwise) || k[2] * k[3] * k[4] * 4 >= 2 ** 31) {

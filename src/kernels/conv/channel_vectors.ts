@@ -301,7 +301,8 @@ export function subsampledServes(
  * call: AVX2 channel vectors (NCHW, one group), 1×1, unpadded, not upsampled.
  */
 function avx2Pointwise(s: ConvSpec, isa: VecIsa): boolean {
-  return isa.level === "avx2" && channelVectorsServe(s, isa) && s.kh === 1 && s.kw === 1 &&
+  return isa.level === "avx2" && !s.nhwc && channelVectorsServe(s, isa) && s.kh === 1 &&
+    s.kw === 1 &&
     s.pt === 0 && s.pl === 0 && s.pb === 0 && s.pr === 0 && s.uh === 1 && s.uw === 1;
 }
 
@@ -466,8 +467,27 @@ export function emitVectorStore(
 export function channelVectorsServe(s: ConvSpec, isa: VecIsa): boolean {
   if (s.group !== 1 || s.flip) return false;
   if (isa.level === "avx512") return s.wLanes === CV_LANES;
-  return isa.level === "avx2" && s.wLanes === 8 && !s.nhwc &&
-    activationTemps(isa, s.activation) <= AVX2_STORE_TEMPS;
+  // NHWC stores the accumulators as they are, any activation (see storeRows).
+  return isa.level === "avx2" && s.wLanes === 8 &&
+    (s.nhwc || activationTemps(isa, s.activation) <= AVX2_STORE_TEMPS);
+}
+
+/**
+ * Whether the kernel computes an NHWC call of `inputs` channels (one group, weights packed
+ * with their channel-vector copy) and `taps` kernel taps at `level` as it is, where
+ * jit.conv2d would otherwise transpose x to NCHW and y back: AVX-512 from 16 input channels (a
+ * stem on 3 ran 1.4× slower there than transposed around the position kernel); AVX2 from a
+ * vector's 8, and a window wider than 1×1 only where x's positions fall in 4 or more of L1's
+ * 64 sets (inputs not a multiple of 512: positions inputs/16 lines apart). A tile's window
+ * reads some 24 positions each k step; at 512 channels they are 2 KiB apart, two sets of Zen
+ * 3's 8 ways. Measured on Zen 3, one
+ * thread, hot, against the NCHW call in the same process: 3×3 512→512 on 7² 1.45× its time
+ * where the transposed call took 1.01×; 256→256 on 14² 1.02× (transposed 1.02×); 1×1 layers
+ * 0.71-1.09× (transposed 1.05-1.42×), 2048→512 on 7² 0.97×.
+ */
+export function nhwcChannelVectorsLevel(level: string, inputs: number, taps: number): boolean {
+  if (level === "avx512") return inputs >= CV_LANES;
+  return level === "avx2" && inputs >= 8 && (taps === 1 || inputs % 512 !== 0);
 }
 
 /**
@@ -1264,28 +1284,44 @@ export function emitChannelVectorGroup(
   }
 
   /**
-   * NHWC: each accumulator is 16 channels of one position, a piece of y's
-   * row for that position: bias (a vector of channels), residual and
+   * NHWC: each accumulator is a vector of channels of one position, a piece
+   * of y's row for that position: bias (a vector of channels), residual and
    * activation, then stored as it is (no transpose). The second vector's
-   * accumulators wait in the frame, so the first's are stored with 18
-   * registers free.
+   * accumulators wait in the frame, so the first's are stored with the
+   * other registers free; at AVX2 (16 registers, one of them a tail's mask)
+   * an activation that needs more than those leaves the first vector's in
+   * the frame too, each loaded as it is stored.
    */
   function storeRows(P: number, col: number, vectors: number, channels: number): void {
     const acc = (p: number, vi: number) => vi * P + p;
+    const temps = activationTemps(v.isa, s.activation);
+    const partial = channels % L !== 0;
+    // The bias's, residual's, result's and reloaded sums' registers, and AVX2's tail mask.
+    const fixed = 4 + (avx2 && partial ? 1 : 0);
+    const spillFirst = v.isa.nregs - P - fixed < temps;
     if (vectors === 2) { for (let p = 0; p < P; p++) v.store(rsp, F.SPILL + p * 64, acc(p, 1)); }
+    if (spillFirst) {
+      for (let p = 0; p < P; p++) v.store(rsp, F.SPILL + ((vectors - 1) * P + p) * 64, acc(p, 0));
+    }
     a.emit("mov", r11, qword(rsp, F.RUNY));
     a.emit("mov", r10, qword(rsp, F.RUNR));
     a.emit("mov", rbp, qword(rsp, F.BB));
-    const free = Array.from({ length: 32 - P }, (_, i) => P + i);
+    const low = spillFirst ? 0 : P;
+    const free = Array.from({ length: v.isa.nregs - low }, (_, i) => low + i);
     const BIAS = free.shift()!, RES = free.shift()!, OUT = free.shift()!, X = free.shift()!;
+    // AVX2's tail is a mask register of its own (AVX-512's a k register).
+    const MASK = avx2 && partial ? free.shift()! : -1;
     for (let vi = 0; vi < vectors; vi++) {
       const lanes = Math.min(L, channels - vi * L);
-      const tail = lanes < L ? v.tail(lanes, 1) : undefined;
+      const tail = lanes < L ? v.tail(lanes, 1, MASK) : undefined;
       if (s.bias) v.load(BIAS, rbp, vi * L * 4, tail);
       for (let p = 0; p < P; p++) {
         let x = acc(p, vi);
         if (vi === 1) {
           v.load(X, rsp, F.SPILL + p * 64);
+          x = X;
+        } else if (spillFirst) {
+          v.load(X, rsp, F.SPILL + ((vectors - 1) * P + p) * 64);
           x = X;
         }
         const at = (col + p) * posY * 4 + vi * L * 4;

@@ -210,9 +210,10 @@ function convParts(s: ConvSpec, plan: ConvPlan, parts: number): Part<ConvSpec, C
     ) ?? null;
   }
   // A call in halves of its input channels: a half a part, the last to finish adding them
-  // (k_halves.ts), where the combining code serves (AVX2, AVX-512) and tier 2 chose no split.
+  // (k_halves.ts), where the combining code serves (AVX2, AVX-512; NCHW y) and tier 2 chose
+  // no split. NHWC's tiles sum both halves themselves, split like any other call's.
   if (
-    s.kHalves && s.kPart === undefined && plan.choice?.split === undefined &&
+    s.kHalves && !s.nhwc && s.kPart === undefined && plan.choice?.split === undefined &&
     (plan.isa === "avx2" || plan.isa === "avx512")
   ) {
     return ([0, 1] as const).map((h) => part({ ...s, kPart: h }, [0, 0, 0, 0, 0, 0]));

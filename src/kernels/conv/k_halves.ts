@@ -47,7 +47,8 @@ const HALVES_MOST_POSITIONS = 256;
 
 /**
  * Whether `s` sums its input channels in two halves (a shape's numerics:
- * see the module doc): one NCHW image, 1×1, stride 1, no padding, one group;
+ * see the module doc): one image (NCHW or NHWC: the layout does not change
+ * a call's bits), 1×1, stride 1, no padding, one group;
  * at least 128 input channels, a multiple of 32, and at least twice the
  * output channels; at most {@link HALVES_MOST_POSITIONS} output positions
  * or more weights than x (where a split goes over output channels and every
@@ -55,7 +56,7 @@ const HALVES_MOST_POSITIONS = 256;
  */
 export function kHalvesServe(s: ConvSpec): boolean {
   const positions = outHeight(s) * outWidth(s);
-  return s.n === 1 && !s.nhwc && !s.flip && s.group === 1 && s.kh === 1 && s.kw === 1 &&
+  return s.n === 1 && !s.flip && s.group === 1 && s.kh === 1 && s.kw === 1 &&
     readsInPlace(s) && s.c >= 128 && s.c % 32 === 0 && s.c >= 2 * s.oc &&
     (positions <= HALVES_MOST_POSITIONS || s.oc > positions);
 }

@@ -31,4 +31,5 @@ export { type ConvPlan, planConv } from "./plan.ts";
 export { generateConv } from "./generate.ts";
 export { ConvWeights, type ConvWeightsOptions, RepackedWeights } from "./weights.ts";
 export { depthwiseNhwcLevel, depthwiseNhwcWindowFits } from "./depthwise_nhwc.ts";
+export { nhwcChannelVectorsLevel } from "./channel_vectors.ts";
 export { channelVectorCopyLanes } from "./channel_vectors.ts";

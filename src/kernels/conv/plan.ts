@@ -603,6 +603,8 @@ function planHalves(
       };
     }
   }
+  // NHWC's store takes no other half's sums (channel_vectors.ts storeRows).
+  if (s.nhwc) throw new Error("conv2d: an NHWC call in halves runs on channel-vector tiles");
   const halves = halfSpecs(s, s.kPart ?? "whole").map((spec) => ({
     spec,
     plan: planConv(spec, level, caches, choice),
