@@ -676,7 +676,7 @@ export function channelVectorHalfBytes(t: ChannelVectorTile): number {
 
 /** Whether the blocks run inside each row of tiles (see ChannelVectorTile.rowsOuter). */
 export function rowsOuterServes(s: ConvSpec, t: ChannelVectorTile): boolean {
-  return t.rowsOuter === true && !s.nhwc && !t.flat;
+  return t.rowsOuter === true && !t.flat;
 }
 
 /** Whether the tile's k loop fetches x planes ahead (NCHW only: NHWC fetches rows). */

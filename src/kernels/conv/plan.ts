@@ -376,7 +376,7 @@ export function planConv(
   // reads or writes it (jit.conv2d keys NHWC as such only where this one serves).
   if (s.nhwc) {
     if (!cvServes) throw new Error("conv2d: NHWC is computed by the channel-vector kernel only");
-    return cvPlan(nhwcTile(isa, s, g));
+    return cvPlan(nhwcTile(isa, s, g, l2));
   }
   // By phases whenever it serves (the upsampled input's zeros are 3/4 of the work at stride 2),
   // output columns along the lanes where they serve and fill them (see columnsFill; AVX2 has
@@ -1153,20 +1153,28 @@ function tierOneTile(
  * 1024→256 on 14² ×0.841, 64→256 on 56² ×0.947, 16→96 on 112² ×1.002; 64→64 with its residual
  * on 2 threads ×0.925.
  */
-function nhwcTile(isa: VecIsa, s: ConvSpec, g: ConvGeometry): ChannelVectorTile {
+function nhwcTile(isa: VecIsa, s: ConvSpec, g: ConvGeometry, l2: number): ChannelVectorTile {
   const gcd = (a: number, b: number): number => (b === 0 ? a : gcd(b, a % b));
   const sets = s.cTotal % 16 === 0 ? 64 / gcd((s.cTotal / 16) % 64 || 64, 64) : 64;
-  const t = channelVectorTile(isa, g, false);
+  const first = channelVectorTile(isa, g, false);
   const most = 8 * sets;
-  return t.width > most || t.rows * t.width > most
+  const t = first.width > most || first.rows * first.width > most
     ? channelVectorTile(
       isa,
       g,
       false,
-      t.vectors,
-      Math.max(1, Math.min(most, channelVectorPositions(t.vectors, isa))),
+      first.vectors,
+      Math.max(1, Math.min(most, channelVectorPositions(first.vectors, isa))),
     )
-    : t;
+    : first;
+  // AVX2: every block of output channels over a row of tiles before the next row (see
+  // NHWC_ROWS_OUTER), where there are blocks to share it and their weights stay in L2.
+  const wBytes = 4 * g.ocg * g.cg * s.kh * s.kw;
+  if (
+    isa.level === "avx2" && !t.flat && g.ocg > channelVectorLanes(isa) * t.vectors &&
+    wBytes <= l2 / 2
+  ) return { ...t, rowsOuter: true };
+  return t;
 }
 
 /**
@@ -1288,9 +1296,9 @@ export function convChoices(
       { ...first, nextBlock: !first.nextBlock },
       // NCHW: the next tile's y fetched or not (tier 1's other way), x not fetched ahead.
       ...(s.nhwc ? [] : [{ ...first, nextOut: !first.nextOut }, { ...first, xAhead: 0 }]),
-      // NCHW: the next row's x fetched or not, each row through every block or not.
-      ...(s.nhwc || first.flat ? [] : [
-        { ...first, xNextRows: !first.xNextRows },
+      // NCHW: the next row's x fetched or not; each row through every block or not.
+      ...(first.flat ? [] : [
+        ...(s.nhwc ? [] : [{ ...first, xNextRows: !first.xNextRows }]),
         { ...first, rowsOuter: !first.rowsOuter },
       ]),
       ...(isa.level === "avx512" ? [{ ...first, embed: !first.embed }] : []),
