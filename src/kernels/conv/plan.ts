@@ -362,7 +362,7 @@ export function planConv(
         fetchesNextTile(q.s, t) ? ", next tile's y to L1" : ""
       }${fetchesXAhead(q.s, t) ? `, x ${t.xAhead} planes ahead to L1` : ""}${
         t.xNextRows && !s.nhwc ? ", next row's x to L2" : ""
-      }${rowsOuterServes(q.s, t) ? ", each row through every block" : ""}${
+      }${rowsOuterServes(t) ? ", each row through every block" : ""}${
         channelVectorChunks(q.s, q.g, t) > 1
           ? `, pieces in chunks of ${t.icChunk * (t.packedX ? CHANNEL_BLOCK : 1)} inputs`
           : ""
@@ -1168,7 +1168,8 @@ function nhwcTile(isa: VecIsa, s: ConvSpec, g: ConvGeometry, l2: number): Channe
     )
     : first;
   // AVX2: every block of output channels over a row of tiles before the next row (see
-  // NHWC_ROWS_OUTER), where there are blocks to share it and their weights stay in L2.
+  // ChannelVectorTile.rowsOuter), where there are blocks to share it and their weights stay in
+  // L2.
   const wBytes = 4 * g.ocg * g.cg * s.kh * s.kw;
   if (
     isa.level === "avx2" && !t.flat && g.ocg > channelVectorLanes(isa) * t.vectors &&
