@@ -595,10 +595,11 @@ function planHalves(
     // A channel-vector tile sums the halves itself, one pass over y (the kernels in turn
     // write y twice and read it back once: ×1.037 of the time on 1×1 384→64 on 14²).
     const one = planConv({ ...s, kHalves: false }, level, caches, choice);
-    if (one.cv && one.cv.icChunk === 0) {
+    // (NHWC runs no chunks whatever a tile's icChunk says: channelVectorChunks.)
+    if (one.cv && (one.cv.icChunk === 0 || s.nhwc)) {
       return {
         ...one,
-        cv: { ...one.cv, halves: true },
+        cv: { ...one.cv, halves: true, icChunk: 0 },
         description: `input channels in halves in each tile: ${one.description}`,
       };
     }
