@@ -1422,6 +1422,39 @@ for (const level of ["avx512", "avx2"] as const) {
   });
 }
 
+Deno.test("conv2d: NHWC with weights packed by a Jit of another level gives the NCHW call's bits", () => {
+  // A handle's channel-vector copy is in its packer's lanes (AVX-512 16, AVX2 8): a Jit of
+  // another level reads its plain rows only (on an AVX-512 machine the AVX2 Jit once keyed
+  // such a call for the channel-vector kernel, which refused it).
+  const r = rng(2320);
+  const o = { n: 1, c: 32, h: 6, w: 7, outChannels: 24, kernel: [3, 3], pads: [1, 1, 1, 1] };
+  const x = new Float32Array(32 * 42).map(() => r() * 2 - 1);
+  const w = new Float32Array(24 * 32 * 9).map(() => r() - 0.5);
+  const bias = new Float32Array(24).map(() => r());
+  for (const packer of LEVELS) {
+    for (const user of LEVELS) {
+      if (packer === user) continue;
+      using pj = new Jit({ maxIsa: packer, threads: 1 });
+      using uj = new Jit({ maxIsa: user, threads: 1 });
+      const packed = pj.packConvWeights(w, { outChannels: 24, c: 32, kernel: [3, 3] });
+      const y = new Float32Array(24 * 42), yh = new Float32Array(24 * 42);
+      uj.conv2d(x, packed, y, { ...o, bias, activation: "relu" });
+      uj.conv2d(toNhwc(x, 1, 32, 42), packed, yh, {
+        ...o,
+        bias,
+        activation: "relu",
+        layout: "nhwc",
+      });
+      assert.equal(
+        firstDifference(yh, toNhwc(y, 1, 24, 42)),
+        -1,
+        `packed at ${packer}, run at ${user}`,
+      );
+      assert.equal(uj.stats().fallbacks, 0, `packed at ${packer}, run at ${user}: a fallback plan`);
+    }
+  }
+});
+
 Deno.test("conv2d: NHWC calls in concurrent async lists and sync calls meanwhile keep their own scratch", async () => {
   using jit = new Jit({ threads: 2 });
   const r = rng(2400);

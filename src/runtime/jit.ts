@@ -827,8 +827,10 @@ export class Jit {
       // depthwise_nhwc.ts); each on an image under 2 GB, as they address x's positions by
       // 32-bit displacements. Other calls go through NCHW.
       const level = this.#level, k = rt.key;
-      const channelVectors = packed !== null && packed.lanes !== 0 && k[16] === 1 &&
-        nhwcChannelVectorsLevel(level, k[2], k[6] * k[7]);
+      // (The handle's copy in this level's lanes: one packed by a Jit of another level has the
+      // NCHW kernels' plain rows only, which the channel-vector kernel does not read.)
+      const channelVectors = packed !== null && packed.lanes === this.#copyLanes &&
+        packed.lanes !== 0 && k[16] === 1 && nhwcChannelVectorsLevel(level, k[2], k[6] * k[7]);
       const depthwise = k[16] === k[2] && k[5] === k[2] && depthwiseNhwcLevel(level, k[2]) &&
         depthwiseNhwcWindowFits(k[6], k[7]);
       if (!(channelVectors || depthwise) || k[2] * k[3] * k[4] * 4 >= 2 ** 31) {
