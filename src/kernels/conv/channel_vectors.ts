@@ -485,10 +485,10 @@ export function channelVectorsServe(s: ConvSpec, isa: VecIsa): boolean {
  * vector's 8, and a window wider than 1×1 only where x's positions fall in 4 or more of L1's
  * 64 sets (inputs not a multiple of 512: positions inputs/16 lines apart). A tile's window
  * reads some 24 positions each k step; at 512 channels they are 2 KiB apart, two sets of Zen
- * 3's 8 ways. Measured on Zen 3, one
- * thread, hot, against the NCHW call in the same process: 3×3 512→512 on 7² 1.45× its time
- * where the transposed call took 1.01×; 256→256 on 14² 1.02× (transposed 1.02×); 1×1 layers
- * 0.71-1.09× (transposed 1.05-1.42×), 2048→512 on 7² 0.97×.
+ * 3's 8 ways. Zen 3, one thread, hot, against the NCHW call in the same process (`deno run -A
+ * bench/layout_layer.ts LAYER`): 3×3 512→512 on 7² 1.45× its time on this kernel (this
+ * function made to take it) where transposed it took 1.01-1.03×; 256→256 on 14² 1.02×
+ * (transposed 1.02×); 1×1 layers 0.85-0.99× (transposed 1.05-1.42×).
  */
 export function nhwcChannelVectorsLevel(level: string, inputs: number, taps: number): boolean {
   if (level === "avx512") return inputs >= CV_LANES;
