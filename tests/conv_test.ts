@@ -1241,9 +1241,28 @@ for (const level of ["avx2", "avx512"] as const) {
         wide.conv2d(x, w, a, { ...o, bias, activation: { op: "clip", min: 0, max: 6 } });
         b = depthwiseChain(o, x, w, bias, null, false).map((y) => Math.min(Math.max(y, 0), 6));
         assert.equal(firstDifference(a, b), -1, `${JSON.stringify(o)} with clip`);
+        // No activation; leakyRelu's two temporaries with a residual (at AVX2 with every
+        // weight in a register the epilogue borrows two of them, broadcast again a chunk).
+        wide.conv2d(x, w, a, { ...o, bias });
+        b = depthwiseChain(o, x, w, bias, null, false);
+        assert.equal(firstDifference(a, b), -1, `${JSON.stringify(o)} with no activation`);
+        const leaky = { op: "leakyRelu", alpha: 0.1 } as const;
+        wide.conv2d(x, w, a, { ...o, bias, residual, activation: leaky });
+        b = depthwiseChain(o, x, w, bias, residual, false)
+          .map((y) => (y >= 0 ? y : Math.fround(y * Math.fround(0.1))));
+        assert.equal(firstDifference(a, b), -1, `${JSON.stringify(o)} with leakyRelu`);
       }
       assert.ok(wide.stats().keys.every((k) => k.plan!.includes("depthwise")));
-      if (level === "avx2") return; // the packed planes are AVX-512's
+      if (level === "avx2") {
+        // Both register layouts ran: every weight in a register (3×3, 4×4) and not (5×5 up).
+        const lean = wide.stats().keys.filter((k) => k.plan!.includes("every weight in a"));
+        assert.ok(
+          lean.length >= 40 && lean.every((k) => /k[34]×[34]/.test(k.key)),
+          `${lean.length}`,
+        );
+        assert.ok(wide.stats().keys.some((k) => /k[57]×[57]/.test(k.key)));
+        return; // the packed planes are AVX-512's
+      }
       // The narrow planes took the packed kernel: the thirteen above and 15² to 7², each with
       // and without a residual (with clip's registers beside it, a plane may not fit).
       assert.equal(

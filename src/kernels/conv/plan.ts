@@ -12,6 +12,7 @@ import { depthwisePackedRows } from "./depthwise_packed.ts";
 import {
   depthwiseBudget,
   depthwiseFits,
+  depthwiseLean,
   depthwiseRowsMost,
   depthwiseRowTile,
   depthwiseServes,
@@ -309,7 +310,9 @@ export function planConv(
         ? `${level} depthwise ${t.packed} row${
           t.packed > 1 ? "s" : ""
         } a vector, plane unrolled, x in place`
-        : `${level} depthwise ${t.rows} rows × ${t.vectors * L}, x in place`,
+        : `${level} depthwise ${t.rows} rows × ${t.vectors * L}, x in place${
+          depthwiseLean(s, g, t, vecIsa(level)) ? ", every weight in a register" : ""
+        }`,
     );
   }
   const workspaceBytes = planesBytes(g);
