@@ -289,6 +289,17 @@ export interface DepthwiseLean {
   borrowed: number[];
 }
 
+/**
+ * Vectors of an output row from which a tile goes lean. Narrower rows load
+ * mostly through masks, which the lean tile sets before every such load
+ * where the other keeps two in registers: 3×3/2 from 14²×576 to 7² ran
+ * ×1.032 of the time lean, 7²×960 ×0.986, 28²×192 ×1.009 (4 vectors),
+ * 56²×144 ×0.997; 3×3/2 on 56²×144 ×0.952, on 112²×96 ×0.965, 3×3 on
+ * 112²×32 ×0.872 (Zen 3, one thread, clip(0, 6), `deno run -A bench/ab.ts
+ * --a 930cd38~1 --b 930cd38 --conv 1,C,H,H,C,3,S,C,1 --activation clip`).
+ */
+const LEAN_ROW_VECTORS = 3;
+
 /** Weights the epilogue may borrow (each one broadcast again a chunk). */
 const LEAN_BORROWED_MOST = 2;
 
@@ -338,7 +349,7 @@ export function depthwiseLean(
   tile: DepthwiseTile,
   isa: VecIsa,
 ): DepthwiseLean | null {
-  if (isa.level !== "avx2" || tile.packed) return null;
+  if (isa.level !== "avx2" || tile.packed || Math.ceil(g.ow / 8) < LEAN_ROW_VECTORS) return null;
   const unrolled = Math.ceil(g.rows / tile.rows) <= UNROLLED_TILES;
   const temps = activationTemps(isa, s.activation);
   return depthwiseLeanRegisters(s, tile.rows * tile.vectors, unrolled, temps);
