@@ -322,18 +322,16 @@ export function depthwiseLeanRegisters(
   accs: number,
   unrolled: boolean,
   activationTemps: number,
+  nregs: number,
 ): DepthwiseLean | null {
   const taps = s.kh * s.kw, pairs = s.sw === 2;
   const scratch = pairs ? 3 : 2;
   const zero = unrolled && !pairs ? 1 : 0;
-  const first = accs + scratch;
-  if (first + taps + zero > 16) return null;
+  const first = accs + scratch, after = first + taps + zero;
+  if (after > nregs) return null;
   const weights = Array.from({ length: taps }, (_, t) => first + t);
   const zeroReg = zero ? first + taps : -1;
-  const left = Array.from(
-    { length: 16 - (first + taps + zero) },
-    (_, i) => first + taps + zero + i,
-  );
+  const left = Array.from({ length: nregs - after }, (_, i) => after + i);
   const epilogue = [...Array.from({ length: scratch }, (_, i) => accs + i), ...left];
   const needs = (pairs ? 1 : 0) + 1 + (s.activation ? 1 + activationTemps : 0);
   const borrow = Math.max(0, needs - epilogue.length);
@@ -349,10 +347,17 @@ export function depthwiseLean(
   tile: DepthwiseTile,
   isa: VecIsa,
 ): DepthwiseLean | null {
-  if (isa.level !== "avx2" || tile.packed || Math.ceil(g.ow / 8) < LEAN_ROW_VECTORS) return null;
-  const unrolled = Math.ceil(g.rows / tile.rows) <= UNROLLED_TILES;
+  if (isa.level !== "avx2" || tile.packed || Math.ceil(g.ow / isa.lanes) < LEAN_ROW_VECTORS) {
+    return null;
+  }
   const temps = activationTemps(isa, s.activation);
-  return depthwiseLeanRegisters(s, tile.rows * tile.vectors, unrolled, temps);
+  const unrolled = unrolledPlane(g, tile.rows);
+  return depthwiseLeanRegisters(s, tile.rows * tile.vectors, unrolled, temps, isa.nregs);
+}
+
+/** Whether a plane's tiles of `rows` output rows are unrolled (see UNROLLED_TILES). */
+function unrolledPlane(g: ConvGeometry, rows: number): boolean {
+  return Math.ceil(g.rows / rows) <= UNROLLED_TILES;
 }
 
 /** Whether the activation's registers leave a tile at all. */
@@ -392,7 +397,7 @@ export function emitDepthwiseGroup(
   const R = tile.rows, V = tile.vectors, SH = s.sh, pairs = s.sw === 2;
   const W0 = 0; // weights in registers 0..taps-1
   const def = s.activation ? UNARY_OPS[s.activation.op] : null;
-  const unrolled = avx2 && Math.ceil(g.rows / R) <= UNROLLED_TILES;
+  const unrolled = avx2 && unrolledPlane(g, R);
   const lean = depthwiseLean(s, g, tile, v.isa);
   const ACC0 = inWeights ? taps : 0;
   const acc = (r: number, j: number) => ACC0 + r * V + j;
@@ -426,21 +431,24 @@ export function emitDepthwiseGroup(
   // The masks MASK and MASK2 hold at this point of the code (-1: unknown), and which to set next.
   const held = [-1, -1];
   let nextMask = 0;
-  /** A register holding `mask` (lanes set where its bit is), set from a constant unless held. */
+  /** reg = `mask` (lanes set where its bit is), from a constant. */
+  const setMask = (reg: number, mask: number): number => {
+    const lanes = Int32Array.from({ length: L }, (_, l) => ((mask >> l) & 1 ? -1 : 0));
+    a.emit("vmovups", v.r(reg), ptr(a.constant(lanes, 4 * L), 0, null, 1, 4 * L));
+    return reg;
+  };
+  /**
+   * A register holding `mask`, set from a constant unless held; lean, set in `into` every time
+   * (the scratch it lives in is overwritten between uses).
+   */
   const maskIn = (mask: number, into = -1): number => {
-    if (lean) {
-      const lanes = Int32Array.from({ length: L }, (_, l) => ((mask >> l) & 1 ? -1 : 0));
-      a.emit("vmovups", v.r(into), ptr(a.constant(lanes, 4 * L), 0, null, 1, 4 * L));
-      return into;
-    }
+    if (lean) return setMask(into, mask);
     if (held[0] === mask) return MASK;
     if (MASK2 >= 0 && held[1] === mask) return MASK2;
     const slot = MASK2 >= 0 ? nextMask : 0, reg = slot === 0 ? MASK : MASK2;
     nextMask = 1 - slot;
-    const lanes = Int32Array.from({ length: L }, (_, l) => ((mask >> l) & 1 ? -1 : 0));
-    a.emit("vmovups", v.r(reg), ptr(a.constant(lanes, 4 * L), 0, null, 1, 4 * L));
     held[slot] = mask;
-    return reg;
+    return setMask(reg, mask);
   };
   const zeroRow = rdi; // the workspace's zero row
   a.emit("mov", rsi, qword(rsp, frame.XG));

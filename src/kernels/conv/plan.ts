@@ -311,7 +311,7 @@ export function planConv(
           t.packed > 1 ? "s" : ""
         } a vector, plane unrolled, x in place`
         : `${level} depthwise ${t.rows} rows × ${t.vectors * L}, x in place${
-          depthwiseLean(s, g, t, vecIsa(level)) ? ", every weight in a register" : ""
+          depthwiseLean(s, g, t, isa) ? ", every weight in a register" : ""
         }`,
     );
   }

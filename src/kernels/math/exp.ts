@@ -265,7 +265,7 @@ export function emitExpNormalOnly(
 }
 
 /** mask = |x| > NORMAL_LIMIT, or NaN (AVX2: two integer ops on the bits). mask ≠ x. */
-export function emitBeyondNormal(m: Lanes, mask: number, x: number): void {
+function emitBeyondNormal(m: Lanes, mask: number, x: number): void {
   m.v.op("and", mask, x, SIGNLESS);
   m.v.op("gti", mask, mask, bits(NORMAL_LIMIT_BITS));
 }
