@@ -313,9 +313,7 @@ const LEAN_BORROWED_MOST = 2;
  * the scratch, the registers left and at most two weights, broadcast again
  * before the next chunk. Otherwise null: weights past the registers the
  * tile leaves are the FMAs' memory operands. Each FMA then reads one load,
- * not two: Zen 3, one thread, 3×3/2 on 112²×96 (bias + ReLU) 16.4 → 15.0
- * cycles an output vector, stride 1 8.0 → 7.6 (all weights from registers
- * in a scratch build, whatever the bits).
+ * not two (figures at LEAN_ROW_VECTORS).
  */
 export function depthwiseLeanRegisters(
   s: ConvSpec,
